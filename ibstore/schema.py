@@ -1,0 +1,79 @@
+"""Column schemas of the results root (DESIGN.md, "Results root").
+
+Units: information in bits. Epoch e is the network after e passes over the
+training data; epoch 0 is the initial network. Layer 0 is the first hidden
+layer, the last layer is the output (softmax) layer.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+STATUSES = ("running", "completed", "failed", "interrupted", "diverged")
+FINISHED_STATUSES = ("completed", "failed", "interrupted", "diverged")
+
+TABLE_SCHEMAS: dict[str, pa.Schema] = {
+    "metrics": pa.schema([
+        ("run_id", pa.string()),
+        ("epoch", pa.int32()),
+        ("split", pa.string()),          # train | test
+        ("loss", pa.float64()),
+        ("accuracy", pa.float64()),
+    ]),
+    "mi": pa.schema([
+        ("run_id", pa.string()),
+        ("epoch", pa.int32()),
+        ("layer", pa.int16()),
+        ("layer_name", pa.string()),
+        ("units", pa.int32()),
+        ("split", pa.string()),          # train | test | full
+        ("estimator", pa.string()),
+        ("params", pa.string()),         # JSON text, keys sorted
+        ("i_xt", pa.float64()),          # bits
+        ("i_yt", pa.float64()),          # bits
+    ]),
+    "gradients": pa.schema([
+        ("run_id", pa.string()),
+        ("epoch", pa.int32()),
+        ("layer", pa.int16()),
+        ("grad_mean_norm", pa.float64()),  # ||mean over minibatches of dL/dW||_F
+        ("grad_std_norm", pa.float64()),   # ||std over minibatches of dL/dW||_F
+        ("snr", pa.float64()),             # grad_mean_norm / grad_std_norm
+        ("weight_norm", pa.float64()),     # ||W||_F after the epoch
+    ]),
+    "activations": pa.schema([
+        ("run_id", pa.string()),
+        ("epoch", pa.int32()),
+        ("layer", pa.int16()),
+        ("split", pa.string()),
+        ("bin_index", pa.int16()),
+        ("bin_lo", pa.float64()),
+        ("bin_hi", pa.float64()),
+        ("count", pa.int64()),
+    ]),
+    "activation_stats": pa.schema([
+        ("run_id", pa.string()),
+        ("epoch", pa.int32()),
+        ("layer", pa.int16()),
+        ("neuron", pa.int32()),
+        ("split", pa.string()),
+        ("mean", pa.float64()),
+        ("std", pa.float64()),
+        ("min", pa.float64()),
+        ("max", pa.float64()),
+        ("frac_zero", pa.float64()),       # fraction of inputs with activation exactly 0
+        ("frac_saturated", pa.float64()),  # fraction within 1 % of a bounded activation's limit
+    ]),
+}
+
+# run.json keys (DESIGN.md). `config` is the resolved nested config.
+RUN_JSON_KEYS = (
+    "run_id", "group_id", "name", "cohort", "config", "seed", "status", "error",
+    "started_at", "finished_at", "heartbeat_at", "epochs_done", "epochs_total",
+    "versions", "host", "schema_version", "split_seed", "ignored_keys",
+)
+
+# A running run whose heartbeat is older than this is shown as interrupted.
+HEARTBEAT_STALE_SECONDS = 60
