@@ -1,0 +1,53 @@
+"""Gradient SNR, activation histograms and per-neuron statistics against hand computations."""
+
+import numpy as np
+import pytest
+
+from trainer.summaries import HistogramGrid, gradient_stats, neuron_stats
+
+
+def test_gradient_stats_equal_the_direct_computation():
+    rng = np.random.default_rng(0)
+    batches = rng.normal(size=(7, 4, 3))           # 7 minibatch gradients of a 4x3 kernel
+    kernel = rng.normal(size=(4, 3))
+    stats = gradient_stats(batches.sum(0), (batches ** 2).sum(0), 7, kernel)
+    mean_norm = np.sqrt((batches.mean(0) ** 2).sum())
+    std_norm = np.sqrt((batches.std(0) ** 2).sum())
+    assert stats["grad_mean_norm"] == pytest.approx(mean_norm)
+    assert stats["grad_std_norm"] == pytest.approx(std_norm)
+    assert stats["snr"] == pytest.approx(mean_norm / std_norm)
+    assert stats["weight_norm"] == pytest.approx(np.sqrt((kernel ** 2).sum()))
+
+
+def test_identical_minibatch_gradients_have_no_noise():
+    g = np.ones((2, 2))
+    stats = gradient_stats(3 * g, 3 * g * g, 3, g)
+    assert stats["grad_std_norm"] == pytest.approx(0.0, abs=1e-12)
+    assert np.isnan(stats["snr"])
+
+
+def test_bounded_grid_covers_the_range_in_fixed_bins():
+    grid = HistogramGrid.for_layer("tanh", np.zeros((4, 2)), 20)
+    assert (grid.origin, grid.width) == (-1.0, 0.1)
+    bins, lo, hi, counts = grid.histogram(np.array([[-0.95, -0.95], [0.0, 0.99]]))
+    assert list(bins) == [0, 10, 19] and list(counts) == [2, 1, 1]
+    assert lo[1] == pytest.approx(0.0) and hi[1] == pytest.approx(0.1)
+
+
+def test_unbounded_grid_is_fixed_by_the_initial_spread_and_grows_with_the_data():
+    grid = HistogramGrid.for_layer("relu", np.array([[0.0], [3.0]]), 30)
+    assert grid.width == pytest.approx(0.1)
+    bins, _, _, counts = grid.histogram(np.array([0.05, 0.05, 12.34]))
+    assert list(bins) == [0, 123] and list(counts) == [2, 1]
+
+
+def test_neuron_stats_zero_and_saturation():
+    relu = np.array([[0.0, 1.0], [0.0, 2.0], [3.0, 0.0], [0.0, 4.0]])
+    stats = neuron_stats("relu", relu)
+    assert list(stats["frac_zero"]) == [0.75, 0.25]
+    assert list(stats["frac_saturated"]) == [0.75, 0.25]   # relu is flat exactly where it is 0
+    assert list(stats["mean"]) == [0.75, 1.75] and list(stats["max"]) == [3.0, 4.0]
+    tanh = np.array([[0.999], [-0.9999], [0.5], [0.0]])
+    stats = neuron_stats("tanh", tanh)                       # slope 1 - a^2 < 0.01 <=> |a| > 0.995
+    assert stats["frac_saturated"][0] == 0.5 and stats["frac_zero"][0] == 0.25
+    assert stats["std"][0] == pytest.approx(np.std(tanh))

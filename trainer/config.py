@@ -1,0 +1,288 @@
+"""Experiment configs: load, override, expand grids, validate, name.
+
+A config is plain data (a dict). `resolve` turns what a user wrote (our keys or
+deep-bottleneck's) into the canonical, fully defaulted config that a run
+records in run.json and that identifies it (`run_id`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from trainer import datasets, estimators, schedule
+
+ACTIVATIONS = ("tanh", "relu", "sigmoid", "softsign", "softplus", "leaky_relu",
+               "hard_sigmoid", "selu", "relu6", "elu", "linear")
+MODEL_ALIASES = {"models.feedforward": "feedforward",
+                 "models.feedforward_batchnorm": "feedforward_batchnorm"}
+
+# deep-bottleneck keys that change nothing here: accepted, reported, dropped.
+IGNORED_KEYS = ("plotters", "plot_median", "regularization", "steps_per_epoch", "callbacks")
+# Keys that name or group a run but do not change what it computes.
+META_KEYS = ("name", "cohort")
+
+
+class ConfigError(ValueError):
+    """A config the trainer refuses; the message names key, value and what is allowed."""
+
+
+class ExperimentConfig(BaseModel):
+    """The canonical config of one run. Units: learning_rate per step, epochs as passes."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    dataset: Literal[datasets.DATASETS] = "harmonics"  # type: ignore[valid-type]
+    dataset_path: str | None = None
+    label_column: str = "label"
+    test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    split_seed: Annotated[int, Field(ge=0)] = 0
+    model: Literal["feedforward", "feedforward_batchnorm"] = "feedforward"
+    architecture: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)] = [10, 7, 5, 4, 3]
+    activation_fn: Literal[ACTIVATIONS] = "tanh"  # type: ignore[valid-type]
+    initial_bias: float = 0.0
+    kernel_init_stddev: Annotated[float, Field(gt=0)] | None = None  # None: 1/sqrt(units)
+    max_norm_weights: Literal[False] | Annotated[float, Field(gt=0)] = False
+    optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"
+    learning_rate: Annotated[float, Field(gt=0)] = 0.0004
+    batch_size: Annotated[int, Field(ge=1)] | Literal["full"] = 256
+    epochs: Annotated[int, Field(ge=1)] = 8000
+    seed: Annotated[int, Field(ge=0)] = 0
+    n_runs: Annotated[int, Field(ge=1)] = 1
+    estimators: list[dict[str, Any]] = [{"name": "binning", "params": {"bin_size": 0.07}}]
+    mi_splits: Annotated[list[Literal["train", "test", "full"]], Field(min_length=1)] = ["train", "test"]
+    log_schedule: str | dict[str, int] = "default"
+    stop_at_accuracy: Annotated[float, Field(gt=0, le=1)] | None = None
+    histogram_bins: Annotated[int, Field(ge=2, le=1000)] = 30
+    save_activations: bool = False
+    save_checkpoints: bool = False
+
+    @field_validator("estimators")
+    @classmethod
+    def _canonical_estimators(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not value:
+            raise ValueError("at least one estimator is needed")
+        resolved = []
+        for entry in value:
+            if not isinstance(entry, dict) or "name" not in entry or set(entry) - {"name", "params"}:
+                raise ValueError(f"each estimator is {{'name': ..., 'params': {{...}}}}, got {entry!r}")
+            name, params = estimators.canonical(entry["name"], entry.get("params") or {})
+            resolved.append({"name": name, "params": params})
+        return resolved
+
+    @field_validator("log_schedule")
+    @classmethod
+    def _valid_schedule(cls, value: Any) -> Any:
+        return schedule.validate_schedule(value)
+
+    @field_validator("mi_splits")
+    @classmethod
+    def _unique_splits(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+DEFAULTS: dict[str, Any] = ExperimentConfig().model_dump()
+KNOWN_KEYS = tuple(DEFAULTS) + IGNORED_KEYS + META_KEYS + ("grid", "estimator", "discretization_range")
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """Read a JSON config file; `name` defaults to the file's stem."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"config file {str(path)!r} is not valid JSON: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a JSON object, got {type(raw).__name__}")
+    raw.setdefault("name", path.stem)
+    return raw
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`key=value` from `--set`; the value is JSON if it parses, else a string.
+
+    `architecture=[10,7,5]` gives a list, `initial_bias=-0.5` a float,
+    `activation_fn=relu` the string "relu".
+    """
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set initial_bias=-0.5")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """A copy of `raw` with each `--set KEY=VALUE` applied; dotted keys reach into dicts."""
+    result = json.loads(json.dumps(raw))
+    for text in overrides:
+        key, value = parse_override(text)
+        *parents, leaf = key.split(".")
+        target = result
+        for part in parents:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"--set {text!r}: {part!r} is not a mapping")
+        target[leaf] = value
+    return result
+
+
+def expand(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """One raw config per grid combination (`grid` maps keys to lists of values)."""
+    grid = raw.get("grid")
+    if grid is None:
+        return [raw]
+    if not isinstance(grid, dict) or not grid:
+        raise ConfigError(f"config key 'grid' = {grid!r} is not allowed; must map config keys to lists of values")
+    for key, values in grid.items():
+        if key not in KNOWN_KEYS or key in ("grid",):
+            raise ConfigError(f"grid key {key!r} is not a config key; allowed: {', '.join(DEFAULTS)}")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"grid key {key!r} = {values!r} is not allowed; must be a non-empty list of values")
+    base = {k: v for k, v in raw.items() if k != "grid"}
+    combos = []
+    for values in itertools.product(*grid.values()):
+        assignment = dict(zip(grid, values))
+        label = ", ".join(f"{k}={json.dumps(v)}" for k, v in assignment.items())
+        combos.append({**base, **assignment, "name": f"{base.get('name', 'run')}[{label}]",
+                       "cohort": base.get("cohort") or base.get("name")})
+    return combos
+
+
+def _translate_legacy(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """deep-bottleneck's keys and names to ours; returns (config, ignored keys with values)."""
+    config = {k: v for k, v in raw.items() if k not in IGNORED_KEYS and k not in META_KEYS}
+    ignored = {k: raw[k] for k in IGNORED_KEYS if k in raw}
+    stop = _early_stopping_target(raw.get("callbacks"))
+    if stop is not None:
+        config.setdefault("stop_at_accuracy", stop)
+        if not _other_callbacks(raw["callbacks"]):
+            ignored.pop("callbacks")
+    if isinstance(config.get("dataset"), str):
+        config["dataset"] = datasets.ALIASES.get(config["dataset"], config["dataset"])
+    if isinstance(config.get("model"), str):
+        config["model"] = MODEL_ALIASES.get(config["model"], config["model"])
+    if "estimator" in config or "discretization_range" in config:
+        if "estimators" in config:
+            raise ConfigError("config has both 'estimators' and the legacy 'estimator'/'discretization_range'; "
+                              "use 'estimators' only")
+        legacy_name = config.pop("estimator", "binning")
+        legacy_range = config.pop("discretization_range", None)
+        try:
+            name, params = estimators.canonical(legacy_name, {}, discretization_range=legacy_range)
+        except estimators.EstimatorError as error:
+            raise ConfigError(f"config key 'estimator' = {legacy_name!r}: {error}") from None
+        config["estimators"] = [{"name": name, "params": params}]
+    if isinstance(config.get("max_norm_weights"), int) and not isinstance(config["max_norm_weights"], bool):
+        config["max_norm_weights"] = float(config["max_norm_weights"])
+    for key in ("initial_bias", "learning_rate", "test_fraction", "stop_at_accuracy", "kernel_init_stddev"):
+        if isinstance(config.get(key), int) and not isinstance(config[key], bool):
+            config[key] = float(config[key])
+    return config, ignored
+
+
+def _is_early_stopping(entry: Any) -> bool:
+    name = entry[0] if isinstance(entry, list) and entry else entry
+    return isinstance(name, str) and name.endswith("earlystopping_manual")
+
+
+def _early_stopping_target(callbacks: Any) -> float | None:
+    """Target accuracy of deep-bottleneck's `callbacks.earlystopping_manual`, if configured."""
+    for entry in callbacks or []:
+        if _is_early_stopping(entry):
+            args = entry[1] if isinstance(entry, list) and len(entry) > 1 else {}
+            values = args.values() if isinstance(args, dict) else args
+            numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            return numbers[0] if numbers else None
+    return None
+
+
+def _other_callbacks(callbacks: Any) -> list:
+    return [entry for entry in callbacks or [] if not _is_early_stopping(entry)]
+
+
+def resolve(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Validate one (grid-free) raw config; returns (canonical config, ignored keys).
+
+    Raises ConfigError naming the key, the value and what is allowed.
+    """
+    unknown = [k for k in raw if k not in KNOWN_KEYS]
+    if unknown:
+        raise ConfigError(f"unknown config key {unknown[0]!r} (value {raw[unknown[0]]!r}); "
+                          f"allowed keys: {', '.join(sorted(KNOWN_KEYS))}")
+    if "grid" in raw:
+        raise ConfigError("a grid config expands to several runs: use 'trainer sweep' or expand() first")
+    config, ignored = _translate_legacy(raw)
+    try:
+        model = ExperimentConfig(**config)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, config)) from None
+    except (estimators.EstimatorError, schedule.ScheduleError) as error:
+        raise ConfigError(str(error)) from None
+    resolved = model.model_dump()
+    if resolved["dataset"] != "file" and resolved["dataset"] not in ("mnist", "fashion_mnist") \
+            and resolved["dataset_path"] is not None:
+        raise ConfigError(f"config key 'dataset_path' = {resolved['dataset_path']!r} is only allowed "
+                          f"for dataset 'file', 'mnist' or 'fashion_mnist'")
+    if resolved["dataset"] == "file" and not resolved["dataset_path"]:
+        raise ConfigError("dataset 'file' needs config key 'dataset_path' (a .npz, .parquet or .csv file)")
+    return resolved, ignored
+
+
+def _describe(error: ValidationError, config: dict[str, Any]) -> str:
+    """First validation problem as 'config key K = V is not allowed: <what is allowed>'."""
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"][:1]) or "?"
+    where = ".".join(str(part) for part in first["loc"])
+    value = config.get(key, first.get("input"))
+    detail = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        return f"unknown config key {key!r}; allowed keys: {', '.join(sorted(KNOWN_KEYS))}"
+    return f"config key {where!r} = {value!r} is not allowed: {detail}"
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """8 hex digits of the canonical config without seed and n_runs (same experiment, same hash)."""
+    identity = {k: v for k, v in config.items() if k not in ("seed", "n_runs")}
+    return hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:32] or "run"
+
+
+def group_id(name: str, config: dict[str, Any]) -> str:
+    """Runs of the same experiment that differ only in seed share this id."""
+    return f"{slug(name)}-{config_hash(config)}"
+
+
+def run_id(name: str, config: dict[str, Any], seed: int) -> str:
+    """Short, stable, readable: `<name slug>-<config hash>-s<seed>`."""
+    return f"{group_id(name, config)}-s{seed}"
+
+
+def seeds(config: dict[str, Any]) -> list[int]:
+    """deep-bottleneck's n_runs: seeds seed, seed+1, ..., seed+n_runs-1."""
+    return [config["seed"] + i for i in range(config["n_runs"])]
+
+
+def plan(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every experiment of a raw config (grid expanded), validated before anything runs.
+
+    Each item: {"name", "cohort", "config", "ignored", "seeds"}.
+    """
+    experiments = []
+    for combo in expand(raw):
+        config, ignored = resolve(combo)
+        experiments.append({"name": combo.get("name", "run"), "cohort": combo.get("cohort"),
+                            "config": config, "ignored": ignored, "seeds": seeds(config)})
+    return experiments
