@@ -1,0 +1,361 @@
+"""Datasets for the information-plane experiments.
+
+`load(name, **options)` returns a `Dataset` with a train and a test `Split`
+(`x` float32 [n, d], `y` int64 [n] with classes 0..n_classes-1):
+
+- `harmonics`: Tishby's 12-bit data (see `harmonics()`), shuffled 80/20 with
+  `split_seed`; `harmonics_zero_mean`: the same inputs minus 0.5
+  (deep-bottleneck's `datasets.harmonics_zero_mean`).
+- `mnist`, `fashion_mnist`: images flattened and scaled to [0, 1], native
+  train/test split; from the Keras cache (downloaded by Keras if possible) or
+  from an explicit `.npz` given as `path`.
+- `file`: your own data from `.npz` (arrays `x`, `y`), `.parquet` or `.csv`,
+  shuffled into train and test with `split_seed`.
+
+Importing this module does not import TensorFlow; Keras is imported only when
+MNIST or Fashion-MNIST has to be downloaded.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import socket
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DATASETS = ("harmonics", "harmonics_zero_mean", "mnist", "fashion_mnist", "file")
+# deep-bottleneck's dataset module names.
+ALIASES = {
+    "datasets.harmonics": "harmonics",
+    "datasets.harmonics_zero_mean": "harmonics_zero_mean",
+    "datasets.mnist": "mnist",
+    "datasets.fashion_mnist": "fashion_mnist",
+}
+
+DEFAULT_OPTIONS: dict[str, Any] = {"test_fraction": 0.2, "split_seed": 0, "path": None, "label_column": "label"}
+# Options each dataset uses; the others must stay at their defaults.
+APPLICABLE_OPTIONS = {
+    "harmonics": ("test_fraction", "split_seed"),
+    "harmonics_zero_mean": ("test_fraction", "split_seed"),
+    "mnist": ("path",),
+    "fashion_mnist": ("path",),
+    "file": ("path", "label_column", "test_fraction", "split_seed"),
+}
+
+# Neighbours of each of the 12 input bits (bit 0 = most significant = first
+# column), which sit on the vertices of an icosahedron, and its 6 antipodal pairs.
+ICOSAHEDRON_NEIGHBOURS = (
+    {1, 3, 5, 10, 11}, {0, 2, 3, 4, 11}, {1, 3, 4, 8, 9}, {0, 1, 2, 8, 10},
+    {1, 2, 6, 9, 11}, {0, 6, 7, 10, 11}, {4, 5, 7, 9, 11}, {5, 6, 8, 9, 10},
+    {2, 3, 7, 9, 10}, {2, 4, 6, 7, 8}, {0, 3, 5, 7, 8}, {0, 1, 4, 5, 6},
+)
+ICOSAHEDRON_EDGES = np.array(sorted({(min(a, b), max(a, b))
+                                     for a, neighbours in enumerate(ICOSAHEDRON_NEIGHBOURS)
+                                     for b in neighbours}))
+ANTIPODAL_PAIRS = np.array([(0, 9), (1, 7), (2, 5), (3, 6), (4, 10), (8, 11)])
+HARMONICS_BITS = 12
+HARMONICS_THRESHOLD = 176
+
+KERAS_DATA_HOST = "storage.googleapis.com"
+KERAS_DATA_URL = f"https://{KERAS_DATA_HOST}/tensorflow/tf-keras-datasets/"
+# Files Keras keeps for each dataset, relative to its cache folder <keras home>/datasets.
+KERAS_CACHE_FILES = {
+    "mnist": ("mnist.npz",),
+    "fashion_mnist": tuple(f"fashion-mnist/{name}" for name in (
+        "train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz")),
+}
+IMAGE_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+IMAGE_CLASSES = 10
+DOWNLOAD_PROBE_TIMEOUT_S = 5.0
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be loaded; the message says what was wrong and what is allowed."""
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """Inputs `x` float32 [n, d] and class labels `y` int64 [n]."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.x.ndim != 2 or self.y.ndim != 1 or len(self.x) != len(self.y):
+            raise ValueError(f"Split needs x [n, d] and y [n]; got x {self.x.shape}, y {self.y.shape}")
+
+
+@dataclass
+class Dataset:
+    """A train/test split; `split_seed` is None when the split is the dataset's own (MNIST)."""
+
+    name: str
+    train: Split
+    test: Split
+    n_classes: int
+    split_seed: int | None
+
+    @property
+    def full(self) -> Split:
+        """Train rows then test rows (for harmonics: all 4096 distinct inputs)."""
+        return Split(np.concatenate([self.train.x, self.test.x]), np.concatenate([self.train.y, self.test.y]))
+
+
+def harmonics() -> tuple[np.ndarray, np.ndarray]:
+    """Tishby's 12-bit data `var_u.mat`, regenerated: x float32 [4096, 12], y int64 [4096].
+
+    Shwartz-Ziv & Tishby 2017, "Opening the black box of deep neural networks
+    via information" (arXiv:1703.00810), experimental setup: 12 binary inputs on
+    points of a sphere, labelled by thresholding a spherically symmetric
+    function so that p(y=1) is about one half. The paper does not spell the
+    function out; this closed form reproduces every label of the published file
+    (ravidziv/IDNNs, `var_u.mat`; checked in tests/test_datasets.py). With the
+    bits on the vertices of an icosahedron, k bits on, n_adj active
+    neighbouring pairs and n_anti active antipodal pairs:
+
+        y = 1  iff  42 k - 9 C(k, 2) + 10 n_adj - 5 n_anti > 176
+
+    Rows are all 2^12 patterns in binary counting order (row r holds the bits
+    of r, most significant first), as in the file; 2118 labels are 1.
+    """
+    codes = np.arange(2 ** HARMONICS_BITS)
+    bits = (codes[:, None] >> np.arange(HARMONICS_BITS - 1, -1, -1)) & 1
+    k = bits.sum(axis=1)
+    n_adj = (bits[:, ICOSAHEDRON_EDGES[:, 0]] & bits[:, ICOSAHEDRON_EDGES[:, 1]]).sum(axis=1)
+    n_anti = (bits[:, ANTIPODAL_PAIRS[:, 0]] & bits[:, ANTIPODAL_PAIRS[:, 1]]).sum(axis=1)
+    score = 42 * k - 9 * (k * (k - 1) // 2) + 10 * n_adj - 5 * n_anti
+    return bits.astype(np.float32), (score > HARMONICS_THRESHOLD).astype(np.int64)
+
+
+def load(name: str, **options: Any) -> Dataset:
+    """Load dataset `name` (one of DATASETS, or a deep-bottleneck alias in ALIASES).
+
+    Options (defaults in DEFAULT_OPTIONS):
+    - `test_fraction` (0.2): share of rows in the test split, 0 < f < 1
+      (harmonics, file). Test size is round(f * n), at least 1 row each side:
+      3277 train / 819 test for harmonics.
+    - `split_seed` (0): seed of the numpy Generator whose permutation shuffles
+      the rows before the split (harmonics, file).
+    - `path`: the data file for `file`; for `mnist`/`fashion_mnist` an optional
+      `.npz` with arrays x_train, y_train, x_test, y_test (Keras' mnist.npz layout).
+    - `label_column` ("label"): the label column of a `.parquet`/`.csv` file.
+
+    Options a dataset does not use must keep their defaults (MNIST keeps its
+    own split, so a `split_seed` there is an error rather than ignored).
+    """
+    canonical = ALIASES.get(name, name)
+    if canonical not in DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)} "
+                           f"(deep-bottleneck names {', '.join(ALIASES)} also work)")
+    settings = _validated_options(canonical, options)
+    if canonical in ("harmonics", "harmonics_zero_mean"):
+        x, y = harmonics()
+        if canonical == "harmonics_zero_mean":
+            x = x - np.float32(0.5)
+        return _shuffled_dataset(canonical, x, y, 2, settings["test_fraction"], settings["split_seed"])
+    if canonical in ("mnist", "fashion_mnist"):
+        return _load_image_dataset(canonical, settings["path"])
+    return _load_file(settings["path"], settings["label_column"], settings["test_fraction"],
+                      settings["split_seed"])
+
+
+def _validated_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
+    if unknown:
+        raise DatasetError(f"unknown dataset option(s) {', '.join(map(repr, unknown))}; "
+                           f"allowed: {', '.join(DEFAULT_OPTIONS)}")
+    settings = {**DEFAULT_OPTIONS, **options}
+    for option, value in options.items():
+        if option not in APPLICABLE_OPTIONS[name] and value != DEFAULT_OPTIONS[option]:
+            raise DatasetError(f"option {option}={value!r} does not apply to dataset {name!r}; "
+                               f"it takes: {', '.join(APPLICABLE_OPTIONS[name])}")
+    fraction = settings["test_fraction"]
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
+        raise DatasetError(f"test_fraction={fraction!r} is not allowed: a number strictly between 0 and 1")
+    seed = settings["split_seed"]
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise DatasetError(f"split_seed={seed!r} is not allowed: an integer >= 0")
+    if settings["path"] is not None and not isinstance(settings["path"], (str, os.PathLike)):
+        raise DatasetError(f"path={settings['path']!r} is not allowed: a file path (str) or None")
+    if not isinstance(settings["label_column"], str):
+        raise DatasetError(f"label_column={settings['label_column']!r} is not allowed: a column name (str)")
+    if name == "file" and not settings["path"]:
+        raise DatasetError("dataset 'file' needs a path (config key 'dataset_path'): "
+                           "a .npz (arrays x, y), .parquet or .csv file")
+    return settings
+
+
+def _shuffled_dataset(name: str, x: np.ndarray, y: np.ndarray, n_classes: int,
+                      test_fraction: float, split_seed: int) -> Dataset:
+    """Permute rows with np.random.default_rng(split_seed); the last round(f * n) go to test."""
+    n = len(y)
+    n_test = min(max(round(test_fraction * n), 1), n - 1)
+    order = np.random.default_rng(split_seed).permutation(n)
+    train, test = order[:n - n_test], order[n - n_test:]
+    return Dataset(name, Split(x[train], y[train]), Split(x[test], y[test]), n_classes, int(split_seed))
+
+
+def _load_image_dataset(name: str, path: str | os.PathLike | None) -> Dataset:
+    """MNIST or Fashion-MNIST: 784 pixels in [0, 1], labels 0..9, the native train/test split."""
+    if path is not None:
+        (x_train, y_train), (x_test, y_test) = _read_image_npz(name, Path(path))
+    else:
+        (x_train, y_train), (x_test, y_test) = _keras_image_data(name)
+    return Dataset(name, _image_split(name, "train", x_train, y_train), _image_split(name, "test", x_test, y_test),
+                   IMAGE_CLASSES, None)
+
+
+def _read_image_npz(name: str, path: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    if not path.is_file():
+        raise DatasetError(f"{name} file {str(path)!r} does not exist; "
+                           f"give an .npz with arrays {', '.join(IMAGE_NPZ_KEYS)}")
+    arrays = _read_npz(path)
+    missing = [key for key in IMAGE_NPZ_KEYS if key not in arrays]
+    if missing:
+        raise DatasetError(f"{name} file {str(path)!r} lacks array(s) {', '.join(missing)}; "
+                           f"it has {', '.join(arrays) or 'none'}, needs {', '.join(IMAGE_NPZ_KEYS)}")
+    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def _image_split(name: str, part: str, images: np.ndarray, labels: np.ndarray) -> Split:
+    """Flatten images to [n, pixels]; uint8 0..255 is divided by 255, floats must already be in [0, 1]."""
+    if images.ndim < 2 or labels.ndim != 1 or len(images) != len(labels):
+        raise DatasetError(f"{name} {part} data: need images [n, ...] and labels [n], "
+                           f"got {images.shape} and {labels.shape}")
+    pixels = images.reshape(len(images), -1)
+    if np.issubdtype(pixels.dtype, np.integer):
+        pixels = pixels.astype(np.float32) / np.float32(255)
+    if not np.issubdtype(pixels.dtype, np.floating) or (pixels.size and not 0 <= pixels.min() <= pixels.max() <= 1):
+        raise DatasetError(f"{name} {part} images must be integers 0..255 or floats in [0, 1], "
+                           f"got {images.dtype} values outside that range")
+    if not np.issubdtype(labels.dtype, np.integer) or \
+            (labels.size and not 0 <= labels.min() <= labels.max() < IMAGE_CLASSES):
+        raise DatasetError(f"{name} {part} labels must be integers 0..{IMAGE_CLASSES - 1}, got {labels.dtype} values")
+    return Split(pixels.astype(np.float32), labels.astype(np.int64))
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras keeps downloaded datasets: $KERAS_HOME/datasets, else ~/.keras/datasets.
+
+    Keras' own rule (keras.src.backend.config): KERAS_HOME if set, else
+    ~/.keras, or /tmp/.keras when the home folder is not writable.
+    """
+    if "KERAS_HOME" in os.environ:
+        return Path(os.environ["KERAS_HOME"]) / "datasets"
+    home = Path.home()
+    return (home if os.access(home, os.W_OK) else Path("/tmp")) / ".keras" / "datasets"
+
+
+def _keras_image_data(name: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Keras' loader; without a cached copy, first check that the download host answers (so we never hang)."""
+    cached = all((keras_cache_dir() / file).is_file() for file in KERAS_CACHE_FILES[name])
+    if not cached:
+        try:
+            socket.create_connection((KERAS_DATA_HOST, 443), timeout=DOWNLOAD_PROBE_TIMEOUT_S).close()
+        except OSError as error:
+            raise DatasetError(_missing_image_data_message(name, f"cannot reach {KERAS_DATA_HOST}: {error}")) \
+                from error
+    import keras  # imports TensorFlow: kept out of the module's imports so the explorer side stays light
+
+    try:
+        return getattr(keras.datasets, name).load_data()
+    # keras.utils.get_file turns URL failures into a bare Exception; hash and I/O errors are ValueError/OSError.
+    except Exception as error:
+        raise DatasetError(_missing_image_data_message(name, f"the Keras download failed: {error}")) from error
+
+
+def _missing_image_data_message(name: str, reason: str) -> str:
+    cache = keras_cache_dir()
+    files = ", ".join(str(cache / file) for file in KERAS_CACHE_FILES[name])
+    return (f"dataset {name!r} is not available ({reason}). Either put Keras' file(s) at {files} "
+            f"(downloadable from {KERAS_DATA_URL}), or set config key 'dataset_path' (load option 'path') "
+            f"to an .npz with arrays {', '.join(IMAGE_NPZ_KEYS)}.")
+
+
+def _load_file(path: str | os.PathLike, label_column: str, test_fraction: float, split_seed: int) -> Dataset:
+    """User data: .npz with arrays `x` [n, ...] and `y` [n]; or a .parquet/.csv table whose
+    `label_column` holds the labels and whose other columns are the (numeric) features.
+
+    Labels become class indices by numbering their distinct values in sorted
+    order (labels 0..K-1 keep their values; "cat", "dog" become 0, 1).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"data file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        features, labels = _read_xy_npz(path)
+    elif suffix in (".parquet", ".csv"):
+        features, labels = _read_table(path, label_column)
+    else:
+        raise DatasetError(f"data file {str(path)!r} has unsupported type {suffix!r}; "
+                           f"allowed: .npz (arrays x, y), .parquet, .csv")
+    if len(labels) < 2:
+        raise DatasetError(f"data file {str(path)!r} has {len(labels)} row(s); at least 2 are needed "
+                           f"(one for train, one for test)")
+    classes, y = np.unique(labels, return_inverse=True)
+    return _shuffled_dataset("file", features.astype(np.float32), y.astype(np.int64), len(classes),
+                             test_fraction, split_seed)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return {key: arrays[key] for key in arrays.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as error:
+        raise DatasetError(f"could not read {str(path)!r} as .npz (numeric arrays, no pickles): {error}") from error
+
+
+def _read_xy_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    arrays = _read_npz(path)
+    if "x" not in arrays or "y" not in arrays:
+        raise DatasetError(f"data file {str(path)!r} must hold arrays 'x' (features [n, d]) and 'y' (labels [n]); "
+                           f"it has {', '.join(arrays) or 'none'}")
+    x, y = arrays["x"], arrays["y"]
+    if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
+        raise DatasetError(f"data file {str(path)!r}: need x [n, d] and y [n], got x {x.shape} and y {y.shape}")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise DatasetError(f"data file {str(path)!r}: features x must be numeric, got dtype {x.dtype}")
+    x = x.reshape(len(x), -1)
+    if not np.isfinite(x).all():
+        raise DatasetError(f"data file {str(path)!r}: features x contain NaN or infinite values")
+    if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+        raise DatasetError(f"data file {str(path)!r}: labels y contain NaN or infinite values")
+    return x, y
+
+
+def _read_table(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        table = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    except (ValueError, OSError) as error:
+        raise DatasetError(f"could not read data file {str(path)!r}: {error}") from error
+    columns = [str(column) for column in table.columns]
+    if label_column not in columns:
+        raise DatasetError(f"data file {str(path)!r} has no label column {label_column!r}; "
+                           f"its columns are {', '.join(columns)} (set config key 'label_column')")
+    table.columns = columns
+    features = table.drop(columns=label_column)
+    if features.shape[1] == 0:
+        raise DatasetError(f"data file {str(path)!r} has no feature columns besides label column {label_column!r}")
+    non_numeric = [column for column in features.columns if not pd.api.types.is_numeric_dtype(features[column])]
+    if non_numeric:
+        raise DatasetError(f"data file {str(path)!r}: feature columns must be numeric; not numeric: "
+                           f"{', '.join(non_numeric)}")
+    with_missing = [column for column in features.columns
+                    if not np.isfinite(features[column].to_numpy(dtype=float)).all()]
+    if with_missing:
+        raise DatasetError(f"data file {str(path)!r}: feature columns with missing or infinite values: "
+                           f"{', '.join(with_missing)}")
+    labels = table[label_column]
+    if labels.isna().any():
+        raise DatasetError(f"data file {str(path)!r}: label column {label_column!r} has missing values")
+    if not pd.api.types.is_numeric_dtype(labels):
+        labels = labels.astype(str)
+    return features.to_numpy(dtype=np.float32), labels.to_numpy()

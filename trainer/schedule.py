@@ -1,0 +1,90 @@
+"""Which epochs get logged (MI, activations, gradients).
+
+Epoch e is the network after e passes over the training data, so epoch 0 is
+the initial network. Every schedule logs epoch 0 and the last epoch.
+
+Schedules (config key `log_schedule`):
+
+- "default", deep-bottleneck's `do_report` (neuroinfo-os/deep-bottleneck,
+  deep_bottleneck/experiment.py): every epoch below 50 (0..49), every 2nd
+  below 100 (50, 52, ..., 98), every 5th below 500 (100, 105, ..., 495),
+  every 20th below 2000 (500, 520, ..., 1980), every 100th from 2000 on.
+  291 epochs of 8000. The every-5th tier is in their code though summaries
+  of it often leave it out.
+- "ibsgd", Saxe et al. 2018 (artemyk/ibsgd, IBnet_SaveActivations.ipynb):
+  every epoch below 20, every 5th below 100 (20, 25, ..., 95), every 20th
+  below 2000, every 100th from 2000 on. 192 epochs of 8000.
+- {"log_spaced": N}: about N log-spaced epochs, as in IDNNs (Shwartz-Ziv &
+  Tishby 2017, ravidziv/IDNNs idnns/networks/information_network.py, which
+  takes unique(logspace(log2 1, log2 E, N, base=2, dtype=int)) - 1). Here:
+  unique(rint(geomspace(1, E + 1, N))) - 1, so it starts at 0 and ends at E;
+  duplicates among the first epochs merge, so there are at most N.
+- {"every": K}: epochs 0, K, 2K, ... and the last.
+
+Both reference codes apply their rule to Keras' 0-based epoch index in
+`on_epoch_end`, i.e. to the network after e + 1 passes, and never log the
+initial network; we apply the same rule to our epoch numbers (after e passes)
+and add epoch 0 and the last epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+# (below, step): epochs e < below are logged when e % step == 0; the first matching tier applies.
+TIERED_SCHEDULES = {
+    "default": ((50, 1), (100, 2), (500, 5), (2000, 20), (math.inf, 100)),
+    "ibsgd": ((20, 1), (100, 5), (2000, 20), (math.inf, 100)),
+}
+# Parametrised schedules and the smallest allowed parameter.
+PARAMETRISED_SCHEDULES = {"log_spaced": 2, "every": 1}
+
+
+class ScheduleError(ValueError):
+    """A logging schedule the trainer refuses; the message names the value and what is allowed."""
+
+
+def _allowed() -> str:
+    names = " or ".join(repr(name) for name in TIERED_SCHEDULES)
+    return f'{names}, {{"log_spaced": N}} with N >= 2, or {{"every": K}} with K >= 1'
+
+
+def validate_schedule(value: Any) -> str | dict[str, int]:
+    """Return the schedule in canonical form (a name, or a one-key dict with an int) or raise ScheduleError."""
+    if isinstance(value, str):
+        if value in TIERED_SCHEDULES:
+            return value
+        raise ScheduleError(f"log_schedule {value!r} is unknown; allowed: {_allowed()}")
+    if isinstance(value, dict) and len(value) == 1:
+        kind, parameter = next(iter(value.items()))
+        if kind in PARAMETRISED_SCHEDULES:
+            smallest = PARAMETRISED_SCHEDULES[kind]
+            if isinstance(parameter, numbers.Integral) and not isinstance(parameter, bool) \
+                    and parameter >= smallest:
+                return {kind: int(parameter)}
+            raise ScheduleError(f"log_schedule {value!r}: {kind} must be an integer >= {smallest}; "
+                                f"allowed: {_allowed()}")
+    raise ScheduleError(f"log_schedule {value!r} is not allowed; allowed: {_allowed()}")
+
+
+def logged_epochs(schedule: str | dict[str, int], epochs: int) -> list[int]:
+    """Sorted distinct epochs in 0..epochs to log under `schedule`; always has 0 and `epochs`."""
+    schedule = validate_schedule(schedule)
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 0:
+        raise ScheduleError(f"epochs={epochs!r} is not allowed: an integer >= 0")
+    epochs = int(epochs)
+    if isinstance(schedule, str):
+        chosen = [e for e in range(epochs + 1) if e % _tier_step(TIERED_SCHEDULES[schedule], e) == 0]
+    elif "every" in schedule:
+        chosen = list(range(0, epochs + 1, schedule["every"]))
+    else:
+        chosen = (np.rint(np.geomspace(1, epochs + 1, schedule["log_spaced"])).astype(int) - 1).tolist()
+    return sorted(set(chosen) | {0, epochs})
+
+
+def _tier_step(tiers: tuple[tuple[float, int], ...], epoch: int) -> int:
+    return next(step for below, step in tiers if epoch < below)
