@@ -8,13 +8,20 @@ import pytest
 from trainer.schedule import ScheduleError, logged_epochs, validate_schedule
 
 
-def test_default_is_deep_bottleneck_do_report_for_8000_epochs():
-    expected = [*range(0, 50), *range(50, 100, 2), *range(100, 500, 5), *range(500, 2000, 20),
-                *range(2000, 8001, 100)]
+def test_default_is_the_stated_deep_bottleneck_schedule_for_8000_epochs():
+    expected = [*range(0, 50), *range(50, 100, 2), *range(100, 2000, 20), *range(2000, 8001, 100)]
     logged = logged_epochs("default", 8000)
     assert logged == expected
-    assert len(logged) == 50 + 25 + 80 + 75 + 61 == 291
+    assert len(logged) == 50 + 25 + 95 + 61 == 231
     assert logged[49:52] == [49, 50, 52] and logged[73:76] == [96, 98, 100]
+
+
+def test_deep_bottleneck_is_its_do_report_for_8000_epochs():
+    expected = [*range(0, 50), *range(50, 100, 2), *range(100, 500, 5), *range(500, 2000, 20),
+                *range(2000, 8001, 100)]
+    logged = logged_epochs("deep_bottleneck", 8000)
+    assert logged == expected
+    assert len(logged) == 50 + 25 + 80 + 75 + 61 == 291
 
 
 def test_ibsgd_for_8000_epochs():

@@ -68,7 +68,7 @@ class CompiledSteps:
         self.batch_size = self.n_train if batch_size == "full" else int(batch_size)
         self.n_batches = math.ceil(self.n_train / self.batch_size)
         self.train_epoch = tf.function(self._train_epoch)
-        self.evaluate = tf.function(self._evaluate)
+        self.evaluate = tf.function(self._evaluate, jit_compile=True)
 
     def _train_epoch(self, order: tf.Tensor):
         """One pass over the training data in the order `order` [S, n_train].
@@ -79,7 +79,8 @@ class CompiledSteps:
         kernels = [layer.kernel for layer in model.layers]
         grad_sum = [tf.zeros_like(k.value) for k in kernels]
         grad_sq_sum = [tf.zeros_like(k.value) for k in kernels]
-        for batch in tf.range(self.n_batches):
+        # Unrolled for the few minibatches of small data (faster); a graph loop for many.
+        for batch in (range(self.n_batches) if self.n_batches <= 32 else tf.range(self.n_batches)):
             index = order[:, batch * self.batch_size:(batch + 1) * self.batch_size]
             x, y = tf.gather(self.x_train, index), tf.gather(self.y_train, index)
             with tf.GradientTape() as tape:
@@ -112,7 +113,7 @@ class CompiledSteps:
         return result, (layers if with_layers else [])
 
     def run_evaluation(self, with_layers: bool) -> EpochResult:
-        values, layers = self.evaluate(tf.constant(with_layers))
+        values, layers = self.evaluate(with_layers)  # a Python bool: one trace per value
         values = {k: v.numpy().astype(np.float64) for k, v in values.items()}
         return EpochResult(
             loss={"train": values["train_loss"], "test": values["test_loss"]},

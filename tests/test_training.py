@@ -1,0 +1,174 @@
+"""Training end to end: the written schema, plausible values, determinism, seeds
+trained together, divergence, early stopping, interruption."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from ibstore.schema import TABLE_SCHEMAS
+from trainer import cli, config
+from trainer.training import run_experiment
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = {"name": "small", "epochs": 4, "architecture": [10, 7, 5], "log_schedule": {"every": 2}}
+
+
+def train(root, raw, seeds=None):
+    (experiment,) = config.plan(raw)
+    return experiment, run_experiment(experiment, root, seeds=seeds, progress=False)
+
+
+def table(root, run_id, name):
+    return pq.read_table(root / "runs" / run_id / f"{name}.parquet").to_pandas()
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    _, statuses = train(root, SMALL)
+    (run_id,) = statuses
+    return root, run_id, statuses[run_id]
+
+
+def test_run_completes_and_writes_every_table_with_its_schema(small_run):
+    root, run_id, status = small_run
+    assert status == "completed"
+    for name, schema in TABLE_SCHEMAS.items():
+        written = pq.read_schema(root / "runs" / run_id / f"{name}.parquet")
+        assert written.names == schema.names, name
+    meta = json.loads((root / "runs" / run_id / "run.json").read_text())
+    assert meta["status"] == "completed" and meta["epochs_done"] == 4 and meta["epochs_total"] == 4
+    assert meta["config"]["architecture"] == [10, 7, 5] and meta["seed"] == 0
+    assert meta["versions"]["tensorflow"] and meta["versions"]["python"]
+    assert meta["finished_at"] and meta["split_seed"] == 0
+
+
+def test_metrics_cover_every_epoch_and_mi_the_logged_ones(small_run):
+    root, run_id, _ = small_run
+    metrics = table(root, run_id, "metrics")
+    assert sorted(metrics.epoch.unique()) == [0, 1, 2, 3, 4]
+    assert set(metrics.split) == {"train", "test"}
+    assert metrics.accuracy.between(0, 1).all() and (metrics.loss > 0).all()
+    mi = table(root, run_id, "mi")
+    assert sorted(mi.epoch.unique()) == [0, 2, 4]
+    assert sorted(mi.layer.unique()) == [0, 1, 2, 3]      # 3 hidden layers and the output
+    assert list(mi[mi.epoch == 0].sort_values("layer").drop_duplicates("layer").layer_name) == [
+        "dense_0", "dense_1", "dense_2", "output"]
+    assert set(mi.split) == {"train", "test"} and set(mi.estimator) == {"binning"}
+    assert json.loads(mi.params.iloc[0]) == {"bin_size": 0.07}
+
+
+def test_initial_first_layer_keeps_nearly_all_information(small_run):
+    """10 tanh units with bin size 0.07 separate almost all of the 3277 training inputs:
+    I(X;T) close to log2(3277) = 11.68 bits, and I(Y;T) <= H(Y) (about 1 bit)."""
+    root, run_id, _ = small_run
+    mi = table(root, run_id, "mi")
+    first = mi[(mi.epoch == 0) & (mi.layer == 0) & (mi.split == "train")].iloc[0]
+    assert 11.0 < first.i_xt <= math.log2(3277) + 1e-9
+    assert 0.5 < first.i_yt <= 1.0
+    assert (mi.i_xt >= mi.i_yt - 1e-9).all()
+
+
+def test_gradients_and_activation_summaries_are_plausible(small_run):
+    root, run_id, _ = small_run
+    gradients = table(root, run_id, "gradients")
+    assert sorted(gradients.epoch.unique()) == [2, 4]      # epoch 0 has no minibatches
+    assert (gradients.grad_mean_norm > 0).all() and (gradients.weight_norm > 0).all()
+    assert np.allclose(gradients.snr, gradients.grad_mean_norm / gradients.grad_std_norm)
+    histogram = table(root, run_id, "activations")
+    per_layer = histogram[(histogram.epoch == 0) & (histogram.split == "train")].groupby("layer")["count"].sum()
+    assert list(per_layer) == [3277 * 10, 3277 * 7, 3277 * 5, 3277 * 2]  # every activation in one bin
+    stats = table(root, run_id, "activation_stats")
+    first = stats[(stats.epoch == 0) & (stats.layer == 0) & (stats.split == "train")]
+    assert len(first) == 10 and (first["min"] >= -1).all() and (first["max"] <= 1).all()
+
+
+def test_same_config_and_seed_give_identical_metrics(small_run, tmp_path):
+    root, run_id, _ = small_run
+    train(tmp_path, SMALL)
+    again = table(tmp_path, run_id, "metrics")
+    first = table(root, run_id, "metrics")
+    assert again[["epoch", "split", "loss", "accuracy"]].equals(first[["epoch", "split", "loss", "accuracy"]])
+
+
+def test_seeds_trained_together_equal_seeds_trained_alone(tmp_path):
+    raw = {**SMALL, "n_runs": 2}
+    experiment, together = train(tmp_path / "together", raw)
+    run_experiment(experiment, tmp_path / "alone", seeds=[1], progress=False)
+    run_id = config.run_id("small", experiment["config"], 1)
+    joint = table(tmp_path / "together", run_id, "metrics")
+    alone = table(tmp_path / "alone", run_id, "metrics")
+    assert len(together) == 2
+    np.testing.assert_allclose(joint.loss, alone.loss, rtol=1e-5)
+    np.testing.assert_allclose(joint.accuracy, alone.accuracy, atol=1e-9)
+    other = table(tmp_path / "together", config.run_id("small", experiment["config"], 0), "metrics")
+    assert not np.allclose(other.loss, joint.loss)        # different seeds, different networks
+
+
+def test_batchnorm_and_max_norm_variants_train(tmp_path):
+    _, statuses = train(tmp_path, {**SMALL, "model": "feedforward_batchnorm", "max_norm_weights": 0.5,
+                                   "optimizer": "sgd", "learning_rate": 0.01, "activation_fn": "relu"})
+    (run_id,) = statuses
+    assert statuses[run_id] == "completed"
+    assert table(tmp_path, run_id, "metrics").loss.notna().all()
+
+
+def test_a_nan_loss_marks_the_run_diverged(tmp_path):
+    _, statuses = train(tmp_path, {**SMALL, "optimizer": "sgd", "learning_rate": 1e30, "activation_fn": "relu",
+                                   "epochs": 20})
+    (run_id,) = statuses
+    meta = json.loads((tmp_path / "runs" / run_id / "run.json").read_text())
+    assert statuses[run_id] == "diverged" == meta["status"]
+    assert "loss became" in meta["error"] and meta["epochs_done"] < 20
+
+
+def test_target_accuracy_stops_early_and_logs_the_last_epoch(tmp_path):
+    _, statuses = train(tmp_path, {**SMALL, "epochs": 200, "stop_at_accuracy": 0.6, "learning_rate": 0.01,
+                                   "log_schedule": {"every": 1000}})
+    (run_id,) = statuses
+    metrics = table(tmp_path, run_id, "metrics")
+    last = metrics.epoch.max()
+    assert last < 200
+    assert metrics[(metrics.epoch == last) & (metrics.split == "test")].accuracy.iloc[0] >= 0.6
+    assert table(tmp_path, run_id, "mi").epoch.max() == last
+
+
+def test_ctrl_c_leaves_an_interrupted_run_with_readable_tables(tmp_path):
+    config_file = tmp_path / "long.json"
+    config_file.write_text(json.dumps({**SMALL, "name": "long", "epochs": 100000}))
+    env = {**os.environ, "IB_RESULTS": str(tmp_path / "results")}
+    process = subprocess.Popen([sys.executable, "-m", "trainer", "run", str(config_file), "--quiet"],
+                               cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    runs = tmp_path / "results" / "runs"
+    deadline = time.time() + 120
+    while not list(runs.glob("*/metrics.parquet")) and time.time() < deadline:
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    (run_dir,) = runs.iterdir()
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "interrupted"
+    metrics = pq.read_table(run_dir / "metrics.parquet").to_pandas()
+    epochs = sorted(metrics.epoch.unique())
+    assert epochs == list(range(len(epochs))) and meta["epochs_done"] == epochs[-1] > 0
+
+
+def test_cli_run_reports_ignored_keys_and_succeeds(tmp_path, capsys):
+    config_file = tmp_path / "legacy.json"
+    config_file.write_text(json.dumps({**SMALL, "plotters": [["plotter.snr", []]], "epochs": 1}))
+    assert cli.main(["run", str(config_file), "--quiet", "--results", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "ignoring keys" in captured.err and "plotters" in captured.err
+    assert ": completed" in captured.out
+    assert cli.main(["ls", "--results", str(tmp_path)]) == 0
+    assert "completed" in capsys.readouterr().out
