@@ -1,0 +1,41 @@
+"""The explorer: `streamlit run explorer/app.py [-- --results DIR]` (or $IB_RESULTS)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable without installing the package
+
+import streamlit as st  # noqa: E402
+
+from explorer import quickstart, ui  # noqa: E402
+
+st.set_page_config(page_title="Information plane lab", page_icon=":material/scatter_plot:", layout="wide")
+
+PAGES = [
+    st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:", default=True),
+    st.Page("pages/compare.py", title="Compare", icon=":material/grid_view:"),
+    st.Page("pages/config.py", title="Config", icon=":material/tune:"),
+    st.Page("pages/training.py", title="Training curves", icon=":material/show_chart:"),
+    st.Page("pages/gradients.py", title="Gradients", icon=":material/trending_down:"),
+    st.Page("pages/activations.py", title="Activations", icon=":material/bar_chart:"),
+    st.Page("pages/movie.py", title="Information plane over time", icon=":material/play_circle:"),
+    st.Page("pages/sql.py", title="SQL", icon=":material/terminal:"),
+]
+page = st.navigation(PAGES)
+
+store = ui.store()
+with st.spinner("Reading the results root..."):
+    store.refresh()
+
+with st.sidebar:
+    st.caption(f"Results root ({ui.root_source()})")
+    st.code(str(store.root), language=None, wrap_lines=True)
+    if store.problems:
+        with st.expander(f":warning: {len(store.problems)} runs or files skipped"):
+            for problem in store.problems:
+                st.caption(f"**{problem.run_id}**: {problem.problem}")
+
+if store.runs().empty:
+    quickstart.empty_root(store.root)
+else:
+    page.run()

@@ -1,0 +1,93 @@
+"""Which config keys differ among runs, and how to name a run by them.
+
+Per key, not per value (deep-bottleneck compared sets of stringified values
+across all keys at once, so keys whose values coincided were mislabelled).
+Nested dicts are dotted keys; lists compare whole; a key missing from some
+configs varies; numbers compare by value (1 == 1.0) but booleans are not
+numbers. The seed is left out (runs that differ only in seed are repeats)
+and reported by `varying_seed`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ibstore.flatten import flatten
+
+__all__ = ["flatten", "varying_keys", "varying_seed", "format_config", "format_value", "labels",
+           "common_config_with_var", "VAR"]
+
+SEED_KEY = "seed"
+VAR = "<var>"
+_MISSING = object()
+
+
+def varying_keys(configs: list[dict[str, Any]]) -> list[str]:
+    """Sorted dotted keys whose values are not the same in every config (seed excluded)."""
+    flats = [flatten(config) for config in configs]
+    keys = sorted(set().union(*flats)) if flats else []
+    return [key for key in keys if key != SEED_KEY and _varies(flats, key)]
+
+
+def varying_seed(configs: list[dict[str, Any]]) -> bool:
+    return _varies([flatten(config) for config in configs], SEED_KEY)
+
+
+def _varies(flats: list[dict[str, Any]], key: str) -> bool:
+    return len({_comparable(flat[key]) if key in flat else _MISSING for flat in flats}) > 1
+
+
+def _comparable(value: Any) -> Any:
+    """A hashable form in which equal values are equal: 1 and 1.0 alike, True unlike 1."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, (int, float)):
+        return ("number", float(value))
+    if isinstance(value, (list, tuple)):
+        return ("list", tuple(_comparable(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted((k, _comparable(v)) for k, v in value.items())))
+    if value is None or isinstance(value, str):
+        return (type(value).__name__, value)
+    return ("other", repr(value))
+
+
+def format_config(config: dict[str, Any], keys: list[str]) -> str:
+    """'initial_bias=0.2, activation_fn=relu' for the given dotted keys."""
+    flat = flatten(config)
+    return ", ".join(f"{key}={format_value(flat[key]) if key in flat else '(missing)'}" for key in keys)
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def common_config_with_var(configs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first config, flattened, with '<var>' where the configs differ (the seed too)."""
+    if not configs:
+        return {}
+    flats = [flatten(config) for config in configs]
+    varying = set(varying_keys(configs)) | ({SEED_KEY} if varying_seed(configs) else set())
+    keys = sorted(set().union(*flats))
+    return {key: VAR if key in varying else flats[0][key] for key in keys}
+
+
+def labels(configs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """A title per run (or group) id from the keys that vary among these configs (the id if none
+    do), ordered by those keys' values (numbers numerically)."""
+    keys = varying_keys(list(configs.values()))
+    flats = {key: flatten(config) for key, config in configs.items()}
+    order = sorted(configs, key=lambda k: ([_sortable(flats[k].get(key)) for key in keys], k))
+    return {k: format_config(configs[k], keys) if keys else k for k in order}
+
+
+def _sortable(value: Any) -> tuple:
+    kind, payload = _comparable(value)
+    return (kind, payload if kind == "number" else repr(payload))

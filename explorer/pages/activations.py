@@ -1,0 +1,56 @@
+"""Activations: per-layer histograms over epochs, a per-neuron view, the fraction of dead or
+saturated units, and a flag on networks whose gradients stay zero (dead networks)."""
+
+import streamlit as st
+
+from explorer import charts, ui
+
+store = ui.store()
+st.title("Activations")
+all_runs = store.runs()
+selection = ui.selected_runs(all_runs)
+ui.selection_caption(selection, len(all_runs))
+
+dead = store.dead_runs(store.recorded("gradients", selection))
+if dead:
+    st.warning(f"Dead network: the gradients stay zero through training in {len(dead)} of the selected runs, "
+             f"so their weights never change: {', '.join(dead)}.", icon=":material/heart_broken:")
+
+labels = store.labels(selection)
+run_id = st.selectbox("Run", list(labels), key="run", bind="query-params",
+                      format_func=lambda r: f"{labels[r]}  ({r})" if labels[r] != r else r)
+
+
+@st.fragment
+def panels(run_id: str) -> None:
+    splits = store.activation_splits([run_id])
+    histograms = store.recorded("activations", [run_id])
+    if not splits and not histograms:
+        ui.not_recorded("Activations", [run_id])
+        return
+    split = st.radio("Split", splits or ["train"], key="act_split", horizontal=True)
+
+    st.subheader("Histograms over epochs")
+    frame = store.activations([run_id], split=split)
+    if frame.empty:
+        ui.not_recorded("Activation histograms", [run_id])
+    else:
+        ui.show_chart(charts.activation_heatmap(frame), frame, f"activations_{run_id}")
+
+    st.subheader("Dead and saturated units")
+    fractions = store.dead_fractions([run_id], split)
+    if fractions.empty:
+        ui.not_recorded("Per-neuron statistics", [run_id])
+        return
+    ui.show_chart(charts.dead_fraction_chart(fractions), fractions, f"dead_units_{run_id}")
+
+    st.subheader("Per neuron")
+    layers = sorted(fractions["layer"].unique())
+    layer = st.select_slider("Layer", layers, key="act_layer")
+    neurons = store.activation_stats([run_id], split=split, layer=int(layer))
+    ui.show_chart(charts.neuron_chart(neurons, title=f"layer {layer}: mean ± std per neuron"), neurons,
+                  f"neurons_{run_id}_layer{layer}")
+
+
+if run_id:
+    panels(run_id)

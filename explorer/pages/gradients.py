@@ -1,0 +1,24 @@
+"""Gradients: per layer the norm of the gradient mean and std, the SNR and the weight norm against
+epoch on log-log axes (the seed notebook's SNR plot), one chart per run."""
+
+import streamlit as st
+
+from explorer import charts, ui
+
+store = ui.store()
+st.title("Gradients")
+all_runs = store.runs()
+selection = ui.selected_runs(all_runs)
+ui.selection_caption(selection, len(all_runs))
+
+labels = store.labels(selection)
+with_gradients = store.recorded("gradients", selection)
+frame = store.gradients(with_gradients)
+for run_id in labels:
+    st.subheader(labels[run_id] if labels[run_id] != run_id else run_id)
+    st.caption(run_id)
+    data = frame[frame["run_id"] == run_id]
+    if data.empty:
+        ui.not_recorded("Gradients", [run_id])
+        continue
+    ui.show_chart(charts.gradient_chart(data), data, f"gradients_{run_id}")

@@ -1,0 +1,51 @@
+"""Information plane over time: an epoch slider with a play control moving every layer's point,
+with the accuracy curve below (the seed notebook's infoplane movie)."""
+
+import streamlit as st
+
+from explorer import charts, ui
+
+store = ui.store()
+st.title("Information plane over time")
+all_runs = store.runs()
+selection = ui.selected_runs(all_runs)
+ui.selection_caption(selection, len(all_runs))
+
+labels = store.labels(selection)
+run_id = st.selectbox("Run", list(labels), key="run", bind="query-params",
+                      format_func=lambda r: f"{labels[r]}  ({r})" if labels[r] != r else r)
+choices = store.mi_choices([run_id]) if run_id else None
+if choices is None or choices.empty:
+    ui.not_recorded("Mutual information", [run_id])
+    st.stop()
+
+left, middle, right = st.columns([2, 2, 1])
+estimator = left.selectbox("Estimator", list(dict.fromkeys(choices["estimator"] + " " + choices["params"])),
+                           key="estimator", bind="query-params")
+name, params = estimator.split(" ", 1)
+split = middle.radio("Split", sorted(set(choices.loc[choices["estimator"] == name, "split"])),
+                     key="split", bind="query-params", horizontal=True)
+playing = right.toggle("Play", key="playing")
+
+frame = store.mi([run_id], name, split, params)
+metrics = store.metrics([run_id])
+epochs = sorted(int(e) for e in frame["epoch"].unique())
+
+
+@st.fragment(run_every=0.8 if playing else None)
+def movie() -> None:
+    if playing:
+        current = st.session_state.get("movie_epoch", epochs[0])
+        position = epochs.index(current) if current in epochs else -1
+        st.session_state["movie_epoch"] = epochs[(position + 1) % len(epochs)]
+    epoch = st.select_slider("Epoch", epochs, key="movie_epoch")
+    chart = charts.infoplane_at_epoch(frame, epoch, title=f"{labels[run_id]}: epoch {epoch}")
+    if metrics.empty:
+        ui.show_chart(chart, frame, f"infoplane_{run_id}_epoch{epoch}")
+        ui.not_recorded("Accuracy", [run_id])
+    else:
+        ui.show_chart(chart & charts.accuracy_with_marker(metrics, epoch), frame,
+                      f"infoplane_{run_id}_epoch{epoch}")
+
+
+movie()

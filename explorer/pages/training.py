@@ -1,0 +1,34 @@
+"""Training curves: train and test accuracy and loss per epoch, per run or over seeds with a band."""
+
+import streamlit as st
+
+from explorer import charts, ui
+
+store = ui.store()
+st.title("Training curves")
+all_runs = store.runs()
+selection = ui.selected_runs(all_runs)
+ui.selection_caption(selection, len(all_runs))
+
+with_metrics = store.recorded("metrics", selection)
+missing = [r for r in selection if r not in with_metrics]
+if missing:
+    ui.not_recorded("Accuracy and loss", missing)
+if not with_metrics:
+    st.stop()
+
+left, right = st.columns(2)
+grouping = left.radio("Lines", ["per run", "per seed group"], key="lines", bind="query-params", horizontal=True)
+if grouping == "per seed group":
+    aggregate = right.radio("Over seeds", ["median", "mean"], key="agg", bind="query-params", horizontal=True)
+    frame = store.metrics_over_seeds(with_metrics, aggregate)
+    labels = store.labels(with_metrics, by_group=True)
+    seeds = frame.groupby("group_id")["seeds"].max()
+    frame["panel"] = frame["group_id"].map({g: f"{label} ({seeds.get(g, 0)} seeds)" for g, label in labels.items()})
+    title = f"{aggregate} over seeds, band: min to max"
+else:
+    frame = store.metrics(with_metrics)
+    frame["panel"] = frame["run_id"].map(store.labels(with_metrics))
+    title = None
+chart = charts.training_curves(frame, band=grouping == "per seed group", title=title)
+ui.show_chart(chart, frame, "training_curves")

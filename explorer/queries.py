@@ -1,0 +1,156 @@
+"""Every SQL query of the explorer (and of ResultStore), over the views of ibstore.views.
+
+Plain functions: a DuckDB connection and parameters in, a pandas DataFrame out.
+Run ids are bound as parameters, never pasted into the SQL.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from ibstore.scan import ParquetFile
+from ibstore.views import table_select
+
+AGGREGATES = {"mean": "avg", "median": "median"}
+
+RUNS = """
+SELECT r.run_id, r.group_id, r.name, r.cohort, r.seed, r.status, r.epochs_done, r.epochs_total,
+       r.duration_s, r.started_at, r.finished_at, r.heartbeat_at, r.error, r.schema_version,
+       m.train_accuracy, m.test_accuracy, r.config_json
+FROM runs r
+LEFT JOIN (
+    SELECT run_id,
+           arg_max(accuracy, epoch) FILTER (split = 'train') AS train_accuracy,
+           arg_max(accuracy, epoch) FILTER (split = 'test') AS test_accuracy
+    FROM metrics GROUP BY run_id
+) m USING (run_id)
+"""
+
+
+def runs(con: duckdb.DuckDBPyConnection, where: str | None = None) -> pd.DataFrame:
+    """One row per run with its final train/test accuracy; `where` filters (a SQL condition)."""
+    sql = f"SELECT * FROM ({RUNS}) WHERE {where}" if where else RUNS
+    return con.execute(sql + " ORDER BY run_id").df()
+
+
+def runs_condition_sql(where: str) -> str:
+    """The statement `runs(con, where)` runs, to vet a user's condition in the sandbox first."""
+    return f"SELECT run_id FROM ({RUNS}) WHERE {where}"
+
+
+def config(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> pd.DataFrame:
+    """Flattened config rows (run_id, key, value as JSON text)."""
+    if run_ids is None:
+        return con.execute("SELECT run_id, key, value FROM config ORDER BY run_id, key").df()
+    return con.execute("SELECT run_id, key, value FROM config WHERE list_contains(?, run_id) "
+                       "ORDER BY run_id, key", [run_ids]).df()
+
+
+def runs_with_config(con: duckdb.DuckDBPyConnection, key: str, values: list[str]) -> list[str]:
+    """Runs whose config has `key` set to one of `values` (JSON text)."""
+    rows = con.execute("SELECT run_id FROM config WHERE key = ? AND list_contains(?, value)",
+                       [key, values]).fetchall()
+    return [row[0] for row in rows]
+
+
+def mi_choices(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataFrame:
+    """The (estimator, params, split) combinations recorded for these runs, with run counts."""
+    return con.execute("""
+        SELECT estimator, params, split, count(DISTINCT run_id) AS runs FROM mi
+        WHERE list_contains(?, run_id) GROUP BY ALL ORDER BY runs DESC, estimator, params, split
+    """, [run_ids]).df()
+
+
+def mi(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None, estimator: str | None = None,
+       params: str | None = None, split: str | None = None) -> pd.DataFrame:
+    return con.execute("""
+        SELECT * FROM mi
+        WHERE (?::VARCHAR[] IS NULL OR list_contains(?, run_id))
+          AND (?::VARCHAR IS NULL OR estimator = ?) AND (?::VARCHAR IS NULL OR params = ?)
+          AND (?::VARCHAR IS NULL OR split = ?)
+        ORDER BY run_id, estimator, params, split, epoch, layer
+    """, [run_ids, run_ids, estimator, estimator, params, params, split, split]).df()
+
+
+def mi_over_seeds(con: duckdb.DuckDBPyConnection, run_ids: list[str], estimator: str, params: str,
+                  split: str, aggregate: str = "median") -> pd.DataFrame:
+    """Per seed group, epoch and layer: the mean or median of I(X;T), I(Y;T) over seeds,
+    their min, max and quartiles, and the number of seeds."""
+    fn = AGGREGATES[aggregate]
+    return con.execute(f"""
+        SELECT r.group_id, m.epoch, m.layer, any_value(m.layer_name) AS layer_name,
+               {fn}(m.i_xt) AS i_xt, {fn}(m.i_yt) AS i_yt,
+               min(m.i_xt) AS i_xt_min, max(m.i_xt) AS i_xt_max,
+               min(m.i_yt) AS i_yt_min, max(m.i_yt) AS i_yt_max,
+               quantile_cont(m.i_xt, 0.25) AS i_xt_q1, quantile_cont(m.i_xt, 0.75) AS i_xt_q3,
+               quantile_cont(m.i_yt, 0.25) AS i_yt_q1, quantile_cont(m.i_yt, 0.75) AS i_yt_q3,
+               count(DISTINCT m.run_id) AS seeds
+        FROM mi m JOIN runs r USING (run_id)
+        WHERE list_contains(?, m.run_id) AND m.estimator = ? AND m.params = ? AND m.split = ?
+        GROUP BY r.group_id, m.epoch, m.layer ORDER BY r.group_id, m.epoch, m.layer
+    """, [run_ids, estimator, params, split]).df()
+
+
+def metrics(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> pd.DataFrame:
+    return con.execute("""
+        SELECT * FROM metrics WHERE (?::VARCHAR[] IS NULL OR list_contains(?, run_id))
+        ORDER BY run_id, split, epoch
+    """, [run_ids, run_ids]).df()
+
+
+def metrics_over_seeds(con: duckdb.DuckDBPyConnection, run_ids: list[str],
+                       aggregate: str = "median") -> pd.DataFrame:
+    """Per seed group, split and epoch: accuracy and loss aggregated over seeds, with min/max."""
+    fn = AGGREGATES[aggregate]
+    return con.execute(f"""
+        SELECT r.group_id, m.split, m.epoch,
+               {fn}(m.accuracy) AS accuracy, min(m.accuracy) AS accuracy_min, max(m.accuracy) AS accuracy_max,
+               {fn}(m.loss) AS loss, min(m.loss) AS loss_min, max(m.loss) AS loss_max,
+               count(DISTINCT m.run_id) AS seeds
+        FROM metrics m JOIN runs r USING (run_id)
+        WHERE list_contains(?, m.run_id)
+        GROUP BY r.group_id, m.split, m.epoch ORDER BY r.group_id, m.split, m.epoch
+    """, [run_ids]).df()
+
+
+def gradients(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> pd.DataFrame:
+    return con.execute("""
+        SELECT * FROM gradients WHERE (?::VARCHAR[] IS NULL OR list_contains(?, run_id))
+        ORDER BY run_id, layer, epoch
+    """, [run_ids, run_ids]).df()
+
+
+def max_gradient(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataFrame:
+    """Per run, the largest gradient-mean norm after the initial epoch (for the dead-network flag)."""
+    return con.execute("""
+        SELECT run_id, max(grad_mean_norm) AS max_grad_mean_norm, count(*) AS rows FROM gradients
+        WHERE list_contains(?, run_id) AND epoch > 0 GROUP BY run_id
+    """, [run_ids]).df()
+
+
+def per_run_table(con: duckdb.DuckDBPyConnection, table: str, files: list[ParquetFile],
+                  split: str | None = None, layer: int | None = None) -> pd.DataFrame:
+    """`activations` or `activation_stats` of a few runs, read straight from their validated files
+    (the views over every run's file would open all of them)."""
+    select = table_select(table, files)
+    return con.execute(f"""
+        SELECT * FROM ({select})
+        WHERE (?::VARCHAR IS NULL OR split = ?) AND (?::INTEGER IS NULL OR layer = ?)
+        ORDER BY run_id, layer, epoch
+    """, [split, split, layer, layer]).df()
+
+
+def splits_recorded(con: duckdb.DuckDBPyConnection, table: str, files: list[ParquetFile]) -> list[str]:
+    rows = con.execute(f"SELECT DISTINCT split FROM ({table_select(table, files)}) ORDER BY 1").fetchall()
+    return [row[0] for row in rows if row[0] is not None]
+
+
+def dead_fractions(con: duckdb.DuckDBPyConnection, files: list[ParquetFile], split: str) -> pd.DataFrame:
+    """Per run, layer and epoch: the mean over neurons of frac_zero and frac_saturated."""
+    return con.execute(f"""
+        SELECT run_id, layer, epoch, avg(frac_zero) AS frac_zero, avg(frac_saturated) AS frac_saturated
+        FROM ({table_select('activation_stats', files)}) WHERE split = ?
+        GROUP BY ALL ORDER BY run_id, layer, epoch
+    """, [split]).df()
+

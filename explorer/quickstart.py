@@ -1,0 +1,85 @@
+"""An empty results root: say so, show the command that fills it, and run it in the background."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+from ibstore import layout
+
+REPO = Path(__file__).resolve().parents[1]
+QUICKSTART = "data/configs/quickstart"
+LOG_NAME = "quickstart.log"
+
+
+def command(root: Path) -> list[str]:
+    return [sys.executable, "-m", "trainer", "sweep", QUICKSTART, "--results", str(root)]
+
+
+@st.cache_resource(show_spinner=False)
+def _processes() -> dict[str, subprocess.Popen]:
+    """Background sweeps by results root, shared by every session of this server."""
+    return {}
+
+
+def start(root: Path) -> subprocess.Popen:
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / LOG_NAME, "ab") as log:
+        process = subprocess.Popen(command(root), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    _processes()[str(root)] = process
+    return process
+
+
+def statuses(root: Path) -> dict[str, int]:
+    """How many run.json files there are per status (unreadable ones are skipped)."""
+    counts: dict[str, int] = {}
+    for path in layout.runs_dir(root).glob("*/run.json"):
+        try:
+            status = json.loads(path.read_text()).get("status", "unknown")
+        except (OSError, ValueError, AttributeError):
+            continue
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def empty_root(root: Path) -> None:
+    st.title("No runs yet")
+    st.write(f"The results root `{root}` holds no runs. Fill it from a shell with")
+    st.code(f"trainer sweep {QUICKSTART} --results {root}", language="bash")
+    st.write("or run the quickstart cohort from here, in the background; runs appear as they finish.")
+    process = _processes().get(str(root))
+    if process is None or process.poll() is not None:
+        if st.button("Run the quickstart cohort", type="primary", icon=":material/play_arrow:"):
+            start(root)
+            st.rerun()
+    if process is not None:
+        progress(root)
+
+
+def active(root: Path) -> bool:
+    return str(root) in _processes()
+
+
+@st.fragment(run_every=2)
+def progress(root: Path) -> None:
+    """The background sweep: runs completed of those started, and its log."""
+    process = _processes()[str(root)]
+    counts = statuses(root)
+    done = counts.get("completed", 0)
+    seen = sum(counts.values())
+    code = process.poll()
+    st.progress(done / seen if seen else 0.0,
+                text=f"{done} of {seen} runs started so far completed" + ("" if code is None else
+                                                                          f"; the sweep exited with code {code}"))
+    if seen and st.session_state.get("quickstart_seen") != seen:
+        st.session_state["quickstart_seen"] = seen
+        st.rerun()  # the whole app: new runs to show
+    log = root / LOG_NAME
+    if log.exists():
+        with st.expander("sweep log", expanded=code not in (None, 0)):
+            st.code(log.read_text(errors="replace")[-4000:] or "(empty)", language=None)

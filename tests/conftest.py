@@ -1,0 +1,56 @@
+"""Shared fixtures: small synthetic results roots written in the trainer's format."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for bench.make_results
+
+from bench.make_results import write_run  # noqa: E402
+
+BIASES = (-1.0, 0.0, 0.2, 2.0)
+EPOCHS = 60
+
+
+def write_cohort(root: Path, seeds: int = 2) -> list[str]:
+    """relu, initial_bias in BIASES, `seeds` seeds each: the seed notebook's cohort, small."""
+    return [write_run(root, "relu-bias", {"activation_fn": "relu", "initial_bias": bias, "epochs": EPOCHS},
+                      seed=seed, cohort="initial_bias", logged=20)
+            for bias in BIASES for seed in range(seeds)]
+
+
+@pytest.fixture(scope="session")
+def cohort_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("cohort")
+    write_cohort(root)
+    return root
+
+
+@pytest.fixture
+def messy_root(tmp_path) -> dict[str, object]:
+    """A cohort plus every kind of damage the explorer must survive; returns root and run ids."""
+    root = tmp_path / "results"
+    good = write_cohort(root, seeds=1)
+    tanh = {"activation_fn": "tanh", "epochs": EPOCHS}
+    truncated = write_run(root, "truncated", tanh, logged=10)
+    mi_path = root / "runs" / truncated / "mi.parquet"
+    mi_path.write_bytes(mi_path.read_bytes()[:200])
+    no_mi = write_run(root, "no-mi", tanh, logged=10, tables=("metrics", "gradients"))
+    running = write_run(root, "running", tanh, logged=10, status="running", epochs_done=30)
+    stale = write_run(root, "stale", tanh, logged=10, status="running", epochs_done=20, heartbeat_age_s=3600)
+    old = write_run(root, "old-schema", tanh, logged=10)
+    old_json = root / "runs" / old / "run.json"
+    old_json.write_text(json.dumps({**json.loads(old_json.read_text()), "schema_version": 0}))
+    gradients = root / "runs" / old / "gradients.parquet"
+    pq.write_table(pq.read_table(gradients).drop_columns(["snr"]), gradients)
+    (root / "runs" / "broken-json-s0").mkdir()
+    (root / "runs" / "broken-json-s0" / "run.json").write_text('{"run_id": "broken-json-s0", "status": ')
+    (root / "runs" / "no-run-json-s0").mkdir()
+    return {"root": root, "good": good, "truncated": truncated, "no_mi": no_mi, "running": running,
+            "stale": stale, "old": old, "broken": "broken-json-s0", "empty_dir": "no-run-json-s0"}

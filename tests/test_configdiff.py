@@ -1,0 +1,73 @@
+from explorer.configdiff import (VAR, common_config_with_var, flatten, format_config, varying_keys,
+                                 varying_seed)
+
+
+def test_coinciding_values_are_attributed_to_the_right_key():
+    # deep-bottleneck compared the set of values across keys: here both keys take the
+    # values {0, 1}, but only initial_bias varies.
+    configs = [{"initial_bias": 0, "n_runs": 1, "epochs": 8000},
+               {"initial_bias": 1, "n_runs": 1, "epochs": 8000},
+               {"initial_bias": 0, "n_runs": 1, "epochs": 8000}]
+    assert varying_keys(configs) == ["initial_bias"]
+    swapped = [{"a": 0, "b": 1}, {"a": 1, "b": 1}]
+    assert varying_keys(swapped) == ["a"]
+
+
+def test_identical_configs_have_no_varying_keys():
+    config = {"activation_fn": "relu", "architecture": [10, 7, 5], "learning_rate": 0.0004}
+    assert varying_keys([config, dict(config)]) == []
+    assert varying_keys([]) == []
+
+
+def test_a_key_missing_in_some_config_varies():
+    assert varying_keys([{"a": 1, "b": 2}, {"a": 1}]) == ["b"]
+    assert varying_keys([{"a": 1}, {"a": 1, "c": None}]) == ["c"]
+
+
+def test_numbers_by_value_but_booleans_are_not_numbers():
+    assert varying_keys([{"x": 1}, {"x": 1.0}]) == []
+    assert varying_keys([{"x": True}, {"x": 1}]) == ["x"]
+    assert varying_keys([{"x": False}, {"x": 0.0}]) == ["x"]
+    assert varying_keys([{"x": "1"}, {"x": 1}]) == ["x"]
+
+
+def test_nested_dicts_flatten_to_dotted_keys():
+    configs = [{"opt": {"name": "adam", "lr": 0.001}}, {"opt": {"name": "adam", "lr": 0.01}}]
+    assert flatten(configs[0]) == {"opt.name": "adam", "opt.lr": 0.001}
+    assert varying_keys(configs) == ["opt.lr"]
+
+
+def test_lists_compare_whole():
+    assert varying_keys([{"architecture": [10, 7, 5]}, {"architecture": [10, 7, 5]}]) == []
+    assert varying_keys([{"architecture": [10, 7, 5]}, {"architecture": [10, 7, 4]}]) == ["architecture"]
+    assert varying_keys([{"l": [1, 2]}, {"l": [1.0, 2.0]}]) == []
+    estimators = [{"estimators": [{"name": "binning", "params": {"bin_size": 0.07}}]},
+                  {"estimators": [{"name": "binning", "params": {"bin_size": 0.1}}]}]
+    assert varying_keys(estimators) == ["estimators"]
+
+
+def test_seed_is_reported_separately():
+    configs = [{"seed": 0, "initial_bias": 0.2}, {"seed": 1, "initial_bias": 0.2}]
+    assert varying_keys(configs) == []
+    assert varying_seed(configs) is True
+    assert varying_seed([{"seed": 3}, {"seed": 3}]) is False
+
+
+def test_format_config_names_the_varying_values():
+    config = {"initial_bias": 0.2, "activation_fn": "relu", "architecture": [10, 7], "max_norm_weights": False,
+              "opt": {"lr": 0.0004}}
+    assert format_config(config, ["initial_bias", "activation_fn"]) == "initial_bias=0.2, activation_fn=relu"
+    assert format_config(config, ["architecture", "max_norm_weights", "opt.lr"]) == \
+        "architecture=[10, 7], max_norm_weights=False, opt.lr=0.0004"
+    assert format_config(config, ["absent"]) == "absent=(missing)"
+    assert format_config(config, []) == ""
+
+
+def test_common_config_with_var_marks_the_varying_keys():
+    configs = [{"activation_fn": "relu", "initial_bias": 0.0, "seed": 0, "opt": {"lr": 1}},
+               {"activation_fn": "relu", "initial_bias": 2, "seed": 0, "opt": {"lr": 1.0}}]
+    assert common_config_with_var(configs) == {"activation_fn": "relu", "initial_bias": VAR, "seed": 0,
+                                               "opt.lr": 1}
+    configs[1]["seed"] = 1
+    assert common_config_with_var(configs)["seed"] == VAR
+    assert common_config_with_var([]) == {}
