@@ -115,6 +115,18 @@ class ResultStore:
             configs = {group: configs[members[0]] for group, members in self.groups(run_ids).items()}
         return configdiff.labels(configs)
 
+    def with_panels(self, frame: pd.DataFrame, run_ids: list[str], by_group: bool = False) -> pd.DataFrame:
+        """`frame` (with run_id, or group_id if `by_group`) with a `panel` column holding the labels
+        ("... (3 seeds)" for groups), its rows in the labels' order."""
+        labels = self.labels(run_ids, by_group)
+        key = "group_id" if by_group else "run_id"
+        if by_group:
+            seeds = frame.groupby(key)["seeds"].max()
+            labels = {g: f"{label} ({seeds.get(g, 0)} seeds)" for g, label in labels.items()}
+        order = {k: i for i, k in enumerate(labels)}
+        frame = frame.assign(panel=frame[key].map(labels))
+        return frame.sort_values(key, key=lambda column: column.map(order), kind="stable").reset_index(drop=True)
+
     def recorded(self, table: str, run_ids: list[str]) -> list[str]:
         """The runs among `run_ids` that have a readable `table`."""
         files = self._state()[0].files.get(table, {})
@@ -188,8 +200,7 @@ class ResultStore:
         estimator, params = choices.iloc[0][["estimator", "params"]]
         if by_group:
             frame = self.mi_over_seeds(run_ids, estimator, params, split, aggregate)
-            frame["panel"] = frame["group_id"].map(self.labels(run_ids, by_group=True))
         else:
             frame = self.mi(run_ids, estimator, split, params)
-            frame["panel"] = frame["run_id"].map(self.labels(run_ids))
+        frame = self.with_panels(frame, run_ids, by_group)
         return charts.infoplane_grid(frame, columns=columns, title=f"{estimator} {params}, {split} split")

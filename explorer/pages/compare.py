@@ -34,17 +34,11 @@ if by_group:
     aggregate = g1.radio("Over seeds", ["median", "mean"], key="agg", bind="query-params", horizontal=True)
     spread = g2.radio("Spread", ["min-max", "IQR", "none"], key="spread", bind="query-params", horizontal=True)
     frame = store.mi_over_seeds(with_mi, name, params, split, aggregate)
-    labels = store.labels(with_mi, by_group=True)
-    seeds = frame.groupby("group_id")["seeds"].max()
-    frame["panel"] = frame["group_id"].map({g: f"{label} ({seeds.get(g, 0)} seeds)" for g, label in labels.items()})
-    frame = frame.sort_values("group_id", key=lambda s: s.map({g: i for i, g in enumerate(labels)}), kind="stable")
     spread = None if spread == "none" else spread
 else:
     aggregate, spread = None, None
     frame = store.mi(with_mi, name, split, params)
-    labels = store.labels(with_mi)
-    frame["panel"] = frame["run_id"].map(labels)
-    frame = frame.sort_values("run_id", key=lambda s: s.map({r: i for i, r in enumerate(labels)}), kind="stable")
+frame = store.with_panels(frame, with_mi, by_group)
 
 if frame.empty:
     st.info(f"No {split} MI with {estimator}: {ui.NOT_RECORDED}.")

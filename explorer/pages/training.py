@@ -22,13 +22,10 @@ grouping = left.radio("Lines", ["per run", "per seed group"], key="lines", bind=
 if grouping == "per seed group":
     aggregate = right.radio("Over seeds", ["median", "mean"], key="agg", bind="query-params", horizontal=True)
     frame = store.metrics_over_seeds(with_metrics, aggregate)
-    labels = store.labels(with_metrics, by_group=True)
-    seeds = frame.groupby("group_id")["seeds"].max()
-    frame["panel"] = frame["group_id"].map({g: f"{label} ({seeds.get(g, 0)} seeds)" for g, label in labels.items()})
     title = f"{aggregate} over seeds, band: min to max"
 else:
     frame = store.metrics(with_metrics)
-    frame["panel"] = frame["run_id"].map(store.labels(with_metrics))
     title = None
+frame = store.with_panels(frame, with_metrics, by_group=grouping == "per seed group")
 chart = charts.training_curves(frame, band=grouping == "per seed group", title=title)
 ui.show_chart(chart, frame, "training_curves")

@@ -1,0 +1,91 @@
+import os
+
+import pytest
+
+from explorer.results import ResultStore
+from ibstore import scan as scan_module
+from ibstore.sandbox import SqlError
+
+from conftest import BIASES, EPOCHS
+
+
+def test_a_damaged_root_loads_everything_else(messy_root):
+    store = ResultStore(messy_root["root"])
+    runs = store.runs().set_index("run_id")
+    expected = set(messy_root["good"]) | {messy_root[k] for k in ("truncated", "no_mi", "running", "stale", "old")}
+    assert set(runs.index) == expected
+    assert runs.loc[messy_root["running"], "status"] == "running"
+    assert runs.loc[messy_root["running"], "epochs_done"] == 30
+    assert runs.loc[messy_root["stale"], "status"] == "interrupted"  # heartbeat an hour old
+
+    problems = {(p.run_id, os.path.basename(p.path)): p.problem for p in store.problems}
+    assert "not valid JSON" in problems[(messy_root["broken"], "run.json")]
+    assert "unreadable Parquet" in problems[(messy_root["truncated"], "mi.parquet")]
+    assert "schema_version 0" in problems[(messy_root["old"], "run.json")]
+    assert "no run.json" in problems[(messy_root["empty_dir"], messy_root["empty_dir"])]
+    assert len(problems) == 4
+    assert len(store.sql("SELECT * FROM problems")) == 4
+
+
+def test_missing_tables_and_columns_are_empty_not_errors(messy_root):
+    store = ResultStore(messy_root["root"])
+    ids = [messy_root["truncated"], messy_root["no_mi"], messy_root["old"]]
+    assert store.recorded("mi", ids) == [messy_root["old"]]
+    assert store.recorded("metrics", ids) == ids
+    assert store.mi([messy_root["truncated"], messy_root["no_mi"]]).empty
+    assert store.activations([messy_root["no_mi"]]).empty
+    # the truncated run keeps its other tables
+    assert store.metrics([messy_root["truncated"]])["epoch"].max() == EPOCHS
+    # the old-schema run lacks the snr column: NULL, the rest is there
+    old = store.gradients([messy_root["old"]])
+    assert len(old) > 0 and old["snr"].isna().all() and old["grad_mean_norm"].notna().all()
+
+
+def test_results_follow_the_root_as_it_changes(messy_root):
+    from bench.make_results import write_run
+
+    store = ResultStore(messy_root["root"], max_age_s=0)
+    before = len(store.runs())
+    new = write_run(messy_root["root"], "late", {"activation_fn": "tanh", "epochs": EPOCHS}, logged=10)
+    assert len(store.runs()) == before + 1
+    assert store.refresh() is False  # nothing changed since
+    (messy_root["root"] / "runs" / new / "mi.parquet").unlink()
+    assert store.recorded("mi", [new]) == []
+
+
+def test_parquet_footers_are_read_once(cohort_root, monkeypatch):
+    scan_module.scan(cohort_root)
+    calls = []
+    original = scan_module.pq.read_metadata
+    monkeypatch.setattr(scan_module.pq, "read_metadata", lambda *a, **k: calls.append(a) or original(*a, **k))
+    scan_module.scan(cohort_root)
+    assert calls == []
+
+
+def test_notebook_api_on_the_cohort(cohort_root):
+    store = ResultStore(cohort_root)
+    ids = store.runs()["run_id"].tolist()
+    assert len(ids) == 2 * len(BIASES)
+    assert store.varying_keys(ids) == ["initial_bias"]
+    labels = store.labels(ids, by_group=True)
+    assert list(labels.values()) == [f"initial_bias={b:g}" for b in BIASES]   # ordered by value
+    mi = store.mi(ids, estimator="binning", split="train")
+    assert set(mi["layer"]) == set(range(6)) and set(mi["split"]) == {"train"}
+    assert mi.loc[mi["epoch"] == 0, "i_xt"].max() <= 11.68 + 1e-9
+    over = store.mi_over_seeds(ids, "binning", '{"bin_size": 0.07}', "train", "median")
+    assert set(over["seeds"]) == {2} and (over["i_xt_min"] <= over["i_xt"]).all()
+    assert (over["i_xt"] <= over["i_xt_max"]).all()
+    mean = store.mi_over_seeds(ids, "binning", '{"bin_size": 0.07}', "train", "mean")
+    pair = store.mi(ids[:2], "binning", "train")
+    assert len(over) == len(mean) == len(BIASES) * len(pair) // 2  # one row per group, epoch, layer
+    # relu with negative initial bias never learns
+    dead = store.dead_runs(ids)
+    assert sorted(dead) == sorted(r for r, c in store.configs(ids).items() if c["initial_bias"] < 0)
+    runs = store.runs("test_accuracy > 0.8")
+    assert 0 < len(runs) < len(ids)
+    with pytest.raises(SqlError):
+        store.runs("1 = 1; DROP TABLE runs")
+    stats = store.activation_stats(ids[:1], split="train", layer=0)
+    assert set(stats["layer"]) == {0} and stats["neuron"].nunique() == 10
+    chart = store.infoplane_chart(ids, by_group=True).to_dict()
+    assert chart["facet"]["sort"] == [f"initial_bias={b:g} (2 seeds)" for b in BIASES]
