@@ -33,13 +33,13 @@ def activation(name: str):
 @dataclass
 class Layer:
     name: str
-    kernel: keras.Variable            # [S, fan_in, units]
-    bias: keras.Variable              # [S, units]
+    kernel: tf.Variable            # [S, fan_in, units]
+    bias: tf.Variable              # [S, units]
     activation: str
-    gamma: keras.Variable | None = None   # batch-norm scale [S, units]
-    beta: keras.Variable | None = None
-    moving_mean: keras.Variable | None = None
-    moving_var: keras.Variable | None = None
+    gamma: tf.Variable | None = None   # batch-norm scale [S, units]
+    beta: tf.Variable | None = None
+    moving_mean: tf.Variable | None = None
+    moving_var: tf.Variable | None = None
 
 
 class StackedMLP:
@@ -61,22 +61,22 @@ class StackedMLP:
             bias_value = 0.0 if is_output else config["initial_bias"]
             layer = Layer(
                 name="output" if is_output else f"dense_{index}",
-                kernel=keras.Variable(kernel, name=f"kernel_{index}"),
-                bias=keras.Variable(np.full((len(seeds), n_units), bias_value, np.float32), name=f"bias_{index}"),
+                kernel=tf.Variable(kernel, name=f"kernel_{index}"),
+                bias=tf.Variable(np.full((len(seeds), n_units), bias_value, np.float32), name=f"bias_{index}"),
                 activation="softmax" if is_output else config["activation_fn"],
             )
             if batchnorm and not is_output:
                 shape = (len(seeds), n_units)
-                layer.gamma = keras.Variable(np.ones(shape, np.float32), name=f"gamma_{index}")
-                layer.beta = keras.Variable(np.zeros(shape, np.float32), name=f"beta_{index}")
-                layer.moving_mean = keras.Variable(np.zeros(shape, np.float32), trainable=False,
+                layer.gamma = tf.Variable(np.ones(shape, np.float32), name=f"gamma_{index}")
+                layer.beta = tf.Variable(np.zeros(shape, np.float32), name=f"beta_{index}")
+                layer.moving_mean = tf.Variable(np.zeros(shape, np.float32), trainable=False,
                                                    name=f"moving_mean_{index}")
-                layer.moving_var = keras.Variable(np.ones(shape, np.float32), trainable=False,
+                layer.moving_var = tf.Variable(np.ones(shape, np.float32), trainable=False,
                                                   name=f"moving_var_{index}")
             self.layers.append(layer)
 
     @property
-    def trainable(self) -> list[keras.Variable]:
+    def trainable(self) -> list[tf.Variable]:
         variables = []
         for layer in self.layers:
             variables += [layer.kernel, layer.bias]
@@ -91,7 +91,7 @@ class StackedMLP:
         return [ids.index(id(layer.kernel)) for layer in self.layers]
 
     @property
-    def variables(self) -> list[keras.Variable]:
+    def variables(self) -> list[tf.Variable]:
         """Everything that defines the network's state, for checkpoints."""
         extra = [v for layer in self.layers for v in (layer.moving_mean, layer.moving_var) if v is not None]
         return self.trainable + extra
@@ -106,10 +106,10 @@ class StackedMLP:
         h = x
         for layer in self.layers:
             if len(h.shape) == 2:
-                pre = tf.einsum("bi,sio->sbo", h, layer.kernel.value)
+                pre = tf.einsum("bi,sio->sbo", h, layer.kernel)
             else:
-                pre = tf.einsum("sbi,sio->sbo", h, layer.kernel.value)
-            pre = pre + layer.bias.value[:, None, :]
+                pre = tf.einsum("sbi,sio->sbo", h, layer.kernel)
+            pre = pre + layer.bias[:, None, :]
             if layer.gamma is not None:
                 pre = self._batchnorm(layer, pre, training)
             if layer.activation == "softmax":
@@ -127,15 +127,15 @@ class StackedMLP:
             layer.moving_mean.assign(BATCHNORM_MOMENTUM * layer.moving_mean + (1 - BATCHNORM_MOMENTUM) * mean)
             layer.moving_var.assign(BATCHNORM_MOMENTUM * layer.moving_var + (1 - BATCHNORM_MOMENTUM) * var)
         else:
-            mean, var = layer.moving_mean.value, layer.moving_var.value
+            mean, var = layer.moving_mean, layer.moving_var
         normalised = (pre - mean[:, None, :]) * tf.math.rsqrt(var[:, None, :] + BATCHNORM_EPSILON)
-        return normalised * layer.gamma.value[:, None, :] + layer.beta.value[:, None, :]
+        return normalised * layer.gamma[:, None, :] + layer.beta[:, None, :]
 
     def apply_constraints(self) -> None:
         """Max-norm: rescale each unit's incoming weight vector to norm <= max_norm (Keras MaxNorm)."""
         if self.max_norm is None:
             return
         for layer in self.layers:
-            norms = tf.sqrt(tf.reduce_sum(tf.square(layer.kernel.value), axis=1, keepdims=True))
+            norms = tf.sqrt(tf.reduce_sum(tf.square(layer.kernel), axis=1, keepdims=True))
             desired = tf.clip_by_value(norms, 0.0, self.max_norm)
-            layer.kernel.assign(layer.kernel.value * desired / (1e-7 + norms))
+            layer.kernel.assign(layer.kernel * desired / (1e-7 + norms))

@@ -16,18 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from trainer import checkpoint, config as config_module, datasets, estimators, saved, schedule
 from trainer.measure import RunRange, activation_rows, mi_rows, split_rows
 from trainer.model import StackedMLP
+from trainer.optimizers import Optimizer
 from trainer.store import RunWriter, load_tables
 from trainer.summaries import HistogramGrid, gradient_stats
-
-OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
-
 
 def configure_threads(threads: int | None) -> None:
     """Limit TensorFlow's thread pools (sweep workers use 1 so they do not oversubscribe)."""
@@ -57,7 +54,7 @@ class EpochResult:
 class CompiledSteps:
     """The two compiled functions of the loop: one training epoch, one evaluation."""
 
-    def __init__(self, model: StackedMLP, optimizer: keras.optimizers.Optimizer,
+    def __init__(self, model: StackedMLP, optimizer: Optimizer,
                  data: datasets.Dataset, batch_size: int | str):
         self.model, self.optimizer = model, optimizer
         self.x_train = tf.constant(data.train.x)
@@ -76,9 +73,8 @@ class CompiledSteps:
         Returns the per-layer sums of the kernel gradients and of their squares over
         the minibatches (for gradient_stats)."""
         model = self.model
-        kernels = [layer.kernel for layer in model.layers]
-        grad_sum = [tf.zeros_like(k.value) for k in kernels]
-        grad_sq_sum = [tf.zeros_like(k.value) for k in kernels]
+        grad_sum = [tf.zeros_like(layer.kernel) for layer in model.layers]
+        grad_sq_sum = [tf.zeros_like(layer.kernel) for layer in model.layers]
         # Unrolled for the few minibatches of small data (faster); a graph loop for many.
         for batch in (range(self.n_batches) if self.n_batches <= 32 else tf.range(self.n_batches)):
             index = order[:, batch * self.batch_size:(batch + 1) * self.batch_size]
@@ -88,9 +84,8 @@ class CompiledSteps:
                 per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
                 # Summing the seeds' mean losses keeps each seed's gradient its own.
                 loss = tf.reduce_sum(tf.reduce_mean(per_example, axis=1))
-            variables = model.trainable
-            gradients = tape.gradient(loss, [v.value for v in variables])
-            self.optimizer.apply_gradients(zip(gradients, variables))
+            gradients = tape.gradient(loss, model.trainable)
+            self.optimizer.apply(gradients)
             model.apply_constraints()
             kernel_grads = [gradients[i] for i in model.kernel_positions]
             grad_sum = [s + g for s, g in zip(grad_sum, kernel_grads)]
@@ -169,8 +164,7 @@ def run_experiment(experiment: dict[str, Any], root: Path, seeds: list[int] | No
     seeds = seeds or experiment["seeds"]
     data = load_data(config)
     model = StackedMLP(config, data.train.x.shape[1], data.n_classes, seeds)
-    optimizer = OPTIMIZERS[config["optimizer"]](learning_rate=config["learning_rate"])
-    optimizer.build(model.trainable)
+    optimizer = Optimizer(config["optimizer"], config["learning_rate"], model.trainable)
     steps = CompiledSteps(model, optimizer, data, config["batch_size"])
     logged = set(schedule.logged_epochs(config["log_schedule"], config["epochs"]))
 
