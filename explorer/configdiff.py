@@ -79,10 +79,12 @@ def common_config_with_var(configs: list[dict[str, Any]]) -> dict[str, Any]:
     return {key: VAR if key in varying else flats[0][key] for key in keys}
 
 
-def labels(configs: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """A title per run (or group) id from the keys that vary among these configs (the id if none
-    do), ordered by those keys' values (numbers numerically)."""
+def labels(configs: dict[str, dict[str, Any]], with_seed: bool = True) -> dict[str, str]:
+    """A title per run (or group) id from the keys that vary among these configs, the seed last if
+    it varies and `with_seed` (the id if nothing varies), ordered by those keys' values."""
     keys = varying_keys(list(configs.values()))
+    if with_seed and varying_seed(list(configs.values())):
+        keys.append(SEED_KEY)
     flats = {key: flatten(config) for key, config in configs.items()}
     order = sorted(configs, key=lambda k: ([_sortable(flats[k].get(key)) for key in keys], k))
     return {k: format_config(configs[k], keys) if keys else k for k in order}

@@ -113,7 +113,7 @@ class ResultStore:
         configs = self.configs(run_ids)
         if by_group:
             configs = {group: configs[members[0]] for group, members in self.groups(run_ids).items()}
-        return configdiff.labels(configs)
+        return configdiff.labels(configs, with_seed=not by_group)
 
     def with_panels(self, frame: pd.DataFrame, run_ids: list[str], by_group: bool = False) -> pd.DataFrame:
         """`frame` (with run_id, or group_id if `by_group`) with a `panel` column holding the labels

@@ -1,4 +1,4 @@
-from explorer.configdiff import (VAR, common_config_with_var, flatten, format_config, varying_keys,
+from explorer.configdiff import (VAR, common_config_with_var, flatten, format_config, labels, varying_keys,
                                  varying_seed)
 
 
@@ -71,3 +71,13 @@ def test_common_config_with_var_marks_the_varying_keys():
     configs[1]["seed"] = 1
     assert common_config_with_var(configs)["seed"] == VAR
     assert common_config_with_var([]) == {}
+
+
+def test_labels_order_by_value_and_name_the_seed_when_asked():
+    configs = {"a": {"initial_bias": 2, "seed": 0}, "b": {"initial_bias": -1, "seed": 0},
+               "c": {"initial_bias": 0.5, "seed": 1}}
+    assert labels(configs) == {"b": "initial_bias=-1, seed=0", "c": "initial_bias=0.5, seed=1",
+                               "a": "initial_bias=2, seed=0"}
+    assert list(labels(configs, with_seed=False).values()) == ["initial_bias=-1", "initial_bias=0.5",
+                                                                "initial_bias=2"]
+    assert labels({"x": {"a": 1}, "y": {"a": 1}}) == {"x": "x", "y": "y"}

@@ -60,7 +60,7 @@ if where:
     except SqlError as error:
         st.error(f"SQL condition: {error}")
 
-varying = configdiff.varying_keys([config[r] for r in runs["run_id"]])
+varying = configdiff.varying_keys(list(config.values()))  # over the whole root: stable while filtering
 flat = {r: configdiff.flatten(config[r]) for r in runs["run_id"]}
 table = runs.assign(**{k: [configdiff.format_value(flat[r].get(k)) for r in runs["run_id"]] for k in varying})
 table["progress"] = (table["epochs_done"] / table["epochs_total"]).clip(upper=1.0)
