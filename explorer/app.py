@@ -12,14 +12,14 @@ from explorer import quickstart, ui  # noqa: E402
 st.set_page_config(page_title="Information plane lab", page_icon=":material/scatter_plot:", layout="wide")
 
 PAGES = [
-    st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:", default=True),
-    st.Page("pages/compare.py", title="Compare", icon=":material/grid_view:"),
-    st.Page("pages/config.py", title="Config", icon=":material/tune:"),
-    st.Page("pages/training.py", title="Training curves", icon=":material/show_chart:"),
-    st.Page("pages/gradients.py", title="Gradients", icon=":material/trending_down:"),
-    st.Page("pages/activations.py", title="Activations", icon=":material/bar_chart:"),
-    st.Page("pages/movie.py", title="Information plane over time", icon=":material/play_circle:"),
-    st.Page("pages/sql.py", title="SQL", icon=":material/terminal:"),
+    st.Page("app_pages/runs.py", title="Runs", icon=":material/table_rows:", default=True),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/grid_view:"),
+    st.Page("app_pages/config.py", title="Config", icon=":material/tune:"),
+    st.Page("app_pages/training.py", title="Training curves", icon=":material/show_chart:"),
+    st.Page("app_pages/gradients.py", title="Gradients", icon=":material/trending_down:"),
+    st.Page("app_pages/activations.py", title="Activations", icon=":material/bar_chart:"),
+    st.Page("app_pages/movie.py", title="Information plane over time", icon=":material/play_circle:"),
+    st.Page("app_pages/sql.py", title="SQL", icon=":material/terminal:"),
 ]
 page = st.navigation(PAGES)
 

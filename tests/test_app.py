@@ -19,7 +19,7 @@ def open_app(monkeypatch, root, page=None, **params) -> AppTest:
     at.query_params.update(params)
     at.run()
     if page:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception, [e.message for e in at.exception]
     return at
 

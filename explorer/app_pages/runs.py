@@ -86,5 +86,5 @@ if picked != selection:
     ui.set_selected_runs(picked)
 st.caption(f"{len(picked)} selected: " + ", ".join(picked[:20]) + (" ..." if len(picked) > 20 else ""))
 if picked:
-    st.page_link("pages/compare.py", label="Compare the selected runs", icon=":material/grid_view:",
+    st.page_link("app_pages/compare.py", label="Compare the selected runs", icon=":material/grid_view:",
                  query_params={"runs": picked})
