@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from ibstore.schema import TABLE_SCHEMAS
 from trainer import estimators
-from trainer.summaries import HistogramGrid, neuron_stats
+from trainer.summaries import STAT_NAMES, HistogramGrid, neuron_stats
 
 
 def split_rows(n_train: int, n_total: int) -> dict[str, slice]:
@@ -28,13 +29,13 @@ def params_text(params: dict[str, Any]) -> str:
 def mi_rows(run_id: str, epoch: int, layers: list[np.ndarray], labels: np.ndarray,
             rows: dict[str, slice], splits: list[str], layer_names: list[str],
             estimator_specs: list[dict[str, Any]],
-            layer_ranges: list[tuple[float, float]] | None = None) -> list[dict[str, Any]]:
+            layer_ranges: list[tuple[float, float]] | None = None) -> dict[str, list]:
     """I(X;T) and I(Y;T) in bits per split, layer and estimator.
 
     Estimators configured with `range: "run"` need each layer's whole-run
     (min, max): with `layer_ranges` only they are computed, without it only the others.
     """
-    result = []
+    result = {name: [] for name in TABLE_SCHEMAS["mi"].names}
     for spec in estimator_specs:
         deferred = estimators.needs_run_range(spec["name"], spec["params"])
         if deferred != (layer_ranges is not None):
@@ -45,33 +46,37 @@ def mi_rows(run_id: str, epoch: int, layers: list[np.ndarray], labels: np.ndarra
                 if deferred:
                     params["range"] = list(layer_ranges[layer])
                 i_xt, i_yt = estimators.estimate(spec["name"], values[rows[split]], labels[rows[split]], **params)
-                result.append({
-                    "run_id": run_id, "epoch": epoch, "layer": layer, "layer_name": layer_names[layer],
-                    "units": values.shape[1], "split": split, "estimator": spec["name"],
-                    "params": params_text(spec["params"]), "i_xt": i_xt, "i_yt": i_yt,
-                })
+                row = {"run_id": run_id, "epoch": epoch, "layer": layer, "layer_name": layer_names[layer],
+                       "units": values.shape[1], "split": split, "estimator": spec["name"],
+                       "params": params_text(spec["params"]), "i_xt": i_xt, "i_yt": i_yt}
+                for name, value in row.items():
+                    result[name].append(value)
     return result
 
 
 def activation_rows(run_id: str, epoch: int, layers: list[np.ndarray], rows: dict[str, slice],
                     splits: list[str], activation_fns: list[str],
-                    grids: list[HistogramGrid]) -> tuple[list[dict], list[dict]]:
-    """Histogram rows (non-empty bins) and per-neuron statistics rows."""
-    histogram, stats = [], []
+                    grids: list[HistogramGrid]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Columns of the histogram rows (non-empty bins) and of the per-neuron statistics rows."""
+    histogram: dict[str, list] = {k: [] for k in ("layer", "split", "bin_index", "bin_lo", "bin_hi", "count")}
+    stats: dict[str, list] = {k: [] for k in ("layer", "neuron", "split", *STAT_NAMES)}
     for split in splits:
         for layer, values in enumerate(layers):
             part = values[rows[split]]
             bins, lo, hi, counts = grids[layer].histogram(part)
-            histogram += [
-                {"run_id": run_id, "epoch": epoch, "layer": layer, "split": split, "bin_index": int(b),
-                 "bin_lo": float(l), "bin_hi": float(h), "count": int(c)}
-                for b, l, h, c in zip(bins, lo, hi, counts)]
+            for name, column in zip(("bin_index", "bin_lo", "bin_hi", "count"), (bins, lo, hi, counts)):
+                histogram[name].append(column)
+            histogram["layer"].append(np.full(len(bins), layer))
+            histogram["split"] += [split] * len(bins)
             per_neuron = neuron_stats(activation_fns[layer], part)
-            stats += [
-                {"run_id": run_id, "epoch": epoch, "layer": layer, "neuron": neuron, "split": split,
-                 **{name: float(column[neuron]) for name, column in per_neuron.items()}}
-                for neuron in range(part.shape[1])]
-    return histogram, stats
+            for name in STAT_NAMES:
+                stats[name].append(per_neuron[name])
+            stats["layer"].append(np.full(part.shape[1], layer))
+            stats["neuron"].append(np.arange(part.shape[1]))
+            stats["split"] += [split] * part.shape[1]
+    concatenated = [{k: (v if k == "split" else np.concatenate(v)) for k, v in table.items()}
+                    for table in (histogram, stats)]
+    return tuple({"run_id": run_id, "epoch": epoch, **table} for table in concatenated)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -112,7 +113,7 @@ class RunWriter:
         self.dir = layout.run_dir(self.root, self.run_id)
         self.flush_seconds = flush_seconds
         self.tables: dict[str, pa.Table] = dict(existing or {})
-        self.pending: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLE_SCHEMAS}
+        self.pending: dict[str, list[pa.Table]] = {name: [] for name in TABLE_SCHEMAS}
         self.last_flush = time.monotonic()
         self.meta = {
             **meta,
@@ -137,8 +138,11 @@ class RunWriter:
         for folder in (layout.activations_dir(self.root, self.run_id), layout.checkpoints_dir(self.root, self.run_id)):
             shutil.rmtree(folder, ignore_errors=True)
 
-    def add(self, table: str, rows: list[dict[str, Any]]) -> None:
-        self.pending[table].extend(rows)
+    def add(self, table: str, columns: dict[str, Any]) -> None:
+        """Queue rows given as columns (name -> list or array; scalars repeat)."""
+        n = max((len(v) for v in columns.values() if np.ndim(v)), default=1)
+        full = {name: (v if np.ndim(v) else [v] * n) for name, v in columns.items()}
+        self.pending[table].append(pa.Table.from_pydict(full, schema=TABLE_SCHEMAS[table]))
 
     def maybe_flush(self, epochs_done: int) -> None:
         if time.monotonic() - self.last_flush >= self.flush_seconds:
@@ -146,11 +150,10 @@ class RunWriter:
 
     def flush(self, epochs_done: int) -> None:
         """Write every table with new rows, then run.json (heartbeat, epochs_done)."""
-        for name, rows in self.pending.items():
-            if not rows:
+        for name, parts in self.pending.items():
+            if not parts:
                 continue
-            new = pa.Table.from_pylist(rows, schema=TABLE_SCHEMAS[name])
-            self.tables[name] = pa.concat_tables([self.tables[name], new]) if name in self.tables else new
+            self.tables[name] = pa.concat_tables(([self.tables[name]] if name in self.tables else []) + parts)
             write_table(self.dir / f"{name}.parquet", self.tables[name])
             self.pending[name] = []
         self.meta.update(heartbeat_at=now_iso(), epochs_done=epochs_done)

@@ -15,6 +15,7 @@ BOUNDED_RANGE = {
 }
 # A unit is saturated where its activation's slope is below this fraction of its maximum slope.
 SATURATION_SLOPE = 0.01
+STAT_NAMES = ("mean", "std", "min", "max", "frac_zero", "frac_saturated")
 
 
 @dataclass(frozen=True)

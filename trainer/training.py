@@ -253,10 +253,10 @@ def _record(runs: list[SeedRun], epoch: int, result: EpochResult, log: Logging) 
         if run.status != "running":
             continue
         s = run.index
-        run.writer.add("metrics", [
-            {"run_id": run.run_id, "epoch": epoch, "split": split,
-             "loss": float(result.loss[split][s]), "accuracy": float(result.accuracy[split][s])}
-            for split in ("train", "test")])
+        run.writer.add("metrics", {
+            "run_id": run.run_id, "epoch": epoch, "split": ["train", "test"],
+            "loss": [result.loss[split][s] for split in ("train", "test")],
+            "accuracy": [result.accuracy[split][s] for split in ("train", "test")]})
         run.epochs_done = epoch
         losses = [result.loss[split][s] for split in ("train", "test")]
         if not np.all(np.isfinite(losses)):
@@ -276,10 +276,10 @@ def _record(runs: list[SeedRun], epoch: int, result: EpochResult, log: Logging) 
         run.writer.add("activations", histogram)
         run.writer.add("activation_stats", stats)
         if result.gradients is not None:
-            run.writer.add("gradients", [
-                {"run_id": run.run_id, "epoch": epoch, "layer": layer,
-                 **gradient_stats(g[s], g2[s], result.n_batches, kernel[s])}
-                for layer, (g, g2, kernel) in enumerate(result.gradients)])
+            per_layer = [gradient_stats(g[s], g2[s], result.n_batches, kernel[s])
+                         for g, g2, kernel in result.gradients]
+            run.writer.add("gradients", {"run_id": run.run_id, "epoch": epoch, "layer": range(len(per_layer)),
+                                         **{k: [row[k] for row in per_layer] for k in per_layer[0]}})
         if log.keeps_run_range:
             run.run_range.add(epoch, layers)
         if config["save_activations"]:
