@@ -139,7 +139,7 @@ def activation_heatmap(frame: pd.DataFrame, title: str | None = None, columns: i
         y=alt.Y("bin_lo:Q", title="activation"), y2="bin_hi:Q",
         color=alt.Color("count:Q", scale=alt.Scale(type="symlog", scheme="inferno")),
         tooltip=["epoch", "bin_lo", "bin_hi", "count"],
-    ).properties(width=300, height=200)
+    ).properties(width=240, height=180)
     faceted = chart.facet(facet=alt.Facet("layer:O", title="layer"), columns=columns).resolve_scale(
         y="independent")
     return faceted.properties(title=title) if title else faceted

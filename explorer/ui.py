@@ -17,6 +17,7 @@ from ibstore import layout
 
 MAX_DEFAULT_RUNS = 12
 NOT_RECORDED = "not recorded for this run"
+SPLITS = ("train", "test", "full")
 
 
 def cli_results() -> str | None:
@@ -55,6 +56,12 @@ def selected_runs(runs: pd.DataFrame) -> list[str]:
 def set_selected_runs(run_ids: list[str]) -> None:
     st.session_state["selected_runs"] = list(run_ids)
     st.query_params["runs"] = list(run_ids)
+
+
+def ordered_splits(splits) -> list[str]:
+    """train, test, full first, then any other split."""
+    present = set(splits)
+    return [s for s in SPLITS if s in present] + sorted(present - set(SPLITS))
 
 
 def selection_caption(selection: list[str], total: int) -> None:

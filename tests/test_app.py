@@ -1,6 +1,7 @@
 """Every page of the explorer under streamlit.testing.v1.AppTest, on fixture results roots."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,21 @@ def test_damaged_root_renders_and_says_what_is_missing(monkeypatch, messy_root):
     at = open_app(monkeypatch, messy_root["root"], "compare", runs=chosen)
     assert "not recorded for this run" in texts(at)
     assert len(specs(at)) == 1
+
+
+def test_quickstart_button_runs_the_sweep_in_the_background(monkeypatch, tmp_path):
+    from explorer import quickstart
+
+    root = tmp_path / "fresh"
+    fake_sweep = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+                  "from bench.make_results import write_run; "
+                  "write_run(Path(sys.argv[2]), 'quick', {'epochs': 5}, logged=3)")
+    monkeypatch.setattr(quickstart, "command",
+                        lambda root: [sys.executable, "-c", fake_sweep, str(Path(__file__).parents[1]), str(root)])
+    at = open_app(monkeypatch, root)
+    at.button[0].click().run()
+    quickstart._processes()[str(root.resolve())].wait(timeout=60)
+    assert (root / quickstart.LOG_NAME).exists()
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Runs" and len(at.dataframe[0].value) == 1

@@ -23,7 +23,7 @@ run_id = st.selectbox("Run", list(labels), key="run", bind="query-params",
 
 @st.fragment
 def panels(run_id: str) -> None:
-    splits = store.activation_splits([run_id])
+    splits = ui.ordered_splits(store.activation_splits([run_id]))
     histograms = store.recorded("activations", [run_id])
     if not splits and not histograms:
         ui.not_recorded("Activations", [run_id])

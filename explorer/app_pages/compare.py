@@ -23,7 +23,7 @@ estimators = list(dict.fromkeys(choices["estimator"] + " " + choices["params"]))
 c1, c2, c3, c4, c5 = st.columns([2, 2, 1, 2, 2])
 estimator = c1.selectbox("Estimator", estimators, key="estimator", bind="query-params")
 name, params = estimator.split(" ", 1)
-splits = [s for s in ("train", "test", "full") if s in set(choices.loc[choices["estimator"] == name, "split"])]
+splits = ui.ordered_splits(choices.loc[choices["estimator"] == name, "split"])
 split = c2.radio("Split", splits, key="split", bind="query-params", horizontal=True)
 columns = c3.number_input("Columns", 1, 6, 2, key="cols", bind="query-params")
 axes = c4.radio("Axes", ["shared", "free"], key="axes", bind="query-params", horizontal=True)

@@ -23,7 +23,7 @@ left, middle, right = st.columns([2, 2, 1])
 estimator = left.selectbox("Estimator", list(dict.fromkeys(choices["estimator"] + " " + choices["params"])),
                            key="estimator", bind="query-params")
 name, params = estimator.split(" ", 1)
-split = middle.radio("Split", sorted(set(choices.loc[choices["estimator"] == name, "split"])),
+split = middle.radio("Split", ui.ordered_splits(choices.loc[choices["estimator"] == name, "split"]),
                      key="split", bind="query-params", horizontal=True)
 playing = right.toggle("Play", key="playing")
 
