@@ -52,7 +52,7 @@ def test_runs_page_lists_runs_with_varying_keys(monkeypatch, cohort_root):
 
 
 def test_runs_page_filters_by_config_key_and_sql(monkeypatch, cohort_root):
-    at = open_app(monkeypatch, cohort_root, fkey="initial_bias", fval=["0.2", "2.0"])
+    at = open_app(monkeypatch, cohort_root, fkey="initial_bias", fval=["0.2", "2"])  # as displayed
     assert sorted(set(at.dataframe[0].value["initial_bias"])) == ["0.2", "2"]
     at = open_app(monkeypatch, cohort_root, where="test_accuracy < 0.6")
     assert set(at.dataframe[0].value["initial_bias"]) == {"-1"}   # the dead relu nets
@@ -163,3 +163,14 @@ def test_quickstart_button_runs_the_sweep_in_the_background(monkeypatch, tmp_pat
     at.run()
     assert not at.exception
     assert at.title[0].value == "Runs" and len(at.dataframe[0].value) == 1
+
+
+def test_results_flag_wins_over_the_environment(monkeypatch, cohort_root, tmp_path):
+    from explorer import ui
+
+    monkeypatch.setenv("IB_RESULTS", str(tmp_path))
+    monkeypatch.setattr(sys, "argv", ["explorer/app.py", "--results", str(cohort_root)])
+    assert ui.cli_results() == str(cohort_root)
+    assert ui.store().root == cohort_root.resolve() and ui.root_source() == "--results"
+    monkeypatch.setattr(sys, "argv", ["explorer/app.py"])
+    assert ui.store().root == tmp_path.resolve() and ui.root_source() == "$IB_RESULTS"

@@ -46,7 +46,8 @@ left, middle, right = st.columns([1, 2, 3])
 key = left.selectbox("Config key", [None, *keys], key="fkey", bind="query-params",
                      format_func=lambda k: "(any)" if k is None else k)
 values = sorted({json.dumps(configdiff.flatten(c).get(key), sort_keys=True) for c in config.values()}) if key else []
-chosen = middle.multiselect("Values", values, key="fval", bind="query-params", disabled=not key)
+chosen = middle.multiselect("Values", values, key="fval", bind="query-params", disabled=not key,
+                            format_func=lambda v: configdiff.format_value(json.loads(v)))
 where = right.text_input("SQL condition", key="where", bind="query-params",
                          placeholder="test_accuracy > 0.8 AND status = 'completed'",
                          help="A WHERE condition over the columns of this table (and `runs`).")
