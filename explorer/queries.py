@@ -39,14 +39,6 @@ def runs_condition_sql(where: str) -> str:
     return f"SELECT run_id FROM ({RUNS}) WHERE {where}"
 
 
-def config(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> pd.DataFrame:
-    """Flattened config rows (run_id, key, value as JSON text)."""
-    if run_ids is None:
-        return con.execute("SELECT run_id, key, value FROM config ORDER BY run_id, key").df()
-    return con.execute("SELECT run_id, key, value FROM config WHERE list_contains(?, run_id) "
-                       "ORDER BY run_id, key", [run_ids]).df()
-
-
 def runs_with_config(con: duckdb.DuckDBPyConnection, key: str, values: list[str]) -> list[str]:
     """Runs whose config has `key` set to one of `values` (JSON text)."""
     rows = con.execute("SELECT run_id FROM config WHERE key = ? AND list_contains(?, value)",

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable
-
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -73,7 +71,7 @@ def selection_caption(selection: list[str], total: int) -> None:
 def show_chart(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str) -> None:
     """The chart, then PNG / SVG (rendered by vl-convert on click) and CSV downloads."""
     st.altair_chart(chart, width="content")
-    spec: Callable[[], str] = lambda: chart.to_json()  # noqa: E731
+    spec = chart.to_json
     png, svg, csv = st.columns([1, 1, 1], width=330)
     png.download_button("PNG", data=lambda: vlc.vegalite_to_png(spec(), scale=2), file_name=f"{name}.png",
                         mime="image/png", on_click="ignore", key=f"png-{name}", icon=":material/image:")

@@ -71,4 +71,9 @@ def test_compare_page_draws_the_infoplane_grid(served_app):
         errors = page.locator('[data-testid="stAlert"]').filter(has=page.locator('[data-testid="stAlertContentError"]'))
         assert errors.count() == 0
         assert "initial_bias=0.2, seed=0" in page.content()
+        with page.expect_download(timeout=60_000) as download:
+            page.get_by_role("button", name="PNG", exact=True).click()
+        png = Path(download.value.path()).read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 10_000
+        assert download.value.suggested_filename == "infoplane_train.png"
         browser.close()
