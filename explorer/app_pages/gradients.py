@@ -14,6 +14,7 @@ ui.selection_caption(selection, len(all_runs))
 labels = store.labels(selection)
 with_gradients = store.recorded("gradients", selection)
 frame = store.gradients(with_gradients)
+dead = set(store.dead_runs(with_gradients))
 for run_id in labels:
     st.subheader(labels[run_id] if labels[run_id] != run_id else run_id)
     st.caption(run_id)
@@ -21,4 +22,7 @@ for run_id in labels:
     if data.empty:
         ui.not_recorded("Gradients", [run_id])
         continue
+    if run_id in dead:
+        st.warning("The gradients stay zero through training (a dead network); zeros cannot be drawn on "
+                   "log axes, so only the weight norm shows.", icon=":material/heart_broken:")
     ui.show_chart(charts.gradient_chart(data), data, f"gradients_{run_id}")
