@@ -35,6 +35,11 @@ class StoreError(OSError):
     """The results root cannot be written (not writable, disk full, ...)."""
 
 
+def unwritable(root: Path, error: OSError) -> StoreError:
+    return StoreError(f"cannot write results under {str(root)!r}: {error.strerror or error}. "
+                      f"Choose a writable folder with --results DIR or $IB_RESULTS.")
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -128,8 +133,7 @@ class RunWriter:
                 self._remove_previous_results()
             write_json(self.dir / "run.json", self.meta)
         except OSError as error:
-            raise StoreError(f"cannot write results under {str(self.root)!r}: {error.strerror or error}. "
-                             f"Choose a writable folder with --results DIR or $IB_RESULTS.") from error
+            raise unwritable(self.root, error) from error
 
     def _remove_previous_results(self) -> None:
         """A fresh run replaces whatever an earlier run with this id left behind."""
@@ -149,15 +153,20 @@ class RunWriter:
             self.flush(epochs_done)
 
     def flush(self, epochs_done: int) -> None:
-        """Write every table with new rows, then run.json (heartbeat, epochs_done)."""
-        for name, parts in self.pending.items():
-            if not parts:
-                continue
-            self.tables[name] = pa.concat_tables(([self.tables[name]] if name in self.tables else []) + parts)
-            write_table(self.dir / f"{name}.parquet", self.tables[name])
-            self.pending[name] = []
-        self.meta.update(heartbeat_at=now_iso(), epochs_done=epochs_done)
-        write_json(self.dir / "run.json", self.meta)
+        """Write every table with new rows, then run.json (heartbeat, epochs_done).
+
+        A failed write (disk full, ...) raises StoreError and keeps the rows pending."""
+        try:
+            for name, parts in self.pending.items():
+                if not parts:
+                    continue
+                table = pa.concat_tables(([self.tables[name]] if name in self.tables else []) + parts)
+                write_table(self.dir / f"{name}.parquet", table)
+                self.tables[name], self.pending[name] = table, []
+            self.meta.update(heartbeat_at=now_iso(), epochs_done=epochs_done)
+            write_json(self.dir / "run.json", self.meta)
+        except OSError as error:
+            raise unwritable(self.root, error) from error
         self.last_flush = time.monotonic()
 
     def finish(self, status: str, epochs_done: int, error: str | None = None) -> None:

@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from ibstore.scan import scan
 from trainer import checkpoint, config, estimators
-from trainer.store import StoreError, read_run_json
+from trainer.store import StoreError, read_run_json, unwritable
 
 # Seconds a worker gets to mark its runs interrupted after SIGTERM, before SIGKILL.
 SHUTDOWN_GRACE_SECONDS = 30
@@ -461,5 +461,4 @@ def check_writable(root: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as error:
-        raise StoreError(f"cannot write results under {str(root)!r}: {error.strerror or error}. "
-                         f"Choose a writable folder with --results DIR or $IB_RESULTS.") from None
+        raise unwritable(root, error) from None

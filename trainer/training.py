@@ -211,6 +211,8 @@ def run_experiment(experiment: dict[str, Any], root: Path, seeds: list[int] | No
             _record(runs, epoch, result, log)
             running = [run for run in runs if run.status == "running"]
             if config["save_checkpoints"] and epoch in logged and running:
+                for run in running:  # tables first: a resumed run must find every epoch up to its checkpoint
+                    run.writer.flush(run.epochs_done)
                 checkpoint.save(root, [r.run_id for r in running], [r.index for r in running],
                                 epoch, model, optimizer)
             if bar is not None:
