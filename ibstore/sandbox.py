@@ -36,6 +36,7 @@ def connect(root: str | os.PathLike, *, scan: Scan | None = None,
     con.execute("SET temp_directory = ''")  # else DuckDB allows reads under ./.tmp
     con.execute("SET allowed_directories = ?", [[str(root) + os.sep]])
     con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET enable_progress_bar = false")  # it would print to stderr during long reads
     create_views(con, scan, materialize)
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
