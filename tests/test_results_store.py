@@ -89,3 +89,15 @@ def test_notebook_api_on_the_cohort(cohort_root):
     assert set(stats["layer"]) == {0} and stats["neuron"].nunique() == 10
     chart = store.infoplane_chart(ids, by_group=True).to_dict()
     assert chart["facet"]["sort"] == [f"initial_bias={b:g} (2 seeds)" for b in BIASES]
+
+
+def test_a_file_vanishing_between_scan_and_read_costs_only_that_file(messy_root):
+    from ibstore import sandbox
+
+    listing = scan_module.scan(messy_root["root"])
+    gone = messy_root["good"][0]
+    (messy_root["root"] / "runs" / gone / "metrics.parquet").unlink()
+    con = sandbox.connect(messy_root["root"], scan=listing, materialize=("metrics",))
+    counts = dict(con.execute("SELECT run_id, count(*) FROM metrics GROUP BY run_id").fetchall())
+    assert gone not in counts and len(counts) == len(listing.files["metrics"]) - 1
+    assert gone in set(sandbox.run_query(con, "SELECT run_id FROM problems")["run_id"])
