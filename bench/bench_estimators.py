@@ -1,0 +1,169 @@
+"""Time the MI estimators on one layer and compare with straightforward reference approaches.
+
+Run by hand: `python bench/bench_estimators.py [--repeats-scale X]`. The layer is the
+tanh of a random projection of the 4096 harmonics inputs to 10 units. Every
+estimator is timed per call (median of repeats, wall clock) in the same run as:
+- binning the deep-bottleneck / ibsgd way: floor(a / bin_size), then rows counted
+  with np.unique(axis=0), or with the np.ascontiguousarray(...).view(np.void) +
+  np.unique trick of ibsgd's simplebinmi, and one entropy per class;
+- the KDE bounds as ibsgd computes them: a compiled TensorFlow function (ibsgd used
+  keras.backend.function) on the full pairwise-distance matrix in float32, called
+  once for the layer and once per class, and the same in dense numpy float64 with
+  scipy.special.logsumexp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+from scipy.special import logsumexp
+
+from trainer.estimators import estimate
+
+BIN_SIZE = 0.07
+NOISE_VARIANCE = 1e-3
+ICOSAHEDRON_EDGES = [(0, 1), (0, 3), (0, 5), (0, 10), (0, 11), (1, 2), (1, 3), (1, 4), (1, 11), (2, 3), (2, 4),
+                     (2, 8), (2, 9), (3, 8), (3, 10), (4, 6), (4, 9), (4, 11), (5, 6), (5, 7), (5, 10), (5, 11),
+                     (6, 7), (6, 9), (6, 11), (7, 8), (7, 9), (7, 10), (8, 9), (8, 10)]
+ANTIPODAL_PAIRS = [(0, 9), (1, 7), (2, 5), (3, 6), (4, 10), (8, 11)]
+
+
+def harmonics() -> tuple[np.ndarray, np.ndarray]:
+    """The 4096 12-bit inputs and labels (the rule of tests/test_estimators.py; 2118 positives)."""
+    x = (np.arange(4096)[:, None] >> np.arange(11, -1, -1)) & 1
+    k = x.sum(axis=1)
+    n_adjacent = sum(x[:, a] & x[:, b] for a, b in ICOSAHEDRON_EDGES)
+    n_antipodal = sum(x[:, a] & x[:, b] for a, b in ANTIPODAL_PAIRS)
+    score = 42 * k - 9 * (k * (k - 1) // 2) + 10 * n_adjacent - 5 * n_antipodal
+    return x.astype(np.float32), (score > 176).astype(np.int64)
+
+
+def median_ms(function, repeats: int) -> float:
+    function()  # warm-up (and tracing, for TensorFlow)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+# --- reference approaches -------------------------------------------------------------------------------
+
+
+def entropy_nats(counts: np.ndarray) -> float:
+    p = counts / counts.sum()
+    return float(-np.sum(p * np.log(p)))
+
+
+def binning_unique_axis0(t: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """floor(a / bin_size), rows counted with np.unique(axis=0), H(T) - sum_y p(y) H(T|y)."""
+    def h(rows):
+        return entropy_nats(np.unique(np.floor(rows / BIN_SIZE).astype(int), axis=0, return_counts=True)[1])
+    h_t = h(t)
+    h_t_given_y = sum(np.mean(y == label) * h(t[y == label]) for label in np.unique(y))
+    return h_t / np.log(2), (h_t - h_t_given_y) / np.log(2)
+
+
+def binning_void_view(t: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """As ibsgd's simplebinmi: rows viewed as np.void, then np.unique with counts."""
+    def h(rows):
+        codes = np.ascontiguousarray(np.floor(rows / BIN_SIZE).astype(int))
+        keys = codes.view(np.dtype((np.void, codes.dtype.itemsize * codes.shape[1])))
+        return entropy_nats(np.unique(keys, return_counts=True)[1])
+    h_t = h(t)
+    h_t_given_y = sum(np.mean(y == label) * h(t[y == label]) for label in np.unique(y))
+    return h_t / np.log(2), (h_t - h_t_given_y) / np.log(2)
+
+
+def kde_dense(entropy_function, t: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """ibsgd computeMI with a full-matrix entropy function (upper bound), in bits."""
+    dims = t.shape[1]
+    h_t = entropy_function(t)
+    h_t_given_x = dims / 2 * (np.log(2 * np.pi * NOISE_VARIANCE) + 1)
+    h_t_given_y = sum(np.mean(y == label) * entropy_function(t[y == label]) for label in np.unique(y))
+    return float(h_t - h_t_given_x) / np.log(2), float(h_t - h_t_given_y) / np.log(2)
+
+
+def numpy_entropy_kl(t: np.ndarray) -> float:
+    """ibsgd entropy_estimator_kl on the full float64 distance matrix with scipy logsumexp."""
+    n, dims = t.shape
+    sq = np.sum(t * t, axis=1)
+    dists = sq[:, None] + sq[None, :] - 2 * t @ t.T
+    log_probs = logsumexp(-dists / (2 * NOISE_VARIANCE), axis=1) - np.log(n) \
+        - dims / 2 * np.log(2 * np.pi * NOISE_VARIANCE)
+    return dims / 2 - float(np.mean(log_probs))
+
+
+def tensorflow_entropy_kl():
+    """ibsgd entropy_estimator_kl as one compiled TensorFlow function (float32, like Keras' floatx)."""
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def entropy(x):
+        dims = tf.cast(tf.shape(x)[1], tf.float32)
+        n = tf.cast(tf.shape(x)[0], tf.float32)
+        x2 = tf.reduce_sum(tf.square(x), axis=1, keepdims=True)
+        dists = x2 + tf.transpose(x2) - 2 * tf.matmul(x, x, transpose_b=True)
+        normconst = dims / 2 * tf.math.log(2 * np.pi * NOISE_VARIANCE)
+        log_probs = tf.reduce_logsumexp(-dists / (2 * NOISE_VARIANCE), axis=1) - tf.math.log(n) - normconst
+        return dims / 2 - tf.reduce_mean(log_probs)
+
+    return lambda t: float(entropy(tf.constant(t, dtype=tf.float32)))
+
+
+# --- the benchmark -----------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats-scale", type=float, default=1.0, help="multiply every repeat count")
+    args = parser.parse_args()
+
+    def repeats(count: int) -> int:
+        return max(3, int(count * args.repeats_scale))
+
+    x, y = harmonics()
+    weights = np.random.default_rng(0).normal(size=(12, 10)).astype(np.float32)
+    t = np.tanh(x @ weights)  # float32 like Keras activations
+    t64 = t.astype(np.float64)
+    print(f"layer: tanh(x @ W), {t.shape[0]} inputs x {t.shape[1]} units, labels {int(y.sum())} positive\n")
+
+    tf_entropy_kl = tensorflow_entropy_kl()
+    rows = [
+        ("binning", lambda: estimate("binning", t, y, bin_size=BIN_SIZE), 200, [
+            ("np.unique(axis=0) rows", lambda: binning_unique_axis0(t, y), 20),
+            ("void view + np.unique (ibsgd)", lambda: binning_void_view(t, y), 50),
+        ]),
+        ("adaptive", lambda: estimate("adaptive", t, y), 100, []),
+        ("kde_upper", lambda: estimate("kde_upper", t, y, noise_variance=NOISE_VARIANCE), 20, [
+            ("TF function, dense float32 (ibsgd)", lambda: kde_dense(tf_entropy_kl, t, y), 10),
+            ("numpy dense float64 + logsumexp", lambda: kde_dense(numpy_entropy_kl, t64, y), 3),
+        ]),
+        ("kde_lower", lambda: estimate("kde_lower", t, y, noise_variance=NOISE_VARIANCE), 20, []),
+        ("edge", lambda: estimate("edge", t, y), 20, []),
+        ("ksg", lambda: estimate("ksg", t, y), 10, []),
+    ]
+    header = f"{'estimator':10} {'ms/call':>8}  {'I(X;T)':>7} {'I(Y;T)':>7}   " \
+             f"{'reference approach':35} {'ms/call':>8} {'speed-up':>8}  {'I(X;T)':>7} {'I(Y;T)':>7}"
+    print(header)
+    print("-" * len(header))
+    for name, ours, count, references in rows:
+        ours_ms = median_ms(ours, repeats(count))
+        i_xt, i_yt = ours()
+        line = f"{name:10} {ours_ms:8.2f}  {i_xt:7.4f} {i_yt:7.4f}"
+        if not references:
+            print(line)
+        for index, (label, reference, reference_count) in enumerate(references):
+            reference_ms = median_ms(reference, repeats(reference_count))
+            ref_xt, ref_yt = reference()
+            prefix = line if index == 0 else " " * len(line)
+            print(f"{prefix}   {label:35} {reference_ms:8.2f} {reference_ms / ours_ms:7.1f}x  "
+                  f"{ref_xt:7.4f} {ref_yt:7.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,482 @@
+"""Mutual-information estimators (trainer.estimators): values against ground truth computed here."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+from trainer.estimators import ALIASES, ESTIMATORS, EstimatorError, canonical, estimate, needs_run_range
+
+ICOSAHEDRON_NEIGHBOURS = {
+    0: {1, 3, 5, 10, 11}, 1: {0, 2, 3, 4, 11}, 2: {1, 3, 4, 8, 9}, 3: {0, 1, 2, 8, 10},
+    4: {1, 2, 6, 9, 11}, 5: {0, 6, 7, 10, 11}, 6: {4, 5, 7, 9, 11}, 7: {5, 6, 8, 9, 10},
+    8: {2, 3, 7, 9, 10}, 9: {2, 4, 6, 7, 8}, 10: {0, 3, 5, 7, 8}, 11: {0, 1, 4, 5, 6},
+}
+ANTIPODAL_PAIRS = [(0, 9), (1, 7), (2, 5), (3, 6), (4, 10), (8, 11)]
+H_Y_HARMONICS = 0.99916  # bits, p(y = 1) = 2118 / 4096
+
+
+def harmonics() -> tuple[np.ndarray, np.ndarray]:
+    """All 4096 12-bit inputs (row r = bits of r, most significant first) and Tishby's labels."""
+    x = (np.arange(4096)[:, None] >> np.arange(11, -1, -1)) & 1
+    edges = {tuple(sorted((a, b))) for a, neighbours in ICOSAHEDRON_NEIGHBOURS.items() for b in neighbours}
+    k = x.sum(axis=1)
+    n_adjacent = sum(x[:, a] & x[:, b] for a, b in edges)
+    n_antipodal = sum(x[:, a] & x[:, b] for a, b in ANTIPODAL_PAIRS)
+    score = 42 * k - 9 * (k * (k - 1) // 2) + 10 * n_adjacent - 5 * n_antipodal
+    return x.astype(np.float64), (score > 176).astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def harmonics_data() -> tuple[np.ndarray, np.ndarray]:
+    return harmonics()
+
+
+def entropy_from_counts(counts) -> float:
+    p = np.asarray(counts, dtype=float) / np.sum(counts)
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum())
+
+
+def binned_mi_by_unique_rows(activations: np.ndarray, labels: np.ndarray, bin_size: float) -> tuple[float, float]:
+    """Straightforward reference: np.unique(axis=0) on floor(a / bin_size), H(T) - sum_y p(y) H(T|y)."""
+    codes = np.floor(activations / bin_size)
+    h_t = entropy_from_counts(np.unique(codes, axis=0, return_counts=True)[1])
+    h_t_given_y = sum(np.mean(labels == y) * entropy_from_counts(np.unique(codes[labels == y], axis=0,
+                                                                           return_counts=True)[1])
+                      for y in np.unique(labels))
+    return h_t, h_t - h_t_given_y
+
+
+# --- the harmonics data itself ------------------------------------------------------------------
+
+
+def test_harmonics_labels_have_2118_positives(harmonics_data):
+    x, y = harmonics_data
+    assert x.shape == (4096, 12) and y.sum() == 2118
+    assert x[1].tolist() == [0] * 11 + [1]  # row r = bits of r, most significant first
+    assert entropy_from_counts(np.bincount(y)) == pytest.approx(H_Y_HARMONICS, abs=1e-5)
+
+
+# --- binning ----------------------------------------------------------------------------------------
+
+
+def test_binning_identity_layer_gives_12_bits_and_h_y(harmonics_data):
+    x, y = harmonics_data
+    i_xt, i_yt = estimate("binning", x, y, bin_size=0.07)
+    assert i_xt == 12.0
+    assert i_yt == pytest.approx(H_Y_HARMONICS, abs=1e-4)
+
+
+def test_binning_constant_layer_gives_zero(harmonics_data):
+    _, y = harmonics_data
+    assert estimate("binning", np.full((4096, 5), 0.3), y) == (0.0, 0.0)
+
+
+def test_binning_function_of_label_alone_gives_h_y_for_both(harmonics_data):
+    _, y = harmonics_data
+    t = np.column_stack([np.tanh(y - 0.5), -np.tanh(y - 0.5)])  # two bins, one per class
+    i_xt, i_yt = estimate("binning", t, y)
+    assert i_xt == pytest.approx(H_Y_HARMONICS, abs=1e-4)
+    assert i_yt == pytest.approx(H_Y_HARMONICS, abs=1e-4)
+
+
+def test_binning_hand_built_distribution_has_exact_plugin_values():
+    # 8 inputs, bin_size 1: T takes (0,0) x4, (1,0) x2, (0,1), (5,5): H(T) = 1/2*1 + 1/4*2 + 2 * 1/8*3 = 1.75
+    t = np.array([[0.5, 0.2], [0.1, 0.9], [0.7, 0.0], [0.3, 0.4],
+                  [1.5, 0.5], [1.2, 0.1], [0.0, 1.5], [5.5, 5.5]])
+    y = np.array([0, 0, 1, 1, 0, 1, 0, 1])
+    # H(Y|T) = 1/2 * H(1/2) + 1/4 * H(1/2) + 0 + 0 = 0.75, H(Y) = 1, so I(Y;T) = 0.25
+    i_xt, i_yt = estimate("binning", t, y, bin_size=1.0)
+    assert i_xt == pytest.approx(1.75, abs=1e-12)
+    assert i_yt == pytest.approx(0.25, abs=1e-12)
+
+
+def test_binning_matches_unique_rows_reference_on_tanh_layer(harmonics_data):
+    x, y = harmonics_data
+    t = np.tanh(x @ np.random.default_rng(0).normal(size=(12, 6)) * 0.3)
+    for bin_size in (0.07, 0.2, 0.5):
+        assert estimate("binning", t, y, bin_size=bin_size) == pytest.approx(
+            binned_mi_by_unique_rows(t, y, bin_size), abs=1e-12)
+
+
+def test_binning_huge_code_space_falls_back_to_byte_keys():
+    # 9 units spanning ~1e6 bins each: the mixed-radix key would need ~2^180, beyond float64's exact integers
+    rng = np.random.default_rng(1)
+    t = np.round(rng.uniform(-1e3, 1e3, size=(500, 9)), 1)
+    t[250:] = t[:250]  # duplicated rows must still be recognised
+    y = rng.integers(0, 3, 500)
+    assert estimate("binning", t, y, bin_size=1e-3) == pytest.approx(binned_mi_by_unique_rows(t, y, 1e-3), abs=1e-12)
+
+
+def test_merging_bins_never_increases_the_estimate():
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        bin_size = 0.1
+        t = (rng.integers(-8, 8, size=(300, 3)) + 0.5) * bin_size  # centres of a grid of bin_size
+        y = rng.integers(0, 3, 300)
+        fine = estimate("binning", t, y, bin_size=bin_size)
+        coarse = estimate("binning", t, y, bin_size=2 * bin_size)  # each coarse bin = two fine bins
+        assert coarse[0] <= fine[0] + 1e-12
+        assert coarse[1] <= fine[1] + 1e-12
+
+
+def test_n_bins_over_a_fixed_range_clips_outside_values():
+    t = np.array([-5.0, -1.0, -0.99, 0.0, 0.5, 1.0, 5.0])
+    y = np.array([0, 0, 0, 1, 1, 1, 1])
+    # 2 bins over [-1, 1]: {-5, -1, -0.99} in bin 0, {0, 0.5, 1, 5} in bin 1 (5 clipped, 1 is the top edge)
+    i_xt, i_yt = estimate("binning", t, y, n_bins=2, range=[-1, 1])
+    assert i_xt == pytest.approx(entropy_from_counts([3, 4]), abs=1e-12)
+    assert i_yt == pytest.approx(entropy_from_counts([3, 4]), abs=1e-12)  # the bins are the classes
+    # the layer's own range [-5, 5] puts everything but the extremes in the middle bins
+    i_xt_layer, _ = estimate("binning", t, y, n_bins=2, range="layer")
+    assert i_xt_layer == pytest.approx(entropy_from_counts([3, 4]), abs=1e-12)
+    assert estimate("binning", t, y, n_bins=4, range="layer")[0] == pytest.approx(
+        entropy_from_counts([1, 2, 3, 1]), abs=1e-12)
+
+
+def test_range_run_is_substituted_by_the_caller():
+    t = np.linspace(-1, 1, 50)[:, None]
+    y = np.arange(50) % 2
+    assert needs_run_range("binning", {"n_bins": 30, "range": "run"})
+    assert not needs_run_range("binning", {"n_bins": 30, "range": "layer"})
+    assert not needs_run_range("mi_estimator.binning")
+    assert not needs_run_range("kde_upper")
+    with pytest.raises(EstimatorError, match="range 'run' must be replaced"):
+        estimate("binning", t, y, n_bins=30, range="run")
+    assert estimate("binning", t, y, n_bins=30, range=[-2.0, 2.0])[0] == pytest.approx(
+        entropy_from_counts(np.bincount(np.floor((t[:, 0] + 2.0) * (30 / 4.0)).astype(int))), abs=1e-12)
+
+
+# --- adaptive ---------------------------------------------------------------------------------------
+
+
+def test_adaptive_bins_hold_equal_mass():
+    rng = np.random.default_rng(3)
+    t = rng.exponential(size=(4096, 1))  # skewed, so equal-width bins would not hold equal mass
+    y = np.arange(4096) % 2
+    i_xt, _ = estimate("adaptive", t, y, n_bins=4)
+    assert i_xt == pytest.approx(2.0, abs=1e-12)  # 4 bins of exactly 1024 values
+    assert estimate("adaptive", t, y, n_bins=30)[0] == pytest.approx(math.log2(30), abs=0.01)
+
+
+def test_adaptive_pools_units_and_reuses_binning(harmonics_data):
+    x, y = harmonics_data
+    # binary inputs: the median edge splits 0 from 1 in every unit, so T = X: 12 bits and H(Y)
+    i_xt, i_yt = estimate("adaptive", x, y, n_bins=2)
+    assert i_xt == 12.0
+    assert i_yt == pytest.approx(H_Y_HARMONICS, abs=1e-4)
+
+
+# --- KDE bounds ---------------------------------------------------------------------------------------
+
+
+def ibsgd_entropy_kl_by_loops(points: np.ndarray, variance: float) -> float:
+    """ibsgd entropy_estimator_kl, written with explicit loops (nats)."""
+    n, d = points.shape
+    log_probs = []
+    for i in range(n):
+        terms = [-sum((points[i, c] - points[j, c]) ** 2 for c in range(d)) / (2 * variance) for j in range(n)]
+        log_probs.append(logsumexp(terms) - math.log(n) - d / 2 * math.log(2 * math.pi * variance))
+    return d / 2 - float(np.mean(log_probs))
+
+
+def kde_mi_by_loops(t: np.ndarray, y: np.ndarray, variance: float, bound: str) -> tuple[float, float]:
+    """ibsgd computeMI: upper uses entropy_estimator_kl, lower entropy_estimator_bd, everywhere."""
+    d = t.shape[1]
+
+    def entropy(points):
+        if bound == "upper":
+            return ibsgd_entropy_kl_by_loops(points, variance)
+        return ibsgd_entropy_kl_by_loops(points, 4 * variance) + math.log(0.25) * d / 2
+
+    h_t = entropy(t)
+    h_t_given_x = d / 2 * (math.log(2 * math.pi * variance) + 1)
+    h_t_given_y = sum(np.mean(y == c) * entropy(t[y == c]) for c in np.unique(y))
+    return (h_t - h_t_given_x) / math.log(2), (h_t - h_t_given_y) / math.log(2)
+
+
+@pytest.mark.parametrize("bound", ["upper", "lower"])
+@pytest.mark.parametrize("variance", [1e-3, 0.05, 1.0])
+def test_kde_matrix_form_equals_double_loop(bound, variance):
+    rng = np.random.default_rng(4)
+    t = np.tanh(rng.normal(size=(40, 3)))
+    y = rng.integers(0, 3, 40)
+    expected = kde_mi_by_loops(t, y, variance, bound)
+    assert estimate(f"kde_{bound}", t, y, noise_variance=variance) == pytest.approx(expected, abs=1e-6)
+
+
+def test_kde_matrix_form_equals_double_loop_across_several_blocks():
+    # more rows than one block of the blocked kernel sums (256), so the mirrored triangle is exercised
+    rng = np.random.default_rng(5)
+    t = rng.normal(size=(600, 2)) * 0.2
+    y = rng.integers(0, 2, 600)
+    sq = ((t[:, None, :] - t[None, :, :]) ** 2).sum(-1)  # dense reference
+    log_all = logsumexp(-sq / (2 * 0.01), axis=1)
+    h_t = 1 + math.log(2 * math.pi * 0.01) + math.log(600) - log_all.mean()
+    h_y = 0.0
+    for c in (0, 1):
+        members = y == c
+        log_own = logsumexp(-sq[np.ix_(members, members)] / (2 * 0.01), axis=1)
+        h_y += members.mean() * (1 + math.log(2 * math.pi * 0.01) + math.log(members.sum()) - log_own.mean())
+    h_given_x = 1 + math.log(2 * math.pi * 0.01)
+    expected = ((h_t - h_given_x) / math.log(2), (h_t - h_y) / math.log(2))
+    assert estimate("kde_upper", t, y, noise_variance=0.01) == pytest.approx(expected, abs=1e-6)
+
+
+def test_kde_upper_is_above_lower():
+    rng = np.random.default_rng(6)
+    for variance in (1e-4, 1e-2, 1.0):
+        t = np.tanh(rng.normal(size=(500, 4)))
+        y = rng.integers(0, 2, 500)
+        upper = estimate("kde_upper", t, y, noise_variance=variance)
+        lower = estimate("kde_lower", t, y, noise_variance=variance)
+        assert upper[0] >= lower[0]
+
+
+@pytest.mark.parametrize("variance", [0.05, 0.005])
+def test_kde_bounds_bracket_monte_carlo_mixture_entropy(variance):
+    # T' = h(X) + N(0, var I) over 30 equally likely means in 2-D is a Gaussian mixture; its entropy by Monte
+    # Carlo with 100k samples has a standard error of ~0.004 bits, and we allow 5 standard errors (the bounds
+    # are 0.4-1.4 bits apart here). The estimators return I(X;T) = H(T') - H(T'|X), so H(T') = I + H(T'|X).
+    rng = np.random.default_rng(7)
+    means = rng.uniform(-1, 1, size=(30, 2))
+    labels = np.arange(30) % 2
+    samples = means[rng.integers(0, 30, 100_000)] + rng.normal(scale=math.sqrt(variance), size=(100_000, 2))
+    sq = ((samples[:, None, :] - means[None, :, :]) ** 2).sum(-1)
+    log_density = logsumexp(-sq / (2 * variance), axis=1) - math.log(30) - math.log(2 * math.pi * variance)
+    h_true = -log_density.mean() / math.log(2)
+    standard_error = log_density.std() / math.log(2) / math.sqrt(len(samples))
+    h_given_x = math.log2(2 * math.pi * math.e * variance)  # (d/2) log2(2 pi e var), d = 2
+    h_upper = estimate("kde_upper", means, labels, noise_variance=variance)[0] + h_given_x
+    h_lower = estimate("kde_lower", means, labels, noise_variance=variance)[0] + h_given_x
+    assert h_upper - h_lower > 0.1  # the bounds differ, so the test can tell them apart
+    assert h_lower - 5 * standard_error <= h_true <= h_upper + 5 * standard_error
+
+
+def test_kde_upper_tends_to_log2_n_as_variance_vanishes():
+    rng = np.random.default_rng(8)
+    t = rng.normal(size=(300, 3))
+    y = rng.integers(0, 2, 300)
+    previous = 0.0
+    for variance in (1.0, 1e-1, 1e-2, 1e-3, 1e-6):
+        i_xt = estimate("kde_upper", t, y, noise_variance=variance)[0]
+        assert i_xt >= previous - 1e-9
+        previous = i_xt
+    assert previous == pytest.approx(math.log2(300), abs=1e-6)
+
+
+def test_kde_identity_layer_of_harmonics(harmonics_data):
+    x, y = harmonics_data  # distinct points at distance >= 1: the noise cannot confuse them
+    for name in ("kde_upper", "kde_lower"):
+        i_xt, i_yt = estimate(name, x, y)
+        assert i_xt == pytest.approx(12.0, abs=1e-9)
+        assert i_yt == pytest.approx(H_Y_HARMONICS, abs=1e-4)
+
+
+# --- EDGE and KSG ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["edge", "ksg"])
+def test_identity_layer_of_harmonics_keeps_at_least_11_5_bits(harmonics_data, name):
+    x, y = harmonics_data
+    assert estimate(name, x, y)[0] >= 11.5
+
+
+def test_edge_cap_u_is_the_known_pitfall(harmonics_data):
+    x, y = harmonics_data
+    assert estimate("edge", x, y)[0] == pytest.approx(12.0)  # U "auto" = 12 here, not binding
+    assert estimate("edge", x, y, U=10)[0] == pytest.approx(10.0)  # the reference default U = 10
+
+
+def test_edge_independent_label_gives_near_zero():
+    # Under independence the plug-in MI over K buckets and C classes is 2 n ln2 * I ~ chi2((K-1)(C-1)):
+    # with epsilon = 0.5 std (K ~ 15 buckets), C = 2, n = 4096 the mean is ~0.0025 bits, std ~0.001.
+    # 0.01 bits is several std above it; the bias is inherent to plug-in estimates, not a bug.
+    rng = np.random.default_rng(9)
+    t = rng.normal(size=(4096, 1))
+    y = rng.integers(0, 2, 4096)
+    i_yt = estimate("edge", t, y, epsilon=0.5)[1]
+    assert 0 <= i_yt < 0.01
+
+
+def test_edge_is_reproducible_and_seeded():
+    rng = np.random.default_rng(10)
+    t = np.tanh(rng.normal(size=(1000, 3)))
+    y = rng.integers(0, 2, 1000)
+    assert estimate("edge", t, y) == estimate("edge", t, y)
+    assert estimate("edge", t, y, seed=1) != estimate("edge", t, y, seed=2)
+
+
+def test_ksg_independent_label_gives_near_zero():
+    # Ross's estimator has no systematic bias under independence; over seeds its spread at n = 4096,
+    # d = 3, k = 2 is ~0.012 bits (measured), so 0.05 bits is about four standard deviations.
+    rng = np.random.default_rng(11)
+    t = rng.normal(size=(4096, 3))
+    y = rng.integers(0, 2, 4096)
+    assert abs(estimate("ksg", t, y)[1]) < 0.05
+
+
+def test_ksg_entropy_of_a_gaussian():
+    # differential entropy of N(0, I_2) = log2(2 pi e) = 4.094 bits; Kozachenko-Leonenko at n = 4096, k = 2
+    # is within ~0.05 bits of it
+    rng = np.random.default_rng(12)
+    t = rng.normal(size=(4096, 2))
+    assert estimate("ksg", t, np.zeros(4096, dtype=int))[0] == pytest.approx(math.log2(2 * math.pi * math.e),
+                                                                             abs=0.05)
+
+
+def test_ksg_label_determined_by_t_gives_h_y():
+    rng = np.random.default_rng(13)
+    y = rng.integers(0, 2, 4096)
+    t = y[:, None] + 0.05 * rng.normal(size=(4096, 1))  # two well separated clusters
+    assert estimate("ksg", t, y)[1] == pytest.approx(entropy_from_counts(np.bincount(y)), abs=0.02)
+
+
+def test_ksg_repeated_rows_are_atoms_not_minus_infinity():
+    rng = np.random.default_rng(14)
+    t = rng.normal(size=(1000, 2))
+    t[:500] = 0.0  # half the inputs collapse onto one point
+    h = estimate("ksg", t, np.zeros(1000, dtype=int))[0]
+    # H = H_b(1/2) + 1/2 h(continuous half) + 1/2 * 0
+    h_half = estimate("ksg", t[500:], np.zeros(500, dtype=int))[0]
+    assert h == pytest.approx(1 + 0.5 * h_half, abs=1e-9)
+
+
+# --- degenerate input, for every estimator --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_layer() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(15)
+    return np.tanh(rng.normal(size=(200, 3))), rng.integers(0, 2, 200)
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_one_class_gives_zero_i_yt(name, small_layer):
+    t, _ = small_layer
+    assert estimate(name, t, np.full(len(t), 7))[1] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_single_sample_gives_zero(name):
+    assert estimate(name, np.array([[0.3, -0.2]]), np.array([1])) == pytest.approx((0.0, 0.0), abs=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_identical_activations(name, small_layer):
+    _, y = small_layer
+    i_xt, i_yt = estimate(name, np.full((len(y), 3), 0.4), y)
+    assert i_xt == pytest.approx(0.0, abs=1e-12)
+    assert i_yt == pytest.approx(0.0, abs=0.02 if name == "ksg" else 1e-12)  # ksg: digamma terms ~1/n
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_one_dimensional_activations_are_one_unit(name, small_layer):
+    t, y = small_layer
+    assert estimate(name, t[:, 0], y) == estimate(name, t[:, :1], y)
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_activations_raise(name, bad, small_layer):
+    t, y = small_layer
+    t = t.copy()
+    t[3, 1] = bad
+    with pytest.raises(EstimatorError, match="NaN|infinite"):
+        estimate(name, t, y)
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_bad_shapes_and_labels_raise(name, small_layer):
+    t, y = small_layer
+    with pytest.raises(EstimatorError, match="200 rows but labels have 199"):
+        estimate(name, t, y[:-1])
+    with pytest.raises(EstimatorError, match="one-hot"):
+        estimate(name, t, np.eye(2)[y])
+    with pytest.raises(EstimatorError, match="integer class ids"):
+        estimate(name, t, y + 0.5)
+    with pytest.raises(EstimatorError, match="no samples"):
+        estimate(name, np.zeros((0, 3)), np.zeros(0, dtype=int))
+
+
+# --- canonical() -------------------------------------------------------------------------------------------
+
+
+def test_canonical_fills_defaults_and_is_json_stable():
+    assert canonical("binning") == ("binning", {"bin_size": 0.07})
+    assert canonical("binning", {"n_bins": 30}) == ("binning", {"n_bins": 30, "range": "layer"})
+    assert canonical("binning", {"range": [-1, 1]}) == ("binning", {"n_bins": 30, "range": [-1.0, 1.0]})
+    assert canonical("adaptive") == ("adaptive", {"n_bins": 30})
+    assert canonical("kde_upper") == ("kde_upper", {"noise_variance": 0.001})
+    assert canonical("ksg") == ("ksg", {"k": 2})
+    assert canonical("edge") == ("edge", {"epsilon": "auto", "n_ensemble": 10, "epsilon_spread": 0.1,
+                                          "U": "auto", "seed": 0})
+    for name in ESTIMATORS:
+        resolved = canonical(name)
+        assert json.loads(json.dumps(resolved[1])) == resolved[1]
+    # the same meaning compares equal
+    assert canonical("binning", {"bin_size": 1}) == canonical("binning", {"bin_size": 1.0})
+    assert canonical("binning", {"n_bins": 30.0, "range": (-1, 1)}) == canonical("binning", {"range": [-1.0, 1]})
+    assert canonical("ksg", {"k": np.int64(3)}) == ("ksg", {"k": 3})
+
+
+def test_canonical_resolves_deep_bottleneck_aliases_and_discretization_range():
+    assert set(ALIASES) == {"mi_estimator.binning", "mi_estimator.upper", "mi_estimator.lower", "mi_estimator.edge"}
+    assert canonical("mi_estimator.binning", {}, discretization_range=0.07) == ("binning", {"bin_size": 0.07})
+    assert canonical("mi_estimator.upper", {}, discretization_range=0.001) == ("kde_upper", {"noise_variance": 0.001})
+    assert canonical("mi_estimator.lower", None, discretization_range=0.1) == ("kde_lower", {"noise_variance": 0.1})
+    assert canonical("mi_estimator.edge", {}, discretization_range=0.07) == canonical("edge")  # ignored
+    with pytest.raises(EstimatorError, match="cannot be combined"):
+        canonical("binning", {"bin_size": 0.1}, discretization_range=0.07)
+
+
+def test_canonical_error_messages_name_estimator_param_value_and_allowed():
+    with pytest.raises(EstimatorError) as error:
+        canonical("binning", {"bin_size": -1})
+    assert str(error.value) == "estimator 'binning': param 'bin_size' = -1 is not allowed; must be a number > 0"
+    with pytest.raises(EstimatorError, match=r"param 'bin_size' = -0.5 is not allowed; must be a number > 0"):
+        canonical("mi_estimator.binning", {}, discretization_range=-0.5)
+    with pytest.raises(EstimatorError, match=r"'n_bins' = 2.5 is not allowed; must be an integer from 1 to"):
+        canonical("adaptive", {"n_bins": 2.5})
+    with pytest.raises(EstimatorError, match=r"'n_bins' = True is not allowed"):
+        canonical("adaptive", {"n_bins": True})
+    with pytest.raises(EstimatorError,
+                       match=r"'range' = \[1, -1\] is not allowed; must be 'layer', 'run' or \[lo, hi\]"):
+        canonical("binning", {"range": [1, -1]})
+    with pytest.raises(EstimatorError, match=r"'range' = 'global' is not allowed"):
+        canonical("binning", {"range": "global"})
+    with pytest.raises(EstimatorError, match=r"'noise_variance' = 'small' is not allowed; must be a number > 0"):
+        canonical("kde_lower", {"noise_variance": "small"})
+    with pytest.raises(EstimatorError, match=r"'noise_variance' = nan is not allowed"):
+        canonical("kde_upper", {"noise_variance": float("nan")})
+    with pytest.raises(EstimatorError, match=r"'U' = 0 is not allowed; must be 'auto' or a number > 0"):
+        canonical("edge", {"U": 0})
+    with pytest.raises(EstimatorError, match=r"'k' = 0 is not allowed; must be an integer from 1 to 1000"):
+        canonical("ksg", {"k": 0})
+    with pytest.raises(EstimatorError, match=r"'bin_size' = 0.1 cannot be combined with 'n_bins'/'range'"):
+        canonical("binning", {"bin_size": 0.1, "n_bins": 30})
+
+
+def test_canonical_unknown_names_list_what_is_allowed():
+    with pytest.raises(EstimatorError, match=r"unknown estimator 'mine'; known estimators: binning, adaptive, "
+                                             r"kde_upper, kde_lower, edge, ksg"):
+        canonical("mine")
+    with pytest.raises(EstimatorError, match=r"estimator 'binning': unknown param 'binsize'; "
+                                             r"allowed params: bin_size, n_bins, range"):
+        canonical("binning", {"binsize": 0.07})
+    with pytest.raises(EstimatorError, match=r"params must be a dict"):
+        canonical("ksg", [("k", 2)])
+    with pytest.raises(EstimatorError, match=r"unknown param 'bin_size'"):
+        estimate("ksg", np.zeros((5, 1)), np.zeros(5, dtype=int), bin_size=0.1)
+
+
+def test_package_does_not_import_tensorflow():
+    code = "import sys, trainer.estimators; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

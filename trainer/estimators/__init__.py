@@ -1,0 +1,114 @@
+"""Mutual-information estimators for the information plane (pure numpy/scipy).
+
+Every estimator takes one layer's activations T, numpy [n, units], of n distinct and
+equally likely inputs X, and their integer labels Y [n], and returns
+(I(X;T), I(Y;T)) in bits, with I(X;T) = H(T) - H(T|X) and
+I(Y;T) = H(T) - sum_y p(y) H(T|Y=y). One module per family:
+
+    binning    floor(a / bin_size), or n_bins over a range       binning.py
+    adaptive   equal-mass bins per layer and call                adaptive.py
+    kde_upper  Gaussian-mixture KL upper bound (Saxe et al.)     kde.py
+    kde_lower  Gaussian-mixture Bhattacharyya lower bound        kde.py
+    edge       hashing / dependency-graph ensemble (EDGE)        edge.py
+    ksg        k-nearest neighbours (Kozachenko-Leonenko, Ross)  ksg.py
+
+Use `estimate(name, activations, labels, **params)`; `canonical(name, params)` gives
+the complete, validated params that identify an estimate (store them with it).
+Degenerate input: one class gives I(Y;T) = 0 (up to ~1/n for ksg); a single sample
+gives (0, 0) (nothing varies, so no information); constant activations give (0, 0)
+(I(Y;T) within ~1/n of 0 for ksg); 1-D activations are one unit; NaN or infinite
+activations, mismatched lengths and non-integer labels raise EstimatorError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from trainer.estimators import adaptive, binning, edge, kde, ksg
+from trainer.estimators.errors import EstimatorError
+from trainer.estimators.params import resolver
+
+__all__ = ["ALIASES", "ESTIMATORS", "EstimatorError", "canonical", "estimate", "needs_run_range"]
+
+ESTIMATORS: dict[str, Callable[..., tuple[float, float]]] = {
+    "binning": binning.binning_mi,
+    "adaptive": adaptive.adaptive_mi,
+    "kde_upper": kde.kde_upper_mi,
+    "kde_lower": kde.kde_lower_mi,
+    "edge": edge.edge_mi,
+    "ksg": ksg.ksg_mi,
+}
+
+ALIASES: dict[str, str] = {
+    "mi_estimator.binning": "binning",
+    "mi_estimator.upper": "kde_upper",
+    "mi_estimator.lower": "kde_lower",
+    "mi_estimator.edge": "edge",
+}
+
+PARAMS: dict[str, Callable[[str, Mapping[str, Any]], dict[str, Any]]] = {
+    "binning": binning.canonical_params,
+    "adaptive": resolver(adaptive.PARAMS),
+    "kde_upper": resolver(kde.PARAMS),
+    "kde_lower": resolver(kde.PARAMS),
+    "edge": resolver(edge.PARAMS),
+    "ksg": resolver(ksg.PARAMS),
+}
+
+# What deep-bottleneck's config key `discretization_range` meant for each estimator.
+DISCRETIZATION_RANGE_PARAM = {"binning": "bin_size", "kde_upper": "noise_variance", "kde_lower": "noise_variance"}
+
+
+def canonical(name: str, params: Mapping[str, Any] | None = None,
+              discretization_range: float | None = None) -> tuple[str, dict[str, Any]]:
+    """(canonical name, complete params) for an estimator name (or alias) and params.
+
+    Resolves the deep-bottleneck aliases (ALIASES), fills every default and validates
+    and normalises every param, so two configs that mean the same estimate give equal,
+    JSON-serialisable results. `discretization_range` is deep-bottleneck's legacy
+    config key: it sets `bin_size` for binning and `noise_variance` for kde_upper and
+    kde_lower, and is ignored by the other estimators (legacy configs carry it
+    whatever the estimator). Raises EstimatorError naming the estimator, the param,
+    the bad value and what is allowed.
+    """
+    if not isinstance(name, str) or ALIASES.get(name, name) not in ESTIMATORS:
+        raise EstimatorError(f"unknown estimator {name!r}; known estimators: {', '.join(ESTIMATORS)} "
+                             f"(deep-bottleneck aliases: {', '.join(ALIASES)})")
+    name = ALIASES.get(name, name)
+    if params is None:
+        params = {}
+    if not isinstance(params, Mapping):
+        raise EstimatorError(f"estimator {name!r}: params must be a dict of param name to value, got {params!r}")
+    legacy_key = DISCRETIZATION_RANGE_PARAM.get(name)
+    if discretization_range is not None and legacy_key is not None:
+        if params:
+            raise EstimatorError(f"estimator {name!r}: discretization_range = {discretization_range!r} (the legacy "
+                                 f"{legacy_key!r}) cannot be combined with params {dict(params)!r}; use params only")
+        params = {legacy_key: discretization_range}
+    return name, PARAMS[name](name, params)
+
+
+def needs_run_range(name: str, params: Mapping[str, Any] | None = None) -> bool:
+    """True if the estimate needs the layer's activation range over the whole run.
+
+    That is binning with `range: "run"` (Saxe et al. 2018: bins between the minimum
+    and maximum activation of the layer over all of training). Such an estimate can
+    only be made once the run is over: the trainer keeps the layer's activations and
+    at the end of the run calls `estimate(name, activations, labels, **params)` with
+    params["range"] replaced by [lo, hi], the min and max of that layer's activations
+    over the whole run (all logged epochs and splits).
+    """
+    name, params = canonical(name, params)
+    return name == "binning" and params.get("range") == "run"
+
+
+def estimate(name: str, activations, labels, **params: Any) -> tuple[float, float]:
+    """(I(X;T), I(Y;T)) in bits of one layer with the named estimator (see the module docstring).
+
+    `activations`: numpy [n, units] (or [n]) for n distinct inputs; `labels`: integer
+    class ids [n]. The params are canonicalised first (`canonical`), so aliases and
+    defaults work and a bad param raises EstimatorError.
+    """
+    name, params = canonical(name, params)
+    return ESTIMATORS[name](activations, labels, **params)

@@ -1,0 +1,100 @@
+"""Binning estimator: discretise each unit, count the distinct rows (Shwartz-Ziv & Tishby 2017).
+
+The standard estimator of the information-plane papers. A deterministic network on
+n distinct, equally likely inputs X makes the binned layer T a function of X, so
+H(T|X) = 0 and I(X;T) = H(T); I(Y;T) = H(T) - sum_y p(y) H(T|Y=y). All entropies
+are plug-in entropies of the binned rows (trainer.estimators.discrete).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from trainer.estimators.discrete import code_ids, plugin_mi_bits
+from trainer.estimators.errors import EstimatorError
+from trainer.estimators.inputs import layer_inputs
+from trainer.estimators.params import Param, as_number, integer_between, positive_number, reject_unknown, resolver
+
+RANGE_CHOICES = ("layer", "run")
+
+
+def binning_mi(activations, labels, bin_size: float = 0.07, n_bins: int | None = None,
+               range: str | list[float] = "layer") -> tuple[float, float]:
+    """(I(X;T), I(Y;T)) in bits of one layer, by binning its activations.
+
+    Two ways to bin (the canonical params hold exactly one of them):
+    - `bin_size` (deep-bottleneck / ibsgd `simplebinmi`): bin index floor(a / bin_size),
+      unbounded, the grid anchored at 0. Default 0.07.
+    - `n_bins` over `range` (IDNNs: 30 bins over [-1, 1]; Saxe et al. 2018 for ReLU:
+      100 bins between the layer's min and max over the whole run): n_bins equal bins
+      over [lo, hi], bin index floor((a - lo) / (hi - lo) * n_bins). Values outside a
+      fixed range are clipped into the first or last bin (so a value a > hi counts as
+      in the last bin; a == hi is in the last bin too). `range` is [lo, hi], "layer"
+      (min..max of all units of these activations; a constant layer is one bin) or
+      "run", which the caller must replace by [lo, hi] of the whole run first (see
+      trainer.estimators.needs_run_range).
+
+    Then I(X;T) = H(T), I(Y;T) = H(T) + H(Y) - H(T,Y), plug-in entropies over the rows
+    of bin indices (Shwartz-Ziv & Tishby 2017, "Opening the black box of deep neural
+    networks via information"; Saxe et al. 2018, "On the information bottleneck
+    theory of deep learning").
+    """
+    t, classes, n_classes = layer_inputs(activations, labels)
+    if n_bins is None:
+        codes = np.floor(t / bin_size)
+    else:
+        low, high = value_range(t, range)
+        codes = grid_codes(t, n_bins, low, high)
+    return plugin_mi_bits(code_ids(codes), classes, n_classes)
+
+
+def grid_codes(t: np.ndarray, n_bins: int, low: float, high: float) -> np.ndarray:
+    """Bin indices 0..n_bins-1 of n_bins equal bins over [low, high]; outside values clipped."""
+    if high <= low:
+        return np.zeros(t.shape, dtype=np.int64)
+    codes = np.floor((t - low) * (n_bins / (high - low)))
+    return np.clip(codes, 0, n_bins - 1).astype(np.int64)
+
+
+def value_range(t: np.ndarray, range_param: str | list[float]) -> tuple[float, float]:
+    """(lo, hi) for a `range` param: the layer's own min and max, or the given pair."""
+    if range_param == "layer":
+        return float(t.min()), float(t.max())
+    if range_param == "run":
+        raise EstimatorError("estimator 'binning': range 'run' must be replaced by the caller with [lo, hi], "
+                             "the layer's min and max over the whole run (see needs_run_range)")
+    low, high = range_param
+    return float(low), float(high)
+
+
+def convert_range(value: Any) -> str | list[float]:
+    """'layer', 'run' or [lo, hi] with finite lo < hi (as a list of two floats)."""
+    if isinstance(value, str):
+        if value not in RANGE_CHOICES:
+            raise ValueError(value)
+        return value
+    low, high = (as_number(bound) for bound in value)
+    if not low < high:
+        raise ValueError(value)
+    return [low, high]
+
+
+BIN_SIZE_PARAMS = {"bin_size": positive_number(0.07)}
+GRID_PARAMS = {
+    "n_bins": integer_between(1, 1_000_000, 30),
+    "range": Param("layer", "'layer', 'run' or [lo, hi] with finite numbers lo < hi", convert_range),
+}
+
+
+def canonical_params(estimator: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Either {"bin_size"} or {"n_bins", "range"}: giving n_bins or range selects the grid."""
+    reject_unknown(estimator, raw, {**BIN_SIZE_PARAMS, **GRID_PARAMS})
+    if any(key in raw for key in GRID_PARAMS):
+        if "bin_size" in raw:
+            raise EstimatorError(f"estimator {estimator!r}: param 'bin_size' = {raw['bin_size']!r} cannot be "
+                                 f"combined with 'n_bins'/'range'; give either bin_size, or n_bins and range")
+        return resolver(GRID_PARAMS)(estimator, raw)
+    return resolver(BIN_SIZE_PARAMS)(estimator, raw)

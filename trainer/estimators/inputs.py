@@ -1,0 +1,44 @@
+"""Validation of one layer's activations and labels, shared by every estimator."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trainer.estimators.errors import EstimatorError
+
+
+def layer_inputs(activations, labels) -> tuple[np.ndarray, np.ndarray, int]:
+    """Check and normalise one layer's activations and the labels of the same inputs.
+
+    Returns `(t, classes, n_classes)`: `t` float64 [n, units] (1-D activations
+    become one unit), `classes` int64 [n] renumbered 0..n_classes-1 in sorted
+    label order. Raises EstimatorError for NaN or infinite activations, non-integer
+    or non-1-D labels, mismatched lengths and empty input.
+    """
+    t = np.asarray(activations)
+    if t.dtype == object or not (np.issubdtype(t.dtype, np.number) or t.dtype == bool):
+        raise EstimatorError(f"activations must be a numeric array, got dtype {t.dtype}")
+    if t.ndim == 1:
+        t = t[:, None]
+    if t.ndim != 2:
+        raise EstimatorError(f"activations must be [n, units] (or 1-D), got shape {t.shape}")
+    t = t.astype(np.float64, copy=False)
+    if t.shape[0] == 0 or t.shape[1] == 0:
+        raise EstimatorError(f"activations have no samples or no units: shape {t.shape}")
+    finite = np.isfinite(t)
+    if not finite.all():
+        n_nan = int(np.isnan(t).sum())
+        raise EstimatorError(f"activations contain {n_nan} NaN and {t.size - int(finite.sum()) - n_nan} "
+                             f"infinite values (of {t.size}); mutual information is undefined "
+                             f"(has the network diverged?)")
+    y = np.asarray(labels)
+    if y.ndim != 1:
+        raise EstimatorError(f"labels must be a 1-D array of integer class ids, got shape {y.shape} "
+                             f"(one-hot labels? pass labels.argmax(axis=1))")
+    if not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool):
+        raise EstimatorError(f"labels must be integer class ids, got dtype {y.dtype}")
+    if len(y) != len(t):
+        raise EstimatorError(f"activations have {len(t)} rows but labels have {len(y)}; "
+                             f"they must describe the same inputs")
+    names, classes = np.unique(y, return_inverse=True)
+    return t, classes.astype(np.int64, copy=False).reshape(-1), len(names)
