@@ -8,16 +8,11 @@ line on stderr, never a stack trace.
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
-import time
 import traceback
-from datetime import datetime
-from pathlib import Path
 
 from ibstore import layout
-from ibstore.schema import HEARTBEAT_STALE_SECONDS
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -27,9 +22,9 @@ class UserError(Exception):
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from trainer import config, datasets, estimators, schedule, store
+    from trainer import config, datasets, estimators, reestimate, schedule, store, sweep
     return (UserError, config.ConfigError, datasets.DatasetError, estimators.EstimatorError,
-            schedule.ScheduleError, store.StoreError)
+            schedule.ScheduleError, store.StoreError, reestimate.EstimateError, sweep.SweepError)
 
 
 def _terminate_as_interrupt(signum, frame):
@@ -63,34 +58,70 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if all(s == "completed" for s in statuses.values()) else EXIT_RUN_FAILED
 
 
-def effective_status(meta: dict, now: float | None = None) -> str:
-    """A run that says `running` but whose heartbeat is stale was killed: interrupted."""
-    if meta.get("status") != "running":
-        return meta.get("status", "unknown")
+def _positive_int(text: str) -> int:
     try:
-        beat = datetime.fromisoformat(meta["heartbeat_at"]).timestamp()
-    except (KeyError, TypeError, ValueError):
-        return "interrupted"
-    return "interrupted" if (now or time.time()) - beat > HEARTBEAT_STALE_SECONDS else "running"
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: a whole number >= 1")
+    return value
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from trainer import sweep
+
+    completed = sweep.sweep(args.path, layout.results_root(args.results), workers=args.workers,
+                            ray_address=args.ray, retry_failed=args.retry_failed, resume=args.resume)
+    return EXIT_OK if completed else EXIT_RUN_FAILED
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
+    from ibstore.scan import scan
+
     root = layout.results_root(args.results)
-    runs_dir = layout.runs_dir(root)
     print(f"results root: {root} ({layout.root_source(args.results)})")
-    paths = sorted(runs_dir.glob("*/run.json")) if runs_dir.exists() else []
-    if not paths:
+    found = scan(root)
+    if not found.runs and not found.problems:
         print("no runs yet: try `trainer run data/configs/basic.json --set epochs=300`")
         return EXIT_OK
-    print(f"{'run_id':40} {'status':12} {'epochs':>11}  name")
-    for path in paths:
-        try:
-            meta = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            print(f"{path.parent.name:40} {'unreadable':12} {'':>11}  run.json: {error}")
-            continue
-        epochs = f"{meta.get('epochs_done', '?')}/{meta.get('epochs_total', '?')}"
-        print(f"{meta.get('run_id', path.parent.name):40} {effective_status(meta):12} {epochs:>11}  {meta.get('name', '')}")
+    print(f"{'run_id':44} {'status':12} {'epochs':>11}  name")
+    for run in sorted(found.runs, key=lambda r: r["run_id"]):
+        epochs = f"{run.get('epochs_done', '?')}/{run.get('epochs_total', '?')}"
+        print(f"{run['run_id']:44} {run['status']:12} {epochs:>11}  {run.get('name', '')}")
+    for problem in found.problems:
+        print(f"warning: {problem.path}: {problem.problem}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from ibstore import sandbox
+
+    root = layout.results_root(args.results)
+    try:
+        frame = sandbox.run_query(root, args.query)
+    except sandbox.SqlError as error:
+        raise UserError(str(error)) from None
+    text = sandbox.format_result(frame, args.format)
+    print(text, end="" if text.endswith("\n") else "\n")
+    return EXIT_OK
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from trainer import config, estimators, reestimate, saved
+    from trainer.measure import params_text
+
+    root = layout.results_root(args.results)
+    params = dict(config.parse_override(text) for text in args.param or [])
+    name, params = estimators.canonical(args.estimator, params)
+    run_ids = reestimate.select_runs(root, args.runs)
+    total = sum(len(saved.saved_epochs(root, run_id)) for run_id in run_ids)
+    with tqdm(total=total, desc=f"{name} on {len(run_ids)} run(s)", unit="epoch") as bar:
+        for run_id in run_ids:
+            written = reestimate.reestimate(root, run_id, name, params, on_epoch=lambda: bar.update(1))
+            tqdm.write(f"{run_id}: {written} MI rows ({name} {params_text(params)})")
     return EXIT_OK
 
 
@@ -110,8 +141,34 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=cmd_run)
 
+    sweep = with_results(verbs.add_parser(
+        "sweep", help="train every config under PATH (grids expanded); skip runs that are complete"))
+    sweep.add_argument("path", metavar="PATH", help="a config file or a folder of them (recursive, *.json)")
+    sweep.add_argument("--workers", type=_positive_int, metavar="N",
+                       help="local worker processes, one TensorFlow thread each (default: number of cores)")
+    sweep.add_argument("--ray", metavar="ADDRESS",
+                       help="run on a Ray cluster: auto, ray://host:port, or local (start one here)")
+    sweep.add_argument("--retry-failed", action="store_true", help="rerun failed and diverged runs")
+    sweep.add_argument("--resume", action="store_true",
+                       help="continue interrupted runs from their last checkpoint (restart them if none)")
+    sweep.set_defaults(handler=cmd_sweep)
+
     ls = with_results(verbs.add_parser("ls", help="list runs with their status"))
     ls.set_defaults(handler=cmd_ls)
+
+    sql = with_results(verbs.add_parser("sql", help="read-only SQL over the results"))
+    sql.add_argument("query", metavar="QUERY",
+                     help="one SELECT/WITH/DESCRIBE/SHOW/EXPLAIN/SUMMARIZE statement over the views "
+                          "runs, config, metrics, mi, gradients, activations, activation_stats")
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sql.set_defaults(handler=cmd_sql)
+
+    estimate = with_results(verbs.add_parser(
+        "estimate", help="add MI rows of another estimator to finished runs (needs saved activations)"))
+    estimate.add_argument("runs", nargs="+", metavar="RUN_ID", help="run ids, group ids or cohort names")
+    estimate.add_argument("--estimator", required=True, metavar="NAME")
+    estimate.add_argument("--param", action="append", metavar="K=V", help="estimator parameter (JSON value)")
+    estimate.set_defaults(handler=cmd_estimate)
     return parser
 
 

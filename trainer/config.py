@@ -239,15 +239,18 @@ def resolve(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _describe(error: ValidationError, config: dict[str, Any]) -> str:
-    """First validation problem as 'config key K = V is not allowed: <what is allowed>'."""
-    first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"][:1]) or "?"
-    where = ".".join(str(part) for part in first["loc"])
-    value = config.get(key, first.get("input"))
-    detail = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
+    """The first bad key as 'config key K = V is not allowed: <what is allowed>'.
+
+    A union (e.g. batch_size: a number or "full") fails once per member; their
+    messages are joined with "or"."""
+    problems = error.errors()
+    key = str(problems[0]["loc"][0])
+    if problems[0]["type"] == "extra_forbidden":
         return f"unknown config key {key!r}; allowed keys: {', '.join(sorted(KNOWN_KEYS))}"
-    return f"config key {where!r} = {value!r} is not allowed: {detail}"
+    # List positions stay in the name (architecture.1); union member tags do not.
+    where = ".".join([key] + [str(p) for p in problems[0]["loc"][1:] if isinstance(p, int)])
+    details = dict.fromkeys(p["msg"].removeprefix("Value error, ") for p in problems if p["loc"][0] == key)
+    return f"config key {where!r} = {config.get(key)!r} is not allowed: {' or '.join(details)}"
 
 
 def config_hash(config: dict[str, Any]) -> str:

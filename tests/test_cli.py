@@ -1,0 +1,92 @@
+"""`trainer estimate` and `trainer sql` end to end on a small trained run."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from trainer import cli, config
+from trainer.training import run_experiment
+
+SMALL = {"name": "saved", "epochs": 3, "architecture": [10, 7, 5], "log_schedule": {"every": 1},
+         "save_activations": True}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    (experiment,) = config.plan(SMALL)
+    (saved_run,) = run_experiment(experiment, root, progress=False)
+    (plain,) = config.plan({**SMALL, "name": "plain", "save_activations": False})
+    (plain_run,) = run_experiment(plain, root, progress=False)
+    return root, saved_run, plain_run
+
+
+def mi(root, run_id):
+    return pq.read_table(root / "runs" / run_id / "mi.parquet").to_pandas()
+
+
+def test_reestimating_with_the_training_estimator_reproduces_its_rows(trained, capsys):
+    root, run_id, _ = trained
+    before = mi(root, run_id)
+    assert cli.main(["estimate", run_id, "--estimator", "mi_estimator.binning", "--param", "bin_size=0.07",
+                     "--results", str(root)]) == 0
+    after = mi(root, run_id)
+    assert len(after) == len(before) == 4 * 4 * 2          # epochs 0..3, 4 layers, train + test
+    key = ["epoch", "layer", "split"]
+    pd.testing.assert_frame_equal(before.sort_values(key).reset_index(drop=True),
+                                  after.sort_values(key).reset_index(drop=True))
+
+
+def test_a_new_estimator_adds_rows_once_and_replaces_them_on_rerun(trained):
+    root, run_id, _ = trained
+    args = ["estimate", run_id, "--estimator", "kde_upper", "--param", "noise_variance=0.1",
+            "--results", str(root)]
+    assert cli.main(args) == 0
+    first = mi(root, run_id)
+    assert cli.main(args) == 0
+    second = mi(root, run_id)
+    assert len(first) == len(second) == 2 * 32
+    kde = second[second.estimator == "kde_upper"]
+    assert len(kde) == 32 and set(kde.params) == {json.dumps({"noise_variance": 0.1})}
+    assert np.isfinite(kde.i_xt).all() and (kde.i_xt >= kde.i_yt - 1e-9).all()
+
+
+def test_estimate_without_saved_activations_says_how_to_get_them(trained, capsys):
+    root, _, plain_run = trained
+    assert cli.main(["estimate", plain_run, "--estimator", "binning", "--results", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "no saved activations" in err and "save_activations" in err and "Traceback" not in err
+
+
+def test_estimate_names_unknown_runs_and_estimators(trained, capsys):
+    root, run_id, _ = trained
+    assert cli.main(["estimate", "nope", "--estimator", "binning", "--results", str(root)]) == 2
+    assert cli.main(["estimate", run_id, "--estimator", "magic", "--results", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "'nope'" in err and "magic" in err and "binning" in err
+
+
+def test_sql_prints_table_csv_and_json(trained, capsys):
+    root, run_id, _ = trained
+    query = f"SELECT epoch, accuracy FROM metrics WHERE run_id = '{run_id}' AND split = 'train' ORDER BY epoch"
+    assert cli.main(["sql", query, "--format", "json", "--results", str(root)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["epoch"] for row in rows] == [0, 1, 2, 3]
+    assert all(0 <= row["accuracy"] <= 1 for row in rows)
+    assert cli.main(["sql", "SELECT count(*) AS n FROM runs", "--format", "csv", "--results", str(root)]) == 0
+    assert capsys.readouterr().out.splitlines() == ["n", "2"]
+    assert cli.main(["sql", "SELECT status FROM runs", "--results", str(root)]) == 0
+    assert capsys.readouterr().out.split() == ["status", "completed", "completed"]
+
+
+def test_sql_refuses_writes_and_reports_bad_queries(trained, capsys):
+    root, run_id, _ = trained
+    target = root / "runs" / run_id / "metrics.parquet"
+    assert cli.main(["sql", f"COPY (SELECT 1) TO '{target}'", "--results", str(root)]) == 2
+    assert cli.main(["sql", "SELECT nonsense FROM metrics", "--results", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "refused" in err and "nonsense" in err and "Traceback" not in err
+    assert pq.read_table(target).num_rows == 8
