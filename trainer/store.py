@@ -148,8 +148,11 @@ class RunWriter:
         full = {name: (v if np.ndim(v) else [v] * n) for name, v in columns.items()}
         self.pending[table].append(pa.Table.from_pydict(full, schema=TABLE_SCHEMAS[table]))
 
+    def flush_due(self) -> bool:
+        return time.monotonic() - self.last_flush >= self.flush_seconds
+
     def maybe_flush(self, epochs_done: int) -> None:
-        if time.monotonic() - self.last_flush >= self.flush_seconds:
+        if self.flush_due():
             self.flush(epochs_done)
 
     def flush(self, epochs_done: int) -> None:
