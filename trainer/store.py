@@ -118,7 +118,9 @@ class RunWriter:
         self.dir = layout.run_dir(self.root, self.run_id)
         self.flush_seconds = flush_seconds
         self.tables: dict[str, pa.Table] = dict(existing or {})
-        self.pending: dict[str, list[pa.Table]] = {name: [] for name in TABLE_SCHEMAS}
+        # Rows waiting for the next flush, as per-call column dicts: thousands of tiny
+        # Arrow tables (one per epoch) would fragment memory, so Arrow sees one batch per flush.
+        self.pending: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLE_SCHEMAS}
         self.last_flush = time.monotonic()
         self.meta = {
             **meta,
@@ -145,8 +147,7 @@ class RunWriter:
     def add(self, table: str, columns: dict[str, Any]) -> None:
         """Queue rows given as columns (name -> list or array; scalars repeat)."""
         n = max((len(v) for v in columns.values() if np.ndim(v)), default=1)
-        full = {name: (v if np.ndim(v) else [v] * n) for name, v in columns.items()}
-        self.pending[table].append(pa.Table.from_pydict(full, schema=TABLE_SCHEMAS[table]))
+        self.pending[table].append({name: (v if np.ndim(v) else [v] * n) for name, v in columns.items()})
 
     def flush_due(self) -> bool:
         return time.monotonic() - self.last_flush >= self.flush_seconds
@@ -163,7 +164,10 @@ class RunWriter:
             for name, parts in self.pending.items():
                 if not parts:
                     continue
-                table = pa.concat_tables(([self.tables[name]] if name in self.tables else []) + parts)
+                new = pa.Table.from_pydict(
+                    {column: np.concatenate([part[column] for part in parts]) for column in parts[0]},
+                    schema=TABLE_SCHEMAS[name])
+                table = pa.concat_tables(([self.tables[name]] if name in self.tables else []) + [new])
                 write_table(self.dir / f"{name}.parquet", table)
                 self.tables[name], self.pending[name] = table, []
             self.meta.update(heartbeat_at=now_iso(), epochs_done=epochs_done)
