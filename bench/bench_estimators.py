@@ -15,6 +15,7 @@ estimator is timed per call (median of repeats, wall clock) in the same run as:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -130,7 +131,8 @@ def main() -> None:
     weights = np.random.default_rng(0).normal(size=(12, 10)).astype(np.float32)
     t = np.tanh(x @ weights)  # float32 like Keras activations
     t64 = t.astype(np.float64)
-    print(f"layer: tanh(x @ W), {t.shape[0]} inputs x {t.shape[1]} units, labels {int(y.sum())} positive\n")
+    print(f"layer: tanh(x @ W), {t.shape[0]} inputs x {t.shape[1]} units, labels {int(y.sum())} positive; "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (timings are wall clock)\n")
 
     tf_entropy_kl = tensorflow_entropy_kl()
     rows = [

@@ -106,10 +106,12 @@ def test_binning_matches_unique_rows_reference_on_tanh_layer(harmonics_data):
             binned_mi_by_unique_rows(t, y, bin_size), abs=1e-12)
 
 
-def test_binning_huge_code_space_falls_back_to_byte_keys():
-    # 9 units spanning ~1e6 bins each: the mixed-radix key would need ~2^180, beyond float64's exact integers
+@pytest.mark.parametrize("scale", [1e3, 1e12])
+def test_binning_huge_code_space_falls_back_to_byte_keys(scale):
+    # 9 units spanning ~2e6 (or ~2e15) bins each: a mixed-radix key would need > 2^180, beyond float64's exact
+    # integers, so rows are compared as bytes (of uint32 codes, or of float64 codes beyond 2^32)
     rng = np.random.default_rng(1)
-    t = np.round(rng.uniform(-1e3, 1e3, size=(500, 9)), 1)
+    t = np.round(rng.uniform(-scale, scale, size=(500, 9)), 1)
     t[250:] = t[:250]  # duplicated rows must still be recognised
     y = rng.integers(0, 3, 500)
     assert estimate("binning", t, y, bin_size=1e-3) == pytest.approx(binned_mi_by_unique_rows(t, y, 1e-3), abs=1e-12)
@@ -152,6 +154,8 @@ def test_range_run_is_substituted_by_the_caller():
         estimate("binning", t, y, n_bins=30, range="run")
     assert estimate("binning", t, y, n_bins=30, range=[-2.0, 2.0])[0] == pytest.approx(
         entropy_from_counts(np.bincount(np.floor((t[:, 0] + 2.0) * (30 / 4.0)).astype(int))), abs=1e-12)
+    # a layer that was constant over the whole run gets lo == hi: one bin
+    assert estimate("binning", np.zeros((50, 2)), y, n_bins=30, range=[0.0, 0.0]) == (0.0, 0.0)
 
 
 # --- adaptive ---------------------------------------------------------------------------------------
@@ -213,15 +217,16 @@ def test_kde_matrix_form_equals_double_loop(bound, variance):
 
 
 def test_kde_matrix_form_equals_double_loop_across_several_blocks():
-    # more rows than one block of the blocked kernel sums (256), so the mirrored triangle is exercised
+    # several blocks of the blocked kernel sums (128 rows each), so the mirrored triangle and classes that
+    # straddle block boundaries are exercised
     rng = np.random.default_rng(5)
     t = rng.normal(size=(600, 2)) * 0.2
-    y = rng.integers(0, 2, 600)
+    y = rng.choice(3, size=600, p=[0.5, 0.3, 0.2])
     sq = ((t[:, None, :] - t[None, :, :]) ** 2).sum(-1)  # dense reference
     log_all = logsumexp(-sq / (2 * 0.01), axis=1)
     h_t = 1 + math.log(2 * math.pi * 0.01) + math.log(600) - log_all.mean()
     h_y = 0.0
-    for c in (0, 1):
+    for c in (0, 1, 2):
         members = y == c
         log_own = logsumexp(-sq[np.ix_(members, members)] / (2 * 0.01), axis=1)
         h_y += members.mean() * (1 + math.log(2 * math.pi * 0.01) + math.log(members.sum()) - log_own.mean())
@@ -347,6 +352,9 @@ def test_ksg_repeated_rows_are_atoms_not_minus_infinity():
     # H = H_b(1/2) + 1/2 h(continuous half) + 1/2 * 0
     h_half = estimate("ksg", t[500:], np.zeros(500, dtype=int))[0]
     assert h == pytest.approx(1 + 0.5 * h_half, abs=1e-9)
+    signed_zeros = np.zeros((100, 1))
+    signed_zeros[::2] = -0.0  # equal values with different bytes are still one atom
+    assert estimate("ksg", signed_zeros, np.arange(100) % 2)[0] == 0.0
 
 
 # --- degenerate input, for every estimator --------------------------------------------------------------

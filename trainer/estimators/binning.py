@@ -33,7 +33,7 @@ def binning_mi(activations, labels, bin_size: float = 0.07, n_bins: int | None =
       over [lo, hi], bin index floor((a - lo) / (hi - lo) * n_bins). Values outside a
       fixed range are clipped into the first or last bin (so a value a > hi counts as
       in the last bin; a == hi is in the last bin too). `range` is [lo, hi], "layer"
-      (min..max of all units of these activations; a constant layer is one bin) or
+      (min..max of all units of these activations; lo == hi makes one bin) or
       "run", which the caller must replace by [lo, hi] of the whole run first (see
       trainer.estimators.needs_run_range).
 
@@ -71,13 +71,17 @@ def value_range(t: np.ndarray, range_param: str | list[float]) -> tuple[float, f
 
 
 def convert_range(value: Any) -> str | list[float]:
-    """'layer', 'run' or [lo, hi] with finite lo < hi (as a list of two floats)."""
+    """'layer', 'run' or [lo, hi] with finite lo <= hi (as a list of two floats).
+
+    lo == hi is allowed because the range substituted for "run" is that of a layer
+    which may have been constant over the whole run (one bin, no information).
+    """
     if isinstance(value, str):
         if value not in RANGE_CHOICES:
             raise ValueError(value)
         return value
     low, high = (as_number(bound) for bound in value)
-    if not low < high:
+    if not low <= high:
         raise ValueError(value)
     return [low, high]
 
@@ -85,7 +89,7 @@ def convert_range(value: Any) -> str | list[float]:
 BIN_SIZE_PARAMS = {"bin_size": positive_number(0.07)}
 GRID_PARAMS = {
     "n_bins": integer_between(1, 1_000_000, 30),
-    "range": Param("layer", "'layer', 'run' or [lo, hi] with finite numbers lo < hi", convert_range),
+    "range": Param("layer", "'layer', 'run' or [lo, hi] with finite numbers lo <= hi", convert_range),
 }
 
 

@@ -21,19 +21,23 @@ def code_ids(codes: np.ndarray) -> np.ndarray:
 
     Key of a row: sum_c (code_c - min_c) * prod_{c' > c} span_c', with span_c the
     range of column c, computed in float64 (one BLAS matrix-vector product), which
-    is exact while the product of the spans is below 2^53; larger code spaces fall
-    back to `byte_keys`. Works on one transposed copy (per-column reductions are
-    several times faster on contiguous columns, and fresh large temporaries are
-    costly).
+    is exact while the product of the spans is below 2^53. Larger code spaces (wide
+    layers) use `byte_keys` of the shifted codes in the smallest unsigned integer
+    type that holds them (sorting 1-byte rows is far faster than 8-byte ones).
+    Works on one transposed copy: per-column reductions are several times faster on
+    contiguous columns, and fresh large temporaries are costly.
     """
     columns = np.array(codes.T, dtype=np.float64, order="C")
-    low = columns.min(axis=1)
-    spans = columns.max(axis=1) - low + 1
-    if math.prod(spans.tolist()) >= EXACT_FLOAT_INTEGERS:
-        return row_ids(codes)
-    columns -= low[:, None]
-    strides = np.append(np.cumprod(spans[:0:-1])[::-1], 1.0)
-    return np.unique(strides @ columns, return_inverse=True)[1].reshape(-1)
+    columns -= columns.min(axis=1)[:, None]
+    spans = columns.max(axis=1) + 1
+    if math.prod(spans.tolist()) < EXACT_FLOAT_INTEGERS:
+        strides = np.append(np.cumprod(spans[:0:-1])[::-1], 1.0)
+        keys = strides @ columns
+    else:
+        largest = spans.max() - 1
+        dtype = np.min_scalar_type(int(largest)) if largest < 2**32 else np.float64
+        keys = byte_keys(columns.T.astype(dtype, order="C"))
+    return np.unique(keys, return_inverse=True)[1].reshape(-1)
 
 
 def row_ids(rows: np.ndarray) -> np.ndarray:

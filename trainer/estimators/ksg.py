@@ -47,7 +47,8 @@ def mixed_entropy_bits(t: np.ndarray, k: int) -> float:
     measure. h_KL is `kozachenko_leonenko_bits` over the once-rows; with k or fewer
     of them they count as atoms too. Continuous activations of distinct inputs give
     q = 1 and plain Kozachenko-Leonenko; identical activations give 0; a handful of
-    collisions move the estimate a little, not to -inf (as tiny jitter would).
+    collisions move the estimate a little (tiny jitter instead would drag it towards
+    -inf, the further the smaller the jitter).
     """
     ids = row_ids(t)
     repeats = np.bincount(ids)[ids] > 1
