@@ -4,8 +4,9 @@ Saxe et al. (2018) measure a deterministic layer T = h(X) as if Gaussian noise w
 added: T' = h(X) + N(0, noise_variance * I). Over n equally likely inputs, T' is a
 mixture of n Gaussians with means h(x_i), whose entropy Kolchinsky & Tracey (2017,
 "Estimating mixture entropy with pairwise distances", Entropy 19:361, Sec. 4) bound
-from both sides by pairwise distances between the components. The formulas are those of ibsgd's `kde.py` (entropy_estimator_kl,
-entropy_estimator_bd, kde_condentropy), which deep-bottleneck copied.
+from both sides by pairwise distances between the components. The formulas are
+those of ibsgd's `kde.py` (entropy_estimator_kl, entropy_estimator_bd,
+kde_condentropy), which deep-bottleneck copied.
 """
 
 from __future__ import annotations
