@@ -11,6 +11,7 @@ own run. No Keras callbacks on the hot path.
 from __future__ import annotations
 
 import math
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,6 +195,7 @@ def run_experiment(experiment: dict[str, Any], root: Path, seeds: list[int] | No
         checkpoint.restore(root, run_ids, start_epoch, model, optimizer)
 
     bar = _progress_bar(name, config["epochs"], start_epoch, len(seeds)) if progress else None
+    last_checkpoint = time.monotonic()
     try:
         if start_epoch == 0:
             _record(runs, 0, initial, log)
@@ -210,13 +212,15 @@ def run_experiment(experiment: dict[str, Any], root: Path, seeds: list[int] | No
                 result.n_batches = steps.n_batches
             _record(runs, epoch, result, log)
             running = [run for run in runs if run.status == "running"]
-            # Checkpoints go with a due flush (tables first: a resumed run must find every epoch up
-            # to its checkpoint), so they cost no more writes than the flushes themselves.
-            if config["save_checkpoints"] and epoch in logged and running and running[0].writer.flush_due():
+            # At most one checkpoint per flush interval, after a flush (tables first: a resumed
+            # run must find every epoch up to its checkpoint).
+            if config["save_checkpoints"] and epoch in logged and running \
+                    and time.monotonic() - last_checkpoint >= flush_seconds:
                 for run in running:
                     run.writer.flush(run.epochs_done)
                 checkpoint.save(root, [r.run_id for r in running], [r.index for r in running],
                                 epoch, model, optimizer)
+                last_checkpoint = time.monotonic()
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix_str(_progress_text(result), refresh=False)
