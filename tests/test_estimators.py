@@ -236,6 +236,8 @@ def test_kde_matrix_form_equals_double_loop_across_several_blocks():
 
 
 def test_kde_upper_is_above_lower():
+    # for I(X;T) = H(T') - H(T'|X) with the same exact H(T'|X); I(Y;T) bounds a difference of two
+    # bounded entropies, so its upper and lower versions need not be ordered
     rng = np.random.default_rng(6)
     for variance in (1e-4, 1e-2, 1.0):
         t = np.tanh(rng.normal(size=(500, 4)))
@@ -320,8 +322,8 @@ def test_edge_is_reproducible_and_seeded():
 
 
 def test_ksg_independent_label_gives_near_zero():
-    # Ross's estimator has no systematic bias under independence; over seeds its spread at n = 4096,
-    # d = 3, k = 2 is ~0.012 bits (measured), so 0.05 bits is about four standard deviations.
+    # Ross's estimator has little bias under independence (measured over 20 seeds at n = 4096, d = 3,
+    # k = 2: mean -0.006 bits, standard deviation 0.012 bits), so 0.05 bits is about four standard deviations.
     rng = np.random.default_rng(11)
     t = rng.normal(size=(4096, 3))
     y = rng.integers(0, 2, 4096)
