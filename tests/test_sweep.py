@@ -1,0 +1,264 @@
+"""`trainer sweep`: validation first, skipping by run_id, worker processes, retry and
+resume, Ctrl-C with readers querying meanwhile, and a local Ray instance."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ibstore import scan as scan_module
+from ibstore.sandbox import connect, run_query
+from ibstore.schema import TABLE_SCHEMAS
+from trainer import cli, config
+from trainer.store import now_iso, write_json
+from trainer.sweep import Task, plan_sweep
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {"epochs": 6, "architecture": [10, 7, 5], "batch_size": 1024, "log_schedule": {"every": 2}}  # 4 minibatches: quick to trace
+
+
+def write_config(folder: Path, name: str, raw: dict) -> Path:
+    path = folder / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def run_json(root: Path, run_id: str) -> dict:
+    return json.loads((root / "runs" / run_id / "run.json").read_text())
+
+
+def metrics(root: Path, run_id: str):
+    return pq.read_table(root / "runs" / run_id / "metrics.parquet").to_pandas().sort_values(["epoch", "split"])
+
+
+def sweep_process(path: Path, root: Path, *extra: str) -> subprocess.Popen:
+    """`python -m trainer sweep` in its own session, as a terminal would start it."""
+    return subprocess.Popen([sys.executable, "-m", "trainer", "sweep", str(path), "--results", str(root), *extra],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def session_processes(session: int) -> list[int]:
+    """Live processes of a session (a sweep started with start_new_session has session = its pid)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == session:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def wait_for(condition, timeout: float = 180, what: str = "condition") -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+# ---------------------------------------------------------------- validation and planning, no training
+
+def test_a_bad_config_anywhere_stops_the_sweep_before_anything_is_written(tmp_path, capsys):
+    folder = tmp_path / "cohort"
+    write_config(folder, "good", TINY)
+    write_config(folder / "nested", "bad", {**TINY, "activation_fn": "rleu"})
+    root = tmp_path / "results"
+    assert cli.main(["sweep", str(folder), "--results", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.json" in err and "activation_fn" in err and "'rleu'" in err and "'relu'" in err
+    assert "Traceback" not in err
+    assert not root.exists()
+
+    write_config(folder / "nested", "bad", {**TINY, "grid": {"initial_bais": [0, 1]}})
+    assert cli.main(["sweep", str(folder), "--results", str(root)]) == 2
+    assert "grid key 'initial_bais' is not a config key" in capsys.readouterr().err
+
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["sweep", str(tmp_path / "empty"), "--results", str(root)]) == 2
+    assert "no config files (*.json)" in capsys.readouterr().err
+    assert cli.main(["sweep", str(tmp_path / "missing"), "--results", str(root)]) == 2
+    assert "neither a config file nor a folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["sweep", str(folder), "--workers", "0"])
+    assert exit_info.value.code == 2
+    assert "'0' is not allowed" in capsys.readouterr().err
+    assert not root.exists()
+
+
+def mark(root: Path, run_id: str, status: str, checkpoint_epoch: int | None = None) -> None:
+    """A run.json with this status (heartbeat now), and optionally a checkpoint file."""
+    (root / "runs" / run_id).mkdir(parents=True)
+    write_json(root / "runs" / run_id / "run.json", {"run_id": run_id, "status": status, "heartbeat_at": now_iso()})
+    if checkpoint_epoch is not None:
+        (root / "runs" / run_id / "checkpoints").mkdir()
+        (root / "runs" / run_id / "checkpoints" / f"epoch_{checkpoint_epoch:06d}.npz").write_bytes(b"")
+
+
+def test_plan_skips_complete_runs_and_groups_the_rest_by_what_they_need(tmp_path):
+    (experiment,) = config.plan({"name": "plan", **TINY, "n_runs": 6, "save_checkpoints": True})
+    ids = [config.run_id("plan", experiment["config"], seed) for seed in range(6)]
+    mark(tmp_path, ids[0], "completed")
+    mark(tmp_path, ids[1], "failed")
+    mark(tmp_path, ids[2], "diverged")
+    mark(tmp_path, ids[3], "running", checkpoint_epoch=4)
+    mark(tmp_path, ids[4], "interrupted")  # killed before its first checkpoint; seed 5 never started
+    later = time.time() + 3600  # seed 3's heartbeat is then stale: it was killed
+
+    plan = plan_sweep([experiment], tmp_path)
+    assert plan.planned == 6 and plan.to_do == 1
+    assert plan.tasks == [Task(experiment, [5])]
+    assert plan.skipped == {"completed": [ids[0]], "failed": [ids[1]], "diverged": [ids[2]], "running": [ids[3]],
+                            "interrupted": [ids[4]]}
+
+    plan = plan_sweep([experiment], tmp_path, retry_failed=True, now=later)
+    assert plan.tasks == [Task(experiment, [1, 2, 5])]
+    assert plan.skipped == {"completed": [ids[0]], "interrupted": [ids[3], ids[4]]}
+
+    plan = plan_sweep([experiment], tmp_path, resume=True, now=later)
+    assert plan.tasks == [Task(experiment, [4, 5]), Task(experiment, [3], resume=True)]
+
+    (plain,) = config.plan({"name": "plain", **TINY})  # interrupted without checkpoints: restarted
+    mark(tmp_path, config.run_id("plain", plain["config"], 0), "interrupted")
+    assert plan_sweep([plain], tmp_path, resume=True).tasks == [Task(plain, [0])]
+
+
+# ---------------------------------------------------------------- sweeps that train
+
+def test_two_workers_train_a_cohort_and_a_rerun_skips_it(tmp_path, capsys):
+    folder = tmp_path / "cohort"
+    write_config(folder, "bias", {**TINY, "n_runs": 2, "grid": {"initial_bias": [0, 0.5]}})
+    write_config(folder / "unstable", "huge_lr", {**TINY, "epochs": 20, "optimizer": "sgd", "learning_rate": 1e30,
+                                                   "activation_fn": "relu"})
+    root = tmp_path / "results"
+    assert cli.main(["sweep", str(folder), "--workers", "2", "--results", str(root)]) == 1  # one run diverges
+    out = capsys.readouterr().out
+    assert "5 runs planned, 0 already complete (skipped), 5 to do" in out and "on 2 local worker(s)" in out
+    experiments = [e for e in config.plan(config.load_file(folder / "bias.json"))]
+    for experiment in experiments:
+        for seed in (0, 1):
+            run_id = config.run_id(experiment["name"], experiment["config"], seed)
+            assert run_json(root, run_id)["status"] == "completed"
+            table = metrics(root, run_id)
+            assert sorted(table.epoch.unique()) == list(range(7))
+            accuracy = table[(table.epoch == 6) & (table.split == "test")].accuracy.iloc[0]
+            assert f"completed   {experiment['name']} seed {seed}  test acc {accuracy:.3f}" in out
+    (diverged,) = [line for line in out.splitlines() if line.startswith("diverged")]
+    assert "huge_lr seed 0" in diverged and "loss became" in diverged
+    assert "done: 4 completed, 1 diverged" in out
+    files = lambda: {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+    mtimes = files()
+
+    assert cli.main(["sweep", str(folder), "--results", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "5 runs planned, 4 already complete (skipped), 0 to do" in out
+    assert "1 diverged (skipped; --retry-failed reruns them)" in out
+    assert files() == mtimes
+
+    assert cli.main(["sweep", str(folder), "--retry-failed", "--workers", "1", "--results", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "4 already complete (skipped), 1 to do" in out and "done: 1 diverged" in out
+    changed = {p for p, t in files().items() if mtimes.get(p) != t}
+    assert changed and all("huge-lr" in str(p) for p in changed)
+
+
+def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, monkeypatch, capsys):
+    """Kill a sweep (worker included) once it has a checkpoint; --resume continues from it and
+    ends with the same numbers as a sweep that was never interrupted."""
+    path = write_config(tmp_path, "resume", {**TINY, "epochs": 600, "log_schedule": {"every": 10},
+                                             "n_runs": 2, "save_checkpoints": True})
+    (experiment,) = config.plan(config.load_file(path))
+    run_ids = [config.run_id("resume", experiment["config"], seed) for seed in (0, 1)]
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    uninterrupted = sweep_process(path, reference, "--workers", "1")
+    victim = sweep_process(path, killed, "--workers", "1")
+    checkpoint_files = lambda: [p for r in run_ids for p in (killed / "runs" / r).glob("checkpoints/*.npz")]
+    wait_for(lambda: len({p.parent for p in checkpoint_files()}) == 2 or victim.poll() is not None,
+             what="a checkpoint of both runs")
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert uninterrupted.wait(timeout=300) == 0
+    stopped_at = max(int(p.stem.split("_")[1]) for p in checkpoint_files())
+    assert 0 < stopped_at < 600 and run_json(killed, run_ids[0])["status"] == "running"
+
+    # Mark a kept row: if the run resumes, the rows up to its checkpoint are kept, not recomputed.
+    table_path = killed / "runs" / run_ids[0] / "metrics.parquet"
+    kept = pq.read_table(table_path).to_pandas()
+    kept.loc[(kept.epoch == 0) & (kept.split == "train"), "loss"] = 123.0
+    pq.write_table(pa.Table.from_pandas(kept, schema=TABLE_SCHEMAS["metrics"], preserve_index=False), table_path)
+
+    monkeypatch.setattr(scan_module, "HEARTBEAT_STALE_SECONDS", 0)  # the killed runs look stale now
+    assert cli.main(["sweep", str(path), "--resume", "--workers", "1", "--results", str(killed)]) == 0
+    assert "2 to do" in capsys.readouterr().out
+    for run_id in run_ids:
+        resumed, whole = metrics(killed, run_id), metrics(reference, run_id)
+        assert list(resumed.epoch) == list(whole.epoch) and resumed.epoch.max() == 600
+        if run_id == run_ids[0]:
+            assert resumed.loss.iloc[1] == 123.0 and resumed.split.iloc[1] == "train"
+            resumed, whole = resumed.iloc[2:], whole.iloc[2:]
+        np.testing.assert_allclose(resumed.loss, whole.loss, rtol=1e-6)
+        np.testing.assert_allclose(resumed.accuracy, whole.accuracy, atol=1e-12)
+        mi = [pq.read_table(root / "runs" / run_id / "mi.parquet").to_pandas()
+              .sort_values(["epoch", "layer", "split"]) for root in (killed, reference)]
+        assert list(mi[0].epoch) == list(mi[1].epoch)
+        np.testing.assert_allclose(mi[0].i_xt, mi[1].i_xt, atol=1e-9)
+        assert run_json(killed, run_id)["status"] == "completed"
+
+
+def test_ctrl_c_marks_runs_interrupted_leaves_no_process_and_readers_never_fail(tmp_path):
+    """Two workers train; SQL readers query the root all the while; then Ctrl-C (SIGINT to the
+    whole process group, as a terminal sends it)."""
+    path = write_config(tmp_path, "long", {**TINY, "epochs": 100000, "log_schedule": {"every": 3},
+                                           "grid": {"initial_bias": [0, 0.5]}})
+    root = tmp_path / "results"
+    sweep = sweep_process(path, root, "--workers", "2")
+    flushed = lambda: len(list(root.glob("runs/*/metrics.parquet"))) == 2
+    queries = 0
+    deadline = time.time() + 180
+    while not flushed():
+        assert sweep.poll() is None and time.time() < deadline, "the sweep ended or never flushed"
+        con = connect(root)
+        for sql in ("SELECT count(*) AS n FROM runs", "SELECT max(epoch) FROM metrics",
+                    "SELECT layer, avg(i_xt) FROM mi GROUP BY layer", "SELECT count(*) FROM activation_stats"):
+            run_query(con, sql)
+        queries += 1
+    for _ in range(10):  # and while they keep flushing
+        run_query(connect(root), "SELECT m.run_id, max(m.epoch) FROM metrics m JOIN runs USING (run_id) GROUP BY 1")
+    assert queries >= 5
+
+    os.killpg(sweep.pid, signal.SIGINT)
+    _, err = sweep.communicate(timeout=120)
+    assert sweep.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert session_processes(sweep.pid) == []
+    for run_dir in (root / "runs").iterdir():
+        meta = json.loads((run_dir / "run.json").read_text())
+        assert meta["status"] == "interrupted" and meta["epochs_done"] > 0
+        assert "interrupted by the user" in meta["error"]
+        epochs = sorted(pq.read_table(run_dir / "metrics.parquet").to_pandas().epoch.unique())
+        assert epochs == list(range(meta["epochs_done"] + 1))
+
+
+def test_a_sweep_runs_through_a_local_ray_instance(tmp_path, capsys):
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
+    path = write_config(tmp_path, "ray", {**TINY, "epochs": 4, "grid": {"activation_fn": ["tanh", "relu"]}})
+    root = tmp_path / "results"
+    assert cli.main(["sweep", str(path), "--ray", "local", "--workers", "2", "--results", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "on Ray (local)" in out and "done: 2 completed" in out
+    for experiment in config.plan(config.load_file(path)):
+        run_id = config.run_id(experiment["name"], experiment["config"], 0)
+        assert run_json(root, run_id)["status"] == "completed"
+        assert sorted(metrics(root, run_id).epoch.unique()) == [0, 1, 2, 3, 4]
+    assert cli.main(["sweep", str(path), "--ray", "local", "--results", str(root)]) == 0
+    assert "2 already complete (skipped), 0 to do" in capsys.readouterr().out
