@@ -8,6 +8,7 @@ line on stderr, never a stack trace.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import traceback
@@ -173,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # TensorFlow's start-up chatter hides the progress bar
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
