@@ -66,6 +66,7 @@ class TaskResult:
     runs: list[RunResult]
     seconds: float
     store_error: str | None = None  # the results root cannot be written: the sweep stops
+    interrupted: bool = False       # the worker got SIGINT/SIGTERM: its runs are marked interrupted, it stops
 
 
 @dataclass
@@ -153,20 +154,23 @@ def resumable(run_config: dict[str, Any]) -> bool:
 # ---------------------------------------------------------------- one task, in a worker
 
 def train_task(task: Task, root: Path) -> TaskResult:
-    """Train one task and read back what it wrote. KeyboardInterrupt propagates (runs marked interrupted)."""
+    """Train one task and read back what it wrote (run.json is the truth about each run)."""
     from trainer.training import run_experiment
 
     start = time.monotonic()
     error = store_error = None
+    interrupted = False
     try:
         run_experiment(task.experiment, root, seeds=task.seeds, progress=False, resume=task.resume)
+    except KeyboardInterrupt:
+        interrupted = True
     except StoreError as failure:
         error = store_error = str(failure)
     except Exception as failure:  # its runs are marked failed; the sweep goes on
         traceback.print_exc()
         error = f"{type(failure).__name__}: {failure}"
     runs = [_run_result(task, seed, run_id, root, error) for seed, run_id in zip(task.seeds, task.run_ids)]
-    return TaskResult(runs, time.monotonic() - start, store_error)
+    return TaskResult(runs, time.monotonic() - start, store_error, interrupted)
 
 
 def _run_result(task: Task, seed: int, run_id: str, root: Path, error: str | None) -> RunResult:
@@ -243,6 +247,8 @@ def run_local(tasks: list[Task], root: Path, workers: int, report: Callable[[Tas
                 except (EOFError, OSError):
                     worker.process.join()
                     result = lost_task(task, f"worker process died (exit code {worker.process.exitcode})")
+                if result.interrupted or not worker.process.is_alive():
+                    worker.process.join()
                     worker = None  # a fresh worker takes the next task
                 if not report(result):
                     waiting.clear()
@@ -258,7 +264,13 @@ def run_local(tasks: list[Task], root: Path, workers: int, report: Callable[[Tas
 def _start_worker(context, root: Path) -> Worker:
     parent_end, child_end = context.Pipe()
     process = context.Process(target=_worker_main, args=(child_end, str(root)), name="sweep-worker", daemon=True)
-    process.start()
+    # Started with SIGINT ignored (inherited), so a Ctrl-C while it imports prints no
+    # traceback; _worker_main then installs its own handler.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        process.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     child_end.close()
     return Worker(process, parent_end)
 
@@ -274,17 +286,24 @@ def _worker_main(conn, root: str) -> None:
     configure_threads(1)  # before any TensorFlow op runs in this process
     try:
         while (task := conn.recv()) is not None:
-            conn.send(train_task(task, Path(root)))
-    except (KeyboardInterrupt, EOFError):
-        pass  # run_experiment marked its runs interrupted; the parent knows why it stopped
+            result = train_task(task, Path(root))
+            conn.send(result)
+            if result.interrupted:
+                return
+    except (KeyboardInterrupt, EOFError, BrokenPipeError):
+        pass  # interrupted while idle, or the sweep is gone
 
 
 def _interrupt_once(signum, frame) -> None:
     """Ctrl-C reaches a worker both from the terminal and from the parent: the first signal
     interrupts training, later ones must not interrupt the writing of `interrupted`."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, _ignore)  # not SIG_IGN: a signal already pending would raise OSError
+    signal.signal(signal.SIGTERM, _ignore)
     raise KeyboardInterrupt
+
+
+def _ignore(signum, frame) -> None:
+    pass
 
 
 def _exit_with_parent() -> None:
