@@ -23,26 +23,11 @@ import time
 import numpy as np
 from scipy.special import logsumexp
 
+from trainer.datasets import harmonics
 from trainer.estimators import estimate
 
 BIN_SIZE = 0.07
 NOISE_VARIANCE = 1e-3
-ICOSAHEDRON_EDGES = [(0, 1), (0, 3), (0, 5), (0, 10), (0, 11), (1, 2), (1, 3), (1, 4), (1, 11), (2, 3), (2, 4),
-                     (2, 8), (2, 9), (3, 8), (3, 10), (4, 6), (4, 9), (4, 11), (5, 6), (5, 7), (5, 10), (5, 11),
-                     (6, 7), (6, 9), (6, 11), (7, 8), (7, 9), (7, 10), (8, 9), (8, 10)]
-ANTIPODAL_PAIRS = [(0, 9), (1, 7), (2, 5), (3, 6), (4, 10), (8, 11)]
-
-
-def harmonics() -> tuple[np.ndarray, np.ndarray]:
-    """The 4096 12-bit inputs and labels (the rule of tests/test_estimators.py; 2118 positives)."""
-    x = (np.arange(4096)[:, None] >> np.arange(11, -1, -1)) & 1
-    k = x.sum(axis=1)
-    n_adjacent = sum(x[:, a] & x[:, b] for a, b in ICOSAHEDRON_EDGES)
-    n_antipodal = sum(x[:, a] & x[:, b] for a, b in ANTIPODAL_PAIRS)
-    score = 42 * k - 9 * (k * (k - 1) // 2) + 10 * n_adjacent - 5 * n_antipodal
-    return x.astype(np.float32), (score > 176).astype(np.int64)
-
-
 def time_ms(function, repeats: int) -> tuple[float, float]:
     """(median, min) wall-clock milliseconds per call; the min shows the cost without interference."""
     function()  # warm-up (and tracing, for TensorFlow)

@@ -11,31 +11,17 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
+from trainer.datasets import harmonics
 from trainer.estimators import ALIASES, ESTIMATORS, EstimatorError, canonical, estimate, needs_run_range
 
-ICOSAHEDRON_NEIGHBOURS = {
-    0: {1, 3, 5, 10, 11}, 1: {0, 2, 3, 4, 11}, 2: {1, 3, 4, 8, 9}, 3: {0, 1, 2, 8, 10},
-    4: {1, 2, 6, 9, 11}, 5: {0, 6, 7, 10, 11}, 6: {4, 5, 7, 9, 11}, 7: {5, 6, 8, 9, 10},
-    8: {2, 3, 7, 9, 10}, 9: {2, 4, 6, 7, 8}, 10: {0, 3, 5, 7, 8}, 11: {0, 1, 4, 5, 6},
-}
-ANTIPODAL_PAIRS = [(0, 9), (1, 7), (2, 5), (3, 6), (4, 10), (8, 11)]
 H_Y_HARMONICS = 0.99916  # bits, p(y = 1) = 2118 / 4096
-
-
-def harmonics() -> tuple[np.ndarray, np.ndarray]:
-    """All 4096 12-bit inputs (row r = bits of r, most significant first) and Tishby's labels."""
-    x = (np.arange(4096)[:, None] >> np.arange(11, -1, -1)) & 1
-    edges = {tuple(sorted((a, b))) for a, neighbours in ICOSAHEDRON_NEIGHBOURS.items() for b in neighbours}
-    k = x.sum(axis=1)
-    n_adjacent = sum(x[:, a] & x[:, b] for a, b in edges)
-    n_antipodal = sum(x[:, a] & x[:, b] for a, b in ANTIPODAL_PAIRS)
-    score = 42 * k - 9 * (k * (k - 1) // 2) + 10 * n_adjacent - 5 * n_antipodal
-    return x.astype(np.float64), (score > 176).astype(np.int64)
 
 
 @pytest.fixture(scope="module")
 def harmonics_data() -> tuple[np.ndarray, np.ndarray]:
-    return harmonics()
+    """The 4096 12-bit inputs and labels (checked against the original file in test_datasets)."""
+    x, y = harmonics()
+    return x.astype(np.float64), y
 
 
 def entropy_from_counts(counts) -> float:
