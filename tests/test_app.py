@@ -174,3 +174,11 @@ def test_results_flag_wins_over_the_environment(monkeypatch, cohort_root, tmp_pa
     assert ui.store().root == cohort_root.resolve() and ui.root_source() == "--results"
     monkeypatch.setattr(sys, "argv", ["explorer/app.py"])
     assert ui.store().root == tmp_path.resolve() and ui.root_source() == "$IB_RESULTS"
+
+
+def test_training_curves_refresh_while_a_selected_run_trains(monkeypatch, messy_root, cohort_root):
+    at = open_app(monkeypatch, messy_root["root"], "training")
+    assert "1 selected run(s) still training" in texts(at)
+    assert len(specs(at)) == 1
+    at = open_app(monkeypatch, cohort_root, "training")
+    assert "still training" not in texts(at) and len(specs(at)) == 1
