@@ -448,6 +448,9 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
                          ("interrupted", "--resume continues them"), ("running", "another process is on them")):
         if plan.skipped.get(status):
             print(f"  {len(plan.skipped[status])} {status} (skipped; {hint})")
+    resumed = sum(len(task.seeds) for task in plan.tasks if task.resume)
+    if resumed:
+        print(f"  {resumed} interrupted run(s) continue from their last checkpoint")
     tally: Counter[str] = Counter()
     if plan.tasks:
         check_writable(root)
