@@ -62,8 +62,26 @@ def ordered_splits(splits) -> list[str]:
     return [s for s in SPLITS if s in present] + sorted(present - set(SPLITS))
 
 
-def selection_caption(selection: list[str], total: int) -> None:
-    st.caption(f"{len(selection)} of {total} runs selected (choose them on the Runs page).")
+def selection_page(title: str) -> tuple[ResultStore, pd.DataFrame, list[str]]:
+    """The start of every page that shows the selected runs: (store, all runs, selection)."""
+    results = store()
+    st.title(title)
+    all_runs = results.runs()
+    selection = selected_runs(all_runs)
+    st.caption(f"{len(selection)} of {len(all_runs)} runs selected (choose them on the Runs page).")
+    return results, all_runs, selection
+
+
+def runs_with(results: ResultStore, table: str, selection: list[str], what: str) -> list[str]:
+    """The selected runs that recorded `table`; the others are listed as not recorded, and the
+    page stops if none did."""
+    recorded = results.recorded(table, selection)
+    missing = [r for r in selection if r not in recorded]
+    if missing:
+        not_recorded(what, missing)
+    if not recorded:
+        st.stop()
+    return recorded
 
 
 # charts

@@ -5,11 +5,7 @@ import streamlit as st
 
 from explorer import charts, ui
 
-store = ui.store()
-st.title("Activations")
-all_runs = store.runs()
-selection = ui.selected_runs(all_runs)
-ui.selection_caption(selection, len(all_runs))
+store, _, selection = ui.selection_page("Activations")
 
 dead = store.dead_runs(store.recorded("gradients", selection))
 if dead:

@@ -5,18 +5,9 @@ import streamlit as st
 
 from explorer import charts, ui
 
-store = ui.store()
-st.title("Compare")
-all_runs = store.runs()
-selection = ui.selected_runs(all_runs)
-ui.selection_caption(selection, len(all_runs))
+store, all_runs, selection = ui.selection_page("Compare")
 
-with_mi = store.recorded("mi", selection)
-missing = [r for r in selection if r not in with_mi]
-if missing:
-    ui.not_recorded("Mutual information", missing)
-if not with_mi:
-    st.stop()
+with_mi = ui.runs_with(store, "mi", selection, "Mutual information")
 
 choices = store.mi_choices(with_mi)
 estimators = list(dict.fromkeys(choices["estimator"] + " " + choices["params"]))

@@ -6,11 +6,7 @@ import streamlit as st
 
 from explorer import configdiff, ui
 
-store = ui.store()
-st.title("Config")
-all_runs = store.runs()
-selection = ui.selected_runs(all_runs)
-ui.selection_caption(selection, len(all_runs))
+store, _, selection = ui.selection_page("Config")
 
 configs = store.configs(selection)
 flat = {run_id: configdiff.flatten(config) for run_id, config in configs.items()}

@@ -5,11 +5,7 @@ import streamlit as st
 
 from explorer import charts, ui
 
-store = ui.store()
-st.title("Gradients")
-all_runs = store.runs()
-selection = ui.selected_runs(all_runs)
-ui.selection_caption(selection, len(all_runs))
+store, _, selection = ui.selection_page("Gradients")
 
 labels = store.labels(selection)
 with_gradients = store.recorded("gradients", selection)

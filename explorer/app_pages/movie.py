@@ -5,11 +5,7 @@ import streamlit as st
 
 from explorer import charts, ui
 
-store = ui.store()
-st.title("Information plane over time")
-all_runs = store.runs()
-selection = ui.selected_runs(all_runs)
-ui.selection_caption(selection, len(all_runs))
+store, _, selection = ui.selection_page("Information plane over time")
 
 labels = store.labels(selection)
 run_id = st.selectbox("Run", list(labels), key="run", bind="query-params",

@@ -4,18 +4,9 @@ import streamlit as st
 
 from explorer import charts, ui
 
-store = ui.store()
-st.title("Training curves")
-all_runs = store.runs()
-selection = ui.selected_runs(all_runs)
-ui.selection_caption(selection, len(all_runs))
+store, all_runs, selection = ui.selection_page("Training curves")
 
-with_metrics = store.recorded("metrics", selection)
-missing = [r for r in selection if r not in with_metrics]
-if missing:
-    ui.not_recorded("Accuracy and loss", missing)
-if not with_metrics:
-    st.stop()
+with_metrics = ui.runs_with(store, "metrics", selection, "Accuracy and loss")
 
 left, right = st.columns(2)
 grouping = left.radio("Lines", ["per run", "per seed group"], key="lines", bind="query-params", horizontal=True)
