@@ -21,11 +21,16 @@ import sys
 import time
 import traceback
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ibstore import layout
 from ibstore.scan import scan
 from trainer import checkpoint, config, estimators
 from trainer.store import StoreError, read_run_json, unwritable
@@ -184,10 +189,6 @@ def _run_result(task: Task, seed: int, run_id: str, root: Path, error: str | Non
 
 
 def final_test_accuracy(root: Path, run_id: str) -> float | None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from ibstore import layout
-
     try:
         metrics = pq.read_table(layout.table_path(root, run_id, "metrics"),
                                 columns=["epoch", "split", "accuracy"]).to_pandas()
@@ -280,7 +281,6 @@ def _worker_main(conn, root: str) -> None:
     _exit_with_parent()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt_once)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's start-up notes would break the progress bar
     from trainer.training import configure_threads
 
     configure_threads(1)  # before any TensorFlow op runs in this process
@@ -474,8 +474,6 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
 
 def check_writable(root: Path) -> None:
     """Fail before training, with a clear message, if runs cannot be written under `root`."""
-    from ibstore import layout
-
     runs = layout.runs_dir(root)
     try:
         runs.mkdir(parents=True, exist_ok=True)
