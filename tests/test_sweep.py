@@ -175,7 +175,8 @@ def test_two_workers_train_a_cohort_and_a_rerun_skips_it(tmp_path, capsys):
 def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, monkeypatch, capsys):
     """Kill a sweep (worker included) once it has a checkpoint; --resume continues from it and
     ends with the same numbers as a sweep that was never interrupted."""
-    path = write_config(tmp_path, "resume", {**TINY, "epochs": 600, "log_schedule": {"every": 10},
+    epochs = 1200  # several seconds of training: the first checkpoint comes after 5 s
+    path = write_config(tmp_path, "resume", {**TINY, "epochs": epochs, "log_schedule": {"every": 10},
                                              "n_runs": 2, "save_checkpoints": True})
     (experiment,) = config.plan(config.load_file(path))
     run_ids = [config.run_id("resume", experiment["config"], seed) for seed in (0, 1)]
@@ -189,7 +190,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, monkeypatch, 
     victim.wait()
     assert uninterrupted.wait(timeout=300) == 0
     stopped_at = max(int(p.stem.split("_")[1]) for p in checkpoint_files())
-    assert 0 < stopped_at < 600 and run_json(killed, run_ids[0])["status"] == "running"
+    assert 0 < stopped_at < epochs and run_json(killed, run_ids[0])["status"] == "running"
 
     # Mark a kept row: if the run resumes, the rows up to its checkpoint are kept, not recomputed.
     table_path = killed / "runs" / run_ids[0] / "metrics.parquet"
@@ -199,10 +200,11 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, monkeypatch, 
 
     monkeypatch.setattr(scan_module, "HEARTBEAT_STALE_SECONDS", 0)  # the killed runs look stale now
     assert cli.main(["sweep", str(path), "--resume", "--workers", "1", "--results", str(killed)]) == 0
-    assert "2 to do" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 to do" in out and "2 interrupted run(s) continue from their last checkpoint" in out
     for run_id in run_ids:
         resumed, whole = metrics(killed, run_id), metrics(reference, run_id)
-        assert list(resumed.epoch) == list(whole.epoch) and resumed.epoch.max() == 600
+        assert list(resumed.epoch) == list(whole.epoch) and resumed.epoch.max() == epochs
         if run_id == run_ids[0]:
             assert resumed.loss.iloc[1] == 123.0 and resumed.split.iloc[1] == "train"
             resumed, whole = resumed.iloc[2:], whole.iloc[2:]
