@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,21 +66,29 @@ def active(root: Path) -> bool:
     return str(root) in _processes()
 
 
+def planned(log_text: str) -> int | None:
+    """How many runs the sweep said it will train ("... N to do; results in ...")."""
+    found = re.findall(r"(\d+) to do", log_text)
+    return int(found[-1]) if found else None
+
+
 @st.fragment(run_every=2)
 def progress(root: Path) -> None:
-    """The background sweep: runs completed of those started, and its log."""
+    """The background sweep: runs completed of those it plans (or of those started), and its log."""
     process = _processes()[str(root)]
     counts = statuses(root)
     done = counts.get("completed", 0)
     seen = sum(counts.values())
+    log = root / LOG_NAME
+    log_text = log.read_text(errors="replace") if log.exists() else ""
+    total = planned(log_text)
     code = process.poll()
-    st.progress(done / seen if seen else 0.0,
-                text=f"{done} of {seen} runs started so far completed" + ("" if code is None else
-                                                                          f"; the sweep exited with code {code}"))
+    text = f"{done} of {total} runs completed" if total else f"{done} of {seen} runs started so far completed"
+    st.progress(min(done / (total or seen), 1.0) if (total or seen) else 0.0,
+                text=text + ("" if code is None else f"; the sweep exited with code {code}"))
     if seen and st.session_state.get("quickstart_seen") != seen:
         st.session_state["quickstart_seen"] = seen
         st.rerun()  # the whole app: new runs to show
-    log = root / LOG_NAME
     if log.exists():
         with st.expander("sweep log", expanded=code not in (None, 0)):
-            st.code(log.read_text(errors="replace")[-4000:] or "(empty)", language=None)
+            st.code(log_text[-4000:] or "(empty)", language=None)

@@ -182,3 +182,12 @@ def test_training_curves_refresh_while_a_selected_run_trains(monkeypatch, messy_
     assert len(specs(at)) == 1
     at = open_app(monkeypatch, cohort_root, "training")
     assert "still training" not in texts(at) and len(specs(at)) == 1
+
+
+def test_quickstart_progress_reads_the_planned_count_from_the_sweep_log():
+    from explorer import quickstart
+
+    log = ("sweep data/configs/quickstart: 10 runs planned, 0 already complete (skipped), 10 to do; "
+           "results in /r\ntraining 5 experiment(s) on 2 local worker(s)\n")
+    assert quickstart.planned(log) == 10
+    assert quickstart.planned("starting\n") is None
