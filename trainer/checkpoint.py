@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ibstore import layout
-from trainer.store import atomic_write
+from trainer.store import write_arrays
 
 CHECKPOINT_FILE = re.compile(r"epoch_(\d+)\.npz$")
 
@@ -44,12 +44,7 @@ def save(root: Path, run_ids: list[str], indices: list[int], epoch: int, model, 
         folder = layout.checkpoints_dir(root, run_id)
         folder.mkdir(parents=True, exist_ok=True)
         arrays = {f"v{i}": (value[index] if value.ndim else value) for i, value in enumerate(values)}
-        path = folder / f"epoch_{epoch:06d}.npz"
-
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, **arrays)
-        atomic_write(path, write)
+        write_arrays(folder / f"epoch_{epoch:06d}.npz", arrays)
         for older in checkpoint_epochs(root, run_id):
             if older < epoch:
                 (folder / f"epoch_{older:06d}.npz").unlink(missing_ok=True)

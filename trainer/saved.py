@@ -14,29 +14,22 @@ from pathlib import Path
 import numpy as np
 
 from ibstore import layout
-from trainer.store import atomic_write
+from trainer.store import write_arrays
 
 EPOCH_FILE = re.compile(r"epoch_(\d+)\.npz$")
-
-
-def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-    atomic_write(path, write)
 
 
 def save_index(root: Path, run_id: str, labels: np.ndarray, n_train: int,
                layer_names: list[str]) -> None:
     folder = layout.activations_dir(root, run_id)
     folder.mkdir(parents=True, exist_ok=True)
-    _savez(folder / "index.npz", {"labels": labels, "n_train": np.array(n_train),
-                                  "layer_names": np.array(layer_names)})
+    write_arrays(folder / "index.npz", {"labels": labels, "n_train": np.array(n_train),
+                                  "layer_names": np.array(layer_names)}, compressed=True)
 
 
 def save_epoch(root: Path, run_id: str, epoch: int, layers: list[np.ndarray]) -> None:
-    _savez(layout.activations_dir(root, run_id) / f"epoch_{epoch:06d}.npz",
-           {f"layer_{i}": values.astype(np.float32) for i, values in enumerate(layers)})
+    write_arrays(layout.activations_dir(root, run_id) / f"epoch_{epoch:06d}.npz",
+                 {f"layer_{i}": values.astype(np.float32) for i, values in enumerate(layers)}, compressed=True)
 
 
 def has_activations(root: Path, run_id: str) -> bool:

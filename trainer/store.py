@@ -66,6 +66,16 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1, default=str)))
 
 
+def write_arrays(path: Path, arrays: dict[str, np.ndarray], compressed: bool = False) -> None:
+    """An .npz file of named arrays, written atomically."""
+    save = np.savez_compressed if compressed else np.savez
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            save(handle, **arrays)
+    atomic_write(path, write)
+
+
 def write_table(path: Path, table: pa.Table) -> None:
     atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
