@@ -125,13 +125,13 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
 
 
 class SeedRun:
-    """Everything written for one seed: its writer, its state, its logged rows."""
+    """One seed's run: its writer, its position on the seed axis, its state."""
 
-    def __init__(self, writer: RunWriter, index: int, seed: int):
-        self.writer, self.index, self.seed = writer, index, seed
+    def __init__(self, writer: RunWriter, index: int, epochs_done: int):
+        self.writer, self.index = writer, index
         self.status = "running"
         self.error: str | None = None
-        self.epochs_done = 0
+        self.epochs_done = epochs_done
         self.run_range = RunRange()
 
     @property
@@ -187,8 +187,7 @@ def run_experiment(experiment: dict[str, Any], root: Path, seeds: list[int] | No
                 "epochs_total": config["epochs"], "split_seed": config["split_seed"],
                 "ignored_keys": sorted(experiment.get("ignored", {})), "epochs_done": start_epoch}
         existing = load_tables(root, run_id, start_epoch) if start_epoch else None
-        runs.append(SeedRun(RunWriter(root, meta, flush_seconds, existing), index, seed))
-        runs[-1].epochs_done = start_epoch
+        runs.append(SeedRun(RunWriter(root, meta, flush_seconds, existing), index, start_epoch))
         if config["save_activations"] and not start_epoch:
             saved.save_index(root, run_id, log.labels, len(data.train.y), log.layer_names)
     if start_epoch:
