@@ -37,10 +37,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     raw = config.apply_overrides(config.load_file(args.config), args.set or [])
     experiments = config.plan(raw)
-    for experiment in experiments:
-        if experiment["ignored"]:
-            print(f"note: ignoring keys with no meaning here: {', '.join(sorted(experiment['ignored']))}",
-                  file=sys.stderr)
+    ignored = sorted({key for experiment in experiments for key in experiment["ignored"]})
+    if ignored:
+        print(f"note: ignoring keys with no meaning here: {', '.join(ignored)}", file=sys.stderr)
     root = layout.results_root(args.results)
     from trainer.training import run_experiment
 
