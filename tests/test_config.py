@@ -83,6 +83,8 @@ def test_run_id_is_stable_and_ignores_seed_count_but_not_seed():
     assert config.run_id("x", a, 0) != config.run_id("x", a, 1)
     assert config.group_id("x", a) != config.group_id("x", c)
     assert config.run_id("Initial bias!", a, 3).startswith("initial-bias-")
+    assert config.slug("relu[initial_bias=-1]") == "relu-initial-bias-m1"
+    assert config.slug("relu[initial_bias=1]") == "relu-initial-bias-1"
 
 
 def test_grid_expands_every_combination_and_seeds():

@@ -260,7 +260,9 @@ def config_hash(config: dict[str, Any]) -> str:
 
 
 def slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:32] or "run"
+    """Lower-case letters, digits and dashes; a minus sign becomes "m" so bias=-1 and bias=1 differ."""
+    signed = re.sub(r"(?<![a-z0-9])-(?=\d)", "m", name.lower())
+    return re.sub(r"[^a-z0-9]+", "-", signed).strip("-")[:48] or "run"
 
 
 def group_id(name: str, config: dict[str, Any]) -> str:
