@@ -137,9 +137,10 @@ def activation_heatmap(frame: pd.DataFrame, title: str | None = None, columns: i
     chart = alt.Chart(data).mark_rect().encode(
         x=alt.X("epoch:O", axis=alt.Axis(labelOverlap=True, labelAngle=0)),
         y=alt.Y("bin_lo:Q", title="activation"), y2="bin_hi:Q",
-        color=alt.Color("count:Q", scale=alt.Scale(type="symlog", scheme="inferno")),
+        color=alt.Color("count:Q", scale=alt.Scale(type="symlog", scheme="inferno"),
+                        legend=alt.Legend(orient="bottom")),   # beside 3 facets it falls off the page
         tooltip=["epoch", "bin_lo", "bin_hi", "count"],
-    ).properties(width=240, height=180)
+    ).properties(width=220, height=180)
     faceted = chart.facet(facet=alt.Facet("layer:O", title="layer"), columns=columns).resolve_scale(
         y="independent")
     return faceted.properties(title=title) if title else faceted
