@@ -172,3 +172,14 @@ def test_cli_run_reports_ignored_keys_and_succeeds(tmp_path, capsys):
     assert ": completed" in captured.out
     assert cli.main(["ls", "--results", str(tmp_path)]) == 0
     assert "completed" in capsys.readouterr().out
+
+
+def test_a_new_writer_clears_temporary_files_a_killed_writer_left(tmp_path):
+    (experiment,) = config.plan({**SMALL, "epochs": 1})
+    run_id = config.run_id("small", experiment["config"], 0)
+    run_dir = tmp_path / "runs" / run_id
+    run_dir.mkdir(parents=True)
+    (run_dir / ".metrics.parquet.abc.tmp").write_bytes(b"half a file")
+    run_experiment(experiment, tmp_path, progress=False)
+    assert not list(run_dir.glob(".*.tmp"))
+    assert len(table(tmp_path, run_id, "metrics")) == 4

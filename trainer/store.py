@@ -141,6 +141,8 @@ class RunWriter:
         }
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
+            for stray in self.dir.glob(".*.tmp"):   # left by a writer killed mid-write
+                stray.unlink(missing_ok=True)
             if existing is None:
                 self._remove_previous_results()
             write_json(self.dir / "run.json", self.meta)
