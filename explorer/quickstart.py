@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import streamlit as st
 
-from ibstore import layout
+from ibstore.scan import scan
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = "data/configs/quickstart"
@@ -36,16 +36,9 @@ def start(root: Path) -> subprocess.Popen:
     return process
 
 
-def statuses(root: Path) -> dict[str, int]:
-    """How many run.json files there are per status (unreadable ones are skipped)."""
-    counts: dict[str, int] = {}
-    for path in layout.runs_dir(root).glob("*/run.json"):
-        try:
-            status = json.loads(path.read_text()).get("status", "unknown")
-        except (OSError, ValueError, AttributeError):
-            continue
-        counts[status] = counts.get(status, 0) + 1
-    return counts
+def statuses(root: Path) -> Counter[str]:
+    """How many runs there are per status (runs that cannot be read are left out)."""
+    return Counter(run["status"] for run in scan(root).runs)
 
 
 def empty_root(root: Path) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ibstore.schema import TABLE_SCHEMAS
+
 DEFAULT_ROOT = Path("data/results")
 ROOT_ENV = "IB_RESULTS"
 
-TABLES = ("metrics", "mi", "gradients", "activations", "activation_stats")
 
 
 def results_root(cli_value: str | os.PathLike | None = None) -> Path:
@@ -42,8 +43,8 @@ def run_json_path(root: Path, run_id: str) -> Path:
 
 
 def table_path(root: Path, run_id: str, table: str) -> Path:
-    if table not in TABLES:
-        raise ValueError(f"unknown table {table!r}; tables are {', '.join(TABLES)}")
+    if table not in TABLE_SCHEMAS:
+        raise ValueError(f"unknown table {table!r}; tables are {', '.join(TABLE_SCHEMAS)}")
     return run_dir(root, run_id) / f"{table}.parquet"
 
 

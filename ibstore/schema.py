@@ -11,8 +11,7 @@ import pyarrow as pa
 
 SCHEMA_VERSION = 1
 
-STATUSES = ("running", "completed", "failed", "interrupted", "diverged")
-FINISHED_STATUSES = ("completed", "failed", "interrupted", "diverged")
+# run.json `status`: running, completed, failed, interrupted or diverged.
 
 TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "metrics": pa.schema([
@@ -64,16 +63,9 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
         ("min", pa.float64()),
         ("max", pa.float64()),
         ("frac_zero", pa.float64()),       # fraction of inputs with activation exactly 0
-        ("frac_saturated", pa.float64()),  # fraction within 1 % of a bounded activation's limit
+        ("frac_saturated", pa.float64()),  # fraction where the activation's slope is < 1 % of its maximum
     ]),
 }
-
-# run.json keys (DESIGN.md). `config` is the resolved nested config.
-RUN_JSON_KEYS = (
-    "run_id", "group_id", "name", "cohort", "config", "seed", "status", "error",
-    "started_at", "finished_at", "heartbeat_at", "epochs_done", "epochs_total",
-    "versions", "host", "schema_version", "split_seed", "ignored_keys",
-)
 
 # A running run whose heartbeat is older than this is shown as interrupted.
 HEARTBEAT_STALE_SECONDS = 60

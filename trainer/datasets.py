@@ -23,6 +23,7 @@ import os
 import socket
 import zipfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +103,9 @@ class Dataset:
     n_classes: int
     split_seed: int | None
 
-    @property
+    @cached_property
     def full(self) -> Split:
-        """Train rows then test rows (for harmonics: all 4096 distinct inputs)."""
+        """Train rows then test rows (for harmonics: all 4096 distinct inputs); built once."""
         return Split(np.concatenate([self.train.x, self.test.x]), np.concatenate([self.train.y, self.test.y]))
 
 
