@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ibstore.schema import TABLE_SCHEMAS
@@ -46,6 +47,58 @@ def table_path(root: Path, run_id: str, table: str) -> Path:
     if table not in TABLE_SCHEMAS:
         raise ValueError(f"unknown table {table!r}; tables are {', '.join(TABLE_SCHEMAS)}")
     return run_dir(root, run_id) / f"{table}.parquet"
+
+
+# A table is a base file `T.parquet` plus part files `T.part-000001.parquet`, ... (one per
+# flush with new rows). The base may carry this Parquet key-value metadata: parts numbered
+# <= its value are already inside the base and are ignored (DESIGN.md, "Results root").
+COMPACTED_THROUGH_KEY = b"ib.compacted_through"
+PART_DIGITS = 6
+_TABLE_FILE = re.compile(r"(?P<table>[a-z_]+)(?:\.part-(?P<part>\d{%d,}))?\.parquet" % PART_DIGITS)
+
+
+def table_part_path(root: Path, run_id: str, table: str, n: int) -> Path:
+    """Part `n` (>= 1) of a run's table: `<run>/<table>.part-<n, 6 digits>.parquet`."""
+    if n < 1:
+        raise ValueError(f"part numbers start at 1, got {n}")
+    return table_path(root, run_id, table).with_name(f"{table}.part-{n:0{PART_DIGITS}d}.parquet")
+
+
+def parse_table_file(filename: str) -> tuple[str, int | None] | None:
+    """(table, part number) for a part file, (table, None) for a base file, None for anything
+    else (other files, unknown tables, temporary files, which start with ".")."""
+    match = _TABLE_FILE.fullmatch(filename)
+    if match is None or match["table"] not in TABLE_SCHEMAS:
+        return None
+    part = int(match["part"]) if match["part"] is not None else None
+    return None if part == 0 else (match["table"], part)
+
+
+def compacted_through(key_value_metadata: dict[bytes, bytes] | None) -> int:
+    """The base file's `ib.compacted_through` from its Parquet key-value metadata
+    (`pq.read_metadata(path).metadata`); 0 when absent or not a whole number."""
+    value = (key_value_metadata or {}).get(COMPACTED_THROUGH_KEY, b"")
+    return int(value) if value.isdigit() and len(value) <= 18 else 0
+
+
+def current_table_files(filenames, compacted_through: dict[str, int] | None = None) -> dict[str, list[str]]:
+    """The files that make up each table, from a run folder's file names: the base first, then
+    its parts by number. `compacted_through`: table -> the base's `ib.compacted_through` (0 or
+    absent: none); parts at or below it are left out because the base holds their rows."""
+    compacted_through = compacted_through or {}
+    bases: dict[str, str] = {}
+    parts: dict[str, list[tuple[int, str]]] = {}
+    for name in filenames:
+        parsed = parse_table_file(name)
+        if parsed is None:
+            continue
+        table, part = parsed
+        if part is None:
+            bases[table] = name
+        elif part > compacted_through.get(table, 0):
+            parts.setdefault(table, []).append((part, name))
+    return {table: ([bases[table]] if table in bases else []) + [name for _, name in sorted(parts.get(table, []))]
+            for table in TABLE_SCHEMAS if table in bases or table in parts}
 
 
 def activations_dir(root: Path, run_id: str) -> Path:

@@ -1,0 +1,110 @@
+"""Run locks (another process cannot take a held run; a killed holder frees it at once) and the
+names of table part files."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ibstore import layout
+from ibstore.lock import LOCK_FILE, RunLock, RunLocked, holder, is_live
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from ibstore.lock import RunLock
+lock = RunLock.acquire(Path(sys.argv[1]))
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def hold_in_another_process(run_dir: Path) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-c", HOLD, str(run_dir)], stdout=subprocess.PIPE, text=True,
+                               cwd=Path(__file__).resolve().parents[1])
+    assert process.stdout.readline().strip() == "locked"
+    return process
+
+
+def test_a_held_run_cannot_be_taken_and_a_killed_holder_frees_it_at_once(tmp_path):
+    run_dir = tmp_path / "runs" / "r1"
+    assert is_live(run_dir) is None and holder(run_dir) is None
+    process = hold_in_another_process(run_dir)
+    try:
+        assert is_live(run_dir) is True
+        assert holder(run_dir)["pid"] == process.pid and holder(run_dir)["host"] == socket.gethostname()
+        started = time.monotonic()
+        with pytest.raises(RunLocked) as refused:
+            RunLock.acquire(run_dir, wait_s=0.3)
+        assert time.monotonic() - started >= 0.3  # it retried for wait_s
+        assert str(refused.value).startswith(f"run 'r1' is held by pid {process.pid} on host {socket.gethostname()} since ")
+        assert is_live(run_dir) is True  # the probe above did not take the lock from the holder
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert is_live(run_dir) is False  # no waiting for a heartbeat to go stale
+    with RunLock.acquire(run_dir, wait_s=0) as lock:
+        assert lock.held and holder(run_dir)["pid"] == os.getpid()
+        # flock is per open file: even this process cannot lock the run a second time
+        with pytest.raises(RunLocked):
+            RunLock.acquire(run_dir, wait_s=0)
+    assert not lock.held and is_live(run_dir) is False
+    assert (run_dir / LOCK_FILE).exists()  # never deleted (see ibstore.lock)
+
+
+def test_a_probe_does_not_keep_a_writer_out(tmp_path):
+    """Readers probe with a momentary shared lock; a writer retries through it."""
+    run_dir = tmp_path / "r"
+    RunLock.acquire(run_dir).release()
+    probes = subprocess.Popen([sys.executable, "-c",
+                               "import sys, time\nfrom ibstore.lock import is_live\n"
+                               "end = time.time() + 1.5\nwhile time.time() < end: is_live(sys.argv[1])",
+                               str(run_dir)], cwd=Path(__file__).resolve().parents[1])
+    try:
+        time.sleep(0.3)
+        for _ in range(20):
+            RunLock.acquire(run_dir, wait_s=1.0).release()
+    finally:
+        probes.wait()
+
+
+def test_a_hostile_lock_file_is_not_a_live_run(tmp_path):
+    fifo = tmp_path / "fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / LOCK_FILE)
+    assert is_live(fifo) is None and holder(fifo) is None  # no hang on a named pipe
+    with pytest.raises(OSError):
+        RunLock.acquire(fifo, wait_s=0)
+    nested = tmp_path / "nested"
+    nested.mkdir()
+    (nested / LOCK_FILE).write_text("[" * 3000)
+    assert holder(nested) is None and is_live(nested) is False
+    (nested / LOCK_FILE).write_text(json.dumps([1, 2]))
+    assert holder(nested) is None
+
+
+def test_table_file_names():
+    root = Path("root")
+    assert layout.table_part_path(root, "r", "mi", 7) == root / "runs" / "r" / "mi.part-000007.parquet"
+    assert layout.parse_table_file("mi.part-000007.parquet") == ("mi", 7)
+    assert layout.parse_table_file("activation_stats.part-1234567.parquet") == ("activation_stats", 1234567)
+    assert layout.parse_table_file("metrics.parquet") == ("metrics", None)
+    for other in ("run.json", "notes.parquet", ".metrics.parquet.abc.tmp", "metrics.part-1.parquet",
+                  "metrics.part-000000.parquet", "metrics.parquet.bak", "metrics.part-00000x.parquet"):
+        assert layout.parse_table_file(other) is None, other
+    with pytest.raises(ValueError):
+        layout.table_part_path(root, "r", "mi", 0)
+    names = ["mi.parquet", "mi.part-000003.parquet", "mi.part-000001.parquet", "mi.part-000002.parquet",
+             "metrics.part-000002.parquet", "metrics.part-000001.parquet", "run.json", ".lock"]
+    assert layout.current_table_files(names, {"mi": 2}) == {
+        "metrics": ["metrics.part-000001.parquet", "metrics.part-000002.parquet"],
+        "mi": ["mi.parquet", "mi.part-000003.parquet"]}
+    assert layout.compacted_through({layout.COMPACTED_THROUGH_KEY: b"12"}) == 12
+    assert layout.compacted_through({layout.COMPACTED_THROUGH_KEY: b"-1"}) == 0
+    assert layout.compacted_through(None) == 0
