@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
-
-# run.json `status`: running, completed, failed, interrupted or diverged.
+# run.json's version and its statuses live with the record type.
+from ibstore.record import SCHEMA_VERSION, Status  # noqa: F401  (re-exported)
 
 TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "metrics": pa.schema([

@@ -1,0 +1,101 @@
+"""ibstore.record: run.json round trips, and every damaged form is one RecordError."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from ibstore import schema
+from ibstore.record import MAX_DEPTH, MAX_RECORD_BYTES, SCHEMA_VERSION, RecordError, RunRecord, Status
+
+BASE = {"run_id": "r1", "status": "completed", "schema_version": SCHEMA_VERSION}
+
+
+def encode(**fields) -> bytes:
+    return json.dumps({**BASE, **fields}).encode()
+
+
+def test_schema_version_is_one_number():
+    assert schema.SCHEMA_VERSION == SCHEMA_VERSION == 2
+
+
+def test_round_trip_keeps_every_field_and_unknown_keys():
+    record = RunRecord(
+        run_id="bias=-1-s3", group_id="bias=-1", name="tanh", cohort="c", config={"a": {"b": [1, 2]}},
+        seed=3, split_seed=0, status=Status.DIVERGED, error=None,
+        started_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc), epochs_done=7, epochs_total=10,
+        versions={"python": "3.11", "tensorflow": None}, host="h", pid=12, ignored_keys=["x"],
+        schema_version=SCHEMA_VERSION, dead_network=False, diverged=True,
+        final_train_accuracy=0.5, final_test_accuracy=0.25, best_test_accuracy=0.75, later_key={"k": 1})
+    again = RunRecord.from_json_bytes(record.to_json_bytes())
+    assert again == record
+    assert again.later_key == {"k": 1}
+    assert again.status is Status.DIVERGED and f"{again.status}" == "diverged"
+
+
+def test_non_finite_losses_are_stored_as_null():
+    record = RunRecord(**BASE, final_train_loss=float("nan"), final_test_loss=float("inf"))
+    assert json.loads(record.to_json_bytes())["final_train_loss"] is None
+    assert RunRecord.from_json_bytes(record.to_json_bytes()).final_test_loss is None
+
+
+def test_older_record_without_new_fields_reads_with_nulls():
+    old = encode(schema_version=1, started_at="2026-01-01T00:00:00", config={"epochs": 3})
+    record = RunRecord.from_json_bytes(old)
+    assert record.schema_version == 1
+    assert record.final_test_accuracy is None and record.dead_network is None
+
+
+def test_naive_times_are_utc_and_compare_with_aware_ones():
+    record = RunRecord.from_json_bytes(encode(started_at="2026-01-01T10:00:00+02:00",
+                                              finished_at="2026-01-01T09:30:00"))
+    assert record.finished_at.tzinfo is not None
+    assert record.finished_at - record.started_at == timedelta(hours=1, minutes=30)
+
+
+@pytest.mark.parametrize("data, words", [
+    (b"[" * 100_000 + b"]" * 100_000, ["100000 deep", str(MAX_DEPTH)]),
+    (encode(config={"x": json.loads("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1))}), ["deep"]),
+    (encode(seed=10**30), ["integer", "64-bit"]),
+    (encode(epochs_done=-(2**63) - 1), ["64-bit"]),
+    (b'{"run_id": "r", "status": "completed", "schema_version": 2, "x": ' + b"9" * 100_000 + b"}",
+     ["100000 digits", "64-bit"]),
+    (b'{"run_id": "r", "status": "completed", "schema_version": 2, "x": 1e999}', ["1e999"]),
+    (b'{"run_id": "r", "status": "completed", "schema_version": 2, "x": NaN}', ["NaN"]),
+    (b'{"run_id": "r", "status": "completed", "schema_version": 2, "x": -Infinity}', ["-Infinity"]),
+    (b"[1, 2]", ["object", "array"]),
+    (b'"completed"', ["object", "string"]),
+    (b"{not json", ["not valid JSON"]),
+    (b'{"run_id": "\xff"}', ["UTF-8"]),
+    (encode(status=["completed"]), ["status", "'running'", "['completed']"]),
+    (encode(status=None), ["status", "None"]),
+    (encode(status="done"), ["status", "'done'"]),
+    (encode(config=[1, 2]), ["config", "dictionary"]),
+    (encode(seed=2**32), ["seed", "4294967295"]),
+    (encode(epochs_done=-1), ["epochs_done", "0"]),
+    (encode(started_at="yesterday"), ["started_at", "'yesterday'"]),
+    (encode(started_at="0001-01-01T00:00:00+05:00"), ["started_at", "UTC"]),
+    (encode(run_id=5), ["run_id", "string"]),
+    (json.dumps({"status": "completed"}).encode(), ["run_id", "schema_version", "required"]),
+])
+def test_damaged_record_is_one_record_error_naming_the_problem(data, words):
+    with pytest.raises(RecordError) as caught:
+        RunRecord.from_json_bytes(data)
+    for word in words:
+        assert word in str(caught.value)
+
+
+def test_size_limit_is_checked_before_parsing():
+    huge = encode(error="x" * MAX_RECORD_BYTES)
+    with pytest.raises(RecordError, match=f"at most {MAX_RECORD_BYTES}"):
+        RunRecord.from_json_bytes(huge)
+    with pytest.raises(RecordError, match="bytes"):
+        RunRecord(**BASE, error="x" * MAX_RECORD_BYTES).to_json_bytes()
+
+
+def test_brackets_inside_strings_do_not_count_as_depth():
+    deep_text = "[" * 1000 + '\\"{'
+    record = RunRecord.from_json_bytes(encode(error=deep_text, name='a"]]]'))
+    assert record.error == deep_text
