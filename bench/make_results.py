@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ibstore import layout
+from ibstore.record import RunRecord
 from ibstore.schema import SCHEMA_VERSION, TABLE_SCHEMAS
 
 H_Y = 0.99916
@@ -88,10 +89,29 @@ def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *,
         "heartbeat_at": heartbeat.isoformat(timespec="seconds"), "epochs_done": done, "epochs_total": epochs,
         "versions": {"python": "3.11.7", "tensorflow": "2.21.0", "package": "0.1.0", "git_commit": "abc123"},
         "host": "bench", "schema_version": SCHEMA_VERSION, "split_seed": config["split_seed"],
-        "ignored_keys": [],
+        "ignored_keys": [], **final_metrics(data["metrics"]),
+        "dead_network": None if status == "running" else bool(is_dead(config)),
+        "diverged": None if status == "running" else status == "diverged",
     }
-    layout.run_json_path(root, run_id).write_text(json.dumps(meta, indent=1))
+    layout.run_json_path(root, run_id).write_bytes(RunRecord(**meta).to_json_bytes())
     return run_id
+
+
+def final_metrics(metrics: dict[str, list]) -> dict[str, float | None]:
+    """The record's final_* fields as the writer keeps them: the last epoch's values, best test accuracy."""
+    last = max(metrics["epoch"], default=None)
+    finals: dict[str, float | None] = {"best_test_accuracy": max(
+        (a for a, s in zip(metrics["accuracy"], metrics["split"]) if s == "test"), default=None)}
+    for split in ("train", "test"):
+        rows = [i for i, (e, s) in enumerate(zip(metrics["epoch"], metrics["split"])) if e == last and s == split]
+        finals[f"final_{split}_accuracy"] = metrics["accuracy"][rows[0]] if rows else None
+        finals[f"final_{split}_loss"] = metrics["loss"][rows[0]] if rows else None
+    return finals
+
+
+def is_dead(config: dict[str, Any]) -> bool:
+    """A relu net with a negative initial bias never learns (the synthetic data's dead network)."""
+    return config["activation_fn"] == "relu" and config["initial_bias"] < 0
 
 
 def synthetic_tables(run_id: str, config: dict[str, Any], logged: np.ndarray, done: int,
@@ -100,7 +120,7 @@ def synthetic_tables(run_id: str, config: dict[str, Any], logged: np.ndarray, do
     n_layers = len(units)
     names = [f"dense_{i}" for i in range(n_layers - 1)] + ["output"]
     relu = config["activation_fn"] == "relu"
-    dead = relu and config["initial_bias"] < 0
+    dead = is_dead(config)
     tau = max(config["epochs"] / 12, 1.0)
     progress = 0.0 if dead else 1.0
 

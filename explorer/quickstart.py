@@ -38,7 +38,7 @@ def start(root: Path) -> subprocess.Popen:
 
 def statuses(root: Path) -> Counter[str]:
     """How many runs there are per status (runs that cannot be read are left out)."""
-    return Counter(run["status"] for run in scan(root).runs)
+    return Counter(run.status.value for run in scan(root).runs)
 
 
 def empty_root(root: Path) -> None:

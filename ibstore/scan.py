@@ -1,28 +1,42 @@
 """Scan a results root: the runs that can be read, their valid Parquet files, and what is wrong.
 
-Nothing here globs blindly: every run.json is parsed and every Parquet footer
-read (cached by path, mtime and size), so one truncated file or broken run.json
-costs that file or run, never the whole root. Problems are returned, not raised.
+Every run folder is read by `read_run`, which cannot be made to raise, hang or leave the
+root: it reads only regular files directly inside a real (not symlinked) run folder, checks
+the file type with lstat before opening and opens with O_NOFOLLOW | O_NONBLOCK (a FIFO named
+run.json or a symlink to /etc never blocks or leaks), validates run.json through
+`ibstore.record.RunRecord` (size, depth, int64, types) and reads every Parquet footer. Anything
+else becomes a `Problem` for that run; every other run stays visible. Problems are returned,
+not raised.
+
+A run's table is its base file plus part files (DESIGN.md, "Results root"); `read_run`
+returns the files that currently make it up, parts already compacted into the base left out.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import socket
+import stat
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Callable, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ibstore import layout
-from ibstore.schema import HEARTBEAT_STALE_SECONDS, SCHEMA_VERSION, TABLE_SCHEMAS
+from ibstore import layout, lock
+from ibstore.record import MAX_RECORD_BYTES, SCHEMA_VERSION, RecordError, RunRecord, Status
+from ibstore.schema import HEARTBEAT_STALE_SECONDS, TABLE_SCHEMAS
 
 REQUIRED_COLUMNS = ("run_id", "epoch")
+RUN_JSON = "run.json"
+# The scan opens nothing that could block: regular files only, never through a symlink.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
+_HOST = socket.gethostname()
+_FILE_KINDS = {stat.S_IFLNK: "a symlink", stat.S_IFDIR: "a folder", stat.S_IFIFO: "a named pipe (FIFO)",
+               stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
 
 
 @dataclass(frozen=True)
@@ -38,20 +52,35 @@ class ParquetFile:
     path: str
     columns: tuple[str, ...]
     num_rows: int
+    part: int | None = None          # None: the table's base file; n: part file n
+
+
+@dataclass(frozen=True)
+class RunScan:
+    """What one run folder holds, as read (status as written; `live_status` derives the shown one)."""
+    run_id: str
+    run_dir: Path
+    record: RunRecord | None                                  # None if run.json is missing or unusable
+    files: dict[str, list[ParquetFile]] = field(default_factory=dict)   # table -> base then parts
+    problems: tuple[Problem, ...] = ()
+    # (name, file type, inode, ctime, mtime, size) of every entry not starting with "."; equal
+    # signatures mean nothing read here changed (liveness excepted: see live_status).
+    signature: tuple = ()
 
 
 @dataclass
 class Scan:
     root: Path
-    runs: list[dict[str, Any]] = field(default_factory=list)       # run.json records, status derived
-    files: dict[str, dict[str, ParquetFile]] = field(default_factory=dict)  # table -> run_id -> file
+    runs: list[RunRecord] = field(default_factory=list)             # readable runs, status derived
+    files: dict[str, dict[str, list[ParquetFile]]] = field(default_factory=dict)  # table -> run_id -> files
     problems: list[Problem] = field(default_factory=list)
     fingerprint: tuple = ()                                          # changes when anything read changes
+    views: dict = field(default_factory=dict, repr=False)            # Arrow data of the views (ibstore.views)
 
     def table_files(self, table: str, run_ids: list[str] | None = None) -> list[ParquetFile]:
         by_run = self.files.get(table, {})
         wanted = by_run if run_ids is None else [r for r in run_ids if r in by_run]
-        return [by_run[r] for r in wanted]
+        return [file for run_id in wanted for file in by_run[run_id]]
 
 
 def scan(root: str | os.PathLike, now: float | None = None) -> Scan:
@@ -59,96 +88,209 @@ def scan(root: str | os.PathLike, now: float | None = None) -> Scan:
     now = time.time() if now is None else now
     result = Scan(root=root, files={table: {} for table in TABLE_SCHEMAS})
     fingerprint: list[tuple] = []
-    for run_dir in _run_dirs(layout.runs_dir(root)):
-        run_id = run_dir.name
-        entries = _entries(run_dir)
-        if "run.json" not in entries:
-            result.problems.append(Problem(run_id, str(run_dir), "no run.json (yet): skipped"))
+    run_dirs, problem = _run_dirs(layout.runs_dir(root))
+    if problem:
+        result.problems.append(problem)
+    for run_dir in run_dirs:
+        run = read_run(root, run_dir)
+        result.problems.extend(run.problems)
+        if run.record is None:
             continue
-        stat = entries["run.json"]
-        record, error = _read_run_json(str(run_dir / "run.json"), stat.st_mtime_ns, stat.st_size)
-        if error:
-            result.problems.append(Problem(run_id, str(run_dir / "run.json"), error))
-            continue
-        record = _derive(record, run_id, now)
-        fingerprint.append(("run.json", run_id, stat.st_mtime_ns, stat.st_size, record["status"]))
+        record = run.record.model_copy(update={"status": live_status(run.record, run_dir, now)})
+        fingerprint.append((run.run_id, run.signature, record.status.value))
         result.runs.append(record)
-        if record.get("schema_version") != SCHEMA_VERSION:
-            result.problems.append(Problem(run_id, str(run_dir / "run.json"),
-                                           f"written with schema_version {record.get('schema_version')!r}, "
-                                           f"this version reads {SCHEMA_VERSION}: missing columns show as "
-                                           f"not recorded"))
-        for table in TABLE_SCHEMAS:
-            stat = entries.get(f"{table}.parquet")
-            if stat is None:
-                continue
-            path = str(run_dir / f"{table}.parquet")
-            columns, num_rows, error = _read_footer(table, path, stat.st_mtime_ns, stat.st_size)
-            if error:
-                result.problems.append(Problem(run_id, path, error))
-                continue
-            result.files[table][run_id] = ParquetFile(run_id, path, columns, num_rows)
-            fingerprint.append((table, run_id, stat.st_mtime_ns, stat.st_size))
+        for table, files in run.files.items():
+            result.files[table][run.run_id] = files
     result.fingerprint = tuple(fingerprint)
     return result
 
 
-def _run_dirs(runs_dir: Path) -> list[Path]:
+def _run_dirs(runs_dir: Path) -> tuple[list[Path], Problem | None]:
+    """Every entry of runs/ not starting with "." (read_run says what is wrong with the odd ones)."""
     try:
-        return sorted(Path(e.path) for e in os.scandir(runs_dir)
-                      if e.is_dir() and not e.name.startswith("."))
+        mode = os.lstat(runs_dir).st_mode
     except (FileNotFoundError, NotADirectoryError):
-        return []
-
-
-def _entries(run_dir: Path) -> dict[str, os.stat_result]:
-    """Files of a run folder with their stat; temporary files (".name.tmp") are ignored."""
-    entries = {}
+        return [], None
+    except OSError as error:
+        return [], Problem("", _shown(runs_dir), f"cannot be read ({error.strerror}): no runs listed")
+    if not stat.S_ISDIR(mode):
+        return [], Problem("", _shown(runs_dir), f"is {_kind(mode)}, not a folder: not followed, no runs listed")
     try:
-        for entry in os.scandir(run_dir):
-            if entry.name.startswith("."):
-                continue
-            try:
-                entries[entry.name] = entry.stat()
-            except FileNotFoundError:  # replaced or removed meanwhile
-                continue
-    except FileNotFoundError:
-        pass
+        return sorted(runs_dir / name for name in os.listdir(runs_dir) if not name.startswith(".")), None
+    except OSError as error:
+        return [], Problem("", _shown(runs_dir), f"cannot be read ({error.strerror}): no runs listed")
+
+
+def read_run(root: Path, run_dir: Path) -> RunScan:
+    """Read one run folder safely; never raises, never blocks, never follows a symlink.
+
+    The folder name is the run id (a run.json naming another id is overruled); `run_dir` must
+    be an entry of `root`'s runs folder."""
+    run_id = run_dir.name
+    problems: list[Problem] = []
+
+    def problem(path: Path, text: str) -> RunScan:
+        problems.append(Problem(_shown_name(run_id), _shown(path), text))
+        return RunScan(run_id, run_dir, None, {}, tuple(problems))
+
+    if run_dir.parent != layout.runs_dir(root) or run_id in ("", ".", ".."):
+        return problem(run_dir, f"is not a folder of {_shown(layout.runs_dir(root))}: not read")
+
+    try:
+        run_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return problem(run_dir, "folder name is not UTF-8 text: not a run id, skipped")
+    if not run_id.isprintable():
+        problems.append(Problem(run_id, _shown(run_dir),
+                                "folder name holds control characters (shown escaped)"))
+    try:
+        dir_fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as error:
+        return problem(run_dir, _unopenable_dir(run_dir, error))
+    try:
+        entries = _entries(dir_fd)
+        signature = tuple(sorted((name, stat.S_IFMT(s.st_mode), *_identity(s)) for name, s in entries.items()))
+        for name, entry in entries.items():
+            if stat.S_ISLNK(entry.st_mode):
+                problems.append(Problem(run_id, _shown(run_dir / name), "is a symlink: never followed"))
+        if RUN_JSON not in entries:
+            problems.append(Problem(run_id, _shown(run_dir), "no run.json (yet): skipped"))
+            return RunScan(run_id, run_dir, None, {}, tuple(problems), signature)
+        record, error = _read_record(dir_fd, run_dir, entries[RUN_JSON])
+        if error:
+            problems.append(Problem(run_id, _shown(run_dir / RUN_JSON), error))
+            return RunScan(run_id, run_dir, None, {}, tuple(problems), signature)
+        record = record if record.run_id == run_id else record.model_copy(update={"run_id": run_id})
+        if record.schema_version > SCHEMA_VERSION:
+            problems.append(Problem(run_id, _shown(run_dir / RUN_JSON),
+                                    f"written with schema_version {record.schema_version}, this version "
+                                    f"reads {SCHEMA_VERSION}: newer fields are not shown"))
+        files = _table_files(dir_fd, run_id, run_dir, entries, problems)
+    finally:
+        os.close(dir_fd)
+    return RunScan(run_id, run_dir, record, files, tuple(problems), signature)
+
+
+def live_status(record: RunRecord, run_dir: Path, now: float) -> Status:
+    """The status to show: a `running` record whose writer is gone is `interrupted`.
+
+    On this host the run's lock decides at once (a killed writer's lock is free); elsewhere
+    (or for runs written before locks) a heartbeat older than HEARTBEAT_STALE_SECONDS does."""
+    if record.status is not Status.RUNNING:
+        return record.status
+    if record.host == _HOST:
+        live = lock.is_live(run_dir)
+        if live is not None:
+            return Status.RUNNING if live else Status.INTERRUPTED
+    heartbeat = record.heartbeat_at
+    if heartbeat is None or now - heartbeat.timestamp() > HEARTBEAT_STALE_SECONDS:
+        return Status.INTERRUPTED
+    return Status.RUNNING
+
+
+def _entries(dir_fd: int) -> dict[str, os.stat_result]:
+    """lstat of each entry not starting with "." (temporary files and the lock are never read)."""
+    entries = {}
+    for name in os.listdir(dir_fd):
+        if name.startswith("."):
+            continue
+        try:
+            entries[name] = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:  # replaced or removed meanwhile
+            continue
     return entries
 
 
-@lru_cache(maxsize=50_000)
-def _read_run_json(path: str, mtime_ns: int, size: int) -> tuple[dict[str, Any] | None, str | None]:
-    try:
-        record = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        return None, "run.json disappeared while reading"
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        return None, f"run.json is not valid JSON ({error}): run skipped"
-    if not isinstance(record, dict):
-        return None, "run.json does not hold a JSON object: run skipped"
-    return record, None
+def _read_record(dir_fd: int, run_dir: Path, entry: os.stat_result) -> tuple[RunRecord | None, str | None]:
+    if not stat.S_ISREG(entry.st_mode):
+        return None, f"is {_kind(entry.st_mode)}, not a file: not read, run skipped"
+    if entry.st_size > MAX_RECORD_BYTES:
+        return None, f"is {entry.st_size} bytes; at most {MAX_RECORD_BYTES} are read: run skipped"
+    key = ("run.json", str(run_dir), *_identity(entry))
+    return _RECORDS.get(key, lambda: _parse_record(dir_fd))
 
 
-@lru_cache(maxsize=200_000)
-def _read_footer(table: str, path: str, mtime_ns: int, size: int) -> tuple[tuple[str, ...], int, str | None]:
-    """Column names and row count from the Parquet footer, or why the file cannot be used."""
+def _parse_record(dir_fd: int) -> tuple[RunRecord | None, str | None]:
     try:
-        metadata = pq.read_metadata(path)
-        schema = metadata.schema.to_arrow_schema()
+        data = _read_regular(dir_fd, RUN_JSON, MAX_RECORD_BYTES + 1)
+        return RunRecord.from_json_bytes(data), None
     except FileNotFoundError:
-        return (), 0, "file disappeared while reading"
+        return None, "disappeared while reading: run skipped"
+    except OSError as error:
+        return None, f"cannot be read ({error.strerror or error}): run skipped"
+    except RecordError as error:
+        return None, f"{error}: run skipped"
+
+
+def _read_regular(dir_fd: int, name: str, limit: int) -> bytes:
+    """At most `limit` bytes of a regular file; OSError for anything else (checked on the open file)."""
+    fd = os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(f"is {_kind(mode)}, not a file")
+        chunks, size = [], 0
+        while size < limit and (chunk := os.read(fd, limit - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _table_files(dir_fd: int, run_id: str, run_dir: Path, entries: dict[str, os.stat_result],
+                 problems: list[Problem]) -> dict[str, list[ParquetFile]]:
+    """The readable files of each table: the base, then the parts it does not already hold."""
+    footers: dict[str, tuple[ParquetFile, int]] = {}
+    for name, entry in entries.items():
+        parsed = layout.parse_table_file(name)
+        if parsed is None:
+            continue
+        if stat.S_ISLNK(entry.st_mode):  # already reported as a symlink
+            continue
+        if not stat.S_ISREG(entry.st_mode):
+            problems.append(Problem(run_id, _shown(run_dir / name),
+                                    f"is {_kind(entry.st_mode)}, not a file: table file skipped"))
+            continue
+        table, part = parsed
+        key = ("parquet", str(run_dir / name), *_identity(entry))
+        columns, num_rows, compacted, error = _FOOTERS.get(key, lambda: _read_footer(dir_fd, name, table))
+        if error:
+            problems.append(Problem(run_id, _shown(run_dir / name), error))
+            continue
+        footers[name] = (ParquetFile(run_id, str(run_dir / name), columns, num_rows, part), compacted)
+    compacted_through = {layout.parse_table_file(name)[0]: compacted for name, (file, compacted) in footers.items()
+                         if file.part is None}
+    current = layout.current_table_files(footers, compacted_through)
+    return {table: [footers[name][0] for name in names] for table, names in current.items()}
+
+
+def _read_footer(dir_fd: int, name: str, table: str) -> tuple[tuple[str, ...], int, int, str | None]:
+    """Column names, row count and `ib.compacted_through` from the Parquet footer, or why the
+    file cannot be used."""
+    try:
+        fd = os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return (), 0, 0, "file disappeared while reading"
+    except OSError as error:
+        return (), 0, 0, f"cannot be read ({error.strerror or error}): table skipped for this run"
+    try:
+        with open(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return (), 0, 0, "is not a regular file: table skipped for this run"
+            metadata = pq.read_metadata(handle)
+            schema = metadata.schema.to_arrow_schema()
     except (OSError, pa.ArrowException) as error:
-        return (), 0, f"unreadable Parquet file ({error}): table skipped for this run"
+        return (), 0, 0, f"unreadable Parquet file ({error}): table skipped for this run"
     missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
     if missing:
-        return (), 0, f"Parquet file lacks column(s) {', '.join(missing)}: table skipped for this run"
+        return (), 0, 0, f"Parquet file lacks column(s) {', '.join(missing)}: table skipped for this run"
     expected = TABLE_SCHEMAS[table]
-    for name in schema.names:
-        if name in expected.names and not _compatible(schema.field(name).type, expected.field(name).type):
-            return (), 0, (f"column {name} has type {schema.field(name).type}, expected "
-                           f"{expected.field(name).type}: table skipped for this run")
-    return tuple(schema.names), metadata.num_rows, None
+    for column in schema.names:
+        if column in expected.names and not _compatible(schema.field(column).type, expected.field(column).type):
+            return (), 0, 0, (f"column {column} has type {schema.field(column).type}, expected "
+                              f"{expected.field(column).type}: table skipped for this run")
+    return tuple(schema.names), metadata.num_rows, layout.compacted_through(metadata.metadata), None
 
 
 def _compatible(found: pa.DataType, expected: pa.DataType) -> bool:
@@ -158,20 +300,54 @@ def _compatible(found: pa.DataType, expected: pa.DataType) -> bool:
     return any(kind(found) for kind in numeric) and any(kind(expected) for kind in numeric)
 
 
-def _derive(record: dict[str, Any], run_id: str, now: float) -> dict[str, Any]:
-    """The folder name is the run id; a running run without a recent heartbeat is interrupted."""
-    record = {**record, "run_id": run_id}
-    if record.get("status") == "running":
-        heartbeat = parse_time(record.get("heartbeat_at"))
-        if heartbeat is None or now - heartbeat.timestamp() > HEARTBEAT_STALE_SECONDS:
-            record["status"] = "interrupted"
-    return record
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
+def _unopenable_dir(run_dir: Path, error: OSError) -> str:
     try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
+        mode = os.lstat(run_dir).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not stat.S_ISDIR(mode):
+        return f"is {_kind(mode)}, not a run folder: not followed, skipped"
+    return f"cannot be read ({error.strerror or error}): skipped"
+
+
+def _identity(entry: os.stat_result) -> tuple[int, int, int, int]:
+    """Changes whenever the file's content, permissions or identity do (ctime: chmod too)."""
+    return entry.st_ino, entry.st_ctime_ns, entry.st_mtime_ns, entry.st_size
+
+
+def _kind(mode: int) -> str:
+    return _FILE_KINDS.get(stat.S_IFMT(mode), "a file" if stat.S_ISREG(mode) else "not a regular file")
+
+
+def _shown(path: Path) -> str:
+    """A path as text that can always be printed and stored (undecodable bytes as \\xNN)."""
+    return _shown_name(str(path))
+
+
+def _shown_name(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+T = TypeVar("T")
+
+
+class _Cache:
+    """What was read from a file, by (path, inode, mtime, size): a rescan of an unchanged root
+    reads no file again. Bounded: least recently used entries go first."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.items: OrderedDict[tuple, object] = OrderedDict()
+
+    def get(self, key: tuple, compute: Callable[[], T]) -> T:
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        value = self.items[key] = compute()
+        if len(self.items) > self.size:
+            self.items.popitem(last=False)
+        return value
+
+
+_RECORDS = _Cache(50_000)
+_FOOTERS = _Cache(200_000)
