@@ -1,8 +1,11 @@
 """`trainer estimate`: add MI rows of another estimator to finished runs, from their
 saved activations, without retraining.
 
-Rows of the same estimator and params are replaced, never duplicated; the
-mi table is rewritten atomically, so a reader sees it before or after, whole.
+Rows of the same estimator and params are replaced, never duplicated. The run's
+lock is held meanwhile (no trainer or other re-estimation writes the run), and
+the mi table is replaced by one new base file holding its parts' rows minus the
+replaced ones (then the parts are deleted; see store.rewrite_table), so a reader
+sees it before or after, whole.
 """
 
 from __future__ import annotations
@@ -11,14 +14,14 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ibstore import layout
+from ibstore.lock import RunLock, RunLocked
 from ibstore.scan import scan
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import estimators, saved
-from trainer.measure import mi_rows, params_text, split_rows
-from trainer.store import read_run_json, write_table
+from trainer.measure import MiRows, params_text, split_rows
+from trainer.store import read_record, rewrite_table
 
 
 class EstimateError(ValueError):
@@ -30,12 +33,12 @@ def select_runs(root: Path, targets: list[str]) -> list[str]:
     runs = scan(root).runs
     selected = []
     for target in targets:
-        matched = [r["run_id"] for r in runs if target in (r["run_id"], r.get("group_id"), r.get("cohort"))]
+        matched = [r.run_id for r in runs if target in (r.run_id, r.group_id, r.cohort)]
         if not matched:
             raise EstimateError(f"no run, group or cohort named {target!r} under {str(root)!r} "
                                 f"(see `trainer ls`)")
         selected += [m for m in matched if m not in selected]
-    status = {r["run_id"]: r["status"] for r in runs}
+    status = {r.run_id: r.status.value for r in runs}
     for run_id in selected:
         if not saved.has_activations(root, run_id):
             raise EstimateError(f"run {run_id!r} has no saved activations, so it cannot be re-estimated; "
@@ -46,34 +49,40 @@ def select_runs(root: Path, targets: list[str]) -> list[str]:
 
 
 def reestimate(root: Path, run_id: str, name: str, params: dict, on_epoch=None) -> int:
-    """Estimate MI with `name`/`params` on every saved epoch of a run; returns the rows written."""
-    meta = read_run_json(root, run_id)
+    """Estimate MI with `name`/`params` on every saved epoch of a run; returns the rows written.
+
+    EstimateError if another process holds the run (it is training or being re-estimated)."""
+    try:
+        with RunLock.acquire(layout.run_dir(root, run_id)):
+            return _reestimate_locked(root, run_id, name, params, on_epoch)
+    except RunLocked as locked:
+        raise EstimateError(f"{locked}; estimate it when that process has finished") from None
+
+
+def _reestimate_locked(root: Path, run_id: str, name: str, params: dict, on_epoch=None) -> int:
+    meta = read_record(root, run_id)
+    if meta is None:
+        raise EstimateError(f"run {run_id!r} has no readable run.json under {str(root)!r}")
     labels, n_train, layer_names = saved.load_index(root, run_id)
     rows = split_rows(n_train, len(labels))
-    splits = meta["config"]["mi_splits"]
-    spec = [{"name": name, "params": params}]
-    epochs = saved.saved_epochs(root, run_id)
-    ranges = None
-    if estimators.needs_run_range(name, params):
-        per_epoch = [[(float(v.min()), float(v.max())) for v in saved.load_epoch(root, run_id, e)] for e in epochs]
-        ranges = [(min(r[i][0] for r in per_epoch), max(r[i][1] for r in per_epoch))
-                  for i in range(len(layer_names))]
+    splits = meta.config["mi_splits"]
+    activation_fn = meta.config["activation_fn"]
+    mi = MiRows(run_id, [{"name": name, "params": params}], activation_fn, labels, rows, splits, layer_names)
     columns = {column: [] for column in TABLE_SCHEMAS["mi"].names}
-    for epoch in epochs:
-        new = mi_rows(run_id, epoch, saved.load_epoch(root, run_id, epoch), labels, rows, splits,
-                      layer_names, spec, ranges)
-        for column, values in new.items():
+    for epoch in saved.saved_epochs(root, run_id):
+        for column, values in (mi.at_epoch(epoch, saved.load_epoch(root, run_id, epoch)) or {}).items():
             columns[column] += values
         if on_epoch:
             on_epoch()
+    for column, values in (mi.at_end() or {}).items():
+        columns[column] += values
+    params = estimators.for_network(name, params, activation_fn)  # as the rows record them
     _replace_rows(root, run_id, name, params_text(params), pa.Table.from_pydict(columns, TABLE_SCHEMAS["mi"]))
     return len(columns["epoch"])
 
 
 def _replace_rows(root: Path, run_id: str, name: str, params: str, new: pa.Table) -> None:
-    path = layout.table_path(root, run_id, "mi")
-    if path.exists():
-        old = pq.read_table(path, schema=TABLE_SCHEMAS["mi"])
+    def replaced(old: pa.Table) -> pa.Table:
         same = pc.and_(pc.equal(old["estimator"], name), pc.equal(old["params"], params))
-        new = pa.concat_tables([old.filter(pc.invert(same)), new])
-    write_table(path, new)
+        return pa.concat_tables([old.filter(pc.invert(same)), new])
+    rewrite_table(layout.run_dir(root, run_id), "mi", replaced)

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from ibstore import layout
 from ibstore.scan import scan
 from trainer import checkpoint, config, estimators
-from trainer.store import StoreError, read_run_json, unwritable
+from trainer.store import StoreError, read_record, unwritable
 
 # Seconds a worker gets to mark its runs interrupted after SIGTERM, before SIGKILL.
 SHUTDOWN_GRACE_SECONDS = 30
@@ -124,7 +124,7 @@ def plan_sweep(experiments: list[dict[str, Any]], root: Path, retry_failed: bool
     `resume`, continued from their newest checkpoint, or restarted if they have
     none. Running (fresh heartbeat): another process is on it, skipped.
     """
-    statuses = {run["run_id"]: run["status"] for run in scan(root, now=now).runs}
+    statuses = {run.run_id: run.status.value for run in scan(root, now=now).runs}
     plan = Plan(tasks=[], planned=0)
     seen: set[str] = set()
     for experiment in experiments:
@@ -180,12 +180,12 @@ def train_task(task: Task, root: Path) -> TaskResult:
 
 def _run_result(task: Task, seed: int, run_id: str, root: Path, error: str | None) -> RunResult:
     """The run's final state as its run.json records it."""
-    meta = read_run_json(root, run_id) or {}
-    status = meta.get("status")
+    record = read_record(root, run_id)
+    status = record.status.value if record else None
     if status in (None, "running"):  # run.json could not be finished
         status = "failed"
-    return RunResult(run_id, task.experiment["name"], seed, status, final_test_accuracy(root, run_id),
-                     meta.get("error") or error)
+    return RunResult(run_id, task.experiment["name"], seed, status, record and record.final_test_accuracy,
+                     (record and record.error) or error)
 
 
 def final_test_accuracy(root: Path, run_id: str) -> float | None:

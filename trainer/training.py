@@ -15,16 +15,19 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from trainer import checkpoint, config as config_module, datasets, estimators, saved, schedule
-from trainer.measure import RunRange, activation_rows, mi_rows, split_rows
+from trainer import checkpoint, config as config_module, datasets, saved, schedule
+from trainer.health import NetworkHealth
+from trainer.measure import MiRows, activation_rows, split_rows
 from trainer.model import StackedMLP
 from trainer.optimizers import Optimizer
-from trainer.store import RunWriter, load_tables
+from ibstore.record import Status
+from trainer.store import REPLACEABLE_BY_DEFAULT, RunWriter
 from trainer.summaries import HistogramGrid, gradient_stats
 
 def configure_threads(threads: int | None) -> None:
@@ -132,7 +135,8 @@ class SeedRun:
         self.status = "running"
         self.error: str | None = None
         self.epochs_done = epochs_done
-        self.run_range = RunRange()
+        self.mi: MiRows | None = None  # set by run_experiment
+        self.health = NetworkHealth()
 
     @property
     def run_id(self) -> str:
@@ -150,15 +154,17 @@ class Logging:
     layer_names: list[str]
     activation_fns: list[str]
     grids: list[HistogramGrid]
-    keeps_run_range: bool
 
 
 def run_experiment(experiment: dict[str, Any], root: Path, seeds: list[int] | None = None,
-                   progress: bool = True, resume: bool = False, flush_seconds: float = 5.0) -> dict[str, str]:
+                   progress: bool = True, resume: bool = False, flush_seconds: float = 5.0,
+                   replace: Iterable[Status] = REPLACEABLE_BY_DEFAULT) -> dict[str, str]:
     """Train one experiment (every seed in `seeds`, default all) and write its runs.
 
-    Returns {run_id: final status}. KeyboardInterrupt marks the runs interrupted
-    (everything flushed so far stays readable) and is re-raised.
+    Returns {run_id: final status as recorded}. KeyboardInterrupt marks the runs interrupted
+    (everything flushed so far stays readable) and is re-raised. `replace`: statuses of
+    earlier runs with these ids that may be overwritten (RunWriter); RunLocked / RunExists
+    if a run is held by another process or may not be replaced.
     """
     tf.config.experimental.enable_op_determinism()
     config, name = experiment["config"], experiment["name"]
@@ -176,7 +182,6 @@ def run_experiment(experiment: dict[str, Any], root: Path, seeds: list[int] | No
         labels=data.full.y, layer_names=[layer.name for layer in model.layers], activation_fns=activation_fns,
         grids=[HistogramGrid.for_layer(fn, values, config["histogram_bins"])
                for fn, values in zip(activation_fns, initial.layers)],
-        keeps_run_range=any(estimators.needs_run_range(e["name"], e["params"]) for e in config["estimators"]),
     )
     run_ids = [config_module.run_id(name, config, seed) for seed in seeds]
     start_epoch = checkpoint.latest_common_epoch(root, run_ids) if resume and config["save_checkpoints"] else 0
@@ -186,8 +191,15 @@ def run_experiment(experiment: dict[str, Any], root: Path, seeds: list[int] | No
                 "cohort": experiment.get("cohort"), "config": {**config, "seed": seed}, "seed": seed,
                 "epochs_total": config["epochs"], "split_seed": config["split_seed"],
                 "ignored_keys": sorted(experiment.get("ignored", {})), "epochs_done": start_epoch}
-        existing = load_tables(root, run_id, start_epoch) if start_epoch else None
-        runs.append(SeedRun(RunWriter(root, meta, flush_seconds, existing), index, start_epoch))
+        try:
+            writer = RunWriter(root, meta, flush_seconds, resume_epoch=start_epoch or None, replace=replace)
+        except BaseException:
+            for run in runs:  # release the runs taken so far (they read as interrupted at epoch 0)
+                run.writer.close()
+            raise
+        runs.append(SeedRun(writer, index, start_epoch))
+        runs[-1].mi = MiRows(run_id, config["estimators"], config["activation_fn"], log.labels, log.rows,
+                             config["mi_splits"], log.layer_names)
         if config["save_activations"] and not start_epoch:
             saved.save_index(root, run_id, log.labels, len(data.train.y), log.layer_names)
     if start_epoch:
@@ -239,10 +251,10 @@ def run_experiment(experiment: dict[str, Any], root: Path, seeds: list[int] | No
     for run in runs:
         if run.status == "running":
             run.status = "completed"
-        for epoch, layers in run.run_range.kept:
-            run.writer.add("mi", mi_rows(run.run_id, epoch, layers, log.labels, log.rows, config["mi_splits"],
-                                         log.layer_names, config["estimators"], run.run_range.ranges))
-        run.writer.finish(run.status, run.epochs_done, run.error)
+        deferred = run.mi.at_end()
+        if deferred:
+            run.writer.add("mi", deferred)
+        run.status = run.writer.finish(run.status, run.epochs_done, run.error, **run.health.flags()).value
     return {run.run_id: run.status for run in runs}
 
 
@@ -266,6 +278,7 @@ def _record(runs: list[SeedRun], epoch: int, result: EpochResult, log: Logging) 
             "accuracy": [result.accuracy[split][s] for split in ("train", "test")]})
         run.epochs_done = epoch
         losses = [result.loss[split][s] for split in ("train", "test")]
+        run.health.observe_losses(epoch, *losses)
         if not np.all(np.isfinite(losses)):
             run.status = "diverged"
             run.error = f"loss became {losses[0]} (train) / {losses[1]} (test) at epoch {epoch}"
@@ -276,8 +289,9 @@ def _record(runs: list[SeedRun], epoch: int, result: EpochResult, log: Logging) 
         if result.layers is None:
             continue
         layers = [values[s] for values in result.layers]
-        run.writer.add("mi", mi_rows(run.run_id, epoch, layers, log.labels, log.rows, config["mi_splits"],
-                                     log.layer_names, config["estimators"]))
+        mi = run.mi.at_epoch(epoch, layers)
+        if mi:
+            run.writer.add("mi", mi)
         histogram, stats = activation_rows(run.run_id, epoch, layers, log.rows, config["mi_splits"],
                                            log.activation_fns, log.grids)
         run.writer.add("activations", histogram)
@@ -287,8 +301,8 @@ def _record(runs: list[SeedRun], epoch: int, result: EpochResult, log: Logging) 
                          for g, g2, kernel in result.gradients]
             run.writer.add("gradients", {"run_id": run.run_id, "epoch": epoch, "layer": range(len(per_layer)),
                                          **{k: [row[k] for row in per_layer] for k in per_layer[0]}})
-        if log.keeps_run_range:
-            run.run_range.add(epoch, layers)
+            run.health.observe_gradients(epoch, [row["grad_mean_norm"] for row in per_layer],
+                                         [row["grad_std_norm"] for row in per_layer])
         if config["save_activations"]:
             saved.save_epoch(log.root, run.run_id, epoch, layers)
 
@@ -297,7 +311,7 @@ def _finish_all(runs: list[SeedRun], status: str, error: str) -> None:
     for run in runs:
         if run.status == "running":
             run.status, run.error = status, error
-        run.writer.finish(run.status, run.epochs_done, run.error)
+        run.status = run.writer.finish(run.status, run.epochs_done, run.error, **run.health.flags()).value
 
 
 def _progress_bar(name: str, epochs: int, start: int, n_seeds: int):
