@@ -9,9 +9,6 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from ibstore.scan import ParquetFile
-from ibstore.views import table_select
-
 AGGREGATES = {"mean": "avg", "median": "median"}
 
 RUNS = """
@@ -121,28 +118,27 @@ def max_gradient(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataF
     """, [run_ids]).df()
 
 
-def per_run_table(con: duckdb.DuckDBPyConnection, table: str, files: list[ParquetFile],
+def per_run_table(con: duckdb.DuckDBPyConnection, table: str, run_ids: list[str],
                   split: str | None = None, layer: int | None = None) -> pd.DataFrame:
-    """`activations` or `activation_stats` of a few runs, read straight from their validated files
-    (the views over every run's file would open all of them)."""
-    select = table_select(table, files)
+    """`activations` or `activation_stats` of a few runs (the run ids reach the Parquet scan,
+    so only these runs' files are opened)."""
     return con.execute(f"""
-        SELECT * FROM ({select})
-        WHERE (?::VARCHAR IS NULL OR split = ?) AND (?::INTEGER IS NULL OR layer = ?)
+        SELECT * FROM {table}
+        WHERE list_contains(?, run_id) AND (?::VARCHAR IS NULL OR split = ?) AND (?::INTEGER IS NULL OR layer = ?)
         ORDER BY run_id, layer, epoch
-    """, [split, split, layer, layer]).df()
+    """, [run_ids, split, split, layer, layer]).df()
 
 
-def splits_recorded(con: duckdb.DuckDBPyConnection, table: str, files: list[ParquetFile]) -> list[str]:
-    rows = con.execute(f"SELECT DISTINCT split FROM ({table_select(table, files)}) ORDER BY 1").fetchall()
+def splits_recorded(con: duckdb.DuckDBPyConnection, table: str, run_ids: list[str]) -> list[str]:
+    rows = con.execute(f"SELECT DISTINCT split FROM {table} WHERE list_contains(?, run_id) ORDER BY 1",
+                       [run_ids]).fetchall()
     return [row[0] for row in rows if row[0] is not None]
 
 
-def dead_fractions(con: duckdb.DuckDBPyConnection, files: list[ParquetFile], split: str) -> pd.DataFrame:
+def dead_fractions(con: duckdb.DuckDBPyConnection, run_ids: list[str], split: str) -> pd.DataFrame:
     """Per run, layer and epoch: the mean over neurons of frac_zero and frac_saturated."""
-    return con.execute(f"""
+    return con.execute("""
         SELECT run_id, layer, epoch, avg(frac_zero) AS frac_zero, avg(frac_saturated) AS frac_saturated
-        FROM ({table_select('activation_stats', files)}) WHERE split = ?
+        FROM activation_stats WHERE list_contains(?, run_id) AND split = ?
         GROUP BY ALL ORDER BY run_id, layer, epoch
-    """, [split]).df()
-
+    """, [run_ids, split]).df()

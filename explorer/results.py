@@ -8,10 +8,12 @@ replaced).
     store.infoplane_chart(ids, split="train")            # Altair grid, panels titled by the varying keys
     store.sql("SELECT run_id, max(i_xt) FROM mi GROUP BY ALL")
 
-The small tables (runs, config, metrics, mi, gradients) are read into an in-memory DuckDB once
-per state of the root and re-read when a file changes; `activations` and `activation_stats`
-are read per run from their files. Runs and files that cannot be read are skipped and listed
-in `.problems`.
+Every query reads the Parquet files where they lie, through the views of ibstore.views (a run
+filter reaches the scan, so a 12-run query opens 12 runs' files); the per-run facts (status,
+config, final accuracies) come from the scan, which keeps them in the root's index. The store
+answers from a snapshot (one scan and its views); a refresh builds the next snapshot and swaps
+it in, so a query never waits for a refresh and always sees one state of the root. Runs and
+files that cannot be read are skipped and listed in `.problems`.
 """
 
 from __future__ import annotations
@@ -19,65 +21,100 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import duckdb
 import pandas as pd
 
 from explorer import configdiff, queries
-from ibstore import layout, sandbox
+from ibstore import layout, sandbox, views
 from ibstore.scan import Problem, Scan, scan
 
-SMALL_TABLES = ("metrics", "mi", "gradients")
+T = TypeVar("T")
 DEAD_GRADIENT = 1e-6   # a run whose gradient-mean norm never exceeds this after epoch 0 is dead
 
 
 class ResultStore:
-    def __init__(self, root: str | os.PathLike | None = None, *, materialize: tuple[str, ...] = SMALL_TABLES,
-                 max_age_s: float = 2.0):
-        self.root = layout.results_root(root)
-        self.materialize = materialize
-        self.max_age_s = max_age_s
-        self._lock = threading.Lock()
-        self._scan: Scan | None = None
-        self._con: duckdb.DuckDBPyConnection | None = None
-        self._scanned_at = 0.0
-        self._memo: dict[tuple, pd.DataFrame] = {}
+    """The results root at `root`, rescanned in the background once the current snapshot is
+    older than `max_age_s` (a call to `refresh()` rescans at once)."""
 
-    def refresh(self) -> bool:
-        """Rescan the root; rebuild the database if anything changed. True if it did."""
-        with self._lock:
+    def __init__(self, root: str | os.PathLike | None = None, *, max_age_s: float = 2.0):
+        self.root = layout.results_root(root)
+        self.max_age_s = max_age_s
+        self._scan: Scan | None = None          # the snapshot: replaced whole, never changed
+        self._checked_at = 0.0                  # when the root was last compared with the snapshot
+        self._refreshing = threading.Lock()     # one refresh at a time
+        self._background: threading.Thread | None = None
+        # Queries run on cursors of one database that reads no file by path (the views are
+        # Arrow objects); each cursor gets the views of the snapshot it was made for.
+        self._database = duckdb.connect(":memory:")
+        for setting in ("SET enable_progress_bar = false", "SET enable_external_access = false",
+                        "SET lock_configuration = true"):
+            self._database.execute(setting)
+        self._runs_memo: tuple[Scan, pd.DataFrame] | None = None   # runs() of one snapshot
+
+    def refresh(self, wait: bool = True) -> bool:
+        """Rescan the root (incrementally: only changed run folders are read) and swap in the new
+        snapshot if anything changed; True if it did. With `wait=False` the rescan runs in a
+        background thread and this returns False at once (unless there is no snapshot yet)."""
+        if not wait and self._scan is not None:
+            self._refresh_in_background()
+            return False
+        with self._refreshing:
             fresh = scan(self.root)
-            self._scanned_at = time.monotonic()
+            self._checked_at = time.monotonic()
             if self._scan is not None and fresh.fingerprint == self._scan.fingerprint:
                 return False
-            self._con = sandbox.connect(self.root, scan=fresh, materialize=self.materialize)
+            views.view_data(fresh)      # build the views' Arrow data before the swap
             self._scan = fresh
             return True
 
-    def _state(self) -> tuple[Scan, duckdb.DuckDBPyConnection]:
-        if self._scan is None or time.monotonic() - self._scanned_at > self.max_age_s:
-            self.refresh()
-        return self._scan, self._con
+    def _refresh_in_background(self) -> None:
+        if self._background is None or not self._background.is_alive():
+            self._background = threading.Thread(target=self.refresh, name="ResultStore.refresh", daemon=True)
+            self._background.start()
 
-    def connection(self) -> duckdb.DuckDBPyConnection:
-        """A cursor of the current database (one per caller: cursors are not shared across threads)."""
-        return self._state()[1].cursor()
+    def snapshot(self) -> Scan:
+        """The current scan; a stale one starts a background refresh and is still returned."""
+        current = self._scan
+        if current is None:
+            self.refresh()
+            return self._scan
+        if time.monotonic() - self._checked_at > self.max_age_s:
+            self._refresh_in_background()
+        return current
+
+    def connection(self, snapshot: Scan | None = None) -> duckdb.DuckDBPyConnection:
+        """A new cursor with the views of `snapshot` (default: the current one); one per caller,
+        since cursors are not shared across threads."""
+        cursor = self._database.cursor()
+        views.register(cursor, snapshot or self.snapshot())
+        return cursor
+
+    def _read(self, query: Callable[..., T], *args: Any) -> T:
+        """`query(cursor, *args)` on the current snapshot. A file the snapshot lists can vanish
+        before it is read (a compaction replaces parts by the base); then rescan once and retry."""
+        try:
+            return query(self.connection(), *args)
+        except duckdb.InvalidInputException as error:
+            if "reading the stream registered as" not in str(error):
+                raise
+            self.refresh()
+            return query(self.connection(), *args)
 
     @property
     def problems(self) -> list[Problem]:
-        return self._state()[0].problems
+        return self.snapshot().problems
 
     # runs and configs
 
     def runs(self, where: str | None = None) -> pd.DataFrame:
         """One row per run with status and final accuracies; `where` is a SQL condition on them."""
         if not where:
-            current, con = self._state()
-            key = ("runs", current.fingerprint)
-            if key not in self._memo:
-                self._memo = {key: queries.runs(con.cursor())}
-            return self._memo[key].copy()
+            current = self.snapshot()
+            if self._runs_memo is None or self._runs_memo[0] is not current:
+                self._runs_memo = (current, queries.runs(self.connection(current)))
+            return self._runs_memo[1].copy()
         sandbox.check_read_only(queries.runs_condition_sql(where))
         try:
             return queries.runs(self.connection(), where)
@@ -90,10 +127,14 @@ class ResultStore:
 
     def sql(self, query: str) -> pd.DataFrame:
         """Ad hoc read-only SQL over the views (runs, config, metrics, mi, gradients, activations, ...)."""
-        return sandbox.run_query(self._state()[1], query)
+        statement = sandbox.check_read_only(query)
+        try:
+            return self.connection().execute(statement).df()
+        except duckdb.Error as error:
+            raise sandbox.SqlError(str(error)) from None
 
     def configs(self, run_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
-        records = {r["run_id"]: r.get("config") or {} for r in self._state()[0].runs}
+        records = {r.run_id: r.config for r in self.snapshot().runs}
         return records if run_ids is None else {r: records[r] for r in run_ids if r in records}
 
     def varying_keys(self, run_ids: list[str] | None = None) -> list[str]:
@@ -101,7 +142,7 @@ class ResultStore:
 
     def groups(self, run_ids: list[str]) -> dict[str, list[str]]:
         """group_id -> its runs among `run_ids` (runs that differ only in seed share a group)."""
-        by_id = {r["run_id"]: r.get("group_id") or r["run_id"] for r in self._state()[0].runs}
+        by_id = {r.run_id: r.group_id or r.run_id for r in self.snapshot().runs}
         grouped: dict[str, list[str]] = {}
         for run_id in run_ids:
             if run_id in by_id:
@@ -129,30 +170,30 @@ class ResultStore:
 
     def recorded(self, table: str, run_ids: list[str]) -> list[str]:
         """The runs among `run_ids` that have a readable `table`."""
-        files = self._state()[0].files.get(table, {})
+        files = self.snapshot().files.get(table, {})
         return [r for r in run_ids if r in files]
 
     # tables
 
     def mi(self, run_ids: list[str] | None = None, estimator: str | None = None, split: str | None = None,
            params: str | None = None) -> pd.DataFrame:
-        return queries.mi(self.connection(), run_ids, estimator, params, split)
+        return self._read(queries.mi, run_ids, estimator, params, split)
 
     def mi_choices(self, run_ids: list[str]) -> pd.DataFrame:
-        return queries.mi_choices(self.connection(), run_ids)
+        return self._read(queries.mi_choices, run_ids)
 
     def mi_over_seeds(self, run_ids: list[str], estimator: str, params: str, split: str,
                       aggregate: str = "median") -> pd.DataFrame:
-        return queries.mi_over_seeds(self.connection(), run_ids, estimator, params, split, aggregate)
+        return self._read(queries.mi_over_seeds, run_ids, estimator, params, split, aggregate)
 
     def metrics(self, run_ids: list[str] | None = None) -> pd.DataFrame:
-        return queries.metrics(self.connection(), run_ids)
+        return self._read(queries.metrics, run_ids)
 
     def metrics_over_seeds(self, run_ids: list[str], aggregate: str = "median") -> pd.DataFrame:
-        return queries.metrics_over_seeds(self.connection(), run_ids, aggregate)
+        return self._read(queries.metrics_over_seeds, run_ids, aggregate)
 
     def gradients(self, run_ids: list[str] | None = None) -> pd.DataFrame:
-        return queries.gradients(self.connection(), run_ids)
+        return self._read(queries.gradients, run_ids)
 
     def activations(self, run_ids: list[str], split: str | None = None, layer: int | None = None) -> pd.DataFrame:
         return self._per_run("activations", run_ids, split, layer)
@@ -162,27 +203,17 @@ class ResultStore:
         return self._per_run("activation_stats", run_ids, split, layer)
 
     def _per_run(self, table: str, run_ids: list[str], split: str | None, layer: int | None) -> pd.DataFrame:
-        current, con = self._state()
-        files = current.table_files(table, run_ids)
-        try:
-            return queries.per_run_table(con.cursor(), table, files, split, layer)
-        except duckdb.IOException:  # replaced or removed since the scan: rescan once
-            self.refresh()
-            current, con = self._state()
-            return queries.per_run_table(con.cursor(), table, current.table_files(table, run_ids), split, layer)
+        return self._read(queries.per_run_table, table, run_ids, split, layer)
 
     def activation_splits(self, run_ids: list[str]) -> list[str]:
-        current, con = self._state()
-        return queries.splits_recorded(con.cursor(), "activation_stats",
-                                       current.table_files("activation_stats", run_ids))
+        return self._read(queries.splits_recorded, "activation_stats", run_ids)
 
     def dead_fractions(self, run_ids: list[str], split: str) -> pd.DataFrame:
-        current, con = self._state()
-        return queries.dead_fractions(con.cursor(), current.table_files("activation_stats", run_ids), split)
+        return self._read(queries.dead_fractions, run_ids, split)
 
     def dead_runs(self, run_ids: list[str]) -> list[str]:
         """Runs whose gradients stay (near) zero through training: the network never learns."""
-        frame = queries.max_gradient(self.connection(), run_ids)
+        frame = self._read(queries.max_gradient, run_ids)
         return frame.loc[frame["max_grad_mean_norm"].fillna(0).abs() <= DEAD_GRADIENT, "run_id"].tolist()
 
     # charts

@@ -98,7 +98,7 @@ def run_query(con_or_root: duckdb.DuckDBPyConnection | str | os.PathLike, sql: s
     statement = check_read_only(sql)
     con = con_or_root if isinstance(con_or_root, duckdb.DuckDBPyConnection) else connect(con_or_root)
     try:
-        return con.cursor().execute(statement).df()
+        return con.execute(statement).df()   # the views are registered on `con` itself, not its cursors
     except duckdb.Error as error:
         raise SqlError(str(error)) from None
 
@@ -106,7 +106,7 @@ def run_query(con_or_root: duckdb.DuckDBPyConnection | str | os.PathLike, sql: s
 def view_columns(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """The views and their columns (view, column, type), for the SQL page and `trainer sql`."""
     order = {name: i for i, name in enumerate(VIEWS)}
-    frame = con.cursor().execute(
+    frame = con.execute(
         "SELECT table_name AS view, column_name AS column, data_type AS type "
         "FROM information_schema.columns ORDER BY table_name, ordinal_position").df()
     frame = frame[frame["view"].isin(VIEWS)]

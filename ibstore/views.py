@@ -2,9 +2,13 @@
 and notebooks): runs, config, metrics, mi, gradients, activations, activation_stats,
 and problems (what the scan could not read).
 
-Each Parquet table reads only the files the scan validated, and always has every
-column of ibstore.schema (NULL where a run's files lack it, e.g. an older schema).
-Tables named in `materialize` are copied into memory once; the others stay lazy views.
+`register(con, scan)` gives a connection every view from Arrow objects only: no file
+path appears in SQL, so the connection can run with every file access off. A Parquet
+table is a pyarrow dataset over the files the scan validated (a run's base file and its
+parts), with every column of ibstore.schema (NULL where a file lacks it, e.g. an older
+schema) and, per file, the partition expression `run_id == <its run>`: a filter on
+run_id with constant values (`run_id = ?`, `IN (...)`, `list_contains(?, run_id)`)
+reaches the Arrow scan and files of other runs are never opened.
 """
 
 from __future__ import annotations
@@ -14,9 +18,13 @@ from typing import Any, Iterable
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from pyarrow import fs
 
 from ibstore.flatten import flatten
-from ibstore.scan import ParquetFile, Problem, Scan, parse_time
+from ibstore.record import INT64_MAX, INT64_MIN, RunRecord
+from ibstore.scan import ParquetFile, Problem, Scan
 from ibstore.schema import TABLE_SCHEMAS
 
 SQL_TYPES = {pa.string(): "VARCHAR", pa.int16(): "SMALLINT", pa.int32(): "INTEGER",
@@ -29,6 +37,9 @@ RUNS_SCHEMA = pa.schema([
     ("finished_at", pa.timestamp("s", tz="UTC")), ("heartbeat_at", pa.timestamp("s", tz="UTC")),
     ("epochs_done", pa.int64()), ("epochs_total", pa.int64()), ("duration_s", pa.float64()),
     ("host", pa.string()), ("schema_version", pa.int64()), ("split_seed", pa.int64()),
+    ("final_train_accuracy", pa.float64()), ("final_test_accuracy", pa.float64()),
+    ("final_train_loss", pa.float64()), ("final_test_loss", pa.float64()),
+    ("best_test_accuracy", pa.float64()), ("dead_network", pa.bool_()), ("diverged", pa.bool_()),
     ("versions_json", pa.string()), ("config_json", pa.string()),
 ])
 CONFIG_SCHEMA = pa.schema([("run_id", pa.string()), ("key", pa.string()), ("value", pa.string())])
@@ -37,84 +48,127 @@ PROBLEMS_SCHEMA = pa.schema([("run_id", pa.string()), ("path", pa.string()), ("p
 VIEWS = ("runs", "config", *TABLE_SCHEMAS, "problems")
 
 
+def register(con: duckdb.DuckDBPyConnection, scan: Scan) -> None:
+    """Every view of VIEWS on `con`, from Arrow tables and datasets built once per scan."""
+    for name, data in view_data(scan).items():
+        con.register(name, data)
+
+
 def create_views(con: duckdb.DuckDBPyConnection, scan: Scan, materialize: Iterable[str] = ()) -> None:
-    materialize = set(materialize)
-    con.from_arrow(runs_table(scan.runs)).create("runs")
-    con.from_arrow(config_table(scan.runs)).create("config")
-    con.from_arrow(problems_table(scan.problems)).create("problems")
-    for table in TABLE_SCHEMAS:
-        files = scan.table_files(table)
-        if table in materialize:
-            _materialize(con, table, files, scan)
-        else:
-            con.execute(f"CREATE VIEW {table} AS {table_select(table, files)}")
+    """The former name of `register`, kept until ibstore.sandbox calls `register`; nothing is
+    copied into memory any more, so `materialize` is not used."""
+    register(con, scan)
 
 
-def table_select(table: str, files: list[ParquetFile]) -> str:
-    """SELECT with every schema column of `table` over the given validated files."""
-    present = set().union(*(f.columns for f in files)) if files else set()
-    columns = []
-    for field in TABLE_SCHEMAS[table]:
-        source = quote(field.name) if field.name in present else "NULL"
-        columns.append(f"CAST({source} AS {SQL_TYPES[field.type]}) AS {quote(field.name)}")
-    if not files:
-        return f"SELECT {', '.join(columns)} WHERE false"
-    paths = ", ".join(literal(f.path) for f in files)
-    return f"SELECT {', '.join(columns)} FROM read_parquet([{paths}], union_by_name = true)"
+def view_data(scan: Scan) -> dict[str, pa.Table | ds.Dataset]:
+    """View name -> its Arrow data; built on first use and kept on the scan (a scan never changes)."""
+    if not scan.views:
+        scan.views.update({
+            "runs": runs_table(scan.runs),
+            "config": config_table(scan.runs),
+            **{table: table_dataset(table, scan.table_files(table)) for table in TABLE_SCHEMAS},
+            "problems": problems_table(scan.problems),
+        })
+    return scan.views
 
 
-def _materialize(con: duckdb.DuckDBPyConnection, table: str, files: list[ParquetFile], scan: Scan) -> None:
-    """One bulk read; if a file changed under us, fall back to file by file and report the bad ones."""
-    try:
-        con.execute(f"CREATE TABLE {table} AS {table_select(table, files)}")
-        return
-    except duckdb.Error:
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS {table_select(table, [])}")
-    for file in files:
-        try:
-            con.execute(f"INSERT INTO {table} {table_select(table, [file])}")
-        except duckdb.Error as error:
-            scan.problems.append(Problem(file.run_id, file.path, f"could not be read ({error})"))
-            con.execute("INSERT INTO problems VALUES (?, ?, ?)", [file.run_id, file.path, str(error)])
+def table_dataset(table: str, files: list[ParquetFile]) -> ds.Dataset:
+    """The validated files of `table` as one dataset with the table's full schema.
+
+    Columns a file lacks read as NULL and narrower types are cast (int64 -> int32), both by
+    the dataset's schema. Each file's partition expression states its run, so pyarrow drops
+    files whose run a pushed-down filter excludes before opening them."""
+    by_run = {run_id: pc.field("run_id") == run_id for run_id in {f.run_id for f in files}}
+    return ds.FileSystemDataset.from_paths(
+        [f.path for f in files], schema=TABLE_SCHEMAS[table], format=ds.ParquetFileFormat(),
+        filesystem=fs.LocalFileSystem(), partitions=[by_run[f.run_id] for f in files])
 
 
-def runs_table(records: list[dict[str, Any]]) -> pa.Table:
-    rows = [run_row(record) for record in records]
-    return pa.Table.from_pylist(rows, schema=RUNS_SCHEMA)
+def runs_table(records: list[RunRecord]) -> pa.Table:
+    """`runs`: the record columns of RUNS_SCHEMA, then one typed column per flattened config key
+    (sorted; see `config_columns`)."""
+    table = pa.Table.from_pylist([run_row(record) for record in records], schema=RUNS_SCHEMA)
+    taken = {name.lower() for name in RUNS_SCHEMA.names}
+    for name, column in config_columns([flatten(record.config) for record in records]).items():
+        # DuckDB names are case-insensitive: a record column wins, then the first config key.
+        if name.lower() not in taken:
+            taken.add(name.lower())
+            table = table.append_column(name, column)
+    return table
 
 
-def run_row(record: dict[str, Any]) -> dict[str, Any]:
-    """One row of `runs` from a run.json record (missing keys become NULL)."""
-    started, finished, heartbeat = (parse_time(record.get(k)) for k in
-                                    ("started_at", "finished_at", "heartbeat_at"))
-    end = finished or heartbeat
-    config = record.get("config") if isinstance(record.get("config"), dict) else {}
+def run_row(record: RunRecord) -> dict[str, Any]:
+    """The record columns of one `runs` row (RUNS_SCHEMA)."""
+    end = record.finished_at or record.heartbeat_at
     return {
-        "run_id": record["run_id"],
-        "group_id": _text(record.get("group_id")) or record["run_id"],
-        "name": _text(record.get("name")),
-        "cohort": _text(record.get("cohort")),
-        "seed": _int(record.get("seed", config.get("seed"))),
-        "status": _text(record.get("status")),
-        "error": _text(record.get("error")),
-        "started_at": started, "finished_at": finished, "heartbeat_at": heartbeat,
-        "epochs_done": _int(record.get("epochs_done")),
-        "epochs_total": _int(record.get("epochs_total", config.get("epochs"))),
-        "duration_s": (end - started).total_seconds() if started and end else None,
-        "host": _text(record.get("host")),
-        "schema_version": _int(record.get("schema_version")),
-        "split_seed": _int(record.get("split_seed")),
-        "versions_json": json.dumps(record.get("versions"), sort_keys=True),
-        "config_json": json.dumps(config, sort_keys=True),
+        "run_id": record.run_id,
+        "group_id": record.group_id or record.run_id,
+        "name": record.name,
+        "cohort": record.cohort,
+        "seed": record.seed if record.seed is not None else _int(record.config.get("seed")),
+        "status": record.status.value,
+        "error": record.error,
+        "started_at": record.started_at, "finished_at": record.finished_at, "heartbeat_at": record.heartbeat_at,
+        "epochs_done": record.epochs_done,
+        "epochs_total": record.epochs_total if record.epochs_total is not None else _int(record.config.get("epochs")),
+        "duration_s": (end - record.started_at).total_seconds() if record.started_at and end else None,
+        "host": record.host,
+        "schema_version": record.schema_version,
+        "split_seed": record.split_seed,
+        "final_train_accuracy": record.final_train_accuracy,
+        "final_test_accuracy": record.final_test_accuracy,
+        "final_train_loss": record.final_train_loss,
+        "final_test_loss": record.final_test_loss,
+        "best_test_accuracy": record.best_test_accuracy,
+        "dead_network": record.dead_network,
+        "diverged": record.diverged,
+        "versions_json": json.dumps(record.versions, sort_keys=True),
+        "config_json": json.dumps(record.config, sort_keys=True),
     }
 
 
-def config_table(records: list[dict[str, Any]]) -> pa.Table:
-    rows = []
-    for record in records:
-        config = record.get("config") if isinstance(record.get("config"), dict) else {}
-        for key, value in sorted(flatten(config).items()):
-            rows.append({"run_id": record["run_id"], "key": key, "value": json.dumps(value, sort_keys=True)})
+def config_columns(flat_configs: list[dict[str, Any]]) -> dict[str, pa.Array]:
+    """One typed column per flattened key, in key order, a row per config (NULL where a config
+    lacks the key or holds null). The type holds every value of the key across configs:
+    booleans BOOLEAN; whole numbers BIGINT; numbers with any fraction DOUBLE; strings VARCHAR;
+    lists and objects, or values of incompatible kinds, JSON text (VARCHAR)."""
+    keys = sorted({key for flat in flat_configs for key in flat})
+    columns = {}
+    for key in keys:
+        values = [flat.get(key) for flat in flat_configs]
+        kind = _common_kind(value for value in values if value is not None)
+        if kind == "json":
+            values = [None if v is None else json.dumps(v, sort_keys=True) for v in values]
+        columns[key] = pa.array(values, type=_ARROW_KINDS[kind])
+    return columns
+
+
+_ARROW_KINDS = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "str": pa.string(),
+                "json": pa.string()}
+
+
+def _common_kind(values) -> str:
+    kinds = set()
+    for value in values:
+        if isinstance(value, bool):
+            kinds.add("bool")
+        elif isinstance(value, int):
+            kinds.add("int" if INT64_MIN <= value <= INT64_MAX else "json")
+        elif isinstance(value, float):
+            kinds.add("float")
+        elif isinstance(value, str):
+            kinds.add("str")
+        else:
+            kinds.add("json")
+    if kinds == {"int", "float"}:
+        return "float"
+    return kinds.pop() if len(kinds) == 1 else ("str" if not kinds else "json")
+
+
+def config_table(records: list[RunRecord]) -> pa.Table:
+    """`config`: (run_id, key, value) per flattened config key, the value as JSON text."""
+    rows = [{"run_id": record.run_id, "key": key, "value": json.dumps(value, sort_keys=True)}
+            for record in records for key, value in sorted(flatten(record.config).items())]
     return pa.Table.from_pylist(rows, schema=CONFIG_SCHEMA)
 
 
@@ -128,10 +182,6 @@ def quote(identifier: str) -> str:
 
 def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 def _int(value: Any) -> int | None:
