@@ -12,7 +12,7 @@ import pytest
 from scipy.special import logsumexp
 
 from trainer.datasets import harmonics
-from trainer.estimators import ALIASES, ESTIMATORS, EstimatorError, canonical, estimate, needs_run_range
+from trainer.estimators import ALIASES, ESTIMATORS, EstimatorError, canonical, estimate, for_network, needs_run_range
 
 H_Y_HARMONICS = 0.99916  # bits, p(y = 1) = 2118 / 4096
 
@@ -144,24 +144,71 @@ def test_range_run_is_substituted_by_the_caller():
     assert estimate("binning", np.zeros((50, 2)), y, n_bins=30, range=[0.0, 0.0]) == (0.0, 0.0)
 
 
-# --- adaptive ---------------------------------------------------------------------------------------
+# --- adaptive (Chelombiev et al.) and quantile ------------------------------------------------------
 
 
-def test_adaptive_bins_hold_equal_mass():
+def test_quantile_bins_hold_equal_mass():
     rng = np.random.default_rng(3)
     t = rng.exponential(size=(4096, 1))  # skewed, so equal-width bins would not hold equal mass
     y = np.arange(4096) % 2
-    i_xt, _ = estimate("adaptive", t, y, n_bins=4)
+    i_xt, _ = estimate("quantile", t, y, n_bins=4)
     assert i_xt == pytest.approx(2.0, abs=1e-12)  # 4 bins of exactly 1024 values
-    assert estimate("adaptive", t, y, n_bins=30)[0] == pytest.approx(math.log2(30), abs=0.01)
+    assert estimate("quantile", t, y, n_bins=30)[0] == pytest.approx(math.log2(30), abs=0.01)
 
 
-def test_adaptive_pools_units_and_reuses_binning(harmonics_data):
+def test_quantile_pools_units(harmonics_data):
     x, y = harmonics_data
     # binary inputs: the median edge splits 0 from 1 in every unit, so T = X: 12 bits and H(Y)
-    i_xt, i_yt = estimate("adaptive", x, y, n_bins=2)
+    i_xt, i_yt = estimate("quantile", x, y, n_bins=2)
     assert i_xt == 12.0
     assert i_yt == pytest.approx(H_Y_HARMONICS, abs=1e-4)
+
+
+def test_adaptive_spreads_distinct_values_not_samples():
+    # 8 samples, one unit: four zeros (a dead relu's) and 1, 2, 3, 4. low = 0, n_bins = 2: distinct values
+    # other than 0 are u = [1, 2, 3, 4], edges [0, u[0], u[2], u[3]] = [0, 1, 3, 4]: bins {0 x4}, {1, 2}, {3}, {4}
+    t = np.array([0, 0, 0, 0, 1, 2, 3, 4], dtype=float)[:, None]
+    y = np.array([0, 0, 1, 1, 0, 1, 0, 1])
+    assert estimate("adaptive", t, y, n_bins=2, low=0)[0] == pytest.approx(
+        entropy_from_counts([4, 2, 1, 1]), abs=1e-12)
+    # equal mass instead: the median edge is a 1, so {0 x4} and {1, 2, 3, 4}
+    assert estimate("quantile", t, y, n_bins=2)[0] == pytest.approx(1.0, abs=1e-12)
+    # low below every value: 0 is an ordinary distinct value, u = [0, 1, 2, 3, 4], edges [-1, 0, 2, 4]
+    assert estimate("adaptive", t, y, n_bins=2, low=-1)[0] == pytest.approx(
+        entropy_from_counts([5, 2, 1]), abs=1e-12)
+
+
+def test_adaptive_low_must_be_given_and_below_the_values():
+    t = np.linspace(-1, 1, 20)[:, None]
+    y = np.arange(20) % 2
+    with pytest.raises(EstimatorError, match="low 'auto' must be replaced"):
+        estimate("adaptive", t, y)
+    with pytest.raises(EstimatorError, match="low must be at most the layer's minimum"):
+        estimate("adaptive", t, y, low=0)
+    assert estimate("adaptive", t, y, low="min") == estimate("adaptive", t, y, low=-1.0)
+
+
+def test_for_network_fills_adaptive_low_from_the_activation():
+    assert for_network("adaptive", {}, "relu") == {"n_bins": 30, "low": 0.0}
+    assert for_network("adaptive", {"n_bins": 10}, "tanh") == {"n_bins": 10, "low": -1.000001}
+    assert for_network("adaptive", {}, "softsign")["low"] == -1.000001
+    assert for_network("adaptive", {}, "leaky_relu")["low"] == "min"
+    assert for_network("adaptive", {"low": 0.5}, "tanh")["low"] == 0.5  # given: kept
+    assert for_network("binning", {}, "relu") == {"bin_size": 0.07}
+
+
+# --- IDNNs' binning -----------------------------------------------------------------------------------
+
+
+def test_idnns_has_29_intervals_inside_and_one_symbol_from_1_up():
+    edges = np.linspace(-1, 1, 30).astype(np.float32)
+    centres = ((edges[:-1] + edges[1:]) / 2)[:, None]  # one value in each of the 29 intervals
+    y = np.arange(29) % 2
+    assert estimate("idnns", centres, y)[0] == pytest.approx(math.log2(29), abs=1e-12)
+    # 1.0 (a saturated tanh) is a 30th symbol; values above 1 share it, and so do values below -1
+    t = np.concatenate([centres, [[1.0], [5.0], [-3.0]]])
+    y = np.arange(32) % 2
+    assert estimate("idnns", t, y)[0] == pytest.approx(entropy_from_counts([1] * 29 + [3]), abs=1e-12)
 
 
 # --- KDE bounds ---------------------------------------------------------------------------------------
@@ -348,6 +395,11 @@ def test_ksg_repeated_rows_are_atoms_not_minus_infinity():
 # --- degenerate input, for every estimator --------------------------------------------------------------
 
 
+def any_estimate(name: str, t, y) -> tuple[float, float]:
+    """`estimate` with the params the caller must supply (adaptive's low) set to the layer's minimum."""
+    return estimate(name, t, y, low="min") if name == "adaptive" else estimate(name, t, y)
+
+
 @pytest.fixture(scope="module")
 def small_layer() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(15)
@@ -357,18 +409,18 @@ def small_layer() -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("name", sorted(ESTIMATORS))
 def test_one_class_gives_zero_i_yt(name, small_layer):
     t, _ = small_layer
-    assert estimate(name, t, np.full(len(t), 7))[1] == pytest.approx(0.0, abs=1e-12)
+    assert any_estimate(name, t, np.full(len(t), 7))[1] == pytest.approx(0.0, abs=1e-12)
 
 
 @pytest.mark.parametrize("name", sorted(ESTIMATORS))
 def test_single_sample_gives_zero(name):
-    assert estimate(name, np.array([[0.3, -0.2]]), np.array([1])) == pytest.approx((0.0, 0.0), abs=1e-12)
+    assert any_estimate(name, np.array([[0.3, -0.2]]), np.array([1])) == pytest.approx((0.0, 0.0), abs=1e-12)
 
 
 @pytest.mark.parametrize("name", sorted(ESTIMATORS))
 def test_identical_activations(name, small_layer):
     _, y = small_layer
-    i_xt, i_yt = estimate(name, np.full((len(y), 3), 0.4), y)
+    i_xt, i_yt = any_estimate(name, np.full((len(y), 3), 0.4), y)
     assert i_xt == pytest.approx(0.0, abs=1e-12)
     assert i_yt == pytest.approx(0.0, abs=0.02 if name == "ksg" else 1e-12)  # ksg: digamma terms ~1/n
 
@@ -376,7 +428,7 @@ def test_identical_activations(name, small_layer):
 @pytest.mark.parametrize("name", sorted(ESTIMATORS))
 def test_one_dimensional_activations_are_one_unit(name, small_layer):
     t, y = small_layer
-    assert estimate(name, t[:, 0], y) == estimate(name, t[:, :1], y)
+    assert any_estimate(name, t[:, 0], y) == any_estimate(name, t[:, :1], y)
 
 
 @pytest.mark.parametrize("name", sorted(ESTIMATORS))
@@ -386,20 +438,20 @@ def test_non_finite_activations_raise(name, bad, small_layer):
     t = t.copy()
     t[3, 1] = bad
     with pytest.raises(EstimatorError, match="NaN|infinite"):
-        estimate(name, t, y)
+        any_estimate(name, t, y)
 
 
 @pytest.mark.parametrize("name", sorted(ESTIMATORS))
 def test_bad_shapes_and_labels_raise(name, small_layer):
     t, y = small_layer
     with pytest.raises(EstimatorError, match="200 rows but labels have 199"):
-        estimate(name, t, y[:-1])
+        any_estimate(name, t, y[:-1])
     with pytest.raises(EstimatorError, match="one-hot"):
-        estimate(name, t, np.eye(2)[y])
+        any_estimate(name, t, np.eye(2)[y])
     with pytest.raises(EstimatorError, match="integer class ids"):
-        estimate(name, t, y + 0.5)
+        any_estimate(name, t, y + 0.5)
     with pytest.raises(EstimatorError, match="no samples"):
-        estimate(name, np.zeros((0, 3)), np.zeros(0, dtype=int))
+        any_estimate(name, np.zeros((0, 3)), np.zeros(0, dtype=int))
 
 
 # --- canonical() -------------------------------------------------------------------------------------------
@@ -409,9 +461,11 @@ def test_canonical_fills_defaults_and_is_json_stable():
     assert canonical("binning") == ("binning", {"bin_size": 0.07})
     assert canonical("binning", {"n_bins": 30}) == ("binning", {"n_bins": 30, "range": "layer"})
     assert canonical("binning", {"range": [-1, 1]}) == ("binning", {"n_bins": 30, "range": [-1.0, 1.0]})
-    assert canonical("adaptive") == ("adaptive", {"n_bins": 30})
+    assert canonical("adaptive") == ("adaptive", {"n_bins": 30, "low": "auto"})
+    assert canonical("quantile") == ("quantile", {"n_bins": 30})
+    assert canonical("idnns") == ("idnns", {"n_edges": 30})
     assert canonical("kde_upper") == ("kde_upper", {"noise_variance": 0.001})
-    assert canonical("ksg") == ("ksg", {"k": 2})
+    assert canonical("ksg") == ("ksg", {"k": 2, "noise": 1e-10, "seed": 0})
     assert canonical("edge") == ("edge", {"epsilon": "auto", "n_ensemble": 10, "epsilon_spread": 0.1,
                                           "U": "auto", "seed": 0})
     for name in ESTIMATORS:
@@ -420,7 +474,7 @@ def test_canonical_fills_defaults_and_is_json_stable():
     # the same meaning compares equal
     assert canonical("binning", {"bin_size": 1}) == canonical("binning", {"bin_size": 1.0})
     assert canonical("binning", {"n_bins": 30.0, "range": (-1, 1)}) == canonical("binning", {"range": [-1.0, 1]})
-    assert canonical("ksg", {"k": np.int64(3)}) == ("ksg", {"k": 3})
+    assert canonical("ksg", {"k": np.int64(3)})[1]["k"] == 3
 
 
 def test_canonical_resolves_deep_bottleneck_aliases_and_discretization_range():
@@ -441,6 +495,8 @@ def test_canonical_error_messages_name_estimator_param_value_and_allowed():
         canonical("mi_estimator.binning", {}, discretization_range=-0.5)
     with pytest.raises(EstimatorError, match=r"'n_bins' = 2.5 is not allowed; must be an integer from 1 to"):
         canonical("adaptive", {"n_bins": 2.5})
+    with pytest.raises(EstimatorError, match=r"'low' = 'lowest' is not allowed; must be 'auto'"):
+        canonical("adaptive", {"low": "lowest"})
     with pytest.raises(EstimatorError, match=r"'n_bins' = True is not allowed"):
         canonical("adaptive", {"n_bins": True})
     with pytest.raises(EstimatorError,
@@ -461,8 +517,8 @@ def test_canonical_error_messages_name_estimator_param_value_and_allowed():
 
 
 def test_canonical_unknown_names_list_what_is_allowed():
-    with pytest.raises(EstimatorError, match=r"unknown estimator 'mine'; known estimators: binning, adaptive, "
-                                             r"kde_upper, kde_lower, edge, ksg"):
+    with pytest.raises(EstimatorError, match=r"unknown estimator 'mine'; known estimators: binning, idnns, adaptive, "
+                                             r"quantile, kde_upper, kde_lower, edge, ksg"):
         canonical("mine")
     with pytest.raises(EstimatorError, match=r"estimator 'binning': unknown param 'binsize'; "
                                              r"allowed params: bin_size, n_bins, range"):

@@ -25,8 +25,9 @@ MODEL_ALIASES = {"models.feedforward": "feedforward",
 
 # deep-bottleneck keys that change nothing here: accepted, reported, dropped.
 IGNORED_KEYS = ("plotters", "plot_median", "regularization", "steps_per_epoch", "callbacks")
-# Keys that name or group a run but do not change what it computes.
-META_KEYS = ("name", "cohort")
+# Keys that name, group or document a run but do not change what it computes
+# ("description" and "source": free text or JSON saying what a config reproduces and from where).
+META_KEYS = ("name", "cohort", "description", "source")
 
 
 class ConfigError(ValueError):

@@ -6,14 +6,22 @@ equally likely inputs X, and their integer labels Y [n], and returns
 I(Y;T) = H(T) - sum_y p(y) H(T|Y=y). One module per family:
 
     binning    floor(a / bin_size), or n_bins over a range       binning.py
-    adaptive   equal-mass bins per layer and call                adaptive.py
+    idnns      IDNNs' np.digitize over linspace(-1, 1, 30)       binning.py
+    adaptive   Chelombiev et al. 2019: equal numbers of distinct
+               values per bin, per layer and epoch               adaptive.py
+    quantile   equal-mass bins (ties counted) per layer and call adaptive.py
     kde_upper  Gaussian-mixture KL upper bound (Saxe et al.)     kde.py
     kde_lower  Gaussian-mixture Bhattacharyya lower bound        kde.py
     edge       hashing / dependency-graph ensemble (EDGE)        edge.py
     ksg        k-nearest neighbours (Kozachenko-Leonenko, Ross)  ksg.py
+               (its I(X;T) is a differential entropy: scale-dependent, can be
+               negative, not comparable with the binning estimators')
 
 Use `estimate(name, activations, labels, **params)`; `canonical(name, params)` gives
 the complete, validated params that identify an estimate (store them with it).
+Two params are filled in by the caller, who knows the network: binning's
+`range: "run"` (see `needs_run_range`) and adaptive's `low: "auto"` (see
+`for_network`).
 Degenerate input: one class gives I(Y;T) = 0 (up to ~1/n for ksg); a single sample
 gives (0, 0) (nothing varies, so no information); constant activations give (0, 0)
 (I(Y;T) within ~1/n of 0 for ksg); 1-D activations are one unit; NaN or infinite
@@ -27,13 +35,15 @@ from typing import Any
 
 from trainer.estimators import adaptive, binning, edge, kde, ksg
 from trainer.estimators.errors import EstimatorError
-from trainer.estimators.params import resolver
+from trainer.estimators.params import AUTO, resolver
 
-__all__ = ["ALIASES", "ESTIMATORS", "EstimatorError", "canonical", "estimate", "needs_run_range"]
+__all__ = ["ALIASES", "ESTIMATORS", "EstimatorError", "canonical", "estimate", "for_network", "needs_run_range"]
 
 ESTIMATORS: dict[str, Callable[..., tuple[float, float]]] = {
     "binning": binning.binning_mi,
+    "idnns": binning.idnns_mi,
     "adaptive": adaptive.adaptive_mi,
+    "quantile": adaptive.quantile_mi,
     "kde_upper": kde.kde_upper_mi,
     "kde_lower": kde.kde_lower_mi,
     "edge": edge.edge_mi,
@@ -49,7 +59,9 @@ ALIASES: dict[str, str] = {
 
 PARAMS: dict[str, Callable[[str, Mapping[str, Any]], dict[str, Any]]] = {
     "binning": binning.canonical_params,
+    "idnns": resolver(binning.IDNNS_PARAMS),
     "adaptive": resolver(adaptive.PARAMS),
+    "quantile": resolver(adaptive.QUANTILE_PARAMS),
     "kde_upper": resolver(kde.PARAMS),
     "kde_lower": resolver(kde.PARAMS),
     "edge": resolver(edge.PARAMS),
@@ -101,6 +113,20 @@ def needs_run_range(name: str, params: Mapping[str, Any] | None = None) -> bool:
     """
     name, params = canonical(name, params)
     return name == "binning" and params.get("range") == "run"
+
+
+def for_network(name: str, params: Mapping[str, Any], activation_fn: str) -> dict[str, Any]:
+    """The canonical params with what depends on the network filled in (record these with the estimate).
+
+    `adaptive` with low "auto" gets the lower bound of the network's hidden activation
+    function (`adaptive.low_for_activation`: 0 for relu-like, -1.000001 for tanh-like,
+    else "min"), used for every layer including the softmax output, as Chelombiev
+    et al.'s code does. Other params are returned unchanged.
+    """
+    name, params = canonical(name, params)
+    if name == "adaptive" and params["low"] == AUTO:
+        params = {**params, "low": adaptive.low_for_activation(activation_fn)}
+    return params
 
 
 def estimate(name: str, activations, labels, **params: Any) -> tuple[float, float]:

@@ -1,29 +1,115 @@
-"""Adaptive (equal-mass) binning estimator (Chelombiev, Houghton & O'Donnell 2019)."""
+"""Adaptive binning: bins chosen per layer and epoch from the activations themselves.
+
+Two estimators of this family:
+
+    adaptive   Chelombiev, Houghton & O'Donnell 2019: equal numbers of *distinct*
+               activation values per bin, above a lower bound `low` (their code)
+    quantile   equal numbers of activation values (ties included) per bin
+
+On tanh the two agree (every activation value is distinct); on relu, where many
+values are exactly 0, they differ by up to ~2 bits in I(X;T).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from trainer.estimators.discrete import code_ids, plugin_mi_bits
+from trainer.estimators.errors import EstimatorError
 from trainer.estimators.inputs import layer_inputs
-from trainer.estimators.params import integer_between
+from trainer.estimators.params import AUTO, Param, as_number, integer_between
 
-PARAMS = {"n_bins": integer_between(1, 1_000_000, 30)}
+LAYER_MINIMUM = "min"
+# The lower bound of an activation's range, as Chelombiev et al.'s `set_up_bins` sets it
+# (ivansche/adaptive_estimators, idnns/information/information_process.py): 0 for relu and
+# softplus, -1.000001 for tanh and ELU (activation codes 0 and 3 there). Activations bounded
+# below by 0 get 0; the other tanh-like ones (bounded below by -1) get -1.000001; anything else
+# the layer's own minimum ("min").
+TANH_LIKE_LOW = -1.000001
+ACTIVATION_LOW: dict[str, float] = {
+    "relu": 0.0, "softplus": 0.0, "sigmoid": 0.0, "hard_sigmoid": 0.0, "relu6": 0.0, "softmax": 0.0,
+    "tanh": TANH_LIKE_LOW, "softsign": TANH_LIKE_LOW, "elu": TANH_LIKE_LOW,
+}
 
 
-def adaptive_mi(activations, labels, n_bins: int = 30) -> tuple[float, float]:
+def convert_low(value: Any) -> str | float:
+    """'auto', 'min' or a finite number."""
+    if isinstance(value, str):
+        if value not in (AUTO, LAYER_MINIMUM):
+            raise ValueError(value)
+        return value
+    return as_number(value)
+
+
+PARAMS = {
+    "n_bins": integer_between(1, 1_000_000, 30),
+    "low": Param(AUTO, f"{AUTO!r} (set from the activation function by the trainer), "
+                       f"{LAYER_MINIMUM!r} (the layer's minimum) or a number", convert_low),
+}
+QUANTILE_PARAMS = {"n_bins": integer_between(1, 1_000_000, 30)}
+
+
+def low_for_activation(activation_fn: str) -> float | str:
+    """The `low` the trainer gives `adaptive` for a network with this hidden activation:
+    0 (bounded below by 0), -1.000001 (tanh-like) or "min" (the layer's minimum)."""
+    return ACTIVATION_LOW.get(activation_fn, LAYER_MINIMUM)
+
+
+def adaptive_mi(activations, labels, n_bins: int = 30, low: str | float = AUTO) -> tuple[float, float]:
+    """(I(X;T), I(Y;T)) in bits of one layer with Chelombiev et al.'s adaptive (maximum-entropy) bins.
+
+    Exactly their `set_up_bins(..., per_layer_bins=True, maxentropy=True)` followed by
+    `calc_information_sampling` (Chelombiev, Houghton & O'Donnell 2019, "Adaptive
+    estimators show information compression in deep neural networks", ICLR; code
+    ivansche/adaptive_estimators): with u the sorted distinct activation values of the
+    layer (all units pooled) other than `low`, U = len(u) and n = n_bins, the edges are
+      [low] + [u[floor(k * (U / n))] for k = 0..n-1] + [u[U - 1]]
+    (no inner edges when U = 0), each value is replaced by the edge below it
+    (np.digitize), and I(X;T) = H(T), I(Y;T) = H(T) - sum_y p(y) H(T|Y=y) are plug-in
+    entropies in bits of the rows of binned values (their `calc_information_from_mat`;
+    H(T|X) = 0 for distinct inputs). So each bin holds about U / n distinct values,
+    however often each occurs; a value equal to `low` (a dead relu's 0) gets the
+    bin [low, u[0]) to itself, and the largest value a bin of its own.
+
+    `low` is the lower bound of the activation's range: 0 for relu, -1.000001 for tanh
+    in their code; "min" takes the layer's minimum; "auto" must be replaced by the
+    caller (the trainer uses `low_for_activation`). Their code maps values below `low`
+    onto the top edge (np.digitize gives index 0, and bins[-1] wraps round); here such
+    values are an error instead, as they mean `low` is wrong for this layer.
+    """
+    t, classes, n_classes = layer_inputs(activations, labels)
+    if low == AUTO:
+        raise EstimatorError("estimator 'adaptive': low 'auto' must be replaced by the caller with the "
+                             "activation's lower bound (0 for relu, -1.000001 for tanh; "
+                             "trainer.estimators.adaptive.low_for_activation) or 'min'")
+    low = float(t.min()) if low == LAYER_MINIMUM else float(low)
+    if t.min() < low:
+        raise EstimatorError(f"estimator 'adaptive': low = {low} but the layer has values down to {t.min()}; "
+                             f"low must be at most the layer's minimum (use 'min')")
+    distinct = np.unique(t)
+    distinct = distinct[distinct != low]
+    edges = [low]
+    if distinct.size:
+        picks = (np.arange(n_bins) * (distinct.size / n_bins)).astype(np.int64)  # int(k * (U / n)) as in their code
+        edges += [*distinct[picks], distinct[-1]]
+    codes = np.digitize(t, np.asarray(edges))  # edges may repeat: equal edges give one (the last) index
+    return plugin_mi_bits(code_ids(codes), classes, n_classes)
+
+
+def quantile_mi(activations, labels, n_bins: int = 30) -> tuple[float, float]:
     """(I(X;T), I(Y;T)) in bits of one layer, with equal-mass bins chosen for this layer and call.
 
     The n_bins - 1 inner bin edges are quantiles of all m = n * units activation
     values of the layer (units pooled): edge_j = the value of rank floor(j m / n_bins)
-    in sorted order, j = 1..n_bins-1, so each bin holds about m / n_bins values and
-    the binning follows the activations as they saturate or spread during training
-    (Chelombiev, Houghton & O'Donnell 2019, "Adaptive estimators show information
-    compression in deep neural networks", ICLR). A value equal to an edge goes to
-    the bin above it; repeated values (a saturated tanh, a dead ReLU) cannot be
-    split, so such a bin holds more than its share and some edges coincide. The
-    entropies are then those of the binning estimator: I(X;T) = H(T),
-    I(Y;T) = H(T) + H(Y) - H(T,Y), plug-in over the binned rows.
+    in sorted order, j = 1..n_bins-1, so each bin holds about m / n_bins values. A
+    value equal to an edge goes to the bin above it; repeated values (a saturated
+    tanh, a dead ReLU) cannot be split, so such a bin holds more than its share and
+    some edges coincide. Unlike `adaptive_mi` (Chelombiev et al.), which spreads the
+    *distinct* values evenly, ties count with their multiplicity here. Entropies as
+    in the binning estimator: I(X;T) = H(T), I(Y;T) = H(T) + H(Y) - H(T,Y), plug-in
+    over the binned rows.
     """
     t, classes, n_classes = layer_inputs(activations, labels)
     sorted_values = np.sort(t, axis=None)

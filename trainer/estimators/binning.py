@@ -1,8 +1,9 @@
-"""Binning estimator: discretise each unit, count the distinct rows (Shwartz-Ziv & Tishby 2017).
+"""Binning estimators: discretise each unit, count the distinct rows (Shwartz-Ziv & Tishby 2017).
 
-The standard estimator of the information-plane papers. A deterministic network on
-n distinct, equally likely inputs X makes the binned layer T a function of X, so
-H(T|X) = 0 and I(X;T) = H(T); I(Y;T) = H(T) - sum_y p(y) H(T|Y=y). All entropies
+The standard estimator of the information-plane papers: `binning` (a bin size, or
+n equal bins over a range) and `idnns` (IDNNs' own np.digitize edges). A
+deterministic network on n distinct, equally likely inputs X makes the binned
+layer T a function of X, so H(T|X) = 0 and I(X;T) = H(T); I(Y;T) = H(T) - sum_y p(y) H(T|Y=y). All entropies
 are plug-in entropies of the binned rows (trainer.estimators.discrete).
 """
 
@@ -28,8 +29,8 @@ def binning_mi(activations, labels, bin_size: float = 0.07, n_bins: int | None =
     Two ways to bin (the canonical params hold exactly one of them):
     - `bin_size` (deep-bottleneck / ibsgd `simplebinmi`): bin index floor(a / bin_size),
       unbounded, the grid anchored at 0. Default 0.07.
-    - `n_bins` over `range` (IDNNs: 30 bins over [-1, 1]; Saxe et al. 2018 for ReLU:
-      100 bins between the layer's min and max over the whole run): n_bins equal bins
+    - `n_bins` over `range` (Saxe et al. 2018 for ReLU: 100 bins between the layer's
+      min and max over the whole run; for IDNNs' exact edges see `idnns_mi`): n_bins equal bins
       over [lo, hi], bin index floor((a - lo) / (hi - lo) * n_bins). Values outside a
       fixed range are clipped into the first or last bin (so a value a > hi counts as
       in the last bin; a == hi is in the last bin too). `range` is [lo, hi], "layer"
@@ -48,6 +49,27 @@ def binning_mi(activations, labels, bin_size: float = 0.07, n_bins: int | None =
     else:
         low, high = value_range(t, range)
         codes = grid_codes(t, n_bins, low, high)
+    return plugin_mi_bits(code_ids(codes), classes, n_classes)
+
+
+def idnns_mi(activations, labels, n_edges: int = 30) -> tuple[float, float]:
+    """(I(X;T), I(Y;T)) in bits of one layer, binned exactly as IDNNs bins it.
+
+    ravidziv/IDNNs (idnns/information/information_process.py, `get_information` and
+    `calc_information_for_layer`; the "30 bins" of Shwartz-Ziv & Tishby 2017, also
+    ibsgd's `simplebinmi.bin_calc_information`): edges = np.linspace(-1, 1, n_edges)
+    cast to float32, each value replaced by edges[np.digitize(a, edges) - 1]. So there
+    are n_edges - 1 intervals [e_k, e_k+1) inside [-1, 1) (29 for the default 30) and
+    one more symbol, the top edge 1.0, for values >= 1 (a saturated float32 tanh or
+    softmax reaches 1.0 exactly) and also, because index -1 wraps round to the last
+    edge, for values below -1 (none for tanh and softmax; relu values above 1 all
+    share it, the known pitfall of fixed [-1, 1] bins). Then the plug-in entropies of
+    the binned rows, as for `binning_mi`.
+    """
+    t, classes, n_classes = layer_inputs(activations, labels)
+    edges = np.linspace(-1, 1, n_edges).astype(np.float32)
+    codes = np.digitize(t, edges) - 1
+    codes[codes < 0] = n_edges - 1  # IDNNs' edges[-1]: below -1 is the same symbol as >= 1
     return plugin_mi_bits(code_ids(codes), classes, n_classes)
 
 
@@ -87,6 +109,7 @@ def convert_range(value: Any) -> str | list[float]:
 
 
 BIN_SIZE_PARAMS = {"bin_size": positive_number(0.07)}
+IDNNS_PARAMS = {"n_edges": integer_between(2, 1_000_000, 30)}
 GRID_PARAMS = {
     "n_bins": integer_between(1, 1_000_000, 30),
     "range": Param("layer", "'layer', 'run' or [lo, hi] with finite numbers lo <= hi", convert_range),
