@@ -1,0 +1,76 @@
+"""`trainer ls`: the runs of a results root as an aligned text table.
+
+Text from a results root is data, not terminal control: every string is shown with
+control characters escaped (`escape`), so a newline in a folder name cannot print a
+fake row and an escape sequence cannot recolour the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Sequence
+
+from ibstore.record import RunRecord
+
+COLUMNS = ("run_id", "status", "epochs", "test_acc", "flags", "name")
+RIGHT_ALIGNED = {"epochs", "test_acc"}
+
+# A number inside a run id is a whole dash-separated token. Slugs write a minus sign as "m"
+# and a decimal point as "-" (trainer.config.slug: bias=-0.5 -> "m0-5"), so
+# "m1" < "0" < "0-2" < "2" < "10"; a token of letters then digits ("s10") ends in a number.
+# Tokens mixing digits and letters otherwise (config hashes) stay text.
+_SLUG_NUMBER = re.compile(r"(?<![a-z0-9])(?:(m?)(\d+)(?:-(\d+))?|[a-z]+(\d+))(?![a-z0-9])")
+
+
+def natural_key(run_id: str) -> tuple:
+    """Sort key that orders the numbers in a run id by value, not as text."""
+    key: list[tuple] = []
+    position = 0
+    for match in _SLUG_NUMBER.finditer(run_id):
+        minus, whole, fraction, trailing = match.groups()
+        if trailing is not None:
+            start, value = match.start(4), float(trailing)
+        else:
+            start = match.start()
+            value = float(f"{whole}.{fraction}" if fraction else whole) * (-1 if minus else 1)
+        key.append((run_id[position:start], value))
+        position = match.end()
+    key.append((run_id[position:],))
+    return (tuple(key), run_id)
+
+
+def escape(text: str) -> str:
+    """`text` with every non-printable character (newline, tab, ESC, bidi overrides, lone
+    surrogates) written as its Python escape, e.g. "a\\nb"; printable text is unchanged."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def row(record: RunRecord) -> dict[str, str]:
+    done = "?" if record.epochs_done is None else str(record.epochs_done)
+    total = "?" if record.epochs_total is None else str(record.epochs_total)
+    accuracy = "-" if record.final_test_accuracy is None else f"{record.final_test_accuracy:.3f}"
+    flags = [flag for flag, on in (("dead", record.dead_network), ("diverged", record.diverged)) if on]
+    return {"run_id": escape(record.run_id), "status": record.status.value, "epochs": f"{done}/{total}",
+            "test_acc": accuracy, "flags": ",".join(flags) or "-", "name": escape(record.name or "")}
+
+
+def table(records: Sequence[RunRecord]) -> str:
+    """Header and one line per run in natural run-id order, columns aligned (header alone if none)."""
+    rows = [row(record) for record in sorted(records, key=lambda r: natural_key(r.run_id))]
+    widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in COLUMNS}
+
+    def line(cells: dict[str, str]) -> str:
+        return "  ".join(cells[c].rjust(widths[c]) if c in RIGHT_ALIGNED else cells[c].ljust(widths[c])
+                         for c in COLUMNS).rstrip()
+    return "\n".join([line({c: c for c in COLUMNS}), *(line(r) for r in rows)])
+
+
+def first_run_hint() -> str:
+    """A command that works from any folder: the packaged example config by absolute path if
+    this installation has it (a source checkout), else a placeholder."""
+    example = Path(__file__).resolve().parents[1] / "data" / "configs" / "basic.json"
+    config = str(example) if example.is_file() else "CONFIG.json"
+    return f"no runs yet: try `trainer run {config} --set epochs=300`"
