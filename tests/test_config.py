@@ -93,7 +93,7 @@ def test_grid_expands_every_combination_and_seeds():
     assert len(experiments) == 4
     assert {(e["config"]["initial_bias"], e["config"]["activation_fn"]) for e in experiments} == {
         (0.0, "relu"), (0.0, "tanh"), (1.0, "relu"), (1.0, "tanh")}
-    assert all(e["seeds"] == [5, 6] and e["cohort"] == "g" for e in experiments)
+    assert all(e.seeds == (5, 6) and e.cohort == "g" and e["cohort"] == "g" for e in experiments)
 
 
 def test_bad_grid_is_rejected():
@@ -120,3 +120,78 @@ def test_cli_reports_missing_and_malformed_files(tmp_path, capsys):
     assert cli.main(["run", str(tmp_path / "broken.json"), "--results", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "not valid JSON" in err
+
+
+# ---------------------------------------------------------------- edge cases: exit 2 and one line
+
+def run_cli(tmp_path, capsys, config_path, *extra) -> str:
+    """`trainer run`: exit 2, one line on stderr, nothing written; returns that line."""
+    results = tmp_path / "results"
+    assert cli.main(["run", str(config_path), "--results", str(results), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err, err
+    assert not results.exists()
+    return err
+
+
+@pytest.mark.parametrize("text, words", [
+    ('{"initial_bias": NaN}', ["not valid JSON", "NaN"]),
+    ('{"learning_rate": Infinity}', ["not valid JSON", "Infinity"]),
+    ('{"initial_bias": -Infinity}', ["not valid JSON", "-Infinity"]),
+    ('{"initial_bias": 1e999}', ["not valid JSON", "1e999", "too large"]),
+    ('{"grid": {"initial_bias": [0, NaN]}}', ["not valid JSON", "NaN"]),
+    ('{"name": 5}', ["'name' = 5", "non-empty string"]),
+    ('{"name": ["a"]}', ["'name' = ['a']", "non-empty string"]),
+    ('{"cohort": {"a": 1}}', ["'cohort'", "non-empty string"]),
+    ('{"seed": -1}', ["'seed' = -1", "greater than or equal to 0"]),
+    ('{"seed": 4294967296}', ["'seed' = 4294967296", "less than or equal to 4294967295"]),
+    ('{"seed": 4294967295, "n_runs": 2}', ["'seed' = 4294967295", "'n_runs' = 2", "at most 4294967295"]),
+    ('{"split_seed": 99999999999999999999}', ["'split_seed'", "less than or equal to 4294967295"]),
+    ('{"discretization_range": -0.5}', ["'discretization_range' = -0.5", "legacy", "bin_size"]),
+    ('{"estimator": "mi_estimator.upper", "discretization_range": "wide"}',
+     ["'discretization_range' = 'wide'", "legacy", "noise_variance"]),
+    ('{"estimator": "mi_estimator.magic", "discretization_range": 0.1}', ["'estimator'", "legacy", "magic"]),
+    ('{"architecture": [100000, 100000]}', ["'architecture' = [100000, 100000]", "GiB of memory",
+                                            "more than this machine's"]),
+    ("[" * 100000, ["nests lists or objects too deeply"]),
+])
+def test_config_file_edge_cases_exit_2_with_one_line(tmp_path, capsys, text, words):
+    path = tmp_path / "edge.json"
+    path.write_text(text)
+    err = run_cli(tmp_path, capsys, path)
+    for word in words:
+        assert word in err, err
+
+
+@pytest.mark.parametrize("override, words", [
+    ("initial_bias=NaN", ["--set 'initial_bias=NaN'", "NaN and Infinity are refused"]),
+    ("learning_rate=Infinity", ["Infinity"]),
+    ("initial_bias=1e999", ["too large"]),
+    ("initial_bias=nan", ["'initial_bias' = 'nan'"]),  # not JSON: a string, which is not a number
+    ("seed=4294967296", ["'seed' = 4294967296"]),
+    ("name=[1]", ["'name' = [1]"]),
+])
+def test_overrides_edge_cases_exit_2_with_one_line(tmp_path, capsys, override, words):
+    path = tmp_path / "ok.json"
+    path.write_text(json.dumps({"epochs": 2}))
+    err = run_cli(tmp_path, capsys, path, "--set", override)
+    for word in words:
+        assert word in err, err
+
+
+def test_config_paths_that_are_not_config_files(tmp_path, capsys):
+    assert "is a folder, not a config file" in run_cli(tmp_path, capsys, tmp_path)
+    latin1 = tmp_path / "latin1.json"
+    latin1.write_bytes('{"name": "caf\u00e9"}'.encode("latin-1"))
+    assert "is not UTF-8 text" in run_cli(tmp_path, capsys, latin1)
+
+
+def test_memory_estimate_counts_weights_activations_and_seeds():
+    """Exact arithmetic of memory_estimate for a small net (figures computed by hand):
+    widths 12-10-2: P = 12*10+10 + 10*2+2 = 152, U = 12; harmonics N = 4096, 3277 train rows."""
+    small, _ = config.resolve({"architecture": [10], "batch_size": 256, "optimizer": "adam"})
+    per_network = 4 * (7 * 152 + 2 * 4096 * 12 + 3 * 256 * 12)
+    assert config.memory_estimate(small) == per_network + 16 * 4096 * 10
+    three, _ = config.resolve({"architecture": [10], "n_runs": 3, "optimizer": "sgd"})
+    assert config.memory_estimate(three) == 3 * 4 * (5 * 152 + 2 * 4096 * 12 + 3 * 256 * 12) + 16 * 4096 * 10
+    assert config.memory_estimate(config.resolve({"dataset": "file", "dataset_path": "x.csv"})[0]) is None

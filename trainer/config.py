@@ -2,7 +2,8 @@
 
 A config is plain data (a dict). `resolve` turns what a user wrote (our keys or
 deep-bottleneck's) into the canonical, fully defaulted config that a run
-records in run.json and that identifies it (`run_id`).
+records in run.json and that identifies it (`run_id`). `plan` turns a raw
+config into typed `Experiment`s, each checked to fit in this machine's memory.
 """
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
+import os
 import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,6 +35,15 @@ IGNORED_KEYS = ("plotters", "plot_median", "regularization", "steps_per_epoch", 
 META_KEYS = ("name", "cohort", "description", "source")
 
 
+SEED_MAX = 2**32 - 1  # numpy's and TensorFlow's seed range
+
+# Inputs (train + test), features and classes of the built-in datasets, for the memory
+# estimate before anything is loaded ("file" datasets are only known once read).
+DATASET_SHAPES = {"harmonics": (4096, 12, 2), "harmonics_zero_mean": (4096, 12, 2),
+                  "mnist": (70000, 784, 10), "fashion_mnist": (70000, 784, 10)}
+OPTIMIZER_SLOTS = {"adam": 2, "rmsprop": 1, "sgd": 0}  # per-weight state kept by each optimizer
+
+
 class ConfigError(ValueError):
     """A config the trainer refuses; the message names key, value and what is allowed."""
 
@@ -37,13 +51,13 @@ class ConfigError(ValueError):
 class ExperimentConfig(BaseModel):
     """The canonical config of one run. Units: learning_rate per step, epochs as passes."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     dataset: Literal[datasets.DATASETS] = "harmonics"  # type: ignore[valid-type]
     dataset_path: str | None = None
     label_column: str = "label"
     test_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.2
-    split_seed: Annotated[int, Field(ge=0)] = 0
+    split_seed: Annotated[int, Field(ge=0, le=SEED_MAX)] = 0
     model: Literal["feedforward", "feedforward_batchnorm"] = "feedforward"
     architecture: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)] = [10, 7, 5, 4, 3]
     activation_fn: Literal[ACTIVATIONS] = "tanh"  # type: ignore[valid-type]
@@ -54,7 +68,7 @@ class ExperimentConfig(BaseModel):
     learning_rate: Annotated[float, Field(gt=0)] = 0.0004
     batch_size: Annotated[int, Field(ge=1)] | Literal["full"] = 256
     epochs: Annotated[int, Field(ge=1)] = 8000
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Annotated[int, Field(ge=0, le=SEED_MAX)] = 0
     n_runs: Annotated[int, Field(ge=1)] = 1
     estimators: list[dict[str, Any]] = [{"name": "binning", "params": {"bin_size": 0.07}}]
     mi_splits: Annotated[list[Literal["train", "test", "full"]], Field(min_length=1)] = ["train", "test"]
@@ -92,14 +106,40 @@ DEFAULTS: dict[str, Any] = ExperimentConfig().model_dump()
 KNOWN_KEYS = tuple(DEFAULTS) + IGNORED_KEYS + META_KEYS + ("grid", "estimator", "discretization_range")
 
 
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a config may hold (NaN and Infinity are refused)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as infinity
+        raise ValueError(f"{text} is too large for a 64-bit float")
+    return value
+
+
+def parse_json(text: str) -> Any:
+    """json.loads that refuses NaN, Infinity and numbers too large for a float (ValueError)."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def load_file(path: str | Path) -> dict[str, Any]:
     """Read a JSON config file; `name` defaults to the file's stem."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config path {str(path)!r} is a folder, not a config file "
+                          f"(`trainer sweep` takes a folder of configs)")
     try:
-        raw = json.loads(path.read_text())
+        raw = parse_json(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {str(path)!r} does not exist") from None
-    except json.JSONDecodeError as error:
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text ({error.reason} at byte {error.start})") \
+            from None
+    except OSError as error:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {error.strerror or error}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {str(path)!r} nests lists or objects too deeply") from None
+    except ValueError as error:  # json.JSONDecodeError is a ValueError, as are NaN and Infinity
         raise ConfigError(f"config file {str(path)!r} is not valid JSON: {error}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a JSON object, got {type(raw).__name__}")
@@ -117,9 +157,11 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set initial_bias=-0.5")
     try:
-        return key.strip(), json.loads(value)
+        return key.strip(), parse_json(value)
     except json.JSONDecodeError:
         return key.strip(), value
+    except (ValueError, RecursionError) as error:
+        raise ConfigError(f"--set {text!r}: {error}") from None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -179,9 +221,14 @@ def _translate_legacy(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
         legacy_name = config.pop("estimator", "binning")
         legacy_range = config.pop("discretization_range", None)
         try:
+            estimators.canonical(legacy_name, {})
+        except estimators.EstimatorError as error:
+            raise ConfigError(f"config key 'estimator' = {legacy_name!r} (legacy key): {error}") from None
+        try:
             name, params = estimators.canonical(legacy_name, {}, discretization_range=legacy_range)
         except estimators.EstimatorError as error:
-            raise ConfigError(f"config key 'estimator' = {legacy_name!r}: {error}") from None
+            raise ConfigError(f"config key 'discretization_range' = {legacy_range!r} (legacy key, with estimator "
+                              f"{legacy_name!r}): {error}") from None
         config["estimators"] = [{"name": name, "params": params}]
     if isinstance(config.get("max_norm_weights"), int) and not isinstance(config["max_norm_weights"], bool):
         config["max_norm_weights"] = float(config["max_norm_weights"])
@@ -281,14 +328,98 @@ def seeds(config: dict[str, Any]) -> list[int]:
     return [config["seed"] + i for i in range(config["n_runs"])]
 
 
-def plan(raw: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every experiment of a raw config (grid expanded), validated before anything runs.
+@dataclass(frozen=True)
+class Experiment(Mapping):
+    """One experiment: a validated canonical config and the seeds to train, as planned.
 
-    Each item: {"name", "cohort", "config", "ignored", "seeds"}.
-    """
+    Also readable as a mapping (experiment["config"], .get("cohort")), the form the
+    training loop was written against."""
+
+    name: str
+    cohort: str | None
+    config: dict[str, Any]          # canonical: resolve()'s output, never a raw config
+    ignored: dict[str, Any]         # keys accepted but meaningless here, with their values
+    seeds: tuple[int, ...]
+
+    def run_id(self, seed: int) -> str:
+        return run_id(self.name, self.config, seed)
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [self.run_id(seed) for seed in self.seeds]
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._keys():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    @classmethod
+    def _keys(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+
+def plan(raw: dict[str, Any]) -> list[Experiment]:
+    """Every experiment of a raw config (grid expanded), validated before anything runs."""
     experiments = []
     for combo in expand(raw):
+        for key in ("name", "cohort"):
+            value = combo.get(key)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ConfigError(f"config key {key!r} = {value!r} is not allowed: must be a non-empty string")
         config, ignored = resolve(combo)
-        experiments.append({"name": combo.get("name", "run"), "cohort": combo.get("cohort"),
-                            "config": config, "ignored": ignored, "seeds": seeds(config)})
+        if config["seed"] + config["n_runs"] - 1 > SEED_MAX:
+            raise ConfigError(f"config keys 'seed' = {config['seed']} and 'n_runs' = {config['n_runs']} are not "
+                              f"allowed together: seeds run up to seed + n_runs - 1, at most {SEED_MAX}")
+        check_memory(config)
+        experiments.append(Experiment(combo.get("name", "run"), combo.get("cohort"), config, ignored,
+                                      tuple(seeds(config))))
     return experiments
+
+
+def memory_estimate(config: dict[str, Any]) -> int | None:
+    """Bytes one experiment needs at least (all its seeds trained stacked), or None if its
+    dataset's size is unknown before loading (dataset "file").
+
+    Per network, float32: the weights W (P values) with their gradient, the two gradient
+    sums of the gradient statistics and a host copy at logged epochs (5 P), plus the
+    optimizer's per-weight state (Adam 2 P, RMSprop P); every layer's activations on all
+    N inputs at logged epochs, on the device and as a host copy (2 N U, U = units of all
+    layers); a minibatch's activations for the forward and backward pass (3 B U). Once
+    per experiment: one layer's activations in float64 plus their bin codes for the MI
+    estimate (16 N max-units). A lower bound: the allocator and TensorFlow add more.
+    """
+    shape = DATASET_SHAPES.get(config["dataset"])
+    if shape is None:
+        return None
+    n_inputs, n_features, n_classes = shape
+    widths = [n_features, *config["architecture"], n_classes]
+    params = sum(a * b + b for a, b in zip(widths, widths[1:]))
+    units = sum(widths[1:])
+    n_train = n_inputs - int(n_inputs * config["test_fraction"])
+    batch = n_train if config["batch_size"] == "full" else min(config["batch_size"], n_train)
+    per_network = 4 * ((5 + OPTIMIZER_SLOTS[config["optimizer"]]) * params + 2 * n_inputs * units + 3 * batch * units)
+    return config["n_runs"] * per_network + 16 * n_inputs * max(widths[1:])
+
+
+def physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not on this platform
+        return None
+
+
+def check_memory(config: dict[str, Any]) -> None:
+    """Refuse, before anything is written, an experiment that cannot fit in this machine's memory."""
+    needed, available = memory_estimate(config), physical_memory()
+    if needed is not None and available is not None and needed > available:
+        raise ConfigError(
+            f"config key 'architecture' = {config['architecture']} with {config['n_runs']} seed(s) on "
+            f"{config['dataset']} needs about {needed / 2**30:.1f} GiB of memory (weights, optimizer state and "
+            f"every layer's activations on all inputs), more than this machine's {available / 2**30:.1f} GiB; "
+            f"use fewer or narrower layers, or fewer seeds (n_runs)")
