@@ -68,6 +68,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: seconds >= 0 (0: no limit)")
+    return value
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from trainer import sweep
 
@@ -95,15 +105,75 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
+    import threading
+
     from ibstore import sandbox
+    from ibstore.scan import scan
+    from trainer import sql_output
 
     root = layout.results_root(args.results)
     try:
-        frame = sandbox.run_query(root, args.query)
-    except sandbox.SqlError as error:
+        fmt = sql_output.format_for(args.output, args.format)
+        if fmt == "parquet" and args.output is None:
+            raise sql_output.OutputError("--format parquet needs --output FILE")
+        output = sql_output.output_path(args.output, root) if args.output else None
+        limits = sandbox.Limits(timeout_s=args.timeout or None)
+        statement = sandbox.Statement(scan(root), args.query, limits)
+    except (sandbox.SqlError, sql_output.OutputError) as error:
         raise UserError(str(error)) from None
-    text = sandbox.format_result(frame, args.format)
-    print(text, end="" if text.endswith("\n") else "\n")
+
+    def consume(batches, schema):
+        if fmt == "table":
+            table, total = sandbox.first_rows(batches, schema, args.max_rows)
+            return sql_output.format_table(table, total).encode()
+        if output is not None:
+            return sql_output.write_atomically(output, lambda file: sql_output.write_rows(fmt, batches, schema, file))
+        return sql_output.write_rows(fmt, batches, schema, sys.stdout.buffer)
+
+    # The statement runs in a worker thread so that this thread is free to take signals: DuckDB
+    # does not return to Python while it works, so a handler here is what interrupts it.
+    outcome: dict[str, object] = {}
+    signals: list[int] = []
+
+    def work():
+        try:
+            outcome["value"] = statement.run(consume)
+        except BaseException as error:   # handed to the main thread, which reports it
+            outcome["error"] = error
+
+    def stop(signum, frame):
+        signals.append(signum)
+        statement.interrupt()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    worker = threading.Thread(target=work, name="trainer sql", daemon=True)
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if signals:
+        print(f"interrupted ({signal.Signals(signals[0]).name}): query stopped", file=sys.stderr)
+        return 128 + signals[0]
+    error = outcome.get("error")
+    if isinstance(error, sandbox.QueryStopped):
+        raise UserError(f"query stopped after {error.seconds:g} s (--timeout)")
+    if isinstance(error, sandbox.SqlError):
+        raise UserError(str(error))
+    if isinstance(error, BrokenPipeError):   # e.g. `| head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    if isinstance(error, OSError):
+        raise UserError(f"could not write {args.output or 'the output'}: {error.strerror or error}")
+    if error is not None:
+        raise error
+    if fmt == "table":
+        sys.stdout.buffer.write(outcome["value"])
+        sys.stdout.flush()
+    elif output is not None:
+        print(f"{outcome['value']:,} rows written to {output}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -158,9 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     sql = with_results(verbs.add_parser("sql", help="read-only SQL over the results"))
     sql.add_argument("query", metavar="QUERY",
-                     help="one SELECT/WITH/DESCRIBE/SHOW/EXPLAIN/SUMMARIZE statement over the views "
-                          "runs, config, metrics, mi, gradients, activations, activation_stats")
-    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+                     help="one SELECT/WITH/PIVOT/DESCRIBE/SHOW/EXPLAIN/SUMMARIZE statement over the views "
+                          "runs, config, metrics, mi, gradients, activations, activation_stats, problems")
+    sql.add_argument("--format", choices=("table", "csv", "json", "parquet"),
+                     help="table (default: the first --max-rows rows), or every row as csv / json "
+                          "(to stdout or --output) / parquet (--output only); default from --output's suffix")
+    sql.add_argument("--output", metavar="FILE",
+                     help="write every row to FILE (atomically; not inside the results root)")
+    sql.add_argument("--max-rows", type=_positive_int, default=200, metavar="N",
+                     help="rows the table shows (default 200); the rest are counted and left out")
+    sql.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                     help="stop the query after this long (default 30; 0: no limit)")
     sql.set_defaults(handler=cmd_sql)
 
     estimate = with_results(verbs.add_parser(
