@@ -1,124 +1,361 @@
-"""Read-only SQL over a results root, for the explorer, `trainer sql` and notebooks.
+"""Read-only SQL over a results root, for `trainer sql`, the explorer's SQL page and notebooks.
 
-Two locks. Statements are parsed by DuckDB itself and only reads run (SELECT,
-WITH, FROM, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN of those); anything else is
-refused before it runs, since DuckDB would allow e.g. `COPY ... TO` a file
-inside the root. And the database can only read files under the root
-(allowed_directories, external access off, configuration locked).
+The guarantee is built, not checked. Each statement runs on a new in-memory DuckDB
+connection (`connect`) that can open no file at all: no allowed directories,
+`enable_external_access` off, no temporary directory (nothing spills to disk), no extension
+loading, no scans of Python variables, the configuration locked. Its views are Arrow objects
+(ibstore.views.register), so the results are read through pyarrow and DuckDB never needs a
+path. The connection is closed after the statement: whatever the statement did to its own
+catalog (a CREATE TABLE, a dynamic PIVOT's helper) dies with it, and no other query, visitor
+or process sees it.
+
+The statement check (`check_read_only`) is the second line, so a refusal is a clear sentence
+rather than a permission error, and a gap in the first line is still closed. It reads the
+whole statement three ways (duckdb-notes.md: the top label calls `WITH t AS (COPY ...)
+SELECT 1` a SELECT): the statement types (one statement; SELECT, PIVOT, or EXPLAIN of one),
+every token (no writing or configuring keyword anywhere outside strings and comments, no
+function that runs SQL text, reads files or reaches into the process), and DuckDB's own parse
+tree (json_serialize_sql: every query node in CTEs and subqueries must be a read).
+
+Limits: a time limit per statement (a timer interrupts the connection), a memory limit and a
+thread count on the connection; results are fetched in Arrow batches, so a caller can cap the
+rows it keeps or stream every row to a file in bounded memory.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterator, TypeVar
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
+from ibstore import views
 from ibstore.scan import Scan, scan as scan_root
-from ibstore.views import VIEWS, create_views
 
-FORMATS = ("table", "csv", "json")
-ALLOWED = "SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE and EXPLAIN"
+T = TypeVar("T")
+
+CLI_TIMEOUT_S = 30.0
+APP_TIMEOUT_S = 10.0
+BATCH_ROWS = 65_536          # rows per Arrow batch: the unit of streaming and of the row cap
+ALLOWED = "SELECT, WITH, FROM, VALUES, PIVOT, UNPIVOT, DESCRIBE, SHOW, SUMMARIZE and EXPLAIN"
+
+# Keywords no read needs; refused anywhere in a statement (strings and comments are not keywords).
+WRITE_KEYWORDS = frozenset({
+    "ABORT", "ALTER", "ATTACH", "BEGIN", "CALL", "CHECKPOINT", "COMMENT", "COMMIT",
+    "COPY", "CREATE", "DEALLOCATE", "DELETE", "DETACH", "DROP", "EXECUTE", "EXPORT", "GRANT", "IMPORT",
+    "INSERT", "INSTALL", "LOAD", "MERGE", "PRAGMA", "PREPARE", "RESET", "REVOKE", "ROLLBACK", "SET",
+    "TRUNCATE", "UPDATE", "USE", "VACUUM",
+})
+
+# Functions refused by name (also schema-qualified or quoted), with the reason shown.
+_RUN_SQL_TEXT = "runs SQL text, which the check cannot see; write the statement itself"
+_READ_FILES = "reads files; the results are in the views (runs, config, metrics, mi, gradients, ...)"
+_PROCESS = "reaches into the server process"
+_STATE = "changes the database's settings, logs or storage"
+REFUSED_FUNCTIONS: dict[str, str] = {
+    **dict.fromkeys(("query", "query_table", "json_execute_serialized_sql"), _RUN_SQL_TEXT),
+    **dict.fromkeys(("read_csv", "read_csv_auto", "read_single_csv_file", "sniff_csv", "read_json",
+                     "read_json_auto", "read_json_objects", "read_json_objects_auto", "read_ndjson",
+                     "read_ndjson_auto", "read_ndjson_objects", "read_single_json_file", "read_parquet",
+                     "read_single_parquet_file", "parquet_scan", "parquet_metadata", "parquet_file_metadata",
+                     "parquet_full_metadata", "parquet_kv_metadata", "parquet_schema", "parquet_bloom_probe",
+                     "parquet_page_index", "read_text", "read_blob", "read_duckdb", "glob", "import_database",
+                     "copy_database"), _READ_FILES),
+    **dict.fromkeys(("arrow_scan", "arrow_scan_dumb", "python_arrow_scan", "pandas_scan",
+                     "python_map_function"), _PROCESS),
+    **dict.fromkeys(("enable_logging", "disable_logging", "truncate_duckdb_logs", "write_log",
+                     "enable_profiling", "disable_profiling", "checkpoint", "force_checkpoint",
+                     "add_grammar_extension", "remove_grammar_extension", "create_external_resource",
+                     "register_external_resource", "register_external_resource_type",
+                     "deregister_external_resource", "destroy_external_resource", "setval", "nextval"),
+                    _STATE),
+}
+
+# Query nodes of DuckDB's parse tree that only read; anything else (COPY_QUERY_NODE,
+# INSERT/UPDATE/DELETE_QUERY_NODE, ...) inside a CTE or subquery is a write.
+READ_NODES = frozenset({"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE"})
 
 
 class SqlError(ValueError):
-    """A query that was refused or failed; the message is DuckDB's or says what is allowed."""
+    """A statement that was refused or failed; the message is one line."""
 
 
-def connect(root: str | os.PathLike, *, scan: Scan | None = None,
-            materialize: Iterable[str] = ()) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the views of ibstore.views over `root`, confined to it."""
-    root = Path(root).resolve()
-    scan = scan if scan is not None else scan_root(root)
-    con = duckdb.connect(":memory:")
-    con.execute("SET temp_directory = ''")  # else DuckDB allows reads under ./.tmp
-    con.execute("SET allowed_directories = ?", [[str(root) + os.sep]])
-    con.execute("SET autoinstall_known_extensions = false")
-    con.execute("SET enable_progress_bar = false")  # it would print to stderr during long reads
-    create_views(con, scan, materialize)
-    con.execute("SET enable_external_access = false")
+class QueryStopped(SqlError):
+    """The statement ran out of its time limit and was interrupted."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        super().__init__(f"query stopped after {seconds:g} s (the time limit)")
+
+
+class QueryInterrupted(SqlError):
+    """The statement was interrupted from outside (Ctrl-C, SIGTERM)."""
+
+    def __init__(self):
+        super().__init__("query interrupted")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one statement may use. `timeout_s` None means no time limit."""
+    timeout_s: float | None = CLI_TIMEOUT_S
+    memory_limit: str = "1GB"     # DuckDB's own buffers; with no temporary directory nothing spills
+    threads: int = 2
+
+
+def connect(root: str | os.PathLike | None = None, *, scan: Scan | None = None,
+            limits: Limits = Limits()) -> duckdb.DuckDBPyConnection:
+    """A new in-memory DuckDB with the views of `scan` (or of a scan of `root`) that can touch no file."""
+    if scan is None:
+        if root is None:
+            raise TypeError("connect() needs a results root or a scan")
+        scan = scan_root(Path(root))
+    con = duckdb.connect(":memory:", config={
+        "enable_external_access": False,          # no file, no network, no extension install or load
+        "temp_directory": "",                     # else the default ./.tmp is silently allowed for spilling
+        "autoinstall_known_extensions": False, "autoload_known_extensions": False,
+        "python_enable_replacements": False,      # else a name in SQL can read a Python variable of the caller
+        "memory_limit": limits.memory_limit, "threads": limits.threads,
+    })
+    con.execute("SET enable_progress_bar = false")   # it would print to stderr during long reads
+    views.register(con, scan)
     con.execute("SET lock_configuration = true")
     return con
 
 
+# The check
+
+
 def check_read_only(sql: str) -> str:
-    """The single statement in `sql` if it only reads; SqlError otherwise."""
+    """The text of the single statement in `sql` if it only reads; SqlError saying why not otherwise."""
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as error:
-        raise SqlError(str(error)) from None
+        raise SqlError(one_line(error)) from None
     if not statements:
         raise SqlError("the query is empty")
     if len(statements) > 1:
-        raise SqlError("run one statement at a time")
+        raise SqlError(f"refused: {len(statements)} statements; run one statement at a time")
     statement = statements[0]
-    refused = _refused_type(statement)
-    if refused:
-        raise SqlError(f"refused: {refused} statements are not allowed; the results are read-only "
-                       f"(allowed: {ALLOWED})")
+    tokens = _tokens(statement.query)
+    _check_tokens(tokens)
+    kind = statement.type
+    if kind == duckdb.StatementType.EXPLAIN:
+        inner = _explained(statement.query, tokens)
+        inner_types = [s.type for s in duckdb.extract_statements(inner)] if inner else []
+        if inner_types != [duckdb.StatementType.SELECT]:
+            raise _refused("EXPLAIN " + "/".join(t.name for t in inner_types) if inner_types else "EXPLAIN")
+        _check_tree(inner)
+    elif kind == duckdb.StatementType.SELECT:
+        _check_tree(statement.query)
+    elif kind == duckdb.StatementType.MULTI and any(
+            token_kind == "keyword" and text.upper() in ("PIVOT", "UNPIVOT") for text, token_kind, _ in tokens):
+        pass   # a PIVOT that first looks up its columns; json_serialize_sql cannot show it, the tokens did
+    else:
+        raise _refused(kind.name)
     return statement.query
 
 
-def _refused_type(statement: duckdb.Statement) -> str | None:
-    """None for a read, else the kind of statement (EXPLAIN ANALYZE runs what it explains)."""
-    if statement.type == duckdb.StatementType.SELECT:
-        return None
-    if statement.type == duckdb.StatementType.EXPLAIN:
-        inner = _explained(statement.query)
-        kinds = [s.type for s in duckdb.extract_statements(inner)] if inner else []
-        if kinds and all(kind == duckdb.StatementType.SELECT for kind in kinds):
-            return None
-        return "EXPLAIN " + "/".join(kind.name for kind in kinds) if kinds else "EXPLAIN"
-    return statement.type.name
+def _refused(what: str) -> SqlError:
+    return SqlError(f"refused: {what} statements are not allowed; the results are read-only (allowed: {ALLOWED})")
 
 
-def _explained(query: str) -> str:
+def _tokens(query: str) -> list[tuple[str, str, int]]:
+    """(text, kind, offset) of every token but comments (kind: keyword, identifier, operator, ...)."""
+    found = duckdb.tokenize(query)
+    ends = [start for start, _ in found[1:]] + [len(query)]
+    return [(query[start:end].strip(), kind.name, start) for (start, kind), end in zip(found, ends)
+            if kind.name != "comment"]
+
+
+def _check_tokens(code: list[tuple[str, str, int]]) -> None:
+    for i, (text, kind, _) in enumerate(code):
+        word = text.upper()
+        if kind == "keyword" and word in WRITE_KEYWORDS:
+            raise SqlError(f"refused: {word} is not allowed anywhere in a query; the results are read-only "
+                           f"(allowed: {ALLOWED}; a column or alias named {text.lower()} needs quotes: "
+                           f"\"{text.lower()}\")")
+        if kind in ("identifier", "keyword") and i + 1 < len(code) and code[i + 1][0].startswith("("):
+            name = text.strip('"').lower()
+            if name in REFUSED_FUNCTIONS:
+                raise SqlError(f"refused: {name}() {REFUSED_FUNCTIONS[name]}")
+
+
+def _explained(query: str, tokens: list[tuple[str, str, int]]) -> str:
     """The statement after `EXPLAIN [ANALYZE] [(options)]`."""
-    tokens = duckdb.tokenize(query)
-    words = [query[start:end].strip().lower() for (start, _), (end, _) in
-             zip(tokens, tokens[1:] + [(len(query), None)])]
     i = 1
-    if i < len(words) and words[i] in ("analyze", "analyse"):
+    if i < len(tokens) and tokens[i][0].lower() in ("analyze", "analyse"):
         i += 1
-    if i < len(words) and words[i] == "(":
+    if i < len(tokens) and tokens[i][0].startswith("("):
         depth = 0
-        while i < len(words):
-            depth += words[i] == "("
-            depth -= words[i] == ")"
+        while i < len(tokens):
+            depth += tokens[i][0].count("(") - tokens[i][0].count(")")
             i += 1
-            if depth == 0:
+            if depth <= 0:
                 break
-    return query[tokens[i][0]:] if i < len(tokens) else ""
+    return query[tokens[i][2]:] if i < len(tokens) else ""
 
 
-def run_query(con_or_root: duckdb.DuckDBPyConnection | str | os.PathLike, sql: str) -> pd.DataFrame:
-    """Run one read-only statement; SqlError with DuckDB's message if refused or failing."""
-    statement = check_read_only(sql)
-    con = con_or_root if isinstance(con_or_root, duckdb.DuckDBPyConnection) else connect(con_or_root)
+_checker_lock = threading.Lock()
+_checker: duckdb.DuckDBPyConnection | None = None
+
+
+def _parse_tree(query: str) -> dict[str, Any]:
+    """DuckDB's parse tree of a SELECT as JSON (json_serialize_sql), without running anything."""
+    global _checker
+    with _checker_lock:
+        if _checker is None:
+            _checker = duckdb.connect(":memory:", config={"enable_external_access": False, "temp_directory": "",
+                                                          "python_enable_replacements": False})
+        cursor = _checker.cursor()
     try:
-        return con.execute(statement).df()   # the views are registered on `con` itself, not its cursors
-    except duckdb.Error as error:
-        raise SqlError(str(error)) from None
+        return json.loads(cursor.execute("SELECT json_serialize_sql(?)", [query]).fetchall()[0][0])
+    finally:
+        cursor.close()
 
 
-def view_columns(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The views and their columns (view, column, type), for the SQL page and `trainer sql`."""
-    order = {name: i for i, name in enumerate(VIEWS)}
-    frame = con.execute(
-        "SELECT table_name AS view, column_name AS column, data_type AS type "
-        "FROM information_schema.columns ORDER BY table_name, ordinal_position").df()
-    frame = frame[frame["view"].isin(VIEWS)]
-    return frame.sort_values("view", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+def _check_tree(query: str) -> None:
+    tree = _parse_tree(query)
+    if tree.get("error"):
+        raise SqlError(f"refused: the statement could not be checked ({tree.get('error_message')})")
+    for node in _walk(tree):
+        kind = node.get("type")
+        if isinstance(kind, str) and kind.endswith("_NODE") and kind not in READ_NODES:
+            what = kind.removesuffix("_NODE").removesuffix("_QUERY")
+            raise SqlError(f"refused: {what} inside the query (a CTE or subquery that writes); "
+                           f"the results are read-only (allowed: {ALLOWED})")
+        name = node.get("function_name")
+        if isinstance(name, str) and name.lower() in REFUSED_FUNCTIONS:
+            raise SqlError(f"refused: {name.lower()}() {REFUSED_FUNCTIONS[name.lower()]}")
 
 
-def format_result(frame: pd.DataFrame, fmt: str = "table") -> str:
-    """`trainer sql --format`: an aligned text table, CSV, or JSON (a list of records)."""
-    if fmt == "table":
-        return frame.to_string(index=False) if len(frame.columns) else "(no columns)"
-    if fmt == "csv":
-        return frame.to_csv(index=False)
-    if fmt == "json":
-        return frame.to_json(orient="records", date_format="iso", indent=1)
-    raise ValueError(f"unknown format {fmt!r}; formats are {', '.join(FORMATS)}")
+def _walk(value: Any) -> Iterator[dict[str, Any]]:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def one_line(error: BaseException) -> str:
+    """DuckDB's message on one line: the caret drawing dropped, its line number kept."""
+    parts, where = [], ""
+    for line in str(error).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("LINE "):
+            where = " (" + stripped.split(":", 1)[0].lower() + ")"
+        elif stripped and set(stripped) != {"^"}:
+            parts.append(stripped)
+    return " ".join(parts) + where
+
+
+# Running
+
+
+class Statement:
+    """One checked statement on its own sandbox connection, run once and then discarded.
+
+    `interrupt()` may be called from any thread or a signal handler; the time limit calls it
+    from a timer thread, so a statement stops when its time is up whatever its caller does."""
+
+    def __init__(self, source: Scan | str | os.PathLike, sql: str, limits: Limits = Limits()):
+        self.query = check_read_only(sql)
+        self.limits = limits
+        scan = source if isinstance(source, Scan) else scan_root(Path(source))
+        self._con = connect(scan=scan, limits=limits)
+        self._stopped: SqlError | None = None
+
+    def interrupt(self) -> None:
+        self._stop(QueryInterrupted())
+
+    def _time_up(self) -> None:
+        self._stop(QueryStopped(self.limits.timeout_s))
+
+    def _stop(self, reason: SqlError) -> None:
+        if self._stopped is None:
+            self._stopped = reason
+        self._con.interrupt()
+
+    def run(self, consume: Callable[[Iterator[pa.RecordBatch], pa.Schema], T]) -> T:
+        """`consume(batches, schema)` over the result, within the time limit; the connection is
+        closed afterwards. DuckDB produces the rows as they are consumed (streaming)."""
+        timer = None
+        if self.limits.timeout_s:
+            timer = threading.Timer(self.limits.timeout_s, self._time_up)
+            timer.daemon = True
+            timer.start()
+        try:
+            reader = self._con.sql(self.query).to_arrow_reader(BATCH_ROWS)
+            return consume(self._batches(reader), reader.schema)
+        except (duckdb.Error, pa.ArrowException, OSError) as error:
+            # An interrupt surfaces as InterruptException from DuckDB, or as an Arrow/OS error
+            # from the reader between batches: the reason is what stopped it.
+            if self._stopped is not None:
+                raise self._stopped from None
+            if isinstance(error, duckdb.Error) or "Error:" in str(error):
+                raise SqlError(one_line(error)) from None
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._con.close()
+
+    def _batches(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            if self._stopped is not None:   # an interrupt that came between two batches
+                raise self._stopped
+            yield batch
+
+
+def first_rows(batches: Iterator[pa.RecordBatch], schema: pa.Schema, max_rows: int) -> tuple[pa.Table, int]:
+    """The first `max_rows` rows and the number of rows in all (counted, not kept)."""
+    kept, total = [], 0
+    for batch in batches:
+        if total < max_rows:
+            kept.append(batch.slice(0, max_rows - total))
+        total += batch.num_rows
+    return pa.Table.from_batches(kept, schema=schema), total
+
+
+def head(source: Scan | str | os.PathLike, sql: str, max_rows: int,
+         limits: Limits = Limits()) -> tuple[pa.Table, int]:
+    """The first `max_rows` rows of one read-only statement and its total row count."""
+    return Statement(source, sql, limits).run(lambda batches, schema: first_rows(batches, schema, max_rows))
+
+
+def run_query(source: Scan | str | os.PathLike | duckdb.DuckDBPyConnection, sql: str,
+              limits: Limits = Limits()) -> pd.DataFrame:
+    """Every row of one read-only statement as a DataFrame (for notebooks and tests).
+
+    With a Scan or a root, the statement runs on its own sandbox connection; with a connection
+    from `connect`, on that one (the caller then owns what the connection has seen)."""
+    if isinstance(source, duckdb.DuckDBPyConnection):
+        query = check_read_only(sql)
+        try:
+            return source.sql(query).df()
+        except duckdb.Error as error:
+            raise SqlError(one_line(error)) from None
+    return Statement(source, sql, limits).run(
+        lambda batches, schema: pa.Table.from_batches(list(batches), schema=schema).to_pandas())
+
+
+def view_columns(scan: Scan) -> pd.DataFrame:
+    """The views and their columns (view, column, type), for the SQL page."""
+    con = connect(scan=scan, limits=Limits(timeout_s=None))
+    try:
+        rows = []
+        for view in views.VIEWS:
+            for name, kind, *_ in con.execute(f"DESCRIBE {views.quote(view)}").fetchall():
+                rows.append({"view": view, "column": name, "type": kind})
+        return pd.DataFrame(rows, columns=["view", "column", "type"])
+    finally:
+        con.close()

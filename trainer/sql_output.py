@@ -1,0 +1,186 @@
+"""What `trainer sql` prints or writes: an aligned text table of the first rows, or every row
+streamed as CSV, JSON or Parquet in Arrow batches (memory bounded by one batch, whatever the
+row count). Files are written atomically: a temporary file beside the target, renamed at the end.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import IO, Any, Callable, Iterator
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+
+FORMATS = ("table", "csv", "json", "parquet")
+SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+MAX_CELL = 60            # characters of one table cell; longer values end in "…" (csv/json hold them whole)
+# Control and bidi characters would let a value print fake rows or reorder the line.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+class OutputError(ValueError):
+    """An --output that cannot be used; the message says why."""
+
+
+# The table
+
+
+def format_table(table: pa.Table, total_rows: int, max_rows_flag: str = "--max-rows") -> str:
+    """An aligned text table with a header (also when there are no rows), then how many rows
+    there were and, if not all are shown, how many were left out."""
+    names = [_cell(name) for name in table.column_names]
+    numeric = [_is_number(field.type) for field in table.schema]
+    columns = [[_cell(_text(value)) for value in column.to_pylist()] for column in table.columns]
+    widths = [max([len(name), *map(len, cells)]) for name, cells in zip(names, columns)]
+    if not names:
+        return f"(no columns; {total_rows} row{'s' if total_rows != 1 else ''})\n"
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if right else c.ljust(w)
+                         for c, w, right in zip(cells, widths, numeric)).rstrip()
+
+    lines = [line(names), "  ".join("-" * w for w in widths)]
+    lines += [line(list(row)) for row in zip(*columns)]
+    shown = table.num_rows
+    if shown < total_rows:
+        lines.append(f"({total_rows:,} rows; the first {shown:,} shown, {total_rows - shown:,} left out: "
+                     f"raise {max_rows_flag}, or --format csv|json|parquet --output FILE for every row)")
+    else:
+        lines.append(f"({total_rows:,} row{'s' if total_rows != 1 else ''})")
+    return "\n".join(lines) + "\n"
+
+
+def _is_number(kind: pa.DataType) -> bool:
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value) if not math.isfinite(value) else f"{value:.6g}"
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (str, int, decimal.Decimal, datetime.date, datetime.time, datetime.timedelta)):
+        return str(value)
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _cell(text: str) -> str:
+    text = _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
+
+
+# Streaming every row
+
+
+def write_rows(fmt: str, batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[bytes]) -> int:
+    """Write every batch to `sink` as `fmt` (csv, json: an array of objects, parquet); the row count."""
+    writers: dict[str, Callable[..., int]] = {"csv": _write_csv, "json": _write_json, "parquet": _write_parquet}
+    if fmt not in writers:
+        raise ValueError(f"unknown format {fmt!r}; formats are {', '.join(writers)}")
+    return writers[fmt](batches, schema, sink)
+
+
+def _write_csv(batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[bytes]) -> int:
+    rows, writer = 0, None
+    for batch in batches:
+        batch = _csv_ready(batch)
+        writer = writer or pcsv.CSVWriter(sink, batch.schema)
+        writer.write_batch(batch)
+        rows += batch.num_rows
+    # No rows: still the header.
+    (writer or pcsv.CSVWriter(sink, _csv_ready(pa.RecordBatch.from_pylist([], schema=schema)).schema)).close()
+    return rows
+
+
+def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Arrow's CSV writer has no lists, structs, maps or intervals: those become JSON text."""
+    columns = []
+    for field, column in zip(batch.schema, batch.columns):
+        kind = field.type
+        if pa.types.is_nested(kind) or pa.types.is_interval(kind):
+            column = pa.array([None if v is None else json.dumps(v, default=str, ensure_ascii=False)
+                               for v in column.to_pylist()], type=pa.string())
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def _write_json(batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[bytes]) -> int:
+    rows = 0
+    sink.write(b"[")
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        # pandas writes a batch of records fast; one record per line, joined into one array.
+        text = batch.to_pandas().to_json(orient="records", lines=True, date_format="iso",
+                                         double_precision=15, default_handler=str, force_ascii=False)
+        sink.write((",\n" if rows else "\n").encode() + text.rstrip("\n").replace("\n", ",\n").encode())
+        rows += batch.num_rows
+    sink.write(b"\n]\n")
+    return rows
+
+
+def _write_parquet(batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[bytes]) -> int:
+    rows = 0
+    with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows
+
+
+# The output file
+
+
+def output_path(output: str, results_root: Path) -> Path:
+    """`output` as an absolute path, refused if it is inside the results root, is a folder,
+    or its folder does not exist."""
+    path = Path(output).expanduser()
+    path = path.parent.resolve() / path.name
+    root = Path(results_root).resolve()
+    if path == root or root in path.parents or (path.exists() and path.resolve().is_relative_to(root)):
+        raise OutputError(f"--output {output} is inside the results root {root}; "
+                          f"write query results somewhere else")
+    if path.is_dir():
+        raise OutputError(f"--output {output} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise OutputError(f"--output {output}: folder {path.parent} does not exist")
+    return path
+
+
+def format_for(output: str | None, fmt: str | None) -> str:
+    """The format asked for, else the one --output's suffix names, else the table."""
+    if fmt:
+        return fmt
+    if output is None:
+        return "table"
+    suffix = Path(output).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise OutputError(f"--output {output}: say --format csv, json or parquet "
+                          f"(or end the name in {', '.join(SUFFIXES)})")
+    return SUFFIXES[suffix]
+
+
+def write_atomically(path: Path, write: Callable[[IO[bytes]], int]) -> int:
+    """`write(file)` into a temporary file beside `path`, renamed over `path` once complete;
+    on any error or interrupt the temporary file is removed and `path` is untouched."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "xb") as file:
+            rows = write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+        return rows
+    finally:
+        temporary.unlink(missing_ok=True)
