@@ -164,3 +164,80 @@ def test_trainer_sql_and_result_store_see_every_good_run(hostile):
     assert result.returncode == 0, result.stderr
     assert sorted(row["run_id"] for row in json.loads(result.stdout)) == sorted(hostile["good"])
     assert sorted(ResultStore(hostile["root"]).runs()["run_id"]) == sorted(hostile["good"])
+
+
+def test_unreadable_run_json_is_a_problem_not_an_error(tmp_path, monkeypatch):
+    """Permission denied on open (simulated: the tests may run as root, who reads anything)."""
+    import ibstore.scan as scan_module
+
+    good, locked = (write_run(tmp_path, name, TANH, logged=3) for name in ("good", "locked"))
+    real_open = os.open
+
+    def refusing_open(path, flags, mode=0o777, *, dir_fd=None):
+        if dir_fd is not None and os.readlink(f"/proc/self/fd/{dir_fd}").endswith(locked) and path == "run.json":
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+    monkeypatch.setattr(scan_module.os, "open", refusing_open)
+    found = scan(tmp_path)
+    assert [r.run_id for r in found.runs] == [good]
+    (problem,) = found.problems
+    assert problem.run_id == locked and "Permission denied" in problem.problem
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_unreadable_run_json_and_run_folder_are_problems(tmp_path):
+    good, locked, closed = (write_run(tmp_path, name, TANH, logged=3) for name in ("good", "locked", "closed"))
+    (tmp_path / "runs" / locked / "run.json").chmod(0)
+    (tmp_path / "runs" / closed).chmod(0)
+    try:
+        found = scan(tmp_path)
+    finally:
+        (tmp_path / "runs" / closed).chmod(0o755)
+    assert [r.run_id for r in found.runs] == [good]
+    assert {p.run_id for p in found.problems} == {locked, closed}
+
+
+def test_a_running_run_on_this_host_is_interrupted_once_its_lock_is_free(tmp_path):
+    """Liveness: the lock decides on this host at once; other hosts (and runs without a lock
+    file) go by the heartbeat's age."""
+    import socket
+
+    from ibstore.lock import RunLock
+    from ibstore.schema import HEARTBEAT_STALE_SECONDS
+
+    here, elsewhere, unlocked, stale = (
+        write_run(tmp_path, name, TANH, logged=3, status="running", epochs_done=2, heartbeat_age_s=age)
+        for name, age in (("here", 0), ("elsewhere", 0), ("unlocked", 0), ("stale", HEARTBEAT_STALE_SECONDS + 5)))
+    for run_id in (here, unlocked, stale):
+        edit_record(tmp_path, run_id, host=socket.gethostname())
+    edit_record(tmp_path, elsewhere, host="another-host")
+    RunLock.acquire(tmp_path / "runs" / elsewhere).release()   # a free lock file says nothing about other hosts
+
+    def statuses() -> dict[str, str]:
+        return {r.run_id: r.status.value for r in scan(tmp_path).runs}
+
+    lock = RunLock.acquire(tmp_path / "runs" / here)
+    assert statuses() == {here: "running", elsewhere: "running", unlocked: "running", stale: "interrupted"}
+    lock.release()   # what kill -9 does to the writer's lock
+    assert statuses()[here] == "interrupted"
+
+
+def test_a_table_is_its_base_and_the_parts_the_base_does_not_hold(tmp_path):
+    import pyarrow.parquet as pq
+
+    from ibstore import layout
+
+    run_id = write_run(tmp_path, "parts", TANH, logged=3)
+    base = layout.table_path(tmp_path, run_id, "metrics")
+    rows = pq.read_table(base)
+    pq.write_table(rows.replace_schema_metadata({layout.COMPACTED_THROUGH_KEY: b"2"}), base)
+    for n in (1, 2, 3, 4):
+        pq.write_table(rows.slice(0, n), layout.table_part_path(tmp_path, run_id, "metrics", n))
+    layout.table_part_path(tmp_path, run_id, "metrics", 4).write_bytes(b"PAR1 truncated")
+    (base.parent / ".metrics.part-000005.parquet.tmp").write_bytes(b"half written")
+    found = scan(tmp_path)
+    files = found.files["metrics"][run_id]
+    assert [(Path(f.path).name, f.part, f.num_rows) for f in files] == [
+        ("metrics.parquet", None, rows.num_rows), ("metrics.part-000003.parquet", 3, 3)]
+    (problem,) = found.problems
+    assert problem.path.endswith("metrics.part-000004.parquet") and "unreadable Parquet" in problem.problem
