@@ -130,7 +130,7 @@ def run_row(record: RunRecord) -> dict[str, Any]:
 def config_columns(flat_configs: list[dict[str, Any]]) -> dict[str, pa.Array]:
     """One typed column per flattened key, in key order, a row per config (NULL where a config
     lacks the key or holds null). The type holds every value of the key across configs:
-    booleans BOOLEAN; whole numbers BIGINT; numbers with any fraction DOUBLE; strings VARCHAR;
+    booleans BOOLEAN; integers BIGINT; numbers of which any is a float DOUBLE; strings VARCHAR;
     lists and objects, or values of incompatible kinds, JSON text (VARCHAR)."""
     keys = sorted({key for flat in flat_configs for key in flat})
     columns = {}
