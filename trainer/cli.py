@@ -87,20 +87,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
+    from ibstore import sandbox
     from ibstore.scan import scan
+    from trainer import listing
 
     root = layout.results_root(args.results)
-    print(f"results root: {root} ({layout.root_source(args.results)})")
     found = scan(root)
-    if not found.runs and not found.problems:
-        print("no runs yet: try `trainer run data/configs/basic.json --set epochs=300`")
-        return EXIT_OK
-    print(f"{'run_id':44} {'status':12} {'epochs':>11}  name")
-    for run in sorted(found.runs, key=lambda r: r["run_id"]):
-        epochs = f"{run.get('epochs_done', '?')}/{run.get('epochs_total', '?')}"
-        print(f"{run['run_id']:44} {run['status']:12} {epochs:>11}  {run.get('name', '')}")
+    runs = found.runs
+    if args.where:
+        # The condition is user SQL: it runs in the read-only sandbox like `trainer sql`.
+        query = f"SELECT run_id FROM runs WHERE {args.where}"
+        try:
+            matched = set(sandbox.run_query(found, query)["run_id"])
+        except sandbox.SqlError as error:
+            raise UserError(f"--where: {error}") from None
+        runs = [run for run in runs if run.run_id in matched]
+    print(f"results root: {listing.escape(str(root))} ({layout.root_source(args.results)})")
+    print(listing.table(runs))
+    if not found.runs:
+        print(listing.first_run_hint())
     for problem in found.problems:
-        print(f"warning: {problem.path}: {problem.problem}", file=sys.stderr)
+        print(f"warning: {listing.escape(problem.path)}: {listing.escape(problem.problem)}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -223,7 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue interrupted runs from their last checkpoint (restart them if none)")
     sweep.set_defaults(handler=cmd_sweep)
 
-    ls = with_results(verbs.add_parser("ls", help="list runs with their status"))
+    ls = with_results(verbs.add_parser(
+        "ls", help="list runs: status, epochs, final test accuracy, dead/diverged flags"))
+    ls.add_argument("--where", metavar="CONDITION",
+                    help="SQL condition over the runs view, e.g. \"initial_bias < 0 AND final_test_accuracy > 0.8\"")
     ls.set_defaults(handler=cmd_ls)
 
     sql = with_results(verbs.add_parser("sql", help="read-only SQL over the results"))
