@@ -115,23 +115,22 @@ class ResultStore:
             if self._runs_memo is None or self._runs_memo[0] is not current:
                 self._runs_memo = (current, queries.runs(self.connection(current)))
             return self._runs_memo[1].copy()
-        sandbox.check_read_only(queries.runs_condition_sql(where))
-        try:
-            return queries.runs(self.connection(), where)
-        except duckdb.Error as error:
-            raise sandbox.SqlError(str(error)) from None
+        # `where` is a visitor's SQL: it runs like the SQL page's, on its own sandbox connection
+        # with the app's time limit, and only the matching run ids come back.
+        matched = sandbox.run_query(self.snapshot(), queries.runs_condition_sql(where),
+                                    sandbox.Limits(timeout_s=sandbox.APP_TIMEOUT_S))
+        runs = self.runs()
+        return runs[runs["run_id"].isin(matched["run_id"])].reset_index(drop=True)
 
     def runs_with_config(self, key: str, values: list[str]) -> list[str]:
         """Runs whose flattened config has `key` equal to one of `values` (JSON text)."""
         return queries.runs_with_config(self.connection(), key, values)
 
-    def sql(self, query: str) -> pd.DataFrame:
-        """Ad hoc read-only SQL over the views (runs, config, metrics, mi, gradients, activations, ...)."""
-        statement = sandbox.check_read_only(query)
-        try:
-            return self.connection().execute(statement).df()
-        except duckdb.Error as error:
-            raise sandbox.SqlError(str(error)) from None
+    def sql(self, query: str, limits: sandbox.Limits = sandbox.Limits()) -> pd.DataFrame:
+        """Ad hoc read-only SQL over the views (runs, config, metrics, mi, gradients, activations, ...),
+        on its own sandbox connection, discarded afterwards (ibstore.sandbox); SqlError if refused,
+        failing or over `limits.timeout_s`."""
+        return sandbox.run_query(self.snapshot(), query, limits)
 
     def configs(self, run_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
         records = {r.run_id: r.config for r in self.snapshot().runs}
