@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -204,3 +205,29 @@ def test_ls_table_is_aligned_escaped_and_has_a_header_when_empty():
     assert lines[0].index("status") == lines[1].index("running") == lines[2].index("completed", len(shown_id))
     assert lines[0].index("test_acc") + len("test_acc") == lines[2].index("0.912") + len("0.912")  # right-aligned
     assert escape("plain é 名前") == "plain é 名前" and escape("\ud800") == "\\ud800"
+
+
+def test_ls_where_filters_through_the_read_only_sandbox(tmp_path, capsys):
+    from tests.conftest import write_cohort
+    from trainer import cli
+
+    write_cohort(tmp_path)
+    assert cli.main(["ls", "--results", str(tmp_path), "--where", "initial_bias < 0"]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert len(rows) == 2 and all(row.split()[4] == "dead" for row in rows)
+    for hostile in ("1=1; DROP TABLE runs", "run_id IN (SELECT 1 FROM (COPY runs TO 'x.csv'))", "nope >"):
+        assert cli.main(["ls", "--results", str(tmp_path), "--where", hostile]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --where: ") and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"] and not Path("x.csv").exists()
+
+
+def test_ls_of_an_empty_root_names_a_config_that_exists(tmp_path, capsys, monkeypatch):
+    from trainer import cli
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["ls", "--results", str(tmp_path / "none")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split() == ["run_id", "status", "epochs", "test_acc", "flags", "name"]
+    config = out[2].split("trainer run ")[1].split()[0]
+    assert Path(config).is_absolute() and Path(config).is_file()
