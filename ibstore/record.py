@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pydantic
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION = 2   # 2: final_* metrics, dead_network / diverged flags, typed status
@@ -101,7 +102,10 @@ class RunRecord(BaseModel):
 
     def to_json_bytes(self) -> bytes:
         """run.json's bytes; RecordError if they would exceed the limits `from_json_bytes` enforces."""
-        data = self.model_dump_json(indent=1).encode()
+        try:
+            data = self.model_dump_json(indent=1).encode()
+        except pydantic_core.PydanticSerializationError as error:   # e.g. a lone surrogate in a string
+            raise RecordError(f"run record cannot be written as JSON: {error}") from None
         _parse_limited(data)
         return data
 
@@ -129,9 +133,18 @@ def _parse_limited(data: bytes) -> Any:
     except UnicodeDecodeError as error:
         raise RecordError(f"run.json is not UTF-8 text ({error.reason} at byte {error.start})") from None
     try:
-        return json.loads(text, parse_int=_int64, parse_float=_finite_float, parse_constant=_no_constant)
+        value = json.loads(text, parse_int=_int64, parse_float=_finite_float, parse_constant=_no_constant)
     except json.JSONDecodeError as error:
         raise RecordError(f"run.json is not valid JSON ({error})") from None
+    try:
+        # A "\ud800" escape decodes to half a UTF-16 pair, which no UTF-8 consumer (Arrow,
+        # DuckDB, a terminal) accepts: one such string would break every view of the root.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as error:
+        bad = error.object[error.start:error.end]
+        raise RecordError(f"run.json holds the escape {ascii(bad)[1:-1]}, half of a UTF-16 pair, "
+                          f"not text") from None
+    return value
 
 
 def _max_depth(data: bytes) -> int:

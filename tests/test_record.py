@@ -79,6 +79,8 @@ def test_naive_times_are_utc_and_compare_with_aware_ones():
     (encode(started_at="yesterday"), ["started_at", "'yesterday'"]),
     (encode(started_at="0001-01-01T00:00:00+05:00"), ["started_at", "UTC"]),
     (encode(run_id=5), ["run_id", "string"]),
+    (encode(name="\ud800"), ["\\ud800", "UTF-16"]),
+    (encode(config={"\udc00": 1}), ["\\udc00"]),
     (json.dumps({"status": "completed"}).encode(), ["run_id", "schema_version", "required"]),
 ])
 def test_damaged_record_is_one_record_error_naming_the_problem(data, words):
@@ -86,6 +88,13 @@ def test_damaged_record_is_one_record_error_naming_the_problem(data, words):
         RunRecord.from_json_bytes(data)
     for word in words:
         assert word in str(caught.value)
+
+
+def test_surrogate_pairs_are_text_and_lone_halves_cannot_be_written():
+    assert RunRecord.from_json_bytes(b'{"run_id": "r", "status": "completed", "schema_version": 2, '
+                                     b'"name": "\\ud83d\\ude00"}').name == "\U0001F600"
+    with pytest.raises(RecordError, match="cannot be written"):
+        RunRecord(**BASE, name="\ud800").to_json_bytes()
 
 
 def test_size_limit_is_checked_before_parsing():

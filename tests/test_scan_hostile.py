@@ -64,6 +64,7 @@ def hostile_root(base: Path) -> dict:
     with open(root / "runs" / damaged("too-big", ["bytes"]) / "run.json", "r+b") as handle:
         handle.truncate(MAX_RECORD_BYTES + 1)     # sparse: costs no disk
     write_raw(root, damaged("binary", ["UTF-8"]), b"\xff\xfe\x00garbage")
+    edit_record(root, damaged("lone-surrogate", ["UTF-16"]), name="\ud800")   # json writes it as \\ud800
     # folders that are not run folders
     (root / "runs" / "a-file-s0").write_text("{}")
     bad["a-file-s0"] = ["not a run folder"]
