@@ -13,6 +13,7 @@ from scipy.special import logsumexp
 
 from trainer.datasets import harmonics
 from trainer.estimators import ALIASES, ESTIMATORS, EstimatorError, canonical, estimate, for_network, needs_run_range
+from trainer.measure import MiRows
 
 H_Y_HARMONICS = 0.99916  # bits, p(y = 1) = 2118 / 4096
 
@@ -532,3 +533,45 @@ def test_canonical_unknown_names_list_what_is_allowed():
 def test_package_does_not_import_tensorflow():
     code = "import sys, trainer.estimators; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- each estimator alone, on every split (MiRows: the rows the trainer and `trainer estimate` write) ------
+
+
+@pytest.mark.parametrize("name, params", [
+    ("binning", {}), ("binning", {"n_bins": 30, "range": "layer"}), ("binning", {"n_bins": 100, "range": "run"}),
+    ("idnns", {}), ("adaptive", {}), ("quantile", {}), ("kde_upper", {}), ("kde_lower", {}), ("edge", {}),
+    ("ksg", {})])
+def test_each_estimator_alone_gives_rows_for_every_split_layer_and_epoch(name, params):
+    rng = np.random.default_rng(16)
+    labels = rng.integers(0, 2, 120)
+    rows = {"train": slice(0, 90), "test": slice(90, 120), "full": slice(0, 120)}
+    epochs = {epoch: [np.maximum(rng.normal(size=(120, 4)), 0), rng.uniform(size=(120, 2))] for epoch in (0, 1, 2)}
+    mi = MiRows("r", [{"name": name, "params": params}], "relu", labels, rows, ["train", "test", "full"],
+                ["dense_0", "output"])
+    parts = [mi.at_epoch(epoch, layers) for epoch, layers in epochs.items()] + [mi.at_end()]
+    written = [part for part in parts if part is not None]  # None: nothing to write now (never an empty part)
+    assert all(len(part["epoch"]) > 0 for part in written)
+    keys = {(e, layer, split) for part in written for e, layer, split in zip(part["epoch"], part["layer"], part["split"])}
+    assert keys == {(e, layer, split) for e in epochs for layer in (0, 1) for split in rows}
+    recorded = {p for part in written for p in part["params"]}
+    assert recorded == {json.dumps(for_network(name, params, "relu"), sort_keys=True)}
+
+
+def test_run_range_binning_alone_in_a_training_run(tmp_path):
+    # Saxe et al.'s ReLU setting as the only estimator: everything is estimated when the run ends.
+    # The network is live: not flagged dead (test_health has the dead one)
+    import duckdb
+
+    from trainer import config
+    from trainer.training import run_experiment
+
+    raw = {"name": "saxe", "activation_fn": "relu", "architecture": [10, 7, 5], "epochs": 2,
+           "mi_splits": ["train", "test", "full"],
+           "estimators": [{"name": "binning", "params": {"n_bins": 100, "range": "run"}}]}
+    (run_id, status), = run_experiment(config.plan(raw)[0], tmp_path, progress=False).items()
+    assert status == "completed"
+    record = json.loads((tmp_path / "runs" / run_id / "run.json").read_text())
+    assert (record["dead_network"], record["diverged"]) == (False, False)
+    counts = duckdb.sql(f"SELECT split, count(*) FROM '{tmp_path}/runs/{run_id}/mi*.parquet' GROUP BY split").fetchall()
+    assert dict(counts) == {"train": 12, "test": 12, "full": 12}  # 3 epochs x 4 layers each
