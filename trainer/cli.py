@@ -1,4 +1,4 @@
-"""The `trainer` command: run, sweep, sql, estimate, ls.
+"""The `trainer` command: run, sweep, sql, estimate, ls, compact.
 
 Exit status: 0 success, 1 a run failed (or diverged, or was interrupted),
 2 bad input (config, dataset, query, arguments). User mistakes get one clear
@@ -33,29 +33,76 @@ def _terminate_as_interrupt(signum, frame):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Train the config's runs. A completed run is kept (said so, exit 0) unless --force; a run
+    another live process holds is never touched (said so, exit 1); failed, diverged and
+    interrupted runs are trained again from the start."""
+    from ibstore.lock import RunLocked
+    from ibstore.record import Status
     from trainer import config
+    from trainer.store import REPLACEABLE_BY_DEFAULT, RunExists
 
     raw = config.apply_overrides(config.load_file(args.config), args.set or [])
     experiments = config.plan(raw)
-    ignored = sorted({key for experiment in experiments for key in experiment["ignored"]})
+    ignored = sorted({key for experiment in experiments for key in experiment.ignored})
     if ignored:
         print(f"note: ignoring keys with no meaning here: {', '.join(ignored)}", file=sys.stderr)
     root = layout.results_root(args.results)
     from trainer.training import run_experiment
 
-    statuses = {}
+    replace = REPLACEABLE_BY_DEFAULT | {Status.FAILED, Status.DIVERGED} | ({Status.COMPLETED} if args.force else set())
+    trained, not_trained = [], []
     for experiment in experiments:
+        seeds = []
+        for seed in experiment.seeds:
+            status, note = _existing_run(root, experiment.run_id(seed))
+            if status is Status.RUNNING:
+                not_trained.append(f"{experiment.run_id(seed)}: {note}; not trained")
+            elif status is Status.COMPLETED and not args.force:
+                print(f"{experiment.run_id(seed)}: already completed, not trained again (--force retrains it)")
+            else:
+                seeds.append(seed)
+        if not seeds:
+            continue
         try:
-            statuses.update(run_experiment(experiment, root, progress=not args.quiet))
+            run_experiment(experiment, root, seeds=seeds, progress=not args.quiet, replace=replace)
+        except (RunLocked, RunExists) as refused:  # another process took a run since the check above
+            not_trained.append(f"{refused}; not trained")
+            continue
         except _user_errors():
             raise
-        except Exception:
+        except Exception as failure:
             traceback.print_exc()
-            print(f"error: experiment {experiment['name']!r} failed; its runs are marked 'failed'", file=sys.stderr)
-            return EXIT_RUN_FAILED
-    for run_id, status in statuses.items():
-        print(f"{run_id}: {status}  ({layout.run_dir(root, run_id)})")
-    return EXIT_OK if all(s == "completed" for s in statuses.values()) else EXIT_RUN_FAILED
+            print(f"error: experiment {experiment.name!r} failed: {type(failure).__name__}: {failure}",
+                  file=sys.stderr)
+        trained += [experiment.run_id(seed) for seed in seeds]
+    complete = True
+    for run_id in trained:
+        status, note = _existing_run(root, run_id)
+        print(f"{run_id}: {status or 'not recorded'}  ({layout.run_dir(root, run_id)})"
+              + (f"  {note}" if note and status is not Status.COMPLETED else ""))
+        complete &= status is Status.COMPLETED
+    for line in not_trained:
+        print(line, file=sys.stderr)
+    return EXIT_OK if complete and not not_trained else EXIT_RUN_FAILED
+
+
+def _existing_run(root, run_id: str):
+    """(status as `trainer ls` shows it, or None if the run has no record; a note: who holds
+    a live run, or the run's error)."""
+    import time
+
+    from ibstore.lock import describe_holder, holder
+    from ibstore.record import Status
+    from ibstore.scan import live_status
+    from trainer.store import read_record
+
+    record = read_record(root, run_id)
+    if record is None:
+        return None, None
+    status = live_status(record, layout.run_dir(root, run_id), time.time())
+    if status is Status.RUNNING:
+        return status, describe_holder(holder(layout.run_dir(root, run_id)))
+    return status, record.error and record.error.splitlines()[0]
 
 
 def _positive_int(text: str) -> int:
@@ -82,8 +129,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from trainer import sweep
 
     completed = sweep.sweep(args.path, layout.results_root(args.results), workers=args.workers,
-                            ray_address=args.ray, retry_failed=args.retry_failed, resume=args.resume)
+                            ray_address=args.ray, retry_failed=args.retry_failed, resume=args.resume,
+                            force=args.force, sweep_id=args.sweep_id)
     return EXIT_OK if completed else EXIT_RUN_FAILED
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    """Merge finished runs' part files into one file per table; live runs are left alone."""
+    from trainer.store import compact
+
+    root = layout.results_root(args.results)
+    merged, held, failed = compact(root)
+    for run_id, parts in merged.items():
+        print(f"{run_id}: merged {parts} part file(s)")
+    for run_id, text in held.items():
+        print(f"{run_id}: {text}; left alone")
+    for run_id, error in failed.items():
+        print(f"{run_id}: could not be compacted ({error}); its files are unchanged", file=sys.stderr)
+    print(f"compacted {len(merged)} run(s) under {root}; {len(held)} live, {len(failed)} failed")
+    return EXIT_OK if not failed else EXIT_RUN_FAILED
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -216,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a config key; the value is parsed as JSON if it can be")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--force", action="store_true",
+                     help="train runs that are already completed again (never one another process holds)")
     run.set_defaults(handler=cmd_run)
 
     sweep = with_results(verbs.add_parser(
@@ -228,7 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--retry-failed", action="store_true", help="rerun failed and diverged runs")
     sweep.add_argument("--resume", action="store_true",
                        help="continue interrupted runs from their last checkpoint (restart them if none)")
+    sweep.add_argument("--force", action="store_true",
+                       help="train every planned run again from the start, completed ones too "
+                            "(never one another live process holds)")
+    sweep.add_argument("--sweep-id", metavar="ID",
+                       help="name of the progress file <results>/.sweeps/ID.json (default: start time and pid)")
     sweep.set_defaults(handler=cmd_sweep)
+
+    compact = with_results(verbs.add_parser(
+        "compact", help="merge the part files of finished runs into one file per table"))
+    compact.set_defaults(handler=cmd_compact)
 
     ls = with_results(verbs.add_parser(
         "ls", help="list runs: status, epochs, final test accuracy, dead/diverged flags"))

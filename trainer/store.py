@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ibstore import layout
-from ibstore.lock import RunLock, RunLocked
+from ibstore.lock import RunLock, RunLocked, describe_holder
 from ibstore.record import SCHEMA_VERSION, RecordError, RunRecord, Status
 from ibstore.schema import TABLE_SCHEMAS
 
@@ -398,20 +398,23 @@ class RunWriter:
 
 # ---------------------------------------------------------------- `trainer compact`
 
-def compact(root: Path) -> tuple[dict[str, int], dict[str, str]]:
-    """Merge the part files of every run no live process holds. Returns ({run_id: parts merged}
-    for runs that had parts, {run_id: why skipped})."""
-    merged, skipped = {}, {}
+def compact(root: Path) -> tuple[dict[str, int], dict[str, str], dict[str, str]]:
+    """Merge the part files of every run no live process holds.
+
+    Returns ({run_id: parts merged}, {run_id: who holds it} for live runs left alone,
+    {run_id: error} for runs that could not be compacted)."""
+    merged, held, failed = {}, {}, {}
     runs_dir = layout.runs_dir(root)
-    for run_dir in sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.is_symlink()
-                          and not p.name.startswith(".")) if runs_dir.is_dir() else []:
+    run_dirs = sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.is_symlink()
+                      and not p.name.startswith(".")) if runs_dir.is_dir() else []
+    for run_dir in run_dirs:
         if not all_parts(run_dir):
             continue
         try:
-            with RunLock.acquire(run_dir, wait_s=0):
+            with RunLock.acquire(run_dir, wait_s=0.2):
                 merged[run_dir.name] = compact_run(run_dir)
         except RunLocked as locked:
-            skipped[run_dir.name] = str(locked)
+            held[run_dir.name] = describe_holder(locked.holder)
         except (OSError, pa.ArrowException) as error:
-            skipped[run_dir.name] = f"could not compact: {error}"
-    return merged, skipped
+            failed[run_dir.name] = f"{type(error).__name__}: {error}"
+    return merged, held, failed

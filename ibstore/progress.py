@@ -1,0 +1,88 @@
+"""A sweep's plan and progress as a file: `<root>/.sweeps/<sweep_id>.json`.
+
+`trainer sweep` rewrites it atomically whenever a run changes state, so a program
+(the explorer's quickstart button, a notebook) reads the planned runs and their
+statuses instead of parsing the sweep's printed lines. Readers get None for a
+missing or unusable file, never an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+SWEEPS_DIR = ".sweeps"   # starts with "." so the scan of runs never sees it
+SWEEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# Run states besides the run statuses of ibstore.record.Status: planned and waiting for a
+# worker; held by another live process; planned but without a run.json (its worker died first).
+QUEUED, HELD, NOT_STARTED = "queued", "held", "not started"
+# Sweep states: running (training), waiting (for runs other processes hold), finished,
+# interrupted (Ctrl-C / SIGTERM), failed (stopped by an error, e.g. the root cannot be written).
+STATES = ("running", "waiting", "finished", "interrupted", "failed")
+MAX_PROGRESS_BYTES = 64 << 20   # about a million runs; anything larger is not read
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    sweep_id: str
+    path: str                       # what `trainer sweep` was given
+    pid: int
+    host: str
+    started_at: str                 # ISO 8601, UTC
+    updated_at: str
+    state: str                      # one of STATES
+    runs: dict[str, str] = field(default_factory=dict)   # run_id -> queued, held or a run status
+    exit_code: int | None = None    # set when the sweep has ended
+
+    @property
+    def planned(self) -> int:
+        return len(self.runs)
+
+    def counts(self) -> Counter[str]:
+        return Counter(self.runs.values())
+
+    @property
+    def completed(self) -> int:
+        return self.counts().get("completed", 0)
+
+    def to_json_bytes(self) -> bytes:
+        return json.dumps(asdict(self), indent=1).encode()
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes) -> "SweepProgress | None":
+        if len(data) > MAX_PROGRESS_BYTES:
+            return None
+        try:
+            raw = json.loads(data)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
+            return None
+        if not isinstance(raw, dict) or not isinstance(raw.get("runs"), dict):
+            return None
+        try:
+            progress = cls(**raw)
+        except TypeError:  # missing or unknown keys
+            return None
+        typed = (isinstance(progress.sweep_id, str) and isinstance(progress.state, str)
+                 and all(isinstance(k, str) and isinstance(v, str) for k, v in progress.runs.items()))
+        return progress if typed else None
+
+
+def progress_path(root: Path, sweep_id: str) -> Path:
+    if not SWEEP_ID.fullmatch(sweep_id):
+        raise ValueError(f"sweep id {sweep_id!r} is not allowed: letters, digits, '.', '_', '-' (at most 100)")
+    return Path(root) / SWEEPS_DIR / f"{sweep_id}.json"
+
+
+def read_progress(root: Path, sweep_id: str) -> SweepProgress | None:
+    """The sweep's progress file, or None if it is missing, not a regular file or not usable."""
+    path = progress_path(root, sweep_id)
+    try:
+        if not path.is_file() or path.is_symlink():  # a FIFO or a link planted here is not read
+            return None
+        with open(path, "rb") as handle:
+            return SweepProgress.from_json_bytes(handle.read(MAX_PROGRESS_BYTES + 1))
+    except OSError:
+        return None

@@ -1,0 +1,160 @@
+"""Planning a sweep: find and validate every config under PATH, then decide per run what to do.
+
+Nothing runs if one config is bad. Each run (experiment x seed, identified by its
+run_id) is then either skipped (complete, or a status the options do not redo),
+held (another live process trains it now: the sweep waits for it, see
+trainer.sweep), or to do. What is to do is grouped into tasks: the seeds of one
+experiment that start the same way train together, as one stacked computation.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ibstore import layout, lock
+from ibstore.record import RunRecord, Status
+from ibstore.scan import scan
+from trainer import checkpoint, config, estimators
+from trainer.config import Experiment
+from trainer.store import REPLACEABLE_BY_DEFAULT
+
+# Config keys a stacked computation may vary per network (issue 11.4): experiments equal in
+# every other key share a shape and could train as one computation.
+PER_NETWORK_KEYS = ("initial_bias", "learning_rate", "kernel_init_stddev", "max_norm_weights", "seed", "n_runs")
+
+
+class SweepError(ValueError):
+    """Bad sweep input (no configs, Ray missing or unreachable, ...): one line, exit status 2."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """Seeds of one experiment to train together.
+
+    `resume`: continue from their common checkpoint. `replace`: statuses of an earlier
+    run with the same id that this task may overwrite (checked again under the run's
+    lock when training starts, so a run another process completed meanwhile is kept)."""
+
+    experiment: Experiment
+    seeds: tuple[int, ...]
+    resume: bool = False
+    replace: frozenset[Status] = REPLACEABLE_BY_DEFAULT
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [self.experiment.run_id(seed) for seed in self.seeds]
+
+
+@dataclass
+class Plan:
+    tasks: list[Task]
+    run_ids: list[str] = field(default_factory=list)                # every planned run, in order
+    skipped: dict[str, list[str]] = field(default_factory=dict)     # status -> run ids not redone
+    held: dict[str, str] = field(default_factory=dict)              # run id -> who holds it
+
+    @property
+    def planned(self) -> int:
+        return len(self.run_ids)
+
+    @property
+    def to_do(self) -> int:
+        return sum(len(task.seeds) for task in self.tasks)
+
+
+def config_files(path: str | Path) -> list[Path]:
+    """PATH itself if it is a file, else every *.json under it (recursive, sorted)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise SweepError(f"{str(path)!r} is neither a config file nor a folder of configs")
+    files = sorted(p for p in path.rglob("*.json") if p.is_file())
+    if not files:
+        raise SweepError(f"no config files (*.json) under {str(path)!r}")
+    return files
+
+
+def load_experiments(path: str | Path) -> list[Experiment]:
+    """Every experiment under PATH (grids expanded, seeds listed), all validated before any runs."""
+    experiments = []
+    for file in config_files(path):
+        try:
+            planned = config.plan(config.load_file(file))
+        except config.ConfigError as error:
+            raise config.ConfigError(f"{file}: {error}") from None
+        ignored = sorted({key for experiment in planned for key in experiment.ignored})
+        if ignored:
+            print(f"note: {file}: ignoring keys with no meaning here: {', '.join(ignored)}", file=sys.stderr)
+        experiments += planned
+    return experiments
+
+
+def shape_key(experiment: Experiment) -> str:
+    """What the computation of an experiment looks like, per-network hyperparameters left out:
+    experiments with equal keys can be stacked into one computation."""
+    shape = {k: v for k, v in experiment.config.items() if k not in PER_NETWORK_KEYS}
+    return json.dumps(shape, sort_keys=True)
+
+
+def plan_sweep(experiments: list[Experiment], root: Path, retry_failed: bool = False, resume: bool = False,
+               force: bool = False, only: set[str] | None = None, now: float | None = None) -> Plan:
+    """Which runs are still to do, grouped into tasks (`only`: plan just these run ids).
+
+    Never started: to do. Completed: skipped (`force`: redone). Failed or diverged:
+    redone with `retry_failed` (or `force`). Interrupted (the writer's lock is free, or
+    on another host its heartbeat is stale): with `resume`, continued from the newest
+    checkpoint, or restarted if there is none. Held by a live process: not touched;
+    listed in `held` with who holds it. Tasks of one shape are planned next to each other.
+    """
+    records = {run.run_id: run for run in scan(root, now=now).runs}
+    replace = set(REPLACEABLE_BY_DEFAULT)
+    if retry_failed or force:
+        replace |= {Status.FAILED, Status.DIVERGED}
+    if force:
+        replace.add(Status.COMPLETED)
+    replace = frozenset(replace)
+    plan = Plan(tasks=[])
+    seen: set[str] = set()
+    for experiment in sorted(experiments, key=shape_key):
+        fresh, resumed = [], {}  # resumed: checkpoint epoch -> seeds
+        for seed in experiment.seeds:
+            run_id = experiment.run_id(seed)
+            if run_id in seen or (only is not None and run_id not in only):  # the same experiment in two files
+                continue
+            seen.add(run_id)
+            plan.run_ids.append(run_id)
+            status = records[run_id].status if run_id in records else None
+            if status is Status.RUNNING:
+                plan.held[run_id] = holder_text(root, records[run_id])
+            elif status is None or status in replace - {Status.INTERRUPTED}:
+                fresh.append(seed)
+            elif status is Status.INTERRUPTED and (resume or force):
+                epoch = checkpoint.latest_common_epoch(root, [run_id]) \
+                    if resume and not force and resumable(experiment.config) else 0
+                (resumed.setdefault(epoch, []) if epoch else fresh).append(seed)
+            else:
+                plan.skipped.setdefault(status.value, []).append(run_id)
+        if fresh:
+            plan.tasks.append(Task(experiment, tuple(fresh), replace=replace))
+        plan.tasks += [Task(experiment, tuple(seeds), resume=True, replace=replace) for seeds in resumed.values()]
+    return plan
+
+
+def holder_text(root: Path, record: RunRecord) -> str:
+    """Who holds a live run: 'held by pid P on host H since T' from its lock on this host,
+    else what its run.json says (a run on another host, alive by its heartbeat)."""
+    run_dir = layout.run_dir(root, record.run_id)
+    if lock.is_live(run_dir):
+        return lock.describe_holder(lock.holder(run_dir))
+    return f"running as pid {record.pid} on host {record.host} (heartbeat {record.heartbeat_at:%H:%M:%S} UTC)"
+
+
+def resumable(run_config: dict[str, Any]) -> bool:
+    """Checkpoints are kept, and no estimator bins over the whole run's range: those rows are
+    computed when a run ends, from every logged epoch, which a resumed process has not seen."""
+    return run_config["save_checkpoints"] and not any(
+        estimators.needs_run_range(e["name"], e["params"]) for e in run_config["estimators"])
