@@ -1,125 +1,380 @@
+"""The SQL sandbox: reads work, a hostile corpus is refused without a trace, limits hold.
+
+Every hostile statement goes through `trainer sql` (cli.main in-process: exit status and
+stderr as a user sees them); the results root is hashed file by file before and after, a
+folder outside the root and the working directory must stay empty, and a second session
+(ResultStore) gives the same answers afterwards. The first line of defence is also tested
+alone: the same statements executed on a sandbox connection with the check bypassed.
+"""
+
+from __future__ import annotations
+
+import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import duckdb
-
-import pyarrow as pa
+import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import BIASES, EPOCHS, REPO
+from explorer.results import ResultStore
 from ibstore import sandbox
-from ibstore.sandbox import SqlError, check_read_only, format_result, run_query
+from ibstore.sandbox import Limits, SqlError, check_read_only, run_query
+from ibstore.scan import scan
+from trainer import cli
 
-from conftest import BIASES, EPOCHS
+# {root}: the results root, {out}: a folder outside it that must stay empty.
+HOSTILE = [
+    # COPY in every position
+    "COPY (SELECT * FROM runs) TO '{root}/runs/stolen.csv'",
+    "COPY mi TO '{out}/mi.parquet' (FORMAT parquet)",
+    "COPY mi FROM '{root}/x.csv'",
+    "WITH t AS (COPY (SELECT 1 AS a, 2 AS b) TO '{root}/runs' (FORMAT parquet, PARTITION_BY (a), OVERWRITE)) SELECT 1",
+    "WITH t AS (COPY (SELECT 1 AS a) TO '{out}/p' (FORMAT parquet, PARTITION_BY (a), OVERWRITE_OR_IGNORE)) SELECT 1",
+    "SELECT * FROM (WITH t AS (COPY (SELECT 1) TO '{out}/sub.csv') SELECT 1)",
+    "SELECT (WITH t AS (COPY (SELECT 1) TO '{out}/scalar.csv') SELECT 1) AS x",
+    "PIVOT (WITH t AS (COPY (SELECT 1 AS a) TO '{out}/pivot.csv') SELECT 'x' AS b, 1 AS a) ON b USING sum(a)",
+    # writes in CTEs and subqueries
+    "WITH t AS (UPDATE mi SET i_xt = 0, i_yt = 0 RETURNING 1) SELECT count(*) FROM t",
+    "WITH t AS (DELETE FROM runs RETURNING 1) SELECT 1",
+    "WITH t AS (INSERT INTO problems VALUES ('a', 'b', 'c') RETURNING 1) SELECT 1",
+    "SELECT * FROM runs WHERE run_id IN (WITH d AS (DELETE FROM metrics RETURNING run_id) SELECT run_id FROM d)",
+    "SELECT 1 UNION ALL (WITH t AS (UPDATE runs SET status = 'x' RETURNING 1) SELECT 1)",
+    # plain writes and catalog changes
+    "INSERT INTO problems VALUES ('a', 'b', 'c')",
+    "UPDATE runs SET status = 'failed'",
+    "DELETE FROM mi",
+    "MERGE INTO runs USING (SELECT 1 AS x) s ON false WHEN NOT MATCHED THEN INSERT DEFAULT VALUES",
+    "CREATE TABLE t AS SELECT 1",
+    "CREATE OR REPLACE VIEW mi AS SELECT 0 AS i_xt",
+    "CREATE MACRO m() AS 1",
+    "DROP VIEW mi",
+    "EXPORT DATABASE '{out}/dump'",
+    "IMPORT DATABASE '{out}'",
+    # EXPLAIN ANALYZE runs what it explains
+    "EXPLAIN ANALYZE COPY (SELECT 1) TO '{out}/e.csv'",
+    "EXPLAIN ANALYZE UPDATE runs SET status = 'x'",
+    "EXPLAIN ANALYZE WITH t AS (DELETE FROM runs RETURNING 1) SELECT 1",
+    # several statements, comments
+    "SELECT 1; COPY (SELECT 1) TO '{out}/m.csv'",
+    "SELECT 1 /* harmless */; DROP VIEW runs -- gone",
+    "/* SELECT */ COPY (SELECT 1) TO '{out}/c.csv'",
+    "-- a read\nCOPY runs TO '{out}/d.csv'",
+    "SELECT E'\\''; COPY (SELECT 1) TO '{out}/quote.csv'",
+    "SELECT $$ */ $$; COPY (SELECT 1) TO '{out}/dollar.csv'",
+    # the engine: attach, extensions, settings, pragmas, secrets, transactions
+    "ATTACH '{out}/evil.db' AS evil",
+    "ATTACH ':memory:' AS scratch",
+    "INSTALL httpfs",
+    "LOAD httpfs",
+    "FORCE INSTALL httpfs FROM 'http://127.0.0.1:9/'",
+    "SET enable_external_access = true",
+    "SET allowed_directories = ['/']",
+    "RESET lock_configuration",
+    "PRAGMA enable_profiling",
+    "PRAGMA threads = 64",
+    "CALL pragma_version()",
+    "CREATE SECRET s (TYPE s3, KEY_ID 'x', SECRET 'y')",
+    "BEGIN TRANSACTION",
+    "PREPARE p AS SELECT 1",
+    "VACUUM",
+    "CHECKPOINT",
+    "USE memory",
+    # files by any reader
+    "SELECT * FROM read_text('/etc/passwd')",
+    "SELECT * FROM read_csv('/etc/passwd')",
+    "SELECT * FROM glob('/*')",
+    "SELECT * FROM read_parquet('{root}/runs/*/mi.parquet')",
+    "SELECT * FROM '/etc/passwd'",
+    "SELECT * FROM '{root}/runs/*/metrics.parquet'",
+    # SQL text the check cannot see, the process, logs
+    "SELECT * FROM query('COPY (SELECT 1) TO ''{out}/q.csv''')",
+    "SELECT * FROM \"query\"('SELECT 1')",
+    "SELECT * FROM query_table('mi')",
+    "FROM json_execute_serialized_sql(json_serialize_sql('SELECT 1'))",
+    "SELECT * FROM arrow_scan(1, 2, 3)",
+    "FROM enable_logging()",
+    "SELECT write_log('x')",
+]
+
+
+def tree_hash(path: Path) -> dict[str, str]:
+    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for p in sorted(path.rglob("*"))}
+
+
+ANSWERS = ("SELECT (SELECT count(*) FROM runs) AS runs, (SELECT count(*) FILTER (status = 'completed') FROM runs) AS done, "
+           "(SELECT round(sum(i_xt), 6) FROM mi) AS i_xt, (SELECT count(*) FROM metrics) AS metrics, "
+           "(SELECT count(*) FROM problems) AS problems")
 
 
 @pytest.fixture(scope="module")
-def con(cohort_root):
-    return sandbox.connect(cohort_root)
+def corpus_session(cohort_root, tmp_path_factory):
+    """A store opened before the corpus runs (another visitor), and its answers."""
+    store = ResultStore(cohort_root)
+    return store, store.sql(ANSWERS).to_dict("records")
+
+
+def test_the_hostile_corpus_is_large_enough():
+    assert len(HOSTILE) >= 40 and len(set(HOSTILE)) == len(HOSTILE)
+
+
+@pytest.mark.parametrize("statement", HOSTILE)
+def test_hostile_sql_is_refused_and_leaves_no_trace(statement, cohort_root, tmp_path, monkeypatch, capsys,
+                                                    corpus_session):
+    out, cwd = tmp_path / "outside", tmp_path / "cwd"
+    out.mkdir(), cwd.mkdir()
+    monkeypatch.chdir(cwd)   # DuckDB's default temp directory is ./.tmp
+    before = tree_hash(cohort_root)
+    query = statement.format(root=cohort_root, out=out)
+    status = cli.main(["sql", "--results", str(cohort_root), "--timeout", "10", query])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert tree_hash(cohort_root) == before
+    assert list(out.iterdir()) == [] and list(cwd.iterdir()) == []
+    store, answers = corpus_session
+    assert store.sql(ANSWERS).to_dict("records") == answers                # the visitor who was there
+    assert ResultStore(cohort_root).sql(ANSWERS).to_dict("records") == answers   # and a new one
+
+
+@pytest.mark.parametrize("statement", [
+    "COPY (SELECT * FROM runs) TO '{root}/runs/stolen.csv'",
+    "WITH t AS (COPY (SELECT 1 AS a) TO '{root}/runs' (FORMAT parquet, PARTITION_BY (a), OVERWRITE)) SELECT 1",
+    "SELECT * FROM read_text('/etc/passwd')",
+    "SELECT * FROM '{root}/runs/*/metrics.parquet'",
+    "SELECT * FROM query('SELECT * FROM read_text(''/etc/passwd'')')",
+    "EXPORT DATABASE '{out}/dump'",
+    "ATTACH '{out}/evil.db'",
+    "INSTALL httpfs",
+    "SET enable_external_access = true",
+    "SET temp_directory = '{out}'",
+    "WITH t AS (UPDATE mi SET i_xt = 0 RETURNING 1) SELECT count(*) FROM t",
+    "DELETE FROM runs",
+])
+def test_the_connection_itself_can_touch_no_file_and_change_no_view(statement, cohort_root, tmp_path):
+    """The check bypassed: the sandbox connection alone refuses (the first line of defence)."""
+    out = tmp_path / "outside"
+    out.mkdir()
+    before = tree_hash(cohort_root)
+    con = sandbox.connect(cohort_root)
+    with pytest.raises(duckdb.Error):
+        con.execute(statement.format(root=cohort_root, out=out)).fetchall()
+    assert tree_hash(cohort_root) == before and list(out.iterdir()) == []
+
+
+def test_what_one_statement_creates_no_other_sees(cohort_root):
+    """Bypassing the check, a statement can change its own connection's catalog; the next
+    statement gets a new connection and the original views."""
+    first = sandbox.connect(cohort_root)
+    first.execute("CREATE TABLE leak AS SELECT 'fake' AS run_id")
+    assert first.execute("SELECT run_id FROM leak").fetchall() == [("fake",)]
+    with pytest.raises(SqlError, match="leak does not exist"):
+        run_query(cohort_root, "SELECT run_id FROM leak")
+    assert len(run_query(cohort_root, "SELECT run_id FROM runs")) == 2 * len(BIASES)
 
 
 @pytest.mark.parametrize("sql", [
     "SELECT count(*) FROM runs",
     "with r as (select * from runs) select run_id from r",
     "FROM mi LIMIT 3",
+    "VALUES (1, 'a')",
     "DESCRIBE mi",
     "SHOW TABLES",
     "SUMMARIZE metrics",
     "EXPLAIN SELECT * FROM mi",
     "EXPLAIN ANALYZE SELECT * FROM gradients",
+    "PIVOT metrics ON split USING avg(accuracy) GROUP BY run_id",
+    "PIVOT metrics ON split IN ('train', 'test') USING max(epoch) GROUP BY run_id",
+    "SELECT * FROM (PIVOT metrics ON split USING avg(accuracy) GROUP BY run_id)",
+    "UNPIVOT (SELECT run_id, final_train_accuracy, final_test_accuracy FROM runs) "
+    "ON final_train_accuracy, final_test_accuracy INTO NAME which VALUE accuracy",
+    "SELECT run_id, epoch, avg(accuracy) OVER (PARTITION BY run_id ORDER BY epoch ROWS 4 PRECEDING) FROM metrics",
+    "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 10) SELECT * FROM r",
+    "SELECT 'COPY (SELECT 1) TO ''x''' AS text_about_copy, 1 AS \"update\" -- DELETE in a comment",
     "select 1;",
 ])
-def test_reads_are_allowed(con, sql):
-    assert len(run_query(con, sql)) > 0
+def test_reads_are_allowed(cohort_root, sql):
+    assert len(run_query(cohort_root, sql)) > 0
 
 
-def test_views_hold_the_runs(con, cohort_root):
-    runs = run_query(con, "SELECT run_id, status, epochs_done, epochs_total, seed FROM runs ORDER BY run_id")
+def test_views_hold_the_runs(cohort_root):
+    runs = run_query(cohort_root, "SELECT run_id, status, epochs_done, epochs_total, seed FROM runs ORDER BY run_id")
     assert len(runs) == 2 * len(BIASES)
     assert set(runs["status"]) == {"completed"}
     assert (runs["epochs_done"] == EPOCHS).all()
-    biases = run_query(con, "SELECT DISTINCT value FROM config WHERE key = 'initial_bias' ORDER BY 1")
+    biases = run_query(cohort_root, "SELECT DISTINCT value FROM config WHERE key = 'initial_bias' ORDER BY 1")
     assert sorted(json.loads(v) for v in biases["value"]) == sorted(BIASES)
-    last = run_query(con, "SELECT count(DISTINCT run_id) AS n, max(epoch) AS e FROM metrics")
-    assert (last["n"][0], last["e"][0]) == (2 * len(BIASES), EPOCHS)
-    layers = run_query(con, "SELECT DISTINCT layer, layer_name FROM mi ORDER BY layer")
+    layers = run_query(cohort_root, "SELECT DISTINCT layer, layer_name FROM mi ORDER BY layer")
     assert list(layers["layer_name"]) == ["dense_0", "dense_1", "dense_2", "dense_3", "dense_4", "output"]
 
 
-@pytest.mark.parametrize("sql, kind", [
-    ("COPY (SELECT * FROM runs) TO '{root}/runs/stolen.csv'", "COPY"),
-    ("COPY mi FROM '{root}/x.csv'", "COPY"),
-    ("CREATE TABLE t AS SELECT 1", "CREATE"),
-    ("INSERT INTO problems VALUES ('a', 'b', 'c')", "INSERT"),
-    ("DELETE FROM runs", "DELETE"),
-    ("UPDATE runs SET status = 'x'", "UPDATE"),
-    ("DROP VIEW mi", "DROP"),
-    ("ATTACH '{root}/evil.db'", "ATTACH"),
-    ("SET enable_external_access = true", "SET"),
-    ("PRAGMA version", "PRAGMA"),
-    ("INSTALL httpfs", "LOAD"),
-    ("LOAD httpfs", "LOAD"),
-    ("EXPORT DATABASE '{root}/dump'", "EXPORT"),
-    ("EXPLAIN ANALYZE COPY (SELECT 1) TO '{root}/x.csv'", "EXPLAIN COPY"),
-    ("CALL pragma_version()", "CALL"),
-])
-def test_writes_and_settings_are_refused_before_they_run(con, cohort_root, sql, kind):
-    before = sorted(p.name for p in cohort_root.rglob("*"))
-    with pytest.raises(SqlError, match=f"refused: {kind} statements are not allowed"):
-        run_query(con, sql.format(root=cohort_root))
-    assert sorted(p.name for p in cohort_root.rglob("*")) == before
-    assert run_query(con, "SELECT count(*) AS n FROM runs")["n"][0] == 2 * len(BIASES)
-
-
-def test_multiple_statements_and_empty_queries_are_refused():
-    with pytest.raises(SqlError, match="one statement at a time"):
+def test_check_messages():
+    with pytest.raises(SqlError, match="2 statements"):
         check_read_only("SELECT 1; SELECT 2")
     with pytest.raises(SqlError, match="empty"):
-        check_read_only("  ")
-
-
-def test_files_outside_the_root_cannot_be_read(con, tmp_path_factory, cohort_root):
-    outside = tmp_path_factory.mktemp("outside") / "secret.parquet"
-    pq.write_table(pa.table({"x": [1]}), outside)
-    for sql in (f"SELECT * FROM read_parquet('{outside}')",
-                f"SELECT * FROM read_parquet('{cohort_root}/../{outside.parent.name}/secret.parquet')",
-                "SELECT * FROM read_csv('/etc/passwd')",
-                "SELECT * FROM glob('/etc/*')"):
-        with pytest.raises(SqlError, match="Permission Error"):
-            run_query(con, sql)
-    inside = next(cohort_root.glob("runs/*/mi.parquet"))
-    assert len(run_query(con, f"SELECT * FROM read_parquet('{inside}')")) > 0
-
-
-def test_configuration_is_locked_even_bypassing_the_check(con):
-    with pytest.raises(duckdb.InvalidInputException, match="locked"):
-        con.execute("SET enable_external_access = true")
-
-
-def test_bad_sql_gives_duckdb_message(con):
+        check_read_only("  -- nothing\n")
+    with pytest.raises(SqlError, match=r"^refused: COPY is not allowed anywhere"):
+        check_read_only("WITH t AS (COPY (SELECT 1) TO 'x.csv') SELECT 1")
+    with pytest.raises(SqlError, match=r"^refused: read_text\(\) reads files"):
+        check_read_only("SELECT * FROM read_text('/etc/passwd')")
+    with pytest.raises(SqlError, match=r"^refused: query\(\) runs SQL text"):
+        check_read_only("FROM main.QUERY('SELECT 1')")
+    with pytest.raises(SqlError, match=r"^refused: UPDATE is not allowed anywhere"):
+        check_read_only("EXPLAIN ANALYZE UPDATE runs SET status = 'x'")
     with pytest.raises(SqlError, match="syntax error"):
-        run_query(con, "SELEC 1")
-    with pytest.raises(SqlError, match="nope"):
-        run_query(con, "SELECT * FROM nope")
+        check_read_only("SELEC 1")
 
 
-def test_run_query_accepts_a_root(cohort_root):
-    assert run_query(cohort_root, "SELECT count(*) AS n FROM mi")["n"][0] > 0
+def test_parse_tree_check_sees_writes_the_tokens_cannot_name(monkeypatch):
+    """With the keyword list emptied, the statement types and DuckDB's own parse tree still
+    find the writes."""
+    monkeypatch.setattr(sandbox, "WRITE_KEYWORDS", frozenset())
+    with pytest.raises(SqlError, match=r"^refused: EXPLAIN UPDATE statements"):
+        check_read_only("EXPLAIN ANALYZE UPDATE runs SET status = 'x'")
+    with pytest.raises(SqlError, match=r"^refused: COPY statements"):
+        check_read_only("COPY runs TO 'x.csv'")
+    with pytest.raises(SqlError, match="refused: DELETE inside the query"):
+        check_read_only("WITH t AS (DELETE FROM runs RETURNING 1) SELECT 1")
+    with pytest.raises(SqlError, match="refused: COPY inside the query"):
+        check_read_only("SELECT * FROM (WITH t AS (COPY (SELECT 1) TO 'x') SELECT 1)")
 
 
-def test_format_result():
-    import pandas as pd
-
-    frame = pd.DataFrame({"run_id": ["a", "b"], "i_xt": [1.5, 2.0]})
-    table = format_result(frame, "table")
-    assert table.splitlines()[0].split() == ["run_id", "i_xt"] and "1.5" in table
-    assert format_result(frame, "csv") == "run_id,i_xt\na,1.5\nb,2.0\n"
-    assert json.loads(format_result(frame, "json")) == [{"run_id": "a", "i_xt": 1.5}, {"run_id": "b", "i_xt": 2.0}]
-    with pytest.raises(ValueError, match="table, csv, json"):
-        format_result(frame, "xml")
+def test_errors_are_one_line_with_exit_2(cohort_root, capsys):
+    for query in ("SELEC 1", "SELECT * FROM nope", "SELECT nope FROM runs", "SELECT 1 +", ""):
+        assert cli.main(["sql", "--results", str(cohort_root), query]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
 
 
-def test_view_columns_lists_every_view(con):
-    columns = sandbox.view_columns(con)
+def test_table_output_caps_rows_and_says_how_many_were_left_out(cohort_root, capsys):
+    assert cli.main(["sql", "--results", str(cohort_root), "--max-rows", "5",
+                     "SELECT epoch, split, accuracy FROM metrics ORDER BY run_id, split, epoch"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    total = 2 * len(BIASES) * 2 * (EPOCHS + 1)
+    assert lines[0].split() == ["epoch", "split", "accuracy"] and set(lines[1]) <= {"-", " "}
+    assert [line.split()[:2] for line in lines[2:7]] == [[str(e), "test"] for e in range(5)]
+    assert lines[7] == (f"({total:,} rows; the first 5 shown, {total - 5:,} left out: raise --max-rows, "
+                        f"or --format csv|json|parquet --output FILE for every row)")
+    # aligned: every value ends where its header ends (numbers right-aligned)
+    assert len({len(line) for line in lines[:2]}) == 1
+
+
+def test_empty_result_still_has_headers(cohort_root, capsys):
+    assert cli.main(["sql", "--results", str(cohort_root), "SELECT run_id, final_test_accuracy FROM runs WHERE false"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == ["run_id  final_test_accuracy", "------  -------------------", "(0 rows)"]
+    assert "Empty DataFrame" not in out
+
+
+def test_text_from_results_cannot_print_fake_rows(cohort_root, capsys):
+    assert cli.main(["sql", "--results", str(cohort_root), "SELECT 'a' || chr(10) || 'fake row' AS name"]) == 0
+    assert capsys.readouterr().out.splitlines()[2] == "a\\nfake row"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_export_streams_every_row_atomically(fmt, cohort_root, tmp_path, capsys):
+    rows = 300_000   # several Arrow batches
+    target = tmp_path / f"out.{fmt}"
+    assert cli.main(["sql", "--results", str(cohort_root), "--output", str(target),
+                     f"SELECT range AS i, range * 0.5 AS x, 'r' || range AS s FROM range({rows})"]) == 0
+    assert f"{rows:,} rows written" in capsys.readouterr().err
+    if fmt == "csv":
+        table = pcsv.read_csv(target)
+    elif fmt == "parquet":
+        table = pq.read_table(target)
+    else:
+        records = json.loads(target.read_text())
+        assert len(records) == rows and records[-1] == {"i": rows - 1, "x": (rows - 1) / 2, "s": f"r{rows - 1}"}
+        return
+    assert table.num_rows == rows and table.column("i").to_pylist()[-1] == rows - 1
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]   # no temporary file left
+
+
+def test_output_inside_the_results_root_is_refused(cohort_root, tmp_path, capsys):
+    before = tree_hash(cohort_root)
+    for target in (cohort_root / "x.csv", cohort_root / "runs" / "y.parquet"):
+        assert cli.main(["sql", "--results", str(cohort_root), "--output", str(target), "FROM runs"]) == 2
+        assert "inside the results root" in capsys.readouterr().err
+    link = tmp_path / "link"
+    link.symlink_to(cohort_root)
+    assert cli.main(["sql", "--results", str(cohort_root), "--output", str(link / "z.csv"), "FROM runs"]) == 2
+    assert "inside the results root" in capsys.readouterr().err
+    assert cli.main(["sql", "--results", str(cohort_root), "--format", "parquet", "FROM runs"]) == 2
+    assert "needs --output" in capsys.readouterr().err
+    assert cli.main(["sql", "--results", str(cohort_root), "--output", str(tmp_path / "x.txt"), "FROM runs"]) == 2
+    assert "--format csv, json or parquet" in capsys.readouterr().err
+    assert tree_hash(cohort_root) == before
+
+
+def test_a_failed_export_leaves_no_file(cohort_root, tmp_path, capsys):
+    target = tmp_path / "out.csv"
+    target.write_text("old\n")
+    assert cli.main(["sql", "--results", str(cohort_root), "--output", str(target), "--timeout", "1",
+                     "SELECT a.range FROM range(100000000) a, range(1000) b"]) == 2
+    assert "query stopped after 1 s (--timeout)" in capsys.readouterr().err
+    assert target.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT count(*) FROM range(100000) a, range(100000) b WHERE a.range + b.range = -1",
+    "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r",
+])
+def test_time_limit_stops_the_query(query, cohort_root, capsys):
+    started = time.monotonic()
+    assert cli.main(["sql", "--results", str(cohort_root), "--timeout", "1", query]) == 2
+    elapsed = time.monotonic() - started
+    assert capsys.readouterr().err == "error: query stopped after 1 s (--timeout)\n"
+    assert elapsed < 1 + 3   # the limit, plus start-up and the interrupt's delay
+
+
+def test_a_timer_stops_the_query_whatever_the_caller_does(cohort_root):
+    """The explorer's case: the visitor's thread just waits inside DuckDB; the timer stops it."""
+    started = time.monotonic()
+    with pytest.raises(sandbox.QueryStopped, match="query stopped after 0.5 s"):
+        sandbox.head(scan(cohort_root), "SELECT count(*) FROM range(100000) a, range(100000) b "
+                     "WHERE a.range + b.range = -1", 10, Limits(timeout_s=0.5))
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signals_end_a_long_query_promptly_without_traceback(sig, status, cohort_root):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trainer", "sql", "--results", str(cohort_root), "--timeout", "0",
+         "SELECT count(*) FROM range(1000000) a, range(1000000) b WHERE a.range + b.range = -1"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)})
+    time.sleep(2.5)   # imports and the start of the query
+    sent = time.monotonic()
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=30)
+    assert time.monotonic() - sent < 3
+    assert process.returncode == status
+    assert "Traceback" not in err and err.startswith("interrupted (")
+
+
+def test_memory_and_thread_limits_are_set_and_locked(cohort_root):
+    con = sandbox.connect(cohort_root, limits=Limits(memory_limit="256MB", threads=1))
+    settings = dict(con.execute("SELECT name, value FROM duckdb_settings() WHERE name IN "
+                                "('threads', 'memory_limit', 'enable_external_access', 'lock_configuration', "
+                                "'temp_directory', 'allowed_directories', 'python_enable_replacements')").fetchall())
+    assert settings["threads"] == "1" and settings["memory_limit"].startswith("244")   # 256 MB in MiB
+    assert settings["enable_external_access"] == "false" and settings["lock_configuration"] == "true"
+    assert settings["temp_directory"] == "" and settings["allowed_directories"] == "[]"
+    assert settings["python_enable_replacements"] == "false"
+    with pytest.raises(duckdb.OutOfMemoryException):
+        con.execute("SELECT list(range) FROM range(100000000)").fetchall()
+
+
+def test_view_columns_lists_every_view(cohort_root):
+    columns = sandbox.view_columns(scan(cohort_root))
     assert list(dict.fromkeys(columns["view"])) == ["runs", "config", "metrics", "mi", "gradients",
                                                     "activations", "activation_stats", "problems"]
     assert {"i_xt", "i_yt", "estimator"} <= set(columns[columns["view"] == "mi"]["column"])

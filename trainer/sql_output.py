@@ -122,7 +122,11 @@ def _write_json(batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[b
         if not batch.num_rows:
             continue
         # pandas writes a batch of records fast; one record per line, joined into one array.
-        text = batch.to_pandas().to_json(orient="records", lines=True, date_format="iso",
+        # Decimals (DuckDB's type for e.g. `x * 0.5`) would become strings: numbers as doubles.
+        frame = pa.RecordBatch.from_arrays(
+            [c.cast(pa.float64()) if pa.types.is_decimal(c.type) else c for c in batch.columns],
+            names=batch.schema.names).to_pandas()
+        text = frame.to_json(orient="records", lines=True, date_format="iso",
                                          double_precision=15, default_handler=str, force_ascii=False)
         sink.write((",\n" if rows else "\n").encode() + text.rstrip("\n").replace("\n", ",\n").encode())
         rows += batch.num_rows
