@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from collections import Counter
@@ -10,15 +9,17 @@ from pathlib import Path
 
 import streamlit as st
 
+from ibstore.progress import SweepProgress, progress_path, read_progress
 from ibstore.scan import scan
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = "data/configs/quickstart"
 LOG_NAME = "quickstart.log"
+SWEEP_ID = "quickstart"   # the sweep keeps <root>/.sweeps/quickstart.json current (ibstore.progress)
 
 
 def command(root: Path) -> list[str]:
-    return [sys.executable, "-m", "trainer", "sweep", QUICKSTART, "--results", str(root)]
+    return [sys.executable, "-m", "trainer", "sweep", QUICKSTART, "--results", str(root), "--sweep-id", SWEEP_ID]
 
 
 @st.cache_resource(show_spinner=False)
@@ -29,6 +30,7 @@ def _processes() -> dict[str, subprocess.Popen]:
 
 def start(root: Path) -> subprocess.Popen:
     root.mkdir(parents=True, exist_ok=True)
+    progress_path(root, SWEEP_ID).unlink(missing_ok=True)  # an earlier sweep's counts are not this one's
     with open(root / LOG_NAME, "ab") as log:
         process = subprocess.Popen(command(root), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
@@ -59,10 +61,9 @@ def active(root: Path) -> bool:
     return str(root) in _processes()
 
 
-def planned(log_text: str) -> int | None:
-    """How many runs the sweep said it will train ("... N to do; results in ...")."""
-    found = re.findall(r"(\d+) to do", log_text)
-    return int(found[-1]) if found else None
+def sweep_progress(root: Path) -> SweepProgress | None:
+    """The quickstart sweep's plan and run statuses, from the file it writes (None until it has)."""
+    return read_progress(root, SWEEP_ID)
 
 
 @st.fragment(run_every=2)
@@ -70,11 +71,11 @@ def progress(root: Path) -> None:
     """The background sweep: runs completed of those it plans (or of those started), and its log."""
     process = _processes()[str(root)]
     counts = statuses(root)
-    done = counts.get("completed", 0)
     seen = sum(counts.values())
     log = root / LOG_NAME
     log_text = log.read_text(errors="replace") if log.exists() else ""
-    total = planned(log_text)
+    planned = sweep_progress(root)
+    done, total = (planned.completed, planned.planned) if planned else (counts.get("completed", 0), None)
     code = process.poll()
     text = f"{done} of {total} runs completed" if total else f"{done} of {seen} runs started so far completed"
     st.progress(min(done / (total or seen), 1.0) if (total or seen) else 0.0,

@@ -184,10 +184,16 @@ def test_training_curves_refresh_while_a_selected_run_trains(monkeypatch, messy_
     assert "still training" not in texts(at) and len(specs(at)) == 1
 
 
-def test_quickstart_progress_reads_the_planned_count_from_the_sweep_log():
+def test_quickstart_progress_reads_the_sweeps_progress_file(tmp_path):
     from explorer import quickstart
+    from ibstore.progress import SweepProgress, progress_path
 
-    log = ("sweep data/configs/quickstart: 10 runs planned, 0 already complete (skipped), 10 to do; "
-           "results in /r\ntraining 5 experiment(s) on 2 local worker(s)\n")
-    assert quickstart.planned(log) == 10
-    assert quickstart.planned("starting\n") is None
+    assert quickstart.sweep_progress(tmp_path) is None
+    file = SweepProgress("quickstart", "data/configs/quickstart", 1, "h", "t0", "t1", "running",
+                         {"a": "completed", "b": "queued", "c": "held", "d": "completed"})
+    progress_path(tmp_path, "quickstart").parent.mkdir()
+    progress_path(tmp_path, "quickstart").write_bytes(file.to_json_bytes())
+    read = quickstart.sweep_progress(tmp_path)
+    assert (read.completed, read.planned) == (2, 4) and read == file
+    progress_path(tmp_path, "quickstart").write_text('{"runs": [1]}')
+    assert quickstart.sweep_progress(tmp_path) is None
