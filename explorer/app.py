@@ -27,15 +27,26 @@ store = ui.store()
 with st.spinner("Reading the results root..."):
     store.refresh()
 
-with st.sidebar:
+def root_panel() -> None:
+    """Which results root is in use, and what in it could not be read."""
     st.caption(f"Results root ({ui.root_source()})")
     st.code(str(store.root), language=None, wrap_lines=True)
     if store.problems:
         with st.expander(f":warning: {len(store.problems)} runs or files skipped"):
             for problem in store.problems:
-                st.caption(f"**{problem.run_id}**: {problem.problem}")
+                st.text(f"{problem.run_id}: {problem.problem}")
 
-if store.runs().empty:
+
+all_runs = store.runs()
+if all_runs.empty:
+    with st.sidebar:
+        root_panel()
     quickstart.empty_root(store.root)
-else:
-    page.run()
+    st.stop()
+
+ui.init_selection(all_runs)
+with st.sidebar:
+    ui.selection_sidebar(all_runs)
+    root_panel()
+ui.unknown_warning()
+page.run()

@@ -1,33 +1,105 @@
 """Altair chart builders: pure functions from DataFrames to charts (no Streamlit, no SQL).
 
 Frames carry a `panel` column (a run's or seed group's title, from configdiff.labels)
-where a chart has one panel or line per run.
+where a chart has one panel or line per run, and may carry a `group` column (the title of
+the run's seed group) to colour the runs of one group alike.
+
+Every chart fits in PAGE_WIDTH pixels, legends included: the explorer's main column is about
+that wide in a 1280 px window with the sidebar open (measured in tests/test_browser.py), so
+nothing is clipped or scrolls sideways. Legends list every entry (no symbol limit) with
+opaque swatches, even where the marks themselves are translucent.
 """
 
 from __future__ import annotations
 
+import math
+
 import altair as alt
+import numpy as np
 import pandas as pd
 
 alt.data_transformers.disable_max_rows()  # a 12-panel grid holds tens of thousands of points
 
-PANEL_WIDTH = 280
+PAGE_WIDTH = 820
+AXIS_SPACE = 60          # a y axis with its labels and title, beside a panel
+LEGEND_SPACE = 130       # a legend at the right of a chart
 PANEL_HEIGHT = 230
-EPOCH_COLOR = alt.Scale(scheme="viridis", type="symlog")
+MAX_COLUMNS = 4          # more panels per row than this would be too narrow to read at 1280 px
 INFO_X = alt.X("i_xt:Q", title="I(X;T) [bits]")
 INFO_Y = alt.Y("i_yt:Q", title="I(Y;T) [bits]")
-LAYER_SHAPE = alt.Shape("layer_name:N", title="layer", sort=alt.EncodingSortField("layer"))
 GRADIENT_QUANTITIES = {"grad_mean_norm": "‖mean of gradient‖", "grad_std_norm": "‖std of gradient‖",
                        "snr": "SNR (mean/std)", "weight_norm": "‖W‖"}
+COLOR_BY = ("epoch", "layer")
+# distinct hues for up to 10 lines; beyond that an ordered ramp (neighbours in the legend's
+# order get neighbouring colours, which reads better than 20 paired look-alike hues)
+CATEGORICAL = "tableau10"
+ORDERED = "turbo"
 
 
-def _panels(frame: pd.DataFrame) -> list[str]:
-    return list(dict.fromkeys(frame["panel"]))
+def _panels(frame: pd.DataFrame, field: str = "panel") -> list[str]:
+    return list(dict.fromkeys(frame[field]))
 
 
-def _facet(chart: alt.LayerChart | alt.Chart, frame: pd.DataFrame, columns: int, shared: bool = True,
-           title: str | None = None) -> alt.FacetChart:
-    header = alt.Header(labelFontSize=12, labelLimit=PANEL_WIDTH * 2, labelFontWeight="bold")
+def legend(entries: int, **options) -> alt.Legend:
+    """A legend that shows all `entries` with opaque swatches (Vega drops entries beyond its
+    symbol limit and draws swatches with the mark's opacity)."""
+    return alt.Legend(symbolLimit=max(entries, 1), symbolOpacity=1, labelLimit=PAGE_WIDTH, **options)
+
+
+def _category_color(field: str, domain: list, title: str | None = None, **legend_options) -> alt.Color:
+    scheme = CATEGORICAL if len(domain) <= 10 else ORDERED
+    return alt.Color(f"{field}:N", title=title, sort=domain, scale=alt.Scale(domain=domain, scheme=scheme),
+                     legend=legend(len(domain), **legend_options))
+
+
+def epoch_ticks(max_epoch: float, with_zero: bool = True, steps: tuple[int, ...] = (1, 2, 5)) -> list[int]:
+    """Tick values for a logarithmic epoch axis: 1, 2, 5, 10, 20, 50, ... up to the first tick at
+    or beyond `max_epoch` (and 0 first for a symlog axis)."""
+    ticks = [0] if with_zero else []
+    decade = 1
+    while True:
+        for step in steps:
+            ticks.append(step * decade)
+            if step * decade >= max_epoch:
+                return ticks
+        decade *= 10
+
+
+def epoch_x(max_epoch: float, title: str = "epoch") -> alt.X:
+    """A symmetric-log epoch axis (epoch 0, the initial network, stays on it) with ticks at
+    0, 1, 2, 5, 10, 20, 50, ... labelled 1k, 2k, ... from a thousand on."""
+    ticks = epoch_ticks(max_epoch)
+    return alt.X("epoch:Q", title=title,
+                 scale=alt.Scale(type="symlog", constant=1, domain=[0, ticks[-1]], nice=False),
+                 axis=alt.Axis(values=ticks, format="~s", labelOverlap="greedy", grid=True))
+
+
+def _epoch_color(max_epoch: float, channel: type = alt.Color) -> alt.Color | alt.Fill:
+    """Epoch on a viridis symlog scale, legend ticks at 0, 1, 10, 100, ..."""
+    ticks = epoch_ticks(max_epoch, steps=(1,))
+    return channel("epoch:Q", scale=alt.Scale(scheme="viridis", type="symlog", constant=1),
+                   legend=alt.Legend(values=ticks, format="~s", labelOverlap="greedy"))
+
+
+def _layer_color(frame: pd.DataFrame) -> alt.Color:
+    names = list(frame.sort_values("layer")["layer_name"].drop_duplicates())
+    return _category_color("layer_name", names, title="layer")
+
+
+def _layer_shape(frame: pd.DataFrame) -> alt.Shape:
+    names = list(frame.sort_values("layer")["layer_name"].drop_duplicates())
+    return alt.Shape("layer_name:N", title="layer", sort=names, scale=alt.Scale(domain=names),
+                     legend=legend(len(names)))
+
+
+def grid_panel_width(columns: int) -> int:
+    """Width of one panel so that `columns` panels, their axes and a legend fit in PAGE_WIDTH."""
+    return max(int((PAGE_WIDTH - LEGEND_SPACE) / columns) - AXIS_SPACE, 100)
+
+
+def _facet(chart: alt.LayerChart | alt.Chart, frame: pd.DataFrame, columns: int, width: int,
+           shared: bool = True, title: str | None = None) -> alt.FacetChart:
+    header = alt.Header(labelFontSize=12, labelLimit=width + AXIS_SPACE, labelFontWeight="bold")
     faceted = chart.facet(facet=alt.Facet("panel:N", sort=_panels(frame), title=None, header=header),
                           columns=columns)
     if not shared:
@@ -36,10 +108,12 @@ def _facet(chart: alt.LayerChart | alt.Chart, frame: pd.DataFrame, columns: int,
 
 
 def infoplane_grid(frame: pd.DataFrame, columns: int = 2, shared_axes: bool = True, spread: str | None = None,
-                   title: str | None = None) -> alt.FacetChart:
-    """One information plane per panel: I(X;T) against I(Y;T), points coloured by epoch, shaped by
-    layer, each epoch's layers joined by a faint line. `spread` ("min-max" or "IQR") draws the
-    spread over seeds from columns i_xt_min/max or i_xt_q1/q3 (and the same for i_yt)."""
+                   title: str | None = None, color_by: str = "epoch") -> alt.FacetChart:
+    """One information plane per panel: I(X;T) against I(Y;T), points shaped by layer and coloured
+    by epoch (each epoch's layers joined by a faint line) or by layer (each layer's path over the
+    epochs drawn in its colour). `spread` ("min-max" or "IQR") draws the spread over seeds from
+    columns i_xt_min/max or i_xt_q1/q3 (and the same for i_yt)."""
+    columns = min(columns, MAX_COLUMNS)
     keep = ["panel", "epoch", "layer", "layer_name", "i_xt", "i_yt"]
     lo, hi = {"min-max": ("min", "max"), "IQR": ("q1", "q3"), None: (None, None)}[spread]
     if lo:
@@ -50,37 +124,65 @@ def infoplane_grid(frame: pd.DataFrame, columns: int = 2, shared_axes: bool = Tr
         keep.append("seeds")
     data = frame[keep]
     tooltip = [c for c in ("panel", "epoch", "layer_name", "i_xt", "i_yt", "seeds") if c in data]
-    base = alt.Chart().properties(width=PANEL_WIDTH, height=PANEL_HEIGHT)
+    width = grid_panel_width(columns)
+    base = alt.Chart().properties(width=width, height=min(PANEL_HEIGHT, int(width * 0.85)))
+    if color_by == "layer":
+        color = _layer_color(data)
+        path = base.mark_line(opacity=0.35, strokeWidth=1).encode(x=INFO_X, y=INFO_Y, color=color,
+                                                                  detail="layer:Q", order="epoch:Q")
+    else:
+        color = _epoch_color(data["epoch"].max())
+        path = base.mark_line(color="gray", opacity=0.15, strokeWidth=0.8).encode(
+            x=INFO_X, y=INFO_Y, detail="epoch:Q", order="layer:Q")
     layers = [
-        base.mark_line(color="gray", opacity=0.15, strokeWidth=0.8).encode(
-            x=INFO_X, y=INFO_Y, detail="epoch:Q", order="layer:Q"),
+        path,
         base.mark_point(filled=True, size=28, opacity=0.85).encode(
-            x=INFO_X, y=INFO_Y, color=alt.Color("epoch:Q", scale=EPOCH_COLOR), shape=LAYER_SHAPE,
-            tooltip=tooltip),
+            x=INFO_X, y=INFO_Y, color=color, shape=_layer_shape(data), tooltip=tooltip),
     ]
     if lo:
         layers[1:1] = [
-            base.mark_rule(opacity=0.2).encode(x="i_xt_lo:Q", x2="i_xt_hi:Q", y=INFO_Y,
-                                               color=alt.Color("epoch:Q", scale=EPOCH_COLOR)),
-            base.mark_rule(opacity=0.2).encode(x=INFO_X, y="i_yt_lo:Q", y2="i_yt_hi:Q",
-                                               color=alt.Color("epoch:Q", scale=EPOCH_COLOR)),
+            base.mark_rule(opacity=0.2).encode(x="i_xt_lo:Q", x2="i_xt_hi:Q", y=INFO_Y, color=color),
+            base.mark_rule(opacity=0.2).encode(x=INFO_X, y="i_yt_lo:Q", y2="i_yt_hi:Q", color=color),
         ]
-    return _facet(alt.layer(*layers, data=data), data, columns, shared_axes, title)
+    return _facet(alt.layer(*layers, data=data), data, columns, width, shared_axes, title)
 
 
-def infoplane_at_epoch(frame: pd.DataFrame, epoch: int, title: str | None = None) -> alt.LayerChart:
+def infoplane_overlay(frame: pd.DataFrame, title: str | None = None) -> alt.LayerChart:
+    """Every panel's (run's or seed group's) layers on one information plane, one colour per panel,
+    one marker shape per layer; each layer's path over the epochs drawn in its panel's colour."""
+    data = frame[["panel", "epoch", "layer", "layer_name", "i_xt", "i_yt"]]
+    panels = _panels(data)
+    color = _category_color("panel", panels, orient="bottom", columns=2)
+    base = alt.Chart(data)
+    paths = base.mark_line(opacity=0.45, strokeWidth=1).encode(
+        x=INFO_X, y=INFO_Y, color=color, detail="layer:Q", order="epoch:Q")
+    points = base.mark_point(filled=True, size=24, opacity=0.8).encode(
+        x=INFO_X, y=INFO_Y, color=color, shape=_layer_shape(data),
+        tooltip=["panel", "epoch", "layer_name", "i_xt", "i_yt"])
+    chart = alt.layer(paths, points).properties(width=PAGE_WIDTH - LEGEND_SPACE - AXIS_SPACE, height=420)
+    return chart.properties(title=title) if title else chart
+
+
+def infoplane_at_epoch(frame: pd.DataFrame, epoch: int, title: str | None = None,
+                       color_by: str = "layer") -> alt.LayerChart:
     """The movie's frame: every layer's trajectory faint, its point at `epoch` large, the layers
-    at that epoch joined by a line."""
+    at that epoch joined by a line; the trajectories coloured by layer or by epoch."""
     data = frame[["epoch", "layer", "layer_name", "i_xt", "i_yt"]]
     now = data[data["epoch"] == epoch]
-    layer_color = alt.Color("layer_name:N", title="layer", sort=alt.EncodingSortField("layer"))
+    layer_color = _layer_color(data)
     x = alt.X("i_xt:Q", title="I(X;T) [bits]", scale=alt.Scale(domain=_domain(data["i_xt"])))
     y = alt.Y("i_yt:Q", title="I(Y;T) [bits]", scale=alt.Scale(domain=_domain(data["i_yt"])))
-    trajectories = alt.Chart(data).mark_line(opacity=0.25).encode(x=x, y=y, color=layer_color, order="epoch:Q")
+    if color_by == "epoch":   # on the fill channel: the colour channel (and its legend) stays the layers'
+        trajectories = alt.Chart(data).mark_point(filled=True, size=14, opacity=0.35).encode(
+            x=x, y=y, fill=_epoch_color(data["epoch"].max(), alt.Fill))
+    else:
+        trajectories = alt.Chart(data).mark_line(opacity=0.3).encode(x=x, y=y, color=layer_color,
+                                                                     detail="layer:Q", order="epoch:Q")
     link = alt.Chart(now).mark_line(color="black", opacity=0.5).encode(x=x, y=y, order="layer:Q")
-    points = alt.Chart(now).mark_point(filled=True, size=140).encode(
-        x=x, y=y, color=layer_color, shape=LAYER_SHAPE, tooltip=["layer_name", "i_xt", "i_yt"])
-    chart = alt.layer(trajectories, link, points).properties(width=520, height=380)
+    points = alt.Chart(now).mark_point(filled=True, size=160, stroke="black", strokeWidth=0.5).encode(
+        x=x, y=y, color=layer_color, shape=_layer_shape(data), tooltip=["layer_name", "i_xt", "i_yt"])
+    chart = alt.layer(trajectories, link, points)
+    chart = chart.properties(width=PAGE_WIDTH - 2 * LEGEND_SPACE - AXIS_SPACE, height=380)
     return chart.properties(title=title or f"epoch {epoch}")
 
 
@@ -90,57 +192,106 @@ def _domain(values: pd.Series) -> list[float]:
     return [lo - pad, hi + pad]
 
 
-def training_curves(frame: pd.DataFrame, band: bool = False, title: str | None = None) -> alt.HConcatChart:
-    """Accuracy (axis 0..1) and loss against epoch, a line per panel and split; with `band`, the
-    spread over seeds from accuracy_min/max and loss_min/max."""
+def training_curves(frame: pd.DataFrame, band: bool = False, title: str | None = None,
+                    color_field: str = "panel") -> alt.VConcatChart:
+    """Accuracy (axis 0..1) and loss (log axis: an early spike does not flatten the rest) against
+    epoch, a line per panel and split, coloured by `color_field` (`group` colours a seed group's
+    runs alike); with `band`, the spread over seeds from accuracy_min/max and loss_min/max."""
+    domain = _panels(frame, color_field)
+    color = _category_color(color_field, domain, orient="bottom", columns=2)
+    width = (PAGE_WIDTH - 2 * AXIS_SPACE) // 2 - 10
     charts = []
-    for measure, scale in (("accuracy", alt.Scale(domain=[0, 1])), ("loss", alt.Scale(zero=False))):
-        columns = ["panel", "split", "epoch", measure] + ([f"{measure}_min", f"{measure}_max"] if band else [])
+    for measure, scale in (("accuracy", alt.Scale(domain=[0, 1])), ("loss", alt.Scale(type="log"))):
+        columns = list(dict.fromkeys(["panel", color_field, "split", "epoch", measure]
+                                     + ([f"{measure}_min", f"{measure}_max"] if band else [])))
         data = frame[columns]
-        color = alt.Color("panel:N", title=None, sort=_panels(data), legend=alt.Legend(orient="bottom",
-                                                                                        columns=1, labelLimit=600))
+        if measure == "loss":   # a log axis cannot show zero or negative losses
+            data = data[data["loss"] > 0]
         line = alt.Chart(data).mark_line(strokeWidth=1.5).encode(
             x=alt.X("epoch:Q"), y=alt.Y(f"{measure}:Q", scale=scale, title=measure), color=color,
-            strokeDash=alt.StrokeDash("split:N", sort=["train", "test"]),
+            detail="panel:N", strokeDash=alt.StrokeDash("split:N", sort=["train", "test"],
+                                                        legend=legend(2, orient="bottom")),
             tooltip=["panel", "split", "epoch", measure])
         layers = [line]
         if band:
             layers.insert(0, alt.Chart(data).mark_area(opacity=0.15).encode(
                 x="epoch:Q", y=alt.Y(f"{measure}_min:Q", scale=scale, title=measure), y2=f"{measure}_max:Q",
                 color=color, detail="split:N"))
-        charts.append(alt.layer(*layers).properties(width=420, height=280, title=measure))
+        charts.append(alt.layer(*layers).properties(width=width, height=280, title=measure))
     chart = alt.hconcat(*charts)
     return chart.properties(title=title) if title else chart
 
 
+def accuracy_grid(frame: pd.DataFrame, columns: int = 2, title: str | None = None) -> alt.FacetChart:
+    """The seed notebook's accuracy grid: one panel per run or seed group, train and test accuracy
+    against epoch on a 0..1 axis."""
+    columns = min(columns, MAX_COLUMNS)
+    data = frame[["panel", "split", "epoch", "accuracy"]]
+    width = grid_panel_width(columns)
+    splits = [s for s in ("train", "test") if s in set(data["split"])] or _panels(data, "split")
+    chart = alt.Chart().mark_line(strokeWidth=1.2).encode(
+        x=alt.X("epoch:Q"), y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1])),
+        color=_category_color("split", splits, title="split"),
+        tooltip=["panel", "split", "epoch", "accuracy"],
+    ).properties(width=width, height=160)
+    return _facet(alt.layer(chart, data=data), data, columns, width, title=title)
+
+
 def gradient_chart(frame: pd.DataFrame, title: str | None = None) -> alt.FacetChart:
     """Per layer, the norms of the gradient's mean and std, their ratio (SNR) and the weight norm
-    against epoch, log-log (epoch 0 and non-positive values cannot be drawn on log axes)."""
+    against epoch: one panel per quantity in a 2 x 2 grid, log value axis (values <= 0 cannot be
+    drawn on it and are left out), symmetric-log epoch axis."""
     long = frame.melt(id_vars=["epoch", "layer"], value_vars=list(GRADIENT_QUANTITIES),
                       var_name="quantity", value_name="value")
-    long = long[(long["epoch"] > 0) & (long["value"] > 0)]
+    long = long[long["value"] > 0]
     long = long.assign(quantity=long["quantity"].map(GRADIENT_QUANTITIES))
+    layers = sorted(frame["layer"].unique())
+    width = grid_panel_width(2)
     chart = alt.Chart(long).mark_line(strokeWidth=1.2).encode(
-        x=alt.X("epoch:Q", scale=alt.Scale(type="log")),
+        x=epoch_x(frame["epoch"].max()),
         y=alt.Y("value:Q", scale=alt.Scale(type="log"), title=None),
-        color=alt.Color("layer:O", scale=alt.Scale(scheme="plasma")),
+        color=alt.Color("layer:O", scale=alt.Scale(scheme="plasma", domain=layers), legend=legend(len(layers))),
         tooltip=["quantity", "layer", "epoch", "value"],
-    ).properties(width=230, height=200)
-    faceted = chart.facet(column=alt.Column("quantity:N", sort=list(GRADIENT_QUANTITIES.values()), title=None))
+    ).properties(width=width, height=170)
+    faceted = chart.facet(facet=alt.Facet("quantity:N", sort=list(GRADIENT_QUANTITIES.values()), title=None),
+                          columns=2)
     faceted = faceted.resolve_scale(y="independent")
+    return faceted.properties(title=title) if title else faceted
+
+
+def snr_overlay(frame: pd.DataFrame, color_field: str = "group", title: str | None = None) -> alt.FacetChart:
+    """The SNR of many runs on one chart per layer, each run a line coloured by `color_field`
+    (the varying keys of its seed group), log-log."""
+    data = frame[["run_id", "panel", color_field, "layer", "epoch", "snr"]]
+    data = data[data["snr"] > 0]
+    domain = _panels(frame, color_field)
+    columns = 3
+    width = (PAGE_WIDTH - LEGEND_SPACE) // columns - AXIS_SPACE
+    chart = alt.Chart().mark_line(strokeWidth=1.2, opacity=0.8).encode(
+        x=epoch_x(frame["epoch"].max()), y=alt.Y("snr:Q", scale=alt.Scale(type="log"), title="SNR (mean/std)"),
+        color=_category_color(color_field, domain, title=None), detail="run_id:N",
+        tooltip=["panel", "layer", "epoch", "snr"],
+    ).properties(width=width, height=170)
+    faceted = alt.layer(chart, data=data).facet(
+        facet=alt.Facet("layer:O", title="layer", header=alt.Header(labelFontWeight="bold")), columns=columns)
     return faceted.properties(title=title) if title else faceted
 
 
 def activation_heatmap(frame: pd.DataFrame, title: str | None = None, columns: int = 3) -> alt.FacetChart:
     """Per layer, the histogram of activations at every logged epoch: epoch x bin, colour = count."""
     data = frame[["epoch", "layer", "bin_lo", "bin_hi", "count"]]
+    top = max(int(data["count"].max()), 1)
+    count_ticks = [0] + [10 ** k for k in range(int(math.log10(top)) + 1)]
     chart = alt.Chart(data).mark_rect().encode(
-        x=alt.X("epoch:O", axis=alt.Axis(labelOverlap=True, labelAngle=0)),
+        x=alt.X("epoch:O", axis=alt.Axis(labelOverlap="greedy", labelAngle=0)),
         y=alt.Y("bin_lo:Q", title="activation"), y2="bin_hi:Q",
+        # below the facets (beside three it falls off the page), 1 - 10 - 100 ... spaced apart
         color=alt.Color("count:Q", scale=alt.Scale(type="symlog", scheme="inferno"),
-                        legend=alt.Legend(orient="bottom")),   # beside 3 facets it falls off the page
+                        legend=alt.Legend(orient="bottom", direction="horizontal", gradientLength=360,
+                                          values=count_ticks, format="~s", labelOverlap="greedy",
+                                          labelSeparation=6)),
         tooltip=["epoch", "bin_lo", "bin_hi", "count"],
-    ).properties(width=220, height=180)
+    ).properties(width=(PAGE_WIDTH // columns) - AXIS_SPACE - 15, height=170)
     faceted = chart.facet(facet=alt.Facet("layer:O", title="layer"), columns=columns).resolve_scale(
         y="independent")
     return faceted.properties(title=title) if title else faceted
@@ -150,13 +301,16 @@ def neuron_chart(frame: pd.DataFrame, title: str | None = None) -> alt.LayerChar
     """One layer's neurons: mean activation against epoch with a mean ± std band per neuron."""
     data = frame[["epoch", "neuron", "mean", "std"]].assign(lo=frame["mean"] - frame["std"],
                                                            hi=frame["mean"] + frame["std"])
-    color = alt.Color("neuron:N")
-    x = alt.X("epoch:Q", scale=alt.Scale(type="symlog"))
+    neurons = sorted(int(n) for n in data["neuron"].unique())
+    color = alt.Color("neuron:N", sort=neurons, scale=alt.Scale(domain=neurons,
+                                                                scheme=CATEGORICAL if len(neurons) <= 10 else ORDERED),
+                      legend=legend(len(neurons), columns=1 + len(neurons) // 16))
+    x = epoch_x(data["epoch"].max())
     band = alt.Chart(data).mark_area(opacity=0.12).encode(x=x, y=alt.Y("lo:Q", title="activation"), y2="hi:Q",
                                                           color=color)
     line = alt.Chart(data).mark_line().encode(x=x, y="mean:Q", color=color,
                                               tooltip=["neuron", "epoch", "mean", "std"])
-    chart = alt.layer(band, line).properties(width=620, height=280)
+    chart = alt.layer(band, line).properties(width=PAGE_WIDTH - LEGEND_SPACE - AXIS_SPACE, height=280)
     return chart.properties(title=title) if title else chart
 
 
@@ -164,12 +318,13 @@ def dead_fraction_chart(frame: pd.DataFrame, title: str | None = None) -> alt.Fa
     """Per layer, the fraction of dead (exactly zero) and saturated units against epoch."""
     long = frame.melt(id_vars=["epoch", "layer"], value_vars=["frac_zero", "frac_saturated"],
                       var_name="measure", value_name="fraction")
+    layers = sorted(frame["layer"].unique())
     chart = alt.Chart(long).mark_line().encode(
-        x=alt.X("epoch:Q", scale=alt.Scale(type="symlog")),
+        x=epoch_x(frame["epoch"].max()),
         y=alt.Y("fraction:Q", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("layer:O", scale=alt.Scale(scheme="plasma")),
+        color=alt.Color("layer:O", scale=alt.Scale(scheme="plasma", domain=layers), legend=legend(len(layers))),
         tooltip=["measure", "layer", "epoch", "fraction"],
-    ).properties(width=300, height=200)
+    ).properties(width=grid_panel_width(2), height=200)
     faceted = chart.facet(column=alt.Column("measure:N", title=None))
     return faceted.properties(title=title) if title else faceted
 
@@ -179,6 +334,32 @@ def accuracy_with_marker(frame: pd.DataFrame, epoch: int) -> alt.LayerChart:
     data = frame[["epoch", "split", "accuracy"]]
     line = alt.Chart(data).mark_line().encode(
         x="epoch:Q", y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1])),
-        strokeDash=alt.StrokeDash("split:N", sort=["train", "test"]))
+        strokeDash=alt.StrokeDash("split:N", sort=["train", "test"], legend=legend(2)))
     rule = alt.Chart(pd.DataFrame({"epoch": [epoch]})).mark_rule(color="red").encode(x="epoch:Q")
-    return alt.layer(line, rule).properties(width=520, height=160)
+    return alt.layer(line, rule).properties(width=PAGE_WIDTH - 2 * LEGEND_SPACE - AXIS_SPACE, height=140)
+
+
+def export_epochs(epochs: np.ndarray, limit: int) -> np.ndarray:
+    """At most about `limit` of the distinct `epochs` for a static export: half spaced evenly
+    over the list, half log-spaced (dense early, where logging is dense and learning fast), the
+    first and last always kept."""
+    distinct = np.unique(epochs)
+    if len(distinct) <= limit:
+        return distinct
+    even = np.linspace(0, len(distinct) - 1, limit // 2).round().astype(int)
+    log = np.geomspace(1, len(distinct), limit - limit // 2).round().astype(int) - 1
+    return distinct[np.unique(np.concatenate([even, log]))]
+
+
+def thin_for_export(spec: dict, limit: int) -> dict:
+    """A Vega-Lite spec dict whose inline datasets keep only the rows of export_epochs(...) when
+    they hold more distinct epochs than `limit` (rasterising tens of thousands of marks is what
+    makes a PNG slow; at 60 epochs per panel a grid looks the same)."""
+    datasets = {}
+    for name, rows in spec.get("datasets", {}).items():
+        epochs = np.array([row["epoch"] for row in rows if "epoch" in row])
+        if len(epochs) and len(np.unique(epochs)) > limit:
+            keep = set(export_epochs(epochs, limit).tolist())
+            rows = [row for row in rows if row.get("epoch") in keep]
+        datasets[name] = rows
+    return {**spec, "datasets": datasets}

@@ -11,22 +11,14 @@ import pandas as pd
 
 AGGREGATES = {"mean": "avg", "median": "median"}
 
-RUNS = """
-SELECT r.run_id, r.group_id, r.name, r.cohort, r.seed, r.status, r.epochs_done, r.epochs_total,
-       r.duration_s, r.started_at, r.finished_at, r.heartbeat_at, r.error, r.schema_version,
-       m.train_accuracy, m.test_accuracy, r.config_json
-FROM runs r
-LEFT JOIN (
-    SELECT run_id,
-           arg_max(accuracy, epoch) FILTER (split = 'train') AS train_accuracy,
-           arg_max(accuracy, epoch) FILTER (split = 'test') AS test_accuracy
-    FROM metrics GROUP BY run_id
-) m USING (run_id)
-"""
+# the runs view as it is (record columns, final accuracies and losses, the trainer's dead_network
+# and diverged flags, a typed column per config key): a user's condition on the Runs page reads
+# exactly what `trainer sql "... FROM runs WHERE ..."` does
+RUNS = "SELECT * FROM runs"
 
 
 def runs(con: duckdb.DuckDBPyConnection, where: str | None = None) -> pd.DataFrame:
-    """One row per run with its final train/test accuracy; `where` filters (a SQL condition)."""
+    """One row per run (the `runs` view); `where` filters (a SQL condition)."""
     sql = f"SELECT * FROM ({RUNS}) WHERE {where}" if where else RUNS
     return con.execute(sql + " ORDER BY run_id").df()
 
@@ -108,14 +100,6 @@ def gradients(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) 
         SELECT * FROM gradients WHERE (?::VARCHAR[] IS NULL OR list_contains(?, run_id))
         ORDER BY run_id, layer, epoch
     """, [run_ids, run_ids]).df()
-
-
-def max_gradient(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataFrame:
-    """Per run, the largest gradient-mean norm after the initial epoch (for the dead-network flag)."""
-    return con.execute("""
-        SELECT run_id, max(grad_mean_norm) AS max_grad_mean_norm, count(*) AS rows FROM gradients
-        WHERE list_contains(?, run_id) AND epoch > 0 GROUP BY run_id
-    """, [run_ids]).df()
 
 
 def per_run_table(con: duckdb.DuckDBPyConnection, table: str, run_ids: list[str],

@@ -1,21 +1,32 @@
-"""What every page shares: the results root and store, the run selection, the URL state,
-chart display with downloads, and "not recorded for this run"."""
+"""What every page shares: the results root and store, the run selection (kept in the URL and in
+the sidebar), the dead/diverged badges, panel titles, chart display with downloads, plain text
+from results, and "not recorded for this run"."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+
 import altair as alt
 import pandas as pd
 import streamlit as st
 import vl_convert as vlc
 
+from explorer import charts
 from explorer.results import ResultStore
 from ibstore import layout
 
 MAX_DEFAULT_RUNS = 12
 NOT_RECORDED = "not recorded for this run"
 SPLITS = ("train", "test", "full")
+SELECTION = "selection"          # session key of the sidebar's multiselect: the selected run ids
+URL_RUNS = "runs"                # the URL holds the selection as ?runs=a&runs=b
+UNKNOWN = "unknown_runs"         # session key: (ids a URL named that the root lacks, the selection then)
+PENDING = "pending_selection"    # session key: a selection a page made, applied on the next script run
+BADGES = {"dead_network": "dead", "diverged": "diverged"}
+PNG_EPOCHS = 60                  # a PNG export draws at most about this many epochs per line or panel
+PNG_SCALE = 1.5
 
 
 def cli_results() -> str | None:
@@ -39,21 +50,137 @@ def root_source() -> str:
     return layout.root_source(cli_results())
 
 
-# the run selection, shared by the pages and kept in the URL (?runs=a&runs=b)
+# text from results (run names, ids, config values) is shown as text, never as Markdown or HTML
 
-def selected_runs(runs: pd.DataFrame) -> list[str]:
-    """The selected run ids: from the URL if it names any, else this session's selection, else the
-    first MAX_DEFAULT_RUNS runs. Unknown ids are dropped. The URL is updated to match."""
-    known = set(runs["run_id"])
-    wanted = st.query_params.get_all("runs") or st.session_state.get("selected_runs")
-    selection = [r for r in (wanted or []) if r in known] or list(runs["run_id"][:MAX_DEFAULT_RUNS])
-    set_selected_runs(selection)
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&=^])")
+
+
+def plain(text: object) -> str:
+    """`text` for a Markdown-rendering element (st.caption, st.warning, ...) so that it shows as
+    typed: every ASCII punctuation character Markdown or Streamlit could act on is backslash-escaped
+    (CommonMark shows an escaped punctuation character literally), line breaks become spaces."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+
+
+# the run selection: one list of run ids for every page, in the URL and the sidebar
+
+def init_selection(all_runs: pd.DataFrame) -> list[str]:
+    """The selection for this script run, before any page draws: the URL's ids if it names any
+    (ids the root lacks are dropped and remembered for `unknown_warning`), else this session's,
+    else the first MAX_DEFAULT_RUNS runs. The URL and the sidebar are set to it."""
+    known = list(all_runs["run_id"])
+    known_set = set(known)
+    wanted = list(dict.fromkeys(st.query_params.get_all(URL_RUNS)))
+    if PENDING in st.session_state:
+        selection = [r for r in st.session_state.pop(PENDING) if r in known_set]
+    elif wanted:
+        selection = [r for r in wanted if r in known_set]
+        unknown = [r for r in wanted if r not in known_set]
+        if unknown:
+            selection = selection or known[:MAX_DEFAULT_RUNS]
+            st.session_state[UNKNOWN] = (unknown, selection)
+    elif SELECTION in st.session_state:
+        selection = [r for r in st.session_state[SELECTION] if r in known_set]
+    else:
+        selection = known[:MAX_DEFAULT_RUNS]
+    st.session_state[SELECTION] = selection
+    st.query_params[URL_RUNS] = selection
     return selection
 
 
-def set_selected_runs(run_ids: list[str]) -> None:
-    st.session_state["selected_runs"] = list(run_ids)
-    st.query_params["runs"] = list(run_ids)
+def selection() -> list[str]:
+    return list(st.session_state.get(SELECTION, []))
+
+
+def set_selection(run_ids: list[str]) -> None:
+    """Select `run_ids` from a page: the sidebar's widget is drawn already and cannot change in
+    this script run, so the selection waits in the session for the rerun."""
+    st.session_state[PENDING] = list(run_ids)
+    st.rerun()
+
+
+def _sidebar_changed() -> None:
+    st.query_params[URL_RUNS] = st.session_state[SELECTION]
+
+
+def selection_sidebar(all_runs: pd.DataFrame) -> None:
+    """The selection, shown and editable on every page."""
+    marks = run_badges(all_runs)
+    st.multiselect("Selected runs", list(all_runs["run_id"]), key=SELECTION, on_change=_sidebar_changed,
+                   format_func=lambda r: r + marks.get(r, ""), placeholder="no runs selected",
+                   help="Shared by every page and kept in the URL (?runs=...): copy the URL to share the view. "
+                        "The Runs page's filters and row selection set it too.")
+    st.caption(f"{len(selection())} of {len(all_runs)} runs selected")
+
+
+def unknown_warning() -> None:
+    """Names the ids a URL asked for that the root does not hold, while that selection stands."""
+    if UNKNOWN not in st.session_state:
+        return
+    unknown, applied = st.session_state[UNKNOWN]
+    if applied != selection():
+        del st.session_state[UNKNOWN]
+        return
+    st.warning(f"The link names {len(unknown)} run(s) this results root does not hold: "
+               f"{plain(', '.join(unknown))}. They are left out of the selection.", icon=":material/link_off:")
+
+
+# badges: flags the trainer wrote into run.json (dead_network, diverged)
+
+def run_flags(runs: pd.DataFrame) -> dict[str, list[str]]:
+    """run_id -> its badges ("dead", "diverged"); a run with status diverged is diverged too."""
+    flags: dict[str, list[str]] = {}
+    for row in runs.itertuples(index=False):
+        marks = [badge for column, badge in BADGES.items() if _is_set(getattr(row, column, None))]
+        if row.status == "diverged" and "diverged" not in marks:
+            marks.append("diverged")
+        if marks:
+            flags[row.run_id] = marks
+    return flags
+
+
+def _is_set(flag: object) -> bool:
+    """True for a flag that is true; False for false, None and NaN (not recorded)."""
+    return flag is not None and not pd.isna(flag) and bool(flag)
+
+
+def run_badges(runs: pd.DataFrame) -> dict[str, str]:
+    """run_id -> " [dead]", " [diverged]", " [dead, diverged]" for flagged runs (plain text)."""
+    return {run_id: f" [{', '.join(marks)}]" for run_id, marks in run_flags(runs).items()}
+
+
+def group_badges(results: ResultStore, runs: pd.DataFrame, run_ids: list[str]) -> dict[str, str]:
+    """group_id -> " [dead: 2 of 3 seeds]" and the like, for groups with a flagged run."""
+    flags = run_flags(runs)
+    badges = {}
+    for group, members in results.groups(run_ids).items():
+        counts = {badge: sum(badge in flags.get(r, []) for r in members) for badge in BADGES.values()}
+        marks = [f"{badge}: {n} of {len(members)} seeds" if len(members) > 1 else badge
+                 for badge, n in counts.items() if n]
+        if marks:
+            badges[group] = f" [{', '.join(marks)}]"
+    return badges
+
+
+def labels(results: ResultStore, runs: pd.DataFrame, run_ids: list[str]) -> dict[str, str]:
+    """run_id -> its title from the varying keys, with its badges."""
+    marks = run_badges(runs)
+    return {r: label + marks.get(r, "") for r, label in results.labels(run_ids).items()}
+
+
+def with_panels(results: ResultStore, runs: pd.DataFrame, frame: pd.DataFrame, run_ids: list[str],
+                by_group: bool = False) -> pd.DataFrame:
+    """`frame` with `panel` (the run's or seed group's title and badges, rows in title order) and
+    `group` (the seed group's title: runs of one group share a colour)."""
+    frame = results.with_panels(frame, run_ids, by_group)
+    badges = group_badges(results, runs, run_ids)
+    if by_group:
+        panel = frame["panel"] + frame["group_id"].map(badges).fillna("")
+        return frame.assign(panel=panel, group=panel)
+    group_titles = {g: label + badges.get(g, "") for g, label in results.labels(run_ids, by_group=True).items()}
+    group_of = {r: g for g, members in results.groups(run_ids).items() for r in members}
+    panel = frame["panel"] + frame["run_id"].map(run_badges(runs)).fillna("")
+    return frame.assign(panel=panel, group=frame["run_id"].map(group_of).map(group_titles))
 
 
 def ordered_splits(splits) -> list[str]:
@@ -63,20 +190,23 @@ def ordered_splits(splits) -> list[str]:
 
 
 def selection_page(title: str) -> tuple[ResultStore, pd.DataFrame, list[str]]:
-    """The start of every page that shows the selected runs: (store, all runs, selection)."""
+    """The start of every page that shows the selected runs: (store, all runs, selection);
+    the page stops with a hint if nothing is selected."""
     results = store()
     st.title(title)
     all_runs = results.runs()
-    selection = selected_runs(all_runs)
-    st.caption(f"{len(selection)} of {len(all_runs)} runs selected (choose them on the Runs page).")
-    return results, all_runs, selection
+    chosen = selection()
+    if not chosen:
+        st.info("No runs selected: choose them in the sidebar or on the Runs page.", icon=":material/checklist:")
+        st.stop()
+    return results, all_runs, chosen
 
 
-def runs_with(results: ResultStore, table: str, selection: list[str], what: str) -> list[str]:
+def runs_with(results: ResultStore, table: str, chosen: list[str], what: str) -> list[str]:
     """The selected runs that recorded `table`; the others are listed as not recorded, and the
     page stops if none did."""
-    recorded = results.recorded(table, selection)
-    missing = [r for r in selection if r not in recorded]
+    recorded = results.recorded(table, chosen)
+    missing = [r for r in chosen if r not in recorded]
     if missing:
         not_recorded(what, missing)
     if not recorded:
@@ -86,18 +216,24 @@ def runs_with(results: ResultStore, table: str, selection: list[str], what: str)
 
 # charts
 
+def png(chart: alt.TopLevelMixin) -> bytes:
+    """The chart as PNG, drawn by vl-convert with at most about PNG_EPOCHS epochs per line or panel
+    (rasterising every logged point of a 10-panel grid takes seconds; SVG and CSV keep them all)."""
+    return vlc.vegalite_to_png(charts.thin_for_export(chart.to_dict(), PNG_EPOCHS), scale=PNG_SCALE)
+
+
 def show_chart(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str) -> None:
-    """The chart, then PNG / SVG (rendered by vl-convert on click) and CSV downloads."""
-    st.altair_chart(chart, width="content")
-    spec = chart.to_json
-    png, svg, csv = st.columns([1, 1, 1], width=330)
-    png.download_button("PNG", data=lambda: vlc.vegalite_to_png(spec(), scale=2), file_name=f"{name}.png",
-                        mime="image/png", on_click="ignore", key=f"png-{name}", icon=":material/image:")
-    svg.download_button("SVG", data=lambda: vlc.vegalite_to_svg(spec()), file_name=f"{name}.svg",
-                        mime="image/svg+xml", on_click="ignore", key=f"svg-{name}", icon=":material/draw:")
-    csv.download_button("CSV", data=lambda: data.to_csv(index=False), file_name=f"{name}.csv",
-                        mime="text/csv", on_click="ignore", key=f"csv-{name}", icon=":material/table:")
+    """The chart (without Streamlit's theme, so the screen and the PNG/SVG look the same), then
+    PNG / SVG (rendered by vl-convert on click) and CSV downloads."""
+    st.altair_chart(chart, width="content", theme=None)
+    png_button, svg_button, csv_button = st.columns([1, 1, 1], width=330)
+    png_button.download_button("PNG", data=lambda: png(chart), file_name=f"{name}.png", mime="image/png",
+                               on_click="ignore", key=f"png-{name}", icon=":material/image:")
+    svg_button.download_button("SVG", data=lambda: vlc.vegalite_to_svg(chart.to_json()), file_name=f"{name}.svg",
+                               mime="image/svg+xml", on_click="ignore", key=f"svg-{name}", icon=":material/draw:")
+    csv_button.download_button("CSV", data=lambda: data.to_csv(index=False), file_name=f"{name}.csv",
+                               mime="text/csv", on_click="ignore", key=f"csv-{name}", icon=":material/table:")
 
 
 def not_recorded(what: str, run_ids: list[str]) -> None:
-    st.info(f"{what}: {NOT_RECORDED} ({', '.join(run_ids)}).", icon=":material/block:")
+    st.info(f"{what}: {NOT_RECORDED} ({plain(', '.join(run_ids))}).", icon=":material/block:")

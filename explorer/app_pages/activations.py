@@ -1,18 +1,19 @@
 """Activations: per-layer histograms over epochs, a per-neuron view, the fraction of dead or
-saturated units, and a flag on networks whose gradients stay zero (dead networks)."""
+saturated units, and a flag on networks the trainer found dead (gradients zero throughout)."""
 
 import streamlit as st
 
 from explorer import charts, ui
 
-store, _, selection = ui.selection_page("Activations")
+store, all_runs, selection = ui.selection_page("Activations")
 
-dead = store.dead_runs(store.recorded("gradients", selection))
+flags = ui.run_flags(all_runs)
+dead = [r for r in selection if "dead" in flags.get(r, [])]
 if dead:
     st.warning(f"Dead network: the gradients stay zero through training in {len(dead)} of the selected runs, "
-             f"so their weights never change: {', '.join(dead)}.", icon=":material/heart_broken:")
+               f"so their weights never change: {ui.plain(', '.join(dead))}.", icon=":material/heart_broken:")
 
-labels = store.labels(selection)
+labels = ui.labels(store, all_runs, selection)
 run_id = st.selectbox("Run", list(labels), key="run", bind="query-params",
                       format_func=lambda r: f"{labels[r]}  ({r})" if labels[r] != r else r)
 

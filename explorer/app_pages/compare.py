@@ -1,5 +1,6 @@
 """Compare: the seed notebook's grid of information planes, one panel per run or per seed group,
-titled with the keys that vary among them."""
+titled with the keys that vary among them (and a dead/diverged badge); or every run or group
+overlaid on one information plane, one colour each."""
 
 import streamlit as st
 
@@ -11,32 +12,46 @@ with_mi = ui.runs_with(store, "mi", selection, "Mutual information")
 
 choices = store.mi_choices(with_mi)
 estimators = list(dict.fromkeys(choices["estimator"] + " " + choices["params"]))
-c1, c2, c3, c4, c5 = st.columns([2, 2, 1, 2, 2])
+c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
 estimator = c1.selectbox("Estimator", estimators, key="estimator", bind="query-params")
 name, params = estimator.split(" ", 1)
 splits = ui.ordered_splits(choices.loc[choices["estimator"] == name, "split"])
 split = c2.radio("Split", splits, key="split", bind="query-params", horizontal=True)
-columns = c3.number_input("Columns", 1, 6, 2, key="cols", bind="query-params")
-axes = c4.radio("Axes", ["shared", "free"], key="axes", bind="query-params", horizontal=True)
-grouping = c5.radio("Panels", ["per run", "per seed group"], key="panels", bind="query-params", horizontal=True)
+grouping = c3.radio("Panels", ["per run", "per seed group"], key="panels", bind="query-params", horizontal=True)
+layout = c4.radio("Layout", ["grid", "overlay"], key="layout", bind="query-params", horizontal=True,
+                  help="grid: one information plane per run or group; overlay: all on one plane, one colour each")
 by_group = grouping == "per seed group"
+d1, d2, d3, d4 = st.columns([2, 2, 2, 2])
+if layout == "grid":
+    columns = d1.number_input("Columns", 1, charts.MAX_COLUMNS, 2, key="cols", bind="query-params")
+    axes = d2.radio("Axes", ["shared", "free"], key="axes", bind="query-params", horizontal=True)
+    color_by = d3.radio("Colour", list(charts.COLOR_BY), key="color", bind="query-params", horizontal=True)
 if by_group:
-    g1, g2 = st.columns(2)
-    aggregate = g1.radio("Over seeds", ["median", "mean"], key="agg", bind="query-params", horizontal=True)
-    spread = g2.radio("Spread", ["min-max", "IQR", "none"], key="spread", bind="query-params", horizontal=True)
+    aggregate = d4.radio("Over seeds", ["median", "mean"], key="agg", bind="query-params", horizontal=True)
+    spread = "none"
+    if layout == "grid":
+        spread = st.radio("Spread over seeds", ["min-max", "IQR", "none"], key="spread", bind="query-params",
+                          horizontal=True)
     frame = store.mi_over_seeds(with_mi, name, params, split, aggregate)
     spread = None if spread == "none" else spread
 else:
     aggregate, spread = None, None
     frame = store.mi(with_mi, name, split, params)
-frame = store.with_panels(frame, with_mi, by_group)
+frame = ui.with_panels(store, all_runs, frame, with_mi, by_group)
 
 if frame.empty:
-    st.info(f"No {split} MI with {estimator}: {ui.NOT_RECORDED}.")
+    st.info(f"No {ui.plain(split)} MI with {ui.plain(estimator)}: {ui.NOT_RECORDED}.")
     st.stop()
 varying = store.varying_keys(with_mi)
 title = f"{name} {params}, {split} split" + (f", {aggregate} over seeds" if aggregate else "")
-st.caption("Varying keys: " + (", ".join(varying) or "none") + ". Colour: epoch; shape: layer; "
-           "the faint lines join each epoch's layers.")
-chart = charts.infoplane_grid(frame, columns=int(columns), shared_axes=axes == "shared", spread=spread, title=title)
+if layout == "grid":
+    st.caption(f"Varying keys: {ui.plain(', '.join(varying) or 'none')}. " +
+               ("Colour: epoch; shape: layer; the faint lines join each epoch's layers." if color_by == "epoch"
+                else "Colour and shape: layer; the lines follow each layer over the epochs."))
+    chart = charts.infoplane_grid(frame, columns=int(columns), shared_axes=axes == "shared", spread=spread,
+                                  title=title, color_by=color_by)
+else:
+    st.caption(f"Varying keys: {ui.plain(', '.join(varying) or 'none')}. Colour: run or seed group; "
+               "shape: layer; the lines follow each layer over the epochs.")
+    chart = charts.infoplane_overlay(frame, title=title)
 ui.show_chart(chart, frame, f"infoplane_{split}")

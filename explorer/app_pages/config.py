@@ -1,12 +1,13 @@
-"""Config: the selected runs side by side (keys as rows), varying keys first, and the common
-config with <var> where the runs differ (the seed notebook's summary)."""
+"""Config: the selected runs side by side (keys as rows, a column per run titled by the keys that
+vary), varying keys first, and the common config with <var> where the runs differ (the seed
+notebook's summary). Values are text, lists inline ([10, 7, 5, 4, 3])."""
 
 import pandas as pd
 import streamlit as st
 
 from explorer import configdiff, ui
 
-store, _, selection = ui.selection_page("Config")
+store, all_runs, selection = ui.selection_page("Config")
 
 configs = store.configs(selection)
 flat = {run_id: configdiff.flatten(config) for run_id, config in configs.items()}
@@ -14,8 +15,12 @@ varying = configdiff.varying_keys(list(configs.values()))
 if configdiff.varying_seed(list(configs.values())):
     varying.append(configdiff.SEED_KEY)
 keys = sorted(set().union(*flat.values())) if flat else []
-table = pd.DataFrame({run_id: [configdiff.format_value(values[k]) if k in values else "(missing)" for k in keys]
-                      for run_id, values in flat.items()}, index=pd.Index(keys, name="key"))
+titles = ui.labels(store, all_runs, list(configs))
+# two runs with one config and seed (two names, two roots merged) would share a title
+repeated = {t for t in titles.values() if list(titles.values()).count(t) > 1}
+titles = {r: f"{t} ({r})" if t in repeated else t for r, t in titles.items()}
+table = pd.DataFrame({titles[run_id]: [configdiff.format_value(flat[run_id][k]) if k in flat[run_id] else "(missing)"
+                                       for k in keys] for run_id in titles}, index=pd.Index(keys, name="key"))
 
 st.subheader(f"Varying keys ({len(varying)})")
 if varying:
@@ -28,4 +33,6 @@ with st.expander(f"Constant keys ({len(constant)})"):
 
 st.subheader("Common config")
 st.caption("The first run's config with `<var>` in the keys that vary.")
-st.json(configdiff.common_config_with_var(list(configs.values())))
+common = configdiff.common_config_with_var(list(configs.values()))
+st.dataframe(pd.DataFrame({"key": list(common), "value": [configdiff.format_value(v) for v in common.values()]}),
+             hide_index=True)

@@ -1,24 +1,31 @@
 """Gradients: per layer the norm of the gradient mean and std, the SNR and the weight norm against
-epoch on log-log axes (the seed notebook's SNR plot), one chart per run."""
+epoch on log axes (the seed notebook's SNR plot), one chart per run; or the SNR of every selected
+run on one chart per layer, coloured by the keys that vary between seed groups."""
 
 import streamlit as st
 
 from explorer import charts, ui
 
-store, _, selection = ui.selection_page("Gradients")
+store, all_runs, selection = ui.selection_page("Gradients")
 
-labels = store.labels(selection)
-with_gradients = store.recorded("gradients", selection)
+with_gradients = ui.runs_with(store, "gradients", selection, "Gradients")
+view = st.radio("View", ["per run", "SNR of all runs"], key="view", bind="query-params", horizontal=True)
 frame = store.gradients(with_gradients)
-dead = set(store.dead_runs(with_gradients))
-for run_id in labels:
-    st.subheader(labels[run_id] if labels[run_id] != run_id else run_id)
-    st.caption(run_id)
+if view == "SNR of all runs":
+    varying = store.varying_keys(with_gradients)
+    st.caption(f"Colour: {ui.plain(', '.join(varying) or 'seed group')} (the seeds of one config share it); "
+               "a line per run; epochs and SNR on log axes (zero SNR cannot be drawn on them).")
+    frame = ui.with_panels(store, all_runs, frame, with_gradients)
+    ui.show_chart(charts.snr_overlay(frame, title="SNR (‖mean‖ / ‖std‖ of the gradient) per layer"), frame,
+                  "snr_all_runs")
+    st.stop()
+
+flags = ui.run_flags(all_runs)
+for run_id, label in ui.labels(store, all_runs, with_gradients).items():
+    st.subheader(ui.plain(label))
+    st.caption(ui.plain(run_id))
     data = frame[frame["run_id"] == run_id]
-    if data.empty:
-        ui.not_recorded("Gradients", [run_id])
-        continue
-    if run_id in dead:
-        st.warning("The gradients stay zero through training (a dead network); zeros cannot be drawn on "
-                   "log axes, so only the weight norm shows.", icon=":material/heart_broken:")
+    if "dead" in flags.get(run_id, []):
+        st.warning("Dead network (flagged by the trainer): the gradients stay zero through training, and zeros "
+                   "cannot be drawn on log axes, so only the weight norm shows.", icon=":material/heart_broken:")
     ui.show_chart(charts.gradient_chart(data), data, f"gradients_{run_id}")

@@ -1,4 +1,5 @@
-"""Runs: every run with status, the varying keys as columns, final accuracy; filter and select."""
+"""Runs: every run with status, dead/diverged badges, the varying keys as columns, final accuracy;
+filter and select (the selection every page shows, kept in the URL and the sidebar)."""
 
 import json
 
@@ -7,6 +8,8 @@ import streamlit as st
 from explorer import configdiff, quickstart, ui
 from explorer.results import ResultStore
 from ibstore.sandbox import SqlError
+
+FILTERS_CHANGED = "runs_filters_changed"
 
 store = ui.store()
 st.title("Runs")
@@ -31,25 +34,33 @@ def live(store: ResultStore, running: set[str]) -> None:
     for run in now_running.itertuples():
         total = run.epochs_total or 0
         st.progress(min(run.epochs_done / total, 1.0) if total else 0.0,
-                    text=f"{run.run_id}: epoch {run.epochs_done} of {total}")
+                    text=f"{ui.plain(run.run_id)}: epoch {run.epochs_done} of {total}")
 
 
 running = set(all_runs.loc[all_runs["status"] == "running", "run_id"])
 if running:
     live(store, running)
 
+
+def filters_changed() -> None:
+    """A filter the reader changed selects what it shows (applied once the table is known)."""
+    st.session_state[FILTERS_CHANGED] = True
+
+
 # filters: a config key and its values (offered from the data), and a free SQL condition
 config = store.configs()
 keys = sorted(set().union(*(configdiff.flatten(c) for c in config.values())))
 left, middle, right = st.columns([1, 2, 3])
-key = left.selectbox("Config key", [None, *keys], key="fkey", bind="query-params",
+key = left.selectbox("Config key", [None, *keys], key="fkey", bind="query-params", on_change=filters_changed,
                      format_func=lambda k: "(any)" if k is None else k)
 values = sorted({json.dumps(configdiff.flatten(c).get(key), sort_keys=True) for c in config.values()}) if key else []
 chosen = middle.multiselect("Values", values, key="fval", bind="query-params", disabled=not key,
-                            format_func=lambda v: configdiff.format_value(json.loads(v)))
-where = right.text_input("SQL condition", key="where", bind="query-params",
-                         placeholder="test_accuracy > 0.8 AND status = 'completed'",
-                         help="A WHERE condition over the columns of this table (and `runs`).")
+                            on_change=filters_changed, format_func=lambda v: configdiff.format_value(json.loads(v)))
+where = right.text_input("SQL condition", key="where", bind="query-params", on_change=filters_changed,
+                         placeholder="final_test_accuracy > 0.8 AND status = 'completed'",
+                         help="A WHERE condition over the columns of the `runs` view (the same as "
+                              "`trainer sql \"SELECT * FROM runs WHERE ...\"`): final_test_accuracy, "
+                              "dead_network, a column per config key such as initial_bias, ...")
 
 runs = all_runs
 if key and chosen:
@@ -58,33 +69,46 @@ if where:
     try:
         runs = runs[runs["run_id"].isin(store.runs(where)["run_id"])]
     except SqlError as error:
-        st.error(f"SQL condition: {error}")
+        st.error(f"SQL condition: {ui.plain(error)}")
+shown = list(runs["run_id"])
+if st.session_state.pop(FILTERS_CHANGED, False) and shown != ui.selection():
+    ui.set_selection(shown)
 
 varying = configdiff.varying_keys(list(config.values()))  # over the whole root: stable while filtering
-flat = {r: configdiff.flatten(config[r]) for r in runs["run_id"]}
-table = runs.assign(**{k: [configdiff.format_value(flat[r].get(k)) for r in runs["run_id"]] for k in varying})
+flat = {r: configdiff.flatten(config[r]) for r in shown}
+badges = ui.run_flags(all_runs)
+table = runs.drop(columns=[c for c in varying if c in runs]).assign(
+    flags=[", ".join(badges.get(r, [])) for r in shown],
+    **{k: [configdiff.format_value(flat[r].get(k)) for r in shown] for k in varying})
 table["progress"] = (table["epochs_done"] / table["epochs_total"]).clip(upper=1.0)
-columns = ["status", "run_id", "name", "cohort", "seed", *varying, "train_accuracy", "test_accuracy",
-           "progress", "epochs_done", "epochs_total", "duration_s", "error"]
+columns = ["flags", "status", "run_id", "name", "cohort", "seed", *varying, "final_train_accuracy",
+           "final_test_accuracy", "progress", "epochs_done", "epochs_total", "duration_s", "error"]
 
-selection = [r for r in ui.selected_runs(all_runs) if r in set(table["run_id"])]
-positions = [i for i, r in enumerate(table["run_id"]) if r in selection]
-st.caption(f"{len(table)} of {len(all_runs)} runs shown. Select rows to compare them; the selection "
-           "and filters are kept in the URL.")
+selection = ui.selection()
+positions = [i for i, r in enumerate(shown) if r in set(selection)]
+hidden = [r for r in selection if r not in set(shown)]
+st.caption(f"{len(shown)} of {len(all_runs)} runs shown. Changing a filter selects the runs it shows; "
+           "pick rows to narrow the selection. Every page shows the selection, which the sidebar and the "
+           "URL hold." + (f" {len(hidden)} selected run(s) are hidden by the filters." if hidden else ""))
 event = st.dataframe(
     table[columns], hide_index=True, on_select="rerun", selection_mode="multi-row",
-    key=f"runs-{hash(tuple(table['run_id']))}", selection_default={"selection": {"rows": positions}},
+    key=f"runs-{hash((tuple(shown), tuple(selection)))}", selection_default={"selection": {"rows": positions}},
     column_config={
+        "flags": st.column_config.TextColumn("flags", help="written by the trainer: dead (every layer's gradient "
+                                                           "stayed zero), diverged (a loss was not finite)"),
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0),
-        "train_accuracy": st.column_config.NumberColumn("train acc", format="%.3f"),
-        "test_accuracy": st.column_config.NumberColumn("test acc", format="%.3f"),
+        "final_train_accuracy": st.column_config.NumberColumn("train acc", format="%.3f"),
+        "final_test_accuracy": st.column_config.NumberColumn("test acc", format="%.3f"),
         "duration_s": st.column_config.NumberColumn("duration [s]", format="%.0f"),
     },
 )
-picked = [table["run_id"].iloc[i] for i in event.selection.rows]
+picked = [shown[i] for i in event.selection.rows] + hidden
 if picked != selection:
-    ui.set_selected_runs(picked)
-st.caption(f"{len(picked)} selected: " + ", ".join(picked[:20]) + (" ..." if len(picked) > 20 else ""))
-if picked:
-    st.page_link("app_pages/compare.py", label="Compare the selected runs", icon=":material/grid_view:",
-                 query_params={"runs": picked})
+    ui.set_selection(picked)
+buttons = st.columns(3, width=600)
+if buttons[0].button("Select all shown", icon=":material/select_all:", disabled=set(shown) <= set(selection)):
+    ui.set_selection(list(dict.fromkeys(selection + shown)))
+if buttons[1].button("Clear selection", icon=":material/deselect:", disabled=not selection):
+    ui.set_selection([])
+if selection:
+    buttons[2].page_link("app_pages/compare.py", label="Compare the selection", icon=":material/grid_view:")

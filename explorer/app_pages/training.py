@@ -1,4 +1,6 @@
-"""Training curves: train and test accuracy and loss per epoch, per run or over seeds with a band."""
+"""Training curves: train and test accuracy and loss per epoch, per run or over seeds with a band;
+overlaid on one chart (loss on a log axis) or as the seed notebook's small multiples of accuracy,
+one panel per run or seed group. Dead and diverged runs carry a badge in their names."""
 
 import streamlit as st
 
@@ -8,10 +10,13 @@ store, all_runs, selection = ui.selection_page("Training curves")
 
 with_metrics = ui.runs_with(store, "metrics", selection, "Accuracy and loss")
 
-left, right = st.columns(2)
-grouping = left.radio("Lines", ["per run", "per seed group"], key="lines", bind="query-params", horizontal=True)
+left, middle, right, far = st.columns(4)
+view = left.radio("View", ["overlay", "small multiples"], key="view", bind="query-params", horizontal=True)
+grouping = middle.radio("Lines", ["per run", "per seed group"], key="lines", bind="query-params", horizontal=True)
 aggregate = right.radio("Over seeds", ["median", "mean"], key="agg", bind="query-params", horizontal=True,
                         disabled=grouping != "per seed group")
+columns = far.number_input("Columns", 1, charts.MAX_COLUMNS, 2, key="cols", bind="query-params",
+                           disabled=view != "small multiples")
 training_now = set(all_runs.loc[all_runs["status"] == "running", "run_id"]) & set(with_metrics)
 
 
@@ -21,15 +26,20 @@ def curves() -> None:
     if training_now:
         store.refresh()
         st.caption(f"{len(training_now)} selected run(s) still training: the curves refresh every 5 s.")
-    if grouping == "per seed group":
+    by_group = grouping == "per seed group"
+    if by_group:
         frame = store.metrics_over_seeds(with_metrics, aggregate)
-        title = f"{aggregate} over seeds, band: min to max"
+        title = f"{aggregate} over seeds" + (", band: min to max" if view == "overlay" else "")
     else:
         frame = store.metrics(with_metrics)
         title = None
-    frame = store.with_panels(frame, with_metrics, by_group=grouping == "per seed group")
-    chart = charts.training_curves(frame, band=grouping == "per seed group", title=title)
-    ui.show_chart(chart, frame, "training_curves")
+    frame = ui.with_panels(store, all_runs, frame, with_metrics, by_group=by_group)
+    if view == "overlay":
+        st.caption("Colour: seed group (the seeds of one config share it); dashes: split. Loss on a log axis.")
+        chart = charts.training_curves(frame, band=by_group, title=title, color_field="group")
+    else:
+        chart = charts.accuracy_grid(frame, columns=int(columns), title=title)
+    ui.show_chart(chart, frame, "training_curves" if view == "overlay" else "accuracy_grid")
 
 
 curves()
