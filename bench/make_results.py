@@ -5,7 +5,13 @@ near log2(rows) and falls with depth, I(Y;T) rises towards H(Y) ~ 0.999 bits,
 accuracy rises from 0.5 to ~0.95; a relu net with negative initial bias is dead
 (zero gradients, constant MI). Used by the benchmark and by the test fixtures.
 
-    python bench/make_results.py OUT --runs 500 --epochs 2000 --logged 300
+The files are what the trainer leaves (trainer/store.py): run.json through
+`ibstore.record.RunRecord`; a finished run's tables as compacted base files
+(zstd, `ib.compacted_through` in the footer), a running run's as part files.
+Tables are built column-wise from numpy arrays, and `make_root` writes with
+several processes, so 10,000 runs take about a minute or two.
+
+    python bench/make_results.py OUT --runs 10000 --epochs 2000 --logged 300
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import argparse
 import hashlib
 import json
 import math
+import multiprocessing
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,6 +29,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from scipy.special import erf
 
 from ibstore import layout
 from ibstore.record import RunRecord
@@ -30,6 +38,7 @@ from ibstore.schema import SCHEMA_VERSION, TABLE_SCHEMAS
 H_Y = 0.99916
 ROWS = {"train": 3277, "test": 819, "full": 4096}
 START = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
+FLUSHES = 40   # the parts a finished run's writer flushed before compaction (ib.compacted_through)
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "dataset": "harmonics", "dataset_path": None, "label_column": "label", "test_fraction": 0.2,
@@ -67,7 +76,8 @@ def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *,
               cohort: str | None = None, status: str = "completed", epochs_done: int | None = None,
               logged: int = 40, tables: tuple[str, ...] = tuple(TABLE_SCHEMAS),
               heartbeat_age_s: float = 0.0) -> str:
-    """Write one synthetic run (all seeds share the group); returns its run_id."""
+    """Write one synthetic run (all seeds share the group); returns its run_id. A `running`
+    run's tables are one part file each (a writer's first flush), any other's a compacted base."""
     config = {**DEFAULT_CONFIG, **(overrides or {}), "seed": seed}
     run_id, group_id = run_ids(name, config)
     epochs = config["epochs"]
@@ -77,35 +87,39 @@ def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *,
     rng = np.random.default_rng(int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16))
     logged_all = logged_epochs(epochs, logged)
     data = synthetic_tables(run_id, config, logged_all[logged_all <= done], done, rng)
+    running = status == "running"
     for table in tables:
-        pq.write_table(pa.Table.from_pydict(data[table], schema=TABLE_SCHEMAS[table]),
-                       layout.table_path(root, run_id, table), compression="zstd")
+        if running:
+            pq.write_table(data[table], layout.table_part_path(root, run_id, table, 1), compression="zstd")
+        else:
+            compacted = data[table].replace_schema_metadata({layout.COMPACTED_THROUGH_KEY: str(FLUSHES).encode()})
+            pq.write_table(compacted, layout.table_path(root, run_id, table), compression="zstd")
     finished = START + timedelta(seconds=2.0 * done)
-    heartbeat = datetime.now(timezone.utc) - timedelta(seconds=heartbeat_age_s) if status == "running" else finished
-    meta = {
-        "run_id": run_id, "group_id": group_id, "name": name, "cohort": cohort, "config": config,
-        "seed": seed, "status": status, "error": "loss is NaN" if status == "diverged" else None,
-        "started_at": START.isoformat(), "finished_at": None if status == "running" else finished.isoformat(),
-        "heartbeat_at": heartbeat.isoformat(timespec="seconds"), "epochs_done": done, "epochs_total": epochs,
-        "versions": {"python": "3.11.7", "tensorflow": "2.21.0", "package": "0.1.0", "git_commit": "abc123"},
-        "host": "bench", "schema_version": SCHEMA_VERSION, "split_seed": config["split_seed"],
-        "ignored_keys": [], **final_metrics(data["metrics"]),
-        "dead_network": None if status == "running" else bool(is_dead(config)),
-        "diverged": None if status == "running" else status == "diverged",
-    }
-    layout.run_json_path(root, run_id).write_bytes(RunRecord(**meta).to_json_bytes())
+    heartbeat = datetime.now(timezone.utc) - timedelta(seconds=heartbeat_age_s) if running else finished
+    record = RunRecord(
+        run_id=run_id, group_id=group_id, name=name, cohort=cohort, config=config, seed=seed,
+        status=status, error="loss is NaN" if status == "diverged" else None,
+        started_at=START, finished_at=None if running else finished, heartbeat_at=heartbeat,
+        epochs_done=done, epochs_total=epochs,
+        versions={"python": "3.11.7", "tensorflow": "2.21.0", "package": "0.1.0", "git_commit": "abc123"},
+        host="bench", pid=4242, schema_version=SCHEMA_VERSION, split_seed=config["split_seed"],
+        ignored_keys=[], **final_metrics(data["metrics"]),
+        dead_network=None if running else is_dead(config), diverged=None if running else status == "diverged")
+    layout.run_json_path(root, run_id).write_bytes(record.to_json_bytes())
     return run_id
 
 
-def final_metrics(metrics: dict[str, list]) -> dict[str, float | None]:
+def final_metrics(metrics: pa.Table) -> dict[str, float | None]:
     """The record's final_* fields as the writer keeps them: the last epoch's values, best test accuracy."""
-    last = max(metrics["epoch"], default=None)
-    finals: dict[str, float | None] = {"best_test_accuracy": max(
-        (a for a, s in zip(metrics["accuracy"], metrics["split"]) if s == "test"), default=None)}
-    for split in ("train", "test"):
-        rows = [i for i, (e, s) in enumerate(zip(metrics["epoch"], metrics["split"])) if e == last and s == split]
-        finals[f"final_{split}_accuracy"] = metrics["accuracy"][rows[0]] if rows else None
-        finals[f"final_{split}_loss"] = metrics["loss"][rows[0]] if rows else None
+    epoch = metrics["epoch"].to_numpy()
+    split = np.asarray(metrics["split"].to_pylist()) if len(metrics) else np.array([], dtype=str)
+    accuracy, loss = metrics["accuracy"].to_numpy(), metrics["loss"].to_numpy()
+    test = split == "test"
+    finals: dict[str, float | None] = {"best_test_accuracy": float(accuracy[test].max()) if test.any() else None}
+    for name in ("train", "test"):
+        rows = np.flatnonzero((split == name) & (epoch == epoch.max())) if len(epoch) else []
+        finals[f"final_{name}_accuracy"] = float(accuracy[rows[0]]) if len(rows) else None
+        finals[f"final_{name}_loss"] = float(loss[rows[0]]) if len(rows) else None
     return finals
 
 
@@ -115,121 +129,162 @@ def is_dead(config: dict[str, Any]) -> bool:
 
 
 def synthetic_tables(run_id: str, config: dict[str, Any], logged: np.ndarray, done: int,
-                     rng: np.random.Generator) -> dict[str, dict[str, list]]:
-    units = list(config["architecture"]) + [2]
-    n_layers = len(units)
+                     rng: np.random.Generator) -> dict[str, pa.Table]:
+    """The five tables of one run; every array is [layer, epoch, ...] and flattened at the end."""
+    units = np.array(list(config["architecture"]) + [2])
+    n_layers, n_logged = len(units), len(logged)
     names = [f"dense_{i}" for i in range(n_layers - 1)] + ["output"]
     relu = config["activation_fn"] == "relu"
     dead = is_dead(config)
     tau = max(config["epochs"] / 12, 1.0)
     progress = 0.0 if dead else 1.0
+    hidden = np.arange(n_layers) < n_layers - 1               # [layer]
+    layer = np.arange(n_layers)[:, None]                      # [layer, 1]
 
     def fit(e: np.ndarray) -> np.ndarray:
         return progress * (1.0 - np.exp(-e / tau))
 
-    epochs_all = np.arange(done + 1)
-    metrics: dict[str, list] = {k: [] for k in TABLE_SCHEMAS["metrics"].names}
-    for split, top in (("train", 0.95), ("test", 0.9)):
-        acc = np.clip(0.5 + (top - 0.5) * fit(epochs_all) + rng.normal(0, 0.005, len(epochs_all)), 0, 1)
-        _extend(metrics, run_id=run_id, epoch=epochs_all, split=split, accuracy=acc,
-                loss=0.1 + 0.6 * (1 - fit(epochs_all)) + rng.normal(0, 0.003, len(epochs_all)))
+    def table(name: str, rows: int, **columns: Any) -> pa.Table:
+        """Columns broadcast to `rows`; text columns are (index array, labels)."""
+        arrays = []
+        for field in TABLE_SCHEMAS[name]:
+            value = run_id if field.name == "run_id" else columns[field.name]
+            if isinstance(value, str):
+                arrays.append(pa.repeat(pa.scalar(value), rows))
+            elif isinstance(value, tuple):
+                indices, labels = value
+                arrays.append(pa.array(labels, pa.string()).take(np.broadcast_to(indices, (rows,))))
+            else:   # numpy in the column's own type: no conversion inside pyarrow
+                arrays.append(pa.array(np.ascontiguousarray(np.broadcast_to(value, (rows,)),
+                                                            dtype=field.type.to_pandas_dtype())))
+        return pa.Table.from_arrays(arrays, schema=TABLE_SCHEMAS[name])
 
-    mi: dict[str, list] = {k: [] for k in TABLE_SCHEMAS["mi"].names}
+    epochs_all = np.arange(done + 1)
+    accuracy, loss = [], []
+    for top in (0.95, 0.9):   # train, test
+        accuracy.append(np.clip(0.5 + (top - 0.5) * fit(epochs_all) + rng.normal(0, 0.005, done + 1), 0, 1))
+        loss.append(0.1 + 0.6 * (1 - fit(epochs_all)) + rng.normal(0, 0.003, done + 1))
+    n = 2 * (done + 1)
+    metrics = table("metrics", n, epoch=np.tile(epochs_all, 2), split=(np.repeat([0, 1], done + 1), ["train", "test"]),
+                    accuracy=np.concatenate(accuracy), loss=np.concatenate(loss))
+
     late = progress * np.clip((logged - tau) / (4 * tau), 0, 1) ** 1.5
+    depth = layer / (n_layers - 1)                                             # [layer, 1]
+    base = 0.99 - 0.35 * depth ** 1.5 - 0.25 * ~hidden[:, None]
+    compression = np.where(relu & hidden[:, None], 0.0, 0.25 * depth)
+    y0 = 0.55 - 0.3 * depth
+    mi_parts = []
     for estimator in config["estimators"]:
         params = json.dumps(estimator["params"], sort_keys=True)
         for split in config["mi_splits"]:
             cap = math.log2(ROWS[split])
-            for layer in range(n_layers):
-                depth = layer / (n_layers - 1)
-                base = 0.99 - 0.35 * depth ** 1.5 - (0.25 if layer == n_layers - 1 else 0)
-                compression = 0.0 if relu and layer < n_layers - 1 else 0.25 * depth
-                i_xt = cap * np.clip(base + 0.02 * fit(logged) - compression * late, 0.05, 1)
-                y0 = 0.55 - 0.3 * depth
-                i_yt = H_Y * (y0 + (0.99 - y0) * fit(logged) ** (1 + depth))
-                noise = rng.normal(0, 0.01, (2, len(logged)))
-                _extend(mi, run_id=run_id, epoch=logged, layer=layer, layer_name=names[layer],
-                        units=units[layer], split=split, estimator=estimator["name"], params=params,
-                        i_xt=np.minimum(i_xt + noise[0], cap), i_yt=np.clip(i_yt + noise[1], 0, H_Y))
+            i_xt = cap * np.clip(base + 0.02 * fit(logged) - compression * late, 0.05, 1)   # [layer, epoch]
+            i_yt = H_Y * (y0 + (0.99 - y0) * fit(logged) ** (1 + depth))
+            noise = rng.normal(0, 0.01, (2, n_layers, n_logged))
+            n = n_layers * n_logged
+            mi_parts.append(table(
+                "mi", n, epoch=np.tile(logged, n_layers), layer=np.repeat(np.arange(n_layers), n_logged),
+                layer_name=(np.repeat(np.arange(n_layers), n_logged), names), units=np.repeat(units, n_logged),
+                split=split, estimator=estimator["name"], params=params,
+                i_xt=np.minimum(i_xt + noise[0], cap).ravel(), i_yt=np.clip(i_yt + noise[1], 0, H_Y).ravel()))
 
-    gradients: dict[str, list] = {k: [] for k in TABLE_SCHEMAS["gradients"].names}
-    for layer in range(n_layers):
-        scale = 0.0 if dead else 0.05 * (1 + layer)
-        mean = scale * (np.exp(-logged / (2 * tau)) + 0.02) * (1 + rng.normal(0, 0.05, len(logged)))
-        std = scale * (0.2 + 0.3 * (1 - np.exp(-logged / tau))) * (1 + rng.normal(0, 0.05, len(logged)))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            snr = np.where(std > 0, mean / std, np.nan)
-        weight = math.sqrt(units[layer]) * (1 + 0.6 * fit(logged))
-        _extend(gradients, run_id=run_id, epoch=logged, layer=layer, grad_mean_norm=np.abs(mean),
-                grad_std_norm=np.abs(std), snr=np.abs(snr), weight_norm=weight)
+    scale = np.where(dead, 0.0, 0.05 * (1 + layer))                             # [layer, 1]
+    mean = scale * (np.exp(-logged / (2 * tau)) + 0.02) * (1 + rng.normal(0, 0.05, (n_layers, n_logged)))
+    std = scale * (0.2 + 0.3 * (1 - np.exp(-logged / tau))) * (1 + rng.normal(0, 0.05, (n_layers, n_logged)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snr = np.where(std > 0, mean / std, np.nan)
+    weight = np.sqrt(units)[:, None] * (1 + 0.6 * fit(logged))
+    n = n_layers * n_logged
+    gradients = table("gradients", n, epoch=np.tile(logged, n_layers), layer=np.repeat(np.arange(n_layers), n_logged),
+                      grad_mean_norm=np.abs(mean).ravel(), grad_std_norm=np.abs(std).ravel(),
+                      snr=np.abs(snr).ravel(), weight_norm=weight.ravel())
 
-    activations: dict[str, list] = {k: [] for k in TABLE_SCHEMAS["activations"].names}
-    stats: dict[str, list] = {k: [] for k in TABLE_SCHEMAS["activation_stats"].names}
     bins = config["histogram_bins"]
+    spread = 0.3 + 1.5 * fit(logged) * (layer + 1) / n_layers                  # [layer, epoch]
+    center = config["initial_bias"] + 0.2 * np.sin(layer + fit(logged))
+    lo = np.where(hidden, 0.0 if relu else -1.0, 0.0)[:, None]                 # [layer, 1]
+    width = np.where(hidden, (3.0 if relu else 2.0) / bins, 1.0 / bins)[:, None]
+    edges = lo[:, :, None] + width[:, :, None] * np.arange(bins + 1)           # [layer, 1, bin edge]
+    z = (edges - center[:, :, None]) / spread[:, :, None]
+    mass = np.diff(0.5 * (1 + erf(z / math.sqrt(2))), axis=2)                  # [layer, epoch, bin]
+    share = mass / np.maximum(mass.sum(axis=2, keepdims=True), 1e-12)
+    neuron_of = np.repeat(np.arange(n_layers), units)                          # [neuron over layers]
+    activation_parts, stats_parts = [], []
+    first = np.concatenate([[0], np.cumsum(units)[:-1]])                        # [layer]
     for split in config["mi_splits"]:
-        rows = ROWS[split]
-        for layer in range(n_layers):
-            spread = 0.3 + 1.5 * fit(logged) * (layer + 1) / n_layers   # [epochs]
-            center = config["initial_bias"] + 0.2 * np.sin(layer + fit(logged))
-            lo, width = (0.0, 1.0 / bins) if layer == n_layers - 1 else (-1.0, 2.0 / bins)
-            if relu and layer < n_layers - 1:
-                lo, width = 0.0, 3.0 / bins
-            edges = lo + width * np.arange(bins + 1)
-            z = (edges[None, :] - center[:, None]) / spread[:, None]
-            mass = np.diff(0.5 * (1 + _erf(z / math.sqrt(2))), axis=1)
-            counts = np.round(mass / np.maximum(mass.sum(axis=1, keepdims=True), 1e-12) * rows * units[layer])
-            epoch_i, bin_i = np.nonzero(counts)
-            _extend(activations, run_id=run_id, epoch=logged[epoch_i], layer=layer, split=split,
-                    bin_index=bin_i, bin_lo=edges[bin_i], bin_hi=edges[bin_i + 1],
-                    count=counts[epoch_i, bin_i].astype(np.int64))
-            neurons = units[layer]
-            grid_e, grid_n = np.meshgrid(logged, np.arange(neurons), indexing="ij")
-            shift = rng.normal(0, 0.3, neurons)[None, :] * spread[:, None]
-            mean = np.tanh(center[:, None] + shift) if not relu else np.maximum(center[:, None] + shift, 0)
-            frac_zero = np.full(mean.shape, 0.999 if dead else 0.0) if relu else np.zeros(mean.shape)
-            if relu and not dead:
-                frac_zero = np.clip(0.5 - mean, 0, 1)
-            saturated = frac_zero if relu else np.clip(np.abs(mean) - 0.6, 0, 1) * fit(grid_e)
-            _extend(stats, run_id=run_id, epoch=grid_e.ravel(), layer=layer, neuron=grid_n.ravel(),
-                    split=split, mean=mean.ravel(), std=np.repeat(spread, neurons) * 0.5,
-                    min=mean.ravel() - spread.repeat(neurons), max=mean.ravel() + spread.repeat(neurons),
-                    frac_zero=frac_zero.ravel(), frac_saturated=np.asarray(saturated).ravel())
-    return {"metrics": metrics, "mi": mi, "gradients": gradients,
-            "activations": activations, "activation_stats": stats}
-
-
-def _erf(x: np.ndarray) -> np.ndarray:
-    return np.vectorize(math.erf, otypes=[float])(x)
-
-
-def _extend(columns: dict[str, list], **values: Any) -> None:
-    """Append equally long columns; scalars are repeated to the length of the arrays."""
-    length = max(len(v) for v in values.values() if isinstance(v, np.ndarray))
-    for key, value in values.items():
-        if isinstance(value, np.ndarray):
-            columns[key].extend(np.broadcast_to(value, (length,)).tolist())
+        counts = np.round(share * ROWS[split] * units[:, None, None])
+        layer_i, epoch_i, bin_i = np.nonzero(counts)
+        activation_parts.append(table(
+            "activations", len(layer_i), epoch=logged[epoch_i], layer=layer_i, split=split, bin_index=bin_i,
+            bin_lo=edges[layer_i, 0, bin_i], bin_hi=edges[layer_i, 0, bin_i + 1],
+            count=counts[layer_i, epoch_i, bin_i].astype(np.int64)))
+        # per neuron (all layers' neurons side by side): [epoch, neuron]
+        shift = rng.normal(0, 0.3, len(neuron_of))[None, :] * spread[neuron_of].T
+        pre = center[neuron_of].T + shift
+        mean = np.maximum(pre, 0) if relu else np.tanh(pre)
+        if relu:
+            frac_zero = np.full(mean.shape, 0.999) if dead else np.clip(0.5 - mean, 0, 1)
+            saturated = frac_zero
         else:
-            columns[key].extend([value] * length)
+            frac_zero = np.zeros(mean.shape)
+            saturated = np.clip(np.abs(mean) - 0.6, 0, 1) * fit(logged)[:, None]
+        # rows ordered by layer, then epoch, then neuron, like the trainer's
+        index = (np.arange(n_logged)[None, :, None] * len(neuron_of)
+                 + (first[:, None, None] + np.arange(units.max())[None, None, :]))      # [layer, epoch, neuron]
+        valid = np.arange(units.max())[None, None, :] < units[:, None, None]
+        valid = np.broadcast_to(valid, index.shape)
+        flat = index[valid]
+        spread_n = spread[neuron_of].T.ravel()[flat]
+        n = len(flat)
+        stats_parts.append(table(
+            "activation_stats", n,
+            epoch=np.broadcast_to(logged[None, :, None], index.shape)[valid],
+            layer=np.broadcast_to(np.arange(n_layers)[:, None, None], index.shape)[valid],
+            neuron=np.broadcast_to(np.arange(units.max())[None, None, :], index.shape)[valid],
+            split=split, mean=mean.ravel()[flat], std=spread_n * 0.5,
+            min=mean.ravel()[flat] - spread_n, max=mean.ravel()[flat] + spread_n,
+            frac_zero=frac_zero.ravel()[flat], frac_saturated=saturated.ravel()[flat]))
+    return {"metrics": metrics, "mi": _concat("mi", mi_parts), "gradients": gradients,
+            "activations": _concat("activations", activation_parts),
+            "activation_stats": _concat("activation_stats", stats_parts)}
 
 
-def make_root(root: Path, runs: int, epochs: int = 2000, logged: int = 300, seeds: int = 5) -> list[str]:
-    """A cohort grid (activation x initial bias x learning rate) with `seeds` seeds per config."""
+def _concat(name: str, parts: list[pa.Table]) -> pa.Table:
+    return pa.concat_tables(parts) if parts else TABLE_SCHEMAS[name].empty_table()
+
+
+def grid(runs: int, epochs: int, seeds: int) -> list[tuple[str, dict[str, Any], int]]:
+    """A cohort grid (activation x initial bias x learning rate, then wider first layers) with
+    `seeds` seeds per config: (name, overrides, seed) per run."""
     biases = [-1.0, -0.5, 0.0, 0.2, 0.5, 1.0, 2.0]
     rates = [0.0004, 0.001, 0.004, 0.01]
-    ids = []
+    plan = []
     i = 0
-    while len(ids) < runs:
+    while len(plan) < runs:
         act = ("tanh", "relu")[i % 2]
-        bias = biases[(i // 2) % len(biases)]
-        rate = rates[(i // (2 * len(biases))) % len(rates)]
-        width = 10 + i // (2 * len(biases) * len(rates))
-        overrides = {"activation_fn": act, "initial_bias": bias, "learning_rate": rate,
-                     "architecture": [width, 7, 5, 4, 3], "epochs": epochs}
-        for seed in range(min(seeds, runs - len(ids))):
-            ids.append(write_run(root, f"{act}-bias", overrides, seed=seed, cohort="initial_bias",
-                                 logged=logged))
+        overrides = {"activation_fn": act, "initial_bias": biases[(i // 2) % len(biases)],
+                     "learning_rate": rates[(i // (2 * len(biases))) % len(rates)],
+                     "architecture": [10 + i // (2 * len(biases) * len(rates)), 7, 5, 4, 3], "epochs": epochs}
+        plan += [(f"{act}-bias", overrides, seed) for seed in range(min(seeds, runs - len(plan)))]
         i += 1
-    return ids
+    return plan
+
+
+def _write_planned(args: tuple[Path, int, list[tuple[str, dict[str, Any], int]]]) -> list[str]:
+    root, logged, plan = args
+    return [write_run(root, name, overrides, seed=seed, cohort="initial_bias", logged=logged)
+            for name, overrides, seed in plan]
+
+
+def make_root(root: Path, runs: int, epochs: int = 2000, logged: int = 300, seeds: int = 5,
+              processes: int = 2) -> list[str]:
+    """`runs` finished runs of the grid, written by `processes` worker processes; their run ids."""
+    plan = grid(runs, epochs, seeds)
+    chunks = [(root, logged, plan[i:i + 50]) for i in range(0, len(plan), 50)]
+    if processes <= 1:
+        return [run_id for chunk in chunks for run_id in _write_planned(chunk)]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        return [run_id for written in pool.imap(_write_planned, chunks) for run_id in written]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -239,9 +294,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=2000)
     parser.add_argument("--logged", type=int, default=300)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    ids = make_root(args.out, args.runs, args.epochs, args.logged, args.seeds)
+    ids = make_root(args.out, args.runs, args.epochs, args.logged, args.seeds, args.processes)
     print(f"wrote {len(ids)} runs to {args.out} in {time.perf_counter() - started:.1f} s")
 
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 import socket
 import stat
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -70,12 +70,22 @@ class RunScan:
 
 @dataclass
 class Scan:
+    """One state of a results root, as scanned; never changed afterwards (the explorer answers
+    from it while the next one is built)."""
     root: Path
-    runs: list[RunRecord] = field(default_factory=list)             # readable runs, status derived
     files: dict[str, dict[str, list[ParquetFile]]] = field(default_factory=dict)  # table -> run_id -> files
     problems: list[Problem] = field(default_factory=list)
     fingerprint: tuple = ()                                          # changes when anything read changes
     views: dict = field(default_factory=dict, repr=False)            # Arrow data of the views (ibstore.views)
+    # The readable runs, status derived, in folder order: made on first use of `runs` (the index
+    # keeps records as JSON, and most scans, e.g. `trainer sql`, never need them as objects).
+    records: Callable[[], list[RunRecord]] = field(default=list, repr=False)
+    index_note: str = ""                                             # which index was used, or why none
+    index_path: Path | None = None                                   # where this scan saved the index
+
+    @cached_property
+    def runs(self) -> list[RunRecord]:
+        return self.records()
 
     def table_files(self, table: str, run_ids: list[str] | None = None) -> list[ParquetFile]:
         by_run = self.files.get(table, {})
@@ -84,28 +94,16 @@ class Scan:
 
 
 def scan(root: str | os.PathLike, now: float | None = None) -> Scan:
-    root = Path(root)
-    now = time.time() if now is None else now
-    result = Scan(root=root, files={table: {} for table in TABLE_SCHEMAS})
-    fingerprint: list[tuple] = []
-    run_dirs, problem = _run_dirs(layout.runs_dir(root))
-    if problem:
-        result.problems.append(problem)
-    for run_dir in run_dirs:
-        run = read_run(root, run_dir)
-        result.problems.extend(run.problems)
-        if run.record is None:
-            continue
-        record = run.record.model_copy(update={"status": live_status(run.record, run_dir, now)})
-        fingerprint.append((run.run_id, run.signature, record.status.value))
-        result.runs.append(record)
-        for table, files in run.files.items():
-            result.files[table][run.run_id] = files
-    result.fingerprint = tuple(fingerprint)
-    return result
+    """The root's runs, files and problems (`now`: the time that decides heartbeat staleness).
+
+    Through the root's index (ibstore.index): only run folders that changed since it saw them
+    are read again."""
+    from ibstore import index   # it builds on read_run, below
+
+    return index.scan(root, now)
 
 
-def _run_dirs(runs_dir: Path) -> tuple[list[Path], Problem | None]:
+def run_dirs(runs_dir: Path) -> tuple[list[Path], Problem | None]:
     """Every entry of runs/ not starting with "." (read_run says what is wrong with the odd ones)."""
     try:
         mode = os.lstat(runs_dir).st_mode

@@ -61,14 +61,16 @@ def create_views(con: duckdb.DuckDBPyConnection, scan: Scan, materialize: Iterab
 
 
 def view_data(scan: Scan) -> dict[str, pa.Table | ds.Dataset]:
-    """View name -> its Arrow data; built on first use and kept on the scan (a scan never changes)."""
-    if not scan.views:
-        scan.views.update({
-            "runs": runs_table(scan.runs),
-            "config": config_table(scan.runs),
-            **{table: table_dataset(table, scan.table_files(table)) for table in TABLE_SCHEMAS},
-            "problems": problems_table(scan.problems),
-        })
+    """View name -> its Arrow data, kept on the scan (a scan never changes): `runs` and `config`
+    usually come with it (ibstore.index keeps them), the rest is built on first use."""
+    if len(scan.views) < len(VIEWS):
+        build = {"runs": lambda: runs_table(scan.runs), "config": lambda: config_table(scan.runs),
+                 "problems": lambda: problems_table(scan.problems),
+                 **{table: (lambda table=table: table_dataset(table, scan.table_files(table)))
+                    for table in TABLE_SCHEMAS}}
+        for name in VIEWS:
+            if name not in scan.views:
+                scan.views[name] = build[name]()
     return scan.views
 
 

@@ -82,7 +82,7 @@ def test_notebook_api_on_the_cohort(cohort_root):
     # relu with negative initial bias never learns
     dead = store.dead_runs(ids)
     assert sorted(dead) == sorted(r for r, c in store.configs(ids).items() if c["initial_bias"] < 0)
-    runs = store.runs("test_accuracy > 0.8")
+    runs = store.runs("final_test_accuracy > 0.8")
     assert 0 < len(runs) < len(ids)
     with pytest.raises(SqlError):
         store.runs("1 = 1; DROP TABLE runs")

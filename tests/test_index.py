@@ -1,0 +1,220 @@
+"""The results root's index (ibstore.index): incremental, persistent, never trusted when damaged."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zlib
+
+import pytest
+
+from bench.make_results import write_run
+from ibstore import index, layout, views
+from ibstore.record import RunRecord, Status
+from ibstore.scan import scan
+
+from conftest import REPO
+
+TANH = {"activation_fn": "tanh", "epochs": 20}
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    """Six small runs; the user cache folder is inside tmp_path, the process keeps no index."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(index, "SAVE_INTERVAL_S", 0.0)
+    index.forget()
+    results = tmp_path / "results"
+    for seed in range(6):
+        write_run(results, "tanh", TANH, seed=seed, logged=5)
+    yield results
+    index.forget()
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """The run folders read (not merely listed) by each scan."""
+    calls: list[str] = []
+    original = index.read_run
+    monkeypatch.setattr(index, "read_run", lambda root, run_dir: calls.append(run_dir.name) or original(root, run_dir))
+    return calls
+
+
+def statuses(result) -> dict[str, str]:
+    return {record.run_id: record.status.value for record in result.runs}
+
+
+def rewrite_record(root, run_id, **fields) -> None:
+    path = layout.run_json_path(root, run_id)
+    record = RunRecord.from_json_bytes(path.read_bytes()).model_copy(update=fields)
+    path.write_bytes(record.to_json_bytes())
+
+
+def runs_view(result) -> dict[str, tuple]:
+    """run_id -> (status, epochs_done, final test accuracy) from the `runs` view the scan carries."""
+    table = views.view_data(result)["runs"]
+    return {row["run_id"]: (row["status"], row["epochs_done"], row["final_test_accuracy"])
+            for row in table.select(["run_id", "status", "epochs_done", "final_test_accuracy"]).to_pylist()}
+
+
+def test_only_changed_runs_are_read_again(root, reads):
+    first = scan(root)
+    ids = sorted(statuses(first))
+    assert sorted(reads) == ids and first.index_note == "no index yet: built"
+    assert (root / ".index" / index.INDEX_FILE).is_file()
+
+    reads.clear()
+    assert statuses(scan(root)) == statuses(first) and reads == []
+
+    changed, removed, damaged = ids[0], ids[1], ids[2]
+    rewrite_record(root, changed, status=Status.FAILED, error="out of memory", epochs_done=7)
+    shutil.rmtree(layout.run_dir(root, removed))
+    mi = layout.table_path(root, damaged, "mi")
+    mi.write_bytes(mi.read_bytes()[:100])
+    added = write_run(root, "late", TANH, logged=5)
+    reads.clear()
+    later = scan(root)
+    assert sorted(reads) == sorted([changed, damaged, added])
+    shown = statuses(later)
+    assert set(shown) == (set(ids) - {removed}) | {added}
+    assert shown[changed] == "failed" and shown[added] == "completed"
+    assert damaged not in later.files["mi"] and damaged in later.files["metrics"]
+    assert [p.problem for p in later.problems if p.run_id == damaged][0].startswith("unreadable Parquet")
+    # the patched `runs` table equals one built from every record
+    rebuilt = views.runs_table(later.runs)
+    assert runs_view(later) == {row["run_id"]: (row["status"], row["epochs_done"], row["final_test_accuracy"])
+                                for row in rebuilt.to_pylist()}
+    assert runs_view(later)[changed][:2] == ("failed", 7)
+    # a new process starts from the saved index: nothing is read again
+    index.forget()
+    reads.clear()
+    again = scan(root)
+    assert reads == [] and again.index_note.startswith("loaded")
+    assert statuses(again) == shown and runs_view(again) == runs_view(later)
+
+
+def test_a_running_run_whose_heartbeat_stops_is_interrupted_without_any_file_changing(root, reads):
+    running = write_run(root, "running", TANH, logged=5, status="running", epochs_done=10)
+    now = time.time()
+    assert statuses(scan(root, now=now))[running] == "running"
+    index.forget()   # and from the saved index too
+    reads.clear()
+    later = scan(root, now=now + 3600)
+    assert statuses(later)[running] == "interrupted" and reads == []
+    assert runs_view(later)[running][0] == "interrupted"
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "flipped byte", "other version", "empty"])
+def test_a_damaged_or_foreign_index_is_rebuilt_not_trusted(root, reads, damage):
+    first = scan(root)
+    path = first.index_path
+    data = path.read_bytes()
+    if damage == "garbage":
+        path.write_bytes(os.urandom(len(data)))
+    elif damage == "truncated":
+        path.write_bytes(data[:len(data) // 2])
+    elif damage == "flipped byte":
+        path.write_bytes(data[:-50] + bytes([data[-50] ^ 1]) + data[-49:])
+    elif damage == "other version":
+        path.write_bytes(data.replace(index.CODE_VERSION.encode(), b"0" * len(index.CODE_VERSION), 1))
+    else:
+        path.write_bytes(b"")
+    index.forget()
+    reads.clear()
+    rebuilt = scan(root)
+    assert "not used" in rebuilt.index_note and "rebuilt" in rebuilt.index_note
+    assert sorted(reads) == sorted(statuses(first))
+    assert statuses(rebuilt) == statuses(first) and runs_view(rebuilt) == runs_view(first)
+    index.forget()
+    assert scan(root).index_note.startswith("loaded")   # and the rebuilt index was saved
+
+
+def test_an_index_naming_files_outside_the_run_is_not_used(root):
+    first = scan(root)
+    data = first.index_path.read_bytes()
+    assert b"metrics.parquet" in data
+    # keep the checksum right so only the content check can refuse it
+    header_end = len(index.MAGIC) + 4 + int.from_bytes(data[len(index.MAGIC):len(index.MAGIC) + 4], "little")
+    body = bytearray(data[header_end:])
+    header = json.loads(data[len(index.MAGIC) + 4:header_end])
+    at = body.index(b"metrics.parquet", header["segments"]["files"][0])   # a name in the files segment
+    body[at:at + len(b"metrics.parquet")] = b"../../../etc/pw"
+    header["crc32"] = zlib.crc32(body)
+    encoded = json.dumps(header).encode()
+    first.index_path.write_bytes(index.MAGIC + len(encoded).to_bytes(4, "little") + encoded + bytes(body))
+    index.forget()
+    again = scan(root)
+    assert "is not a table file" in again.index_note
+    assert statuses(again) == statuses(first)
+
+
+def test_a_root_that_cannot_hold_the_index_uses_the_user_cache(root, tmp_path, reads):
+    # `.index` being a file makes the root's index folder unwritable even for root (no chmod needed)
+    (root / ".index").write_text("not a folder")
+    first = scan(root)
+    cached = tmp_path / "cache" / "ib-lab"
+    assert first.index_path is not None and first.index_path.is_relative_to(cached)
+    index.forget()
+    reads.clear()
+    again = scan(root)
+    assert reads == [] and again.index_note == f"loaded {first.index_path}"
+    assert (root / ".index").read_text() == "not a folder"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="running as root: file modes do not stop writes")
+def test_a_read_only_root_uses_the_user_cache(root, tmp_path, reads):
+    copy = tmp_path / "read-only"
+    shutil.copytree(root, copy)
+    for path in [copy, *copy.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        first = scan(copy)
+        assert first.index_path.is_relative_to(tmp_path / "cache") and not (copy / ".index").exists()
+        index.forget()
+        reads.clear()
+        assert statuses(scan(copy)) == statuses(first) and reads == []
+    finally:
+        for path in [copy, *copy.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+CONCURRENT = """
+import json, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from ibstore import index
+from ibstore.scan import scan
+index.SAVE_INTERVAL_S = 0.0
+root, me = Path(sys.argv[2]), int(sys.argv[3])
+seen = set()
+deadline = time.monotonic() + 2
+rounds = 0
+while time.monotonic() < deadline or rounds < 5:
+    index.forget()
+    result = scan(root)
+    seen.add(result.index_note.split(" ")[0])
+    # change one run, so every scan has something to save
+    (root / "runs" / sys.argv[4 + me] / "run.json").touch()
+    rounds += 1
+print(json.dumps([sorted(seen), rounds, len(result.runs)]))
+"""
+
+
+def test_two_processes_refreshing_at_once_never_see_half_an_index(root):
+    ids = sorted(statuses(scan(root)))
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT, str(REPO), str(root), str(i), ids[0], ids[1]],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"]})
+             for i in range(2)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        seen, rounds, runs = json.loads(out)
+        assert seen == ["loaded"] and rounds >= 5 and runs == len(ids)
+    index.forget()
+    assert scan(root).index_note.startswith("loaded")
+    assert not list((root / ".index").glob(".*.tmp"))
