@@ -27,18 +27,50 @@ def test_identical_minibatch_gradients_have_no_noise():
 
 
 def test_bounded_grid_covers_the_range_in_fixed_bins():
-    grid = HistogramGrid.for_layer("tanh", np.zeros((4, 2)), 20)
-    assert (grid.origin, grid.width) == (-1.0, 0.1)
-    bins, lo, hi, counts = grid.histogram(np.array([[-0.95, -0.95], [0.0, 0.99]]))
-    assert list(bins) == [0, 10, 19] and list(counts) == [2, 1, 1]
+    grid = HistogramGrid.for_layer("tanh", np.zeros((1, 4, 2)), 20)
+    assert (grid.origin[0], grid.width[0]) == (-1.0, 0.1)
+    network, bins, lo, hi, counts = grid.histograms(np.array([[[-0.95, -0.95], [0.0, 0.99]]]))
+    assert list(network) == [0, 0, 0] and list(bins) == [0, 10, 19] and list(counts) == [2, 1, 1]
     assert lo[1] == pytest.approx(0.0) and hi[1] == pytest.approx(0.1)
 
 
 def test_unbounded_grid_is_fixed_by_the_initial_spread_and_grows_with_the_data():
-    grid = HistogramGrid.for_layer("relu", np.array([[0.0], [3.0]]), 30)
-    assert grid.width == pytest.approx(0.1)
-    bins, _, _, counts = grid.histogram(np.array([0.05, 0.05, 12.34]))
+    grid = HistogramGrid.for_layer("relu", np.array([[[0.0], [3.0]]]), 30)
+    assert grid.width[0] == pytest.approx(0.1)
+    _, bins, _, _, counts = grid.histograms(np.array([[0.05, 0.05, 12.34]]))
     assert list(bins) == [0, 123] and list(counts) == [2, 1]
+
+
+def test_stacked_histograms_equal_each_network_counted_alone():
+    """Each network has its own grid (from its own initial spread) and its own counts, whether
+    the values spread over few bins (one bincount) or over far more bins than values (sorting)."""
+    rng = np.random.default_rng(1)
+    initial = np.abs(rng.normal(size=(3, 50, 4))) * np.array([1.0, 2.0, 0.5])[:, None, None]
+    grid = HistogramGrid.for_layer("relu", initial, 10)
+    for values in (np.abs(rng.normal(size=(3, 40, 4))), np.abs(rng.standard_cauchy(size=(3, 40, 4))) * 1e4):
+        network, bins, lo, hi, counts = grid.histograms(values)
+        for s in range(3):
+            alone = np.floor(values[s].ravel() / (np.ptp(initial[s]) / 10)).astype(np.int64)
+            expected_bins, expected_counts = np.unique(alone, return_counts=True)
+            assert list(bins[network == s]) == list(expected_bins)
+            assert list(counts[network == s]) == list(expected_counts)
+            np.testing.assert_allclose(hi[network == s] - lo[network == s], np.ptp(initial[s]) / 10)
+        assert list(network) == sorted(network)
+
+
+def test_stacked_neuron_and_gradient_stats_equal_each_network_alone():
+    rng = np.random.default_rng(2)
+    a = np.tanh(rng.normal(size=(3, 20, 5)))
+    stacked = neuron_stats("tanh", a)
+    batches = rng.normal(size=(3, 6, 4, 5))
+    gradients = gradient_stats(batches.sum(1), (batches ** 2).sum(1), 6, batches[:, 0])
+    for s in range(3):
+        alone = neuron_stats("tanh", a[s])
+        for name, values in alone.items():
+            np.testing.assert_array_equal(stacked[name][s], values)
+        one = gradient_stats(batches[s].sum(0), (batches[s] ** 2).sum(0), 6, batches[s, 0])
+        for name, value in one.items():
+            assert gradients[name][s] == pytest.approx(float(value))
 
 
 def test_neuron_stats_zero_and_saturation():

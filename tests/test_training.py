@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ibstore.schema import TABLE_SCHEMAS
-from trainer import cli, config
+from trainer import cli, config, store
 from trainer.training import run_experiment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,7 +150,7 @@ def test_ctrl_c_leaves_an_interrupted_run_with_readable_tables(tmp_path):
                                cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
     runs = tmp_path / "results" / "runs"
     deadline = time.time() + 120
-    while not list(runs.glob("*/metrics.parquet")) and time.time() < deadline:
+    while not list(runs.glob("*/metrics*.parquet")) and time.time() < deadline:
         time.sleep(0.5)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
@@ -158,7 +158,7 @@ def test_ctrl_c_leaves_an_interrupted_run_with_readable_tables(tmp_path):
     (run_dir,) = runs.iterdir()
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "interrupted"
-    metrics = pq.read_table(run_dir / "metrics.parquet").to_pandas()
+    metrics = store.read_table(store.table_files(run_dir)["metrics"], "metrics").to_pandas()
     epochs = sorted(metrics.epoch.unique())
     assert epochs == list(range(len(epochs))) and meta["epochs_done"] == epochs[-1] > 0
 

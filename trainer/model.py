@@ -1,21 +1,28 @@
-"""A feedforward network whose weights carry a leading seed axis.
+"""A feedforward network whose weights carry a leading network axis.
 
-The S seeds of one experiment train as one computation: every kernel is
-[S, fan_in, units], every bias [S, units], and the loss is the sum of the
-seeds' losses, so each seed's gradient is exactly its own. Elementwise
-optimisers (Adam, SGD, RMSprop) then update each seed as if it were alone.
-S = 1 is a single run.
+N independent networks of the same shape train as one computation: every
+kernel is [N, fan_in, units], every bias [N, units], and the loss is the sum of
+the networks' losses, so each network's gradient is exactly its own. The
+networks may be the seeds of one experiment or several experiments of the same
+shape: what may differ between them (seed, initial bias, kernel init stddev,
+max-norm, learning rate) is a `NetworkSettings` each. N = 1 is a single run.
 
 Layers follow deep-bottleneck's `models.feedforward`: Dense layers with a
 truncated-normal kernel (stddev 1/sqrt(units)), a constant initial bias, an
-optional max-norm constraint on each unit's incoming weights, optionally batch
+optional max-norm constraint on each hidden unit's incoming weights (the
+output layer is not constrained, as in deep-bottleneck), optionally batch
 normalisation before the activation, and a softmax output layer with one unit
 per class.
+
+The forward pass and the constraint are pure functions of weight tensors, so
+the training loop can carry the weights through a graph loop and write the
+variables once at the end.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -23,6 +30,7 @@ import tensorflow as tf
 
 BATCHNORM_MOMENTUM = 0.99
 BATCHNORM_EPSILON = 1e-3
+MAX_NORM_EPSILON = 1e-7         # keras.constraints.MaxNorm's backend.epsilon()
 
 
 def activation(name: str):
@@ -30,49 +38,66 @@ def activation(name: str):
     return keras.activations.get(name)
 
 
+@dataclass(frozen=True)
+class NetworkSettings:
+    """The hyperparameters one network of a stacked computation may have of its own."""
+
+    seed: int
+    initial_bias: float
+    kernel_init_stddev: float | None    # None: 1/sqrt(units)
+    max_norm: float | None              # None: unconstrained
+    learning_rate: float
+
+    @classmethod
+    def of(cls, config: dict[str, Any], seed: int) -> "NetworkSettings":
+        return cls(seed=seed, initial_bias=config["initial_bias"], kernel_init_stddev=config["kernel_init_stddev"],
+                   max_norm=config["max_norm_weights"] or None, learning_rate=config["learning_rate"])
+
+
 @dataclass
 class Layer:
     name: str
-    kernel: tf.Variable            # [S, fan_in, units]
-    bias: tf.Variable              # [S, units]
+    kernel: tf.Variable            # [N, fan_in, units]
+    bias: tf.Variable              # [N, units]
     activation: str
-    gamma: tf.Variable | None = None   # batch-norm scale [S, units]
+    gamma: tf.Variable | None = None   # batch-norm scale [N, units]
     beta: tf.Variable | None = None
     moving_mean: tf.Variable | None = None
     moving_var: tf.Variable | None = None
 
 
 class StackedMLP:
-    """Weights and forward pass of S independent networks of the same shape."""
+    """Weights and forward pass of N independent networks of the same shape."""
 
-    def __init__(self, config: dict, n_inputs: int, n_classes: int, seeds: list[int]):
+    def __init__(self, config: dict, n_inputs: int, n_classes: int, networks: list[NetworkSettings]):
         units = [*config["architecture"], n_classes]
         fan_ins = [n_inputs, *config["architecture"]]
         batchnorm = config["model"] == "feedforward_batchnorm"
-        self.max_norm = config["max_norm_weights"] or None
+        self.max_norm = tf.constant([n.max_norm or 0.0 for n in networks], tf.float32)       # [N]
+        self.has_max_norm = tf.constant([n.max_norm is not None for n in networks])           # [N]
+        self.any_max_norm = any(n.max_norm is not None for n in networks)
         self.layers: list[Layer] = []
         for index, (fan_in, n_units) in enumerate(zip(fan_ins, units)):
             is_output = index == len(units) - 1
-            stddev = config["kernel_init_stddev"] or 1.0 / np.sqrt(n_units)
             kernel = np.stack([
-                keras.initializers.TruncatedNormal(stddev=stddev, seed=seed * 1000 + index)(
-                    (fan_in, n_units)).numpy()
-                for seed in seeds])
-            bias_value = 0.0 if is_output else config["initial_bias"]
+                keras.initializers.TruncatedNormal(stddev=n.kernel_init_stddev or 1.0 / np.sqrt(n_units),
+                                                   seed=n.seed * 1000 + index)((fan_in, n_units)).numpy()
+                for n in networks])
+            bias = np.stack([np.full(n_units, 0.0 if is_output else n.initial_bias, np.float32) for n in networks])
             layer = Layer(
                 name="output" if is_output else f"dense_{index}",
                 kernel=tf.Variable(kernel, name=f"kernel_{index}"),
-                bias=tf.Variable(np.full((len(seeds), n_units), bias_value, np.float32), name=f"bias_{index}"),
+                bias=tf.Variable(bias, name=f"bias_{index}"),
                 activation="softmax" if is_output else config["activation_fn"],
             )
             if batchnorm and not is_output:
-                shape = (len(seeds), n_units)
+                shape = (len(networks), n_units)
                 layer.gamma = tf.Variable(np.ones(shape, np.float32), name=f"gamma_{index}")
                 layer.beta = tf.Variable(np.zeros(shape, np.float32), name=f"beta_{index}")
                 layer.moving_mean = tf.Variable(np.zeros(shape, np.float32), trainable=False,
-                                                   name=f"moving_mean_{index}")
+                                                name=f"moving_mean_{index}")
                 layer.moving_var = tf.Variable(np.ones(shape, np.float32), trainable=False,
-                                                  name=f"moving_var_{index}")
+                                               name=f"moving_var_{index}")
             self.layers.append(layer)
 
     @property
@@ -85,6 +110,11 @@ class StackedMLP:
         return variables
 
     @property
+    def moving(self) -> list[tf.Variable]:
+        """Batch-norm moving means and variances (empty without batch norm)."""
+        return [v for layer in self.layers for v in (layer.moving_mean, layer.moving_var) if v is not None]
+
+    @property
     def kernel_positions(self) -> list[int]:
         """Index of each layer's kernel in `trainable` (for per-layer gradient statistics)."""
         ids = [id(v) for v in self.trainable]
@@ -92,50 +122,62 @@ class StackedMLP:
 
     @property
     def variables(self) -> list[tf.Variable]:
-        """Everything that defines the network's state, for checkpoints."""
-        extra = [v for layer in self.layers for v in (layer.moving_mean, layer.moving_var) if v is not None]
-        return self.trainable + extra
+        """Everything that defines the networks' state, for checkpoints."""
+        return self.trainable + self.moving
 
-    def forward(self, x: tf.Tensor, training: bool = False) -> tuple[list[tf.Tensor], tf.Tensor]:
-        """Activations of every layer, each [S, batch, units] (the last is the softmax
-        output), and the output logits, for a numerically stable loss.
+    def forward(self, weights: list[tf.Tensor], moving: list[tf.Tensor], x: tf.Tensor,
+                row_weights: tf.Tensor | None = None) -> tuple[list[tf.Tensor], tf.Tensor, list[tf.Tensor]]:
+        """(activations of every layer, each [N, batch, units] with the softmax output last;
+        the output logits, for a numerically stable loss; the new batch-norm moving statistics).
 
-        `x` is [batch, d] (shared by all seeds) or [S, batch, d].
+        `weights` and `moving` are tensors in the order of `trainable` and `moving`.
+        `x` is [batch, d] (shared by all networks) or [N, batch, d]. `row_weights` [batch]
+        (1 for a real row, 0 for padding) means training: batch norm uses the statistics of
+        the real rows of the batch and updates the moving ones; None means evaluation.
         """
-        outputs = []
+        outputs, new_moving = [], []
+        weights, moving = list(weights), list(moving)
         h = x
         for layer in self.layers:
-            if len(h.shape) == 2:
-                pre = tf.einsum("bi,sio->sbo", h, layer.kernel)
-            else:
-                pre = tf.einsum("sbi,sio->sbo", h, layer.kernel)
-            pre = pre + layer.bias[:, None, :]
+            kernel, bias = weights.pop(0), weights.pop(0)
+            pre = tf.einsum("bi,sio->sbo" if len(h.shape) == 2 else "sbi,sio->sbo", h, kernel) + bias[:, None, :]
             if layer.gamma is not None:
-                pre = self._batchnorm(layer, pre, training)
-            if layer.activation == "softmax":
-                h = tf.nn.softmax(pre)
-            else:
-                h = activation(layer.activation)(pre)
+                gamma, beta = weights.pop(0), weights.pop(0)
+                moving_mean, moving_var = moving.pop(0), moving.pop(0)
+                if row_weights is not None:
+                    # Batch normalisation per network (Ioffe & Szegedy 2015) over the real rows.
+                    mean, var = tf.nn.weighted_moments(pre, axes=[1], frequency_weights=row_weights[None, :, None])
+                    moving_mean = BATCHNORM_MOMENTUM * moving_mean + (1 - BATCHNORM_MOMENTUM) * mean
+                    moving_var = BATCHNORM_MOMENTUM * moving_var + (1 - BATCHNORM_MOMENTUM) * var
+                else:
+                    mean, var = moving_mean, moving_var
+                new_moving += [moving_mean, moving_var]
+                pre = (pre - mean[:, None, :]) * tf.math.rsqrt(var[:, None, :] + BATCHNORM_EPSILON)
+                pre = pre * gamma[:, None, :] + beta[:, None, :]
+            h = tf.nn.softmax(pre) if layer.activation == "softmax" else activation(layer.activation)(pre)
             outputs.append(h)
-        return outputs, pre
+        return outputs, pre, new_moving
 
-    @staticmethod
-    def _batchnorm(layer: Layer, pre: tf.Tensor, training: bool) -> tf.Tensor:
-        """Batch normalisation per seed (Ioffe & Szegedy 2015); moving averages for evaluation."""
-        if training:
-            mean, var = tf.nn.moments(pre, axes=[1])
-            layer.moving_mean.assign(BATCHNORM_MOMENTUM * layer.moving_mean + (1 - BATCHNORM_MOMENTUM) * mean)
-            layer.moving_var.assign(BATCHNORM_MOMENTUM * layer.moving_var + (1 - BATCHNORM_MOMENTUM) * var)
-        else:
-            mean, var = layer.moving_mean, layer.moving_var
-        normalised = (pre - mean[:, None, :]) * tf.math.rsqrt(var[:, None, :] + BATCHNORM_EPSILON)
-        return normalised * layer.gamma[:, None, :] + layer.beta[:, None, :]
+    def constrain(self, weights: list[tf.Tensor]) -> list[tf.Tensor]:
+        """Max-norm on the hidden layers (keras.constraints.MaxNorm, as deep-bottleneck's
+        `kernel_constraint`): each unit's incoming weight vector w becomes
+        w * clip(|w|, 0, m) / (epsilon + |w|), for the networks that have a max-norm m."""
+        if not self.any_max_norm:
+            return weights
+        constrained = list(weights)
+        max_norm = self.max_norm[:, None, None]
+        has_max_norm = self.has_max_norm[:, None, None]
+        for layer, position in zip(self.layers[:-1], self.kernel_positions[:-1]):
+            kernel = weights[position]
+            norms = tf.sqrt(tf.reduce_sum(tf.square(kernel), axis=1, keepdims=True))
+            desired = tf.clip_by_value(norms, 0.0, max_norm)
+            constrained[position] = tf.where(has_max_norm, kernel * (desired / (MAX_NORM_EPSILON + norms)), kernel)
+        return constrained
 
-    def apply_constraints(self) -> None:
-        """Max-norm: rescale each unit's incoming weight vector to norm <= max_norm (Keras MaxNorm)."""
-        if self.max_norm is None:
-            return
-        for layer in self.layers:
-            norms = tf.sqrt(tf.reduce_sum(tf.square(layer.kernel), axis=1, keepdims=True))
-            desired = tf.clip_by_value(norms, 0.0, self.max_norm)
-            layer.kernel.assign(layer.kernel * desired / (1e-7 + norms))
+    def read(self) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
+        """Current (weights, moving statistics) as tensors."""
+        return [v.read_value() for v in self.trainable], [v.read_value() for v in self.moving]
+
+    def write(self, weights: list[tf.Tensor], moving: list[tf.Tensor]) -> None:
+        for variable, value in zip(self.trainable + self.moving, list(weights) + list(moving)):
+            variable.assign(value)

@@ -20,28 +20,58 @@ STAT_NAMES = ("mean", "std", "min", "max", "frac_zero", "frac_saturated")
 
 @dataclass(frozen=True)
 class HistogramGrid:
-    """Bin k covers [origin + k*width, origin + (k+1)*width); the same for every epoch of a run,
+    """One layer's histogram bins for each of N stacked networks: network s's bin k covers
+    [origin[s] + k*width[s], origin[s] + (k+1)*width[s]); the same for every epoch of a run,
     so a layer's histograms stack into an epoch x bin heatmap."""
 
-    origin: float
-    width: float
+    origin: np.ndarray     # [N]
+    width: np.ndarray      # [N]
 
     @classmethod
     def for_layer(cls, activation_fn: str, initial_values: np.ndarray, n_bins: int) -> "HistogramGrid":
         """Bounded activations: n_bins over their range. Unbounded ones: bins of the width that
-        splits the initial network's spread into n_bins, anchored at 0; later epochs add bins."""
+        splits the initial network's spread (over its inputs and units) into n_bins, anchored
+        at 0; later epochs add bins. `initial_values`: [N, n, units]."""
+        n_networks = initial_values.shape[0]
         if activation_fn in BOUNDED_RANGE:
             lo, hi = BOUNDED_RANGE[activation_fn]
-            return cls(lo, (hi - lo) / n_bins)
-        spread = float(np.ptp(initial_values)) if initial_values.size else 0.0
-        return cls(0.0, spread / n_bins if spread > 0 else 1.0 / n_bins)
+            return cls(np.full(n_networks, lo), np.full(n_networks, (hi - lo) / n_bins))
+        flat = initial_values.reshape(n_networks, -1).astype(np.float64)
+        spread = np.ptp(flat, axis=1) if flat.shape[1] else np.zeros(n_networks)
+        return cls(np.zeros(n_networks), np.where(spread > 0, spread / n_bins, 1.0 / n_bins))
 
-    def histogram(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Non-empty bins only: (bin_index, bin_lo, bin_hi, count)."""
-        index = np.floor((values.ravel().astype(np.float64) - self.origin) / self.width).astype(np.int64)
-        bins, counts = np.unique(index, return_counts=True)
-        lo = self.origin + bins * self.width
-        return bins, lo, lo + self.width, counts
+    def take(self, networks: np.ndarray) -> "HistogramGrid":
+        """The grids of these networks only (positions on the network axis)."""
+        return HistogramGrid(self.origin[networks], self.width[networks])
+
+    def histograms(self, values: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Non-empty bins of every network's values ([N, ...]), as columns sorted by network,
+        then bin: (network, bin_index, bin_lo, bin_hi, count)."""
+        n_networks = values.shape[0]
+        flat = values.reshape(n_networks, -1).astype(np.float64)
+        index = np.floor((flat - self.origin[:, None]) / self.width[:, None]).astype(np.int64)
+        if index.size == 0:
+            network = bins = counts = np.zeros(0, np.int64)
+        else:
+            low = index.min()
+            span = int(index.max() - low) + 1
+            if n_networks * span <= 4 * index.size + 1024:
+                # Few bins (always for bounded activations): one bincount over (network, bin).
+                counts = np.bincount((index - low + span * np.arange(n_networks)[:, None]).ravel(),
+                                     minlength=n_networks * span).reshape(n_networks, span)
+                network, offset = np.nonzero(counts)
+                bins, counts = offset + low, counts[network, offset]
+            else:
+                # Values spread over many more bins than there are values: sort instead.
+                order = np.sort(index, axis=1)
+                starts = np.ones(order.shape, bool)
+                starts[:, 1:] = order[:, 1:] != order[:, :-1]
+                network, position = np.nonzero(starts)
+                ends = np.append(position[1:], order.shape[1])
+                ends[np.append(network[1:] != network[:-1], True)] = order.shape[1]
+                bins, counts = order[network, position], ends - position
+        lo = self.origin[network] + bins * self.width[network]
+        return network, bins, lo, lo + self.width[network], counts
 
 
 def slope_relative(activation_fn: str, a: np.ndarray) -> np.ndarray:
@@ -70,33 +100,37 @@ def slope_relative(activation_fn: str, a: np.ndarray) -> np.ndarray:
 
 
 def neuron_stats(activation_fn: str, a: np.ndarray) -> dict[str, np.ndarray]:
-    """Per neuron over the inputs (a: [n, units]): mean, std, min, max, the fraction of
-    inputs where it is exactly 0, and the fraction where it is saturated (slope below
-    SATURATION_SLOPE of the maximum: for relu that is the same as exactly 0)."""
+    """Per neuron over the inputs (a: [..., n, units], e.g. [N networks, n, units]): mean,
+    std, min, max, the fraction of inputs where it is exactly 0, and the fraction where it
+    is saturated (slope below SATURATION_SLOPE of the maximum: for relu that is the same as
+    exactly 0). Each is [..., units]."""
     a64 = a.astype(np.float64)
     return {
-        "mean": a64.mean(axis=0), "std": a64.std(axis=0),
-        "min": a64.min(axis=0), "max": a64.max(axis=0),
-        "frac_zero": (a == 0).mean(axis=0),
-        "frac_saturated": (slope_relative(activation_fn, a64) < SATURATION_SLOPE).mean(axis=0),
+        "mean": a64.mean(axis=-2), "std": a64.std(axis=-2),
+        "min": a64.min(axis=-2), "max": a64.max(axis=-2),
+        "frac_zero": (a == 0).mean(axis=-2),
+        "frac_saturated": (slope_relative(activation_fn, a64) < SATURATION_SLOPE).mean(axis=-2),
     }
 
 
 def gradient_stats(grad_sum: np.ndarray, grad_sq_sum: np.ndarray, n_batches: int,
-                   kernel: np.ndarray) -> dict[str, float]:
+                   kernel: np.ndarray) -> dict[str, np.ndarray]:
     """Signal-to-noise of one layer's kernel gradient over the minibatches of an epoch.
 
     With g_b the gradient of minibatch b: mean = (1/B) sum_b g_b,
     std = sqrt((1/B) sum_b g_b^2 - mean^2) elementwise; SNR = ||mean||_F / ||std||_F
     (Shwartz-Ziv & Tishby 2017, section 4; deep-bottleneck's gradient logger).
+    Norms are over the last two axes (the kernel); leading axes (networks) are kept.
     """
-    mean = grad_sum / n_batches
-    std = np.sqrt(np.maximum(grad_sq_sum / n_batches - mean * mean, 0.0))
-    mean_norm = float(np.linalg.norm(mean))
-    std_norm = float(np.linalg.norm(std))
+    mean = grad_sum.astype(np.float64) / n_batches
+    std = np.sqrt(np.maximum(grad_sq_sum.astype(np.float64) / n_batches - mean * mean, 0.0))
+    mean_norm = np.sqrt(np.square(mean).sum(axis=(-2, -1)))
+    std_norm = np.sqrt(np.square(std).sum(axis=(-2, -1)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = np.where(std_norm > 0, mean_norm / std_norm, np.nan)
     return {
         "grad_mean_norm": mean_norm,
         "grad_std_norm": std_norm,
-        "snr": mean_norm / std_norm if std_norm > 0 else float("nan"),
-        "weight_norm": float(np.linalg.norm(kernel)),
+        "snr": snr,
+        "weight_norm": np.sqrt(np.square(kernel.astype(np.float64)).sum(axis=(-2, -1))),
     }
