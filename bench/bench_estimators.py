@@ -127,7 +127,9 @@ def main() -> None:
             ("np.unique(axis=0) rows", lambda: binning_unique_axis0(t, y), 20),
             ("void view + np.unique (ibsgd)", lambda: binning_void_view(t, y), 50),
         ]),
-        ("adaptive", lambda: estimate("adaptive", t, y), 100, []),
+        ("idnns", lambda: estimate("idnns", t, y), 200, []),
+        ("adaptive", lambda: estimate("adaptive", t, y, low=-1.000001), 100, []),  # tanh's low, as the trainer sets it
+        ("quantile", lambda: estimate("quantile", t, y), 100, []),
         ("kde_upper", lambda: estimate("kde_upper", t, y, noise_variance=NOISE_VARIANCE), 20, [
             ("TF function, dense float32 (ibsgd)", lambda: kde_dense(tf_entropy_kl, t, y), 10),
             ("numpy dense float64 + logsumexp", lambda: kde_dense(numpy_entropy_kl, t64, y), 3),
