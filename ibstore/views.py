@@ -46,6 +46,9 @@ CONFIG_SCHEMA = pa.schema([("run_id", pa.string()), ("key", pa.string()), ("valu
 PROBLEMS_SCHEMA = pa.schema([("run_id", pa.string()), ("path", pa.string()), ("problem", pa.string())])
 
 VIEWS = ("runs", "config", *TABLE_SCHEMAS, "problems")
+# A real config has a few dozen keys; a hostile one could have 80,000 in 1 MiB, and a table
+# that wide would stall every query of `runs`.
+MAX_CONFIG_COLUMNS = 1000
 
 
 def register(con: duckdb.DuckDBPyConnection, scan: Scan) -> None:
@@ -88,15 +91,21 @@ def table_dataset(table: str, files: list[ParquetFile]) -> ds.Dataset:
 
 def runs_table(records: list[RunRecord]) -> pa.Table:
     """`runs`: the record columns of RUNS_SCHEMA, then one typed column per flattened config key
-    (sorted; see `config_columns`)."""
+    (sorted; see `config_columns`), at most MAX_CONFIG_COLUMNS of them."""
     table = pa.Table.from_pylist([run_row(record) for record in records], schema=RUNS_SCHEMA)
+    flat_configs = [flatten(record.config) for record in records]
     taken = {name.lower() for name in RUNS_SCHEMA.names}
-    for name, column in config_columns([flatten(record.config) for record in records]).items():
+    keys = []
+    for key in sorted({key for flat in flat_configs for key in flat}):
         # DuckDB names are case-insensitive: a record column wins, then the first config key.
-        if name.lower() not in taken:
-            taken.add(name.lower())
-            table = table.append_column(name, column)
-    return table
+        if key.lower() not in taken:
+            taken.add(key.lower())
+            keys.append(key)
+    if len(keys) > MAX_CONFIG_COLUMNS:   # the keys most runs have; the rest are in `config`
+        counts = {key: sum(key in flat for flat in flat_configs) for key in keys}
+        keys = sorted(sorted(keys, key=lambda k: -counts[k])[:MAX_CONFIG_COLUMNS])
+    columns = config_columns(flat_configs, keys)
+    return pa.Table.from_arrays([*table.columns, *columns.values()], names=[*table.column_names, *columns])
 
 
 def run_row(record: RunRecord) -> dict[str, Any]:
@@ -129,12 +138,11 @@ def run_row(record: RunRecord) -> dict[str, Any]:
     }
 
 
-def config_columns(flat_configs: list[dict[str, Any]]) -> dict[str, pa.Array]:
-    """One typed column per flattened key, in key order, a row per config (NULL where a config
+def config_columns(flat_configs: list[dict[str, Any]], keys: list[str]) -> dict[str, pa.Array]:
+    """One typed column per key of `keys`, a row per flattened config (NULL where a config
     lacks the key or holds null). The type holds every value of the key across configs:
     booleans BOOLEAN; integers BIGINT; numbers of which any is a float DOUBLE; strings VARCHAR;
     lists and objects, or values of incompatible kinds, JSON text (VARCHAR)."""
-    keys = sorted({key for flat in flat_configs for key in flat})
     columns = {}
     for key in keys:
         values = [flat.get(key) for flat in flat_configs]
