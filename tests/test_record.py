@@ -240,3 +240,14 @@ def test_ls_of_an_empty_root_names_a_config_that_exists(tmp_path, capsys, monkey
     assert out[1].split() == ["run_id", "status", "epochs", "test_acc", "flags", "name"]
     config = out[2].split("trainer run ")[1].split()[0]
     assert Path(config).is_absolute() and Path(config).is_file()
+
+
+def test_a_config_with_thousands_of_keys_cannot_make_runs_unusably_wide():
+    from ibstore.views import MAX_CONFIG_COLUMNS, RUNS_SCHEMA
+
+    wide = RunRecord(**{**BASE, "run_id": "wide"}, config={"initial_bias": 1.0, **{f"k{i:05}": i for i in range(5000)}})
+    plain = RunRecord(**BASE, config={"initial_bias": 0.5})
+    con = runs_view([wide, plain])
+    columns = [name for (name,) in con.execute("SELECT column_name FROM (DESCRIBE runs)").fetchall()]
+    assert len(columns) == len(RUNS_SCHEMA) + MAX_CONFIG_COLUMNS
+    assert con.execute("SELECT initial_bias FROM runs ORDER BY run_id").fetchall() == [(0.5,), (1.0,)]
