@@ -122,7 +122,7 @@ def test_sql_page_runs_reads_and_refuses_writes(monkeypatch, cohort_root):
     at.text_area(key="q").set_value("SELECT count(*) AS n FROM runs").run()
     assert at.dataframe[0].value["n"][0] == 2 * len(BIASES)
     at.text_area(key="q").set_value(f"COPY runs TO '{cohort_root}/runs/x.csv'").run()
-    assert "refused: COPY statements are not allowed" in at.error[0].value
+    assert "refused: COPY is not allowed" in at.error[0].value.replace("\\", "")   # shown escaped: text
     assert not (cohort_root / "runs" / "x.csv").exists()
 
 
