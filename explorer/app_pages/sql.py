@@ -1,34 +1,68 @@
-"""SQL: read-only queries over the views, with the views and their columns listed."""
+"""SQL: read-only queries over the views, with research one-liners to start from and the views
+and their columns listed. Each query runs on its own sandbox connection (ibstore.sandbox) that
+a server-side timer interrupts when the time limit is up, whatever the visitor does meanwhile."""
 
 import streamlit as st
 
 from explorer import ui
-from ibstore.sandbox import SqlError, view_columns
+from explorer.sql_examples import EXAMPLES
+from ibstore import sandbox
+
+MAX_SHOWN_ROWS = 10_000          # rows kept for the table and the downloads; the rest are counted
+MAX_TIMEOUT_S = 120              # a visitor may raise the limit, not remove it
+QUERY, EXAMPLE, TIMEOUT = "q", "sql_example", "sql_timeout"
+OWN_QUERY = "(your own query)"
 
 store = ui.store()
 st.title("SQL")
-st.caption("Read-only: SELECT, WITH, FROM, DESCRIBE, SHOW, SUMMARIZE and EXPLAIN over the views below; "
-           "the same as `trainer sql \"QUERY\"`.")
+st.caption("Read-only: SELECT, WITH, FROM, PIVOT, DESCRIBE, SHOW, SUMMARIZE and EXPLAIN over the views "
+           "listed on the right; the same as `trainer sql \"QUERY\"`. Nothing a query does can change the "
+           "results or what anyone else sees.")
+
+with st.sidebar:
+    st.subheader("SQL settings")
+    timeout = st.number_input("Time limit per query (s)", min_value=1, max_value=MAX_TIMEOUT_S,
+                              value=int(sandbox.APP_TIMEOUT_S), step=1, key=TIMEOUT,
+                              help="The query is stopped on the server when this is up.")
+
+
+def use_example() -> None:
+    """Fill the query box with the chosen one-liner."""
+    title = st.session_state[EXAMPLE]
+    if title in EXAMPLES:
+        st.session_state[QUERY] = EXAMPLES[title]
+
 
 left, right = st.columns([3, 1])
+snapshot = store.snapshot()
 with right:
     st.subheader("Views")
-    columns = view_columns(store.connection())
+    columns = sandbox.view_columns(snapshot)
     for view, group in columns.groupby("view", sort=False):
         with st.expander(view):
             st.dataframe(group[["column", "type"]], hide_index=True)
 
 with left:
-    query = st.text_area("Query", key="q", bind="query-params", height=140,
+    st.selectbox("Start from a research question", [OWN_QUERY, *EXAMPLES], key=EXAMPLE, on_change=use_example)
+    query = st.text_area("Query", key=QUERY, bind="query-params", height=140,
                          value="SELECT run_id, layer, max(i_xt) AS max_i_xt, max(i_yt) AS max_i_yt\n"
                                "FROM mi WHERE split = 'train'\nGROUP BY ALL ORDER BY run_id, layer")
     if query.strip():
+        limits = sandbox.Limits(timeout_s=float(timeout))
         try:
-            result = store.sql(query)
-        except SqlError as error:
-            st.error(str(error), icon=":material/error:")
+            table, total = sandbox.head(snapshot, query, MAX_SHOWN_ROWS, limits)
+        except sandbox.QueryStopped as error:
+            st.error(f"query stopped after {error.seconds:g} s (the time limit in the sidebar's SQL settings)",
+                     icon=":material/timer_off:")
+        except sandbox.SqlError as error:
+            st.error(ui.plain(error), icon=":material/error:")
         else:
-            st.caption(f"{len(result)} rows")
+            result = table.to_pandas()
+            if total > len(result):
+                st.caption(f"{total:,} rows; the first {len(result):,} are shown and downloadable. For every "
+                           f"row: `trainer sql \"QUERY\" --output FILE.parquet`")
+            else:
+                st.caption(f"{total:,} row{'s' if total != 1 else ''}")
             st.dataframe(result, hide_index=True)
             csv_button, parquet_button = st.columns(2, width=300)
             csv_button.download_button("CSV", data=lambda: result.to_csv(index=False), file_name="query.csv",

@@ -1,0 +1,36 @@
+"""Research questions as one line of SQL each, over the views of ibstore.views: offered on the
+SQL page, printed in README ("Questions in one line of SQL"), checked against a root with known
+answers in tests/test_sql_oneliners.py.
+
+Peak and final I(X;T) are per run, estimator (with its parameters) and layer on the training
+split; "final" is the value at the last logged epoch. The SNR drop is defined, per run and layer,
+as the first logged epoch after the SNR's peak at which the SNR is below half that peak
+(Shwartz-Ziv & Tishby 2017 describe a high-SNR drift phase followed by a low-SNR diffusion
+phase; this marks the change). A layer whose SNR never drops so gets NULL; epochs with a
+non-finite SNR (all-zero gradients) are left out, so a layer without a finite SNR has no row.
+"""
+
+from __future__ import annotations
+
+EXAMPLES: dict[str, str] = {
+    "Final test accuracy per initial bias, over seeds":
+        "SELECT initial_bias, count(*) AS seeds, avg(final_test_accuracy) AS mean_test_accuracy, "
+        "min(final_test_accuracy) AS worst, max(final_test_accuracy) AS best "
+        "FROM runs WHERE status = 'completed' GROUP BY initial_bias ORDER BY initial_bias",
+    "Peak and final I(X;T) per layer":
+        "SELECT run_id, estimator, params, layer, max(i_xt) AS peak_i_xt, arg_max(i_xt, epoch) AS final_i_xt "
+        "FROM mi WHERE split = 'train' GROUP BY ALL ORDER BY ALL",
+    "Compression (peak - final I(X;T)) per layer and cohort":
+        "SELECT r.cohort, m.estimator, m.params, m.layer, avg(m.peak - m.final) AS compression_bits, "
+        "count(*) AS runs FROM (SELECT run_id, estimator, params, layer, max(i_xt) AS peak, "
+        "arg_max(i_xt, epoch) AS final FROM mi WHERE split = 'train' GROUP BY ALL) m "
+        "JOIN runs r USING (run_id) GROUP BY ALL ORDER BY ALL",
+    "First epoch with test accuracy above 0.9":
+        "SELECT run_id, min(epoch) FILTER (accuracy > 0.9) AS first_epoch_above_0_9 "
+        "FROM metrics WHERE split = 'test' GROUP BY run_id ORDER BY run_id",
+    "Epoch of the SNR drop (first epoch after the peak with SNR below half the peak)":
+        "SELECT run_id, layer, min(epoch) FILTER (epoch > peak_epoch AND snr < peak_snr / 2) AS snr_drop_epoch "
+        "FROM (SELECT run_id, layer, epoch, snr, max(snr) OVER w AS peak_snr, arg_max(epoch, snr) OVER w AS peak_epoch "
+        "FROM gradients WHERE isfinite(snr) WINDOW w AS (PARTITION BY run_id, layer)) "
+        "GROUP BY run_id, layer ORDER BY run_id, layer",
+}

@@ -1,0 +1,219 @@
+"""The five research one-liners (explorer.sql_examples) against a root with hand-set values.
+
+The expected answers are computed here in plain Python from the same hand-set numbers (and
+the simplest are spelled out), not with SQL. The values are chosen so that a one-liner that
+forgot its split filter, mixed estimators, counted a failed run, took "final" as the last
+row instead of the last epoch, or found an SNR "drop" before the peak would give another answer.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from bench.make_results import write_run
+from conftest import REPO
+from explorer.sql_examples import EXAMPLES
+from ibstore import layout
+from ibstore.record import RunRecord
+from ibstore.sandbox import run_query
+from ibstore.schema import TABLE_SCHEMAS
+from trainer import cli
+
+BINNING = '{"bin_size": 0.07}'
+KDE = '{"noise_variance": 0.1}'
+MI_EPOCHS = [0, 1, 3, 5]
+
+# name -> (cohort, initial_bias, seed, status, test accuracy per epoch, I(X;T) per layer at
+# MI_EPOCHS (train split, binning), SNR per layer at MI_EPOCHS; None = dead layer)
+RUNS = {
+    "b-1s0": ("bias", -1.0, 0, "completed", [0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+              [[5, 5, 5, 5], [4, 4, 4, 4]], [None, None]),
+    "b-1s1": ("bias", -1.0, 1, "completed", [0.5, 0.55, 0.6, 0.6, 0.6, 0.6],
+              [[5, 8, 7, 6], [4, 4.5, 4.5, 3]], [[1.0, 2.0, 1.2, 0.9], [3.0, 1.4, 1.6, 1.0]]),
+    "b0s0": ("bias", 0.0, 0, "completed", [0.5, 0.7, 0.92, 0.85, 0.8, 0.8],
+             [[5.1, 8.1, 7.1, 6.1], [4.1, 4.6, 4.6, 3.1]], [[1.0, 2.0, 1.2, 0.9], [3.0, 1.4, 1.6, 1.0]]),
+    "b0s1": ("bias", 0.0, 1, "completed", [0.5, 0.6, 0.7, 0.8, 0.9, 0.9],
+             [[5.2, 8.2, 7.2, 6.2], [4.2, 4.7, 4.7, 3.2]], [[1.0, 2.0, 3.0, 4.0], [3.0, 1.4, 1.6, 1.0]]),
+    "b1s0": ("bias", 1.0, 0, "completed", [0.5, 0.8, 0.89, 0.91, 0.93, 0.95],
+             [[5.3, 8.3, 7.3, 6.3], [4.3, 4.8, 4.8, 3.3]], [[1.0, 2.0, 1.2, 0.9], [3.0, 1.4, 1.6, 1.0]]),
+    "b1s1": ("bias", 1.0, 1, "failed", [0.5, 0.4, 0.3],
+             [[5, 8], [4, 4.5]], [[1.0, 2.0], [3.0, 1.4]]),
+    "deep": ("depth", 0.5, 0, "completed", [0.5, 0.95, 0.9, 0.7, 0.7, 0.7],
+             [[5, 6, 6.5, 6.5], [4, 3, 2, 1]], [[0.5, 4.0, 3.0, 1.5], [2.0, 2.0, 1.0, 0.5]]),
+}
+KDE_RUN = "b1s0"   # also has KDE rows: I(X;T) + 20, which must not mix with binning
+
+
+@pytest.fixture(scope="module")
+def known_root(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    root = tmp_path_factory.mktemp("oneliners")
+    ids = {}
+    for name, (cohort, bias, seed, status, test_acc, i_xt, snr) in RUNS.items():
+        epochs_done = len(test_acc) - 1
+        run_id = write_run(root, name, {"activation_fn": "tanh", "initial_bias": bias, "epochs": 5},
+                           seed=seed, cohort=cohort, status=status, epochs_done=epochs_done)
+        ids[name] = run_id
+        logged = [e for e in MI_EPOCHS if e <= epochs_done]
+        _write(root, run_id, "metrics", {
+            "epoch": list(range(epochs_done + 1)) * 2,
+            "split": ["test"] * (epochs_done + 1) + ["train"] * (epochs_done + 1),
+            "loss": [1 - a for a in test_acc] * 2,
+            # train accuracy passes 0.9 where test does not: a missing split filter shows
+            "accuracy": test_acc + [min(1.0, a + 0.45) for a in test_acc]})
+        mi = {k: [] for k in ("epoch", "layer", "layer_name", "units", "split", "estimator", "params", "i_xt", "i_yt")}
+        for layer, values in enumerate(i_xt):
+            # the test split is larger than the train split, KDE larger still
+            for split, estimator, params, shift in (("train", "binning", BINNING, 0), ("test", "binning", BINNING, 10),
+                                                    ("train", "kde", KDE, 20)):
+                if estimator == "kde" and name != KDE_RUN:
+                    continue
+                # rows in reverse epoch order: "final" must be the last epoch, not the last row
+                for epoch, value in reversed(list(zip(logged, values))):
+                    for key, item in (("epoch", epoch), ("layer", layer), ("layer_name", f"dense_{layer}"),
+                                      ("units", 10), ("split", split), ("estimator", estimator),
+                                      ("params", params), ("i_xt", value + shift), ("i_yt", 0.5)):
+                        mi[key].append(item)
+        _write(root, run_id, "mi", mi)
+        gradients = {k: [] for k in ("epoch", "layer", "grad_mean_norm", "grad_std_norm", "snr", "weight_norm")}
+        for layer, values in enumerate(snr):
+            for epoch, value in zip(logged, values or [None] * len(logged)):
+                std = 0.0 if value is None else 1.0
+                for key, item in (("epoch", epoch), ("layer", layer), ("grad_std_norm", std),
+                                  ("grad_mean_norm", 0.0 if value is None else value * std),
+                                  ("snr", math.nan if value is None else value), ("weight_norm", 1.0)):
+                    gradients[key].append(item)
+        _write(root, run_id, "gradients", gradients)
+        record_path = layout.run_json_path(root, run_id)
+        record = RunRecord.from_json_bytes(record_path.read_bytes())
+        record = record.model_copy(update={"final_test_accuracy": test_acc[-1], "best_test_accuracy": max(test_acc)})
+        record_path.write_bytes(record.to_json_bytes())
+    return root, ids
+
+
+def _write(root: Path, run_id: str, table: str, columns: dict[str, list]) -> None:
+    rows = len(next(iter(columns.values())))
+    data = pa.Table.from_pydict({"run_id": [run_id] * rows, **columns}, schema=TABLE_SCHEMAS[table])
+    pq.write_table(data, layout.table_path(root, run_id, table))
+
+
+def answer(root: Path, title: str) -> list[dict]:
+    return run_query(root, EXAMPLES[title]).to_dict("records")
+
+
+def test_there_are_five_one_liners_of_one_line_each():
+    assert len(EXAMPLES) == 5 and all("\n" not in sql for sql in EXAMPLES.values())
+
+
+def test_accuracy_per_initial_bias_over_seeds(known_root):
+    root, _ = known_root
+    rows = answer(root, "Final test accuracy per initial bias, over seeds")
+    assert [r["initial_bias"] for r in rows] == [-1.0, 0.0, 0.5, 1.0]
+    assert [r["seeds"] for r in rows] == [2, 2, 1, 1]                # the failed bias=1 seed is left out
+    assert [r["mean_test_accuracy"] for r in rows] == pytest.approx([0.55, 0.85, 0.7, 0.95])
+    assert [(r["worst"], r["best"]) for r in rows] == [(0.5, 0.6), (0.8, 0.9), (0.7, 0.7), (0.95, 0.95)]
+
+
+def test_peak_and_final_i_xt_per_layer(known_root):
+    root, ids = known_root
+    rows = answer(root, "Peak and final I(X;T) per layer")
+    got = {(r["run_id"], r["estimator"], r["layer"]): (r["peak_i_xt"], r["final_i_xt"]) for r in rows}
+    expected = {}
+    for name, (*_, i_xt, _snr) in RUNS.items():
+        for layer, values in enumerate(i_xt):
+            expected[(ids[name], "binning", layer)] = (max(values), values[-1])
+            if name == KDE_RUN:
+                expected[(ids[name], "kde", layer)] = (max(values) + 20, values[-1] + 20)
+    assert got == pytest.approx(expected)
+    assert got[(ids["b-1s1"], "binning", 0)] == (8, 6)   # spelled out: peak at epoch 1, final at epoch 5
+
+
+def test_compression_per_layer_and_cohort(known_root):
+    root, _ = known_root
+    rows = answer(root, "Compression (peak - final I(X;T)) per layer and cohort")
+    got = {(r["cohort"], r["estimator"], r["layer"]): (r["compression_bits"], r["runs"]) for r in rows}
+    expected = {}
+    for cohort in ("bias", "depth"):
+        members = [v for v in RUNS.values() if v[0] == cohort]
+        for layer in (0, 1):
+            drops = [max(v[5][layer]) - v[5][layer][-1] for v in members]
+            expected[(cohort, "binning", layer)] = (sum(drops) / len(drops), len(drops))
+    for layer in (0, 1):
+        values = RUNS[KDE_RUN][5][layer]
+        expected[("bias", "kde", layer)] = (max(values) - values[-1], 1)
+    assert got.keys() == expected.keys()
+    for key, (compression, runs) in expected.items():
+        assert got[key][0] == pytest.approx(compression) and got[key][1] == runs
+    # spelled out: four bias runs lose 2 bits in layer 0; the dead one (flat) and the failed one
+    # (stopped at its peak) lose none
+    assert got[("bias", "binning", 0)][0] == pytest.approx(8 / 6)
+    assert got[("depth", "binning", 1)] == (3, 1)
+
+
+def test_first_epoch_with_test_accuracy_above_0_9(known_root):
+    root, ids = known_root
+    rows = answer(root, "First epoch with test accuracy above 0.9")
+    got = {r["run_id"]: r["first_epoch_above_0_9"] for r in rows}
+    expected = {ids[name]: next((e for e, a in enumerate(v[4]) if a > 0.9), None) for name, v in RUNS.items()}
+    assert {k: (None if v is None or v != v else int(v)) for k, v in got.items()} == expected
+    assert expected[ids["b0s0"]] == 2 and expected[ids["b1s0"]] == 3 and expected[ids["deep"]] == 1
+    assert expected[ids["b0s1"]] is None   # reaches exactly 0.9, never above
+
+
+def test_epoch_of_the_snr_drop(known_root):
+    root, ids = known_root
+    rows = answer(root, "Epoch of the SNR drop (first epoch after the peak with SNR below half the peak)")
+    got = {(r["run_id"], r["layer"]): r["snr_drop_epoch"] for r in rows}
+    expected = {}
+    for name, v in RUNS.items():
+        logged = [e for e in MI_EPOCHS if e < len(v[4])]
+        for layer, values in enumerate(v[6]):
+            if values is None:
+                continue   # a dead layer has no finite SNR: no row
+            peak = max(values)
+            after = values.index(peak)
+            expected[(ids[name], layer)] = next(
+                (logged[i] for i in range(after + 1, len(values)) if values[i] < peak / 2), None)
+    assert {k: (None if v is None or v != v else int(v)) for k, v in got.items()} == expected
+    assert expected[(ids["b-1s1"], 0)] == 5 and expected[(ids["b-1s1"], 1)] == 1
+    assert expected[(ids["deep"], 0)] == 5      # epoch 0 is below half the peak, but before it
+    assert expected[(ids["b0s1"], 0)] is None   # the SNR only rises
+
+
+def test_the_one_liners_run_in_trainer_sql(known_root, capsys):
+    root, _ = known_root
+    for sql in EXAMPLES.values():
+        assert cli.main(["sql", "--results", str(root), sql]) == 0
+        assert capsys.readouterr().out.splitlines()[-1].endswith("rows)")
+
+
+def test_the_readme_shows_every_one_liner():
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Questions in one line of SQL", 1)[1].split("\n## ", 1)[0]
+    for title, sql in EXAMPLES.items():
+        assert sql in section, title
+
+
+def test_the_sql_page_offers_the_one_liners_and_a_time_limit(monkeypatch, known_root):
+    from streamlit.testing.v1 import AppTest
+
+    root, ids = known_root
+    monkeypatch.setenv("IB_RESULTS", str(root))
+    at = AppTest.from_file(str(REPO / "explorer" / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("app_pages/sql.py").run()
+    assert not at.exception
+    title = "First epoch with test accuracy above 0.9"
+    at.selectbox(key="sql_example").set_value(title).run()
+    assert at.text_area(key="q").value == EXAMPLES[title]
+    shown = at.dataframe[0].value
+    assert dict(zip(shown["run_id"], shown["first_epoch_above_0_9"]))[ids["b1s0"]] == 3
+    assert at.number_input(key="sql_timeout").value == 10
+    at.number_input(key="sql_timeout").set_value(1).run()
+    at.text_area(key="q").set_value("SELECT count(*) FROM range(100000) a, range(100000) b "
+                                    "WHERE a.range + b.range = -1").run()
+    assert "query stopped after 1 s" in at.error[0].value
