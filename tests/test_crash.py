@@ -1,6 +1,7 @@
 """Nothing lost: training processes killed with SIGKILL at random moments leave a results
-root that reads cleanly; an unwritable root or a full disk gives a clear error and no
-partial files."""
+root that reads cleanly and show as interrupted at once; a crash between compaction's two
+steps loses and duplicates nothing; an unwritable root or a full disk gives a clear error,
+no partial files, and a run.json that agrees with the tables."""
 
 import json
 import os
@@ -12,11 +13,13 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
+from ibstore import layout
 from ibstore.sandbox import connect, run_query
-from ibstore.scan import scan
-from ibstore.schema import HEARTBEAT_STALE_SECONDS
-from trainer import cli, schedule
+from ibstore.scan import read_run, scan
+from trainer import cli, schedule, store
+from trainer.store import RunWriter, load_tables, read_record, table_files
 
 REPO = Path(__file__).resolve().parents[1]
 LONG = {"name": "long", "epochs": 100000, "architecture": [10, 7, 5], "batch_size": 1024,
@@ -41,7 +44,7 @@ def hidden_or_readable(run_dir: Path) -> None:
             json.loads(path.read_text())
 
 
-def test_sigkill_at_random_moments_keeps_every_flushed_epoch(tmp_path):
+def test_sigkill_at_random_moments_keeps_every_flushed_epoch(tmp_path, capsys):
     """Five `trainer run` processes, each killed at a seeded random moment, while SQL readers query
     their roots. The moment counts from the run's start (run.json) for two of them, so they may die
     before their first flush, and from their first flush for three, so they die between or during
@@ -53,7 +56,8 @@ def test_sigkill_at_random_moments_keeps_every_flushed_epoch(tmp_path):
     processes = [subprocess.Popen([sys.executable, "-m", "trainer", "run", str(config_path), "--quiet",
                                    "--results", str(root)], cwd=REPO, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL) for root in roots]
-    counts_from = ["run.json", "run.json", "metrics.parquet", "metrics.parquet", "metrics.parquet"]
+    first_flush = "metrics.part-000001.parquet"
+    counts_from = ["run.json", "run.json", first_flush, first_flush, first_flush]
     kill_at: dict[int, float] = {}
     deadline = time.time() + 240
     while len(kill_at) < KILLS or any(p.poll() is None for p in processes):
@@ -69,9 +73,9 @@ def test_sigkill_at_random_moments_keeps_every_flushed_epoch(tmp_path):
     logged = schedule.logged_epochs(LONG["log_schedule"], LONG["epochs"])
     for root, process in zip(roots, processes):
         assert process.returncode == -signal.SIGKILL
-        later = scan(root, now=time.time() + HEARTBEAT_STALE_SECONDS + 1)
-        con = connect(root, scan=later)
-        assert later.problems == []
+        now = scan(root)  # no waiting for a heartbeat to go stale: the killed writer's lock is free
+        con = connect(root, scan=now)
+        assert now.problems == []
         (status,) = run_query(con, "SELECT status FROM runs").status
         assert status == "interrupted"
         epochs = list(run_query(con, "SELECT DISTINCT epoch FROM metrics ORDER BY epoch").epoch)
@@ -81,7 +85,10 @@ def test_sigkill_at_random_moments_keeps_every_flushed_epoch(tmp_path):
         (run_dir,) = (root / "runs").iterdir()
         assert json.loads((run_dir / "run.json").read_text())["epochs_done"] <= (epochs or [0])[-1]
         hidden_or_readable(run_dir)
-    assert sum(len(list(root.glob("runs/*/metrics.parquet"))) for root in roots) >= 3
+        assert cli.main(["ls", "--results", str(root)]) == 0
+        (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith(run_dir.name)]
+        assert "interrupted" in line
+    assert sum(len(list(root.glob(f"runs/*/{first_flush}"))) for root in roots) >= 3
 
 
 def test_a_results_root_that_cannot_be_created_is_a_clear_error(tmp_path, capsys):
@@ -123,5 +130,88 @@ def test_a_full_disk_stops_the_sweep_with_a_clear_error_and_no_temporary_files(t
     assert result.returncode == 2, result.stderr
     assert f"error: cannot write results under '{root}': No space left on device" in result.stderr
     assert "Traceback" not in result.stderr
-    assert len(list((root / "runs").iterdir())) == 1  # the sweep stopped after the first experiment
-    assert [p.name for p in root.rglob("*") if p.is_file()] == ["run.json"]
+    (run_dir,) = (root / "runs").iterdir()  # the sweep stopped after the first experiment
+    assert sorted(p.name for p in run_dir.iterdir()) == [".lock", "run.json"]  # no table, no temporary file
+    record = read_record(root, run_dir.name)
+    assert record.status == "failed" and record.error.startswith("writing the results failed: No space left")
+    assert record.epochs_done == 0  # as many as the (empty) tables hold
+
+
+def metric_rows(run: str, epoch: int) -> dict:
+    return {"run_id": run, "epoch": epoch, "split": ["train", "test"], "loss": [1.0 / (epoch + 1), 2.0],
+            "accuracy": [0.5, 0.5 + epoch / 100]}
+
+
+def mi_rows(run: str, epoch: int) -> dict:
+    return {"run_id": run, "epoch": epoch, "layer": 0, "layer_name": "dense", "units": 4, "split": "train",
+            "estimator": "binning", "params": "{}", "i_xt": 1.0, "i_yt": 0.5}
+
+
+def test_a_failed_write_mid_flush_leaves_run_json_agreeing_with_the_tables(tmp_path, monkeypatch):
+    """The disk fills while the 4th flush writes its second table: that flush's first part is
+    removed again, and the run is recorded failed at the 3rd flush's epoch."""
+    real_write = pq.write_table
+
+    def full_after_part_3(table, where, **kwargs):
+        if ".mi.part-000004.parquet." in str(where):
+            raise OSError(28, "No space left on device")
+        real_write(table, where, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", full_after_part_3)
+    writer = RunWriter(tmp_path, {"run_id": "r", "epochs_total": 9}, flush_seconds=0)
+    for epoch in range(6):
+        writer.add("metrics", metric_rows("r", epoch))
+        writer.add("mi", mi_rows("r", epoch))
+        if epoch >= 2:
+            try:
+                writer.maybe_flush(epoch)
+            except store.StoreError as error:
+                assert "No space left on device" in str(error)
+                break
+    assert epoch == 5  # flushes at epochs 2, 3, 4 succeeded; the 4th (epoch 5) failed
+    assert writer.finish("completed", epoch) == "failed"
+    record = read_record(tmp_path, "r")
+    assert record.status == "failed" and record.error == "writing the results failed: No space left on device"
+    tables = load_tables(tmp_path, "r", 10**6)
+    assert record.epochs_done == 4 == max(tables["metrics"]["epoch"].to_pylist()) == max(tables["mi"]["epoch"].to_pylist())
+    assert record.final_test_accuracy == 0.54 and record.best_test_accuracy == 0.54
+    names = sorted(p.name for p in (tmp_path / "runs" / "r").iterdir())
+    assert names == [".lock", "metrics.part-000001.parquet", "metrics.part-000002.parquet",
+                     "metrics.part-000003.parquet", "mi.part-000001.parquet", "mi.part-000002.parquet",
+                     "mi.part-000003.parquet", "run.json"]
+
+
+def test_a_crash_between_compaction_steps_loses_and_duplicates_nothing(tmp_path, monkeypatch):
+    """Compaction writes the new base (ib.compacted_through = 3), then deletes the parts; a process
+    dying between the two leaves parts that every reader ignores, and a later compaction removes."""
+    writer = RunWriter(tmp_path, {"run_id": "r", "epochs_total": 3}, flush_seconds=0)
+    for epoch in range(3):
+        writer.add("metrics", metric_rows("r", epoch))
+        writer.flush(epoch)
+    run_dir = tmp_path / "runs" / "r"
+
+    def dies(self, missing_ok=False):
+        raise KeyboardInterrupt("killed")
+    monkeypatch.setattr(type(run_dir), "unlink", dies)
+    with pytest.raises(KeyboardInterrupt):
+        store.compact_run(run_dir)
+    monkeypatch.undo()
+    writer.close()
+    assert sorted(p.name for p in run_dir.glob("*.parquet")) == [
+        "metrics.parquet", "metrics.part-000001.parquet", "metrics.part-000002.parquet", "metrics.part-000003.parquet"]
+    assert pq.read_metadata(run_dir / "metrics.parquet").metadata[layout.COMPACTED_THROUGH_KEY] == b"3"
+    expected = [e for e in range(3) for _ in range(2)]
+    assert table_files(run_dir) == {"metrics": [run_dir / "metrics.parquet"]}
+    assert load_tables(tmp_path, "r", 10)["metrics"]["epoch"].to_pylist() == expected
+    assert [f.path for f in read_run(tmp_path, run_dir).files["metrics"]] == [str(run_dir / "metrics.parquet")]
+    epochs = run_query(connect(tmp_path), "SELECT epoch FROM metrics ORDER BY epoch").epoch.tolist()
+    assert epochs == expected
+    # A writer resuming the run continues after the parts the base holds.
+    resumed = RunWriter(tmp_path, {"run_id": "r", "epochs_total": 4}, flush_seconds=0, resume_epoch=2)
+    resumed.add("metrics", metric_rows("r", 3))
+    resumed.flush(3)
+    assert (run_dir / "metrics.part-000004.parquet").exists() and not list(run_dir.glob("*part-00000[123]*"))
+    assert load_tables(tmp_path, "r", 10)["metrics"]["epoch"].to_pylist() == expected + [3, 3]
+    assert resumed.finish("completed", 3) == "completed"
+    assert sorted(p.name for p in run_dir.glob("*.parquet")) == ["metrics.parquet"]
+    assert load_tables(tmp_path, "r", 10)["metrics"]["epoch"].to_pylist() == expected + [3, 3]

@@ -1,5 +1,6 @@
 """`trainer sweep`: validation first, skipping by run_id, worker processes, retry and
-resume, Ctrl-C with readers querying meanwhile, and a local Ray instance."""
+resume, Ctrl-C with readers querying meanwhile, two sweeps of one cohort at once, and a
+local Ray instance."""
 
 import json
 import os
@@ -14,12 +15,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ibstore import scan as scan_module
+from ibstore.progress import read_progress
+from ibstore.record import SCHEMA_VERSION, RunRecord, Status
 from ibstore.sandbox import connect, run_query
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import cli, config
-from trainer.store import now_iso, write_json
-from trainer.sweep import Task, plan_sweep
+from trainer.plan import Task, plan_sweep
+from trainer.store import REPLACEABLE_BY_DEFAULT, now, read_table, table_files, write_record
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"epochs": 6, "architecture": [10, 7, 5], "batch_size": 1024, "log_schedule": {"every": 2}}  # 4 minibatches: quick to trace
@@ -37,14 +39,16 @@ def run_json(root: Path, run_id: str) -> dict:
 
 
 def metrics(root: Path, run_id: str):
-    return pq.read_table(root / "runs" / run_id / "metrics.parquet").to_pandas().sort_values(["epoch", "split"])
+    """The run's metrics from its base file and parts."""
+    files = table_files(root / "runs" / run_id).get("metrics", [])
+    return read_table(files, "metrics").to_pandas().sort_values(["epoch", "split"])
 
 
-def sweep_process(path: Path, root: Path, *extra: str) -> subprocess.Popen:
+def sweep_process(path: Path, root: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
     """`python -m trainer sweep` in its own session, as a terminal would start it."""
     return subprocess.Popen([sys.executable, "-m", "trainer", "sweep", str(path), "--results", str(root), *extra],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, env=env)
 
 
 def session_processes(session: int) -> list[int]:
@@ -97,9 +101,11 @@ def test_a_bad_config_anywhere_stops_the_sweep_before_anything_is_written(tmp_pa
 
 
 def mark(root: Path, run_id: str, status: str, checkpoint_epoch: int | None = None) -> None:
-    """A run.json with this status (heartbeat now), and optionally a checkpoint file."""
+    """A run.json with this status (heartbeat now, no lock: as if on another host), and
+    optionally a checkpoint file."""
     (root / "runs" / run_id).mkdir(parents=True)
-    write_json(root / "runs" / run_id / "run.json", {"run_id": run_id, "status": status, "heartbeat_at": now_iso()})
+    write_record(root / "runs" / run_id / "run.json", RunRecord(run_id=run_id, status=status, heartbeat_at=now(),
+                                                                schema_version=SCHEMA_VERSION))
     if checkpoint_epoch is not None:
         (root / "runs" / run_id / "checkpoints").mkdir()
         (root / "runs" / run_id / "checkpoints" / f"epoch_{checkpoint_epoch:06d}.npz").write_bytes(b"")
@@ -117,20 +123,26 @@ def test_plan_skips_complete_runs_and_groups_the_rest_by_what_they_need(tmp_path
 
     plan = plan_sweep([experiment], tmp_path)
     assert plan.planned == 6 and plan.to_do == 1
-    assert plan.tasks == [Task(experiment, [5])]
-    assert plan.skipped == {"completed": [ids[0]], "failed": [ids[1]], "diverged": [ids[2]], "running": [ids[3]],
+    assert plan.tasks == [Task(experiment, (5,))]
+    assert plan.skipped == {"completed": [ids[0]], "failed": [ids[1]], "diverged": [ids[2]],
                             "interrupted": [ids[4]]}
+    assert list(plan.held) == [ids[3]] and "running as pid None on host None" in plan.held[ids[3]]
 
+    retry = REPLACEABLE_BY_DEFAULT | {Status.FAILED, Status.DIVERGED}
     plan = plan_sweep([experiment], tmp_path, retry_failed=True, now=later)
-    assert plan.tasks == [Task(experiment, [1, 2, 5])]
-    assert plan.skipped == {"completed": [ids[0]], "interrupted": [ids[3], ids[4]]}
+    assert plan.tasks == [Task(experiment, (1, 2, 5), replace=retry)]
+    assert plan.skipped == {"completed": [ids[0]], "interrupted": [ids[3], ids[4]]} and plan.held == {}
 
     plan = plan_sweep([experiment], tmp_path, resume=True, now=later)
-    assert plan.tasks == [Task(experiment, [4, 5]), Task(experiment, [3], resume=True)]
+    assert plan.tasks == [Task(experiment, (4, 5)), Task(experiment, (3,), resume=True)]
+
+    plan = plan_sweep([experiment], tmp_path, force=True, now=later)
+    assert plan.tasks == [Task(experiment, (0, 1, 2, 3, 4, 5), replace=retry | {Status.COMPLETED})]
+    assert plan_sweep([experiment], tmp_path, only={ids[5], ids[0]}).run_ids == [ids[0], ids[5]]
 
     (plain,) = config.plan({"name": "plain", **TINY})  # interrupted without checkpoints: restarted
     mark(tmp_path, config.run_id("plain", plain["config"], 0), "interrupted")
-    assert plan_sweep([plain], tmp_path, resume=True).tasks == [Task(plain, [0])]
+    assert plan_sweep([plain], tmp_path, resume=True).tasks == [Task(plain, (0,))]
 
 
 # ---------------------------------------------------------------- sweeps that train
@@ -156,13 +168,14 @@ def test_two_workers_train_a_cohort_and_a_rerun_skips_it(tmp_path, capsys):
     (diverged,) = [line for line in out.splitlines() if line.startswith("diverged")]
     assert "huge_lr seed 0" in diverged and "loss became" in diverged
     assert "done: 4 completed, 1 diverged" in out
-    files = lambda: {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+    files = lambda: {p: p.stat().st_mtime_ns for p in (root / "runs").rglob("*") if p.is_file()}
     mtimes = files()
 
     assert cli.main(["sweep", str(folder), "--results", str(root)]) == 1
     out = capsys.readouterr().out
     assert "5 runs planned, 4 already complete (skipped), 0 to do" in out
     assert "1 diverged (skipped; --retry-failed reruns them)" in out
+    assert "done: 4 completed, 1 diverged of 5 planned (0 trained by this sweep)" in out
     assert files() == mtimes
 
     assert cli.main(["sweep", str(folder), "--retry-failed", "--workers", "1", "--results", str(root)]) == 1
@@ -172,7 +185,7 @@ def test_two_workers_train_a_cohort_and_a_rerun_skips_it(tmp_path, capsys):
     assert changed and all("huge-lr" in str(p) for p in changed)
 
 
-def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, monkeypatch, capsys):
+def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, capsys):
     """Kill a sweep (worker included) once it has a checkpoint; --resume continues from it and
     ends with the same numbers as a sweep that was never interrupted."""
     epochs = 1200  # several seconds of training: the first checkpoint comes after 5 s
@@ -193,12 +206,12 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, monkeypatch, 
     assert 0 < stopped_at < epochs and run_json(killed, run_ids[0])["status"] == "running"
 
     # Mark a kept row: if the run resumes, the rows up to its checkpoint are kept, not recomputed.
-    table_path = killed / "runs" / run_ids[0] / "metrics.parquet"
+    (table_path,) = [p for p in table_files(killed / "runs" / run_ids[0])["metrics"] if p.name.endswith("1.parquet")]
     kept = pq.read_table(table_path).to_pandas()
     kept.loc[(kept.epoch == 0) & (kept.split == "train"), "loss"] = 123.0
     pq.write_table(pa.Table.from_pandas(kept, schema=TABLE_SCHEMAS["metrics"], preserve_index=False), table_path)
 
-    monkeypatch.setattr(scan_module, "HEARTBEAT_STALE_SECONDS", 0)  # the killed runs look stale now
+    # No waiting for a heartbeat to go stale: the killed workers' locks are free.
     assert cli.main(["sweep", str(path), "--resume", "--workers", "1", "--results", str(killed)]) == 0
     out = capsys.readouterr().out
     assert "2 to do" in out and "2 interrupted run(s) continue from their last checkpoint" in out
@@ -210,7 +223,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, monkeypatch, 
             resumed, whole = resumed.iloc[2:], whole.iloc[2:]
         np.testing.assert_allclose(resumed.loss, whole.loss, rtol=1e-6)
         np.testing.assert_allclose(resumed.accuracy, whole.accuracy, atol=1e-12)
-        mi = [pq.read_table(root / "runs" / run_id / "mi.parquet").to_pandas()
+        mi = [pq.read_table(root / "runs" / run_id / "mi.parquet").to_pandas()  # compacted: one file
               .sort_values(["epoch", "layer", "split"]) for root in (killed, reference)]
         assert list(mi[0].epoch) == list(mi[1].epoch)
         np.testing.assert_allclose(mi[0].i_xt, mi[1].i_xt, atol=1e-9)
@@ -224,7 +237,7 @@ def test_ctrl_c_marks_runs_interrupted_leaves_no_process_and_readers_never_fail(
                                            "grid": {"initial_bias": [0, 0.5]}})
     root = tmp_path / "results"
     sweep = sweep_process(path, root, "--workers", "2")
-    flushed = lambda: len(list(root.glob("runs/*/metrics.parquet"))) == 2
+    flushed = lambda: len(list(root.glob("runs/*/metrics.part-000001.parquet"))) == 2
     queries = 0
     deadline = time.time() + 180
     while not flushed():
@@ -248,8 +261,55 @@ def test_ctrl_c_marks_runs_interrupted_leaves_no_process_and_readers_never_fail(
         meta = json.loads((run_dir / "run.json").read_text())
         assert meta["status"] == "interrupted" and meta["epochs_done"] > 0
         assert "interrupted by the user" in meta["error"]
-        epochs = sorted(pq.read_table(run_dir / "metrics.parquet").to_pandas().epoch.unique())
+        epochs = sorted(read_table(table_files(run_dir)["metrics"], "metrics").to_pandas().epoch.unique())
         assert epochs == list(range(meta["epochs_done"] + 1))
+
+
+COUNT_WRITERS = """
+# Loaded by every Python process of the test (PYTHONPATH): logs each RunWriter that took a run
+# to train it (lock acquired, replace check passed), as a witness independent of the sweeps.
+import os, sys
+sys.path.insert(0, {repo!r})
+import trainer.store as store
+
+_original = store.RunWriter.__init__
+
+def counted(self, root, record_fields, *args, **kwargs):
+    _original(self, root, record_fields, *args, **kwargs)
+    with open({log!r}, "a") as log:
+        log.write(record_fields["run_id"] + " " + str(os.getpid()) + "\\n")
+
+store.RunWriter.__init__ = counted
+"""
+
+
+def test_two_sweeps_of_one_cohort_train_every_run_once_and_both_succeed(tmp_path):
+    """The second sweep starts a second later with the same plan: runs the first holds are
+    reported held and waited for, runs it completed are not redone; both exit 0."""
+    path = write_config(tmp_path, "shared", {**TINY, "epochs": 20, "architecture": [4],
+                                             "grid": {"initial_bias": [0, 0.25, 0.5, 0.75]}})
+    run_ids = [e.run_id(0) for e in config.plan(config.load_file(path))]
+    root, log, hooks = tmp_path / "results", tmp_path / "writers.log", tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(COUNT_WRITERS.format(repo=str(REPO), log=str(log)))
+    env = {**os.environ, "PYTHONPATH": str(hooks)}
+    first = sweep_process(path, root, "--workers", "1", "--sweep-id", "first", env=env)
+    time.sleep(1)
+    second = sweep_process(path, root, "--workers", "1", "--sweep-id", "second", env=env)
+    outputs = [process.communicate(timeout=300) for process in (first, second)]
+    assert (first.returncode, second.returncode) == (0, 0), outputs
+    trained = sorted(line.split()[0] for line in log.read_text().splitlines())
+    assert trained == sorted(run_ids)  # each run trained exactly once between the two sweeps
+    by_sweep = [int(out.split("(")[-1].split()[0]) for out, _ in outputs]  # "(N trained by this sweep)"
+    assert sum(by_sweep) == 4, outputs
+    for sweep_id in ("first", "second"):
+        progress = read_progress(root, sweep_id)
+        assert progress.state == "finished" and progress.exit_code == 0
+        assert progress.runs == {run_id: "completed" for run_id in run_ids}
+    for run_id in run_ids:
+        assert run_json(root, run_id)["status"] == "completed"
+        table = metrics(root, run_id)
+        assert list(table.epoch) == [e for e in range(21) for _ in ("test", "train")]
 
 
 def test_a_sweep_runs_through_a_local_ray_instance(tmp_path, capsys):

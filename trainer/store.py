@@ -44,6 +44,8 @@ from ibstore.schema import TABLE_SCHEMAS
 # interrupted ("running" with a free lock is a dead run). Completed, failed and
 # diverged runs are replaced only when the command says so (--force, --retry-failed).
 REPLACEABLE_BY_DEFAULT = frozenset({Status.INTERRUPTED, Status.RUNNING})
+# How run.json's `error` begins when the run failed because its results could not be written.
+WRITE_FAILED = "writing the results failed: "
 
 
 class StoreError(OSError):
@@ -112,6 +114,14 @@ def write_table(path: Path, table: pa.Table, compacted_through: int | None = Non
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}), layout.COMPACTED_THROUGH_KEY: str(compacted_through).encode()})
     atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+def write_failure(record: RunRecord | None) -> str | None:
+    """Why the run's results could not be written (e.g. "No space left on device"), if that is
+    why it failed."""
+    if record is None or record.status is not Status.FAILED or not (record.error or "").startswith(WRITE_FAILED):
+        return None
+    return record.error.removeprefix(WRITE_FAILED).split("; ", 1)[0]
 
 
 def read_record(root: Path, run_id: str) -> RunRecord | None:
@@ -321,7 +331,7 @@ class RunWriter:
         except OSError as error:
             for path in written:
                 path.unlink(missing_ok=True)
-            self.write_error = f"{type(error).__name__}: {error.strerror or error}"
+            self.write_error = error.strerror or str(error)
             raise unwritable(self.root, error) from error
         if batches:
             self.next_part += 1
@@ -375,8 +385,8 @@ class RunWriter:
             try:
                 self.flush(epochs_done)
             except StoreError:
-                reason = f"writing the results failed: {self.write_error}"
-                self._write_record(status=Status.FAILED, error=f"{error}; {reason}" if error else reason, **ending)
+                reason = WRITE_FAILED + self.write_error
+                self._write_record(status=Status.FAILED, error=f"{reason}; {error}" if error else reason, **ending)
                 return self.record.status
             self._write_record(status=Status(status), error=error, epochs_done=epochs_done, **ending)
             if self.record.status != Status.INTERRUPTED:  # an interrupted process should stop quickly

@@ -21,7 +21,7 @@ from ibstore.progress import HELD, NOT_STARTED
 from ibstore.record import Status
 from ibstore.scan import live_status
 from trainer.plan import Task
-from trainer.store import RunExists, StoreError, read_record
+from trainer.store import RunExists, StoreError, read_record, unwritable, write_failure
 
 @dataclass(frozen=True)
 class RunResult:
@@ -97,6 +97,10 @@ def train_task(task: Task, root: Path) -> TaskResult:
     for seed in to_train:
         run_id = task.experiment.run_id(seed)
         results.setdefault(run_id, recorded_result(root, task, seed, error))
+        # A writer that failed at its last flush records `failed` without raising: the sweep
+        # must still stop, as when a flush during training fails.
+        failure = write_failure(read_record(root, run_id))
+        store_error = store_error or (failure and str(unwritable(root, OSError(failure))))
     return TaskResult([results[run_id] for run_id in task.run_ids], time.monotonic() - start, store_error,
                       interrupted)
 
