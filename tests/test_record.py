@@ -245,7 +245,8 @@ def test_ls_of_an_empty_root_names_a_config_that_exists(tmp_path, capsys, monkey
 def test_a_config_with_thousands_of_keys_cannot_make_runs_unusably_wide():
     from ibstore.views import MAX_CONFIG_COLUMNS, RUNS_SCHEMA
 
-    wide = RunRecord(**{**BASE, "run_id": "wide"}, config={"initial_bias": 1.0, **{f"k{i:05}": i for i in range(5000)}})
+    many = {f"k{i:05}": i for i in range(MAX_CONFIG_COLUMNS + 500)}
+    wide = RunRecord(**{**BASE, "run_id": "wide"}, config={"initial_bias": 1.0, **many})
     plain = RunRecord(**BASE, config={"initial_bias": 0.5})
     con = runs_view([wide, plain])
     columns = [name for (name,) in con.execute("SELECT column_name FROM (DESCRIBE runs)").fetchall()]
