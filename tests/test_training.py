@@ -16,7 +16,8 @@ import pytest
 
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import cli, config, store
-from trainer.training import run_experiment
+from trainer.model import NetworkSettings, StackedMLP
+from trainer.training import run_experiment, run_group, shape_key
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = {"name": "small", "epochs": 4, "architecture": [10, 7, 5], "log_schedule": {"every": 2}}
@@ -183,3 +184,60 @@ def test_a_new_writer_clears_temporary_files_a_killed_writer_left(tmp_path):
     run_experiment(experiment, tmp_path, progress=False)
     assert not list(run_dir.glob(".*.tmp"))
     assert len(table(tmp_path, run_id, "metrics")) == 4
+
+
+def recorded(root, run_id):
+    """The numbers a run recorded, in a fixed row order."""
+    keys = {"metrics": ["epoch", "split"], "mi": ["epoch", "layer", "split"], "gradients": ["epoch", "layer"]}
+    return {name: table(root, run_id, name).sort_values(by).reset_index(drop=True) for name, by in keys.items()}
+
+
+def assert_same_numbers(ours, theirs):
+    for name in ("metrics", "mi", "gradients"):
+        assert len(ours[name]) == len(theirs[name]) > 0, name
+        for column in ("loss", "accuracy", "i_xt", "i_yt", "grad_mean_norm", "grad_std_norm", "weight_norm"):
+            if column in ours[name]:
+                np.testing.assert_allclose(ours[name][column], theirs[name][column], rtol=1e-5, atol=1e-7,
+                                           err_msg=f"{name}.{column}")
+
+
+def test_many_epochs_per_compiled_call_equal_one_epoch_per_call(tmp_path):
+    raw = {**SMALL, "epochs": 6, "log_schedule": {"every": 3}}
+    experiment, statuses = train(tmp_path / "chunked", raw)
+    run_experiment(experiment, tmp_path / "single", progress=False, epochs_per_call=1)
+    (run_id,) = statuses
+    assert_same_numbers(recorded(tmp_path / "chunked", run_id), recorded(tmp_path / "single", run_id))
+
+
+def test_a_group_of_experiments_trained_stacked_equals_each_trained_alone(tmp_path):
+    """Different initial bias, learning rate, kernel init and max-norm per network, one computation."""
+    first, = config.plan({**SMALL, "name": "a", "activation_fn": "relu"})
+    second, = config.plan({**SMALL, "name": "b", "activation_fn": "relu", "initial_bias": 0.3,
+                           "learning_rate": 0.01, "kernel_init_stddev": 0.5, "max_norm_weights": 0.8, "seed": 3})
+    assert shape_key(first["config"]) == shape_key(second["config"])
+    together = run_group([(first, [0], False), (second, [3], False)], tmp_path / "together", progress=False)
+    assert set(together.values()) == {"completed"}
+    for experiment, seed in ((first, 0), (second, 3)):
+        run_experiment(experiment, tmp_path / "alone", progress=False)
+        run_id = config.run_id(experiment["name"], experiment["config"], seed)
+        assert_same_numbers(recorded(tmp_path / "together", run_id), recorded(tmp_path / "alone", run_id))
+    a, b = (recorded(tmp_path / "together", run_id)["metrics"].loss for run_id in together)
+    assert not np.allclose(a, b)
+
+
+def test_max_norm_constrains_the_hidden_layers_only():
+    """deep-bottleneck puts the MaxNorm kernel constraint on hidden layers, not on the softmax output."""
+    experiment, = config.plan({**SMALL, "max_norm_weights": 0.5, "kernel_init_stddev": 2.0})
+    settings = [NetworkSettings.of(experiment["config"], 0), NetworkSettings.of({**experiment["config"],
+                                                                                  "max_norm_weights": False}, 1)]
+    model = StackedMLP(experiment["config"], 12, 2, settings)
+    weights, _ = model.read()
+    constrained = model.constrain(weights)
+    for layer, position in zip(model.layers, model.kernel_positions):
+        before, after = weights[position].numpy(), constrained[position].numpy()
+        norms = np.sqrt((after[0] ** 2).sum(axis=0))
+        if layer.name == "output":
+            np.testing.assert_array_equal(after, before)
+        else:
+            assert norms.max() == pytest.approx(0.5, rel=1e-5) and np.sqrt((before[0] ** 2).sum(axis=0)).max() > 0.5
+            np.testing.assert_array_equal(after[1], before[1])   # the network without max-norm
