@@ -1,5 +1,5 @@
-"""Run locks (another process cannot take a held run; a killed holder frees it at once) and the
-names of table part files."""
+"""Run locks (another process cannot take a held run; a killed holder frees it at once), what
+`trainer run` does with completed and held runs, and the names of table part files."""
 
 import json
 import os
@@ -14,6 +14,9 @@ import pytest
 
 from ibstore import layout
 from ibstore.lock import LOCK_FILE, RunLock, RunLocked, holder, is_live
+from ibstore.record import SCHEMA_VERSION, RunRecord, Status
+from trainer import cli, config
+from trainer.store import REPLACEABLE_BY_DEFAULT, RunExists, RunWriter, now, read_record, write_record
 
 HOLD = """
 import sys, time
@@ -108,3 +111,50 @@ def test_table_file_names():
     assert layout.compacted_through({layout.COMPACTED_THROUGH_KEY: b"12"}) == 12
     assert layout.compacted_through({layout.COMPACTED_THROUGH_KEY: b"-1"}) == 0
     assert layout.compacted_through(None) == 0
+
+
+def test_a_writer_holds_its_run_and_a_fresh_start_keeps_completed_runs(tmp_path):
+    writer = RunWriter(tmp_path, {"run_id": "r"})
+    run_dir = tmp_path / "runs" / "r"
+    assert is_live(run_dir) is True and read_record(tmp_path, "r").pid == os.getpid()
+    with pytest.raises(RunLocked, match=f"run 'r' is held by pid {os.getpid()}"):
+        RunWriter(tmp_path, {"run_id": "r"})
+    assert writer.finish("completed", 0) == Status.COMPLETED
+    assert is_live(run_dir) is False
+    before = (run_dir / "run.json").read_bytes()
+    with pytest.raises(RunExists, match="run 'r' is already completed"):
+        RunWriter(tmp_path, {"run_id": "r"})
+    assert (run_dir / "run.json").read_bytes() == before and is_live(run_dir) is False
+    RunWriter(tmp_path, {"run_id": "r"}, replace=REPLACEABLE_BY_DEFAULT | {Status.COMPLETED}).close()
+    assert read_record(tmp_path, "r").status == "running" and is_live(run_dir) is False
+
+
+def test_trainer_run_keeps_completed_runs_unless_forced_and_never_touches_held_ones(tmp_path, capsys):
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps({"name": "tiny", "epochs": 2, "architecture": [4], "batch_size": 1024}))
+    (experiment,) = config.plan(config.load_file(path))
+    run_id, root = experiment.run_id(0), tmp_path / "results"
+    run_dir = root / "runs" / run_id
+    run_dir.mkdir(parents=True)
+    write_record(run_dir / "run.json", RunRecord(run_id=run_id, status="completed", schema_version=SCHEMA_VERSION))
+    assert cli.main(["run", str(path), "--quiet", "--results", str(root)]) == 0
+    assert f"{run_id}: already completed, not trained again (--force retrains it)" in capsys.readouterr().out
+    assert sorted(p.name for p in run_dir.iterdir()) == ["run.json"]
+
+    write_record(run_dir / "run.json", RunRecord(run_id=run_id, status="running", host=socket.gethostname(),
+                                                 heartbeat_at=now(), schema_version=SCHEMA_VERSION))
+    process = hold_in_another_process(run_dir)
+    try:
+        assert cli.main(["run", str(path), "--force", "--quiet", "--results", str(root)]) == 1
+        err = capsys.readouterr().err
+        assert f"{run_id}: held by pid {process.pid} on host {socket.gethostname()} since " in err
+        assert err.strip().endswith("not trained") and read_record(root, run_id).status == "running"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    write_record(run_dir / "run.json", RunRecord(run_id=run_id, status="completed", schema_version=SCHEMA_VERSION))
+    assert cli.main(["run", str(path), "--force", "--quiet", "--results", str(root)]) == 0
+    assert f"{run_id}: completed" in capsys.readouterr().out
+    record = read_record(root, run_id)
+    assert record.status == "completed" and record.epochs_done == 2 and record.pid == os.getpid()
