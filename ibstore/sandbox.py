@@ -192,8 +192,10 @@ def _explained(query: str, tokens: list[tuple[str, str, int]]) -> str:
     i = 1
     if i < len(tokens) and tokens[i][0].lower() in ("analyze", "analyse"):
         i += 1
-    if i < len(tokens) and tokens[i][0].startswith("("):
-        depth = 0
+    query_starts = ("select", "with", "from", "values", "table", "pivot", "unpivot", "summarize", "describe", "show")
+    if (i + 1 < len(tokens) and tokens[i][0].startswith("(")
+            and tokens[i + 1][0].lower() not in query_starts and not tokens[i + 1][0].startswith("(")):
+        depth = 0   # options such as (FORMAT json), not a parenthesised query
         while i < len(tokens):
             depth += tokens[i][0].count("(") - tokens[i][0].count(")")
             i += 1

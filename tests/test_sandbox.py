@@ -191,6 +191,8 @@ def test_what_one_statement_creates_no_other_sees(cohort_root):
     "SUMMARIZE metrics",
     "EXPLAIN SELECT * FROM mi",
     "EXPLAIN ANALYZE SELECT * FROM gradients",
+    "EXPLAIN (FORMAT json) SELECT * FROM mi",
+    "EXPLAIN ANALYZE (SELECT count(*) FROM metrics)",
     "PIVOT metrics ON split USING avg(accuracy) GROUP BY run_id",
     "PIVOT metrics ON split IN ('train', 'test') USING max(epoch) GROUP BY run_id",
     "SELECT * FROM (PIVOT metrics ON split USING avg(accuracy) GROUP BY run_id)",

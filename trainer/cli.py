@@ -175,8 +175,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+SIGNAL_GRACE_S = 2.0
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     import threading
+    import time
 
     from ibstore import sandbox
     from ibstore.scan import scan
@@ -220,12 +224,21 @@ def cmd_sql(args: argparse.Namespace) -> int:
     worker = threading.Thread(target=work, name="trainer sql", daemon=True)
     try:
         worker.start()
+        signalled_at = None
         while worker.is_alive():
             worker.join(0.2)
+            if signals and signalled_at is None:
+                signalled_at = time.monotonic()
+            # The interrupt normally ends the worker within milliseconds; a second signal, or a
+            # worker still busy after SIGNAL_GRACE_S (e.g. inside one long Arrow read), ends us anyway.
+            if signalled_at is not None and (len(signals) > 1 or time.monotonic() - signalled_at > SIGNAL_GRACE_S):
+                break
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if signals:
+        if output is not None:
+            sql_output.temporary_path(output).unlink(missing_ok=True)   # a worker cut short leaves it
         print(f"interrupted ({signal.Signals(signals[0]).name}): query stopped", file=sys.stderr)
         return 128 + signals[0]
     error = outcome.get("error")

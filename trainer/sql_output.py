@@ -178,7 +178,7 @@ def format_for(output: str | None, fmt: str | None) -> str:
 def write_atomically(path: Path, write: Callable[[IO[bytes]], int]) -> int:
     """`write(file)` into a temporary file beside `path`, renamed over `path` once complete;
     on any error or interrupt the temporary file is removed and `path` is untouched."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = temporary_path(path)
     try:
         with open(temporary, "xb") as file:
             rows = write(file)
@@ -188,3 +188,8 @@ def write_atomically(path: Path, write: Callable[[IO[bytes]], int]) -> int:
         return rows
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def temporary_path(path: Path) -> Path:
+    """Where `write_atomically` writes before the rename (hidden, per process)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
