@@ -16,7 +16,7 @@ from ibstore import layout
 from ibstore.lock import LOCK_FILE, RunLock, RunLocked, holder, is_live
 from ibstore.record import SCHEMA_VERSION, RunRecord, Status
 from trainer import cli, config
-from trainer.store import REPLACEABLE_BY_DEFAULT, RunExists, RunWriter, now, read_record, write_record
+from trainer.store import REPLACEABLE_BY_DEFAULT, RunExists, RunWriter, load_tables, now, read_record, write_record
 
 HOLD = """
 import sys, time
@@ -158,3 +158,23 @@ def test_trainer_run_keeps_completed_runs_unless_forced_and_never_touches_held_o
     assert f"{run_id}: completed" in capsys.readouterr().out
     record = read_record(root, run_id)
     assert record.status == "completed" and record.epochs_done == 2 and record.pid == os.getpid()
+
+
+def test_trainer_compact_merges_finished_runs_and_leaves_live_ones_alone(tmp_path, capsys):
+    def flushed_twice(run_id: str) -> RunWriter:
+        writer = RunWriter(tmp_path, {"run_id": run_id}, flush_seconds=0)
+        for epoch in range(2):
+            writer.add("metrics", {"run_id": run_id, "epoch": epoch, "split": ["train", "test"],
+                                   "loss": [1.0, 2.0], "accuracy": [0.5, 0.6]})
+            writer.flush(epoch)
+        return writer
+    flushed_twice("killed").close()      # a killed writer leaves its parts
+    live = flushed_twice("live")         # still training (this process holds its lock)
+    assert cli.main(["compact", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "killed: merged 2 part file(s)" in out
+    assert f"live: held by pid {os.getpid()}" in out and "left alone" in out
+    assert sorted(p.name for p in (tmp_path / "runs" / "killed").glob("*.parquet")) == ["metrics.parquet"]
+    assert len(list((tmp_path / "runs" / "live").glob("metrics.part-*.parquet"))) == 2
+    assert load_tables(tmp_path, "killed", 10)["metrics"]["epoch"].to_pylist() == [0, 0, 1, 1]
+    live.close()
