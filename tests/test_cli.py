@@ -79,7 +79,7 @@ def test_sql_prints_table_csv_and_json(trained, capsys):
     assert cli.main(["sql", "SELECT count(*) AS n FROM runs", "--format", "csv", "--results", str(root)]) == 0
     assert capsys.readouterr().out.splitlines() == ["n", "2"]
     assert cli.main(["sql", "SELECT status FROM runs", "--results", str(root)]) == 0
-    assert capsys.readouterr().out.split() == ["status", "completed", "completed"]
+    assert capsys.readouterr().out.split() == ["status", "---------", "completed", "completed", "(2", "rows)"]
 
 
 def test_sql_refuses_writes_and_reports_bad_queries(trained, capsys):

@@ -95,12 +95,20 @@ def _write_csv(batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[by
     rows, writer = 0, None
     for batch in batches:
         batch = _csv_ready(batch)
-        writer = writer or pcsv.CSVWriter(sink, batch.schema)
+        writer = writer or pcsv.CSVWriter(sink, batch.schema, write_options=_csv_options(batch.schema))
         writer.write_batch(batch)
         rows += batch.num_rows
     # No rows: still the header.
-    (writer or pcsv.CSVWriter(sink, _csv_ready(pa.RecordBatch.from_pylist([], schema=schema)).schema)).close()
+    empty = _csv_ready(pa.RecordBatch.from_pylist([], schema=schema))
+    (writer or pcsv.CSVWriter(sink, empty.schema, write_options=_csv_options(empty.schema))).close()
     return rows
+
+
+def _csv_options(schema: pa.Schema) -> pcsv.WriteOptions:
+    """Values quoted where needed; the header too, but Arrow would quote every name: plain names
+    stay bare (as pandas and DuckDB write them)."""
+    plain = not any(set(name) & set('",\r\n') for name in schema.names)
+    return pcsv.WriteOptions(quoting_header="none" if plain else "needed")
 
 
 def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
