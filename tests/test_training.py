@@ -17,7 +17,8 @@ import pytest
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import cli, config, store
 from trainer.model import NetworkSettings, StackedMLP
-from trainer.training import run_experiment, run_group, shape_key
+from trainer.plan import shape_key
+from trainer.training import run_experiment, run_group
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = {"name": "small", "epochs": 4, "architecture": [10, 7, 5], "log_schedule": {"every": 2}}
@@ -214,7 +215,7 @@ def test_a_group_of_experiments_trained_stacked_equals_each_trained_alone(tmp_pa
     first, = config.plan({**SMALL, "name": "a", "activation_fn": "relu"})
     second, = config.plan({**SMALL, "name": "b", "activation_fn": "relu", "initial_bias": 0.3,
                            "learning_rate": 0.01, "kernel_init_stddev": 0.5, "max_norm_weights": 0.8, "seed": 3})
-    assert shape_key(first["config"]) == shape_key(second["config"])
+    assert shape_key(first) == shape_key(second)
     together = run_group([(first, [0], False), (second, [3], False)], tmp_path / "together", progress=False)
     assert set(together.values()) == {"completed"}
     for experiment, seed in ((first, 0), (second, 3)):

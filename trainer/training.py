@@ -2,7 +2,7 @@
 
 Read top to bottom: load the data, build the networks of a group stacked along a
 leading axis (the seeds of one experiment, or several experiments of the same
-shape: `shape_key`, `run_group`), then train in chunks. One compiled call (a
+shape: `run_group`), then train in chunks. One compiled call (a
 graph loop over epochs and, inside it, over minibatches, the last one padded and
 masked) trains every epoch up to the next logged one, evaluates loss and
 accuracy on train and test after each epoch and sums the kernel gradients of the
@@ -19,7 +19,6 @@ cut into calls, and which networks share the stack, does not change any number.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -34,7 +33,7 @@ import tensorflow as tf
 
 from ibstore.lock import RunLocked
 from ibstore.record import Status
-from trainer import checkpoint, config as config_module, datasets, saved, schedule
+from trainer import checkpoint, config as config_module, datasets, plan, saved, schedule
 from trainer.health import NetworkHealth
 from trainer.measure import MiRows, activation_rows, split_rows
 from trainer.model import NetworkSettings, StackedMLP
@@ -42,8 +41,6 @@ from trainer.optimizers import Optimizer
 from trainer.store import REPLACEABLE_BY_DEFAULT, RunExists, RunWriter, StoreError
 from trainer.summaries import HistogramGrid, gradient_stats
 
-# Config keys that may differ between the networks of one stacked computation.
-PER_NETWORK_KEYS = ("seed", "n_runs", "initial_bias", "learning_rate", "kernel_init_stddev", "max_norm_weights")
 # The minibatch orders of one chunk ([epochs, networks, rows] int32) stay below this.
 ORDERS_BUDGET_BYTES = 32 * 2**20
 # Longest chunk: a compiled call returns to Python at least this often (progress, flushes, Ctrl-C).
@@ -64,13 +61,6 @@ def load_data(config: dict[str, Any]) -> datasets.Dataset:
     if config["dataset"] == "file":
         options["label_column"] = config["label_column"]
     return datasets.load(config["dataset"], **options)
-
-
-def shape_key(config: dict[str, Any]) -> str:
-    """Experiments with equal keys can train stacked in one computation (`run_group`): they
-    differ at most in PER_NETWORK_KEYS (seed, initial_bias, learning_rate, kernel_init_stddev,
-    max_norm_weights), which become per-network tensors."""
-    return json.dumps({k: v for k, v in config.items() if k not in PER_NETWORK_KEYS}, sort_keys=True)
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -250,7 +240,7 @@ def run_experiment(experiment: dict[str, Any], root: Path, seeds: list[int] | No
 def run_group(members: list[tuple[dict[str, Any], list[int], bool]], root: Path, progress: bool = True,
               flush_seconds: float = 5.0, replace: Iterable[Status] = REPLACEABLE_BY_DEFAULT,
               epochs_per_call: int | None = None) -> dict[str, str]:
-    """Train experiments of one shape (equal `shape_key`) stacked as one computation.
+    """Train experiments of one shape (equal `trainer.plan.shape_key`) stacked as one computation.
 
     `members`: (experiment, seeds, resume) each; with resume, an experiment continues from
     the newest checkpoint all its seeds have. Every network writes its own run and gets the
@@ -261,10 +251,9 @@ def run_group(members: list[tuple[dict[str, Any], list[int], bool]], root: Path,
     `epochs_per_call` caps how many epochs one compiled call trains (default: up to the
     next logged epoch, within memory).
     """
-    keys = {shape_key(experiment["config"]) for experiment, _, _ in members}
-    if len(keys) > 1:
+    if len({plan.shape_key(experiment) for experiment, _, _ in members}) > 1:
         raise ValueError("run_group: the experiments differ in more than "
-                         f"{', '.join(PER_NETWORK_KEYS)}; group them by trainer.training.shape_key")
+                         f"{', '.join(plan.PER_NETWORK_KEYS)}; group them by trainer.plan.shape_key")
     by_start: dict[int, list[Network]] = {}
     for experiment, seeds, resume in members:
         run_ids = [config_module.run_id(experiment["name"], experiment["config"], seed) for seed in seeds]
