@@ -135,6 +135,10 @@ def connect(root: str | os.PathLike | None = None, *, scan: Scan | None = None,
 def check_read_only(sql: str) -> str:
     """The text of the single statement in `sql` if it only reads; SqlError saying why not otherwise."""
     try:
+        sql.encode("utf-8")
+    except UnicodeEncodeError:   # e.g. a non-UTF-8 byte from the command line; DuckDB takes UTF-8 only
+        raise SqlError("the query is not valid UTF-8 text") from None
+    try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as error:
         raise SqlError(one_line(error)) from None
@@ -218,6 +222,8 @@ def _parse_tree(query: str) -> dict[str, Any]:
         cursor = _checker.cursor()
     try:
         return json.loads(cursor.execute("SELECT json_serialize_sql(?)", [query]).fetchall()[0][0])
+    except RecursionError:   # Python's JSON parser stops at about 1000 levels (~300 nested subqueries)
+        raise SqlError("refused: the statement is nested too deeply to be checked") from None
     finally:
         cursor.close()
 

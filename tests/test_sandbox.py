@@ -233,6 +233,8 @@ def test_check_messages():
         check_read_only("EXPLAIN ANALYZE UPDATE runs SET status = 'x'")
     with pytest.raises(SqlError, match="syntax error"):
         check_read_only("SELEC 1")
+    with pytest.raises(SqlError, match="not valid UTF-8"):
+        check_read_only("SELECT '\udcff'")   # how Python passes a non-UTF-8 byte of argv
 
 
 def test_parse_tree_check_sees_writes_the_tokens_cannot_name(monkeypatch):
@@ -254,6 +256,14 @@ def test_errors_are_one_line_with_exit_2(cohort_root, capsys):
         assert cli.main(["sql", "--results", str(cohort_root), query]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1, err
+
+
+def test_a_statement_too_deep_to_check_is_refused_in_one_line(cohort_root, capsys):
+    query = "SELECT 1 AS x"
+    for _ in range(900):
+        query = f"SELECT * FROM ({query})"
+    assert cli.main(["sql", "--results", str(cohort_root), query]) == 2
+    assert capsys.readouterr().err == "error: refused: the statement is nested too deeply to be checked\n"
 
 
 def test_table_output_caps_rows_and_says_how_many_were_left_out(cohort_root, capsys):
