@@ -31,7 +31,6 @@ from ibstore import layout, sandbox, views
 from ibstore.scan import Problem, Scan, scan
 
 T = TypeVar("T")
-DEAD_GRADIENT = 1e-6   # a run whose gradient-mean norm never exceeds this after epoch 0 is dead
 
 
 class ResultStore:
@@ -133,19 +132,24 @@ class ResultStore:
         return sandbox.run_query(self.snapshot(), query, limits)
 
     def configs(self, run_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
-        records = {r.run_id: r.config for r in self.snapshot().runs}
-        return records if run_ids is None else {r: records[r] for r in run_ids if r in records}
+        """run_id -> resolved config, of every run or of `run_ids` (only those records are read)."""
+        current = self.snapshot()
+        if run_ids is None:
+            return {r.run_id: r.config for r in current.runs}
+        records = (current.run(run_id) for run_id in run_ids)
+        return {r.run_id: r.config for r in records if r is not None}
 
     def varying_keys(self, run_ids: list[str] | None = None) -> list[str]:
         return configdiff.varying_keys(list(self.configs(run_ids).values()))
 
     def groups(self, run_ids: list[str]) -> dict[str, list[str]]:
         """group_id -> its runs among `run_ids` (runs that differ only in seed share a group)."""
-        by_id = {r.run_id: r.group_id or r.run_id for r in self.snapshot().runs}
+        current = self.snapshot()
         grouped: dict[str, list[str]] = {}
         for run_id in run_ids:
-            if run_id in by_id:
-                grouped.setdefault(by_id[run_id], []).append(run_id)
+            record = current.run(run_id)
+            if record is not None:
+                grouped.setdefault(record.group_id or run_id, []).append(run_id)
         return grouped
 
     def labels(self, run_ids: list[str], by_group: bool = False) -> dict[str, str]:
@@ -211,9 +215,11 @@ class ResultStore:
         return self._read(queries.dead_fractions, run_ids, split)
 
     def dead_runs(self, run_ids: list[str]) -> list[str]:
-        """Runs whose gradients stay (near) zero through training: the network never learns."""
-        frame = self._read(queries.max_gradient, run_ids)
-        return frame.loc[frame["max_grad_mean_norm"].fillna(0).abs() <= DEAD_GRADIENT, "run_id"].tolist()
+        """Runs the trainer flagged dead_network (every layer's gradient zero at every logged epoch
+        after the first: the network never learns); see trainer/health.py."""
+        runs = self.runs()
+        dead = runs.loc[runs["dead_network"].eq(True), "run_id"]
+        return [r for r in run_ids if r in set(dead)]
 
     # charts
 

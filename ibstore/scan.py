@@ -80,12 +80,17 @@ class Scan:
     # The readable runs, status derived, in folder order: made on first use of `runs` (the index
     # keeps records as JSON, and most scans, e.g. `trainer sql`, never need them as objects).
     records: Callable[[], list[RunRecord]] = field(default=list, repr=False)
+    lookup: Callable[[str], RunRecord | None] = field(default=lambda run_id: None, repr=False)
     index_note: str = ""                                             # which index was used, or why none
     index_path: Path | None = None                                   # where this scan saved the index
 
     @cached_property
     def runs(self) -> list[RunRecord]:
         return self.records()
+
+    def run(self, run_id: str) -> RunRecord | None:
+        """One run's record (status derived), without making every other run's."""
+        return self.lookup(run_id)
 
     def table_files(self, table: str, run_ids: list[str] | None = None) -> list[ParquetFile]:
         by_run = self.files.get(table, {})
@@ -103,8 +108,9 @@ def scan(root: str | os.PathLike, now: float | None = None) -> Scan:
     return index.scan(root, now)
 
 
-def run_dirs(runs_dir: Path) -> tuple[list[Path], Problem | None]:
-    """Every entry of runs/ not starting with "." (read_run says what is wrong with the odd ones)."""
+def run_dirs(runs_dir: Path) -> tuple[list[str], Problem | None]:
+    """The name of every entry of runs/ not starting with ".", sorted (read_run says what is
+    wrong with the odd ones)."""
     try:
         mode = os.lstat(runs_dir).st_mode
     except (FileNotFoundError, NotADirectoryError):
@@ -114,7 +120,7 @@ def run_dirs(runs_dir: Path) -> tuple[list[Path], Problem | None]:
     if not stat.S_ISDIR(mode):
         return [], Problem("", _shown(runs_dir), f"is {_kind(mode)}, not a folder: not followed, no runs listed")
     try:
-        return sorted(runs_dir / name for name in os.listdir(runs_dir) if not name.startswith(".")), None
+        return sorted(name for name in os.listdir(runs_dir) if not name.startswith(".")), None
     except OSError as error:
         return [], Problem("", _shown(runs_dir), f"cannot be read ({error.strerror}): no runs listed")
 
@@ -146,7 +152,10 @@ def read_run(root: Path, run_dir: Path) -> RunScan:
     except OSError as error:
         return problem(run_dir, _unopenable_dir(run_dir, error))
     try:
-        entries = _entries(dir_fd)
+        try:
+            entries = _entries(dir_fd)
+        except OSError as error:   # e.g. EIO, or a folder that may be entered but not listed
+            return problem(run_dir, f"cannot be listed ({error.strerror or error}): skipped")
         signature = tuple(sorted((name, stat.S_IFMT(s.st_mode), *_identity(s)) for name, s in entries.items()))
         for name, entry in entries.items():
             if stat.S_ISLNK(entry.st_mode) and name != RUN_JSON:  # run.json's own check says so

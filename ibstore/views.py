@@ -83,10 +83,20 @@ def table_dataset(table: str, files: list[ParquetFile]) -> ds.Dataset:
     Columns a file lacks read as NULL and narrower types are cast (int64 -> int32), both by
     the dataset's schema. Each file's partition expression states its run, so pyarrow drops
     files whose run a pushed-down filter excludes before opening them."""
-    by_run = {run_id: pc.field("run_id") == run_id for run_id in {f.run_id for f in files}}
     return ds.FileSystemDataset.from_paths(
         [f.path for f in files], schema=TABLE_SCHEMAS[table], format=ds.ParquetFileFormat(),
-        filesystem=fs.LocalFileSystem(), partitions=[by_run[f.run_id] for f in files])
+        filesystem=fs.LocalFileSystem(), partitions=[_run_expression(f.run_id) for f in files])
+
+
+_RUN_EXPRESSIONS: dict[str, pc.Expression] = {}
+
+
+def _run_expression(run_id: str) -> pc.Expression:
+    """`run_id == <run_id>`, made once per run and process (every table and scan shares it)."""
+    expression = _RUN_EXPRESSIONS.get(run_id)
+    if expression is None:
+        expression = _RUN_EXPRESSIONS[run_id] = pc.field("run_id") == run_id
+    return expression
 
 
 def runs_table(records: list[RunRecord]) -> pa.Table:
