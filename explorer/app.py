@@ -25,7 +25,7 @@ page = st.navigation(PAGES)
 
 store = ui.store()
 with st.spinner("Reading the results root..."):
-    store.refresh()
+    store.refresh(wait=False)   # waits only for the first scan; later ones run in the background
 
 def root_panel() -> None:
     """Which results root is in use, and what in it could not be read."""
