@@ -221,6 +221,7 @@ def test_ls_where_filters_through_the_read_only_sandbox(tmp_path, capsys):
     from trainer import cli
 
     write_cohort(tmp_path)
+    before = {path: path.read_bytes() for path in (tmp_path / "runs").rglob("*") if path.is_file()}
     assert cli.main(["ls", "--results", str(tmp_path), "--where", "initial_bias < 0"]) == 0
     rows = capsys.readouterr().out.splitlines()[2:]
     assert len(rows) == 2 and all(row.split()[4] == "dead" for row in rows)
@@ -228,7 +229,8 @@ def test_ls_where_filters_through_the_read_only_sandbox(tmp_path, capsys):
         assert cli.main(["ls", "--results", str(tmp_path), "--where", hostile]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: --where: ") and len(err.strip().splitlines()) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"] and not Path("x.csv").exists()
+    after = {path: path.read_bytes() for path in (tmp_path / "runs").rglob("*") if path.is_file()}
+    assert after == before and not Path("x.csv").exists()
 
 
 def test_ls_of_an_empty_root_names_a_config_that_exists(tmp_path, capsys, monkeypatch):
