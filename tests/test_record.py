@@ -254,3 +254,38 @@ def test_a_config_with_thousands_of_keys_cannot_make_runs_unusably_wide():
     columns = [name for (name,) in con.execute("SELECT column_name FROM (DESCRIBE runs)").fetchall()]
     assert len(columns) == len(RUNS_SCHEMA) + MAX_CONFIG_COLUMNS
     assert con.execute("SELECT initial_bias FROM runs ORDER BY run_id").fetchall() == [(0.5,), (1.0,)]
+
+
+def test_mutated_run_json_is_a_record_or_a_record_error_never_another_exception():
+    """1,000 seeded byte mutations of a real record: each either validates (and then
+    makes a runs row and writes back) or raises RecordError."""
+    import random
+
+    from ibstore.views import config_table, runs_table
+
+    original = RunRecord(**BASE, name="n", config={"initial_bias": 0.2, "architecture": [10, 7], "o": {"lr": 1}},
+                         seed=3, started_at="2026-01-01T00:00:00+02:00", epochs_done=4, final_test_accuracy=0.5)
+    data = original.to_json_bytes()
+    rng = random.Random(0)
+    inserts = [b"[", b"{", b'"', b"\\", b"\\ud800", b"1e999", b"-", b"9" * 25, b"\x00", b"NaN", b"null", b"[]"]
+    accepted = 0
+    for _ in range(1000):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(mutated))
+            choice = rng.random()
+            if choice < 0.4:
+                mutated[at] = rng.randrange(256)
+            elif choice < 0.7:
+                del mutated[at:at + rng.randint(1, 20)]
+            else:
+                mutated[at:at] = rng.choice(inserts)
+        try:
+            record = RunRecord.from_json_bytes(bytes(mutated))
+        except RecordError:
+            continue
+        runs_table([record, original])
+        config_table([record])
+        assert RunRecord.from_json_bytes(record.to_json_bytes()) == record
+        accepted += 1
+    assert 0 < accepted < 1000
