@@ -15,6 +15,9 @@ estimators = list(dict.fromkeys(choices["estimator"] + " " + choices["params"]))
 c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
 estimator = c1.selectbox("Estimator", estimators, key="estimator", bind="query-params")
 name, params = estimator.split(" ", 1)
+if name == "ksg":
+    st.caption("KSG's I(X;T) is a differential entropy: it depends on the scale of the activations, can be "
+               "negative, and is not comparable with the binning estimators' I(X;T).")
 splits = ui.ordered_splits(choices.loc[choices["estimator"] == name, "split"])
 split = c2.radio("Split", splits, key="split", bind="query-params", horizontal=True)
 grouping = c3.radio("Panels", ["per run", "per seed group"], key="panels", bind="query-params", horizontal=True)
