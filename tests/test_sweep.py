@@ -20,7 +20,7 @@ from ibstore.record import SCHEMA_VERSION, RunRecord, Status
 from ibstore.sandbox import connect, run_query
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import cli, config
-from trainer.plan import Task, plan_sweep
+from trainer.plan import Task, plan_sweep, stack_groups
 from trainer.store import REPLACEABLE_BY_DEFAULT, now, read_table, table_files, write_record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,6 +145,21 @@ def test_plan_skips_complete_runs_and_groups_the_rest_by_what_they_need(tmp_path
     assert plan_sweep([plain], tmp_path, resume=True).tasks == [Task(plain, (0,))]
 
 
+def test_tasks_of_one_shape_are_stacked_and_split_across_workers():
+    shape = config.plan({"name": "bias", **TINY, "n_runs": 2, "grid": {"initial_bias": [0, 0.5, 1, 2]}})
+    (other,) = config.plan({"name": "relu", **TINY, "activation_fn": "relu"})
+    tasks = [Task(e, e.seeds) for e in shape] + [Task(other, (0,)), Task(shape[0], (7,), resume=True)]
+    groups = stack_groups(tasks, workers=2, memory=10**12)
+    ids = [e.run_id(s) for e in shape for s in (0, 1)] + [shape[0].run_id(7)]
+    assert [g.run_ids for g in groups] == [ids[:5], ids[5:], [other.run_id(0)]]  # 9 networks: 5 + 4
+    assert groups[0].tasks[-1] == Task(shape[2], (0,)) and groups[1].tasks[0] == Task(shape[2], (1,))
+    assert groups[1].tasks[-1] == Task(shape[0], (7,), resume=True)
+    # Memory for 2 networks per worker: the 9 networks of the shape in 5 groups.
+    per_network = config.memory_estimate({**shape[0].config, "n_runs": 1})
+    groups = stack_groups(tasks, workers=2, memory=4 * per_network)
+    assert [len(g.run_ids) for g in groups] == [2, 2, 2, 2, 1, 1]
+
+
 # ---------------------------------------------------------------- sweeps that train
 
 def test_two_workers_train_a_cohort_and_a_rerun_skips_it(tmp_path, capsys):
@@ -180,7 +195,8 @@ def test_two_workers_train_a_cohort_and_a_rerun_skips_it(tmp_path, capsys):
 
     assert cli.main(["sweep", str(folder), "--retry-failed", "--workers", "1", "--results", str(root)]) == 1
     out = capsys.readouterr().out
-    assert "4 already complete (skipped), 1 to do" in out and "done: 1 diverged" in out
+    assert "4 already complete (skipped), 1 to do" in out
+    assert "done: 4 completed, 1 diverged of 5 planned (1 trained by this sweep)" in out
     changed = {p for p, t in files().items() if mtimes.get(p) != t}
     assert changed and all("huge-lr" in str(p) for p in changed)
 

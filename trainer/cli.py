@@ -36,10 +36,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Train the config's runs. A completed run is kept (said so, exit 0) unless --force; a run
     another live process holds is never touched (said so, exit 1); failed, diverged and
     interrupted runs are trained again from the start."""
-    from ibstore.lock import RunLocked
     from ibstore.record import Status
     from trainer import config
-    from trainer.store import REPLACEABLE_BY_DEFAULT, RunExists
+    from trainer.store import REPLACEABLE_BY_DEFAULT
+    from trainer.task import SKIPPED
 
     raw = config.apply_overrides(config.load_file(args.config), args.set or [])
     experiments = config.plan(raw)
@@ -63,18 +63,21 @@ def cmd_run(args: argparse.Namespace) -> int:
                 seeds.append(seed)
         if not seeds:
             continue
+        statuses = {}
         try:
-            run_experiment(experiment, root, seeds=seeds, progress=not args.quiet, replace=replace)
-        except (RunLocked, RunExists) as refused:  # another process took a run since the check above
-            not_trained.append(f"{refused}; not trained")
-            continue
+            statuses = run_experiment(experiment, root, seeds=seeds, progress=not args.quiet, replace=replace)
         except _user_errors():
             raise
         except Exception as failure:
             traceback.print_exc()
             print(f"error: experiment {experiment.name!r} failed: {type(failure).__name__}: {failure}",
                   file=sys.stderr)
-        trained += [experiment.run_id(seed) for seed in seeds]
+        for seed in seeds:
+            run_id = experiment.run_id(seed)
+            if statuses.get(run_id, "").startswith(SKIPPED):  # another process took it since the check above
+                not_trained.append(f"{run_id}: {statuses[run_id].removeprefix(SKIPPED)}; not trained")
+            else:
+                trained.append(run_id)
     complete = True
     for run_id in trained:
         status, note = _existing_run(root, run_id)

@@ -1,6 +1,6 @@
-"""Sweep tasks on local worker processes: N spawned workers, one TensorFlow thread each.
+"""Sweep groups on local worker processes: N spawned workers, one TensorFlow thread each.
 
-Workers write straight into the results root and send a TaskResult per task to the
+Workers write straight into the results root and send a GroupResult per group to the
 parent. Ctrl-C or SIGTERM: every worker gets SIGTERM, marks the runs it trains
 interrupted and exits; stragglers are killed after SHUTDOWN_GRACE_SECONDS. No process
 is left behind, even if the parent is killed (the kernel signals the workers).
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainer.plan import Task
-from trainer.task import TaskResult, lost_task, train_task
+from trainer.plan import Group
+from trainer.task import GroupResult, lost_group, train_group
 
 # Seconds a worker gets to mark its runs interrupted after SIGTERM, before SIGKILL.
 SHUTDOWN_GRACE_SECONDS = 30
@@ -32,13 +32,13 @@ class Worker:
     conn: Any  # multiprocessing.connection.Connection to the worker
 
 
-def run_local(tasks: list[Task], root: Path, workers: int, report: Callable[[TaskResult], bool]) -> None:
-    """Run the tasks on `workers` spawned processes; `report` each result (False: start no more)."""
+def run_local(groups: list[Group], root: Path, workers: int, report: Callable[[GroupResult], bool]) -> None:
+    """Train the groups on `workers` spawned processes; `report` each result (False: start no more)."""
     from multiprocessing.connection import wait
 
     context = multiprocessing.get_context("spawn")
-    waiting = deque(tasks)
-    busy: dict[Worker, Task] = {}
+    waiting = deque(groups)
+    busy: dict[Worker, Group] = {}
     started: list[Worker] = []
 
     def give_work(worker: Worker | None) -> None:
@@ -52,20 +52,20 @@ def run_local(tasks: list[Task], root: Path, workers: int, report: Callable[[Tas
             worker.conn.send(None)  # no more work: exit
 
     try:
-        for _ in range(min(workers, len(tasks))):
+        for _ in range(min(workers, len(groups))):
             give_work(None)
         while busy:
             ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
             for worker in [w for w in busy if w.conn in ready or w.process.sentinel in ready]:
-                task = busy.pop(worker)
+                group = busy.pop(worker)
                 try:
                     result = worker.conn.recv()
                 except (EOFError, OSError):
                     worker.process.join()
-                    result = lost_task(task, root, f"worker process died (exit code {worker.process.exitcode})")
+                    result = lost_group(group, root, f"worker process died (exit code {worker.process.exitcode})")
                 if result.interrupted or not worker.process.is_alive():
                     worker.process.join()
-                    worker = None  # a fresh worker takes the next task
+                    worker = None  # a fresh worker takes the next group
                 if not report(result):
                     waiting.clear()
                 if waiting or worker is not None:
@@ -92,7 +92,7 @@ def _start_worker(context, root: Path) -> Worker:
 
 
 def _worker_main(conn, root: str) -> None:
-    """A worker process: one TensorFlow thread; train tasks until told to stop."""
+    """A worker process: one TensorFlow thread; train groups until told to stop."""
     _exit_with_parent()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt_once)
@@ -100,8 +100,8 @@ def _worker_main(conn, root: str) -> None:
 
     configure_threads(1)  # before any TensorFlow op runs in this process
     try:
-        while (task := conn.recv()) is not None:
-            result = train_task(task, Path(root))
+        while (group := conn.recv()) is not None:
+            result = train_group(group, Path(root))
             conn.send(result)
             if result.interrupted:
                 return

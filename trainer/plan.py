@@ -3,12 +3,15 @@
 Nothing runs if one config is bad. Each run (experiment x seed, identified by its
 run_id) is then either skipped (complete, or a status the options do not redo),
 held (another live process trains it now: the sweep waits for it, see
-trainer.sweep), or to do. What is to do is grouped into tasks: the seeds of one
-experiment that start the same way train together, as one stacked computation.
+trainer.sweep), or to do. What is to do becomes tasks (the seeds of one experiment
+that start the same way), and tasks of one shape (`shape_key`) are stacked into
+groups, each trained by one worker as one computation (`training.run_group`),
+split so that every worker has a group and each group fits in memory.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass, field
@@ -19,7 +22,7 @@ from ibstore import layout, lock
 from ibstore.record import RunRecord, Status
 from ibstore.scan import scan
 from trainer import checkpoint, config, estimators
-from trainer.config import Experiment
+from trainer.config import Experiment, memory_estimate, physical_memory
 from trainer.store import REPLACEABLE_BY_DEFAULT
 
 # Config keys a stacked computation may vary per network (issue 11.4): experiments equal in
@@ -47,6 +50,21 @@ class Task:
     @property
     def run_ids(self) -> list[str]:
         return [self.experiment.run_id(seed) for seed in self.seeds]
+
+
+@dataclass(frozen=True)
+class Group:
+    """Tasks of one shape (and one `replace`), trained together as one stacked computation."""
+
+    tasks: tuple[Task, ...]
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [run_id for task in self.tasks for run_id in task.run_ids]
+
+    @property
+    def replace(self) -> frozenset[Status]:
+        return self.tasks[0].replace
 
 
 @dataclass
@@ -158,3 +176,34 @@ def resumable(run_config: dict[str, Any]) -> bool:
     computed when a run ends, from every logged epoch, which a resumed process has not seen."""
     return run_config["save_checkpoints"] and not any(
         estimators.needs_run_range(e["name"], e["params"]) for e in run_config["estimators"])
+
+
+def stack_groups(tasks: list[Task], workers: int, memory: int | None = None) -> list[Group]:
+    """Tasks of one shape stacked into groups: a shape's networks are split into as many
+    groups as there are workers (when it has that many networks), each small enough that
+    `workers` such groups fit in `memory` (default: this machine's) by config.memory_estimate."""
+    memory = physical_memory() if memory is None else memory
+    by_shape: dict[tuple[str, frozenset[Status]], list[tuple[Task, int]]] = {}
+    for task in tasks:
+        by_shape.setdefault((shape_key(task.experiment), task.replace), []).extend((task, s) for s in task.seeds)
+    groups = []
+    for networks in by_shape.values():
+        experiment = networks[0][0].experiment
+        per_network = memory_estimate({**experiment.config, "n_runs": 1})
+        fit = max(1, memory // (workers * per_network)) if memory and per_network else len(networks)
+        n_groups = max(min(workers, len(networks)), -(-len(networks) // fit))
+        size = -(-len(networks) // n_groups)
+        for start in range(0, len(networks), size):
+            groups.append(Group(_as_tasks(networks[start:start + size])))
+    return groups
+
+
+def _as_tasks(networks: list[tuple[Task, int]]) -> tuple[Task, ...]:
+    """Consecutive networks of one task back into one task with those seeds."""
+    tasks: list[Task] = []
+    for task, seed in networks:
+        if tasks and tasks[-1].experiment is task.experiment and tasks[-1].resume == task.resume:
+            tasks[-1] = dataclasses.replace(tasks[-1], seeds=tasks[-1].seeds + (seed,))
+        else:
+            tasks.append(dataclasses.replace(task, seeds=(seed,)))
+    return tuple(tasks)

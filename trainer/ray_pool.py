@@ -1,4 +1,4 @@
-"""Sweep tasks as Ray tasks (one CPU each) on a Ray cluster or a local Ray instance.
+"""Sweep groups as Ray tasks (one CPU each) on a Ray cluster or a local Ray instance.
 
 Every node must see the results root at the same absolute path (a shared
 filesystem); run locks are taken there, so on a network filesystem that does not
@@ -12,13 +12,13 @@ from functools import cache
 from pathlib import Path
 
 from trainer.local_pool import SHUTDOWN_GRACE_SECONDS
-from trainer.plan import SweepError, Task
-from trainer.task import TaskResult, lost_task, train_task
+from trainer.plan import Group, SweepError
+from trainer.task import GroupResult, lost_group, train_group
 
 
-def run_ray(tasks: list[Task], root: Path, address: str, report: Callable[[TaskResult], bool],
+def run_ray(groups: list[Group], root: Path, address: str, report: Callable[[GroupResult], bool],
             local_cpus: int | None = None) -> None:
-    """Run the tasks on the cluster at `address`; `report` each result (False: start no more).
+    """Train the groups on the cluster at `address`; `report` each result (False: start no more).
 
     `address`: "auto", "ray://host:port", "host:port", or "local" to start a Ray
     instance on this machine with `local_cpus` CPUs. If Ray is already
@@ -35,15 +35,15 @@ def run_ray(tasks: list[Task], root: Path, address: str, report: Callable[[TaskR
         except (ConnectionError, ValueError, RuntimeError) as error:
             raise SweepError(f"cannot connect to the Ray cluster at {address!r}: {error}") from None
     remote = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
-    pending = {remote.remote(task, str(root)): task for task in tasks}
+    pending = {remote.remote(group, str(root)): group for group in groups}
     try:
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
-            task = pending.pop(ref)
+            group = pending.pop(ref)
             try:
                 result = ray.get(ref)
             except ray.exceptions.RayError as error:
-                result = lost_task(task, root, f"Ray task failed: {str(error).splitlines()[0]}")
+                result = lost_group(group, root, f"Ray task failed: {str(error).splitlines()[0]}")
             if not report(result):
                 for other in pending:
                     ray.cancel(other)
@@ -66,9 +66,9 @@ def import_ray():
     return ray
 
 
-def _ray_task(task: Task, root: str) -> TaskResult:
+def _ray_task(group: Group, root: str) -> GroupResult:
     _one_thread()
-    return train_task(task, Path(root))
+    return train_group(group, Path(root))
 
 
 @cache

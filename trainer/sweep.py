@@ -1,8 +1,8 @@
 """`trainer sweep`: train a whole cohort, skipping what is done, on local worker processes or Ray.
 
-Read top to bottom: plan (trainer.plan: validate every config, decide per run),
-hand the tasks to a backend (trainer.local_pool or trainer.ray_pool, which run
-trainer.task.train_task), show progress, then wait for runs that other live
+Read top to bottom: plan (trainer.plan: validate every config, decide per run, stack
+tasks of one shape into groups), hand the groups to a backend (trainer.local_pool or
+trainer.ray_pool, which run trainer.task.train_group), show progress, then wait for runs that other live
 processes held: once they are free, they are planned again (a run the other
 process completed is done; an interrupted one follows the usual rules). The
 sweep's plan and progress are kept in `<root>/.sweeps/<sweep_id>.json`
@@ -26,10 +26,10 @@ from ibstore.progress import HELD, NOT_STARTED, QUEUED, SweepProgress, progress_
 from ibstore.record import Status
 from ibstore.scan import live_status
 from trainer.local_pool import run_local
-from trainer.plan import Plan, SweepError, load_experiments, plan_sweep
+from trainer.plan import Plan, SweepError, load_experiments, plan_sweep, stack_groups
 from trainer.ray_pool import run_ray
 from trainer.store import StoreError, atomic_write, read_record, unwritable
-from trainer.task import TaskResult
+from trainer.task import GroupResult
 
 __all__ = ["SweepError", "sweep"]
 
@@ -55,8 +55,8 @@ class Progress:
         self.trained_here = 0
         self.write()
 
-    def report(self, result: TaskResult) -> bool:
-        """Show one finished task; False once the results root cannot be written (start no more)."""
+    def report(self, result: GroupResult) -> bool:
+        """Show one finished group; False once the results root cannot be written (start no more)."""
         for run in result.runs:
             if run.status == HELD:
                 self.held[run.run_id] = run.error or "held by another process"
@@ -147,12 +147,14 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
     try:
         while True:
             if plan.tasks:
-                backend = f"Ray ({ray_address})" if ray_address else f"{min(workers, len(plan.tasks))} local worker(s)"
-                progress.tqdm.write(f"training {len(plan.tasks)} experiment(s) on {backend}")
+                groups = stack_groups(plan.tasks, workers)
+                backend = f"Ray ({ray_address})" if ray_address else f"{min(workers, len(groups))} local worker(s)"
+                progress.tqdm.write(f"training {plan.to_do} run(s) of {len(plan.tasks)} experiment(s) as "
+                                    f"{len(groups)} stacked group(s) on {backend}")
                 if ray_address:
-                    run_ray(plan.tasks, root, ray_address, progress.report, local_cpus=workers)
+                    run_ray(groups, root, ray_address, progress.report, local_cpus=workers)
                 else:
-                    run_local(plan.tasks, root, workers, progress.report)
+                    run_local(groups, root, workers, progress.report)
             if progress.store_error or not progress.held:
                 break
             progress.tqdm.write(f"waiting for {len(progress.held)} run(s) held by other processes: "
