@@ -242,3 +242,14 @@ def test_a_table_is_its_base_and_the_parts_the_base_does_not_hold(tmp_path):
         ("metrics.parquet", None, rows.num_rows), ("metrics.part-000003.parquet", 3, 3)]
     (problem,) = found.problems
     assert problem.path.endswith("metrics.part-000004.parquet") and "unreadable Parquet" in problem.problem
+
+
+def test_the_root_may_be_a_symlink_but_its_runs_folder_may_not(tmp_path):
+    real = tmp_path / "real"
+    run_id = write_run(real, "r", TANH, logged=3)
+    (tmp_path / "linked-root").symlink_to(real, target_is_directory=True)
+    assert [r.run_id for r in scan(tmp_path / "linked-root").runs] == [run_id]
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "runs").symlink_to(real / "runs", target_is_directory=True)
+    found = scan(tmp_path / "other")
+    assert found.runs == [] and ["symlink" in p.problem for p in found.problems] == [True]
