@@ -24,12 +24,17 @@ PAGE_WIDTH = 820
 AXIS_SPACE = 60          # a y axis with its labels and title, beside a panel
 LEGEND_SPACE = 130       # a legend at the right of a chart
 PANEL_HEIGHT = 230
+LINE_POINTS = 500        # points per line drawn on the page, at most
 MAX_COLUMNS = 4          # more panels per row than this would be too narrow to read at 1280 px
 INFO_X = alt.X("i_xt:Q", title="I(X;T) [bits]")
 INFO_Y = alt.Y("i_yt:Q", title="I(Y;T) [bits]")
 GRADIENT_QUANTITIES = {"grad_mean_norm": "‖mean of gradient‖", "grad_std_norm": "‖std of gradient‖",
                        "snr": "SNR (mean/std)", "weight_norm": "‖W‖"}
 COLOR_BY = ("epoch", "layer")
+# tick labels 0, 1, 2, 5, 10, ..., 500, 1k, 2k, ..., 1M (Vega's "~s" format picks one SI prefix
+# for a whole symlog legend and writes 100 as "0k")
+COUNT_LABEL = ("datum.value >= 1e6 ? format(datum.value / 1e6, '~g') + 'M' : datum.value >= 1000 ? "
+               "format(datum.value / 1000, '~g') + 'k' : format(datum.value, '~g')")
 # distinct hues for up to 10 lines; beyond that an ordered ramp (neighbours in the legend's
 # order get neighbouring colours, which reads better than 20 paired look-alike hues)
 CATEGORICAL = "tableau10"
@@ -67,18 +72,19 @@ def epoch_ticks(max_epoch: float, with_zero: bool = True, steps: tuple[int, ...]
 
 def epoch_x(max_epoch: float, title: str = "epoch") -> alt.X:
     """A symmetric-log epoch axis (epoch 0, the initial network, stays on it) with ticks at
-    0, 1, 2, 5, 10, 20, 50, ... labelled 1k, 2k, ... from a thousand on."""
+    0, 1, 2, 5, 10, 20, 50, ... labelled 1k, 2k, ... from a thousand on (labels that would
+    overlap are left out, the ticks stay)."""
     ticks = epoch_ticks(max_epoch)
     return alt.X("epoch:Q", title=title,
                  scale=alt.Scale(type="symlog", constant=1, domain=[0, ticks[-1]], nice=False),
-                 axis=alt.Axis(values=ticks, format="~s", labelOverlap="greedy", grid=True))
+                 axis=alt.Axis(values=ticks, labelExpr=COUNT_LABEL, labelOverlap="greedy", grid=True))
 
 
 def _epoch_color(max_epoch: float, channel: type = alt.Color) -> alt.Color | alt.Fill:
     """Epoch on a viridis symlog scale, legend ticks at 0, 1, 10, 100, ..."""
     ticks = epoch_ticks(max_epoch, steps=(1,))
     return channel("epoch:Q", scale=alt.Scale(scheme="viridis", type="symlog", constant=1),
-                   legend=alt.Legend(values=ticks, format="~s", labelOverlap="greedy"))
+                   legend=alt.Legend(values=ticks, labelExpr=COUNT_LABEL, labelOverlap="greedy"))
 
 
 def _layer_color(frame: pd.DataFrame) -> alt.Color:
@@ -288,7 +294,7 @@ def activation_heatmap(frame: pd.DataFrame, title: str | None = None, columns: i
         # below the facets (beside three it falls off the page), 1 - 10 - 100 ... spaced apart
         color=alt.Color("count:Q", scale=alt.Scale(type="symlog", scheme="inferno"),
                         legend=alt.Legend(orient="bottom", direction="horizontal", gradientLength=360,
-                                          values=count_ticks, format="~s", labelOverlap="greedy",
+                                          values=count_ticks, labelExpr=COUNT_LABEL, labelOverlap="greedy",
                                           labelSeparation=6)),
         tooltip=["epoch", "bin_lo", "bin_hi", "count"],
     ).properties(width=(PAGE_WIDTH // columns) - AXIS_SPACE - 15, height=170)
@@ -337,6 +343,19 @@ def accuracy_with_marker(frame: pd.DataFrame, epoch: int) -> alt.LayerChart:
         strokeDash=alt.StrokeDash("split:N", sort=["train", "test"], legend=legend(2)))
     rule = alt.Chart(pd.DataFrame({"epoch": [epoch]})).mark_rule(color="red").encode(x="epoch:Q")
     return alt.layer(line, rule).properties(width=PAGE_WIDTH - 2 * LEGEND_SPACE - AXIS_SPACE, height=140)
+
+
+def epoch_stride(max_epoch: float, points: int = LINE_POINTS) -> int:
+    """The step between drawn epochs so that a line over 0..max_epoch has at most `points` points."""
+    return max(1, math.ceil((max_epoch + 1) / points))
+
+
+def every_nth_epoch(frame: pd.DataFrame, stride: int) -> pd.DataFrame:
+    """The rows of every `stride`-th epoch and of each line's last epoch (a screen's width holds a
+    few hundred points per line; drawing 8000 epochs of 20 runs makes the page slow)."""
+    if stride == 1:
+        return frame
+    return frame[(frame["epoch"] % stride == 0) | (frame["epoch"] == frame["epoch"].max())]
 
 
 def export_epochs(epochs: np.ndarray, limit: int) -> np.ndarray:

@@ -1,17 +1,27 @@
 """Every page of the explorer under streamlit.testing.v1.AppTest, on fixture results roots."""
 
 import json
+import re
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
+import vl_convert as vlc
 from streamlit.testing.v1 import AppTest
 
-from conftest import BIASES
+from bench.make_results import write_run
+from conftest import BIASES, EPOCHS
+from explorer import charts, ui
+from ibstore import layout
 
 APP = str(Path(__file__).resolve().parents[1] / "explorer" / "app.py")
 PAGES = ["runs", "compare", "config", "training", "gradients", "activations", "movie", "sql"]
+CHART_PAGES = ["compare", "training", "gradients", "activations", "movie"]
 LABELS = [f"initial_bias={b:g}" for b in BIASES]
+DEAD = {"initial_bias=-1": " [dead]"}          # relu with a negative bias: flagged dead by the trainer
+EVIL = "![x](http://evil.invalid/x.png) <img src=http://evil.invalid/y.png> **bold** :red[red]"
+MARKDOWN_KINDS = ("markdown", "caption", "info", "warning", "error", "success", "title", "header", "subheader")
 
 
 def open_app(monkeypatch, root, page=None, **params) -> AppTest:
@@ -29,9 +39,48 @@ def specs(at) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
 
 
+def full_specs(at) -> list[dict]:
+    """The specs with their data, which Streamlit sends beside them as Arrow."""
+    return [{**json.loads(chart.proto.spec),
+             "datasets": {d.name: pa.ipc.open_stream(d.data.data).read_all().to_pylist() for d in chart.proto.datasets}}
+            for chart in at.get("vega_lite_chart")]
+
+
 def texts(at) -> str:
-    return "\n".join(e.value for kind in ("markdown", "caption", "info", "warning", "error", "code")
-                     for e in getattr(at, kind))
+    return "\n".join(e.value for kind in MARKDOWN_KINDS for e in getattr(at, kind))
+
+
+def url_runs(at) -> list[str]:
+    """The selection in the URL (AppTest gives a single value as a string)."""
+    runs = at.query_params.get("runs", [])
+    return [runs] if isinstance(runs, str) else list(runs)
+
+
+def titled(label: str, seed: int | None = None) -> str:
+    """A panel title as the app writes it: varying keys, the seed, the badge."""
+    return label + ("" if seed is None else f", seed={seed}") + DEAD.get(label, "")
+
+
+def group_titled(label: str, seeds: str = "") -> str:
+    """A seed group's title: varying keys, the seed count, the badge counting its dead seeds."""
+    return label + seeds + (" [dead: 2 of 2 seeds]" if label in DEAD else "")
+
+
+@pytest.fixture(scope="module")
+def flagged_root(tmp_path_factory) -> dict[str, object]:
+    """Three runs: one that learns, one the trainer flagged dead, one diverged; the diverged run's
+    name and activation function are hostile Markdown/HTML (text from run.json is only text)."""
+    root = tmp_path_factory.mktemp("flagged")
+    live = write_run(root, "live", {"activation_fn": "tanh", "epochs": EPOCHS}, logged=12)
+    dead = write_run(root, "dead", {"activation_fn": "relu", "initial_bias": -1.0, "epochs": EPOCHS}, logged=12)
+    diverged = write_run(root, "diverged", {"activation_fn": "tanh", "epochs": EPOCHS}, status="diverged",
+                         logged=12)
+    path = layout.run_json_path(root, diverged)
+    record = json.loads(path.read_text())
+    record["name"] = EVIL
+    record["config"]["activation_fn"] = EVIL
+    path.write_text(json.dumps(record))
+    return {"root": root, "live": live, "dead": dead, "diverged": diverged}
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -41,33 +90,139 @@ def test_every_page_renders_without_error(monkeypatch, cohort_root, page):
     assert at.title
 
 
-def test_runs_page_lists_runs_with_varying_keys(monkeypatch, cohort_root):
+def test_runs_page_lists_runs_with_varying_keys_and_badges(monkeypatch, cohort_root):
     at = open_app(monkeypatch, cohort_root)
     table = at.dataframe[0].value
     assert len(table) == 2 * len(BIASES)
     assert "initial_bias" in table.columns and "activation_fn" not in table.columns
     assert sorted(set(table["initial_bias"])) == sorted(f"{b:g}" for b in BIASES)
     assert set(table["status"]) == {"completed"}
-    assert len(at.query_params["runs"]) == 2 * len(BIASES)
+    assert dict(zip(table["initial_bias"], table["flags"])) == {"-1": "dead", "0": "", "0.2": "", "2": ""}
+    assert table["final_test_accuracy"].between(0, 1).all()
+    assert len(url_runs(at)) == 2 * len(BIASES)
+    assert at.multiselect(key=ui.SELECTION).value == list(table["run_id"])
 
 
 def test_runs_page_filters_by_config_key_and_sql(monkeypatch, cohort_root):
     at = open_app(monkeypatch, cohort_root, fkey="initial_bias", fval=["0.2", "2"])  # as displayed
     assert sorted(set(at.dataframe[0].value["initial_bias"])) == ["0.2", "2"]
-    at = open_app(monkeypatch, cohort_root, where="test_accuracy < 0.6")
+    at = open_app(monkeypatch, cohort_root, where="final_test_accuracy < 0.6")
     assert set(at.dataframe[0].value["initial_bias"]) == {"-1"}   # the dead relu nets
+    at = open_app(monkeypatch, cohort_root, where="dead_network AND initial_bias < 0")  # typed config columns
+    assert set(at.dataframe[0].value["initial_bias"]) == {"-1"}
     at = open_app(monkeypatch, cohort_root, where="no_such_column > 1")
-    assert "no_such_column" in at.error[0].value
+    assert "no\\_such\\_column" in at.error[0].value   # the message, escaped: text, not Markdown
+
+
+def test_a_changed_filter_selects_what_it_shows_on_every_page(monkeypatch, cohort_root):
+    at = open_app(monkeypatch, cohort_root)
+    at.text_input(key="where").set_value("initial_bias = 2").run()
+    shown = list(at.dataframe[0].value["run_id"])
+    assert len(shown) == 2
+    assert url_runs(at) == shown and at.multiselect(key=ui.SELECTION).value == shown
+    at.switch_page("app_pages/compare.py").run()   # the page links carry no ?runs=: the session does
+    assert specs(at)[0]["facet"]["sort"] == ["seed=0", "seed=1"]    # only the seed varies among them
+    assert url_runs(at) == shown
+
+
+def test_two_of_n_selected_every_page_shows_only_those(monkeypatch, cohort_root):
+    at = open_app(monkeypatch, cohort_root)
+    every = list(at.dataframe[0].value["run_id"])
+    by_bias = dict(zip(at.dataframe[0].value["initial_bias"], at.dataframe[0].value["run_id"]))
+    chosen = [by_bias["-1"], by_bias["2"]]      # one of each group: the varying key stays initial_bias
+    expected = ["initial_bias=-1 [dead]", "initial_bias=2"]
+    at.multiselect(key=ui.SELECTION).set_value(chosen).run()
+    chosen = url_runs(at)           # the Runs page keeps the selection in table order
+    assert sorted(chosen) == sorted([by_bias["-1"], by_bias["2"]])
+    assert "2 of 8 runs selected" in texts(at)
+
+    at.switch_page("app_pages/compare.py").run()
+    assert specs(at)[0]["facet"]["sort"] == expected
+    at.switch_page("app_pages/config.py").run()
+    assert list(at.dataframe[0].value.columns) == expected
+    at.switch_page("app_pages/training.py").run()
+    assert specs(at)[0]["hconcat"][0]["layer"][-1]["encoding"]["color"]["sort"] == expected
+    at.switch_page("app_pages/gradients.py").run()
+    assert [s.value for s in at.subheader] == [ui.plain(label) for label in expected]
+    for page in ("activations", "movie"):
+        at.switch_page(f"app_pages/{page}.py").run()
+        assert sorted(at.selectbox(key="run").options) == sorted([f"{expected[0]}  ({by_bias['-1']})", f"{expected[1]}  ({by_bias['2']})"])
+    at.switch_page("app_pages/runs.py").run()
+    assert at.multiselect(key=ui.SELECTION).value == chosen and len(at.dataframe[0].value) == len(every)
+    assert not at.exception
+
+    # the same from a shared link, straight onto a page
+    at = open_app(monkeypatch, cohort_root, "compare", runs=chosen)
+    assert specs(at)[0]["facet"]["sort"] == expected
+
+
+def test_unknown_run_ids_in_the_url_are_named(monkeypatch, flagged_root):
+    live = flagged_root["live"]
+    at = open_app(monkeypatch, flagged_root["root"], "config", runs=[live, "gone-run-s0", "typo"])
+    (warning,) = at.warning
+    assert "2 run(s)" in warning.value and ui.plain("gone-run-s0, typo") in warning.value
+    assert url_runs(at) == [live] and at.multiselect(key=ui.SELECTION).value == [live]
+    at = open_app(monkeypatch, flagged_root["root"], "config", runs=[live])
+    assert not at.warning
+
+
+def test_dead_and_diverged_runs_carry_badges(monkeypatch, flagged_root):
+    root, live, dead, diverged = (flagged_root[k] for k in ("root", "live", "dead", "diverged"))
+    at = open_app(monkeypatch, root)
+    table = at.dataframe[0].value.set_index("run_id")
+    assert table.loc[dead, "flags"] == "dead" and table.loc[diverged, "flags"] == "diverged"
+    assert table.loc[live, "flags"] == ""
+    assert at.multiselect(key=ui.SELECTION).format_func(dead).endswith(" [dead]")
+
+    at = open_app(monkeypatch, root, "compare")
+    panels = specs(at)[0]["facet"]["sort"]
+    at = open_app(monkeypatch, root, "training")
+    lines = specs(at)[0]["hconcat"][0]["layer"][-1]["encoding"]["color"]["sort"]
+    for titles in (panels, lines):
+        assert len(titles) == 3
+        assert sum(t.endswith(" [dead]") for t in titles) == 1 and sum(t.endswith(" [diverged]") for t in titles) == 1
+        assert sum(not t.endswith("]") for t in titles) == 1
+    relu = [t for t in panels if "activation_fn=relu" in t]
+    assert relu and relu[0].endswith(" [dead]")
+
+
+def test_text_from_run_json_is_never_markdown(monkeypatch, flagged_root):
+    """A run name / config value with a Markdown image, HTML and Streamlit directives reaches every
+    page only as text: escaped in Markdown elements, raw in tables, charts and widget options."""
+    root = flagged_root["root"]
+    escaped = ui.plain(EVIL)
+    for page in PAGES[:-1]:
+        at = open_app(monkeypatch, root, page)
+        shown = texts(at)
+        assert "](http" not in shown.replace(escaped, ""), page
+        assert "<img" not in shown.replace(escaped, ""), page
+    at = open_app(monkeypatch, root, "gradients")
+    assert any(escaped in s.value for s in at.subheader)          # the label is there, as text
+    at = open_app(monkeypatch, root)
+    assert EVIL in set(at.dataframe[0].value["name"])              # tables show the raw string
+    assert re.fullmatch(r"[^\\]*(\\[^a-zA-Z0-9 ][^\\]*)*", escaped)     # every special character escaped
 
 
 def test_compare_draws_the_infoplane_grid_titled_by_varying_keys(monkeypatch, cohort_root):
     at = open_app(monkeypatch, cohort_root, "compare")
     (spec,) = specs(at)
     assert spec["facet"]["field"] == "panel"
-    assert spec["facet"]["sort"] == [f"{label}, seed={seed}" for label in LABELS for seed in (0, 1)]
+    assert spec["facet"]["sort"] == [titled(label, seed) for label in LABELS for seed in (0, 1)]
     assert spec["title"] == 'binning {"bin_size": 0.07}, train split'
-    assert "Varying keys: initial_bias" in texts(at)
+    assert "Varying keys: initial\\_bias" in texts(at)
     assert [b.label for b in at.get("download_button")] == ["PNG", "SVG", "CSV"]
+    points = spec["spec"]["layer"][-1]["encoding"]
+    assert points["color"]["field"] == "epoch" and points["shape"]["field"] == "layer_name"
+
+    at.radio(key="color").set_value("layer").run()
+    points = specs(at)[0]["spec"]["layer"][-1]["encoding"]
+    assert points["color"]["field"] == "layer_name" and points["shape"]["field"] == "layer_name"
+
+    at.radio(key="layout").set_value("overlay").run()
+    (spec,) = specs(at)
+    assert "facet" not in spec
+    color = spec["layer"][-1]["encoding"]["color"]
+    assert color["field"] == "panel" and len(color["scale"]["domain"]) == 2 * len(BIASES)
 
 
 def test_compare_groups_seeds_with_mean_or_median(monkeypatch, cohort_root):
@@ -75,33 +230,48 @@ def test_compare_groups_seeds_with_mean_or_median(monkeypatch, cohort_root):
     at.radio(key="panels").set_value("per seed group").run()
     at.radio(key="split").set_value("test").run()
     (spec,) = specs(at)
-    assert spec["facet"]["sort"] == [f"{label} (2 seeds)" for label in LABELS]
+    assert spec["facet"]["sort"] == [group_titled(label, " (2 seeds)") for label in LABELS]
     assert spec["title"] == 'binning {"bin_size": 0.07}, test split, median over seeds'
     assert [l["mark"]["type"] for l in spec["spec"]["layer"]] == ["line", "rule", "rule", "point"]
     at.radio(key="agg").set_value("mean").run()
     assert specs(at)[0]["title"].endswith("mean over seeds")
+    at.radio(key="layout").set_value("overlay").run()     # seed groups on one plane, one colour each
+    color = specs(at)[0]["layer"][-1]["encoding"]["color"]
+    assert color["scale"]["domain"] == [group_titled(label, " (2 seeds)") for label in LABELS]
 
 
-def test_config_page_varying_rows_first_and_var_summary(monkeypatch, cohort_root):
+def test_config_page_titled_by_varying_keys_with_lists_inline(monkeypatch, cohort_root):
     at = open_app(monkeypatch, cohort_root, "config")
     varying = at.dataframe[0].value
     assert list(varying.index) == ["initial_bias", "seed"]
-    assert len(varying.columns) == 2 * len(BIASES)
-    summary = json.loads(at.json[0].value)
+    assert list(varying.columns) == [titled(label, seed) for label in LABELS for seed in (0, 1)]
+    constant = at.dataframe[1].value
+    assert set(constant.loc["architecture"]) == {"[10, 7, 5, 4, 3]"}
+    summary = dict(zip(at.dataframe[2].value["key"], at.dataframe[2].value["value"]))
     assert summary["initial_bias"] == "<var>" and summary["seed"] == "<var>"
-    assert summary["activation_fn"] == "relu"
+    assert summary["activation_fn"] == "relu" and summary["architecture"] == "[10, 7, 5, 4, 3]"
 
 
 def test_training_gradients_activations_and_movie_charts(monkeypatch, cohort_root):
     at = open_app(monkeypatch, cohort_root, "training")
     (spec,) = specs(at)
-    accuracy = spec["hconcat"][0]["layer"][-1]
-    assert accuracy["encoding"]["y"]["scale"]["domain"] == [0, 1]
-    assert accuracy["encoding"]["color"]["sort"] == [f"{label}, seed={seed}" for label in LABELS for seed in (0, 1)]
+    accuracy, loss = (chart["layer"][-1]["encoding"] for chart in spec["hconcat"])
+    assert accuracy["y"]["scale"]["domain"] == [0, 1] and loss["y"]["scale"]["type"] == "log"
+    assert accuracy["color"]["field"] == "group"      # the seeds of one config share a colour
+    assert accuracy["color"]["sort"] == [group_titled(label) for label in LABELS]
+    at.radio(key="curves").set_value("small multiples").run()
+    (spec,) = specs(at)
+    assert spec["facet"]["sort"] == [titled(label, seed) for label in LABELS for seed in (0, 1)]
+    assert spec["columns"] == 2
 
     at = open_app(monkeypatch, cohort_root, "gradients")
     assert len(specs(at)) == 2 * len(BIASES)
-    assert [s.value for s in at.subheader] == [f"{label}, seed={seed}" for label in LABELS for seed in (0, 1)]
+    assert [s.value for s in at.subheader] == [ui.plain(titled(label, seed)) for label in LABELS for seed in (0, 1)]
+    assert len(at.warning) == 2          # the two dead runs
+    at.radio(key="grad_view").set_value("SNR of all runs").run()
+    (spec,) = specs(at)
+    assert spec["facet"]["field"] == "layer"
+    assert spec["spec"]["layer"][0]["encoding"]["color"]["scale"]["domain"] == [group_titled(label) for label in LABELS]
 
     at = open_app(monkeypatch, cohort_root, "activations")
     assert "Dead network" in at.warning[0].value
@@ -114,6 +284,46 @@ def test_training_gradients_activations_and_movie_charts(monkeypatch, cohort_roo
     epochs = at.select_slider(key="movie_epoch").options
     at.select_slider(key="movie_epoch").set_value(epochs[-1]).run()
     assert specs(at)[0]["vconcat"][0]["title"].endswith(f"epoch {epochs[-1]}")
+    assert at.select_slider(key="speed").options == ["0.5×", "1×", "2×", "4×"]
+    at.radio(key="trail").set_value("epoch").run()
+    assert specs(at)[0]["vconcat"][0]["layer"][0]["encoding"]["fill"]["field"] == "epoch"
+
+
+@pytest.mark.parametrize("page", CHART_PAGES)
+def test_charts_fit_the_page_with_complete_opaque_legends(monkeypatch, cohort_root, page):
+    """Every chart of the page, drawn by Vega (vl-convert, the renderer of the PNG/SVG downloads;
+    the page draws the same spec without a theme): at most charts.PAGE_WIDTH wide, a legend symbol
+    for every value of every legend's field, every swatch opaque."""
+    at = open_app(monkeypatch, cohort_root, page)
+    for spec in full_specs(at):
+        svg = vlc.vegalite_to_svg(spec)
+        width = float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1))
+        assert width <= charts.PAGE_WIDTH, (page, width)
+        symbols = re.findall(r'role-legend-symbol"[^>]*>(<path[^>]*>)', svg)
+        assert all('opacity="1"' in s for s in symbols), page
+        assert len(symbols) == expected_legend_entries(spec), page
+
+
+def expected_legend_entries(spec: dict) -> int:
+    """Symbol legend entries the spec asks for: the distinct values of each nominal/ordinal field
+    with a legend (a field on colour and shape shares one legend)."""
+    rows = [row for dataset in spec.get("datasets", {}).values() for row in dataset]
+    fields = set()
+
+    def visit(node):
+        if isinstance(node, dict):
+            for channel in ("color", "shape", "strokeDash", "fill"):
+                encoding = node.get("encoding", {}).get(channel)
+                if encoding and encoding.get("type") in ("nominal", "ordinal") and encoding.get("legend", {}) is not None:
+                    fields.add(encoding["field"])
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(spec)
+    return sum(len({row[f] for row in rows if f in row}) for f in fields)
 
 
 def test_sql_page_runs_reads_and_refuses_writes(monkeypatch, cohort_root):

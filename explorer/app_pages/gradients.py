@@ -9,7 +9,7 @@ from explorer import charts, ui
 store, all_runs, selection = ui.selection_page("Gradients")
 
 with_gradients = ui.runs_with(store, "gradients", selection, "Gradients")
-view = st.radio("View", ["per run", "SNR of all runs"], key="view", bind="query-params", horizontal=True)
+view = st.radio("View", ["per run", "SNR of all runs"], key="grad_view", bind="query-params", horizontal=True)
 frame = store.gradients(with_gradients)
 if view == "SNR of all runs":
     varying = store.varying_keys(with_gradients)

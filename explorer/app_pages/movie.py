@@ -23,7 +23,7 @@ estimator = left.selectbox("Estimator", list(dict.fromkeys(choices["estimator"] 
 name, params = estimator.split(" ", 1)
 split = middle.radio("Split", ui.ordered_splits(choices.loc[choices["estimator"] == name, "split"]),
                      key="split", bind="query-params", horizontal=True)
-color_by = colour.radio("Trajectories", ["layer", "epoch"], key="color", bind="query-params", horizontal=True,
+color_by = colour.radio("Trajectories", ["layer", "epoch"], key="trail", bind="query-params", horizontal=True,
                         help="colour of the paths behind the points: by layer, or by epoch (viridis)")
 speed = speed_column.select_slider("Speed", list(SPEEDS), value="1×", key="speed", bind="query-params",
                                    help="frames per second: 0.5×, 1×, 2× or 4× one frame a second")
@@ -31,6 +31,7 @@ playing = play_column.toggle("Play", key="playing")
 
 frame = store.mi([run_id], name, split, params)
 metrics = store.metrics([run_id])
+metrics = charts.every_nth_epoch(metrics, charts.epoch_stride(metrics["epoch"].max())) if not metrics.empty else metrics
 epochs = sorted(int(e) for e in frame["epoch"].unique())
 
 

@@ -11,7 +11,7 @@ store, all_runs, selection = ui.selection_page("Training curves")
 with_metrics = ui.runs_with(store, "metrics", selection, "Accuracy and loss")
 
 left, middle, right, far = st.columns(4)
-view = left.radio("View", ["overlay", "small multiples"], key="view", bind="query-params", horizontal=True)
+view = left.radio("View", ["overlay", "small multiples"], key="curves", bind="query-params", horizontal=True)
 grouping = middle.radio("Lines", ["per run", "per seed group"], key="lines", bind="query-params", horizontal=True)
 aggregate = right.radio("Over seeds", ["median", "mean"], key="agg", bind="query-params", horizontal=True,
                         disabled=grouping != "per seed group")
@@ -34,11 +34,16 @@ def curves() -> None:
         frame = store.metrics(with_metrics)
         title = None
     frame = ui.with_panels(store, all_runs, frame, with_metrics, by_group=by_group)
+    stride = charts.epoch_stride(frame["epoch"].max())
+    drawn = charts.every_nth_epoch(frame, stride)
+    if stride > 1:
+        st.caption(f"The lines go through one epoch in {stride} (at most {charts.LINE_POINTS} points a line) "
+                   "and the last; the CSV holds every epoch.")
     if view == "overlay":
         st.caption("Colour: seed group (the seeds of one config share it); dashes: split. Loss on a log axis.")
-        chart = charts.training_curves(frame, band=by_group, title=title, color_field="group")
+        chart = charts.training_curves(drawn, band=by_group, title=title, color_field="group")
     else:
-        chart = charts.accuracy_grid(frame, columns=int(columns), title=title)
+        chart = charts.accuracy_grid(drawn, columns=int(columns), title=title)
     ui.show_chart(chart, frame, "training_curves" if view == "overlay" else "accuracy_grid")
 
 
