@@ -1,11 +1,22 @@
-"""Explorer speed on a large synthetic root (target: first load < 5 s, interactions < 2 s).
+"""Explorer and `trainer sql` speed and memory as the results root grows (issue 12's targets).
 
-    python bench/bench_explorer.py [--root bench/out/root500] [--runs 500 --epochs 2000 --logged 300]
+    python bench/bench_explorer.py [--sizes 500 2000 10000] [--base /tmp/ib-bench]
 
-Times, side by side with a naive baseline that globs read_parquet over every file at each
-interaction: the first load (scan, validation, in-memory tables, runs table), then the Runs page
-and a 12-run Compare page through streamlit.testing.v1.AppTest (whole script reruns, as in the
-browser) and through the query functions directly.
+For each size N, a root of N finished runs (2000 epochs, 300 logged, 6 layers: what
+bench/make_results.py writes; a smaller root is copied from a bigger one when that exists)
+is measured, each line in a fresh process:
+
+- explorer first load, cold index (no index on disk) and warm (index on disk): the app's first
+  script run through streamlit.testing.v1.AppTest (Runs page, as a browser's first visit);
+- Runs page rerun and SQL filter, 12-run Compare page and a change of split on it (AppTest);
+- refresh after one run changes (its run.json and a new metrics part, as a writer's flush):
+  `ResultStore.refresh()` until the change shows;
+- `trainer sql "SELECT count(*) FROM runs"` and a 12-run MI query, as subprocess wall times
+  (warm index; this includes starting Python);
+- peak RSS of the explorer process after those interactions.
+
+Wall times on a shared machine depend on its load: the load average is printed with the
+table, and each time's CPU seconds beside it.
 """
 
 from __future__ import annotations
@@ -13,7 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,87 +35,189 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import duckdb  # noqa: E402
+from bench.make_results import DEFAULT_CONFIG, grid, make_root, run_ids  # noqa: E402
 
-from bench.make_results import make_root  # noqa: E402
+TARGETS = {"first load, warm index": 5.0, "Runs page rerun": 1.0, "Runs page SQL filter": 1.0,
+           "12-run Compare page": 1.0, "Compare, change split": 1.0, "refresh after one run changes": 1.0,
+           "trainer sql count(*) FROM runs": 1.0, "trainer sql 12-run MI": 1.0}
 
 
-def timed(fn, repeat: int = 1) -> float:
-    times = []
+def planned_ids(runs: int, epochs: int) -> list[str]:
+    return [run_ids(name, {**DEFAULT_CONFIG, **overrides, "seed": seed})[0]
+            for name, overrides, seed in grid(runs, epochs, 5)]
+
+
+def ensure_root(base: Path, runs: int, epochs: int, logged: int, sizes: list[int]) -> Path:
+    """`base/rootN`: copied from a bigger root of the same plan if there is one, else generated."""
+    root = base / f"root{runs}"
+    if (root / "runs").is_dir() and len(os.listdir(root / "runs")) >= runs:
+        return root
+    bigger = [base / f"root{n}" for n in sorted(sizes) if n > runs and (base / f"root{n}" / "runs").is_dir()]
+    if bigger:
+        print(f"copying {runs} runs from {bigger[0]} ...", flush=True)
+        for run_id in planned_ids(runs, epochs):
+            shutil.copytree(bigger[0] / "runs" / run_id, root / "runs" / run_id, dirs_exist_ok=True)
+    else:
+        print(f"generating {runs} runs in {root} ...", flush=True)
+        started = time.perf_counter()
+        make_root(root, runs, epochs, logged)
+        print(f"  {time.perf_counter() - started:.1f} s", flush=True)
+    return root
+
+
+def forget_index(root: Path, cache: Path) -> None:
+    shutil.rmtree(root / ".index", ignore_errors=True)
+    shutil.rmtree(cache, ignore_errors=True)
+
+
+def timed(fn, repeat: int = 1) -> tuple[float, float]:
+    """Median wall and CPU seconds of `fn()` (CPU of this process and of the children it waited for)."""
+    walls, cpus = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), _cpu()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(_cpu() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
-def naive_runs(root: Path) -> None:
-    """Every run.json, and final accuracies from a glob over every metrics file."""
-    records = [json.loads(p.read_text()) for p in root.glob("runs/*/run.json")]
-    con = duckdb.connect()
-    con.execute(f"""SELECT run_id, arg_max(accuracy, epoch) FROM read_parquet('{root}/runs/*/metrics.parquet')
-                    WHERE split = 'test' GROUP BY run_id""").df()
-    assert records
+def _cpu() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def naive_compare(root: Path, ids: list[str]) -> None:
-    con = duckdb.connect()
-    con.execute(f"SELECT * FROM read_parquet('{root}/runs/*/mi.parquet') WHERE list_contains(?, run_id) "
-                "AND split = 'train'", [ids]).df()
+# --- in the measuring process ----------------------------------------------------------------
+
+def measure_app(root: Path, repeat: int) -> dict[str, float]:
+    """The app through AppTest in this (fresh) process: first load, then interactions."""
+    os.environ["IB_RESULTS"] = str(root)
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "explorer" / "app.py"), default_timeout=600)
+    result = {"first load": timed(at.run)}
+    assert not at.exception, [e.message for e in at.exception]
+    result["Runs page rerun"] = timed(at.run, repeat)
+    at.text_input(key="where").set_value("final_test_accuracy > 0.8")
+    result["Runs page SQL filter"] = timed(at.run)
+    assert not at.exception, [e.message for e in at.exception]
+
+    from explorer.results import ResultStore
+
+    store = ResultStore(root)
+    runs = store.runs()
+    ids = runs.loc[runs["name"] == "tanh-bias", "run_id"].tolist()[:12]
+    at.text_input(key="where").set_value("")
+    at.query_params["runs"] = ids
+    at.switch_page("app_pages/compare.py")
+    result["12-run Compare page"] = timed(at.run)
+    assert not at.exception, [e.message for e in at.exception]
+    at.radio(key="split").set_value("test")
+    result["Compare, change split"] = timed(at.run)
+    assert not at.exception, [e.message for e in at.exception]
+
+    result["refresh after one run changes"] = measure_refresh(store, root, ids[0])
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    result["peak RSS GB"] = (peak, peak)
+    return result
+
+
+def measure_refresh(store, root: Path, run_id: str) -> tuple[float, float]:
+    """A writer's flush on one run (a metrics part, then run.json), then refresh until it shows;
+    the run is put back as it was afterwards."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ibstore import layout
+    from ibstore.record import RunRecord
+
+    record_path = layout.run_json_path(root, run_id)
+    original = record_path.read_bytes()
+    record = RunRecord.from_json_bytes(original)
+    part = layout.table_part_path(root, run_id, "metrics", 999_999)
+    store.refresh()
+    try:
+        pq.write_table(pa.table({"run_id": [run_id], "epoch": pa.array([record.epochs_done + 1], pa.int32()),
+                                 "split": ["train"], "loss": [0.1], "accuracy": [0.99]}), part)
+        changed = record.model_copy(update={"epochs_done": record.epochs_done + 1})
+        temporary = record_path.with_name(".run.json.bench.tmp")
+        temporary.write_bytes(changed.to_json_bytes())
+        os.replace(temporary, record_path)
+        elapsed = timed(store.refresh)
+        shown = store.runs().set_index("run_id").loc[run_id, "epochs_done"]
+        assert shown == record.epochs_done + 1, shown
+        return elapsed
+    finally:
+        part.unlink(missing_ok=True)
+        temporary = record_path.with_name(".run.json.bench.tmp")
+        temporary.write_bytes(original)
+        os.replace(temporary, record_path)
+
+
+def trainer_sql(root: Path, query: str, repeat: int) -> tuple[float, float]:
+    command = [sys.executable, "-m", "trainer", "sql", query, "--results", str(root)]
+
+    def run() -> None:
+        done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+        assert done.returncode == 0, done.stderr
+    run()   # the first call may save the index
+    return timed(run, repeat)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=REPO / "bench" / "out" / "root500")
-    parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 10_000])
+    parser.add_argument("--base", type=Path, default=Path("/tmp/ib-bench"))
     parser.add_argument("--epochs", type=int, default=2000)
     parser.add_argument("--logged", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)   # internal: one fresh process
     args = parser.parse_args()
-    root = args.root.resolve()
-    if not (root / "runs").exists():
-        print(f"generating {args.runs} runs in {root} ...", flush=True)
-        make_root(root, args.runs, args.epochs, args.logged)
+    if args.measure:
+        print(json.dumps(measure_app(args.measure, args.repeat)))
+        return
 
-    from explorer.results import ResultStore
-    from streamlit.testing.v1 import AppTest
+    cache = args.base / "cache"
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONPATH": str(REPO)}
+    table: dict[str, dict[int, tuple[float, float]]] = {}
+    loads = [os.getloadavg()[0]]
+    for size in sorted(args.sizes):
+        root = ensure_root(args.base, size, args.epochs, args.logged, args.sizes)
+        print(f"measuring {size} runs ...", flush=True)
+        rows = {}
+        for index_state in ("cold", "warm"):
+            if index_state == "cold":
+                forget_index(root, cache)
+            done = subprocess.run([sys.executable, __file__, "--measure", str(root), "--repeat", str(args.repeat)],
+                                  capture_output=True, text=True, env=env, cwd=REPO)
+            if done.returncode != 0:
+                raise SystemExit(f"measuring {root} failed:\n{done.stderr[-3000:]}")
+            measured = json.loads(done.stdout.strip().splitlines()[-1])
+            rows[f"first load, {index_state} index"] = measured.pop("first load")
+            if index_state == "warm":
+                rows.update(measured)
+        ids = planned_ids(size, args.epochs)[:60:5]   # 12 runs, one seed of each of 12 configs
+        rows["trainer sql count(*) FROM runs"] = trainer_sql(root, "SELECT count(*) FROM runs", args.repeat)
+        in_list = ", ".join(f"'{run_id}'" for run_id in ids)
+        rows["trainer sql 12-run MI"] = trainer_sql(
+            root, f"SELECT run_id, epoch, layer, i_xt, i_yt FROM mi WHERE run_id IN ({in_list}) AND split = 'train'",
+            args.repeat)
+        for name, value in rows.items():
+            table.setdefault(name, {})[size] = value
+        loads.append(os.getloadavg()[0])
 
-    rows: list[tuple[str, float, float | None]] = []
-    store = ResultStore(root)
-    first = timed(lambda: (store.refresh(), store.runs()))
-    runs = store.runs()
-    ids = runs.loc[runs["name"] == "tanh-bias", "run_id"].tolist()[:12]
-    rows.append(("first load: scan + tables + runs table", first, timed(lambda: naive_runs(root))))
-    rows.append(("runs table (direct)", timed(store.runs, args.repeat), timed(lambda: naive_runs(root), args.repeat)))
-    rows.append(("12-run MI for Compare (direct)",
-                 timed(lambda: store.with_panels(store.mi(ids, "binning", "train"), ids), args.repeat),
-                 timed(lambda: naive_compare(root, ids), args.repeat)))
-    rows.append(("12-run MI over seeds (direct)",
-                 timed(lambda: store.mi_over_seeds(ids, "binning", '{"bin_size": 0.07}', "train"), args.repeat), None))
-
-    os.environ["IB_RESULTS"] = str(root)
-    at = AppTest.from_file(str(REPO / "explorer" / "app.py"), default_timeout=120)
-    rows.append(("app: first Runs page (new process state)", timed(at.run), None))
-    rows.append(("app: Runs page rerun", timed(at.run, args.repeat), None))
-    at.text_input(key="where").set_value("test_accuracy > 0.8")
-    rows.append(("app: Runs page SQL filter", timed(at.run), None))
-    at.query_params["runs"] = ids
-    at.switch_page("app_pages/compare.py")
-    rows.append(("app: 12-run Compare page", timed(at.run), None))
-    assert at.caption[0].value.startswith(f"{len(ids)} of {len(runs)} runs selected"), at.caption[0].value
-    rows.append(("app: Compare rerun", timed(at.run, args.repeat), None))
-    at.radio(key="split").set_value("test")
-    rows.append(("app: Compare, change split", timed(at.run), None))
-    at.radio(key="panels").set_value("per seed group")
-    rows.append(("app: Compare, per seed group", timed(at.run), None))
-    assert not at.exception, [e.message for e in at.exception]
-
-    n_runs, n_mi = len(runs), store.sql("SELECT count(*) AS n FROM mi")["n"][0]
-    print(f"\nresults root: {root} ({n_runs} runs, {n_mi:,} MI rows); {os.cpu_count()} cores\n")
-    print(f"{'measure':45s} {'explorer':>10s} {'naive':>10s} {'naive/explorer':>15s}")
-    for name, ours, naive in rows:
-        ratio = f"{naive / ours:14.1f}x" if naive else ""
-        print(f"{name:45s} {ours:9.3f}s {'' if naive is None else f'{naive:9.3f}s':>10s} {ratio:>15s}")
+    sizes = sorted(args.sizes)
+    print(f"\n{os.cpu_count()} cores; load average (1 min) {min(loads):.1f} to {max(loads):.1f} during the runs")
+    print("each cell: wall seconds (CPU seconds of the process and its children); growth and target: wall")
+    print(f"{'measure':34s}" + "".join(f"{f'{n:,} runs':>16s}" for n in sizes) + f"{'growth':>8s}{'target':>9s}")
+    for name, values in table.items():
+        if "RSS" in name:
+            cells = "".join(f"{values[n][0]:11.2f} GB  " for n in sizes)
+        else:
+            cells = "".join(f"{values[n][0]:8.2f} ({values[n][1]:5.2f})" for n in sizes)
+        growth = values[sizes[-1]][0] / values[sizes[0]][0] if values[sizes[0]][0] else float("nan")
+        target = TARGETS.get(name) or (2.0 if "RSS" in name else None)
+        print(f"{name:34s}{cells}{growth:7.1f}x{'' if target is None else f'{target:8.1f}':>9s}")
+    print(f"(growth: {sizes[-1]:,} runs / {sizes[0]:,} runs, {sizes[-1] / sizes[0]:.0f}x the runs)")
 
 
 if __name__ == "__main__":
