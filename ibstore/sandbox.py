@@ -42,7 +42,10 @@ T = TypeVar("T")
 
 CLI_TIMEOUT_S = 30.0
 APP_TIMEOUT_S = 10.0
-BATCH_ROWS = 65_536          # rows per Arrow batch: the unit of streaming and of the row cap
+# Rows per Arrow batch, the unit of streaming: memory is about one batch, which DuckDB's
+# memory_limit does not count (8192 rows of 10 kB are 80 MB; 65536 rows would be 8x that, for
+# about 20 % more speed on narrow rows).
+BATCH_ROWS = 8192
 ALLOWED = "SELECT, WITH, FROM, VALUES, PIVOT, UNPIVOT, DESCRIBE, SHOW, SUMMARIZE and EXPLAIN"
 
 # Keywords no read needs; refused anywhere in a statement (strings and comments are not keywords).
