@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ibstore.schema import TABLE_SCHEMAS
-from trainer import cli, config, store
+from trainer import checkpoint, cli, config, store, training
 from trainer.model import NetworkSettings, StackedMLP
 from trainer.plan import shape_key
 from trainer.training import run_experiment, run_group
@@ -242,3 +242,26 @@ def test_max_norm_constrains_the_hidden_layers_only():
         else:
             assert norms.max() == pytest.approx(0.5, rel=1e-5) and np.sqrt((before[0] ** 2).sum(axis=0)).max() > 0.5
             np.testing.assert_array_equal(after[1], before[1])   # the network without max-norm
+
+
+def test_a_run_resumed_from_its_checkpoint_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+    raw = {**SMALL, "epochs": 6, "save_checkpoints": True}
+    (experiment,) = config.plan(raw)
+    run_experiment(experiment, tmp_path / "straight", progress=False, flush_seconds=0)
+    plain_train = training.CompiledSteps.train
+    calls = []
+
+    def interrupted_at_the_third_call(steps, orders, active):
+        calls.append(len(orders))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return plain_train(steps, orders, active)
+
+    monkeypatch.setattr(training.CompiledSteps, "train", interrupted_at_the_third_call)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(experiment, tmp_path / "resumed", progress=False, flush_seconds=0)
+    monkeypatch.setattr(training.CompiledSteps, "train", plain_train)
+    run_id = config.run_id("small", experiment["config"], 0)
+    assert checkpoint.checkpoint_epochs(tmp_path / "resumed", run_id) == [4]
+    run_experiment(experiment, tmp_path / "resumed", progress=False, resume=True, flush_seconds=0)
+    assert_same_numbers(recorded(tmp_path / "resumed", run_id), recorded(tmp_path / "straight", run_id))
