@@ -390,3 +390,24 @@ def test_view_columns_lists_every_view(cohort_root):
     assert list(dict.fromkeys(columns["view"])) == ["runs", "config", "metrics", "mi", "gradients",
                                                     "activations", "activation_stats", "problems"]
     assert {"i_xt", "i_yt", "estimator"} <= set(columns[columns["view"] == "mi"]["column"])
+
+
+def test_a_shared_sql_link_cannot_change_the_results(monkeypatch, cohort_root, corpus_session):
+    """Opening /sql?q=... runs the query: the issue's two links, refused, leave the root and
+    every other visitor's answers as they were."""
+    from streamlit.testing.v1 import AppTest
+
+    before = tree_hash(cohort_root)
+    monkeypatch.setenv("IB_RESULTS", str(cohort_root))
+    for query in (f"WITH t AS (COPY (SELECT 1 AS a, 2 AS b) TO '{cohort_root}/runs' "
+                  "(FORMAT parquet, PARTITION_BY (a), OVERWRITE)) SELECT 1",
+                  "WITH t AS (UPDATE mi SET i_xt=0, i_yt=0 RETURNING 1) SELECT count(*) FROM t"):
+        at = AppTest.from_file(str(REPO / "explorer" / "app.py"), default_timeout=60)
+        at.query_params["q"] = query
+        at.run()
+        at.switch_page("app_pages/sql.py").run()
+        assert not at.exception and at.text_area(key="q").value == query
+        assert "refused" in at.error[0].value
+    assert tree_hash(cohort_root) == before
+    store, answers = corpus_session
+    assert store.sql(ANSWERS).to_dict("records") == answers
