@@ -1,5 +1,9 @@
+import re
+
+import numpy as np
 import pandas as pd
 import pytest
+import vl_convert as vlc
 
 from explorer import charts
 
@@ -76,13 +80,96 @@ def test_gradient_chart_is_log_log_and_drops_unplottable_values():
                           "snr": [1.0, 0.5, 0.1, 0.0, 0.2], "weight_norm": [3.0, 3.1, 3.2, 2.0, 2.1]})
     spec = charts.gradient_chart(frame, title="relu").to_dict()
     encoding = spec["spec"]["encoding"]
-    assert encoding["x"]["scale"]["type"] == "log" and encoding["y"]["scale"]["type"] == "log"
-    assert spec["facet"]["column"]["field"] == "quantity"
+    assert encoding["x"]["scale"]["type"] == "symlog" and encoding["y"]["scale"]["type"] == "log"
+    assert encoding["x"]["axis"]["values"] == [0, 1, 2, 5, 10]
+    assert spec["facet"]["field"] == "quantity" and spec["columns"] == 2     # 2 x 2: fits the page
     data = rows(spec)
-    assert all(r["epoch"] > 0 and r["value"] > 0 for r in data)
-    # 4 epochs > 0 x 4 quantities, minus the two zeros of layer 1 at epoch 1
-    assert len(data) == 14
+    assert all(r["value"] > 0 for r in data)
+    # 5 rows x 4 quantities, minus the two zeros of layer 1 at epoch 1 (epoch 0 stays: symlog axis)
+    assert len(data) == 18
     assert {r["quantity"] for r in data} == set(charts.GRADIENT_QUANTITIES.values())
+
+
+def test_epoch_ticks_are_1_2_5_per_decade_up_to_the_last_epoch():
+    assert charts.epoch_ticks(8000) == [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]
+    assert charts.epoch_ticks(60, with_zero=False) == [1, 2, 5, 10, 20, 50, 100]
+    assert charts.epoch_ticks(300, steps=(1,)) == [0, 1, 10, 100, 1000]
+
+
+def test_charts_fit_the_page_with_every_legend_entry_opaque():
+    """Drawn by Vega (vl-convert): each chart at most PAGE_WIDTH wide with 12 runs and 35 neurons,
+    every legend entry present (Vega draws 30 at most unless told) with an opaque swatch."""
+    panels = [f"initial_bias={b}" for b in range(12)]
+    mi = mi_frame(panels=panels, layers=6)
+    neurons = pd.DataFrame({"epoch": [e for e in (0, 10, 100) for _ in range(35)], "neuron": list(range(35)) * 3,
+                            "mean": 0.1, "std": 0.05})
+    metrics = pd.DataFrame([{"panel": p, "group": p, "split": split, "epoch": e, "accuracy": 0.5, "loss": 0.5}
+                            for p in panels for split in ("train", "test") for e in (0, 1, 2)])
+    cases = [(charts.infoplane_grid(mi, columns=columns), 6) for columns in range(1, charts.MAX_COLUMNS + 1)]
+    cases += [(charts.infoplane_grid(mi, color_by="layer"), 6), (charts.infoplane_overlay(mi), 12 + 6),
+              (charts.neuron_chart(neurons), 35), (charts.training_curves(metrics), 12 + 2),
+              (charts.accuracy_grid(metrics, columns=3), 2)]
+    for chart, entries in cases:
+        svg = vlc.vegalite_to_svg(chart.to_dict())
+        assert float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1)) <= charts.PAGE_WIDTH
+        symbols = re.findall(r'role-legend-symbol"[^>]*>(<path[^>]*>)', svg)
+        assert len(symbols) == entries
+        assert all('opacity="1"' in symbol for symbol in symbols)
+
+
+def test_colour_by_layer_and_the_overlay():
+    spec = charts.infoplane_grid(mi_frame(layers=3), color_by="layer").to_dict()
+    path, points = spec["spec"]["layer"]
+    assert points["encoding"]["color"]["field"] == "layer_name" and points["encoding"]["shape"]["field"] == "layer_name"
+    assert points["encoding"]["color"]["scale"]["domain"] == ["dense_0", "dense_1", "dense_2"]
+    assert path["encoding"]["detail"]["field"] == "layer" and path["encoding"]["order"]["field"] == "epoch"
+    spec = charts.infoplane_overlay(mi_frame(panels=("b", "a"))).to_dict()
+    paths, points = spec["layer"]
+    assert points["encoding"]["color"]["scale"]["domain"] == ["b", "a"]     # the panels' order, not sorted
+    assert len(rows(spec)) == 2 * 3 * 3
+
+
+def test_training_curves_loss_on_a_log_axis_and_accuracy_small_multiples():
+    frame = pd.DataFrame({"panel": ["a, seed=0"] * 3 + ["a, seed=1"] * 3, "group": ["a"] * 6,
+                          "split": ["train"] * 6, "epoch": [0, 1, 2] * 2,
+                          "accuracy": [0.5, 0.6, 0.7] * 2, "loss": [0.0, 0.5, 0.2] * 2})
+    spec = charts.training_curves(frame, color_field="group").to_dict()
+    accuracy, loss = (chart["layer"][-1] for chart in spec["hconcat"])
+    loss_data = (spec["hconcat"][1].get("data") or loss["data"])["name"]
+    assert loss["encoding"]["y"]["scale"]["type"] == "log"
+    assert accuracy["encoding"]["color"]["field"] == "group" and accuracy["encoding"]["detail"]["field"] == "panel"
+    assert [r["loss"] for r in spec["datasets"][loss_data]] == [0.5, 0.2, 0.5, 0.2]   # 0 cannot be drawn
+    grid = charts.accuracy_grid(frame, columns=3).to_dict()
+    assert grid["facet"]["field"] == "panel" and grid["facet"]["sort"] == ["a, seed=0", "a, seed=1"]
+    assert grid["spec"]["layer"][0]["encoding"]["y"]["scale"]["domain"] == [0, 1]
+
+
+def test_snr_overlay_colours_runs_by_their_group():
+    frame = pd.DataFrame({"run_id": ["r0", "r0", "r1", "r1", "r2"], "panel": ["p0", "p0", "p1", "p1", "p2"],
+                          "group": ["bias=0", "bias=0", "bias=0", "bias=0", "bias=2"], "layer": [0, 1, 0, 1, 0],
+                          "epoch": [10] * 5, "snr": [1.0, 0.5, 0.0, 2.0, 3.0]})
+    spec = charts.snr_overlay(frame).to_dict()
+    line = spec["spec"]["layer"][0]
+    assert line["encoding"]["color"]["scale"]["domain"] == ["bias=0", "bias=2"]
+    assert line["encoding"]["detail"]["field"] == "run_id" and spec["facet"]["field"] == "layer"
+    assert [r["snr"] for r in rows(spec)] == [1.0, 0.5, 2.0, 3.0]
+
+
+def test_every_nth_epoch_and_the_png_export_thinning():
+    frame = pd.DataFrame({"epoch": list(range(8001)) * 2, "run_id": ["a"] * 8001 + ["b"] * 8001})
+    stride = charts.epoch_stride(8000)
+    assert stride == 17 and (8000 + 1) / stride <= charts.LINE_POINTS
+    kept = charts.every_nth_epoch(frame, stride)
+    assert sorted(set(kept["epoch"]))[:3] == [0, 17, 34] and 8000 in set(kept["epoch"])
+    assert len(kept) == 2 * len(set(kept["epoch"]))
+    epochs = charts.export_epochs(np.arange(300), 60)
+    assert epochs[0] == 0 and epochs[-1] == 299 and 40 <= len(epochs) <= 60
+    assert (np.diff(epochs) > 0).all()
+    spec = {"datasets": {"big": [{"epoch": e, "v": 1} for e in range(300)], "rule": [{"epoch": 7}],
+                         "other": [{"x": 1}]}}
+    thinned = charts.thin_for_export(spec, 60)
+    assert [r["epoch"] for r in thinned["datasets"]["big"]] == epochs.tolist()
+    assert thinned["datasets"]["rule"] == [{"epoch": 7}] and thinned["datasets"]["other"] == [{"x": 1}]
 
 
 def test_activation_heatmap_and_dead_fraction():
@@ -104,7 +191,8 @@ def test_movie_frame_highlights_the_epoch():
     spec = charts.infoplane_at_epoch(frame, 10).to_dict()
     assert spec["title"] == "epoch 10"
     trajectories, link, points = spec["layer"]
-    assert points["mark"]["size"] == 140 and link["mark"]["type"] == "line"
+    assert points["mark"]["size"] == 160 and link["mark"]["type"] == "line"
+    assert points["encoding"]["color"]["field"] == "layer_name" and points["encoding"]["shape"]["field"] == "layer_name"
     point_data = spec["datasets"][points["data"]["name"]]
     assert {r["epoch"] for r in point_data} == {10} and len(point_data) == 3
     accuracy = charts.accuracy_with_marker(pd.DataFrame({"epoch": [0, 10], "split": ["train"] * 2,
