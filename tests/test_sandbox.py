@@ -138,9 +138,11 @@ def test_hostile_sql_is_refused_and_leaves_no_trace(statement, cohort_root, tmp_
     err = capsys.readouterr().err
     assert status == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    store, answers = corpus_session
+    with pytest.raises(SqlError):   # the explorer's path (SQL page, notebooks)
+        store.sql(query, Limits(timeout_s=10))
     assert tree_hash(cohort_root) == before
     assert list(out.iterdir()) == [] and list(cwd.iterdir()) == []
-    store, answers = corpus_session
     assert store.sql(ANSWERS).to_dict("records") == answers                # the visitor who was there
     assert ResultStore(cohort_root).sql(ANSWERS).to_dict("records") == answers   # and a new one
 
