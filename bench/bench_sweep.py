@@ -1,20 +1,22 @@
-"""Sweep throughput (runs per minute, 1 vs 2 local workers) and the seeds-together ratio.
+"""A cohort through `trainer sweep` against one network through `trainer run`, side by side.
 
-    python bench/bench_sweep.py                   # both (about 8 minutes on 2 cores)
-    python bench/bench_sweep.py --only throughput
-    python bench/bench_sweep.py --only seeds --epochs 300
+    python bench/bench_sweep.py                     # 300 epochs (a few minutes on 2 cores)
+    python bench/bench_sweep.py --epochs 300 8000   # also the long cohort (minutes more)
 
-Throughput: `trainer sweep` on a small cohort (relu, six initial biases, one seed
-each, the default network), timed end to end as a user runs it (worker start-up
-included). Seeds together: `run_experiment` on the default harmonics network with
-n_runs 10 and with n_runs 1, the same epochs, one TensorFlow thread (as in a sweep
-worker); the target is at most 3x the time of one seed.
+The cohort has the seed notebook's shape (data/configs/reproductions/
+initial_bias_relu_notebook.json): relu 12-10-7-5-4-3-2, 9 initial biases x 5 seeds =
+45 runs, binning MI on train and test at the default schedule, every table written. The
+single run is the same config with one initial bias and one seed. Both are timed end to
+end as a user runs them (process start-up included), with the peak resident memory of
+the largest process (for the sweep: its parent or one of its workers). The target is
+the cohort within 5x the wall time of the single network.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,57 +24,42 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-BIASES = [-1, 0, 0.2, 0.5, 1, 2]
+COHORT = REPO / "data" / "configs" / "reproductions" / "initial_bias_relu_notebook.json"
+SEEDS = 5
+
+# Runs a command and prints the peak resident memory (kB) of its largest process.
+PEAK_RSS = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
 
 
-def sweep_seconds(cohort: Path, workers: int) -> float:
-    with tempfile.TemporaryDirectory() as root:
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "trainer", "sweep", str(cohort), "--workers", str(workers),
-                        "--results", root], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
-        return time.perf_counter() - start
-
-
-def throughput(epochs: int) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        cohort = Path(folder) / "bench_cohort.json"
-        cohort.write_text(json.dumps({"activation_fn": "relu", "epochs": epochs, "grid": {"initial_bias": BIASES}}))
-        print(f"sweep throughput: {len(BIASES)} runs (default network, {epochs} epochs, default schedule)")
-        for workers in (1, 2):
-            seconds = sweep_seconds(cohort, workers)
-            print(f"  {workers} worker(s): {seconds:6.1f} s  = {len(BIASES) / seconds * 60:5.1f} runs per minute")
-
-
-def seeds_together(epochs: int) -> None:
-    from trainer.training import configure_threads, run_experiment
-
-    configure_threads(1)
-    from trainer import config
-
-    print(f"seeds trained together: default harmonics network, {epochs} epochs, one TensorFlow thread")
-    with tempfile.TemporaryDirectory() as root:  # process-wide TensorFlow/XLA start-up, paid once
-        run_experiment(config.plan({"name": "warm-up", "epochs": 1})[0], Path(root), progress=False)
-    times = {}
-    for n_runs in (1, 10):
-        (experiment,) = config.plan({"name": f"bench-{n_runs}", "epochs": epochs, "n_runs": n_runs})
-        with tempfile.TemporaryDirectory() as root:
-            start = time.perf_counter()
-            run_experiment(experiment, Path(root), progress=False)
-            times[n_runs] = time.perf_counter() - start
-        print(f"  {n_runs:2d} seed(s): {times[n_runs]:6.1f} s")
-    ratio = times[10] / times[1]
-    print(f"  ratio 10 seeds / 1 seed: {ratio:.2f}x (target <= 3x: {'met' if ratio <= 3 else 'missed'})")
+def timed(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak MB of the largest process) of a trainer command."""
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "trainer", *command],
+                            cwd=REPO, check=True, capture_output=True, text=True)
+    return time.perf_counter() - start, int(result.stdout.split()[-1]) / 1024
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("throughput", "seeds"))
-    parser.add_argument("--epochs", type=int, default=300, help="epochs per run (default 300)")
+    parser.add_argument("--epochs", type=int, nargs="+", default=[300], help="epochs per run (default 300)")
     args = parser.parse_args()
-    if args.only in (None, "throughput"):
-        throughput(args.epochs)
-    if args.only in (None, "seeds"):
-        seeds_together(args.epochs)
+    cohort = json.loads(COHORT.read_text())
+    n_biases = len(cohort["grid"]["initial_bias"])
+    print(f"load average {os.getloadavg()[0]:.1f} (2 cores)")
+    for epochs in args.epochs:
+        with tempfile.TemporaryDirectory() as folder:
+            folder = Path(folder)
+            (folder / "cohort.json").write_text(json.dumps({**cohort, "epochs": epochs, "n_runs": SEEDS}))
+            single = {k: v for k, v in cohort.items() if k != "grid"}
+            (folder / "single.json").write_text(json.dumps({**single, "epochs": epochs, "initial_bias": 0.0}))
+            one, one_mb = timed(["run", str(folder / "single.json"), "--quiet", "--results", str(folder / "a")])
+            many, many_mb = timed(["sweep", str(folder / "cohort.json"), "--results", str(folder / "b")])
+        n = n_biases * SEEDS
+        print(f"{epochs} epochs: one network (trainer run) {one:.1f} s, peak {one_mb:.0f} MB; "
+              f"cohort {n_biases} biases x {SEEDS} seeds = {n} networks (trainer sweep) {many:.1f} s, "
+              f"peak {many_mb:.0f} MB: {many / one:.2f}x one network, {many / n:.2f} s per network "
+              f"(target <= 5x: {'met' if many / one <= 5 else 'missed'})")
 
 
 if __name__ == "__main__":

@@ -104,12 +104,16 @@ def neuron_stats(activation_fn: str, a: np.ndarray) -> dict[str, np.ndarray]:
     std, min, max, the fraction of inputs where it is exactly 0, and the fraction where it
     is saturated (slope below SATURATION_SLOPE of the maximum: for relu that is the same as
     exactly 0). Each is [..., units]."""
-    a64 = a.astype(np.float64)
+    # Neurons first, inputs last: reductions then run over contiguous memory (several times
+    # faster than over the strided inputs axis when a layer has few units).
+    by_neuron = np.ascontiguousarray(np.swapaxes(a, -1, -2))
+    n = by_neuron.shape[-1]
     return {
-        "mean": a64.mean(axis=-2), "std": a64.std(axis=-2),
-        "min": a64.min(axis=-2), "max": a64.max(axis=-2),
-        "frac_zero": (a == 0).mean(axis=-2),
-        "frac_saturated": (slope_relative(activation_fn, a64) < SATURATION_SLOPE).mean(axis=-2),
+        "mean": by_neuron.mean(axis=-1, dtype=np.float64), "std": by_neuron.std(axis=-1, dtype=np.float64),
+        "min": by_neuron.min(axis=-1).astype(np.float64), "max": by_neuron.max(axis=-1).astype(np.float64),
+        "frac_zero": np.count_nonzero(by_neuron == 0, axis=-1) / n,
+        "frac_saturated": np.count_nonzero(slope_relative(activation_fn, by_neuron.astype(np.float64))
+                                           < SATURATION_SLOPE, axis=-1) / n,
     }
 
 
