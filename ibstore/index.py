@@ -16,7 +16,8 @@ Where: `<root>/.index/index.bin`; when that folder cannot be written (a read-onl
 
 Format: MAGIC, the header's length (u32, little-endian), the header (JSON: the code version,
 the body's length and CRC-32, the byte range of each segment), then the body: one Arrow IPC
-stream per segment (the run entries, their files, the `runs` and `config` tables). It is
+stream per segment (the run entries, their table files, the `runs` and `config` tables), each
+starting at a multiple of 64 bytes so that Arrow reads the tables in place. It is
 written to a temporary file in the same folder and renamed over the old index, so readers and
 other writers see the old or the new index, never part of one. An index with another magic,
 version, length or checksum, or that does not parse, is ignored and rebuilt, never trusted;
@@ -43,23 +44,20 @@ import pyarrow.compute as pc
 
 from ibstore import layout, views
 from ibstore.record import RunRecord, Status
-from ibstore.scan import ParquetFile, Problem, Scan, live_status, read_run, run_dirs
+from ibstore.scan import FILES_SCHEMA, Problem, Scan, file_rows, live_status, read_run, run_dirs
 from ibstore.schema import TABLE_SCHEMAS
 
 MAGIC = b"ib-lab results index\n"
 INDEX_FILE = "index.bin"
 ROOT_INDEX_DIR = ".index"
 MAX_HEADER_BYTES = 1 << 16
+ALIGNMENT = 64           # the body and each segment start at a multiple of it: Arrow reads them in place
 SAVE_INTERVAL_S = 5.0    # a process rewrites the index at most this often (a stale one only costs re-reads)
 STALE_TEMP_S = 600.0     # temporary files of writers killed mid-write are removed after this
 
 ENTRIES_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("signature", pa.binary()), ("record", pa.binary()),
     ("written_status", pa.string()), ("problems", pa.string()),
-])
-FILES_SCHEMA = pa.schema([
-    ("run_id", pa.string()), ("name", pa.string()), ("num_rows", pa.int64()),
-    ("columns", pa.list_(pa.string())),
 ])
 SEGMENTS = ("entries", "files", "runs", "config")
 
@@ -84,7 +82,6 @@ class Entry:
     signature: bytes                       # b"" when the folder could not be listed: read every time
     record_json: bytes | None              # the validated record, None if the run has none
     written_status: Status | None
-    files: dict[str, list[ParquetFile]]
     problems: tuple[Problem, ...]
     _record: RunRecord | None = field(default=None, repr=False)
 
@@ -103,6 +100,7 @@ class State:
     """One root's index in memory: the entries by folder name and the view tables they give."""
     entries: dict[str, Entry] = field(default_factory=dict)
     shown: dict[str, Status] = field(default_factory=dict)    # run_id -> live status in the view tables
+    file_table: pa.Table = field(default_factory=FILES_SCHEMA.empty_table)   # the runs' table files
     runs_view: pa.Table | None = None
     config_view: pa.Table | None = None
     saved_at: float | None = None          # time.monotonic() of the last save; None: not saved yet
@@ -125,7 +123,7 @@ def scan(root: str | os.PathLike, now: float | None = None) -> Scan:
             state = _STATES[str(root)] = State()
             loaded, note = load(root)
             if loaded is not None:
-                state.entries, state.shown, state.runs_view, state.config_view = loaded
+                state.entries, state.shown, state.file_table, state.runs_view, state.config_view = loaded
                 state.unsaved = False
         else:
             note = "in memory"
@@ -153,15 +151,20 @@ def _update(state: State, root: Path, now: float) -> Scan:
     prefix = f"{runs_dir}{os.sep}"
     entries: dict[str, Entry] = {}
     changed: set[str] = set()
+    fresh_files = []
     for name in names:
         signature = run_signature(prefix + name)
         old = state.entries.get(name)
         if old is not None and signature and old.signature == signature:
             entries[name] = old
             continue
-        entries[name] = _read(root, runs_dir / name, signature)
+        entries[name], files = _read(root, runs_dir / name, signature)
+        fresh_files.append(files)
         changed.add(name)
     changed |= state.entries.keys() - entries.keys()
+    if changed:
+        unchanged = pa.array(sorted(entries.keys() - changed), pa.string())
+        state.file_table = pa.concat_tables([_rows_of(state.file_table, unchanged), *fresh_files])
 
     shown: dict[str, Status] = {}      # folder name (= run id) -> the status to show
     for name, entry in entries.items():
@@ -197,11 +200,13 @@ def _shown_record(entry: Entry, status: Status) -> RunRecord | None:
     return record.model_copy(update={"status": status})
 
 
-def _read(root: Path, run_dir: Path, signature: bytes) -> Entry:
+def _read(root: Path, run_dir: Path, signature: bytes) -> tuple[Entry, pa.Table]:
+    """The entry of a run folder read now, and the rows of its table files."""
     run = read_run(root, run_dir)
     record = run.record
-    return Entry(run_dir.name, signature, None if record is None else record.model_dump_json().encode(),
-                 None if record is None else record.status, run.files, run.problems, record)
+    entry = Entry(run_dir.name, signature, None if record is None else record.model_dump_json().encode(),
+                  None if record is None else record.status, run.problems, record)
+    return entry, file_rows(run.files)
 
 
 def run_signature(run_dir: str) -> bytes:
@@ -255,18 +260,17 @@ def _rows_of(table: pa.Table, run_ids: pa.Array) -> pa.Table:
 
 def _snapshot(root: Path, entries: dict[str, Entry], shown: dict[str, Status],
               root_problem: Problem | None, state: State) -> Scan:
-    files: dict[str, dict[str, list[ParquetFile]]] = {table: {} for table in TABLE_SCHEMAS}
     problems = [root_problem] if root_problem else []
     fingerprint = []
     for name, entry in entries.items():
         problems.extend(entry.problems)
-        if name not in shown:
-            continue
-        fingerprint.append((name, entry.signature, shown[name]))
-        for table, table_files in entry.files.items():
-            files[table][name] = table_files
+        if name in shown:
+            fingerprint.append((name, entry.signature, shown[name]))
     names = [name for name in entries if name in shown]
-    result = Scan(root=root, files=files, problems=problems, fingerprint=tuple(fingerprint),
+    file_table = state.file_table
+    if len(shown) < len(entries):   # files of runs without a usable record are not shown
+        file_table = _rows_of(file_table, pa.array(names, pa.string()))
+    result = Scan(root=root, file_table=file_table, problems=problems, fingerprint=tuple(fingerprint),
                   records=lambda: _records(entries, shown, names),
                   lookup=lambda run_id: _shown_record(entries[run_id], shown[run_id]) if run_id in shown else None)
     result.views.update(runs=state.runs_view, config=state.config_view)
@@ -298,7 +302,6 @@ def writable_index_dir(root: Path) -> Path | None:
 def save(root: Path, state: State) -> Path | None:
     """Write the index atomically; where it went, or None if no folder could be written."""
     entries: dict[str, list] = {name: [] for name in ENTRIES_SCHEMA.names}
-    files: dict[str, list] = {name: [] for name in FILES_SCHEMA.names}
     for name, entry in state.entries.items():
         try:
             name.encode("utf-8")
@@ -308,12 +311,7 @@ def save(root: Path, state: State) -> Path | None:
                 name, entry.signature, entry.record_json, entry.written_status and entry.written_status.value,
                 json.dumps([[p.run_id, p.path, p.problem] for p in entry.problems]))):
             entries[column].append(value)
-        for table_files in entry.files.values():
-            for f in table_files:
-                for column, value in zip(FILES_SCHEMA.names, (name, os.path.basename(f.path), f.num_rows, f.columns)):
-                    files[column].append(value)
-    segments = {"entries": pa.Table.from_pydict(entries, ENTRIES_SCHEMA),
-                "files": pa.Table.from_pydict(files, FILES_SCHEMA),
+    segments = {"entries": pa.Table.from_pydict(entries, ENTRIES_SCHEMA), "files": state.file_table,
                 "runs": state.runs_view, "config": state.config_view}
     body, ranges = bytearray(), {}
     for name in SEGMENTS:
@@ -322,8 +320,10 @@ def save(root: Path, state: State) -> Path | None:
             writer.write_table(segments[name])
         ranges[name] = [len(body), sink.tell()]
         body += sink.getvalue().to_pybytes()
+        body += bytes(-len(body) % ALIGNMENT)
     header = json.dumps({"version": CODE_VERSION, "length": len(body), "crc32": zlib.crc32(body),
                          "segments": ranges}).encode()
+    header += b" " * (-(len(MAGIC) + 4 + len(header)) % ALIGNMENT)   # the body starts aligned
     data = MAGIC + struct.pack("<I", len(header)) + header + body
     directory = writable_index_dir(root)
     if directory is None:
@@ -358,7 +358,8 @@ def load(root: Path) -> tuple[tuple | None, str]:
     for directory in index_dirs(root):
         path = directory / INDEX_FILE
         try:
-            data = path.read_bytes()
+            with pa.OSFile(str(path)) as file:   # an Arrow buffer: aligned, so the tables read in place
+                data = file.read_buffer()
         except FileNotFoundError:
             continue
         except OSError as error:
@@ -371,51 +372,45 @@ def load(root: Path) -> tuple[tuple | None, str]:
     return None, "; ".join(notes) or "no index yet: built"
 
 
-def _parse(root: Path, data: bytes) -> tuple:
-    if not data.startswith(MAGIC):
-        raise ValueError("not an index file")
+def _parse(root: Path, data: pa.Buffer) -> tuple:
+    view = memoryview(data)
     start = len(MAGIC) + 4
-    (length,) = struct.unpack("<I", data[len(MAGIC):start])
+    if bytes(view[:len(MAGIC)]) != MAGIC or len(view) < start:
+        raise ValueError("not an index file")
+    (length,) = struct.unpack("<I", view[len(MAGIC):start])
     if length > MAX_HEADER_BYTES:
         raise ValueError("header too long")
-    header = json.loads(data[start:start + length])
+    header = json.loads(bytes(view[start:start + length]))
     if header["version"] != CODE_VERSION:
         raise ValueError(f"written by other code (version {header['version']!r}, this is {CODE_VERSION!r})")
-    body = memoryview(data)[start + length:]
-    if len(body) != header["length"] or zlib.crc32(body) != header["crc32"]:
+    body = data.slice(start + length)
+    if body.size != header["length"] or zlib.crc32(memoryview(body)) != header["crc32"]:
         raise ValueError("length or checksum does not match: damaged or cut short")
     tables = {}
     for name in SEGMENTS:
         offset, size = header["segments"][name]
-        tables[name] = pa.ipc.open_stream(pa.py_buffer(body[offset:offset + size])).read_all()
+        if not 0 <= offset <= offset + size <= body.size:
+            raise ValueError(f"segment {name} lies outside the body")
+        tables[name] = pa.ipc.open_stream(body.slice(offset, size)).read_all()
     if not (tables["entries"].schema.equals(ENTRIES_SCHEMA) and tables["files"].schema.equals(FILES_SCHEMA)
             and tables["config"].schema.equals(views.CONFIG_SCHEMA) and "run_id" in tables["runs"].column_names):
         raise ValueError("unexpected columns")
 
-    prefix = f"{layout.runs_dir(root)}{os.sep}"
-    files: dict[str, dict[str, list[ParquetFile]]] = {}
-    columns_of: dict[tuple, tuple[str, ...]] = {}     # one tuple per distinct column list
-    parsed_of: dict[str, tuple[str, int | None] | None] = {}   # the same few names in every run
-    for run_id, name, num_rows, columns in zip(*(tables["files"][c].to_pylist() for c in FILES_SCHEMA.names)):
-        parsed = parsed_of[name] if name in parsed_of else parsed_of.setdefault(name, layout.parse_table_file(name))
-        if parsed is None:
-            raise ValueError(f"{name!r} is not a table file")
-        table, part = parsed
-        columns = columns_of.setdefault(tuple(columns), tuple(columns))
-        files.setdefault(run_id, {}).setdefault(table, []).append(
-            ParquetFile(run_id, f"{prefix}{run_id}{os.sep}{name}", columns, num_rows, part))
     entries = {}
     for name, signature, record, written, problems in zip(
             *(tables["entries"][c].to_pylist() for c in ENTRIES_SCHEMA.names)):
         if not name or "/" in name or name in (".", ".."):
             raise ValueError(f"{name!r} is not a run folder name")
-        entry_files = files.get(name, {})
-        listed = {part.split(b"/", 1)[0] for part in signature.split(b"\0")}
-        if any(f.path[len(prefix) + len(name) + 1:].encode() not in listed
-               for table_files in entry_files.values() for f in table_files):
-            raise ValueError(f"files of {name!r} are not in its folder's signature")
-        entries[name] = Entry(name, signature, record, Status(written) if written else None, entry_files,
-                              tuple(Problem(*problem) for problem in json.loads(problems)))
+        entries[name] = Entry(name, signature, record, Status(written) if written else None,
+                              tuple(Problem(*problem) for problem in json.loads(problems)) if problems != "[]" else ())
+    files = tables["files"]
+    # A file row may only name a table file (never a path) of a listed run.
+    if not pc.all(pc.is_in(files["run_id"], value_set=tables["entries"]["run_id"])).as_py() in (True, None):
+        raise ValueError("a file row names a run that is not listed")
+    kinds = files.group_by(["name", "table", "part"]).aggregate([])   # a few distinct file names
+    for name, table, part in zip(*(kinds[c].to_pylist() for c in ("name", "table", "part"))):
+        if layout.parse_table_file(name) != (table, part):
+            raise ValueError(f"{name!r} is not a table file")
     shown = {run_id: Status(value) for run_id, value in
              zip(tables["runs"]["run_id"].to_pylist(), tables["runs"]["status"].to_pylist())}
-    return entries, shown, tables["runs"], tables["config"]
+    return entries, shown, files, tables["runs"], tables["config"]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ibstore import layout, lock
@@ -68,12 +69,28 @@ class RunScan:
     signature: tuple = ()
 
 
+# One row per file of a table of a shown run, in reading order (base, then parts by number).
+FILES_SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("table", pa.string()), ("name", pa.string()), ("part", pa.int64()),
+    ("num_rows", pa.int64()), ("columns", pa.list_(pa.string())),
+])
+
+
+def file_rows(files: dict[str, list[ParquetFile]]) -> pa.Table:
+    """FILES_SCHEMA rows of one run's table files (as read_run returns them)."""
+    rows = [(f.run_id, table, os.path.basename(f.path), f.part, f.num_rows, list(f.columns))
+            for table, table_files in files.items() for f in table_files]
+    return pa.Table.from_arrays([pa.array(column, type=kind.type) for column, kind in
+                                 zip(zip(*rows) if rows else [[]] * len(FILES_SCHEMA), FILES_SCHEMA)],
+                                schema=FILES_SCHEMA)
+
+
 @dataclass
 class Scan:
     """One state of a results root, as scanned; never changed afterwards (the explorer answers
     from it while the next one is built)."""
     root: Path
-    files: dict[str, dict[str, list[ParquetFile]]] = field(default_factory=dict)  # table -> run_id -> files
+    file_table: pa.Table = field(default_factory=FILES_SCHEMA.empty_table, repr=False)   # FILES_SCHEMA
     problems: list[Problem] = field(default_factory=list)
     fingerprint: tuple = ()                                          # changes when anything read changes
     views: dict = field(default_factory=dict, repr=False)            # Arrow data of the views (ibstore.views)
@@ -92,10 +109,27 @@ class Scan:
         """One run's record (status derived), without making every other run's."""
         return self.lookup(run_id)
 
+    @cached_property
+    def files(self) -> dict[str, dict[str, list[ParquetFile]]]:
+        """table -> run_id -> its files (base, then parts), for every table of TABLE_SCHEMAS."""
+        files: dict[str, dict[str, list[ParquetFile]]] = {table: {} for table in TABLE_SCHEMAS}
+        runs_dir = layout.runs_dir(self.root)
+        for run_id, table, name, part, num_rows, columns in zip(
+                *(self.file_table[c].to_pylist() for c in FILES_SCHEMA.names)):
+            files[table].setdefault(run_id, []).append(
+                ParquetFile(run_id, str(runs_dir / run_id / name), tuple(columns), num_rows, part))
+        return files
+
     def table_files(self, table: str, run_ids: list[str] | None = None) -> list[ParquetFile]:
         by_run = self.files.get(table, {})
         wanted = by_run if run_ids is None else [r for r in run_ids if r in by_run]
         return [file for run_id in wanted for file in by_run[run_id]]
+
+    def table_paths(self, table: str) -> tuple[list[str], list[str]]:
+        """(path, run_id) of every file of `table`, as two lists, without making a ParquetFile each."""
+        rows = self.file_table.filter(pc.equal(self.file_table["table"], table))
+        paths = pc.binary_join_element_wise(str(layout.runs_dir(self.root)), rows["run_id"], rows["name"], os.sep)
+        return paths.to_pylist(), rows["run_id"].to_pylist()
 
 
 def scan(root: str | os.PathLike, now: float | None = None) -> Scan:

@@ -24,7 +24,7 @@ from pyarrow import fs
 
 from ibstore.flatten import flatten
 from ibstore.record import INT64_MAX, INT64_MIN, RunRecord
-from ibstore.scan import ParquetFile, Problem, Scan
+from ibstore.scan import Problem, Scan
 from ibstore.schema import TABLE_SCHEMAS
 
 SQL_TYPES = {pa.string(): "VARCHAR", pa.int16(): "SMALLINT", pa.int32(): "INTEGER",
@@ -51,41 +51,39 @@ VIEWS = ("runs", "config", *TABLE_SCHEMAS, "problems")
 MAX_CONFIG_COLUMNS = 1000
 
 
-def register(con: duckdb.DuckDBPyConnection, scan: Scan) -> None:
-    """Every view of VIEWS on `con`, from Arrow tables and datasets built once per scan."""
-    for name, data in view_data(scan).items():
+def register(con: duckdb.DuckDBPyConnection, scan: Scan, names: Iterable[str] = VIEWS) -> None:
+    """The views `names` (default: every view of VIEWS) on `con`, from Arrow tables and datasets
+    built once per scan. A caller that knows which views a statement reads (e.g. from
+    `duckdb.get_table_names`) can name only those: the others' datasets are then never built."""
+    for name, data in view_data(scan, names).items():
         con.register(name, data)
 
 
-def create_views(con: duckdb.DuckDBPyConnection, scan: Scan, materialize: Iterable[str] = ()) -> None:
-    """The former name of `register`, kept until ibstore.sandbox calls `register`; nothing is
-    copied into memory any more, so `materialize` is not used."""
-    register(con, scan)
+def view_data(scan: Scan, names: Iterable[str] = VIEWS) -> dict[str, pa.Table | ds.Dataset]:
+    """View name -> its Arrow data, for the views `names`, kept on the scan (a scan never changes):
+    `runs` and `config` usually come with it (ibstore.index keeps them), the rest is built on
+    first use."""
+    build = {"runs": lambda: runs_table(scan.runs), "config": lambda: config_table(scan.runs),
+             "problems": lambda: problems_table(scan.problems),
+             **{table: (lambda table=table: table_dataset(table, *scan.table_paths(table)))
+                for table in TABLE_SCHEMAS}}
+    wanted = [name for name in VIEWS if name in set(names)]
+    for name in wanted:
+        if name not in scan.views:
+            scan.views[name] = build[name]()
+    return {name: scan.views[name] for name in wanted}
 
 
-def view_data(scan: Scan) -> dict[str, pa.Table | ds.Dataset]:
-    """View name -> its Arrow data, kept on the scan (a scan never changes): `runs` and `config`
-    usually come with it (ibstore.index keeps them), the rest is built on first use."""
-    if len(scan.views) < len(VIEWS):
-        build = {"runs": lambda: runs_table(scan.runs), "config": lambda: config_table(scan.runs),
-                 "problems": lambda: problems_table(scan.problems),
-                 **{table: (lambda table=table: table_dataset(table, scan.table_files(table)))
-                    for table in TABLE_SCHEMAS}}
-        for name in VIEWS:
-            if name not in scan.views:
-                scan.views[name] = build[name]()
-    return scan.views
-
-
-def table_dataset(table: str, files: list[ParquetFile]) -> ds.Dataset:
-    """The validated files of `table` as one dataset with the table's full schema.
+def table_dataset(table: str, paths: list[str], run_ids: list[str]) -> ds.Dataset:
+    """The files `paths` (of the runs `run_ids`, one each) of `table` as one dataset with the
+    table's full schema.
 
     Columns a file lacks read as NULL and narrower types are cast (int64 -> int32), both by
     the dataset's schema. Each file's partition expression states its run, so pyarrow drops
     files whose run a pushed-down filter excludes before opening them."""
     return ds.FileSystemDataset.from_paths(
-        [f.path for f in files], schema=TABLE_SCHEMAS[table], format=ds.ParquetFileFormat(),
-        filesystem=fs.LocalFileSystem(), partitions=[_run_expression(f.run_id) for f in files])
+        paths, schema=TABLE_SCHEMAS[table], format=ds.ParquetFileFormat(),
+        filesystem=fs.LocalFileSystem(), partitions=[_run_expression(run_id) for run_id in run_ids])
 
 
 _RUN_EXPRESSIONS: dict[str, pc.Expression] = {}
