@@ -283,13 +283,23 @@ def snr_overlay(frame: pd.DataFrame, color_field: str = "group", title: str | No
     return faceted.properties(title=title) if title else faceted
 
 
+def ordinal_epoch_ticks(epochs: pd.Series) -> list[int]:
+    """For an axis with one band per logged epoch: the first logged epoch at or after 0, 1, 10, 100,
+    ... and the last (a label for each of 300 bands would be an unreadable strip)."""
+    logged = np.unique(epochs)
+    wanted = epoch_ticks(logged[-1], steps=(1,))
+    ticks = {int(logged[min(np.searchsorted(logged, t), len(logged) - 1)]) for t in wanted}
+    return sorted(ticks | {int(logged[-1])})
+
+
 def activation_heatmap(frame: pd.DataFrame, title: str | None = None, columns: int = 3) -> alt.FacetChart:
     """Per layer, the histogram of activations at every logged epoch: epoch x bin, colour = count."""
     data = frame[["epoch", "layer", "bin_lo", "bin_hi", "count"]]
     top = max(int(data["count"].max()), 1)
-    count_ticks = [0] + [10 ** k for k in range(int(math.log10(top)) + 1)]
+    count_ticks = [10 ** k for k in range(int(math.log10(top)) + 1)]   # empty bins have no row: counts >= 1
     chart = alt.Chart(data).mark_rect().encode(
-        x=alt.X("epoch:O", axis=alt.Axis(labelOverlap="greedy", labelAngle=0)),
+        x=alt.X("epoch:O", title="epoch (logged epochs, evenly spaced)",
+                axis=alt.Axis(values=ordinal_epoch_ticks(data["epoch"]), labelAngle=0, labelOverlap="greedy")),
         y=alt.Y("bin_lo:Q", title="activation"), y2="bin_hi:Q",
         # below the facets (beside three it falls off the page), 1 - 10 - 100 ... spaced apart
         color=alt.Color("count:Q", scale=alt.Scale(type="symlog", scheme="inferno"),

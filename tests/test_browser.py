@@ -47,13 +47,15 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def notebook_root(tmp_path_factory) -> Path:
     """relu, initial_bias in 5 values x 2 seeds (the -1 runs dead), 8000 epochs with 300 logged;
-    one run diverged, its name hostile Markdown/HTML."""
+    one run diverged, its name and activation_fn hostile Markdown/HTML."""
     root = tmp_path_factory.mktemp("notebook")
     ids = [write_run(root, "relu-bias", {"activation_fn": "relu", "initial_bias": bias, "epochs": 8000},
                      seed=seed, cohort="initial_bias", logged=300, status="diverged" if bias == 1.0 and seed else "completed")
            for bias in (-1.0, 0.0, 0.2, 0.5, 1.0) for seed in (0, 1)]
     path = layout.run_json_path(root, ids[-1])
-    path.write_text(json.dumps({**json.loads(path.read_text()), "name": EVIL}))
+    record = json.loads(path.read_text())
+    record["config"]["activation_fn"] = EVIL       # a varying key: in every title of this run
+    path.write_text(json.dumps({**record, "name": EVIL}))
     return root
 
 
@@ -96,7 +98,7 @@ MEASURE = """() => {
 
 def wait_until_drawn(page, charts: int) -> None:
     """Until the script run is over and `charts` charts have drawn."""
-    page.wait_for_selector('[data-testid="stMain"] h1', timeout=60_000)
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=120_000)   # a loaded 2-core machine
     if charts:
         page.wait_for_function(
             """n => document.querySelectorAll('[data-testid="stVegaLiteChart"] canvas, '
@@ -150,6 +152,8 @@ def test_every_page_fits_1280_and_1920_and_the_grid_exports_as_png(served_app):
                     assert chart["right"] <= min(box["innerWidth"], box["mainRight"]), (name, width, chart)
                     assert chart["left"] >= 0, (name, width, chart)
             assert page.locator('img[src*="evil"]').count() == 0, name   # a run name is text
+            if name == "gradients":   # the title of the diverged run, as typed
+                assert page.locator("h3", has_text=f"activation_fn={EVIL}").count() == 1
 
         page.set_viewport_size({"width": WIDTHS[0], "height": 1000})
         page.get_by_role("link", name="Compare", exact=True).click()

@@ -94,7 +94,7 @@ event = st.dataframe(
     table[columns], hide_index=True, on_select="rerun", selection_mode="multi-row",
     key=f"runs-{hash((tuple(shown), tuple(selection)))}", selection_default={"selection": {"rows": positions}},
     column_config={
-        "flags": st.column_config.TextColumn("flags", help="written by the trainer: dead (every layer's gradient "
+        "flags": st.column_config.TextColumn("flags", width=80, help="written by the trainer: dead (every layer's gradient "
                                                            "stayed zero), diverged (a loss was not finite)"),
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0),
         "final_train_accuracy": st.column_config.NumberColumn("train acc", format="%.3f"),
