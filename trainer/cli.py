@@ -358,7 +358,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except KeyboardInterrupt:
-        print("interrupted: runs marked 'interrupted'; what was logged so far is kept", file=sys.stderr)
+        if args.verb in ("run", "sweep"):  # their writers record `interrupted` as they stop
+            print(f"interrupted: the runs this {args.verb} was training are marked 'interrupted'; "
+                  f"what was logged so far is kept", file=sys.stderr)
+        else:
+            print("interrupted", file=sys.stderr)
         return 130
     except Exception as error:
         if isinstance(error, _user_errors()):
