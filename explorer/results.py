@@ -25,6 +25,8 @@ from typing import Any, Callable, TypeVar
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from explorer import configdiff, queries
 from ibstore import layout, sandbox, views
@@ -173,8 +175,11 @@ class ResultStore:
 
     def recorded(self, table: str, run_ids: list[str]) -> list[str]:
         """The runs among `run_ids` that have a readable `table`."""
-        files = self.snapshot().files.get(table, {})
-        return [r for r in run_ids if r in files]
+        files = self.snapshot().file_table
+        mine = files.filter(pc.and_(pc.equal(files["table"], table),
+                                    pc.is_in(files["run_id"], value_set=pa.array(run_ids, pa.string()))))
+        having = set(mine["run_id"].to_pylist())
+        return [r for r in run_ids if r in having]
 
     # tables
 
