@@ -5,10 +5,12 @@ local Ray instance."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
@@ -326,6 +328,49 @@ def test_two_sweeps_of_one_cohort_train_every_run_once_and_both_succeed(tmp_path
         assert run_json(root, run_id)["status"] == "completed"
         table = metrics(root, run_id)
         assert list(table.epoch) == [e for e in range(21) for _ in ("test", "train")]
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from ibstore.lock import RunLock
+lock = RunLock.acquire(Path(sys.argv[1]))
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def test_ctrl_c_while_waiting_for_a_held_run_leaves_other_processes_runs_alone(tmp_path):
+    """Another process holds one run and completed the other: the sweep trains nothing, waits,
+    and a Ctrl-C then ends it (130) with both runs exactly as the other process left them."""
+    path = write_config(tmp_path, "pair", {**TINY, "n_runs": 2})
+    (experiment,) = config.plan(config.load_file(path))
+    held, done = experiment.run_ids
+    root = tmp_path / "results"
+    for run_id, status in ((held, "running"), (done, "completed")):
+        (root / "runs" / run_id).mkdir(parents=True)
+        write_record(root / "runs" / run_id / "run.json",
+                     RunRecord(run_id=run_id, status=status, host=socket.gethostname(), heartbeat_at=now(),
+                               schema_version=SCHEMA_VERSION))
+    before = {p: p.read_bytes() for p in (root / "runs").rglob("run.json")}
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(root / "runs" / held)], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        sweep = sweep_process(path, root, "--sweep-id", "waiting")
+        wait_for(lambda: (read_progress(root, "waiting") or SimpleNamespace(state=None)).state == "waiting",
+                 timeout=60, what="the sweep to wait for the held run")
+        os.killpg(sweep.pid, signal.SIGINT)
+        out, err = sweep.communicate(timeout=60)
+        assert sweep.returncode == 130, err
+        assert "1 held by other live processes" in out and f"held by pid {holder.pid}" in out
+        assert {p: p.read_bytes() for p in (root / "runs").rglob("run.json")} == before
+        assert holder.poll() is None  # still holding its run
+        progress = read_progress(root, "waiting")
+        assert progress.state == "interrupted" and progress.runs == {held: "held", done: "completed"}
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_a_sweep_runs_through_a_local_ray_instance(tmp_path, capsys):
