@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import zlib
 
@@ -218,3 +219,20 @@ def test_two_processes_refreshing_at_once_never_see_half_an_index(root):
     index.forget()
     assert scan(root).index_note.startswith("loaded")
     assert not list((root / ".index").glob(".*.tmp"))
+
+
+def test_queries_answer_from_their_snapshot_while_a_refresh_runs(root, monkeypatch):
+    from explorer import results
+
+    store = results.ResultStore(root, max_age_s=0)
+    before = set(store.runs()["run_id"])
+    gate = threading.Event()
+    real_scan = results.scan
+    monkeypatch.setattr(results, "scan", lambda path: gate.wait(30) and real_scan(path))
+    added = write_run(root, "late", TANH, logged=5)
+    shown = set(store.runs()["run_id"])     # the snapshot is stale: a background refresh starts
+    assert store._background.is_alive()     # ... and is still held at the gate: runs() did not wait
+    assert shown == before
+    gate.set()
+    store._background.join(30)
+    assert set(store.runs()["run_id"]) == before | {added}
