@@ -161,7 +161,10 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
                                 + "; ".join(f"{run_id} {text}" for run_id, text in sorted(progress.held.items())))
             progress.write(state="waiting")
             wait_until_free(root, set(progress.held))
-            plan = plan_sweep(experiments, root, retry_failed=retry_failed, resume=resume, force=force,
+            # A run the other process completed meanwhile is complete, even with --force (else two
+            # forced sweeps would train it twice); what it left failed or interrupted is redone
+            # as --force would have done it.
+            plan = plan_sweep(experiments, root, retry_failed=retry_failed or force, resume=resume or force,
                               only=set(progress.held))
             progress.plan_again(plan)
             progress.write(state="running")
