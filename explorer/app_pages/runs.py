@@ -71,8 +71,8 @@ if where:
     except SqlError as error:
         st.error(f"SQL condition: {ui.plain(error)}")
 shown = list(runs["run_id"])
-if st.session_state.pop(FILTERS_CHANGED, False) and shown != ui.selection():
-    ui.set_selection(shown)
+if st.session_state.pop(FILTERS_CHANGED, False) and shown[:ui.MAX_FILTER_RUNS] != ui.selection():
+    ui.set_selection(shown[:ui.MAX_FILTER_RUNS])
 
 varying = configdiff.varying_keys(list(config.values()))  # over the whole root: stable while filtering
 flat = {r: configdiff.flatten(config[r]) for r in shown}
@@ -85,17 +85,18 @@ columns = ["flags", "status", "run_id", "name", "cohort", "seed", *varying, "fin
            "final_test_accuracy", "progress", "epochs_done", "epochs_total", "duration_s", "error"]
 
 selection = ui.selection()
-positions = [i for i, r in enumerate(shown) if r in set(selection)]
-hidden = [r for r in selection if r not in set(shown)]
-st.caption(f"{len(shown)} of {len(all_runs)} runs shown. Changing a filter selects the runs it shows; "
-           "pick rows to narrow the selection. Every page shows the selection, which the sidebar and the "
-           "URL hold." + (f" {len(hidden)} selected run(s) are hidden by the filters." if hidden else ""))
+selected, visible = set(selection), set(shown)
+positions = [i for i, r in enumerate(shown) if r in selected]
+hidden = [r for r in selection if r not in visible]
+st.caption(f"{len(shown)} of {len(all_runs)} runs shown. Changing a filter selects the runs it shows (the first "
+           f"{ui.MAX_FILTER_RUNS}); pick rows to change the selection. Every page shows the selection, which the "
+           "sidebar and the URL hold." + (f" {len(hidden)} selected run(s) are hidden by the filters." if hidden else ""))
 event = st.dataframe(
     table[columns], hide_index=True, on_select="rerun", selection_mode="multi-row",
     key=f"runs-{hash((tuple(shown), tuple(selection)))}", selection_default={"selection": {"rows": positions}},
     column_config={
-        "flags": st.column_config.TextColumn("flags", width=80, help="written by the trainer: dead (every layer's gradient "
-                                                           "stayed zero), diverged (a loss was not finite)"),
+        "flags": st.column_config.TextColumn("flags", width=80, help="written by the trainer: dead (every layer's "
+                                             "gradient stayed zero), diverged (a loss was not finite)"),
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0),
         "final_train_accuracy": st.column_config.NumberColumn("train acc", format="%.3f"),
         "final_test_accuracy": st.column_config.NumberColumn("test acc", format="%.3f"),
@@ -106,7 +107,7 @@ picked = [shown[i] for i in event.selection.rows] + hidden
 if picked != selection:
     ui.set_selection(picked)
 buttons = st.columns(3, width=600)
-if buttons[0].button("Select all shown", icon=":material/select_all:", disabled=set(shown) <= set(selection)):
+if buttons[0].button("Select all shown", icon=":material/select_all:", disabled=visible <= selected):
     ui.set_selection(list(dict.fromkeys(selection + shown)))
 if buttons[1].button("Clear selection", icon=":material/deselect:", disabled=not selection):
     ui.set_selection([])
