@@ -125,6 +125,17 @@ def test_a_changed_filter_selects_what_it_shows_on_every_page(monkeypatch, cohor
     assert url_runs(at) == shown
 
 
+def test_large_selections_are_capped_and_said_so(monkeypatch, cohort_root):
+    monkeypatch.setattr(ui, "MAX_FILTER_RUNS", 3)
+    monkeypatch.setattr(ui, "MAX_PAGE_RUNS", 2)
+    at = open_app(monkeypatch, cohort_root)
+    at.text_input(key="where").set_value("initial_bias >= 0").run()
+    assert len(at.dataframe[0].value) == 6 and len(url_runs(at)) == 3
+    at.switch_page("app_pages/compare.py").run()
+    assert "3 runs are selected; this page draws the first 2" in at.warning[0].value
+    assert len(specs(at)[0]["facet"]["sort"]) == 2
+
+
 def test_two_of_n_selected_every_page_shows_only_those(monkeypatch, cohort_root):
     at = open_app(monkeypatch, cohort_root)
     every = list(at.dataframe[0].value["run_id"])
