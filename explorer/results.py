@@ -223,8 +223,8 @@ class ResultStore:
         """Runs the trainer flagged dead_network (every layer's gradient zero at every logged epoch
         after the first: the network never learns); see trainer/health.py."""
         runs = self.runs()
-        dead = runs.loc[runs["dead_network"].eq(True), "run_id"]
-        return [r for r in run_ids if r in set(dead)]
+        dead = set(runs.loc[runs["dead_network"].eq(True), "run_id"])
+        return [r for r in run_ids if r in dead]
 
     # charts
 
