@@ -108,7 +108,11 @@ def test_charts_fit_the_page_with_every_legend_entry_opaque():
     cases = [(charts.infoplane_grid(mi, columns=columns), 6) for columns in range(1, charts.MAX_COLUMNS + 1)]
     cases += [(charts.infoplane_grid(mi, color_by="layer"), 6), (charts.infoplane_overlay(mi), 12 + 6),
               (charts.neuron_chart(neurons), 35), (charts.training_curves(metrics), 12 + 2),
-              (charts.accuracy_grid(metrics, columns=3), 2)]
+              (charts.accuracy_grid(metrics, columns=3), 2),
+              (charts.infoplane_at_epoch(mi[mi["panel"] == panels[0]], 10, color_by="epoch"), 6)]
+    snr = pd.DataFrame([{"run_id": p, "panel": p, "group": p, "layer": layer, "epoch": e, "snr": 1.0 + e}
+                        for p in panels for layer in range(6) for e in (0, 10, 100)])
+    cases.append((charts.snr_overlay(snr), 12))
     for chart, entries in cases:
         svg = vlc.vegalite_to_svg(chart.to_dict())
         assert float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1)) <= charts.PAGE_WIDTH
