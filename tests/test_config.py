@@ -153,7 +153,7 @@ def run_cli(tmp_path, capsys, config_path, *extra) -> str:
     ('{"estimator": "mi_estimator.magic", "discretization_range": 0.1}', ["'estimator'", "legacy", "magic"]),
     ('{"architecture": [100000, 100000]}', ["'architecture' = [100000, 100000]", "GiB of memory",
                                             "more than this machine's"]),
-    ("[" * 100000, ["nests lists or objects too deeply"]),
+    pytest.param("[" * 100000, ["nests lists or objects too deeply"], id="deep-nesting"),
 ])
 def test_config_file_edge_cases_exit_2_with_one_line(tmp_path, capsys, text, words):
     path = tmp_path / "edge.json"
