@@ -265,3 +265,16 @@ def test_a_run_resumed_from_its_checkpoint_equals_an_uninterrupted_one(tmp_path,
     assert checkpoint.checkpoint_epochs(tmp_path / "resumed", run_id) == [4]
     run_experiment(experiment, tmp_path / "resumed", progress=False, resume=True, flush_seconds=0)
     assert_same_numbers(recorded(tmp_path / "resumed", run_id), recorded(tmp_path / "straight", run_id))
+
+
+def test_a_network_that_diverges_in_a_group_ends_alone_and_leaves_the_others_unchanged(tmp_path):
+    base = {**SMALL, "optimizer": "sgd", "activation_fn": "relu", "epochs": 6}
+    steady, = config.plan({**base, "name": "steady", "learning_rate": 0.01})
+    wild, = config.plan({**base, "name": "wild", "learning_rate": 1e30})
+    statuses = run_group([(steady, [0], False), (wild, [0], False)], tmp_path / "together", progress=False)
+    steady_id, wild_id = (config.run_id(e["name"], e["config"], 0) for e in (steady, wild))
+    assert statuses == {steady_id: "completed", wild_id: "diverged"}
+    record = json.loads((tmp_path / "together" / "runs" / wild_id / "run.json").read_text())
+    assert record["diverged"] is True and record["epochs_done"] < 6
+    run_experiment(steady, tmp_path / "alone", progress=False)
+    assert_same_numbers(recorded(tmp_path / "together", steady_id), recorded(tmp_path / "alone", steady_id))

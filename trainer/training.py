@@ -204,6 +204,7 @@ class Network:
         self.status = "running"
         self.error: str | None = None
         self.epochs_done = 0
+        self.finished = False            # its writer recorded the final status and let the run go
 
     def fail(self, error: BaseException) -> None:
         """This network's rows could not be made or written: it ends `failed`, the others go on."""
@@ -323,6 +324,7 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
         if start_epoch == 0:
             _record_metrics(networks, 0, initial_loss[None], initial_accuracy[None], config)
             _record_logged(networks, 0, initial_layers, None, log)
+            _finish_ended(networks)
         epoch = start_epoch
         while epoch < config["epochs"] and any(n.status == "running" for n in networks):
             next_logged = next(e for e in logged if e > epoch)
@@ -352,6 +354,7 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
                 bar.set_postfix_str(_progress_text(chunk, active), refresh=False)
             for network in running:
                 network.writer.maybe_flush(network.epochs_done)
+            _finish_ended(networks)
     except KeyboardInterrupt:
         _finish_all(networks, "interrupted", "interrupted by the user (Ctrl-C or SIGTERM)")
         raise
@@ -364,15 +367,7 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
     for network in networks:
         if network.status == "running":
             network.status = "completed"
-        try:
-            deferred = network.mi.at_end()
-            if deferred:
-                network.writer.add("mi", deferred)
-        except StoreError:
-            raise
-        except Exception as error:
-            network.fail(error)
-    _finish_all(networks, "completed", None)
+    _finish_ended(networks)
     return {**skipped, **{network.run_id: network.status for network in networks}}
 
 
@@ -464,12 +459,38 @@ def _record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray]
             network.fail(error)
 
 
-def _finish_all(networks: list[Network], status: str, error: str | None) -> None:
+def _finish_ended(networks: list[Network]) -> None:
+    """Record the end of every network that stopped (completed, diverged, or failed alone): its
+    deferred MI rows, its final status. Its run is let go at once while the others train on."""
     for network in networks:
+        if network.status == "running" or network.finished:
+            continue
+        if network.status != "failed":
+            try:
+                deferred = network.mi.at_end()
+                if deferred:
+                    network.writer.add("mi", deferred)
+            except StoreError:
+                raise
+            except Exception as error:
+                network.fail(error)
+        _finish(network)
+
+
+def _finish_all(networks: list[Network], status: str, error: str | None) -> None:
+    """The whole stack stops (interrupted, or a failure of the shared computation)."""
+    for network in networks:
+        if network.finished:
+            continue
         if network.status == "running":
             network.status, network.error = status, error
-        network.status = network.writer.finish(network.status, network.epochs_done, network.error,
-                                               **network.health.flags()).value
+        _finish(network)
+
+
+def _finish(network: Network) -> None:
+    network.finished = True
+    network.status = network.writer.finish(network.status, network.epochs_done, network.error,
+                                           **network.health.flags()).value
 
 
 def _progress_bar(name: str, epochs: int, start: int, n_networks: int):
