@@ -45,10 +45,19 @@ def _panels(frame: pd.DataFrame, field: str = "panel") -> list[str]:
     return list(dict.fromkeys(frame[field]))
 
 
-def legend(entries: int, **options) -> alt.Legend:
+def legend(entries: int, orient: str = "right", columns: int = 1, **options) -> alt.Legend:
     """A legend that shows all `entries` with opaque swatches (Vega drops entries beyond its
-    symbol limit and draws swatches with the mark's opacity)."""
-    return alt.Legend(symbolLimit=max(entries, 1), symbolOpacity=1, labelLimit=PAGE_WIDTH, **options)
+    symbol limit and draws swatches with the mark's opacity), its labels cut to fit its place
+    (beside the chart: LEGEND_SPACE; below: the page width shared by `columns`)."""
+    room = LEGEND_SPACE - 30 if orient in ("right", "left") else (PAGE_WIDTH - AXIS_SPACE - 60) // columns - 40
+    return alt.Legend(symbolLimit=max(entries, 1), symbolOpacity=1, labelLimit=room, orient=orient,
+                      columns=columns, **options)
+
+
+def titled(chart, title: str | None, width: int = PAGE_WIDTH - AXIS_SPACE - 40):
+    """`chart` with `title` cut to `width` pixels (a title wider than the chart widens it; it is
+    centred over the plots, which start after the y axis)."""
+    return chart.properties(title=alt.TitleParams(title, limit=width)) if title else chart
 
 
 def _category_color(field: str, domain: list, title: str | None = None, **legend_options) -> alt.Color:
@@ -105,12 +114,12 @@ def grid_panel_width(columns: int) -> int:
 
 def _facet(chart: alt.LayerChart | alt.Chart, frame: pd.DataFrame, columns: int, width: int,
            shared: bool = True, title: str | None = None) -> alt.FacetChart:
-    header = alt.Header(labelFontSize=12, labelLimit=width + AXIS_SPACE, labelFontWeight="bold")
+    header = alt.Header(labelFontSize=12, labelLimit=width, labelFontWeight="bold")
     faceted = chart.facet(facet=alt.Facet("panel:N", sort=_panels(frame), title=None, header=header),
                           columns=columns)
     if not shared:
         faceted = faceted.resolve_scale(x="independent", y="independent")
-    return faceted.properties(title=title) if title else faceted
+    return titled(faceted, title)
 
 
 def infoplane_grid(frame: pd.DataFrame, columns: int = 2, shared_axes: bool = True, spread: str | None = None,
@@ -166,7 +175,7 @@ def infoplane_overlay(frame: pd.DataFrame, title: str | None = None) -> alt.Laye
         x=INFO_X, y=INFO_Y, color=color, shape=_layer_shape(data),
         tooltip=["panel", "epoch", "layer_name", "i_xt", "i_yt"])
     chart = alt.layer(paths, points).properties(width=PAGE_WIDTH - LEGEND_SPACE - AXIS_SPACE, height=420)
-    return chart.properties(title=title) if title else chart
+    return titled(chart, title)
 
 
 def infoplane_at_epoch(frame: pd.DataFrame, epoch: int, title: str | None = None,
@@ -189,7 +198,7 @@ def infoplane_at_epoch(frame: pd.DataFrame, epoch: int, title: str | None = None
         x=x, y=y, color=layer_color, shape=_layer_shape(data), tooltip=["layer_name", "i_xt", "i_yt"])
     chart = alt.layer(trajectories, link, points)
     chart = chart.properties(width=PAGE_WIDTH - 2 * LEGEND_SPACE - AXIS_SPACE, height=380)
-    return chart.properties(title=title or f"epoch {epoch}")
+    return titled(chart, title or f"epoch {epoch}", PAGE_WIDTH - 2 * LEGEND_SPACE)
 
 
 def _domain(values: pd.Series) -> list[float]:
@@ -216,7 +225,7 @@ def training_curves(frame: pd.DataFrame, band: bool = False, title: str | None =
         line = alt.Chart(data).mark_line(strokeWidth=1.5).encode(
             x=alt.X("epoch:Q"), y=alt.Y(f"{measure}:Q", scale=scale, title=measure), color=color,
             detail="panel:N", strokeDash=alt.StrokeDash("split:N", sort=["train", "test"],
-                                                        legend=legend(2, orient="bottom")),
+                                                        legend=legend(2, orient="top", direction="horizontal")),
             tooltip=["panel", "split", "epoch", measure])
         layers = [line]
         if band:
@@ -225,7 +234,7 @@ def training_curves(frame: pd.DataFrame, band: bool = False, title: str | None =
                 color=color, detail="split:N"))
         charts.append(alt.layer(*layers).properties(width=width, height=280, title=measure))
     chart = alt.hconcat(*charts)
-    return chart.properties(title=title) if title else chart
+    return titled(chart, title)
 
 
 def accuracy_grid(frame: pd.DataFrame, columns: int = 2, title: str | None = None) -> alt.FacetChart:
@@ -262,7 +271,7 @@ def gradient_chart(frame: pd.DataFrame, title: str | None = None) -> alt.FacetCh
     faceted = chart.facet(facet=alt.Facet("quantity:N", sort=list(GRADIENT_QUANTITIES.values()), title=None),
                           columns=2)
     faceted = faceted.resolve_scale(y="independent")
-    return faceted.properties(title=title) if title else faceted
+    return titled(faceted, title)
 
 
 def snr_overlay(frame: pd.DataFrame, color_field: str = "group", title: str | None = None) -> alt.FacetChart:
@@ -272,15 +281,15 @@ def snr_overlay(frame: pd.DataFrame, color_field: str = "group", title: str | No
     data = data[data["snr"] > 0]
     domain = _panels(frame, color_field)
     columns = 3
-    width = (PAGE_WIDTH - LEGEND_SPACE) // columns - AXIS_SPACE
+    width = PAGE_WIDTH // columns - AXIS_SPACE - 10
     chart = alt.Chart().mark_line(strokeWidth=1.2, opacity=0.8).encode(
         x=epoch_x(frame["epoch"].max()), y=alt.Y("snr:Q", scale=alt.Scale(type="log"), title="SNR (mean/std)"),
-        color=_category_color(color_field, domain, title=None), detail="run_id:N",
+        color=_category_color(color_field, domain, title=None, orient="bottom", columns=2), detail="run_id:N",
         tooltip=["panel", "layer", "epoch", "snr"],
     ).properties(width=width, height=170)
     faceted = alt.layer(chart, data=data).facet(
         facet=alt.Facet("layer:O", title="layer", header=alt.Header(labelFontWeight="bold")), columns=columns)
-    return faceted.properties(title=title) if title else faceted
+    return titled(faceted, title)
 
 
 def ordinal_epoch_ticks(epochs: pd.Series) -> list[int]:
@@ -310,7 +319,7 @@ def activation_heatmap(frame: pd.DataFrame, title: str | None = None, columns: i
     ).properties(width=(PAGE_WIDTH // columns) - AXIS_SPACE - 15, height=170)
     faceted = chart.facet(facet=alt.Facet("layer:O", title="layer"), columns=columns).resolve_scale(
         y="independent")
-    return faceted.properties(title=title) if title else faceted
+    return titled(faceted, title)
 
 
 def neuron_chart(frame: pd.DataFrame, title: str | None = None) -> alt.LayerChart:
@@ -327,7 +336,7 @@ def neuron_chart(frame: pd.DataFrame, title: str | None = None) -> alt.LayerChar
     line = alt.Chart(data).mark_line().encode(x=x, y="mean:Q", color=color,
                                               tooltip=["neuron", "epoch", "mean", "std"])
     chart = alt.layer(band, line).properties(width=PAGE_WIDTH - LEGEND_SPACE - AXIS_SPACE, height=280)
-    return chart.properties(title=title) if title else chart
+    return titled(chart, title)
 
 
 def dead_fraction_chart(frame: pd.DataFrame, title: str | None = None) -> alt.FacetChart:
@@ -342,7 +351,7 @@ def dead_fraction_chart(frame: pd.DataFrame, title: str | None = None) -> alt.Fa
         tooltip=["measure", "layer", "epoch", "fraction"],
     ).properties(width=grid_panel_width(2), height=200)
     faceted = chart.facet(column=alt.Column("measure:N", title=None))
-    return faceted.properties(title=title) if title else faceted
+    return titled(faceted, title)
 
 
 def accuracy_with_marker(frame: pd.DataFrame, epoch: int) -> alt.LayerChart:

@@ -219,7 +219,7 @@ def test_compare_draws_the_infoplane_grid_titled_by_varying_keys(monkeypatch, co
     (spec,) = specs(at)
     assert spec["facet"]["field"] == "panel"
     assert spec["facet"]["sort"] == [titled(label, seed) for label in LABELS for seed in (0, 1)]
-    assert spec["title"] == 'binning {"bin_size": 0.07}, train split'
+    assert spec["title"]["text"] == 'binning {"bin_size": 0.07}, train split'
     assert "Varying keys: initial\\_bias" in texts(at)
     assert [b.label for b in at.get("download_button")] == ["PNG", "SVG", "CSV"]
     points = spec["spec"]["layer"][-1]["encoding"]
@@ -242,10 +242,10 @@ def test_compare_groups_seeds_with_mean_or_median(monkeypatch, cohort_root):
     at.radio(key="split").set_value("test").run()
     (spec,) = specs(at)
     assert spec["facet"]["sort"] == [group_titled(label, " (2 seeds)") for label in LABELS]
-    assert spec["title"] == 'binning {"bin_size": 0.07}, test split, median over seeds'
+    assert spec["title"]["text"] == 'binning {"bin_size": 0.07}, test split, median over seeds'
     assert [l["mark"]["type"] for l in spec["spec"]["layer"]] == ["line", "rule", "rule", "point"]
     at.radio(key="agg").set_value("mean").run()
-    assert specs(at)[0]["title"].endswith("mean over seeds")
+    assert specs(at)[0]["title"]["text"].endswith("mean over seeds")
     at.radio(key="layout").set_value("overlay").run()     # seed groups on one plane, one colour each
     color = specs(at)[0]["layer"][-1]["encoding"]["color"]
     assert color["scale"]["domain"] == [group_titled(label, " (2 seeds)") for label in LABELS]
@@ -291,10 +291,10 @@ def test_training_gradients_activations_and_movie_charts(monkeypatch, cohort_roo
 
     at = open_app(monkeypatch, cohort_root, "movie")
     (spec,) = specs(at)
-    assert "vconcat" in spec and spec["vconcat"][0]["title"].endswith("epoch 0")
+    assert "vconcat" in spec and spec["vconcat"][0]["title"]["text"].endswith("epoch 0")
     epochs = at.select_slider(key="movie_epoch").options
     at.select_slider(key="movie_epoch").set_value(epochs[-1]).run()
-    assert specs(at)[0]["vconcat"][0]["title"].endswith(f"epoch {epochs[-1]}")
+    assert specs(at)[0]["vconcat"][0]["title"]["text"].endswith(f"epoch {epochs[-1]}")
     assert at.select_slider(key="speed").options == ["0.5×", "1×", "2×", "4×"]
     at.radio(key="trail").set_value("epoch").run()
     assert specs(at)[0]["vconcat"][0]["layer"][0]["encoding"]["fill"]["field"] == "epoch"

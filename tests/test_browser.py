@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "tests" / "artifacts"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run"]
-EVIL = "![x](http://evil.invalid/x.png) <img src=http://evil.invalid/y.png>"
+EVIL = "![x](http://evil.invalid/x.png) <img src=http://evil.invalid/y.png> **bold** :red[red] :smile: $x^2$"
 # page (its URL path), the charts it draws for the 10 selected runs
 PAGES = {"runs": 0, "compare": 1, "config": 0, "training": 1, "gradients": 10, "activations": 3, "movie": 1,
          "sql": 0}

@@ -31,7 +31,7 @@ def test_infoplane_grid_panels_encodings_and_data():
     spec = charts.infoplane_grid(frame, columns=3, title="binning, train split").to_dict()
     assert spec["facet"]["field"] == "panel"
     assert spec["facet"]["sort"] == ["initial_bias=0", "initial_bias=2"]
-    assert spec["columns"] == 3 and spec["title"] == "binning, train split"
+    assert spec["columns"] == 3 and spec["title"]["text"] == "binning, train split"
     lines, points = spec["spec"]["layer"]
     assert lines["mark"]["type"] == "line" and lines["encoding"]["detail"]["field"] == "epoch"
     assert lines["encoding"]["order"]["field"] == "layer"
@@ -69,7 +69,7 @@ def test_training_curves_accuracy_axis_and_band():
     assert band["mark"]["type"] == "area" and band["encoding"]["y2"]["field"] == "accuracy_max"
     assert line["encoding"]["y"]["scale"]["domain"] == [0, 1]
     assert line["encoding"]["strokeDash"]["field"] == "split" and line["encoding"]["color"]["field"] == "panel"
-    assert spec["title"] == "median over seeds"
+    assert spec["title"]["text"] == "median over seeds"
     plain = charts.training_curves(frame).to_dict()
     assert [l["mark"]["type"] for l in plain["hconcat"][0]["layer"]] == ["line"]
 
@@ -119,6 +119,22 @@ def test_charts_fit_the_page_with_every_legend_entry_opaque():
         symbols = re.findall(r'role-legend-symbol"[^>]*>(<path[^>]*>)', svg)
         assert len(symbols) == entries
         assert all('opacity="1"' in symbol for symbol in symbols)
+
+
+def test_long_titles_and_labels_are_cut_to_the_page():
+    """A run titled by many varying keys (or a 200-character config value) must not widen a chart."""
+    long = [f"architecture=[{','.join(['10'] * 40)}], note={'x' * 200}, seed={seed}" for seed in range(3)]
+    mi = mi_frame(panels=long, layers=6)
+    metrics = pd.DataFrame([{"panel": p, "group": p, "split": split, "epoch": e, "accuracy": 0.5, "loss": 0.5}
+                            for p in long for split in ("train", "test") for e in (0, 1, 2)])
+    snr = pd.DataFrame([{"run_id": p, "panel": p, "group": p, "layer": 0, "epoch": 10, "snr": 1.0} for p in long])
+    title = long[0]
+    for chart in (charts.infoplane_grid(mi, columns=3, title=title), charts.infoplane_overlay(mi, title=title),
+                  charts.infoplane_at_epoch(mi[mi["panel"] == long[0]], 10, title=title),
+                  charts.training_curves(metrics, title=title), charts.accuracy_grid(metrics, title=title),
+                  charts.snr_overlay(snr, title=title)):
+        svg = vlc.vegalite_to_svg(chart.to_dict())
+        assert float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1)) <= charts.PAGE_WIDTH
 
 
 def test_colour_by_layer_and_the_overlay():
@@ -193,7 +209,7 @@ def test_activation_heatmap_and_dead_fraction():
 def test_movie_frame_highlights_the_epoch():
     frame = mi_frame(panels=("run",))
     spec = charts.infoplane_at_epoch(frame, 10).to_dict()
-    assert spec["title"] == "epoch 10"
+    assert spec["title"]["text"] == "epoch 10"
     trajectories, link, points = spec["layer"]
     assert points["mark"]["size"] == 160 and link["mark"]["type"] == "line"
     assert points["encoding"]["color"]["field"] == "layer_name" and points["encoding"]["shape"]["field"] == "layer_name"
