@@ -88,13 +88,18 @@ def _cpu() -> float:
 
 # --- in the measuring process ----------------------------------------------------------------
 
-def measure_app(root: Path, repeat: int) -> dict[str, float]:
+def measure_app(root: Path, repeat: int) -> dict[str, object]:
     """The app through AppTest in this (fresh) process: first load, then interactions."""
     os.environ["IB_RESULTS"] = str(root)
     from streamlit.testing.v1 import AppTest
 
+    from ibstore import index
+
+    notes = []    # what the first scan did with the index on disk (loaded, or why it was rebuilt)
+    load = index.load
+    index.load = lambda path: (lambda loaded: notes.append(loaded[1]) or loaded)(load(path))
     at = AppTest.from_file(str(REPO / "explorer" / "app.py"), default_timeout=600)
-    result = {"first load": timed(at.run)}
+    result = {"first load": timed(at.run), "index": notes[0] if notes else "?"}
     assert not at.exception, [e.message for e in at.exception]
     result["Runs page rerun"] = timed(at.run, repeat)
     at.text_input(key="where").set_value("final_test_accuracy > 0.8")
@@ -187,11 +192,8 @@ def main() -> None:
         for index_state in ("cold", "warm"):
             if index_state == "cold":
                 forget_index(root, cache)
-            done = subprocess.run([sys.executable, __file__, "--measure", str(root), "--repeat", str(args.repeat)],
-                                  capture_output=True, text=True, env=env, cwd=REPO)
-            if done.returncode != 0:
-                raise SystemExit(f"measuring {root} failed:\n{done.stderr[-3000:]}")
-            measured = json.loads(done.stdout.strip().splitlines()[-1])
+            measured = measure_in_new_process(root, args.repeat, env)
+            print(f"  {index_state} index: {measured.pop('index')[:150]}", flush=True)
             rows[f"first load, {index_state} index"] = measured.pop("first load")
             if index_state == "warm":
                 rows.update(measured)
@@ -204,8 +206,23 @@ def main() -> None:
         for name, value in rows.items():
             table.setdefault(name, {})[size] = value
         loads.append(os.getloadavg()[0])
+        print_table(table, [n for n in sorted(args.sizes) if n <= size], loads)
 
-    sizes = sorted(args.sizes)
+
+def measure_in_new_process(root: Path, repeat: int, env: dict[str, str]) -> dict[str, tuple[float, float]]:
+    """measure_app in a fresh process; once more after a pause if it fails (on a shared working
+    tree, someone's half-saved edit can break the app for a moment)."""
+    for attempt in (1, 2):
+        done = subprocess.run([sys.executable, __file__, "--measure", str(root), "--repeat", str(repeat)],
+                              capture_output=True, text=True, env=env, cwd=REPO)
+        if done.returncode == 0:
+            return json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"measuring {root} failed (attempt {attempt}):\n{done.stderr[-2000:]}", flush=True)
+        time.sleep(60)
+    raise SystemExit(1)
+
+
+def print_table(table: dict[str, dict[int, tuple[float, float]]], sizes: list[int], loads: list[float]) -> None:
     print(f"\n{os.cpu_count()} cores; load average (1 min) {min(loads):.1f} to {max(loads):.1f} during the runs")
     print("each cell: wall seconds (CPU seconds of the process and its children); growth and target: wall")
     print(f"{'measure':34s}" + "".join(f"{f'{n:,} runs':>16s}" for n in sizes) + f"{'growth':>8s}{'target':>9s}")
@@ -217,7 +234,7 @@ def main() -> None:
         growth = values[sizes[-1]][0] / values[sizes[0]][0] if values[sizes[0]][0] else float("nan")
         target = TARGETS.get(name) or (2.0 if "RSS" in name else None)
         print(f"{name:34s}{cells}{growth:7.1f}x{'' if target is None else f'{target:8.1f}':>9s}")
-    print(f"(growth: {sizes[-1]:,} runs / {sizes[0]:,} runs, {sizes[-1] / sizes[0]:.0f}x the runs)")
+    print(f"(growth: {sizes[-1]:,} runs / {sizes[0]:,} runs, {sizes[-1] / sizes[0]:.0f}x the runs)", flush=True)
 
 
 if __name__ == "__main__":
