@@ -67,9 +67,10 @@ def plain(text: object) -> str:
 # the run selection: one list of run ids for every page, in the URL and the sidebar
 
 def init_selection(all_runs: pd.DataFrame) -> list[str]:
-    """The selection for this script run, before any page draws: the URL's ids if it names any
-    (ids the root lacks are dropped and remembered for `unknown_warning`), else this session's,
-    else the first MAX_DEFAULT_RUNS runs. The URL and the sidebar are set to it."""
+    """The selection for this script run, before any page draws: the one a page set last run
+    (`set_selection`), else the URL's ids if it names any (ids the root lacks are dropped and
+    remembered for `unknown_warning`), else this session's, else the first MAX_DEFAULT_RUNS runs.
+    The URL and the sidebar are set to it."""
     known = list(all_runs["run_id"])
     known_set = set(known)
     wanted = list(dict.fromkeys(st.query_params.get_all(URL_RUNS)))
@@ -120,7 +121,7 @@ def unknown_warning() -> None:
     if UNKNOWN not in st.session_state:
         return
     unknown, applied = st.session_state[UNKNOWN]
-    if applied != selection():
+    if set(applied) != set(selection()):   # the Runs page may reorder it: that is no change
         del st.session_state[UNKNOWN]
         return
     st.warning(f"The link names {len(unknown)} run(s) this results root does not hold: "

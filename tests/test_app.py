@@ -175,6 +175,10 @@ def test_unknown_run_ids_in_the_url_are_named(monkeypatch, flagged_root):
     assert url_runs(at) == [live] and at.multiselect(key=ui.SELECTION).value == [live]
     at = open_app(monkeypatch, flagged_root["root"], "config", runs=[live])
     assert not at.warning
+    # the Runs page puts the selection in table order: still the linked selection, still warned
+    ordered = sorted([live, flagged_root["dead"]])
+    at = open_app(monkeypatch, flagged_root["root"], runs=[*reversed(ordered), "typo"])
+    assert url_runs(at) == ordered and "typo" in at.warning[0].value
 
 
 def test_dead_and_diverged_runs_carry_badges(monkeypatch, flagged_root):
