@@ -155,7 +155,6 @@ def test_every_page_fits_1280_and_1920_and_the_grid_exports_as_png(served_app):
             if name == "gradients":   # the title of the diverged run, as typed
                 assert page.locator("h3", has_text=f"activation_fn={EVIL}").count() == 1
 
-        page.set_viewport_size({"width": WIDTHS[0], "height": 1000})
         page.get_by_role("link", name="Compare", exact=True).click()
         wait_until_drawn(page, 1)
         started = time.perf_counter()
@@ -165,7 +164,18 @@ def test_every_page_fits_1280_and_1920_and_the_grid_exports_as_png(served_app):
         timings["PNG export, 10-panel grid [s]"] = round(time.perf_counter() - started, 2)
         assert png.startswith(b"\x89PNG") and len(png) > 10_000
         assert download.value.suggested_filename == "infoplane_train.png"
+        # the sidebar's selection: removing a run there removes it from the URL and from every page
+        page.get_by_role("link", name="Gradients", exact=True).click()
+        wait_until_drawn(page, PAGES["gradients"])
+        removed = page.locator('[data-testid="stSidebar"] [data-tag-index="0"]').get_attribute("aria-label")
+        page.get_by_role("button", name=f"Remove {removed}", exact=True).click()
+        page.wait_for_function("""n => document.querySelectorAll('[data-testid="stVegaLiteChart"]').length == n""",
+                               arg=PAGES["gradients"] - 1, timeout=60_000)
+        assert removed not in page.url and page.url.count("runs=") == PAGES["gradients"] - 1
+        page.get_by_role("link", name="Training curves", exact=True).click()
+        wait_until_drawn(page, 1)
+        assert removed not in page.url and page.url.count("runs=") == PAGES["gradients"] - 1
         browser.close()
-    assert not [u for u in external if "evil" in u]
+    assert not [u for u in external if "evil" in u]   # nothing loaded from a run's text
     (ARTIFACTS / "timings.json").write_text(json.dumps(timings, indent=1))
     print(json.dumps(timings, indent=1))
