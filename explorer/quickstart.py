@@ -45,7 +45,9 @@ def statuses(root: Path) -> Counter[str]:
 
 def empty_root(root: Path) -> None:
     st.title("No runs yet")
-    st.write(f"The results root `{root}` holds no runs. Fill it from a shell with")
+    st.write("The results root holds no runs:")
+    st.code(str(root), language=None, wrap_lines=True)
+    st.write("Fill it from a shell with")
     st.code(f"trainer sweep {QUICKSTART} --results {root}", language="bash")
     st.write("or run the quickstart cohort from here, in the background; runs appear as they finish.")
     process = _processes().get(str(root))

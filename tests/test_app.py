@@ -354,7 +354,9 @@ def test_sql_page_runs_reads_and_refuses_writes(monkeypatch, cohort_root):
 def test_empty_root_shows_the_quickstart_command(monkeypatch, tmp_path):
     at = open_app(monkeypatch, tmp_path / "nothing-here")
     assert at.title[0].value == "No runs yet"
-    assert f"trainer sweep data/configs/quickstart --results {tmp_path / 'nothing-here'}" in at.code[0].value
+    codes = [code.value for code in at.code]
+    assert f"trainer sweep data/configs/quickstart --results {tmp_path / 'nothing-here'}" in codes
+    assert str(tmp_path / "nothing-here") in codes     # the path as text, not inside Markdown
     assert at.button[0].label == "Run the quickstart cohort"
 
 
