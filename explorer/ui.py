@@ -133,7 +133,12 @@ def unknown_warning() -> None:
 def run_flags(runs: pd.DataFrame) -> dict[str, list[str]]:
     """run_id -> its badges ("dead", "diverged"); a run with status diverged is diverged too."""
     flags: dict[str, list[str]] = {}
-    for row in runs.itertuples(index=False):
+    # only rows with some flag set go through the loop: a root has thousands of runs, a few flagged
+    flagged = runs["status"].eq("diverged")
+    for column in BADGES:
+        if column in runs:
+            flagged |= runs[column].fillna(False).astype(bool)
+    for row in runs[flagged].itertuples(index=False):
         marks = [badge for column, badge in BADGES.items() if _is_set(getattr(row, column, None))]
         if row.status == "diverged" and "diverged" not in marks:
             marks.append("diverged")
