@@ -130,7 +130,9 @@ def scan(root: str | os.PathLike, now: float | None = None) -> Scan:
     with state.lock:
         result = _update(state, root, now)
         result.index_note = note
-        if state.unsaved and (state.saved_at is None or time.monotonic() - state.saved_at >= SAVE_INTERVAL_S):
+        # nothing is kept for a root without runs (it may not exist at all: no folder is made for it)
+        if state.unsaved and state.entries and (
+                state.saved_at is None or time.monotonic() - state.saved_at >= SAVE_INTERVAL_S):
             result.index_path = save(root, state)
     return result
 
@@ -293,7 +295,7 @@ def writable_index_dir(root: Path) -> Path | None:
     own, cache = root / ROOT_INDEX_DIR, index_dirs(root)[0]
     for directory in (own, cache):
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(parents=directory is cache, exist_ok=True)
         except OSError:
             continue
         if directory.is_dir() and not directory.is_symlink() and os.access(directory, os.W_OK):

@@ -236,3 +236,11 @@ def test_queries_answer_from_their_snapshot_while_a_refresh_runs(root, monkeypat
     gate.set()
     store._background.join(30)
     assert set(store.runs()["run_id"]) == before | {added}
+
+
+def test_a_root_without_runs_gets_no_index_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    index.forget()
+    missing = tmp_path / "no-such-root"
+    assert scan(missing).runs == [] and scan(tmp_path).runs == []
+    assert not missing.exists() and not (tmp_path / ".index").exists() and not (tmp_path / "cache").exists()
