@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from explorer import configdiff, queries
 from ibstore import layout, sandbox, views
 from ibstore.scan import Problem, Scan, scan
+from ibstore.schema import TABLE_SCHEMAS
 
 T = TypeVar("T")
 
@@ -85,23 +86,32 @@ class ResultStore:
             self._refresh_in_background()
         return current
 
-    def connection(self, snapshot: Scan | None = None) -> duckdb.DuckDBPyConnection:
+    def connection(self, snapshot: Scan | None = None, runs: list[str] | None = None) -> duckdb.DuckDBPyConnection:
         """A new cursor with the views of `snapshot` (default: the current one); one per caller,
-        since cursors are not shared across threads."""
+        since cursors are not shared across threads. With `runs`, the Parquet tables hold only
+        those runs' files: a query of 12 runs then looks at 12 runs' files, not at every file's
+        partition expression (0.1 s per table at 10,000 runs)."""
         cursor = self._database.cursor()
-        views.register(cursor, snapshot or self.snapshot())
+        current = snapshot or self.snapshot()
+        if runs is None:
+            views.register(cursor, current)
+        else:
+            views.register(cursor, current, [name for name in views.VIEWS if name not in TABLE_SCHEMAS])
+            for table in TABLE_SCHEMAS:
+                cursor.register(table, views.table_dataset(table, *current.table_paths(table, runs)))
         return cursor
 
-    def _read(self, query: Callable[..., T], *args: Any) -> T:
-        """`query(cursor, *args)` on the current snapshot. A file the snapshot lists can vanish
-        before it is read (a compaction replaces parts by the base); then rescan once and retry."""
+    def _read(self, query: Callable[..., T], *args: Any, runs: list[str] | None) -> T:
+        """`query(cursor, *args)` on the current snapshot, over the runs `runs` (None: every run).
+        A file the snapshot lists can vanish before it is read (a compaction replaces parts by
+        the base); then rescan once and retry."""
         try:
-            return query(self.connection(), *args)
+            return query(self.connection(runs=runs), *args)
         except duckdb.InvalidInputException as error:
             if "reading the stream registered as" not in str(error):
                 raise
             self.refresh()
-            return query(self.connection(), *args)
+            return query(self.connection(runs=runs), *args)
 
     @property
     def problems(self) -> list[Problem]:
@@ -185,23 +195,23 @@ class ResultStore:
 
     def mi(self, run_ids: list[str] | None = None, estimator: str | None = None, split: str | None = None,
            params: str | None = None) -> pd.DataFrame:
-        return self._read(queries.mi, run_ids, estimator, params, split)
+        return self._read(queries.mi, run_ids, estimator, params, split, runs=run_ids)
 
     def mi_choices(self, run_ids: list[str]) -> pd.DataFrame:
-        return self._read(queries.mi_choices, run_ids)
+        return self._read(queries.mi_choices, run_ids, runs=run_ids)
 
     def mi_over_seeds(self, run_ids: list[str], estimator: str, params: str, split: str,
                       aggregate: str = "median") -> pd.DataFrame:
-        return self._read(queries.mi_over_seeds, run_ids, estimator, params, split, aggregate)
+        return self._read(queries.mi_over_seeds, run_ids, estimator, params, split, aggregate, runs=run_ids)
 
     def metrics(self, run_ids: list[str] | None = None) -> pd.DataFrame:
-        return self._read(queries.metrics, run_ids)
+        return self._read(queries.metrics, run_ids, runs=run_ids)
 
     def metrics_over_seeds(self, run_ids: list[str], aggregate: str = "median") -> pd.DataFrame:
-        return self._read(queries.metrics_over_seeds, run_ids, aggregate)
+        return self._read(queries.metrics_over_seeds, run_ids, aggregate, runs=run_ids)
 
     def gradients(self, run_ids: list[str] | None = None) -> pd.DataFrame:
-        return self._read(queries.gradients, run_ids)
+        return self._read(queries.gradients, run_ids, runs=run_ids)
 
     def activations(self, run_ids: list[str], split: str | None = None, layer: int | None = None) -> pd.DataFrame:
         return self._per_run("activations", run_ids, split, layer)
@@ -211,13 +221,13 @@ class ResultStore:
         return self._per_run("activation_stats", run_ids, split, layer)
 
     def _per_run(self, table: str, run_ids: list[str], split: str | None, layer: int | None) -> pd.DataFrame:
-        return self._read(queries.per_run_table, table, run_ids, split, layer)
+        return self._read(queries.per_run_table, table, run_ids, split, layer, runs=run_ids)
 
     def activation_splits(self, run_ids: list[str]) -> list[str]:
-        return self._read(queries.splits_recorded, "activation_stats", run_ids)
+        return self._read(queries.splits_recorded, "activation_stats", run_ids, runs=run_ids)
 
     def dead_fractions(self, run_ids: list[str], split: str) -> pd.DataFrame:
-        return self._read(queries.dead_fractions, run_ids, split)
+        return self._read(queries.dead_fractions, run_ids, split, runs=run_ids)
 
     def dead_runs(self, run_ids: list[str]) -> list[str]:
         """Runs the trainer flagged dead_network (every layer's gradient zero at every logged epoch

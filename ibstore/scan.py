@@ -125,9 +125,13 @@ class Scan:
         wanted = by_run if run_ids is None else [r for r in run_ids if r in by_run]
         return [file for run_id in wanted for file in by_run[run_id]]
 
-    def table_paths(self, table: str) -> tuple[list[str], list[str]]:
-        """(path, run_id) of every file of `table`, as two lists, without making a ParquetFile each."""
-        rows = self.file_table.filter(pc.equal(self.file_table["table"], table))
+    def table_paths(self, table: str, run_ids: list[str] | None = None) -> tuple[list[str], list[str]]:
+        """(path, run_id) of every file of `table` (of the runs `run_ids` only, if given), as two
+        lists, without making a ParquetFile each."""
+        wanted = pc.equal(self.file_table["table"], table)
+        if run_ids is not None:
+            wanted = pc.and_(wanted, pc.is_in(self.file_table["run_id"], value_set=pa.array(run_ids, pa.string())))
+        rows = self.file_table.filter(wanted)
         paths = pc.binary_join_element_wise(str(layout.runs_dir(self.root)), rows["run_id"], rows["name"], os.sep)
         return paths.to_pylist(), rows["run_id"].to_pylist()
 
