@@ -54,6 +54,8 @@ class ResultStore:
                         "SET lock_configuration = true"):
             self._database.execute(setting)
         self._runs_memo: tuple[Scan, pd.DataFrame] | None = None   # runs() of one snapshot
+        self._varying: tuple[Scan, list[str]] | None = None         # varying_keys() of one snapshot
+        self._flat: dict[str, tuple[Any, dict[str, Any]]] = {}      # run_id -> (record, its flat config)
 
     def refresh(self, wait: bool = True) -> bool:
         """Rescan the root (incrementally: only changed run folders are read) and swap in the new
@@ -151,8 +153,26 @@ class ResultStore:
         records = (current.run(run_id) for run_id in run_ids)
         return {r.run_id: r.config for r in records if r is not None}
 
+    def flat_configs(self) -> dict[str, dict[str, Any]]:
+        """run_id -> flattened config (dotted keys), of every run; a record's flattening is kept
+        while the record stays the same, so a page rerun flattens nothing again."""
+        flats = {}
+        for record in self.snapshot().runs:
+            kept = self._flat.get(record.run_id)
+            if kept is None or kept[0] is not record:
+                kept = self._flat[record.run_id] = (record, configdiff.flatten(record.config))
+            flats[record.run_id] = kept[1]
+        return flats
+
     def varying_keys(self, run_ids: list[str] | None = None) -> list[str]:
-        return configdiff.varying_keys(list(self.configs(run_ids).values()))
+        """The config keys whose values differ among `run_ids` (every run: worked out once per
+        snapshot)."""
+        if run_ids is not None:
+            return configdiff.varying_keys(list(self.configs(run_ids).values()))
+        current = self.snapshot()
+        if self._varying is None or self._varying[0] is not current:
+            self._varying = (current, configdiff.varying_keys(list(self.configs().values())))
+        return list(self._varying[1])
 
     def groups(self, run_ids: list[str]) -> dict[str, list[str]]:
         """group_id -> its runs among `run_ids` (runs that differ only in seed share a group)."""

@@ -48,12 +48,12 @@ def filters_changed() -> None:
 
 
 # filters: a config key and its values (offered from the data), and a free SQL condition
-config = store.configs()
-keys = sorted(set().union(*(configdiff.flatten(c) for c in config.values())))
+flats = store.flat_configs()
+keys = sorted(set().union(*flats.values()))
 left, middle, right = st.columns([1, 2, 3])
 key = left.selectbox("Config key", [None, *keys], key="fkey", bind="query-params", on_change=filters_changed,
                      format_func=lambda k: "(any)" if k is None else k)
-values = sorted({json.dumps(configdiff.flatten(c).get(key), sort_keys=True) for c in config.values()}) if key else []
+values = sorted({json.dumps(flat.get(key), sort_keys=True) for flat in flats.values()}) if key else []
 chosen = middle.multiselect("Values", values, key="fval", bind="query-params", disabled=not key,
                             on_change=filters_changed, format_func=lambda v: configdiff.format_value(json.loads(v)))
 where = right.text_input("SQL condition", key="where", bind="query-params", on_change=filters_changed,
@@ -74,8 +74,8 @@ shown = list(runs["run_id"])
 if st.session_state.pop(FILTERS_CHANGED, False) and shown[:ui.MAX_FILTER_RUNS] != ui.selection():
     ui.set_selection(shown[:ui.MAX_FILTER_RUNS])
 
-varying = configdiff.varying_keys(list(config.values()))  # over the whole root: stable while filtering
-flat = {r: configdiff.flatten(config[r]) for r in shown}
+varying = store.varying_keys()  # over the whole root: stable while filtering
+flat = {r: flats[r] for r in shown}
 badges = ui.run_flags(all_runs)
 table = runs.drop(columns=[c for c in varying if c in runs]).assign(
     flags=[", ".join(badges.get(r, [])) for r in shown],
