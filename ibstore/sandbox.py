@@ -29,7 +29,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import duckdb
 import pandas as pd
@@ -113,7 +113,7 @@ class Limits:
 
 
 def connect(root: str | os.PathLike | None = None, *, scan: Scan | None = None,
-            limits: Limits = Limits()) -> duckdb.DuckDBPyConnection:
+            limits: Limits = Limits(), names: Iterable[str] = views.VIEWS) -> duckdb.DuckDBPyConnection:
     """A new in-memory DuckDB with the views of `scan` (or of a scan of `root`) that can touch no file."""
     if scan is None:
         if root is None:
@@ -127,7 +127,7 @@ def connect(root: str | os.PathLike | None = None, *, scan: Scan | None = None,
         "memory_limit": limits.memory_limit, "threads": limits.threads,
     })
     con.execute("SET enable_progress_bar = false")   # it would print to stderr during long reads
-    views.register(con, scan)
+    views.register(con, scan, names)   # `names`: the views the statement reads (views.read_by)
     con.execute("SET lock_configuration = true")
     return con
 
@@ -282,7 +282,7 @@ class Statement:
         self.query = check_read_only(sql)
         self.limits = limits
         scan = source if isinstance(source, Scan) else scan_root(Path(source))
-        self._con = connect(scan=scan, limits=limits)
+        self._con = connect(scan=scan, limits=limits, names=views.read_by(self.query))
         self._stopped: SqlError | None = None
 
     def interrupt(self) -> None:

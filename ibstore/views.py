@@ -59,6 +59,19 @@ def register(con: duckdb.DuckDBPyConnection, scan: Scan, names: Iterable[str] = 
         con.register(name, data)
 
 
+def read_by(sql: str) -> tuple[str, ...]:
+    """The views a statement reads, by DuckDB's parser; every view when it names anything else
+    (information_schema, SHOW TABLES) or nothing, or cannot be parsed so (PIVOT). Registering
+    only these spares building the other tables' datasets (0.05 s each at 10,000 runs)."""
+    try:
+        named = {name.lower().rsplit(".", 1)[-1] for name in duckdb.get_table_names(sql)}
+    except duckdb.Error:
+        return VIEWS
+    if not named or not named <= set(VIEWS):
+        return VIEWS
+    return tuple(view for view in VIEWS if view in named)
+
+
 def view_data(scan: Scan, names: Iterable[str] = VIEWS) -> dict[str, pa.Table | ds.Dataset]:
     """View name -> its Arrow data, for the views `names`, kept on the scan (a scan never changes):
     `runs` and `config` usually come with it (ibstore.index keeps them), the rest is built on
