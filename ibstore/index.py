@@ -12,7 +12,7 @@ The `runs` and `config` view tables are kept too and patched for the runs that c
 
 Where: `<root>/.index/index.bin`; when that folder cannot be written (a read-only root, or
 `.index` is not a folder), `$XDG_CACHE_HOME/ib-lab/<hash of the root's path>/index.bin`
-(default `~/.cache`). An index there is read too, the user cache's first.
+(default `~/.cache`). Both are read, the one a save would go to first.
 
 Format: MAGIC, the header's length (u32, little-endian), the header (JSON: the code version,
 the body's length and CRC-32, the byte range of each segment), then the body: one Arrow IPC
@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pydantic
 import pyarrow.compute as pc
+import pydantic
 
 from ibstore import layout, views
 from ibstore.record import RunRecord, Status
@@ -283,16 +283,23 @@ def _snapshot(root: Path, entries: dict[str, Entry], shown: dict[str, Status],
 
 # --- on disk -------------------------------------------------------------------------------
 
-def index_dirs(root: Path) -> list[Path]:
-    """Where the index of `root` may be: the user cache first, then the root's own folder."""
+def _cache_dir(root: Path) -> Path:
     cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    key = hashlib.sha256(str(root.absolute()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
-    return [cache_home / "ib-lab" / key, root / ROOT_INDEX_DIR]
+    return cache_home / "ib-lab" / hashlib.sha256(str(root.absolute()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def index_dirs(root: Path) -> list[Path]:
+    """Where the index of `root` may be, the folder a save would go to first: the root's own
+    folder if it can be written (it is a writable folder, or absent in a writable root), else
+    the user cache folder."""
+    own, cache = root / ROOT_INDEX_DIR, _cache_dir(root)
+    writable = os.access(own, os.W_OK) if own.is_dir() else not own.exists() and os.access(root, os.W_OK)
+    return [own, cache] if writable else [cache, own]
 
 
 def writable_index_dir(root: Path) -> Path | None:
     """The root's own index folder if it can be written there, else the user cache folder."""
-    own, cache = root / ROOT_INDEX_DIR, index_dirs(root)[0]
+    own, cache = root / ROOT_INDEX_DIR, _cache_dir(root)
     for directory in (own, cache):
         try:
             directory.mkdir(parents=directory is cache, exist_ok=True)
