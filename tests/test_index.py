@@ -244,3 +244,26 @@ def test_a_root_without_runs_gets_no_index_folder(tmp_path, monkeypatch):
     missing = tmp_path / "no-such-root"
     assert scan(missing).runs == [] and scan(tmp_path).runs == []
     assert not missing.exists() and not (tmp_path / ".index").exists() and not (tmp_path / "cache").exists()
+
+
+def test_a_run_filter_reaches_the_parquet_scan_so_other_runs_files_are_never_opened(root):
+    import duckdb
+
+    result = scan(root)
+    ids = sorted(statuses(result))
+    wanted, others = ids[:2], ids[2:]
+    con = duckdb.connect()
+    views.register(con, result)
+    con.execute("SET enable_external_access = false")
+    for other in others:   # after the scan: a query that opened these files would fail
+        for path in layout.run_dir(root, other).glob("*.parquet"):
+            path.unlink()
+    expected = sum(f.num_rows for run in wanted for f in result.files["mi"][run])
+    in_list = ", ".join(f"'{run_id}'" for run_id in wanted)
+    assert con.execute(f"SELECT count(*) FROM mi WHERE run_id IN ({in_list})").fetchall() == [(expected,)]
+    assert con.execute("SELECT count(*) FROM mi WHERE list_contains(?, run_id)", [wanted]).fetchall() == [(expected,)]
+    assert con.execute("SELECT count(*) FROM mi WHERE run_id = ?", [wanted[0]]).fetchall() != [(0,)]
+    # a filter that only a join or subquery produces is not pushed down: every file is opened
+    with pytest.raises(duckdb.Error, match="Failed to open"):
+        con.execute(f"SELECT count(*) FROM mi WHERE run_id IN (SELECT run_id FROM runs WHERE run_id IN ({in_list}))"
+                    ).fetchall()
