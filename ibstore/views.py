@@ -27,9 +27,6 @@ from ibstore.record import INT64_MAX, INT64_MIN, RunRecord
 from ibstore.scan import Problem, Scan
 from ibstore.schema import TABLE_SCHEMAS
 
-SQL_TYPES = {pa.string(): "VARCHAR", pa.int16(): "SMALLINT", pa.int32(): "INTEGER",
-             pa.int64(): "BIGINT", pa.float64(): "DOUBLE"}
-
 RUNS_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("group_id", pa.string()), ("name", pa.string()),
     ("cohort", pa.string()), ("seed", pa.int64()), ("status", pa.string()),
@@ -209,10 +206,6 @@ def problems_table(problems: list[Problem]) -> pa.Table:
 
 def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
-
-
-def literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _int(value: Any) -> int | None:
