@@ -69,8 +69,7 @@ class ResultStore:
             self._checked_at = time.monotonic()
             if self._scan is not None and fresh.fingerprint == self._scan.fingerprint:
                 return False
-            views.view_data(fresh)      # build the views' Arrow data before the swap
-            self._scan = fresh
+            self._scan = fresh          # the datasets of its views are built when first queried
             return True
 
     def _refresh_in_background(self) -> None:
