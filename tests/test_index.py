@@ -267,3 +267,17 @@ def test_a_run_filter_reaches_the_parquet_scan_so_other_runs_files_are_never_ope
     with pytest.raises(duckdb.Error, match="Failed to open"):
         con.execute(f"SELECT count(*) FROM mi WHERE run_id IN (SELECT run_id FROM runs WHERE run_id IN ({in_list}))"
                     ).fetchall()
+
+
+@pytest.mark.parametrize("sql, names", [
+    ("SELECT count(*) FROM runs", ("runs",)),
+    ("SELECT * FROM MI m JOIN main.runs r ON m.run_id = r.run_id", ("runs", "mi")),
+    ("SELECT (SELECT max(epoch) FROM metrics), * FROM config", ("config", "metrics")),
+    ("SHOW TABLES", views.VIEWS),
+    ("SELECT * FROM information_schema.columns, runs", views.VIEWS),
+    ("PIVOT runs ON status USING count(*)", views.VIEWS),
+    ("SELECT 1", views.VIEWS),
+    ("SELECT table_name FROM duckdb_columns() WHERE table_name IN (SELECT 'mi' FROM runs)", views.VIEWS),
+])
+def test_a_statement_gets_the_views_it_reads(sql, names):
+    assert views.read_by(sql) == names
