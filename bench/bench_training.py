@@ -179,7 +179,7 @@ def main() -> None:
     floor = median_of(args.repeats, lambda: numpy_floor(args.epochs))
     training_epoch, logged_epoch, whole_run, start_up = [], [], [], []
     for _ in range(args.repeats):   # interleaved, so a change in load hits every figure alike
-        wall, per_epoch = ours(3000, NEVER)            # chunks of 1000 epochs, nothing logged between
+        wall, per_epoch = ours(3000, NEVER)            # chunks of 2000 and 1000 epochs, nothing logged between
         training_epoch.append(per_epoch)
         start_up.append(wall - 3000 * per_epoch)
         logged_epoch.append(ours(300, {"every": 1})[1])

@@ -43,8 +43,9 @@ from trainer.summaries import HistogramGrid, gradient_stats
 
 # The minibatch orders of one chunk ([epochs, networks, rows] int32) stay below this.
 ORDERS_BUDGET_BYTES = 32 * 2**20
-# Longest chunk: a compiled call returns to Python at least this often (progress, flushes, Ctrl-C).
-MAX_EPOCHS_PER_CALL = 1000
+# Longest chunk, in network-epochs (networks x epochs): a compiled call returns to Python within
+# about 2 s of training on this kind of machine (progress, flushes, Ctrl-C are handled between calls).
+MAX_NETWORK_EPOCHS_PER_CALL = 2000
 
 
 def configure_threads(threads: int | None) -> None:
@@ -389,10 +390,12 @@ def _open_writer(network: Network, root: Path, start_epoch: int, flush_seconds: 
 
 
 def _capacity(logged: list[int], n_networks: int, n_train: int, epochs_per_call: int | None) -> int:
-    """Epochs per compiled call: the longest gap between logged epochs, within the orders budget."""
+    """Epochs per compiled call: the longest gap between logged epochs, within the orders budget
+    and the time between returns to Python."""
     longest_gap = max(b - a for a, b in zip(logged, logged[1:]))
-    within_budget = max(1, ORDERS_BUDGET_BYTES // (4 * n_networks * n_train))
-    return max(1, min(longest_gap, within_budget, MAX_EPOCHS_PER_CALL, epochs_per_call or MAX_EPOCHS_PER_CALL))
+    within_budget = ORDERS_BUDGET_BYTES // (4 * n_networks * n_train)
+    within_time = MAX_NETWORK_EPOCHS_PER_CALL // n_networks
+    return max(1, min(longest_gap, within_budget, within_time, epochs_per_call or longest_gap))
 
 
 def _record_metrics(networks: list[Network], first_epoch: int, loss: np.ndarray, accuracy: np.ndarray,
