@@ -48,8 +48,10 @@ class HistogramGrid:
         """Non-empty bins of every network's values ([N, ...]), as columns sorted by network,
         then bin: (network, bin_index, bin_lo, bin_hi, count)."""
         n_networks = values.shape[0]
-        flat = values.reshape(n_networks, -1).astype(np.float64)
-        index = np.floor((flat - self.origin[:, None]) / self.width[:, None]).astype(np.int64)
+        flat = values.reshape(n_networks, -1).astype(np.float64)    # a copy: the arithmetic below is in place
+        flat -= self.origin[:, None]
+        flat /= self.width[:, None]
+        index = np.floor(flat, out=flat).astype(np.int64)
         if index.size == 0:
             network = bins = counts = np.zeros(0, np.int64)
         else:
