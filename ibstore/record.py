@@ -125,7 +125,7 @@ def _parse_limited(data: bytes) -> Any:
     """json.loads with MAX_RECORD_BYTES, MAX_DEPTH, int64 and finite-number limits."""
     if len(data) > MAX_RECORD_BYTES:
         raise RecordError(f"run.json is {len(data)} bytes; at most {MAX_RECORD_BYTES} are read")
-    depth = _max_depth(data)
+    depth = json_depth(data)
     if depth > MAX_DEPTH:
         raise RecordError(f"run.json nests arrays/objects {depth} deep; at most {MAX_DEPTH} are allowed")
     try:
@@ -147,7 +147,7 @@ def _parse_limited(data: bytes) -> Any:
     return value
 
 
-def _max_depth(data: bytes) -> int:
+def json_depth(data: bytes) -> int:
     """Deepest nesting of [ and { outside string literals (checked before json.loads, which
     would raise RecursionError on deep input)."""
     brackets = re.findall(rb"[\[\]{}]", _JSON_STRING.sub(b"", data))

@@ -36,6 +36,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ibstore import views
+from ibstore.record import json_depth
 from ibstore.scan import Scan, scan as scan_root
 
 T = TypeVar("T")
@@ -47,6 +48,9 @@ APP_TIMEOUT_S = 10.0
 # about 20 % more speed on narrow rows).
 BATCH_ROWS = 8192
 ALLOWED = "SELECT, WITH, FROM, VALUES, PIVOT, UNPIVOT, DESCRIBE, SHOW, SUMMARIZE and EXPLAIN"
+
+# Deepest parse tree checked (json_serialize_sql's JSON nests about 3 levels per subquery).
+MAX_TREE_DEPTH = 500
 
 # Keywords no read needs; refused anywhere in a statement (strings and comments are not keywords).
 WRITE_KEYWORDS = frozenset({
@@ -224,11 +228,15 @@ def _parse_tree(query: str) -> dict[str, Any]:
                                                           "python_enable_replacements": False})
         cursor = _checker.cursor()
     try:
-        return json.loads(cursor.execute("SELECT json_serialize_sql(?)", [query]).fetchall()[0][0])
-    except RecursionError:   # Python's JSON parser stops at about 1000 levels (~300 nested subqueries)
-        raise SqlError("refused: the statement is nested too deeply to be checked") from None
+        tree = cursor.execute("SELECT json_serialize_sql(?)", [query]).fetchall()[0][0]
     finally:
         cursor.close()
+    # A fixed limit, checked before json.loads (which recurses per level): whether a statement can
+    # be checked must not depend on the interpreter's recursion limit or the caller's stack.
+    if json_depth(tree.encode()) > MAX_TREE_DEPTH:
+        raise SqlError(f"refused: the statement is nested too deeply to be checked (parse tree deeper than "
+                       f"{MAX_TREE_DEPTH} levels, about {MAX_TREE_DEPTH // 3} nested subqueries)")
+    return json.loads(tree)
 
 
 def _check_tree(query: str) -> None:

@@ -265,7 +265,24 @@ def test_a_statement_too_deep_to_check_is_refused_in_one_line(cohort_root, capsy
     for _ in range(900):
         query = f"SELECT * FROM ({query})"
     assert cli.main(["sql", "--results", str(cohort_root), query]) == 2
-    assert capsys.readouterr().err == "error: refused: the statement is nested too deeply to be checked\n"
+    err = capsys.readouterr().err
+    assert err.startswith("error: refused: the statement is nested too deeply to be checked") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("deep", ["[" * 900 + "1" + "]" * 900, "{'a': " * 500 + "1" + "}" * 500,
+                                  "CASE WHEN true THEN " * 400 + "1" + " END" * 400])
+def test_deep_lists_structs_and_cases_are_refused_in_one_line(cohort_root, capsys, deep):
+    assert cli.main(["sql", "--results", str(cohort_root), f"SELECT {deep}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: refused: the statement is nested too deeply") and err.count("\n") == 1
+
+
+def test_a_statement_within_the_depth_limit_runs(cohort_root, capsys):
+    query = "SELECT 1 AS x"
+    for _ in range(sandbox.MAX_TREE_DEPTH // 4):
+        query = f"SELECT * FROM ({query})"
+    assert cli.main(["sql", "--results", str(cohort_root), query]) == 0
+    assert capsys.readouterr().out.split()[:3] == ["x", "-", "1"]
 
 
 def test_table_output_caps_rows_and_says_how_many_were_left_out(cohort_root, capsys):
