@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 COHORT = REPO / "data" / "configs" / "reproductions" / "initial_bias_relu_notebook.json"
 SEEDS = 5
@@ -43,18 +45,22 @@ def timed(command: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, nargs="+", default=[300], help="epochs per run (default 300)")
+    parser.add_argument("--repeats", type=int, default=1, help="interleaved repetitions; medians are printed")
     args = parser.parse_args()
     cohort = json.loads(COHORT.read_text())
     n_biases = len(cohort["grid"]["initial_bias"])
-    print(f"load average {os.getloadavg()[0]:.1f} (2 cores)")
+    print(f"load average {os.getloadavg()[0]:.1f} (2 cores), medians of {args.repeats}")
     for epochs in args.epochs:
-        with tempfile.TemporaryDirectory() as folder:
-            folder = Path(folder)
-            (folder / "cohort.json").write_text(json.dumps({**cohort, "epochs": epochs, "n_runs": SEEDS}))
-            single = {k: v for k, v in cohort.items() if k != "grid"}
-            (folder / "single.json").write_text(json.dumps({**single, "epochs": epochs, "initial_bias": 0.0}))
-            one, one_mb = timed(["run", str(folder / "single.json"), "--quiet", "--results", str(folder / "a")])
-            many, many_mb = timed(["sweep", str(folder / "cohort.json"), "--results", str(folder / "b")])
+        ones, manys = [], []
+        for _ in range(args.repeats):
+            with tempfile.TemporaryDirectory() as folder:
+                folder = Path(folder)
+                (folder / "cohort.json").write_text(json.dumps({**cohort, "epochs": epochs, "n_runs": SEEDS}))
+                single = {k: v for k, v in cohort.items() if k != "grid"}
+                (folder / "single.json").write_text(json.dumps({**single, "epochs": epochs, "initial_bias": 0.0}))
+                ones.append(timed(["run", str(folder / "single.json"), "--quiet", "--results", str(folder / "a")]))
+                manys.append(timed(["sweep", str(folder / "cohort.json"), "--results", str(folder / "b")]))
+        (one, one_mb), (many, many_mb) = (np.median(np.array(times), axis=0) for times in (ones, manys))
         n = n_biases * SEEDS
         print(f"{epochs} epochs: one network (trainer run) {one:.1f} s, peak {one_mb:.0f} MB; "
               f"cohort {n_biases} biases x {SEEDS} seeds = {n} networks (trainer sweep) {many:.1f} s, "
