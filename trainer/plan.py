@@ -22,7 +22,7 @@ from ibstore import layout, lock
 from ibstore.record import RunRecord, Status
 from ibstore.scan import scan
 from trainer import checkpoint, config, estimators
-from trainer.config import Experiment, memory_estimate, physical_memory
+from trainer.config import MEMORY_SHARE, Experiment, memory_estimate, physical_memory
 from trainer.store import REPLACEABLE_BY_DEFAULT
 
 # Config keys a stacked computation may vary per network (issue 11.4): experiments equal in
@@ -181,8 +181,9 @@ def resumable(run_config: dict[str, Any]) -> bool:
 def stack_groups(tasks: list[Task], workers: int, memory: int | None = None) -> list[Group]:
     """Tasks of one shape stacked into groups: a shape's networks are split into as many
     groups as there are workers (when it has that many networks), each small enough that
-    `workers` such groups fit in `memory` (default: this machine's) by config.memory_estimate."""
-    memory = physical_memory() if memory is None else memory
+    `workers` such groups fit in `memory` (default: config.MEMORY_SHARE of this machine's) by
+    config.memory_estimate."""
+    memory = int(MEMORY_SHARE * (physical_memory() or 0)) if memory is None else memory
     by_shape: dict[tuple[str, frozenset[Status]], list[tuple[Task, int]]] = {}
     for task in tasks:
         by_shape.setdefault((shape_key(task.experiment), task.replace), []).extend((task, s) for s in task.seeds)
