@@ -206,7 +206,9 @@ def test_two_workers_train_a_cohort_and_a_rerun_skips_it(tmp_path, capsys):
 def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, capsys):
     """Kill a sweep (worker included) once it has a checkpoint; --resume continues from it and
     ends with the same numbers as a sweep that was never interrupted."""
-    epochs = 1200  # several seconds of training: the first checkpoint comes after 5 s
+    # The first checkpoint comes after 5 s of training; 6000 epochs train for about 13 s on this
+    # project's 2-core machine (1200 took 4 s, so the victim could finish before its first one).
+    epochs = 6000
     path = write_config(tmp_path, "resume", {**TINY, "epochs": epochs, "log_schedule": {"every": 10},
                                              "n_runs": 2, "save_checkpoints": True})
     (experiment,) = config.plan(config.load_file(path))
@@ -219,6 +221,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, capsys):
              what="a checkpoint of both runs")
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait()
+    assert victim.returncode == -signal.SIGKILL, "the sweep ended before both runs had a checkpoint"
     assert uninterrupted.wait(timeout=300) == 0
     stopped_at = max(int(p.stem.split("_")[1]) for p in checkpoint_files())
     assert 0 < stopped_at < epochs and run_json(killed, run_ids[0])["status"] == "running"
