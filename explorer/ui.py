@@ -57,11 +57,20 @@ def root_source() -> str:
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&=^])")
 
 
+# Where GitHub-flavoured Markdown turns bare text into a link (http://, www., user@host): Streamlit
+# links these after escapes are resolved, so a zero-width space goes in to break the pattern.
+_AUTOLINK = re.compile(r"(?i)(://|@|\bwww\.)")
+ZERO_WIDTH_SPACE = "\u200b"
+
+
 def plain(text: object) -> str:
     """`text` for a Markdown-rendering element (st.caption, st.warning, ...) so that it shows as
     typed: every ASCII punctuation character Markdown or Streamlit could act on is backslash-escaped
-    (CommonMark shows an escaped punctuation character literally), line breaks become spaces."""
-    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+    (CommonMark shows an escaped punctuation character literally), a zero-width space keeps URLs and
+    e-mail addresses from becoming links, line breaks become spaces."""
+    one_line = " ".join(str(text).split())
+    unlinked = _AUTOLINK.sub(lambda m: m.group(1)[0] + ZERO_WIDTH_SPACE + m.group(1)[1:], one_line)
+    return _MARKDOWN.sub(r"\\\1", unlinked)
 
 
 # the run selection: one list of run ids for every page, in the URL and the sidebar
