@@ -45,7 +45,6 @@ import pydantic
 from ibstore import layout, views
 from ibstore.record import RunRecord, Status
 from ibstore.scan import FILES_SCHEMA, Problem, Scan, file_rows, live_status, read_run, run_dirs
-from ibstore.schema import TABLE_SCHEMAS
 
 MAGIC = b"ib-lab results index\n"
 INDEX_FILE = "index.bin"
