@@ -18,7 +18,6 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-FORMATS = ("table", "csv", "json", "parquet")
 SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 MAX_CELL = 60            # characters of one table cell; longer values end in "…" (csv/json hold them whole)
 # Control and bidi characters would let a value print fake rows or reorder the line.
