@@ -186,10 +186,9 @@ def dead_networks(root: Path, epochs: int, seeds: int) -> tuple[list[str], float
         rec = record(root, run_id)
         by_bias.setdefault(rec["config"]["initial_bias"], []).append((rec, silent_from(root, run_id)))
     lines = [f"### 3. Dead relu networks by initial bias ({seeds} seeds, {epochs} epochs, {seconds:.0f} s)", "",
-             "`dead_network` is the run.json flag (every kernel gradient exactly zero at every logged epoch >= 1). "
-             "'Silent from' is the first logged epoch from which every kernel gradient stays exactly zero to "
-             "the end (1 for a network dead from the start; a later epoch for one that died while training, "
-             "which the flag does not cover).", "",
+             "`dead_network` is the run.json flag (every kernel gradient exactly zero from some logged epoch "
+             ">= 1 to the end, the loss not zero). 'Silent from' is that first logged epoch (1 for a network "
+             "dead from the start, later for one that died while training).", "",
              "| initial bias | dead_network | silent from (per seed) | final test accuracy |", "|---|---|---|---|"]
     for bias in BIASES:
         runs = by_bias[bias]
@@ -199,14 +198,14 @@ def dead_networks(root: Path, epochs: int, seeds: int) -> tuple[list[str], float
                      f"{summary([rec['final_test_accuracy'] for rec, _ in runs])} |")
     negative = [(rec, epoch) for bias in BIASES if bias < 0 for rec, epoch in by_bias[bias]]
     flagged = sum(bool(rec["dead_network"]) for rec, _ in negative)
-    died_later = sum(not rec["dead_network"] and epoch is not None for rec, epoch in negative)
+    from_start = sum(bool(rec["dead_network"]) and epoch == 1 for rec, epoch in negative)
     zero_dead = sum(bool(rec["dead_network"]) for rec, _ in by_bias[0.0])
-    verdict = "reproduced" if flagged == len(negative) and not zero_dead else \
-        "partly reproduced" if flagged + died_later == len(negative) and not zero_dead else "NOT reproduced"
+    verdict = "reproduced" if from_start == len(negative) and not zero_dead else \
+        "partly reproduced" if flagged == len(negative) and not zero_dead else "NOT reproduced"
     lines += ["", "The notebook: 'For negative initial bias settings ... all gradients remain 0 for the entire "
-              f"training process'. Here {flagged} of {len(negative)} negative-bias networks have zero gradients "
-              f"from the first epoch (flagged dead), {died_later} more trained briefly and then died (zero "
-              f"gradients from the epoch shown to the end, chance accuracy), and {zero_dead} of "
+              f"training process'. Here {flagged} of {len(negative)} negative-bias networks are flagged dead: "
+              f"{from_start} with zero gradients from the first epoch, {flagged - from_start} after training "
+              f"briefly (zero gradients from the epoch shown to the end, chance accuracy), and {zero_dead} of "
               f"{len(by_bias[0.0])} with bias 0 are flagged: **{verdict}**. (The notebook also reports dead "
               "networks for large positive biases, 2 and 5 in the shipped cohort; they are not trained here.)"]
     return lines + [""], seconds

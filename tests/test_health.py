@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import pandas as pd
 
 from trainer.health import NetworkHealth
 
@@ -19,9 +20,29 @@ def test_no_gradient_epoch_is_not_dead():
 def test_all_zero_gradients_at_every_logged_epoch_is_dead():
     health = NetworkHealth()
     for epoch in (1, 2, 5):
+        health.observe_losses(epoch, 0.69, 0.69)
         health.observe_gradients(epoch, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
     assert health.flags()["dead_network"] is True
     health.observe_gradients(6, [0.0, 0.0, 0.0], [0.0, 1e-30, 0.0])  # one minibatch moved one layer
+    assert health.flags()["dead_network"] is False
+
+
+def test_a_network_that_dies_while_training_is_dead():
+    """Gradients at epochs 1-3, then exactly zero to the end: dead (from epoch 4)."""
+    health = NetworkHealth()
+    for epoch in range(1, 10):
+        health.observe_losses(epoch, 0.69, 0.69)
+        norm = 0.5 if epoch < 4 else 0.0
+        health.observe_gradients(epoch, [norm, norm], [norm, 0.0])
+    assert health.flags()["dead_network"] is True
+    assert health.silent_since == 4
+
+
+def test_zero_gradients_with_zero_loss_are_a_fitted_network_not_a_dead_one():
+    health = NetworkHealth()
+    health.observe_gradients(1, [0.3], [0.1])
+    health.observe_losses(2, 0.0, 0.01)
+    health.observe_gradients(2, [0.0], [0.0])
     assert health.flags()["dead_network"] is False
 
 
@@ -60,3 +81,14 @@ def test_huge_learning_rate_is_flagged_diverged(tmp_path):
     assert record["status"] == "diverged"
     assert record["diverged"] is True
     assert record["dead_network"] is False
+
+
+def test_a_relu_network_that_dies_after_a_few_epochs_is_flagged_dead(tmp_path):
+    # docs/reproductions.md: relu, initial bias -0.2, seed 1 trains for three epochs, then every
+    # kernel gradient is exactly zero and it stays at chance.
+    record = train(tmp_path, activation_fn="relu", initial_bias=-0.2, seed=1, architecture=[10, 7, 5, 4, 3],
+                   epochs=8)
+    gradients = pd.concat(pd.read_parquet(p) for p in (tmp_path / "runs" / record["run_id"]).glob("gradients*.parquet"))
+    by_epoch = gradients.groupby("epoch")[["grad_mean_norm", "grad_std_norm"]].max().max(axis=1)
+    assert by_epoch.loc[1] > 0 and by_epoch.loc[8] == 0     # it learned, then died
+    assert record["dead_network"] is True

@@ -1,5 +1,5 @@
 """Activations: per-layer histograms over epochs, a per-neuron view, the fraction of dead or
-saturated units, and a flag on networks the trainer found dead (gradients zero throughout)."""
+saturated units, and a flag on networks the trainer found dead (gradients zero to the end)."""
 
 import streamlit as st
 
@@ -10,8 +10,9 @@ store, all_runs, selection = ui.selection_page("Activations")
 flags = ui.run_flags(all_runs)
 dead = [r for r in selection if "dead" in flags.get(r, [])]
 if dead:
-    st.warning(f"Dead network: the gradients stay zero through training in {len(dead)} of the selected runs, "
-               f"so their weights never change: {ui.plain(', '.join(dead))}.", icon=":material/heart_broken:")
+    st.warning(f"Dead network: the gradients are zero from some epoch to the end of training in {len(dead)} of "
+               f"the selected runs, so their weights stop changing: {ui.plain(', '.join(dead))}.",
+               icon=":material/heart_broken:")
 
 labels = ui.labels(store, all_runs, selection)
 run_id = st.selectbox("Run", list(labels), key="run", bind="query-params",

@@ -26,6 +26,6 @@ for run_id, label in ui.labels(store, all_runs, with_gradients).items():
     st.caption(ui.plain(run_id))
     data = frame[frame["run_id"] == run_id]
     if "dead" in flags.get(run_id, []):
-        st.warning("Dead network (flagged by the trainer): the gradients stay zero through training, and zeros "
-                   "cannot be drawn on log axes, so only the weight norm shows.", icon=":material/heart_broken:")
+        st.warning("Dead network (flagged by the trainer): the gradients are zero from some epoch to the end, "
+                   "and zeros cannot be drawn on log axes.", icon=":material/heart_broken:")
     ui.show_chart(charts.gradient_chart(data), data, f"gradients_{run_id}")
