@@ -157,9 +157,14 @@ def test_tasks_of_one_shape_are_stacked_and_split_across_workers():
     assert groups[0].tasks[-1] == Task(shape[2], (0,)) and groups[1].tasks[0] == Task(shape[2], (1,))
     assert groups[1].tasks[-1] == Task(shape[0], (7,), resume=True)
     # Memory for 2 networks per worker: the 9 networks of the shape in 5 groups.
-    per_network = config.memory_estimate({**shape[0].config, "n_runs": 1})
-    groups = stack_groups(tasks, workers=2, memory=4 * per_network)
+    one, two = (config.memory_estimate({**shape[0].config, "n_runs": n}) for n in (1, 2))
+    groups = stack_groups(tasks, workers=2, memory=2 * (one + (two - one)))   # each worker: fixed part + 2
     assert [len(g.run_ids) for g in groups] == [2, 2, 2, 2, 1, 1]
+    # The fixed part (TensorFlow) is paid once per worker: the 45 networks of the seed notebook's
+    # cohort fit two groups in 16 GiB.
+    cohort = config.plan({"name": "nb", **TINY, "n_runs": 5, "grid": {"initial_bias": list(range(9))}})
+    groups = stack_groups([Task(e, e.seeds) for e in cohort], workers=2, memory=16 * 2**30)
+    assert [len(g.run_ids) for g in groups] == [23, 22]
 
 
 # ---------------------------------------------------------------- sweeps that train

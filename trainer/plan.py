@@ -182,7 +182,7 @@ def stack_groups(tasks: list[Task], workers: int, memory: int | None = None) -> 
     """Tasks of one shape stacked into groups: a shape's networks are split into as many
     groups as there are workers (when it has that many networks), each small enough that
     `workers` such groups fit in `memory` (default: config.MEMORY_SHARE of this machine's) by
-    config.memory_estimate."""
+    config.memory_estimate: per worker its fixed part, per network the cost of one more network."""
     memory = int(MEMORY_SHARE * (physical_memory() or 0)) if memory is None else memory
     by_shape: dict[tuple[str, frozenset[Status]], list[tuple[Task, int]]] = {}
     for task in tasks:
@@ -190,8 +190,11 @@ def stack_groups(tasks: list[Task], workers: int, memory: int | None = None) -> 
     groups = []
     for networks in by_shape.values():
         experiment = networks[0][0].experiment
-        per_network = memory_estimate({**experiment.config, "n_runs": 1})
-        fit = max(1, memory // (workers * per_network)) if memory and per_network else len(networks)
+        one = memory_estimate({**experiment.config, "n_runs": 1})
+        # What one more network adds; the rest (TensorFlow, the MI temporaries) each worker pays once.
+        per_network = memory_estimate({**experiment.config, "n_runs": 2}) - one if one else None
+        fit = max(1, (memory // workers - (one - per_network)) // per_network) \
+            if memory and per_network else len(networks)
         n_groups = max(min(workers, len(networks)), -(-len(networks) // fit))
         size = -(-len(networks) // n_groups)
         for start in range(0, len(networks), size):
