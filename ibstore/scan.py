@@ -64,9 +64,6 @@ class RunScan:
     record: RunRecord | None                                  # None if run.json is missing or unusable
     files: dict[str, list[ParquetFile]] = field(default_factory=dict)   # table -> base then parts
     problems: tuple[Problem, ...] = ()
-    # (name, file type, inode, ctime, mtime, size) of every entry not starting with "."; equal
-    # signatures mean nothing read here changed (liveness excepted: see live_status).
-    signature: tuple = ()
 
 
 # One row per file of a table of a shown run, in reading order (base, then parts by number).
@@ -194,17 +191,16 @@ def read_run(root: Path, run_dir: Path) -> RunScan:
             entries = _entries(dir_fd)
         except OSError as error:   # e.g. EIO, or a folder that may be entered but not listed
             return problem(run_dir, f"cannot be listed ({error.strerror or error}): skipped")
-        signature = tuple(sorted((name, stat.S_IFMT(s.st_mode), *_identity(s)) for name, s in entries.items()))
         for name, entry in entries.items():
             if stat.S_ISLNK(entry.st_mode) and name != RUN_JSON:  # run.json's own check says so
                 problems.append(Problem(run_id, _shown(run_dir / name), "is a symlink: never followed"))
         if RUN_JSON not in entries:
             problems.append(Problem(run_id, _shown(run_dir), "no run.json (yet): skipped"))
-            return RunScan(run_id, run_dir, None, {}, tuple(problems), signature)
+            return RunScan(run_id, run_dir, None, {}, tuple(problems))
         record, error = _read_record(dir_fd, run_dir, entries[RUN_JSON])
         if error:
             problems.append(Problem(run_id, _shown(run_dir / RUN_JSON), error))
-            return RunScan(run_id, run_dir, None, {}, tuple(problems), signature)
+            return RunScan(run_id, run_dir, None, {}, tuple(problems))
         record = record if record.run_id == run_id else record.model_copy(update={"run_id": run_id})
         if record.schema_version > SCHEMA_VERSION:
             problems.append(Problem(run_id, _shown(run_dir / RUN_JSON),
@@ -213,7 +209,7 @@ def read_run(root: Path, run_dir: Path) -> RunScan:
         files = _table_files(dir_fd, run_id, run_dir, entries, problems)
     finally:
         os.close(dir_fd)
-    return RunScan(run_id, run_dir, record, files, tuple(problems), signature)
+    return RunScan(run_id, run_dir, record, files, tuple(problems))
 
 
 def live_status(record: RunRecord, run_dir: Path, now: float) -> Status:
@@ -286,7 +282,8 @@ def _read_regular(dir_fd: int, name: str, limit: int) -> bytes:
 def _table_files(dir_fd: int, run_id: str, run_dir: Path, entries: dict[str, os.stat_result],
                  problems: list[Problem]) -> dict[str, list[ParquetFile]]:
     """The readable files of each table: the base, then the parts it does not already hold."""
-    footers: dict[str, tuple[ParquetFile, int]] = {}
+    footers: dict[str, ParquetFile] = {}
+    compacted_through: dict[str, int] = {}   # table -> its base file's ib.compacted_through
     for name, entry in entries.items():
         parsed = layout.parse_table_file(name)
         if parsed is None:
@@ -303,11 +300,11 @@ def _table_files(dir_fd: int, run_id: str, run_dir: Path, entries: dict[str, os.
         if error:
             problems.append(Problem(run_id, _shown(run_dir / name), error))
             continue
-        footers[name] = (ParquetFile(run_id, str(run_dir / name), columns, num_rows, part), compacted)
-    compacted_through = {layout.parse_table_file(name)[0]: compacted for name, (file, compacted) in footers.items()
-                         if file.part is None}
+        footers[name] = ParquetFile(run_id, str(run_dir / name), columns, num_rows, part)
+        if part is None:
+            compacted_through[table] = compacted
     current = layout.current_table_files(footers, compacted_through)
-    return {table: [footers[name][0] for name in names] for table, names in current.items()}
+    return {table: [footers[name] for name in names] for table, names in current.items()}
 
 
 def _read_footer(dir_fd: int, name: str, table: str) -> tuple[tuple[str, ...], int, int, str | None]:

@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 from ibstore import layout
 from ibstore.lock import RunLock, RunLocked, describe_holder
 from ibstore.record import SCHEMA_VERSION, RecordError, RunRecord, Status
+from ibstore.scan import live_status
 from ibstore.schema import TABLE_SCHEMAS
 
 # What a fresh writer may replace without being told to: a run that died or was
@@ -126,6 +127,13 @@ def read_record(root: Path, run_id: str) -> RunRecord | None:
         return RunRecord.from_json_bytes(layout.run_json_path(root, run_id).read_bytes())
     except (OSError, RecordError):
         return None
+
+
+def shown_status(root: Path, run_id: str, now: float) -> Status | None:
+    """The run's status as `trainer ls` shows it (a `running` run whose writer is gone is
+    interrupted), or None if it has no usable run.json."""
+    record = read_record(root, run_id)
+    return None if record is None else live_status(record, layout.run_dir(root, run_id), now)
 
 
 def versions() -> dict[str, str | None]:
@@ -263,10 +271,9 @@ class RunWriter:
             for stray in self.dir.glob(".*.tmp"):   # left by a writer killed mid-write
                 stray.unlink(missing_ok=True)
             if resuming:
-                for table in TABLE_SCHEMAS:
-                    if table in table_files(self.dir):
-                        rewrite_table(self.dir, table, lambda rows: rows.filter(
-                            pc.less_equal(rows["epoch"], resume_epoch)))
+                for table in table_files(self.dir):
+                    rewrite_table(self.dir, table, lambda rows: rows.filter(
+                        pc.less_equal(rows["epoch"], resume_epoch)))
                 self._observe_metrics(load_tables(self.root, self.run_id, resume_epoch).get("metrics"))
             else:
                 self._remove_previous_results()

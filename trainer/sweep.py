@@ -24,11 +24,10 @@ from pathlib import Path
 from ibstore import layout
 from ibstore.progress import HELD, NOT_STARTED, QUEUED, SweepProgress, progress_path
 from ibstore.record import Status
-from ibstore.scan import live_status
 from trainer.local_pool import run_local
 from trainer.plan import Plan, SweepError, load_experiments, plan_sweep, stack_groups
 from trainer.ray_pool import run_ray
-from trainer.store import StoreError, atomic_write, read_record, unwritable
+from trainer.store import StoreError, atomic_write, shown_status, unwritable
 from trainer.task import GroupResult
 
 __all__ = ["SweepError", "sweep"]
@@ -191,9 +190,7 @@ def wait_until_free(root: Path, run_ids: set[str]) -> None:
     """Block until no live process holds any of these runs (lock free, or heartbeat stale)."""
     while True:
         now = time.time()
-        busy = [run_id for run_id in run_ids
-                if (record := read_record(root, run_id)) is not None
-                and live_status(record, layout.run_dir(root, run_id), now) is Status.RUNNING]
+        busy = [run_id for run_id in run_ids if shown_status(root, run_id, now) is Status.RUNNING]
         if not busy:
             return
         time.sleep(WAIT_POLL_SECONDS)
@@ -202,12 +199,8 @@ def wait_until_free(root: Path, run_ids: set[str]) -> None:
 def final_statuses(root: Path, run_ids: list[str]) -> dict[str, str]:
     """What each run's run.json says now (as `trainer ls` shows it); 'not started' if it has none."""
     now = time.time()
-    statuses = {}
-    for run_id in run_ids:
-        record = read_record(root, run_id)
-        statuses[run_id] = NOT_STARTED if record is None else \
-            live_status(record, layout.run_dir(root, run_id), now).value
-    return statuses
+    shown = {run_id: shown_status(root, run_id, now) for run_id in run_ids}
+    return {run_id: NOT_STARTED if status is None else status.value for run_id, status in shown.items()}
 
 
 def check_writable(root: Path) -> None:

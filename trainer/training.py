@@ -209,14 +209,14 @@ class Network:
         self.writer: RunWriter | None = None
         self.mi: MiRows | None = None
         self.health = NetworkHealth()
-        self.status = "running"
+        self.status = Status.RUNNING
         self.error: str | None = None
         self.epochs_done = 0
         self.finished = False            # its writer recorded the final status and let the run go
 
     def fail(self, error: BaseException) -> None:
         """This network's rows could not be made or written: it ends `failed`, the others go on."""
-        self.status = "failed"
+        self.status = Status.FAILED
         self.error = "".join(traceback.format_exception_only(error)).strip()
 
 
@@ -334,20 +334,21 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
             _record_logged(networks, 0, initial_layers, None, log)
             _finish_ended(networks)
         epoch = start_epoch
-        while epoch < config["epochs"] and any(n.status == "running" for n in networks):
+        while epoch < config["epochs"] and any(n.status is Status.RUNNING for n in networks):
             next_logged = next(e for e in logged if e > epoch)
             orders = np.stack([np.stack([epoch_order(seed, e, steps.n_train) for seed in seeds])
                                for e in range(epoch + 1, min(next_logged, epoch + capacity) + 1)])
-            active = np.array([n.status == "running" for n in networks])
+            active = np.array([n.status is Status.RUNNING for n in networks])
             chunk = steps.train(orders, active)
             epoch += chunk.n_epochs
             ending = _record_metrics(networks, epoch - chunk.n_epochs + 1, chunk.loss, chunk.accuracy, config)
             if epoch in is_logged or ending:
                 _, _, layers = steps.evaluate_layers()
                 chunk.kernels = [layer.kernel.numpy() for layer in model.layers]
-                _record_logged([n for n in networks if n.epochs_done == epoch and n.status in ("running", "completed")],
-                               epoch, layers, chunk, log)
-            running = [n for n in networks if n.status == "running"]
+                logged_now = [n for n in networks
+                              if n.epochs_done == epoch and n.status in (Status.RUNNING, Status.COMPLETED)]
+                _record_logged(logged_now, epoch, layers, chunk, log)
+            running = [n for n in networks if n.status is Status.RUNNING]
             # At most one checkpoint per flush interval, after a flush (tables first: a resumed
             # run must find every epoch up to its checkpoint).
             if config["save_checkpoints"] and epoch in is_logged and running \
@@ -364,19 +365,19 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
                 network.writer.maybe_flush(network.epochs_done)
             _finish_ended(networks)
     except KeyboardInterrupt:
-        _finish_all(networks, "interrupted", "interrupted by the user (Ctrl-C or SIGTERM)")
+        _finish_all(networks, Status.INTERRUPTED, "interrupted by the user (Ctrl-C or SIGTERM)")
         raise
     except BaseException as error:
-        _finish_all(networks, "failed", "".join(traceback.format_exception_only(error)).strip())
+        _finish_all(networks, Status.FAILED, "".join(traceback.format_exception_only(error)).strip())
         raise
     finally:
         if bar is not None:
             bar.close()
     for network in networks:
-        if network.status == "running":
-            network.status = "completed"
+        if network.status is Status.RUNNING:
+            network.status = Status.COMPLETED
     _finish_ended(networks)
-    return {**skipped, **{network.run_id: network.status for network in networks}}
+    return {**skipped, **{network.run_id: network.status.value for network in networks}}
 
 
 def _open_writer(network: Network, root: Path, start_epoch: int, flush_seconds: float,
@@ -407,7 +408,7 @@ def _record_metrics(networks: list[Network], first_epoch: int, loss: np.ndarray,
     n_epochs = len(loss)
     reached_at_end = False
     for network in networks:
-        if network.status != "running":
+        if network.status is not Status.RUNNING:
             continue
         s = network.index
         own_loss, own_accuracy = loss[:, :, s], accuracy[:, :, s]
@@ -423,11 +424,11 @@ def _record_metrics(networks: list[Network], first_epoch: int, loss: np.ndarray,
             network.health.observe_losses(int(epoch), float(train_loss), float(test_loss))
         network.epochs_done = int(epochs[-1])
         if diverged[last]:
-            network.status = "diverged"
+            network.status = Status.DIVERGED
             network.error = (f"loss became {own_loss[last, 0]} (train) / {own_loss[last, 1]} (test) "
                              f"at epoch {network.epochs_done}")
         elif reached[last]:
-            network.status = "completed"
+            network.status = Status.COMPLETED
             reached_at_end = reached_at_end or last == n_epochs - 1
     return reached_at_end
 
@@ -473,9 +474,9 @@ def _finish_ended(networks: list[Network]) -> None:
     """Record the end of every network that stopped (completed, diverged, or failed alone): its
     deferred MI rows, its final status. Its run is let go at once while the others train on."""
     for network in networks:
-        if network.status == "running" or network.finished:
+        if network.status is Status.RUNNING or network.finished:
             continue
-        if network.status != "failed":
+        if network.status is not Status.FAILED:
             try:
                 deferred = network.mi.at_end()
                 if deferred:
@@ -487,12 +488,12 @@ def _finish_ended(networks: list[Network]) -> None:
         _finish(network)
 
 
-def _finish_all(networks: list[Network], status: str, error: str | None) -> None:
+def _finish_all(networks: list[Network], status: Status, error: str | None) -> None:
     """The whole stack stops (interrupted, or a failure of the shared computation)."""
     for network in networks:
         if network.finished:
             continue
-        if network.status == "running":
+        if network.status is Status.RUNNING:
             network.status, network.error = status, error
         _finish(network)
 
@@ -500,7 +501,7 @@ def _finish_all(networks: list[Network], status: str, error: str | None) -> None
 def _finish(network: Network) -> None:
     network.finished = True
     network.status = network.writer.finish(network.status, network.epochs_done, network.error,
-                                           **network.health.flags()).value
+                                           **network.health.flags())
 
 
 def _progress_bar(name: str, epochs: int, start: int, n_networks: int):
