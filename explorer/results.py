@@ -97,9 +97,11 @@ class ResultStore:
         if runs is None:
             views.register(cursor, current)
         else:
-            views.register(cursor, current, [name for name in views.VIEWS if name not in TABLE_SCHEMAS])
+            views.register(cursor, current, [name for name in views.EVERYDAY_VIEWS
+                                             if name not in TABLE_SCHEMAS and name not in views.DERIVED])
             for table in TABLE_SCHEMAS:
                 cursor.register(table, views.table_dataset(table, *current.table_paths(table, runs)))
+            views.register_derived(cursor, ["phases"])   # over these runs' tables
         return cursor
 
     def _read(self, query: Callable[..., T], *args: Any, runs: list[str] | None) -> T:
@@ -254,6 +256,31 @@ class ResultStore:
         runs = self.runs()
         dead = set(runs.loc[runs["dead_network"].eq(True), "run_id"])
         return [r for r in run_ids if r in dead]
+
+    # phases and statistics over seeds
+
+    def phases(self, run_ids: list[str] | None = None) -> pd.DataFrame:
+        """The `phases` view: per run, layer, estimator, params and split the peak and final
+        I(X;T), compression and its noise floor, peak I(Y;T), SNR-drop epoch and the run's health."""
+        return self._read(queries.phases, run_ids, runs=run_ids)
+
+    def phase_stats(self, run_ids: list[str] | None = None) -> pd.DataFrame:
+        """The `phase_stats` view over these runs' seed groups (ibstore.stats.phase_stats)."""
+        from ibstore import stats
+
+        return stats.phase_stats(self.phases(run_ids))
+
+    def compare_groups(self, group_a: str, group_b: str) -> pd.DataFrame:
+        """Seed group a against seed group b on every phase quantity (ibstore.stats.compare_groups);
+        ValueError naming a group the root lacks."""
+        from ibstore import stats
+
+        runs = self.runs()
+        for group in (group_a, group_b):
+            if not runs["group_id"].eq(group).any():
+                raise ValueError(f"no seed group {group!r} in {self.root}")
+        run_ids = runs.loc[runs["group_id"].isin([group_a, group_b]), "run_id"].tolist()
+        return stats.compare_groups(self.phases(run_ids), group_a, group_b)
 
     # charts
 
