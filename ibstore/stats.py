@@ -88,6 +88,23 @@ def summarize(values: np.ndarray) -> Summary:
                    float(interval.high), None)
 
 
+def summarize_columns(values: np.ndarray) -> list[Summary]:
+    """`summarize` of each column of `values` [seeds, quantities]. Columns without a missing value
+    share one bootstrap call (the same resampled seeds for each column: every column's interval
+    equals its own call's, and the call's fixed cost is paid once)."""
+    values = np.asarray(values, dtype=float)
+    complete = np.isfinite(values).all(axis=0)
+    summaries = [None if complete[i] and len(values) >= 2 else summarize(values[:, i]) for i in range(values.shape[1])]
+    if len(values) >= 2 and complete.any():
+        block = values[:, complete].T
+        interval = stats.bootstrap((block,), np.mean, axis=-1, n_resamples=N_RESAMPLES, confidence_level=CONFIDENCE,
+                                   method="percentile", rng=SEED).confidence_interval
+        for j, i in enumerate(np.flatnonzero(complete)):
+            summaries[i] = Summary(len(values), float(block[j].mean()), float(block[j].std(ddof=1)),
+                                   float(interval.low[j]), float(interval.high[j]), None)
+    return summaries
+
+
 def exceeds_zero(values: np.ndarray) -> float:
     """One-sided sign-flip permutation p-value that the mean of the finite `values` is > 0 (NaN
     with fewer than 2 values: no test)."""
@@ -134,20 +151,19 @@ def with_excess(phases: pd.DataFrame) -> pd.DataFrame:
     return phases.assign(**{EXCESS: phases["compression_bits"].astype(float) - phases["noise_floor_bits"].astype(float)})
 
 
-def exclusion(row: pd.Series) -> str | None:
-    """Why a run is left out of its group's statistics, or None: dead, diverged, or not completed."""
-    if _flagged(row["dead_network"]):
-        return "dead"
-    if _flagged(row["diverged"]) or row["status"] == "diverged":
-        return "diverged"
-    if row["status"] != "completed":
-        return str(row["status"])
-    return None
+def exclusions(phases: pd.DataFrame) -> np.ndarray:
+    """Per row, why its run is left out of its group's statistics, or None: dead (the trainer's
+    dead_network), diverged, or not completed (its status). NULL flags (runs written before the
+    flag existed, or still running) are not set."""
+    dead = _flagged(phases["dead_network"])
+    diverged = _flagged(phases["diverged"]) | (phases["status"].astype(object) == "diverged").to_numpy(bool)
+    status = phases["status"].astype(object).to_numpy()
+    return np.where(dead, "dead", np.where(diverged, "diverged",
+                                           np.where(status == "completed", None, status))).astype(object)
 
 
-def _flagged(value) -> bool:
-    """A health flag that is set (NULL: a run written before the flag existed, or still running)."""
-    return value is not None and not pd.isna(value) and bool(value)
+def _flagged(column: pd.Series) -> np.ndarray:
+    return column.astype("boolean").fillna(False).to_numpy(bool)
 
 
 @dataclass(frozen=True)
@@ -160,16 +176,17 @@ class Health:
     excluded_runs: str | None
 
 
-def split_kept(frame: pd.DataFrame) -> tuple[pd.DataFrame, Health]:
-    """The rows of the runs kept (one group, one layer/estimator/params/split) and its health."""
-    per_run = frame.drop_duplicates("run_id").set_index("run_id")
-    reasons = {run_id: exclusion(row) for run_id, row in per_run.iterrows()}
-    left_out = {run_id: why for run_id, why in sorted(reasons.items()) if why is not None}
-    whys = list(left_out.values())
-    health = Health(len(reasons), whys.count("dead"), whys.count("diverged"),
-                    sum(why not in ("dead", "diverged") for why in whys),
-                    ", ".join(f"{run_id} ({why})" for run_id, why in left_out.items()) or None)
-    return frame[~frame["run_id"].isin(left_out)], health
+def health(run_ids: np.ndarray, reasons: np.ndarray) -> Health:
+    """The health of one group's rows (one per run) from their `exclusions`."""
+    left_out = sorted((run_id, why) for run_id, why in zip(run_ids, reasons) if why is not None)
+    whys = [why for _, why in left_out]
+    return Health(len(run_ids), whys.count("dead"), whys.count("diverged"),
+                  sum(why not in ("dead", "diverged") for why in whys),
+                  ", ".join(f"{run_id} ({why})" for run_id, why in left_out) or None)
+
+
+def _numeric(phases: pd.DataFrame, columns) -> np.ndarray:
+    return phases[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
 PHASE_STATS_SCHEMA = pa.schema([
@@ -186,18 +203,18 @@ def phase_stats(phases: pd.DataFrame) -> pd.DataFrame:
     """Per group, layer, estimator, params, split and quantity (QUANTITIES): the statistics of
     PHASE_STATS_SCHEMA. `p_value` and `compresses` are set only for compression_over_floor_bits
     (the one-sided test against the noise floor)."""
+    phases = with_excess(phases).sort_values(["group_id", *KEYS, "run_id"]).reset_index(drop=True)
+    values, reasons = _numeric(phases, QUANTITIES), exclusions(phases)
+    run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
     rows = []
-    phases = with_excess(phases)
-    for (group_id, *keys), frame in phases.groupby(["group_id", *KEYS], sort=True, dropna=False):
-        kept, health = split_kept(frame)
-        for quantity in QUANTITIES:
-            values = kept[quantity].astype(float)
-            missing = sorted(kept.loc[~np.isfinite(values), "run_id"])
-            summary = summarize(values.to_numpy())
-            p_value = exceeds_zero(values.to_numpy()) if quantity == EXCESS else math.nan
-            rows.append({"group_id": group_id, **dict(zip(KEYS, keys)),
-                         "layer_name": frame.sort_values("run_id")["layer_name"].iloc[0],
-                         "quantity": quantity, **asdict(health), "n_missing": len(missing),
+    for (group_id, *keys), index in phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices.items():
+        group_health = health(run_ids[index], reasons[index])
+        kept = index[np.equal(reasons[index], None)]
+        for column, (quantity, summary) in enumerate(zip(QUANTITIES, summarize_columns(values[kept]))):
+            missing = sorted(run_ids[kept][~np.isfinite(values[kept, column])])
+            p_value = exceeds_zero(values[kept, column]) if quantity == EXCESS else math.nan
+            rows.append({"group_id": group_id, **dict(zip(KEYS, keys)), "layer_name": layer_names[index[0]],
+                         "quantity": quantity, **asdict(group_health), "n_missing": len(missing),
                          "missing_runs": ", ".join(missing) or None, **asdict(summary),
                          "p_value": p_value,
                          "compresses": bool(p_value < ALPHA) if not math.isnan(p_value) else None})
@@ -214,18 +231,21 @@ def phase_stats_table(phases: pd.DataFrame) -> pa.Table:
 def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
                    quantities: tuple[str, ...] = QUANTITIES) -> pd.DataFrame:
     """Group a against group b per layer, estimator, params, split and quantity (the keys both
-    groups have): Comparison's columns, and each group's health (runs left out, named)."""
-    phases = with_excess(phases)
-    a_rows, b_rows = (phases[phases["group_id"] == group] for group in (group_a, group_b))
+    groups have): Comparison's columns, and each group's runs left out, named."""
+    phases = with_excess(phases[phases["group_id"].isin([group_a, group_b])]).reset_index(drop=True)
+    values, reasons = _numeric(phases, quantities), exclusions(phases)
+    run_ids = phases["run_id"].astype(object).to_numpy()
+    by_keys = phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices
     rows = []
-    for keys, a_frame in a_rows.groupby(list(KEYS), sort=True, dropna=False):
-        b_frame = b_rows[np.logical_and.reduce([b_rows[k] == v for k, v in zip(KEYS, keys)])]
-        if b_frame.empty:
+    for (group_id, *keys), a_index in by_keys.items():
+        b_index = by_keys.get((group_b, *keys))
+        if group_id != group_a or b_index is None:
             continue
-        (a_kept, a_health), (b_kept, b_health) = split_kept(a_frame), split_kept(b_frame)
-        for quantity in quantities:
-            comparison = compare(a_kept[quantity].to_numpy(), b_kept[quantity].to_numpy())
+        a_kept, b_kept = (index[np.equal(reasons[index], None)] for index in (a_index, b_index))
+        for column, quantity in enumerate(quantities):
+            comparison = compare(values[a_kept, column], values[b_kept, column])
             rows.append({**dict(zip(KEYS, keys)), "quantity": quantity, **asdict(comparison),
-                         "excluded_a": a_health.excluded_runs, "excluded_b": b_health.excluded_runs})
+                         "excluded_a": health(run_ids[a_index], reasons[a_index]).excluded_runs,
+                         "excluded_b": health(run_ids[b_index], reasons[b_index]).excluded_runs})
     columns = [*KEYS, "quantity", *Comparison.__dataclass_fields__, "excluded_a", "excluded_b"]
     return pd.DataFrame(rows, columns=columns)
