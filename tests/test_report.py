@@ -118,3 +118,14 @@ def test_a_failed_write_leaves_nothing_and_keeps_the_previous_report(tmp_path, m
         report.write_report(report.ResultStore(root), ["cohort-single"], out)
     assert (out / "report.md").read_text() == "previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
+
+
+@pytest.mark.slow   # imports the trainer (TensorFlow)
+def test_reproductions_keeps_the_large_positive_bias_section():
+    from bench.reproductions import kept_sections
+    old = "\n".join(["# Reproductions", "### 3. Dead relu networks", "old table",
+                     "### Large positive initial bias under the clipped loss", "measured by hand", "",
+                     "#### Figures", "![x](y.png)", "### 4. KSG", "old ksg"])
+    assert kept_sections(old) == ["### Large positive initial bias under the clipped loss", "measured by hand", "",
+                                  "#### Figures", "![x](y.png)", ""]
+    assert kept_sections("# Reproductions\n### 2. Saxe\n") == []
