@@ -331,8 +331,8 @@ Written by `{command}` in {minutes:.1f} minutes, of which training and reports
 last finish of each experiment's seeds). Sections 2 and 3 are written by `trainer
 report` (its reports, figures and LaTeX tables are in `docs/reproductions/`).
 The full configs are in `data/configs/reproductions/` (each says which figure it
-reproduces and where every setting comes from); they take hours, so this report
-trains scaled-down versions:
+reproduces and where every setting comes from). The script's defaults are the
+published scale (hours of training); what this file's runs were:
 
 | study | published | here |
 |---|---|---|
