@@ -87,34 +87,37 @@ class ResultStore:
             self._refresh_in_background()
         return current
 
-    def connection(self, snapshot: Scan | None = None, runs: list[str] | None = None) -> duckdb.DuckDBPyConnection:
+    def connection(self, snapshot: Scan | None = None, runs: list[str] | None = None,
+                   phases: bool = False) -> duckdb.DuckDBPyConnection:
         """A new cursor with the views of `snapshot` (default: the current one); one per caller,
         since cursors are not shared across threads. With `runs`, the Parquet tables hold only
         those runs' files: a query of 12 runs then looks at 12 runs' files, not at every file's
-        partition expression (0.1 s per table at 10,000 runs)."""
+        partition expression (0.1 s per table at 10,000 runs). The `phases` view only if asked
+        (creating it costs each cursor a few milliseconds)."""
         cursor = self._database.cursor()
         current = snapshot or self.snapshot()
+        base = [name for name in views.EVERYDAY_VIEWS if name not in views.DERIVED]
         if runs is None:
-            views.register(cursor, current)
+            views.register(cursor, current, base)
         else:
-            views.register(cursor, current, [name for name in views.EVERYDAY_VIEWS
-                                             if name not in TABLE_SCHEMAS and name not in views.DERIVED])
+            views.register(cursor, current, [name for name in base if name not in TABLE_SCHEMAS])
             for table in TABLE_SCHEMAS:
                 cursor.register(table, views.table_dataset(table, *current.table_paths(table, runs)))
-            views.register_derived(cursor, ["phases"])   # over these runs' tables
+        if phases:
+            views.register_derived(cursor, ["phases"])   # over the tables just registered
         return cursor
 
-    def _read(self, query: Callable[..., T], *args: Any, runs: list[str] | None) -> T:
+    def _read(self, query: Callable[..., T], *args: Any, runs: list[str] | None, phases: bool = False) -> T:
         """`query(cursor, *args)` on the current snapshot, over the runs `runs` (None: every run).
         A file the snapshot lists can vanish before it is read (a compaction replaces parts by
         the base); then rescan once and retry."""
         try:
-            return query(self.connection(runs=runs), *args)
+            return query(self.connection(runs=runs, phases=phases), *args)
         except duckdb.InvalidInputException as error:
             if "reading the stream registered as" not in str(error):
                 raise
             self.refresh()
-            return query(self.connection(runs=runs), *args)
+            return query(self.connection(runs=runs, phases=phases), *args)
 
     @property
     def problems(self) -> list[Problem]:
@@ -262,7 +265,7 @@ class ResultStore:
     def phases(self, run_ids: list[str] | None = None) -> pd.DataFrame:
         """The `phases` view: per run, layer, estimator, params and split the peak and final
         I(X;T), compression and its noise floor, peak I(Y;T), SNR-drop epoch and the run's health."""
-        return self._read(queries.phases, run_ids, runs=run_ids)
+        return self._read(queries.phases, run_ids, runs=run_ids, phases=True)
 
     def phase_stats(self, run_ids: list[str] | None = None) -> pd.DataFrame:
         """The `phase_stats` view over these runs' seed groups (ibstore.stats.phase_stats)."""

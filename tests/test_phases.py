@@ -174,10 +174,3 @@ def test_compare_groups_names_an_unknown_group(known):
     with pytest.raises(ValueError, match="no seed group 'nope'"):
         ResultStore(root).compare_groups(group_of(ids, "noise"), "nope")
 
-
-def test_phase_stats_is_built_only_for_statements_that_name_it():
-    from ibstore import views
-    assert "phase_stats" not in views.read_by("SELECT * FROM mi")
-    assert "phase_stats" not in views.read_by("WITH t AS (SELECT 1) SELECT * FROM t")
-    assert set(views.read_by("SELECT * FROM phases")) == {"phases", "runs", "mi", "gradients"}
-    assert set(views.read_by("SELECT * FROM phase_stats")) == {"phase_stats", "phases", "runs", "mi", "gradients"}

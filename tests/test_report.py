@@ -129,3 +129,11 @@ def test_reproductions_keeps_the_large_positive_bias_section():
     assert kept_sections(old) == ["### Large positive initial bias under the clipped loss", "measured by hand", "",
                                   "#### Figures", "![x](y.png)", ""]
     assert kept_sections("# Reproductions\n### 2. Saxe\n") == []
+
+
+def test_the_report_verb_reaches_no_streamlit():
+    import subprocess
+    import sys
+    code = ("import sys; from trainer import cli; from explorer import report; "
+            "assert 'streamlit' not in sys.modules and 'tensorflow' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
