@@ -174,3 +174,19 @@ def test_compare_groups_names_an_unknown_group(known):
     with pytest.raises(ValueError, match="no seed group 'nope'"):
         ResultStore(root).compare_groups(group_of(ids, "noise"), "nope")
 
+
+
+def test_the_noise_floor_test_rarely_calls_pure_noise_compression():
+    # 300 groups of 6 seeds whose I(X;T) is flat plus noise over 230 logged epochs (deep-bottleneck's
+    # schedule over 8000 epochs): the floor is computed as the phases view does (range of the last
+    # NOISE_FLOOR_EPOCHS values), and "compresses" must come out in at most 5 % of the groups.
+    from ibstore.phases import NOISE_FLOOR_EPOCHS
+    rng = np.random.default_rng(7)
+    curves = 6 + rng.normal(0, 0.05, (300, 6, 230))
+    compression = curves.max(axis=-1) - curves[..., -1]
+    tail = curves[..., -NOISE_FLOOR_EPOCHS:]
+    floor = tail.max(axis=-1) - tail.min(axis=-1)
+    called = [stats.exceeds_zero(c - f) < stats.ALPHA for c, f in zip(compression, floor)]
+    naive = [stats.exceeds_zero(c) < stats.ALPHA for c in compression]
+    assert np.mean(called) <= 0.05
+    assert np.mean(naive) == 1.0   # against 0, every pure-noise group "compresses"
