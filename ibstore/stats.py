@@ -82,10 +82,7 @@ def summarize(values: np.ndarray) -> Summary:
         return Summary(0, math.nan, math.nan, math.nan, math.nan, NO_VALUE)
     if n == 1:
         return Summary(1, float(values[0]), math.nan, math.nan, math.nan, NO_INTERVAL)
-    interval = stats.bootstrap((values,), np.mean, n_resamples=N_RESAMPLES, confidence_level=CONFIDENCE,
-                               method="percentile", rng=SEED).confidence_interval
-    return Summary(n, float(values.mean()), float(values.std(ddof=1)), float(interval.low),
-                   float(interval.high), None)
+    return _summaries(values[None, :])[0]
 
 
 def summarize_columns(values: np.ndarray) -> list[Summary]:
@@ -93,16 +90,21 @@ def summarize_columns(values: np.ndarray) -> list[Summary]:
     share one bootstrap call (the same resampled seeds for each column: every column's interval
     equals its own call's, and the call's fixed cost is paid once)."""
     values = np.asarray(values, dtype=float)
-    complete = np.isfinite(values).all(axis=0)
-    summaries = [None if complete[i] and len(values) >= 2 else summarize(values[:, i]) for i in range(values.shape[1])]
-    if len(values) >= 2 and complete.any():
-        block = values[:, complete].T
-        interval = stats.bootstrap((block,), np.mean, axis=-1, n_resamples=N_RESAMPLES, confidence_level=CONFIDENCE,
-                                   method="percentile", rng=SEED).confidence_interval
-        for j, i in enumerate(np.flatnonzero(complete)):
-            summaries[i] = Summary(len(values), float(block[j].mean()), float(block[j].std(ddof=1)),
-                                   float(interval.low[j]), float(interval.high[j]), None)
+    complete = np.isfinite(values).all(axis=0) if len(values) >= 2 else np.zeros(values.shape[1], bool)
+    summaries = [None if complete[i] else summarize(values[:, i]) for i in range(values.shape[1])]
+    if complete.any():
+        for i, summary in zip(np.flatnonzero(complete), _summaries(values[:, complete].T)):
+            summaries[i] = summary
     return summaries
+
+
+def _summaries(block: np.ndarray) -> list[Summary]:
+    """Summaries of the rows of `block` [quantities, seeds], at least 2 seeds, all finite."""
+    interval = stats.bootstrap((block,), np.mean, axis=-1, n_resamples=N_RESAMPLES, confidence_level=CONFIDENCE,
+                               method="percentile", rng=SEED).confidence_interval
+    low, high = np.atleast_1d(interval.low), np.atleast_1d(interval.high)
+    return [Summary(block.shape[1], float(row.mean()), float(row.std(ddof=1)), float(lo), float(hi), None)
+            for row, lo, hi in zip(block, low, high)]
 
 
 def exceeds_zero(values: np.ndarray) -> float:
