@@ -134,8 +134,9 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
         lines += [f"Left out, still training: {', '.join(selection.running)}.", ""]
     if selection.other:
         lines += ["Left out, not completed: " + ", ".join(f"{r} ({s})" for r, s in selection.other.items()) + ".", ""]
-    lines += ["## Health per seed group", "", *_markdown(_health(runs)), ""]
-    _save_table(_health(runs), folder, "health")
+    health = _health(runs, labels)
+    lines += ["## Health per seed group", "", *_markdown(health), ""]
+    _save_table(health, folder, "health")
     phases = store.phases(run_ids)
     phases["group"] = phases["group_id"].map(labels)
     choices = store.mi_choices(run_ids)
@@ -173,16 +174,17 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
     return "\n".join(header + at_glance + lines)
 
 
-def _health(runs: pd.DataFrame) -> pd.DataFrame:
-    grouped = runs.groupby("group", sort=False)
-    return pd.DataFrame({
-        "seed group": list(grouped.groups),
-        "runs": grouped.size().tolist(),
-        "dead": grouped["dead_network"].apply(lambda s: int(s.fillna(False).astype(bool).sum())).tolist(),
-        "diverged": grouped["diverged"].apply(lambda s: int(s.fillna(False).astype(bool).sum())).tolist(),
-        "final test accuracy": grouped["final_test_accuracy"].apply(
-            lambda s: _estimate(stats.summarize(s.to_numpy()), 3)).tolist(),
-    })
+def _health(runs: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    """Per seed group (in the labels' order): its completed runs, the dead and diverged among
+    them, and the final test accuracy over all of them."""
+    rows = []
+    for group_id, label in labels.items():
+        members = runs[runs["group_id"] == group_id]
+        rows.append({"seed group": label, "runs": len(members),
+                     "dead": int(members["dead_network"].astype("boolean").fillna(False).sum()),
+                     "diverged": int(members["diverged"].astype("boolean").fillna(False).sum()),
+                     "final test accuracy": _estimate(stats.summarize(members["final_test_accuracy"].to_numpy()), 3)})
+    return pd.DataFrame(rows)
 
 
 def _figures(store, mi, these, runs, labels, estimator, params, split, band, folder, name) -> list[str]:
@@ -223,7 +225,7 @@ def _cell(row: pd.Series, digits: int = 2) -> str:
                      digits)
 
 
-def _p(value: float) -> str:
+def _number(value: float) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
 
 
@@ -235,7 +237,7 @@ def _stats_table(group_stats: pd.DataFrame) -> pd.DataFrame:
         row = {"seed group": group, "layer": layer_name, "n": int(by.loc["compression_bits", "n"])}
         for quantity in TABLE_QUANTITIES:
             row[quantity] = _cell(by.loc[quantity], 1 if quantity.endswith("epoch") else 2)
-        row["p (compression > floor)"] = _p(excess["p_value"])
+        row["p (compression > floor)"] = _number(excess["p_value"])
         row["compresses"] = {True: "yes", False: "no"}.get(excess["compresses"], "–")
         row["left out"] = "" if pd.isna(excess["excluded_runs"]) else excess["excluded_runs"]
         rows.append(row)
@@ -252,8 +254,8 @@ def _comparison_table(these: pd.DataFrame, labels: dict[str, str]) -> pd.DataFra
                         f"[{item.ci_low:.2f}, {item.ci_high:.2f}]" if not math.isnan(item.ci_low) else "–")
             rows.append({"a": labels[other], "b": labels[groups[0]], "layer": int(item.layer),
                          "quantity": item.quantity, "n a, b": f"{item.n_a}, {item.n_b}",
-                         "a - b": f"{item.difference:.2f}", "95 % CI": interval, "p": _p(item.p_value),
-                         "Cliff's delta": _p(item.cliffs_delta)})
+                         "a - b": f"{item.difference:.2f}", "95 % CI": interval, "p": _number(item.p_value),
+                         "Cliff's delta": _number(item.cliffs_delta)})
     return pd.DataFrame(rows)
 
 
@@ -265,7 +267,7 @@ def _glance_rows(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
         rows.append({"estimator": estimator, "seed group": group, "layer": by["layer_name"].iloc[0],
                      "n": int(by.loc["compression_bits", "n"]),
                      "compression": _cell(by.loc["compression_bits"]), "noise floor": _cell(by.loc["noise_floor_bits"]),
-                     "p (compression > floor)": _p(by.loc[stats.EXCESS, "p_value"]),
+                     "p (compression > floor)": _number(by.loc[stats.EXCESS, "p_value"]),
                      "compresses": {True: "yes", False: "no"}.get(by.loc[stats.EXCESS, "compresses"], "–")})
     return pd.DataFrame(rows)
 
