@@ -153,6 +153,8 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
         lines += [f"## {estimator} {params}, {split} split", ""]
         lines += _figures(store, mi, these, runs, labels, estimator, params, split, band, folder, name)
         group_stats = stats.phase_stats(these.drop(columns="group"))
+        order = {group_id: i for i, group_id in enumerate(labels)}   # the labels' order: by the varying keys
+        group_stats = group_stats.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
         group_stats["group"] = group_stats["group_id"].map(labels)
         table = _stats_table(group_stats)
         _save_table(table, folder, f"{name}-groups")

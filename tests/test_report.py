@@ -43,6 +43,7 @@ def test_report_holds_the_statistics_figures_and_tables(written):
     text = (out / "report.md").read_text()
     lines = text.splitlines()
     glance = {line.split(" | ")[1]: line for line in lines if line.startswith("| binning")}
+    assert list(glance) == ["learning_rate=0.0001", "learning_rate=0.0004", "learning_rate=0.001"]   # by value
     # the compressing group: p = 1/64 (every seed above its floor); the noise group: not significant
     compress = glance["learning_rate=0.0004"]
     assert f"| {sign_flip_p(kept_values('compress', 'compression_over_floor_bits')):.3g} | yes |" in compress
