@@ -270,8 +270,15 @@ def _glance_rows(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
                      "n": int(by.loc["compression_bits", "n"]),
                      "compression": _cell(by.loc["compression_bits"]), "noise floor": _cell(by.loc["noise_floor_bits"]),
                      "p (compression > floor)": _number(by.loc[stats.EXCESS, "p_value"]),
-                     "compresses": {True: "yes", False: "no"}.get(by.loc[stats.EXCESS, "compresses"], "–")})
+                     "compresses": {True: "yes", False: "no"}.get(by.loc[stats.EXCESS, "compresses"], "–"),
+                     "left out": _left_out(by.loc[stats.EXCESS])})
     return pd.DataFrame(rows)
+
+
+def _left_out(row: pd.Series) -> str:
+    """"2 dead, 1 diverged": the runs of a group its statistics leave out, counted."""
+    counts = [(int(row[f"n_{why}"]), why) for why in ("dead", "diverged", "unfinished")]
+    return ", ".join(f"{count} {why}" for count, why in counts if count)
 
 
 def _markdown(table: pd.DataFrame) -> list[str]:

@@ -46,10 +46,10 @@ def test_report_holds_the_statistics_figures_and_tables(written):
     assert list(glance) == ["learning_rate=0.0001", "learning_rate=0.0004", "learning_rate=0.001"]   # by value
     # the compressing group: p = 1/64 (every seed above its floor); the noise group: not significant
     compress = glance["learning_rate=0.0004"]
-    assert f"| {sign_flip_p(kept_values('compress', 'compression_over_floor_bits')):.3g} | yes |" in compress
+    assert f"| {sign_flip_p(kept_values('compress', 'compression_over_floor_bits')):.3g} | yes | 1 dead |" in compress
     assert f"{kept_values('compress', 'compression_bits').mean():.2f} [" in compress
     noise = glance["learning_rate=0.0001"]
-    assert noise.endswith("| no |")
+    assert noise.endswith("| no |  |")
     assert "| 1.99 (n = 1: no interval) |" in glance["learning_rate=0.001"]
     assert f"Left out, still training: {ids[('compress', 7)]}." in text
     assert f"{ids[('compress', 6)]} (dead)" in text
