@@ -29,9 +29,14 @@ def tree_hash(root: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory):
+def known(tmp_path_factory):
     root = tmp_path_factory.mktemp("report-root")
-    ids = write_known_root(root)
+    return root, write_known_root(root)
+
+
+@pytest.fixture(scope="module")
+def written(known, tmp_path_factory):
+    root, ids = known
     out = tmp_path_factory.mktemp("out") / "report"
     assert cli.main(["report", *COHORTS, "--results", str(root), "--output", str(out)]) == 0
     return root, ids, out
@@ -72,8 +77,8 @@ def test_report_holds_the_statistics_figures_and_tables(written):
     assert not list(out.parent.glob(".report.*"))   # no temporary folder left
 
 
-def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, written):
-    root, ids, _ = written
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, known):
+    root, _ = known
     before = tree_hash(root)
     cases = [
         (["nope"], str(tmp_path / "a"), "unknown cohort 'nope'; cohorts in"),
@@ -105,8 +110,8 @@ def test_a_cohort_still_training_is_refused_and_named(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
-def test_a_failed_write_leaves_nothing_and_keeps_the_previous_report(tmp_path, monkeypatch, written):
-    root, _, _ = written
+def test_a_failed_write_leaves_nothing_and_keeps_the_previous_report(tmp_path, monkeypatch, known):
+    root, _ = known
     out = tmp_path / "rep"
     out.mkdir()
     (out / "report.md").write_text("previous")
@@ -132,6 +137,7 @@ def test_reproductions_keeps_the_large_positive_bias_section():
     assert kept_sections("# Reproductions\n### 2. Saxe\n") == []
 
 
+@pytest.mark.slow   # a fresh interpreter imports pandas, altair and scipy
 def test_the_report_verb_reaches_no_streamlit():
     import subprocess
     import sys
