@@ -200,8 +200,14 @@ def verdicts(table, compared, group: dict[str, str]) -> list[str]:
         rows = last_hidden(table, group[activation], spec)
         excess = rows[EXCESS]
         seen = excess["compresses"]
-        verdict = ("no test (fewer than 2 seeds)" if seen is None or seen != seen else
-                   "reproduced" if bool(seen) == compresses else "NOT reproduced")
+        if seen is None or seen != seen:
+            verdict = "no test (fewer than 2 seeds)"
+        elif bool(seen) == compresses:
+            verdict = "reproduced"
+        elif excess["n"] < 5:   # the smallest one-sided sign-flip p is 1/2^n
+            verdict = f"undecided: {excess['n']} seeds cannot give p < 0.05"
+        else:
+            verdict = "NOT reproduced"
         lines.append(f"- {claim}: compression {cell(rows['compression_bits'])} bits against a noise floor of "
                      f"{cell(rows['noise_floor_bits'])}, p = {p_text(excess['p_value'])} "
                      f"({excess['n']} seeds): **{verdict}**.")
