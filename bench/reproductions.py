@@ -155,7 +155,7 @@ def compression(root: Path, docs: Path, epochs: int, seeds: int) -> tuple[list[s
             lines.append(f"| {estimator_label(spec)} | {activation} | {cell(row['compression_bits'])} | "
                          f"{cell(row['noise_floor_bits'])} | {p_text(row[EXCESS]['p_value'])} |")
     lines += ["", *figures(folder, docs, "epochs", "I(X;T) and I(Y;T) against epoch per layer, tanh and relu"), ""]
-    return lines, total + report_s
+    return lines, total
 
 
 def estimator_label(spec: dict) -> str:
@@ -262,7 +262,7 @@ def dead_networks(root: Path, docs: Path, epochs: int, seeds: int) -> tuple[list
              "Compression of the last hidden layer against its noise floor, per initial bias:", "",
              glance.split("\n\n", 1)[1] if "\n\n" in glance else glance, "",
              *figures(folder, docs, "epochs", "I(X;T) and I(Y;T) against epoch per layer, per initial bias"), ""]
-    return lines, seconds + report_s
+    return lines, seconds
 
 
 KEPT_SECTIONS = ("Large positive initial bias",)
@@ -332,9 +332,10 @@ def main() -> None:
 
 HEADER = """# Reproductions: measured here beside the published numbers
 
-Written by `{command}` in {minutes:.1f} minutes, of which training and reports
-{train_minutes:.1f} ({machine}; training times are from run.json: first start to
-last finish of each experiment's seeds). Sections 2 and 3 are written by `trainer
+Written by `{command}` in {minutes:.1f} minutes (runs already complete in its
+results root are not trained again); the runs' training took {train_minutes:.1f} minutes
+({machine}; from run.json: first start to last finish of each experiment's seeds),
+each section's report time is in its title. Sections 2 and 3 are written by `trainer
 report` (its reports, figures and LaTeX tables are in `docs/reproductions/`).
 The full configs are in `data/configs/reproductions/` (each says which figure it
 reproduces and where every setting comes from). The script's defaults are the
