@@ -245,7 +245,6 @@ def figures(folder: Path, docs: Path, kind: str, caption: str) -> list[str]:
 def dead_networks(root: Path, docs: Path, epochs: int, seeds: int) -> tuple[list[str], float]:
     """The seed notebook's initial-bias cohort, reported by `trainer report`: health per bias."""
     raw = {**json.loads(BIAS_CONFIG.read_text()), "epochs": epochs, "n_runs": seeds}
-    raw.pop("source", None)
     run_ids, seconds = train(root, raw)
     folder, report_s = report(root, docs, raw["cohort"])
     text = (folder / "report.md").read_text()
