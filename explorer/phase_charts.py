@@ -38,7 +38,8 @@ def legend_labels(runs: pd.DataFrame) -> dict[str, str]:
 def seed_bands(mi: pd.DataFrame, band: str = "ci") -> pd.DataFrame:
     """Per seed group, layer, quantity (i_xt, i_yt) and epoch: mean, lo, hi over the live seeds
     and their number. `mi` has one row per run, epoch and layer with group, run_id, dead, epoch,
-    layer, layer_name, i_xt, i_yt. lo/hi are NaN where there is no band (one seed)."""
+    layer, layer_name, i_xt, i_yt; the groups keep the order in which they first appear there (the
+    legend's order). lo/hi are NaN where there is no band (one seed)."""
     if band not in BANDS:
         raise ValueError(f"band {band!r}: use one of {', '.join(BANDS)}")
     labels = legend_labels(mi.drop_duplicates("run_id"))
@@ -53,7 +54,8 @@ def seed_bands(mi: pd.DataFrame, band: str = "ci") -> pd.DataFrame:
         out["low"], out["high"] = out["mean"] - half, out["mean"] + half
     out.loc[out["n"] < 2, ["low", "high"]] = np.nan
     out["legend"] = out["group"].map(labels)
-    return out.drop(columns="sd")
+    order = {group: i for i, group in enumerate(labels)}
+    return out.drop(columns="sd").sort_values("group", key=lambda groups: groups.map(order), kind="stable")
 
 
 def phase_marks(phases: pd.DataFrame) -> pd.DataFrame:

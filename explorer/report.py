@@ -3,7 +3,7 @@ and figures (PNG and SVG through vl-convert, drawn by the explorer's own chart b
 
 For every estimator (with its parameters) recorded on the chosen split:
 - per layer, I(X;T) and I(Y;T) against epoch, a line per seed group with its band over seeds and
-  the peak and SNR-drop epochs marked (explorer.phase_charts);
+  the peak and SNR-drop epochs marked (ResultStore.phase_chart, explorer.phase_charts);
 - the information plane per seed group (explorer.charts.infoplane_grid, mean over seeds with
   the min-max spread);
 - the per-group phase statistics (ibstore.stats.phase_stats): compression with its bootstrap
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from explorer import charts, phase_charts
+from explorer import charts
 from explorer.results import ResultStore
 from ibstore import stats
 
@@ -138,21 +138,18 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
     lines += ["## Health per seed group", "", *_markdown(health), ""]
     _save_table(health, folder, "health")
     phases = store.phases(run_ids)
-    phases["group"] = phases["group_id"].map(labels)
     choices = store.mi_choices(run_ids)
     split = split or next((s for s in ("train", "full", "test") if s in set(choices["split"])), None)
     choices = choices[choices["split"] == split]
     if choices.empty:
         return "\n".join(header + lines + [f"No MI recorded on split {split!r}.", ""])
     glance = []
-    mi = store.mi(run_ids, split=split).merge(runs[["run_id", "group", "dead_network"]], on="run_id")
-    mi = mi.rename(columns={"dead_network": "dead"})
     for number, (estimator, params) in enumerate(choices[["estimator", "params"]].itertuples(index=False), 1):
         name = f"{number}-{estimator}"
         these = phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]
         lines += [f"## {estimator} {params}, {split} split", ""]
-        lines += _figures(store, mi, these, runs, labels, estimator, params, split, band, folder, name)
-        group_stats = stats.phase_stats(these.drop(columns="group"))
+        lines += _figures(store, runs, labels, estimator, params, split, band, folder, name)
+        group_stats = stats.phase_stats(these)
         order = {group_id: i for i, group_id in enumerate(labels)}   # the labels' order: by the varying keys
         group_stats = group_stats.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
         group_stats["group"] = group_stats["group_id"].map(labels)
@@ -189,11 +186,9 @@ def _health(runs: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _figures(store, mi, these, runs, labels, estimator, params, split, band, folder, name) -> list[str]:
-    frame = mi[(mi["estimator"] == estimator) & (mi["params"] == params)]
-    bands = phase_charts.seed_bands(frame, band)
-    lines_chart = phase_charts.phase_lines(bands, phase_charts.phase_marks(these),
-                                           title=f"{estimator} {params}, {split}: mean over seeds, band {band}")
+def _figures(store, runs, labels, estimator, params, split, band, folder, name) -> list[str]:
+    lines_chart = store.phase_chart(runs["run_id"].tolist(), estimator, params, split, band,
+                                    title=f"{estimator} {params}, {split}: mean over seeds, band {band}")
     live = runs.loc[~runs["dead_network"].fillna(False).astype(bool), "run_id"].tolist()
     lines = [*_save_chart(lines_chart, folder, f"{name}-epochs", "I(X;T) and I(Y;T) against epoch per layer")]
     if live:
@@ -250,7 +245,7 @@ def _comparison_table(these: pd.DataFrame, labels: dict[str, str]) -> pd.DataFra
     groups = [g for g in labels if g in set(these["group_id"])]
     rows = []
     for other in groups[1:]:
-        compared = stats.compare_groups(these.drop(columns="group"), other, groups[0], COMPARED)
+        compared = stats.compare_groups(these, other, groups[0], COMPARED)
         for item in compared.itertuples(index=False):
             interval = ("n = 1: no interval" if item.note == stats.NO_INTERVAL else
                         f"[{item.ci_low:.2f}, {item.ci_high:.2f}]" if not math.isnan(item.ci_low) else "–")

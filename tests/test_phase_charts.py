@@ -55,3 +55,9 @@ def test_marks_are_mean_epochs_of_live_seeds_and_the_chart_has_them():
     assert marks_in_spec == ["area", "line", "rule"]
     legend_values = spec["spec"]["layer"][1]["encoding"]["color"]["scale"]["domain"]
     assert legend_values == ["A (3 seeds, 1 dead left out)", "B (1 seed)"]
+
+
+def test_groups_keep_the_order_they_come_in():
+    rows = mi_rows()
+    rows = pd.concat([rows[rows["group"] == "B"], rows[rows["group"] == "A"]])   # B first: "bias=-1" before "-0.2"
+    assert list(dict.fromkeys(phase_charts.seed_bands(rows)["group"])) == ["B", "A"]

@@ -144,3 +144,13 @@ def test_the_report_verb_reaches_no_streamlit():
     code = ("import sys; from trainer import cli; from explorer import report; "
             "assert 'streamlit' not in sys.modules and 'tensorflow' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_result_store_phase_chart_counts_dead_networks_in_its_legend(known):
+    root, ids = known
+    store = report.ResultStore(root)
+    completed = [run_id for (group, seed), run_id in ids.items() if (group, seed) != ("compress", 7)]
+    spec = store.phase_chart(completed, "binning", '{"bin_size": 0.07}', "train").to_dict()
+    domain = spec["spec"]["layer"][1]["encoding"]["color"]["scale"]["domain"]
+    assert domain == ["learning_rate=0.0001 (6 seeds)", "learning_rate=0.0004 (6 seeds, 1 dead left out)",
+                      "learning_rate=0.001 (1 seed)"]
