@@ -126,3 +126,11 @@ def dead_fractions(con: duckdb.DuckDBPyConnection, run_ids: list[str], split: st
         FROM activation_stats WHERE list_contains(?, run_id) AND split = ?
         GROUP BY ALL ORDER BY run_id, layer, epoch
     """, [run_ids, split]).df()
+
+
+def phases(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> pd.DataFrame:
+    """The `phases` view (ibstore.phases) of these runs (None: every run)."""
+    return con.execute("""
+        SELECT * FROM phases WHERE (?::VARCHAR[] IS NULL OR list_contains(?, run_id))
+        ORDER BY group_id, run_id, estimator, params, split, layer
+    """, [run_ids, run_ids]).df()

@@ -87,32 +87,37 @@ class ResultStore:
             self._refresh_in_background()
         return current
 
-    def connection(self, snapshot: Scan | None = None, runs: list[str] | None = None) -> duckdb.DuckDBPyConnection:
+    def connection(self, snapshot: Scan | None = None, runs: list[str] | None = None,
+                   phases: bool = False) -> duckdb.DuckDBPyConnection:
         """A new cursor with the views of `snapshot` (default: the current one); one per caller,
         since cursors are not shared across threads. With `runs`, the Parquet tables hold only
         those runs' files: a query of 12 runs then looks at 12 runs' files, not at every file's
-        partition expression (0.1 s per table at 10,000 runs)."""
+        partition expression (0.1 s per table at 10,000 runs). The `phases` view only if asked
+        (creating it costs each cursor a few milliseconds)."""
         cursor = self._database.cursor()
         current = snapshot or self.snapshot()
+        base = [name for name in views.EVERYDAY_VIEWS if name not in views.DERIVED]
         if runs is None:
-            views.register(cursor, current)
+            views.register(cursor, current, base)
         else:
-            views.register(cursor, current, [name for name in views.VIEWS if name not in TABLE_SCHEMAS])
+            views.register(cursor, current, [name for name in base if name not in TABLE_SCHEMAS])
             for table in TABLE_SCHEMAS:
                 cursor.register(table, views.table_dataset(table, *current.table_paths(table, runs)))
+        if phases:
+            views.register_derived(cursor, ["phases"])   # over the tables just registered
         return cursor
 
-    def _read(self, query: Callable[..., T], *args: Any, runs: list[str] | None) -> T:
+    def _read(self, query: Callable[..., T], *args: Any, runs: list[str] | None, phases: bool = False) -> T:
         """`query(cursor, *args)` on the current snapshot, over the runs `runs` (None: every run).
         A file the snapshot lists can vanish before it is read (a compaction replaces parts by
         the base); then rescan once and retry."""
         try:
-            return query(self.connection(runs=runs), *args)
+            return query(self.connection(runs=runs, phases=phases), *args)
         except duckdb.InvalidInputException as error:
             if "reading the stream registered as" not in str(error):
                 raise
             self.refresh()
-            return query(self.connection(runs=runs), *args)
+            return query(self.connection(runs=runs, phases=phases), *args)
 
     @property
     def problems(self) -> list[Problem]:
@@ -255,7 +260,51 @@ class ResultStore:
         dead = set(runs.loc[runs["dead_network"].eq(True), "run_id"])
         return [r for r in run_ids if r in dead]
 
+    # phases and statistics over seeds
+
+    def phases(self, run_ids: list[str] | None = None) -> pd.DataFrame:
+        """The `phases` view: per run, layer, estimator, params and split the peak and final
+        I(X;T), compression and its noise floor, peak I(Y;T), SNR-drop epoch and the run's health."""
+        return self._read(queries.phases, run_ids, runs=run_ids, phases=True)
+
+    def phase_stats(self, run_ids: list[str] | None = None) -> pd.DataFrame:
+        """The `phase_stats` view over these runs' seed groups (ibstore.stats.phase_stats)."""
+        from ibstore import stats
+
+        return stats.phase_stats(self.phases(run_ids))
+
+    def compare_groups(self, group_a: str, group_b: str) -> pd.DataFrame:
+        """Seed group a against seed group b on every phase quantity (ibstore.stats.compare_groups);
+        ValueError naming a group the root lacks."""
+        from ibstore import stats
+
+        runs = self.runs()
+        for group in (group_a, group_b):
+            if not runs["group_id"].eq(group).any():
+                raise ValueError(f"no seed group {group!r} in {self.root}")
+        run_ids = runs.loc[runs["group_id"].isin([group_a, group_b]), "run_id"].tolist()
+        return stats.compare_groups(self.phases(run_ids), group_a, group_b)
+
     # charts
+
+    def phase_chart(self, run_ids: list[str], estimator: str, params: str, split: str = "train", band: str = "ci",
+                    title: str | None = None):
+        """I(X;T) and I(Y;T) against epoch per layer, a line per seed group with its band over seeds
+        ("ci" or "min-max"), peak and SNR-drop epochs marked, dead networks left out and counted
+        (explorer.phase_charts)."""
+        from explorer import phase_charts
+
+        labels = self.labels(run_ids, by_group=True)
+        runs = self.runs()
+        runs = runs.loc[runs["run_id"].isin(run_ids), ["run_id", "group_id", "dead_network"]]
+        mi = self.mi(run_ids, estimator, split, params).merge(runs, on="run_id")
+        order = {group_id: i for i, group_id in enumerate(labels)}   # legend: by the varying keys' values
+        mi = mi.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
+        mi = mi.assign(group=mi["group_id"].map(labels), dead=mi["dead_network"])
+        phases = self.phases(run_ids)
+        phases = phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]
+        phases = phases.assign(group=phases["group_id"].map(labels))
+        return phase_charts.phase_lines(phase_charts.seed_bands(mi, band), phase_charts.phase_marks(phases), title)
 
     def infoplane_chart(self, run_ids: list[str], estimator: str | None = None, split: str = "train",
                         by_group: bool = False, aggregate: str = "median", columns: int = 2):

@@ -8,9 +8,12 @@ as the first logged epoch after the SNR's peak at which the SNR is below half th
 (Shwartz-Ziv & Tishby 2017 describe a high-SNR drift phase followed by a low-SNR diffusion
 phase; this marks the change). A layer whose SNR never drops so gets NULL; epochs with a
 non-finite SNR (all-zero gradients) are left out, so a layer without a finite SNR has no row.
+The `phases` view (ibstore.phases) carries these per run and layer as columns.
 """
 
 from __future__ import annotations
+
+from ibstore.phases import SNR_DROP_SQL   # the one definition, also a column of the phases view
 
 EXAMPLES: dict[str, str] = {
     "Final test accuracy per initial bias, over seeds":
@@ -29,8 +32,5 @@ EXAMPLES: dict[str, str] = {
         "SELECT run_id, min(epoch) FILTER (accuracy > 0.9) AS first_epoch_above_0_9 "
         "FROM metrics WHERE split = 'test' GROUP BY run_id ORDER BY run_id",
     "Epoch of the SNR drop (first epoch after the peak with SNR below half the peak)":
-        "SELECT run_id, layer, min(epoch) FILTER (epoch > peak_epoch AND snr < peak_snr / 2) AS snr_drop_epoch "
-        "FROM (SELECT run_id, layer, epoch, snr, max(snr) OVER w AS peak_snr, arg_max(epoch, snr) OVER w AS peak_epoch "
-        "FROM gradients WHERE isfinite(snr) WINDOW w AS (PARTITION BY run_id, layer)) "
-        "GROUP BY run_id, layer ORDER BY run_id, layer",
+        SNR_DROP_SQL + " ORDER BY run_id, layer",
 }

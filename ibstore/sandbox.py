@@ -368,8 +368,13 @@ def run_query(source: Scan | str | os.PathLike | duckdb.DuckDBPyConnection, sql:
 
 
 def view_columns(scan: Scan) -> pd.DataFrame:
-    """The views and their columns (view, column, type), for the SQL page."""
-    con = connect(scan=scan, limits=Limits(timeout_s=None))
+    """The views and their columns (view, column, type), for the SQL page. `phase_stats` is
+    described from its schema: computing its statistics only to list its columns would cost
+    the page seconds on a large root."""
+    from ibstore.stats import PHASE_STATS_SCHEMA
+
+    con = connect(scan=scan, limits=Limits(timeout_s=None), names=views.EVERYDAY_VIEWS)
+    con.register("phase_stats", PHASE_STATS_SCHEMA.empty_table())
     try:
         rows = []
         for view in views.VIEWS:

@@ -1,6 +1,8 @@
 """The DuckDB views over a scanned results root (the same in `trainer sql`, the explorer
 and notebooks): runs, config, metrics, mi, gradients, activations, activation_stats,
-and problems (what the scan could not read).
+and problems (what the scan could not read); the derived `phases` (a SQL view over mi, gradients
+and runs, ibstore.phases) and `phase_stats` (an Arrow table computed in Python from `phases` by
+ibstore.stats, only on a connection that names it).
 
 `register(con, scan)` gives a connection every view from Arrow objects only: no file
 path appears in SQL, so the connection can run with every file access off. A Parquet
@@ -22,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from pyarrow import fs
 
+from ibstore import phases
 from ibstore.flatten import flatten
 from ibstore.record import INT64_MAX, INT64_MIN, RunRecord
 from ibstore.scan import Problem, Scan
@@ -42,36 +45,75 @@ RUNS_SCHEMA = pa.schema([
 CONFIG_SCHEMA = pa.schema([("run_id", pa.string()), ("key", pa.string()), ("value", pa.string())])
 PROBLEMS_SCHEMA = pa.schema([("run_id", pa.string()), ("path", pa.string()), ("problem", pa.string())])
 
-VIEWS = ("runs", "config", *TABLE_SCHEMAS, "problems")
+VIEWS = ("runs", "config", *TABLE_SCHEMAS, "problems", "phases", "phase_stats")
+# Views made from other views on the connection, and what each reads.
+DERIVED: dict[str, tuple[str, ...]] = {"phases": ("runs", "mi", "gradients"), "phase_stats": ("phases",)}
+# Every view but `phase_stats` (bootstrap and permutation statistics over the whole root): what a
+# connection gets unless it names that view.
+EVERYDAY_VIEWS = tuple(view for view in VIEWS if view != "phase_stats")
 # A real config has a few dozen keys; a hostile one could have 80,000 in 1 MiB, and a table
 # that wide would stall every query of `runs`.
 MAX_CONFIG_COLUMNS = 1000
 
 
-def register(con: duckdb.DuckDBPyConnection, scan: Scan, names: Iterable[str] = VIEWS) -> None:
-    """The views `names` (default: every view of VIEWS) on `con`, from Arrow tables and datasets
+def register(con: duckdb.DuckDBPyConnection, scan: Scan, names: Iterable[str] = EVERYDAY_VIEWS) -> None:
+    """The views `names` (default: every view of VIEWS but phase_stats) on `con`, from Arrow tables and datasets
     built once per scan. A caller that knows which views a statement reads (e.g. from
-    `duckdb.get_table_names`) can name only those: the others' datasets are then never built."""
-    for name, data in view_data(scan, names).items():
+    `duckdb.get_table_names`) can name only those: the others' datasets are then never built.
+    A derived view brings the views it reads."""
+    wanted = with_dependencies(names)
+    for name, data in view_data(scan, wanted).items():
         con.register(name, data)
+    register_derived(con, wanted, scan)
+
+
+def with_dependencies(names: Iterable[str]) -> tuple[str, ...]:
+    """`names` and every view a derived one among them reads, in VIEWS order."""
+    wanted, stack = set(), list(names)
+    while stack:
+        name = stack.pop()
+        if name not in wanted:
+            wanted.add(name)
+            stack.extend(DERIVED.get(name, ()))
+    return tuple(view for view in VIEWS if view in wanted)
+
+
+def register_derived(con: duckdb.DuckDBPyConnection, names: Iterable[str], scan: Scan | None = None) -> None:
+    """The derived views among `names` on `con`, whose base views are registered already.
+    `phase_stats` is kept on `scan` (a scan never changes); without one it is computed afresh
+    (a connection over some runs only)."""
+    names = set(names)
+    if "phases" in names:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW phases AS {phases.PHASES_SQL}")
+    if "phase_stats" in names:
+        table = scan.views.get("phase_stats") if scan is not None else None
+        if table is None:
+            from ibstore import stats   # scipy: imported only by a connection that asks for statistics
+            table = stats.phase_stats_table(con.execute("SELECT * FROM phases").df())
+            if scan is not None:
+                scan.views["phase_stats"] = table
+        con.register("phase_stats", table)
 
 
 CATALOG_WORDS = ("information_schema", "duckdb_", "pg_", "sqlite_master")   # catalogs list every view
 
 
 def read_by(sql: str) -> tuple[str, ...]:
-    """The views a statement reads, by DuckDB's parser; every view when it names anything else
-    or nothing (SHOW TABLES), looks at a catalog, or cannot be parsed so (PIVOT). Registering
-    only these spares building the other tables' datasets (0.05 s each at 10,000 runs)."""
+    """The views a statement reads, by DuckDB's parser (with what the derived ones among them
+    read); every view when it names anything else or nothing (SHOW TABLES), looks at a catalog,
+    or cannot be parsed so (PIVOT) -- but `phase_stats`, whose statistics take seconds, only when
+    the text names it. Registering only these spares building the other tables' datasets (0.05 s
+    each at 10,000 runs)."""
+    every = VIEWS if "phase_stats" in sql.lower() else EVERYDAY_VIEWS
     if any(word in sql.lower() for word in CATALOG_WORDS):
-        return VIEWS
+        return every
     try:
         named = {name.lower().rsplit(".", 1)[-1] for name in duckdb.get_table_names(sql)}
     except duckdb.Error:
-        return VIEWS
+        return every
     if not named or not named <= set(VIEWS):
-        return VIEWS
-    return tuple(view for view in VIEWS if view in named)
+        return every
+    return with_dependencies(named)
 
 
 def view_data(scan: Scan, names: Iterable[str] = VIEWS) -> dict[str, pa.Table | ds.Dataset]:
@@ -82,7 +124,7 @@ def view_data(scan: Scan, names: Iterable[str] = VIEWS) -> dict[str, pa.Table | 
              "problems": lambda: problems_table(scan.problems),
              **{table: (lambda table=table: table_dataset(table, *scan.table_paths(table)))
                 for table in TABLE_SCHEMAS}}
-    wanted = [name for name in VIEWS if name in set(names)]
+    wanted = [name for name in VIEWS if name in set(names) and name not in DERIVED]
     for name in wanted:
         if name not in scan.views:
             scan.views[name] = build[name]()

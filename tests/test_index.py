@@ -273,11 +273,16 @@ def test_a_run_filter_reaches_the_parquet_scan_so_other_runs_files_are_never_ope
     ("SELECT count(*) FROM runs", ("runs",)),
     ("SELECT * FROM MI m JOIN main.runs r ON m.run_id = r.run_id", ("runs", "mi")),
     ("SELECT (SELECT max(epoch) FROM metrics), * FROM config", ("config", "metrics")),
-    ("SHOW TABLES", views.VIEWS),
-    ("SELECT * FROM information_schema.columns, runs", views.VIEWS),
-    ("PIVOT runs ON status USING count(*)", views.VIEWS),
-    ("SELECT 1", views.VIEWS),
-    ("SELECT table_name FROM duckdb_columns() WHERE table_name IN (SELECT 'mi' FROM runs)", views.VIEWS),
+    ("SHOW TABLES", views.EVERYDAY_VIEWS),
+    ("SELECT * FROM information_schema.columns, runs", views.EVERYDAY_VIEWS),
+    ("PIVOT runs ON status USING count(*)", views.EVERYDAY_VIEWS),
+    ("SELECT 1", views.EVERYDAY_VIEWS),
+    ("WITH t AS (SELECT 1) SELECT * FROM t", views.EVERYDAY_VIEWS),
+    ("SELECT table_name FROM duckdb_columns() WHERE table_name IN (SELECT 'mi' FROM runs)", views.EVERYDAY_VIEWS),
+    # a derived view brings what it reads; phase_stats (statistics) only when the text names it
+    ("SELECT * FROM phases", ("runs", "mi", "gradients", "phases")),
+    ("SELECT * FROM phase_stats", ("runs", "mi", "gradients", "phases", "phase_stats")),
+    ("SELECT 1 FROM phase_stats, information_schema.tables", views.VIEWS),
 ])
 def test_a_statement_gets_the_views_it_reads(sql, names):
     assert views.read_by(sql) == names

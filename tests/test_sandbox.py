@@ -407,7 +407,8 @@ def test_memory_and_thread_limits_are_set_and_locked(cohort_root):
 def test_view_columns_lists_every_view(cohort_root):
     columns = sandbox.view_columns(scan(cohort_root))
     assert list(dict.fromkeys(columns["view"])) == ["runs", "config", "metrics", "mi", "gradients",
-                                                    "activations", "activation_stats", "problems"]
+                                                    "activations", "activation_stats", "problems",
+                                                    "phases", "phase_stats"]
     assert {"i_xt", "i_yt", "estimator"} <= set(columns[columns["view"] == "mi"]["column"])
 
 

@@ -1,4 +1,4 @@
-"""The `trainer` command: run, sweep, sql, estimate, ls, compact.
+"""The `trainer` command: run, sweep, sql, estimate, ls, compact, report.
 
 Exit status: 0 success, 1 a run failed (or diverged, or was interrupted),
 2 bad input (config, dataset, query, arguments). User mistakes get one clear
@@ -282,6 +282,23 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Markdown report of cohorts with tables and figures. The one place the trainer reaches
+    explorer code (the chart builders and ResultStore), imported here and only here."""
+    from explorer import report
+    from explorer.results import ResultStore
+
+    root = layout.results_root(args.results)
+    try:
+        path, selection = report.write_report(ResultStore(root), args.cohorts, args.output, args.split, args.band)
+    except report.ReportError as error:
+        raise UserError(str(error)) from None
+    if selection.running:
+        print(f"left out, still training: {', '.join(selection.running)}", file=sys.stderr)
+    print(f"report: {path}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trainer", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -348,6 +365,17 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_argument("--estimator", required=True, metavar="NAME")
     estimate.add_argument("--param", action="append", metavar="K=V", help="estimator parameter (JSON value)")
     estimate.set_defaults(handler=cmd_estimate)
+
+    report = with_results(verbs.add_parser(
+        "report", help="Markdown report of cohorts: phases, statistics over seeds, figures (PNG, SVG)"))
+    report.add_argument("cohorts", nargs="+", metavar="COHORT", help="cohort names (the runs' `cohort`)")
+    report.add_argument("--output", required=True, metavar="DIR",
+                        help="folder for report.md, figures/ and tables/ (new, empty or a previous report; "
+                             "not inside the results root); written atomically")
+    report.add_argument("--split", metavar="SPLIT", help="MI split to report (default: train, else full, else test)")
+    report.add_argument("--band", choices=("ci", "min-max"), default="ci",
+                        help="band over seeds in the I-vs-epoch figures: 95 %% t interval (default) or min-max")
+    report.set_defaults(handler=cmd_report)
     return parser
 
 

@@ -1,0 +1,105 @@
+"""I(X;T) and I(Y;T) against epoch per layer, one line per seed group with its band over seeds,
+the peak and SNR-drop epochs marked: pure functions from DataFrames to an Altair chart (no
+Streamlit, no SQL), used by `trainer report` and the explorer.
+
+The band is the mean over seeds +- a 95 % t interval per logged epoch,
+mean +- t_{0.975, n-1} sd / sqrt(n) (Student 1908), or the min-max over seeds: a picture of the
+spread, cheap at every epoch; the numbers a claim rests on are the bootstrap intervals of
+ibstore.stats. A group with one seed gets its line and no band. Dead networks (the trainer's
+`dead_network`) are left out of their group's line and counted in its legend entry.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from explorer.charts import AXIS_SPACE, LEGEND_SPACE, PAGE_WIDTH, _category_color, epoch_x, titled
+
+QUANTITY_TITLES = {"i_xt": "I(X;T) [bits]", "i_yt": "I(Y;T) [bits]"}
+BANDS = ("ci", "min-max")
+MARKS = {"peak_i_xt_epoch": "peak I(X;T)", "peak_i_yt_epoch": "peak I(Y;T)", "snr_drop_epoch": "SNR drop"}
+MARK_QUANTITY = {"peak_i_xt_epoch": "i_xt", "peak_i_yt_epoch": "i_yt", "snr_drop_epoch": None}   # None: both
+
+
+def legend_labels(runs: pd.DataFrame) -> dict[str, str]:
+    """group -> "group (n seeds)" or "group (n seeds, k dead left out)", from a frame of one row
+    per run with `group` and `dead`."""
+    labels = {}
+    for group, members in runs.groupby("group", sort=False):
+        dead = int(members["dead"].fillna(False).astype(bool).sum())
+        live = len(members) - dead
+        labels[group] = f"{group} ({live} seed{'s' * (live != 1)}" + (f", {dead} dead left out)" if dead else ")")
+    return labels
+
+
+def seed_bands(mi: pd.DataFrame, band: str = "ci") -> pd.DataFrame:
+    """Per seed group, layer, quantity (i_xt, i_yt) and epoch: mean, lo, hi over the live seeds
+    and their number. `mi` has one row per run, epoch and layer with group, run_id, dead, epoch,
+    layer, layer_name, i_xt, i_yt; the groups keep the order in which they first appear there (the
+    legend's order). lo/hi are NaN where there is no band (one seed)."""
+    if band not in BANDS:
+        raise ValueError(f"band {band!r}: use one of {', '.join(BANDS)}")
+    labels = legend_labels(mi.drop_duplicates("run_id"))
+    live = mi[~mi["dead"].fillna(False).astype(bool)]
+    long = live.melt(id_vars=["group", "run_id", "epoch", "layer", "layer_name"], value_vars=["i_xt", "i_yt"],
+                     var_name="quantity", value_name="value")
+    long = long[np.isfinite(long["value"].astype(float))]
+    grouped = long.groupby(["group", "layer", "layer_name", "quantity", "epoch"], sort=True)["value"]
+    out = grouped.agg(mean="mean", sd="std", n="count", low="min", high="max").reset_index()
+    if band == "ci":
+        half = stats.t.ppf(0.975, out["n"] - 1) * out["sd"] / np.sqrt(out["n"])
+        out["low"], out["high"] = out["mean"] - half, out["mean"] + half
+    out.loc[out["n"] < 2, ["low", "high"]] = np.nan
+    out["legend"] = out["group"].map(labels)
+    order = {group: i for i, group in enumerate(labels)}
+    return out.drop(columns="sd").sort_values("group", key=lambda groups: groups.map(order), kind="stable")
+
+
+def phase_marks(phases: pd.DataFrame) -> pd.DataFrame:
+    """Per seed group, layer and mark (peak I(X;T), peak I(Y;T), SNR drop): the mean epoch over
+    the group's live seeds, on the panels of its quantity. `phases` holds the phases view's rows
+    of one estimator, params and split with a `group` column."""
+    live = phases[~phases["dead_network"].fillna(False).astype(bool)]
+    rows = []
+    for (group, layer, layer_name), frame in live.groupby(["group", "layer", "layer_name"], sort=True):
+        for column, mark in MARKS.items():
+            epoch = frame[column].astype(float).mean()
+            if np.isfinite(epoch):
+                for quantity in [MARK_QUANTITY[column]] if MARK_QUANTITY[column] else list(QUANTITY_TITLES):
+                    rows.append({"group": group, "layer": layer, "layer_name": layer_name, "quantity": quantity,
+                                 "mark": mark, "epoch": epoch})
+    return pd.DataFrame(rows, columns=["group", "layer", "layer_name", "quantity", "mark", "epoch"])
+
+
+def phase_lines(bands: pd.DataFrame, marks: pd.DataFrame, title: str | None = None) -> alt.FacetChart:
+    """A panel per layer (rows) and quantity (columns: I(X;T), I(Y;T)): a line per seed group
+    (its mean), its band, and dashed rules at its mean peak and SNR-drop epochs."""
+    legend_of = bands.drop_duplicates("group").set_index("group")["legend"]
+    domain = list(dict.fromkeys(bands["legend"]))
+    marks = marks[marks["group"].isin(legend_of.index)].assign(legend=lambda f: f["group"].map(legend_of))
+    data = pd.concat([bands.assign(kind="band"), marks.assign(kind="mark")], ignore_index=True)
+    data["panel"] = data["layer_name"] + ": " + data["quantity"].map(QUANTITY_TITLES).str.split(" ").str[0]
+    data = data[["kind", "panel", "layer", "quantity", "legend", "epoch", "mean", "low", "high", "n", "mark"]]
+    color = _category_color("legend", domain, title="seed group", orient="bottom", columns=1)
+    width = (PAGE_WIDTH - 2 * AXIS_SPACE) // 2 - 20
+    x = epoch_x(float(data["epoch"].max()))
+    y = alt.Y("mean:Q", title="bits")
+    base = alt.Chart().properties(width=width, height=160)
+    band = base.transform_filter("datum.kind == 'band'").mark_area(opacity=0.2).encode(
+        x=x, y=alt.Y("low:Q", title="bits"), y2="high:Q", color=color)
+    line = base.transform_filter("datum.kind == 'band'").mark_line(strokeWidth=1.5).encode(
+        x=x, y=y, color=color, tooltip=["legend:N", "epoch:Q", "mean:Q", "low:Q", "high:Q", "n:Q"])
+    rules = base.transform_filter("datum.kind == 'mark'").mark_rule(strokeWidth=1.2).encode(
+        x=x, color=color,
+        strokeDash=alt.StrokeDash("mark:N", title="mean epoch of", sort=list(MARKS.values()),
+                                  scale=alt.Scale(domain=list(MARKS.values()), range=[[4, 2], [1, 2], [8, 3]])),
+        tooltip=["legend:N", "mark:N", "epoch:Q"])
+    order = list(dict.fromkeys(data.sort_values(["layer", "quantity"])["panel"]))
+    chart = alt.layer(band, line, rules, data=data).facet(
+        facet=alt.Facet("panel:N", sort=order, title=None,
+                        header=alt.Header(labelFontWeight="bold", labelLimit=width)), columns=2)
+    chart = chart.resolve_scale(y="independent")
+    return titled(chart, title, PAGE_WIDTH - LEGEND_SPACE)

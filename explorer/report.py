@@ -1,0 +1,289 @@
+"""`trainer report COHORT... --output DIR`: a Markdown report of cohorts with LaTeX-ready tables
+and figures (PNG and SVG through vl-convert, drawn by the explorer's own chart builders).
+
+For every estimator (with its parameters) recorded on the chosen split:
+- per layer, I(X;T) and I(Y;T) against epoch, a line per seed group with its band over seeds and
+  the peak and SNR-drop epochs marked (ResultStore.phase_chart, explorer.phase_charts);
+- the information plane per seed group (explorer.charts.infoplane_grid, mean over seeds with
+  the min-max spread);
+- the per-group phase statistics (ibstore.stats.phase_stats): compression with its bootstrap
+  interval and its test against the measured noise floor;
+- the comparison of every other group with the first (ibstore.stats.compare_groups).
+And at a glance, per estimator, whether the last hidden layer compresses in each group.
+
+Only completed runs are reported; runs still training are left out and named (a report of a
+cohort with nothing finished is refused). Dead networks stay in the health counts and leave the
+statistics and the bands. The report is written to a temporary folder beside DIR and renamed
+into place, and DIR may not lie inside the results root. Reached from the trainer through one
+lazy import in `trainer.cli.cmd_report` (the trainer package itself imports no explorer code).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from explorer import charts
+from explorer.results import ResultStore
+from ibstore import stats
+
+REPORT_NAME = "report.md"
+GLANCE_QUANTITIES = ("compression_bits", "noise_floor_bits", stats.EXCESS)
+TABLE_QUANTITIES = ("peak_i_xt_epoch", "compression_bits", "noise_floor_bits", stats.EXCESS, "peak_i_yt",
+                    "snr_drop_epoch")
+COMPARED = ("compression_bits", stats.EXCESS, "final_i_xt", "peak_i_yt")
+
+
+class ReportError(ValueError):
+    """Bad input to the report: one line, exit status 2."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The runs of the cohorts that are reported, and those left out, named."""
+    run_ids: list[str]
+    running: list[str]
+    other: dict[str, str]          # run_id -> status (failed, interrupted, diverged): left out
+    runs: pd.DataFrame             # the `runs` rows of run_ids
+
+
+def select(store: ResultStore, cohorts: list[str]) -> Selection:
+    runs = store.runs()
+    if runs.empty:
+        raise ReportError(f"the results root {store.root} has no runs")
+    known = sorted(str(c) for c in runs["cohort"].dropna().unique())
+    unknown = [c for c in cohorts if c not in known]
+    if unknown:
+        raise ReportError(f"unknown cohort {unknown[0]!r}; cohorts in {store.root}: {', '.join(known) or 'none'}")
+    mine = runs[runs["cohort"].isin(cohorts)]
+    running = sorted(mine.loc[mine["status"] == "running", "run_id"])
+    finished = mine[mine["status"] == "completed"]
+    other = {r.run_id: r.status for r in mine.itertuples() if r.status not in ("running", "completed")}
+    if finished.empty:
+        raise ReportError(f"no completed run in cohort {', '.join(cohorts)}"
+                          + (f" ({len(running)} still training: {', '.join(running)})" if running else ""))
+    return Selection(sorted(finished["run_id"]), running, other, finished.reset_index(drop=True))
+
+
+def output_folder(output: str | os.PathLike, root: Path) -> Path:
+    """The report folder: refused inside the results root, or if it holds anything but a report."""
+    target = Path(output).resolve()
+    root = Path(root).resolve()
+    if target == root or root in target.parents:
+        raise ReportError(f"--output {output} is inside the results root {root}; write the report elsewhere")
+    if target.exists():
+        if not target.is_dir():
+            raise ReportError(f"--output {output} is a file; give a folder")
+        if any(target.iterdir()) and not (target / REPORT_NAME).is_file():
+            raise ReportError(f"--output {output} is a folder that holds something else than a report; "
+                              f"give an empty or new folder")
+    return target
+
+
+def write_report(store: ResultStore, cohorts: list[str], output: str | os.PathLike, split: str | None = None,
+                 band: str = "ci") -> tuple[Path, Selection]:
+    """Writes the report of `cohorts` into the folder `output` (atomically); returns its report.md
+    and the runs reported and left out."""
+    started = time.monotonic()
+    target = output_folder(output, store.root)
+    selection = select(store, cohorts)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        (staging / "figures").mkdir()
+        (staging / "tables").mkdir()
+        body = _body(store, selection, cohorts, staging, split, band)
+        seconds = time.monotonic() - started
+        (staging / REPORT_NAME).write_text(body.replace("{SECONDS}", f"{seconds:.1f}"))
+        _swap_in(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target / REPORT_NAME, selection
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Rename the finished folder into place; a previous report goes only once the new one is there."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        target.rename(old)
+        staging.rename(target)
+        shutil.rmtree(old)
+    else:
+        staging.rename(target)
+
+
+def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: Path, split: str | None,
+          band: str) -> str:
+    run_ids = selection.run_ids
+    labels = store.labels(run_ids, by_group=True)
+    runs = selection.runs.assign(group=lambda f: f["group_id"].map(labels))
+    header = [f"# Report: {', '.join(cohorts)}", "",
+              f"Results root `{store.root}`; {len(run_ids)} completed runs in {len(labels)} seed groups; "
+              f"written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {{SECONDS}} s by `trainer report`.", ""]
+    lines = []
+    if selection.running:
+        lines += [f"Left out, still training: {', '.join(selection.running)}.", ""]
+    if selection.other:
+        lines += ["Left out, not completed: " + ", ".join(f"{r} ({s})" for r, s in selection.other.items()) + ".", ""]
+    health = _health(runs, labels)
+    lines += ["## Health per seed group", "", *_markdown(health), ""]
+    _save_table(health, folder, "health")
+    phases = store.phases(run_ids)
+    choices = store.mi_choices(run_ids)
+    split = split or next((s for s in ("train", "full", "test") if s in set(choices["split"])), None)
+    choices = choices[choices["split"] == split]
+    if choices.empty:
+        return "\n".join(header + lines + [f"No MI recorded on split {split!r}.", ""])
+    glance = []
+    for number, (estimator, params) in enumerate(choices[["estimator", "params"]].itertuples(index=False), 1):
+        name = f"{number}-{estimator}"
+        these = phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]
+        lines += [f"## {estimator} {params}, {split} split", ""]
+        lines += _figures(store, runs, labels, estimator, params, split, band, folder, name)
+        group_stats = stats.phase_stats(these)
+        order = {group_id: i for i, group_id in enumerate(labels)}   # the labels' order: by the varying keys
+        group_stats = group_stats.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
+        group_stats["group"] = group_stats["group_id"].map(labels)
+        table = _stats_table(group_stats)
+        _save_table(table, folder, f"{name}-groups")
+        lines += ["### Phases per seed group", "",
+                  "Mean [95 % bootstrap CI] over seeds; compression is tested against the noise floor "
+                  "(one-sided sign-flip permutation p of compression - floor > 0).", "", *_markdown(table), ""]
+        comparison = _comparison_table(these, labels)
+        if not comparison.empty:
+            _save_table(comparison, folder, f"{name}-comparison")
+            lines += ["### Seed groups compared with the first", "",
+                      "Difference of means a - b [95 % bootstrap CI], two-sided permutation p, Cliff's delta.", "",
+                      *_markdown(comparison), ""]
+        glance.append(_glance_rows(group_stats, f"{estimator} {params}"))
+    glance_table = pd.concat(glance, ignore_index=True)
+    _save_table(glance_table, folder, "glance")
+    at_glance = ["## At a glance: does the last hidden layer compress?", "",
+                 "Per estimator and seed group, compression of the last hidden layer beside its noise floor.", "",
+                 *_markdown(glance_table), ""]
+    return "\n".join(header + at_glance + lines)
+
+
+def _health(runs: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    """Per seed group (in the labels' order): its completed runs, the dead and diverged among
+    them, and the final test accuracy over all of them."""
+    rows = []
+    for group_id, label in labels.items():
+        members = runs[runs["group_id"] == group_id]
+        rows.append({"seed group": label, "runs": len(members),
+                     "dead": int(members["dead_network"].astype("boolean").fillna(False).sum()),
+                     "diverged": int(members["diverged"].astype("boolean").fillna(False).sum()),
+                     "final test accuracy": _estimate(stats.summarize(members["final_test_accuracy"].to_numpy()), 3)})
+    return pd.DataFrame(rows)
+
+
+def _figures(store, runs, labels, estimator, params, split, band, folder, name) -> list[str]:
+    lines_chart = store.phase_chart(runs["run_id"].tolist(), estimator, params, split, band,
+                                    title=f"{estimator} {params}, {split}: mean over seeds, band {band}")
+    live = runs.loc[~runs["dead_network"].fillna(False).astype(bool), "run_id"].tolist()
+    lines = [*_save_chart(lines_chart, folder, f"{name}-epochs", "I(X;T) and I(Y;T) against epoch per layer")]
+    if live:
+        over_seeds = store.mi_over_seeds(live, estimator, params, split, "mean")
+        over_seeds = over_seeds.assign(panel=over_seeds["group_id"].map(labels))
+        plane = charts.infoplane_grid(over_seeds, columns=2, spread="min-max",
+                                      title=f"{estimator} {params}, {split}: mean over live seeds, min-max spread")
+        lines += _save_chart(plane, folder, f"{name}-plane", "Information plane per seed group")
+    return lines
+
+
+def _save_chart(chart, folder: Path, name: str, caption: str) -> list[str]:
+    import vl_convert as vlc
+
+    spec = chart.to_json()
+    (folder / "figures" / f"{name}.svg").write_text(vlc.vegalite_to_svg(spec))
+    (folder / "figures" / f"{name}.png").write_bytes(vlc.vegalite_to_png(spec, scale=2))
+    return [f"![{caption}](figures/{name}.png)", "", f"{caption} ([SVG](figures/{name}.svg)).", ""]
+
+
+def _estimate(summary: stats.Summary, digits: int = 2) -> str:
+    if summary.n == 0:
+        return "–"
+    if summary.note == stats.NO_INTERVAL:
+        return f"{summary.mean:.{digits}f} (n = 1: no interval)"
+    return f"{summary.mean:.{digits}f} [{summary.ci_low:.{digits}f}, {summary.ci_high:.{digits}f}]"
+
+
+def _cell(row: pd.Series, digits: int = 2) -> str:
+    return _estimate(stats.Summary(int(row["n"]), row["mean"], row["sd"], row["ci_low"], row["ci_high"], row["note"]),
+                     digits)
+
+
+def _number(value: float) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
+
+
+def _stats_table(group_stats: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for (group, layer_name), frame in group_stats.groupby(["group", "layer_name"], sort=False):
+        by = frame.set_index("quantity")
+        excess = by.loc[stats.EXCESS]
+        row = {"seed group": group, "layer": layer_name, "n": int(by.loc["compression_bits", "n"])}
+        for quantity in TABLE_QUANTITIES:
+            row[quantity] = _cell(by.loc[quantity], 1 if quantity.endswith("epoch") else 2)
+        row["p (compression > floor)"] = _number(excess["p_value"])
+        row["compresses"] = {True: "yes", False: "no"}.get(excess["compresses"], "–")
+        row["left out"] = "" if pd.isna(excess["excluded_runs"]) else excess["excluded_runs"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _comparison_table(these: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    groups = [g for g in labels if g in set(these["group_id"])]
+    rows = []
+    for other in groups[1:]:
+        compared = stats.compare_groups(these, other, groups[0], COMPARED)
+        for item in compared.itertuples(index=False):
+            interval = ("n = 1: no interval" if item.note == stats.NO_INTERVAL else
+                        f"[{item.ci_low:.2f}, {item.ci_high:.2f}]" if not math.isnan(item.ci_low) else "–")
+            rows.append({"a": labels[other], "b": labels[groups[0]], "layer": int(item.layer),
+                         "quantity": item.quantity, "n a, b": f"{item.n_a}, {item.n_b}",
+                         "a - b": f"{item.difference:.2f}", "95 % CI": interval, "p": _number(item.p_value),
+                         "Cliff's delta": _number(item.cliffs_delta)})
+    return pd.DataFrame(rows)
+
+
+def _glance_rows(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
+    last_hidden = group_stats["layer"].max() - 1 if group_stats["layer"].max() > 0 else 0
+    rows = []
+    for group, frame in group_stats[group_stats["layer"] == last_hidden].groupby("group", sort=False):
+        by = frame.set_index("quantity")
+        rows.append({"estimator": estimator, "seed group": group, "layer": by["layer_name"].iloc[0],
+                     "n": int(by.loc["compression_bits", "n"]),
+                     "compression": _cell(by.loc["compression_bits"]), "noise floor": _cell(by.loc["noise_floor_bits"]),
+                     "p (compression > floor)": _number(by.loc[stats.EXCESS, "p_value"]),
+                     "compresses": {True: "yes", False: "no"}.get(by.loc[stats.EXCESS, "compresses"], "–"),
+                     "left out": _left_out(by.loc[stats.EXCESS])})
+    return pd.DataFrame(rows)
+
+
+def _left_out(row: pd.Series) -> str:
+    """"2 dead, 1 diverged": the runs of a group its statistics leave out, counted."""
+    counts = [(int(row[f"n_{why}"]), why) for why in ("dead", "diverged", "unfinished")]
+    return ", ".join(f"{count} {why}" for count, why in counts if count)
+
+
+def _markdown(table: pd.DataFrame) -> list[str]:
+    def cell(value) -> str:
+        return str(value).replace("|", "\\|")
+    header = "| " + " | ".join(cell(c) for c in table.columns) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    return [header, rule, *("| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False))]
+
+
+def _save_table(table: pd.DataFrame, folder: Path, name: str) -> None:
+    """The table as LaTeX (booktabs) for a paper, beside the Markdown."""
+    (folder / "tables" / f"{name}.tex").write_text(table.to_latex(index=False, escape=True))

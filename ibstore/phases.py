@@ -1,0 +1,73 @@
+"""The `phases` view: the phases of training as data, one row per run x layer x estimator x params
+x split, computed in SQL from the stored `mi`, `gradients` and `runs` (no retraining).
+
+Columns: run_id, group_id, layer, layer_name, estimator, params, split,
+- peak_i_xt, peak_i_xt_epoch: the largest finite I(X;T) and the first logged epoch that has it;
+- final_epoch, final_i_xt: the last logged epoch and I(X;T) there;
+- compression_bits = peak_i_xt - final_i_xt (never negative, and positive under noise alone);
+- noise_floor_bits: the estimator's fluctuation at the end of the run, measured from the data:
+  max - min of the finite I(X;T) over the last NOISE_FLOOR_EPOCHS logged epochs (all of them if
+  fewer; NULL with fewer than 2). Why a range: if I(X;T) is flat plus independent noise of
+  standard deviation s, peak - final is about the largest of n draws minus one draw, whose
+  expectation is at most 3.08 s for n <= 500 logged epochs (the expected maximum of 500 standard
+  normals is 3.04), while the expected range of K = 10 draws is d_10 s = 3.078 s (the
+  control-chart constant d2; Montgomery, Introduction to Statistical Quality Control, App. VI).
+  So compression below the floor is what noise alone gives; a run still compressing at its end
+  widens its own floor, which makes the test against it conservative (ibstore.stats tests
+  compression_bits - noise_floor_bits > 0 over seeds);
+- peak_i_yt, peak_i_yt_epoch: likewise for I(Y;T);
+- snr_drop_epoch: the first logged epoch after the gradient SNR's peak with SNR below half the
+  peak (SNR_DROP_SQL, the project's one definition, also a research one-liner); NULL if the SNR
+  never drops so or has no finite value;
+- dead_network, diverged, status: the run's health from `runs` (trainer.health).
+"""
+
+from __future__ import annotations
+
+NOISE_FLOOR_EPOCHS = 10
+
+# Per run and layer (the SNR's peak and the first epoch after it below half the peak; epochs
+# with a non-finite SNR, i.e. all-zero gradients, are left out). Shared with the one-liner
+# "Epoch of the SNR drop" of explorer.sql_examples, so both say the same thing.
+SNR_DROP_SQL = (
+    "SELECT run_id, layer, min(epoch) FILTER (epoch > peak_epoch AND snr < peak_snr / 2) AS snr_drop_epoch "
+    "FROM (SELECT run_id, layer, epoch, snr, max(snr) OVER w AS peak_snr, arg_max(epoch, snr) OVER w AS peak_epoch "
+    "FROM gradients WHERE isfinite(snr) WINDOW w AS (PARTITION BY run_id, layer)) "
+    "GROUP BY run_id, layer")
+
+PHASES_COLUMNS = (
+    "run_id", "group_id", "layer", "layer_name", "estimator", "params", "split",
+    "peak_i_xt_epoch", "peak_i_xt", "final_epoch", "final_i_xt", "compression_bits", "noise_floor_bits",
+    "peak_i_yt_epoch", "peak_i_yt", "snr_drop_epoch", "dead_network", "diverged", "status")
+
+PHASES_SQL = f"""
+WITH m AS (
+    SELECT run_id, layer, layer_name, estimator, params, split, epoch, i_xt, i_yt,
+           max(i_xt) FILTER (isfinite(i_xt)) OVER w AS peak_i_xt,
+           max(i_yt) FILTER (isfinite(i_yt)) OVER w AS peak_i_yt,
+           row_number() OVER (PARTITION BY run_id, layer, estimator, params, split,
+                              isfinite(i_xt) ORDER BY epoch DESC) AS finite_from_end
+    FROM mi
+    WINDOW w AS (PARTITION BY run_id, layer, estimator, params, split)
+), p AS (
+    SELECT run_id, layer, estimator, params, split,
+           arg_max(layer_name, epoch) AS layer_name,
+           min(epoch) FILTER (i_xt = peak_i_xt) AS peak_i_xt_epoch,
+           any_value(peak_i_xt) AS peak_i_xt,
+           max(epoch) AS final_epoch,
+           arg_max(i_xt, epoch) AS final_i_xt,
+           min(epoch) FILTER (i_yt = peak_i_yt) AS peak_i_yt_epoch,
+           any_value(peak_i_yt) AS peak_i_yt,
+           CASE WHEN count(*) FILTER (isfinite(i_xt) AND finite_from_end <= {NOISE_FLOOR_EPOCHS}) >= 2
+                THEN max(i_xt) FILTER (isfinite(i_xt) AND finite_from_end <= {NOISE_FLOOR_EPOCHS})
+                   - min(i_xt) FILTER (isfinite(i_xt) AND finite_from_end <= {NOISE_FLOOR_EPOCHS}) END
+               AS noise_floor_bits
+    FROM m GROUP BY run_id, layer, estimator, params, split
+)
+SELECT p.run_id, r.group_id, p.layer, p.layer_name, p.estimator, p.params, p.split,
+       p.peak_i_xt_epoch, p.peak_i_xt, p.final_epoch, p.final_i_xt,
+       p.peak_i_xt - p.final_i_xt AS compression_bits, p.noise_floor_bits,
+       p.peak_i_yt_epoch, p.peak_i_yt, s.snr_drop_epoch,
+       r.dead_network, r.diverged, r.status
+FROM p JOIN runs r USING (run_id) LEFT JOIN ({SNR_DROP_SQL}) s USING (run_id, layer)
+"""

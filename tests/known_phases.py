@@ -1,0 +1,106 @@
+"""A results root whose phases are set by hand, for the phases, statistics and report tests.
+
+Seed groups (one layer, train split, binning 0.07; logged epochs 0..29):
+- `compress`: 6 live seeds whose I(X;T) rises from 5 to 8 bits at epoch 8 and falls to 6 with
+  +-0.01 bits of noise (compression far above the noise floor), plus one seed flagged
+  dead_network (flat at 5 bits) and one still running: both left out and named;
+- `noise`: 6 seeds whose I(X;T) is 6 bits plus independent noise (sd 0.05) at every epoch:
+  peak - final is positive in every seed, yet it is pure noise;
+- `single`: one seed (n = 1: no interval).
+The SNR of a run rises to its peak at epoch 4 and halves at epoch 12, except in the seed
+`noise` 0, whose SNR only rises (no drop: a missing value, named).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bench.make_results import write_run
+from ibstore import layout
+from ibstore.record import RunRecord
+from ibstore.schema import TABLE_SCHEMAS
+
+EPOCHS = list(range(30))
+PARAMS = '{"bin_size": 0.07}'
+
+
+def i_xt_curve(group: str, seed: int, dead: bool) -> np.ndarray:
+    # stream 12: every noise seed's peak - final is > 0, and the excess over the floor has both signs
+    rng = np.random.default_rng([12 if group == "noise" else 1, seed])
+    if dead:
+        return np.full(len(EPOCHS), 5.0)
+    if group == "noise":
+        return 6.0 + rng.normal(0, 0.05, len(EPOCHS))
+    epochs = np.array(EPOCHS, dtype=float)
+    shape = np.where(epochs <= 8, 5 + 3 * epochs / 8, 8 - 2 * (epochs - 8) / 21)
+    return shape + 0.2 * seed / 6 + rng.uniform(-0.01, 0.01, len(EPOCHS))
+
+
+def i_yt_curve(seed: int) -> np.ndarray:
+    return np.minimum(1.0, 0.1 + 0.05 * np.array(EPOCHS) + 0.001 * seed)
+
+
+def snr_curve(group: str, seed: int) -> np.ndarray:
+    epochs = np.array(EPOCHS, dtype=float)
+    if group == "noise" and seed == 0:
+        return 1 + epochs
+    return np.where(epochs <= 4, 1 + epochs, np.where(epochs < 12, 4.0, 2.0))   # peak 5 at 4, < 2.5 from 12
+
+
+# (group, seed, status, dead)
+RUNS = ([("compress", s, "completed", False) for s in range(6)] + [("compress", 6, "completed", True),
+                                                                   ("compress", 7, "running", False)]
+        + [("noise", s, "completed", False) for s in range(6)] + [("single", 0, "completed", False)])
+
+
+def write_known_root(root: Path) -> dict[tuple[str, int], str]:
+    """Writes RUNS into `root`; (group, seed) -> run_id."""
+    ids = {}
+    for group, seed, status, dead in RUNS:
+        overrides = {"activation_fn": "tanh", "epochs": EPOCHS[-1], "architecture": [4],
+                     "learning_rate": {"compress": 0.0004, "noise": 0.0001, "single": 0.001}[group]}
+        run_id = write_run(root, group, overrides, seed=seed, cohort=f"cohort-{group}", status=status,
+                           epochs_done=EPOCHS[-1], logged=len(EPOCHS))
+        ids[(group, seed)] = run_id
+        i_xt, i_yt = i_xt_curve(group, seed, dead), i_yt_curve(seed)
+        _write(root, run_id, "mi", {
+            "epoch": EPOCHS, "layer": [0] * len(EPOCHS), "layer_name": ["dense_0"] * len(EPOCHS),
+            "units": [4] * len(EPOCHS), "split": ["train"] * len(EPOCHS), "estimator": ["binning"] * len(EPOCHS),
+            "params": [PARAMS] * len(EPOCHS), "i_xt": i_xt.tolist(), "i_yt": i_yt.tolist()}, status)
+        snr = snr_curve(group, seed)
+        _write(root, run_id, "gradients", {
+            "epoch": EPOCHS, "layer": [0] * len(EPOCHS), "grad_mean_norm": snr.tolist(),
+            "grad_std_norm": [1.0] * len(EPOCHS), "snr": snr.tolist(), "weight_norm": [1.0] * len(EPOCHS)}, status)
+        path = layout.run_json_path(root, run_id)
+        record = RunRecord.from_json_bytes(path.read_bytes())
+        path.write_bytes(record.model_copy(update={"dead_network": dead if status != "running" else None}).to_json_bytes())
+    return ids
+
+
+def _write(root: Path, run_id: str, table: str, columns: dict[str, list], status: str) -> None:
+    rows = len(next(iter(columns.values())))
+    data = pa.Table.from_pydict({"run_id": [run_id] * rows, **columns}, schema=TABLE_SCHEMAS[table])
+    path = (layout.table_part_path(root, run_id, table, 1) if status == "running"
+            else layout.table_path(root, run_id, table))
+    if status != "running":
+        data = data.replace_schema_metadata({layout.COMPACTED_THROUGH_KEY: b"40"})
+    pq.write_table(data, path)
+
+
+# The phases of one run, computed here in plain Python from the curves above.
+
+def expected_phases(group: str, seed: int, dead: bool) -> dict[str, float | int | None]:
+    i_xt, i_yt, snr = i_xt_curve(group, seed, dead), i_yt_curve(seed), snr_curve(group, seed)
+    peak = float(i_xt.max())
+    last10 = i_xt[-10:]
+    snr_peak_at = int(np.argmax(snr))
+    drop = next((EPOCHS[i] for i in range(snr_peak_at + 1, len(EPOCHS)) if snr[i] < snr[snr_peak_at] / 2), None)
+    return {"peak_i_xt": peak, "peak_i_xt_epoch": EPOCHS[int(np.argmax(i_xt))], "final_epoch": EPOCHS[-1],
+            "final_i_xt": float(i_xt[-1]), "compression_bits": peak - float(i_xt[-1]),
+            "noise_floor_bits": float(last10.max() - last10.min()),
+            "peak_i_yt": float(i_yt.max()), "peak_i_yt_epoch": EPOCHS[int(np.argmax(i_yt))],
+            "snr_drop_epoch": drop}

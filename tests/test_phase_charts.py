@@ -1,0 +1,63 @@
+"""explorer.phase_charts: the seed bands and marks against hand-computed values, and the chart's
+layers and legend."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from explorer import phase_charts
+
+
+def mi_rows() -> pd.DataFrame:
+    """Group A: seeds with I(X;T) 1, 2, 4 at epoch 0 (and a dead seed at 0); group B: one seed."""
+    rows = []
+    for run_id, group, dead, i_xt in (("a0", "A", False, 1.0), ("a1", "A", False, 2.0), ("a2", "A", False, 4.0),
+                                      ("a3", "A", True, 0.0), ("b0", "B", False, 3.0)):
+        for epoch in (0, 10):
+            rows.append({"run_id": run_id, "group": group, "dead": dead, "epoch": epoch, "layer": 0,
+                         "layer_name": "dense_0", "i_xt": i_xt + epoch, "i_yt": 0.5})
+    return pd.DataFrame(rows)
+
+
+def test_bands_are_mean_and_t_interval_of_live_seeds():
+    bands = phase_charts.seed_bands(mi_rows(), "ci").set_index(["group", "quantity", "epoch"])
+    a = bands.loc[("A", "i_xt", 0)]
+    # 1, 2, 4: mean 7/3, sd sqrt(7/3), t(0.975, 2) = 4.302653
+    half = 4.302653 * math.sqrt(7 / 3) / math.sqrt(3)
+    assert (a["n"], a["mean"]) == (3, pytest.approx(7 / 3))
+    assert (a["low"], a["high"]) == (pytest.approx(7 / 3 - half, rel=1e-6), pytest.approx(7 / 3 + half, rel=1e-6))
+    assert a["legend"] == "A (3 seeds, 1 dead left out)"
+    b = bands.loc[("B", "i_xt", 10)]
+    assert b["mean"] == 13 and math.isnan(b["low"]) and b["legend"] == "B (1 seed)"
+    minmax = phase_charts.seed_bands(mi_rows(), "min-max").set_index(["group", "quantity", "epoch"])
+    assert (minmax.loc[("A", "i_xt", 10), "low"], minmax.loc[("A", "i_xt", 10), "high"]) == (11, 14)
+    with pytest.raises(ValueError, match="band 'iqr'"):
+        phase_charts.seed_bands(mi_rows(), "iqr")
+
+
+def test_marks_are_mean_epochs_of_live_seeds_and_the_chart_has_them():
+    phases = pd.DataFrame([
+        {"group": "A", "layer": 0, "layer_name": "dense_0", "dead_network": False, "peak_i_xt_epoch": 4,
+         "peak_i_yt_epoch": 10, "snr_drop_epoch": 6},
+        {"group": "A", "layer": 0, "layer_name": "dense_0", "dead_network": False, "peak_i_xt_epoch": 8,
+         "peak_i_yt_epoch": 10, "snr_drop_epoch": None},
+        {"group": "A", "layer": 0, "layer_name": "dense_0", "dead_network": True, "peak_i_xt_epoch": 0,
+         "peak_i_yt_epoch": 0, "snr_drop_epoch": 1},
+    ])
+    marks = phase_charts.phase_marks(phases).set_index(["quantity", "mark"])["epoch"]
+    assert marks[("i_xt", "peak I(X;T)")] == 6 and marks[("i_yt", "peak I(Y;T)")] == 10
+    assert marks[("i_xt", "SNR drop")] == marks[("i_yt", "SNR drop")] == 6   # the missing drop is not a 0
+    spec = phase_charts.phase_lines(phase_charts.seed_bands(mi_rows()), phase_charts.phase_marks(phases)).to_dict()
+    marks_in_spec = [layer["mark"]["type"] for layer in spec["spec"]["layer"]]
+    assert marks_in_spec == ["area", "line", "rule"]
+    legend_values = spec["spec"]["layer"][1]["encoding"]["color"]["scale"]["domain"]
+    assert legend_values == ["A (3 seeds, 1 dead left out)", "B (1 seed)"]
+
+
+def test_groups_keep_the_order_they_come_in():
+    rows = mi_rows()
+    rows = pd.concat([rows[rows["group"] == "B"], rows[rows["group"] == "A"]])   # B first: "bias=-1" before "-0.2"
+    assert list(dict.fromkeys(phase_charts.seed_bands(rows)["group"])) == ["B", "A"]

@@ -1,0 +1,192 @@
+"""The `phases` view and the statistics over seeds (ibstore.phases, ibstore.stats) against a root
+whose answers are set by hand (tests/known_phases.py); every expected number is computed here
+from the curves with numpy and itertools, not with the code under test."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from explorer.results import ResultStore
+from ibstore import stats
+from ibstore.sandbox import run_query
+from known_phases import RUNS, expected_phases, write_known_root
+from trainer import cli
+
+
+@pytest.fixture(scope="module")
+def known(tmp_path_factory):
+    root = tmp_path_factory.mktemp("phases")
+    return root, write_known_root(root)
+
+
+def group_of(ids, group):
+    return ids[(group, 0)].rsplit("-s", 1)[0]
+
+
+def kept_values(group: str, quantity: str) -> np.ndarray:
+    """A quantity over the seeds the statistics keep (completed and not dead)."""
+    values = []
+    for g, seed, status, dead in RUNS:
+        if g == group and status == "completed" and not dead:
+            phases = expected_phases(g, seed, dead)
+            value = (phases["compression_bits"] - phases["noise_floor_bits"]
+                     if quantity == stats.EXCESS else phases[quantity])
+            values.append(math.nan if value is None else value)
+    return np.array(values, dtype=float)
+
+
+def sign_flip_p(values: np.ndarray) -> float:
+    """Exact one-sided sign-flip p-value of mean > 0: every one of the 2^n sign patterns."""
+    observed = values.mean()
+    means = [np.mean(values * signs) for signs in itertools.product((1, -1), repeat=len(values))]
+    return sum(m >= observed - 1e-12 for m in means) / len(means)
+
+
+def test_phases_view_has_the_hand_set_numbers(known):
+    root, ids = known
+    rows = run_query(root, "SELECT * FROM phases").set_index("run_id")
+    assert len(rows) == len(RUNS)
+    for group, seed, status, dead in RUNS:
+        row = rows.loc[ids[(group, seed)]]
+        for column, value in expected_phases(group, seed, dead).items():
+            if value is None:
+                assert pd.isna(row[column]), column
+            else:
+                assert row[column] == pytest.approx(value, abs=1e-12), (group, seed, column)
+        assert row["group_id"] == group_of(ids, group) and row["layer_name"] == "dense_0"
+        assert bool(row["dead_network"]) is dead or (status == "running" and pd.isna(row["dead_network"]))
+        assert row["status"] == status
+    # spelled out: the compressing seed 0 peaks at epoch 8 and the noise seed 0's SNR never drops
+    assert rows.loc[ids[("compress", 0)], "peak_i_xt_epoch"] == 8
+    assert rows.loc[ids[("compress", 0)], "snr_drop_epoch"] == 12
+    assert pd.isna(rows.loc[ids[("noise", 0)], "snr_drop_epoch"])
+
+
+def test_phases_are_the_same_in_trainer_sql_and_result_store(known, tmp_path):
+    root, _ = known
+    query = "SELECT * FROM phases ORDER BY run_id"
+    sandboxed = run_query(root, query)
+    out = tmp_path / "phases.csv"
+    assert cli.main(["sql", query, "--results", str(root), "--output", str(out)]) == 0
+    from_cli = pd.read_csv(out)
+    stored = ResultStore(root).phases().sort_values("run_id").reset_index(drop=True)
+    for column in ("peak_i_xt", "final_i_xt", "compression_bits", "noise_floor_bits", "peak_i_yt"):
+        assert np.allclose(sandboxed[column], stored[column]) and np.allclose(sandboxed[column], from_cli[column])
+    assert sandboxed["snr_drop_epoch"].isna().equals(stored["snr_drop_epoch"].isna())
+
+
+def stats_row(frame: pd.DataFrame, group_id: str, quantity: str) -> pd.Series:
+    row = frame[(frame["group_id"] == group_id) & (frame["quantity"] == quantity)]
+    assert len(row) == 1
+    return row.iloc[0]
+
+
+def test_group_statistics_match_hand_computed_values(known):
+    root, ids = known
+    table = run_query(root, "SELECT * FROM phase_stats")
+    for group in ("compress", "noise"):
+        for quantity in stats.QUANTITIES:
+            row = stats_row(table, group_of(ids, group), quantity)
+            values = kept_values(group, quantity)
+            finite = values[np.isfinite(values)]
+            assert row["n"] == len(finite) and row["n_missing"] == len(values) - len(finite)
+            assert row["mean"] == pytest.approx(finite.mean()) and row["sd"] == pytest.approx(finite.std(ddof=1))
+            if finite.min() < finite.max():
+                assert finite.min() <= row["ci_low"] < finite.mean() < row["ci_high"] <= finite.max()
+            else:
+                assert row["ci_low"] == row["ci_high"] == finite[0]
+    compress = stats_row(table, group_of(ids, "compress"), "compression_bits")
+    assert (compress["runs"], compress["n_dead"], compress["n_unfinished"]) == (8, 1, 1)
+    assert compress["excluded_runs"] == f"{ids[('compress', 6)]} (dead), {ids[('compress', 7)]} (running)"
+    drop = stats_row(table, group_of(ids, "noise"), "snr_drop_epoch")
+    assert (drop["n"], drop["n_missing"], drop["missing_runs"]) == (5, 1, ids[("noise", 0)])
+
+
+def test_bootstrap_interval_of_two_seeds_is_their_range():
+    # Resampling 2 values gives the mean a, (a+b)/2 or b with probability 1/4, 1/2, 1/4: the 2.5 %
+    # and 97.5 % points are a and b.
+    summary = stats.summarize(np.array([2.0, 3.5]))
+    assert (summary.n, summary.mean, summary.ci_low, summary.ci_high) == (2, 2.75, 2.0, 3.5)
+    assert summary.sd == pytest.approx(math.sqrt(((2 - 2.75) ** 2 + (3.5 - 2.75) ** 2) / 1))
+
+
+def test_one_seed_gets_no_interval_and_no_test(known):
+    root, ids = known
+    table = ResultStore(root).phase_stats()
+    for quantity in stats.QUANTITIES:
+        row = stats_row(table, group_of(ids, "single"), quantity)
+        assert row["note"] == "n = 1: no interval" and row["n"] == 1
+        assert math.isnan(row["sd"]) and math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
+    excess = stats_row(table, group_of(ids, "single"), stats.EXCESS)
+    assert math.isnan(excess["p_value"]) and excess["compresses"] is None
+    comparison = stats.compare(np.array([1.0]), np.array([2.0, 3.0]))
+    assert comparison.note == "n = 1: no interval" and math.isnan(comparison.ci_low) and math.isnan(comparison.p_value)
+
+
+def test_pure_noise_compression_is_not_significant_and_real_compression_is(known):
+    root, ids = known
+    table = run_query(root, "SELECT * FROM phase_stats")
+    noise = kept_values("noise", "compression_bits")
+    assert (noise > 0).all()   # peak - final is positive under noise alone ...
+    assert sign_flip_p(noise) == 1 / 64   # ... so a test against 0 would call it significant
+    noise_excess = stats_row(table, group_of(ids, "noise"), stats.EXCESS)
+    assert noise_excess["p_value"] == pytest.approx(sign_flip_p(kept_values("noise", stats.EXCESS)))
+    assert noise_excess["p_value"] > 0.05
+    assert noise_excess["compresses"] is not None and not noise_excess["compresses"]
+    real = stats_row(table, group_of(ids, "compress"), stats.EXCESS)
+    assert real["p_value"] == pytest.approx(1 / 64) == pytest.approx(sign_flip_p(kept_values("compress", stats.EXCESS)))
+    assert real["compresses"] is not None and real["compresses"]
+
+
+def test_comparison_of_two_groups_matches_an_exact_permutation_test(known):
+    root, ids = known
+    table = ResultStore(root).compare_groups(group_of(ids, "compress"), group_of(ids, "noise"))
+    assert set(table["quantity"]) == set(stats.QUANTITIES)
+    for quantity in ("compression_bits", "final_i_xt", "peak_i_yt"):
+        row = table[table["quantity"] == quantity].iloc[0]
+        a, b = kept_values("compress", quantity), kept_values("noise", quantity)
+        assert (row["n_a"], row["n_b"]) == (6, 6)
+        assert row["difference"] == pytest.approx(a.mean() - b.mean())
+        assert row["ci_low"] <= row["difference"] <= row["ci_high"]
+        # every split of the 12 seeds into 6 and 6 (924 of them): scipy's test is exact here
+        pooled, observed = np.concatenate([a, b]), a.mean() - b.mean()
+        diffs = []
+        for chosen in itertools.combinations(range(12), 6):
+            mask = np.zeros(12, bool)
+            mask[list(chosen)] = True
+            diffs.append(pooled[mask].mean() - pooled[~mask].mean())
+        diffs = np.array(diffs)
+        p = min(1.0, 2 * min(np.mean(diffs >= observed - 1e-12), np.mean(diffs <= observed + 1e-12)))
+        assert row["p_value"] == pytest.approx(p)
+        delta = (sum(x > y for x in a for y in b) - sum(x < y for x in a for y in b)) / 36
+        assert row["cliffs_delta"] == pytest.approx(delta)
+    assert table[table["quantity"] == "compression_bits"].iloc[0]["cliffs_delta"] == 1.0
+    assert "(dead)" in table.iloc[0]["excluded_a"] and pd.isna(table.iloc[0]["excluded_b"])
+
+
+def test_compare_groups_names_an_unknown_group(known):
+    root, ids = known
+    with pytest.raises(ValueError, match="no seed group 'nope'"):
+        ResultStore(root).compare_groups(group_of(ids, "noise"), "nope")
+
+
+
+def test_the_noise_floor_test_rarely_calls_pure_noise_compression():
+    # 300 groups of 6 seeds whose I(X;T) is flat plus noise over 230 logged epochs (deep-bottleneck's
+    # schedule over 8000 epochs): the floor is computed as the phases view does (range of the last
+    # NOISE_FLOOR_EPOCHS values), and "compresses" must come out in at most 5 % of the groups.
+    from ibstore.phases import NOISE_FLOOR_EPOCHS
+    rng = np.random.default_rng(7)
+    curves = 6 + rng.normal(0, 0.05, (300, 6, 230))
+    compression = curves.max(axis=-1) - curves[..., -1]
+    tail = curves[..., -NOISE_FLOOR_EPOCHS:]
+    floor = tail.max(axis=-1) - tail.min(axis=-1)
+    called = [stats.exceeds_zero(c - f) < stats.ALPHA for c, f in zip(compression, floor)]
+    naive = [stats.exceeds_zero(c) < stats.ALPHA for c in compression]
+    assert np.mean(called) <= 0.05
+    assert np.mean(naive) == 1.0   # against 0, every pure-noise group "compresses"

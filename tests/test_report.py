@@ -1,0 +1,156 @@
+"""`trainer report` on the hand-set root of tests/known_phases.py: its numbers, figures, tables,
+and its refusals (unknown cohort, empty root, only running runs, output inside the root), and
+that a failed write leaves nothing behind."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from explorer import report
+from known_phases import write_known_root
+from test_phases import kept_values, sign_flip_p
+from trainer import cli
+
+COHORTS = ["cohort-compress", "cohort-noise", "cohort-single"]
+
+
+def tree_hash(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        digest.update(str(path.relative_to(root)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def known(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report-root")
+    return root, write_known_root(root)
+
+
+@pytest.fixture(scope="module")
+def written(known, tmp_path_factory):
+    root, ids = known
+    out = tmp_path_factory.mktemp("out") / "report"
+    assert cli.main(["report", *COHORTS, "--results", str(root), "--output", str(out)]) == 0
+    return root, ids, out
+
+
+@pytest.mark.slow
+def test_report_holds_the_statistics_figures_and_tables(written):
+    root, ids, out = written
+    text = (out / "report.md").read_text()
+    lines = text.splitlines()
+    glance = {line.split(" | ")[1]: line for line in lines if line.startswith("| binning")}
+    assert list(glance) == ["learning_rate=0.0001", "learning_rate=0.0004", "learning_rate=0.001"]   # by value
+    # the compressing group: p = 1/64 (every seed above its floor); the noise group: not significant
+    compress = glance["learning_rate=0.0004"]
+    assert f"| {sign_flip_p(kept_values('compress', 'compression_over_floor_bits')):.3g} | yes | 1 dead |" in compress
+    assert f"{kept_values('compress', 'compression_bits').mean():.2f} [" in compress
+    noise = glance["learning_rate=0.0001"]
+    assert noise.endswith("| no |  |")
+    assert "| 1.99 (n = 1: no interval) |" in glance["learning_rate=0.001"]
+    assert f"Left out, still training: {ids[('compress', 7)]}." in text
+    assert f"{ids[('compress', 6)]} (dead)" in text
+    health = next(line for line in lines if line.startswith("| learning_rate=0.0004 | 7 |"))
+    assert health.startswith("| learning_rate=0.0004 | 7 | 1 | 0 |")   # 7 completed runs, 1 dead
+    # the comparison row: compress vs noise on compression, exact permutation p over 924 splits
+    a, b = kept_values("compress", "compression_bits"), kept_values("noise", "compression_bits")
+    pooled = np.concatenate([a, b])
+    diffs = np.array([pooled[list(c)].mean() - np.delete(pooled, list(c)).mean()
+                      for c in itertools.combinations(range(12), 6)])
+    p = 2 * np.mean(diffs >= a.mean() - b.mean() - 1e-12)
+    row = next(line for line in lines if line.startswith("| learning_rate=0.0004 | learning_rate=0.0001 | 0 | "
+                                                           "compression_bits |"))
+    assert f"| {a.mean() - b.mean():.2f} |" in row and f"| {p:.3g} | 1 |" in row
+    for name in ("1-binning-epochs", "1-binning-plane"):
+        assert (out / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / "figures" / f"{name}.svg").read_text().lstrip().startswith("<svg")
+        assert f"](figures/{name}.png)" in text
+    assert "\\toprule" in (out / "tables" / "glance.tex").read_text()
+    assert not list(out.parent.glob(".report.*"))   # no temporary folder left
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, known):
+    root, _ = known
+    before = tree_hash(root)
+    cases = [
+        (["nope"], str(tmp_path / "a"), "unknown cohort 'nope'; cohorts in"),
+        (["cohort-noise"], str(root / "inside"), "is inside the results root"),
+    ]
+    for cohorts, output, message in cases:
+        assert cli.main(["report", *cohorts, "--results", str(root), "--output", output]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+    assert tree_hash(root) == before and not (tmp_path / "a").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["report", "x", "--results", str(empty), "--output", str(tmp_path / "b")]) == 2
+    assert "has no runs" in capsys.readouterr().err
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    assert cli.main(["report", "cohort-noise", "--results", str(root), "--output", str(tmp_path / "busy")]) == 2
+    assert "holds something else" in capsys.readouterr().err
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+
+
+def test_a_cohort_still_training_is_refused_and_named(tmp_path, capsys):
+    from bench.make_results import write_run
+    root = tmp_path / "root"
+    run_id = write_run(root, "busy", {"epochs": 20}, cohort="training", status="running", epochs_done=5, logged=5)
+    assert cli.main(["report", "training", "--results", str(root), "--output", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: no completed run in cohort training (1 still training: {run_id})"
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_failed_write_leaves_nothing_and_keeps_the_previous_report(tmp_path, monkeypatch, known):
+    root, _ = known
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "report.md").write_text("previous")
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(report, "_save_chart", broken)
+    with pytest.raises(OSError):
+        report.write_report(report.ResultStore(root), ["cohort-single"], out)
+    assert (out / "report.md").read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
+
+
+@pytest.mark.slow   # imports the trainer (TensorFlow)
+def test_reproductions_keeps_the_large_positive_bias_section():
+    from bench.reproductions import kept_sections
+    old = "\n".join(["# Reproductions", "### 3. Dead relu networks", "old table",
+                     "### Large positive initial bias under the clipped loss", "measured by hand", "",
+                     "#### Figures", "![x](y.png)", "### 4. KSG", "old ksg"])
+    assert kept_sections(old) == ["### Large positive initial bias under the clipped loss", "measured by hand", "",
+                                  "#### Figures", "![x](y.png)", ""]
+    assert kept_sections("# Reproductions\n### 2. Saxe\n") == []
+
+
+@pytest.mark.slow   # a fresh interpreter imports pandas, altair and scipy
+def test_the_report_verb_reaches_no_streamlit():
+    import subprocess
+    import sys
+    code = ("import sys; from trainer import cli; from explorer import report; "
+            "assert 'streamlit' not in sys.modules and 'tensorflow' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_result_store_phase_chart_counts_dead_networks_in_its_legend(known):
+    root, ids = known
+    store = report.ResultStore(root)
+    completed = [run_id for (group, seed), run_id in ids.items() if (group, seed) != ("compress", 7)]
+    spec = store.phase_chart(completed, "binning", '{"bin_size": 0.07}', "train").to_dict()
+    domain = spec["spec"]["layer"][1]["encoding"]["color"]["scale"]["domain"]
+    assert domain == ["learning_rate=0.0001 (6 seeds)", "learning_rate=0.0004 (6 seeds, 1 dead left out)",
+                      "learning_rate=0.001 (1 seed)"]
