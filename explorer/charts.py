@@ -401,3 +401,44 @@ def thin_for_export(spec: dict, limit: int) -> dict:
             rows = [row for row in rows if row.get("epoch") in keep]
         datasets[name] = rows
     return {**spec, "datasets": datasets}
+
+
+def parallel_coordinates(frame: pd.DataFrame, keys: list[str], outcome: str, title: str | None = None
+                         ) -> alt.LayerChart:
+    """One line per run through an axis per varying key and the `outcome` (W&B's parallel
+    coordinates), coloured by the outcome. Each axis runs from its smallest to its largest value
+    (numbers by value, other values evenly spaced in sorted order), its values written beside it."""
+    axes = [*keys, outcome]
+    rows, labels = [], []
+    for axis in axes:
+        column = frame[axis]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            values = column.astype(float)
+            lo, hi = values.min(), values.max()
+            position = (values - lo) / (hi - lo) if hi > lo else values * 0 + 0.5
+            ticks = {float(v): p for v, p in zip(values, position)}
+            ends = sorted(ticks.items())
+            ends = ends if len(ends) <= 8 else [ends[0], ends[-1]]   # an outcome: its range, not every run
+            shown = {f"{v:.3g}": p for v, p in ends}
+        else:
+            text = column.astype(str)
+            distinct = sorted(text.unique())
+            spot = {v: (i / (len(distinct) - 1) if len(distinct) > 1 else 0.5) for i, v in enumerate(distinct)}
+            position = text.map(spot)
+            shown = {v: spot[v] for v in distinct}
+        rows.append(pd.DataFrame({"run_id": frame["run_id"], "axis": axis, "position": position,
+                                  "value": column.astype(str), outcome: frame[outcome]}))
+        labels += [{"axis": axis, "position": p, "label": label} for label, p in shown.items()]
+    data = pd.concat(rows, ignore_index=True).dropna(subset=["position"])
+    x = alt.X("axis:N", sort=axes, title=None, axis=alt.Axis(labelAngle=0, labelLimit=150, orient="top",
+                                                              domain=False, ticks=False))
+    y = alt.Y("position:Q", axis=None, scale=alt.Scale(domain=[0, 1]))
+    lines = alt.Chart(data).mark_line(opacity=0.6, strokeWidth=1.5).encode(
+        x=x, y=y, detail="run_id:N", color=alt.Color(f"{outcome}:Q", scale=alt.Scale(scheme="viridis"),
+                                                      legend=alt.Legend(title=outcome, orient="bottom")),
+        tooltip=["run_id", "axis", "value"])
+    rules = alt.Chart(pd.DataFrame({"axis": axes})).mark_rule(color="#888").encode(x=x)
+    text = alt.Chart(pd.DataFrame(labels)).mark_text(align="left", dx=4, fontSize=10).encode(
+        x=x, y=y, text="label:N")
+    chart = alt.layer(rules, lines, text).properties(width=PAGE_WIDTH - 2 * AXIS_SPACE, height=260)
+    return titled(chart, title)

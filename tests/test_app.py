@@ -1,6 +1,7 @@
 """Every page of the explorer under streamlit.testing.v1.AppTest, on fixture results roots."""
 
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -95,9 +96,15 @@ def test_runs_page_lists_runs_with_varying_keys_and_badges(monkeypatch, cohort_r
     table = at.dataframe[0].value
     assert len(table) == 2 * len(BIASES)
     assert "initial_bias" in table.columns and "activation_fn" not in table.columns
-    assert sorted(set(table["initial_bias"])) == sorted(f"{b:g}" for b in BIASES)
+    # numbers, in numeric order (not run_id's text order), seeds in order within a bias
+    assert list(table["initial_bias"]) == [b for b in BIASES for _ in range(2)]
+    assert list(table["seed"]) == [0, 1] * len(BIASES)
     assert set(table["status"]) == {"completed"}
-    assert dict(zip(table["initial_bias"], table["flags"])) == {"-1": "dead", "0": "", "0.2": "", "2": ""}
+    assert dict(zip(table["initial_bias"], table["flags"])) == {-1: "dead", 0: "", 0.2: "", 2: ""}
+    # what a reader scans first: flags, status, the varying keys, seed, accuracies; ids last
+    assert list(table.columns[:6]) == ["flags", "status", "initial_bias", "seed", "final_test_accuracy",
+                                       "final_train_accuracy"]
+    assert list(table.columns).index("run_id") > list(table.columns).index("name")
     assert table["final_test_accuracy"].between(0, 1).all()
     assert len(url_runs(at)) == 2 * len(BIASES)
     assert at.multiselect(key=ui.SELECTION).value == list(table["run_id"])
@@ -105,13 +112,43 @@ def test_runs_page_lists_runs_with_varying_keys_and_badges(monkeypatch, cohort_r
 
 def test_runs_page_filters_by_config_key_and_sql(monkeypatch, cohort_root):
     at = open_app(monkeypatch, cohort_root, fkey="initial_bias", fval=["0.2", "2"])  # as displayed
-    assert sorted(set(at.dataframe[0].value["initial_bias"])) == ["0.2", "2"]
+    assert sorted(set(at.dataframe[0].value["initial_bias"])) == [0.2, 2]
     at = open_app(monkeypatch, cohort_root, where="final_test_accuracy < 0.6")
-    assert set(at.dataframe[0].value["initial_bias"]) == {"-1"}   # the dead relu nets
+    assert set(at.dataframe[0].value["initial_bias"]) == {-1}   # the dead relu nets
     at = open_app(monkeypatch, cohort_root, where="dead_network AND initial_bias < 0")  # typed config columns
-    assert set(at.dataframe[0].value["initial_bias"]) == {"-1"}
+    assert set(at.dataframe[0].value["initial_bias"]) == {-1}
     at = open_app(monkeypatch, cohort_root, where="no_such_column > 1")
     assert "no\\_such\\_column" in at.error[0].value   # the message, escaped: text, not Markdown
+
+
+def test_a_typo_in_the_sql_condition_changes_neither_selection_nor_url(monkeypatch, cohort_root):
+    at = open_app(monkeypatch, cohort_root)
+    at.text_input(key="where").set_value("initial_bias >= 0").run()
+    live = list(at.dataframe[0].value["run_id"])
+    assert len(live) == 6 and url_runs(at) == live and at.query_params["where"] == "initial_bias >= 0"
+    at.text_input(key="where").set_value("initial_bais >= 0").run()      # the issue's typo
+    assert "initial\\_bais" in at.error[0].value and "unchanged" in at.error[0].value
+    assert url_runs(at) == live and at.multiselect(key=ui.SELECTION).value == live
+    assert at.query_params["where"] == "initial_bias >= 0"              # the last valid condition
+    assert list(at.dataframe[0].value["run_id"]) == live                 # and its table
+    at.text_input(key="where").set_value("initial_bias >= 2").run()     # fixed: applies again
+    assert len(url_runs(at)) == 2 and at.query_params["where"] == "initial_bias >= 2"
+
+
+def test_runs_group_by_a_key_counts_and_averages_with_intervals(monkeypatch, cohort_root):
+    at = open_app(monkeypatch, cohort_root, group="initial_bias")
+    runs = at.dataframe[0].value
+    summary = at.dataframe[1].value
+    assert list(summary["initial_bias"]) == list(BIASES) and list(summary["runs"]) == [2] * len(BIASES)
+    assert list(summary["dead"]) == [2, 0, 0, 0]
+    for bias, row in summary.set_index("initial_bias").iterrows():
+        accuracies = runs.loc[runs["initial_bias"] == bias, "final_test_accuracy"].to_numpy()
+        mean, sd = accuracies.mean(), accuracies.std(ddof=1)
+        half = math.tan(math.pi * 0.475) * sd / math.sqrt(2)     # t(0.975, 1) is Cauchy's quantile
+        assert row["mean test acc"] == pytest.approx(mean)
+        assert (row["95% CI low"], row["95% CI high"]) == pytest.approx((mean - half, mean + half))
+    pc = [s for s in specs(at) if "layer" in s and any(l.get("mark", {}).get("type") == "rule" for l in s["layer"])]
+    assert pc, "a parallel-coordinates chart"
 
 
 def test_a_changed_filter_selects_what_it_shows_on_every_page(monkeypatch, cohort_root):
