@@ -377,32 +377,6 @@ def every_nth_epoch(frame: pd.DataFrame, stride: int) -> pd.DataFrame:
     return frame[(frame["epoch"] % stride == 0) | (frame["epoch"] == frame["epoch"].max())]
 
 
-def export_epochs(epochs: np.ndarray, limit: int) -> np.ndarray:
-    """At most about `limit` of the distinct `epochs` for a static export: half spaced evenly
-    over the list, half log-spaced (dense early, where logging is dense and learning fast), the
-    first and last always kept."""
-    distinct = np.unique(epochs)
-    if len(distinct) <= limit:
-        return distinct
-    even = np.linspace(0, len(distinct) - 1, limit // 2).round().astype(int)
-    log = np.geomspace(1, len(distinct), limit - limit // 2).round().astype(int) - 1
-    return distinct[np.unique(np.concatenate([even, log]))]
-
-
-def thin_for_export(spec: dict, limit: int) -> dict:
-    """A Vega-Lite spec dict whose inline datasets keep only the rows of export_epochs(...) when
-    they hold more distinct epochs than `limit` (rasterising tens of thousands of marks is what
-    makes a PNG slow; at 60 epochs per panel a grid looks the same)."""
-    datasets = {}
-    for name, rows in spec.get("datasets", {}).items():
-        epochs = np.array([row["epoch"] for row in rows if "epoch" in row])
-        if len(epochs) and len(np.unique(epochs)) > limit:
-            keep = set(export_epochs(epochs, limit).tolist())
-            rows = [row for row in rows if row.get("epoch") in keep]
-        datasets[name] = rows
-    return {**spec, "datasets": datasets}
-
-
 def parallel_coordinates(frame: pd.DataFrame, keys: list[str], outcome: str, title: str | None = None
                          ) -> alt.LayerChart:
     """One line per run through an axis per varying key and the `outcome` (W&B's parallel

@@ -27,8 +27,6 @@ URL_RUNS = "runs"                # the URL holds the selection as ?runs=a&runs=b
 UNKNOWN = "unknown_runs"         # session key: (ids a URL named that the root lacks, the selection then)
 PENDING = "pending_selection"    # session key: a selection a page made, applied on the next script run
 BADGES = {"dead_network": "dead", "diverged": "diverged"}
-PNG_EPOCHS = 60                  # a PNG export draws at most about this many epochs per line or panel
-PNG_SCALE = 1.5
 
 
 def cli_results() -> str | None:
@@ -237,19 +235,12 @@ def runs_with(results: ResultStore, table: str, chosen: list[str], what: str) ->
 
 # charts
 
-def png(chart: alt.TopLevelMixin) -> bytes:
-    """The chart as PNG, drawn by vl-convert with at most about PNG_EPOCHS epochs per line or panel
-    (rasterising every logged point of a 10-panel grid takes seconds; SVG and CSV keep them all)."""
-    return vlc.vegalite_to_png(charts.thin_for_export(chart.to_dict(), PNG_EPOCHS), scale=PNG_SCALE)
-
-
 def show_chart(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str) -> None:
-    """The chart (without Streamlit's theme, so the screen and the PNG/SVG look the same), then
-    PNG / SVG (rendered by vl-convert on click) and CSV downloads."""
+    """The chart (without Streamlit's theme, so the screen and the SVG look the same), then SVG
+    (rendered by vl-convert on click) and CSV downloads. The PNG is the chart toolbar's own
+    "Download as PNG" (the drawn chart, as on screen): one PNG button per chart."""
     st.altair_chart(chart, width="content", theme=None)
-    png_button, svg_button, csv_button = st.columns([1, 1, 1], width=330)
-    png_button.download_button("PNG", data=lambda: png(chart), file_name=f"{name}.png", mime="image/png",
-                               on_click="ignore", key=f"png-{name}", icon=":material/image:")
+    svg_button, csv_button = st.columns([1, 1], width=220)
     svg_button.download_button("SVG", data=lambda: vlc.vegalite_to_svg(chart.to_json()), file_name=f"{name}.svg",
                                mime="image/svg+xml", on_click="ignore", key=f"svg-{name}", icon=":material/draw:")
     csv_button.download_button("CSV", data=lambda: data.to_csv(index=False), file_name=f"{name}.csv",

@@ -1,6 +1,5 @@
 import re
 
-import numpy as np
 import pandas as pd
 import pytest
 import vl_convert as vlc
@@ -182,14 +181,6 @@ def test_every_nth_epoch_and_the_png_export_thinning():
     kept = charts.every_nth_epoch(frame, stride)
     assert sorted(set(kept["epoch"]))[:3] == [0, 17, 34] and 8000 in set(kept["epoch"])
     assert len(kept) == 2 * len(set(kept["epoch"]))
-    epochs = charts.export_epochs(np.arange(300), 60)
-    assert epochs[0] == 0 and epochs[-1] == 299 and 40 <= len(epochs) <= 60
-    assert (np.diff(epochs) > 0).all()
-    spec = {"datasets": {"big": [{"epoch": e, "v": 1} for e in range(300)], "rule": [{"epoch": 7}],
-                         "other": [{"x": 1}]}}
-    thinned = charts.thin_for_export(spec, 60)
-    assert [r["epoch"] for r in thinned["datasets"]["big"]] == epochs.tolist()
-    assert thinned["datasets"]["rule"] == [{"epoch": 7}] and thinned["datasets"]["other"] == [{"x": 1}]
 
 
 def test_activation_heatmap_and_dead_fraction():
