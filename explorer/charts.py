@@ -54,10 +54,42 @@ def legend(entries: int, orient: str = "right", columns: int = 1, **options) -> 
                       columns=columns, **options)
 
 
+CHAR_PX = 7             # the mean width of a character of a 12-13 px title or header (for wrapping)
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """`text` in lines of at most about `width` pixels, broken after the commas between its parts
+    ("initial_bias=0.2, activation_fn=relu, seed=1"), a part longer than a line broken within:
+    a title wraps instead of being cut."""
+    per_line = max(width // CHAR_PX, 8)
+    parts = [chunk for part in text.split(", ") for chunk in
+             ([part[i:i + per_line] for i in range(0, len(part), per_line)] or [part])]
+    lines, line = [], ""
+    for part in parts:
+        candidate = f"{line}, {part}" if line else part
+        if line and len(candidate) * CHAR_PX > width:
+            lines.append(line + ",")
+            line = part
+        else:
+            line = candidate
+    return lines + [line]
+
+
 def titled(chart, title: str | None, width: int = PAGE_WIDTH - AXIS_SPACE - 40):
-    """`chart` with `title` cut to `width` pixels (a title wider than the chart widens it; it is
-    centred over the plots, which start after the y axis)."""
-    return chart.properties(title=alt.TitleParams(title, limit=width)) if title else chart
+    """`chart` with `title` wrapped to `width` pixels (a title wider than the chart would widen it;
+    it is centred over the plots, which start after the y axis)."""
+    if not title:
+        return chart
+    lines = wrap(title, width)
+    return chart.properties(title=alt.TitleParams(lines if len(lines) > 1 else lines[0]))
+
+
+def wrapped_labels(width: int) -> str:
+    """A Vega label expression that puts each comma-separated part of a label, its seed count
+    "(3 seeds)" and its badge "[dead]" on lines of their own when the label is wider than `width`
+    pixels (facet headers: a panel's varying keys and badge; a badge must never be cut off)."""
+    parts = "replace(replace(datum.value, ' (', ', ('), ' [', ', [')"
+    return f"length(datum.value) * {CHAR_PX} > {width} ? split({parts}, ', ') : datum.value"
 
 
 def _category_color(field: str, domain: list, title: str | None = None, **legend_options) -> alt.Color:
@@ -114,7 +146,7 @@ def grid_panel_width(columns: int) -> int:
 
 def _facet(chart: alt.LayerChart | alt.Chart, frame: pd.DataFrame, columns: int, width: int,
            shared: bool = True, title: str | None = None) -> alt.FacetChart:
-    header = alt.Header(labelFontSize=12, labelLimit=width, labelFontWeight="bold")
+    header = alt.Header(labelFontSize=12, labelLimit=width, labelFontWeight="bold", labelExpr=wrapped_labels(width))
     faceted = chart.facet(facet=alt.Facet("panel:N", sort=_panels(frame), title=None, header=header),
                           columns=columns)
     if not shared:
@@ -162,15 +194,17 @@ def infoplane_grid(frame: pd.DataFrame, columns: int = 2, shared_axes: bool = Tr
     return _facet(alt.layer(*layers, data=data), data, columns, width, shared_axes, title)
 
 
-def infoplane_overlay(frame: pd.DataFrame, title: str | None = None) -> alt.LayerChart:
-    """Every panel's (run's or seed group's) layers on one information plane, one colour per panel,
-    one marker shape per layer; each layer's path over the epochs drawn in its panel's colour."""
-    data = frame[["panel", "epoch", "layer", "layer_name", "i_xt", "i_yt"]]
-    panels = _panels(data)
-    color = _category_color("panel", panels, orient="bottom", columns=2)
+def infoplane_overlay(frame: pd.DataFrame, title: str | None = None,
+                      color_domain: list[str] | None = None) -> alt.LayerChart:
+    """Every panel's (run's or seed group's) layers on one information plane, one colour per seed
+    group (`group`, over `color_domain`: the same colour as on the other pages), one marker shape
+    per layer; each layer's path over the epochs drawn in its group's colour."""
+    data = frame[["panel", "group", "epoch", "layer", "layer_name", "i_xt", "i_yt"]]
+    data = data.assign(panel_layer=data["panel"] + "/" + data["layer"].astype(str))   # one path per run and layer
+    color = _category_color("group", color_domain or _panels(data, "group"), orient="bottom", columns=2)
     base = alt.Chart(data)
     paths = base.mark_line(opacity=0.45, strokeWidth=1).encode(
-        x=INFO_X, y=INFO_Y, color=color, detail="layer:Q", order="epoch:Q")
+        x=INFO_X, y=INFO_Y, color=color, detail="panel_layer:N", order="epoch:Q")
     points = base.mark_point(filled=True, size=24, opacity=0.8).encode(
         x=INFO_X, y=INFO_Y, color=color, shape=_layer_shape(data),
         tooltip=["panel", "epoch", "layer_name", "i_xt", "i_yt"])
@@ -208,11 +242,11 @@ def _domain(values: pd.Series) -> list[float]:
 
 
 def training_curves(frame: pd.DataFrame, band: bool = False, title: str | None = None,
-                    color_field: str = "panel") -> alt.VConcatChart:
+                    color_field: str = "panel", color_domain: list[str] | None = None) -> alt.VConcatChart:
     """Accuracy (axis 0..1) and loss (log axis: an early spike does not flatten the rest) against
     epoch, a line per panel and split, coloured by `color_field` (`group` colours a seed group's
     runs alike); with `band`, the spread over seeds from accuracy_min/max and loss_min/max."""
-    domain = _panels(frame, color_field)
+    domain = color_domain or _panels(frame, color_field)
     color = _category_color(color_field, domain, orient="bottom", columns=2)
     width = (PAGE_WIDTH - 2 * AXIS_SPACE) // 2 - 10
     charts = []
@@ -274,20 +308,27 @@ def gradient_chart(frame: pd.DataFrame, title: str | None = None) -> alt.FacetCh
     return titled(faceted, title)
 
 
-def snr_overlay(frame: pd.DataFrame, color_field: str = "group", title: str | None = None) -> alt.FacetChart:
-    """The SNR of many runs on one chart per layer, each run a line coloured by `color_field`
-    (the varying keys of its seed group), log-log."""
-    data = frame[["run_id", "panel", color_field, "layer", "epoch", "snr"]]
+def snr_bands(frame: pd.DataFrame, color_domain: list[str] | None = None, title: str | None = None
+              ) -> alt.FacetChart:
+    """The SNR per seed group on one chart per layer: a line (`snr`, over seeds) and its band
+    (`snr_lo` to `snr_hi`) coloured by `group`, log-log. Values <= 0 cannot be drawn on a log axis:
+    a band's lower edge below zero is drawn at the axis' bottom (the smallest positive value)."""
+    data = frame[["group", "layer", "epoch", "snr", "snr_lo", "snr_hi", "seeds"]]
     data = data[data["snr"] > 0]
-    domain = _panels(frame, color_field)
+    floor = float(data["snr"].min()) if not data.empty else 1e-9
+    data = data.assign(snr_lo=data["snr_lo"].where(data["snr_lo"] > 0, floor))
+    domain = color_domain or _panels(data, "group")
+    color = _category_color("group", domain, title=None, orient="bottom", columns=2)
     columns = 3
     width = PAGE_WIDTH // columns - AXIS_SPACE - 10
-    chart = alt.Chart().mark_line(strokeWidth=1.2, opacity=0.8).encode(
-        x=epoch_x(frame["epoch"].max()), y=alt.Y("snr:Q", scale=alt.Scale(type="log"), title="SNR (mean/std)"),
-        color=_category_color(color_field, domain, title=None, orient="bottom", columns=2), detail="run_id:N",
-        tooltip=["panel", "layer", "epoch", "snr"],
-    ).properties(width=width, height=170)
-    faceted = alt.layer(chart, data=data).facet(
+    x = epoch_x(frame["epoch"].max())
+    y = alt.Y("snr:Q", scale=alt.Scale(type="log"), title="SNR (mean/std)")
+    band = alt.Chart().mark_area(opacity=0.18).encode(x=x, y=alt.Y("snr_lo:Q", scale=alt.Scale(type="log"),
+                                                                   title="SNR (mean/std)"),
+                                                      y2="snr_hi:Q", color=color)
+    line = alt.Chart().mark_line(strokeWidth=1.6).encode(x=x, y=y, color=color,
+                                                         tooltip=["group", "layer", "epoch", "snr", "seeds"])
+    faceted = alt.layer(band, line, data=data).properties(width=width, height=170).facet(
         facet=alt.Facet("layer:O", title="layer", header=alt.Header(labelFontWeight="bold")), columns=columns)
     return titled(faceted, title)
 

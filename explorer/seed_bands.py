@@ -38,3 +38,17 @@ def over_seeds(frame: pd.DataFrame, by: list[str], value: str, band: str = MEAN_
         raise ValueError(f"band {band!r}: allowed are {', '.join(BANDS)}")
     return out[by].assign(**{value: out["mean"], f"{value}_lo": lo, f"{value}_hi": hi,
                              "seeds": out["count"].astype(int)})
+
+
+def centre_and_range(frame: pd.DataFrame, by: list[str], values: list[str], centre: str = "median") -> pd.DataFrame:
+    """Per `by` group: each of `values` as its `centre` ("median" or "mean") over the rows (seeds),
+    `{value}_min`, `{value}_max`, and `seeds` (rows)."""
+    if centre not in ("median", "mean"):
+        raise ValueError(f"centre {centre!r}: allowed are median, mean")
+    grouped = frame.groupby(by, sort=False, dropna=False)
+    out = grouped[values].agg(centre)
+    for value in values:
+        out[f"{value}_min"] = grouped[value].min()
+        out[f"{value}_max"] = grouped[value].max()
+    out["seeds"] = grouped.size()
+    return out.reset_index()

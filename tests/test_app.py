@@ -177,11 +177,11 @@ def test_two_of_n_selected_every_page_shows_only_those(monkeypatch, cohort_root)
     at = open_app(monkeypatch, cohort_root)
     every = list(at.dataframe[0].value["run_id"])
     by_bias = dict(zip(at.dataframe[0].value["initial_bias"], at.dataframe[0].value["run_id"]))
-    chosen = [by_bias["-1"], by_bias["2"]]      # one of each group: the varying key stays initial_bias
+    chosen = [by_bias[-1], by_bias[2]]      # one of each group: the varying key stays initial_bias
     expected = ["initial_bias=-1 [dead]", "initial_bias=2"]
     at.multiselect(key=ui.SELECTION).set_value(chosen).run()
     chosen = url_runs(at)           # the Runs page keeps the selection in table order
-    assert sorted(chosen) == sorted([by_bias["-1"], by_bias["2"]])
+    assert sorted(chosen) == sorted([by_bias[-1], by_bias[2]])
     assert "2 of 8 runs selected" in texts(at)
 
     at.switch_page("app_pages/compare.py").run()
@@ -191,10 +191,11 @@ def test_two_of_n_selected_every_page_shows_only_those(monkeypatch, cohort_root)
     at.switch_page("app_pages/training.py").run()
     assert specs(at)[0]["hconcat"][0]["layer"][-1]["encoding"]["color"]["sort"] == expected
     at.switch_page("app_pages/gradients.py").run()
+    at.radio(key="grad_view").set_value("per run").run()
     assert [s.value for s in at.subheader] == [ui.plain(label) for label in expected]
     for page in ("activations", "movie"):
         at.switch_page(f"app_pages/{page}.py").run()
-        assert sorted(at.selectbox(key="run").options) == sorted([f"{expected[0]}  ({by_bias['-1']})", f"{expected[1]}  ({by_bias['2']})"])
+        assert sorted(at.selectbox(key="run").options) == sorted([f"{expected[0]}  ({by_bias[-1]})", f"{expected[1]}  ({by_bias[2]})"])
     at.switch_page("app_pages/runs.py").run()
     assert at.multiselect(key=ui.SELECTION).value == chosen and len(at.dataframe[0].value) == len(every)
     assert not at.exception
@@ -248,7 +249,7 @@ def test_text_from_run_json_is_never_markdown(monkeypatch, flagged_root):
         shown = texts(at)
         assert "](http" not in shown.replace(escaped, ""), page
         assert "<img" not in shown.replace(escaped, ""), page
-    at = open_app(monkeypatch, root, "gradients")
+    at = open_app(monkeypatch, root, "gradients", grad_view="per run")
     assert any(escaped in s.value for s in at.subheader)          # the label is there, as text
     at = open_app(monkeypatch, root)
     assert EVIL in set(at.dataframe[0].value["name"])              # tables show the raw string
@@ -274,7 +275,8 @@ def test_compare_draws_the_infoplane_grid_titled_by_varying_keys(monkeypatch, co
     (spec,) = specs(at)
     assert "facet" not in spec
     color = spec["layer"][-1]["encoding"]["color"]
-    assert color["field"] == "panel" and len(color["scale"]["domain"]) == 2 * len(BIASES)
+    # one colour per seed group, the groups' colours of every other page
+    assert color["field"] == "group" and color["scale"]["domain"] == [group_titled(label) for label in LABELS]
 
 
 def test_compare_groups_seeds_with_mean_or_median(monkeypatch, cohort_root):
@@ -289,7 +291,12 @@ def test_compare_groups_seeds_with_mean_or_median(monkeypatch, cohort_root):
     assert specs(at)[0]["title"]["text"].endswith("mean over seeds")
     at.radio(key="layout").set_value("overlay").run()     # seed groups on one plane, one colour each
     color = specs(at)[0]["layer"][-1]["encoding"]["color"]
-    assert color["scale"]["domain"] == [group_titled(label, " (2 seeds)") for label in LABELS]
+    assert color["scale"]["domain"] == [group_titled(label) for label in LABELS]
+    # the same group has the same colour on the Training and Gradients pages
+    at.switch_page("app_pages/training.py").run()
+    assert specs(at)[0]["hconcat"][0]["layer"][-1]["encoding"]["color"]["scale"]["domain"] == color["scale"]["domain"]
+    at.switch_page("app_pages/gradients.py").run()
+    assert specs(at)[0]["spec"]["layer"][-1]["encoding"]["color"]["scale"]["domain"] == color["scale"]["domain"]
 
 
 def test_config_page_titled_by_varying_keys_with_lists_inline(monkeypatch, cohort_root):
@@ -316,11 +323,11 @@ def test_training_gradients_activations_and_movie_charts(monkeypatch, cohort_roo
     assert spec["facet"]["sort"] == [titled(label, seed) for label in LABELS for seed in (0, 1)]
     assert spec["columns"] == 2
 
-    at = open_app(monkeypatch, cohort_root, "gradients")
+    at = open_app(monkeypatch, cohort_root, "gradients", grad_view="per run")
     assert len(specs(at)) == 2 * len(BIASES)
     assert [s.value for s in at.subheader] == [ui.plain(titled(label, seed)) for label in LABELS for seed in (0, 1)]
     assert len(at.warning) == 2          # the two dead runs
-    at.radio(key="grad_view").set_value("SNR of all runs").run()
+    at.radio(key="grad_view").set_value("SNR over seeds").run()
     (spec,) = specs(at)
     assert spec["facet"]["field"] == "layer"
     assert spec["spec"]["layer"][0]["encoding"]["color"]["scale"]["domain"] == [group_titled(label) for label in LABELS]
@@ -358,9 +365,10 @@ def test_charts_fit_the_page_with_complete_opaque_legends(monkeypatch, cohort_ro
 
 def expected_legend_entries(spec: dict) -> int:
     """Symbol legend entries the spec asks for: the distinct values of each nominal/ordinal field
-    with a legend (a field on colour and shape shares one legend)."""
+    with a legend (a field on colour and shape shares one legend), or its scale's domain where the
+    page gives one (the selection's seed groups: a group without data keeps its colour and entry)."""
     rows = [row for dataset in spec.get("datasets", {}).values() for row in dataset]
-    fields = set()
+    fields, domains = set(), {}
 
     def visit(node):
         if isinstance(node, dict):
@@ -368,6 +376,8 @@ def expected_legend_entries(spec: dict) -> int:
                 encoding = node.get("encoding", {}).get(channel)
                 if encoding and encoding.get("type") in ("nominal", "ordinal") and encoding.get("legend", {}) is not None:
                     fields.add(encoding["field"])
+                    if "domain" in encoding.get("scale", {}):
+                        domains[encoding["field"]] = len(encoding["scale"]["domain"])
             for value in node.values():
                 visit(value)
         elif isinstance(node, list):
@@ -375,7 +385,7 @@ def expected_legend_entries(spec: dict) -> int:
                 visit(value)
 
     visit(spec)
-    return sum(len({row[f] for row in rows if f in row}) for f in fields)
+    return sum(domains.get(f) or len({row[f] for row in rows if f in row}) for f in fields)
 
 
 def test_sql_page_runs_reads_and_refuses_writes(monkeypatch, cohort_root):
@@ -442,10 +452,10 @@ def test_results_flag_wins_over_the_environment(monkeypatch, cohort_root, tmp_pa
 
 def test_training_curves_refresh_while_a_selected_run_trains(monkeypatch, messy_root, cohort_root):
     at = open_app(monkeypatch, messy_root["root"], "training")
-    assert "1 selected run(s) still training" in texts(at)
+    assert "1 selected run(s) training, redrawn every 1 s: running" in texts(at)
     assert len(specs(at)) == 1
     at = open_app(monkeypatch, cohort_root, "training")
-    assert "still training" not in texts(at) and len(specs(at)) == 1
+    assert "training, redrawn" not in texts(at) and len(specs(at)) == 1
 
 
 def test_quickstart_progress_reads_the_sweeps_progress_file(tmp_path):

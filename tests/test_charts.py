@@ -12,7 +12,7 @@ def mi_frame(panels=("initial_bias=0", "initial_bias=2"), epochs=(0, 10, 100), l
     for p, panel in enumerate(panels):
         for epoch in epochs:
             for layer in range(layers):
-                rows.append({"panel": panel, "run_id": f"r{p}", "epoch": epoch, "layer": layer,
+                rows.append({"panel": panel, "group": panel, "run_id": f"r{p}", "epoch": epoch, "layer": layer,
                              "layer_name": f"dense_{layer}", "i_xt": 11.0 - 2 * layer - epoch / 100,
                              "i_yt": 0.5 + epoch / 250, "i_xt_min": 9.0, "i_xt_max": 12.0, "i_yt_min": 0.4,
                              "i_yt_max": 1.0, "i_xt_q1": 10.0, "i_xt_q3": 11.0, "i_yt_q1": 0.5, "i_yt_q3": 0.9,
@@ -109,9 +109,9 @@ def test_charts_fit_the_page_with_every_legend_entry_opaque():
               (charts.neuron_chart(neurons), 35), (charts.training_curves(metrics), 12 + 2),
               (charts.accuracy_grid(metrics, columns=3), 2),
               (charts.infoplane_at_epoch(mi[mi["panel"] == panels[0]], 10, color_by="epoch"), 6)]
-    snr = pd.DataFrame([{"run_id": p, "panel": p, "group": p, "layer": layer, "epoch": e, "snr": 1.0 + e}
-                        for p in panels for layer in range(6) for e in (0, 10, 100)])
-    cases.append((charts.snr_overlay(snr), 12))
+    snr = pd.DataFrame([{"group": p, "layer": layer, "epoch": e, "snr": 1.0 + e, "snr_lo": 0.5, "snr_hi": 2.0 + e,
+                         "seeds": 2} for p in panels for layer in range(6) for e in (0, 10, 100)])
+    cases.append((charts.snr_bands(snr), 12))
     for chart, entries in cases:
         svg = vlc.vegalite_to_svg(chart.to_dict())
         assert float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1)) <= charts.PAGE_WIDTH
@@ -120,20 +120,33 @@ def test_charts_fit_the_page_with_every_legend_entry_opaque():
         assert all('opacity="1"' in symbol for symbol in symbols)
 
 
-def test_long_titles_and_labels_are_cut_to_the_page():
-    """A run titled by many varying keys (or a 200-character config value) must not widen a chart."""
+def test_long_titles_wrap_within_the_page():
+    """A run titled by many varying keys (or a 200-character config value) must not widen a chart;
+    titles wrap into lines instead of being cut."""
     long = [f"architecture=[{','.join(['10'] * 40)}], note={'x' * 200}, seed={seed}" for seed in range(3)]
     mi = mi_frame(panels=long, layers=6)
     metrics = pd.DataFrame([{"panel": p, "group": p, "split": split, "epoch": e, "accuracy": 0.5, "loss": 0.5}
                             for p in long for split in ("train", "test") for e in (0, 1, 2)])
-    snr = pd.DataFrame([{"run_id": p, "panel": p, "group": p, "layer": 0, "epoch": 10, "snr": 1.0} for p in long])
+    snr = pd.DataFrame([{"group": p, "layer": 0, "epoch": 10, "snr": 1.0, "snr_lo": 0.5, "snr_hi": 1.5, "seeds": 2}
+                        for p in long])
     title = long[0]
     for chart in (charts.infoplane_grid(mi, columns=3, title=title), charts.infoplane_overlay(mi, title=title),
                   charts.infoplane_at_epoch(mi[mi["panel"] == long[0]], 10, title=title),
                   charts.training_curves(metrics, title=title), charts.accuracy_grid(metrics, title=title),
-                  charts.snr_overlay(snr, title=title)):
-        svg = vlc.vegalite_to_svg(chart.to_dict())
+                  charts.snr_bands(snr, title=title)):
+        spec = chart.to_dict()
+        lines = spec["title"]["text"]
+        assert "".join(lines).replace(",", "").replace(" ", "") == title.replace(",", "").replace(" ", "")
+        assert len(lines) > 2 and "limit" not in spec["title"]        # wrapped, nothing cut
+        svg = vlc.vegalite_to_svg(spec)
         assert float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1)) <= charts.PAGE_WIDTH
+
+
+def test_wrap_breaks_after_commas_and_within_long_parts():
+    assert charts.wrap("initial_bias=0.2, seed=1", 400) == ["initial_bias=0.2, seed=1"]
+    assert charts.wrap("initial_bias=0.2, activation_fn=relu, seed=1 [dead]", 26 * charts.CHAR_PX) == \
+        ["initial_bias=0.2,", "activation_fn=relu,", "seed=1 [dead]"]
+    assert charts.wrap("x" * 20, 8 * charts.CHAR_PX) == ["x" * 8 + ",", "x" * 8 + ",", "x" * 4]
 
 
 def test_colour_by_layer_and_the_overlay():
@@ -142,9 +155,12 @@ def test_colour_by_layer_and_the_overlay():
     assert points["encoding"]["color"]["field"] == "layer_name" and points["encoding"]["shape"]["field"] == "layer_name"
     assert points["encoding"]["color"]["scale"]["domain"] == ["dense_0", "dense_1", "dense_2"]
     assert path["encoding"]["detail"]["field"] == "layer" and path["encoding"]["order"]["field"] == "epoch"
-    spec = charts.infoplane_overlay(mi_frame(panels=("b", "a"))).to_dict()
+    frame = mi_frame(panels=("b", "a"))
+    spec = charts.infoplane_overlay(frame.assign(group=frame["panel"])).to_dict()
     paths, points = spec["layer"]
-    assert points["encoding"]["color"]["scale"]["domain"] == ["b", "a"]     # the panels' order, not sorted
+    assert points["encoding"]["color"]["scale"]["domain"] == ["b", "a"]     # the groups' order, not sorted
+    spec = charts.infoplane_overlay(frame.assign(group="g"), color_domain=["f", "g"]).to_dict()
+    assert spec["layer"][1]["encoding"]["color"]["scale"]["domain"] == ["f", "g"]   # the page's colours
     assert len(rows(spec)) == 2 * 3 * 3
 
 
@@ -163,18 +179,19 @@ def test_training_curves_loss_on_a_log_axis_and_accuracy_small_multiples():
     assert grid["spec"]["layer"][0]["encoding"]["y"]["scale"]["domain"] == [0, 1]
 
 
-def test_snr_overlay_colours_runs_by_their_group():
-    frame = pd.DataFrame({"run_id": ["r0", "r0", "r1", "r1", "r2"], "panel": ["p0", "p0", "p1", "p1", "p2"],
-                          "group": ["bias=0", "bias=0", "bias=0", "bias=0", "bias=2"], "layer": [0, 1, 0, 1, 0],
-                          "epoch": [10] * 5, "snr": [1.0, 0.5, 0.0, 2.0, 3.0]})
-    spec = charts.snr_overlay(frame).to_dict()
-    line = spec["spec"]["layer"][0]
-    assert line["encoding"]["color"]["scale"]["domain"] == ["bias=0", "bias=2"]
-    assert line["encoding"]["detail"]["field"] == "run_id" and spec["facet"]["field"] == "layer"
-    assert [r["snr"] for r in rows(spec)] == [1.0, 0.5, 2.0, 3.0]
+def test_snr_bands_colour_groups_and_keep_the_band_on_the_log_axis():
+    frame = pd.DataFrame({"group": ["bias=0", "bias=0", "bias=2", "bias=2"], "layer": [0, 1, 0, 0],
+                          "epoch": [10, 10, 10, 20], "snr": [1.0, 0.5, 3.0, 0.0], "snr_lo": [-0.5, 0.25, 2.0, 0.0],
+                          "snr_hi": [2.0, 0.75, 4.0, 0.0], "seeds": [3, 3, 2, 2]})
+    spec = charts.snr_bands(frame, color_domain=["bias=0", "bias=1", "bias=2"]).to_dict()
+    band, line = spec["spec"]["layer"]
+    assert line["encoding"]["color"]["scale"]["domain"] == ["bias=0", "bias=1", "bias=2"]
+    assert band["mark"]["type"] == "area" and spec["facet"]["field"] == "layer"
+    # the zero SNR cannot be drawn; a negative lower edge sits at the smallest SNR drawn
+    assert [(r["snr"], r["snr_lo"]) for r in rows(spec)] == [(1.0, 0.5), (0.5, 0.25), (3.0, 2.0)]
 
 
-def test_every_nth_epoch_and_the_png_export_thinning():
+def test_every_nth_epoch():
     frame = pd.DataFrame({"epoch": list(range(8001)) * 2, "run_id": ["a"] * 8001 + ["b"] * 8001})
     stride = charts.epoch_stride(8000)
     assert stride == 17 and (8000 + 1) / stride <= charts.LINE_POINTS

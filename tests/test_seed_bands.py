@@ -53,3 +53,11 @@ def test_ema_passes_non_finite_values_and_smooths_each_line():
     assert out[("a", 0)] == 0 and out[("a", 1)] == pytest.approx(0.5 / 0.75) and out[("b", 1)] == pytest.approx(5)
     with pytest.raises(ValueError, match="allowed is"):
         smoothing.ema(np.ones(2), 1.0)
+
+
+def test_centre_and_range_over_seeds():
+    frame = pd.DataFrame({"g": ["a"] * 3 + ["b"], "e": [1] * 4, "v": [3.0, 1.0, 8.0, 2.0]})
+    out = seed_bands.centre_and_range(frame, ["g", "e"], ["v"], "median").set_index("g")
+    assert out.loc["a", ["v", "v_min", "v_max", "seeds"]].tolist() == [3.0, 1.0, 8.0, 3]
+    assert seed_bands.centre_and_range(frame, ["g"], ["v"], "mean").set_index("g").loc["a", "v"] == 4.0
+    assert out.loc["b", ["v", "v_min", "v_max", "seeds"]].tolist() == [2.0, 2.0, 2.0, 1]

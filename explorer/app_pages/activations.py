@@ -19,8 +19,9 @@ run_id = st.selectbox("Run", list(labels), key="run", bind="query-params",
                       format_func=lambda r: f"{labels[r]}  ({r})" if labels[r] != r else r)
 
 
-@st.fragment
+@st.fragment(run_every=ui.live_interval(all_runs, [run_id] if run_id else []))
 def panels(run_id: str) -> None:
+    ui.live_caption(all_runs, [run_id])
     splits = ui.ordered_splits(store.activation_splits([run_id]))
     histograms = store.recorded("activations", [run_id])
     if not splits and not histograms:

@@ -35,26 +35,37 @@ if by_group:
     if layout == "grid":
         spread = st.radio("Spread over seeds", ["min-max", "IQR", "none"], key="spread", bind="query-params",
                           horizontal=True)
-    frame = store.mi_over_seeds(with_mi, name, params, split, aggregate)
     spread = None if spread == "none" else spread
 else:
     aggregate, spread = None, None
-    frame = store.mi(with_mi, name, split, params)
-frame = ui.with_panels(store, all_runs, frame, with_mi, by_group)
 
-if frame.empty:
-    st.info(f"No {ui.plain(split)} MI with {ui.plain(estimator)}: {ui.NOT_RECORDED}.")
-    st.stop()
-varying = store.varying_keys(with_mi)
-title = f"{name} {params}, {split} split" + (f", {aggregate} over seeds" if aggregate else "")
-if layout == "grid":
-    st.caption(f"Varying keys: {ui.plain(', '.join(varying) or 'none')}. " +
-               ("Colour: epoch; shape: layer; the faint lines join each epoch's layers." if color_by == "epoch"
-                else "Colour and shape: layer; the lines follow each layer over the epochs."))
-    chart = charts.infoplane_grid(frame, columns=int(columns), shared_axes=axes == "shared", spread=spread,
-                                  title=title, color_by=color_by)
-else:
-    st.caption(f"Varying keys: {ui.plain(', '.join(varying) or 'none')}. Colour: run or seed group; "
-               "shape: layer; the lines follow each layer over the epochs.")
-    chart = charts.infoplane_overlay(frame, title=title)
-ui.show_chart(chart, frame, f"infoplane_{split}")
+
+@st.fragment(run_every=ui.live_interval(all_runs, with_mi))
+def planes() -> None:
+    """The information planes; redrawn every second while a selected run trains."""
+    ui.live_caption(all_runs, with_mi)
+    if by_group:
+        frame = store.mi_over_seeds(with_mi, name, params, split, aggregate)
+    else:
+        frame = store.mi(with_mi, name, split, params)
+    frame = ui.with_panels(store, all_runs, frame, selection, by_group)
+    if frame.empty:
+        st.info(f"No {ui.plain(split)} MI with {ui.plain(estimator)}: {ui.NOT_RECORDED}.")
+        return
+    varying = store.varying_keys(selection)
+    title = f"{name} {params}, {split} split" + (f", {aggregate} over seeds" if aggregate else "")
+    if layout == "grid":
+        st.caption(f"Varying keys: {ui.plain(', '.join(varying) or 'none')}. " +
+                   ("Colour: epoch; shape: layer; the faint lines join each epoch's layers." if color_by == "epoch"
+                    else "Colour and shape: layer; the lines follow each layer over the epochs."))
+        chart = charts.infoplane_grid(frame, columns=int(columns), shared_axes=axes == "shared", spread=spread,
+                                      title=title, color_by=color_by)
+    else:
+        st.caption(f"Varying keys: {ui.plain(', '.join(varying) or 'none')}. Colour: seed group (the same on every "
+                   "page); shape: layer; the lines follow each run's layers over the epochs.")
+        chart = charts.infoplane_overlay(frame, title=title,
+                                         color_domain=ui.group_domain(store, all_runs, selection))
+    ui.show_chart(chart, frame, f"infoplane_{split}")
+
+
+planes()
