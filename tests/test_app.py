@@ -343,6 +343,9 @@ def test_training_gradients_activations_and_movie_charts(monkeypatch, cohort_roo
     epochs = at.select_slider(key="movie_epoch").options
     at.select_slider(key="movie_epoch").set_value(epochs[-1]).run()
     assert specs(at)[0]["vconcat"][0]["title"]["text"].endswith(f"epoch {epochs[-1]}")
+    shared = open_app(monkeypatch, cohort_root, "movie", movie_epoch=str(epochs[3]))   # a link with its epoch
+    assert shared.select_slider(key="movie_epoch").value == int(epochs[3])
+    assert spec["vconcat"][0]["title"]["text"].startswith("initial_bias=0, seed=0")   # not the dead -1 runs
     assert at.select_slider(key="speed").options == ["0.5×", "1×", "2×", "4×"]
     at.radio(key="trail").set_value("epoch").run()
     assert specs(at)[0]["vconcat"][0]["layer"][0]["encoding"]["fill"]["field"] == "epoch"
