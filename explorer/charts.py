@@ -122,10 +122,13 @@ def epoch_x(max_epoch: float, title: str = "epoch") -> alt.X:
 
 
 def _epoch_color(max_epoch: float, channel: type = alt.Color) -> alt.Color | alt.Fill:
-    """Epoch on a viridis symlog scale, legend ticks at 0, 1, 10, 100, ..."""
-    ticks = epoch_ticks(max_epoch, steps=(1,))
-    return channel("epoch:Q", scale=alt.Scale(scheme="viridis", type="symlog", constant=1),
-                   legend=alt.Legend(values=ticks, labelExpr=COUNT_LABEL, labelOverlap="greedy"))
+    """Epoch on a viridis symlog scale from 0 to the runs' last epoch (not the next power of ten),
+    legend ticks at 0, 1, 10, 100, ... and that last epoch, the title clear of the top label."""
+    last = int(max_epoch)
+    ticks = [t for t in epoch_ticks(last, steps=(1,)) if t < last] + [last]
+    return channel("epoch:Q", scale=alt.Scale(scheme="viridis", type="symlog", constant=1, domain=[0, last]),
+                   legend=alt.Legend(values=ticks, labelExpr=COUNT_LABEL, labelOverlap="greedy", titlePadding=12,
+                                     labelSeparation=4))
 
 
 def _layer_color(frame: pd.DataFrame) -> alt.Color:

@@ -95,6 +95,12 @@ def test_epoch_ticks_are_1_2_5_per_decade_up_to_the_last_epoch():
     assert charts.epoch_ticks(300, steps=(1,)) == [0, 1, 10, 100, 1000]
 
 
+def test_the_epoch_colour_bar_ends_at_the_runs_last_epoch():
+    color = charts.infoplane_grid(mi_frame(epochs=(0, 10, 100, 500))).to_dict()["spec"]["layer"][-1]["encoding"]["color"]
+    assert color["scale"]["domain"] == [0, 500] and color["legend"]["values"] == [0, 1, 10, 100, 500]
+    assert color["legend"]["titlePadding"] >= 10                  # the top label stays clear of the title
+
+
 def test_charts_fit_the_page_with_every_legend_entry_opaque():
     """Drawn by Vega (vl-convert): each chart at most PAGE_WIDTH wide with 12 runs and 35 neurons,
     every legend entry present (Vega draws 30 at most unless told) with an opaque swatch."""
