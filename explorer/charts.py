@@ -23,7 +23,6 @@ alt.data_transformers.disable_max_rows()  # a 12-panel grid holds tens of thousa
 PAGE_WIDTH = 820
 AXIS_SPACE = 60          # a y axis with its labels and title, beside a panel
 LEGEND_SPACE = 130       # a legend at the right of a chart
-PANEL_HEIGHT = 230
 LINE_POINTS = 500        # points per line drawn on the page, at most
 MAX_COLUMNS = 4          # more panels per row than this would be too narrow to read at 1280 px
 INFO_X = alt.X("i_xt:Q", title="I(X;T) [bits]")
@@ -142,24 +141,35 @@ def _layer_shape(frame: pd.DataFrame) -> alt.Shape:
                      legend=legend(len(names)))
 
 
-def grid_panel_width(columns: int) -> int:
-    """Width of one panel so that `columns` panels, their axes and a legend fit in PAGE_WIDTH."""
-    return max(int((PAGE_WIDTH - LEGEND_SPACE) / columns) - AXIS_SPACE, 100)
+def grid_panel_width(columns: int, page_width: int = PAGE_WIDTH) -> int:
+    """Width of one panel so that `columns` panels, their axes and a legend fit in `page_width`."""
+    return max(int((page_width - LEGEND_SPACE) / columns) - AXIS_SPACE, 100)
+
+
+MIN_PLANE = 250          # an information plane narrower than this is hard to read
+
+
+def auto_columns(page_width: int) -> int:
+    """As many information planes per row as fit `page_width` at MIN_PLANE px or more each (1 in a
+    narrow window, 2 at 1280 px, 4 at 1920 px), at most MAX_COLUMNS."""
+    return max(1, min(MAX_COLUMNS, (page_width - LEGEND_SPACE) // (MIN_PLANE + AXIS_SPACE)))
 
 
 def _facet(chart: alt.LayerChart | alt.Chart, frame: pd.DataFrame, columns: int, width: int,
-           shared: bool = True, title: str | None = None) -> alt.FacetChart:
+           shared: bool = True, title: str | None = None, title_width: int = PAGE_WIDTH - AXIS_SPACE - 40
+           ) -> alt.FacetChart:
     header = alt.Header(labelFontSize=12, labelLimit=width, labelFontWeight="bold", labelExpr=wrapped_labels(width))
     faceted = chart.facet(facet=alt.Facet("panel:N", sort=_panels(frame), title=None, header=header),
                           columns=columns)
     if not shared:
         faceted = faceted.resolve_scale(x="independent", y="independent")
-    return titled(faceted, title)
+    return titled(faceted, title, title_width)
 
 
 def infoplane_grid(frame: pd.DataFrame, columns: int = 2, shared_axes: bool = True, spread: str | None = None,
-                   title: str | None = None, color_by: str = "epoch") -> alt.FacetChart:
-    """One information plane per panel: I(X;T) against I(Y;T), points shaped by layer and coloured
+                   title: str | None = None, color_by: str = "epoch", page_width: int = PAGE_WIDTH) -> alt.FacetChart:
+    """One square information plane per panel (as in the papers), `columns` to a row within
+    `page_width` px: I(X;T) against I(Y;T), points shaped by layer and coloured
     by epoch (each epoch's layers joined by a faint line) or by layer (each layer's path over the
     epochs drawn in its colour). `spread` ("min-max" or "IQR") draws the spread over seeds from
     columns i_xt_min/max or i_xt_q1/q3 (and the same for i_yt)."""
@@ -174,8 +184,8 @@ def infoplane_grid(frame: pd.DataFrame, columns: int = 2, shared_axes: bool = Tr
         keep.append("seeds")
     data = frame[keep]
     tooltip = [c for c in ("panel", "epoch", "layer_name", "i_xt", "i_yt", "seeds") if c in data]
-    width = grid_panel_width(columns)
-    base = alt.Chart().properties(width=width, height=min(PANEL_HEIGHT, int(width * 0.85)))
+    width = grid_panel_width(columns, page_width)
+    base = alt.Chart().properties(width=width, height=width)
     if color_by == "layer":
         color = _layer_color(data)
         path = base.mark_line(opacity=0.35, strokeWidth=1).encode(x=INFO_X, y=INFO_Y, color=color,
@@ -194,7 +204,8 @@ def infoplane_grid(frame: pd.DataFrame, columns: int = 2, shared_axes: bool = Tr
             base.mark_rule(opacity=0.2).encode(x="i_xt_lo:Q", x2="i_xt_hi:Q", y=INFO_Y, color=color),
             base.mark_rule(opacity=0.2).encode(x=INFO_X, y="i_yt_lo:Q", y2="i_yt_hi:Q", color=color),
         ]
-    return _facet(alt.layer(*layers, data=data), data, columns, width, shared_axes, title)
+    return _facet(alt.layer(*layers, data=data), data, columns, width, shared_axes, title,
+                  page_width - AXIS_SPACE - 40)
 
 
 def infoplane_overlay(frame: pd.DataFrame, title: str | None = None,

@@ -241,3 +241,14 @@ def test_neuron_chart_band():
     band, line = spec["layer"]
     assert band["encoding"]["y"]["field"] == "lo" and band["encoding"]["y2"]["field"] == "hi"
     assert [(r["lo"], r["hi"]) for r in rows(spec)] == [(0.0, 0.2), (pytest.approx(0.1), 0.5)]
+
+
+def test_planes_are_square_and_columns_follow_the_window():
+    assert [charts.auto_columns(w) for w in (400, 820, 1200, 1500, 3000)] == [1, 2, 3, 4, charts.MAX_COLUMNS]
+    for page_width in (820, 1500):
+        columns = charts.auto_columns(page_width)
+        spec = charts.infoplane_grid(mi_frame(panels=[f"p{i}" for i in range(5)]), columns=columns,
+                                     page_width=page_width).to_dict()
+        assert spec["spec"]["width"] == spec["spec"]["height"] >= charts.MIN_PLANE
+        svg = vlc.vegalite_to_svg(spec)
+        assert page_width - 200 <= float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1)) <= page_width
