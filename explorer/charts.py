@@ -471,3 +471,17 @@ def parallel_coordinates(frame: pd.DataFrame, keys: list[str], outcome: str, tit
         x=x, y=y, text="label:N")
     chart = alt.layer(rules, lines, text).properties(width=PAGE_WIDTH - 2 * AXIS_SPACE, height=260)
     return titled(chart, title)
+
+
+def result_chart(frame: pd.DataFrame, x: str, y: str, color: str | None = None) -> alt.LayerChart:
+    """A query's result: `y` against `x`, points joined by a line when `x` orders them (one line per
+    `color` value), coloured by `color` (nominal) if given."""
+    columns = list(dict.fromkeys([x, y] + ([color] if color else [])))
+    data = frame[columns].dropna(subset=[x, y]).sort_values(x)
+    data = data.assign(**{color: data[color].astype(str)}) if color else data
+    encoding = {"x": alt.X(f"{x}:Q", title=x), "y": alt.Y(f"{y}:Q", title=y), "tooltip": columns}
+    if color:
+        encoding["color"] = _category_color(color, _panels(data, color), title=color, orient="bottom", columns=2)
+    base = alt.Chart(data).encode(**encoding)
+    chart = alt.layer(base.mark_line(opacity=0.5), base.mark_point(filled=True, size=40))
+    return chart.properties(width=PAGE_WIDTH - LEGEND_SPACE - AXIS_SPACE, height=320)

@@ -401,6 +401,22 @@ def test_sql_page_runs_reads_and_refuses_writes(monkeypatch, cohort_root):
     assert not (cohort_root / "runs" / "x.csv").exists()
 
 
+def test_sql_page_reads_the_selection_and_plots_two_numeric_columns(monkeypatch, cohort_root):
+    at = open_app(monkeypatch, cohort_root)
+    chosen = list(at.dataframe[0].value["run_id"])[2:5]
+    at = open_app(monkeypatch, cohort_root, "sql", runs=chosen)
+    at.text_area(key="q").set_value("SELECT m.run_id, m.epoch, m.accuracy FROM metrics m JOIN selected USING (run_id) "
+                                    "WHERE split = 'test'").run()
+    result = at.dataframe[0].value
+    assert set(result["run_id"]) == set(chosen) and not at.error
+    (spec,) = full_specs(at)
+    line, points = spec["layer"]
+    assert (points["encoding"]["x"]["field"], points["encoding"]["y"]["field"]) == ("epoch", "accuracy")
+    at.selectbox(key="sql_colour").set_value("run_id").run()
+    (spec,) = full_specs(at)
+    assert spec["layer"][1]["encoding"]["color"]["scale"]["domain"] and len(next(iter(spec["datasets"].values()))) == len(result)
+
+
 def test_empty_root_shows_the_quickstart_command(monkeypatch, tmp_path):
     at = open_app(monkeypatch, tmp_path / "nothing-here")
     assert at.title[0].value == "No runs yet"
