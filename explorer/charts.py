@@ -130,14 +130,33 @@ def _epoch_color(max_epoch: float, channel: type = alt.Color) -> alt.Color | alt
                                      labelSeparation=4))
 
 
+def with_layer_label(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with `layer_label`, the one way every page names a layer: its number and its name
+    ("0 · dense_0", "5 · output"; the number alone where the frame has no `layer_name`)."""
+    label = frame["layer"].astype(int).astype(str)
+    if "layer_name" in frame:
+        label = label + " · " + frame["layer_name"].astype(str)
+    return frame.assign(layer_label=label)
+
+
+def _layer_labels(frame: pd.DataFrame) -> list[str]:
+    return list(frame.sort_values("layer", kind="stable")["layer_label"].drop_duplicates())
+
+
 def _layer_color(frame: pd.DataFrame) -> alt.Color:
-    names = list(frame.sort_values("layer")["layer_name"].drop_duplicates())
-    return _category_color("layer_name", names, title="layer")
+    return _category_color("layer_label", _layer_labels(frame), title="layer")
+
+
+def _ordered_layer_color(frame: pd.DataFrame) -> alt.Color:
+    """Layers on an ordered ramp (first to last layer), for line charts of many quantities."""
+    labels = _layer_labels(frame)
+    return alt.Color("layer_label:O", title="layer", sort=labels, scale=alt.Scale(scheme="plasma", domain=labels),
+                     legend=legend(len(labels)))
 
 
 def _layer_shape(frame: pd.DataFrame) -> alt.Shape:
-    names = list(frame.sort_values("layer")["layer_name"].drop_duplicates())
-    return alt.Shape("layer_name:N", title="layer", sort=names, scale=alt.Scale(domain=names),
+    names = _layer_labels(frame)
+    return alt.Shape("layer_label:N", title="layer", sort=names, scale=alt.Scale(domain=names),
                      legend=legend(len(names)))
 
 
@@ -174,7 +193,8 @@ def infoplane_grid(frame: pd.DataFrame, columns: int = 2, shared_axes: bool = Tr
     epochs drawn in its colour). `spread` ("min-max" or "IQR") draws the spread over seeds from
     columns i_xt_min/max or i_xt_q1/q3 (and the same for i_yt)."""
     columns = min(columns, MAX_COLUMNS)
-    keep = ["panel", "epoch", "layer", "layer_name", "i_xt", "i_yt"]
+    frame = with_layer_label(frame)
+    keep = ["panel", "epoch", "layer", "layer_label", "i_xt", "i_yt"]
     lo, hi = {"min-max": ("min", "max"), "IQR": ("q1", "q3"), None: (None, None)}[spread]
     if lo:
         for axis in ("i_xt", "i_yt"):
@@ -183,7 +203,7 @@ def infoplane_grid(frame: pd.DataFrame, columns: int = 2, shared_axes: bool = Tr
     if "seeds" in frame:
         keep.append("seeds")
     data = frame[keep]
-    tooltip = [c for c in ("panel", "epoch", "layer_name", "i_xt", "i_yt", "seeds") if c in data]
+    tooltip = [c for c in ("panel", "epoch", "layer_label", "i_xt", "i_yt", "seeds") if c in data]
     width = grid_panel_width(columns, page_width)
     base = alt.Chart().properties(width=width, height=width)
     if color_by == "layer":
@@ -213,7 +233,7 @@ def infoplane_overlay(frame: pd.DataFrame, title: str | None = None,
     """Every panel's (run's or seed group's) layers on one information plane, one colour per seed
     group (`group`, over `color_domain`: the same colour as on the other pages), one marker shape
     per layer; each layer's path over the epochs drawn in its group's colour."""
-    data = frame[["panel", "group", "epoch", "layer", "layer_name", "i_xt", "i_yt"]]
+    data = with_layer_label(frame)[["panel", "group", "epoch", "layer", "layer_label", "i_xt", "i_yt"]]
     data = data.assign(panel_layer=data["panel"] + "/" + data["layer"].astype(str))   # one path per run and layer
     color = _category_color("group", color_domain or _panels(data, "group"), orient="bottom", columns=2)
     base = alt.Chart(data)
@@ -221,7 +241,7 @@ def infoplane_overlay(frame: pd.DataFrame, title: str | None = None,
         x=INFO_X, y=INFO_Y, color=color, detail="panel_layer:N", order="epoch:Q")
     points = base.mark_point(filled=True, size=24, opacity=0.8).encode(
         x=INFO_X, y=INFO_Y, color=color, shape=_layer_shape(data),
-        tooltip=["panel", "epoch", "layer_name", "i_xt", "i_yt"])
+        tooltip=["panel", "epoch", "layer_label", "i_xt", "i_yt"])
     chart = alt.layer(paths, points).properties(width=PAGE_WIDTH - LEGEND_SPACE - AXIS_SPACE, height=420)
     return titled(chart, title)
 
@@ -230,7 +250,7 @@ def infoplane_at_epoch(frame: pd.DataFrame, epoch: int, title: str | None = None
                        color_by: str = "layer") -> alt.LayerChart:
     """The movie's frame: every layer's trajectory faint, its point at `epoch` large, the layers
     at that epoch joined by a line; the trajectories coloured by layer or by epoch."""
-    data = frame[["epoch", "layer", "layer_name", "i_xt", "i_yt"]]
+    data = with_layer_label(frame)[["epoch", "layer", "layer_label", "i_xt", "i_yt"]]
     now = data[data["epoch"] == epoch]
     layer_color = _layer_color(data)
     x = alt.X("i_xt:Q", title="I(X;T) [bits]", scale=alt.Scale(domain=_domain(data["i_xt"])))
@@ -243,7 +263,7 @@ def infoplane_at_epoch(frame: pd.DataFrame, epoch: int, title: str | None = None
                                                                      detail="layer:Q", order="epoch:Q")
     link = alt.Chart(now).mark_line(color="black", opacity=0.5).encode(x=x, y=y, order="layer:Q")
     points = alt.Chart(now).mark_point(filled=True, size=160, stroke="black", strokeWidth=0.5).encode(
-        x=x, y=y, color=layer_color, shape=_layer_shape(data), tooltip=["layer_name", "i_xt", "i_yt"])
+        x=x, y=y, color=layer_color, shape=_layer_shape(data), tooltip=["layer_label", "i_xt", "i_yt"])
     chart = alt.layer(trajectories, link, points)
     chart = chart.properties(width=PAGE_WIDTH - 2 * LEGEND_SPACE - AXIS_SPACE, height=380)
     return titled(chart, title or f"epoch {epoch}", PAGE_WIDTH - 2 * LEGEND_SPACE)
@@ -304,17 +324,16 @@ def gradient_chart(frame: pd.DataFrame, title: str | None = None) -> alt.FacetCh
     """Per layer, the norms of the gradient's mean and std, their ratio (SNR) and the weight norm
     against epoch: one panel per quantity in a 2 x 2 grid, log value axis (values <= 0 cannot be
     drawn on it and are left out), symmetric-log epoch axis."""
-    long = frame.melt(id_vars=["epoch", "layer"], value_vars=list(GRADIENT_QUANTITIES),
-                      var_name="quantity", value_name="value")
+    long = with_layer_label(frame).melt(id_vars=["epoch", "layer", "layer_label"],
+                                        value_vars=list(GRADIENT_QUANTITIES), var_name="quantity", value_name="value")
     long = long[long["value"] > 0]
     long = long.assign(quantity=long["quantity"].map(GRADIENT_QUANTITIES))
-    layers = sorted(frame["layer"].unique())
     width = grid_panel_width(2)
     chart = alt.Chart(long).mark_line(strokeWidth=1.2).encode(
         x=epoch_x(frame["epoch"].max()),
         y=alt.Y("value:Q", scale=alt.Scale(type="log"), title=None),
-        color=alt.Color("layer:O", scale=alt.Scale(scheme="plasma", domain=layers), legend=legend(len(layers))),
-        tooltip=["quantity", "layer", "epoch", "value"],
+        color=_ordered_layer_color(long), detail="layer:O",
+        tooltip=["quantity", "layer_label", "epoch", "value"],
     ).properties(width=width, height=170)
     faceted = chart.facet(facet=alt.Facet("quantity:N", sort=list(GRADIENT_QUANTITIES.values()), title=None),
                           columns=2)
@@ -327,7 +346,7 @@ def snr_bands(frame: pd.DataFrame, color_domain: list[str] | None = None, title:
     """The SNR per seed group on one chart per layer: a line (`snr`, over seeds) and its band
     (`snr_lo` to `snr_hi`) coloured by `group`, log-log. Values <= 0 cannot be drawn on a log axis:
     a band's lower edge below zero is drawn at the axis' bottom (the smallest positive value)."""
-    data = frame[["group", "layer", "epoch", "snr", "snr_lo", "snr_hi", "seeds"]]
+    data = with_layer_label(frame)[["group", "layer", "layer_label", "epoch", "snr", "snr_lo", "snr_hi", "seeds"]]
     data = data[data["snr"] > 0]
     floor = float(data["snr"].min()) if not data.empty else 1e-9
     data = data.assign(snr_lo=data["snr_lo"].where(data["snr_lo"] > 0, floor))
@@ -341,9 +360,10 @@ def snr_bands(frame: pd.DataFrame, color_domain: list[str] | None = None, title:
                                                                    title="SNR (mean/std)"),
                                                       y2="snr_hi:Q", color=color)
     line = alt.Chart().mark_line(strokeWidth=1.6).encode(x=x, y=y, color=color,
-                                                         tooltip=["group", "layer", "epoch", "snr", "seeds"])
+                                                         tooltip=["group", "layer_label", "epoch", "snr", "seeds"])
     faceted = alt.layer(band, line, data=data).properties(width=width, height=170).facet(
-        facet=alt.Facet("layer:O", title="layer", header=alt.Header(labelFontWeight="bold")), columns=columns)
+        facet=alt.Facet("layer_label:N", title="layer", sort=_layer_labels(data),
+                        header=alt.Header(labelFontWeight="bold")), columns=columns)
     return titled(faceted, title)
 
 
@@ -358,7 +378,7 @@ def ordinal_epoch_ticks(epochs: pd.Series) -> list[int]:
 
 def activation_heatmap(frame: pd.DataFrame, title: str | None = None, columns: int = 3) -> alt.FacetChart:
     """Per layer, the histogram of activations at every logged epoch: epoch x bin, colour = count."""
-    data = frame[["epoch", "layer", "bin_lo", "bin_hi", "count"]]
+    data = with_layer_label(frame)[["epoch", "layer", "layer_label", "bin_lo", "bin_hi", "count"]]
     top = max(int(data["count"].max()), 1)
     count_ticks = [10 ** k for k in range(int(math.log10(top)) + 1)]   # empty bins have no row: counts >= 1
     chart = alt.Chart(data).mark_rect().encode(
@@ -372,7 +392,8 @@ def activation_heatmap(frame: pd.DataFrame, title: str | None = None, columns: i
                                           labelSeparation=6)),
         tooltip=["epoch", "bin_lo", "bin_hi", "count"],
     ).properties(width=(PAGE_WIDTH // columns) - AXIS_SPACE - 15, height=170)
-    faceted = chart.facet(facet=alt.Facet("layer:O", title="layer"), columns=columns).resolve_scale(
+    faceted = chart.facet(facet=alt.Facet("layer_label:N", title="layer", sort=_layer_labels(data)),
+                          columns=columns).resolve_scale(
         y="independent")
     return titled(faceted, title)
 
@@ -396,14 +417,14 @@ def neuron_chart(frame: pd.DataFrame, title: str | None = None) -> alt.LayerChar
 
 def dead_fraction_chart(frame: pd.DataFrame, title: str | None = None) -> alt.FacetChart:
     """Per layer, the fraction of dead (exactly zero) and saturated units against epoch."""
-    long = frame.melt(id_vars=["epoch", "layer"], value_vars=["frac_zero", "frac_saturated"],
-                      var_name="measure", value_name="fraction")
-    layers = sorted(frame["layer"].unique())
+    long = with_layer_label(frame).melt(id_vars=["epoch", "layer", "layer_label"],
+                                        value_vars=["frac_zero", "frac_saturated"], var_name="measure",
+                                        value_name="fraction")
     chart = alt.Chart(long).mark_line().encode(
         x=epoch_x(frame["epoch"].max()),
         y=alt.Y("fraction:Q", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("layer:O", scale=alt.Scale(scheme="plasma", domain=layers), legend=legend(len(layers))),
-        tooltip=["measure", "layer", "epoch", "fraction"],
+        color=_ordered_layer_color(long), detail="layer:O",
+        tooltip=["measure", "layer_label", "epoch", "fraction"],
     ).properties(width=grid_panel_width(2), height=200)
     faceted = chart.facet(column=alt.Column("measure:N", title=None))
     return titled(faceted, title)

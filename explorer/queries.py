@@ -126,3 +126,11 @@ def dead_fractions(con: duckdb.DuckDBPyConnection, run_ids: list[str], split: st
         FROM activation_stats WHERE list_contains(?, run_id) AND split = ?
         GROUP BY ALL ORDER BY run_id, layer, epoch
     """, [run_ids, split]).df()
+
+
+def layer_names(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataFrame:
+    """run_id, layer, layer_name as the trainer named them (recorded in `mi`): the tables without a
+    name column (gradients, activations) are shown with the same names."""
+    return con.execute("""
+        SELECT DISTINCT run_id, layer, layer_name FROM mi WHERE list_contains(?, run_id) ORDER BY run_id, layer
+    """, [run_ids]).df()

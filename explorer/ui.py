@@ -224,6 +224,15 @@ def group_domain(results: ResultStore, runs: pd.DataFrame, run_ids: list[str]) -
     return list(group_titles(results, runs, run_ids).values())
 
 
+def with_layer_names(results: ResultStore, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` (with run_id and layer) with each layer's `layer_name`, so that every page names a
+    layer alike (charts.with_layer_label); a run without MI rows keeps numbers only."""
+    if "layer_name" in frame or frame.empty:
+        return frame
+    names = results.layer_names(list(frame["run_id"].unique()))
+    return frame.merge(names, on=["run_id", "layer"], how="left") if not names.empty else frame
+
+
 def ordered_splits(splits) -> list[str]:
     """train, test, full first, then any other split."""
     present = set(splits)

@@ -265,11 +265,11 @@ def test_compare_draws_the_infoplane_grid_titled_by_varying_keys(monkeypatch, co
     assert "Varying keys: initial\\_bias" in texts(at)
     assert [b.label for b in at.get("download_button")] == ["SVG", "CSV"]   # PNG: the chart toolbar's
     points = spec["spec"]["layer"][-1]["encoding"]
-    assert points["color"]["field"] == "epoch" and points["shape"]["field"] == "layer_name"
+    assert points["color"]["field"] == "epoch" and points["shape"]["field"] == "layer_label"
 
     at.radio(key="color").set_value("layer").run()
     points = specs(at)[0]["spec"]["layer"][-1]["encoding"]
-    assert points["color"]["field"] == "layer_name" and points["shape"]["field"] == "layer_name"
+    assert points["color"]["field"] == "layer_label" and points["shape"]["field"] == "layer_label"
 
     at.radio(key="layout").set_value("overlay").run()
     (spec,) = specs(at)
@@ -329,7 +329,8 @@ def test_training_gradients_activations_and_movie_charts(monkeypatch, cohort_roo
     assert len(at.warning) == 2          # the two dead runs
     at.radio(key="grad_view").set_value("SNR over seeds").run()
     (spec,) = specs(at)
-    assert spec["facet"]["field"] == "layer"
+    assert spec["facet"]["field"] == "layer_label"
+    assert spec["facet"]["sort"][0] == "0 · dense_0" and spec["facet"]["sort"][-1].endswith(" · output")   # as on Compare
     assert spec["spec"]["layer"][0]["encoding"]["color"]["scale"]["domain"] == [group_titled(label) for label in LABELS]
 
     at = open_app(monkeypatch, cohort_root, "activations")

@@ -36,7 +36,7 @@ def test_infoplane_grid_panels_encodings_and_data():
     assert lines["encoding"]["order"]["field"] == "layer"
     assert points["encoding"]["x"]["field"] == "i_xt" and points["encoding"]["y"]["field"] == "i_yt"
     assert points["encoding"]["color"]["field"] == "epoch"
-    assert points["encoding"]["shape"]["field"] == "layer_name"
+    assert points["encoding"]["shape"]["field"] == "layer_label"
     data = rows(spec)
     assert len(data) == len(frame) == 18
     assert {r["panel"] for r in data} == {"initial_bias=0", "initial_bias=2"}
@@ -158,8 +158,8 @@ def test_wrap_breaks_after_commas_and_within_long_parts():
 def test_colour_by_layer_and_the_overlay():
     spec = charts.infoplane_grid(mi_frame(layers=3), color_by="layer").to_dict()
     path, points = spec["spec"]["layer"]
-    assert points["encoding"]["color"]["field"] == "layer_name" and points["encoding"]["shape"]["field"] == "layer_name"
-    assert points["encoding"]["color"]["scale"]["domain"] == ["dense_0", "dense_1", "dense_2"]
+    assert points["encoding"]["color"]["field"] == "layer_label" and points["encoding"]["shape"]["field"] == "layer_label"
+    assert points["encoding"]["color"]["scale"]["domain"] == ["0 · dense_0", "1 · dense_1", "2 · dense_2"]
     assert path["encoding"]["detail"]["field"] == "layer" and path["encoding"]["order"]["field"] == "epoch"
     frame = mi_frame(panels=("b", "a"))
     spec = charts.infoplane_overlay(frame.assign(group=frame["panel"])).to_dict()
@@ -192,7 +192,7 @@ def test_snr_bands_colour_groups_and_keep_the_band_on_the_log_axis():
     spec = charts.snr_bands(frame, color_domain=["bias=0", "bias=1", "bias=2"]).to_dict()
     band, line = spec["spec"]["layer"]
     assert line["encoding"]["color"]["scale"]["domain"] == ["bias=0", "bias=1", "bias=2"]
-    assert band["mark"]["type"] == "area" and spec["facet"]["field"] == "layer"
+    assert band["mark"]["type"] == "area" and spec["facet"]["field"] == "layer_label"
     # the zero SNR cannot be drawn; a negative lower edge sits at the smallest SNR drawn
     assert [(r["snr"], r["snr_lo"]) for r in rows(spec)] == [(1.0, 0.5), (0.5, 0.25), (3.0, 2.0)]
 
@@ -226,7 +226,7 @@ def test_movie_frame_highlights_the_epoch():
     assert spec["title"]["text"] == "epoch 10"
     trajectories, link, points = spec["layer"]
     assert points["mark"]["size"] == 160 and link["mark"]["type"] == "line"
-    assert points["encoding"]["color"]["field"] == "layer_name" and points["encoding"]["shape"]["field"] == "layer_name"
+    assert points["encoding"]["color"]["field"] == "layer_label" and points["encoding"]["shape"]["field"] == "layer_label"
     point_data = spec["datasets"][points["data"]["name"]]
     assert {r["epoch"] for r in point_data} == {10} and len(point_data) == 3
     accuracy = charts.accuracy_with_marker(pd.DataFrame({"epoch": [0, 10], "split": ["train"] * 2,
@@ -252,3 +252,20 @@ def test_planes_are_square_and_columns_follow_the_window():
         assert spec["spec"]["width"] == spec["spec"]["height"] >= charts.MIN_PLANE
         svg = vlc.vegalite_to_svg(spec)
         assert page_width - 200 <= float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1)) <= page_width
+
+
+def test_every_chart_names_a_layer_by_number_and_name():
+    """One vocabulary: the information planes, the gradients, the SNR and the activations all label
+    layer 1 "1 · dense_1"; a frame without names shows the number."""
+    names = {"layer_name": lambda f: "dense_" + f["layer"].astype(str)}
+    gradients = pd.DataFrame({"epoch": [1, 1], "layer": [0, 1], "grad_mean_norm": 1.0, "grad_std_norm": 1.0,
+                              "snr": 1.0, "weight_norm": 1.0}).assign(**names)
+    snr = gradients.assign(group="g", snr_lo=0.5, snr_hi=2.0, seeds=2)
+    histograms = pd.DataFrame({"epoch": [0, 0], "layer": [0, 1], "bin_lo": 0.0, "bin_hi": 1.0, "count": 3}).assign(**names)
+    fractions = pd.DataFrame({"epoch": [0, 0], "layer": [0, 1], "frac_zero": 0.5, "frac_saturated": 0.1}).assign(**names)
+    built = [charts.infoplane_grid(mi_frame(layers=2), color_by="layer"), charts.gradient_chart(gradients),
+             charts.snr_bands(snr), charts.activation_heatmap(histograms), charts.dead_fraction_chart(fractions)]
+    for chart in built:
+        labels = {r["layer_label"] for r in next(iter(chart.to_dict()["datasets"].values()))}
+        assert labels == {"0 · dense_0", "1 · dense_1"}
+    assert set(charts.with_layer_label(gradients.drop(columns="layer_name"))["layer_label"]) == {"0", "1"}

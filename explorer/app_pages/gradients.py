@@ -22,7 +22,7 @@ weight = right.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="que
 def gradient_charts() -> None:
     """The charts; redrawn every second while a selected run trains."""
     ui.live_caption(all_runs, with_gradients)
-    frame = store.gradients(with_gradients)
+    frame = ui.with_layer_names(store, store.gradients(with_gradients))
     quantities = list(charts.GRADIENT_QUANTITIES)
     frame = smoothing.smooth(frame, quantities, ["run_id", "layer"], weight)
     if view == "SNR over seeds":
@@ -31,7 +31,8 @@ def gradient_charts() -> None:
                    f"mean over seeds, band: {ui.plain(band)} (none for one seed); epochs and SNR on log axes "
                    "(zero SNR cannot be drawn on them).")
         frame = ui.with_panels(store, all_runs, frame, selection)
-        over = seed_bands.over_seeds(frame, ["group", "layer", "epoch"], "snr", band)
+        by = ["group", "layer", *(["layer_name"] if "layer_name" in frame else []), "epoch"]
+        over = seed_bands.over_seeds(frame, by, "snr", band)
         ui.show_chart(charts.snr_bands(over, ui.group_domain(store, all_runs, selection),
                                        title="SNR (‖mean‖ / ‖std‖ of the gradient) per layer"), over, "snr_over_seeds")
         return
