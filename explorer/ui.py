@@ -113,15 +113,29 @@ def _sidebar_changed() -> None:
     st.query_params[URL_RUNS] = st.session_state[SELECTION]
 
 
+def chip_keys(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
+    """The keys that tell the root's runs apart: those that vary over the root, and the seed."""
+    return results.varying_keys() + ([configdiff.SEED_KEY] if all_runs["seed"].nunique() > 1 else [])
+
+
 def run_names(results: ResultStore, all_runs: pd.DataFrame) -> dict[str, str]:
-    """run_id -> what tells it apart in the whole root: the keys that vary over the root and the
-    seed ("initial_bias=0.2, seed=1"), its badges; the run id where that names several runs."""
-    keys = results.varying_keys() + ([configdiff.SEED_KEY] if all_runs["seed"].nunique() > 1 else [])
+    """run_id -> a short name for a selection chip: the values of `chip_keys` ("relu · 0.2 · s1";
+    the keys are named once beside the chips), its badges; the run id where that names several
+    runs or nothing varies. A chip holds about 20 characters: "key=value, ..." would be cut."""
+    keys = chip_keys(results, all_runs)
     flats = results.flat_configs()
-    names = {r: (configdiff.format_config(flats[r], keys) if keys and r in flats else r) for r in all_runs["run_id"]}
+
+    def name(run_id: str) -> str:
+        flat = flats.get(run_id)
+        if not keys or flat is None:
+            return run_id
+        return " · ".join(f"s{flat[k]}" if k == configdiff.SEED_KEY else
+                          configdiff.format_value(flat[k]) if k in flat else "-" for k in keys)
+
+    names = {r: name(r) for r in all_runs["run_id"]}
     counts = pd.Series(list(names.values())).value_counts()
     marks = run_badges(all_runs)
-    return {r: (name if counts[name] == 1 else f"{name} ({r})") + marks.get(r, "") for r, name in names.items()}
+    return {r: (n if counts[n] == 1 else f"{n} ({r})") + marks.get(r, "") for r, n in names.items()}
 
 
 def selection_sidebar(all_runs: pd.DataFrame) -> None:
@@ -131,7 +145,9 @@ def selection_sidebar(all_runs: pd.DataFrame) -> None:
                    format_func=names.__getitem__, placeholder="no runs selected",
                    help="Shared by every page and kept in the URL (?runs=...): copy the URL to share the view. "
                         "The Runs page's filters and row selection set it too.")
-    st.caption(f"{len(selection())} of {len(all_runs)} runs selected")
+    keys = chip_keys(store(), all_runs)
+    st.caption(f"{len(selection())} of {len(all_runs)} runs selected" +
+               (f"; chips show {plain(' · '.join(keys))}" if keys else ""))
 
 
 def unknown_warning() -> None:

@@ -121,6 +121,14 @@ def test_runs_page_filters_by_config_key_and_sql(monkeypatch, cohort_root):
     assert "no\\_such\\_column" in at.error[0].value   # the message, escaped: text, not Markdown
 
 
+def test_selection_chips_name_runs_by_varying_values_and_seed(monkeypatch, cohort_root):
+    at = open_app(monkeypatch, cohort_root)
+    chips = at.multiselect(key=ui.SELECTION).options
+    assert sorted(chips) == sorted(f"{b:g} · s{seed}" + (" [dead]" if b < 0 else "") for b in BIASES for seed in (0, 1))
+    assert all(len(chip) <= 20 for chip in chips)          # a chip shows about 20 characters
+    assert "chips show initial\\_bias · seed" in texts(at)
+
+
 def test_a_typo_in_the_sql_condition_changes_neither_selection_nor_url(monkeypatch, cohort_root):
     at = open_app(monkeypatch, cohort_root)
     at.text_input(key="where").set_value("initial_bias >= 0").run()

@@ -100,8 +100,9 @@ MEASURE = """() => {
     const main = document.querySelector('[data-testid="stMainBlockContainer"]').getBoundingClientRect();
     const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"] canvas, '
                                              + '[data-testid="stVegaLiteChart"] svg.marks')];
-    const cut = el => el.scrollWidth > el.clientWidth + 1 || el.innerText.trim().endsWith('…');
-    const chips = [...document.querySelectorAll('[data-testid="stSidebar"] [data-baseweb="tag"] span')];
+    const cut = el => [el, ...el.querySelectorAll('*')].some(
+        e => e.scrollWidth > e.clientWidth + 1 || (e.innerText || '').trim().endsWith('…'));
+    const chips = [...document.querySelectorAll('[data-testid="stSidebar"] [data-baseweb="tag"]')];
     const headings = [...document.querySelectorAll('[data-testid="stMain"] h1, [data-testid="stMain"] h2, '
                                                + '[data-testid="stMain"] h3')];
     return {scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
