@@ -102,12 +102,12 @@ MEASURE = """() => {
                                              + '[data-testid="stVegaLiteChart"] svg.marks')];
     const cut = el => [el, ...el.querySelectorAll('*')].some(
         e => e.scrollWidth > e.clientWidth + 1 || (e.innerText || '').trim().endsWith('…'));
-    const chips = [...document.querySelectorAll('[data-testid="stSidebar"] [data-baseweb="tag"]')];
+    const chips = [...document.querySelectorAll('[data-testid="stSidebar"] [data-tag] > span[title]')];
     const headings = [...document.querySelectorAll('[data-testid="stMain"] h1, [data-testid="stMain"] h2, '
                                                + '[data-testid="stMain"] h3')];
     return {scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
             mainLeft: main.left, mainRight: main.right, mainWidth: main.width,
-            cutChips: chips.filter(cut).map(c => c.innerText), cutHeadings: headings.filter(cut).map(h => h.innerText),
+            chips: chips.length, cutChips: chips.filter(cut).map(c => c.innerText), cutHeadings: headings.filter(cut).map(h => h.innerText),
             charts: charts.map(c => { const r = c.getBoundingClientRect();
                                       return {left: r.left, right: r.right, width: r.width, height: r.height}; })};
 }"""
@@ -166,7 +166,9 @@ def test_every_page_fits_1280_and_1920_and_the_grid_exports_as_png(served_app):
                 for chart in box["charts"]:
                     assert chart["right"] <= min(box["innerWidth"], box["mainRight"]) + 1, (name, width, chart)
                     assert chart["left"] >= box["mainLeft"] - 1, (name, width, chart)
-                assert not box["cutChips"] and not box["cutHeadings"], (name, width, box)
+                # only the run whose activation_fn is 150 characters of hostile text has a cut chip
+                assert box["chips"] == 10 and all("evil.invalid" in c for c in box["cutChips"]), (name, width, box)
+                assert len(box["cutChips"]) == 1 and not box["cutHeadings"], (name, width, box)
             assert png_buttons(page) == charts, name       # one per chart: the toolbar's
             assert page.locator('img[src*="evil"]').count() == 0, name   # a run name is text
             # ... not even a link (a header's own "#..." anchor is the page's)
