@@ -1,6 +1,6 @@
 """Information plane over time: an epoch slider (its epoch in the URL) with a play control (and its
 speed) moving every layer's point, with the accuracy curve below (the seed notebook's infoplane
-movie). It opens on the first selected run that is not dead (a dead network's plane stands still)."""
+movie). It opens on the first selected run the trainer did not flag dead or diverged."""
 
 import math
 
@@ -16,9 +16,10 @@ store, all_runs, selection = ui.selection_page("Information plane over time")
 
 labels = ui.labels(store, all_runs, selection)
 flags = ui.run_flags(all_runs)
-live_runs = [r for r in labels if "dead" not in flags.get(r, [])]
+# the first run without a flag (a dead network's plane stands still, a diverged one's ends in NaN)
+healthy = [r for r in labels if not flags.get(r)]
 run_id = st.selectbox("Run", list(labels), key="run", bind="query-params",
-                      index=list(labels).index(live_runs[0]) if live_runs else 0,
+                      index=list(labels).index(healthy[0]) if healthy else 0,
                       format_func=lambda r: f"{labels[r]}  ({r})" if labels[r] != r else r)
 choices = store.mi_choices([run_id]) if run_id else None
 if choices is None or choices.empty:

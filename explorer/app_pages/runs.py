@@ -26,9 +26,9 @@ if quickstart.active(store.root):
     quickstart.progress(store.root)
 
 
-@st.fragment(run_every=5)
+@st.fragment(run_every=ui.LIVE_SECONDS)
 def live(store: ResultStore, running: set[str]) -> None:
-    """Runs in progress, refreshed every few seconds; the page reruns when one finishes."""
+    """Runs in progress, refreshed every second; the page reruns when one finishes."""
     store.refresh()
     runs = store.runs()
     now_running = runs[runs["status"] == "running"]
