@@ -110,11 +110,14 @@ def epoch_ticks(max_epoch: float, with_zero: bool = True, steps: tuple[int, ...]
         decade *= 10
 
 
-def epoch_x(max_epoch: float, title: str = "epoch") -> alt.X:
+NARROW = 300            # px: an epoch axis narrower than this gets ticks at powers of ten only
+
+
+def epoch_x(max_epoch: float, title: str = "epoch", width: int = PAGE_WIDTH) -> alt.X:
     """A symmetric-log epoch axis (epoch 0, the initial network, stays on it) with ticks at
-    0, 1, 2, 5, 10, 20, 50, ... labelled 1k, 2k, ... from a thousand on (labels that would
-    overlap are left out, the ticks stay)."""
-    ticks = epoch_ticks(max_epoch)
+    0, 1, 2, 5, 10, 20, 50, ... (0, 1, 10, 100, ... on an axis narrower than NARROW px, where
+    "500" and "1k" would run together) labelled 1k, 2k, ... from a thousand on."""
+    ticks = epoch_ticks(max_epoch, steps=(1,) if width < NARROW else (1, 2, 5))
     return alt.X("epoch:Q", title=title,
                  scale=alt.Scale(type="symlog", constant=1, domain=[0, ticks[-1]], nice=False),
                  axis=alt.Axis(values=ticks, labelExpr=COUNT_LABEL, labelOverlap="greedy", grid=True))
@@ -330,7 +333,7 @@ def gradient_chart(frame: pd.DataFrame, title: str | None = None) -> alt.FacetCh
     long = long.assign(quantity=long["quantity"].map(GRADIENT_QUANTITIES))
     width = grid_panel_width(2)
     chart = alt.Chart(long).mark_line(strokeWidth=1.2).encode(
-        x=epoch_x(frame["epoch"].max()),
+        x=epoch_x(frame["epoch"].max(), width=width),
         y=alt.Y("value:Q", scale=alt.Scale(type="log"), title=None),
         color=_ordered_layer_color(long), detail="layer:O",
         tooltip=["quantity", "layer_label", "epoch", "value"],
@@ -354,7 +357,7 @@ def snr_bands(frame: pd.DataFrame, color_domain: list[str] | None = None, title:
     color = _category_color("group", domain, title=None, orient="bottom", columns=2)
     columns = 3
     width = PAGE_WIDTH // columns - AXIS_SPACE - 10
-    x = epoch_x(frame["epoch"].max())
+    x = epoch_x(frame["epoch"].max(), width=width)
     y = alt.Y("snr:Q", scale=alt.Scale(type="log"), title="SNR (mean/std)")
     band = alt.Chart().mark_area(opacity=0.18).encode(x=x, y=alt.Y("snr_lo:Q", scale=alt.Scale(type="log"),
                                                                    title="SNR (mean/std)"),
@@ -421,7 +424,7 @@ def dead_fraction_chart(frame: pd.DataFrame, title: str | None = None) -> alt.Fa
                                         value_vars=["frac_zero", "frac_saturated"], var_name="measure",
                                         value_name="fraction")
     chart = alt.Chart(long).mark_line().encode(
-        x=epoch_x(frame["epoch"].max()),
+        x=epoch_x(frame["epoch"].max(), width=grid_panel_width(2)),
         y=alt.Y("fraction:Q", scale=alt.Scale(domain=[0, 1])),
         color=_ordered_layer_color(long), detail="layer:O",
         tooltip=["measure", "layer_label", "epoch", "fraction"],
