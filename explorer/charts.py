@@ -485,7 +485,7 @@ def parallel_coordinates(frame: pd.DataFrame, keys: list[str], outcome: str, tit
     data = pd.concat(rows, ignore_index=True).dropna(subset=["position"])
     x = alt.X("axis:N", sort=axes, title=None, axis=alt.Axis(labelAngle=0, labelLimit=150, orient="top",
                                                               domain=False, ticks=False))
-    y = alt.Y("position:Q", axis=None, scale=alt.Scale(domain=[0, 1]))
+    y = alt.Y("position:Q", axis=None, scale=alt.Scale(domain=[-0.05, 1.05]))   # end labels inside the plot
     lines = alt.Chart(data).mark_line(opacity=0.6, strokeWidth=1.5).encode(
         x=x, y=y, detail="run_id:N", color=alt.Color(f"{outcome}:Q", scale=alt.Scale(scheme="viridis"),
                                                       legend=alt.Legend(title=outcome, orient="bottom")),
