@@ -270,3 +270,16 @@ def test_every_chart_names_a_layer_by_number_and_name():
         labels = {r["layer_label"] for r in next(iter(chart.to_dict()["datasets"].values()))}
         assert labels == {"0 · dense_0", "1 · dense_1"}
     assert set(charts.with_layer_label(gradients.drop(columns="layer_name"))["layer_label"]) == {"0", "1"}
+
+
+def test_parallel_coordinates_place_runs_on_each_axis_by_value():
+    frame = pd.DataFrame({"run_id": ["a", "b", "c"], "initial_bias": [-1.0, 0.5, 2.0],
+                          "activation_fn": ["tanh", "relu", "tanh"], "final_test_accuracy": [0.5, 0.9, 0.8]})
+    spec = charts.parallel_coordinates(frame, ["initial_bias", "activation_fn"], "final_test_accuracy").to_dict()
+    lines = next(l for l in spec["layer"] if l["mark"]["type"] == "line")
+    points = {(r["run_id"], r["axis"]): r["position"] for r in spec["datasets"][lines["data"]["name"]]}
+    assert points[("a", "initial_bias")] == 0 and points[("b", "initial_bias")] == pytest.approx(0.5)
+    assert points[("c", "initial_bias")] == 1
+    assert points[("b", "activation_fn")] == 0 and points[("a", "activation_fn")] == 1      # relu < tanh
+    assert points[("a", "final_test_accuracy")] == 0 and points[("c", "final_test_accuracy")] == pytest.approx(0.75)
+    assert lines["encoding"]["color"]["field"] == "final_test_accuracy"
