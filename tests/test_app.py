@@ -486,6 +486,16 @@ def test_training_curves_refresh_while_a_selected_run_trains(monkeypatch, messy_
     assert "training, redrawn" not in texts(at) and len(specs(at)) == 1
 
 
+def test_pages_refresh_only_while_a_selected_run_trains(messy_root):
+    from explorer.results import ResultStore
+
+    runs = ResultStore(messy_root["root"]).runs()
+    running, good, stale = messy_root["running"], messy_root["good"], messy_root["stale"]
+    assert ui.live_interval(runs, [running, *good]) == ui.LIVE_SECONDS <= 1.0
+    assert ui.live_interval(runs, good) is None                 # nothing trains: nothing refreshes
+    assert ui.live_interval(runs, [stale]) is None              # a writer gone for an hour: interrupted
+
+
 def test_quickstart_progress_reads_the_sweeps_progress_file(tmp_path):
     from explorer import quickstart
     from ibstore.progress import SweepProgress, progress_path

@@ -38,16 +38,20 @@ speed = speed_column.select_slider("Speed", list(SPEEDS), value="1×", key="spee
                                    help=f"1×: the whole run in {RUN_SECONDS} s; 2× in half that, ...")
 playing = play_column.toggle("Play", key="playing")
 
-frame = store.mi([run_id], name, split, params)
-metrics = store.metrics([run_id])
-metrics = charts.every_nth_epoch(metrics, charts.epoch_stride(metrics["epoch"].max())) if not metrics.empty else metrics
-epochs = sorted(int(e) for e in frame["epoch"].unique())
-# logged epochs advanced per frame: a run of any length plays in RUN_SECONDS / speed
-step = max(1, math.ceil(len(epochs) * FRAME_SECONDS * SPEEDS[speed] / RUN_SECONDS))
-
 
 @st.fragment(run_every=FRAME_SECONDS if playing else ui.live_interval(all_runs, [run_id]))
 def movie() -> None:
+    """One frame; while playing the next one every FRAME_SECONDS, while the run trains its
+    latest flushed epochs every second."""
+    if not playing:
+        ui.live_caption(all_runs, [run_id])
+    frame = store.mi([run_id], name, split, params)
+    metrics = store.metrics([run_id])
+    if not metrics.empty:
+        metrics = charts.every_nth_epoch(metrics, charts.epoch_stride(metrics["epoch"].max()))
+    epochs = sorted(int(e) for e in frame["epoch"].unique())
+    # logged epochs advanced per frame: a run of any length plays in RUN_SECONDS / speed
+    step = max(1, math.ceil(len(epochs) * FRAME_SECONDS * SPEEDS[speed] / RUN_SECONDS))
     if playing:
         current = st.session_state.get("movie_epoch", epochs[0])
         position = epochs.index(current) if current in epochs else -step
