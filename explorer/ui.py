@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 import vl_convert as vlc
 
-from explorer import charts, configdiff
+from explorer import configdiff
 from explorer.results import ResultStore
 from ibstore import layout
 
@@ -236,7 +236,7 @@ def group_titles(results: ResultStore, runs: pd.DataFrame, run_ids: list[str]) -
 
 
 def group_domain(results: ResultStore, runs: pd.DataFrame, run_ids: list[str]) -> list[str]:
-    """The colour domain of the selection's seed groups (charts.category_color takes it)."""
+    """The colour domain of the selection's seed groups (the charts' `color_domain`)."""
     return list(group_titles(results, runs, run_ids).values())
 
 
