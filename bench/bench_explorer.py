@@ -17,6 +17,13 @@ is measured, each line in a fresh process:
 
 Wall times on a shared machine depend on its load: the load average is printed with the
 table, and each time's CPU seconds beside it.
+
+    python bench/bench_explorer.py --pages [--before DIR] [--base /tmp/ib-bench]
+
+Page render times (issue 16): each of the eight pages drawn through AppTest, its first draw and
+a rerun (what every interaction costs), on 10 runs x 8000 epochs (300 logged, all selected) and
+on 500 runs (2000 epochs, 12 selected); with `--before DIR` (an export of an earlier commit,
+e.g. `git archive COMMIT | tar -x -C DIR`) the same for that code, side by side.
 """
 
 from __future__ import annotations
@@ -168,6 +175,59 @@ def trainer_sql(root: Path, query: str, repeat: int) -> tuple[float, float]:
     return timed(run, repeat)
 
 
+PAGES = ["runs", "compare", "config", "training", "gradients", "activations", "movie", "sql"]
+PAGE_ROOTS = {"10 runs x 8000 epochs": (10, 8000, 10), "500 runs": (500, 2000, 12)}   # runs, epochs, selected
+
+
+def measure_pages(root: Path, code: Path, selected: int) -> dict[str, tuple[float, float]]:
+    """First draw and rerun of every page, for `selected` runs of `root`, with the app in `code`."""
+    os.environ["IB_RESULTS"] = str(root)
+    sys.path.insert(0, str(code))     # the explorer measured is `code`'s (ibstore is the same in both)
+    from streamlit.testing.v1 import AppTest
+
+    from explorer.results import ResultStore
+
+    assert Path(sys.modules["explorer"].__file__).is_relative_to(code)
+    ids = list(ResultStore(root).runs()["run_id"])[:selected]
+    at = AppTest.from_file(str(code / "explorer" / "app.py"), default_timeout=600)
+    at.query_params["runs"] = ids
+    at.run()
+    result = {}
+    for page in PAGES:
+        at.switch_page(f"app_pages/{page}.py")
+        result[f"{page}, first draw"] = timed(at.run)
+        assert not at.exception, (page, [e.message for e in at.exception])
+        result[f"{page}, rerun"] = timed(at.run)
+    return result
+
+
+def bench_pages(base: Path, before: Path | None) -> None:
+    from bench.make_results import make_root
+
+    codes = {"after": REPO, **({"before": before} if before else {})}
+    table: dict[str, dict[str, tuple[float, float]]] = {}
+    loads = [os.getloadavg()[0]]
+    for label, (runs, epochs, selected) in PAGE_ROOTS.items():
+        root = base / f"pages-{runs}x{epochs}"
+        if not (root / "runs").is_dir():
+            print(f"generating {root} ...", flush=True)
+            make_root(root, runs, epochs, 300, processes=1)
+        for version, code in codes.items():
+            env = {**os.environ, "PYTHONPATH": str(code), "XDG_CACHE_HOME": str(base / "cache")}
+            done = subprocess.run([sys.executable, __file__, "--measure-pages", str(root), "--code", str(code),
+                                   "--selected", str(selected)], capture_output=True, text=True, env=env, cwd=code)
+            if done.returncode != 0:
+                raise SystemExit(f"measuring {version} on {root} failed:\n{done.stderr[-3000:]}")
+            for name, value in json.loads(done.stdout.strip().splitlines()[-1]).items():
+                table.setdefault(f"{label}: {name}", {})[version] = value
+            loads.append(os.getloadavg()[0])
+    print(f"\n{os.cpu_count()} cores, shared; load average (1 min) {min(loads):.1f} to {max(loads):.1f} during the runs")
+    print("each cell: wall seconds (CPU seconds); target 1 s per interaction (a rerun)")
+    print(f"{'page':50s}" + "".join(f"{v:>16s}" for v in codes))
+    for name, values in table.items():
+        print(f"{name:50s}" + "".join(f"{values[v][0]:8.2f} ({values[v][1]:5.2f})" for v in codes if v in values))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 10_000])
@@ -175,10 +235,21 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2000)
     parser.add_argument("--logged", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--pages", action="store_true", help="page render times (issue 16) instead")
+    parser.add_argument("--before", type=Path, help="with --pages: an export of earlier code to compare with")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)   # internal: one fresh process
+    parser.add_argument("--measure-pages", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--code", type=Path, default=REPO, help=argparse.SUPPRESS)
+    parser.add_argument("--selected", type=int, default=12, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure_app(args.measure, args.repeat)))
+        return
+    if args.measure_pages:
+        print(json.dumps(measure_pages(args.measure_pages, args.code, args.selected)))
+        return
+    if args.pages:
+        bench_pages(args.base, args.before)
         return
 
     cache = args.base / "cache"

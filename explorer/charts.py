@@ -23,7 +23,6 @@ alt.data_transformers.disable_max_rows()  # a 12-panel grid holds tens of thousa
 PAGE_WIDTH = 820
 AXIS_SPACE = 60          # a y axis with its labels and title, beside a panel
 LEGEND_SPACE = 130       # a legend at the right of a chart
-PANEL_HEIGHT = 230
 LINE_POINTS = 500        # points per line drawn on the page, at most
 MAX_COLUMNS = 4          # more panels per row than this would be too narrow to read at 1280 px
 INFO_X = alt.X("i_xt:Q", title="I(X;T) [bits]")
@@ -54,10 +53,42 @@ def legend(entries: int, orient: str = "right", columns: int = 1, **options) -> 
                       columns=columns, **options)
 
 
+CHAR_PX = 7             # the mean width of a character of a 12-13 px title or header (for wrapping)
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """`text` in lines of at most about `width` pixels, broken after the commas between its parts
+    ("initial_bias=0.2, activation_fn=relu, seed=1"), a part longer than a line broken within:
+    a title wraps instead of being cut."""
+    per_line = max(width // CHAR_PX, 8)
+    parts = [chunk for part in text.split(", ") for chunk in
+             ([part[i:i + per_line] for i in range(0, len(part), per_line)] or [part])]
+    lines, line = [], ""
+    for part in parts:
+        candidate = f"{line}, {part}" if line else part
+        if line and len(candidate) * CHAR_PX > width:
+            lines.append(line + ",")
+            line = part
+        else:
+            line = candidate
+    return lines + [line]
+
+
 def titled(chart, title: str | None, width: int = PAGE_WIDTH - AXIS_SPACE - 40):
-    """`chart` with `title` cut to `width` pixels (a title wider than the chart widens it; it is
-    centred over the plots, which start after the y axis)."""
-    return chart.properties(title=alt.TitleParams(title, limit=width)) if title else chart
+    """`chart` with `title` wrapped to `width` pixels (a title wider than the chart would widen it;
+    it is centred over the plots, which start after the y axis)."""
+    if not title:
+        return chart
+    lines = wrap(title, width)
+    return chart.properties(title=alt.TitleParams(lines if len(lines) > 1 else lines[0]))
+
+
+def wrapped_labels(width: int) -> str:
+    """A Vega label expression that puts each comma-separated part of a label, its seed count
+    "(3 seeds)" and its badge "[dead]" on lines of their own when the label is wider than `width`
+    pixels (facet headers: a panel's varying keys and badge; a badge must never be cut off)."""
+    parts = "replace(replace(datum.value, ' (', ', ('), ' [', ', [')"
+    return f"length(datum.value) * {CHAR_PX} > {width} ? split({parts}, ', ') : datum.value"
 
 
 def _category_color(field: str, domain: list, title: str | None = None, **legend_options) -> alt.Color:
@@ -79,57 +110,94 @@ def epoch_ticks(max_epoch: float, with_zero: bool = True, steps: tuple[int, ...]
         decade *= 10
 
 
-def epoch_x(max_epoch: float, title: str = "epoch") -> alt.X:
+NARROW = 300            # px: an epoch axis narrower than this gets ticks at powers of ten only
+
+
+def epoch_x(max_epoch: float, title: str = "epoch", width: int = PAGE_WIDTH) -> alt.X:
     """A symmetric-log epoch axis (epoch 0, the initial network, stays on it) with ticks at
-    0, 1, 2, 5, 10, 20, 50, ... labelled 1k, 2k, ... from a thousand on (labels that would
-    overlap are left out, the ticks stay)."""
-    ticks = epoch_ticks(max_epoch)
+    0, 1, 2, 5, 10, 20, 50, ... (0, 1, 10, 100, ... on an axis narrower than NARROW px, where
+    "500" and "1k" would run together) labelled 1k, 2k, ... from a thousand on."""
+    ticks = epoch_ticks(max_epoch, steps=(1,) if width < NARROW else (1, 2, 5))
     return alt.X("epoch:Q", title=title,
                  scale=alt.Scale(type="symlog", constant=1, domain=[0, ticks[-1]], nice=False),
                  axis=alt.Axis(values=ticks, labelExpr=COUNT_LABEL, labelOverlap="greedy", grid=True))
 
 
 def _epoch_color(max_epoch: float, channel: type = alt.Color) -> alt.Color | alt.Fill:
-    """Epoch on a viridis symlog scale, legend ticks at 0, 1, 10, 100, ..."""
-    ticks = epoch_ticks(max_epoch, steps=(1,))
-    return channel("epoch:Q", scale=alt.Scale(scheme="viridis", type="symlog", constant=1),
-                   legend=alt.Legend(values=ticks, labelExpr=COUNT_LABEL, labelOverlap="greedy"))
+    """Epoch on a viridis symlog scale from 0 to the runs' last epoch (not the next power of ten),
+    legend ticks at 0, 1, 10, 100, ... and that last epoch, the title clear of the top label."""
+    last = int(max_epoch)
+    ticks = [t for t in epoch_ticks(last, steps=(1,)) if t < last] + [last]
+    return channel("epoch:Q", scale=alt.Scale(scheme="viridis", type="symlog", constant=1, domain=[0, last]),
+                   legend=alt.Legend(values=ticks, labelExpr=COUNT_LABEL, labelOverlap="greedy", titlePadding=12,
+                                     labelSeparation=4))
+
+
+def with_layer_label(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with `layer_label`, the one way every page names a layer: its number and its name
+    ("0 · dense_0", "5 · output"; the number alone where the frame has no `layer_name`)."""
+    label = frame["layer"].astype(int).astype(str)
+    if "layer_name" in frame:
+        label = label + " · " + frame["layer_name"].astype(str)
+    return frame.assign(layer_label=label)
+
+
+def _layer_labels(frame: pd.DataFrame) -> list[str]:
+    return list(frame.sort_values("layer", kind="stable")["layer_label"].drop_duplicates())
 
 
 def _layer_color(frame: pd.DataFrame) -> alt.Color:
-    names = list(frame.sort_values("layer")["layer_name"].drop_duplicates())
-    return _category_color("layer_name", names, title="layer")
+    return _category_color("layer_label", _layer_labels(frame), title="layer")
+
+
+def _ordered_layer_color(frame: pd.DataFrame) -> alt.Color:
+    """Layers on an ordered ramp (first to last layer), for line charts of many quantities."""
+    labels = _layer_labels(frame)
+    return alt.Color("layer_label:O", title="layer", sort=labels, scale=alt.Scale(scheme="plasma", domain=labels),
+                     legend=legend(len(labels)))
 
 
 def _layer_shape(frame: pd.DataFrame) -> alt.Shape:
-    names = list(frame.sort_values("layer")["layer_name"].drop_duplicates())
-    return alt.Shape("layer_name:N", title="layer", sort=names, scale=alt.Scale(domain=names),
+    names = _layer_labels(frame)
+    return alt.Shape("layer_label:N", title="layer", sort=names, scale=alt.Scale(domain=names),
                      legend=legend(len(names)))
 
 
-def grid_panel_width(columns: int) -> int:
-    """Width of one panel so that `columns` panels, their axes and a legend fit in PAGE_WIDTH."""
-    return max(int((PAGE_WIDTH - LEGEND_SPACE) / columns) - AXIS_SPACE, 100)
+def grid_panel_width(columns: int, page_width: int = PAGE_WIDTH) -> int:
+    """Width of one panel so that `columns` panels, their axes and a legend fit in `page_width`."""
+    return max(int((page_width - LEGEND_SPACE) / columns) - AXIS_SPACE, 100)
+
+
+MIN_PLANE = 250          # an information plane narrower than this is hard to read
+
+
+def auto_columns(page_width: int) -> int:
+    """As many information planes per row as fit `page_width` at MIN_PLANE px or more each (1 in a
+    narrow window, 2 at 1280 px, 4 at 1920 px), at most MAX_COLUMNS."""
+    return max(1, min(MAX_COLUMNS, (page_width - LEGEND_SPACE) // (MIN_PLANE + AXIS_SPACE)))
 
 
 def _facet(chart: alt.LayerChart | alt.Chart, frame: pd.DataFrame, columns: int, width: int,
-           shared: bool = True, title: str | None = None) -> alt.FacetChart:
-    header = alt.Header(labelFontSize=12, labelLimit=width, labelFontWeight="bold")
+           shared: bool = True, title: str | None = None, title_width: int = PAGE_WIDTH - AXIS_SPACE - 40
+           ) -> alt.FacetChart:
+    header = alt.Header(labelFontSize=12, labelLimit=width, labelFontWeight="bold", labelExpr=wrapped_labels(width))
     faceted = chart.facet(facet=alt.Facet("panel:N", sort=_panels(frame), title=None, header=header),
                           columns=columns)
     if not shared:
         faceted = faceted.resolve_scale(x="independent", y="independent")
-    return titled(faceted, title)
+    return titled(faceted, title, title_width)
 
 
 def infoplane_grid(frame: pd.DataFrame, columns: int = 2, shared_axes: bool = True, spread: str | None = None,
-                   title: str | None = None, color_by: str = "epoch") -> alt.FacetChart:
-    """One information plane per panel: I(X;T) against I(Y;T), points shaped by layer and coloured
+                   title: str | None = None, color_by: str = "epoch", page_width: int = PAGE_WIDTH) -> alt.FacetChart:
+    """One square information plane per panel (as in the papers), `columns` to a row within
+    `page_width` px: I(X;T) against I(Y;T), points shaped by layer and coloured
     by epoch (each epoch's layers joined by a faint line) or by layer (each layer's path over the
     epochs drawn in its colour). `spread` ("min-max" or "IQR") draws the spread over seeds from
     columns i_xt_min/max or i_xt_q1/q3 (and the same for i_yt)."""
     columns = min(columns, MAX_COLUMNS)
-    keep = ["panel", "epoch", "layer", "layer_name", "i_xt", "i_yt"]
+    frame = with_layer_label(frame)
+    keep = ["panel", "epoch", "layer", "layer_label", "i_xt", "i_yt"]
     lo, hi = {"min-max": ("min", "max"), "IQR": ("q1", "q3"), None: (None, None)}[spread]
     if lo:
         for axis in ("i_xt", "i_yt"):
@@ -138,9 +206,9 @@ def infoplane_grid(frame: pd.DataFrame, columns: int = 2, shared_axes: bool = Tr
     if "seeds" in frame:
         keep.append("seeds")
     data = frame[keep]
-    tooltip = [c for c in ("panel", "epoch", "layer_name", "i_xt", "i_yt", "seeds") if c in data]
-    width = grid_panel_width(columns)
-    base = alt.Chart().properties(width=width, height=min(PANEL_HEIGHT, int(width * 0.85)))
+    tooltip = [c for c in ("panel", "epoch", "layer_label", "i_xt", "i_yt", "seeds") if c in data]
+    width = grid_panel_width(columns, page_width)
+    base = alt.Chart().properties(width=width, height=width)
     if color_by == "layer":
         color = _layer_color(data)
         path = base.mark_line(opacity=0.35, strokeWidth=1).encode(x=INFO_X, y=INFO_Y, color=color,
@@ -159,21 +227,24 @@ def infoplane_grid(frame: pd.DataFrame, columns: int = 2, shared_axes: bool = Tr
             base.mark_rule(opacity=0.2).encode(x="i_xt_lo:Q", x2="i_xt_hi:Q", y=INFO_Y, color=color),
             base.mark_rule(opacity=0.2).encode(x=INFO_X, y="i_yt_lo:Q", y2="i_yt_hi:Q", color=color),
         ]
-    return _facet(alt.layer(*layers, data=data), data, columns, width, shared_axes, title)
+    return _facet(alt.layer(*layers, data=data), data, columns, width, shared_axes, title,
+                  page_width - AXIS_SPACE - 40)
 
 
-def infoplane_overlay(frame: pd.DataFrame, title: str | None = None) -> alt.LayerChart:
-    """Every panel's (run's or seed group's) layers on one information plane, one colour per panel,
-    one marker shape per layer; each layer's path over the epochs drawn in its panel's colour."""
-    data = frame[["panel", "epoch", "layer", "layer_name", "i_xt", "i_yt"]]
-    panels = _panels(data)
-    color = _category_color("panel", panels, orient="bottom", columns=2)
+def infoplane_overlay(frame: pd.DataFrame, title: str | None = None,
+                      color_domain: list[str] | None = None) -> alt.LayerChart:
+    """Every panel's (run's or seed group's) layers on one information plane, one colour per seed
+    group (`group`, over `color_domain`: the same colour as on the other pages), one marker shape
+    per layer; each layer's path over the epochs drawn in its group's colour."""
+    data = with_layer_label(frame)[["panel", "group", "epoch", "layer", "layer_label", "i_xt", "i_yt"]]
+    data = data.assign(panel_layer=data["panel"] + "/" + data["layer"].astype(str))   # one path per run and layer
+    color = _category_color("group", color_domain or _panels(data, "group"), orient="bottom", columns=2)
     base = alt.Chart(data)
     paths = base.mark_line(opacity=0.45, strokeWidth=1).encode(
-        x=INFO_X, y=INFO_Y, color=color, detail="layer:Q", order="epoch:Q")
+        x=INFO_X, y=INFO_Y, color=color, detail="panel_layer:N", order="epoch:Q")
     points = base.mark_point(filled=True, size=24, opacity=0.8).encode(
         x=INFO_X, y=INFO_Y, color=color, shape=_layer_shape(data),
-        tooltip=["panel", "epoch", "layer_name", "i_xt", "i_yt"])
+        tooltip=["panel", "epoch", "layer_label", "i_xt", "i_yt"])
     chart = alt.layer(paths, points).properties(width=PAGE_WIDTH - LEGEND_SPACE - AXIS_SPACE, height=420)
     return titled(chart, title)
 
@@ -182,7 +253,7 @@ def infoplane_at_epoch(frame: pd.DataFrame, epoch: int, title: str | None = None
                        color_by: str = "layer") -> alt.LayerChart:
     """The movie's frame: every layer's trajectory faint, its point at `epoch` large, the layers
     at that epoch joined by a line; the trajectories coloured by layer or by epoch."""
-    data = frame[["epoch", "layer", "layer_name", "i_xt", "i_yt"]]
+    data = with_layer_label(frame)[["epoch", "layer", "layer_label", "i_xt", "i_yt"]]
     now = data[data["epoch"] == epoch]
     layer_color = _layer_color(data)
     x = alt.X("i_xt:Q", title="I(X;T) [bits]", scale=alt.Scale(domain=_domain(data["i_xt"])))
@@ -195,7 +266,7 @@ def infoplane_at_epoch(frame: pd.DataFrame, epoch: int, title: str | None = None
                                                                      detail="layer:Q", order="epoch:Q")
     link = alt.Chart(now).mark_line(color="black", opacity=0.5).encode(x=x, y=y, order="layer:Q")
     points = alt.Chart(now).mark_point(filled=True, size=160, stroke="black", strokeWidth=0.5).encode(
-        x=x, y=y, color=layer_color, shape=_layer_shape(data), tooltip=["layer_name", "i_xt", "i_yt"])
+        x=x, y=y, color=layer_color, shape=_layer_shape(data), tooltip=["layer_label", "i_xt", "i_yt"])
     chart = alt.layer(trajectories, link, points)
     chart = chart.properties(width=PAGE_WIDTH - 2 * LEGEND_SPACE - AXIS_SPACE, height=380)
     return titled(chart, title or f"epoch {epoch}", PAGE_WIDTH - 2 * LEGEND_SPACE)
@@ -208,11 +279,11 @@ def _domain(values: pd.Series) -> list[float]:
 
 
 def training_curves(frame: pd.DataFrame, band: bool = False, title: str | None = None,
-                    color_field: str = "panel") -> alt.VConcatChart:
+                    color_field: str = "panel", color_domain: list[str] | None = None) -> alt.VConcatChart:
     """Accuracy (axis 0..1) and loss (log axis: an early spike does not flatten the rest) against
     epoch, a line per panel and split, coloured by `color_field` (`group` colours a seed group's
     runs alike); with `band`, the spread over seeds from accuracy_min/max and loss_min/max."""
-    domain = _panels(frame, color_field)
+    domain = color_domain or _panels(frame, color_field)
     color = _category_color(color_field, domain, orient="bottom", columns=2)
     width = (PAGE_WIDTH - 2 * AXIS_SPACE) // 2 - 10
     charts = []
@@ -256,17 +327,16 @@ def gradient_chart(frame: pd.DataFrame, title: str | None = None) -> alt.FacetCh
     """Per layer, the norms of the gradient's mean and std, their ratio (SNR) and the weight norm
     against epoch: one panel per quantity in a 2 x 2 grid, log value axis (values <= 0 cannot be
     drawn on it and are left out), symmetric-log epoch axis."""
-    long = frame.melt(id_vars=["epoch", "layer"], value_vars=list(GRADIENT_QUANTITIES),
-                      var_name="quantity", value_name="value")
+    long = with_layer_label(frame).melt(id_vars=["epoch", "layer", "layer_label"],
+                                        value_vars=list(GRADIENT_QUANTITIES), var_name="quantity", value_name="value")
     long = long[long["value"] > 0]
     long = long.assign(quantity=long["quantity"].map(GRADIENT_QUANTITIES))
-    layers = sorted(frame["layer"].unique())
     width = grid_panel_width(2)
     chart = alt.Chart(long).mark_line(strokeWidth=1.2).encode(
-        x=epoch_x(frame["epoch"].max()),
+        x=epoch_x(frame["epoch"].max(), width=width),
         y=alt.Y("value:Q", scale=alt.Scale(type="log"), title=None),
-        color=alt.Color("layer:O", scale=alt.Scale(scheme="plasma", domain=layers), legend=legend(len(layers))),
-        tooltip=["quantity", "layer", "epoch", "value"],
+        color=_ordered_layer_color(long), detail="layer:O",
+        tooltip=["quantity", "layer_label", "epoch", "value"],
     ).properties(width=width, height=170)
     faceted = chart.facet(facet=alt.Facet("quantity:N", sort=list(GRADIENT_QUANTITIES.values()), title=None),
                           columns=2)
@@ -274,21 +344,29 @@ def gradient_chart(frame: pd.DataFrame, title: str | None = None) -> alt.FacetCh
     return titled(faceted, title)
 
 
-def snr_overlay(frame: pd.DataFrame, color_field: str = "group", title: str | None = None) -> alt.FacetChart:
-    """The SNR of many runs on one chart per layer, each run a line coloured by `color_field`
-    (the varying keys of its seed group), log-log."""
-    data = frame[["run_id", "panel", color_field, "layer", "epoch", "snr"]]
+def snr_bands(frame: pd.DataFrame, color_domain: list[str] | None = None, title: str | None = None
+              ) -> alt.FacetChart:
+    """The SNR per seed group on one chart per layer: a line (`snr`, over seeds) and its band
+    (`snr_lo` to `snr_hi`) coloured by `group`, log-log. Values <= 0 cannot be drawn on a log axis:
+    a band's lower edge below zero is drawn at the axis' bottom (the smallest positive value)."""
+    data = with_layer_label(frame)[["group", "layer", "layer_label", "epoch", "snr", "snr_lo", "snr_hi", "seeds"]]
     data = data[data["snr"] > 0]
-    domain = _panels(frame, color_field)
+    floor = float(data["snr"].min()) if not data.empty else 1e-9
+    data = data.assign(snr_lo=data["snr_lo"].where(data["snr_lo"] > 0, floor))
+    domain = color_domain or _panels(data, "group")
+    color = _category_color("group", domain, title=None, orient="bottom", columns=2)
     columns = 3
     width = PAGE_WIDTH // columns - AXIS_SPACE - 10
-    chart = alt.Chart().mark_line(strokeWidth=1.2, opacity=0.8).encode(
-        x=epoch_x(frame["epoch"].max()), y=alt.Y("snr:Q", scale=alt.Scale(type="log"), title="SNR (mean/std)"),
-        color=_category_color(color_field, domain, title=None, orient="bottom", columns=2), detail="run_id:N",
-        tooltip=["panel", "layer", "epoch", "snr"],
-    ).properties(width=width, height=170)
-    faceted = alt.layer(chart, data=data).facet(
-        facet=alt.Facet("layer:O", title="layer", header=alt.Header(labelFontWeight="bold")), columns=columns)
+    x = epoch_x(frame["epoch"].max(), width=width)
+    y = alt.Y("snr:Q", scale=alt.Scale(type="log"), title="SNR (mean/std)")
+    band = alt.Chart().mark_area(opacity=0.18).encode(x=x, y=alt.Y("snr_lo:Q", scale=alt.Scale(type="log"),
+                                                                   title="SNR (mean/std)"),
+                                                      y2="snr_hi:Q", color=color)
+    line = alt.Chart().mark_line(strokeWidth=1.6).encode(x=x, y=y, color=color,
+                                                         tooltip=["group", "layer_label", "epoch", "snr", "seeds"])
+    faceted = alt.layer(band, line, data=data).properties(width=width, height=170).facet(
+        facet=alt.Facet("layer_label:N", title="layer", sort=_layer_labels(data),
+                        header=alt.Header(labelFontWeight="bold")), columns=columns)
     return titled(faceted, title)
 
 
@@ -303,7 +381,7 @@ def ordinal_epoch_ticks(epochs: pd.Series) -> list[int]:
 
 def activation_heatmap(frame: pd.DataFrame, title: str | None = None, columns: int = 3) -> alt.FacetChart:
     """Per layer, the histogram of activations at every logged epoch: epoch x bin, colour = count."""
-    data = frame[["epoch", "layer", "bin_lo", "bin_hi", "count"]]
+    data = with_layer_label(frame)[["epoch", "layer", "layer_label", "bin_lo", "bin_hi", "count"]]
     top = max(int(data["count"].max()), 1)
     count_ticks = [10 ** k for k in range(int(math.log10(top)) + 1)]   # empty bins have no row: counts >= 1
     chart = alt.Chart(data).mark_rect().encode(
@@ -317,7 +395,8 @@ def activation_heatmap(frame: pd.DataFrame, title: str | None = None, columns: i
                                           labelSeparation=6)),
         tooltip=["epoch", "bin_lo", "bin_hi", "count"],
     ).properties(width=(PAGE_WIDTH // columns) - AXIS_SPACE - 15, height=170)
-    faceted = chart.facet(facet=alt.Facet("layer:O", title="layer"), columns=columns).resolve_scale(
+    faceted = chart.facet(facet=alt.Facet("layer_label:N", title="layer", sort=_layer_labels(data)),
+                          columns=columns).resolve_scale(
         y="independent")
     return titled(faceted, title)
 
@@ -341,14 +420,14 @@ def neuron_chart(frame: pd.DataFrame, title: str | None = None) -> alt.LayerChar
 
 def dead_fraction_chart(frame: pd.DataFrame, title: str | None = None) -> alt.FacetChart:
     """Per layer, the fraction of dead (exactly zero) and saturated units against epoch."""
-    long = frame.melt(id_vars=["epoch", "layer"], value_vars=["frac_zero", "frac_saturated"],
-                      var_name="measure", value_name="fraction")
-    layers = sorted(frame["layer"].unique())
+    long = with_layer_label(frame).melt(id_vars=["epoch", "layer", "layer_label"],
+                                        value_vars=["frac_zero", "frac_saturated"], var_name="measure",
+                                        value_name="fraction")
     chart = alt.Chart(long).mark_line().encode(
-        x=epoch_x(frame["epoch"].max()),
+        x=epoch_x(frame["epoch"].max(), width=grid_panel_width(2)),
         y=alt.Y("fraction:Q", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("layer:O", scale=alt.Scale(scheme="plasma", domain=layers), legend=legend(len(layers))),
-        tooltip=["measure", "layer", "epoch", "fraction"],
+        color=_ordered_layer_color(long), detail="layer:O",
+        tooltip=["measure", "layer_label", "epoch", "fraction"],
     ).properties(width=grid_panel_width(2), height=200)
     faceted = chart.facet(column=alt.Column("measure:N", title=None))
     return titled(faceted, title)
@@ -377,27 +456,56 @@ def every_nth_epoch(frame: pd.DataFrame, stride: int) -> pd.DataFrame:
     return frame[(frame["epoch"] % stride == 0) | (frame["epoch"] == frame["epoch"].max())]
 
 
-def export_epochs(epochs: np.ndarray, limit: int) -> np.ndarray:
-    """At most about `limit` of the distinct `epochs` for a static export: half spaced evenly
-    over the list, half log-spaced (dense early, where logging is dense and learning fast), the
-    first and last always kept."""
-    distinct = np.unique(epochs)
-    if len(distinct) <= limit:
-        return distinct
-    even = np.linspace(0, len(distinct) - 1, limit // 2).round().astype(int)
-    log = np.geomspace(1, len(distinct), limit - limit // 2).round().astype(int) - 1
-    return distinct[np.unique(np.concatenate([even, log]))]
+def parallel_coordinates(frame: pd.DataFrame, keys: list[str], outcome: str, title: str | None = None
+                         ) -> alt.LayerChart:
+    """One line per run through an axis per varying key and the `outcome` (W&B's parallel
+    coordinates), coloured by the outcome. Each axis runs from its smallest to its largest value
+    (numbers by value, other values evenly spaced in sorted order), its values written beside it."""
+    axes = [*keys, outcome]
+    rows, labels = [], []
+    for axis in axes:
+        column = frame[axis]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            values = column.astype(float)
+            lo, hi = values.min(), values.max()
+            position = (values - lo) / (hi - lo) if hi > lo else values * 0 + 0.5
+            ticks = {float(v): p for v, p in zip(values, position)}
+            ends = sorted(ticks.items())
+            ends = ends if len(ends) <= 8 else [ends[0], ends[-1]]   # an outcome: its range, not every run
+            shown = {f"{v:.3g}": p for v, p in ends}
+        else:
+            text = column.astype(str)
+            distinct = sorted(text.unique())
+            spot = {v: (i / (len(distinct) - 1) if len(distinct) > 1 else 0.5) for i, v in enumerate(distinct)}
+            position = text.map(spot)
+            shown = {v: spot[v] for v in distinct}
+        rows.append(pd.DataFrame({"run_id": frame["run_id"], "axis": axis, "position": position,
+                                  "value": column.astype(str), outcome: frame[outcome]}))
+        labels += [{"axis": axis, "position": p, "label": label} for label, p in shown.items()]
+    data = pd.concat(rows, ignore_index=True).dropna(subset=["position"])
+    x = alt.X("axis:N", sort=axes, title=None, axis=alt.Axis(labelAngle=0, labelLimit=150, orient="top",
+                                                              domain=False, ticks=False))
+    y = alt.Y("position:Q", axis=None, scale=alt.Scale(domain=[-0.05, 1.05]))   # end labels inside the plot
+    lines = alt.Chart(data).mark_line(opacity=0.6, strokeWidth=1.5).encode(
+        x=x, y=y, detail="run_id:N", color=alt.Color(f"{outcome}:Q", scale=alt.Scale(scheme="viridis"),
+                                                      legend=alt.Legend(title=outcome, orient="bottom")),
+        tooltip=["run_id", "axis", "value"])
+    rules = alt.Chart(pd.DataFrame({"axis": axes})).mark_rule(color="#888").encode(x=x)
+    text = alt.Chart(pd.DataFrame(labels)).mark_text(align="left", dx=4, fontSize=10).encode(
+        x=x, y=y, text="label:N")
+    chart = alt.layer(rules, lines, text).properties(width=PAGE_WIDTH - 2 * AXIS_SPACE, height=260)
+    return titled(chart, title)
 
 
-def thin_for_export(spec: dict, limit: int) -> dict:
-    """A Vega-Lite spec dict whose inline datasets keep only the rows of export_epochs(...) when
-    they hold more distinct epochs than `limit` (rasterising tens of thousands of marks is what
-    makes a PNG slow; at 60 epochs per panel a grid looks the same)."""
-    datasets = {}
-    for name, rows in spec.get("datasets", {}).items():
-        epochs = np.array([row["epoch"] for row in rows if "epoch" in row])
-        if len(epochs) and len(np.unique(epochs)) > limit:
-            keep = set(export_epochs(epochs, limit).tolist())
-            rows = [row for row in rows if row.get("epoch") in keep]
-        datasets[name] = rows
-    return {**spec, "datasets": datasets}
+def result_chart(frame: pd.DataFrame, x: str, y: str, color: str | None = None) -> alt.LayerChart:
+    """A query's result: `y` against `x`, points joined by a line when `x` orders them (one line per
+    `color` value), coloured by `color` (nominal) if given."""
+    columns = list(dict.fromkeys([x, y] + ([color] if color else [])))
+    data = frame[columns].dropna(subset=[x, y]).sort_values(x)
+    data = data.assign(**{color: data[color].astype(str)}) if color else data
+    encoding = {"x": alt.X(f"{x}:Q", title=x), "y": alt.Y(f"{y}:Q", title=y), "tooltip": columns}
+    if color:
+        encoding["color"] = _category_color(color, _panels(data, color), title=color, orient="bottom", columns=2)
+    base = alt.Chart(data).encode(**encoding)
+    chart = alt.layer(base.mark_line(opacity=0.5), base.mark_point(filled=True, size=40))
+    return chart.properties(width=PAGE_WIDTH - LEGEND_SPACE - AXIS_SPACE, height=320)

@@ -5,7 +5,9 @@ across all keys at once, so keys whose values coincided were mislabelled).
 Nested dicts are dotted keys; lists compare whole; a key missing from some
 configs varies; numbers compare by value (1 == 1.0) but booleans are not
 numbers. The seed is left out (runs that differ only in seed are repeats)
-and reported by `varying_seed`.
+and reported by `varying_seed`; so are the launch settings (`LAUNCH_SETTINGS`: how
+many seeds were started together, what was saved beside the results), which say
+how a run was started or stored, not what network it trained.
 """
 
 from __future__ import annotations
@@ -16,18 +18,25 @@ from typing import Any
 from ibstore.flatten import flatten
 
 __all__ = ["flatten", "varying_keys", "varying_seed", "format_config", "format_value", "labels",
-           "common_config_with_var", "VAR"]
+           "common_config_with_var", "VAR", "LAUNCH_SETTINGS"]
 
 SEED_KEY = "seed"
+# config keys that are no property of a run: `n_runs` counts the seeds launched with it (seed 3
+# of n_runs=5 is the same network as seed 3 launched alone), the save_* keys choose what is
+# stored beside the results. Two runs that differ only in these are the same experiment
+# (trainer/config.py's group hash leaves out n_runs for the same reason).
+LAUNCH_SETTINGS = frozenset({"n_runs", "save_activations", "save_checkpoints"})
 VAR = "<var>"
 _MISSING = object()
 
 
-def varying_keys(configs: list[dict[str, Any]]) -> list[str]:
-    """Sorted dotted keys whose values are not the same in every config (seed excluded)."""
+def varying_keys(configs: list[dict[str, Any]], *, with_settings: bool = False) -> list[str]:
+    """Sorted dotted keys whose values are not the same in every config: the seed left out, and the
+    launch settings (LAUNCH_SETTINGS) unless `with_settings`."""
     flats = [flatten(config) for config in configs]
     keys = sorted(set().union(*flats)) if flats else []
-    return [key for key in keys if key != SEED_KEY and _varies(flats, key)]
+    skipped = {SEED_KEY} | (set() if with_settings else LAUNCH_SETTINGS)
+    return [key for key in keys if key not in skipped and _varies(flats, key)]
 
 
 def varying_seed(configs: list[dict[str, Any]]) -> bool:
@@ -70,11 +79,12 @@ def format_value(value: Any) -> str:
 
 
 def common_config_with_var(configs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The first config, flattened, with '<var>' where the configs differ (the seed too)."""
+    """The first config, flattened, with '<var>' wherever the configs differ (seed and launch
+    settings too: this says what the runs share)."""
     if not configs:
         return {}
     flats = [flatten(config) for config in configs]
-    varying = set(varying_keys(configs)) | ({SEED_KEY} if varying_seed(configs) else set())
+    varying = set(varying_keys(configs, with_settings=True)) | ({SEED_KEY} if varying_seed(configs) else set())
     keys = sorted(set().union(*flats))
     return {key: VAR if key in varying else flats[0][key] for key in keys}
 

@@ -134,3 +134,11 @@ def phases(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> 
         SELECT * FROM phases WHERE (?::VARCHAR[] IS NULL OR list_contains(?, run_id))
         ORDER BY group_id, run_id, estimator, params, split, layer
     """, [run_ids, run_ids]).df()
+
+
+def layer_names(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataFrame:
+    """run_id, layer, layer_name as the trainer named them (recorded in `mi`): the tables without a
+    name column (gradients, activations) are shown with the same names."""
+    return con.execute("""
+        SELECT DISTINCT run_id, layer, layer_name FROM mi WHERE list_contains(?, run_id) ORDER BY run_id, layer
+    """, [run_ids]).df()

@@ -253,6 +253,10 @@ class ResultStore:
     def dead_fractions(self, run_ids: list[str], split: str) -> pd.DataFrame:
         return self._read(queries.dead_fractions, run_ids, split, runs=run_ids)
 
+    def layer_names(self, run_ids: list[str]) -> pd.DataFrame:
+        """run_id, layer, layer_name of these runs (from their MI rows)."""
+        return self._read(queries.layer_names, run_ids, runs=run_ids)
+
     def dead_runs(self, run_ids: list[str]) -> list[str]:
         """Runs the trainer flagged dead_network (every layer's gradient zero from some logged epoch
         to the end: the network stopped learning); see trainer/health.py."""

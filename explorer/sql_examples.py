@@ -9,6 +9,9 @@ as the first logged epoch after the SNR's peak at which the SNR is below half th
 phase; this marks the change). A layer whose SNR never drops so gets NULL; epochs with a
 non-finite SNR (all-zero gradients) are left out, so a layer without a finite SNR has no row.
 The `phases` view (ibstore.phases) carries these per run and layer as columns.
+Compression leaves out the networks the trainer flagged dead (their I(X;T) stands still: a
+zero there is no answer to "does it compress?"); the accuracy per bias keeps them, since a dead
+network's accuracy is the outcome of its bias.
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ EXAMPLES: dict[str, str] = {
     "Peak and final I(X;T) per layer":
         "SELECT run_id, estimator, params, layer, max(i_xt) AS peak_i_xt, arg_max(i_xt, epoch) AS final_i_xt "
         "FROM mi WHERE split = 'train' GROUP BY ALL ORDER BY ALL",
-    "Compression (peak - final I(X;T)) per layer and cohort":
+    "Compression (peak - final I(X;T)) per layer and cohort, dead networks left out":
         "SELECT r.cohort, m.estimator, m.params, m.layer, avg(m.peak - m.final) AS compression_bits, "
         "count(*) AS runs FROM (SELECT run_id, estimator, params, layer, max(i_xt) AS peak, "
         "arg_max(i_xt, epoch) AS final FROM mi WHERE split = 'train' GROUP BY ALL) m "
-        "JOIN runs r USING (run_id) GROUP BY ALL ORDER BY ALL",
+        "JOIN runs r USING (run_id) WHERE r.dead_network IS NOT TRUE GROUP BY ALL ORDER BY ALL",
     "First epoch with test accuracy above 0.9":
         "SELECT run_id, min(epoch) FILTER (accuracy > 0.9) AS first_epoch_above_0_9 "
         "FROM metrics WHERE split = 'test' GROUP BY run_id ORDER BY run_id",

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 import vl_convert as vlc
 
-from explorer import charts
+from explorer import configdiff
 from explorer.results import ResultStore
 from ibstore import layout
 
@@ -27,8 +27,6 @@ URL_RUNS = "runs"                # the URL holds the selection as ?runs=a&runs=b
 UNKNOWN = "unknown_runs"         # session key: (ids a URL named that the root lacks, the selection then)
 PENDING = "pending_selection"    # session key: a selection a page made, applied on the next script run
 BADGES = {"dead_network": "dead", "diverged": "diverged"}
-PNG_EPOCHS = 60                  # a PNG export draws at most about this many epochs per line or panel
-PNG_SCALE = 1.5
 
 
 def cli_results() -> str | None:
@@ -115,14 +113,41 @@ def _sidebar_changed() -> None:
     st.query_params[URL_RUNS] = st.session_state[SELECTION]
 
 
-def selection_sidebar(all_runs: pd.DataFrame) -> None:
-    """The selection, shown and editable on every page."""
+def chip_keys(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
+    """The keys that tell the root's runs apart: those that vary over the root, and the seed."""
+    return results.varying_keys() + ([configdiff.SEED_KEY] if all_runs["seed"].nunique() > 1 else [])
+
+
+def run_names(results: ResultStore, all_runs: pd.DataFrame) -> dict[str, str]:
+    """run_id -> a short name for a selection chip: the values of `chip_keys` ("relu · 0.2 · s1";
+    the keys are named once beside the chips), its badges; the run id where that names several
+    runs or nothing varies. A chip holds about 20 characters: "key=value, ..." would be cut."""
+    keys = chip_keys(results, all_runs)
+    flats = results.flat_configs()
+
+    def name(run_id: str) -> str:
+        flat = flats.get(run_id)
+        if not keys or flat is None:
+            return run_id
+        return " · ".join(f"s{flat[k]}" if k == configdiff.SEED_KEY else
+                          configdiff.format_value(flat[k]) if k in flat else "-" for k in keys)
+
+    names = {r: name(r) for r in all_runs["run_id"]}
+    counts = pd.Series(list(names.values())).value_counts()
     marks = run_badges(all_runs)
-    st.multiselect("Selected runs", list(all_runs["run_id"]), key=SELECTION, on_change=_sidebar_changed,
-                   format_func=lambda r: r + marks.get(r, ""), placeholder="no runs selected",
+    return {r: (n if counts[n] == 1 else f"{n} ({r})") + marks.get(r, "") for r, n in names.items()}
+
+
+def selection_sidebar(all_runs: pd.DataFrame) -> None:
+    """The selection, shown and editable on every page, each run by its distinguishing name."""
+    names = run_names(store(), all_runs)
+    st.multiselect("Selected runs", list(names), key=SELECTION, on_change=_sidebar_changed,
+                   format_func=names.__getitem__, placeholder="no runs selected",
                    help="Shared by every page and kept in the URL (?runs=...): copy the URL to share the view. "
                         "The Runs page's filters and row selection set it too.")
-    st.caption(f"{len(selection())} of {len(all_runs)} runs selected")
+    keys = chip_keys(store(), all_runs)
+    st.caption(f"{len(selection())} of {len(all_runs)} runs selected" +
+               (f"; chips show {plain(' · '.join(keys))}" if keys else ""))
 
 
 def unknown_warning() -> None:
@@ -188,16 +213,40 @@ def labels(results: ResultStore, runs: pd.DataFrame, run_ids: list[str]) -> dict
 def with_panels(results: ResultStore, runs: pd.DataFrame, frame: pd.DataFrame, run_ids: list[str],
                 by_group: bool = False) -> pd.DataFrame:
     """`frame` with `panel` (the run's or seed group's title and badges, rows in title order) and
-    `group` (the seed group's title: runs of one group share a colour)."""
+    `group` (the seed group's title without its seed count: runs of one group share a colour).
+    Titles come from the keys that vary among `run_ids`: pages pass the whole selection, so a
+    run has one title on every page."""
     frame = results.with_panels(frame, run_ids, by_group)
     badges = group_badges(results, runs, run_ids)
+    titles = group_titles(results, runs, run_ids)
     if by_group:
         panel = frame["panel"] + frame["group_id"].map(badges).fillna("")
-        return frame.assign(panel=panel, group=panel)
-    group_titles = {g: label + badges.get(g, "") for g, label in results.labels(run_ids, by_group=True).items()}
+        return frame.assign(panel=panel, group=frame["group_id"].map(titles))
     group_of = {r: g for g, members in results.groups(run_ids).items() for r in members}
     panel = frame["panel"] + frame["run_id"].map(run_badges(runs)).fillna("")
-    return frame.assign(panel=panel, group=frame["run_id"].map(group_of).map(group_titles))
+    return frame.assign(panel=panel, group=frame["run_id"].map(group_of).map(titles))
+
+
+def group_titles(results: ResultStore, runs: pd.DataFrame, run_ids: list[str]) -> dict[str, str]:
+    """group_id -> its title (the keys that vary among the groups of `run_ids`, its badges), in
+    order. Every page colours by these titles over the whole selection (`group_domain`), so a
+    group keeps its colour from page to page."""
+    badges = group_badges(results, runs, run_ids)
+    return {g: label + badges.get(g, "") for g, label in results.labels(run_ids, by_group=True).items()}
+
+
+def group_domain(results: ResultStore, runs: pd.DataFrame, run_ids: list[str]) -> list[str]:
+    """The colour domain of the selection's seed groups (the charts' `color_domain`)."""
+    return list(group_titles(results, runs, run_ids).values())
+
+
+def with_layer_names(results: ResultStore, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` (with run_id and layer) with each layer's `layer_name`, so that every page names a
+    layer alike (charts.with_layer_label); a run without MI rows keeps numbers only."""
+    if "layer_name" in frame or frame.empty:
+        return frame
+    names = results.layer_names(list(frame["run_id"].unique()))
+    return frame.merge(names, on=["run_id", "layer"], how="left") if not names.empty else frame
 
 
 def ordered_splits(splits) -> list[str]:
@@ -235,21 +284,47 @@ def runs_with(results: ResultStore, table: str, chosen: list[str], what: str) ->
     return recorded
 
 
+# live: pages redraw by themselves while a selected run trains
+
+LIVE_SECONDS = 1.0   # a flushed epoch shows within this plus one rescan (the issue asks for 2 s)
+
+
+def running(all_runs: pd.DataFrame, run_ids: list[str]) -> list[str]:
+    wanted = set(run_ids)
+    return [r for r in all_runs.loc[all_runs["status"] == "running", "run_id"] if r in wanted]
+
+
+def live_interval(all_runs: pd.DataFrame, run_ids: list[str]) -> float | None:
+    """`st.fragment(run_every=...)` for a page's charts: every LIVE_SECONDS while one of `run_ids`
+    trains, never otherwise (nothing refreshes when nothing runs)."""
+    return LIVE_SECONDS if running(all_runs, run_ids) else None
+
+
+def live_caption(all_runs: pd.DataFrame, run_ids: list[str]) -> None:
+    """In a live fragment: rescan the root (only changed run folders are read), say which runs
+    train and their latest flushed epoch; when none trains any more, rerun the page so that it
+    stops refreshing."""
+    if not running(all_runs, run_ids):
+        return
+    results = store()
+    results.refresh()
+    now = results.runs()
+    training = now[now["run_id"].isin(run_ids) & (now["status"] == "running")]
+    if training.empty:
+        st.rerun()
+    epochs = ", ".join(f"{n} at epoch {e}" for n, e in zip(training["run_id"], training["epochs_done"]))
+    st.caption(f":material/autorenew: {len(training)} selected run(s) training, redrawn every "
+               f"{LIVE_SECONDS:g} s: {plain(epochs)}")
+
+
 # charts
 
-def png(chart: alt.TopLevelMixin) -> bytes:
-    """The chart as PNG, drawn by vl-convert with at most about PNG_EPOCHS epochs per line or panel
-    (rasterising every logged point of a 10-panel grid takes seconds; SVG and CSV keep them all)."""
-    return vlc.vegalite_to_png(charts.thin_for_export(chart.to_dict(), PNG_EPOCHS), scale=PNG_SCALE)
-
-
 def show_chart(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str) -> None:
-    """The chart (without Streamlit's theme, so the screen and the PNG/SVG look the same), then
-    PNG / SVG (rendered by vl-convert on click) and CSV downloads."""
+    """The chart (without Streamlit's theme, so the screen and the SVG look the same), then SVG
+    (rendered by vl-convert on click) and CSV downloads. The PNG is the chart toolbar's own
+    "Download as PNG" (the drawn chart, as on screen): one PNG button per chart."""
     st.altair_chart(chart, width="content", theme=None)
-    png_button, svg_button, csv_button = st.columns([1, 1, 1], width=330)
-    png_button.download_button("PNG", data=lambda: png(chart), file_name=f"{name}.png", mime="image/png",
-                               on_click="ignore", key=f"png-{name}", icon=":material/image:")
+    svg_button, csv_button = st.columns([1, 1], width=220)
     svg_button.download_button("SVG", data=lambda: vlc.vegalite_to_svg(chart.to_json()), file_name=f"{name}.svg",
                                mime="image/svg+xml", on_click="ignore", key=f"svg-{name}", icon=":material/draw:")
     csv_button.download_button("CSV", data=lambda: data.to_csv(index=False), file_name=f"{name}.csv",

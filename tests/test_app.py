@@ -1,6 +1,7 @@
 """Every page of the explorer under streamlit.testing.v1.AppTest, on fixture results roots."""
 
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -95,9 +96,15 @@ def test_runs_page_lists_runs_with_varying_keys_and_badges(monkeypatch, cohort_r
     table = at.dataframe[0].value
     assert len(table) == 2 * len(BIASES)
     assert "initial_bias" in table.columns and "activation_fn" not in table.columns
-    assert sorted(set(table["initial_bias"])) == sorted(f"{b:g}" for b in BIASES)
+    # numbers, in numeric order (not run_id's text order), seeds in order within a bias
+    assert list(table["initial_bias"]) == [b for b in BIASES for _ in range(2)]
+    assert list(table["seed"]) == [0, 1] * len(BIASES)
     assert set(table["status"]) == {"completed"}
-    assert dict(zip(table["initial_bias"], table["flags"])) == {"-1": "dead", "0": "", "0.2": "", "2": ""}
+    assert dict(zip(table["initial_bias"], table["flags"])) == {-1: "dead", 0: "", 0.2: "", 2: ""}
+    # what a reader scans first: flags, status, the varying keys, seed, accuracies; ids last
+    assert list(table.columns[:6]) == ["flags", "status", "initial_bias", "seed", "final_test_accuracy",
+                                       "final_train_accuracy"]
+    assert list(table.columns).index("run_id") > list(table.columns).index("name")
     assert table["final_test_accuracy"].between(0, 1).all()
     assert len(url_runs(at)) == 2 * len(BIASES)
     assert at.multiselect(key=ui.SELECTION).value == list(table["run_id"])
@@ -105,13 +112,51 @@ def test_runs_page_lists_runs_with_varying_keys_and_badges(monkeypatch, cohort_r
 
 def test_runs_page_filters_by_config_key_and_sql(monkeypatch, cohort_root):
     at = open_app(monkeypatch, cohort_root, fkey="initial_bias", fval=["0.2", "2"])  # as displayed
-    assert sorted(set(at.dataframe[0].value["initial_bias"])) == ["0.2", "2"]
+    assert sorted(set(at.dataframe[0].value["initial_bias"])) == [0.2, 2]
     at = open_app(monkeypatch, cohort_root, where="final_test_accuracy < 0.6")
-    assert set(at.dataframe[0].value["initial_bias"]) == {"-1"}   # the dead relu nets
+    assert set(at.dataframe[0].value["initial_bias"]) == {-1}   # the dead relu nets
     at = open_app(monkeypatch, cohort_root, where="dead_network AND initial_bias < 0")  # typed config columns
-    assert set(at.dataframe[0].value["initial_bias"]) == {"-1"}
+    assert set(at.dataframe[0].value["initial_bias"]) == {-1}
     at = open_app(monkeypatch, cohort_root, where="no_such_column > 1")
     assert "no\\_such\\_column" in at.error[0].value   # the message, escaped: text, not Markdown
+
+
+def test_selection_chips_name_runs_by_varying_values_and_seed(monkeypatch, cohort_root):
+    at = open_app(monkeypatch, cohort_root)
+    chips = at.multiselect(key=ui.SELECTION).options
+    assert sorted(chips) == sorted(f"{b:g} · s{seed}" + (" [dead]" if b < 0 else "") for b in BIASES for seed in (0, 1))
+    assert all(len(chip) <= 20 for chip in chips)          # a chip shows about 20 characters
+    assert "chips show initial\\_bias · seed" in texts(at)
+
+
+def test_a_typo_in_the_sql_condition_changes_neither_selection_nor_url(monkeypatch, cohort_root):
+    at = open_app(monkeypatch, cohort_root)
+    at.text_input(key="where").set_value("initial_bias >= 0").run()
+    live = list(at.dataframe[0].value["run_id"])
+    assert len(live) == 6 and url_runs(at) == live and at.query_params["where"] == "initial_bias >= 0"
+    at.text_input(key="where").set_value("initial_bais >= 0").run()      # the issue's typo
+    assert "initial\\_bais" in at.error[0].value and "unchanged" in at.error[0].value
+    assert url_runs(at) == live and at.multiselect(key=ui.SELECTION).value == live
+    assert at.query_params["where"] == "initial_bias >= 0"              # the last valid condition
+    assert list(at.dataframe[0].value["run_id"]) == live                 # and its table
+    at.text_input(key="where").set_value("initial_bias >= 2").run()     # fixed: applies again
+    assert len(url_runs(at)) == 2 and at.query_params["where"] == "initial_bias >= 2"
+
+
+def test_runs_group_by_a_key_counts_and_averages_with_intervals(monkeypatch, cohort_root):
+    at = open_app(monkeypatch, cohort_root, group="initial_bias")
+    runs = at.dataframe[0].value
+    summary = at.dataframe[1].value
+    assert list(summary["initial_bias"]) == list(BIASES) and list(summary["runs"]) == [2] * len(BIASES)
+    assert list(summary["dead"]) == [2, 0, 0, 0]
+    for bias, row in summary.set_index("initial_bias").iterrows():
+        accuracies = runs.loc[runs["initial_bias"] == bias, "final_test_accuracy"].to_numpy()
+        mean, sd = accuracies.mean(), accuracies.std(ddof=1)
+        half = math.tan(math.pi * 0.475) * sd / math.sqrt(2)     # t(0.975, 1) is Cauchy's quantile
+        assert row["mean test acc"] == pytest.approx(mean)
+        assert (row["95% CI low"], row["95% CI high"]) == pytest.approx((mean - half, mean + half))
+    pc = [s for s in specs(at) if "layer" in s and any(l.get("mark", {}).get("type") == "rule" for l in s["layer"])]
+    assert pc, "a parallel-coordinates chart"
 
 
 def test_a_changed_filter_selects_what_it_shows_on_every_page(monkeypatch, cohort_root):
@@ -140,11 +185,11 @@ def test_two_of_n_selected_every_page_shows_only_those(monkeypatch, cohort_root)
     at = open_app(monkeypatch, cohort_root)
     every = list(at.dataframe[0].value["run_id"])
     by_bias = dict(zip(at.dataframe[0].value["initial_bias"], at.dataframe[0].value["run_id"]))
-    chosen = [by_bias["-1"], by_bias["2"]]      # one of each group: the varying key stays initial_bias
+    chosen = [by_bias[-1], by_bias[2]]      # one of each group: the varying key stays initial_bias
     expected = ["initial_bias=-1 [dead]", "initial_bias=2"]
     at.multiselect(key=ui.SELECTION).set_value(chosen).run()
     chosen = url_runs(at)           # the Runs page keeps the selection in table order
-    assert sorted(chosen) == sorted([by_bias["-1"], by_bias["2"]])
+    assert sorted(chosen) == sorted([by_bias[-1], by_bias[2]])
     assert "2 of 8 runs selected" in texts(at)
 
     at.switch_page("app_pages/compare.py").run()
@@ -154,10 +199,11 @@ def test_two_of_n_selected_every_page_shows_only_those(monkeypatch, cohort_root)
     at.switch_page("app_pages/training.py").run()
     assert specs(at)[0]["hconcat"][0]["layer"][-1]["encoding"]["color"]["sort"] == expected
     at.switch_page("app_pages/gradients.py").run()
+    at.radio(key="grad_view").set_value("per run").run()
     assert [s.value for s in at.subheader] == [ui.plain(label) for label in expected]
     for page in ("activations", "movie"):
         at.switch_page(f"app_pages/{page}.py").run()
-        assert sorted(at.selectbox(key="run").options) == sorted([f"{expected[0]}  ({by_bias['-1']})", f"{expected[1]}  ({by_bias['2']})"])
+        assert sorted(at.selectbox(key="run").options) == sorted([f"{expected[0]}  ({by_bias[-1]})", f"{expected[1]}  ({by_bias[2]})"])
     at.switch_page("app_pages/runs.py").run()
     assert at.multiselect(key=ui.SELECTION).value == chosen and len(at.dataframe[0].value) == len(every)
     assert not at.exception
@@ -211,7 +257,7 @@ def test_text_from_run_json_is_never_markdown(monkeypatch, flagged_root):
         shown = texts(at)
         assert "](http" not in shown.replace(escaped, ""), page
         assert "<img" not in shown.replace(escaped, ""), page
-    at = open_app(monkeypatch, root, "gradients")
+    at = open_app(monkeypatch, root, "gradients", grad_view="per run")
     assert any(escaped in s.value for s in at.subheader)          # the label is there, as text
     at = open_app(monkeypatch, root)
     assert EVIL in set(at.dataframe[0].value["name"])              # tables show the raw string
@@ -225,19 +271,20 @@ def test_compare_draws_the_infoplane_grid_titled_by_varying_keys(monkeypatch, co
     assert spec["facet"]["sort"] == [titled(label, seed) for label in LABELS for seed in (0, 1)]
     assert spec["title"]["text"] == 'binning {"bin_size": 0.07}, train split'
     assert "Varying keys: initial\\_bias" in texts(at)
-    assert [b.label for b in at.get("download_button")] == ["PNG", "SVG", "CSV"]
+    assert [b.label for b in at.get("download_button")] == ["SVG", "CSV"]   # PNG: the chart toolbar's
     points = spec["spec"]["layer"][-1]["encoding"]
-    assert points["color"]["field"] == "epoch" and points["shape"]["field"] == "layer_name"
+    assert points["color"]["field"] == "epoch" and points["shape"]["field"] == "layer_label"
 
     at.radio(key="color").set_value("layer").run()
     points = specs(at)[0]["spec"]["layer"][-1]["encoding"]
-    assert points["color"]["field"] == "layer_name" and points["shape"]["field"] == "layer_name"
+    assert points["color"]["field"] == "layer_label" and points["shape"]["field"] == "layer_label"
 
     at.radio(key="layout").set_value("overlay").run()
     (spec,) = specs(at)
     assert "facet" not in spec
     color = spec["layer"][-1]["encoding"]["color"]
-    assert color["field"] == "panel" and len(color["scale"]["domain"]) == 2 * len(BIASES)
+    # one colour per seed group, the groups' colours of every other page
+    assert color["field"] == "group" and color["scale"]["domain"] == [group_titled(label) for label in LABELS]
 
 
 def test_compare_groups_seeds_with_mean_or_median(monkeypatch, cohort_root):
@@ -252,7 +299,12 @@ def test_compare_groups_seeds_with_mean_or_median(monkeypatch, cohort_root):
     assert specs(at)[0]["title"]["text"].endswith("mean over seeds")
     at.radio(key="layout").set_value("overlay").run()     # seed groups on one plane, one colour each
     color = specs(at)[0]["layer"][-1]["encoding"]["color"]
-    assert color["scale"]["domain"] == [group_titled(label, " (2 seeds)") for label in LABELS]
+    assert color["scale"]["domain"] == [group_titled(label) for label in LABELS]
+    # the same group has the same colour on the Training and Gradients pages
+    at.switch_page("app_pages/training.py").run()
+    assert specs(at)[0]["hconcat"][0]["layer"][-1]["encoding"]["color"]["scale"]["domain"] == color["scale"]["domain"]
+    at.switch_page("app_pages/gradients.py").run()
+    assert specs(at)[0]["spec"]["layer"][-1]["encoding"]["color"]["scale"]["domain"] == color["scale"]["domain"]
 
 
 def test_config_page_titled_by_varying_keys_with_lists_inline(monkeypatch, cohort_root):
@@ -279,13 +331,14 @@ def test_training_gradients_activations_and_movie_charts(monkeypatch, cohort_roo
     assert spec["facet"]["sort"] == [titled(label, seed) for label in LABELS for seed in (0, 1)]
     assert spec["columns"] == 2
 
-    at = open_app(monkeypatch, cohort_root, "gradients")
+    at = open_app(monkeypatch, cohort_root, "gradients", grad_view="per run")
     assert len(specs(at)) == 2 * len(BIASES)
     assert [s.value for s in at.subheader] == [ui.plain(titled(label, seed)) for label in LABELS for seed in (0, 1)]
     assert len(at.warning) == 2          # the two dead runs
-    at.radio(key="grad_view").set_value("SNR of all runs").run()
+    at.radio(key="grad_view").set_value("SNR over seeds").run()
     (spec,) = specs(at)
-    assert spec["facet"]["field"] == "layer"
+    assert spec["facet"]["field"] == "layer_label"
+    assert spec["facet"]["sort"][0] == "0 · dense_0" and spec["facet"]["sort"][-1].endswith(" · output")   # as on Compare
     assert spec["spec"]["layer"][0]["encoding"]["color"]["scale"]["domain"] == [group_titled(label) for label in LABELS]
 
     at = open_app(monkeypatch, cohort_root, "activations")
@@ -299,6 +352,9 @@ def test_training_gradients_activations_and_movie_charts(monkeypatch, cohort_roo
     epochs = at.select_slider(key="movie_epoch").options
     at.select_slider(key="movie_epoch").set_value(epochs[-1]).run()
     assert specs(at)[0]["vconcat"][0]["title"]["text"].endswith(f"epoch {epochs[-1]}")
+    shared = open_app(monkeypatch, cohort_root, "movie", movie_epoch=str(epochs[3]))   # a link with its epoch
+    assert shared.select_slider(key="movie_epoch").value == int(epochs[3])
+    assert spec["vconcat"][0]["title"]["text"].startswith("initial_bias=0, seed=0")   # not the dead -1 runs
     assert at.select_slider(key="speed").options == ["0.5×", "1×", "2×", "4×"]
     at.radio(key="trail").set_value("epoch").run()
     assert specs(at)[0]["vconcat"][0]["layer"][0]["encoding"]["fill"]["field"] == "epoch"
@@ -321,9 +377,10 @@ def test_charts_fit_the_page_with_complete_opaque_legends(monkeypatch, cohort_ro
 
 def expected_legend_entries(spec: dict) -> int:
     """Symbol legend entries the spec asks for: the distinct values of each nominal/ordinal field
-    with a legend (a field on colour and shape shares one legend)."""
+    with a legend (a field on colour and shape shares one legend), or its scale's domain where the
+    page gives one (the selection's seed groups: a group without data keeps its colour and entry)."""
     rows = [row for dataset in spec.get("datasets", {}).values() for row in dataset]
-    fields = set()
+    fields, domains = set(), {}
 
     def visit(node):
         if isinstance(node, dict):
@@ -331,6 +388,8 @@ def expected_legend_entries(spec: dict) -> int:
                 encoding = node.get("encoding", {}).get(channel)
                 if encoding and encoding.get("type") in ("nominal", "ordinal") and encoding.get("legend", {}) is not None:
                     fields.add(encoding["field"])
+                    if "domain" in encoding.get("scale", {}):
+                        domains[encoding["field"]] = len(encoding["scale"]["domain"])
             for value in node.values():
                 visit(value)
         elif isinstance(node, list):
@@ -338,7 +397,7 @@ def expected_legend_entries(spec: dict) -> int:
                 visit(value)
 
     visit(spec)
-    return sum(len({row[f] for row in rows if f in row}) for f in fields)
+    return sum(domains.get(f) or len({row[f] for row in rows if f in row}) for f in fields)
 
 
 def test_sql_page_runs_reads_and_refuses_writes(monkeypatch, cohort_root):
@@ -349,6 +408,22 @@ def test_sql_page_runs_reads_and_refuses_writes(monkeypatch, cohort_root):
     at.text_area(key="q").set_value(f"COPY runs TO '{cohort_root}/runs/x.csv'").run()
     assert "refused: COPY is not allowed" in at.error[0].value.replace("\\", "")   # shown escaped: text
     assert not (cohort_root / "runs" / "x.csv").exists()
+
+
+def test_sql_page_reads_the_selection_and_plots_two_numeric_columns(monkeypatch, cohort_root):
+    at = open_app(monkeypatch, cohort_root)
+    chosen = list(at.dataframe[0].value["run_id"])[2:5]
+    at = open_app(monkeypatch, cohort_root, "sql", runs=chosen)
+    at.text_area(key="q").set_value("SELECT m.run_id, m.epoch, m.accuracy FROM metrics m JOIN selected USING (run_id) "
+                                    "WHERE split = 'test'").run()
+    result = at.dataframe[0].value
+    assert set(result["run_id"]) == set(chosen) and not at.error
+    (spec,) = full_specs(at)
+    line, points = spec["layer"]
+    assert (points["encoding"]["x"]["field"], points["encoding"]["y"]["field"]) == ("epoch", "accuracy")
+    at.selectbox(key="sql_colour").set_value("run_id").run()
+    (spec,) = full_specs(at)
+    assert spec["layer"][1]["encoding"]["color"]["scale"]["domain"] and len(next(iter(spec["datasets"].values()))) == len(result)
 
 
 def test_empty_root_shows_the_quickstart_command(monkeypatch, tmp_path):
@@ -405,10 +480,20 @@ def test_results_flag_wins_over_the_environment(monkeypatch, cohort_root, tmp_pa
 
 def test_training_curves_refresh_while_a_selected_run_trains(monkeypatch, messy_root, cohort_root):
     at = open_app(monkeypatch, messy_root["root"], "training")
-    assert "1 selected run(s) still training" in texts(at)
+    assert "1 selected run(s) training, redrawn every 1 s: running" in texts(at)
     assert len(specs(at)) == 1
     at = open_app(monkeypatch, cohort_root, "training")
-    assert "still training" not in texts(at) and len(specs(at)) == 1
+    assert "training, redrawn" not in texts(at) and len(specs(at)) == 1
+
+
+def test_pages_refresh_only_while_a_selected_run_trains(messy_root):
+    from explorer.results import ResultStore
+
+    runs = ResultStore(messy_root["root"]).runs()
+    running, good, stale = messy_root["running"], messy_root["good"], messy_root["stale"]
+    assert ui.live_interval(runs, [running, *good]) == ui.LIVE_SECONDS <= 1.0
+    assert ui.live_interval(runs, good) is None                 # nothing trains: nothing refreshes
+    assert ui.live_interval(runs, [stale]) is None              # a writer gone for an hour: interrupted
 
 
 def test_quickstart_progress_reads_the_sweeps_progress_file(tmp_path):

@@ -1,6 +1,5 @@
 import re
 
-import numpy as np
 import pandas as pd
 import pytest
 import vl_convert as vlc
@@ -13,7 +12,7 @@ def mi_frame(panels=("initial_bias=0", "initial_bias=2"), epochs=(0, 10, 100), l
     for p, panel in enumerate(panels):
         for epoch in epochs:
             for layer in range(layers):
-                rows.append({"panel": panel, "run_id": f"r{p}", "epoch": epoch, "layer": layer,
+                rows.append({"panel": panel, "group": panel, "run_id": f"r{p}", "epoch": epoch, "layer": layer,
                              "layer_name": f"dense_{layer}", "i_xt": 11.0 - 2 * layer - epoch / 100,
                              "i_yt": 0.5 + epoch / 250, "i_xt_min": 9.0, "i_xt_max": 12.0, "i_yt_min": 0.4,
                              "i_yt_max": 1.0, "i_xt_q1": 10.0, "i_xt_q3": 11.0, "i_yt_q1": 0.5, "i_yt_q3": 0.9,
@@ -37,7 +36,7 @@ def test_infoplane_grid_panels_encodings_and_data():
     assert lines["encoding"]["order"]["field"] == "layer"
     assert points["encoding"]["x"]["field"] == "i_xt" and points["encoding"]["y"]["field"] == "i_yt"
     assert points["encoding"]["color"]["field"] == "epoch"
-    assert points["encoding"]["shape"]["field"] == "layer_name"
+    assert points["encoding"]["shape"]["field"] == "layer_label"
     data = rows(spec)
     assert len(data) == len(frame) == 18
     assert {r["panel"] for r in data} == {"initial_bias=0", "initial_bias=2"}
@@ -81,7 +80,8 @@ def test_gradient_chart_is_log_log_and_drops_unplottable_values():
     spec = charts.gradient_chart(frame, title="relu").to_dict()
     encoding = spec["spec"]["encoding"]
     assert encoding["x"]["scale"]["type"] == "symlog" and encoding["y"]["scale"]["type"] == "log"
-    assert encoding["x"]["axis"]["values"] == [0, 1, 2, 5, 10]
+    assert encoding["x"]["axis"]["values"] == [0, 1, 10]        # a narrow panel: powers of ten only
+    assert charts.epoch_x(10).to_dict()["axis"]["values"] == [0, 1, 2, 5, 10]   # a wide one: 1-2-5
     assert spec["facet"]["field"] == "quantity" and spec["columns"] == 2     # 2 x 2: fits the page
     data = rows(spec)
     assert all(r["value"] > 0 for r in data)
@@ -94,6 +94,12 @@ def test_epoch_ticks_are_1_2_5_per_decade_up_to_the_last_epoch():
     assert charts.epoch_ticks(8000) == [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]
     assert charts.epoch_ticks(60, with_zero=False) == [1, 2, 5, 10, 20, 50, 100]
     assert charts.epoch_ticks(300, steps=(1,)) == [0, 1, 10, 100, 1000]
+
+
+def test_the_epoch_colour_bar_ends_at_the_runs_last_epoch():
+    color = charts.infoplane_grid(mi_frame(epochs=(0, 10, 100, 500))).to_dict()["spec"]["layer"][-1]["encoding"]["color"]
+    assert color["scale"]["domain"] == [0, 500] and color["legend"]["values"] == [0, 1, 10, 100, 500]
+    assert color["legend"]["titlePadding"] >= 10                  # the top label stays clear of the title
 
 
 def test_charts_fit_the_page_with_every_legend_entry_opaque():
@@ -110,9 +116,9 @@ def test_charts_fit_the_page_with_every_legend_entry_opaque():
               (charts.neuron_chart(neurons), 35), (charts.training_curves(metrics), 12 + 2),
               (charts.accuracy_grid(metrics, columns=3), 2),
               (charts.infoplane_at_epoch(mi[mi["panel"] == panels[0]], 10, color_by="epoch"), 6)]
-    snr = pd.DataFrame([{"run_id": p, "panel": p, "group": p, "layer": layer, "epoch": e, "snr": 1.0 + e}
-                        for p in panels for layer in range(6) for e in (0, 10, 100)])
-    cases.append((charts.snr_overlay(snr), 12))
+    snr = pd.DataFrame([{"group": p, "layer": layer, "epoch": e, "snr": 1.0 + e, "snr_lo": 0.5, "snr_hi": 2.0 + e,
+                         "seeds": 2} for p in panels for layer in range(6) for e in (0, 10, 100)])
+    cases.append((charts.snr_bands(snr), 12))
     for chart, entries in cases:
         svg = vlc.vegalite_to_svg(chart.to_dict())
         assert float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1)) <= charts.PAGE_WIDTH
@@ -121,31 +127,47 @@ def test_charts_fit_the_page_with_every_legend_entry_opaque():
         assert all('opacity="1"' in symbol for symbol in symbols)
 
 
-def test_long_titles_and_labels_are_cut_to_the_page():
-    """A run titled by many varying keys (or a 200-character config value) must not widen a chart."""
+def test_long_titles_wrap_within_the_page():
+    """A run titled by many varying keys (or a 200-character config value) must not widen a chart;
+    titles wrap into lines instead of being cut."""
     long = [f"architecture=[{','.join(['10'] * 40)}], note={'x' * 200}, seed={seed}" for seed in range(3)]
     mi = mi_frame(panels=long, layers=6)
     metrics = pd.DataFrame([{"panel": p, "group": p, "split": split, "epoch": e, "accuracy": 0.5, "loss": 0.5}
                             for p in long for split in ("train", "test") for e in (0, 1, 2)])
-    snr = pd.DataFrame([{"run_id": p, "panel": p, "group": p, "layer": 0, "epoch": 10, "snr": 1.0} for p in long])
+    snr = pd.DataFrame([{"group": p, "layer": 0, "epoch": 10, "snr": 1.0, "snr_lo": 0.5, "snr_hi": 1.5, "seeds": 2}
+                        for p in long])
     title = long[0]
     for chart in (charts.infoplane_grid(mi, columns=3, title=title), charts.infoplane_overlay(mi, title=title),
                   charts.infoplane_at_epoch(mi[mi["panel"] == long[0]], 10, title=title),
                   charts.training_curves(metrics, title=title), charts.accuracy_grid(metrics, title=title),
-                  charts.snr_overlay(snr, title=title)):
-        svg = vlc.vegalite_to_svg(chart.to_dict())
+                  charts.snr_bands(snr, title=title)):
+        spec = chart.to_dict()
+        lines = spec["title"]["text"]
+        assert "".join(lines).replace(",", "").replace(" ", "") == title.replace(",", "").replace(" ", "")
+        assert len(lines) > 2 and "limit" not in spec["title"]        # wrapped, nothing cut
+        svg = vlc.vegalite_to_svg(spec)
         assert float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1)) <= charts.PAGE_WIDTH
+
+
+def test_wrap_breaks_after_commas_and_within_long_parts():
+    assert charts.wrap("initial_bias=0.2, seed=1", 400) == ["initial_bias=0.2, seed=1"]
+    assert charts.wrap("initial_bias=0.2, activation_fn=relu, seed=1 [dead]", 26 * charts.CHAR_PX) == \
+        ["initial_bias=0.2,", "activation_fn=relu,", "seed=1 [dead]"]
+    assert charts.wrap("x" * 20, 8 * charts.CHAR_PX) == ["x" * 8 + ",", "x" * 8 + ",", "x" * 4]
 
 
 def test_colour_by_layer_and_the_overlay():
     spec = charts.infoplane_grid(mi_frame(layers=3), color_by="layer").to_dict()
     path, points = spec["spec"]["layer"]
-    assert points["encoding"]["color"]["field"] == "layer_name" and points["encoding"]["shape"]["field"] == "layer_name"
-    assert points["encoding"]["color"]["scale"]["domain"] == ["dense_0", "dense_1", "dense_2"]
+    assert points["encoding"]["color"]["field"] == "layer_label" and points["encoding"]["shape"]["field"] == "layer_label"
+    assert points["encoding"]["color"]["scale"]["domain"] == ["0 · dense_0", "1 · dense_1", "2 · dense_2"]
     assert path["encoding"]["detail"]["field"] == "layer" and path["encoding"]["order"]["field"] == "epoch"
-    spec = charts.infoplane_overlay(mi_frame(panels=("b", "a"))).to_dict()
+    frame = mi_frame(panels=("b", "a"))
+    spec = charts.infoplane_overlay(frame.assign(group=frame["panel"])).to_dict()
     paths, points = spec["layer"]
-    assert points["encoding"]["color"]["scale"]["domain"] == ["b", "a"]     # the panels' order, not sorted
+    assert points["encoding"]["color"]["scale"]["domain"] == ["b", "a"]     # the groups' order, not sorted
+    spec = charts.infoplane_overlay(frame.assign(group="g"), color_domain=["f", "g"]).to_dict()
+    assert spec["layer"][1]["encoding"]["color"]["scale"]["domain"] == ["f", "g"]   # the page's colours
     assert len(rows(spec)) == 2 * 3 * 3
 
 
@@ -164,32 +186,25 @@ def test_training_curves_loss_on_a_log_axis_and_accuracy_small_multiples():
     assert grid["spec"]["layer"][0]["encoding"]["y"]["scale"]["domain"] == [0, 1]
 
 
-def test_snr_overlay_colours_runs_by_their_group():
-    frame = pd.DataFrame({"run_id": ["r0", "r0", "r1", "r1", "r2"], "panel": ["p0", "p0", "p1", "p1", "p2"],
-                          "group": ["bias=0", "bias=0", "bias=0", "bias=0", "bias=2"], "layer": [0, 1, 0, 1, 0],
-                          "epoch": [10] * 5, "snr": [1.0, 0.5, 0.0, 2.0, 3.0]})
-    spec = charts.snr_overlay(frame).to_dict()
-    line = spec["spec"]["layer"][0]
-    assert line["encoding"]["color"]["scale"]["domain"] == ["bias=0", "bias=2"]
-    assert line["encoding"]["detail"]["field"] == "run_id" and spec["facet"]["field"] == "layer"
-    assert [r["snr"] for r in rows(spec)] == [1.0, 0.5, 2.0, 3.0]
+def test_snr_bands_colour_groups_and_keep_the_band_on_the_log_axis():
+    frame = pd.DataFrame({"group": ["bias=0", "bias=0", "bias=2", "bias=2"], "layer": [0, 1, 0, 0],
+                          "epoch": [10, 10, 10, 20], "snr": [1.0, 0.5, 3.0, 0.0], "snr_lo": [-0.5, 0.25, 2.0, 0.0],
+                          "snr_hi": [2.0, 0.75, 4.0, 0.0], "seeds": [3, 3, 2, 2]})
+    spec = charts.snr_bands(frame, color_domain=["bias=0", "bias=1", "bias=2"]).to_dict()
+    band, line = spec["spec"]["layer"]
+    assert line["encoding"]["color"]["scale"]["domain"] == ["bias=0", "bias=1", "bias=2"]
+    assert band["mark"]["type"] == "area" and spec["facet"]["field"] == "layer_label"
+    # the zero SNR cannot be drawn; a negative lower edge sits at the smallest SNR drawn
+    assert [(r["snr"], r["snr_lo"]) for r in rows(spec)] == [(1.0, 0.5), (0.5, 0.25), (3.0, 2.0)]
 
 
-def test_every_nth_epoch_and_the_png_export_thinning():
+def test_every_nth_epoch():
     frame = pd.DataFrame({"epoch": list(range(8001)) * 2, "run_id": ["a"] * 8001 + ["b"] * 8001})
     stride = charts.epoch_stride(8000)
     assert stride == 17 and (8000 + 1) / stride <= charts.LINE_POINTS
     kept = charts.every_nth_epoch(frame, stride)
     assert sorted(set(kept["epoch"]))[:3] == [0, 17, 34] and 8000 in set(kept["epoch"])
     assert len(kept) == 2 * len(set(kept["epoch"]))
-    epochs = charts.export_epochs(np.arange(300), 60)
-    assert epochs[0] == 0 and epochs[-1] == 299 and 40 <= len(epochs) <= 60
-    assert (np.diff(epochs) > 0).all()
-    spec = {"datasets": {"big": [{"epoch": e, "v": 1} for e in range(300)], "rule": [{"epoch": 7}],
-                         "other": [{"x": 1}]}}
-    thinned = charts.thin_for_export(spec, 60)
-    assert [r["epoch"] for r in thinned["datasets"]["big"]] == epochs.tolist()
-    assert thinned["datasets"]["rule"] == [{"epoch": 7}] and thinned["datasets"]["other"] == [{"x": 1}]
 
 
 def test_activation_heatmap_and_dead_fraction():
@@ -212,7 +227,7 @@ def test_movie_frame_highlights_the_epoch():
     assert spec["title"]["text"] == "epoch 10"
     trajectories, link, points = spec["layer"]
     assert points["mark"]["size"] == 160 and link["mark"]["type"] == "line"
-    assert points["encoding"]["color"]["field"] == "layer_name" and points["encoding"]["shape"]["field"] == "layer_name"
+    assert points["encoding"]["color"]["field"] == "layer_label" and points["encoding"]["shape"]["field"] == "layer_label"
     point_data = spec["datasets"][points["data"]["name"]]
     assert {r["epoch"] for r in point_data} == {10} and len(point_data) == 3
     accuracy = charts.accuracy_with_marker(pd.DataFrame({"epoch": [0, 10], "split": ["train"] * 2,
@@ -227,3 +242,44 @@ def test_neuron_chart_band():
     band, line = spec["layer"]
     assert band["encoding"]["y"]["field"] == "lo" and band["encoding"]["y2"]["field"] == "hi"
     assert [(r["lo"], r["hi"]) for r in rows(spec)] == [(0.0, 0.2), (pytest.approx(0.1), 0.5)]
+
+
+def test_planes_are_square_and_columns_follow_the_window():
+    assert [charts.auto_columns(w) for w in (400, 820, 1200, 1500, 3000)] == [1, 2, 3, 4, charts.MAX_COLUMNS]
+    for page_width in (820, 1500):
+        columns = charts.auto_columns(page_width)
+        spec = charts.infoplane_grid(mi_frame(panels=[f"p{i}" for i in range(5)]), columns=columns,
+                                     page_width=page_width).to_dict()
+        assert spec["spec"]["width"] == spec["spec"]["height"] >= charts.MIN_PLANE
+        svg = vlc.vegalite_to_svg(spec)
+        assert page_width - 200 <= float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1)) <= page_width
+
+
+def test_every_chart_names_a_layer_by_number_and_name():
+    """One vocabulary: the information planes, the gradients, the SNR and the activations all label
+    layer 1 "1 · dense_1"; a frame without names shows the number."""
+    names = {"layer_name": lambda f: "dense_" + f["layer"].astype(str)}
+    gradients = pd.DataFrame({"epoch": [1, 1], "layer": [0, 1], "grad_mean_norm": 1.0, "grad_std_norm": 1.0,
+                              "snr": 1.0, "weight_norm": 1.0}).assign(**names)
+    snr = gradients.assign(group="g", snr_lo=0.5, snr_hi=2.0, seeds=2)
+    histograms = pd.DataFrame({"epoch": [0, 0], "layer": [0, 1], "bin_lo": 0.0, "bin_hi": 1.0, "count": 3}).assign(**names)
+    fractions = pd.DataFrame({"epoch": [0, 0], "layer": [0, 1], "frac_zero": 0.5, "frac_saturated": 0.1}).assign(**names)
+    built = [charts.infoplane_grid(mi_frame(layers=2), color_by="layer"), charts.gradient_chart(gradients),
+             charts.snr_bands(snr), charts.activation_heatmap(histograms), charts.dead_fraction_chart(fractions)]
+    for chart in built:
+        labels = {r["layer_label"] for r in next(iter(chart.to_dict()["datasets"].values()))}
+        assert labels == {"0 · dense_0", "1 · dense_1"}
+    assert set(charts.with_layer_label(gradients.drop(columns="layer_name"))["layer_label"]) == {"0", "1"}
+
+
+def test_parallel_coordinates_place_runs_on_each_axis_by_value():
+    frame = pd.DataFrame({"run_id": ["a", "b", "c"], "initial_bias": [-1.0, 0.5, 2.0],
+                          "activation_fn": ["tanh", "relu", "tanh"], "final_test_accuracy": [0.5, 0.9, 0.8]})
+    spec = charts.parallel_coordinates(frame, ["initial_bias", "activation_fn"], "final_test_accuracy").to_dict()
+    lines = next(l for l in spec["layer"] if l["mark"]["type"] == "line")
+    points = {(r["run_id"], r["axis"]): r["position"] for r in spec["datasets"][lines["data"]["name"]]}
+    assert points[("a", "initial_bias")] == 0 and points[("b", "initial_bias")] == pytest.approx(0.5)
+    assert points[("c", "initial_bias")] == 1
+    assert points[("b", "activation_fn")] == 0 and points[("a", "activation_fn")] == 1      # relu < tanh
+    assert points[("a", "final_test_accuracy")] == 0 and points[("c", "final_test_accuracy")] == pytest.approx(0.75)
+    assert lines["encoding"]["color"]["field"] == "final_test_accuracy"

@@ -81,3 +81,15 @@ def test_labels_order_by_value_and_name_the_seed_when_asked():
     assert list(labels(configs, with_seed=False).values()) == ["initial_bias=-1", "initial_bias=0.5",
                                                                 "initial_bias=2"]
     assert labels({"x": {"a": 1}, "y": {"a": 1}}) == {"x": "x", "y": "y"}
+
+
+def test_launch_settings_are_not_varying_keys():
+    # the cohort: seeds launched as n_runs=2 and n_runs=1, one saving checkpoints
+    configs = [{"initial_bias": 0.0, "n_runs": 2, "save_checkpoints": True, "save_activations": False},
+               {"initial_bias": 1.0, "n_runs": 1, "save_checkpoints": False, "save_activations": True}]
+    assert varying_keys(configs) == ["initial_bias"]
+    assert varying_keys(configs, with_settings=True) == ["initial_bias", "n_runs", "save_activations",
+                                                         "save_checkpoints"]
+    assert labels({"a": configs[0], "b": configs[1]}) == {"a": "initial_bias=0", "b": "initial_bias=1"}
+    # what the runs share is still said honestly: they do not share n_runs
+    assert common_config_with_var(configs)["n_runs"] == VAR

@@ -136,7 +136,7 @@ def test_peak_and_final_i_xt_per_layer(known_root):
 
 def test_compression_per_layer_and_cohort(known_root):
     root, _ = known_root
-    rows = answer(root, "Compression (peak - final I(X;T)) per layer and cohort")
+    rows = answer(root, "Compression (peak - final I(X;T)) per layer and cohort, dead networks left out")
     got = {(r["cohort"], r["estimator"], r["layer"]): (r["compression_bits"], r["runs"]) for r in rows}
     expected = {}
     for cohort in ("bias", "depth"):
@@ -219,3 +219,17 @@ def test_the_sql_page_offers_the_one_liners_and_a_time_limit(monkeypatch, known_
     at.text_area(key="q").set_value("SELECT count(*) FROM range(100000) a, range(100000) b "
                                     "WHERE a.range + b.range = -1").run()
     assert "query stopped after 1 s" in at.error[0].value
+
+
+def test_compression_leaves_dead_networks_out(cohort_root):
+    """On the relu cohort the initial_bias=-1 networks are flagged dead: the compression averages
+    the 6 live runs, worked out here from the mi rows."""
+    mi = run_query(cohort_root, "SELECT run_id, layer, epoch, i_xt FROM mi WHERE split = 'train' AND estimator = 'binning'")
+    runs = run_query(cohort_root, "SELECT run_id, dead_network FROM runs")
+    live = set(runs.loc[~runs["dead_network"], "run_id"])
+    assert len(live) == 6
+    rows = answer(cohort_root, "Compression (peak - final I(X;T)) per layer and cohort, dead networks left out")
+    for row in (r for r in rows if r["estimator"] == "binning"):
+        layer = mi[(mi["layer"] == row["layer"]) & mi["run_id"].isin(live)]
+        drops = [g["i_xt"].max() - g.sort_values("epoch")["i_xt"].iloc[-1] for _, g in layer.groupby("run_id")]
+        assert row["runs"] == 6 and row["compression_bits"] == pytest.approx(sum(drops) / len(drops))

@@ -19,8 +19,9 @@ run_id = st.selectbox("Run", list(labels), key="run", bind="query-params",
                       format_func=lambda r: f"{labels[r]}  ({r})" if labels[r] != r else r)
 
 
-@st.fragment
+@st.fragment(run_every=ui.live_interval(all_runs, [run_id] if run_id else []))
 def panels(run_id: str) -> None:
+    ui.live_caption(all_runs, [run_id])
     splits = ui.ordered_splits(store.activation_splits([run_id]))
     histograms = store.recorded("activations", [run_id])
     if not splits and not histograms:
@@ -33,20 +34,22 @@ def panels(run_id: str) -> None:
     if frame.empty:
         ui.not_recorded("Activation histograms", [run_id])
     else:
+        frame = ui.with_layer_names(store, frame)
         ui.show_chart(charts.activation_heatmap(frame), frame, f"activations_{run_id}")
 
     st.subheader("Dead and saturated units")
-    fractions = store.dead_fractions([run_id], split)
+    fractions = ui.with_layer_names(store, store.dead_fractions([run_id], split))
     if fractions.empty:
         ui.not_recorded("Per-neuron statistics", [run_id])
         return
     ui.show_chart(charts.dead_fraction_chart(fractions), fractions, f"dead_units_{run_id}")
 
     st.subheader("Per neuron")
-    layers = sorted(fractions["layer"].unique())
-    layer = st.select_slider("Layer", layers, key="act_layer")
+    labelled = charts.with_layer_label(fractions).drop_duplicates("layer").sort_values("layer")
+    names = dict(zip(labelled["layer"].astype(int), labelled["layer_label"]))
+    layer = st.select_slider("Layer", list(names), key="act_layer", format_func=names.__getitem__)
     neurons = store.activation_stats([run_id], split=split, layer=int(layer))
-    ui.show_chart(charts.neuron_chart(neurons, title=f"layer {layer}: mean ± std per neuron"), neurons,
+    ui.show_chart(charts.neuron_chart(neurons, title=f"layer {names[layer]}: mean ± std per neuron"), neurons,
                   f"neurons_{run_id}_layer{layer}")
 
 

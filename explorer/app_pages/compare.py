@@ -4,7 +4,7 @@ overlaid on one information plane, one colour each."""
 
 import streamlit as st
 
-from explorer import charts, ui
+from explorer import charts, ui, viewport
 
 store, all_runs, selection = ui.selection_page("Compare")
 
@@ -26,7 +26,8 @@ layout = c4.radio("Layout", ["grid", "overlay"], key="layout", bind="query-param
 by_group = grouping == "per seed group"
 d1, d2, d3, d4 = st.columns([2, 2, 2, 2])
 if layout == "grid":
-    columns = d1.number_input("Columns", 1, charts.MAX_COLUMNS, 2, key="cols", bind="query-params")
+    columns = d1.selectbox("Columns", ["auto", *range(1, charts.MAX_COLUMNS + 1)], key="plane_cols", bind="query-params",
+                           help="auto: as many square planes as fit the window (1 when narrow, 4 at 1920 px)")
     axes = d2.radio("Axes", ["shared", "free"], key="axes", bind="query-params", horizontal=True)
     color_by = d3.radio("Colour", list(charts.COLOR_BY), key="color", bind="query-params", horizontal=True)
 if by_group:
@@ -35,26 +36,39 @@ if by_group:
     if layout == "grid":
         spread = st.radio("Spread over seeds", ["min-max", "IQR", "none"], key="spread", bind="query-params",
                           horizontal=True)
-    frame = store.mi_over_seeds(with_mi, name, params, split, aggregate)
     spread = None if spread == "none" else spread
 else:
     aggregate, spread = None, None
-    frame = store.mi(with_mi, name, split, params)
-frame = ui.with_panels(store, all_runs, frame, with_mi, by_group)
 
-if frame.empty:
-    st.info(f"No {ui.plain(split)} MI with {ui.plain(estimator)}: {ui.NOT_RECORDED}.")
-    st.stop()
-varying = store.varying_keys(with_mi)
-title = f"{name} {params}, {split} split" + (f", {aggregate} over seeds" if aggregate else "")
-if layout == "grid":
-    st.caption(f"Varying keys: {ui.plain(', '.join(varying) or 'none')}. " +
-               ("Colour: epoch; shape: layer; the faint lines join each epoch's layers." if color_by == "epoch"
-                else "Colour and shape: layer; the lines follow each layer over the epochs."))
-    chart = charts.infoplane_grid(frame, columns=int(columns), shared_axes=axes == "shared", spread=spread,
-                                  title=title, color_by=color_by)
-else:
-    st.caption(f"Varying keys: {ui.plain(', '.join(varying) or 'none')}. Colour: run or seed group; "
-               "shape: layer; the lines follow each layer over the epochs.")
-    chart = charts.infoplane_overlay(frame, title=title)
-ui.show_chart(chart, frame, f"infoplane_{split}")
+
+@st.fragment(run_every=ui.live_interval(all_runs, with_mi))
+def planes() -> None:
+    """The information planes; redrawn every second while a selected run trains."""
+    ui.live_caption(all_runs, with_mi)
+    if by_group:
+        frame = store.mi_over_seeds(with_mi, name, params, split, aggregate)
+    else:
+        frame = store.mi(with_mi, name, split, params)
+    frame = ui.with_panels(store, all_runs, frame, selection, by_group)
+    if frame.empty:
+        st.info(f"No {ui.plain(split)} MI with {ui.plain(estimator)}: {ui.NOT_RECORDED}.")
+        return
+    varying = store.varying_keys(selection)
+    title = f"{name} {params}, {split} split" + (f", {aggregate} over seeds" if aggregate else "")
+    if layout == "grid":
+        st.caption(f"Varying keys: {ui.plain(', '.join(varying) or 'none')}. " +
+                   ("Colour: epoch; shape: layer; the faint lines join each epoch's layers." if color_by == "epoch"
+                    else "Colour and shape: layer; the lines follow each layer over the epochs."))
+        width = viewport.main_width()
+        chart = charts.infoplane_grid(frame, columns=charts.auto_columns(width) if columns == "auto" else int(columns),
+                                      shared_axes=axes == "shared", spread=spread, title=title, color_by=color_by,
+                                      page_width=width)
+    else:
+        st.caption(f"Varying keys: {ui.plain(', '.join(varying) or 'none')}. Colour: seed group (the same on every "
+                   "page); shape: layer; the lines follow each run's layers over the epochs.")
+        chart = charts.infoplane_overlay(frame, title=title,
+                                         color_domain=ui.group_domain(store, all_runs, selection))
+    ui.show_chart(chart, frame, f"infoplane_{split}")
+
+
+planes()

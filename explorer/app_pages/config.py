@@ -27,8 +27,11 @@ if varying:
     st.dataframe(table.loc[varying].style.set_properties(**{"background-color": "rgba(255, 200, 0, 0.18)"}))
 else:
     st.write("The selected runs share one config.")
+settings = [k for k in configdiff.varying_keys(list(configs.values()), with_settings=True) if k not in varying]
+if settings:
+    st.caption(f"Launch settings that differ (not properties of a run): {ui.plain(', '.join(settings))}.")
 constant = [k for k in keys if k not in varying]
-with st.expander(f"Constant keys ({len(constant)})"):
+with st.expander(f"Other keys ({len(constant)}): the same in every run, or launch settings"):
     st.dataframe(table.loc[constant])
 
 st.subheader("Common config")

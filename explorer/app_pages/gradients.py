@@ -1,31 +1,52 @@
 """Gradients: per layer the norm of the gradient mean and std, the SNR and the weight norm against
-epoch on log axes (the seed notebook's SNR plot), one chart per run; or the SNR of every selected
-run on one chart per layer, coloured by the keys that vary between seed groups."""
+epoch on log axes (the seed notebook's SNR plot), one chart per run; or the SNR of every seed
+group on one chart per layer, over seeds with a band (mean ± 95% CI or min-max). Both can be
+smoothed (TensorBoard's slider)."""
 
 import streamlit as st
 
-from explorer import charts, ui
+from explorer import charts, seed_bands, smoothing, ui
 
 store, all_runs, selection = ui.selection_page("Gradients")
 
 with_gradients = ui.runs_with(store, "gradients", selection, "Gradients")
-view = st.radio("View", ["per run", "SNR of all runs"], key="grad_view", bind="query-params", horizontal=True)
-frame = store.gradients(with_gradients)
-if view == "SNR of all runs":
-    varying = store.varying_keys(with_gradients)
-    st.caption(f"Colour: {ui.plain(', '.join(varying) or 'seed group')} (the seeds of one config share it); "
-               "a line per run; epochs and SNR on log axes (zero SNR cannot be drawn on them).")
-    frame = ui.with_panels(store, all_runs, frame, with_gradients)
-    ui.show_chart(charts.snr_overlay(frame, title="SNR (‖mean‖ / ‖std‖ of the gradient) per layer"), frame,
-                  "snr_all_runs")
-    st.stop()
+left, middle, right = st.columns([2, 2, 3])
+view = left.radio("View", ["SNR over seeds", "per run"], key="grad_view", bind="query-params", horizontal=True)
+band = middle.radio("Band", seed_bands.BANDS, key="band", bind="query-params", horizontal=True,
+                    disabled=view != "SNR over seeds")
+weight = right.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="query-params",
+                      help="TensorBoard's: a debiased exponential moving average of each run's curve")
 
-flags = ui.run_flags(all_runs)
-for run_id, label in ui.labels(store, all_runs, with_gradients).items():
-    st.subheader(ui.plain(label))
-    st.caption(ui.plain(run_id))
-    data = frame[frame["run_id"] == run_id]
-    if "dead" in flags.get(run_id, []):
-        st.warning("Dead network (flagged by the trainer): the gradients are zero from some epoch to the end, "
-                   "and zeros cannot be drawn on log axes.", icon=":material/heart_broken:")
-    ui.show_chart(charts.gradient_chart(data), data, f"gradients_{run_id}")
+
+@st.fragment(run_every=ui.live_interval(all_runs, with_gradients))
+def gradient_charts() -> None:
+    """The charts; redrawn every second while a selected run trains."""
+    ui.live_caption(all_runs, with_gradients)
+    frame = ui.with_layer_names(store, store.gradients(with_gradients))
+    quantities = list(charts.GRADIENT_QUANTITIES)
+    frame = smoothing.smooth(frame, quantities, ["run_id", "layer"], weight)
+    if view == "SNR over seeds":
+        varying = store.varying_keys(selection)
+        st.caption(f"Colour: {ui.plain(', '.join(varying) or 'seed group')} (the same on every page); line: the "
+                   f"mean over seeds, band: {ui.plain(band)} (none for one seed); epochs and SNR on log axes "
+                   "(zero SNR cannot be drawn on them).")
+        frame = ui.with_panels(store, all_runs, frame, selection)
+        by = ["group", "layer", *(["layer_name"] if "layer_name" in frame else []), "epoch"]
+        over = seed_bands.over_seeds(frame, by, "snr", band)
+        ui.show_chart(charts.snr_bands(over, ui.group_domain(store, all_runs, selection),
+                                       title="SNR (‖mean‖ / ‖std‖ of the gradient) per layer"), over, "snr_over_seeds")
+        return
+    flags = ui.run_flags(all_runs)
+    for run_id, label in ui.labels(store, all_runs, selection).items():
+        if run_id not in with_gradients:
+            continue
+        st.subheader(ui.plain(label))
+        st.caption(ui.plain(run_id))
+        data = frame[frame["run_id"] == run_id]
+        if "dead" in flags.get(run_id, []):
+            st.warning("Dead network (flagged by the trainer): the gradients are zero from some epoch to the end, "
+                       "and zeros cannot be drawn on log axes.", icon=":material/heart_broken:")
+        ui.show_chart(charts.gradient_chart(data), data, f"gradients_{run_id}")
+
+
+gradient_charts()

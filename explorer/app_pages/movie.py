@@ -1,16 +1,25 @@
-"""Information plane over time: an epoch slider with a play control (and its speed) moving every
-layer's point, with the accuracy curve below (the seed notebook's infoplane movie)."""
+"""Information plane over time: an epoch slider (its epoch in the URL) with a play control (and its
+speed) moving every layer's point, with the accuracy curve below (the seed notebook's infoplane
+movie). It opens on the first selected run the trainer did not flag dead or diverged."""
+
+import math
 
 import streamlit as st
 
 from explorer import charts, ui
 
-SPEEDS = {"0.5×": 2.0, "1×": 1.0, "2×": 0.5, "4×": 0.25}   # seconds per frame
+FRAME_SECONDS = 0.5              # one redraw per half second while playing
+RUN_SECONDS = 20                 # at 1× a whole run plays in this long, whatever its logged epochs
+SPEEDS = {"0.5×": 0.5, "1×": 1.0, "2×": 2.0, "4×": 4.0}
 
 store, all_runs, selection = ui.selection_page("Information plane over time")
 
 labels = ui.labels(store, all_runs, selection)
+flags = ui.run_flags(all_runs)
+# the first run without a flag (a dead network's plane stands still, a diverged one's ends in NaN)
+healthy = [r for r in labels if not flags.get(r)]
 run_id = st.selectbox("Run", list(labels), key="run", bind="query-params",
+                      index=list(labels).index(healthy[0]) if healthy else 0,
                       format_func=lambda r: f"{labels[r]}  ({r})" if labels[r] != r else r)
 choices = store.mi_choices([run_id]) if run_id else None
 if choices is None or choices.empty:
@@ -26,22 +35,30 @@ split = middle.radio("Split", ui.ordered_splits(choices.loc[choices["estimator"]
 color_by = colour.radio("Trajectories", ["layer", "epoch"], key="trail", bind="query-params", horizontal=True,
                         help="colour of the paths behind the points: by layer, or by epoch (viridis)")
 speed = speed_column.select_slider("Speed", list(SPEEDS), value="1×", key="speed", bind="query-params",
-                                   help="frames per second: 0.5×, 1×, 2× or 4× one frame a second")
+                                   help=f"1×: the whole run in {RUN_SECONDS} s; 2× in half that, ...")
 playing = play_column.toggle("Play", key="playing")
 
-frame = store.mi([run_id], name, split, params)
-metrics = store.metrics([run_id])
-metrics = charts.every_nth_epoch(metrics, charts.epoch_stride(metrics["epoch"].max())) if not metrics.empty else metrics
-epochs = sorted(int(e) for e in frame["epoch"].unique())
 
-
-@st.fragment(run_every=SPEEDS[speed] if playing else None)
+@st.fragment(run_every=FRAME_SECONDS if playing else ui.live_interval(all_runs, [run_id]))
 def movie() -> None:
+    """One frame; while playing the next one every FRAME_SECONDS, while the run trains its
+    latest flushed epochs every second."""
+    if not playing:
+        ui.live_caption(all_runs, [run_id])
+    frame = store.mi([run_id], name, split, params)
+    metrics = store.metrics([run_id])
+    if not metrics.empty:
+        metrics = charts.every_nth_epoch(metrics, charts.epoch_stride(metrics["epoch"].max()))
+    epochs = sorted(int(e) for e in frame["epoch"].unique())
+    # logged epochs advanced per frame: a run of any length plays in RUN_SECONDS / speed
+    step = max(1, math.ceil(len(epochs) * FRAME_SECONDS * SPEEDS[speed] / RUN_SECONDS))
     if playing:
         current = st.session_state.get("movie_epoch", epochs[0])
-        position = epochs.index(current) if current in epochs else -1
-        st.session_state["movie_epoch"] = epochs[(position + 1) % len(epochs)]
-    epoch = st.select_slider("Epoch", epochs, key="movie_epoch")
+        position = epochs.index(current) if current in epochs else -step
+        st.session_state["movie_epoch"] = epochs[(position + step) % len(epochs)]
+    elif st.session_state.get("movie_epoch") not in (None, *epochs):
+        del st.session_state["movie_epoch"]      # a URL's epoch this run did not log
+    epoch = st.select_slider("Epoch", epochs, key="movie_epoch", bind="query-params")
     chart = charts.infoplane_at_epoch(frame, epoch, title=f"{labels[run_id]}: epoch {epoch}", color_by=color_by)
     if metrics.empty:
         ui.show_chart(chart, frame, f"infoplane_{run_id}_epoch{epoch}")

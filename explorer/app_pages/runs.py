@@ -1,15 +1,19 @@
-"""Runs: every run with status, dead/diverged badges, the varying keys as columns, final accuracy;
-filter and select (the selection every page shows, kept in the URL and the sidebar)."""
+"""Runs: every run with its flags, status, the varying keys as typed columns, seed and final
+accuracies first; filter and select (the selection every page shows, kept in the URL and the
+sidebar); group by a config key (counts and means with intervals); parallel coordinates of the
+varying keys against an outcome."""
 
 import json
 
 import streamlit as st
 
-from explorer import configdiff, quickstart, ui
+from explorer import charts, configdiff, quickstart, runs_table, ui
 from explorer.results import ResultStore
 from ibstore.sandbox import SqlError
 
 FILTERS_CHANGED = "runs_filters_changed"
+WHERE = "where"                         # the condition's widget key and URL parameter
+VALID_WHERE = "runs_valid_where"        # session: the last condition that ran
 
 store = ui.store()
 st.title("Runs")
@@ -22,9 +26,9 @@ if quickstart.active(store.root):
     quickstart.progress(store.root)
 
 
-@st.fragment(run_every=5)
+@st.fragment(run_every=ui.LIVE_SECONDS)
 def live(store: ResultStore, running: set[str]) -> None:
-    """Runs in progress, refreshed every few seconds; the page reruns when one finishes."""
+    """Runs in progress, refreshed every second; the page reruns when one finishes."""
     store.refresh()
     runs = store.runs()
     now_running = runs[runs["status"] == "running"]
@@ -56,7 +60,11 @@ key = left.selectbox("Config key", [None, *keys], key="fkey", bind="query-params
 values = sorted({json.dumps(flat.get(key), sort_keys=True) for flat in flats.values()}) if key else []
 chosen = middle.multiselect("Values", values, key="fval", bind="query-params", disabled=not key,
                             on_change=filters_changed, format_func=lambda v: configdiff.format_value(json.loads(v)))
-where = right.text_input("SQL condition", key="where", bind="query-params", on_change=filters_changed,
+# The condition is not bound to the URL: only a condition that runs goes there, so a typo leaves
+# the URL, the table and the selection as the last valid condition made them.
+if WHERE not in st.session_state:
+    st.session_state[WHERE] = st.query_params.get(WHERE, "")
+where = right.text_input("SQL condition", key=WHERE, on_change=filters_changed,
                          placeholder="final_test_accuracy > 0.8 AND status = 'completed'",
                          help="A WHERE condition over the columns of the `runs` view (the same as "
                               "`trainer sql \"SELECT * FROM runs WHERE ...\"`): final_test_accuracy, "
@@ -65,24 +73,34 @@ where = right.text_input("SQL condition", key="where", bind="query-params", on_c
 runs = all_runs
 if key and chosen:
     runs = runs[runs["run_id"].isin(store.runs_with_config(key, chosen))]
+valid_where = st.session_state.get(VALID_WHERE, "")
+typo = False
 if where:
     try:
-        runs = runs[runs["run_id"].isin(store.runs(where)["run_id"])]
+        matched = store.runs(where)["run_id"]
+        valid_where = where
     except SqlError as error:
-        st.error(f"SQL condition: {ui.plain(error)}")
-shown = list(runs["run_id"])
-if st.session_state.pop(FILTERS_CHANGED, False) and shown[:ui.MAX_FILTER_RUNS] != ui.selection():
-    ui.set_selection(shown[:ui.MAX_FILTER_RUNS])
+        typo = True
+        st.session_state.pop(FILTERS_CHANGED, None)     # a typo selects nothing
+        kept = f"the last valid condition ({ui.plain(valid_where)}) still applies" if valid_where else \
+            "no condition applies"
+        st.error(f"SQL condition: {ui.plain(error)}. The selection is unchanged; {kept}.")
+        matched = store.runs(valid_where)["run_id"] if valid_where else runs["run_id"]
+    runs = runs[runs["run_id"].isin(matched)]
+else:
+    valid_where = ""
+st.session_state[VALID_WHERE] = valid_where
+if valid_where:
+    st.query_params[WHERE] = valid_where
+elif WHERE in st.query_params and not typo:
+    del st.query_params[WHERE]
 
 varying = store.varying_keys()  # over the whole root: stable while filtering
-flat = {r: flats[r] for r in shown}
-badges = ui.run_flags(all_runs)
-table = runs.drop(columns=[c for c in varying if c in runs]).assign(
-    flags=[", ".join(badges.get(r, [])) for r in shown],
-    **{k: [configdiff.format_value(flat[r].get(k)) for r in shown] for k in varying})
-table["progress"] = (table["epochs_done"] / table["epochs_total"]).clip(upper=1.0)
-columns = ["flags", "status", "run_id", "name", "cohort", "seed", *varying, "final_train_accuracy",
-           "final_test_accuracy", "progress", "epochs_done", "epochs_total", "duration_s", "error"]
+flags = ui.run_flags(all_runs)
+table = runs_table.runs_table(runs, varying, flags)
+shown = list(table["run_id"])
+if st.session_state.pop(FILTERS_CHANGED, False) and shown[:ui.MAX_FILTER_RUNS] != ui.selection():
+    ui.set_selection(shown[:ui.MAX_FILTER_RUNS])
 
 selection = ui.selection()
 selected, visible = set(selection), set(shown)
@@ -92,15 +110,18 @@ st.caption(f"{len(shown)} of {len(all_runs)} runs shown. Changing a filter selec
            f"{ui.MAX_FILTER_RUNS}); pick rows to change the selection. Every page shows the selection, which the "
            "sidebar and the URL hold." + (f" {len(hidden)} selected run(s) are hidden by the filters." if hidden else ""))
 event = st.dataframe(
-    table[columns], hide_index=True, on_select="rerun", selection_mode="multi-row",
+    table, hide_index=True, on_select="rerun", selection_mode="multi-row",
     key=f"runs-{hash((tuple(shown), tuple(selection)))}", selection_default={"selection": {"rows": positions}},
     column_config={
-        "flags": st.column_config.TextColumn("flags", width=80, help="written by the trainer: dead (every layer's "
+        "flags": st.column_config.TextColumn("flags", width=60, help="written by the trainer: dead (every layer's "
                                              "gradient stayed zero), diverged (a loss was not finite)"),
-        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0),
-        "final_train_accuracy": st.column_config.NumberColumn("train acc", format="%.3f"),
-        "final_test_accuracy": st.column_config.NumberColumn("test acc", format="%.3f"),
+        "status": st.column_config.TextColumn("status", width=90),
+        "seed": st.column_config.NumberColumn("seed", width=50),
+        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, width=90),
+        **{column: st.column_config.NumberColumn(label, format="%.3f", width=75)
+           for column, label in runs_table.OUTCOMES.items()},
         "duration_s": st.column_config.NumberColumn("duration [s]", format="%.0f"),
+        "run_id": st.column_config.TextColumn("run id", width=120),
     },
 )
 picked = [shown[i] for i in event.selection.rows] + hidden
@@ -113,3 +134,22 @@ if buttons[1].button("Clear selection", icon=":material/deselect:", disabled=not
     ui.set_selection([])
 if selection:
     buttons[2].page_link("app_pages/compare.py", label="Compare the selection", icon=":material/grid_view:")
+
+st.subheader("Group by")
+group_key = st.selectbox("Config key", [None, *[k for k in varying if k in table]], key="group",
+                         bind="query-params", format_func=lambda k: "(no grouping)" if k is None else k,
+                         help="W&B's Group: one row per value of the key over the runs shown")
+if group_key:
+    st.dataframe(runs_table.group_summary(runs, group_key, flags), hide_index=True,
+                 column_config={c: st.column_config.NumberColumn(c, format="%.3f")
+                                for c in ("mean test acc", "95% CI low", "95% CI high")})
+    st.caption("Each run is one seed; the interval is Student's t over the runs of the row (none for one run).")
+
+numeric_outcomes = [c for c in runs_table.OUTCOMES if table[c].notna().any()]
+keys_drawn = [k for k in varying if k in table]
+if keys_drawn and numeric_outcomes and len(table) > 1:
+    st.subheader("Parallel coordinates")
+    outcome = st.selectbox("Outcome", numeric_outcomes, key="pc_outcome", bind="query-params",
+                           format_func=lambda c: runs_table.OUTCOMES[c])
+    drawn = table.dropna(subset=[outcome])
+    ui.show_chart(charts.parallel_coordinates(drawn, keys_drawn, outcome), drawn, "parallel_coordinates")

@@ -1,10 +1,12 @@
 """SQL: read-only queries over the views, with research one-liners to start from and the views
-and their columns listed. Each query runs on its own sandbox connection (ibstore.sandbox) that
+and their columns listed; a `selected` view holds the sidebar's selected runs, and a result with
+two numeric columns can be drawn. Each query runs on its own sandbox connection (ibstore.sandbox) that
 a server-side timer interrupts when the time limit is up, whatever the visitor does meanwhile."""
 
+import pandas as pd
 import streamlit as st
 
-from explorer import ui
+from explorer import charts, sql_selection, ui
 from explorer.sql_examples import EXAMPLES
 from ibstore import sandbox
 
@@ -17,7 +19,8 @@ store = ui.store()
 st.title("SQL")
 st.caption("Read-only: SELECT, WITH, FROM, PIVOT, DESCRIBE, SHOW, SUMMARIZE and EXPLAIN over the views "
            "listed on the right; the same as `trainer sql \"QUERY\"`. Nothing a query does can change the "
-           "results or what anyone else sees.")
+           "results or what anyone else sees. `selected` is the `runs` rows of the sidebar's selection: "
+           "`SELECT ... FROM mi JOIN selected USING (run_id)` restricts a query to it.")
 
 with st.sidebar:
     st.subheader("SQL settings")
@@ -50,7 +53,9 @@ with left:
     if query.strip():
         limits = sandbox.Limits(timeout_s=float(timeout))
         try:
-            table, total = sandbox.head(snapshot, query, MAX_SHOWN_ROWS, limits)
+            statement = sql_selection.with_selected(query, ui.selection()) if sql_selection.names_selected(query) \
+                else query
+            table, total = sandbox.head(snapshot, statement, MAX_SHOWN_ROWS, limits)
         except sandbox.QueryStopped as error:
             st.error(f"query stopped after {error.seconds:g} s (the time limit in the sidebar's SQL settings)",
                      icon=":material/timer_off:")
@@ -70,3 +75,13 @@ with left:
             parquet_button.download_button("Parquet", data=lambda: result.to_parquet(index=False),
                                            file_name="query.parquet", mime="application/vnd.apache.parquet",
                                            on_click="ignore", icon=":material/database:")
+            numeric = [c for c in result.columns if pd.api.types.is_numeric_dtype(result[c])
+                       and not pd.api.types.is_bool_dtype(result[c])]
+            if len(numeric) >= 2:
+                plot_x, plot_y, plot_colour = st.columns(3)
+                x = plot_x.selectbox("x", numeric, key="sql_x")
+                y = plot_y.selectbox("y", [c for c in numeric if c != x], key="sql_y")
+                others = [c for c in result.columns if c not in (x, y)]
+                colour = plot_colour.selectbox("Colour", [None, *others], key="sql_colour",
+                                               format_func=lambda c: "(none)" if c is None else c)
+                ui.show_chart(charts.result_chart(result, x, y, colour), result, "query")

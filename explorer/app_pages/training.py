@@ -1,10 +1,11 @@
 """Training curves: train and test accuracy and loss per epoch, per run or over seeds with a band;
 overlaid on one chart (loss on a log axis) or as the seed notebook's small multiples of accuracy,
-one panel per run or seed group. Dead and diverged runs carry a badge in their names."""
+one panel per run or seed group; optionally smoothed (TensorBoard's slider). Dead and diverged
+runs carry a badge in their names."""
 
 import streamlit as st
 
-from explorer import charts, ui
+from explorer import charts, seed_bands, smoothing, ui
 
 store, all_runs, selection = ui.selection_page("Training curves")
 
@@ -17,31 +18,35 @@ aggregate = right.radio("Over seeds", ["median", "mean"], key="agg", bind="query
                         disabled=grouping != "per seed group")
 columns = far.number_input("Columns", 1, charts.MAX_COLUMNS, 2, key="cols", bind="query-params",
                            disabled=view != "small multiples")
-training_now = set(all_runs.loc[all_runs["status"] == "running", "run_id"]) & set(with_metrics)
+weight = st.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="query-params", width=400,
+                   help="TensorBoard's: a debiased exponential moving average of each run's curve, "
+                        "applied before the seeds are aggregated")
 
 
-@st.fragment(run_every=5 if training_now else None)
+@st.fragment(run_every=ui.live_interval(all_runs, with_metrics))
 def curves() -> None:
-    """The curves; redrawn every few seconds while a selected run is still training."""
-    if training_now:
-        store.refresh()
-        st.caption(f"{len(training_now)} selected run(s) still training: the curves refresh every 5 s.")
+    """The curves; redrawn every second while a selected run is still training."""
+    ui.live_caption(all_runs, with_metrics)
     by_group = grouping == "per seed group"
+    frame = smoothing.smooth(store.metrics(with_metrics), ["accuracy", "loss"], ["run_id", "split"], weight)
     if by_group:
-        frame = store.metrics_over_seeds(with_metrics, aggregate)
+        group_of = {r: g for g, members in store.groups(with_metrics).items() for r in members}
+        frame = seed_bands.centre_and_range(frame.assign(group_id=frame["run_id"].map(group_of)),
+                                            ["group_id", "split", "epoch"], ["accuracy", "loss"], aggregate)
         title = f"{aggregate} over seeds" + (", band: min to max" if view == "overlay" else "")
     else:
-        frame = store.metrics(with_metrics)
         title = None
-    frame = ui.with_panels(store, all_runs, frame, with_metrics, by_group=by_group)
+    frame = ui.with_panels(store, all_runs, frame, selection, by_group=by_group)
     stride = charts.epoch_stride(frame["epoch"].max())
     drawn = charts.every_nth_epoch(frame, stride)
     if stride > 1:
         st.caption(f"The lines go through one epoch in {stride} (at most {charts.LINE_POINTS} points a line) "
                    "and the last; the CSV holds every epoch.")
     if view == "overlay":
-        st.caption("Colour: seed group (the seeds of one config share it); dashes: split. Loss on a log axis.")
-        chart = charts.training_curves(drawn, band=by_group, title=title, color_field="group")
+        st.caption("Colour: seed group (the seeds of one config share it, the same on every page); dashes: split. "
+                   "Loss on a log axis.")
+        chart = charts.training_curves(drawn, band=by_group, title=title, color_field="group",
+                                       color_domain=ui.group_domain(store, all_runs, selection))
     else:
         chart = charts.accuracy_grid(drawn, columns=int(columns), title=title)
     ui.show_chart(chart, frame, "training_curves" if view == "overlay" else "accuracy_grid")

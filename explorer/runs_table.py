@@ -1,0 +1,53 @@
+"""The Runs page's table and its grouping: pure functions of the `runs` view (no Streamlit).
+
+The columns a reader scans come first and fit a 1280 px window: flags, status, the varying keys
+(typed, so numbers sort as numbers), the seed, the final accuracies and the progress; the name,
+ids and bookkeeping follow. Rows are ordered by the varying keys' values and the seed.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from explorer import seed_bands
+
+FIRST = ["flags", "status"]
+OUTCOMES = {"final_test_accuracy": "test acc", "final_train_accuracy": "train acc"}
+AFTER_KEYS = ["seed", *OUTCOMES, "progress"]
+LAST = ["name", "epochs_done", "epochs_total", "duration_s", "cohort", "run_id", "error"]
+
+
+def runs_table(runs: pd.DataFrame, varying: list[str], flags: dict[str, list[str]]) -> pd.DataFrame:
+    """The rows of `runs` in reading order with the columns in reading order: a varying key's
+    column is the view's typed column (a key missing from the view, e.g. named like a record
+    column, is left out)."""
+    keys = [k for k in varying if k in runs and k not in FIRST + AFTER_KEYS + LAST]
+    table = runs.assign(flags=[", ".join(flags.get(r, [])) for r in runs["run_id"]],
+                        progress=(runs["epochs_done"] / runs["epochs_total"]).clip(upper=1.0))
+    table = table.sort_values([*keys, "seed", "run_id"], key=_sortable, na_position="last", kind="stable")
+    return table[FIRST + keys + AFTER_KEYS + LAST].reset_index(drop=True)
+
+
+def _sortable(column: pd.Series) -> pd.Series:
+    """Numbers and booleans by value, anything else (JSON text, strings) as text."""
+    return column if _is_number(column) else column.astype(str)
+
+
+def group_summary(runs: pd.DataFrame, key: str, flags: dict[str, list[str]],
+                  outcome: str = "final_test_accuracy") -> pd.DataFrame:
+    """W&B's Group: per value of `key`, the number of runs, how many are dead or diverged, and the
+    mean of `outcome` over them with its 95 % t-interval (none for one run). Values in order."""
+    frame = runs.assign(dead=[("dead" in flags.get(r, [])) for r in runs["run_id"]],
+                        diverged=[("diverged" in flags.get(r, [])) for r in runs["run_id"]],
+                        _key=runs[key] if _is_number(runs[key]) else runs[key].astype(str))
+    counts = frame.groupby("_key", dropna=False).agg(runs=("run_id", "size"), dead=("dead", "sum"),
+                                                     diverged=("diverged", "sum")).reset_index()
+    means = seed_bands.over_seeds(frame.dropna(subset=[outcome]), ["_key"], outcome)
+    out = counts.merge(means.drop(columns="seeds"), on="_key", how="left").rename(columns={"_key": key})
+    out = out.sort_values(key, key=_sortable, na_position="last").reset_index(drop=True)
+    return out.rename(columns={outcome: f"mean {OUTCOMES.get(outcome, outcome)}",
+                               f"{outcome}_lo": "95% CI low", f"{outcome}_hi": "95% CI high"})
+
+
+def _is_number(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)

@@ -1,0 +1,54 @@
+"""Spread over seeds, the seed being the unit (one value per seed and point).
+
+`mean ± 95% CI`: the mean and Student's t interval, mean ± t(0.975, n-1) · s / √n, s the sample
+standard deviation (ddof 1); a point with one seed has no interval (NaN bounds).
+`min-max`: the mean between the smallest and largest seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+MEAN_CI = "mean ± 95% CI"
+MIN_MAX = "min-max"
+BANDS = (MEAN_CI, MIN_MAX)
+CONFIDENCE = 0.95
+
+
+def t_half_width(std: pd.Series, n: pd.Series) -> pd.Series:
+    """t(0.975, n-1) · std / √n per row; NaN where n < 2."""
+    n = n.astype(float)
+    quantile = stats.t.ppf(0.5 + CONFIDENCE / 2, np.where(n > 1, n - 1, np.nan))
+    return pd.Series(quantile * std / np.sqrt(n), index=std.index)
+
+
+def over_seeds(frame: pd.DataFrame, by: list[str], value: str, band: str = MEAN_CI) -> pd.DataFrame:
+    """Per `by` group: `value` (the mean over rows, one row per seed), `{value}_lo` and `{value}_hi`
+    (the band), and `seeds` (rows with a value)."""
+    grouped = frame.groupby(by, sort=False, dropna=False)[value]
+    out = grouped.agg(["mean", "std", "count", "min", "max"]).reset_index()
+    if band == MEAN_CI:
+        half = t_half_width(out["std"], out["count"])
+        lo, hi = out["mean"] - half, out["mean"] + half
+    elif band == MIN_MAX:
+        lo, hi = out["min"], out["max"]
+    else:
+        raise ValueError(f"band {band!r}: allowed are {', '.join(BANDS)}")
+    return out[by].assign(**{value: out["mean"], f"{value}_lo": lo, f"{value}_hi": hi,
+                             "seeds": out["count"].astype(int)})
+
+
+def centre_and_range(frame: pd.DataFrame, by: list[str], values: list[str], centre: str = "median") -> pd.DataFrame:
+    """Per `by` group: each of `values` as its `centre` ("median" or "mean") over the rows (seeds),
+    `{value}_min`, `{value}_max`, and `seeds` (rows)."""
+    if centre not in ("median", "mean"):
+        raise ValueError(f"centre {centre!r}: allowed are median, mean")
+    grouped = frame.groupby(by, sort=False, dropna=False)
+    out = grouped[values].agg(centre)
+    for value in values:
+        out[f"{value}_min"] = grouped[value].min()
+        out[f"{value}_max"] = grouped[value].max()
+    out["seeds"] = grouped.size()
+    return out.reset_index()

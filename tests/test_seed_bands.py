@@ -1,0 +1,63 @@
+"""The seed bands and TensorBoard's smoothing against values worked out by hand."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from explorer import seed_bands, smoothing
+
+# Student's t 97.5 % quantiles in closed form: with 1 degree of freedom t is Cauchy, t = tan(pi (p - 1/2));
+# with 2, F(t) = 1/2 + t / (2 sqrt(2 + t^2)), so t = sqrt(2 q^2 / (1 - q^2)) with q = 2p - 1
+T_975_DF1 = math.tan(math.pi * 0.475)
+T_975_DF2 = math.sqrt(2 * 0.95 ** 2 / (1 - 0.95 ** 2))
+
+
+def test_mean_ci_is_students_t_interval_and_one_seed_has_none():
+    frame = pd.DataFrame({"g": ["a", "a", "a", "b", "b", "c"], "v": [1.0, 2.0, 3.0, 0.0, 4.0, 7.0]})
+    out = seed_bands.over_seeds(frame, ["g"], "v").set_index("g")
+    # a: mean 2, s = 1, n = 3; b: mean 2, s = sqrt(8), n = 2
+    assert out.loc["a", "v"] == 2 and out.loc["a", "seeds"] == 3
+    assert out.loc["a", "v_hi"] == pytest.approx(2 + T_975_DF2 / math.sqrt(3), rel=1e-12)
+    assert out.loc["a", "v_lo"] == pytest.approx(2 - T_975_DF2 / math.sqrt(3), rel=1e-12)
+    assert out.loc["b", "v_hi"] == pytest.approx(2 + T_975_DF1 * math.sqrt(8) / math.sqrt(2), rel=1e-12)
+    assert out.loc["c", "v"] == 7 and math.isnan(out.loc["c", "v_lo"]) and math.isnan(out.loc["c", "v_hi"])
+
+
+def test_min_max_band():
+    frame = pd.DataFrame({"g": [1, 1, 1], "e": [5, 5, 5], "v": [0.5, -1.0, 4.0]})
+    out = seed_bands.over_seeds(frame, ["g", "e"], "v", seed_bands.MIN_MAX)
+    assert out.iloc[0][["v", "v_lo", "v_hi", "seeds"]].tolist() == [pytest.approx(3.5 / 3), -1.0, 4.0, 3]
+    with pytest.raises(ValueError, match="allowed are"):
+        seed_bands.over_seeds(frame, ["g"], "v", "IQR")
+
+
+def test_ema_is_the_normalised_weighted_average():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=40)
+    w = 0.8
+    got = smoothing.ema(x, w)
+    for k in range(1, len(x) + 1):      # closed form: sum_j w^(k-j) (1-w) x_j / (1 - w^k)
+        weights = (1 - w) * w ** np.arange(k - 1, -1, -1)
+        assert got[k - 1] == pytest.approx(weights @ x[:k] / (1 - w ** k), rel=1e-12)
+    assert smoothing.ema(np.full(5, 3.0), 0.99) == pytest.approx(np.full(5, 3.0))   # no pull towards 0
+    assert list(smoothing.ema(x, 0.0)) == list(x)
+
+
+def test_ema_passes_non_finite_values_and_smooths_each_line():
+    assert smoothing.ema(np.array([0.0, np.nan, 1.0]), 0.5)[1] != smoothing.ema(np.array([0.0, np.nan, 1.0]), 0.5)[1]
+    assert smoothing.ema(np.array([0.0, np.nan, 1.0]), 0.5)[2] == pytest.approx(0.5 / 0.75)
+    frame = pd.DataFrame({"run": ["a", "b", "a", "b"], "epoch": [1, 1, 0, 0], "v": [1.0, 5.0, 0.0, 5.0]})
+    out = smoothing.smooth(frame, ["v"], ["run"], 0.5).set_index(["run", "epoch"])["v"]
+    assert out[("a", 0)] == 0 and out[("a", 1)] == pytest.approx(0.5 / 0.75) and out[("b", 1)] == pytest.approx(5)
+    with pytest.raises(ValueError, match="allowed is"):
+        smoothing.ema(np.ones(2), 1.0)
+
+
+def test_centre_and_range_over_seeds():
+    frame = pd.DataFrame({"g": ["a"] * 3 + ["b"], "e": [1] * 4, "v": [3.0, 1.0, 8.0, 2.0]})
+    out = seed_bands.centre_and_range(frame, ["g", "e"], ["v"], "median").set_index("g")
+    assert out.loc["a", ["v", "v_min", "v_max", "seeds"]].tolist() == [3.0, 1.0, 8.0, 3]
+    assert seed_bands.centre_and_range(frame, ["g"], ["v"], "mean").set_index("g").loc["a", "v"] == 4.0
+    assert out.loc["b", ["v", "v_min", "v_max", "seeds"]].tolist() == [2.0, 2.0, 2.0, 1]

@@ -1,0 +1,28 @@
+"""The SQL page's `selected` view, run through the sandbox on a small cohort."""
+
+from conftest import BIASES
+from explorer.results import ResultStore
+from explorer.sql_selection import names_selected, with_selected
+from ibstore import sandbox
+
+
+def test_selected_holds_exactly_the_selection(cohort_root):
+    store = ResultStore(cohort_root)
+    ids = list(store.runs()["run_id"])
+    chosen = ids[:3]
+    got = sandbox.run_query(store.snapshot(), with_selected("SELECT run_id FROM selected ORDER BY 1", chosen))
+    assert list(got["run_id"]) == sorted(chosen)
+    # joined to a query's own WITH, and a table restricted to it
+    query = ("WITH last AS (SELECT run_id, max(epoch) AS e FROM metrics GROUP BY 1) "
+             "SELECT count(*) AS n FROM last JOIN selected USING (run_id)")
+    assert sandbox.run_query(store.snapshot(), with_selected(query, chosen))["n"][0] == 3
+    assert sandbox.run_query(store.snapshot(), with_selected("SELECT count(*) AS n FROM selected", []))["n"][0] == 0
+    assert len(ids) == 2 * len(BIASES)
+
+
+def test_a_quote_in_a_run_id_stays_inside_its_literal(cohort_root):
+    store = ResultStore(cohort_root)
+    evil = "x') OR true OR run_id IN ('"
+    got = sandbox.run_query(store.snapshot(), with_selected("SELECT count(*) AS n FROM selected", [evil]))
+    assert got["n"][0] == 0
+    assert names_selected("select * from Selected") and not names_selected("SELECT selected_at FROM runs")
