@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from ibstore.lock import RunLocked
 from ibstore.record import Status
-from trainer import checkpoint, config as config_module, datasets, plan, saved, schedule
+from trainer import checkpoint, config as config_module, datasets, plan, saved, schedule, xla_cache
 from trainer.health import NetworkHealth
 from trainer.measure import MiRows, activation_rows, split_rows
 from trainer.model import NetworkSettings, StackedMLP
@@ -107,8 +107,9 @@ class CompiledSteps:
         # runs the same compiled program (one XLA compilation per run).
         self.orders = tf.Variable(tf.zeros([capacity, self.n_networks, self.padded], tf.int32), trainable=False)
         # autograph=False: the loops are explicit tf.while_loops, and converting the code costs seconds.
-        self.train_chunk = tf.function(self._train_chunk, jit_compile=True, autograph=False)
-        self.evaluate = tf.function(self._metrics, jit_compile=True, autograph=False)
+        self.train_chunk = xla_cache.first_call_quiet(
+            tf.function(self._train_chunk, jit_compile=True, autograph=False))
+        self.evaluate = xla_cache.first_call_quiet(tf.function(self._metrics, jit_compile=True, autograph=False))
 
     def train(self, orders: np.ndarray, active: np.ndarray) -> Chunk:
         """Train up to len(orders) epochs (orders: [epochs, N, n_train]); stop after an epoch
@@ -153,7 +154,7 @@ class CompiledSteps:
         model, optimizer = self.model, self.optimizer
         kernel_positions = model.kernel_positions
         n_test = tf.constant(self.n_all - self.n_train, tf.float64)
-        zero_grads = [tf.zeros_like(model.trainable[i]) for i in kernel_positions]
+        kernel_shapes = [model.trainable[i].shape for i in kernel_positions]
 
         def train_batch(batch, order, weights, moving, slots, step, grad_sum, grad_sq_sum):
             start = batch * self.batch_size
@@ -178,6 +179,9 @@ class CompiledSteps:
 
         def train_epoch(epoch, weights, moving, slots, step, grad_sum, grad_sq_sum, loss, correct, stop):
             # The gradient sums restart at every epoch; the loop carries them out of the last one.
+            # Zeros made here, not captured from outside the loop: a captured constant gets a name
+            # that differs from process to process, and so would the HLO that keys the XLA cache.
+            zero_grads = [tf.zeros(shape) for shape in kernel_shapes]
             _, _, weights, moving, slots, step, grad_sum, grad_sq_sum = tf.while_loop(
                 lambda batch, *_: batch < self.n_batches, train_batch,
                 (tf.constant(0), self.orders[epoch], weights, moving, slots, step, zero_grads, zero_grads))
@@ -191,7 +195,8 @@ class CompiledSteps:
 
         weights, moving = model.read()
         state = (tf.constant(0), weights, moving, optimizer.read_slots(), optimizer.iterations.read_value(),
-                 zero_grads, zero_grads, tf.zeros([self.capacity, 2, self.n_networks]),
+                 [tf.zeros(shape) for shape in kernel_shapes], [tf.zeros(shape) for shape in kernel_shapes],
+                 tf.zeros([self.capacity, 2, self.n_networks]),
                  tf.zeros([self.capacity, 2, self.n_networks], tf.int32), tf.constant(False))
         epoch, weights, moving, slots, step, grad_sum, grad_sq_sum, loss, correct, _ = tf.while_loop(
             lambda epoch, *rest: (epoch < n_epochs) & tf.logical_not(rest[-1]), train_epoch, state)
@@ -278,6 +283,7 @@ def run_group(members: list[tuple[dict[str, Any], list[int], bool]], root: Path,
 def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress: bool, flush_seconds: float,
                  replace: Iterable[Status], epochs_per_call: int | None) -> dict[str, str]:
     tf.config.experimental.enable_op_determinism()
+    xla_cache.enable(tf.__version__)   # before the process compiles its first function
     config = networks[0].experiment["config"]     # the shape; per-network settings come from each network's own
     skipped = {}
     for network in networks:
