@@ -112,7 +112,8 @@ def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *,
         versions={"python": "3.11.7", "tensorflow": "2.21.0", "package": "0.1.0", "git_commit": "abc123"},
         host="bench", pid=4242, schema_version=SCHEMA_VERSION, split_seed=config["split_seed"],
         ignored_keys=[], **final_metrics(data["metrics"]),
-        dead_network=None if running else is_dead(config), diverged=None if running else status == "diverged")
+        dead_network=None if running else is_dead(config), diverged=None if running else status == "diverged",
+        dead_layers=None if running else list(range(len(config["architecture"]))) if is_dead(config) else [])
     layout.run_json_path(root, run_id).write_bytes(record.to_json_bytes())
     return run_id
 
@@ -205,7 +206,8 @@ def synthetic_tables(run_id: str, config: dict[str, Any], logged: np.ndarray, do
     n = n_layers * n_logged
     gradients = table("gradients", n, epoch=np.tile(logged, n_layers), layer=np.repeat(np.arange(n_layers), n_logged),
                       grad_mean_norm=np.abs(mean).ravel(), grad_std_norm=np.abs(std).ravel(),
-                      snr=np.abs(snr).ravel(), weight_norm=weight.ravel())
+                      snr=np.abs(snr).ravel(), weight_norm=weight.ravel(),
+                      health=(np.repeat(np.where(hidden, int(dead), 2), n_logged), ["alive", "dead", None]))
 
     bins = config["histogram_bins"]
     spread = 0.3 + 1.5 * fit(logged) * (layer + 1) / n_layers                  # [layer, epoch]

@@ -40,6 +40,8 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
         ("grad_std_norm", pa.float64()),   # ||std over minibatches of dL/dW||_F
         ("snr", pa.float64()),             # grad_mean_norm / grad_std_norm
         ("weight_norm", pa.float64()),     # ||W||_F after the epoch
+        ("health", pa.string()),           # hidden layers: alive | saturated | dead (trainer.health); NULL
+                                           # for the output layer and in files written before it existed
     ]),
     "activations": pa.schema([
         ("run_id", pa.string()),

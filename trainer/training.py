@@ -34,7 +34,7 @@ import tensorflow as tf
 from ibstore.lock import RunLocked
 from ibstore.record import Status
 from trainer import checkpoint, config as config_module, datasets, plan, saved, schedule
-from trainer.health import NetworkHealth
+from trainer.health import NetworkHealth, layer_health
 from trainer.measure import MiRows, activation_rows, split_rows
 from trainer.model import NetworkSettings, StackedMLP
 from trainer.optimizers import Optimizer
@@ -420,8 +420,9 @@ def _record_metrics(networks: list[Network], first_epoch: int, loss: np.ndarray,
         network.writer.add("metrics", {
             "run_id": network.run_id, "epoch": np.repeat(epochs, 2), "split": ["train", "test"] * (last + 1),
             "loss": own_loss[:last + 1].ravel(), "accuracy": own_accuracy[:last + 1].ravel()})
-        for epoch, (train_loss, test_loss) in zip(epochs, own_loss[:last + 1]):
-            network.health.observe_losses(int(epoch), float(train_loss), float(test_loss))
+        for epoch, (train_loss, test_loss), train_accuracy in zip(epochs, own_loss[:last + 1],
+                                                                  own_accuracy[:last + 1, 0]):
+            network.health.observe_metrics(int(epoch), float(train_loss), float(test_loss), float(train_accuracy))
         network.epochs_done = int(epochs[-1])
         if diverged[last]:
             network.status = Status.DIVERGED
@@ -447,6 +448,10 @@ def _record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray]
     gradients = None if chunk is None else [
         gradient_stats(g[index], g2[index], log.n_batches, kernel[index])
         for g, g2, kernel in zip(chunk.grad_sum, chunk.grad_sq_sum, chunk.kernels)]
+    # Hidden layers only (the softmax layer learns the class prior even in a dead network).
+    states = None if gradients is None else [
+        layer_health(fn, values, stats["grad_mean_norm"], stats["grad_std_norm"])
+        for fn, values, stats in zip(log.activation_fns[:-1], stacked[:-1], gradients[:-1])]
     for position, network in enumerate(networks):
         try:
             own = [values[position] for values in stacked]
@@ -458,10 +463,11 @@ def _record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray]
             network.writer.add("activation_stats", {"run_id": network.run_id, **stats})
             if gradients is not None:
                 columns = {k: np.array([layer[k][position] for layer in gradients]) for k in gradients[0]}
+                own_states = [layer[position] for layer in states]
                 network.writer.add("gradients", {"run_id": network.run_id, "epoch": epoch,
-                                                 "layer": np.arange(len(gradients)), **columns})
-                network.health.observe_gradients(epoch, columns["grad_mean_norm"].tolist(),
-                                                 columns["grad_std_norm"].tolist())
+                                                 "layer": np.arange(len(gradients)), **columns,
+                                                 "health": [state.value for state in own_states] + [None]})
+                network.health.observe_layers(epoch, own_states)
             if config["save_activations"]:
                 saved.save_epoch(log.root, network.run_id, epoch, own)
         except StoreError:
