@@ -154,11 +154,13 @@ def synthetic_tables(run_id: str, config: dict[str, Any], logged: np.ndarray, do
         return progress * (1.0 - np.exp(-e / tau))
 
     def table(name: str, rows: int, **columns: Any) -> pa.Table:
-        """Columns broadcast to `rows`; text columns are (index array, labels)."""
+        """Columns broadcast to `rows`; text columns are (index array, labels); None is all NULL."""
         arrays = []
         for field in TABLE_SCHEMAS[name]:
             value = run_id if field.name == "run_id" else columns[field.name]
-            if isinstance(value, str):
+            if value is None:
+                arrays.append(pa.nulls(rows, field.type))
+            elif isinstance(value, str):
                 arrays.append(pa.repeat(pa.scalar(value), rows))
             elif isinstance(value, tuple):
                 indices, labels = value
@@ -195,7 +197,8 @@ def synthetic_tables(run_id: str, config: dict[str, Any], logged: np.ndarray, do
                 "mi", n, epoch=np.tile(logged, n_layers), layer=np.repeat(np.arange(n_layers), n_logged),
                 layer_name=(np.repeat(np.arange(n_layers), n_logged), names), units=np.repeat(units, n_logged),
                 split=split, estimator=estimator["name"], params=params,
-                i_xt=np.minimum(i_xt + noise[0], cap).ravel(), i_yt=np.clip(i_yt + noise[1], 0, H_Y).ravel()))
+                i_xt=np.minimum(i_xt + noise[0], cap).ravel(), i_yt=np.clip(i_yt + noise[1], 0, H_Y).ravel(),
+                h_t_bits=None))
 
     scale = np.where(dead, 0.0, 0.05 * (1 + layer))                             # [layer, 1]
     mean = scale * (np.exp(-logged / (2 * tau)) + 0.02) * (1 + rng.normal(0, 0.05, (n_layers, n_logged)))

@@ -29,8 +29,10 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
         ("split", pa.string()),          # train | test | full
         ("estimator", pa.string()),
         ("params", pa.string()),         # JSON text, keys sorted
-        ("i_xt", pa.float64()),          # bits
+        ("i_xt", pa.float64()),          # bits; NULL for ksg, whose k-NN estimate is an entropy, not an MI
         ("i_yt", pa.float64()),          # bits
+        ("h_t_bits", pa.float64()),      # ksg only: Kozachenko-Leonenko differential entropy h(T), bits;
+                                         # NULL for other estimators and in files written before it existed
     ]),
     "gradients": pa.schema([
         ("run_id", pa.string()),
