@@ -138,12 +138,22 @@ def test_tanh_with_a_large_initial_bias_is_flagged_dead(tmp_path):
 
 
 def test_relu_with_a_negative_initial_bias_is_flagged_dead(tmp_path):
+    from ibstore.sandbox import run_query
+    from ibstore.scan import scan
+
     records = train(tmp_path, activation_fn="relu", grid={"initial_bias": [-1, -0.5]})
     assert len(records) == 2
     for record in records:
         assert (record["dead_network"], record["diverged"]) == (True, False)
         rows = record["gradient_rows"]
         assert set(rows.loc[rows.layer < 5, "health"]) == {"dead"}
+    # in SQL: the flags, the dead layers and the loss on runs; the states on gradients
+    runs = run_query(scan(tmp_path), "SELECT dead_network, dead_layers, loss FROM runs")
+    assert list(runs["dead_network"]) == [True, True] and set(runs["loss"]) == {"keras_clipped"}
+    assert [list(layers) for layers in runs["dead_layers"]] == [[0, 1, 2, 3, 4]] * 2
+    states = run_query(scan(tmp_path), "SELECT coalesce(health, 'NULL') AS health, count(*) AS n FROM gradients "
+                                       "GROUP BY ALL ORDER BY ALL")
+    assert dict(zip(states["health"], states["n"])) == {"dead": 2 * 3 * 5, "NULL": 2 * 3}   # NULL: output layer
 
 
 def test_a_relu_network_with_one_dead_hidden_layer_and_a_learning_output_is_flagged_dead(tmp_path):
