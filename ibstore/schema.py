@@ -50,7 +50,8 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
         ("epoch", pa.int32()),
         ("layer", pa.int16()),
         ("split", pa.string()),
-        ("bin_index", pa.int16()),
+        ("bin_index", pa.int32()),       # unbounded activations: a relu layer that grows 1000-fold
+                                         # from its initial spread needs more than int16's bins
         ("bin_lo", pa.float64()),
         ("bin_hi", pa.float64()),
         ("count", pa.int64()),
