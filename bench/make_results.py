@@ -112,7 +112,8 @@ def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *,
         versions={"python": "3.11.7", "tensorflow": "2.21.0", "package": "0.1.0", "git_commit": "abc123"},
         host="bench", pid=4242, schema_version=SCHEMA_VERSION, split_seed=config["split_seed"],
         ignored_keys=[], **final_metrics(data["metrics"]),
-        dead_network=None if running else is_dead(config), diverged=None if running else status == "diverged")
+        dead_network=None if running else is_dead(config), diverged=None if running else status == "diverged",
+        dead_layers=None if running else list(range(len(config["architecture"]))) if is_dead(config) else [])
     layout.run_json_path(root, run_id).write_bytes(record.to_json_bytes())
     return run_id
 
@@ -153,11 +154,13 @@ def synthetic_tables(run_id: str, config: dict[str, Any], logged: np.ndarray, do
         return progress * (1.0 - np.exp(-e / tau))
 
     def table(name: str, rows: int, **columns: Any) -> pa.Table:
-        """Columns broadcast to `rows`; text columns are (index array, labels)."""
+        """Columns broadcast to `rows`; text columns are (index array, labels); None is all NULL."""
         arrays = []
         for field in TABLE_SCHEMAS[name]:
             value = run_id if field.name == "run_id" else columns[field.name]
-            if isinstance(value, str):
+            if value is None:
+                arrays.append(pa.nulls(rows, field.type))
+            elif isinstance(value, str):
                 arrays.append(pa.repeat(pa.scalar(value), rows))
             elif isinstance(value, tuple):
                 indices, labels = value
@@ -194,7 +197,8 @@ def synthetic_tables(run_id: str, config: dict[str, Any], logged: np.ndarray, do
                 "mi", n, epoch=np.tile(logged, n_layers), layer=np.repeat(np.arange(n_layers), n_logged),
                 layer_name=(np.repeat(np.arange(n_layers), n_logged), names), units=np.repeat(units, n_logged),
                 split=split, estimator=estimator["name"], params=params,
-                i_xt=np.minimum(i_xt + noise[0], cap).ravel(), i_yt=np.clip(i_yt + noise[1], 0, H_Y).ravel()))
+                i_xt=np.minimum(i_xt + noise[0], cap).ravel(), i_yt=np.clip(i_yt + noise[1], 0, H_Y).ravel(),
+                h_t_bits=None))
 
     scale = np.where(dead, 0.0, 0.05 * (1 + layer))                             # [layer, 1]
     mean = scale * (np.exp(-logged / (2 * tau)) + 0.02) * (1 + rng.normal(0, 0.05, (n_layers, n_logged)))
@@ -205,7 +209,8 @@ def synthetic_tables(run_id: str, config: dict[str, Any], logged: np.ndarray, do
     n = n_layers * n_logged
     gradients = table("gradients", n, epoch=np.tile(logged, n_layers), layer=np.repeat(np.arange(n_layers), n_logged),
                       grad_mean_norm=np.abs(mean).ravel(), grad_std_norm=np.abs(std).ravel(),
-                      snr=np.abs(snr).ravel(), weight_norm=weight.ravel())
+                      snr=np.abs(snr).ravel(), weight_norm=weight.ravel(),
+                      health=(np.repeat(np.where(hidden, int(dead), 2), n_logged), ["alive", "dead", None]))
 
     bins = config["histogram_bins"]
     spread = 0.3 + 1.5 * fit(logged) * (layer + 1) / n_layers                  # [layer, epoch]

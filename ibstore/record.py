@@ -72,6 +72,7 @@ class RunRecord(BaseModel):
     ignored_keys: list[str] = []
     schema_version: int
     dead_network: bool | None = None
+    dead_layers: list[int] | None = None    # hidden layers dead at the last logged epoch (trainer.health)
     diverged: bool | None = None
     final_train_accuracy: float | None = None
     final_test_accuracy: float | None = None

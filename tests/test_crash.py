@@ -145,7 +145,7 @@ def metric_rows(run: str, epoch: int) -> dict:
 
 def mi_rows(run: str, epoch: int) -> dict:
     return {"run_id": run, "epoch": epoch, "layer": 0, "layer_name": "dense", "units": 4, "split": "train",
-            "estimator": "binning", "params": "{}", "i_xt": 1.0, "i_yt": 0.5}
+            "estimator": "binning", "params": "{}", "i_xt": 1.0, "i_yt": 0.5, "h_t_bits": None}
 
 
 def test_a_failed_write_mid_flush_leaves_run_json_agreeing_with_the_tables(tmp_path, monkeypatch):

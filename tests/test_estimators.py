@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from scipy.special import logsumexp
 
@@ -371,6 +372,36 @@ def test_ksg_entropy_of_a_gaussian():
     t = rng.normal(size=(4096, 2))
     assert estimate("ksg", t, np.zeros(4096, dtype=int))[0] == pytest.approx(math.log2(2 * math.pi * math.e),
                                                                              abs=0.05)
+
+
+def test_ksg_rows_store_the_entropy_as_h_t_bits_and_no_i_xt(tmp_path):
+    """A scaled layer shows what h(T) is: doubling T adds one bit per unit, which no I(X;T) of a
+    deterministic network on the same inputs can do. So the row holds it as h_t_bits, i_xt NULL."""
+    from bench.make_results import write_run
+    from ibstore import layout
+    from ibstore.sandbox import run_query
+    from ibstore.scan import scan
+    from trainer.measure import mi_rows
+
+    rng = np.random.default_rng(15)
+    layer = rng.normal(size=(512, 2))
+    y = rng.integers(0, 2, 512)
+    specs = [{"name": "ksg", "params": {"k": 2, "noise": 1e-10, "seed": 0}}, {"name": "binning", "params": {"bin_size": 0.07}}]
+    rows = mi_rows("r", 1, [layer, 2 * layer], y, {"train": slice(0, 512)}, ["train"], ["a", "b"], specs)
+    ksg = [i for i, name in enumerate(rows["estimator"]) if name == "ksg"]
+    assert [rows["i_xt"][i] for i in ksg] == [None, None]
+    h_t = [rows["h_t_bits"][i] for i in ksg]
+    assert h_t[0] == estimate("ksg", layer, y)[0]
+    assert h_t[1] - h_t[0] == pytest.approx(2.0, abs=1e-9)          # 2 units, each doubled: + 2 bits
+    assert [rows["i_yt"][i] for i in ksg] == [estimate("ksg", v, y)[1] for v in (layer, 2 * layer)]
+    binning = [i for i, name in enumerate(rows["estimator"]) if name == "binning"]
+    assert [rows["h_t_bits"][i] for i in binning] == [None, None] and None not in [rows["i_xt"][i] for i in binning]
+    # files written before the column existed read as NULL through the mi view
+    run_id = write_run(tmp_path, "old", {"activation_fn": "tanh", "epochs": 3}, logged=3)
+    mi_file = layout.table_path(tmp_path, run_id, "mi")
+    pq.write_table(pq.read_table(mi_file).drop_columns(["h_t_bits"]), mi_file)
+    counts = run_query(scan(tmp_path), "SELECT count(*) AS n, count(h_t_bits) AS h FROM mi")
+    assert counts["n"][0] > 0 and counts["h"][0] == 0
 
 
 def test_ksg_label_determined_by_t_gives_h_y():

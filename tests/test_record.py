@@ -199,14 +199,14 @@ def test_ls_sorts_numbers_in_run_ids_by_value():
 
 
 def test_ls_table_is_aligned_escaped_and_has_a_header_when_empty():
-    from trainer.listing import COLUMNS, escape, table
+    from trainer.listing import COLUMNS, LEGEND, escape, table
 
     assert table([]).split() == list(COLUMNS)
     records = [RunRecord(**{**BASE, "run_id": "b\nfake  completed"}, name="x\x1b[2J\u202ey", epochs_done=3,
                          epochs_total=10, final_test_accuracy=0.91234, dead_network=True, diverged=True),
                RunRecord(**{**BASE, "run_id": "a", "status": "running"})]
     lines = table(records).splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4 and lines[3] == LEGEND
     assert lines[1].split() == ["a", "running", "?/?", "-", "-"]
     assert lines[2].split() == ["b\\nfake", "completed", "completed", "3/10", "0.912", "dead,diverged",
                                 "x\\x1b[2J\\u202ey"]
@@ -223,7 +223,7 @@ def test_ls_where_filters_through_the_read_only_sandbox(tmp_path, capsys):
     write_cohort(tmp_path)
     before = {path: path.read_bytes() for path in (tmp_path / "runs").rglob("*") if path.is_file()}
     assert cli.main(["ls", "--results", str(tmp_path), "--where", "initial_bias < 0"]) == 0
-    rows = capsys.readouterr().out.splitlines()[2:]
+    rows = capsys.readouterr().out.splitlines()[2:-1]
     assert len(rows) == 2 and all(row.split()[4] == "dead" for row in rows)
     for hostile in ("1=1; DROP TABLE runs", "run_id IN (SELECT 1 FROM (COPY runs TO 'x.csv'))", "nope >"):
         assert cli.main(["ls", "--results", str(tmp_path), "--where", hostile]) == 2

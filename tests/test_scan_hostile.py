@@ -147,7 +147,7 @@ def test_trainer_ls_lists_every_good_run_on_its_own_line(hostile):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[1].split() == ["run_id", "status", "epochs", "test_acc", "flags", "name"]
-    rows = lines[2:]
+    rows = lines[2:-1]                              # the last line is the flags legend
     assert len(rows) == len(hostile["good"])       # no fake row from the newline in a name
     listed = {row.split()[0] for row in rows}
     escaped_evil = "evil\\nfake-row-s0"

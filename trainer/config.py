@@ -25,6 +25,9 @@ from trainer import datasets, estimators, schedule
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "softsign", "softplus", "leaky_relu",
                "hard_sigmoid", "selu", "relu6", "elu", "linear")
+# Keras' clipped categorical cross-entropy on the softmax output (deep-bottleneck's and ibsgd's
+# loss, the default), or the exact cross-entropy from the logits (trainer.model.cross_entropy).
+LOSSES = ("keras_clipped", "exact")
 MODEL_ALIASES = {"models.feedforward": "feedforward",
                  "models.feedforward_batchnorm": "feedforward_batchnorm"}
 
@@ -64,6 +67,7 @@ class ExperimentConfig(BaseModel):
     initial_bias: float = 0.0
     kernel_init_stddev: Annotated[float, Field(gt=0)] | None = None  # None: 1/sqrt(units)
     max_norm_weights: Literal[False] | Annotated[float, Field(gt=0)] = False
+    loss: Literal[LOSSES] = "keras_clipped"  # type: ignore[valid-type]
     optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"
     learning_rate: Annotated[float, Field(gt=0)] = 0.0004
     batch_size: Annotated[int, Field(ge=1)] | Literal["full"] = 256

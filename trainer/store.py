@@ -374,7 +374,8 @@ class RunWriter:
         return finals
 
     def finish(self, status: Status | str, epochs_done: int, error: str | None = None,
-               dead_network: bool | None = None, diverged: bool | None = None) -> Status:
+               dead_network: bool | None = None, diverged: bool | None = None,
+               dead_layers: list[int] | None = None) -> Status:
         """Flush what is left, record the final status, compact the tables, release the lock.
         Returns the status recorded in run.json.
 
@@ -383,7 +384,8 @@ class RunWriter:
         tables). StoreError only if run.json itself cannot be written."""
         if not self.lock.held:
             raise RuntimeError(f"run {self.run_id!r}: finish() after the writer was closed")
-        ending = {"finished_at": now(), "dead_network": dead_network, "diverged": diverged}
+        ending = {"finished_at": now(), "dead_network": dead_network, "diverged": diverged,
+                  "dead_layers": dead_layers}
         try:
             try:
                 self.flush(epochs_done)

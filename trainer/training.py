@@ -34,9 +34,9 @@ import tensorflow as tf
 from ibstore.lock import RunLocked
 from ibstore.record import Status
 from trainer import checkpoint, config as config_module, datasets, plan, saved, schedule, xla_cache
-from trainer.health import NetworkHealth
+from trainer.health import NetworkHealth, layer_health
 from trainer.measure import MiRows, activation_rows, split_rows
-from trainer.model import NetworkSettings, StackedMLP
+from trainer.model import NetworkSettings, StackedMLP, cross_entropy
 from trainer.optimizers import Optimizer
 from trainer.store import REPLACEABLE_BY_DEFAULT, RunExists, RunWriter, StoreError
 from trainer.summaries import HistogramGrid, gradient_stats
@@ -89,8 +89,8 @@ class CompiledSteps:
     where the same graph without XLA took 20.6 ms (measured side by side on 2 busy cores)."""
 
     def __init__(self, model: StackedMLP, optimizer: Optimizer, data: datasets.Dataset,
-                 batch_size: int | str, stop_at_accuracy: float | None, capacity: int):
-        self.model, self.optimizer = model, optimizer
+                 batch_size: int | str, stop_at_accuracy: float | None, capacity: int, loss: str):
+        self.model, self.optimizer, self.loss = model, optimizer, loss
         self.n_networks = model.layers[0].kernel.shape[0]
         self.x_train = tf.constant(data.train.x)
         self.y_train = tf.constant(data.train.y.astype(np.int32))
@@ -138,7 +138,7 @@ class CompiledSteps:
         every layer's activations [N, n_all, units]."""
         layers, logits, _ = self.model.forward(weights, moving, self.x_all)
         labels = tf.broadcast_to(self.y_all, tf.shape(logits)[:2])
-        per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        per_example = cross_entropy(self.loss, logits, labels)
         correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.int32)
         n = self.n_train
         loss = tf.stack([tf.reduce_mean(per_example[:, :n], axis=1), tf.reduce_mean(per_example[:, n:], axis=1)])
@@ -165,7 +165,7 @@ class CompiledSteps:
             with tf.GradientTape() as tape:
                 tape.watch(weights)
                 _, logits, new_moving = model.forward(weights, moving, x, row_weights)
-                per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+                per_example = cross_entropy(self.loss, logits, y)
                 # Summing the networks' mean losses keeps each network's gradient its own.
                 loss = tf.reduce_sum(tf.reduce_sum(per_example * row_weights, axis=1) / tf.reduce_sum(row_weights))
             gradients = tape.gradient(loss, weights)
@@ -310,7 +310,8 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
         logged = schedule.logged_epochs(config["log_schedule"], config["epochs"])
         is_logged = set(logged)
         capacity = _capacity(logged, len(networks), len(data.train.y), epochs_per_call)
-        steps = CompiledSteps(model, optimizer, data, config["batch_size"], config["stop_at_accuracy"], capacity)
+        steps = CompiledSteps(model, optimizer, data, config["batch_size"], config["stop_at_accuracy"], capacity,
+                              config["loss"])
 
         initial_loss, initial_accuracy, initial_layers = steps.evaluate_layers()
         activation_fns = [layer.activation for layer in model.layers]
@@ -426,8 +427,9 @@ def _record_metrics(networks: list[Network], first_epoch: int, loss: np.ndarray,
         network.writer.add("metrics", {
             "run_id": network.run_id, "epoch": np.repeat(epochs, 2), "split": ["train", "test"] * (last + 1),
             "loss": own_loss[:last + 1].ravel(), "accuracy": own_accuracy[:last + 1].ravel()})
-        for epoch, (train_loss, test_loss) in zip(epochs, own_loss[:last + 1]):
-            network.health.observe_losses(int(epoch), float(train_loss), float(test_loss))
+        for epoch, (train_loss, test_loss), train_accuracy in zip(epochs, own_loss[:last + 1],
+                                                                  own_accuracy[:last + 1, 0]):
+            network.health.observe_metrics(int(epoch), float(train_loss), float(test_loss), float(train_accuracy))
         network.epochs_done = int(epochs[-1])
         if diverged[last]:
             network.status = Status.DIVERGED
@@ -453,6 +455,10 @@ def _record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray]
     gradients = None if chunk is None else [
         gradient_stats(g[index], g2[index], log.n_batches, kernel[index])
         for g, g2, kernel in zip(chunk.grad_sum, chunk.grad_sq_sum, chunk.kernels)]
+    # Hidden layers only (the softmax layer learns the class prior even in a dead network).
+    states = None if gradients is None else [
+        layer_health(fn, values, stats["grad_mean_norm"], stats["grad_std_norm"])
+        for fn, values, stats in zip(log.activation_fns[:-1], stacked[:-1], gradients[:-1])]
     for position, network in enumerate(networks):
         try:
             own = [values[position] for values in stacked]
@@ -464,10 +470,11 @@ def _record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray]
             network.writer.add("activation_stats", {"run_id": network.run_id, **stats})
             if gradients is not None:
                 columns = {k: np.array([layer[k][position] for layer in gradients]) for k in gradients[0]}
+                own_states = [layer[position] for layer in states]
                 network.writer.add("gradients", {"run_id": network.run_id, "epoch": epoch,
-                                                 "layer": np.arange(len(gradients)), **columns})
-                network.health.observe_gradients(epoch, columns["grad_mean_norm"].tolist(),
-                                                 columns["grad_std_norm"].tolist())
+                                                 "layer": np.arange(len(gradients)), **columns,
+                                                 "health": [state.value for state in own_states] + [None]})
+                network.health.observe_layers(epoch, own_states)
             if config["save_activations"]:
                 saved.save_epoch(log.root, network.run_id, epoch, own)
         except StoreError:
