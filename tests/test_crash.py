@@ -44,6 +44,7 @@ def hidden_or_readable(run_dir: Path) -> None:
             json.loads(path.read_text())
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_keeps_every_flushed_epoch(tmp_path, capsys):
     """Five `trainer run` processes, each killed at a seeded random moment, while SQL readers query
     their roots. The moment counts from the run's start (run.json) for two of them, so they may die
@@ -117,6 +118,7 @@ pyarrow.parquet.write_table = full_disk
 '''
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_sweep_with_a_clear_error_and_no_temporary_files(tmp_path):
     hooks = tmp_path / "hooks"
     hooks.mkdir()

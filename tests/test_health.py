@@ -6,6 +6,7 @@ import json
 import math
 
 import pandas as pd
+import pytest
 
 from trainer.health import NetworkHealth
 
@@ -67,6 +68,7 @@ def train(tmp_path, **config) -> dict:
     return json.loads((tmp_path / "runs" / run_id / "run.json").read_text())
 
 
+@pytest.mark.slow
 def test_relu_with_negative_initial_bias_is_flagged_dead(tmp_path):
     # bias -1: every unit of some hidden layer is 0 on every input, so every kernel gradient is exactly 0.
     # The same network with bias 0 trains and is not flagged (test_estimators' training run checks that).
@@ -76,6 +78,7 @@ def test_relu_with_negative_initial_bias_is_flagged_dead(tmp_path):
     assert record["diverged"] is False
 
 
+@pytest.mark.slow
 def test_huge_learning_rate_is_flagged_diverged(tmp_path):
     record = train(tmp_path, activation_fn="relu", optimizer="sgd", learning_rate=1e20)
     assert record["status"] == "diverged"
@@ -83,6 +86,7 @@ def test_huge_learning_rate_is_flagged_diverged(tmp_path):
     assert record["dead_network"] is False
 
 
+@pytest.mark.slow
 def test_a_relu_network_that_dies_after_a_few_epochs_is_flagged_dead(tmp_path):
     # docs/reproductions.md: relu, initial bias -0.2, seed 1 trains for three epochs, then every
     # kernel gradient is exactly zero and it stays at chance.

@@ -169,6 +169,7 @@ def test_tasks_of_one_shape_are_stacked_and_split_across_workers():
 
 # ---------------------------------------------------------------- sweeps that train
 
+@pytest.mark.slow
 def test_two_workers_train_a_cohort_and_a_rerun_skips_it(tmp_path, capsys):
     folder = tmp_path / "cohort"
     write_config(folder, "bias", {**TINY, "n_runs": 2, "grid": {"initial_bias": [0, 0.5]}})
@@ -208,6 +209,7 @@ def test_two_workers_train_a_cohort_and_a_rerun_skips_it(tmp_path, capsys):
     assert changed and all("huge-lr" in str(p) for p in changed)
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, capsys):
     """Kill a sweep (worker included) once it has a checkpoint; --resume continues from it and
     ends with the same numbers as a sweep that was never interrupted."""
@@ -256,6 +258,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, capsys):
         assert run_json(killed, run_id)["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_ctrl_c_marks_runs_interrupted_leaves_no_process_and_readers_never_fail(tmp_path):
     """Two workers train; SQL readers query the root all the while; then Ctrl-C (SIGINT to the
     whole process group, as a terminal sends it)."""
@@ -309,6 +312,7 @@ store.RunWriter.__init__ = counted
 """
 
 
+@pytest.mark.slow
 def test_two_sweeps_of_one_cohort_train_every_run_once_and_both_succeed(tmp_path):
     """The second sweep starts a second later with the same plan: runs the first holds are
     reported held and waited for, runs it completed are not redone; both exit 0."""
@@ -348,6 +352,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_waiting_for_a_held_run_leaves_other_processes_runs_alone(tmp_path):
     """Another process holds one run and completed the other: the sweep trains nothing, waits,
     and a Ctrl-C then ends it (130) with both runs exactly as the other process left them."""
@@ -381,6 +386,7 @@ def test_ctrl_c_while_waiting_for_a_held_run_leaves_other_processes_runs_alone(t
         holder.wait()
 
 
+@pytest.mark.slow
 def test_a_sweep_runs_through_a_local_ray_instance(tmp_path, capsys):
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
     path = write_config(tmp_path, "ray", {**TINY, "epochs": 4, "grid": {"activation_fn": ["tanh", "relu"]}})

@@ -20,6 +20,8 @@ from trainer.model import NetworkSettings, StackedMLP
 from trainer.plan import shape_key
 from trainer.training import run_experiment, run_group
 
+pytestmark = pytest.mark.slow  # trains networks or starts `trainer run`
+
 REPO = Path(__file__).resolve().parents[1]
 SMALL = {"name": "small", "epochs": 4, "architecture": [10, 7, 5], "log_schedule": {"every": 2}}
 
