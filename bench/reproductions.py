@@ -30,6 +30,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
+from ibstore.lifecycle import current_status
+from ibstore.record import Status
 from trainer import config as config_module
 from trainer.estimators import estimate
 from trainer.datasets import harmonics
@@ -54,7 +56,7 @@ def train(root: Path, raw: dict) -> tuple[list[str], float]:
     run_ids, seconds = [], 0.0
     for experiment in config_module.plan(raw):
         ids = [config_module.run_id(experiment["name"], experiment["config"], seed) for seed in experiment["seeds"]]
-        done = all((root / "runs" / i / "run.json").exists() and record(root, i)["status"] == "completed" for i in ids)
+        done = all(current_status(root, i) is Status.COMPLETED for i in ids)
         if not done:
             run_experiment(experiment, root, progress=False)
         records = [record(root, i) for i in ids]

@@ -18,8 +18,10 @@ import pytest
 from ibstore import layout
 from ibstore.sandbox import connect, run_query
 from ibstore.scan import read_run, scan
-from trainer import cli, schedule, store
-from trainer.store import RunWriter, load_tables, read_record, table_files
+from ibstore.lifecycle import read_record
+from trainer import cli, schedule, store, tables
+from trainer.store import RunWriter
+from trainer.tables import load_tables, table_files
 
 REPO = Path(__file__).resolve().parents[1]
 LONG = {"name": "long", "epochs": 100000, "architecture": [10, 7, 5], "batch_size": 1024,
@@ -197,7 +199,7 @@ def test_a_crash_between_compaction_steps_loses_and_duplicates_nothing(tmp_path,
         raise KeyboardInterrupt("killed")
     monkeypatch.setattr(type(run_dir), "unlink", dies)
     with pytest.raises(KeyboardInterrupt):
-        store.compact_run(run_dir)
+        tables.compact_run(run_dir)
     monkeypatch.undo()
     writer.close()
     assert sorted(p.name for p in run_dir.glob("*.parquet")) == [

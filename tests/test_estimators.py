@@ -572,7 +572,7 @@ def test_run_range_binning_alone_in_a_training_run(tmp_path):
            "mi_splits": ["train", "test", "full"],
            "estimators": [{"name": "binning", "params": {"n_bins": 100, "range": "run"}}]}
     (run_id, status), = run_experiment(config.plan(raw)[0], tmp_path, progress=False).items()
-    assert status == "completed"
+    assert status.status == "completed"
     record = json.loads((tmp_path / "runs" / run_id / "run.json").read_text())
     assert (record["dead_network"], record["diverged"]) == (False, False)
     counts = duckdb.sql(f"SELECT split, count(*) FROM '{tmp_path}/runs/{run_id}/mi*.parquet' GROUP BY split").fetchall()

@@ -26,3 +26,14 @@ def test_table_file_names():
     assert layout.compacted_through({layout.COMPACTED_THROUGH_KEY: b"12"}) == 12
     assert layout.compacted_through({layout.COMPACTED_THROUGH_KEY: b"-1"}) == 0
     assert layout.compacted_through(None) == 0
+
+
+def test_epoch_files_are_listed_by_number_and_nothing_else_counts(tmp_path):
+    assert layout.epochs_in(tmp_path / "missing") == []
+    for name in ("epoch_000010.npz", "epoch_000002.npz", "epoch_1234567.npz", "index.npz", "epoch_3.npz.tmp",
+                 ".epoch_000004.npz.abc.tmp", "epoch_x.npz"):
+        (tmp_path / name).write_bytes(b"")
+    assert layout.epochs_in(tmp_path) == [2, 10, 1234567]
+    assert layout.epoch_file(tmp_path, 7) == tmp_path / "epoch_000007.npz"
+    (tmp_path / "epoch_000007.npz").write_bytes(b"")
+    assert 7 in layout.epochs_in(tmp_path)

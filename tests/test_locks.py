@@ -16,7 +16,10 @@ from ibstore import layout
 from ibstore.lock import LOCK_FILE, RunLock, RunLocked, holder, is_live
 from ibstore.record import SCHEMA_VERSION, RunRecord, Status
 from trainer import cli, config
-from trainer.store import REPLACEABLE_BY_DEFAULT, RunExists, RunWriter, load_tables, now, read_record, write_record
+from ibstore.lifecycle import Redo, read_record
+from ibstore.record import utc_now
+from trainer.store import RunExists, RunWriter, write_record
+from trainer.tables import load_tables
 
 HOLD = """
 import sys, time
@@ -106,7 +109,7 @@ def test_a_writer_holds_its_run_and_a_fresh_start_keeps_completed_runs(tmp_path)
     with pytest.raises(RunExists, match="run 'r' is already completed"):
         RunWriter(tmp_path, {"run_id": "r"})
     assert (run_dir / "run.json").read_bytes() == before and is_live(run_dir) is False
-    RunWriter(tmp_path, {"run_id": "r"}, replace=REPLACEABLE_BY_DEFAULT | {Status.COMPLETED}).close()
+    RunWriter(tmp_path, {"run_id": "r"}, redo=Redo(completed=True)).close()
     assert read_record(tmp_path, "r").status == "running" and is_live(run_dir) is False
 
 
@@ -124,7 +127,7 @@ def test_trainer_run_keeps_completed_runs_unless_forced_and_never_touches_held_o
     assert sorted(p.name for p in run_dir.iterdir()) == ["run.json"]
 
     write_record(run_dir / "run.json", RunRecord(run_id=run_id, status="running", host=socket.gethostname(),
-                                                 heartbeat_at=now(), schema_version=SCHEMA_VERSION))
+                                                 heartbeat_at=utc_now(), schema_version=SCHEMA_VERSION))
     process = hold_in_another_process(run_dir)
     try:
         assert cli.main(["run", str(path), "--force", "--quiet", "--results", str(root)]) == 1

@@ -23,7 +23,10 @@ from ibstore.sandbox import connect, run_query
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import cli, config
 from trainer.plan import Task, plan_sweep, stack_groups
-from trainer.store import REPLACEABLE_BY_DEFAULT, now, read_table, table_files, write_record
+from ibstore.lifecycle import Redo
+from ibstore.record import utc_now
+from trainer.store import write_record
+from trainer.tables import read_table, table_files
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"epochs": 6, "architecture": [10, 7, 5], "batch_size": 1024, "log_schedule": {"every": 2}}  # 4 minibatches: quick to trace
@@ -106,7 +109,7 @@ def mark(root: Path, run_id: str, status: str, checkpoint_epoch: int | None = No
     """A run.json with this status (heartbeat now, no lock: as if on another host), and
     optionally a checkpoint file."""
     (root / "runs" / run_id).mkdir(parents=True)
-    write_record(root / "runs" / run_id / "run.json", RunRecord(run_id=run_id, status=status, heartbeat_at=now(),
+    write_record(root / "runs" / run_id / "run.json", RunRecord(run_id=run_id, status=status, heartbeat_at=utc_now(),
                                                                 schema_version=SCHEMA_VERSION))
     if checkpoint_epoch is not None:
         (root / "runs" / run_id / "checkpoints").mkdir()
@@ -130,21 +133,23 @@ def test_plan_skips_complete_runs_and_groups_the_rest_by_what_they_need(tmp_path
                             "interrupted": [ids[4]]}
     assert list(plan.held) == [ids[3]] and "running as pid None on host None" in plan.held[ids[3]]
 
-    retry = REPLACEABLE_BY_DEFAULT | {Status.FAILED, Status.DIVERGED}
-    plan = plan_sweep([experiment], tmp_path, retry_failed=True, now=later)
-    assert plan.tasks == [Task(experiment, (1, 2, 5), replace=retry)]
+    retry = Redo(failed=True)                                       # --retry-failed
+    plan = plan_sweep([experiment], tmp_path, retry, now=later)
+    assert plan.tasks == [Task(experiment, (1, 2, 5), redo=retry)]
     assert plan.skipped == {"completed": [ids[0]], "interrupted": [ids[3], ids[4]]} and plan.held == {}
 
-    plan = plan_sweep([experiment], tmp_path, resume=True, now=later)
-    assert plan.tasks == [Task(experiment, (4, 5)), Task(experiment, (3,), resume=True)]
+    resume = Redo(interrupted=True)                                 # --resume
+    plan = plan_sweep([experiment], tmp_path, resume, resume=True, now=later)
+    assert plan.tasks == [Task(experiment, (4, 5), redo=resume), Task(experiment, (3,), resume=True, redo=resume)]
 
-    plan = plan_sweep([experiment], tmp_path, force=True, now=later)
-    assert plan.tasks == [Task(experiment, (0, 1, 2, 3, 4, 5), replace=retry | {Status.COMPLETED})]
+    force = Redo(interrupted=True, failed=True, completed=True)     # --force
+    plan = plan_sweep([experiment], tmp_path, force, now=later)
+    assert plan.tasks == [Task(experiment, (0, 1, 2, 3, 4, 5), redo=force)]
     assert plan_sweep([experiment], tmp_path, only={ids[5], ids[0]}).run_ids == [ids[0], ids[5]]
 
     (plain,) = config.plan({"name": "plain", **TINY})  # interrupted without checkpoints: restarted
     mark(tmp_path, config.run_id("plain", plain["config"], 0), "interrupted")
-    assert plan_sweep([plain], tmp_path, resume=True).tasks == [Task(plain, (0,))]
+    assert plan_sweep([plain], tmp_path, resume, resume=True).tasks == [Task(plain, (0,), redo=resume)]
 
 
 def test_tasks_of_one_shape_are_stacked_and_split_across_workers():
@@ -363,7 +368,7 @@ def test_ctrl_c_while_waiting_for_a_held_run_leaves_other_processes_runs_alone(t
     for run_id, status in ((held, "running"), (done, "completed")):
         (root / "runs" / run_id).mkdir(parents=True)
         write_record(root / "runs" / run_id / "run.json",
-                     RunRecord(run_id=run_id, status=status, host=socket.gethostname(), heartbeat_at=now(),
+                     RunRecord(run_id=run_id, status=status, host=socket.gethostname(), heartbeat_at=utc_now(),
                                schema_version=SCHEMA_VERSION))
     before = {p: p.read_bytes() for p in (root / "runs").rglob("run.json")}
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(root / "runs" / held)], cwd=REPO,
