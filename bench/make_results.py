@@ -7,7 +7,7 @@ accuracy rises from 0.5 to ~0.95; a relu net with negative initial bias is dead
 
 Only the numbers are made up here; everything else is the product's own: the config is
 resolved and the run id made by trainer.config, the logged epochs come from
-trainer.schedule (`log_schedule: {"log_spaced": LOGGED}`), the record's fields from
+trainer.schedule (`log_schedule_for`: about LOGGED logged epochs), the record's fields from
 trainer.store.run_fields and RunRecord, the final_* fields from trainer.final_metrics,
 the dead_network / diverged flags from trainer.health, and every file is written by
 trainer.atomic (run.json through trainer.store.write_record). A finished run's tables
@@ -65,18 +65,30 @@ def experiment(name: str, overrides_json: str, cohort: str | None) -> config_mod
     return planned
 
 
+@functools.lru_cache(maxsize=64)
+def log_schedule_for(epochs: int, count: int) -> dict[str, int]:
+    """The smallest `log_spaced` schedule (trainer.schedule) that logs at least `count` distinct
+    epochs of `epochs` (every epoch if there are no more)."""
+    if count >= epochs + 1:
+        return {"every": 1}
+    n = max(count, schedule.PARAMETRISED_SCHEDULES["log_spaced"])
+    while len(schedule.logged_epochs({"log_spaced": n}, epochs)) < count:
+        n += count - len(schedule.logged_epochs({"log_spaced": n}, epochs))
+    return {"log_spaced": n}
+
+
 def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *, seed: int = 0,
               cohort: str | None = None, status: Status = Status.COMPLETED, epochs_done: int | None = None,
               logged: int = 40, tables: tuple[str, ...] = tuple(TABLE_SCHEMAS),
               heartbeat_age_s: float = 0.0) -> str:
-    """Write one synthetic run (all seeds share the group); returns its run_id. `logged`: the
-    log_spaced schedule's parameter. A `running` run's tables are one part file each (a
-    writer's first flush), any other's a compacted base."""
-    planned = experiment(name, json.dumps({**(overrides or {}), "log_schedule": {"log_spaced": logged}},
+    """Write one synthetic run (all seeds share the group); returns its run_id. `logged`: about
+    how many epochs are logged (`log_schedule_for`). A `running` run's tables are one part file
+    each (a writer's first flush), any other's a compacted base."""
+    epochs = (overrides or {}).get("epochs", config_module.DEFAULTS["epochs"])
+    planned = experiment(name, json.dumps({**(overrides or {}), "log_schedule": log_schedule_for(epochs, logged)},
                                           sort_keys=True), cohort)
     fields = run_fields(planned, seed)
     run_id, config = fields["run_id"], fields["config"]
-    epochs = config["epochs"]
     done = epochs if epochs_done is None else epochs_done
     run_dir = layout.run_dir(root, run_id)
     run_dir.mkdir(parents=True, exist_ok=True)

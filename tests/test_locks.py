@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from ibstore import layout
 from ibstore.lock import LOCK_FILE, RunLock, RunLocked, holder, is_live
 from ibstore.record import SCHEMA_VERSION, RunRecord, Status
 from trainer import cli, config

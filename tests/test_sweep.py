@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ibstore.progress import read_progress
-from ibstore.record import SCHEMA_VERSION, RunRecord, Status
+from ibstore.record import SCHEMA_VERSION, RunRecord
 from ibstore.sandbox import connect, run_query
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import cli, config

@@ -34,7 +34,7 @@ from ibstore.schema import TABLE_SCHEMAS
 from trainer.atomic import write_bytes, write_table
 from trainer.config import Experiment, group_id
 from trainer.final_metrics import FinalMetrics
-from trainer.tables import all_parts, compact_run, load_tables, next_part, rewrite_table, table_files
+from trainer.tables import compact_run, load_tables, next_part, rewrite_table, table_files
 
 # How run.json's `error` begins when the run failed because its results could not be written.
 WRITE_FAILED = "writing the results failed: "
