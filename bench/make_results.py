@@ -10,7 +10,8 @@ resolved and the run id made by trainer.config, the logged epochs come from
 trainer.schedule (`log_schedule_for`: about LOGGED logged epochs), the record's fields from
 trainer.store.run_fields and RunRecord, the final_* fields from trainer.final_metrics,
 the dead_network / diverged flags from trainer.health, and every file is written by
-trainer.atomic (run.json through trainer.store.write_record). A finished run's tables
+trainer.atomic (run.json through trainer.store.write_record; without fsync, since a lost
+synthetic root is written again). A finished run's tables
 are compacted base files (`ib.compacted_through` in the footer), a running run's part
 files. Tables are built column-wise from numpy arrays, and `make_root` writes with
 several processes (its running time is printed; README lists measured figures).
@@ -105,10 +106,10 @@ def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *,
         rows = data[table]
         few_values = [name for name in rows.column_names if name in FEW_VALUES]
         if running:
-            write_table(layout.table_part_path(root, run_id, table, 1), rows, use_dictionary=few_values)
+            write_table(layout.table_part_path(root, run_id, table, 1), rows, use_dictionary=few_values, sync=False)
         else:
             write_table(layout.table_path(root, run_id, table), rows, compacted_through=FLUSHES,
-                        use_dictionary=few_values)
+                        use_dictionary=few_values, sync=False)
     finals = FinalMetrics()
     finals.observe(data["metrics"])
     finished = START + timedelta(seconds=2.0 * done)
@@ -119,7 +120,7 @@ def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *,
         versions={"python": "3.11.7", "tensorflow": "2.21.0", "package": "0.1.0", "git_commit": "abc123"},
         host="bench", pid=4242, schema_version=SCHEMA_VERSION, **finals.fields(),
         **(dict.fromkeys(("dead_network", "diverged")) if running else health_flags(data)))
-    write_record(layout.run_json_path(root, run_id), record)
+    write_record(layout.run_json_path(root, run_id), record, sync=False)
     return run_id
 
 

@@ -20,10 +20,12 @@ import pyarrow.parquet as pq
 from ibstore import layout
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None], sync: bool = True) -> None:
     """Call write(tmp) on a temporary file beside `path`, then rename it over `path`.
 
-    On any failure the temporary file is removed and `path` is left as it was.
+    On any failure the temporary file is removed and `path` is left as it was. `sync`: flush
+    the file to disk before the rename, so that a machine crash cannot leave an empty file
+    under the final name (only a generator that can write everything again skips it).
     """
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide results from other users of a shared root
@@ -31,16 +33,17 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     tmp = Path(tmp_name)
     try:
         write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
+        if sync:
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+def write_bytes(path: Path, data: bytes, sync: bool = True) -> None:
+    atomic_write(path, lambda tmp: tmp.write_bytes(data), sync)
 
 
 def write_arrays(path: Path, arrays: dict[str, np.ndarray], compressed: bool = False) -> None:
@@ -54,10 +57,11 @@ def write_arrays(path: Path, arrays: dict[str, np.ndarray], compressed: bool = F
 
 
 def write_table(path: Path, table: pa.Table, compacted_through: int | None = None,
-                use_dictionary: bool | list[str] = True) -> None:
+                use_dictionary: bool | list[str] = True, sync: bool = True) -> None:
     """A Parquet file (zstd); a base file records the last part it holds (ibstore.layout).
     `use_dictionary`: the columns to dictionary-encode (Arrow's default: all)."""
     if compacted_through:
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}), layout.COMPACTED_THROUGH_KEY: str(compacted_through).encode()})
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd", use_dictionary=use_dictionary))
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd", use_dictionary=use_dictionary),
+                 sync)

@@ -36,8 +36,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     process. A completed run is kept (said so, exit 0) unless --force; a run another live process
     holds is never touched (said so, exit 1); failed, diverged and interrupted runs are trained
     again from the start."""
-    from ibstore.lifecycle import Redo, existing
-    from ibstore.progress import HELD
+    from ibstore.lifecycle import Redo
     from ibstore.record import Status
     from trainer import config
     from trainer.plan import plan_sweep, stack_groups
@@ -64,17 +63,31 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise KeyboardInterrupt
         if result.store_error:
             raise StoreError(result.store_error)
-        for run in result.runs:
-            if run.status == HELD:   # another process took it since planning
-                not_trained.append(f"{run.run_id}: {run.error}; not trained")
-                continue
-            found = existing(root, run.run_id)
-            print(f"{run.run_id}: {found.status or 'not recorded'}  ({layout.run_dir(root, run.run_id)})"
-                  + (f"  {found.note}" if found.note and found.status is not Status.COMPLETED else ""))
-            complete &= found.status is Status.COMPLETED
+        held, group_complete = _report_trained(root, result)
+        not_trained += held
+        complete &= group_complete
     for line in not_trained:
         print(line, file=sys.stderr)
     return EXIT_OK if complete and not not_trained else EXIT_RUN_FAILED
+
+
+def _report_trained(root, result) -> tuple[list[str], bool]:
+    """Print each trained run's status as `trainer ls` shows it (and its error); returns the lines
+    for runs another process took since planning, and whether every other run completed."""
+    from ibstore.lifecycle import existing
+    from ibstore.progress import HELD
+    from ibstore.record import Status
+
+    held, complete = [], True
+    for run in result.runs:
+        if run.status == HELD:
+            held.append(f"{run.run_id}: {run.error}; not trained")
+            continue
+        found = existing(root, run.run_id)
+        print(f"{run.run_id}: {found.status or 'not recorded'}  ({layout.run_dir(root, run.run_id)})"
+              + (f"  {found.note}" if found.note and found.status is not Status.COMPLETED else ""))
+        complete &= found.status is Status.COMPLETED
+    return held, complete
 
 
 def _positive_int(text: str) -> int:

@@ -66,9 +66,9 @@ def run_fields(experiment: Experiment, seed: int) -> dict[str, Any]:
             "ignored_keys": sorted(experiment.ignored)}
 
 
-def write_record(path: Path, record: RunRecord) -> None:
+def write_record(path: Path, record: RunRecord, sync: bool = True) -> None:
     """run.json, atomically, through the typed record (the only way run.json is written)."""
-    write_bytes(path, record.to_json_bytes())
+    write_bytes(path, record.to_json_bytes(), sync)
 
 
 def versions() -> dict[str, str | None]:

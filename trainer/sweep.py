@@ -131,31 +131,13 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
     redo = Redo(interrupted=resume or force, failed=retry_failed or force, completed=force)
     plan = plan_sweep(experiments, root, redo, resume=resume and not force)
     workers = workers or os.cpu_count() or 1
-    print(f"sweep {path}: {plan.planned} runs planned, {len(plan.skipped.get(Status.COMPLETED, []))} already "
-          f"complete (skipped), {plan.to_do} to do; results in {root}")
-    for status, hint in ((Status.FAILED, "--retry-failed reruns them"), (Status.DIVERGED, "--retry-failed reruns them"),
-                         (Status.INTERRUPTED, "--resume continues them")):
-        if plan.skipped.get(status):
-            print(f"  {len(plan.skipped[status])} {status} (skipped; {hint})")
-    if plan.held:
-        print(f"  {len(plan.held)} held by other live processes (this sweep waits for them)")
-    resumed = sum(len(task.seeds) for task in plan.tasks if task.resume)
-    if resumed:
-        print(f"  {resumed} interrupted run(s) continue from their last checkpoint")
+    print_plan(path, root, plan)
     check_writable(root)
     print(f"progress file: {progress_path(root, sweep_id)}")
     progress = Progress(root, path, plan, sweep_id)
     try:
         while True:
-            if plan.tasks:
-                groups = stack_groups(plan.tasks, workers)
-                backend = f"Ray ({ray_address})" if ray_address else f"{min(workers, len(groups))} local worker(s)"
-                progress.tqdm.write(f"training {plan.to_do} run(s) of {len(plan.tasks)} experiment(s) as "
-                                    f"{len(groups)} stacked group(s) on {backend}")
-                if ray_address:
-                    run_ray(groups, root, ray_address, progress.report, local_cpus=workers)
-                else:
-                    run_local(groups, root, workers, progress.report)
+            train(plan, root, workers, ray_address, progress)
             if progress.store_error or not progress.held:
                 break
             progress.tqdm.write(f"waiting for {len(progress.held)} run(s) held by other processes: "
@@ -186,6 +168,34 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
     complete = tally.get(Status.COMPLETED.value, 0) == len(final)
     progress.write(state=SweepState.FINISHED, exit_code=0 if complete else 1)
     return complete
+
+
+def print_plan(path: str | Path, root: Path, plan: Plan) -> None:
+    print(f"sweep {path}: {plan.planned} runs planned, {len(plan.skipped.get(Status.COMPLETED, []))} already "
+          f"complete (skipped), {plan.to_do} to do; results in {root}")
+    for status, hint in ((Status.FAILED, "--retry-failed reruns them"), (Status.DIVERGED, "--retry-failed reruns them"),
+                         (Status.INTERRUPTED, "--resume continues them")):
+        if plan.skipped.get(status):
+            print(f"  {len(plan.skipped[status])} {status} (skipped; {hint})")
+    if plan.held:
+        print(f"  {len(plan.held)} held by other live processes (this sweep waits for them)")
+    resumed = sum(len(task.seeds) for task in plan.tasks if task.resume)
+    if resumed:
+        print(f"  {resumed} interrupted run(s) continue from their last checkpoint")
+
+
+def train(plan: Plan, root: Path, workers: int, ray_address: str | None, progress: Progress) -> None:
+    """The plan's tasks, stacked into groups, on local workers or Ray; each result to `progress`."""
+    if not plan.tasks:
+        return
+    groups = stack_groups(plan.tasks, workers)
+    backend = f"Ray ({ray_address})" if ray_address else f"{min(workers, len(groups))} local worker(s)"
+    progress.tqdm.write(f"training {plan.to_do} run(s) of {len(plan.tasks)} experiment(s) as "
+                        f"{len(groups)} stacked group(s) on {backend}")
+    if ray_address:
+        run_ray(groups, root, ray_address, progress.report, local_cpus=workers)
+    else:
+        run_local(groups, root, workers, progress.report)
 
 
 def wait_until_free(root: Path, run_ids: set[str]) -> None:

@@ -73,17 +73,7 @@ def train_group(group: Group, root: Path, progress: bool = False,
     error = store_error = None
     interrupted = False
     results: dict[str, RunResult] = {}
-    members = []
-    for task in group.tasks:
-        seeds = []
-        for seed in task.seeds:
-            found = check_run(root, task, seed)
-            if found is None:
-                seeds.append(seed)
-            else:
-                results[found.run_id] = found
-        if seeds:
-            members.append((task, seeds))
+    members = still_to_do(group, root, results)
     outcomes: dict[str, Outcome] = {}
     try:
         if members:
@@ -114,6 +104,22 @@ def train_group(group: Group, root: Path, progress: bool = False,
                 store_error = str(unwritable(root, OSError(outcome.write_error)))
     return GroupResult([results[run_id] for run_id in group.run_ids], time.monotonic() - start, store_error,
                        interrupted)
+
+
+def still_to_do(group: Group, root: Path, found: dict[str, RunResult]) -> list[tuple[Task, list[int]]]:
+    """Each task with the seeds it may train now (check_run); the others' results go into `found`."""
+    members = []
+    for task in group.tasks:
+        seeds = []
+        for seed in task.seeds:
+            result = check_run(root, task, seed)
+            if result is None:
+                seeds.append(seed)
+            else:
+                found[result.run_id] = result
+        if seeds:
+            members.append((task, seeds))
+    return members
 
 
 def recorded_result(root: Path, task: Task, seed: int, error: str | None) -> RunResult:
