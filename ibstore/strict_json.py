@@ -14,6 +14,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -52,33 +53,10 @@ def loads(data: bytes | str, what: str, limits: Limits = Limits()) -> Any:
     except UnicodeDecodeError as error:
         raise JsonError(f"{what} is not UTF-8 text ({error.reason} at byte {error.start})") from None
 
-    def integer(literal: str) -> int:
-        # Length first: int() of a 100 000-digit literal raises ValueError (digit limit) or is slow.
-        if limits.int64 and (len(literal.lstrip("-")) > 19 or not INT64_MIN <= int(literal) <= INT64_MAX):
-            shown = literal if len(literal) <= 30 else f"{literal[:12]}...({len(literal)} digits)"
-            raise JsonError(f"{what} holds the integer {shown}, outside the 64-bit range {INT64_MIN}..{INT64_MAX}")
-        return int(literal)
-
-    def number(literal: str) -> float:
-        value = float(literal)
-        if not math.isfinite(value):   # 1e999 parses as infinity
-            raise JsonError(f"{what} is not valid JSON: the number {literal[:30]} is too large for a 64-bit float")
-        return value
-
-    def constant(name: str) -> float:
-        raise JsonError(f"{what} is not valid JSON: it holds {name} (NaN and Infinity are refused; use null)")
-
-    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise JsonError(f"{what} holds the key {key!r} twice; each key may appear once in an object")
-            seen.add(key)
-        return dict(pairs)
-
     try:
-        value = json.loads(text, parse_int=integer, parse_float=number, parse_constant=constant,
-                           object_pairs_hook=unique if limits.unique_keys else None)
+        value = json.loads(text, parse_int=partial(_integer, what, limits.int64),
+                           parse_float=partial(_number, what), parse_constant=partial(_constant, what),
+                           object_pairs_hook=partial(_unique, what) if limits.unique_keys else None)
     except json.JSONDecodeError as error:
         raise NotJson(f"{what} is not valid JSON ({error})") from None
     try:
@@ -89,6 +67,34 @@ def loads(data: bytes | str, what: str, limits: Limits = Limits()) -> Any:
         bad = error.object[error.start:error.end]
         raise JsonError(f"{what} holds the escape {ascii(bad)[1:-1]}, half of a UTF-16 pair, not text") from None
     return value
+
+
+def _integer(what: str, int64: bool, literal: str) -> int:
+    # Length first: int() of a 100 000-digit literal raises ValueError (digit limit) or is slow.
+    if int64 and (len(literal.lstrip("-")) > 19 or not INT64_MIN <= int(literal) <= INT64_MAX):
+        shown = literal if len(literal) <= 30 else f"{literal[:12]}...({len(literal)} digits)"
+        raise JsonError(f"{what} holds the integer {shown}, outside the 64-bit range {INT64_MIN}..{INT64_MAX}")
+    return int(literal)
+
+
+def _number(what: str, literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):   # 1e999 parses as infinity
+        raise JsonError(f"{what} is not valid JSON: the number {literal[:30]} is too large for a 64-bit float")
+    return value
+
+
+def _constant(what: str, name: str) -> float:
+    raise JsonError(f"{what} is not valid JSON: it holds {name} (NaN and Infinity are refused; use null)")
+
+
+def _unique(what: str, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise JsonError(f"{what} holds the key {key!r} twice; each key may appear once in an object")
+        seen.add(key)
+    return dict(pairs)
 
 
 def json_depth(data: bytes) -> int:

@@ -141,18 +141,22 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
             todo = action(record and record.status, redo)
             if todo is Action.HELD:
                 plan.held[run_id] = holder_text(root, record)
-            elif todo is Action.TRAIN:
-                fresh.append(seed)
-            elif todo is Action.CONTINUE:
-                epoch = checkpoint.latest_common_epoch(root, [run_id]) \
-                    if resume and resumable(experiment.config) else 0
-                (resumed.setdefault(epoch, []) if epoch else fresh).append(seed)
-            else:
+            elif todo is Action.KEEP:
                 plan.skipped.setdefault(record.status.value, []).append(run_id)
+            else:
+                epoch = start_epoch(root, experiment, run_id, todo, resume)
+                (resumed.setdefault(epoch, []) if epoch else fresh).append(seed)
         if fresh:
             plan.tasks.append(Task(experiment, tuple(fresh), redo=redo))
         plan.tasks += [Task(experiment, tuple(seeds), resume=True, redo=redo) for seeds in resumed.values()]
     return plan
+
+
+def start_epoch(root: Path, experiment: Experiment, run_id: str, todo: Action, resume: bool) -> int:
+    """0 (from the start), or the checkpoint epoch an interrupted run continues from with `resume`."""
+    if todo is Action.CONTINUE and resume and resumable(experiment.config):
+        return checkpoint.latest_common_epoch(root, [run_id])
+    return 0
 
 
 def resumable(run_config: dict[str, Any]) -> bool:

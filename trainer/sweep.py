@@ -25,6 +25,7 @@ from ibstore.lifecycle import Redo, current_status
 from ibstore.progress import HELD, NOT_STARTED, QUEUED, SweepProgress, SweepState, progress_path
 from ibstore.record import Status, utc_now
 from trainer.atomic import write_bytes
+from trainer.config import Experiment
 from trainer.local_pool import run_local
 from trainer.plan import Plan, SweepError, load_experiments, plan_sweep, stack_groups
 from trainer.ray_pool import run_ray
@@ -119,13 +120,7 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
 
     Raises ConfigError (a bad config: nothing was written), SweepError, StoreError.
     """
-    if ray_address not in (None, "local") and workers is not None:
-        raise SweepError("--workers applies to local workers and --ray local; a Ray cluster uses its own CPUs")
-    sweep_id = sweep_id or default_sweep_id()
-    try:
-        progress_path(root, sweep_id)
-    except ValueError as error:
-        raise SweepError(str(error)) from None
+    sweep_id = check_options(root, workers, ray_address, sweep_id)
     experiments = load_experiments(path)
     root = Path(root).resolve()
     redo = Redo(interrupted=resume or force, failed=retry_failed or force, completed=force)
@@ -140,17 +135,7 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
             train(plan, root, workers, ray_address, progress)
             if progress.store_error or not progress.held:
                 break
-            progress.tqdm.write(f"waiting for {len(progress.held)} run(s) held by other processes: "
-                                + "; ".join(f"{run_id} {text}" for run_id, text in sorted(progress.held.items())))
-            progress.write(state=SweepState.WAITING)
-            wait_until_free(root, set(progress.held))
-            # A run the other process completed meanwhile is complete, even with --force (else two
-            # forced sweeps would train it twice); what it left failed or interrupted is redone
-            # as --force would have done it.
-            plan = plan_sweep(experiments, root, changed(redo, completed=False), resume=resume or force,
-                              only=set(progress.held))
-            progress.plan_again(plan)
-            progress.write(state=SweepState.RUNNING)
+            plan = plan_held_again(experiments, root, changed(redo, completed=False), resume or force, progress)
     except KeyboardInterrupt:
         progress.close()
         progress.write(state=SweepState.INTERRUPTED, exit_code=130)
@@ -160,6 +145,23 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
     if progress.store_error:
         progress.write(state=SweepState.FAILED, exit_code=2)
         raise StoreError(progress.store_error)
+    return finish(root, progress)
+
+
+def check_options(root: Path, workers: int | None, ray_address: str | None, sweep_id: str | None) -> str:
+    """SweepError for options that do not go together or a bad sweep id; returns the sweep id."""
+    if ray_address not in (None, "local") and workers is not None:
+        raise SweepError("--workers applies to local workers and --ray local; a Ray cluster uses its own CPUs")
+    sweep_id = sweep_id or default_sweep_id()
+    try:
+        progress_path(root, sweep_id)
+    except ValueError as error:
+        raise SweepError(str(error)) from None
+    return sweep_id
+
+
+def finish(root: Path, progress: Progress) -> bool:
+    """Print and record the final tally; True if every planned run is completed."""
     final = final_statuses(root, list(progress.file.runs))
     progress.file.runs.update(final)
     tally = Counter(final.values())
@@ -168,6 +170,22 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
     complete = tally.get(Status.COMPLETED.value, 0) == len(final)
     progress.write(state=SweepState.FINISHED, exit_code=0 if complete else 1)
     return complete
+
+
+def plan_held_again(experiments: list[Experiment], root: Path, redo: Redo, resume: bool,
+                    progress: Progress) -> Plan:
+    """Wait until no other process holds the runs it held, then plan them again. A run the other
+    process completed meanwhile is complete, even with --force (`redo` then keeps completed runs,
+    else two forced sweeps would train it twice); what it left failed or interrupted is redone as
+    --force would have done it."""
+    progress.tqdm.write(f"waiting for {len(progress.held)} run(s) held by other processes: "
+                        + "; ".join(f"{run_id} {text}" for run_id, text in sorted(progress.held.items())))
+    progress.write(state=SweepState.WAITING)
+    wait_until_free(root, set(progress.held))
+    plan = plan_sweep(experiments, root, redo, resume=resume, only=set(progress.held))
+    progress.plan_again(plan)
+    progress.write(state=SweepState.RUNNING)
+    return plan
 
 
 def print_plan(path: str | Path, root: Path, plan: Plan) -> None:
