@@ -11,10 +11,10 @@ trainer.schedule (`log_schedule_for`: about LOGGED logged epochs), the record's 
 trainer.store.run_fields and RunRecord, the final_* fields from trainer.final_metrics,
 the dead_network / diverged flags from trainer.health, and every file is written by
 trainer.atomic (run.json through trainer.store.write_record; without fsync, since a lost
-synthetic root is written again). A finished run's tables
-are compacted base files (`ib.compacted_through` in the footer), a running run's part
-files. Tables are built column-wise from numpy arrays, and `make_root` writes with
-several processes (its running time is printed; README lists measured figures).
+synthetic root is written again). A finished run's tables are compacted base files
+(`ib.compacted_through` in the footer), a running run's part files. Tables are built
+column-wise from numpy arrays, and `make_root` writes with several processes (its running
+time is printed; README lists measured figures).
 
     python bench/make_results.py OUT --runs 10000 --epochs 2000 --logged 300
 """
@@ -55,7 +55,6 @@ START = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
 FEW_VALUES = {"run_id", "epoch", "split", "layer", "layer_name", "units", "estimator", "params",
               "bin_index", "bin_lo", "bin_hi", "neuron"}
 FLUSHES = 40   # the parts a finished run's writer flushed before compaction (ib.compacted_through)
-
 
 
 @functools.lru_cache(maxsize=64)
