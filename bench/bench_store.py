@@ -25,10 +25,11 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ibstore.record import SCHEMA_VERSION, RunRecord  # noqa: E402
+from ibstore.record import SCHEMA_VERSION, RunRecord, Status  # noqa: E402
 from ibstore.schema import TABLE_SCHEMAS  # noqa: E402
 from trainer import schedule  # noqa: E402
-from trainer.store import RunWriter, write_record, write_table  # noqa: E402
+from trainer.atomic import write_table  # noqa: E402
+from trainer.store import RunWriter, write_record  # noqa: E402
 
 LAYERS, UNITS, SPLITS, BINS = 6, [10, 7, 5, 4, 3, 2], ["train", "test"], 30
 
@@ -76,7 +77,7 @@ def appending(root: Path, epochs: int, flush_every: int) -> float:
             writer.add(table, columns)
         if epoch % flush_every == 0:
             writer.flush(epoch)
-    writer.finish("completed", epochs)
+    writer.finish(Status.COMPLETED, epochs)
     return time.perf_counter() - start
 
 
@@ -100,7 +101,7 @@ def rewriting(root: Path, epochs: int, flush_every: int) -> float:
                     tables[name] = pa.concat_tables([tables[name], new]) if name in tables else new
                     write_table(folder / f"{name}.parquet", tables[name])
             pending = {name: [] for name in TABLE_SCHEMAS}
-            record = RunRecord(run_id="rewrite", status="running", epochs_done=epoch, schema_version=SCHEMA_VERSION)
+            record = RunRecord(run_id="rewrite", status=Status.RUNNING, epochs_done=epoch, schema_version=SCHEMA_VERSION)
             write_record(folder / "run.json", record)  # as RunWriter does at every flush
     return time.perf_counter() - start
 

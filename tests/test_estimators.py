@@ -561,6 +561,7 @@ def test_canonical_unknown_names_list_what_is_allowed():
         estimate("ksg", np.zeros((5, 1)), np.zeros(5, dtype=int), bin_size=0.1)
 
 
+@pytest.mark.slow
 def test_package_does_not_import_tensorflow():
     code = "import sys, trainer.estimators; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -589,6 +590,7 @@ def test_each_estimator_alone_gives_rows_for_every_split_layer_and_epoch(name, p
     assert recorded == {json.dumps(for_network(name, params, "relu"), sort_keys=True)}
 
 
+@pytest.mark.slow
 def test_run_range_binning_alone_in_a_training_run(tmp_path):
     # Saxe et al.'s ReLU setting as the only estimator: everything is estimated when the run ends.
     # The network is live: not flagged dead (test_health has the dead one)
@@ -601,7 +603,7 @@ def test_run_range_binning_alone_in_a_training_run(tmp_path):
            "mi_splits": ["train", "test", "full"],
            "estimators": [{"name": "binning", "params": {"n_bins": 100, "range": "run"}}]}
     (run_id, status), = run_experiment(config.plan(raw)[0], tmp_path, progress=False).items()
-    assert status == "completed"
+    assert status.status == "completed"
     record = json.loads((tmp_path / "runs" / run_id / "run.json").read_text())
     assert (record["dead_network"], record["diverged"]) == (False, False)
     counts = duckdb.sql(f"SELECT split, count(*) FROM '{tmp_path}/runs/{run_id}/mi*.parquet' GROUP BY split").fetchall()

@@ -123,6 +123,7 @@ def train(tmp_path, **config) -> list[dict]:
     return records
 
 
+@pytest.mark.slow
 def test_tanh_with_a_large_initial_bias_is_flagged_dead(tmp_path):
     # The case: hidden gradients ~1e-19 or exactly 0, I(X;T) = 0, but the softmax keeps learning.
     records = train(tmp_path, activation_fn="tanh", grid={"initial_bias": [5, 10]})
@@ -137,6 +138,7 @@ def test_tanh_with_a_large_initial_bias_is_flagged_dead(tmp_path):
         assert pd.isna(last["health"].iloc[-1])                     # no state for the output layer
 
 
+@pytest.mark.slow
 def test_relu_with_a_negative_initial_bias_is_flagged_dead(tmp_path):
     from ibstore.sandbox import run_query
     from ibstore.scan import scan
@@ -156,6 +158,7 @@ def test_relu_with_a_negative_initial_bias_is_flagged_dead(tmp_path):
     assert dict(zip(states["health"], states["n"])) == {"dead": 2 * 3 * 5, "NULL": 2 * 3}   # NULL: output layer
 
 
+@pytest.mark.slow
 def test_a_relu_network_with_one_dead_hidden_layer_and_a_learning_output_is_flagged_dead(tmp_path):
     # relu, bias 0.5, Adam at lr 0.1, seed 1: by epoch 3 hidden layer 3 is 0 on every input, layer 4 is a
     # constant above 0, and the output kernel's gradient is not 0 (the former rule called it alive).
@@ -169,6 +172,7 @@ def test_a_relu_network_with_one_dead_hidden_layer_and_a_learning_output_is_flag
     assert record["dead_network"] is True and 3 in record["dead_layers"]
 
 
+@pytest.mark.slow
 def test_the_live_networks_of_the_seed_notebooks_cohort_are_not_flagged(tmp_path):
     # relu, initial bias 0 ... 5 (the notebook's cohort), trained together as one stack.
     records = train(tmp_path, activation_fn="relu", grid={"initial_bias": [0, 0.2, 0.5, 1, 2, 5]})
@@ -179,12 +183,14 @@ def test_the_live_networks_of_the_seed_notebooks_cohort_are_not_flagged(tmp_path
         assert "dead" not in set(record["gradient_rows"]["health"].dropna())
 
 
+@pytest.mark.slow
 def test_huge_learning_rate_is_flagged_diverged(tmp_path):
     record, = train(tmp_path, activation_fn="relu", optimizer="sgd", learning_rate=1e20, architecture=[10, 7, 5])
     assert record["status"] == "diverged" and record["gradient_rows"] is None   # diverged in epoch 1
     assert (record["diverged"], record["dead_network"]) == (True, False)
 
 
+@pytest.mark.slow
 def test_a_relu_network_that_dies_after_a_few_epochs_is_flagged_dead(tmp_path):
     # docs/reproductions.md: relu, initial bias -0.2, seed 1 trains for three epochs, then every
     # kernel gradient is exactly zero and it stays at chance.

@@ -20,6 +20,8 @@ from trainer.datasets import harmonics
 from trainer.estimators import estimate, for_network
 from trainer.measure import MiRows
 
+pytestmark = pytest.mark.slow  # the module's fixture trains networks
+
 TOLERANCE = 1e-6  # bits
 LOGGED_EPOCHS = (0, 5, 30)
 SIZES = [12, 10, 7, 5, 4, 3, 2]

@@ -142,6 +142,7 @@ def test_a_naive_finish_time_counts_as_utc(hostile):
     assert (record.finished_at - record.started_at).total_seconds() == 30 * 60
 
 
+@pytest.mark.slow
 def test_trainer_ls_lists_every_good_run_on_its_own_line(hostile):
     result = trainer("ls", "--results", str(hostile["root"]))
     assert result.returncode == 0, result.stderr
@@ -157,6 +158,7 @@ def test_trainer_ls_lists_every_good_run_on_its_own_line(hostile):
         assert f"/runs/{name}" in result.stderr, name
 
 
+@pytest.mark.slow
 def test_trainer_sql_and_result_store_see_every_good_run(hostile):
     from explorer.results import ResultStore
 

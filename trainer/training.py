@@ -23,7 +23,6 @@ import math
 import sys
 import time
 import traceback
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from ibstore.lifecycle import Outcome, Redo
 from ibstore.lock import RunLocked
 from ibstore.record import Status
 from trainer import checkpoint, config as config_module, datasets, plan, saved, schedule, xla_cache
@@ -38,7 +38,7 @@ from trainer.health import NetworkHealth, layer_health
 from trainer.measure import MiRows, activation_rows, split_rows
 from trainer.model import NetworkSettings, StackedMLP, cross_entropy
 from trainer.optimizers import Optimizer
-from trainer.store import REPLACEABLE_BY_DEFAULT, RunExists, RunWriter, StoreError
+from trainer.store import RunExists, RunWriter, StoreError, run_fields
 from trainer.summaries import HistogramGrid, gradient_stats
 
 # The minibatch orders of one chunk ([epochs, networks, rows] int32) stay below this.
@@ -241,26 +241,25 @@ class Logging:
 
 def run_experiment(experiment: dict[str, Any], root: Path, seeds: list[int] | None = None,
                    progress: bool = True, resume: bool = False, flush_seconds: float = 5.0,
-                   replace: Iterable[Status] = REPLACEABLE_BY_DEFAULT,
-                   epochs_per_call: int | None = None) -> dict[str, str]:
+                   redo: Redo = Redo(), epochs_per_call: int | None = None) -> dict[str, Outcome]:
     """Train one experiment (every seed in `seeds`, default all) and write its runs.
 
     Returns {run_id: final status as recorded}; see `run_group`.
     """
     return run_group([(experiment, seeds or experiment["seeds"], resume)], root, progress=progress,
-                     flush_seconds=flush_seconds, replace=replace, epochs_per_call=epochs_per_call)
+                     flush_seconds=flush_seconds, redo=redo, epochs_per_call=epochs_per_call)
 
 
 def run_group(members: list[tuple[dict[str, Any], list[int], bool]], root: Path, progress: bool = True,
-              flush_seconds: float = 5.0, replace: Iterable[Status] = REPLACEABLE_BY_DEFAULT,
-              epochs_per_call: int | None = None) -> dict[str, str]:
+              flush_seconds: float = 5.0, redo: Redo = Redo(),
+              epochs_per_call: int | None = None) -> dict[str, Outcome]:
     """Train experiments of one shape (equal `trainer.plan.shape_key`) stacked as one computation.
 
     `members`: (experiment, seeds, resume) each; with resume, an experiment continues from
     the newest checkpoint all its seeds have. Every network writes its own run and gets the
-    same numbers as when trained alone. Returns {run_id: final status as recorded}; a run
-    another process holds (RunLocked) or that may not be replaced (RunExists, see
-    `replace`) is not trained and reported as "skipped: <why>". KeyboardInterrupt marks
+    same numbers as when trained alone. Returns {run_id: Outcome}: the final status as
+    recorded; a run another process holds (RunLocked) or that may not be replaced (RunExists,
+    see `redo`) is not trained, its Outcome says why (`refused`). KeyboardInterrupt marks
     the runs interrupted (everything flushed so far stays readable) and is re-raised.
     `epochs_per_call` caps how many epochs one compiled call trains (default: up to the
     next logged epoch, within memory).
@@ -274,23 +273,23 @@ def run_group(members: list[tuple[dict[str, Any], list[int], bool]], root: Path,
         start = checkpoint.latest_common_epoch(root, run_ids) \
             if resume and experiment["config"]["save_checkpoints"] else 0
         by_start.setdefault(start, []).extend(Network(experiment, s, r) for s, r in zip(seeds, run_ids))
-    statuses: dict[str, str] = {}
+    outcomes: dict[str, Outcome] = {}
     for start, networks in sorted(by_start.items()):
-        statuses.update(_train_stack(networks, Path(root), start, progress, flush_seconds, replace, epochs_per_call))
-    return statuses
+        outcomes.update(_train_stack(networks, Path(root), start, progress, flush_seconds, redo, epochs_per_call))
+    return outcomes
 
 
 def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress: bool, flush_seconds: float,
-                 replace: Iterable[Status], epochs_per_call: int | None) -> dict[str, str]:
+                 redo: Redo, epochs_per_call: int | None) -> dict[str, Outcome]:
     tf.config.experimental.enable_op_determinism()
     xla_cache.enable(tf.__version__)   # before the process compiles its first function
     config = networks[0].experiment["config"]     # the shape; per-network settings come from each network's own
-    skipped = {}
+    skipped: dict[str, Outcome] = {}
     for network in networks:
         try:
-            network.writer = _open_writer(network, root, start_epoch, flush_seconds, replace)
+            network.writer = _open_writer(network, root, start_epoch, flush_seconds, redo)
         except (RunLocked, RunExists) as refused:
-            skipped[network.run_id] = f"skipped: {refused}"
+            skipped[network.run_id] = Outcome(None, refused=str(refused))
             print(f"{network.run_id}: skipped: {refused}", file=sys.stderr)
         except BaseException:
             for taken in networks:  # release the runs taken so far (they read as interrupted at epoch 0)
@@ -384,17 +383,14 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
         if network.status is Status.RUNNING:
             network.status = Status.COMPLETED
     _finish_ended(networks)
-    return {**skipped, **{network.run_id: network.status.value for network in networks}}
+    return {**skipped, **{network.run_id: Outcome(network.status, write_error=network.writer.write_error)
+                          for network in networks}}
 
 
 def _open_writer(network: Network, root: Path, start_epoch: int, flush_seconds: float,
-                 replace: Iterable[Status]) -> RunWriter:
-    experiment, config = network.experiment, network.experiment["config"]
-    fields = {"run_id": network.run_id, "group_id": config_module.group_id(experiment["name"], config),
-              "name": experiment["name"], "cohort": experiment.get("cohort"), "config": {**config, "seed": network.seed},
-              "seed": network.seed, "epochs_total": config["epochs"], "split_seed": config["split_seed"],
-              "ignored_keys": sorted(experiment.get("ignored", {}))}
-    return RunWriter(root, fields, flush_seconds, resume_epoch=start_epoch or None, replace=replace)
+                 redo: Redo) -> RunWriter:
+    return RunWriter(root, run_fields(network.experiment, network.seed), flush_seconds,
+                     resume_epoch=start_epoch or None, redo=redo)
 
 
 def _capacity(logged: list[int], n_networks: int, n_train: int, epochs_per_call: int | None) -> int:
