@@ -128,6 +128,15 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _size(text: str) -> int:
+    from ibstore.sandbox import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from trainer import sweep
 
@@ -185,17 +194,18 @@ def cmd_sql(args: argparse.Namespace) -> int:
     import threading
     import time
 
-    from ibstore import sandbox
+    from ibstore import query_process, sandbox
     from ibstore.scan import scan
     from trainer import sql_output
 
+    query_process.start_server()   # its imports overlap the scan below
     root = layout.results_root(args.results)
     try:
         fmt = sql_output.format_for(args.output, args.format)
         if fmt == "parquet" and args.output is None:
             raise sql_output.OutputError("--format parquet needs --output FILE")
         output = sql_output.output_path(args.output, root) if args.output else None
-        limits = sandbox.Limits(timeout_s=args.timeout or None)
+        limits = sandbox.Limits(timeout_s=args.timeout or None, memory_bytes=args.memory)
         statement = sandbox.Statement(scan(root), args.query, limits)
     except (sandbox.SqlError, sql_output.OutputError) as error:
         raise UserError(str(error)) from None
@@ -247,6 +257,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
     error = outcome.get("error")
     if isinstance(error, sandbox.QueryStopped):
         raise UserError(f"query stopped after {error.seconds:g} s (--timeout)")
+    if isinstance(error, sandbox.MemoryLimitExceeded):
+        raise UserError(f"query stopped: it needed more than {sandbox.size_text(error.memory_bytes)} "
+                        f"of memory (--memory)")
     if isinstance(error, sandbox.SqlError):
         raise UserError(str(error))
     if isinstance(error, BrokenPipeError):   # e.g. `| head`: the reader has all it wants
@@ -340,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="rows the table shows (default 200); the rest are counted and left out")
     sql.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
                      help="stop the query after this long (default 30; 0: no limit)")
+    sql.add_argument("--memory", type=_size, default="1GiB", metavar="SIZE",
+                     help="memory the query may use, e.g. 512MB or 4GB (default 1GiB); more ends it")
     sql.set_defaults(handler=cmd_sql)
 
     estimate = with_results(verbs.add_parser(
