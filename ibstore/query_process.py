@@ -38,7 +38,7 @@ import duckdb
 import pyarrow as pa
 
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["ibstore.sandbox"])
+_CONTEXT.set_forkserver_preload(["ibstore.query_warmup"])
 
 
 # pyarrow's mimalloc reserves a 1 GiB arena when pyarrow.dataset is imported; that reservation
@@ -173,15 +173,20 @@ def _work(open_reader: Callable[..., pa.RecordBatchReader], args: tuple, memory_
             for batch in reader:
                 writer.write_batch(batch)
             writer.close()   # the end-of-stream mark: written only when every batch was
-    except (MemoryError, duckdb.OutOfMemoryException) as error:
-        kind, text = "memory", str(error).splitlines()[0]
     except BrokenPipeError:
         pass   # the caller has every row it wants
-    except (duckdb.Error, pa.ArrowException) as error:
-        kind, text = "error", str(error)
+    except Exception as error:   # reported, never lost: the caller raises it
+        kind, text = ("memory" if _out_of_memory(error) else "error"), str(error) or type(error).__name__
     batches_out.close()   # the caller's read ends here, then it reads the report
     report_out.send((kind, text, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
     report_out.close()
+
+
+def _out_of_memory(error: Exception) -> bool:
+    """An allocation failed: DuckDB's OutOfMemoryException, Python's MemoryError, or the same
+    failure surfacing from the Arrow reader between batches (an OSError with DuckDB's text)."""
+    return (isinstance(error, (MemoryError, duckdb.OutOfMemoryException, pa.ArrowMemoryError))
+            or str(error).startswith("Out of Memory Error"))
 
 
 def _peak_rss_bytes(pid: int) -> int | None:

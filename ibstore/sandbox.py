@@ -39,6 +39,7 @@ from ibstore import views
 from ibstore.query_process import Outcome, QueryProcess, WorkerEnded
 from ibstore.record import json_depth
 from ibstore.scan import Scan, scan as scan_root
+from ibstore.schema import TABLE_SCHEMAS
 
 T = TypeVar("T")
 
@@ -171,10 +172,10 @@ def connect(root: str | os.PathLike | None = None, *, scan: Scan | None = None,
         if root is None:
             raise TypeError("connect() needs a results root or a scan")
         scan = scan_root(Path(root))
-    return _connection(views.view_data(scan, names), limits)
+    return connection_of(views.view_data(scan, names), limits)
 
 
-def _connection(data: dict[str, Any], limits: Limits) -> duckdb.DuckDBPyConnection:
+def connection_of(data: dict[str, Any], limits: Limits) -> duckdb.DuckDBPyConnection:
     """The sandbox connection with `data` (view name -> Arrow table or dataset) registered."""
     con = duckdb.connect(":memory:", config={
         "enable_external_access": False,          # no file, no network, no extension install or load
@@ -346,7 +347,7 @@ class Statement:
         self.query = check_read_only(sql)
         self.limits = limits
         scan = source if isinstance(source, Scan) else scan_root(Path(source))
-        self._data = views.view_data(scan, views.read_by(self.query))
+        self._sources = view_sources(scan, views.read_by(self.query))
         self._stopped: SqlError | None = None
         self._process: QueryProcess | None = None
         self._lock = threading.Lock()
@@ -373,7 +374,7 @@ class Statement:
         with self._lock:
             if self._stopped is not None:   # interrupted before it started
                 raise self._stopped
-            process = self._process = QueryProcess(open_reader, (self.query, self._data, self.limits),
+            process = self._process = QueryProcess(open_reader, (self.query, self._sources, self.limits),
                                                    self.limits.memory_bytes)
         timer = None
         if self.limits.timeout_s:
@@ -405,9 +406,24 @@ class Statement:
         return SqlError(f"the query's process ended without an answer ({outcome.text})")
 
 
-def open_reader(query: str, data: dict[str, Any], limits: Limits) -> pa.RecordBatchReader:
+# A view as sent to a worker: an Arrow table, or a Parquet table's (table, paths, run ids), from
+# which the worker builds the dataset (pickling a dataset costs 100 times as much).
+ViewSource = pa.Table | tuple[str, list[str], list[str]]
+
+
+def view_sources(scan: Scan, names: Iterable[str]) -> dict[str, ViewSource]:
+    """The views `names` of `scan`, as a worker needs them."""
+    names = set(names)
+    tables = views.view_data(scan, [name for name in names if name not in TABLE_SCHEMAS])
+    files = {name: (name, *scan.table_paths(name)) for name in TABLE_SCHEMAS if name in names}
+    return {name: files[name] if name in files else tables[name] for name in views.VIEWS if name in names}
+
+
+def open_reader(query: str, sources: dict[str, ViewSource], limits: Limits) -> pa.RecordBatchReader:
     """The worker's side of a Statement: its sandbox connection and the result as a batch reader."""
-    return _connection(data, limits).sql(query).to_arrow_reader(BATCH_ROWS)
+    data = {name: views.table_dataset(*source) if isinstance(source, tuple) else source
+            for name, source in sources.items()}
+    return connection_of(data, limits).sql(query).to_arrow_reader(BATCH_ROWS)
 
 
 def first_rows(batches: Iterator[pa.RecordBatch], schema: pa.Schema, max_rows: int) -> tuple[pa.Table, int]:
