@@ -66,7 +66,7 @@ def overhead(runs: int, repeat: int) -> None:
     from bench.make_results import make_root
     from explorer.sql_examples import EXAMPLES
     from ibstore import query_process, sandbox
-    from ibstore.scan import scan
+    from ibstore.index import scan
 
     def in_process(found, query: str) -> int:
         con = sandbox.connect(scan=found, names=views_of(query))

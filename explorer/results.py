@@ -30,7 +30,8 @@ import pyarrow.compute as pc
 
 from explorer import configdiff, queries
 from ibstore import layout, sandbox, views
-from ibstore.scan import Problem, Scan, scan
+from ibstore.index import scan
+from ibstore.scan import Problem, Scan
 from ibstore.schema import TABLE_SCHEMAS
 
 T = TypeVar("T")

@@ -38,7 +38,8 @@ import pyarrow as pa
 from ibstore import views
 from ibstore.query_process import Outcome, QueryProcess, WorkerEnded
 from ibstore.record import json_depth
-from ibstore.scan import Scan, scan as scan_root
+from ibstore.index import scan as scan_root
+from ibstore.scan import Scan
 from ibstore.schema import TABLE_SCHEMAS
 
 T = TypeVar("T")

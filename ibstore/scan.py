@@ -133,16 +133,6 @@ class Scan:
         return paths.to_pylist(), rows["run_id"].to_pylist()
 
 
-def scan(root: str | os.PathLike, now: float | None = None) -> Scan:
-    """The root's runs, files and problems (`now`: the time that decides heartbeat staleness).
-
-    Through the root's index (ibstore.index): only run folders that changed since it saw them
-    are read again."""
-    from ibstore import index   # it builds on read_run, below
-
-    return index.scan(root, now)
-
-
 def run_dirs(runs_dir: Path) -> tuple[list[str], Problem | None]:
     """The name of every entry of runs/ not starting with ".", sorted (read_run says what is
     wrong with the odd ones)."""

@@ -27,7 +27,7 @@ from conftest import BIASES, EPOCHS, REPO
 from explorer.results import ResultStore
 from ibstore import sandbox
 from ibstore.sandbox import Limits, SqlError, check_read_only, run_query
-from ibstore.scan import scan
+from ibstore.index import scan
 from trainer import cli
 
 # {root}: the results root, {out}: a folder outside it that must stay empty.

@@ -20,7 +20,7 @@ from conftest import REPO
 from explorer.results import ResultStore
 from ibstore import sandbox
 from ibstore.sandbox import Limits, MemoryLimitExceeded, QueryStopped, SqlError
-from ibstore.scan import scan
+from ibstore.index import scan
 from test_sandbox import process_alive, query_workers
 from trainer import cli
 

@@ -164,7 +164,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from ibstore import sandbox
-    from ibstore.scan import scan
+    from ibstore.index import scan
     from trainer import listing
 
     root = layout.results_root(args.results)
@@ -195,7 +195,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     import time
 
     from ibstore import query_process, sandbox
-    from ibstore.scan import scan
+    from ibstore.index import scan
     from trainer import sql_output
 
     query_process.start_server()   # its imports overlap the scan below

@@ -20,7 +20,7 @@ from typing import Any
 
 from ibstore import layout, lock
 from ibstore.record import RunRecord, Status
-from ibstore.scan import scan
+from ibstore.index import scan
 from trainer import checkpoint, config, estimators
 from trainer.config import MEMORY_SHARE, Experiment, memory_estimate, physical_memory
 from trainer.store import REPLACEABLE_BY_DEFAULT

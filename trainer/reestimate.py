@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from ibstore import layout
 from ibstore.lock import RunLock, RunLocked
-from ibstore.scan import scan
+from ibstore.index import scan
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import estimators, saved
 from trainer.measure import MiRows, params_text, split_rows
