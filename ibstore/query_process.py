@@ -92,12 +92,13 @@ class QueryProcess:
         start_server()
         batches_in, batches_out = _CONTEXT.Pipe(duplex=False)
         report_in, report_out = _CONTEXT.Pipe(duplex=False)
+        stderr_in, stderr_out = _CONTEXT.Pipe(duplex=False)
         self._process = _CONTEXT.Process(target=_work, name="ib-lab query", daemon=True,
-                                         args=(open_reader, args, memory_bytes, batches_out, report_out))
+                                         args=(open_reader, args, memory_bytes, batches_out, report_out, stderr_out))
         self._process.start()
-        batches_out.close()
-        report_out.close()
-        self._batches_in, self._report_in = batches_in, report_in
+        for end in (batches_out, report_out, stderr_out):
+            end.close()
+        self._batches_in, self._report_in, self._stderr_in = batches_in, report_in, stderr_in
         self._killed = threading.Event()
         self._killed_peak: int | None = None
         self._outcome: Outcome | None = None
@@ -146,24 +147,49 @@ class QueryProcess:
             except (EOFError, OSError):
                 report = None
             self._process.join()
-            self._batches_in.close()
-            self._report_in.close()
-            self._outcome = self._judge(report)
+            last_words = _read_some(self._stderr_in, LAST_WORDS_BYTES) if report is None else b""
+            for end in (self._batches_in, self._report_in, self._stderr_in):
+                end.close()
+            self._outcome = self._judge(report, last_words)
         return self._outcome
 
-    def _judge(self, report: tuple | None) -> Outcome:
+    def _judge(self, report: tuple | None, last_words: bytes) -> Outcome:
         if report is None and self._killed.is_set():
             return Outcome("killed", "", self._killed_peak)
         if report is None:
+            # An allocation that fails where the library cannot throw (Arrow's C bridge checks)
+            # aborts the worker; what it printed says so.
+            if any(sign in last_words for sign in ALLOCATION_FAILED):
+                return Outcome("memory", last_words.decode(errors="replace").strip(), None)
             code = self._process.exitcode
             text = f"signal {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
             return Outcome("died", text, None)
         return Outcome(*report)
 
 
+# A worker's stderr goes to its caller, which reads its end only if the worker died without a
+# report: a few lines (a worker writing more would wait on the pipe until its time limit).
+LAST_WORDS_BYTES = 1 << 16
+ALLOCATION_FAILED = (b"Out of memory", b"std::bad_alloc", b"Allocation failure", b"MemoryError")
+
+
+def _read_some(connection: Connection, limit: int) -> bytes:
+    """Up to `limit` bytes already written to a pipe whose writer is gone."""
+    chunks, size = [], 0
+    while size < limit:
+        chunk = os.read(connection.fileno(), limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def _work(open_reader: Callable[..., pa.RecordBatchReader], args: tuple, memory_bytes: int,
-          batches_out: Connection, report_out: Connection) -> None:
+          batches_out: Connection, report_out: Connection, stderr_out: Connection) -> None:
     """The worker: bound itself, run the statement, stream the batches, report how it ended."""
+    os.dup2(stderr_out.fileno(), 2)   # a library's dying words go to the caller, not the terminal
+    stderr_out.close()
     resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
     kind, text = "done", ""
     try:
@@ -176,13 +202,13 @@ def _work(open_reader: Callable[..., pa.RecordBatchReader], args: tuple, memory_
     except BrokenPipeError:
         pass   # the caller has every row it wants
     except Exception as error:   # reported, never lost: the caller raises it
-        kind, text = ("memory" if _out_of_memory(error) else "error"), str(error) or type(error).__name__
+        kind, text = ("memory" if out_of_memory(error) else "error"), str(error) or type(error).__name__
     batches_out.close()   # the caller's read ends here, then it reads the report
     report_out.send((kind, text, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
     report_out.close()
 
 
-def _out_of_memory(error: Exception) -> bool:
+def out_of_memory(error: Exception) -> bool:
     """An allocation failed: DuckDB's OutOfMemoryException, Python's MemoryError, or the same
     failure surfacing from the Arrow reader between batches (an OSError with DuckDB's text)."""
     return (isinstance(error, (MemoryError, duckdb.OutOfMemoryException, pa.ArrowMemoryError))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +37,10 @@ import pandas as pd
 import pyarrow as pa
 
 from ibstore import views
-from ibstore.query_process import Outcome, QueryProcess, WorkerEnded
+from ibstore.query_process import Outcome, QueryProcess, WorkerEnded, out_of_memory
 from ibstore.record import json_depth
 from ibstore.index import scan as scan_root
-from ibstore.scan import Scan
+from ibstore.scan import Scan, table_file_problem
 from ibstore.schema import TABLE_SCHEMAS
 
 T = TypeVar("T")
@@ -424,7 +425,35 @@ def open_reader(query: str, sources: dict[str, ViewSource], limits: Limits) -> p
     """The worker's side of a Statement: its sandbox connection and the result as a batch reader."""
     data = {name: views.table_dataset(*source) if isinstance(source, tuple) else source
             for name, source in sources.items()}
-    return connection_of(data, limits).sql(query).to_arrow_reader(BATCH_ROWS)
+    try:
+        reader = connection_of(data, limits).sql(query).to_arrow_reader(BATCH_ROWS)
+    except duckdb.InvalidInputException as error:
+        raise _named(error, sources) from None
+    return pa.RecordBatchReader.from_batches(reader.schema, _naming_failures(reader, sources))
+
+
+def _naming_failures(reader: pa.RecordBatchReader, sources: dict[str, ViewSource]) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from reader
+    except (duckdb.InvalidInputException, OSError, pa.ArrowException) as error:
+        raise _named(error, sources) from None
+
+
+def _named(error: Exception, sources: dict[str, ViewSource]) -> Exception:
+    """A failure to read a table's files (changed since the scan: damaged, replaced) with the
+    run and file that cause it: each file of that table is checked as the scan would."""
+    found = re.search(r"reading the stream registered as '(\w+)' failed", str(error))
+    source = sources.get(found.group(1)) if found else None
+    if not isinstance(source, tuple) or out_of_memory(error):
+        return error
+    table, paths, run_ids = source
+    for path, run_id in zip(paths, run_ids):
+        problem = table_file_problem(path, table)
+        if problem:
+            return SqlError(f"{table} of run {run_id} cannot be read: {path} "
+                            f"{problem.removesuffix(': table skipped for this run')} "
+                            f"(changed since the scan; the next scan reports it and leaves the run's table out)")
+    return error
 
 
 def first_rows(batches: Iterator[pa.RecordBatch], schema: pa.Schema, max_rows: int) -> tuple[pa.Table, int]:
