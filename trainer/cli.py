@@ -14,6 +14,7 @@ import sys
 import traceback
 
 from ibstore import layout
+from ibstore.text import terminal_text
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -45,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     experiments = config.plan(raw)
     ignored = sorted({key for experiment in experiments for key in experiment.ignored})
     if ignored:
-        print(f"note: ignoring keys with no meaning here: {', '.join(ignored)}", file=sys.stderr)
+        print(terminal_text(f"note: ignoring keys with no meaning here: {', '.join(ignored)}"), file=sys.stderr)
     root = layout.results_root(args.results)
     from trainer.training import run_experiment
 
@@ -58,7 +59,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             if status is Status.RUNNING:
                 not_trained.append(f"{experiment.run_id(seed)}: {note}; not trained")
             elif status is Status.COMPLETED and not args.force:
-                print(f"{experiment.run_id(seed)}: already completed, not trained again (--force retrains it)")
+                print(f"{terminal_text(experiment.run_id(seed))}: already completed, not trained again "
+                      f"(--force retrains it)")
             else:
                 seeds.append(seed)
         if not seeds:
@@ -70,8 +72,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise
         except Exception as failure:
             traceback.print_exc()
-            print(f"error: experiment {experiment.name!r} failed: {type(failure).__name__}: {failure}",
-                  file=sys.stderr)
+            print(terminal_text(f"error: experiment {experiment.name!r} failed: {type(failure).__name__}: "
+                                f"{failure}"), file=sys.stderr)
         for seed in seeds:
             run_id = experiment.run_id(seed)
             if statuses.get(run_id, "").startswith(SKIPPED):  # another process took it since the check above
@@ -81,11 +83,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     complete = True
     for run_id in trained:
         status, note = _existing_run(root, run_id)
-        print(f"{run_id}: {status or 'not recorded'}  ({layout.run_dir(root, run_id)})"
-              + (f"  {note}" if note and status is not Status.COMPLETED else ""))
+        print(terminal_text(f"{run_id}: {status or 'not recorded'}  ({layout.run_dir(root, run_id)})"
+                            + (f"  {note}" if note and status is not Status.COMPLETED else "")))
         complete &= status is Status.COMPLETED
     for line in not_trained:
-        print(line, file=sys.stderr)
+        print(terminal_text(line), file=sys.stderr)
     return EXIT_OK if complete and not not_trained else EXIT_RUN_FAILED
 
 
@@ -153,12 +155,12 @@ def cmd_compact(args: argparse.Namespace) -> int:
     root = layout.results_root(args.results)
     merged, held, failed = compact(root)
     for run_id, parts in merged.items():
-        print(f"{run_id}: merged {parts} part file(s)")
+        print(f"{terminal_text(run_id)}: merged {parts} part file(s)")
     for run_id, text in held.items():
-        print(f"{run_id}: {text}; left alone")
+        print(terminal_text(f"{run_id}: {text}; left alone"))
     for run_id, error in failed.items():
-        print(f"{run_id}: could not be compacted ({error}); its files are unchanged", file=sys.stderr)
-    print(f"compacted {len(merged)} run(s) under {root}; {len(held)} live, {len(failed)} failed")
+        print(terminal_text(f"{run_id}: could not be compacted ({error}); its files are unchanged"), file=sys.stderr)
+    print(terminal_text(f"compacted {len(merged)} run(s) under {root}; {len(held)} live, {len(failed)} failed"))
     return EXIT_OK if not failed else EXIT_RUN_FAILED
 
 
@@ -178,12 +180,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
         except sandbox.SqlError as error:
             raise UserError(f"--where: {error}") from None
         runs = [run for run in runs if run.run_id in matched]
-    print(f"results root: {listing.escape(str(root))} ({layout.root_source(args.results)})")
+    print(f"results root: {terminal_text(str(root))} ({layout.root_source(args.results)})")
     print(listing.table(runs))
     if not found.runs:
         print(listing.first_run_hint())
     for problem in found.problems:
-        print(f"warning: {listing.escape(problem.path)}: {listing.escape(problem.problem)}", file=sys.stderr)
+        print(f"warning: {terminal_text(problem.path)}: {terminal_text(problem.problem)}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -273,7 +275,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(outcome["value"])
         sys.stdout.flush()
     elif output is not None:
-        print(f"{outcome['value']:,} rows written to {output}", file=sys.stderr)
+        print(terminal_text(f"{outcome['value']:,} rows written to {output}"), file=sys.stderr)
     return EXIT_OK
 
 
@@ -381,6 +383,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as error:
         if isinstance(error, _user_errors()):
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {terminal_text(str(error))}", file=sys.stderr)
             return EXIT_BAD_INPUT
         raise
