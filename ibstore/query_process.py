@@ -190,6 +190,7 @@ def _work(open_reader: Callable[..., pa.RecordBatchReader], args: tuple, memory_
     """The worker: bound itself, run the statement, stream the batches, report how it ended."""
     os.dup2(stderr_out.fileno(), 2)   # a library's dying words go to the caller, not the terminal
     stderr_out.close()
+    os.chdir("/")   # nothing is read by path; the caller's working directory is not the query's business
     resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
     kind, text = "done", ""
     try:

@@ -121,6 +121,7 @@ class MemoryLimitExceeded(SqlError):
 
 
 GIB = 1 << 30
+NO_FOLDER = "/nonexistent"   # DuckDB's folders, shown in its settings instead of the user's
 MEMORY_BYTES = GIB
 # DuckDB's own buffer limit, as a share of the worker's bound: the rest is the interpreter,
 # pyarrow and DuckDB's libraries (about 250 MB of data) and what DuckDB does not count.
@@ -185,6 +186,10 @@ def connection_of(data: dict[str, Any], limits: Limits) -> duckdb.DuckDBPyConnec
         "autoinstall_known_extensions": False, "autoload_known_extensions": False,
         "python_enable_replacements": False,      # else a name in SQL can read a Python variable of the caller
         "memory_limit": limits.duckdb_memory_limit, "threads": limits.threads,
+        # duckdb_settings() and the catalog functions' errors would show the user's home and the
+        # working directory (the worker works in "/"); the folders are never opened anyway.
+        **dict.fromkeys(("home_directory", "secret_directory", "extension_directory"), NO_FOLDER),
+        "lambda_syntax": "ENABLE_SINGLE_ARROW",   # `x -> x * 2` and `lambda x: x * 2` both work
     })
     con.execute("SET enable_progress_bar = false")   # it would print to stderr during long reads
     for name, view in data.items():

@@ -456,3 +456,21 @@ def test_a_shared_sql_link_cannot_change_the_results(monkeypatch, cohort_root, c
     assert tree_hash(cohort_root) == before
     store, answers = corpus_session
     assert store.sql(ANSWERS).to_dict("records") == answers
+
+
+def test_settings_and_catalogs_show_nothing_of_the_host(cohort_root):
+    home, cwd = str(Path.home()), os.getcwd()
+    for query in ("SELECT name, value FROM duckdb_settings()", "SELECT * FROM duckdb_databases()",
+                  "SELECT * FROM duckdb_memory()", "SELECT * FROM pragma_database_size()"):
+        text = run_query(cohort_root, query).to_csv()
+        assert home not in text and cwd not in text, query
+    for query in ("SELECT * FROM duckdb_extensions()", "SELECT * FROM duckdb_secrets()"):
+        with pytest.raises(SqlError) as refused:
+            run_query(cohort_root, query)
+        assert home not in str(refused.value) and cwd not in str(refused.value)
+
+
+@pytest.mark.parametrize("query", ["SELECT list_transform([1, 2, 3], x -> x * 2) AS doubled",
+                                   "SELECT list_transform([1, 2, 3], lambda x: x * 2) AS doubled"])
+def test_lambdas_work_in_both_syntaxes(cohort_root, query):
+    assert run_query(cohort_root, query)["doubled"][0].tolist() == [2, 4, 6]
