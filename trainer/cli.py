@@ -140,9 +140,12 @@ def _size(text: str) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from trainer import sweep
+    from trainer import plan, sweep
 
-    completed = sweep.sweep(args.path, layout.results_root(args.results), workers=args.workers,
+    root = layout.results_root(args.results)
+    # Counted from the grids before anything is expanded, planned or written.
+    plan.check_plan_size(plan.count_runs(args.path), root, confirmed=args.yes)
+    completed = sweep.sweep(args.path, root, workers=args.workers,
                             ray_address=args.ray, retry_failed=args.retry_failed, resume=args.resume,
                             force=args.force, sweep_id=args.sweep_id)
     return EXIT_OK if completed else EXIT_RUN_FAILED
@@ -330,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "(never one another live process holds)")
     sweep.add_argument("--sweep-id", metavar="ID",
                        help="name of the progress file <results>/.sweeps/ID.json (default: start time and pid)")
+    sweep.add_argument("--yes", action="store_true",
+                       help="start a plan of more than 10,000 runs (refused without it)")
     sweep.set_defaults(handler=cmd_sweep)
 
     compact = with_results(verbs.add_parser(
