@@ -80,3 +80,38 @@ def test_a_compaction_on_a_full_disk_leaves_the_files_as_they_were(small_disk, c
     assert tree(small_disk) == before
     filler.unlink()
     assert run_query(small_disk, "SELECT count(*) AS n FROM metrics")["n"][0] == 20
+
+
+def test_every_read_command_works_on_a_read_only_root(tmp_path, monkeypatch, capsys):
+    """The root mounted read-only (a tmpfs remounted ro: file modes do not stop root, a
+    read-only mount does): ls, ls --where, sql and the explorer's store read it; the index goes
+    to the user's cache."""
+    from bench.make_results import write_run
+    from explorer.results import ResultStore
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    index.forget()
+    disk = tmp_path / "ro"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
+    try:
+        root = disk / "results"
+        ids = [write_run(root, "tanh", {"activation_fn": "tanh", "epochs": 20}, seed=seed, logged=5)
+               for seed in range(2)]
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        assert cli.main(["ls", "--results", str(root)]) == 0
+        listed = capsys.readouterr().out
+        assert all(run_id in listed for run_id in ids)
+        assert cli.main(["ls", "--results", str(root), "--where", f"run_id = '{ids[0]}'"]) == 0
+        assert ids[0] in capsys.readouterr().out
+        assert cli.main(["sql", "--results", str(root), "SELECT count(DISTINCT run_id) AS n FROM mi"]) == 0
+        assert capsys.readouterr().out.splitlines()[2].strip() == "2"
+        store = ResultStore(root)
+        assert sorted(store.mi()["run_id"].unique()) == sorted(ids) and store.problems == []
+        assert (index.cache_dir(root) / index.INDEX_FILE).is_file()   # nothing written into the root
+    finally:
+        index.forget()
+        subprocess.run(["umount", str(disk)], check=True)
