@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.make_results import make_root
 from ibstore.sandbox import Limits, run_query
-from ibstore.scan import scan
+from ibstore.index import scan
 
 
 def timed(root: Path, query: str) -> tuple[int, float]:

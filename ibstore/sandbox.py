@@ -175,7 +175,10 @@ def connect(root: str | os.PathLike | None = None, *, scan: Scan | None = None,
         if root is None:
             raise TypeError("connect() needs a results root or a scan")
         scan = scan_root(Path(root))
-    return connection_of(views.view_data(scan, names), limits)
+    wanted = views.with_dependencies(names)
+    con = connection_of(views.view_data(scan, wanted), limits)
+    views.register_derived(con, wanted, scan)
+    return con
 
 
 def connection_of(data: dict[str, Any], limits: Limits) -> duckdb.DuckDBPyConnection:
@@ -414,24 +417,28 @@ class Statement:
 
 
 # A view as sent to a worker: an Arrow table, or a Parquet table's (table, paths, run ids), from
-# which the worker builds the dataset (pickling a dataset costs 100 times as much).
-ViewSource = pa.Table | tuple[str, list[str], list[str]]
+# which the worker builds the dataset (pickling a dataset costs 100 times as much), or None for
+# a derived view (views.DERIVED), which the worker builds from the others, under its bounds.
+ViewSource = pa.Table | tuple[str, list[str], list[str]] | None
 
 
 def view_sources(scan: Scan, names: Iterable[str]) -> dict[str, ViewSource]:
-    """The views `names` of `scan`, as a worker needs them."""
-    names = set(names)
+    """The views `names` of `scan` (with what the derived ones read), as a worker needs them."""
+    names = set(views.with_dependencies(names))
     tables = views.view_data(scan, [name for name in names if name not in TABLE_SCHEMAS])
     files = {name: (name, *scan.table_paths(name)) for name in TABLE_SCHEMAS if name in names}
-    return {name: files[name] if name in files else tables[name] for name in views.VIEWS if name in names}
+    return {name: None if name in views.DERIVED else files[name] if name in files else tables[name]
+            for name in views.VIEWS if name in names}
 
 
 def open_reader(query: str, sources: dict[str, ViewSource], limits: Limits) -> pa.RecordBatchReader:
     """The worker's side of a Statement: its sandbox connection and the result as a batch reader."""
     data = {name: views.table_dataset(*source) if isinstance(source, tuple) else source
-            for name, source in sources.items()}
+            for name, source in sources.items() if source is not None}
     try:
-        reader = connection_of(data, limits).sql(query).to_arrow_reader(BATCH_ROWS)
+        con = connection_of(data, limits)
+        views.register_derived(con, [name for name, source in sources.items() if source is None])
+        reader = con.sql(query).to_arrow_reader(BATCH_ROWS)
     except duckdb.InvalidInputException as error:
         raise _named(error, sources) from None
     return pa.RecordBatchReader.from_batches(reader.schema, _naming_failures(reader, sources))

@@ -380,7 +380,7 @@ def test_ksg_rows_store_the_entropy_as_h_t_bits_and_no_i_xt(tmp_path):
     from bench.make_results import write_run
     from ibstore import layout
     from ibstore.sandbox import run_query
-    from ibstore.scan import scan
+    from ibstore.index import scan
     from trainer.measure import mi_rows
 
     rng = np.random.default_rng(15)

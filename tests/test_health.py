@@ -141,7 +141,7 @@ def test_tanh_with_a_large_initial_bias_is_flagged_dead(tmp_path):
 @pytest.mark.slow
 def test_relu_with_a_negative_initial_bias_is_flagged_dead(tmp_path):
     from ibstore.sandbox import run_query
-    from ibstore.scan import scan
+    from ibstore.index import scan
 
     records = train(tmp_path, activation_fn="relu", grid={"initial_bias": [-1, -0.5]})
     assert len(records) == 2

@@ -12,7 +12,7 @@ import pytest
 from bench.make_results import write_run
 from ibstore import layout
 from ibstore.sandbox import connect, run_query
-from ibstore.scan import scan
+from ibstore.index import scan
 from ibstore.views import VIEWS
 from trainer import config
 from trainer.training import run_experiment
