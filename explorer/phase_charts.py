@@ -2,10 +2,10 @@
 the peak and SNR-drop epochs marked: pure functions from DataFrames to an Altair chart (no
 Streamlit, no SQL), used by `trainer report` and the explorer.
 
-The band is the mean over seeds +- a 95 % t interval per logged epoch,
-mean +- t_{0.975, n-1} sd / sqrt(n) (Student 1908), or the min-max over seeds: a picture of the
-spread, cheap at every epoch; the numbers a claim rests on are the bootstrap intervals of
-ibstore.stats. A group with one seed gets its line and no band. Dead networks (the trainer's
+The band is explorer.seed_bands' (the drawing bands of every page): the mean over seeds +- a 95 %
+t interval per logged epoch, or the min-max over seeds: a picture of the spread, cheap at every
+epoch; the numbers a claim rests on are the bootstrap intervals of ibstore.stats. A group with one
+seed gets its line and no band. Dead networks (the trainer's
 `dead_network`) are left out of their group's line and counted in its legend entry.
 """
 
@@ -14,12 +14,12 @@ from __future__ import annotations
 import altair as alt
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from explorer import seed_bands as bands_over_seeds
 from explorer.charts import AXIS_SPACE, LEGEND_SPACE, PAGE_WIDTH, _category_color, epoch_x, titled
 
 QUANTITY_TITLES = {"i_xt": "I(X;T) [bits]", "i_yt": "I(Y;T) [bits]"}
-BANDS = ("ci", "min-max")
+BANDS = {"ci": bands_over_seeds.MEAN_CI, "min-max": bands_over_seeds.MIN_MAX}   # `trainer report --band`
 MARKS = {"peak_i_xt_epoch": "peak I(X;T)", "peak_i_yt_epoch": "peak I(Y;T)", "snr_drop_epoch": "SNR drop"}
 MARK_QUANTITY = {"peak_i_xt_epoch": "i_xt", "peak_i_yt_epoch": "i_yt", "snr_drop_epoch": None}   # None: both
 
@@ -47,15 +47,13 @@ def seed_bands(mi: pd.DataFrame, band: str = "ci") -> pd.DataFrame:
     long = live.melt(id_vars=["group", "run_id", "epoch", "layer", "layer_name"], value_vars=["i_xt", "i_yt"],
                      var_name="quantity", value_name="value")
     long = long[np.isfinite(long["value"].astype(float))]
-    grouped = long.groupby(["group", "layer", "layer_name", "quantity", "epoch"], sort=True)["value"]
-    out = grouped.agg(mean="mean", sd="std", n="count", low="min", high="max").reset_index()
-    if band == "ci":
-        half = stats.t.ppf(0.975, out["n"] - 1) * out["sd"] / np.sqrt(out["n"])
-        out["low"], out["high"] = out["mean"] - half, out["mean"] + half
+    by = ["group", "layer", "layer_name", "quantity", "epoch"]
+    out = bands_over_seeds.over_seeds(long.sort_values(by, kind="stable"), by, "value", BANDS[band])
+    out = out.rename(columns={"value": "mean", "value_lo": "low", "value_hi": "high", "seeds": "n"})
     out.loc[out["n"] < 2, ["low", "high"]] = np.nan
     out["legend"] = out["group"].map(labels)
     order = {group: i for i, group in enumerate(labels)}
-    return out.drop(columns="sd").sort_values("group", key=lambda groups: groups.map(order), kind="stable")
+    return out.sort_values("group", key=lambda groups: groups.map(order), kind="stable")
 
 
 def phase_marks(phases: pd.DataFrame) -> pd.DataFrame:
