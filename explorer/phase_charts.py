@@ -72,18 +72,22 @@ def phase_marks(phases: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["group", "layer", "layer_name", "quantity", "mark", "epoch"])
 
 
-def phase_lines(bands: pd.DataFrame, marks: pd.DataFrame, title: str | None = None) -> alt.FacetChart:
+def phase_lines(bands: pd.DataFrame, marks: pd.DataFrame, title: str | None = None,
+                color_domain: list[str] | None = None, log_epochs: bool = True) -> alt.FacetChart:
     """A panel per layer (rows) and quantity (columns: I(X;T), I(Y;T)): a line per seed group
-    (its mean), its band, and dashed rules at its mean peak and SNR-drop epochs."""
+    (its mean), its band, and dashed rules at its mean peak and SNR-drop epochs. `color_domain`:
+    every group's legend entry in colour order (default: the groups with a line), so that a group
+    whose seeds are all dead keeps its entry and the others keep their colours; epochs on a
+    symmetric-log axis, or a linear one."""
     legend_of = bands.drop_duplicates("group").set_index("group")["legend"]
-    domain = list(dict.fromkeys(bands["legend"]))
+    domain = color_domain or list(dict.fromkeys(bands["legend"]))
     marks = marks[marks["group"].isin(legend_of.index)].assign(legend=lambda f: f["group"].map(legend_of))
     data = pd.concat([bands.assign(kind="band"), marks.assign(kind="mark")], ignore_index=True)
     data["panel"] = data["layer_name"] + ": " + data["quantity"].map(QUANTITY_TITLES).str.split(" ").str[0]
     data = data[["kind", "panel", "layer", "quantity", "legend", "epoch", "mean", "low", "high", "n", "mark"]]
     color = _category_color("legend", domain, title="seed group", orient="bottom", columns=1)
     width = (PAGE_WIDTH - 2 * AXIS_SPACE) // 2 - 20
-    x = epoch_x(float(data["epoch"].max()))
+    x = epoch_x(float(data["epoch"].max())) if log_epochs else alt.X("epoch:Q", title="epoch")
     y = alt.Y("mean:Q", title="bits")
     base = alt.Chart().properties(width=width, height=160)
     band = base.transform_filter("datum.kind == 'band'").mark_area(opacity=0.2).encode(
