@@ -164,7 +164,7 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
             lines += ["### Seed groups compared with the first", "",
                       "Difference of means a - b [95 % bootstrap CI], two-sided permutation p, Cliff's delta.", "",
                       *_markdown(comparison), ""]
-        glance.append(_glance_rows(group_stats, f"{estimator} {params}"))
+        glance.append(glance_table(group_stats, f"{estimator} {params}"))
     glance_table = pd.concat(glance, ignore_index=True)
     _save_table(glance_table, folder, "glance")
     at_glance = ["## At a glance: does the last hidden layer compress?", "",
@@ -263,17 +263,25 @@ def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str
                         f"[{item.ci_low:.2f}, {item.ci_high:.2f}]" if not math.isnan(item.ci_low) else "–")
             rows.append({"a": labels[other], "b": labels[reference], "layer": layer_label(item.layer, names[item.layer]),
                          "quantity": item.quantity, "n a, b": f"{item.n_a}, {item.n_b}",
-                         "a - b": f"{item.difference:.2f}", "95 % CI": interval, "p": _number(item.p_value),
+                         "a - b": "–" if math.isnan(item.difference) else f"{item.difference:.2f}", "95 % CI": interval, "p": _number(item.p_value),
                          "Cliff's delta": _number(item.cliffs_delta)})
     return pd.DataFrame(rows)
 
 
-def _glance_rows(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
-    last_hidden = group_stats["layer"].max() - 1 if group_stats["layer"].max() > 0 else 0
+def last_hidden_layer(layers) -> int:
+    """The last hidden layer: the one before the output layer (the highest number)."""
+    top = int(max(layers))
+    return top - 1 if top > 0 else 0
+
+
+def glance_table(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
+    """Does the last hidden layer compress? Per seed group (`group`) of phase_stats rows: its
+    compression and noise floor with their intervals, the test, and the runs left out, counted."""
+    last_hidden = last_hidden_layer(group_stats["layer"])
     rows = []
     for group, frame in group_stats[group_stats["layer"] == last_hidden].groupby("group", sort=False):
         by = frame.set_index("quantity")
-        rows.append({"estimator": estimator, "seed group": group, "layer": by["layer_name"].iloc[0],
+        rows.append({"estimator": estimator, "seed group": group, "layer": layer_label(last_hidden, by["layer_name"].iloc[0]),
                      "n": int(by.loc["compression_bits", "n"]),
                      "compression": _cell(by.loc["compression_bits"]), "noise floor": _cell(by.loc["noise_floor_bits"]),
                      "p (compression > floor)": _number(by.loc[stats.EXCESS, "p_value"]),

@@ -119,6 +119,10 @@ class ResultStore:
             self.refresh()
             return query(self.connection(runs=runs, phases=phases), *args)
 
+    def version(self) -> int:
+        """A number that changes when anything read from the root changes: a cache key."""
+        return hash(self.snapshot().fingerprint)
+
     @property
     def problems(self) -> list[Problem]:
         return self.snapshot().problems
@@ -292,11 +296,12 @@ class ResultStore:
     # charts
 
     def phase_chart(self, run_ids: list[str], estimator: str, params: str, split: str = "train", band: str = "ci",
-                    title: str | None = None, log_epochs: bool = True):
+                    title: str | None = None, log_epochs: bool = True, layers: list[int] | None = None):
         """I(X;T) and I(Y;T) against epoch per layer, a line per seed group with its band over seeds
         ("ci" or "min-max"), peak and SNR-drop epochs marked, dead networks left out and counted
         (explorer.phase_charts). Every seed group of `run_ids` has a legend entry and the colour of
-        its place in the labels' order (the explorer's group colours), lines or not."""
+        its place in the labels' order (the explorer's group colours), lines or not. `layers`: those
+        layers' panels only (default all)."""
         from explorer import phase_charts
 
         labels = self.labels(run_ids, by_group=True)
@@ -312,6 +317,8 @@ class ResultStore:
         phases = self.phases(run_ids)
         phases = phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]
         phases = phases.assign(group=phases["group_id"].map(labels))
+        if layers is not None:
+            mi, phases = mi[mi["layer"].isin(layers)], phases[phases["layer"].isin(layers)]
         return phase_charts.phase_lines(phase_charts.seed_bands(mi, band), phase_charts.phase_marks(phases), title,
                                         color_domain=domain, log_epochs=log_epochs)
 
