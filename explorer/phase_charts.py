@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from explorer import seed_bands as bands_over_seeds
-from explorer.charts import AXIS_SPACE, LEGEND_SPACE, PAGE_WIDTH, _category_color, epoch_x, titled
+from explorer.charts import (AXIS_SPACE, LEGEND_SPACE, PAGE_WIDTH, _category_color, epoch_x, titled,
+                             with_layer_label)
 
 QUANTITY_TITLES = {"i_xt": "I(X;T) [bits]", "i_yt": "I(Y;T) [bits]"}
 BANDS = {"ci": bands_over_seeds.MEAN_CI, "min-max": bands_over_seeds.MIN_MAX}   # `trainer report --band`
@@ -83,10 +84,11 @@ def phase_lines(bands: pd.DataFrame, marks: pd.DataFrame, title: str | None = No
     domain = color_domain or list(dict.fromkeys(bands["legend"]))
     marks = marks[marks["group"].isin(legend_of.index)].assign(legend=lambda f: f["group"].map(legend_of))
     data = pd.concat([bands.assign(kind="band"), marks.assign(kind="mark")], ignore_index=True)
-    data["panel"] = data["layer_name"] + ": " + data["quantity"].map(QUANTITY_TITLES).str.split(" ").str[0]
+    data["panel"] = (with_layer_label(data)["layer_label"] + ": "
+                     + data["quantity"].map(QUANTITY_TITLES).str.split(" ").str[0])
     data = data[["kind", "panel", "layer", "quantity", "legend", "epoch", "mean", "low", "high", "n", "mark"]]
     color = _category_color("legend", domain, title="seed group", orient="bottom", columns=1)
-    width = (PAGE_WIDTH - 2 * AXIS_SPACE) // 2 - 20
+    width = (PAGE_WIDTH - 2 * AXIS_SPACE) // 2 - 40   # two panels, each with its own y axis, within PAGE_WIDTH
     x = epoch_x(float(data["epoch"].max())) if log_epochs else alt.X("epoch:Q", title="epoch")
     y = alt.Y("mean:Q", title="bits")
     base = alt.Chart().properties(width=width, height=160)

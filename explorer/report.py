@@ -165,11 +165,11 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
                       "Difference of means a - b [95 % bootstrap CI], two-sided permutation p, Cliff's delta.", "",
                       *_markdown(comparison), ""]
         glance.append(glance_table(group_stats, f"{estimator} {params}"))
-    glance_table = pd.concat(glance, ignore_index=True)
-    _save_table(glance_table, folder, "glance")
+    glance_all = pd.concat(glance, ignore_index=True)
+    _save_table(glance_all, folder, "glance")
     at_glance = ["## At a glance: does the last hidden layer compress?", "",
                  "Per estimator and seed group, compression of the last hidden layer beside its noise floor.", "",
-                 *_markdown(glance_table), ""]
+                 *_markdown(glance_all), ""]
     return "\n".join(header + at_glance + lines)
 
 

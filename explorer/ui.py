@@ -20,6 +20,7 @@ from ibstore import layout
 MAX_DEFAULT_RUNS = 12            # selected when neither the URL nor the session says
 MAX_FILTER_RUNS = 40             # a changed filter selects at most this many of the runs it shows
 MAX_PAGE_RUNS = 60               # chart pages draw at most this many runs (a panel or chart per run)
+MAX_GROUP_RUNS = 500             # pages that draw seed groups, not runs (Phases), read at most this many
 NOT_RECORDED = "not recorded for this run"
 SPLITS = ("train", "test", "full")
 SELECTION = "selection"          # session key of the sidebar's multiselect: the selected run ids
@@ -255,9 +256,10 @@ def ordered_splits(splits) -> list[str]:
     return [s for s in SPLITS if s in present] + sorted(present - set(SPLITS))
 
 
-def selection_page(title: str) -> tuple[ResultStore, pd.DataFrame, list[str]]:
+def selection_page(title: str, limit: int | None = None) -> tuple[ResultStore, pd.DataFrame, list[str]]:
     """The start of every page that shows the selected runs: (store, all runs, selection, at most
-    MAX_PAGE_RUNS of it); the page stops with a hint if nothing is selected."""
+    `limit` (default MAX_PAGE_RUNS) of it); the page stops with a hint if nothing is selected."""
+    limit = limit or MAX_PAGE_RUNS
     results = store()
     st.title(title)
     all_runs = results.runs()
@@ -265,10 +267,10 @@ def selection_page(title: str) -> tuple[ResultStore, pd.DataFrame, list[str]]:
     if not chosen:
         st.info("No runs selected: choose them in the sidebar or on the Runs page.", icon=":material/checklist:")
         st.stop()
-    if len(chosen) > MAX_PAGE_RUNS:
-        st.warning(f"{len(chosen)} runs are selected; this page draws the first {MAX_PAGE_RUNS}. Narrow the "
+    if len(chosen) > limit:
+        st.warning(f"{len(chosen)} runs are selected; this page draws the first {limit}. Narrow the "
                    "selection on the Runs page or in the sidebar.", icon=":material/filter_list:")
-        chosen = chosen[:MAX_PAGE_RUNS]
+        chosen = chosen[:limit]
     return results, all_runs, chosen
 
 

@@ -17,8 +17,8 @@ from explorer import charts, ui
 from ibstore import layout
 
 APP = str(Path(__file__).resolve().parents[1] / "explorer" / "app.py")
-PAGES = ["runs", "compare", "config", "training", "gradients", "activations", "movie", "sql"]
-CHART_PAGES = ["compare", "training", "gradients", "activations", "movie"]
+PAGES = ["runs", "compare", "config", "training", "gradients", "phases", "activations", "movie", "sql"]
+CHART_PAGES = ["compare", "training", "gradients", "phases", "activations", "movie"]
 LABELS = [f"initial_bias={b:g}" for b in BIASES]
 DEAD = {"initial_bias=-1": " [dead]"}          # relu with a negative bias: flagged dead by the trainer
 EVIL = "![x](http://evil.invalid/x.png) <img src=http://evil.invalid/y.png> **bold** :red[red]"

@@ -9,13 +9,15 @@ LaTeX; a button writes the cohorts' `trainer report`."""
 import pandas as pd
 import streamlit as st
 
-from explorer import phase_charts, report, seed_bands, ui
+from explorer import charts, phase_charts, report, seed_bands, ui, viewport
 from explorer.results import ResultStore
 from ibstore import stats
 
 REPORT_BANDS = {long: short for short, long in phase_charts.BANDS.items()}   # the page's band -> --band
+GLANCE_WIDTH = 480   # px: the at-a-glance table goes beside the chart when the main column has this to spare
 
-store, all_runs, selection = ui.selection_page("Phases")
+# A line per seed group, not a panel per run: a 50-seed cohort is read whole.
+store, all_runs, selection = ui.selection_page("Phases", ui.MAX_GROUP_RUNS)
 with_mi = ui.runs_with(store, "mi", selection, "Mutual information")
 
 choices = store.mi_choices(with_mi)
@@ -105,7 +107,11 @@ def phase_panels() -> None:
     ui.live_caption(all_runs, with_mi)
     key = (str(store.root), store.version(), tuple(with_mi), name, params, split)
     chart_runs = key[:2] + (tuple(selection),) + key[3:]
-    left, right = st.columns([1, 1], gap="medium")
+    width = viewport.main_width()
+    if width >= charts.PAGE_WIDTH + GLANCE_WIDTH:
+        left, right = st.columns([charts.PAGE_WIDTH, width - charts.PAGE_WIDTH], gap="medium")
+    else:                                         # 1280 px and narrower: the chart needs the column
+        left, right = st.container(), st.container()
     with left:
         st.caption(f"Line: the mean over live seeds; band: {ui.plain(band)} (none for one seed); dashed rules: the "
                    "group's mean peak and SNR-drop epochs. Colours: the seed groups', the same on every page.")
