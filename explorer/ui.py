@@ -250,6 +250,18 @@ def with_layer_names(results: ResultStore, frame: pd.DataFrame) -> pd.DataFrame:
     return frame.merge(names, on=["run_id", "layer"], how="left") if not names.empty else frame
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _phases(root: str, version: int, run_ids: tuple[str, ...]) -> pd.DataFrame:
+    results = store()
+    assert str(results.root) == root, (results.root, root)   # the cache key names the store's root
+    return results.phases(list(run_ids))
+
+
+def phases(results: ResultStore, run_ids: list[str]) -> pd.DataFrame:
+    """The `phases` view of these runs, computed once per content of the root (ResultStore.version)."""
+    return _phases(str(results.root), results.version(), tuple(run_ids))
+
+
 def ordered_splits(splits) -> list[str]:
     """train, test, full first, then any other split."""
     present = set(splits)

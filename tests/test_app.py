@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from bench.make_results import write_run
 from conftest import BIASES, EPOCHS
 from explorer import charts, ui
+from explorer.results import ResultStore
 from ibstore import layout
 
 APP = str(Path(__file__).resolve().parents[1] / "explorer" / "app.py")
@@ -157,6 +158,23 @@ def test_runs_group_by_a_key_counts_and_averages_with_intervals(monkeypatch, coh
         assert (row["95% CI low"], row["95% CI high"]) == pytest.approx((mean - half, mean + half))
     pc = [s for s in specs(at) if "layer" in s and any(l.get("mark", {}).get("type") == "rule" for l in s["layer"])]
     assert pc, "a parallel-coordinates chart"
+
+
+def test_parallel_coordinates_draw_a_layers_compression_as_outcome(monkeypatch, cohort_root):
+    at = open_app(monkeypatch, cohort_root)
+    at.selectbox(key="pc_outcome").set_value("compression").run()
+    assert at.selectbox(key="pc_layer").value == 4                  # the last hidden layer by default
+    at.selectbox(key="pc_layer").set_value(2).run()
+    spec = next(s for s in full_specs(at) if "layer" in s and "datasets" in s
+                and any(l.get("mark", {}).get("type") == "rule" for l in s["layer"]))
+    column = "compression of 2 · dense_2 (bits)"
+    drawn = {row["run_id"]: row[column] for rows in spec["datasets"].values() for row in rows
+             if row.get("axis") == column and "run_id" in row}
+    phases = ResultStore(cohort_root).phases()
+    estimator, params = at.selectbox(key="pc_estimator").value.split(" ", 1)
+    want = phases[(phases["layer"] == 2) & (phases["split"] == "train") & (phases["estimator"] == estimator)
+                  & (phases["params"] == params)].set_index("run_id")["compression_bits"]
+    assert len(drawn) == 8 and drawn == pytest.approx(want.to_dict())
 
 
 def test_a_changed_filter_selects_what_it_shows_on_every_page(monkeypatch, cohort_root):

@@ -55,12 +55,10 @@ if not layers:
     st.stop()
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
 def phase_rows(root: str, version: int, run_ids: tuple[str, ...], estimator: str, params: str,
                split: str) -> pd.DataFrame:
-    """The `phases` rows of these runs for one estimator, params and split (`version` keys the cache
-    to the root's contents)."""
-    phases = _store(root).phases(list(run_ids))
+    """The `phases` rows of these runs for one estimator, params and split."""
+    phases = ui.phases(_store(root), list(run_ids))
     return phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]
 
 
@@ -88,7 +86,7 @@ def chart_of(root: str, version: int, run_ids: tuple[str, ...], estimator: str, 
 
 def _store(root: str) -> ResultStore:
     results = ui.store()
-    assert str(results.root) == root, (results.root, root)   # the cache key names the store's root
+    assert str(results.root) == root, (results.root, root)   # the cache keys name the store's root
     return results
 
 
