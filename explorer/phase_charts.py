@@ -16,8 +16,7 @@ import numpy as np
 import pandas as pd
 
 from explorer import seed_bands as bands_over_seeds
-from explorer.charts import (AXIS_SPACE, LEGEND_SPACE, PAGE_WIDTH, _category_color, epoch_x, titled,
-                             with_layer_label)
+from explorer.charts import AXIS_SPACE, LEGEND_SPACE, PAGE_WIDTH, _category_color, epoch_x, titled, with_layer_label
 
 QUANTITY_TITLES = {"i_xt": "I(X;T) [bits]", "i_yt": "I(Y;T) [bits]"}
 BANDS = {"ci": bands_over_seeds.MEAN_CI, "min-max": bands_over_seeds.MIN_MAX}   # `trainer report --band`
