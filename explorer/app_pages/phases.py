@@ -6,6 +6,8 @@ the last hidden layer compresses, per group and layer compression with its inter
 against the noise floor, and every group against a reference group. Tables download as CSV and
 LaTeX; a button writes the cohorts' `trainer report`."""
 
+import shlex
+
 import pandas as pd
 import streamlit as st
 
@@ -55,9 +57,8 @@ if not layers:
     st.stop()
 
 
-def phase_rows(root: str, version: int, run_ids: tuple[str, ...], estimator: str, params: str,
-               split: str) -> pd.DataFrame:
-    """The `phases` rows of these runs for one estimator, params and split."""
+def phase_rows(root: str, run_ids: tuple[str, ...], estimator: str, params: str, split: str) -> pd.DataFrame:
+    """The `phases` rows of these runs for one estimator, params and split (ui.phases caches the view)."""
     phases = ui.phases(_store(root), list(run_ids))
     return phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]
 
@@ -67,13 +68,13 @@ def group_stats(root: str, version: int, run_ids: tuple[str, ...], estimator: st
                 split: str) -> pd.DataFrame:
     """ibstore.stats.phase_stats of those rows (the `phase_stats` view's numbers): bootstrap
     intervals and permutation tests, worth caching."""
-    return stats.phase_stats(phase_rows(root, version, run_ids, estimator, params, split))
+    return stats.phase_stats(phase_rows(root, run_ids, estimator, params, split))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def comparison(root: str, version: int, run_ids: tuple[str, ...], estimator: str, params: str, split: str,
                layers: tuple[int, ...], labels: tuple[tuple[str, str], ...], reference: str) -> pd.DataFrame:
-    these = phase_rows(root, version, run_ids, estimator, params, split)
+    these = phase_rows(root, run_ids, estimator, params, split)
     return report.comparison_table(these[these["layer"].isin(layers)], dict(labels), reference)
 
 
@@ -103,8 +104,7 @@ def table_downloads(table: pd.DataFrame, name: str) -> None:
 def phase_panels() -> None:
     """The chart and the tables; redrawn every second while a selected run trains."""
     ui.live_caption(all_runs, with_mi)
-    key = (str(store.root), store.version(), tuple(with_mi), name, params, split)
-    chart_runs = key[:2] + (tuple(selection),) + key[3:]
+    root, version, measured_ids = str(store.root), store.version(), tuple(with_mi)
     width = viewport.main_width()
     if width >= charts.PAGE_WIDTH + GLANCE_WIDTH:
         left, right = st.columns([charts.PAGE_WIDTH, width - charts.PAGE_WIDTH], gap="medium")
@@ -113,9 +113,10 @@ def phase_panels() -> None:
     with left:
         st.caption(f"Line: the mean over live seeds; band: {ui.plain(band)} (none for one seed); dashed rules: the "
                    "group's mean peak and SNR-drop epochs. Colours: the seed groups', the same on every page.")
-        chart = chart_of(*chart_runs, REPORT_BANDS[band], log_epochs, tuple(layers))
-        ui.show_chart(chart, phase_rows(*key), f"phases_{name}_{split}")
-    group_rows = group_stats(*key)
+        chart = chart_of(root, version, tuple(selection), name, params, split, REPORT_BANDS[band], log_epochs,
+                         tuple(layers))
+        ui.show_chart(chart, phase_rows(root, measured_ids, name, params, split), f"phases_{name}_{split}")
+    group_rows = group_stats(root, version, measured_ids, name, params, split)
     group_rows = group_rows[group_rows["group_id"].isin(titles)].assign(group=lambda f: f["group_id"].map(titles))
     order = {group_id: i for i, group_id in enumerate(titles)}
     group_rows = group_rows.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
@@ -133,7 +134,8 @@ def phase_panels() -> None:
     st.table(table, hide_index=True)
     table_downloads(table, f"phase_stats_{name}_{split}")
     st.subheader(f"Compared with {ui.plain(titles[reference])}" if reference else "Compared")
-    compared = comparison(*key, tuple(layers), tuple(titles.items()), reference)
+    compared = comparison(root, version, measured_ids, name, params, split, tuple(layers), tuple(titles.items()),
+                          reference)
     if compared.empty:
         st.caption("One seed group: nothing to compare with.")
     else:
@@ -147,10 +149,11 @@ phase_panels()
 
 st.subheader("Report")
 cohorts = sorted(all_runs.loc[all_runs["run_id"].isin(selection), "cohort"].dropna().astype(str).unique())
-st.caption(f"The report of the selection's cohorts ({ui.plain(', '.join(cohorts))}), the same as "
-           f"`trainer report {' '.join(cohorts)} --split {split} --band {REPORT_BANDS[band]} --output FOLDER`: "
-           "every completed run of those cohorts, figures as PNG and SVG, tables as LaTeX. The folder must lie "
-           "outside the results root.")
+st.caption(f"The report of the selection's cohorts ({ui.plain(', '.join(cohorts))}), the same as the command "
+           "below: every completed run of those cohorts, figures as PNG and SVG, tables as LaTeX. The folder "
+           "(relative to the folder the explorer was started in) must lie outside the results root.")
+st.code(shlex.join(["trainer", "report", *cohorts, "--split", split, "--band", REPORT_BANDS[band], "--output",
+                    "FOLDER"]), language="bash", wrap_lines=True)
 folder_column, button_column = st.columns([3, 1], vertical_alignment="bottom")
 folder = folder_column.text_input("Report folder", key="report_folder", placeholder="reports/phases")
 if button_column.button("Write report", icon=":material/description:", disabled=not cohorts):
