@@ -345,5 +345,11 @@ def show_chart(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str) -> None:
                                mime="text/csv", on_click="ignore", key=f"csv-{name}", icon=":material/table:")
 
 
+def show_table(table: pd.DataFrame) -> None:
+    """A small table as HTML (st.table: it wraps at any width and reads in the DOM). st.table
+    renders text cells as Markdown, so every text cell goes through `plain`."""
+    st.table(table.map(lambda value: plain(value) if isinstance(value, str) else value), hide_index=True)
+
+
 def not_recorded(what: str, run_ids: list[str]) -> None:
     st.info(f"{what}: {NOT_RECORDED} ({plain(', '.join(run_ids))}).", icon=":material/block:")

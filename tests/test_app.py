@@ -280,6 +280,9 @@ def test_text_from_run_json_is_never_markdown(monkeypatch, flagged_root):
     at = open_app(monkeypatch, root)
     assert EVIL in set(at.dataframe[0].value["name"])              # tables show the raw string
     assert re.fullmatch(r"[^\\]*(\\[^a-zA-Z0-9 ][^\\]*)*", escaped)     # every special character escaped
+    at = open_app(monkeypatch, root, "phases")                     # st.table renders Markdown: escaped there
+    cells = "\n".join(str(v) for table in at.table for v in table.value.to_numpy().ravel())
+    assert escaped in cells and "<img" not in cells.replace(escaped, "") and "](http" not in cells.replace(escaped, "")
 
 
 def test_compare_draws_the_infoplane_grid_titled_by_varying_keys(monkeypatch, cohort_root):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -31,11 +32,16 @@ def open_phases(monkeypatch, root: Path, **params) -> AppTest:
     return at
 
 
+def unescaped(text: object) -> object:
+    """A cell as the browser shows it: st.table renders Markdown, the page escapes (ui.plain)."""
+    return re.sub(r"\\(.)", r"\1", text).replace("\u200b", "") if isinstance(text, str) else text
+
+
 def table(at, heading: str):
-    """The st.table under the subheader that starts with `heading`."""
-    headings = [h.value for h in at.subheader]
-    index = next(i for i, h in enumerate(headings) if h.replace("\\", "").startswith(heading))
-    return at.table[index].value
+    """The st.table under the subheader that starts with `heading`, as shown."""
+    headings = [unescaped(h.value) for h in at.subheader]
+    index = next(i for i, h in enumerate(headings) if h.startswith(heading))
+    return at.table[index].value.map(unescaped)
 
 
 def estimate(mean: float, low: float, high: float, n: int) -> str:

@@ -124,14 +124,14 @@ def phase_panels() -> None:
         if last_hidden is not None:
             st.subheader(f"Does {ui.plain(layer_title(last_hidden))} compress?")
             glance = report.glance_table(group_rows, estimator).drop(columns=["estimator", "layer"])
-            st.table(glance, hide_index=True)
+            ui.show_table(glance)
             table_downloads(glance, f"last_hidden_{name}_{split}")
         st.caption("Mean [95 % bootstrap CI] over the live seeds; compression is tested against each run's noise "
                    "floor (one-sided sign-flip permutation p of compression - floor > 0); dead, diverged and "
                    "unfinished runs are left out and counted.")
     st.subheader("Per seed group and layer")
     table = report.group_table(group_rows[group_rows["layer"].isin(layers)])
-    st.table(table, hide_index=True)
+    ui.show_table(table)
     table_downloads(table, f"phase_stats_{name}_{split}")
     st.subheader(f"Compared with {ui.plain(titles[reference])}" if reference else "Compared")
     compared = comparison(root, version, measured_ids, name, params, split, tuple(layers), tuple(titles.items()),
@@ -141,7 +141,7 @@ def phase_panels() -> None:
     else:
         st.caption("Difference of means a - b [95 % bootstrap CI], two-sided permutation p, Cliff's delta "
                    "(P(a > b) - P(a < b)); the seed is the unit.")
-        st.table(compared, hide_index=True)
+        ui.show_table(compared)
         table_downloads(compared, f"comparison_{name}_{split}")
 
 
