@@ -324,12 +324,17 @@ def answer_on_the_phases_page(url: str, root: Path, name: str) -> dict:
         select_all = page.get_by_role("button", name="Select all shown")
         if select_all.is_enabled():
             select_all.click()
+            runs = len(list((root / "runs").iterdir()))
+            page.wait_for_function("n => (location.href.match(/runs=/g) || []).length == n", arg=runs,
+                                   timeout=60_000)
+            page.wait_for_timeout(1000)       # the page reruns once more with the new selection
             wait_until_drawn(page, 0)
         page.get_by_role("link", name="Phases", exact=True).click()
         page.wait_for_url("**/phases**")
         wait_until_drawn(page, 1)
         assert page.locator('[data-testid="stException"]').count() == 0
         page.get_by_text("Does 4 · dense_4 (last hidden) compress?").wait_for(timeout=60_000)
+        page.wait_for_selector('[data-testid="stTable"] table tbody tr', timeout=60_000)
         glance = page.evaluate(GLANCE)
         assert glance["header"] == ["seed group", "n", "compression", "noise floor", "p (compression > floor)",
                                     "compresses", "left out"], glance["header"]
@@ -348,6 +353,7 @@ def answer_on_the_phases_page(url: str, root: Path, name: str) -> dict:
         other = browser.new_page(viewport={"width": SIZES[1][0], "height": SIZES[1][1]})
         other.goto(shared, wait_until="networkidle")
         wait_until_drawn(other, 1)
+        other.wait_for_selector('[data-testid="stTable"] table tbody tr', timeout=60_000)
         assert other.get_by_label("min-max", exact=True).is_checked()
         assert not other.get_by_label("Log epoch axis", exact=True).is_checked()
         assert sorted(tuple(row[1:]) for row in other.evaluate(GLANCE)["rows"]) == shown
