@@ -11,6 +11,8 @@ seed gets its line and no band. Dead networks (the trainer's
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -22,6 +24,21 @@ QUANTITY_TITLES = {"i_xt": "I(X;T) [bits]", "i_yt": "I(Y;T) [bits]"}
 BANDS = {"ci": bands_over_seeds.MEAN_CI, "min-max": bands_over_seeds.MIN_MAX}   # `trainer report --band`
 MARKS = {"peak_i_xt_epoch": "peak I(X;T)", "peak_i_yt_epoch": "peak I(Y;T)", "snr_drop_epoch": "SNR drop"}
 MARK_QUANTITY = {"peak_i_xt_epoch": "i_xt", "peak_i_yt_epoch": "i_yt", "snr_drop_epoch": None}   # None: both
+
+
+@dataclass(frozen=True)
+class PhaseData:
+    """What the chart draws before the band and axis are chosen (ResultStore.phase_data): MI rows
+    (one per run, epoch and layer, with group and dead), the marks (phase_marks) and every group's
+    legend entry in colour order."""
+    mi: pd.DataFrame
+    marks: pd.DataFrame
+    domain: list[str]
+
+
+def draw(data: PhaseData, band: str = "ci", title: str | None = None, log_epochs: bool = True) -> alt.FacetChart:
+    """The chart of `data` with its band over seeds ("ci" or "min-max")."""
+    return phase_lines(seed_bands(data.mi, band), data.marks, title, color_domain=data.domain, log_epochs=log_epochs)
 
 
 def legend_labels(runs: pd.DataFrame) -> dict[str, str]:

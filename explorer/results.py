@@ -304,6 +304,14 @@ class ResultStore:
         layers' panels only (default all)."""
         from explorer import phase_charts
 
+        return phase_charts.draw(self.phase_data(run_ids, estimator, params, split, layers), band, title, log_epochs)
+
+    def phase_data(self, run_ids: list[str], estimator: str, params: str, split: str = "train",
+                   layers: list[int] | None = None, phases: pd.DataFrame | None = None):
+        """What phase_chart draws before a band is chosen (explorer.phase_charts.PhaseData); `phases`:
+        the `phases` rows of `run_ids` if the caller has them (the view is the costly part)."""
+        from explorer import phase_charts
+
         labels = self.labels(run_ids, by_group=True)
         order = {group_id: i for i, group_id in enumerate(labels)}   # legend: by the varying keys' values
         runs = self.runs()
@@ -314,13 +322,12 @@ class ResultStore:
         mi = self.mi(run_ids, estimator, split, params).merge(runs, on="run_id")
         mi = mi.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
         mi = mi.assign(group=mi["group_id"].map(labels), dead=mi["dead_network"])
-        phases = self.phases(run_ids)
+        phases = self.phases(run_ids) if phases is None else phases
         phases = phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]
         phases = phases.assign(group=phases["group_id"].map(labels))
         if layers is not None:
             mi, phases = mi[mi["layer"].isin(layers)], phases[phases["layer"].isin(layers)]
-        return phase_charts.phase_lines(phase_charts.seed_bands(mi, band), phase_charts.phase_marks(phases), title,
-                                        color_domain=domain, log_epochs=log_epochs)
+        return phase_charts.PhaseData(mi, phase_charts.phase_marks(phases), domain)
 
     def infoplane_chart(self, run_ids: list[str], estimator: str | None = None, split: str = "train",
                         by_group: bool = False, aggregate: str = "median", columns: int = 2):

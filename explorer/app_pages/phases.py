@@ -79,10 +79,14 @@ def comparison(root: str, version: int, run_ids: tuple[str, ...], estimator: str
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def chart_of(root: str, version: int, run_ids: tuple[str, ...], estimator: str, params: str, split: str,
-             band: str, log_epochs: bool, layers: tuple[int, ...]):
-    return _store(root).phase_chart(list(run_ids), estimator, params, split, band, log_epochs=log_epochs,
-                                    layers=list(layers))
+def chart_data(root: str, version: int, run_ids: tuple[str, ...], measured_ids: tuple[str, ...], estimator: str,
+               params: str, split: str, layers: tuple[int, ...]) -> phase_charts.PhaseData:
+    """The chart's MI rows and marks (every group of `run_ids` in the legend; the phases of
+    `measured_ids`, those with MI, are the tables' cached ones): a change of band or axis only
+    redraws them."""
+    results = _store(root)
+    return results.phase_data(list(run_ids), estimator, params, split, list(layers),
+                              phases=ui.phases(results, list(measured_ids)))
 
 
 def _store(root: str) -> ResultStore:
@@ -113,8 +117,8 @@ def phase_panels() -> None:
     with left:
         st.caption(f"Line: the mean over live seeds; band: {ui.plain(band)} (none for one seed); dashed rules: the "
                    "group's mean peak and SNR-drop epochs. Colours: the seed groups', the same on every page.")
-        chart = chart_of(root, version, tuple(selection), name, params, split, REPORT_BANDS[band], log_epochs,
-                         tuple(layers))
+        data = chart_data(root, version, tuple(selection), measured_ids, name, params, split, tuple(layers))
+        chart = phase_charts.draw(data, REPORT_BANDS[band], log_epochs=log_epochs)
         ui.show_chart(chart, phase_rows(root, measured_ids, name, params, split), f"phases_{name}_{split}")
     group_rows = group_stats(root, version, measured_ids, name, params, split)
     group_rows = group_rows[group_rows["group_id"].isin(titles)].assign(group=lambda f: f["group_id"].map(titles))
