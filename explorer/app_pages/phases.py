@@ -18,11 +18,27 @@ from ibstore import stats
 REPORT_BANDS = {long: short for short, long in phase_charts.BANDS.items()}   # the page's band -> --band
 GLANCE_WIDTH = 480   # px: the at-a-glance table goes beside the chart when the main column has this to spare
 
+
+def _store(root: str) -> ResultStore:
+    results = ui.store()
+    assert str(results.root) == root, (results.root, root)   # the cache keys name the store's root
+    return results
+
+
 # A line per seed group, not a panel per run: a 50-seed cohort is read whole.
 store, all_runs, selection = ui.selection_page("Phases", ui.MAX_GROUP_RUNS)
 with_mi = ui.runs_with(store, "mi", selection, "Mutual information")
 
-choices = store.mi_choices(with_mi)
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def recorded(root: str, version: int, run_ids: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The estimators, params and splits these runs recorded, and their layers' names: queries over
+    every selected run's MI, asked once per content of the root."""
+    results = _store(root)
+    return results.mi_choices(list(run_ids)), results.layer_names(list(run_ids))
+
+
+choices, layer_names = recorded(str(store.root), store.version(), tuple(with_mi))
 estimators = list(dict.fromkeys(choices["estimator"] + " " + choices["params"]))
 c1, c2, c3, c4 = st.columns([3, 2, 3, 2])
 estimator = c1.selectbox("Estimator", estimators, key="estimator", bind="query-params")
@@ -33,7 +49,7 @@ band = c3.radio("Band over seeds", seed_bands.BANDS, key="band", bind="query-par
                 help="a picture of the spread at each epoch; the tables' intervals are bootstrap intervals")
 log_epochs = c4.toggle("Log epoch axis", True, key="log_epochs", bind="query-params")
 
-layer_names = store.layer_names(with_mi).drop_duplicates("layer").sort_values("layer")
+layer_names = layer_names.drop_duplicates("layer").sort_values("layer")
 names = dict(zip(layer_names["layer"].astype(int), layer_names["layer_name"]))
 last_hidden = report.last_hidden_layer(names) if names else None
 
@@ -87,12 +103,6 @@ def chart_data(root: str, version: int, run_ids: tuple[str, ...], measured_ids: 
     results = _store(root)
     return results.phase_data(list(run_ids), estimator, params, split, list(layers),
                               phases=ui.phases(results, list(measured_ids)))
-
-
-def _store(root: str) -> ResultStore:
-    results = ui.store()
-    assert str(results.root) == root, (results.root, root)   # the cache keys name the store's root
-    return results
 
 
 def table_downloads(table: pd.DataFrame, name: str) -> None:
