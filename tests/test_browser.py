@@ -378,8 +378,12 @@ def fifty_seed_root(tmp_path_factory) -> Path:
     return root
 
 
-def test_the_research_question_on_fifty_seeds(fifty_seed_root):
+@pytest.fixture(scope="module")
+def fifty_seed_app(fifty_seed_root):
+    yield from serve(fifty_seed_root)     # a fixture: the server stops even when the test fails
+
+
+def test_the_research_question_on_fifty_seeds(fifty_seed_app, fifty_seed_root):
     ARTIFACTS.mkdir(exist_ok=True)
-    for url in serve(fifty_seed_root):
-        result = answer_on_the_phases_page(url, fifty_seed_root, "fifty-seeds")
-        assert result["groups"] == 3 and result["url"].count("runs=") == 150
+    result = answer_on_the_phases_page(fifty_seed_app, fifty_seed_root, "fifty-seeds")
+    assert result["groups"] == 3 and result["url"].count("runs=") == 150
