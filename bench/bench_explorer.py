@@ -20,10 +20,12 @@ table, and each time's CPU seconds beside it.
 
     python bench/bench_explorer.py --pages [--before DIR] [--base /tmp/ib-bench]
 
-Page render times (issue 16): each of the eight pages drawn through AppTest, its first draw and
-a rerun (what every interaction costs), on 10 runs x 8000 epochs (300 logged, all selected) and
-on 500 runs (2000 epochs, 12 selected); with `--before DIR` (an export of an earlier commit,
-e.g. `git archive COMMIT | tar -x -C DIR`) the same for that code, side by side.
+Page render times (issue 16): each of the nine pages drawn through AppTest, its first draw and
+a rerun (what every interaction costs; on the Phases page also a change of band, of reference
+group and of split, which recomputes the statistics), on 10 runs x 8000 epochs (300 logged, all
+selected), on 500 runs (2000 epochs, 12 selected) and on 3 configs x 50 seeds (all 150 selected:
+the chart pages draw 60, the Phases page reads them all); with `--before DIR` (an export of an
+earlier commit, e.g. `git archive COMMIT | tar -x -C DIR`) the same for that code, side by side.
 """
 
 from __future__ import annotations
@@ -175,8 +177,10 @@ def trainer_sql(root: Path, query: str, repeat: int) -> tuple[float, float]:
     return timed(run, repeat)
 
 
-PAGES = ["runs", "compare", "config", "training", "gradients", "activations", "movie", "sql"]
-PAGE_ROOTS = {"10 runs x 8000 epochs": (10, 8000, 10), "500 runs": (500, 2000, 12)}   # runs, epochs, selected
+PAGES = ["runs", "compare", "config", "training", "gradients", "phases", "activations", "movie", "sql"]
+# runs, epochs, selected, seeds per config; the 50-seed cohort is what the Phases page reads whole
+PAGE_ROOTS = {"10 runs x 8000 epochs": (10, 8000, 10, 5), "500 runs": (500, 2000, 12, 5),
+              "3 configs x 50 seeds": (150, 2000, 150, 50)}
 
 
 def measure_pages(root: Path, code: Path, selected: int) -> dict[str, tuple[float, float]]:
@@ -194,10 +198,17 @@ def measure_pages(root: Path, code: Path, selected: int) -> dict[str, tuple[floa
     at.run()
     result = {}
     for page in PAGES:
+        if not (code / "explorer" / "app_pages" / f"{page}.py").is_file():
+            continue                  # an earlier export without this page
         at.switch_page(f"app_pages/{page}.py")
         result[f"{page}, first draw"] = timed(at.run)
         assert not at.exception, (page, [e.message for e in at.exception])
         result[f"{page}, rerun"] = timed(at.run)
+        if page == "phases":          # interactions: what the drawing changes, what the statistics change
+            result["phases, change band"] = timed(at.radio(key="band").set_value("min-max").run)
+            result["phases, change reference"] = timed(at.selectbox(key="reference").select_index(0).run)
+            result["phases, change split"] = timed(at.radio(key="split").set_value("test").run)
+            assert not at.exception, (page, [e.message for e in at.exception])
     return result
 
 
@@ -207,11 +218,11 @@ def bench_pages(base: Path, before: Path | None) -> None:
     codes = {"after": REPO, **({"before": before} if before else {})}
     table: dict[str, dict[str, tuple[float, float]]] = {}
     loads = [os.getloadavg()[0]]
-    for label, (runs, epochs, selected) in PAGE_ROOTS.items():
-        root = base / f"pages-{runs}x{epochs}"
+    for label, (runs, epochs, selected, seeds) in PAGE_ROOTS.items():
+        root = base / f"pages-{runs}x{epochs}" if seeds == 5 else base / f"pages-{runs}x{epochs}-{seeds}seeds"
         if not (root / "runs").is_dir():
             print(f"generating {root} ...", flush=True)
-            make_root(root, runs, epochs, 300, processes=1)
+            make_root(root, runs, epochs, 300, seeds=seeds, processes=1)
         for version, code in codes.items():
             env = {**os.environ, "PYTHONPATH": str(code), "XDG_CACHE_HOME": str(base / "cache")}
             done = subprocess.run([sys.executable, __file__, "--measure-pages", str(root), "--code", str(code),

@@ -17,6 +17,7 @@ PAGES = [
     st.Page("app_pages/config.py", title="Config", icon=":material/tune:"),
     st.Page("app_pages/training.py", title="Training curves", icon=":material/show_chart:"),
     st.Page("app_pages/gradients.py", title="Gradients", icon=":material/trending_down:"),
+    st.Page("app_pages/phases.py", title="Phases", icon=":material/stacked_line_chart:"),
     st.Page("app_pages/activations.py", title="Activations", icon=":material/bar_chart:"),
     st.Page("app_pages/movie.py", title="Information plane over time", icon=":material/play_circle:"),
     st.Page("app_pages/sql.py", title="SQL", icon=":material/terminal:"),

@@ -2,26 +2,43 @@
 the peak and SNR-drop epochs marked: pure functions from DataFrames to an Altair chart (no
 Streamlit, no SQL), used by `trainer report` and the explorer.
 
-The band is the mean over seeds +- a 95 % t interval per logged epoch,
-mean +- t_{0.975, n-1} sd / sqrt(n) (Student 1908), or the min-max over seeds: a picture of the
-spread, cheap at every epoch; the numbers a claim rests on are the bootstrap intervals of
-ibstore.stats. A group with one seed gets its line and no band. Dead networks (the trainer's
+The band is explorer.seed_bands' (the drawing bands of every page): the mean over seeds +- a 95 %
+t interval per logged epoch, or the min-max over seeds: a picture of the spread, cheap at every
+epoch; the numbers a claim rests on are the bootstrap intervals of ibstore.stats. A group with one
+seed gets its line and no band. Dead networks (the trainer's
 `dead_network`) are left out of their group's line and counted in its legend entry.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import altair as alt
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from explorer.charts import AXIS_SPACE, LEGEND_SPACE, PAGE_WIDTH, _category_color, epoch_x, titled
+from explorer import seed_bands as bands_over_seeds
+from explorer.charts import AXIS_SPACE, LEGEND_SPACE, PAGE_WIDTH, _category_color, epoch_x, titled, with_layer_label
 
 QUANTITY_TITLES = {"i_xt": "I(X;T) [bits]", "i_yt": "I(Y;T) [bits]"}
-BANDS = ("ci", "min-max")
+BANDS = {"ci": bands_over_seeds.MEAN_CI, "min-max": bands_over_seeds.MIN_MAX}   # `trainer report --band`
 MARKS = {"peak_i_xt_epoch": "peak I(X;T)", "peak_i_yt_epoch": "peak I(Y;T)", "snr_drop_epoch": "SNR drop"}
 MARK_QUANTITY = {"peak_i_xt_epoch": "i_xt", "peak_i_yt_epoch": "i_yt", "snr_drop_epoch": None}   # None: both
+
+
+@dataclass(frozen=True)
+class PhaseData:
+    """What the chart draws before the band and axis are chosen (ResultStore.phase_data): MI rows
+    (one per run, epoch and layer, with group and dead), the marks (phase_marks) and every group's
+    legend entry in colour order."""
+    mi: pd.DataFrame
+    marks: pd.DataFrame
+    domain: list[str]
+
+
+def draw(data: PhaseData, band: str = "ci", title: str | None = None, log_epochs: bool = True) -> alt.FacetChart:
+    """The chart of `data` with its band over seeds ("ci" or "min-max")."""
+    return phase_lines(seed_bands(data.mi, band), data.marks, title, color_domain=data.domain, log_epochs=log_epochs)
 
 
 def legend_labels(runs: pd.DataFrame) -> dict[str, str]:
@@ -47,15 +64,13 @@ def seed_bands(mi: pd.DataFrame, band: str = "ci") -> pd.DataFrame:
     long = live.melt(id_vars=["group", "run_id", "epoch", "layer", "layer_name"], value_vars=["i_xt", "i_yt"],
                      var_name="quantity", value_name="value")
     long = long[np.isfinite(long["value"].astype(float))]
-    grouped = long.groupby(["group", "layer", "layer_name", "quantity", "epoch"], sort=True)["value"]
-    out = grouped.agg(mean="mean", sd="std", n="count", low="min", high="max").reset_index()
-    if band == "ci":
-        half = stats.t.ppf(0.975, out["n"] - 1) * out["sd"] / np.sqrt(out["n"])
-        out["low"], out["high"] = out["mean"] - half, out["mean"] + half
+    by = ["group", "layer", "layer_name", "quantity", "epoch"]
+    out = bands_over_seeds.over_seeds(long.sort_values(by, kind="stable"), by, "value", BANDS[band])
+    out = out.rename(columns={"value": "mean", "value_lo": "low", "value_hi": "high", "seeds": "n"})
     out.loc[out["n"] < 2, ["low", "high"]] = np.nan
     out["legend"] = out["group"].map(labels)
     order = {group: i for i, group in enumerate(labels)}
-    return out.drop(columns="sd").sort_values("group", key=lambda groups: groups.map(order), kind="stable")
+    return out.sort_values("group", key=lambda groups: groups.map(order), kind="stable")
 
 
 def phase_marks(phases: pd.DataFrame) -> pd.DataFrame:
@@ -74,18 +89,23 @@ def phase_marks(phases: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["group", "layer", "layer_name", "quantity", "mark", "epoch"])
 
 
-def phase_lines(bands: pd.DataFrame, marks: pd.DataFrame, title: str | None = None) -> alt.FacetChart:
+def phase_lines(bands: pd.DataFrame, marks: pd.DataFrame, title: str | None = None,
+                color_domain: list[str] | None = None, log_epochs: bool = True) -> alt.FacetChart:
     """A panel per layer (rows) and quantity (columns: I(X;T), I(Y;T)): a line per seed group
-    (its mean), its band, and dashed rules at its mean peak and SNR-drop epochs."""
+    (its mean), its band, and dashed rules at its mean peak and SNR-drop epochs. `color_domain`:
+    every group's legend entry in colour order (default: the groups with a line), so that a group
+    whose seeds are all dead keeps its entry and the others keep their colours; epochs on a
+    symmetric-log axis, or a linear one."""
     legend_of = bands.drop_duplicates("group").set_index("group")["legend"]
-    domain = list(dict.fromkeys(bands["legend"]))
+    domain = color_domain or list(dict.fromkeys(bands["legend"]))
     marks = marks[marks["group"].isin(legend_of.index)].assign(legend=lambda f: f["group"].map(legend_of))
     data = pd.concat([bands.assign(kind="band"), marks.assign(kind="mark")], ignore_index=True)
-    data["panel"] = data["layer_name"] + ": " + data["quantity"].map(QUANTITY_TITLES).str.split(" ").str[0]
+    data["panel"] = (with_layer_label(data)["layer_label"] + ": "
+                     + data["quantity"].map(QUANTITY_TITLES).str.split(" ").str[0])
     data = data[["kind", "panel", "layer", "quantity", "legend", "epoch", "mean", "low", "high", "n", "mark"]]
     color = _category_color("legend", domain, title="seed group", orient="bottom", columns=1)
-    width = (PAGE_WIDTH - 2 * AXIS_SPACE) // 2 - 20
-    x = epoch_x(float(data["epoch"].max()))
+    width = (PAGE_WIDTH - 2 * AXIS_SPACE) // 2 - 40   # two panels, each with its own y axis, within PAGE_WIDTH
+    x = epoch_x(float(data["epoch"].max())) if log_epochs else alt.X("epoch:Q", title="epoch")
     y = alt.Y("mean:Q", title="bits")
     base = alt.Chart().properties(width=width, height=160)
     band = base.transform_filter("datum.kind == 'band'").mark_area(opacity=0.2).encode(

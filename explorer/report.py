@@ -134,7 +134,7 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
         lines += [f"Left out, still training: {', '.join(selection.running)}.", ""]
     if selection.other:
         lines += ["Left out, not completed: " + ", ".join(f"{r} ({s})" for r, s in selection.other.items()) + ".", ""]
-    health = _health(runs, labels)
+    health = health_table(runs, labels)
     lines += ["## Health per seed group", "", *_markdown(health), ""]
     _save_table(health, folder, "health")
     phases = store.phases(run_ids)
@@ -153,27 +153,27 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
         order = {group_id: i for i, group_id in enumerate(labels)}   # the labels' order: by the varying keys
         group_stats = group_stats.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
         group_stats["group"] = group_stats["group_id"].map(labels)
-        table = _stats_table(group_stats)
+        table = group_table(group_stats)
         _save_table(table, folder, f"{name}-groups")
         lines += ["### Phases per seed group", "",
                   "Mean [95 % bootstrap CI] over seeds; compression is tested against the noise floor "
                   "(one-sided sign-flip permutation p of compression - floor > 0).", "", *_markdown(table), ""]
-        comparison = _comparison_table(these, labels)
+        comparison = comparison_table(these, labels)
         if not comparison.empty:
             _save_table(comparison, folder, f"{name}-comparison")
             lines += ["### Seed groups compared with the first", "",
                       "Difference of means a - b [95 % bootstrap CI], two-sided permutation p, Cliff's delta.", "",
                       *_markdown(comparison), ""]
-        glance.append(_glance_rows(group_stats, f"{estimator} {params}"))
-    glance_table = pd.concat(glance, ignore_index=True)
-    _save_table(glance_table, folder, "glance")
+        glance.append(glance_table(group_stats, f"{estimator} {params}"))
+    glance_all = pd.concat(glance, ignore_index=True)
+    _save_table(glance_all, folder, "glance")
     at_glance = ["## At a glance: does the last hidden layer compress?", "",
                  "Per estimator and seed group, compression of the last hidden layer beside its noise floor.", "",
-                 *_markdown(glance_table), ""]
+                 *_markdown(glance_all), ""]
     return "\n".join(header + at_glance + lines)
 
 
-def _health(runs: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+def health_table(runs: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
     """Per seed group (in the labels' order): its completed runs, the dead and diverged among
     them, and the final test accuracy over all of them."""
     rows = []
@@ -226,12 +226,20 @@ def _number(value: float) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
 
 
-def _stats_table(group_stats: pd.DataFrame) -> pd.DataFrame:
+def layer_label(layer: int, layer_name: str) -> str:
+    """A layer as every page names it (explorer.charts.with_layer_label): "4 · dense_4"."""
+    return f"{int(layer)} · {layer_name}"
+
+
+def group_table(group_stats: pd.DataFrame) -> pd.DataFrame:
+    """Per seed group (`group`) and layer of phase_stats rows: each of TABLE_QUANTITIES as
+    "mean [95 % CI]", the test of compression against the noise floor and the runs left out."""
     rows = []
     for (group, layer_name), frame in group_stats.groupby(["group", "layer_name"], sort=False):
         by = frame.set_index("quantity")
         excess = by.loc[stats.EXCESS]
-        row = {"seed group": group, "layer": layer_name, "n": int(by.loc["compression_bits", "n"])}
+        row = {"seed group": group, "layer": layer_label(by["layer"].iloc[0], layer_name),
+               "n": int(by.loc["compression_bits", "n"])}
         for quantity in TABLE_QUANTITIES:
             row[quantity] = _cell(by.loc[quantity], 1 if quantity.endswith("epoch") else 2)
         row["p (compression > floor)"] = _number(excess["p_value"])
@@ -241,27 +249,39 @@ def _stats_table(group_stats: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _comparison_table(these: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str | None = None) -> pd.DataFrame:
+    """Every seed group of `these` (phases rows of one estimator, params and split) against the
+    `reference` group (default: the first of `labels`) on COMPARED, per layer."""
     groups = [g for g in labels if g in set(these["group_id"])]
+    reference = reference if reference in groups else groups[0] if groups else None
+    names = these.drop_duplicates("layer").set_index("layer")["layer_name"]
     rows = []
-    for other in groups[1:]:
-        compared = stats.compare_groups(these, other, groups[0], COMPARED)
+    for other in (g for g in groups if g != reference):
+        compared = stats.compare_groups(these, other, reference, COMPARED)
         for item in compared.itertuples(index=False):
             interval = ("n = 1: no interval" if item.note == stats.NO_INTERVAL else
                         f"[{item.ci_low:.2f}, {item.ci_high:.2f}]" if not math.isnan(item.ci_low) else "–")
-            rows.append({"a": labels[other], "b": labels[groups[0]], "layer": int(item.layer),
+            rows.append({"a": labels[other], "b": labels[reference], "layer": layer_label(item.layer, names[item.layer]),
                          "quantity": item.quantity, "n a, b": f"{item.n_a}, {item.n_b}",
-                         "a - b": f"{item.difference:.2f}", "95 % CI": interval, "p": _number(item.p_value),
+                         "a - b": "–" if math.isnan(item.difference) else f"{item.difference:.2f}", "95 % CI": interval, "p": _number(item.p_value),
                          "Cliff's delta": _number(item.cliffs_delta)})
     return pd.DataFrame(rows)
 
 
-def _glance_rows(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
-    last_hidden = group_stats["layer"].max() - 1 if group_stats["layer"].max() > 0 else 0
+def last_hidden_layer(layers) -> int:
+    """The last hidden layer: the one before the output layer (the highest number)."""
+    top = int(max(layers))
+    return top - 1 if top > 0 else 0
+
+
+def glance_table(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
+    """Does the last hidden layer compress? Per seed group (`group`) of phase_stats rows: its
+    compression and noise floor with their intervals, the test, and the runs left out, counted."""
+    last_hidden = last_hidden_layer(group_stats["layer"])
     rows = []
     for group, frame in group_stats[group_stats["layer"] == last_hidden].groupby("group", sort=False):
         by = frame.set_index("quantity")
-        rows.append({"estimator": estimator, "seed group": group, "layer": by["layer_name"].iloc[0],
+        rows.append({"estimator": estimator, "seed group": group, "layer": layer_label(last_hidden, by["layer_name"].iloc[0]),
                      "n": int(by.loc["compression_bits", "n"]),
                      "compression": _cell(by.loc["compression_bits"]), "noise floor": _cell(by.loc["noise_floor_bits"]),
                      "p (compression > floor)": _number(by.loc[stats.EXCESS, "p_value"]),

@@ -126,6 +126,10 @@ class ResultStore:
             attempt += 1
             self.refresh()
 
+    def version(self) -> int:
+        """A number that changes when anything read from the root changes: a cache key."""
+        return hash(self.snapshot().fingerprint)
+
     @property
     def problems(self) -> list[Problem]:
         return self.snapshot().problems
@@ -299,23 +303,38 @@ class ResultStore:
     # charts
 
     def phase_chart(self, run_ids: list[str], estimator: str, params: str, split: str = "train", band: str = "ci",
-                    title: str | None = None):
+                    title: str | None = None, log_epochs: bool = True, layers: list[int] | None = None):
         """I(X;T) and I(Y;T) against epoch per layer, a line per seed group with its band over seeds
         ("ci" or "min-max"), peak and SNR-drop epochs marked, dead networks left out and counted
-        (explorer.phase_charts)."""
+        (explorer.phase_charts). Every seed group of `run_ids` has a legend entry and the colour of
+        its place in the labels' order (the explorer's group colours), lines or not. `layers`: those
+        layers' panels only (default all)."""
+        from explorer import phase_charts
+
+        return phase_charts.draw(self.phase_data(run_ids, estimator, params, split, layers), band, title, log_epochs)
+
+    def phase_data(self, run_ids: list[str], estimator: str, params: str, split: str = "train",
+                   layers: list[int] | None = None, phases: pd.DataFrame | None = None):
+        """What phase_chart draws before a band is chosen (explorer.phase_charts.PhaseData); `phases`:
+        the `phases` rows of `run_ids` if the caller has them (the view is the costly part)."""
         from explorer import phase_charts
 
         labels = self.labels(run_ids, by_group=True)
+        order = {group_id: i for i, group_id in enumerate(labels)}   # legend: by the varying keys' values
         runs = self.runs()
         runs = runs.loc[runs["run_id"].isin(run_ids), ["run_id", "group_id", "dead_network"]]
+        runs = runs.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
+        domain = list(phase_charts.legend_labels(runs.assign(group=runs["group_id"].map(labels),
+                                                             dead=runs["dead_network"])).values())
         mi = self.mi(run_ids, estimator, split, params).merge(runs, on="run_id")
-        order = {group_id: i for i, group_id in enumerate(labels)}   # legend: by the varying keys' values
         mi = mi.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
         mi = mi.assign(group=mi["group_id"].map(labels), dead=mi["dead_network"])
-        phases = self.phases(run_ids)
+        phases = self.phases(run_ids) if phases is None else phases
         phases = phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]
         phases = phases.assign(group=phases["group_id"].map(labels))
-        return phase_charts.phase_lines(phase_charts.seed_bands(mi, band), phase_charts.phase_marks(phases), title)
+        if layers is not None:
+            mi, phases = mi[mi["layer"].isin(layers)], phases[phases["layer"].isin(layers)]
+        return phase_charts.PhaseData(mi, phase_charts.phase_marks(phases), domain)
 
     def infoplane_chart(self, run_ids: list[str], estimator: str | None = None, split: str = "train",
                         by_group: bool = False, aggregate: str = "median", columns: int = 2):

@@ -15,6 +15,7 @@ FIRST = ["flags", "status"]
 OUTCOMES = {"final_test_accuracy": "test acc", "final_train_accuracy": "train acc"}
 AFTER_KEYS = ["seed", *OUTCOMES, "progress"]
 LAST = ["name", "epochs_done", "epochs_total", "duration_s", "cohort", "run_id", "error"]
+COMPRESSION = "compression"          # the parallel coordinates' outcome "compression of a layer"
 
 
 def runs_table(runs: pd.DataFrame, varying: list[str], flags: dict[str, list[str]]) -> pd.DataFrame:
@@ -51,3 +52,11 @@ def group_summary(runs: pd.DataFrame, key: str, flags: dict[str, list[str]],
 
 def _is_number(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+
+
+def layer_compression(phases: pd.DataFrame, layer: int, estimator: str, params: str, split: str) -> pd.Series:
+    """run_id -> compression_bits (peak - final I(X;T), the `phases` view's) of `layer` under one
+    estimator, params and split: an outcome per run beside the final accuracies."""
+    rows = phases[(phases["layer"] == layer) & (phases["estimator"] == estimator) & (phases["params"] == params)
+                  & (phases["split"] == split)]
+    return rows.set_index("run_id")["compression_bits"].astype(float)

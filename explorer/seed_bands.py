@@ -3,6 +3,11 @@
 `mean ± 95% CI`: the mean and Student's t interval, mean ± t(0.975, n-1) · s / √n, s the sample
 standard deviation (ddof 1); a point with one seed has no interval (NaN bounds).
 `min-max`: the mean between the smallest and largest seed.
+
+These are the bands the explorer draws (every curve page, the Phases page's lines, the Runs page's
+group-by): a t interval is cheap at each of thousands of epochs. The claims a reader makes rest on
+ibstore.stats (the `phase_stats` view: bootstrap intervals, tests against the noise floor, group
+comparisons), which computes its own numbers from the `phases` view, not from these.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from ibstore import layout
 MAX_DEFAULT_RUNS = 12            # selected when neither the URL nor the session says
 MAX_FILTER_RUNS = 40             # a changed filter selects at most this many of the runs it shows
 MAX_PAGE_RUNS = 60               # chart pages draw at most this many runs (a panel or chart per run)
+MAX_GROUP_RUNS = 500             # pages that draw seed groups, not runs (Phases), read at most this many
 NOT_RECORDED = "not recorded for this run"
 SPLITS = ("train", "test", "full")
 SELECTION = "selection"          # session key of the sidebar's multiselect: the selected run ids
@@ -253,15 +254,28 @@ def with_layer_names(results: ResultStore, frame: pd.DataFrame) -> pd.DataFrame:
     return frame.merge(names, on=["run_id", "layer"], how="left") if not names.empty else frame
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _phases(root: str, version: int, run_ids: tuple[str, ...]) -> pd.DataFrame:
+    results = store()
+    assert str(results.root) == root, (results.root, root)   # the cache key names the store's root
+    return results.phases(list(run_ids))
+
+
+def phases(results: ResultStore, run_ids: list[str]) -> pd.DataFrame:
+    """The `phases` view of these runs, computed once per content of the root (ResultStore.version)."""
+    return _phases(str(results.root), results.version(), tuple(run_ids))
+
+
 def ordered_splits(splits) -> list[str]:
     """train, test, full first, then any other split."""
     present = set(splits)
     return [s for s in SPLITS if s in present] + sorted(present - set(SPLITS))
 
 
-def selection_page(title: str) -> tuple[ResultStore, pd.DataFrame, list[str]]:
+def selection_page(title: str, limit: int | None = None) -> tuple[ResultStore, pd.DataFrame, list[str]]:
     """The start of every page that shows the selected runs: (store, all runs, selection, at most
-    MAX_PAGE_RUNS of it); the page stops with a hint if nothing is selected."""
+    `limit` (default MAX_PAGE_RUNS) of it); the page stops with a hint if nothing is selected."""
+    limit = limit or MAX_PAGE_RUNS
     results = store()
     st.title(title)
     all_runs = results.runs()
@@ -269,10 +283,10 @@ def selection_page(title: str) -> tuple[ResultStore, pd.DataFrame, list[str]]:
     if not chosen:
         st.info("No runs selected: choose them in the sidebar or on the Runs page.", icon=":material/checklist:")
         st.stop()
-    if len(chosen) > MAX_PAGE_RUNS:
-        st.warning(f"{len(chosen)} runs are selected; this page draws the first {MAX_PAGE_RUNS}. Narrow the "
+    if len(chosen) > limit:
+        st.warning(f"{len(chosen)} runs are selected; this page draws the first {limit}. Narrow the "
                    "selection on the Runs page or in the sidebar.", icon=":material/filter_list:")
-        chosen = chosen[:MAX_PAGE_RUNS]
+        chosen = chosen[:limit]
     return results, all_runs, chosen
 
 
@@ -333,6 +347,12 @@ def show_chart(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str) -> None:
                                mime="image/svg+xml", on_click="ignore", key=f"svg-{name}", icon=":material/draw:")
     csv_button.download_button("CSV", data=lambda: data.to_csv(index=False), file_name=f"{name}.csv",
                                mime="text/csv", on_click="ignore", key=f"csv-{name}", icon=":material/table:")
+
+
+def show_table(table: pd.DataFrame) -> None:
+    """A small table as HTML (st.table: it wraps at any width and reads in the DOM). st.table
+    renders text cells as Markdown, so every text cell goes through `plain`."""
+    st.table(table.map(lambda value: plain(value) if isinstance(value, str) else value), hide_index=True)
 
 
 def not_recorded(what: str, run_ids: list[str]) -> None:

@@ -14,13 +14,14 @@ from streamlit.testing.v1 import AppTest
 from bench.make_results import write_run
 from conftest import BIASES, EPOCHS
 from explorer import charts, ui
+from explorer.results import ResultStore
 from ibstore import layout
 
 pytestmark = pytest.mark.slow  # every test but one opens the app under AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "explorer" / "app.py")
-PAGES = ["runs", "compare", "config", "training", "gradients", "activations", "movie", "sql"]
-CHART_PAGES = ["compare", "training", "gradients", "activations", "movie"]
+PAGES = ["runs", "compare", "config", "training", "gradients", "phases", "activations", "movie", "sql"]
+CHART_PAGES = ["compare", "training", "gradients", "phases", "activations", "movie"]
 LABELS = [f"initial_bias={b:g}" for b in BIASES]
 DEAD = {"initial_bias=-1": " [dead]"}          # relu with a negative bias: flagged dead by the trainer
 EVIL = "![x](http://evil.invalid/x.png) <img src=http://evil.invalid/y.png> **bold** :red[red]"
@@ -161,6 +162,23 @@ def test_runs_group_by_a_key_counts_and_averages_with_intervals(monkeypatch, coh
     assert pc, "a parallel-coordinates chart"
 
 
+def test_parallel_coordinates_draw_a_layers_compression_as_outcome(monkeypatch, cohort_root):
+    at = open_app(monkeypatch, cohort_root)
+    at.selectbox(key="pc_outcome").set_value("compression").run()
+    assert at.selectbox(key="pc_layer").value == 4                  # the last hidden layer by default
+    at.selectbox(key="pc_layer").set_value(2).run()
+    spec = next(s for s in full_specs(at) if "layer" in s and "datasets" in s
+                and any(l.get("mark", {}).get("type") == "rule" for l in s["layer"]))
+    column = "compression of 2 · dense_2 (bits)"
+    drawn = {row["run_id"]: row[column] for rows in spec["datasets"].values() for row in rows
+             if row.get("axis") == column and "run_id" in row}
+    phases = ResultStore(cohort_root).phases()
+    estimator, params = at.selectbox(key="pc_estimator").value.split(" ", 1)
+    want = phases[(phases["layer"] == 2) & (phases["split"] == "train") & (phases["estimator"] == estimator)
+                  & (phases["params"] == params)].set_index("run_id")["compression_bits"]
+    assert len(drawn) == 8 and drawn == pytest.approx(want.to_dict())
+
+
 def test_a_changed_filter_selects_what_it_shows_on_every_page(monkeypatch, cohort_root):
     at = open_app(monkeypatch, cohort_root)
     at.text_input(key="where").set_value("initial_bias = 2").run()
@@ -264,6 +282,9 @@ def test_text_from_run_json_is_never_markdown(monkeypatch, flagged_root):
     at = open_app(monkeypatch, root)
     assert EVIL in set(at.dataframe[0].value["name"])              # tables show the raw string
     assert re.fullmatch(r"[^\\]*(\\[^a-zA-Z0-9 ][^\\]*)*", escaped)     # every special character escaped
+    at = open_app(monkeypatch, root, "phases")                     # st.table renders Markdown: escaped there
+    cells = "\n".join(str(v) for table in at.table for v in table.value.to_numpy().ravel())
+    assert escaped in cells and "<img" not in cells.replace(escaped, "") and "](http" not in cells.replace(escaped, "")
 
 
 def test_compare_draws_the_infoplane_grid_titled_by_varying_keys(monkeypatch, cohort_root):

@@ -5,7 +5,10 @@ named with hostile Markdown): every page at 1280x900 and 1920x1080 has no horizo
 every chart inside the main column (measured in the DOM), exactly one PNG button per chart (the
 chart toolbar's), no heading or selection chip cut with an ellipsis, the Compare grid wider at
 1920 px (more square planes to a row), nothing loads from a run name, and the Compare grid
-downloads as PNG. A running run that flushes epochs while its page is open shows them within 2 s
+downloads as PNG. The research question of issue 16 ("which initial biases give dead relu
+networks, and does the last hidden layer compress for the live ones?") is answered with clicks
+on the Phases page, on that cohort and on 50 seeds per bias, and its numbers are `trainer sql`'s
+over the `phase_stats` view; a copied Phases URL reopens the same view. A running run that flushes epochs while its page is open shows them within 2 s
 without interaction. Screenshots of every page at both sizes go to tests/artifacts/; the time each
 page takes to draw goes to tests/artifacts/timings.json (reported, not asserted).
 """
@@ -31,12 +34,12 @@ LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgro
                "--disable-component-update", "--disable-sync", "--no-first-run"]
 EVIL = "![x](http://evil.invalid/x.png) <img src=http://evil.invalid/y.png> **bold** :red[red] :smile: $x^2$"
 # page (its URL path), the charts it draws for the 10 selected runs
-PAGES = {"runs": 1, "compare": 1, "config": 0, "training": 1, "gradients": 1, "activations": 3, "movie": 1,
-         "sql": 1}
+PAGES = {"runs": 1, "compare": 1, "config": 0, "training": 1, "gradients": 1, "phases": 1, "activations": 3,
+         "movie": 1, "sql": 1}
 SIZES = ((1280, 900), (1920, 1080))
 WIDTHS = tuple(width for width, _ in SIZES)
 LINKS = {"runs": "Runs", "compare": "Compare", "config": "Config", "training": "Training curves",
-         "gradients": "Gradients", "activations": "Activations", "movie": "Information plane over time", "sql": "SQL"}
+         "gradients": "Gradients", "phases": "Phases", "activations": "Activations", "movie": "Information plane over time", "sql": "SQL"}
 
 pytestmark = pytest.mark.slow
 if not Path(CHROMIUM).exists():
@@ -259,3 +262,128 @@ def test_a_flushed_epoch_shows_within_2_s_without_interaction(live_root):
             browser.close()
         print(f"flushed epoch shown after {seen:.2f} s")
         assert seen <= 2.0
+
+
+# the research question, with clicks only: Runs -> "Select all shown" -> Phases
+
+LAST_HIDDEN = 4
+GLANCE = """() => {
+    const table = document.querySelector('[data-testid="stTable"] table');
+    const cells = row => [...row.querySelectorAll('th, td')].map(c => c.innerText.trim());
+    return {header: cells(table.querySelector('thead tr')),
+            rows: [...table.querySelectorAll('tbody tr')].map(cells)};
+}"""
+
+
+def trainer_sql(root: Path, query: str) -> list[dict]:
+    done = subprocess.run([sys.executable, "-m", "trainer", "sql", query, "--results", str(root), "--format", "json"],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def estimate(mean, low, high, n: int) -> str:
+    """A cell as the page (and trainer report) writes it."""
+    if n == 0:
+        return "–"
+    return f"{mean:.2f} (n = 1: no interval)" if n == 1 else f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def expected_glance(root: Path) -> list[tuple]:
+    """Per seed group: n, compression, noise floor, p, compresses, left out, from `trainer sql`."""
+    rows = trainer_sql(root, f"SELECT group_id, quantity, n, mean, ci_low, ci_high, p_value, compresses, n_dead, "
+                             f"n_diverged, n_unfinished FROM phase_stats WHERE layer = {LAST_HIDDEN} AND split = "
+                             "'train' AND quantity IN ('compression_bits', 'noise_floor_bits', "
+                             "'compression_over_floor_bits')")
+    groups: dict[str, dict] = {}
+    for row in rows:
+        groups.setdefault(row["group_id"], {})[row["quantity"]] = row
+    expected = []
+    for by in groups.values():
+        compression, floor, excess = (by[q] for q in ("compression_bits", "noise_floor_bits",
+                                                      "compression_over_floor_bits"))
+        p = excess["p_value"]
+        left_out = ", ".join(f"{excess[f'n_{why}']} {why}" for why in ("dead", "diverged", "unfinished")
+                             if excess[f"n_{why}"])
+        expected.append((str(compression["n"]),
+                         estimate(compression["mean"], compression["ci_low"], compression["ci_high"], compression["n"]),
+                         estimate(floor["mean"], floor["ci_low"], floor["ci_high"], floor["n"]),
+                         "–" if p is None else f"{p:.3g}",
+                         {True: "yes", False: "no"}.get(excess["compresses"], "–"), left_out))
+    return sorted(expected)
+
+
+def answer_on_the_phases_page(url: str, root: Path, name: str) -> dict:
+    """Runs page -> Select all shown -> Phases: the at-a-glance table, checked against trainer sql;
+    then the band and axis changed and the copied URL opened in a fresh page."""
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": SIZES[0][0], "height": SIZES[0][1]})
+        page.goto(url, wait_until="networkidle")
+        wait_until_drawn(page, 0)
+        select_all = page.get_by_role("button", name="Select all shown")
+        if select_all.is_enabled():
+            select_all.click()
+            runs = len(list((root / "runs").iterdir()))
+            page.wait_for_function("n => (location.href.match(/runs=/g) || []).length == n", arg=runs,
+                                   timeout=60_000)
+            page.wait_for_timeout(1000)       # the page reruns once more with the new selection
+            wait_until_drawn(page, 0)
+        page.get_by_role("link", name="Phases", exact=True).click()
+        page.wait_for_url("**/phases**")
+        wait_until_drawn(page, 1)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.get_by_text("Does 4 · dense_4 (last hidden) compress?").wait_for(timeout=60_000)
+        page.wait_for_selector('[data-testid="stTable"] table tbody tr', timeout=60_000)
+        glance = page.evaluate(GLANCE)
+        assert glance["header"] == ["seed group", "n", "compression", "noise floor", "p (compression > floor)",
+                                    "compresses", "left out"], glance["header"]
+        shown = sorted(tuple(row[1:]) for row in glance["rows"])
+        assert shown == expected_glance(root), (shown, expected_glance(root))
+        dead = [row for row in glance["rows"] if "initial_bias=-1" in row[0]]
+        assert dead and all("dead:" in row[0] and row[1] == "0" and row[6].endswith("dead") for row in dead), dead
+        page.screenshot(path=str(ARTIFACTS / f"phases-question-{name}.png"), full_page=True)
+        # a shared link reopens the view: band and epoch axis travel in the URL
+        page.get_by_text("min-max", exact=True).click()
+        page.wait_for_function("() => location.href.includes('band=')", timeout=30_000)
+        page.get_by_text("Log epoch axis", exact=True).click()
+        page.wait_for_function("() => location.href.includes('log_epochs=')", timeout=30_000)
+        wait_until_drawn(page, 1)
+        shared = page.url
+        other = browser.new_page(viewport={"width": SIZES[1][0], "height": SIZES[1][1]})
+        other.goto(shared, wait_until="networkidle")
+        wait_until_drawn(other, 1)
+        other.wait_for_selector('[data-testid="stTable"] table tbody tr', timeout=60_000)
+        assert other.get_by_label("min-max", exact=True).is_checked()
+        assert not other.get_by_label("Log epoch axis", exact=True).is_checked()
+        assert sorted(tuple(row[1:]) for row in other.evaluate(GLANCE)["rows"]) == shown
+        other.screenshot(path=str(ARTIFACTS / f"phases-shared-{name}-1920.png"), full_page=True)
+        browser.close()
+    return {"groups": len(shown), "url": shared}
+
+
+def test_the_research_question_is_answered_on_the_phases_page(served_app, notebook_root):
+    ARTIFACTS.mkdir(exist_ok=True)
+    print(answer_on_the_phases_page(served_app, notebook_root, "notebook"))
+
+
+@pytest.fixture(scope="module")
+def fifty_seed_root(tmp_path_factory) -> Path:
+    """relu with initial bias -1 (dead), 0 and 0.5, 50 seeds each."""
+    root = tmp_path_factory.mktemp("fifty")
+    for bias in (-1.0, 0.0, 0.5):
+        for seed in range(50):
+            write_run(root, "relu-bias", {"activation_fn": "relu", "initial_bias": bias, "epochs": 500},
+                      seed=seed, cohort="fifty", logged=50)
+    return root
+
+
+@pytest.fixture(scope="module")
+def fifty_seed_app(fifty_seed_root):
+    yield from serve(fifty_seed_root)     # a fixture: the server stops even when the test fails
+
+
+def test_the_research_question_on_fifty_seeds(fifty_seed_app, fifty_seed_root):
+    ARTIFACTS.mkdir(exist_ok=True)
+    result = answer_on_the_phases_page(fifty_seed_app, fifty_seed_root, "fifty-seeds")
+    assert result["groups"] == 3 and result["url"].count("runs=") == 150

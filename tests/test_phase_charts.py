@@ -61,3 +61,22 @@ def test_groups_keep_the_order_they_come_in():
     rows = mi_rows()
     rows = pd.concat([rows[rows["group"] == "B"], rows[rows["group"] == "A"]])   # B first: "bias=-1" before "-0.2"
     assert list(dict.fromkeys(phase_charts.seed_bands(rows)["group"])) == ["B", "A"]
+
+
+def test_a_given_colour_domain_keeps_every_group_and_the_axis_can_be_linear():
+    """A group whose seeds are all dead draws no line but keeps its legend entry and colour slot;
+    the epochs go on a symmetric-log axis by default, a linear one on request."""
+    rows = mi_rows()
+    rows.loc[rows["group"] == "B", "dead"] = True
+    bands = phase_charts.seed_bands(rows)
+    assert set(bands["group"]) == {"A"}
+    domain = list(phase_charts.legend_labels(rows.drop_duplicates("run_id")).values())
+    assert domain == ["A (3 seeds, 1 dead left out)", "B (0 seeds, 1 dead left out)"]
+    marks = phase_charts.phase_marks(pd.DataFrame(columns=["group", "layer", "layer_name", "dead_network",
+                                                           *phase_charts.MARKS]))
+    spec = phase_charts.phase_lines(bands, marks, color_domain=domain).to_dict()
+    assert spec["spec"]["layer"][1]["encoding"]["color"]["scale"]["domain"] == domain
+    assert spec["spec"]["layer"][1]["encoding"]["x"]["scale"]["type"] == "symlog"
+    assert spec["facet"]["sort"] == ["0 · dense_0: I(X;T)", "0 · dense_0: I(Y;T)"]
+    linear = phase_charts.phase_lines(bands, marks, color_domain=domain, log_epochs=False).to_dict()
+    assert "scale" not in linear["spec"]["layer"][1]["encoding"]["x"]

@@ -66,7 +66,7 @@ def test_report_holds_the_statistics_figures_and_tables(written):
     diffs = np.array([pooled[list(c)].mean() - np.delete(pooled, list(c)).mean()
                       for c in itertools.combinations(range(12), 6)])
     p = 2 * np.mean(diffs >= a.mean() - b.mean() - 1e-12)
-    row = next(line for line in lines if line.startswith("| learning_rate=0.0004 | learning_rate=0.0001 | 0 | "
+    row = next(line for line in lines if line.startswith("| learning_rate=0.0004 | learning_rate=0.0001 | 0 · dense_0 | "
                                                            "compression_bits |"))
     assert f"| {a.mean() - b.mean():.2f} |" in row and f"| {p:.3g} | 1 |" in row
     for name in ("1-binning-epochs", "1-binning-plane"):

@@ -7,7 +7,7 @@ import json
 
 import streamlit as st
 
-from explorer import charts, configdiff, quickstart, runs_table, ui
+from explorer import charts, configdiff, quickstart, report, runs_table, ui
 from explorer.results import ResultStore
 from ibstore.sandbox import SqlError
 
@@ -147,9 +147,45 @@ if group_key:
 
 numeric_outcomes = [c for c in runs_table.OUTCOMES if table[c].notna().any()]
 keys_drawn = [k for k in varying if k in table]
-if keys_drawn and numeric_outcomes and len(table) > 1:
+
+
+def outcome_name(column: str) -> str:
+    return runs_table.OUTCOMES.get(column, "compression of a layer")
+
+
+def with_compression(table, pickers) -> tuple:
+    """The table with the chosen layer's compression per run (pickers: estimator, split, layer),
+    and that column's name; (table, None) when the runs shown recorded no MI."""
+    phases = ui.phases(store, list(table["run_id"]))
+    if phases.empty:
+        st.info("The runs shown recorded no mutual information: no compression to draw.", icon=":material/block:")
+        return table, None
+    estimators = list(dict.fromkeys(phases["estimator"] + " " + phases["params"]))
+    estimator = pickers[0].selectbox("Estimator", estimators, key="pc_estimator", bind="query-params")
+    name, params = estimator.split(" ", 1)
+    these = phases[(phases["estimator"] == name) & (phases["params"] == params)]
+    split = pickers[1].radio("Split", ui.ordered_splits(these["split"]), key="pc_split", bind="query-params",
+                             horizontal=True)
+    names = dict(zip(these["layer"].astype(int), these["layer_name"]))
+    layers = sorted(names)
+    last_hidden = report.last_hidden_layer(layers)
+    layer = pickers[2].selectbox("Layer", layers, index=layers.index(last_hidden), key="pc_layer",
+                                 bind="query-params", format_func=lambda n: report.layer_label(n, names[n])
+                                 + (" (last hidden)" if n == last_hidden else ""))
+    column = f"compression of {report.layer_label(layer, names[layer])} (bits)"
+    values = runs_table.layer_compression(phases, layer, name, params, split)
+    return table.assign(**{column: table["run_id"].map(values)}), column
+
+
+if keys_drawn and len(table) > 1:
     st.subheader("Parallel coordinates")
-    outcome = st.selectbox("Outcome", numeric_outcomes, key="pc_outcome", bind="query-params",
-                           format_func=lambda c: runs_table.OUTCOMES[c])
-    drawn = table.dropna(subset=[outcome])
-    ui.show_chart(charts.parallel_coordinates(drawn, keys_drawn, outcome), drawn, "parallel_coordinates")
+    pickers = st.columns(4)
+    outcome = pickers[0].selectbox("Outcome", [*numeric_outcomes, runs_table.COMPRESSION], key="pc_outcome",
+                                   bind="query-params", format_func=outcome_name,
+                                   help="compression: peak - final I(X;T) of a layer (the `phases` view), per run")
+    drawn = table
+    if outcome == runs_table.COMPRESSION:
+        drawn, outcome = with_compression(table, pickers[1:])
+    if outcome:
+        drawn = drawn.dropna(subset=[outcome])
+        ui.show_chart(charts.parallel_coordinates(drawn, keys_drawn, outcome), drawn, "parallel_coordinates")

@@ -1,0 +1,183 @@
+"""Phases: does a layer compress, and do seed groups differ? Per layer, I(X;T) and I(Y;T) against
+epoch, a line per seed group with its band over seeds, the peak and SNR-drop epochs marked, dead
+networks left out and counted in the legend (explorer.phase_charts); beside it the statistics over
+seeds of the `phases` view (ibstore.stats, the `phase_stats` view's numbers): at a glance whether
+the last hidden layer compresses, per group and layer compression with its interval and its test
+against the noise floor, and every group against a reference group. Tables download as CSV and
+LaTeX; a button writes the cohorts' `trainer report`."""
+
+import shlex
+
+import pandas as pd
+import streamlit as st
+
+from explorer import charts, phase_charts, report, seed_bands, ui, viewport
+from explorer.results import ResultStore
+from ibstore import stats
+
+REPORT_BANDS = {long: short for short, long in phase_charts.BANDS.items()}   # the page's band -> --band
+GLANCE_WIDTH = 480   # px: the at-a-glance table goes beside the chart when the main column has this to spare
+
+
+def _store(root: str) -> ResultStore:
+    results = ui.store()
+    assert str(results.root) == root, (results.root, root)   # the cache keys name the store's root
+    return results
+
+
+# A line per seed group, not a panel per run: a 50-seed cohort is read whole.
+store, all_runs, selection = ui.selection_page("Phases", ui.MAX_GROUP_RUNS)
+with_mi = ui.runs_with(store, "mi", selection, "Mutual information")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def recorded(root: str, version: int, run_ids: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The estimators, params and splits these runs recorded, and their layers' names: queries over
+    every selected run's MI, asked once per content of the root."""
+    results = _store(root)
+    return results.mi_choices(list(run_ids)), results.layer_names(list(run_ids))
+
+
+choices, layer_names = recorded(str(store.root), store.version(), tuple(with_mi))
+estimators = list(dict.fromkeys(choices["estimator"] + " " + choices["params"]))
+c1, c2, c3, c4 = st.columns([3, 2, 3, 2])
+estimator = c1.selectbox("Estimator", estimators, key="estimator", bind="query-params")
+name, params = estimator.split(" ", 1)
+splits = ui.ordered_splits(choices.loc[(choices["estimator"] == name) & (choices["params"] == params), "split"])
+split = c2.radio("Split", splits, key="split", bind="query-params", horizontal=True)
+band = c3.radio("Band over seeds", seed_bands.BANDS, key="band", bind="query-params", horizontal=True,
+                help="a picture of the spread at each epoch; the tables' intervals are bootstrap intervals")
+log_epochs = c4.toggle("Log epoch axis", True, key="log_epochs", bind="query-params")
+
+layer_names = layer_names.drop_duplicates("layer").sort_values("layer")
+names = dict(zip(layer_names["layer"].astype(int), layer_names["layer_name"]))
+last_hidden = report.last_hidden_layer(names) if names else None
+
+
+def layer_title(layer: int) -> str:
+    return report.layer_label(layer, names[layer]) + (" (last hidden)" if layer == last_hidden else "")
+
+
+d1, d2 = st.columns([3, 2])
+layers = d1.multiselect("Layers", list(names), default=list(names), key="layers", bind="query-params",
+                        format_func=layer_title)
+titles = ui.group_titles(store, all_runs, selection)    # group_id -> its title and badges, in colour order
+measured = all_runs[all_runs["run_id"].isin(with_mi)]
+groups = [g for g in titles if g in set(measured["group_id"])]
+live = set(measured.loc[~measured["dead_network"].astype("boolean").fillna(False), "group_id"])
+reference = d2.selectbox("Reference group", groups, key="reference", bind="query-params",
+                         index=next((i for i, g in enumerate(groups) if g in live), 0),   # one with live seeds
+                         format_func=lambda g: titles[g], help="every other group is compared with this one")
+if not layers:
+    st.info("No layer chosen: pick one or more above.", icon=":material/layers:")
+    st.stop()
+
+
+def phase_rows(root: str, run_ids: tuple[str, ...], estimator: str, params: str, split: str) -> pd.DataFrame:
+    """The `phases` rows of these runs for one estimator, params and split (ui.phases caches the view)."""
+    phases = ui.phases(_store(root), list(run_ids))
+    return phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def group_stats(root: str, version: int, run_ids: tuple[str, ...], estimator: str, params: str,
+                split: str) -> pd.DataFrame:
+    """ibstore.stats.phase_stats of those rows (the `phase_stats` view's numbers): bootstrap
+    intervals and permutation tests, worth caching."""
+    return stats.phase_stats(phase_rows(root, run_ids, estimator, params, split))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def comparison(root: str, version: int, run_ids: tuple[str, ...], estimator: str, params: str, split: str,
+               layers: tuple[int, ...], labels: tuple[tuple[str, str], ...], reference: str) -> pd.DataFrame:
+    these = phase_rows(root, run_ids, estimator, params, split)
+    return report.comparison_table(these[these["layer"].isin(layers)], dict(labels), reference)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def chart_data(root: str, version: int, run_ids: tuple[str, ...], measured_ids: tuple[str, ...], estimator: str,
+               params: str, split: str, layers: tuple[int, ...]) -> phase_charts.PhaseData:
+    """The chart's MI rows and marks (every group of `run_ids` in the legend; the phases of
+    `measured_ids`, those with MI, are the tables' cached ones): a change of band or axis only
+    redraws them."""
+    results = _store(root)
+    return results.phase_data(list(run_ids), estimator, params, split, list(layers),
+                              phases=ui.phases(results, list(measured_ids)))
+
+
+def table_downloads(table: pd.DataFrame, name: str) -> None:
+    csv_button, tex_button = st.columns([1, 1], width=220)
+    csv_button.download_button("CSV", data=lambda: table.to_csv(index=False), file_name=f"{name}.csv",
+                               mime="text/csv", on_click="ignore", key=f"csv-{name}", icon=":material/table:")
+    tex_button.download_button("LaTeX", data=lambda: table.to_latex(index=False, escape=True),
+                               file_name=f"{name}.tex", mime="text/x-tex", on_click="ignore", key=f"tex-{name}",
+                               icon=":material/functions:")
+
+
+@st.fragment(run_every=ui.live_interval(all_runs, with_mi))
+def phase_panels() -> None:
+    """The chart and the tables; redrawn every second while a selected run trains."""
+    ui.live_caption(all_runs, with_mi)
+    root, version, measured_ids = str(store.root), store.version(), tuple(with_mi)
+    width = viewport.main_width()
+    if width >= charts.PAGE_WIDTH + GLANCE_WIDTH:
+        left, right = st.columns([charts.PAGE_WIDTH, width - charts.PAGE_WIDTH], gap="medium")
+    else:                                         # 1280 px and narrower: the chart needs the column
+        left, right = st.container(), st.container()
+    with left:
+        st.caption(f"Line: the mean over live seeds; band: {ui.plain(band)} (none for one seed); dashed rules: the "
+                   "group's mean peak and SNR-drop epochs. Colours: the seed groups', the same on every page.")
+        data = chart_data(root, version, tuple(selection), measured_ids, name, params, split, tuple(layers))
+        chart = phase_charts.draw(data, REPORT_BANDS[band], log_epochs=log_epochs)
+        ui.show_chart(chart, phase_rows(root, measured_ids, name, params, split), f"phases_{name}_{split}")
+    group_rows = group_stats(root, version, measured_ids, name, params, split)
+    group_rows = group_rows[group_rows["group_id"].isin(titles)].assign(group=lambda f: f["group_id"].map(titles))
+    order = {group_id: i for i, group_id in enumerate(titles)}
+    group_rows = group_rows.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
+    with right:
+        if last_hidden is not None:
+            st.subheader(f"Does {ui.plain(layer_title(last_hidden))} compress?")
+            glance = report.glance_table(group_rows, estimator).drop(columns=["estimator", "layer"])
+            ui.show_table(glance)
+            table_downloads(glance, f"last_hidden_{name}_{split}")
+        st.caption("Mean [95 % bootstrap CI] over the live seeds; compression is tested against each run's noise "
+                   "floor (one-sided sign-flip permutation p of compression - floor > 0); dead, diverged and "
+                   "unfinished runs are left out and counted.")
+    st.subheader("Per seed group and layer")
+    table = report.group_table(group_rows[group_rows["layer"].isin(layers)])
+    ui.show_table(table)
+    table_downloads(table, f"phase_stats_{name}_{split}")
+    st.subheader(f"Compared with {ui.plain(titles[reference])}" if reference else "Compared")
+    compared = comparison(root, version, measured_ids, name, params, split, tuple(layers), tuple(titles.items()),
+                          reference)
+    if compared.empty:
+        st.caption("One seed group: nothing to compare with.")
+    else:
+        st.caption("Difference of means a - b [95 % bootstrap CI], two-sided permutation p, Cliff's delta "
+                   "(P(a > b) - P(a < b)); the seed is the unit.")
+        ui.show_table(compared)
+        table_downloads(compared, f"comparison_{name}_{split}")
+
+
+phase_panels()
+
+st.subheader("Report")
+cohorts = sorted(all_runs.loc[all_runs["run_id"].isin(selection), "cohort"].dropna().astype(str).unique())
+st.caption(f"The report of the selection's cohorts ({ui.plain(', '.join(cohorts))}), the same as the command "
+           "below: every completed run of those cohorts, figures as PNG and SVG, tables as LaTeX. The folder "
+           "(relative to the folder the explorer was started in) must lie outside the results root.")
+st.code(shlex.join(["trainer", "report", *cohorts, "--split", split, "--band", REPORT_BANDS[band], "--output",
+                    "FOLDER"]), language="bash", wrap_lines=True)
+folder_column, button_column = st.columns([3, 1], vertical_alignment="bottom")
+folder = folder_column.text_input("Report folder", key="report_folder", placeholder="reports/phases")
+if button_column.button("Write report", icon=":material/description:", disabled=not cohorts):
+    try:
+        if not folder.strip():
+            raise report.ReportError("give a folder to write the report to")
+        with st.spinner("Writing the report..."):
+            written, reported = report.write_report(store, cohorts, folder.strip(), split, REPORT_BANDS[band])
+        st.success(f"Report written: {ui.plain(written)} ({len(reported.run_ids)} completed runs"
+                   + (f"; still training, left out: {ui.plain(', '.join(reported.running))}" if reported.running else "")
+                   + ").", icon=":material/check:")
+    except (report.ReportError, OSError) as error:
+        st.error(f"Report not written: {ui.plain(error)}", icon=":material/block:")

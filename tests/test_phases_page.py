@@ -1,0 +1,188 @@
+"""The Phases page under AppTest: the research question ("which initial biases give dead relu
+networks, and does the last hidden layer compress for the live ones?") answered on the page, its
+numbers checked against the `phase_stats` view through the SQL sandbox (what `trainer sql` runs),
+the chart's colours against the other pages', the page state in the URL, the report button."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bench.make_results import write_run
+from conftest import BIASES, EPOCHS
+from explorer import ui
+from explorer.results import ResultStore
+
+APP = str(Path(__file__).resolve().parents[1] / "explorer" / "app.py")
+LAST_HIDDEN = 4                      # write_run's layers: dense_0 ... dense_4, output (5)
+
+
+def open_phases(monkeypatch, root: Path, **params) -> AppTest:
+    monkeypatch.setenv("IB_RESULTS", str(root))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(params)
+    at.run()
+    at.switch_page("app_pages/phases.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def unescaped(text: object) -> object:
+    """A cell as the browser shows it: st.table renders Markdown, the page escapes (ui.plain)."""
+    return re.sub(r"\\(.)", r"\1", text).replace("\u200b", "") if isinstance(text, str) else text
+
+
+def table(at, heading: str):
+    """The st.table under the subheader that starts with `heading`, as shown."""
+    headings = [unescaped(h.value) for h in at.subheader]
+    index = next(i for i, h in enumerate(headings) if h.startswith(heading))
+    return at.table[index].value.map(unescaped)
+
+
+def estimate(mean: float, low: float, high: float, n: int) -> str:
+    """A cell as the page writes it, from the SQL view's numbers."""
+    if n == 0:
+        return "–"
+    return f"{mean:.2f} (n = 1: no interval)" if n == 1 else f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def sql_glance(root: Path, quantity: str) -> dict[str, dict]:
+    """The `phase_stats` rows of the last hidden layer for `quantity`, by group title, through the
+    sandbox (the `trainer sql` path)."""
+    store = ResultStore(root)
+    rows = store.sql(f"SELECT * FROM phase_stats WHERE layer = {LAST_HIDDEN} AND split = 'train' "
+                     f"AND quantity = '{quantity}'")
+    titles = store.labels(list(store.runs()["run_id"]), by_group=True)
+    return {titles[r["group_id"]]: r for r in rows.to_dict("records")}
+
+
+def chart_spec(at) -> dict:
+    return json.loads(at.get("vega_lite_chart")[0].proto.spec)
+
+
+def colour_domain(spec: dict) -> list[str]:
+    return spec["spec"]["layer"][0]["encoding"]["color"]["scale"]["domain"]
+
+
+def check_against_sql(at, root: Path) -> None:
+    glance = table(at, "Does 4 · dense_4 (last hidden) compress?").set_index("seed group")
+    compression, excess = sql_glance(root, "compression_bits"), sql_glance(root, "compression_over_floor_bits")
+    assert len(glance) == len(compression) > 1
+    for title, row in glance.iterrows():
+        label = title.split(" [")[0]                   # the title's badge is the page's, not the view's
+        want = compression[label]
+        assert row["n"] == want["n"]
+        assert row["compression"] == estimate(want["mean"], want["ci_low"], want["ci_high"], want["n"])
+        p = excess[label]["p_value"]
+        assert row["p (compression > floor)"] == ("–" if p is None or math.isnan(p) else f"{p:.3g}")
+        assert row["compresses"] == {True: "yes", False: "no"}.get(excess[label]["compresses"], "–")
+        dead = int(want["n_dead"])
+        assert row["left out"] == (f"{dead} dead" if dead else "")
+
+
+def test_the_research_question_is_answered_on_the_page(monkeypatch, cohort_root):
+    at = open_phases(monkeypatch, cohort_root)
+    check_against_sql(at, cohort_root)
+    glance = table(at, "Does 4 · dense_4").set_index("seed group")
+    # relu with initial bias -1: both seeds dead (the trainer's flag), left out, named in the title
+    assert glance.loc["initial_bias=-1 [dead: 2 of 2 seeds]", "left out"] == "2 dead"
+    assert glance.loc["initial_bias=-1 [dead: 2 of 2 seeds]", "n"] == 0
+    assert all(glance.loc[f"initial_bias={b:g}", "n"] == 2 for b in BIASES if b >= 0)
+    # the legend counts the dead seeds left out; every group keeps its entry
+    domain = colour_domain(chart_spec(at))
+    assert domain == ["initial_bias=-1 (0 seeds, 2 dead left out)", "initial_bias=0 (2 seeds)",
+                      "initial_bias=0.2 (2 seeds)", "initial_bias=2 (2 seeds)"]
+
+
+def test_group_colours_are_the_other_pages(monkeypatch, cohort_root):
+    """The same groups in the same order give the same colours (charts._category_color)."""
+    at = open_phases(monkeypatch, cohort_root)
+    store = ResultStore(cohort_root)
+    selection = list(store.runs()["run_id"])[:ui.MAX_DEFAULT_RUNS]
+    pages = ui.group_domain(store, store.runs(), selection)
+    mine = colour_domain(chart_spec(at))
+    assert len(mine) == len(pages)
+    assert [m.split(" (")[0] for m in mine] == [p.split(" [")[0] for p in pages]
+    at.switch_page("app_pages/gradients.py").run()
+    gradients = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert gradients["spec"]["layer"][0]["encoding"]["color"]["scale"]["domain"] == pages
+
+
+def test_layers_band_axis_and_reference_follow_the_widgets(monkeypatch, cohort_root):
+    at = open_phases(monkeypatch, cohort_root)
+    assert chart_spec(at)["spec"]["layer"][1]["encoding"]["x"]["scale"]["type"] == "symlog"
+    assert len(chart_spec(at)["facet"]["sort"]) == 12          # 6 layers x I(X;T), I(Y;T)
+    at.multiselect(key="layers").set_value([LAST_HIDDEN]).run()
+    at.toggle(key="log_epochs").set_value(False).run()
+    at.radio(key="band").set_value("min-max").run()
+    at.selectbox(key="reference").select_index(3).run()
+    spec = chart_spec(at)
+    assert spec["facet"]["sort"] == ["4 · dense_4: I(X;T)", "4 · dense_4: I(Y;T)"]
+    assert "scale" not in spec["spec"]["layer"][1]["encoding"]["x"]
+    compared = table(at, "Compared with")
+    assert set(compared["b"]) == {"initial_bias=2"} and set(compared["layer"]) == {"4 · dense_4"}
+    assert "band: min-max" in at.caption[0].value.replace("\\", "")
+
+
+def test_the_reference_defaults_to_a_group_with_live_seeds(monkeypatch, cohort_root):
+    at = open_phases(monkeypatch, cohort_root)
+    compared = table(at, "Compared with")
+    assert set(compared["b"]) == {"initial_bias=0"}
+    row = compared[(compared["a"] == "initial_bias=2") & (compared["layer"] == "4 · dense_4")
+                   & (compared["quantity"] == "compression_bits")].iloc[0]
+    store = ResultStore(cohort_root)
+    phases = store.phases()
+    phases = phases[(phases["layer"] == LAST_HIDDEN) & (phases["split"] == "train")
+                    & (phases["estimator"] == phases["estimator"].iloc[0])]
+    config = {r: store.configs([r])[r]["initial_bias"] for r in phases["run_id"]}
+    by_bias = phases.assign(bias=phases["run_id"].map(config)).groupby("bias")["compression_bits"].mean()
+    assert row["a - b"] == f"{by_bias[2.0] - by_bias[0.0]:.2f}"     # difference of the seeds' means
+    assert row["n a, b"] == "2, 2"
+
+
+def test_the_report_button_writes_the_report_or_refuses_in_one_line(monkeypatch, cohort_root, tmp_path):
+    at = open_phases(monkeypatch, cohort_root)
+    before = sorted(p.relative_to(cohort_root) for p in cohort_root.rglob("*") if ".index" not in p.parts)
+    at.text_input(key="report_folder").set_value(str(cohort_root / "reports")).run()
+    at.button[0].click().run()
+    assert len(at.error) == 1 and "is inside the results root" in at.error[0].value
+    assert "\n" not in at.error[0].value
+    assert sorted(p.relative_to(cohort_root) for p in cohort_root.rglob("*") if ".index" not in p.parts) == before
+    at.text_input(key="report_folder").set_value(str(tmp_path / "report")).run()
+    at.button[0].click().run()
+    assert not at.error and "Report written" in at.success[0].value
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert text.startswith("# Report: initial_bias") and "4 · dense_4" in text
+
+
+def test_nothing_chosen_says_so(monkeypatch, cohort_root):
+    at = open_phases(monkeypatch, cohort_root)
+    at.multiselect(key="layers").set_value([]).run()
+    assert "No layer chosen" in at.info[0].value and not at.get("vega_lite_chart")
+
+
+@pytest.fixture(scope="module")
+def fifty_seeds(tmp_path_factory) -> Path:
+    """relu with initial bias -1 (dead), 0 and 0.5, 50 seeds each: the issue's 50-seed cohort."""
+    root = tmp_path_factory.mktemp("fifty")
+    for bias in (-1.0, 0.0, 0.5):
+        for seed in range(50):
+            write_run(root, "relu-bias", {"activation_fn": "relu", "initial_bias": bias, "epochs": EPOCHS},
+                      seed=seed, cohort="fifty", logged=20)
+    return root
+
+
+@pytest.mark.slow   # writes 150 runs and bootstraps over 50 seeds
+def test_the_research_question_on_a_fifty_seed_cohort(monkeypatch, fifty_seeds):
+    runs = list(ResultStore(fifty_seeds).runs()["run_id"])
+    at = open_phases(monkeypatch, fifty_seeds, runs=runs)
+    assert not at.warning                     # 150 runs: read whole, no cap
+    check_against_sql(at, fifty_seeds)
+    glance = table(at, "Does 4 · dense_4").set_index("seed group")
+    assert glance.loc["initial_bias=-1 [dead: 50 of 50 seeds]", "left out"] == "50 dead"
+    assert list(glance["n"]) == [0, 50, 50]
