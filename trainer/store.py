@@ -229,6 +229,17 @@ def load_tables(root: Path, run_id: str, up_to_epoch: int) -> dict[str, pa.Table
             for table, files in table_files(layout.run_dir(root, run_id)).items()}
 
 
+def remove_results(root: Path, run_id: str) -> None:
+    """What an earlier run with this id left (tables, activations, checkpoints), before a fresh
+    start replaces it; run.json stays until the new one is written. The caller holds the run's lock."""
+    run_dir = layout.run_dir(root, run_id)
+    for path in run_dir.glob("*.parquet"):
+        if layout.parse_table_file(path.name):
+            path.unlink(missing_ok=True)
+    for folder in (layout.activations_dir(root, run_id), layout.checkpoints_dir(root, run_id)):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 # ---------------------------------------------------------------- the writer
 
 class RunWriter:
@@ -276,7 +287,7 @@ class RunWriter:
                         pc.less_equal(rows["epoch"], resume_epoch)))
                 self._observe_metrics(load_tables(self.root, self.run_id, resume_epoch).get("metrics"))
             else:
-                self._remove_previous_results()
+                remove_results(self.root, self.run_id)
             self.next_part = 1 + max([n for parts in all_parts(self.dir).values() for n, _ in parts]
                                      + [layout.compacted_through(pq.read_metadata(files[0]).metadata)
                                         for files in table_files(self.dir).values()], default=0)
@@ -294,14 +305,6 @@ class RunWriter:
         except BaseException:
             self.lock.release()
             raise
-
-    def _remove_previous_results(self) -> None:
-        """A fresh run replaces whatever an earlier run with this id left behind."""
-        for path in self.dir.glob("*.parquet"):
-            if layout.parse_table_file(path.name):
-                path.unlink(missing_ok=True)
-        for folder in (layout.activations_dir(self.root, self.run_id), layout.checkpoints_dir(self.root, self.run_id)):
-            shutil.rmtree(folder, ignore_errors=True)
 
     def add(self, table: str, columns: dict[str, Any]) -> None:
         """Queue rows given as columns (name -> list or array; scalars repeat)."""

@@ -26,7 +26,7 @@ from ibstore.progress import HELD, NOT_STARTED, QUEUED, SweepProgress, progress_
 from ibstore.record import Status
 from trainer.local_pool import run_local
 from trainer.plan import Plan, SweepError, load_experiments, plan_sweep, stack_groups
-from trainer.ray_pool import run_ray
+from trainer.ray_pool import AUTO, run_ray
 from trainer.store import StoreError, atomic_write, shown_status, unwritable
 from trainer.task import GroupResult
 
@@ -113,13 +113,16 @@ def default_sweep_id() -> str:
 
 def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address: str | None = None,
           retry_failed: bool = False, resume: bool = False, force: bool = False,
-          sweep_id: str | None = None) -> bool:
+          sweep_id: str | None = None, ray_mode: str | None = None) -> bool:
     """The `trainer sweep` command. True if every planned run is completed at the end.
 
+    `ray_mode`: how Ray workers reach the root (trainer.ray_pool.MODES; default auto).
     Raises ConfigError (a bad config: nothing was written), SweepError, StoreError.
     """
     if ray_address not in (None, "local") and workers is not None:
         raise SweepError("--workers applies to local workers and --ray local; a Ray cluster uses its own CPUs")
+    if ray_mode is not None and ray_address is None:
+        raise SweepError("--ray-mode applies to Ray sweeps; add --ray ADDRESS")
     sweep_id = sweep_id or default_sweep_id()
     try:
         progress_path(root, sweep_id)
@@ -151,7 +154,8 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
                 progress.tqdm.write(f"training {plan.to_do} run(s) of {len(plan.tasks)} experiment(s) as "
                                     f"{len(groups)} stacked group(s) on {backend}")
                 if ray_address:
-                    run_ray(groups, root, ray_address, progress.report, local_cpus=workers)
+                    run_ray(groups, root, ray_address, progress.report, local_cpus=workers,
+                            mode=ray_mode or AUTO, announce=progress.tqdm.write)
                 else:
                     run_local(groups, root, workers, progress.report)
             if progress.store_error or not progress.held:
