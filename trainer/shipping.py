@@ -26,7 +26,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from ibstore import layout
 from ibstore.lock import LOCK_FILE, RunLock, RunLocked, describe_holder
@@ -169,8 +169,8 @@ class ShipError(ValueError):
 
 def checked_path(run_dir: Path, relative: str) -> Path:
     """`run_dir / relative`, refusing anything that could leave the run folder or touch its lock."""
-    parts = PurePosixPath(relative).parts
-    if not parts or relative.startswith("/") or any(part in ("", ".", "..") or part.startswith(".") for part in parts):
+    parts = relative.split("/")
+    if any(part in ("", ".", "..") or part.startswith(".") for part in parts):
         raise ShipError(f"a worker sent the file {relative!r}: only plain paths inside its run folder are allowed")
     return run_dir.joinpath(*parts)
 

@@ -1,0 +1,275 @@
+"""Ray sweeps whose workers cannot see the results root (trainer.shipping, ray_pool "ship" mode).
+
+The shipping protocol is tested in-process first (the worker generator driven by the
+driver side, no Ray). The cluster tests start a real Ray head (`ray start --head`) in its
+own mount namespace with a tmpfs mounted over the folder that holds the driver's results
+root, so its workers genuinely cannot see the root, while this process (the driver)
+connects to it over the network and writes the root.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from ibstore import layout
+from ibstore.lock import is_live
+from ibstore.record import Status
+from trainer import cli
+from trainer.plan import load_experiments, plan_sweep, stack_groups
+from trainer.shipping import FileChange, RunChanges, ShipError, ShippedRuns, apply_changes, train_shipped
+from trainer.store import read_record, read_table, shown_status, table_files
+from trainer.task import train_group
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {"epochs": 4, "architecture": [10, 7, 5], "batch_size": 1024, "log_schedule": {"every": 2},
+        "save_checkpoints": True}
+# Fields of run.json that say where and when a run was trained, not what it computed.
+CIRCUMSTANCES = {"started_at", "finished_at", "heartbeat_at", "host", "pid", "versions"}
+
+
+def write_config(folder: Path, raw: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "cohort.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def run_ids(root: Path) -> list[str]:
+    return sorted(p.name for p in layout.runs_dir(root).iterdir() if p.is_dir())
+
+
+def tables(root: Path, run_id: str) -> dict[str, pa.Table]:
+    """Every table of the run (base and parts), rows in a canonical order."""
+    found = {}
+    for table, files in table_files(layout.run_dir(root, run_id)).items():
+        rows = read_table(files, table)
+        found[table] = rows.sort_by([(name, "ascending") for name in rows.column_names
+                                     if pa.types.is_integer(rows.schema.field(name).type)
+                                     or pa.types.is_string(rows.schema.field(name).type)])
+    return found
+
+
+def record_without_circumstances(root: Path, run_id: str) -> dict:
+    return {key: value for key, value in read_record(root, run_id).model_dump().items() if key not in CIRCUMSTANCES}
+
+
+def assert_same_runs(shipped_root: Path, local_root: Path) -> None:
+    """The same runs, the same run.json (but where and when) and the same rows in every table."""
+    assert run_ids(shipped_root) == run_ids(local_root) != []
+    for run_id in run_ids(local_root):
+        assert record_without_circumstances(shipped_root, run_id) == record_without_circumstances(local_root, run_id)
+        shipped, local = tables(shipped_root, run_id), tables(local_root, run_id)
+        assert sorted(shipped) == sorted(local) and "metrics" in local
+        for table in local:
+            assert shipped[table].equals(local[table]), f"{run_id}: table {table} differs"
+        assert sorted(p.name for p in layout.checkpoints_dir(shipped_root, run_id).iterdir()) == \
+            sorted(p.name for p in layout.checkpoints_dir(local_root, run_id).iterdir())
+
+
+def only_group(path: Path, root: Path, resume: bool = False):
+    (group,) = stack_groups(plan_sweep(load_experiments(path), root, resume=resume).tasks, 1)
+    return group
+
+
+def ship(root: Path, group) -> list:
+    """Drive the worker generator in this process as the Ray driver would; the items it yielded."""
+    runs = ShippedRuns.claim(root, group)
+    items = []
+    try:
+        for item in train_shipped(runs.to_train, runs.seeds):
+            items.append(item)
+            if isinstance(item, RunChanges):
+                assert all(is_live(layout.run_dir(root, run_id)) for run_id in runs.locks)  # the driver holds them
+                runs.write(item)
+    finally:
+        runs.release()
+    return items
+
+
+# ---------------------------------------------------------------- the protocol, in-process
+
+@pytest.mark.slow
+def test_shipped_files_make_the_same_root_as_training_into_it(tmp_path):
+    path = write_config(tmp_path / "cohort", {**TINY, "n_runs": 2})
+    shipped_root, local_root = tmp_path / "shipped", tmp_path / "local"
+    items = ship(shipped_root, only_group(path, shipped_root))
+    train_group(only_group(path, local_root), local_root)
+
+    assert [run.status for run in items[-1].runs] == ["completed", "completed"]
+    assert_same_runs(shipped_root, local_root)
+    # Compaction removed the parts in the scratch run; the removals travelled too.
+    assert not list(layout.runs_dir(shipped_root).glob("*/*.part-*.parquet"))
+    assert any(change.data is None for item in items[:-1] for change in item.changes)
+    for item in items[:-1]:  # within a batch, run.json comes after the files it counts
+        names = [change.path for change in item.changes if change.data is not None]
+        assert "run.json" not in names or names[-1] == "run.json"
+
+
+@pytest.mark.slow
+def test_a_resumed_run_starts_from_the_files_the_driver_sends(tmp_path):
+    path = write_config(tmp_path / "cohort", {**TINY, "epochs": 6, "n_runs": 1})
+    shipped_root, local_root = tmp_path / "shipped", tmp_path / "local"
+    train_group(only_group(path, local_root), local_root)
+    ship(shipped_root, only_group(path, shipped_root))
+    (run_id,) = run_ids(shipped_root)
+    # As if the worker died after epoch 2: run.json says running at epoch 2, later rows are on disk.
+    run_json = layout.run_json_path(shipped_root, run_id)
+    record = read_record(shipped_root, run_id)
+    run_json.write_bytes(record.model_copy(update={"status": Status.RUNNING, "epochs_done": 2}).to_json_bytes())
+    assert shown_status(shipped_root, run_id, time.time()) is Status.INTERRUPTED
+
+    group = only_group(path, shipped_root, resume=True)
+    runs = ShippedRuns.claim(shipped_root, group)
+    runs.release()
+    sent = {change.path for change in runs.seeds[run_id]}
+    assert {"run.json", "metrics.parquet"} <= sent and any(p.startswith("checkpoints/") for p in sent)
+    items = ship(shipped_root, group)
+    assert items[-1].runs[0].status == "completed"
+    assert_same_runs(shipped_root, local_root)
+
+
+def test_the_driver_refuses_files_outside_the_run_folder(tmp_path):
+    run_dir = tmp_path / "runs" / "r"
+    for bad in ("../other/run.json", "/etc/passwd", ".lock", "checkpoints/../../x", "a/./b", ""):
+        with pytest.raises(ShipError, match="only plain paths inside its run folder"):
+            apply_changes(run_dir, (FileChange(bad, b"x"),))
+    assert not run_dir.exists()
+
+
+def test_a_write_that_fails_takes_back_the_files_of_its_batch(tmp_path):
+    run_dir = tmp_path / "runs" / "r"
+    (run_dir / "run.json").mkdir(parents=True)  # run.json cannot be written: a directory is in the way
+    with pytest.raises(OSError):
+        apply_changes(run_dir, (FileChange("metrics.part-000001.parquet", b"rows"), FileChange("run.json", b"{}")))
+    assert not (run_dir / "metrics.part-000001.parquet").exists()
+
+
+# ---------------------------------------------------------------- a Ray cluster whose workers cannot see the root
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def hidden_cluster(tmp_path_factory):
+    """(address, hidden folder): a Ray head whose processes see an empty tmpfs at `hidden`."""
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "true"]).returncode != 0:
+        pytest.skip("needs a private mount namespace (unshare -m, as root)")
+    hidden = tmp_path_factory.mktemp("driver-only")
+    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a length limit
+    port = free_port()
+    ports = " ".join(f"--{name} {free_port()}" for name in (
+        "ray-client-server-port", "dashboard-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+        "metrics-export-port", "runtime-env-agent-port", "node-manager-port", "object-manager-port"))
+    script = (f"mount -t tmpfs tmpfs {hidden} && exec ray start --head --block --port {port} {ports} "
+              f"--num-cpus 2 --temp-dir {temp_dir} --include-dashboard false --disable-usage-stats")
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO)}
+    head = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    address = f"127.0.0.1:{port}"
+    auth_mode = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # this process connects as a driver: no token either
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                ray.init(address=address, log_to_driver=False)
+                break
+            except (ConnectionError, RuntimeError):
+                assert head.poll() is None and time.time() < deadline, "the Ray head did not start"
+                time.sleep(2)
+        ray.shutdown()
+        yield address, hidden
+    finally:
+        os.killpg(head.pid, signal.SIGKILL)  # the head's session: raylet, GCS, its workers
+        head.wait()
+        if auth_mode is None:
+            os.environ.pop("RAY_AUTH_MODE")
+        else:
+            os.environ["RAY_AUTH_MODE"] = auth_mode
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_auto_mode_sees_whether_the_workers_see_the_root(hidden_cluster, tmp_path):
+    import ray
+
+    from trainer.ray_pool import workers_see_root
+
+    address, hidden = hidden_cluster
+    ray.init(address=address, log_to_driver=False)
+    try:
+        assert workers_see_root(ray, hidden) is False
+        assert workers_see_root(ray, tmp_path) is True
+        assert not list(hidden.iterdir()) and not list(tmp_path.iterdir())  # the nonce files are gone
+    finally:
+        ray.shutdown()
+
+
+@pytest.mark.slow
+def test_a_ray_sweep_whose_workers_cannot_see_the_root_writes_it_as_a_local_sweep(hidden_cluster, tmp_path, capsys):
+    address, hidden = hidden_cluster
+    path = write_config(tmp_path / "cohort", {**TINY, "n_runs": 2, "grid": {"activation_fn": ["tanh", "relu"]}})
+    shipped_root, local_root = hidden / "results", tmp_path / "local"
+    assert cli.main(["sweep", str(path), "--ray", address, "--results", str(shipped_root)]) == 0
+    out = capsys.readouterr().out
+    assert "Ray workers cannot see the results root" in out and "done: 4 completed" in out
+    assert cli.main(["sweep", str(path), "--workers", "1", "--results", str(local_root)]) == 0
+    assert_same_runs(shipped_root, local_root)
+    # Shipped runs are skipped like any others when the cohort is swept again.
+    assert cli.main(["sweep", str(path), "--ray", address, "--ray-mode", "ship", "--results", str(shipped_root)]) == 0
+    assert "4 already complete" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_killing_a_shipping_worker_leaves_its_runs_interrupted_and_resumable(hidden_cluster, tmp_path):
+    address, hidden = hidden_cluster
+    path = write_config(tmp_path / "cohort", {**TINY, "epochs": 3000, "n_runs": 2,
+                                              "log_schedule": {"every": 100}})
+    root = hidden / "killed"
+    sweep = subprocess.Popen([sys.executable, "-m", "trainer", "sweep", str(path), "--ray", address,
+                              "--results", str(root)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, start_new_session=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+    try:
+        def flushed() -> list:
+            records = [read_record(root, run_id) for run_id in run_ids(root)] if layout.runs_dir(root).is_dir() else []
+            return records if len(records) == 2 and all(r and r.epochs_done >= 200 for r in records) else []
+        deadline = time.time() + 240
+        while not flushed():
+            assert sweep.poll() is None and time.time() < deadline, "no flush reached the driver"
+            time.sleep(0.5)
+        records = flushed()
+        assert all(is_live(layout.run_dir(root, r.run_id)) for r in records)  # the driver holds the runs
+        os.kill(records[0].pid, signal.SIGKILL)  # the Ray worker process training the group
+        out, err = sweep.communicate(timeout=120)
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+    assert sweep.returncode == 1, err
+    now = time.time()
+    for run_id in run_ids(root):
+        record = read_record(root, run_id)
+        assert shown_status(root, run_id, now) is Status.INTERRUPTED
+        epochs = read_table(table_files(layout.run_dir(root, run_id))["metrics"], "metrics")["epoch"].to_pylist()
+        assert set(range(record.epochs_done + 1)) <= set(epochs)  # every epoch it counts is on disk
+        assert any(p.name.startswith("epoch_") for p in layout.checkpoints_dir(root, run_id).iterdir())
+
+    assert cli.main(["sweep", str(path), "--ray", address, "--resume", "--results", str(root)]) == 0
+    for run_id in run_ids(root):
+        record = read_record(root, run_id)
+        assert record.status is Status.COMPLETED and record.epochs_done == 3000
+        epochs = read_table(table_files(layout.run_dir(root, run_id))["metrics"], "metrics")["epoch"].to_pylist()
+        assert sorted(set(epochs)) == list(range(3001))
