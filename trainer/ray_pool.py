@@ -19,6 +19,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace as changed
 from functools import cache
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def _run_shared(ray, groups: list[Group], root: Path, report: Callable[[GroupRes
             try:
                 result = ray.get(ref)
             except ray.exceptions.RayError as error:
-                result = lost_group(group, root, f"Ray task failed: {str(error).splitlines()[0]}")
+                result = lost_group(group, root, f"Ray task failed: {_why(error)}")
             if not report(result):
                 for other in pending:
                     ray.cancel(other)
@@ -114,27 +115,28 @@ def _run_shipped(ray, groups: list[Group], root: Path, report: Callable[[GroupRe
             try:
                 item = ray.get(next(stream))
             except (ray.exceptions.RayError, StopIteration) as error:
-                item = f"Ray task failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
-            if isinstance(item, RunChanges):
-                try:
-                    runs.write(item)
-                    continue
-                except ShipError as error:
-                    item = str(error)
-                except OSError as error:
-                    stop(stream)
-                    lost = lost_group(runs.to_train, root, "its results could not be written")
-                    if not report(runs.result(GroupResult(lost.runs, time.monotonic() - started,
-                                                          str(unwritable(root, error))))):
-                        waiting.clear()
-                    continue
-            if isinstance(item, str):  # the worker is gone or misbehaved: what it shipped stays
-                stop(stream)
-                item = lost_group(runs.to_train, root, item)
-            else:
+                # The task ended (never cancel it now: its worker process may already run another);
+                # what it shipped stays, its runs read as interrupted once free.
                 pending.pop(stream)
                 runs.release()
-            if not report(runs.result(item)):
+                result = lost_group(runs.to_train, root, f"Ray task failed: {_why(error)}")
+            else:
+                if isinstance(item, RunChanges):
+                    try:
+                        runs.write(item)
+                        continue
+                    except ShipError as error:
+                        stop(stream)
+                        result = lost_group(runs.to_train, root, str(error))
+                    except OSError as error:
+                        stop(stream)
+                        result = changed(lost_group(runs.to_train, root, "its results could not be written"),
+                                         seconds=time.monotonic() - started, store_error=str(unwritable(root, error)))
+                else:
+                    pending.pop(stream)
+                    runs.release()
+                    result = item
+            if not report(runs.result(result)):
                 waiting.clear()
                 for other in list(pending):
                     stop(other)
@@ -170,6 +172,15 @@ def _reads_nonce(path: str, nonce: str) -> bool:
         return Path(path).read_text() == nonce
     except OSError:
         return False
+
+
+def _why(error: BaseException) -> str:
+    """One line: the exception raised in the task, else the last line of Ray's message."""
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, BaseException):
+        return f"{type(cause).__name__}: {cause}"
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
 
 
 def import_ray():

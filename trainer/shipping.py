@@ -152,10 +152,13 @@ def train_shipped(group: Group, seeds: dict[str, tuple[FileChange, ...]]) -> Ite
         outcome: list[GroupResult] = []
         trainer = threading.Thread(target=lambda: outcome.append(train_group(group, scratch)), name="train-group")
         trainer.start()
+        # Plain loops, not `yield from` a list: Ray drives the generator with send().
         while trainer.is_alive():
             trainer.join(POLL_SECONDS)
-            yield from watcher.poll()
-        yield from watcher.poll()
+            for changes in watcher.poll():
+                yield changes
+        for changes in watcher.poll():
+            yield changes
         yield outcome[0]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
