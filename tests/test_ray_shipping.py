@@ -252,15 +252,18 @@ def test_killing_a_shipping_worker_leaves_its_runs_interrupted_and_resumable(hid
             time.sleep(0.5)
         records = flushed()
         assert all(is_live(layout.run_dir(root, r.run_id)) for r in records)  # the driver holds the runs
-        os.kill(records[0].pid, signal.SIGKILL)  # the Ray worker process training the group
+        for pid in {r.pid for r in records}:  # the Ray worker processes training the runs (one group each)
+            os.kill(pid, signal.SIGKILL)
         out, err = sweep.communicate(timeout=120)
     finally:
         if sweep.poll() is None:
             os.killpg(sweep.pid, signal.SIGKILL)
     assert sweep.returncode == 1, err
     now = time.time()
+    started_at = {}
     for run_id in run_ids(root):
         record = read_record(root, run_id)
+        started_at[run_id] = record.started_at
         assert shown_status(root, run_id, now) is Status.INTERRUPTED
         epochs = read_table(table_files(layout.run_dir(root, run_id))["metrics"], "metrics")["epoch"].to_pylist()
         assert set(range(record.epochs_done + 1)) <= set(epochs)  # every epoch it counts is on disk
@@ -270,5 +273,6 @@ def test_killing_a_shipping_worker_leaves_its_runs_interrupted_and_resumable(hid
     for run_id in run_ids(root):
         record = read_record(root, run_id)
         assert record.status is Status.COMPLETED and record.epochs_done == 3000
+        assert record.started_at == started_at[run_id]  # continued from its checkpoint, not restarted
         epochs = read_table(table_files(layout.run_dir(root, run_id))["metrics"], "metrics")["epoch"].to_pylist()
         assert sorted(set(epochs)) == list(range(3001))
