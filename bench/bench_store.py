@@ -25,10 +25,11 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ibstore.record import SCHEMA_VERSION, RunRecord  # noqa: E402
+from ibstore.record import SCHEMA_VERSION, RunRecord, Status  # noqa: E402
 from ibstore.schema import TABLE_SCHEMAS  # noqa: E402
 from trainer import schedule  # noqa: E402
-from trainer.store import RunWriter, write_record, write_table  # noqa: E402
+from trainer.atomic import write_table  # noqa: E402
+from trainer.store import RunWriter, write_record  # noqa: E402
 
 LAYERS, UNITS, SPLITS, BINS = 6, [10, 7, 5, 4, 3, 2], ["train", "test"], 30
 
@@ -42,10 +43,10 @@ def epoch_rows(run_id: str, epoch: int, logged: bool) -> dict[str, dict]:
     rows["mi"] = {"run_id": run_id, "epoch": epoch, "layer": np.repeat(np.arange(LAYERS), 2),
                   "layer_name": ["dense"] * n, "units": np.repeat(UNITS, 2), "split": SPLITS * LAYERS,
                   "estimator": "binning", "params": '{"bin_size": 0.07}', "i_xt": np.random.rand(n),
-                  "i_yt": np.random.rand(n)}
+                  "i_yt": np.random.rand(n), "h_t_bits": None}
     rows["gradients"] = {"run_id": run_id, "epoch": epoch, "layer": np.arange(LAYERS),
                          **{k: np.random.rand(LAYERS) for k in ("grad_mean_norm", "grad_std_norm", "snr",
-                                                                "weight_norm")}}
+                                                                "weight_norm")}, "health": "alive"}
     n = n * BINS
     rows["activations"] = {"run_id": run_id, "epoch": epoch, "layer": np.repeat(np.arange(LAYERS), 2 * BINS),
                            "split": np.tile(np.repeat(SPLITS, BINS), LAYERS), "bin_index": np.tile(np.arange(BINS), 12),
@@ -76,7 +77,7 @@ def appending(root: Path, epochs: int, flush_every: int) -> float:
             writer.add(table, columns)
         if epoch % flush_every == 0:
             writer.flush(epoch)
-    writer.finish("completed", epochs)
+    writer.finish(Status.COMPLETED, epochs)
     return time.perf_counter() - start
 
 
@@ -100,7 +101,7 @@ def rewriting(root: Path, epochs: int, flush_every: int) -> float:
                     tables[name] = pa.concat_tables([tables[name], new]) if name in tables else new
                     write_table(folder / f"{name}.parquet", tables[name])
             pending = {name: [] for name in TABLE_SCHEMAS}
-            record = RunRecord(run_id="rewrite", status="running", epochs_done=epoch, schema_version=SCHEMA_VERSION)
+            record = RunRecord(run_id="rewrite", status=Status.RUNNING, epochs_done=epoch, schema_version=SCHEMA_VERSION)
             write_record(folder / "run.json", record)  # as RunWriter does at every flush
     return time.perf_counter() - start
 

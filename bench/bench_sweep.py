@@ -1,15 +1,25 @@
-"""A cohort through `trainer sweep` against one network through `trainer run`, side by side.
+"""Cohorts through `trainer sweep`, side by side in one run: the sweep rows of issue 18's table.
 
-    python bench/bench_sweep.py                     # 300 epochs (a few minutes on 2 cores)
-    python bench/bench_sweep.py --epochs 300 8000   # also the long cohort (minutes more)
+    python bench/bench_sweep.py                        # 300 epochs: cohort vs one network, vs JAX (minutes)
+    python bench/bench_sweep.py --epochs 8000 --jax-run-epochs 300   # the full cohort; JAX projected
+    python bench/bench_sweep.py --epochs 1500 --shipped  # also every cohort of data/configs/cohorts
+    python bench/bench_sweep.py --skip-jax             # without the JAX baseline (no `bench` extra)
 
-The cohort has the seed notebook's shape (data/configs/reproductions/
-initial_bias_relu_notebook.json): relu 12-10-7-5-4-3-2, 9 initial biases x 5 seeds =
-45 runs, binning MI on train and test at the default schedule, every table written. The
-single run is the same config with one initial bias and one seed. Both are timed end to
-end as a user runs them (process start-up included), with the peak resident memory of
-the largest process (for the sweep: its parent or one of its workers). The target is
-the cohort within 5x the wall time of the single network.
+Rows, each timed end to end as a user runs it (whole processes, start-up included):
+- the seed notebook's cohort (data/configs/reproductions/initial_bias_relu_notebook.json: relu
+  12-10-7-5-4-3-2, 9 initial biases x 5 seeds = 45 networks, binning MI on train and test at
+  the default schedule, every table written) through `trainer sweep`, with the peak resident
+  memory of its largest process;
+- one network of it (initial bias 0, one seed) through `trainer run`: the cohort's multiple
+  of it (target <= 4x);
+- the same cohort written the way a user would in JAX (bench/jax_cohort.py: one vmap + jit +
+  lax.scan computation, same data, init, Adam, batch, per-epoch reshuffle, no logging): import,
+  compile and training, the training projected to `--epochs` when `--jax-run-epochs` is smaller: the sweep's
+  wall over JAX's (target <= 0.5x), and the final test accuracy per initial bias of both
+  (mean over seeds), which must agree (same epochs only);
+- with `--shipped`, every cohort of data/configs/cohorts at `--epochs` epochs: seconds per
+  network-epoch, as a multiple of the notebook cohort's (target <= 3x each).
+The machine's load average is printed beside the figures, since they depend on it.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 COHORT = REPO / "data" / "configs" / "reproductions" / "initial_bias_relu_notebook.json"
+SHIPPED = REPO / "data" / "configs" / "cohorts"
 SEEDS = 5
 
 # Runs a command and prints the peak resident memory (kB) of its largest process.
@@ -42,30 +53,89 @@ def timed(command: list[str]) -> tuple[float, float]:
     return time.perf_counter() - start, int(result.stdout.split()[-1]) / 1024
 
 
+def jax_cohort(epochs: int, run_epochs: int) -> tuple[float, dict]:
+    """(seconds a JAX user's process takes: import JAX (fresh process), compile, train `epochs`
+    (projected from `run_epochs`); the script's report). The script's own start-up (TensorFlow,
+    to take the trainer's initial weights) is not counted: a JAX user would not pay it."""
+    result = subprocess.run([sys.executable, str(REPO / "bench" / "jax_cohort.py"), "--epochs", str(epochs),
+                             "--run-epochs", str(run_epochs), "--seeds", str(SEEDS)],
+                            cwd=REPO, check=True, capture_output=True, text=True)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return report["import_s"] + report["compile_s"] + report["projected_train_s"], report
+
+
+def accuracy_by_bias(rows: list[dict]) -> dict[float, float]:
+    biases = sorted({row["initial_bias"] for row in rows})
+    return {bias: float(np.mean([row["test"] for row in rows if row["initial_bias"] == bias])) for bias in biases}
+
+
+def swept_accuracy(root: Path) -> list[dict]:
+    """(initial bias, seed, final test accuracy) of every run a sweep wrote."""
+    records = [json.loads(path.read_text()) for path in root.glob("runs/*/run.json")]
+    return [{"initial_bias": float(r["config"]["initial_bias"]), "seed": r["seed"], "test": r["final_test_accuracy"]}
+            for r in records]
+
+
+def networks_of(config_path: Path) -> int:
+    from trainer import config
+    return sum(len(e.seeds) for e in config.plan(json.loads(config_path.read_text())))
+
+
+def ratio_row(label: str, value: float, target: float, unit: str = "x") -> str:
+    return f"{label:70} {value:8.2f}{unit}  (target <= {target}{unit}: {'met' if value <= target else 'missed'})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, nargs="+", default=[300], help="epochs per run (default 300)")
-    parser.add_argument("--repeats", type=int, default=1, help="interleaved repetitions; medians are printed")
+    parser.add_argument("--epochs", type=int, default=300, help="epochs per network (default 300)")
+    parser.add_argument("--jax-run-epochs", type=int,
+                        help="epochs the JAX baseline actually trains, projected to --epochs (default: all)")
+    parser.add_argument("--skip-jax", action="store_true", help="leave out the JAX baseline")
+    parser.add_argument("--shipped", action="store_true", help="also time every cohort of data/configs/cohorts")
     args = parser.parse_args()
     cohort = json.loads(COHORT.read_text())
-    n_biases = len(cohort["grid"]["initial_bias"])
-    print(f"load average {os.getloadavg()[0]:.1f} (2 cores), medians of {args.repeats}")
-    for epochs in args.epochs:
-        ones, manys = [], []
-        for _ in range(args.repeats):
-            with tempfile.TemporaryDirectory() as folder:
-                folder = Path(folder)
-                (folder / "cohort.json").write_text(json.dumps({**cohort, "epochs": epochs, "n_runs": SEEDS}))
-                single = {k: v for k, v in cohort.items() if k != "grid"}
-                (folder / "single.json").write_text(json.dumps({**single, "epochs": epochs, "initial_bias": 0.0}))
-                ones.append(timed(["run", str(folder / "single.json"), "--quiet", "--results", str(folder / "a")]))
-                manys.append(timed(["sweep", str(folder / "cohort.json"), "--results", str(folder / "b")]))
-        (one, one_mb), (many, many_mb) = (np.median(np.array(times), axis=0) for times in (ones, manys))
-        n = n_biases * SEEDS
-        print(f"{epochs} epochs: one network (trainer run) {one:.1f} s, peak {one_mb:.0f} MB; "
-              f"cohort {n_biases} biases x {SEEDS} seeds = {n} networks (trainer sweep) {many:.1f} s, "
-              f"peak {many_mb:.0f} MB: {many / one:.2f}x one network, {many / n:.2f} s per network "
-              f"(target <= 5x: {'met' if many / one <= 5 else 'missed'})")
+    epochs = args.epochs
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        (folder / "cohort.json").write_text(json.dumps({**cohort, "epochs": epochs, "n_runs": SEEDS}))
+        single = {k: v for k, v in cohort.items() if k != "grid"}
+        (folder / "single.json").write_text(json.dumps({**single, "epochs": epochs, "initial_bias": 0.0}))
+        n = networks_of(folder / "cohort.json")
+        one, one_mb = timed(["run", str(folder / "single.json"), "--quiet", "--results", str(folder / "a")])
+        many, many_mb = timed(["sweep", str(folder / "cohort.json"), "--results", str(folder / "b")])
+        swept = swept_accuracy(folder / "b")
+        jax = None if args.skip_jax else jax_cohort(epochs, args.jax_run_epochs or epochs)
+        shipped = []
+        for path in sorted(SHIPPED.glob("*.json")) if args.shipped else []:
+            (folder / path.name).write_text(json.dumps({**json.loads(path.read_text()), "epochs": epochs}))
+            seconds, peak_mb = timed(["sweep", str(folder / path.name), "--results", str(folder / path.stem)])
+            shipped.append((path.stem, networks_of(folder / path.name), seconds, peak_mb))
+
+    print(f"load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} (on {os.cpu_count()} cores); "
+          f"{epochs} epochs per network; whole processes, start-up included")
+    print(f"one network (trainer run): {one:.1f} s, peak {one_mb:.0f} MB; notebook cohort, {n} networks (trainer sweep): "
+          f"{many:.1f} s, peak {many_mb:.0f} MB, {many / (n * epochs) * 1e3:.3f} ms per network-epoch")
+    print(ratio_row(f"{n}-network cohort vs one network, {epochs} epochs", many / one, 4))
+    if jax is not None:
+        jax_seconds, report = jax
+        projected = report["run_epochs"] < epochs
+        note = f" with training projected from {report['run_epochs']} epochs" if projected else ""
+        print(f"JAX cohort ({report['networks']} networks, jax {report['jax']}): {jax_seconds:.1f} s{note} "
+              f"(import {report['import_s']:.1f} s, compile {report['compile_s']:.1f} s, training "
+              f"{report['projected_train_s']:.1f} s, {report['projected_train_cpu_s']:.1f} s of CPU)")
+        print(ratio_row(f"notebook cohort through trainer sweep vs JAX, {epochs} epochs", many / jax_seconds, 0.5))
+        if projected:
+            print("accuracy: not compared (JAX trained fewer epochs than the sweep)")
+        else:
+            ours, theirs = accuracy_by_bias(swept), accuracy_by_bias(report["accuracy"])
+            print("final test accuracy per initial bias, mean over seeds (trainer / JAX): " + ", ".join(
+                f"{bias:g}: {ours[bias]:.3f} / {theirs[bias]:.3f}" for bias in ours))
+    per_network_epoch = many / (n * epochs)
+    for name, networks, seconds, peak_mb in shipped:
+        own = seconds / (networks * epochs)
+        print(ratio_row(f"cohort {name} ({networks} networks, {seconds:.1f} s, peak {peak_mb:.0f} MB): "
+                        f"{own * 1e3:.3f} ms/network-epoch, vs notebook", own / per_network_epoch, 3))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ ours, and a numpy forward/backward floor of the same network.
     python bench/bench_training.py                  # about 10 minutes on 2 busy cores
     python bench/bench_training.py --repeats 1      # quicker, noisier
     python bench/bench_training.py --full           # also the full 8000-epoch default run (subprocess)
-    python bench/bench_training.py --seeds-epochs 300 8000   # 10 seeds vs 1 at more epochs
+    python bench/bench_training.py --seeds-epochs 300 8000   # 10 seeds vs 1 at more epochs (issue 18: 8000)
+
+The sweep's rows (cohort vs one network, vs JAX, per shipped cohort) are bench/bench_sweep.py's.
 
 The baseline is the deep-bottleneck way: one `model.fit` with a Keras callback that
 pulls the activations of every layer on all inputs after every epoch. Ours is
@@ -16,8 +18,11 @@ epochs all logged (both up to the last compiled call), the whole run from epochs
 1500 under the default schedule up to its end, final compaction included (the issue's
 T(1500) - T(300), without the noise of two compilations). The floor is the same network (12-10-7-5-4-3-2 tanh, Adam, batch
 256, 3277 training rows, loss and accuracy on all 4096 inputs after each epoch) in
-plain numpy. Each figure is the median of `--repeats` interleaved repetitions; the
-machine's load average is printed, since the figures depend on it.
+plain numpy. Also: a one-epoch `trainer run` as a user starts it, with an empty and with a
+filled XLA compilation cache (trainer.xla_cache), beside the import of TensorFlow alone; and
+bench/bench_flops.py's row (the stacked step's FLOP rate beside the single-core peak). Each
+figure is the median of `--repeats` interleaved repetitions; the machine's load average is
+printed, since the figures depend on it.
 """
 
 from __future__ import annotations
@@ -117,8 +122,9 @@ def numpy_floor(epochs: int) -> float:
 
 
 def ours(epochs: int, log_schedule, n_runs: int = 1, from_epoch: int = 0,
-         to_end: bool = False) -> tuple[float, float]:
-    """(wall seconds of `run_experiment`, seconds per epoch after start-up). Start-up is
+         to_end: bool = False, clock=time.perf_counter) -> tuple[float, float]:
+    """(seconds of `run_experiment`, seconds per epoch after start-up), by `clock` (wall time,
+    or time.process_time: CPU time, steadier on a shared machine). Start-up is
     everything up to the end of the first compiled call (which compiles), or of the call
     that reaches `from_epoch`. Per epoch: from there to the end of the last compiled call
     (training, the rows of logged epochs, flushes), or with `to_end` to the end of the run
@@ -129,15 +135,15 @@ def ours(epochs: int, log_schedule, n_runs: int = 1, from_epoch: int = 0,
 
     def timed_train(steps, orders, active):
         chunk = plain_train(steps, orders, active)
-        chunks.append((time.perf_counter(), chunk.n_epochs))
+        chunks.append((clock(), chunk.n_epochs))
         return chunk
 
     training.CompiledSteps.train = timed_train
     try:
         with tempfile.TemporaryDirectory() as root:
-            start = time.perf_counter()
+            start = clock()
             run_experiment(experiment, Path(root), progress=False)
-            end = time.perf_counter()
+            end = clock()
     finally:
         training.CompiledSteps.train = plain_train
     ends, done = [t for t, _ in chunks], np.cumsum([n for _, n in chunks])
@@ -165,6 +171,31 @@ def full_default_run() -> tuple[float, float]:
     return seconds, int(result.stdout.split()[-1]) / 1024
 
 
+def one_epoch_runs() -> tuple[float, float, float]:
+    """Wall seconds of `trainer run data/configs/basic.json --set epochs=1` with an empty XLA
+    cache (it compiles and fills the cache) and again (it loads from it), and of importing
+    TensorFlow alone; all in fresh processes."""
+    def wall(command: list[str], env: dict[str, str]) -> float:
+        start = time.perf_counter()
+        subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
+        return time.perf_counter() - start
+
+    with tempfile.TemporaryDirectory() as folder:
+        env = {**os.environ, "IB_XLA_CACHE": str(Path(folder) / "xla")}
+        run = [sys.executable, "-m", "trainer", "run", "data/configs/basic.json", "--set", "epochs=1", "--quiet",
+               "--force", "--results", str(Path(folder) / "results")]
+        first, second = wall(run, env), wall(run, env)
+        tensorflow = wall([sys.executable, "-c", "import tensorflow"], env)
+    return first, second, tensorflow
+
+
+def flop_row() -> str:
+    """bench_flops.py's row (in its own process: one TensorFlow thread)."""
+    result = subprocess.run([sys.executable, str(REPO / "bench" / "bench_flops.py")], cwd=REPO, check=True,
+                            capture_output=True, text=True)
+    return result.stdout.strip().splitlines()[-1]
+
+
 def median_of(repeats: int, measure) -> float:
     return float(np.median([measure() for _ in range(repeats)]))
 
@@ -176,6 +207,7 @@ def main() -> None:
     parser.add_argument("--seeds-epochs", type=int, nargs="*", default=[300],
                         help="epochs at which 10 seeds are timed against 1")
     parser.add_argument("--full", action="store_true", help="also time the full 8000-epoch default run")
+    parser.add_argument("--skip-flops", action="store_true", help="leave out the FLOP-rate row (about a minute)")
     args = parser.parse_args()
     load_before = os.getloadavg()
     ours(2, NEVER)   # process-wide TensorFlow/XLA start-up, paid once
@@ -212,6 +244,12 @@ def main() -> None:
         ten = median_of(args.repeats, lambda: ours(epochs, "default", n_runs=10)[0])
         print(f"10 seeds vs 1 at {epochs} epochs (default schedule, wall time with start-up): {ten:.1f} s / "
               f"{one:.1f} s = {ten / one:.2f}x (target <= 3x: {'met' if ten / one <= 3 else 'missed'})")
+    first, second, tensorflow = (float(np.median(x)) for x in zip(*[one_epoch_runs() for _ in range(args.repeats)]))
+    print(f"one-epoch trainer run (data/configs/basic.json --set epochs=1), wall: first {first:.1f} s (compiles, "
+          f"empty XLA cache), second {second:.1f} s (target <= 5 s: {'met' if second <= 5 else 'missed'}); "
+          f"importing TensorFlow alone {tensorflow:.1f} s")
+    if not args.skip_flops:
+        print(flop_row())
     if args.full:
         seconds, peak_mb = full_default_run()
         print(f"full default run (trainer run data/configs/basic.json: 8000 epochs, default schedule, binning on "

@@ -5,12 +5,16 @@ near log2(rows) and falls with depth, I(Y;T) rises towards H(Y) ~ 0.999 bits,
 accuracy rises from 0.5 to ~0.95; a relu net with negative initial bias is dead
 (zero gradients, constant MI). Used by the benchmark and by the test fixtures.
 
-The files are what the trainer leaves (trainer/store.py): run.json through
-`ibstore.record.RunRecord`; a finished run's tables as compacted base files
-(zstd, `ib.compacted_through` in the footer), a running run's as part files.
-Tables are built column-wise from numpy arrays, and `make_root` writes with
-several processes: 10,000 runs (2000 epochs, 300 logged) cost about 190 CPU-seconds,
-95 s on two free cores (188 s measured on a 2-core machine shared with other jobs).
+Only the numbers are made up here; everything else is the product's own: the config is
+resolved and the run id made by trainer.config, the logged epochs come from
+trainer.schedule (`log_schedule_for`: about LOGGED logged epochs), the record's fields from
+trainer.store.run_fields and RunRecord, the final_* fields from trainer.final_metrics,
+the dead_network / diverged flags from trainer.health, and every file is written by
+trainer.atomic (run.json through trainer.store.write_record; without fsync, since a lost
+synthetic root is written again). A finished run's tables are compacted base files
+(`ib.compacted_through` in the footer), a running run's part files. Tables are built
+column-wise from numpy arrays, and `make_root` writes with several processes (its running
+time is printed; README lists measured figures).
 
     python bench/make_results.py OUT --runs 10000 --epochs 2000 --logged 300
 """
@@ -18,6 +22,7 @@ several processes: 10,000 runs (2000 epochs, 300 logged) cost about 190 CPU-seco
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import math
@@ -29,12 +34,18 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 from scipy.special import erf
 
 from ibstore import layout
-from ibstore.record import RunRecord
-from ibstore.schema import SCHEMA_VERSION, TABLE_SCHEMAS
+from ibstore.record import SCHEMA_VERSION, RunRecord, Status
+from ibstore.schema import TABLE_SCHEMAS
+from trainer import config as config_module, schedule
+from trainer.atomic import write_table
+from trainer.final_metrics import FinalMetrics
+from trainer.health import LayerHealth, NetworkHealth
+from trainer.measure import params_text
+from trainer.store import run_fields, write_record
 
 H_Y = 0.99916
 ROWS = {"train": 3277, "test": 819, "full": 4096}
@@ -45,90 +56,90 @@ FEW_VALUES = {"run_id", "epoch", "split", "layer", "layer_name", "units", "estim
               "bin_index", "bin_lo", "bin_hi", "neuron"}
 FLUSHES = 40   # the parts a finished run's writer flushed before compaction (ib.compacted_through)
 
-DEFAULT_CONFIG: dict[str, Any] = {
-    "dataset": "harmonics", "dataset_path": None, "label_column": "label", "test_fraction": 0.2,
-    "split_seed": 0, "model": "feedforward", "architecture": [10, 7, 5, 4, 3],
-    "activation_fn": "tanh", "initial_bias": 0.0, "kernel_init_stddev": None,
-    "max_norm_weights": False, "optimizer": "adam", "learning_rate": 0.0004, "batch_size": 256,
-    "epochs": 8000, "seed": 0, "n_runs": 1,
-    "estimators": [{"name": "binning", "params": {"bin_size": 0.07}}],
-    "mi_splits": ["train", "test"], "log_schedule": "default", "stop_at_accuracy": None,
-    "histogram_bins": 30, "save_activations": False, "save_checkpoints": False,
-}
+
+@functools.lru_cache(maxsize=64)
+def experiment(name: str, overrides_json: str, cohort: str | None) -> config_module.Experiment:
+    """The experiment as the trainer plans it (defaults filled, validated), cached per config:
+    its seeds differ only in run id."""
+    (planned,) = config_module.plan({**json.loads(overrides_json), "name": name, "cohort": cohort})
+    return planned
 
 
-def run_ids(name: str, config: dict[str, Any]) -> tuple[str, str]:
-    """(run_id, group_id): the group hashes the config without the seed."""
-    unseeded = {k: v for k, v in config.items() if k != "seed"}
-    digest = hashlib.sha256(json.dumps(unseeded, sort_keys=True).encode()).hexdigest()[:8]
-    group_id = f"{name}-{digest}"
-    return f"{group_id}-s{config['seed']}", group_id
-
-
-def logged_epochs(epochs: int, count: int) -> np.ndarray:
-    """About `count` distinct epochs from 0 to `epochs`: every epoch early, log-spaced later."""
+@functools.lru_cache(maxsize=64)
+def log_schedule_for(epochs: int, count: int) -> dict[str, int]:
+    """The smallest `log_spaced` schedule (trainer.schedule) that logs at least `count` distinct
+    epochs of `epochs` (every epoch if there are no more)."""
     if count >= epochs + 1:
-        return np.arange(epochs + 1)
-    n = count
-    while True:
-        grid = np.unique(np.round(np.geomspace(1, epochs + 1, n)).astype(int) - 1)
-        if len(grid) >= count:
-            return grid
-        n += count - len(grid)
+        return {"every": 1}
+    n = max(count, schedule.PARAMETRISED_SCHEDULES["log_spaced"])
+    while len(schedule.logged_epochs({"log_spaced": n}, epochs)) < count:
+        n += count - len(schedule.logged_epochs({"log_spaced": n}, epochs))
+    return {"log_spaced": n}
 
 
 def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *, seed: int = 0,
-              cohort: str | None = None, status: str = "completed", epochs_done: int | None = None,
+              cohort: str | None = None, status: Status = Status.COMPLETED, epochs_done: int | None = None,
               logged: int = 40, tables: tuple[str, ...] = tuple(TABLE_SCHEMAS),
               heartbeat_age_s: float = 0.0) -> str:
-    """Write one synthetic run (all seeds share the group); returns its run_id. A `running`
-    run's tables are one part file each (a writer's first flush), any other's a compacted base."""
-    config = {**DEFAULT_CONFIG, **(overrides or {}), "seed": seed}
-    run_id, group_id = run_ids(name, config)
-    epochs = config["epochs"]
+    """Write one synthetic run (all seeds share the group); returns its run_id. `logged`: about
+    how many epochs are logged (`log_schedule_for`). A `running` run's tables are one part file
+    each (a writer's first flush), any other's a compacted base."""
+    epochs = (overrides or {}).get("epochs", config_module.DEFAULTS["epochs"])
+    planned = experiment(name, json.dumps({**(overrides or {}), "log_schedule": log_schedule_for(epochs, logged)},
+                                          sort_keys=True), cohort)
+    fields = run_fields(planned, seed)
+    run_id, config = fields["run_id"], fields["config"]
     done = epochs if epochs_done is None else epochs_done
     run_dir = layout.run_dir(root, run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16))
-    logged_all = logged_epochs(epochs, logged)
+    logged_all = np.array(schedule.logged_epochs(config["log_schedule"], epochs))
     data = synthetic_tables(run_id, config, logged_all[logged_all <= done], done, rng)
-    running = status == "running"
+    if status == Status.DIVERGED:   # what makes a run diverged: its last loss is not finite
+        metrics = data["metrics"]
+        last = pc.equal(metrics["epoch"], done)
+        data["metrics"] = metrics.set_column(metrics.schema.get_field_index("loss"), "loss",
+                                             pc.if_else(last, math.nan, metrics["loss"]))
+    running = status == Status.RUNNING
     for table in tables:
         rows = data[table]
+        few_values = [name for name in rows.column_names if name in FEW_VALUES]
         if running:
-            path = layout.table_part_path(root, run_id, table, 1)
+            write_table(layout.table_part_path(root, run_id, table, 1), rows, use_dictionary=few_values, sync=False)
         else:
-            path = layout.table_path(root, run_id, table)
-            rows = rows.replace_schema_metadata({layout.COMPACTED_THROUGH_KEY: str(FLUSHES).encode()})
-        pq.write_table(rows, path, compression="zstd",
-                       use_dictionary=[name for name in rows.column_names if name in FEW_VALUES])
+            write_table(layout.table_path(root, run_id, table), rows, compacted_through=FLUSHES,
+                        use_dictionary=few_values, sync=False)
+    finals = FinalMetrics()
+    finals.observe(data["metrics"])
     finished = START + timedelta(seconds=2.0 * done)
     heartbeat = datetime.now(timezone.utc) - timedelta(seconds=heartbeat_age_s) if running else finished
     record = RunRecord(
-        run_id=run_id, group_id=group_id, name=name, cohort=cohort, config=config, seed=seed,
-        status=status, error="loss is NaN" if status == "diverged" else None,
-        started_at=START, finished_at=None if running else finished, heartbeat_at=heartbeat,
-        epochs_done=done, epochs_total=epochs,
+        **fields, status=status, error="loss is NaN" if status == Status.DIVERGED else None,
+        started_at=START, finished_at=None if running else finished, heartbeat_at=heartbeat, epochs_done=done,
         versions={"python": "3.11.7", "tensorflow": "2.21.0", "package": "0.1.0", "git_commit": "abc123"},
-        host="bench", pid=4242, schema_version=SCHEMA_VERSION, split_seed=config["split_seed"],
-        ignored_keys=[], **final_metrics(data["metrics"]),
-        dead_network=None if running else is_dead(config), diverged=None if running else status == "diverged")
-    layout.run_json_path(root, run_id).write_bytes(record.to_json_bytes())
+        host="bench", pid=4242, schema_version=SCHEMA_VERSION, **finals.fields(),
+        **(dict.fromkeys(("dead_network", "diverged", "dead_layers")) if running else health_flags(data)))
+    write_record(layout.run_json_path(root, run_id), record, sync=False)
     return run_id
 
 
-def final_metrics(metrics: pa.Table) -> dict[str, float | None]:
-    """The record's final_* fields as the writer keeps them: the last epoch's values, best test accuracy."""
-    epoch = metrics["epoch"].to_numpy()
-    split = np.asarray(metrics["split"].to_pylist()) if len(metrics) else np.array([], dtype=str)
-    accuracy, loss = metrics["accuracy"].to_numpy(), metrics["loss"].to_numpy()
-    test = split == "test"
-    finals: dict[str, float | None] = {"best_test_accuracy": float(accuracy[test].max()) if test.any() else None}
-    for name in ("train", "test"):
-        rows = np.flatnonzero((split == name) & (epoch == epoch.max())) if len(epoch) else []
-        finals[f"final_{name}_accuracy"] = float(accuracy[rows[0]]) if len(rows) else None
-        finals[f"final_{name}_loss"] = float(loss[rows[0]]) if len(rows) else None
-    return finals
+def health_flags(data: dict[str, pa.Table]) -> dict[str, Any]:
+    """The dead_network, dead_layers and diverged flags as the trainer records them: trainer.health
+    observing every epoch's losses and accuracy and every logged epoch's layer states."""
+    health = NetworkHealth()
+    metrics = data["metrics"].sort_by([("epoch", "ascending")])
+    split = np.asarray(metrics["split"].to_pylist())
+    epoch, loss, accuracy = (metrics[c].to_numpy() for c in ("epoch", "loss", "accuracy"))
+    train, test = split == "train", split == "test"   # both in epoch order
+    for e, train_loss, test_loss, train_accuracy in zip(epoch[train].tolist(), loss[train].tolist(),
+                                                        loss[test].tolist(), accuracy[train].tolist()):
+        health.observe_metrics(e, train_loss, test_loss, train_accuracy)
+    gradients = data["gradients"].sort_by([("epoch", "ascending"), ("layer", "ascending")])
+    g_epoch, states = gradients["epoch"].to_numpy(), gradients["health"].to_pylist()
+    for e in np.unique(g_epoch).tolist():
+        health.observe_layers(e, [LayerHealth(state) for state, at in zip(states, g_epoch == e)
+                                  if at and state is not None])   # the output layer has no state
+    return health.flags()
 
 
 def is_dead(config: dict[str, Any]) -> bool:
@@ -153,11 +164,13 @@ def synthetic_tables(run_id: str, config: dict[str, Any], logged: np.ndarray, do
         return progress * (1.0 - np.exp(-e / tau))
 
     def table(name: str, rows: int, **columns: Any) -> pa.Table:
-        """Columns broadcast to `rows`; text columns are (index array, labels)."""
+        """Columns broadcast to `rows`; text columns are (index array, labels); None is all NULL."""
         arrays = []
         for field in TABLE_SCHEMAS[name]:
             value = run_id if field.name == "run_id" else columns[field.name]
-            if isinstance(value, str):
+            if value is None:
+                arrays.append(pa.nulls(rows, field.type))
+            elif isinstance(value, str):
                 arrays.append(pa.repeat(pa.scalar(value), rows))
             elif isinstance(value, tuple):
                 indices, labels = value
@@ -183,7 +196,7 @@ def synthetic_tables(run_id: str, config: dict[str, Any], logged: np.ndarray, do
     y0 = 0.55 - 0.3 * depth
     mi_parts = []
     for estimator in config["estimators"]:
-        params = json.dumps(estimator["params"], sort_keys=True)
+        params = params_text(estimator["params"])
         for split in config["mi_splits"]:
             cap = math.log2(ROWS[split])
             i_xt = cap * np.clip(base + 0.02 * fit(logged) - compression * late, 0.05, 1)   # [layer, epoch]
@@ -194,7 +207,8 @@ def synthetic_tables(run_id: str, config: dict[str, Any], logged: np.ndarray, do
                 "mi", n, epoch=np.tile(logged, n_layers), layer=np.repeat(np.arange(n_layers), n_logged),
                 layer_name=(np.repeat(np.arange(n_layers), n_logged), names), units=np.repeat(units, n_logged),
                 split=split, estimator=estimator["name"], params=params,
-                i_xt=np.minimum(i_xt + noise[0], cap).ravel(), i_yt=np.clip(i_yt + noise[1], 0, H_Y).ravel()))
+                i_xt=np.minimum(i_xt + noise[0], cap).ravel(), i_yt=np.clip(i_yt + noise[1], 0, H_Y).ravel(),
+                h_t_bits=None))
 
     scale = np.where(dead, 0.0, 0.05 * (1 + layer))                             # [layer, 1]
     mean = scale * (np.exp(-logged / (2 * tau)) + 0.02) * (1 + rng.normal(0, 0.05, (n_layers, n_logged)))
@@ -205,7 +219,8 @@ def synthetic_tables(run_id: str, config: dict[str, Any], logged: np.ndarray, do
     n = n_layers * n_logged
     gradients = table("gradients", n, epoch=np.tile(logged, n_layers), layer=np.repeat(np.arange(n_layers), n_logged),
                       grad_mean_norm=np.abs(mean).ravel(), grad_std_norm=np.abs(std).ravel(),
-                      snr=np.abs(snr).ravel(), weight_norm=weight.ravel())
+                      snr=np.abs(snr).ravel(), weight_norm=weight.ravel(),
+                      health=(np.repeat(np.where(hidden, int(dead), 2), n_logged), ["alive", "dead", None]))
 
     bins = config["histogram_bins"]
     spread = 0.3 + 1.5 * fit(logged) * (layer + 1) / n_layers                  # [layer, epoch]

@@ -40,6 +40,8 @@ import duckdb
 import numpy as np
 
 from explorer.results import ResultStore
+from ibstore.lifecycle import current_status
+from ibstore.record import Status
 from ibstore.stats import EXCESS
 from trainer import cli
 from trainer import config as config_module
@@ -67,7 +69,7 @@ def train(root: Path, raw: dict) -> tuple[list[str], float]:
     run_ids, seconds = [], 0.0
     for experiment in config_module.plan(raw):
         ids = [config_module.run_id(experiment["name"], experiment["config"], seed) for seed in experiment["seeds"]]
-        done = all((root / "runs" / i / "run.json").exists() and record(root, i)["status"] == "completed" for i in ids)
+        done = all(current_status(root, i) is Status.COMPLETED for i in ids)
         if not done:
             run_experiment(experiment, root, progress=False)
         records = [record(root, i) for i in ids]

@@ -258,8 +258,8 @@ class ResultStore:
         return self._read(queries.layer_names, run_ids, runs=run_ids)
 
     def dead_runs(self, run_ids: list[str]) -> list[str]:
-        """Runs the trainer flagged dead_network (every layer's gradient zero from some logged epoch
-        to the end: the network stopped learning); see trainer/health.py."""
+        """Runs the trainer flagged dead_network (from some logged epoch to the end a hidden layer is
+        dead: zero kernel gradient or the same activations on every input); see trainer/health.py."""
         runs = self.runs()
         dead = set(runs.loc[runs["dead_network"].eq(True), "run_id"])
         return [r for r in run_ids if r in dead]

@@ -27,6 +27,10 @@ URL_RUNS = "runs"                # the URL holds the selection as ?runs=a&runs=b
 UNKNOWN = "unknown_runs"         # session key: (ids a URL named that the root lacks, the selection then)
 PENDING = "pending_selection"    # session key: a selection a page made, applied on the next script run
 BADGES = {"dead_network": "dead", "diverged": "diverged"}
+# The rule behind each badge (the trainer's flags; DESIGN.md, "Results root").
+BADGE_HELP = ("[dead]: from some logged epoch to the end, a hidden layer got exactly zero kernel gradient or gave "
+              "the same activations on every input (nothing the output learns depends on the input). "
+              "[diverged]: a train or test loss was NaN or infinite.")
 
 
 def cli_results() -> str | None:
@@ -144,7 +148,7 @@ def selection_sidebar(all_runs: pd.DataFrame) -> None:
     st.multiselect("Selected runs", list(names), key=SELECTION, on_change=_sidebar_changed,
                    format_func=names.__getitem__, placeholder="no runs selected",
                    help="Shared by every page and kept in the URL (?runs=...): copy the URL to share the view. "
-                        "The Runs page's filters and row selection set it too.")
+                        "The Runs page's filters and row selection set it too. " + BADGE_HELP)
     keys = chip_keys(store(), all_runs)
     st.caption(f"{len(selection())} of {len(all_runs)} runs selected" +
                (f"; chips show {plain(' · '.join(keys))}" if keys else ""))

@@ -108,3 +108,16 @@ def activations_dir(root: Path, run_id: str) -> Path:
 
 def checkpoints_dir(root: Path, run_id: str) -> Path:
     return run_dir(root, run_id) / "checkpoints"
+
+
+# Saved activations and checkpoints: one `epoch_NNNNNN.npz` per epoch in their folder.
+_EPOCH_FILE = re.compile(r"epoch_(\d+)\.npz")
+
+
+def epoch_file(folder: Path, epoch: int) -> Path:
+    return folder / f"epoch_{epoch:06d}.npz"
+
+
+def epochs_in(folder: Path) -> list[int]:
+    """The epochs that have an `epoch_NNNNNN.npz` in `folder`, sorted (none if it is missing)."""
+    return sorted(int(m.group(1)) for p in Path(folder).glob("epoch_*.npz") if (m := _EPOCH_FILE.fullmatch(p.name)))

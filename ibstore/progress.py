@@ -8,21 +8,32 @@ missing or unusable file, never an exception.
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ibstore.record import Status
+
 SWEEPS_DIR = ".sweeps"   # starts with "." so the scan of runs never sees it
 SWEEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # Run states besides the run statuses of ibstore.record.Status: planned and waiting for a
 # worker; held by another live process; planned but without a run.json (its worker died first).
 QUEUED, HELD, NOT_STARTED = "queued", "held", "not started"
-# Sweep states: running (training), waiting (for runs other processes hold), finished,
-# interrupted (Ctrl-C / SIGTERM), failed (stopped by an error, e.g. the root cannot be written).
-STATES = ("running", "waiting", "finished", "interrupted", "failed")
 MAX_PROGRESS_BYTES = 64 << 20   # about a million runs; anything larger is not read
+
+
+class SweepState(str, enum.Enum):
+    RUNNING = "running"             # training
+    WAITING = "waiting"             # for runs other processes hold
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"     # Ctrl-C / SIGTERM
+    FAILED = "failed"               # stopped by an error, e.g. the root cannot be written
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -33,7 +44,7 @@ class SweepProgress:
     host: str
     started_at: str                 # ISO 8601, UTC
     updated_at: str
-    state: str                      # one of STATES
+    state: str                      # a SweepState value
     runs: dict[str, str] = field(default_factory=dict)   # run_id -> queued, held or a run status
     exit_code: int | None = None    # set when the sweep has ended
 
@@ -46,7 +57,7 @@ class SweepProgress:
 
     @property
     def completed(self) -> int:
-        return self.counts().get("completed", 0)
+        return self.counts().get(Status.COMPLETED.value, 0)
 
     def to_json_bytes(self) -> bytes:
         return json.dumps(asdict(self), indent=1).encode()

@@ -9,10 +9,7 @@ int64, NaN/Infinity, wrong types) with a `RecordError` naming what is wrong.
 from __future__ import annotations
 
 import enum
-import itertools
-import json
 import math
-import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,15 +17,16 @@ import pydantic
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ibstore import strict_json
+# Re-exported: ibstore.sandbox and ibstore.views import them from here.
+from ibstore.strict_json import INT64_MAX, INT64_MIN, json_depth  # noqa: F401
+
 SCHEMA_VERSION = 2   # 2: final_* metrics, dead_network / diverged flags, typed status
 
 MAX_RECORD_BYTES = 1 << 20   # 1 MiB: a real run.json is a few kB
 MAX_DEPTH = 64               # arrays/objects inside each other; configs nest 3 or 4 deep
-INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 SEED_MAX = (1 << 32) - 1     # numpy's seed range
-
-# A JSON string literal (with escapes), removed before counting brackets for the depth.
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+RECORD_LIMITS = strict_json.Limits(max_bytes=MAX_RECORD_BYTES, max_depth=MAX_DEPTH, int64=True)
 
 
 class Status(str, enum.Enum):
@@ -72,6 +70,7 @@ class RunRecord(BaseModel):
     ignored_keys: list[str] = []
     schema_version: int
     dead_network: bool | None = None
+    dead_layers: list[int] | None = None    # hidden layers dead at the last logged epoch (trainer.health)
     diverged: bool | None = None
     final_train_accuracy: float | None = None
     final_test_accuracy: float | None = None
@@ -122,57 +121,15 @@ class RunRecord(BaseModel):
 
 
 def _parse_limited(data: bytes) -> Any:
-    """json.loads with MAX_RECORD_BYTES, MAX_DEPTH, int64 and finite-number limits."""
-    if len(data) > MAX_RECORD_BYTES:
-        raise RecordError(f"run.json is {len(data)} bytes; at most {MAX_RECORD_BYTES} are read")
-    depth = json_depth(data)
-    if depth > MAX_DEPTH:
-        raise RecordError(f"run.json nests arrays/objects {depth} deep; at most {MAX_DEPTH} are allowed")
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise RecordError(f"run.json is not UTF-8 text ({error.reason} at byte {error.start})") from None
-    try:
-        value = json.loads(text, parse_int=_int64, parse_float=_finite_float, parse_constant=_no_constant)
-    except json.JSONDecodeError as error:
-        raise RecordError(f"run.json is not valid JSON ({error})") from None
-    try:
-        # A "\ud800" escape decodes to half a UTF-16 pair, which no UTF-8 consumer (Arrow,
-        # DuckDB, a terminal) accepts: one such string would break every view of the root.
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as error:
-        bad = error.object[error.start:error.end]
-        raise RecordError(f"run.json holds the escape {ascii(bad)[1:-1]}, half of a UTF-16 pair, "
-                          f"not text") from None
-    return value
+        return strict_json.loads(data, "run.json", RECORD_LIMITS)
+    except strict_json.JsonError as error:
+        raise RecordError(str(error)) from None
 
 
-def json_depth(data: bytes) -> int:
-    """Deepest nesting of [ and { outside string literals (checked before json.loads, which
-    would raise RecursionError on deep input)."""
-    brackets = re.findall(rb"[\[\]{}]", _JSON_STRING.sub(b"", data))
-    steps = (1 if b in (b"[", b"{") else -1 for b in brackets)
-    return max(itertools.accumulate(steps, initial=0))
-
-
-def _int64(text: str) -> int:
-    # Length first: int() of a 100 000-digit literal raises ValueError (digit limit) or is slow.
-    if len(text.lstrip("-")) > 19 or not INT64_MIN <= (value := int(text)) <= INT64_MAX:
-        shown = text if len(text) <= 30 else f"{text[:12]}...({len(text)} digits)"
-        raise RecordError(f"run.json holds the integer {shown}, outside the 64-bit range "
-                          f"{INT64_MIN}..{INT64_MAX}")
-    return value
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise RecordError(f"run.json holds the number {text[:30]}, too large for a 64-bit float")
-    return value
-
-
-def _no_constant(name: str) -> float:
-    raise RecordError(f"run.json holds {name}; NaN and Infinity are not JSON (use null)")
+def utc_now() -> datetime:
+    """Now, in UTC, to the second: the times of run.json and of a sweep's progress file."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
 
 
 def _json_kind(value: Any) -> str:

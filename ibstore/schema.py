@@ -29,8 +29,10 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
         ("split", pa.string()),          # train | test | full
         ("estimator", pa.string()),
         ("params", pa.string()),         # JSON text, keys sorted
-        ("i_xt", pa.float64()),          # bits
+        ("i_xt", pa.float64()),          # bits; NULL for ksg, whose k-NN estimate is an entropy, not an MI
         ("i_yt", pa.float64()),          # bits
+        ("h_t_bits", pa.float64()),      # ksg only: Kozachenko-Leonenko differential entropy h(T), bits;
+                                         # NULL for other estimators and in files written before it existed
     ]),
     "gradients": pa.schema([
         ("run_id", pa.string()),
@@ -40,13 +42,16 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
         ("grad_std_norm", pa.float64()),   # ||std over minibatches of dL/dW||_F
         ("snr", pa.float64()),             # grad_mean_norm / grad_std_norm
         ("weight_norm", pa.float64()),     # ||W||_F after the epoch
+        ("health", pa.string()),           # hidden layers: alive | saturated | dead (trainer.health); NULL
+                                           # for the output layer and in files written before it existed
     ]),
     "activations": pa.schema([
         ("run_id", pa.string()),
         ("epoch", pa.int32()),
         ("layer", pa.int16()),
         ("split", pa.string()),
-        ("bin_index", pa.int16()),
+        ("bin_index", pa.int32()),       # unbounded activations: a relu layer that grows 1000-fold
+                                         # from its initial spread needs more than int16's bins
         ("bin_lo", pa.float64()),
         ("bin_hi", pa.float64()),
         ("count", pa.int64()),

@@ -40,6 +40,7 @@ RUNS_SCHEMA = pa.schema([
     ("final_train_accuracy", pa.float64()), ("final_test_accuracy", pa.float64()),
     ("final_train_loss", pa.float64()), ("final_test_loss", pa.float64()),
     ("best_test_accuracy", pa.float64()), ("dead_network", pa.bool_()), ("diverged", pa.bool_()),
+    ("dead_layers", pa.list_(pa.int64())),
     ("versions_json", pa.string()), ("config_json", pa.string()),
 ])
 CONFIG_SCHEMA = pa.schema([("run_id", pa.string()), ("key", pa.string()), ("value", pa.string())])
@@ -198,6 +199,7 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         "best_test_accuracy": record.best_test_accuracy,
         "dead_network": record.dead_network,
         "diverged": record.diverged,
+        "dead_layers": record.dead_layers,
         "versions_json": json.dumps(record.versions, sort_keys=True),
         "config_json": json.dumps(record.config, sort_keys=True),
     }

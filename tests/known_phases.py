@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from bench.make_results import write_run
 from ibstore import layout
 from ibstore.record import RunRecord
 from ibstore.schema import TABLE_SCHEMAS
+from trainer.atomic import write_table
 
 EPOCHS = list(range(30))
 PARAMS = '{"bin_size": 0.07}'
@@ -82,13 +82,16 @@ def write_known_root(root: Path) -> dict[tuple[str, int], str]:
 
 
 def _write(root: Path, run_id: str, table: str, columns: dict[str, list], status: str) -> None:
+    """Replaces the table write_run wrote with these rows (columns not given are NULL), through the
+    product's table writer."""
     rows = len(next(iter(columns.values())))
-    data = pa.Table.from_pydict({"run_id": [run_id] * rows, **columns}, schema=TABLE_SCHEMAS[table])
-    path = (layout.table_part_path(root, run_id, table, 1) if status == "running"
-            else layout.table_path(root, run_id, table))
-    if status != "running":
-        data = data.replace_schema_metadata({layout.COMPACTED_THROUGH_KEY: b"40"})
-    pq.write_table(data, path)
+    schema = TABLE_SCHEMAS[table]
+    given = {"run_id": [run_id] * rows, **columns}
+    data = pa.Table.from_pydict({name: given.get(name, [None] * rows) for name in schema.names}, schema=schema)
+    if status == "running":
+        write_table(layout.table_part_path(root, run_id, table, 1), data)
+    else:
+        write_table(layout.table_path(root, run_id, table), data, compacted_through=40)
 
 
 # The phases of one run, computed here in plain Python from the curves above.

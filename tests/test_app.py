@@ -16,6 +16,8 @@ from conftest import BIASES, EPOCHS
 from explorer import charts, ui
 from ibstore import layout
 
+pytestmark = pytest.mark.slow  # every test but one opens the app under AppTest
+
 APP = str(Path(__file__).resolve().parents[1] / "explorer" / "app.py")
 PAGES = ["runs", "compare", "config", "training", "gradients", "activations", "movie", "sql"]
 CHART_PAGES = ["compare", "training", "gradients", "activations", "movie"]

@@ -10,6 +10,8 @@ import pytest
 from trainer import cli, config
 from trainer.training import run_experiment
 
+pytestmark = pytest.mark.slow  # the module's fixture trains two runs
+
 SMALL = {"name": "saved", "epochs": 3, "architecture": [10, 7, 5], "log_schedule": {"every": 1},
          "save_activations": True}
 

@@ -154,6 +154,8 @@ def run_cli(tmp_path, capsys, config_path, *extra) -> str:
     ('{"architecture": [100000, 100000]}', ["'architecture' = [100000, 100000]", "GiB of memory",
                                             "more than this machine's"]),
     pytest.param("[" * 100000, ["nests lists or objects too deeply"], id="deep-nesting"),
+    ('{"epochs": 2, "initial_bias": 0, "epochs": 3}', ["config file", "the key 'epochs' twice"]),
+    ('{"grid": {"initial_bias": [0], "initial_bias": [1]}}', ["the key 'initial_bias' twice"]),
 ])
 def test_config_file_edge_cases_exit_2_with_one_line(tmp_path, capsys, text, words):
     path = tmp_path / "edge.json"

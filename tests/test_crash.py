@@ -18,8 +18,10 @@ import pytest
 from ibstore import layout
 from ibstore.sandbox import connect, run_query
 from ibstore.scan import read_run, scan
-from trainer import cli, schedule, store
-from trainer.store import RunWriter, load_tables, read_record, table_files
+from ibstore.lifecycle import read_record
+from trainer import cli, schedule, store, tables
+from trainer.store import RunWriter
+from trainer.tables import load_tables, table_files
 
 REPO = Path(__file__).resolve().parents[1]
 LONG = {"name": "long", "epochs": 100000, "architecture": [10, 7, 5], "batch_size": 1024,
@@ -44,6 +46,7 @@ def hidden_or_readable(run_dir: Path) -> None:
             json.loads(path.read_text())
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_keeps_every_flushed_epoch(tmp_path, capsys):
     """Five `trainer run` processes, each killed at a seeded random moment, while SQL readers query
     their roots. The moment counts from the run's start (run.json) for two of them, so they may die
@@ -117,6 +120,7 @@ pyarrow.parquet.write_table = full_disk
 '''
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_sweep_with_a_clear_error_and_no_temporary_files(tmp_path):
     hooks = tmp_path / "hooks"
     hooks.mkdir()
@@ -145,7 +149,7 @@ def metric_rows(run: str, epoch: int) -> dict:
 
 def mi_rows(run: str, epoch: int) -> dict:
     return {"run_id": run, "epoch": epoch, "layer": 0, "layer_name": "dense", "units": 4, "split": "train",
-            "estimator": "binning", "params": "{}", "i_xt": 1.0, "i_yt": 0.5}
+            "estimator": "binning", "params": "{}", "i_xt": 1.0, "i_yt": 0.5, "h_t_bits": None}
 
 
 def test_a_failed_write_mid_flush_leaves_run_json_agreeing_with_the_tables(tmp_path, monkeypatch):
@@ -195,7 +199,7 @@ def test_a_crash_between_compaction_steps_loses_and_duplicates_nothing(tmp_path,
         raise KeyboardInterrupt("killed")
     monkeypatch.setattr(type(run_dir), "unlink", dies)
     with pytest.raises(KeyboardInterrupt):
-        store.compact_run(run_dir)
+        tables.compact_run(run_dir)
     monkeypatch.undo()
     writer.close()
     assert sorted(p.name for p in run_dir.glob("*.parquet")) == [

@@ -97,6 +97,7 @@ def test_deep_bottleneck_aliases():
     assert set(datasets.ALIASES.values()) <= set(datasets.DATASETS)
 
 
+@pytest.mark.slow
 def test_importing_datasets_does_not_import_tensorflow():
     code = "import sys, trainer.datasets; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

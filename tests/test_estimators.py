@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from scipy.special import logsumexp
 
@@ -373,6 +374,36 @@ def test_ksg_entropy_of_a_gaussian():
                                                                              abs=0.05)
 
 
+def test_ksg_rows_store_the_entropy_as_h_t_bits_and_no_i_xt(tmp_path):
+    """A scaled layer shows what h(T) is: doubling T adds one bit per unit, which no I(X;T) of a
+    deterministic network on the same inputs can do. So the row holds it as h_t_bits, i_xt NULL."""
+    from bench.make_results import write_run
+    from ibstore import layout
+    from ibstore.sandbox import run_query
+    from ibstore.scan import scan
+    from trainer.measure import mi_rows
+
+    rng = np.random.default_rng(15)
+    layer = rng.normal(size=(512, 2))
+    y = rng.integers(0, 2, 512)
+    specs = [{"name": "ksg", "params": {"k": 2, "noise": 1e-10, "seed": 0}}, {"name": "binning", "params": {"bin_size": 0.07}}]
+    rows = mi_rows("r", 1, [layer, 2 * layer], y, {"train": slice(0, 512)}, ["train"], ["a", "b"], specs)
+    ksg = [i for i, name in enumerate(rows["estimator"]) if name == "ksg"]
+    assert [rows["i_xt"][i] for i in ksg] == [None, None]
+    h_t = [rows["h_t_bits"][i] for i in ksg]
+    assert h_t[0] == estimate("ksg", layer, y)[0]
+    assert h_t[1] - h_t[0] == pytest.approx(2.0, abs=1e-9)          # 2 units, each doubled: + 2 bits
+    assert [rows["i_yt"][i] for i in ksg] == [estimate("ksg", v, y)[1] for v in (layer, 2 * layer)]
+    binning = [i for i, name in enumerate(rows["estimator"]) if name == "binning"]
+    assert [rows["h_t_bits"][i] for i in binning] == [None, None] and None not in [rows["i_xt"][i] for i in binning]
+    # files written before the column existed read as NULL through the mi view
+    run_id = write_run(tmp_path, "old", {"activation_fn": "tanh", "epochs": 3}, logged=3)
+    mi_file = layout.table_path(tmp_path, run_id, "mi")
+    pq.write_table(pq.read_table(mi_file).drop_columns(["h_t_bits"]), mi_file)
+    counts = run_query(scan(tmp_path), "SELECT count(*) AS n, count(h_t_bits) AS h FROM mi")
+    assert counts["n"][0] > 0 and counts["h"][0] == 0
+
+
 def test_ksg_label_determined_by_t_gives_h_y():
     rng = np.random.default_rng(13)
     y = rng.integers(0, 2, 4096)
@@ -530,6 +561,7 @@ def test_canonical_unknown_names_list_what_is_allowed():
         estimate("ksg", np.zeros((5, 1)), np.zeros(5, dtype=int), bin_size=0.1)
 
 
+@pytest.mark.slow
 def test_package_does_not_import_tensorflow():
     code = "import sys, trainer.estimators; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -558,6 +590,7 @@ def test_each_estimator_alone_gives_rows_for_every_split_layer_and_epoch(name, p
     assert recorded == {json.dumps(for_network(name, params, "relu"), sort_keys=True)}
 
 
+@pytest.mark.slow
 def test_run_range_binning_alone_in_a_training_run(tmp_path):
     # Saxe et al.'s ReLU setting as the only estimator: everything is estimated when the run ends.
     # The network is live: not flagged dead (test_health has the dead one)
@@ -570,7 +603,7 @@ def test_run_range_binning_alone_in_a_training_run(tmp_path):
            "mi_splits": ["train", "test", "full"],
            "estimators": [{"name": "binning", "params": {"n_bins": 100, "range": "run"}}]}
     (run_id, status), = run_experiment(config.plan(raw)[0], tmp_path, progress=False).items()
-    assert status == "completed"
+    assert status.status == "completed"
     record = json.loads((tmp_path / "runs" / run_id / "run.json").read_text())
     assert (record["dead_network"], record["diverged"]) == (False, False)
     counts = duckdb.sql(f"SELECT split, count(*) FROM '{tmp_path}/runs/{run_id}/mi*.parquet' GROUP BY split").fetchall()

@@ -1,94 +1,200 @@
-"""The dead_network and diverged flags (trainer.health), alone and as the trainer records them."""
+"""Layer health and the dead_network / diverged flags (trainer.health), alone and as the trainer records them."""
 
 from __future__ import annotations
 
 import json
 import math
 
+import numpy as np
 import pandas as pd
+import pytest
 
-from trainer.health import NetworkHealth
+from trainer.health import LayerHealth, NetworkHealth, layer_health
+
+ALIVE, SATURATED, DEAD = LayerHealth.ALIVE, LayerHealth.SATURATED, LayerHealth.DEAD
+rng = np.random.default_rng(0)
 
 
-def test_no_gradient_epoch_is_not_dead():
+# --- one layer, hand-made ----------------------------------------------------------------------------------
+
+
+def test_a_layer_identical_on_every_input_is_dead_even_with_a_gradient():
+    # tanh with initial bias 10 in float32: every value is exactly 1.0, whatever the (tiny) gradient says.
+    values = np.ones((1, 64, 5), np.float32)
+    assert layer_health("tanh", values, np.array([1e-19]), np.array([1e-19])) == [DEAD]
+    # the same for a relu layer that is 0 on every input, and for one constant but non-zero
+    assert layer_health("relu", np.zeros((1, 64, 5)), np.array([0.3]), np.array([0.1])) == [DEAD]
+    assert layer_health("relu", np.full((1, 64, 5), 0.7), np.array([0.3]), np.array([0.1])) == [DEAD]
+
+
+def test_a_layer_with_exactly_zero_kernel_gradient_is_dead():
+    values = rng.normal(size=(2, 64, 5))
+    assert layer_health("tanh", values, np.array([0.0, 0.0]), np.array([0.0, 1e-30])) == [DEAD, ALIVE]
+
+
+def test_saturation_counts_values_at_the_bounds():
+    # tanh: slope 1 - a^2 < 0.01 exactly where |a| > sqrt(0.99) = 0.994987...
+    n = 1000
+    varied = np.linspace(0.996, 0.9999, n)          # all saturated, all different
+    assert layer_health("tanh", varied[None, :, None], np.ones(1), np.ones(1)) == [SATURATED]
+    eleven_inside = varied.copy()
+    eleven_inside[:11] = 0.99                        # 98.9 % at the bound: below 99 %
+    assert layer_health("tanh", eleven_inside[None, :, None], np.ones(1), np.ones(1)) == [ALIVE]
+    ten_inside = varied.copy()
+    ten_inside[:10] = -0.5                           # exactly 99 %
+    assert layer_health("tanh", ten_inside[None, :, None], np.ones(1), np.ones(1)) == [SATURATED]
+    # an unbounded activation never saturates
+    assert layer_health("leaky_relu", varied[None, :, None], np.ones(1), np.ones(1)) == [ALIVE]
+    # relu's bound is 0: a layer of 995 zeros and 5 positive values is saturated, not dead
+    mostly_zero = np.zeros(n)
+    mostly_zero[:5] = [1, 2, 3, 4, 5]
+    assert layer_health("relu", mostly_zero[None, :, None], np.ones(1), np.ones(1)) == [SATURATED]
+
+
+# --- the network flags, hand-made ---------------------------------------------------------------------------
+
+
+def observe(health: NetworkHealth, epoch: int, states, train_accuracy: float = 0.6, loss: float = 0.69) -> None:
+    health.observe_metrics(epoch, loss, loss, train_accuracy)
+    health.observe_layers(epoch, states)
+
+
+def test_epoch_zero_does_not_count():
     health = NetworkHealth()
-    health.observe_losses(0, 0.69, 0.69)
-    health.observe_gradients(0, [0.0, 0.0], [0.0, 0.0])  # epoch 0: the initial network, not counted
-    assert health.flags() == {"dead_network": False, "diverged": False}
+    observe(health, 0, [DEAD, DEAD])
+    assert health.flags() == {"dead_network": False, "dead_layers": [], "diverged": False}
 
 
-def test_all_zero_gradients_at_every_logged_epoch_is_dead():
+def test_the_first_layer_alone_dead_is_a_dead_network():
+    # Only layer 0 is dead (0 on every input); the layers above are alive and the softmax learns the
+    # class prior: nothing it learns depends on the input. The former rule (every layer's gradient 0) missed it.
     health = NetworkHealth()
     for epoch in (1, 2, 5):
-        health.observe_losses(epoch, 0.69, 0.69)
-        health.observe_gradients(epoch, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
-    assert health.flags()["dead_network"] is True
-    health.observe_gradients(6, [0.0, 0.0, 0.0], [0.0, 1e-30, 0.0])  # one minibatch moved one layer
+        observe(health, epoch, [DEAD, ALIVE, SATURATED])
+    assert health.flags() == {"dead_network": True, "dead_layers": [0], "diverged": False}
+    assert health.dead_since == 1
+
+
+def test_dead_from_some_epoch_to_the_end_and_not_before():
+    health = NetworkHealth()
+    timeline = {1: [ALIVE, ALIVE], 2: [ALIVE, DEAD], 3: [ALIVE, ALIVE], 4: [DEAD, ALIVE], 6: [DEAD, DEAD]}
+    for epoch, states in timeline.items():
+        observe(health, epoch, states)
+    assert health.flags()["dead_network"] is True and health.flags()["dead_layers"] == [0, 1]
+    assert health.dead_since == 4                   # the dead layer at epoch 2 came back at epoch 3
+    observe(health, 7, [SATURATED, ALIVE])          # a layer that comes back: not dead
+    assert health.flags()["dead_network"] is False and health.dead_since is None
+
+
+def test_a_fitted_network_is_not_dead():
+    # Every training example classified correctly: the (clipped) loss gives no gradient, and that is success.
+    health = NetworkHealth()
+    observe(health, 1, [ALIVE, ALIVE], train_accuracy=0.9)
+    observe(health, 2, [DEAD, DEAD], train_accuracy=1.0, loss=1.2e-7)
     assert health.flags()["dead_network"] is False
 
 
-def test_a_network_that_dies_while_training_is_dead():
-    """Gradients at epochs 1-3, then exactly zero to the end: dead (from epoch 4)."""
+def test_non_finite_loss_is_diverged():
     health = NetworkHealth()
-    for epoch in range(1, 10):
-        health.observe_losses(epoch, 0.69, 0.69)
-        norm = 0.5 if epoch < 4 else 0.0
-        health.observe_gradients(epoch, [norm, norm], [norm, 0.0])
-    assert health.flags()["dead_network"] is True
-    assert health.silent_since == 4
-
-
-def test_zero_gradients_with_zero_loss_are_a_fitted_network_not_a_dead_one():
-    health = NetworkHealth()
-    health.observe_gradients(1, [0.3], [0.1])
-    health.observe_losses(2, 0.0, 0.01)
-    health.observe_gradients(2, [0.0], [0.0])
-    assert health.flags()["dead_network"] is False
-
-
-def test_non_finite_loss_is_diverged_and_nan_gradients_are_not_dead():
-    health = NetworkHealth()
-    health.observe_losses(1, 0.5, math.inf)
-    health.observe_gradients(1, [math.nan], [math.nan])
-    assert health.flags() == {"dead_network": False, "diverged": True}
+    health.observe_metrics(1, 0.5, math.inf, 0.5)
+    health.observe_layers(1, [ALIVE])
+    assert health.flags() == {"dead_network": False, "dead_layers": [], "diverged": True}
 
 
 # --- as the trainer records them ---------------------------------------------------------------------------
 
 
-def train(tmp_path, **config) -> dict:
-    """One tiny harmonics run (3 epochs, every epoch logged); its run.json."""
+def train(tmp_path, **config) -> list[dict]:
+    """Tiny harmonics runs (every epoch logged); their run.json records with their gradient rows."""
     from trainer import config as config_module
-    from trainer.training import run_experiment
+    from trainer.training import run_group
 
-    raw = {"name": "health", "architecture": [10, 7, 5], "epochs": 3, "log_schedule": {"every": 1},
+    raw = {"name": "health", "architecture": [10, 7, 5, 4, 3], "epochs": 3, "log_schedule": {"every": 1},
            "estimators": [{"name": "binning", "params": {"bin_size": 0.07}}], **config}
-    (run_id, _), = run_experiment(config_module.plan(raw)[0], tmp_path, progress=False).items()
-    return json.loads((tmp_path / "runs" / run_id / "run.json").read_text())
+    experiments = config_module.plan(raw)
+    statuses = run_group([(e, e["seeds"], False) for e in experiments], tmp_path, progress=False)
+    records = []
+    for run_id in statuses:
+        folder = tmp_path / "runs" / run_id
+        record = json.loads((folder / "run.json").read_text())
+        parts = [pd.read_parquet(p) for p in folder.glob("gradients*.parquet")]
+        record["gradient_rows"] = pd.concat(parts) if parts else None
+        records.append(record)
+    return records
 
 
-def test_relu_with_negative_initial_bias_is_flagged_dead(tmp_path):
-    # bias -1: every unit of some hidden layer is 0 on every input, so every kernel gradient is exactly 0.
-    # The same network with bias 0 trains and is not flagged (test_estimators' training run checks that).
-    record = train(tmp_path, activation_fn="relu", initial_bias=-1.0)
-    assert record["status"] == "completed"
-    assert record["dead_network"] is True
-    assert record["diverged"] is False
+@pytest.mark.slow
+def test_tanh_with_a_large_initial_bias_is_flagged_dead(tmp_path):
+    # The issue's case: hidden gradients ~1e-19 or exactly 0, I(X;T) = 0, but the softmax keeps learning.
+    records = train(tmp_path, activation_fn="tanh", grid={"initial_bias": [5, 10]})
+    assert sorted(r["config"]["initial_bias"] for r in records) == [5, 10]
+    for record in records:
+        rows = record["gradient_rows"]
+        last = rows[rows.epoch == 3].sort_values("layer")
+        assert last["grad_mean_norm"].iloc[-1] > 0                  # the output layer's gradient is not 0
+        assert (record["status"], record["dead_network"], record["diverged"]) == ("completed", True, False)
+        assert record["dead_layers"] and record["dead_layers"] == \
+            [int(layer) for layer, state in zip(last.layer, last.health) if state == "dead"]
+        assert pd.isna(last["health"].iloc[-1])                     # no state for the output layer
 
 
+@pytest.mark.slow
+def test_relu_with_a_negative_initial_bias_is_flagged_dead(tmp_path):
+    from ibstore.sandbox import run_query
+    from ibstore.scan import scan
+
+    records = train(tmp_path, activation_fn="relu", grid={"initial_bias": [-1, -0.5]})
+    assert len(records) == 2
+    for record in records:
+        assert (record["dead_network"], record["diverged"]) == (True, False)
+        rows = record["gradient_rows"]
+        assert set(rows.loc[rows.layer < 5, "health"]) == {"dead"}
+    # in SQL: the flags, the dead layers and the loss on runs; the states on gradients
+    runs = run_query(scan(tmp_path), "SELECT dead_network, dead_layers, loss FROM runs")
+    assert list(runs["dead_network"]) == [True, True] and set(runs["loss"]) == {"keras_clipped"}
+    assert [list(layers) for layers in runs["dead_layers"]] == [[0, 1, 2, 3, 4]] * 2
+    states = run_query(scan(tmp_path), "SELECT coalesce(health, 'NULL') AS health, count(*) AS n FROM gradients "
+                                       "GROUP BY ALL ORDER BY ALL")
+    assert dict(zip(states["health"], states["n"])) == {"dead": 2 * 3 * 5, "NULL": 2 * 3}   # NULL: output layer
+
+
+@pytest.mark.slow
+def test_a_relu_network_with_one_dead_hidden_layer_and_a_learning_output_is_flagged_dead(tmp_path):
+    # relu, bias 0.5, Adam at lr 0.1, seed 1: by epoch 3 hidden layer 3 is 0 on every input, layer 4 is a
+    # constant above 0, and the output kernel's gradient is not 0 (the former rule called it alive).
+    record, = train(tmp_path, activation_fn="relu", initial_bias=0.5, learning_rate=0.1, seed=1)
+    rows = record["gradient_rows"]
+    last = rows[rows.epoch == 3].sort_values("layer")
+    assert last["grad_mean_norm"].iloc[-1] > 0
+    stats = pd.concat(pd.read_parquet(p) for p in (tmp_path / "runs" / record["run_id"]).glob("activation_stats*"))
+    top = stats[(stats.epoch == 3) & (stats.split == "train")].groupby("layer")["max"].max()
+    assert top[3] == 0 and top[4] > 0
+    assert record["dead_network"] is True and 3 in record["dead_layers"]
+
+
+@pytest.mark.slow
+def test_the_live_networks_of_the_seed_notebooks_cohort_are_not_flagged(tmp_path):
+    # relu, initial bias 0 ... 5 (the notebook's cohort), trained together as one stack.
+    records = train(tmp_path, activation_fn="relu", grid={"initial_bias": [0, 0.2, 0.5, 1, 2, 5]})
+    assert len(records) == 6
+    for record in records:
+        assert (record["config"]["initial_bias"], record["dead_network"], record["dead_layers"]) == \
+            (record["config"]["initial_bias"], False, [])
+        assert "dead" not in set(record["gradient_rows"]["health"].dropna())
+
+
+@pytest.mark.slow
 def test_huge_learning_rate_is_flagged_diverged(tmp_path):
-    record = train(tmp_path, activation_fn="relu", optimizer="sgd", learning_rate=1e20)
-    assert record["status"] == "diverged"
-    assert record["diverged"] is True
-    assert record["dead_network"] is False
+    record, = train(tmp_path, activation_fn="relu", optimizer="sgd", learning_rate=1e20, architecture=[10, 7, 5])
+    assert record["status"] == "diverged" and record["gradient_rows"] is None   # diverged in epoch 1
+    assert (record["diverged"], record["dead_network"]) == (True, False)
 
 
+@pytest.mark.slow
 def test_a_relu_network_that_dies_after_a_few_epochs_is_flagged_dead(tmp_path):
     # docs/reproductions.md: relu, initial bias -0.2, seed 1 trains for three epochs, then every
     # kernel gradient is exactly zero and it stays at chance.
-    record = train(tmp_path, activation_fn="relu", initial_bias=-0.2, seed=1, architecture=[10, 7, 5, 4, 3],
-                   epochs=8)
-    gradients = pd.concat(pd.read_parquet(p) for p in (tmp_path / "runs" / record["run_id"]).glob("gradients*.parquet"))
-    by_epoch = gradients.groupby("epoch")[["grad_mean_norm", "grad_std_norm"]].max().max(axis=1)
+    record, = train(tmp_path, activation_fn="relu", initial_bias=-0.2, seed=1, epochs=8)
+    by_epoch = record["gradient_rows"].groupby("epoch")[["grad_mean_norm", "grad_std_norm"]].max().max(axis=1)
     assert by_epoch.loc[1] > 0 and by_epoch.loc[8] == 0     # it learned, then died
     assert record["dead_network"] is True

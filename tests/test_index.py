@@ -205,6 +205,7 @@ print(json.dumps([sorted(seen), rounds, len(result.runs)]))
 """
 
 
+@pytest.mark.slow
 def test_two_processes_refreshing_at_once_never_see_half_an_index(root):
     ids = sorted(statuses(scan(root)))
     procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT, str(REPO), str(root), str(i), ids[0], ids[1]],

@@ -1,5 +1,5 @@
 """Run locks (another process cannot take a held run; a killed holder frees it at once), what
-`trainer run` does with completed and held runs, and the names of table part files."""
+`trainer run` does with completed and held runs."""
 
 import json
 import os
@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from ibstore import layout
 from ibstore.lock import LOCK_FILE, RunLock, RunLocked, holder, is_live
 from ibstore.record import SCHEMA_VERSION, RunRecord, Status
 from trainer import cli, config
-from trainer.store import REPLACEABLE_BY_DEFAULT, RunExists, RunWriter, load_tables, now, read_record, write_record
+from ibstore.lifecycle import Redo, read_record
+from ibstore.record import utc_now
+from trainer.store import RunExists, RunWriter, write_record
+from trainer.tables import load_tables
 
 HOLD = """
 import sys, time
@@ -35,6 +37,7 @@ def hold_in_another_process(run_dir: Path) -> subprocess.Popen:
     return process
 
 
+@pytest.mark.slow
 def test_a_held_run_cannot_be_taken_and_a_killed_holder_frees_it_at_once(tmp_path):
     run_dir = tmp_path / "runs" / "r1"
     assert is_live(run_dir) is None and holder(run_dir) is None
@@ -61,6 +64,7 @@ def test_a_held_run_cannot_be_taken_and_a_killed_holder_frees_it_at_once(tmp_pat
     assert (run_dir / LOCK_FILE).exists()  # never deleted (see ibstore.lock)
 
 
+@pytest.mark.slow
 def test_a_probe_does_not_keep_a_writer_out(tmp_path):
     """Readers probe with a momentary shared lock; a writer retries through it."""
     run_dir = tmp_path / "r"
@@ -92,27 +96,6 @@ def test_a_hostile_lock_file_is_not_a_live_run(tmp_path):
     assert holder(nested) is None
 
 
-def test_table_file_names():
-    root = Path("root")
-    assert layout.table_part_path(root, "r", "mi", 7) == root / "runs" / "r" / "mi.part-000007.parquet"
-    assert layout.parse_table_file("mi.part-000007.parquet") == ("mi", 7)
-    assert layout.parse_table_file("activation_stats.part-1234567.parquet") == ("activation_stats", 1234567)
-    assert layout.parse_table_file("metrics.parquet") == ("metrics", None)
-    for other in ("run.json", "notes.parquet", ".metrics.parquet.abc.tmp", "metrics.part-1.parquet",
-                  "metrics.part-000000.parquet", "metrics.parquet.bak", "metrics.part-00000x.parquet"):
-        assert layout.parse_table_file(other) is None, other
-    with pytest.raises(ValueError):
-        layout.table_part_path(root, "r", "mi", 0)
-    names = ["mi.parquet", "mi.part-000003.parquet", "mi.part-000001.parquet", "mi.part-000002.parquet",
-             "metrics.part-000002.parquet", "metrics.part-000001.parquet", "run.json", ".lock"]
-    assert layout.current_table_files(names, {"mi": 2}) == {
-        "metrics": ["metrics.part-000001.parquet", "metrics.part-000002.parquet"],
-        "mi": ["mi.parquet", "mi.part-000003.parquet"]}
-    assert layout.compacted_through({layout.COMPACTED_THROUGH_KEY: b"12"}) == 12
-    assert layout.compacted_through({layout.COMPACTED_THROUGH_KEY: b"-1"}) == 0
-    assert layout.compacted_through(None) == 0
-
-
 def test_a_writer_holds_its_run_and_a_fresh_start_keeps_completed_runs(tmp_path):
     writer = RunWriter(tmp_path, {"run_id": "r"})
     run_dir = tmp_path / "runs" / "r"
@@ -125,10 +108,11 @@ def test_a_writer_holds_its_run_and_a_fresh_start_keeps_completed_runs(tmp_path)
     with pytest.raises(RunExists, match="run 'r' is already completed"):
         RunWriter(tmp_path, {"run_id": "r"})
     assert (run_dir / "run.json").read_bytes() == before and is_live(run_dir) is False
-    RunWriter(tmp_path, {"run_id": "r"}, replace=REPLACEABLE_BY_DEFAULT | {Status.COMPLETED}).close()
+    RunWriter(tmp_path, {"run_id": "r"}, redo=Redo(completed=True)).close()
     assert read_record(tmp_path, "r").status == "running" and is_live(run_dir) is False
 
 
+@pytest.mark.slow
 def test_trainer_run_keeps_completed_runs_unless_forced_and_never_touches_held_ones(tmp_path, capsys):
     path = tmp_path / "tiny.json"
     path.write_text(json.dumps({"name": "tiny", "epochs": 2, "architecture": [4], "batch_size": 1024}))
@@ -142,7 +126,7 @@ def test_trainer_run_keeps_completed_runs_unless_forced_and_never_touches_held_o
     assert sorted(p.name for p in run_dir.iterdir()) == ["run.json"]
 
     write_record(run_dir / "run.json", RunRecord(run_id=run_id, status="running", host=socket.gethostname(),
-                                                 heartbeat_at=now(), schema_version=SCHEMA_VERSION))
+                                                 heartbeat_at=utc_now(), schema_version=SCHEMA_VERSION))
     process = hold_in_another_process(run_dir)
     try:
         assert cli.main(["run", str(path), "--force", "--quiet", "--results", str(root)]) == 1

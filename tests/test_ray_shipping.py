@@ -22,12 +22,13 @@ import pyarrow as pa
 import pytest
 
 from ibstore import layout
+from ibstore.lifecycle import Redo, current_status, read_record
 from ibstore.lock import is_live
 from ibstore.record import Status
 from trainer import cli
 from trainer.plan import load_experiments, plan_sweep, stack_groups
 from trainer.shipping import FileChange, RunChanges, ShipError, ShippedRuns, apply_changes, train_shipped
-from trainer.store import read_record, read_table, shown_status, table_files
+from trainer.tables import read_table, table_files
 from trainer.task import train_group
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,7 +76,7 @@ def assert_same_runs(shipped_root: Path, local_root: Path) -> None:
 
 
 def only_group(path: Path, root: Path, resume: bool = False):
-    (group,) = stack_groups(plan_sweep(load_experiments(path), root, resume=resume).tasks, 1)
+    (group,) = stack_groups(plan_sweep(load_experiments(path), root, Redo(interrupted=resume), resume=resume).tasks, 1)
     return group
 
 
@@ -124,7 +125,7 @@ def test_a_resumed_run_starts_from_the_files_the_driver_sends(tmp_path):
     run_json = layout.run_json_path(shipped_root, run_id)
     record = read_record(shipped_root, run_id)
     run_json.write_bytes(record.model_copy(update={"status": Status.RUNNING, "epochs_done": 2}).to_json_bytes())
-    assert shown_status(shipped_root, run_id, time.time()) is Status.INTERRUPTED
+    assert current_status(shipped_root, run_id, time.time()) is Status.INTERRUPTED
 
     group = only_group(path, shipped_root, resume=True)
     runs = ShippedRuns.claim(shipped_root, group)
@@ -264,7 +265,7 @@ def test_killing_a_shipping_worker_leaves_its_runs_interrupted_and_resumable(hid
     for run_id in run_ids(root):
         record = read_record(root, run_id)
         started_at[run_id] = record.started_at
-        assert shown_status(root, run_id, now) is Status.INTERRUPTED
+        assert current_status(root, run_id, now) is Status.INTERRUPTED
         epochs = read_table(table_files(layout.run_dir(root, run_id))["metrics"], "metrics")["epoch"].to_pylist()
         assert set(range(record.epochs_done + 1)) <= set(epochs)  # every epoch it counts is on disk
         assert any(p.name.startswith("epoch_") for p in layout.checkpoints_dir(root, run_id).iterdir())

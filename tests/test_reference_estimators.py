@@ -20,6 +20,8 @@ from trainer.datasets import harmonics
 from trainer.estimators import estimate, for_network
 from trainer.measure import MiRows
 
+pytestmark = pytest.mark.slow  # the module's fixture trains networks
+
 TOLERANCE = 1e-6  # bits
 LOGGED_EPOCHS = (0, 5, 30)
 SIZES = [12, 10, 7, 5, 4, 3, 2]
@@ -114,6 +116,35 @@ def test_binning_bin_size_is_ibsgd(networks, data):
         expected = np.array(ibsgd_bin_calc_information2(labelixs, values, 0.07)) / np.log(2)
         assert estimate("binning", values, y, bin_size=0.07) == pytest.approx(expected, abs=TOLERANCE), \
             (activation, epoch, index)
+
+
+def edge_heavy_layers() -> dict[str, np.ndarray]:
+    """float32 layers [4096, 4] whose values sit on or next to the multiples of 0.07, where the float32
+    and the float64 quotient a / 0.07 floor differently."""
+    rng = np.random.default_rng(3)
+    steps = (rng.integers(-4, 20, (4096, 4)) * 0.42 - 3).astype(np.float32)
+    return {
+        # Keras 3's hard_sigmoid, relu6(x + 3) / 6, on pre-activations -3 + k * 0.42: values near k * 0.07
+        "hard_sigmoid steps": np.clip((steps + np.float32(3)) / np.float32(6), 0, 1).astype(np.float32),
+        "2 decimals": np.round(rng.normal(0, 0.5, (4096, 4)), 2).astype(np.float32),
+        "multiples of 0.07 (float32)": rng.integers(-20, 21, (4096, 4)).astype(np.float32) * np.float32(0.07),
+        "multiples of 0.07 (float64)": (rng.integers(-20, 21, (4096, 4)) * 0.07).astype(np.float32),
+    }
+
+
+def test_binning_is_ibsgd_in_float32_on_values_on_bin_edges(data):
+    _, y = data
+    labelixs = {label: y == label for label in (0, 1)}
+    moved = []
+    for name, values in edge_heavy_layers().items():
+        expected = np.array(ibsgd_bin_calc_information2(labelixs, values, 0.07)) / np.log(2)
+        assert estimate("binning", values, y, bin_size=0.07) == pytest.approx(expected, abs=1e-9), name
+        # the same values as float64 land in other bins, so this checks the float32 arithmetic itself
+        float64 = np.array(ibsgd_bin_calc_information2(labelixs, values.astype(np.float64), 0.07)) / np.log(2)
+        moved.append(np.count_nonzero(np.floor(values / 0.07) != np.floor(values.astype(np.float64) / 0.07)))
+        assert estimate("binning", values.astype(np.float64), y, bin_size=0.07) == pytest.approx(expected, abs=1e-9)
+        assert abs(float64[0] - expected[0]) > 1e-4 or moved[-1] == 0, name
+    assert all(count > 0 for count in moved), moved
 
 
 # --- IDNNs: np.digitize over np.linspace(-1, 1, 30) ---------------------------------------------------

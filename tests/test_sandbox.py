@@ -375,6 +375,7 @@ def test_a_timer_stops_the_query_whatever_the_caller_does(cohort_root):
     assert time.monotonic() - started < 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_end_a_long_query_promptly_without_traceback(sig, status, cohort_root):
     process = subprocess.Popen(
@@ -412,6 +413,7 @@ def test_view_columns_lists_every_view(cohort_root):
     assert {"i_xt", "i_yt", "estimator"} <= set(columns[columns["view"] == "mi"]["column"])
 
 
+@pytest.mark.slow
 def test_a_shared_sql_link_cannot_change_the_results(monkeypatch, cohort_root, corpus_session):
     """Opening /sql?q=... runs the query: the issue's two links, refused, leave the root and
     every other visitor's answers as they were."""

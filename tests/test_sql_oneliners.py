@@ -97,7 +97,11 @@ def known_root(tmp_path_factory) -> tuple[Path, dict[str, str]]:
 
 def _write(root: Path, run_id: str, table: str, columns: dict[str, list]) -> None:
     rows = len(next(iter(columns.values())))
-    data = pa.Table.from_pydict({"run_id": [run_id] * rows, **columns}, schema=TABLE_SCHEMAS[table])
+    columns = {"run_id": [run_id] * rows, **columns}
+    # The schema's columns these rows have (a column added later, e.g. gradients.health, is missing,
+    # as in files written before it existed: the views read it as NULL).
+    schema = pa.schema([field for field in TABLE_SCHEMAS[table] if field.name in columns])
+    data = pa.Table.from_pydict(columns, schema=schema)
     pq.write_table(data, layout.table_path(root, run_id, table))
 
 

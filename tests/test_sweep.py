@@ -18,12 +18,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from ibstore.progress import read_progress
-from ibstore.record import SCHEMA_VERSION, RunRecord, Status
+from ibstore.record import SCHEMA_VERSION, RunRecord
 from ibstore.sandbox import connect, run_query
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import cli, config
 from trainer.plan import Task, plan_sweep, stack_groups
-from trainer.store import REPLACEABLE_BY_DEFAULT, now, read_table, table_files, write_record
+from ibstore.lifecycle import Redo
+from ibstore.record import utc_now
+from trainer.store import write_record
+from trainer.tables import read_table, table_files
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"epochs": 6, "architecture": [10, 7, 5], "batch_size": 1024, "log_schedule": {"every": 2}}  # 4 minibatches: quick to trace
@@ -106,7 +109,7 @@ def mark(root: Path, run_id: str, status: str, checkpoint_epoch: int | None = No
     """A run.json with this status (heartbeat now, no lock: as if on another host), and
     optionally a checkpoint file."""
     (root / "runs" / run_id).mkdir(parents=True)
-    write_record(root / "runs" / run_id / "run.json", RunRecord(run_id=run_id, status=status, heartbeat_at=now(),
+    write_record(root / "runs" / run_id / "run.json", RunRecord(run_id=run_id, status=status, heartbeat_at=utc_now(),
                                                                 schema_version=SCHEMA_VERSION))
     if checkpoint_epoch is not None:
         (root / "runs" / run_id / "checkpoints").mkdir()
@@ -130,21 +133,23 @@ def test_plan_skips_complete_runs_and_groups_the_rest_by_what_they_need(tmp_path
                             "interrupted": [ids[4]]}
     assert list(plan.held) == [ids[3]] and "running as pid None on host None" in plan.held[ids[3]]
 
-    retry = REPLACEABLE_BY_DEFAULT | {Status.FAILED, Status.DIVERGED}
-    plan = plan_sweep([experiment], tmp_path, retry_failed=True, now=later)
-    assert plan.tasks == [Task(experiment, (1, 2, 5), replace=retry)]
+    retry = Redo(failed=True)                                       # --retry-failed
+    plan = plan_sweep([experiment], tmp_path, retry, now=later)
+    assert plan.tasks == [Task(experiment, (1, 2, 5), redo=retry)]
     assert plan.skipped == {"completed": [ids[0]], "interrupted": [ids[3], ids[4]]} and plan.held == {}
 
-    plan = plan_sweep([experiment], tmp_path, resume=True, now=later)
-    assert plan.tasks == [Task(experiment, (4, 5)), Task(experiment, (3,), resume=True)]
+    resume = Redo(interrupted=True)                                 # --resume
+    plan = plan_sweep([experiment], tmp_path, resume, resume=True, now=later)
+    assert plan.tasks == [Task(experiment, (4, 5), redo=resume), Task(experiment, (3,), resume=True, redo=resume)]
 
-    plan = plan_sweep([experiment], tmp_path, force=True, now=later)
-    assert plan.tasks == [Task(experiment, (0, 1, 2, 3, 4, 5), replace=retry | {Status.COMPLETED})]
+    force = Redo(interrupted=True, failed=True, completed=True)     # --force
+    plan = plan_sweep([experiment], tmp_path, force, now=later)
+    assert plan.tasks == [Task(experiment, (0, 1, 2, 3, 4, 5), redo=force)]
     assert plan_sweep([experiment], tmp_path, only={ids[5], ids[0]}).run_ids == [ids[0], ids[5]]
 
     (plain,) = config.plan({"name": "plain", **TINY})  # interrupted without checkpoints: restarted
     mark(tmp_path, config.run_id("plain", plain["config"], 0), "interrupted")
-    assert plan_sweep([plain], tmp_path, resume=True).tasks == [Task(plain, (0,))]
+    assert plan_sweep([plain], tmp_path, resume, resume=True).tasks == [Task(plain, (0,), redo=resume)]
 
 
 def test_tasks_of_one_shape_are_stacked_and_split_across_workers():
@@ -169,6 +174,7 @@ def test_tasks_of_one_shape_are_stacked_and_split_across_workers():
 
 # ---------------------------------------------------------------- sweeps that train
 
+@pytest.mark.slow
 def test_two_workers_train_a_cohort_and_a_rerun_skips_it(tmp_path, capsys):
     folder = tmp_path / "cohort"
     write_config(folder, "bias", {**TINY, "n_runs": 2, "grid": {"initial_bias": [0, 0.5]}})
@@ -208,6 +214,7 @@ def test_two_workers_train_a_cohort_and_a_rerun_skips_it(tmp_path, capsys):
     assert changed and all("huge-lr" in str(p) for p in changed)
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, capsys):
     """Kill a sweep (worker included) once it has a checkpoint; --resume continues from it and
     ends with the same numbers as a sweep that was never interrupted."""
@@ -256,6 +263,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, capsys):
         assert run_json(killed, run_id)["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_ctrl_c_marks_runs_interrupted_leaves_no_process_and_readers_never_fail(tmp_path):
     """Two workers train; SQL readers query the root all the while; then Ctrl-C (SIGINT to the
     whole process group, as a terminal sends it)."""
@@ -309,6 +317,7 @@ store.RunWriter.__init__ = counted
 """
 
 
+@pytest.mark.slow
 def test_two_sweeps_of_one_cohort_train_every_run_once_and_both_succeed(tmp_path):
     """The second sweep starts a second later with the same plan: runs the first holds are
     reported held and waited for, runs it completed are not redone; both exit 0."""
@@ -348,6 +357,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_waiting_for_a_held_run_leaves_other_processes_runs_alone(tmp_path):
     """Another process holds one run and completed the other: the sweep trains nothing, waits,
     and a Ctrl-C then ends it (130) with both runs exactly as the other process left them."""
@@ -358,7 +368,7 @@ def test_ctrl_c_while_waiting_for_a_held_run_leaves_other_processes_runs_alone(t
     for run_id, status in ((held, "running"), (done, "completed")):
         (root / "runs" / run_id).mkdir(parents=True)
         write_record(root / "runs" / run_id / "run.json",
-                     RunRecord(run_id=run_id, status=status, host=socket.gethostname(), heartbeat_at=now(),
+                     RunRecord(run_id=run_id, status=status, host=socket.gethostname(), heartbeat_at=utc_now(),
                                schema_version=SCHEMA_VERSION))
     before = {p: p.read_bytes() for p in (root / "runs").rglob("run.json")}
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(root / "runs" / held)], cwd=REPO,
@@ -381,6 +391,7 @@ def test_ctrl_c_while_waiting_for_a_held_run_leaves_other_processes_runs_alone(t
         holder.wait()
 
 
+@pytest.mark.slow
 def test_a_sweep_runs_through_a_local_ray_instance(tmp_path, capsys):
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
     path = write_config(tmp_path, "ray", {**TINY, "epochs": 4, "grid": {"activation_fn": ["tanh", "relu"]}})

@@ -15,10 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from ibstore.schema import TABLE_SCHEMAS
-from trainer import checkpoint, cli, config, store, training
+from trainer import checkpoint, cli, config, tables, training
 from trainer.model import NetworkSettings, StackedMLP
 from trainer.plan import shape_key
 from trainer.training import run_experiment, run_group
+
+pytestmark = pytest.mark.slow  # trains networks or starts `trainer run`
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = {"name": "small", "epochs": 4, "architecture": [10, 7, 5], "log_schedule": {"every": 2}}
@@ -38,7 +40,7 @@ def small_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("results")
     _, statuses = train(root, SMALL)
     (run_id,) = statuses
-    return root, run_id, statuses[run_id]
+    return root, run_id, statuses[run_id].status
 
 
 def test_run_completes_and_writes_every_table_with_its_schema(small_run):
@@ -120,7 +122,7 @@ def test_batchnorm_and_max_norm_variants_train(tmp_path):
     _, statuses = train(tmp_path, {**SMALL, "model": "feedforward_batchnorm", "max_norm_weights": 0.5,
                                    "optimizer": "sgd", "learning_rate": 0.01, "activation_fn": "relu"})
     (run_id,) = statuses
-    assert statuses[run_id] == "completed"
+    assert statuses[run_id].status == "completed"
     assert table(tmp_path, run_id, "metrics").loss.notna().all()
 
 
@@ -129,7 +131,7 @@ def test_a_nan_loss_marks_the_run_diverged(tmp_path):
                                    "epochs": 20})
     (run_id,) = statuses
     meta = json.loads((tmp_path / "runs" / run_id / "run.json").read_text())
-    assert statuses[run_id] == "diverged" == meta["status"]
+    assert statuses[run_id].status == "diverged" == meta["status"]
     assert "loss became" in meta["error"] and meta["epochs_done"] < 20
 
 
@@ -160,7 +162,7 @@ def test_ctrl_c_leaves_an_interrupted_run_with_readable_tables(tmp_path):
     (run_dir,) = runs.iterdir()
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "interrupted"
-    metrics = store.read_table(store.table_files(run_dir)["metrics"], "metrics").to_pandas()
+    metrics = tables.read_table(tables.table_files(run_dir)["metrics"], "metrics").to_pandas()
     epochs = sorted(metrics.epoch.unique())
     assert epochs == list(range(len(epochs))) and meta["epochs_done"] == epochs[-1] > 0
 
@@ -217,7 +219,7 @@ def test_a_group_of_experiments_trained_stacked_equals_each_trained_alone(tmp_pa
                            "learning_rate": 0.01, "kernel_init_stddev": 0.5, "max_norm_weights": 0.8, "seed": 3})
     assert shape_key(first) == shape_key(second)
     together = run_group([(first, [0], False), (second, [3], False)], tmp_path / "together", progress=False)
-    assert set(together.values()) == {"completed"}
+    assert {outcome.status for outcome in together.values()} == {"completed"}
     for experiment, seed in ((first, 0), (second, 3)):
         run_experiment(experiment, tmp_path / "alone", progress=False)
         run_id = config.run_id(experiment["name"], experiment["config"], seed)
@@ -273,7 +275,8 @@ def test_a_network_that_diverges_in_a_group_ends_alone_and_leaves_the_others_unc
     wild, = config.plan({**base, "name": "wild", "learning_rate": 1e30})
     statuses = run_group([(steady, [0], False), (wild, [0], False)], tmp_path / "together", progress=False)
     steady_id, wild_id = (config.run_id(e["name"], e["config"], 0) for e in (steady, wild))
-    assert statuses == {steady_id: "completed", wild_id: "diverged"}
+    assert {run_id: outcome.status for run_id, outcome in statuses.items()} == {
+        steady_id: "completed", wild_id: "diverged"}
     record = json.loads((tmp_path / "together" / "runs" / wild_id / "run.json").read_text())
     assert record["diverged"] is True and record["epochs_done"] < 6
     run_experiment(steady, tmp_path / "alone", progress=False)

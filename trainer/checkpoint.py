@@ -8,15 +8,12 @@ the older one is removed.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
 from ibstore import layout
-from trainer.store import write_arrays
-
-CHECKPOINT_FILE = re.compile(r"epoch_(\d+)\.npz$")
+from trainer.atomic import write_arrays
 
 
 def _variables(model, optimizer) -> list:
@@ -24,8 +21,7 @@ def _variables(model, optimizer) -> list:
 
 
 def checkpoint_epochs(root: Path, run_id: str) -> list[int]:
-    folder = layout.checkpoints_dir(root, run_id)
-    return sorted(int(m.group(1)) for p in folder.glob("epoch_*.npz") if (m := CHECKPOINT_FILE.search(p.name)))
+    return layout.epochs_in(layout.checkpoints_dir(root, run_id))
 
 
 def latest_common_epoch(root: Path, run_ids: list[str]) -> int:
@@ -44,17 +40,17 @@ def save(root: Path, run_ids: list[str], indices: list[int], epoch: int, model, 
         folder = layout.checkpoints_dir(root, run_id)
         folder.mkdir(parents=True, exist_ok=True)
         arrays = {f"v{i}": (value[index] if value.ndim else value) for i, value in enumerate(values)}
-        write_arrays(folder / f"epoch_{epoch:06d}.npz", arrays)
+        write_arrays(layout.epoch_file(folder, epoch), arrays)
         for older in checkpoint_epochs(root, run_id):
             if older < epoch:
-                (folder / f"epoch_{older:06d}.npz").unlink(missing_ok=True)
+                layout.epoch_file(folder, older).unlink(missing_ok=True)
 
 
 def restore(root: Path, run_ids: list[str], epoch: int, model, optimizer) -> None:
     """Load the checkpoints of these runs (seed k = run_ids[k]) into the stacked variables."""
     per_run = []
     for run_id in run_ids:
-        with np.load(layout.checkpoints_dir(root, run_id) / f"epoch_{epoch:06d}.npz") as arrays:
+        with np.load(layout.epoch_file(layout.checkpoints_dir(root, run_id), epoch)) as arrays:
             per_run.append([arrays[f"v{i}"] for i in range(len(arrays.files))])
     for i, variable in enumerate(_variables(model, optimizer)):
         if len(variable.shape):

@@ -11,7 +11,6 @@ import argparse
 import os
 import signal
 import sys
-import traceback
 
 from ibstore import layout
 
@@ -33,13 +32,17 @@ def _terminate_as_interrupt(signum, frame):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Train the config's runs. A completed run is kept (said so, exit 0) unless --force; a run
-    another live process holds is never touched (said so, exit 1); failed, diverged and
-    interrupted runs are trained again from the start."""
+    """Train the config's runs: the sweep's planning and training path for one config, in this
+    process. A completed run is kept (said so, exit 0) unless --force; a run another live process
+    holds is never touched (said so, exit 1); failed, diverged and interrupted runs are trained
+    again from the start."""
+    from ibstore.lifecycle import Redo
     from ibstore.record import Status
     from trainer import config
-    from trainer.store import REPLACEABLE_BY_DEFAULT
-    from trainer.task import SKIPPED
+    from trainer.plan import plan_sweep, stack_groups
+    from trainer.store import StoreError
+    from trainer.sweep import check_writable
+    from trainer.task import train_group
 
     raw = config.apply_overrides(config.load_file(args.config), args.set or [])
     experiments = config.plan(raw)
@@ -47,65 +50,44 @@ def cmd_run(args: argparse.Namespace) -> int:
     if ignored:
         print(f"note: ignoring keys with no meaning here: {', '.join(ignored)}", file=sys.stderr)
     root = layout.results_root(args.results)
-    from trainer.training import run_experiment
-
-    replace = REPLACEABLE_BY_DEFAULT | {Status.FAILED, Status.DIVERGED} | ({Status.COMPLETED} if args.force else set())
-    trained, not_trained = [], []
-    for experiment in experiments:
-        seeds = []
-        for seed in experiment.seeds:
-            status, note = _existing_run(root, experiment.run_id(seed))
-            if status is Status.RUNNING:
-                not_trained.append(f"{experiment.run_id(seed)}: {note}; not trained")
-            elif status is Status.COMPLETED and not args.force:
-                print(f"{experiment.run_id(seed)}: already completed, not trained again (--force retrains it)")
-            else:
-                seeds.append(seed)
-        if not seeds:
-            continue
-        statuses = {}
-        try:
-            statuses = run_experiment(experiment, root, seeds=seeds, progress=not args.quiet, replace=replace)
-        except _user_errors():
-            raise
-        except Exception as failure:
-            traceback.print_exc()
-            print(f"error: experiment {experiment.name!r} failed: {type(failure).__name__}: {failure}",
-                  file=sys.stderr)
-        for seed in seeds:
-            run_id = experiment.run_id(seed)
-            if statuses.get(run_id, "").startswith(SKIPPED):  # another process took it since the check above
-                not_trained.append(f"{run_id}: {statuses[run_id].removeprefix(SKIPPED)}; not trained")
-            else:
-                trained.append(run_id)
+    plan = plan_sweep(experiments, root, Redo(interrupted=True, failed=True, completed=args.force))
+    for run_id in plan.skipped.get(Status.COMPLETED, []):
+        print(f"{run_id}: already completed, not trained again (--force retrains it)")
+    not_trained = [f"{run_id}: {holder}; not trained" for run_id, holder in plan.held.items()]
     complete = True
-    for run_id in trained:
-        status, note = _existing_run(root, run_id)
-        print(f"{run_id}: {status or 'not recorded'}  ({layout.run_dir(root, run_id)})"
-              + (f"  {note}" if note and status is not Status.COMPLETED else ""))
-        complete &= status is Status.COMPLETED
+    if plan.tasks:
+        check_writable(root)
+    for group in stack_groups(plan.tasks, workers=1):
+        result = train_group(group, root, progress=not args.quiet, raise_errors=_user_errors())
+        if result.interrupted:
+            raise KeyboardInterrupt
+        if result.store_error:
+            raise StoreError(result.store_error)
+        held, group_complete = _report_trained(root, result)
+        not_trained += held
+        complete &= group_complete
     for line in not_trained:
         print(line, file=sys.stderr)
     return EXIT_OK if complete and not not_trained else EXIT_RUN_FAILED
 
 
-def _existing_run(root, run_id: str):
-    """(status as `trainer ls` shows it, or None if the run has no record; a note: who holds
-    a live run, or the run's error)."""
-    import time
-
-    from ibstore.lock import describe_holder, holder
+def _report_trained(root, result) -> tuple[list[str], bool]:
+    """Print each trained run's status as `trainer ls` shows it (and its error); returns the lines
+    for runs another process took since planning, and whether every other run completed."""
+    from ibstore.lifecycle import existing
+    from ibstore.progress import HELD
     from ibstore.record import Status
-    from ibstore.scan import live_status
-    from trainer.store import read_record
 
-    record = read_record(root, run_id)
-    if record is None:
-        return None, None
-    status = live_status(record, layout.run_dir(root, run_id), time.time())
-    if status is Status.RUNNING:
-        return status, describe_holder(holder(layout.run_dir(root, run_id)))
-    return status, record.error and record.error.splitlines()[0]
+    held, complete = [], True
+    for run in result.runs:
+        if run.status == HELD:
+            held.append(f"{run.run_id}: {run.error}; not trained")
+            continue
+        found = existing(root, run.run_id)
+        print(f"{run.run_id}: {found.status or 'not recorded'}  ({layout.run_dir(root, run.run_id)})"
+              + (f"  {found.note}" if found.note and found.status is not Status.COMPLETED else ""))
+        complete &= found.status is Status.COMPLETED
+    return held, complete
 
 
 def _positive_int(text: str) -> int:
@@ -139,7 +121,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_compact(args: argparse.Namespace) -> int:
     """Merge finished runs' part files into one file per table; live runs are left alone."""
-    from trainer.store import compact
+    from trainer.tables import compact
 
     root = layout.results_root(args.results)
     merged, held, failed = compact(root)

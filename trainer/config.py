@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -21,10 +20,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ibstore import strict_json
+
 from trainer import datasets, estimators, schedule
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "softsign", "softplus", "leaky_relu",
                "hard_sigmoid", "selu", "relu6", "elu", "linear")
+# Keras' clipped categorical cross-entropy on the softmax output (deep-bottleneck's and ibsgd's
+# loss, the default), or the exact cross-entropy from the logits (trainer.model.cross_entropy).
+LOSSES = ("keras_clipped", "exact")
 MODEL_ALIASES = {"models.feedforward": "feedforward",
                  "models.feedforward_batchnorm": "feedforward_batchnorm"}
 
@@ -64,6 +68,7 @@ class ExperimentConfig(BaseModel):
     initial_bias: float = 0.0
     kernel_init_stddev: Annotated[float, Field(gt=0)] | None = None  # None: 1/sqrt(units)
     max_norm_weights: Literal[False] | Annotated[float, Field(gt=0)] = False
+    loss: Literal[LOSSES] = "keras_clipped"  # type: ignore[valid-type]
     optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"
     learning_rate: Annotated[float, Field(gt=0)] = 0.0004
     batch_size: Annotated[int, Field(ge=1)] | Literal["full"] = 256
@@ -106,20 +111,14 @@ DEFAULTS: dict[str, Any] = ExperimentConfig().model_dump()
 KNOWN_KEYS = tuple(DEFAULTS) + IGNORED_KEYS + META_KEYS + ("grid", "estimator", "discretization_range")
 
 
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number a config may hold (NaN and Infinity are refused)")
+# Configs nest 3 or 4 deep; a key given twice is refused rather than the last one silently winning.
+CONFIG_LIMITS = strict_json.Limits(max_bytes=1 << 20, unique_keys=True)
 
 
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e999 parses as infinity
-        raise ValueError(f"{text} is too large for a 64-bit float")
-    return value
-
-
-def parse_json(text: str) -> Any:
-    """json.loads that refuses NaN, Infinity and numbers too large for a float (ValueError)."""
-    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+def parse_json(data: bytes, what: str) -> Any:
+    """strict_json.loads with CONFIG_LIMITS: NaN, Infinity, numbers beyond a float, deep
+    nesting and repeated keys are refused (strict_json.JsonError)."""
+    return strict_json.loads(data, what, CONFIG_LIMITS)
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
@@ -128,19 +127,15 @@ def load_file(path: str | Path) -> dict[str, Any]:
     if path.is_dir():
         raise ConfigError(f"config path {str(path)!r} is a folder, not a config file "
                           f"(`trainer sweep` takes a folder of configs)")
+    what = f"config file {str(path)!r}"
     try:
-        raw = parse_json(path.read_bytes().decode("utf-8"))
+        raw = parse_json(path.read_bytes(), what)
     except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist") from None
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text ({error.reason} at byte {error.start})") \
-            from None
+        raise ConfigError(f"{what} does not exist") from None
     except OSError as error:
-        raise ConfigError(f"config file {str(path)!r} cannot be read: {error.strerror or error}") from None
-    except RecursionError:
-        raise ConfigError(f"config file {str(path)!r} nests lists or objects too deeply") from None
-    except ValueError as error:  # json.JSONDecodeError is a ValueError, as are NaN and Infinity
-        raise ConfigError(f"config file {str(path)!r} is not valid JSON: {error}") from None
+        raise ConfigError(f"{what} cannot be read: {error.strerror or error}") from None
+    except strict_json.JsonError as error:
+        raise ConfigError(str(error)) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a JSON object, got {type(raw).__name__}")
     raw.setdefault("name", path.stem)
@@ -157,11 +152,11 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set initial_bias=-0.5")
     try:
-        return key.strip(), parse_json(value)
-    except json.JSONDecodeError:
+        return key.strip(), parse_json(value.encode("utf-8", "surrogatepass"), f"--set {text!r}")
+    except strict_json.NotJson:
         return key.strip(), value
-    except (ValueError, RecursionError) as error:
-        raise ConfigError(f"--set {text!r}: {error}") from None
+    except strict_json.JsonError as error:
+        raise ConfigError(str(error)) from None
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -1,54 +1,95 @@
-"""Whether a run's network trained at all: the dead_network and diverged flags of run.json.
+"""Whether a run's network trained at all: per-layer health states and the dead_network and
+diverged flags of run.json (definitions in DESIGN.md, "Results root").
 
-A network whose gradients are all exactly zero no longer changes (a relu network with a
-negative initial bias: every unit of some layer is 0 on every input, so no error
-reaches the layers below it and every kernel's input or error signal is 0), and its
-information plane is a constant point that averages in as "no compression". Such a
-network may be dead from the first epoch or die after a few (a relu seed with initial
+A hidden layer is dead when no learning signal reaches it or when it carries no information.
+A relu network with a negative initial bias has a layer that is 0 on every input: no error
+reaches the layers below it and every kernel above gets a zero input. A tanh network with
+initial bias 5 or 10 saturates a layer to exactly 1.0 (float32) on every input: tanh' = 0
+there, so no gradient passes, and I(X;T) = 0 under any estimator. In both, the softmax
+layer still learns the class prior, so its gradient is not zero: what matters is whether
+some hidden layer is dead, since nothing the output learns can then depend on the input.
+A network may be dead from the first epoch or die after a few (a relu seed with initial
 bias -0.2 in docs/reproductions.md trains for three epochs, then stays at chance). A
 network whose loss became NaN or infinite has no meaningful estimates after that.
-The trainer observes every run and records both flags when it ends, so a query can
-leave such runs out (`WHERE dead_network IS NOT TRUE AND diverged IS NOT TRUE`).
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Sequence
+
+import numpy as np
+
+from trainer.activation_facts import saturated
+
+# A layer is saturated when at least this fraction of its values (inputs x units) sit at a bound.
+SATURATED_FRACTION = 0.99
+
+
+class LayerHealth(str, enum.Enum):
+    ALIVE = "alive"
+    SATURATED = "saturated"     # (nearly) every value at a bound of a bounded activation
+    DEAD = "dead"               # no learning signal reaches it, or it is the same on every input
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def layer_health(activation_fn: str, values: np.ndarray, grad_mean_norm: np.ndarray,
+                 grad_std_norm: np.ndarray) -> list[LayerHealth]:
+    """The state of one hidden layer in each of N networks at a logged epoch >= 1.
+
+    values: the layer's activations [N, inputs, units] on every input; grad_mean_norm,
+    grad_std_norm [N]: norms of the mean and std of its kernel gradient over the last
+    epoch's minibatches (both 0: the gradient was exactly 0 in every minibatch).
+    dead: the kernel gradient is exactly 0, or every input gives the same activations;
+    saturated: at least SATURATED_FRACTION of the values sit at a bound
+    (trainer.activation_facts.saturated); else alive.
+    """
+    n_networks = values.shape[0]
+    flat = values.reshape(n_networks, values.shape[1], -1)
+    constant = np.all(flat == flat[:, :1], axis=(1, 2))
+    silent = (np.asarray(grad_mean_norm) == 0) & (np.asarray(grad_std_norm) == 0)
+    at_bound = saturated(activation_fn, flat).reshape(n_networks, -1).mean(axis=1) >= SATURATED_FRACTION
+    return [LayerHealth.DEAD if dead else LayerHealth.SATURATED if sat else LayerHealth.ALIVE
+            for dead, sat in zip(constant | silent, at_bound)]
 
 
 class NetworkHealth:
     """The health of one run, from what the training loop observes (definitions in DESIGN.md).
 
-    dead_network: from some logged epoch >= 1 up to and including the last one, every
-    layer's kernel gradient is exactly zero in every minibatch (grad_mean_norm == 0 and
-    grad_std_norm == 0 for every layer), while the training loss is not zero. Zero
-    gradients with a zero loss are a network that has fitted its training data exactly
-    (a saturated softmax), not a dead one. Epoch 0 (the initial network, before any
-    update) has no gradients and does not count.
+    dead_network: from some logged epoch >= 1 to the last one, some hidden layer is dead in
+    every logged epoch, and the network does not classify every training example correctly
+    (a network that fits its training data exactly gets no gradient either, and is not dead).
+    dead_layers: the hidden layers dead at the last logged epoch. Epoch 0 (the initial
+    network, before any update) has no gradients and does not count.
     diverged: some observed train or test loss was NaN or infinite.
     """
 
     def __init__(self) -> None:
-        self.silent_since: int | None = None   # first logged epoch of the current all-zero run
-        self.train_loss = math.nan
+        self.dead_since: int | None = None    # first logged epoch of the current run of epochs with a dead layer
+        self.dead_layers: list[int] = []
+        self.train_accuracy = math.nan
         self.non_finite_loss = False
 
-    def observe_losses(self, epoch: int, train_loss: float, test_loss: float) -> None:
-        self.train_loss = train_loss
+    def observe_metrics(self, epoch: int, train_loss: float, test_loss: float, train_accuracy: float) -> None:
+        self.train_accuracy = train_accuracy
         if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
             self.non_finite_loss = True
 
-    def observe_gradients(self, epoch: int, grad_mean_norms: Sequence[float],
-                          grad_std_norms: Sequence[float]) -> None:
-        """Per-layer norms of the mean and the std of the kernel gradient over an epoch's minibatches."""
+    def observe_layers(self, epoch: int, states: Sequence[LayerHealth]) -> None:
+        """The hidden layers' states at a logged epoch >= 1 (epoch 0 is ignored)."""
         if epoch < 1:
             return
-        if all(norm == 0 for norm in (*grad_mean_norms, *grad_std_norms)):
-            self.silent_since = epoch if self.silent_since is None else self.silent_since
+        self.dead_layers = [layer for layer, state in enumerate(states) if state is LayerHealth.DEAD]
+        if self.dead_layers:
+            self.dead_since = epoch if self.dead_since is None else self.dead_since
         else:
-            self.silent_since = None
+            self.dead_since = None
 
-    def flags(self) -> dict[str, bool]:
-        return {"dead_network": self.silent_since is not None and self.train_loss != 0,
+    def flags(self) -> dict[str, bool | list[int]]:
+        fitted = self.train_accuracy == 1.0
+        return {"dead_network": self.dead_since is not None and not fitted,
+                "dead_layers": self.dead_layers,
                 "diverged": self.non_finite_loss}

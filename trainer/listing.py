@@ -15,6 +15,9 @@ from ibstore.record import RunRecord
 
 COLUMNS = ("run_id", "status", "epochs", "test_acc", "flags", "name")
 RIGHT_ALIGNED = {"epochs", "test_acc"}
+# Printed under a non-empty table: which rule each flag applies (DESIGN.md, "Results root").
+LEGEND = ("flags: dead = from some logged epoch to the end a hidden layer got exactly zero kernel gradient or "
+          "gave the same activations on every input; diverged = a train or test loss was NaN or infinite")
 
 # A number inside a run id is a whole dash-separated token. Slugs write a minus sign as "m"
 # and a decimal point as "-" (trainer.config.slug: bias=-0.5 -> "m0-5"), so
@@ -58,14 +61,15 @@ def row(record: RunRecord) -> dict[str, str]:
 
 
 def table(records: Sequence[RunRecord]) -> str:
-    """Header and one line per run in natural run-id order, columns aligned (header alone if none)."""
+    """Header and one line per run in natural run-id order, columns aligned, then the flags' LEGEND
+    (header alone if none)."""
     rows = [row(record) for record in sorted(records, key=lambda r: natural_key(r.run_id))]
     widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in COLUMNS}
 
     def line(cells: dict[str, str]) -> str:
         return "  ".join(cells[c].rjust(widths[c]) if c in RIGHT_ALIGNED else cells[c].ljust(widths[c])
                          for c in COLUMNS).rstrip()
-    return "\n".join([line({c: c for c in COLUMNS}), *(line(r) for r in rows)])
+    return "\n".join([line({c: c for c in COLUMNS}), *(line(r) for r in rows), *([LEGEND] if rows else [])])
 
 
 def first_run_hint() -> str:

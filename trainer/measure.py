@@ -30,7 +30,8 @@ def mi_rows(run_id: str, epoch: int, layers: list[np.ndarray], labels: np.ndarra
             rows: dict[str, slice], splits: list[str], layer_names: list[str],
             estimator_specs: list[dict[str, Any]],
             layer_ranges: list[tuple[float, float]] | None = None) -> dict[str, list]:
-    """I(X;T) and I(Y;T) in bits per split, layer and estimator, as mi table columns.
+    """I(X;T) and I(Y;T) in bits per split, layer and estimator, as mi table columns (ksg: h(T)
+    in h_t_bits and i_xt NULL, see `estimators.first_value_column`).
 
     Each spec's params are those recorded in the row's `params` column; they must be
     complete for this network (`estimators.for_network`). A spec with `range: "run"`
@@ -44,10 +45,11 @@ def mi_rows(run_id: str, epoch: int, layers: list[np.ndarray], labels: np.ndarra
                 params = dict(spec["params"])
                 if estimators.needs_run_range(spec["name"], params):
                     params["range"] = list(layer_ranges[layer])
-                i_xt, i_yt = estimators.estimate(spec["name"], values[rows[split]], labels[rows[split]], **params)
+                first, i_yt = estimators.estimate(spec["name"], values[rows[split]], labels[rows[split]], **params)
                 row = {"run_id": run_id, "epoch": epoch, "layer": layer, "layer_name": layer_names[layer],
                        "units": values.shape[1], "split": split, "estimator": spec["name"],
-                       "params": params_text(spec["params"]), "i_xt": i_xt, "i_yt": i_yt}
+                       "params": params_text(spec["params"]), "i_xt": None, "i_yt": i_yt, "h_t_bits": None,
+                       estimators.first_value_column(spec["name"]): first}
                 for name, value in row.items():
                     result[name].append(value)
     return result

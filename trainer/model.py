@@ -31,11 +31,32 @@ import tensorflow as tf
 BATCHNORM_MOMENTUM = 0.99
 BATCHNORM_EPSILON = 1e-3
 MAX_NORM_EPSILON = 1e-7         # keras.constraints.MaxNorm's backend.epsilon()
+KERAS_EPSILON = 1e-7            # keras.backend.epsilon(): categorical_crossentropy's clip
 
 
 def activation(name: str):
     """The Keras activation function of that name (`linear` is the identity)."""
     return keras.activations.get(name)
+
+
+def cross_entropy(loss: str, logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """Per-example cross-entropy in nats of integer `labels` [..., batch] under `logits` [..., batch, classes],
+    for the config key `loss` (trainer.config.LOSSES).
+
+    "exact": -log softmax(z)_y, computed from the logits (tf.nn.sparse_softmax_cross_entropy_with_logits).
+    "keras_clipped": Keras' categorical_crossentropy on the softmax output p, as deep-bottleneck
+    (keras 2.3.1 on TensorFlow 1.8) and ibsgd ran it: p / sum(p), clipped to [epsilon, 1 - epsilon]
+    with epsilon = 1e-7 (tf.clip_by_value: zero gradient where the value is outside), then
+    -log of the label's entry. An example whose softmax gives its label more than 1 - 1e-7 (float32:
+    0.99999988) or less than 1e-7 contributes no gradient. (Keras 3, and tf.keras since TF 1.14, take
+    the logits of a softmax layer instead when the graph shows one: no clip.)
+    """
+    if loss == "exact":
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    p = tf.nn.softmax(logits)
+    p = p / tf.reduce_sum(p, axis=-1, keepdims=True)
+    p_label = tf.gather(p, labels, axis=-1, batch_dims=len(labels.shape))
+    return -tf.math.log(tf.clip_by_value(p_label, KERAS_EPSILON, 1.0 - KERAS_EPSILON))
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ibstore import layout, lock
-from ibstore.record import RunRecord, Status
+from ibstore.lifecycle import Action, Redo, action, holder_text
 from ibstore.scan import scan
 from trainer import checkpoint, config, estimators
 from trainer.config import MEMORY_SHARE, Experiment, memory_estimate, physical_memory
-from trainer.store import REPLACEABLE_BY_DEFAULT
 
-# Config keys a stacked computation may vary per network (issue 11.4): experiments equal in
+# Config keys a stacked computation may vary per network: experiments equal in
 # every other key share a shape and could train as one computation.
 PER_NETWORK_KEYS = ("initial_bias", "learning_rate", "kernel_init_stddev", "max_norm_weights", "seed", "n_runs")
 
@@ -38,14 +36,14 @@ class SweepError(ValueError):
 class Task:
     """Seeds of one experiment to train together.
 
-    `resume`: continue from their common checkpoint. `replace`: statuses of an earlier
-    run with the same id that this task may overwrite (checked again under the run's
-    lock when training starts, so a run another process completed meanwhile is kept)."""
+    `resume`: continue from their common checkpoint. `redo`: which earlier outcomes of a
+    run with the same id this task may replace (checked again under the run's lock when
+    training starts, so a run another process completed meanwhile is kept)."""
 
     experiment: Experiment
     seeds: tuple[int, ...]
     resume: bool = False
-    replace: frozenset[Status] = REPLACEABLE_BY_DEFAULT
+    redo: Redo = Redo()
 
     @property
     def run_ids(self) -> list[str]:
@@ -54,7 +52,7 @@ class Task:
 
 @dataclass(frozen=True)
 class Group:
-    """Tasks of one shape (and one `replace`), trained together as one stacked computation."""
+    """Tasks of one shape (and one `redo`), trained together as one stacked computation."""
 
     tasks: tuple[Task, ...]
 
@@ -63,8 +61,8 @@ class Group:
         return [run_id for task in self.tasks for run_id in task.run_ids]
 
     @property
-    def replace(self) -> frozenset[Status]:
-        return self.tasks[0].replace
+    def redo(self) -> Redo:
+        return self.tasks[0].redo
 
 
 @dataclass
@@ -118,23 +116,17 @@ def shape_key(experiment: Experiment) -> str:
     return json.dumps(shape, sort_keys=True)
 
 
-def plan_sweep(experiments: list[Experiment], root: Path, retry_failed: bool = False, resume: bool = False,
-               force: bool = False, only: set[str] | None = None, now: float | None = None) -> Plan:
+def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), resume: bool = False,
+               only: set[str] | None = None, now: float | None = None) -> Plan:
     """Which runs are still to do, grouped into tasks (`only`: plan just these run ids).
 
-    Never started: to do. Completed: skipped (`force`: redone). Failed or diverged:
-    redone with `retry_failed` (or `force`). Interrupted (the writer's lock is free, or
-    on another host its heartbeat is stale): with `resume`, continued from the newest
-    checkpoint, or restarted if there is none. Held by a live process: not touched;
-    listed in `held` with who holds it. Tasks of one shape are planned next to each other.
+    Per run, ibstore.lifecycle.action on its status as shown: never started, or an outcome
+    `redo` trains again: to do. Interrupted with `redo.interrupted`: with `resume`, continued
+    from the newest checkpoint, else (or if there is none) restarted. Held by a live
+    process: not touched; listed in `held` with who holds it. Else skipped.
+    Tasks of one shape are planned next to each other.
     """
     records = {run.run_id: run for run in scan(root, now=now).runs}
-    replace = set(REPLACEABLE_BY_DEFAULT)
-    if retry_failed or force:
-        replace |= {Status.FAILED, Status.DIVERGED}
-    if force:
-        replace.add(Status.COMPLETED)
-    replace = frozenset(replace)
     plan = Plan(tasks=[])
     seen: set[str] = set()
     for experiment in sorted(experiments, key=shape_key):
@@ -145,30 +137,26 @@ def plan_sweep(experiments: list[Experiment], root: Path, retry_failed: bool = F
                 continue
             seen.add(run_id)
             plan.run_ids.append(run_id)
-            status = records[run_id].status if run_id in records else None
-            if status is Status.RUNNING:
-                plan.held[run_id] = holder_text(root, records[run_id])
-            elif status is None or status in replace - {Status.INTERRUPTED}:
-                fresh.append(seed)
-            elif status is Status.INTERRUPTED and (resume or force):
-                epoch = checkpoint.latest_common_epoch(root, [run_id]) \
-                    if resume and not force and resumable(experiment.config) else 0
-                (resumed.setdefault(epoch, []) if epoch else fresh).append(seed)
+            record = records.get(run_id)
+            todo = action(record and record.status, redo)
+            if todo is Action.HELD:
+                plan.held[run_id] = holder_text(root, record)
+            elif todo is Action.KEEP:
+                plan.skipped.setdefault(record.status.value, []).append(run_id)
             else:
-                plan.skipped.setdefault(status.value, []).append(run_id)
+                epoch = start_epoch(root, experiment, run_id, todo, resume)
+                (resumed.setdefault(epoch, []) if epoch else fresh).append(seed)
         if fresh:
-            plan.tasks.append(Task(experiment, tuple(fresh), replace=replace))
-        plan.tasks += [Task(experiment, tuple(seeds), resume=True, replace=replace) for seeds in resumed.values()]
+            plan.tasks.append(Task(experiment, tuple(fresh), redo=redo))
+        plan.tasks += [Task(experiment, tuple(seeds), resume=True, redo=redo) for seeds in resumed.values()]
     return plan
 
 
-def holder_text(root: Path, record: RunRecord) -> str:
-    """Who holds a live run: 'held by pid P on host H since T' from its lock on this host,
-    else what its run.json says (a run on another host, alive by its heartbeat)."""
-    run_dir = layout.run_dir(root, record.run_id)
-    if lock.is_live(run_dir):
-        return lock.describe_holder(lock.holder(run_dir))
-    return f"running as pid {record.pid} on host {record.host} (heartbeat {record.heartbeat_at:%H:%M:%S} UTC)"
+def start_epoch(root: Path, experiment: Experiment, run_id: str, todo: Action, resume: bool) -> int:
+    """0 (from the start), or the checkpoint epoch an interrupted run continues from with `resume`."""
+    if todo is Action.CONTINUE and resume and resumable(experiment.config):
+        return checkpoint.latest_common_epoch(root, [run_id])
+    return 0
 
 
 def resumable(run_config: dict[str, Any]) -> bool:
@@ -184,9 +172,9 @@ def stack_groups(tasks: list[Task], workers: int, memory: int | None = None) -> 
     `workers` such groups fit in `memory` (default: config.MEMORY_SHARE of this machine's) by
     config.memory_estimate: per worker its fixed part, per network the cost of one more network."""
     memory = int(MEMORY_SHARE * (physical_memory() or 0)) if memory is None else memory
-    by_shape: dict[tuple[str, frozenset[Status]], list[tuple[Task, int]]] = {}
+    by_shape: dict[tuple[str, Redo], list[tuple[Task, int]]] = {}
     for task in tasks:
-        by_shape.setdefault((shape_key(task.experiment), task.replace), []).extend((task, s) for s in task.seeds)
+        by_shape.setdefault((shape_key(task.experiment), task.redo), []).extend((task, s) for s in task.seeds)
     groups = []
     for networks in by_shape.values():
         experiment = networks[0][0].experiment

@@ -4,7 +4,7 @@ saved activations, without retraining.
 Rows of the same estimator and params are replaced, never duplicated. The run's
 lock is held meanwhile (no trainer or other re-estimation writes the run), and
 the mi table is replaced by one new base file holding its parts' rows minus the
-replaced ones (then the parts are deleted; see store.rewrite_table), so a reader
+replaced ones (then the parts are deleted; see tables.rewrite_table), so a reader
 sees it before or after, whole.
 """
 
@@ -16,12 +16,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ibstore import layout
+from ibstore.lifecycle import read_record
 from ibstore.lock import RunLock, RunLocked
+from ibstore.record import Status
 from ibstore.scan import scan
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import estimators, saved
 from trainer.measure import MiRows, params_text, split_rows
-from trainer.store import read_record, rewrite_table
+from trainer.tables import rewrite_table
 
 
 class EstimateError(ValueError):
@@ -38,12 +40,12 @@ def select_runs(root: Path, targets: list[str]) -> list[str]:
             raise EstimateError(f"no run, group or cohort named {target!r} under {str(root)!r} "
                                 f"(see `trainer ls`)")
         selected += [m for m in matched if m not in selected]
-    status = {r.run_id: r.status.value for r in runs}
+    status = {r.run_id: r.status for r in runs}   # as shown: a dead writer's run is interrupted
     for run_id in selected:
         if not saved.has_activations(root, run_id):
             raise EstimateError(f"run {run_id!r} has no saved activations, so it cannot be re-estimated; "
                                 f"train it with save_activations: true (e.g. --set save_activations=true)")
-        if status[run_id] == "running":
+        if status[run_id] is Status.RUNNING:
             raise EstimateError(f"run {run_id!r} is still training; estimate it when it has finished")
     return selected
 

@@ -8,15 +8,12 @@ test split) and one compressed `epoch_NNNNNN.npz` per logged epoch holding
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
 from ibstore import layout
-from trainer.store import write_arrays
-
-EPOCH_FILE = re.compile(r"epoch_(\d+)\.npz$")
+from trainer.atomic import write_arrays
 
 
 def save_index(root: Path, run_id: str, labels: np.ndarray, n_train: int,
@@ -28,7 +25,7 @@ def save_index(root: Path, run_id: str, labels: np.ndarray, n_train: int,
 
 
 def save_epoch(root: Path, run_id: str, epoch: int, layers: list[np.ndarray]) -> None:
-    write_arrays(layout.activations_dir(root, run_id) / f"epoch_{epoch:06d}.npz",
+    write_arrays(layout.epoch_file(layout.activations_dir(root, run_id), epoch),
                  {f"layer_{i}": values.astype(np.float32) for i, values in enumerate(layers)}, compressed=True)
 
 
@@ -42,10 +39,9 @@ def load_index(root: Path, run_id: str) -> tuple[np.ndarray, int, list[str]]:
 
 
 def saved_epochs(root: Path, run_id: str) -> list[int]:
-    folder = layout.activations_dir(root, run_id)
-    return sorted(int(m.group(1)) for p in folder.glob("epoch_*.npz") if (m := EPOCH_FILE.search(p.name)))
+    return layout.epochs_in(layout.activations_dir(root, run_id))
 
 
 def load_epoch(root: Path, run_id: str, epoch: int) -> list[np.ndarray]:
-    with np.load(layout.activations_dir(root, run_id) / f"epoch_{epoch:06d}.npz") as arrays:
+    with np.load(layout.epoch_file(layout.activations_dir(root, run_id), epoch)) as arrays:
         return [arrays[f"layer_{i}"] for i in range(len(arrays.files))]

@@ -29,10 +29,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ibstore import layout
+from ibstore.lifecycle import may_replace, read_record
 from ibstore.lock import LOCK_FILE, RunLock, RunLocked, describe_holder
 from ibstore.progress import HELD
+from trainer.atomic import write_bytes
 from trainer.plan import Group, Task
-from trainer.store import atomic_write, read_record, remove_results, unwritable
+from trainer.store import remove_results, unwritable
 from trainer.task import GroupResult, RunResult, train_group
 
 RUN_JSON = "run.json"
@@ -189,7 +191,7 @@ def apply_changes(run_dir: Path, changes: tuple[FileChange, ...]) -> None:
         for path, data in targets:
             if data is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                atomic_write(path, lambda tmp, data=data: tmp.write_bytes(data))
+                write_bytes(path, data)
                 written.append(path)
     except BaseException:
         for path in written:
@@ -236,7 +238,7 @@ class ShippedRuns:
                                                  describe_holder(locked.holder), False)
             return
         record = read_record(self.root, run_id)
-        if record is not None and not task.resume and record.status not in task.replace:
+        if not task.resume and not may_replace(record, task.redo):
             lock.release()
             self.not_trained[run_id] = RunResult(run_id, task.experiment.name, seed, record.status.value,
                                                  record.final_test_accuracy, record.error, False)

@@ -8,13 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Output range of bounded activations; unbounded ones get a grid from the data.
-BOUNDED_RANGE = {
-    "tanh": (-1.0, 1.0), "softsign": (-1.0, 1.0), "sigmoid": (0.0, 1.0),
-    "hard_sigmoid": (0.0, 1.0), "relu6": (0.0, 6.0), "softmax": (0.0, 1.0),
-}
-# A unit is saturated where its activation's slope is below this fraction of its maximum slope.
-SATURATION_SLOPE = 0.01
+from trainer.activation_facts import bounds, saturated
+
 STAT_NAMES = ("mean", "std", "min", "max", "frac_zero", "frac_saturated")
 
 
@@ -33,8 +28,8 @@ class HistogramGrid:
         splits the initial network's spread (over its inputs and units) into n_bins, anchored
         at 0; later epochs add bins. `initial_values`: [N, n, units]."""
         n_networks = initial_values.shape[0]
-        if activation_fn in BOUNDED_RANGE:
-            lo, hi = BOUNDED_RANGE[activation_fn]
+        if bounds(activation_fn).closed:
+            lo, hi = bounds(activation_fn).lower, bounds(activation_fn).upper
             return cls(np.full(n_networks, lo), np.full(n_networks, (hi - lo) / n_bins))
         flat = initial_values.reshape(n_networks, -1).astype(np.float64)
         spread = np.ptp(flat, axis=1) if flat.shape[1] else np.zeros(n_networks)
@@ -76,36 +71,11 @@ class HistogramGrid:
         return network, bins, lo, lo + self.width[network], counts
 
 
-def slope_relative(activation_fn: str, a: np.ndarray) -> np.ndarray:
-    """The activation's derivative at each unit, written as a function of its output a,
-    divided by the function's largest slope (1 for most; 1/4 for sigmoid/softmax)."""
-    if activation_fn in ("tanh",):
-        return 1.0 - a * a
-    if activation_fn in ("sigmoid", "softmax"):
-        return 4.0 * a * (1.0 - a)
-    if activation_fn == "softsign":
-        return np.square(1.0 - np.abs(a))
-    if activation_fn == "relu":
-        return (a > 0).astype(np.float64)
-    if activation_fn == "relu6":
-        return ((a > 0) & (a < 6)).astype(np.float64)
-    if activation_fn == "hard_sigmoid":
-        return ((a > 0) & (a < 1)).astype(np.float64)
-    if activation_fn == "elu":          # x < 0: a = e^x - 1, slope e^x = a + 1
-        return np.where(a > 0, 1.0, a + 1.0)
-    if activation_fn == "selu":         # x < 0: a = l*al*(e^x - 1), slope a + l*al; max slope l*al
-        scale_alpha = 1.0507009873554805 * 1.6732632423543772
-        return np.where(a > 0, 1.0 / 1.6732632423543772, (a + scale_alpha) / scale_alpha)
-    if activation_fn == "softplus":     # slope sigmoid(x) = 1 - e^-a
-        return -np.expm1(-a)
-    return np.ones_like(a, dtype=np.float64)   # linear, leaky_relu: never flat
-
-
 def neuron_stats(activation_fn: str, a: np.ndarray) -> dict[str, np.ndarray]:
     """Per neuron over the inputs (a: [..., n, units], e.g. [N networks, n, units]): mean,
     std, min, max, the fraction of inputs where it is exactly 0, and the fraction where it
-    is saturated (slope below SATURATION_SLOPE of the maximum: for relu that is the same as
-    exactly 0). Each is [..., units]."""
+    is saturated (trainer.activation_facts.saturated: slope below 1 % of the maximum; for relu
+    that is the same as exactly 0). Each is [..., units]."""
     # Neurons first, inputs last: reductions then run over contiguous memory (several times
     # faster than over the strided inputs axis when a layer has few units).
     by_neuron = np.ascontiguousarray(np.swapaxes(a, -1, -2))
@@ -114,8 +84,7 @@ def neuron_stats(activation_fn: str, a: np.ndarray) -> dict[str, np.ndarray]:
         "mean": by_neuron.mean(axis=-1, dtype=np.float64), "std": by_neuron.std(axis=-1, dtype=np.float64),
         "min": by_neuron.min(axis=-1).astype(np.float64), "max": by_neuron.max(axis=-1).astype(np.float64),
         "frac_zero": np.count_nonzero(by_neuron == 0, axis=-1) / n,
-        "frac_saturated": np.count_nonzero(slope_relative(activation_fn, by_neuron.astype(np.float64))
-                                           < SATURATION_SLOPE, axis=-1) / n,
+        "frac_saturated": np.count_nonzero(saturated(activation_fn, by_neuron), axis=-1) / n,
     }
 
 

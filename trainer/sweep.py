@@ -18,16 +18,18 @@ import socket
 import time
 from collections import Counter
 from dataclasses import replace as changed
-from datetime import datetime, timezone
 from pathlib import Path
 
 from ibstore import layout
-from ibstore.progress import HELD, NOT_STARTED, QUEUED, SweepProgress, progress_path
-from ibstore.record import Status
+from ibstore.lifecycle import Redo, current_status
+from ibstore.progress import HELD, NOT_STARTED, QUEUED, SweepProgress, SweepState, progress_path
+from ibstore.record import Status, utc_now
+from trainer.atomic import write_bytes
+from trainer.config import Experiment
 from trainer.local_pool import run_local
 from trainer.plan import Plan, SweepError, load_experiments, plan_sweep, stack_groups
 from trainer.ray_pool import AUTO, run_ray
-from trainer.store import StoreError, atomic_write, shown_status, unwritable
+from trainer.store import StoreError, unwritable
 from trainer.task import GroupResult
 
 __all__ = ["SweepError", "sweep"]
@@ -49,7 +51,7 @@ class Progress:
         statuses = {run_id: status for status, ids in plan.skipped.items() for run_id in ids}
         self.file = SweepProgress(
             sweep_id=sweep_id, path=str(path), pid=os.getpid(), host=socket.gethostname(),
-            started_at=_now(), updated_at=_now(), state="running",
+            started_at=_now(), updated_at=_now(), state=SweepState.RUNNING,
             runs={run_id: HELD if run_id in plan.held else statuses.get(run_id, QUEUED) for run_id in plan.run_ids})
         self.trained_here = 0
         self.write()
@@ -66,7 +68,7 @@ class Progress:
                 accuracy = "-" if run.test_accuracy is None else f"{run.test_accuracy:.3f}"
                 line = f"{run.status:11} {run.name} seed {run.seed}  test acc {accuracy}"
                 line += f"  {result.seconds:.0f} s" if run.trained_here else "  (by another process)"
-                if run.status != "completed" and run.error:
+                if run.status != Status.COMPLETED and run.error:
                     line += f"  ({run.error.splitlines()[0]})"
                 self.tqdm.write(line)
                 self.trained_here += run.trained_here
@@ -89,13 +91,13 @@ class Progress:
         self.bar.refresh()
         self.write()
 
-    def write(self, state: str | None = None, exit_code: int | None = None) -> None:
+    def write(self, state: SweepState | None = None, exit_code: int | None = None) -> None:
         self.file = changed(self.file, updated_at=_now(), state=state or self.file.state, exit_code=exit_code)
         data = self.file.to_json_bytes()
         path = progress_path(self.root, self.file.sweep_id)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, lambda tmp: tmp.write_bytes(data))
+            write_bytes(path, data)
         except OSError as error:
             raise unwritable(self.root, error) from error
 
@@ -104,11 +106,11 @@ class Progress:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return utc_now().isoformat()
 
 
 def default_sweep_id() -> str:
-    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{os.getpid()}"
+    return f"{utc_now():%Y%m%dT%H%M%SZ}-{os.getpid()}"
 
 
 def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address: str | None = None,
@@ -119,23 +121,81 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
     `ray_mode`: how Ray workers reach the root (trainer.ray_pool.MODES; default auto).
     Raises ConfigError (a bad config: nothing was written), SweepError, StoreError.
     """
-    if ray_address not in (None, "local") and workers is not None:
-        raise SweepError("--workers applies to local workers and --ray local; a Ray cluster uses its own CPUs")
     if ray_mode is not None and ray_address is None:
         raise SweepError("--ray-mode applies to Ray sweeps; add --ray ADDRESS")
+    sweep_id = check_options(root, workers, ray_address, sweep_id)
+    experiments = load_experiments(path)
+    root = Path(root).resolve()
+    redo = Redo(interrupted=resume or force, failed=retry_failed or force, completed=force)
+    plan = plan_sweep(experiments, root, redo, resume=resume and not force)
+    workers = workers or os.cpu_count() or 1
+    print_plan(path, root, plan)
+    check_writable(root)
+    print(f"progress file: {progress_path(root, sweep_id)}")
+    progress = Progress(root, path, plan, sweep_id)
+    try:
+        while True:
+            train(plan, root, workers, ray_address, progress, ray_mode or AUTO)
+            if progress.store_error or not progress.held:
+                break
+            plan = plan_held_again(experiments, root, changed(redo, completed=False), resume or force, progress)
+    except KeyboardInterrupt:
+        progress.close()
+        progress.write(state=SweepState.INTERRUPTED, exit_code=130)
+        raise
+    finally:
+        progress.close()
+    if progress.store_error:
+        progress.write(state=SweepState.FAILED, exit_code=2)
+        raise StoreError(progress.store_error)
+    return finish(root, progress)
+
+
+def check_options(root: Path, workers: int | None, ray_address: str | None, sweep_id: str | None) -> str:
+    """SweepError for options that do not go together or a bad sweep id; returns the sweep id."""
+    if ray_address not in (None, "local") and workers is not None:
+        raise SweepError("--workers applies to local workers and --ray local; a Ray cluster uses its own CPUs")
     sweep_id = sweep_id or default_sweep_id()
     try:
         progress_path(root, sweep_id)
     except ValueError as error:
         raise SweepError(str(error)) from None
-    experiments = load_experiments(path)
-    root = Path(root).resolve()
-    plan = plan_sweep(experiments, root, retry_failed=retry_failed, resume=resume, force=force)
-    workers = workers or os.cpu_count() or 1
-    print(f"sweep {path}: {plan.planned} runs planned, {len(plan.skipped.get('completed', []))} already "
+    return sweep_id
+
+
+def finish(root: Path, progress: Progress) -> bool:
+    """Print and record the final tally; True if every planned run is completed."""
+    final = final_statuses(root, list(progress.file.runs))
+    progress.file.runs.update(final)
+    tally = Counter(final.values())
+    print(f"done: {', '.join(f'{n} {status}' for status, n in sorted(tally.items()))} of {len(final)} "
+          f"planned ({progress.trained_here} trained by this sweep)")
+    complete = tally.get(Status.COMPLETED.value, 0) == len(final)
+    progress.write(state=SweepState.FINISHED, exit_code=0 if complete else 1)
+    return complete
+
+
+def plan_held_again(experiments: list[Experiment], root: Path, redo: Redo, resume: bool,
+                    progress: Progress) -> Plan:
+    """Wait until no other process holds the runs it held, then plan them again. A run the other
+    process completed meanwhile is complete, even with --force (`redo` then keeps completed runs,
+    else two forced sweeps would train it twice); what it left failed or interrupted is redone as
+    --force would have done it."""
+    progress.tqdm.write(f"waiting for {len(progress.held)} run(s) held by other processes: "
+                        + "; ".join(f"{run_id} {text}" for run_id, text in sorted(progress.held.items())))
+    progress.write(state=SweepState.WAITING)
+    wait_until_free(root, set(progress.held))
+    plan = plan_sweep(experiments, root, redo, resume=resume, only=set(progress.held))
+    progress.plan_again(plan)
+    progress.write(state=SweepState.RUNNING)
+    return plan
+
+
+def print_plan(path: str | Path, root: Path, plan: Plan) -> None:
+    print(f"sweep {path}: {plan.planned} runs planned, {len(plan.skipped.get(Status.COMPLETED, []))} already "
           f"complete (skipped), {plan.to_do} to do; results in {root}")
-    for status, hint in (("failed", "--retry-failed reruns them"), ("diverged", "--retry-failed reruns them"),
-                         ("interrupted", "--resume continues them")):
+    for status, hint in ((Status.FAILED, "--retry-failed reruns them"), (Status.DIVERGED, "--retry-failed reruns them"),
+                         (Status.INTERRUPTED, "--resume continues them")):
         if plan.skipped.get(status):
             print(f"  {len(plan.skipped[status])} {status} (skipped; {hint})")
     if plan.held:
@@ -143,58 +203,29 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
     resumed = sum(len(task.seeds) for task in plan.tasks if task.resume)
     if resumed:
         print(f"  {resumed} interrupted run(s) continue from their last checkpoint")
-    check_writable(root)
-    print(f"progress file: {progress_path(root, sweep_id)}")
-    progress = Progress(root, path, plan, sweep_id)
-    try:
-        while True:
-            if plan.tasks:
-                groups = stack_groups(plan.tasks, workers)
-                backend = f"Ray ({ray_address})" if ray_address else f"{min(workers, len(groups))} local worker(s)"
-                progress.tqdm.write(f"training {plan.to_do} run(s) of {len(plan.tasks)} experiment(s) as "
-                                    f"{len(groups)} stacked group(s) on {backend}")
-                if ray_address:
-                    run_ray(groups, root, ray_address, progress.report, local_cpus=workers,
-                            mode=ray_mode or AUTO, announce=progress.tqdm.write)
-                else:
-                    run_local(groups, root, workers, progress.report)
-            if progress.store_error or not progress.held:
-                break
-            progress.tqdm.write(f"waiting for {len(progress.held)} run(s) held by other processes: "
-                                + "; ".join(f"{run_id} {text}" for run_id, text in sorted(progress.held.items())))
-            progress.write(state="waiting")
-            wait_until_free(root, set(progress.held))
-            # A run the other process completed meanwhile is complete, even with --force (else two
-            # forced sweeps would train it twice); what it left failed or interrupted is redone
-            # as --force would have done it.
-            plan = plan_sweep(experiments, root, retry_failed=retry_failed or force, resume=resume or force,
-                              only=set(progress.held))
-            progress.plan_again(plan)
-            progress.write(state="running")
-    except KeyboardInterrupt:
-        progress.close()
-        progress.write(state="interrupted", exit_code=130)
-        raise
-    finally:
-        progress.close()
-    if progress.store_error:
-        progress.write(state="failed", exit_code=2)
-        raise StoreError(progress.store_error)
-    final = final_statuses(root, list(progress.file.runs))
-    progress.file.runs.update(final)
-    tally = Counter(final.values())
-    print(f"done: {', '.join(f'{n} {status}' for status, n in sorted(tally.items()))} of {len(final)} "
-          f"planned ({progress.trained_here} trained by this sweep)")
-    complete = tally.get(Status.COMPLETED.value, 0) == len(final)
-    progress.write(state="finished", exit_code=0 if complete else 1)
-    return complete
+
+
+def train(plan: Plan, root: Path, workers: int, ray_address: str | None, progress: Progress,
+          ray_mode: str = AUTO) -> None:
+    """The plan's tasks, stacked into groups, on local workers or Ray; each result to `progress`."""
+    if not plan.tasks:
+        return
+    groups = stack_groups(plan.tasks, workers)
+    backend = f"Ray ({ray_address})" if ray_address else f"{min(workers, len(groups))} local worker(s)"
+    progress.tqdm.write(f"training {plan.to_do} run(s) of {len(plan.tasks)} experiment(s) as "
+                        f"{len(groups)} stacked group(s) on {backend}")
+    if ray_address:
+        run_ray(groups, root, ray_address, progress.report, local_cpus=workers, mode=ray_mode,
+                announce=progress.tqdm.write)
+    else:
+        run_local(groups, root, workers, progress.report)
 
 
 def wait_until_free(root: Path, run_ids: set[str]) -> None:
     """Block until no live process holds any of these runs (lock free, or heartbeat stale)."""
     while True:
         now = time.time()
-        busy = [run_id for run_id in run_ids if shown_status(root, run_id, now) is Status.RUNNING]
+        busy = [run_id for run_id in run_ids if current_status(root, run_id, now) is Status.RUNNING]
         if not busy:
             return
         time.sleep(WAIT_POLL_SECONDS)
@@ -203,7 +234,7 @@ def wait_until_free(root: Path, run_ids: set[str]) -> None:
 def final_statuses(root: Path, run_ids: list[str]) -> dict[str, str]:
     """What each run's run.json says now (as `trainer ls` shows it); 'not started' if it has none."""
     now = time.time()
-    shown = {run_id: shown_status(root, run_id, now) for run_id in run_ids}
+    shown = {run_id: current_status(root, run_id, now) for run_id in run_ids}
     return {run_id: NOT_STARTED if status is None else status.value for run_id, status in shown.items()}
 
 

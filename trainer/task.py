@@ -17,14 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ibstore import layout
+from ibstore.lifecycle import Outcome, may_replace, read_record, shown_status
 from ibstore.lock import RunLock, RunLocked, describe_holder
 from ibstore.progress import HELD, NOT_STARTED
 from ibstore.record import Status
-from ibstore.scan import live_status
 from trainer.plan import Group, Task
-from trainer.store import StoreError, read_record, unwritable, write_failure
-
-SKIPPED = "skipped: "  # how training.run_group reports a run it did not train, and why
+from trainer.store import StoreError, unwritable
 
 
 @dataclass(frozen=True)
@@ -56,36 +54,33 @@ def check_run(root: Path, task: Task, seed: int) -> RunResult | None:
         return RunResult(run_id, task.experiment.name, seed, HELD, None, describe_holder(locked.holder), False)
     except OSError:
         return None  # the writer reports the unwritable root
-    if record is None or task.resume or record.status in task.replace:
+    if task.resume or may_replace(record, task.redo):
         return None
     return RunResult(run_id, task.experiment.name, seed, record.status.value, record.final_test_accuracy,
                      record.error, False)
 
 
-def train_group(group: Group, root: Path) -> GroupResult:
-    """Train the group's runs that are still to do, stacked, and read back what they recorded."""
+def train_group(group: Group, root: Path, progress: bool = False,
+                raise_errors: tuple[type[BaseException], ...] = ()) -> GroupResult:
+    """Train the group's runs that are still to do, stacked, and read back what they recorded.
+
+    `progress`: show the training loop's progress bar. Exceptions of `raise_errors` (a user's
+    mistake `trainer run` reports as such) propagate; any other failure is recorded in the
+    runs' results and the group's."""
     from trainer.training import run_group
 
     start = time.monotonic()
     error = store_error = None
     interrupted = False
     results: dict[str, RunResult] = {}
-    members = []
-    for task in group.tasks:
-        seeds = []
-        for seed in task.seeds:
-            found = check_run(root, task, seed)
-            if found is None:
-                seeds.append(seed)
-            else:
-                results[found.run_id] = found
-        if seeds:
-            members.append((task, seeds))
-    statuses: dict[str, str] = {}
+    members = still_to_do(group, root, results)
+    outcomes: dict[str, Outcome] = {}
     try:
         if members:
-            statuses = run_group([(task.experiment, seeds, task.resume) for task, seeds in members], root,
-                                 progress=False, replace=group.replace)
+            outcomes = run_group([(task.experiment, seeds, task.resume) for task, seeds in members], root,
+                                 progress=progress, redo=group.redo)
+    except raise_errors:
+        raise
     except KeyboardInterrupt:
         interrupted = True
     except StoreError as failure:
@@ -96,18 +91,35 @@ def train_group(group: Group, root: Path) -> GroupResult:
     for task, seeds in members:
         for seed in seeds:
             run_id = task.experiment.run_id(seed)
-            if statuses.get(run_id, "").startswith(SKIPPED):
+            outcome = outcomes.get(run_id, Outcome(None))
+            if outcome.refused is not None:
                 # Another process took or finished this run between the check and the writer's lock.
                 results[run_id] = check_run(root, task, seed) or RunResult(
-                    run_id, task.experiment.name, seed, HELD, None, statuses[run_id].removeprefix(SKIPPED), False)
+                    run_id, task.experiment.name, seed, HELD, None, outcome.refused, False)
                 continue
             results[run_id] = recorded_result(root, task, seed, error)
             # A writer that failed at its last flush records `failed` without raising: the sweep
             # must still stop, as when a flush during training fails.
-            failure = write_failure(read_record(root, run_id))
-            store_error = store_error or (failure and str(unwritable(root, OSError(failure))))
+            if outcome.write_error and not store_error:
+                store_error = str(unwritable(root, OSError(outcome.write_error)))
     return GroupResult([results[run_id] for run_id in group.run_ids], time.monotonic() - start, store_error,
                        interrupted)
+
+
+def still_to_do(group: Group, root: Path, found: dict[str, RunResult]) -> list[tuple[Task, list[int]]]:
+    """Each task with the seeds it may train now (check_run); the others' results go into `found`."""
+    members = []
+    for task in group.tasks:
+        seeds = []
+        for seed in task.seeds:
+            result = check_run(root, task, seed)
+            if result is None:
+                seeds.append(seed)
+            else:
+                found[result.run_id] = result
+        if seeds:
+            members.append((task, seeds))
+    return members
 
 
 def recorded_result(root: Path, task: Task, seed: int, error: str | None) -> RunResult:
@@ -117,7 +129,7 @@ def recorded_result(root: Path, task: Task, seed: int, error: str | None) -> Run
     if record is None:
         return RunResult(run_id, task.experiment.name, seed, NOT_STARTED, None,
                          error or "its run.json could not be written or read", False)
-    status = live_status(record, layout.run_dir(root, run_id), time.time())
+    status = shown_status(root, record)
     return RunResult(run_id, task.experiment.name, seed, status.value, record.final_test_accuracy,
                      record.error or (error if status is not Status.COMPLETED else None))
 

@@ -23,7 +23,6 @@ import math
 import sys
 import time
 import traceback
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,14 +30,15 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from ibstore.lifecycle import Outcome, Redo
 from ibstore.lock import RunLocked
 from ibstore.record import Status
-from trainer import checkpoint, config as config_module, datasets, plan, saved, schedule
-from trainer.health import NetworkHealth
+from trainer import checkpoint, config as config_module, datasets, plan, saved, schedule, xla_cache
+from trainer.health import NetworkHealth, layer_health
 from trainer.measure import MiRows, activation_rows, split_rows
-from trainer.model import NetworkSettings, StackedMLP
+from trainer.model import NetworkSettings, StackedMLP, cross_entropy
 from trainer.optimizers import Optimizer
-from trainer.store import REPLACEABLE_BY_DEFAULT, RunExists, RunWriter, StoreError
+from trainer.store import RunExists, RunWriter, StoreError, run_fields
 from trainer.summaries import HistogramGrid, gradient_stats
 
 # The minibatch orders of one chunk ([epochs, networks, rows] int32) stay below this.
@@ -89,8 +89,8 @@ class CompiledSteps:
     where the same graph without XLA took 20.6 ms (measured side by side on 2 busy cores)."""
 
     def __init__(self, model: StackedMLP, optimizer: Optimizer, data: datasets.Dataset,
-                 batch_size: int | str, stop_at_accuracy: float | None, capacity: int):
-        self.model, self.optimizer = model, optimizer
+                 batch_size: int | str, stop_at_accuracy: float | None, capacity: int, loss: str):
+        self.model, self.optimizer, self.loss = model, optimizer, loss
         self.n_networks = model.layers[0].kernel.shape[0]
         self.x_train = tf.constant(data.train.x)
         self.y_train = tf.constant(data.train.y.astype(np.int32))
@@ -107,8 +107,9 @@ class CompiledSteps:
         # runs the same compiled program (one XLA compilation per run).
         self.orders = tf.Variable(tf.zeros([capacity, self.n_networks, self.padded], tf.int32), trainable=False)
         # autograph=False: the loops are explicit tf.while_loops, and converting the code costs seconds.
-        self.train_chunk = tf.function(self._train_chunk, jit_compile=True, autograph=False)
-        self.evaluate = tf.function(self._metrics, jit_compile=True, autograph=False)
+        self.train_chunk = xla_cache.first_call_quiet(
+            tf.function(self._train_chunk, jit_compile=True, autograph=False))
+        self.evaluate = xla_cache.first_call_quiet(tf.function(self._metrics, jit_compile=True, autograph=False))
 
     def train(self, orders: np.ndarray, active: np.ndarray) -> Chunk:
         """Train up to len(orders) epochs (orders: [epochs, N, n_train]); stop after an epoch
@@ -137,7 +138,7 @@ class CompiledSteps:
         every layer's activations [N, n_all, units]."""
         layers, logits, _ = self.model.forward(weights, moving, self.x_all)
         labels = tf.broadcast_to(self.y_all, tf.shape(logits)[:2])
-        per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        per_example = cross_entropy(self.loss, logits, labels)
         correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.int32)
         n = self.n_train
         loss = tf.stack([tf.reduce_mean(per_example[:, :n], axis=1), tf.reduce_mean(per_example[:, n:], axis=1)])
@@ -153,7 +154,7 @@ class CompiledSteps:
         model, optimizer = self.model, self.optimizer
         kernel_positions = model.kernel_positions
         n_test = tf.constant(self.n_all - self.n_train, tf.float64)
-        zero_grads = [tf.zeros_like(model.trainable[i]) for i in kernel_positions]
+        kernel_shapes = [model.trainable[i].shape for i in kernel_positions]
 
         def train_batch(batch, order, weights, moving, slots, step, grad_sum, grad_sq_sum):
             start = batch * self.batch_size
@@ -164,7 +165,7 @@ class CompiledSteps:
             with tf.GradientTape() as tape:
                 tape.watch(weights)
                 _, logits, new_moving = model.forward(weights, moving, x, row_weights)
-                per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+                per_example = cross_entropy(self.loss, logits, y)
                 # Summing the networks' mean losses keeps each network's gradient its own.
                 loss = tf.reduce_sum(tf.reduce_sum(per_example * row_weights, axis=1) / tf.reduce_sum(row_weights))
             gradients = tape.gradient(loss, weights)
@@ -178,6 +179,9 @@ class CompiledSteps:
 
         def train_epoch(epoch, weights, moving, slots, step, grad_sum, grad_sq_sum, loss, correct, stop):
             # The gradient sums restart at every epoch; the loop carries them out of the last one.
+            # Zeros made here, not captured from outside the loop: a captured constant gets a name
+            # that differs from process to process, and so would the HLO that keys the XLA cache.
+            zero_grads = [tf.zeros(shape) for shape in kernel_shapes]
             _, _, weights, moving, slots, step, grad_sum, grad_sq_sum = tf.while_loop(
                 lambda batch, *_: batch < self.n_batches, train_batch,
                 (tf.constant(0), self.orders[epoch], weights, moving, slots, step, zero_grads, zero_grads))
@@ -191,7 +195,8 @@ class CompiledSteps:
 
         weights, moving = model.read()
         state = (tf.constant(0), weights, moving, optimizer.read_slots(), optimizer.iterations.read_value(),
-                 zero_grads, zero_grads, tf.zeros([self.capacity, 2, self.n_networks]),
+                 [tf.zeros(shape) for shape in kernel_shapes], [tf.zeros(shape) for shape in kernel_shapes],
+                 tf.zeros([self.capacity, 2, self.n_networks]),
                  tf.zeros([self.capacity, 2, self.n_networks], tf.int32), tf.constant(False))
         epoch, weights, moving, slots, step, grad_sum, grad_sq_sum, loss, correct, _ = tf.while_loop(
             lambda epoch, *rest: (epoch < n_epochs) & tf.logical_not(rest[-1]), train_epoch, state)
@@ -236,26 +241,25 @@ class Logging:
 
 def run_experiment(experiment: dict[str, Any], root: Path, seeds: list[int] | None = None,
                    progress: bool = True, resume: bool = False, flush_seconds: float = 5.0,
-                   replace: Iterable[Status] = REPLACEABLE_BY_DEFAULT,
-                   epochs_per_call: int | None = None) -> dict[str, str]:
+                   redo: Redo = Redo(), epochs_per_call: int | None = None) -> dict[str, Outcome]:
     """Train one experiment (every seed in `seeds`, default all) and write its runs.
 
     Returns {run_id: final status as recorded}; see `run_group`.
     """
     return run_group([(experiment, seeds or experiment["seeds"], resume)], root, progress=progress,
-                     flush_seconds=flush_seconds, replace=replace, epochs_per_call=epochs_per_call)
+                     flush_seconds=flush_seconds, redo=redo, epochs_per_call=epochs_per_call)
 
 
 def run_group(members: list[tuple[dict[str, Any], list[int], bool]], root: Path, progress: bool = True,
-              flush_seconds: float = 5.0, replace: Iterable[Status] = REPLACEABLE_BY_DEFAULT,
-              epochs_per_call: int | None = None) -> dict[str, str]:
+              flush_seconds: float = 5.0, redo: Redo = Redo(),
+              epochs_per_call: int | None = None) -> dict[str, Outcome]:
     """Train experiments of one shape (equal `trainer.plan.shape_key`) stacked as one computation.
 
     `members`: (experiment, seeds, resume) each; with resume, an experiment continues from
     the newest checkpoint all its seeds have. Every network writes its own run and gets the
-    same numbers as when trained alone. Returns {run_id: final status as recorded}; a run
-    another process holds (RunLocked) or that may not be replaced (RunExists, see
-    `replace`) is not trained and reported as "skipped: <why>". KeyboardInterrupt marks
+    same numbers as when trained alone. Returns {run_id: Outcome}: the final status as
+    recorded; a run another process holds (RunLocked) or that may not be replaced (RunExists,
+    see `redo`) is not trained, its Outcome says why (`refused`). KeyboardInterrupt marks
     the runs interrupted (everything flushed so far stays readable) and is re-raised.
     `epochs_per_call` caps how many epochs one compiled call trains (default: up to the
     next logged epoch, within memory).
@@ -269,22 +273,23 @@ def run_group(members: list[tuple[dict[str, Any], list[int], bool]], root: Path,
         start = checkpoint.latest_common_epoch(root, run_ids) \
             if resume and experiment["config"]["save_checkpoints"] else 0
         by_start.setdefault(start, []).extend(Network(experiment, s, r) for s, r in zip(seeds, run_ids))
-    statuses: dict[str, str] = {}
+    outcomes: dict[str, Outcome] = {}
     for start, networks in sorted(by_start.items()):
-        statuses.update(_train_stack(networks, Path(root), start, progress, flush_seconds, replace, epochs_per_call))
-    return statuses
+        outcomes.update(_train_stack(networks, Path(root), start, progress, flush_seconds, redo, epochs_per_call))
+    return outcomes
 
 
 def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress: bool, flush_seconds: float,
-                 replace: Iterable[Status], epochs_per_call: int | None) -> dict[str, str]:
+                 redo: Redo, epochs_per_call: int | None) -> dict[str, Outcome]:
     tf.config.experimental.enable_op_determinism()
+    xla_cache.enable(tf.__version__)   # before the process compiles its first function
     config = networks[0].experiment["config"]     # the shape; per-network settings come from each network's own
-    skipped = {}
+    skipped: dict[str, Outcome] = {}
     for network in networks:
         try:
-            network.writer = _open_writer(network, root, start_epoch, flush_seconds, replace)
+            network.writer = _open_writer(network, root, start_epoch, flush_seconds, redo)
         except (RunLocked, RunExists) as refused:
-            skipped[network.run_id] = f"skipped: {refused}"
+            skipped[network.run_id] = Outcome(None, refused=str(refused))
             print(f"{network.run_id}: skipped: {refused}", file=sys.stderr)
         except BaseException:
             for taken in networks:  # release the runs taken so far (they read as interrupted at epoch 0)
@@ -304,7 +309,8 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
         logged = schedule.logged_epochs(config["log_schedule"], config["epochs"])
         is_logged = set(logged)
         capacity = _capacity(logged, len(networks), len(data.train.y), epochs_per_call)
-        steps = CompiledSteps(model, optimizer, data, config["batch_size"], config["stop_at_accuracy"], capacity)
+        steps = CompiledSteps(model, optimizer, data, config["batch_size"], config["stop_at_accuracy"], capacity,
+                              config["loss"])
 
         initial_loss, initial_accuracy, initial_layers = steps.evaluate_layers()
         activation_fns = [layer.activation for layer in model.layers]
@@ -377,17 +383,14 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
         if network.status is Status.RUNNING:
             network.status = Status.COMPLETED
     _finish_ended(networks)
-    return {**skipped, **{network.run_id: network.status.value for network in networks}}
+    return {**skipped, **{network.run_id: Outcome(network.status, write_error=network.writer.write_error)
+                          for network in networks}}
 
 
 def _open_writer(network: Network, root: Path, start_epoch: int, flush_seconds: float,
-                 replace: Iterable[Status]) -> RunWriter:
-    experiment, config = network.experiment, network.experiment["config"]
-    fields = {"run_id": network.run_id, "group_id": config_module.group_id(experiment["name"], config),
-              "name": experiment["name"], "cohort": experiment.get("cohort"), "config": {**config, "seed": network.seed},
-              "seed": network.seed, "epochs_total": config["epochs"], "split_seed": config["split_seed"],
-              "ignored_keys": sorted(experiment.get("ignored", {}))}
-    return RunWriter(root, fields, flush_seconds, resume_epoch=start_epoch or None, replace=replace)
+                 redo: Redo) -> RunWriter:
+    return RunWriter(root, run_fields(network.experiment, network.seed), flush_seconds,
+                     resume_epoch=start_epoch or None, redo=redo)
 
 
 def _capacity(logged: list[int], n_networks: int, n_train: int, epochs_per_call: int | None) -> int:
@@ -420,8 +423,9 @@ def _record_metrics(networks: list[Network], first_epoch: int, loss: np.ndarray,
         network.writer.add("metrics", {
             "run_id": network.run_id, "epoch": np.repeat(epochs, 2), "split": ["train", "test"] * (last + 1),
             "loss": own_loss[:last + 1].ravel(), "accuracy": own_accuracy[:last + 1].ravel()})
-        for epoch, (train_loss, test_loss) in zip(epochs, own_loss[:last + 1]):
-            network.health.observe_losses(int(epoch), float(train_loss), float(test_loss))
+        for epoch, (train_loss, test_loss), train_accuracy in zip(epochs, own_loss[:last + 1],
+                                                                  own_accuracy[:last + 1, 0]):
+            network.health.observe_metrics(int(epoch), float(train_loss), float(test_loss), float(train_accuracy))
         network.epochs_done = int(epochs[-1])
         if diverged[last]:
             network.status = Status.DIVERGED
@@ -447,6 +451,10 @@ def _record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray]
     gradients = None if chunk is None else [
         gradient_stats(g[index], g2[index], log.n_batches, kernel[index])
         for g, g2, kernel in zip(chunk.grad_sum, chunk.grad_sq_sum, chunk.kernels)]
+    # Hidden layers only (the softmax layer learns the class prior even in a dead network).
+    states = None if gradients is None else [
+        layer_health(fn, values, stats["grad_mean_norm"], stats["grad_std_norm"])
+        for fn, values, stats in zip(log.activation_fns[:-1], stacked[:-1], gradients[:-1])]
     for position, network in enumerate(networks):
         try:
             own = [values[position] for values in stacked]
@@ -458,10 +466,11 @@ def _record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray]
             network.writer.add("activation_stats", {"run_id": network.run_id, **stats})
             if gradients is not None:
                 columns = {k: np.array([layer[k][position] for layer in gradients]) for k in gradients[0]}
+                own_states = [layer[position] for layer in states]
                 network.writer.add("gradients", {"run_id": network.run_id, "epoch": epoch,
-                                                 "layer": np.arange(len(gradients)), **columns})
-                network.health.observe_gradients(epoch, columns["grad_mean_norm"].tolist(),
-                                                 columns["grad_std_norm"].tolist())
+                                                 "layer": np.arange(len(gradients)), **columns,
+                                                 "health": [state.value for state in own_states] + [None]})
+                network.health.observe_layers(epoch, own_states)
             if config["save_activations"]:
                 saved.save_epoch(log.root, network.run_id, epoch, own)
         except StoreError:

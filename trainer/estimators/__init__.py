@@ -14,8 +14,9 @@ I(Y;T) = H(T) - sum_y p(y) H(T|Y=y). One module per family:
     kde_lower  Gaussian-mixture Bhattacharyya lower bound        kde.py
     edge       hashing / dependency-graph ensemble (EDGE)        edge.py
     ksg        k-nearest neighbours (Kozachenko-Leonenko, Ross)  ksg.py
-               (its I(X;T) is a differential entropy: scale-dependent, can be
-               negative, not comparable with the binning estimators')
+               (its first value is the differential entropy h(T), not I(X;T):
+               scale-dependent, can be negative; the mi rows store it as h_t_bits
+               and leave i_xt NULL)
 
 Use `estimate(name, activations, labels, **params)`; `canonical(name, params)` gives
 the complete, validated params that identify an estimate (store them with it).
@@ -37,7 +38,8 @@ from trainer.estimators import adaptive, binning, edge, kde, ksg
 from trainer.estimators.errors import EstimatorError
 from trainer.estimators.params import AUTO, resolver
 
-__all__ = ["ALIASES", "ESTIMATORS", "EstimatorError", "canonical", "estimate", "for_network", "needs_run_range"]
+__all__ = ["ALIASES", "ESTIMATORS", "EstimatorError", "canonical", "estimate", "first_value_column", "for_network",
+           "needs_run_range"]
 
 ESTIMATORS: dict[str, Callable[..., tuple[float, float]]] = {
     "binning": binning.binning_mi,
@@ -67,6 +69,11 @@ PARAMS: dict[str, Callable[[str, Mapping[str, Any]], dict[str, Any]]] = {
     "edge": resolver(edge.PARAMS),
     "ksg": resolver(ksg.PARAMS),
 }
+
+# The mi column that holds the first value an estimator returns: I(X;T), except for ksg, whose
+# k-NN estimate of it is the differential entropy h(T) of the layer (a deterministic, continuous
+# T has infinite I(X;T); h(T) depends on the scale of T and can be negative), stored as such.
+FIRST_VALUE_COLUMN: dict[str, str] = {"ksg": "h_t_bits"}
 
 # What deep-bottleneck's config key `discretization_range` meant for each estimator.
 DISCRETIZATION_RANGE_PARAM = {"binning": "bin_size", "kde_upper": "noise_variance", "kde_lower": "noise_variance"}
@@ -129,8 +136,14 @@ def for_network(name: str, params: Mapping[str, Any], activation_fn: str) -> dic
     return params
 
 
+def first_value_column(name: str) -> str:
+    """The mi column for the first value of `estimate(name, ...)`: "i_xt", or "h_t_bits" for ksg."""
+    return FIRST_VALUE_COLUMN.get(canonical(name)[0], "i_xt")
+
+
 def estimate(name: str, activations, labels, **params: Any) -> tuple[float, float]:
-    """(I(X;T), I(Y;T)) in bits of one layer with the named estimator (see the module docstring).
+    """(I(X;T), I(Y;T)) in bits of one layer with the named estimator (see the module docstring);
+    for ksg (h(T), I(Y;T)): its first value is a differential entropy (`first_value_column`).
 
     `activations`: numpy [n, units] (or [n]) for n distinct inputs; `labels`: integer
     class ids [n]. The params are canonicalised first (`canonical`), so aliases and

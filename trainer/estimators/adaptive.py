@@ -16,22 +16,19 @@ from typing import Any
 
 import numpy as np
 
+from trainer.activation_facts import bounds
 from trainer.estimators.discrete import code_ids, plugin_mi_bits
 from trainer.estimators.errors import EstimatorError
 from trainer.estimators.inputs import layer_inputs
 from trainer.estimators.params import AUTO, Param, as_number, integer_between
 
 LAYER_MINIMUM = "min"
-# The lower bound of an activation's range, as Chelombiev et al.'s `set_up_bins` sets it
-# (ivansche/adaptive_estimators, idnns/information/information_process.py): 0 for relu and
-# softplus, -1.000001 for tanh and ELU (activation codes 0 and 3 there). Activations bounded
-# below by 0 get 0; the other tanh-like ones (bounded below by -1) get -1.000001; anything else
-# the layer's own minimum ("min").
+# The lower edge Chelombiev et al.'s `set_up_bins` uses (ivansche/adaptive_estimators,
+# idnns/information/information_process.py): 0 for relu and softplus, -1.000001 for tanh and ELU
+# (activation codes 0 and 3 there), i.e. by the activation's lower bound (trainer.activation_facts):
+# bounded below by 0 gives 0, by -1 gives -1.000001; any other the layer's own minimum ("min").
 TANH_LIKE_LOW = -1.000001
-ACTIVATION_LOW: dict[str, float] = {
-    "relu": 0.0, "softplus": 0.0, "sigmoid": 0.0, "hard_sigmoid": 0.0, "relu6": 0.0, "softmax": 0.0,
-    "tanh": TANH_LIKE_LOW, "softsign": TANH_LIKE_LOW, "elu": TANH_LIKE_LOW,
-}
+LOW_BY_LOWER_BOUND: dict[float, float] = {0.0: 0.0, -1.0: TANH_LIKE_LOW}
 
 
 def convert_low(value: Any) -> str | float:
@@ -54,7 +51,7 @@ QUANTILE_PARAMS = {"n_bins": integer_between(1, 1_000_000, 30)}
 def low_for_activation(activation_fn: str) -> float | str:
     """The `low` the trainer gives `adaptive` for a network with this hidden activation:
     0 (bounded below by 0), -1.000001 (tanh-like) or "min" (the layer's minimum)."""
-    return ACTIVATION_LOW.get(activation_fn, LAYER_MINIMUM)
+    return LOW_BY_LOWER_BOUND.get(bounds(activation_fn).lower, LAYER_MINIMUM)
 
 
 def adaptive_mi(activations, labels, n_bins: int = 30, low: str | float = AUTO) -> tuple[float, float]:

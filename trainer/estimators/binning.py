@@ -27,10 +27,12 @@ def binning_mi(activations, labels, bin_size: float = 0.07, n_bins: int | None =
     """(I(X;T), I(Y;T)) in bits of one layer, by binning its activations.
 
     Two ways to bin (the canonical params hold exactly one of them):
-    - `bin_size` (deep-bottleneck / ibsgd `simplebinmi`): bin index floor(a / bin_size),
-      unbounded, the grid anchored at 0. Default 0.07.
+    - `bin_size` (deep-bottleneck / ibsgd `simplebinmi.bin_calc_information2`): bin index
+      floor(a / bin_size), unbounded, the grid anchored at 0, computed as ibsgd computes it on
+      Keras' activations: a and bin_size as float32, the quotient in float32. Default 0.07.
     - `n_bins` over `range` (Saxe et al. 2018 for ReLU: 100 bins between the layer's
-      min and max over the whole run; for IDNNs' exact edges see `idnns_mi`): n_bins equal bins
+      min and max over the whole run, no public code, computed in float64; for IDNNs' exact
+      edges see `idnns_mi`): n_bins equal bins
       over [lo, hi], bin index floor((a - lo) / (hi - lo) * n_bins). Values outside a
       fixed range are clipped into the first or last bin (so a value a > hi counts as
       in the last bin; a == hi is in the last bin too). `range` is [lo, hi], "layer"
@@ -45,7 +47,9 @@ def binning_mi(activations, labels, bin_size: float = 0.07, n_bins: int | None =
     """
     t, classes, n_classes = layer_inputs(activations, labels)
     if n_bins is None:
-        codes = np.floor(t / bin_size)
+        # As ibsgd runs it: np.floor(d / binsize) on Keras' float32 activations, so the division is
+        # float32 (a value on a bin edge can land one bin away from the float64 quotient).
+        codes = np.floor(t.astype(np.float32) / np.float32(bin_size))
     else:
         low, high = value_range(t, range)
         codes = grid_codes(t, n_bins, low, high)

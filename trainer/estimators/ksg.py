@@ -7,10 +7,11 @@ k = 2 follows the kNN comparison in the appendix of Saxe et al. (2018). I(Y;T) i
 Ross's (2014) estimator for a discrete Y and a continuous T, the one behind
 sklearn's mutual_info_classif. Neighbour queries use scipy's cKDTree on all cores.
 
-I(X;T) here is a *differential* entropy: it changes with the scale of the activations
-(doubling them adds one bit per unit), can be negative and is not bounded by
-log2 n, so it is not comparable with the binning estimators' I(X;T) (a discrete
-entropy of the binned layer, between 0 and log2 n).
+The first value is therefore a *differential* entropy h(T), not I(X;T): it changes with
+the scale of the activations (doubling them adds one bit per unit), can be negative and
+is not bounded by log2 n (for a deterministic, continuous T the true I(X;T) is infinite),
+so the trainer
+stores it in the mi column `h_t_bits` and leaves `i_xt` NULL for ksg.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ RADIUS_SLACK = 1e-13
 
 
 def ksg_mi(activations, labels, k: int = 2, noise: float = 1e-10, seed: int = 0) -> tuple[float, float]:
-    """(I(X;T), I(Y;T)) in bits from k-nearest-neighbour statistics (Euclidean distance).
+    """(h(T), I(Y;T)) in bits from k-nearest-neighbour statistics (Euclidean distance).
 
-    I(X;T) = H(T) by `mixed_entropy_bits`: the Kozachenko-Leonenko estimate for the
+    h(T), which the binning estimators' reasoning would call I(X;T), by `mixed_entropy_bits`: the Kozachenko-Leonenko estimate for the
     rows that occur once and the plug-in entropy for rows that repeat (a differential
     entropy: it depends on the scale of T, is not bounded by log2 n and can be
     negative). On the 4096 harmonics inputs (12-bit binary, all distinct, every

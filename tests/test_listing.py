@@ -1,0 +1,66 @@
+"""`trainer ls` (trainer.listing and the CLI verb): order, alignment, escaping, --where."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ibstore.record import SCHEMA_VERSION, RunRecord
+
+BASE = {"run_id": "r1", "status": "completed", "schema_version": SCHEMA_VERSION}
+
+
+def test_ls_sorts_numbers_in_run_ids_by_value():
+    from trainer.listing import natural_key
+
+    ids = ["bias-2-0-3fa1c2d0-s0", "bias-0-2-3fa1c2d0-s0", "bias-m1-0-3fa1c2d0-s0", "bias-0-0-3fa1c2d0-s0",
+           "bias-10-0-3fa1c2d0-s0", "bias-0-0-3fa1c2d0-s10", "bias-0-0-3fa1c2d0-s2", "m0-5", "0", "0-2", "m1"]
+    assert sorted(ids, key=natural_key) == [
+        "m1", "m0-5", "0", "0-2",
+        "bias-m1-0-3fa1c2d0-s0", "bias-0-0-3fa1c2d0-s0", "bias-0-0-3fa1c2d0-s2", "bias-0-0-3fa1c2d0-s10",
+        "bias-0-2-3fa1c2d0-s0", "bias-2-0-3fa1c2d0-s0", "bias-10-0-3fa1c2d0-s0"]
+
+
+def test_ls_table_is_aligned_escaped_and_has_a_header_when_empty():
+    from trainer.listing import COLUMNS, LEGEND, escape, table
+
+    assert table([]).split() == list(COLUMNS)
+    records = [RunRecord(**{**BASE, "run_id": "b\nfake  completed"}, name="x\x1b[2J\u202ey", epochs_done=3,
+                         epochs_total=10, final_test_accuracy=0.91234, dead_network=True, diverged=True),
+               RunRecord(**{**BASE, "run_id": "a", "status": "running"})]
+    lines = table(records).splitlines()
+    assert len(lines) == 4 and lines[3] == LEGEND
+    assert lines[1].split() == ["a", "running", "?/?", "-", "-"]
+    assert lines[2].split() == ["b\\nfake", "completed", "completed", "3/10", "0.912", "dead,diverged",
+                                "x\\x1b[2J\\u202ey"]
+    shown_id = "b\\nfake  completed"
+    assert lines[0].index("status") == lines[1].index("running") == lines[2].index("completed", len(shown_id))
+    assert lines[0].index("test_acc") + len("test_acc") == lines[2].index("0.912") + len("0.912")  # right-aligned
+    assert escape("plain é 名前") == "plain é 名前" and escape("\ud800") == "\\ud800"
+
+
+def test_ls_where_filters_through_the_read_only_sandbox(tmp_path, capsys):
+    from tests.conftest import write_cohort
+    from trainer import cli
+
+    write_cohort(tmp_path)
+    before = {path: path.read_bytes() for path in (tmp_path / "runs").rglob("*") if path.is_file()}
+    assert cli.main(["ls", "--results", str(tmp_path), "--where", "initial_bias < 0"]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:-1]
+    assert len(rows) == 2 and all(row.split()[4] == "dead" for row in rows)
+    for hostile in ("1=1; DROP TABLE runs", "run_id IN (SELECT 1 FROM (COPY runs TO 'x.csv'))", "nope >"):
+        assert cli.main(["ls", "--results", str(tmp_path), "--where", hostile]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --where: ") and len(err.strip().splitlines()) == 1
+    after = {path: path.read_bytes() for path in (tmp_path / "runs").rglob("*") if path.is_file()}
+    assert after == before and not Path("x.csv").exists()
+
+
+def test_ls_of_an_empty_root_names_a_config_that_exists(tmp_path, capsys, monkeypatch):
+    from trainer import cli
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["ls", "--results", str(tmp_path / "none")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split() == ["run_id", "status", "epochs", "test_acc", "flags", "name"]
+    config = out[2].split("trainer run ")[1].split()[0]
+    assert Path(config).is_absolute() and Path(config).is_file()

@@ -1,0 +1,106 @@
+"""The config key `loss` (trainer.model.cross_entropy) against an independent numpy computation.
+
+Keras' categorical_crossentropy (keras 2.3.1 / TensorFlow 1.8 as deep-bottleneck pins them; Keras 3's
+keras/src/backend/tensorflow/nn.py when it is given probabilities): p = softmax(z), p / sum(p),
+clip to [1e-7, 1 - 1e-7], -log p_y; tf.clip_by_value passes no gradient outside the interval.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from trainer import config
+from trainer.model import cross_entropy
+
+EPSILON = np.float32(1e-7)
+
+
+def softmax64(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def keras_loss32(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The clipped loss in float32, written out: softmax, normalise, clip, log."""
+    z = z.astype(np.float32)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    p = e / e.sum(axis=-1, keepdims=True)
+    p = p / p.sum(axis=-1, keepdims=True)
+    p_y = np.take_along_axis(p, y[..., None], axis=-1)[..., 0]
+    return -np.log(np.clip(p_y, EPSILON, np.float32(1) - EPSILON))
+
+
+def loss_and_gradient(loss: str, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    logits = tf.constant(z, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        per_example = cross_entropy(loss, logits, tf.constant(y, tf.int32))
+    return per_example.numpy(), tape.gradient(per_example, logits).numpy()
+
+
+@pytest.fixture
+def logits_and_labels() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two stacked networks x 8 examples x 3 classes; half the examples deep in the clipped zone
+    (the label's probability above 1 - 1e-7 or below 1e-7), half well inside."""
+    rng = np.random.default_rng(7)
+    z = rng.normal(0, 1, (2, 8, 3))
+    y = rng.integers(0, 3, (2, 8))
+    clipped = np.zeros((2, 8), bool)
+    clipped[:, ::2] = True
+    for s, b in zip(*np.nonzero(clipped)):
+        sign = 1.0 if (s + b) % 4 == 0 else -1.0                       # confidently right or confidently wrong
+        z[s, b] = -sign * 10.0
+        z[s, b, y[s, b]] = sign * 20.0
+    return z, y, clipped
+
+
+def test_the_clipped_loss_is_keras_loss(logits_and_labels):
+    z, y, clipped = logits_and_labels
+    value, _ = loss_and_gradient("keras_clipped", z, y)
+    np.testing.assert_allclose(value, keras_loss32(z, y), rtol=1e-5, atol=1e-7)
+    p_y = np.take_along_axis(softmax64(z), y[..., None], axis=-1)[..., 0]
+    assert ((p_y > 1 - 1e-7) | (p_y < 1e-7))[clipped].all() and not ((p_y > 1 - 1e-7) | (p_y < 1e-7))[~clipped].any()
+    # confidently right: the loss sits at its floor -log(1 - eps); confidently wrong: at its ceiling -log(eps)
+    floor, ceiling = -np.log(np.float32(1) - EPSILON), -np.log(EPSILON)
+    np.testing.assert_allclose(value[clipped], np.where(p_y[clipped] > 0.5, floor, ceiling), rtol=1e-5)
+
+
+def test_the_clipped_loss_gives_exactly_zero_gradient_in_the_clipped_zone(logits_and_labels):
+    z, y, clipped = logits_and_labels
+    _, gradient = loss_and_gradient("keras_clipped", z, y)
+    assert (gradient[clipped] == 0).all()
+    # inside: d(-log p_y)/dz_j = p_j - [j == y] (the normalisation p / sum(p) adds 0 through softmax) ...
+    expected = softmax64(z) - np.eye(3)[y]
+    np.testing.assert_allclose(gradient[~clipped], expected[~clipped], atol=2e-6)
+    # ... and by central finite differences of the float64 loss
+    step = 1e-4
+    for s, b in zip(*np.nonzero(~clipped)):
+        for j in range(3):
+            up, down = z[s, b].copy(), z[s, b].copy()
+            up[j] += step
+            down[j] -= step
+            numeric = (-np.log(softmax64(up)[y[s, b]]) + np.log(softmax64(down)[y[s, b]])) / (2 * step)
+            assert gradient[s, b, j] == pytest.approx(numeric, abs=1e-5)
+
+
+def test_the_exact_loss_has_a_gradient_everywhere(logits_and_labels):
+    z, y, clipped = logits_and_labels
+    value, gradient = loss_and_gradient("exact", z, y)
+    log_p = z - z.max(axis=-1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(axis=-1, keepdims=True))
+    np.testing.assert_allclose(value, -np.take_along_axis(log_p, y[..., None], axis=-1)[..., 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gradient, softmax64(z) - np.eye(3)[y], atol=2e-6)
+    # confidently wrong examples (label's probability ~e^-30) still pull: gradient ~1 on the label's logit
+    wrong = clipped & (value > 1)
+    assert wrong.any() and (np.abs(gradient[wrong]).max(axis=-1) > 0.99).all()
+
+
+def test_the_loss_is_a_config_key_with_keras_as_default():
+    (experiment,) = config.plan({"name": "x"})
+    assert experiment["config"]["loss"] == "keras_clipped"
+    (exact,) = config.plan({"name": "x", "loss": "exact"})
+    assert config.run_id("x", exact["config"], 0) != config.run_id("x", experiment["config"], 0)
+    with pytest.raises(config.ConfigError, match="'loss' = 'mse' is not allowed.*'keras_clipped' or 'exact'"):
+        config.plan({"name": "x", "loss": "mse"})

@@ -1,0 +1,99 @@
+"""ibstore.views: the `runs` view's rows and typed config columns."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ibstore.record import SCHEMA_VERSION, RunRecord
+
+BASE = {"run_id": "r1", "status": "completed", "schema_version": SCHEMA_VERSION}
+
+
+def encode(**fields) -> bytes:
+    return json.dumps({**BASE, **fields}).encode()
+
+
+def runs_view(records: list[RunRecord]):
+    import duckdb
+
+    from ibstore.views import runs_table
+
+    con = duckdb.connect()
+    con.register("runs", runs_table(records))
+    return con
+
+
+def test_runs_view_has_one_typed_column_per_flattened_config_key():
+    configs = [
+        {"initial_bias": 0, "epochs": 5, "activation_fn": "relu", "max_norm_weights": True,
+         "architecture": [10, 7], "optimizer": {"name": "adam", "lr": 0.001}, "mixed": "a",
+         "seed": 99, "empty": {}, "unset": None},
+        {"initial_bias": 0.5, "epochs": 6, "activation_fn": "tanh", "max_norm_weights": False,
+         "architecture": [3], "optimizer": {"name": "sgd", "lr": 1}, "mixed": 1, "Seed": 5},
+    ]
+    records = [RunRecord(**{**BASE, "run_id": f"r{i}"}, seed=i, config=c) for i, c in enumerate(configs)]
+    con = runs_view(records)
+    types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE runs)").fetchall())
+    assert {key: types[key] for key in ("initial_bias", "epochs", "activation_fn", "max_norm_weights",
+                                        "architecture", "optimizer.name", "optimizer.lr", "mixed",
+                                        "seed", "empty", "unset")} == {
+        "initial_bias": "DOUBLE", "epochs": "BIGINT", "activation_fn": "VARCHAR",
+        "max_norm_weights": "BOOLEAN", "architecture": "VARCHAR", "optimizer.name": "VARCHAR",
+        "optimizer.lr": "DOUBLE", "mixed": "VARCHAR", "seed": "BIGINT", "empty": "VARCHAR", "unset": "VARCHAR"}
+    assert "Seed" not in types     # DuckDB names ignore case: the record's seed wins
+    rows = con.execute('SELECT run_id, seed, initial_bias, architecture, "optimizer.lr", mixed, empty, unset '
+                       "FROM runs ORDER BY run_id").fetchall()
+    assert rows == [("r0", 0, 0.0, "[10, 7]", 0.001, '"a"', "{}", None),
+                    ("r1", 1, 0.5, "[3]", 1.0, "1", None, None)]
+
+
+def test_runs_view_record_columns_and_older_records():
+    new = RunRecord(**BASE, final_train_accuracy=0.9, final_test_accuracy=0.8, final_train_loss=0.1,
+                    final_test_loss=0.2, best_test_accuracy=0.85, epochs_done=4, dead_network=True,
+                    diverged=False, started_at="2026-01-01T00:00:00Z", finished_at="2026-01-01T00:01:00Z")
+    old = RunRecord.from_json_bytes(encode(run_id="old", schema_version=1, epochs_done=3))
+    con = runs_view([new, old])
+    columns = ("final_train_accuracy, final_test_accuracy, final_train_loss, final_test_loss, "
+               "best_test_accuracy, epochs_done, dead_network, diverged, status, duration_s")
+    assert con.execute(f"SELECT {columns} FROM runs ORDER BY run_id").fetchall() == [
+        (None, None, None, None, None, 3, None, None, "completed", None),
+        (0.9, 0.8, 0.1, 0.2, 0.85, 4, True, False, "completed", 60.0)]
+    types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE runs)").fetchall())
+    assert types["dead_network"] == "BOOLEAN" and types["final_test_accuracy"] == "DOUBLE"
+
+
+def test_accuracy_per_initial_bias_is_one_line_of_sql(tmp_path, capsys):
+    """The researcher's first question, answered by `trainer sql`, checked against the metrics files."""
+    import pyarrow.parquet as pq
+
+    from tests.conftest import BIASES, write_cohort
+    from trainer import cli
+
+    ids = write_cohort(tmp_path)
+    assert cli.main(["sql", "SELECT initial_bias, avg(final_test_accuracy) AS acc FROM runs GROUP BY 1",
+                     "--format", "json", "--results", str(tmp_path)]) == 0
+    answer = {row["initial_bias"]: row["acc"] for row in json.loads(capsys.readouterr().out)}
+    expected: dict[float, list[float]] = {}
+    for run_id in ids:
+        metrics = pq.read_table(tmp_path / "runs" / run_id / "metrics.parquet").to_pandas()
+        config = json.loads((tmp_path / "runs" / run_id / "run.json").read_text())["config"]
+        test = metrics[metrics.split == "test"]
+        expected.setdefault(config["initial_bias"], []).append(test.loc[test.epoch.idxmax(), "accuracy"])
+    assert sorted(answer) == sorted(BIASES)
+    for bias, accuracies in expected.items():
+        assert answer[bias] == pytest.approx(sum(accuracies) / len(accuracies))
+    assert answer[-1.0] < 0.6 < min(answer[b] for b in BIASES if b >= 0)   # the dead relu networks
+
+
+def test_a_config_with_thousands_of_keys_cannot_make_runs_unusably_wide():
+    from ibstore.views import MAX_CONFIG_COLUMNS, RUNS_SCHEMA
+
+    many = {f"k{i:05}": i for i in range(MAX_CONFIG_COLUMNS + 500)}
+    wide = RunRecord(**{**BASE, "run_id": "wide"}, config={"initial_bias": 1.0, **many})
+    plain = RunRecord(**BASE, config={"initial_bias": 0.5})
+    con = runs_view([wide, plain])
+    columns = [name for (name,) in con.execute("SELECT column_name FROM (DESCRIBE runs)").fetchall()]
+    assert len(columns) == len(RUNS_SCHEMA) + MAX_CONFIG_COLUMNS
+    assert con.execute("SELECT initial_bias FROM runs ORDER BY run_id").fetchall() == [(0.5,), (1.0,)]

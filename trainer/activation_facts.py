@@ -1,0 +1,78 @@
+"""What the trainer knows about each activation function: its output bounds and its slope.
+
+The one table of activation facts. Used by the histogram grids (bounded activations get
+fixed bins over their range, trainer.summaries), the per-neuron `frac_saturated` statistic
+(trainer.summaries), the layer health state `saturated` (trainer.health) and adaptive
+binning's lower edge (trainer.estimators.adaptive). Pure numpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SELU_SCALE = 1.0507009873554805     # Klambauer et al. 2017, as in keras.activations.selu
+SELU_ALPHA = 1.6732632423543772
+# A value is saturated where the activation's slope is below this fraction of its largest slope.
+SATURATION_SLOPE = 0.01
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The infimum and supremum of an activation's output (None: unbounded on that side)."""
+
+    lower: float | None
+    upper: float | None
+
+    @property
+    def closed(self) -> bool:
+        """Bounded on both sides (its histogram bins can be fixed in advance)."""
+        return self.lower is not None and self.upper is not None
+
+
+# Keras 3's definitions: elu with alpha 1, hard_sigmoid = relu6(x + 3) / 6, leaky_relu unbounded.
+BOUNDS: dict[str, Bounds] = {
+    "tanh": Bounds(-1.0, 1.0), "softsign": Bounds(-1.0, 1.0),
+    "sigmoid": Bounds(0.0, 1.0), "hard_sigmoid": Bounds(0.0, 1.0), "softmax": Bounds(0.0, 1.0),
+    "relu6": Bounds(0.0, 6.0), "relu": Bounds(0.0, None), "softplus": Bounds(0.0, None),
+    "elu": Bounds(-1.0, None), "selu": Bounds(-SELU_SCALE * SELU_ALPHA, None),
+    "leaky_relu": Bounds(None, None), "linear": Bounds(None, None),
+}
+
+
+def bounds(activation_fn: str) -> Bounds:
+    """The output bounds of an activation (unknown names: unbounded)."""
+    return BOUNDS.get(activation_fn, Bounds(None, None))
+
+
+def slope_relative(activation_fn: str, a: np.ndarray) -> np.ndarray:
+    """The activation's derivative at each value, written as a function of its output a,
+    divided by the function's largest slope (1 for most; 1/4 for sigmoid/softmax). It tends
+    to 0 exactly at the finite bounds of BOUNDS, and is 1 everywhere for unbounded ones."""
+    if activation_fn == "tanh":
+        return 1.0 - a * a
+    if activation_fn in ("sigmoid", "softmax"):
+        return 4.0 * a * (1.0 - a)
+    if activation_fn == "softsign":
+        return np.square(1.0 - np.abs(a))
+    if activation_fn == "relu":
+        return (a > 0).astype(np.float64)
+    if activation_fn == "relu6":
+        return ((a > 0) & (a < 6)).astype(np.float64)
+    if activation_fn == "hard_sigmoid":
+        return ((a > 0) & (a < 1)).astype(np.float64)
+    if activation_fn == "elu":          # x < 0: a = e^x - 1, slope e^x = a + 1
+        return np.where(a > 0, 1.0, a + 1.0)
+    if activation_fn == "selu":         # x < 0: a = l*al*(e^x - 1), slope a + l*al; max slope l*al
+        scale_alpha = SELU_SCALE * SELU_ALPHA
+        return np.where(a > 0, 1.0 / SELU_ALPHA, (a + scale_alpha) / scale_alpha)
+    if activation_fn == "softplus":     # slope sigmoid(x) = 1 - e^-a
+        return -np.expm1(-a)
+    return np.ones_like(a, dtype=np.float64)   # linear, leaky_relu: never flat
+
+
+def saturated(activation_fn: str, a: np.ndarray) -> np.ndarray:
+    """Where a value sits (numerically) at a bound of its activation: slope below SATURATION_SLOPE
+    of the largest (tanh: |a| > 0.99499; relu: a == 0)."""
+    return slope_relative(activation_fn, np.asarray(a, dtype=np.float64)) < SATURATION_SLOPE

@@ -1,0 +1,113 @@
+"""A run's table files: which files hold each table now, reading them, rewriting and compacting.
+
+A run's table T is a base file `T.parquet` plus part files `T.part-NNNNNN.parquet`
+(ibstore.layout; DESIGN.md, "Results root"). A rewrite writes a new base holding the rows
+to keep, recording the highest part number it holds (`ib.compacted_through`), then deletes
+the parts: a crash between the two leaves parts that readers ignore. The caller holds the
+run's lock (ibstore.lock), so no writer adds parts meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ibstore import layout
+from ibstore.lock import RunLock, RunLocked, describe_holder
+from ibstore.schema import TABLE_SCHEMAS
+from trainer.atomic import write_table
+
+
+def table_files(run_dir: Path) -> dict[str, list[Path]]:
+    """The files that hold each table now: the base, then the parts it does not already hold."""
+    try:
+        names = [entry.name for entry in os.scandir(run_dir) if entry.is_file(follow_symlinks=False)]
+    except FileNotFoundError:
+        return {}
+    through = {}
+    for name in names:
+        parsed = layout.parse_table_file(name)
+        if parsed and parsed[1] is None:
+            through[parsed[0]] = layout.compacted_through(pq.read_metadata(run_dir / name).metadata)
+    return {table: [run_dir / name for name in files]
+            for table, files in layout.current_table_files(names, through).items()}
+
+
+def all_parts(run_dir: Path) -> dict[str, list[tuple[int, Path]]]:
+    """Every part file on disk per table (those a base already holds too), by number."""
+    parts: dict[str, list[tuple[int, Path]]] = {}
+    for path in sorted(run_dir.glob("*.part-*.parquet")):
+        parsed = layout.parse_table_file(path.name)
+        if parsed and parsed[1] is not None:
+            parts.setdefault(parsed[0], []).append((parsed[1], path))
+    return parts
+
+
+def next_part(run_dir: Path) -> int:
+    """The number the next flush's parts get: above every part on disk and every base's
+    `ib.compacted_through`."""
+    return 1 + max([n for parts in all_parts(run_dir).values() for n, _ in parts]
+                   + [layout.compacted_through(pq.read_metadata(files[0]).metadata)
+                      for files in table_files(run_dir).values()], default=0)
+
+
+def read_table(files: list[Path], table: str) -> pa.Table:
+    """One table from its base and parts, in that order."""
+    schema = TABLE_SCHEMAS[table]
+    return pa.concat_tables([pq.read_table(path, schema=schema).replace_schema_metadata(None) for path in files]) \
+        if files else schema.empty_table()
+
+
+def rewrite_table(run_dir: Path, table: str, transform: Callable[[pa.Table], pa.Table]) -> None:
+    """Replace a table by transform(its rows) as one base file, then delete its parts."""
+    files = table_files(run_dir).get(table, [])
+    parts = all_parts(run_dir).get(table, [])
+    base = run_dir / f"{table}.parquet"
+    through = max([n for n, _ in parts], default=0)
+    if base.exists():
+        through = max(through, layout.compacted_through(pq.read_metadata(base).metadata))
+    write_table(base, transform(read_table(files, table)), compacted_through=through)
+    for _, path in parts:
+        path.unlink(missing_ok=True)
+
+
+def compact_run(run_dir: Path) -> int:
+    """Merge each table's parts into its base file; returns how many part files were merged."""
+    merged = 0
+    for table, parts in all_parts(run_dir).items():
+        rewrite_table(run_dir, table, lambda rows: rows)
+        merged += len(parts)
+    return merged
+
+
+def load_tables(root: Path, run_id: str, up_to_epoch: int) -> dict[str, pa.Table]:
+    """The tables of a run (base and parts) cut to epochs <= up_to_epoch."""
+    return {table: (rows := read_table(files, table)).filter(pc.less_equal(rows["epoch"], up_to_epoch))
+            for table, files in table_files(layout.run_dir(root, run_id)).items()}
+
+
+def compact(root: Path) -> tuple[dict[str, int], dict[str, str], dict[str, str]]:
+    """`trainer compact`: merge the part files of every run no live process holds.
+
+    Returns ({run_id: parts merged}, {run_id: who holds it} for live runs left alone,
+    {run_id: error} for runs that could not be compacted)."""
+    merged, held, failed = {}, {}, {}
+    runs_dir = layout.runs_dir(root)
+    run_dirs = sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.is_symlink()
+                      and not p.name.startswith(".")) if runs_dir.is_dir() else []
+    for run_dir in run_dirs:
+        if not all_parts(run_dir):
+            continue
+        try:
+            with RunLock.acquire(run_dir, wait_s=0.2):
+                merged[run_dir.name] = compact_run(run_dir)
+        except RunLocked as locked:
+            held[run_dir.name] = describe_holder(locked.holder)
+        except (OSError, pa.ArrowException) as error:
+            failed[run_dir.name] = f"{type(error).__name__}: {error}"
+    return merged, held, failed
