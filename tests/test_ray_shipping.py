@@ -154,6 +154,19 @@ def test_a_write_that_fails_takes_back_the_files_of_its_batch(tmp_path):
     assert not (run_dir / "metrics.part-000001.parquet").exists()
 
 
+def test_ray_mode_without_ray_is_refused_before_anything_is_written(tmp_path, capsys):
+    path = write_config(tmp_path / "cohort", TINY)
+    root = tmp_path / "results"
+    assert cli.main(["sweep", str(path), "--ray-mode", "ship", "--results", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "--ray-mode applies to Ray sweeps; add --ray ADDRESS" in err and "Traceback" not in err
+    assert not root.exists()
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["sweep", str(path), "--ray", "local", "--ray-mode", "nfs", "--results", str(root)])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'nfs'" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------- a Ray cluster whose workers cannot see the root
 
 def free_port() -> int:
@@ -237,7 +250,8 @@ def test_a_ray_sweep_whose_workers_cannot_see_the_root_writes_it_as_a_local_swee
 @pytest.mark.slow
 def test_killing_a_shipping_worker_leaves_its_runs_interrupted_and_resumable(hidden_cluster, tmp_path):
     address, hidden = hidden_cluster
-    path = write_config(tmp_path / "cohort", {**TINY, "epochs": 3000, "n_runs": 2,
+    epochs = 12000  # long enough (tens of seconds) that the kill lands mid-run
+    path = write_config(tmp_path / "cohort", {**TINY, "epochs": epochs, "n_runs": 2,
                                               "log_schedule": {"every": 100}})
     root = hidden / "killed"
     sweep = subprocess.Popen([sys.executable, "-m", "trainer", "sweep", str(path), "--ray", address,
@@ -245,14 +259,20 @@ def test_killing_a_shipping_worker_leaves_its_runs_interrupted_and_resumable(hid
                              text=True, start_new_session=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
     try:
         def flushed() -> list:
-            records = [read_record(root, run_id) for run_id in run_ids(root)] if layout.runs_dir(root).is_dir() else []
-            return records if len(records) == 2 and all(r and r.epochs_done >= 200 for r in records) else []
+            """Both runs' records once each has shipped a flush and a checkpoint."""
+            ids = run_ids(root) if layout.runs_dir(root).is_dir() else []
+            records = [read_record(root, run_id) for run_id in ids]
+            return records if len(records) == 2 and all(
+                r and r.epochs_done > 0 and list(layout.checkpoints_dir(root, r.run_id).glob("epoch_*.npz"))
+                for r in records) else []
         deadline = time.time() + 240
         while not flushed():
             assert sweep.poll() is None and time.time() < deadline, "no flush reached the driver"
             time.sleep(0.5)
         records = flushed()
-        assert all(is_live(layout.run_dir(root, r.run_id)) for r in records)  # the driver holds the runs
+        # The driver holds the runs: `trainer ls` and the explorer on its machine show them running.
+        assert all(is_live(layout.run_dir(root, r.run_id)) for r in records)
+        assert all(current_status(root, r.run_id) is Status.RUNNING for r in records)
         for pid in {r.pid for r in records}:  # the Ray worker processes training the runs (one group each)
             os.kill(pid, signal.SIGKILL)
         out, err = sweep.communicate(timeout=120)
@@ -265,15 +285,15 @@ def test_killing_a_shipping_worker_leaves_its_runs_interrupted_and_resumable(hid
     for run_id in run_ids(root):
         record = read_record(root, run_id)
         started_at[run_id] = record.started_at
-        assert current_status(root, run_id, now) is Status.INTERRUPTED
-        epochs = read_table(table_files(layout.run_dir(root, run_id))["metrics"], "metrics")["epoch"].to_pylist()
-        assert set(range(record.epochs_done + 1)) <= set(epochs)  # every epoch it counts is on disk
+        assert current_status(root, run_id, now) is Status.INTERRUPTED and 0 < record.epochs_done < epochs
+        rows = read_table(table_files(layout.run_dir(root, run_id))["metrics"], "metrics")["epoch"].to_pylist()
+        assert set(range(record.epochs_done + 1)) <= set(rows)  # every epoch it counts is on disk
         assert any(p.name.startswith("epoch_") for p in layout.checkpoints_dir(root, run_id).iterdir())
 
     assert cli.main(["sweep", str(path), "--ray", address, "--resume", "--results", str(root)]) == 0
     for run_id in run_ids(root):
         record = read_record(root, run_id)
-        assert record.status is Status.COMPLETED and record.epochs_done == 3000
+        assert record.status is Status.COMPLETED and record.epochs_done == epochs
         assert record.started_at == started_at[run_id]  # continued from its checkpoint, not restarted
-        epochs = read_table(table_files(layout.run_dir(root, run_id))["metrics"], "metrics")["epoch"].to_pylist()
-        assert sorted(set(epochs)) == list(range(3001))
+        rows = read_table(table_files(layout.run_dir(root, run_id))["metrics"], "metrics")["epoch"].to_pylist()
+        assert sorted(set(rows)) == list(range(epochs + 1))

@@ -107,7 +107,7 @@ class ScratchWatcher:
             signature = _signature(path)
             if shipped.get(relative) != signature:
                 data = _read(path)
-                if data is None:  # removed since it was listed: the next poll ships the removal
+                if data is None:  # removed since it was listed: shipped as a removal below
                     continue
                 writes.append(FileChange(relative, data))
             now_shipped[relative] = signature
