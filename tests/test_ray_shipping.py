@@ -27,7 +27,14 @@ from ibstore.lock import is_live
 from ibstore.record import Status
 from trainer import cli
 from trainer.plan import load_experiments, plan_sweep, stack_groups
-from trainer.shipping import FileChange, RunChanges, ShipError, ShippedRuns, apply_changes, train_shipped
+from trainer.shipping import (
+    FileChange,
+    RunChanges,
+    ShipError,
+    ShippedRuns,
+    apply_changes,
+    train_shipped,
+)
 from trainer.tables import read_table, table_files
 from trainer.task import train_group
 
@@ -177,9 +184,10 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def hidden_cluster(tmp_path_factory):
-    """(address, hidden folder): a Ray head whose processes see an empty tmpfs at `hidden`."""
+    """(address, hidden folder, the head's session id): a Ray head whose processes (in that
+    session) see an empty tmpfs at `hidden`."""
     ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
-    if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "true"]).returncode != 0:
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "true"], check=False).returncode != 0:
         pytest.skip("needs a private mount namespace (unshare -m, as root)")
     hidden = tmp_path_factory.mktemp("driver-only")
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a length limit
@@ -205,7 +213,7 @@ def hidden_cluster(tmp_path_factory):
                 assert head.poll() is None and time.time() < deadline, "the Ray head did not start"
                 time.sleep(2)
         ray.shutdown()
-        yield address, hidden
+        yield address, hidden, head.pid
     finally:
         os.killpg(head.pid, signal.SIGKILL)  # the head's session: raylet, GCS, its workers
         head.wait()
@@ -222,7 +230,7 @@ def test_auto_mode_sees_whether_the_workers_see_the_root(hidden_cluster, tmp_pat
 
     from trainer.ray_pool import workers_see_root
 
-    address, hidden = hidden_cluster
+    address, hidden, _ = hidden_cluster
     ray.init(address=address, log_to_driver=False)
     try:
         assert workers_see_root(ray, hidden) is False
@@ -234,7 +242,7 @@ def test_auto_mode_sees_whether_the_workers_see_the_root(hidden_cluster, tmp_pat
 
 @pytest.mark.slow
 def test_a_ray_sweep_whose_workers_cannot_see_the_root_writes_it_as_a_local_sweep(hidden_cluster, tmp_path, capsys):
-    address, hidden = hidden_cluster
+    address, hidden, _ = hidden_cluster
     path = write_config(tmp_path / "cohort", {**TINY, "n_runs": 2, "grid": {"activation_fn": ["tanh", "relu"]}})
     shipped_root, local_root = hidden / "results", tmp_path / "local"
     assert cli.main(["sweep", str(path), "--ray", address, "--results", str(shipped_root)]) == 0
@@ -247,9 +255,24 @@ def test_a_ray_sweep_whose_workers_cannot_see_the_root_writes_it_as_a_local_swee
     assert "4 already complete" in capsys.readouterr().out
 
 
+def shipping_workers(session: int) -> list[int]:
+    """The Ray worker processes of the cluster's session that run a shipped group now (Ray
+    titles a worker process by the task it runs)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            title = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == session and title.startswith(b"ray::_shipped_task"):
+            found.append(int(stat.parent.name))
+    return found
+
+
 @pytest.mark.slow
 def test_killing_a_shipping_worker_leaves_its_runs_interrupted_and_resumable(hidden_cluster, tmp_path):
-    address, hidden = hidden_cluster
+    address, hidden, session = hidden_cluster
     epochs = 12000  # long enough (tens of seconds) that the kill lands mid-run
     path = write_config(tmp_path / "cohort", {**TINY, "epochs": epochs, "n_runs": 2,
                                               "log_schedule": {"every": 100}})
@@ -273,9 +296,12 @@ def test_killing_a_shipping_worker_leaves_its_runs_interrupted_and_resumable(hid
         # The driver holds the runs: `trainer ls` and the explorer on its machine show them running.
         assert all(is_live(layout.run_dir(root, r.run_id)) for r in records)
         assert all(current_status(root, r.run_id) is Status.RUNNING for r in records)
-        for pid in {r.pid for r in records}:  # the Ray worker processes training the runs (one group each)
+        assert {r.pid for r in records} == {sweep.pid}  # run.json names the driver, the lock holder
+        workers = shipping_workers(session)
+        assert len(workers) == 2  # one group per run (two CPUs)
+        for pid in workers:
             os.kill(pid, signal.SIGKILL)
-        out, err = sweep.communicate(timeout=120)
+        _, err = sweep.communicate(timeout=120)
     finally:
         if sweep.poll() is None:
             os.killpg(sweep.pid, signal.SIGKILL)

@@ -22,6 +22,7 @@ removes files last (a compacted base is in place before its parts go).
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from ibstore import layout
 from ibstore.lifecycle import may_replace, read_record
 from ibstore.lock import LOCK_FILE, RunLock, RunLocked, describe_holder
 from ibstore.progress import HELD
+from ibstore.record import RecordError, RunRecord
 from trainer.atomic import write_bytes
 from trainer.plan import Group, Task
 from trainer.store import remove_results, unwritable
@@ -215,7 +217,7 @@ class ShippedRuns:
     not_trained: dict[str, RunResult] = field(default_factory=dict)
 
     @classmethod
-    def claim(cls, root: Path, group: Group) -> "ShippedRuns":
+    def claim(cls, root: Path, group: Group) -> ShippedRuns:
         """Lock every run of the group that may be trained now (raises StoreError if the root
         cannot be written; then no lock is kept)."""
         claimed = cls(root, group)
@@ -261,10 +263,25 @@ class ShippedRuns:
         return Group(tuple(tasks)) if tasks else None
 
     def write(self, changes: RunChanges) -> None:
-        """One run's changes into the root (OSError if it cannot be written)."""
+        """One run's changes into the root (OSError if it cannot be written).
+
+        run.json is validated and gets this process's host and pid: readers on this host
+        then judge liveness by the lock it holds (ibstore.scan.live_status), at once, not
+        by the heartbeat age they use for a run of another host."""
         if changes.run_id not in self.locks:
             raise ShipError(f"a worker sent files of run {changes.run_id!r}, which it does not train")
-        apply_changes(layout.run_dir(self.root, changes.run_id), changes.changes)
+        apply_changes(layout.run_dir(self.root, changes.run_id),
+                      tuple(self._as_driver(change) if change.path == RUN_JSON and change.data is not None else change
+                            for change in changes.changes))
+
+    @staticmethod
+    def _as_driver(change: FileChange) -> FileChange:
+        try:
+            record = RunRecord.from_json_bytes(change.data)
+        except RecordError as error:
+            raise ShipError(f"a worker sent a run.json that is not a valid record: {error}") from None
+        return replace(change, data=record.model_copy(update={"host": socket.gethostname(),
+                                                              "pid": os.getpid()}).to_json_bytes())
 
     def result(self, trained: GroupResult) -> GroupResult:
         """The whole group's result: the worker's for the runs it trained, ours for the others."""
