@@ -151,6 +151,13 @@ def test_the_driver_refuses_files_outside_the_run_folder(tmp_path):
         with pytest.raises(ShipError, match="only plain paths inside its run folder"):
             apply_changes(run_dir, (FileChange(bad, b"x"),))
     assert not run_dir.exists()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run_dir.mkdir(parents=True)
+    (run_dir / "checkpoints").symlink_to(elsewhere)
+    with pytest.raises(ShipError, match="only plain paths inside its run folder"):
+        apply_changes(run_dir, (FileChange("checkpoints/epoch_000002.npz", b"x"),))
+    assert not list(elsewhere.iterdir())
 
 
 def test_a_write_that_fails_takes_back_the_files_of_its_batch(tmp_path):

@@ -22,6 +22,7 @@ removes files last (a compacted base is in place before its parts go).
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -145,8 +146,6 @@ def scratch_base() -> str:
 def train_shipped(group: Group, seeds: dict[str, tuple[FileChange, ...]]) -> Iterator[RunChanges | GroupResult]:
     """Train the group in a fresh scratch root, yielding its file changes as they appear and
     then its GroupResult. `seeds`: run id -> the files the run starts from (resumed runs)."""
-    import shutil
-
     scratch = Path(tempfile.mkdtemp(prefix="ib-scratch-", dir=scratch_base()))
     try:
         watcher = ScratchWatcher(scratch, group.run_ids)
@@ -175,9 +174,11 @@ class ShipError(ValueError):
 
 
 def checked_path(run_dir: Path, relative: str) -> Path:
-    """`run_dir / relative`, refusing anything that could leave the run folder or touch its lock."""
+    """`run_dir / relative`, refusing anything that could leave the run folder (a `..`, or a
+    symlinked folder on the way) or touch its lock or temporary files."""
     parts = relative.split("/")
-    if any(part in ("", ".", "..") or part.startswith(".") for part in parts):
+    if any(part in ("", ".", "..") or part.startswith(".") for part in parts) \
+            or any(run_dir.joinpath(*parts[:depth]).is_symlink() for depth in range(1, len(parts))):
         raise ShipError(f"a worker sent the file {relative!r}: only plain paths inside its run folder are allowed")
     return run_dir.joinpath(*parts)
 
