@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from ibstore.progress import SweepProgress, progress_path, read_progress
-from ibstore.scan import scan
+from ibstore.index import scan
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = "data/configs/quickstart"

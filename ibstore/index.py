@@ -10,9 +10,17 @@ during a read changes the signature again, so it is read again next time. Runs w
 says `running` get their live status again at every scan (a killed writer changes no file).
 The `runs` and `config` view tables are kept too and patched for the runs that changed.
 
-Where: `<root>/.index/index.bin`; when that folder cannot be written (a read-only root, or
-`.index` is not a folder), `$XDG_CACHE_HOME/ib-lab/<hash of the root's path>/index.bin`
-(default `~/.cache`). Both are read, the one a save would go to first.
+Where: only in the user's own cache, `$XDG_CACHE_HOME/ib-lab/index/<key>/index.bin` (default
+`~/.cache`), the key a digest of the root's resolved path and its device and inode numbers.
+The index is a cache, never an authority: a results root is often shared, and whoever can
+write it could otherwise plant an index that shows records and values no run folder holds
+(a CRC is not a signature). So nothing in the root is read as an index; the cache folder is
+used only if it is a folder of this user that no one else can write (mode 0700 is what we
+make), and `index.bin` only if it opens without following a link or blocking
+(O_NOFOLLOW | O_NONBLOCK: a named pipe or device is never waited on) and `fstat` says a
+regular file of this user no larger than `max_index_bytes(number of run folders)`.
+Anything else is not read and is rebuilt (`Scan.index_note` says why). See DESIGN.md, "Threat
+model".
 
 Format: MAGIC, the header's length (u32, little-endian), the header (JSON: the code version,
 the body's length and CRC-32, the byte range of each segment), then the body: one Arrow IPC
@@ -43,12 +51,11 @@ import pyarrow.compute as pc
 import pydantic
 
 from ibstore import layout, views
-from ibstore.record import RunRecord, Status
+from ibstore.record import MAX_RECORD_BYTES, RunRecord, Status
 from ibstore.scan import FILES_SCHEMA, Problem, Scan, file_rows, live_status, read_run, run_dirs
 
 MAGIC = b"ib-lab results index\n"
 INDEX_FILE = "index.bin"
-ROOT_INDEX_DIR = ".index"
 MAX_HEADER_BYTES = 1 << 16
 ALIGNMENT = 64           # the body and each segment start at a multiple of it: Arrow reads them in place
 SAVE_INTERVAL_S = 5.0    # a process rewrites the index at most this often (a stale one only costs re-reads)
@@ -120,7 +127,7 @@ def scan(root: str | os.PathLike, now: float | None = None) -> Scan:
         state = _STATES.get(str(root))
         if state is None:
             state = _STATES[str(root)] = State()
-            loaded, note = load(root)
+            loaded, note = load(root, run_folder_count(root))
             if loaded is not None:
                 state.entries, state.shown, state.file_table, state.runs_view, state.config_view = loaded
                 state.unsaved = False
@@ -144,6 +151,10 @@ def forget(root: str | os.PathLike | None = None) -> None:
             _STATES.clear()
         else:
             _STATES.pop(str(Path(root).absolute()), None)
+
+
+def run_folder_count(root: Path) -> int:
+    return len(run_dirs(layout.runs_dir(root))[0])
 
 
 def _update(state: State, root: Path, now: float) -> Scan:
@@ -282,31 +293,56 @@ def _snapshot(root: Path, entries: dict[str, Entry], shown: dict[str, Status],
 
 # --- on disk -------------------------------------------------------------------------------
 
-def _cache_dir(root: Path) -> Path:
+# Per run folder, the most an index may hold: the record (at most MAX_RECORD_BYTES) kept as
+# JSON, again in the `runs` and `config` tables, and the folder's entries, problems and files.
+INDEX_BYTES_PER_RUN = 4 * MAX_RECORD_BYTES
+INDEX_BYTES_FIXED = 1 << 20
+
+
+def max_index_bytes(run_folders: int) -> int:
+    """The largest plausible index of a root with `run_folders` run folders."""
+    return INDEX_BYTES_FIXED + INDEX_BYTES_PER_RUN * run_folders
+
+
+def cache_dir(root: Path) -> Path:
+    """The user's index folder of `root`: keyed by the root's resolved path and its device and
+    inode, so a root moved or replaced by another folder at the same path gets a new index."""
     cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache_home / "ib-lab" / hashlib.sha256(str(root.absolute()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    resolved = root.resolve()
+    try:
+        identity = os.stat(resolved)
+        key = f"{resolved}\0{identity.st_dev}\0{identity.st_ino}"
+    except OSError:
+        key = str(resolved)
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    return cache_home / "ib-lab" / "index" / digest
 
 
-def index_dirs(root: Path) -> list[Path]:
-    """Where the index of `root` may be, the folder a save would go to first: the root's own
-    folder if it can be written (it is a writable folder, or absent in a writable root), else
-    the user cache folder."""
-    own, cache = root / ROOT_INDEX_DIR, _cache_dir(root)
-    writable = os.access(own, os.W_OK) if own.is_dir() else not own.exists() and os.access(root, os.W_OK)
-    return [own, cache] if writable else [cache, own]
+def _private(directory: Path) -> str | None:
+    """Why `directory` is not a folder only this user can write (None if it is)."""
+    try:
+        info = os.lstat(directory)
+    except OSError as error:
+        return f"cannot be inspected ({error.strerror})"
+    if not stat.S_ISDIR(info.st_mode):
+        return "is not a folder"
+    if info.st_uid != os.geteuid():
+        return "belongs to another user"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return "can be written by other users"
+    return None
 
 
 def writable_index_dir(root: Path) -> Path | None:
-    """The root's own index folder if it can be written there, else the user cache folder."""
-    own, cache = root / ROOT_INDEX_DIR, _cache_dir(root)
-    for directory in (own, cache):
-        try:
-            directory.mkdir(parents=directory is cache, exist_ok=True)
-        except OSError:
-            continue
-        if directory.is_dir() and not directory.is_symlink() and os.access(directory, os.W_OK):
-            return directory
-    return None
+    """The user's index folder of `root`, made (0700) if missing; None if it cannot be made or
+    is not private."""
+    directory = cache_dir(root)
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        directory.mkdir(exist_ok=True, mode=0o700)
+    except OSError:
+        return None
+    return directory if _private(directory) is None else None
 
 
 def save(root: Path, state: State) -> Path | None:
@@ -361,25 +397,52 @@ def _remove_stale_temporaries(directory: Path) -> None:
             continue
 
 
-def load(root: Path) -> tuple[tuple | None, str]:
-    """(entries, shown statuses, runs table, config table) from the first usable index, and a
-    note saying which was used or why none was."""
-    notes = []
-    for directory in index_dirs(root):
-        path = directory / INDEX_FILE
-        try:
-            with pa.OSFile(str(path)) as file:   # an Arrow buffer: aligned, so the tables read in place
-                data = file.read_buffer()
-        except FileNotFoundError:
-            continue
-        except OSError as error:
-            notes.append(f"{path}: cannot be read ({error.strerror})")
-            continue
-        try:
-            return _parse(root, data), f"loaded {path}"
-        except (ValueError, KeyError, TypeError, OSError, pa.ArrowException) as error:
-            notes.append(f"{path}: not used ({error}); rebuilt")
-    return None, "; ".join(notes) or "no index yet: built"
+def load(root: Path, run_folders: int) -> tuple[tuple | None, str]:
+    """(entries, shown statuses, file table, runs table, config table) from the user's index of
+    `root` if it may be used, and a note saying it was used or why not."""
+    directory = cache_dir(root)
+    path = directory / INDEX_FILE
+    if not os.path.lexists(directory):
+        return None, "no index yet: built"
+    why = _private(directory)
+    if why is not None:
+        return None, f"{directory}: not used, it {why}; rebuilt in memory"
+    try:
+        data = read_index_file(path, max_index_bytes(run_folders))
+    except FileNotFoundError:
+        return None, "no index yet: built"
+    except (OSError, ValueError) as error:
+        return None, f"{path}: not used ({getattr(error, 'strerror', None) or error}); rebuilt"
+    try:
+        return _parse(root, data), f"loaded {path}"
+    except (ValueError, KeyError, TypeError, OSError, pa.ArrowException) as error:
+        return None, f"{path}: not used ({error}); rebuilt"
+
+
+def read_index_file(path: Path, max_bytes: int) -> pa.Buffer:
+    """The file at `path`, if it is a regular file of this user of at most `max_bytes`: opened
+    without following a link and without blocking, checked on the open descriptor, read into a
+    64-byte aligned buffer (Arrow then reads the tables in place). ValueError says why not."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_uid != os.geteuid():
+            raise ValueError("belongs to another user")
+        if info.st_size > max_bytes:
+            raise ValueError(f"{info.st_size:,} bytes, more than an index of this root can hold "
+                             f"({max_bytes:,})")
+        buffer = pa.allocate_buffer(info.st_size)
+        view, filled = memoryview(buffer).cast("B"), 0
+        while filled < info.st_size:
+            got = os.readv(descriptor, [view[filled:]])
+            if got == 0:
+                raise ValueError("cut short while read")
+            filled += got
+        return buffer
+    finally:
+        os.close(descriptor)
 
 
 def _parse(root: Path, data: pa.Buffer) -> tuple:

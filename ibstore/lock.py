@@ -28,6 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ibstore.text import terminal_text
+
 LOCK_FILE = ".lock"
 # A holder's JSON is a few dozen bytes; anything bigger is not ours and is not read.
 MAX_HOLDER_BYTES = 4096
@@ -55,8 +57,9 @@ def describe_holder(holder: dict[str, Any] | None) -> str:
     holder = holder or {}
     if "pid" not in holder:
         return "held by another process"
-    text = f"held by pid {holder['pid']} on host {holder.get('host', '?')}"
-    return text + (f" since {holder['since']}" if holder.get("since") else "")
+    # The lock file is written by whoever holds the run: its fields are text, never commands.
+    text = f"held by pid {terminal_text(str(holder['pid']))} on host {terminal_text(str(holder.get('host', '?')))}"
+    return text + (f" since {terminal_text(str(holder['since']))}" if holder.get("since") else "")
 
 
 class RunLock:

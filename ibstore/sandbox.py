@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +37,11 @@ import pandas as pd
 import pyarrow as pa
 
 from ibstore import views
+from ibstore.query_process import Outcome, QueryProcess, WorkerEnded, out_of_memory
 from ibstore.record import json_depth
-from ibstore.scan import Scan, scan as scan_root
+from ibstore.index import scan as scan_root
+from ibstore.scan import Scan, table_file_problem
+from ibstore.schema import TABLE_SCHEMAS
 
 T = TypeVar("T")
 
@@ -108,30 +112,88 @@ class QueryInterrupted(SqlError):
         super().__init__("query interrupted")
 
 
+class MemoryLimitExceeded(SqlError):
+    """The statement needed more memory than its bound; an allocation failed in its worker."""
+
+    def __init__(self, memory_bytes: int):
+        self.memory_bytes = memory_bytes
+        super().__init__(f"query stopped: it needed more than {size_text(memory_bytes)} of memory (the memory limit)")
+
+
+GIB = 1 << 30
+NO_FOLDER = "/nonexistent"   # DuckDB's folders, shown in its settings instead of the user's
+MEMORY_BYTES = GIB
+# DuckDB's own buffer limit, as a share of the worker's bound: the rest is the interpreter,
+# pyarrow and DuckDB's libraries (about 250 MB of data) and what DuckDB does not count.
+DUCKDB_SHARE = 0.6
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
 @dataclass(frozen=True)
 class Limits:
-    """What one statement may use. `timeout_s` None means no time limit."""
+    """What one statement may use. `timeout_s` None means no time limit; `memory_bytes` bounds
+    the worker process (RLIMIT_DATA), of which DuckDB's buffers get DUCKDB_SHARE."""
     timeout_s: float | None = CLI_TIMEOUT_S
-    memory_limit: str = "1GB"     # DuckDB's own buffers; with no temporary directory nothing spills
+    memory_bytes: int = MEMORY_BYTES
     threads: int = 2
+
+    @property
+    def duckdb_memory_limit(self) -> str:
+        return f"{int(self.memory_bytes * DUCKDB_SHARE) >> 20}MiB"
+
+
+def parse_size(text: str) -> int:
+    """Bytes from "1GB", "512MiB", "2e9" (decimal units by their SI names, binary by KiB...);
+    ValueError naming what is allowed."""
+    cleaned = text.strip().lower().replace(" ", "")
+    number = cleaned.rstrip("kmgtib")
+    unit = cleaned[len(number):]
+    try:
+        value = float(number) * _UNITS[unit]
+    except (ValueError, KeyError):
+        value = -1.0
+    if not 64 * 2**20 <= value < 2**50:
+        raise ValueError(f"{text!r} is not allowed: a size such as 1GB, 512MB or 2GiB, at least 64MiB")
+    return int(value)
+
+
+def size_text(n_bytes: int) -> str:
+    """1 GB for 2**30 and 10**9 alike would be wrong: binary sizes as GiB/MiB, others as GB/MB."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20)):
+        if n_bytes % size == 0:
+            return f"{n_bytes // size} {unit}"
+    return f"{n_bytes / 10**9:g} GB" if n_bytes >= 10**9 else f"{n_bytes / 10**6:g} MB"
 
 
 def connect(root: str | os.PathLike | None = None, *, scan: Scan | None = None,
             limits: Limits = Limits(), names: Iterable[str] = views.VIEWS) -> duckdb.DuckDBPyConnection:
-    """A new in-memory DuckDB with the views of `scan` (or of a scan of `root`) that can touch no file."""
+    """A new in-memory DuckDB in this process with the views of `scan` (or of a scan of `root`)
+    that can touch no file. Unbounded by the worker's limits: for code that runs its own
+    queries (tests, notebooks); user SQL goes through `Statement`."""
     if scan is None:
         if root is None:
             raise TypeError("connect() needs a results root or a scan")
         scan = scan_root(Path(root))
+    return connection_of(views.view_data(scan, names), limits)
+
+
+def connection_of(data: dict[str, Any], limits: Limits) -> duckdb.DuckDBPyConnection:
+    """The sandbox connection with `data` (view name -> Arrow table or dataset) registered."""
     con = duckdb.connect(":memory:", config={
         "enable_external_access": False,          # no file, no network, no extension install or load
         "temp_directory": "",                     # else the default ./.tmp is silently allowed for spilling
         "autoinstall_known_extensions": False, "autoload_known_extensions": False,
         "python_enable_replacements": False,      # else a name in SQL can read a Python variable of the caller
-        "memory_limit": limits.memory_limit, "threads": limits.threads,
+        "memory_limit": limits.duckdb_memory_limit, "threads": limits.threads,
+        # duckdb_settings() and the catalog functions' errors would show the user's home and the
+        # working directory (the worker works in "/"); the folders are never opened anyway.
+        **dict.fromkeys(("home_directory", "secret_directory", "extension_directory"), NO_FOLDER),
+        "lambda_syntax": "ENABLE_SINGLE_ARROW",   # `x -> x * 2` and `lambda x: x * 2` both work
     })
     con.execute("SET enable_progress_bar = false")   # it would print to stderr during long reads
-    views.register(con, scan, names)   # `names`: the views the statement reads (views.read_by)
+    for name, view in data.items():
+        con.register(name, view)
     con.execute("SET lock_configuration = true")
     return con
 
@@ -265,7 +327,7 @@ def _walk(value: Any) -> Iterator[dict[str, Any]]:
             stack.extend(item)
 
 
-def one_line(error: BaseException) -> str:
+def one_line(error: BaseException | str) -> str:
     """DuckDB's message on one line: the caret drawing dropped, its line number kept."""
     parts, where = [], ""
     for line in str(error).splitlines():
@@ -281,17 +343,22 @@ def one_line(error: BaseException) -> str:
 
 
 class Statement:
-    """One checked statement on its own sandbox connection, run once and then discarded.
+    """One checked statement, run once in its own bounded worker process (ibstore.query_process).
 
     `interrupt()` may be called from any thread or a signal handler; the time limit calls it
-    from a timer thread, so a statement stops when its time is up whatever its caller does."""
+    from a timer thread. Either kills the worker, so a statement ends when its time is up
+    whatever DuckDB is doing; an allocation beyond `limits.memory_bytes` fails inside the
+    worker. `peak_rss_bytes` is the worker's peak resident memory once `run` returned or raised."""
 
     def __init__(self, source: Scan | str | os.PathLike, sql: str, limits: Limits = Limits()):
         self.query = check_read_only(sql)
         self.limits = limits
         scan = source if isinstance(source, Scan) else scan_root(Path(source))
-        self._con = connect(scan=scan, limits=limits, names=views.read_by(self.query))
+        self._sources = view_sources(scan, views.read_by(self.query))
         self._stopped: SqlError | None = None
+        self._process: QueryProcess | None = None
+        self._lock = threading.Lock()
+        self.peak_rss_bytes: int | None = None
 
     def interrupt(self) -> None:
         self._stop(QueryInterrupted())
@@ -300,39 +367,98 @@ class Statement:
         self._stop(QueryStopped(self.limits.timeout_s))
 
     def _stop(self, reason: SqlError) -> None:
-        if self._stopped is None:
-            self._stopped = reason
-        self._con.interrupt()
+        with self._lock:
+            if self._stopped is None:
+                self._stopped = reason
+            if self._process is not None:
+                self._process.kill()
 
     def run(self, consume: Callable[[Iterator[pa.RecordBatch], pa.Schema], T]) -> T:
-        """`consume(batches, schema)` over the result, within the time limit; the connection is
-        closed afterwards. DuckDB produces the rows as they are consumed (streaming)."""
+        """`consume(batches, schema)` over the result, within the limits. The worker produces the
+        rows as they are consumed (streaming); it has ended when this returns or raises, and a
+        worker that ends badly raises inside `batches`, so `consume` never finishes on part of
+        a result."""
+        with self._lock:
+            if self._stopped is not None:   # interrupted before it started
+                raise self._stopped
+            process = self._process = QueryProcess(open_reader, (self.query, self._sources, self.limits),
+                                                   self.limits.memory_bytes)
         timer = None
         if self.limits.timeout_s:
             timer = threading.Timer(self.limits.timeout_s, self._time_up)
             timer.daemon = True
             timer.start()
         try:
-            reader = self._con.sql(self.query).to_arrow_reader(BATCH_ROWS)
-            return consume(self._batches(reader), reader.schema)
-        except (duckdb.Error, pa.ArrowException, OSError) as error:
-            # An interrupt surfaces as InterruptException from DuckDB, or as an Arrow/OS error
-            # from the reader between batches: the reason is what stopped it.
-            if self._stopped is not None:
+            schema, batches = process.batches()
+            return consume(batches, schema)
+        except WorkerEnded as ended:
+            raise self._reason(ended.outcome) from None
+        except BaseException:
+            if self._stopped is not None:   # e.g. a consumer that failed on the cut stream
                 raise self._stopped from None
-            if isinstance(error, duckdb.Error) or "Error:" in str(error):
-                raise SqlError(one_line(error)) from None
             raise
         finally:
             if timer is not None:
                 timer.cancel()
-            self._con.close()
+            process.kill()   # a consumer that stopped reading early (or failed) leaves it waiting
+            self.peak_rss_bytes = process.outcome().peak_rss_bytes
 
-    def _batches(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
-        for batch in reader:
-            if self._stopped is not None:   # an interrupt that came between two batches
-                raise self._stopped
-            yield batch
+    def _reason(self, outcome: Outcome) -> SqlError:
+        if outcome.kind == "killed":
+            return self._stopped or QueryInterrupted()
+        if outcome.kind == "memory":
+            return MemoryLimitExceeded(self.limits.memory_bytes)
+        if outcome.kind == "error":
+            return SqlError(one_line(outcome.text))
+        return SqlError(f"the query's process ended without an answer ({outcome.text})")
+
+
+# A view as sent to a worker: an Arrow table, or a Parquet table's (table, paths, run ids), from
+# which the worker builds the dataset (pickling a dataset costs 100 times as much).
+ViewSource = pa.Table | tuple[str, list[str], list[str]]
+
+
+def view_sources(scan: Scan, names: Iterable[str]) -> dict[str, ViewSource]:
+    """The views `names` of `scan`, as a worker needs them."""
+    names = set(names)
+    tables = views.view_data(scan, [name for name in names if name not in TABLE_SCHEMAS])
+    files = {name: (name, *scan.table_paths(name)) for name in TABLE_SCHEMAS if name in names}
+    return {name: files[name] if name in files else tables[name] for name in views.VIEWS if name in names}
+
+
+def open_reader(query: str, sources: dict[str, ViewSource], limits: Limits) -> pa.RecordBatchReader:
+    """The worker's side of a Statement: its sandbox connection and the result as a batch reader."""
+    data = {name: views.table_dataset(*source) if isinstance(source, tuple) else source
+            for name, source in sources.items()}
+    try:
+        reader = connection_of(data, limits).sql(query).to_arrow_reader(BATCH_ROWS)
+    except duckdb.InvalidInputException as error:
+        raise _named(error, sources) from None
+    return pa.RecordBatchReader.from_batches(reader.schema, _naming_failures(reader, sources))
+
+
+def _naming_failures(reader: pa.RecordBatchReader, sources: dict[str, ViewSource]) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from reader
+    except (duckdb.InvalidInputException, OSError, pa.ArrowException) as error:
+        raise _named(error, sources) from None
+
+
+def _named(error: Exception, sources: dict[str, ViewSource]) -> Exception:
+    """A failure to read a table's files (changed since the scan: damaged, replaced) with the
+    run and file that cause it: each file of that table is checked as the scan would."""
+    found = re.search(r"reading the stream registered as '(\w+)' failed", str(error))
+    source = sources.get(found.group(1)) if found else None
+    if not isinstance(source, tuple) or out_of_memory(error):
+        return error
+    table, paths, run_ids = source
+    for path, run_id in zip(paths, run_ids):
+        problem = table_file_problem(path, table)
+        if problem:
+            return SqlError(f"{table} of run {run_id} cannot be read: {path} "
+                            f"{problem.removesuffix(': table skipped for this run')} "
+                            f"(changed since the scan; the next scan reports it and leaves the run's table out)")
+    return error
 
 
 def first_rows(batches: Iterator[pa.RecordBatch], schema: pa.Schema, max_rows: int) -> tuple[pa.Table, int]:

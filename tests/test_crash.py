@@ -17,7 +17,8 @@ import pytest
 
 from ibstore import layout
 from ibstore.sandbox import connect, run_query
-from ibstore.scan import read_run, scan
+from ibstore.index import scan
+from ibstore.scan import read_run
 from ibstore.lifecycle import read_record
 from trainer import cli, schedule, store, tables
 from trainer.store import RunWriter

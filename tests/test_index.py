@@ -16,7 +16,7 @@ import pytest
 from bench.make_results import write_run
 from ibstore import index, layout, views
 from ibstore.record import RunRecord, Status
-from ibstore.scan import scan
+from ibstore.index import scan
 
 from conftest import REPO
 
@@ -66,7 +66,8 @@ def test_only_changed_runs_are_read_again(root, reads):
     first = scan(root)
     ids = sorted(statuses(first))
     assert sorted(reads) == ids and first.index_note == "no index yet: built"
-    assert (root / ".index" / index.INDEX_FILE).is_file()
+    assert first.index_path == index.cache_dir(root) / index.INDEX_FILE and first.index_path.is_file()
+    assert not (root / ".index").exists()   # nothing is written into the root
 
     reads.clear()
     assert statuses(scan(root)) == statuses(first) and reads == []
@@ -153,21 +154,8 @@ def test_an_index_naming_files_outside_the_run_is_not_used(root):
     assert statuses(again) == statuses(first)
 
 
-def test_a_root_that_cannot_hold_the_index_uses_the_user_cache(root, tmp_path, reads):
-    # `.index` being a file makes the root's index folder unwritable even for root (no chmod needed)
-    (root / ".index").write_text("not a folder")
-    first = scan(root)
-    cached = tmp_path / "cache" / "ib-lab"
-    assert first.index_path is not None and first.index_path.is_relative_to(cached)
-    index.forget()
-    reads.clear()
-    again = scan(root)
-    assert reads == [] and again.index_note == f"loaded {first.index_path}"
-    assert (root / ".index").read_text() == "not a folder"
-
-
 @pytest.mark.skipif(os.geteuid() == 0, reason="running as root: file modes do not stop writes")
-def test_a_read_only_root_uses_the_user_cache(root, tmp_path, reads):
+def test_a_read_only_root_is_indexed_in_the_user_cache(root, tmp_path, reads):
     copy = tmp_path / "read-only"
     shutil.copytree(root, copy)
     for path in [copy, *copy.rglob("*")]:
@@ -188,7 +176,7 @@ import json, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from ibstore import index
-from ibstore.scan import scan
+from ibstore.index import scan
 index.SAVE_INTERVAL_S = 0.0
 root, me = Path(sys.argv[2]), int(sys.argv[3])
 seen = set()
@@ -219,7 +207,7 @@ def test_two_processes_refreshing_at_once_never_see_half_an_index(root):
         assert seen == ["loaded"] and rounds >= 5 and runs == len(ids)
     index.forget()
     assert scan(root).index_note.startswith("loaded")
-    assert not list((root / ".index").glob(".*.tmp"))
+    assert not list(index.cache_dir(root).glob(".*.tmp"))
 
 
 def test_queries_answer_from_their_snapshot_while_a_refresh_runs(root, monkeypatch):

@@ -21,7 +21,8 @@ def test_ls_sorts_numbers_in_run_ids_by_value():
 
 
 def test_ls_table_is_aligned_escaped_and_has_a_header_when_empty():
-    from trainer.listing import COLUMNS, LEGEND, escape, table
+    from ibstore.text import terminal_text as escape
+    from trainer.listing import COLUMNS, LEGEND, table
 
     assert table([]).split() == list(COLUMNS)
     records = [RunRecord(**{**BASE, "run_id": "b\nfake  completed"}, name="x\x1b[2J\u202ey", epochs_done=3,

@@ -15,7 +15,7 @@ import pytest
 
 from bench.make_results import write_run
 from ibstore.record import MAX_RECORD_BYTES
-from ibstore.scan import scan
+from ibstore.index import scan
 from tests.conftest import write_cohort
 
 CLI_TIMEOUT_S = 60   # a hang (e.g. opening a FIFO) fails the test instead of blocking the suite

@@ -63,5 +63,6 @@ def write_table(path: Path, table: pa.Table, compacted_through: int | None = Non
     if compacted_through:
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}), layout.COMPACTED_THROUGH_KEY: str(compacted_through).encode()})
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd", use_dictionary=use_dictionary),
-                 sync)
+    # Page checksums (CRC-32 per data page) let a reader tell a damaged page from data (ibstore.scan).
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd", use_dictionary=use_dictionary,
+                                                  write_page_checksum=True), sync)

@@ -13,6 +13,7 @@ import signal
 import sys
 
 from ibstore import layout
+from ibstore.text import terminal_text
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -48,11 +49,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     experiments = config.plan(raw)
     ignored = sorted({key for experiment in experiments for key in experiment.ignored})
     if ignored:
-        print(f"note: ignoring keys with no meaning here: {', '.join(ignored)}", file=sys.stderr)
+        print(terminal_text(f"note: ignoring keys with no meaning here: {', '.join(ignored)}"), file=sys.stderr)
     root = layout.results_root(args.results)
     plan = plan_sweep(experiments, root, Redo(interrupted=True, failed=True, completed=args.force))
     for run_id in plan.skipped.get(Status.COMPLETED, []):
-        print(f"{run_id}: already completed, not trained again (--force retrains it)")
+        print(terminal_text(f"{run_id}: already completed, not trained again (--force retrains it)"))
     not_trained = [f"{run_id}: {holder}; not trained" for run_id, holder in plan.held.items()]
     complete = True
     if plan.tasks:
@@ -67,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         not_trained += held
         complete &= group_complete
     for line in not_trained:
-        print(line, file=sys.stderr)
+        print(terminal_text(line), file=sys.stderr)
     return EXIT_OK if complete and not not_trained else EXIT_RUN_FAILED
 
 
@@ -84,8 +85,8 @@ def _report_trained(root, result) -> tuple[list[str], bool]:
             held.append(f"{run.run_id}: {run.error}; not trained")
             continue
         found = existing(root, run.run_id)
-        print(f"{run.run_id}: {found.status or 'not recorded'}  ({layout.run_dir(root, run.run_id)})"
-              + (f"  {found.note}" if found.note and found.status is not Status.COMPLETED else ""))
+        print(terminal_text(f"{run.run_id}: {found.status or 'not recorded'}  ({layout.run_dir(root, run.run_id)})"
+                            + (f"  {found.note}" if found.note and found.status is not Status.COMPLETED else "")))
         complete &= found.status is Status.COMPLETED
     return held, complete
 
@@ -110,10 +111,22 @@ def _seconds(text: str) -> float:
     return value
 
 
-def cmd_sweep(args: argparse.Namespace) -> int:
-    from trainer import sweep
+def _size(text: str) -> int:
+    from ibstore.sandbox import parse_size
 
-    completed = sweep.sweep(args.path, layout.results_root(args.results), workers=args.workers,
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from trainer import plan, sweep
+
+    root = layout.results_root(args.results)
+    # Counted from the grids before anything is expanded, planned or written.
+    plan.check_plan_size(plan.count_runs(args.path), root, confirmed=args.yes)
+    completed = sweep.sweep(args.path, root, workers=args.workers,
                             ray_address=args.ray, retry_failed=args.retry_failed, resume=args.resume,
                             force=args.force, sweep_id=args.sweep_id, ray_mode=args.ray_mode)
     return EXIT_OK if completed else EXIT_RUN_FAILED
@@ -126,18 +139,18 @@ def cmd_compact(args: argparse.Namespace) -> int:
     root = layout.results_root(args.results)
     merged, held, failed = compact(root)
     for run_id, parts in merged.items():
-        print(f"{run_id}: merged {parts} part file(s)")
+        print(f"{terminal_text(run_id)}: merged {parts} part file(s)")
     for run_id, text in held.items():
-        print(f"{run_id}: {text}; left alone")
+        print(terminal_text(f"{run_id}: {text}; left alone"))
     for run_id, error in failed.items():
-        print(f"{run_id}: could not be compacted ({error}); its files are unchanged", file=sys.stderr)
-    print(f"compacted {len(merged)} run(s) under {root}; {len(held)} live, {len(failed)} failed")
+        print(terminal_text(f"{run_id}: could not be compacted ({error}); its files are unchanged"), file=sys.stderr)
+    print(terminal_text(f"compacted {len(merged)} run(s) under {root}; {len(held)} live, {len(failed)} failed"))
     return EXIT_OK if not failed else EXIT_RUN_FAILED
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from ibstore import sandbox
-    from ibstore.scan import scan
+    from ibstore.index import scan
     from trainer import listing
 
     root = layout.results_root(args.results)
@@ -151,12 +164,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
         except sandbox.SqlError as error:
             raise UserError(f"--where: {error}") from None
         runs = [run for run in runs if run.run_id in matched]
-    print(f"results root: {listing.escape(str(root))} ({layout.root_source(args.results)})")
+    print(f"results root: {terminal_text(str(root))} ({layout.root_source(args.results)})")
     print(listing.table(runs))
     if not found.runs:
         print(listing.first_run_hint())
     for problem in found.problems:
-        print(f"warning: {listing.escape(problem.path)}: {listing.escape(problem.problem)}", file=sys.stderr)
+        print(f"warning: {terminal_text(problem.path)}: {terminal_text(problem.problem)}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -167,17 +180,18 @@ def cmd_sql(args: argparse.Namespace) -> int:
     import threading
     import time
 
-    from ibstore import sandbox
-    from ibstore.scan import scan
+    from ibstore import query_process, sandbox
+    from ibstore.index import scan
     from trainer import sql_output
 
+    query_process.start_server()   # its imports overlap the scan below
     root = layout.results_root(args.results)
     try:
         fmt = sql_output.format_for(args.output, args.format)
         if fmt == "parquet" and args.output is None:
             raise sql_output.OutputError("--format parquet needs --output FILE")
         output = sql_output.output_path(args.output, root) if args.output else None
-        limits = sandbox.Limits(timeout_s=args.timeout or None)
+        limits = sandbox.Limits(timeout_s=args.timeout or None, memory_bytes=args.memory)
         statement = sandbox.Statement(scan(root), args.query, limits)
     except (sandbox.SqlError, sql_output.OutputError) as error:
         raise UserError(str(error)) from None
@@ -229,6 +243,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
     error = outcome.get("error")
     if isinstance(error, sandbox.QueryStopped):
         raise UserError(f"query stopped after {error.seconds:g} s (--timeout)")
+    if isinstance(error, sandbox.MemoryLimitExceeded):
+        raise UserError(f"query stopped: it needed more than {sandbox.size_text(error.memory_bytes)} "
+                        f"of memory (--memory)")
     if isinstance(error, sandbox.SqlError):
         raise UserError(str(error))
     if isinstance(error, BrokenPipeError):   # e.g. `| head`: the reader has all it wants
@@ -242,7 +259,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(outcome["value"])
         sys.stdout.flush()
     elif output is not None:
-        print(f"{outcome['value']:,} rows written to {output}", file=sys.stderr)
+        print(terminal_text(f"{outcome['value']:,} rows written to {output}"), file=sys.stderr)
     return EXIT_OK
 
 
@@ -318,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "(never one another live process holds)")
     sweep.add_argument("--sweep-id", metavar="ID",
                        help="name of the progress file <results>/.sweeps/ID.json (default: start time and pid)")
+    sweep.add_argument("--yes", action="store_true",
+                       help="start a plan of more than 10,000 runs (refused without it)")
     sweep.set_defaults(handler=cmd_sweep)
 
     compact = with_results(verbs.add_parser(
@@ -343,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="rows the table shows (default 200); the rest are counted and left out")
     sql.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
                      help="stop the query after this long (default 30; 0: no limit)")
+    sql.add_argument("--memory", type=_size, default="1GiB", metavar="SIZE",
+                     help="memory the query may use, e.g. 512MB or 4GB (default 1GiB); more ends it")
     sql.set_defaults(handler=cmd_sql)
 
     estimate = with_results(verbs.add_parser(
@@ -380,6 +401,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as error:
         if isinstance(error, _user_errors()):
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {terminal_text(str(error))}", file=sys.stderr)
             return EXIT_BAD_INPUT
         raise

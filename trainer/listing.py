@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ibstore.record import RunRecord
+from ibstore.text import terminal_text
 
 COLUMNS = ("run_id", "status", "epochs", "test_acc", "flags", "name")
 RIGHT_ALIGNED = {"epochs", "test_acc"}
@@ -43,21 +44,13 @@ def natural_key(run_id: str) -> tuple:
     return (tuple(key), run_id)
 
 
-def escape(text: str) -> str:
-    """`text` with every non-printable character (newline, tab, ESC, bidi overrides, lone
-    surrogates) written as its Python escape, e.g. "a\\nb"; printable text is unchanged."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-
-
 def row(record: RunRecord) -> dict[str, str]:
     done = "?" if record.epochs_done is None else str(record.epochs_done)
     total = "?" if record.epochs_total is None else str(record.epochs_total)
     accuracy = "-" if record.final_test_accuracy is None else f"{record.final_test_accuracy:.3f}"
     flags = [flag for flag, on in (("dead", record.dead_network), ("diverged", record.diverged)) if on]
-    return {"run_id": escape(record.run_id), "status": record.status.value, "epochs": f"{done}/{total}",
-            "test_acc": accuracy, "flags": ",".join(flags) or "-", "name": escape(record.name or "")}
+    return {"run_id": terminal_text(record.run_id), "status": record.status.value, "epochs": f"{done}/{total}",
+            "test_acc": accuracy, "flags": ",".join(flags) or "-", "name": terminal_text(record.name or "")}
 
 
 def table(records: Sequence[RunRecord]) -> str:

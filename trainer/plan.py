@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ibstore.index import scan
 from ibstore.lifecycle import Action, Redo, action, holder_text
-from ibstore.scan import scan
 from trainer import checkpoint, config, estimators
 from trainer.config import MEMORY_SHARE, Experiment, memory_estimate, physical_memory
 
@@ -92,6 +93,75 @@ def config_files(path: str | Path) -> list[Path]:
     if not files:
         raise SweepError(f"no config files (*.json) under {str(path)!r}")
     return files
+
+
+# A plan this large is confirmed with --yes before anything happens (a typo in a grid can
+# multiply a cohort by 1000).
+CONFIRM_RUNS = 10_000
+# The smallest run folder the trainer leaves (run.json, the lock and five one-epoch tables:
+# 20-30 kB measured): a plan whose runs could not fit on the root's disk at this size is
+# refused, as is one beyond MAX_RUNS, whose planning alone (2 kB of validated config per
+# experiment) would take gigabytes.
+MIN_RUN_BYTES = 16 * 1024
+MAX_RUNS = 1_000_000
+
+
+def count_runs(path: str | Path) -> int:
+    """How many runs the configs under PATH plan (grid combinations x seeds), counted from the
+    grids without expanding them; a config that cannot be read raises ConfigError."""
+    total = 0
+    for file in config_files(path):
+        try:
+            raw = config.load_file(file)
+        except config.ConfigError as error:
+            raise config.ConfigError(f"{file}: {error}") from None
+        total += _runs_of(raw)
+    return total
+
+
+def _runs_of(raw: dict[str, Any]) -> int:
+    grid = raw.get("grid") if isinstance(raw.get("grid"), dict) else {}
+    combinations = 1
+    seeds = _count(raw.get("n_runs", 1))
+    for key, values in grid.items():
+        values = values if isinstance(values, list) and values else [None]
+        if key == "n_runs":   # each value is a seed count: they add up
+            seeds = sum(_count(value) for value in values)
+        else:
+            combinations *= len(values)
+    return combinations * seeds
+
+
+def _count(value: Any) -> int:
+    """A seed count as planning would take it (validation refuses bad ones later)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else 1
+
+
+def check_plan_size(runs: int, root: Path, confirmed: bool) -> None:
+    """SweepError unless `runs` runs are a plan to start: confirmed above CONFIRM_RUNS, and
+    within MAX_RUNS and what the root's disk could hold."""
+    free = _free_bytes(root)
+    if runs > MAX_RUNS:
+        raise SweepError(f"refused: the configs plan {runs:,} runs, more than {MAX_RUNS:,} "
+                         f"(planning alone would take {runs * 2048 / 1e9:.0f} GB); split the grid")
+    if free is not None and runs * MIN_RUN_BYTES > free:
+        raise SweepError(f"refused: the configs plan {runs:,} runs; at {MIN_RUN_BYTES // 1024} kB each at least, "
+                         f"they need {runs * MIN_RUN_BYTES / 1e9:.3g} GB and the results root's disk has "
+                         f"{free / 1e9:.3g} GB free")
+    if runs > CONFIRM_RUNS and not confirmed:
+        raise SweepError(f"the configs plan {runs:,} runs (more than {CONFIRM_RUNS:,}); "
+                         f"run again with --yes to start them")
+
+
+def _free_bytes(root: Path) -> int | None:
+    """Free bytes on the filesystem that holds (or would hold) `root`."""
+    for folder in (root, *root.absolute().parents):
+        try:
+            info = os.statvfs(folder)
+        except OSError:
+            continue
+        return info.f_bavail * info.f_frsize
+    return None
 
 
 def load_experiments(path: str | Path) -> list[Experiment]:

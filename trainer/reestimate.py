@@ -19,7 +19,7 @@ from ibstore import layout
 from ibstore.lifecycle import read_record
 from ibstore.lock import RunLock, RunLocked
 from ibstore.record import Status
-from ibstore.scan import scan
+from ibstore.index import scan
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import estimators, saved
 from trainer.measure import MiRows, params_text, split_rows

@@ -10,7 +10,6 @@ import decimal
 import json
 import math
 import os
-import re
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
@@ -18,10 +17,10 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from ibstore.text import terminal_text
+
 SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 MAX_CELL = 60            # characters of one table cell; longer values end in "…" (csv/json hold them whole)
-# Control and bidi characters would let a value print fake rows or reorder the line.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
 
 class OutputError(ValueError):
@@ -75,7 +74,7 @@ def _text(value: Any) -> str:
 
 
 def _cell(text: str) -> str:
-    text = _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    text = terminal_text(text)   # a value must not print fake rows, reorder the line or hide text
     return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
 
 

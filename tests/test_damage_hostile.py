@@ -1,0 +1,100 @@
+"""Damage costs one run (issue 17.3): a table file with an intact footer whose pages cannot be
+decoded, or whose columns do not hold the schema's types, is found by the scan and reported as
+its run's problem; every other run stays queryable, through every reader."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from bench.make_results import write_run
+from explorer.results import ResultStore
+from ibstore import index
+from ibstore.index import scan
+from ibstore.sandbox import SqlError, run_query
+from trainer import cli
+from trainer.store import write_table
+
+
+def corrupt_pages(path) -> None:
+    """Rewrite with page checksums (as the trainer writes), then flip bytes inside the first
+    data page: the footer stays intact."""
+    write_table(path, pq.read_table(path))
+    data = bytearray(path.read_bytes())
+    for offset in range(64, 128):
+        data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def epoch_with_fractions(path) -> None:
+    table = pq.read_table(path)
+    epochs = pa.array([e + 0.5 for e in table["epoch"].to_pylist()], pa.float64())
+    pq.write_table(table.set_column(table.schema.get_field_index("epoch"), "epoch", epochs), path)
+
+
+def epoch_beyond_int32(path) -> None:
+    table = pq.read_table(path)
+    epochs = pa.array([e + 2**40 for e in table["epoch"].to_pylist()], pa.int64())
+    pq.write_table(table.set_column(table.schema.get_field_index("epoch"), "epoch", epochs), path)
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    index.forget()
+    results = tmp_path / "results"
+    ids = [write_run(results, "tanh", {"activation_fn": "tanh", "epochs": 20}, seed=seed, logged=5)
+           for seed in range(3)]
+    yield results, ids
+    index.forget()
+
+
+@pytest.mark.parametrize("damage", [corrupt_pages, epoch_with_fractions, epoch_beyond_int32])
+def test_a_damaged_file_costs_only_its_run(root, damage, capsys):
+    results, ids = root
+    damaged = results / "runs" / ids[0] / "mi.parquet"
+    damage(damaged)
+    found = scan(results)
+    assert [(p.run_id, p.path) for p in found.problems] == [(ids[0], str(damaged))]
+    assert "table skipped for this run" in found.problems[0].problem
+
+    per_run = run_query(results, "SELECT run_id, avg(i_xt) AS i_xt FROM mi GROUP BY 1 ORDER BY 1")
+    assert per_run["run_id"].tolist() == sorted(ids[1:])
+    assert run_query(results, "SELECT count(*) AS n FROM mi")["n"][0] > 0
+    problems = run_query(results, "SELECT run_id, path FROM problems")
+    assert problems.to_dict("records") == [{"run_id": ids[0], "path": str(damaged)}]
+
+    store = ResultStore(results)
+    assert sorted(store.mi()["run_id"].unique()) == sorted(ids[1:])
+    assert [p.run_id for p in store.problems] == [ids[0]]   # the explorer's problem list
+
+    assert cli.main(["ls", "--results", str(results)]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {damaged}:" in err and "table skipped for this run" in err
+
+
+def test_the_trainer_writes_page_checksums(tmp_path):
+    """A byte flipped in a data page's payload is a CRC failure, not a decoding accident."""
+    path = tmp_path / "t.parquet"
+    write_table(path, pa.table({"run_id": ["a"] * 1000, "epoch": pa.array(range(1000), pa.int32())}))
+    chunk = pq.read_metadata(path).row_group(0).column(1)
+    last_payload_byte = (chunk.dictionary_page_offset or chunk.data_page_offset) + chunk.total_compressed_size - 1
+    corrupt = bytearray(path.read_bytes())
+    corrupt[last_payload_byte] ^= 0xFF
+    path.write_bytes(bytes(corrupt))
+    with pytest.raises(OSError, match="CRC checksum verification failed"):
+        pq.ParquetFile(path, page_checksum_verification=True).read()
+
+
+def test_damage_after_the_scan_is_named_at_query_time(root, capsys):
+    results, ids = root
+    damaged = results / "runs" / ids[1] / "mi.parquet"
+    found = scan(results)
+    corrupt_pages(damaged)
+    with pytest.raises(SqlError) as raised:
+        run_query(found, "SELECT run_id, avg(i_xt) FROM mi GROUP BY 1")
+    assert f"mi of run {ids[1]} cannot be read: {damaged} damaged data pages" in str(raised.value)
+    assert "\n" not in str(raised.value)
+    store = ResultStore(results)   # a new scan: the run's problem, the others answer
+    assert sorted(store.mi()["run_id"].unique()) == sorted([ids[0], ids[2]])

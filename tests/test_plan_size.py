@@ -1,0 +1,68 @@
+"""Plans that cannot run are refused before anything happens (issue 17.5): the number of runs is
+counted from the grids without expanding them; above 10,000 runs `trainer sweep` needs --yes,
+beyond what the machine could hold it is refused with the count; nothing is written either way."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from trainer import cli, config, plan
+
+
+def grid_config(folder, sizes: dict[str, int], n_runs=None):
+    values = {"learning_rate": lambda i: 1e-4 * (i + 1), "initial_bias": lambda i: i / 1000,
+              "batch_size": lambda i: i + 1, "kernel_init_stddev": lambda i: 0.01 * (i + 1)}
+    raw = {"name": "big", "epochs": 1, "architecture": [4],
+           "grid": {key: [values[key](i) for i in range(size)] for key, size in sizes.items()}}
+    if n_runs is not None:
+        raw["n_runs"] = n_runs
+    path = folder / "big.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+
+
+@pytest.mark.parametrize("sizes, n_runs, seed_counts", [({"learning_rate": 3, "initial_bias": 2}, None, None),
+                                                        ({"learning_rate": 2}, 3, None),
+                                                        ({"learning_rate": 2}, None, [1, 4])])
+def test_the_count_is_what_planning_expands_to(tmp_path, sizes, n_runs, seed_counts):
+    raw = json.loads(grid_config(tmp_path, sizes, n_runs).read_text())
+    if seed_counts:
+        raw["grid"]["n_runs"] = seed_counts   # seed counts in a grid add up
+    (tmp_path / "big.json").write_text(json.dumps(raw))
+    expanded = sum(len(experiment.seeds) for experiment in config.plan(raw))
+    assert plan.count_runs(tmp_path / "big.json") == expanded
+
+
+def test_a_plan_beyond_the_machine_is_refused_with_its_count(tmp_path, capsys):
+    path = grid_config(tmp_path, {"learning_rate": 100, "initial_bias": 100, "batch_size": 100,
+                                  "kernel_init_stddev": 10})
+    root = tmp_path / "results"
+    before = rss_bytes()
+    assert cli.main(["sweep", str(path), "--results", str(root), "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: refused: the configs plan 10,000,000 runs") and err.count("\n") == 1
+    assert rss_bytes() - before < 100 * 2**20    # counted, not expanded
+    assert not root.exists()
+
+
+def test_more_than_ten_thousand_runs_need_yes(tmp_path, capsys):
+    path = grid_config(tmp_path, {"learning_rate": 100, "initial_bias": 100}, n_runs=10)
+    root = tmp_path / "results"
+    assert cli.main(["sweep", str(path), "--results", str(root)]) == 2
+    assert capsys.readouterr().err == ("error: the configs plan 100,000 runs (more than 10,000); "
+                                       "run again with --yes to start them\n")
+    assert not root.exists()
+
+
+def test_a_plan_the_disk_cannot_hold_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(plan, "_free_bytes", lambda root: 100 * plan.MIN_RUN_BYTES)
+    with pytest.raises(plan.SweepError, match="the configs plan 101 runs; .* has 0.00164 GB free"):
+        plan.check_plan_size(101, tmp_path, confirmed=True)
+    plan.check_plan_size(100, tmp_path, confirmed=True)

@@ -1,0 +1,123 @@
+"""Hard bounds on SQL (issue 17.1): statements DuckDB neither interrupts nor counts against its
+memory limit end in their worker, with exit 2 and one true line, on every query path.
+
+The five list builders of the issue grew to 2-22 GB and ran 36-301 s before the bounds. Each
+must now end through the kernel's bound on its worker (RLIMIT_DATA) or the time limit's kill,
+with the worker's peak resident memory (its own ru_maxrss, or VmHWM read just before a kill)
+under 1.5 GB, and the calling process (the explorer's server, here pytest) unharmed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pyarrow.csv as pcsv
+import pytest
+
+from conftest import REPO
+from explorer.results import ResultStore
+from ibstore import sandbox
+from ibstore.sandbox import Limits, MemoryLimitExceeded, QueryStopped, SqlError
+from ibstore.index import scan
+from test_sandbox import process_alive, query_workers
+from trainer import cli
+
+LIST_BUILDERS = [
+    "SELECT len(generate_series(1, 2000000000))",
+    "SELECT len(generate_series(1, 100000000))",
+    "SELECT len(range(300000000))",
+    "SELECT unnest(generate_series(1, 300000000))",
+    "SELECT length(repeat('x', 1000000000))",
+]
+PEAK_BOUND = 1.5e9
+TIMEOUT_S = 10
+MEMORY_LINE = "error: query stopped: it needed more than 1 GiB of memory (--memory)\n"
+TIME_LINE = f"error: query stopped after {TIMEOUT_S} s (--timeout)\n"
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+
+
+@pytest.mark.parametrize("query", LIST_BUILDERS)
+def test_a_list_builder_ends_in_its_worker_under_the_bound(query, cohort_root):
+    before = rss_bytes()
+    statement = sandbox.Statement(scan(cohort_root), query, Limits(timeout_s=TIMEOUT_S))
+    with pytest.raises((MemoryLimitExceeded, QueryStopped)):
+        statement.run(lambda batches, schema: sandbox.first_rows(batches, schema, 10))
+    assert statement.peak_rss_bytes is not None and statement.peak_rss_bytes < PEAK_BOUND
+    assert rss_bytes() - before < 100 * 2**20   # the caller holds none of it
+    assert query_workers() == []
+
+
+@pytest.mark.parametrize("query", LIST_BUILDERS)
+def test_trainer_sql_says_which_limit_ended_it_in_one_line(query, cohort_root, capsys):
+    assert cli.main(["sql", "--results", str(cohort_root), "--timeout", str(TIMEOUT_S), query]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err in (MEMORY_LINE, TIME_LINE)
+
+
+def test_the_worst_case_as_a_user_runs_it(cohort_root):
+    """The issue's 21.7 GB case, as its own process (no fork server yet) under a deadline that
+    guards the test itself: a statement that escaped the bounds would run for minutes."""
+    done = subprocess.run([sys.executable, "-m", "trainer", "sql", "--results", str(cohort_root),
+                           "--timeout", str(TIMEOUT_S), LIST_BUILDERS[0]], cwd=REPO, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=TIMEOUT_S + 5 + 10)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", MEMORY_LINE)
+
+
+def test_the_memory_bound_is_settable(cohort_root, capsys):
+    query = "SELECT len(generate_series(1, 20000000))"   # a 160 MB list
+    assert cli.main(["sql", "--results", str(cohort_root), query]) == 0
+    assert "20000000" in capsys.readouterr().out
+    assert cli.main(["sql", "--results", str(cohort_root), "--memory", "200MB", query]) == 2
+    assert capsys.readouterr().err == "error: query stopped: it needed more than 200 MB of memory (--memory)\n"
+    with pytest.raises(SystemExit):
+        cli.main(["sql", "--results", str(cohort_root), "--memory", "12", query])
+    assert "a size such as 1GB, 512MB or 2GiB" in capsys.readouterr().err
+
+
+def test_every_row_still_streams_under_a_small_bound(cohort_root, tmp_path, capsys):
+    """3 million rows (about 100 MB of CSV) through a worker bounded to 400 MB, in batches."""
+    target = tmp_path / "rows.csv"
+    assert cli.main(["sql", "--results", str(cohort_root), "--memory", "400MB", "--output", str(target),
+                     "SELECT range AS i, 'row ' || range AS label FROM range(3000000)"]) == 0
+    assert "3,000,000 rows written" in capsys.readouterr().err
+    rows = pcsv.read_csv(target)
+    assert rows.num_rows == 3_000_000 and rows["i"][2_999_999].as_py() == 2_999_999
+
+
+def test_ls_where_is_bounded(cohort_root, capsys):
+    assert cli.main(["ls", "--results", str(cohort_root), "--where",
+                     "len(generate_series(1, 2000000000)) > 0"]) == 2
+    assert capsys.readouterr().err == ("error: --where: query stopped: it needed more than 1 GiB of memory "
+                                       "(the memory limit)\n")
+
+
+def test_the_server_survives_its_visitors_queries(cohort_root):
+    """ResultStore.sql (the SQL page) and runs(where) (the Runs page's condition): the hostile
+    statement ends in its worker; the same store answers the next query."""
+    store = ResultStore(cohort_root)
+    expected = store.sql("SELECT count(*) AS n FROM runs")["n"].tolist()
+    before = rss_bytes()
+    with pytest.raises(MemoryLimitExceeded):
+        store.sql("SELECT len(range(300000000))")
+    with pytest.raises(MemoryLimitExceeded):
+        store.runs(where="length(repeat('x', 1000000000)) > 0")
+    with pytest.raises(QueryStopped):
+        store.sql("SELECT count(*) FROM range(100000) a, range(100000) b WHERE a.range + b.range = -1",
+                  Limits(timeout_s=1))
+    assert rss_bytes() - before < 100 * 2**20
+    assert store.sql("SELECT count(*) AS n FROM runs")["n"].tolist() == expected
+    assert query_workers() == []
+
+
+def test_a_failing_statement_is_one_line_and_its_worker_ends(cohort_root):
+    statement = sandbox.Statement(scan(cohort_root), "SELECT 1 / 0 AS x, error('from the data')", Limits())
+    with pytest.raises(SqlError) as raised:
+        statement.run(lambda batches, schema: sandbox.first_rows(batches, schema, 10))
+    assert "from the data" in str(raised.value) and "\n" not in str(raised.value)
+    assert statement.peak_rss_bytes is not None and not any(map(process_alive, query_workers()))
