@@ -30,6 +30,7 @@ from trainer.plan import load_experiments, plan_sweep, stack_groups
 from trainer.shipping import (
     FileChange,
     RunChanges,
+    ScratchWatcher,
     ShipError,
     ShippedRuns,
     apply_changes,
@@ -113,12 +114,38 @@ def test_shipped_files_make_the_same_root_as_training_into_it(tmp_path):
 
     assert [run.status for run in items[-1].runs] == ["completed", "completed"]
     assert_same_runs(shipped_root, local_root)
-    # Compaction removed the parts in the scratch run; the removals travelled too.
+    # Compaction removed the parts in the scratch run; the root holds none either.
     assert not list(layout.runs_dir(shipped_root).glob("*/*.part-*.parquet"))
-    assert any(change.data is None for item in items[:-1] for change in item.changes)
     for item in items[:-1]:  # within a batch, run.json comes after the files it counts
         names = [change.path for change in item.changes if change.data is not None]
         assert "run.json" not in names or names[-1] == "run.json"
+
+
+def test_the_watcher_ships_new_changed_and_removed_files_once_and_in_order(tmp_path):
+    watcher = ScratchWatcher(tmp_path, ["r"])
+    run_dir = layout.run_dir(tmp_path, "r")
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / ".lock").write_bytes(b"{}")
+    (run_dir / ".metrics.part-000001.parquet.x.tmp").write_bytes(b"half")
+    (run_dir / "run.json").write_bytes(b"record 1")
+    (run_dir / "metrics.part-000001.parquet").write_bytes(b"rows 1")
+    (run_dir / "checkpoints" / "epoch_000002.npz").write_bytes(b"weights 2")
+    (changes,) = watcher.poll()
+    assert [(c.path, c.data) for c in changes.changes] == [
+        ("checkpoints/epoch_000002.npz", b"weights 2"), ("metrics.part-000001.parquet", b"rows 1"),
+        ("run.json", b"record 1")]  # no lock, no temporary file; run.json after the files it counts
+    assert watcher.poll() == []  # nothing new: nothing shipped twice
+
+    (run_dir / "metrics.parquet").write_bytes(b"rows 1")  # as compaction does: base, then parts go
+    (run_dir / "metrics.part-000001.parquet").unlink()
+    (run_dir / "checkpoints" / "epoch_000004.npz").write_bytes(b"weights 4")
+    (run_dir / "checkpoints" / "epoch_000002.npz").unlink()
+    (run_dir / "run.json").write_bytes(b"record 2, longer")  # (size differs: mtime ticks may be coarse)
+    (changes,) = watcher.poll()
+    assert [(c.path, c.data) for c in changes.changes] == [
+        ("checkpoints/epoch_000004.npz", b"weights 4"), ("metrics.parquet", b"rows 1"),
+        ("run.json", b"record 2, longer"),
+        ("checkpoints/epoch_000002.npz", None), ("metrics.part-000001.parquet", None)]  # removals last
 
 
 @pytest.mark.slow
@@ -262,6 +289,28 @@ def test_a_ray_sweep_whose_workers_cannot_see_the_root_writes_it_as_a_local_swee
     assert "4 already complete" in capsys.readouterr().out
 
 
+def start_sweep(path: Path, address: str, root: Path) -> subprocess.Popen:
+    """`trainer sweep PATH --ray ADDRESS` as its own process, as a terminal would start it."""
+    return subprocess.Popen([sys.executable, "-m", "trainer", "sweep", str(path), "--ray", address,
+                             "--results", str(root)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+
+
+def wait_for_first_flushes(sweep: subprocess.Popen, root: Path) -> list:
+    """The two runs' records once each has shipped a flush and a checkpoint to the root."""
+    def flushed() -> list:
+        ids = run_ids(root) if layout.runs_dir(root).is_dir() else []
+        records = [read_record(root, run_id) for run_id in ids]
+        return records if len(records) == 2 and all(
+            r and r.epochs_done > 0 and list(layout.checkpoints_dir(root, r.run_id).glob("epoch_*.npz"))
+            for r in records) else []
+    deadline = time.time() + 240
+    while not flushed():
+        assert sweep.poll() is None and time.time() < deadline, "no flush reached the driver"
+        time.sleep(0.5)
+    return flushed()
+
+
 def shipping_workers(session: int) -> list[int]:
     """The Ray worker processes of the cluster's session that run a shipped group now (Ray
     titles a worker process by the task it runs)."""
@@ -284,22 +333,9 @@ def test_killing_a_shipping_worker_leaves_its_runs_interrupted_and_resumable(hid
     path = write_config(tmp_path / "cohort", {**TINY, "epochs": epochs, "n_runs": 2,
                                               "log_schedule": {"every": 100}})
     root = hidden / "killed"
-    sweep = subprocess.Popen([sys.executable, "-m", "trainer", "sweep", str(path), "--ray", address,
-                              "--results", str(root)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, start_new_session=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+    sweep = start_sweep(path, address, root)
     try:
-        def flushed() -> list:
-            """Both runs' records once each has shipped a flush and a checkpoint."""
-            ids = run_ids(root) if layout.runs_dir(root).is_dir() else []
-            records = [read_record(root, run_id) for run_id in ids]
-            return records if len(records) == 2 and all(
-                r and r.epochs_done > 0 and list(layout.checkpoints_dir(root, r.run_id).glob("epoch_*.npz"))
-                for r in records) else []
-        deadline = time.time() + 240
-        while not flushed():
-            assert sweep.poll() is None and time.time() < deadline, "no flush reached the driver"
-            time.sleep(0.5)
-        records = flushed()
+        records = wait_for_first_flushes(sweep, root)
         # The driver holds the runs: `trainer ls` and the explorer on its machine show them running.
         assert all(is_live(layout.run_dir(root, r.run_id)) for r in records)
         assert all(current_status(root, r.run_id) is Status.RUNNING for r in records)
@@ -330,3 +366,30 @@ def test_killing_a_shipping_worker_leaves_its_runs_interrupted_and_resumable(hid
         assert record.started_at == started_at[run_id]  # continued from its checkpoint, not restarted
         rows = read_table(table_files(layout.run_dir(root, run_id))["metrics"], "metrics")["epoch"].to_pylist()
         assert sorted(set(rows)) == list(range(epochs + 1))
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_driver_stops_the_workers_and_leaves_the_runs_interrupted(hidden_cluster, tmp_path):
+    address, hidden, session = hidden_cluster
+    epochs = 12000
+    path = write_config(tmp_path / "cohort", {**TINY, "epochs": epochs, "n_runs": 2,
+                                              "log_schedule": {"every": 100}})
+    root = hidden / "stopped"
+    sweep = start_sweep(path, address, root)
+    try:
+        wait_for_first_flushes(sweep, root)
+        assert len(shipping_workers(session)) == 2
+        sweep.send_signal(signal.SIGINT)
+        _, err = sweep.communicate(timeout=120)
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+    assert sweep.returncode == 130, err
+    assert "Traceback" not in err
+    deadline = time.time() + 30
+    while shipping_workers(session):  # cancelled by force: nothing trains on for a sweep that is gone
+        assert time.time() < deadline, "a worker still runs its shipped group"
+        time.sleep(0.5)
+    for run_id in run_ids(root):
+        record = read_record(root, run_id)
+        assert current_status(root, run_id) is Status.INTERRUPTED and 0 < record.epochs_done < epochs
