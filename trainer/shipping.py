@@ -81,13 +81,15 @@ class ScratchWatcher:
 
     root: Path
     run_ids: list[str]
-    # run id -> relative path -> (inode, size, mtime_ns) of the version the driver has
-    shipped: dict[str, dict[str, tuple[int, int, int]]] = field(default_factory=dict)
+    # run id -> relative path -> the version the driver has: run.json's bytes, else the
+    # file's (inode, size, mtime_ns) (the writer replaces files by rename: a new inode)
+    shipped: dict[str, dict[str, bytes | tuple[int, int, int] | None]] = field(default_factory=dict)
 
     def mark_shipped(self, run_id: str) -> None:
         """The driver already has the run's files as they are now (they came from it)."""
-        self.shipped[run_id] = {relative: _signature(path)
-                                for relative, path in run_files(layout.run_dir(self.root, run_id)).items()}
+        files = run_files(layout.run_dir(self.root, run_id))
+        self.shipped[run_id] = {relative: path.read_bytes() if relative == RUN_JSON else _signature(path)
+                                for relative, path in files.items()}
 
     def poll(self) -> list[RunChanges]:
         found = []
@@ -100,9 +102,8 @@ class ScratchWatcher:
     def _changes(self, run_id: str) -> list[FileChange]:
         run_dir = layout.run_dir(self.root, run_id)
         shipped = self.shipped.setdefault(run_id, {})
-        # run.json first (its signature before its bytes: a newer one is then shipped next time),
-        # so the tables listed after it hold every row it counts.
-        record_signature = _signature(run_dir / RUN_JSON)
+        # run.json first, so the tables listed after it hold every row it counts. It is rewritten
+        # often and small: compared by content (two writes within one mtime tick look alike).
         record = _read(run_dir / RUN_JSON)
         files = {relative: path for relative, path in run_files(run_dir).items() if relative != RUN_JSON}
         writes, now_shipped = [], {}
@@ -114,10 +115,10 @@ class ScratchWatcher:
                     continue
                 writes.append(FileChange(relative, data))
             now_shipped[relative] = signature
-        if record is not None and shipped.get(RUN_JSON) != record_signature:
-            writes.append(FileChange(RUN_JSON, record))
         if record is not None:
-            now_shipped[RUN_JSON] = record_signature
+            if shipped.get(RUN_JSON) != record:
+                writes.append(FileChange(RUN_JSON, record))
+            now_shipped[RUN_JSON] = record
         removals = [FileChange(relative, None) for relative in sorted(set(shipped) - set(now_shipped))]
         self.shipped[run_id] = now_shipped
         return writes + removals
