@@ -38,6 +38,7 @@ from trainer.shipping import (
 )
 from trainer.tables import read_table, table_files
 from trainer.task import train_group
+from trainer.training import run_group
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"epochs": 4, "architecture": [10, 7, 5], "batch_size": 1024, "log_schedule": {"every": 2},
@@ -153,20 +154,25 @@ def test_a_resumed_run_starts_from_the_files_the_driver_sends(tmp_path):
     path = write_config(tmp_path / "cohort", {**TINY, "epochs": 6, "n_runs": 1})
     shipped_root, local_root = tmp_path / "shipped", tmp_path / "local"
     train_group(only_group(path, local_root), local_root)
-    ship(shipped_root, only_group(path, shipped_root))
+    # A run whose worker died just after its newest checkpoint, at epoch E: run.json says running
+    # at E. (flush_seconds=0: a checkpoint at every logged epoch, the newest kept; E is the last
+    # logged epoch, so this tests what travels; the cluster test below resumes mid-run.)
+    (task,) = only_group(path, shipped_root).tasks
+    run_group([(task.experiment, list(task.seeds), False)], shipped_root, progress=False, flush_seconds=0)
     (run_id,) = run_ids(shipped_root)
-    # As if the worker died after epoch 2: run.json says running at epoch 2, later rows are on disk.
-    run_json = layout.run_json_path(shipped_root, run_id)
+    (checkpoint,) = layout.checkpoints_dir(shipped_root, run_id).glob("epoch_*.npz")
+    epoch = int(checkpoint.stem.removeprefix("epoch_"))
     record = read_record(shipped_root, run_id)
-    run_json.write_bytes(record.model_copy(update={"status": Status.RUNNING, "epochs_done": 2}).to_json_bytes())
+    layout.run_json_path(shipped_root, run_id).write_bytes(
+        record.model_copy(update={"status": Status.RUNNING, "epochs_done": epoch}).to_json_bytes())
     assert current_status(shipped_root, run_id, time.time()) is Status.INTERRUPTED
 
     group = only_group(path, shipped_root, resume=True)
     runs = ShippedRuns.claim(shipped_root, group)
     runs.release()
     sent = {change.path for change in runs.seeds[run_id]}
-    checkpoints = {f"checkpoints/{p.name}" for p in layout.checkpoints_dir(shipped_root, run_id).glob("*.npz")}
-    assert sent == {"run.json", *(f"{table}.parquet" for table in tables(shipped_root, run_id)), *checkpoints}
+    assert sent == {"run.json", *(f"{table}.parquet" for table in tables(shipped_root, run_id)),
+                    f"checkpoints/{checkpoint.name}"}
     items = ship(shipped_root, group)
     assert items[-1].runs[0].status == "completed"
     assert_same_runs(shipped_root, local_root)
