@@ -128,7 +128,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     plan.check_plan_size(plan.count_runs(args.path), root, confirmed=args.yes)
     completed = sweep.sweep(args.path, root, workers=args.workers,
                             ray_address=args.ray, retry_failed=args.retry_failed, resume=args.resume,
-                            force=args.force, sweep_id=args.sweep_id)
+                            force=args.force, sweep_id=args.sweep_id, ray_mode=args.ray_mode)
     return EXIT_OK if completed else EXIT_RUN_FAILED
 
 
@@ -323,6 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="local worker processes, one TensorFlow thread each (default: number of cores)")
     sweep.add_argument("--ray", metavar="ADDRESS",
                        help="run on a Ray cluster: auto, ray://host:port, or local (start one here)")
+    sweep.add_argument("--ray-mode", choices=("auto", "shared", "ship"),
+                       help="shared: Ray workers write the results root themselves (a shared filesystem); "
+                            "ship: they train into node-local scratch and send their files to this process, "
+                            "the only writer of the root; auto (default): ship unless every node sees the root")
     sweep.add_argument("--retry-failed", action="store_true", help="rerun failed and diverged runs")
     sweep.add_argument("--resume", action="store_true",
                        help="continue interrupted runs from their last checkpoint (restart them if none)")

@@ -1,28 +1,46 @@
 """Sweep groups as Ray tasks (one CPU each) on a Ray cluster or a local Ray instance.
 
-Every node must see the results root at the same absolute path (a shared
-filesystem); run locks are taken there, so on a network filesystem that does not
-carry flock across hosts, liveness falls back to heartbeats (DESIGN.md).
+Two ways for results to reach the root (`mode`):
+
+- "shared": every node sees the results root at the same absolute path (a shared
+  filesystem); workers write into it and take the run locks there, as local workers do
+  (on a network filesystem that does not carry flock across hosts, liveness falls back
+  to heartbeats, DESIGN.md).
+- "ship": workers train into node-local scratch and stream every file they write to
+  this process, which writes the root and holds the locks (trainer.shipping).
+
+"auto" (the default) writes a random nonce into the root and asks a task on every
+live node to read it back: "shared" only if every node can.
 """
 
 from __future__ import annotations
 
+import secrets
+import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import replace as changed
 from functools import cache
 from pathlib import Path
 
 from trainer.local_pool import SHUTDOWN_GRACE_SECONDS
 from trainer.plan import Group, SweepError
+from trainer.shipping import RunChanges, ShipError, ShippedRuns, train_shipped
+from trainer.store import unwritable
 from trainer.task import GroupResult, lost_group, train_group
+
+SHARED, SHIP, AUTO = "shared", "ship", "auto"
+MODES = (AUTO, SHARED, SHIP)
 
 
 def run_ray(groups: list[Group], root: Path, address: str, report: Callable[[GroupResult], bool],
-            local_cpus: int | None = None) -> None:
+            local_cpus: int | None = None, mode: str = AUTO, announce: Callable[[str], None] = print) -> None:
     """Train the groups on the cluster at `address`; `report` each result (False: start no more).
 
     `address`: "auto", "ray://host:port", "host:port", or "local" to start a Ray
     instance on this machine with `local_cpus` CPUs. If Ray is already
-    initialised in this process, that instance is used.
+    initialised in this process, that instance is used. `mode`: one of MODES;
+    `announce` is told which mode runs, and why.
     """
     ray = import_ray()
     started = not ray.is_initialized()
@@ -34,6 +52,18 @@ def run_ray(groups: list[Group], root: Path, address: str, report: Callable[[Gro
                 ray.init(address=address, log_to_driver=False)
         except (ConnectionError, ValueError, RuntimeError) as error:
             raise SweepError(f"cannot connect to the Ray cluster at {address!r}: {error}") from None
+    try:
+        if mode == AUTO:
+            mode = SHARED if workers_see_root(ray, root) else SHIP
+            announce(f"Ray workers {'see' if mode == SHARED else 'cannot see'} the results root: "
+                     f"{'they write it' if mode == SHARED else 'they ship their files to this process'}")
+        (_run_shared if mode == SHARED else _run_shipped)(ray, groups, root, report)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _run_shared(ray, groups: list[Group], root: Path, report: Callable[[GroupResult], bool]) -> None:
     remote = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
     pending = {remote.remote(group, str(root)): group for group in groups}
     try:
@@ -43,7 +73,7 @@ def run_ray(groups: list[Group], root: Path, address: str, report: Callable[[Gro
             try:
                 result = ray.get(ref)
             except ray.exceptions.RayError as error:
-                result = lost_group(group, root, f"Ray task failed: {str(error).splitlines()[0]}")
+                result = lost_group(group, root, f"Ray task failed: {_why(error)}")
             if not report(result):
                 for other in pending:
                     ray.cancel(other)
@@ -53,9 +83,104 @@ def run_ray(groups: list[Group], root: Path, address: str, report: Callable[[Gro
             ray.cancel(ref)  # KeyboardInterrupt in the task: its runs are marked interrupted
         ray.wait(list(pending), num_returns=len(pending), timeout=SHUTDOWN_GRACE_SECONDS)
         raise
+
+
+def _run_shipped(ray, groups: list[Group], root: Path, report: Callable[[GroupResult], bool]) -> None:
+    """At most one group per cluster CPU is in flight: a group's runs are locked (and show as
+    running) from when it is handed to Ray until its last file is written."""
+    remote = ray.remote(num_cpus=1, max_retries=0)(_shipped_task)
+    slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    waiting = deque(groups)
+    pending: dict = {}  # stream -> (ShippedRuns, start time)
+
+    def start_next() -> None:
+        while waiting and len(pending) < slots:
+            group = waiting.popleft()
+            runs = ShippedRuns.claim(root, group)
+            if runs.to_train is None:
+                if not report(runs.result(GroupResult([], 0.0))):
+                    waiting.clear()
+                continue
+            pending[remote.remote(runs.to_train, runs.seeds)] = (runs, time.monotonic())
+
+    def stop(stream) -> None:
+        ray.cancel(stream, force=True)  # the driver holds the truth: the worker need not clean up
+        pending.pop(stream)[0].release()
+
+    try:
+        start_next()
+        while pending:
+            (stream,), _ = ray.wait(list(pending), num_returns=1)
+            runs, started = pending[stream]
+            try:
+                item = ray.get(next(stream))
+            except (ray.exceptions.RayError, StopIteration) as error:
+                # The task ended (never cancel it now: its worker process may already run another);
+                # what it shipped stays, its runs read as interrupted once free.
+                pending.pop(stream)
+                runs.release()
+                result = lost_group(runs.to_train, root, f"Ray task failed: {_why(error)}")
+            else:
+                if isinstance(item, RunChanges):
+                    try:
+                        runs.write(item)
+                        continue
+                    except ShipError as error:
+                        stop(stream)
+                        result = lost_group(runs.to_train, root, str(error))
+                    except OSError as error:
+                        stop(stream)
+                        result = changed(lost_group(runs.to_train, root, "its results could not be written"),
+                                         seconds=time.monotonic() - started, store_error=str(unwritable(root, error)))
+                else:
+                    pending.pop(stream)
+                    runs.release()
+                    result = item
+            if not report(runs.result(result)):
+                waiting.clear()
+                for other in list(pending):
+                    stop(other)
+            start_next()
+    except BaseException:
+        for stream in list(pending):
+            stop(stream)
+        raise
+
+
+def workers_see_root(ray, root: Path) -> bool:
+    """True if a task on every live node reads back the nonce this process writes into the root."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nonce = secrets.token_hex(16)
+    probe = Path(root) / f".ray-probe-{nonce}"
+    try:
+        probe.write_text(nonce)
+    except OSError as error:
+        raise unwritable(root, error) from None
+    try:
+        nodes = [node["NodeID"] for node in ray.nodes() if node["Alive"] and node["Resources"].get("CPU")]
+        # num_cpus=0: the probe runs even while the cluster's CPUs are busy
+        reads = ray.remote(num_cpus=0, max_retries=0)(_reads_nonce)
+        return all(ray.get([reads.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+                            .remote(str(probe), nonce) for node in nodes]))
     finally:
-        if started:
-            ray.shutdown()
+        probe.unlink(missing_ok=True)
+
+
+def _reads_nonce(path: str, nonce: str) -> bool:
+    try:
+        return Path(path).read_text() == nonce
+    except OSError:
+        return False
+
+
+def _why(error: BaseException) -> str:
+    """One line: the exception raised in the task, else the last line of Ray's message."""
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, BaseException):
+        return f"{type(cause).__name__}: {cause}"
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
 
 
 def import_ray():
@@ -69,6 +194,11 @@ def import_ray():
 def _ray_task(group: Group, root: str) -> GroupResult:
     _one_thread()
     return train_group(group, Path(root))
+
+
+def _shipped_task(group: Group, seeds):
+    _one_thread()
+    yield from train_shipped(group, seeds)
 
 
 @cache

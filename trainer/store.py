@@ -97,6 +97,17 @@ def git_commit() -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
+def remove_results(root: Path, run_id: str) -> None:
+    """What an earlier run with this id left (tables, activations, checkpoints), before a fresh
+    start replaces it; run.json stays until the new one is written. The caller holds the run's lock."""
+    run_dir = layout.run_dir(root, run_id)
+    for path in run_dir.glob("*.parquet"):
+        if layout.parse_table_file(path.name):
+            path.unlink(missing_ok=True)
+    for folder in (layout.activations_dir(root, run_id), layout.checkpoints_dir(root, run_id)):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class RunWriter:
     """Writes one run: holds its lock, appends its rows as part files, keeps run.json current.
 
@@ -141,7 +152,7 @@ class RunWriter:
                         pc.less_equal(rows["epoch"], resume_epoch)))
                 self.finals.observe(load_tables(self.root, self.run_id, resume_epoch).get("metrics"))
             else:
-                self._remove_previous_results()
+                remove_results(self.root, self.run_id)
             self.next_part = next_part(self.dir)
             self.record = RunRecord(**{
                 **record_fields,
@@ -157,14 +168,6 @@ class RunWriter:
         except BaseException:
             self.lock.release()
             raise
-
-    def _remove_previous_results(self) -> None:
-        """A fresh run replaces whatever an earlier run with this id left behind."""
-        for path in self.dir.glob("*.parquet"):
-            if layout.parse_table_file(path.name):
-                path.unlink(missing_ok=True)
-        for folder in (layout.activations_dir(self.root, self.run_id), layout.checkpoints_dir(self.root, self.run_id)):
-            shutil.rmtree(folder, ignore_errors=True)
 
     def add(self, table: str, columns: dict[str, Any]) -> None:
         """Queue rows given as columns (name -> list or array; scalars repeat)."""

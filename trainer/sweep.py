@@ -28,7 +28,7 @@ from trainer.atomic import write_bytes
 from trainer.config import Experiment
 from trainer.local_pool import run_local
 from trainer.plan import Plan, SweepError, load_experiments, plan_sweep, stack_groups
-from trainer.ray_pool import run_ray
+from trainer.ray_pool import AUTO, run_ray
 from trainer.store import StoreError, unwritable
 from trainer.task import GroupResult
 
@@ -115,11 +115,14 @@ def default_sweep_id() -> str:
 
 def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address: str | None = None,
           retry_failed: bool = False, resume: bool = False, force: bool = False,
-          sweep_id: str | None = None) -> bool:
+          sweep_id: str | None = None, ray_mode: str | None = None) -> bool:
     """The `trainer sweep` command. True if every planned run is completed at the end.
 
+    `ray_mode`: how Ray workers reach the root (trainer.ray_pool.MODES; default auto).
     Raises ConfigError (a bad config: nothing was written), SweepError, StoreError.
     """
+    if ray_mode is not None and ray_address is None:
+        raise SweepError("--ray-mode applies to Ray sweeps; add --ray ADDRESS")
     sweep_id = check_options(root, workers, ray_address, sweep_id)
     experiments = load_experiments(path)
     root = Path(root).resolve()
@@ -132,7 +135,7 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
     progress = Progress(root, path, plan, sweep_id)
     try:
         while True:
-            train(plan, root, workers, ray_address, progress)
+            train(plan, root, workers, ray_address, progress, ray_mode or AUTO)
             if progress.store_error or not progress.held:
                 break
             plan = plan_held_again(experiments, root, changed(redo, completed=False), resume or force, progress)
@@ -202,7 +205,8 @@ def print_plan(path: str | Path, root: Path, plan: Plan) -> None:
         print(f"  {resumed} interrupted run(s) continue from their last checkpoint")
 
 
-def train(plan: Plan, root: Path, workers: int, ray_address: str | None, progress: Progress) -> None:
+def train(plan: Plan, root: Path, workers: int, ray_address: str | None, progress: Progress,
+          ray_mode: str = AUTO) -> None:
     """The plan's tasks, stacked into groups, on local workers or Ray; each result to `progress`."""
     if not plan.tasks:
         return
@@ -211,7 +215,8 @@ def train(plan: Plan, root: Path, workers: int, ray_address: str | None, progres
     progress.tqdm.write(f"training {plan.to_do} run(s) of {len(plan.tasks)} experiment(s) as "
                         f"{len(groups)} stacked group(s) on {backend}")
     if ray_address:
-        run_ray(groups, root, ray_address, progress.report, local_cpus=workers)
+        run_ray(groups, root, ray_address, progress.report, local_cpus=workers, mode=ray_mode,
+                announce=progress.tqdm.write)
     else:
         run_local(groups, root, workers, progress.report)
 
