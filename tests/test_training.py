@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from ibstore.schema import TABLE_SCHEMAS
-from trainer import checkpoint, cli, config, tables, training
+from trainer import checkpoint, cli, compiled, config, tables
 from trainer.model import NetworkSettings, StackedMLP
-from trainer.plan import shape_key
+from trainer.config import shape_key
 from trainer.training import run_experiment, run_group
 
 pytestmark = pytest.mark.slow  # trains networks or starts `trainer run`
@@ -217,7 +217,7 @@ def test_a_group_of_experiments_trained_stacked_equals_each_trained_alone(tmp_pa
     first, = config.plan({**SMALL, "name": "a", "activation_fn": "relu"})
     second, = config.plan({**SMALL, "name": "b", "activation_fn": "relu", "initial_bias": 0.3,
                            "learning_rate": 0.01, "kernel_init_stddev": 0.5, "max_norm_weights": 0.8, "seed": 3})
-    assert shape_key(first) == shape_key(second)
+    assert shape_key(first.config) == shape_key(second.config)
     together = run_group([(first, [0], False), (second, [3], False)], tmp_path / "together", progress=False)
     assert {outcome.status for outcome in together.values()} == {"completed"}
     for experiment, seed in ((first, 0), (second, 3)):
@@ -250,7 +250,7 @@ def test_a_run_resumed_from_its_checkpoint_equals_an_uninterrupted_one(tmp_path,
     raw = {**SMALL, "epochs": 6, "save_checkpoints": True}
     (experiment,) = config.plan(raw)
     run_experiment(experiment, tmp_path / "straight", progress=False, flush_seconds=0)
-    plain_train = training.CompiledSteps.train
+    plain_train = compiled.CompiledSteps.train
     calls = []
 
     def interrupted_at_the_third_call(steps, orders, active):
@@ -259,10 +259,10 @@ def test_a_run_resumed_from_its_checkpoint_equals_an_uninterrupted_one(tmp_path,
             raise KeyboardInterrupt
         return plain_train(steps, orders, active)
 
-    monkeypatch.setattr(training.CompiledSteps, "train", interrupted_at_the_third_call)
+    monkeypatch.setattr(compiled.CompiledSteps, "train", interrupted_at_the_third_call)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(experiment, tmp_path / "resumed", progress=False, flush_seconds=0)
-    monkeypatch.setattr(training.CompiledSteps, "train", plain_train)
+    monkeypatch.setattr(compiled.CompiledSteps, "train", plain_train)
     run_id = config.run_id("small", experiment["config"], 0)
     assert checkpoint.checkpoint_epochs(tmp_path / "resumed", run_id) == [4]
     run_experiment(experiment, tmp_path / "resumed", progress=False, resume=True, flush_seconds=0)

@@ -4,7 +4,7 @@ Nothing runs if one config is bad. Each run (experiment x seed, identified by it
 run_id) is then either skipped (complete, or a status the options do not redo),
 held (another live process trains it now: the sweep waits for it, see
 trainer.sweep), or to do. What is to do becomes tasks (the seeds of one experiment
-that start the same way), and tasks of one shape (`shape_key`) are stacked into
+that start the same way), and tasks of one shape (`config.shape_key`) are stacked into
 groups, each trained by one worker as one computation (`training.run_group`),
 split so that every worker has a group and each group fits in memory.
 """
@@ -12,7 +12,6 @@ split so that every worker has a group and each group fits in memory.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +20,7 @@ from typing import Any
 from ibstore.lifecycle import Action, Redo, action, holder_text
 from ibstore.scan import scan
 from trainer import checkpoint, config, estimators
-from trainer.config import MEMORY_SHARE, Experiment, memory_estimate, physical_memory
-
-# Config keys a stacked computation may vary per network: experiments equal in
-# every other key share a shape and could train as one computation.
-PER_NETWORK_KEYS = ("initial_bias", "learning_rate", "kernel_init_stddev", "max_norm_weights", "seed", "n_runs")
+from trainer.config import MEMORY_SHARE, Experiment, memory_estimate, physical_memory, shape_key
 
 
 class SweepError(ValueError):
@@ -109,13 +104,6 @@ def load_experiments(path: str | Path) -> list[Experiment]:
     return experiments
 
 
-def shape_key(experiment: Experiment) -> str:
-    """What the computation of an experiment looks like, per-network hyperparameters left out:
-    experiments with equal keys can be stacked into one computation."""
-    shape = {k: v for k, v in experiment.config.items() if k not in PER_NETWORK_KEYS}
-    return json.dumps(shape, sort_keys=True)
-
-
 def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), resume: bool = False,
                only: set[str] | None = None, now: float | None = None) -> Plan:
     """Which runs are still to do, grouped into tasks (`only`: plan just these run ids).
@@ -129,7 +117,7 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
     records = {run.run_id: run for run in scan(root, now=now).runs}
     plan = Plan(tasks=[])
     seen: set[str] = set()
-    for experiment in sorted(experiments, key=shape_key):
+    for experiment in sorted(experiments, key=lambda experiment: shape_key(experiment.config)):
         fresh, resumed = [], {}  # resumed: checkpoint epoch -> seeds
         for seed in experiment.seeds:
             run_id = experiment.run_id(seed)
@@ -174,7 +162,7 @@ def stack_groups(tasks: list[Task], workers: int, memory: int | None = None) -> 
     memory = int(MEMORY_SHARE * (physical_memory() or 0)) if memory is None else memory
     by_shape: dict[tuple[str, Redo], list[tuple[Task, int]]] = {}
     for task in tasks:
-        by_shape.setdefault((shape_key(task.experiment), task.redo), []).extend((task, s) for s in task.seeds)
+        by_shape.setdefault((shape_key(task.experiment.config), task.redo), []).extend((task, s) for s in task.seeds)
     groups = []
     for networks in by_shape.values():
         experiment = networks[0][0].experiment
