@@ -15,12 +15,11 @@ import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ibstore.lifecycle import Action, Redo, action, holder_text
 from ibstore.scan import scan
 from trainer import checkpoint, config, estimators
-from trainer.config import MEMORY_SHARE, Experiment, memory_estimate, physical_memory, shape_key
+from trainer.config import MEMORY_SHARE, Experiment, ExperimentConfig, memory_estimate, physical_memory, shape_key
 
 
 class SweepError(ValueError):
@@ -147,11 +146,11 @@ def start_epoch(root: Path, experiment: Experiment, run_id: str, todo: Action, r
     return 0
 
 
-def resumable(run_config: dict[str, Any]) -> bool:
+def resumable(config: ExperimentConfig) -> bool:
     """Checkpoints are kept, and no estimator bins over the whole run's range: those rows are
     computed when a run ends, from every logged epoch, which a resumed process has not seen."""
-    return run_config["save_checkpoints"] and not any(
-        estimators.needs_run_range(e["name"], e["params"]) for e in run_config["estimators"])
+    return config.save_checkpoints and not any(
+        estimators.needs_run_range(e["name"], e["params"]) for e in config.estimators)
 
 
 def stack_groups(tasks: list[Task], workers: int, memory: int | None = None) -> list[Group]:
@@ -166,9 +165,9 @@ def stack_groups(tasks: list[Task], workers: int, memory: int | None = None) -> 
     groups = []
     for networks in by_shape.values():
         experiment = networks[0][0].experiment
-        one = memory_estimate({**experiment.config, "n_runs": 1})
+        one = memory_estimate(experiment.config.model_copy(update={"n_runs": 1}))
         # What one more network adds; the rest (TensorFlow, the MI temporaries) each worker pays once.
-        per_network = memory_estimate({**experiment.config, "n_runs": 2}) - one if one else None
+        per_network = memory_estimate(experiment.config.model_copy(update={"n_runs": 2})) - one if one else None
         fit = max(1, (memory // workers - (one - per_network)) // per_network) \
             if memory and per_network else len(networks)
         n_groups = max(min(workers, len(networks)), -(-len(networks) // fit))

@@ -24,7 +24,6 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -34,7 +33,7 @@ from ibstore.lock import RunLocked
 from ibstore.record import Status
 from trainer import checkpoint, datasets, saved, schedule, xla_cache
 from trainer.compiled import Chunk, CompiledSteps
-from trainer.config import PER_NETWORK_KEYS, Experiment, shape_key
+from trainer.config import PER_NETWORK_KEYS, Experiment, ExperimentConfig, shape_key
 from trainer.health import NetworkHealth, layer_health
 from trainer.measure import MiRows, activation_rows, split_rows
 from trainer.model import NetworkSettings, StackedMLP
@@ -56,13 +55,13 @@ def configure_threads(threads: int | None) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
-def load_data(config: dict[str, Any]) -> datasets.Dataset:
-    options = {"test_fraction": config["test_fraction"], "split_seed": config["split_seed"]}
-    if config["dataset_path"]:
-        options["path"] = config["dataset_path"]
-    if config["dataset"] == "file":
-        options["label_column"] = config["label_column"]
-    return datasets.load(config["dataset"], **options)
+def load_data(config: ExperimentConfig) -> datasets.Dataset:
+    options = {"test_fraction": config.test_fraction, "split_seed": config.split_seed}
+    if config.dataset_path:
+        options["path"] = config.dataset_path
+    if config.dataset == "file":
+        options["label_column"] = config.label_column
+    return datasets.load(config.dataset, **options)
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -95,7 +94,7 @@ class Network:
 class Logging:
     """What the loop needs to turn an epoch into rows; fixed for the whole stack."""
 
-    config: dict[str, Any]
+    config: ExperimentConfig
     root: Path
     rows: dict[str, slice]
     labels: np.ndarray
@@ -137,7 +136,7 @@ def run_group(members: list[tuple[Experiment, list[int], bool]], root: Path, pro
     for experiment, seeds, resume in members:
         run_ids = [experiment.run_id(seed) for seed in seeds]
         start = checkpoint.latest_common_epoch(root, run_ids) \
-            if resume and experiment.config["save_checkpoints"] else 0
+            if resume and experiment.config.save_checkpoints else 0
         by_start.setdefault(start, []).extend(Network(experiment, s, r) for s, r in zip(seeds, run_ids))
     outcomes: dict[str, Outcome] = {}
     for start, networks in sorted(by_start.items()):
@@ -150,7 +149,7 @@ class Stack:
     """The networks trained together and what trains them; fixed once set up."""
 
     networks: list[Network]
-    config: dict[str, Any]          # the shape; per-network settings come from each network's own
+    config: ExperimentConfig          # the shape; per-network settings come from each network's own
     model: StackedMLP
     optimizer: Optimizer
     steps: CompiledSteps
@@ -172,11 +171,11 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
     bar = None
     try:
         stack, initial = _set_up(networks, root, start_epoch, epochs_per_call)
-        bar = _progress_bar(networks, stack.config["epochs"], start_epoch) if progress else None
+        bar = _progress_bar(networks, stack.config.epochs, start_epoch) if progress else None
         if start_epoch == 0:
             _log_initial(stack, initial)
         epoch, last_checkpoint = start_epoch, time.monotonic()
-        while epoch < stack.config["epochs"] and stack.running():
+        while epoch < stack.config.epochs and stack.running():
             chunk, active = _train_chunk(stack, epoch)
             epoch += chunk.n_epochs
             _log_chunk(stack, epoch, chunk)
@@ -228,26 +227,26 @@ def _set_up(networks: list[Network], root: Path, start_epoch: int,
     data = load_data(config)
     model = StackedMLP(config, data.train.x.shape[1], data.n_classes,
                        [NetworkSettings.of(n.experiment.config, n.seed) for n in networks])
-    optimizer = Optimizer(config["optimizer"], [n.experiment.config["learning_rate"] for n in networks],
+    optimizer = Optimizer(config.optimizer, [n.experiment.config.learning_rate for n in networks],
                           model.trainable)
-    logged = schedule.logged_epochs(config["log_schedule"], config["epochs"])
+    logged = schedule.logged_epochs(config.log_schedule, config.epochs)
     capacity = _capacity(logged, len(networks), len(data.train.y), epochs_per_call)
-    steps = CompiledSteps(model, optimizer, data, config["batch_size"], config["stop_at_accuracy"], capacity,
-                          config["loss"])
+    steps = CompiledSteps(model, optimizer, data, config.batch_size, config.stop_at_accuracy, capacity,
+                          config.loss)
     initial = steps.evaluate_layers()
     activation_fns = [layer.activation for layer in model.layers]
     log = Logging(
         config=config, root=root, rows=split_rows(len(data.train.y), len(data.full.y)),
         labels=data.full.y, layer_names=[layer.name for layer in model.layers], activation_fns=activation_fns,
-        grids=[HistogramGrid.for_layer(fn, values, config["histogram_bins"])
+        grids=[HistogramGrid.for_layer(fn, values, config.histogram_bins)
                for fn, values in zip(activation_fns, initial[2])],
         n_batches=steps.n_batches,
     )
     for index, network in enumerate(networks):
         network.index, network.epochs_done = index, start_epoch
-        network.mi = MiRows(network.run_id, config["estimators"], config["activation_fn"], log.labels, log.rows,
-                            config["mi_splits"], log.layer_names)
-        if config["save_activations"] and not start_epoch:
+        network.mi = MiRows(network.run_id, config.estimators, config.activation_fn, log.labels, log.rows,
+                            config.mi_splits, log.layer_names)
+        if config.save_activations and not start_epoch:
             saved.save_index(root, network.run_id, log.labels, len(data.train.y), log.layer_names)
     if start_epoch:
         checkpoint.restore(root, [n.run_id for n in networks], start_epoch, model, optimizer)
@@ -286,7 +285,7 @@ def _log_chunk(stack: Stack, epoch: int, chunk: Chunk) -> None:
 
 def _checkpoint_due(stack: Stack, epoch: int, last_checkpoint: float, flush_seconds: float) -> bool:
     """At most one checkpoint per flush interval, at a logged epoch, while a network trains on."""
-    return bool(stack.config["save_checkpoints"] and epoch in stack.logged and stack.running()
+    return bool(stack.config.save_checkpoints and epoch in stack.logged and stack.running()
                 and time.monotonic() - last_checkpoint >= flush_seconds)
 
 
@@ -320,11 +319,11 @@ def _capacity(logged: list[int], n_networks: int, n_train: int, epochs_per_call:
 
 
 def _record_metrics(networks: list[Network], first_epoch: int, loss: np.ndarray, accuracy: np.ndarray,
-                    config: dict[str, Any]) -> bool:
+                    config: ExperimentConfig) -> bool:
     """Metrics rows of epochs first_epoch, first_epoch + 1, ... (loss, accuracy: [epochs, 2, N])
     for every running network, up to the epoch where it diverges or reaches the target accuracy.
     Returns whether a network reached the target at the last of these epochs (it must be logged)."""
-    target = config["stop_at_accuracy"]
+    target = config.stop_at_accuracy
     n_epochs = len(loss)
     reached_at_end = False
     for network in networks:
@@ -363,7 +362,7 @@ def _record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray]
     config = log.config
     index = np.array([n.index for n in networks])
     stacked = [values[index] for values in layers]
-    summaries = activation_rows(epoch, stacked, log.rows, config["mi_splits"], log.activation_fns,
+    summaries = activation_rows(epoch, stacked, log.rows, config.mi_splits, log.activation_fns,
                                 [grid.take(index) for grid in log.grids])
     gradients = None if chunk is None else [
         gradient_stats(g[index], g2[index], log.n_batches, kernel[index])
@@ -388,7 +387,7 @@ def _record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray]
                                                  "layer": np.arange(len(gradients)), **columns,
                                                  "health": [state.value for state in own_states] + [None]})
                 network.health.observe_layers(epoch, own_states)
-            if config["save_activations"]:
+            if config.save_activations:
                 saved.save_epoch(log.root, network.run_id, epoch, own)
         except StoreError:
             raise

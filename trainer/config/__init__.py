@@ -18,10 +18,10 @@ from trainer.config.memory import (LOGGED_EPOCH_BYTES_PER_VALUE, MEMORY_SHARE, T
 from trainer.config.raw import apply_overrides, expand, load_file, parse_json, parse_override
 from trainer.config.schema import (ACTIVATIONS, DEFAULTS, KNOWN_KEYS, LOSSES, SEED_MAX, ConfigError,
                                    ExperimentConfig)
-from trainer.config.validate import resolve
+from trainer.config.validate import resolve, validate
 
 __all__ = ["ACTIVATIONS", "DEFAULTS", "KNOWN_KEYS", "LOGGED_EPOCH_BYTES_PER_VALUE", "LOSSES", "MEMORY_SHARE",
            "PER_NETWORK_KEYS", "SEED_MAX", "TENSORFLOW_RUNTIME_BYTES", "ConfigError", "Experiment",
            "ExperimentConfig", "apply_overrides", "check_memory", "config_hash", "expand", "group_id",
            "load_file", "memory_estimate", "parse_json", "parse_override", "physical_memory", "plan", "resolve",
-           "run_id", "seeds", "shape_key", "slug"]
+           "run_id", "seeds", "shape_key", "slug", "validate"]

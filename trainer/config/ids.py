@@ -7,6 +7,8 @@ import json
 import re
 from typing import Any
 
+from trainer.config.schema import ExperimentConfig
+
 # Config keys a stacked computation may vary per network: experiments equal in
 # every other key share a shape and could train as one computation.
 PER_NETWORK_KEYS = ("initial_bias", "learning_rate", "kernel_init_stddev", "max_norm_weights", "seed", "n_runs")
@@ -34,7 +36,7 @@ def run_id(name: str, config: dict[str, Any], seed: int) -> str:
     return f"{group_id(name, config)}-s{seed}"
 
 
-def shape_key(config: dict[str, Any]) -> str:
-    """What the computation of a canonical config looks like, per-network hyperparameters left
-    out: experiments with equal keys can be stacked into one computation."""
-    return json.dumps({k: v for k, v in config.items() if k not in PER_NETWORK_KEYS}, sort_keys=True)
+def shape_key(config: ExperimentConfig) -> str:
+    """What the computation of a config looks like, per-network hyperparameters left out:
+    experiments with equal keys can be stacked into one computation."""
+    return json.dumps(config.model_dump(exclude=set(PER_NETWORK_KEYS)), sort_keys=True)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
-
-from trainer.config.schema import ConfigError
+from trainer.config.schema import ConfigError, ExperimentConfig
 
 # Inputs (train + test), features and classes of the built-in datasets, for the memory
 # estimate before anything is loaded ("file" datasets are only known once read).
@@ -26,7 +24,7 @@ TENSORFLOW_RUNTIME_BYTES = 800 * 2**20     # the process with TensorFlow loaded,
 MEMORY_SHARE = 0.8
 
 
-def memory_estimate(config: dict[str, Any]) -> int | None:
+def memory_estimate(config: ExperimentConfig) -> int | None:
     """Bytes one experiment needs (all its seeds trained stacked), or None if its dataset's
     size is unknown before loading (dataset "file").
 
@@ -40,19 +38,19 @@ def memory_estimate(config: dict[str, Any]) -> int | None:
     one layer's activations in float64 plus their bin codes for the MI estimate
     (16 N max-units) and TensorFlow itself. Within 1 % of the measured peaks above.
     """
-    shape = DATASET_SHAPES.get(config["dataset"])
+    shape = DATASET_SHAPES.get(config.dataset)
     if shape is None:
         return None
     n_inputs, n_features, n_classes = shape
-    widths = [n_features, *config["architecture"], n_classes]
+    widths = [n_features, *config.architecture, n_classes]
     params = sum(a * b + b for a, b in zip(widths, widths[1:]))
     units, widest = sum(widths[1:]), max(widths[1:])
-    n_train = n_inputs - int(n_inputs * config["test_fraction"])
-    batch = n_train if config["batch_size"] == "full" else min(config["batch_size"], n_train)
-    per_network = (4 * ((5 + OPTIMIZER_SLOTS[config["optimizer"]]) * params + 2 * n_inputs * units
+    n_train = n_inputs - int(n_inputs * config.test_fraction)
+    batch = n_train if config.batch_size == "full" else min(config.batch_size, n_train)
+    per_network = (4 * ((5 + OPTIMIZER_SLOTS[config.optimizer]) * params + 2 * n_inputs * units
                         + 3 * batch * units)
                    + LOGGED_EPOCH_BYTES_PER_VALUE * n_inputs * widest)
-    return config["n_runs"] * per_network + 16 * n_inputs * widest + TENSORFLOW_RUNTIME_BYTES
+    return config.n_runs * per_network + 16 * n_inputs * widest + TENSORFLOW_RUNTIME_BYTES
 
 
 def physical_memory() -> int | None:
@@ -62,12 +60,12 @@ def physical_memory() -> int | None:
         return None
 
 
-def check_memory(config: dict[str, Any]) -> None:
+def check_memory(config: ExperimentConfig) -> None:
     """Refuse, before anything is written, an experiment that cannot fit in this machine's memory."""
     needed, physical = memory_estimate(config), physical_memory()
     if needed is not None and physical is not None and needed > MEMORY_SHARE * physical:
         raise ConfigError(
-            f"config key 'architecture' = {config['architecture']} with {config['n_runs']} seed(s) on "
-            f"{config['dataset']} needs about {needed / 2**30:.1f} GiB of memory (weights, optimizer state and "
+            f"config key 'architecture' = {config.architecture} with {config.n_runs} seed(s) on "
+            f"{config.dataset} needs about {needed / 2**30:.1f} GiB of memory (weights, optimizer state and "
             f"every layer's activations on all inputs), more than this machine's {MEMORY_SHARE:.0%} of "
             f"{physical / 2**30:.1f} GiB; use fewer or narrower layers, or fewer seeds (n_runs)")

@@ -30,9 +30,12 @@ class ConfigError(ValueError):
 
 
 class ExperimentConfig(BaseModel):
-    """The canonical config of one run. Units: learning_rate per step, epochs as passes."""
+    """The canonical config of one run, typed. Units: learning_rate per step, epochs as passes.
 
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    `model_dump()` is its JSON form: what run.json records and what the run id hashes."""
+
+    # frozen: a validated config travels typed into the training loop and is never changed there.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
     dataset: Literal[datasets.DATASETS] = "harmonics"  # type: ignore[valid-type]
     dataset_path: str | None = None

@@ -1,4 +1,4 @@
-"""Validation: one (grid-free) raw config to the canonical config a run records and is named by."""
+"""Validation: one (grid-free) raw config to the typed canonical config a run records and is named by."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from trainer.config.legacy import translate_legacy
 from trainer.config.schema import KNOWN_KEYS, ConfigError, ExperimentConfig
 
 
-def resolve(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Validate one (grid-free) raw config; returns (canonical config, ignored keys).
+def validate(raw: dict[str, Any]) -> tuple[ExperimentConfig, dict[str, Any]]:
+    """Validate one (grid-free) raw config; returns (the typed canonical config, ignored keys).
 
     Raises ConfigError naming the key, the value and what is allowed.
     """
@@ -24,19 +24,23 @@ def resolve(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         raise ConfigError("a grid config expands to several runs: use 'trainer sweep' or expand() first")
     config, ignored = translate_legacy(raw)
     try:
-        model = ExperimentConfig(**config)
+        typed = ExperimentConfig(**config)
     except ValidationError as error:
         raise ConfigError(_describe(error, config)) from None
     except (estimators.EstimatorError, schedule.ScheduleError) as error:
         raise ConfigError(str(error)) from None
-    resolved = model.model_dump()
-    if resolved["dataset"] != "file" and resolved["dataset"] not in ("mnist", "fashion_mnist") \
-            and resolved["dataset_path"] is not None:
-        raise ConfigError(f"config key 'dataset_path' = {resolved['dataset_path']!r} is only allowed "
+    if typed.dataset not in ("file", "mnist", "fashion_mnist") and typed.dataset_path is not None:
+        raise ConfigError(f"config key 'dataset_path' = {typed.dataset_path!r} is only allowed "
                           f"for dataset 'file', 'mnist' or 'fashion_mnist'")
-    if resolved["dataset"] == "file" and not resolved["dataset_path"]:
+    if typed.dataset == "file" and not typed.dataset_path:
         raise ConfigError("dataset 'file' needs config key 'dataset_path' (a .npz, .parquet or .csv file)")
-    return resolved, ignored
+    return typed, ignored
+
+
+def resolve(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`validate`, the config in its JSON form (as run.json records it and the run id hashes it)."""
+    typed, ignored = validate(raw)
+    return typed.model_dump(), ignored
 
 
 def _describe(error: ValidationError, config: dict[str, Any]) -> str:
