@@ -56,7 +56,7 @@ def keras_fit_with_logging_callback(epochs: int) -> float:
     keras.utils.set_random_seed(0)   # fit shuffles with random ops, which op determinism (ours) requires seeded
     layers = [keras.layers.Dense(n, activation="tanh",
                                  kernel_initializer=keras.initializers.TruncatedNormal(stddev=1 / np.sqrt(n)))
-              for n in experiment["config"]["architecture"]]
+              for n in experiment.config.architecture]
     model = keras.Sequential([keras.Input((12,)), *layers, keras.layers.Dense(2, activation="softmax")])
     model.compile(keras.optimizers.Adam(4e-4), "sparse_categorical_crossentropy", metrics=["accuracy"])
     probe = keras.Model(model.inputs, [layer.output for layer in model.layers])

@@ -22,6 +22,7 @@ TRAINER_LAYERS = (
     ("measure", "config"),
     ("store", "saved", "checkpoint", "model"),
     ("compiled",),
+    ("network_rows",),
     ("training",),
     ("plan",),
     ("task",),

@@ -1,21 +1,17 @@
 """The training loop: networks stacked into one computation, many epochs per compiled call.
 
-Read top to bottom: load the data, build the networks of a group stacked along a
+Read top to bottom: take the runs, set up the networks of a group stacked along a
 leading axis (the seeds of one experiment, or several experiments of the same
-shape: `run_group`), then train in chunks. One compiled call (a
-graph loop over epochs and, inside it, over minibatches, the last one padded and
-masked) trains every epoch up to the next logged one, evaluates loss and
-accuracy on train and test after each epoch and sums the kernel gradients of the
-last epoch's minibatches. It stops early at the first epoch where a network
-reaches `stop_at_accuracy`. At logged epochs the activations of every layer on
-every input are pulled out and turned into MI, histogram and per-neuron rows.
-Each network is written as its own run, by its own writer (its own lock). No
-Keras on the hot path.
+shape: `run_group`), log epoch 0, then train in chunks. One compiled call
+(`trainer.compiled.CompiledSteps`) trains every epoch up to the next logged one and
+stops early at the first epoch where a network reaches `stop_at_accuracy`. At logged
+epochs the activations of every layer on every input are pulled out and turned into
+MI, histogram and per-neuron rows. Each network is written as its own run, by its own
+writer (its own lock). No Keras on the hot path.
 
 The minibatch order of a network's epoch is a function of (seed, epoch) alone
 (`epoch_order`), computed on the host for the whole chunk, so how the epochs are
-cut into calls, and which networks share the stack, does not change any number.
-"""
+cut into calls, and which networks share the stack, does not change any number."""
 
 from __future__ import annotations
 
@@ -34,12 +30,12 @@ from ibstore.record import Status
 from trainer import checkpoint, datasets, saved, schedule, xla_cache
 from trainer.compiled import Chunk, CompiledSteps
 from trainer.config import PER_NETWORK_KEYS, Experiment, ExperimentConfig, shape_key
-from trainer.health import NetworkHealth, layer_health
-from trainer.measure import MiRows, activation_rows, split_rows
+from trainer.measure import MiRows, split_rows
+from trainer.network_rows import Logging, Network, finish_all, finish_ended, record_logged, record_metrics
 from trainer.model import NetworkSettings, StackedMLP
 from trainer.optimizers import Optimizer
-from trainer.store import RunExists, RunWriter, StoreError, run_fields
-from trainer.summaries import HistogramGrid, gradient_stats
+from trainer.store import RunExists, RunWriter, run_fields
+from trainer.summaries import HistogramGrid
 
 # The minibatch orders of one chunk ([epochs, networks, rows] int32) stay below this.
 ORDERS_BUDGET_BYTES = 32 * 2**20
@@ -68,40 +64,6 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     """The minibatch order of one network's epoch: a function of (seed, epoch) alone, so a
     resumed run shuffles exactly as an uninterrupted one."""
     return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int32)
-
-
-class Network:
-    """One network of the stack: its run (writer, mi rows, health), its position, its state."""
-
-    def __init__(self, experiment: Experiment, seed: int, run_id: str):
-        self.experiment, self.seed, self.run_id = experiment, seed, run_id
-        self.index = -1                  # position on the network axis, once stacked
-        self.writer: RunWriter | None = None
-        self.mi: MiRows | None = None
-        self.health = NetworkHealth()
-        self.status = Status.RUNNING
-        self.error: str | None = None
-        self.epochs_done = 0
-        self.finished = False            # its writer recorded the final status and let the run go
-
-    def fail(self, error: BaseException) -> None:
-        """This network's rows could not be made or written: it ends `failed`, the others go on."""
-        self.status = Status.FAILED
-        self.error = "".join(traceback.format_exception_only(error)).strip()
-
-
-@dataclass
-class Logging:
-    """What the loop needs to turn an epoch into rows; fixed for the whole stack."""
-
-    config: ExperimentConfig
-    root: Path
-    rows: dict[str, slice]
-    labels: np.ndarray
-    layer_names: list[str]
-    activation_fns: list[str]
-    grids: list[HistogramGrid]
-    n_batches: int
 
 
 def run_experiment(experiment: Experiment, root: Path, seeds: list[int] | None = None,
@@ -149,7 +111,7 @@ class Stack:
     """The networks trained together and what trains them; fixed once set up."""
 
     networks: list[Network]
-    config: ExperimentConfig          # the shape; per-network settings come from each network's own
+    config: ExperimentConfig        # the shape; per-network settings come from each network's own
     model: StackedMLP
     optimizer: Optimizer
     steps: CompiledSteps
@@ -185,12 +147,12 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
             _show_progress(bar, chunk, active)
             for network in stack.running():
                 network.writer.maybe_flush(network.epochs_done)
-            _finish_ended(networks)
+            finish_ended(networks)
     except KeyboardInterrupt:
-        _finish_all(networks, Status.INTERRUPTED, "interrupted by the user (Ctrl-C or SIGTERM)")
+        finish_all(networks, Status.INTERRUPTED, "interrupted by the user (Ctrl-C or SIGTERM)")
         raise
     except BaseException as error:
-        _finish_all(networks, Status.FAILED, "".join(traceback.format_exception_only(error)).strip())
+        finish_all(networks, Status.FAILED, "".join(traceback.format_exception_only(error)).strip())
         raise
     finally:
         if bar is not None:
@@ -256,9 +218,9 @@ def _set_up(networks: list[Network], root: Path, start_epoch: int,
 def _log_initial(stack: Stack, initial: tuple[np.ndarray, np.ndarray, list[np.ndarray]]) -> None:
     """Epoch 0, before any training: metrics and every logged table."""
     loss, accuracy, layers = initial
-    _record_metrics(stack.networks, 0, loss[None], accuracy[None], stack.config)
-    _record_logged(stack.networks, 0, layers, None, stack.log)
-    _finish_ended(stack.networks)
+    record_metrics(stack.networks, 0, loss[None], accuracy[None], stack.config)
+    record_logged(stack.networks, 0, layers, None, stack.log)
+    finish_ended(stack.networks)
 
 
 def _train_chunk(stack: Stack, epoch: int) -> tuple[Chunk, np.ndarray]:
@@ -274,13 +236,13 @@ def _train_chunk(stack: Stack, epoch: int) -> tuple[Chunk, np.ndarray]:
 
 def _log_chunk(stack: Stack, epoch: int, chunk: Chunk) -> None:
     """The chunk's metrics rows; at a logged epoch, or where a network stopped, the logged tables."""
-    ending = _record_metrics(stack.networks, epoch - chunk.n_epochs + 1, chunk.loss, chunk.accuracy, stack.config)
+    ending = record_metrics(stack.networks, epoch - chunk.n_epochs + 1, chunk.loss, chunk.accuracy, stack.config)
     if epoch in stack.logged or ending:
         _, _, layers = stack.steps.evaluate_layers()
         chunk.kernels = [layer.kernel.numpy() for layer in stack.model.layers]
         logged_now = [n for n in stack.networks
                       if n.epochs_done == epoch and n.status in (Status.RUNNING, Status.COMPLETED)]
-        _record_logged(logged_now, epoch, layers, chunk, stack.log)
+        record_logged(logged_now, epoch, layers, chunk, stack.log)
 
 
 def _checkpoint_due(stack: Stack, epoch: int, last_checkpoint: float, flush_seconds: float) -> bool:
@@ -304,7 +266,7 @@ def _finish_completed(networks: list[Network]) -> dict[str, Outcome]:
     for network in networks:
         if network.status is Status.RUNNING:
             network.status = Status.COMPLETED
-    _finish_ended(networks)
+    finish_ended(networks)
     return {network.run_id: Outcome(network.status, write_error=network.writer.write_error)
             for network in networks}
 
@@ -316,117 +278,6 @@ def _capacity(logged: list[int], n_networks: int, n_train: int, epochs_per_call:
     within_budget = ORDERS_BUDGET_BYTES // (4 * n_networks * n_train)
     within_time = MAX_NETWORK_EPOCHS_PER_CALL // n_networks
     return max(1, min(longest_gap, within_budget, within_time, epochs_per_call or longest_gap))
-
-
-def _record_metrics(networks: list[Network], first_epoch: int, loss: np.ndarray, accuracy: np.ndarray,
-                    config: ExperimentConfig) -> bool:
-    """Metrics rows of epochs first_epoch, first_epoch + 1, ... (loss, accuracy: [epochs, 2, N])
-    for every running network, up to the epoch where it diverges or reaches the target accuracy.
-    Returns whether a network reached the target at the last of these epochs (it must be logged)."""
-    target = config.stop_at_accuracy
-    n_epochs = len(loss)
-    reached_at_end = False
-    for network in networks:
-        if network.status is not Status.RUNNING:
-            continue
-        s = network.index
-        own_loss, own_accuracy = loss[:, :, s], accuracy[:, :, s]
-        diverged = ~np.all(np.isfinite(own_loss), axis=1)
-        reached = ~diverged & (own_accuracy[:, 1] >= target) if target is not None else np.zeros(n_epochs, bool)
-        ends = np.flatnonzero(diverged | reached)
-        last = ends[0] if len(ends) else n_epochs - 1
-        epochs = first_epoch + np.arange(last + 1)
-        network.writer.add("metrics", {
-            "run_id": network.run_id, "epoch": np.repeat(epochs, 2), "split": ["train", "test"] * (last + 1),
-            "loss": own_loss[:last + 1].ravel(), "accuracy": own_accuracy[:last + 1].ravel()})
-        for epoch, (train_loss, test_loss), train_accuracy in zip(epochs, own_loss[:last + 1],
-                                                                  own_accuracy[:last + 1, 0]):
-            network.health.observe_metrics(int(epoch), float(train_loss), float(test_loss), float(train_accuracy))
-        network.epochs_done = int(epochs[-1])
-        if diverged[last]:
-            network.status = Status.DIVERGED
-            network.error = (f"loss became {own_loss[last, 0]} (train) / {own_loss[last, 1]} (test) "
-                             f"at epoch {network.epochs_done}")
-        elif reached[last]:
-            network.status = Status.COMPLETED
-            reached_at_end = reached_at_end or last == n_epochs - 1
-    return reached_at_end
-
-
-def _record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray], chunk: Chunk | None,
-                   log: Logging) -> None:
-    """MI, histogram, per-neuron and (after epoch 0) gradient rows of one logged epoch, for these
-    networks. Summaries are computed for all of them at once; a network whose rows fail is failed alone."""
-    if not networks:
-        return
-    config = log.config
-    index = np.array([n.index for n in networks])
-    stacked = [values[index] for values in layers]
-    summaries = activation_rows(epoch, stacked, log.rows, config.mi_splits, log.activation_fns,
-                                [grid.take(index) for grid in log.grids])
-    gradients = None if chunk is None else [
-        gradient_stats(g[index], g2[index], log.n_batches, kernel[index])
-        for g, g2, kernel in zip(chunk.grad_sum, chunk.grad_sq_sum, chunk.kernels)]
-    # Hidden layers only (the softmax layer learns the class prior even in a dead network).
-    states = None if gradients is None else [
-        layer_health(fn, values, stats["grad_mean_norm"], stats["grad_std_norm"])
-        for fn, values, stats in zip(log.activation_fns[:-1], stacked[:-1], gradients[:-1])]
-    for position, network in enumerate(networks):
-        try:
-            own = [values[position] for values in stacked]
-            mi = network.mi.at_epoch(epoch, own)
-            if mi:
-                network.writer.add("mi", mi)
-            histogram, stats = summaries[position]
-            network.writer.add("activations", {"run_id": network.run_id, **histogram})
-            network.writer.add("activation_stats", {"run_id": network.run_id, **stats})
-            if gradients is not None:
-                columns = {k: np.array([layer[k][position] for layer in gradients]) for k in gradients[0]}
-                own_states = [layer[position] for layer in states]
-                network.writer.add("gradients", {"run_id": network.run_id, "epoch": epoch,
-                                                 "layer": np.arange(len(gradients)), **columns,
-                                                 "health": [state.value for state in own_states] + [None]})
-                network.health.observe_layers(epoch, own_states)
-            if config.save_activations:
-                saved.save_epoch(log.root, network.run_id, epoch, own)
-        except StoreError:
-            raise
-        except Exception as error:
-            network.fail(error)
-
-
-def _finish_ended(networks: list[Network]) -> None:
-    """Record the end of every network that stopped (completed, diverged, or failed alone): its
-    deferred MI rows, its final status. Its run is let go at once while the others train on."""
-    for network in networks:
-        if network.status is Status.RUNNING or network.finished:
-            continue
-        if network.status is not Status.FAILED:
-            try:
-                deferred = network.mi.at_end()
-                if deferred:
-                    network.writer.add("mi", deferred)
-            except StoreError:
-                raise
-            except Exception as error:
-                network.fail(error)
-        _finish(network)
-
-
-def _finish_all(networks: list[Network], status: Status, error: str | None) -> None:
-    """The whole stack stops (interrupted, or a failure of the shared computation)."""
-    for network in networks:
-        if network.finished:
-            continue
-        if network.status is Status.RUNNING:
-            network.status, network.error = status, error
-        _finish(network)
-
-
-def _finish(network: Network) -> None:
-    network.finished = True
-    network.status = network.writer.finish(network.status, network.epochs_done, network.error,
-                                           **network.health.flags())
 
 
 def _progress_bar(networks: list[Network], epochs: int, start: int):
