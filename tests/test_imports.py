@@ -26,7 +26,7 @@ TRAINER_LAYERS = (
     ("training",),
     ("plan",),
     ("task",),
-    ("local_pool",),
+    ("local_pool", "shipping"),   # shipping: issue 20 on main (Ray workers without the root)
     ("ray_pool",),
     ("sweep", "reestimate"),
     ("cli",),
