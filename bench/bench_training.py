@@ -41,7 +41,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from trainer import config, datasets  # noqa: E402
-from trainer import training  # noqa: E402
+from trainer import compiled  # noqa: E402
 from trainer.training import run_experiment  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ def keras_fit_with_logging_callback(epochs: int) -> float:
     keras.utils.set_random_seed(0)   # fit shuffles with random ops, which op determinism (ours) requires seeded
     layers = [keras.layers.Dense(n, activation="tanh",
                                  kernel_initializer=keras.initializers.TruncatedNormal(stddev=1 / np.sqrt(n)))
-              for n in experiment["config"]["architecture"]]
+              for n in experiment.config.architecture]
     model = keras.Sequential([keras.Input((12,)), *layers, keras.layers.Dense(2, activation="softmax")])
     model.compile(keras.optimizers.Adam(4e-4), "sparse_categorical_crossentropy", metrics=["accuracy"])
     probe = keras.Model(model.inputs, [layer.output for layer in model.layers])
@@ -131,21 +131,21 @@ def ours(epochs: int, log_schedule, n_runs: int = 1, from_epoch: int = 0,
     (its final flush and compaction too)."""
     (experiment,) = config.plan({"name": "bench", "epochs": epochs, "log_schedule": log_schedule, "n_runs": n_runs})
     chunks = []   # (end time, epochs trained) of every compiled call
-    plain_train = training.CompiledSteps.train
+    plain_train = compiled.CompiledSteps.train
 
     def timed_train(steps, orders, active):
         chunk = plain_train(steps, orders, active)
         chunks.append((clock(), chunk.n_epochs))
         return chunk
 
-    training.CompiledSteps.train = timed_train
+    compiled.CompiledSteps.train = timed_train
     try:
         with tempfile.TemporaryDirectory() as root:
             start = clock()
             run_experiment(experiment, Path(root), progress=False)
             end = clock()
     finally:
-        training.CompiledSteps.train = plain_train
+        compiled.CompiledSteps.train = plain_train
     ends, done = [t for t, _ in chunks], np.cumsum([n for _, n in chunks])
     # From the first call that reaches `from_epoch` (at least the first call: start-up) to the end.
     first = max(0, int(np.searchsorted(done, from_epoch)))

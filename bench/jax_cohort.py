@@ -47,9 +47,9 @@ def trainer_start(seeds: int):
 
     cohort = json.loads(COHORT.read_text())
     experiments = config.plan({**cohort, "n_runs": seeds})
-    first = experiments[0]["config"]
+    first = experiments[0].config
     data = load_data(first)
-    settings = [NetworkSettings.of(e["config"], seed) for e in experiments for seed in e.seeds]
+    settings = [NetworkSettings.of(e.config, seed) for e in experiments for seed in e.seeds]
     model = StackedMLP(first, data.train.x.shape[1], data.n_classes, settings)
     layers = [(layer.kernel.numpy(), layer.bias.numpy()) for layer in model.layers]
     networks = [(s.initial_bias, s.seed) for s in settings]
@@ -130,7 +130,7 @@ def main() -> None:
     import jax
     import jax.numpy as jnp
     imported, imported_cpu = time.perf_counter(), time.process_time()
-    cohort, accuracy = build(len(data.train.y), config["batch_size"], config["learning_rate"])
+    cohort, accuracy = build(len(data.train.y), config.batch_size, config.learning_rate)
     params = [(jnp.asarray(kernel), jnp.asarray(bias)) for kernel, bias in layers]
     keys = jax.random.split(jax.random.key(0), len(networks))
     x_train, y_train = jnp.asarray(data.train.x), jnp.asarray(data.train.y.astype(np.int32))

@@ -68,7 +68,7 @@ def train(root: Path, raw: dict) -> tuple[list[str], float]:
     (run ids, seconds of training: per experiment, first start to last finish in run.json)."""
     run_ids, seconds = [], 0.0
     for experiment in config_module.plan(raw):
-        ids = [config_module.run_id(experiment["name"], experiment["config"], seed) for seed in experiment["seeds"]]
+        ids = experiment.run_ids
         done = all(current_status(root, i) is Status.COMPLETED for i in ids)
         if not done:
             run_experiment(experiment, root, progress=False)

@@ -253,10 +253,10 @@ def test_a_flushed_epoch_shows_within_2_s_without_interaction(live_root):
             page = browser.new_page(viewport={"width": SIZES[0][0], "height": SIZES[0][1]})
             page.goto(f"{url}/training?runs={running}", wait_until="networkidle")
             wait_until_drawn(page, 1)
-            page.wait_for_selector(f"text=at epoch 30", timeout=30_000)
+            page.wait_for_selector("text=at epoch 30", timeout=30_000)
             flushed = time.perf_counter()
             flush(root, running, 45)
-            page.wait_for_selector(f"text=at epoch 45", timeout=10_000)
+            page.wait_for_selector("text=at epoch 45", timeout=10_000)
             seen = time.perf_counter() - flushed
             page.screenshot(path=str(ARTIFACTS / "live-training.png"))
             browser.close()

@@ -91,9 +91,9 @@ def test_grid_expands_every_combination_and_seeds():
     experiments = config.plan({"name": "g", "n_runs": 2, "seed": 5,
                                "grid": {"initial_bias": [0, 1], "activation_fn": ["relu", "tanh"]}})
     assert len(experiments) == 4
-    assert {(e["config"]["initial_bias"], e["config"]["activation_fn"]) for e in experiments} == {
+    assert {(e.config.initial_bias, e.config.activation_fn) for e in experiments} == {
         (0.0, "relu"), (0.0, "tanh"), (1.0, "relu"), (1.0, "tanh")}
-    assert all(e.seeds == (5, 6) and e.cohort == "g" and e["cohort"] == "g" for e in experiments)
+    assert all(e.seeds == (5, 6) and e.cohort == "g" for e in experiments)
 
 
 def test_bad_grid_is_rejected():
@@ -191,12 +191,12 @@ def test_config_paths_that_are_not_config_files(tmp_path, capsys):
 def test_memory_estimate_counts_weights_activations_and_seeds():
     """Exact arithmetic of memory_estimate for a small net (figures computed by hand):
     widths 12-10-2: P = 12*10+10 + 10*2+2 = 152, U = 12; harmonics N = 4096, 3277 train rows."""
-    small, _ = config.resolve({"architecture": [10], "batch_size": 256, "optimizer": "adam"})
+    small, _ = config.validate({"architecture": [10], "batch_size": 256, "optimizer": "adam"})
     summaries = config.LOGGED_EPOCH_BYTES_PER_VALUE * 4096 * 10          # the widest layer: 10 units
     once = 16 * 4096 * 10 + config.TENSORFLOW_RUNTIME_BYTES
     per_network = 4 * (7 * 152 + 2 * 4096 * 12 + 3 * 256 * 12) + summaries
     assert config.memory_estimate(small) == per_network + once
-    three, _ = config.resolve({"architecture": [10], "n_runs": 3, "optimizer": "sgd"})
+    three, _ = config.validate({"architecture": [10], "n_runs": 3, "optimizer": "sgd"})
     assert config.memory_estimate(three) == 3 * (4 * (5 * 152 + 2 * 4096 * 12 + 3 * 256 * 12) + summaries) + once
 
 
@@ -204,11 +204,11 @@ def test_the_estimate_matches_measured_peaks_and_refuses_the_issue_example():
     """Peak RSS of `trainer run data/configs/basic.json --set architecture=[W] --set epochs=1`,
     measured on this project's 2-core machine: 6.25, 11.73 and 22.6 GB."""
     for width, measured_gb in ((25_000, 6.25), (50_000, 11.73), (100_000, 22.6)):
-        resolved, _ = config.resolve({"architecture": [width]})
+        resolved, _ = config.validate({"architecture": [width]})
         assert config.memory_estimate(resolved) / 1e9 == pytest.approx(measured_gb, rel=0.05)
-    huge, _ = config.resolve({"architecture": [100_000]})
+    huge, _ = config.validate({"architecture": [100_000]})
     if config.physical_memory() > config.memory_estimate(huge) / config.MEMORY_SHARE:
         pytest.skip("this machine has room for [100000]")
     with pytest.raises(config.ConfigError, match=r"\[100000\] .* needs about 2\d\.\d GiB"):
         config.check_memory(huge)
-    assert config.memory_estimate(config.resolve({"dataset": "file", "dataset_path": "x.csv"})[0]) is None
+    assert config.memory_estimate(config.validate({"dataset": "file", "dataset_path": "x.csv"})[0]) is None

@@ -112,7 +112,7 @@ def train(tmp_path, **config) -> list[dict]:
     raw = {"name": "health", "architecture": [10, 7, 5, 4, 3], "epochs": 3, "log_schedule": {"every": 1},
            "estimators": [{"name": "binning", "params": {"bin_size": 0.07}}], **config}
     experiments = config_module.plan(raw)
-    statuses = run_group([(e, e["seeds"], False) for e in experiments], tmp_path, progress=False)
+    statuses = run_group([(e, list(e.seeds), False) for e in experiments], tmp_path, progress=False)
     records = []
     for run_id in statuses:
         folder = tmp_path / "runs" / run_id

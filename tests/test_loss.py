@@ -99,8 +99,8 @@ def test_the_exact_loss_has_a_gradient_everywhere(logits_and_labels):
 
 def test_the_loss_is_a_config_key_with_keras_as_default():
     (experiment,) = config.plan({"name": "x"})
-    assert experiment["config"]["loss"] == "keras_clipped"
+    assert experiment.config.loss == "keras_clipped"
     (exact,) = config.plan({"name": "x", "loss": "exact"})
-    assert config.run_id("x", exact["config"], 0) != config.run_id("x", experiment["config"], 0)
+    assert exact.run_id(0) != experiment.run_id(0)
     with pytest.raises(config.ConfigError, match="'loss' = 'mse' is not allowed.*'keras_clipped' or 'exact'"):
         config.plan({"name": "x", "loss": "mse"})

@@ -118,7 +118,7 @@ def mark(root: Path, run_id: str, status: str, checkpoint_epoch: int | None = No
 
 def test_plan_skips_complete_runs_and_groups_the_rest_by_what_they_need(tmp_path):
     (experiment,) = config.plan({"name": "plan", **TINY, "n_runs": 6, "save_checkpoints": True})
-    ids = [config.run_id("plan", experiment["config"], seed) for seed in range(6)]
+    ids = [experiment.run_id(seed) for seed in range(6)]
     mark(tmp_path, ids[0], "completed")
     mark(tmp_path, ids[1], "failed")
     mark(tmp_path, ids[2], "diverged")
@@ -148,7 +148,7 @@ def test_plan_skips_complete_runs_and_groups_the_rest_by_what_they_need(tmp_path
     assert plan_sweep([experiment], tmp_path, only={ids[5], ids[0]}).run_ids == [ids[0], ids[5]]
 
     (plain,) = config.plan({"name": "plain", **TINY})  # interrupted without checkpoints: restarted
-    mark(tmp_path, config.run_id("plain", plain["config"], 0), "interrupted")
+    mark(tmp_path, plain.run_id(0), "interrupted")
     assert plan_sweep([plain], tmp_path, resume, resume=True).tasks == [Task(plain, (0,), redo=resume)]
 
 
@@ -162,7 +162,7 @@ def test_tasks_of_one_shape_are_stacked_and_split_across_workers():
     assert groups[0].tasks[-1] == Task(shape[2], (0,)) and groups[1].tasks[0] == Task(shape[2], (1,))
     assert groups[1].tasks[-1] == Task(shape[0], (7,), resume=True)
     # Memory for 2 networks per worker: the 9 networks of the shape in 5 groups.
-    one, two = (config.memory_estimate({**shape[0].config, "n_runs": n}) for n in (1, 2))
+    one, two = (config.memory_estimate(shape[0].config.model_copy(update={"n_runs": n})) for n in (1, 2))
     groups = stack_groups(tasks, workers=2, memory=2 * (one + (two - one)))   # each worker: fixed part + 2
     assert [len(g.run_ids) for g in groups] == [2, 2, 2, 2, 1, 1]
     # The fixed part (TensorFlow) is paid once per worker: the 45 networks of the seed notebook's
@@ -187,12 +187,12 @@ def test_two_workers_train_a_cohort_and_a_rerun_skips_it(tmp_path, capsys):
     experiments = [e for e in config.plan(config.load_file(folder / "bias.json"))]
     for experiment in experiments:
         for seed in (0, 1):
-            run_id = config.run_id(experiment["name"], experiment["config"], seed)
+            run_id = experiment.run_id(seed)
             assert run_json(root, run_id)["status"] == "completed"
             table = metrics(root, run_id)
             assert sorted(table.epoch.unique()) == list(range(7))
             accuracy = table[(table.epoch == 6) & (table.split == "test")].accuracy.iloc[0]
-            assert f"completed   {experiment['name']} seed {seed}  test acc {accuracy:.3f}" in out
+            assert f"completed   {experiment.name} seed {seed}  test acc {accuracy:.3f}" in out
     (diverged,) = [line for line in out.splitlines() if line.startswith("diverged")]
     assert "huge_lr seed 0" in diverged and "loss became" in diverged
     assert "done: 4 completed, 1 diverged" in out
@@ -224,7 +224,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, capsys):
     path = write_config(tmp_path, "resume", {**TINY, "epochs": epochs, "log_schedule": {"every": 10},
                                              "n_runs": 2, "save_checkpoints": True})
     (experiment,) = config.plan(config.load_file(path))
-    run_ids = [config.run_id("resume", experiment["config"], seed) for seed in (0, 1)]
+    run_ids = [experiment.run_id(seed) for seed in (0, 1)]
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     uninterrupted = sweep_process(path, reference, "--workers", "1")
     victim = sweep_process(path, killed, "--workers", "1")
@@ -400,7 +400,7 @@ def test_a_sweep_runs_through_a_local_ray_instance(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "on Ray (local)" in out and "done: 2 completed" in out
     for experiment in config.plan(config.load_file(path)):
-        run_id = config.run_id(experiment["name"], experiment["config"], 0)
+        run_id = experiment.run_id(0)
         assert run_json(root, run_id)["status"] == "completed"
         assert sorted(metrics(root, run_id).epoch.unique()) == [0, 1, 2, 3, 4]
     assert cli.main(["sweep", str(path), "--ray", "local", "--results", str(root)]) == 0

@@ -15,9 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from ibstore.schema import TABLE_SCHEMAS
-from trainer import checkpoint, cli, config, tables, training
+from trainer import checkpoint, cli, compiled, config, tables
 from trainer.model import NetworkSettings, StackedMLP
-from trainer.plan import shape_key
+from trainer.config import shape_key
 from trainer.training import run_experiment, run_group
 
 pytestmark = pytest.mark.slow  # trains networks or starts `trainer run`
@@ -108,13 +108,13 @@ def test_seeds_trained_together_equal_seeds_trained_alone(tmp_path):
     raw = {**SMALL, "n_runs": 2}
     experiment, together = train(tmp_path / "together", raw)
     run_experiment(experiment, tmp_path / "alone", seeds=[1], progress=False)
-    run_id = config.run_id("small", experiment["config"], 1)
+    run_id = experiment.run_id(1)
     joint = table(tmp_path / "together", run_id, "metrics")
     alone = table(tmp_path / "alone", run_id, "metrics")
     assert len(together) == 2
     np.testing.assert_allclose(joint.loss, alone.loss, rtol=1e-5)
     np.testing.assert_allclose(joint.accuracy, alone.accuracy, atol=1e-9)
-    other = table(tmp_path / "together", config.run_id("small", experiment["config"], 0), "metrics")
+    other = table(tmp_path / "together", experiment.run_id(0), "metrics")
     assert not np.allclose(other.loss, joint.loss)        # different seeds, different networks
 
 
@@ -180,7 +180,7 @@ def test_cli_run_reports_ignored_keys_and_succeeds(tmp_path, capsys):
 
 def test_a_new_writer_clears_temporary_files_a_killed_writer_left(tmp_path):
     (experiment,) = config.plan({**SMALL, "epochs": 1})
-    run_id = config.run_id("small", experiment["config"], 0)
+    run_id = experiment.run_id(0)
     run_dir = tmp_path / "runs" / run_id
     run_dir.mkdir(parents=True)
     (run_dir / ".metrics.parquet.abc.tmp").write_bytes(b"half a file")
@@ -217,12 +217,12 @@ def test_a_group_of_experiments_trained_stacked_equals_each_trained_alone(tmp_pa
     first, = config.plan({**SMALL, "name": "a", "activation_fn": "relu"})
     second, = config.plan({**SMALL, "name": "b", "activation_fn": "relu", "initial_bias": 0.3,
                            "learning_rate": 0.01, "kernel_init_stddev": 0.5, "max_norm_weights": 0.8, "seed": 3})
-    assert shape_key(first) == shape_key(second)
+    assert shape_key(first.config) == shape_key(second.config)
     together = run_group([(first, [0], False), (second, [3], False)], tmp_path / "together", progress=False)
     assert {outcome.status for outcome in together.values()} == {"completed"}
     for experiment, seed in ((first, 0), (second, 3)):
         run_experiment(experiment, tmp_path / "alone", progress=False)
-        run_id = config.run_id(experiment["name"], experiment["config"], seed)
+        run_id = experiment.run_id(seed)
         assert_same_numbers(recorded(tmp_path / "together", run_id), recorded(tmp_path / "alone", run_id))
     a, b = (recorded(tmp_path / "together", run_id)["metrics"].loss for run_id in together)
     assert not np.allclose(a, b)
@@ -231,9 +231,9 @@ def test_a_group_of_experiments_trained_stacked_equals_each_trained_alone(tmp_pa
 def test_max_norm_constrains_the_hidden_layers_only():
     """deep-bottleneck puts the MaxNorm kernel constraint on hidden layers, not on the softmax output."""
     experiment, = config.plan({**SMALL, "max_norm_weights": 0.5, "kernel_init_stddev": 2.0})
-    settings = [NetworkSettings.of(experiment["config"], 0), NetworkSettings.of({**experiment["config"],
-                                                                                  "max_norm_weights": False}, 1)]
-    model = StackedMLP(experiment["config"], 12, 2, settings)
+    settings = [NetworkSettings.of(experiment.config, 0),
+                NetworkSettings.of(experiment.config.model_copy(update={"max_norm_weights": False}), 1)]
+    model = StackedMLP(experiment.config, 12, 2, settings)
     weights, _ = model.read()
     constrained = model.constrain(weights)
     for layer, position in zip(model.layers, model.kernel_positions):
@@ -250,7 +250,7 @@ def test_a_run_resumed_from_its_checkpoint_equals_an_uninterrupted_one(tmp_path,
     raw = {**SMALL, "epochs": 6, "save_checkpoints": True}
     (experiment,) = config.plan(raw)
     run_experiment(experiment, tmp_path / "straight", progress=False, flush_seconds=0)
-    plain_train = training.CompiledSteps.train
+    plain_train = compiled.CompiledSteps.train
     calls = []
 
     def interrupted_at_the_third_call(steps, orders, active):
@@ -259,11 +259,11 @@ def test_a_run_resumed_from_its_checkpoint_equals_an_uninterrupted_one(tmp_path,
             raise KeyboardInterrupt
         return plain_train(steps, orders, active)
 
-    monkeypatch.setattr(training.CompiledSteps, "train", interrupted_at_the_third_call)
+    monkeypatch.setattr(compiled.CompiledSteps, "train", interrupted_at_the_third_call)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(experiment, tmp_path / "resumed", progress=False, flush_seconds=0)
-    monkeypatch.setattr(training.CompiledSteps, "train", plain_train)
-    run_id = config.run_id("small", experiment["config"], 0)
+    monkeypatch.setattr(compiled.CompiledSteps, "train", plain_train)
+    run_id = experiment.run_id(0)
     assert checkpoint.checkpoint_epochs(tmp_path / "resumed", run_id) == [4]
     run_experiment(experiment, tmp_path / "resumed", progress=False, resume=True, flush_seconds=0)
     assert_same_numbers(recorded(tmp_path / "resumed", run_id), recorded(tmp_path / "straight", run_id))
@@ -274,7 +274,7 @@ def test_a_network_that_diverges_in_a_group_ends_alone_and_leaves_the_others_unc
     steady, = config.plan({**base, "name": "steady", "learning_rate": 0.01})
     wild, = config.plan({**base, "name": "wild", "learning_rate": 1e30})
     statuses = run_group([(steady, [0], False), (wild, [0], False)], tmp_path / "together", progress=False)
-    steady_id, wild_id = (config.run_id(e["name"], e["config"], 0) for e in (steady, wild))
+    steady_id, wild_id = (e.run_id(0) for e in (steady, wild))
     assert {run_id: outcome.status for run_id, outcome in statuses.items()} == {
         steady_id: "completed", wild_id: "diverged"}
     record = json.loads((tmp_path / "together" / "runs" / wild_id / "run.json").read_text())

@@ -177,9 +177,6 @@ SIGNAL_GRACE_S = 2.0
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    import threading
-    import time
-
     from ibstore import query_process, sandbox
     from ibstore.index import scan
     from trainer import sql_output
@@ -203,6 +200,47 @@ def cmd_sql(args: argparse.Namespace) -> int:
         if output is not None:
             return sql_output.write_atomically(output, lambda file: sql_output.write_rows(fmt, batches, schema, file))
         return sql_output.write_rows(fmt, batches, schema, sys.stdout.buffer)
+
+    outcome, signals = _run_interruptibly(statement, consume)
+    if signals:
+        if output is not None:
+            sql_output.temporary_path(output).unlink(missing_ok=True)   # a worker cut short leaves it
+        print(f"interrupted ({signal.Signals(signals[0]).name}): query stopped", file=sys.stderr)
+        return 128 + signals[0]
+    error = outcome.get("error")
+    if isinstance(error, BrokenPipeError):   # e.g. `| head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    if error is not None:
+        raise _sql_failure(error, args.output)
+    if fmt == "table":
+        sys.stdout.buffer.write(outcome["value"])
+        sys.stdout.flush()
+    elif output is not None:
+        print(terminal_text(f"{outcome['value']:,} rows written to {output}"), file=sys.stderr)
+    return EXIT_OK
+
+
+def _sql_failure(error: BaseException, output: str | None) -> BaseException:
+    """The one line a failed statement is reported with (a UserError), or the error itself."""
+    from ibstore import sandbox
+
+    if isinstance(error, sandbox.QueryStopped):
+        return UserError(f"query stopped after {error.seconds:g} s (--timeout)")
+    if isinstance(error, sandbox.MemoryLimitExceeded):
+        return UserError(f"query stopped: it needed more than {sandbox.size_text(error.memory_bytes)} "
+                         f"of memory (--memory)")
+    if isinstance(error, sandbox.SqlError):
+        return UserError(str(error))
+    if isinstance(error, OSError):
+        return UserError(f"could not write {output or 'the output'}: {error.strerror or error}")
+    return error
+
+
+def _run_interruptibly(statement, consume) -> tuple[dict[str, object], list[int]]:
+    """Run the statement; returns ({"value": ...} or {"error": ...}, the signals that stopped it)."""
+    import threading
+    import time
 
     # The statement runs in a worker thread so that this thread is free to take signals: DuckDB
     # does not return to Python while it works, so a handler here is what interrupts it.
@@ -235,32 +273,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if signals:
-        if output is not None:
-            sql_output.temporary_path(output).unlink(missing_ok=True)   # a worker cut short leaves it
-        print(f"interrupted ({signal.Signals(signals[0]).name}): query stopped", file=sys.stderr)
-        return 128 + signals[0]
-    error = outcome.get("error")
-    if isinstance(error, sandbox.QueryStopped):
-        raise UserError(f"query stopped after {error.seconds:g} s (--timeout)")
-    if isinstance(error, sandbox.MemoryLimitExceeded):
-        raise UserError(f"query stopped: it needed more than {sandbox.size_text(error.memory_bytes)} "
-                        f"of memory (--memory)")
-    if isinstance(error, sandbox.SqlError):
-        raise UserError(str(error))
-    if isinstance(error, BrokenPipeError):   # e.g. `| head`: the reader has all it wants
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
-    if isinstance(error, OSError):
-        raise UserError(f"could not write {args.output or 'the output'}: {error.strerror or error}")
-    if error is not None:
-        raise error
-    if fmt == "table":
-        sys.stdout.buffer.write(outcome["value"])
-        sys.stdout.flush()
-    elif output is not None:
-        print(terminal_text(f"{outcome['value']:,} rows written to {output}"), file=sys.stderr)
-    return EXIT_OK
+    return outcome, signals
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:

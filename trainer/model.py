@@ -22,11 +22,12 @@ variables once at the end.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from trainer.config.schema import ExperimentConfig
 
 BATCHNORM_MOMENTUM = 0.99
 BATCHNORM_EPSILON = 1e-3
@@ -70,9 +71,9 @@ class NetworkSettings:
     learning_rate: float
 
     @classmethod
-    def of(cls, config: dict[str, Any], seed: int) -> "NetworkSettings":
-        return cls(seed=seed, initial_bias=config["initial_bias"], kernel_init_stddev=config["kernel_init_stddev"],
-                   max_norm=config["max_norm_weights"] or None, learning_rate=config["learning_rate"])
+    def of(cls, config: ExperimentConfig, seed: int) -> "NetworkSettings":
+        return cls(seed=seed, initial_bias=config.initial_bias, kernel_init_stddev=config.kernel_init_stddev,
+                   max_norm=config.max_norm_weights or None, learning_rate=config.learning_rate)
 
 
 @dataclass
@@ -90,10 +91,10 @@ class Layer:
 class StackedMLP:
     """Weights and forward pass of N independent networks of the same shape."""
 
-    def __init__(self, config: dict, n_inputs: int, n_classes: int, networks: list[NetworkSettings]):
-        units = [*config["architecture"], n_classes]
-        fan_ins = [n_inputs, *config["architecture"]]
-        batchnorm = config["model"] == "feedforward_batchnorm"
+    def __init__(self, config: ExperimentConfig, n_inputs: int, n_classes: int, networks: list[NetworkSettings]):
+        units = [*config.architecture, n_classes]
+        fan_ins = [n_inputs, *config.architecture]
+        batchnorm = config.model == "feedforward_batchnorm"
         self.max_norm = tf.constant([n.max_norm or 0.0 for n in networks], tf.float32)       # [N]
         self.has_max_norm = tf.constant([n.max_norm is not None for n in networks])           # [N]
         self.any_max_norm = any(n.max_norm is not None for n in networks)
@@ -109,7 +110,7 @@ class StackedMLP:
                 name="output" if is_output else f"dense_{index}",
                 kernel=tf.Variable(kernel, name=f"kernel_{index}"),
                 bias=tf.Variable(bias, name=f"bias_{index}"),
-                activation="softmax" if is_output else config["activation_fn"],
+                activation="softmax" if is_output else config.activation_fn,
             )
             if batchnorm and not is_output:
                 shape = (len(networks), n_units)

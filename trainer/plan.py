@@ -4,7 +4,7 @@ Nothing runs if one config is bad. Each run (experiment x seed, identified by it
 run_id) is then either skipped (complete, or a status the options do not redo),
 held (another live process trains it now: the sweep waits for it, see
 trainer.sweep), or to do. What is to do becomes tasks (the seeds of one experiment
-that start the same way), and tasks of one shape (`shape_key`) are stacked into
+that start the same way), and tasks of one shape (`config.shape_key`) are stacked into
 groups, each trained by one worker as one computation (`training.run_group`),
 split so that every worker has a group and each group fits in memory.
 """
@@ -12,7 +12,6 @@ split so that every worker has a group and each group fits in memory.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -22,11 +21,7 @@ from typing import Any
 from ibstore.index import scan
 from ibstore.lifecycle import Action, Redo, action, holder_text
 from trainer import checkpoint, config, estimators
-from trainer.config import MEMORY_SHARE, Experiment, memory_estimate, physical_memory
-
-# Config keys a stacked computation may vary per network: experiments equal in
-# every other key share a shape and could train as one computation.
-PER_NETWORK_KEYS = ("initial_bias", "learning_rate", "kernel_init_stddev", "max_norm_weights", "seed", "n_runs")
+from trainer.config import MEMORY_SHARE, Experiment, ExperimentConfig, memory_estimate, physical_memory, shape_key
 
 
 class SweepError(ValueError):
@@ -179,13 +174,6 @@ def load_experiments(path: str | Path) -> list[Experiment]:
     return experiments
 
 
-def shape_key(experiment: Experiment) -> str:
-    """What the computation of an experiment looks like, per-network hyperparameters left out:
-    experiments with equal keys can be stacked into one computation."""
-    shape = {k: v for k, v in experiment.config.items() if k not in PER_NETWORK_KEYS}
-    return json.dumps(shape, sort_keys=True)
-
-
 def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), resume: bool = False,
                only: set[str] | None = None, now: float | None = None) -> Plan:
     """Which runs are still to do, grouped into tasks (`only`: plan just these run ids).
@@ -199,7 +187,7 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
     records = {run.run_id: run for run in scan(root, now=now).runs}
     plan = Plan(tasks=[])
     seen: set[str] = set()
-    for experiment in sorted(experiments, key=shape_key):
+    for experiment in sorted(experiments, key=lambda experiment: shape_key(experiment.config)):
         fresh, resumed = [], {}  # resumed: checkpoint epoch -> seeds
         for seed in experiment.seeds:
             run_id = experiment.run_id(seed)
@@ -229,11 +217,11 @@ def start_epoch(root: Path, experiment: Experiment, run_id: str, todo: Action, r
     return 0
 
 
-def resumable(run_config: dict[str, Any]) -> bool:
+def resumable(config: ExperimentConfig) -> bool:
     """Checkpoints are kept, and no estimator bins over the whole run's range: those rows are
     computed when a run ends, from every logged epoch, which a resumed process has not seen."""
-    return run_config["save_checkpoints"] and not any(
-        estimators.needs_run_range(e["name"], e["params"]) for e in run_config["estimators"])
+    return config.save_checkpoints and not any(
+        estimators.needs_run_range(e["name"], e["params"]) for e in config.estimators)
 
 
 def stack_groups(tasks: list[Task], workers: int, memory: int | None = None) -> list[Group]:
@@ -244,13 +232,13 @@ def stack_groups(tasks: list[Task], workers: int, memory: int | None = None) -> 
     memory = int(MEMORY_SHARE * (physical_memory() or 0)) if memory is None else memory
     by_shape: dict[tuple[str, Redo], list[tuple[Task, int]]] = {}
     for task in tasks:
-        by_shape.setdefault((shape_key(task.experiment), task.redo), []).extend((task, s) for s in task.seeds)
+        by_shape.setdefault((shape_key(task.experiment.config), task.redo), []).extend((task, s) for s in task.seeds)
     groups = []
     for networks in by_shape.values():
         experiment = networks[0][0].experiment
-        one = memory_estimate({**experiment.config, "n_runs": 1})
+        one = memory_estimate(experiment.config.model_copy(update={"n_runs": 1}))
         # What one more network adds; the rest (TensorFlow, the MI temporaries) each worker pays once.
-        per_network = memory_estimate({**experiment.config, "n_runs": 2}) - one if one else None
+        per_network = memory_estimate(experiment.config.model_copy(update={"n_runs": 2})) - one if one else None
         fit = max(1, (memory // workers - (one - per_network)) // per_network) \
             if memory and per_network else len(networks)
         n_groups = max(min(workers, len(networks)), -(-len(networks) // fit))

@@ -59,7 +59,7 @@ def unwritable(root: Path, error: OSError) -> StoreError:
 
 def run_fields(experiment: Experiment, seed: int) -> dict[str, Any]:
     """The RunRecord fields of one run known before it trains (a RunWriter's `record_fields`)."""
-    config = experiment.config
+    config = experiment.config.model_dump()     # the edge: run.json records the config in its JSON form
     return {"run_id": experiment.run_id(seed), "group_id": group_id(experiment.name, config),
             "name": experiment.name, "cohort": experiment.cohort, "config": {**config, "seed": seed},
             "seed": seed, "epochs_total": config["epochs"], "split_seed": config["split_seed"],

@@ -1,0 +1,158 @@
+"""The compiled functions of the training loop: train a chunk of epochs, evaluate every layer.
+
+One compiled call (a graph loop over epochs and, inside it, over minibatches, the last
+one padded and masked) trains every epoch up to the next logged one, evaluates loss and
+accuracy on train and test after each epoch and sums the kernel gradients of the last
+epoch's minibatches. It stops early at the first epoch where a network reaches
+`stop_at_accuracy`. The loop around it is trainer.training.
+
+XLA cache rule: nothing is captured from outside a compiled loop as a constant (see
+`train_epoch`), so the HLO, and with it trainer.xla_cache's key, is the same in every process.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from trainer import datasets, xla_cache
+from trainer.model import StackedMLP, cross_entropy
+from trainer.optimizers import Optimizer
+
+
+@dataclass
+class Chunk:
+    """What one compiled call returns, for the epochs it trained."""
+
+    n_epochs: int
+    loss: np.ndarray        # [epochs, 2 (train, test), N]
+    accuracy: np.ndarray    # [epochs, 2 (train, test), N]
+    grad_sum: list[np.ndarray]      # per layer [N, fan_in, units]: the last epoch's minibatch gradients summed
+    grad_sq_sum: list[np.ndarray]   # ... and their squares summed
+    kernels: list[np.ndarray] | None = None     # per layer [N, fan_in, units], set at logged epochs
+
+
+class CompiledSteps:
+    """The compiled functions of the loop: train a chunk of epochs; evaluate with every layer.
+
+    Both are XLA-compiled: the same graph without XLA trains several times slower (README,
+    "Benchmarks", start-up)."""
+
+    def __init__(self, model: StackedMLP, optimizer: Optimizer, data: datasets.Dataset,
+                 batch_size: int | str, stop_at_accuracy: float | None, capacity: int, loss: str):
+        self.model, self.optimizer, self.loss = model, optimizer, loss
+        self.n_networks = model.layers[0].kernel.shape[0]
+        self.x_train = tf.constant(data.train.x)
+        self.y_train = tf.constant(data.train.y.astype(np.int32))
+        self.x_all = tf.constant(data.full.x)
+        self.y_all = tf.constant(data.full.y.astype(np.int32))
+        self.n_train, self.n_all = len(data.train.y), len(data.full.y)
+        self.batch_size = self.n_train if batch_size == "full" else min(int(batch_size), self.n_train)
+        self.n_batches = math.ceil(self.n_train / self.batch_size)
+        self.padded = self.n_batches * self.batch_size
+        self.capacity = capacity
+        # A network that reaches this test accuracy ends the call at that epoch (2: never).
+        self.target = tf.constant(2.0 if stop_at_accuracy is None else stop_at_accuracy, tf.float64)
+        # The chunk's minibatch orders live in a variable of fixed shape, so every chunk length
+        # runs the same compiled program (one XLA compilation per run).
+        self.orders = tf.Variable(tf.zeros([capacity, self.n_networks, self.padded], tf.int32), trainable=False)
+        # autograph=False: the loops are explicit tf.while_loops, and converting the code costs seconds.
+        self.train_chunk = xla_cache.first_call_quiet(
+            tf.function(self._train_chunk, jit_compile=True, autograph=False))
+        self.evaluate = xla_cache.first_call_quiet(tf.function(self._metrics, jit_compile=True, autograph=False))
+
+    def train(self, orders: np.ndarray, active: np.ndarray) -> Chunk:
+        """Train up to len(orders) epochs (orders: [epochs, N, n_train]); stop after an epoch
+        where an `active` network reaches the target accuracy."""
+        k = len(orders)
+        padded = np.zeros((k, self.n_networks, self.padded), np.int32)
+        padded[:, :, :self.n_train] = orders
+        self.orders[:k].assign(padded)
+        n_epochs, loss, correct, grad_sum, grad_sq_sum = self.train_chunk(tf.constant(k), tf.constant(active))
+        n_epochs = int(n_epochs)
+        return Chunk(n_epochs, loss.numpy()[:n_epochs].astype(np.float64), self._accuracy(correct.numpy()[:n_epochs]),
+                     [g.numpy() for g in grad_sum], [g.numpy() for g in grad_sq_sum])
+
+    def evaluate_layers(self) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """(loss [2, N], accuracy [2, N], per layer activations [N, n_all, units]) of the current networks."""
+        weights, moving = self.model.read()
+        loss, correct, layers = self.evaluate(weights, moving)
+        return loss.numpy().astype(np.float64), self._accuracy(correct.numpy()), [v.numpy() for v in layers]
+
+    def _accuracy(self, correct: np.ndarray) -> np.ndarray:
+        sizes = np.array([self.n_train, self.n_all - self.n_train], np.float64)[:, None]
+        return correct.astype(np.float64) / sizes
+
+    def _metrics(self, weights, moving) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+        """Loss [2, N] (mean over the split) and number correct [2, N] on train and test, and
+        every layer's activations [N, n_all, units]."""
+        layers, logits, _ = self.model.forward(weights, moving, self.x_all)
+        labels = tf.broadcast_to(self.y_all, tf.shape(logits)[:2])
+        per_example = cross_entropy(self.loss, logits, labels)
+        correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.int32)
+        n = self.n_train
+        loss = tf.stack([tf.reduce_mean(per_example[:, :n], axis=1), tf.reduce_mean(per_example[:, n:], axis=1)])
+        count = tf.stack([tf.reduce_sum(correct[:, :n], axis=1), tf.reduce_sum(correct[:, n:], axis=1)])
+        return loss, count, layers
+
+    def _train_chunk(self, n_epochs: tf.Tensor, active: tf.Tensor):
+        """Train up to n_epochs epochs (orders from self.orders) as one graph: per epoch a loop
+        over the minibatches, then loss and number correct on train and test; stop after an
+        epoch where an `active` network reaches the target. Returns (epochs trained, loss and
+        correct [capacity, 2, N] (rows past the epochs trained are 0), the last epoch's
+        per-layer sums of the minibatch kernel gradients and of their squares)."""
+        model, optimizer = self.model, self.optimizer
+        kernel_positions = model.kernel_positions
+        n_test = tf.constant(self.n_all - self.n_train, tf.float64)
+        kernel_shapes = [model.trainable[i].shape for i in kernel_positions]
+
+        def train_batch(batch, order, weights, moving, slots, step, grad_sum, grad_sq_sum):
+            start = batch * self.batch_size
+            index = tf.slice(order, [0, start], [self.n_networks, self.batch_size])
+            # Padding rows (past the end of the data) weigh 0: the last batch is a smaller one.
+            row_weights = tf.cast(start + tf.range(self.batch_size) < self.n_train, tf.float32)
+            x, y = tf.gather(self.x_train, index), tf.gather(self.y_train, index)
+            with tf.GradientTape() as tape:
+                tape.watch(weights)
+                _, logits, new_moving = model.forward(weights, moving, x, row_weights)
+                per_example = cross_entropy(self.loss, logits, y)
+                # Summing the networks' mean losses keeps each network's gradient its own.
+                loss = tf.reduce_sum(tf.reduce_sum(per_example * row_weights, axis=1) / tf.reduce_sum(row_weights))
+            gradients = tape.gradient(loss, weights)
+            step = step + 1
+            weights, slots = optimizer.update(weights, slots, gradients, step)
+            weights = model.constrain(weights)
+            kernel_grads = [gradients[i] for i in kernel_positions]
+            grad_sum = [s + g for s, g in zip(grad_sum, kernel_grads)]
+            grad_sq_sum = [s + g * g for s, g in zip(grad_sq_sum, kernel_grads)]
+            return batch + 1, order, weights, new_moving, slots, step, grad_sum, grad_sq_sum
+
+        def train_epoch(epoch, weights, moving, slots, step, grad_sum, grad_sq_sum, loss, correct, stop):
+            # The gradient sums restart at every epoch; the loop carries them out of the last one.
+            # Zeros made here, not captured from outside the loop: a captured constant gets a name
+            # that differs from process to process, and so would the HLO that keys the XLA cache.
+            zero_grads = [tf.zeros(shape) for shape in kernel_shapes]
+            _, _, weights, moving, slots, step, grad_sum, grad_sq_sum = tf.while_loop(
+                lambda batch, *_: batch < self.n_batches, train_batch,
+                (tf.constant(0), self.orders[epoch], weights, moving, slots, step, zero_grads, zero_grads))
+            epoch_loss, epoch_correct, _ = self._metrics(weights, moving)
+            loss = tf.tensor_scatter_nd_update(loss, [[epoch]], epoch_loss[None])
+            correct = tf.tensor_scatter_nd_update(correct, [[epoch]], epoch_correct[None])
+            test_accuracy = tf.cast(epoch_correct[1], tf.float64) / n_test
+            finite = tf.reduce_all(tf.math.is_finite(epoch_loss), axis=0)
+            stop = tf.reduce_any(active & finite & (test_accuracy >= self.target))
+            return epoch + 1, weights, moving, slots, step, grad_sum, grad_sq_sum, loss, correct, stop
+
+        weights, moving = model.read()
+        state = (tf.constant(0), weights, moving, optimizer.read_slots(), optimizer.iterations.read_value(),
+                 [tf.zeros(shape) for shape in kernel_shapes], [tf.zeros(shape) for shape in kernel_shapes],
+                 tf.zeros([self.capacity, 2, self.n_networks]),
+                 tf.zeros([self.capacity, 2, self.n_networks], tf.int32), tf.constant(False))
+        epoch, weights, moving, slots, step, grad_sum, grad_sq_sum, loss, correct, _ = tf.while_loop(
+            lambda epoch, *rest: (epoch < n_epochs) & tf.logical_not(rest[-1]), train_epoch, state)
+        model.write(weights, moving)
+        optimizer.write(step, slots)
+        return epoch, loss, correct, grad_sum, grad_sq_sum

@@ -1,0 +1,68 @@
+"""deep-bottleneck's configs read as ours: its key names, aliases and callbacks translated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trainer import datasets, estimators
+from trainer.config.schema import IGNORED_KEYS, META_KEYS, ConfigError
+
+MODEL_ALIASES = {"models.feedforward": "feedforward",
+                 "models.feedforward_batchnorm": "feedforward_batchnorm"}
+
+
+def translate_legacy(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """deep-bottleneck's keys and names to ours; returns (config, ignored keys with values)."""
+    config = {k: v for k, v in raw.items() if k not in IGNORED_KEYS and k not in META_KEYS}
+    ignored = {k: raw[k] for k in IGNORED_KEYS if k in raw}
+    stop = _early_stopping_target(raw.get("callbacks"))
+    if stop is not None:
+        config.setdefault("stop_at_accuracy", stop)
+        if not _other_callbacks(raw["callbacks"]):
+            ignored.pop("callbacks")
+    if isinstance(config.get("dataset"), str):
+        config["dataset"] = datasets.ALIASES.get(config["dataset"], config["dataset"])
+    if isinstance(config.get("model"), str):
+        config["model"] = MODEL_ALIASES.get(config["model"], config["model"])
+    if "estimator" in config or "discretization_range" in config:
+        if "estimators" in config:
+            raise ConfigError("config has both 'estimators' and the legacy 'estimator'/'discretization_range'; "
+                              "use 'estimators' only")
+        legacy_name = config.pop("estimator", "binning")
+        legacy_range = config.pop("discretization_range", None)
+        try:
+            estimators.canonical(legacy_name, {})
+        except estimators.EstimatorError as error:
+            raise ConfigError(f"config key 'estimator' = {legacy_name!r} (legacy key): {error}") from None
+        try:
+            name, params = estimators.canonical(legacy_name, {}, discretization_range=legacy_range)
+        except estimators.EstimatorError as error:
+            raise ConfigError(f"config key 'discretization_range' = {legacy_range!r} (legacy key, with estimator "
+                              f"{legacy_name!r}): {error}") from None
+        config["estimators"] = [{"name": name, "params": params}]
+    if isinstance(config.get("max_norm_weights"), int) and not isinstance(config["max_norm_weights"], bool):
+        config["max_norm_weights"] = float(config["max_norm_weights"])
+    for key in ("initial_bias", "learning_rate", "test_fraction", "stop_at_accuracy", "kernel_init_stddev"):
+        if isinstance(config.get(key), int) and not isinstance(config[key], bool):
+            config[key] = float(config[key])
+    return config, ignored
+
+
+def _is_early_stopping(entry: Any) -> bool:
+    name = entry[0] if isinstance(entry, list) and entry else entry
+    return isinstance(name, str) and name.endswith("earlystopping_manual")
+
+
+def _early_stopping_target(callbacks: Any) -> float | None:
+    """Target accuracy of deep-bottleneck's `callbacks.earlystopping_manual`, if configured."""
+    for entry in callbacks or []:
+        if _is_early_stopping(entry):
+            args = entry[1] if isinstance(entry, list) and len(entry) > 1 else {}
+            values = args.values() if isinstance(args, dict) else args
+            numbers = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            return numbers[0] if numbers else None
+    return None
+
+
+def _other_callbacks(callbacks: Any) -> list:
+    return [entry for entry in callbacks or [] if not _is_early_stopping(entry)]

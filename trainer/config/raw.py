@@ -1,0 +1,99 @@
+"""Raw configs as a user writes them: read a file, apply `--set` overrides, expand a grid.
+
+A raw config is still unvalidated data (a dict); `trainer.config.validate.resolve` checks it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+from ibstore import strict_json
+
+from trainer.config.schema import DEFAULTS, KNOWN_KEYS, ConfigError
+
+# Configs nest 3 or 4 deep; a key given twice is refused rather than the last one silently winning.
+CONFIG_LIMITS = strict_json.Limits(max_bytes=1 << 20, unique_keys=True)
+
+
+def parse_json(data: bytes, what: str) -> Any:
+    """strict_json.loads with CONFIG_LIMITS: NaN, Infinity, numbers beyond a float, deep
+    nesting and repeated keys are refused (strict_json.JsonError)."""
+    return strict_json.loads(data, what, CONFIG_LIMITS)
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """Read a JSON config file; `name` defaults to the file's stem."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config path {str(path)!r} is a folder, not a config file "
+                          f"(`trainer sweep` takes a folder of configs)")
+    what = f"config file {str(path)!r}"
+    try:
+        raw = parse_json(path.read_bytes(), what)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} does not exist") from None
+    except OSError as error:
+        raise ConfigError(f"{what} cannot be read: {error.strerror or error}") from None
+    except strict_json.JsonError as error:
+        raise ConfigError(str(error)) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a JSON object, got {type(raw).__name__}")
+    raw.setdefault("name", path.stem)
+    return raw
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`key=value` from `--set`; the value is JSON if it parses, else a string.
+
+    `architecture=[10,7,5]` gives a list, `initial_bias=-0.5` a float,
+    `activation_fn=relu` the string "relu".
+    """
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set initial_bias=-0.5")
+    try:
+        return key.strip(), parse_json(value.encode("utf-8", "surrogatepass"), f"--set {text!r}")
+    except strict_json.NotJson:
+        return key.strip(), value
+    except strict_json.JsonError as error:
+        raise ConfigError(str(error)) from None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """A copy of `raw` with each `--set KEY=VALUE` applied; dotted keys reach into dicts."""
+    result = json.loads(json.dumps(raw))
+    for text in overrides:
+        key, value = parse_override(text)
+        *parents, leaf = key.split(".")
+        target = result
+        for part in parents:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"--set {text!r}: {part!r} is not a mapping")
+        target[leaf] = value
+    return result
+
+
+def expand(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """One raw config per grid combination (`grid` maps keys to lists of values)."""
+    grid = raw.get("grid")
+    if grid is None:
+        return [raw]
+    if not isinstance(grid, dict) or not grid:
+        raise ConfigError(f"config key 'grid' = {grid!r} is not allowed; must map config keys to lists of values")
+    for key, values in grid.items():
+        if key not in KNOWN_KEYS or key in ("grid",):
+            raise ConfigError(f"grid key {key!r} is not a config key; allowed: {', '.join(DEFAULTS)}")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"grid key {key!r} = {values!r} is not allowed; must be a non-empty list of values")
+    base = {k: v for k, v in raw.items() if k != "grid"}
+    combos = []
+    for values in itertools.product(*grid.values()):
+        assignment = dict(zip(grid, values))
+        label = ", ".join(f"{k}={json.dumps(v)}" for k, v in assignment.items())
+        combos.append({**base, **assignment, "name": f"{base.get('name', 'run')}[{label}]",
+                       "cohort": base.get("cohort") or base.get("name")})
+    return combos

@@ -1,0 +1,58 @@
+"""Validation: one (grid-free) raw config to the typed canonical config a run records and is named by."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from trainer import estimators, schedule
+from trainer.config.legacy import translate_legacy
+from trainer.config.schema import KNOWN_KEYS, ConfigError, ExperimentConfig
+
+
+def validate(raw: dict[str, Any]) -> tuple[ExperimentConfig, dict[str, Any]]:
+    """Validate one (grid-free) raw config; returns (the typed canonical config, ignored keys).
+
+    Raises ConfigError naming the key, the value and what is allowed.
+    """
+    unknown = [k for k in raw if k not in KNOWN_KEYS]
+    if unknown:
+        raise ConfigError(f"unknown config key {unknown[0]!r} (value {raw[unknown[0]]!r}); "
+                          f"allowed keys: {', '.join(sorted(KNOWN_KEYS))}")
+    if "grid" in raw:
+        raise ConfigError("a grid config expands to several runs: use 'trainer sweep' or expand() first")
+    config, ignored = translate_legacy(raw)
+    try:
+        typed = ExperimentConfig(**config)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, config)) from None
+    except (estimators.EstimatorError, schedule.ScheduleError) as error:
+        raise ConfigError(str(error)) from None
+    if typed.dataset not in ("file", "mnist", "fashion_mnist") and typed.dataset_path is not None:
+        raise ConfigError(f"config key 'dataset_path' = {typed.dataset_path!r} is only allowed "
+                          f"for dataset 'file', 'mnist' or 'fashion_mnist'")
+    if typed.dataset == "file" and not typed.dataset_path:
+        raise ConfigError("dataset 'file' needs config key 'dataset_path' (a .npz, .parquet or .csv file)")
+    return typed, ignored
+
+
+def resolve(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`validate`, the config in its JSON form (as run.json records it and the run id hashes it)."""
+    typed, ignored = validate(raw)
+    return typed.model_dump(), ignored
+
+
+def _describe(error: ValidationError, config: dict[str, Any]) -> str:
+    """The first bad key as 'config key K = V is not allowed: <what is allowed>'.
+
+    A union (e.g. batch_size: a number or "full") fails once per member; their
+    messages are joined with "or"."""
+    problems = error.errors()
+    key = str(problems[0]["loc"][0])
+    if problems[0]["type"] == "extra_forbidden":
+        return f"unknown config key {key!r}; allowed keys: {', '.join(sorted(KNOWN_KEYS))}"
+    # List positions stay in the name (architecture.1); union member tags do not.
+    where = ".".join([key] + [str(p) for p in problems[0]["loc"][1:] if isinstance(p, int)])
+    details = dict.fromkeys(p["msg"].removeprefix("Value error, ") for p in problems if p["loc"][0] == key)
+    return f"config key {where!r} = {config.get(key)!r} is not allowed: {' or '.join(details)}"

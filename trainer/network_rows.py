@@ -1,0 +1,169 @@
+"""What the training loop records per network: its run, its rows, its end.
+
+A `Network` is one network of a stack with its writer, MI rows and health; `Logging`
+what turns an epoch into rows (fixed for the stack). The loop (trainer.training) hands
+each chunk's metrics and each logged epoch's activations here; a network that stops
+(target reached, diverged, its rows failed) is finished at once while the others train on.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ibstore.record import Status
+from trainer import saved
+from trainer.compiled import Chunk
+from trainer.config import Experiment, ExperimentConfig
+from trainer.health import NetworkHealth, layer_health
+from trainer.measure import MiRows, activation_rows
+from trainer.store import RunWriter, StoreError
+from trainer.summaries import HistogramGrid, gradient_stats
+
+
+class Network:
+    """One network of the stack: its run (writer, mi rows, health), its position, its state."""
+
+    def __init__(self, experiment: Experiment, seed: int, run_id: str):
+        self.experiment, self.seed, self.run_id = experiment, seed, run_id
+        self.index = -1                  # position on the network axis, once stacked
+        self.writer: RunWriter | None = None
+        self.mi: MiRows | None = None
+        self.health = NetworkHealth()
+        self.status = Status.RUNNING
+        self.error: str | None = None
+        self.epochs_done = 0
+        self.finished = False            # its writer recorded the final status and let the run go
+
+    def fail(self, error: BaseException) -> None:
+        """This network's rows could not be made or written: it ends `failed`, the others go on."""
+        self.status = Status.FAILED
+        self.error = "".join(traceback.format_exception_only(error)).strip()
+
+
+@dataclass
+class Logging:
+    """What the loop needs to turn an epoch into rows; fixed for the whole stack."""
+
+    config: ExperimentConfig
+    root: Path
+    rows: dict[str, slice]
+    labels: np.ndarray
+    layer_names: list[str]
+    activation_fns: list[str]
+    grids: list[HistogramGrid]
+    n_batches: int
+
+
+def record_metrics(networks: list[Network], first_epoch: int, loss: np.ndarray, accuracy: np.ndarray,
+                    config: ExperimentConfig) -> bool:
+    """Metrics rows of epochs first_epoch, first_epoch + 1, ... (loss, accuracy: [epochs, 2, N])
+    for every running network, up to the epoch where it diverges or reaches the target accuracy.
+    Returns whether a network reached the target at the last of these epochs (it must be logged)."""
+    target = config.stop_at_accuracy
+    n_epochs = len(loss)
+    reached_at_end = False
+    for network in networks:
+        if network.status is not Status.RUNNING:
+            continue
+        s = network.index
+        own_loss, own_accuracy = loss[:, :, s], accuracy[:, :, s]
+        diverged = ~np.all(np.isfinite(own_loss), axis=1)
+        reached = ~diverged & (own_accuracy[:, 1] >= target) if target is not None else np.zeros(n_epochs, bool)
+        ends = np.flatnonzero(diverged | reached)
+        last = ends[0] if len(ends) else n_epochs - 1
+        epochs = first_epoch + np.arange(last + 1)
+        network.writer.add("metrics", {
+            "run_id": network.run_id, "epoch": np.repeat(epochs, 2), "split": ["train", "test"] * (last + 1),
+            "loss": own_loss[:last + 1].ravel(), "accuracy": own_accuracy[:last + 1].ravel()})
+        for epoch, (train_loss, test_loss), train_accuracy in zip(epochs, own_loss[:last + 1],
+                                                                  own_accuracy[:last + 1, 0]):
+            network.health.observe_metrics(int(epoch), float(train_loss), float(test_loss), float(train_accuracy))
+        network.epochs_done = int(epochs[-1])
+        if diverged[last]:
+            network.status = Status.DIVERGED
+            network.error = (f"loss became {own_loss[last, 0]} (train) / {own_loss[last, 1]} (test) "
+                             f"at epoch {network.epochs_done}")
+        elif reached[last]:
+            network.status = Status.COMPLETED
+            reached_at_end = reached_at_end or last == n_epochs - 1
+    return reached_at_end
+
+
+def record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray], chunk: Chunk | None,
+                   log: Logging) -> None:
+    """MI, histogram, per-neuron and (after epoch 0) gradient rows of one logged epoch, for these
+    networks. Summaries are computed for all of them at once; a network whose rows fail is failed alone."""
+    if not networks:
+        return
+    config = log.config
+    index = np.array([n.index for n in networks])
+    stacked = [values[index] for values in layers]
+    summaries = activation_rows(epoch, stacked, log.rows, config.mi_splits, log.activation_fns,
+                                [grid.take(index) for grid in log.grids])
+    gradients = None if chunk is None else [
+        gradient_stats(g[index], g2[index], log.n_batches, kernel[index])
+        for g, g2, kernel in zip(chunk.grad_sum, chunk.grad_sq_sum, chunk.kernels)]
+    # Hidden layers only (the softmax layer learns the class prior even in a dead network).
+    states = None if gradients is None else [
+        layer_health(fn, values, stats["grad_mean_norm"], stats["grad_std_norm"])
+        for fn, values, stats in zip(log.activation_fns[:-1], stacked[:-1], gradients[:-1])]
+    for position, network in enumerate(networks):
+        try:
+            own = [values[position] for values in stacked]
+            mi = network.mi.at_epoch(epoch, own)
+            if mi:
+                network.writer.add("mi", mi)
+            histogram, stats = summaries[position]
+            network.writer.add("activations", {"run_id": network.run_id, **histogram})
+            network.writer.add("activation_stats", {"run_id": network.run_id, **stats})
+            if gradients is not None:
+                columns = {k: np.array([layer[k][position] for layer in gradients]) for k in gradients[0]}
+                own_states = [layer[position] for layer in states]
+                network.writer.add("gradients", {"run_id": network.run_id, "epoch": epoch,
+                                                 "layer": np.arange(len(gradients)), **columns,
+                                                 "health": [state.value for state in own_states] + [None]})
+                network.health.observe_layers(epoch, own_states)
+            if config.save_activations:
+                saved.save_epoch(log.root, network.run_id, epoch, own)
+        except StoreError:
+            raise
+        except Exception as error:
+            network.fail(error)
+
+
+def finish_ended(networks: list[Network]) -> None:
+    """Record the end of every network that stopped (completed, diverged, or failed alone): its
+    deferred MI rows, its final status. Its run is let go at once while the others train on."""
+    for network in networks:
+        if network.status is Status.RUNNING or network.finished:
+            continue
+        if network.status is not Status.FAILED:
+            try:
+                deferred = network.mi.at_end()
+                if deferred:
+                    network.writer.add("mi", deferred)
+            except StoreError:
+                raise
+            except Exception as error:
+                network.fail(error)
+        _finish(network)
+
+
+def finish_all(networks: list[Network], status: Status, error: str | None) -> None:
+    """The whole stack stops (interrupted, or a failure of the shared computation)."""
+    for network in networks:
+        if network.finished:
+            continue
+        if network.status is Status.RUNNING:
+            network.status, network.error = status, error
+        _finish(network)
+
+
+def _finish(network: Network) -> None:
+    network.finished = True
+    network.status = network.writer.finish(network.status, network.epochs_done, network.error,
+                                           **network.health.flags())
