@@ -35,7 +35,7 @@ from ibstore.lock import RunLocked
 from ibstore.record import Status
 from trainer import checkpoint, config as config_module, datasets, plan, saved, schedule, xla_cache
 from trainer.health import NetworkHealth, layer_health
-from trainer.measure import MiRows, activation_rows, split_rows
+from trainer.measure import StackMiRows, activation_rows, split_rows
 from trainer.model import NetworkSettings, StackedMLP, cross_entropy
 from trainer.optimizers import Optimizer
 from trainer.store import REPLACEABLE_BY_DEFAULT, RunExists, RunWriter, StoreError
@@ -212,7 +212,6 @@ class Network:
         self.experiment, self.seed, self.run_id = experiment, seed, run_id
         self.index = -1                  # position on the network axis, once stacked
         self.writer: RunWriter | None = None
-        self.mi: MiRows | None = None
         self.health = NetworkHealth()
         self.status = Status.RUNNING
         self.error: str | None = None
@@ -237,6 +236,7 @@ class Logging:
     activation_fns: list[str]
     grids: list[HistogramGrid]
     n_batches: int
+    mi: StackMiRows | None = None       # the stack's mi rows, network.index its position
 
 
 def run_experiment(experiment: dict[str, Any], root: Path, seeds: list[int] | None = None,
@@ -324,10 +324,10 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
         )
         for index, network in enumerate(networks):
             network.index, network.epochs_done = index, start_epoch
-            network.mi = MiRows(network.run_id, config["estimators"], config["activation_fn"], log.labels, log.rows,
-                                config["mi_splits"], log.layer_names)
             if config["save_activations"] and not start_epoch:
                 saved.save_index(root, network.run_id, log.labels, len(data.train.y), log.layer_names)
+        log.mi = StackMiRows([n.run_id for n in networks], config["estimators"], config["activation_fn"],
+                             log.labels, log.rows, config["mi_splits"], log.layer_names)
         if start_epoch:
             checkpoint.restore(root, [n.run_id for n in networks], start_epoch, model, optimizer)
 
@@ -339,7 +339,7 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
         if start_epoch == 0:
             _record_metrics(networks, 0, initial_loss[None], initial_accuracy[None], config)
             _record_logged(networks, 0, initial_layers, None, log)
-            _finish_ended(networks)
+            _finish_ended(networks, log)
         epoch = start_epoch
         while epoch < config["epochs"] and any(n.status is Status.RUNNING for n in networks):
             next_logged = next(e for e in logged if e > epoch)
@@ -370,7 +370,7 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
                 bar.set_postfix_str(_progress_text(chunk, active), refresh=False)
             for network in running:
                 network.writer.maybe_flush(network.epochs_done)
-            _finish_ended(networks)
+            _finish_ended(networks, log)
     except KeyboardInterrupt:
         _finish_all(networks, Status.INTERRUPTED, "interrupted by the user (Ctrl-C or SIGTERM)")
         raise
@@ -383,7 +383,7 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
     for network in networks:
         if network.status is Status.RUNNING:
             network.status = Status.COMPLETED
-    _finish_ended(networks)
+    _finish_ended(networks, log)
     return {**skipped, **{network.run_id: network.status.value for network in networks}}
 
 
@@ -452,6 +452,7 @@ def _record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray]
     stacked = [values[index] for values in layers]
     summaries = activation_rows(epoch, stacked, log.rows, config["mi_splits"], log.activation_fns,
                                 [grid.take(index) for grid in log.grids])
+    mi_outcomes = log.mi.at_epoch(epoch, stacked, list(index))
     gradients = None if chunk is None else [
         gradient_stats(g[index], g2[index], log.n_batches, kernel[index])
         for g, g2, kernel in zip(chunk.grad_sum, chunk.grad_sq_sum, chunk.kernels)]
@@ -462,7 +463,9 @@ def _record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray]
     for position, network in enumerate(networks):
         try:
             own = [values[position] for values in stacked]
-            mi = network.mi.at_epoch(epoch, own)
+            mi = mi_outcomes[position]
+            if isinstance(mi, Exception):
+                raise mi
             if mi:
                 network.writer.add("mi", mi)
             histogram, stats = summaries[position]
@@ -483,21 +486,23 @@ def _record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray]
             network.fail(error)
 
 
-def _finish_ended(networks: list[Network]) -> None:
+def _finish_ended(networks: list[Network], log: Logging) -> None:
     """Record the end of every network that stopped (completed, diverged, or failed alone): its
-    deferred MI rows, its final status. Its run is let go at once while the others train on."""
-    for network in networks:
-        if network.status is Status.RUNNING or network.finished:
-            continue
-        if network.status is not Status.FAILED:
-            try:
-                deferred = network.mi.at_end()
-                if deferred:
-                    network.writer.add("mi", deferred)
-            except StoreError:
-                raise
-            except Exception as error:
-                network.fail(error)
+    deferred MI rows (for all those ending now at once), its final status. Its run is let go at
+    once while the others train on."""
+    ending = [n for n in networks if n.status is not Status.RUNNING and not n.finished]
+    estimated = [n for n in ending if n.status is not Status.FAILED]
+    for network, deferred in zip(estimated, log.mi.at_end([n.index for n in estimated])):
+        try:
+            if isinstance(deferred, Exception):
+                raise deferred
+            if deferred:
+                network.writer.add("mi", deferred)
+        except StoreError:
+            raise
+        except Exception as error:
+            network.fail(error)
+    for network in ending:
         _finish(network)
 
 

@@ -4,7 +4,9 @@ A layer's discretised activations are one symbol per input: the row of its bin
 indices. `code_ids` numbers the distinct rows without `np.unique(axis=0)` (which is
 slow): the row of integer codes becomes one mixed-radix number when the product of
 the column ranges allows it, else one opaque byte string (`np.void`, `row_ids`),
-and these 1-D keys go through `np.unique`.
+and these 1-D keys go through `np.unique`. `stacked_code_ranks` does the same for
+N stacked networks at once ([N, n, units] codes), and `stacked_plugin_mi_bits` gives
+their plug-in MI from counts, with no loop over the networks.
 """
 
 from __future__ import annotations
@@ -54,21 +56,89 @@ def byte_keys(rows: np.ndarray) -> np.ndarray:
 
 
 def entropy_bits(counts: np.ndarray) -> float:
-    """Plug-in entropy H = -sum_i p_i log2 p_i, p_i = c_i / N, computed as log2 N - sum_i c_i log2 c_i / N."""
-    counts = counts[counts > 0]
-    total = counts.sum()
-    return float(max(np.log2(total) - counts @ np.log2(counts) / total, 0.0))
+    """Plug-in entropy in bits of one count vector (see `row_entropies_bits`)."""
+    return float(row_entropies_bits(np.asarray(counts)[None])[0])
 
 
-def plugin_mi_bits(symbols: np.ndarray, classes: np.ndarray, n_classes: int) -> tuple[float, float]:
-    """(I(X;T), I(Y;T)) in bits for a deterministic discrete T of n distinct inputs X.
+def row_entropies_bits(counts: np.ndarray) -> np.ndarray:
+    """Plug-in entropy H = -sum_i p_i log2 p_i, p_i = c_i / N, of each row of counts [R, m]
+    (zeros allowed), computed as log2 N - sum_i c_i log2 c_i / N, clipped at 0.
 
-    T is given as symbol ids, Y as class ids 0..n_classes-1, all inputs equally likely.
+    Each row's counts are sorted before the sum, so a row's entropy is a function of the
+    multiset of its counts alone, bit for bit: how the symbols were numbered, and which
+    other rows share the array, do not change a single bit.
+    """
+    counts = np.sort(np.asarray(counts, dtype=np.float64), axis=1)
+    total = counts.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weighted = (counts * np.log2(np.maximum(counts, 1.0))).sum(axis=1)
+        entropy = np.log2(total) - weighted / total
+    return np.maximum(np.where(total > 0, entropy, 0.0), 0.0)
+
+
+def run_lengths(sorted_rows: np.ndarray) -> np.ndarray:
+    """Counts of equal values in each row of a row-wise sorted [R, m] array: at the first
+    position of each run its length, 0 elsewhere."""
+    rows, width = sorted_rows.shape
+    starts = np.ones(sorted_rows.shape, bool)
+    starts[:, 1:] = sorted_rows[:, 1:] != sorted_rows[:, :-1]
+    positions = np.flatnonzero(starts)
+    counts = np.zeros(rows * width, np.int64)
+    counts[positions] = np.diff(positions, append=rows * width)
+    return counts.reshape(rows, width)
+
+
+def stacked_code_ranks(codes: np.ndarray) -> np.ndarray:
+    """Per network, ids 0..K_s-1 of the K_s distinct rows of its integer-valued codes
+    ([N, n, units] -> [N, n]): exactly equal rows of one network get equal ids.
+
+    One pass for all networks, no loop over them. Key of a row as in `code_ids`: the
+    mixed-radix number sum_c (code_c - min_c) * prod_{c' > c} span_c' per network, exact
+    in float64 while every network's product of spans is below 2^53 (a float64 product of
+    integers rounds monotonically, so the test on it is exact too); ranks by one sort along
+    the input axis. Otherwise each row becomes raw bytes (`np.void`) led by its network's
+    index in big-endian order, so one np.unique numbers every network's rows in one
+    contiguous block per network.
+    """
+    n_networks, n, units = codes.shape
+    columns = np.array(np.swapaxes(codes, 1, 2), dtype=np.float64, order="C")     # [N, units, n]
+    columns -= columns.min(axis=2, keepdims=True)
+    spans = columns.max(axis=2) + 1                                                  # [N, units]
+    if n == 0:
+        return np.zeros((n_networks, 0), np.int64)
+    if np.all(np.prod(spans, axis=1) < EXACT_FLOAT_INTEGERS):
+        strides = np.concatenate([np.cumprod(spans[:, :0:-1], axis=1)[:, ::-1], np.ones((n_networks, 1))], axis=1)
+        keys = np.matmul(strides[:, None, :], columns)[:, 0, :]                     # [N, n], exact integers
+        order = np.argsort(keys, axis=1)
+        sorted_keys = np.take_along_axis(keys, order, axis=1)
+        ranks_sorted = np.zeros(keys.shape, np.int64)
+        ranks_sorted[:, 1:] = np.cumsum(sorted_keys[:, 1:] != sorted_keys[:, :-1], axis=1)
+        ranks = np.empty_like(ranks_sorted)
+        np.put_along_axis(ranks, order, ranks_sorted, axis=1)
+        return ranks
+    largest = spans.max() - 1
+    dtype = np.dtype(np.min_scalar_type(int(largest)) if largest < 2**32 else np.float64).newbyteorder(">")
+    body = np.swapaxes(columns, 1, 2).astype(dtype, order="C").view(np.uint8).reshape(n_networks, n, -1)
+    prefix = np.broadcast_to(np.arange(n_networks, dtype=">u4").view(np.uint8).reshape(n_networks, 1, 4),
+                             (n_networks, n, 4))
+    rows = np.ascontiguousarray(np.concatenate([prefix, body], axis=2)).reshape(n_networks * n, -1)
+    ids = np.unique(rows.view(np.dtype((np.void, rows.shape[1]))).reshape(-1), return_inverse=True)[1]
+    ids = ids.reshape(n_networks, n)
+    return ids - ids.min(axis=1, keepdims=True)
+
+
+def stacked_plugin_mi_bits(codes: np.ndarray, classes: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(I(X;T), I(Y;T)) in bits [N] for N networks' deterministic discrete T of n distinct inputs X.
+
+    `codes`: [N, n, units] integer-valued bin codes (a symbol is the row of a network's codes
+    for one input); Y as class ids 0..n_classes-1 [n], all inputs equally likely.
     I(X;T) = H(T) - H(T|X) = H(T), since H(T|X) = 0 for a deterministic map;
     I(Y;T) = H(T) - sum_y p(y) H(T|Y=y) = H(T) + H(Y) - H(T,Y) (the same plug-in
-    quantity, computed from the joint counts with one np.bincount).
+    quantity, from the joint counts of (symbol, class)). Every network's numbers are those
+    it gets alone, bit for bit (`row_entropies_bits`).
     """
-    h_t = entropy_bits(np.bincount(symbols))
-    h_y = entropy_bits(np.bincount(classes, minlength=n_classes))
-    h_ty = entropy_bits(np.bincount(symbols * n_classes + classes))
+    ranks = stacked_code_ranks(codes)
+    h_t = row_entropies_bits(run_lengths(np.sort(ranks, axis=1)))
+    h_y = row_entropies_bits(np.bincount(classes, minlength=n_classes)[None])
+    h_ty = row_entropies_bits(run_lengths(np.sort(ranks * n_classes + classes, axis=1)))
     return h_t, h_t + h_y - h_ty
