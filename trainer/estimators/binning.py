@@ -53,7 +53,7 @@ def binning_mi(activations, labels, bin_size: float = 0.07, n_bins: int | None =
 def binning_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int, bin_size: float = 0.07,
                        n_bins: int | None = None, range: str | list[float] | np.ndarray = "layer",
                        ) -> tuple[np.ndarray, np.ndarray]:
-    """`binning_mi` of N networks' layers at once: t [N, n, units] float64 (checked, see
+    """`binning_mi` of N networks' layers at once: t [N, n, units] float32 or float64 (checked, see
     `stacked_layer_inputs`), classes [n] 0..n_classes-1. `range` may also be an [N, 2]
     array of per-network (lo, hi) (each network's run range). Returns ([N], [N])."""
     if n_bins is None:
@@ -107,7 +107,7 @@ def value_range(t: np.ndarray, range_param: str | list[float] | np.ndarray) -> t
     """(lo [N], hi [N]) for a `range` param and t [N, n, units]: each network's own min and max
     ("layer"), the given pair for all, or per-network pairs [N, 2]."""
     if isinstance(range_param, str) and range_param == "layer":
-        return t.min(axis=(1, 2)), t.max(axis=(1, 2))
+        return t.min(axis=(1, 2)).astype(np.float64), t.max(axis=(1, 2)).astype(np.float64)
     if isinstance(range_param, str) and range_param == "run":
         raise EstimatorError("estimator 'binning': range 'run' must be replaced by the caller with [lo, hi], "
                              "the layer's min and max over the whole run (see needs_run_range)")

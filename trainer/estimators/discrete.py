@@ -64,14 +64,25 @@ def row_entropies_bits(counts: np.ndarray) -> np.ndarray:
     """Plug-in entropy H = -sum_i p_i log2 p_i, p_i = c_i / N, of each row of counts [R, m]
     (zeros allowed), computed as log2 N - sum_i c_i log2 c_i / N, clipped at 0.
 
-    Each row's counts are sorted before the sum, so a row's entropy is a function of the
-    multiset of its counts alone, bit for bit: how the symbols were numbered, and which
-    other rows share the array, do not change a single bit.
+    The sum runs over count values, not symbols: sum_v mult_v * v log2 v with mult_v the number
+    of symbols seen v times (v = 0..m), one fixed-order sum of m + 1 terms per row. So a row's
+    entropy is a function of its multiset of counts and its width alone, bit for bit: how the
+    symbols were numbered, and which other rows share the array, do not change a single bit.
     """
-    counts = np.sort(np.asarray(counts, dtype=np.float64), axis=1)
-    total = counts.sum(axis=1)
+    counts = np.asarray(counts, dtype=np.int64)
+    rows, width = counts.shape
+    values = np.arange(width + 1, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        weighted = (counts * np.log2(np.maximum(counts, 1.0))).sum(axis=1)
+        v_log_v = np.where(values > 0, values * np.log2(np.maximum(values, 1.0)), 0.0)
+    if width == 0 or counts.max(initial=0) > width:       # counts past the row's width: use the largest
+        values = np.arange(counts.max(initial=0) + 1, dtype=np.float64)
+        v_log_v = values * np.log2(np.maximum(values, 1.0))
+    span = len(values)
+    multiplicities = np.bincount((counts + span * np.arange(rows)[:, None]).ravel(),
+                                 minlength=rows * span).reshape(rows, span)
+    total = counts.sum(axis=1).astype(np.float64)
+    weighted = (multiplicities * v_log_v).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
         entropy = np.log2(total) - weighted / total
     return np.maximum(np.where(total > 0, entropy, 0.0), 0.0)
 
@@ -88,34 +99,26 @@ def run_lengths(sorted_rows: np.ndarray) -> np.ndarray:
     return counts.reshape(rows, width)
 
 
-def stacked_code_ranks(codes: np.ndarray) -> np.ndarray:
-    """Per network, ids 0..K_s-1 of the K_s distinct rows of its integer-valued codes
-    ([N, n, units] -> [N, n]): exactly equal rows of one network get equal ids.
+def stacked_row_keys(codes: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per network, one int64 key per row of its integer-valued codes ([N, n, units] -> [N, n]):
+    exactly equal rows of one network get equal keys, and key * n_classes + class fits in int64.
 
     One pass for all networks, no loop over them. Key of a row as in `code_ids`: the
     mixed-radix number sum_c (code_c - min_c) * prod_{c' > c} span_c' per network, exact
     in float64 while every network's product of spans is below 2^53 (a float64 product of
-    integers rounds monotonically, so the test on it is exact too); ranks by one sort along
-    the input axis. Otherwise each row becomes raw bytes (`np.void`) led by its network's
-    index in big-endian order, so one np.unique numbers every network's rows in one
-    contiguous block per network.
+    integers rounds monotonically, so the test on it is exact too). Otherwise each row becomes
+    raw bytes (`np.void`) led by its network's index in big-endian order, so one np.unique
+    numbers every network's rows, in one contiguous block per network.
     """
     n_networks, n, units = codes.shape
     columns = np.array(np.swapaxes(codes, 1, 2), dtype=np.float64, order="C")     # [N, units, n]
-    columns -= columns.min(axis=2, keepdims=True)
-    spans = columns.max(axis=2) + 1                                                  # [N, units]
     if n == 0:
         return np.zeros((n_networks, 0), np.int64)
-    if np.all(np.prod(spans, axis=1) < EXACT_FLOAT_INTEGERS):
+    columns -= columns.min(axis=2, keepdims=True)
+    spans = columns.max(axis=2) + 1                                                  # [N, units]
+    if np.all(np.prod(spans, axis=1) * n_classes < EXACT_FLOAT_INTEGERS):
         strides = np.concatenate([np.cumprod(spans[:, :0:-1], axis=1)[:, ::-1], np.ones((n_networks, 1))], axis=1)
-        keys = np.matmul(strides[:, None, :], columns)[:, 0, :]                     # [N, n], exact integers
-        order = np.argsort(keys, axis=1)
-        sorted_keys = np.take_along_axis(keys, order, axis=1)
-        ranks_sorted = np.zeros(keys.shape, np.int64)
-        ranks_sorted[:, 1:] = np.cumsum(sorted_keys[:, 1:] != sorted_keys[:, :-1], axis=1)
-        ranks = np.empty_like(ranks_sorted)
-        np.put_along_axis(ranks, order, ranks_sorted, axis=1)
-        return ranks
+        return np.matmul(strides[:, None, :], columns)[:, 0, :].astype(np.int64)    # exact integers
     largest = spans.max() - 1
     dtype = np.dtype(np.min_scalar_type(int(largest)) if largest < 2**32 else np.float64).newbyteorder(">")
     body = np.swapaxes(columns, 1, 2).astype(dtype, order="C").view(np.uint8).reshape(n_networks, n, -1)
@@ -134,11 +137,12 @@ def stacked_plugin_mi_bits(codes: np.ndarray, classes: np.ndarray, n_classes: in
     for one input); Y as class ids 0..n_classes-1 [n], all inputs equally likely.
     I(X;T) = H(T) - H(T|X) = H(T), since H(T|X) = 0 for a deterministic map;
     I(Y;T) = H(T) - sum_y p(y) H(T|Y=y) = H(T) + H(Y) - H(T,Y) (the same plug-in
-    quantity, from the joint counts of (symbol, class)). Every network's numbers are those
-    it gets alone, bit for bit (`row_entropies_bits`).
+    quantity). One sort per network of key * n_classes + class gives both: its runs are the
+    (symbol, class) counts, and divided by n_classes, the symbol counts. Every network's numbers
+    are those it gets alone, bit for bit (`row_entropies_bits`).
     """
-    ranks = stacked_code_ranks(codes)
-    h_t = row_entropies_bits(run_lengths(np.sort(ranks, axis=1)))
+    joint = np.sort(stacked_row_keys(codes, n_classes) * n_classes + classes, axis=1)
+    h_t = row_entropies_bits(run_lengths(joint // n_classes))
     h_y = row_entropies_bits(np.bincount(classes, minlength=n_classes)[None])
-    h_ty = row_entropies_bits(run_lengths(np.sort(ranks * n_classes + classes, axis=1)))
+    h_ty = row_entropies_bits(run_lengths(joint))
     return h_t, h_t + h_y - h_ty
