@@ -15,6 +15,8 @@ timed network by network, as its training loop called it.
 from __future__ import annotations
 
 import argparse
+import functools
+import itertools
 import json
 import os
 import subprocess
@@ -38,7 +40,7 @@ def stack_layers(n_networks: int, x: np.ndarray) -> list[np.ndarray]:
     """Per layer [N, n, units] float32 activations of random relu networks (softmax output)."""
     rng = np.random.default_rng(0)
     values, layers = np.broadcast_to(x, (n_networks, *x.shape)), []
-    for i, (a, b) in enumerate(zip(SIZES, SIZES[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(SIZES)):
         kernel = rng.normal(0, 1 / np.sqrt(a), (n_networks, a, b)).astype(np.float32)
         bias = rng.uniform(-0.5, 0.5, (n_networks, 1, b)).astype(np.float32)
         pre = values @ kernel + bias
@@ -53,7 +55,8 @@ def stack_layers(n_networks: int, x: np.ndarray) -> list[np.ndarray]:
 
 def measure(n_networks: int, repeats: int) -> dict[str, float]:
     """Median CPU seconds of each estimator's rows and of the summaries, for the whole stack."""
-    from trainer import datasets, measure as rows_module
+    from trainer import datasets
+    from trainer import measure as rows_module
     from trainer.summaries import HistogramGrid
 
     data = datasets.load("harmonics")
@@ -74,8 +77,8 @@ def measure(n_networks: int, repeats: int) -> dict[str, float]:
 
     functions = ["relu"] * (len(layers) - 1) + ["softmax"]
     grids = [HistogramGrid.for_layer(fn, values, 30) for fn, values in zip(functions, layers)]
-    tasks = {label: (lambda spec={"name": label.split("-")[0], "params": params}: mi(spec))
-             for label, params in ESTIMATORS.items()}
+    specs = {label: {"name": label.split("-")[0], "params": params} for label, params in ESTIMATORS.items()}
+    tasks = {label: functools.partial(mi, spec) for label, spec in specs.items()}
     tasks["histograms + per-neuron stats"] = lambda: rows_module.activation_rows(
         1, layers, rows, ["train", "test"], functions, grids)
     result = {}

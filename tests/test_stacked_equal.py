@@ -16,7 +16,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from trainer import config, estimators, saved
-from trainer.estimators.adaptive import low_for_activation
 from trainer.measure import MiRows, StackMiRows, activation_rows, split_rows
 from trainer.summaries import HistogramGrid
 from trainer.training import run_experiment

@@ -110,7 +110,7 @@ def stacked_row_keys(codes: np.ndarray, n_classes: int) -> np.ndarray:
     raw bytes (`np.void`) led by its network's index in big-endian order, so one np.unique
     numbers every network's rows, in one contiguous block per network.
     """
-    n_networks, n, units = codes.shape
+    n_networks, n, _ = codes.shape
     columns = np.array(np.swapaxes(codes, 1, 2), dtype=np.float64, order="C")     # [N, units, n]
     if n == 0:
         return np.zeros((n_networks, 0), np.int64)
