@@ -146,12 +146,13 @@ def old_codes(name, params, t):
 
 def stacks():
     """Stacks of 3 networks' layers that exercise every path: relu with dead units and exact zeros,
-    tanh-like values, a constant network, and a wide layer whose code space passes 2^53 (byte keys)."""
+    tanh-like values, a dead and a constant network, and a wide layer whose code space passes 2^53 (byte keys)."""
     rng = np.random.default_rng(21)
     relu = np.maximum(rng.normal(size=(3, 300, 5)), 0).astype(np.float32)
     relu[1, :, 2] = 0.0
     tanh = np.tanh(rng.normal(scale=2, size=(3, 300, 4))).astype(np.float32)
     constant = relu.copy()
+    constant[1] = 0.0            # a dead network: adaptive has no distinct value above low = 0
     constant[2] = 0.25
     wide = np.abs(rng.normal(scale=30, size=(3, 300, 40))).astype(np.float32)
     return {"relu": relu, "tanh": tanh, "constant": constant, "wide": wide}
@@ -180,7 +181,7 @@ def test_vectorised_binning_family_equals_the_per_network_code_it_replaced(spec,
                                             run_ranges=None if run_ranges is None else run_ranges[s:s + 1], **params)
         assert (alone[0][0], alone[1][0]) == (first[s], i_yt[s])     # bit for bit, whatever the stack
     if kind == "constant":
-        assert first[2] == i_yt[2] == 0.0
+        assert first[1] == i_yt[1] == first[2] == i_yt[2] == 0.0
     assert np.all(first <= math.log2(values.shape[1]) + 1e-12)
 
 

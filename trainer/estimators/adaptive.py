@@ -87,8 +87,8 @@ def adaptive_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int, n_bi
     `stacked_layer_inputs`), classes [n] 0..n_classes-1. Returns ([N], [N]).
 
     Each network's sorted distinct values come from one sort of all networks' values; a
-    network with fewer distinct values has its edge list padded with +inf, which no
-    (finite) value reaches, so its codes are those of its own shorter list."""
+    network without distinct values (other than `low`) gets +inf for every edge but `low`,
+    which no (finite) value reaches, so its codes are those of its edge list [low]."""
     if low == AUTO:
         raise EstimatorError("estimator 'adaptive': low 'auto' must be replaced by the caller with the "
                              "activation's lower bound (0 for relu, -1.000001 for tanh; "
@@ -105,15 +105,13 @@ def adaptive_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int, n_bi
     distinct[:, 1:] = values[:, 1:] != values[:, :-1]
     distinct &= values != lows[:, None]
     n_distinct = distinct.sum(axis=1)                                         # U per network
-    # Each network's distinct values first, in order.
-    network, position = np.nonzero(distinct)
-    packed = np.zeros(values.shape)
-    packed[network, np.cumsum(distinct, axis=1)[network, position] - 1] = values[network, position]
+    # Every network's distinct values in order, one network after the other; network s's start at offset[s].
+    packed = np.append(values[distinct], np.inf)      # +inf: what a network without distinct values picks
+    offset = np.where(n_distinct > 0, np.cumsum(n_distinct) - n_distinct, len(packed) - 1)
     picks = (np.arange(n_bins)[None, :] * (n_distinct / n_bins)[:, None]).astype(np.int64)  # int(k * (U / n))
-    inner = np.take_along_axis(packed, np.minimum(picks, values.shape[1] - 1), axis=1)
-    top = packed[np.arange(n_networks), np.maximum(n_distinct - 1, 0)]
+    inner = packed[offset[:, None] + picks]
+    top = packed[offset + np.maximum(n_distinct - 1, 0)]
     edges = np.concatenate([lows[:, None], inner, top[:, None]], axis=1)
-    edges[n_distinct == 0, 1:] = np.inf
     codes = rowwise_digitize(edges, t)   # edges may repeat: equal edges give one (the last) index
     return stacked_plugin_mi_bits(codes, classes, n_classes)
 
