@@ -11,6 +11,7 @@ their plug-in MI from counts, with no loop over the networks.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -71,13 +72,8 @@ def row_entropies_bits(counts: np.ndarray) -> np.ndarray:
     """
     counts = np.asarray(counts, dtype=np.int64)
     rows, width = counts.shape
-    values = np.arange(width + 1, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v_log_v = np.where(values > 0, values * np.log2(np.maximum(values, 1.0)), 0.0)
-    if width == 0 or counts.max(initial=0) > width:       # counts past the row's width: use the largest
-        values = np.arange(counts.max(initial=0) + 1, dtype=np.float64)
-        v_log_v = values * np.log2(np.maximum(values, 1.0))
-    span = len(values)
+    v_log_v = count_terms(max(width, int(counts.max(initial=0))))    # counts past the width: up to the largest
+    span = len(v_log_v)
     multiplicities = np.bincount((counts + span * np.arange(rows)[:, None]).ravel(),
                                  minlength=rows * span).reshape(rows, span)
     total = counts.sum(axis=1).astype(np.float64)
@@ -85,6 +81,15 @@ def row_entropies_bits(counts: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         entropy = np.log2(total) - weighted / total
     return np.maximum(np.where(total > 0, entropy, 0.0), 0.0)
+
+
+@functools.lru_cache(maxsize=64)
+def count_terms(largest: int) -> np.ndarray:
+    """v log2 v for v = 0..largest (0 log 0 = 0), read-only: the same few widths come back every epoch."""
+    values = np.arange(largest + 1, dtype=np.float64)
+    terms = values * np.log2(np.maximum(values, 1.0))
+    terms.flags.writeable = False
+    return terms
 
 
 def run_lengths(sorted_rows: np.ndarray) -> np.ndarray:
