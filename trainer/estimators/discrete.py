@@ -4,7 +4,7 @@ A layer's discretised activations are one symbol per input: the row of its bin
 indices. `code_ids` numbers the distinct rows without `np.unique(axis=0)` (which is
 slow): the row of integer codes becomes one mixed-radix number when the product of
 the column ranges allows it, else one opaque byte string (`np.void`, `row_ids`),
-and these 1-D keys go through `np.unique`. `stacked_code_ranks` does the same for
+and these 1-D keys go through `np.unique`. `stacked_row_keys` does the same for
 N stacked networks at once ([N, n, units] codes), and `stacked_plugin_mi_bits` gives
 their plug-in MI from counts, with no loop over the networks.
 """
