@@ -5,6 +5,8 @@ ours, and a numpy forward/backward floor of the same network.
     python bench/bench_training.py --repeats 1      # quicker, noisier
     python bench/bench_training.py --full           # also the full 8000-epoch default run (subprocess)
     python bench/bench_training.py --seeds-epochs 300 8000   # 10 seeds vs 1 at more epochs (issue 18: 8000)
+    python bench/bench_training.py --epoch-rows --before /tmp/old   # only the logged vs training epoch rows
+                                                    # (1 and 45 networks), this checkout beside an older one
 
 The sweep's rows (cohort vs one network, vs JAX, per shipped cohort) are bench/bench_sweep.py's.
 
@@ -28,6 +30,7 @@ printed, since the figures depend on it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -196,6 +199,47 @@ def flop_row() -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+def epoch_rows(repeats: int) -> dict[str, float]:
+    """Seconds per training epoch and per logged epoch (every epoch logged) of one network and of
+    45 stacked (the notebook cohort's stack size), medians of `repeats` interleaved runs."""
+    rows: dict[str, list[float]] = {}
+    for _ in range(repeats):
+        # Training epochs span more than one compiled call (2000 network-epochs each), since the first is start-up.
+        for networks, training_epochs, logged_epochs in ((1, 2400, 100), (45, 220, 30)):
+            rows.setdefault(f"training epoch, {networks} network(s)", []).append(
+                ours(training_epochs, NEVER, n_runs=networks)[1])
+            rows.setdefault(f"logged epoch, {networks} network(s)", []).append(
+                ours(logged_epochs, {"every": 1}, n_runs=networks)[1])
+    return {label: float(np.median(values)) for label, values in rows.items()}
+
+
+def compare_epoch_rows(repeats: int, before: Path | None) -> None:
+    """`epoch_rows` of this checkout and, interleaved, of `before` (a checkout of older code; both
+    in subprocesses, PYTHONPATH=the checkout), side by side with the load average."""
+    def run(code: Path) -> dict[str, float]:
+        env = {**os.environ, "PYTHONPATH": str(code)}
+        out = subprocess.run([sys.executable, __file__, "--epoch-rows-json"], env=env, check=True,
+                             capture_output=True, text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    load_before = os.getloadavg()
+    after, older = [], []
+    for _ in range(repeats):
+        after.append(run(REPO))
+        if before is not None:
+            older.append(run(before.resolve()))
+    print(f"load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} (on {os.cpu_count()} "
+          f"cores); ms per epoch after start-up, medians of {repeats} interleaved runs")
+    codes = [("before", older), ("after", after)] if before is not None else [("this checkout", after)]
+    for name, results in codes:
+        median = {label: float(np.median([r[label] for r in results])) for label in results[0]}
+        print(f"{name}: " + "; ".join(
+            f"{networks} network(s): training {median[f'training epoch, {networks} network(s)'] * 1e3:.2f}, logged "
+            f"{median[f'logged epoch, {networks} network(s)'] * 1e3:.2f} "
+            f"({median[f'logged epoch, {networks} network(s)'] / median[f'training epoch, {networks} network(s)']:.1f}x)"
+            for networks in (1, 45)))
+
+
 def median_of(repeats: int, measure) -> float:
     return float(np.median([measure() for _ in range(repeats)]))
 
@@ -208,7 +252,18 @@ def main() -> None:
                         help="epochs at which 10 seeds are timed against 1")
     parser.add_argument("--full", action="store_true", help="also time the full 8000-epoch default run")
     parser.add_argument("--skip-flops", action="store_true", help="leave out the FLOP-rate row (about a minute)")
+    parser.add_argument("--epoch-rows", action="store_true",
+                        help="only the logged vs training epoch rows, 1 and 45 networks (see --before)")
+    parser.add_argument("--before", type=Path, help="with --epoch-rows: an older checkout timed side by side")
+    parser.add_argument("--epoch-rows-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.epoch_rows_json:
+        ours(2, NEVER)   # process-wide TensorFlow/XLA start-up, paid once
+        print(json.dumps(epoch_rows(1)))
+        return
+    if args.epoch_rows:
+        compare_epoch_rows(args.repeats, args.before)
+        return
     load_before = os.getloadavg()
     ours(2, NEVER)   # process-wide TensorFlow/XLA start-up, paid once
     baseline = median_of(args.repeats, lambda: keras_fit_with_logging_callback(args.epochs))

@@ -387,7 +387,8 @@ def test_ksg_rows_store_the_entropy_as_h_t_bits_and_no_i_xt(tmp_path):
     layer = rng.normal(size=(512, 2))
     y = rng.integers(0, 2, 512)
     specs = [{"name": "ksg", "params": {"k": 2, "noise": 1e-10, "seed": 0}}, {"name": "binning", "params": {"bin_size": 0.07}}]
-    rows = mi_rows("r", 1, [layer, 2 * layer], y, {"train": slice(0, 512)}, ["train"], ["a", "b"], specs)
+    (rows,) = mi_rows(["r"], 1, [layer[None], 2 * layer[None]], y, {"train": slice(0, 512)}, ["train"], ["a", "b"],
+                      specs)
     ksg = [i for i, name in enumerate(rows["estimator"]) if name == "ksg"]
     assert [rows["i_xt"][i] for i in ksg] == [None, None]
     h_t = [rows["h_t_bits"][i] for i in ksg]

@@ -7,7 +7,6 @@ saved activations), so both write exactly the same rows.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,72 +25,145 @@ def params_text(params: dict[str, Any]) -> str:
     return json.dumps(params, sort_keys=True)
 
 
-def mi_rows(run_id: str, epoch: int, layers: list[np.ndarray], labels: np.ndarray,
+# What a network gets from StackMiRows: its rows, None (nothing to write now), or the error
+# its activations raised.
+Outcome = dict[str, list] | None | Exception
+
+
+def mi_rows(run_ids: list[str], epoch: int, layers: list[np.ndarray], labels: np.ndarray,
             rows: dict[str, slice], splits: list[str], layer_names: list[str],
             estimator_specs: list[dict[str, Any]],
-            layer_ranges: list[tuple[float, float]] | None = None) -> dict[str, list]:
-    """I(X;T) and I(Y;T) in bits per split, layer and estimator, as mi table columns (ksg: h(T)
-    in h_t_bits and i_xt NULL, see `estimators.first_value_column`).
+            layer_ranges: list[np.ndarray] | None = None) -> list[dict[str, list]]:
+    """Per network of a stack: I(X;T) and I(Y;T) in bits per split, layer and estimator, as mi
+    table columns (ksg: h(T) in h_t_bits and i_xt NULL, see `estimators.first_value_column`).
 
-    Each spec's params are those recorded in the row's `params` column; they must be
-    complete for this network (`estimators.for_network`). A spec with `range: "run"`
-    is estimated with its layer's whole-run (lo, hi) from `layer_ranges`, which must
-    then be given (see RunRange); its row still records "run".
+    `layers`: per layer [N, n_inputs, units], network s's run `run_ids[s]`; every estimate is
+    made for all N networks in one call (`estimators.estimate_stacked`), and each network's
+    numbers are those it gets alone. Each spec's params are those recorded in the row's
+    `params` column; they must be complete for the networks (`estimators.for_network`). A spec
+    with `range: "run"` is estimated with each network's whole-run (lo, hi) of its layer from
+    `layer_ranges` (per layer [N, 2]), which must then be given (see RunRange); its row still
+    records "run".
     """
-    result = {name: [] for name in TABLE_SCHEMAS["mi"].names}
+    result = [{name: [] for name in TABLE_SCHEMAS["mi"].names} for _ in run_ids]
     for spec in estimator_specs:
+        params = dict(spec["params"])
+        run_range = estimators.needs_run_range(spec["name"], params)
+        column = estimators.first_value_column(spec["name"])
         for split in splits:
             for layer, values in enumerate(layers):
-                params = dict(spec["params"])
-                if estimators.needs_run_range(spec["name"], params):
-                    params["range"] = list(layer_ranges[layer])
-                first, i_yt = estimators.estimate(spec["name"], values[rows[split]], labels[rows[split]], **params)
-                row = {"run_id": run_id, "epoch": epoch, "layer": layer, "layer_name": layer_names[layer],
-                       "units": values.shape[1], "split": split, "estimator": spec["name"],
-                       "params": params_text(spec["params"]), "i_xt": None, "i_yt": i_yt, "h_t_bits": None,
-                       estimators.first_value_column(spec["name"]): first}
-                for name, value in row.items():
-                    result[name].append(value)
+                first, i_yt = estimators.estimate_stacked(
+                    spec["name"], values[:, rows[split]], labels[rows[split]],
+                    run_ranges=layer_ranges[layer] if run_range else None, **params)
+                for s, run_id in enumerate(run_ids):
+                    row = {"run_id": run_id, "epoch": epoch, "layer": layer, "layer_name": layer_names[layer],
+                           "units": values.shape[2], "split": split, "estimator": spec["name"],
+                           "params": params_text(spec["params"]), "i_xt": None, "i_yt": float(i_yt[s]),
+                           "h_t_bits": None, column: float(first[s])}
+                    for name, value in row.items():
+                        result[s][name].append(value)
     return result
 
 
-class MiRows:
-    """The mi rows of one run, epoch by epoch: the one place that knows which estimates wait
-    for the end of the run.
+class StackMiRows:
+    """The mi rows of the runs of a stack of networks, epoch by epoch: the one place that knows
+    which estimates wait for the end of a run.
 
-    Used alike by the training loop and by `trainer estimate`: call `at_epoch` for each
-    logged epoch in order, then `at_end` once. Estimators that bin over the layer's range
-    over the whole run (binning with `range: "run"`, Saxe et al. 2018 for ReLU) cannot be
-    computed before the run is over: their epochs are kept in a RunRange and estimated by
-    `at_end`. Params that depend on the network (adaptive's `low`) are filled in from the
-    hidden activation function once, here, and recorded as filled in.
+    Call `at_epoch` for each logged epoch in order with the networks logged then (positions in
+    `run_ids`), and `at_end` once for the networks whose run ends. Each network gets its rows,
+    None (nothing to write now), or the EstimatorError its activations raised: the networks are
+    estimated together, and if that fails, each alone, so a bad network fails by itself.
+    Estimators that bin over the layer's range over the whole run (binning with `range: "run"`,
+    Saxe et al. 2018 for ReLU) cannot be computed before the run is over: their epochs are kept
+    in a RunRange and estimated by `at_end`. Params that depend on the network (adaptive's `low`)
+    are filled in from the hidden activation function once, here, and recorded as filled in.
     """
 
-    def __init__(self, run_id: str, estimator_specs: list[dict[str, Any]], activation_fn: str,
+    def __init__(self, run_ids: list[str], estimator_specs: list[dict[str, Any]], activation_fn: str,
                  labels: np.ndarray, rows: dict[str, slice], splits: list[str], layer_names: list[str]):
-        self.run_id, self.labels, self.rows, self.splits, self.layer_names = run_id, labels, rows, splits, layer_names
+        self.run_ids, self.labels, self.rows, self.splits, self.layer_names = \
+            run_ids, labels, rows, splits, layer_names
         specs = [{"name": spec["name"], "params": estimators.for_network(spec["name"], spec["params"], activation_fn)}
                  for spec in estimator_specs]
         self.now = [s for s in specs if not estimators.needs_run_range(s["name"], s["params"])]
         self.deferred = [s for s in specs if estimators.needs_run_range(s["name"], s["params"])]
-        self.run_range = RunRange() if self.deferred else None
+        self.run_range = RunRange(len(run_ids), len(layer_names)) if self.deferred else None
+
+    def at_epoch(self, epoch: int, layers: list[np.ndarray], networks: list[int]) -> list[Outcome]:
+        """Per network in `networks` (its layers: per layer [len(networks), n, units]), the rows
+        of the estimates that can be made now; the layers are kept for the deferred ones."""
+        if self.run_range is not None:
+            self.run_range.add(epoch, layers, networks)
+        return self._rows(epoch, layers, networks, self.now) if self.now else [None] * len(networks)
+
+    def at_end(self, networks: list[int]) -> list[Outcome]:
+        """Per network in `networks`, the rows of its deferred estimates for every kept epoch."""
+        if self.run_range is None:
+            return [None] * len(networks)
+        parts: dict[int, list[Outcome]] = {s: [] for s in networks}
+        for epoch, layers, logged in self.run_range.kept:
+            here = [s for s in networks if s in logged]
+            if not here:
+                continue
+            positions = [logged.index(s) for s in here]
+            mine = [values[positions] for values in layers]
+            ranges = [np.stack([self.run_range.ranges[layer][s] for s in here]) for layer in range(len(layers))]
+            for s, outcome in zip(here, self._rows(epoch, mine, here, self.deferred, ranges)):
+                parts[s].append(outcome)
+        return [joined(parts[s]) for s in networks]
+
+    def _rows(self, epoch, layers, networks, specs, ranges=None) -> list[Outcome]:
+        def rows_of(chosen: list[int], chosen_layers, chosen_ranges) -> list[dict[str, list]]:
+            return mi_rows([self.run_ids[s] for s in chosen], epoch, chosen_layers, self.labels, self.rows,
+                           self.splits, self.layer_names, specs, chosen_ranges)
+        try:
+            return rows_of(networks, layers, ranges)
+        except estimators.EstimatorError as error:
+            if len(networks) == 1:
+                return [error]
+        outcomes: list[Outcome] = []
+        for position, s in enumerate(networks):       # which network? each alone: only it fails
+            own = [values[position:position + 1] for values in layers]
+            own_ranges = None if ranges is None else [r[position:position + 1] for r in ranges]
+            try:
+                outcomes.append(rows_of([s], own, own_ranges)[0])
+            except estimators.EstimatorError as error:
+                outcomes.append(error)
+        return outcomes
+
+
+def joined(parts: list[Outcome]) -> Outcome:
+    """The rows of several parts as one (None if there are none; the first error if any)."""
+    errors = [part for part in parts if isinstance(part, Exception)]
+    if errors:
+        return errors[0]
+    parts = [part for part in parts if part]
+    if not parts:
+        return None
+    return {name: [value for part in parts for value in part[name]] for name in parts[0]}
+
+
+class MiRows:
+    """The mi rows of one run (a stack of one network, see StackMiRows), used by `trainer
+    estimate` and for a single network: estimate errors are raised."""
+
+    def __init__(self, run_id: str, estimator_specs: list[dict[str, Any]], activation_fn: str,
+                 labels: np.ndarray, rows: dict[str, slice], splits: list[str], layer_names: list[str]):
+        self.stack = StackMiRows([run_id], estimator_specs, activation_fn, labels, rows, splits, layer_names)
 
     def at_epoch(self, epoch: int, layers: list[np.ndarray]) -> dict[str, list] | None:
-        """Rows of the estimates that can be made now (None if there are none); the layers are
-        kept for the deferred ones."""
-        if self.run_range is not None:
-            self.run_range.add(epoch, layers)
-        return self._rows(epoch, layers, self.now) if self.now else None
+        """Rows of the estimates that can be made now (None if there are none)."""
+        return raised(self.stack.at_epoch(epoch, [values[None] for values in layers], [0])[0])
 
     def at_end(self) -> dict[str, list] | None:
         """Rows of the deferred estimates for every kept epoch (None if there are none)."""
-        if self.run_range is None or not self.run_range.kept:
-            return None
-        parts = [self._rows(epoch, layers, self.deferred, self.run_range.ranges) for epoch, layers in self.run_range.kept]
-        return {name: [value for part in parts for value in part[name]] for name in parts[0]}
+        return raised(self.stack.at_end([0])[0])
 
-    def _rows(self, epoch, layers, specs, ranges=None) -> dict[str, list]:
-        return mi_rows(self.run_id, epoch, layers, self.labels, self.rows, self.splits, self.layer_names, specs, ranges)
+
+def raised(outcome: Outcome) -> dict[str, list] | None:
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 def activation_rows(epoch: int, layers: list[np.ndarray], rows: dict[str, slice], splits: list[str],
@@ -135,16 +207,16 @@ def activation_rows(epoch: int, layers: list[np.ndarray], rows: dict[str, slice]
     return result
 
 
-@dataclass
 class RunRange:
-    """Whole-run (min, max) of each layer over every logged epoch and input, with those
-    epochs' activations kept until the range is final (MiRows.at_end)."""
+    """Each network's whole-run (min, max) of each layer over every logged epoch and input, with
+    those epochs' activations kept until the ranges are final (StackMiRows.at_end)."""
 
-    ranges: list[tuple[float, float]] = field(default_factory=list)
-    kept: list[tuple[int, list[np.ndarray]]] = field(default_factory=list)
+    def __init__(self, n_networks: int, n_layers: int):
+        self.ranges = [np.tile([np.inf, -np.inf], (n_networks, 1)) for _ in range(n_layers)]   # per layer [N, 2]
+        self.kept: list[tuple[int, list[np.ndarray], list[int]]] = []
 
-    def add(self, epoch: int, layers: list[np.ndarray]) -> None:
-        current = [(float(v.min()), float(v.max())) for v in layers]
-        self.ranges = current if not self.ranges else [
-            (min(a[0], b[0]), max(a[1], b[1])) for a, b in zip(self.ranges, current)]
-        self.kept.append((epoch, layers))
+    def add(self, epoch: int, layers: list[np.ndarray], networks: list[int]) -> None:
+        for ranges, values in zip(self.ranges, layers):
+            ranges[networks, 0] = np.minimum(ranges[networks, 0], values.min(axis=(1, 2)))
+            ranges[networks, 1] = np.maximum(ranges[networks, 1], values.max(axis=(1, 2)))
+        self.kept.append((epoch, layers, list(networks)))

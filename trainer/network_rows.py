@@ -19,19 +19,18 @@ from trainer import saved
 from trainer.compiled import Chunk
 from trainer.config import Experiment, ExperimentConfig
 from trainer.health import NetworkHealth, layer_health
-from trainer.measure import MiRows, activation_rows
+from trainer.measure import StackMiRows, activation_rows
 from trainer.store import RunWriter, StoreError
 from trainer.summaries import HistogramGrid, gradient_stats
 
 
 class Network:
-    """One network of the stack: its run (writer, mi rows, health), its position, its state."""
+    """One network of the stack: its run (writer, health), its position, its state."""
 
     def __init__(self, experiment: Experiment, seed: int, run_id: str):
         self.experiment, self.seed, self.run_id = experiment, seed, run_id
         self.index = -1                  # position on the network axis, once stacked
         self.writer: RunWriter | None = None
-        self.mi: MiRows | None = None
         self.health = NetworkHealth()
         self.status = Status.RUNNING
         self.error: str | None = None
@@ -56,6 +55,7 @@ class Logging:
     activation_fns: list[str]
     grids: list[HistogramGrid]
     n_batches: int
+    mi: StackMiRows | None = None       # the stack's mi rows, network.index its position
 
 
 def record_metrics(networks: list[Network], first_epoch: int, loss: np.ndarray, accuracy: np.ndarray,
@@ -104,6 +104,7 @@ def record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray],
     stacked = [values[index] for values in layers]
     summaries = activation_rows(epoch, stacked, log.rows, config.mi_splits, log.activation_fns,
                                 [grid.take(index) for grid in log.grids])
+    mi_outcomes = log.mi.at_epoch(epoch, stacked, list(index))
     gradients = None if chunk is None else [
         gradient_stats(g[index], g2[index], log.n_batches, kernel[index])
         for g, g2, kernel in zip(chunk.grad_sum, chunk.grad_sq_sum, chunk.kernels)]
@@ -114,7 +115,9 @@ def record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray],
     for position, network in enumerate(networks):
         try:
             own = [values[position] for values in stacked]
-            mi = network.mi.at_epoch(epoch, own)
+            mi = mi_outcomes[position]
+            if isinstance(mi, Exception):
+                raise mi
             if mi:
                 network.writer.add("mi", mi)
             histogram, stats = summaries[position]
@@ -135,21 +138,23 @@ def record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray],
             network.fail(error)
 
 
-def finish_ended(networks: list[Network]) -> None:
+def finish_ended(networks: list[Network], log: Logging) -> None:
     """Record the end of every network that stopped (completed, diverged, or failed alone): its
-    deferred MI rows, its final status. Its run is let go at once while the others train on."""
-    for network in networks:
-        if network.status is Status.RUNNING or network.finished:
-            continue
-        if network.status is not Status.FAILED:
-            try:
-                deferred = network.mi.at_end()
-                if deferred:
-                    network.writer.add("mi", deferred)
-            except StoreError:
-                raise
-            except Exception as error:
-                network.fail(error)
+    deferred MI rows (for all those ending now at once), its final status. Its run is let go at
+    once while the others train on."""
+    ending = [n for n in networks if n.status is not Status.RUNNING and not n.finished]
+    estimated = [n for n in ending if n.status is not Status.FAILED]
+    for network, deferred in zip(estimated, log.mi.at_end([n.index for n in estimated])):
+        try:
+            if isinstance(deferred, Exception):
+                raise deferred
+            if deferred:
+                network.writer.add("mi", deferred)
+        except StoreError:
+            raise
+        except Exception as error:
+            network.fail(error)
+    for network in ending:
         _finish(network)
 
 

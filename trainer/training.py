@@ -30,7 +30,7 @@ from ibstore.record import Status
 from trainer import checkpoint, datasets, saved, schedule, xla_cache
 from trainer.compiled import Chunk, CompiledSteps
 from trainer.config import PER_NETWORK_KEYS, Experiment, ExperimentConfig, shape_key
-from trainer.measure import MiRows, split_rows
+from trainer.measure import StackMiRows, split_rows
 from trainer.network_rows import Logging, Network, finish_all, finish_ended, record_logged, record_metrics
 from trainer.model import NetworkSettings, StackedMLP
 from trainer.optimizers import Optimizer
@@ -147,7 +147,7 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
             _show_progress(bar, chunk, active)
             for network in stack.running():
                 network.writer.maybe_flush(network.epochs_done)
-            finish_ended(networks)
+            finish_ended(networks, stack.log)
     except KeyboardInterrupt:
         finish_all(networks, Status.INTERRUPTED, "interrupted by the user (Ctrl-C or SIGTERM)")
         raise
@@ -157,7 +157,7 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
     finally:
         if bar is not None:
             bar.close()
-    return {**skipped, **_finish_completed(networks)}
+    return {**skipped, **_finish_completed(stack)}
 
 
 def _take_runs(networks: list[Network], root: Path, start_epoch: int, flush_seconds: float,
@@ -206,10 +206,10 @@ def _set_up(networks: list[Network], root: Path, start_epoch: int,
     )
     for index, network in enumerate(networks):
         network.index, network.epochs_done = index, start_epoch
-        network.mi = MiRows(network.run_id, config.estimators, config.activation_fn, log.labels, log.rows,
-                            config.mi_splits, log.layer_names)
         if config.save_activations and not start_epoch:
             saved.save_index(root, network.run_id, log.labels, len(data.train.y), log.layer_names)
+    log.mi = StackMiRows([n.run_id for n in networks], config.estimators, config.activation_fn, log.labels,
+                         log.rows, config.mi_splits, log.layer_names)
     if start_epoch:
         checkpoint.restore(root, [n.run_id for n in networks], start_epoch, model, optimizer)
     return Stack(networks, config, model, optimizer, steps, log, logged, capacity), initial
@@ -220,7 +220,7 @@ def _log_initial(stack: Stack, initial: tuple[np.ndarray, np.ndarray, list[np.nd
     loss, accuracy, layers = initial
     record_metrics(stack.networks, 0, loss[None], accuracy[None], stack.config)
     record_logged(stack.networks, 0, layers, None, stack.log)
-    finish_ended(stack.networks)
+    finish_ended(stack.networks, stack.log)
 
 
 def _train_chunk(stack: Stack, epoch: int) -> tuple[Chunk, np.ndarray]:
@@ -261,14 +261,13 @@ def _save_checkpoint(stack: Stack, epoch: int) -> None:
                     epoch, stack.model, stack.optimizer)
 
 
-def _finish_completed(networks: list[Network]) -> dict[str, Outcome]:
+def _finish_completed(stack: Stack) -> dict[str, Outcome]:
     """The schedule ran out: the networks still running completed. Returns every outcome."""
-    for network in networks:
-        if network.status is Status.RUNNING:
-            network.status = Status.COMPLETED
-    finish_ended(networks)
+    for network in stack.running():
+        network.status = Status.COMPLETED
+    finish_ended(stack.networks, stack.log)
     return {network.run_id: Outcome(network.status, write_error=network.writer.write_error)
-            for network in networks}
+            for network in stack.networks}
 
 
 def _capacity(logged: list[int], n_networks: int, n_train: int, epochs_per_call: int | None) -> int:

@@ -34,12 +34,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
 from trainer.estimators import adaptive, binning, edge, kde, ksg
 from trainer.estimators.errors import EstimatorError
+from trainer.estimators.inputs import stacked_layer_inputs
 from trainer.estimators.params import AUTO, resolver
 
-__all__ = ["ALIASES", "ESTIMATORS", "EstimatorError", "canonical", "estimate", "first_value_column", "for_network",
-           "needs_run_range"]
+__all__ = ["ALIASES", "ESTIMATORS", "EstimatorError", "canonical", "estimate", "estimate_stacked",
+           "first_value_column", "for_network", "needs_run_range"]
 
 ESTIMATORS: dict[str, Callable[..., tuple[float, float]]] = {
     "binning": binning.binning_mi,
@@ -50,6 +53,15 @@ ESTIMATORS: dict[str, Callable[..., tuple[float, float]]] = {
     "kde_lower": kde.kde_lower_mi,
     "edge": edge.edge_mi,
     "ksg": ksg.ksg_mi,
+}
+
+# The estimators with a pass over N stacked networks at once (values [N, n, units], checked;
+# classes; n_classes; params) -> ([N], [N]); the others run network by network.
+STACKED: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
+    "binning": binning.binning_mi_stacked,
+    "idnns": binning.idnns_mi_stacked,
+    "adaptive": adaptive.adaptive_mi_stacked,
+    "quantile": adaptive.quantile_mi_stacked,
 }
 
 ALIASES: dict[str, str] = {
@@ -151,3 +163,23 @@ def estimate(name: str, activations, labels, **params: Any) -> tuple[float, floa
     """
     name, params = canonical(name, params)
     return ESTIMATORS[name](activations, labels, **params)
+
+
+def estimate_stacked(name: str, values, labels, run_ranges: np.ndarray | None = None,
+                     **params: Any) -> tuple[np.ndarray, np.ndarray]:
+    """`estimate` for N networks' activations of one layer at once: values [N, n, units], the same
+    labels [n]; returns (first values [N], I(Y;T) [N]), each network's exactly as `estimate`
+    gives it alone. `run_ranges` [N, 2]: each network's (lo, hi) for binning's `range: "run"`.
+
+    The binning family (STACKED) runs as vectorised passes over the network axis; the other
+    estimators network by network. Raises EstimatorError if any network's values are not
+    accepted (estimate each network alone to learn which).
+    """
+    name, params = canonical(name, params)
+    if run_ranges is not None:
+        params["range"] = np.asarray(run_ranges, dtype=np.float64)
+    if name in STACKED:
+        t, classes, n_classes = stacked_layer_inputs(values, labels)
+        return STACKED[name](t, classes, n_classes, **params)
+    pairs = [ESTIMATORS[name](network_values, labels, **params) for network_values in values]
+    return np.array([p[0] for p in pairs], dtype=np.float64), np.array([p[1] for p in pairs], dtype=np.float64)

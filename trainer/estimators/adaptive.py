@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from trainer.activation_facts import bounds
-from trainer.estimators.discrete import code_ids, plugin_mi_bits
+from trainer.estimators.discrete import stacked_plugin_mi_bits
 from trainer.estimators.errors import EstimatorError
 from trainer.estimators.inputs import layer_inputs
 from trainer.estimators.params import AUTO, Param, as_number, integer_between
@@ -77,22 +77,43 @@ def adaptive_mi(activations, labels, n_bins: int = 30, low: str | float = AUTO) 
     values are an error instead, as they mean `low` is wrong for this layer.
     """
     t, classes, n_classes = layer_inputs(activations, labels)
+    i_xt, i_yt = adaptive_mi_stacked(t[None], classes, n_classes, n_bins, low)
+    return float(i_xt[0]), float(i_yt[0])
+
+
+def adaptive_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int, n_bins: int = 30,
+                        low: str | float = AUTO) -> tuple[np.ndarray, np.ndarray]:
+    """`adaptive_mi` of N networks' layers at once: t [N, n, units] float32 or float64 (checked, see
+    `stacked_layer_inputs`), classes [n] 0..n_classes-1. Returns ([N], [N]).
+
+    Each network's sorted distinct values come from one sort of all networks' values; a
+    network without distinct values (other than `low`) gets +inf for every edge but `low`,
+    which no (finite) value reaches, so its codes are those of its edge list [low]."""
     if low == AUTO:
         raise EstimatorError("estimator 'adaptive': low 'auto' must be replaced by the caller with the "
                              "activation's lower bound (0 for relu, -1.000001 for tanh; "
                              "trainer.estimators.adaptive.low_for_activation) or 'min'")
-    low = float(t.min()) if low == LAYER_MINIMUM else float(low)
-    if t.min() < low:
-        raise EstimatorError(f"estimator 'adaptive': low = {low} but the layer has values down to {t.min()}; "
-                             f"low must be at most the layer's minimum (use 'min')")
-    distinct = np.unique(t)
-    distinct = distinct[distinct != low]
-    edges = [low]
-    if distinct.size:
-        picks = (np.arange(n_bins) * (distinct.size / n_bins)).astype(np.int64)  # int(k * (U / n)) as in their code
-        edges += [*distinct[picks], distinct[-1]]
-    codes = np.digitize(t, np.asarray(edges))  # edges may repeat: equal edges give one (the last) index
-    return plugin_mi_bits(code_ids(codes), classes, n_classes)
+    n_networks = len(t)
+    minimum = t.min(axis=(1, 2))
+    lows = minimum if low == LAYER_MINIMUM else np.full(n_networks, float(low))
+    if np.any(minimum < lows):
+        worst = int(np.argmax(lows - minimum))
+        raise EstimatorError(f"estimator 'adaptive': low = {lows[worst]} but the layer has values down to "
+                             f"{minimum[worst]}; low must be at most the layer's minimum (use 'min')")
+    values = np.sort(t.reshape(n_networks, -1), axis=1)
+    distinct = np.ones(values.shape, bool)
+    distinct[:, 1:] = values[:, 1:] != values[:, :-1]
+    distinct &= values != lows[:, None]
+    n_distinct = distinct.sum(axis=1)                                         # U per network
+    # Every network's distinct values in order, one network after the other; network s's start at offset[s].
+    packed = np.append(values[distinct], np.inf)      # +inf: what a network without distinct values picks
+    offset = np.where(n_distinct > 0, np.cumsum(n_distinct) - n_distinct, len(packed) - 1)
+    picks = (np.arange(n_bins)[None, :] * (n_distinct / n_bins)[:, None]).astype(np.int64)  # int(k * (U / n))
+    inner = packed[offset[:, None] + picks]
+    top = packed[offset + np.maximum(n_distinct - 1, 0)]
+    edges = np.concatenate([lows[:, None], inner, top[:, None]], axis=1)
+    codes = rowwise_digitize(edges, t)   # edges may repeat: equal edges give one (the last) index
+    return stacked_plugin_mi_bits(codes, classes, n_classes)
 
 
 def quantile_mi(activations, labels, n_bins: int = 30) -> tuple[float, float]:
@@ -109,7 +130,23 @@ def quantile_mi(activations, labels, n_bins: int = 30) -> tuple[float, float]:
     over the binned rows.
     """
     t, classes, n_classes = layer_inputs(activations, labels)
-    sorted_values = np.sort(t, axis=None)
-    inner_edges = sorted_values[np.arange(1, n_bins) * sorted_values.size // n_bins]
-    codes = np.searchsorted(inner_edges, t, side="right")
-    return plugin_mi_bits(code_ids(codes), classes, n_classes)
+    i_xt, i_yt = quantile_mi_stacked(t[None], classes, n_classes, n_bins)
+    return float(i_xt[0]), float(i_yt[0])
+
+
+def quantile_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int,
+                        n_bins: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """`quantile_mi` of N networks' layers at once (t [N, n, units]; see `adaptive_mi_stacked`)."""
+    sorted_values = np.sort(t.reshape(len(t), -1), axis=1)
+    inner_edges = sorted_values[:, np.arange(1, n_bins) * sorted_values.shape[1] // n_bins]
+    return stacked_plugin_mi_bits(rowwise_digitize(inner_edges, t), classes, n_classes)
+
+
+def rowwise_digitize(edges: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """np.digitize(t[s], edges[s]) for every network s (edges [N, E] non-decreasing, t [N, ...]):
+    the number of network s's edges <= each value, np.searchsorted(edges[s], value, side="right").
+
+    A binary search per network: the only step of the binning family with a loop over the
+    networks (one numpy call each); the vectorised form tried (one stable sort of each network's
+    edges and values together) cost more than the N searches."""
+    return np.stack([np.searchsorted(row_edges, values, side="right") for row_edges, values in zip(edges, t)])

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from trainer.estimators.discrete import code_ids, plugin_mi_bits
+from trainer.estimators.discrete import stacked_plugin_mi_bits
 from trainer.estimators.errors import EstimatorError
 from trainer.estimators.inputs import layer_inputs
 from trainer.estimators.params import Param, as_number, integer_between, positive_number, reject_unknown, resolver
@@ -46,6 +46,16 @@ def binning_mi(activations, labels, bin_size: float = 0.07, n_bins: int | None =
     theory of deep learning").
     """
     t, classes, n_classes = layer_inputs(activations, labels)
+    i_xt, i_yt = binning_mi_stacked(t[None], classes, n_classes, bin_size, n_bins, range)
+    return float(i_xt[0]), float(i_yt[0])
+
+
+def binning_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int, bin_size: float = 0.07,
+                       n_bins: int | None = None, range: str | list[float] | np.ndarray = "layer",
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """`binning_mi` of N networks' layers at once: t [N, n, units] float32 or float64 (checked, see
+    `stacked_layer_inputs`), classes [n] 0..n_classes-1. `range` may also be an [N, 2]
+    array of per-network (lo, hi) (each network's run range). Returns ([N], [N])."""
     if n_bins is None:
         # As ibsgd runs it: np.floor(d / binsize) on Keras' float32 activations, so the division is
         # float32 (a value on a bin edge can land one bin away from the float64 quotient).
@@ -53,7 +63,7 @@ def binning_mi(activations, labels, bin_size: float = 0.07, n_bins: int | None =
     else:
         low, high = value_range(t, range)
         codes = grid_codes(t, n_bins, low, high)
-    return plugin_mi_bits(code_ids(codes), classes, n_classes)
+    return stacked_plugin_mi_bits(codes, classes, n_classes)
 
 
 def idnns_mi(activations, labels, n_edges: int = 30) -> tuple[float, float]:
@@ -71,29 +81,38 @@ def idnns_mi(activations, labels, n_edges: int = 30) -> tuple[float, float]:
     the binned rows, as for `binning_mi`.
     """
     t, classes, n_classes = layer_inputs(activations, labels)
+    i_xt, i_yt = idnns_mi_stacked(t[None], classes, n_classes, n_edges)
+    return float(i_xt[0]), float(i_yt[0])
+
+
+def idnns_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int,
+                     n_edges: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """`idnns_mi` of N networks' layers at once (t [N, n, units]; see `binning_mi_stacked`)."""
     edges = np.linspace(-1, 1, n_edges).astype(np.float32)
     codes = np.digitize(t, edges) - 1
     codes[codes < 0] = n_edges - 1  # IDNNs' edges[-1]: below -1 is the same symbol as >= 1
-    return plugin_mi_bits(code_ids(codes), classes, n_classes)
+    return stacked_plugin_mi_bits(codes, classes, n_classes)
 
 
-def grid_codes(t: np.ndarray, n_bins: int, low: float, high: float) -> np.ndarray:
-    """Bin indices 0..n_bins-1 of n_bins equal bins over [low, high]; outside values clipped."""
-    if high <= low:
-        return np.zeros(t.shape, dtype=np.int64)
-    codes = np.floor((t - low) * (n_bins / (high - low)))
-    return np.clip(codes, 0, n_bins - 1).astype(np.int64)
+def grid_codes(t: np.ndarray, n_bins: int, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Bin indices 0..n_bins-1 of n_bins equal bins over [low, high] per network (t [N, n, units],
+    low and high [N]); outside values clipped; a network with high <= low gets one bin."""
+    low, high = low[:, None, None], high[:, None, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        codes = np.floor((t - low) * (n_bins / (high - low)))
+    return np.where(high > low, np.clip(codes, 0, n_bins - 1), 0).astype(np.int64)
 
 
-def value_range(t: np.ndarray, range_param: str | list[float]) -> tuple[float, float]:
-    """(lo, hi) for a `range` param: the layer's own min and max, or the given pair."""
-    if range_param == "layer":
-        return float(t.min()), float(t.max())
-    if range_param == "run":
+def value_range(t: np.ndarray, range_param: str | list[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lo [N], hi [N]) for a `range` param and t [N, n, units]: each network's own min and max
+    ("layer"), the given pair for all, or per-network pairs [N, 2]."""
+    if isinstance(range_param, str) and range_param == "layer":
+        return t.min(axis=(1, 2)).astype(np.float64), t.max(axis=(1, 2)).astype(np.float64)
+    if isinstance(range_param, str) and range_param == "run":
         raise EstimatorError("estimator 'binning': range 'run' must be replaced by the caller with [lo, hi], "
                              "the layer's min and max over the whole run (see needs_run_range)")
-    low, high = range_param
-    return float(low), float(high)
+    pairs = np.broadcast_to(np.asarray(range_param, dtype=np.float64), (len(t), 2))
+    return pairs[:, 0], pairs[:, 1]
 
 
 def convert_range(value: Any) -> str | list[float]:

@@ -4,11 +4,14 @@ A layer's discretised activations are one symbol per input: the row of its bin
 indices. `code_ids` numbers the distinct rows without `np.unique(axis=0)` (which is
 slow): the row of integer codes becomes one mixed-radix number when the product of
 the column ranges allows it, else one opaque byte string (`np.void`, `row_ids`),
-and these 1-D keys go through `np.unique`.
+and these 1-D keys go through `np.unique`. `stacked_row_keys` does the same for
+N stacked networks at once ([N, n, units] codes), and `stacked_plugin_mi_bits` gives
+their plug-in MI from counts, with no loop over the networks.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -54,21 +57,97 @@ def byte_keys(rows: np.ndarray) -> np.ndarray:
 
 
 def entropy_bits(counts: np.ndarray) -> float:
-    """Plug-in entropy H = -sum_i p_i log2 p_i, p_i = c_i / N, computed as log2 N - sum_i c_i log2 c_i / N."""
-    counts = counts[counts > 0]
-    total = counts.sum()
-    return float(max(np.log2(total) - counts @ np.log2(counts) / total, 0.0))
+    """Plug-in entropy in bits of one count vector (see `row_entropies_bits`)."""
+    return float(row_entropies_bits(np.asarray(counts)[None])[0])
 
 
-def plugin_mi_bits(symbols: np.ndarray, classes: np.ndarray, n_classes: int) -> tuple[float, float]:
-    """(I(X;T), I(Y;T)) in bits for a deterministic discrete T of n distinct inputs X.
+def row_entropies_bits(counts: np.ndarray) -> np.ndarray:
+    """Plug-in entropy H = -sum_i p_i log2 p_i, p_i = c_i / N, of each row of counts [R, m]
+    (zeros allowed), computed as log2 N - sum_i c_i log2 c_i / N, clipped at 0.
 
-    T is given as symbol ids, Y as class ids 0..n_classes-1, all inputs equally likely.
+    The sum runs over count values, not symbols: sum_v mult_v * v log2 v with mult_v the number
+    of symbols seen v times (v = 0..m), one fixed-order sum of m + 1 terms per row. So a row's
+    entropy is a function of its multiset of counts and its width alone, bit for bit: how the
+    symbols were numbered, and which other rows share the array, do not change a single bit.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    rows, width = counts.shape
+    v_log_v = count_terms(max(width, int(counts.max(initial=0))))    # counts past the width: up to the largest
+    span = len(v_log_v)
+    multiplicities = np.bincount((counts + span * np.arange(rows)[:, None]).ravel(),
+                                 minlength=rows * span).reshape(rows, span)
+    total = counts.sum(axis=1).astype(np.float64)
+    weighted = (multiplicities * v_log_v).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = np.log2(total) - weighted / total
+    return np.maximum(np.where(total > 0, entropy, 0.0), 0.0)
+
+
+@functools.lru_cache(maxsize=64)
+def count_terms(largest: int) -> np.ndarray:
+    """v log2 v for v = 0..largest (0 log 0 = 0), read-only: the same few widths come back every epoch."""
+    values = np.arange(largest + 1, dtype=np.float64)
+    terms = values * np.log2(np.maximum(values, 1.0))
+    terms.flags.writeable = False
+    return terms
+
+
+def run_lengths(sorted_rows: np.ndarray) -> np.ndarray:
+    """Counts of equal values in each row of a row-wise sorted [R, m] array: at the first
+    position of each run its length, 0 elsewhere."""
+    rows, width = sorted_rows.shape
+    starts = np.ones(sorted_rows.shape, bool)
+    starts[:, 1:] = sorted_rows[:, 1:] != sorted_rows[:, :-1]
+    positions = np.flatnonzero(starts)
+    counts = np.zeros(rows * width, np.int64)
+    counts[positions] = np.diff(positions, append=rows * width)
+    return counts.reshape(rows, width)
+
+
+def stacked_row_keys(codes: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per network, one int64 key per row of its integer-valued codes ([N, n, units] -> [N, n]):
+    exactly equal rows of one network get equal keys, and key * n_classes + class fits in int64.
+
+    One pass for all networks, no loop over them. Key of a row as in `code_ids`: the
+    mixed-radix number sum_c (code_c - min_c) * prod_{c' > c} span_c' per network, exact
+    in float64 while every network's product of spans is below 2^53 (a float64 product of
+    integers rounds monotonically, so the test on it is exact too). Otherwise each row becomes
+    raw bytes (`np.void`) led by its network's index in big-endian order, so one np.unique
+    numbers every network's rows, in one contiguous block per network.
+    """
+    n_networks, n, _ = codes.shape
+    columns = np.array(np.swapaxes(codes, 1, 2), dtype=np.float64, order="C")     # [N, units, n]
+    if n == 0:
+        return np.zeros((n_networks, 0), np.int64)
+    columns -= columns.min(axis=2, keepdims=True)
+    spans = columns.max(axis=2) + 1                                                  # [N, units]
+    if np.all(np.prod(spans, axis=1) * n_classes < EXACT_FLOAT_INTEGERS):
+        strides = np.concatenate([np.cumprod(spans[:, :0:-1], axis=1)[:, ::-1], np.ones((n_networks, 1))], axis=1)
+        return np.matmul(strides[:, None, :], columns)[:, 0, :].astype(np.int64)    # exact integers
+    largest = spans.max() - 1
+    dtype = np.dtype(np.min_scalar_type(int(largest)) if largest < 2**32 else np.float64).newbyteorder(">")
+    body = np.swapaxes(columns, 1, 2).astype(dtype, order="C").view(np.uint8).reshape(n_networks, n, -1)
+    prefix = np.broadcast_to(np.arange(n_networks, dtype=">u4").view(np.uint8).reshape(n_networks, 1, 4),
+                             (n_networks, n, 4))
+    rows = np.ascontiguousarray(np.concatenate([prefix, body], axis=2)).reshape(n_networks * n, -1)
+    ids = np.unique(rows.view(np.dtype((np.void, rows.shape[1]))).reshape(-1), return_inverse=True)[1]
+    ids = ids.reshape(n_networks, n)
+    return ids - ids.min(axis=1, keepdims=True)
+
+
+def stacked_plugin_mi_bits(codes: np.ndarray, classes: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(I(X;T), I(Y;T)) in bits [N] for N networks' deterministic discrete T of n distinct inputs X.
+
+    `codes`: [N, n, units] integer-valued bin codes (a symbol is the row of a network's codes
+    for one input); Y as class ids 0..n_classes-1 [n], all inputs equally likely.
     I(X;T) = H(T) - H(T|X) = H(T), since H(T|X) = 0 for a deterministic map;
     I(Y;T) = H(T) - sum_y p(y) H(T|Y=y) = H(T) + H(Y) - H(T,Y) (the same plug-in
-    quantity, computed from the joint counts with one np.bincount).
+    quantity). One sort per network of key * n_classes + class gives both: its runs are the
+    (symbol, class) counts, and divided by n_classes, the symbol counts. Every network's numbers
+    are those it gets alone, bit for bit (`row_entropies_bits`).
     """
-    h_t = entropy_bits(np.bincount(symbols))
-    h_y = entropy_bits(np.bincount(classes, minlength=n_classes))
-    h_ty = entropy_bits(np.bincount(symbols * n_classes + classes))
+    joint = np.sort(stacked_row_keys(codes, n_classes) * n_classes + classes, axis=1)
+    h_t = row_entropies_bits(run_lengths(joint // n_classes))
+    h_y = row_entropies_bits(np.bincount(classes, minlength=n_classes)[None])
+    h_ty = row_entropies_bits(run_lengths(joint))
     return h_t, h_t + h_y - h_ty

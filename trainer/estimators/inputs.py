@@ -42,3 +42,23 @@ def layer_inputs(activations, labels) -> tuple[np.ndarray, np.ndarray, int]:
                              f"they must describe the same inputs")
     names, classes = np.unique(y, return_inverse=True)
     return t, classes.astype(np.int64, copy=False).reshape(-1), len(names)
+
+
+def stacked_layer_inputs(values, labels) -> tuple[np.ndarray, np.ndarray, int]:
+    """`layer_inputs` for N networks' activations of one layer at once ([N, n, units]).
+
+    Returns `(t, classes, n_classes)` with `t` [N, n, units] float32 as the trainer's activations
+    come (every estimator of the binning family compares and bins float32 values exactly as their
+    float64 conversion) or else float64. Raises EstimatorError if
+    any network's values or the labels are not what `layer_inputs` accepts; the caller then
+    checks each network alone to learn which one (and to fail only that one).
+    """
+    t = np.asarray(values)
+    if t.ndim != 3 or t.shape[0] == 0:
+        raise EstimatorError(f"stacked activations must be [networks, n, units], got shape {t.shape}")
+    _, classes, n_classes = layer_inputs(t[0], labels)      # dtype, shapes and labels, once
+    if t.dtype != np.float32:
+        t = t.astype(np.float64, copy=False)
+    if not np.isfinite(t).all():
+        raise EstimatorError("stacked activations: a network has NaN or infinite values")
+    return t, classes, n_classes

@@ -1,0 +1,133 @@
+"""The host-side rows of one logged epoch for a stack of networks: MI per estimator, histograms and
+per-neuron statistics, as the training loop computes them (CPU seconds, no TensorFlow).
+
+    python bench/bench_logged_rows.py                              # this checkout
+    python bench/bench_logged_rows.py --before /tmp/perf2-before   # and an older checkout, side by side
+
+The stack is the seed notebook's cohort at one logged epoch: 45 relu networks 12-10-7-5-4-3-2 on
+the 4096 harmonics inputs (3277 train), each with its own random weights and initial bias, MI on
+train and test. With `--before DIR` the same measurement runs on DIR's code in a subprocess
+(PYTHONPATH=DIR), interleaved with this checkout's `--repeats` times; the medians and their ratio are
+printed with the machine's load average. Code without `StackMiRows` (before issue 18, round 2) is
+timed network by network, as its training loop called it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SIZES = [12, 10, 7, 5, 4, 3, 2]
+ESTIMATORS = {
+    "binning": {"bin_size": 0.07},
+    "binning-layer": {"n_bins": 30, "range": "layer"},
+    "idnns": {"n_edges": 30},
+    "adaptive": {"n_bins": 30},
+    "quantile": {"n_bins": 30},
+}
+
+
+def stack_layers(n_networks: int, x: np.ndarray) -> list[np.ndarray]:
+    """Per layer [N, n, units] float32 activations of random relu networks (softmax output)."""
+    rng = np.random.default_rng(0)
+    values, layers = np.broadcast_to(x, (n_networks, *x.shape)), []
+    for i, (a, b) in enumerate(itertools.pairwise(SIZES)):
+        kernel = rng.normal(0, 1 / np.sqrt(a), (n_networks, a, b)).astype(np.float32)
+        bias = rng.uniform(-0.5, 0.5, (n_networks, 1, b)).astype(np.float32)
+        pre = values @ kernel + bias
+        if i < len(SIZES) - 2:
+            values = np.maximum(pre, 0)
+        else:
+            exp = np.exp(pre - pre.max(axis=2, keepdims=True))
+            values = exp / exp.sum(axis=2, keepdims=True)
+        layers.append(values.astype(np.float32))
+    return layers
+
+
+def measure(n_networks: int, repeats: int) -> dict[str, float]:
+    """Median CPU seconds of each estimator's rows and of the summaries, for the whole stack."""
+    from trainer import datasets
+    from trainer import measure as rows_module
+    from trainer.summaries import HistogramGrid
+
+    data = datasets.load("harmonics")
+    layers = stack_layers(n_networks, data.full.x)
+    rows = rows_module.split_rows(len(data.train.y), len(data.full.y))
+    names = [f"l{i}" for i in range(len(layers))]
+    run_ids = [f"r{s}" for s in range(n_networks)]
+    stacked = hasattr(rows_module, "StackMiRows")
+
+    def mi(spec: dict) -> None:
+        if stacked:
+            rows_module.StackMiRows(run_ids, [spec], "relu", data.full.y, rows, ["train", "test"], names).at_epoch(
+                1, layers, list(range(n_networks)))
+        else:
+            for s, run_id in enumerate(run_ids):
+                rows_module.MiRows(run_id, [spec], "relu", data.full.y, rows, ["train", "test"], names).at_epoch(
+                    1, [values[s] for values in layers])
+
+    functions = ["relu"] * (len(layers) - 1) + ["softmax"]
+    grids = [HistogramGrid.for_layer(fn, values, 30) for fn, values in zip(functions, layers)]
+    specs = {label: {"name": label.split("-")[0], "params": params} for label, params in ESTIMATORS.items()}
+    tasks = {label: functools.partial(mi, spec) for label, spec in specs.items()}
+    tasks["histograms + per-neuron stats"] = lambda: rows_module.activation_rows(
+        1, layers, rows, ["train", "test"], functions, grids)
+    result = {}
+    for label, task in tasks.items():
+        times = []
+        for _ in range(repeats):
+            start = time.process_time()
+            task()
+            times.append(time.process_time() - start)
+        result[label] = float(np.median(times))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--networks", type=int, default=45)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--before", type=Path, help="an older checkout to time side by side (PYTHONPATH=it)")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)   # one measurement, as JSON
+    args = parser.parse_args()
+    if args.json:
+        print(json.dumps(measure(args.networks, args.repeats)))
+        return
+
+    def run(code: Path) -> dict[str, float]:
+        env = {**os.environ, "PYTHONPATH": str(code)}
+        out = subprocess.run([sys.executable, __file__, "--json", "--networks", str(args.networks),
+                              "--repeats", "1"], env=env, check=True, capture_output=True, text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    here = Path(__file__).resolve().parents[1]
+    load_before = os.getloadavg()
+    after, before = [], []
+    for _ in range(args.repeats):    # interleaved, so a change in load hits both alike
+        after.append(run(here))
+        if args.before:
+            before.append(run(args.before.resolve()))
+    print(f"load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} (on {os.cpu_count()} "
+          f"cores); {args.networks} stacked relu networks, one logged epoch, MI on train and test; "
+          f"CPU seconds, medians of {args.repeats}")
+    print(f"{'':34} {'before':>9} {'after':>9} {'ratio':>7}" if args.before else f"{'':34} {'seconds':>9}")
+    for label in after[0]:
+        new = float(np.median([a[label] for a in after]))
+        if args.before:
+            old = float(np.median([b[label] for b in before]))
+            print(f"{label:34} {old:9.3f} {new:9.3f} {old / new:6.1f}x")
+        else:
+            print(f"{label:34} {new:9.3f}")
+
+
+if __name__ == "__main__":
+    main()
