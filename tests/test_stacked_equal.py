@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from ibstore.record import Status
 from trainer import config, estimators, saved
 from trainer.measure import MiRows, StackMiRows, activation_rows, split_rows
 from trainer.summaries import HistogramGrid
@@ -49,7 +50,7 @@ def stacked_group(tmp_path_factory):
                                  "mi_splits": ["train", "test", "full"], "estimators": SPECS,
                                  "save_activations": True, "learning_rate": 0.05})
     statuses = run_experiment(experiment, root, seeds=SEEDS, progress=False)
-    assert set(statuses.values()) == {"completed"}
+    assert {outcome.status for outcome in statuses.values()} == {Status.COMPLETED}
     return root, experiment, list(statuses)
 
 
