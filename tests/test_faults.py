@@ -5,6 +5,7 @@ were; every reader keeps working."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import subprocess
 
@@ -17,19 +18,29 @@ from trainer import cli
 from trainer.store import RunWriter, StoreError
 
 
-@pytest.fixture
-def small_disk(tmp_path, monkeypatch):
+@contextlib.contextmanager
+def tmpfs(tmp_path, monkeypatch, size: str):
+    """A tmpfs of `size` mounted on a new folder (the test skips where mounting is not allowed),
+    with the index in a private cache inside tmp_path; unmounted afterwards."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     index.forget()
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(disk)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
-    yield disk / "results"
-    index.forget()
-    subprocess.run(["umount", str(disk)], check=True)
+    try:
+        yield disk
+    finally:
+        index.forget()
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path, monkeypatch):
+    with tmpfs(tmp_path, monkeypatch, "400k") as disk:
+        yield disk / "results"
 
 
 def rows(run_id: str, epoch: int) -> dict:
@@ -89,15 +100,7 @@ def test_every_read_command_works_on_a_read_only_root(tmp_path, monkeypatch, cap
     from bench.make_results import write_run
     from explorer.results import ResultStore
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    index.forget()
-    disk = tmp_path / "ro"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path, monkeypatch, "8m") as disk:
         root = disk / "results"
         ids = [write_run(root, "tanh", {"activation_fn": "tanh", "epochs": 20}, seed=seed, logged=5)
                for seed in range(2)]
@@ -112,6 +115,3 @@ def test_every_read_command_works_on_a_read_only_root(tmp_path, monkeypatch, cap
         store = ResultStore(root)
         assert sorted(store.mi()["run_id"].unique()) == sorted(ids) and store.problems == []
         assert (index.cache_dir(root) / index.INDEX_FILE).is_file()   # nothing written into the root
-    finally:
-        index.forget()
-        subprocess.run(["umount", str(disk)], check=True)
