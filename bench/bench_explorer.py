@@ -102,11 +102,11 @@ def measure_app(root: Path, repeat: int) -> dict[str, object]:
     os.environ["IB_RESULTS"] = str(root)
     from streamlit.testing.v1 import AppTest
 
-    from ibstore import index
+    from ibstore import index_file
 
     notes = []    # what the first scan did with the index on disk (loaded, or why it was rebuilt)
-    load = index.load
-    index.load = lambda path: (lambda loaded: notes.append(loaded[1]) or loaded)(load(path))
+    load = index_file.load
+    index_file.load = lambda *args: (lambda loaded: notes.append(loaded[1]) or loaded)(load(*args))
     at = AppTest.from_file(str(REPO / "explorer" / "app.py"), default_timeout=600)
     result = {"first load": timed(at.run), "index": notes[0] if notes else "?"}
     assert not at.exception, [e.message for e in at.exception]

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from ibstore import index
+from ibstore import index, index_file
 from ibstore.index import scan
 from ibstore.sandbox import run_query
 from trainer import cli
@@ -114,4 +114,4 @@ def test_every_read_command_works_on_a_read_only_root(tmp_path, monkeypatch, cap
         assert capsys.readouterr().out.splitlines()[2].strip() == "2"
         store = ResultStore(root)
         assert sorted(store.mi()["run_id"].unique()) == sorted(ids) and store.problems == []
-        assert (index.cache_dir(root) / index.INDEX_FILE).is_file()   # nothing written into the root
+        assert (index_file.cache_dir(root) / index_file.INDEX_FILE).is_file()   # nothing written into the root

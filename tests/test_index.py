@@ -14,7 +14,7 @@ import zlib
 import pytest
 
 from bench.make_results import write_run
-from ibstore import index, layout, views
+from ibstore import index, index_file, layout, views
 from ibstore.record import RunRecord, Status
 from ibstore.index import scan
 
@@ -66,7 +66,7 @@ def test_only_changed_runs_are_read_again(root, reads):
     first = scan(root)
     ids = sorted(statuses(first))
     assert sorted(reads) == ids and first.index_note == "no index yet: built"
-    assert first.index_path == index.cache_dir(root) / index.INDEX_FILE and first.index_path.is_file()
+    assert first.index_path == index_file.cache_dir(root) / index_file.INDEX_FILE and first.index_path.is_file()
     assert not (root / ".index").exists()   # nothing is written into the root
 
     reads.clear()
@@ -122,7 +122,7 @@ def test_a_damaged_or_foreign_index_is_rebuilt_not_trusted(root, reads, damage):
     elif damage == "flipped byte":
         path.write_bytes(data[:-50] + bytes([data[-50] ^ 1]) + data[-49:])
     elif damage == "other version":
-        path.write_bytes(data.replace(index.CODE_VERSION.encode(), b"0" * len(index.CODE_VERSION), 1))
+        path.write_bytes(data.replace(index_file.CODE_VERSION.encode(), b"0" * len(index_file.CODE_VERSION), 1))
     else:
         path.write_bytes(b"")
     index.forget()
@@ -140,14 +140,14 @@ def test_an_index_naming_files_outside_the_run_is_not_used(root):
     data = first.index_path.read_bytes()
     assert b"metrics.parquet" in data
     # keep the checksum right so only the content check can refuse it
-    header_end = len(index.MAGIC) + 4 + int.from_bytes(data[len(index.MAGIC):len(index.MAGIC) + 4], "little")
+    header_end = len(index_file.MAGIC) + 4 + int.from_bytes(data[len(index_file.MAGIC):len(index_file.MAGIC) + 4], "little")
     body = bytearray(data[header_end:])
-    header = json.loads(data[len(index.MAGIC) + 4:header_end])
+    header = json.loads(data[len(index_file.MAGIC) + 4:header_end])
     at = body.index(b"metrics.parquet", header["segments"]["files"][0])   # a name in the files segment
     body[at:at + len(b"metrics.parquet")] = b"../../../etc/pw"
     header["crc32"] = zlib.crc32(body)
     encoded = json.dumps(header).encode()
-    first.index_path.write_bytes(index.MAGIC + len(encoded).to_bytes(4, "little") + encoded + bytes(body))
+    first.index_path.write_bytes(index_file.MAGIC + len(encoded).to_bytes(4, "little") + encoded + bytes(body))
     index.forget()
     again = scan(root)
     assert "is not a table file" in again.index_note
@@ -207,7 +207,7 @@ def test_two_processes_refreshing_at_once_never_see_half_an_index(root):
         assert seen == ["loaded"] and rounds >= 5 and runs == len(ids)
     index.forget()
     assert scan(root).index_note.startswith("loaded")
-    assert not list(index.cache_dir(root).glob(".*.tmp"))
+    assert not list(index_file.cache_dir(root).glob(".*.tmp"))
 
 
 def test_queries_answer_from_their_snapshot_while_a_refresh_runs(root, monkeypatch):

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from bench.make_results import write_run
-from ibstore import index, views
-from ibstore.index import INDEX_FILE, State, scan
+from ibstore import index, index_file, views
+from ibstore.index_file import INDEX_FILE
+from ibstore.index import scan
 
 NOBODY = 65534
 HANG_GUARD_S = 30   # a scan that blocks on a planted file would never end; this ends the test
@@ -67,32 +68,31 @@ def guarded_scan(root: Path):
 def forge(root: Path, directory: Path) -> None:
     """Write into `directory` a well-formed index of `root` whose first run is named FORGED with
     test accuracy 0.999 and which lists a ghost run no folder holds."""
-    legit = index.cache_dir(root) / INDEX_FILE
-    entries, shown_statuses, files, _, _ = index._parse(root, index.read_index_file(legit, 1 << 40))
+    legit = index_file.cache_dir(root) / INDEX_FILE
+    entries, shown_statuses, files, _, _ = index_file._parse(root, index_file.read_index_file(legit, 1 << 40))
     first = sorted(entries)[0]
     record = json.loads(entries[first].record_json)
     entries[first].record_json = json.dumps({**record, "name": "FORGED", "final_test_accuracy": 0.999}).encode()
     ghost = dict(record, run_id="ghost", name="ghost")
-    entries["ghost"] = index.Entry("ghost", entries[first].signature, json.dumps(ghost).encode(),
+    entries["ghost"] = index_file.Entry("ghost", entries[first].signature, json.dumps(ghost).encode(),
                                    entries[first].written_status, ())
     shown_statuses["ghost"] = shown_statuses[first]
     records = [entries[name].record() for name in sorted(entries)]
-    state = State(entries=entries, shown=shown_statuses, file_table=files, runs_view=views.runs_table(records),
-                  config_view=views.config_table(records))
     directory.mkdir(parents=True, exist_ok=True)
-    original = index.writable_index_dir
-    index.writable_index_dir = lambda _: directory
+    original = index_file.writable_index_dir
+    index_file.writable_index_dir = lambda _: directory
     try:
-        assert index.save(root, state) == directory / INDEX_FILE
+        assert index_file.save(root, entries, files, views.runs_table(records),
+                               views.config_table(records)) == directory / INDEX_FILE
     finally:
-        index.writable_index_dir = original
+        index_file.writable_index_dir = original
 
 
 def test_the_index_is_kept_in_the_users_cache_only(root):
     result = scan(root)
-    assert result.index_path == index.cache_dir(root) / INDEX_FILE
+    assert result.index_path == index_file.cache_dir(root) / INDEX_FILE
     assert not (root / ".index").exists()
-    mode = index.cache_dir(root).stat().st_mode & 0o777
+    mode = index_file.cache_dir(root).stat().st_mode & 0o777
     assert mode == 0o700
 
 
@@ -107,7 +107,7 @@ def test_a_forged_index_in_the_root_is_never_shown(root):
 @pytest.mark.parametrize("loosen", ["group-writable", "other user's folder"])
 def test_an_index_folder_others_can_write_is_not_used(root, loosen):
     expected = truth(root)
-    directory = index.cache_dir(root)
+    directory = index_file.cache_dir(root)
     forge(root, directory)                 # as if another user had written it there
     if loosen == "group-writable":
         directory.chmod(0o770)
@@ -121,8 +121,8 @@ def test_an_index_folder_others_can_write_is_not_used(root, loosen):
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the file to another user")
 def test_an_index_file_of_another_user_is_not_used(root):
     expected = truth(root)
-    forge(root, index.cache_dir(root))
-    os.chown(index.cache_dir(root) / INDEX_FILE, NOBODY, NOBODY)
+    forge(root, index_file.cache_dir(root))
+    os.chown(index_file.cache_dir(root) / INDEX_FILE, NOBODY, NOBODY)
     result = guarded_scan(root)
     assert shown(result) == expected and "belongs to another user" in result.index_note
 
@@ -148,7 +148,7 @@ def plant_symlink(path: Path) -> None:
 @pytest.mark.parametrize("where", ["user cache", "root"])
 def test_a_planted_file_costs_nothing_and_is_rebuilt(root, plant, why, where):
     expected = truth(root)
-    directory = index.cache_dir(root) if where == "user cache" else root / ".index"
+    directory = index_file.cache_dir(root) if where == "user cache" else root / ".index"
     index.forget()
     (directory / INDEX_FILE).unlink(missing_ok=True)
     directory.mkdir(parents=True, exist_ok=True)
@@ -164,4 +164,4 @@ def test_a_planted_file_costs_nothing_and_is_rebuilt(root, plant, why, where):
     if where == "user cache":
         assert why in result.index_note
     else:
-        assert result.index_note in ("no index yet: built", "loaded " + str(index.cache_dir(root) / INDEX_FILE))
+        assert result.index_note in ("no index yet: built", "loaded " + str(index_file.cache_dir(root) / INDEX_FILE))

@@ -25,7 +25,7 @@ import pytest
 
 from conftest import BIASES, EPOCHS, REPO
 from explorer.results import ResultStore
-from ibstore import sandbox
+from ibstore import sandbox, statement_check
 from ibstore.sandbox import Limits, SqlError, check_read_only, run_query
 from ibstore.index import scan
 from trainer import cli
@@ -279,7 +279,7 @@ def test_deep_lists_structs_and_cases_are_refused_in_one_line(cohort_root, capsy
 
 def test_a_statement_within_the_depth_limit_runs(cohort_root, capsys):
     query = "SELECT 1 AS x"
-    for _ in range(sandbox.MAX_TREE_DEPTH // 4):
+    for _ in range(statement_check.MAX_TREE_DEPTH // 4):
         query = f"SELECT * FROM ({query})"
     assert cli.main(["sql", "--results", str(cohort_root), query]) == 0
     assert capsys.readouterr().out.split()[:3] == ["x", "-", "1"]
