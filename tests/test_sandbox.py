@@ -242,7 +242,7 @@ def test_check_messages():
 def test_parse_tree_check_sees_writes_the_tokens_cannot_name(monkeypatch):
     """With the keyword list emptied, the statement types and DuckDB's own parse tree still
     find the writes."""
-    monkeypatch.setattr(sandbox, "WRITE_KEYWORDS", frozenset())
+    monkeypatch.setattr(statement_check, "WRITE_KEYWORDS", frozenset())
     with pytest.raises(SqlError, match=r"^refused: EXPLAIN UPDATE statements"):
         check_read_only("EXPLAIN ANALYZE UPDATE runs SET status = 'x'")
     with pytest.raises(SqlError, match=r"^refused: COPY statements"):
