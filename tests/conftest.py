@@ -54,3 +54,24 @@ def messy_root(tmp_path) -> dict[str, object]:
     (root / "runs" / "no-run-json-s0").mkdir()
     return {"root": root, "good": good, "truncated": truncated, "no_mi": no_mi, "running": running,
             "stale": stale, "old": old, "broken": "broken-json-s0", "empty_dir": "no-run-json-s0"}
+
+
+@pytest.fixture
+def small_tanh_root(tmp_path, monkeypatch):
+    """A function making a root of `seeds` small tanh runs, with the index in a private cache
+    inside tmp_path that is saved at every scan, and nothing of it kept by this process."""
+    from bench.make_results import write_run
+    from ibstore import index
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(index, "SAVE_INTERVAL_S", 0.0)
+    index.forget()
+
+    def make(seeds: int) -> Path:
+        results = tmp_path / "results"
+        for seed in range(seeds):
+            write_run(results, "tanh", {"activation_fn": "tanh", "epochs": 20}, seed=seed, logged=5)
+        return results
+    yield make
+    index.forget()
+

@@ -24,16 +24,9 @@ TANH = {"activation_fn": "tanh", "epochs": 20}
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch):
+def root(small_tanh_root):
     """Six small runs; the user cache folder is inside tmp_path, the process keeps no index."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(index, "SAVE_INTERVAL_S", 0.0)
-    index.forget()
-    results = tmp_path / "results"
-    for seed in range(6):
-        write_run(results, "tanh", TANH, seed=seed, logged=5)
-    yield results
-    index.forget()
+    return small_tanh_root(6)
 
 
 @pytest.fixture

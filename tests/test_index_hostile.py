@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from bench.make_results import write_run
 from ibstore import index, index_file, views
 from ibstore.index_file import INDEX_FILE
 from ibstore.index import scan
@@ -28,15 +27,8 @@ HANG_GUARD_S = 30   # a scan that blocks on a planted file would never end; this
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(index, "SAVE_INTERVAL_S", 0.0)
-    index.forget()
-    results = tmp_path / "results"
-    for seed in range(3):
-        write_run(results, "tanh", {"activation_fn": "tanh", "epochs": 20}, seed=seed, logged=5)
-    yield results
-    index.forget()
+def root(small_tanh_root):
+    return small_tanh_root(3)
 
 
 def truth(root: Path) -> dict[str, tuple[str, float]]:
