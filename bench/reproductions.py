@@ -267,18 +267,21 @@ def dead_networks(root: Path, docs: Path, epochs: int, seeds: int) -> tuple[list
 
 
 KEPT_SECTIONS = ("Large positive initial bias",)
+GENERATED_LEVEL = 3   # this script's sections are ### headings
 
 
 def kept_sections(old: str) -> list[str]:
     """Sections of the previous docs/reproductions.md that other tools write (a heading that
-    contains one of KEPT_SECTIONS, to the next heading of its level or above), kept as they are."""
+    contains one of KEPT_SECTIONS, to the next heading of its level or above, or of the generated
+    sections' level ###, which must not be kept twice), kept as they are."""
     kept, lines = [], old.splitlines()
+
+    def level(line: str) -> int:
+        return len(line) - len(line.lstrip("#"))
     for i, line in enumerate(lines):
-        level = len(line) - len(line.lstrip("#"))
-        if level and any(title in line for title in KEPT_SECTIONS):
-            end = next((j for j in range(i + 1, len(lines))
-                        if lines[j].startswith("#") and len(lines[j]) - len(lines[j].lstrip("#")) <= level),
-                       len(lines))
+        if level(line) and any(title in line for title in KEPT_SECTIONS):
+            last = max(level(line), GENERATED_LEVEL)
+            end = next((j for j in range(i + 1, len(lines)) if 0 < level(lines[j]) <= last), len(lines))
             kept += [*lines[i:end], ""]
     return kept
 
@@ -290,8 +293,9 @@ def ksg_lattice() -> list[str]:
             f"Truth H(Y) = 0.999 bits. KSG (k = 2) with the default Kraskov jitter (1e-10, seed 0): "
             f"{with_jitter:.3f} bits; without jitter (ties counted within the radius): {without:.3f} bits. "
             "Not reproduced: the jitter only breaks tied distances; the gap is the k-NN estimate's bias on labels "
-            "that change between inputs one bit apart. KSG's I(X;T) is a differential entropy (it depends on "
-            "the scale of the activations and can be negative) and is not comparable with the binning estimators'.",
+            "that change between inputs one bit apart. KSG's k-NN estimate for T is the differential entropy h(T) "
+            "(it depends on the scale of the activations and can be negative): the trainer stores it as "
+            "`mi.h_t_bits` and leaves `i_xt` empty for ksg.",
             ""]
 
 

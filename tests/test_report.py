@@ -135,6 +135,9 @@ def test_reproductions_keeps_the_large_positive_bias_section():
     assert kept_sections(old) == ["### Large positive initial bias under the clipped loss", "measured by hand", "",
                                   "#### Figures", "![x](y.png)", ""]
     assert kept_sections("# Reproductions\n### 2. Saxe\n") == []
+    # a ## section ends at the generated ### sections after it (they are written anew, not kept twice)
+    assert kept_sections("## Large positive initial bias\ntext\n### 4. KSG\nk\n### Scale\ns") == \
+        ["## Large positive initial bias", "text", ""]
 
 
 @pytest.mark.slow   # a fresh interpreter imports pandas, altair and scipy
