@@ -97,6 +97,7 @@ def write_report(store: ResultStore, cohorts: list[str], output: str | os.PathLi
     selection = select(store, cohorts)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    staging.chmod(0o755)   # mkdtemp's 0700 would hide a shared report from its readers
     try:
         (staging / "figures").mkdir()
         (staging / "tables").mkdir()
