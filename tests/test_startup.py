@@ -25,7 +25,10 @@ CLI_THEN_HEAVY_MODULES = (
 
 
 def env_with(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), **extra}
+    # Without this process's TF_XLA_FLAGS: a training test in this process has set the cache flag
+    # there, and a child that inherits it keeps it (a user's own flag wins over IB_XLA_CACHE).
+    inherited = {key: value for key, value in os.environ.items() if key != "TF_XLA_FLAGS"}
+    return {**inherited, "PYTHONPATH": str(REPO), **extra}
 
 
 @pytest.mark.parametrize("verb", [["ls"], ["sql", "SELECT count(*) AS n FROM runs"], ["compact"],
