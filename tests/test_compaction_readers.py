@@ -33,7 +33,7 @@ while True:
         writer.add("metrics", {"run_id": run_id, "epoch": epoch, "split": ["train", "test"],
                                "loss": [1.0, 2.0], "accuracy": [0.5, 0.6]})
         writer.add("mi", {"run_id": run_id, "epoch": epoch, "layer": 0, "layer_name": "dense", "units": 4,
-                          "split": "train", "estimator": "binning", "params": "{}", "i_xt": 1.0, "i_yt": 0.5})
+                          "split": "train", "estimator": "binning", "params": "{}", "i_xt": 1.0, "i_yt": 0.5, "h_t_bits": None})
         writer.flush(epoch)
     writer.finish("completed", 2)
     finished += 1
