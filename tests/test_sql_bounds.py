@@ -81,9 +81,11 @@ def test_the_memory_bound_is_settable(cohort_root, capsys):
 
 
 def test_every_row_still_streams_under_a_small_bound(cohort_root, tmp_path, capsys):
-    """3 million rows (about 100 MB of CSV) through a worker bounded to 400 MB, in batches."""
+    """3 million rows (about 100 MB of CSV) through a worker bounded to 600 MB, in batches (at
+    400 MB the worker's own libraries and DuckDB's buffers came within reach of the bound once
+    in a full-suite run)."""
     target = tmp_path / "rows.csv"
-    assert cli.main(["sql", "--results", str(cohort_root), "--memory", "400MB", "--output", str(target),
+    assert cli.main(["sql", "--results", str(cohort_root), "--memory", "600MB", "--output", str(target),
                      "SELECT range AS i, 'row ' || range AS label FROM range(3000000)"]) == 0
     assert "3,000,000 rows written" in capsys.readouterr().err
     rows = pcsv.read_csv(target)
