@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +24,31 @@ def write_cohort(root: Path, seeds: int = 2) -> list[str]:
     return [write_run(root, "relu-bias", {"activation_fn": "relu", "initial_bias": bias, "epochs": EPOCHS},
                       seed=seed, cohort="initial_bias", logged=20)
             for bias in BIASES for seed in range(seeds)]
+
+
+class StartsAProcess(Exception):
+    """A test outside the slow tier started a process."""
+
+
+@pytest.fixture(autouse=True)
+def _fast_tests_start_no_process(request, monkeypatch):
+    """The fast tier (`pytest -m "not slow"`) is fast because its tests train nothing, serve
+    nothing and start no process: a test not marked slow that starts one (a command, a SQL
+    worker, a pool) fails here, naming what it started, so the tier cannot drift."""
+    if request.node.get_closest_marker("slow"):
+        return
+
+    def refuse(what):
+        def start(*args, **kwargs):
+            raise StartsAProcess(f"{request.node.nodeid} starts {what}: mark it @pytest.mark.slow")
+        return start
+
+    import multiprocessing.process
+    import subprocess
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("a command (subprocess)"))
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse("a process (multiprocessing)"))
+    monkeypatch.setattr(os, "fork", refuse("a process (os.fork)"))
+    monkeypatch.setattr(os, "posix_spawn", refuse("a process (os.posix_spawn)"))
 
 
 @pytest.fixture(scope="session")

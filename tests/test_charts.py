@@ -102,6 +102,7 @@ def test_the_epoch_colour_bar_ends_at_the_runs_last_epoch():
     assert color["legend"]["titlePadding"] >= 10                  # the top label stays clear of the title
 
 
+@pytest.mark.slow  # draws a dozen charts with Vega
 def test_charts_fit_the_page_with_every_legend_entry_opaque():
     """Drawn by Vega (vl-convert): each chart at most PAGE_WIDTH wide with 12 runs and 35 neurons,
     every legend entry present (Vega draws 30 at most unless told) with an opaque swatch."""
@@ -127,6 +128,7 @@ def test_charts_fit_the_page_with_every_legend_entry_opaque():
         assert all('opacity="1"' in symbol for symbol in symbols)
 
 
+@pytest.mark.slow  # draws charts with Vega
 def test_long_titles_wrap_within_the_page():
     """A run titled by many varying keys (or a 200-character config value) must not widen a chart;
     titles wrap into lines instead of being cut."""

@@ -153,6 +153,7 @@ def mi_rows(run: str, epoch: int) -> dict:
             "estimator": "binning", "params": "{}", "i_xt": 1.0, "i_yt": 0.5, "h_t_bits": None}
 
 
+@pytest.mark.slow
 def test_a_failed_write_mid_flush_leaves_run_json_agreeing_with_the_tables(tmp_path, monkeypatch):
     """The disk fills while the 4th flush writes its second table: that flush's first part is
     removed again, and the run is recorded failed at the 3rd flush's epoch."""
@@ -187,6 +188,7 @@ def test_a_failed_write_mid_flush_leaves_run_json_agreeing_with_the_tables(tmp_p
                      "mi.part-000003.parquet", "run.json"]
 
 
+@pytest.mark.slow
 def test_a_crash_between_compaction_steps_loses_and_duplicates_nothing(tmp_path, monkeypatch):
     """Compaction writes the new base (ib.compacted_through = 3), then deletes the parts; a process
     dying between the two leaves parts that every reader ignores, and a later compaction removes."""

@@ -50,6 +50,7 @@ def root(tmp_path, monkeypatch):
     index.forget()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", [corrupt_pages, epoch_with_fractions, epoch_beyond_int32])
 def test_a_damaged_file_costs_only_its_run(root, damage, capsys):
     results, ids = root
@@ -87,6 +88,7 @@ def test_the_trainer_writes_page_checksums(tmp_path):
         pq.ParquetFile(path, page_checksum_verification=True).read()
 
 
+@pytest.mark.slow
 def test_damage_after_the_scan_is_named_at_query_time(root, capsys):
     results, ids = root
     damaged = results / "runs" / ids[1] / "mi.parquet"

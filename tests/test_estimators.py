@@ -374,6 +374,7 @@ def test_ksg_entropy_of_a_gaussian():
                                                                              abs=0.05)
 
 
+@pytest.mark.slow
 def test_ksg_rows_store_the_entropy_as_h_t_bits_and_no_i_xt(tmp_path):
     """A scaled layer shows what h(T) is: doubling T adds one bit per unit, which no I(X;T) of a
     deterministic network on the same inputs can do. So the row holds it as h_t_bits, i_xt NULL."""

@@ -53,6 +53,7 @@ def tree(path) -> dict[str, str]:
             for p in sorted(path.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_a_flush_on_a_full_disk_keeps_tables_and_record_agreeing(small_disk):
     writer = RunWriter(small_disk, {"run_id": "r", "epochs_total": 10_000}, flush_seconds=0)
     epoch, failed = 0, None
@@ -71,6 +72,7 @@ def test_a_flush_on_a_full_disk_keeps_tables_and_record_agreeing(small_disk):
     assert record.epochs_done == last < epoch - 1
 
 
+@pytest.mark.slow
 def test_a_compaction_on_a_full_disk_leaves_the_files_as_they_were(small_disk, capsys):
     writer = RunWriter(small_disk, {"run_id": "r", "epochs_total": 10}, flush_seconds=0)
     for epoch in range(10):
@@ -93,6 +95,7 @@ def test_a_compaction_on_a_full_disk_leaves_the_files_as_they_were(small_disk, c
     assert run_query(small_disk, "SELECT count(*) AS n FROM metrics")["n"][0] == 20
 
 
+@pytest.mark.slow
 def test_every_read_command_works_on_a_read_only_root(tmp_path, monkeypatch, capsys):
     """The root mounted read-only (a tmpfs remounted ro: file modes do not stop root, a
     read-only mount does): ls, ls --where, sql and the explorer's store read it; the index goes

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ibstore.record import SCHEMA_VERSION, RunRecord
 
 BASE = {"run_id": "r1", "status": "completed", "schema_version": SCHEMA_VERSION}
@@ -39,6 +41,7 @@ def test_ls_table_is_aligned_escaped_and_has_a_header_when_empty():
     assert escape("plain é 名前") == "plain é 名前" and escape("\ud800") == "\\ud800"
 
 
+@pytest.mark.slow
 def test_ls_where_filters_through_the_read_only_sandbox(tmp_path, capsys):
     from tests.conftest import write_cohort
     from trainer import cli

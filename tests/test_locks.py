@@ -96,6 +96,7 @@ def test_a_hostile_lock_file_is_not_a_live_run(tmp_path):
     assert holder(nested) is None
 
 
+@pytest.mark.slow
 def test_a_writer_holds_its_run_and_a_fresh_start_keeps_completed_runs(tmp_path):
     writer = RunWriter(tmp_path, {"run_id": "r"})
     run_dir = tmp_path / "runs" / "r"
@@ -144,6 +145,7 @@ def test_trainer_run_keeps_completed_runs_unless_forced_and_never_touches_held_o
     assert record.status == "completed" and record.epochs_done == 2 and record.pid == os.getpid()
 
 
+@pytest.mark.slow
 def test_trainer_compact_merges_finished_runs_and_leaves_live_ones_alone(tmp_path, capsys):
     def flushed_twice(run_id: str) -> RunWriter:
         writer = RunWriter(tmp_path, {"run_id": run_id}, flush_seconds=0)

@@ -47,6 +47,7 @@ def sign_flip_p(values: np.ndarray) -> float:
     return sum(m >= observed - 1e-12 for m in means) / len(means)
 
 
+@pytest.mark.slow
 def test_phases_view_has_the_hand_set_numbers(known):
     root, ids = known
     rows = run_query(root, "SELECT * FROM phases").set_index("run_id")
@@ -67,6 +68,7 @@ def test_phases_view_has_the_hand_set_numbers(known):
     assert pd.isna(rows.loc[ids[("noise", 0)], "snr_drop_epoch"])
 
 
+@pytest.mark.slow
 def test_phases_are_the_same_in_trainer_sql_and_result_store(known, tmp_path):
     root, _ = known
     query = "SELECT * FROM phases ORDER BY run_id"
@@ -86,6 +88,7 @@ def stats_row(frame: pd.DataFrame, group_id: str, quantity: str) -> pd.Series:
     return row.iloc[0]
 
 
+@pytest.mark.slow
 def test_group_statistics_match_hand_computed_values(known):
     root, ids = known
     table = run_query(root, "SELECT * FROM phase_stats")
@@ -128,6 +131,7 @@ def test_one_seed_gets_no_interval_and_no_test(known):
     assert comparison.note == "n = 1: no interval" and math.isnan(comparison.ci_low) and math.isnan(comparison.p_value)
 
 
+@pytest.mark.slow
 def test_pure_noise_compression_is_not_significant_and_real_compression_is(known):
     root, ids = known
     table = run_query(root, "SELECT * FROM phase_stats")

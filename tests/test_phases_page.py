@@ -21,6 +21,8 @@ from explorer.results import ResultStore
 APP = str(Path(__file__).resolve().parents[1] / "explorer" / "app.py")
 LAST_HIDDEN = 4                      # write_run's layers: dense_0 ... dense_4, output (5)
 
+pytestmark = pytest.mark.slow  # every test opens the app under AppTest
+
 
 def open_phases(monkeypatch, root: Path, **params) -> AppTest:
     monkeypatch.setenv("IB_RESULTS", str(root))
@@ -177,7 +179,6 @@ def fifty_seeds(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.mark.slow   # writes 150 runs and bootstraps over 50 seeds
 def test_the_research_question_on_a_fifty_seed_cohort(monkeypatch, fifty_seeds):
     runs = list(ResultStore(fifty_seeds).runs()["run_id"])
     at = open_phases(monkeypatch, fifty_seeds, runs=runs)

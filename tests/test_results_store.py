@@ -9,6 +9,7 @@ from ibstore.sandbox import SqlError
 from conftest import BIASES, EPOCHS
 
 
+@pytest.mark.slow
 def test_a_damaged_root_loads_everything_else(messy_root):
     store = ResultStore(messy_root["root"])
     runs = store.runs().set_index("run_id")
@@ -63,6 +64,7 @@ def test_parquet_footers_are_read_once(cohort_root, monkeypatch):
     assert calls == []
 
 
+@pytest.mark.slow
 def test_notebook_api_on_the_cohort(cohort_root):
     store = ResultStore(cohort_root)
     ids = store.runs()["run_id"].tolist()

@@ -126,6 +126,7 @@ def test_the_hostile_corpus_is_large_enough():
     assert len(HOSTILE) >= 40 and len(set(HOSTILE)) == len(HOSTILE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("statement", HOSTILE)
 def test_hostile_sql_is_refused_and_leaves_no_trace(statement, cohort_root, tmp_path, monkeypatch, capsys,
                                                     corpus_session):
@@ -172,6 +173,7 @@ def test_the_connection_itself_can_touch_no_file_and_change_no_view(statement, c
     assert tree_hash(cohort_root) == before and list(out.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_what_one_statement_creates_no_other_sees(cohort_root):
     """Bypassing the check, a statement can change its own connection's catalog; the next
     statement gets a new connection and the original views."""
@@ -205,10 +207,12 @@ def test_what_one_statement_creates_no_other_sees(cohort_root):
     "SELECT 'COPY (SELECT 1) TO ''x''' AS text_about_copy, 1 AS \"update\" -- DELETE in a comment",
     "select 1;",
 ])
+@pytest.mark.slow
 def test_reads_are_allowed(cohort_root, sql):
     assert len(run_query(cohort_root, sql)) > 0
 
 
+@pytest.mark.slow
 def test_views_hold_the_runs(cohort_root):
     runs = run_query(cohort_root, "SELECT run_id, status, epochs_done, epochs_total, seed FROM runs ORDER BY run_id")
     assert len(runs) == 2 * len(BIASES)
@@ -253,6 +257,7 @@ def test_parse_tree_check_sees_writes_the_tokens_cannot_name(monkeypatch):
         check_read_only("SELECT * FROM (WITH t AS (COPY (SELECT 1) TO 'x') SELECT 1)")
 
 
+@pytest.mark.slow
 def test_errors_are_one_line_with_exit_2(cohort_root, capsys):
     for query in ("SELEC 1", "SELECT * FROM nope", "SELECT nope FROM runs", "SELECT 1 +", ""):
         assert cli.main(["sql", "--results", str(cohort_root), query]) == 2
@@ -277,6 +282,7 @@ def test_deep_lists_structs_and_cases_are_refused_in_one_line(cohort_root, capsy
     assert err.startswith("error: refused: the statement is nested too deeply") and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_a_statement_within_the_depth_limit_runs(cohort_root, capsys):
     query = "SELECT 1 AS x"
     for _ in range(statement_check.MAX_TREE_DEPTH // 4):
@@ -285,6 +291,7 @@ def test_a_statement_within_the_depth_limit_runs(cohort_root, capsys):
     assert capsys.readouterr().out.split()[:3] == ["x", "-", "1"]
 
 
+@pytest.mark.slow
 def test_table_output_caps_rows_and_says_how_many_were_left_out(cohort_root, capsys):
     assert cli.main(["sql", "--results", str(cohort_root), "--max-rows", "5",
                      "SELECT epoch, split, accuracy FROM metrics ORDER BY run_id, split, epoch"]) == 0
@@ -298,6 +305,7 @@ def test_table_output_caps_rows_and_says_how_many_were_left_out(cohort_root, cap
     assert len({len(line) for line in lines[:2]}) == 1
 
 
+@pytest.mark.slow
 def test_empty_result_still_has_headers(cohort_root, capsys):
     assert cli.main(["sql", "--results", str(cohort_root), "SELECT run_id, final_test_accuracy FROM runs WHERE false"]) == 0
     out = capsys.readouterr().out
@@ -305,11 +313,13 @@ def test_empty_result_still_has_headers(cohort_root, capsys):
     assert "Empty DataFrame" not in out
 
 
+@pytest.mark.slow
 def test_text_from_results_cannot_print_fake_rows(cohort_root, capsys):
     assert cli.main(["sql", "--results", str(cohort_root), "SELECT 'a' || chr(10) || 'fake row' AS name"]) == 0
     assert capsys.readouterr().out.splitlines()[2] == "a\\nfake row"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
 def test_export_streams_every_row_atomically(fmt, cohort_root, tmp_path, capsys):
     rows = 300_000   # several Arrow batches
@@ -345,6 +355,7 @@ def test_output_inside_the_results_root_is_refused(cohort_root, tmp_path, capsys
     assert tree_hash(cohort_root) == before
 
 
+@pytest.mark.slow
 def test_a_failed_export_leaves_no_file(cohort_root, tmp_path, capsys):
     target = tmp_path / "out.csv"
     target.write_text("old\n")
@@ -358,12 +369,14 @@ def test_a_failed_export_leaves_no_file(cohort_root, tmp_path, capsys):
     "SELECT count(*) FROM range(100000) a, range(100000) b WHERE a.range + b.range = -1",
     "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r",
 ])
+@pytest.mark.slow
 def test_time_limit_stops_the_query(query, cohort_root, capsys):
     assert cli.main(["sql", "--results", str(cohort_root), "--timeout", "1", query]) == 2
     assert capsys.readouterr().err == "error: query stopped after 1 s (--timeout)\n"
     assert query_workers() == []   # stopped, not abandoned: its worker is gone
 
 
+@pytest.mark.slow
 def test_a_timer_stops_the_query_whatever_the_caller_does(cohort_root):
     """The explorer's case: the visitor's thread just waits for the worker; the timer kills it."""
     statement = sandbox.Statement(scan(cohort_root), "SELECT count(*) FROM range(100000) a, range(100000) b "
@@ -461,6 +474,7 @@ def test_a_shared_sql_link_cannot_change_the_results(monkeypatch, cohort_root, c
     assert store.sql(ANSWERS).to_dict("records") == answers
 
 
+@pytest.mark.slow
 def test_settings_and_catalogs_show_nothing_of_the_host(cohort_root):
     home, cwd = str(Path.home()), os.getcwd()
     for query in ("SELECT name, value FROM duckdb_settings()", "SELECT * FROM duckdb_databases()",
@@ -475,5 +489,6 @@ def test_settings_and_catalogs_show_nothing_of_the_host(cohort_root):
 
 @pytest.mark.parametrize("query", ["SELECT list_transform([1, 2, 3], x -> x * 2) AS doubled",
                                    "SELECT list_transform([1, 2, 3], lambda x: x * 2) AS doubled"])
+@pytest.mark.slow
 def test_lambdas_work_in_both_syntaxes(cohort_root, query):
     assert run_query(cohort_root, query)["doubled"][0].tolist() == [2, 4, 6]

@@ -42,6 +42,7 @@ def rss_bytes() -> int:
         return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("query", LIST_BUILDERS)
 def test_a_list_builder_ends_in_its_worker_under_the_bound(query, cohort_root):
     before = rss_bytes()
@@ -53,6 +54,7 @@ def test_a_list_builder_ends_in_its_worker_under_the_bound(query, cohort_root):
     assert query_workers() == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("query", LIST_BUILDERS)
 def test_trainer_sql_says_which_limit_ended_it_in_one_line(query, cohort_root, capsys):
     assert cli.main(["sql", "--results", str(cohort_root), "--timeout", str(TIMEOUT_S), query]) == 2
@@ -60,6 +62,7 @@ def test_trainer_sql_says_which_limit_ended_it_in_one_line(query, cohort_root, c
     assert out == "" and err in (MEMORY_LINE, TIME_LINE)
 
 
+@pytest.mark.slow
 def test_the_worst_case_as_a_user_runs_it(cohort_root):
     """The issue's 21.7 GB case, as its own process (no fork server yet) under a deadline that
     guards the test itself: a statement that escaped the bounds would run for minutes."""
@@ -69,6 +72,7 @@ def test_the_worst_case_as_a_user_runs_it(cohort_root):
     assert (done.returncode, done.stdout, done.stderr) == (2, "", MEMORY_LINE)
 
 
+@pytest.mark.slow
 def test_the_memory_bound_is_settable(cohort_root, capsys):
     query = "SELECT len(generate_series(1, 20000000))"   # a 160 MB list
     assert cli.main(["sql", "--results", str(cohort_root), query]) == 0
@@ -80,6 +84,7 @@ def test_the_memory_bound_is_settable(cohort_root, capsys):
     assert "a size such as 1GB, 512MB or 2GiB" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_every_row_still_streams_under_a_small_bound(cohort_root, tmp_path, capsys):
     """3 million rows (about 100 MB of CSV) through a worker bounded to 600 MB, in batches (at
     400 MB the worker's own libraries and DuckDB's buffers came within reach of the bound once
@@ -92,6 +97,7 @@ def test_every_row_still_streams_under_a_small_bound(cohort_root, tmp_path, caps
     assert rows.num_rows == 3_000_000 and rows["i"][2_999_999].as_py() == 2_999_999
 
 
+@pytest.mark.slow
 def test_ls_where_is_bounded(cohort_root, capsys):
     assert cli.main(["ls", "--results", str(cohort_root), "--where",
                      "len(generate_series(1, 2000000000)) > 0"]) == 2
@@ -99,6 +105,7 @@ def test_ls_where_is_bounded(cohort_root, capsys):
                                        "(the memory limit)\n")
 
 
+@pytest.mark.slow
 def test_the_server_survives_its_visitors_queries(cohort_root):
     """ResultStore.sql (the SQL page) and runs(where) (the Runs page's condition): the hostile
     statement ends in its worker; the same store answers the next query."""
@@ -117,6 +124,7 @@ def test_the_server_survives_its_visitors_queries(cohort_root):
     assert query_workers() == []
 
 
+@pytest.mark.slow
 def test_a_failing_statement_is_one_line_and_its_worker_ends(cohort_root):
     statement = sandbox.Statement(scan(cohort_root), "SELECT 1 / 0 AS x, error('from the data')", Limits())
     with pytest.raises(SqlError) as raised:

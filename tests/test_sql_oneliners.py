@@ -113,6 +113,7 @@ def test_there_are_five_one_liners_of_one_line_each():
     assert len(EXAMPLES) == 5 and all("\n" not in sql for sql in EXAMPLES.values())
 
 
+@pytest.mark.slow
 def test_accuracy_per_initial_bias_over_seeds(known_root):
     root, _ = known_root
     rows = answer(root, "Final test accuracy per initial bias, over seeds")
@@ -122,6 +123,7 @@ def test_accuracy_per_initial_bias_over_seeds(known_root):
     assert [(r["worst"], r["best"]) for r in rows] == [(0.5, 0.6), (0.8, 0.9), (0.7, 0.7), (0.95, 0.95)]
 
 
+@pytest.mark.slow
 def test_peak_and_final_i_xt_per_layer(known_root):
     root, ids = known_root
     rows = answer(root, "Peak and final I(X;T) per layer")
@@ -138,6 +140,7 @@ def test_peak_and_final_i_xt_per_layer(known_root):
     assert got[(ids["b-1s1"], "binning", 0)] == (8, 6)   # spelled out: peak at epoch 1, final at epoch 5
 
 
+@pytest.mark.slow
 def test_compression_per_layer_and_cohort(known_root):
     root, _ = known_root
     rows = answer(root, "Compression (peak - final I(X;T)) per layer and cohort, dead networks left out")
@@ -160,6 +163,7 @@ def test_compression_per_layer_and_cohort(known_root):
     assert got[("depth", "binning", 1)] == (3, 1)
 
 
+@pytest.mark.slow
 def test_first_epoch_with_test_accuracy_above_0_9(known_root):
     root, ids = known_root
     rows = answer(root, "First epoch with test accuracy above 0.9")
@@ -170,6 +174,7 @@ def test_first_epoch_with_test_accuracy_above_0_9(known_root):
     assert expected[ids["b0s1"]] is None   # reaches exactly 0.9, never above
 
 
+@pytest.mark.slow
 def test_epoch_of_the_snr_drop(known_root):
     root, ids = known_root
     rows = answer(root, "Epoch of the SNR drop (first epoch after the peak with SNR below half the peak)")
@@ -190,6 +195,7 @@ def test_epoch_of_the_snr_drop(known_root):
     assert expected[(ids["b0s1"], 0)] is None   # the SNR only rises
 
 
+@pytest.mark.slow
 def test_the_one_liners_run_in_trainer_sql(known_root, capsys):
     root, _ = known_root
     for sql in EXAMPLES.values():
@@ -204,6 +210,7 @@ def test_the_readme_shows_every_one_liner():
         assert sql in section, title
 
 
+@pytest.mark.slow
 def test_the_sql_page_offers_the_one_liners_and_a_time_limit(monkeypatch, known_root):
     from streamlit.testing.v1 import AppTest
 
@@ -225,6 +232,7 @@ def test_the_sql_page_offers_the_one_liners_and_a_time_limit(monkeypatch, known_
     assert "query stopped after 1 s" in at.error[0].value
 
 
+@pytest.mark.slow
 def test_compression_leaves_dead_networks_out(cohort_root):
     """On the relu cohort the initial_bias=-1 networks are flagged dead: the compression averages
     the 6 live runs, worked out here from the mi rows."""

@@ -1,11 +1,13 @@
 """The SQL page's `selected` view, run through the sandbox on a small cohort."""
 
+import pytest
 from conftest import BIASES
 from explorer.results import ResultStore
 from explorer.sql_selection import names_selected, with_selected
 from ibstore import sandbox
 
 
+@pytest.mark.slow
 def test_selected_holds_exactly_the_selection(cohort_root):
     store = ResultStore(cohort_root)
     ids = list(store.runs()["run_id"])
@@ -20,6 +22,7 @@ def test_selected_holds_exactly_the_selection(cohort_root):
     assert len(ids) == 2 * len(BIASES)
 
 
+@pytest.mark.slow
 def test_a_quote_in_a_run_id_stays_inside_its_literal(cohort_root):
     store = ResultStore(cohort_root)
     evil = "x') OR true OR run_id IN ('"

@@ -58,6 +58,7 @@ def table(root, run_id, name, by):
     return pq.read_table(root / "runs" / run_id / f"{name}.parquet").to_pandas().sort_values(by).reset_index(drop=True)
 
 
+@pytest.mark.slow  # its fixture trains a stacked group
 def test_every_table_of_a_stacked_network_equals_its_rows_computed_alone(stacked_group):
     root, experiment, run_ids = stacked_group
     cfg = experiment.config

@@ -33,6 +33,7 @@ def env_with(**extra: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("verb", [["ls"], ["sql", "SELECT count(*) AS n FROM runs"], ["compact"],
                                   ["ls", "--where", "initial_bias < 0"]])
+@pytest.mark.slow
 def test_reading_verbs_do_not_import_tensorflow(tmp_path, verb):
     write_cohort(tmp_path, seeds=1)
     result = subprocess.run([sys.executable, "-c", CLI_THEN_HEAVY_MODULES, *verb, "--results", str(tmp_path)],

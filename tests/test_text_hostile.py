@@ -45,6 +45,7 @@ def root(tmp_path, monkeypatch):
     index.forget()
 
 
+@pytest.mark.slow
 def test_sql_table_values_and_names_are_escaped(root, capsys):
     literal = HOSTILE.replace("'", "''")
     tags = "".join(map(chr, range(0xE0041, 0xE0045)))
@@ -55,6 +56,7 @@ def test_sql_table_values_and_names_are_escaped(root, capsys):
     assert "\\U000e0041" in out and "\\x1b]0;pwned" in out
 
 
+@pytest.mark.slow
 def test_sql_errors_quoting_data_are_escaped(root, capsys):
     literal = HOSTILE.replace("'", "''")
     assert cli.main(["sql", "--results", str(root), f"SELECT error('{literal}')"]) == 2
@@ -62,6 +64,7 @@ def test_sql_errors_quoting_data_are_escaped(root, capsys):
     assert_clean(out + err) and err.count("\n") == 1 and "\\x1b]0;pwned" in err
 
 
+@pytest.mark.slow
 def test_ls_where_errors_are_escaped(root, capsys):
     assert cli.main(["ls", "--results", str(root), "--where", f"\"{RETITLE_AND_CLEAR}\" > 0"]) == 2
     out, err = capsys.readouterr()

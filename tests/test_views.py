@@ -64,6 +64,7 @@ def test_runs_view_record_columns_and_older_records():
     assert types["dead_network"] == "BOOLEAN" and types["final_test_accuracy"] == "DOUBLE"
 
 
+@pytest.mark.slow
 def test_accuracy_per_initial_bias_is_one_line_of_sql(tmp_path, capsys):
     """The researcher's first question, answered by `trainer sql`, checked against the metrics files."""
     import pyarrow.parquet as pq
