@@ -11,6 +11,7 @@ import streamlit as st
 
 from ibstore.progress import SweepProgress, progress_path, read_progress
 from ibstore.index import scan
+from ibstore.record import Status
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = "data/configs/quickstart"
@@ -77,7 +78,7 @@ def progress(root: Path) -> None:
     log = root / LOG_NAME
     log_text = log.read_text(errors="replace") if log.exists() else ""
     planned = sweep_progress(root)
-    done, total = (planned.completed, planned.planned) if planned else (counts.get("completed", 0), None)
+    done, total = (planned.completed, planned.planned) if planned else (counts.get(Status.COMPLETED, 0), None)
     code = process.poll()
     text = f"{done} of {total} runs completed" if total else f"{done} of {seen} runs started so far completed"
     st.progress(min(done / (total or seen), 1.0) if (total or seen) else 0.0,

@@ -34,6 +34,7 @@ import pandas as pd
 from explorer import charts
 from explorer.results import ResultStore
 from ibstore import stats
+from ibstore.record import Status
 
 REPORT_NAME = "report.md"
 GLANCE_QUANTITIES = ("compression_bits", "noise_floor_bits", stats.EXCESS)
@@ -64,9 +65,9 @@ def select(store: ResultStore, cohorts: list[str]) -> Selection:
     if unknown:
         raise ReportError(f"unknown cohort {unknown[0]!r}; cohorts in {store.root}: {', '.join(known) or 'none'}")
     mine = runs[runs["cohort"].isin(cohorts)]
-    running = sorted(mine.loc[mine["status"] == "running", "run_id"])
-    finished = mine[mine["status"] == "completed"]
-    other = {r.run_id: r.status for r in mine.itertuples() if r.status not in ("running", "completed")}
+    running = sorted(mine.loc[mine["status"] == Status.RUNNING, "run_id"])
+    finished = mine[mine["status"] == Status.COMPLETED]
+    other = {r.run_id: r.status for r in mine.itertuples() if r.status not in (Status.RUNNING, Status.COMPLETED)}
     if finished.empty:
         raise ReportError(f"no completed run in cohort {', '.join(cohorts)}"
                           + (f" ({len(running)} still training: {', '.join(running)})" if running else ""))

@@ -16,6 +16,7 @@ import vl_convert as vlc
 from explorer import configdiff
 from explorer.results import ResultStore
 from ibstore import layout
+from ibstore.record import Status
 
 MAX_DEFAULT_RUNS = 12            # selected when neither the URL nor the session says
 MAX_FILTER_RUNS = 40             # a changed filter selects at most this many of the runs it shows
@@ -309,7 +310,7 @@ LIVE_SECONDS = 1.0   # a flushed epoch shows within this plus one rescan (the is
 
 def running(all_runs: pd.DataFrame, run_ids: list[str]) -> list[str]:
     wanted = set(run_ids)
-    return [r for r in all_runs.loc[all_runs["status"] == "running", "run_id"] if r in wanted]
+    return [r for r in all_runs.loc[all_runs["status"] == Status.RUNNING, "run_id"] if r in wanted]
 
 
 def live_interval(all_runs: pd.DataFrame, run_ids: list[str]) -> float | None:
@@ -327,7 +328,7 @@ def live_caption(all_runs: pd.DataFrame, run_ids: list[str]) -> None:
     results = store()
     results.refresh()
     now = results.runs()
-    training = now[now["run_id"].isin(run_ids) & (now["status"] == "running")]
+    training = now[now["run_id"].isin(run_ids) & (now["status"] == Status.RUNNING)]
     if training.empty:
         st.rerun()
     epochs = ", ".join(f"{n} at epoch {e}" for n, e in zip(training["run_id"], training["epochs_done"]))

@@ -32,6 +32,8 @@ import pandas as pd
 import pyarrow as pa
 from scipy import stats
 
+from ibstore.record import Status
+
 CONFIDENCE = 0.95
 ALPHA = 0.05
 N_RESAMPLES = 9999
@@ -158,10 +160,10 @@ def exclusions(phases: pd.DataFrame) -> np.ndarray:
     dead_network), diverged, or not completed (its status). NULL flags (runs written before the
     flag existed, or still running) are not set."""
     dead = _flagged(phases["dead_network"])
-    diverged = _flagged(phases["diverged"]) | (phases["status"].astype(object) == "diverged").to_numpy(bool)
+    diverged = _flagged(phases["diverged"]) | (phases["status"].astype(object) == Status.DIVERGED).to_numpy(bool)
     status = phases["status"].astype(object).to_numpy()
     return np.where(dead, "dead", np.where(diverged, "diverged",
-                                           np.where(status == "completed", None, status))).astype(object)
+                                           np.where(status == Status.COMPLETED, None, status))).astype(object)
 
 
 def _flagged(column: pd.Series) -> np.ndarray:

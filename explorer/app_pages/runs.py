@@ -10,6 +10,7 @@ import streamlit as st
 from explorer import charts, configdiff, quickstart, report, runs_table, ui
 from explorer.results import ResultStore
 from ibstore.sandbox import SqlError
+from ibstore.record import Status
 
 FILTERS_CHANGED = "runs_filters_changed"
 WHERE = "where"                         # the condition's widget key and URL parameter
@@ -31,7 +32,7 @@ def live(store: ResultStore, running: set[str]) -> None:
     """Runs in progress, refreshed every second; the page reruns when one finishes."""
     store.refresh()
     runs = store.runs()
-    now_running = runs[runs["status"] == "running"]
+    now_running = runs[runs["status"] == Status.RUNNING]
     if set(now_running["run_id"]) != running:
         st.rerun()
     st.subheader("Running")
@@ -41,7 +42,7 @@ def live(store: ResultStore, running: set[str]) -> None:
                     text=f"{ui.plain(run.run_id)}: epoch {run.epochs_done} of {total}")
 
 
-running = set(all_runs.loc[all_runs["status"] == "running", "run_id"])
+running = set(all_runs.loc[all_runs["status"] == Status.RUNNING, "run_id"])
 if running:
     live(store, running)
 
