@@ -111,8 +111,10 @@ def test_gradients_and_activations_carry_the_layer_name_of_mi_and_null_in_older_
         path = tmp_path / "runs" / old / f"{table}.parquet"
         pq.write_table(pq.read_table(path).drop_columns(["layer_name"]), path)
     names = ["dense_0", "dense_1", "dense_2", "dense_3", "dense_4", "output"]   # tanh 10-7-5-4-3 + softmax
-    for view in ("mi", "gradients", "activations"):
-        rows = run_query(tmp_path, f"SELECT run_id, layer, layer_name FROM {view} GROUP BY ALL ORDER BY ALL")
+    every = run_query(tmp_path, " UNION ALL ".join(
+        f"(SELECT DISTINCT '{view}' AS view, run_id, layer, layer_name FROM {view})"
+        for view in ("mi", "gradients", "activations")) + " ORDER BY ALL")
+    for view, rows in every.groupby("view"):
         assert list(rows.loc[rows.run_id == new, "layer_name"]) == names, view
         assert list(rows.loc[rows.run_id == new, "layer"]) == list(range(6)), view
         expected_old = names if view == "mi" else [None] * 6
