@@ -44,11 +44,12 @@ def epoch_rows(run_id: str, epoch: int, logged: bool) -> dict[str, dict]:
                   "layer_name": ["dense"] * n, "units": np.repeat(UNITS, 2), "split": SPLITS * LAYERS,
                   "estimator": "binning", "params": '{"bin_size": 0.07}', "i_xt": np.random.rand(n),
                   "i_yt": np.random.rand(n), "h_t_bits": None}
-    rows["gradients"] = {"run_id": run_id, "epoch": epoch, "layer": np.arange(LAYERS),
+    rows["gradients"] = {"run_id": run_id, "epoch": epoch, "layer": np.arange(LAYERS), "layer_name": "dense",
                          **{k: np.random.rand(LAYERS) for k in ("grad_mean_norm", "grad_std_norm", "snr",
                                                                 "weight_norm")}, "health": "alive"}
     n = n * BINS
     rows["activations"] = {"run_id": run_id, "epoch": epoch, "layer": np.repeat(np.arange(LAYERS), 2 * BINS),
+                           "layer_name": "dense",
                            "split": np.tile(np.repeat(SPLITS, BINS), LAYERS), "bin_index": np.tile(np.arange(BINS), 12),
                            "bin_lo": np.random.rand(n), "bin_hi": np.random.rand(n),
                            "count": np.random.randint(0, 100, n)}

@@ -218,6 +218,7 @@ def synthetic_tables(run_id: str, config: dict[str, Any], logged: np.ndarray, do
     weight = np.sqrt(units)[:, None] * (1 + 0.6 * fit(logged))
     n = n_layers * n_logged
     gradients = table("gradients", n, epoch=np.tile(logged, n_layers), layer=np.repeat(np.arange(n_layers), n_logged),
+                      layer_name=(np.repeat(np.arange(n_layers), n_logged), names),
                       grad_mean_norm=np.abs(mean).ravel(), grad_std_norm=np.abs(std).ravel(),
                       snr=np.abs(snr).ravel(), weight_norm=weight.ravel(),
                       health=(np.repeat(np.where(hidden, int(dead), 2), n_logged), ["alive", "dead", None]))
@@ -241,7 +242,8 @@ def synthetic_tables(run_id: str, config: dict[str, Any], logged: np.ndarray, do
         counts = np.round(share * ROWS[split] * units[:, None, None])
         layer_i, epoch_i, bin_i = np.nonzero(counts)
         activation_parts.append(table(
-            "activations", len(layer_i), epoch=logged[epoch_i], layer=layer_i, split=split, bin_index=bin_i,
+            "activations", len(layer_i), epoch=logged[epoch_i], layer=layer_i, layer_name=(layer_i, names),
+            split=split, bin_index=bin_i,
             bin_lo=edges[layer_i, 0, bin_i], bin_hi=edges[layer_i, 0, bin_i + 1],
             count=counts[layer_i, epoch_i, bin_i].astype(np.int64)))
     if histograms is None:

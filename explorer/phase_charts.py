@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from explorer import seed_bands as bands_over_seeds
-from explorer.charts import AXIS_SPACE, LEGEND_SPACE, PAGE_WIDTH, _category_color, epoch_x, titled, with_layer_label
+from explorer.charts import AXIS_SPACE, LEGEND_SPACE, PAGE_WIDTH, category_color, epoch_x, titled, with_layer_label
 
 QUANTITY_TITLES = {"i_xt": "I(X;T) [bits]", "i_yt": "I(Y;T) [bits]"}
 BANDS = {"ci": bands_over_seeds.MEAN_CI, "min-max": bands_over_seeds.MIN_MAX}   # `trainer report --band`
@@ -103,7 +103,7 @@ def phase_lines(bands: pd.DataFrame, marks: pd.DataFrame, title: str | None = No
     data["panel"] = (with_layer_label(data)["layer_label"] + ": "
                      + data["quantity"].map(QUANTITY_TITLES).str.split(" ").str[0])
     data = data[["kind", "panel", "layer", "quantity", "legend", "epoch", "mean", "low", "high", "n", "mark"]]
-    color = _category_color("legend", domain, title="seed group", orient="bottom", columns=1)
+    color = category_color("legend", domain, title="seed group", orient="bottom", columns=1)
     width = (PAGE_WIDTH - 2 * AXIS_SPACE) // 2 - 40   # two panels, each with its own y axis, within PAGE_WIDTH
     x = epoch_x(float(data["epoch"].max())) if log_epochs else alt.X("epoch:Q", title="epoch")
     y = alt.Y("mean:Q", title="bits")

@@ -4,7 +4,7 @@ and figures (PNG and SVG through vl-convert, drawn by the explorer's own chart b
 For every estimator (with its parameters) recorded on the chosen split:
 - per layer, I(X;T) and I(Y;T) against epoch, a line per seed group with its band over seeds and
   the peak and SNR-drop epochs marked (ResultStore.phase_chart, explorer.phase_charts);
-- the information plane per seed group (explorer.charts.infoplane_grid, mean over seeds with
+- the information plane per seed group (explorer.charts_infoplane.infoplane_grid, mean over seeds with
   the min-max spread);
 - the per-group phase statistics (ibstore.stats.phase_stats): compression with its bootstrap
   interval and its test against the measured noise floor;
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from explorer import charts
+from explorer import charts_infoplane
 from explorer.results import ResultStore
 from ibstore import stats
 from ibstore.record import Status
@@ -196,8 +196,8 @@ def _figures(store, runs, labels, estimator, params, split, band, folder, name) 
     if live:
         over_seeds = store.mi_over_seeds(live, estimator, params, split, "mean")
         over_seeds = over_seeds.assign(panel=over_seeds["group_id"].map(labels))
-        plane = charts.infoplane_grid(over_seeds, columns=2, spread="min-max",
-                                      title=f"{estimator} {params}, {split}: mean over live seeds, min-max spread")
+        title = f"{estimator} {params}, {split}: mean over live seeds, min-max spread"
+        plane = charts_infoplane.infoplane_grid(over_seeds, columns=2, spread="min-max", title=title)
         lines += _save_chart(plane, folder, f"{name}-plane", "Information plane per seed group")
     return lines
 

@@ -339,7 +339,7 @@ class ResultStore:
     def infoplane_chart(self, run_ids: list[str], estimator: str | None = None, split: str = "train",
                         by_group: bool = False, aggregate: str = "median", columns: int = 2):
         """The seed notebook's grid of information planes, one panel per run (or per seed group)."""
-        from explorer import charts
+        from explorer import charts_infoplane
 
         choices = self.mi_choices(run_ids)
         choices = choices[(choices["split"] == split) &
@@ -352,4 +352,4 @@ class ResultStore:
         else:
             frame = self.mi(run_ids, estimator, split, params)
         frame = self.with_panels(frame, run_ids, by_group)
-        return charts.infoplane_grid(frame, columns=columns, title=f"{estimator} {params}, {split} split")
+        return charts_infoplane.infoplane_grid(frame, columns=columns, title=f"{estimator} {params}, {split} split")

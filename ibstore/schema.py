@@ -38,6 +38,7 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
         ("run_id", pa.string()),
         ("epoch", pa.int32()),
         ("layer", pa.int16()),
+        ("layer_name", pa.string()),       # as in `mi`; NULL in files written before it existed
         ("grad_mean_norm", pa.float64()),  # ||mean over minibatches of dL/dW||_F
         ("grad_std_norm", pa.float64()),   # ||std over minibatches of dL/dW||_F
         ("snr", pa.float64()),             # grad_mean_norm / grad_std_norm
@@ -49,6 +50,7 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
         ("run_id", pa.string()),
         ("epoch", pa.int32()),
         ("layer", pa.int16()),
+        ("layer_name", pa.string()),     # as in `mi`; NULL in files written before it existed
         ("split", pa.string()),
         ("bin_index", pa.int32()),       # unbounded activations: a relu layer that grows 1000-fold
                                          # from its initial spread needs more than int16's bins

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import vl_convert as vlc
 
-from explorer import charts
+from explorer import charts, charts_activations, charts_infoplane, charts_results, charts_training
 
 
 def mi_frame(panels=("initial_bias=0", "initial_bias=2"), epochs=(0, 10, 100), layers=3):
@@ -27,7 +27,7 @@ def rows(spec):
 
 def test_infoplane_grid_panels_encodings_and_data():
     frame = mi_frame()
-    spec = charts.infoplane_grid(frame, columns=3, title="binning, train split").to_dict()
+    spec = charts_infoplane.infoplane_grid(frame, columns=3, title="binning, train split").to_dict()
     assert spec["facet"]["field"] == "panel"
     assert spec["facet"]["sort"] == ["initial_bias=0", "initial_bias=2"]
     assert spec["columns"] == 3 and spec["title"]["text"] == "binning, train split"
@@ -45,14 +45,14 @@ def test_infoplane_grid_panels_encodings_and_data():
 
 
 def test_infoplane_grid_free_axes_and_spread():
-    spec = charts.infoplane_grid(mi_frame(), shared_axes=False, spread="IQR").to_dict()
+    spec = charts_infoplane.infoplane_grid(mi_frame(), shared_axes=False, spread="IQR").to_dict()
     assert spec["resolve"]["scale"] == {"x": "independent", "y": "independent"}
     layers = spec["spec"]["layer"]
     assert [l["mark"]["type"] for l in layers] == ["line", "rule", "rule", "point"]
     assert layers[1]["encoding"]["x"]["field"] == "i_xt_lo" and layers[1]["encoding"]["x2"]["field"] == "i_xt_hi"
     data = rows(spec)
     assert {(r["i_xt_lo"], r["i_xt_hi"], r["i_yt_lo"], r["i_yt_hi"]) for r in data} == {(10.0, 11.0, 0.5, 0.9)}
-    minmax = rows(charts.infoplane_grid(mi_frame(), spread="min-max").to_dict())
+    minmax = rows(charts_infoplane.infoplane_grid(mi_frame(), spread="min-max").to_dict())
     assert {(r["i_xt_lo"], r["i_xt_hi"]) for r in minmax} == {(9.0, 12.0)}
 
 
@@ -61,7 +61,7 @@ def test_training_curves_accuracy_axis_and_band():
                           "accuracy": [0.5, 0.9, 0.5, 0.8], "loss": [0.7, 0.2, 0.7, 0.3],
                           "accuracy_min": [0.4, 0.8, 0.4, 0.7], "accuracy_max": [0.6, 0.95, 0.6, 0.85],
                           "loss_min": [0.6, 0.1, 0.6, 0.2], "loss_max": [0.8, 0.3, 0.8, 0.4]})
-    spec = charts.training_curves(frame, band=True, title="median over seeds").to_dict()
+    spec = charts_training.training_curves(frame, band=True, title="median over seeds").to_dict()
     accuracy, loss = spec["hconcat"]
     assert accuracy["title"] == "accuracy" and loss["title"] == "loss"
     band, line = accuracy["layer"]
@@ -69,7 +69,7 @@ def test_training_curves_accuracy_axis_and_band():
     assert line["encoding"]["y"]["scale"]["domain"] == [0, 1]
     assert line["encoding"]["strokeDash"]["field"] == "split" and line["encoding"]["color"]["field"] == "panel"
     assert spec["title"]["text"] == "median over seeds"
-    plain = charts.training_curves(frame).to_dict()
+    plain = charts_training.training_curves(frame).to_dict()
     assert [l["mark"]["type"] for l in plain["hconcat"][0]["layer"]] == ["line"]
 
 
@@ -77,7 +77,7 @@ def test_gradient_chart_is_log_log_and_drops_unplottable_values():
     frame = pd.DataFrame({"epoch": [0, 1, 10, 1, 10], "layer": [0, 0, 0, 1, 1],
                           "grad_mean_norm": [1.0, 0.5, 0.1, 0.0, 0.2], "grad_std_norm": [1.0, 1.0, 1.0, 1.0, 1.0],
                           "snr": [1.0, 0.5, 0.1, 0.0, 0.2], "weight_norm": [3.0, 3.1, 3.2, 2.0, 2.1]})
-    spec = charts.gradient_chart(frame, title="relu").to_dict()
+    spec = charts_training.gradient_chart(frame, title="relu").to_dict()
     encoding = spec["spec"]["encoding"]
     assert encoding["x"]["scale"]["type"] == "symlog" and encoding["y"]["scale"]["type"] == "log"
     assert encoding["x"]["axis"]["values"] == [0, 1, 10]        # a narrow panel: powers of ten only
@@ -87,7 +87,7 @@ def test_gradient_chart_is_log_log_and_drops_unplottable_values():
     assert all(r["value"] > 0 for r in data)
     # 5 rows x 4 quantities, minus the two zeros of layer 1 at epoch 1 (epoch 0 stays: symlog axis)
     assert len(data) == 18
-    assert {r["quantity"] for r in data} == set(charts.GRADIENT_QUANTITIES.values())
+    assert {r["quantity"] for r in data} == set(charts_training.GRADIENT_QUANTITIES.values())
 
 
 def test_epoch_ticks_are_1_2_5_per_decade_up_to_the_last_epoch():
@@ -97,7 +97,8 @@ def test_epoch_ticks_are_1_2_5_per_decade_up_to_the_last_epoch():
 
 
 def test_the_epoch_colour_bar_ends_at_the_runs_last_epoch():
-    color = charts.infoplane_grid(mi_frame(epochs=(0, 10, 100, 500))).to_dict()["spec"]["layer"][-1]["encoding"]["color"]
+    spec = charts_infoplane.infoplane_grid(mi_frame(epochs=(0, 10, 100, 500))).to_dict()
+    color = spec["spec"]["layer"][-1]["encoding"]["color"]
     assert color["scale"]["domain"] == [0, 500] and color["legend"]["values"] == [0, 1, 10, 100, 500]
     assert color["legend"]["titlePadding"] >= 10                  # the top label stays clear of the title
 
@@ -112,14 +113,15 @@ def test_charts_fit_the_page_with_every_legend_entry_opaque():
                             "mean": 0.1, "std": 0.05})
     metrics = pd.DataFrame([{"panel": p, "group": p, "split": split, "epoch": e, "accuracy": 0.5, "loss": 0.5}
                             for p in panels for split in ("train", "test") for e in (0, 1, 2)])
-    cases = [(charts.infoplane_grid(mi, columns=columns), 6) for columns in range(1, charts.MAX_COLUMNS + 1)]
-    cases += [(charts.infoplane_grid(mi, color_by="layer"), 6), (charts.infoplane_overlay(mi), 12 + 6),
-              (charts.neuron_chart(neurons), 35), (charts.training_curves(metrics), 12 + 2),
-              (charts.accuracy_grid(metrics, columns=3), 2),
-              (charts.infoplane_at_epoch(mi[mi["panel"] == panels[0]], 10, color_by="epoch"), 6)]
+    cases = [(charts_infoplane.infoplane_grid(mi, columns=columns), 6) for columns in range(1, charts.MAX_COLUMNS + 1)]
+    cases += [(charts_infoplane.infoplane_grid(mi, color_by="layer"), 6),
+              (charts_infoplane.infoplane_overlay(mi), 12 + 6),
+              (charts_activations.neuron_chart(neurons), 35), (charts_training.training_curves(metrics), 12 + 2),
+              (charts_training.accuracy_grid(metrics, columns=3), 2),
+              (charts_infoplane.infoplane_at_epoch(mi[mi["panel"] == panels[0]], 10, color_by="epoch"), 6)]
     snr = pd.DataFrame([{"group": p, "layer": layer, "epoch": e, "snr": 1.0 + e, "snr_lo": 0.5, "snr_hi": 2.0 + e,
                          "seeds": 2} for p in panels for layer in range(6) for e in (0, 10, 100)])
-    cases.append((charts.snr_bands(snr), 12))
+    cases.append((charts_training.snr_bands(snr), 12))
     for chart, entries in cases:
         svg = vlc.vegalite_to_svg(chart.to_dict())
         assert float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1)) <= charts.PAGE_WIDTH
@@ -139,10 +141,12 @@ def test_long_titles_wrap_within_the_page():
     snr = pd.DataFrame([{"group": p, "layer": 0, "epoch": 10, "snr": 1.0, "snr_lo": 0.5, "snr_hi": 1.5, "seeds": 2}
                         for p in long])
     title = long[0]
-    for chart in (charts.infoplane_grid(mi, columns=3, title=title), charts.infoplane_overlay(mi, title=title),
-                  charts.infoplane_at_epoch(mi[mi["panel"] == long[0]], 10, title=title),
-                  charts.training_curves(metrics, title=title), charts.accuracy_grid(metrics, title=title),
-                  charts.snr_bands(snr, title=title)):
+    for chart in (charts_infoplane.infoplane_grid(mi, columns=3, title=title),
+                  charts_infoplane.infoplane_overlay(mi, title=title),
+                  charts_infoplane.infoplane_at_epoch(mi[mi["panel"] == long[0]], 10, title=title),
+                  charts_training.training_curves(metrics, title=title),
+                  charts_training.accuracy_grid(metrics, title=title),
+                  charts_training.snr_bands(snr, title=title)):
         spec = chart.to_dict()
         lines = spec["title"]["text"]
         assert "".join(lines).replace(",", "").replace(" ", "") == title.replace(",", "").replace(" ", "")
@@ -159,16 +163,16 @@ def test_wrap_breaks_after_commas_and_within_long_parts():
 
 
 def test_colour_by_layer_and_the_overlay():
-    spec = charts.infoplane_grid(mi_frame(layers=3), color_by="layer").to_dict()
+    spec = charts_infoplane.infoplane_grid(mi_frame(layers=3), color_by="layer").to_dict()
     path, points = spec["spec"]["layer"]
     assert points["encoding"]["color"]["field"] == "layer_label" and points["encoding"]["shape"]["field"] == "layer_label"
     assert points["encoding"]["color"]["scale"]["domain"] == ["0 · dense_0", "1 · dense_1", "2 · dense_2"]
     assert path["encoding"]["detail"]["field"] == "layer" and path["encoding"]["order"]["field"] == "epoch"
     frame = mi_frame(panels=("b", "a"))
-    spec = charts.infoplane_overlay(frame.assign(group=frame["panel"])).to_dict()
+    spec = charts_infoplane.infoplane_overlay(frame.assign(group=frame["panel"])).to_dict()
     paths, points = spec["layer"]
     assert points["encoding"]["color"]["scale"]["domain"] == ["b", "a"]     # the groups' order, not sorted
-    spec = charts.infoplane_overlay(frame.assign(group="g"), color_domain=["f", "g"]).to_dict()
+    spec = charts_infoplane.infoplane_overlay(frame.assign(group="g"), color_domain=["f", "g"]).to_dict()
     assert spec["layer"][1]["encoding"]["color"]["scale"]["domain"] == ["f", "g"]   # the page's colours
     assert len(rows(spec)) == 2 * 3 * 3
 
@@ -177,13 +181,13 @@ def test_training_curves_loss_on_a_log_axis_and_accuracy_small_multiples():
     frame = pd.DataFrame({"panel": ["a, seed=0"] * 3 + ["a, seed=1"] * 3, "group": ["a"] * 6,
                           "split": ["train"] * 6, "epoch": [0, 1, 2] * 2,
                           "accuracy": [0.5, 0.6, 0.7] * 2, "loss": [0.0, 0.5, 0.2] * 2})
-    spec = charts.training_curves(frame, color_field="group").to_dict()
+    spec = charts_training.training_curves(frame, color_field="group").to_dict()
     accuracy, loss = (chart["layer"][-1] for chart in spec["hconcat"])
     loss_data = (spec["hconcat"][1].get("data") or loss["data"])["name"]
     assert loss["encoding"]["y"]["scale"]["type"] == "log"
     assert accuracy["encoding"]["color"]["field"] == "group" and accuracy["encoding"]["detail"]["field"] == "panel"
     assert [r["loss"] for r in spec["datasets"][loss_data]] == [0.5, 0.2, 0.5, 0.2]   # 0 cannot be drawn
-    grid = charts.accuracy_grid(frame, columns=3).to_dict()
+    grid = charts_training.accuracy_grid(frame, columns=3).to_dict()
     assert grid["facet"]["field"] == "panel" and grid["facet"]["sort"] == ["a, seed=0", "a, seed=1"]
     assert grid["spec"]["layer"][0]["encoding"]["y"]["scale"]["domain"] == [0, 1]
 
@@ -192,7 +196,7 @@ def test_snr_bands_colour_groups_and_keep_the_band_on_the_log_axis():
     frame = pd.DataFrame({"group": ["bias=0", "bias=0", "bias=2", "bias=2"], "layer": [0, 1, 0, 0],
                           "epoch": [10, 10, 10, 20], "snr": [1.0, 0.5, 3.0, 0.0], "snr_lo": [-0.5, 0.25, 2.0, 0.0],
                           "snr_hi": [2.0, 0.75, 4.0, 0.0], "seeds": [3, 3, 2, 2]})
-    spec = charts.snr_bands(frame, color_domain=["bias=0", "bias=1", "bias=2"]).to_dict()
+    spec = charts_training.snr_bands(frame, color_domain=["bias=0", "bias=1", "bias=2"]).to_dict()
     band, line = spec["spec"]["layer"]
     assert line["encoding"]["color"]["scale"]["domain"] == ["bias=0", "bias=1", "bias=2"]
     assert band["mark"]["type"] == "area" and spec["facet"]["field"] == "layer_label"
@@ -212,27 +216,27 @@ def test_every_nth_epoch():
 def test_activation_heatmap_and_dead_fraction():
     frame = pd.DataFrame({"epoch": [0, 0, 5], "layer": [0, 0, 0], "bin_lo": [-1.0, 0.0, -1.0],
                           "bin_hi": [0.0, 1.0, 0.0], "count": [10, 20, 30]})
-    spec = charts.activation_heatmap(frame).to_dict()
+    spec = charts_activations.activation_heatmap(frame).to_dict()
     assert spec["spec"]["mark"]["type"] == "rect"
     assert spec["spec"]["encoding"]["color"]["field"] == "count"
     assert spec["spec"]["encoding"]["y2"]["field"] == "bin_hi"
     assert [r["count"] for r in rows(spec)] == [10, 20, 30]
     fractions = pd.DataFrame({"epoch": [0, 5], "layer": [0, 0], "frac_zero": [0.5, 0.9], "frac_saturated": [0.5, 0.9]})
-    spec = charts.dead_fraction_chart(fractions).to_dict()
+    spec = charts_activations.dead_fraction_chart(fractions).to_dict()
     assert spec["spec"]["encoding"]["y"]["scale"]["domain"] == [0, 1]
     assert len(rows(spec)) == 4
 
 
 def test_movie_frame_highlights_the_epoch():
     frame = mi_frame(panels=("run",))
-    spec = charts.infoplane_at_epoch(frame, 10).to_dict()
+    spec = charts_infoplane.infoplane_at_epoch(frame, 10).to_dict()
     assert spec["title"]["text"] == "epoch 10"
     trajectories, link, points = spec["layer"]
     assert points["mark"]["size"] == 160 and link["mark"]["type"] == "line"
     assert points["encoding"]["color"]["field"] == "layer_label" and points["encoding"]["shape"]["field"] == "layer_label"
     point_data = spec["datasets"][points["data"]["name"]]
     assert {r["epoch"] for r in point_data} == {10} and len(point_data) == 3
-    accuracy = charts.accuracy_with_marker(pd.DataFrame({"epoch": [0, 10], "split": ["train"] * 2,
+    accuracy = charts_training.accuracy_with_marker(pd.DataFrame({"epoch": [0, 10], "split": ["train"] * 2,
                                                          "accuracy": [0.5, 0.9]}), 10).to_dict()
     rule = accuracy["layer"][1]
     assert rule["mark"]["type"] == "rule" and accuracy["datasets"][rule["data"]["name"]] == [{"epoch": 10}]
@@ -240,19 +244,19 @@ def test_movie_frame_highlights_the_epoch():
 
 def test_neuron_chart_band():
     frame = pd.DataFrame({"epoch": [0, 1], "neuron": [0, 0], "mean": [0.1, 0.3], "std": [0.1, 0.2]})
-    spec = charts.neuron_chart(frame, title="layer 0").to_dict()
+    spec = charts_activations.neuron_chart(frame, title="layer 0").to_dict()
     band, line = spec["layer"]
     assert band["encoding"]["y"]["field"] == "lo" and band["encoding"]["y2"]["field"] == "hi"
     assert [(r["lo"], r["hi"]) for r in rows(spec)] == [(0.0, 0.2), (pytest.approx(0.1), 0.5)]
 
 
 def test_planes_are_square_and_columns_follow_the_window():
-    assert [charts.auto_columns(w) for w in (400, 820, 1200, 1500, 3000)] == [1, 2, 3, 4, charts.MAX_COLUMNS]
+    assert [charts_infoplane.auto_columns(w) for w in (400, 820, 1200, 1500, 3000)] == [1, 2, 3, 4, charts.MAX_COLUMNS]
     for page_width in (820, 1500):
-        columns = charts.auto_columns(page_width)
-        spec = charts.infoplane_grid(mi_frame(panels=[f"p{i}" for i in range(5)]), columns=columns,
+        columns = charts_infoplane.auto_columns(page_width)
+        spec = charts_infoplane.infoplane_grid(mi_frame(panels=[f"p{i}" for i in range(5)]), columns=columns,
                                      page_width=page_width).to_dict()
-        assert spec["spec"]["width"] == spec["spec"]["height"] >= charts.MIN_PLANE
+        assert spec["spec"]["width"] == spec["spec"]["height"] >= charts_infoplane.MIN_PLANE
         svg = vlc.vegalite_to_svg(spec)
         assert page_width - 200 <= float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1)) <= page_width
 
@@ -266,8 +270,9 @@ def test_every_chart_names_a_layer_by_number_and_name():
     snr = gradients.assign(group="g", snr_lo=0.5, snr_hi=2.0, seeds=2)
     histograms = pd.DataFrame({"epoch": [0, 0], "layer": [0, 1], "bin_lo": 0.0, "bin_hi": 1.0, "count": 3}).assign(**names)
     fractions = pd.DataFrame({"epoch": [0, 0], "layer": [0, 1], "frac_zero": 0.5, "frac_saturated": 0.1}).assign(**names)
-    built = [charts.infoplane_grid(mi_frame(layers=2), color_by="layer"), charts.gradient_chart(gradients),
-             charts.snr_bands(snr), charts.activation_heatmap(histograms), charts.dead_fraction_chart(fractions)]
+    built = [charts_infoplane.infoplane_grid(mi_frame(layers=2), color_by="layer"),
+             charts_training.gradient_chart(gradients), charts_training.snr_bands(snr),
+             charts_activations.activation_heatmap(histograms), charts_activations.dead_fraction_chart(fractions)]
     for chart in built:
         labels = {r["layer_label"] for r in next(iter(chart.to_dict()["datasets"].values()))}
         assert labels == {"0 · dense_0", "1 · dense_1"}
@@ -277,7 +282,8 @@ def test_every_chart_names_a_layer_by_number_and_name():
 def test_parallel_coordinates_place_runs_on_each_axis_by_value():
     frame = pd.DataFrame({"run_id": ["a", "b", "c"], "initial_bias": [-1.0, 0.5, 2.0],
                           "activation_fn": ["tanh", "relu", "tanh"], "final_test_accuracy": [0.5, 0.9, 0.8]})
-    spec = charts.parallel_coordinates(frame, ["initial_bias", "activation_fn"], "final_test_accuracy").to_dict()
+    spec = charts_results.parallel_coordinates(frame, ["initial_bias", "activation_fn"],
+                                               "final_test_accuracy").to_dict()
     lines = next(l for l in spec["layer"] if l["mark"]["type"] == "line")
     points = {(r["run_id"], r["axis"]): r["position"] for r in spec["datasets"][lines["data"]["name"]]}
     assert points[("a", "initial_bias")] == 0 and points[("b", "initial_bias")] == pytest.approx(0.5)

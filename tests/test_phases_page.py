@@ -102,7 +102,7 @@ def test_the_research_question_is_answered_on_the_page(monkeypatch, cohort_root)
 
 
 def test_group_colours_are_the_other_pages(monkeypatch, cohort_root):
-    """The same groups in the same order give the same colours (charts._category_color)."""
+    """The same groups in the same order give the same colours (charts.category_color)."""
     at = open_phases(monkeypatch, cohort_root)
     store = ResultStore(cohort_root)
     selection = list(store.runs()["run_id"])[:ui.MAX_DEFAULT_RUNS]

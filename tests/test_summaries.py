@@ -98,6 +98,6 @@ def test_a_layer_that_grew_far_beyond_its_initial_spread_fits_the_activations_ta
     (histogram, _), = activation_rows(7, [grown], {"train": slice(0, 20)}, ["train"], ["relu"], [grid])
     assert histogram["bin_index"].max() == np.floor(grown.max() / grid.width[0]) > 2**15
     rows = len(histogram["bin_index"])
-    table = pa.Table.from_pydict({**histogram, "run_id": ["r"] * rows, "epoch": [7] * rows},
+    table = pa.Table.from_pydict({**histogram, "run_id": ["r"] * rows, "epoch": [7] * rows, "layer_name": ["d"] * rows},
                                  schema=TABLE_SCHEMAS["activations"])
     assert table["count"].to_numpy().sum() == 40

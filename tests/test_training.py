@@ -96,6 +96,20 @@ def test_gradients_and_activation_summaries_are_plausible(small_run):
     assert len(first) == 10 and (first["min"] >= -1).all() and (first["max"] <= 1).all()
 
 
+def test_gradients_and_activations_name_their_layers_as_mi_does_in_sql(small_run):
+    from ibstore.index import scan
+    from ibstore.sandbox import run_query
+
+    root, _, _ = small_run
+    names = ["dense_0", "dense_1", "dense_2", "output"]
+    for view in ("mi", "gradients", "activations"):
+        named = run_query(scan(root), f"SELECT DISTINCT layer, layer_name FROM {view} ORDER BY layer")
+        assert list(named["layer_name"]) == names and list(named["layer"]) == [0, 1, 2, 3], view
+    unnamed = run_query(scan(root), "SELECT count(*) AS n FROM gradients g JOIN activations a USING (run_id, layer) "
+                                    "WHERE g.layer_name IS DISTINCT FROM a.layer_name")
+    assert unnamed["n"].iloc[0] == 0
+
+
 def test_same_config_and_seed_give_identical_metrics(small_run, tmp_path):
     root, run_id, _ = small_run
     train(tmp_path, SMALL)

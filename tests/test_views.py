@@ -98,3 +98,25 @@ def test_a_config_with_thousands_of_keys_cannot_make_runs_unusably_wide():
     columns = [name for (name,) in con.execute("SELECT column_name FROM (DESCRIBE runs)").fetchall()]
     assert len(columns) == len(RUNS_SCHEMA) + MAX_CONFIG_COLUMNS
     assert con.execute("SELECT initial_bias FROM runs ORDER BY run_id").fetchall() == [(0.5,), (1.0,)]
+
+
+def test_gradients_and_activations_carry_the_layer_name_of_mi_and_null_in_older_files(tmp_path):
+    import pyarrow.parquet as pq
+
+    from bench.make_results import write_run
+    from ibstore.sandbox import run_query
+
+    new = write_run(tmp_path, "new", {"activation_fn": "tanh", "epochs": 20}, logged=5)
+    old = write_run(tmp_path, "old", {"activation_fn": "tanh", "epochs": 20}, logged=5)
+    for table in ("gradients", "activations"):     # as written before the column existed
+        path = tmp_path / "runs" / old / f"{table}.parquet"
+        pq.write_table(pq.read_table(path).drop_columns(["layer_name"]), path)
+    names = ["dense_0", "dense_1", "dense_2", "dense_3", "dense_4", "output"]   # tanh 10-7-5-4-3 + softmax
+    every = run_query(tmp_path, " UNION ALL ".join(
+        f"(SELECT DISTINCT '{view}' AS view, run_id, layer, layer_name FROM {view})"
+        for view in ("mi", "gradients", "activations")) + " ORDER BY ALL")
+    for view, rows in every.groupby("view"):
+        assert list(rows.loc[rows.run_id == new, "layer_name"]) == names, view
+        assert list(rows.loc[rows.run_id == new, "layer"]) == list(range(6)), view
+        expected_old = names if view == "mi" else [None] * 6
+        assert list(rows.loc[rows.run_id == old, "layer_name"].replace({float("nan"): None})) == expected_old, view

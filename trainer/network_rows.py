@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,11 @@ class Logging:
     grids: list[HistogramGrid]
     n_batches: int
     mi: StackMiRows | None = None       # the stack's mi rows, network.index its position
+
+    @cached_property
+    def layer_names_array(self) -> np.ndarray:
+        """layer_names indexable by an array of layer numbers (the layer_name column of a table)."""
+        return np.array(self.layer_names, dtype=object)
 
 
 def record_metrics(networks: list[Network], first_epoch: int, loss: np.ndarray, accuracy: np.ndarray,
@@ -121,13 +127,15 @@ def record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray],
             if mi:
                 network.writer.add("mi", mi)
             histogram, stats = summaries[position]
-            network.writer.add("activations", {"run_id": network.run_id, **histogram})
+            network.writer.add("activations", {"run_id": network.run_id, **histogram,
+                                               "layer_name": log.layer_names_array[histogram["layer"]]})
             network.writer.add("activation_stats", {"run_id": network.run_id, **stats})
             if gradients is not None:
                 columns = {k: np.array([layer[k][position] for layer in gradients]) for k in gradients[0]}
                 own_states = [layer[position] for layer in states]
                 network.writer.add("gradients", {"run_id": network.run_id, "epoch": epoch,
-                                                 "layer": np.arange(len(gradients)), **columns,
+                                                 "layer": np.arange(len(gradients)),
+                                                 "layer_name": log.layer_names_array, **columns,
                                                  "health": [state.value for state in own_states] + [None]})
                 network.health.observe_layers(epoch, own_states)
             if config.save_activations:

@@ -3,7 +3,7 @@ saturated units, and a flag on networks the trainer found dead (gradients zero t
 
 import streamlit as st
 
-from explorer import charts, ui
+from explorer import charts, charts_activations, ui
 
 store, all_runs, selection = ui.selection_page("Activations")
 
@@ -35,22 +35,22 @@ def panels(run_id: str) -> None:
         ui.not_recorded("Activation histograms", [run_id])
     else:
         frame = ui.with_layer_names(store, frame)
-        ui.show_chart(charts.activation_heatmap(frame), frame, f"activations_{run_id}")
+        ui.show_chart(charts_activations.activation_heatmap(frame), frame, f"activations_{run_id}")
 
     st.subheader("Dead and saturated units")
     fractions = ui.with_layer_names(store, store.dead_fractions([run_id], split))
     if fractions.empty:
         ui.not_recorded("Per-neuron statistics", [run_id])
         return
-    ui.show_chart(charts.dead_fraction_chart(fractions), fractions, f"dead_units_{run_id}")
+    ui.show_chart(charts_activations.dead_fraction_chart(fractions), fractions, f"dead_units_{run_id}")
 
     st.subheader("Per neuron")
     labelled = charts.with_layer_label(fractions).drop_duplicates("layer").sort_values("layer")
     names = dict(zip(labelled["layer"].astype(int), labelled["layer_label"]))
     layer = st.select_slider("Layer", list(names), key="act_layer", format_func=names.__getitem__)
     neurons = store.activation_stats([run_id], split=split, layer=int(layer))
-    ui.show_chart(charts.neuron_chart(neurons, title=f"layer {names[layer]}: mean ± std per neuron"), neurons,
-                  f"neurons_{run_id}_layer{layer}")
+    ui.show_chart(charts_activations.neuron_chart(neurons, title=f"layer {names[layer]}: mean ± std per neuron"),
+                  neurons, f"neurons_{run_id}_layer{layer}")
 
 
 if run_id:

@@ -4,7 +4,7 @@ overlaid on one information plane, one colour each."""
 
 import streamlit as st
 
-from explorer import charts, ui, viewport
+from explorer import charts, charts_infoplane, ui, viewport
 
 store, all_runs, selection = ui.selection_page("Compare")
 
@@ -29,7 +29,7 @@ if layout == "grid":
     columns = d1.selectbox("Columns", ["auto", *range(1, charts.MAX_COLUMNS + 1)], key="plane_cols", bind="query-params",
                            help="auto: as many square planes as fit the window (1 when narrow, 4 at 1920 px)")
     axes = d2.radio("Axes", ["shared", "free"], key="axes", bind="query-params", horizontal=True)
-    color_by = d3.radio("Colour", list(charts.COLOR_BY), key="color", bind="query-params", horizontal=True)
+    color_by = d3.radio("Colour", list(charts_infoplane.COLOR_BY), key="color", bind="query-params", horizontal=True)
 if by_group:
     aggregate = d4.radio("Over seeds", ["median", "mean"], key="agg", bind="query-params", horizontal=True)
     spread = "none"
@@ -60,14 +60,14 @@ def planes() -> None:
                    ("Colour: epoch; shape: layer; the faint lines join each epoch's layers." if color_by == "epoch"
                     else "Colour and shape: layer; the lines follow each layer over the epochs."))
         width = viewport.main_width()
-        chart = charts.infoplane_grid(frame, columns=charts.auto_columns(width) if columns == "auto" else int(columns),
-                                      shared_axes=axes == "shared", spread=spread, title=title, color_by=color_by,
-                                      page_width=width)
+        n_columns = charts_infoplane.auto_columns(width) if columns == "auto" else int(columns)
+        chart = charts_infoplane.infoplane_grid(frame, columns=n_columns, shared_axes=axes == "shared",
+                                                spread=spread, title=title, color_by=color_by, page_width=width)
     else:
         st.caption(f"Varying keys: {ui.plain(', '.join(varying) or 'none')}. Colour: seed group (the same on every "
                    "page); shape: layer; the lines follow each run's layers over the epochs.")
-        chart = charts.infoplane_overlay(frame, title=title,
-                                         color_domain=ui.group_domain(store, all_runs, selection))
+        chart = charts_infoplane.infoplane_overlay(frame, title=title,
+                                                   color_domain=ui.group_domain(store, all_runs, selection))
     ui.show_chart(chart, frame, f"infoplane_{split}")
 
 

@@ -5,7 +5,7 @@ smoothed (TensorBoard's slider)."""
 
 import streamlit as st
 
-from explorer import charts, seed_bands, smoothing, ui
+from explorer import charts_training, seed_bands, smoothing, ui
 
 store, all_runs, selection = ui.selection_page("Gradients")
 
@@ -23,7 +23,7 @@ def gradient_charts() -> None:
     """The charts; redrawn every second while a selected run trains."""
     ui.live_caption(all_runs, with_gradients)
     frame = ui.with_layer_names(store, store.gradients(with_gradients))
-    quantities = list(charts.GRADIENT_QUANTITIES)
+    quantities = list(charts_training.GRADIENT_QUANTITIES)
     frame = smoothing.smooth(frame, quantities, ["run_id", "layer"], weight)
     if view == "SNR over seeds":
         varying = store.varying_keys(selection)
@@ -33,8 +33,9 @@ def gradient_charts() -> None:
         frame = ui.with_panels(store, all_runs, frame, selection)
         by = ["group", "layer", *(["layer_name"] if "layer_name" in frame else []), "epoch"]
         over = seed_bands.over_seeds(frame, by, "snr", band)
-        ui.show_chart(charts.snr_bands(over, ui.group_domain(store, all_runs, selection),
-                                       title="SNR (‖mean‖ / ‖std‖ of the gradient) per layer"), over, "snr_over_seeds")
+        chart = charts_training.snr_bands(over, ui.group_domain(store, all_runs, selection),
+                                          title="SNR (‖mean‖ / ‖std‖ of the gradient) per layer")
+        ui.show_chart(chart, over, "snr_over_seeds")
         return
     flags = ui.run_flags(all_runs)
     for run_id, label in ui.labels(store, all_runs, selection).items():
@@ -46,7 +47,7 @@ def gradient_charts() -> None:
         if "dead" in flags.get(run_id, []):
             st.warning("Dead network (flagged by the trainer): the gradients are zero from some epoch to the end, "
                        "and zeros cannot be drawn on log axes.", icon=":material/heart_broken:")
-        ui.show_chart(charts.gradient_chart(data), data, f"gradients_{run_id}")
+        ui.show_chart(charts_training.gradient_chart(data), data, f"gradients_{run_id}")
 
 
 gradient_charts()

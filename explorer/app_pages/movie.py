@@ -6,7 +6,7 @@ import math
 
 import streamlit as st
 
-from explorer import charts, ui
+from explorer import charts, charts_infoplane, charts_training, ui
 
 FRAME_SECONDS = 0.5              # one redraw per half second while playing
 RUN_SECONDS = 20                 # at 1× a whole run plays in this long, whatever its logged epochs
@@ -59,12 +59,13 @@ def movie() -> None:
     elif st.session_state.get("movie_epoch") not in (None, *epochs):
         del st.session_state["movie_epoch"]      # a URL's epoch this run did not log
     epoch = st.select_slider("Epoch", epochs, key="movie_epoch", bind="query-params")
-    chart = charts.infoplane_at_epoch(frame, epoch, title=f"{labels[run_id]}: epoch {epoch}", color_by=color_by)
+    chart = charts_infoplane.infoplane_at_epoch(frame, epoch, title=f"{labels[run_id]}: epoch {epoch}",
+                                                color_by=color_by)
     if metrics.empty:
         ui.show_chart(chart, frame, f"infoplane_{run_id}_epoch{epoch}")
         ui.not_recorded("Accuracy", [run_id])
     else:
-        ui.show_chart(chart & charts.accuracy_with_marker(metrics, epoch), frame,
+        ui.show_chart(chart & charts_training.accuracy_with_marker(metrics, epoch), frame,
                       f"infoplane_{run_id}_epoch{epoch}")
 
 

@@ -7,7 +7,7 @@ import json
 
 import streamlit as st
 
-from explorer import charts, configdiff, quickstart, report, runs_table, ui
+from explorer import charts_results, configdiff, quickstart, report, runs_table, ui
 from explorer.results import ResultStore
 from ibstore.sandbox import SqlError
 from ibstore.record import Status
@@ -189,4 +189,4 @@ if keys_drawn and len(table) > 1:
         drawn, outcome = with_compression(table, pickers[1:])
     if outcome:
         drawn = drawn.dropna(subset=[outcome])
-        ui.show_chart(charts.parallel_coordinates(drawn, keys_drawn, outcome), drawn, "parallel_coordinates")
+        ui.show_chart(charts_results.parallel_coordinates(drawn, keys_drawn, outcome), drawn, "parallel_coordinates")

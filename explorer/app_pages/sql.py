@@ -6,7 +6,7 @@ a server-side timer interrupts when the time limit is up, whatever the visitor d
 import pandas as pd
 import streamlit as st
 
-from explorer import charts, sql_selection, ui
+from explorer import charts_results, sql_selection, ui
 from explorer.sql_examples import EXAMPLES
 from ibstore import sandbox
 
@@ -84,4 +84,4 @@ with left:
                 others = [c for c in result.columns if c not in (x, y)]
                 colour = plot_colour.selectbox("Colour", [None, *others], key="sql_colour",
                                                format_func=lambda c: "(none)" if c is None else c)
-                ui.show_chart(charts.result_chart(result, x, y, colour), result, "query")
+                ui.show_chart(charts_results.result_chart(result, x, y, colour), result, "query")

@@ -5,7 +5,7 @@ runs carry a badge in their names."""
 
 import streamlit as st
 
-from explorer import charts, seed_bands, smoothing, ui
+from explorer import charts, charts_training, seed_bands, smoothing, ui
 
 store, all_runs, selection = ui.selection_page("Training curves")
 
@@ -45,10 +45,10 @@ def curves() -> None:
     if view == "overlay":
         st.caption("Colour: seed group (the seeds of one config share it, the same on every page); dashes: split. "
                    "Loss on a log axis.")
-        chart = charts.training_curves(drawn, band=by_group, title=title, color_field="group",
-                                       color_domain=ui.group_domain(store, all_runs, selection))
+        chart = charts_training.training_curves(drawn, band=by_group, title=title, color_field="group",
+                                                color_domain=ui.group_domain(store, all_runs, selection))
     else:
-        chart = charts.accuracy_grid(drawn, columns=int(columns), title=title)
+        chart = charts_training.accuracy_grid(drawn, columns=int(columns), title=title)
     ui.show_chart(chart, frame, "training_curves" if view == "overlay" else "accuracy_grid")
 
 

@@ -1,0 +1,130 @@
+"""Training over epochs: accuracy and loss curves, the seed notebook's accuracy grid, the
+gradient norms and their SNR per layer (explorer.charts has the layout and the encodings every
+chart shares)."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from explorer.charts import (
+    AXIS_SPACE,
+    LEGEND_SPACE,
+    MAX_COLUMNS,
+    PAGE_WIDTH,
+    category_color,
+    epoch_x,
+    facet,
+    grid_panel_width,
+    layer_labels,
+    legend,
+    ordered_layer_color,
+    panel_order,
+    titled,
+    with_layer_label,
+)
+
+GRADIENT_QUANTITIES = {"grad_mean_norm": "‖mean of gradient‖", "grad_std_norm": "‖std of gradient‖",
+                       "snr": "SNR (mean/std)", "weight_norm": "‖W‖"}
+
+
+def training_curves(frame: pd.DataFrame, band: bool = False, title: str | None = None,
+                    color_field: str = "panel", color_domain: list[str] | None = None) -> alt.VConcatChart:
+    """Accuracy (axis 0..1) and loss (log axis: an early spike does not flatten the rest) against
+    epoch, a line per panel and split, coloured by `color_field` (`group` colours a seed group's
+    runs alike); with `band`, the spread over seeds from accuracy_min/max and loss_min/max."""
+    domain = color_domain or panel_order(frame, color_field)
+    color = category_color(color_field, domain, orient="bottom", columns=2)
+    width = (PAGE_WIDTH - 2 * AXIS_SPACE) // 2 - 10
+    charts = []
+    for measure, scale in (("accuracy", alt.Scale(domain=[0, 1])), ("loss", alt.Scale(type="log"))):
+        columns = list(dict.fromkeys(["panel", color_field, "split", "epoch", measure]
+                                     + ([f"{measure}_min", f"{measure}_max"] if band else [])))
+        data = frame[columns]
+        if measure == "loss":   # a log axis cannot show zero or negative losses
+            data = data[data["loss"] > 0]
+        line = alt.Chart(data).mark_line(strokeWidth=1.5).encode(
+            x=alt.X("epoch:Q"), y=alt.Y(f"{measure}:Q", scale=scale, title=measure), color=color,
+            detail="panel:N", strokeDash=alt.StrokeDash("split:N", sort=["train", "test"],
+                                                        legend=legend(2, orient="top", direction="horizontal")),
+            tooltip=["panel", "split", "epoch", measure])
+        layers = [line]
+        if band:
+            layers.insert(0, alt.Chart(data).mark_area(opacity=0.15).encode(
+                x="epoch:Q", y=alt.Y(f"{measure}_min:Q", scale=scale, title=measure), y2=f"{measure}_max:Q",
+                color=color, detail="split:N"))
+        charts.append(alt.layer(*layers).properties(width=width, height=280, title=measure))
+    chart = alt.hconcat(*charts)
+    return titled(chart, title)
+
+
+def accuracy_grid(frame: pd.DataFrame, columns: int = 2, title: str | None = None) -> alt.FacetChart:
+    """The seed notebook's accuracy grid: one panel per run or seed group, train and test accuracy
+    against epoch on a 0..1 axis."""
+    columns = min(columns, MAX_COLUMNS)
+    data = frame[["panel", "split", "epoch", "accuracy"]]
+    width = grid_panel_width(columns)
+    splits = [s for s in ("train", "test") if s in set(data["split"])] or panel_order(data, "split")
+    chart = alt.Chart().mark_line(strokeWidth=1.2).encode(
+        x=alt.X("epoch:Q"), y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1])),
+        color=category_color("split", splits, title="split"),
+        tooltip=["panel", "split", "epoch", "accuracy"],
+    ).properties(width=width, height=160)
+    return facet(alt.layer(chart, data=data), data, columns, width, title=title)
+
+
+def accuracy_with_marker(frame: pd.DataFrame, epoch: int) -> alt.LayerChart:
+    """Train and test accuracy against epoch with a rule at `epoch` (below the movie's frame)."""
+    data = frame[["epoch", "split", "accuracy"]]
+    line = alt.Chart(data).mark_line().encode(
+        x="epoch:Q", y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1])),
+        strokeDash=alt.StrokeDash("split:N", sort=["train", "test"], legend=legend(2)))
+    rule = alt.Chart(pd.DataFrame({"epoch": [epoch]})).mark_rule(color="red").encode(x="epoch:Q")
+    return alt.layer(line, rule).properties(width=PAGE_WIDTH - 2 * LEGEND_SPACE - AXIS_SPACE, height=140)
+
+
+def gradient_chart(frame: pd.DataFrame, title: str | None = None) -> alt.FacetChart:
+    """Per layer, the norms of the gradient's mean and std, their ratio (SNR) and the weight norm
+    against epoch: one panel per quantity in a 2 x 2 grid, log value axis (values <= 0 cannot be
+    drawn on it and are left out), symmetric-log epoch axis."""
+    long = with_layer_label(frame).melt(id_vars=["epoch", "layer", "layer_label"],
+                                        value_vars=list(GRADIENT_QUANTITIES), var_name="quantity", value_name="value")
+    long = long[long["value"] > 0]
+    long = long.assign(quantity=long["quantity"].map(GRADIENT_QUANTITIES))
+    width = grid_panel_width(2)
+    chart = alt.Chart(long).mark_line(strokeWidth=1.2).encode(
+        x=epoch_x(frame["epoch"].max(), width=width),
+        y=alt.Y("value:Q", scale=alt.Scale(type="log"), title=None),
+        color=ordered_layer_color(long), detail="layer:O",
+        tooltip=["quantity", "layer_label", "epoch", "value"],
+    ).properties(width=width, height=170)
+    faceted = chart.facet(facet=alt.Facet("quantity:N", sort=list(GRADIENT_QUANTITIES.values()), title=None),
+                          columns=2)
+    faceted = faceted.resolve_scale(y="independent")
+    return titled(faceted, title)
+
+
+def snr_bands(frame: pd.DataFrame, color_domain: list[str] | None = None, title: str | None = None
+              ) -> alt.FacetChart:
+    """The SNR per seed group on one chart per layer: a line (`snr`, over seeds) and its band
+    (`snr_lo` to `snr_hi`) coloured by `group`, log-log. Values <= 0 cannot be drawn on a log axis:
+    a band's lower edge below zero is drawn at the axis' bottom (the smallest positive value)."""
+    data = with_layer_label(frame)[["group", "layer", "layer_label", "epoch", "snr", "snr_lo", "snr_hi", "seeds"]]
+    data = data[data["snr"] > 0]
+    floor = float(data["snr"].min()) if not data.empty else 1e-9
+    data = data.assign(snr_lo=data["snr_lo"].where(data["snr_lo"] > 0, floor))
+    domain = color_domain or panel_order(data, "group")
+    color = category_color("group", domain, title=None, orient="bottom", columns=2)
+    columns = 3
+    width = PAGE_WIDTH // columns - AXIS_SPACE - 10
+    x = epoch_x(frame["epoch"].max(), width=width)
+    y = alt.Y("snr:Q", scale=alt.Scale(type="log"), title="SNR (mean/std)")
+    band = alt.Chart().mark_area(opacity=0.18).encode(x=x, y=alt.Y("snr_lo:Q", scale=alt.Scale(type="log"),
+                                                                   title="SNR (mean/std)"),
+                                                      y2="snr_hi:Q", color=color)
+    line = alt.Chart().mark_line(strokeWidth=1.6).encode(x=x, y=y, color=color,
+                                                         tooltip=["group", "layer_label", "epoch", "snr", "seeds"])
+    faceted = alt.layer(band, line, data=data).properties(width=width, height=170).facet(
+        facet=alt.Facet("layer_label:N", title="layer", sort=layer_labels(data),
+                        header=alt.Header(labelFontWeight="bold")), columns=columns)
+    return titled(faceted, title)
