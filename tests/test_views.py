@@ -100,6 +100,7 @@ def test_a_config_with_thousands_of_keys_cannot_make_runs_unusably_wide():
     assert con.execute("SELECT initial_bias FROM runs ORDER BY run_id").fetchall() == [(0.5,), (1.0,)]
 
 
+@pytest.mark.slow  # runs SQL in its worker process
 def test_gradients_and_activations_carry_the_layer_name_of_mi_and_null_in_older_files(tmp_path):
     import pyarrow.parquet as pq
 
