@@ -19,7 +19,7 @@ from trainer.tables import compact_run
 
 pytestmark = pytest.mark.slow   # every statement runs in a sandbox worker process
 
-ITERATIONS = 300
+ITERATIONS = 100
 COUNT = "SELECT count(*) AS n, count(DISTINCT epoch) AS epochs FROM metrics WHERE run_id = 'r'"
 
 
