@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
 from explorer.results import ResultStore
 from ibstore import index
 from ibstore.sandbox import run_query

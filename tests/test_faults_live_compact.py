@@ -13,8 +13,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import REPO
+
 from ibstore import index
 from ibstore.index import scan
 from trainer import cli, config

@@ -1,7 +1,8 @@
 """Two `trainer sweep --resume` of one cohort at once (issue 17): a sweep is killed (kill -9,
-workers included) mid-training, then two resuming sweeps start together. Between them each
-unfinished run is trained once (a witness logs every writer that takes a run), every epoch is in
-each run's tables exactly once, and both exit 0 with a final tally that is true."""
+workers included) mid-training once every run has a checkpoint, then two resuming sweeps start
+together. Between them each unfinished run is trained once (a witness logs every writer that
+takes a run), every epoch is in each run's tables exactly once, and both exit 0 with a final
+tally that is true."""
 
 from __future__ import annotations
 
@@ -12,15 +13,24 @@ import signal
 import time
 
 import pytest
+from test_sweep import (
+    COUNT_WRITERS,
+    REPO,
+    TINY,
+    metrics,
+    run_json,
+    sweep_process,
+    wait_for,
+    write_config,
+)
 
 from ibstore.progress import read_progress
 from ibstore.sandbox import run_query
-from test_sweep import COUNT_WRITERS, REPO, TINY, metrics, run_json, sweep_process, wait_for, write_config
 from trainer import config
 from trainer.schedule import logged_epochs
 from trainer.tables import read_table, table_files
 
-EPOCHS = 4000   # long enough for the victim to be killed after its first flush, before it ends
+EPOCHS = 4000   # long enough for the victim to be killed after its first checkpoint (5 s), before it ends
 BIASES = [0, 0.25, 0.5]
 SCHEDULE = {"every": 10}
 
@@ -36,8 +46,9 @@ def test_two_resuming_sweeps_of_one_cohort_train_each_run_once(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(hooks), "XDG_CACHE_HOME": str(tmp_path / "cache")}
 
     victim = sweep_process(path, root, "--workers", "1", env=env)
-    wait_for(lambda: any((root / "runs" / run_id / "metrics.part-000001.parquet").exists() for run_id in run_ids)
-             or victim.poll() is not None, timeout=300, what="the first flush")
+    checkpointed = lambda: {r for r in run_ids if list((root / "runs" / r).glob("checkpoints/*.npz"))}
+    wait_for(lambda: checkpointed() == set(run_ids) or victim.poll() is not None, timeout=300,
+             what="a checkpoint of every run")
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait()
     assert victim.returncode == -signal.SIGKILL, "the sweep ended before it could be killed"
@@ -51,14 +62,15 @@ def test_two_resuming_sweeps_of_one_cohort_train_each_run_once(tmp_path):
     second = sweep_process(path, root, "--workers", "1", "--resume", "--sweep-id", "second", env=env)
     outputs = [process.communicate(timeout=600) for process in (first, second)]
     assert (first.returncode, second.returncode) == (0, 0), outputs
-    print(*(text for pair in outputs for text in pair), sep="\n----\n")
+    assert any(f"{len(unfinished)} interrupted run(s) continue from their last checkpoint" in out
+               for out, _ in outputs), outputs
 
     trained = collections.Counter(line.split()[0] for line in log.read_text().splitlines())
     assert trained == dict.fromkeys(unfinished, 1), trained   # each unfinished run trained exactly once
     tallies = []
     for out, err in outputs:
         assert "Traceback" not in err
-        done = re.search(r"^done: (\d+) completed of (\d+) planned \((\d+) trained by this sweep\)$", out, re.M)
+        done = re.search(r"^done: (\d+) completed of (\d+) planned \((\d+) trained by this sweep\)$", out, re.MULTILINE)
         assert done, out
         tallies.append(tuple(int(n) for n in done.groups()))
     assert [(completed, planned) for completed, planned, _ in tallies] == [(len(run_ids), len(run_ids))] * 2

@@ -9,11 +9,11 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
+from test_compaction_readers import WRITER
+
 from explorer.results import ResultStore
-from ibstore import sandbox
-from test_compaction_readers import WRITER, root  # noqa: F401  (root: the fixture, a private index cache)
+from ibstore import index, sandbox
 from trainer.store import RunWriter
 from trainer.tables import compact_run
 
@@ -21,6 +21,14 @@ pytestmark = pytest.mark.slow   # every statement runs in a sandbox worker proce
 
 ITERATIONS = 100
 COUNT = "SELECT count(*) AS n, count(DISTINCT epoch) AS epochs FROM metrics WHERE run_id = 'r'"
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))   # a private index cache
+    index.forget()
+    yield tmp_path / "results"
+    index.forget()
 
 
 def write_parts(root, run_id: str, epochs: int) -> None:
@@ -74,7 +82,7 @@ def test_sql_statements_looping_through_compactions_see_no_exception(root):
                 assert set(counts["run_id"]) <= set(runs) and set(counts["n"]) <= {2, 4, 6}   # whole flushes
                 table, _ = store.sql_head(f"SELECT * FROM mi WHERE run_id IN ({listed})", 10)
                 assert table.num_rows <= 10
-            except Exception as error:   # counted, so the test reports every one
+            except Exception as error:   # noqa: BLE001 (counted, so the test reports every one)
                 failures.append(f"{type(error).__name__}: {error}")
         print(f"{ITERATIONS} iterations, {len(failures)} exceptions")
     finally:

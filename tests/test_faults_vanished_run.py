@@ -8,12 +8,12 @@ import shutil
 import time
 
 import pytest
+from test_app import open_app, texts, url_runs
 
 from bench.make_results import write_run
 from explorer import ui
 from explorer.results import ResultStore
 from ibstore import index
-from test_app import open_app, texts, url_runs
 
 pytestmark = pytest.mark.slow   # sandbox workers, the app under AppTest
 
