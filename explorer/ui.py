@@ -81,29 +81,25 @@ def plain(text: object) -> str:
 
 def init_selection(all_runs: pd.DataFrame) -> list[str]:
     """The selection for this script run, before any page draws: the one a page set last run
-    (`set_selection`), else the URL's ids if it names any (ids the root lacks are dropped and
-    remembered for `unknown_warning`), else this session's, else the first MAX_DEFAULT_RUNS runs.
-    The URL and the sidebar are set to it."""
+    (`set_selection`), else the URL's ids if it names any, else this session's, else the first
+    MAX_DEFAULT_RUNS runs; ids the root lacks (never held, or removed since they were chosen) are
+    dropped and remembered for `unknown_warning`. The URL and the sidebar are set to it."""
     known = list(all_runs["run_id"])
     known_set = set(known)
     wanted = list(dict.fromkeys(st.query_params.get_all(URL_RUNS)))
+    # ids this session or a page chose were in the root then: one it lacks now was removed since
+    chosen_before = set(st.session_state.get(SELECTION, [])) | set(st.session_state.get(PENDING, []))
     if PENDING in st.session_state:
-        selection = [r for r in st.session_state.pop(PENDING) if r in known_set]
+        asked, fallback = st.session_state.pop(PENDING), []
     elif wanted:
-        selection = [r for r in wanted if r in known_set]
-        unknown = [r for r in wanted if r not in known_set]
-        if unknown:
-            # ids this session had selected were in the root: their folders have been removed since
-            shown = set(st.session_state.get(SELECTION, []))
-            selection = selection or known[:MAX_DEFAULT_RUNS]
-            st.session_state[UNKNOWN] = (unknown, selection, [r for r in unknown if r in shown])
-    elif SELECTION in st.session_state:
-        selection = [r for r in st.session_state[SELECTION] if r in known_set]
-        removed = [r for r in st.session_state[SELECTION] if r not in known_set]
-        if removed:
-            st.session_state[UNKNOWN] = (removed, selection, removed)
+        asked, fallback = wanted, known[:MAX_DEFAULT_RUNS]
     else:
-        selection = known[:MAX_DEFAULT_RUNS]
+        asked, fallback = st.session_state.get(SELECTION, known[:MAX_DEFAULT_RUNS]), []
+    selection = [r for r in asked if r in known_set]
+    unknown = [r for r in asked if r not in known_set]
+    if unknown:
+        selection = selection or fallback
+        st.session_state[UNKNOWN] = (unknown, selection, [r for r in unknown if r in chosen_before])
     st.session_state[SELECTION] = selection
     st.query_params[URL_RUNS] = selection
     return selection

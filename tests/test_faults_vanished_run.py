@@ -8,7 +8,7 @@ import shutil
 import time
 
 import pytest
-from test_app import open_app, texts, url_runs
+from test_app import PAGES, open_app, texts, url_runs
 
 from bench.make_results import write_run
 from explorer import ui
@@ -47,7 +47,7 @@ def test_the_store_answers_with_the_remaining_runs(three_runs):
         assert write_run(root, "tanh", {"activation_fn": "tanh", "epochs": 20}, seed=0, logged=5) == ids[0]
 
 
-@pytest.mark.parametrize("page", ["config", "compare", "sql"])
+@pytest.mark.parametrize("page", PAGES)
 def test_the_explorer_shows_the_remaining_runs_and_names_the_removed_one(three_runs, monkeypatch, page):
     root, ids = three_runs   # a root per page: the app keeps one store per root for every session
     at = open_app(monkeypatch, root, page, runs=ids)
