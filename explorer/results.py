@@ -18,6 +18,7 @@ files that cannot be read are skipped and listed in `.problems`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -112,19 +113,45 @@ class ResultStore:
         return cursor
 
     def _read(self, query: Callable[..., T], *args: Any, runs: list[str] | None, phases: bool = False) -> T:
-        """`query(cursor, *args)` on the current snapshot, over the runs `runs` (None: every run).
-        A file the snapshot lists can vanish before it is read (a compaction replaces parts by
-        the base, a fresh start removes a run's files); then rescan and retry, up to
-        READ_ATTEMPTS times: the new scan lists the compacted file, or the run's problem."""
+        """`query(cursor, *args)` on the current snapshot, over the runs `runs` (None: every run),
+        retried on a new snapshot when a file it was to read is gone (`_retried`)."""
+        return self._retried(lambda snapshot: query(self.connection(snapshot, runs=runs, phases=phases), *args))
+
+    def _retried(self, read: Callable[[Scan], T]) -> T:
+        """`read(snapshot)` on the current snapshot. A file the snapshot lists can vanish before it
+        is read (a compaction replaces parts by the base, a fresh start removes a run's files, a
+        run folder is deleted); then rescan and retry, up to READ_ATTEMPTS times: the new scan
+        lists the compacted file, or no longer the run."""
         attempt = 1
         while True:
             try:
-                return query(self.connection(runs=runs, phases=phases), *args)
-            except duckdb.InvalidInputException as error:
-                if "reading the stream registered as" not in str(error) or attempt == READ_ATTEMPTS:
+                return read(self.snapshot())
+            except (duckdb.InvalidInputException, sandbox.FileVanished) as error:
+                # In this process a lost file surfaces as DuckDB's failure to read an Arrow stream;
+                # in a sandbox worker the worker names it (sandbox.FileVanished).
+                lost_file = isinstance(error, sandbox.FileVanished) or "reading the stream registered as" in str(error)
+                if not lost_file or attempt == READ_ATTEMPTS:
                     raise
             attempt += 1
             self.refresh()
+
+    def _statement(self, run: Callable[[Scan, sandbox.Limits], T], limits: sandbox.Limits) -> T:
+        """A sandbox statement `run(snapshot, limits)`, retried as `_retried` does; every attempt
+        shares the one time limit, so a retried statement still ends within it."""
+        if limits.timeout_s is None:
+            return self._retried(lambda snapshot: run(snapshot, limits))
+        deadline = time.monotonic() + limits.timeout_s
+
+        def attempt(snapshot: Scan) -> T:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise sandbox.QueryStopped(limits.timeout_s)
+            return run(snapshot, dataclasses.replace(limits, timeout_s=left))
+
+        try:
+            return self._retried(attempt)
+        except sandbox.QueryStopped:   # stopped on a retry: the time limit is the caller's, not what was left
+            raise sandbox.QueryStopped(limits.timeout_s) from None
 
     def version(self) -> int:
         """A number that changes when anything read from the root changes: a cache key."""
@@ -145,8 +172,7 @@ class ResultStore:
             return self._runs_memo[1].copy()
         # `where` is a visitor's SQL: it runs like the SQL page's, on its own sandbox connection
         # with the app's time limit, and only the matching run ids come back.
-        matched = sandbox.run_query(self.snapshot(), queries.runs_condition_sql(where),
-                                    sandbox.Limits(timeout_s=sandbox.APP_TIMEOUT_S))
+        matched = self.sql(queries.runs_condition_sql(where), sandbox.Limits(timeout_s=sandbox.APP_TIMEOUT_S))
         runs = self.runs()
         return runs[runs["run_id"].isin(matched["run_id"])].reset_index(drop=True)
 
@@ -157,8 +183,13 @@ class ResultStore:
     def sql(self, query: str, limits: sandbox.Limits = sandbox.Limits()) -> pd.DataFrame:
         """Ad hoc read-only SQL over the views (runs, config, metrics, mi, gradients, activations, ...),
         on its own sandbox connection, discarded afterwards (ibstore.sandbox); SqlError if refused,
-        failing or over `limits.timeout_s`."""
-        return sandbox.run_query(self.snapshot(), query, limits)
+        failing or over `limits.timeout_s`. A statement that loses a file to a compaction runs
+        again on a new scan (`_statement`)."""
+        return self._statement(lambda snapshot, left: sandbox.run_query(snapshot, query, left), limits)
+
+    def sql_head(self, query: str, max_rows: int, limits: sandbox.Limits = sandbox.Limits()) -> tuple[pa.Table, int]:
+        """The first `max_rows` rows of `query` and its total row count (the SQL page), as `sql`."""
+        return self._statement(lambda snapshot, left: sandbox.head(snapshot, query, max_rows, left), limits)
 
     def configs(self, run_ids: list[str] | None = None) -> dict[str, dict[str, Any]]:
         """run_id -> resolved config, of every run or of `run_ids` (only those records are read)."""

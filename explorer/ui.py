@@ -26,7 +26,8 @@ NOT_RECORDED = "not recorded for this run"
 SPLITS = ("train", "test", "full")
 SELECTION = "selection"          # session key of the sidebar's multiselect: the selected run ids
 URL_RUNS = "runs"                # the URL holds the selection as ?runs=a&runs=b
-UNKNOWN = "unknown_runs"         # session key: (ids a URL named that the root lacks, the selection then)
+UNKNOWN = "unknown_runs"         # session key: (ids a URL named that the root lacks, the selection then,
+                                 # those of them this session had selected: removed since)
 PENDING = "pending_selection"    # session key: a selection a page made, applied on the next script run
 BADGES = {"dead_network": "dead", "diverged": "diverged"}
 # The rule behind each badge (the trainer's flags; DESIGN.md, "Results root").
@@ -81,24 +82,25 @@ def plain(text: object) -> str:
 
 def init_selection(all_runs: pd.DataFrame) -> list[str]:
     """The selection for this script run, before any page draws: the one a page set last run
-    (`set_selection`), else the URL's ids if it names any (ids the root lacks are dropped and
-    remembered for `unknown_warning`), else this session's, else the first MAX_DEFAULT_RUNS runs.
-    The URL and the sidebar are set to it."""
+    (`set_selection`), else the URL's ids if it names any, else this session's, else the first
+    MAX_DEFAULT_RUNS runs; ids the root lacks (never held, or removed since they were chosen) are
+    dropped and remembered for `unknown_warning`. The URL and the sidebar are set to it."""
     known = list(all_runs["run_id"])
     known_set = set(known)
     wanted = list(dict.fromkeys(st.query_params.get_all(URL_RUNS)))
+    # ids this session or a page chose were in the root then: one it lacks now was removed since
+    chosen_before = set(st.session_state.get(SELECTION, [])) | set(st.session_state.get(PENDING, []))
     if PENDING in st.session_state:
-        selection = [r for r in st.session_state.pop(PENDING) if r in known_set]
+        asked, fallback = st.session_state.pop(PENDING), []
     elif wanted:
-        selection = [r for r in wanted if r in known_set]
-        unknown = [r for r in wanted if r not in known_set]
-        if unknown:
-            selection = selection or known[:MAX_DEFAULT_RUNS]
-            st.session_state[UNKNOWN] = (unknown, selection)
-    elif SELECTION in st.session_state:
-        selection = [r for r in st.session_state[SELECTION] if r in known_set]
+        asked, fallback = wanted, known[:MAX_DEFAULT_RUNS]
     else:
-        selection = known[:MAX_DEFAULT_RUNS]
+        asked, fallback = st.session_state.get(SELECTION, known[:MAX_DEFAULT_RUNS]), []
+    selection = [r for r in asked if r in known_set]
+    unknown = [r for r in asked if r not in known_set]
+    if unknown:
+        selection = selection or fallback
+        st.session_state[UNKNOWN] = (unknown, selection, [r for r in unknown if r in chosen_before])
     st.session_state[SELECTION] = selection
     st.query_params[URL_RUNS] = selection
     return selection
@@ -157,15 +159,22 @@ def selection_sidebar(all_runs: pd.DataFrame) -> None:
 
 
 def unknown_warning() -> None:
-    """Names the ids a URL asked for that the root does not hold, while that selection stands."""
+    """Names the ids a URL asked for that the root does not hold, while that selection stands:
+    selected runs whose folders were removed meanwhile, and ids the root never held."""
     if UNKNOWN not in st.session_state:
         return
-    unknown, applied = st.session_state[UNKNOWN]
+    unknown, applied, removed = st.session_state[UNKNOWN]
     if set(applied) != set(selection()):   # the Runs page may reorder it: that is no change
         del st.session_state[UNKNOWN]
         return
-    st.warning(f"The link names {len(unknown)} run(s) this results root does not hold: "
-               f"{plain(', '.join(unknown))}. They are left out of the selection.", icon=":material/link_off:")
+    if removed:
+        st.warning(f"{len(removed)} selected run(s) are no longer in this results root (their folders were "
+                   f"removed): {plain(', '.join(removed))}. They are left out of the selection.",
+                   icon=":material/folder_off:")
+    linked = [r for r in unknown if r not in removed]
+    if linked:
+        st.warning(f"The link names {len(linked)} run(s) this results root does not hold: "
+                   f"{plain(', '.join(linked))}. They are left out of the selection.", icon=":material/link_off:")
 
 
 # badges: flags the trainer wrote into run.json (dead_network, diverged)

@@ -66,8 +66,9 @@ def start_server() -> None:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a worker ended. kind: done, memory (an allocation failed under the bound), error
-    (DuckDB refused or failed: `text` is its message), killed (time limit or interrupt), died
+    """How a worker ended. kind: done, memory (an allocation failed under the bound), vanished
+    (a file to read was gone: a FileNotFoundError, `text` names it), error (DuckDB refused or
+    failed: `text` is its message), killed (time limit or interrupt), died
     (ended without a report: `text` names the signal or exit code). `peak_rss_bytes`: the
     worker's peak resident memory, if it could be measured."""
     kind: str
@@ -203,7 +204,8 @@ def _work(open_reader: Callable[..., pa.RecordBatchReader], args: tuple, memory_
     except BrokenPipeError:
         pass   # the caller has every row it wants
     except Exception as error:   # reported, never lost: the caller raises it
-        kind, text = ("memory" if out_of_memory(error) else "error"), str(error) or type(error).__name__
+        kind = "memory" if out_of_memory(error) else "vanished" if isinstance(error, FileNotFoundError) else "error"
+        text = str(error) or type(error).__name__
     batches_out.close()   # the caller's read ends here, then it reads the report
     report_out.send((kind, text, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
     report_out.close()

@@ -69,6 +69,11 @@ class MemoryLimitExceeded(SqlError):
         super().__init__(f"query stopped: it needed more than {size_text(memory_bytes)} of memory (the memory limit)")
 
 
+class FileVanished(SqlError):
+    """A file the statement was to read is gone since its scan (a compaction replaced parts by
+    their base, a run folder was removed): the same statement on a new scan can succeed."""
+
+
 GIB = 1 << 30
 NO_FOLDER = "/nonexistent"   # DuckDB's folders, shown in its settings instead of the user's
 MEMORY_BYTES = GIB
@@ -219,6 +224,8 @@ class Statement:
             return self._stopped or QueryInterrupted()
         if outcome.kind == "memory":
             return MemoryLimitExceeded(self.limits.memory_bytes)
+        if outcome.kind == "vanished":
+            return FileVanished(one_line(outcome.text))
         if outcome.kind == "error":
             return SqlError(one_line(outcome.text))
         return SqlError(f"the query's process ended without an answer ({outcome.text})")
@@ -260,14 +267,18 @@ def _naming_failures(reader: pa.RecordBatchReader, sources: dict[str, ViewSource
 
 
 def _named(error: Exception, sources: dict[str, ViewSource]) -> Exception:
-    """A failure to read a table's files (changed since the scan: damaged, replaced) with the
-    run and file that cause it: each file of that table is checked as the scan would."""
+    """A failure to read a table's files (changed since the scan: damaged, replaced, gone) with
+    the run and file that cause it: each file of that table is checked as the scan would; a
+    file that is gone gives a FileNotFoundError (the worker reports it as `vanished`)."""
     found = re.search(r"reading the stream registered as '(\w+)' failed", str(error))
     source = sources.get(found.group(1)) if found else None
     if not isinstance(source, tuple) or out_of_memory(error):
         return error
     table, paths, run_ids = source
     for path, run_id in zip(paths, run_ids):
+        if not os.path.lexists(path):   # reported as `vanished`: the caller may rescan and retry
+            return FileNotFoundError(f"{table} of run {run_id} cannot be read: {path} is gone "
+                                     f"(compacted or removed since the scan; a new scan lists what replaced it)")
         problem = table_file_problem(path, table)
         if problem:
             return SqlError(f"{table} of run {run_id} cannot be read: {path} "

@@ -17,6 +17,8 @@ from ibstore.sandbox import run_query
 from trainer import cli
 from trainer.store import RunWriter, StoreError
 
+pytestmark = pytest.mark.slow   # each test runs mount and umount, and sandbox workers
+
 
 @contextlib.contextmanager
 def tmpfs(tmp_path, monkeypatch, size: str):

@@ -76,12 +76,23 @@ def rewrite_table(run_dir: Path, table: str, transform: Callable[[pa.Table], pa.
         path.unlink(missing_ok=True)
 
 
+def leftover_temporaries(run_dir: Path) -> list[Path]:
+    """Temporary files of table writes that never finished (".T.parquet.XXXX.tmp", trainer.atomic):
+    a process killed while writing a part or a base leaves one, which no reader opens."""
+    return [path for path in sorted(run_dir.glob(".*.tmp"))
+            if layout.parse_table_file(path.name[1:].removesuffix(".tmp").rsplit(".", 1)[0])]
+
+
 def compact_run(run_dir: Path) -> int:
-    """Merge each table's parts into its base file; returns how many part files were merged."""
+    """Merge each table's parts into its base file and remove what killed writes left; returns
+    how many part files were merged. Under the run's lock no live process is writing the
+    temporaries, so each is a dead write's."""
     merged = 0
     for table, parts in all_parts(run_dir).items():
         rewrite_table(run_dir, table, lambda rows: rows)
         merged += len(parts)
+    for path in leftover_temporaries(run_dir):
+        path.unlink(missing_ok=True)
     return merged
 
 

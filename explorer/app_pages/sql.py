@@ -55,7 +55,7 @@ with left:
         try:
             statement = sql_selection.with_selected(query, ui.selection()) if sql_selection.names_selected(query) \
                 else query
-            table, total = sandbox.head(snapshot, statement, MAX_SHOWN_ROWS, limits)
+            table, total = store.sql_head(statement, MAX_SHOWN_ROWS, limits)
         except sandbox.QueryStopped as error:
             st.error(f"query stopped after {error.seconds:g} s (the time limit in the sidebar's SQL settings)",
                      icon=":material/timer_off:")
