@@ -28,7 +28,7 @@ from trainer.store import RunWriter
 from trainer.tables import all_parts, leftover_temporaries, read_table, table_files
 
 EPOCHS = 150           # 150 flushes: 150 parts per table, 300 in all
-WANTED_MID_KILLS = 2
+WANTED_MID_KILLS = 1
 MAX_ATTEMPTS = 40
 RUN = "r"
 ROWS_PER_EPOCH = {"metrics": 2, "mi": 1}
