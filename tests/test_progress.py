@@ -88,7 +88,7 @@ def test_on_a_terminal_the_bar_is_redrawn_while_nothing_is_reported(clock):
     clock.now += progress.BAR_SECONDS
     bar.tick()
     assert out.getvalue().count("\r") > drawn
-    assert "0/1000" in out.getvalue().split("\r")[-1]
+    assert "0/1000 network-epochs" in out.getvalue().split("\r")[-1]
     bar.close()
 
 

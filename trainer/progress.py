@@ -12,6 +12,8 @@ every LINE_SECONDS. Both carry rate and ETA (tqdm's own formatting).
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 import time
 from collections import Counter
@@ -26,6 +28,7 @@ BAR_SECONDS = 1.0
 # Without a terminal, one plain progress line this often (seconds; `trainer sweep --progress-seconds`).
 LINE_SECONDS = 10.0
 PLAIN_FORMAT = "{desc}: {n_fmt}/{total_fmt} network-epochs ({percentage:.0f}%) [{elapsed}<{remaining}, {rate_fmt}]{postfix}"
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} network-epochs [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
 
 
 @dataclass(frozen=True)
@@ -57,12 +60,12 @@ class SweepBar:
     def __init__(self, total: int, runs: int, terminal: bool | None = None,
                  line_seconds: float = LINE_SECONDS, stream: TextIO | None = None):
         self.stream = stream or sys.stderr
-        self.terminal = self.stream.isatty() if terminal is None else terminal
+        self.terminal = shows_a_bar(self.stream) if terminal is None else terminal
         self.total, self.done, self.runs, self.runs_ended = total, 0, runs, 0
         self.line_seconds = line_seconds
         self.started = self.last_shown = time.monotonic()
-        self.bar = tqdm(total=total, desc="sweep", unit="epoch", dynamic_ncols=True, mininterval=0.5,
-                        file=self.stream) if self.terminal else None
+        self.bar = tqdm(total=total, desc="sweep", unit="epoch", bar_format=BAR_FORMAT, dynamic_ncols=True,
+                        mininterval=0.5, file=self.stream) if self.terminal else None
         self._show_postfix()
 
     def trained(self, network_epochs: int) -> None:
@@ -117,6 +120,15 @@ class SweepBar:
     def _show_postfix(self) -> None:
         if self.bar is not None:
             self.bar.set_postfix_str(self._postfix())
+
+
+def shows_a_bar(stream: TextIO) -> bool:
+    """A terminal that reports its width (a terminal of 0 columns, e.g. a pty nobody sized, would
+    show an empty bar: it gets the plain lines)."""
+    try:
+        return stream.isatty() and os.get_terminal_size(stream.fileno()).columns > 0
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
 
 
 class GroupEpochs:
