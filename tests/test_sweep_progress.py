@@ -5,6 +5,7 @@ sweep as a process: slow tier."""
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import pty
 import re
@@ -71,7 +72,7 @@ def progress_times(chunks: list[tuple[float, bytes]]) -> list[tuple[float, int, 
 def assert_regular(frames: list[tuple[float, int, int]], started: float, ended: float) -> None:
     """Progress from the start to the end of the sweep, no gap longer than PROGRESS_EVERY_S, ending at 100 %."""
     times = [started, *(t for t, _, _ in frames), ended]
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert max(gaps) <= PROGRESS_EVERY_S, f"progress gaps {gaps}"
     assert frames[-1][1] == frames[-1][2] == 4 * COHORT["epochs"], frames[-1]
     assert any(0 < done < total for _, done, total in frames), "no progress while training"
