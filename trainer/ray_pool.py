@@ -24,7 +24,7 @@ from pathlib import Path
 
 from trainer.local_pool import SHUTDOWN_GRACE_SECONDS
 from trainer.plan import Group, SweepError
-from trainer.progress import BAR_SECONDS, Listener
+from trainer.progress import BAR_SECONDS, Listener, Trained
 from trainer.shipping import RunChanges, ShipError, ShippedRuns, train_shipped
 from trainer.store import unwritable
 from trainer.task import GroupResult, lost_group, train_group
@@ -36,8 +36,8 @@ MODES = (AUTO, SHARED, SHIP)
 def run_ray(groups: list[Group], root: Path, address: str, progress: Listener,
             local_cpus: int | None = None, mode: str = AUTO) -> None:
     """Train the groups on the cluster at `address`; tell `progress` each result (its report
-    False: start no more). Progress within a group is not reported from Ray workers: a
-    group's epochs count when it ends.
+    False: start no more). Workers that ship their files report progress within a group; with
+    a shared root a group's epochs count when it ends.
 
     `address`: "auto", "ray://host:port", "host:port", or "local" to start a Ray
     instance on this machine with `local_cpus` CPUs. If Ray is already
@@ -90,9 +90,8 @@ def _run_shared(ray, groups: list[Group], root: Path, progress: Listener) -> Non
 def _run_shipped(ray, groups: list[Group], root: Path, progress: Listener) -> None:
     """At most one group per cluster CPU is in flight: a group's runs are locked (and show as
     running) from when it is handed to Ray until its last file is written."""
-    # Complexity 16 (over the house limit of 15): the three ways a stream's item ends a group
-    # (task failed, files refused, result) each release the runs' locks before reading them back,
-    # in this order; one loop keeps that order visible.
+    # The three ways a stream's item ends a group (task failed, files refused, result) each release
+    # the runs' locks before reading them back, in this order; one loop keeps that order visible.
     remote = ray.remote(num_cpus=1, max_retries=0)(_shipped_task)
     slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
     waiting = deque(groups)
@@ -115,16 +114,14 @@ def _run_shipped(ray, groups: list[Group], root: Path, progress: Listener) -> No
     try:
         start_next()
         while pending:
-            stream = _next_ready(ray, pending, progress)
+            stream, item = _next_item(ray, pending, progress)
             runs, started = pending[stream]
-            try:
-                item = ray.get(next(stream))
-            except (ray.exceptions.RayError, StopIteration) as error:
+            if isinstance(item, BaseException):
                 # The task ended (never cancel it now: its worker process may already run another);
                 # what it shipped stays, its runs read as interrupted once free.
                 pending.pop(stream)
                 runs.release()
-                result = lost_group(runs.to_train, root, f"Ray task failed: {_why(error)}")
+                result = lost_group(runs.to_train, root, f"Ray task failed: {_why(item)}")
             else:
                 if isinstance(item, RunChanges):
                     try:
@@ -159,6 +156,20 @@ def _next_ready(ray, pending: dict, progress: Listener):
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=BAR_SECONDS)
         if ready:
             return ready[0]
+
+
+def _next_item(ray, pending: dict, progress: Listener):
+    """(stream, its next item) of the first pending stream with one; the error instead if the
+    stream's task failed or ended. Progress reports are passed to `progress` on the way."""
+    while True:
+        stream = _next_ready(ray, pending, progress)
+        try:
+            item = ray.get(next(stream))
+        except (ray.exceptions.RayError, StopIteration) as error:
+            return stream, error
+        if not isinstance(item, Trained):
+            return stream, item
+        progress.trained(item)
 
 
 def workers_see_root(ray, root: Path) -> bool:
