@@ -21,8 +21,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
-from tqdm import tqdm
-
 # The bar is redrawn at least this often (seconds), even while no worker reports.
 BAR_SECONDS = 1.0
 # Without a terminal, one plain progress line this often (seconds; `trainer sweep --progress-seconds`).
@@ -64,6 +62,9 @@ class SweepBar:
         self.total, self.done, self.runs, self.runs_ended = total, 0, runs, 0
         self.line_seconds = line_seconds
         self.started = self.last_shown = time.monotonic()
+        from tqdm import tqdm   # here, not at the top: `trainer ls` imports this module for LINE_SECONDS
+
+        self.tqdm = tqdm
         self.bar = tqdm(total=total, desc="sweep", unit="epoch", bar_format=BAR_FORMAT, dynamic_ncols=True,
                         mininterval=0.5, file=self.stream) if self.terminal else None
         self._show_postfix()
@@ -85,11 +86,11 @@ class SweepBar:
     def run_ended(self, line: str) -> None:
         """A run's line (on stdout), above the bar."""
         self.runs_ended += 1
-        tqdm.write(line, file=sys.stdout)
+        self.tqdm.write(line, file=sys.stdout)
         self._show_postfix()
 
     def note(self, line: str) -> None:
-        tqdm.write(line, file=sys.stdout)
+        self.tqdm.write(line, file=sys.stdout)
 
     def tick(self) -> None:
         """Redraw the bar, or print the plain line when it is due; call at least every BAR_SECONDS."""
@@ -107,7 +108,7 @@ class SweepBar:
             self._print_line(time.monotonic())
 
     def plain_line(self, now: float) -> str:
-        return tqdm.format_meter(self.done, max(self.total, self.done), now - self.started, prefix="sweep",
+        return self.tqdm.format_meter(self.done, max(self.total, self.done), now - self.started, prefix="sweep",
                                  unit="epoch", bar_format=PLAIN_FORMAT, postfix=self._postfix())
 
     def _print_line(self, now: float) -> None:
