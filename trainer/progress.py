@@ -57,14 +57,15 @@ class SweepBar:
 
     def __init__(self, total: int, runs: int, terminal: bool | None = None,
                  line_seconds: float = LINE_SECONDS, stream: TextIO | None = None):
+        # Imported here, not at the top: `trainer ls` imports this module (for LINE_SECONDS).
+        from tqdm import tqdm
+
+        self.tqdm = tqdm
         self.stream = stream or sys.stderr
         self.terminal = shows_a_bar(self.stream) if terminal is None else terminal
         self.total, self.done, self.runs, self.runs_ended = total, 0, runs, 0
         self.line_seconds = line_seconds
         self.started = self.last_shown = time.monotonic()
-        from tqdm import tqdm   # here, not at the top: `trainer ls` imports this module for LINE_SECONDS
-
-        self.tqdm = tqdm
         self.bar = tqdm(total=total, desc="sweep", unit="epoch", bar_format=BAR_FORMAT, dynamic_ncols=True,
                         mininterval=0.5, file=self.stream) if self.terminal else None
         self._show_postfix()
