@@ -73,6 +73,9 @@ def test_a_finished_groups_untrained_epochs_leave_the_total(clock, capsys):
     bar.run_ended("a line")
     bar.run_ended("b line")
     assert ledger.untrained(["c"]) == 50        # a group that never reported (its worker died)
+    ledger.plan({"d": 10, "e": 10})
+    ledger.trained(Trained(("d",), 10))         # e was held: the worker trained only d
+    assert ledger.untrained(["d", "e"]) == 10
     bar.replan(-50, runs=-1)
     clock.now += 12
     bar.close()

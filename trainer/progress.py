@@ -150,7 +150,10 @@ class GroupEpochs:
         self.reported[frozenset(report.run_ids)] += report.network_epochs
 
     def untrained(self, run_ids: Iterable[str]) -> int:
-        """A group ended: the epochs it planned and did not report (forgotten from the ledger)."""
+        """A group ended: the epochs it planned and did not report (forgotten from the ledger).
+        Reports of a part of the group count too (a shipped group trains only the runs the
+        driver could claim)."""
         run_ids = frozenset(run_ids)
         planned = sum(self.planned.pop(run_id, 0) for run_id in run_ids)
-        return planned - self.reported.pop(run_ids, 0)
+        reported = sum(self.reported.pop(key) for key in [key for key in self.reported if key <= run_ids])
+        return planned - reported
