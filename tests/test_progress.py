@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-from types import SimpleNamespace
 
 import pytest
 
@@ -14,7 +13,7 @@ from trainer import progress, quiet
 from trainer.cli import build_parser
 from trainer.config import plan as plan_experiments
 from trainer.plan import Plan, Task
-from trainer.progress import GroupEpochs, SweepBar, Trained
+from trainer.progress import GroupEpochs, SweepBar, Trained, to_driver
 from trainer.sweep import planned_epochs, run_line
 from trainer.task import RunResult
 
@@ -147,14 +146,13 @@ def test_descriptor_2_loses_the_notices_and_keeps_everything_else(capfd):
 
 
 def test_a_workers_progress_to_a_sweep_that_is_gone_stops_it_as_an_interrupt():
-    from trainer.local_pool import _progress_sender
-
-    class Closed:
-        def send(self, message):
-            raise BrokenPipeError(32, "Broken pipe")
+    def closed(message):
+        raise BrokenPipeError(32, "Broken pipe")
 
     with pytest.raises(KeyboardInterrupt):
-        _progress_sender(Closed())(Trained(("a",), 10))
+        to_driver(closed, (OSError,))(Trained(("a",), 10))
     sent = []
-    _progress_sender(SimpleNamespace(send=sent.append))(Trained(("a",), 10))
+    to_driver(sent.append, (OSError,))(Trained(("a",), 10))
     assert sent == [Trained(("a",), 10)]
+    with pytest.raises(ValueError):   # any other error is not taken for the sweep's end
+        to_driver(lambda message: int("x"), (OSError,))(Trained(("a",), 10))

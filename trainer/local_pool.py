@@ -21,13 +21,12 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from trainer.plan import Group
-from trainer.progress import BAR_SECONDS, Listener, Trained
+from trainer.progress import BAR_SECONDS, Listener, Trained, to_driver
 from trainer.task import lost_group, train_group
 
 # Seconds a worker gets to mark its runs interrupted after SIGTERM, before SIGKILL: Ctrl-C
@@ -129,22 +128,12 @@ def _serve(conn, root: str) -> None:
             signal.signal(signum, _interrupt_once)
         try:
             while (group := conn.recv()) is not None:
-                result = train_group(group, Path(root), on_trained=_progress_sender(conn))
+                result = train_group(group, Path(root), on_trained=to_driver(conn.send, (OSError,)))
                 conn.send(result)
                 if result.interrupted:
                     return
         except (KeyboardInterrupt, EOFError, BrokenPipeError):
             pass  # interrupted while idle, or the sweep is gone
-
-
-def _progress_sender(conn) -> Callable[[Trained], None]:
-    def send(report: Trained) -> None:
-        try:
-            conn.send(report)
-        except OSError:  # the sweep is gone: stop as when interrupted (its runs are marked so)
-            raise KeyboardInterrupt from None
-
-    return send
 
 
 def _interrupt_once(signum, frame) -> None:

@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
@@ -35,6 +35,19 @@ class Trained:
 
     run_ids: tuple[str, ...]    # the group's runs (which group it is)
     network_epochs: int
+
+
+def to_driver(send: Callable[[Trained], None],
+              gone: tuple[type[BaseException], ...]) -> Callable[[Trained], None]:
+    """A worker's `on_trained`: `send`, where an error of `gone` (the sweep that would read it has
+    ended) stops the training as an interrupt does, so its runs are marked interrupted."""
+    def report(trained: Trained) -> None:
+        try:
+            send(trained)
+        except gone:
+            raise KeyboardInterrupt from None
+
+    return report
 
 
 class Listener(Protocol):

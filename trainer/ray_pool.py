@@ -24,7 +24,7 @@ from pathlib import Path
 
 from trainer.local_pool import SHUTDOWN_GRACE_SECONDS
 from trainer.plan import Group, SweepError
-from trainer.progress import BAR_SECONDS, Listener, Trained
+from trainer.progress import BAR_SECONDS, Listener, Trained, to_driver
 from trainer.shipping import RunChanges, ShipError, ShippedRuns, train_shipped
 from trainer.store import unwritable
 from trainer.task import GroupResult, lost_group, train_group
@@ -36,8 +36,7 @@ MODES = (AUTO, SHARED, SHIP)
 def run_ray(groups: list[Group], root: Path, address: str, progress: Listener,
             local_cpus: int | None = None, mode: str = AUTO) -> None:
     """Train the groups on the cluster at `address`; tell `progress` each result (its report
-    False: start no more). Workers that ship their files report progress within a group; with
-    a shared root a group's epochs count when it ends.
+    False: start no more) and, while a group trains, its progress.
 
     `address`: "auto", "ray://host:port", "host:port", or "local" to start a Ray
     instance on this machine with `local_cpus` CPUs. If Ray is already
@@ -66,11 +65,16 @@ def run_ray(groups: list[Group], root: Path, address: str, progress: Listener,
 
 
 def _run_shared(ray, groups: list[Group], root: Path, progress: Listener) -> None:
+    from ray.util.queue import Queue
+
+    # The tasks' progress comes through a queue actor: a task's main thread must be the one that
+    # trains (ray.cancel interrupts it there, and its runs are then marked interrupted).
+    reports = Queue(actor_options={"num_cpus": 0})
     remote = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
-    pending = {remote.remote(group, str(root)): group for group in groups}
+    pending = {remote.remote(group, str(root), reports): group for group in groups}
     try:
         while pending:
-            ref = _next_ready(ray, pending, progress)
+            ref = _next_ready(ray, pending, progress, reports)
             group = pending.pop(ref)
             try:
                 result = ray.get(ref)
@@ -85,6 +89,8 @@ def _run_shared(ray, groups: list[Group], root: Path, progress: Listener) -> Non
             ray.cancel(ref)  # KeyboardInterrupt in the task: its runs are marked interrupted
         ray.wait(list(pending), num_returns=len(pending), timeout=SHUTDOWN_GRACE_SECONDS)
         raise
+    finally:
+        reports.shutdown(force=True)
 
 
 def _run_shipped(ray, groups: list[Group], root: Path, progress: Listener) -> None:
@@ -149,11 +155,16 @@ def _run_shipped(ray, groups: list[Group], root: Path, progress: Listener) -> No
         raise
 
 
-def _next_ready(ray, pending: dict, progress: Listener):
-    """The first of `pending` (object refs or streams) that is ready; the progress line ticks meanwhile."""
+def _next_ready(ray, pending: dict, progress: Listener, reports=None):
+    """The first of `pending` (object refs or streams) that is ready; the progress line ticks
+    meanwhile, with what the tasks put into `reports` (a ray.util.queue.Queue). A task puts its
+    last report before it returns, so every report of a group is passed on before its result."""
     while True:
-        progress.tick()
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=BAR_SECONDS)
+        if reports is not None:
+            for report in reports.get_nowait_batch(reports.qsize()):
+                progress.trained(report)
+        progress.tick()
         if ready:
             return ready[0]
 
@@ -216,9 +227,11 @@ def import_ray():
     return ray
 
 
-def _ray_task(group: Group, root: str) -> GroupResult:
+def _ray_task(group: Group, root: str, reports) -> GroupResult:
     _one_thread()
-    return train_group(group, Path(root))
+    import ray
+
+    return train_group(group, Path(root), on_trained=to_driver(reports.put_nowait, (ray.exceptions.RayError,)))
 
 
 def _shipped_task(group: Group, seeds):
