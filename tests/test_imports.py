@@ -17,7 +17,7 @@ PACKAGES = ("ibstore", "trainer", "explorer")
 # A subpackage (config, estimators) is one node here; inside it the no-cycle rule holds.
 TRAINER_LAYERS = (
     ("atomic", "activation_facts", "datasets", "schedule", "optimizers", "xla_cache", "final_metrics",
-     "listing", "sql_output"),
+     "listing", "sql_output", "progress", "quiet", "arguments"),
     ("tables", "estimators", "summaries", "health"),
     ("measure", "config"),
     ("store", "saved", "checkpoint", "model"),
@@ -29,6 +29,7 @@ TRAINER_LAYERS = (
     ("local_pool", "shipping"),   # shipping: issue 20 on main (Ray workers without the root)
     ("ray_pool",),
     ("sweep", "reestimate"),
+    ("sweep_command",),
     ("cli",),
     ("__main__",),
 )

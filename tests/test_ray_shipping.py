@@ -27,6 +27,7 @@ from ibstore.lock import is_live
 from ibstore.record import Status
 from trainer import cli
 from trainer.plan import load_experiments, plan_sweep, stack_groups
+from trainer.progress import Trained
 from trainer.shipping import (
     FileChange,
     RunChanges,
@@ -115,9 +116,13 @@ def test_shipped_files_make_the_same_root_as_training_into_it(tmp_path):
 
     assert [run.status for run in items[-1].runs] == ["completed", "completed"]
     assert_same_runs(shipped_root, local_root)
+    # The group's progress travels with its files: every epoch of both networks, reported by group.
+    trained = [item for item in items if isinstance(item, Trained)]
+    assert trained and {item.run_ids for item in trained} == {tuple(items[-1].runs[i].run_id for i in (0, 1))}
+    assert sum(item.network_epochs for item in trained) == 2 * TINY["epochs"]
     # Compaction removed the parts in the scratch run; the root holds none either.
     assert not list(layout.runs_dir(shipped_root).glob("*/*.part-*.parquet"))
-    for item in items[:-1]:  # within a batch, run.json comes after the files it counts
+    for item in [item for item in items[:-1] if isinstance(item, RunChanges)]:  # run.json after the files it counts
         names = [change.path for change in item.changes if change.data is not None]
         assert "run.json" not in names or names[-1] == "run.json"
 

@@ -22,6 +22,7 @@ from ibstore.record import SCHEMA_VERSION, RunRecord
 from ibstore.sandbox import connect, run_query
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import cli, config
+from trainer import sweep as sweep_module
 from trainer.plan import Task, plan_sweep, stack_groups
 from ibstore.lifecycle import Redo
 from ibstore.record import utc_now
@@ -392,13 +393,20 @@ def test_ctrl_c_while_waiting_for_a_held_run_leaves_other_processes_runs_alone(t
 
 
 @pytest.mark.slow
-def test_a_sweep_runs_through_a_local_ray_instance(tmp_path, capsys):
+def test_a_sweep_runs_through_a_local_ray_instance(tmp_path, capsys, monkeypatch):
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
     path = write_config(tmp_path, "ray", {**TINY, "epochs": 4, "grid": {"activation_fn": ["tanh", "relu"]}})
     root = tmp_path / "results"
+    reported = []
+    original = sweep_module.Progress.trained
+    monkeypatch.setattr(sweep_module.Progress, "trained",
+                        lambda self, report: (reported.append(report), original(self, report)))
     assert cli.main(["sweep", str(path), "--ray", "local", "--workers", "2", "--results", str(root)]) == 0
     out = capsys.readouterr().out
     assert "on Ray (local)" in out and "done: 2 completed" in out
+    assert "see the results root: they write it" in out
+    # the tasks reported their progress while they trained: every epoch of both networks
+    assert sum(report.network_epochs for report in reported) == 2 * 4
     for experiment in config.plan(config.load_file(path)):
         run_id = experiment.run_id(0)
         assert run_json(root, run_id)["status"] == "completed"

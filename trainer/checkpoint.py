@@ -33,6 +33,11 @@ def latest_common_epoch(root: Path, run_ids: list[str]) -> int:
     return max(common) if common else 0
 
 
+def start_epoch(root: Path, run_ids: list[str], resume: bool, save_checkpoints: bool) -> int:
+    """The epoch these runs' training starts from: their common checkpoint when resumed, else 0."""
+    return latest_common_epoch(root, run_ids) if resume and save_checkpoints else 0
+
+
 def save(root: Path, run_ids: list[str], indices: list[int], epoch: int, model, optimizer) -> None:
     """Write seed `indices[k]`'s slice of every variable to run `run_ids[k]`'s checkpoint."""
     values = [v.numpy() for v in _variables(model, optimizer)]

@@ -14,8 +14,15 @@ import sys
 
 from ibstore import layout
 from ibstore.text import terminal_text
-
-EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+from trainer import sweep_command
+from trainer.arguments import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    limit_seconds,
+    positive_int,
+    size,
+)
 
 
 class UserError(Exception):
@@ -89,47 +96,6 @@ def _report_trained(root, result) -> tuple[list[str], bool]:
                             + (f"  {found.note}" if found.note and found.status is not Status.COMPLETED else "")))
         complete &= found.status is Status.COMPLETED
     return held, complete
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: a whole number >= 1")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: seconds >= 0 (0: no limit)")
-    return value
-
-
-def _size(text: str) -> int:
-    from ibstore.sandbox import parse_size
-
-    try:
-        return parse_size(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    from trainer import plan, sweep
-
-    root = layout.results_root(args.results)
-    # Counted from the grids before anything is expanded, planned or written.
-    plan.check_plan_size(plan.count_runs(args.path), root, confirmed=args.yes)
-    completed = sweep.sweep(args.path, root, workers=args.workers,
-                            ray_address=args.ray, retry_failed=args.retry_failed, resume=args.resume,
-                            force=args.force, sweep_id=args.sweep_id, ray_mode=args.ray_mode)
-    return EXIT_OK if completed else EXIT_RUN_FAILED
 
 
 def cmd_compact(args: argparse.Namespace) -> int:
@@ -329,28 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="train runs that are already completed again (never one another process holds)")
     run.set_defaults(handler=cmd_run)
 
-    sweep = with_results(verbs.add_parser(
-        "sweep", help="train every config under PATH (grids expanded); skip runs that are complete"))
-    sweep.add_argument("path", metavar="PATH", help="a config file or a folder of them (recursive, *.json)")
-    sweep.add_argument("--workers", type=_positive_int, metavar="N",
-                       help="local worker processes, one TensorFlow thread each (default: number of cores)")
-    sweep.add_argument("--ray", metavar="ADDRESS",
-                       help="run on a Ray cluster: auto, ray://host:port, or local (start one here)")
-    sweep.add_argument("--ray-mode", choices=("auto", "shared", "ship"),
-                       help="shared: Ray workers write the results root themselves (a shared filesystem); "
-                            "ship: they train into node-local scratch and send their files to this process, "
-                            "the only writer of the root; auto (default): ship unless every node sees the root")
-    sweep.add_argument("--retry-failed", action="store_true", help="rerun failed and diverged runs")
-    sweep.add_argument("--resume", action="store_true",
-                       help="continue interrupted runs from their last checkpoint (restart them if none)")
-    sweep.add_argument("--force", action="store_true",
-                       help="train every planned run again from the start, completed ones too "
-                            "(never one another live process holds)")
-    sweep.add_argument("--sweep-id", metavar="ID",
-                       help="name of the progress file <results>/.sweeps/ID.json (default: start time and pid)")
-    sweep.add_argument("--yes", action="store_true",
-                       help="start a plan of more than 10,000 runs (refused without it)")
-    sweep.set_defaults(handler=cmd_sweep)
+    sweep_command.add_parser(verbs, with_results)
 
     compact = with_results(verbs.add_parser(
         "compact", help="merge the part files of finished runs into one file per table"))
@@ -371,11 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "(to stdout or --output) / parquet (--output only); default from --output's suffix")
     sql.add_argument("--output", metavar="FILE",
                      help="write every row to FILE (atomically; not inside the results root)")
-    sql.add_argument("--max-rows", type=_positive_int, default=200, metavar="N",
+    sql.add_argument("--max-rows", type=positive_int, default=200, metavar="N",
                      help="rows the table shows (default 200); the rest are counted and left out")
-    sql.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+    sql.add_argument("--timeout", type=limit_seconds, default=30.0, metavar="SECONDS",
                      help="stop the query after this long (default 30; 0: no limit)")
-    sql.add_argument("--memory", type=_size, default="1GiB", metavar="SIZE",
+    sql.add_argument("--memory", type=size, default="1GiB", metavar="SIZE",
                      help="memory the query may use, e.g. 512MB or 4GB (default 1GiB); more ends it")
     sql.set_defaults(handler=cmd_sql)
 

@@ -1,9 +1,16 @@
 """Sweep groups on local worker processes: N spawned workers, one TensorFlow thread each.
 
-Workers write straight into the results root and send a GroupResult per group to the
-parent. Ctrl-C or SIGTERM: every worker gets SIGTERM, marks the runs it trains
-interrupted and exits; stragglers are killed after SHUTDOWN_GRACE_SECONDS. No process
-is left behind, even if the parent is killed (the kernel signals the workers).
+Workers write straight into the results root; over their pipe they send the parent a
+`Trained` after every compiled call and a GroupResult per group. TensorFlow's start-up
+notices are dropped from their stderr (trainer.quiet).
+
+Ctrl-C or SIGTERM: every worker gets SIGTERM. A worker still starting (importing
+TensorFlow, before it takes any run) dies of it at once: SIGTERM keeps its default action
+until then. A training worker marks its runs interrupted when its compiled call returns
+and exits; one that cannot within SHUTDOWN_GRACE_SECONDS (a long compile) is killed, and
+its runs read as interrupted all the same, as a killed writer's do (their lock is free),
+with what was flushed so far. So the sweep exits within about SHUTDOWN_GRACE_SECONDS. No
+process is left behind, even if the parent is killed (the kernel signals the workers).
 """
 
 from __future__ import annotations
@@ -14,16 +21,17 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from trainer.plan import Group
-from trainer.task import GroupResult, lost_group, train_group
+from trainer.progress import BAR_SECONDS, Listener, Trained, to_driver
+from trainer.task import lost_group, train_group
 
-# Seconds a worker gets to mark its runs interrupted after SIGTERM, before SIGKILL.
-SHUTDOWN_GRACE_SECONDS = 30
+# Seconds a worker gets to mark its runs interrupted after SIGTERM, before SIGKILL: Ctrl-C
+# must end a sweep within 3 s.
+SHUTDOWN_GRACE_SECONDS = 2.0
 
 
 @dataclass(eq=False)
@@ -32,8 +40,9 @@ class Worker:
     conn: Any  # multiprocessing.connection.Connection to the worker
 
 
-def run_local(groups: list[Group], root: Path, workers: int, report: Callable[[GroupResult], bool]) -> None:
-    """Train the groups on `workers` spawned processes; `report` each result (False: start no more)."""
+def run_local(groups: list[Group], root: Path, workers: int, progress: Listener) -> None:
+    """Train the groups on `workers` spawned processes; tell `progress` what they train and each
+    result (its report False: start no more)."""
     from multiprocessing.connection import wait
 
     context = multiprocessing.get_context("spawn")
@@ -55,18 +64,23 @@ def run_local(groups: list[Group], root: Path, workers: int, report: Callable[[G
         for _ in range(min(workers, len(groups))):
             give_work(None)
         while busy:
-            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=BAR_SECONDS))
+            progress.tick()
             for worker in [w for w in busy if w.conn in ready or w.process.sentinel in ready]:
-                group = busy.pop(worker)
                 try:
                     result = worker.conn.recv()
                 except (EOFError, OSError):
                     worker.process.join()
-                    result = lost_group(group, root, f"worker process died (exit code {worker.process.exitcode})")
+                    result = lost_group(busy[worker], root,
+                                        f"worker process died (exit code {worker.process.exitcode})")
+                if isinstance(result, Trained):
+                    progress.trained(result)
+                    continue
+                busy.pop(worker)
                 if result.interrupted or not worker.process.is_alive():
                     worker.process.join()
                     worker = None  # a fresh worker takes the next group
-                if not report(result):
+                if not progress.report(result):
                     waiting.clear()
                 if waiting or worker is not None:
                     give_work(worker)
@@ -81,7 +95,7 @@ def _start_worker(context, root: Path) -> Worker:
     parent_end, child_end = context.Pipe()
     process = context.Process(target=_worker_main, args=(child_end, str(root)), name="sweep-worker", daemon=True)
     # Started with SIGINT ignored (inherited), so a Ctrl-C while it imports prints no
-    # traceback; _worker_main then installs its own handler.
+    # traceback (the parent's SIGTERM ends it then); _worker_main installs its own handler.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         process.start()
@@ -94,19 +108,32 @@ def _start_worker(context, root: Path) -> Worker:
 def _worker_main(conn, root: str) -> None:
     """A worker process: one TensorFlow thread; train groups until told to stop."""
     _exit_with_parent()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _interrupt_once)
-    from trainer.training import configure_threads
+    _serve(conn, root)
+    # Its runs are closed and its results sent: nothing is left to finalise, and TensorFlow's
+    # teardown at interpreter exit would take seconds (the sweep waits for its workers).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
-    configure_threads(1)  # before any TensorFlow op runs in this process
-    try:
-        while (group := conn.recv()) is not None:
-            result = train_group(group, Path(root))
-            conn.send(result)
-            if result.interrupted:
-                return
-    except (KeyboardInterrupt, EOFError, BrokenPipeError):
-        pass  # interrupted while idle, or the sweep is gone
+
+def _serve(conn, root: str) -> None:
+    from trainer.quiet import native_info_dropped
+
+    with native_info_dropped():
+        from trainer.training import configure_threads
+
+        configure_threads(1)  # before any TensorFlow op runs in this process
+        # Until here SIGTERM kills at once (nothing is held); from here on it marks the runs interrupted.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _interrupt_once)
+        try:
+            while (group := conn.recv()) is not None:
+                result = train_group(group, Path(root), on_trained=to_driver(conn.send, (OSError,)))
+                conn.send(result)
+                if result.interrupted:
+                    return
+        except (KeyboardInterrupt, EOFError, BrokenPipeError):
+            pass  # interrupted while idle, or the sweep is gone
 
 
 def _interrupt_once(signum, frame) -> None:

@@ -18,13 +18,13 @@ from __future__ import annotations
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import replace as changed
 from functools import cache
 from pathlib import Path
 
 from trainer.local_pool import SHUTDOWN_GRACE_SECONDS
 from trainer.plan import Group, SweepError
+from trainer.progress import BAR_SECONDS, Listener, Trained, to_driver
 from trainer.shipping import RunChanges, ShipError, ShippedRuns, train_shipped
 from trainer.store import unwritable
 from trainer.task import GroupResult, lost_group, train_group
@@ -33,14 +33,15 @@ SHARED, SHIP, AUTO = "shared", "ship", "auto"
 MODES = (AUTO, SHARED, SHIP)
 
 
-def run_ray(groups: list[Group], root: Path, address: str, report: Callable[[GroupResult], bool],
-            local_cpus: int | None = None, mode: str = AUTO, announce: Callable[[str], None] = print) -> None:
-    """Train the groups on the cluster at `address`; `report` each result (False: start no more).
+def run_ray(groups: list[Group], root: Path, address: str, progress: Listener,
+            local_cpus: int | None = None, mode: str = AUTO) -> None:
+    """Train the groups on the cluster at `address`; tell `progress` each result (its report
+    False: start no more) and, while a group trains, its progress.
 
     `address`: "auto", "ray://host:port", "host:port", or "local" to start a Ray
     instance on this machine with `local_cpus` CPUs. If Ray is already
-    initialised in this process, that instance is used. `mode`: one of MODES;
-    `announce` is told which mode runs, and why.
+    initialised in this process, that instance is used. `mode`: one of MODES; `progress` is
+    told which mode runs, and why.
     """
     ray = import_ray()
     started = not ray.is_initialized()
@@ -55,26 +56,31 @@ def run_ray(groups: list[Group], root: Path, address: str, report: Callable[[Gro
     try:
         if mode == AUTO:
             mode = SHARED if workers_see_root(ray, root) else SHIP
-            announce(f"Ray workers {'see' if mode == SHARED else 'cannot see'} the results root: "
+            progress.note(f"Ray workers {'see' if mode == SHARED else 'cannot see'} the results root: "
                      f"{'they write it' if mode == SHARED else 'they ship their files to this process'}")
-        (_run_shared if mode == SHARED else _run_shipped)(ray, groups, root, report)
+        (_run_shared if mode == SHARED else _run_shipped)(ray, groups, root, progress)
     finally:
         if started:
             ray.shutdown()
 
 
-def _run_shared(ray, groups: list[Group], root: Path, report: Callable[[GroupResult], bool]) -> None:
+def _run_shared(ray, groups: list[Group], root: Path, progress: Listener) -> None:
+    from ray.util.queue import Queue
+
+    # The tasks' progress comes through a queue actor: a task's main thread must be the one that
+    # trains (ray.cancel interrupts it there, and its runs are then marked interrupted).
+    reports = Queue(actor_options={"num_cpus": 0})
     remote = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
-    pending = {remote.remote(group, str(root)): group for group in groups}
+    pending = {remote.remote(group, str(root), reports): group for group in groups}
     try:
         while pending:
-            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            ref = _next_ready(ray, pending, progress, reports)
             group = pending.pop(ref)
             try:
                 result = ray.get(ref)
             except ray.exceptions.RayError as error:
                 result = lost_group(group, root, f"Ray task failed: {_why(error)}")
-            if not report(result):
+            if not progress.report(result):
                 for other in pending:
                     ray.cancel(other)
                 pending = {}
@@ -83,14 +89,15 @@ def _run_shared(ray, groups: list[Group], root: Path, report: Callable[[GroupRes
             ray.cancel(ref)  # KeyboardInterrupt in the task: its runs are marked interrupted
         ray.wait(list(pending), num_returns=len(pending), timeout=SHUTDOWN_GRACE_SECONDS)
         raise
+    finally:
+        reports.shutdown(force=True)
 
 
-def _run_shipped(ray, groups: list[Group], root: Path, report: Callable[[GroupResult], bool]) -> None:
+def _run_shipped(ray, groups: list[Group], root: Path, progress: Listener) -> None:
     """At most one group per cluster CPU is in flight: a group's runs are locked (and show as
     running) from when it is handed to Ray until its last file is written."""
-    # Complexity 16 (over the house limit of 15): the three ways a stream's item ends a group
-    # (task failed, files refused, result) each release the runs' locks before reading them back,
-    # in this order; one loop keeps that order visible.
+    # The three ways a stream's item ends a group (task failed, files refused, result) each release
+    # the runs' locks before reading them back, in this order; one loop keeps that order visible.
     remote = ray.remote(num_cpus=1, max_retries=0)(_shipped_task)
     slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
     waiting = deque(groups)
@@ -101,7 +108,7 @@ def _run_shipped(ray, groups: list[Group], root: Path, report: Callable[[GroupRe
             group = waiting.popleft()
             runs = ShippedRuns.claim(root, group)
             if runs.to_train is None:
-                if not report(runs.result(GroupResult([], 0.0))):
+                if not progress.report(runs.result(GroupResult([], 0.0))):
                     waiting.clear()
                 continue
             pending[remote.remote(runs.to_train, runs.seeds)] = (runs, time.monotonic())
@@ -113,16 +120,14 @@ def _run_shipped(ray, groups: list[Group], root: Path, report: Callable[[GroupRe
     try:
         start_next()
         while pending:
-            (stream,), _ = ray.wait(list(pending), num_returns=1)
+            stream, item = _next_item(ray, pending, progress)
             runs, started = pending[stream]
-            try:
-                item = ray.get(next(stream))
-            except (ray.exceptions.RayError, StopIteration) as error:
+            if isinstance(item, BaseException):
                 # The task ended (never cancel it now: its worker process may already run another);
                 # what it shipped stays, its runs read as interrupted once free.
                 pending.pop(stream)
                 runs.release()
-                result = lost_group(runs.to_train, root, f"Ray task failed: {_why(error)}")
+                result = lost_group(runs.to_train, root, f"Ray task failed: {_why(item)}")
             else:
                 if isinstance(item, RunChanges):
                     try:
@@ -139,7 +144,7 @@ def _run_shipped(ray, groups: list[Group], root: Path, report: Callable[[GroupRe
                     pending.pop(stream)
                     runs.release()
                     result = item
-            if not report(runs.result(result)):
+            if not progress.report(runs.result(result)):
                 waiting.clear()
                 for other in list(pending):
                     stop(other)
@@ -148,6 +153,34 @@ def _run_shipped(ray, groups: list[Group], root: Path, report: Callable[[GroupRe
         for stream in list(pending):
             stop(stream)
         raise
+
+
+def _next_ready(ray, pending: dict, progress: Listener, reports=None):
+    """The first of `pending` (object refs or streams) that is ready; the progress line ticks
+    meanwhile, with what the tasks put into `reports` (a ray.util.queue.Queue). A task puts its
+    last report before it returns, so every report of a group is passed on before its result."""
+    while True:
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=BAR_SECONDS)
+        if reports is not None:
+            for report in reports.get_nowait_batch(reports.qsize()):
+                progress.trained(report)
+        progress.tick()
+        if ready:
+            return ready[0]
+
+
+def _next_item(ray, pending: dict, progress: Listener):
+    """(stream, its next item) of the first pending stream with one; the error instead if the
+    stream's task failed or ended. Progress reports are passed to `progress` on the way."""
+    while True:
+        stream = _next_ready(ray, pending, progress)
+        try:
+            item = ray.get(next(stream))
+        except (ray.exceptions.RayError, StopIteration) as error:
+            return stream, error
+        if not isinstance(item, Trained):
+            return stream, item
+        progress.trained(item)
 
 
 def workers_see_root(ray, root: Path) -> bool:
@@ -194,9 +227,11 @@ def import_ray():
     return ray
 
 
-def _ray_task(group: Group, root: str) -> GroupResult:
+def _ray_task(group: Group, root: str, reports) -> GroupResult:
     _one_thread()
-    return train_group(group, Path(root))
+    import ray
+
+    return train_group(group, Path(root), on_trained=to_driver(reports.put_nowait, (ray.exceptions.RayError,)))
 
 
 def _shipped_task(group: Group, seeds):

@@ -22,6 +22,7 @@ removes files last (a compacted base is in place before its parts go).
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import socket
 import tempfile
@@ -37,6 +38,7 @@ from ibstore.progress import HELD
 from ibstore.record import RecordError, RunRecord
 from trainer.atomic import write_bytes
 from trainer.plan import Group, Task
+from trainer.progress import Trained
 from trainer.store import remove_results, unwritable
 from trainer.task import GroupResult, RunResult, train_group
 
@@ -144,9 +146,10 @@ def scratch_base() -> str:
     return os.environ.get(SCRATCH_ENV) or tempfile.gettempdir()
 
 
-def train_shipped(group: Group, seeds: dict[str, tuple[FileChange, ...]]) -> Iterator[RunChanges | GroupResult]:
-    """Train the group in a fresh scratch root, yielding its file changes as they appear and
-    then its GroupResult. `seeds`: run id -> the files the run starts from (resumed runs)."""
+def train_shipped(group: Group, seeds: dict[str, tuple[FileChange, ...]]) -> Iterator[RunChanges | Trained | GroupResult]:
+    """Train the group in a fresh scratch root, yielding its file changes and its progress
+    (`Trained`) as they appear, then its GroupResult. `seeds`: run id -> the files the run
+    starts from (resumed runs)."""
     scratch = Path(tempfile.mkdtemp(prefix="ib-scratch-", dir=scratch_base()))
     try:
         watcher = ScratchWatcher(scratch, group.run_ids)
@@ -154,15 +157,21 @@ def train_shipped(group: Group, seeds: dict[str, tuple[FileChange, ...]]) -> Ite
             apply_changes(layout.run_dir(scratch, run_id), files)
             watcher.mark_shipped(run_id)
         outcome: list[GroupResult] = []
-        trainer = threading.Thread(target=lambda: outcome.append(train_group(group, scratch)), name="train-group")
+        progress: queue.SimpleQueue[Trained] = queue.SimpleQueue()
+        trainer = threading.Thread(target=lambda: outcome.append(train_group(group, scratch, on_trained=progress.put)),
+                                   name="train-group")
         trainer.start()
         # Plain loops, not `yield from` a list: Ray drives the generator with send().
         while trainer.is_alive():
             trainer.join(POLL_SECONDS)
             for changes in watcher.poll():
                 yield changes
+            while not progress.empty():
+                yield progress.get()
         for changes in watcher.poll():
             yield changes
+        while not progress.empty():
+            yield progress.get()
         yield outcome[0]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

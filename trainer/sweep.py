@@ -17,20 +17,30 @@ import os
 import socket
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace as changed
 from pathlib import Path
 
 from ibstore import layout
 from ibstore.lifecycle import Redo, current_status
-from ibstore.progress import HELD, NOT_STARTED, QUEUED, SweepProgress, SweepState, progress_path
+from ibstore.progress import (
+    HELD,
+    NOT_STARTED,
+    QUEUED,
+    SweepProgress,
+    SweepState,
+    progress_path,
+)
 from ibstore.record import Status, utc_now
 from trainer.atomic import write_bytes
+from trainer.checkpoint import start_epoch
 from trainer.config import Experiment
 from trainer.local_pool import run_local
 from trainer.plan import Plan, SweepError, load_experiments, plan_sweep, stack_groups
+from trainer.progress import LINE_SECONDS, GroupEpochs, SweepBar, Trained
 from trainer.ray_pool import AUTO, run_ray
 from trainer.store import StoreError, unwritable
-from trainer.task import GroupResult
+from trainer.task import GroupResult, RunResult
 
 __all__ = ["SweepError", "sweep"]
 
@@ -38,15 +48,14 @@ WAIT_POLL_SECONDS = 1.0
 
 
 class Progress:
-    """The parent's view: an overall bar (runs done / to do), a line per finished run, the
-    progress file, and what is still held by other processes."""
+    """The parent's view: one bar of network-epochs (trainer.progress), a line per finished run,
+    the progress file, and what is still held by other processes."""
 
-    def __init__(self, root: Path, path: str | Path, plan: Plan, sweep_id: str):
-        from tqdm import tqdm
-
-        self.tqdm = tqdm
+    def __init__(self, root: Path, path: str | Path, plan: Plan, sweep_id: str,
+                 line_seconds: float = LINE_SECONDS):
         self.root, self.store_error = root, None
-        self.bar = tqdm(total=plan.to_do, desc="sweep", unit="run", dynamic_ncols=True, disable=None)
+        self.epochs = GroupEpochs()
+        self.bar = SweepBar(self.epochs.plan(planned_epochs(root, plan)), plan.to_do, line_seconds=line_seconds)
         self.held: dict[str, str] = dict(plan.held)
         statuses = {run_id: status for status, ids in plan.skipped.items() for run_id in ids}
         self.file = SweepProgress(
@@ -56,23 +65,27 @@ class Progress:
         self.trained_here = 0
         self.write()
 
+    def trained(self, report: Trained) -> None:
+        self.epochs.trained(report)
+        self.bar.trained(report.network_epochs)
+
+    def tick(self) -> None:
+        self.bar.tick()
+
+    def note(self, line: str) -> None:
+        self.bar.note(line)
+
     def report(self, result: GroupResult) -> bool:
         """Show one finished group; False once the results root cannot be written (start no more)."""
+        self.bar.replan(-self.epochs.untrained(run.run_id for run in result.runs))
         for run in result.runs:
             if run.status == HELD:
                 self.held[run.run_id] = run.error or "held by another process"
-                self.tqdm.write(f"{HELD:11} {run.name} seed {run.seed}  ({self.held[run.run_id]}; "
-                                f"waiting for it)")
-                self.bar.total -= 1
+                self.bar.note(f"{HELD:11} {run.name} seed {run.seed}  ({self.held[run.run_id]}; waiting for it)")
+                self.bar.replan(0, runs=-1)
             else:
-                accuracy = "-" if run.test_accuracy is None else f"{run.test_accuracy:.3f}"
-                line = f"{run.status:11} {run.name} seed {run.seed}  test acc {accuracy}"
-                line += f"  {result.seconds:.0f} s" if run.trained_here else "  (by another process)"
-                if run.status != Status.COMPLETED and run.error:
-                    line += f"  ({run.error.splitlines()[0]})"
-                self.tqdm.write(line)
+                self.bar.run_ended(run_line(run))
                 self.trained_here += run.trained_here
-                self.bar.update(1)
             self.file.runs[run.run_id] = run.status
         self.store_error = self.store_error or result.store_error
         self.write()
@@ -87,8 +100,7 @@ class Progress:
         for task in plan.tasks:
             for run_id in task.run_ids:
                 self.file.runs[run_id] = QUEUED
-        self.bar.total += plan.to_do
-        self.bar.refresh()
+        self.bar.replan(self.epochs.plan(planned_epochs(self.root, plan)), runs=plan.to_do)
         self.write()
 
     def write(self, state: SweepState | None = None, exit_code: int | None = None) -> None:
@@ -105,6 +117,29 @@ class Progress:
         self.bar.close()
 
 
+def run_line(run: RunResult) -> str:
+    """A finished run: status, name, seed, test accuracy, its own time (or who trained it), error."""
+    accuracy = "-" if run.test_accuracy is None else f"{run.test_accuracy:.3f}"
+    line = f"{run.status:11} {run.name} seed {run.seed}  test acc {accuracy}"
+    if not run.trained_here:
+        line += "  (by another process)"
+    elif run.seconds is not None:
+        line += f"  {run.seconds:.0f} s"
+    if run.status != Status.COMPLETED and run.error:
+        line += f"  ({run.error.splitlines()[0]})"
+    return line
+
+
+def planned_epochs(root: Path, plan: Plan) -> dict[str, int]:
+    """Epochs each run of the plan is to train: all of them, or from its checkpoint when resumed."""
+    planned = {}
+    for task in plan.tasks:
+        config = task.experiment.config
+        start = start_epoch(root, task.run_ids, task.resume, config.save_checkpoints)
+        planned.update({run_id: config.epochs - start for run_id in task.run_ids})
+    return planned
+
+
 def _now() -> str:
     return utc_now().isoformat()
 
@@ -115,10 +150,11 @@ def default_sweep_id() -> str:
 
 def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address: str | None = None,
           retry_failed: bool = False, resume: bool = False, force: bool = False,
-          sweep_id: str | None = None, ray_mode: str | None = None) -> bool:
+          sweep_id: str | None = None, ray_mode: str | None = None, line_seconds: float = LINE_SECONDS) -> bool:
     """The `trainer sweep` command. True if every planned run is completed at the end.
 
     `ray_mode`: how Ray workers reach the root (trainer.ray_pool.MODES; default auto).
+    `line_seconds`: without a terminal, a plain progress line this often (trainer.progress).
     Raises ConfigError (a bad config: nothing was written), SweepError, StoreError.
     """
     if ray_mode is not None and ray_address is None:
@@ -132,7 +168,7 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
     print_plan(path, root, plan)
     check_writable(root)
     print(f"progress file: {progress_path(root, sweep_id)}")
-    progress = Progress(root, path, plan, sweep_id)
+    progress = Progress(root, path, plan, sweep_id, line_seconds)
     try:
         while True:
             train(plan, root, workers, ray_address, progress, ray_mode or AUTO)
@@ -140,7 +176,6 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
                 break
             plan = plan_held_again(experiments, root, changed(redo, completed=False), resume or force, progress)
     except KeyboardInterrupt:
-        progress.close()
         progress.write(state=SweepState.INTERRUPTED, exit_code=130)
         raise
     finally:
@@ -181,10 +216,10 @@ def plan_held_again(experiments: list[Experiment], root: Path, redo: Redo, resum
     process completed meanwhile is complete, even with --force (`redo` then keeps completed runs,
     else two forced sweeps would train it twice); what it left failed or interrupted is redone as
     --force would have done it."""
-    progress.tqdm.write(f"waiting for {len(progress.held)} run(s) held by other processes: "
+    progress.note(f"waiting for {len(progress.held)} run(s) held by other processes: "
                         + "; ".join(f"{run_id} {text}" for run_id, text in sorted(progress.held.items())))
     progress.write(state=SweepState.WAITING)
-    wait_until_free(root, set(progress.held))
+    wait_until_free(root, set(progress.held), progress.tick)
     plan = plan_sweep(experiments, root, redo, resume=resume, only=set(progress.held))
     progress.plan_again(plan)
     progress.write(state=SweepState.RUNNING)
@@ -212,22 +247,23 @@ def train(plan: Plan, root: Path, workers: int, ray_address: str | None, progres
         return
     groups = stack_groups(plan.tasks, workers)
     backend = f"Ray ({ray_address})" if ray_address else f"{min(workers, len(groups))} local worker(s)"
-    progress.tqdm.write(f"training {plan.to_do} run(s) of {len(plan.tasks)} experiment(s) as "
+    progress.note(f"training {plan.to_do} run(s) of {len(plan.tasks)} experiment(s) as "
                         f"{len(groups)} stacked group(s) on {backend}")
     if ray_address:
-        run_ray(groups, root, ray_address, progress.report, local_cpus=workers, mode=ray_mode,
-                announce=progress.tqdm.write)
+        run_ray(groups, root, ray_address, progress, local_cpus=workers, mode=ray_mode)
     else:
-        run_local(groups, root, workers, progress.report)
+        run_local(groups, root, workers, progress)
 
 
-def wait_until_free(root: Path, run_ids: set[str]) -> None:
-    """Block until no live process holds any of these runs (lock free, or heartbeat stale)."""
+def wait_until_free(root: Path, run_ids: set[str], tick: Callable[[], None]) -> None:
+    """Block until no live process holds any of these runs (lock free, or heartbeat stale);
+    `tick` every poll (the progress line)."""
     while True:
         now = time.time()
         busy = [run_id for run_id in run_ids if current_status(root, run_id, now) is Status.RUNNING]
         if not busy:
             return
+        tick()
         time.sleep(WAIT_POLL_SECONDS)
 
 

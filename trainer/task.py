@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from ibstore.lock import RunLock, RunLocked, describe_holder
 from ibstore.progress import HELD, NOT_STARTED
 from ibstore.record import Status
 from trainer.plan import Group, Task
+from trainer.progress import Trained
 from trainer.store import StoreError, unwritable
 
 
@@ -34,6 +36,7 @@ class RunResult:
     test_accuracy: float | None
     error: str | None = None        # the run's error, or who holds it
     trained_here: bool = True       # False: this worker found it done (or held) by another process
+    seconds: float | None = None    # from taking the run to its end, as its run.json records them
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,14 @@ def check_run(root: Path, task: Task, seed: int) -> RunResult | None:
 
 
 def train_group(group: Group, root: Path, progress: bool = False,
-                raise_errors: tuple[type[BaseException], ...] = ()) -> GroupResult:
+                raise_errors: tuple[type[BaseException], ...] = (),
+                on_trained: Callable[[Trained], None] | None = None) -> GroupResult:
     """Train the group's runs that are still to do, stacked, and read back what they recorded.
 
     `progress`: show the training loop's progress bar. Exceptions of `raise_errors` (a user's
     mistake `trainer run` reports as such) propagate; any other failure is recorded in the
-    runs' results and the group's."""
+    runs' results and the group's. `on_trained` gets the group's progress after every compiled
+    call (trainer.progress)."""
     from trainer.training import run_group
 
     start = time.monotonic()
@@ -74,11 +79,14 @@ def train_group(group: Group, root: Path, progress: bool = False,
     interrupted = False
     results: dict[str, RunResult] = {}
     members = still_to_do(group, root, results)
+    run_ids = tuple(group.run_ids)
     outcomes: dict[str, Outcome] = {}
     try:
         if members:
             outcomes = run_group([(task.experiment, seeds, task.resume) for task, seeds in members], root,
-                                 progress=progress, redo=group.redo)
+                                 progress=progress, redo=group.redo,
+                                 on_trained=None if on_trained is None else
+                                 lambda network_epochs: on_trained(Trained(run_ids, network_epochs)))
     except raise_errors:
         raise
     except KeyboardInterrupt:
@@ -130,8 +138,10 @@ def recorded_result(root: Path, task: Task, seed: int, error: str | None) -> Run
         return RunResult(run_id, task.experiment.name, seed, NOT_STARTED, None,
                          error or "its run.json could not be written or read", False)
     status = shown_status(root, record)
+    seconds = (record.finished_at - record.started_at).total_seconds() \
+        if record.started_at and record.finished_at else None
     return RunResult(run_id, task.experiment.name, seed, status.value, record.final_test_accuracy,
-                     record.error or (error if status is not Status.COMPLETED else None))
+                     record.error or (error if status is not Status.COMPLETED else None), seconds=seconds)
 
 
 def lost_group(group: Group, root: Path, reason: str) -> GroupResult:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +80,8 @@ def run_experiment(experiment: Experiment, root: Path, seeds: list[int] | None =
 
 def run_group(members: list[tuple[Experiment, list[int], bool]], root: Path, progress: bool = True,
               flush_seconds: float = 5.0, redo: Redo = Redo(),
-              epochs_per_call: int | None = None) -> dict[str, Outcome]:
+              epochs_per_call: int | None = None,
+              on_trained: Callable[[int], None] | None = None) -> dict[str, Outcome]:
     """Train experiments of one shape (equal `trainer.config.shape_key`) stacked as one computation.
 
     `members`: (experiment, seeds, resume) each; with resume, an experiment continues from
@@ -89,7 +91,8 @@ def run_group(members: list[tuple[Experiment, list[int], bool]], root: Path, pro
     see `redo`) is not trained, its Outcome says why (`refused`). KeyboardInterrupt marks
     the runs interrupted (everything flushed so far stays readable) and is re-raised.
     `epochs_per_call` caps how many epochs one compiled call trains (default: up to the
-    next logged epoch, within memory).
+    next logged epoch, within memory). `on_trained` is told after every compiled call how many
+    network-epochs it trained (the sweep's progress).
     """
     if len({shape_key(experiment.config) for experiment, _, _ in members}) > 1:
         raise ValueError("run_group: the experiments differ in more than "
@@ -97,12 +100,12 @@ def run_group(members: list[tuple[Experiment, list[int], bool]], root: Path, pro
     by_start: dict[int, list[Network]] = {}
     for experiment, seeds, resume in members:
         run_ids = [experiment.run_id(seed) for seed in seeds]
-        start = checkpoint.latest_common_epoch(root, run_ids) \
-            if resume and experiment.config.save_checkpoints else 0
+        start = checkpoint.start_epoch(root, run_ids, resume, experiment.config.save_checkpoints)
         by_start.setdefault(start, []).extend(Network(experiment, s, r) for s, r in zip(seeds, run_ids))
     outcomes: dict[str, Outcome] = {}
     for start, networks in sorted(by_start.items()):
-        outcomes.update(_train_stack(networks, Path(root), start, progress, flush_seconds, redo, epochs_per_call))
+        outcomes.update(_train_stack(networks, Path(root), start, progress, flush_seconds, redo, epochs_per_call,
+                                     on_trained))
     return outcomes
 
 
@@ -124,7 +127,8 @@ class Stack:
 
 
 def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress: bool, flush_seconds: float,
-                 redo: Redo, epochs_per_call: int | None) -> dict[str, Outcome]:
+                 redo: Redo, epochs_per_call: int | None,
+                 on_trained: Callable[[int], None] | None = None) -> dict[str, Outcome]:
     tf.config.experimental.enable_op_determinism()
     xla_cache.enable(tf.__version__)   # before the process compiles its first function
     networks, skipped = _take_runs(networks, root, start_epoch, flush_seconds, redo)
@@ -145,6 +149,8 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
                 _save_checkpoint(stack, epoch)
                 last_checkpoint = time.monotonic()
             _show_progress(bar, chunk, active)
+            if on_trained is not None:
+                on_trained(chunk.n_epochs * int(active.sum()))
             for network in stack.running():
                 network.writer.maybe_flush(network.epochs_done)
             finish_ended(networks, stack.log)

@@ -1,0 +1,158 @@
+"""The sweep's progress line (trainer.progress), the ledger of untrained epochs, the per-run line
+and the filter of TensorFlow's start-up notices (trainer.quiet): no process, no training."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+
+from ibstore import layout
+from trainer import progress, quiet
+from trainer.cli import build_parser
+from trainer.config import plan as plan_experiments
+from trainer.plan import Plan, Task
+from trainer.progress import GroupEpochs, SweepBar, Trained, to_driver
+from trainer.sweep import planned_epochs, run_line
+from trainer.task import RunResult
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(progress.time, "monotonic", fake)
+    return fake
+
+
+def test_the_defaults_are_what_the_issue_asks():
+    """A bar redrawn at least every 2 s; without a terminal, a line every 10 s (also the CLI's default)."""
+    assert progress.BAR_SECONDS <= 2
+    assert progress.LINE_SECONDS == 10
+    args = build_parser().parse_args(["sweep", "cohort.json"])
+    assert args.progress_seconds == 10
+
+
+def test_without_a_terminal_a_plain_line_with_rate_and_eta_comes_every_interval(clock):
+    out = io.StringIO()
+    bar = SweepBar(total=1200, runs=4, terminal=False, line_seconds=10, stream=out)
+    clock.now += 5
+    bar.tick()
+    assert out.getvalue() == ""                 # not due yet
+    clock.now += 5                              # 10 s after the start
+    bar.tick()
+    clock.now += 20                             # 30 s after the start, 300 of 1200 done: 10 epochs/s
+    bar.trained(300)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    # rate = 300 / 30 s = 10/s; ETA = (1200 - 300) / 10 = 90 s = 01:30
+    assert lines[0] == "sweep: 0/1200 network-epochs (0%) [00:10<?, ?epoch/s], 0/4 runs ended"
+    assert lines[1] == "sweep: 300/1200 network-epochs (25%) [00:30<01:30, 10.00epoch/s], 0/4 runs ended"
+    assert "\r" not in out.getvalue() and "\x1b" not in out.getvalue()
+
+
+def test_a_finished_groups_untrained_epochs_leave_the_total(clock, capsys):
+    out = io.StringIO()
+    ledger = GroupEpochs()
+    bar = SweepBar(ledger.plan({"a": 100, "b": 100, "c": 50}), runs=3, terminal=False, stream=out)
+    group = Trained(("a", "b"), 120)
+    ledger.trained(group)
+    bar.trained(group.network_epochs)
+    # a and b stopped early at 60 epochs each: 200 planned, 120 trained, 80 never will be
+    assert ledger.untrained(["b", "a"]) == 80
+    bar.replan(-80)
+    bar.run_ended("a line")
+    bar.run_ended("b line")
+    assert ledger.untrained(["c"]) == 50        # a group that never reported (its worker died)
+    ledger.plan({"d": 10, "e": 10})
+    ledger.trained(Trained(("d",), 10))         # e was held: the worker trained only d
+    assert ledger.untrained(["d", "e"]) == 10
+    bar.replan(-50, runs=-1)
+    clock.now += 12
+    bar.close()
+    assert out.getvalue().splitlines()[-1].startswith("sweep: 120/120 network-epochs (100%)")
+    assert out.getvalue().splitlines()[-1].endswith("2/2 runs ended")
+    assert capsys.readouterr().out == "a line\nb line\n"
+
+
+def test_on_a_terminal_the_bar_is_redrawn_while_nothing_is_reported(clock):
+    out = io.StringIO()
+    bar = SweepBar(total=1000, runs=2, terminal=True, stream=out)
+    drawn = out.getvalue().count("\r")
+    clock.now += progress.BAR_SECONDS
+    bar.tick()
+    assert out.getvalue().count("\r") > drawn
+    assert "0/1000 network-epochs" in out.getvalue().split("\r")[-1]
+    bar.close()
+
+
+def test_planned_epochs_count_a_resumed_run_from_its_checkpoint(tmp_path):
+    experiment, = plan_experiments({"epochs": 300, "n_runs": 2, "save_checkpoints": True})
+    fresh, resumed = (Task(experiment, (0,)), Task(experiment, (1,), resume=True))
+    resumed_id = experiment.run_id(1)
+    folder = layout.checkpoints_dir(tmp_path, resumed_id)
+    folder.mkdir(parents=True)
+    layout.epoch_file(folder, 120).write_bytes(b"")
+    planned = planned_epochs(tmp_path, Plan([fresh, resumed]))
+    assert planned == {experiment.run_id(0): 300, resumed_id: 300 - 120}
+
+
+def test_a_runs_line_carries_its_own_time():
+    run = RunResult("r", "name", 3, "completed", 0.9125, seconds=41.6)
+    assert run_line(run) == "completed   name seed 3  test acc 0.912  42 s"
+    failed = RunResult("r", "name", 3, "failed", None, error="ValueError: x\nmore", seconds=2.0)
+    assert run_line(failed) == "failed      name seed 3  test acc -  2 s  (ValueError: x)"
+    other = RunResult("r", "name", 3, "completed", 0.5, trained_here=False)
+    assert run_line(other).endswith("(by another process)")
+
+
+# Lines TensorFlow 2.x writes to a fresh process's stderr, as seen from a sweep's workers.
+START_UP = [
+    b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+    (b"I0000 00:00:1796296823.737865   28098 port.cc:153] oneDNN custom operations are on. You may see "
+     b"slightly different numerical results.\n"),
+    b"I1203 11:20:31.123456   28098 service.cc:148] XLA service 0x55d0 initialized for platform Host\n",
+    (b"I1203 11:20:31.223456   28098 device_compiler.h:188] Compiled cluster using XLA!  This line is logged "
+     b"at most once for the lifetime of the process.\n"),
+]
+KEPT = [
+    b"E1203 11:20:31.123456   28098 cuda_dnn.cc:8310] Unable to register cuDNN factory\n",
+    b"W1203 11:20:31.123456   28098 loop_optimizer.cc:933] Skipping loop optimization\n",
+    b"Traceback (most recent call last):\n",
+    b"ValueError: I0000 is not a log line when it is not at the start\n",
+    b"Info: a line of our own\n",
+]
+
+
+def test_only_start_up_notices_are_recognised():
+    assert all(quiet.is_start_up_notice(line) for line in START_UP)
+    assert not any(quiet.is_start_up_notice(line) for line in KEPT)
+
+
+def test_descriptor_2_loses_the_notices_and_keeps_everything_else(capfd):
+    with quiet.native_info_dropped():
+        for line in [*START_UP, *KEPT]:
+            os.write(2, line)   # as C++ writes: below sys.stderr
+    captured = capfd.readouterr().err.encode()
+    assert captured == b"".join(KEPT)
+
+
+def test_a_workers_progress_to_a_sweep_that_is_gone_stops_it_as_an_interrupt():
+    def closed(message):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    with pytest.raises(KeyboardInterrupt):
+        to_driver(closed, (OSError,))(Trained(("a",), 10))
+    sent = []
+    to_driver(sent.append, (OSError,))(Trained(("a",), 10))
+    assert sent == [Trained(("a",), 10)]
+    with pytest.raises(ValueError):   # any other error is not taken for the sweep's end
+        to_driver(lambda message: int("x"), (OSError,))(Trained(("a",), 10))

@@ -1,0 +1,50 @@
+"""Exit statuses and argument types shared by the `trainer` verbs (trainer.cli, trainer.sweep_command).
+
+An argument type raises argparse.ArgumentTypeError naming what was given and what is allowed;
+argparse prints it as one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: a whole number >= 1")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: seconds > 0")
+    return value
+
+
+def limit_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: seconds >= 0 (0: no limit)")
+    return value
+
+
+def size(text: str) -> int:
+    from ibstore.sandbox import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
