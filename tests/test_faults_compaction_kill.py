@@ -129,6 +129,7 @@ def test_kill_9_inside_compaction_loses_and_duplicates_nothing(root, tmp_path, c
     assert states["mid"] >= 1, f"no kill landed inside the compaction in {MAX_ATTEMPTS} attempts: {dict(states)}"
 
 
+@pytest.mark.slow   # its writer records the code version (git)
 def test_compaction_removes_what_a_killed_write_left(root, capsys):
     """A process killed inside an atomic write leaves its temporary file (".T.parquet.XXXX.tmp",
     as trainer.atomic names them); the next compaction, holding the run's lock, removes it and
