@@ -44,7 +44,7 @@ def read_footer(dir_fd: int, name: str, table: str) -> tuple[tuple[str, ...], in
                                                                 expected.field(column).type):
                     return (), 0, 0, (f"column {column} has type {schema.field(column).type}, expected "
                                       f"{expected.field(column).type}: table skipped for this run")
-            damage = _damage(handle, schema, expected)
+            damage = _damage(handle, metadata, schema, expected)
             if damage:
                 return (), 0, 0, f"{damage}: table skipped for this run"
     except (OSError, pa.ArrowException) as error:
@@ -65,7 +65,7 @@ def table_file_problem(path: str, table: str) -> str | None:
         os.close(dir_fd)
 
 
-def _damage(handle, schema: pa.Schema, expected: pa.Schema) -> str | None:
+def _damage(handle, metadata: pq.FileMetaData, schema: pa.Schema, expected: pa.Schema) -> str | None:
     """Why the file's data cannot be read as the table's schema, or None: every page is decoded
     (and its CRC checked, where the writer stored one: trainer.store writes them), one row group
     at a time, and every column cast to the schema's type as the views will (an `epoch` stored
@@ -76,7 +76,7 @@ def _damage(handle, schema: pa.Schema, expected: pa.Schema) -> str | None:
     target = pa.schema([expected.field(name) for name in columns])
     handle.seek(0)
     try:
-        parquet = pq.ParquetFile(handle, page_checksum_verification=True)
+        parquet = pq.ParquetFile(handle, metadata=metadata, page_checksum_verification=True)   # footer parsed once
         for group in range(parquet.num_row_groups):
             rows = parquet.read_row_group(group, columns=columns)
             try:

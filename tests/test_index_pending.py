@@ -4,6 +4,7 @@ record the run folder does not; a cold scan reads run folders on threads, as ser
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 
@@ -184,3 +185,28 @@ def test_a_cold_scan_on_threads_gives_what_a_serial_one_gives(messy_root, tmp_pa
         assert results[threads].folders_read == len(run_ids(root))
     index.forget()
     assert shown(results[8]) == shown(results[1]) and results[8].problems
+
+
+@pytest.mark.slow
+def test_the_first_trainer_sql_after_a_sweep_reads_no_run_folder(tmp_path, monkeypatch, reads, capsys):
+    """A sweep's worker processes hand their runs over; `trainer sql` in a new process (this one,
+    with nothing kept in memory) then answers from the index without reading a folder."""
+    from trainer import cli
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))   # inherited by the sweep's workers
+    index.forget()
+    config = tmp_path / "cohort" / "tiny.json"
+    config.parent.mkdir()
+    config.write_text(json.dumps({"epochs": 4, "architecture": [10, 7, 5], "batch_size": 1024, "n_runs": 3,
+                                  "log_schedule": {"every": 2}, "grid": {"initial_bias": [0, 0.5]}}))
+    root = tmp_path / "results"
+    assert cli.main(["sweep", str(config.parent), "--workers", "2", "--results", str(root)]) == 0
+    assert len(run_ids(root)) == 6 and len(pending_files(root)) == 6
+    capsys.readouterr()
+    index.forget()
+    reads.clear()
+    assert cli.main(["sql", "SELECT count(*) AS n, count(*) FILTER (WHERE status = 'completed') AS done "
+                     "FROM runs", "--results", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert reads == [] and ["6", "6"] in [line.split() for line in out.splitlines()]
+    assert pending_files(root) == []   # folded into the saved index
