@@ -106,7 +106,8 @@ def test_a_pending_file_that_is_not_a_whole_entry_of_its_run_is_ignored(root, re
     path = index.record_run(root, victim)
     other_entry = index.record_run(root, other).read_bytes()
     for planted in (b"", path.read_bytes()[:50], b"{}", other_entry,
-                    path.read_bytes().replace(b'"version": "', b'"version": "x')):
+                    path.read_bytes().replace(b'"version": "', b'"version": "x'),
+                    path.read_bytes().replace(b'"mi.parquet"', b'"../../etc/mi.parquet"')):
         path.write_bytes(planted)
         index.forget()
         index_file_path = index.index_file.cache_dir(root) / index.index_file.INDEX_FILE
@@ -114,6 +115,7 @@ def test_a_pending_file_that_is_not_a_whole_entry_of_its_run_is_ignored(root, re
         reads.clear()
         result = scan(root)
         assert victim in reads and result.run(victim) == as_read(root, victim)
+        assert result.table_paths("mi", [victim])[0] == [str(layout.table_path(root, victim, "mi"))]
         path = index.record_run(root, victim)
         other_entry = index.record_run(root, other).read_bytes()
 
