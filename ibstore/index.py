@@ -152,6 +152,7 @@ def _update(state: State, root: Path, now: float) -> Scan:
     for (name, _), (entry, files) in zip(to_read, _read_all(root, runs_dir, to_read)):
         entries[name] = entry
         fresh_files.append(files)
+    entries = {name: entries[name] for name in names}   # folder order: the fingerprint's, the views'
     state.pending.update(pending)
     changed |= state.entries.keys() - entries.keys()
     if changed:

@@ -212,3 +212,12 @@ def test_the_first_trainer_sql_after_a_sweep_reads_no_run_folder(tmp_path, monke
     out = capsys.readouterr().out
     assert reads == [] and ["6", "6"] in [line.split() for line in out.splitlines()]
     assert pending_files(root) == []   # folded into the saved index
+
+
+def test_runs_stay_in_folder_order_whichever_were_read(root):
+    ids = run_ids(root)
+    first = scan(root)
+    rewrite_record(root, ids[1], epochs_done=3)   # read again below, the others kept
+    changed = scan(root)
+    assert [name for name, *_ in changed.fingerprint] == ids == [r.run_id for r in changed.runs]
+    assert scan(root).fingerprint == changed.fingerprint != first.fingerprint
