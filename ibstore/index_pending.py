@@ -61,7 +61,7 @@ def write(root: Path, entry: Entry, files: pa.Table) -> Path | None:
         "written_status": entry.written_status and entry.written_status.value,
         "problems": [[p.run_id, p.path, p.problem] for p in entry.problems],
         "files": [list(row.values()) for row in files.to_pylist()],
-    }).encode()
+    }, ensure_ascii=False).encode()   # UTF-8 as in run.json: within INDEX_BYTES_PER_RUN whatever the text
     pending = directory / PENDING_DIR
     temporary = pending / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:

@@ -207,8 +207,8 @@ def test_the_first_trainer_sql_after_a_sweep_reads_no_run_folder(tmp_path, monke
     capsys.readouterr()
     index.forget()
     reads.clear()
-    assert cli.main(["sql", "SELECT count(*) AS n, count(*) FILTER (WHERE status = 'completed') AS done "
-                     "FROM runs", "--results", str(root)]) == 0
+    query = "SELECT count(*) AS n, count(*) FILTER (WHERE status = 'completed') AS done FROM runs"
+    assert cli.main(["sql", query, "--results", str(root)]) == 0
     out = capsys.readouterr().out
     assert reads == [] and ["6", "6"] in [line.split() for line in out.splitlines()]
     assert pending_files(root) == []   # folded into the saved index
@@ -221,3 +221,13 @@ def test_runs_stay_in_folder_order_whichever_were_read(root):
     changed = scan(root)
     assert [name for name, *_ in changed.fingerprint] == ids == [r.run_id for r in changed.runs]
     assert scan(root).fingerprint == changed.fingerprint != first.fingerprint
+
+
+def test_a_record_with_text_beyond_ascii_is_handed_over_as_it_reads(root, reads):
+    victim = run_ids(root)[0]
+    rewrite_record(root, victim, status=Status.FAILED, error="naïve 🙂 \"quoted\" \\ line\nbreak")
+    hand_over_all(root)
+    reads.clear()
+    result = scan(root)
+    assert reads == [] and result.run(victim) == as_read(root, victim)
+    assert result.run(victim).error.startswith("naïve 🙂")
