@@ -15,6 +15,18 @@ getrusage(RUSAGE_SELF).ru_maxrss, printed on exit. The baseline materialises the
 one pandas DataFrame (what `trainer sql` did before: `.df()` then format), side by side with the
 streamed formats (Arrow batches of ibstore.sandbox.BATCH_ROWS rows) and the capped table.
 The target (issue 8.2): 20 million rows under 1 GB.
+
+    python bench/bench_sql.py --index ROOT [--before DIR] [--repeat 3]
+
+--index (issue 20): the first `trainer sql "SELECT count(*) FROM runs"` on ROOT (e.g. 10,000 runs
+from bench/make_results.py), each a whole `python -m trainer sql` process, wall seconds (and CPU
+seconds of the process and its children), median of --repeat: cold (a new, empty user cache
+each time: every run folder read), warm (the index on disk), the first after the writers handed
+over every run (`ibstore.index.record_run` for each, what `RunWriter.finish` does; the hand-over
+itself is not timed) and an empty root (the floor: starting Python, the fork server). With
+--before DIR (a checkout of earlier code, e.g. `git worktree add --detach DIR main`) its cold
+and warm rows too, in the same run, alternating. Targets: cold <= 5 s, warm <= 1.2x the empty
+root. The load average is printed before and after.
 """
 
 from __future__ import annotations
@@ -103,13 +115,71 @@ def overhead(runs: int, repeat: int) -> None:
             print(f"{label[:60]:60} {b:10.3f} {a:8.3f} {a / b:6.2f} {1000 * (a - b):6.0f}  ({rows} rows)")
 
 
+def sql_process(code: Path, root: Path, cache: Path) -> tuple[float, float]:
+    """Wall and CPU seconds (its own and its children's) of one `trainer sql` count of `root` run
+    with the code in `code` and the user cache `cache`."""
+    before = os.times()
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "trainer", "sql", "SELECT count(*) FROM runs", "--results", str(root)],
+                          cwd=code, capture_output=True, text=True, check=False,
+                          env={**os.environ, "PYTHONPATH": str(code), "XDG_CACHE_HOME": str(cache)})
+    elapsed = time.perf_counter() - started
+    after = os.times()
+    if done.returncode != 0:
+        raise SystemExit(f"trainer sql failed on {root}: {done.stderr.strip()[-500:]}")
+    return elapsed, after.children_user + after.children_system - before.children_user - before.children_system
+
+
+def index_rows(root: Path, before: Path | None, repeat: int) -> None:
+    import shutil
+    import statistics
+
+    from ibstore import index, layout
+
+    codes = {"this code": REPO, **({"before": before} if before else {})}
+    rows: dict[str, list[tuple[float, float]]] = {}
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as folder:
+        base = Path(folder)
+        (base / "empty").mkdir()
+        for name, code in codes.items():   # each code its own warm cache: their index versions differ
+            sql_process(code, root, base / f"warm-{name}")
+        for _ in range(repeat):
+            for name, code in codes.items():
+                cold = base / f"cold-{name}"
+                shutil.rmtree(cold, ignore_errors=True)
+                rows.setdefault(f"cold, {name}", []).append(sql_process(code, root, cold))
+                rows.setdefault(f"warm, {name}", []).append(sql_process(code, root, base / f"warm-{name}"))
+            handed = base / "handed"
+            shutil.rmtree(handed, ignore_errors=True)
+            os.environ["XDG_CACHE_HOME"] = str(handed)
+            for run_id in sorted(os.listdir(layout.runs_dir(root))):
+                index.record_run(root, run_id)
+            rows.setdefault("first after the writers' hand-over, this code", []).append(
+                sql_process(REPO, root, handed))
+            rows.setdefault("empty root, this code", []).append(sql_process(REPO, base / "empty", base / "empty-cache"))
+    runs = len(os.listdir(layout.runs_dir(root)))
+    print(f"trainer sql \"SELECT count(*) FROM runs\" on {root} ({runs:,} run folders), median of {repeat}")
+    print(f"{os.cpu_count()} cores; load average (1, 5, 15 min) before {load_before} after {os.getloadavg()}")
+    empty = statistics.median(wall for wall, _ in rows["empty root, this code"])
+    print(f"{'case':48} {'wall s':>8} {'CPU s':>8} {'/ empty':>8}")
+    for name, measured in rows.items():
+        wall, cpu = (statistics.median(values) for values in zip(*measured))
+        print(f"{name:48} {wall:8.2f} {cpu:8.2f} {wall / empty:7.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000_000)
     parser.add_argument("--overhead", action="store_true", help="the bounded worker's cost per query")
     parser.add_argument("--runs", type=int, default=100, help="--overhead: runs in the synthetic root")
-    parser.add_argument("--repeat", type=int, default=9, help="--overhead: timings per query and way")
+    parser.add_argument("--repeat", type=int, default=9, help="--overhead: timings per query and way; --index: per case")
+    parser.add_argument("--index", type=Path, metavar="ROOT", help="cold and warm first `trainer sql` on ROOT")
+    parser.add_argument("--before", type=Path, metavar="DIR", help="--index: earlier code to compare with")
     args = parser.parse_args()
+    if args.index:
+        index_rows(args.index, args.before, args.repeat)
+        return
     if args.overhead:
         overhead(args.runs, args.repeat)
         return

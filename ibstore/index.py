@@ -31,6 +31,7 @@ import os
 import stat
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,12 +39,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pydantic
 
-from ibstore import index_file, layout, views
+from ibstore import index_file, index_pending, layout, views
 from ibstore.index_file import Entry
 from ibstore.record import RunRecord, Status
 from ibstore.scan import FILES_SCHEMA, Problem, Scan, file_rows, live_status, read_run, run_dirs
 
 SAVE_INTERVAL_S = 5.0    # a process rewrites the index at most this often (a stale one only costs re-reads)
+# Run folders read at once by a scan: most of a read is Parquet footer parsing and page
+# decoding, which release the GIL (bench/bench_sql.py measures the cold scan).
+READ_THREADS = 8
 
 @dataclass
 class State:
@@ -55,6 +59,7 @@ class State:
     config_view: pa.Table | None = None
     saved_at: float | None = None          # time.monotonic() of the last save; None: not saved yet
     unsaved: bool = True
+    pending: dict[str, Path] = field(default_factory=dict)   # writers' entries listed, not yet saved
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
@@ -87,6 +92,8 @@ def scan(root: str | os.PathLike, now: float | None = None) -> Scan:
                                                 state.config_view)
             if result.index_path is not None:
                 state.saved_at, state.unsaved = time.monotonic(), False
+                index_pending.remove(state.pending)   # index.bin holds them now, or what overrules them
+                state.pending = {}
     return result
 
 
@@ -104,6 +111,19 @@ def run_folder_count(root: Path) -> int:
     return len(run_dirs(layout.runs_dir(root))[0])
 
 
+def record_run(root: str | os.PathLike, run_id: str) -> Path | None:
+    """Hand the user's index of `root` the entry of a run whose writer has just finished it
+    (and still holds its lock): its folder is read as a scan would, under the signature taken
+    before the read, so no scan reads it again while it stays as it is. Where the entry went,
+    or None if the index folder cannot be written (the run is then read by the next scan)."""
+    root = Path(root).absolute()
+    run_dir = layout.runs_dir(root) / run_id
+    signature = run_signature(str(run_dir))
+    if not signature:
+        return None
+    return index_pending.write(root, *_read(root, run_dir, signature))
+
+
 def _update(state: State, root: Path, now: float) -> Scan:
     runs_dir = layout.runs_dir(root)
     names, root_problem = run_dirs(runs_dir)
@@ -111,15 +131,29 @@ def _update(state: State, root: Path, now: float) -> Scan:
     entries: dict[str, Entry] = {}
     changed: set[str] = set()
     fresh_files = []
+    to_read: list[tuple[str, bytes]] = []
+    pending = index_pending.listing(root)   # entries writers handed over (usually none)
     for name in names:
         signature = run_signature(prefix + name)
         old = state.entries.get(name)
         if old is not None and signature and old.signature == signature:
             entries[name] = old
             continue
-        entries[name], files = _read(root, runs_dir / name, signature)
-        fresh_files.append(files)
+        handed = None
+        if signature and pending:
+            path = pending.get(index_pending.file_name(name, signature))
+            handed = None if path is None else index_pending.read(path, name, signature)
+        if handed is not None:
+            entries[name] = handed[0]
+            fresh_files.append(handed[1])
+        else:
+            to_read.append((name, signature))
         changed.add(name)
+    for (name, _), (entry, files) in zip(to_read, _read_all(root, runs_dir, to_read)):
+        entries[name] = entry
+        fresh_files.append(files)
+    entries = {name: entries[name] for name in names}   # folder order: the fingerprint's, the views'
+    state.pending.update(pending)
     changed |= state.entries.keys() - entries.keys()
     if changed:
         unchanged = pa.array(sorted(entries.keys() - changed), pa.string())
@@ -142,7 +176,9 @@ def _update(state: State, root: Path, now: float) -> Scan:
         state.runs_view, state.config_view = _patched_views(state, entries, shown, changed)
         state.unsaved = True
     state.entries, state.shown = entries, shown
-    return _snapshot(root, entries, shown, root_problem, state)
+    result = _snapshot(root, entries, shown, root_problem, state)
+    result.folders_read = len(to_read)
+    return result
 
 
 def _record(entry: Entry) -> RunRecord | None:
@@ -158,6 +194,16 @@ def _shown_record(entry: Entry, status: Status) -> RunRecord | None:
     if record is None or record.status is status:
         return record
     return record.model_copy(update={"status": status})
+
+
+def _read_all(root: Path, runs_dir: Path, to_read: list[tuple[str, bytes]]) -> list[tuple[Entry, pa.Table]]:
+    """`_read` of each (folder name, signature), on up to READ_THREADS threads, in order."""
+    def read(item: tuple[str, bytes]) -> tuple[Entry, pa.Table]:
+        return _read(root, runs_dir / item[0], item[1])
+    if len(to_read) <= 1 or READ_THREADS <= 1:
+        return [read(item) for item in to_read]
+    with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(to_read)), thread_name_prefix="read_run") as pool:
+        return list(pool.map(read, to_read))
 
 
 def _read(root: Path, run_dir: Path, signature: bytes) -> tuple[Entry, pa.Table]:

@@ -51,7 +51,8 @@ def _code_version() -> str:
     may hold what this code would read differently, so it is not used."""
     digest = hashlib.sha256(MAGIC)
     package = Path(__file__).parent
-    for name in ("index.py", "index_file.py", "scan.py", "record.py", "views.py", "layout.py", "schema.py", "flatten.py"):
+    for name in ("index.py", "index_file.py", "index_pending.py", "scan.py", "scan_footer.py", "record.py",
+                 "views.py", "layout.py", "schema.py", "flatten.py"):
         digest.update((package / name).read_bytes())
     return digest.hexdigest()[:16]
 
@@ -104,7 +105,7 @@ def cache_dir(root: Path) -> Path:
     return cache_home / "ib-lab" / "index" / digest
 
 
-def _private(directory: Path) -> str | None:
+def why_not_private(directory: Path) -> str | None:
     """Why `directory` is not a folder only this user can write (None if it is)."""
     try:
         info = os.lstat(directory)
@@ -128,7 +129,7 @@ def writable_index_dir(root: Path) -> Path | None:
         directory.mkdir(exist_ok=True, mode=0o700)
     except OSError:
         return None
-    return directory if _private(directory) is None else None
+    return directory if why_not_private(directory) is None else None
 
 
 def save(root: Path, entries_by_name: dict[str, Entry], file_table: pa.Table, runs_view: pa.Table,
@@ -169,13 +170,14 @@ def save(root: Path, entries_by_name: dict[str, Entry], file_table: pa.Table, ru
     except OSError:
         temporary.unlink(missing_ok=True)
         return None
-    _remove_stale_temporaries(directory)
+    remove_stale_temporaries(directory, f".{INDEX_FILE}.*.tmp")
     return path
 
 
-def _remove_stale_temporaries(directory: Path) -> None:
+def remove_stale_temporaries(directory: Path, pattern: str) -> None:
+    """Remove the temporary files matching `pattern` that writers killed mid-write left."""
     cutoff = time.time() - STALE_TEMP_S
-    for path in directory.glob(f".{INDEX_FILE}.*.tmp"):
+    for path in directory.glob(pattern):
         try:
             if path.lstat().st_mtime < cutoff:
                 path.unlink()
@@ -190,7 +192,7 @@ def load(root: Path, run_folders: int) -> tuple[tuple | None, str]:
     path = directory / INDEX_FILE
     if not os.path.lexists(directory):
         return None, "no index yet: built"
-    why = _private(directory)
+    why = why_not_private(directory)
     if why is not None:
         return None, f"{directory}: not used, it {why}; rebuilt in memory"
     try:

@@ -34,7 +34,8 @@ import pyarrow as pa
 from ibstore import views
 from ibstore.query_process import Outcome, QueryProcess, WorkerEnded, out_of_memory
 from ibstore.index import scan as scan_root
-from ibstore.scan import Scan, table_file_problem
+from ibstore.scan import Scan
+from ibstore.scan_footer import table_file_problem
 from ibstore.schema import TABLE_SCHEMAS
 from ibstore.statement_check import SqlError, check_read_only, one_line
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,16 +26,13 @@ from typing import Callable, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ibstore import layout, lock
 from ibstore.record import MAX_RECORD_BYTES, SCHEMA_VERSION, RecordError, RunRecord, Status
+from ibstore.scan_footer import OPEN_FLAGS, read_footer
 from ibstore.schema import HEARTBEAT_STALE_SECONDS, TABLE_SCHEMAS
 
-REQUIRED_COLUMNS = ("run_id", "epoch")
 RUN_JSON = "run.json"
-# The scan opens nothing that could block: regular files only, never through a symlink.
-_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 _HOST = socket.gethostname()
 _FILE_KINDS = {stat.S_IFLNK: "a symlink", stat.S_IFDIR: "a folder", stat.S_IFIFO: "a named pipe (FIFO)",
                stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
@@ -97,6 +95,7 @@ class Scan:
     lookup: Callable[[str], RunRecord | None] = field(default=lambda run_id: None, repr=False)
     index_note: str = ""                                             # which index was used, or why none
     index_path: Path | None = None                                   # where this scan saved the index
+    folders_read: int = 0                                            # run folders read (not only listed)
 
     @cached_property
     def runs(self) -> list[RunRecord]:
@@ -255,7 +254,7 @@ def _parse_record(dir_fd: int) -> tuple[RunRecord | None, str | None]:
 
 def _read_regular(dir_fd: int, name: str, limit: int) -> bytes:
     """At most `limit` bytes of a regular file; OSError for anything else (checked on the open file)."""
-    fd = os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)
+    fd = os.open(name, OPEN_FLAGS, dir_fd=dir_fd)
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
@@ -286,7 +285,7 @@ def _table_files(dir_fd: int, run_id: str, run_dir: Path, entries: dict[str, os.
             continue
         table, part = parsed
         key = ("parquet", str(run_dir / name), *_identity(entry))
-        columns, num_rows, compacted, error = _FOOTERS.get(key, lambda: _read_footer(dir_fd, name, table))
+        columns, num_rows, compacted, error = _FOOTERS.get(key, lambda: read_footer(dir_fd, name, table))
         if error:
             problems.append(Problem(run_id, _shown(run_dir / name), error))
             continue
@@ -295,81 +294,6 @@ def _table_files(dir_fd: int, run_id: str, run_dir: Path, entries: dict[str, os.
             compacted_through[table] = compacted
     current = layout.current_table_files(footers, compacted_through)
     return {table: [footers[name] for name in names] for table, names in current.items()}
-
-
-def _read_footer(dir_fd: int, name: str, table: str) -> tuple[tuple[str, ...], int, int, str | None]:
-    """Column names, row count and `ib.compacted_through` from the Parquet footer, or why the
-    file cannot be used."""
-    try:
-        fd = os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)
-    except FileNotFoundError:
-        return (), 0, 0, "file disappeared while reading"
-    except OSError as error:
-        return (), 0, 0, f"cannot be read ({error.strerror or error}): table skipped for this run"
-    try:
-        with open(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                return (), 0, 0, "is not a regular file: table skipped for this run"
-            metadata = pq.read_metadata(handle)
-            schema = metadata.schema.to_arrow_schema()
-            missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
-            if missing:
-                return (), 0, 0, f"Parquet file lacks column(s) {', '.join(missing)}: table skipped for this run"
-            expected = TABLE_SCHEMAS[table]
-            for column in schema.names:
-                if column in expected.names and not _compatible(schema.field(column).type,
-                                                                expected.field(column).type):
-                    return (), 0, 0, (f"column {column} has type {schema.field(column).type}, expected "
-                                      f"{expected.field(column).type}: table skipped for this run")
-            damage = _damage(handle, schema, expected)
-            if damage:
-                return (), 0, 0, f"{damage}: table skipped for this run"
-    except (OSError, pa.ArrowException) as error:
-        return (), 0, 0, f"unreadable Parquet file ({error}): table skipped for this run"
-    return tuple(schema.names), metadata.num_rows, layout.compacted_through(metadata.metadata), None
-
-
-def table_file_problem(path: str, table: str) -> str | None:
-    """What `read_run` would report about the table file at `path` now, or None if it reads
-    whole as `table` (used to name the file behind a query that failed after its scan)."""
-    try:
-        dir_fd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as error:
-        return f"its folder cannot be read ({error.strerror})"
-    try:
-        return _read_footer(dir_fd, os.path.basename(path), table)[3]
-    finally:
-        os.close(dir_fd)
-
-
-def _damage(handle, schema: pa.Schema, expected: pa.Schema) -> str | None:
-    """Why the file's data cannot be read as the table's schema, or None: every page is decoded
-    (and its CRC checked, where the writer stored one: trainer.store writes them), one row group
-    at a time, and every column cast to the schema's type as the views will (an `epoch` stored
-    as a float with fractions, or an int64 beyond int32, fails here instead of failing every
-    query over all runs). Done once per file version: the scan's caches and the index keep the
-    verdict under the file's identity."""
-    columns = [name for name in schema.names if name in expected.names]
-    target = pa.schema([expected.field(name) for name in columns])
-    handle.seek(0)
-    try:
-        parquet = pq.ParquetFile(handle, page_checksum_verification=True)
-        for group in range(parquet.num_row_groups):
-            rows = parquet.read_row_group(group, columns=columns)
-            try:
-                rows.select(columns).cast(target)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-                return f"a column's values do not fit the table's types ({str(error).splitlines()[0]})"
-    except (OSError, pa.ArrowException) as error:
-        return f"damaged data pages ({str(error).splitlines()[0]})"
-    return None
-
-
-def _compatible(found: pa.DataType, expected: pa.DataType) -> bool:
-    numeric = (pa.types.is_integer, pa.types.is_floating)
-    if pa.types.is_string(expected) or pa.types.is_large_string(expected):
-        return pa.types.is_string(found) or pa.types.is_large_string(found)
-    return any(kind(found) for kind in numeric) and any(kind(expected) for kind in numeric)
 
 
 def _unopenable_dir(run_dir: Path, error: OSError) -> str:
@@ -405,19 +329,23 @@ T = TypeVar("T")
 
 class _Cache:
     """What was read from a file, by (path, inode, mtime, size): a rescan of an unchanged root
-    reads no file again. Bounded: least recently used entries go first."""
+    reads no file again. Bounded: least recently used entries go first. Thread-safe."""
 
     def __init__(self, size: int):
         self.size = size
         self.items: OrderedDict[tuple, object] = OrderedDict()
+        self.lock = threading.Lock()   # the index reads run folders on several threads
 
     def get(self, key: tuple, compute: Callable[[], T]) -> T:
-        if key in self.items:
-            self.items.move_to_end(key)
-            return self.items[key]
-        value = self.items[key] = compute()
-        if len(self.items) > self.size:
-            self.items.popitem(last=False)
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = compute()   # outside the lock: reading files is what the threads share out
+        with self.lock:
+            self.items[key] = value
+            if len(self.items) > self.size:
+                self.items.popitem(last=False)
         return value
 
 

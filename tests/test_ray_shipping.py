@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from ibstore import layout
+from ibstore import index, layout
 from ibstore.lifecycle import Redo, current_status, read_record
 from ibstore.lock import is_live
 from ibstore.record import Status
@@ -108,11 +108,17 @@ def ship(root: Path, group) -> list:
 # ---------------------------------------------------------------- the protocol, in-process
 
 @pytest.mark.slow
-def test_shipped_files_make_the_same_root_as_training_into_it(tmp_path):
+def test_shipped_files_make_the_same_root_as_training_into_it(tmp_path, monkeypatch):
     path = write_config(tmp_path / "cohort", {**TINY, "n_runs": 2})
     shipped_root, local_root = tmp_path / "shipped", tmp_path / "local"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    index.forget()
     items = ship(shipped_root, only_group(path, shipped_root))
     train_group(only_group(path, local_root), local_root)
+    # the driver handed its runs to its user's index: a reader after it reads no run folder
+    found = index.scan(shipped_root)
+    assert found.folders_read == 0 and len(found.runs) == 2
+    index.forget()
 
     assert [run.status for run in items[-1].runs] == ["completed", "completed"]
     assert_same_runs(shipped_root, local_root)

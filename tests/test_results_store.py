@@ -3,7 +3,7 @@ import os
 import pytest
 
 from explorer.results import ResultStore
-from ibstore import index, scan as scan_module
+from ibstore import index, scan_footer
 from ibstore.sandbox import SqlError
 
 from conftest import BIASES, EPOCHS
@@ -58,8 +58,8 @@ def test_results_follow_the_root_as_it_changes(messy_root):
 def test_parquet_footers_are_read_once(cohort_root, monkeypatch):
     index.scan(cohort_root)
     calls = []
-    original = scan_module.pq.read_metadata
-    monkeypatch.setattr(scan_module.pq, "read_metadata", lambda *a, **k: calls.append(a) or original(*a, **k))
+    original = scan_footer.pq.read_metadata
+    monkeypatch.setattr(scan_footer.pq, "read_metadata", lambda *a, **k: calls.append(a) or original(*a, **k))
     index.scan(cohort_root)
     assert calls == []
 

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ibstore import layout
+from ibstore import index, layout
 from ibstore.lifecycle import may_replace, read_record
 from ibstore.lock import LOCK_FILE, RunLock, RunLocked, describe_holder
 from ibstore.progress import HELD
@@ -300,7 +300,10 @@ class ShippedRuns:
         return replace(trained, runs=[by_id[run_id] for run_id in self.group.run_ids])
 
     def release(self) -> None:
-        """Free the runs: one the worker left `running` now reads as interrupted."""
-        for lock in self.locks.values():
+        """Free the runs: one the worker left `running` now reads as interrupted. Each run's entry
+        goes to the driver's index first (the driver is the root's only writer), so readers after
+        the sweep do not read these folders."""
+        for run_id, lock in self.locks.items():
+            index.record_run(self.root, run_id)
             lock.release()
 

@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ibstore import layout
+from ibstore import index, layout
 from ibstore.lifecycle import Redo, may_replace, read_record
 from ibstore.lock import RunLock
 from ibstore.record import SCHEMA_VERSION, RunRecord, Status, utc_now
@@ -246,6 +246,9 @@ class RunWriter:
                     compact_run(self.dir)
                 except (OSError, pa.ArrowException):
                     pass  # the parts stay valid and readable; `trainer compact` merges them later
+            # While the lock is held nothing else changes the folder: readers after the sweep
+            # take this entry instead of reading the run (ibstore.index_pending).
+            index.record_run(self.root, self.run_id)
             return self.record.status
         except OSError as failure:
             raise unwritable(self.root, failure) from failure
