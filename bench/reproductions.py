@@ -129,17 +129,18 @@ def epoch_zero(root: Path, seeds: int) -> tuple[list[str], float]:
 
 def compression(root: Path, docs: Path, epochs: int, seeds: int) -> tuple[list[str], float]:
     """Saxe et al. Fig. 1 (tanh vs relu) under four estimators, reported by `trainer report`."""
-    total = 0.0
+    total, run_ids = 0.0, {}
     for activation in ("tanh", "relu"):
         raw = {**SAXE_BASE, "name": f"fig1-{activation}", "cohort": SAXE_COHORT, "activation_fn": activation,
                "epochs": epochs, "n_runs": seeds, "log_schedule": "ibsgd", "estimators": ESTIMATORS}
-        total += train(root, raw)[1]
+        run_ids[activation], seconds = train(root, raw)
+        total += seconds
     folder, report_s = report(root, docs, SAXE_COHORT)
     store = ResultStore(root)
     runs = store.runs()
-    group = {a: runs.loc[(runs["cohort"] == SAXE_COHORT) & (runs["activation_fn"] == a), "group_id"].iloc[0]
-             for a in ("tanh", "relu")}
-    table = store.phase_stats(runs.loc[runs["cohort"] == SAXE_COHORT, "run_id"].tolist())
+    # these runs' groups, not any of the cohort's: a root may also hold runs of other epochs
+    group = {a: runs.loc[runs["run_id"].isin(ids), "group_id"].iloc[0] for a, ids in run_ids.items()}
+    table = store.phase_stats(run_ids["tanh"] + run_ids["relu"])
     compared = store.compare_groups(group["tanh"], group["relu"])
     lines = [f"### 2. Saxe et al. 2018 Fig. 1: tanh vs relu ({seeds} seeds, {epochs} epochs each, "
              f"{total:.0f} s of training, {report_s:.0f} s of report)", "",
