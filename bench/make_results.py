@@ -50,10 +50,10 @@ from trainer.store import run_fields, write_record
 H_Y = 0.99916
 ROWS = {"train": 3277, "test": 819, "full": 4096}
 START = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
-# Dictionary-encoded columns (Arrow's default tries every column: the same files, written ~25 %
-# slower, since columns of measured values rarely repeat)
-FEW_VALUES = {"run_id", "epoch", "split", "layer", "layer_name", "units", "estimator", "params",
-              "bin_index", "bin_lo", "bin_hi", "neuron"}
+# Dictionary-encoded columns: the repeated text, as in the trainer's files. Arrow's default tries
+# every column, but numeric columns gain nothing after zstd: the files come out no smaller and are
+# written slower.
+FEW_VALUES = {"run_id", "split", "layer_name", "estimator", "params"}
 FLUSHES = 40   # the parts a finished run's writer flushed before compaction (ib.compacted_through)
 
 
@@ -63,6 +63,13 @@ def experiment(name: str, overrides_json: str, cohort: str | None) -> config_mod
     its seeds differ only in run id."""
     (planned,) = config_module.plan({**json.loads(overrides_json), "name": name, "cohort": cohort})
     return planned
+
+
+def planned_experiment(name: str, overrides: dict[str, Any], cohort: str | None, logged: int) -> config_module.Experiment:
+    """The experiment of a synthetic run logging about `logged` epochs (`log_schedule_for`)."""
+    epochs = overrides.get("epochs", config_module.DEFAULTS["epochs"])
+    return experiment(name, json.dumps({**overrides, "log_schedule": log_schedule_for(epochs, logged)}, sort_keys=True),
+                      cohort)
 
 
 @functools.lru_cache(maxsize=64)
@@ -84,11 +91,10 @@ def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *,
     """Write one synthetic run (all seeds share the group); returns its run_id. `logged`: about
     how many epochs are logged (`log_schedule_for`). A `running` run's tables are one part file
     each (a writer's first flush), any other's a compacted base."""
-    epochs = (overrides or {}).get("epochs", config_module.DEFAULTS["epochs"])
-    planned = experiment(name, json.dumps({**(overrides or {}), "log_schedule": log_schedule_for(epochs, logged)},
-                                          sort_keys=True), cohort)
+    planned = planned_experiment(name, overrides or {}, cohort, logged)
     fields = run_fields(planned, seed)
     run_id, config = fields["run_id"], fields["config"]
+    epochs = config["epochs"]
     done = epochs if epochs_done is None else epochs_done
     run_dir = layout.run_dir(root, run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -128,17 +134,18 @@ def health_flags(data: dict[str, pa.Table]) -> dict[str, Any]:
     observing every epoch's losses and accuracy and every logged epoch's layer states."""
     health = NetworkHealth()
     metrics = data["metrics"].sort_by([("epoch", "ascending")])
-    split = np.asarray(metrics["split"].to_pylist())
     epoch, loss, accuracy = (metrics[c].to_numpy() for c in ("epoch", "loss", "accuracy"))
-    train, test = split == "train", split == "test"   # both in epoch order
+    train, test = (pc.equal(metrics["split"], split).to_numpy(zero_copy_only=False)
+                   for split in ("train", "test"))   # both in epoch order
     for e, train_loss, test_loss, train_accuracy in zip(epoch[train].tolist(), loss[train].tolist(),
                                                         loss[test].tolist(), accuracy[train].tolist()):
         health.observe_metrics(e, train_loss, test_loss, train_accuracy)
     gradients = data["gradients"].sort_by([("epoch", "ascending"), ("layer", "ascending")])
     g_epoch, states = gradients["epoch"].to_numpy(), gradients["health"].to_pylist()
-    for e in np.unique(g_epoch).tolist():
-        health.observe_layers(e, [LayerHealth(state) for state, at in zip(states, g_epoch == e)
-                                  if at and state is not None])   # the output layer has no state
+    epochs, starts = np.unique(g_epoch, return_index=True)     # each epoch's rows are contiguous
+    for e, at_epoch in zip(epochs.tolist(), np.split(np.array(states, dtype=object), starts[1:])):
+        health.observe_layers(e, [LayerHealth(state) for state in at_epoch
+                                  if state is not None])   # the output layer has no state
     return health.flags()
 
 
@@ -304,6 +311,12 @@ def grid(runs: int, epochs: int, seeds: int) -> list[tuple[str, dict[str, Any], 
         plan += [(f"{act}-bias", overrides, seed) for seed in range(min(seeds, runs - len(plan)))]
         i += 1
     return plan
+
+
+def planned_run_ids(runs: int, epochs: int = 2000, logged: int = 300, seeds: int = 5) -> list[str]:
+    """The run ids `make_root` writes for these arguments, in its order, without writing."""
+    return [run_fields(planned_experiment(name, overrides, "initial_bias", logged), seed)["run_id"]
+            for name, overrides, seed in grid(runs, epochs, seeds)]
 
 
 def _write_planned(args: tuple[Path, int, list[tuple[str, dict[str, Any], int]]]) -> list[str]:
