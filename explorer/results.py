@@ -59,6 +59,7 @@ class ResultStore:
             self._database.execute(setting)
         self._runs_memo: tuple[Scan, pd.DataFrame] | None = None   # runs() of one snapshot
         self._varying: tuple[Scan, list[str]] | None = None         # varying_keys() of one snapshot
+        self._version: tuple[Scan, int] | None = None               # version() of one snapshot
         self._flat: dict[str, tuple[Any, dict[str, Any]]] = {}      # run_id -> (record, its flat config)
 
     def refresh(self, wait: bool = True) -> bool:
@@ -127,8 +128,12 @@ class ResultStore:
             self.refresh()
 
     def version(self) -> int:
-        """A number that changes when anything read from the root changes: a cache key."""
-        return hash(self.snapshot().fingerprint)
+        """A number that changes when anything read from the root changes: a cache key (hashed
+        once per snapshot: the fingerprint has an entry per run)."""
+        current = self.snapshot()
+        if self._version is None or self._version[0] is not current:
+            self._version = (current, hash(current.fingerprint))
+        return self._version[1]
 
     @property
     def problems(self) -> list[Problem]:

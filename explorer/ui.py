@@ -21,6 +21,7 @@ MAX_DEFAULT_RUNS = 12            # selected when neither the URL nor the session
 MAX_FILTER_RUNS = 40             # a changed filter selects at most this many of the runs it shows
 MAX_PAGE_RUNS = 60               # chart pages draw at most this many runs (a panel or chart per run)
 MAX_GROUP_RUNS = 500             # pages that draw seed groups, not runs (Phases), read at most this many
+MAX_SIDEBAR_RUNS = 1_000         # the sidebar offers the selection and the first runs up to this many
 NOT_RECORDED = "not recorded for this run"
 SPLITS = ("train", "test", "full")
 SELECTION = "selection"          # session key of the sidebar's multiselect: the selected run ids
@@ -143,16 +144,37 @@ def run_names(results: ResultStore, all_runs: pd.DataFrame) -> dict[str, str]:
     return {r: (n if counts[n] == 1 else f"{n} ({r})") + marks.get(r, "") for r, n in names.items()}
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _run_names(root: str, version: int) -> dict[str, str]:
+    """`run_names` of every run, worked out once per content of the root (read-only: shared)."""
+    results = store()
+    assert str(results.root) == root, (results.root, root)   # the cache key names the store's root
+    return run_names(results, results.runs())
+
+
+def sidebar_options(all_run_ids: list[str], chosen: list[str]) -> list[str]:
+    """What the sidebar offers: every run of a root of at most MAX_SIDEBAR_RUNS, else the first
+    MAX_SIDEBAR_RUNS and the selection (a list of 100,000 runs would be sent to the browser at
+    every interaction; the Runs page finds any run)."""
+    if len(all_run_ids) <= MAX_SIDEBAR_RUNS:
+        return all_run_ids
+    return list(dict.fromkeys(all_run_ids[:MAX_SIDEBAR_RUNS] + chosen))
+
+
 def selection_sidebar(all_runs: pd.DataFrame) -> None:
     """The selection, shown and editable on every page, each run by its distinguishing name."""
-    names = run_names(store(), all_runs)
-    st.multiselect("Selected runs", list(names), key=SELECTION, on_change=_sidebar_changed,
-                   format_func=names.__getitem__, placeholder="no runs selected",
+    results = store()
+    names = _run_names(str(results.root), results.version())
+    options = sidebar_options(list(all_runs["run_id"]), selection())
+    st.multiselect("Selected runs", options, key=SELECTION, on_change=_sidebar_changed,
+                   format_func=lambda run_id: names.get(run_id, run_id), placeholder="no runs selected",
                    help="Shared by every page and kept in the URL (?runs=...): copy the URL to share the view. "
                         "The Runs page's filters and row selection set it too. " + BADGE_HELP)
-    keys = chip_keys(store(), all_runs)
+    keys = chip_keys(results, all_runs)
     st.caption(f"{len(selection())} of {len(all_runs)} runs selected" +
-               (f"; chips show {plain(' · '.join(keys))}" if keys else ""))
+               (f"; chips show {plain(' · '.join(keys))}" if keys else "") +
+               (f"; the list offers the first {len(options):,}, the Runs page every run"
+                if len(options) < len(all_runs) else ""))
 
 
 def unknown_warning() -> None:
