@@ -53,12 +53,14 @@ TARGETS = {"first load, warm index": 3.0, "Runs page rerun": 1.0, "Runs page SQL
            "trainer sql count(*) FROM runs": 1.0, "trainer sql 12-run MI": 1.0}
 
 
-def ensure_root(base: Path, runs: int, epochs: int, logged: int, sizes: list[int]) -> Path:
-    """`base/rootN`: copied from a bigger root of the same plan if there is one, else generated."""
+def ensure_root(base: Path, runs: int, epochs: int, logged: int) -> Path:
+    """`base/rootN`: copied from a bigger root of the same plan in `base` if there is one, else
+    generated."""
     root = base / f"root{runs}"
     if (root / "runs").is_dir() and len(os.listdir(root / "runs")) >= runs:
         return root
-    bigger = [base / f"root{n}" for n in sorted(sizes) if n > runs and (base / f"root{n}" / "runs").is_dir()]
+    sizes = sorted(int(path.name[4:]) for path in base.glob("root*") if path.name[4:].isdigit())
+    bigger = [base / f"root{n}" for n in sizes if n > runs and (base / f"root{n}" / "runs").is_dir()]
     if bigger:
         print(f"copying {runs} runs from {bigger[0]} ...", flush=True)
         for run_id in planned_run_ids(runs, epochs, logged):
@@ -264,7 +266,7 @@ def main() -> None:
     table: dict[str, dict[int, tuple[float, float]]] = {}
     loads = [os.getloadavg()[0]]
     for size in sorted(args.sizes):
-        root = ensure_root(args.base, size, args.epochs, args.logged, args.sizes)
+        root = ensure_root(args.base, size, args.epochs, args.logged)
         print(f"measuring {size} runs ...", flush=True)
         rows = {}
         for index_state in ("cold", "warm"):

@@ -52,12 +52,11 @@ def filters_changed() -> None:
 
 
 # filters: a config key and its values (offered from the data), and a free SQL condition
-flats = store.flat_configs()
-keys = sorted(set().union(*flats.values()))
+keys = store.config_keys()
 left, middle, right = st.columns([1, 2, 3])
 key = left.selectbox("Config key", [None, *keys], key="fkey", bind="query-params", on_change=filters_changed,
                      format_func=lambda k: "(any)" if k is None else k)
-values = sorted({json.dumps(flat.get(key), sort_keys=True) for flat in flats.values()}) if key else []
+values = store.config_values(key) if key else []
 chosen = middle.multiselect("Values", values, key="fval", bind="query-params", disabled=not key,
                             on_change=filters_changed, format_func=lambda v: configdiff.format_value(json.loads(v)))
 # The condition is not bound to the URL: only a condition that runs goes there, so a typo leaves
