@@ -244,6 +244,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2000)
     parser.add_argument("--logged", type=int, default=30, help="logged epochs per run (30: 100,000 runs fit on disk)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--warm-only", type=int, nargs="*", default=[], metavar="SIZE",
+                        help="sizes measured with the index on disk only (a cold scan of their root is not "
+                             "repeated: e.g. an index kept up to date while the root was written)")
     parser.add_argument("--pages", action="store_true", help="page render times (issue 16) instead")
     parser.add_argument("--before", type=Path, help="with --pages: an export of earlier code to compare with")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)   # internal: one fresh process
@@ -269,7 +272,7 @@ def main() -> None:
         root = ensure_root(args.base, size, args.epochs, args.logged)
         print(f"measuring {size} runs ...", flush=True)
         rows = {}
-        for index_state in ("cold", "warm"):
+        for index_state in ("warm",) if size in args.warm_only else ("cold", "warm"):
             if index_state == "cold":
                 forget_index(root, cache)
             measured = measure_in_new_process(root, args.repeat, env)
@@ -308,10 +311,12 @@ def print_table(table: dict[str, dict[int, tuple[float, float]]], sizes: list[in
     print(f"{'measure':34s}" + "".join(f"{f'{n:,} runs':>16s}" for n in sizes) + f"{'growth':>8s}{'target':>9s}")
     for name, values in table.items():
         if "RSS" in name:
-            cells = "".join(f"{values[n][0]:11.2f} GB  " for n in sizes)
+            cells = "".join(f"{values[n][0]:11.2f} GB  " if n in values else f"{'-':>16s}" for n in sizes)
         else:
-            cells = "".join(f"{values[n][0]:8.2f} ({values[n][1]:5.2f})" for n in sizes)
-        growth = values[sizes[-1]][0] / values[sizes[0]][0] if values[sizes[0]][0] else float("nan")
+            cells = "".join(f"{values[n][0]:8.2f} ({values[n][1]:5.2f})" if n in values else f"{'-':>16s}"
+                            for n in sizes)
+        measured = [n for n in sizes if n in values]   # a --warm-only size has no cold row
+        growth = values[measured[-1]][0] / values[measured[0]][0] if values[measured[0]][0] else float("nan")
         target = TARGETS.get(name) or (2.0 if "RSS" in name else None)
         print(f"{name:34s}{cells}{growth:7.1f}x{'' if target is None else f'{target:8.1f}':>9s}")
     print(f"(growth: {sizes[-1]:,} runs / {sizes[0]:,} runs, {sizes[-1] / sizes[0]:.0f}x the runs)", flush=True)
