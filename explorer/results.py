@@ -191,7 +191,8 @@ class ResultStore:
         snapshot)."""
         if run_ids is not None:
             return configdiff.varying_keys(list(self.configs(run_ids).values()))
-        return list(self._of_snapshot("varying", lambda _: configdiff.varying_keys(list(self.configs().values()))))
+        return list(self._of_snapshot("varying", lambda _: configdiff.varying_flat_keys(
+            list(self.flat_configs().values()))))
 
     def config_keys(self) -> list[str]:
         """Every flattened config key of any run, sorted (worked out once per snapshot)."""

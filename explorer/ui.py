@@ -124,10 +124,11 @@ def chip_keys(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
     return results.varying_keys() + ([configdiff.SEED_KEY] if all_runs["seed"].nunique() > 1 else [])
 
 
-def run_names(results: ResultStore, all_runs: pd.DataFrame) -> dict[str, str]:
-    """run_id -> a short name for a selection chip: the values of `chip_keys` ("relu · 0.2 · s1";
-    the keys are named once beside the chips), its badges; the run id where that names several
-    runs or nothing varies. A chip holds about 20 characters: "key=value, ..." would be cut."""
+def run_names(results: ResultStore, all_runs: pd.DataFrame, run_ids: list[str]) -> dict[str, str]:
+    """run_id -> a short name for a selection chip, for `run_ids`: the values of `chip_keys`
+    ("relu · 0.2 · s1"; the keys are named once beside the chips), its badges; the run id where
+    that names several of `run_ids` or nothing varies. A chip holds about 20 characters:
+    "key=value, ..." would be cut."""
     keys = chip_keys(results, all_runs)
     flats = results.flat_configs()
 
@@ -138,18 +139,10 @@ def run_names(results: ResultStore, all_runs: pd.DataFrame) -> dict[str, str]:
         return " · ".join(f"s{flat[k]}" if k == configdiff.SEED_KEY else
                           configdiff.format_value(flat[k]) if k in flat else "-" for k in keys)
 
-    names = {r: name(r) for r in all_runs["run_id"]}
-    counts = pd.Series(list(names.values())).value_counts()
-    marks = run_badges(all_runs)
+    names = {r: name(r) for r in run_ids}
+    counts = pd.Series(list(names.values()), dtype=object).value_counts()
+    marks = run_badges(all_runs[all_runs["run_id"].isin(run_ids)])
     return {r: (n if counts[n] == 1 else f"{n} ({r})") + marks.get(r, "") for r, n in names.items()}
-
-
-@st.cache_resource(show_spinner=False, max_entries=2)
-def _run_names(root: str, version: int) -> dict[str, str]:
-    """`run_names` of every run, worked out once per content of the root (read-only: shared)."""
-    results = store()
-    assert str(results.root) == root, (results.root, root)   # the cache key names the store's root
-    return run_names(results, results.runs())
 
 
 def sidebar_options(all_run_ids: list[str], chosen: list[str]) -> list[str]:
@@ -164,8 +157,8 @@ def sidebar_options(all_run_ids: list[str], chosen: list[str]) -> list[str]:
 def selection_sidebar(all_runs: pd.DataFrame) -> None:
     """The selection, shown and editable on every page, each run by its distinguishing name."""
     results = store()
-    names = _run_names(str(results.root), results.version())
     options = sidebar_options(list(all_runs["run_id"]), selection())
+    names = run_names(results, all_runs, options)
     st.multiselect("Selected runs", options, key=SELECTION, on_change=_sidebar_changed,
                    format_func=lambda run_id: names.get(run_id, run_id), placeholder="no runs selected",
                    help="Shared by every page and kept in the URL (?runs=...): copy the URL to share the view. "
