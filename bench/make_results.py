@@ -319,17 +319,25 @@ def planned_run_ids(runs: int, epochs: int = 2000, logged: int = 300, seeds: int
             for name, overrides, seed in grid(runs, epochs, seeds)]
 
 
-def _write_planned(args: tuple[Path, int, list[tuple[str, dict[str, Any], int]]]) -> list[str]:
-    root, logged, plan = args
-    return [write_run(root, name, overrides, seed=seed, cohort="initial_bias", logged=logged)
-            for name, overrides, seed in plan]
+def _write_planned(args: tuple[Path, int, bool, list[tuple[str, dict[str, Any], int]]]) -> list[str]:
+    root, logged, resume, plan = args
+    written = []
+    for name, overrides, seed in plan:
+        if resume:   # run.json is written last: a run that has it is whole
+            run_id = run_fields(planned_experiment(name, overrides, "initial_bias", logged), seed)["run_id"]
+            if layout.run_json_path(root, run_id).is_file():
+                written.append(run_id)
+                continue
+        written.append(write_run(root, name, overrides, seed=seed, cohort="initial_bias", logged=logged))
+    return written
 
 
 def make_root(root: Path, runs: int, epochs: int = 2000, logged: int = 300, seeds: int = 5,
-              processes: int = 2) -> list[str]:
-    """`runs` finished runs of the grid, written by `processes` worker processes; their run ids."""
+              processes: int = 2, resume: bool = False) -> list[str]:
+    """`runs` finished runs of the grid, written by `processes` worker processes; their run ids.
+    `resume`: runs already whole (a run.json) are not written again (a stopped generation)."""
     plan = grid(runs, epochs, seeds)
-    chunks = [(root, logged, plan[i:i + 50]) for i in range(0, len(plan), 50)]
+    chunks = [(root, logged, resume, plan[i:i + 50]) for i in range(0, len(plan), 50)]
     if processes <= 1:
         return [run_id for chunk in chunks for run_id in _write_planned(chunk)]
     with multiprocessing.get_context("fork").Pool(processes) as pool:
@@ -344,9 +352,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--logged", type=int, default=300)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--resume", action="store_true", help="skip the runs OUT already holds whole")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    ids = make_root(args.out, args.runs, args.epochs, args.logged, args.seeds, args.processes)
+    ids = make_root(args.out, args.runs, args.epochs, args.logged, args.seeds, args.processes, args.resume)
     print(f"wrote {len(ids)} runs to {args.out} in {time.perf_counter() - started:.1f} s")
 
 

@@ -41,3 +41,14 @@ def test_the_planned_run_ids_are_the_ones_written_in_order(tmp_path):
     assert planned_run_ids(7, epochs=20, logged=5, seeds=3) == written
     assert sorted(path.name for path in layout.runs_dir(tmp_path).iterdir()) == sorted(written)
     assert len(set(written)) == 7
+
+
+def test_resume_writes_only_the_runs_not_yet_whole(tmp_path):
+    written = make_root(tmp_path, 6, epochs=20, logged=5, seeds=3, processes=1)
+    whole, cut_short = written[0], written[4]
+    layout.run_json_path(tmp_path, cut_short).unlink()          # as a generator stopped before its run.json
+    kept = layout.table_path(tmp_path, whole, "metrics")
+    before = kept.stat().st_mtime_ns, kept.stat().st_ino
+    assert make_root(tmp_path, 6, epochs=20, logged=5, seeds=3, processes=1, resume=True) == written
+    assert layout.run_json_path(tmp_path, cut_short).is_file()
+    assert (kept.stat().st_mtime_ns, kept.stat().st_ino) == before   # not written again

@@ -48,3 +48,12 @@ def test_the_sidebar_offers_every_run_of_a_small_root_and_a_bounded_list_of_a_la
     large = [f"r{i}" for i in range(100_000)]
     offered = ui.sidebar_options(large, ["r99999", "r1"])
     assert offered == large[:ui.MAX_SIDEBAR_RUNS] + ["r99999"]
+
+
+def test_badges_come_from_the_flags_and_a_diverged_status():
+    runs = pd.DataFrame({"run_id": ["a", "b", "c", "d", "e", "f"],
+                         "status": ["completed", "diverged", "completed", "completed", "diverged", "running"],
+                         "dead_network": [True, False, None, float("nan"), True, False],
+                         "diverged": [False, None, True, False, True, None]})
+    assert ui.run_flags(runs) == {"a": ["dead"], "b": ["diverged"], "c": ["diverged"], "e": ["dead", "diverged"]}
+    assert ui.run_flags(runs.drop(columns=["dead_network", "diverged"])) == {"b": ["diverged"], "e": ["diverged"]}
