@@ -50,10 +50,10 @@ from trainer.store import run_fields, write_record
 H_Y = 0.99916
 ROWS = {"train": 3277, "test": 819, "full": 4096}
 START = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
-# Dictionary-encoded columns (Arrow's default tries every column: the same files, written ~25 %
-# slower, since columns of measured values rarely repeat)
-FEW_VALUES = {"run_id", "epoch", "split", "layer", "layer_name", "units", "estimator", "params",
-              "bin_index", "bin_lo", "bin_hi", "neuron"}
+# Dictionary-encoded columns: the repeated text, as in the trainer's files. Arrow's default tries
+# every column, but numeric columns gain nothing after zstd: the files come out no smaller and are
+# written slower.
+FEW_VALUES = {"run_id", "split", "layer_name", "estimator", "params"}
 FLUSHES = 40   # the parts a finished run's writer flushed before compaction (ib.compacted_through)
 
 
@@ -63,6 +63,13 @@ def experiment(name: str, overrides_json: str, cohort: str | None) -> config_mod
     its seeds differ only in run id."""
     (planned,) = config_module.plan({**json.loads(overrides_json), "name": name, "cohort": cohort})
     return planned
+
+
+def planned_experiment(name: str, overrides: dict[str, Any], cohort: str | None, logged: int) -> config_module.Experiment:
+    """The experiment of a synthetic run logging about `logged` epochs (`log_schedule_for`)."""
+    epochs = overrides.get("epochs", config_module.DEFAULTS["epochs"])
+    return experiment(name, json.dumps({**overrides, "log_schedule": log_schedule_for(epochs, logged)}, sort_keys=True),
+                      cohort)
 
 
 @functools.lru_cache(maxsize=64)
@@ -84,11 +91,10 @@ def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *,
     """Write one synthetic run (all seeds share the group); returns its run_id. `logged`: about
     how many epochs are logged (`log_schedule_for`). A `running` run's tables are one part file
     each (a writer's first flush), any other's a compacted base."""
-    epochs = (overrides or {}).get("epochs", config_module.DEFAULTS["epochs"])
-    planned = experiment(name, json.dumps({**(overrides or {}), "log_schedule": log_schedule_for(epochs, logged)},
-                                          sort_keys=True), cohort)
+    planned = planned_experiment(name, overrides or {}, cohort, logged)
     fields = run_fields(planned, seed)
     run_id, config = fields["run_id"], fields["config"]
+    epochs = config["epochs"]
     done = epochs if epochs_done is None else epochs_done
     run_dir = layout.run_dir(root, run_id)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -128,17 +134,18 @@ def health_flags(data: dict[str, pa.Table]) -> dict[str, Any]:
     observing every epoch's losses and accuracy and every logged epoch's layer states."""
     health = NetworkHealth()
     metrics = data["metrics"].sort_by([("epoch", "ascending")])
-    split = np.asarray(metrics["split"].to_pylist())
     epoch, loss, accuracy = (metrics[c].to_numpy() for c in ("epoch", "loss", "accuracy"))
-    train, test = split == "train", split == "test"   # both in epoch order
+    train, test = (pc.equal(metrics["split"], split).to_numpy(zero_copy_only=False)
+                   for split in ("train", "test"))   # both in epoch order
     for e, train_loss, test_loss, train_accuracy in zip(epoch[train].tolist(), loss[train].tolist(),
                                                         loss[test].tolist(), accuracy[train].tolist()):
         health.observe_metrics(e, train_loss, test_loss, train_accuracy)
     gradients = data["gradients"].sort_by([("epoch", "ascending"), ("layer", "ascending")])
     g_epoch, states = gradients["epoch"].to_numpy(), gradients["health"].to_pylist()
-    for e in np.unique(g_epoch).tolist():
-        health.observe_layers(e, [LayerHealth(state) for state, at in zip(states, g_epoch == e)
-                                  if at and state is not None])   # the output layer has no state
+    epochs, starts = np.unique(g_epoch, return_index=True)     # each epoch's rows are contiguous
+    for e, at_epoch in zip(epochs.tolist(), np.split(np.array(states, dtype=object), starts[1:])):
+        health.observe_layers(e, [LayerHealth(state) for state in at_epoch
+                                  if state is not None])   # the output layer has no state
     return health.flags()
 
 
@@ -308,17 +315,31 @@ def grid(runs: int, epochs: int, seeds: int) -> list[tuple[str, dict[str, Any], 
     return plan
 
 
-def _write_planned(args: tuple[Path, int, list[tuple[str, dict[str, Any], int]]]) -> list[str]:
-    root, logged, plan = args
-    return [write_run(root, name, overrides, seed=seed, cohort="initial_bias", logged=logged)
-            for name, overrides, seed in plan]
+def planned_run_ids(runs: int, epochs: int = 2000, logged: int = 300, seeds: int = 5) -> list[str]:
+    """The run ids `make_root` writes for these arguments, in its order, without writing."""
+    return [run_fields(planned_experiment(name, overrides, "initial_bias", logged), seed)["run_id"]
+            for name, overrides, seed in grid(runs, epochs, seeds)]
+
+
+def _write_planned(args: tuple[Path, int, bool, list[tuple[str, dict[str, Any], int]]]) -> list[str]:
+    root, logged, resume, plan = args
+    written = []
+    for name, overrides, seed in plan:
+        if resume:   # run.json is written last: a run that has it is whole
+            run_id = run_fields(planned_experiment(name, overrides, "initial_bias", logged), seed)["run_id"]
+            if layout.run_json_path(root, run_id).is_file():
+                written.append(run_id)
+                continue
+        written.append(write_run(root, name, overrides, seed=seed, cohort="initial_bias", logged=logged))
+    return written
 
 
 def make_root(root: Path, runs: int, epochs: int = 2000, logged: int = 300, seeds: int = 5,
-              processes: int = 2) -> list[str]:
-    """`runs` finished runs of the grid, written by `processes` worker processes; their run ids."""
+              processes: int = 2, resume: bool = False) -> list[str]:
+    """`runs` finished runs of the grid, written by `processes` worker processes; their run ids.
+    `resume`: runs already whole (a run.json) are not written again (a stopped generation)."""
     plan = grid(runs, epochs, seeds)
-    chunks = [(root, logged, plan[i:i + 50]) for i in range(0, len(plan), 50)]
+    chunks = [(root, logged, resume, plan[i:i + 50]) for i in range(0, len(plan), 50)]
     if processes <= 1:
         return [run_id for chunk in chunks for run_id in _write_planned(chunk)]
     with multiprocessing.get_context("fork").Pool(processes) as pool:
@@ -333,9 +354,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--logged", type=int, default=300)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--resume", action="store_true", help="skip the runs OUT already holds whole")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    ids = make_root(args.out, args.runs, args.epochs, args.logged, args.seeds, args.processes)
+    ids = make_root(args.out, args.runs, args.epochs, args.logged, args.seeds, args.processes, args.resume)
     print(f"wrote {len(ids)} runs to {args.out} in {time.perf_counter() - started:.1f} s")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from ibstore.flatten import flatten
 
-__all__ = ["flatten", "varying_keys", "varying_seed", "format_config", "format_value", "labels",
+__all__ = ["flatten", "varying_keys", "varying_flat_keys", "varying_seed", "format_config", "format_value", "labels",
            "common_config_with_var", "VAR", "LAUNCH_SETTINGS"]
 
 SEED_KEY = "seed"
@@ -33,7 +33,11 @@ _MISSING = object()
 def varying_keys(configs: list[dict[str, Any]], *, with_settings: bool = False) -> list[str]:
     """Sorted dotted keys whose values are not the same in every config: the seed left out, and the
     launch settings (LAUNCH_SETTINGS) unless `with_settings`."""
-    flats = [flatten(config) for config in configs]
+    return varying_flat_keys([flatten(config) for config in configs], with_settings=with_settings)
+
+
+def varying_flat_keys(flats: list[dict[str, Any]], *, with_settings: bool = False) -> list[str]:
+    """`varying_keys` of configs already flattened (the store keeps every run's flattening)."""
     keys = sorted(set().union(*flats)) if flats else []
     skipped = {SEED_KEY} | (set() if with_settings else LAUNCH_SETTINGS)
     return [key for key in keys if key not in skipped and _varies(flats, key)]
@@ -43,7 +47,16 @@ def varying_seed(configs: list[dict[str, Any]]) -> bool:
     return _varies([flatten(config) for config in configs], SEED_KEY)
 
 
+# Scalars of these types equal to another of the same type are the same value under _comparable
+# (NaN is unequal to itself and takes the full comparison).
+_PLAIN = (str, int, float, type(None))
+
+
 def _varies(flats: list[dict[str, Any]], key: str) -> bool:
+    first = flats[0].get(key, _MISSING) if flats else _MISSING
+    if type(first) in _PLAIN and all(type(v) is type(first) and v == first
+                                     for v in (flat.get(key, _MISSING) for flat in flats)):
+        return False   # one value everywhere: the common case, decided without _comparable (100,000 runs)
     return len({_comparable(flat[key]) if key in flat else _MISSING for flat in flats}) > 1
 
 

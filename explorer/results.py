@@ -19,6 +19,7 @@ files that cannot be read are skipped and listed in `.problems`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import threading
 import time
@@ -58,8 +59,7 @@ class ResultStore:
         for setting in ("SET enable_progress_bar = false", "SET enable_external_access = false",
                         "SET lock_configuration = true"):
             self._database.execute(setting)
-        self._runs_memo: tuple[Scan, pd.DataFrame] | None = None   # runs() of one snapshot
-        self._varying: tuple[Scan, list[str]] | None = None         # varying_keys() of one snapshot
+        self._memo: dict[Any, tuple[Scan, Any]] = {}                # what one snapshot gave (_of_snapshot)
         self._flat: dict[str, tuple[Any, dict[str, Any]]] = {}      # run_id -> (record, its flat config)
 
     def refresh(self, wait: bool = True) -> bool:
@@ -154,8 +154,18 @@ class ResultStore:
             raise sandbox.QueryStopped(limits.timeout_s) from None
 
     def version(self) -> int:
-        """A number that changes when anything read from the root changes: a cache key."""
-        return hash(self.snapshot().fingerprint)
+        """A number that changes when anything read from the root changes: a cache key (hashed
+        once per snapshot: the fingerprint has an entry per run)."""
+        return self._of_snapshot("version", lambda current: hash(current.fingerprint))
+
+    def _of_snapshot(self, name: Any, compute: Callable[[Scan], T]) -> T:
+        """`compute(snapshot)` of the current snapshot, worked out once per snapshot under `name`:
+        at 100,000 runs every page's rerun would otherwise redo it (read-only: callers copy)."""
+        current = self.snapshot()
+        kept = self._memo.get(name)
+        if kept is None or kept[0] is not current:
+            kept = self._memo[name] = (current, compute(current))
+        return kept[1]
 
     @property
     def problems(self) -> list[Problem]:
@@ -166,10 +176,7 @@ class ResultStore:
     def runs(self, where: str | None = None) -> pd.DataFrame:
         """One row per run with status and final accuracies; `where` is a SQL condition on them."""
         if not where:
-            current = self.snapshot()
-            if self._runs_memo is None or self._runs_memo[0] is not current:
-                self._runs_memo = (current, queries.runs(self.connection(current)))
-            return self._runs_memo[1].copy()
+            return self._of_snapshot("runs", lambda current: queries.runs(self.connection(current))).copy()
         # `where` is a visitor's SQL: it runs like the SQL page's, on its own sandbox connection
         # with the app's time limit, and only the matching run ids come back.
         matched = self.sql(queries.runs_condition_sql(where), sandbox.Limits(timeout_s=sandbox.APP_TIMEOUT_S))
@@ -215,10 +222,18 @@ class ResultStore:
         snapshot)."""
         if run_ids is not None:
             return configdiff.varying_keys(list(self.configs(run_ids).values()))
-        current = self.snapshot()
-        if self._varying is None or self._varying[0] is not current:
-            self._varying = (current, configdiff.varying_keys(list(self.configs().values())))
-        return list(self._varying[1])
+        return list(self._of_snapshot("varying", lambda _: configdiff.varying_flat_keys(
+            list(self.flat_configs().values()))))
+
+    def config_keys(self) -> list[str]:
+        """Every flattened config key of any run, sorted (worked out once per snapshot)."""
+        return list(self._of_snapshot("config_keys", lambda _: sorted(set().union(*self.flat_configs().values()))))
+
+    def config_values(self, key: str) -> list[str]:
+        """The values of flattened config `key` over every run as sorted JSON text ("null" for a
+        run without it), worked out once per snapshot and key."""
+        return list(self._of_snapshot(("config_values", key), lambda _: sorted(
+            {json.dumps(flat.get(key), sort_keys=True) for flat in self.flat_configs().values()})))
 
     def groups(self, run_ids: list[str]) -> dict[str, list[str]]:
         """group_id -> its runs among `run_ids` (runs that differ only in seed share a group)."""

@@ -16,6 +16,10 @@ OUTCOMES = {"final_test_accuracy": "test acc", "final_train_accuracy": "train ac
 AFTER_KEYS = ["seed", *OUTCOMES, "progress"]
 LAST = ["name", "epochs_done", "epochs_total", "duration_s", "cohort", "run_id", "error"]
 COMPRESSION = "compression"          # the parallel coordinates' outcome "compression of a layer"
+# A root of 100,000 runs: the table sends one page of rows to the browser at each interaction
+# (every row would be serialised each time), the parallel coordinates draw a sample of lines.
+ROWS_PER_PAGE = 1_000
+DRAWN_RUNS = 2_000
 
 
 def runs_table(runs: pd.DataFrame, varying: list[str], flags: dict[str, list[str]]) -> pd.DataFrame:
@@ -60,3 +64,30 @@ def layer_compression(phases: pd.DataFrame, layer: int, estimator: str, params: 
     rows = phases[(phases["layer"] == layer) & (phases["estimator"] == estimator) & (phases["params"] == params)
                   & (phases["split"] == split)]
     return rows.set_index("run_id")["compression_bits"].astype(float)
+
+
+def page_count(rows: int) -> int:
+    """Pages of ROWS_PER_PAGE rows for `rows` rows (one page for none)."""
+    return max(1, -(-rows // ROWS_PER_PAGE))
+
+
+def page_rows(rows: int, page: int) -> slice:
+    """The rows of page `page` (1-based; a page past the end is the last one) of `rows` rows."""
+    start = (min(max(page, 1), page_count(rows)) - 1) * ROWS_PER_PAGE
+    return slice(start, min(start + ROWS_PER_PAGE, rows))
+
+
+def picked_selection(shown: list[str], on_page: list[str], rows: list[int], selection: list[str]) -> list[str]:
+    """The selection after the reader picked `rows` (positions in `on_page`) on one page of the
+    runs `shown`: that page's picks, the selected runs on other pages, in table order, then the
+    selected runs the filters hide (they stay selected)."""
+    page, picked, selected = set(on_page), {on_page[i] for i in rows}, set(selection)
+    visible = set(shown)
+    return ([r for r in shown if r in picked or (r in selected and r not in page)]
+            + [r for r in selection if r not in visible])
+
+
+def drawn_sample(table: pd.DataFrame) -> pd.DataFrame:
+    """At most DRAWN_RUNS rows of `table`, a sample fixed by its seed (the same lines at every
+    rerun), in table order."""
+    return table if len(table) <= DRAWN_RUNS else table.sample(n=DRAWN_RUNS, random_state=0).sort_index()

@@ -9,6 +9,7 @@ import re
 import sys
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import streamlit as st
 import vl_convert as vlc
@@ -22,6 +23,7 @@ MAX_DEFAULT_RUNS = 12            # selected when neither the URL nor the session
 MAX_FILTER_RUNS = 40             # a changed filter selects at most this many of the runs it shows
 MAX_PAGE_RUNS = 60               # chart pages draw at most this many runs (a panel or chart per run)
 MAX_GROUP_RUNS = 500             # pages that draw seed groups, not runs (Phases), read at most this many
+MAX_SIDEBAR_RUNS = 1_000         # the sidebar offers the selection and the first runs up to this many
 NOT_RECORDED = "not recorded for this run"
 SPLITS = ("train", "test", "full")
 SELECTION = "selection"          # session key of the sidebar's multiselect: the selected run ids
@@ -126,10 +128,11 @@ def chip_keys(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
     return results.varying_keys() + ([configdiff.SEED_KEY] if all_runs["seed"].nunique() > 1 else [])
 
 
-def run_names(results: ResultStore, all_runs: pd.DataFrame) -> dict[str, str]:
-    """run_id -> a short name for a selection chip: the values of `chip_keys` ("relu · 0.2 · s1";
-    the keys are named once beside the chips), its badges; the run id where that names several
-    runs or nothing varies. A chip holds about 20 characters: "key=value, ..." would be cut."""
+def run_names(results: ResultStore, all_runs: pd.DataFrame, run_ids: list[str]) -> dict[str, str]:
+    """run_id -> a short name for a selection chip, for `run_ids`: the values of `chip_keys`
+    ("relu · 0.2 · s1"; the keys are named once beside the chips), its badges; the run id where
+    that names several of `run_ids` or nothing varies. A chip holds about 20 characters:
+    "key=value, ..." would be cut."""
     keys = chip_keys(results, all_runs)
     flats = results.flat_configs()
 
@@ -140,22 +143,35 @@ def run_names(results: ResultStore, all_runs: pd.DataFrame) -> dict[str, str]:
         return " · ".join(f"s{flat[k]}" if k == configdiff.SEED_KEY else
                           configdiff.format_value(flat[k]) if k in flat else "-" for k in keys)
 
-    names = {r: name(r) for r in all_runs["run_id"]}
-    counts = pd.Series(list(names.values())).value_counts()
-    marks = run_badges(all_runs)
+    names = {r: name(r) for r in run_ids}
+    counts = pd.Series(list(names.values()), dtype=object).value_counts()
+    marks = run_badges(all_runs[all_runs["run_id"].isin(run_ids)])
     return {r: (n if counts[n] == 1 else f"{n} ({r})") + marks.get(r, "") for r, n in names.items()}
+
+
+def sidebar_options(all_run_ids: list[str], chosen: list[str]) -> list[str]:
+    """What the sidebar offers: every run of a root of at most MAX_SIDEBAR_RUNS, else the first
+    MAX_SIDEBAR_RUNS and the selection (a list of 100,000 runs would be sent to the browser at
+    every interaction; the Runs page finds any run)."""
+    if len(all_run_ids) <= MAX_SIDEBAR_RUNS:
+        return all_run_ids
+    return list(dict.fromkeys(all_run_ids[:MAX_SIDEBAR_RUNS] + chosen))
 
 
 def selection_sidebar(all_runs: pd.DataFrame) -> None:
     """The selection, shown and editable on every page, each run by its distinguishing name."""
-    names = run_names(store(), all_runs)
-    st.multiselect("Selected runs", list(names), key=SELECTION, on_change=_sidebar_changed,
-                   format_func=names.__getitem__, placeholder="no runs selected",
+    results = store()
+    options = sidebar_options(list(all_runs["run_id"]), selection())
+    names = run_names(results, all_runs, options)
+    st.multiselect("Selected runs", options, key=SELECTION, on_change=_sidebar_changed,
+                   format_func=lambda run_id: names.get(run_id, run_id), placeholder="no runs selected",
                    help="Shared by every page and kept in the URL (?runs=...): copy the URL to share the view. "
                         "The Runs page's filters and row selection set it too. " + BADGE_HELP)
-    keys = chip_keys(store(), all_runs)
+    keys = chip_keys(results, all_runs)
     st.caption(f"{len(selection())} of {len(all_runs)} runs selected" +
-               (f"; chips show {plain(' · '.join(keys))}" if keys else ""))
+               (f"; chips show {plain(' · '.join(keys))}" if keys else "") +
+               (f"; the list offers the first {len(options):,}, the Runs page every run"
+                if len(options) < len(all_runs) else ""))
 
 
 def unknown_warning() -> None:
@@ -180,25 +196,21 @@ def unknown_warning() -> None:
 # badges: flags the trainer wrote into run.json (dead_network, diverged)
 
 def run_flags(runs: pd.DataFrame) -> dict[str, list[str]]:
-    """run_id -> its badges ("dead", "diverged"); a run with status diverged is diverged too."""
-    flags: dict[str, list[str]] = {}
-    # only rows with some flag set go through the loop: a root has thousands of runs, a few flagged
-    flagged = runs["status"].eq("diverged")
-    for column in BADGES:
-        if column in runs:
-            flagged |= runs[column].fillna(False).astype(bool)
-    for row in runs[flagged].itertuples(index=False):
-        marks = [badge for column, badge in BADGES.items() if _is_set(getattr(row, column, None))]
-        if row.status == "diverged" and "diverged" not in marks:
-            marks.append("diverged")
-        if marks:
-            flags[row.run_id] = marks
-    return flags
+    """run_id -> its badges ("dead", "diverged"); a run with status diverged is diverged too.
+    Column-wise: a root has 100,000 runs, and every page asks."""
+    marked = {badge: _set(runs, column) for column, badge in BADGES.items()}
+    marked["diverged"] = marked["diverged"] | runs["status"].eq("diverged").to_numpy()
+    flagged = np.logical_or.reduce(list(marked.values()))
+    columns = [marked[badge][flagged].tolist() for badge in marked]
+    return {run_id: [badge for badge, on in zip(marked, ons) if on]
+            for run_id, *ons in zip(runs["run_id"][flagged].tolist(), *columns)}
 
 
-def _is_set(flag: object) -> bool:
-    """True for a flag that is true; False for false, None and NaN (not recorded)."""
-    return flag is not None and not pd.isna(flag) and bool(flag)
+def _set(runs: pd.DataFrame, column: str) -> np.ndarray:
+    """Where a flag is true: False for false, None and NaN (not recorded) and a missing column."""
+    if column not in runs:
+        return np.zeros(len(runs), dtype=bool)
+    return runs[column].fillna(False).astype(bool).to_numpy()
 
 
 def run_badges(runs: pd.DataFrame) -> dict[str, str]:

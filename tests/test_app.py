@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from bench.make_results import write_run
 from conftest import BIASES, EPOCHS
-from explorer import charts, ui
+from explorer import charts, runs_table, ui
 from explorer.results import ResultStore
 from ibstore import layout
 
@@ -199,6 +199,24 @@ def test_large_selections_are_capped_and_said_so(monkeypatch, cohort_root):
     at.switch_page("app_pages/compare.py").run()
     assert "3 runs are selected; this page draws the first 2" in at.warning[0].value
     assert len(specs(at)[0]["facet"]["sort"]) == 2
+
+
+def test_a_large_root_is_paged_and_paging_keeps_the_selection(monkeypatch, cohort_root):
+    monkeypatch.setattr(runs_table, "ROWS_PER_PAGE", 3)
+    monkeypatch.setattr(ui, "MAX_SIDEBAR_RUNS", 4)
+    at = open_app(monkeypatch, cohort_root)
+    selected = url_runs(at)
+    assert len(selected) == 2 * len(BIASES)               # every run, on three pages
+    pages = []
+    for page in (1, 2, 3):
+        at.number_input(key="runs_page").set_value(page).run()
+        pages.append(list(at.dataframe[0].value["run_id"]))
+    assert [len(p) for p in pages] == [3, 3, 2] and sorted(sum(pages, [])) == sorted(selected)
+    assert url_runs(at) == selected                       # runs on the pages not shown stay selected
+    assert at.multiselect(key=ui.SELECTION).value == selected
+    at.button[1].click().run()                            # Clear selection
+    assert len(at.multiselect(key=ui.SELECTION).options) == 4
+    assert "the list offers the first 4, the Runs page every run" in texts(at)
 
 
 def test_two_of_n_selected_every_page_shows_only_those(monkeypatch, cohort_root):

@@ -1,5 +1,5 @@
-from explorer.configdiff import (VAR, common_config_with_var, flatten, format_config, labels, varying_keys,
-                                 varying_seed)
+from explorer.configdiff import (VAR, common_config_with_var, flatten, format_config, labels, varying_flat_keys,
+                                 varying_keys, varying_seed)
 
 
 def test_coinciding_values_are_attributed_to_the_right_key():
@@ -93,3 +93,11 @@ def test_launch_settings_are_not_varying_keys():
     assert labels({"a": configs[0], "b": configs[1]}) == {"a": "initial_bias=0", "b": "initial_bias=1"}
     # what the runs share is still said honestly: they do not share n_runs
     assert common_config_with_var(configs)["n_runs"] == VAR
+
+
+def test_varying_flat_keys_agree_with_the_full_comparison_on_mixed_types():
+    flats = [{"same": 1, "int_float": 1, "bool_int": True, "list": [1, 2], "nan": float("nan"), "gap": "a"},
+             {"same": 1, "int_float": 1.0, "bool_int": 1, "list": [1.0, 2], "nan": float("nan")}]
+    # 1 == 1.0 and [1, 2] == [1.0, 2] by value; True is not the number 1; NaN is unequal to itself; a gap varies
+    assert varying_flat_keys(flats) == ["bool_int", "gap", "nan"]
+    assert varying_flat_keys(flats[:1] * 3) == []

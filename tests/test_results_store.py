@@ -2,6 +2,7 @@ import os
 
 import pytest
 
+from bench.make_results import write_run
 from explorer.results import ResultStore
 from ibstore import index, scan_footer
 from ibstore.sandbox import SqlError
@@ -100,3 +101,16 @@ def test_a_file_vanishing_between_scan_and_read_costs_only_that_file(messy_root)
     assert set(store.metrics(ids)["run_id"]) == set(ids)
     (messy_root["root"] / "runs" / ids[0] / "metrics.parquet").unlink()   # after the snapshot
     assert set(store.metrics(ids)["run_id"]) == set(ids[1:])
+
+
+def test_config_keys_and_values_follow_the_root(tmp_path):
+    shape = {"epochs": 4, "architecture": [3]}
+    write_run(tmp_path, "a", {**shape, "initial_bias": 0.5}, logged=2)
+    store = ResultStore(tmp_path)
+    keys = store.config_keys()
+    assert keys == sorted(keys) and {"initial_bias", "epochs", "architecture"} <= set(keys)
+    assert store.config_values("initial_bias") == ["0.5"]
+    assert store.config_values("no.such.key") == ["null"]
+    write_run(tmp_path, "b", {**shape, "initial_bias": -1.0}, logged=2)
+    store.refresh()
+    assert store.config_values("initial_bias") == ["-1.0", "0.5"]     # sorted JSON text of the new snapshot

@@ -53,12 +53,11 @@ def filters_changed() -> None:
 
 
 # filters: a config key and its values (offered from the data), and a free SQL condition
-flats = store.flat_configs()
-keys = sorted(set().union(*flats.values()))
+keys = store.config_keys()
 left, middle, right = st.columns([1, 2, 3])
 key = left.selectbox("Config key", [None, *keys], key="fkey", bind="query-params", on_change=filters_changed,
                      format_func=lambda k: "(any)" if k is None else k)
-values = sorted({json.dumps(flat.get(key), sort_keys=True) for flat in flats.values()}) if key else []
+values = store.config_values(key) if key else []
 chosen = middle.multiselect("Values", values, key="fval", bind="query-params", disabled=not key,
                             on_change=filters_changed, format_func=lambda v: configdiff.format_value(json.loads(v)))
 # The condition is not bound to the URL: only a condition that runs goes there, so a typo leaves
@@ -105,14 +104,19 @@ if st.session_state.pop(FILTERS_CHANGED, False) and shown[:ui.MAX_FILTER_RUNS] !
 
 selection = ui.selection()
 selected, visible = set(selection), set(shown)
-positions = [i for i, r in enumerate(shown) if r in selected]
 hidden = [r for r in selection if r not in visible]
+pages = runs_table.page_count(len(shown))
+page = st.number_input(f"Page (of {pages}, {runs_table.ROWS_PER_PAGE:,} rows each)", min_value=1, max_value=pages,
+                       key="runs_page", width=200) if pages > 1 else 1
+rows = runs_table.page_rows(len(shown), page)
+on_page = shown[rows]
+positions = [i for i, r in enumerate(on_page) if r in selected]
 st.caption(f"{len(shown)} of {len(all_runs)} runs shown. Changing a filter selects the runs it shows (the first "
            f"{ui.MAX_FILTER_RUNS}); pick rows to change the selection. Every page shows the selection, which the "
            "sidebar and the URL hold." + (f" {len(hidden)} selected run(s) are hidden by the filters." if hidden else ""))
 event = st.dataframe(
-    table, hide_index=True, on_select="rerun", selection_mode="multi-row",
-    key=f"runs-{hash((tuple(shown), tuple(selection)))}", selection_default={"selection": {"rows": positions}},
+    table.iloc[rows], hide_index=True, on_select="rerun", selection_mode="multi-row",
+    key=f"runs-{hash((tuple(on_page), tuple(selection)))}", selection_default={"selection": {"rows": positions}},
     column_config={
         "flags": st.column_config.TextColumn("flags", width=60, help="written by the trainer: dead (every layer's "
                                              "gradient stayed zero), diverged (a loss was not finite)"),
@@ -125,7 +129,7 @@ event = st.dataframe(
         "run_id": st.column_config.TextColumn("run id", width=120),
     },
 )
-picked = [shown[i] for i in event.selection.rows] + hidden
+picked = runs_table.picked_selection(shown, on_page, event.selection.rows, selection)
 if picked != selection:
     ui.set_selection(picked)
 buttons = st.columns(3, width=600)
@@ -184,9 +188,12 @@ if keys_drawn and len(table) > 1:
     outcome = pickers[0].selectbox("Outcome", [*numeric_outcomes, runs_table.COMPRESSION], key="pc_outcome",
                                    bind="query-params", format_func=outcome_name,
                                    help="compression: peak - final I(X;T) of a layer (the `phases` view), per run")
-    drawn = table
+    drawn = runs_table.drawn_sample(table)
+    if len(drawn) < len(table):
+        st.caption(f"A fixed sample of {len(drawn):,} of the {len(table):,} runs shown is drawn: more lines "
+                   "would hide one another and slow every redraw.")
     if outcome == runs_table.COMPRESSION:
-        drawn, outcome = with_compression(table, pickers[1:])
+        drawn, outcome = with_compression(drawn, pickers[1:])
     if outcome:
         drawn = drawn.dropna(subset=[outcome])
         ui.show_chart(charts_results.parallel_coordinates(drawn, keys_drawn, outcome), drawn, "parallel_coordinates")
