@@ -241,6 +241,7 @@ ViewSource = pa.Table | tuple[str, list[str], list[str]] | None
 def view_sources(scan: Scan, names: Iterable[str]) -> dict[str, ViewSource]:
     """The views `names` of `scan` (with what the derived ones read), as a worker needs them."""
     names = set(views.with_dependencies(names))
+    scan.check(TABLE_SCHEMAS if "problems" in names else names)   # pages first: then the problems
     tables = views.view_data(scan, [name for name in names if name not in TABLE_SCHEMAS])
     files = {name: (name, *scan.table_paths(name)) for name in TABLE_SCHEMAS if name in names}
     return {name: None if name in views.DERIVED else files[name] if name in files else tables[name]

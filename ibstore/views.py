@@ -120,12 +120,14 @@ def read_by(sql: str) -> tuple[str, ...]:
 def view_data(scan: Scan, names: Iterable[str] = VIEWS) -> dict[str, pa.Table | ds.Dataset]:
     """View name -> its Arrow data, for the views `names`, kept on the scan (a scan never changes):
     `runs` and `config` usually come with it (ibstore.index keeps them), the rest is built on
-    first use."""
+    first use. The pages of the tables' files are checked first (`Scan.check`); the `problems`
+    view is what every table's check finds, so it checks them all."""
+    wanted = [name for name in VIEWS if name in set(names) and name not in DERIVED]
+    scan.check(TABLE_SCHEMAS if "problems" in wanted else wanted)
     build = {"runs": lambda: runs_table(scan.runs), "config": lambda: config_table(scan.runs),
              "problems": lambda: problems_table(scan.problems),
              **{table: (lambda table=table: table_dataset(table, *scan.table_paths(table)))
                 for table in TABLE_SCHEMAS}}
-    wanted = [name for name in VIEWS if name in set(names) and name not in DERIVED]
     for name in wanted:
         if name not in scan.views:
             scan.views[name] = build[name]()
