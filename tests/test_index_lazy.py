@@ -68,7 +68,7 @@ def corrupt_pages(path) -> None:
 
 
 def test_a_cold_scan_decodes_no_page_until_a_table_is_read(root, decoded):
-    results, ids = root
+    results, _ = root
     found = scan(results)
     assert found.folders_read == RUNS and found.pages_checked == 0 and decoded == []
     assert not any(found.file_table["checked"].to_pylist())
