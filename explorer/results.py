@@ -1,5 +1,4 @@
-"""`ResultStore`: the results root for notebooks and for the app (deep-bottleneck's ExperimentLoader,
-replaced).
+"""`ResultStore`: the results root for notebooks and the app (deep-bottleneck's ExperimentLoader).
 
     store = ResultStore("data/results")
     runs = store.runs()                                  # one row per run
@@ -28,7 +27,6 @@ from typing import Any, Callable, TypeVar
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from explorer import configdiff, queries
 from ibstore import layout, sandbox, views
@@ -93,20 +91,23 @@ class ResultStore:
         return current
 
     def connection(self, snapshot: Scan | None = None, runs: list[str] | None = None,
-                   phases: bool = False) -> duckdb.DuckDBPyConnection:
+                   phases: bool = False, tables: tuple[str, ...] = tuple(TABLE_SCHEMAS)) -> duckdb.DuckDBPyConnection:
         """A new cursor with the views of `snapshot` (default: the current one); one per caller,
         since cursors are not shared across threads. With `runs`, the Parquet tables hold only
         those runs' files: a query of 12 runs then looks at 12 runs' files, not at every file's
         partition expression (0.1 s per table at 10,000 runs). The `phases` view only if asked
-        (creating it costs each cursor a few milliseconds)."""
+        (creating it costs each cursor a few milliseconds). Only the Parquet tables `tables`:
+        the first read of a table checks its files' pages (ibstore.scan_pages), which a query
+        of `runs` alone need not wait for."""
         cursor = self._database.cursor()
         current = snapshot or self.snapshot()
+        current.check(tables, runs)   # before `problems` is built: it then names what the check found
         base = [name for name in views.EVERYDAY_VIEWS if name not in views.DERIVED]
         if runs is None:
-            views.register(cursor, current, base)
+            views.register(cursor, current, [name for name in base if name not in TABLE_SCHEMAS or name in tables])
         else:
             views.register(cursor, current, [name for name in base if name not in TABLE_SCHEMAS])
-            for table in TABLE_SCHEMAS:
+            for table in tables:
                 cursor.register(table, views.table_dataset(table, *current.table_paths(table, runs)))
         if phases:
             views.register_derived(cursor, ["phases"])   # over the tables just registered
@@ -176,7 +177,8 @@ class ResultStore:
     def runs(self, where: str | None = None) -> pd.DataFrame:
         """One row per run with status and final accuracies; `where` is a SQL condition on them."""
         if not where:
-            return self._of_snapshot("runs", lambda current: queries.runs(self.connection(current))).copy()
+            runs = self._of_snapshot("runs", lambda now: queries.runs(self.connection(now, tables=())))
+            return runs.copy()
         # `where` is a visitor's SQL: it runs like the SQL page's, on its own sandbox connection
         # with the app's time limit, and only the matching run ids come back.
         matched = self.sql(queries.runs_condition_sql(where), sandbox.Limits(timeout_s=sandbox.APP_TIMEOUT_S))
@@ -185,7 +187,7 @@ class ResultStore:
 
     def runs_with_config(self, key: str, values: list[str]) -> list[str]:
         """Runs whose flattened config has `key` equal to one of `values` (JSON text)."""
-        return queries.runs_with_config(self.connection(), key, values)
+        return queries.runs_with_config(self.connection(tables=()), key, values)
 
     def sql(self, query: str, limits: sandbox.Limits = sandbox.Limits()) -> pd.DataFrame:
         """Ad hoc read-only SQL over the views (runs, config, metrics, mi, gradients, activations, ...),
@@ -266,10 +268,7 @@ class ResultStore:
 
     def recorded(self, table: str, run_ids: list[str]) -> list[str]:
         """The runs among `run_ids` that have a readable `table`."""
-        files = self.snapshot().file_table
-        mine = files.filter(pc.and_(pc.equal(files["table"], table),
-                                    pc.is_in(files["run_id"], value_set=pa.array(run_ids, pa.string()))))
-        having = set(mine["run_id"].to_pylist())
+        having = set(self.snapshot().table_paths(table, run_ids)[1])   # pages checked first
         return [r for r in run_ids if r in having]
 
     # tables

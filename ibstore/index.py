@@ -39,10 +39,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pydantic
 
-from ibstore import index_file, index_pending, layout, views
+from ibstore import index_file, index_pages, index_pending, layout, views
 from ibstore.index_file import Entry
 from ibstore.record import RunRecord, Status
 from ibstore.scan import FILES_SCHEMA, Problem, Scan, file_rows, live_status, read_run, run_dirs
+from ibstore.schema import TABLE_SCHEMAS
 
 SAVE_INTERVAL_S = 5.0    # a process rewrites the index at most this often (a stale one only costs re-reads)
 # Run folders read at once by a scan: most of a read is Parquet footer parsing and page
@@ -85,16 +86,22 @@ def scan(root: str | os.PathLike, now: float | None = None) -> Scan:
     with state.lock:
         result = _update(state, root, now)
         result.index_note = note
-        # nothing is kept for a root without runs (it may not exist at all: no folder is made for it)
-        if state.unsaved and state.entries and (
-                state.saved_at is None or time.monotonic() - state.saved_at >= SAVE_INTERVAL_S):
-            result.index_path = index_file.save(root, state.entries, state.file_table, state.runs_view,
-                                                state.config_view)
-            if result.index_path is not None:
-                state.saved_at, state.unsaved = time.monotonic(), False
-                index_pending.remove(state.pending)   # index.bin holds them now, or what overrules them
-                state.pending = {}
+        if state.saved_at is None or time.monotonic() - state.saved_at >= SAVE_INTERVAL_S:
+            result.index_path = _save(state, root)
     return result
+
+
+def _save(state: State, root: Path) -> Path | None:
+    """Save the index if it changed (under state.lock); where it went, or None."""
+    # nothing is kept for a root without runs (it may not exist at all: no folder is made for it)
+    if not (state.unsaved and state.entries):
+        return None
+    path = index_file.save(root, state.entries, state.file_table, state.runs_view, state.config_view)
+    if path is not None:
+        state.saved_at, state.unsaved = time.monotonic(), False
+        index_pending.remove(state.pending)   # index.bin holds them now, or what overrules them
+        state.pending = {}
+    return path
 
 
 def forget(root: str | os.PathLike | None = None) -> None:
@@ -121,7 +128,12 @@ def record_run(root: str | os.PathLike, run_id: str) -> Path | None:
     signature = run_signature(str(run_dir))
     if not signature:
         return None
-    return index_pending.write(root, *_read(root, run_dir, signature))
+    entry, files = _read(root, run_dir, signature)
+    # Its writer checks the pages too (a few ms a run): no reader checks them again.
+    holder = Scan(root=root, file_table=files, problems=list(entry.problems))
+    index_pages.check(holder, tuple(TABLE_SCHEMAS), None, {}, lambda change: None)
+    entry.problems = tuple(holder.problems)
+    return index_pending.write(root, entry, holder.file_table)
 
 
 def _update(state: State, root: Path, now: float) -> Scan:
@@ -281,6 +293,14 @@ def _snapshot(root: Path, entries: dict[str, Entry], shown: dict[str, Status],
                   records=lambda: _records(entries, shown, names),
                   lookup=lambda run_id: _shown_record(entries[run_id], shown[run_id]) if run_id in shown else None)
     result.views.update(runs=state.runs_view, config=state.config_view)
+
+    def apply_to_index(change) -> None:
+        with state.lock:
+            state.file_table = change(state.entries, state.file_table)
+            state.unsaved = True
+            _save(state, root)   # at once: the verdicts spare every later process the check
+
+    result.checker = lambda scan, tables, run_ids: index_pages.check(scan, tables, run_ids, entries, apply_to_index)
     return result
 
 

@@ -131,6 +131,7 @@ def connect(root: str | os.PathLike | None = None, *, scan: Scan | None = None,
             raise TypeError("connect() needs a results root or a scan")
         scan = scan_root(Path(root))
     wanted = views.with_dependencies(names)
+    scan.check(views.checked_by(wanted))
     con = connection_of(views.view_data(scan, wanted), limits)
     views.register_derived(con, wanted, scan)
     return con
@@ -241,6 +242,7 @@ ViewSource = pa.Table | tuple[str, list[str], list[str]] | None
 def view_sources(scan: Scan, names: Iterable[str]) -> dict[str, ViewSource]:
     """The views `names` of `scan` (with what the derived ones read), as a worker needs them."""
     names = set(views.with_dependencies(names))
+    scan.check(views.checked_by(names))   # all at once, on the check's threads; then `problems`
     tables = views.view_data(scan, [name for name in names if name not in TABLE_SCHEMAS])
     files = {name: (name, *scan.table_paths(name)) for name in TABLE_SCHEMAS if name in names}
     return {name: None if name in views.DERIVED else files[name] if name in files else tables[name]

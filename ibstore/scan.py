@@ -4,9 +4,12 @@ Every run folder is read by `read_run`, which cannot be made to raise, hang or l
 root: it reads only regular files directly inside a real (not symlinked) run folder, checks
 the file type with lstat before opening and opens with O_NOFOLLOW | O_NONBLOCK (a FIFO named
 run.json or a symlink to /etc never blocks or leaks), validates run.json through
-`ibstore.record.RunRecord` (size, depth, int64, types) and reads every Parquet footer. Anything
-else becomes a `Problem` for that run; every other run stays visible. Problems are returned,
-not raised.
+`ibstore.record.RunRecord` (size, depth, int64, types) and reads every Parquet footer (columns
+and their types checked against the schema). Decoding a table file's pages is left until a
+query first reads that table (ibstore.scan_pages: `Scan.check`), unless this process already
+knows the verdict for the file's version; `ParquetFile.checked` says which. Anything else
+becomes a `Problem` for that run; every other run stays visible. Problems are returned, not
+raised.
 
 A run's table is its base file plus part files (DESIGN.md, "Results root"); `read_run`
 returns the files that currently make it up, parts already compacted into the base left out.
@@ -22,7 +25,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, Iterable, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -52,6 +55,7 @@ class ParquetFile:
     columns: tuple[str, ...]
     num_rows: int
     part: int | None = None          # None: the table's base file; n: part file n
+    checked: bool = True             # its pages were decoded and cast to the schema (scan_pages)
 
 
 @dataclass(frozen=True)
@@ -67,13 +71,13 @@ class RunScan:
 # One row per file of a table of a shown run, in reading order (base, then parts by number).
 FILES_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("table", pa.string()), ("name", pa.string()), ("part", pa.int64()),
-    ("num_rows", pa.int64()), ("columns", pa.list_(pa.string())),
+    ("num_rows", pa.int64()), ("columns", pa.list_(pa.string())), ("checked", pa.bool_()),
 ])
 
 
 def file_rows(files: dict[str, list[ParquetFile]]) -> pa.Table:
     """FILES_SCHEMA rows of one run's table files (as read_run returns them)."""
-    rows = [(f.run_id, table, os.path.basename(f.path), f.part, f.num_rows, list(f.columns))
+    rows = [(f.run_id, table, os.path.basename(f.path), f.part, f.num_rows, list(f.columns), f.checked)
             for table, table_files in files.items() for f in table_files]
     return pa.Table.from_arrays([pa.array(column, type=kind.type) for column, kind in
                                  zip(zip(*rows) if rows else [[]] * len(FILES_SCHEMA), FILES_SCHEMA)],
@@ -96,6 +100,12 @@ class Scan:
     index_note: str = ""                                             # which index was used, or why none
     index_path: Path | None = None                                   # where this scan saved the index
     folders_read: int = 0                                            # run folders read (not only listed)
+    # Checks the pages of the unchecked files of some tables (of some runs, or all if None),
+    # drops the damaged ones from `file_table` and adds their problems (ibstore.index_pages).
+    checker: Callable[[Scan, tuple[str, ...], list[str] | None], None] = field(
+        default=lambda scan, tables, run_ids: None, repr=False)
+    pages_checked: int = 0                                           # table files whose pages it decoded
+    check_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @cached_property
     def runs(self) -> list[RunRecord]:
@@ -105,25 +115,37 @@ class Scan:
         """One run's record (status derived), without making every other run's."""
         return self.lookup(run_id)
 
+    def check(self, tables: Iterable[str], run_ids: list[str] | None = None) -> None:
+        """Make sure the files of `tables` (of the runs `run_ids`, or of every run) that this scan
+        lists had their pages checked: what reads a table calls this first, so a damaged file
+        is left out (and is its run's problem) before it can break a query over all runs."""
+        wanted = tuple(table for table in TABLE_SCHEMAS if table in set(tables))
+        if wanted:
+            with self.check_lock:
+                self.checker(self, wanted, run_ids)
+
     @cached_property
     def files(self) -> dict[str, dict[str, list[ParquetFile]]]:
-        """table -> run_id -> its files (base, then parts), for every table of TABLE_SCHEMAS."""
+        """table -> run_id -> its files (base, then parts), for every table of TABLE_SCHEMAS, as
+        listed now (files whose pages are not checked yet included: `checked`)."""
         files: dict[str, dict[str, list[ParquetFile]]] = {table: {} for table in TABLE_SCHEMAS}
         runs_dir = layout.runs_dir(self.root)
-        for run_id, table, name, part, num_rows, columns in zip(
+        for run_id, table, name, part, num_rows, columns, checked in zip(
                 *(self.file_table[c].to_pylist() for c in FILES_SCHEMA.names)):
             files[table].setdefault(run_id, []).append(
-                ParquetFile(run_id, str(runs_dir / run_id / name), tuple(columns), num_rows, part))
+                ParquetFile(run_id, str(runs_dir / run_id / name), tuple(columns), num_rows, part, checked))
         return files
 
     def table_files(self, table: str, run_ids: list[str] | None = None) -> list[ParquetFile]:
+        self.check([table], run_ids)
         by_run = self.files.get(table, {})
         wanted = by_run if run_ids is None else [r for r in run_ids if r in by_run]
         return [file for run_id in wanted for file in by_run[run_id]]
 
     def table_paths(self, table: str, run_ids: list[str] | None = None) -> tuple[list[str], list[str]]:
         """(path, run_id) of every file of `table` (of the runs `run_ids` only, if given), as two
-        lists, without making a ParquetFile each."""
+        lists, without making a ParquetFile each; their pages checked first (`check`)."""
+        self.check([table], run_ids)
         wanted = pc.equal(self.file_table["table"], table)
         if run_ids is not None:
             wanted = pc.and_(wanted, pc.is_in(self.file_table["run_id"], value_set=pa.array(run_ids, pa.string())))
@@ -236,7 +258,7 @@ def _read_record(dir_fd: int, run_dir: Path, entry: os.stat_result) -> tuple[Run
         return None, f"is {_kind(entry.st_mode)}, not a file: not read, run skipped"
     if entry.st_size > MAX_RECORD_BYTES:
         return None, f"is {entry.st_size} bytes; at most {MAX_RECORD_BYTES} are read: run skipped"
-    key = ("run.json", str(run_dir), *_identity(entry))
+    key = ("run.json", str(run_dir), *identity(entry))
     return _RECORDS.get(key, lambda: _parse_record(dir_fd))
 
 
@@ -284,12 +306,16 @@ def _table_files(dir_fd: int, run_id: str, run_dir: Path, entries: dict[str, os.
                                     f"is {_kind(entry.st_mode)}, not a file: table file skipped"))
             continue
         table, part = parsed
-        key = ("parquet", str(run_dir / name), *_identity(entry))
-        columns, num_rows, compacted, error = _FOOTERS.get(key, lambda: read_footer(dir_fd, name, table))
+        version = (str(run_dir / name), *identity(entry))
+        columns, num_rows, compacted, error = _FOOTERS.get(
+            ("parquet", *version), lambda: read_footer(dir_fd, name, table, pages=False))
+        checked = False
+        if error is None:   # this version's pages verdict, if this process knows it
+            checked, error = PAGES.known(("pages", *version))
         if error:
             problems.append(Problem(run_id, _shown(run_dir / name), error))
             continue
-        footers[name] = ParquetFile(run_id, str(run_dir / name), columns, num_rows, part)
+        footers[name] = ParquetFile(run_id, str(run_dir / name), columns, num_rows, part, checked)
         if part is None:
             compacted_through[table] = compacted
     current = layout.current_table_files(footers, compacted_through)
@@ -306,7 +332,7 @@ def _unopenable_dir(run_dir: Path, error: OSError) -> str:
     return f"cannot be read ({error.strerror or error}): skipped"
 
 
-def _identity(entry: os.stat_result) -> tuple[int, int, int, int]:
+def identity(entry: os.stat_result) -> tuple[int, int, int, int]:
     """Changes whenever the file's content, permissions or identity do (ctime: chmod too)."""
     return entry.st_ino, entry.st_ctime_ns, entry.st_mtime_ns, entry.st_size
 
@@ -336,6 +362,14 @@ class _Cache:
         self.items: OrderedDict[tuple, object] = OrderedDict()
         self.lock = threading.Lock()   # the index reads run folders on several threads
 
+    def known(self, key: tuple) -> tuple[bool, object]:
+        """(True, the value) if `key` is kept, else (False, None); computes nothing."""
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return True, self.items[key]
+        return False, None
+
     def get(self, key: tuple, compute: Callable[[], T]) -> T:
         with self.lock:
             if key in self.items:
@@ -351,3 +385,5 @@ class _Cache:
 
 _RECORDS = _Cache(50_000)
 _FOOTERS = _Cache(200_000)
+# ("pages", path, *identity) -> why the file's pages do not read as its table, or None (scan_pages)
+PAGES = _Cache(200_000)

@@ -20,9 +20,10 @@ REQUIRED_COLUMNS = ("run_id", "epoch")
 OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def read_footer(dir_fd: int, name: str, table: str) -> tuple[tuple[str, ...], int, int, str | None]:
+def read_footer(dir_fd: int, name: str, table: str, pages: bool = True) -> tuple[tuple[str, ...], int, int, str | None]:
     """Column names, row count and `ib.compacted_through` from the Parquet footer, or why the
-    file cannot be used."""
+    file cannot be used; with `pages`, every data page is decoded too (`_damage`), else that
+    check is left to ibstore.scan_pages, when a query first reads the table."""
     try:
         fd = os.open(name, OPEN_FLAGS, dir_fd=dir_fd)
     except FileNotFoundError:
@@ -44,7 +45,7 @@ def read_footer(dir_fd: int, name: str, table: str) -> tuple[tuple[str, ...], in
                                                                 expected.field(column).type):
                     return (), 0, 0, (f"column {column} has type {schema.field(column).type}, expected "
                                       f"{expected.field(column).type}: table skipped for this run")
-            damage = _damage(handle, metadata, schema, expected)
+            damage = _damage(handle, metadata, schema, expected) if pages else None
             if damage:
                 return (), 0, 0, f"{damage}: table skipped for this run"
     except (OSError, pa.ArrowException) as error:
@@ -63,6 +64,12 @@ def table_file_problem(path: str, table: str) -> str | None:
         return read_footer(dir_fd, os.path.basename(path), table)[3]
     finally:
         os.close(dir_fd)
+
+
+def pages_problem(dir_fd: int, name: str, table: str) -> str | None:
+    """Why the table file `name` (in the folder `dir_fd`) cannot be read whole as `table`, or
+    None: its footer and every page checked (what `read_footer` with `pages` finds)."""
+    return read_footer(dir_fd, name, table, pages=True)[3]
 
 
 def _damage(handle, metadata: pq.FileMetaData, schema: pa.Schema, expected: pa.Schema) -> str | None:

@@ -120,16 +120,25 @@ def read_by(sql: str) -> tuple[str, ...]:
 def view_data(scan: Scan, names: Iterable[str] = VIEWS) -> dict[str, pa.Table | ds.Dataset]:
     """View name -> its Arrow data, for the views `names`, kept on the scan (a scan never changes):
     `runs` and `config` usually come with it (ibstore.index keeps them), the rest is built on
-    first use."""
+    first use, the pages of the tables' files checked first (`Scan.check`); `problems` lists
+    what the scan and the checks so far found (`checked_by` says what a statement checks)."""
+    wanted = [name for name in VIEWS if name in set(names) and name not in DERIVED]
+    scan.check(wanted)
     build = {"runs": lambda: runs_table(scan.runs), "config": lambda: config_table(scan.runs),
              "problems": lambda: problems_table(scan.problems),
              **{table: (lambda table=table: table_dataset(table, *scan.table_paths(table)))
                 for table in TABLE_SCHEMAS}}
-    wanted = [name for name in VIEWS if name in set(names) and name not in DERIVED]
     for name in wanted:
         if name not in scan.views:
             scan.views[name] = build[name]()
     return {name: scan.views[name] for name in wanted}
+
+
+def checked_by(names: Iterable[str]) -> tuple[str, ...]:
+    """The tables whose files' pages a statement reading the views `names` checks first: those
+    it reads, and every table if it reads `problems` (which should then name all damage)."""
+    names = set(with_dependencies(names))
+    return tuple(table for table in TABLE_SCHEMAS if table in names or "problems" in names)
 
 
 def table_dataset(table: str, paths: list[str], run_ids: list[str]) -> ds.Dataset:

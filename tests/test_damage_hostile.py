@@ -1,5 +1,6 @@
 """Damage costs one run (issue 17.3): a table file with an intact footer whose pages cannot be
-decoded, or whose columns do not hold the schema's types, is found by the scan and reported as
+decoded, or whose columns do not hold the schema's types, is found before the first query that
+reads its table (issue 20: the scan reads footers only, `Scan.check` the pages) and reported as
 its run's problem; every other run stays queryable, through every reader."""
 
 from __future__ import annotations
@@ -57,10 +58,12 @@ def test_a_damaged_file_costs_only_its_run(root, damage, capsys):
     damaged = results / "runs" / ids[0] / "mi.parquet"
     damage(damaged)
     found = scan(results)
+    assert found.problems == [] and found.pages_checked == 0   # pages not read yet
+    per_run = run_query(results, "SELECT run_id, avg(i_xt) AS i_xt FROM mi GROUP BY 1 ORDER BY 1")
+    found = scan(results)
     assert [(p.run_id, p.path) for p in found.problems] == [(ids[0], str(damaged))]
     assert "table skipped for this run" in found.problems[0].problem
 
-    per_run = run_query(results, "SELECT run_id, avg(i_xt) AS i_xt FROM mi GROUP BY 1 ORDER BY 1")
     assert per_run["run_id"].tolist() == sorted(ids[1:])
     assert run_query(results, "SELECT count(*) AS n FROM mi")["n"][0] > 0
     problems = run_query(results, "SELECT run_id, path FROM problems")
@@ -93,6 +96,7 @@ def test_damage_after_the_scan_is_named_at_query_time(root, capsys):
     results, ids = root
     damaged = results / "runs" / ids[1] / "mi.parquet"
     found = scan(results)
+    found.check(["mi"])   # what the first query on mi does: the pages are checked, then damaged
     corrupt_pages(damaged)
     with pytest.raises(SqlError) as raised:
         run_query(found, "SELECT run_id, avg(i_xt) FROM mi GROUP BY 1")
