@@ -19,7 +19,7 @@ from trainer.tables import compact_run
 
 pytestmark = pytest.mark.slow   # every statement runs in a sandbox worker process
 
-ITERATIONS = 40   # each a scan and a worker; the fixed-order tests above pin the retry itself
+ITERATIONS = 10   # each a scan and a worker; the fixed-order tests above pin the retry itself
 COUNT = "SELECT count(*) AS n, count(DISTINCT epoch) AS epochs FROM metrics WHERE run_id = 'r'"
 
 
