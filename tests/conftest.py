@@ -82,22 +82,44 @@ def messy_root(tmp_path) -> dict[str, object]:
             "stale": stale, "old": old, "broken": "broken-json-s0", "empty_dir": "no-run-json-s0"}
 
 
+def write_tanh_runs(results: Path, seeds: int) -> list[str]:
+    """`seeds` small tanh runs (20 epochs, 5 logged); their run ids."""
+    return [write_run(results, "tanh", {"activation_fn": "tanh", "epochs": 20}, seed=seed, logged=5)
+            for seed in range(seeds)]
+
+
 @pytest.fixture
-def small_tanh_root(tmp_path, monkeypatch):
-    """A function making a root of `seeds` small tanh runs, with the index in a private cache
-    inside tmp_path that is saved at every scan, and nothing of it kept by this process."""
-    from bench.make_results import write_run
+def private_index(tmp_path, monkeypatch):
+    """The index in a private cache inside tmp_path, and nothing of it kept by this process."""
     from ibstore import index
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(index, "SAVE_INTERVAL_S", 0.0)
     index.forget()
+    yield
+    index.forget()
+
+
+@pytest.fixture
+def small_tanh_root(tmp_path, monkeypatch, private_index):
+    """A function making a root of `seeds` small tanh runs, with a private index saved at every scan."""
+    from ibstore import index
+
+    monkeypatch.setattr(index, "SAVE_INTERVAL_S", 0.0)
 
     def make(seeds: int) -> Path:
         results = tmp_path / "results"
-        for seed in range(seeds):
-            write_run(results, "tanh", {"activation_fn": "tanh", "epochs": 20}, seed=seed, logged=5)
+        write_tanh_runs(results, seeds)
         return results
-    yield make
-    index.forget()
+    return make
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """The run folders read (not merely listed) by each scan."""
+    from ibstore import index
+
+    calls: list[str] = []
+    original = index.read_run
+    monkeypatch.setattr(index, "read_run", lambda root, run_dir: calls.append(run_dir.name) or original(root, run_dir))
+    return calls
 

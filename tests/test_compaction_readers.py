@@ -10,10 +10,9 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
+
 from explorer.results import ResultStore
-from ibstore import index
 
 ITERATIONS = 1000
 
@@ -43,32 +42,36 @@ while True:
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    index.forget()
-    yield tmp_path / "results"
-    index.forget()
+def root(tmp_path, private_index):
+    return tmp_path / "results"
 
 
-@pytest.mark.slow   # 1,000 rescans and queries against a busy writer: minutes on a loaded machine
-def test_a_reader_looping_through_compactions_sees_no_exception(root):
+def loop_against_a_compacting_writer(root, iterations: int, read) -> list[str]:
+    """Start WRITER on `root`, then `iterations` times: refresh a store and `read(store, runs)`
+    (runs: the 8 newest, the ones being compacted). The exceptions raised, as text; asserts that
+    the writer compacted meanwhile."""
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(root)], cwd=REPO, text=True,
                               stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
     failures = []
     try:
         assert writer.stdout.readline() == "ready\n"
         store = ResultStore(root, max_age_s=0)
-        for _ in range(ITERATIONS):
+        for _ in range(iterations):
             try:
                 store.refresh()
-                runs = store.runs()["run_id"].tolist()[-8:]   # the newest: the ones being compacted
-                metrics = store.metrics(runs)
-                assert set(metrics["run_id"]) <= set(runs)
+                read(store, store.runs()["run_id"].tolist()[-8:])
             except Exception as error:   # counted, so the test reports every one
                 failures.append(f"{type(error).__name__}: {error}")
-        print(f"{ITERATIONS} iterations, {len(failures)} exceptions")
+        print(f"{iterations} iterations, {len(failures)} exceptions")
     finally:
         writer.terminate()
         finished = int(writer.communicate(timeout=60)[0].split()[-1])
-    assert failures == []
     assert finished > 4   # the writer compacted while the reader read
+    return failures
+
+
+@pytest.mark.slow   # 1,000 rescans and queries against a busy writer: minutes on a loaded machine
+def test_a_reader_looping_through_compactions_sees_no_exception(root):
+    def read(store, runs):
+        assert set(store.metrics(runs)["run_id"]) <= set(runs)
+    assert loop_against_a_compacting_writer(root, ITERATIONS, read) == []

@@ -8,10 +8,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import write_tanh_runs
 
-from bench.make_results import write_run
 from explorer.results import ResultStore
-from ibstore import index
 from ibstore.index import scan
 from ibstore.sandbox import SqlError, run_query
 from trainer import cli
@@ -41,14 +40,9 @@ def epoch_beyond_int32(path) -> None:
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    index.forget()
+def root(tmp_path, private_index):
     results = tmp_path / "results"
-    ids = [write_run(results, "tanh", {"activation_fn": "tanh", "epochs": 20}, seed=seed, logged=5)
-           for seed in range(3)]
-    yield results, ids
-    index.forget()
+    return results, write_tanh_runs(results, 3)
 
 
 @pytest.mark.slow

@@ -5,30 +5,24 @@ a reader looping through compactions sees no exception."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
-from conftest import REPO
-from test_compaction_readers import WRITER
+from test_compaction_readers import loop_against_a_compacting_writer
 
 from explorer.results import ResultStore
-from ibstore import index, sandbox
+from ibstore import sandbox
 from trainer.store import RunWriter
 from trainer.tables import compact_run
 
 pytestmark = pytest.mark.slow   # every statement runs in a sandbox worker process
 
-ITERATIONS = 10   # each a scan and a worker; the fixed-order tests above pin the retry itself
+ITERATIONS = 10   # each a scan and a worker; the fixed-order tests below pin the retry itself
 COUNT = "SELECT count(*) AS n, count(DISTINCT epoch) AS epochs FROM metrics WHERE run_id = 'r'"
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))   # a private index cache
-    index.forget()
-    yield tmp_path / "results"
-    index.forget()
+def root(tmp_path, private_index):
+    return tmp_path / "results"
 
 
 def write_parts(root, run_id: str, epochs: int) -> None:
@@ -67,26 +61,10 @@ def test_the_sql_pages_statement_is_retried_too(root):
 
 
 def test_sql_statements_looping_through_compactions_see_no_exception(root):
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(root)], cwd=REPO, text=True,
-                              stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
-    failures = []
-    try:
-        assert writer.stdout.readline() == "ready\n"
-        store = ResultStore(root, max_age_s=0)
-        for _ in range(ITERATIONS):
-            try:
-                store.refresh()
-                runs = store.runs()["run_id"].tolist()[-8:]   # the newest: the ones being compacted
-                listed = ", ".join(f"'{run_id}'" for run_id in runs)
-                counts = store.sql(f"SELECT run_id, count(*) AS n FROM metrics WHERE run_id IN ({listed}) GROUP BY 1")
-                assert set(counts["run_id"]) <= set(runs) and set(counts["n"]) <= {2, 4, 6}   # whole flushes
-                table, _ = store.sql_head(f"SELECT * FROM mi WHERE run_id IN ({listed})", 10)
-                assert table.num_rows <= 10
-            except Exception as error:   # noqa: BLE001 (counted, so the test reports every one)
-                failures.append(f"{type(error).__name__}: {error}")
-        print(f"{ITERATIONS} iterations, {len(failures)} exceptions")
-    finally:
-        writer.terminate()
-        finished = int(writer.communicate(timeout=60)[0].split()[-1])
-    assert failures == []
-    assert finished > 4   # the writer compacted while the reader read
+    def read(store, runs):
+        listed = ", ".join(f"'{run_id}'" for run_id in runs)
+        counts = store.sql(f"SELECT run_id, count(*) AS n FROM metrics WHERE run_id IN ({listed}) GROUP BY 1")
+        assert set(counts["run_id"]) <= set(runs) and set(counts["n"]) <= {2, 4, 6}   # whole flushes
+        table, _ = store.sql_head(f"SELECT * FROM mi WHERE run_id IN ({listed})", 10)
+        assert table.num_rows <= 10
+    assert loop_against_a_compacting_writer(root, ITERATIONS, read) == []

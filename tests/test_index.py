@@ -29,15 +29,6 @@ def root(small_tanh_root):
     return small_tanh_root(6)
 
 
-@pytest.fixture
-def reads(monkeypatch):
-    """The run folders read (not merely listed) by each scan."""
-    calls: list[str] = []
-    original = index.read_run
-    monkeypatch.setattr(index, "read_run", lambda root, run_dir: calls.append(run_dir.name) or original(root, run_dir))
-    return calls
-
-
 def statuses(result) -> dict[str, str]:
     return {record.run_id: record.status.value for record in result.runs}
 

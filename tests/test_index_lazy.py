@@ -9,8 +9,8 @@ import os
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import write_tanh_runs
 
-from bench.make_results import write_run
 from explorer.results import ResultStore
 from ibstore import index, scan_footer, views
 from ibstore import scan as scan_module
@@ -23,14 +23,9 @@ RUNS = 4
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    index.forget()
+def root(tmp_path, private_index):
     results = tmp_path / "results"
-    ids = [write_run(results, "tanh", {"activation_fn": "tanh", "epochs": 20}, seed=seed, logged=5)
-           for seed in range(RUNS)]
-    yield results, ids
-    index.forget()
+    return results, write_tanh_runs(results, RUNS)
 
 
 @pytest.fixture

@@ -25,15 +25,6 @@ def root(small_tanh_root):
     return small_tanh_root(4)
 
 
-@pytest.fixture
-def reads(monkeypatch):
-    """The run folders read (not merely listed) by each scan."""
-    calls: list[str] = []
-    original = index.read_run
-    monkeypatch.setattr(index, "read_run", lambda root, run_dir: calls.append(run_dir.name) or original(root, run_dir))
-    return calls
-
-
 def run_ids(root) -> list[str]:
     return sorted(os.listdir(layout.runs_dir(root)))
 

@@ -21,24 +21,22 @@ def positive_int(text: str) -> int:
     return value
 
 
-def positive_seconds(text: str) -> float:
+def _seconds(text: str, zero_allowed: bool, allowed: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: seconds > 0")
+        value = float("nan")
+    if not (0 <= value if zero_allowed else 0 < value) or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: {allowed}")
     return value
+
+
+def positive_seconds(text: str) -> float:
+    return _seconds(text, zero_allowed=False, allowed="seconds > 0")
 
 
 def limit_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: seconds >= 0 (0: no limit)")
-    return value
+    return _seconds(text, zero_allowed=True, allowed="seconds >= 0 (0: no limit)")
 
 
 def size(text: str) -> int:
