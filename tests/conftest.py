@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -14,6 +15,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # for bench.make_results
 
 from bench.make_results import write_run  # noqa: E402
+
+# A suite started in the background of a non-interactive shell inherits SIGINT ignored, and so
+# would every process its tests start; the Ctrl-C tests need it as a terminal gives it.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 BIASES = (-1.0, 0.0, 0.2, 2.0)
 EPOCHS = 60
