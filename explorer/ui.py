@@ -247,10 +247,10 @@ def with_panels(results: ResultStore, runs: pd.DataFrame, frame: pd.DataFrame, r
     badges = group_badges(results, runs, run_ids)
     titles = group_titles(results, runs, run_ids)
     if by_group:
-        panel = frame["panel"] + frame["group_id"].map(badges).fillna("")
+        panel = frame["panel"] + frame["group_id"].map(badges).astype(object).fillna("")
         return frame.assign(panel=panel, group=frame["group_id"].map(titles))
     group_of = {r: g for g, members in results.groups(run_ids).items() for r in members}
-    panel = frame["panel"] + frame["run_id"].map(run_badges(runs)).fillna("")
+    panel = frame["panel"] + frame["run_id"].map(run_badges(runs)).astype(object).fillna("")
     return frame.assign(panel=panel, group=frame["run_id"].map(group_of).map(titles))
 
 
