@@ -2,7 +2,7 @@
 
 Reading a root from nothing means reading every run.json and every Parquet footer (about
 10 ms a run: 100 s at 10,000 runs). The index keeps, per run folder, what `read_run` gave
-(the validated record, the table files with their columns and row counts, the problems),
+(the validated record, its table files, the problems),
 under the stat signature of the folder's entries (name, type, inode, ctime, mtime and size
 of each) taken *before* the read. A scan lists every run folder's entries (lstat only, no
 file is opened) and reads again only the folders whose signature changed; whatever changes
@@ -42,12 +42,12 @@ import pydantic
 from ibstore import index_file, index_pages, index_pending, layout, views
 from ibstore.index_file import Entry
 from ibstore.record import RunRecord, Status
-from ibstore.scan import FILES_SCHEMA, Problem, Scan, file_rows, live_status, read_run, run_dirs
+from ibstore.scan import FILES_SCHEMA, Problem, Scan, file_tuples, files_table, live_status, read_run, run_dirs
 from ibstore.schema import TABLE_SCHEMAS
 
 SAVE_INTERVAL_S = 5.0    # a process rewrites the index at most this often (a stale one only costs re-reads)
-# Run folders read at once by a scan: most of a read is Parquet footer parsing and page
-# decoding, which release the GIL (bench/bench_sql.py measures the cold scan).
+# Run folders read at once by a scan: a folder not in the page cache is mostly waiting for the
+# disk, which releases the GIL (bench/bench_sql.py measures the cold scan).
 READ_THREADS = 8
 
 @dataclass
@@ -129,8 +129,8 @@ def record_run(root: str | os.PathLike, run_id: str) -> Path | None:
     if not signature:
         return None
     entry, files = _read(root, run_dir, signature)
-    # Its writer checks the pages too (a few ms a run): no reader checks them again.
-    holder = Scan(root=root, file_table=files, problems=list(entry.problems))
+    # Its writer checks the footers and pages too (a few ms a run): no reader checks them again.
+    holder = Scan(root=root, file_table=files_table(files), problems=list(entry.problems))
     index_pages.check(holder, tuple(TABLE_SCHEMAS), None, {}, lambda change: None)
     entry.problems = tuple(holder.problems)
     return index_pending.write(root, entry, holder.file_table)
@@ -161,9 +161,11 @@ def _update(state: State, root: Path, now: float) -> Scan:
         else:
             to_read.append((name, signature))
         changed.add(name)
+    read_files: list[tuple] = []
     for (name, _), (entry, files) in zip(to_read, _read_all(root, runs_dir, to_read)):
         entries[name] = entry
-        fresh_files.append(files)
+        read_files.extend(files)
+    fresh_files.append(files_table(read_files))
     entries = {name: entries[name] for name in names}   # folder order: the fingerprint's, the views'
     state.pending.update(pending)
     changed |= state.entries.keys() - entries.keys()
@@ -208,23 +210,26 @@ def _shown_record(entry: Entry, status: Status) -> RunRecord | None:
     return record.model_copy(update={"status": status})
 
 
-def _read_all(root: Path, runs_dir: Path, to_read: list[tuple[str, bytes]]) -> list[tuple[Entry, pa.Table]]:
+def _read_all(root: Path, runs_dir: Path, to_read: list[tuple[str, bytes]]) -> list[tuple[Entry, list[tuple]]]:
     """`_read` of each (folder name, signature), on up to READ_THREADS threads, in order."""
-    def read(item: tuple[str, bytes]) -> tuple[Entry, pa.Table]:
-        return _read(root, runs_dir / item[0], item[1])
+    def read(items: list[tuple[str, bytes]]) -> list[tuple[Entry, list[tuple]]]:
+        return [_read(root, runs_dir / name, signature) for name, signature in items]
     if len(to_read) <= 1 or READ_THREADS <= 1:
-        return [read(item) for item in to_read]
-    with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(to_read)), thread_name_prefix="read_run") as pool:
-        return list(pool.map(read, to_read))
+        return read(to_read)
+    # Batches, not a task per folder: 10,000 futures cost more than the reads once footers are deferred.
+    size = -(-len(to_read) // (4 * READ_THREADS))
+    batches = [to_read[start:start + size] for start in range(0, len(to_read), size)]
+    with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(batches)), thread_name_prefix="read_run") as pool:
+        return [read_one for batch in pool.map(read, batches) for read_one in batch]
 
 
-def _read(root: Path, run_dir: Path, signature: bytes) -> tuple[Entry, pa.Table]:
-    """The entry of a run folder read now, and the rows of its table files."""
+def _read(root: Path, run_dir: Path, signature: bytes) -> tuple[Entry, list[tuple]]:
+    """The entry of a run folder read now, and its table files' FILES_SCHEMA rows."""
     run = read_run(root, run_dir)
     record = run.record
     entry = Entry(run_dir.name, signature, None if record is None else record.model_dump_json().encode(),
                   None if record is None else record.status, run.problems, record)
-    return entry, file_rows(run.files)
+    return entry, file_tuples(run.files)
 
 
 def run_signature(run_dir: str) -> bytes:

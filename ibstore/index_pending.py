@@ -30,7 +30,7 @@ import pyarrow as pa
 from ibstore import index_file, layout
 from ibstore.index_file import Entry
 from ibstore.record import Status
-from ibstore.scan import FILES_SCHEMA, Problem
+from ibstore.scan import FILES_SCHEMA, Problem, files_table
 
 PENDING_DIR = "pending"
 SUFFIX = ".json"
@@ -111,9 +111,9 @@ def read(path: Path, name: str, signature: bytes) -> tuple[Entry, pa.Table] | No
 
 def _file_rows(name: str, rows: list) -> pa.Table:
     """FILES_SCHEMA rows that may only name table files (never a path) of run `name`."""
-    columns = list(zip(*rows)) if rows else [[]] * len(FILES_SCHEMA)
-    table = pa.Table.from_arrays([pa.array(column, type=kind.type) for column, kind in zip(columns, FILES_SCHEMA)],
-                                 schema=FILES_SCHEMA)
+    if any(len(row) != len(FILES_SCHEMA) for row in rows):
+        raise ValueError("a file row of another shape")
+    table = files_table([tuple(row) for row in rows])
     for run_id, table_name, file, part in zip(*(table[c].to_pylist() for c in ("run_id", "table", "name", "part"))):
         if run_id != name or layout.parse_table_file(file) != (table_name, part):
             raise ValueError(f"{file!r} is not a table file of run {name!r}")

@@ -4,10 +4,12 @@ Every run folder is read by `read_run`, which cannot be made to raise, hang or l
 root: it reads only regular files directly inside a real (not symlinked) run folder, checks
 the file type with lstat before opening and opens with O_NOFOLLOW | O_NONBLOCK (a FIFO named
 run.json or a symlink to /etc never blocks or leaks), validates run.json through
-`ibstore.record.RunRecord` (size, depth, int64, types) and reads every Parquet footer (columns
-and their types checked against the schema). Decoding a table file's pages is left until a
-query first reads that table (ibstore.scan_pages: `Scan.check`), unless this process already
-knows the verdict for the file's version; `ParquetFile.checked` says which. Anything else
+`ibstore.record.RunRecord` (size, depth, int64, types) and lists the table files. Reading a
+table file's footer (columns and their types checked against the schema) and decoding its pages
+is left until a query first reads that table (ibstore.scan_pages: `Scan.check`), unless this
+process already knows the verdict for the file's version; `ParquetFile.checked` says which (a
+base file's footer is read at once only when parts lie beside it: it says which parts it
+holds). Anything else
 becomes a `Problem` for that run; every other run stays visible. Problems are returned, not
 raised.
 
@@ -52,10 +54,8 @@ class Problem:
 class ParquetFile:
     run_id: str
     path: str
-    columns: tuple[str, ...]
-    num_rows: int
     part: int | None = None          # None: the table's base file; n: part file n
-    checked: bool = True             # its pages were decoded and cast to the schema (scan_pages)
+    checked: bool = True             # its footer and pages were read and cast to the schema (scan_pages)
 
 
 @dataclass(frozen=True)
@@ -71,17 +71,26 @@ class RunScan:
 # One row per file of a table of a shown run, in reading order (base, then parts by number).
 FILES_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("table", pa.string()), ("name", pa.string()), ("part", pa.int64()),
-    ("num_rows", pa.int64()), ("columns", pa.list_(pa.string())), ("checked", pa.bool_()),
+    ("checked", pa.bool_()),
 ])
+
+
+def file_tuples(files: dict[str, list[ParquetFile]]) -> list[tuple]:
+    """FILES_SCHEMA rows of one run's table files (as read_run returns them), as tuples."""
+    return [(f.run_id, table, os.path.basename(f.path), f.part, f.checked)
+            for table, table_files in files.items() for f in table_files]
+
+
+def files_table(rows: list[tuple]) -> pa.Table:
+    """FILES_SCHEMA rows as a table: built once for many runs (an Arrow table a run costs ~1 ms)."""
+    return pa.Table.from_arrays([pa.array(column, type=kind.type) for column, kind in
+                                 zip(zip(*rows) if rows else [[]] * len(FILES_SCHEMA), FILES_SCHEMA)],
+                                schema=FILES_SCHEMA)
 
 
 def file_rows(files: dict[str, list[ParquetFile]]) -> pa.Table:
     """FILES_SCHEMA rows of one run's table files (as read_run returns them)."""
-    rows = [(f.run_id, table, os.path.basename(f.path), f.part, f.num_rows, list(f.columns), f.checked)
-            for table, table_files in files.items() for f in table_files]
-    return pa.Table.from_arrays([pa.array(column, type=kind.type) for column, kind in
-                                 zip(zip(*rows) if rows else [[]] * len(FILES_SCHEMA), FILES_SCHEMA)],
-                                schema=FILES_SCHEMA)
+    return files_table(file_tuples(files))
 
 
 @dataclass
@@ -130,10 +139,8 @@ class Scan:
         listed now (files whose pages are not checked yet included: `checked`)."""
         files: dict[str, dict[str, list[ParquetFile]]] = {table: {} for table in TABLE_SCHEMAS}
         runs_dir = layout.runs_dir(self.root)
-        for run_id, table, name, part, num_rows, columns, checked in zip(
-                *(self.file_table[c].to_pylist() for c in FILES_SCHEMA.names)):
-            files[table].setdefault(run_id, []).append(
-                ParquetFile(run_id, str(runs_dir / run_id / name), tuple(columns), num_rows, part, checked))
+        for run_id, table, name, part, checked in zip(*(self.file_table[c].to_pylist() for c in FILES_SCHEMA.names)):
+            files[table].setdefault(run_id, []).append(ParquetFile(run_id, str(runs_dir / run_id / name), part, checked))
         return files
 
     def table_files(self, table: str, run_ids: list[str] | None = None) -> list[ParquetFile]:
@@ -292,34 +299,35 @@ def _read_regular(dir_fd: int, name: str, limit: int) -> bytes:
 
 def _table_files(dir_fd: int, run_id: str, run_dir: Path, entries: dict[str, os.stat_result],
                  problems: list[Problem]) -> dict[str, list[ParquetFile]]:
-    """The readable files of each table: the base, then the parts it does not already hold."""
-    footers: dict[str, ParquetFile] = {}
-    compacted_through: dict[str, int] = {}   # table -> its base file's ib.compacted_through
+    """The files of each table: the base, then the parts it does not already hold. No footer is
+    read unless a table has parts beside its base (whose `ib.compacted_through` says which parts
+    it holds): the footers' checks are part of the pages' (ibstore.scan_pages), when a query
+    first reads the table. Parsing five footers a run was most of a cold scan's time."""
+    listed: dict[str, dict[int | None, str]] = {}   # table -> part (None: base) -> file name
     for name, entry in entries.items():
         parsed = layout.parse_table_file(name)
-        if parsed is None:
-            continue
-        if stat.S_ISLNK(entry.st_mode):  # already reported as a symlink
+        if parsed is None or stat.S_ISLNK(entry.st_mode):  # a symlink is already reported
             continue
         if not stat.S_ISREG(entry.st_mode):
             problems.append(Problem(run_id, _shown(run_dir / name),
                                     f"is {_kind(entry.st_mode)}, not a file: table file skipped"))
             continue
-        table, part = parsed
-        version = (str(run_dir / name), *identity(entry))
-        columns, num_rows, compacted, error = _FOOTERS.get(
-            ("parquet", *version), lambda: read_footer(dir_fd, name, table, pages=False))
-        checked = False
-        if error is None:   # this version's pages verdict, if this process knows it
-            checked, error = PAGES.known(("pages", *version))
-        if error:
-            problems.append(Problem(run_id, _shown(run_dir / name), error))
-            continue
-        footers[name] = ParquetFile(run_id, str(run_dir / name), columns, num_rows, part, checked)
-        if part is None:
-            compacted_through[table] = compacted
-    current = layout.current_table_files(footers, compacted_through)
-    return {table: [footers[name] for name in names] for table, names in current.items()}
+        listed.setdefault(parsed[0], {})[parsed[1]] = name
+    usable: dict[str, ParquetFile] = {}
+    compacted_through: dict[str, int] = {}   # table -> its base file's ib.compacted_through
+    for table, by_part in listed.items():
+        for part, name in by_part.items():
+            version = (str(run_dir / name), *identity(entries[name]))
+            checked, error = PAGES.known(("pages", *version))   # this version's verdict, if known here
+            if part is None and len(by_part) > 1 and not error:
+                _, _, compacted_through[table], error = _FOOTERS.get(
+                    ("parquet", *version), lambda name=name, table=table: read_footer(dir_fd, name, table, pages=False))
+            if error:
+                problems.append(Problem(run_id, _shown(run_dir / name), error))
+                continue
+            usable[name] = ParquetFile(run_id, str(run_dir / name), part, checked)
+    current = layout.current_table_files(usable, compacted_through)
+    return {table: [usable[name] for name in names] for table, names in current.items()}
 
 
 def _unopenable_dir(run_dir: Path, error: OSError) -> str:

@@ -209,8 +209,8 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         "dead_network": record.dead_network,
         "diverged": record.diverged,
         "dead_layers": record.dead_layers,
-        "versions_json": json.dumps(record.versions, sort_keys=True),
-        "config_json": json.dumps(record.config, sort_keys=True),
+        "versions_json": _ENCODE(record.versions),
+        "config_json": _ENCODE(record.config),
     }
 
 
@@ -224,7 +224,7 @@ def config_columns(flat_configs: list[dict[str, Any]], keys: list[str]) -> dict[
         values = [flat.get(key) for flat in flat_configs]
         kind = _common_kind(value for value in values if value is not None)
         if kind == "json":
-            values = [None if v is None else json.dumps(v, sort_keys=True) for v in values]
+            values = [None if v is None else _ENCODE(v) for v in values]
         columns[key] = pa.array(values, type=_ARROW_KINDS[kind])
     return columns
 
@@ -253,9 +253,25 @@ def _common_kind(values) -> str:
 
 def config_table(records: list[RunRecord]) -> pa.Table:
     """`config`: (run_id, key, value) per flattened config key, the value as JSON text."""
-    rows = [{"run_id": record.run_id, "key": key, "value": json.dumps(value, sort_keys=True)}
-            for record in records for key, value in sorted(flatten(record.config).items())]
-    return pa.Table.from_pylist(rows, schema=CONFIG_SCHEMA)
+    run_ids, keys, values = [], [], []
+    texts: dict[tuple[type, Any], str] = {}   # most runs of a root share most values: each encoded once
+    for record in records:
+        for key, value in sorted(flatten(record.config).items()):
+            if isinstance(value, (list, dict)):
+                text = _ENCODE(value)
+            else:
+                text = texts.get((type(value), value))
+                if text is None:
+                    text = texts[type(value), value] = _ENCODE(value)
+            run_ids.append(record.run_id)
+            keys.append(key)
+            values.append(text)
+    return pa.Table.from_arrays([pa.array(run_ids, pa.string()), pa.array(keys, pa.string()),
+                                 pa.array(values, pa.string())], schema=CONFIG_SCHEMA)
+
+
+# json.dumps(value, sort_keys=True), with one encoder: json.dumps makes one per call when given options.
+_ENCODE = json.JSONEncoder(sort_keys=True).encode
 
 
 def problems_table(problems: list[Problem]) -> pa.Table:
