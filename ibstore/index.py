@@ -1,12 +1,13 @@
 """The index of a results root: what scanning it learned, kept between scans and processes.
 
-Reading a root from nothing means reading every run.json and every Parquet footer (about
-10 ms a run: 100 s at 10,000 runs). The index keeps, per run folder, what `read_run` gave
-(the validated record, its table files, the problems),
-under the stat signature of the folder's entries (name, type, inode, ctime, mtime and size
-of each) taken *before* the read. A scan lists every run folder's entries (lstat only, no
-file is opened) and reads again only the folders whose signature changed; whatever changes
-during a read changes the signature again, so it is read again next time. Runs whose record
+Reading a root from nothing means listing every run folder and reading its run.json (the
+table files' footers and pages are read when a query first reads their table, ibstore.index_pages).
+The index keeps, per run folder, what `read_run` gave (the validated record, its table files,
+the problems), under the stat signature of the folder itself and of its run.json
+(`run_signature`), taken *before* the read. A warm scan lists runs/ and lstats two paths a run
+(no file is opened, no run folder listed) and reads again only the folders whose signature
+changed; whatever changes during a read changes the signature again, so it is read again next
+time; a folder changed moments before the scan is read again by the next one. Runs whose record
 says `running` get their live status again at every scan (a killed writer changes no file).
 The `runs` and `config` view tables are kept too and patched for the runs that changed.
 
@@ -42,13 +43,17 @@ import pydantic
 from ibstore import index_file, index_pages, index_pending, layout, views
 from ibstore.index_file import Entry
 from ibstore.record import RunRecord, Status
-from ibstore.scan import FILES_SCHEMA, Problem, Scan, file_tuples, files_table, live_status, read_run, run_dirs
+from ibstore.scan import (FILES_SCHEMA, RUN_JSON, Problem, Scan, file_tuples, files_table, live_status, read_run,
+                          run_dirs)
 from ibstore.schema import TABLE_SCHEMAS
 
 SAVE_INTERVAL_S = 5.0    # a process rewrites the index at most this often (a stale one only costs re-reads)
 # Run folders read at once by a scan: a folder not in the page cache is mostly waiting for the
 # disk, which releases the GIL (bench/bench_sql.py measures the cold scan).
 READ_THREADS = 8
+# A folder or run.json modified less than this before a scan is read again by the next scan
+# (`run_signature`): more than the coarsest file system clock (FAT: 2 s; ext4, XFS: a kernel tick).
+RACY_NS = 3_000_000_000
 
 @dataclass
 class State:
@@ -145,16 +150,21 @@ def _update(state: State, root: Path, now: float) -> Scan:
     fresh_files = []
     to_read: list[tuple[str, bytes]] = []
     pending = index_pending.listing(root)   # entries writers handed over (usually none)
+    now_ns = time.time_ns()
     for name in names:
-        signature = run_signature(prefix + name)
+        # a folder name that is not UTF-8 text is no run id: read (and refused) every time
+        signature = run_signature(prefix + name, now_ns) if _is_text(name) else b""
         old = state.entries.get(name)
         if old is not None and signature and old.signature == signature:
             entries[name] = old
             continue
         handed = None
-        if signature and pending:
-            path = pending.get(index_pending.file_name(name, signature))
-            handed = None if path is None else index_pending.read(path, name, signature)
+        # A writer's entry is taken even if the folder changed a moment ago: its writer read it
+        # holding the run's lock, after its last change (`record_run`).
+        written = (signature or run_signature(prefix + name)) if pending else b""
+        if written:
+            path = pending.get(index_pending.file_name(name, written))
+            handed = None if path is None else index_pending.read(path, name, written)
         if handed is not None:
             entries[name] = handed[0]
             fresh_files.append(handed[1])
@@ -232,24 +242,43 @@ def _read(root: Path, run_dir: Path, signature: bytes) -> tuple[Entry, list[tupl
     return entry, file_tuples(run.files)
 
 
-def run_signature(run_dir: str) -> bytes:
-    """name/type/inode/ctime/mtime/size of every entry not starting with "." (lstat, sorted), or
-    b"" if the folder cannot be listed or is not a real folder (then it is read every time)."""
+def _is_text(name: str) -> bool:
     try:
-        if not stat.S_ISDIR(os.lstat(run_dir).st_mode):
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def run_signature(run_dir: str, now_ns: int | None = None) -> bytes:
+    """The stat of the run folder itself (type, inode, ctime, mtime) and of its run.json (lstat,
+    no file opened), or b"" if the folder is not a real folder or cannot be inspected (then it is
+    read every time). Every writer of a run renames whole files into place and removes the
+    parts it compacts, so every change a writer makes changes the folder's mtime and ctime; an
+    in-place edit by another process changes only the file (DESIGN.md, "Threat model"): noticed
+    for run.json, whose record the index serves, not for a table file, whose rows every query
+    reads from the file itself. With `now_ns` (time.time_ns() before the listing), b"" too if
+    the folder or run.json was modified less than RACY_NS before: a file system stamps times
+    with a coarse clock, so a change later in the same tick would keep this signature (git's
+    "racily clean" entries, the same cure)."""
+    try:
+        folder = os.lstat(run_dir)
+        if not stat.S_ISDIR(folder.st_mode):
             return b""
-        parts = []
-        with os.scandir(run_dir) as listing:
-            for entry in listing:
-                name = entry.name
-                if name[0] == ".":
-                    continue
-                s = entry.stat(follow_symlinks=False)
-                parts.append(f"{name}/{s.st_mode >> 12}/{s.st_ino}/{s.st_ctime_ns}/{s.st_mtime_ns}/{s.st_size}")
+        try:
+            record = os.lstat(f"{run_dir}{os.sep}{RUN_JSON}")
+        except FileNotFoundError:
+            record = None
     except OSError:
         return b""
-    parts.sort()
-    return "\0".join(parts).encode("utf-8", "surrogateescape")
+    modified = folder.st_mtime_ns if record is None else max(folder.st_mtime_ns, record.st_mtime_ns)
+    if now_ns is not None and now_ns - modified < RACY_NS:
+        return b""
+    signature = f"{folder.st_ino}/{folder.st_ctime_ns}/{folder.st_mtime_ns}"
+    if record is not None:
+        signature += (f"|{record.st_mode >> 12}/{record.st_ino}/{record.st_ctime_ns}/{record.st_mtime_ns}"
+                      f"/{record.st_size}")
+    return signature.encode()
 
 
 def _patched_views(state: State, entries: dict[str, Entry], shown: dict[str, Status],

@@ -57,6 +57,15 @@ def _fast_tests_start_no_process(request, monkeypatch):
     monkeypatch.setattr(os, "posix_spawn", refuse("a process (os.posix_spawn)"))
 
 
+@pytest.fixture(autouse=True)
+def _no_racy_window(monkeypatch):
+    """Tests write a run and scan it within milliseconds: the index's racy rule would read such a
+    folder again at every scan for RACY_NS (only reads, never another answer). Off here, so that
+    a test sees what the signature alone notices; tests/test_index_signature.py tests the rule."""
+    from ibstore import index
+    monkeypatch.setattr(index, "RACY_NS", 0)
+
+
 @pytest.fixture(scope="session")
 def cohort_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("cohort")
