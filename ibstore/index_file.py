@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 import struct
 import threading
 import time
@@ -29,7 +28,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ibstore import layout, views
+from ibstore import index_prune, layout, views
+from ibstore.private_file import read_index_file, why_not_private
 from ibstore.record import MAX_RECORD_BYTES, RunRecord, Status
 from ibstore.scan import FILES_SCHEMA, Problem
 
@@ -105,30 +105,20 @@ def cache_dir(root: Path) -> Path:
     return cache_home / "ib-lab" / "index" / digest
 
 
-def why_not_private(directory: Path) -> str | None:
-    """Why `directory` is not a folder only this user can write (None if it is)."""
-    try:
-        info = os.lstat(directory)
-    except OSError as error:
-        return f"cannot be inspected ({error.strerror})"
-    if not stat.S_ISDIR(info.st_mode):
-        return "is not a folder"
-    if info.st_uid != os.geteuid():
-        return "belongs to another user"
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return "can be written by other users"
-    return None
-
-
 def writable_index_dir(root: Path) -> Path | None:
     """The user's index folder of `root`, made (0700) if missing; None if it cannot be made or
     is not private."""
     directory = cache_dir(root)
     try:
         directory.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        directory.mkdir(exist_ok=True, mode=0o700)
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
     except OSError:
         return None
+    else:   # a new index: say whose, and drop those of roots that are gone
+        index_prune.write_root_file(directory, root)
+        index_prune.prune(directory.parent, keep=directory)
     return directory if why_not_private(directory) is None else None
 
 
@@ -205,32 +195,6 @@ def load(root: Path, run_folders: int) -> tuple[tuple | None, str]:
         return _parse(root, data), f"loaded {path}"
     except (ValueError, KeyError, TypeError, OSError, pa.ArrowException) as error:
         return None, f"{path}: not used ({error}); rebuilt"
-
-
-def read_index_file(path: Path, max_bytes: int) -> pa.Buffer:
-    """The file at `path`, if it is a regular file of this user of at most `max_bytes`: opened
-    without following a link and without blocking, checked on the open descriptor, read into a
-    64-byte aligned buffer (Arrow then reads the tables in place). ValueError says why not."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError("not a regular file")
-        if info.st_uid != os.geteuid():
-            raise ValueError("belongs to another user")
-        if info.st_size > max_bytes:
-            raise ValueError(f"{info.st_size:,} bytes, more than an index of this root can hold "
-                             f"({max_bytes:,})")
-        buffer = pa.allocate_buffer(info.st_size)
-        view, filled = memoryview(buffer).cast("B"), 0
-        while filled < info.st_size:
-            got = os.readv(descriptor, [view[filled:]])
-            if got == 0:
-                raise ValueError("cut short while read")
-            filled += got
-        return buffer
-    finally:
-        os.close(descriptor)
 
 
 def _parse(root: Path, data: pa.Buffer) -> tuple:

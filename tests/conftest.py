@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -20,6 +22,23 @@ from bench.make_results import write_run  # noqa: E402
 # would every process its tests start; the Ctrl-C tests need it as a terminal gives it.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_configure(config) -> None:
+    """The suite's indexes in a cache folder of its own, removed at its end (every process it
+    starts inherits it): each temporary root a test opens would otherwise leave an index folder
+    in the user's ~/.cache/ib-lab/index. The XLA cache stays where it was (it spares compiling)."""
+    from trainer import xla_cache
+
+    os.environ.setdefault(xla_cache.CACHE_ENV, str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ib-lab" / "xla"))
+    config.ib_cache = tempfile.mkdtemp(prefix="ib-lab-test-cache-")
+    os.environ["XDG_CACHE_HOME"] = config.ib_cache
+
+
+def pytest_unconfigure(config) -> None:
+    shutil.rmtree(getattr(config, "ib_cache", ""), ignore_errors=True)
+
 
 BIASES = (-1.0, 0.0, 0.2, 2.0)
 EPOCHS = 60
