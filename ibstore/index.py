@@ -199,6 +199,8 @@ def _update(state: State, root: Path, now: float) -> Scan:
     if changed or state.runs_view is None:
         state.runs_view, state.config_view = _patched_views(state, entries, shown, changed)
         state.unsaved = True
+        for entry in entries.values():   # the views hold them now; parsed again when asked (~9 KB each)
+            entry.forget_record()
     state.entries, state.shown = entries, shown
     result = _snapshot(root, entries, shown, root_problem, state)
     result.folders_read = len(to_read)

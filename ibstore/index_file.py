@@ -79,6 +79,10 @@ class Entry:
             self._record = RunRecord.model_validate_json(self.record_json)
         return self._record
 
+    def forget_record(self) -> None:
+        """Drop the parsed record (`record()` parses it again from the JSON kept)."""
+        self._record = None
+
 
 # Per run folder, the most an index may hold: the record (at most MAX_RECORD_BYTES) kept as
 # JSON, again in the `runs` and `config` tables, and the folder's entries, problems and files.

@@ -391,7 +391,9 @@ class _Cache:
         return value
 
 
-_RECORDS = _Cache(50_000)
-_FOOTERS = _Cache(200_000)
+# Few: a parsed record takes ~9 KB (50,000 kept took 0.4 GB), and the index keeps every record
+# as JSON; these spare parsing again the run.json of a folder read again for its other files.
+_RECORDS = _Cache(4_096)
+_FOOTERS = _Cache(20_000)   # only base files beside parts have their footer read by a scan
 # ("pages", path, *identity) -> why the file's pages do not read as its table, or None (scan_pages)
 PAGES = _Cache(200_000)
