@@ -141,25 +141,30 @@ def save(root: Path, entries_by_name: dict[str, Entry], file_table: pa.Table, ru
             entries[column].append(value)
     segments = {"entries": pa.Table.from_pydict(entries, ENTRIES_SCHEMA), "files": file_table,
                 "runs": runs_view, "config": config_view}
-    body, ranges = bytearray(), {}
+    # The segments are written from Arrow's buffers as they are: at 100,000 runs the body is
+    # ~430 MB, and joining it into one bytes object first took two more copies of it.
+    pieces, ranges, length, crc = [], {}, 0, 0
     for name in SEGMENTS:
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, segments[name].schema) as writer:
             writer.write_table(segments[name])
-        ranges[name] = [len(body), sink.tell()]
-        body += sink.getvalue().to_pybytes()
-        body += bytes(-len(body) % ALIGNMENT)
-    header = json.dumps({"version": CODE_VERSION, "length": len(body), "crc32": zlib.crc32(body),
-                         "segments": ranges}).encode()
+        stream = sink.getvalue()
+        ranges[name] = [length, stream.size]
+        for piece in (memoryview(stream), bytes(-stream.size % ALIGNMENT)):
+            pieces.append(piece)
+            crc = zlib.crc32(piece, crc)
+            length += len(piece)
+    header = json.dumps({"version": CODE_VERSION, "length": length, "crc32": crc, "segments": ranges}).encode()
     header += b" " * (-(len(MAGIC) + 4 + len(header)) % ALIGNMENT)   # the body starts aligned
-    data = MAGIC + struct.pack("<I", len(header)) + header + body
     directory = writable_index_dir(root)
     if directory is None:
         return None
     path = directory / INDEX_FILE
     temporary = directory / f".{INDEX_FILE}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
-        temporary.write_bytes(data)
+        with open(temporary, "wb") as handle:
+            for piece in (MAGIC, struct.pack("<I", len(header)), header, *pieces):
+                handle.write(piece)
         os.replace(temporary, path)
     except OSError:
         temporary.unlink(missing_ok=True)

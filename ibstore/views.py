@@ -257,7 +257,7 @@ def config_table(records: list[RunRecord]) -> pa.Table:
     texts: dict[tuple[type, Any], str] = {}   # most runs of a root share most values: each encoded once
     for record in records:
         for key, value in sorted(flatten(record.config).items()):
-            if isinstance(value, (list, dict)):
+            if isinstance(value, (list, dict, float)):   # a float: 0.0 == -0.0, but not as text
                 text = _ENCODE(value)
             else:
                 text = texts.get((type(value), value))

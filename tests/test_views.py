@@ -121,3 +121,19 @@ def test_gradients_and_activations_carry_the_layer_name_of_mi_and_null_in_older_
         assert list(rows.loc[rows.run_id == new, "layer"]) == list(range(6)), view
         expected_old = names if view == "mi" else [None] * 6
         assert list(rows.loc[rows.run_id == old, "layer_name"].replace({float("nan"): None})) == expected_old, view
+
+
+def test_config_values_are_each_values_own_json_text_whichever_run_encoded_an_equal_one_first():
+    """`config` encodes equal values once for all runs: values equal in Python but not in JSON
+    (0.0 and -0.0, 1 and 1.0 and True) keep their own text."""
+    from ibstore.flatten import flatten
+    from ibstore.views import config_table
+
+    configs = [{"x": 0.0, "y": 1, "z": {"a": [1, 2]}, "s": "é"}, {"x": -0.0, "y": 1.0, "z": {"a": [1, 2]}, "s": "é"},
+               {"x": True, "y": True, "z": None, "s": 1}]
+    records = [RunRecord(**{**BASE, "run_id": f"r{i}"}, config=c) for i, c in enumerate(configs)]
+    expected = [(f"r{i}", key, json.dumps(value, sort_keys=True))
+                for i, config in enumerate(configs) for key, value in sorted(flatten(config).items())]
+    table = config_table(records)
+    assert list(zip(*(table[c].to_pylist() for c in ("run_id", "key", "value")))) == expected
+    assert ("r1", "x", "-0.0") in expected and ("r1", "y", "1.0") in expected
