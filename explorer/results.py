@@ -57,7 +57,7 @@ class ResultStore:
         for setting in ("SET enable_progress_bar = false", "SET enable_external_access = false",
                         "SET lock_configuration = true"):
             self._database.execute(setting)
-        self._memo: dict[Any, tuple[Scan, Any]] = {}                # what one snapshot gave (_of_snapshot)
+        self._memo: dict[Any, tuple[Scan, Any]] = {}                # what one snapshot gave (of_snapshot)
         self._flat: dict[str, tuple[Any, dict[str, Any]]] = {}      # run_id -> (record, its flat config)
 
     def refresh(self, wait: bool = True) -> bool:
@@ -157,9 +157,9 @@ class ResultStore:
     def version(self) -> int:
         """A number that changes when anything read from the root changes: a cache key (hashed
         once per snapshot: the fingerprint has an entry per run)."""
-        return self._of_snapshot("version", lambda current: hash(current.fingerprint))
+        return self.of_snapshot("version", lambda current: hash(current.fingerprint))
 
-    def _of_snapshot(self, name: Any, compute: Callable[[Scan], T]) -> T:
+    def of_snapshot(self, name: Any, compute: Callable[[Scan], T]) -> T:
         """`compute(snapshot)` of the current snapshot, worked out once per snapshot under `name`:
         at 100,000 runs every page's rerun would otherwise redo it (read-only: callers copy)."""
         current = self.snapshot()
@@ -177,7 +177,7 @@ class ResultStore:
     def runs(self, where: str | None = None) -> pd.DataFrame:
         """One row per run with status and final accuracies; `where` is a SQL condition on them."""
         if not where:
-            runs = self._of_snapshot("runs", lambda now: queries.runs(self.connection(now, tables=())))
+            runs = self.of_snapshot("runs", lambda now: queries.runs(self.connection(now, tables=())))
             return runs.copy()
         # `where` is a visitor's SQL: it runs like the SQL page's, on its own sandbox connection
         # with the app's time limit, and only the matching run ids come back.
@@ -224,17 +224,17 @@ class ResultStore:
         snapshot)."""
         if run_ids is not None:
             return configdiff.varying_keys(list(self.configs(run_ids).values()))
-        return list(self._of_snapshot("varying", lambda _: configdiff.varying_flat_keys(
+        return list(self.of_snapshot("varying", lambda _: configdiff.varying_flat_keys(
             list(self.flat_configs().values()))))
 
     def config_keys(self) -> list[str]:
         """Every flattened config key of any run, sorted (worked out once per snapshot)."""
-        return list(self._of_snapshot("config_keys", lambda _: sorted(set().union(*self.flat_configs().values()))))
+        return list(self.of_snapshot("config_keys", lambda _: sorted(set().union(*self.flat_configs().values()))))
 
     def config_values(self, key: str) -> list[str]:
         """The values of flattened config `key` over every run as sorted JSON text ("null" for a
         run without it), worked out once per snapshot and key."""
-        return list(self._of_snapshot(("config_values", key), lambda _: sorted(
+        return list(self.of_snapshot(("config_values", key), lambda _: sorted(
             {json.dumps(flat.get(key), sort_keys=True) for flat in self.flat_configs().values()})))
 
     def groups(self, run_ids: list[str]) -> dict[str, list[str]]:

@@ -38,13 +38,14 @@ def _sortable(column: pd.Series) -> pd.Series:
     return column if _is_number(column) else column.astype(str)
 
 
-def group_summary(runs: pd.DataFrame, key: str, flags: dict[str, list[str]],
-                  outcome: str = "final_test_accuracy") -> pd.DataFrame:
-    """W&B's Group: per value of `key`, the number of runs, how many are dead or diverged, and the
-    mean of `outcome` over them with its 95 % t-interval (none for one run). Values in order."""
-    frame = runs.assign(dead=[("dead" in flags.get(r, [])) for r in runs["run_id"]],
-                        diverged=[("diverged" in flags.get(r, [])) for r in runs["run_id"]],
-                        _key=runs[key] if _is_number(runs[key]) else runs[key].astype(str))
+def group_summary(table: pd.DataFrame, key: str, outcome: str = "final_test_accuracy") -> pd.DataFrame:
+    """W&B's Group: per value of `key`, the number of runs of `table` (rows of `runs_table`), how
+    many are dead or diverged (its flags), and the mean of `outcome` over them with its 95 %
+    t-interval (none for one run). Values in order."""
+    flags = table["flags"].str.split(", ")
+    frame = table.assign(dead=flags.map(lambda marks: "dead" in marks),
+                         diverged=flags.map(lambda marks: "diverged" in marks),
+                         _key=table[key] if _is_number(table[key]) else table[key].astype(str))
     counts = frame.groupby("_key", dropna=False).agg(runs=("run_id", "size"), dead=("dead", "sum"),
                                                      diverged=("diverged", "sum")).reset_index()
     means = seed_bands.over_seeds(frame.dropna(subset=[outcome]), ["_key"], outcome)
