@@ -22,22 +22,19 @@ ROWS_PER_PAGE = 1_000
 DRAWN_RUNS = 2_000
 
 
-def runs_table(runs: pd.DataFrame, varying: list[str], flags: dict[str, list[str]],
-               order: pd.Series | None = None) -> pd.DataFrame:
+def runs_table(runs: pd.DataFrame, varying: list[str], flags: dict[str, list[str]]) -> pd.DataFrame:
     """The rows of `runs` in reading order with the columns in reading order: a varying key's
     column is the view's typed column (a key missing from the view, e.g. named like a record
-    column, is left out). `order`: the run ids in reading order if known (the order depends on
-    the configs alone; sorting 100,000 rows again after every flush would cost a second), used
-    when it holds exactly the runs of `runs`."""
+    column, is left out)."""
     keys = [k for k in varying if k in runs and k not in FIRST + AFTER_KEYS + LAST]
-    table = runs.assign(flags=runs["run_id"].map({r: ", ".join(marks) for r, marks in flags.items()}).fillna(""),
-                        progress=(runs["epochs_done"] / runs["epochs_total"]).clip(upper=1.0))
-    positions = pd.Index(runs["run_id"]).get_indexer(order) if order is not None and len(order) == len(runs) else None
-    if positions is not None and (positions >= 0).all():
-        table = table.take(positions)
-    else:
-        table = table.sort_values([*keys, "seed", "run_id"], key=_sortable, na_position="last", kind="stable")
-    return table[FIRST + keys + AFTER_KEYS + LAST].reset_index(drop=True)
+    wanted = FIRST + keys + AFTER_KEYS + LAST
+    # only the columns shown are copied and sorted (the view has a column per config key: copying
+    # them all cost most of a second at 100,000 runs)
+    flag_text = runs["run_id"].map({r: ", ".join(marks) for r, marks in flags.items()}).fillna("")
+    table = runs[[c for c in wanted if c not in ("flags", "progress")]].assign(
+        flags=flag_text, progress=(runs["epochs_done"] / runs["epochs_total"]).clip(upper=1.0))
+    table = table.sort_values([*keys, "seed", "run_id"], key=_sortable, na_position="last", kind="stable")
+    return table[wanted].reset_index(drop=True)
 
 
 def _sortable(column: pd.Series) -> pd.Series:

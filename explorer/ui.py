@@ -110,13 +110,9 @@ def set_selection(run_ids: list[str], every_shown: RunFilter | None = None) -> N
 
 def ordered_runs(results: ResultStore) -> pd.DataFrame:
     """Every run as the Runs page's table orders and shows it (explorer.runs_table), worked out
-    once per snapshot, in an order sorted once per change of the configs (it depends on them
-    alone): sorting 100,000 runs at every interaction or flush would cost a second (read-only)."""
-    def ordered(_) -> pd.DataFrame:
-        runs, varying = results.runs(), results.varying_keys()
-        order = results.of_configs("run_order", lambda _: runs_table.runs_table(runs, varying, {})["run_id"])
-        return runs_table.runs_table(runs, varying, run_flags(runs), order)
-    return results.of_snapshot("ordered_runs", ordered)
+    once per snapshot, not at every interaction (read-only)."""
+    return results.of_snapshot("ordered_runs", lambda _: runs_table.runs_table(
+        results.runs(), results.varying_keys(), run_flags(results.runs())))
 
 
 # badges: flags the trainer wrote into run.json (dead_network, diverged)
