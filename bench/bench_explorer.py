@@ -1,6 +1,7 @@
 """Explorer and `trainer sql` speed and memory as the results root grows (issue 12's targets).
 
-    python bench/bench_explorer.py [--sizes 500 2000 10000 100000] [--base /tmp/ib-bench30]
+    python bench/bench_explorer.py [--sizes 500 2000 10000 100000] [--base /tmp/ib-bench30] [--cache DIR]
+                                   [--warm-only 100000]
 
 For each size N, a root of N finished runs (2000 epochs, 30 logged by default, 6 layers: what
 bench/make_results.py writes; a smaller root is copied from a bigger one when that exists;
@@ -9,9 +10,11 @@ each line in a fresh process:
 
 - explorer first load, cold index (no index on disk) and warm (index on disk): the app's first
   script run through streamlit.testing.v1.AppTest (Runs page, as a browser's first visit);
-- Runs page rerun and SQL filter, 12-run Compare page and a change of split on it (AppTest);
-- refresh after one run changes (its run.json and a new metrics part, as a writer's flush):
-  `ResultStore.refresh()` until the change shows;
+- Runs page rerun and SQL filter, "Select all shown" (every run: the URL then names the filter)
+  and a rerun with every run selected, 12-run Compare page and a change of split on it (AppTest);
+- refresh after one run changes (its run.json and a new metrics part, as a writer's flush): the
+  app's `ResultStore.refresh()` until the change shows, then the Runs page's rerun on the new
+  snapshot (what the explorer works out again);
 - `trainer sql "SELECT count(*) FROM runs"` and a 12-run MI query, as subprocess wall times
   (warm index; this includes starting Python);
 - peak RSS of the explorer process after those interactions.
@@ -49,7 +52,9 @@ from bench.make_results import make_root, planned_run_ids  # noqa: E402
 
 # issue 20's targets at 100,000 runs (at 10,000 the warm first load had 5 s)
 TARGETS = {"first load, warm index": 3.0, "Runs page rerun": 1.0, "Runs page SQL filter": 1.0,
+           "Runs page, select all shown": 1.0, "Runs page rerun, all selected": 1.0,
            "12-run Compare page": 1.0, "Compare, change split": 1.0, "refresh after one run changes": 1.0,
+           "Runs page after one run changes": 1.0,
            "trainer sql count(*) FROM runs": 1.0, "trainer sql 12-run MI": 1.0}
 
 
@@ -113,14 +118,19 @@ def measure_app(root: Path, repeat: int) -> dict[str, object]:
     at.text_input(key="where").set_value("final_test_accuracy > 0.8")
     result["Runs page SQL filter"] = timed(at.run)
     assert not at.exception, [e.message for e in at.exception]
+    at.text_input(key="where").set_value("").run()
+    next(b for b in at.button if b.label == "Clear selection").click().run()
+    result["Runs page, select all shown"] = timed(next(b for b in at.button if b.label == "Select all shown").click().run)
+    assert not at.exception and at.query_params.get("select") == "shown", [e.message for e in at.exception]
+    result["Runs page rerun, all selected"] = timed(at.run, repeat)
 
     from explorer.results import ResultStore
 
     store = ResultStore(root)
     runs = store.runs()
     ids = runs.loc[runs["name"] == "tanh-bias", "run_id"].tolist()[:12]
-    at.text_input(key="where").set_value("")
-    at.query_params["runs"] = ids
+    at.query_params.clear()
+    at.query_params["runs"] = ids      # a link to 12 runs
     at.switch_page("app_pages/compare.py")
     result["12-run Compare page"] = timed(at.run)
     assert not at.exception, [e.message for e in at.exception]
@@ -128,15 +138,20 @@ def measure_app(root: Path, repeat: int) -> dict[str, object]:
     result["Compare, change split"] = timed(at.run)
     assert not at.exception, [e.message for e in at.exception]
 
-    result["refresh after one run changes"] = measure_refresh(store, root, ids[0])
+    from explorer import ui
+
+    at.switch_page("app_pages/runs.py").run()
+    result["refresh after one run changes"], result["Runs page after one run changes"] = measure_refresh(
+        ui.store(), root, ids[0], at.run)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     result["peak RSS GB"] = (peak, peak)
     return result
 
 
-def measure_refresh(store, root: Path, run_id: str) -> tuple[float, float]:
-    """A writer's flush on one run (a metrics part, then run.json), then refresh until it shows;
-    the run is put back as it was afterwards."""
+def measure_refresh(store, root: Path, run_id: str, then) -> tuple[tuple[float, float], tuple[float, float]]:
+    """A writer's flush on one run (a metrics part, then run.json), then the app's store's refresh
+    until it shows, and `then()` (the page's rerun on the new snapshot: what the explorer works out
+    again); the run is put back as it was afterwards."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -158,7 +173,7 @@ def measure_refresh(store, root: Path, run_id: str) -> tuple[float, float]:
         elapsed = timed(store.refresh)
         shown = store.runs().set_index("run_id").loc[run_id, "epochs_done"]
         assert shown == record.epochs_done + 1, shown
-        return elapsed
+        return elapsed, timed(then)
     finally:
         part.unlink(missing_ok=True)
         temporary = record_path.with_name(".run.json.bench.tmp")
@@ -241,6 +256,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 10_000, 100_000])
     parser.add_argument("--base", type=Path, default=Path("/tmp/ib-bench30"))
+    parser.add_argument("--cache", type=Path, help="the index cache (XDG_CACHE_HOME) measured with, removed for "
+                                                    "a cold load (default: BASE/cache)")
     parser.add_argument("--epochs", type=int, default=2000)
     parser.add_argument("--logged", type=int, default=30, help="logged epochs per run (30: 100,000 runs fit on disk)")
     parser.add_argument("--repeat", type=int, default=3)
@@ -264,7 +281,7 @@ def main() -> None:
         bench_pages(args.base, args.before)
         return
 
-    cache = args.base / "cache"
+    cache = args.cache or args.base / "cache"
     env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONPATH": str(REPO)}
     table: dict[str, dict[int, tuple[float, float]]] = {}
     loads = [os.getloadavg()[0]]
@@ -289,7 +306,7 @@ def main() -> None:
         for name, value in rows.items():
             table.setdefault(name, {})[size] = value
         loads.append(os.getloadavg()[0])
-        print_table(table, [n for n in sorted(args.sizes) if n <= size], loads)
+        print_table(table, [n for n in sorted(args.sizes) if n <= size], loads, args.warm_only)
 
 
 def measure_in_new_process(root: Path, repeat: int, env: dict[str, str]) -> dict[str, tuple[float, float]]:
@@ -305,21 +322,29 @@ def measure_in_new_process(root: Path, repeat: int, env: dict[str, str]) -> dict
     raise SystemExit(1)
 
 
-def print_table(table: dict[str, dict[int, tuple[float, float]]], sizes: list[int], loads: list[float]) -> None:
+def print_table(table: dict[str, dict[int, tuple[float, float]]], sizes: list[int], loads: list[float],
+                warm_only: list[int]) -> None:
     print(f"\n{os.cpu_count()} cores; load average (1 min) {min(loads):.1f} to {max(loads):.1f} during the runs")
     print("each cell: wall seconds (CPU seconds of the process and its children); growth and target: wall")
     print(f"{'measure':34s}" + "".join(f"{f'{n:,} runs':>16s}" for n in sizes) + f"{'growth':>8s}{'target':>9s}")
     for name, values in table.items():
-        if "RSS" in name:
-            cells = "".join(f"{values[n][0]:11.2f} GB  " if n in values else f"{'-':>16s}" for n in sizes)
-        else:
-            cells = "".join(f"{values[n][0]:8.2f} ({values[n][1]:5.2f})" if n in values else f"{'-':>16s}"
-                            for n in sizes)
+        cells = "".join(_cell(name, values.get(n), n in warm_only) for n in sizes)
         measured = [n for n in sizes if n in values]   # a --warm-only size has no cold row
         growth = values[measured[-1]][0] / values[measured[0]][0] if values[measured[0]][0] else float("nan")
         target = TARGETS.get(name) or (2.0 if "RSS" in name else None)
         print(f"{name:34s}{cells}{growth:7.1f}x{'' if target is None else f'{target:8.1f}':>9s}")
     print(f"(growth: {sizes[-1]:,} runs / {sizes[0]:,} runs, {sizes[-1] / sizes[0]:.0f}x the runs)", flush=True)
+    if any(n in warm_only for n in sizes):
+        print("not run: the cold load of a --warm-only size (its root's cold scan is not repeated: it reads "
+              "every run folder, about 10x the 10,000-run cold load at 100,000 runs)", flush=True)
+
+
+def _cell(name: str, value: tuple[float, float] | None, warm_only: bool) -> str:
+    if value is None:
+        return f"{'not run' if warm_only and 'cold' in name else '-':>16s}"
+    if "RSS" in name:
+        return f"{value[0]:11.2f} GB  "
+    return f"{value[0]:8.2f} ({value[1]:5.2f})"
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer import configdiff, runs_table, ui  # noqa: E402
-from explorer.results import ResultStore  # noqa: E402
+from explorer import configdiff, runs_table, sidebar, ui
+from explorer.results import ResultStore
 
 
 def timed(label: str, fn):
@@ -52,7 +52,7 @@ def main() -> None:
     timed("a pick on page 50", lambda: runs_table.picked_selection(shown, shown[rows], [3], selection))
     timed("the page's rows as Arrow (what is sent)", lambda: __import__("pyarrow").Table.from_pandas(table.iloc[rows]))
     timed("every row as Arrow (what was sent before)", lambda: __import__("pyarrow").Table.from_pandas(table))
-    timed("the sidebar's list", lambda: ui.sidebar_options(list(big["run_id"]), selection))
+    timed("the sidebar's list", lambda: sidebar.sidebar_options(list(big["run_id"]), selection))
     timed("parallel coordinates' sample", lambda: runs_table.drawn_sample(table))
 
 

@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable without
 
 import streamlit as st  # noqa: E402
 
-from explorer import quickstart, ui  # noqa: E402
+from explorer import quickstart, sidebar, ui  # noqa: E402
 
 st.set_page_config(page_title="Information plane lab", page_icon=":material/scatter_plot:", layout="wide")
 
@@ -45,9 +45,9 @@ if all_runs.empty:
     quickstart.empty_root(store.root)
     st.stop()
 
-ui.init_selection(all_runs)
+sidebar.init_selection(store, all_runs)
 with st.sidebar:
-    ui.selection_sidebar(all_runs)
+    sidebar.selection_sidebar(all_runs)
     root_panel()
-ui.unknown_warning()
+sidebar.unknown_warning()
 page.run()

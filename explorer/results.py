@@ -22,13 +22,15 @@ import json
 import os
 import threading
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from explorer import configdiff, queries
+from explorer.results_charts import ResultCharts
 from ibstore import layout, sandbox, views
 from ibstore.index import scan
 from ibstore.scan import Problem, Scan
@@ -38,17 +40,21 @@ T = TypeVar("T")
 # A query that loses a file is retried on a new scan; a root rewritten faster than a scan takes
 # could make it lose one again (the compaction test's writer rewrites a run every few 10 ms).
 READ_ATTEMPTS = 5
+SCAN_SHARE = 4.0    # background rescans take at most 1 / (1 + SCAN_SHARE) of the time
 
 
-class ResultStore:
+class ResultStore(ResultCharts):
     """The results root at `root`, rescanned in the background once the current snapshot is
-    older than `max_age_s` (a call to `refresh()` rescans at once)."""
+    older than `max_age_s`, or than SCAN_SHARE times the last scan took (a scan of 100,000 run
+    folders takes seconds: rescanning every 2 s would hold the interpreter most of the time, and
+    every interaction waits for it); a call to `refresh()` rescans at once."""
 
     def __init__(self, root: str | os.PathLike | None = None, *, max_age_s: float = 2.0):
         self.root = layout.results_root(root)
         self.max_age_s = max_age_s
         self._scan: Scan | None = None          # the snapshot: replaced whole, never changed
         self._checked_at = 0.0                  # when the root was last compared with the snapshot
+        self._scan_s = 0.0                      # how long that took
         self._refreshing = threading.Lock()     # one refresh at a time
         self._background: threading.Thread | None = None
         # Queries run on cursors of one database that reads no file by path (the views are
@@ -57,8 +63,9 @@ class ResultStore:
         for setting in ("SET enable_progress_bar = false", "SET enable_external_access = false",
                         "SET lock_configuration = true"):
             self._database.execute(setting)
-        self._memo: dict[Any, tuple[Scan, Any]] = {}                # what one snapshot gave (_of_snapshot)
+        self._memo: dict[Any, tuple[Scan, Any]] = {}                # what one snapshot gave (of_snapshot)
         self._flat: dict[str, tuple[Any, dict[str, Any]]] = {}      # run_id -> (record, its flat config)
+        self._of_configs: dict[str, tuple[dict, Any]] = {}           # what the configs gave (of_configs)
 
     def refresh(self, wait: bool = True) -> bool:
         """Rescan the root (incrementally: only changed run folders are read) and swap in the new
@@ -68,8 +75,10 @@ class ResultStore:
             self._refresh_in_background()
             return False
         with self._refreshing:
+            started = time.monotonic()
             fresh = scan(self.root)
             self._checked_at = time.monotonic()
+            self._scan_s = self._checked_at - started
             if self._scan is not None and fresh.fingerprint == self._scan.fingerprint:
                 return False
             self._scan = fresh          # the datasets of its views are built when first queried
@@ -86,7 +95,7 @@ class ResultStore:
         if current is None:
             self.refresh()
             return self._scan
-        if time.monotonic() - self._checked_at > self.max_age_s:
+        if time.monotonic() - self._checked_at > max(self.max_age_s, SCAN_SHARE * self._scan_s):
             self._refresh_in_background()
         return current
 
@@ -157,14 +166,15 @@ class ResultStore:
     def version(self) -> int:
         """A number that changes when anything read from the root changes: a cache key (hashed
         once per snapshot: the fingerprint has an entry per run)."""
-        return self._of_snapshot("version", lambda current: hash(current.fingerprint))
+        return self.of_snapshot("version", lambda current: hash(current.fingerprint))
 
-    def _of_snapshot(self, name: Any, compute: Callable[[Scan], T]) -> T:
+    def of_snapshot(self, name: Any, compute: Callable[[Scan], T]) -> T:
         """`compute(snapshot)` of the current snapshot, worked out once per snapshot under `name`:
         at 100,000 runs every page's rerun would otherwise redo it (read-only: callers copy)."""
         current = self.snapshot()
         kept = self._memo.get(name)
         if kept is None or kept[0] is not current:
+            self._memo = {key: value for key, value in self._memo.items() if value[0] is current}   # older ones
             kept = self._memo[name] = (current, compute(current))
         return kept[1]
 
@@ -177,17 +187,21 @@ class ResultStore:
     def runs(self, where: str | None = None) -> pd.DataFrame:
         """One row per run with status and final accuracies; `where` is a SQL condition on them."""
         if not where:
-            runs = self._of_snapshot("runs", lambda now: queries.runs(self.connection(now, tables=())))
+            runs = self.of_snapshot("runs", lambda now: queries.runs(self.connection(now, tables=())))
             return runs.copy()
         # `where` is a visitor's SQL: it runs like the SQL page's, on its own sandbox connection
         # with the app's time limit, and only the matching run ids come back.
-        matched = self.sql(queries.runs_condition_sql(where), sandbox.Limits(timeout_s=sandbox.APP_TIMEOUT_S))
+        # Once per snapshot and condition: a page reruns at every interaction while it filters.
+        matched = self.of_snapshot(("where", where), lambda _: self.sql(
+            queries.runs_condition_sql(where), sandbox.Limits(timeout_s=sandbox.APP_TIMEOUT_S))["run_id"])
         runs = self.runs()
-        return runs[runs["run_id"].isin(matched["run_id"])].reset_index(drop=True)
+        return runs[runs["run_id"].isin(matched)].reset_index(drop=True)
 
     def runs_with_config(self, key: str, values: list[str]) -> list[str]:
-        """Runs whose flattened config has `key` equal to one of `values` (JSON text)."""
-        return queries.runs_with_config(self.connection(tables=()), key, values)
+        """Runs whose flattened config has `key` equal to one of `values` (JSON text), once per
+        snapshot."""
+        return list(self.of_snapshot(("with_config", key, tuple(values)), lambda now: queries.runs_with_config(
+            self.connection(now, tables=()), key, values)))
 
     def sql(self, query: str, limits: sandbox.Limits = sandbox.Limits()) -> pd.DataFrame:
         """Ad hoc read-only SQL over the views (runs, config, metrics, mi, gradients, activations, ...),
@@ -209,32 +223,44 @@ class ResultStore:
         return {r.run_id: r.config for r in records if r is not None}
 
     def flat_configs(self) -> dict[str, dict[str, Any]]:
-        """run_id -> flattened config (dotted keys), of every run; a record's flattening is kept
-        while the record stays the same, so a page rerun flattens nothing again."""
-        flats = {}
-        for record in self.snapshot().runs:
-            kept = self._flat.get(record.run_id)
-            if kept is None or kept[0] is not record:
-                kept = self._flat[record.run_id] = (record, configdiff.flatten(record.config))
-            flats[record.run_id] = kept[1]
-        return flats
+        """run_id -> flattened config (dotted keys), of every run (worked out once per snapshot); a
+        run keeps its flattening, the same object, while its config stays the same (`of_configs`)."""
+        return self.of_snapshot("flat_configs", lambda current: {record.run_id: self._flat_config(record)
+                                                                 for record in current.runs})
+
+    def _flat_config(self, record) -> dict[str, Any]:
+        kept = self._flat.get(record.run_id)
+        if kept is None or (kept[0] is not record and kept[0].config != record.config):
+            kept = self._flat[record.run_id] = (record, configdiff.flatten(record.config))
+        return kept[1]
+
+    def of_configs(self, name: str, compute: Callable[[list[dict[str, Any]]], T]) -> T:
+        """`compute(every run's flat config)`, worked out again only when a run's config changed or
+        runs came or went: a flush (a new epoch, a status) changes a record, not its config, and
+        at 100,000 runs what depends on the configs alone takes seconds (read-only: callers copy)."""
+        return self.of_snapshot(("of_configs", name), lambda _: self._of_configs_now(name, compute))
+
+    def _of_configs_now(self, name: str, compute: Callable[[list[dict[str, Any]]], T]) -> T:
+        flats = self.flat_configs()
+        kept = self._of_configs.get(name)   # holds the flats it was computed from: their ids stay theirs
+        if kept is None or len(kept[0]) != len(flats) or any(kept[0].get(r) is not f for r, f in flats.items()):
+            kept = self._of_configs[name] = (flats, compute(list(flats.values())))
+        return kept[1]
 
     def varying_keys(self, run_ids: list[str] | None = None) -> list[str]:
-        """The config keys whose values differ among `run_ids` (every run: worked out once per
-        snapshot)."""
+        """The config keys whose values differ among `run_ids` (every run: `of_configs`)."""
         if run_ids is not None:
             return configdiff.varying_keys(list(self.configs(run_ids).values()))
-        return list(self._of_snapshot("varying", lambda _: configdiff.varying_flat_keys(
-            list(self.flat_configs().values()))))
+        return list(self.of_configs("varying", configdiff.varying_flat_keys))
 
     def config_keys(self) -> list[str]:
         """Every flattened config key of any run, sorted (worked out once per snapshot)."""
-        return list(self._of_snapshot("config_keys", lambda _: sorted(set().union(*self.flat_configs().values()))))
+        return list(self.of_snapshot("config_keys", lambda _: sorted(set().union(*self.flat_configs().values()))))
 
     def config_values(self, key: str) -> list[str]:
         """The values of flattened config `key` over every run as sorted JSON text ("null" for a
         run without it), worked out once per snapshot and key."""
-        return list(self._of_snapshot(("config_values", key), lambda _: sorted(
+        return list(self.of_snapshot(("config_values", key), lambda _: sorted(
             {json.dumps(flat.get(key), sort_keys=True) for flat in self.flat_configs().values()})))
 
     def groups(self, run_ids: list[str]) -> dict[str, list[str]]:
@@ -344,57 +370,3 @@ class ResultStore:
                 raise ValueError(f"no seed group {group!r} in {self.root}")
         run_ids = runs.loc[runs["group_id"].isin([group_a, group_b]), "run_id"].tolist()
         return stats.compare_groups(self.phases(run_ids), group_a, group_b)
-
-    # charts
-
-    def phase_chart(self, run_ids: list[str], estimator: str, params: str, split: str = "train", band: str = "ci",
-                    title: str | None = None, log_epochs: bool = True, layers: list[int] | None = None):
-        """I(X;T) and I(Y;T) against epoch per layer, a line per seed group with its band over seeds
-        ("ci" or "min-max"), peak and SNR-drop epochs marked, dead networks left out and counted
-        (explorer.phase_charts). Every seed group of `run_ids` has a legend entry and the colour of
-        its place in the labels' order (the explorer's group colours), lines or not. `layers`: those
-        layers' panels only (default all)."""
-        from explorer import phase_charts
-
-        return phase_charts.draw(self.phase_data(run_ids, estimator, params, split, layers), band, title, log_epochs)
-
-    def phase_data(self, run_ids: list[str], estimator: str, params: str, split: str = "train",
-                   layers: list[int] | None = None, phases: pd.DataFrame | None = None):
-        """What phase_chart draws before a band is chosen (explorer.phase_charts.PhaseData); `phases`:
-        the `phases` rows of `run_ids` if the caller has them (the view is the costly part)."""
-        from explorer import phase_charts
-
-        labels = self.labels(run_ids, by_group=True)
-        order = {group_id: i for i, group_id in enumerate(labels)}   # legend: by the varying keys' values
-        runs = self.runs()
-        runs = runs.loc[runs["run_id"].isin(run_ids), ["run_id", "group_id", "dead_network"]]
-        runs = runs.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
-        domain = list(phase_charts.legend_labels(runs.assign(group=runs["group_id"].map(labels),
-                                                             dead=runs["dead_network"])).values())
-        mi = self.mi(run_ids, estimator, split, params).merge(runs, on="run_id")
-        mi = mi.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
-        mi = mi.assign(group=mi["group_id"].map(labels), dead=mi["dead_network"])
-        phases = self.phases(run_ids) if phases is None else phases
-        phases = phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]
-        phases = phases.assign(group=phases["group_id"].map(labels))
-        if layers is not None:
-            mi, phases = mi[mi["layer"].isin(layers)], phases[phases["layer"].isin(layers)]
-        return phase_charts.PhaseData(mi, phase_charts.phase_marks(phases), domain)
-
-    def infoplane_chart(self, run_ids: list[str], estimator: str | None = None, split: str = "train",
-                        by_group: bool = False, aggregate: str = "median", columns: int = 2):
-        """The seed notebook's grid of information planes, one panel per run (or per seed group)."""
-        from explorer import charts_infoplane
-
-        choices = self.mi_choices(run_ids)
-        choices = choices[(choices["split"] == split) &
-                          (choices["estimator"] == estimator if estimator else True)]
-        if choices.empty:
-            raise ValueError(f"no MI recorded for split {split!r}" + (f" and estimator {estimator!r}" if estimator else ""))
-        estimator, params = choices.iloc[0][["estimator", "params"]]
-        if by_group:
-            frame = self.mi_over_seeds(run_ids, estimator, params, split, aggregate)
-        else:
-            frame = self.mi(run_ids, estimator, split, params)
-        frame = self.with_panels(frame, run_ids, by_group)
-        return charts_infoplane.infoplane_grid(frame, columns=columns, title=f"{estimator} {params}, {split} split")

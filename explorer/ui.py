@@ -14,8 +14,9 @@ import pandas as pd
 import streamlit as st
 import vl_convert as vlc
 
-from explorer import configdiff
+from explorer import runs_table
 from explorer.results import ResultStore
+from explorer.run_filter import RunFilter
 from ibstore import layout
 from ibstore.record import Status
 
@@ -26,11 +27,19 @@ MAX_GROUP_RUNS = 500             # pages that draw seed groups, not runs (Phases
 MAX_SIDEBAR_RUNS = 1_000         # the sidebar offers the selection and the first runs up to this many
 NOT_RECORDED = "not recorded for this run"
 SPLITS = ("train", "test", "full")
-SELECTION = "selection"          # session key of the sidebar's multiselect: the selected run ids
+MAX_URL_RUNS = 200               # the URL lists at most this many ids (Streamlit ignores a query string of
+                                 # more than 1,000 parameters; a link is pasted into mails and chats)
+MAX_SIDEBAR_CHIPS = 200          # a larger selection is summarised in the sidebar, not drawn as chips
+SELECTED = "selected_runs"       # session key: the selected run ids (what every page shows)
+SELECTION = "selection"          # session key of the sidebar's multiselect (drawn for MAX_SIDEBAR_CHIPS runs)
+SHOWN_FILTER = "shown_filter"    # session key: the RunFilter whose every shown run is the selection, or None
 URL_RUNS = "runs"                # the URL holds the selection as ?runs=a&runs=b
+URL_SELECT, SHOWN = "select", "shown"   # or as ?select=shown and the Runs page's filter (explorer.run_filter)
+URL_WRITTEN = "url_written"      # session key: what this session last wrote as the selection into the URL
 UNKNOWN = "unknown_runs"         # session key: (ids a URL named that the root lacks, the selection then,
                                  # those of them this session had selected: removed since)
-PENDING = "pending_selection"    # session key: a selection a page made, applied on the next script run
+PENDING = "pending_selection"    # session key: (run ids, RunFilter or None) a page chose, applied on the next run
+LINK_PROBLEMS = "link_problems"  # session key: (what in a link was not understood, the selection then)
 BADGES = {"dead_network": "dead", "diverged": "diverged"}
 # The rule behind each badge (the trainer's flags; DESIGN.md, "Results root").
 BADGE_HELP = ("[dead]: from some logged epoch to the end, a hidden layer got exactly zero kernel gradient or gave "
@@ -80,117 +89,30 @@ def plain(text: object) -> str:
     return _MARKDOWN.sub(r"\\\1", unlinked)
 
 
-# the run selection: one list of run ids for every page, in the URL and the sidebar
-
-def init_selection(all_runs: pd.DataFrame) -> list[str]:
-    """The selection for this script run, before any page draws: the one a page set last run
-    (`set_selection`), else the URL's ids if it names any, else this session's, else the first
-    MAX_DEFAULT_RUNS runs; ids the root lacks (never held, or removed since they were chosen) are
-    dropped and remembered for `unknown_warning`. The URL and the sidebar are set to it."""
-    known = list(all_runs["run_id"])
-    known_set = set(known)
-    wanted = list(dict.fromkeys(st.query_params.get_all(URL_RUNS)))
-    # ids this session or a page chose were in the root then: one it lacks now was removed since
-    chosen_before = set(st.session_state.get(SELECTION, [])) | set(st.session_state.get(PENDING, []))
-    if PENDING in st.session_state:
-        asked, fallback = st.session_state.pop(PENDING), []
-    elif wanted:
-        asked, fallback = wanted, known[:MAX_DEFAULT_RUNS]
-    else:
-        asked, fallback = st.session_state.get(SELECTION, known[:MAX_DEFAULT_RUNS]), []
-    selection = [r for r in asked if r in known_set]
-    unknown = [r for r in asked if r not in known_set]
-    if unknown:
-        selection = selection or fallback
-        st.session_state[UNKNOWN] = (unknown, selection, [r for r in unknown if r in chosen_before])
-    st.session_state[SELECTION] = selection
-    st.query_params[URL_RUNS] = selection
-    return selection
-
+# the run selection: one list of run ids for every page, in the URL and the sidebar (explorer.sidebar)
 
 def selection() -> list[str]:
-    return list(st.session_state.get(SELECTION, []))
+    return list(st.session_state.get(SELECTED, []))
 
 
-def set_selection(run_ids: list[str]) -> None:
-    """Select `run_ids` from a page: the sidebar's widget is drawn already and cannot change in
-    this script run, so the selection waits in the session for the rerun."""
-    st.session_state[PENDING] = list(run_ids)
+def shown_filter() -> RunFilter | None:
+    """The Runs page filter whose every shown run the selection is ("Select all shown"), if it is."""
+    return st.session_state.get(SHOWN_FILTER)
+
+
+def set_selection(run_ids: list[str], every_shown: RunFilter | None = None) -> None:
+    """Select `run_ids` from a page (`every_shown`: they are every run that filter shows, so the
+    URL names the filter instead of the ids): the sidebar's widget is drawn already and cannot
+    change in this script run, so the selection waits in the session for the rerun."""
+    st.session_state[PENDING] = (list(run_ids), every_shown)
     st.rerun()
 
 
-def _sidebar_changed() -> None:
-    st.query_params[URL_RUNS] = st.session_state[SELECTION]
-
-
-def chip_keys(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
-    """The keys that tell the root's runs apart: those that vary over the root, and the seed."""
-    return results.varying_keys() + ([configdiff.SEED_KEY] if all_runs["seed"].nunique() > 1 else [])
-
-
-def run_names(results: ResultStore, all_runs: pd.DataFrame, run_ids: list[str]) -> dict[str, str]:
-    """run_id -> a short name for a selection chip, for `run_ids`: the values of `chip_keys`
-    ("relu · 0.2 · s1"; the keys are named once beside the chips), its badges; the run id where
-    that names several of `run_ids` or nothing varies. A chip holds about 20 characters:
-    "key=value, ..." would be cut."""
-    keys = chip_keys(results, all_runs)
-    flats = results.flat_configs()
-
-    def name(run_id: str) -> str:
-        flat = flats.get(run_id)
-        if not keys or flat is None:
-            return run_id
-        return " · ".join(f"s{flat[k]}" if k == configdiff.SEED_KEY else
-                          configdiff.format_value(flat[k]) if k in flat else "-" for k in keys)
-
-    names = {r: name(r) for r in run_ids}
-    counts = pd.Series(list(names.values()), dtype=object).value_counts()
-    marks = run_badges(all_runs[all_runs["run_id"].isin(run_ids)])
-    return {r: (n if counts[n] == 1 else f"{n} ({r})") + marks.get(r, "") for r, n in names.items()}
-
-
-def sidebar_options(all_run_ids: list[str], chosen: list[str]) -> list[str]:
-    """What the sidebar offers: every run of a root of at most MAX_SIDEBAR_RUNS, else the first
-    MAX_SIDEBAR_RUNS and the selection (a list of 100,000 runs would be sent to the browser at
-    every interaction; the Runs page finds any run)."""
-    if len(all_run_ids) <= MAX_SIDEBAR_RUNS:
-        return all_run_ids
-    return list(dict.fromkeys(all_run_ids[:MAX_SIDEBAR_RUNS] + chosen))
-
-
-def selection_sidebar(all_runs: pd.DataFrame) -> None:
-    """The selection, shown and editable on every page, each run by its distinguishing name."""
-    results = store()
-    options = sidebar_options(list(all_runs["run_id"]), selection())
-    names = run_names(results, all_runs, options)
-    st.multiselect("Selected runs", options, key=SELECTION, on_change=_sidebar_changed,
-                   format_func=lambda run_id: names.get(run_id, run_id), placeholder="no runs selected",
-                   help="Shared by every page and kept in the URL (?runs=...): copy the URL to share the view. "
-                        "The Runs page's filters and row selection set it too. " + BADGE_HELP)
-    keys = chip_keys(results, all_runs)
-    st.caption(f"{len(selection())} of {len(all_runs)} runs selected" +
-               (f"; chips show {plain(' · '.join(keys))}" if keys else "") +
-               (f"; the list offers the first {len(options):,}, the Runs page every run"
-                if len(options) < len(all_runs) else ""))
-
-
-def unknown_warning() -> None:
-    """Names the ids a URL asked for that the root does not hold, while that selection stands:
-    selected runs whose folders were removed meanwhile, and ids the root never held."""
-    if UNKNOWN not in st.session_state:
-        return
-    unknown, applied, removed = st.session_state[UNKNOWN]
-    if set(applied) != set(selection()):   # the Runs page may reorder it: that is no change
-        del st.session_state[UNKNOWN]
-        return
-    if removed:
-        st.warning(f"{len(removed)} selected run(s) are no longer in this results root (their folders were "
-                   f"removed): {plain(', '.join(removed))}. They are left out of the selection.",
-                   icon=":material/folder_off:")
-    linked = [r for r in unknown if r not in removed]
-    if linked:
-        st.warning(f"The link names {len(linked)} run(s) this results root does not hold: "
-                   f"{plain(', '.join(linked))}. They are left out of the selection.", icon=":material/link_off:")
+def ordered_runs(results: ResultStore) -> pd.DataFrame:
+    """Every run as the Runs page's table orders and shows it (explorer.runs_table), worked out
+    once per snapshot, not at every interaction (read-only)."""
+    return results.of_snapshot("ordered_runs", lambda _: runs_table.runs_table(
+        results.runs(), results.varying_keys(), run_flags(results.runs())))
 
 
 # badges: flags the trainer wrote into run.json (dead_network, diverged)

@@ -323,9 +323,8 @@ def answer_on_the_phases_page(url: str, root: Path, name: str) -> dict:
         wait_until_drawn(page, 0)
         select_all = page.get_by_role("button", name="Select all shown")
         if select_all.is_enabled():
-            select_all.click()
-            runs = len(list((root / "runs").iterdir()))
-            page.wait_for_function("n => (location.href.match(/runs=/g) || []).length == n", arg=runs,
+            select_all.click()        # every run shown: the URL names the filter, not the runs
+            page.wait_for_function("() => location.href.includes('select=shown') && !location.href.includes('runs=')",
                                    timeout=60_000)
             page.wait_for_timeout(1000)       # the page reruns once more with the new selection
             wait_until_drawn(page, 0)

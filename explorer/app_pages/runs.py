@@ -3,17 +3,15 @@ accuracies first; filter and select (the selection every page shows, kept in the
 sidebar); group by a config key (counts and means with intervals); parallel coordinates of the
 varying keys against an outcome."""
 
-import json
-
 import streamlit as st
 
-from explorer import charts_results, configdiff, quickstart, report, runs_table, ui
+from explorer import charts_results, quickstart, report, run_filter, runs_table, ui
 from explorer.results import ResultStore
-from ibstore.sandbox import SqlError
 from ibstore.record import Status
+from ibstore.sandbox import SqlError
 
 FILTERS_CHANGED = "runs_filters_changed"
-WHERE = "where"                         # the condition's widget key and URL parameter
+WHERE = run_filter.WHERE                # the condition's widget key and URL parameter
 VALID_WHERE = "runs_valid_where"        # session: the last condition that ran
 
 store = ui.store()
@@ -52,53 +50,49 @@ def filters_changed() -> None:
     st.session_state[FILTERS_CHANGED] = True
 
 
-# filters: a config key and its values (offered from the data), and a free SQL condition
-keys = store.config_keys()
-left, middle, right = st.columns([1, 2, 3])
-key = left.selectbox("Config key", [None, *keys], key="fkey", bind="query-params", on_change=filters_changed,
-                     format_func=lambda k: "(any)" if k is None else k)
-values = store.config_values(key) if key else []
-chosen = middle.multiselect("Values", values, key="fval", bind="query-params", disabled=not key,
-                            on_change=filters_changed, format_func=lambda v: configdiff.format_value(json.loads(v)))
-# The condition is not bound to the URL: only a condition that runs goes there, so a typo leaves
+# filters: a config key and its values (offered from the data), and a free SQL condition. They are
+# not bound to the URL: the page writes them there (run_filter.write_url), and so does the sidebar
+# when the selection is every run they show on any page. A widget's state is dropped while another
+# page shows: it starts again from the URL. Only a condition that runs goes there, so a typo leaves
 # the URL, the table and the selection as the last valid condition made them.
+if run_filter.KEY not in st.session_state:
+    linked, _ = run_filter.from_url(store, st.query_params.get(run_filter.KEY),
+                                    st.query_params.get_all(run_filter.VALUES), "")
+    st.session_state[run_filter.KEY], st.session_state[run_filter.VALUES] = linked.key, list(linked.values)
 if WHERE not in st.session_state:
     st.session_state[WHERE] = st.query_params.get(WHERE, "")
+keys = store.config_keys()
+left, middle, right = st.columns([1, 2, 3])
+key = left.selectbox("Config key", [None, *keys], key=run_filter.KEY, on_change=filters_changed,
+                     format_func=lambda k: "(any)" if k is None else k)
+values = store.config_values(key) if key else []
+chosen = middle.multiselect("Values", values, key=run_filter.VALUES, disabled=not key,
+                            on_change=filters_changed, format_func=run_filter.shown_value)
 where = right.text_input("SQL condition", key=WHERE, on_change=filters_changed,
                          placeholder="final_test_accuracy > 0.8 AND status = 'completed'",
                          help="A WHERE condition over the columns of the `runs` view (the same as "
                               "`trainer sql \"SELECT * FROM runs WHERE ...\"`): final_test_accuracy, "
                               "dead_network, a column per config key such as initial_bias, ...")
 
-runs = all_runs
-if key and chosen:
-    runs = runs[runs["run_id"].isin(store.runs_with_config(key, chosen))]
 valid_where = st.session_state.get(VALID_WHERE, "")
-typo = False
-if where:
-    try:
-        matched = store.runs(where)["run_id"]
-        valid_where = where
-    except SqlError as error:
-        typo = True
-        st.session_state.pop(FILTERS_CHANGED, None)     # a typo selects nothing
-        kept = f"the last valid condition ({ui.plain(valid_where)}) still applies" if valid_where else \
-            "no condition applies"
-        st.error(f"SQL condition: {ui.plain(error)}. The selection is unchanged; {kept}.")
-        matched = store.runs(valid_where)["run_id"] if valid_where else runs["run_id"]
-    runs = runs[runs["run_id"].isin(matched)]
-else:
-    valid_where = ""
+ordered = ui.ordered_runs(store)   # every run in reading order, once per snapshot
+try:
+    shown_by = run_filter.RunFilter(key, tuple(chosen), where)
+    table = shown_by.shown(store, ordered)
+    valid_where = where
+except SqlError as error:
+    st.session_state.pop(FILTERS_CHANGED, None)     # a typo selects nothing
+    kept = f"the last valid condition ({ui.plain(valid_where)}) still applies" if valid_where else \
+        "no condition applies"
+    st.error(f"SQL condition: {ui.plain(error)}. The selection is unchanged; {kept}.")
+    shown_by = run_filter.RunFilter(key, tuple(chosen), valid_where)
+    table = shown_by.shown(store, ordered)
+table = table.reset_index(drop=True)
 st.session_state[VALID_WHERE] = valid_where
-if valid_where:
-    st.query_params[WHERE] = valid_where
-elif WHERE in st.query_params and not typo:
-    del st.query_params[WHERE]
+run_filter.write_url(shown_by)
 
 varying = store.varying_keys()  # over the whole root: stable while filtering
-flags = ui.run_flags(all_runs)
-table = runs_table.runs_table(runs, varying, flags)
-shown = list(table["run_id"])
+shown = table["run_id"].tolist()
 if st.session_state.pop(FILTERS_CHANGED, False) and shown[:ui.MAX_FILTER_RUNS] != ui.selection():
     ui.set_selection(shown[:ui.MAX_FILTER_RUNS])
 
@@ -134,7 +128,11 @@ if picked != selection:
     ui.set_selection(picked)
 buttons = st.columns(3, width=600)
 if buttons[0].button("Select all shown", icon=":material/select_all:", disabled=visible <= selected):
-    ui.set_selection(list(dict.fromkeys(selection + shown)))
+    # every run shown and none other: the URL can name the filter instead of listing the runs
+    if selected <= visible:
+        ui.set_selection(shown, every_shown=shown_by)
+    else:
+        ui.set_selection(list(dict.fromkeys(selection + shown)))
 if buttons[1].button("Clear selection", icon=":material/deselect:", disabled=not selection):
     ui.set_selection([])
 if selection:
@@ -145,7 +143,7 @@ group_key = st.selectbox("Config key", [None, *[k for k in varying if k in table
                          bind="query-params", format_func=lambda k: "(no grouping)" if k is None else k,
                          help="W&B's Group: one row per value of the key over the runs shown")
 if group_key:
-    st.dataframe(runs_table.group_summary(runs, group_key, flags), hide_index=True,
+    st.dataframe(runs_table.group_summary(table, group_key), hide_index=True,
                  column_config={c: st.column_config.NumberColumn(c, format="%.3f")
                                 for c in ("mean test acc", "95% CI low", "95% CI high")})
     st.caption("Each run is one seed; the interval is Student's t over the runs of the row (none for one run).")

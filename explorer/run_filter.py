@@ -1,0 +1,71 @@
+"""Which runs the Runs page's filters show: a config key with some of its values, and a SQL
+condition over the `runs` view. The page's widgets hold a filter; a link's URL names one
+(`?fkey=initial_bias&fval=0.2&where=...`, values as the page displays them), so that a link
+saying "every run this filter shows" (`?select=shown`) reopens that selection without listing
+100,000 run ids."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from explorer import configdiff
+from explorer.results import ResultStore
+
+KEY, VALUES, WHERE = "fkey", "fval", "where"      # the Runs page's widget keys and URL parameters
+
+
+def shown_value(value_json: str) -> str:
+    """A config value (JSON text) as the Values filter displays it and the URL carries it."""
+    return configdiff.format_value(json.loads(value_json))
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """A filter of the Runs page; in a URL as the page's widgets put it there."""
+    key: str | None = None
+    values: tuple[str, ...] = ()     # JSON text of the key's values (ResultStore.config_values)
+    where: str = ""                  # a SQL condition over the `runs` view
+
+    def shown(self, results: ResultStore, ordered: pd.DataFrame) -> pd.DataFrame:
+        """The rows of `ordered` (every run, in the Runs page's order) this filter shows, in that
+        order; SqlError if the condition does not run."""
+        keep = pd.Series(True, index=ordered.index)
+        if self.key and self.values:
+            keep &= ordered["run_id"].isin(results.runs_with_config(self.key, list(self.values)))
+        if self.where:
+            keep &= ordered["run_id"].isin(results.runs(self.where)["run_id"])
+        return ordered[keep]
+
+
+def write_url(shown_by: RunFilter) -> None:
+    """`shown_by` into the URL (`?fkey=...&fval=...&where=...`; what it leaves unset is removed)."""
+    params = st.query_params
+    for name in (KEY, VALUES, WHERE):
+        params.pop(name, None)
+    if shown_by.key:
+        params[KEY] = shown_by.key
+        if shown_by.values:
+            params[VALUES] = [shown_value(v) for v in shown_by.values]
+    if shown_by.where:
+        params[WHERE] = shown_by.where
+
+
+def from_url(results: ResultStore, key: str | None, shown_values: list[str], where: str) -> tuple[RunFilter, list[str]]:
+    """The filter a URL names and what in it was not understood (one sentence each): a key no
+    run has, values the key never takes are left out of the filter."""
+    problems = []
+    if key is not None and key not in results.config_keys():
+        problems.append(f"fkey={key} is no config key of this root: the link's key filter is left out")
+        key, shown_values = None, []
+    values = []
+    if key:
+        offered = {shown_value(v): v for v in results.config_values(key)}
+        values = [offered[v] for v in dict.fromkeys(shown_values) if v in offered]
+        unknown = [v for v in shown_values if v not in offered]
+        if unknown:
+            problems.append(f"{key} never takes the value(s) {', '.join(unknown)}: left out of the link's filter")
+    return RunFilter(key, tuple(values), where), problems

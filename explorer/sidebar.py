@@ -1,0 +1,176 @@
+"""The run selection as the app opens it and the sidebar shows it: read from a link's URL (a list
+of run ids, or `?select=shown` and the Runs page's filter), from the session, or from what a page
+chose; written back into the URL compactly; shown as chips, or summarised when it is large."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from explorer import configdiff, run_filter, ui
+from explorer.results import ResultStore
+from ibstore.sandbox import SqlError
+
+
+def init_selection(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
+    """The selection for this script run, before any page draws: the one a page set last run
+    (`ui.set_selection`), else the one a link's URL names if the URL changed since this session
+    wrote it (a link opened), else this session's, else the first MAX_DEFAULT_RUNS runs. Ids the
+    root lacks (never held, or removed since they were chosen) are dropped and remembered for
+    `unknown_warning`; what a link names that is not understood is a warning, never an error."""
+    known = all_runs["run_id"]
+    default = known[:ui.MAX_DEFAULT_RUNS].tolist()
+    url_runs = list(dict.fromkeys(st.query_params.get_all(ui.URL_RUNS)))
+    url_select = st.query_params.get(ui.URL_SELECT)
+    linked = (url_runs, url_select) != st.session_state.get(ui.URL_WRITTEN)
+    # ids this session or a page chose were in the root then: one it lacks now was removed since
+    chosen_before = set(ui.selection()) | set(st.session_state.get(ui.PENDING, ([], None))[0])
+    every_shown, fallback, problems = ui.shown_filter(), [], []
+    if ui.PENDING in st.session_state:
+        asked, every_shown = st.session_state.pop(ui.PENDING)
+    elif linked and url_select is not None:
+        asked, every_shown, problems = _linked_filter(results, url_select)
+        asked, fallback = url_runs or default if asked is None else asked, default
+    elif linked and url_runs:
+        asked, every_shown, fallback = url_runs, None, default
+    else:
+        asked = ui.selection() if ui.SELECTED in st.session_state else default
+    asked = pd.Index(asked, dtype=object)
+    in_root = asked.isin(known)            # hashed over 100,000 ids, not a Python loop
+    selection, unknown = asked[in_root].tolist(), asked[~in_root].tolist()
+    if unknown:
+        selection = selection or fallback
+        st.session_state[ui.UNKNOWN] = (unknown, selection, [r for r in unknown if r in chosen_before])
+    if problems:
+        st.session_state[ui.LINK_PROBLEMS] = (problems, selection)
+    st.session_state[ui.SELECTED] = selection
+    st.session_state[ui.SHOWN_FILTER] = every_shown if selection else None
+    _write_url(selection, st.session_state[ui.SHOWN_FILTER])
+    return selection
+
+
+def _linked_filter(results: ResultStore,
+                   url_select: str) -> tuple[list[str] | None, run_filter.RunFilter | None, list[str]]:
+    """(run ids, the filter, problems) of a link's `?select=`: `shown` with the filter the URL
+    names gives every run that filter shows; anything else is not understood (no run ids)."""
+    if url_select != ui.SHOWN:
+        return None, None, [f"select={url_select} is not understood (allowed: select={ui.SHOWN}); "
+                            "the link's run ids apply instead"]
+    params = st.query_params
+    named, problems = run_filter.from_url(results, params.get(run_filter.KEY), params.get_all(run_filter.VALUES),
+                                          params.get(run_filter.WHERE, ""))
+    try:
+        shown = named.shown(results, ui.ordered_runs(results))["run_id"].tolist()
+    except SqlError as error:
+        return None, None, problems + [f"the link's SQL condition does not run ({error}); the first runs are selected"]
+    return shown, named, problems
+
+
+def _write_url(selection: list[str], every_shown: run_filter.RunFilter | None) -> None:
+    """The selection into the URL: `?select=shown` and the filter when it is every run a filter
+    shows, else its first MAX_URL_RUNS ids (`selection_sidebar` says when that is not all)."""
+    params = st.query_params
+    if every_shown is not None:
+        params.pop(ui.URL_RUNS, None)
+        params[ui.URL_SELECT] = ui.SHOWN
+        run_filter.write_url(every_shown)
+        st.session_state[ui.URL_WRITTEN] = ([], ui.SHOWN)
+    else:
+        params.pop(ui.URL_SELECT, None)
+        params[ui.URL_RUNS] = selection[:ui.MAX_URL_RUNS]
+        st.session_state[ui.URL_WRITTEN] = (selection[:ui.MAX_URL_RUNS], None)
+
+
+def _sidebar_changed() -> None:
+    st.session_state[ui.SELECTED] = st.session_state[ui.SELECTION]
+    st.session_state[ui.SHOWN_FILTER] = None
+
+
+def chip_keys(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
+    """The keys that tell the root's runs apart: those that vary over the root, and the seed."""
+    return results.varying_keys() + ([configdiff.SEED_KEY] if all_runs["seed"].nunique() > 1 else [])
+
+
+def run_names(results: ResultStore, all_runs: pd.DataFrame, run_ids: list[str]) -> dict[str, str]:
+    """run_id -> a short name for a selection chip, for `run_ids`: the values of `chip_keys`
+    ("relu · 0.2 · s1"; the keys are named once beside the chips), its badges; the run id where
+    that names several of `run_ids` or nothing varies. A chip holds about 20 characters:
+    "key=value, ..." would be cut."""
+    keys = chip_keys(results, all_runs)
+    flats = results.flat_configs()
+
+    def name(run_id: str) -> str:
+        flat = flats.get(run_id)
+        if not keys or flat is None:
+            return run_id
+        return " · ".join(f"s{flat[k]}" if k == configdiff.SEED_KEY else
+                          configdiff.format_value(flat[k]) if k in flat else "-" for k in keys)
+
+    names = {r: name(r) for r in run_ids}
+    counts = pd.Series(list(names.values()), dtype=object).value_counts()
+    marks = ui.run_badges(all_runs[all_runs["run_id"].isin(run_ids)])
+    return {r: (n if counts[n] == 1 else f"{n} ({r})") + marks.get(r, "") for r, n in names.items()}
+
+
+def sidebar_options(all_run_ids: list[str], chosen: list[str]) -> list[str]:
+    """What the sidebar offers: every run of a root of at most MAX_SIDEBAR_RUNS, else the first
+    MAX_SIDEBAR_RUNS and the selection (a list of 100,000 runs would be sent to the browser at
+    every interaction; the Runs page finds any run)."""
+    if len(all_run_ids) <= ui.MAX_SIDEBAR_RUNS:
+        return all_run_ids
+    return list(dict.fromkeys(all_run_ids[:ui.MAX_SIDEBAR_RUNS] + chosen))
+
+
+def selection_sidebar(all_runs: pd.DataFrame) -> None:
+    """The selection, shown and editable on every page, each run by its distinguishing name; a
+    selection of more than MAX_SIDEBAR_CHIPS runs is summarised (the Runs page edits it)."""
+    results = ui.store()
+    chosen = ui.selection()
+    keys = chip_keys(results, all_runs)
+    if len(chosen) <= ui.MAX_SIDEBAR_CHIPS:
+        options = sidebar_options(all_runs["run_id"].tolist(), chosen)
+        names = run_names(results, all_runs, options)
+        st.session_state[ui.SELECTION] = chosen
+        st.multiselect("Selected runs", options, key=ui.SELECTION, on_change=_sidebar_changed,
+                       format_func=lambda run_id: names.get(run_id, run_id), placeholder="no runs selected",
+                       help="Shared by every page and kept in the URL (?runs=...): copy the URL to share the view. "
+                            "The Runs page's filters and row selection set it too. " + ui.BADGE_HELP)
+        offered = (f"; the list offers the first {len(options):,}, the Runs page every run"
+                   if len(options) < len(all_runs) else "")
+    else:
+        offered = f"; more than {ui.MAX_SIDEBAR_CHIPS} are listed on the Runs page, not here"
+    every_shown = ui.shown_filter()
+    st.caption(f"{len(chosen):,} of {len(all_runs):,} runs selected" +
+               (f"; chips show {ui.plain(' · '.join(keys))}" if keys else "") + offered + ". " +
+               ("The URL names the Runs page's filter (?select=shown): a link reopens every run it shows."
+                if every_shown is not None and chosen else
+                f"The URL lists the first {ui.MAX_URL_RUNS} of them: a link reopens only those (\"Select all "
+                "shown\" on the Runs page puts a filter's whole selection in the URL)."
+                if len(chosen) > ui.MAX_URL_RUNS else ""))
+
+
+def unknown_warning() -> None:
+    """Names the ids a URL asked for that the root does not hold, and what in a link was not
+    understood, while the selection it gave stands: selected runs whose folders were removed
+    meanwhile, and ids the root never held."""
+    if ui.LINK_PROBLEMS in st.session_state:
+        problems, applied = st.session_state[ui.LINK_PROBLEMS]
+        if set(applied) != set(ui.selection()):
+            del st.session_state[ui.LINK_PROBLEMS]
+        else:
+            st.warning(f"The link is not understood in part: {ui.plain('; '.join(problems))}.",
+                       icon=":material/link_off:")
+    if ui.UNKNOWN not in st.session_state:
+        return
+    unknown, applied, removed = st.session_state[ui.UNKNOWN]
+    if set(applied) != set(ui.selection()):   # the Runs page may reorder it: that is no change
+        del st.session_state[ui.UNKNOWN]
+        return
+    if removed:
+        st.warning(f"{len(removed)} selected run(s) are no longer in this results root (their folders were "
+                   f"removed): {ui.plain(', '.join(removed))}. They are left out of the selection.",
+                   icon=":material/folder_off:")
+    linked = [r for r in unknown if r not in removed]
+    if linked:
+        st.warning(f"The link names {len(linked)} run(s) this results root does not hold: "
+                   f"{ui.plain(', '.join(linked))}. They are left out of the selection.", icon=":material/link_off:")

@@ -1,0 +1,135 @@
+"""The selection in the URL at any size (issue 20): "Select all shown" puts the filter in the URL
+(?select=shown), not every run id; a longer list is cut at ui.MAX_URL_RUNS and said so; a large
+selection is summarised in the sidebar; a shared link reopens the same selection; what a link
+names that is not understood is a warning, never an error."""
+
+from pathlib import Path
+
+import pytest
+from conftest import BIASES
+from streamlit.testing.v1 import AppTest
+
+from explorer import ui
+from explorer.results import ResultStore
+
+pytestmark = pytest.mark.slow  # every test opens the app under AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "explorer" / "app.py")
+
+
+def open_app(monkeypatch, root, page=None, **params) -> AppTest:
+    monkeypatch.setenv("IB_RESULTS", str(root))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(params)
+    at.run()
+    if page:
+        at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def url(at) -> dict[str, list[str]]:
+    """The URL's parameters, each as a list (AppTest gives a single value as a string)."""
+    return {name: [value] if isinstance(value, str) else list(value) for name, value in at.query_params.items()}
+
+
+def selected(at) -> list[str]:
+    return list(at.session_state[ui.SELECTED])
+
+
+def select_all_shown(at) -> None:
+    """Clear the selection, then select every run shown (a changed filter may have selected them
+    all already, as a list: the button is then disabled)."""
+    next(b for b in at.button if b.label == "Clear selection").click().run()
+    next(b for b in at.button if b.label == "Select all shown").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def runs_where(root, condition) -> set[str]:
+    """The runs a SQL condition matches, asked of the store outside the app."""
+    return set(ResultStore(root).runs(condition)["run_id"])
+
+
+def warnings(at) -> str:
+    return "\n".join(w.value for w in at.warning)
+
+
+def test_select_all_shown_puts_the_filter_in_the_url_and_the_link_reopens_it(monkeypatch, cohort_root):
+    at = open_app(monkeypatch, cohort_root)
+    at.text_input(key="where").set_value("initial_bias >= 0").run()
+    select_all_shown(at)
+    expected = runs_where(cohort_root, "initial_bias >= 0")
+    assert len(expected) == 6 and set(selected(at)) == expected
+    assert url(at) == {"select": ["shown"], "where": ["initial_bias >= 0"]}     # no run id listed
+    at.run()                                                  # a rerun keeps it
+    assert set(selected(at)) == expected and url(at)["select"] == ["shown"]
+    at.switch_page("app_pages/compare.py").run()              # so does another page
+    assert set(selected(at)) == expected and url(at) == {"select": ["shown"], "where": ["initial_bias >= 0"]}
+
+    link = open_app(monkeypatch, cohort_root, "compare", **url(at))    # the shared link, in a new session
+    assert selected(link) == selected(open_app(monkeypatch, cohort_root, **url(at)))
+    assert set(selected(link)) == expected and not link.warning
+
+
+def test_a_config_key_filter_travels_in_the_link_as_displayed(monkeypatch, cohort_root):
+    at = open_app(monkeypatch, cohort_root, fkey="initial_bias", fval=["0.2", "2"])
+    select_all_shown(at)
+    expected = runs_where(cohort_root, "initial_bias IN (0.2, 2)")
+    assert len(expected) == 4 and set(selected(at)) == expected
+    assert url(at) == {"select": ["shown"], "fkey": ["initial_bias"], "fval": ["0.2", "2"]}
+    at.switch_page("app_pages/config.py").run()               # the filter stays in the URL on another page
+    assert url(at) == {"select": ["shown"], "fkey": ["initial_bias"], "fval": ["0.2", "2"]}
+    link = open_app(monkeypatch, cohort_root, "config", **url(at))
+    assert set(selected(link)) == expected and not link.warning
+
+
+def test_a_pick_after_select_all_shown_lists_ids_again(monkeypatch, cohort_root):
+    at = open_app(monkeypatch, cohort_root)
+    select_all_shown(at)
+    assert url(at) == {"select": ["shown"]} and len(selected(at)) == 2 * len(BIASES)
+    chosen = selected(at)[:2]
+    at.multiselect(key=ui.SELECTION).set_value(chosen).run()  # an edit in the sidebar
+    assert url(at) == {"runs": chosen} and selected(at) == chosen
+
+
+def test_a_long_list_is_cut_in_the_url_and_said_so_but_kept_in_the_session(monkeypatch, cohort_root):
+    monkeypatch.setattr(ui, "MAX_URL_RUNS", 3)
+    at = open_app(monkeypatch, cohort_root)
+    every = list(at.dataframe[0].value["run_id"])
+    chosen = every[:5]
+    at.multiselect(key=ui.SELECTION).set_value(chosen).run()
+    assert selected(at) == chosen and url(at)["runs"] == chosen[:3]
+    assert "The URL lists the first 3 of them" in "\n".join(c.value for c in at.caption)
+    at.run()
+    assert selected(at) == chosen                             # the cut URL does not cut the selection
+
+
+def test_a_large_selection_is_summarised_in_the_sidebar(monkeypatch, cohort_root):
+    monkeypatch.setattr(ui, "MAX_SIDEBAR_CHIPS", 3)
+    at = open_app(monkeypatch, cohort_root)
+    assert len(selected(at)) == 2 * len(BIASES)
+    assert not [m for m in at.multiselect if m.key == ui.SELECTION]       # no chips
+    assert "8 of 8 runs selected" in "\n".join(c.value for c in at.caption)
+    at.switch_page("app_pages/config.py").run()
+    assert len(selected(at)) == 2 * len(BIASES)               # kept without the widget
+    at.switch_page("app_pages/runs.py").run()
+    at.text_input(key="where").set_value("initial_bias = 2").run()
+    assert len(selected(at)) == 2 and at.multiselect(key=ui.SELECTION).value == selected(at)
+
+
+@pytest.mark.parametrize("params, named", [
+    ({"select": "everything", "runs": []}, "select=everything is not understood"),
+    ({"select": "shown", "fkey": "no_such_key"}, "no_such_key is no config key"),
+    ({"select": "shown", "fkey": "initial_bias", "fval": ["7", "2"]}, "never takes the value(s) 7"),
+    ({"select": "shown", "where": "initial_bais > 0"}, "SQL condition does not run"),
+    ({"select": "shown", "where": "1=1; DROP TABLE runs"}, "SQL condition does not run"),
+    ({"select": "shown", "where": "**bold** [x](http://evil.invalid)"}, "SQL condition does not run"),
+])
+def test_a_link_not_understood_warns_and_never_fails(monkeypatch, cohort_root, params, named):
+    at = open_app(monkeypatch, cohort_root, **params)
+    assert ui.plain(named) in warnings(at), warnings(at)     # shown as text, escaped
+    assert "**bold**" not in warnings(at)                     # the link's text is shown as text
+    every = list(ResultStore(cohort_root).runs()["run_id"])
+    assert set(selected(at)) <= set(every) and selected(at)   # something known is selected
+    if "fval" in params:                                      # the values it takes still filter
+        assert set(selected(at)) == runs_where(cohort_root, "initial_bias = 2")
