@@ -187,8 +187,10 @@ def one_epoch_runs(code: Path = REPO) -> dict[str, tuple[float, float]]:
     def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
         used = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        subprocess.run(command, cwd=code, env=env, check=True, capture_output=True)
+        result = subprocess.run(command, cwd=code, env=env, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - start
+        if result.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} in {code} exited with {result.returncode}:\n{result.stderr[-2000:]}")
         now = resource.getrusage(resource.RUSAGE_CHILDREN)
         return wall, (now.ru_utime - used.ru_utime) + (now.ru_stime - used.ru_stime)
 
