@@ -7,6 +7,8 @@ ours, and a numpy forward/backward floor of the same network.
     python bench/bench_training.py --seeds-epochs 300 8000   # 10 seeds vs 1 at more epochs (issue 18: 8000)
     python bench/bench_training.py --epoch-rows --before /tmp/old   # only the logged vs training epoch rows
                                                     # (1 and 45 networks), this checkout beside an older one
+    python bench/bench_training.py --one-epoch --before /tmp/old    # only the one-epoch `trainer run` rows
+                                                    # (first and second run, wall and CPU), beside an older one
 
 The sweep's rows (cohort vs one network, vs JAX, per shipped cohort) are bench/bench_sweep.py's.
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -174,22 +177,50 @@ def full_default_run() -> tuple[float, float]:
     return seconds, int(result.stdout.split()[-1]) / 1024
 
 
-def one_epoch_runs() -> tuple[float, float, float]:
-    """Wall seconds of `trainer run data/configs/basic.json --set epochs=1` with an empty XLA
-    cache (it compiles and fills the cache) and again (it loads from it), and of importing
-    TensorFlow alone; all in fresh processes."""
-    def wall(command: list[str], env: dict[str, str]) -> float:
+def one_epoch_runs(code: Path = REPO) -> dict[str, tuple[float, float]]:
+    """(wall, CPU) seconds of `trainer run data/configs/basic.json --set epochs=1` with an empty XLA
+    cache (it compiles and fills the cache) and again (it loads from it), of importing the training
+    loop (TensorFlow as the trainer imports it) and of importing TensorFlow alone; all in fresh
+    processes of the checkout `code`. CPU is user + system time of the process and its threads
+    (steadier than wall time on a shared machine). The process runs in `code`'s folder: Python puts
+    the working directory ahead of PYTHONPATH, so elsewhere the checkout there would be timed."""
+    def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
-        return time.perf_counter() - start
+        result = subprocess.run(command, cwd=code, env=env, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - start
+        if result.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} in {code} exited with {result.returncode}:\n{result.stderr[-2000:]}")
+        now = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, (now.ru_utime - used.ru_utime) + (now.ru_stime - used.ru_stime)
 
     with tempfile.TemporaryDirectory() as folder:
-        env = {**os.environ, "IB_XLA_CACHE": str(Path(folder) / "xla")}
+        env = {**os.environ, "PYTHONPATH": str(code), "IB_XLA_CACHE": str(Path(folder) / "xla")}
+        env.pop("TF_XLA_FLAGS", None)   # this process's own cache flag would win over IB_XLA_CACHE
         run = [sys.executable, "-m", "trainer", "run", "data/configs/basic.json", "--set", "epochs=1", "--quiet",
                "--force", "--results", str(Path(folder) / "results")]
-        first, second = wall(run, env), wall(run, env)
-        tensorflow = wall([sys.executable, "-c", "import tensorflow"], env)
-    return first, second, tensorflow
+        return {"first run": timed(run, env), "second run": timed(run, env),
+                "import trainer.training": timed([sys.executable, "-c", "import trainer.training"], env),
+                "import tensorflow": timed([sys.executable, "-c", "import tensorflow"], env)}
+
+
+def compare_one_epoch_runs(repeats: int, before: Path | None) -> None:
+    """`one_epoch_runs` of this checkout and, interleaved, of `before`: medians of `repeats`, with the
+    load average."""
+    load_before = os.getloadavg()
+    results: dict[str, list[dict[str, tuple[float, float]]]] = {"after": [], "before": []}
+    for _ in range(repeats):
+        results["after"].append(one_epoch_runs(REPO))
+        if before is not None:
+            results["before"].append(one_epoch_runs(before.resolve()))
+    print(f"load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} (on {os.cpu_count()} "
+          f"cores); one-epoch trainer run (data/configs/basic.json --set epochs=1), seconds wall / CPU, "
+          f"medians of {repeats} interleaved runs")
+    for name in ("before", "after") if before is not None else ("after",):
+        rows = results[name]
+        print(f"{name if before is not None else 'this checkout'}: " + "; ".join(
+            f"{label} {np.median([r[label][0] for r in rows]):.1f} / {np.median([r[label][1] for r in rows]):.1f}"
+            for label in rows[0]))
 
 
 def flop_row() -> str:
@@ -254,7 +285,10 @@ def main() -> None:
     parser.add_argument("--skip-flops", action="store_true", help="leave out the FLOP-rate row (about a minute)")
     parser.add_argument("--epoch-rows", action="store_true",
                         help="only the logged vs training epoch rows, 1 and 45 networks (see --before)")
-    parser.add_argument("--before", type=Path, help="with --epoch-rows: an older checkout timed side by side")
+    parser.add_argument("--one-epoch", action="store_true",
+                        help="only the one-epoch trainer run rows, first and second run (see --before)")
+    parser.add_argument("--before", type=Path,
+                        help="with --epoch-rows or --one-epoch: an older checkout timed side by side")
     parser.add_argument("--epoch-rows-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.epoch_rows_json:
@@ -263,6 +297,9 @@ def main() -> None:
         return
     if args.epoch_rows:
         compare_epoch_rows(args.repeats, args.before)
+        return
+    if args.one_epoch:
+        compare_one_epoch_runs(args.repeats, args.before)
         return
     load_before = os.getloadavg()
     ours(2, NEVER)   # process-wide TensorFlow/XLA start-up, paid once
@@ -299,10 +336,12 @@ def main() -> None:
         ten = median_of(args.repeats, lambda: ours(epochs, "default", n_runs=10)[0])
         print(f"10 seeds vs 1 at {epochs} epochs (default schedule, wall time with start-up): {ten:.1f} s / "
               f"{one:.1f} s = {ten / one:.2f}x (target <= 3x: {'met' if ten / one <= 3 else 'missed'})")
-    first, second, tensorflow = (float(np.median(x)) for x in zip(*[one_epoch_runs() for _ in range(args.repeats)]))
-    print(f"one-epoch trainer run (data/configs/basic.json --set epochs=1), wall: first {first:.1f} s (compiles, "
-          f"empty XLA cache), second {second:.1f} s (target <= 5 s: {'met' if second <= 5 else 'missed'}); "
-          f"importing TensorFlow alone {tensorflow:.1f} s")
+    runs = [one_epoch_runs() for _ in range(args.repeats)]
+    (first, first_cpu), (second, second_cpu), (tensorflow, _) = (
+        tuple(np.median([r[label] for r in runs], axis=0)) for label in ("first run", "second run", "import tensorflow"))
+    print(f"one-epoch trainer run (data/configs/basic.json --set epochs=1), wall (CPU): first {first:.1f} s "
+          f"({first_cpu:.1f}; compiles, empty XLA cache), second {second:.1f} s ({second_cpu:.1f}; target <= 5 s "
+          f"wall: {'met' if second <= 5 else 'missed'}); importing TensorFlow alone {tensorflow:.1f} s")
     if not args.skip_flops:
         print(flop_row())
     if args.full:

@@ -16,11 +16,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 
 from trainer import datasets, xla_cache
 from trainer.model import StackedMLP, cross_entropy
 from trainer.optimizers import Optimizer
+from trainer.tensorflow_without_keras import tf
 
 
 @dataclass

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from trainer.config.schema import ExperimentConfig
+from trainer.tensorflow_without_keras import tf
 
 BATCHNORM_MOMENTUM = 0.99
 BATCHNORM_EPSILON = 1e-3
@@ -35,9 +34,38 @@ MAX_NORM_EPSILON = 1e-7         # keras.constraints.MaxNorm's backend.epsilon()
 KERAS_EPSILON = 1e-7            # keras.backend.epsilon(): categorical_crossentropy's clip
 
 
+# Keras 3's activations (keras.activations.get(name)) as the TensorFlow ops its TensorFlow backend
+# calls with their default arguments (keras/src/activations/activations.py, keras/src/backend/
+# tensorflow/nn.py), written here so the trainer never imports Keras; the same ops give the same
+# values and gradients, bit for bit (tests/test_model_without_keras.py).
+ACTIVATIONS = {
+    "tanh": tf.math.tanh,
+    "relu": tf.nn.relu,
+    "sigmoid": tf.nn.sigmoid,
+    "softsign": tf.nn.softsign,
+    "softplus": tf.math.softplus,
+    "leaky_relu": lambda x: tf.nn.leaky_relu(x, alpha=0.2),          # Keras' negative_slope default
+    "hard_sigmoid": lambda x: tf.nn.relu6(x + tf.constant(3.0, x.dtype)) / tf.constant(6.0, x.dtype),
+    "selu": tf.nn.selu,
+    "relu6": tf.nn.relu6,
+    "elu": tf.nn.elu,                                                 # Keras' alpha default 1
+    "linear": lambda x: x,
+}
+# keras.random.truncated_normal's seed: [seed, 0] as int64, then floormod (2**31 - 2) to int32
+# (keras/src/random/seed_generator.py draw_seed, keras/src/backend/tensorflow/random.py _cast_seed).
+KERAS_SEED_MODULUS = 2**31 - 2
+
+
 def activation(name: str):
-    """The Keras activation function of that name (`linear` is the identity)."""
-    return keras.activations.get(name)
+    """The activation function of that name, as Keras computes it (`linear` is the identity)."""
+    return ACTIVATIONS[name]
+
+
+def truncated_normal(shape: tuple[int, int], stddev: float, seed: int) -> np.ndarray:
+    """`keras.initializers.TruncatedNormal(stddev=stddev, seed=seed)(shape)` (float32, mean 0):
+    TensorFlow's stateless truncated normal under Keras' seed mapping."""
+    return tf.random.stateless_truncated_normal(shape, mean=0.0, stddev=stddev, dtype=tf.float32,
+                                                seed=[seed % KERAS_SEED_MODULUS, 0]).numpy()
 
 
 def cross_entropy(loss: str, logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
@@ -101,10 +129,8 @@ class StackedMLP:
         self.layers: list[Layer] = []
         for index, (fan_in, n_units) in enumerate(zip(fan_ins, units)):
             is_output = index == len(units) - 1
-            kernel = np.stack([
-                keras.initializers.TruncatedNormal(stddev=n.kernel_init_stddev or 1.0 / np.sqrt(n_units),
-                                                   seed=n.seed * 1000 + index)((fan_in, n_units)).numpy()
-                for n in networks])
+            kernel = np.stack([truncated_normal((fan_in, n_units), n.kernel_init_stddev or 1.0 / np.sqrt(n_units),
+                                                n.seed * 1000 + index) for n in networks])
             bias = np.stack([np.full(n_units, 0.0 if is_output else n.initial_bias, np.float32) for n in networks])
             layer = Layer(
                 name="output" if is_output else f"dense_{index}",

@@ -14,7 +14,7 @@ into tensors, runs many steps as a graph loop and writes them back once.
 
 from __future__ import annotations
 
-import tensorflow as tf
+from trainer.tensorflow_without_keras import tf
 
 ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7     # Kingma & Ba 2015; Keras defaults
 RMSPROP_RHO, RMSPROP_EPSILON = 0.9, 1e-7                       # Keras defaults

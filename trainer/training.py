@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from ibstore.lifecycle import Outcome, Redo
 from ibstore.lock import RunLocked
@@ -37,6 +36,7 @@ from trainer.model import NetworkSettings, StackedMLP
 from trainer.optimizers import Optimizer
 from trainer.store import RunExists, RunWriter, run_fields
 from trainer.summaries import HistogramGrid
+from trainer.tensorflow_without_keras import tf
 
 # The minibatch orders of one chunk ([epochs, networks, rows] int32) stay below this.
 ORDERS_BUDGET_BYTES = 32 * 2**20
