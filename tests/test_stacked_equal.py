@@ -17,8 +17,13 @@ import pytest
 
 from ibstore.record import Status
 from trainer import config, estimators, saved
+from trainer.activation_facts import (
+    SATURATION_SLOPE,
+    TANH_SATURATED_FROM,
+    saturated,
+    slope_relative,
+)
 from trainer.measure import MiRows, StackMiRows, activation_rows, split_rows
-from trainer.activation_facts import SATURATION_SLOPE, TANH_SATURATED_FROM, saturated, slope_relative
 from trainer.summaries import STAT_NAMES, HistogramGrid
 from trainer.training import run_experiment
 
