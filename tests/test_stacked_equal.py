@@ -17,8 +17,14 @@ import pytest
 
 from ibstore.record import Status
 from trainer import config, estimators, saved
+from trainer.activation_facts import (
+    SATURATION_SLOPE,
+    TANH_SATURATED_FROM,
+    saturated,
+    slope_relative,
+)
 from trainer.measure import MiRows, StackMiRows, activation_rows, split_rows
-from trainer.summaries import HistogramGrid
+from trainer.summaries import STAT_NAMES, HistogramGrid
 from trainer.training import run_experiment
 
 SPECS = [
@@ -202,3 +208,76 @@ def test_a_network_with_nan_activations_fails_alone_in_the_stack():
         assert set(outcomes[s]["run_id"]) == {"abc"[s]}
     (ended,) = mi.at_end([0])
     assert len(ended["epoch"]) == 2 and set(ended["params"]) == {'{"n_bins": 100, "range": "run"}'}
+
+
+# --- histograms, per-neuron statistics and saturation against the per-network code they replaced ----------
+
+
+def old_histogram(values, origin, width):
+    """One network's non-empty bins as the per-network code made them: (bin_index, count)."""
+    index = np.floor((values.astype(np.float64).ravel() - origin) / width).astype(np.int64)
+    return np.unique(index, return_counts=True)
+
+
+def old_saturated(activation_fn, values):
+    return slope_relative(activation_fn, values.astype(np.float64)) < SATURATION_SLOPE
+
+
+def summary_stacks():
+    """relu with exact zeros and a dead unit, tanh with values on both sides of its saturation
+    threshold and exactly on bin edges, a softmax, and a relu network spread over far more bins
+    than it has values (the sort path)."""
+    rng = np.random.default_rng(34)
+    relu = np.maximum(rng.normal(size=(3, 200, 5)), 0).astype(np.float32)
+    relu[0, :, 1] = 0.0
+    tanh = np.tanh(rng.normal(scale=3, size=(3, 200, 4))).astype(np.float32)
+    edge = np.nextafter(TANH_SATURATED_FROM, np.float32(0))
+    tanh[:, :6, 0] = [TANH_SATURATED_FROM, -TANH_SATURATED_FROM, edge, -edge, 1.0, -1.0]
+    tanh[:, 6:10, 1] = np.float32(-1 + 2 / 30 * 7)          # on a bin edge of the fixed tanh grid
+    softmax = rng.dirichlet([1, 1], size=(3, 200)).astype(np.float32)
+    spread = np.abs(rng.standard_cauchy(size=(3, 200, 3))).astype(np.float32) * 1e4
+    return {"relu": relu, "tanh": tanh, "softmax": softmax, "spread": spread}
+
+
+@pytest.mark.parametrize("kind", ["relu", "tanh", "softmax", "spread"])
+def test_histograms_and_neuron_stats_of_a_stack_equal_each_network_alone_and_the_old_code(kind):
+    values = summary_stacks()[kind]
+    function = "relu" if kind == "spread" else kind
+    grid = HistogramGrid.for_layer(function, values[:, :20], 30)      # grid from "epoch 0", then bins added
+    rows = {"train": slice(0, 150), "test": slice(150, 200)}
+    stacked = activation_rows(3, [values], rows, ["train", "test"], [function], [grid])
+    for s in range(3):
+        alone = activation_rows(3, [values[s:s + 1]], rows, ["train", "test"], [function], [grid.take([s])])[0]
+        for mine, own in zip(stacked[s], alone):
+            assert mine.keys() == own.keys()
+            for name in mine:
+                np.testing.assert_array_equal(mine[name], own[name], err_msg=name)
+        histogram, stats = stacked[s]
+        for split, part in rows.items():
+            here = histogram["split"] == split
+            bins, counts = old_histogram(values[s, part], grid.origin[s], grid.width[s])
+            np.testing.assert_array_equal(histogram["bin_index"][here], bins)
+            np.testing.assert_array_equal(histogram["count"][here], counts)
+            np.testing.assert_array_equal(histogram["bin_lo"][here], grid.origin[s] + bins * grid.width[s])
+            mine = {name: stats[name][stats["split"] == split] for name in STAT_NAMES}
+            own = values[s, part]
+            by_neuron = np.ascontiguousarray(own.T)      # as the old code summed: along each neuron's values
+            np.testing.assert_array_equal(mine["mean"], by_neuron.mean(axis=1, dtype=np.float64))
+            np.testing.assert_array_equal(mine["std"], by_neuron.std(axis=1, dtype=np.float64))
+            np.testing.assert_array_equal(mine["frac_saturated"], old_saturated(function, own).mean(axis=0))
+            np.testing.assert_array_equal(mine["frac_zero"], (own == 0).mean(axis=0))
+
+
+@pytest.mark.parametrize("function", ["relu", "tanh"])
+def test_saturated_decided_on_float32_values_equals_the_float64_slope(function):
+    rng = np.random.default_rng(2)
+    edge = TANH_SATURATED_FROM
+    values = np.concatenate([rng.uniform(-1.5, 1.5, 100_000), [0.0, -0.0, np.nan, np.inf, -np.inf, 1.0, -1.0],
+                             [np.nextafter(edge, np.float32(0)), edge, np.nextafter(edge, np.float32(2))]])
+    values = np.concatenate([values, -values]).astype(np.float32)
+    if function == "relu":
+        values = np.where(values < 0, 0, values).astype(np.float32)
+    np.testing.assert_array_equal(saturated(function, values), old_saturated(function, values))
+    if function == "tanh":    # the threshold is the float32 where 1 - a^2 first drops below 1 % (|a| > 0.99499)
+        assert old_saturated("tanh", np.array([edge])) and not old_saturated("tanh", np.array([np.nextafter(edge, 0)]))
+        assert 0.99498 < edge < 0.995

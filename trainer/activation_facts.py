@@ -74,5 +74,28 @@ def slope_relative(activation_fn: str, a: np.ndarray) -> np.ndarray:
 
 def saturated(activation_fn: str, a: np.ndarray) -> np.ndarray:
     """Where a value sits (numerically) at a bound of its activation: slope below SATURATION_SLOPE
-    of the largest (tanh: |a| > 0.99499; relu: a == 0)."""
+    of the largest (tanh: |a| > 0.99499; relu: a == 0). Exactly `slope_relative(a in float64) <
+    SATURATION_SLOPE`; for relu and tanh decided on the values as they are (see TANH_SATURATED_FROM)."""
+    if activation_fn == "relu":
+        return ~(np.asarray(a) > 0)          # slope 1 where a > 0, else 0 (NaN included)
+    if activation_fn == "tanh" and np.asarray(a).dtype == np.float32:
+        return np.abs(a) >= TANH_SATURATED_FROM
     return slope_relative(activation_fn, np.asarray(a, dtype=np.float64)) < SATURATION_SLOPE
+
+
+def _tanh_saturated_from() -> np.float32:
+    """The smallest float32 t with 1 - t*t < SATURATION_SLOPE computed in float64. For a float32 a,
+    a*a is exact in float64 (48 significant bits), and so is 1 - a*a wherever it can be near the
+    threshold (a*a in [0.5, 2], Sterbenz's lemma): the test is exact arithmetic, decreasing in |a|,
+    so it holds exactly for |a| >= t (NaN: for neither)."""
+    def test(t: np.float32) -> bool:
+        return bool(1.0 - np.float64(t) * np.float64(t) < SATURATION_SLOPE)
+    t = np.float32(np.sqrt(1.0 - SATURATION_SLOPE))
+    while not test(t):
+        t = np.nextafter(t, np.float32(np.inf))
+    while test(np.nextafter(t, np.float32(0))):
+        t = np.nextafter(t, np.float32(0))
+    return t
+
+
+TANH_SATURATED_FROM = _tanh_saturated_from()

@@ -45,23 +45,34 @@ def mi_rows(run_ids: list[str], epoch: int, layers: list[np.ndarray], labels: np
     `layer_ranges` (per layer [N, 2]), which must then be given (see RunRange); its row still
     records "run".
     """
-    result = [{name: [] for name in TABLE_SCHEMAS["mi"].names} for _ in run_ids]
+    cells = [(split, layer) for split in splits for layer in range(len(layers))]   # the row order of a spec
+    blocks = []       # per spec: its name, params text, first-value column, estimates [cells, N] each
     for spec in estimator_specs:
         params = dict(spec["params"])
         run_range = estimators.needs_run_range(spec["name"], params)
-        column = estimators.first_value_column(spec["name"])
-        for split in splits:
-            for layer, values in enumerate(layers):
-                first, i_yt = estimators.estimate_stacked(
-                    spec["name"], values[:, rows[split]], labels[rows[split]],
-                    run_ranges=layer_ranges[layer] if run_range else None, **params)
-                for s, run_id in enumerate(run_ids):
-                    row = {"run_id": run_id, "epoch": epoch, "layer": layer, "layer_name": layer_names[layer],
-                           "units": values.shape[2], "split": split, "estimator": spec["name"],
-                           "params": params_text(spec["params"]), "i_xt": None, "i_yt": float(i_yt[s]),
-                           "h_t_bits": None, column: float(first[s])}
-                    for name, value in row.items():
-                        result[s][name].append(value)
+        estimates = [estimators.estimate_stacked(spec["name"], layers[layer][:, rows[split]], labels[rows[split]],
+                                                 run_ranges=layer_ranges[layer] if run_range else None, **params)
+                     for split, layer in cells]
+        blocks.append((spec["name"], params_text(spec["params"]), estimators.first_value_column(spec["name"]),
+                       np.array([first for first, _ in estimates]), np.array([i_yt for _, i_yt in estimates])))
+    # The columns every network shares, built once; per network only its run_id and numbers differ.
+    n = len(cells)
+    shared = {"epoch": [epoch] * (n * len(blocks)),
+              "layer": [layer for _ in blocks for _, layer in cells],
+              "layer_name": [layer_names[layer] for _ in blocks for _, layer in cells],
+              "units": [layers[layer].shape[2] for _ in blocks for _, layer in cells],
+              "split": [split for _ in blocks for split, _ in cells],
+              "estimator": [name for name, *_ in blocks for _ in cells],
+              "params": [text for _, text, *_ in blocks for _ in cells]}
+    result = []
+    for s, run_id in enumerate(run_ids):
+        numbers: dict[str, list] = {"i_xt": [], "i_yt": [], "h_t_bits": []}
+        for _, _, column, first, i_yt in blocks:
+            for name in ("i_xt", "h_t_bits"):
+                numbers[name] += first[:, s].tolist() if name == column else [None] * n
+            numbers["i_yt"] += i_yt[:, s].tolist()
+        row = {"run_id": [run_id] * (n * len(blocks)), **shared, **numbers}
+        result.append({name: list(row[name]) for name in TABLE_SCHEMAS["mi"].names})
     return result
 
 

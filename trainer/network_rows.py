@@ -107,7 +107,8 @@ def record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray],
         return
     config = log.config
     index = np.array([n.index for n in networks])
-    stacked = [values[index] for values in layers]
+    everyone = np.array_equal(index, np.arange(len(layers[0])))
+    stacked = layers if everyone else [values[index] for values in layers]     # a copy only when needed
     summaries = activation_rows(epoch, stacked, log.rows, config.mi_splits, log.activation_fns,
                                 [grid.take(index) for grid in log.grids])
     mi_outcomes = log.mi.at_epoch(epoch, stacked, list(index))

@@ -174,8 +174,12 @@ class RunWriter:
         n = max((len(v) for v in columns.values() if np.ndim(v)), default=1)
         self.pending[table].append({name: (v if np.ndim(v) else [v] * n) for name, v in columns.items()})
 
+    def flush_due(self) -> bool:
+        """Whether the flush interval has passed since the last flush."""
+        return time.monotonic() - self.last_flush >= self.flush_seconds
+
     def maybe_flush(self, epochs_done: int) -> None:
-        if time.monotonic() - self.last_flush >= self.flush_seconds:
+        if self.flush_due():
             self.flush(epochs_done)
 
     def flush(self, epochs_done: int) -> None:

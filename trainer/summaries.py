@@ -41,26 +41,29 @@ class HistogramGrid:
 
     def histograms(self, values: np.ndarray) -> tuple[np.ndarray, ...]:
         """Non-empty bins of every network's values ([N, ...]), as columns sorted by network,
-        then bin: (network, bin_index, bin_lo, bin_hi, count)."""
+        then bin: (network, bin_index, bin_lo, bin_hi, count). Bin index floor((a - origin) / width),
+        in float64."""
         n_networks = values.shape[0]
-        flat = values.reshape(n_networks, -1).astype(np.float64)    # a copy: the arithmetic below is in place
-        flat -= self.origin[:, None]
-        flat /= self.width[:, None]
-        index = np.floor(flat, out=flat).astype(np.int64)
-        if index.size == 0:
+        flat = values.reshape(n_networks, -1)
+        if flat.size == 0:
             network = bins = counts = np.zeros(0, np.int64)
         else:
-            low = index.min()
-            span = int(index.max() - low) + 1
-            if n_networks * span <= 4 * index.size + 1024:
+            # The quotient is monotone in a, so each network's lowest and highest bin are those of its
+            # min and max: found on the values, without a pass over the bin indices.
+            ends = self.bin_index(np.stack([flat.min(axis=1), flat.max(axis=1)], axis=1))
+            low, span = ends[:, 0].min(), ends[:, 1].max() - ends[:, 0].min() + 1
+            if np.isfinite(span) and n_networks * span <= 4 * flat.size + 1024:
                 # Few bins (always for bounded activations): one bincount over (network, bin).
-                counts = np.bincount((index - low + span * np.arange(n_networks)[:, None]).ravel(),
+                span = int(span)
+                keys = self.bin_index(flat)
+                keys += (span * np.arange(n_networks) - low)[:, None]     # integers: exact in float64
+                counts = np.bincount(keys.astype(np.int64).ravel(),
                                      minlength=n_networks * span).reshape(n_networks, span)
                 network, offset = np.nonzero(counts)
-                bins, counts = offset + low, counts[network, offset]
+                bins, counts = offset + int(low), counts[network, offset]
             else:
-                # Values spread over many more bins than there are values: sort instead.
-                order = np.sort(index, axis=1)
+                # Values spread over many more bins than there are values (or not finite): sort instead.
+                order = np.sort(self.bin_index(flat).astype(np.int64), axis=1)
                 starts = np.ones(order.shape, bool)
                 starts[:, 1:] = order[:, 1:] != order[:, :-1]
                 network, position = np.nonzero(starts)
@@ -69,6 +72,12 @@ class HistogramGrid:
                 bins, counts = order[network, position], ends - position
         lo = self.origin[network] + bins * self.width[network]
         return network, bins, lo, lo + self.width[network], counts
+
+    def bin_index(self, flat: np.ndarray) -> np.ndarray:
+        """floor((a - origin) / width) in float64 of each network's values (flat: [N, m])."""
+        index = np.subtract(flat, self.origin[:, None], dtype=np.float64)
+        index /= self.width[:, None]
+        return np.floor(index, out=index)
 
 
 def neuron_stats(activation_fn: str, a: np.ndarray) -> dict[str, np.ndarray]:
@@ -80,8 +89,14 @@ def neuron_stats(activation_fn: str, a: np.ndarray) -> dict[str, np.ndarray]:
     # faster than over the strided inputs axis when a layer has few units).
     by_neuron = np.ascontiguousarray(np.swapaxes(a, -1, -2))
     n = by_neuron.shape[-1]
+    # np.mean and np.std(dtype=float64) as numpy computes them (one float64 sum, divided by n; the
+    # mean of the squared deviations from it), sharing the sum.
+    with np.errstate(invalid="ignore", divide="ignore"):     # no inputs: NaN, as np.mean gives
+        mean = by_neuron.sum(axis=-1, dtype=np.float64, keepdims=True) / n
+        deviation = np.subtract(by_neuron, mean)
+        std = np.sqrt(np.multiply(deviation, deviation, out=deviation).sum(axis=-1) / n)
     return {
-        "mean": by_neuron.mean(axis=-1, dtype=np.float64), "std": by_neuron.std(axis=-1, dtype=np.float64),
+        "mean": mean[..., 0], "std": std,
         "min": by_neuron.min(axis=-1).astype(np.float64), "max": by_neuron.max(axis=-1).astype(np.float64),
         "frac_zero": np.count_nonzero(by_neuron == 0, axis=-1) / n,
         "frac_saturated": np.count_nonzero(saturated(activation_fn, by_neuron), axis=-1) / n,

@@ -30,6 +30,7 @@ from ibstore.record import Status
 from trainer import checkpoint, datasets, saved, schedule, xla_cache
 from trainer.compiled import Chunk, CompiledSteps
 from trainer.config import PER_NETWORK_KEYS, Experiment, ExperimentConfig, shape_key
+from trainer.flushing import flush_together
 from trainer.measure import StackMiRows, split_rows
 from trainer.network_rows import Logging, Network, finish_all, finish_ended, record_logged, record_metrics
 from trainer.model import NetworkSettings, StackedMLP
@@ -151,8 +152,8 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
             _show_progress(bar, chunk, active)
             if on_trained is not None:
                 on_trained(chunk.n_epochs * int(active.sum()))
-            for network in stack.running():
-                network.writer.maybe_flush(network.epochs_done)
+            running = stack.running()
+            flush_together([n.writer for n in running], [n.epochs_done for n in running])
             finish_ended(networks, stack.log)
     except KeyboardInterrupt:
         finish_all(networks, Status.INTERRUPTED, "interrupted by the user (Ctrl-C or SIGTERM)")
@@ -261,8 +262,7 @@ def _save_checkpoint(stack: Stack, epoch: int) -> None:
     """Flush the running networks' tables first (a resumed run must find every epoch up to its
     checkpoint), then checkpoint them."""
     running = stack.running()
-    for network in running:
-        network.writer.flush(network.epochs_done)
+    flush_together([n.writer for n in running], [n.epochs_done for n in running], only_due=False)
     checkpoint.save(stack.log.root, [n.run_id for n in running], [n.index for n in running],
                     epoch, stack.model, stack.optimizer)
 

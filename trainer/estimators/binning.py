@@ -59,7 +59,8 @@ def binning_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int, bin_s
     if n_bins is None:
         # As ibsgd runs it: np.floor(d / binsize) on Keras' float32 activations, so the division is
         # float32 (a value on a bin edge can land one bin away from the float64 quotient).
-        codes = np.floor(t.astype(np.float32) / np.float32(bin_size))
+        codes = np.divide(t, np.float32(bin_size), dtype=np.float32)     # t cast to float32 first
+        np.floor(codes, out=codes)
     else:
         low, high = value_range(t, range)
         codes = grid_codes(t, n_bins, low, high)

@@ -1,0 +1,72 @@
+"""Flushing a stack's writers together (trainer.flushing): the same files as one by one, only the
+due ones, and a failure raised once every other flush has ended, each still all or nothing."""
+
+import pyarrow.parquet as pq
+import pytest
+
+from ibstore.lifecycle import read_record
+from trainer import store
+from trainer.flushing import flush_together
+from trainer.store import RunWriter
+from trainer.tables import load_tables
+
+
+def metric_rows(run: str, epoch: int) -> dict:
+    return {"run_id": run, "epoch": epoch, "split": ["train", "test"], "loss": [1.0 / (epoch + 1), 2.0],
+            "accuracy": [0.5, 0.5 + epoch / 100]}
+
+
+def writers(root, n, flush_seconds):
+    result = [RunWriter(root, {"run_id": f"r{i}", "epochs_total": 9}, flush_seconds=flush_seconds) for i in range(n)]
+    for i, writer in enumerate(result):
+        for epoch in range(i + 1):          # run i has epochs 0..i
+            writer.add("metrics", metric_rows(writer.run_id, epoch))
+    return result
+
+
+@pytest.mark.slow  # RunWriter asks git for the commit (a subprocess)
+def test_every_writer_gets_its_own_rows_and_epochs_done(tmp_path):
+    stack = writers(tmp_path, 12, flush_seconds=0)
+    flush_together(stack, [i for i in range(12)])
+    for i, writer in enumerate(stack):
+        tables = load_tables(tmp_path, writer.run_id, 10**6)
+        assert sorted(set(tables["metrics"]["epoch"].to_pylist())) == list(range(i + 1))
+        assert set(tables["metrics"]["run_id"].to_pylist()) == {writer.run_id}
+        assert read_record(tmp_path, writer.run_id).epochs_done == i
+        assert [p.name for p in (tmp_path / "runs" / writer.run_id).glob("*.parquet")] == ["metrics.part-000001.parquet"]
+        assert writer.pending["metrics"] == []
+        writer.close()
+
+
+@pytest.mark.slow  # RunWriter asks git for the commit (a subprocess)
+def test_only_writers_whose_interval_has_passed_flush(tmp_path):
+    waiting = writers(tmp_path, 3, flush_seconds=3600)
+    flush_together(waiting, [0, 1, 2])
+    assert not list(tmp_path.glob("runs/*/*.parquet"))
+    assert all(len(w.pending["metrics"]) for w in waiting)
+    flush_together(waiting, [0, 1, 2], only_due=False)        # a checkpoint flushes them all
+    assert len(list(tmp_path.glob("runs/*/*.parquet"))) == 3
+    for writer in waiting:
+        writer.close()
+
+
+@pytest.mark.slow  # RunWriter asks git for the commit (a subprocess)
+def test_a_failing_flush_is_raised_after_the_others_have_written(tmp_path, monkeypatch):
+    stack = writers(tmp_path, 6, flush_seconds=0)
+    real_write = pq.write_table
+
+    def full_disk_for_r3(table, where, **kwargs):
+        if "/r3/" in str(where):
+            raise OSError(28, "No space left on device")
+        real_write(table, where, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", full_disk_for_r3)
+    with pytest.raises(store.StoreError, match="No space left on device"):
+        flush_together(stack, [1] * 6)
+    for i, writer in enumerate(stack):
+        files = list((tmp_path / "runs" / writer.run_id).glob("*.parquet"))
+        if i == 3:      # nothing half-written: its rows wait for the next flush
+            assert files == [] and len(writer.pending["metrics"]) == 4 and writer.write_error
+        else:
+            assert len(files) == 1 and writer.pending["metrics"] == []
+        writer.close()
