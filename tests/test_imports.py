@@ -22,7 +22,7 @@ TRAINER_LAYERS = (
     ("tables", "estimators", "summaries", "health"),
     ("measure", "config"),
     ("store", "saved", "checkpoint", "model"),
-    ("compiled",),
+    ("compiled", "flushing"),
     ("network_rows",),
     ("training",),
     ("plan",),
