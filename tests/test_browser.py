@@ -41,7 +41,8 @@ WIDTHS = tuple(width for width, _ in SIZES)
 LINKS = {"runs": "Runs", "compare": "Compare", "config": "Config", "training": "Training curves",
          "gradients": "Gradients", "phases": "Phases", "activations": "Activations", "movie": "Information plane over time", "sql": "SQL"}
 
-pytestmark = pytest.mark.slow
+# One at a time under pytest-xdist: the 2-s live-refresh bound is timed (group "timed").
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timed")]
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")

@@ -42,6 +42,9 @@ from trainer.task import train_group
 from trainer.training import run_group
 
 REPO = Path(__file__).resolve().parents[1]
+# Under pytest-xdist one worker runs every Ray test (group "ray"): a local `ray.init()` looks for a
+# head started on this machine (/tmp/ray/ray_current_cluster), and the module's head starts once.
+pytestmark = pytest.mark.xdist_group("ray")
 TINY = {"epochs": 4, "architecture": [10, 7, 5], "batch_size": 1024, "log_schedule": {"every": 2},
         "save_checkpoints": True}
 # Fields of run.json that say where and when a run was trained, not what it computed.

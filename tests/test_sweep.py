@@ -265,6 +265,7 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("timed")   # Ctrl-C while training: not beside the other timed tests
 def test_ctrl_c_marks_runs_interrupted_leaves_no_process_and_readers_never_fail(tmp_path):
     """Two workers train; SQL readers query the root all the while; then Ctrl-C (SIGINT to the
     whole process group, as a terminal sends it)."""
@@ -393,6 +394,7 @@ def test_ctrl_c_while_waiting_for_a_held_run_leaves_other_processes_runs_alone(t
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")   # see test_ray_shipping: one Ray at a time under pytest-xdist
 def test_a_sweep_runs_through_a_local_ray_instance(tmp_path, capsys, monkeypatch):
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
     path = write_config(tmp_path, "ray", {**TINY, "epochs": 4, "grid": {"activation_fn": ["tanh", "relu"]}})

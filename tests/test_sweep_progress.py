@@ -23,7 +23,9 @@ from test_sweep import REPO, TINY, session_processes, wait_for, write_config
 
 from ibstore.lifecycle import current_status
 
-pytestmark = pytest.mark.slow
+# One at a time under pytest-xdist with the other timed tests: progress every 10 s and Ctrl-C
+# within 3 s are timed bounds (group "timed").
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timed")]
 
 # What a sweep's workers must not print (TensorFlow / XLA / absl start-up notices).
 NOTICES = ("I0000", "XLA service", "Compiled cluster using XLA", "oneDNN", "absl::InitializeLog")
