@@ -171,7 +171,7 @@ def test_a_failed_write_mid_flush_leaves_run_json_agreeing_with_the_tables(tmp_p
         writer.add("mi", mi_rows("r", epoch))
         if epoch >= 2:
             try:
-                writer.maybe_flush(epoch)
+                writer.flush(epoch)   # flush_seconds=0: every flush is due
             except store.StoreError as error:
                 assert "No space left on device" in str(error)
                 break

@@ -178,10 +178,6 @@ class RunWriter:
         """Whether the flush interval has passed since the last flush."""
         return time.monotonic() - self.last_flush >= self.flush_seconds
 
-    def maybe_flush(self, epochs_done: int) -> None:
-        if self.flush_due():
-            self.flush(epochs_done)
-
     def flush(self, epochs_done: int) -> None:
         """Write one part per table with new rows, then run.json (heartbeat, epochs_done, final_*).
 
