@@ -20,6 +20,8 @@ def test_a_damaged_root_loads_everything_else(messy_root):
     assert runs.loc[messy_root["running"], "epochs_done"] == 30
     assert runs.loc[messy_root["stale"], "status"] == "interrupted"  # heartbeat an hour old
 
+    # table files are checked when their table is first read: reading mi finds the truncated file
+    assert messy_root["truncated"] not in set(store.mi(list(runs.index))["run_id"])
     problems = {(p.run_id, os.path.basename(p.path)): p.problem for p in store.problems}
     assert "not valid JSON" in problems[(messy_root["broken"], "run.json")]
     assert "unreadable Parquet" in problems[(messy_root["truncated"], "mi.parquet")]
