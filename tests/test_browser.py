@@ -41,8 +41,9 @@ WIDTHS = tuple(width for width, _ in SIZES)
 LINKS = {"runs": "Runs", "compare": "Compare", "config": "Config", "training": "Training curves",
          "gradients": "Gradients", "phases": "Phases", "activations": "Activations", "movie": "Information plane over time", "sql": "SQL"}
 
-# One at a time under pytest-xdist: the 2-s live-refresh bound is timed (group "timed").
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timed")]
+# One at a time under pytest-xdist (group "browser": one Chromium and one app server at a time;
+# the 2-s live-refresh bound is generous enough for the other worker beside it).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) is not installed")
