@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "explorer" / "app.py")
 sys.path.insert(0, str(REPO))  # for bench.make_results
 
 from bench.make_results import write_run  # noqa: E402
@@ -157,3 +158,28 @@ def reads(monkeypatch):
     monkeypatch.setattr(index, "read_run", lambda root, run_dir: calls.append(run_dir.name) or original(root, run_dir))
     return calls
 
+
+def open_app(monkeypatch, root, page=None, **params):
+    """The explorer on `root` under Streamlit's AppTest, URL `params` given, on `page`; fails
+    on an exception in the app."""
+    from streamlit.testing.v1 import AppTest   # streamlit only where a test opens the app
+    monkeypatch.setenv("IB_RESULTS", str(root))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(params)
+    at.run()
+    if page:
+        at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def disk_full_for(monkeypatch, path_part: str) -> None:
+    """Every Parquet write to a path containing `path_part` fails as a full disk would (ENOSPC)."""
+    real_write = pq.write_table
+
+    def write_or_fail(table, where, **kwargs):
+        if path_part in str(where):
+            raise OSError(28, "No space left on device")
+        real_write(table, where, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", write_or_fail)

@@ -9,34 +9,21 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 import vl_convert as vlc
-from streamlit.testing.v1 import AppTest
 
 from bench.make_results import write_run
-from conftest import BIASES, EPOCHS
+from conftest import BIASES, EPOCHS, open_app
 from explorer import charts, runs_table, ui
 from explorer.results import ResultStore
 from ibstore import layout
 
 pytestmark = pytest.mark.slow  # every test but one opens the app under AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "explorer" / "app.py")
 PAGES = ["runs", "compare", "config", "training", "gradients", "phases", "activations", "movie", "sql"]
 CHART_PAGES = ["compare", "training", "gradients", "phases", "activations", "movie"]
 LABELS = [f"initial_bias={b:g}" for b in BIASES]
 DEAD = {"initial_bias=-1": " [dead]"}          # relu with a negative bias: flagged dead by the trainer
 EVIL = "![x](http://evil.invalid/x.png) <img src=http://evil.invalid/y.png> **bold** :red[red]"
 MARKDOWN_KINDS = ("markdown", "caption", "info", "warning", "error", "success", "title", "header", "subheader")
-
-
-def open_app(monkeypatch, root, page=None, **params) -> AppTest:
-    monkeypatch.setenv("IB_RESULTS", str(root))
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params.update(params)
-    at.run()
-    if page:
-        at.switch_page(f"app_pages/{page}.py").run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
 
 
 def specs(at) -> list[dict]:

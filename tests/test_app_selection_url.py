@@ -3,29 +3,15 @@
 selection is summarised in the sidebar; a shared link reopens the same selection; what a link
 names that is not understood is a warning, never an error."""
 
-from pathlib import Path
 
 import pytest
-from conftest import BIASES
-from streamlit.testing.v1 import AppTest
+from conftest import BIASES, open_app
 
 from explorer import ui
 from explorer.results import ResultStore
 
 pytestmark = pytest.mark.slow  # every test opens the app under AppTest
 
-APP = str(Path(__file__).resolve().parents[1] / "explorer" / "app.py")
-
-
-def open_app(monkeypatch, root, page=None, **params) -> AppTest:
-    monkeypatch.setenv("IB_RESULTS", str(root))
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params.update(params)
-    at.run()
-    if page:
-        at.switch_page(f"app_pages/{page}.py").run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
 
 
 def url(at) -> dict[str, list[str]]:

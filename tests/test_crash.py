@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import disk_full_for
 
 from ibstore import layout
 from ibstore.sandbox import connect, run_query
@@ -157,14 +158,7 @@ def mi_rows(run: str, epoch: int) -> dict:
 def test_a_failed_write_mid_flush_leaves_run_json_agreeing_with_the_tables(tmp_path, monkeypatch):
     """The disk fills while the 4th flush writes its second table: that flush's first part is
     removed again, and the run is recorded failed at the 3rd flush's epoch."""
-    real_write = pq.write_table
-
-    def full_after_part_3(table, where, **kwargs):
-        if ".mi.part-000004.parquet." in str(where):
-            raise OSError(28, "No space left on device")
-        real_write(table, where, **kwargs)
-
-    monkeypatch.setattr(pq, "write_table", full_after_part_3)
+    disk_full_for(monkeypatch, ".mi.part-000004.parquet.")
     writer = RunWriter(tmp_path, {"run_id": "r", "epochs_total": 9}, flush_seconds=0)
     for epoch in range(6):
         writer.add("metrics", metric_rows("r", epoch))

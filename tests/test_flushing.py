@@ -1,8 +1,8 @@
 """Flushing a stack's writers together (trainer.flushing): the same files as one by one, only the
 due ones, and a failure raised once every other flush has ended, each still all or nothing."""
 
-import pyarrow.parquet as pq
 import pytest
+from conftest import disk_full_for
 
 from ibstore.lifecycle import read_record
 from trainer import store
@@ -53,14 +53,7 @@ def test_only_writers_whose_interval_has_passed_flush(tmp_path):
 @pytest.mark.slow  # RunWriter asks git for the commit (a subprocess)
 def test_a_failing_flush_is_raised_after_the_others_have_written(tmp_path, monkeypatch):
     stack = writers(tmp_path, 6, flush_seconds=0)
-    real_write = pq.write_table
-
-    def full_disk_for_r3(table, where, **kwargs):
-        if "/r3/" in str(where):
-            raise OSError(28, "No space left on device")
-        real_write(table, where, **kwargs)
-
-    monkeypatch.setattr(pq, "write_table", full_disk_for_r3)
+    disk_full_for(monkeypatch, "/r3/")
     with pytest.raises(store.StoreError, match="No space left on device"):
         flush_together(stack, [1] * 6)
     for i, writer in enumerate(stack):

@@ -14,11 +14,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bench.make_results import write_run
-from conftest import BIASES, EPOCHS
+from conftest import APP, BIASES, EPOCHS
 from explorer import ui
 from explorer.results import ResultStore
 
-APP = str(Path(__file__).resolve().parents[1] / "explorer" / "app.py")
 LAST_HIDDEN = 4                      # write_run's layers: dense_0 ... dense_4, output (5)
 
 pytestmark = pytest.mark.slow  # every test opens the app under AppTest
