@@ -201,6 +201,7 @@ def test_two_processes_refreshing_at_once_never_see_half_an_index(root):
 def test_queries_answer_from_their_snapshot_while_a_refresh_runs(root, monkeypatch):
     from explorer import results
 
+    monkeypatch.setattr(results, "SCAN_SHARE", 0)   # a refresh is due at once, however long the scan took
     store = results.ResultStore(root, max_age_s=0)
     before = set(store.runs()["run_id"])
     gate = threading.Event()

@@ -34,8 +34,11 @@ def test_a_new_index_removes_those_of_roots_that_are_gone_or_replaced(tmp_path, 
     folders = {root: index_file.cache_dir(root) for root in (kept, deleted, replaced)}
     assert all((folder / index_prune.ROOT_FILE).is_file() for folder in folders.values())
     shutil.rmtree(deleted)
+    # the same path, another folder: made before the old one goes, so it cannot reuse its inode
+    successor = tmp_path / "successor"
+    successor.mkdir()
     shutil.rmtree(replaced)
-    replaced.mkdir()   # the same path, another folder (another inode)
+    successor.rename(replaced)
     index.forget()
     new = make_root("new")
     assert sorted(os.listdir(index_home(tmp_path))) == sorted(
