@@ -18,9 +18,12 @@ ITERATIONS = 1000
 
 # The writer: one run after another through trainer.store.RunWriter, three flushes each
 # (three part files per table), compacted when each finishes. It prints the number of runs it
-# finished when stopped.
+# finished when stopped. It pauses PAUSE_S after each run: unpaced it grew the root to about
+# a thousand runs in the loop, and every rescan and query grows with the root, so the test took
+# minutes; paced, each compaction still overlaps several of the reader's iterations.
+PAUSE_S = 0.2
 WRITER = """
-import signal, sys
+import signal, sys, time
 from pathlib import Path
 from trainer.store import RunWriter
 root, finished = Path(sys.argv[1]), 0
@@ -38,6 +41,7 @@ while True:
     finished += 1
     if finished == 4:
         print("ready", flush=True)
+    time.sleep(float(sys.argv[2]))
 """
 
 
@@ -50,7 +54,7 @@ def loop_against_a_compacting_writer(root, iterations: int, read) -> list[str]:
     """Start WRITER on `root`, then `iterations` times: refresh a store and `read(store, runs)`
     (runs: the 8 newest, the ones being compacted). The exceptions raised, as text; asserts that
     the writer compacted meanwhile."""
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(root)], cwd=REPO, text=True,
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(root), str(PAUSE_S)], cwd=REPO, text=True,
                               stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
     failures = []
     try:
@@ -66,6 +70,7 @@ def loop_against_a_compacting_writer(root, iterations: int, read) -> list[str]:
     finally:
         writer.terminate()
         finished = int(writer.communicate(timeout=60)[0].split()[-1])
+    print(f"the writer finished {finished} runs")
     assert finished > 4   # the writer compacted while the reader read
     return failures
 
