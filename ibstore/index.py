@@ -75,16 +75,18 @@ def scan(root: str | os.PathLike, now: float | None = None) -> Scan:
     now = time.time() if now is None else now
     with _STATES_LOCK:
         state = _STATES.get(str(root))
+        listing = None
         if state is None:
             state = _STATES[str(root)] = State()
-            loaded, note = index_file.load(root, run_folder_count(root))
+            listing = run_dirs(layout.runs_dir(root))   # its size bounds the index's; listed once
+            loaded, note = index_file.load(root, len(listing[0]))
             if loaded is not None:
                 state.entries, state.shown, state.file_table, state.runs_view, state.config_view = loaded
                 state.unsaved = False
         else:
             note = "in memory"
     with state.lock:
-        result = _update(state, root, now)
+        result = _update(state, root, now, listing)
         result.index_note = f"{note}; {result.index_note}" if result.index_note else note
         if state.saved_at is None or time.monotonic() - state.saved_at >= SAVE_INTERVAL_S:
             result.index_path = _save(state, root)
@@ -114,10 +116,6 @@ def forget(root: str | os.PathLike | None = None) -> None:
             _STATES.pop(str(Path(root).absolute()), None)
 
 
-def run_folder_count(root: Path) -> int:
-    return len(run_dirs(layout.runs_dir(root))[0])
-
-
 def record_run(root: str | os.PathLike, run_id: str) -> Path | None:
     """Hand the user's index of `root` the entry of a run whose writer has just finished it
     (and still holds its lock): its folder is read as a scan would, under the signature taken
@@ -136,9 +134,9 @@ def record_run(root: str | os.PathLike, run_id: str) -> Path | None:
     return index_pending.write(root, entry, holder.file_table)
 
 
-def _update(state: State, root: Path, now: float) -> Scan:
+def _update(state: State, root: Path, now: float, listing: tuple[list[str], Problem | None] | None) -> Scan:
     runs_dir = layout.runs_dir(root)
-    names, root_problem = run_dirs(runs_dir)
+    names, root_problem = listing or run_dirs(runs_dir)
     prefix = f"{runs_dir}{os.sep}"
     entries: dict[str, Entry] = {}
     changed: set[str] = set()
