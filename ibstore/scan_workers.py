@@ -21,6 +21,7 @@ a folder not in the page cache is mostly waiting for the disk, which releases th
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -51,7 +52,8 @@ def read_entries(root: Path, runs_dir: Path, to_read: list[tuple[str, bytes]]) -
     """`read_entry` of each (folder name, signature), in order; and a note if worker processes
     were wanted and could not be used ("" otherwise)."""
     workers = min(MAX_WORKERS, len(os.sched_getaffinity(0)))
-    if len(to_read) < PROCESS_MIN_FOLDERS or workers < 2:
+    # a daemonic process (a multiprocessing pool's worker) may not start processes
+    if len(to_read) < PROCESS_MIN_FOLDERS or workers < 2 or multiprocessing.current_process().daemon:
         return _on_threads(root, runs_dir, to_read), ""
     batches = [to_read[start:start + BATCH_FOLDERS] for start in range(0, len(to_read), BATCH_FOLDERS)]
     results: list[list[Read] | None] = [None] * len(batches)

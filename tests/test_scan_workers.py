@@ -93,3 +93,12 @@ def test_workers_that_cannot_start_leave_the_reads_to_this_process_and_say_so(ro
     assert shown(result) == shown(serial)
     assert "worker processes could not read the run folders ([Errno 24] Too many open files): read here" \
         in result.index_note
+
+
+def test_a_daemonic_process_reads_on_threads(root, tmp_path, monkeypatch):
+    """A multiprocessing pool's worker may not start processes: its scans read on threads."""
+    serial = serially(root, monkeypatch, tmp_path)
+    monkeypatch.setattr(scan_workers, "PROCESS_MIN_FOLDERS", 1)
+    monkeypatch.setattr(scan_workers.multiprocessing.current_process(), "daemon", True)
+    result = cold_scan(root, tmp_path / "daemon", monkeypatch)   # the fast tier's guard: no process started
+    assert shown(result) == shown(serial) and result.index_note == serial.index_note
