@@ -7,8 +7,9 @@ out (the GIL; eight threads cost more CPU than one), so from PROCESS_MIN_FOLDERS
 the reads go to worker processes forked from the query fork server (ibstore.query_process:
 started once per process with these modules imported, a fork is a few ms), one a CPU, in
 batches of BATCH_FOLDERS folders. This process reads batches too, from the end of the list,
-while the workers start and run (work stealing: a batch no worker has taken yet is cancelled
-and read here), so the fork server's start is not waited for idle. A worker returns each
+while a thread hands batches from its start to the workers, a few a worker in flight (the
+first hand-over starts the workers and waits for the fork server: 1-2 s, more on a busy
+machine, which the scanning thread spends reading), until none is left. A worker returns each
 entry with its record as validated JSON (pickled bytes); its `RunRecord` is parsed again
 from that JSON when the views need it (pydantic's JSON parser, ~15 us a record). Results
 come back in folder order, each exactly what `read_entry` gives in this process
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -57,26 +60,57 @@ def read_entries(root: Path, runs_dir: Path, to_read: list[tuple[str, bytes]]) -
         return _on_threads(root, runs_dir, to_read), ""
     batches = [to_read[start:start + BATCH_FOLDERS] for start in range(0, len(to_read), BATCH_FOLDERS)]
     results: list[list[Read] | None] = [None] * len(batches)
+    untaken = deque(enumerate(batches))   # the workers take from the left, this process from the right
     note = ""
     try:
         query_process.start_server()
         with ProcessPoolExecutor(max_workers=workers, mp_context=query_process.CONTEXT) as pool:
-            futures = [pool.submit(_read_batch, root, runs_dir, batch) for batch in batches]
-            # Steal from the end: a batch still queued is cancelled and read here. The pool
-            # hands batches out in order, so the first one that cannot be cancelled ends it.
-            for number in reversed(range(len(batches))):
-                if not futures[number].cancel():
+            # Submitting starts the workers and waits for the fork server, so a thread does it;
+            # it keeps a few batches a worker in flight, and this thread reads the rest meanwhile.
+            futures: dict[int, Future] = {}
+            failed: list[BaseException] = []
+            feeder = threading.Thread(target=_feed, args=(pool, workers, root, runs_dir, untaken, futures, failed),
+                                      name="scan_workers feeder")
+            feeder.start()
+            while True:
+                try:
+                    number, batch = untaken.pop()
+                except IndexError:
                     break
-                results[number] = _read_here(root, runs_dir, batches[number])
-            for number, future in enumerate(futures):
-                if results[number] is None:
-                    results[number] = _result(future)
+                results[number] = _read_here(root, runs_dir, batch)
+            feeder.join()
+            if failed:
+                raise failed[0]
+            for number, future in futures.items():
+                results[number] = _result(future)
     except (OSError, BrokenProcessPool) as error:
         note = f"worker processes could not read the run folders ({error or type(error).__name__}): read here"
     for number, batch in enumerate(batches):
         if results[number] is None:
             results[number] = _on_threads(root, runs_dir, batch)
     return [read for batch_reads in results for read in batch_reads], note
+
+
+def _feed(pool: ProcessPoolExecutor, workers: int, root: Path, runs_dir: Path,
+          untaken: deque[tuple[int, list[tuple[str, bytes]]]], futures: dict[int, Future],
+          failed: list[BaseException]) -> None:
+    """Submit batches from the left of `untaken`, at most two a worker in flight, until none is
+    left. If a submission fails (the workers cannot start), its batch goes back to be read by
+    the scanning thread, and the error to `failed`, raised there."""
+    in_flight = threading.Semaphore(2 * workers)
+    while True:
+        in_flight.acquire()
+        try:
+            number, batch = untaken.popleft()
+        except IndexError:
+            return
+        try:
+            futures[number] = pool.submit(_read_batch, root, runs_dir, batch)
+        except BaseException as error:   # raised by the scanning thread, whatever it is
+            untaken.appendleft((number, batch))
+            failed.append(error)
+            return
+        futures[number].add_done_callback(lambda _: in_flight.release())
 
 
 def _result(future: Future) -> list[Read] | None:
