@@ -131,15 +131,21 @@ def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *,
 
 def health_flags(data: dict[str, pa.Table]) -> dict[str, Any]:
     """The dead_network, dead_layers and diverged flags as the trainer records them: trainer.health
-    observing every epoch's losses and accuracy and every logged epoch's layer states."""
+    observing the epochs' losses and accuracy and every logged epoch's layer states.
+
+    Of the epochs' metrics only two are observed: the first whose train or test loss is not
+    finite (if any) and the last. `NetworkHealth.observe_metrics` keeps the last train accuracy
+    and whether any loss was not finite, so these two leave it as all 2,001 would (a third of a
+    run's generation was observing them one by one; tests/test_make_results.py compares)."""
     health = NetworkHealth()
     metrics = data["metrics"].sort_by([("epoch", "ascending")])
     epoch, loss, accuracy = (metrics[c].to_numpy() for c in ("epoch", "loss", "accuracy"))
     train, test = (pc.equal(metrics["split"], split).to_numpy(zero_copy_only=False)
                    for split in ("train", "test"))   # both in epoch order
-    for e, train_loss, test_loss, train_accuracy in zip(epoch[train].tolist(), loss[train].tolist(),
-                                                        loss[test].tolist(), accuracy[train].tolist()):
-        health.observe_metrics(e, train_loss, test_loss, train_accuracy)
+    epoch, train_loss, test_loss, train_accuracy = epoch[train], loss[train], loss[test], accuracy[train]
+    not_finite = np.flatnonzero(~(np.isfinite(train_loss) & np.isfinite(test_loss)))
+    for at in sorted({*not_finite[:1].tolist(), len(epoch) - 1} if len(epoch) else ()):
+        health.observe_metrics(int(epoch[at]), float(train_loss[at]), float(test_loss[at]), float(train_accuracy[at]))
     gradients = data["gradients"].sort_by([("epoch", "ascending"), ("layer", "ascending")])
     g_epoch, states = gradients["epoch"].to_numpy(), gradients["health"].to_pylist()
     epochs, starts = np.unique(g_epoch, return_index=True)     # each epoch's rows are contiguous

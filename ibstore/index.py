@@ -32,7 +32,6 @@ import os
 import stat
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,17 +39,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pydantic
 
-from ibstore import index_file, index_pages, index_pending, layout, views
+from ibstore import index_file, index_pages, index_pending, layout, scan_workers, views
 from ibstore.index_file import Entry
 from ibstore.record import RunRecord, Status
-from ibstore.scan import (FILES_SCHEMA, RUN_JSON, Problem, Scan, file_tuples, files_table, live_status, read_run,
-                          run_dirs)
+from ibstore.scan import FILES_SCHEMA, RUN_JSON, Problem, Scan, files_table, live_status, run_dirs
 from ibstore.schema import TABLE_SCHEMAS
 
 SAVE_INTERVAL_S = 5.0    # a process rewrites the index at most this often (a stale one only costs re-reads)
-# Run folders read at once by a scan: a folder not in the page cache is mostly waiting for the
-# disk, which releases the GIL (bench/bench_sql.py measures the cold scan).
-READ_THREADS = 8
 # A folder or run.json modified less than this before a scan is read again by the next scan
 # (`run_signature`): more than the coarsest file system clock (FAT: 2 s; ext4, XFS: a kernel tick).
 RACY_NS = 3_000_000_000
@@ -80,17 +75,19 @@ def scan(root: str | os.PathLike, now: float | None = None) -> Scan:
     now = time.time() if now is None else now
     with _STATES_LOCK:
         state = _STATES.get(str(root))
+        listing = None
         if state is None:
             state = _STATES[str(root)] = State()
-            loaded, note = index_file.load(root, run_folder_count(root))
+            listing = run_dirs(layout.runs_dir(root))   # its size bounds the index's; listed once
+            loaded, note = index_file.load(root, len(listing[0]))
             if loaded is not None:
                 state.entries, state.shown, state.file_table, state.runs_view, state.config_view = loaded
                 state.unsaved = False
         else:
             note = "in memory"
     with state.lock:
-        result = _update(state, root, now)
-        result.index_note = note
+        result = _update(state, root, now, listing)
+        result.index_note = f"{note}; {result.index_note}" if result.index_note else note
         if state.saved_at is None or time.monotonic() - state.saved_at >= SAVE_INTERVAL_S:
             result.index_path = _save(state, root)
     return result
@@ -119,10 +116,6 @@ def forget(root: str | os.PathLike | None = None) -> None:
             _STATES.pop(str(Path(root).absolute()), None)
 
 
-def run_folder_count(root: Path) -> int:
-    return len(run_dirs(layout.runs_dir(root))[0])
-
-
 def record_run(root: str | os.PathLike, run_id: str) -> Path | None:
     """Hand the user's index of `root` the entry of a run whose writer has just finished it
     (and still holds its lock): its folder is read as a scan would, under the signature taken
@@ -133,7 +126,7 @@ def record_run(root: str | os.PathLike, run_id: str) -> Path | None:
     signature = run_signature(str(run_dir))
     if not signature:
         return None
-    entry, files = _read(root, run_dir, signature)
+    entry, files = scan_workers.read_entry(root, run_dir, signature)
     # Its writer checks the footers and pages too (a few ms a run): no reader checks them again.
     holder = Scan(root=root, file_table=files_table(files), problems=list(entry.problems))
     index_pages.check(holder, tuple(TABLE_SCHEMAS), None, {}, lambda change: None)
@@ -141,9 +134,9 @@ def record_run(root: str | os.PathLike, run_id: str) -> Path | None:
     return index_pending.write(root, entry, holder.file_table)
 
 
-def _update(state: State, root: Path, now: float) -> Scan:
+def _update(state: State, root: Path, now: float, listing: tuple[list[str], Problem | None] | None) -> Scan:
     runs_dir = layout.runs_dir(root)
-    names, root_problem = run_dirs(runs_dir)
+    names, root_problem = listing or run_dirs(runs_dir)
     prefix = f"{runs_dir}{os.sep}"
     entries: dict[str, Entry] = {}
     changed: set[str] = set()
@@ -172,7 +165,8 @@ def _update(state: State, root: Path, now: float) -> Scan:
             to_read.append((name, signature))
         changed.add(name)
     read_files: list[tuple] = []
-    for (name, _), (entry, files) in zip(to_read, _read_all(root, runs_dir, to_read)):
+    reads, read_note = scan_workers.read_entries(root, runs_dir, to_read)
+    for (name, _), (entry, files) in zip(to_read, reads):
         entries[name] = entry
         read_files.extend(files)
     fresh_files.append(files_table(read_files))
@@ -204,6 +198,7 @@ def _update(state: State, root: Path, now: float) -> Scan:
     state.entries, state.shown = entries, shown
     result = _snapshot(root, entries, shown, root_problem, state)
     result.folders_read = len(to_read)
+    result.index_note = read_note
     return result
 
 
@@ -220,28 +215,6 @@ def _shown_record(entry: Entry, status: Status) -> RunRecord | None:
     if record is None or record.status is status:
         return record
     return record.model_copy(update={"status": status})
-
-
-def _read_all(root: Path, runs_dir: Path, to_read: list[tuple[str, bytes]]) -> list[tuple[Entry, list[tuple]]]:
-    """`_read` of each (folder name, signature), on up to READ_THREADS threads, in order."""
-    def read(items: list[tuple[str, bytes]]) -> list[tuple[Entry, list[tuple]]]:
-        return [_read(root, runs_dir / name, signature) for name, signature in items]
-    if len(to_read) <= 1 or READ_THREADS <= 1:
-        return read(to_read)
-    # Batches, not a task per folder: 10,000 futures cost more than the reads once footers are deferred.
-    size = -(-len(to_read) // (4 * READ_THREADS))
-    batches = [to_read[start:start + size] for start in range(0, len(to_read), size)]
-    with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(batches)), thread_name_prefix="read_run") as pool:
-        return [read_one for batch in pool.map(read, batches) for read_one in batch]
-
-
-def _read(root: Path, run_dir: Path, signature: bytes) -> tuple[Entry, list[tuple]]:
-    """The entry of a run folder read now, and its table files' FILES_SCHEMA rows."""
-    run = read_run(root, run_dir)
-    record = run.record
-    entry = Entry(run_dir.name, signature, None if record is None else record.model_dump_json().encode(),
-                  None if record is None else record.status, run.problems, record)
-    return entry, file_tuples(run.files)
 
 
 def _is_text(name: str) -> bool:

@@ -6,6 +6,7 @@ read only through these (DESIGN.md, "Threat model").
 
 from __future__ import annotations
 
+import mmap
 import os
 import stat
 from pathlib import Path
@@ -28,10 +29,16 @@ def why_not_private(directory: Path) -> str | None:
     return None
 
 
-def read_index_file(path: Path, max_bytes: int) -> pa.Buffer:
+def read_index_file(path: Path, max_bytes: int, mapped: bool = False) -> pa.Buffer:
     """The file at `path`, if it is a regular file of this user of at most `max_bytes`: opened
     without following a link and without blocking, checked on the open descriptor, read into a
-    64-byte aligned buffer (Arrow then reads the tables in place). ValueError says why not."""
+    64-byte aligned buffer (Arrow then reads the tables in place). ValueError says why not.
+
+    `mapped`: the file mapped read-only instead of read (page aligned). Reading copied all of
+    it, 430 MB at 100,000 runs, most of a warm open's time there; a mapping copies nothing
+    and the process keeps only the pages it touches. The index is replaced by renaming a new
+    file over it, never written in place, so the mapped file never changes under a reader
+    (one truncated in place by hand would end the process with SIGBUS)."""
     descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         info = os.fstat(descriptor)
@@ -42,6 +49,8 @@ def read_index_file(path: Path, max_bytes: int) -> pa.Buffer:
         if info.st_size > max_bytes:
             raise ValueError(f"{info.st_size:,} bytes, more than an index of this root can hold "
                              f"({max_bytes:,})")
+        if mapped and info.st_size:
+            return pa.py_buffer(mmap.mmap(descriptor, info.st_size, prot=mmap.PROT_READ))
         buffer = pa.allocate_buffer(info.st_size)
         view, filled = memoryview(buffer).cast("B"), 0
         while filled < info.st_size:

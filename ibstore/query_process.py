@@ -37,8 +37,8 @@ from typing import Callable, Iterator
 import duckdb
 import pyarrow as pa
 
-_CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["ibstore.query_warmup"])
+CONTEXT = multiprocessing.get_context("forkserver")
+CONTEXT.set_forkserver_preload(["ibstore.query_warmup"])
 
 
 # pyarrow's mimalloc reserves a 1 GiB arena when pyarrow.dataset is imported; that reservation
@@ -91,10 +91,10 @@ class QueryProcess:
 
     def __init__(self, open_reader: Callable[..., pa.RecordBatchReader], args: tuple, memory_bytes: int):
         start_server()
-        batches_in, batches_out = _CONTEXT.Pipe(duplex=False)
-        report_in, report_out = _CONTEXT.Pipe(duplex=False)
-        stderr_in, stderr_out = _CONTEXT.Pipe(duplex=False)
-        self._process = _CONTEXT.Process(target=_work, name="ib-lab query", daemon=True,
+        batches_in, batches_out = CONTEXT.Pipe(duplex=False)
+        report_in, report_out = CONTEXT.Pipe(duplex=False)
+        stderr_in, stderr_out = CONTEXT.Pipe(duplex=False)
+        self._process = CONTEXT.Process(target=_work, name="ib-lab query", daemon=True,
                                          args=(open_reader, args, memory_bytes, batches_out, report_out, stderr_out))
         self._process.start()
         for end in (batches_out, report_out, stderr_out):

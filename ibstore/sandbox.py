@@ -36,6 +36,7 @@ from ibstore.query_process import Outcome, QueryProcess, WorkerEnded, out_of_mem
 from ibstore.index import scan as scan_root
 from ibstore.scan import Scan
 from ibstore.scan_footer import table_file_problem
+from ibstore.shared_table import SharedTable
 from ibstore.schema import TABLE_SCHEMAS
 from ibstore.statement_check import SqlError, check_read_only, one_line
 
@@ -199,8 +200,16 @@ class Statement:
         with self._lock:
             if self._stopped is not None:   # interrupted before it started
                 raise self._stopped
-            process = self._process = QueryProcess(open_reader, (self.query, self._sources, self.limits),
-                                                   self.limits.memory_bytes)
+            # the view tables travel as memory files, not pickled (ibstore.shared_table)
+            shared = {name: SharedTable(source) if isinstance(source, pa.Table) else source
+                      for name, source in self._sources.items()}
+            try:
+                process = self._process = QueryProcess(open_reader, (self.query, shared, self.limits),
+                                                       self.limits.memory_bytes)
+            finally:
+                for source in shared.values():
+                    if isinstance(source, SharedTable):
+                        source.close()
         timer = None
         if self.limits.timeout_s:
             timer = threading.Timer(self.limits.timeout_s, self._time_up)

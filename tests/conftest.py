@@ -151,11 +151,11 @@ def small_tanh_root(tmp_path, monkeypatch, private_index):
 @pytest.fixture
 def reads(monkeypatch):
     """The run folders read (not merely listed) by each scan."""
-    from ibstore import index
+    from ibstore import scan_workers
 
     calls: list[str] = []
-    original = index.read_run
-    monkeypatch.setattr(index, "read_run", lambda root, run_dir: calls.append(run_dir.name) or original(root, run_dir))
+    original = scan_workers.read_run
+    monkeypatch.setattr(scan_workers, "read_run", lambda root, run_dir: calls.append(run_dir.name) or original(root, run_dir))
     return calls
 
 

@@ -1,6 +1,6 @@
 """Writers hand their finished runs' entries to the index (ibstore.index.record_run,
 ibstore.index_pending): a reader after them reads no run folder, and the index never holds a
-record the run folder does not; a cold scan reads run folders on threads, as serially."""
+record the run folder does not (a cold scan's reads: tests/test_scan_workers.py)."""
 
 from __future__ import annotations
 
@@ -163,21 +163,6 @@ def test_two_writers_and_a_reader_at_once_leave_an_index_that_matches_every_fold
     for run_id in run_ids(root):
         assert final.run(run_id) == as_read(root, run_id)
     assert {final.run(run_id).epochs_done for run_id in writers_runs} == {29}
-
-
-def test_a_cold_scan_on_threads_gives_what_a_serial_one_gives(messy_root, tmp_path, monkeypatch):
-    root = messy_root["root"]
-    for run in range(12):
-        write_run(root, f"extra{run}", TANH, logged=5)
-    results = {}
-    for threads in (1, 8):
-        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / f"cache{threads}"))
-        monkeypatch.setattr(index, "READ_THREADS", threads)
-        index.forget()
-        results[threads] = scan(root, now=1e10)
-        assert results[threads].folders_read == len(run_ids(root))
-    index.forget()
-    assert shown(results[8]) == shown(results[1]) and results[8].problems
 
 
 @pytest.mark.slow
