@@ -73,9 +73,11 @@ _STATES: dict[str, State] = {}            # per absolute root: kept between scan
 _STATES_LOCK = threading.Lock()
 
 
-def scan(root: str | os.PathLike, now: float | None = None) -> Scan:
+def scan(root: str | os.PathLike, now: float | None = None, *, save: bool = True) -> Scan:
     """The root's runs, files and problems, reading only run folders that changed since the
-    index saw them; the index is updated (and saved, at most every SAVE_INTERVAL_S)."""
+    index saw them; the index is updated (and saved, at most every SAVE_INTERVAL_S). With
+    `save=False` neither this scan nor its snapshot's page checks save: the caller does, with
+    `save_index` (the explorer, in the background: at 100,000 runs a save writes ~430 MB)."""
     root = Path(root).absolute()
     now = time.time() if now is None else now
     with _STATES_LOCK:
@@ -89,23 +91,40 @@ def scan(root: str | os.PathLike, now: float | None = None) -> Scan:
         else:
             note = "in memory"
     with state.lock:
-        result = _update(state, root, now)
+        result = _update(state, root, now, save)
         result.index_note = note
-        if state.saved_at is None or time.monotonic() - state.saved_at >= SAVE_INTERVAL_S:
-            result.index_path = _save(state, root)
+        due = save and (state.saved_at is None or time.monotonic() - state.saved_at >= SAVE_INTERVAL_S)
+    if due:
+        result.index_path = _save(state, root)
     return result
 
 
+def save_index(root: str | os.PathLike) -> Path | None:
+    """Save what this process's scans of `root` learned, if anything is unsaved; where it went, or None."""
+    with _STATES_LOCK:
+        state = _STATES.get(str(Path(root).absolute()))
+    return None if state is None else _save(state, Path(root).absolute())
+
+
 def _save(state: State, root: Path) -> Path | None:
-    """Save the index if it changed (under state.lock); where it went, or None."""
-    # nothing is kept for a root without runs (it may not exist at all: no folder is made for it)
-    if not (state.unsaved and state.entries):
-        return None
-    path = index_file.save(root, state.entries, state.file_table, state.runs_view, state.config_view)
-    if path is not None:
-        state.saved_at, state.unsaved = time.monotonic(), False
-        index_pending.remove(state.pending)   # index.bin holds them now, or what overrules them
-        state.pending = {}
+    """Save the index if it changed; where it went, or None. The file is written outside
+    state.lock (seconds at 100,000 runs): scans in other threads go on meanwhile, and what they
+    change is saved by the next save."""
+    with state.lock:
+        # nothing is kept for a root without runs (it may not exist at all: no folder is made for it)
+        if not (state.unsaved and state.entries):
+            return None
+        held = (dict(state.entries), state.file_table, state.runs_view, state.config_view)
+        pending, state.unsaved = dict(state.pending), False
+    path = index_file.save(root, *held)
+    with state.lock:
+        if path is None:
+            state.unsaved = True
+            return None
+        state.saved_at = time.monotonic()
+        index_pending.remove(pending)   # index.bin holds them now, or what overrules them
+        for name in pending:
+            state.pending.pop(name, None)
     return path
 
 
@@ -141,7 +160,7 @@ def record_run(root: str | os.PathLike, run_id: str) -> Path | None:
     return index_pending.write(root, entry, holder.file_table)
 
 
-def _update(state: State, root: Path, now: float) -> Scan:
+def _update(state: State, root: Path, now: float, save: bool) -> Scan:
     runs_dir = layout.runs_dir(root)
     names, root_problem = run_dirs(runs_dir)
     prefix = f"{runs_dir}{os.sep}"
@@ -202,7 +221,7 @@ def _update(state: State, root: Path, now: float) -> Scan:
         for entry in entries.values():   # the views hold them now; parsed again when asked (~9 KB each)
             entry.forget_record()
     state.entries, state.shown = entries, shown
-    result = _snapshot(root, entries, shown, root_problem, state)
+    result = _snapshot(root, entries, shown, root_problem, state, save)
     result.folders_read = len(to_read)
     return result
 
@@ -314,7 +333,7 @@ def _rows_of(table: pa.Table, run_ids: pa.Array) -> pa.Table:
 
 
 def _snapshot(root: Path, entries: dict[str, Entry], shown: dict[str, Status],
-              root_problem: Problem | None, state: State) -> Scan:
+              root_problem: Problem | None, state: State, save: bool) -> Scan:
     problems = [root_problem] if root_problem else []
     fingerprint = []
     for name, entry in entries.items():
@@ -334,6 +353,7 @@ def _snapshot(root: Path, entries: dict[str, Entry], shown: dict[str, Status],
         with state.lock:
             state.file_table = change(state.entries, state.file_table)
             state.unsaved = True
+        if save:
             _save(state, root)   # at once: the verdicts spare every later process the check
 
     result.checker = lambda scan, tables, run_ids: index_pages.check(scan, tables, run_ids, entries, apply_to_index)

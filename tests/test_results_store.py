@@ -116,3 +116,29 @@ def test_config_keys_and_values_follow_the_root(tmp_path):
     write_run(tmp_path, "b", {**shape, "initial_bias": -1.0}, logged=2)
     store.refresh()
     assert store.config_values("initial_bias") == ["-1.0", "0.5"]     # sorted JSON text of the new snapshot
+
+
+def test_the_store_saves_the_index_in_the_background_after_many_reads_else_rarely(tmp_path, monkeypatch,
+                                                                                 private_index):
+    from explorer import results
+
+    ids = [write_run(tmp_path, "saving", {"epochs": EPOCHS}, seed=seed, logged=2) for seed in range(3)]
+    path = index.index_file.cache_dir(tmp_path) / index.index_file.INDEX_FILE
+    monkeypatch.setattr(results, "SAVE_AFTER_READS", 4)
+    store = ResultStore(tmp_path)
+    assert len(store.runs()) == 3 and store._saving is None and not path.exists()   # 3 folders read: not yet
+    write_run(tmp_path, "saving", {"epochs": EPOCHS}, seed=3, logged=2)
+    assert store.refresh() and store._saving is not None                          # 4 read: saved, in a thread
+    store._saving.join(30)
+    assert path.is_file()
+    saved = path.stat().st_mtime_ns
+    layout_path = tmp_path / "runs" / ids[0] / "run.json"
+    layout_path.write_bytes(layout_path.read_bytes().replace(b'"epochs_done"', b'"epochs_done" ', 1))
+    store.refresh()
+    assert not store._saving.is_alive() and path.stat().st_mtime_ns == saved      # 1 read, minutes early
+    monkeypatch.setattr(results, "SAVE_EVERY_S", 0.0)
+    store.refresh()                                   # due by time (the changed folder is read again)
+    store._saving.join(30)
+    assert path.stat().st_mtime_ns != saved
+    index.forget()
+    assert index.scan(tmp_path, save=False).folders_read == 0   # what the store read is in the saved index
