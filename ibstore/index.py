@@ -37,10 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pydantic
 
-from ibstore import index_file, index_pages, index_pending, layout, views
+from ibstore import index_file, index_pages, index_pending, index_views, layout, views
 from ibstore.index_file import Entry
 from ibstore.record import RunRecord, Status
 from ibstore.scan import (FILES_SCHEMA, RUN_JSON, Problem, Scan, file_tuples, files_table, live_status, read_run,
@@ -66,6 +65,7 @@ class State:
     saved_at: float | None = None          # time.monotonic() of the last save; None: not saved yet
     unsaved: bool = True
     pending: dict[str, Path] = field(default_factory=dict)   # writers' entries listed, not yet saved
+    queued: list = field(default_factory=list)   # page-check changes that found the lock busy (`_snapshot`)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
@@ -111,6 +111,7 @@ def _save(state: State, root: Path) -> Path | None:
     state.lock (seconds at 100,000 runs): scans in other threads go on meanwhile, and what they
     change is saved by the next save."""
     with state.lock:
+        _apply(state)
         # nothing is kept for a root without runs (it may not exist at all: no folder is made for it)
         if not (state.unsaved and state.entries):
             return None
@@ -160,7 +161,19 @@ def record_run(root: str | os.PathLike, run_id: str) -> Path | None:
     return index_pending.write(root, entry, holder.file_table)
 
 
+def _apply(state: State, change=None) -> None:
+    """The page checks' changes of the index's file table that were queued, then `change` (under
+    state.lock; before the entries the checks' snapshots were made from are replaced)."""
+    changes = []
+    while state.queued:
+        changes.append(state.queued.pop(0))
+    for one in [*changes, *([change] if change else [])]:
+        state.file_table = one(state.entries, state.file_table)
+        state.unsaved = True
+
+
 def _update(state: State, root: Path, now: float, save: bool) -> Scan:
+    _apply(state)
     runs_dir = layout.runs_dir(root)
     names, root_problem = run_dirs(runs_dir)
     prefix = f"{runs_dir}{os.sep}"
@@ -201,7 +214,7 @@ def _update(state: State, root: Path, now: float, save: bool) -> Scan:
     if changed:
         unchanged = pa.array(sorted(entries.keys() - changed), pa.string())
         # one chunk: compute kernels over a table of 10,000 one-run chunks take 100x longer
-        state.file_table = pa.concat_tables([_rows_of(state.file_table, unchanged), *fresh_files]).combine_chunks()
+        state.file_table = pa.concat_tables([index_views.rows_of(state.file_table, unchanged), *fresh_files]).combine_chunks()
 
     shown: dict[str, Status] = {}      # folder name (= run id) -> the status to show
     for name, entry in entries.items():
@@ -304,21 +317,14 @@ def run_signature(run_dir: str, now_ns: int | None = None) -> bytes:
 
 def _patched_views(state: State, entries: dict[str, Entry], shown: dict[str, Status],
                    changed: set[str]) -> tuple[pa.Table, pa.Table]:
-    """`runs` and `config` for the shown runs: the old tables without the changed runs, plus rows
-    built for them; built from every record when there are no old tables or the new rows' types
-    do not fit the old columns (a config key that held numbers now holds text)."""
+    """`runs` and `config` for the shown runs: the old tables patched for the changed runs
+    (ibstore.index_views), or built from every record when there are none or the patch does not fit."""
     if state.runs_view is not None and state.config_view is not None:
-        keep = pa.array(sorted(shown.keys() - changed), pa.string())
         fresh = _records(entries, shown, sorted(changed & shown.keys()))
-        try:
-            runs = pa.concat_tables([_rows_of(state.runs_view, keep), views.runs_table(fresh)],
-                                    promote_options="permissive")
-            if len({name.lower() for name in runs.column_names}) == runs.num_columns:
-                config = pa.concat_tables([_rows_of(state.config_view, keep), views.config_table(fresh)])
-                return (runs.sort_by("run_id").combine_chunks(),
-                        config.sort_by([("run_id", "ascending"), ("key", "ascending")]).combine_chunks())
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            pass
+        views_now = index_views.patched(state.runs_view, state.config_view, sorted(shown.keys() - changed), fresh,
+                                        same_runs=shown.keys() == state.shown.keys())
+        if views_now is not None:
+            return views_now
     every = _records(entries, shown, sorted(shown))
     return views.runs_table(every), views.config_table(every)
 
@@ -326,10 +332,6 @@ def _patched_views(state: State, entries: dict[str, Entry], shown: dict[str, Sta
 def _records(entries: dict[str, Entry], shown: dict[str, Status], names: list[str]) -> list[RunRecord]:
     records = (_shown_record(entries[name], shown[name]) for name in names)
     return [record for record in records if record is not None]
-
-
-def _rows_of(table: pa.Table, run_ids: pa.Array) -> pa.Table:
-    return table.filter(pc.is_in(table["run_id"], value_set=run_ids))
 
 
 def _snapshot(root: Path, entries: dict[str, Entry], shown: dict[str, Status],
@@ -343,16 +345,22 @@ def _snapshot(root: Path, entries: dict[str, Entry], shown: dict[str, Status],
     names = [name for name in entries if name in shown]
     file_table = state.file_table
     if len(shown) < len(entries):   # files of runs without a usable record are not shown
-        file_table = _rows_of(file_table, pa.array(names, pa.string()))
+        file_table = index_views.rows_of(file_table, pa.array(names, pa.string()))
     result = Scan(root=root, file_table=file_table, problems=problems, fingerprint=tuple(fingerprint),
                   records=lambda: _records(entries, shown, names),
                   lookup=lambda run_id: _shown_record(entries[run_id], shown[run_id]) if run_id in shown else None)
     result.views.update(runs=state.runs_view, config=state.config_view)
 
     def apply_to_index(change) -> None:
-        with state.lock:
-            state.file_table = change(state.entries, state.file_table)
-            state.unsaved = True
+        # A reader that does not save at once (the explorer) never waits for a rescan in another
+        # thread (seconds at 100,000 runs): the next scan or save applies the change.
+        if not state.lock.acquire(blocking=save):
+            state.queued.append(change)
+            return
+        try:
+            _apply(state, change)
+        finally:
+            state.lock.release()
         if save:
             _save(state, root)   # at once: the verdicts spare every later process the check
 

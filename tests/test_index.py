@@ -279,3 +279,16 @@ def test_a_scan_without_saving_leaves_the_index_on_disk_until_save_index(root):
     assert again.index_note.startswith("loaded") and again.folders_read == 0 and again.pages_checked == 0
     again.check(("mi",), None)
     assert again.pages_checked == 0                  # the verdicts went into the saved index too
+
+
+def test_a_page_check_that_does_not_save_never_waits_for_the_index_lock(root):
+    found = scan(root, save=False)
+    state = index._STATES[str(root.absolute())]
+    with state.lock:                                 # a rescan in another thread holds the index
+        found.check(("mi",), None)                   # returns: the verdicts wait in the queue
+        assert found.pages_checked == len(found.runs) and len(state.queued) == 1
+    assert index.save_index(root) is not None and state.queued == []
+    index.forget()
+    again = scan(root, save=False)
+    again.check(("mi",), None)
+    assert again.pages_checked == 0                  # the queued verdicts were saved
