@@ -28,9 +28,10 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from explorer import configdiff, queries, root_configs
+from explorer import configdiff, patched_frames, queries, root_configs
 from explorer.results_charts import ResultCharts
 from explorer.root_configs import RootConfigs
+from explorer.snapshot_memo import SnapshotMemo
 from ibstore import layout, sandbox, views
 from ibstore.index import save_index, scan
 from ibstore.scan import Problem, Scan
@@ -74,7 +75,7 @@ class ResultStore(ResultCharts):
         for setting in ("SET enable_progress_bar = false", "SET enable_external_access = false",
                         "SET lock_configuration = true"):
             self._database.execute(setting)
-        self._memo: dict[Any, tuple[Scan, Any]] = {}                # what one snapshot gave (of_snapshot)
+        self._memo = SnapshotMemo()                 # what snapshots gave (of_snapshot, carried)
 
     def refresh(self, wait: bool = True) -> bool:
         """Rescan the root (incrementally: only changed run folders are read) and swap in the new
@@ -197,12 +198,12 @@ class ResultStore(ResultCharts):
     def of_snapshot(self, name: Any, compute: Callable[[Scan], T]) -> T:
         """`compute(snapshot)` of the current snapshot, worked out once per snapshot under `name`:
         at 100,000 runs every page's rerun would otherwise redo it (read-only: callers copy)."""
-        current = self.snapshot()
-        kept = self._memo.get(name)
-        if kept is None or kept[0] is not current:
-            self._memo = {key: value for key, value in self._memo.items() if value[0] is current}   # older ones
-            kept = self._memo[name] = (current, compute(current))
-        return kept[1]
+        return self._memo.of(self.snapshot(), name, compute)
+
+    def carried(self, name: Any, compute: Callable[[Scan], T], patch: Callable[[T, Scan, set[str], bool], T | None]) -> T:
+        """`of_snapshot`, but what the last snapshot gave is patched for the runs changed since:
+        `patch(value, snapshot, changed run ids, no run came or went)`, None if it cannot be."""
+        return self._memo.carried(self.snapshot(), name, compute, patch)
 
     @property
     def problems(self) -> list[Problem]:
@@ -213,7 +214,7 @@ class ResultStore(ResultCharts):
     def runs(self, where: str | None = None) -> pd.DataFrame:
         """One row per run with status and final accuracies; `where` is a SQL condition on them."""
         if not where:
-            runs = self.of_snapshot("runs", lambda now: queries.runs(self.connection(now, tables=())))
+            runs = self.carried("runs", lambda now: queries.runs(self.connection(now, tables=())), self._patched_runs)
             # pandas copies on write: a caller's change copies what it changes, the snapshot's frame
             # stays (a deep copy of 100,000 rows at every call cost a page a second)
             return runs.copy(deep=False)
@@ -224,6 +225,11 @@ class ResultStore(ResultCharts):
             queries.runs_condition_sql(where), sandbox.Limits(timeout_s=sandbox.APP_TIMEOUT_S))["run_id"])
         runs = self.runs()
         return runs[runs["run_id"].isin(matched)].reset_index(drop=True)
+
+    def _patched_runs(self, frame: pd.DataFrame, now: Scan, changed: set[str], same: bool) -> pd.DataFrame | None:
+        """The runs frame with the rows of the changed runs read again (a flush changes one run's)."""
+        rows = queries.runs_of(self.connection(now, tables=()), sorted(changed))
+        return patched_frames.replaced_rows(frame, rows) if same else None
 
     def runs_with_config(self, key: str, values: list[str]) -> list[str]:
         """Runs whose flattened config has `key` equal to one of `values` (JSON text), once per
@@ -257,8 +263,14 @@ class ResultStore(ResultCharts):
             views.view_data(now, ["config"])["config"], len(now.fingerprint)))
 
     def flat_configs(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """run_id -> flattened config (dotted keys) of `run_ids`, from the `config` view."""
-        return root_configs.flat_configs(views.view_data(self.snapshot(), ["config"])["config"], run_ids)
+        """run_id -> flattened config (dotted keys) of `run_ids`, from the `config` view; each run's
+        is kept until its folder changes (the sidebar names a thousand runs at every rerun)."""
+        kept = self.carried("flat_configs", lambda _: {},
+                            lambda flats, now, changed, same: {r: f for r, f in flats.items() if r not in changed})
+        missing = [run_id for run_id in run_ids if run_id not in kept]
+        if missing:   # filled in place: a cache of this snapshot's flattenings, at most one per run
+            kept.update(root_configs.flat_configs(views.view_data(self.snapshot(), ["config"])["config"], missing))
+        return {run_id: kept[run_id] for run_id in run_ids}
 
     def varying_keys(self, run_ids: list[str] | None = None) -> list[str]:
         """The config keys whose values differ among `run_ids` (default: every run)."""
