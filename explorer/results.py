@@ -214,7 +214,8 @@ class ResultStore(ResultCharts):
     def runs(self, where: str | None = None) -> pd.DataFrame:
         """One row per run with status and final accuracies; `where` is a SQL condition on them."""
         if not where:
-            runs = self.carried("runs", lambda now: queries.runs(self.connection(now, tables=())), self._patched_runs)
+            runs = self.carried("runs", lambda now: queries.runs(views.view_data(now, ["runs"])["runs"]),
+                                self._patched_runs)
             # pandas copies on write: a caller's change copies what it changes, the snapshot's frame
             # stays (a deep copy of 100,000 rows at every call cost a page a second)
             return runs.copy(deep=False)
@@ -228,7 +229,7 @@ class ResultStore(ResultCharts):
 
     def _patched_runs(self, frame: pd.DataFrame, now: Scan, changed: set[str], same: bool) -> pd.DataFrame | None:
         """The runs frame with the rows of the changed runs read again (a flush changes one run's)."""
-        rows = queries.runs_of(self.connection(now, tables=()), sorted(changed))
+        rows = queries.runs_of(views.view_data(now, ["runs"])["runs"], sorted(changed))
         return patched_frames.replaced_rows(frame, rows) if same else None
 
     def runs_with_config(self, key: str, values: list[str]) -> list[str]:

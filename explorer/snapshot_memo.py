@@ -16,6 +16,10 @@ def changed_runs(before: Scan, after: Scan) -> tuple[set[str], bool]:
     """The run ids that came, went or changed (their folder's signature or shown status) between
     two snapshots, from their fingerprints (an entry per shown run), and whether no run came or
     went (every changed run has an entry in both)."""
+    if len(before.fingerprint) == len(after.fingerprint):   # the common case, in one pass: a flush
+        differ = [(old, new) for old, new in zip(before.fingerprint, after.fingerprint) if old != new]
+        if all(old[0] == new[0] for old, new in differ):
+            return {old[0] for old, _ in differ}, True
     old, new = set(before.fingerprint), set(after.fingerprint)
     left, now = {entry[0] for entry in old - new}, {entry[0] for entry in new - old}
     return left | now, left == now
