@@ -42,10 +42,10 @@ T = TypeVar("T")
 # could make it lose one again (the compaction test's writer rewrites a run every few 10 ms).
 READ_ATTEMPTS = 5
 SCAN_SHARE = 4.0    # background rescans take at most 1 / (1 + SCAN_SHARE) of the time
-# The store saves the root's index in a background thread once SAVE_AFTER_READS run folders were
-# read since its last save (a cold open: the next one is then warm), else at most every
-# SAVE_EVERY_S: at 100,000 runs a save writes ~430 MB and takes seconds of CPU, and a stale index
-# costs the next process only the re-reading of the folders changed since.
+# The store saves the root's index in a background thread once the run folders read since its
+# last save are SAVE_AFTER_READS or every run of the root (a cold open: the next one is then
+# warm), else at most every SAVE_EVERY_S: at 100,000 runs a save writes ~430 MB and takes seconds
+# of CPU, and a stale index costs the next process only the re-reading of the folders changed since.
 SAVE_AFTER_READS = 1_000
 SAVE_EVERY_S = 300.0
 MI = ("mi",)                                                              # the tables a query reads
@@ -90,19 +90,20 @@ class ResultStore(ResultCharts):
             self._checked_at = time.monotonic()
             self._scan_s = self._checked_at - started
             self._reads_unsaved += fresh.folders_read
-            self._save_when_due()
+            self._save_when_due(len(fresh.fingerprint))
             if self._scan is not None and fresh.fingerprint == self._scan.fingerprint:
                 return False
             self._scan = fresh          # the datasets of its views are built when first queried
             return True
 
-    def _save_when_due(self) -> None:
-        """Save the index in a background thread when SAVE_AFTER_READS or SAVE_EVERY_S say so (what
-        this store's snapshots' page checks found is saved with it). Not a daemon thread: the
-        interpreter waits for it at exit, so a save once started ends."""
+    def _save_when_due(self, runs: int) -> None:
+        """Save the index in a background thread when SAVE_AFTER_READS (or all `runs` read) or
+        SAVE_EVERY_S say so (what this store's snapshots' page checks found is saved with it). Not
+        a daemon thread: the interpreter waits for it at exit, so a save once started ends."""
         if self._saving is not None and self._saving.is_alive():
             return
-        if self._reads_unsaved < SAVE_AFTER_READS and time.monotonic() - self._saved_at < SAVE_EVERY_S:
+        cold = self._reads_unsaved >= min(SAVE_AFTER_READS, max(runs, 1))
+        if not cold and time.monotonic() - self._saved_at < SAVE_EVERY_S:
             return
         self._saved_at, self._reads_unsaved = time.monotonic(), 0
         self._saving = threading.Thread(target=save_index, args=(self.root,), name="ResultStore.save")
