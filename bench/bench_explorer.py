@@ -20,7 +20,10 @@ each line in a fresh process:
 - peak RSS of the explorer process after those interactions.
 
 Wall times on a shared machine depend on its load: the load average is printed with the
-table, and each time's CPU seconds beside it.
+table, and each time's CPU seconds beside it. The refresh rows change one run for a moment (and
+put it back): to measure a root others share without touching it, make `BASE/rootN` an overlay
+mount of it (`mount -t overlay overlay -o lowerdir=ROOT,upperdir=U,workdir=W BASE/rootN`), so the
+change lands in U.
 
     python bench/bench_explorer.py --pages [--before DIR] [--base /tmp/ib-bench]
 
