@@ -268,9 +268,9 @@ class ResultStore(ResultCharts):
         """run_id -> flattened config (dotted keys) of `run_ids`, from the `config` view; each run's
         is kept until its folder changes (the sidebar names a thousand runs at every rerun)."""
         kept = self.carried("flat_configs", lambda _: {},
-                            lambda flats, now, changed, same: {r: f for r, f in flats.items() if r not in changed})
+                            lambda flats, now, changed, same: {r: f for r, f in list(flats.items()) if r not in changed})
         missing = [run_id for run_id in run_ids if run_id not in kept]
-        if missing:   # filled in place: a cache of this snapshot's flattenings, at most one per run
+        if missing:   # filled in place, by any session's thread (so copied with list() above), one per run
             kept.update(root_configs.flat_configs(views.view_data(self.snapshot(), ["config"])["config"], missing))
         return {run_id: kept[run_id] for run_id in run_ids}
 

@@ -37,7 +37,8 @@ class SnapshotMemo:
         """`compute(current)`, worked out once per snapshot under `name`."""
         kept = self._once.get(name)
         if kept is None or kept[0] is not current:
-            self._once = {key: value for key, value in self._once.items() if value[0] is current}   # older ones
+            # older ones dropped; list(): sessions' script threads share the store
+            self._once = {key: value for key, value in list(self._once.items()) if value[0] is current}
             kept = self._once[name] = (current, compute(current))
         return kept[1]
 
