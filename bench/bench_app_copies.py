@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import sys
 import time
@@ -44,10 +45,10 @@ def copied(copies: int) -> None:
             [one] + [one.assign(run_id=one["run_id"] + f"-c{i}") for i in range(1, copies)],
             ignore_index=True)).copy()
 
-    def many_flats(self):
-        flats = flat_configs(self)
-        return self.of_snapshot("copied_flats", lambda _: {
-            **flats, **{f"{r}-c{i}": flat for i in range(1, copies) for r, flat in flats.items()}})
+    def many_flats(self, run_ids):
+        originals = {r: re.sub(r"-c\d+$", "", r) for r in run_ids}
+        flats = flat_configs(self, sorted(set(originals.values())))
+        return {r: flats[original] for r, original in originals.items()}
 
     ResultStore.runs, ResultStore.flat_configs = many_runs, many_flats
 

@@ -13,14 +13,17 @@ each line in a fresh process:
 - Runs page rerun and SQL filter, "Select all shown" (every run: the URL then names the filter)
   and a rerun with every run selected, 12-run Compare page and a change of split on it (AppTest);
 - refresh after one run changes (its run.json and a new metrics part, as a writer's flush): the
-  app's `ResultStore.refresh()` until the change shows, then the Runs page's rerun on the new
-  snapshot (what the explorer works out again);
+  app's `ResultStore.refresh()` and its `runs()` frame, which then shows the change, then the Runs
+  page's rerun on the new snapshot (what the explorer works out again);
 - `trainer sql "SELECT count(*) FROM runs"` and a 12-run MI query, as subprocess wall times
   (warm index; this includes starting Python);
 - peak RSS of the explorer process after those interactions.
 
 Wall times on a shared machine depend on its load: the load average is printed with the
-table, and each time's CPU seconds beside it.
+table, and each time's CPU seconds beside it. The refresh rows change one run for a moment (and
+put it back): to measure a root others share without touching it, make `BASE/rootN` an overlay
+mount of it (`mount -t overlay overlay -o lowerdir=ROOT,upperdir=U,workdir=W BASE/rootN`), so the
+change lands in U.
 
     python bench/bench_explorer.py --pages [--before DIR] [--base /tmp/ib-bench]
 
@@ -170,7 +173,7 @@ def measure_refresh(store, root: Path, run_id: str, then) -> tuple[tuple[float, 
         temporary = record_path.with_name(".run.json.bench.tmp")
         temporary.write_bytes(changed.to_json_bytes())
         os.replace(temporary, record_path)
-        elapsed = timed(store.refresh)
+        elapsed = timed(lambda: store.refresh() and store.runs())   # until the runs frame shows it
         shown = store.runs().set_index("run_id").loc[run_id, "epochs_done"]
         assert shown == record.epochs_done + 1, shown
         return elapsed, timed(then)

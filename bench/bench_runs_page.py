@@ -38,7 +38,8 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=10)
     args = parser.parse_args()
     store = ResultStore(args.root)
-    runs, flats = store.runs(), store.flat_configs()
+    runs = store.runs()
+    flats = store.flat_configs(list(runs["run_id"]))
     copies = [runs.assign(run_id=runs["run_id"] + f"-c{i}") for i in range(args.copies)]
     big = pd.concat(copies, ignore_index=True)
     big_flats = [flat for _ in range(args.copies) for flat in flats.values()]

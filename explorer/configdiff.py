@@ -18,7 +18,7 @@ from typing import Any
 from ibstore.flatten import flatten
 
 __all__ = ["flatten", "varying_keys", "varying_flat_keys", "varying_seed", "format_config", "format_value", "labels",
-           "common_config_with_var", "VAR", "LAUNCH_SETTINGS"]
+           "common_config_with_var", "varying_of_values", "VAR", "LAUNCH_SETTINGS"]
 
 SEED_KEY = "seed"
 # config keys that are no property of a run: `n_runs` counts the seeds launched with it (seed 3
@@ -37,10 +37,20 @@ def varying_keys(configs: list[dict[str, Any]], *, with_settings: bool = False) 
 
 
 def varying_flat_keys(flats: list[dict[str, Any]], *, with_settings: bool = False) -> list[str]:
-    """`varying_keys` of configs already flattened (the store keeps every run's flattening)."""
+    """`varying_keys` of configs already flattened."""
     keys = sorted(set().union(*flats)) if flats else []
-    skipped = {SEED_KEY} | (set() if with_settings else LAUNCH_SETTINGS)
-    return [key for key in keys if key not in skipped and _varies(flats, key)]
+    return [key for key in keys if key not in _skipped(with_settings) and _varies(flats, key)]
+
+
+def varying_of_values(distinct: dict[str, list[Any]], partial: set[str], *, with_settings: bool = False) -> list[str]:
+    """`varying_flat_keys` from each key's distinct values over the configs (`distinct`) and the
+    keys some configs lack (`partial`), instead of from every config (explorer.root_configs)."""
+    return [key for key in sorted(distinct) if key not in _skipped(with_settings)
+            and len({_comparable(v) for v in distinct[key]} | ({_MISSING} if key in partial else set())) > 1]
+
+
+def _skipped(with_settings: bool) -> set[str]:
+    return {SEED_KEY} | (set() if with_settings else LAUNCH_SETTINGS)
 
 
 def varying_seed(configs: list[dict[str, Any]]) -> bool:

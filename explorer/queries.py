@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 AGGREGATES = {"mean": "avg", "median": "median"}
 
@@ -17,10 +19,20 @@ AGGREGATES = {"mean": "avg", "median": "median"}
 RUNS = "SELECT * FROM runs"
 
 
-def runs(con: duckdb.DuckDBPyConnection, where: str | None = None) -> pd.DataFrame:
-    """One row per run (the `runs` view); `where` filters (a SQL condition)."""
-    sql = f"SELECT * FROM ({RUNS}) WHERE {where}" if where else RUNS
-    return con.execute(sql + " ORDER BY run_id").df()
+def runs(table: pa.Table) -> pd.DataFrame:
+    """One row per run, ordered by run_id: the `runs` view's Arrow table (ibstore.views), what
+    `SELECT * FROM runs` gives, straight into pandas (text columns stay Arrow's; through DuckDB,
+    100,000 rows cost four times the CPU)."""
+    return _by_run(table)
+
+
+def runs_of(table: pa.Table, run_ids: list[str]) -> pd.DataFrame:
+    """The rows of these runs, as `runs` gives them."""
+    return _by_run(table.filter(pc.is_in(table["run_id"], value_set=pa.array(run_ids, pa.string()))))
+
+
+def _by_run(table: pa.Table) -> pd.DataFrame:
+    return table.sort_by("run_id").to_pandas()
 
 
 def runs_condition_sql(where: str) -> str:

@@ -18,7 +18,6 @@ files that cannot be read are skipped and listed in `.problems`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import threading
 import time
@@ -29,10 +28,12 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from explorer import configdiff, queries
+from explorer import configdiff, patched_frames, queries, root_configs
 from explorer.results_charts import ResultCharts
+from explorer.root_configs import RootConfigs
+from explorer.snapshot_memo import SnapshotMemo
 from ibstore import layout, sandbox, views
-from ibstore.index import scan
+from ibstore.index import save_index, scan
 from ibstore.scan import Problem, Scan
 from ibstore.schema import TABLE_SCHEMAS
 
@@ -41,6 +42,14 @@ T = TypeVar("T")
 # could make it lose one again (the compaction test's writer rewrites a run every few 10 ms).
 READ_ATTEMPTS = 5
 SCAN_SHARE = 4.0    # background rescans take at most 1 / (1 + SCAN_SHARE) of the time
+# The store saves the root's index in a background thread once the run folders read since its
+# last save are SAVE_AFTER_READS or every run of the root (a cold open: the next one is then
+# warm), else at most every SAVE_EVERY_S: at 100,000 runs a save writes ~430 MB and takes seconds
+# of CPU, and a stale index costs the next process only the re-reading of the folders changed since.
+SAVE_AFTER_READS = 1_000
+SAVE_EVERY_S = 300.0
+MI = ("mi",)                                                              # the tables a query reads
+PHASE_TABLES = tuple(name for name in views.DERIVED["phases"] if name in TABLE_SCHEMAS)
 
 
 class ResultStore(ResultCharts):
@@ -57,15 +66,16 @@ class ResultStore(ResultCharts):
         self._scan_s = 0.0                      # how long that took
         self._refreshing = threading.Lock()     # one refresh at a time
         self._background: threading.Thread | None = None
+        self._saving: threading.Thread | None = None
+        self._saved_at = time.monotonic()       # the index on disk is as new as the store
+        self._reads_unsaved = 0                 # run folders read since then
         # Queries run on cursors of one database that reads no file by path (the views are
         # Arrow objects); each cursor gets the views of the snapshot it was made for.
         self._database = duckdb.connect(":memory:")
         for setting in ("SET enable_progress_bar = false", "SET enable_external_access = false",
                         "SET lock_configuration = true"):
             self._database.execute(setting)
-        self._memo: dict[Any, tuple[Scan, Any]] = {}                # what one snapshot gave (of_snapshot)
-        self._flat: dict[str, tuple[Any, dict[str, Any]]] = {}      # run_id -> (record, its flat config)
-        self._of_configs: dict[str, tuple[dict, Any]] = {}           # what the configs gave (of_configs)
+        self._memo = SnapshotMemo()                 # what snapshots gave (of_snapshot, carried)
 
     def refresh(self, wait: bool = True) -> bool:
         """Rescan the root (incrementally: only changed run folders are read) and swap in the new
@@ -76,13 +86,28 @@ class ResultStore(ResultCharts):
             return False
         with self._refreshing:
             started = time.monotonic()
-            fresh = scan(self.root)
+            fresh = scan(self.root, save=False)
             self._checked_at = time.monotonic()
             self._scan_s = self._checked_at - started
+            self._reads_unsaved += fresh.folders_read
+            self._save_when_due(len(fresh.fingerprint))
             if self._scan is not None and fresh.fingerprint == self._scan.fingerprint:
                 return False
             self._scan = fresh          # the datasets of its views are built when first queried
             return True
+
+    def _save_when_due(self, runs: int) -> None:
+        """Save the index in a background thread when SAVE_AFTER_READS (or all `runs` read) or
+        SAVE_EVERY_S say so (what this store's snapshots' page checks found is saved with it). Not
+        a daemon thread: the interpreter waits for it at exit, so a save once started ends."""
+        if self._saving is not None and self._saving.is_alive():
+            return
+        cold = self._reads_unsaved >= min(SAVE_AFTER_READS, max(runs, 1))
+        if not cold and time.monotonic() - self._saved_at < SAVE_EVERY_S:
+            return
+        self._saved_at, self._reads_unsaved = time.monotonic(), 0
+        self._saving = threading.Thread(target=save_index, args=(self.root,), name="ResultStore.save")
+        self._saving.start()
 
     def _refresh_in_background(self) -> None:
         if self._background is None or not self._background.is_alive():
@@ -122,10 +147,13 @@ class ResultStore(ResultCharts):
             views.register_derived(cursor, ["phases"])   # over the tables just registered
         return cursor
 
-    def _read(self, query: Callable[..., T], *args: Any, runs: list[str] | None, phases: bool = False) -> T:
-        """`query(cursor, *args)` on the current snapshot, over the runs `runs` (None: every run),
-        retried on a new snapshot when a file it was to read is gone (`_retried`)."""
-        return self._retried(lambda snapshot: query(self.connection(snapshot, runs=runs, phases=phases), *args))
+    def _read(self, query: Callable[..., T], *args: Any, runs: list[str] | None, tables: tuple[str, ...],
+              phases: bool = False) -> T:
+        """`query(cursor, *args)` on the current snapshot, over the runs `runs` (None: every run) and
+        the Parquet tables `tables` it reads (only their files' pages are checked first), retried on
+        a new snapshot when a file it was to read is gone (`_retried`)."""
+        return self._retried(lambda snapshot: query(
+            self.connection(snapshot, runs=runs, phases=phases, tables=tables), *args))
 
     def _retried(self, read: Callable[[Scan], T]) -> T:
         """`read(snapshot)` on the current snapshot. A file the snapshot lists can vanish before it
@@ -171,12 +199,12 @@ class ResultStore(ResultCharts):
     def of_snapshot(self, name: Any, compute: Callable[[Scan], T]) -> T:
         """`compute(snapshot)` of the current snapshot, worked out once per snapshot under `name`:
         at 100,000 runs every page's rerun would otherwise redo it (read-only: callers copy)."""
-        current = self.snapshot()
-        kept = self._memo.get(name)
-        if kept is None or kept[0] is not current:
-            self._memo = {key: value for key, value in self._memo.items() if value[0] is current}   # older ones
-            kept = self._memo[name] = (current, compute(current))
-        return kept[1]
+        return self._memo.of(self.snapshot(), name, compute)
+
+    def carried(self, name: Any, compute: Callable[[Scan], T], patch: Callable[[T, Scan, set[str], bool], T | None]) -> T:
+        """`of_snapshot`, but what the last snapshot gave is patched for the runs changed since:
+        `patch(value, snapshot, changed run ids, no run came or went)`, None if it cannot be."""
+        return self._memo.carried(self.snapshot(), name, compute, patch)
 
     @property
     def problems(self) -> list[Problem]:
@@ -187,8 +215,11 @@ class ResultStore(ResultCharts):
     def runs(self, where: str | None = None) -> pd.DataFrame:
         """One row per run with status and final accuracies; `where` is a SQL condition on them."""
         if not where:
-            runs = self.of_snapshot("runs", lambda now: queries.runs(self.connection(now, tables=())))
-            return runs.copy()
+            runs = self.carried("runs", lambda now: queries.runs(views.view_data(now, ["runs"])["runs"]),
+                                self._patched_runs)
+            # pandas copies on write: a caller's change copies what it changes, the snapshot's frame
+            # stays (a deep copy of 100,000 rows at every call cost a page a second)
+            return runs.copy(deep=False)
         # `where` is a visitor's SQL: it runs like the SQL page's, on its own sandbox connection
         # with the app's time limit, and only the matching run ids come back.
         # Once per snapshot and condition: a page reruns at every interaction while it filters.
@@ -196,6 +227,11 @@ class ResultStore(ResultCharts):
             queries.runs_condition_sql(where), sandbox.Limits(timeout_s=sandbox.APP_TIMEOUT_S))["run_id"])
         runs = self.runs()
         return runs[runs["run_id"].isin(matched)].reset_index(drop=True)
+
+    def _patched_runs(self, frame: pd.DataFrame, now: Scan, changed: set[str], same: bool) -> pd.DataFrame | None:
+        """The runs frame with the rows of the changed runs read again (a flush changes one run's)."""
+        rows = queries.runs_of(views.view_data(now, ["runs"])["runs"], sorted(changed))
+        return patched_frames.replaced_rows(frame, rows) if same else None
 
     def runs_with_config(self, key: str, values: list[str]) -> list[str]:
         """Runs whose flattened config has `key` equal to one of `values` (JSON text), once per
@@ -222,46 +258,36 @@ class ResultStore(ResultCharts):
         records = (current.run(run_id) for run_id in run_ids)
         return {r.run_id: r.config for r in records if r is not None}
 
-    def flat_configs(self) -> dict[str, dict[str, Any]]:
-        """run_id -> flattened config (dotted keys), of every run (worked out once per snapshot); a
-        run keeps its flattening, the same object, while its config stays the same (`of_configs`)."""
-        return self.of_snapshot("flat_configs", lambda current: {record.run_id: self._flat_config(record)
-                                                                 for record in current.runs})
+    def root_configs(self) -> RootConfigs:
+        """What every run's config gives (keys, values, the varying keys), once per snapshot, from the
+        `config` view (explorer.root_configs: no record is parsed)."""
+        return self.of_snapshot("root_configs", lambda now: root_configs.root_configs(
+            views.view_data(now, ["config"])["config"], len(now.fingerprint)))
 
-    def _flat_config(self, record) -> dict[str, Any]:
-        kept = self._flat.get(record.run_id)
-        if kept is None or (kept[0] is not record and kept[0].config != record.config):
-            kept = self._flat[record.run_id] = (record, configdiff.flatten(record.config))
-        return kept[1]
-
-    def of_configs(self, name: str, compute: Callable[[list[dict[str, Any]]], T]) -> T:
-        """`compute(every run's flat config)`, worked out again only when a run's config changed or
-        runs came or went: a flush (a new epoch, a status) changes a record, not its config, and
-        at 100,000 runs what depends on the configs alone takes seconds (read-only: callers copy)."""
-        return self.of_snapshot(("of_configs", name), lambda _: self._of_configs_now(name, compute))
-
-    def _of_configs_now(self, name: str, compute: Callable[[list[dict[str, Any]]], T]) -> T:
-        flats = self.flat_configs()
-        kept = self._of_configs.get(name)   # holds the flats it was computed from: their ids stay theirs
-        if kept is None or len(kept[0]) != len(flats) or any(kept[0].get(r) is not f for r, f in flats.items()):
-            kept = self._of_configs[name] = (flats, compute(list(flats.values())))
-        return kept[1]
+    def flat_configs(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """run_id -> flattened config (dotted keys) of `run_ids`, from the `config` view; each run's
+        is kept until its folder changes (the sidebar names a thousand runs at every rerun)."""
+        kept = self.carried("flat_configs", lambda _: {},
+                            lambda flats, now, changed, same: {r: f for r, f in list(flats.items()) if r not in changed})
+        missing = [run_id for run_id in run_ids if run_id not in kept]
+        if missing:   # filled in place, by any session's thread (so copied with list() above), one per run
+            kept.update(root_configs.flat_configs(views.view_data(self.snapshot(), ["config"])["config"], missing))
+        return {run_id: kept[run_id] for run_id in run_ids}
 
     def varying_keys(self, run_ids: list[str] | None = None) -> list[str]:
-        """The config keys whose values differ among `run_ids` (every run: `of_configs`)."""
+        """The config keys whose values differ among `run_ids` (default: every run)."""
         if run_ids is not None:
             return configdiff.varying_keys(list(self.configs(run_ids).values()))
-        return list(self.of_configs("varying", configdiff.varying_flat_keys))
+        return list(self.root_configs().varying)
 
     def config_keys(self) -> list[str]:
-        """Every flattened config key of any run, sorted (worked out once per snapshot)."""
-        return list(self.of_snapshot("config_keys", lambda _: sorted(set().union(*self.flat_configs().values()))))
+        """Every flattened config key of any run, sorted."""
+        return list(self.root_configs().keys)
 
     def config_values(self, key: str) -> list[str]:
         """The values of flattened config `key` over every run as sorted JSON text ("null" for a
-        run without it), worked out once per snapshot and key."""
-        return list(self.of_snapshot(("config_values", key), lambda _: sorted(
-            {json.dumps(flat.get(key), sort_keys=True) for flat in self.flat_configs().values()})))
+        run without it)."""
+        return self.root_configs().values_of(key)
 
     def groups(self, run_ids: list[str]) -> dict[str, list[str]]:
         """group_id -> its runs among `run_ids` (runs that differ only in seed share a group)."""
@@ -301,23 +327,24 @@ class ResultStore(ResultCharts):
 
     def mi(self, run_ids: list[str] | None = None, estimator: str | None = None, split: str | None = None,
            params: str | None = None) -> pd.DataFrame:
-        return self._read(queries.mi, run_ids, estimator, params, split, runs=run_ids)
+        return self._read(queries.mi, run_ids, estimator, params, split, runs=run_ids, tables=MI)
 
     def mi_choices(self, run_ids: list[str]) -> pd.DataFrame:
-        return self._read(queries.mi_choices, run_ids, runs=run_ids)
+        return self._read(queries.mi_choices, run_ids, runs=run_ids, tables=MI)
 
     def mi_over_seeds(self, run_ids: list[str], estimator: str, params: str, split: str,
                       aggregate: str = "median") -> pd.DataFrame:
-        return self._read(queries.mi_over_seeds, run_ids, estimator, params, split, aggregate, runs=run_ids)
+        return self._read(queries.mi_over_seeds, run_ids, estimator, params, split, aggregate, runs=run_ids,
+                          tables=MI)
 
     def metrics(self, run_ids: list[str] | None = None) -> pd.DataFrame:
-        return self._read(queries.metrics, run_ids, runs=run_ids)
+        return self._read(queries.metrics, run_ids, runs=run_ids, tables=("metrics",))
 
     def metrics_over_seeds(self, run_ids: list[str], aggregate: str = "median") -> pd.DataFrame:
-        return self._read(queries.metrics_over_seeds, run_ids, aggregate, runs=run_ids)
+        return self._read(queries.metrics_over_seeds, run_ids, aggregate, runs=run_ids, tables=("metrics",))
 
     def gradients(self, run_ids: list[str] | None = None) -> pd.DataFrame:
-        return self._read(queries.gradients, run_ids, runs=run_ids)
+        return self._read(queries.gradients, run_ids, runs=run_ids, tables=("gradients",))
 
     def activations(self, run_ids: list[str], split: str | None = None, layer: int | None = None) -> pd.DataFrame:
         return self._per_run("activations", run_ids, split, layer)
@@ -327,17 +354,18 @@ class ResultStore(ResultCharts):
         return self._per_run("activation_stats", run_ids, split, layer)
 
     def _per_run(self, table: str, run_ids: list[str], split: str | None, layer: int | None) -> pd.DataFrame:
-        return self._read(queries.per_run_table, table, run_ids, split, layer, runs=run_ids)
+        return self._read(queries.per_run_table, table, run_ids, split, layer, runs=run_ids, tables=(table,))
 
     def activation_splits(self, run_ids: list[str]) -> list[str]:
-        return self._read(queries.splits_recorded, "activation_stats", run_ids, runs=run_ids)
+        return self._read(queries.splits_recorded, "activation_stats", run_ids, runs=run_ids,
+                          tables=("activation_stats",))
 
     def dead_fractions(self, run_ids: list[str], split: str) -> pd.DataFrame:
-        return self._read(queries.dead_fractions, run_ids, split, runs=run_ids)
+        return self._read(queries.dead_fractions, run_ids, split, runs=run_ids, tables=("activation_stats",))
 
     def layer_names(self, run_ids: list[str]) -> pd.DataFrame:
         """run_id, layer, layer_name of these runs (from their MI rows)."""
-        return self._read(queries.layer_names, run_ids, runs=run_ids)
+        return self._read(queries.layer_names, run_ids, runs=run_ids, tables=MI)
 
     def dead_runs(self, run_ids: list[str]) -> list[str]:
         """Runs the trainer flagged dead_network (from some logged epoch to the end a hidden layer is
@@ -351,7 +379,7 @@ class ResultStore(ResultCharts):
     def phases(self, run_ids: list[str] | None = None) -> pd.DataFrame:
         """The `phases` view: per run, layer, estimator, params and split the peak and final
         I(X;T), compression and its noise floor, peak I(Y;T), SNR-drop epoch and the run's health."""
-        return self._read(queries.phases, run_ids, runs=run_ids, phases=True)
+        return self._read(queries.phases, run_ids, runs=run_ids, tables=PHASE_TABLES, phases=True)
 
     def phase_stats(self, run_ids: list[str] | None = None) -> pd.DataFrame:
         """The `phase_stats` view over these runs' seed groups (ibstore.stats.phase_stats)."""

@@ -97,7 +97,7 @@ def run_names(results: ResultStore, all_runs: pd.DataFrame, run_ids: list[str]) 
     that names several of `run_ids` or nothing varies. A chip holds about 20 characters:
     "key=value, ..." would be cut."""
     keys = chip_keys(results, all_runs)
-    flats = results.flat_configs()
+    flats = results.flat_configs(run_ids)
 
     def name(run_id: str) -> str:
         flat = flats.get(run_id)

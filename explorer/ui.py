@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 import vl_convert as vlc
 
-from explorer import runs_table
+from explorer import patched_frames, runs_table
 from explorer.results import ResultStore
 from explorer.run_filter import RunFilter
 from ibstore import layout
@@ -110,9 +110,16 @@ def set_selection(run_ids: list[str], every_shown: RunFilter | None = None) -> N
 
 def ordered_runs(results: ResultStore) -> pd.DataFrame:
     """Every run as the Runs page's table orders and shows it (explorer.runs_table), worked out
-    once per snapshot, not at every interaction (read-only)."""
-    return results.of_snapshot("ordered_runs", lambda _: runs_table.runs_table(
-        results.runs(), results.varying_keys(), run_flags(results.runs())))
+    once per snapshot, not at every interaction; after a flush only the changed runs' rows are
+    made again, while what orders them stays (read-only)."""
+    def ordered(runs: pd.DataFrame) -> pd.DataFrame:
+        return runs_table.runs_table(runs, results.varying_keys(), run_flags(runs))
+
+    def patched(table: pd.DataFrame, _, changed: set[str], same: bool) -> pd.DataFrame | None:
+        runs = results.runs()
+        order = [key for key in results.varying_keys() if key in table] + ["seed", "run_id"]
+        return patched_frames.replaced_rows(table, ordered(runs[runs["run_id"].isin(changed)]), order) if same else None
+    return results.carried("ordered_runs", lambda _: ordered(results.runs()), patched)
 
 
 # badges: flags the trainer wrote into run.json (dead_network, diverged)

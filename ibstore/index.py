@@ -36,10 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pydantic
 
-from ibstore import index_file, index_pages, index_pending, layout, scan_workers, views
+from ibstore import index_file, index_pages, index_pending, index_views, layout, scan_workers, views
 from ibstore.index_file import Entry
 from ibstore.record import RunRecord, Status
 from ibstore.scan import FILES_SCHEMA, RUN_JSON, Problem, Scan, files_table, live_status, run_dirs
@@ -61,6 +60,7 @@ class State:
     saved_at: float | None = None          # time.monotonic() of the last save; None: not saved yet
     unsaved: bool = True
     pending: dict[str, Path] = field(default_factory=dict)   # writers' entries listed, not yet saved
+    queued: list = field(default_factory=list)   # page-check changes that found the lock busy (`_snapshot`)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
@@ -68,9 +68,11 @@ _STATES: dict[str, State] = {}            # per absolute root: kept between scan
 _STATES_LOCK = threading.Lock()
 
 
-def scan(root: str | os.PathLike, now: float | None = None) -> Scan:
+def scan(root: str | os.PathLike, now: float | None = None, *, save: bool = True) -> Scan:
     """The root's runs, files and problems, reading only run folders that changed since the
-    index saw them; the index is updated (and saved, at most every SAVE_INTERVAL_S)."""
+    index saw them; the index is updated (and saved, at most every SAVE_INTERVAL_S). With
+    `save=False` neither this scan nor its snapshot's page checks save: the caller does, with
+    `save_index` (the explorer, in the background: at 100,000 runs a save writes ~430 MB)."""
     root = Path(root).absolute()
     now = time.time() if now is None else now
     with _STATES_LOCK:
@@ -86,23 +88,41 @@ def scan(root: str | os.PathLike, now: float | None = None) -> Scan:
         else:
             note = "in memory"
     with state.lock:
-        result = _update(state, root, now, listing)
+        result = _update(state, root, now, listing, save)
         result.index_note = f"{note}; {result.index_note}" if result.index_note else note
-        if state.saved_at is None or time.monotonic() - state.saved_at >= SAVE_INTERVAL_S:
-            result.index_path = _save(state, root)
+        due = save and (state.saved_at is None or time.monotonic() - state.saved_at >= SAVE_INTERVAL_S)
+    if due:
+        result.index_path = _save(state, root)
     return result
 
 
+def save_index(root: str | os.PathLike) -> Path | None:
+    """Save what this process's scans of `root` learned, if anything is unsaved; where it went, or None."""
+    with _STATES_LOCK:
+        state = _STATES.get(str(Path(root).absolute()))
+    return None if state is None else _save(state, Path(root).absolute())
+
+
 def _save(state: State, root: Path) -> Path | None:
-    """Save the index if it changed (under state.lock); where it went, or None."""
-    # nothing is kept for a root without runs (it may not exist at all: no folder is made for it)
-    if not (state.unsaved and state.entries):
-        return None
-    path = index_file.save(root, state.entries, state.file_table, state.runs_view, state.config_view)
-    if path is not None:
-        state.saved_at, state.unsaved = time.monotonic(), False
-        index_pending.remove(state.pending)   # index.bin holds them now, or what overrules them
-        state.pending = {}
+    """Save the index if it changed; where it went, or None. The file is written outside
+    state.lock (seconds at 100,000 runs): scans in other threads go on meanwhile, and what they
+    change is saved by the next save."""
+    with state.lock:
+        _apply(state)
+        # nothing is kept for a root without runs (it may not exist at all: no folder is made for it)
+        if not (state.unsaved and state.entries):
+            return None
+        held = (dict(state.entries), state.file_table, state.runs_view, state.config_view)
+        pending, state.unsaved = dict(state.pending), False
+    path = index_file.save(root, *held)
+    with state.lock:
+        if path is None:
+            state.unsaved = True
+            return None
+        state.saved_at = time.monotonic()
+        index_pending.remove(pending)   # index.bin holds them now, or what overrules them
+        for name in pending:
+            state.pending.pop(name, None)
     return path
 
 
@@ -134,7 +154,20 @@ def record_run(root: str | os.PathLike, run_id: str) -> Path | None:
     return index_pending.write(root, entry, holder.file_table)
 
 
-def _update(state: State, root: Path, now: float, listing: tuple[list[str], Problem | None] | None) -> Scan:
+def _apply(state: State, change=None) -> None:
+    """The page checks' changes of the index's file table that were queued, then `change` (under
+    state.lock; before the entries the checks' snapshots were made from are replaced)."""
+    changes = []
+    while state.queued:
+        changes.append(state.queued.pop(0))
+    for one in [*changes, *([change] if change else [])]:
+        state.file_table = one(state.entries, state.file_table)
+        state.unsaved = True
+
+
+def _update(state: State, root: Path, now: float, listing: tuple[list[str], Problem | None] | None,
+            save: bool) -> Scan:
+    _apply(state)
     runs_dir = layout.runs_dir(root)
     names, root_problem = listing or run_dirs(runs_dir)
     prefix = f"{runs_dir}{os.sep}"
@@ -176,7 +209,7 @@ def _update(state: State, root: Path, now: float, listing: tuple[list[str], Prob
     if changed:
         unchanged = pa.array(sorted(entries.keys() - changed), pa.string())
         # one chunk: compute kernels over a table of 10,000 one-run chunks take 100x longer
-        state.file_table = pa.concat_tables([_rows_of(state.file_table, unchanged), *fresh_files]).combine_chunks()
+        state.file_table = pa.concat_tables([index_views.rows_of(state.file_table, unchanged), *fresh_files]).combine_chunks()
 
     shown: dict[str, Status] = {}      # folder name (= run id) -> the status to show
     for name, entry in entries.items():
@@ -196,7 +229,7 @@ def _update(state: State, root: Path, now: float, listing: tuple[list[str], Prob
         for entry in entries.values():   # the views hold them now; parsed again when asked (~9 KB each)
             entry.forget_record()
     state.entries, state.shown = entries, shown
-    result = _snapshot(root, entries, shown, root_problem, state)
+    result = _snapshot(root, entries, shown, root_problem, state, save)
     result.folders_read = len(to_read)
     result.index_note = read_note
     return result
@@ -258,21 +291,14 @@ def run_signature(run_dir: str, now_ns: int | None = None) -> bytes:
 
 def _patched_views(state: State, entries: dict[str, Entry], shown: dict[str, Status],
                    changed: set[str]) -> tuple[pa.Table, pa.Table]:
-    """`runs` and `config` for the shown runs: the old tables without the changed runs, plus rows
-    built for them; built from every record when there are no old tables or the new rows' types
-    do not fit the old columns (a config key that held numbers now holds text)."""
+    """`runs` and `config` for the shown runs: the old tables patched for the changed runs
+    (ibstore.index_views), or built from every record when there are none or the patch does not fit."""
     if state.runs_view is not None and state.config_view is not None:
-        keep = pa.array(sorted(shown.keys() - changed), pa.string())
         fresh = _records(entries, shown, sorted(changed & shown.keys()))
-        try:
-            runs = pa.concat_tables([_rows_of(state.runs_view, keep), views.runs_table(fresh)],
-                                    promote_options="permissive")
-            if len({name.lower() for name in runs.column_names}) == runs.num_columns:
-                config = pa.concat_tables([_rows_of(state.config_view, keep), views.config_table(fresh)])
-                return (runs.sort_by("run_id").combine_chunks(),
-                        config.sort_by([("run_id", "ascending"), ("key", "ascending")]).combine_chunks())
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            pass
+        views_now = index_views.patched(state.runs_view, state.config_view, sorted(shown.keys() - changed), fresh,
+                                        same_runs=shown.keys() == state.shown.keys())
+        if views_now is not None:
+            return views_now
     every = _records(entries, shown, sorted(shown))
     return views.runs_table(every), views.config_table(every)
 
@@ -282,12 +308,8 @@ def _records(entries: dict[str, Entry], shown: dict[str, Status], names: list[st
     return [record for record in records if record is not None]
 
 
-def _rows_of(table: pa.Table, run_ids: pa.Array) -> pa.Table:
-    return table.filter(pc.is_in(table["run_id"], value_set=run_ids))
-
-
 def _snapshot(root: Path, entries: dict[str, Entry], shown: dict[str, Status],
-              root_problem: Problem | None, state: State) -> Scan:
+              root_problem: Problem | None, state: State, save: bool) -> Scan:
     problems = [root_problem] if root_problem else []
     fingerprint = []
     for name, entry in entries.items():
@@ -297,16 +319,23 @@ def _snapshot(root: Path, entries: dict[str, Entry], shown: dict[str, Status],
     names = [name for name in entries if name in shown]
     file_table = state.file_table
     if len(shown) < len(entries):   # files of runs without a usable record are not shown
-        file_table = _rows_of(file_table, pa.array(names, pa.string()))
+        file_table = index_views.rows_of(file_table, pa.array(names, pa.string()))
     result = Scan(root=root, file_table=file_table, problems=problems, fingerprint=tuple(fingerprint),
                   records=lambda: _records(entries, shown, names),
                   lookup=lambda run_id: _shown_record(entries[run_id], shown[run_id]) if run_id in shown else None)
     result.views.update(runs=state.runs_view, config=state.config_view)
 
     def apply_to_index(change) -> None:
-        with state.lock:
-            state.file_table = change(state.entries, state.file_table)
-            state.unsaved = True
+        # A reader that does not save at once (the explorer) never waits for a rescan in another
+        # thread (seconds at 100,000 runs): the next scan or save applies the change.
+        if not state.lock.acquire(blocking=save):
+            state.queued.append(change)
+            return
+        try:
+            _apply(state, change)
+        finally:
+            state.lock.release()
+        if save:
             _save(state, root)   # at once: the verdicts spare every later process the check
 
     result.checker = lambda scan, tables, run_ids: index_pages.check(scan, tables, run_ids, entries, apply_to_index)

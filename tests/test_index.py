@@ -206,7 +206,7 @@ def test_queries_answer_from_their_snapshot_while_a_refresh_runs(root, monkeypat
     before = set(store.runs()["run_id"])
     gate = threading.Event()
     real_scan = results.scan
-    monkeypatch.setattr(results, "scan", lambda path: gate.wait(30) and real_scan(path))
+    monkeypatch.setattr(results, "scan", lambda path, **options: gate.wait(30) and real_scan(path, **options))
     added = write_run(root, "late", TANH, logged=5)
     shown = set(store.runs()["run_id"])     # the snapshot is stale: a background refresh starts
     assert store._background.is_alive()     # ... and is still held at the gate: runs() did not wait
@@ -264,3 +264,31 @@ def test_a_run_filter_reaches_the_parquet_scan_so_other_runs_files_are_never_ope
 ])
 def test_a_statement_gets_the_views_it_reads(sql, names):
     assert views.read_by(sql) == names
+
+
+def test_a_scan_without_saving_leaves_the_index_on_disk_until_save_index(root):
+    path = index_file.cache_dir(root) / index_file.INDEX_FILE
+    found = scan(root, save=False)
+    assert found.index_path is None and not path.exists()
+    found.check(("mi",), None)                       # a page check of that snapshot saves nothing either
+    assert not path.exists()
+    assert index.save_index(root) == path and path.is_file()
+    assert index.save_index(root) is None            # nothing unsaved since
+    index.forget()
+    again = scan(root, save=False)
+    assert again.index_note.startswith("loaded") and again.folders_read == 0 and again.pages_checked == 0
+    again.check(("mi",), None)
+    assert again.pages_checked == 0                  # the verdicts went into the saved index too
+
+
+def test_a_page_check_that_does_not_save_never_waits_for_the_index_lock(root):
+    found = scan(root, save=False)
+    state = index._STATES[str(root.absolute())]
+    with state.lock:                                 # a rescan in another thread holds the index
+        found.check(("mi",), None)                   # returns: the verdicts wait in the queue
+        assert found.pages_checked == len(found.runs) and len(state.queued) == 1
+    assert index.save_index(root) is not None and state.queued == []
+    index.forget()
+    again = scan(root, save=False)
+    again.check(("mi",), None)
+    assert again.pages_checked == 0                  # the queued verdicts were saved

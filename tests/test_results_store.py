@@ -116,3 +116,32 @@ def test_config_keys_and_values_follow_the_root(tmp_path):
     write_run(tmp_path, "b", {**shape, "initial_bias": -1.0}, logged=2)
     store.refresh()
     assert store.config_values("initial_bias") == ["-1.0", "0.5"]     # sorted JSON text of the new snapshot
+
+
+def test_the_store_saves_the_index_in_the_background_after_a_cold_open_else_rarely(tmp_path, monkeypatch,
+                                                                                  private_index):
+    from explorer import results
+
+    ids = [write_run(tmp_path, "saving", {"epochs": EPOCHS}, seed=seed, logged=2) for seed in range(4)]
+    path = index.index_file.cache_dir(tmp_path) / index.index_file.INDEX_FILE
+    store = ResultStore(tmp_path)
+    assert len(store.runs()) == 4 and store._saving is not None      # every run read: saved, in a thread
+    store._saving.join(30)
+    saved = path.stat().st_mtime_ns
+    run_json = tmp_path / "runs" / ids[0] / "run.json"
+    run_json.write_bytes(run_json.read_bytes().replace(b'"epochs_done"', b'"epochs_done" ', 1))
+    assert store.refresh()
+    assert not store._saving.is_alive() and path.stat().st_mtime_ns == saved      # 1 of 4 read: minutes early
+    monkeypatch.setattr(results, "SAVE_AFTER_READS", 2)
+    write_run(tmp_path, "saving", {"epochs": EPOCHS}, seed=4, logged=2)
+    assert store.refresh()                            # 2 read since the save (the change, the new run)
+    store._saving.join(30)
+    assert path.stat().st_mtime_ns != saved
+    saved = path.stat().st_mtime_ns
+    monkeypatch.setattr(results, "SAVE_EVERY_S", 0.0)
+    run_json.write_bytes(run_json.read_bytes().replace(b'"epochs_done" ', b'"epochs_done"', 1))
+    store.refresh()                                   # 1 read, but due by time
+    store._saving.join(30)
+    assert path.stat().st_mtime_ns != saved
+    index.forget()
+    assert index.scan(tmp_path, save=False).folders_read == 0   # what the store read is in the saved index

@@ -1,0 +1,34 @@
+"""A frame of one row per run patched for the runs that changed (explorer.snapshot_memo's
+`carried`): a live root changes a few runs per second, and at 100,000 runs building the runs
+frame or the Runs page's ordered table again after every flush took seconds.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def replaced_rows(frame: pd.DataFrame, rows: pd.DataFrame, unchanged: list[str] = ()) -> pd.DataFrame | None:
+    """`frame` with the rows of `rows` (matched by run_id) put in place of its own, the other rows
+    and the order kept; None (build it again) if the columns differ, a run of `rows` is not in
+    `frame`, a value does not fit its column's type, or a column of `unchanged` (what orders the
+    rows) changed."""
+    if list(rows.columns) != list(frame.columns):
+        return None
+    positions = pd.Index(frame["run_id"]).get_indexer(rows["run_id"])
+    if (positions < 0).any():
+        return None
+    for column in unchanged:
+        if not frame[column].iloc[positions].reset_index(drop=True).equals(rows[column].reset_index(drop=True)):
+            return None
+    before = frame.iloc[positions].reset_index(drop=True)
+    patched = frame.copy(deep=False)   # copied on write: only the columns set below are copied
+    try:
+        for index, column in enumerate(frame.columns):
+            if not before[column].equals(rows[column].reset_index(drop=True)):   # a flush changes a few
+                patched.iloc[positions, index] = rows[column].to_numpy()
+    except (TypeError, ValueError):
+        return None
+    # A column keeps its type (text into a column of objects that held only nulls is fine); one
+    # that had to change it, e.g. integers that got a null, is built again.
+    return patched if patched.dtypes.equals(frame.dtypes) else None
