@@ -222,8 +222,10 @@ def activation_rows(epoch: int, layers: list[np.ndarray], rows: dict[str, slice]
     return result
 
 
-# Values of one block of networks summarised at a time (see `network_blocks`).
-BLOCK_VALUES = 2**16
+# Values of one block of networks summarised at a time (see `network_blocks`): 2 MB of float64
+# temporaries, within the L2/L3 caches; smaller blocks cost more in calls than they save (2^16 to
+# 2^19 measured on the default cohort's layers, README "Benchmarks").
+BLOCK_VALUES = 2**18
 
 
 def network_blocks(n_networks: int, values_per_network: int) -> list[slice]:
