@@ -7,6 +7,8 @@ ours, and a numpy forward/backward floor of the same network.
     python bench/bench_training.py --seeds-epochs 300 8000   # 10 seeds vs 1 at more epochs (issue 18: 8000)
     python bench/bench_training.py --epoch-rows --before /tmp/old   # only the logged vs training epoch rows
                                                     # (1 and 45 networks), this checkout beside an older one
+    python bench/bench_training.py --epoch-rows --cpu --before /tmp/old   # the same in CPU time (every thread
+                                                    # of the process): steadier on a shared machine
     python bench/bench_training.py --one-epoch --before /tmp/old    # only the one-epoch `trainer run` rows
                                                     # (first and second run, wall and CPU), beside an older one
 
@@ -230,27 +232,28 @@ def flop_row() -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-def epoch_rows(repeats: int) -> dict[str, float]:
-    """Seconds per training epoch and per logged epoch (every epoch logged) of one network and of
-    45 stacked (the notebook cohort's stack size), medians of `repeats` interleaved runs."""
+def epoch_rows(repeats: int, clock=time.perf_counter) -> dict[str, float]:
+    """Seconds (by `clock`) per training epoch and per logged epoch (every epoch logged) of one network
+    and of 45 stacked (the notebook cohort's stack size), medians of `repeats` interleaved runs."""
     rows: dict[str, list[float]] = {}
     for _ in range(repeats):
         # Training epochs span more than one compiled call (2000 network-epochs each), since the first is start-up.
         for networks, training_epochs, logged_epochs in ((1, 2400, 100), (45, 220, 30)):
             rows.setdefault(f"training epoch, {networks} network(s)", []).append(
-                ours(training_epochs, NEVER, n_runs=networks)[1])
+                ours(training_epochs, NEVER, n_runs=networks, clock=clock)[1])
             rows.setdefault(f"logged epoch, {networks} network(s)", []).append(
-                ours(logged_epochs, {"every": 1}, n_runs=networks)[1])
+                ours(logged_epochs, {"every": 1}, n_runs=networks, clock=clock)[1])
     return {label: float(np.median(values)) for label, values in rows.items()}
 
 
-def compare_epoch_rows(repeats: int, before: Path | None) -> None:
+def compare_epoch_rows(repeats: int, before: Path | None, cpu: bool = False) -> None:
     """`epoch_rows` of this checkout and, interleaved, of `before` (a checkout of older code; both
-    in subprocesses, PYTHONPATH=the checkout), side by side with the load average."""
+    in subprocesses, PYTHONPATH=the checkout), side by side with the load average; with `cpu` in
+    CPU time of the process (all its threads: TensorFlow's, the flushes') instead of wall time."""
     def run(code: Path) -> dict[str, float]:
         env = {**os.environ, "PYTHONPATH": str(code)}
-        out = subprocess.run([sys.executable, __file__, "--epoch-rows-json"], env=env, check=True,
-                             capture_output=True, text=True).stdout
+        out = subprocess.run([sys.executable, __file__, "--epoch-rows-json", *(["--cpu"] if cpu else [])], env=env,
+                             check=True, capture_output=True, text=True).stdout
         return json.loads(out.strip().splitlines()[-1])
 
     load_before = os.getloadavg()
@@ -260,7 +263,7 @@ def compare_epoch_rows(repeats: int, before: Path | None) -> None:
         if before is not None:
             older.append(run(before.resolve()))
     print(f"load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} (on {os.cpu_count()} "
-          f"cores); ms per epoch after start-up, medians of {repeats} interleaved runs")
+          f"cores); {'CPU' if cpu else 'wall'} ms per epoch after start-up, medians of {repeats} interleaved runs")
     codes = [("before", older), ("after", after)] if before is not None else [("this checkout", after)]
     for name, results in codes:
         median = {label: float(np.median([r[label] for r in results])) for label in results[0]}
@@ -289,14 +292,15 @@ def main() -> None:
                         help="only the one-epoch trainer run rows, first and second run (see --before)")
     parser.add_argument("--before", type=Path,
                         help="with --epoch-rows or --one-epoch: an older checkout timed side by side")
+    parser.add_argument("--cpu", action="store_true", help="with --epoch-rows: CPU time instead of wall time")
     parser.add_argument("--epoch-rows-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.epoch_rows_json:
         ours(2, NEVER)   # process-wide TensorFlow/XLA start-up, paid once
-        print(json.dumps(epoch_rows(1)))
+        print(json.dumps(epoch_rows(1, time.process_time if args.cpu else time.perf_counter)))
         return
     if args.epoch_rows:
-        compare_epoch_rows(args.repeats, args.before)
+        compare_epoch_rows(args.repeats, args.before, args.cpu)
         return
     if args.one_epoch:
         compare_one_epoch_runs(args.repeats, args.before)

@@ -13,7 +13,8 @@ import pytest
 from scipy.special import logsumexp
 
 from trainer.datasets import harmonics
-from trainer.estimators import ALIASES, ESTIMATORS, EstimatorError, canonical, estimate, for_network, needs_run_range
+from trainer.estimators import (ALIASES, ESTIMATORS, EstimatorError, canonical, discrete, estimate, for_network,
+                                needs_run_range)
 from trainer.measure import MiRows
 
 H_Y_HARMONICS = 0.99916  # bits, p(y = 1) = 2118 / 4096
@@ -92,6 +93,30 @@ def test_binning_matches_unique_rows_reference_on_tanh_layer(harmonics_data):
     for bin_size in (0.07, 0.2, 0.5):
         assert estimate("binning", t, y, bin_size=bin_size) == pytest.approx(
             binned_mi_by_unique_rows(t, y, bin_size), abs=1e-12)
+
+
+def dense_run_lengths(sorted_rows):
+    """The counts of equal values of each row of a row-wise sorted array as the dense [R, m] array
+    the entropies were computed from before: at a run's first position its length, 0 elsewhere."""
+    counts = np.zeros(sorted_rows.shape, np.int64)
+    for r, row in enumerate(sorted_rows):
+        _, first, lengths = np.unique(row, return_index=True, return_counts=True)
+        counts[r, first] = lengths
+    return counts
+
+
+@pytest.mark.parametrize("shape,distinct", [((45, 3277), 40), ((7, 819), 819 * 4), ((3, 1), 1), ((4, 0), 1),
+                                            ((0, 5), 2), ((5, 64), 1)])
+def test_entropies_from_the_runs_of_sorted_rows_equal_those_of_their_dense_counts(shape, distinct):
+    rng = np.random.default_rng(shape[1])
+    sorted_rows = np.sort(rng.integers(0, distinct, size=shape), axis=1)
+    from_runs = discrete.sorted_row_entropies_bits(sorted_rows)
+    from_counts = discrete.row_entropies_bits(dense_run_lengths(sorted_rows))
+    np.testing.assert_array_equal(from_runs, from_counts)    # bit for bit
+    # and against the textbook formula, -sum p log2 p over each row's distinct values
+    for row, entropy in zip(sorted_rows, from_runs):
+        p = np.unique(row, return_counts=True)[1] / max(len(row), 1)
+        assert entropy == pytest.approx(-(p * np.log2(p)).sum() if len(row) else 0.0, abs=1e-12)
 
 
 @pytest.mark.parametrize("scale", [1e3, 1e12])

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ibstore.record import Status
-from trainer import config, estimators, saved
+from trainer import config, estimators, measure, saved
 from trainer.activation_facts import (
     SATURATION_SLOPE,
     TANH_SATURATED_FROM,
@@ -266,6 +266,24 @@ def test_histograms_and_neuron_stats_of_a_stack_equal_each_network_alone_and_the
             np.testing.assert_array_equal(mine["std"], by_neuron.std(axis=1, dtype=np.float64))
             np.testing.assert_array_equal(mine["frac_saturated"], old_saturated(function, own).mean(axis=0))
             np.testing.assert_array_equal(mine["frac_zero"], (own == 0).mean(axis=0))
+
+
+@pytest.mark.parametrize("kind", ["relu", "tanh", "softmax", "spread"])
+def test_summaries_cut_into_blocks_of_networks_equal_the_whole_stack_at_once(kind, monkeypatch):
+    values = summary_stacks()[kind]
+    function = "relu" if kind == "spread" else kind
+    grid = HistogramGrid.for_layer(function, values[:, :20], 30)
+    rows = {"train": slice(0, 150), "test": slice(150, 200)}
+    monkeypatch.setattr(measure, "BLOCK_VALUES", 2**40)
+    whole = activation_rows(3, [values], rows, ["train", "test"], [function], [grid])
+    monkeypatch.setattr(measure, "BLOCK_VALUES", 150 * values.shape[2])    # one network a block
+    assert measure.network_blocks(3, 150 * values.shape[2]) == [slice(0, 1), slice(1, 2), slice(2, 3)]
+    blocked = activation_rows(3, [values], rows, ["train", "test"], [function], [grid])
+    for mine, own in zip(blocked, whole):
+        for table_mine, table_own in zip(mine, own):
+            assert table_mine.keys() == table_own.keys()
+            for name in table_mine:
+                np.testing.assert_array_equal(table_mine[name], table_own[name], err_msg=name)
 
 
 @pytest.mark.parametrize("function", ["relu", "tanh"])

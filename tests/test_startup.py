@@ -42,6 +42,24 @@ def test_reading_verbs_do_not_import_tensorflow(tmp_path, verb):
     assert outcome == {"code": 0, "heavy": []}, result.stderr
 
 
+# Imports the training loop, prints which optional heavy modules came with it, then imports JAX.
+TRAINING_THEN_JAX = (
+    "import json, sys\n"
+    "import trainer.training\n"
+    "loaded = sorted(m for m in ('jax', 'keras', 'scipy.spatial') if m in sys.modules)\n"
+    "import jax, jax.numpy\n"
+    "print(json.dumps({'loaded': loaded, 'jax_after': float(jax.numpy.add(1, 2))}))\n")
+
+
+@pytest.mark.slow
+def test_the_training_loop_imports_tensorflow_without_jax_keras_or_scipy_spatial(tmp_path):
+    pytest.importorskip("jax")    # the bench extra: TensorFlow's TFLite utilities import it when present
+    result = subprocess.run([sys.executable, "-c", TRAINING_THEN_JAX], check=False, cwd=REPO, env=env_with(),
+                            capture_output=True, text=True, timeout=300)
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome == {"loaded": [], "jax_after": 3.0}, result.stderr
+
+
 def test_cache_folder_is_per_tensorflow_version_and_cpu_and_can_be_turned_off(monkeypatch, tmp_path):
     monkeypatch.delenv(xla_cache.CACHE_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
@@ -117,7 +135,7 @@ def test_a_second_process_loads_the_compiled_steps_from_the_cache(tmp_path):
     first = run("a")
     assert first.returncode == 0, first.stderr
     written = {path.name: path.stat().st_mtime_ns for path in cache.rglob("*.pb")}
-    assert len(written) == 2                      # the chunk and the evaluation
+    assert len(written) == 1                      # the chunk, with its evaluation (one function)
     second = run("b")
     assert second.returncode == 0, second.stderr
     assert {path.name: path.stat().st_mtime_ns for path in cache.rglob("*.pb")} == written

@@ -1,10 +1,13 @@
-"""The compiled functions of the training loop: train a chunk of epochs, evaluate every layer.
+"""The compiled function of the training loop: train a chunk of epochs and return every layer.
 
 One compiled call (a graph loop over epochs and, inside it, over minibatches, the last
 one padded and masked) trains every epoch up to the next logged one, evaluates loss and
-accuracy on train and test after each epoch and sums the kernel gradients of the last
-epoch's minibatches. It stops early at the first epoch where a network reaches
-`stop_at_accuracy`. The loop around it is trainer.training.
+accuracy on train and test after each epoch, sums the kernel gradients of the last
+epoch's minibatches, and returns every layer's activations after the last epoch (the
+evaluation of a logged epoch, fused into the call: no second call, no reading the weights
+back). It stops early at the first epoch where a network reaches `stop_at_accuracy`. The
+same call with zero epochs is the evaluation before training. The loop around it is
+trainer.training.
 
 XLA cache rule: nothing is captured from outside a compiled loop as a constant (see
 `train_epoch`), so the HLO, and with it trainer.xla_cache's key, is the same in every process.
@@ -32,14 +35,15 @@ class Chunk:
     accuracy: np.ndarray    # [epochs, 2 (train, test), N]
     grad_sum: list[np.ndarray]      # per layer [N, fan_in, units]: the last epoch's minibatch gradients summed
     grad_sq_sum: list[np.ndarray]   # ... and their squares summed
+    layers: list[np.ndarray]        # per layer [N, n_all, units]: the activations after the last epoch
     kernels: list[np.ndarray] | None = None     # per layer [N, fan_in, units], set at logged epochs
 
 
 class CompiledSteps:
-    """The compiled functions of the loop: train a chunk of epochs; evaluate with every layer.
+    """The compiled function of the loop: train a chunk of epochs, then evaluate with every layer.
 
-    Both are XLA-compiled: the same graph without XLA trains several times slower (README,
-    "Benchmarks", start-up)."""
+    XLA-compiled: the same graph without XLA trains several times slower (README, "Benchmarks",
+    start-up). One function, so a run traces and compiles once."""
 
     def __init__(self, model: StackedMLP, optimizer: Optimizer, data: datasets.Dataset,
                  batch_size: int | str, stop_at_accuracy: float | None, capacity: int, loss: str):
@@ -62,7 +66,6 @@ class CompiledSteps:
         # autograph=False: the loops are explicit tf.while_loops, and converting the code costs seconds.
         self.train_chunk = xla_cache.first_call_quiet(
             tf.function(self._train_chunk, jit_compile=True, autograph=False))
-        self.evaluate = xla_cache.first_call_quiet(tf.function(self._metrics, jit_compile=True, autograph=False))
 
     def train(self, orders: np.ndarray, active: np.ndarray) -> Chunk:
         """Train up to len(orders) epochs (orders: [epochs, N, n_train]); stop after an epoch
@@ -71,15 +74,16 @@ class CompiledSteps:
         padded = np.zeros((k, self.n_networks, self.padded), np.int32)
         padded[:, :, :self.n_train] = orders
         self.orders[:k].assign(padded)
-        n_epochs, loss, correct, grad_sum, grad_sq_sum = self.train_chunk(tf.constant(k), tf.constant(active))
+        n_epochs, loss, correct, grad_sum, grad_sq_sum, _, _, layers = self.train_chunk(tf.constant(k),
+                                                                                       tf.constant(active))
         n_epochs = int(n_epochs)
         return Chunk(n_epochs, loss.numpy()[:n_epochs].astype(np.float64), self._accuracy(correct.numpy()[:n_epochs]),
-                     [g.numpy() for g in grad_sum], [g.numpy() for g in grad_sq_sum])
+                     [g.numpy() for g in grad_sum], [g.numpy() for g in grad_sq_sum], [v.numpy() for v in layers])
 
     def evaluate_layers(self) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-        """(loss [2, N], accuracy [2, N], per layer activations [N, n_all, units]) of the current networks."""
-        weights, moving = self.model.read()
-        loss, correct, layers = self.evaluate(weights, moving)
+        """(loss [2, N], accuracy [2, N], per layer activations [N, n_all, units]) of the current
+        networks: the compiled chunk with zero epochs (no second function to trace and compile)."""
+        *_, loss, correct, layers = self.train_chunk(tf.constant(0), tf.constant(np.zeros(self.n_networks, bool)))
         return loss.numpy().astype(np.float64), self._accuracy(correct.numpy()), [v.numpy() for v in layers]
 
     def _accuracy(self, correct: np.ndarray) -> np.ndarray:
@@ -101,9 +105,11 @@ class CompiledSteps:
     def _train_chunk(self, n_epochs: tf.Tensor, active: tf.Tensor):
         """Train up to n_epochs epochs (orders from self.orders) as one graph: per epoch a loop
         over the minibatches, then loss and number correct on train and test; stop after an
-        epoch where an `active` network reaches the target. Returns (epochs trained, loss and
-        correct [capacity, 2, N] (rows past the epochs trained are 0), the last epoch's
-        per-layer sums of the minibatch kernel gradients and of their squares)."""
+        epoch where an `active` network reaches the target; then evaluate every layer. Returns
+        (epochs trained, loss and correct [capacity, 2, N] (rows past the epochs trained are 0),
+        the last epoch's per-layer sums of the minibatch kernel gradients and of their squares,
+        loss and correct [2, N] after the last epoch, every layer's activations [N, n_all, units]
+        then). With n_epochs = 0 it is the evaluation of the current networks."""
         model, optimizer = self.model, self.optimizer
         kernel_positions = model.kernel_positions
         n_test = tf.constant(self.n_all - self.n_train, tf.float64)
@@ -130,6 +136,14 @@ class CompiledSteps:
             grad_sq_sum = [s + g * g for s, g in zip(grad_sq_sum, kernel_grads)]
             return batch + 1, order, weights, new_moving, slots, step, grad_sum, grad_sq_sum
 
+        def record(loss, correct, epoch, epoch_loss, epoch_correct):
+            """Loss and correct with row `epoch` set, and whether an active network reached the target."""
+            loss = tf.tensor_scatter_nd_update(loss, [[epoch]], epoch_loss[None])
+            correct = tf.tensor_scatter_nd_update(correct, [[epoch]], epoch_correct[None])
+            test_accuracy = tf.cast(epoch_correct[1], tf.float64) / n_test
+            finite = tf.reduce_all(tf.math.is_finite(epoch_loss), axis=0)
+            return loss, correct, tf.reduce_any(active & finite & (test_accuracy >= self.target))
+
         def train_epoch(epoch, weights, moving, slots, step, grad_sum, grad_sq_sum, loss, correct, stop):
             # The gradient sums restart at every epoch; the loop carries them out of the last one.
             # Zeros made here, not captured from outside the loop: a captured constant gets a name
@@ -138,12 +152,14 @@ class CompiledSteps:
             _, _, weights, moving, slots, step, grad_sum, grad_sq_sum = tf.while_loop(
                 lambda batch, *_: batch < self.n_batches, train_batch,
                 (tf.constant(0), self.orders[epoch], weights, moving, slots, step, zero_grads, zero_grads))
-            epoch_loss, epoch_correct, _ = self._metrics(weights, moving)
-            loss = tf.tensor_scatter_nd_update(loss, [[epoch]], epoch_loss[None])
-            correct = tf.tensor_scatter_nd_update(correct, [[epoch]], epoch_correct[None])
-            test_accuracy = tf.cast(epoch_correct[1], tf.float64) / n_test
-            finite = tf.reduce_all(tf.math.is_finite(epoch_loss), axis=0)
-            stop = tf.reduce_any(active & finite & (test_accuracy >= self.target))
+
+            def measured():
+                epoch_loss, epoch_correct, _ = self._metrics(weights, moving)
+                return record(loss, correct, epoch, epoch_loss, epoch_correct)
+
+            # The last epoch is measured by the evaluation after the loop, which also returns every
+            # layer: measuring it here too would run the forward pass over every input twice.
+            loss, correct, stop = tf.cond(epoch + 1 < n_epochs, measured, lambda: (loss, correct, stop))
             return epoch + 1, weights, moving, slots, step, grad_sum, grad_sq_sum, loss, correct, stop
 
         weights, moving = model.read()
@@ -153,6 +169,9 @@ class CompiledSteps:
                  tf.zeros([self.capacity, 2, self.n_networks], tf.int32), tf.constant(False))
         epoch, weights, moving, slots, step, grad_sum, grad_sq_sum, loss, correct, _ = tf.while_loop(
             lambda epoch, *rest: (epoch < n_epochs) & tf.logical_not(rest[-1]), train_epoch, state)
+        final_loss, final_correct, layers = self._metrics(weights, moving)
+        # Row epoch - 1 holds the last epoch trained (no row is returned when none was: row 0 is unused).
+        loss, correct, _ = record(loss, correct, tf.maximum(epoch - 1, 0), final_loss, final_correct)
         model.write(weights, moving)
         optimizer.write(step, slots)
-        return epoch, loss, correct, grad_sum, grad_sq_sum
+        return epoch, loss, correct, grad_sum, grad_sq_sum, final_loss, final_correct, layers

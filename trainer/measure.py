@@ -189,14 +189,18 @@ def activation_rows(epoch: int, layers: list[np.ndarray], rows: dict[str, slice]
     for split_code, split in enumerate(splits):
         for layer, values in enumerate(layers):
             part = values[:, rows[split]]
-            columns = grids[layer].histograms(part)
-            for name, column in zip(("network", "bin_index", "bin_lo", "bin_hi", "count"), columns):
-                histogram[name].append(column)
-            histogram["layer"].append(np.full(len(columns[0]), layer))
-            histogram["split"].append(np.full(len(columns[0]), split_code))
-            per_neuron = neuron_stats(activation_fns[layer], part)     # each [N, units]
+            per_neuron: dict[str, list] = {name: [] for name in STAT_NAMES}
+            for block in network_blocks(n_networks, part[0].size):
+                columns = grids[layer].take(block).histograms(part[block])
+                histogram["network"].append(columns[0] + block.start)
+                for name, column in zip(("bin_index", "bin_lo", "bin_hi", "count"), columns[1:]):
+                    histogram[name].append(column)
+                histogram["layer"].append(np.full(len(columns[0]), layer))
+                histogram["split"].append(np.full(len(columns[0]), split_code))
+                for name, column in neuron_stats(activation_fns[layer], part[block]).items():    # each [block, units]
+                    per_neuron[name].append(column)
             for name in STAT_NAMES:
-                stats[name].append(per_neuron[name])
+                stats[name].append(np.concatenate(per_neuron[name]))
             stats["layer"].append(np.full(part.shape[2], layer))
             stats["neuron"].append(np.arange(part.shape[2]))
             stats["split"].append(np.full(part.shape[2], split_code))
@@ -216,6 +220,21 @@ def activation_rows(epoch: int, layers: list[np.ndarray], rows: dict[str, slice]
             {"epoch": epoch, **shared, **{name: stats[name][s] for name in STAT_NAMES}},
         ))
     return result
+
+
+# Values of one block of networks summarised at a time (see `network_blocks`): 2 MB of float64
+# temporaries, within the L2/L3 caches; smaller blocks cost more in calls than they save (2^16 to
+# 2^19 measured on the default cohort's layers, README "Benchmarks").
+BLOCK_VALUES = 2**18
+
+
+def network_blocks(n_networks: int, values_per_network: int) -> list[slice]:
+    """The network axis cut into blocks of about BLOCK_VALUES values: the float64 temporaries
+    of a block's histogram and statistics passes (8 bytes a value) then stay in the CPU's cache
+    instead of going to memory and back once per pass. Every number is computed per network (row
+    by row), so the blocks change none (tested: a stack equals each network alone)."""
+    size = max(1, BLOCK_VALUES // max(1, values_per_network))
+    return [slice(start, min(start + size, n_networks)) for start in range(0, n_networks, size)]
 
 
 class RunRange:

@@ -9,6 +9,11 @@ no Keras (the trainer builds its networks, initialisers and activations from `tf
 trainer.model). While TensorFlow is imported, `sys.modules["keras.src.optimizers"]` is None, so
 that import raises ImportError and TensorFlow goes on without it; the entry is removed at once,
 so a later `import keras` (or `tf.keras`, which TensorFlow loads lazily) works as usual.
+
+JAX the same way: `tensorflow/lite/python/util.py` (imported by `import tensorflow`) tries
+`from jax import jit` for TFLite's JAX converter, so where JAX is installed (the `bench` extra)
+all of JAX and its own scipy imports load too: about 1.2 s of CPU. The trainer converts nothing
+to TFLite; JAX stays importable after TensorFlow is in.
 """
 
 from __future__ import annotations
@@ -16,15 +21,20 @@ from __future__ import annotations
 import sys
 
 EAGER_KERAS_IMPORT = "keras.src.optimizers"   # tensorflow/__init__.py's eager Keras import
+OPTIONAL_JAX_IMPORT = "jax"                     # tensorflow/lite/python/util.py's `from jax import jit`
+SKIPPED = (EAGER_KERAS_IMPORT, OPTIONAL_JAX_IMPORT)
 
-if "tensorflow" in sys.modules or EAGER_KERAS_IMPORT in sys.modules:
-    import tensorflow as tf  # already imported (or Keras is already loaded): nothing to save
+if "tensorflow" in sys.modules:
+    import tensorflow as tf  # already imported: nothing to save
 else:
-    sys.modules[EAGER_KERAS_IMPORT] = None   # type: ignore[assignment]  # makes that import raise ImportError
+    blocked = [name for name in SKIPPED if name not in sys.modules]   # one already loaded costs nothing more
+    for name in blocked:
+        sys.modules[name] = None   # type: ignore[assignment]  # makes that import raise ImportError
     try:
         import tensorflow as tf
     finally:
-        if sys.modules.get(EAGER_KERAS_IMPORT, "") is None:
-            del sys.modules[EAGER_KERAS_IMPORT]
+        for name in blocked:
+            if sys.modules.get(name, "") is None:
+                del sys.modules[name]
 
 __all__ = ["tf"]

@@ -245,11 +245,10 @@ def _log_chunk(stack: Stack, epoch: int, chunk: Chunk) -> None:
     """The chunk's metrics rows; at a logged epoch, or where a network stopped, the logged tables."""
     ending = record_metrics(stack.networks, epoch - chunk.n_epochs + 1, chunk.loss, chunk.accuracy, stack.config)
     if epoch in stack.logged or ending:
-        _, _, layers = stack.steps.evaluate_layers()
         chunk.kernels = [layer.kernel.numpy() for layer in stack.model.layers]
         logged_now = [n for n in stack.networks
                       if n.epochs_done == epoch and n.status in (Status.RUNNING, Status.COMPLETED)]
-        record_logged(logged_now, epoch, layers, chunk, stack.log)
+        record_logged(logged_now, epoch, chunk.layers, chunk, stack.log)
 
 
 def _checkpoint_due(stack: Stack, epoch: int, last_checkpoint: float, flush_seconds: float) -> bool:

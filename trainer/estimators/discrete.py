@@ -76,7 +76,28 @@ def row_entropies_bits(counts: np.ndarray) -> np.ndarray:
     span = len(v_log_v)
     multiplicities = np.bincount((counts + span * np.arange(rows)[:, None]).ravel(),
                                  minlength=rows * span).reshape(rows, span)
-    total = counts.sum(axis=1).astype(np.float64)
+    return entropies_of_multiplicities(multiplicities, v_log_v, counts.sum(axis=1).astype(np.float64))
+
+
+def sorted_row_entropies_bits(sorted_rows: np.ndarray) -> np.ndarray:
+    """`row_entropies_bits` of the counts of equal values in each row of a row-wise sorted [R, m]
+    array (each row's symbols), bit for bit, from its runs alone: the dense [R, m] counts (a run's
+    length at its first position, 0 elsewhere) are never built. A run's length is at most m, so the
+    count values are 0..m; the zeros number m minus the row's runs, and every row's total is m."""
+    rows, width = sorted_rows.shape
+    starts = np.ones(sorted_rows.shape, bool)
+    starts[:, 1:] = sorted_rows[:, 1:] != sorted_rows[:, :-1]
+    positions = np.flatnonzero(starts)
+    lengths = np.diff(positions, append=rows * width)     # a row's first value always starts a run
+    span = width + 1
+    multiplicities = np.bincount(positions // max(width, 1) * span + lengths,
+                                 minlength=rows * span).reshape(rows, span)
+    multiplicities[:, 0] = width - multiplicities[:, 1:].sum(axis=1)
+    return entropies_of_multiplicities(multiplicities, count_terms(width), np.full(rows, float(width)))
+
+
+def entropies_of_multiplicities(multiplicities: np.ndarray, v_log_v: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """log2 N - sum_v mult_v * v log2 v / N per row (multiplicities [R, m + 1], total N [R]), 0 where N = 0."""
     weighted = (multiplicities * v_log_v).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         entropy = np.log2(total) - weighted / total
@@ -90,18 +111,6 @@ def count_terms(largest: int) -> np.ndarray:
     terms = values * np.log2(np.maximum(values, 1.0))
     terms.flags.writeable = False
     return terms
-
-
-def run_lengths(sorted_rows: np.ndarray) -> np.ndarray:
-    """Counts of equal values in each row of a row-wise sorted [R, m] array: at the first
-    position of each run its length, 0 elsewhere."""
-    rows, width = sorted_rows.shape
-    starts = np.ones(sorted_rows.shape, bool)
-    starts[:, 1:] = sorted_rows[:, 1:] != sorted_rows[:, :-1]
-    positions = np.flatnonzero(starts)
-    counts = np.zeros(rows * width, np.int64)
-    counts[positions] = np.diff(positions, append=rows * width)
-    return counts.reshape(rows, width)
 
 
 def stacked_row_keys(codes: np.ndarray, n_classes: int) -> np.ndarray:
@@ -147,7 +156,7 @@ def stacked_plugin_mi_bits(codes: np.ndarray, classes: np.ndarray, n_classes: in
     are those it gets alone, bit for bit (`row_entropies_bits`).
     """
     joint = np.sort(stacked_row_keys(codes, n_classes) * n_classes + classes, axis=1)
-    h_t = row_entropies_bits(run_lengths(joint // n_classes))
+    h_t = sorted_row_entropies_bits(joint // n_classes)
     h_y = row_entropies_bits(np.bincount(classes, minlength=n_classes)[None])
-    h_ty = row_entropies_bits(run_lengths(joint))
+    h_ty = sorted_row_entropies_bits(joint)
     return h_t, h_t + h_y - h_ty

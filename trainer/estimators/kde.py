@@ -12,7 +12,6 @@ kde_condentropy), which deep-bottleneck copied.
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.distance import cdist
 
 from trainer.estimators.inputs import layer_inputs
 from trainer.estimators.params import positive_number
@@ -99,6 +98,10 @@ def kernel_class_sums(t: np.ndarray, class_starts: np.ndarray, kernel_variance: 
     ~1e-7, vectorised, about 4x faster than float64), then class sums over
     contiguous column and row ranges.
     """
+    # Imported here: scipy.spatial costs about 0.3 s of CPU to import, and every trainer process
+    # imports the estimators (the config checks their params) while few runs use kde.
+    from scipy.spatial.distance import cdist
+
     n = len(t)
     sums = np.zeros((n, len(class_starts) - 1))
     buffer = np.empty((BLOCK_ROWS, n), dtype=np.float32)

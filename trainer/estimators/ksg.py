@@ -17,8 +17,6 @@ stores it in the mi column `h_t_bits` and leaves `i_xt` NULL for ksg.
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial import cKDTree
-from scipy.special import digamma, gammaln
 
 from trainer.estimators.discrete import entropy_bits, row_ids
 from trainer.estimators.inputs import layer_inputs
@@ -98,6 +96,10 @@ def kozachenko_leonenko_bits(points: np.ndarray, k: int) -> float:
     the volume of the unit d-ball (Kraskov et al. 2004, Eq. 20, there written with
     eps_i = 2 r_i and the volume of the ball of diameter 1).
     """
+    # Imported here: scipy.spatial costs about 0.3 s of CPU to import (see estimators.kde).
+    from scipy.spatial import cKDTree
+    from scipy.special import digamma, gammaln
+
     n, dims = points.shape
     distances, _ = cKDTree(points).query(points, k=k + 1, workers=-1)  # the nearest is the point itself
     log_unit_ball = dims / 2 * np.log(np.pi) - gammaln(dims / 2 + 1)
@@ -121,6 +123,10 @@ def ross_mi_bits(t: np.ndarray, classes: np.ndarray, n_classes: int, k: int) -> 
     with at most k members. The estimate is not clipped at 0: small negative values
     are estimator noise.
     """
+    # Imported here: scipy.spatial costs about 0.3 s of CPU to import (see estimators.kde).
+    from scipy.spatial import cKDTree
+    from scipy.special import digamma
+
     class_sizes = np.bincount(classes, minlength=n_classes)
     kept = class_sizes[classes] > 1
     if not kept.any():

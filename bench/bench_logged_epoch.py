@@ -1,0 +1,133 @@
+"""Where the CPU of a logged epoch of 45 stacked networks goes, part by part (CPU seconds of the
+whole process, every thread: TensorFlow's and the flushes'), this checkout beside an older one.
+
+    python bench/bench_logged_epoch.py                              # this checkout
+    python bench/bench_logged_epoch.py --before /tmp/old --repeats 3   # and an older checkout, interleaved
+
+The run is `bench_training.py`'s logged epoch: the default config (tanh 12-10-7-5-4-3-2, binning 0.07
+on train and test, every table), 45 networks, every epoch logged. Each part is timed by wrapping the
+loop's own functions (by name, so older code is timed the same way), from the second compiled
+training call (the first compiles or loads the executable: start-up) to the end of the run: the
+compiled calls, the evaluation calls (a second compiled call per logged epoch in code before issue
+18 round 4; none after), histograms and per-neuron statistics, MI, layer health, all the logged
+rows together, the flushes, and the compaction at the end. Per logged epoch = total / the epochs
+timed (the compaction spread over them too). With `--before DIR` each measurement runs in a
+subprocess with PYTHONPATH=DIR or this checkout, interleaved `--repeats` times; medians are printed
+with the machine's load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import functools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+PARTS = {   # label: (module, attribute path) of the function timed
+    "compiled calls": ("trainer.compiled", "CompiledSteps.train"),
+    "evaluation calls": ("trainer.compiled", "CompiledSteps.evaluate_layers"),
+    "histograms + statistics": ("trainer.network_rows", "activation_rows"),
+    "mi": ("trainer.measure", "StackMiRows.at_epoch"),
+    "layer health": ("trainer.network_rows", "layer_health"),
+    "logged rows, all": ("trainer.training", "record_logged"),
+    "flushes": ("trainer.training", "flush_together"),
+    "compaction at the end": ("trainer.training", "_finish_completed"),
+}
+
+
+def measure(networks: int, epochs: int) -> dict[str, float]:
+    """CPU seconds per logged epoch of each part, and of the whole loop, from the second training call."""
+    import importlib
+
+    from trainer import compiled, config, training
+
+    spent: dict[str, float] = collections.defaultdict(float)
+    timing = {"on": False}
+
+    def timed(label, function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            if not timing["on"]:
+                return function(*args, **kwargs)
+            start = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[label] += time.process_time() - start
+        return wrapper
+
+    for label, (module_name, path) in PARTS.items():
+        owner = importlib.import_module(module_name)
+        *outer, name = path.split(".")
+        for part in outer:
+            owner = getattr(owner, part)
+        if hasattr(owner, name):
+            setattr(owner, name, timed(label, getattr(owner, name)))
+    train, calls = compiled.CompiledSteps.train, [0]
+
+    def from_the_second_call(*args, **kwargs):
+        # The first call compiles (or loads the executable): start-up, as in bench_training.py.
+        calls[0] += 1
+        if calls[0] == 2:
+            timing["on"], spent["start"] = True, time.process_time()
+        return train(*args, **kwargs)
+
+    compiled.CompiledSteps.train = from_the_second_call
+    (experiment,) = config.plan({"name": "bench", "epochs": epochs, "log_schedule": {"every": 1},
+                                 "n_runs": networks})
+    with tempfile.TemporaryDirectory() as root:
+        training.run_experiment(experiment, Path(root), progress=False)
+    loop, timed_epochs = time.process_time() - spent.pop("start"), epochs - 1
+    return {"whole loop": loop / timed_epochs, **{label: spent[label] / timed_epochs for label in PARTS}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--networks", type=int, default=45)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--before", type=Path, help="an older checkout to time side by side (PYTHONPATH=it)")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)   # one measurement, as JSON
+    args = parser.parse_args()
+    if args.json:
+        print(json.dumps(measure(args.networks, args.epochs)))
+        return
+
+    def run(code: Path) -> dict[str, float]:
+        env = {**os.environ, "PYTHONPATH": str(code)}
+        out = subprocess.run([sys.executable, __file__, "--json", "--networks", str(args.networks),
+                              "--epochs", str(args.epochs)], cwd=code, env=env, check=True,
+                             capture_output=True, text=True).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    here = Path(__file__).resolve().parents[1]
+    load_before = os.getloadavg()
+    after, before = [], []
+    for _ in range(args.repeats):    # interleaved, so a change in load hits both alike
+        after.append(run(here))
+        if args.before:
+            before.append(run(args.before.resolve()))
+    print(f"load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} (on {os.cpu_count()} "
+          f"cores); {args.networks} stacked networks, {args.epochs} epochs all logged; CPU ms per logged "
+          f"epoch, medians of {args.repeats}")
+    print(f"{'':26} {'before':>9} {'after':>9}" if args.before else f"{'':26} {'ms':>9}")
+    for label in after[0]:
+        new = statistics.median(a[label] for a in after) * 1e3
+        if args.before:
+            old = statistics.median(b[label] for b in before) * 1e3
+            print(f"{label:26} {old:9.1f} {new:9.1f}")
+        else:
+            print(f"{label:26} {new:9.1f}")
+
+
+if __name__ == "__main__":
+    main()
