@@ -2,7 +2,8 @@
 
     python bench/bench_step.py                                  # this checkout, 45 networks
     python bench/bench_step.py --before /tmp/old                # beside an older checkout
-    python bench/bench_step.py --xla-flags= --xla-flags=--xla_cpu_use_thunk_runtime=false   # XLA_FLAGS variants
+    python bench/bench_step.py --before /tmp/old --xla-flags=--xla_cpu_experimental_xnn_fusion_type=dot
+                                      # also this checkout under other XLA flags
 
 The stack is the seed notebook cohort's (relu 12-10-7-5-4-3-2 on harmonics, batch 256, Adam,
 9 initial biases x 5 seeds = 45 networks, one thread as a sweep worker runs). Each variant runs
@@ -11,6 +12,7 @@ in one call, timed by the process's CPU clock (user + system; steadier than wall
 shared machine). That is the chunk a sweep runs between logged epochs: minibatch steps, the
 per-epoch evaluation on train and test, the reshuffled orders copied in; no logging. Variants
 alternate over `--repeats` rounds; the median is printed with the load average beside it.
+An `--xla-flags` value is the XLA_FLAGS of one more variant of this checkout.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def child(epochs: int) -> None:
 def measure(code: Path, xla_flags: str | None, epochs: int) -> float:
     env = {**os.environ, "PYTHONPATH": str(code)}
     env.pop("TF_XLA_FLAGS", None)
+    env.pop("XLA_FLAGS", None)
     if xla_flags is not None:
         env["XLA_FLAGS"] = xla_flags
     result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", "--epochs", str(epochs)],
@@ -80,15 +83,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=100, help="epochs in the timed call (and in the warm-up)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--before", type=Path, help="an older checkout, timed beside this one")
-    parser.add_argument("--xla-flags", action="append", help="an XLA_FLAGS value: a variant of this checkout (repeatable)")
+    parser.add_argument("--xla-flags", action="append",
+                        help="an XLA_FLAGS value: one more variant of this checkout (repeatable)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.epochs)
         return
     variants = [(f"before ({args.before})", args.before, None)] if args.before else []
-    variants += [(f"XLA_FLAGS={flags!r}", REPO, flags) for flags in args.xla_flags] if args.xla_flags \
-        else [("this checkout", REPO, None)]
+    variants += [("this checkout", REPO, None)]
+    variants += [(f"this checkout, XLA_FLAGS={flags!r}", REPO, flags) for flags in args.xla_flags or []]
     figures: dict[str, list[float]] = {name: [] for name, _, _ in variants}
     loads = []
     for _ in range(args.repeats):
