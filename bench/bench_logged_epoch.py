@@ -24,11 +24,11 @@ import functools
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from side_by_side import interleaved
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -102,21 +102,9 @@ def main() -> None:
         print(json.dumps(measure(args.networks, args.epochs)))
         return
 
-    def run(code: Path) -> dict[str, float]:
-        env = {**os.environ, "PYTHONPATH": str(code)}
-        out = subprocess.run([sys.executable, __file__, "--json", "--networks", str(args.networks),
-                              "--epochs", str(args.epochs)], cwd=code, env=env, check=True,
-                             capture_output=True, text=True).stdout
-        return json.loads(out.strip().splitlines()[-1])
-
-    here = Path(__file__).resolve().parents[1]
-    load_before = os.getloadavg()
-    after, before = [], []
-    for _ in range(args.repeats):    # interleaved, so a change in load hits both alike
-        after.append(run(here))
-        if args.before:
-            before.append(run(args.before.resolve()))
-    print(f"load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} (on {os.cpu_count()} "
+    after, before, load = interleaved(__file__, ["--networks", str(args.networks), "--epochs", str(args.epochs)],
+                                      args.repeats, args.before)
+    print(f"load average at the start / end: {load[0]:.1f} / {load[1]:.1f} (on {os.cpu_count()} "
           f"cores); {args.networks} stacked networks, {args.epochs} epochs all logged; CPU ms per logged "
           f"epoch, medians of {args.repeats}")
     print(f"{'':26} {'before':>9} {'after':>9}" if args.before else f"{'':26} {'ms':>9}")

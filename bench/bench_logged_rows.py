@@ -19,12 +19,11 @@ import functools
 import itertools
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from side_by_side import interleaved
 
 SIZES = [12, 10, 7, 5, 4, 3, 2]
 ESTIMATORS = {
@@ -103,20 +102,9 @@ def main() -> None:
         print(json.dumps(measure(args.networks, args.repeats)))
         return
 
-    def run(code: Path) -> dict[str, float]:
-        env = {**os.environ, "PYTHONPATH": str(code)}
-        out = subprocess.run([sys.executable, __file__, "--json", "--networks", str(args.networks),
-                              "--repeats", "1"], env=env, check=True, capture_output=True, text=True).stdout
-        return json.loads(out.strip().splitlines()[-1])
-
-    here = Path(__file__).resolve().parents[1]
-    load_before = os.getloadavg()
-    after, before = [], []
-    for _ in range(args.repeats):    # interleaved, so a change in load hits both alike
-        after.append(run(here))
-        if args.before:
-            before.append(run(args.before.resolve()))
-    print(f"load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} (on {os.cpu_count()} "
+    after, before, load = interleaved(__file__, ["--networks", str(args.networks), "--repeats", "1"],
+                                      args.repeats, args.before)
+    print(f"load average at the start / end: {load[0]:.1f} / {load[1]:.1f} (on {os.cpu_count()} "
           f"cores); {args.networks} stacked relu networks, one logged epoch, MI on train and test; "
           f"CPU seconds, medians of {args.repeats}")
     print(f"{'':34} {'before':>9} {'after':>9} {'ratio':>7}" if args.before else f"{'':34} {'seconds':>9}")

@@ -1,0 +1,37 @@
+"""One measurement of a bench script in this checkout and in an older one (`--before`), in fresh
+processes, interleaved so that a change in the machine's load hits both alike.
+
+The script measures once when given `--json` and prints a dict of label -> seconds as its last
+line; `interleaved` runs it `repeats` times here and, if `before` is set, as often there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]
+
+
+def measure_in(code: Path, script: str, args: list[str]) -> dict[str, float]:
+    """`script --json *args` run with `code` on PYTHONPATH (and as its folder): its last line, parsed."""
+    out = subprocess.run([sys.executable, str(Path(script).resolve()), "--json", *args], cwd=code,
+                         env={**os.environ, "PYTHONPATH": str(code)}, check=True, capture_output=True,
+                         text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def interleaved(script: str, args: list[str], repeats: int, before: Path | None
+                ) -> tuple[list[dict[str, float]], list[dict[str, float]], tuple[float, float]]:
+    """The measurements here and before (empty without `before`), and the 1-minute load average
+    at the start and at the end."""
+    load_start = os.getloadavg()[0]
+    after, earlier = [], []
+    for _ in range(repeats):
+        after.append(measure_in(HERE, script, args))
+        if before:
+            earlier.append(measure_in(before.resolve(), script, args))
+    return after, earlier, (load_start, os.getloadavg()[0])
