@@ -23,12 +23,11 @@ import collections
 import functools
 import json
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from side_by_side import interleaved
+from side_by_side import add_arguments, interleaved, medians
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -95,8 +94,7 @@ def main() -> None:
     parser.add_argument("--networks", type=int, default=45)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--before", type=Path, help="an older checkout to time side by side (PYTHONPATH=it)")
-    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)   # one measurement, as JSON
+    add_arguments(parser)
     args = parser.parse_args()
     if args.json:
         print(json.dumps(measure(args.networks, args.epochs)))
@@ -108,13 +106,8 @@ def main() -> None:
           f"cores); {args.networks} stacked networks, {args.epochs} epochs all logged; CPU ms per logged "
           f"epoch, medians of {args.repeats}")
     print(f"{'':26} {'before':>9} {'after':>9}" if args.before else f"{'':26} {'ms':>9}")
-    for label in after[0]:
-        new = statistics.median(a[label] for a in after) * 1e3
-        if args.before:
-            old = statistics.median(b[label] for b in before) * 1e3
-            print(f"{label:26} {old:9.1f} {new:9.1f}")
-        else:
-            print(f"{label:26} {new:9.1f}")
+    for label, old, new in medians(after, before, 1e3):
+        print(f"{label:26} {new:9.1f}" if old is None else f"{label:26} {old:9.1f} {new:9.1f}")
 
 
 if __name__ == "__main__":

@@ -20,10 +20,9 @@ import itertools
 import json
 import os
 import time
-from pathlib import Path
 
 import numpy as np
-from side_by_side import interleaved
+from side_by_side import add_arguments, interleaved, medians
 
 SIZES = [12, 10, 7, 5, 4, 3, 2]
 ESTIMATORS = {
@@ -95,8 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", type=int, default=45)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--before", type=Path, help="an older checkout to time side by side (PYTHONPATH=it)")
-    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)   # one measurement, as JSON
+    add_arguments(parser)
     args = parser.parse_args()
     if args.json:
         print(json.dumps(measure(args.networks, args.repeats)))
@@ -108,13 +106,8 @@ def main() -> None:
           f"cores); {args.networks} stacked relu networks, one logged epoch, MI on train and test; "
           f"CPU seconds, medians of {args.repeats}")
     print(f"{'':34} {'before':>9} {'after':>9} {'ratio':>7}" if args.before else f"{'':34} {'seconds':>9}")
-    for label in after[0]:
-        new = float(np.median([a[label] for a in after]))
-        if args.before:
-            old = float(np.median([b[label] for b in before]))
-            print(f"{label:34} {old:9.3f} {new:9.3f} {old / new:6.1f}x")
-        else:
-            print(f"{label:34} {new:9.3f}")
+    for label, old, new in medians(after, before):
+        print(f"{label:34} {new:9.3f}" if old is None else f"{label:34} {old:9.3f} {new:9.3f} {old / new:6.1f}x")
 
 
 if __name__ == "__main__":

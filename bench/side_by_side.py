@@ -7,8 +7,10 @@ line; `interleaved` runs it `repeats` times here and, if `before` is set, as oft
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +37,16 @@ def interleaved(script: str, args: list[str], repeats: int, before: Path | None
         if before:
             earlier.append(measure_in(before.resolve(), script, args))
     return after, earlier, (load_start, os.getloadavg()[0])
+
+
+def add_arguments(parser) -> None:
+    """`--before DIR` and the hidden `--json` (one measurement) that `interleaved` relies on."""
+    parser.add_argument("--before", type=Path, help="an older checkout to time side by side (PYTHONPATH=it)")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+
+
+def medians(after: list[dict[str, float]], before: list[dict[str, float]], scale: float = 1.0):
+    """(label, median before or None, median after), each times `scale`, in the script's order."""
+    for label in after[0]:
+        old = statistics.median(b[label] for b in before) * scale if before else None
+        yield label, old, statistics.median(a[label] for a in after) * scale
