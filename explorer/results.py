@@ -265,14 +265,14 @@ class ResultStore(ResultCharts):
             views.view_data(now, ["config"])["config"], len(now.fingerprint)))
 
     def flat_configs(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
-        """run_id -> flattened config (dotted keys) of `run_ids`, from the `config` view; each run's
-        is kept until its folder changes (the sidebar names a thousand runs at every rerun)."""
+        """run_id -> flattened config (dotted keys) of those of `run_ids` the `config` view holds; each
+        run's is kept until its folder changes (the sidebar names a thousand runs at every rerun)."""
         kept = self.carried("flat_configs", lambda _: {},
                             lambda flats, now, changed, same: {r: f for r, f in list(flats.items()) if r not in changed})
         missing = [run_id for run_id in run_ids if run_id not in kept]
         if missing:   # filled in place, by any session's thread (so copied with list() above), one per run
             kept.update(root_configs.flat_configs(views.view_data(self.snapshot(), ["config"])["config"], missing))
-        return {run_id: kept[run_id] for run_id in run_ids}
+        return {run_id: kept[run_id] for run_id in run_ids if run_id in kept}
 
     def varying_keys(self, run_ids: list[str] | None = None) -> list[str]:
         """The config keys whose values differ among `run_ids` (default: every run)."""

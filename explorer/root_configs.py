@@ -50,10 +50,10 @@ def root_configs(config: pa.Table, runs: int) -> RootConfigs:
 
 
 def flat_configs(config: pa.Table, run_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """run_id -> its flattened config (as `configdiff.flatten` gives it), for `run_ids` (runs of
-    the view: one it lacks gets an empty config)."""
+    """run_id -> its flattened config (as `configdiff.flatten` gives it), for those of `run_ids`
+    the view holds (a run that vanished, or whose run.json cannot be read, is left out)."""
     rows = config.filter(pc.is_in(config["run_id"], value_set=pa.array(run_ids, pa.string())))
-    flats: dict[str, dict[str, Any]] = {run_id: {} for run_id in run_ids}
+    flats: dict[str, dict[str, Any]] = {}
     for run_id, key, text in zip(*(rows[c].to_pylist() for c in ("run_id", "key", "value"))):
         flats.setdefault(run_id, {})[key] = json.loads(text)
     return flats

@@ -58,6 +58,14 @@ def test_flat_configs_of_some_runs_are_their_flattened_configs(root):
     assert ResultStore(root).flat_configs(chosen) == {r: configdiff.flatten(configs[r]) for r in chosen}
 
 
+def test_a_run_the_root_does_not_hold_has_no_flat_config(root):
+    """A chip names a removed run by its id: it gets no config, not an empty one (whose missing
+    seed key broke the sidebar)."""
+    configs = configs_on_disk(root)
+    kept = min(configs)
+    assert ResultStore(root).flat_configs(["removed-s0", kept]) == {kept: configdiff.flatten(configs[kept])}
+
+
 def test_a_changed_config_shows_after_a_refresh(root):
     store = ResultStore(root)
     assert "activation_fn" not in store.varying_keys()
