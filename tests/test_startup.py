@@ -73,6 +73,17 @@ def test_cache_folder_is_per_tensorflow_version_and_cpu_and_can_be_turned_off(mo
     assert xla_cache.cache_folder("2.21.0") is None
 
 
+def test_executables_compiled_under_other_xla_flags_go_to_another_cache_folder(monkeypatch, tmp_path):
+    """The cache key is the HLO alone; XLA_FLAGS change the code compiled from it."""
+    monkeypatch.setenv(xla_cache.CACHE_ENV, str(tmp_path))
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    plain = xla_cache.cache_folder("2.21.0")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_experimental_xnn_fusion_type=dot")
+    flagged = xla_cache.cache_folder("2.21.0")
+    assert flagged != plain and flagged.parent == plain.parent and flagged.name.startswith("tf2.21.0-")
+    assert xla_cache.cache_folder("2.21.0") == flagged
+
+
 def test_enable_sets_the_flag_once_and_keeps_a_users_own(monkeypatch, tmp_path):
     monkeypatch.setenv(xla_cache.CACHE_ENV, str(tmp_path))
     monkeypatch.setenv("TF_XLA_FLAGS", "--tf_xla_auto_jit=0")

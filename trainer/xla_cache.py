@@ -8,7 +8,8 @@ size, batch and chunk capacity) loads it instead of compiling again.
 
 The folder is `$IB_XLA_CACHE`, else `$XDG_CACHE_HOME/ib-lab/xla` (`~/.cache/ib-lab/xla`), one
 subfolder per TensorFlow version and CPU (an executable compiled for one CPU's instruction set
-must not be loaded on another that shares the home folder). `IB_XLA_CACHE=off` turns it off; a
+must not be loaded on another that shares the home folder) and `XLA_FLAGS` (the key is the HLO
+alone, and a user's XLA flags change the code compiled from it). `IB_XLA_CACHE=off` turns it off; a
 `TF_XLA_FLAGS` that already names a cache directory is left as it is.
 
 Every load makes TensorFlow log, at error level, two complaints that are harmless: it tries
@@ -43,7 +44,7 @@ def cache_folder(tensorflow_version: str) -> Path | None:
         return None
     base = Path(chosen) if chosen else \
         Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ib-lab" / "xla"
-    return base / f"tf{tensorflow_version}-{_cpu_digest()}"
+    return base / f"tf{tensorflow_version}-{_machine_digest()}"
 
 
 def enable(tensorflow_version: str) -> Path | None:
@@ -102,11 +103,13 @@ def _harmless_load_messages_dropped():
                     stderr.write(b"".join(kept))
 
 
-def _cpu_digest() -> str:
-    """A short digest of the CPU's model and instruction-set flags (Linux), else the machine type."""
+def _machine_digest() -> str:
+    """A short digest of the CPU's model and instruction-set flags (Linux, else the machine type)
+    and of `XLA_FLAGS`."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
         identity = "\n".join(sorted({line for line in lines if line.split(":")[0].strip() in ("model name", "flags")}))
     except OSError:
         identity = platform.machine()
+    identity += "\nXLA_FLAGS=" + os.environ.get("XLA_FLAGS", "")
     return hashlib.sha256(identity.encode()).hexdigest()[:12]
