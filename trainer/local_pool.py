@@ -21,6 +21,8 @@ import signal
 import sys
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,8 +54,9 @@ def run_local(groups: list[Group], root: Path, workers: int, progress: Listener)
 
     def give_work(worker: Worker | None) -> None:
         if worker is None:
-            worker = _start_worker(context, root)
-            started.append(worker)
+            with _sigint_held_back():  # a Ctrl-C meanwhile lands here, once the worker is in `started`
+                worker = _start_worker(context, root)
+                started.append(worker)
         if waiting:
             busy[worker] = waiting.popleft()
             worker.conn.send(busy[worker])
@@ -91,22 +94,37 @@ def run_local(groups: list[Group], root: Path, workers: int, progress: Listener)
         worker.process.join()
 
 
+@contextmanager
+def _sigint_held_back() -> Iterator[None]:
+    """Processes started inside inherit SIGINT ignored (through exec), so a Ctrl-C while they
+    import prints no traceback (the parent's SIGTERM ends them then); _serve installs their handler.
+
+    The parent only defers a Ctrl-C that arrives meanwhile: SIGINT is blocked before it is ignored,
+    and Linux keeps a blocked signal pending whatever its action, so it is delivered on leaving.
+    Ignoring alone dropped it, and with every worker also ignoring it, the sweep went on.
+    """
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def _start_worker(context, root: Path) -> Worker:
     parent_end, child_end = context.Pipe()
     process = context.Process(target=_worker_main, args=(child_end, str(root)), name="sweep-worker", daemon=True)
-    # Started with SIGINT ignored (inherited), so a Ctrl-C while it imports prints no
-    # traceback (the parent's SIGTERM ends it then); _worker_main installs its own handler.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        process.start()
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    process.start()
     child_end.close()
     return Worker(process, parent_end)
 
 
 def _worker_main(conn, root: str) -> None:
     """A worker process: one TensorFlow thread; train groups until told to stop."""
+    # The mask is inherited from _sigint_held_back: unblocked while still ignored, so a Ctrl-C
+    # pending since the start is dropped here (the parent has it), as before _serve it would be.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _exit_with_parent()
     _serve(conn, root)
     # Its runs are closed and its results sent: nothing is left to finalise, and TensorFlow's

@@ -1,0 +1,41 @@
+"""Ctrl-C while a sweep starts a worker (issue 18): the parent must not lose it. Workers are
+started with SIGINT ignored, which they inherit; the parent only holds the signal back meanwhile.
+In-process, no worker is started: fast tier."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from trainer.local_pool import _sigint_held_back
+
+
+def blocked_signals() -> set:
+    return signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+def test_a_ctrl_c_while_a_worker_starts_reaches_the_parent_once_it_has_started():
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        with _sigint_held_back():
+            # what a worker started here inherits through exec
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+            assert signal.SIGINT in blocked_signals()
+            os.kill(os.getpid(), signal.SIGINT)  # the terminal's Ctrl-C, mid-start
+            assert received == []
+        assert received == [signal.SIGINT]
+        assert signal.SIGINT not in blocked_signals()
+        assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_holding_back_keeps_a_signal_mask_the_parent_already_had():
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    try:
+        with _sigint_held_back():
+            pass
+        assert signal.SIGUSR1 in blocked_signals()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
