@@ -28,7 +28,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from explorer import configdiff, patched_frames, queries, root_configs
+from explorer import configdiff, patched_frames, queries, root_configs, run_rows
 from explorer.results_charts import ResultCharts
 from explorer.root_configs import RootConfigs
 from explorer.snapshot_memo import SnapshotMemo
@@ -226,7 +226,7 @@ class ResultStore(ResultCharts):
         matched = self.of_snapshot(("where", where), lambda _: self.sql(
             queries.runs_condition_sql(where), sandbox.Limits(timeout_s=sandbox.APP_TIMEOUT_S))["run_id"])
         runs = self.runs()
-        return runs[runs["run_id"].isin(matched)].reset_index(drop=True)
+        return runs[run_rows.among(runs["run_id"], matched)].reset_index(drop=True)
 
     def _patched_runs(self, frame: pd.DataFrame, now: Scan, changed: set[str], same: bool) -> pd.DataFrame | None:
         """The runs frame with the rows of the changed runs read again (a flush changes one run's)."""

@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import configdiff
+from explorer.run_rows import among
 from explorer.results import ResultStore
 
 KEY, VALUES, WHERE = "fkey", "fval", "where"      # the Runs page's widget keys and URL parameters
@@ -35,9 +36,9 @@ class RunFilter:
         order; SqlError if the condition does not run."""
         keep = pd.Series(True, index=ordered.index)
         if self.key and self.values:
-            keep &= ordered["run_id"].isin(results.runs_with_config(self.key, list(self.values)))
+            keep &= among(ordered["run_id"], results.runs_with_config(self.key, list(self.values)))
         if self.where:
-            keep &= ordered["run_id"].isin(results.runs(self.where)["run_id"])
+            keep &= among(ordered["run_id"], results.runs(self.where)["run_id"])
         return ordered[keep]
 
 
