@@ -38,8 +38,8 @@ class RunFilter:
         if self.key and self.values:
             keep &= among(ordered["run_id"], results.runs_with_config(self.key, list(self.values)))
         if self.where:
-            keep &= among(ordered["run_id"], results.runs(self.where)["run_id"])
-        return ordered[keep]
+            keep &= among(ordered["run_id"], results.run_ids_where(self.where))
+        return ordered if keep.all() else ordered[keep]   # a copy of 100,000 rows is a second
 
 
 def write_url(shown_by: RunFilter) -> None:
