@@ -13,8 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from explorer import configdiff
-from explorer.run_rows import among
 from explorer.results import ResultStore
+from explorer.run_rows import among
 
 KEY, VALUES, WHERE = "fkey", "fval", "where"      # the Runs page's widget keys and URL parameters
 

@@ -8,8 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from explorer import configdiff, run_filter, ui
-from explorer.run_rows import among
 from explorer.results import ResultStore
+from explorer.run_rows import among
 from ibstore.sandbox import SqlError
 
 
