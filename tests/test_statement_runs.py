@@ -81,3 +81,23 @@ def test_a_limited_statement_counts_what_the_files_hold(root):  # noqa: F811
     wanted = ids[1:3]
     count = run_query(found, f"SELECT count(*) AS n FROM mi WHERE run_id IN ('{wanted[0]}', '{wanted[1]}')")
     assert count["n"].tolist() == [_rows_of(results / "runs" / r / "mi.parquet" for r in wanted)] and count["n"][0] > 0
+
+
+def test_verdicts_are_saved_at_once_when_checking_again_would_cost_more(root, monkeypatch):  # noqa: F811
+    from test_index_lazy import new_process
+
+    from ibstore import index_pages
+
+    assert index_pages.worth_saving(1, True, 100_000)                  # damage is saved at once
+    assert not index_pages.worth_saving(12, False, 100_000) and index_pages.worth_saving(6_250, False, 100_000)
+    results, ids = root
+    monkeypatch.setattr(index_pages, "RUNS_PER_FILE_WORTH_A_SAVE", 0.5)   # 4 runs: from 8 files on
+    found = scan(results)
+    found.check(["mi"], ids[:2])
+    new_process()
+    assert not any(scan(results).file_table["checked"].to_pylist())    # 2 verdicts: not worth a save
+    found = scan(results)
+    found.check(["mi", "metrics"])
+    new_process()
+    checked = scan(results).file_table.filter(scan(results).file_table["checked"])
+    assert sorted(checked["table"].to_pylist()) == ["metrics"] * RUNS + ["mi"] * RUNS
