@@ -23,9 +23,8 @@ CONFIDENCE = 0.95
 
 def t_half_width(std: pd.Series, n: pd.Series) -> pd.Series:
     """t(0.975, n-1) · std / √n per row; NaN where n < 2."""
-    from scipy import (
-        stats,  # here, not at import: scipy.stats costs the explorer's first load ~1 s
-    )
+    # imported here, not with the module: scipy.stats cost the explorer's first load ~1 s
+    from scipy import stats
 
     n = n.astype(float)
     quantile = stats.t.ppf(0.5 + CONFIDENCE / 2, np.where(n > 1, n - 1, np.nan))
