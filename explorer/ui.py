@@ -17,7 +17,7 @@ import vl_convert as vlc
 from explorer import patched_frames, runs_table
 from explorer.results import ResultStore
 from explorer.run_filter import RunFilter
-from ibstore import layout
+from ibstore import layout, query_process
 from ibstore.record import Status
 
 MAX_DEFAULT_RUNS = 12            # selected when neither the URL nor the session says
@@ -56,6 +56,9 @@ def cli_results() -> str | None:
 
 @st.cache_resource(show_spinner=False)
 def _store(root: str) -> ResultStore:
+    # The SQL sandbox's fork server (a second or two of imports) starts beside the first load,
+    # not when a visitor's first SQL condition or statement waits for it.
+    query_process.start_server()
     return ResultStore(root)
 
 
