@@ -1,5 +1,6 @@
-"""ibstore.query_process: a statement's worker does not run the caller's main module again (a
-Streamlit app's main is the app script, which every worker ran whole, a scan included)."""
+"""ibstore.query_process: ibstore's workers (a statement's, a cold scan's) do not run the caller's
+main module again (a Streamlit app's main is the app script, which every worker ran whole, a scan
+included)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow   # starts a Python process and its query worker
-def test_a_worker_runs_no_main_module(tmp_path, cohort_root):
+def test_workers_run_no_main_module(tmp_path, cohort_root):
     marker = tmp_path / "main-ran"
     script = tmp_path / "app_like.py"
     # Like a Streamlit script: top-level code that is not under `if __name__ == "__main__":`.
@@ -22,9 +23,12 @@ def test_a_worker_runs_no_main_module(tmp_path, cohort_root):
         import os
         with open({str(marker)!r}, "a") as log:
             log.write(f"{{__name__}} {{os.getpid()}}\\n")
-        from ibstore import sandbox
+        from ibstore import index, sandbox, scan_workers
         if __name__ == "__main__":
-            count = sandbox.run_query({str(cohort_root)!r}, "SELECT count(*) AS n FROM runs")
+            scan_workers.PROCESS_MIN_FOLDERS = 1        # the cold scan below reads in worker processes
+            found = index.scan({str(cohort_root)!r}, save=False)
+            assert "worker" not in (found.index_note or ""), found.index_note   # they did not die
+            count = sandbox.run_query(found, "SELECT count(*) AS n FROM runs")
             print(int(count["n"][0]))
     """))
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path,
