@@ -16,6 +16,7 @@ ROOT must have an index in the user's cache made by this code (e.g. after one `t
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import statistics
 import time
@@ -34,8 +35,11 @@ def count_rows(table: pa.Table, out) -> None:
 
 
 def hand_over(table: pa.Table | SharedTable) -> int:
-    received, sent = query_process.CONTEXT.Pipe(duplex=False)
-    worker = query_process.CONTEXT.Process(target=count_rows, args=(table, sent))
+    # the query fork server, but a plain process of it: `count_rows` lives in this script (__main__),
+    # which ibstore's own workers are prepared without (query_process.WorkerProcess)
+    context = multiprocessing.get_context("forkserver")
+    received, sent = context.Pipe(duplex=False)
+    worker = context.Process(target=count_rows, args=(table, sent))
     worker.start()
     if isinstance(table, SharedTable):
         table.close()

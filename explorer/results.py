@@ -28,7 +28,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from explorer import configdiff, patched_frames, queries, root_configs
+from explorer import configdiff, patched_frames, queries, root_configs, run_rows
 from explorer.results_charts import ResultCharts
 from explorer.root_configs import RootConfigs
 from explorer.snapshot_memo import SnapshotMemo
@@ -214,19 +214,19 @@ class ResultStore(ResultCharts):
 
     def runs(self, where: str | None = None) -> pd.DataFrame:
         """One row per run with status and final accuracies; `where` is a SQL condition on them."""
-        if not where:
-            runs = self.carried("runs", lambda now: queries.runs(views.view_data(now, ["runs"])["runs"]),
-                                self._patched_runs)
-            # pandas copies on write: a caller's change copies what it changes, the snapshot's frame
-            # stays (a deep copy of 100,000 rows at every call cost a page a second)
-            return runs.copy(deep=False)
-        # `where` is a visitor's SQL: it runs like the SQL page's, on its own sandbox connection
-        # with the app's time limit, and only the matching run ids come back.
-        # Once per snapshot and condition: a page reruns at every interaction while it filters.
-        matched = self.of_snapshot(("where", where), lambda _: self.sql(
+        if where:
+            runs = self.runs()
+            return runs[run_rows.among(runs["run_id"], self.run_ids_where(where))].reset_index(drop=True)
+        runs = self.carried("runs", lambda now: queries.runs(views.view_data(now, ["runs"])["runs"]),
+                            self._patched_runs)
+        # pandas copies on write: a caller's change copies what it changes (a deep copy cost a page 1 s)
+        return runs.copy(deep=False)
+
+    def run_ids_where(self, where: str) -> pd.Series:
+        """The ids of the runs SQL condition `where` on `runs` holds for, once per snapshot and condition
+        (a page reruns while it filters); run as the SQL page's, in the sandbox with the app's time limit."""
+        return self.of_snapshot(("where", where), lambda _: self.sql(
             queries.runs_condition_sql(where), sandbox.Limits(timeout_s=sandbox.APP_TIMEOUT_S))["run_id"])
-        runs = self.runs()
-        return runs[runs["run_id"].isin(matched)].reset_index(drop=True)
 
     def _patched_runs(self, frame: pd.DataFrame, now: Scan, changed: set[str], same: bool) -> pd.DataFrame | None:
         """The runs frame with the rows of the changed runs read again (a flush changes one run's)."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 MEAN_CI = "mean ± 95% CI"
 MIN_MAX = "min-max"
@@ -24,6 +23,9 @@ CONFIDENCE = 0.95
 
 def t_half_width(std: pd.Series, n: pd.Series) -> pd.Series:
     """t(0.975, n-1) · std / √n per row; NaN where n < 2."""
+    # imported here, not with the module: scipy.stats cost the explorer's first load ~1 s
+    from scipy import stats
+
     n = n.astype(float)
     quantile = stats.t.ppf(0.5 + CONFIDENCE / 2, np.where(n > 1, n - 1, np.nan))
     return pd.Series(quantile * std / np.sqrt(n), index=std.index)

@@ -9,6 +9,7 @@ import streamlit as st
 
 from explorer import configdiff, run_filter, ui
 from explorer.results import ResultStore
+from explorer.run_rows import among
 from ibstore.sandbox import SqlError
 
 
@@ -108,7 +109,7 @@ def run_names(results: ResultStore, all_runs: pd.DataFrame, run_ids: list[str]) 
 
     names = {r: name(r) for r in run_ids}
     counts = pd.Series(list(names.values()), dtype=object).value_counts()
-    marks = ui.run_badges(all_runs[all_runs["run_id"].isin(run_ids)])
+    marks = ui.run_badges(all_runs[among(all_runs["run_id"], run_ids)])
     return {r: (n if counts[n] == 1 else f"{n} ({r})") + marks.get(r, "") for r, n in names.items()}
 
 

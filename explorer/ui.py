@@ -17,7 +17,8 @@ import vl_convert as vlc
 from explorer import patched_frames, runs_table
 from explorer.results import ResultStore
 from explorer.run_filter import RunFilter
-from ibstore import layout
+from explorer.run_rows import among
+from ibstore import layout, query_process
 from ibstore.record import Status
 
 MAX_DEFAULT_RUNS = 12            # selected when neither the URL nor the session says
@@ -56,6 +57,9 @@ def cli_results() -> str | None:
 
 @st.cache_resource(show_spinner=False)
 def _store(root: str) -> ResultStore:
+    # The SQL sandbox's fork server (a second or two of imports) starts beside the first load,
+    # not when a visitor's first SQL condition or statement waits for it.
+    query_process.start_server()
     return ResultStore(root)
 
 
@@ -149,7 +153,7 @@ def run_badges(runs: pd.DataFrame) -> dict[str, str]:
 
 def group_badges(results: ResultStore, runs: pd.DataFrame, run_ids: list[str]) -> dict[str, str]:
     """group_id -> " [dead: 2 of 3 seeds]" and the like, for groups with a flagged run."""
-    flags = run_flags(runs)
+    flags = run_flags(runs[among(runs["run_id"], run_ids)])   # the selection's: a page asks three times
     badges = {}
     for group, members in results.groups(run_ids).items():
         counts = {badge: sum(badge in flags.get(r, []) for r in members) for badge in BADGES.values()}
@@ -179,7 +183,8 @@ def with_panels(results: ResultStore, runs: pd.DataFrame, frame: pd.DataFrame, r
         panel = frame["panel"] + frame["group_id"].map(badges).astype(object).fillna("")
         return frame.assign(panel=panel, group=frame["group_id"].map(titles))
     group_of = {r: g for g, members in results.groups(run_ids).items() for r in members}
-    panel = frame["panel"] + frame["run_id"].map(run_badges(runs)).astype(object).fillna("")
+    badges = run_badges(runs[among(runs["run_id"], frame["run_id"].unique())])
+    panel = frame["panel"] + frame["run_id"].map(badges).astype(object).fillna("")
     return frame.assign(panel=panel, group=frame["run_id"].map(group_of).map(titles))
 
 

@@ -149,7 +149,7 @@ def record_run(root: str | os.PathLike, run_id: str) -> Path | None:
     entry, files = scan_workers.read_entry(root, run_dir, signature)
     # Its writer checks the footers and pages too (a few ms a run): no reader checks them again.
     holder = Scan(root=root, file_table=files_table(files), problems=list(entry.problems))
-    index_pages.check(holder, tuple(TABLE_SCHEMAS), None, {}, lambda change: None)
+    index_pages.check(holder, tuple(TABLE_SCHEMAS), None, {}, lambda change, save: None)
     entry.problems = tuple(holder.problems)
     return index_pending.write(root, entry, holder.file_table)
 
@@ -325,7 +325,7 @@ def _snapshot(root: Path, entries: dict[str, Entry], shown: dict[str, Status],
                   lookup=lambda run_id: _shown_record(entries[run_id], shown[run_id]) if run_id in shown else None)
     result.views.update(runs=state.runs_view, config=state.config_view)
 
-    def apply_to_index(change) -> None:
+    def apply_to_index(change, worth_saving: bool) -> None:
         # A reader that does not save at once (the explorer) never waits for a rescan in another
         # thread (seconds at 100,000 runs): the next scan or save applies the change.
         if not state.lock.acquire(blocking=save):
@@ -335,7 +335,7 @@ def _snapshot(root: Path, entries: dict[str, Entry], shown: dict[str, Status],
             _apply(state, change)
         finally:
             state.lock.release()
-        if save:
+        if save and worth_saving:
             _save(state, root)   # at once: the verdicts spare every later process the check
 
     result.checker = lambda scan, tables, run_ids: index_pages.check(scan, tables, run_ids, entries, apply_to_index)

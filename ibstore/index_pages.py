@@ -5,8 +5,9 @@ A scan reads run.json and the footers of every changed run folder but decodes no
 those tables: the unchecked files among them are checked on several threads, a damaged one is
 dropped from the scan's files and becomes its run's problem, and both the verdicts and the
 problems go into the index entry of the run (if the index still holds the entry the scan was
-made from, i.e. the folder has not changed since), which is saved at once: the next process
-checks none of these files again.
+made from, i.e. the folder has not changed since), which is saved at once when checking them
+again would cost more than the save (`worth_saving`): the next process checks none of these files
+again.
 """
 
 from __future__ import annotations
@@ -23,11 +24,23 @@ from ibstore.scan import Problem, Scan
 from ibstore.scan_pages import page_verdicts
 
 
+# Checking a file costs ~1 ms of CPU, saving the index ~60 us a run folder (~6 CPU-s at 100,000 runs:
+# the first `... FROM mi WHERE run_id IN (12 ids)` spent most of its time saving 12 verdicts).
+RUNS_PER_FILE_WORTH_A_SAVE = 16
+
+
+def worth_saving(files_checked: int, damaged: bool, run_folders: int) -> bool:
+    """Whether verdicts are saved at once: if checking the files again would cost more than the
+    save, or if they found damage (which `trainer ls` then names); else with the next save."""
+    return damaged or files_checked * RUNS_PER_FILE_WORTH_A_SAVE >= run_folders
+
+
 def check(scan: Scan, tables: tuple[str, ...], run_ids: list[str] | None, entries: dict[str, Entry],
-          apply_to_index: Callable[[Callable[[dict[str, Entry], pa.Table], pa.Table]], None]) -> None:
+          apply_to_index: Callable[[Callable[[dict[str, Entry], pa.Table], pa.Table], bool], None]) -> None:
     """Check the unchecked files of `tables` (of `run_ids`, or every run) that `scan` lists.
-    `entries` are the index entries `scan` was made from; `apply_to_index(change)` runs
-    `change(the index's entries, its file table)` under the index's lock, and saves what it returns."""
+    `entries` are the index entries `scan` was made from; `apply_to_index(change, save)` runs
+    `change(the index's entries, its file table)` under the index's lock, and saves what it returns
+    if `save` (`worth_saving`)."""
     files = scan.file_table
     wanted = pc.and_(pc.is_in(files["table"], value_set=pa.array(tables, pa.string())), pc.invert(files["checked"]))
     if run_ids is not None:
@@ -58,7 +71,7 @@ def check(scan: Scan, tables: tuple[str, ...], run_ids: list[str] | None, entrie
                 entry.problems = (*entry.problems, problem)
         return _marked(index_files, [key for key, run_id in zip(keys, run_column) if run_id in same], damaged)
 
-    apply_to_index(change)
+    apply_to_index(change, worth_saving(len(verdicts), bool(damaged), len(entries)))
 
 
 def _key(run_id: str, name: str) -> str:

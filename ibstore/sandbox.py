@@ -39,6 +39,7 @@ from ibstore.scan_footer import table_file_problem
 from ibstore.shared_table import SharedTable
 from ibstore.schema import TABLE_SCHEMAS
 from ibstore.statement_check import SqlError, check_read_only, one_line
+from ibstore.statement_runs import runs_read
 
 T = TypeVar("T")
 
@@ -173,7 +174,7 @@ class Statement:
         self.query = check_read_only(sql)
         self.limits = limits
         scan = source if isinstance(source, Scan) else scan_root(Path(source))
-        self._sources = view_sources(scan, views.read_by(self.query))
+        self._sources = view_sources(scan, views.read_by(self.query), runs_read(self.query))
         self._stopped: SqlError | None = None
         self._process: QueryProcess | None = None
         self._lock = threading.Lock()
@@ -248,12 +249,19 @@ class Statement:
 ViewSource = pa.Table | tuple[str, list[str], list[str]] | None
 
 
-def view_sources(scan: Scan, names: Iterable[str]) -> dict[str, ViewSource]:
-    """The views `names` of `scan` (with what the derived ones read), as a worker needs them."""
+def view_sources(scan: Scan, names: Iterable[str], runs_of: dict[str, list[str]] | None = None) -> dict[str, ViewSource]:
+    """The views `names` of `scan` (with what the derived ones read), as a worker needs them; a
+    Parquet table of `runs_of` (ibstore.statement_runs) with only those runs' files, checked alone,
+    unless a derived view or `problems` reads the table too."""
     names = set(views.with_dependencies(names))
-    scan.check(views.checked_by(names))   # all at once, on the check's threads; then `problems`
+    read_whole = set(views.with_dependencies(names & set(views.DERIVED)))   # what a derived view reads
+    limited = {table: runs for table, runs in (runs_of or {}).items()
+               if table in names and table not in read_whole and "problems" not in names}
+    scan.check([table for table in views.checked_by(names) if table not in limited])   # on the check's threads
+    for table, runs in limited.items():
+        scan.check([table], runs)
     tables = views.view_data(scan, [name for name in names if name not in TABLE_SCHEMAS])
-    files = {name: (name, *scan.table_paths(name)) for name in TABLE_SCHEMAS if name in names}
+    files = {name: (name, *scan.table_paths(name, limited.get(name))) for name in TABLE_SCHEMAS if name in names}
     return {name: None if name in views.DERIVED else files[name] if name in files else tables[name]
             for name in views.VIEWS if name in names}
 

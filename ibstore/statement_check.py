@@ -144,7 +144,7 @@ _checker_lock = threading.Lock()
 _checker: duckdb.DuckDBPyConnection | None = None
 
 
-def _parse_tree(query: str) -> dict[str, Any]:
+def parse_tree(query: str) -> dict[str, Any]:
     """DuckDB's parse tree of a SELECT as JSON (json_serialize_sql), without running anything."""
     global _checker
     with _checker_lock:
@@ -165,10 +165,10 @@ def _parse_tree(query: str) -> dict[str, Any]:
 
 
 def _check_tree(query: str) -> None:
-    tree = _parse_tree(query)
+    tree = parse_tree(query)
     if tree.get("error"):
         raise SqlError(f"refused: the statement could not be checked ({tree.get('error_message')})")
-    for node in _walk(tree):
+    for node in walk(tree):
         kind = node.get("type")
         if isinstance(kind, str) and kind.endswith("_NODE") and kind not in READ_NODES:
             what = kind.removesuffix("_NODE").removesuffix("_QUERY")
@@ -179,7 +179,7 @@ def _check_tree(query: str) -> None:
             raise SqlError(f"refused: {name.lower()}() {REFUSED_FUNCTIONS[name.lower()]}")
 
 
-def _walk(value: Any) -> Iterator[dict[str, Any]]:
+def walk(value: Any) -> Iterator[dict[str, Any]]:
     stack = [value]
     while stack:
         item = stack.pop()
