@@ -38,7 +38,7 @@ from pathlib import Path
 import pyarrow as pa
 import pydantic
 
-from ibstore import index_file, index_pages, index_pending, index_views, layout, scan_workers, views
+from ibstore import collector, index_file, index_pages, index_pending, index_views, layout, scan_workers, views
 from ibstore.index_file import Entry
 from ibstore.record import RunRecord, Status
 from ibstore.scan import FILES_SCHEMA, RUN_JSON, Problem, Scan, files_table, live_status, run_dirs
@@ -87,7 +87,7 @@ def scan(root: str | os.PathLike, now: float | None = None, *, save: bool = True
                 state.unsaved = False
         else:
             note = "in memory"
-    with state.lock:
+    with state.lock, collector.paused():
         result = _update(state, root, now, listing, save)
         result.index_note = f"{note}; {result.index_note}" if result.index_note else note
         due = save and (state.saved_at is None or time.monotonic() - state.saved_at >= SAVE_INTERVAL_S)
