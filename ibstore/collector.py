@@ -8,8 +8,8 @@ reference cycles). bench/bench_cold_scan.py measures the difference.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 @contextmanager
