@@ -73,8 +73,11 @@ def scan(root: str | os.PathLike, now: float | None = None, *, save: bool = True
     index saw them; the index is updated (and saved, at most every SAVE_INTERVAL_S). With
     `save=False` neither this scan nor its snapshot's page checks save: the caller does, with
     `save_index` (the explorer, in the background: at 100,000 runs a save writes ~430 MB)."""
-    root = Path(root).absolute()
-    now = time.time() if now is None else now
+    with collector.paused():   # a cold scan's reads, views and save all hold every entry alive
+        return _scan(Path(root).absolute(), time.time() if now is None else now, save)
+
+
+def _scan(root: Path, now: float, save: bool) -> Scan:
     with _STATES_LOCK:
         state = _STATES.get(str(root))
         listing = None
@@ -87,7 +90,7 @@ def scan(root: str | os.PathLike, now: float | None = None, *, save: bool = True
                 state.unsaved = False
         else:
             note = "in memory"
-    with state.lock, collector.paused():
+    with state.lock:
         result = _update(state, root, now, listing, save)
         result.index_note = f"{note}; {result.index_note}" if result.index_note else note
         due = save and (state.saved_at is None or time.monotonic() - state.saved_at >= SAVE_INTERVAL_S)

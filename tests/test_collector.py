@@ -27,6 +27,17 @@ def test_paused_turns_it_off_and_back_to_what_it_was_even_on_error(enabled, coll
     assert gc.isenabled() is enabled
 
 
+def test_what_was_made_meanwhile_ends_in_the_oldest_generation_unwalked(collector_state):
+    gc.enable()
+    with collector.paused():
+        made = [[index] for index in range(1000)]   # containers: tracked by the collector
+    assert gc.get_count()[0] < 100          # no young objects left to walk at the next collection
+    young = {id(item) for item in gc.get_objects(generation=0)}
+    assert not any(id(item) in young for item in made)
+    oldest = {id(item) for item in gc.get_objects(generation=2)}
+    assert all(id(item) in oldest for item in made)
+
+
 def test_a_scan_reads_with_it_off_and_leaves_it_on(tmp_path, monkeypatch, collector_state):
     gc.enable()
     (tmp_path / "runs" / "r1").mkdir(parents=True)
