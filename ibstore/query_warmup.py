@@ -4,8 +4,6 @@ DuckDB's and its Arrow bridge's one-time set-up done (the first statement of a p
 about 0.1 s more than the next). The connection's threads end with it: the server forks from
 the same threads as before."""
 
-import pyarrow.dataset  # noqa: F401  (imported by every worker that reads a Parquet table: once, here)
-
 from ibstore import sandbox
 
 _connection = sandbox.connection_of({}, sandbox.Limits())

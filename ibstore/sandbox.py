@@ -25,9 +25,10 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 
 from ibstore import views
@@ -38,9 +39,6 @@ from ibstore.scan_footer import table_file_problem
 from ibstore.shared_table import SharedTable
 from ibstore.schema import TABLE_SCHEMAS
 from ibstore.statement_check import SqlError, check_read_only, one_line
-
-if TYPE_CHECKING:   # pandas is imported where a DataFrame is made: `trainer sql` never needs it
-    import pandas as pd
 
 T = TypeVar("T")
 
@@ -337,8 +335,6 @@ def view_columns(scan: Scan) -> pd.DataFrame:
     """The views and their columns (view, column, type), for the SQL page. `phase_stats` is
     described from its schema: computing its statistics only to list its columns would cost
     the page seconds on a large root."""
-    import pandas as pd
-
     from ibstore.stats import PHASE_STATS_SCHEMA
 
     con = connect(scan=scan, limits=Limits(timeout_s=None), names=views.EVERYDAY_VIEWS)

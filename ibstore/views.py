@@ -16,20 +16,19 @@ reaches the Arrow scan and files of other runs are never opened.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from pyarrow import fs
 
 from ibstore import phases
 from ibstore.flatten import flatten
 from ibstore.record import INT64_MAX, INT64_MIN, RunRecord
 from ibstore.scan import Problem, Scan
 from ibstore.schema import TABLE_SCHEMAS
-
-if TYPE_CHECKING:
-    import pyarrow.dataset as ds
 
 RUNS_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("group_id", pa.string()), ("name", pa.string()),
@@ -149,11 +148,6 @@ def table_dataset(table: str, paths: list[str], run_ids: list[str]) -> ds.Datase
     Columns a file lacks read as NULL and narrower types are cast (int64 -> int32), both by
     the dataset's schema. Each file's partition expression states its run, so pyarrow drops
     files whose run a pushed-down filter excludes before opening them."""
-    # Imported here: pyarrow.dataset imports pandas, most of a `trainer sql` parent's imports,
-    # and only the processes that read Parquet tables need it (the query fork server preloads it).
-    import pyarrow.dataset as ds
-    from pyarrow import fs
-
     return ds.FileSystemDataset.from_paths(
         paths, schema=TABLE_SCHEMAS[table], format=ds.ParquetFileFormat(),
         filesystem=fs.LocalFileSystem(), partitions=[_run_expression(run_id) for run_id in run_ids])
