@@ -1,7 +1,7 @@
 """Where a cold scan's time goes (issue 20): CPU per run folder read, the views, and the whole
 cold `ibstore.index.scan` read serially, on threads and in worker processes.
 
-    python bench/bench_cold_scan.py ROOT [--repeat 3]
+    python bench/bench_cold_scan.py ROOT [--repeat 3] [--before DIR]
 
 ROOT: e.g. 10,000 runs from bench/make_results.py. Rows:
 - `read_entry, collector on/off`: CPU seconds a run folder (`scan_workers.read_entry`, in this
@@ -9,10 +9,12 @@ ROOT: e.g. 10,000 runs from bench/make_results.py. Rows:
   `scan_workers.read_entries` pauses it; alternating, median of --repeat.
 - `views`: CPU seconds of `runs` and `config` from every record (what the parent does after
   the reads), the collector paused as in `index.scan`.
-- `cold scan, <how>`: a fresh process with an empty user cache runs `index.scan(ROOT)`: wall
-  and its own CPU seconds (worker processes' CPU is not counted: they are the fork server's
-  children), median of --repeat. <how>: serial (one thread), threads (READ_THREADS, no
-  processes), processes (the default from PROCESS_MIN_FOLDERS folders).
+- `cold scan, <how>`: a fresh process with an empty user cache runs `index.scan(ROOT)`: wall,
+  its own CPU seconds and, if `perf` is installed, the CPU seconds of its whole process tree
+  (`perf stat -e task-clock` follows the fork server and the worker processes, which no rusage
+  of the process sees), median of --repeat. <how>: serial (one thread), threads (READ_THREADS,
+  no processes), processes (the default from PROCESS_MIN_FOLDERS folders). With --before DIR
+  (e.g. `git archive` of earlier code) the processes row of that code too, alternating.
 The load average is printed before and after: on 2 shared cores the wall figures follow it.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 COLD_SCAN = """
-import os, sys, time
+import sys, time
 from ibstore import index, scan_workers
 how = sys.argv[2]
 if how != "processes":
@@ -79,34 +82,46 @@ def views_cpu(root: Path) -> tuple[float, int]:
     return time.process_time() - started, len(records)
 
 
-def cold_scan(root: Path, how: str) -> tuple[float, float]:
+def cold_scan(root: Path, how: str, code: Path = REPO) -> tuple[float, float, float]:
+    """Wall, own CPU and process tree CPU seconds (NaN without perf) of one cold scan."""
     with tempfile.TemporaryDirectory() as cache:
-        done = subprocess.run([sys.executable, "-c", COLD_SCAN, str(root), how], cwd=REPO, capture_output=True,
-                              text=True, check=False, env={**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": cache})
+        counted = Path(cache) / "task-clock"
+        perf = ["perf", "stat", "-x,", "-e", "task-clock", "-o", str(counted)] if shutil.which("perf") else []
+        done = subprocess.run([*perf, sys.executable, "-c", COLD_SCAN, str(root), how], cwd=code, capture_output=True,
+                              text=True, check=False,
+                              env={**os.environ, "PYTHONPATH": str(code), "XDG_CACHE_HOME": str(Path(cache) / "c")})
+        tree = float("nan")
+        if perf and done.returncode == 0:
+            line = next(line for line in counted.read_text().splitlines() if "task-clock" in line)
+            tree = float(line.split(",")[0]) / 1000
     if done.returncode != 0:
         raise SystemExit(f"cold scan ({how}) failed: {done.stderr.strip()[-500:]}")
     wall, cpu, _ = done.stdout.split()
-    return float(wall), float(cpu)
+    return float(wall), float(cpu), tree
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--before", type=Path, metavar="DIR", help="earlier code: its processes row too")
     args = parser.parse_args()
     load_before = os.getloadavg()
     for label, seconds in per_run_cpu(args.root, args.repeat).items():
         print(f"{label:36} {1e3 * seconds:8.3f} ms CPU a run")
     seconds, records = views_cpu(args.root)
     print(f"{'views (runs + config)':36} {seconds:8.2f} s CPU for {records:,} records")
-    measured: dict[str, list[tuple[float, float]]] = {}
+    cases = [(how, how, REPO) for how in ("serial", "threads", "processes")]
+    if args.before:
+        cases.append(("processes, --before", "processes", args.before))
+    measured: dict[str, list[tuple[float, float, float]]] = {}
     for _ in range(args.repeat):
-        for how in ("serial", "threads", "processes"):
-            measured.setdefault(how, []).append(cold_scan(args.root, how))
-    print(f"{'cold index.scan':36} {'wall s':>8} {'own CPU s':>10}")
-    for how, values in measured.items():
-        wall, cpu = (statistics.median(column) for column in zip(*values))
-        print(f"{'  ' + how:36} {wall:8.2f} {cpu:10.2f}")
+        for label, how, code in cases:
+            measured.setdefault(label, []).append(cold_scan(args.root, how, code))
+    print(f"{'cold index.scan':36} {'wall s':>8} {'own CPU s':>10} {'tree CPU s':>11}")
+    for label, values in measured.items():
+        wall, cpu, tree = (statistics.median(column) for column in zip(*values))
+        print(f"{'  ' + label:36} {wall:8.2f} {cpu:10.2f} {tree:11.2f}")
     print(f"{os.cpu_count()} cores; load average (1, 5, 15 min) before {load_before} after {os.getloadavg()}")
 
 
