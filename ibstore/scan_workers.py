@@ -2,7 +2,7 @@
 in worker processes when there are many, else on threads.
 
 A cold scan of a foreign root reads every run folder: list it, lstat its entries, read and
-validate run.json (~0.28 ms of CPU a run, two thirds of it Python). Threads do not share that
+validate run.json (mostly Python: bench/bench_cold_scan.py measures it). Threads do not share that
 out (the GIL; eight threads cost more CPU than one), so from PROCESS_MIN_FOLDERS folders on
 the reads go to worker processes forked from the query fork server (ibstore.query_process:
 started once per process with these modules imported, a fork is a few ms), one a CPU, in
