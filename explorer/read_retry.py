@@ -1,9 +1,9 @@
 """How often, and after what wait, a store read that lost a file is tried again on a new scan.
 
 A file the snapshot lists can vanish before it is read (a compaction replaces a run's parts by
-its base; `ResultStore._retried`). Rescanning at once can lose the same race again: against a
-writer compacting every ~0.15 s a reader lost all READ_ATTEMPTS tries once in ~600 reads
-(issue 20). So each try after the first waits first: FIRST_WAIT_S, doubled at every try, each
+its base; `ResultStore._retried`). Rescanning at once can lose the same race again, up to every
+one of READ_ATTEMPTS tries (issue 20; bench/bench_read_retry.py counts how often, with and
+without the waits). So each try after the first waits first: FIRST_WAIT_S, doubled at every try, each
 scaled by a random factor in [1 - JITTER, 1 + JITTER) so that a reader does not fall into step
 with a periodic writer ("exponential back-off with jitter", Metcalfe & Boggs 1976 for Ethernet;
 AWS Architecture Blog, "Exponential Backoff And Jitter", 2015). All the waits of one read add up
