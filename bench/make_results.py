@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy.special import erf
 
-from ibstore import layout
+from ibstore import collector, layout
 from ibstore.record import SCHEMA_VERSION, RunRecord, Status
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import config as config_module, schedule
@@ -328,7 +328,11 @@ def planned_run_ids(runs: int, epochs: int = 2000, logged: int = 300, seeds: int
 
 
 def _write_planned(args: tuple[Path, int, bool, list[tuple[str, dict[str, Any], int]]]) -> list[str]:
-    root, logged, resume, plan = args
+    with collector.paused():   # a run's tables make no reference cycles
+        return _write_chunk(*args)
+
+
+def _write_chunk(root: Path, logged: int, resume: bool, plan: list[tuple[str, dict[str, Any], int]]) -> list[str]:
     written = []
     for name, overrides, seed in plan:
         if resume:   # run.json is written last: a run that has it is whole

@@ -28,7 +28,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from explorer import configdiff, patched_frames, queries, root_configs, run_rows
+from explorer import configdiff, patched_frames, queries, read_retry, root_configs, run_rows
 from explorer.results_charts import ResultCharts
 from explorer.root_configs import RootConfigs
 from explorer.snapshot_memo import SnapshotMemo
@@ -38,9 +38,6 @@ from ibstore.scan import Problem, Scan
 from ibstore.schema import TABLE_SCHEMAS
 
 T = TypeVar("T")
-# A query that loses a file is retried on a new scan; a root rewritten faster than a scan takes
-# could make it lose one again (the compaction test's writer rewrites a run every few 10 ms).
-READ_ATTEMPTS = 5
 SCAN_SHARE = 4.0    # background rescans take at most 1 / (1 + SCAN_SHARE) of the time
 # The store saves the root's index in a background thread once the run folders read since its
 # last save are SAVE_AFTER_READS or every run of the root (a cold open: the next one is then
@@ -158,8 +155,8 @@ class ResultStore(ResultCharts):
     def _retried(self, read: Callable[[Scan], T]) -> T:
         """`read(snapshot)` on the current snapshot. A file the snapshot lists can vanish before it
         is read (a compaction replaces parts by the base, a fresh start removes a run's files, a
-        run folder is deleted); then rescan and retry, up to READ_ATTEMPTS times: the new scan
-        lists the compacted file, or no longer the run."""
+        run folder is deleted); then wait a moment, rescan and retry, up to READ_ATTEMPTS times
+        (explorer.read_retry): the new scan lists the compacted file, or no longer the run."""
         attempt = 1
         while True:
             try:
@@ -168,9 +165,10 @@ class ResultStore(ResultCharts):
                 # In this process a lost file surfaces as DuckDB's failure to read an Arrow stream;
                 # in a sandbox worker the worker names it (sandbox.FileVanished).
                 lost_file = isinstance(error, sandbox.FileVanished) or "reading the stream registered as" in str(error)
-                if not lost_file or attempt == READ_ATTEMPTS:
+                if not lost_file or attempt == read_retry.READ_ATTEMPTS:
                     raise
             attempt += 1
+            read_retry.wait_before(attempt)   # a writer compacting again at once may take this file too
             self.refresh()
 
     def _statement(self, run: Callable[[Scan, sandbox.Limits], T], limits: sandbox.Limits) -> T:

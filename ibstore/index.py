@@ -38,7 +38,7 @@ from pathlib import Path
 import pyarrow as pa
 import pydantic
 
-from ibstore import index_file, index_pages, index_pending, index_views, layout, scan_workers, views
+from ibstore import collector, index_file, index_pages, index_pending, index_views, layout, scan_workers, views
 from ibstore.index_file import Entry
 from ibstore.record import RunRecord, Status
 from ibstore.scan import FILES_SCHEMA, RUN_JSON, Problem, Scan, files_table, live_status, run_dirs
@@ -73,8 +73,11 @@ def scan(root: str | os.PathLike, now: float | None = None, *, save: bool = True
     index saw them; the index is updated (and saved, at most every SAVE_INTERVAL_S). With
     `save=False` neither this scan nor its snapshot's page checks save: the caller does, with
     `save_index` (the explorer, in the background: at 100,000 runs a save writes ~430 MB)."""
-    root = Path(root).absolute()
-    now = time.time() if now is None else now
+    with collector.paused():   # a cold scan's reads, views and save all hold every entry alive
+        return _scan(Path(root).absolute(), time.time() if now is None else now, save)
+
+
+def _scan(root: Path, now: float, save: bool) -> Scan:
     with _STATES_LOCK:
         state = _STATES.get(str(root))
         listing = None

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TypeVar
 
 from ibstore.schema import TABLE_SCHEMAS
 
 DEFAULT_ROOT = Path("data/results")
+T = TypeVar("T")
 ROOT_ENV = "IB_RESULTS"
 
 
@@ -85,20 +87,27 @@ def current_table_files(filenames, compacted_through: dict[str, int] | None = No
     """The files that make up each table, from a run folder's file names: the base first, then
     its parts by number. `compacted_through`: table -> the base's `ib.compacted_through` (0 or
     absent: none); parts at or below it are left out because the base holds their rows."""
-    compacted_through = compacted_through or {}
-    bases: dict[str, str] = {}
-    parts: dict[str, list[tuple[int, str]]] = {}
+    listed: dict[str, dict[int | None, str]] = {}
     for name in filenames:
         parsed = parse_table_file(name)
-        if parsed is None:
-            continue
-        table, part = parsed
-        if part is None:
-            bases[table] = name
-        elif part > compacted_through.get(table, 0):
-            parts.setdefault(table, []).append((part, name))
-    return {table: ([bases[table]] if table in bases else []) + [name for _, name in sorted(parts.get(table, []))]
-            for table in TABLE_SCHEMAS if table in bases or table in parts}
+        if parsed is not None:
+            listed.setdefault(parsed[0], {})[parsed[1]] = name
+    return current_files(listed, compacted_through)
+
+
+def current_files(listed: dict[str, dict[int | None, T]], compacted_through: dict[str, int] | None = None
+                  ) -> dict[str, list[T]]:
+    """`current_table_files` of files already parsed: table -> part (None: the base) -> file."""
+    compacted_through = compacted_through or {}
+    current = {}
+    for table in TABLE_SCHEMAS:
+        by_part = listed.get(table, {})
+        through = compacted_through.get(table, 0)
+        names = ([by_part[None]] if None in by_part else []) + [
+            by_part[part] for part in sorted(part for part in by_part if part is not None and part > through)]
+        if names:
+            current[table] = names
+    return current
 
 
 def activations_dir(root: Path, run_id: str) -> Path:

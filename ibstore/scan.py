@@ -313,7 +313,7 @@ def _table_files(dir_fd: int, run_id: str, run_dir: Path, entries: dict[str, os.
                                     f"is {_kind(entry.st_mode)}, not a file: table file skipped"))
             continue
         listed.setdefault(parsed[0], {})[parsed[1]] = name
-    usable: dict[str, ParquetFile] = {}
+    usable: dict[str, dict[int | None, ParquetFile]] = {}   # as `listed`, the usable files only
     compacted_through: dict[str, int] = {}   # table -> its base file's ib.compacted_through
     folder = f"{run_dir}{os.sep}"   # str(run_dir / name) without pathlib's parsing (most of a read's time)
     for table, by_part in listed.items():
@@ -326,9 +326,8 @@ def _table_files(dir_fd: int, run_id: str, run_dir: Path, entries: dict[str, os.
             if error:
                 problems.append(Problem(run_id, _shown(run_dir / name), error))
                 continue
-            usable[name] = ParquetFile(run_id, version[0], part, checked)
-    current = layout.current_table_files(usable, compacted_through)
-    return {table: [usable[name] for name in names] for table, names in current.items()}
+            usable.setdefault(table, {})[part] = ParquetFile(run_id, version[0], part, checked)
+    return layout.current_files(usable, compacted_through)
 
 
 def _unopenable_dir(run_dir: Path, error: OSError) -> str:

@@ -2,7 +2,7 @@
 in worker processes when there are many, else on threads.
 
 A cold scan of a foreign root reads every run folder: list it, lstat its entries, read and
-validate run.json (~0.28 ms of CPU a run, two thirds of it Python). Threads do not share that
+validate run.json (mostly Python: bench/bench_cold_scan.py measures it). Threads do not share that
 out (the GIL; eight threads cost more CPU than one), so from PROCESS_MIN_FOLDERS folders on
 the reads go to worker processes forked from the query fork server (ibstore.query_process:
 started once per process with these modules imported, a fork is a few ms), one a CPU, in
@@ -30,7 +30,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from ibstore import query_process
+from ibstore import collector, query_process
 from ibstore.index_file import Entry
 from ibstore.scan import file_tuples, read_run
 
@@ -54,6 +54,11 @@ def read_entry(root: Path, run_dir: Path, signature: bytes) -> Read:
 def read_entries(root: Path, runs_dir: Path, to_read: list[tuple[str, bytes]]) -> tuple[list[Read], str]:
     """`read_entry` of each (folder name, signature), in order; and a note if worker processes
     were wanted and could not be used ("" otherwise)."""
+    with collector.paused():
+        return _read_entries(root, runs_dir, to_read)
+
+
+def _read_entries(root: Path, runs_dir: Path, to_read: list[tuple[str, bytes]]) -> tuple[list[Read], str]:
     workers = min(MAX_WORKERS, len(os.sched_getaffinity(0)))
     # a daemonic process (a multiprocessing pool's worker) may not start processes
     if len(to_read) < PROCESS_MIN_FOLDERS or workers < 2 or multiprocessing.current_process().daemon:

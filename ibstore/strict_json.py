@@ -21,6 +21,9 @@ INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 # A JSON string literal (with escapes), removed before counting brackets for the depth.
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# The escape of a UTF-16 surrogate (\ud800-\udfff), or text that merely looks like one (an
+# escaped backslash before "udxxx"): where none occurs, no string can hold a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 
 
 class JsonError(ValueError):
@@ -44,7 +47,8 @@ def loads(data: bytes | str, what: str, limits: Limits = Limits()) -> Any:
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if limits.max_bytes is not None and len(raw) > limits.max_bytes:
         raise JsonError(f"{what} is {len(raw)} bytes; at most {limits.max_bytes} are read")
-    depth = json_depth(raw)
+    # Nesting is never deeper than the number of brackets, so most inputs skip the exact count.
+    depth = 0 if raw.count(b"[") + raw.count(b"{") <= limits.max_depth else json_depth(raw)
     if depth > limits.max_depth:
         raise JsonError(f"{what} nests lists or objects too deeply ({depth} deep; at most "
                         f"{limits.max_depth} are allowed)")
@@ -59,6 +63,8 @@ def loads(data: bytes | str, what: str, limits: Limits = Limits()) -> Any:
                            object_pairs_hook=partial(_unique, what) if limits.unique_keys else None)
     except json.JSONDecodeError as error:
         raise NotJson(f"{what} is not valid JSON ({error})") from None
+    if _SURROGATE_ESCAPE.search(raw) is None:
+        return value
     try:
         # A "\ud800" escape decodes to half a UTF-16 pair, which no UTF-8 consumer (Arrow,
         # DuckDB, a terminal) accepts: one such string would break every view of the root.

@@ -96,6 +96,32 @@ def test_surrogate_pairs_are_text_and_lone_halves_cannot_be_written():
         RunRecord(**BASE, name="\ud800").to_json_bytes()
 
 
+def test_lone_surrogate_escapes_are_refused_in_any_spelling_and_look_alikes_are_text():
+    """The surrogate check is skipped where no `\\uD8..`-`\\uDF..` escape occurs: every spelling
+    of one is still caught, and an escaped backslash before "ud800" is plain text."""
+    for escape in (b"\\ud800", b"\\uDC00", b"\\uDfFf", b"\\ud83d"):
+        with pytest.raises(RecordError, match="half of a UTF-16 pair"):
+            RunRecord.from_json_bytes(b'{"run_id": "r", "status": "completed", "schema_version": 2, "name": "'
+                                      + escape + b'"}')
+    looks_alike = RunRecord.from_json_bytes(b'{"run_id": "r", "status": "completed", "schema_version": 2, '
+                                            b'"name": "\\\\ud800"}')
+    assert looks_alike.name == "\\ud800"
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1])
+def test_depth_limit_holds_with_many_brackets_or_few(depth):
+    """Nesting of `depth` (the config's object and the record's own add 2) alone and beside
+    many shallow lists: the exact count is skipped only when brackets are few."""
+    nested = "[" * (depth - 2) + "]" * (depth - 2)
+    for extra in ({}, {f"k{i}": [i] for i in range(2 * MAX_DEPTH)}):
+        data = encode(config={"x": json.loads(nested), **extra})
+        if depth <= MAX_DEPTH:
+            assert RunRecord.from_json_bytes(data).config["x"] == json.loads(nested)
+        else:
+            with pytest.raises(RecordError, match=f"{depth} deep"):
+                RunRecord.from_json_bytes(data)
+
+
 def test_size_limit_is_checked_before_parsing():
     huge = encode(error="x" * MAX_RECORD_BYTES)
     with pytest.raises(RecordError, match=f"at most {MAX_RECORD_BYTES}"):
