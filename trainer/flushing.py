@@ -14,8 +14,9 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 from trainer.store import RunWriter
 
-# Flushes in flight at once: enough to overlap the disk waits of a stack, few enough for 2 cores.
-FLUSH_THREADS = 8
+# Flushes in flight at once: two overlap the disk waits of a stack as well as eight did, and more
+# threads cost CPU in contention (about 1.5x a flush's CPU at eight; README "Benchmarks", flushes).
+FLUSH_THREADS = 2
 
 
 def flush_together(writers: list[RunWriter], epochs_done: list[int], only_due: bool = True) -> None:
