@@ -98,3 +98,13 @@ def test_a_layer_that_grew_far_beyond_its_initial_spread_fits_the_activations_ta
     assert table.schema == TABLE_SCHEMAS["activations"]
     assert table["bin_index"].to_numpy().max() == np.floor(grown.max() / grid.width[0]) > 2**15
     assert table["count"].to_numpy().sum() == 40
+
+
+@pytest.mark.parametrize("length", [0, 1, 7, 8, 9, 64, 3277])
+def test_true_counts_equal_count_nonzero_along_the_last_axis(length):
+    from trainer.summaries import true_counts
+
+    mask = np.random.default_rng(length).random((3, 4, length)) < 0.3
+    mask[0, 0] = True
+    np.testing.assert_array_equal(true_counts(mask), np.count_nonzero(mask, axis=-1))
+    assert true_counts(mask).dtype == np.int64
