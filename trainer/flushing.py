@@ -14,9 +14,9 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 from trainer.store import RunWriter
 
-# Flushes in flight at once: two overlap the disk waits of a stack as well as eight did, and more
-# threads cost CPU in contention (about 1.5x a flush's CPU at eight; README "Benchmarks", flushes).
-FLUSH_THREADS = 2
+# Flushes in flight at once: four overlap the disk waits of a stack as well as eight did, with less
+# CPU lost to contention on 2 cores; two left waits unoverlapped under load (README "Benchmarks").
+FLUSH_THREADS = 4
 
 
 def flush_together(writers: list[RunWriter], epochs_done: list[int], only_due: bool = True) -> None:
