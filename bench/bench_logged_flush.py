@@ -1,5 +1,6 @@
 """CPU and wall seconds of one flush of a stack's runs: 45 networks' rows of 30 logged epochs (one flush
-interval of every-epoch logging), written by `flush_together`, this checkout beside an older one.
+interval of every-epoch logging), written by `flush_together`, and of compacting those runs (each
+part read back into a base file, as each run's end does), this checkout beside an older one.
 
     python bench/bench_logged_flush.py                                   # this checkout
     python bench/bench_logged_flush.py --before /tmp/old --repeats 3     # and an older checkout, interleaved
@@ -26,8 +27,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def measure(networks: int, epochs: int) -> dict[str, float]:
-    """CPU and wall seconds of flushing every network's rows of `epochs` logged epochs at once."""
-    from trainer import config, flushing, training
+    """CPU and wall seconds of flushing every network's rows of `epochs` logged epochs at once, then of
+    compacting every run."""
+    from trainer import config, flushing, tables, training
 
     held: dict = {}
 
@@ -48,9 +50,15 @@ def measure(networks: int, epochs: int) -> dict[str, float]:
         cpu, wall = time.process_time(), time.perf_counter()
         flushing.flush_together(writers, [epochs] * len(writers), only_due=False)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        compaction_cpu, compaction_wall = time.process_time(), time.perf_counter()
+        for writer in writers:       # as a run's end does, under the lock its writer still holds
+            tables.compact_run(writer.dir)
+        compaction_cpu = time.process_time() - compaction_cpu
+        compaction_wall = time.perf_counter() - compaction_wall
         for writer in writers:
             writer.close()
-    return {"flush, CPU": cpu, "flush, wall": wall}
+    return {"flush, CPU": cpu, "flush, wall": wall, "compaction, CPU": compaction_cpu,
+            "compaction, wall": compaction_wall}
 
 
 def main() -> None:
@@ -69,9 +77,9 @@ def main() -> None:
     print(f"load average at the start / end: {load[0]:.1f} / {load[1]:.1f} (on {os.cpu_count()} "
           f"cores); one flush of {args.networks} runs x {args.epochs} logged epochs; seconds, medians of "
           f"{args.repeats}")
-    print(f"{'':14} {'before':>9} {'after':>9}" if args.before else f"{'':14} {'seconds':>9}")
+    print(f"{'':18} {'before':>9} {'after':>9}" if args.before else f"{'':18} {'seconds':>9}")
     for label, old, new in medians(after, before):
-        print(f"{label:14} {new:9.3f}" if old is None else f"{label:14} {old:9.3f} {new:9.3f}")
+        print(f"{label:18} {new:9.3f}" if old is None else f"{label:18} {old:9.3f} {new:9.3f}")
 
 
 if __name__ == "__main__":
