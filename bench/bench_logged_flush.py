@@ -1,6 +1,7 @@
 """CPU and wall seconds of one flush of a stack's runs: 45 networks' rows of 30 logged epochs (one flush
-interval of every-epoch logging), written by `flush_together`, and of compacting those runs (each
-part read back into a base file, as each run's end does), this checkout beside an older one.
+interval of every-epoch logging), written by `flush_together`, of reading those parts back, and of
+compacting those runs (each part read back into a base file, as each run's end does), this checkout
+beside an older one.
 
     python bench/bench_logged_flush.py                                   # this checkout
     python bench/bench_logged_flush.py --before /tmp/old --repeats 3     # and an older checkout, interleaved
@@ -50,6 +51,11 @@ def measure(networks: int, epochs: int) -> dict[str, float]:
         cpu, wall = time.process_time(), time.perf_counter()
         flushing.flush_together(writers, [epochs] * len(writers), only_due=False)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        reading = time.process_time()
+        for writer in writers:       # every table's files read back, as the compaction and a resume do
+            for table, files in tables.table_files(writer.dir).items():
+                tables.read_table(files, table)
+        reading = time.process_time() - reading
         compaction_cpu, compaction_wall = time.process_time(), time.perf_counter()
         for writer in writers:       # as a run's end does, under the lock its writer still holds
             tables.compact_run(writer.dir)
@@ -57,8 +63,8 @@ def measure(networks: int, epochs: int) -> dict[str, float]:
         compaction_wall = time.perf_counter() - compaction_wall
         for writer in writers:
             writer.close()
-    return {"flush, CPU": cpu, "flush, wall": wall, "compaction, CPU": compaction_cpu,
-            "compaction, wall": compaction_wall}
+    return {"flush, CPU": cpu, "flush, wall": wall, "reading back, CPU": reading,
+            "compaction, CPU": compaction_cpu, "compaction, wall": compaction_wall}
 
 
 def main() -> None:
