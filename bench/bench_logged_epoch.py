@@ -31,10 +31,10 @@ from side_by_side import add_arguments, interleaved, medians
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-PARTS = {   # label: (module, attribute path) of the function timed
+PARTS = {   # label: (module, attribute path) of the function timed; older names after "|"
     "compiled calls": ("trainer.compiled", "CompiledSteps.train"),
     "evaluation calls": ("trainer.compiled", "CompiledSteps.evaluate_layers"),
-    "histograms + statistics": ("trainer.network_rows", "activation_rows"),
+    "histograms + statistics": ("trainer.network_rows", "activation_tables|activation_rows"),
     "mi": ("trainer.measure", "StackMiRows.at_epoch"),
     "layer health": ("trainer.network_rows", "layer_health"),
     "logged rows, all": ("trainer.training", "record_logged"),
@@ -66,11 +66,12 @@ def measure(networks: int, epochs: int) -> dict[str, float]:
 
     for label, (module_name, path) in PARTS.items():
         owner = importlib.import_module(module_name)
-        *outer, name = path.split(".")
+        *outer, names = path.split(".")
         for part in outer:
             owner = getattr(owner, part)
-        if hasattr(owner, name):
-            setattr(owner, name, timed(label, getattr(owner, name)))
+        for name in names.split("|"):
+            if hasattr(owner, name):
+                setattr(owner, name, timed(label, getattr(owner, name)))
     train, calls = compiled.CompiledSteps.train, [0]
 
     def from_the_second_call(*args, **kwargs):

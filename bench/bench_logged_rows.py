@@ -77,8 +77,12 @@ def measure(n_networks: int, repeats: int) -> dict[str, float]:
     grids = [HistogramGrid.for_layer(fn, values, 30) for fn, values in zip(functions, layers)]
     specs = {label: {"name": label.split("-")[0], "params": params} for label, params in ESTIMATORS.items()}
     tasks = {label: functools.partial(mi, spec) for label, spec in specs.items()}
-    tasks["histograms + per-neuron stats"] = lambda: rows_module.activation_rows(
-        1, layers, rows, ["train", "test"], functions, grids)
+    if hasattr(rows_module, "activation_tables"):     # the Arrow rows of every network at once (issue 18, round 5)
+        tasks["histograms + per-neuron stats"] = lambda: rows_module.activation_tables(
+            1, run_ids, layers, rows, ["train", "test"], functions, grids, names)
+    else:
+        tasks["histograms + per-neuron stats"] = lambda: rows_module.activation_rows(
+            1, layers, rows, ["train", "test"], functions, grids)
     result = {}
     for label, task in tasks.items():
         times = []

@@ -19,7 +19,7 @@ TRAINER_LAYERS = (
     ("tensorflow_without_keras",),
     ("atomic", "activation_facts", "datasets", "schedule", "optimizers", "xla_cache", "final_metrics",
      "listing", "sql_output", "progress", "quiet", "arguments"),
-    ("tables", "estimators", "summaries", "health"),
+    ("tables", "estimators", "summaries", "health", "stack_rows"),
     ("measure", "config"),
     ("store", "saved", "checkpoint", "model"),
     ("compiled", "flushing"),

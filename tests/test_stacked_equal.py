@@ -23,7 +23,7 @@ from trainer.activation_facts import (
     saturated,
     slope_relative,
 )
-from trainer.measure import MiRows, StackMiRows, activation_rows, split_rows
+from trainer.measure import MiRows, StackMiRows, activation_tables, split_rows
 from trainer.summaries import STAT_NAMES, HistogramGrid
 from trainer.training import run_experiment
 
@@ -90,10 +90,10 @@ def test_every_table_of_a_stacked_network_equals_its_rows_computed_alone(stacked
                  for fn, values in zip(functions, layers[0])]
         histograms, stats = [], []
         for epoch in epochs:
-            ((histogram, per_neuron),) = activation_rows(epoch, [v[None] for v in layers[epoch]], rows,
-                                                          cfg.mi_splits, functions, grids)
-            histograms.append(pd.DataFrame(histogram))
-            stats.append(pd.DataFrame(per_neuron))
+            histogram, per_neuron = activation_tables(epoch, [run_id], [v[None] for v in layers[epoch]], rows,
+                                                      cfg.mi_splits, functions, grids, layer_names)
+            histograms.append(histogram.of(0).to_pandas())
+            stats.append(per_neuron.of(0).to_pandas())
         for name, frames, keys in (("activations", histograms, ["epoch", "split", "layer", "bin_index"]),
                                    ("activation_stats", stats, ["epoch", "split", "layer", "neuron"])):
             written = table(root, run_id, name, keys)
@@ -239,20 +239,32 @@ def summary_stacks():
     return {"relu": relu, "tanh": tanh, "softmax": softmax, "spread": spread}
 
 
+RUN_IDS = ["r0", "r1", "r2"]
+
+
+def network_rows(tables, position):
+    """One network's rows of each StackRows, as numpy columns."""
+    return tuple({name: np.array(values) for name, values in rows.of(position).to_pydict().items()}
+                 for rows in tables)
+
+
 @pytest.mark.parametrize("kind", ["relu", "tanh", "softmax", "spread"])
 def test_histograms_and_neuron_stats_of_a_stack_equal_each_network_alone_and_the_old_code(kind):
     values = summary_stacks()[kind]
     function = "relu" if kind == "spread" else kind
     grid = HistogramGrid.for_layer(function, values[:, :20], 30)      # grid from "epoch 0", then bins added
     rows = {"train": slice(0, 150), "test": slice(150, 200)}
-    stacked = activation_rows(3, [values], rows, ["train", "test"], [function], [grid])
+    stacked = activation_tables(3, RUN_IDS, [values], rows, ["train", "test"], [function], [grid], ["dense"])
     for s in range(3):
-        alone = activation_rows(3, [values[s:s + 1]], rows, ["train", "test"], [function], [grid.take([s])])[0]
-        for mine, own in zip(stacked[s], alone):
+        alone = network_rows(activation_tables(3, RUN_IDS[s:s + 1], [values[s:s + 1]], rows, ["train", "test"],
+                                               [function], [grid.take([s])], ["dense"]), 0)
+        for mine, own in zip(network_rows(stacked, s), alone):
             assert mine.keys() == own.keys()
             for name in mine:
                 np.testing.assert_array_equal(mine[name], own[name], err_msg=name)
-        histogram, stats = stacked[s]
+        histogram, stats = network_rows(stacked, s)
+        assert set(histogram["run_id"]) == set(stats["run_id"]) == {RUN_IDS[s]}
+        assert set(histogram["layer_name"]) == {"dense"} and set(histogram["epoch"]) == {3}
         for split, part in rows.items():
             here = histogram["split"] == split
             bins, counts = old_histogram(values[s, part], grid.origin[s], grid.width[s])
@@ -275,15 +287,13 @@ def test_summaries_cut_into_blocks_of_networks_equal_the_whole_stack_at_once(kin
     grid = HistogramGrid.for_layer(function, values[:, :20], 30)
     rows = {"train": slice(0, 150), "test": slice(150, 200)}
     monkeypatch.setattr(measure, "BLOCK_VALUES", 2**40)
-    whole = activation_rows(3, [values], rows, ["train", "test"], [function], [grid])
+    whole = activation_tables(3, RUN_IDS, [values], rows, ["train", "test"], [function], [grid], ["dense"])
     monkeypatch.setattr(measure, "BLOCK_VALUES", 150 * values.shape[2])    # one network a block
     assert measure.network_blocks(3, 150 * values.shape[2]) == [slice(0, 1), slice(1, 2), slice(2, 3)]
-    blocked = activation_rows(3, [values], rows, ["train", "test"], [function], [grid])
+    blocked = activation_tables(3, RUN_IDS, [values], rows, ["train", "test"], [function], [grid], ["dense"])
     for mine, own in zip(blocked, whole):
-        for table_mine, table_own in zip(mine, own):
-            assert table_mine.keys() == table_own.keys()
-            for name in table_mine:
-                np.testing.assert_array_equal(table_mine[name], table_own[name], err_msg=name)
+        assert mine.table.equals(own.table)
+        np.testing.assert_array_equal(mine.bounds, own.bounds)
 
 
 @pytest.mark.parametrize("function", ["relu", "tanh"])

@@ -87,17 +87,24 @@ def test_neuron_stats_zero_and_saturation():
 
 def test_a_layer_that_grew_far_beyond_its_initial_spread_fits_the_activations_table():
     # relu with a large learning rate: values 5000 times the initial spread, bin indices past int16
-    import pyarrow as pa
-
     from ibstore.schema import TABLE_SCHEMAS
-    from trainer.measure import activation_rows
+    from trainer.measure import activation_tables
 
     initial = np.linspace(0, 1, 40).reshape(1, 20, 2)
     grid = HistogramGrid.for_layer("relu", initial, 30)
     grown = 5000 * initial
-    (histogram, _), = activation_rows(7, [grown], {"train": slice(0, 20)}, ["train"], ["relu"], [grid])
-    assert histogram["bin_index"].max() == np.floor(grown.max() / grid.width[0]) > 2**15
-    rows = len(histogram["bin_index"])
-    table = pa.Table.from_pydict({**histogram, "run_id": ["r"] * rows, "epoch": [7] * rows, "layer_name": ["d"] * rows},
-                                 schema=TABLE_SCHEMAS["activations"])
+    histograms, _ = activation_tables(7, ["r"], [grown], {"train": slice(0, 20)}, ["train"], ["relu"], [grid], ["d"])
+    table = histograms.of(0)
+    assert table.schema == TABLE_SCHEMAS["activations"]
+    assert table["bin_index"].to_numpy().max() == np.floor(grown.max() / grid.width[0]) > 2**15
     assert table["count"].to_numpy().sum() == 40
+
+
+@pytest.mark.parametrize("length", [0, 1, 7, 8, 9, 64, 3277])
+def test_true_counts_equal_count_nonzero_along_the_last_axis(length):
+    from trainer.summaries import true_counts
+
+    mask = np.random.default_rng(length).random((3, 4, length)) < 0.3
+    mask[0, 0] = True
+    np.testing.assert_array_equal(true_counts(mask), np.count_nonzero(mask, axis=-1))
+    assert true_counts(mask).dtype == np.int64

@@ -14,8 +14,9 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 from trainer.store import RunWriter
 
-# Flushes in flight at once: enough to overlap the disk waits of a stack, few enough for 2 cores.
-FLUSH_THREADS = 8
+# Flushes in flight at once: four overlap the disk waits of a stack as well as eight did, with less
+# CPU lost to contention on 2 cores; two left waits unoverlapped under load (README "Benchmarks").
+FLUSH_THREADS = 4
 
 
 def flush_together(writers: list[RunWriter], epochs_done: list[int], only_due: bool = True) -> None:

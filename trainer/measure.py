@@ -13,6 +13,7 @@ import numpy as np
 
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import estimators
+from trainer.stack_rows import StackRows, labels
 from trainer.summaries import STAT_NAMES, HistogramGrid, neuron_stats
 
 
@@ -177,11 +178,13 @@ def raised(outcome: Outcome) -> dict[str, list] | None:
     return outcome
 
 
-def activation_rows(epoch: int, layers: list[np.ndarray], rows: dict[str, slice], splits: list[str],
-                    activation_fns: list[str], grids: list[HistogramGrid]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Per network of the stack: the columns of its histogram rows (non-empty bins) and of its
-    per-neuron statistics rows (without run_id). `layers`: per layer [N, n_inputs, units];
-    `grids`: per layer, the N networks' bins. Computed for all networks at once per layer and split.
+def activation_tables(epoch: int, run_ids: list[str], layers: list[np.ndarray], rows: dict[str, slice],
+                      splits: list[str], activation_fns: list[str], grids: list[HistogramGrid],
+                      layer_names: list[str]) -> tuple[StackRows, StackRows]:
+    """The activations (histograms: non-empty bins) and activation_stats (per neuron) rows of a
+    stack, network s's run `run_ids[s]`. `layers`: per layer [N, n_inputs, units]; `grids`: per
+    layer, the N networks' bins. Computed for all networks at once per layer and split; a
+    network's rows are in (split, layer) order, then by bin or neuron.
     """
     n_networks = layers[0].shape[0]
     histogram: dict[str, list] = {k: [] for k in ("network", "layer", "split", "bin_index", "bin_lo", "bin_hi", "count")}
@@ -204,22 +207,22 @@ def activation_rows(epoch: int, layers: list[np.ndarray], rows: dict[str, slice]
             stats["layer"].append(np.full(part.shape[2], layer))
             stats["neuron"].append(np.arange(part.shape[2]))
             stats["split"].append(np.full(part.shape[2], split_code))
-    split_names = np.array(splits, dtype=object)
-    stats = {k: np.concatenate(v, axis=-1) for k, v in stats.items()}
-    shared = {"layer": stats["layer"], "neuron": stats["neuron"], "split": split_names[stats["split"]]}
     histogram = {k: np.concatenate(v) for k, v in histogram.items()}
     order = np.argsort(histogram["network"], kind="stable")      # per network, in (split, layer) order
     histogram = {k: v[order] for k, v in histogram.items()}
-    bounds = np.searchsorted(histogram["network"], np.arange(n_networks + 1))
-    result = []
-    for s in range(n_networks):
-        mine = slice(bounds[s], bounds[s + 1])
-        result.append((
-            {"epoch": epoch, "layer": histogram["layer"][mine], "split": split_names[histogram["split"][mine]],
-             **{k: histogram[k][mine] for k in ("bin_index", "bin_lo", "bin_hi", "count")}},
-            {"epoch": epoch, **shared, **{name: stats[name][s] for name in STAT_NAMES}},
-        ))
-    return result
+    activations = StackRows.build("activations", {
+        **histogram, "run_id": labels(run_ids, histogram["network"]), "epoch": np.full(len(order), epoch),
+        "layer_name": labels(layer_names, histogram["layer"]), "split": labels(splits, histogram["split"])},
+        histogram["network"], n_networks)
+    stats = {k: np.concatenate(v, axis=-1) for k, v in stats.items()}   # shared: [K]; numbers: [N, K]
+    n_rows = len(stats["layer"])
+    network = np.repeat(np.arange(n_networks), n_rows)
+    activation_stats = StackRows.build("activation_stats", {
+        "run_id": labels(run_ids, network), "epoch": np.full(len(network), epoch),
+        **{k: np.tile(stats[k], n_networks) for k in ("layer", "neuron")},
+        "split": labels(splits, np.tile(stats["split"], n_networks)),
+        **{name: stats[name].reshape(-1) for name in STAT_NAMES}}, network, n_networks)
+    return activations, activation_stats
 
 
 # Values of one block of networks summarised at a time (see `network_blocks`): 2 MB of float64

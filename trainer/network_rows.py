@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,9 @@ from ibstore.record import Status
 from trainer import saved
 from trainer.compiled import Chunk
 from trainer.config import Experiment, ExperimentConfig
-from trainer.health import NetworkHealth, layer_health
-from trainer.measure import StackMiRows, activation_rows
+from trainer.health import LayerHealth, NetworkHealth, layer_health
+from trainer.measure import StackMiRows, activation_tables
+from trainer.stack_rows import StackRows, labels
 from trainer.store import RunWriter, StoreError
 from trainer.summaries import HistogramGrid, gradient_stats
 
@@ -57,11 +57,6 @@ class Logging:
     grids: list[HistogramGrid]
     n_batches: int
     mi: StackMiRows | None = None       # the stack's mi rows, network.index its position
-
-    @cached_property
-    def layer_names_array(self) -> np.ndarray:
-        """layer_names indexable by an array of layer numbers (the layer_name column of a table)."""
-        return np.array(self.layer_names, dtype=object)
 
 
 def record_metrics(networks: list[Network], first_epoch: int, loss: np.ndarray, accuracy: np.ndarray,
@@ -102,49 +97,62 @@ def record_metrics(networks: list[Network], first_epoch: int, loss: np.ndarray, 
 def record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray], chunk: Chunk | None,
                    log: Logging) -> None:
     """MI, histogram, per-neuron and (after epoch 0) gradient rows of one logged epoch, for these
-    networks. Summaries are computed for all of them at once; a network whose rows fail is failed alone."""
+    networks. Each table's rows are built for all of them at once; a network whose rows fail is
+    failed alone."""
     if not networks:
         return
     config = log.config
     index = np.array([n.index for n in networks])
+    run_ids = [n.run_id for n in networks]
     everyone = np.array_equal(index, np.arange(len(layers[0])))
     stacked = layers if everyone else [values[index] for values in layers]     # a copy only when needed
-    summaries = activation_rows(epoch, stacked, log.rows, config.mi_splits, log.activation_fns,
-                                [grid.take(index) for grid in log.grids])
+    tables = dict(zip(("activations", "activation_stats"), activation_tables(
+        epoch, run_ids, stacked, log.rows, config.mi_splits, log.activation_fns,
+        [grid.take(index) for grid in log.grids], log.layer_names)))
     mi_outcomes = log.mi.at_epoch(epoch, stacked, list(index))
-    gradients = None if chunk is None else [
-        gradient_stats(g[index], g2[index], log.n_batches, kernel[index])
-        for g, g2, kernel in zip(chunk.grad_sum, chunk.grad_sq_sum, chunk.kernels)]
-    # Hidden layers only (the softmax layer learns the class prior even in a dead network).
-    states = None if gradients is None else [
-        layer_health(fn, values, stats["grad_mean_norm"], stats["grad_std_norm"])
-        for fn, values, stats in zip(log.activation_fns[:-1], stacked[:-1], gradients[:-1])]
+    states = None
+    if chunk is not None:
+        gradients = [gradient_stats(g[index], g2[index], log.n_batches, kernel[index])
+                     for g, g2, kernel in zip(chunk.grad_sum, chunk.grad_sq_sum, chunk.kernels)]
+        # Hidden layers only (the softmax layer learns the class prior even in a dead network).
+        states = [layer_health(fn, values, stats["grad_mean_norm"], stats["grad_std_norm"])
+                  for fn, values, stats in zip(log.activation_fns[:-1], stacked[:-1], gradients[:-1])]
+        tables["gradients"] = gradient_rows(epoch, run_ids, gradients, states, log.layer_names)
     for position, network in enumerate(networks):
         try:
-            own = [values[position] for values in stacked]
             mi = mi_outcomes[position]
             if isinstance(mi, Exception):
                 raise mi
             if mi:
                 network.writer.add("mi", mi)
-            histogram, stats = summaries[position]
-            network.writer.add("activations", {"run_id": network.run_id, **histogram,
-                                               "layer_name": log.layer_names_array[histogram["layer"]]})
-            network.writer.add("activation_stats", {"run_id": network.run_id, **stats})
-            if gradients is not None:
-                columns = {k: np.array([layer[k][position] for layer in gradients]) for k in gradients[0]}
-                own_states = [layer[position] for layer in states]
-                network.writer.add("gradients", {"run_id": network.run_id, "epoch": epoch,
-                                                 "layer": np.arange(len(gradients)),
-                                                 "layer_name": log.layer_names_array, **columns,
-                                                 "health": [state.value for state in own_states] + [None]})
-                network.health.observe_layers(epoch, own_states)
+            for name, rows in tables.items():
+                network.writer.add(name, rows.of(position))
+            if states is not None:
+                network.health.observe_layers(epoch, [layer[position] for layer in states])
             if config.save_activations:
-                saved.save_epoch(log.root, network.run_id, epoch, own)
+                saved.save_epoch(log.root, network.run_id, epoch, [values[position] for values in stacked])
         except StoreError:
             raise
         except Exception as error:
             network.fail(error)
+
+
+def gradient_rows(epoch: int, run_ids: list[str], gradients: list[dict[str, np.ndarray]],
+                  states: list[list[LayerHealth]], layer_names: list[str]) -> StackRows:
+    """The gradients rows of a stack: per layer its `gradient_stats` ([N] each) and, for the hidden
+    layers, each network's health (NULL for the output layer)."""
+    n_networks, n_layers = len(run_ids), len(gradients)
+    network = np.repeat(np.arange(n_networks), n_layers)
+    health = list(LayerHealth) + [None]
+    codes = np.full((n_networks, n_layers), len(health) - 1)
+    codes[:, :len(states)] = np.array([[health.index(state) for state in layer] for layer in states]).T
+    return StackRows.build("gradients", {
+        "run_id": labels(run_ids, network), "epoch": np.full(len(network), epoch),
+        "layer": np.tile(np.arange(n_layers), n_networks), "layer_name": labels(layer_names, np.tile(
+            np.arange(n_layers), n_networks)),
+        **{k: np.stack([layer[k] for layer in gradients], axis=1).reshape(-1) for k in gradients[0]},
+        "health": labels([None if state is None else state.value for state in health], codes.reshape(-1))},
+        network, n_networks)
 
 
 def finish_ended(networks: list[Network], log: Logging) -> None:

@@ -12,6 +12,7 @@ no other process trains, compacts or re-estimates the run meanwhile.
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import shutil
@@ -108,6 +109,17 @@ def remove_results(root: Path, run_id: str) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def queued_table(queued: list[dict[str, Any] | pa.Table], schema: pa.Schema) -> pa.Table:
+    """The queued rows of one table as one Arrow table, in their order: Arrow tables as they are
+    (no copy), each run of column dicts concatenated first (one conversion to Arrow per run)."""
+    parts = []
+    for is_table, group in itertools.groupby(queued, key=lambda rows: isinstance(rows, pa.Table)):
+        group = list(group)
+        parts += group if is_table else [pa.Table.from_pydict(
+            {column: np.concatenate([rows[column] for rows in group]) for column in group[0]}, schema=schema)]
+    return pa.concat_tables(parts)
+
+
 class RunWriter:
     """Writes one run: holds its lock, appends its rows as part files, keeps run.json current.
 
@@ -129,9 +141,10 @@ class RunWriter:
         self.run_id = record_fields["run_id"]
         self.dir = layout.run_dir(self.root, self.run_id)
         self.flush_seconds = flush_seconds
-        # Rows waiting for the next flush, as per-call column dicts: thousands of tiny
-        # Arrow tables (one per epoch) would fragment memory, so Arrow sees one batch per flush.
-        self.pending: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLE_SCHEMAS}
+        # Rows waiting for the next flush: column dicts, converted to Arrow once per flush (thousands
+        # of tiny Arrow tables, one per epoch, would fragment memory), or slices of a stack's Arrow
+        # tables (trainer.stack_rows: views of one table per logged epoch for the whole stack).
+        self.pending: dict[str, list[dict[str, Any] | pa.Table]] = {name: [] for name in TABLE_SCHEMAS}
         self.last_flush = time.monotonic()
         self.write_error: str | None = None
         self.finals = FinalMetrics()
@@ -169,8 +182,12 @@ class RunWriter:
             self.lock.release()
             raise
 
-    def add(self, table: str, columns: dict[str, Any]) -> None:
-        """Queue rows given as columns (name -> list or array; scalars repeat)."""
+    def add(self, table: str, columns: dict[str, Any] | pa.Table) -> None:
+        """Queue rows given as an Arrow table of the table's schema (e.g. a slice of a stack's rows,
+        trainer.stack_rows), or as columns (name -> list or array; scalars repeat)."""
+        if isinstance(columns, pa.Table):
+            self.pending[table].append(columns)
+            return
         n = max((len(v) for v in columns.values() if np.ndim(v)), default=1)
         self.pending[table].append({name: (v if np.ndim(v) else [v] * n) for name, v in columns.items()})
 
@@ -189,9 +206,7 @@ class RunWriter:
         try:
             for name, queued in self.pending.items():
                 if queued:
-                    batches[name] = pa.Table.from_pydict(
-                        {column: np.concatenate([rows[column] for rows in queued]) for column in queued[0]},
-                        schema=TABLE_SCHEMAS[name])
+                    batches[name] = queued_table(queued, TABLE_SCHEMAS[name])
             for name, batch in batches.items():
                 path = layout.table_part_path(self.root, self.run_id, name, self.next_part)
                 written.append(path)

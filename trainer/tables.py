@@ -59,8 +59,18 @@ def next_part(run_dir: Path) -> int:
 def read_table(files: list[Path], table: str) -> pa.Table:
     """One table from its base and parts, in that order."""
     schema = TABLE_SCHEMAS[table]
-    return pa.concat_tables([pq.read_table(path, schema=schema).replace_schema_metadata(None) for path in files]) \
-        if files else schema.empty_table()
+    return pa.concat_tables([read_file(path, schema) for path in files]) if files else schema.empty_table()
+
+
+def read_file(path: Path, schema: pa.Schema) -> pa.Table:
+    """One file's rows in `schema`. A file with exactly its columns (every file this version writes)
+    is read as it is, in this thread: the dataset reader costs more per file than a small part's
+    rows (the compaction at a run's end reads every part back). Others go through the dataset
+    reader, which fills the columns an older file lacks with NULL."""
+    with pq.ParquetFile(path) as file:
+        if file.schema_arrow.remove_metadata().equals(schema):
+            return file.read(use_threads=False).replace_schema_metadata(None)
+    return pq.read_table(path, schema=schema).replace_schema_metadata(None)
 
 
 def rewrite_table(run_dir: Path, table: str, transform: Callable[[pa.Table], pa.Table]) -> None:

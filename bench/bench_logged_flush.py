@@ -1,0 +1,92 @@
+"""CPU and wall seconds of one flush of a stack's runs: 45 networks' rows of 30 logged epochs (one flush
+interval of every-epoch logging), written by `flush_together`, of reading those parts back, and of
+compacting those runs (each part read back into a base file, as each run's end does), this checkout
+beside an older one.
+
+    python bench/bench_logged_flush.py                                   # this checkout
+    python bench/bench_logged_flush.py --before /tmp/old --repeats 3     # and an older checkout, interleaved
+
+The rows are those of a real run (`bench_training.py`'s logged epoch: the default config, 45 networks,
+every epoch logged) with the flushes during training held back, so that one flush at the end writes
+them all, as a flush interval's worth of logged epochs does in a long run. CPU is the whole process's
+(every flush thread). With `--before DIR` each measurement runs in a subprocess with PYTHONPATH=DIR or
+this checkout, interleaved `--repeats` times; medians are printed with the machine's load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from side_by_side import add_arguments, interleaved, medians
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def measure(networks: int, epochs: int) -> dict[str, float]:
+    """CPU and wall seconds of flushing every network's rows of `epochs` logged epochs at once, then of
+    compacting every run."""
+    from trainer import config, flushing, tables, training
+
+    held: dict = {}
+
+    def only_forced(writers, epochs_done, only_due=True):
+        if not only_due:
+            flushing.flush_together(writers, epochs_done, only_due=False)
+
+    def keep_stack(stack):
+        held["stack"] = stack
+        return {}
+
+    training.flush_together, training._finish_completed = only_forced, keep_stack
+    (experiment,) = config.plan({"name": "bench", "epochs": epochs, "log_schedule": {"every": 1},
+                                 "n_runs": networks})
+    with tempfile.TemporaryDirectory() as root:
+        training.run_experiment(experiment, Path(root), progress=False)
+        writers = [network.writer for network in held["stack"].networks]
+        cpu, wall = time.process_time(), time.perf_counter()
+        flushing.flush_together(writers, [epochs] * len(writers), only_due=False)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        reading = time.process_time()
+        for writer in writers:       # every table's files read back, as the compaction and a resume do
+            for table, files in tables.table_files(writer.dir).items():
+                tables.read_table(files, table)
+        reading = time.process_time() - reading
+        compaction_cpu, compaction_wall = time.process_time(), time.perf_counter()
+        for writer in writers:       # as a run's end does, under the lock its writer still holds
+            tables.compact_run(writer.dir)
+        compaction_cpu = time.process_time() - compaction_cpu
+        compaction_wall = time.perf_counter() - compaction_wall
+        for writer in writers:
+            writer.close()
+    return {"flush, CPU": cpu, "flush, wall": wall, "reading back, CPU": reading,
+            "compaction, CPU": compaction_cpu, "compaction, wall": compaction_wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--networks", type=int, default=45)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=1)
+    add_arguments(parser)
+    args = parser.parse_args()
+    if args.json:
+        print(json.dumps(measure(args.networks, args.epochs)))
+        return
+
+    after, before, load = interleaved(__file__, ["--networks", str(args.networks), "--epochs", str(args.epochs)],
+                                      args.repeats, args.before)
+    print(f"load average at the start / end: {load[0]:.1f} / {load[1]:.1f} (on {os.cpu_count()} "
+          f"cores); one flush of {args.networks} runs x {args.epochs} logged epochs; seconds, medians of "
+          f"{args.repeats}")
+    print(f"{'':18} {'before':>9} {'after':>9}" if args.before else f"{'':18} {'seconds':>9}")
+    for label, old, new in medians(after, before):
+        print(f"{label:18} {new:9.3f}" if old is None else f"{label:18} {old:9.3f} {new:9.3f}")
+
+
+if __name__ == "__main__":
+    main()
