@@ -64,17 +64,6 @@ def test_a_limited_read_checks_and_hands_over_only_its_runs_files(root, decoded)
     assert [problem.run_id for problem in found.problems] == [ids[3]]
 
 
-@pytest.mark.parametrize("sql, reads", [
-    ("SELECT 1", ()), ("SELECT 1 UNION ALL SELECT now()", ()), ("SELECT (SELECT 2)", ()),
-    ("SELECT 1 WHERE EXISTS (SELECT 1 FROM runs)", ("runs",)),
-    ("SELECT * FROM query_table('mi')", ("mi",)),
-    ("SHOW TABLES", views.EVERYDAY_VIEWS), ("DESCRIBE", views.EVERYDAY_VIEWS),   # they list every view
-    ("VALUES (1)", views.EVERYDAY_VIEWS), ("SELEC broken", views.EVERYDAY_VIEWS),
-])
-def test_the_views_a_statement_reads(sql, reads):
-    assert views.read_by(sql) == reads
-
-
 def test_a_statement_that_reads_no_table_checks_no_file(root, decoded):  # noqa: F811
     """At 100,000 runs `SELECT 1` was given every view and checked every table file (10+ minutes)."""
     results, ids = root
