@@ -1,7 +1,7 @@
 """The compiled training step alone, CPU seconds per network-epoch, variants side by side in one run.
 
     python bench/bench_step.py                                  # this checkout, 45 networks
-    python bench/bench_step.py --before /tmp/old                # beside an older checkout
+    python bench/bench_step.py --before /tmp/old                # beside an older checkout (repeatable)
     python bench/bench_step.py --before /tmp/old --xla-flags=--xla_cpu_experimental_xnn_fusion_type=dot
                                       # also this checkout under other XLA flags
 
@@ -82,7 +82,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=100, help="epochs in the timed call (and in the warm-up)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--before", type=Path, help="an older checkout, timed beside this one")
+    parser.add_argument("--before", type=Path, action="append",
+                        help="an older checkout, timed beside this one (repeatable)")
     parser.add_argument("--xla-flags", action="append",
                         help="an XLA_FLAGS value: one more variant of this checkout (repeatable)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -90,7 +91,7 @@ def main() -> None:
     if args.child:
         child(args.epochs)
         return
-    variants = [(f"before ({args.before})", args.before, None)] if args.before else []
+    variants = [(f"before ({before})", before, None) for before in args.before or []]
     variants += [("this checkout", REPO, None)]
     variants += [(f"this checkout, XLA_FLAGS={flags!r}", REPO, flags) for flags in args.xla_flags or []]
     figures: dict[str, list[float]] = {name: [] for name, _, _ in variants}

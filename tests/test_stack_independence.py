@@ -12,9 +12,7 @@ at the batch sizes 256 and 1024.
 
 The stacks train in a spawned process with one TensorFlow thread, as a sweep's workers train
 (trainer.local_pool, trainer.ray_pool). With more threads (`trainer run`'s default) the wide
-layers at batch 1024 are not independent of the stack (nor were they with the batch-major layer
-before; README, "Benchmarks"): XLA parallelises a plain dot (a stack of one) and a batched one
-differently.
+layers at batch 1024 are not independent of the stack (DESIGN.md, "Training loop").
 """
 
 import multiprocessing
