@@ -14,15 +14,21 @@ JAX the same way: `tensorflow/lite/python/util.py` (imported by `import tensorfl
 `from jax import jit` for TFLite's JAX converter, so where JAX is installed (the `bench` extra)
 all of JAX and its own scipy imports load too: about 1.2 s of CPU. The trainer converts nothing
 to TFLite; JAX stays importable after TensorFlow is in.
+
+Before TensorFlow is imported, trainer.xla_flags sets the XLA flag the trainer compiles with.
 """
 
 from __future__ import annotations
 
 import sys
 
+from trainer import xla_flags
+
 EAGER_KERAS_IMPORT = "keras.src.optimizers"   # tensorflow/__init__.py's eager Keras import
 OPTIONAL_JAX_IMPORT = "jax"                     # tensorflow/lite/python/util.py's `from jax import jit`
 SKIPPED = (EAGER_KERAS_IMPORT, OPTIONAL_JAX_IMPORT)
+
+xla_flags.use()
 
 if "tensorflow" in sys.modules:
     import tensorflow as tf  # already imported: nothing to save

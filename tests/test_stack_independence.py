@@ -1,0 +1,81 @@
+"""A network's numbers do not depend on the networks it is stacked with (issue 18).
+
+A sweep groups networks by what its workers and planner decide (a Ray sweep and a local one
+group the same cohort differently), so one network trained alone, in a stack of 2, of 3 and of
+45 (the others with random seeds, initial biases and learning rates) must give the same numbers
+bit for bit: the weights and optimizer state after training, each epoch's loss and accuracy,
+the summed minibatch kernel gradients and their squares (the `gradients` table's statistics)
+and every layer's activations on every input (what the mi, activations and activation_stats
+rows are computed from, network by network: tests/test_stacked_equal.py). The widths are the
+shipped cohorts' (harmonics, 12 inputs: 12-10-7-5-4-3-2 and 12-5-5-5-5-5-2) and a wider one,
+at the batch sizes 256 and 1024.
+
+The stacks train in a spawned process with one TensorFlow thread, as a sweep's workers train
+(trainer.local_pool, trainer.ray_pool). With more threads (`trainer run`'s default) the wide
+layers at batch 1024 are not independent of the stack (DESIGN.md, "Training loop").
+"""
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pytest
+
+from trainer import config
+from trainer.compiled import CompiledSteps
+from trainer.model import NetworkSettings, StackedMLP
+from trainer.optimizers import Optimizer
+from trainer.tensorflow_without_keras import tf
+from trainer.training import epoch_order, load_data
+
+EPOCHS = 3
+STACK_SIZES = (1, 2, 3, 45)
+THE_NETWORK = NetworkSettings(seed=0, initial_bias=0.2, kernel_init_stddev=None, max_norm=None, learning_rate=4e-4)
+
+
+def first_network_trained(architecture: list[int], batch_size: int, stack_size: int) -> dict[str, np.ndarray]:
+    """THE_NETWORK's numbers after EPOCHS epochs in one compiled call, as the first network of a
+    stack of `stack_size` (the rest random)."""
+    tf.config.experimental.enable_op_determinism()   # as trainer.training runs
+    (experiment,) = config.plan({"architecture": architecture, "batch_size": batch_size, "dataset": "harmonics",
+                                 "activation_fn": "relu", "optimizer": "adam", "epochs": EPOCHS})
+    cfg = experiment.config
+    data = load_data(cfg)
+    rng = np.random.default_rng(stack_size)
+    networks = [THE_NETWORK] + [
+        NetworkSettings(seed=int(rng.integers(1, 10_000)), initial_bias=float(rng.uniform(-1, 2)),
+                        kernel_init_stddev=None, max_norm=None, learning_rate=float(rng.uniform(1e-4, 1e-2)))
+        for _ in range(stack_size - 1)]
+    model = StackedMLP(cfg, data.train.x.shape[1], data.n_classes, networks)
+    optimizer = Optimizer(cfg.optimizer, [n.learning_rate for n in networks], model.trainable)
+    steps = CompiledSteps(model, optimizer, data, cfg.batch_size, None, EPOCHS, cfg.loss)
+    orders = np.stack([np.stack([epoch_order(n.seed, epoch, len(data.train.y)) for n in networks])
+                       for epoch in range(EPOCHS)])
+    chunk = steps.train(orders, np.ones(stack_size, bool))
+    assert chunk.n_epochs == EPOCHS
+    numbers = {"loss": chunk.loss[:, :, 0], "accuracy": chunk.accuracy[:, :, 0]}
+    for name, arrays in (("grad_sum", chunk.grad_sum), ("grad_sq_sum", chunk.grad_sq_sum), ("layer", chunk.layers),
+                         ("variable", [v.numpy() for v in model.variables + optimizer.variables[1:]])):
+        numbers.update({f"{name} {index}": array[0] for index, array in enumerate(arrays)})
+    return numbers
+
+
+def first_network_in_each_stack(architecture: list[int], batch_size: int) -> list[dict[str, np.ndarray]]:
+    """`first_network_trained` for each of STACK_SIZES, in this process, on one thread."""
+    from trainer.training import configure_threads
+
+    configure_threads(1)
+    return [first_network_trained(architecture, batch_size, size) for size in STACK_SIZES]
+
+
+@pytest.mark.slow  # trains and compiles 16 stacks, in a spawned process
+@pytest.mark.parametrize("architecture, batch_size", [([10, 7, 5, 4, 3], 256), ([10, 7, 5, 4, 3], 1024),
+                                                      ([5, 5, 5, 5, 5], 256), ([100, 50, 20], 1024)])
+def test_a_network_trains_bit_for_bit_the_same_alone_and_in_stacks_of_2_3_and_45(architecture, batch_size):
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as worker:
+        alone, *stacks = worker.submit(first_network_in_each_stack, architecture, batch_size).result(timeout=600)
+    assert np.any(alone["grad_sq_sum 0"] > 0) and alone["loss"].shape == (EPOCHS, 2)   # it did train
+    for stack_size, stacked in zip(STACK_SIZES[1:], stacks):
+        assert stacked.keys() == alone.keys()
+        differing = [name for name in alone if not np.array_equal(stacked[name], alone[name])]
+        assert not differing, f"in a stack of {stack_size}: {differing}"
