@@ -78,6 +78,16 @@ def _fast_tests_start_no_process(request, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _main_module_kept():
+    """Streamlit's AppTest leaves the app script as sys.modules["__main__"], and a process that a
+    later test of this pytest worker spawns re-runs the parent's main module first: the app then
+    started its store in a bootstrapping child, which died of it."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
+@pytest.fixture(autouse=True)
 def _no_racy_window(monkeypatch):
     """Tests write a run and scan it within milliseconds: the index's racy rule would read such a
     folder again at every scan for RACY_NS (only reads, never another answer). Off here, so that

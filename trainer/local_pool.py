@@ -96,20 +96,25 @@ def run_local(groups: list[Group], root: Path, workers: int, progress: Listener)
 
 @contextmanager
 def _sigint_held_back() -> Iterator[None]:
-    """Processes started inside inherit SIGINT ignored (through exec), so a Ctrl-C while they
-    import prints no traceback (the parent's SIGTERM ends them then); _serve installs their handler.
+    """Workers started inside keep SIGINT blocked (a child inherits the mask of the thread that
+    forks it, through exec) until _worker_main drops a pending one: a Ctrl-C while they import
+    prints no traceback (the parent's SIGTERM ends them then); _serve installs their handler.
 
-    The parent only defers a Ctrl-C that arrives meanwhile: SIGINT is blocked before it is ignored,
-    and Linux keeps a blocked signal pending whatever its action, so it is delivered on leaving.
-    Ignoring alone dropped it, and with every worker also ignoring it, the sweep went on.
+    The parent keeps a Ctrl-C that arrives meanwhile and raises it on leaving, once the worker is
+    registered. (Ignoring SIGINT meanwhile, as before, dropped it; with every worker still
+    importing, the sweep went on. Blocking alone is no hold: the mask is per thread, and another
+    thread of the process takes the signal.)
     """
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        signal.raise_signal(signal.SIGINT)   # as the parent's own handler takes it
 
 
 def _start_worker(context, root: Path) -> Worker:
@@ -122,8 +127,9 @@ def _start_worker(context, root: Path) -> Worker:
 
 def _worker_main(conn, root: str) -> None:
     """A worker process: one TensorFlow thread; train groups until told to stop."""
-    # The mask is inherited from _sigint_held_back: unblocked while still ignored, so a Ctrl-C
-    # pending since the start is dropped here (the parent has it), as before _serve it would be.
+    # SIGINT is blocked since the start (_sigint_held_back): ignored first, so that a Ctrl-C
+    # pending since then is dropped (the parent has it), then unblocked until _serve's handler.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _exit_with_parent()
     _serve(conn, root)
