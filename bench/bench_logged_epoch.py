@@ -21,13 +21,12 @@ from __future__ import annotations
 import argparse
 import collections
 import functools
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
-from side_by_side import add_arguments, interleaved, medians
+from side_by_side import add_arguments, report
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -97,18 +96,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     add_arguments(parser)
     args = parser.parse_args()
-    if args.json:
-        print(json.dumps(measure(args.networks, args.epochs)))
-        return
-
-    after, before, load = interleaved(__file__, ["--networks", str(args.networks), "--epochs", str(args.epochs)],
-                                      args.repeats, args.before)
-    print(f"load average at the start / end: {load[0]:.1f} / {load[1]:.1f} (on {os.cpu_count()} "
-          f"cores); {args.networks} stacked networks, {args.epochs} epochs all logged; CPU ms per logged "
-          f"epoch, medians of {args.repeats}")
-    print(f"{'':26} {'before':>9} {'after':>9}" if args.before else f"{'':26} {'ms':>9}")
-    for label, old, new in medians(after, before, 1e3):
-        print(f"{label:26} {new:9.1f}" if old is None else f"{label:26} {old:9.1f} {new:9.1f}")
+    report(__file__, args, lambda: measure(args.networks, args.epochs),
+           ["--networks", str(args.networks), "--epochs", str(args.epochs)],
+           f"{args.networks} stacked networks, {args.epochs} epochs all logged", "CPU ms per logged epoch",
+           scale=1e3, digits=1)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,12 @@ this checkout, interleaved `--repeats` times; medians are printed with the machi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
-from side_by_side import add_arguments, interleaved, medians
+from side_by_side import add_arguments, report
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -74,18 +73,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     add_arguments(parser)
     args = parser.parse_args()
-    if args.json:
-        print(json.dumps(measure(args.networks, args.epochs)))
-        return
-
-    after, before, load = interleaved(__file__, ["--networks", str(args.networks), "--epochs", str(args.epochs)],
-                                      args.repeats, args.before)
-    print(f"load average at the start / end: {load[0]:.1f} / {load[1]:.1f} (on {os.cpu_count()} "
-          f"cores); one flush of {args.networks} runs x {args.epochs} logged epochs; seconds, medians of "
-          f"{args.repeats}")
-    print(f"{'':18} {'before':>9} {'after':>9}" if args.before else f"{'':18} {'seconds':>9}")
-    for label, old, new in medians(after, before):
-        print(f"{label:18} {new:9.3f}" if old is None else f"{label:18} {old:9.3f} {new:9.3f}")
+    report(__file__, args, lambda: measure(args.networks, args.epochs),
+           ["--networks", str(args.networks), "--epochs", str(args.epochs)],
+           f"one flush of {args.networks} runs x {args.epochs} logged epochs", "seconds")
 
 
 if __name__ == "__main__":

@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 import functools
 import itertools
-import json
-import os
 import time
 
 import numpy as np
-from side_by_side import add_arguments, interleaved, medians
+from side_by_side import add_arguments, report
 
 SIZES = [12, 10, 7, 5, 4, 3, 2]
 ESTIMATORS = {
@@ -100,18 +98,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     add_arguments(parser)
     args = parser.parse_args()
-    if args.json:
-        print(json.dumps(measure(args.networks, args.repeats)))
-        return
-
-    after, before, load = interleaved(__file__, ["--networks", str(args.networks), "--repeats", "1"],
-                                      args.repeats, args.before)
-    print(f"load average at the start / end: {load[0]:.1f} / {load[1]:.1f} (on {os.cpu_count()} "
-          f"cores); {args.networks} stacked relu networks, one logged epoch, MI on train and test; "
-          f"CPU seconds, medians of {args.repeats}")
-    print(f"{'':34} {'before':>9} {'after':>9} {'ratio':>7}" if args.before else f"{'':34} {'seconds':>9}")
-    for label, old, new in medians(after, before):
-        print(f"{label:34} {new:9.3f}" if old is None else f"{label:34} {old:9.3f} {new:9.3f} {old / new:6.1f}x")
+    report(__file__, args, lambda: measure(args.networks, args.repeats), ["--networks", str(args.networks), "--repeats", "1"],
+           f"{args.networks} stacked relu networks, one logged epoch, MI on train and test", "CPU seconds")
 
 
 if __name__ == "__main__":

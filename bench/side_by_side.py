@@ -50,3 +50,22 @@ def medians(after: list[dict[str, float]], before: list[dict[str, float]], scale
     for label in after[0]:
         old = statistics.median(b[label] for b in before) * scale if before else None
         yield label, old, statistics.median(a[label] for a in after) * scale
+
+
+def report(script: str, args: argparse.Namespace, measure, script_args: list[str], what: str, unit: str,
+           scale: float = 1.0, digits: int = 3) -> None:
+    """A bench script's main after its arguments: with `--json`, one `measure()` printed as JSON;
+    otherwise `args.repeats` interleaved measurements here and in `args.before`, as a table of
+    medians (before, after, before / after) in `unit` (seconds times `scale`), the load beside it."""
+    if args.json:
+        print(json.dumps(measure()))
+        return
+    after, before, load = interleaved(script, script_args, args.repeats, args.before)
+    print(f"load average at the start / end: {load[0]:.1f} / {load[1]:.1f} (on {os.cpu_count()} cores); "
+          f"{what}; {unit}, medians of {args.repeats}")
+    rows = list(medians(after, before, scale))
+    width = max(len(label) for label, _, _ in rows) + 1
+    print(f"{'':{width}} {'before':>9} {'after':>9} {'ratio':>7}" if args.before else f"{'':{width}} {unit:>9}")
+    for label, old, new in rows:
+        print(f"{label:{width}} {new:9.{digits}f}" if old is None
+              else f"{label:{width}} {old:9.{digits}f} {new:9.{digits}f} {old / new:6.2f}x")
