@@ -174,7 +174,8 @@ class Statement:
         self.query = check_read_only(sql)
         self.limits = limits
         scan = source if isinstance(source, Scan) else scan_root(Path(source))
-        self._sources = view_sources(scan, views.read_by(self.query), runs_read(self.query))
+        self._sources = view_sources(scan, views.read_by(self.query), runs_read(self.query),
+                                     schema_only=views.describes_only(self.query))
         self._stopped: SqlError | None = None
         self._process: QueryProcess | None = None
         self._lock = threading.Lock()
@@ -249,14 +250,17 @@ class Statement:
 ViewSource = pa.Table | tuple[str, list[str], list[str]] | None
 
 
-def view_sources(scan: Scan, names: Iterable[str], runs_of: dict[str, list[str]] | None = None) -> dict[str, ViewSource]:
+def view_sources(scan: Scan, names: Iterable[str], runs_of: dict[str, list[str]] | None = None,
+                 schema_only: bool = False) -> dict[str, ViewSource]:
     """The views `names` of `scan` (with what the derived ones read), as a worker needs them; a
     Parquet table of `runs_of` (ibstore.statement_runs) with only those runs' files, checked alone,
-    unless a derived view or `problems` reads the table too."""
+    unless a derived view or `problems` reads the table too. `schema_only` (views.describes_only):
+    every Parquet table with its columns and no file, none checked."""
     names = set(views.with_dependencies(names))
     read_whole = set(views.with_dependencies(names & set(views.DERIVED)))   # what a derived view reads
-    limited = {table: runs for table, runs in (runs_of or {}).items()
-               if table in names and table not in read_whole and "problems" not in names}
+    limited = {table: [] for table in TABLE_SCHEMAS if table in names} if schema_only else {
+        table: runs for table, runs in (runs_of or {}).items()
+        if table in names and table not in read_whole and "problems" not in names}
     scan.check([table for table in views.checked_by(names) if table not in limited])   # on the check's threads
     for table, runs in limited.items():
         scan.check([table], runs)
@@ -266,12 +270,16 @@ def view_sources(scan: Scan, names: Iterable[str], runs_of: dict[str, list[str]]
             for name in views.VIEWS if name in names}
 
 
+def _data_of(sources: dict[str, ViewSource]) -> dict[str, pa.Table | Any]:
+    """view name -> its Arrow table or dataset, for connection_of (derived views have none)."""
+    return {name: views.table_dataset(*source) if isinstance(source, tuple) else source
+            for name, source in sources.items() if source is not None}
+
+
 def open_reader(query: str, sources: dict[str, ViewSource], limits: Limits) -> pa.RecordBatchReader:
     """The worker's side of a Statement: its sandbox connection and the result as a batch reader."""
-    data = {name: views.table_dataset(*source) if isinstance(source, tuple) else source
-            for name, source in sources.items() if source is not None}
     try:
-        con = connection_of(data, limits)
+        con = connection_of(_data_of(sources), limits)
         views.register_derived(con, [name for name, source in sources.items() if source is None])
         reader = con.sql(query).to_arrow_reader(BATCH_ROWS)
     except duckdb.InvalidInputException as error:
@@ -345,7 +353,9 @@ def view_columns(scan: Scan) -> pd.DataFrame:
     the page seconds on a large root."""
     from ibstore.stats import PHASE_STATS_SCHEMA
 
-    con = connect(scan=scan, limits=Limits(timeout_s=None), names=views.EVERYDAY_VIEWS)
+    sources = view_sources(scan, views.EVERYDAY_VIEWS, schema_only=True)   # no table file checked
+    con = connection_of(_data_of(sources), Limits(timeout_s=None))
+    views.register_derived(con, views.EVERYDAY_VIEWS, scan)
     con.register("phase_stats", PHASE_STATS_SCHEMA.empty_table())
     try:
         rows = []

@@ -11,7 +11,8 @@ from test_index_lazy import RUNS, corrupt_pages, decoded, root  # noqa: F401 -- 
 
 from ibstore import views
 from ibstore.index import scan
-from ibstore.sandbox import run_query, view_sources
+from ibstore.schema import TABLE_SCHEMAS
+from ibstore.sandbox import run_query, view_columns, view_sources
 from ibstore.statement_runs import runs_read
 
 
@@ -70,6 +71,31 @@ def test_a_statement_that_reads_no_table_checks_no_file(root, decoded):  # noqa:
     corrupt_pages(results / "runs" / ids[3] / "mi.parquet")
     found = scan(results)
     assert view_sources(found, views.read_by("SELECT 1 AS one"), runs_read("SELECT 1 AS one")) == {}
+    assert decoded == [] and found.problems == []
+
+
+@pytest.mark.parametrize("sql, describes", [
+    ("SHOW TABLES", True), ("DESCRIBE", True), ("DESCRIBE mi", True), ("SHOW mi", True),
+    ("DESCRIBE SELECT * FROM mi WHERE epoch > 3", True),
+    ("SUMMARIZE mi", False), ("SELECT * FROM (SHOW TABLES)", False), ("SELECT * FROM mi", False),
+    ("SELECT 1", False), ("SELEC broken", False),
+])
+def test_what_only_describes(sql, describes):
+    assert views.describes_only(sql) is describes
+
+
+def test_describing_the_views_checks_no_file_and_gives_every_column(root, decoded):  # noqa: F811
+    """SHOW TABLES, DESCRIBE and the SQL page's column list need the columns only: every table
+    file of a 100,000-run root was checked for them (minutes)."""
+    results, ids = root
+    corrupt_pages(results / "runs" / ids[3] / "mi.parquet")
+    found = scan(results)
+    sources = view_sources(found, views.read_by("SHOW TABLES"), runs_read("SHOW TABLES"), schema_only=True)
+    assert set(sources) == set(views.EVERYDAY_VIEWS)
+    assert all(sources[table][1:] == ([], []) for table in TABLE_SCHEMAS)
+    columns = view_columns(found)
+    for table, schema in TABLE_SCHEMAS.items():
+        assert list(columns[columns["view"] == table]["column"]) == schema.names
     assert decoded == [] and found.problems == []
 
 
