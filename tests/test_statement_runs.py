@@ -11,8 +11,8 @@ from test_index_lazy import RUNS, corrupt_pages, decoded, root  # noqa: F401 -- 
 
 from ibstore import views
 from ibstore.index import scan
-from ibstore.schema import TABLE_SCHEMAS
 from ibstore.sandbox import run_query, view_columns, view_sources
+from ibstore.schema import TABLE_SCHEMAS
 from ibstore.statement_runs import runs_read
 
 
