@@ -51,7 +51,10 @@ def rows(run_id: str, epoch: int) -> dict:
 
 
 def tree(path) -> dict[str, str]:
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+    """Every file's digest; a run lock's only by its presence: whoever takes the lock writes who
+    holds it there (pid, host, the second it was taken), so a compaction in a later second than the
+    writer changed it (ibstore.lock)."""
+    return {str(p.relative_to(path)): "lock" if p.name == ".lock" else hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(path.rglob("*")) if p.is_file()}
 
 
