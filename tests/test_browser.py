@@ -13,6 +13,7 @@ without interaction. Screenshots of every page at both sizes go to tests/artifac
 page takes to draw goes to tests/artifacts/timings.json (reported, not asserted).
 """
 
+import contextlib
 import json
 import os
 import socket
@@ -94,9 +95,11 @@ def serve(root: Path):
             time.sleep(0.5)
     else:
         pytest.fail("streamlit did not start within 60 s")
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
+    try:
+        yield url
+    finally:   # also when the test fails: a server left running is counted by later tests of this process
+        server.terminate()
+        server.wait(timeout=10)
 
 
 # the page's horizontal extent, and every chart's drawing (canvas or svg) against the viewport
@@ -249,21 +252,22 @@ def flush(root: Path, run_id: str, through: int) -> None:
 def test_a_flushed_epoch_shows_within_2_s_without_interaction(live_root):
     root, running = live_root
     ARTIFACTS.mkdir(exist_ok=True)
-    for url in serve(root):
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-            page = browser.new_page(viewport={"width": SIZES[0][0], "height": SIZES[0][1]})
-            page.goto(f"{url}/training?runs={running}", wait_until="networkidle")
-            wait_until_drawn(page, 1)
-            page.wait_for_selector("text=at epoch 30", timeout=30_000)
-            flushed = time.perf_counter()
-            flush(root, running, 45)
-            page.wait_for_selector("text=at epoch 45", timeout=10_000)
-            seen = time.perf_counter() - flushed
-            page.screenshot(path=str(ARTIFACTS / "live-training.png"))
-            browser.close()
-        print(f"flushed epoch shown after {seen:.2f} s")
-        assert seen <= 2.0
+    with contextlib.closing(serve(root)) as served:   # closed (the server stopped) even when an assertion fails
+        for url in served:
+            with sync_api.sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+                page = browser.new_page(viewport={"width": SIZES[0][0], "height": SIZES[0][1]})
+                page.goto(f"{url}/training?runs={running}", wait_until="networkidle")
+                wait_until_drawn(page, 1)
+                page.wait_for_selector("text=at epoch 30", timeout=30_000)
+                flushed = time.perf_counter()
+                flush(root, running, 45)
+                page.wait_for_selector("text=at epoch 45", timeout=10_000)
+                seen = time.perf_counter() - flushed
+                page.screenshot(path=str(ARTIFACTS / "live-training.png"))
+                browser.close()
+            print(f"flushed epoch shown after {seen:.2f} s")
+            assert seen <= 2.0
 
 
 # the research question, with clicks only: Runs -> "Select all shown" -> Phases
