@@ -22,7 +22,7 @@ from trainer.schedule import logged_epochs
 from trainer.store import RunWriter
 from trainer.tables import all_parts, read_table, table_files
 
-EPOCHS = 6000   # about 13 s of training on this project's 2-core machine: several flushes
+EPOCHS = 15000   # several flushes, and long enough for two compaction tries 1 s apart (6000 were not, once the step got faster)
 TINY = {"epochs": EPOCHS, "architecture": [10, 7, 5], "batch_size": 1024, "log_schedule": {"every": 10}}
 
 
