@@ -28,26 +28,31 @@ The file and where it lives: ibstore.index_file.
 
 from __future__ import annotations
 
+import itertools
 import os
-import stat
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 import pydantic
 
-from ibstore import collector, index_file, index_pages, index_pending, index_views, layout, scan_workers, views
+from ibstore import collector, index_file, index_pages, index_pending, index_stat, index_views, layout, scan_workers, views
 from ibstore.index_file import Entry
 from ibstore.record import RunRecord, Status
-from ibstore.scan import FILES_SCHEMA, RUN_JSON, Problem, Scan, files_table, live_status, run_dirs
+from ibstore.scan import FILES_SCHEMA, Problem, Scan, files_table, live_status, run_dirs
 from ibstore.schema import TABLE_SCHEMAS
 
 SAVE_INTERVAL_S = 5.0    # a process rewrites the index at most this often (a stale one only costs re-reads)
 # A folder or run.json modified less than this before a scan is read again by the next scan
 # (`run_signature`): more than the coarsest file system clock (FAT: 2 s; ext4, XFS: a kernel tick).
 RACY_NS = 3_000_000_000
+# The same rule for the listing of runs/ (ibstore.index_stat): its own constant, since the tests
+# turn RACY_NS off (they write a run and scan it within milliseconds) but add runs just as fast.
+LISTING_RACY_NS = 3_000_000_000
+_READS = itertools.count(1)   # tells the reads of a folder apart (`Entry.read_token`)
 
 @dataclass
 class State:
@@ -61,6 +66,12 @@ class State:
     unsaved: bool = True
     pending: dict[str, Path] = field(default_factory=dict)   # writers' entries listed, not yet saved
     queued: list = field(default_factory=list)   # page-check changes that found the lock busy (`_snapshot`)
+    names: list[str] | None = None       # the listing of runs/ the entries are in (the order of every table)
+    listed: tuple[bytes, list[str]] | None = None   # runs/'s signature and its listing taken under it
+    running: set[str] = field(default_factory=set)   # runs whose record says `running`
+    shown_names: list[str] = field(default_factory=list)   # the shown runs, in folder order
+    fingerprint: list[tuple] | None = None   # of the last scan (Scan.fingerprint), an entry per shown run
+    positions: dict[str, int] = field(default_factory=dict)   # run id -> its entry in `fingerprint`
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
@@ -172,70 +183,106 @@ def _update(state: State, root: Path, now: float, listing: tuple[list[str], Prob
             save: bool) -> Scan:
     _apply(state)
     runs_dir = layout.runs_dir(root)
-    names, root_problem = listing or run_dirs(runs_dir)
-    prefix = f"{runs_dir}{os.sep}"
-    entries: dict[str, Entry] = {}
-    changed: set[str] = set()
-    fresh_files = []
-    to_read: list[tuple[str, bytes]] = []
-    pending = index_pending.listing(root)   # entries writers handed over (usually none)
     now_ns = time.time_ns()
-    for name in names:
-        # a folder name that is not UTF-8 text is no run id: read (and refused) every time
-        signature = run_signature(prefix + name, now_ns) if _is_text(name) else b""
-        old = state.entries.get(name)
-        if old is not None and signature and old.signature == signature:
-            entries[name] = old
-            continue
-        handed = None
-        # A writer's entry is taken even if the folder changed a moment ago: its writer read it
-        # holding the run's lock, after its last change (`record_run`).
-        written = (signature or run_signature(prefix + name)) if pending else b""
-        if written:
-            path = pending.get(index_pending.file_name(name, written))
-            handed = None if path is None else index_pending.read(path, name, written)
-        if handed is not None:
-            entries[name] = handed[0]
-            fresh_files.append(handed[1])
-        else:
-            to_read.append((name, signature))
-        changed.add(name)
-    read_files: list[tuple] = []
-    reads, read_note = scan_workers.read_entries(root, runs_dir, to_read)
-    for (name, _), (entry, files) in zip(to_read, reads):
-        entries[name] = entry
-        read_files.extend(files)
-    fresh_files.append(files_table(read_files))
-    entries = {name: entries[name] for name in names}   # folder order: the fingerprint's, the views'
-    state.pending.update(pending)
-    changed |= state.entries.keys() - entries.keys()
+    names, root_problem = listing or _listing(state, runs_dir, now_ns)
+    signatures = index_stat.signatures(str(runs_dir), names, now_ns - RACY_NS)
+    get = state.entries.get
+    # the one pass over every run, in C but for the comparison: a refresh at 100,000 runs
+    suspects = [(name, signature) for name, signature in zip(names, signatures)
+                if not signature or (old := get(name)) is None or old.signature != signature]
+    read = _read_changed(state, root, runs_dir, suspects)
+    fresh = read.entries
+    # The same listing as the last scan's: its entries, in its order, with the changed ones replaced.
+    same_names = names is state.names
+    entries = {**state.entries, **fresh} if same_names else {name: fresh.get(name) or state.entries[name]
+                                                              for name in names}
+    changed = set(fresh) if same_names else set(fresh) | (state.entries.keys() - entries.keys())
     if changed:
-        unchanged = pa.array(sorted(entries.keys() - changed), pa.string())
         # one chunk: compute kernels over a table of 10,000 one-run chunks take 100x longer
-        state.file_table = pa.concat_tables([index_views.rows_of(state.file_table, unchanged), *fresh_files]).combine_chunks()
+        state.file_table = pa.concat_tables([index_views.rows_without(state.file_table, changed),
+                                             *read.file_tables]).combine_chunks()
 
-    shown: dict[str, Status] = {}      # folder name (= run id) -> the status to show
-    for name, entry in entries.items():
+    # Statuses: a run whose record says `running` gets its live one again at every scan (a killed
+    # writer changes no file); with the same listing only those and the changed runs are looked at.
+    shown: dict[str, Status] = dict(state.shown) if same_names else {}   # folder name (= run id) -> status shown
+    running: set[str] = set()
+    for name in (changed | state.running) & entries.keys() if same_names else entries:
+        entry = entries[name]
         status = entry.written_status
         if status is Status.RUNNING:
+            running.add(name)
             record = _record(entry)
             status = None if record is None else live_status(record, runs_dir / name, now)
         if status is None:
+            shown.pop(name, None)
             continue
         if state.shown.get(name) is not status:
             changed.add(name)
         shown[name] = status
 
-    if changed or state.runs_view is None:
-        state.runs_view, state.config_view = _patched_views(state, entries, shown, changed)
+    same_runs = shown.keys() == state.shown.keys()
+    if changed or state.runs_view is None or not same_runs:
+        state.runs_view, state.config_view = _patched_views(state, entries, shown, changed, same_runs)
         state.unsaved = True
         for entry in entries.values():   # the views hold them now; parsed again when asked (~9 KB each)
             entry.forget_record()
-    state.entries, state.shown = entries, shown
+    _fingerprint(state, entries, shown, changed, same_names and same_runs)
+    state.entries, state.shown, state.names, state.running = entries, shown, names, running
     result = _snapshot(root, entries, shown, root_problem, state, save)
-    result.folders_read = len(to_read)
-    result.index_note = read_note
+    result.folders_read, result.index_note = read.folders_read, read.note
     return result
+
+
+def _listing(state: State, runs_dir: Path, now_ns: int) -> tuple[list[str], Problem | None]:
+    """The folder names in runs/ (ibstore.scan.run_dirs): the last listing, the same list, while
+    runs/ keeps the signature it had before that listing (a run folder that comes, goes or is
+    renamed changes runs/'s mtime and ctime), else listed again."""
+    signature = index_stat.listing_signature(str(runs_dir), now_ns - LISTING_RACY_NS)
+    if signature and state.listed is not None and state.listed[0] == signature:
+        return state.listed[1], None
+    names, problem = run_dirs(runs_dir)
+    state.listed = (signature, names) if signature and problem is None else None
+    return names, problem
+
+
+class Changed(NamedTuple):
+    """The entries of the run folders a scan found changed, and their table files."""
+    entries: dict[str, Entry]
+    file_tables: list[pa.Table]       # FILES_SCHEMA rows of those runs
+    folders_read: int                 # how many were read (the others were handed over by their writers)
+    note: str                         # why worker processes could not read them, if they could not
+
+
+def _read_changed(state: State, root: Path, runs_dir: Path, suspects: list[tuple[str, bytes]]) -> Changed:
+    """The entries of the folders whose signature is not their entry's: from a writer's hand-over
+    if one matches the folder's current signature, else read (in worker processes when many)."""
+    fresh: dict[str, Entry] = {}
+    fresh_files: list[pa.Table] = []
+    to_read: list[tuple[str, bytes]] = []
+    pending = index_pending.listing(root) if suspects else {}   # entries writers handed over (usually none)
+    for name, signature in suspects:
+        # A writer's entry is taken even if the folder changed a moment ago: its writer read it
+        # holding the run's lock, after its last change (`record_run`).
+        written = (signature or run_signature(str(runs_dir / name))) if pending else b""
+        handed = None
+        if written:
+            path = pending.get(index_pending.file_name(name, written))
+            handed = None if path is None else index_pending.read(path, name, written)
+        if handed is not None:
+            fresh[name] = handed[0]
+            fresh_files.append(handed[1])
+        else:
+            to_read.append((name, signature))
+    state.pending.update(pending)
+    read_files: list[tuple] = []
+    reads, note = scan_workers.read_entries(root, runs_dir, to_read)
+    for (name, _), (entry, files) in zip(to_read, reads):
+        # A folder read under no signature is read again by every scan; each read is told apart
+        # in the fingerprint, so that a change it found replaces the snapshot (its signature cannot).
+        entry.read_token = next(_READS)
+        fresh[name] = entry
+        read_files.extend(files)
+    return Changed(fresh, [*fresh_files, files_table(read_files)], len(to_read), note)
 
 
 def _record(entry: Entry) -> RunRecord | None:
@@ -253,53 +300,44 @@ def _shown_record(entry: Entry, status: Status) -> RunRecord | None:
     return record.model_copy(update={"status": status})
 
 
-def _is_text(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def run_signature(run_dir: str, now_ns: int | None = None) -> bytes:
-    """The stat of the run folder itself (type, inode, ctime, mtime) and of its run.json (lstat,
-    no file opened), or b"" if the folder is not a real folder or cannot be inspected (then it is
-    read every time). Every writer of a run renames whole files into place and removes the
-    parts it compacts, so every change a writer makes changes the folder's mtime and ctime; an
-    in-place edit by another process changes only the file (DESIGN.md, "Threat model"): noticed
-    for run.json, whose record the index serves, not for a table file, whose rows every query
-    reads from the file itself. With `now_ns` (time.time_ns() before the listing), b"" too if
-    the folder or run.json was modified less than RACY_NS before: a file system stamps times
-    with a coarse clock, so a change later in the same tick would keep this signature (git's
-    "racily clean" entries, the same cure)."""
-    try:
-        folder = os.lstat(run_dir)
-        if not stat.S_ISDIR(folder.st_mode):
-            return b""
-        try:
-            record = os.lstat(f"{run_dir}{os.sep}{RUN_JSON}")
-        except FileNotFoundError:
-            record = None
-    except OSError:
-        return b""
-    modified = folder.st_mtime_ns if record is None else max(folder.st_mtime_ns, record.st_mtime_ns)
-    if now_ns is not None and now_ns - modified < RACY_NS:
-        return b""
-    signature = f"{folder.st_ino}/{folder.st_ctime_ns}/{folder.st_mtime_ns}"
-    if record is not None:
-        signature += (f"|{record.st_mode >> 12}/{record.st_ino}/{record.st_ctime_ns}/{record.st_mtime_ns}"
-                      f"/{record.st_size}")
-    return signature.encode()
+    """The signature of one run folder (ibstore.index_stat: the lstat of the folder itself and of
+    its run.json), or b"" if it is not a real folder or cannot be inspected (then it is read every
+    time). With `now_ns` (time.time_ns() before the scan), b"" too if the folder or run.json was
+    modified less than RACY_NS before (git's "racily clean" rule)."""
+    return index_stat.signature(run_dir, None if now_ns is None else now_ns - RACY_NS)
+
+
+def _fingerprint(state: State, entries: dict[str, Entry], shown: dict[str, Status], changed: set[str],
+                 same: bool) -> None:
+    """The shown runs in folder order and the scan's fingerprint, an entry per shown run (name,
+    signature, status) into `state`: with the last scan's listing and shown runs (`same`), its
+    fingerprint patched for the changed runs (made anew, it is a pass over every run)."""
+    def mark(name: str) -> tuple:
+        entry = entries[name]
+        # a folder read under no signature (changed moments ago) is told apart by its read, so
+        # that a second change within the racy window replaces the snapshot too
+        return name, entry.signature or entry.read_token, shown[name]
+
+    if same and state.fingerprint is not None:
+        if changed:
+            state.fingerprint = list(state.fingerprint)
+            for name in changed & state.positions.keys():   # a changed run may be one not shown
+                state.fingerprint[state.positions[name]] = mark(name)
+        return
+    state.shown_names = list(entries) if len(shown) == len(entries) else [name for name in entries if name in shown]
+    state.fingerprint = [mark(name) for name in state.shown_names]
+    state.positions = {name: position for position, name in enumerate(state.shown_names)}
 
 
 def _patched_views(state: State, entries: dict[str, Entry], shown: dict[str, Status],
-                   changed: set[str]) -> tuple[pa.Table, pa.Table]:
+                   changed: set[str], same_runs: bool) -> tuple[pa.Table, pa.Table]:
     """`runs` and `config` for the shown runs: the old tables patched for the changed runs
     (ibstore.index_views), or built from every record when there are none or the patch does not fit."""
     if state.runs_view is not None and state.config_view is not None:
         fresh = _records(entries, shown, sorted(changed & shown.keys()))
-        views_now = index_views.patched(state.runs_view, state.config_view, sorted(shown.keys() - changed), fresh,
-                                        same_runs=shown.keys() == state.shown.keys())
+        dropped = changed if same_runs else changed | (state.shown.keys() - shown.keys())
+        views_now = index_views.patched(state.runs_view, state.config_view, dropped, fresh, same_runs=same_runs)
         if views_now is not None:
             return views_now
     every = _records(entries, shown, sorted(shown))
@@ -314,16 +352,12 @@ def _records(entries: dict[str, Entry], shown: dict[str, Status], names: list[st
 def _snapshot(root: Path, entries: dict[str, Entry], shown: dict[str, Status],
               root_problem: Problem | None, state: State, save: bool) -> Scan:
     problems = [root_problem] if root_problem else []
-    fingerprint = []
-    for name, entry in entries.items():
-        problems.extend(entry.problems)
-        if name in shown:
-            fingerprint.append((name, entry.signature, shown[name]))
-    names = [name for name in entries if name in shown]
+    problems += [problem for entry in entries.values() if entry.problems for problem in entry.problems]
+    names, fingerprint = state.shown_names, tuple(state.fingerprint)
     file_table = state.file_table
     if len(shown) < len(entries):   # files of runs without a usable record are not shown
         file_table = index_views.rows_of(file_table, pa.array(names, pa.string()))
-    result = Scan(root=root, file_table=file_table, problems=problems, fingerprint=tuple(fingerprint),
+    result = Scan(root=root, file_table=file_table, problems=problems, fingerprint=fingerprint,
                   records=lambda: _records(entries, shown, names),
                   lookup=lambda run_id: _shown_record(entries[run_id], shown[run_id]) if run_id in shown else None)
     result.views.update(runs=state.runs_view, config=state.config_view)

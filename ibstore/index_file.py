@@ -71,6 +71,7 @@ class Entry:
     written_status: Status | None
     problems: tuple[Problem, ...]
     _record: RunRecord | None = field(default=None, repr=False)
+    read_token: int = field(default=0, compare=False)   # which read of its folder gave it (ibstore.index)
 
     def record(self) -> RunRecord | None:
         """The record, parsed from the index on first use. It was validated through

@@ -18,10 +18,10 @@ from ibstore.record import RunRecord
 MAX_CHUNKS = 64
 
 
-def patched(runs_view: pa.Table, config_view: pa.Table, keep: list[str], fresh: list[RunRecord],
+def patched(runs_view: pa.Table, config_view: pa.Table, dropped: set[str], fresh: list[RunRecord],
             same_runs: bool) -> tuple[pa.Table, pa.Table] | None:
-    """`runs` and `config` of the unchanged runs `keep` (their old rows) and of the records `fresh`
-    (sorted by run id; rows built for them). With `same_runs` (the runs are those of the old
+    """`runs` and `config` of the old rows but those of the runs `dropped` (the changed and the
+    gone), and of the records `fresh` (sorted by run id; rows built for them). With `same_runs` (the runs are those of the old
     tables) the fresh rows are spliced in where the old ones lay. None when the fresh rows' types
     do not fit the old columns (a config key that held numbers now holds text): then build both
     from every record."""
@@ -31,12 +31,11 @@ def patched(runs_view: pa.Table, config_view: pa.Table, keep: list[str], fresh: 
         runs, config = spliced(runs_view, fresh_runs, run_ids), spliced(config_view, fresh_config, run_ids)
         if runs is not None and config is not None:
             return runs, config
-    kept = pa.array(keep, pa.string())
     try:
-        runs = pa.concat_tables([rows_of(runs_view, kept), fresh_runs], promote_options="permissive")
+        runs = pa.concat_tables([rows_without(runs_view, dropped), fresh_runs], promote_options="permissive")
         if len({name.lower() for name in runs.column_names}) != runs.num_columns:
             return None
-        config = pa.concat_tables([rows_of(config_view, kept), fresh_config])
+        config = pa.concat_tables([rows_without(config_view, dropped), fresh_config])
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return None
     return (runs.sort_by("run_id").combine_chunks(),
@@ -79,3 +78,9 @@ def _blocks(owners: list[str], rows) -> dict[str, tuple[int, int]]:
 
 def rows_of(table: pa.Table, run_ids: pa.Array) -> pa.Table:
     return table.filter(pc.is_in(table["run_id"], value_set=run_ids))
+
+
+def rows_without(table: pa.Table, run_ids: set[str]) -> pa.Table:
+    """The rows of runs other than `run_ids`: what a scan keeps of a table when a few runs changed
+    (a set of the few, not of the 100,000 others: hashing those cost more than the filter)."""
+    return table.filter(pc.invert(pc.is_in(table["run_id"], value_set=pa.array(sorted(run_ids), pa.string()))))

@@ -26,9 +26,8 @@ def test_a_patch_equals_the_tables_built_from_every_record(records, same_runs):
     after = changed(records, {1: {"config": shorter, "epochs_done": 3},
                               2: {"status": Status.FAILED, "error": "out of memory"}, 4: {"config": new_config}})
     touched = [after[i] for i in (1, 2, 4)]
-    keep = [r.run_id for i, r in enumerate(records) if i not in (1, 2, 4)]
-    runs, config = index_views.patched(views.runs_table(records), views.config_table(records), keep, touched,
-                                       same_runs=same_runs)
+    runs, config = index_views.patched(views.runs_table(records), views.config_table(records),
+                                       {r.run_id for r in touched}, touched, same_runs=same_runs)
     assert config.equals(views.config_table(after))
     rebuilt = views.runs_table(after)
     assert runs.select(rebuilt.column_names).cast(rebuilt.schema).equals(rebuilt)
@@ -39,9 +38,9 @@ def test_a_patch_equals_the_tables_built_from_every_record(records, same_runs):
 
 def test_a_flush_is_spliced_into_both_tables(records, monkeypatch):
     after = changed(records, {0: {"epochs_done": 2}, 5: {"status": Status.INTERRUPTED}})
-    monkeypatch.setattr(index_views, "rows_of", None)        # the sorting path is not taken
+    monkeypatch.setattr(index_views, "rows_without", None)   # the sorting path is not taken
     runs, config = index_views.patched(views.runs_table(records), views.config_table(records),
-                                       [r.run_id for r in records[1:5]], [after[0], after[5]], same_runs=True)
+                                       {after[0].run_id, after[5].run_id}, [after[0], after[5]], same_runs=True)
     assert runs.equals(views.runs_table(after)) and config.equals(views.config_table(after))
 
 

@@ -1,0 +1,93 @@
+"""The stat pass of a warm scan (ibstore.index): the signature of every run folder, and when
+runs/ need not be listed again.
+
+A signature is the lstat of the run folder itself (type, inode, ctime, mtime) and of its
+run.json (type, inode, ctime, mtime, size; zeros when it is missing), packed into 72 bytes.
+Every writer of a run renames whole files into place or removes files, which changes the
+folder's mtime and ctime; rsync (which sets a folder's mtime back) and `touch -m` cannot set a
+ctime; an edit of run.json in place changes only run.json's stat, so it is taken too (DESIGN.md,
+"Threat model"). A change of a table file in place is not noticed here (every query reads the
+file as it is then).
+
+At 100,000 runs this pass is two hundred thousand system calls a refresh: the loop does nothing
+else per run but pack the fields (one C call; formatting them as text cost a fifth of the pass),
+and the paths are looked up from an open runs/ folder, not walked from /.
+
+The listing of runs/ is kept while runs/ itself keeps its signature: a run folder that comes,
+goes or is renamed changes runs/'s mtime and ctime.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import struct
+
+from ibstore.scan import RUN_JSON
+
+SIGNATURE = struct.Struct("<9q")
+NO_RECORD = (0, 0, 0, 0, 0)
+_RECORD = f"{os.sep}{RUN_JSON}"
+
+
+def signatures(runs_dir: str, names: list[str], settled_before_ns: int | None) -> list[bytes]:
+    """The signature of each folder `names` of `runs_dir`, in order: b"" for one that is not a
+    real folder, cannot be inspected, is not named in UTF-8 text (no run id), or whose folder or
+    run.json was modified after `settled_before_ns` (a file system stamps times with a
+    coarse clock, so a later change in the same tick would keep its signature: git's "racily
+    clean" rule); such a folder is read at every scan."""
+    try:
+        runs_fd = os.open(runs_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return [b""] * len(names)
+    try:
+        return [_signature(name, runs_fd, settled_before_ns) for name in names]
+    finally:
+        os.close(runs_fd)
+
+
+def signature(run_dir: str, settled_before_ns: int | None = None) -> bytes:
+    """`signatures` of one folder, by its path."""
+    head, name = os.path.split(run_dir)
+    return signatures(head or ".", [name], settled_before_ns)[0]
+
+
+def _signature(name: str, runs_fd: int, settled_before_ns: int | None, lstat=os.lstat,
+               pack=SIGNATURE.pack) -> bytes:
+    if not name.isascii():
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            return b""
+    try:
+        folder = lstat(name, dir_fd=runs_fd)
+        if not stat.S_ISDIR(folder.st_mode):
+            return b""
+        try:
+            record = lstat(name + _RECORD, dir_fd=runs_fd)
+        except FileNotFoundError:
+            record = None
+    except OSError:
+        return b""
+    if record is None:
+        if settled_before_ns is not None and folder.st_mtime_ns > settled_before_ns:
+            return b""
+        return pack(folder.st_mode, folder.st_ino, folder.st_ctime_ns, folder.st_mtime_ns, *NO_RECORD)
+    if settled_before_ns is not None and max(folder.st_mtime_ns, record.st_mtime_ns) > settled_before_ns:
+        return b""
+    return pack(folder.st_mode, folder.st_ino, folder.st_ctime_ns, folder.st_mtime_ns,
+                record.st_mode, record.st_ino, record.st_ctime_ns, record.st_mtime_ns, record.st_size)
+
+
+def listing_signature(runs_dir: str, settled_before_ns: int) -> bytes:
+    """The signature of runs/ itself, under which its listing may be kept: b"" (list it again)
+    if it is not a real folder, cannot be inspected or was modified after
+    `settled_before_ns`."""
+    try:
+        folder = os.lstat(runs_dir)
+    except OSError:
+        return b""
+    if not stat.S_ISDIR(folder.st_mode) or folder.st_mtime_ns > settled_before_ns:
+        return b""
+    return SIGNATURE.pack(folder.st_mode, folder.st_ino, folder.st_ctime_ns, folder.st_mtime_ns, folder.st_dev,
+                          *NO_RECORD[1:])
