@@ -94,7 +94,7 @@ def _scan(root: Path, now: float, save: bool) -> Scan:
         listing = None
         if state is None:
             state = _STATES[str(root)] = State()
-            listing = run_dirs(layout.runs_dir(root))   # its size bounds the index's; listed once
+            listing = _listing(state, layout.runs_dir(root), time.time_ns())   # its size bounds the index's
             loaded, note = index_file.load(root, len(listing[0]))
             if loaded is not None:
                 state.entries, state.shown, state.file_table, state.runs_view, state.config_view = loaded
