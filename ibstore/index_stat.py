@@ -52,13 +52,22 @@ def signature(run_dir: str, settled_before_ns: int | None = None) -> bytes:
     return signatures(head or ".", [name], settled_before_ns)[0]
 
 
+def is_text(name: str) -> bool:
+    """Whether a folder name is UTF-8 text (os.listdir hands other bytes as lone surrogates): a
+    name that is not is no run id, has no rows in any table and no signature."""
+    if name.isascii():
+        return True
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _signature(name: str, runs_fd: int, settled_before_ns: int | None, lstat=os.lstat,
                pack=SIGNATURE.pack) -> bytes:
-    if not name.isascii():
-        try:
-            name.encode("utf-8")
-        except UnicodeEncodeError:
-            return b""
+    if not is_text(name):
+        return b""
     try:
         folder = lstat(name, dir_fd=runs_fd)
         if not stat.S_ISDIR(folder.st_mode):

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ibstore import views
+from ibstore.index_stat import is_text
 from ibstore.record import RunRecord
 
 MAX_CHUNKS = 64
@@ -82,5 +83,7 @@ def rows_of(table: pa.Table, run_ids: pa.Array) -> pa.Table:
 
 def rows_without(table: pa.Table, run_ids: set[str]) -> pa.Table:
     """The rows of runs other than `run_ids`: what a scan keeps of a table when a few runs changed
-    (a set of the few, not of the 100,000 others: hashing those cost more than the filter)."""
-    return table.filter(pc.invert(pc.is_in(table["run_id"], value_set=pa.array(sorted(run_ids), pa.string()))))
+    (a set of the few, not of the 100,000 others: hashing those cost more than the filter). A name
+    that is not UTF-8 text is no run id and has no rows."""
+    ids = pa.array(sorted(name for name in run_ids if is_text(name)), pa.string())
+    return table.filter(pc.invert(pc.is_in(table["run_id"], value_set=ids)))
