@@ -5,11 +5,11 @@
 ROOT a results root others may share: make it an overlay mount (see bench_explorer.py), since a
 refresh row changes a run for a moment (a metrics part and run.json renamed into place, as a
 writer's flush) and puts it back. DIR an export of the earlier commit (`git archive COMMIT | tar -x
--C DIR`). Each code gets its own index cache (`--cache-base`/before, /after), brought up to date by
-one `trainer sql` before each measuring process (a cold scan when there is none of this code). Each round measures both, each in a fresh process that
-opens the app's `ResultStore` on the warm index, then: a refresh with nothing changed, and a
-refresh after one run changes (until the `runs()` frame shows it), each 3 times (another run each
-time). Rounds alternate which code goes first, so the machine's load weighs on both alike; the
+-C DIR`). Each code gets its own index cache (`--cache-base`/before, /after), brought up to date
+by one `trainer sql` before each measuring process (a cold scan when there is none of this code).
+Each round measures both, each in a fresh process that opens the app's `ResultStore` on the warm
+index, then: a refresh with nothing changed, and a refresh after one run changes (until the
+`runs()` frame shows it), each 3 times (another run each time). Rounds alternate which code goes first, so the machine's load weighs on both alike; the
 load average is printed beside every figure. Cells: median wall seconds (median CPU seconds).
 """
 

@@ -52,8 +52,8 @@ def _code_version() -> str:
     may hold what this code would read differently, so it is not used."""
     digest = hashlib.sha256(MAGIC)
     package = Path(__file__).parent
-    for name in ("index.py", "index_file.py", "index_pending.py", "index_stat.py", "index_views.py", "scan_workers.py", "scan.py",
-                 "scan_footer.py", "scan_pages.py", "index_pages.py", "record.py", "views.py", "layout.py", "schema.py",
+    for name in ("index.py", "index_file.py", "index_pending.py", "index_stat.py", "index_views.py", "scan_workers.py",
+                 "scan.py", "scan_footer.py", "scan_pages.py", "index_pages.py", "record.py", "views.py", "layout.py", "schema.py",
                  "flatten.py"):
         digest.update((package / name).read_bytes())
     return digest.hexdigest()[:16]

@@ -22,10 +22,10 @@ MAX_CHUNKS = 64
 def patched(runs_view: pa.Table, config_view: pa.Table, dropped: set[str], fresh: list[RunRecord],
             same_runs: bool) -> tuple[pa.Table, pa.Table] | None:
     """`runs` and `config` of the old rows but those of the runs `dropped` (the changed and the
-    gone), and of the records `fresh` (sorted by run id; rows built for them). With `same_runs` (the runs are those of the old
-    tables) the fresh rows are spliced in where the old ones lay. None when the fresh rows' types
-    do not fit the old columns (a config key that held numbers now holds text): then build both
-    from every record."""
+    gone), and of the records `fresh` (sorted by run id; rows built for them). With `same_runs`
+    (the runs are those of the old tables) the fresh rows are spliced in where the old ones lay.
+    None when the fresh rows' types do not fit the old columns (a config key that held numbers now
+    holds text): then build both from every record."""
     fresh_runs, fresh_config = views.runs_table(fresh), views.config_table(fresh)
     run_ids = [record.run_id for record in fresh]
     if same_runs:
