@@ -10,7 +10,8 @@ by one `trainer sql` before each measuring process (a cold scan when there is no
 Each round measures both, each in a fresh process that opens the app's `ResultStore` on the warm
 index, then: a refresh with nothing changed, and a refresh after one run changes (until the
 `runs()` frame shows it), each 3 times (another run each time). Rounds alternate which code goes first, so the machine's load weighs on both alike; the
-load average is printed beside every figure. Cells: median wall seconds (median CPU seconds).
+load average is printed beside every figure. Cells: median wall seconds (median CPU seconds);
+the measuring process's peak RSS.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def measure(root: Path) -> dict[str, list[tuple[float, float]]]:
             part.unlink(missing_ok=True)
             temporary.write_bytes(original)
             os.replace(temporary, record_path)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    result["peak RSS GB"] = [(peak, peak)]
     return result
 
 
@@ -116,7 +119,8 @@ def main() -> None:
         for code in codes:
             values = samples[code][name]
             wall, cpu = statistics.median(v[0] for v in values), statistics.median(v[1] for v in values)
-            cells += f"{wall:8.2f} ({cpu:5.2f}) load {min(loads[code]):.1f}-{max(loads[code]):.1f}"
+            cell = f"{wall:7.2f} GB" if "RSS" in name else f"{wall:8.2f} ({cpu:5.2f})"
+            cells += f"{cell} load {min(loads[code]):.1f}-{max(loads[code]):.1f}"
         print(f"{name:42s}{cells}")
 
 
