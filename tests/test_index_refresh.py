@@ -1,7 +1,7 @@
 """The shortcuts of a refresh (ibstore.index_stat, ibstore.index: the listing of runs/ kept while
 runs/ keeps its signature, the fingerprint patched for the changed runs) against the changes they
 must still see: a run folder deleted, copied in by another tool (rsync sets a folder's mtime back),
-renamed, a record rewritten in place, a second change within the racy window, a change to a run
+updated with its times set back, renamed, a record rewritten in place, a second change within the racy window, a change to a run
 whose record cannot be read."""
 
 from __future__ import annotations
@@ -88,6 +88,21 @@ def test_a_run_folder_copied_in_with_old_times_is_seen(root, tmp_path, listing_k
         os.utime(path, (past, past))
     os.utime(layout.runs_dir(root), ns=(runs_before.st_atime_ns, runs_before.st_mtime_ns))   # runs/ too
     assert "copied-s9" in shown_ids(scan(root))
+
+
+def test_a_run_folder_updated_with_its_times_set_back_is_seen(root, reads, listing_kept):
+    """rsync -a --delete into a run folder: a table file removed, then the folder's and run.json's
+    mtimes set back to what they were; only the folder's ctime tells."""
+    ids = run_ids(root)
+    folder, gradients = layout.run_dir(root, ids[0]), layout.table_path(root, ids[0], "gradients")
+    scan(root)
+    before = {path: os.lstat(path) for path in (folder, layout.run_json_path(root, ids[0]))}
+    gradients.unlink()
+    for path, old in before.items():
+        os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns))
+    reads.clear()
+    later = scan(root)
+    assert reads == [ids[0]] and ids[0] not in later.files["gradients"]
 
 
 def test_a_run_folder_renamed_is_seen(root, listing_kept):
