@@ -189,7 +189,7 @@ def _update(state: State, root: Path, now: float, listing: tuple[list[str], Prob
     names, root_problem = listing or _listing(state, runs_dir, now_ns)
     signatures = index_stat.signatures(str(runs_dir), names, now_ns - RACY_NS)
     get = state.entries.get
-    # the one pass over every run, in C but for the comparison: a refresh at 100,000 runs
+    # with the stat pass above, all a refresh does per run (at 100,000 runs): the rest is per changed run
     suspects = [(name, signature) for name, signature in zip(names, signatures)
                 if not signature or (old := get(name)) is None or old.signature != signature]
     read = _read_changed(state, root, runs_dir, suspects)
