@@ -295,6 +295,25 @@ def test_kde_matrix_form_equals_double_loop_across_several_blocks():
     assert estimate("kde_upper", t, y, noise_variance=0.01) == pytest.approx(expected, abs=1e-6)
 
 
+def test_kde_bounds_share_one_pass_keyed_by_the_layers_content():
+    # kde_upper computes kde_lower's sums too and keeps them for the next call (kde.LastLayerSums):
+    # the next call must be served only for the very same layer, classes and noise variance
+    rng = np.random.default_rng(6)
+    t = np.tanh(rng.normal(size=(50, 3)))
+    y = rng.integers(0, 2, 50)
+    estimate("kde_upper", t, y, noise_variance=0.05)
+    assert estimate("kde_lower", t, y, noise_variance=0.05) == pytest.approx(kde_mi_by_loops(t, y, 0.05, "lower"),
+                                                                           abs=1e-6)
+    t[0] += 0.5   # the same array object, other content
+    assert estimate("kde_lower", t, y, noise_variance=0.05) == pytest.approx(kde_mi_by_loops(t, y, 0.05, "lower"),
+                                                                           abs=1e-6)
+    assert estimate("kde_upper", t, y, noise_variance=0.1) == pytest.approx(kde_mi_by_loops(t, y, 0.1, "upper"),
+                                                                          abs=1e-6)
+    y[:25] = 1 - y[:25]
+    assert estimate("kde_upper", t, y, noise_variance=0.1) == pytest.approx(kde_mi_by_loops(t, y, 0.1, "upper"),
+                                                                          abs=1e-6)
+
+
 def test_kde_upper_is_above_lower():
     # for I(X;T) = H(T') - H(T'|X) with the same exact H(T'|X); I(Y;T) bounds a difference of two
     # bounded entropies, so its upper and lower versions need not be ordered

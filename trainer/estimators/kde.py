@@ -45,14 +45,39 @@ def mixture_bound_mi(activations, labels, noise_variance: float, bound: str) -> 
     n, dims = t.shape
     order = np.argsort(classes, kind="stable")  # each class becomes one contiguous block of rows
     class_starts = np.searchsorted(classes[order], np.arange(n_classes + 1))
-    kernel_variance = noise_variance if bound == "upper" else 4 * noise_variance
-    sums = kernel_class_sums(t[order], class_starts, kernel_variance)
+    sums = both_bounds_sums(t[order], class_starts, noise_variance)[bound]
     entropy_nats = kl_entropy_nats if bound == "upper" else bd_entropy_nats
     h_t = entropy_nats(np.log(sums.sum(axis=1)), dims, noise_variance)
     h_t_given_y = sum((stop - start) / n * entropy_nats(np.log(sums[start:stop, label]), dims, noise_variance)
                       for label, (start, stop) in enumerate(zip(class_starts[:-1], class_starts[1:])))
     h_t_given_x = gaussian_entropy_nats(dims, noise_variance)
     return float((h_t - h_t_given_x) / np.log(2)), float((h_t - h_t_given_y) / np.log(2))
+
+
+class LastLayerSums:
+    """The kernel class sums of both bounds for the last layer asked about (a one-entry memo).
+
+    The trainer asks for kde_upper and kde_lower in separate calls on the same layer, and the
+    pairwise distances are most of the cost of either: so the pass that serves one bound also
+    computes the other's sums (one more float32 exp over the triangle) and keeps them for the
+    next call. The key is the content of the layer (its bytes), the classes and the noise
+    variance, so a hit is the very same computation and never stale.
+    """
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.sums: dict[str, np.ndarray] = {}
+
+    def get(self, t: np.ndarray, class_starts: np.ndarray, noise_variance: float) -> dict[str, np.ndarray]:
+        key = (noise_variance, t.shape, t.tobytes(), class_starts.tobytes())
+        if key != self.key:
+            self.key, self.sums = None, {}   # a failure below leaves no half-made entry
+            upper, lower = kernel_class_sums(t, class_starts, noise_variance)
+            self.key, self.sums = key, {"upper": upper, "lower": lower}
+        return self.sums
+
+
+both_bounds_sums = LastLayerSums().get
 
 
 def kl_entropy_nats(log_kernel_sums: np.ndarray, dims: int, variance: float) -> float:
@@ -83,8 +108,11 @@ def gaussian_entropy_nats(dims: int, variance: float) -> float:
     return dims / 2 * (np.log(2 * np.pi * variance) + 1)
 
 
-def kernel_class_sums(t: np.ndarray, class_starts: np.ndarray, kernel_variance: float) -> np.ndarray:
-    """S[i, c] = sum_{j in class c} exp(-||t_i - t_j||^2 / (2 kernel_variance)), j = i included.
+def kernel_class_sums(t: np.ndarray, class_starts: np.ndarray, noise_variance: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(S_upper, S_lower): S[i, c] = sum_{j in class c} exp(-||t_i - t_j||^2 / (2 kernel_variance)), j = i
+    included, with kernel_variance = noise_variance for the upper bound and 4 noise_variance for the
+    lower one (`bd_entropy_nats`), both from one pass over the distances.
 
     The rows of `t` are sorted by class, class c being rows class_starts[c]:class_starts[c + 1].
     So log S[i].sum() is the row's log-sum-exp over all points and log S[i, y_i] the
@@ -94,28 +122,42 @@ def kernel_class_sums(t: np.ndarray, class_starts: np.ndarray, kernel_variance: 
     rows of its upper triangle, never whole: exact squared distances from
     scipy.spatial.distance.cdist (float64, single-threaded; a BLAS product form
     ||a||^2 + ||b||^2 - 2ab is faster alone but cancels digits and its threads stall
-    badly when other processes share the CPU), then exp in float32 (relative error
-    ~1e-7, vectorised, about 4x faster than float64), then class sums over
-    contiguous column and row ranges.
+    badly when other processes share the CPU), scaled by -1/(2 var) into float32, then exp in
+    float32 (relative error ~1e-7, vectorised, about 4x faster than float64); the lower
+    bound's exponents are those times 1/4, exact in binary floating point, so each bound's
+    kernel is bit for bit what a pass for it alone gives. Then class sums over contiguous
+    column and row ranges.
     """
     # Imported here: scipy.spatial costs about 0.3 s of CPU to import, and every trainer process
     # imports the estimators (the config checks their params) while few runs use kde.
     from scipy.spatial.distance import cdist
 
     n = len(t)
-    sums = np.zeros((n, len(class_starts) - 1))
-    buffer = np.empty((BLOCK_ROWS, n), dtype=np.float32)
+    sums = np.zeros((2, n, len(class_starts) - 1))
+    exponents = np.empty((BLOCK_ROWS, n), dtype=np.float32)
+    kernel = np.empty((BLOCK_ROWS, n), dtype=np.float32)
     for start in range(0, n, BLOCK_ROWS):
         stop = min(start + BLOCK_ROWS, n)
-        kernel = buffer[:stop - start, :n - start]  # rows start:stop, columns start:n
-        np.multiply(cdist(t[start:stop], t[start:], "sqeuclidean"), -0.5 / kernel_variance, out=kernel,
+        block_exponents = exponents[:stop - start, :n - start]  # rows start:stop, columns start:n
+        block_kernel = kernel[:stop - start, :n - start]
+        np.multiply(cdist(t[start:stop], t[start:], "sqeuclidean"), -0.5 / noise_variance, out=block_exponents,
                     casting="same_kind")
-        np.exp(kernel, out=kernel)
-        for label, (low, high) in enumerate(zip(class_starts[:-1], class_starts[1:])):
-            # for the block's rows i: the columns j >= start of class c
-            column_low, column_high = np.clip([low, high], start, n) - start
-            sums[start:stop, label] += kernel[:, column_low:column_high].sum(axis=1)
-            # by symmetry, for the rows j >= stop: the block's rows i of class c
-            row_low, row_high = np.clip([low, high], start, stop) - start
-            sums[stop:, label] += kernel[row_low:row_high, stop - start:].sum(axis=0)
-    return sums
+        np.exp(block_exponents, out=block_kernel)
+        add_class_sums(sums[0], block_kernel, class_starts, start, stop)
+        block_exponents *= 0.25     # the lower bound's kernel variance 4 var
+        np.exp(block_exponents, out=block_kernel)
+        add_class_sums(sums[1], block_kernel, class_starts, start, stop)
+    return sums[0], sums[1]
+
+
+def add_class_sums(sums: np.ndarray, kernel: np.ndarray, class_starts: np.ndarray, start: int, stop: int) -> None:
+    """Add one block of the kernel's upper triangle (rows start:stop, columns start:n) to the class
+    sums [n, classes], and its mirror image below the diagonal."""
+    n = len(sums)
+    for label, (low, high) in enumerate(zip(class_starts[:-1], class_starts[1:])):
+        # for the block's rows i: the columns j >= start of class c
+        column_low, column_high = np.clip([low, high], start, n) - start
+        sums[start:stop, label] += kernel[:, column_low:column_high].sum(axis=1)
+        # by symmetry, for the rows j >= stop: the block's rows i of class c
+        row_low, row_high = np.clip([low, high], start, stop) - start
+        sums[stop:, label] += kernel[row_low:row_high, stop - start:].sum(axis=0)
