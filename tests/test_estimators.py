@@ -15,6 +15,7 @@ from scipy.special import logsumexp
 from trainer.datasets import harmonics
 from trainer.estimators import (ALIASES, ESTIMATORS, EstimatorError, canonical, discrete, estimate, for_network,
                                 needs_run_range)
+from trainer.estimators import kde
 from trainer.measure import MiRows
 
 H_Y_HARMONICS = 0.99916  # bits, p(y = 1) = 2118 / 4096
@@ -296,8 +297,8 @@ def test_kde_matrix_form_equals_double_loop_across_several_blocks():
 
 
 def test_kde_bounds_share_one_pass_keyed_by_the_layers_content():
-    # kde_upper computes kde_lower's sums too and keeps them for the next call (kde.LastLayerSums):
-    # the next call must be served only for the very same layer, classes and noise variance
+    # kde_upper computes kde_lower's sums too and keeps them for a later call (kde.RecentLayerSums):
+    # a later call must be served only for the very same layer, classes and noise variance
     rng = np.random.default_rng(6)
     t = np.tanh(rng.normal(size=(50, 3)))
     y = rng.integers(0, 2, 50)
@@ -312,6 +313,21 @@ def test_kde_bounds_share_one_pass_keyed_by_the_layers_content():
     y[:25] = 1 - y[:25]
     assert estimate("kde_upper", t, y, noise_variance=0.1) == pytest.approx(kde_mi_by_loops(t, y, 0.1, "upper"),
                                                                           abs=1e-6)
+
+
+def test_kde_lower_after_upper_on_every_layer_reuses_each_layers_pass(monkeypatch):
+    # the trainer's order: kde_upper on every layer of a logged epoch, then kde_lower on every layer
+    rng = np.random.default_rng(7)
+    layers = [np.tanh(rng.normal(size=(40, units))) for units in (4, 3, 2)]
+    y = rng.integers(0, 2, 40)
+    passes = []
+    real_pass = kde.kernel_class_sums
+    monkeypatch.setattr(kde, "kernel_class_sums", lambda *args: passes.append(1) or real_pass(*args))
+    for bound in ("upper", "lower"):
+        for t in layers:
+            assert estimate(f"kde_{bound}", t, y, noise_variance=0.05) == pytest.approx(
+                kde_mi_by_loops(t, y, 0.05, bound), abs=1e-6)
+    assert len(passes) == len(layers)
 
 
 def test_kde_upper_is_above_lower():

@@ -11,6 +11,8 @@ kde_condentropy), which deep-bottleneck copied.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from trainer.estimators.inputs import layer_inputs
@@ -18,6 +20,8 @@ from trainer.estimators.params import positive_number
 
 PARAMS = {"noise_variance": positive_number(1e-3)}
 BLOCK_ROWS = 128
+# Layers x splits of a logged epoch whose kernel sums are kept for the other bound (RecentLayerSums).
+MEMO_LAYERS = 32
 
 
 def kde_upper_mi(activations, labels, noise_variance: float = 1e-3) -> tuple[float, float]:
@@ -54,30 +58,35 @@ def mixture_bound_mi(activations, labels, noise_variance: float, bound: str) -> 
     return float((h_t - h_t_given_x) / np.log(2)), float((h_t - h_t_given_y) / np.log(2))
 
 
-class LastLayerSums:
-    """The kernel class sums of both bounds for the last layer asked about (a one-entry memo).
+class RecentLayerSums:
+    """The kernel class sums of both bounds for the last MEMO_LAYERS layers asked about.
 
-    The trainer asks for kde_upper and kde_lower in separate calls on the same layer, and the
-    pairwise distances are most of the cost of either: so the pass that serves one bound also
-    computes the other's sums (one more float32 exp over the triangle) and keeps them for the
-    next call. The key is the content of the layer (its bytes), the classes and the noise
-    variance, so a hit is the very same computation and never stale.
+    The trainer asks for kde_upper on every layer and split of a logged epoch, then for kde_lower on
+    each again, and the pairwise distances are most of the cost of either: so the pass that serves
+    one bound also computes the other's sums (one more float32 exp over the triangle) and keeps
+    them for the later call. The key is a BLAKE2b digest of the layer's bytes (as sorted by class),
+    its class boundaries and the noise variance, so a hit is the very same computation (a
+    collision of 256-bit digests is not a practical possibility) and never stale.
     """
 
     def __init__(self) -> None:
-        self.key: tuple | None = None
-        self.sums: dict[str, np.ndarray] = {}
+        self.sums: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
     def get(self, t: np.ndarray, class_starts: np.ndarray, noise_variance: float) -> dict[str, np.ndarray]:
-        key = (noise_variance, t.shape, t.tobytes(), class_starts.tobytes())
-        if key != self.key:
-            self.key, self.sums = None, {}   # a failure below leaves no half-made entry
-            upper, lower = kernel_class_sums(t, class_starts, noise_variance)
-            self.key, self.sums = key, {"upper": upper, "lower": lower}
-        return self.sums
+        digest = hashlib.blake2b(np.ascontiguousarray(t).tobytes(), digest_size=32)
+        digest.update(np.asarray(t.shape, dtype=np.int64).tobytes())
+        digest.update(class_starts.astype(np.int64).tobytes())
+        digest.update(np.float64(noise_variance).tobytes())
+        key = digest.digest()
+        if key not in self.sums:
+            self.sums[key] = kernel_class_sums(t, class_starts, noise_variance)
+            if len(self.sums) > MEMO_LAYERS:
+                del self.sums[next(iter(self.sums))]      # the oldest
+        upper, lower = self.sums[key]
+        return {"upper": upper, "lower": lower}
 
 
-both_bounds_sums = LastLayerSums().get
+both_bounds_sums = RecentLayerSums().get
 
 
 def kl_entropy_nats(log_kernel_sums: np.ndarray, dims: int, variance: float) -> float:
