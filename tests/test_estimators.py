@@ -15,7 +15,7 @@ from scipy.special import logsumexp
 from trainer.datasets import harmonics
 from trainer.estimators import (ALIASES, ESTIMATORS, EstimatorError, canonical, discrete, estimate, for_network,
                                 needs_run_range)
-from trainer.estimators import kde
+from trainer.estimators import kde, ksg
 from trainer.measure import MiRows
 
 H_Y_HARMONICS = 0.99916  # bits, p(y = 1) = 2118 / 4096
@@ -414,6 +414,26 @@ def test_edge_is_reproducible_and_seeded():
     y = rng.integers(0, 2, 1000)
     assert estimate("edge", t, y) == estimate("edge", t, y)
     assert estimate("edge", t, y, seed=1) != estimate("edge", t, y, seed=2)
+
+
+@pytest.mark.parametrize("n_points, n_distinct, k", [(300, 7, 2), (300, 300, 3), (12, 12, 2), (40, 3, 1)])
+def test_ksg_ross_counts_equal_brute_force_counts_with_ties(n_points, n_distinct, k):
+    # exact repeats (r_i = 0, many points at one distance) make the first k-NN lists too short, so the
+    # points are asked again with more neighbours; 12 points: the list is every point
+    rng = np.random.default_rng(8)
+    t = rng.integers(0, 3, size=(n_distinct, 2)).astype(float) if n_distinct < n_points else rng.normal(size=(n_points, 2))
+    t = t[rng.integers(0, len(t), n_points)] if n_distinct < n_points else t
+    classes = rng.integers(0, 2, n_points)
+    k_of_class = np.minimum(k, np.bincount(classes) - 1)
+    distances = np.sqrt(((t[:, None, :] - t[None, :, :]) ** 2).sum(-1))
+    others = ~np.eye(n_points, dtype=bool)
+    same = (classes[:, None] == classes[None, :]) & others
+    radii = np.array([np.sort(distances[i, same[i]])[k_of_class[classes[i]] - 1] for i in range(n_points)]) \
+        * (1 + ksg.RADIUS_SLACK)
+    within = distances <= radii[:, None]
+    same_counts, all_counts = ksg.ross_counts(t, classes, k_of_class)
+    assert same_counts.tolist() == (within & same).sum(axis=1).tolist()
+    assert all_counts.tolist() == (within & others).sum(axis=1).tolist()
 
 
 def test_ksg_independent_label_gives_near_zero():
