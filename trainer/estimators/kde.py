@@ -143,15 +143,19 @@ def kernel_class_sums(t: np.ndarray, class_starts: np.ndarray, noise_variance: f
 
     n = len(t)
     sums = np.zeros((2, n, len(class_starts) - 1))
-    exponents = np.empty((BLOCK_ROWS, n), dtype=np.float32)
-    kernel = np.empty((BLOCK_ROWS, n), dtype=np.float32)
+    # One buffer each for the whole call, every block a contiguous view of its start: a fresh
+    # block-sized array per block costs page faults and cache misses more than the arithmetic.
+    squared = np.empty(BLOCK_ROWS * n)
+    exponents = np.empty(BLOCK_ROWS * n, dtype=np.float32)
+    kernel = np.empty(BLOCK_ROWS * n, dtype=np.float32)
     for start in range(0, n, BLOCK_ROWS):
         stop = min(start + BLOCK_ROWS, n)
-        block_exponents = exponents[:stop - start, :n - start]  # rows start:stop, columns start:n
-        block_kernel = kernel[:stop - start, :n - start]
-        np.multiply(cdist(t[start:stop], t[start:], "sqeuclidean"), -0.5 / noise_variance, out=block_exponents,
-                    casting="same_kind")
-        np.exp(block_exponents, out=block_kernel)
+        shape = (stop - start, n - start)  # rows start:stop, columns start:n
+        size = shape[0] * shape[1]
+        block_squared = cdist(t[start:stop], t[start:], "sqeuclidean", out=squared[:size].reshape(shape))
+        block_exponents = np.multiply(block_squared, -0.5 / noise_variance, out=exponents[:size].reshape(shape),
+                                      casting="same_kind")
+        block_kernel = np.exp(block_exponents, out=kernel[:size].reshape(shape))
         add_class_sums(sums[0], block_kernel, class_starts, start, stop)
         block_exponents *= 0.25     # the lower bound's kernel variance 4 var
         np.exp(block_exponents, out=block_kernel)
