@@ -24,6 +24,7 @@ are partly saturated and the relu layers partly dead, as in training.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -128,7 +129,7 @@ def cohort_layers(activation: str) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
     hidden = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0)}[activation]
     layers, h = [], x.astype(np.float64)
-    for index, (n_in, n_out) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+    for index, (n_in, n_out) in enumerate(itertools.pairwise(SIZES)):
         z = h @ rng.normal(0.0, 2.0 / np.sqrt(n_in), (n_in, n_out)) + rng.normal(0.0, 0.1, n_out)
         if index == len(SIZES) - 2:
             z = np.exp(z - z.max(axis=1, keepdims=True))

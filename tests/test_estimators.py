@@ -15,7 +15,6 @@ from scipy.special import logsumexp
 from trainer.datasets import harmonics
 from trainer.estimators import (ALIASES, ESTIMATORS, EstimatorError, canonical, discrete, estimate, for_network,
                                 needs_run_range)
-from trainer.estimators import kde, ksg
 from trainer.measure import MiRows
 
 H_Y_HARMONICS = 0.99916  # bits, p(y = 1) = 2118 / 4096
@@ -296,40 +295,6 @@ def test_kde_matrix_form_equals_double_loop_across_several_blocks():
     assert estimate("kde_upper", t, y, noise_variance=0.01) == pytest.approx(expected, abs=1e-6)
 
 
-def test_kde_bounds_share_one_pass_keyed_by_the_layers_content():
-    # kde_upper computes kde_lower's sums too and keeps them for a later call (kde.RecentLayerSums):
-    # a later call must be served only for the very same layer, classes and noise variance
-    rng = np.random.default_rng(6)
-    t = np.tanh(rng.normal(size=(50, 3)))
-    y = rng.integers(0, 2, 50)
-    estimate("kde_upper", t, y, noise_variance=0.05)
-    assert estimate("kde_lower", t, y, noise_variance=0.05) == pytest.approx(kde_mi_by_loops(t, y, 0.05, "lower"),
-                                                                           abs=1e-6)
-    t[0] += 0.5   # the same array object, other content
-    assert estimate("kde_lower", t, y, noise_variance=0.05) == pytest.approx(kde_mi_by_loops(t, y, 0.05, "lower"),
-                                                                           abs=1e-6)
-    assert estimate("kde_upper", t, y, noise_variance=0.1) == pytest.approx(kde_mi_by_loops(t, y, 0.1, "upper"),
-                                                                          abs=1e-6)
-    y[:25] = 1 - y[:25]
-    assert estimate("kde_upper", t, y, noise_variance=0.1) == pytest.approx(kde_mi_by_loops(t, y, 0.1, "upper"),
-                                                                          abs=1e-6)
-
-
-def test_kde_lower_after_upper_on_every_layer_reuses_each_layers_pass(monkeypatch):
-    # the trainer's order: kde_upper on every layer of a logged epoch, then kde_lower on every layer
-    rng = np.random.default_rng(7)
-    layers = [np.tanh(rng.normal(size=(40, units))) for units in (4, 3, 2)]
-    y = rng.integers(0, 2, 40)
-    passes = []
-    real_pass = kde.kernel_class_sums
-    monkeypatch.setattr(kde, "kernel_class_sums", lambda *args: passes.append(1) or real_pass(*args))
-    for bound in ("upper", "lower"):
-        for t in layers:
-            assert estimate(f"kde_{bound}", t, y, noise_variance=0.05) == pytest.approx(
-                kde_mi_by_loops(t, y, 0.05, bound), abs=1e-6)
-    assert len(passes) == len(layers)
-
-
 def test_kde_upper_is_above_lower():
     # for I(X;T) = H(T') - H(T'|X) with the same exact H(T'|X); I(Y;T) bounds a difference of two
     # bounded entropies, so its upper and lower versions need not be ordered
@@ -414,26 +379,6 @@ def test_edge_is_reproducible_and_seeded():
     y = rng.integers(0, 2, 1000)
     assert estimate("edge", t, y) == estimate("edge", t, y)
     assert estimate("edge", t, y, seed=1) != estimate("edge", t, y, seed=2)
-
-
-@pytest.mark.parametrize("n_points, n_distinct, k", [(300, 7, 2), (300, 300, 3), (12, 12, 2), (40, 3, 1)])
-def test_ksg_ross_counts_equal_brute_force_counts_with_ties(n_points, n_distinct, k):
-    # exact repeats (r_i = 0, many points at one distance) make the first k-NN lists too short, so the
-    # points are asked again with more neighbours; 12 points: the list is every point
-    rng = np.random.default_rng(8)
-    t = rng.integers(0, 3, size=(n_distinct, 2)).astype(float) if n_distinct < n_points else rng.normal(size=(n_points, 2))
-    t = t[rng.integers(0, len(t), n_points)] if n_distinct < n_points else t
-    classes = rng.integers(0, 2, n_points)
-    k_of_class = np.minimum(k, np.bincount(classes) - 1)
-    distances = np.sqrt(((t[:, None, :] - t[None, :, :]) ** 2).sum(-1))
-    others = ~np.eye(n_points, dtype=bool)
-    same = (classes[:, None] == classes[None, :]) & others
-    radii = np.array([np.sort(distances[i, same[i]])[k_of_class[classes[i]] - 1] for i in range(n_points)]) \
-        * (1 + ksg.RADIUS_SLACK)
-    within = distances <= radii[:, None]
-    same_counts, all_counts = ksg.ross_counts(t, classes, k_of_class)
-    assert same_counts.tolist() == (within & same).sum(axis=1).tolist()
-    assert all_counts.tolist() == (within & others).sum(axis=1).tolist()
 
 
 def test_ksg_independent_label_gives_near_zero():

@@ -12,6 +12,7 @@ kde_condentropy), which deep-bottleneck copied.
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import numpy as np
 
@@ -53,7 +54,7 @@ def mixture_bound_mi(activations, labels, noise_variance: float, bound: str) -> 
     entropy_nats = kl_entropy_nats if bound == "upper" else bd_entropy_nats
     h_t = entropy_nats(np.log(sums.sum(axis=1)), dims, noise_variance)
     h_t_given_y = sum((stop - start) / n * entropy_nats(np.log(sums[start:stop, label]), dims, noise_variance)
-                      for label, (start, stop) in enumerate(zip(class_starts[:-1], class_starts[1:])))
+                      for label, (start, stop) in enumerate(itertools.pairwise(class_starts)))
     h_t_given_x = gaussian_entropy_nats(dims, noise_variance)
     return float((h_t - h_t_given_x) / np.log(2)), float((h_t - h_t_given_y) / np.log(2))
 
@@ -167,7 +168,7 @@ def add_class_sums(sums: np.ndarray, kernel: np.ndarray, class_starts: np.ndarra
     """Add one block of the kernel's upper triangle (rows start:stop, columns start:n) to the class
     sums [n, classes], and its mirror image below the diagonal."""
     n = len(sums)
-    for label, (low, high) in enumerate(zip(class_starts[:-1], class_starts[1:])):
+    for label, (low, high) in enumerate(itertools.pairwise(class_starts)):
         # for the block's rows i: the columns j >= start of class c
         column_low, column_high = np.clip([low, high], start, n) - start
         sums[start:stop, label] += kernel[:, column_low:column_high].sum(axis=1)
