@@ -74,6 +74,23 @@ def test_kde_lower_after_upper_on_every_layer_reuses_each_layers_pass(monkeypatc
     assert len(passes) == len(layers)
 
 
+def test_kde_keeps_no_more_than_its_byte_budget(monkeypatch):
+    # with room for one layer's sums, each layer evicts the one before: every call makes its own pass
+    rng = np.random.default_rng(10)
+    layers = [np.tanh(rng.normal(size=(30, units))) for units in (3, 2)]
+    y = rng.integers(0, 2, 30)
+    monkeypatch.setattr(kde, "MEMO_BYTES", 1)
+    passes = []
+    real_pass = kde.kernel_class_sums
+    monkeypatch.setattr(kde, "kernel_class_sums", lambda *args: passes.append(1) or real_pass(*args))
+    for bound in ("upper", "lower"):
+        for t in layers:
+            assert estimate(f"kde_{bound}", t, y, noise_variance=0.05) == pytest.approx(
+                kde_mi_dense(t, y, 0.05, bound), abs=1e-6)
+    assert len(passes) == 2 * len(layers)
+    assert len(kde.recent_layer_sums.sums) == 1
+
+
 @pytest.mark.parametrize("n_points, n_distinct, k", [(300, 7, 2), (300, 300, 3), (12, 12, 2), (40, 3, 1)])
 def test_ksg_ross_counts_equal_brute_force_counts_with_ties(n_points, n_distinct, k):
     # exact repeats (r_i = 0, many points at one distance) make the first k-NN lists too short, so the

@@ -22,8 +22,9 @@ from trainer.estimators.params import positive_number
 
 PARAMS = {"noise_variance": positive_number(1e-3)}
 BLOCK_ROWS = 128
-# Layers x splits of a logged epoch whose kernel sums are kept for the other bound (RecentLayerSums).
-MEMO_LAYERS = 32
+# How many bytes of kernel sums RecentLayerSums keeps for the other bound: 64 MB holds every layer and
+# split of a logged epoch many times over at 4096 inputs (128 kB a layer), a few at 60,000 and 10 classes.
+MEMO_BYTES = 2**26
 
 
 def kde_upper_mi(activations, labels, noise_variance: float = 1e-3) -> tuple[float, float]:
@@ -51,7 +52,7 @@ def mixture_bound_mi(activations, labels, noise_variance: float, bound: str) -> 
     n, dims = t.shape
     order = np.argsort(classes, kind="stable")  # each class becomes one contiguous block of rows
     class_starts = np.searchsorted(classes[order], np.arange(n_classes + 1))
-    sums = both_bounds_sums(t[order], class_starts, noise_variance)[bound]
+    sums = recent_layer_sums.get(t[order], class_starts, noise_variance)[bound]
     entropy_nats = kl_entropy_nats if bound == "upper" else bd_entropy_nats
     h_t = entropy_nats(np.log(sums.sum(axis=1)), dims, noise_variance)
     h_t_given_y = sum((stop - start) / n * entropy_nats(np.log(sums[start:stop, label]), dims, noise_variance)
@@ -61,12 +62,12 @@ def mixture_bound_mi(activations, labels, noise_variance: float, bound: str) -> 
 
 
 class RecentLayerSums:
-    """The kernel class sums of both bounds for the last MEMO_LAYERS layers asked about.
+    """The kernel class sums of both bounds for the layers asked about last (MEMO_BYTES of them).
 
     The trainer asks for kde_upper on every layer and split of a logged epoch, then for kde_lower on
-    each again, and the pairwise distances are most of the cost of either: so the pass that serves
-    one bound also computes the other's sums (one more float32 exp over the triangle) and keeps
-    them for the later call. The key is a BLAKE2b digest of the layer's bytes (as sorted by class),
+    each again, and the pairwise distances and their scaling are half the cost of either: so the
+    pass that serves one bound also computes the other's sums (one more float32 exp and class sums
+    over the triangle) and keeps them for the later call. The key is a BLAKE2b digest of the layer's bytes (as sorted by class),
     its class boundaries and the noise variance, so a hit is the very same computation (a
     collision of 256-bit digests is not a practical possibility) and never stale.
     """
@@ -82,13 +83,14 @@ class RecentLayerSums:
         key = digest.digest()
         if key not in self.sums:
             self.sums[key] = kernel_class_sums(t, class_starts, noise_variance)
-            if len(self.sums) > MEMO_LAYERS:
+            while sum(upper.nbytes + lower.nbytes for upper, lower in self.sums.values()) > MEMO_BYTES \
+                    and len(self.sums) > 1:
                 del self.sums[next(iter(self.sums))]      # the oldest
         upper, lower = self.sums[key]
         return {"upper": upper, "lower": lower}
 
 
-both_bounds_sums = RecentLayerSums().get
+recent_layer_sums = RecentLayerSums()
 
 
 def kl_entropy_nats(log_kernel_sums: np.ndarray, dims: int, variance: float) -> float:
