@@ -176,11 +176,12 @@ def block_buffers(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def add_class_sums(sums: np.ndarray, kernel: np.ndarray, class_starts: np.ndarray, start: int, stop: int) -> None:
     """Add one block of the kernel's upper triangle (rows start:stop, columns start:n) to the class
     sums [n, classes], and its mirror image below the diagonal."""
-    n = len(sums)
-    for label, (low, high) in enumerate(itertools.pairwise(class_starts)):
-        # for the block's rows i: the columns j >= start of class c
-        column_low, column_high = np.clip([low, high], start, n) - start
-        sums[start:stop, label] += kernel[:, column_low:column_high].sum(axis=1)
+    for label, (low, high) in enumerate(itertools.pairwise(class_starts.tolist())):
+        # for the block's rows i: the columns j >= start of class c (an empty range would add zeros)
+        column_low, column_high = max(low, start) - start, max(high, start) - start
+        if column_high > column_low:
+            sums[start:stop, label] += kernel[:, column_low:column_high].sum(axis=1)
         # by symmetry, for the rows j >= stop: the block's rows i of class c
-        row_low, row_high = np.clip([low, high], start, stop) - start
-        sums[stop:, label] += kernel[row_low:row_high, stop - start:].sum(axis=0)
+        row_low, row_high = min(max(low, start), stop) - start, min(max(high, start), stop) - start
+        if row_high > row_low:
+            sums[stop:, label] += kernel[row_low:row_high, stop - start:].sum(axis=0)
