@@ -146,7 +146,7 @@ def kernel_class_sums(t: np.ndarray, class_starts: np.ndarray, noise_variance: f
     from scipy.spatial.distance import cdist
 
     n = len(t)
-    sums = np.zeros((2, n, len(class_starts) - 1))
+    sums = np.zeros((2, len(class_starts) - 1, n))   # class-major while summing: contiguous adds
     squared, exponents, kernel = block_buffers(n)
     for start in range(0, n, BLOCK_ROWS):
         stop = min(start + BLOCK_ROWS, n)
@@ -160,7 +160,7 @@ def kernel_class_sums(t: np.ndarray, class_starts: np.ndarray, noise_variance: f
         block_exponents *= 0.25     # the lower bound's kernel variance 4 var
         np.exp(block_exponents, out=block_kernel)
         add_class_sums(sums[1], block_kernel, class_starts, start, stop)
-    return sums[0], sums[1]
+    return np.ascontiguousarray(sums[0].T), np.ascontiguousarray(sums[1].T)
 
 
 @functools.lru_cache(maxsize=1)
@@ -175,13 +175,13 @@ def block_buffers(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def add_class_sums(sums: np.ndarray, kernel: np.ndarray, class_starts: np.ndarray, start: int, stop: int) -> None:
     """Add one block of the kernel's upper triangle (rows start:stop, columns start:n) to the class
-    sums [n, classes], and its mirror image below the diagonal."""
+    sums [classes, n], and its mirror image below the diagonal."""
     for label, (low, high) in enumerate(itertools.pairwise(class_starts.tolist())):
         # for the block's rows i: the columns j >= start of class c (an empty range would add zeros)
         column_low, column_high = max(low, start) - start, max(high, start) - start
         if column_high > column_low:
-            sums[start:stop, label] += kernel[:, column_low:column_high].sum(axis=1)
+            sums[label, start:stop] += kernel[:, column_low:column_high].sum(axis=1)
         # by symmetry, for the rows j >= stop: the block's rows i of class c
         row_low, row_high = min(max(low, start), stop) - start, min(max(high, start), stop) - start
         if row_high > row_low:
-            sums[stop:, label] += kernel[row_low:row_high, stop - start:].sum(axis=0)
+            sums[label, stop:] += kernel[row_low:row_high, stop - start:].sum(axis=0)
