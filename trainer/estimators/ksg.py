@@ -121,10 +121,8 @@ def ross_mi_bits(t: np.ndarray, classes: np.ndarray, n_classes: int, k: int) -> 
     that rounding cannot drop the k-th neighbour. A class with a single member is
     left out (N is the number of points kept) and k is lowered to N_y - 1 for classes
     with at most k members. The estimate is not clipped at 0: small negative values
-    are estimator noise.
+    are estimator noise. The counts come from `ross_counts`.
     """
-    # Imported here: scipy.spatial costs about 0.3 s of CPU to import (see estimators.kde).
-    from scipy.spatial import cKDTree
     from scipy.special import digamma
 
     class_sizes = np.bincount(classes, minlength=n_classes)
@@ -132,17 +130,47 @@ def ross_mi_bits(t: np.ndarray, classes: np.ndarray, n_classes: int, k: int) -> 
     if not kept.any():
         return 0.0
     t, classes = t[kept], classes[kept]
-    radii = np.empty(len(t))
-    same_class_counts = np.empty(len(t))
-    for label in np.flatnonzero(class_sizes > 1):
-        members = np.flatnonzero(classes == label)
-        tree = cKDTree(t[members])
-        k_label = min(k, len(members) - 1)
-        distances, _ = tree.query(t[members], k=k_label + 1, workers=-1)
-        radii[members] = distances[:, -1] * (1 + RADIUS_SLACK)
-        same_class_counts[members] = tree.query_ball_point(
-            t[members], radii[members], return_length=True, workers=-1) - 1
-    all_counts = cKDTree(t).query_ball_point(t, radii, return_length=True, workers=-1) - 1
+    same_class_counts, all_counts = ross_counts(t, classes, np.minimum(k, class_sizes - 1))
     mi_nats = (digamma(len(t)) - np.mean(digamma(class_sizes[classes]))
                + np.mean(digamma(same_class_counts)) - np.mean(digamma(all_counts)))
     return float(mi_nats / np.log(2))
+
+
+def ross_counts(t: np.ndarray, classes: np.ndarray, k_of_class: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(k_i, m_i) of `ross_mi_bits` for every point: the other points of its class, and of any
+    class, within r_i = (1 + RADIUS_SLACK) x the distance to its k-th nearest neighbour of its
+    class (k = k_of_class[class], every class having more than k members).
+
+    Exact, from the nearest neighbours of each point among all points (one cKDTree query): a
+    point's list of its K nearest settles it when it holds its k-th same-class neighbour and
+    its K-th distance exceeds r_i (every point within r_i is then in the list), or when K is all
+    the points. The points it does not settle are asked again with 4 K, until none is left.
+    One query of the whole tree replaces a tree per class, its k-NN query and two
+    radius counts (scipy's query_ball_point), which cost several times more.
+    """
+    # Imported here: scipy.spatial costs about 0.3 s of CPU to import (see estimators.kde).
+    from scipy.spatial import cKDTree
+
+    n = len(t)
+    tree = cKDTree(t)
+    same_class_counts = np.empty(n, dtype=np.int64)
+    all_counts = np.empty(n, dtype=np.int64)
+    pending = np.arange(n)
+    n_nearest = 4 * (int(k_of_class.max()) + 1)
+    while len(pending):
+        n_nearest = min(n_nearest, n)
+        distances, neighbours = tree.query(t[pending], k=[*range(1, n_nearest + 1)], workers=-1)
+        others = neighbours != pending[:, None]
+        same = others & (classes[neighbours] == classes[pending][:, None])
+        k_needed = k_of_class[classes[pending]]
+        same_rank = np.cumsum(same, axis=1)
+        found = same_rank[:, -1] >= k_needed
+        kth = np.argmax(same_rank >= k_needed[:, None], axis=1)    # the column of the k-th same-class neighbour
+        radii = distances[np.arange(len(pending)), kth] * (1 + RADIUS_SLACK)
+        settled = found & ((n_nearest == n) | (distances[:, -1] > radii))
+        within = distances[settled] <= radii[settled, None]
+        same_class_counts[pending[settled]] = (within & same[settled]).sum(axis=1)
+        all_counts[pending[settled]] = (within & others[settled]).sum(axis=1)
+        pending = pending[~settled]
+        n_nearest *= 4
+    return same_class_counts, all_counts
