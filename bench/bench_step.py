@@ -49,7 +49,7 @@ def child(epochs: int) -> None:
     cfg = experiment.config
     data = load_data(cfg)
     networks = [NetworkSettings(seed=seed, initial_bias=bias, kernel_init_stddev=None, max_norm=None,
-                                learning_rate=cfg.learning_rate) for bias in BIASES for seed in range(SEEDS)]
+                                learning_rate=cfg.learning_rate, activation_fn=cfg.activation_fn) for bias in BIASES for seed in range(SEEDS)]
     model = StackedMLP(cfg, data.train.x.shape[1], data.n_classes, networks)
     optimizer = Optimizer(cfg.optimizer, [n.learning_rate for n in networks], model.trainable)
     steps = CompiledSteps(model, optimizer, data, cfg.batch_size, None, epochs, cfg.loss)
