@@ -139,17 +139,18 @@ class StackMiRows:
     def _by_kind(self, epoch, layers, networks, specs_of_kind, ranges=None) -> list[Outcome]:
         """`_rows` of the networks of each kind together, with that kind's specs (None: it has none)."""
         kinds = [self.kind_of[s] for s in networks]
+        if len(set(kinds)) == 1:    # one kind: the stack as it is, no copy
+            specs = specs_of_kind[kinds[0]]
+            return self._rows(epoch, layers, networks, specs, ranges) if specs else [None] * len(networks)
         outcomes: list[Outcome] = [None] * len(networks)
         for kind in sorted(set(kinds)):
+            positions = [p for p, k in enumerate(kinds) if k == kind]
             if not specs_of_kind[kind]:
                 continue
-            if len(set(kinds)) == 1:    # one kind: the stack as it is, no copy
-                return self._rows(epoch, layers, networks, specs_of_kind[kind], ranges)
-            positions = [p for p, k in enumerate(kinds) if k == kind]
+            own_layers = [values[positions] for values in layers]
             own_ranges = None if ranges is None else [r[positions] for r in ranges]
-            for p, outcome in zip(positions, self._rows(epoch, [values[positions] for values in layers],
-                                                        [networks[p] for p in positions], specs_of_kind[kind],
-                                                        own_ranges)):
+            own = self._rows(epoch, own_layers, [networks[p] for p in positions], specs_of_kind[kind], own_ranges)
+            for p, outcome in zip(positions, own):
                 outcomes[p] = outcome
         return outcomes
 
@@ -212,8 +213,9 @@ def activation_tables(epoch: int, run_ids: list[str], layers: list[np.ndarray], 
                       layer_names: list[str]) -> tuple[StackRows, StackRows]:
     """The activations (histograms: non-empty bins) and activation_stats (per neuron) rows of a
     stack, network s's run `run_ids[s]`. `layers`: per layer [N, n_inputs, units]; `grids`: per
-    layer, the N networks' bins; `activation_fns`: per layer, the networks' activation(s). Computed for all networks at once per layer and split; a
-    network's rows are in (split, layer) order, then by bin or neuron.
+    layer, the N networks' bins; `activation_fns`: per layer, the networks' activation(s).
+    Computed for all networks at once per layer and split; a network's rows are in (split, layer)
+    order, then by bin or neuron.
     """
     n_networks = layers[0].shape[0]
     histogram: dict[str, list] = {k: [] for k in ("network", "layer", "split", "bin_index", "bin_lo", "bin_hi", "count")}
@@ -229,7 +231,8 @@ def activation_tables(epoch: int, run_ids: list[str], layers: list[np.ndarray], 
                     histogram[name].append(column)
                 histogram["layer"].append(np.full(len(columns[0]), layer))
                 histogram["split"].append(np.full(len(columns[0]), split_code))
-                for name, column in neuron_stats(take(activation_fns[layer], block), part[block]).items():  # [block, units]
+                own_activations = take(activation_fns[layer], block)
+                for name, column in neuron_stats(own_activations, part[block]).items():    # each [block, units]
                     per_neuron[name].append(column)
             for name in STAT_NAMES:
                 stats[name].append(np.concatenate(per_neuron[name]))

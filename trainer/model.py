@@ -71,7 +71,10 @@ def per_network_activation(activations: Activations, pre: tf.Tensor) -> tf.Tenso
     parts = blocks(activations, pre.shape[0])
     if len(parts) == 1:
         return activation(parts[0][0])(pre)
-    return tf.concat([activation(name)(pre[networks]) for name, networks in parts], axis=0)
+    # tf.split, not slicing: its gradient is one concatenation, where each slice's would be padded
+    # back to the whole stack and the padded tensors added.
+    pieces = tf.split(pre, [networks.stop - networks.start for _, networks in parts], axis=0)
+    return tf.concat([activation(name)(piece) for (name, _), piece in zip(parts, pieces)], axis=0)
 
 
 def truncated_normal(shape: tuple[int, int], stddev: float, seed: int) -> np.ndarray:
