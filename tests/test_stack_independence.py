@@ -8,7 +8,8 @@ the summed minibatch kernel gradients and their squares (the `gradients` table's
 and every layer's activations on every input (what the mi, activations and activation_stats
 rows are computed from, network by network: tests/test_stacked_equal.py). The widths are the
 shipped cohorts' (harmonics, 12 inputs: 12-10-7-5-4-3-2 and 12-5-5-5-5-5-2) and a wider one,
-at the batch sizes 256 and 1024.
+at the batch sizes 256 and 1024. A stack may mix hidden activations: each network of a stack of
+all eleven (unsorted, tanh twice apart: twelve blocks) must train as it does alone.
 
 The stacks train in a spawned process with one TensorFlow thread, as a sweep's workers train
 (trainer.local_pool, trainer.ray_pool). With more threads (`trainer run`'s default) the wide
