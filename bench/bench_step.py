@@ -4,6 +4,7 @@
     python bench/bench_step.py --before /tmp/old                # beside an older checkout (repeatable)
     python bench/bench_step.py --before /tmp/old --xla-flags=--xla_cpu_experimental_xnn_fusion_type=dot
                                       # also this checkout under other XLA flags
+    python bench/bench_step.py --mixed  # each variant also with the 45 networks in blocks of the 11 activations
 
 The stack is the seed notebook cohort's (relu 12-10-7-5-4-3-2 on harmonics, batch 256, Adam,
 9 initial biases x 5 seeds = 45 networks, one thread as a sweep worker runs). Each variant runs
@@ -12,7 +13,10 @@ in one call, timed by the process's CPU clock (user + system; steadier than wall
 shared machine). That is the chunk a sweep runs between logged epochs: minibatch steps, the
 per-epoch evaluation on train and test, the reshuffled orders copied in; no logging. Variants
 alternate over `--repeats` rounds; the median is printed with the load average beside it.
-An `--xla-flags` value is the XLA_FLAGS of one more variant of this checkout.
+An `--xla-flags` value is the XLA_FLAGS of one more variant of this checkout. `--mixed` adds to each
+variant a twin with the same 45 networks given the 11 activations in turn, ordered by activation as
+a sweep stacks them (11 blocks; a checkout that cannot mix activations fails there): the cost of
+per-network activations, the activations' own cost (tanh, exp) included.
 """
 
 from __future__ import annotations
@@ -32,12 +36,12 @@ BIASES = (-1, -0.5, -0.2, 0, 0.2, 0.5, 1, 2, 5)
 SEEDS = 5
 
 
-def child(epochs: int) -> None:
+def child(epochs: int, mixed: bool) -> None:
     """Train the stack in this process and print {"cpu_per_network_epoch": seconds} as JSON."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from trainer import config
     from trainer.compiled import CompiledSteps
-    from trainer.model import NetworkSettings, StackedMLP
+    from trainer.model import ACTIVATIONS, NetworkSettings, StackedMLP
     from trainer.optimizers import Optimizer
     from trainer.tensorflow_without_keras import tf
     from trainer.training import configure_threads, epoch_order, load_data
@@ -48,8 +52,12 @@ def child(epochs: int) -> None:
     experiment = config.plan({k: v for k, v in raw.items() if k not in ("grid", "cohort", "description", "source")})[0]
     cfg = experiment.config
     data = load_data(cfg)
+    n_networks = len(BIASES) * SEEDS
+    activations = sorted(list(ACTIVATIONS)[i % len(ACTIVATIONS)] for i in range(n_networks)) if mixed \
+        else [cfg.activation_fn] * n_networks
     networks = [NetworkSettings(seed=seed, initial_bias=bias, kernel_init_stddev=None, max_norm=None,
-                                learning_rate=cfg.learning_rate) for bias in BIASES for seed in range(SEEDS)]
+                                learning_rate=cfg.learning_rate, activation_fn=fn)
+                for (bias, seed), fn in zip([(b, s) for b in BIASES for s in range(SEEDS)], activations)]
     model = StackedMLP(cfg, data.train.x.shape[1], data.n_classes, networks)
     optimizer = Optimizer(cfg.optimizer, [n.learning_rate for n in networks], model.trainable)
     steps = CompiledSteps(model, optimizer, data, cfg.batch_size, None, epochs, cfg.loss)
@@ -67,13 +75,14 @@ def child(epochs: int) -> None:
     print(json.dumps({"cpu_per_network_epoch": seconds / (epochs * len(networks))}))
 
 
-def measure(code: Path, xla_flags: str | None, epochs: int) -> float:
+def measure(code: Path, xla_flags: str | None, epochs: int, mixed: bool = False) -> float:
     env = {**os.environ, "PYTHONPATH": str(code)}
     env.pop("TF_XLA_FLAGS", None)
     env.pop("XLA_FLAGS", None)
     if xla_flags is not None:
         env["XLA_FLAGS"] = xla_flags
-    result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", "--epochs", str(epochs)],
+    result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", "--epochs", str(epochs),
+                             *(["--mixed"] if mixed else [])],
                             cwd=code, env=env, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.splitlines()[-1])["cpu_per_network_epoch"]
 
@@ -86,19 +95,23 @@ def main() -> None:
                         help="an older checkout, timed beside this one (repeatable)")
     parser.add_argument("--xla-flags", action="append",
                         help="an XLA_FLAGS value: one more variant of this checkout (repeatable)")
+    parser.add_argument("--mixed", action="store_true",
+                        help="also this checkout with the networks' activations mixed (11 blocks)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.epochs)
+        child(args.epochs, args.mixed)
         return
-    variants = [(f"before ({before})", before, None) for before in args.before or []]
-    variants += [("this checkout", REPO, None)]
-    variants += [(f"this checkout, XLA_FLAGS={flags!r}", REPO, flags) for flags in args.xla_flags or []]
-    figures: dict[str, list[float]] = {name: [] for name, _, _ in variants}
+    variants = [(f"before ({before})", before, None, False) for before in args.before or []]
+    variants += [("this checkout", REPO, None, False)]
+    variants += [(f"this checkout, XLA_FLAGS={flags!r}", REPO, flags, False) for flags in args.xla_flags or []]
+    if args.mixed:
+        variants += [(f"{name}, 11 activations mixed", code, flags, True) for name, code, flags, _ in variants]
+    figures: dict[str, list[float]] = {name: [] for name, *_ in variants}
     loads = []
     for _ in range(args.repeats):
-        for name, code, flags in variants:
-            figures[name].append(measure(code, flags, args.epochs))
+        for name, code, flags, mixed in variants:
+            figures[name].append(measure(code, flags, args.epochs, mixed))
             loads.append(os.getloadavg()[0])
     print(f"compiled step, {len(BIASES) * SEEDS} networks x {args.epochs} epochs per call, median of {args.repeats}; "
           f"load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")

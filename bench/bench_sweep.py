@@ -4,6 +4,8 @@
     python bench/bench_sweep.py --epochs 8000 --jax-run-epochs 300   # the full cohort; JAX projected
     python bench/bench_sweep.py --epochs 1500 --shipped  # also every cohort of data/configs/cohorts
     python bench/bench_sweep.py --skip-jax             # without the JAX baseline (no `bench` extra)
+    python bench/bench_sweep.py --epochs 1500 --skip-jax --cohort activation_functions --before DIR
+                                                       # one shipped cohort, here and in an older checkout
 
 Rows, each timed end to end as a user runs it (whole processes, start-up included):
 - the seed notebook's cohort (data/configs/reproductions/initial_bias_relu_notebook.json: relu
@@ -17,8 +19,10 @@ Rows, each timed end to end as a user runs it (whole processes, start-up include
   compile and training, the training projected to `--epochs` when `--jax-run-epochs` is smaller: the sweep's
   wall over JAX's (target <= 0.5x), and the final test accuracy per initial bias of both
   (mean over seeds), which must agree (same epochs only);
-- with `--shipped`, every cohort of data/configs/cohorts at `--epochs` epochs: seconds per
-  network-epoch, as a multiple of the notebook cohort's (target <= 3x each).
+- with `--shipped`, every cohort of data/configs/cohorts at `--epochs` epochs (`--cohort NAME`:
+  only those): seconds per network-epoch, as a multiple of the notebook cohort's (target <= 3x
+  each); with `--before DIR`, each also with DIR's code (PYTHONPATH=DIR), right after this
+  checkout's, against the same notebook cohort (timed with this checkout's code).
 The machine's load average is printed beside the figures, since they depend on it.
 """
 
@@ -45,11 +49,12 @@ PEAK_RSS = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], chec
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
 
 
-def timed(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak MB of the largest process) of a trainer command."""
+def timed(command: list[str], code: Path = REPO) -> tuple[float, float]:
+    """(wall seconds, peak MB of the largest process) of a trainer command, run with `code`'s trainer."""
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "trainer", *command],
-                            cwd=REPO, check=True, capture_output=True, text=True)
+                            cwd=code, env={**os.environ, "PYTHONPATH": str(code)}, check=True,
+                            capture_output=True, text=True)
     return time.perf_counter() - start, int(result.stdout.split()[-1]) / 1024
 
 
@@ -92,7 +97,13 @@ def main() -> None:
                         help="epochs the JAX baseline actually trains, projected to --epochs (default: all)")
     parser.add_argument("--skip-jax", action="store_true", help="leave out the JAX baseline")
     parser.add_argument("--shipped", action="store_true", help="also time every cohort of data/configs/cohorts")
+    parser.add_argument("--cohort", action="append", default=[],
+                        help="time only this shipped cohort (repeatable; implies --shipped)")
+    parser.add_argument("--before", type=Path, help="an older checkout: each shipped cohort also timed with its code")
     args = parser.parse_args()
+    cohorts = [SHIPPED / f"{name}.json" for name in args.cohort] or \
+        (sorted(SHIPPED.glob("*.json")) if args.shipped else [])
+    codes = [("", REPO)] + ([("before: ", args.before.resolve())] if args.before else [])
     cohort = json.loads(COHORT.read_text())
     epochs = args.epochs
     load_before = os.getloadavg()
@@ -107,10 +118,12 @@ def main() -> None:
         swept = swept_accuracy(folder / "b")
         jax = None if args.skip_jax else jax_cohort(epochs, args.jax_run_epochs or epochs)
         shipped = []
-        for path in sorted(SHIPPED.glob("*.json")) if args.shipped else []:
+        for path in cohorts:
             (folder / path.name).write_text(json.dumps({**json.loads(path.read_text()), "epochs": epochs}))
-            seconds, peak_mb = timed(["sweep", str(folder / path.name), "--results", str(folder / path.stem)])
-            shipped.append((path.stem, networks_of(folder / path.name), seconds, peak_mb))
+            for prefix, code in codes:
+                results = folder / f"{path.stem}-{len(shipped)}"
+                seconds, peak_mb = timed(["sweep", str(folder / path.name), "--results", str(results)], code)
+                shipped.append((prefix + path.stem, networks_of(folder / path.name), seconds, peak_mb))
 
     print(f"load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} (on {os.cpu_count()} cores); "
           f"{epochs} epochs per network; whole processes, start-up included")

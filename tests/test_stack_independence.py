@@ -8,7 +8,8 @@ the summed minibatch kernel gradients and their squares (the `gradients` table's
 and every layer's activations on every input (what the mi, activations and activation_stats
 rows are computed from, network by network: tests/test_stacked_equal.py). The widths are the
 shipped cohorts' (harmonics, 12 inputs: 12-10-7-5-4-3-2 and 12-5-5-5-5-5-2) and a wider one,
-at the batch sizes 256 and 1024.
+at the batch sizes 256 and 1024. A stack may mix hidden activations: each network of a stack of
+all eleven (unsorted, tanh twice apart: twelve blocks) must train as it does alone.
 
 The stacks train in a spawned process with one TensorFlow thread, as a sweep's workers train
 (trainer.local_pool, trainer.ray_pool). With more threads (`trainer run`'s default) the wide
@@ -30,34 +31,50 @@ from trainer.training import epoch_order, load_data
 
 EPOCHS = 3
 STACK_SIZES = (1, 2, 3, 45)
-THE_NETWORK = NetworkSettings(seed=0, initial_bias=0.2, kernel_init_stddev=None, max_norm=None, learning_rate=4e-4)
+THE_NETWORK = NetworkSettings(seed=0, initial_bias=0.2, kernel_init_stddev=None, max_norm=None, learning_rate=4e-4,
+                              activation_fn="relu")
+# Every activation, unsorted, one of them twice apart (two blocks of tanh): the mixed stack.
+MIXED = ("tanh", "relu", "sigmoid", "softsign", "softplus", "leaky_relu", "hard_sigmoid", "selu", "relu6", "elu",
+         "linear", "tanh")
 
 
-def first_network_trained(architecture: list[int], batch_size: int, stack_size: int) -> dict[str, np.ndarray]:
-    """THE_NETWORK's numbers after EPOCHS epochs in one compiled call, as the first network of a
-    stack of `stack_size` (the rest random)."""
+def trained(architecture: list[int], batch_size: int, networks: list[NetworkSettings]) -> list[dict[str, np.ndarray]]:
+    """Each network's numbers after EPOCHS epochs of the stack `networks` in one compiled call."""
     tf.config.experimental.enable_op_determinism()   # as trainer.training runs
     (experiment,) = config.plan({"architecture": architecture, "batch_size": batch_size, "dataset": "harmonics",
                                  "activation_fn": "relu", "optimizer": "adam", "epochs": EPOCHS})
     cfg = experiment.config
     data = load_data(cfg)
-    rng = np.random.default_rng(stack_size)
-    networks = [THE_NETWORK] + [
-        NetworkSettings(seed=int(rng.integers(1, 10_000)), initial_bias=float(rng.uniform(-1, 2)),
-                        kernel_init_stddev=None, max_norm=None, learning_rate=float(rng.uniform(1e-4, 1e-2)))
-        for _ in range(stack_size - 1)]
     model = StackedMLP(cfg, data.train.x.shape[1], data.n_classes, networks)
     optimizer = Optimizer(cfg.optimizer, [n.learning_rate for n in networks], model.trainable)
     steps = CompiledSteps(model, optimizer, data, cfg.batch_size, None, EPOCHS, cfg.loss)
     orders = np.stack([np.stack([epoch_order(n.seed, epoch, len(data.train.y)) for n in networks])
                        for epoch in range(EPOCHS)])
-    chunk = steps.train(orders, np.ones(stack_size, bool))
+    chunk = steps.train(orders, np.ones(len(networks), bool))
     assert chunk.n_epochs == EPOCHS
-    numbers = {"loss": chunk.loss[:, :, 0], "accuracy": chunk.accuracy[:, :, 0]}
-    for name, arrays in (("grad_sum", chunk.grad_sum), ("grad_sq_sum", chunk.grad_sq_sum), ("layer", chunk.layers),
-                         ("variable", [v.numpy() for v in model.variables + optimizer.variables[1:]])):
-        numbers.update({f"{name} {index}": array[0] for index, array in enumerate(arrays)})
-    return numbers
+    variables = [v.numpy() for v in model.variables + optimizer.variables[1:]]
+    result = []
+    for s in range(len(networks)):
+        numbers = {"loss": chunk.loss[:, :, s], "accuracy": chunk.accuracy[:, :, s]}
+        for name, arrays in (("grad_sum", chunk.grad_sum), ("grad_sq_sum", chunk.grad_sq_sum),
+                             ("layer", chunk.layers), ("variable", variables)):
+            numbers.update({f"{name} {index}": array[s] for index, array in enumerate(arrays)})
+        result.append(numbers)
+    return result
+
+
+def random_networks(count: int, rng: np.random.Generator, activation_fns=("relu",),
+                    biases=(-1, 2)) -> list[NetworkSettings]:
+    return [NetworkSettings(seed=int(rng.integers(1, 10_000)), initial_bias=float(rng.uniform(*biases)),
+                            kernel_init_stddev=None, max_norm=None, learning_rate=float(rng.uniform(1e-4, 1e-2)),
+                            activation_fn=activation_fns[i % len(activation_fns)]) for i in range(count)]
+
+
+def first_network_trained(architecture: list[int], batch_size: int, stack_size: int) -> dict[str, np.ndarray]:
+    """THE_NETWORK's numbers after EPOCHS epochs in one compiled call, as the first network of a
+    stack of `stack_size` (the rest random)."""
+    networks = [THE_NETWORK] + random_networks(stack_size - 1, np.random.default_rng(stack_size))
+    return trained(architecture, batch_size, networks)[0]
 
 
 def first_network_in_each_stack(architecture: list[int], batch_size: int) -> list[dict[str, np.ndarray]]:
@@ -79,3 +96,25 @@ def test_a_network_trains_bit_for_bit_the_same_alone_and_in_stacks_of_2_3_and_45
         assert stacked.keys() == alone.keys()
         differing = [name for name in alone if not np.array_equal(stacked[name], alone[name])]
         assert not differing, f"in a stack of {stack_size}: {differing}"
+
+
+def mixed_stack_and_each_alone(architecture: list[int], batch_size: int) -> tuple[list, list]:
+    """The MIXED stack's numbers per network, and each network's trained alone, on one thread."""
+    from trainer.training import configure_threads
+
+    configure_threads(1)
+    networks = random_networks(len(MIXED), np.random.default_rng(18), MIXED, biases=(0, 0.3))   # no dead or saturated network
+    return trained(architecture, batch_size, networks), [trained(architecture, batch_size, [n])[0] for n in networks]
+
+
+@pytest.mark.slow  # trains and compiles 13 stacks, in a spawned process
+@pytest.mark.parametrize("architecture, batch_size", [([10, 7, 5, 4, 3], 256), ([100, 50, 20], 1024)])
+def test_each_network_of_a_stack_of_every_activation_trains_bit_for_bit_as_alone(architecture, batch_size):
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as worker:
+        stack, alone = worker.submit(mixed_stack_and_each_alone, architecture, batch_size).result(timeout=600)
+    differing = {}
+    for fn, stacked, own in zip(MIXED, stack, alone):
+        assert np.any(own["grad_sq_sum 0"] > 0) and own["loss"][0, 0] != own["loss"][-1, 0], fn    # it did train
+        differing.update({f"{fn}: {name}": True for name in own if not np.array_equal(stacked[name], own[name])})
+    assert not differing, f"in the mixed stack: {sorted(differing)}"
+    assert not np.array_equal(alone[0]["layer 0"], alone[-1]["layer 0"])     # the two tanh networks differ

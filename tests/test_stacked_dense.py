@@ -51,9 +51,17 @@ def test_a_network_of_a_compiled_stack_equals_it_compiled_alone_bit_for_bit(n_in
             np.testing.assert_array_equal(stacked_value[s:s + 1], value)
 
 
+# Each activation in float64, from its definition (Keras 3's defaults), to check the stacked forward pass.
+NUMPY_ACTIVATIONS = {
+    "relu": lambda x: np.maximum(x, 0), "tanh": np.tanh, "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "elu": lambda x: np.where(x > 0, x, np.expm1(x)), "linear": lambda x: x,
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.2 * x), "softsign": lambda x: x / (1 + np.abs(x)),
+}
+
+
 def numpy_forward(model: StackedMLP, x: np.ndarray, network: int, batchnorm_rows: np.ndarray | None):
-    """Every layer's activations [batch, units] of one network, in float64: relu hidden layers,
-    softmax output; batch norm (when the model has it) over the rows where batchnorm_rows is 1
+    """Every layer's activations [batch, units] of one network, in float64: hidden layers through
+    the network's own activation (NUMPY_ACTIVATIONS), softmax output; batch norm (when the model has it) over the rows where batchnorm_rows is 1
     (training), or with the moving statistics (None: evaluation)."""
     h, outputs = x.astype(np.float64), []
     for layer in model.layers:
@@ -65,11 +73,11 @@ def numpy_forward(model: StackedMLP, x: np.ndarray, network: int, batchnorm_rows
                 real = pre[batchnorm_rows == 1]
                 mean, var = real.mean(axis=0), real.var(axis=0)
             pre = (pre - mean) / np.sqrt(var + 1e-3) * layer.gamma.numpy()[network] + layer.beta.numpy()[network]
-        if layer.activation == "softmax":
+        if layer.name == "output":
             e = np.exp(pre - pre.max(axis=1, keepdims=True))
             h = e / e.sum(axis=1, keepdims=True)
         else:
-            h = np.maximum(pre, 0)
+            h = NUMPY_ACTIVATIONS[layer.activations[network]](pre)
         outputs.append(h)
     return outputs, pre
 
@@ -96,4 +104,23 @@ def test_forward_returns_batch_major_activations_equal_to_a_numpy_port(model_nam
         np.testing.assert_allclose(logits.numpy()[network], truth_logits, rtol=1e-4, atol=1e-5)
         for value, expected in zip(outputs, truth):
             assert value.shape[1:] == expected.shape
+            np.testing.assert_allclose(value.numpy()[network], expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("activations", [("relu", "tanh", "sigmoid", "elu", "linear", "leaky_relu", "softsign"),
+                                         ("tanh", "relu", "relu", "tanh", "sigmoid")])
+def test_a_stack_of_mixed_activations_applies_each_networks_own(activations):
+    """Unsorted and repeated activations too: every network through its own, whatever its neighbours'."""
+    (experiment,) = config.plan({"epochs": 1, "architecture": [10, 7, 5], "initial_bias": 0.1})
+    networks = [NetworkSettings.of(experiment.config.model_copy(update={"activation_fn": fn}), seed)
+                for seed, fn in enumerate(activations)]
+    model = StackedMLP(experiment.config, 12, 2, networks)
+    x = RNG.standard_normal((40, 12)).astype(np.float32)
+    weights, moving = model.read()
+    outputs, logits, _ = compiled(lambda x: model.forward(weights, moving, x))(tf.constant(x))
+    for network, fn in enumerate(activations):
+        assert model.layers[0].activations[network] == fn and model.layers[-1].activations[network] == "softmax"
+        truth, truth_logits = numpy_forward(model, x, network, None)
+        np.testing.assert_allclose(logits.numpy()[network], truth_logits, rtol=1e-4, atol=1e-5)
+        for value, expected in zip(outputs, truth):
             np.testing.assert_allclose(value.numpy()[network], expected, rtol=1e-4, atol=1e-5)

@@ -25,7 +25,7 @@ from trainer.activation_facts import (
 )
 from trainer.measure import MiRows, StackMiRows, activation_tables, split_rows
 from trainer.summaries import STAT_NAMES, HistogramGrid
-from trainer.training import run_experiment
+from trainer.training import run_experiment, run_group
 
 SPECS = [
     {"name": "binning", "params": {"bin_size": 0.07}},
@@ -44,20 +44,31 @@ BINNING_FAMILY = [spec for spec in SPECS if spec["name"] in estimators.STACKED]
 SEEDS = [0, 1, 2]
 
 
-@pytest.fixture(scope="module")
-def stacked_group(tmp_path_factory):
-    """Three relu networks trained stacked for 3 epochs, every one logged, activations saved."""
+@pytest.fixture(scope="module", params=["relu", "mixed"])
+def stacked_group(request, tmp_path_factory):
+    """Three networks trained stacked for 3 epochs, every one logged, activations saved: relu
+    networks of one experiment, or three experiments of one shape with different activations
+    (adaptive's `low` then differs between them, as do the histogram grids and saturation)."""
     root = tmp_path_factory.mktemp("stacked")
     rng = np.random.default_rng(3)
     data = root / "data.npz"
     np.savez(data, x=rng.normal(size=(240, 5)).astype(np.float32), y=rng.integers(0, 3, 240))
-    (experiment,) = config.plan({"name": "eq", "dataset": "file", "dataset_path": str(data), "architecture": [6, 4],
-                                 "activation_fn": "relu", "epochs": 3, "log_schedule": {"every": 1},
-                                 "mi_splits": ["train", "test", "full"], "estimators": SPECS,
-                                 "save_activations": True, "learning_rate": 0.05})
-    statuses = run_experiment(experiment, root, seeds=SEEDS, progress=False)
+    raw = {"name": "eq", "dataset": "file", "dataset_path": str(data), "architecture": [6, 4],
+           "activation_fn": "relu", "epochs": 3, "log_schedule": {"every": 1},
+           "mi_splits": ["train", "test", "full"], "estimators": SPECS,
+           "save_activations": True, "learning_rate": 0.05}
+    if request.param == "relu":
+        (experiment,) = config.plan(raw)
+        statuses = run_experiment(experiment, root, seeds=SEEDS, progress=False)
+        configs = {experiment.run_id(seed): experiment.config for seed in SEEDS}
+    else:
+        members = [(config.plan({**raw, "activation_fn": fn})[0], [seed], False)
+                   for fn, seed in zip(("tanh", "relu", "sigmoid"), SEEDS)]
+        statuses = run_group(members, root, progress=False)
+        configs = {experiment.run_id(seed): experiment.config for experiment, (seed,), _ in members}
     assert {outcome.status for outcome in statuses.values()} == {Status.COMPLETED}
-    return root, experiment, list(statuses)
+    assert statuses.keys() == configs.keys()
+    return root, configs
 
 
 def table(root, run_id, name, by):
@@ -66,9 +77,8 @@ def table(root, run_id, name, by):
 
 @pytest.mark.slow  # its fixture trains a stacked group
 def test_every_table_of_a_stacked_network_equals_its_rows_computed_alone(stacked_group):
-    root, experiment, run_ids = stacked_group
-    cfg = experiment.config
-    for run_id in run_ids:
+    root, configs = stacked_group
+    for run_id, cfg in configs.items():
         labels, n_train, layer_names = saved.load_index(root, run_id)
         rows = split_rows(n_train, len(labels))
         epochs = saved.saved_epochs(root, run_id)

@@ -155,7 +155,7 @@ def test_plan_skips_complete_runs_and_groups_the_rest_by_what_they_need(tmp_path
 
 def test_tasks_of_one_shape_are_stacked_and_split_across_workers():
     shape = config.plan({"name": "bias", **TINY, "n_runs": 2, "grid": {"initial_bias": [0, 0.5, 1, 2]}})
-    (other,) = config.plan({"name": "relu", **TINY, "activation_fn": "relu"})
+    (other,) = config.plan({"name": "wide", **TINY, "architecture": [12, 7, 5]})    # another shape
     tasks = [Task(e, e.seeds) for e in shape] + [Task(other, (0,)), Task(shape[0], (7,), resume=True)]
     groups = stack_groups(tasks, workers=2, memory=10**12)
     ids = [e.run_id(s) for e in shape for s in (0, 1)] + [shape[0].run_id(7)]
@@ -171,6 +171,19 @@ def test_tasks_of_one_shape_are_stacked_and_split_across_workers():
     cohort = config.plan({"name": "nb", **TINY, "n_runs": 5, "grid": {"initial_bias": list(range(9))}})
     groups = stack_groups([Task(e, e.seeds) for e in cohort], workers=2, memory=16 * 2**30)
     assert [len(g.run_ids) for g in groups] == [23, 22]
+
+
+def test_networks_of_different_activations_are_planned_by_activation_and_stacked_together(tmp_path):
+    first = config.plan({"name": "a", **TINY, "grid": {"activation_fn": ["tanh", "relu", "sigmoid"]}})
+    second = config.plan({"name": "b", **TINY, "initial_bias": 0.5, "grid": {"activation_fn": ["relu", "tanh"]}})
+    plan = plan_sweep(first + second, tmp_path)
+    planned = [(task.experiment.name, task.experiment.config.activation_fn) for task in plan.tasks]
+    assert [fn for _, fn in planned] == ["relu", "relu", "sigmoid", "tanh", "tanh"]
+    assert sorted(planned) == sorted((e.name, e.config.activation_fn) for e in first + second)
+    (group,) = stack_groups(plan.tasks, workers=1, memory=10**12)
+    assert group.run_ids == [task.experiment.run_id(0) for task in plan.tasks]
+    another_shape = config.plan({"name": "c", **TINY, "batch_size": 512, "activation_fn": "relu"})
+    assert len(stack_groups(plan_sweep(first + another_shape, tmp_path).tasks, workers=1, memory=10**12)) == 2
 
 
 # ---------------------------------------------------------------- sweeps that train

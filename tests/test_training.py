@@ -227,19 +227,24 @@ def test_many_epochs_per_compiled_call_equal_one_epoch_per_call(tmp_path):
 
 
 def test_a_group_of_experiments_trained_stacked_equals_each_trained_alone(tmp_path):
-    """Different initial bias, learning rate, kernel init and max-norm per network, one computation."""
+    """Different initial bias, learning rate, kernel init, max-norm and hidden activation per network,
+    one computation (the sigmoid network between the relu ones: three blocks of one activation)."""
     first, = config.plan({**SMALL, "name": "a", "activation_fn": "relu"})
     second, = config.plan({**SMALL, "name": "b", "activation_fn": "relu", "initial_bias": 0.3,
                            "learning_rate": 0.01, "kernel_init_stddev": 0.5, "max_norm_weights": 0.8, "seed": 3})
-    assert shape_key(first.config) == shape_key(second.config)
-    together = run_group([(first, [0], False), (second, [3], False)], tmp_path / "together", progress=False)
+    third, = config.plan({**SMALL, "name": "c", "activation_fn": "sigmoid", "initial_bias": 0.1, "seed": 5})
+    assert shape_key(first.config) == shape_key(second.config) == shape_key(third.config)
+    together = run_group([(first, [0], False), (third, [5], False), (second, [3], False)], tmp_path / "together",
+                         progress=False)
     assert {outcome.status for outcome in together.values()} == {"completed"}
-    for experiment, seed in ((first, 0), (second, 3)):
+    for experiment, seed in ((first, 0), (second, 3), (third, 5)):
         run_experiment(experiment, tmp_path / "alone", progress=False)
         run_id = experiment.run_id(seed)
-        assert_same_numbers(recorded(tmp_path / "together", run_id), recorded(tmp_path / "alone", run_id))
-    a, b = (recorded(tmp_path / "together", run_id)["metrics"].loss for run_id in together)
-    assert not np.allclose(a, b)
+        ours, theirs = recorded(tmp_path / "together", run_id), recorded(tmp_path / "alone", run_id)
+        assert_same_numbers(ours, theirs)
+        assert ours["gradients"].health.tolist() == theirs["gradients"].health.tolist()   # by its own activation
+    a, c, b = (recorded(tmp_path / "together", run_id)["metrics"].loss for run_id in together)
+    assert not np.allclose(a, b) and not np.allclose(a, c)
 
 
 def test_max_norm_constrains_the_hidden_layers_only():

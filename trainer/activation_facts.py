@@ -4,10 +4,16 @@ The one table of activation facts. Used by the histogram grids (bounded activati
 fixed bins over their range, trainer.summaries), the per-neuron `frac_saturated` statistic
 (trainer.summaries), the layer health state `saturated` (trainer.health) and adaptive
 binning's lower edge (trainer.estimators.adaptive). Pure numpy.
+
+A stack of networks may mix activations (issue 18): where a fact is asked of a whole stack, the
+activation is `Activations`, one name for every network or each network's own, and the stack is
+handled in `blocks` of consecutive networks that share one (the model applies them the same way).
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +47,34 @@ BOUNDS: dict[str, Bounds] = {
 }
 
 
+# One activation for every network of a stack, or each network's own in stack order.
+Activations = str | Sequence[str]
+
+
+def blocks(activations: Activations, n_networks: int) -> list[tuple[str, slice]]:
+    """The stack's networks as runs of consecutive networks with one activation each, in order:
+    (activation, their slice of the network axis). One block when they all share one."""
+    if isinstance(activations, str):
+        return [(activations, slice(0, n_networks))]
+    if len(activations) != n_networks:
+        raise ValueError(f"{len(activations)} activations for a stack of {n_networks} networks")
+    runs, start = [], 0
+    for name, run in itertools.groupby(activations):
+        size = len(list(run))
+        runs.append((name, slice(start, start + size)))
+        start += size
+    return runs
+
+
+def take(activations: Activations, networks: Sequence[int] | slice) -> Activations:
+    """The activations of these networks only (positions on the network axis, or a slice)."""
+    if isinstance(activations, str):
+        return activations
+    if isinstance(networks, slice):
+        return tuple(activations[networks])
+    return tuple(activations[s] for s in networks)
+
+
 def bounds(activation_fn: str) -> Bounds:
     """The output bounds of an activation (unknown names: unbounded)."""
     return BOUNDS.get(activation_fn, Bounds(None, None))
@@ -72,10 +106,19 @@ def slope_relative(activation_fn: str, a: np.ndarray) -> np.ndarray:
     return np.ones_like(a, dtype=np.float64)   # linear, leaky_relu: never flat
 
 
-def saturated(activation_fn: str, a: np.ndarray) -> np.ndarray:
+def saturated(activation_fn: Activations, a: np.ndarray) -> np.ndarray:
     """Where a value sits (numerically) at a bound of its activation: slope below SATURATION_SLOPE
     of the largest (tanh: |a| > 0.99499; relu: a == 0). Exactly `slope_relative(a in float64) <
-    SATURATION_SLOPE`; for relu and tanh decided on the values as they are (see TANH_SATURATED_FROM)."""
+    SATURATION_SLOPE`; for relu and tanh decided on the values as they are (see TANH_SATURATED_FROM).
+    With each network's own activation, `a` is [N, ...] and network s's values are judged by its own."""
+    if not isinstance(activation_fn, str):
+        parts = blocks(activation_fn, len(a))
+        if len(parts) == 1:
+            return saturated(parts[0][0], a)
+        result = np.empty(np.shape(a), bool)
+        for name, networks in parts:
+            result[networks] = saturated(name, a[networks])
+        return result
     if activation_fn == "relu":
         return ~(np.asarray(a) > 0)          # slope 1 where a > 0, else 0 (NaN included)
     if activation_fn == "tanh" and np.asarray(a).dtype == np.float32:

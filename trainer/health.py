@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from trainer.activation_facts import saturated
+from trainer.activation_facts import Activations, saturated
 
 # A layer is saturated when at least this fraction of its values (inputs x units) sit at a bound.
 SATURATED_FRACTION = 0.99
@@ -36,10 +36,11 @@ class LayerHealth(str, enum.Enum):
         return self.value
 
 
-def layer_health(activation_fn: str, values: np.ndarray, grad_mean_norm: np.ndarray,
+def layer_health(activation_fn: Activations, values: np.ndarray, grad_mean_norm: np.ndarray,
                  grad_std_norm: np.ndarray) -> list[LayerHealth]:
     """The state of one hidden layer in each of N networks at a logged epoch >= 1.
 
+    activation_fn: the networks' one activation or each network's own.
     values: the layer's activations [N, inputs, units] on every input; grad_mean_norm,
     grad_std_norm [N]: norms of the mean and std of its kernel gradient over the last
     epoch's minibatches (both 0: the gradient was exactly 0 in every minibatch).

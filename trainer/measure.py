@@ -13,6 +13,7 @@ import numpy as np
 
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import estimators
+from trainer.activation_facts import Activations, take
 from trainer.stack_rows import StackRows, labels
 from trainer.summaries import STAT_NAMES, HistogramGrid, neuron_stats
 
@@ -88,25 +89,36 @@ class StackMiRows:
     Estimators that bin over the layer's range over the whole run (binning with `range: "run"`,
     Saxe et al. 2018 for ReLU) cannot be computed before the run is over: their epochs are kept
     in a RunRange and estimated by `at_end`. Params that depend on the network (adaptive's `low`)
-    are filled in from the hidden activation function once, here, and recorded as filled in.
+    are filled in from each network's hidden activation function once, here, and recorded as
+    filled in; networks whose filled-in specs are equal (all, unless a param depends on the
+    activation and the stack mixes activations) are estimated together.
     """
 
-    def __init__(self, run_ids: list[str], estimator_specs: list[dict[str, Any]], activation_fn: str,
+    def __init__(self, run_ids: list[str], estimator_specs: list[dict[str, Any]], activation_fn: Activations,
                  labels: np.ndarray, rows: dict[str, slice], splits: list[str], layer_names: list[str]):
         self.run_ids, self.labels, self.rows, self.splits, self.layer_names = \
             run_ids, labels, rows, splits, layer_names
-        specs = [{"name": spec["name"], "params": estimators.for_network(spec["name"], spec["params"], activation_fn)}
-                 for spec in estimator_specs]
-        self.now = [s for s in specs if not estimators.needs_run_range(s["name"], s["params"])]
-        self.deferred = [s for s in specs if estimators.needs_run_range(s["name"], s["params"])]
-        self.run_range = RunRange(len(run_ids), len(layer_names)) if self.deferred else None
+        kinds: dict[str, int] = {}      # filled-in specs as text -> kind
+        self.now: list[list[dict[str, Any]]] = []        # per kind, the specs estimated at each epoch
+        self.deferred: list[list[dict[str, Any]]] = []   # ... and those waiting for the run's end
+        self.kind_of: list[int] = []    # per network
+        for fn in [activation_fn] * len(run_ids) if isinstance(activation_fn, str) else activation_fn:
+            specs = [{"name": spec["name"], "params": estimators.for_network(spec["name"], spec["params"], fn)}
+                     for spec in estimator_specs]
+            text = params_text({"specs": specs})
+            if text not in kinds:
+                kinds[text] = len(kinds)
+                self.now.append([s for s in specs if not estimators.needs_run_range(s["name"], s["params"])])
+                self.deferred.append([s for s in specs if estimators.needs_run_range(s["name"], s["params"])])
+            self.kind_of.append(kinds[text])
+        self.run_range = RunRange(len(run_ids), len(layer_names)) if any(self.deferred) else None
 
     def at_epoch(self, epoch: int, layers: list[np.ndarray], networks: list[int]) -> list[Outcome]:
         """Per network in `networks` (its layers: per layer [len(networks), n, units]), the rows
         of the estimates that can be made now; the layers are kept for the deferred ones."""
         if self.run_range is not None:
             self.run_range.add(epoch, layers, networks)
-        return self._rows(epoch, layers, networks, self.now) if self.now else [None] * len(networks)
+        return self._by_kind(epoch, layers, networks, self.now)
 
     def at_end(self, networks: list[int]) -> list[Outcome]:
         """Per network in `networks`, the rows of its deferred estimates for every kept epoch."""
@@ -120,9 +132,27 @@ class StackMiRows:
             positions = [logged.index(s) for s in here]
             mine = [values[positions] for values in layers]
             ranges = [np.stack([self.run_range.ranges[layer][s] for s in here]) for layer in range(len(layers))]
-            for s, outcome in zip(here, self._rows(epoch, mine, here, self.deferred, ranges)):
+            for s, outcome in zip(here, self._by_kind(epoch, mine, here, self.deferred, ranges)):
                 parts[s].append(outcome)
         return [joined(parts[s]) for s in networks]
+
+    def _by_kind(self, epoch, layers, networks, specs_of_kind, ranges=None) -> list[Outcome]:
+        """`_rows` of the networks of each kind together, with that kind's specs (None: it has none)."""
+        kinds = [self.kind_of[s] for s in networks]
+        if len(set(kinds)) == 1:    # one kind: the stack as it is, no copy
+            specs = specs_of_kind[kinds[0]]
+            return self._rows(epoch, layers, networks, specs, ranges) if specs else [None] * len(networks)
+        outcomes: list[Outcome] = [None] * len(networks)
+        for kind in sorted(set(kinds)):
+            positions = [p for p, k in enumerate(kinds) if k == kind]
+            if not specs_of_kind[kind]:
+                continue
+            own_layers = [values[positions] for values in layers]
+            own_ranges = None if ranges is None else [r[positions] for r in ranges]
+            own = self._rows(epoch, own_layers, [networks[p] for p in positions], specs_of_kind[kind], own_ranges)
+            for p, outcome in zip(positions, own):
+                outcomes[p] = outcome
+        return outcomes
 
     def _rows(self, epoch, layers, networks, specs, ranges=None) -> list[Outcome]:
         def rows_of(chosen: list[int], chosen_layers, chosen_ranges) -> list[dict[str, list]]:
@@ -179,12 +209,13 @@ def raised(outcome: Outcome) -> dict[str, list] | None:
 
 
 def activation_tables(epoch: int, run_ids: list[str], layers: list[np.ndarray], rows: dict[str, slice],
-                      splits: list[str], activation_fns: list[str], grids: list[HistogramGrid],
+                      splits: list[str], activation_fns: list[Activations], grids: list[HistogramGrid],
                       layer_names: list[str]) -> tuple[StackRows, StackRows]:
     """The activations (histograms: non-empty bins) and activation_stats (per neuron) rows of a
     stack, network s's run `run_ids[s]`. `layers`: per layer [N, n_inputs, units]; `grids`: per
-    layer, the N networks' bins. Computed for all networks at once per layer and split; a
-    network's rows are in (split, layer) order, then by bin or neuron.
+    layer, the N networks' bins; `activation_fns`: per layer, the networks' activation(s).
+    Computed for all networks at once per layer and split; a network's rows are in (split, layer)
+    order, then by bin or neuron.
     """
     n_networks = layers[0].shape[0]
     histogram: dict[str, list] = {k: [] for k in ("network", "layer", "split", "bin_index", "bin_lo", "bin_hi", "count")}
@@ -200,7 +231,8 @@ def activation_tables(epoch: int, run_ids: list[str], layers: list[np.ndarray], 
                     histogram[name].append(column)
                 histogram["layer"].append(np.full(len(columns[0]), layer))
                 histogram["split"].append(np.full(len(columns[0]), split_code))
-                for name, column in neuron_stats(activation_fns[layer], part[block]).items():    # each [block, units]
+                own_activations = take(activation_fns[layer], block)
+                for name, column in neuron_stats(own_activations, part[block]).items():    # each [block, units]
                     per_neuron[name].append(column)
             for name in STAT_NAMES:
                 stats[name].append(np.concatenate(per_neuron[name]))

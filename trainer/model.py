@@ -5,7 +5,7 @@ kernel is [N, fan_in, units], every bias [N, units], and the loss is the sum of
 the networks' losses, so each network's gradient is exactly its own. The
 networks may be the seeds of one experiment or several experiments of the same
 shape: what may differ between them (seed, initial bias, kernel init stddev,
-max-norm, learning rate) is a `NetworkSettings` each. N = 1 is a single run.
+max-norm, learning rate, hidden activation) is a `NetworkSettings` each. N = 1 is a single run.
 
 Layers follow deep-bottleneck's `models.feedforward`: Dense layers with a
 truncated-normal kernel (stddev 1/sqrt(units)), a constant initial bias, an
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trainer.activation_facts import Activations, blocks
 from trainer.config.schema import ExperimentConfig
 from trainer.tensorflow_without_keras import tf
 
@@ -59,6 +60,21 @@ KERAS_SEED_MODULUS = 2**31 - 2
 def activation(name: str):
     """The activation function of that name, as Keras computes it (`linear` is the identity)."""
     return ACTIVATIONS[name]
+
+
+def per_network_activation(activations: Activations, pre: tf.Tensor) -> tf.Tensor:
+    """Each network's slice of `pre` [N, ...] through its own activation: each run of consecutive
+    networks sharing one goes through it as one block, and the blocks are concatenated in stack
+    order (one op when all share one). The activations are elementwise, so a network's values and
+    gradients are those of its block alone (tests/test_stack_independence.py); a stack ordered by
+    activation (trainer.plan) has one block per activation."""
+    parts = blocks(activations, pre.shape[0])
+    if len(parts) == 1:
+        return activation(parts[0][0])(pre)
+    # tf.split, not slicing: its gradient is one concatenation, where each slice's would be padded
+    # back to the whole stack and the padded tensors added.
+    pieces = tf.split(pre, [networks.stop - networks.start for _, networks in parts], axis=0)
+    return tf.concat([activation(name)(piece) for (name, _), piece in zip(parts, pieces)], axis=0)
 
 
 def truncated_normal(shape: tuple[int, int], stddev: float, seed: int) -> np.ndarray:
@@ -107,11 +123,13 @@ class NetworkSettings:
     kernel_init_stddev: float | None    # None: 1/sqrt(units)
     max_norm: float | None              # None: unconstrained
     learning_rate: float
+    activation_fn: str                  # of the hidden layers (trainer.model.ACTIVATIONS)
 
     @classmethod
     def of(cls, config: ExperimentConfig, seed: int) -> NetworkSettings:
         return cls(seed=seed, initial_bias=config.initial_bias, kernel_init_stddev=config.kernel_init_stddev,
-                   max_norm=config.max_norm_weights or None, learning_rate=config.learning_rate)
+                   max_norm=config.max_norm_weights or None, learning_rate=config.learning_rate,
+                   activation_fn=config.activation_fn)
 
 
 @dataclass
@@ -119,7 +137,7 @@ class Layer:
     name: str
     kernel: tf.Variable            # [N, fan_in, units]
     bias: tf.Variable              # [N, units]
-    activation: str
+    activations: tuple[str, ...]   # each network's ("softmax" for every network of the output layer)
     gamma: tf.Variable | None = None   # batch-norm scale [N, units]
     beta: tf.Variable | None = None
     moving_mean: tf.Variable | None = None
@@ -146,7 +164,7 @@ class StackedMLP:
                 name="output" if is_output else f"dense_{index}",
                 kernel=tf.Variable(kernel, name=f"kernel_{index}"),
                 bias=tf.Variable(bias, name=f"bias_{index}"),
-                activation="softmax" if is_output else config.activation_fn,
+                activations=tuple("softmax" if is_output else n.activation_fn for n in networks),
             )
             if batchnorm and not is_output:
                 shape = (len(networks), n_units)
@@ -212,11 +230,11 @@ class StackedMLP:
                 new_moving += [moving_mean, moving_var]
                 pre = (pre - mean[:, :, None]) * tf.math.rsqrt(var[:, :, None] + BATCHNORM_EPSILON)
                 pre = pre * gamma[:, :, None] + beta[:, :, None]
-            if layer.activation == "softmax":
+            if layer.name == "output":
                 logits = tf.linalg.matrix_transpose(pre)
                 outputs.append(tf.nn.softmax(logits))
             else:
-                h = activation(layer.activation)(pre)
+                h = per_network_activation(layer.activations, pre)
                 outputs.append(tf.linalg.matrix_transpose(h))
         return outputs, logits, new_moving
 

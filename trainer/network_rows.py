@@ -16,6 +16,7 @@ import numpy as np
 
 from ibstore.record import Status
 from trainer import saved
+from trainer.activation_facts import Activations, take
 from trainer.compiled import Chunk
 from trainer.config import Experiment, ExperimentConfig
 from trainer.health import LayerHealth, NetworkHealth, layer_health
@@ -53,7 +54,7 @@ class Logging:
     rows: dict[str, slice]
     labels: np.ndarray
     layer_names: list[str]
-    activation_fns: list[str]
+    activation_fns: list[Activations]   # per layer, each network's activation
     grids: list[HistogramGrid]
     n_batches: int
     mi: StackMiRows | None = None       # the stack's mi rows, network.index its position
@@ -106,8 +107,9 @@ def record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray],
     run_ids = [n.run_id for n in networks]
     everyone = np.array_equal(index, np.arange(len(layers[0])))
     stacked = layers if everyone else [values[index] for values in layers]     # a copy only when needed
+    activation_fns = [take(fns, index) for fns in log.activation_fns]
     tables = dict(zip(("activations", "activation_stats"), activation_tables(
-        epoch, run_ids, stacked, log.rows, config.mi_splits, log.activation_fns,
+        epoch, run_ids, stacked, log.rows, config.mi_splits, activation_fns,
         [grid.take(index) for grid in log.grids], log.layer_names)))
     mi_outcomes = log.mi.at_epoch(epoch, stacked, list(index))
     states = None
@@ -116,7 +118,7 @@ def record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray],
                      for g, g2, kernel in zip(chunk.grad_sum, chunk.grad_sq_sum, chunk.kernels)]
         # Hidden layers only (the softmax layer learns the class prior even in a dead network).
         states = [layer_health(fn, values, stats["grad_mean_norm"], stats["grad_std_norm"])
-                  for fn, values, stats in zip(log.activation_fns[:-1], stacked[:-1], gradients[:-1])]
+                  for fn, values, stats in zip(activation_fns[:-1], stacked[:-1], gradients[:-1])]
         tables["gradients"] = gradient_rows(epoch, run_ids, gradients, states, log.layer_names)
     for position, network in enumerate(networks):
         try:

@@ -4,7 +4,8 @@ Nothing runs if one config is bad. Each run (experiment x seed, identified by it
 run_id) is then either skipped (complete, or a status the options do not redo),
 held (another live process trains it now: the sweep waits for it, see
 trainer.sweep), or to do. What is to do becomes tasks (the seeds of one experiment
-that start the same way), and tasks of one shape (`config.shape_key`) are stacked into
+that start the same way), and tasks of one shape (`config.shape_key`: networks that differ in
+seed, initial bias, learning rate, init, max-norm or hidden activation share one) are stacked into
 groups, each trained by one worker as one computation (`training.run_group`),
 split so that every worker has a group and each group fits in memory.
 """
@@ -182,12 +183,12 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
     `redo` trains again: to do. Interrupted with `redo.interrupted`: with `resume`, continued
     from the newest checkpoint, else (or if there is none) restarted. Held by a live
     process: not touched; listed in `held` with who holds it. Else skipped.
-    Tasks of one shape are planned next to each other.
+    Tasks of one shape are planned next to each other, ordered by activation (`stack_order`).
     """
     records = {run.run_id: run for run in scan(root, now=now).runs}
     plan = Plan(tasks=[])
     seen: set[str] = set()
-    for experiment in sorted(experiments, key=lambda experiment: shape_key(experiment.config)):
+    for experiment in sorted(experiments, key=stack_order):
         fresh, resumed = [], {}  # resumed: checkpoint epoch -> seeds
         for seed in experiment.seeds:
             run_id = experiment.run_id(seed)
@@ -208,6 +209,13 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
             plan.tasks.append(Task(experiment, tuple(fresh), redo=redo))
         plan.tasks += [Task(experiment, tuple(seeds), resume=True, redo=redo) for seeds in resumed.values()]
     return plan
+
+
+def stack_order(experiment: Experiment) -> tuple[str, str]:
+    """Experiments of one shape next to each other and, within it, those of one hidden activation:
+    a stack then applies each activation to one contiguous block of networks
+    (trainer.model.per_network_activation)."""
+    return shape_key(experiment.config), experiment.config.activation_fn
 
 
 def start_epoch(root: Path, experiment: Experiment, run_id: str, todo: Action, resume: bool) -> int:

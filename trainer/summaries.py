@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trainer.activation_facts import bounds, saturated
+from trainer.activation_facts import Activations, blocks, bounds, saturated
 
 STAT_NAMES = ("mean", "std", "min", "max", "frac_zero", "frac_saturated")
 
@@ -23,17 +23,20 @@ class HistogramGrid:
     width: np.ndarray      # [N]
 
     @classmethod
-    def for_layer(cls, activation_fn: str, initial_values: np.ndarray, n_bins: int) -> "HistogramGrid":
+    def for_layer(cls, activation_fn: Activations, initial_values: np.ndarray, n_bins: int) -> "HistogramGrid":
         """Bounded activations: n_bins over their range. Unbounded ones: bins of the width that
         splits the initial network's spread (over its inputs and units) into n_bins, anchored
-        at 0; later epochs add bins. `initial_values`: [N, n, units]."""
+        at 0; later epochs add bins. `initial_values`: [N, n, units]; `activation_fn`: the
+        networks' one activation or each network's own."""
         n_networks = initial_values.shape[0]
-        if bounds(activation_fn).closed:
-            lo, hi = bounds(activation_fn).lower, bounds(activation_fn).upper
-            return cls(np.full(n_networks, lo), np.full(n_networks, (hi - lo) / n_bins))
         flat = initial_values.reshape(n_networks, -1).astype(np.float64)
         spread = np.ptp(flat, axis=1) if flat.shape[1] else np.zeros(n_networks)
-        return cls(np.zeros(n_networks), np.where(spread > 0, spread / n_bins, 1.0 / n_bins))
+        origin, width = np.zeros(n_networks), np.where(spread > 0, spread / n_bins, 1.0 / n_bins)
+        for name, networks in blocks(activation_fn, n_networks):
+            if bounds(name).closed:
+                lo, hi = bounds(name).lower, bounds(name).upper
+                origin[networks], width[networks] = lo, (hi - lo) / n_bins
+        return cls(origin, width)
 
     def take(self, networks: np.ndarray) -> "HistogramGrid":
         """The grids of these networks only (positions on the network axis)."""
@@ -82,11 +85,12 @@ class HistogramGrid:
         return np.floor(index, out=index)
 
 
-def neuron_stats(activation_fn: str, a: np.ndarray) -> dict[str, np.ndarray]:
+def neuron_stats(activation_fn: Activations, a: np.ndarray) -> dict[str, np.ndarray]:
     """Per neuron over the inputs (a: [..., n, units], e.g. [N networks, n, units]): mean,
     std, min, max, the fraction of inputs where it is exactly 0, and the fraction where it
     is saturated (trainer.activation_facts.saturated: slope below 1 % of the maximum; for relu
-    that is the same as exactly 0). Each is [..., units]."""
+    that is the same as exactly 0). Each is [..., units]. With each network's own activation,
+    a is [N, n, units]."""
     # Neurons first, inputs last: reductions then run over contiguous memory (several times
     # faster than over the strided inputs axis when a layer has few units).
     by_neuron = np.ascontiguousarray(np.swapaxes(a, -1, -2))

@@ -203,7 +203,7 @@ def _set_up(networks: list[Network], root: Path, start_epoch: int,
     steps = CompiledSteps(model, optimizer, data, config.batch_size, config.stop_at_accuracy, capacity,
                           config.loss)
     initial = steps.evaluate_layers()
-    activation_fns = [layer.activation for layer in model.layers]
+    activation_fns = [layer.activations for layer in model.layers]
     log = Logging(
         config=config, root=root, rows=split_rows(len(data.train.y), len(data.full.y)),
         labels=data.full.y, layer_names=[layer.name for layer in model.layers], activation_fns=activation_fns,
@@ -215,7 +215,7 @@ def _set_up(networks: list[Network], root: Path, start_epoch: int,
         network.index, network.epochs_done = index, start_epoch
         if config.save_activations and not start_epoch:
             saved.save_index(root, network.run_id, log.labels, len(data.train.y), log.layer_names)
-    log.mi = StackMiRows([n.run_id for n in networks], config.estimators, config.activation_fn, log.labels,
+    log.mi = StackMiRows([n.run_id for n in networks], config.estimators, activation_fns[0], log.labels,
                          log.rows, config.mi_splits, log.layer_names)
     if start_epoch:
         checkpoint.restore(root, [n.run_id for n in networks], start_epoch, model, optimizer)

@@ -11,7 +11,8 @@ from trainer.config.schema import ExperimentConfig
 
 # Config keys a stacked computation may vary per network: experiments equal in
 # every other key share a shape and could train as one computation.
-PER_NETWORK_KEYS = ("initial_bias", "learning_rate", "kernel_init_stddev", "max_norm_weights", "seed", "n_runs")
+PER_NETWORK_KEYS = ("initial_bias", "learning_rate", "kernel_init_stddev", "max_norm_weights", "activation_fn",
+                    "seed", "n_runs")
 
 
 def config_hash(config: dict[str, Any]) -> str:
