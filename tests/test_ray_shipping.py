@@ -391,7 +391,9 @@ def test_killing_a_shipping_worker_leaves_its_runs_interrupted_and_resumable(hid
 @pytest.mark.slow
 def test_ctrl_c_on_the_driver_stops_the_workers_and_leaves_the_runs_interrupted(hidden_cluster, tmp_path):
     address, hidden, session = hidden_cluster
-    epochs = 12000
+    # Far more than trains before the Ctrl-C: with 12000, one group once finished before the other's
+    # worker had imported TensorFlow, and one worker was left to count.
+    epochs = 200_000
     path = write_config(tmp_path / "cohort", {**TINY, "epochs": epochs, "n_runs": 2,
                                               "log_schedule": {"every": 100}})
     root = hidden / "stopped"
