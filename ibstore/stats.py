@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from scipy import stats
 
 from ibstore.record import Status
 
@@ -72,6 +71,13 @@ class Comparison:
     note: str | None
 
 
+def _scipy_stats():
+    """scipy.stats, imported on first use: importing it cost the explorer's first load about 0.8 s,
+    and the Runs page, which imports this module through explorer.report, needs none of it."""
+    from scipy import stats
+    return stats
+
+
 def _mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(a, axis=axis) - np.mean(b, axis=axis)
 
@@ -102,8 +108,8 @@ def summarize_columns(values: np.ndarray) -> list[Summary]:
 
 def _summaries(block: np.ndarray) -> list[Summary]:
     """Summaries of the rows of `block` [quantities, seeds], at least 2 seeds, all finite."""
-    interval = stats.bootstrap((block,), np.mean, axis=-1, n_resamples=N_RESAMPLES, confidence_level=CONFIDENCE,
-                               method="percentile", rng=SEED).confidence_interval
+    interval = _scipy_stats().bootstrap((block,), np.mean, axis=-1, n_resamples=N_RESAMPLES,
+                                        confidence_level=CONFIDENCE, method="percentile", rng=SEED).confidence_interval
     low, high = np.atleast_1d(interval.low), np.atleast_1d(interval.high)
     return [Summary(block.shape[1], float(row.mean()), float(row.std(ddof=1)), float(lo), float(hi), None)
             for row, lo, hi in zip(block, low, high)]
@@ -115,8 +121,9 @@ def exceeds_zero(values: np.ndarray) -> float:
     values = _finite(values)
     if len(values) < 2:
         return math.nan
-    return float(stats.permutation_test((values,), np.mean, permutation_type="samples", alternative="greater",
-                                        n_resamples=N_RESAMPLES, vectorized=True, rng=SEED).pvalue)
+    return float(_scipy_stats().permutation_test((values,), np.mean, permutation_type="samples",
+                                                 alternative="greater", n_resamples=N_RESAMPLES, vectorized=True,
+                                                 rng=SEED).pvalue)
 
 
 def compare(a: np.ndarray, b: np.ndarray) -> Comparison:
@@ -126,14 +133,15 @@ def compare(a: np.ndarray, b: np.ndarray) -> Comparison:
         return Comparison(len(a), len(b), _mean(a), _mean(b), math.nan, math.nan, math.nan, math.nan, math.nan,
                           NO_VALUE)
     difference = float(a.mean() - b.mean())
-    cliffs_delta = 2 * float(stats.mannwhitneyu(a, b).statistic) / (len(a) * len(b)) - 1
+    scipy_stats = _scipy_stats()
+    cliffs_delta = 2 * float(scipy_stats.mannwhitneyu(a, b).statistic) / (len(a) * len(b)) - 1
     if min(len(a), len(b)) < 2:   # neither an interval nor a test
         return Comparison(len(a), len(b), _mean(a), _mean(b), difference, math.nan, math.nan, math.nan,
                           cliffs_delta, NO_INTERVAL)
-    p_value = float(stats.permutation_test((a, b), _mean_difference, permutation_type="independent",
-                                           n_resamples=N_RESAMPLES, vectorized=True, rng=SEED).pvalue)
-    interval = stats.bootstrap((a, b), _mean_difference, n_resamples=N_RESAMPLES, confidence_level=CONFIDENCE,
-                               method="percentile", vectorized=True, rng=SEED).confidence_interval
+    p_value = float(scipy_stats.permutation_test((a, b), _mean_difference, permutation_type="independent",
+                                                 n_resamples=N_RESAMPLES, vectorized=True, rng=SEED).pvalue)
+    interval = scipy_stats.bootstrap((a, b), _mean_difference, n_resamples=N_RESAMPLES, confidence_level=CONFIDENCE,
+                                     method="percentile", vectorized=True, rng=SEED).confidence_interval
     return Comparison(len(a), len(b), _mean(a), _mean(b), difference, float(interval.low), float(interval.high),
                       p_value, cliffs_delta, None)
 

@@ -1,4 +1,4 @@
-"""Start-up: the reading verbs never import TensorFlow; the persistent XLA cache is keyed so a
+"""Start-up: the reading verbs never import TensorFlow, nor the explorer's first load scipy.stats; the persistent XLA cache is keyed so a
 second process loads what the first compiled, and its harmless load messages are dropped."""
 
 import json
@@ -155,3 +155,18 @@ def test_a_second_process_loads_the_compiled_steps_from_the_cache(tmp_path):
                                      for results in ("a", "b"))
     assert len(first_metrics) == 6                # epochs 0..2, train and test
     assert first_metrics[["loss", "accuracy"]].equals(second_metrics[["loss", "accuracy"]])
+
+
+# Imports every module the Runs page's first load imports, then prints whether scipy.stats came along.
+RUNS_PAGE_IMPORTS = (
+    "import json, sys\n"
+    "import explorer.report, explorer.seed_bands, explorer.quickstart, ibstore.stats, ibstore.views\n"
+    "print(json.dumps({'scipy.stats': 'scipy.stats' in sys.modules}))\n")
+
+
+@pytest.mark.slow
+def test_the_explorers_first_load_does_not_import_scipy_stats():
+    """scipy.stats cost the explorer's first load about 0.8 s; only the statistics themselves need it."""
+    result = subprocess.run([sys.executable, "-c", RUNS_PAGE_IMPORTS], check=False, cwd=REPO, env=env_with(),
+                            capture_output=True, text=True, timeout=120)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"scipy.stats": False}, result.stderr
