@@ -1,5 +1,6 @@
-"""Start-up: the reading verbs never import TensorFlow, nor the explorer's first load scipy.stats; the persistent XLA cache is keyed so a
-second process loads what the first compiled, and its harmless load messages are dropped."""
+"""Start-up: the reading verbs never import TensorFlow, nor the explorer's first load scipy.stats;
+the persistent XLA cache is keyed so a second process loads what the first compiled, and its
+harmless load messages are dropped."""
 
 import json
 import os
