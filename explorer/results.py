@@ -50,10 +50,9 @@ PHASE_TABLES = tuple(name for name in views.DERIVED["phases"] if name in TABLE_S
 
 
 class ResultStore(ResultCharts):
-    """The results root at `root`, rescanned in the background once the current snapshot is
-    older than `max_age_s`, or than SCAN_SHARE times the last scan took (a scan of 100,000 run
-    folders takes seconds: rescanning every 2 s would hold the interpreter most of the time, and
-    every interaction waits for it); a call to `refresh()` rescans at once."""
+    """The results root at `root`, rescanned in the background once the current snapshot is older
+    than `max_age_s`, or than SCAN_SHARE times the last scan took (a scan of 100,000 run folders
+    takes seconds: rescanning every 2 s would hold the interpreter, and every interaction wait)."""
 
     def __init__(self, root: str | os.PathLike | None = None, *, max_age_s: float = 2.0):
         self.root = layout.results_root(root)
@@ -74,10 +73,13 @@ class ResultStore(ResultCharts):
             self._database.execute(setting)
         self._memo = SnapshotMemo()                 # what snapshots gave (of_snapshot, carried)
 
-    def refresh(self, wait: bool = True) -> bool:
-        """Rescan the root (incrementally: only changed run folders are read) and swap in the new
-        snapshot if anything changed; True if it did. With `wait=False` the rescan runs in a
-        background thread and this returns False at once (unless there is no snapshot yet)."""
+    def refresh(self, wait: bool = True, unless_within_s: float = 0.0) -> bool:
+        """Rescan the root (only changed run folders are read) and swap in the new snapshot if
+        anything changed; True if it did. `wait=False`: in a background thread, returning False at
+        once (unless there is no snapshot yet). Not if the root was compared with the snapshot less
+        than `unless_within_s` ago (a live panel's first run comes right after the first scan)."""
+        if self._scan is not None and time.monotonic() - self._checked_at < unless_within_s:
+            return False
         if not wait and self._scan is not None:
             self._refresh_in_background()
             return False
@@ -214,7 +216,7 @@ class ResultStore(ResultCharts):
         """One row per run with status and final accuracies; `where` is a SQL condition on them."""
         if where:
             runs = self.runs()
-            return runs[run_rows.among(runs["run_id"], self.run_ids_where(where))].reset_index(drop=True)
+            return run_rows.rows_among(runs, self.run_ids_where(where)).reset_index(drop=True)
         runs = self.carried("runs", lambda now: queries.runs(views.view_data(now, ["runs"])["runs"]),
                             self._patched_runs)
         # pandas copies on write: a caller's change copies what it changes (a deep copy cost a page 1 s)

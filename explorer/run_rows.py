@@ -1,6 +1,8 @@
 """Which rows of a per-run frame belong to a set of runs, through Arrow: pandas' `isin` on Arrow
 text makes a pyarrow scalar of every id asked for, so a SQL condition that matches 100,000 runs
-cost a second of CPU per call; Arrow's `is_in` takes the ids as one array."""
+cost a second of CPU per call; Arrow's `is_in` takes the ids as one array. The rows are then taken
+by position: a boolean mask over a frame of Arrow columns cost 0.4 s at 100,000 runs (pandas
+takes each column through the mask), positions 0.006 s."""
 
 from __future__ import annotations
 
@@ -17,3 +19,13 @@ def among(run_ids: pd.Series, wanted: pd.Series | Iterable[str]) -> np.ndarray:
     values = pa.array(run_ids, pa.large_string())    # Arrow text stays as it is: no copy
     value_set = pa.array(wanted if isinstance(wanted, pd.Series) else list(wanted), pa.large_string())
     return pc.is_in(values, value_set=value_set).fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def rows_among(frame: pd.DataFrame, wanted: pd.Series | Iterable[str]) -> pd.DataFrame:
+    """The rows of `frame` whose run_id is one of `wanted`, in `frame`'s order."""
+    return rows_where(frame, among(frame["run_id"], wanted))
+
+
+def rows_where(frame: pd.DataFrame, keep: np.ndarray | pd.Series) -> pd.DataFrame:
+    """The rows of `frame` where `keep` (booleans, one per row) is true, taken by position."""
+    return frame.iloc[np.flatnonzero(np.asarray(keep, dtype=bool))]

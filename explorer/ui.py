@@ -17,7 +17,7 @@ import vl_convert as vlc
 from explorer import patched_frames, runs_table
 from explorer.results import ResultStore
 from explorer.run_filter import RunFilter
-from explorer.run_rows import among
+from explorer.run_rows import rows_among
 from ibstore import layout, query_process
 from ibstore.record import Status
 
@@ -153,7 +153,7 @@ def run_badges(runs: pd.DataFrame) -> dict[str, str]:
 
 def group_badges(results: ResultStore, runs: pd.DataFrame, run_ids: list[str]) -> dict[str, str]:
     """group_id -> " [dead: 2 of 3 seeds]" and the like, for groups with a flagged run."""
-    flags = run_flags(runs[among(runs["run_id"], run_ids)])   # the selection's: a page asks three times
+    flags = run_flags(rows_among(runs, run_ids))   # the selection's: a page asks three times
     badges = {}
     for group, members in results.groups(run_ids).items():
         counts = {badge: sum(badge in flags.get(r, []) for r in members) for badge in BADGES.values()}
@@ -183,7 +183,7 @@ def with_panels(results: ResultStore, runs: pd.DataFrame, frame: pd.DataFrame, r
         panel = frame["panel"] + frame["group_id"].map(badges).astype(object).fillna("")
         return frame.assign(panel=panel, group=frame["group_id"].map(titles))
     group_of = {r: g for g, members in results.groups(run_ids).items() for r in members}
-    badges = run_badges(runs[among(runs["run_id"], frame["run_id"].unique())])
+    badges = run_badges(rows_among(runs, frame["run_id"].unique()))
     panel = frame["panel"] + frame["run_id"].map(badges).astype(object).fillna("")
     return frame.assign(panel=panel, group=frame["run_id"].map(group_of).map(titles))
 
@@ -281,7 +281,7 @@ def live_caption(all_runs: pd.DataFrame, run_ids: list[str]) -> None:
     if not running(all_runs, run_ids):
         return
     results = store()
-    results.refresh()
+    results.refresh(unless_within_s=LIVE_SECONDS / 2)
     now = results.runs()
     training = now[now["run_id"].isin(run_ids) & (now["status"] == Status.RUNNING)]
     if training.empty:

@@ -10,7 +10,6 @@ import threading
 
 import pytest
 
-from bench.make_results import write_run
 from ibstore import index, index_pending, layout, views
 from ibstore.index import scan
 from ibstore.record import RunRecord, Status

@@ -28,7 +28,7 @@ if quickstart.active(store.root):
 @st.fragment(run_every=ui.LIVE_SECONDS)
 def live(store: ResultStore, running: set[str]) -> None:
     """Runs in progress, refreshed every second; the page reruns when one finishes."""
-    store.refresh()
+    store.refresh(unless_within_s=ui.LIVE_SECONDS / 2)
     runs = store.runs()
     now_running = runs[runs["status"] == Status.RUNNING]
     if set(now_running["run_id"]) != running:
