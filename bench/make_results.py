@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import multiprocessing
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -41,11 +42,14 @@ from ibstore import collector, layout
 from ibstore.record import SCHEMA_VERSION, RunRecord, Status
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import config as config_module, schedule
-from trainer.atomic import write_table
+from trainer.atomic import parquet_bytes
 from trainer.final_metrics import FinalMetrics
 from trainer.health import LayerHealth, NetworkHealth
 from trainer.measure import params_text
-from trainer.store import run_fields, write_record
+from trainer.store import run_fields
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # bench.* when run as a script
+from bench.staged_run import StagedRun, remove_stale  # noqa: E402
 
 H_Y = 0.99916
 ROWS = {"train": 3277, "test": 819, "full": 4096}
@@ -54,6 +58,7 @@ START = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
 # every column, but numeric columns gain nothing after zstd: the files come out no smaller and are
 # written slower.
 FEW_VALUES = {"run_id", "split", "layer_name", "estimator", "params"}
+RUN_JSON = layout.run_json_path(Path(), "run").name
 FLUSHES = 40   # the parts a finished run's writer flushed before compaction (ib.compacted_through)
 
 
@@ -96,8 +101,6 @@ def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *,
     run_id, config = fields["run_id"], fields["config"]
     epochs = config["epochs"]
     done = epochs if epochs_done is None else epochs_done
-    run_dir = layout.run_dir(root, run_id)
-    run_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16))
     logged_all = np.array(schedule.logged_epochs(config["log_schedule"], epochs))
     data = synthetic_tables(run_id, config, logged_all[logged_all <= done], done, rng)
@@ -107,14 +110,6 @@ def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *,
         data["metrics"] = metrics.set_column(metrics.schema.get_field_index("loss"), "loss",
                                              pc.if_else(last, math.nan, metrics["loss"]))
     running = status == Status.RUNNING
-    for table in tables:
-        rows = data[table]
-        few_values = [name for name in rows.column_names if name in FEW_VALUES]
-        if running:
-            write_table(layout.table_part_path(root, run_id, table, 1), rows, use_dictionary=few_values, sync=False)
-        else:
-            write_table(layout.table_path(root, run_id, table), rows, compacted_through=FLUSHES,
-                        use_dictionary=few_values, sync=False)
     finals = FinalMetrics()
     finals.observe(data["metrics"])
     finished = START + timedelta(seconds=2.0 * done)
@@ -125,8 +120,21 @@ def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *,
         versions={"python": "3.11.7", "tensorflow": "2.21.0", "package": "0.1.0", "git_commit": "abc123"},
         host="bench", pid=4242, schema_version=SCHEMA_VERSION, **finals.fields(),
         **(dict.fromkeys(("dead_network", "diverged", "dead_layers")) if running else health_flags(data)))
-    write_record(layout.run_json_path(root, run_id), record, sync=False)
+    with StagedRun(root, run_id) as run:
+        for table in tables:
+            rows = data[table]
+            few_values = [name for name in rows.column_names if name in FEW_VALUES]
+            run.write(table_file_name(table, running),
+                      parquet_bytes(rows, None if running else FLUSHES, use_dictionary=few_values))
+        run.write(RUN_JSON, record.to_json_bytes())   # through the typed record, as trainer.store.write_record
     return run_id
+
+
+@functools.cache
+def table_file_name(table: str, running: bool) -> str:
+    """A running run's tables are its writer's first part files, any other's compacted bases."""
+    path = layout.table_part_path(Path(), "run", table, 1) if running else layout.table_path(Path(), "run", table)
+    return path.name
 
 
 def health_flags(data: dict[str, pa.Table]) -> dict[str, Any]:
@@ -347,7 +355,9 @@ def _write_chunk(root: Path, logged: int, resume: bool, plan: list[tuple[str, di
 def make_root(root: Path, runs: int, epochs: int = 2000, logged: int = 300, seeds: int = 5,
               processes: int = 2, resume: bool = False) -> list[str]:
     """`runs` finished runs of the grid, written by `processes` worker processes; their run ids.
-    `resume`: runs already whole (a run.json) are not written again (a stopped generation)."""
+    `resume`: runs already whole (a run.json) are not written again (a stopped generation).
+    The hidden folders of runs a stopped generation left unfinished are removed first."""
+    remove_stale(root)
     plan = grid(runs, epochs, seeds)
     chunks = [(root, logged, resume, plan[i:i + 50]) for i in range(0, len(plan), 50)]
     if processes <= 1:
