@@ -49,7 +49,7 @@ from trainer.measure import params_text
 from trainer.store import run_fields
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # bench.* when run as a script
-from bench.staged_run import StagedRun, remove_stale  # noqa: E402
+from bench.staged_run import StagedRun, remove_stale
 
 H_Y = 0.99916
 ROWS = {"train": 3277, "test": 819, "full": 4096}

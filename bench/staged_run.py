@@ -16,6 +16,7 @@ import os
 import shutil
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from ibstore import layout
 
@@ -31,7 +32,7 @@ class StagedRun:
         self.final = str(layout.run_dir(root, run_id))
         self.folder = str(layout.runs_dir(root) / f".{run_id}.{os.getpid()}{SUFFIX}")
 
-    def __enter__(self) -> StagedRun:
+    def __enter__(self) -> Self:
         try:
             os.mkdir(self.folder)
         except FileNotFoundError:   # the root's first run
