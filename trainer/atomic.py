@@ -42,7 +42,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], sync: bool = True) -
         raise
 
 
-def write_bytes(path: Path, data: bytes | pa.Buffer, sync: bool = True) -> None:
+def write_bytes(path: Path, data: bytes, sync: bool = True) -> None:
     atomic_write(path, lambda tmp: tmp.write_bytes(data), sync)
 
 
@@ -58,19 +58,25 @@ def write_arrays(path: Path, arrays: dict[str, np.ndarray], compressed: bool = F
 
 def parquet_bytes(table: pa.Table, compacted_through: int | None = None,
                   use_dictionary: bool | list[str] = True) -> pa.Buffer:
-    """A table as a results Parquet file's bytes (zstd); a base file records the last part it
-    holds (ibstore.layout). `use_dictionary`: the columns to dictionary-encode (Arrow's default:
-    all). Encoded in memory, so a file is written with one write (bench/make_results.py too)."""
-    if compacted_through:
-        table = table.replace_schema_metadata(
-            {**(table.schema.metadata or {}), layout.COMPACTED_THROUGH_KEY: str(compacted_through).encode()})
+    """`write_table`'s file as bytes, encoded in memory (bench/make_results.py writes each file
+    with one write)."""
     sink = pa.BufferOutputStream()
-    # Page checksums (CRC-32 per data page) let a reader tell a damaged page from data (ibstore.scan).
-    pq.write_table(table, sink, compression="zstd", use_dictionary=use_dictionary, write_page_checksum=True)
+    write_parquet(table, sink, compacted_through, use_dictionary)
     return sink.getvalue()
 
 
 def write_table(path: Path, table: pa.Table, compacted_through: int | None = None,
                 use_dictionary: bool | list[str] = True, sync: bool = True) -> None:
-    """`parquet_bytes` written atomically."""
-    write_bytes(path, parquet_bytes(table, compacted_through, use_dictionary), sync)
+    """A results Parquet file (`write_parquet`), atomically."""
+    atomic_write(path, lambda tmp: write_parquet(table, tmp, compacted_through, use_dictionary), sync)
+
+
+def write_parquet(table: pa.Table, where: Path | pa.NativeFile, compacted_through: int | None = None,
+                  use_dictionary: bool | list[str] = True) -> None:
+    """A results Parquet file (zstd); a base file records the last part it holds (ibstore.layout).
+    `use_dictionary`: the columns to dictionary-encode (Arrow's default: all)."""
+    if compacted_through:
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), layout.COMPACTED_THROUGH_KEY: str(compacted_through).encode()})
+    # Page checksums (CRC-32 per data page) let a reader tell a damaged page from data (ibstore.scan).
+    pq.write_table(table, where, compression="zstd", use_dictionary=use_dictionary, write_page_checksum=True)
