@@ -56,13 +56,27 @@ def write_arrays(path: Path, arrays: dict[str, np.ndarray], compressed: bool = F
     atomic_write(path, write)
 
 
+def parquet_bytes(table: pa.Table, compacted_through: int | None = None,
+                  use_dictionary: bool | list[str] = True) -> pa.Buffer:
+    """`write_table`'s file as bytes, encoded in memory (bench/make_results.py writes each file
+    with one write)."""
+    sink = pa.BufferOutputStream()
+    write_parquet(table, sink, compacted_through, use_dictionary)
+    return sink.getvalue()
+
+
 def write_table(path: Path, table: pa.Table, compacted_through: int | None = None,
                 use_dictionary: bool | list[str] = True, sync: bool = True) -> None:
-    """A Parquet file (zstd); a base file records the last part it holds (ibstore.layout).
+    """A results Parquet file (`write_parquet`), atomically."""
+    atomic_write(path, lambda tmp: write_parquet(table, tmp, compacted_through, use_dictionary), sync)
+
+
+def write_parquet(table: pa.Table, where: Path | pa.NativeFile, compacted_through: int | None = None,
+                  use_dictionary: bool | list[str] = True) -> None:
+    """A results Parquet file (zstd); a base file records the last part it holds (ibstore.layout).
     `use_dictionary`: the columns to dictionary-encode (Arrow's default: all)."""
     if compacted_through:
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}), layout.COMPACTED_THROUGH_KEY: str(compacted_through).encode()})
     # Page checksums (CRC-32 per data page) let a reader tell a damaged page from data (ibstore.scan).
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd", use_dictionary=use_dictionary,
-                                                  write_page_checksum=True), sync)
+    pq.write_table(table, where, compression="zstd", use_dictionary=use_dictionary, write_page_checksum=True)
