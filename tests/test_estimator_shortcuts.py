@@ -59,11 +59,9 @@ def test_kde_bounds_share_one_pass_keyed_by_the_layers_content():
     assert estimate("kde_upper", t, y, noise_variance=0.1) == pytest.approx(kde_mi_dense(t, y, 0.1, "upper"), abs=1e-6)
 
 
-def test_kde_lower_after_upper_on_every_layer_reuses_each_layers_pass(monkeypatch):
-    # the trainer's order: kde_upper on every layer of a logged epoch, then kde_lower on every layer
-    rng = np.random.default_rng(7)
-    layers = [np.tanh(rng.normal(size=(40, units))) for units in (4, 3, 2)]
-    y = rng.integers(0, 2, 40)
+def passes_in_the_trainers_order(monkeypatch, layers: list[np.ndarray], y: np.ndarray) -> int:
+    """kde_upper on every layer, then kde_lower on every layer (as the trainer asks), each against the
+    dense port; how many passes over the distances they made."""
     passes = []
     real_pass = kde.kernel_class_sums
     monkeypatch.setattr(kde, "kernel_class_sums", lambda *args: passes.append(1) or real_pass(*args))
@@ -71,7 +69,15 @@ def test_kde_lower_after_upper_on_every_layer_reuses_each_layers_pass(monkeypatc
         for t in layers:
             assert estimate(f"kde_{bound}", t, y, noise_variance=0.05) == pytest.approx(
                 kde_mi_dense(t, y, 0.05, bound), abs=1e-6)
-    assert len(passes) == len(layers)
+    return len(passes)
+
+
+def test_kde_lower_after_upper_on_every_layer_reuses_each_layers_pass(monkeypatch):
+    # each layer's pass serves both bounds
+    rng = np.random.default_rng(7)
+    layers = [np.tanh(rng.normal(size=(40, units))) for units in (4, 3, 2)]
+    y = rng.integers(0, 2, 40)
+    assert passes_in_the_trainers_order(monkeypatch, layers, y) == len(layers)
 
 
 def test_kde_keeps_no_more_than_its_byte_budget(monkeypatch):
@@ -80,14 +86,7 @@ def test_kde_keeps_no_more_than_its_byte_budget(monkeypatch):
     layers = [np.tanh(rng.normal(size=(30, units))) for units in (3, 2)]
     y = rng.integers(0, 2, 30)
     monkeypatch.setattr(kde, "MEMO_BYTES", 1)
-    passes = []
-    real_pass = kde.kernel_class_sums
-    monkeypatch.setattr(kde, "kernel_class_sums", lambda *args: passes.append(1) or real_pass(*args))
-    for bound in ("upper", "lower"):
-        for t in layers:
-            assert estimate(f"kde_{bound}", t, y, noise_variance=0.05) == pytest.approx(
-                kde_mi_dense(t, y, 0.05, bound), abs=1e-6)
-    assert len(passes) == 2 * len(layers)
+    assert passes_in_the_trainers_order(monkeypatch, layers, y) == 2 * len(layers)
     assert len(kde.recent_layer_sums.sums) == 1
 
 
