@@ -9,7 +9,6 @@ import streamlit as st
 
 from explorer import configdiff, run_filter, ui
 from explorer.results import ResultStore
-from explorer.run_rows import rows_among
 from ibstore.sandbox import SqlError
 
 
@@ -109,7 +108,7 @@ def run_names(results: ResultStore, all_runs: pd.DataFrame, run_ids: list[str]) 
 
     names = {r: name(r) for r in run_ids}
     counts = pd.Series(list(names.values()), dtype=object).value_counts()
-    marks = ui.run_badges(rows_among(all_runs, run_ids))
+    marks = ui.run_badges(ui.flag_rows(all_runs, run_ids))
     return {r: (n if counts[n] == 1 else f"{n} ({r})") + marks.get(r, "") for r, n in names.items()}
 
 
