@@ -16,6 +16,7 @@ process is left behind, even if the parent is killed (the kernel signals the wor
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.resource_tracker
 import os
 import signal
 import sys
@@ -54,6 +55,10 @@ def run_local(groups: list[Group], root: Path, workers: int, progress: Listener)
 
     def give_work(worker: Worker | None) -> None:
         if worker is None:
+            # Before the hold: the first spawn starts multiprocessing's resource tracker, and that
+            # unblocks SIGINT in this thread on its way out, so the first worker inherited it
+            # unblocked and printed a traceback for a Ctrl-C during its start.
+            multiprocessing.resource_tracker.ensure_running()
             with _sigint_held_back():  # a Ctrl-C meanwhile lands here, once the worker is in `started`
                 worker = _start_worker(context, root)
                 started.append(worker)
