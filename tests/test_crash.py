@@ -127,8 +127,9 @@ def test_a_full_disk_stops_the_sweep_with_a_clear_error_and_no_temporary_files(t
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     (hooks / "sitecustomize.py").write_text(FULL_DISK)
-    # Two shapes (activation functions), so two groups: the sweep must stop after the first.
-    config_path = write_config(tmp_path, {**LONG, "name": "full", "epochs": 4, "grid": {"activation_fn": ["tanh", "relu"]}})
+    # Two shapes (architectures; activations stack together), so two groups: the sweep must stop after the first.
+    config_path = write_config(tmp_path, {**LONG, "name": "full", "epochs": 4,
+                                          "grid": {"architecture": [[10, 7, 5], [10, 7]]}})
     root = tmp_path / "results"
     env = {**os.environ, "PYTHONPATH": str(hooks)}
     result = subprocess.run([sys.executable, "-m", "trainer", "sweep", str(config_path), "--workers", "1",
