@@ -26,9 +26,10 @@ page = st.navigation(PAGES)
 
 store = ui.store()
 with st.spinner("Reading the results root..."):
-    # Waits only for the first scan; later ones run in the background, but not for a rerun within a
-    # second of the last (the first visit's rerun that selects runs: at 100,000 runs, a stat pass).
-    store.refresh(wait=False, unless_within_s=ui.LIVE_SECONDS)
+    # Waits only for the first scan; later ones run in the background, but not for a rerun sooner
+    # after the last scan than it took (the first visit's rerun that selects runs: at 100,000 runs,
+    # a second stat pass at once).
+    store.refresh(wait=False, unless_within_s=store.scan_s)
 
 def root_panel() -> None:
     """Which results root is in use, and what in it could not be read."""

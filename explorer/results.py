@@ -59,7 +59,7 @@ class ResultStore(ResultCharts):
         self.max_age_s = max_age_s
         self._scan: Scan | None = None          # the snapshot: replaced whole, never changed
         self._checked_at = 0.0                  # when the root was last compared with the snapshot
-        self._scan_s = 0.0                      # how long that took
+        self.scan_s = 0.0                       # how long that took (seconds)
         self._refreshing = threading.Lock()     # one refresh at a time
         self._background: threading.Thread | None = None
         self._saving: threading.Thread | None = None
@@ -87,7 +87,7 @@ class ResultStore(ResultCharts):
             started = time.monotonic()
             fresh = scan(self.root, save=False)
             self._checked_at = time.monotonic()
-            self._scan_s = self._checked_at - started
+            self.scan_s = self._checked_at - started
             self._reads_unsaved += fresh.folders_read
             self._save_when_due(len(fresh.fingerprint))
             if self._scan is not None and fresh.fingerprint == self._scan.fingerprint:
@@ -119,7 +119,7 @@ class ResultStore(ResultCharts):
         if current is None:
             self.refresh()
             return self._scan
-        if time.monotonic() - self._checked_at > max(self.max_age_s, SCAN_SHARE * self._scan_s):
+        if time.monotonic() - self._checked_at > max(self.max_age_s, SCAN_SHARE * self.scan_s):
             self._refresh_in_background()
         return current
 
