@@ -17,7 +17,7 @@ import vl_convert as vlc
 from explorer import patched_frames, runs_table
 from explorer.results import ResultStore
 from explorer.run_filter import RunFilter
-from explorer.run_rows import rows_among
+from explorer.run_rows import among, rows_among, rows_where
 from ibstore import layout, query_process
 from ibstore.record import Status
 
@@ -289,7 +289,7 @@ def live_caption(all_runs: pd.DataFrame, run_ids: list[str]) -> None:
     results = store()
     results.refresh(unless_within_s=LIVE_SECONDS / 2)
     now = results.runs()
-    training = now[now["run_id"].isin(run_ids) & (now["status"] == Status.RUNNING)]
+    training = rows_where(now, among(now["run_id"], run_ids) & (now["status"] == Status.RUNNING).to_numpy())
     if training.empty:
         st.rerun()
     epochs = ", ".join(f"{n} at epoch {e}" for n, e in zip(training["run_id"], training["epochs_done"]))

@@ -7,6 +7,7 @@ import streamlit as st
 
 from explorer import charts_results, quickstart, report, run_filter, runs_table, ui
 from explorer.results import ResultStore
+from explorer.run_rows import rows_where
 from ibstore.record import Status
 from ibstore.sandbox import SqlError
 
@@ -30,7 +31,7 @@ def live(store: ResultStore, running: set[str]) -> None:
     """Runs in progress, refreshed every second; the page reruns when one finishes."""
     store.refresh(unless_within_s=ui.LIVE_SECONDS / 2)
     runs = store.runs()
-    now_running = runs[runs["status"] == Status.RUNNING]
+    now_running = rows_where(runs, runs["status"] == Status.RUNNING)
     if set(now_running["run_id"]) != running:
         st.rerun()
     st.subheader("Running")
