@@ -243,6 +243,10 @@ def _listing(state: State, runs_dir: Path, now_ns: int) -> tuple[list[str], Prob
     if signature and state.listed is not None and state.listed[0] == signature:
         return state.listed[1], None
     names, problem = run_dirs(runs_dir)
+    if names == state.names:
+        # the same folders (a writer's file system may change runs/ without a run coming or going,
+        # as an overlay's copy-up does): the last listing, so that the scan patches what it made
+        names = state.names
     state.listed = (signature, names) if signature and problem is None else None
     return names, problem
 

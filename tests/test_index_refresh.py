@@ -169,3 +169,21 @@ def test_the_stat_pass_signs_what_one_folder_signature_does(root):
         record.st_mode, record.st_ino, record.st_ctime_ns, record.st_mtime_ns, record.st_size)
     # modified after the cutoff: no signature (read again by every scan)
     assert index_stat.signatures(runs_dir, names[:1], folder.st_mtime_ns - 1) == [b""]
+
+
+def test_runs_listed_again_with_the_same_folders_is_patched_not_rebuilt(root, listings, listing_kept, monkeypatch):
+    """runs/ changed but no run came or went (an overlay's copy-up of a run a writer changed): the
+    scan takes the changed run and patches the fingerprint, as with the listing kept."""
+    ids = run_ids(root)
+    scan(root)
+    rebuilt = []
+    original = index._fingerprint
+    monkeypatch.setattr(index, "_fingerprint", lambda state, entries, shown, changed, same: (
+        rebuilt.append(not same), original(state, entries, shown, changed, same)))
+    runs = layout.runs_dir(root)
+    os.utime(runs, ns=(os.lstat(runs).st_atime_ns, os.lstat(runs).st_mtime_ns + 1))   # its signature changes
+    listings.clear()
+    rewrite_record(root, ids[1], epochs_done=9)
+    later = scan(root)
+    assert len(listings) == 1 and rebuilt == [False]
+    assert shown_ids(later) == ids and later.run(ids[1]).epochs_done == 9

@@ -52,3 +52,27 @@ def test_a_splice_gives_up_where_it_cannot_place_the_rows(records):
     spliced = index_views.spliced(old, views.runs_table(changed(records, {1: {"epochs_done": 1}})[1:2]),
                                   [records[1].run_id])
     assert spliced["epochs_done"].to_pylist() == [records[0].epochs_done, 1, records[2].epochs_done]
+
+
+def test_a_splice_copies_only_the_batches_of_the_changed_runs(records, monkeypatch):
+    """In batches of a few rows, so that runs' rows cross batches' ends: the table equals the one
+    built again, and the batches without a changed run are the old ones, not copies."""
+    monkeypatch.setattr(index_views, "MIN_CHUNK_ROWS", 1)
+    monkeypatch.setattr(index_views, "CHUNKS", 7)
+    new_config = {**records[3].config, "initial_bias": 0.5}
+    after = changed(records, {1: {"epochs_done": 4}, 3: {"config": new_config}})
+    old = views.config_table(records)
+    old_batches = index_views._batches(old)
+    assert len(old_batches) == 7
+    touched = [after[1], after[3]]
+    config = index_views.spliced(old, views.config_table(touched), [record.run_id for record in touched])
+    assert config.equals(views.config_table(after))
+
+    def values_buffer(batch):   # where a batch's `value` text lies
+        return batch.column(batch.schema.get_field_index("value")).buffers()[2].address
+
+    changed_ids = {after[1].run_id, after[3].run_id}
+    untouched = [values_buffer(batch) for batch in old_batches if not changed_ids & set(batch["run_id"].to_pylist())]
+    assert untouched and set(untouched) <= {values_buffer(batch) for batch in config.to_batches()}
+    runs = index_views.spliced(views.runs_table(records), views.runs_table(touched), sorted(changed_ids))
+    assert runs.equals(views.runs_table(after))
