@@ -200,9 +200,7 @@ def _update(state: State, root: Path, now: float, listing: tuple[list[str], Prob
                                                               for name in names}
     changed = set(fresh) if same_names else set(fresh) | (state.entries.keys() - entries.keys())
     if changed:
-        # one chunk: compute kernels over a table of 10,000 one-run chunks take 100x longer
-        state.file_table = pa.concat_tables([index_views.rows_without(state.file_table, changed),
-                                             *read.file_tables]).combine_chunks()
+        state.file_table = index_views.patched_files(state.file_table, changed, read.file_tables)
 
     # Statuses: a run whose record says `running` gets its live one again at every scan (a killed
     # writer changes no file); with the same listing only those and the changed runs are looked at.

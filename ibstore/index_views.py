@@ -49,6 +49,18 @@ def patched(runs_view: pa.Table, config_view: pa.Table, dropped: set[str], fresh
             config.sort_by([("run_id", "ascending"), ("key", "ascending")]).combine_chunks())
 
 
+def patched_files(files: pa.Table, dropped: set[str], fresh: list[pa.Table]) -> pa.Table:
+    """The index's file table (sorted by run_id, as the views are, each run's files in the order
+    read) without the rows of the runs `dropped` (the changed and the gone) and with the rows
+    `fresh` of those read again: spliced in place when every dropped run had rows, else filtered
+    and sorted again (a run came or went)."""
+    rows = pa.concat_tables(fresh).sort_by("run_id")   # stable: a run's files keep their order
+    table = spliced(files, rows, sorted(name for name in dropped if is_text(name)))
+    if table is None:
+        table = pa.concat_tables([rows_without(files, dropped), rows]).sort_by("run_id")
+    return table
+
+
 def spliced(old: pa.Table, fresh: pa.Table, run_ids: list[str]) -> pa.Table | None:
     """`old` with the rows of `run_ids` (sorted, as `old` is by run_id) replaced by theirs in
     `fresh` (in the same order); None if the columns differ or a run has no rows in `old` (where
