@@ -28,6 +28,7 @@ from ibstore.scan import RUN_JSON
 SIGNATURE = struct.Struct("<9q")
 NO_RECORD = (0, 0, 0, 0, 0)
 _RECORD = f"{os.sep}{RUN_JSON}"
+_NEVER = 1 << 63   # a cutoff no time passes
 
 
 def signatures(runs_dir: str, names: list[str], settled_before_ns: int | None) -> list[bytes]:
@@ -41,7 +42,7 @@ def signatures(runs_dir: str, names: list[str], settled_before_ns: int | None) -
     except OSError:
         return [b""] * len(names)
     try:
-        return [_signature(name, runs_fd, settled_before_ns) for name in names]
+        return _signatures(names, runs_fd, _NEVER if settled_before_ns is None else settled_before_ns)
     finally:
         os.close(runs_fd)
 
@@ -64,28 +65,37 @@ def is_text(name: str) -> bool:
     return True
 
 
-def _signature(name: str, runs_fd: int, settled_before_ns: int | None, lstat=os.lstat,
-               pack=SIGNATURE.pack) -> bytes:
-    if not is_text(name):
-        return b""
-    try:
-        folder = lstat(name, dir_fd=runs_fd)
-        if not stat.S_ISDIR(folder.st_mode):
-            return b""
+def _signatures(names: list[str], runs_fd: int, cutoff: int) -> list[bytes]:
+    # One loop, no call per run but the two lstat and the pack: at 100,000 runs a function call
+    # per run was a tenth of the pass.
+    lstat, pack, is_dir = os.lstat, SIGNATURE.pack, stat.S_ISDIR
+    result: list[bytes] = []
+    append = result.append
+    for name in names:
+        if not (name.isascii() or is_text(name)):
+            append(b"")
+            continue
         try:
-            record = lstat(name + _RECORD, dir_fd=runs_fd)
-        except FileNotFoundError:
-            record = None
-    except OSError:
-        return b""
-    if record is None:
-        if settled_before_ns is not None and folder.st_mtime_ns > settled_before_ns:
-            return b""
-        return pack(folder.st_mode, folder.st_ino, folder.st_ctime_ns, folder.st_mtime_ns, *NO_RECORD)
-    if settled_before_ns is not None and max(folder.st_mtime_ns, record.st_mtime_ns) > settled_before_ns:
-        return b""
-    return pack(folder.st_mode, folder.st_ino, folder.st_ctime_ns, folder.st_mtime_ns,
-                record.st_mode, record.st_ino, record.st_ctime_ns, record.st_mtime_ns, record.st_size)
+            folder = lstat(name, dir_fd=runs_fd)
+            if not is_dir(folder.st_mode):
+                append(b"")
+                continue
+            try:
+                record = lstat(name + _RECORD, dir_fd=runs_fd)
+            except FileNotFoundError:
+                record = None
+        except OSError:
+            append(b"")
+            continue
+        if record is None:
+            append(b"" if folder.st_mtime_ns > cutoff else
+                   pack(folder.st_mode, folder.st_ino, folder.st_ctime_ns, folder.st_mtime_ns, *NO_RECORD))
+        elif folder.st_mtime_ns > cutoff or record.st_mtime_ns > cutoff:
+            append(b"")
+        else:
+            append(pack(folder.st_mode, folder.st_ino, folder.st_ctime_ns, folder.st_mtime_ns,
+                        record.st_mode, record.st_ino, record.st_ctime_ns, record.st_mtime_ns, record.st_size))
+    return result
 
 
 def listing_signature(runs_dir: str, settled_before_ns: int) -> bytes:
