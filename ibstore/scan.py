@@ -19,6 +19,7 @@ returns the files that currently make it up, parts already compacted into the ba
 
 from __future__ import annotations
 
+import bisect
 import os
 import socket
 import stat
@@ -95,8 +96,7 @@ def file_rows(files: dict[str, list[ParquetFile]]) -> pa.Table:
 
 @dataclass
 class Scan:
-    """One state of a results root, as scanned; never changed afterwards (the explorer answers
-    from it while the next one is built)."""
+    """One state of a results root, as scanned; never changed afterwards (the explorer answers from it meanwhile)."""
     root: Path
     file_table: pa.Table = field(default_factory=FILES_SCHEMA.empty_table, repr=False)   # FILES_SCHEMA
     problems: list[Problem] = field(default_factory=list)
@@ -162,8 +162,7 @@ class Scan:
 
 
 def run_dirs(runs_dir: Path) -> tuple[list[str], Problem | None]:
-    """The name of every entry of runs/ not starting with ".", sorted (read_run says what is
-    wrong with the odd ones)."""
+    """Every entry name of runs/ not starting with ".", sorted (read_run says what is wrong with the odd ones)."""
     try:
         mode = os.lstat(runs_dir).st_mode
     except (FileNotFoundError, NotADirectoryError):
@@ -173,9 +172,11 @@ def run_dirs(runs_dir: Path) -> tuple[list[str], Problem | None]:
     if not stat.S_ISDIR(mode):
         return [], Problem("", _shown(runs_dir), f"is {_kind(mode)}, not a folder: not followed, no runs listed")
     try:
-        return sorted(name for name in os.listdir(runs_dir) if not name.startswith(".")), None
+        names = sorted(os.listdir(runs_dir))
     except OSError as error:
         return [], Problem("", _shown(runs_dir), f"cannot be read ({error.strerror}): no runs listed")
+    # hidden ones lie together once sorted ("." sorts just before "/", which no name holds): cut at once
+    return names[:bisect.bisect_left(names, ".")] + names[bisect.bisect_left(names, "/"):], None
 
 
 def read_run(root: Path, run_dir: Path) -> RunScan:

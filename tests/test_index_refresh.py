@@ -13,7 +13,7 @@ import time
 import pytest
 
 from explorer.results import ResultStore
-from ibstore import index, index_stat, layout
+from ibstore import index, index_file, index_stat, layout
 from ibstore.index import scan
 from ibstore.record import RunRecord, Status
 
@@ -187,3 +187,33 @@ def test_runs_listed_again_with_the_same_folders_is_patched_not_rebuilt(root, li
     later = scan(root)
     assert len(listings) == 1 and rebuilt == [False]
     assert shown_ids(later) == ids and later.run(ids[1]).epochs_done == 9
+
+
+def test_the_file_table_after_a_flush_equals_a_cold_scans(root, listing_kept):
+    """A run's files changed (a part added, a table removed) and a run gone: the index's file
+    table, spliced or filtered, is the one a scan from nothing makes, row for row."""
+    ids = run_ids(root)
+    scan(root)
+    part = layout.table_part_path(root, ids[0], "metrics", 999_999)
+    shutil.copyfile(layout.table_path(root, ids[0], "metrics"), part)
+    layout.table_path(root, ids[1], "gradients").unlink()
+    assert scan(root).file_table.equals(_cold(root).file_table)
+    shutil.rmtree(layout.run_dir(root, ids[1]))
+    assert scan(root).file_table.equals(_cold(root).file_table)
+
+
+def _cold(root):
+    index.forget(root)
+    for folder in {index_file.cache_dir(root.absolute()), index_file.cache_dir(root)}:
+        shutil.rmtree(folder, ignore_errors=True)
+    return scan(root)
+
+
+def test_the_listing_leaves_out_exactly_the_hidden_names(tmp_path):
+    """Names about "." in sort order, hidden and not: only those starting with "." are cut."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    names = ["+a", "-.b", "..x", ".staging", ". ", ".~", "0run", "Zrun", "x.", "~run", "é-run"]
+    for name in names:
+        (runs / name).mkdir()
+    assert index.run_dirs(runs) == (sorted(name for name in names if not name.startswith(".")), None)
