@@ -188,10 +188,8 @@ def _update(state: State, root: Path, now: float, listing: tuple[list[str], Prob
     now_ns = time.time_ns()
     names, root_problem = listing or _listing(state, runs_dir, now_ns)
     signatures = index_stat.signatures(str(runs_dir), names, now_ns - RACY_NS)
-    get = state.entries.get
     # with the stat pass above, all a refresh does per run (at 100,000 runs): the rest is per changed run
-    suspects = [(name, signature) for name, signature in zip(names, signatures)
-                if not signature or (old := get(name)) is None or old.signature != signature]
+    suspects = index_stat.suspects(names, signatures, state.entries, in_order=names is state.names)
     read = _read_changed(state, root, runs_dir, suspects)
     fresh = read.entries
     # The same listing as the last scan's: its entries, in its order, with the changed ones replaced.

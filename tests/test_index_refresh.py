@@ -217,3 +217,22 @@ def test_the_listing_leaves_out_exactly_the_hidden_names(tmp_path):
     for name in names:
         (runs / name).mkdir()
     assert index.run_dirs(runs) == (sorted(name for name in names if not name.startswith(".")), None)
+
+
+@pytest.mark.parametrize("stride", [1, 2, 1024])
+def test_the_changed_runs_are_found_stride_by_stride(root, reads, listing_kept, monkeypatch, stride):
+    """The signatures compared a stride at a time: a change in any stride is read, only it; a
+    folder without a signature (changed moments ago) is read at every scan, though its entry
+    has none either."""
+    monkeypatch.setattr(index_stat, "STRIDE", stride)
+    ids = run_ids(root)
+    scan(root)
+    for changed in (ids[2], ids[0]):
+        reads.clear()
+        rewrite_record(root, changed, epochs_done=5)
+        assert scan(root).run(changed).epochs_done == 5 and reads == [changed]
+    monkeypatch.setattr(index, "RACY_NS", RACY_NS)
+    rewrite_record(root, ids[1], epochs_done=6)
+    for _ in range(2):
+        reads.clear()
+        assert scan(root).run(ids[1]).epochs_done == 6 and reads == ids   # all written moments ago
