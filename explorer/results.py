@@ -230,8 +230,7 @@ class ResultStore(ResultCharts):
 
     def _patched_runs(self, frame: pd.DataFrame, now: Scan, changed: set[str], same: bool) -> pd.DataFrame | None:
         """The runs frame with the rows of the changed runs read again (a flush changes one run's)."""
-        rows = queries.runs_of(views.view_data(now, ["runs"])["runs"], sorted(changed))
-        return patched_frames.replaced_rows(frame, rows) if same else None
+        return patched_frames.replaced_runs(frame, views.view_data(now, ["runs"])["runs"], changed) if same else None
 
     def runs_with_config(self, key: str, values: list[str]) -> list[str]:
         """Runs whose flattened config has `key` equal to one of `values` (JSON text), once per

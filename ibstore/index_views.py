@@ -74,7 +74,7 @@ def spliced(old: pa.Table, fresh: pa.Table, run_ids: list[str]) -> pa.Table | No
     fresh_blocks = _blocks(fresh_ids, range(len(fresh_ids)))
     # the batches to copy, as [first, last, the runs' row ranges in them]: a run's rows may cross a batch's end
     spans: list[list] = []
-    for run_id, start, end in _row_ranges(old["run_id"], run_ids):
+    for run_id, start, end in row_ranges(old["run_id"], run_ids):
         if start == end:
             return None
         first, last = bisect.bisect_right(starts, start) - 1, bisect.bisect_right(starts, end - 1) - 1
@@ -108,7 +108,7 @@ def _batches(table: pa.Table) -> list[pa.RecordBatch]:
     return batches
 
 
-def _row_ranges(ids: pa.ChunkedArray, run_ids: list[str]) -> list[tuple[str, int, int]]:
+def row_ranges(ids: pa.ChunkedArray, run_ids: list[str]) -> list[tuple[str, int, int]]:
     """(run_id, first row, row after its last) of each of `run_ids` (sorted) in `ids` (sorted), by
     binary search: an empty range for a run without rows."""
     ranges, cursor = [], 0

@@ -84,3 +84,26 @@ def test_flat_configs_are_kept_until_their_run_changes(root):
     again = store.flat_configs(ids)
     assert again[ids[0]]["initial_bias"] == 3.0 and again[ids[1]] is first[ids[1]]
     assert again == ResultStore(root).flat_configs(ids)
+
+
+@pytest.mark.parametrize("aligned", [True, False])
+def test_the_runs_frame_is_patched_at_the_changed_runs_positions(root, monkeypatch, aligned):
+    """Found by binary search in the `runs` view, not by hashing every id of the frame; a frame
+    not in the view's order (none of the app's) is matched by id instead, with the same result."""
+    store = ResultStore(root)
+    before = store.runs()
+    run_ids = list(before["run_id"])
+    if not aligned:   # the frame carried over, in another order
+        store._memo._carried["runs"] = (store.snapshot(), before.iloc[::-1].reset_index(drop=True))
+    hashed = []
+    monkeypatch.setattr(pd.Index, "get_indexer", lambda self, *args, real=pd.Index.get_indexer, **kw: (
+        hashed.append(1), real(self, *args, **kw))[1])
+    for run_id in (run_ids[1], run_ids[-1]):
+        rewrite(root, run_id, lambda record: record.update(epochs_done=2))
+    assert store.refresh()
+    runs = store.runs()
+    assert bool(hashed) is not aligned
+    expected = afresh(root)[0]
+    if not aligned:
+        expected = expected.iloc[::-1].reset_index(drop=True)
+    assert values(runs) == values(expected)
