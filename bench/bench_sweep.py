@@ -44,18 +44,26 @@ COHORT = REPO / "data" / "configs" / "reproductions" / "initial_bias_relu_notebo
 SHIPPED = REPO / "data" / "configs" / "cohorts"
 SEEDS = 5
 
-# Runs a command and prints the peak resident memory (kB) of its largest process.
+# Runs a command and prints the peak resident memory (kB) of its largest process and the CPU seconds (user +
+# system) of all its processes (a sweep's workers are its children).
 PEAK_RSS = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+            "usage = resource.getrusage(resource.RUSAGE_CHILDREN); print(usage.ru_maxrss, usage.ru_utime + usage.ru_stime)")
 
 
 def timed(command: list[str], code: Path = REPO) -> tuple[float, float]:
     """(wall seconds, peak MB of the largest process) of a trainer command, run with `code`'s trainer."""
+    wall, peak_mb, _ = timed_cpu(command, code)
+    return wall, peak_mb
+
+
+def timed_cpu(command: list[str], code: Path = REPO) -> tuple[float, float, float]:
+    """`timed` and the CPU seconds of the command's processes."""
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "trainer", *command],
                             cwd=code, env={**os.environ, "PYTHONPATH": str(code)}, check=True,
                             capture_output=True, text=True)
-    return time.perf_counter() - start, int(result.stdout.split()[-1]) / 1024
+    peak_kb, cpu = result.stdout.split()[-2:]
+    return time.perf_counter() - start, int(peak_kb) / 1024, float(cpu)
 
 
 def jax_cohort(epochs: int, run_epochs: int) -> tuple[float, dict]:
@@ -114,7 +122,7 @@ def main() -> None:
         (folder / "single.json").write_text(json.dumps({**single, "epochs": epochs, "initial_bias": 0.0}))
         n = networks_of(folder / "cohort.json")
         one, one_mb = timed(["run", str(folder / "single.json"), "--quiet", "--results", str(folder / "a")])
-        many, many_mb = timed(["sweep", str(folder / "cohort.json"), "--results", str(folder / "b")])
+        many, many_mb, many_cpu = timed_cpu(["sweep", str(folder / "cohort.json"), "--results", str(folder / "b")])
         swept = swept_accuracy(folder / "b")
         jax = None if args.skip_jax else jax_cohort(epochs, args.jax_run_epochs or epochs)
         shipped = []
@@ -128,7 +136,8 @@ def main() -> None:
     print(f"load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} (on {os.cpu_count()} cores); "
           f"{epochs} epochs per network; whole processes, start-up included")
     print(f"one network (trainer run): {one:.1f} s, peak {one_mb:.0f} MB; notebook cohort, {n} networks (trainer sweep): "
-          f"{many:.1f} s, peak {many_mb:.0f} MB, {many / (n * epochs) * 1e3:.3f} ms per network-epoch")
+          f"{many:.1f} s, peak {many_mb:.0f} MB, {many / (n * epochs) * 1e3:.3f} ms per network-epoch "
+          f"({many_cpu:.1f} CPU-s, {many_cpu / (n * epochs) * 1e3:.3f} ms of CPU per network-epoch)")
     print(ratio_row(f"{n}-network cohort vs one network, {epochs} epochs", many / one, 4))
     if jax is not None:
         jax_seconds, report = jax

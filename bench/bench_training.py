@@ -9,6 +9,8 @@ ours, and a numpy forward/backward floor of the same network.
                                                     # (1 and 45 networks), this checkout beside an older one
     python bench/bench_training.py --epoch-rows --cpu --before /tmp/old   # the same in CPU time (every thread
                                                     # of the process): steadier on a shared machine
+    python bench/bench_training.py --epoch-rows --cpu --one-thread --before /tmp/old   # with one TensorFlow
+                                                    # thread, as a sweep's workers train: no idle threads' CPU
     python bench/bench_training.py --one-epoch --before /tmp/old    # only the one-epoch `trainer run` rows
                                                     # (first and second run, wall and CPU), beside an older one
 
@@ -246,13 +248,14 @@ def epoch_rows(repeats: int, clock=time.perf_counter) -> dict[str, float]:
     return {label: float(np.median(values)) for label, values in rows.items()}
 
 
-def compare_epoch_rows(repeats: int, before: Path | None, cpu: bool = False) -> None:
+def compare_epoch_rows(repeats: int, before: Path | None, cpu: bool = False, one_thread: bool = False) -> None:
     """`epoch_rows` of this checkout and, interleaved, of `before` (a checkout of older code; both
     in subprocesses, PYTHONPATH=the checkout), side by side with the load average; with `cpu` in
     CPU time of the process (all its threads: TensorFlow's, the flushes') instead of wall time."""
     def run(code: Path) -> dict[str, float]:
         env = {**os.environ, "PYTHONPATH": str(code)}
-        out = subprocess.run([sys.executable, __file__, "--epoch-rows-json", *(["--cpu"] if cpu else [])], env=env,
+        flags = [*(["--cpu"] if cpu else []), *(["--one-thread"] if one_thread else [])]
+        out = subprocess.run([sys.executable, __file__, "--epoch-rows-json", *flags], env=env,
                              check=True, capture_output=True, text=True).stdout
         return json.loads(out.strip().splitlines()[-1])
 
@@ -263,7 +266,8 @@ def compare_epoch_rows(repeats: int, before: Path | None, cpu: bool = False) -> 
         if before is not None:
             older.append(run(before.resolve()))
     print(f"load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} (on {os.cpu_count()} "
-          f"cores); {'CPU' if cpu else 'wall'} ms per epoch after start-up, medians of {repeats} interleaved runs")
+          f"cores); {'CPU' if cpu else 'wall'} ms per epoch after start-up, medians of {repeats} interleaved runs"
+          f"{', one TensorFlow thread' if one_thread else ''}")
     codes = [("before", older), ("after", after)] if before is not None else [("this checkout", after)]
     for name, results in codes:
         median = {label: float(np.median([r[label] for r in results])) for label in results[0]}
@@ -293,14 +297,19 @@ def main() -> None:
     parser.add_argument("--before", type=Path,
                         help="with --epoch-rows or --one-epoch: an older checkout timed side by side")
     parser.add_argument("--cpu", action="store_true", help="with --epoch-rows: CPU time instead of wall time")
+    parser.add_argument("--one-thread", action="store_true",
+                        help="with --epoch-rows: one TensorFlow thread, as a sweep's workers train")
     parser.add_argument("--epoch-rows-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.epoch_rows_json:
+        if args.one_thread:
+            from trainer.training import configure_threads
+            configure_threads(1)    # before any TensorFlow op runs in this process
         ours(2, NEVER)   # process-wide TensorFlow/XLA start-up, paid once
         print(json.dumps(epoch_rows(1, time.process_time if args.cpu else time.perf_counter)))
         return
     if args.epoch_rows:
-        compare_epoch_rows(args.repeats, args.before, args.cpu)
+        compare_epoch_rows(args.repeats, args.before, args.cpu, args.one_thread)
         return
     if args.one_epoch:
         compare_one_epoch_runs(args.repeats, args.before)

@@ -68,4 +68,5 @@ def report(script: str, args: argparse.Namespace, measure, script_args: list[str
     print(f"{'':{width}} {'before':>9} {'after':>9} {'ratio':>7}" if args.before else f"{'':{width}} {unit:>9}")
     for label, old, new in rows:
         print(f"{label:{width}} {new:9.{digits}f}" if old is None
-              else f"{label:{width}} {old:9.{digits}f} {new:9.{digits}f} {old / new:6.2f}x")
+              else f"{label:{width}} {old:9.{digits}f} {new:9.{digits}f} "
+                   f"{f'{old / new:6.2f}x' if new else '      -'}")    # a part neither checkout has: 0

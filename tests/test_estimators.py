@@ -130,6 +130,29 @@ def test_binning_huge_code_space_falls_back_to_byte_keys(scale):
     assert estimate("binning", t, y, bin_size=1e-3) == pytest.approx(binned_mi_by_unique_rows(t, y, 1e-3), abs=1e-12)
 
 
+@pytest.mark.parametrize("second_span", [2**29, 2**30 - 1, 2**30, 2**32])
+def test_stacked_plugin_mi_is_the_same_whether_its_keys_are_sorted_in_32_or_64_bits(second_span):
+    """Joint keys (row key * classes + class) below 2^31 are sorted as int32; from 2^31 up as int64. Rows
+    whose keys differ by 2^32 would be one symbol in 32 bits: four distinct rows stay 2 bits."""
+    codes = np.array([[0, 0], [1, 0], [0, second_span - 1], [1, 5]], np.float64)
+    classes = np.array([0, 1, 0, 1])
+    h_t, i_yt = discrete.stacked_plugin_mi_bits(codes[None], classes, 2)
+    assert (h_t[0], i_yt[0]) == (2.0, 1.0)
+    # and equal bit for bit to the 64-bit sort, on many rows of keys on both sides of 2^31
+    rng = np.random.default_rng(second_span)
+    many = np.stack([rng.integers(0, 3, 400), rng.integers(0, second_span, 400)], axis=1).astype(np.float64)
+    many[:200:4] = many[1:200:4]                              # repeated rows
+    labels = rng.integers(0, 2, 400)
+    keys = discrete.stacked_row_keys(many[None], 2)
+    joint = np.sort(keys * 2 + labels, axis=1)
+    expected_h_t = discrete.sorted_row_entropies_bits(joint // 2)
+    expected_i_yt = expected_h_t + discrete.row_entropies_bits(np.bincount(labels)[None]) - \
+        discrete.sorted_row_entropies_bits(joint)
+    h_t, i_yt = discrete.stacked_plugin_mi_bits(many[None], labels, 2)
+    np.testing.assert_array_equal(h_t, expected_h_t)
+    np.testing.assert_array_equal(i_yt, expected_i_yt)
+
+
 def test_merging_bins_never_increases_the_estimate():
     rng = np.random.default_rng(2)
     for _ in range(20):

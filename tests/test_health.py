@@ -27,6 +27,34 @@ def test_a_layer_identical_on_every_input_is_dead_even_with_a_gradient():
     assert layer_health("relu", np.full((1, 64, 5), 0.7), np.array([0.3]), np.array([0.1])) == [DEAD]
 
 
+def test_a_layer_is_dead_exactly_where_every_input_equals_the_first():
+    """The constant test compares in full only the networks whose last input equals the first: the
+    same states as comparing every network in full (the code before), including a network equal on
+    its first and last inputs but not between, NaN (never constant), -0.0 against 0.0 (equal), and a
+    layer of one input."""
+    def every_value_compared(values):
+        flat = values.reshape(len(values), values.shape[1], -1)
+        return list(np.all(flat == flat[:, :1], axis=(1, 2)))
+
+    values = rng.normal(size=(7, 50, 3)).astype(np.float32)
+    values[1] = 0.25                                         # constant
+    values[2] = values[2, :1]
+    values[2, 20, 1] = 0.5                                   # first == last, one value between differs
+    values[3] = 0.0
+    values[3, 10:20] = -0.0                                  # constant: -0.0 == 0.0
+    values[4] = np.nan                                       # NaN everywhere: not constant
+    values[5] = values[5, :1]
+    values[5, -1] = values[5, 0]                             # constant, built another way
+    expected = every_value_compared(values)
+    assert expected == [False, True, False, True, False, True, False]
+    states = layer_health("tanh", values, np.ones(7), np.ones(7))
+    assert [state is DEAD for state in states] == expected
+    one_input = values[:, :1]
+    assert every_value_compared(one_input) == [True, True, True, True, False, True, True]
+    assert [s is DEAD for s in layer_health("tanh", one_input, np.ones(7), np.ones(7))] == \
+        every_value_compared(one_input)
+
+
 def test_a_layer_with_exactly_zero_kernel_gradient_is_dead():
     values = rng.normal(size=(2, 64, 5))
     assert layer_health("tanh", values, np.array([0.0, 0.0]), np.array([0.0, 1e-30])) == [DEAD, ALIVE]

@@ -50,7 +50,12 @@ def layer_health(activation_fn: Activations, values: np.ndarray, grad_mean_norm:
     """
     n_networks = values.shape[0]
     flat = values.reshape(n_networks, values.shape[1], -1)
-    constant = np.all(flat == flat[:, :1], axis=(1, 2))
+    # Every input gives the same activations as the first. Only the networks whose last input
+    # does are compared in full: a mask of every value costs a pass over the layer, and a
+    # network that learns anything almost always differs on its first and last inputs.
+    constant = np.all(flat[:, -1:] == flat[:, :1], axis=(1, 2))
+    maybe = np.flatnonzero(constant)
+    constant[maybe] = np.all(flat[maybe] == flat[maybe, :1], axis=(1, 2))
     silent = (np.asarray(grad_mean_norm) == 0) & (np.asarray(grad_std_norm) == 0)
     at_bound = saturated(activation_fn, flat).reshape(n_networks, -1).mean(axis=1) >= SATURATED_FRACTION
     return [LayerHealth.DEAD if dead else LayerHealth.SATURATED if sat else LayerHealth.ALIVE
