@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ibstore import layout
@@ -65,13 +66,13 @@ class RunOutcome:
     """The groups' results as they end: each trained run's line (its status as `trainer ls` shows
     it), the runs not trained, and whether to stop."""
 
-    def __init__(self, root: Path, plan: Plan, show=print):
-        self.root, self.show = root, show
+    def __init__(self, root: Path, plan: Plan):
+        self.root = root
         self.not_trained = [f"{run_id}: {holder}; not trained" for run_id, holder in plan.held.items()]
         self.complete, self.interrupted, self.store_error = True, False, None
 
-    def report(self, result: GroupResult) -> bool:
-        """Print the group's runs; False (start no more groups) once one was interrupted or the
+    def report(self, result: GroupResult, show: Callable[[str], None] = print) -> bool:
+        """Show the group's runs; False (start no more groups) once one was interrupted or the
         results root cannot be written."""
         if result.interrupted or result.store_error:   # the command stops with that
             self.interrupted |= result.interrupted
@@ -82,7 +83,7 @@ class RunOutcome:
                 self.not_trained.append(f"{run.run_id}: {run.error}; not trained")
                 continue
             found = existing(self.root, run.run_id)
-            self.show(terminal_text(
+            show(terminal_text(
                 f"{run.run_id}: {found.status or 'not recorded'}  ({layout.run_dir(self.root, run.run_id)})"
                 + (f"  {found.note}" if found.note and found.status is not Status.COMPLETED else "")))
             self.complete &= found.status is Status.COMPLETED
@@ -97,12 +98,11 @@ class WorkersProgress:
         self.epochs = GroupEpochs()
         self.bar = None if quiet else SweepBar(self.epochs.plan(planned_epochs(root, plan)), plan.to_do, name="run")
         self.outcome = outcome
-        if self.bar is not None:
-            outcome.show = self.bar.run_ended
 
     def report(self, result: GroupResult) -> bool:
         if self.bar is not None:
             self.bar.replan(-self.epochs.untrained(run.run_id for run in result.runs))
+            return self.outcome.report(result, show=self.bar.run_ended)   # above the bar
         return self.outcome.report(result)
 
     def trained(self, report: Trained) -> None:
