@@ -231,35 +231,36 @@ def compare_one_epoch_runs(repeats: int, before: Path | None) -> None:
             for label in rows[0]))
 
 
-def seeds_run(code: Path, epochs: int, seeds: int) -> tuple[float, float]:
+def seeds_run(code: Path, epochs: int, seeds: int, extra: tuple[str, ...] = ()) -> tuple[float, float]:
     """(wall, CPU) seconds of `trainer run data/configs/basic.json` with `seeds` seeds of `epochs`
-    epochs, as a user runs it (a fresh process; CPU of the process and of its worker processes),
-    with the checkout `code`'s trainer and a filled XLA cache."""
+    epochs (and `extra` arguments), as a user runs it (a fresh process; CPU of the process and of its
+    worker processes), with the checkout `code`'s trainer and a filled XLA cache."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     env.pop("TF_XLA_FLAGS", None)   # this process's cache flag: each checkout keeps its own cache
     with tempfile.TemporaryDirectory() as root:
         return timed_process([sys.executable, "-m", "trainer", "run", "data/configs/basic.json", "--set",
-                              f"epochs={epochs}", "--set", f"n_runs={seeds}", "--quiet", "--results", root],
+                              f"epochs={epochs}", "--set", f"n_runs={seeds}", "--quiet", "--results", root, *extra],
                              code, env)
 
 
 def compare_seeds(epochs: int, repeats: int, before: Path | None) -> None:
-    """10 seeds against 1 of data/configs/basic.json through `trainer run`, this checkout and,
-    interleaved, `before`: medians of `repeats`, wall and CPU seconds, the load beside them."""
-    codes = [("before", before.resolve())] if before is not None else []
-    codes.append(("after" if before is not None else "this checkout", REPO))
-    for _, code in codes:   # fill each checkout's XLA cache with both shapes: no compilation is timed
-        seeds_run(code, 1, 1), seeds_run(code, 1, 10)
+    """10 seeds against 1 of data/configs/basic.json through `trainer run`: this checkout (one worker
+    per core), this checkout with `--workers 1` (everything in one process) and `before`, interleaved:
+    medians of `repeats`, wall and CPU seconds, the load beside them."""
+    variants = [("before", before.resolve(), ())] if before is not None else []
+    variants += [("this checkout, --workers 1", REPO, ("--workers", "1")), ("this checkout", REPO, ())]
+    for _, code, extra in variants:   # fill the XLA caches with every shape: no compilation is timed
+        seeds_run(code, 1, 1, extra), seeds_run(code, 1, 10, extra)
     load_before = os.getloadavg()
     figures: dict[tuple[str, int], list[tuple[float, float]]] = {}
     for _ in range(repeats):
-        for name, code in codes:
+        for name, code, extra in variants:
             for seeds in (1, 10):
-                figures.setdefault((name, seeds), []).append(seeds_run(code, epochs, seeds))
+                figures.setdefault((name, seeds), []).append(seeds_run(code, epochs, seeds, extra))
     print(f"load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} (on {os.cpu_count()} "
           f"cores); trainer run data/configs/basic.json --set epochs={epochs} --set n_runs=1 or 10, whole "
           f"processes, seconds wall (CPU), medians of {repeats} interleaved runs")
-    for name, _ in codes:
+    for name, _, _ in variants:
         (one, one_cpu), (ten, ten_cpu) = (tuple(np.median(figures[name, seeds], axis=0)) for seeds in (1, 10))
         print(f"{name}: 10 seeds vs 1 at {epochs} epochs: {ten:.1f} s ({ten_cpu:.1f}) / {one:.1f} s ({one_cpu:.1f}) "
               f"= {ten / one:.2f}x wall, {ten_cpu / one_cpu:.2f}x CPU (target <= 3x wall: "

@@ -16,7 +16,7 @@ from trainer.tables import read_table, table_files
 
 
 @pytest.mark.slow
-def test_seeds_train_on_one_worker_per_core_with_the_numbers_of_one_process(tmp_path, monkeypatch, capsys):
+def test_seeds_train_on_one_worker_per_group_with_the_numbers_of_one_process(tmp_path, monkeypatch, capsys):
     path = tmp_path / "seeds.json"
     path.write_text(json.dumps({**TINY, "name": "seeds", "n_runs": 3}))
     (experiment,) = config.plan(config.load_file(path))
@@ -25,8 +25,7 @@ def test_seeds_train_on_one_worker_per_core_with_the_numbers_of_one_process(tmp_
 
     monkeypatch.setattr(os, "cpu_count", lambda: 1)   # one core: one group, in this process
     assert cli.main(["run", str(path), "--quiet", "--results", str(alone)]) == 0
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert cli.main(["run", str(path), "--quiet", "--results", str(pooled)]) == 0
+    assert cli.main(["run", str(path), "--quiet", "--workers", "2", "--results", str(pooled)]) == 0
     out = capsys.readouterr().out.splitlines()
     for run_id in run_ids:
         assert f"{run_id}: completed  ({pooled / 'runs' / run_id})" in out
@@ -47,13 +46,12 @@ def test_seeds_train_on_one_worker_per_core_with_the_numbers_of_one_process(tmp_
 
 
 @pytest.mark.slow
-@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: trainer run trains in its own process")
 def test_ctrl_c_stops_the_workers_and_marks_their_runs_interrupted(tmp_path):
     path = tmp_path / "long.json"
     path.write_text(json.dumps({**TINY, "name": "long", "epochs": 100000, "log_schedule": {"every": 3},
                                 "n_runs": 2}))
     root = tmp_path / "results"
-    run = subprocess.Popen([sys.executable, "-m", "trainer", "run", str(path), "--results", str(root)],
+    run = subprocess.Popen([sys.executable, "-m", "trainer", "run", str(path), "--workers", "2", "--results", str(root)],
                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            start_new_session=True)
     wait_for(lambda: len(list(root.glob("runs/*/metrics.part-000001.parquet"))) == 2 or run.poll() is not None,

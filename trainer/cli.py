@@ -239,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a config key; the value is parsed as JSON if it can be")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--workers", type=positive_int, metavar="N",
+                     help="worker processes when the networks make more than one stack (default: one per "
+                          "core); 1 trains everything in this process")
     run.add_argument("--force", action="store_true",
                      help="train runs that are already completed again (never one another process holds)")
     run.set_defaults(handler=cmd_run)

@@ -1,8 +1,9 @@
 """`trainer run`: every run of one config, planned as a sweep plans them.
 
-Networks that make one stacked group (one seed, or one core) train in this process. More
-are split as `trainer sweep` splits them, one group per core (plan.stack_groups), and trained
-on the sweep's local workers (trainer.local_pool): ten seeds in one process left a core idle.
+Networks that make one stacked group (one seed, one core, or `--workers 1`) train in this
+process. More are split as `trainer sweep` splits them, one group per worker (default: per core;
+plan.stack_groups), and trained on the sweep's local workers (trainer.local_pool): ten seeds in
+one process left a core idle.
 Either way each run's line is printed when its group ends, a run another process holds is
 said so (exit 1), and Ctrl-C or SIGTERM marks the runs being trained interrupted (exit 130).
 """
@@ -46,7 +47,7 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
     outcome = RunOutcome(root, plan)
     if plan.tasks:
         check_writable(root)
-        workers = os.cpu_count() or 1
+        workers = args.workers or os.cpu_count() or 1
         groups = stack_groups(plan.tasks, workers)
         if len(groups) > 1:
             train_on_workers(groups, root, workers, plan, outcome, quiet=args.quiet)
