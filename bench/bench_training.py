@@ -5,8 +5,7 @@ ours, and a numpy forward/backward floor of the same network.
     python bench/bench_training.py --repeats 1      # quicker, noisier
     python bench/bench_training.py --full           # also the full 8000-epoch default run (subprocess)
     python bench/bench_training.py --seeds-epochs 300 8000   # 10 seeds vs 1 at more epochs (issue 18: 8000)
-    python bench/bench_training.py --seeds --seeds-epochs 8000 --before /tmp/old   # only the 10 seeds vs 1
-                                                    # rows (`trainer run` processes), beside an older checkout
+    python bench/bench_training.py --seeds --seeds-epochs 8000 --before /tmp/old   # only 10 seeds vs 1 (and old)
     python bench/bench_training.py --epoch-rows --before /tmp/old   # only the logged vs training epoch rows
                                                     # (1 and 45 networks), this checkout beside an older one
     python bench/bench_training.py --epoch-rows --cpu --before /tmp/old   # the same in CPU time (every thread
@@ -251,8 +250,7 @@ def compare_seeds(epochs: int, repeats: int, before: Path | None) -> None:
     variants += [("this checkout, --workers 1", REPO, ("--workers", "1")), ("this checkout", REPO, ())]
     for _, code, extra in variants:   # fill the XLA caches with every shape: no compilation is timed
         seeds_run(code, 1, 1, extra), seeds_run(code, 1, 10, extra)
-    load_before = os.getloadavg()
-    figures: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    load_before, figures = os.getloadavg(), {}
     for _ in range(repeats):
         for name, code, extra in variants:
             for seeds in (1, 10):
@@ -316,10 +314,6 @@ def compare_epoch_rows(repeats: int, before: Path | None, cpu: bool = False) -> 
             for networks in (1, 45)))
 
 
-def median_of(repeats: int, measure) -> float:
-    return float(np.median([measure() for _ in range(repeats)]))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=100, help="epochs of the Keras baseline and the numpy floor")
@@ -355,8 +349,8 @@ def main() -> None:
         return
     load_before = os.getloadavg()
     ours(2, NEVER)   # process-wide TensorFlow/XLA start-up, paid once
-    baseline = median_of(args.repeats, lambda: keras_fit_with_logging_callback(args.epochs))
-    floor = median_of(args.repeats, lambda: numpy_floor(args.epochs))
+    baseline = float(np.median([keras_fit_with_logging_callback(args.epochs) for _ in range(args.repeats)]))
+    floor = float(np.median([numpy_floor(args.epochs) for _ in range(args.repeats)]))
     training_epoch, logged_epoch, whole_run, start_up = [], [], [], []
     for _ in range(args.repeats):   # interleaved, so a change in load hits every figure alike
         wall, per_epoch = ours(3000, NEVER)            # chunks of 2000 and 1000 epochs, nothing logged between
