@@ -5,6 +5,7 @@
     python bench/bench_step.py --before /tmp/old --xla-flags=--xla_cpu_experimental_xnn_fusion_type=dot
                                       # also this checkout under other XLA flags
     python bench/bench_step.py --mixed  # each variant also with the 45 networks in blocks of the 11 activations
+    python bench/bench_step.py --networks 1 5 10 45   # this checkout at each stack size (its first networks)
 
 The stack is the seed notebook cohort's (relu 12-10-7-5-4-3-2 on harmonics, batch 256, Adam,
 9 initial biases x 5 seeds = 45 networks, one thread as a sweep worker runs). Each variant runs
@@ -36,8 +37,9 @@ BIASES = (-1, -0.5, -0.2, 0, 0.2, 0.5, 1, 2, 5)
 SEEDS = 5
 
 
-def child(epochs: int, mixed: bool) -> None:
-    """Train the stack in this process and print {"cpu_per_network_epoch": seconds} as JSON."""
+def child(epochs: int, mixed: bool, n_networks: int) -> None:
+    """Train the stack of the cohort's first `n_networks` networks in this process and print
+    {"cpu_per_network_epoch": seconds} as JSON."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from trainer import config
     from trainer.compiled import CompiledSteps
@@ -52,12 +54,11 @@ def child(epochs: int, mixed: bool) -> None:
     experiment = config.plan({k: v for k, v in raw.items() if k not in ("grid", "cohort", "description", "source")})[0]
     cfg = experiment.config
     data = load_data(cfg)
-    n_networks = len(BIASES) * SEEDS
     activations = sorted(list(ACTIVATIONS)[i % len(ACTIVATIONS)] for i in range(n_networks)) if mixed \
         else [cfg.activation_fn] * n_networks
     networks = [NetworkSettings(seed=seed, initial_bias=bias, kernel_init_stddev=None, max_norm=None,
                                 learning_rate=cfg.learning_rate, activation_fn=fn)
-                for (bias, seed), fn in zip([(b, s) for b in BIASES for s in range(SEEDS)], activations)]
+                for (bias, seed), fn in zip([(b, s) for b in BIASES for s in range(SEEDS)][:n_networks], activations)]
     model = StackedMLP(cfg, data.train.x.shape[1], data.n_classes, networks)
     optimizer = Optimizer(cfg.optimizer, [n.learning_rate for n in networks], model.trainable)
     steps = CompiledSteps(model, optimizer, data, cfg.batch_size, None, epochs, cfg.loss)
@@ -75,14 +76,15 @@ def child(epochs: int, mixed: bool) -> None:
     print(json.dumps({"cpu_per_network_epoch": seconds / (epochs * len(networks))}))
 
 
-def measure(code: Path, xla_flags: str | None, epochs: int, mixed: bool = False) -> float:
+def measure(code: Path, xla_flags: str | None, epochs: int, mixed: bool = False,
+            n_networks: int = len(BIASES) * SEEDS) -> float:
     env = {**os.environ, "PYTHONPATH": str(code)}
     env.pop("TF_XLA_FLAGS", None)
     env.pop("XLA_FLAGS", None)
     if xla_flags is not None:
         env["XLA_FLAGS"] = xla_flags
     result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", "--epochs", str(epochs),
-                             *(["--mixed"] if mixed else [])],
+                             "--networks", str(n_networks), *(["--mixed"] if mixed else [])],
                             cwd=code, env=env, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.splitlines()[-1])["cpu_per_network_epoch"]
 
@@ -97,23 +99,28 @@ def main() -> None:
                         help="an XLA_FLAGS value: one more variant of this checkout (repeatable)")
     parser.add_argument("--mixed", action="store_true",
                         help="also this checkout with the networks' activations mixed (11 blocks)")
+    parser.add_argument("--networks", type=int, nargs="+", default=[len(BIASES) * SEEDS],
+                        help="stack sizes (the cohort's first N networks; default all 45): this checkout at each")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.epochs, args.mixed)
+        child(args.epochs, args.mixed, args.networks[0])
         return
-    variants = [(f"before ({before})", before, None, False) for before in args.before or []]
-    variants += [("this checkout", REPO, None, False)]
-    variants += [(f"this checkout, XLA_FLAGS={flags!r}", REPO, flags, False) for flags in args.xla_flags or []]
+    main_size, *other_sizes = args.networks
+    variants = [(f"before ({before})", before, None, False, main_size) for before in args.before or []]
+    variants += [("this checkout", REPO, None, False, main_size)]
+    variants += [(f"this checkout, XLA_FLAGS={flags!r}", REPO, flags, False, main_size) for flags in args.xla_flags or []]
     if args.mixed:
-        variants += [(f"{name}, 11 activations mixed", code, flags, True) for name, code, flags, _ in variants]
+        variants += [(f"{name}, 11 activations mixed", code, flags, True, size)
+                     for name, code, flags, _, size in variants]
+    variants += [(f"this checkout, a stack of {size}", REPO, None, False, size) for size in other_sizes]
     figures: dict[str, list[float]] = {name: [] for name, *_ in variants}
     loads = []
     for _ in range(args.repeats):
-        for name, code, flags, mixed in variants:
-            figures[name].append(measure(code, flags, args.epochs, mixed))
+        for name, code, flags, mixed, size in variants:
+            figures[name].append(measure(code, flags, args.epochs, mixed, size))
             loads.append(os.getloadavg()[0])
-    print(f"compiled step, {len(BIASES) * SEEDS} networks x {args.epochs} epochs per call, median of {args.repeats}; "
+    print(f"compiled step, {main_size} networks x {args.epochs} epochs per call, median of {args.repeats}; "
           f"load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")
     for name, values in figures.items():
         print(f"  {name}: {np.median(values) * 1e3:.3f} ms CPU per network-epoch "

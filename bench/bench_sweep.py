@@ -13,7 +13,8 @@ Rows, each timed end to end as a user runs it (whole processes, start-up include
   the default schedule, every table written) through `trainer sweep`, with the peak resident
   memory of its largest process;
 - one network of it (initial bias 0, one seed) through `trainer run`: the cohort's multiple
-  of it (target <= 4x);
+  of it (target <= 4x), in wall time and in CPU seconds (every process of the command), the two
+  interleaved `--repeats` times (medians; the first of each may compile: an empty XLA cache);
 - the same cohort written the way a user would in JAX (bench/jax_cohort.py: one vmap + jit +
   lax.scan computation, same data, init, Adam, batch, per-epoch reshuffle, no logging): import,
   compile and training, the training projected to `--epochs` when `--jax-run-epochs` is smaller: the sweep's
@@ -44,20 +45,15 @@ COHORT = REPO / "data" / "configs" / "reproductions" / "initial_bias_relu_notebo
 SHIPPED = REPO / "data" / "configs" / "cohorts"
 SEEDS = 5
 
-# Runs a command and prints the peak resident memory (kB) of its largest process and the CPU seconds (user +
-# system) of all its processes (a sweep's workers are its children).
+# Runs a command and prints the peak resident memory (kB) of its largest process and the CPU seconds
+# (user + system) of the command's processes, workers included.
 PEAK_RSS = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
-            "usage = resource.getrusage(resource.RUSAGE_CHILDREN); print(usage.ru_maxrss, usage.ru_utime + usage.ru_stime)")
+            "used = resource.getrusage(resource.RUSAGE_CHILDREN); print(used.ru_maxrss, used.ru_utime + used.ru_stime)")
 
 
-def timed(command: list[str], code: Path = REPO) -> tuple[float, float]:
-    """(wall seconds, peak MB of the largest process) of a trainer command, run with `code`'s trainer."""
-    wall, peak_mb, _ = timed_cpu(command, code)
-    return wall, peak_mb
-
-
-def timed_cpu(command: list[str], code: Path = REPO) -> tuple[float, float, float]:
-    """`timed` and the CPU seconds of the command's processes."""
+def timed(command: list[str], code: Path = REPO) -> tuple[float, float, float]:
+    """(wall seconds, peak MB of the largest process, CPU seconds) of a trainer command, run with
+    `code`'s trainer."""
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "trainer", *command],
                             cwd=code, env={**os.environ, "PYTHONPATH": str(code)}, check=True,
@@ -103,6 +99,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=300, help="epochs per network (default 300)")
     parser.add_argument("--jax-run-epochs", type=int,
                         help="epochs the JAX baseline actually trains, projected to --epochs (default: all)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="interleaved repetitions of the one-network run and the cohort's sweep (medians)")
     parser.add_argument("--skip-jax", action="store_true", help="leave out the JAX baseline")
     parser.add_argument("--shipped", action="store_true", help="also time every cohort of data/configs/cohorts")
     parser.add_argument("--cohort", action="append", default=[],
@@ -121,24 +119,29 @@ def main() -> None:
         single = {k: v for k, v in cohort.items() if k != "grid"}
         (folder / "single.json").write_text(json.dumps({**single, "epochs": epochs, "initial_bias": 0.0}))
         n = networks_of(folder / "cohort.json")
-        one, one_mb = timed(["run", str(folder / "single.json"), "--quiet", "--results", str(folder / "a")])
-        many, many_mb, many_cpu = timed_cpu(["sweep", str(folder / "cohort.json"), "--results", str(folder / "b")])
-        swept = swept_accuracy(folder / "b")
+        ones, manys = [], []
+        for repeat in range(args.repeats):   # interleaved: a change in load hits both alike
+            ones.append(timed(["run", str(folder / "single.json"), "--quiet", "--results", str(folder / f"a{repeat}")]))
+            manys.append(timed(["sweep", str(folder / "cohort.json"), "--results", str(folder / f"b{repeat}")]))
+        (one, one_mb, one_cpu), (many, many_mb, many_cpu) = (np.median(runs, axis=0) for runs in (ones, manys))
+        swept = swept_accuracy(folder / "b0")
         jax = None if args.skip_jax else jax_cohort(epochs, args.jax_run_epochs or epochs)
         shipped = []
         for path in cohorts:
             (folder / path.name).write_text(json.dumps({**json.loads(path.read_text()), "epochs": epochs}))
             for prefix, code in codes:
                 results = folder / f"{path.stem}-{len(shipped)}"
-                seconds, peak_mb = timed(["sweep", str(folder / path.name), "--results", str(results)], code)
+                seconds, peak_mb, _ = timed(["sweep", str(folder / path.name), "--results", str(results)], code)
                 shipped.append((prefix + path.stem, networks_of(folder / path.name), seconds, peak_mb))
 
     print(f"load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} (on {os.cpu_count()} cores); "
-          f"{epochs} epochs per network; whole processes, start-up included")
-    print(f"one network (trainer run): {one:.1f} s, peak {one_mb:.0f} MB; notebook cohort, {n} networks (trainer sweep): "
-          f"{many:.1f} s, peak {many_mb:.0f} MB, {many / (n * epochs) * 1e3:.3f} ms per network-epoch "
-          f"({many_cpu:.1f} CPU-s, {many_cpu / (n * epochs) * 1e3:.3f} ms of CPU per network-epoch)")
-    print(ratio_row(f"{n}-network cohort vs one network, {epochs} epochs", many / one, 4))
+          f"{epochs} epochs per network; whole processes, start-up included; medians of {args.repeats} "
+          f"(wall: {', '.join(f'{w:.1f}' for w, _, _ in ones)} s and {', '.join(f'{w:.1f}' for w, _, _ in manys)} s)")
+    print(f"one network (trainer run): {one:.1f} s ({one_cpu:.1f} CPU-s), peak {one_mb:.0f} MB; notebook cohort, {n} "
+          f"networks (trainer sweep): {many:.1f} s ({many_cpu:.1f} CPU-s), peak {many_mb:.0f} MB, "
+          f"{many / (n * epochs) * 1e3:.3f} ms per network-epoch ({many_cpu / (n * epochs) * 1e3:.3f} ms of CPU)")
+    print(ratio_row(f"{n}-network cohort vs one network, {epochs} epochs, wall", many / one, 4)
+          + f"; CPU {many_cpu / one_cpu:.2f}x")
     if jax is not None:
         jax_seconds, report = jax
         projected = report["run_epochs"] < epochs

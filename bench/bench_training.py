@@ -5,6 +5,7 @@ ours, and a numpy forward/backward floor of the same network.
     python bench/bench_training.py --repeats 1      # quicker, noisier
     python bench/bench_training.py --full           # also the full 8000-epoch default run (subprocess)
     python bench/bench_training.py --seeds-epochs 300 8000   # 10 seeds vs 1 at more epochs (issue 18: 8000)
+    python bench/bench_training.py --seeds --seeds-epochs 8000 --before /tmp/old   # only 10 seeds vs 1 (and old)
     python bench/bench_training.py --epoch-rows --before /tmp/old   # only the logged vs training epoch rows
                                                     # (1 and 45 networks), this checkout beside an older one
     python bench/bench_training.py --epoch-rows --cpu --before /tmp/old   # the same in CPU time (every thread
@@ -27,8 +28,9 @@ epochs all logged (both up to the last compiled call), the whole run from epochs
 T(1500) - T(300), without the noise of two compilations). The floor is the same network (12-10-7-5-4-3-2 tanh, Adam, batch
 256, 3277 training rows, loss and accuracy on all 4096 inputs after each epoch) in
 plain numpy. Also: a one-epoch `trainer run` as a user starts it, with an empty and with a
-filled XLA compilation cache (trainer.xla_cache), beside the import of TensorFlow alone; and
-bench/bench_flops.py's row (the stacked step's FLOP rate beside the single-core peak). Each
+filled XLA compilation cache (trainer.xla_cache), beside the import of TensorFlow alone; 10 seeds
+against 1 of data/configs/basic.json as a user trains them (`trainer run` processes, the same
+command, wall and CPU of the process and its workers); and bench/bench_flops.py's row (the stacked step's FLOP rate beside the single-core peak). Each
 figure is the median of `--repeats` interleaved repetitions; the machine's load average is
 printed, since the figures depend on it.
 """
@@ -181,31 +183,34 @@ def full_default_run() -> tuple[float, float]:
     return seconds, int(result.stdout.split()[-1]) / 1024
 
 
+def timed_process(command: list[str], code: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of a command run in `code`'s folder (Python puts the working directory
+    ahead of PYTHONPATH, so elsewhere the checkout there would be timed). CPU is user + system time
+    of the process, its threads and the processes it waited for (a `trainer run`'s workers)."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=code, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} in {code} exited with {result.returncode}:\n{result.stderr[-2000:]}")
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (now.ru_utime - used.ru_utime) + (now.ru_stime - used.ru_stime)
+
+
 def one_epoch_runs(code: Path = REPO) -> dict[str, tuple[float, float]]:
     """(wall, CPU) seconds of `trainer run data/configs/basic.json --set epochs=1` with an empty XLA
     cache (it compiles and fills the cache) and again (it loads from it), of importing the training
     loop (TensorFlow as the trainer imports it) and of importing TensorFlow alone; all in fresh
-    processes of the checkout `code`. CPU is user + system time of the process and its threads
-    (steadier than wall time on a shared machine). The process runs in `code`'s folder: Python puts
-    the working directory ahead of PYTHONPATH, so elsewhere the checkout there would be timed."""
-    def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
-        used = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        result = subprocess.run(command, cwd=code, env=env, capture_output=True, text=True, check=False)
-        wall = time.perf_counter() - start
-        if result.returncode != 0:
-            raise SystemExit(f"{' '.join(command)} in {code} exited with {result.returncode}:\n{result.stderr[-2000:]}")
-        now = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return wall, (now.ru_utime - used.ru_utime) + (now.ru_stime - used.ru_stime)
-
+    processes of the checkout `code` (`timed_process`; CPU time is steadier than wall time on a
+    shared machine)."""
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "PYTHONPATH": str(code), "IB_XLA_CACHE": str(Path(folder) / "xla")}
         env.pop("TF_XLA_FLAGS", None)   # this process's own cache flag would win over IB_XLA_CACHE
         run = [sys.executable, "-m", "trainer", "run", "data/configs/basic.json", "--set", "epochs=1", "--quiet",
                "--force", "--results", str(Path(folder) / "results")]
-        return {"first run": timed(run, env), "second run": timed(run, env),
-                "import trainer.training": timed([sys.executable, "-c", "import trainer.training"], env),
-                "import tensorflow": timed([sys.executable, "-c", "import tensorflow"], env)}
+        return {"first run": timed_process(run, code, env), "second run": timed_process(run, code, env),
+                "import trainer.training": timed_process([sys.executable, "-c", "import trainer.training"], code, env),
+                "import tensorflow": timed_process([sys.executable, "-c", "import tensorflow"], code, env)}
 
 
 def compare_one_epoch_runs(repeats: int, before: Path | None) -> None:
@@ -225,6 +230,41 @@ def compare_one_epoch_runs(repeats: int, before: Path | None) -> None:
         print(f"{name if before is not None else 'this checkout'}: " + "; ".join(
             f"{label} {np.median([r[label][0] for r in rows]):.1f} / {np.median([r[label][1] for r in rows]):.1f}"
             for label in rows[0]))
+
+
+def seeds_run(code: Path, epochs: int, seeds: int, extra: tuple[str, ...] = ()) -> tuple[float, float]:
+    """(wall, CPU) seconds of `trainer run data/configs/basic.json` with `seeds` seeds of `epochs`
+    epochs (and `extra` arguments), as a user runs it (a fresh process; CPU of the process and of its
+    worker processes), with the checkout `code`'s trainer and a filled XLA cache."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    env.pop("TF_XLA_FLAGS", None)   # this process's cache flag: each checkout keeps its own cache
+    with tempfile.TemporaryDirectory() as root:
+        return timed_process([sys.executable, "-m", "trainer", "run", "data/configs/basic.json", "--set",
+                              f"epochs={epochs}", "--set", f"n_runs={seeds}", "--quiet", "--results", root, *extra],
+                             code, env)
+
+
+def compare_seeds(epochs: int, repeats: int, before: Path | None) -> None:
+    """10 seeds against 1 of data/configs/basic.json through `trainer run`: this checkout (one worker
+    per core), this checkout with `--workers 1` (everything in one process) and `before`, interleaved:
+    medians of `repeats`, wall and CPU seconds, the load beside them."""
+    variants = [("before", before.resolve(), ())] if before is not None else []
+    variants += [("this checkout, --workers 1", REPO, ("--workers", "1")), ("this checkout", REPO, ())]
+    for _, code, extra in variants:   # fill the XLA caches with every shape: no compilation is timed
+        seeds_run(code, 1, 1, extra), seeds_run(code, 1, 10, extra)
+    load_before, figures = os.getloadavg(), {}
+    for _ in range(repeats):
+        for name, code, extra in variants:
+            for seeds in (1, 10):
+                figures.setdefault((name, seeds), []).append(seeds_run(code, epochs, seeds, extra))
+    print(f"load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} (on {os.cpu_count()} "
+          f"cores); trainer run data/configs/basic.json --set epochs={epochs} --set n_runs=1 or 10, whole "
+          f"processes, seconds wall (CPU), medians of {repeats} interleaved runs")
+    for name, _, _ in variants:
+        (one, one_cpu), (ten, ten_cpu) = (tuple(np.median(figures[name, seeds], axis=0)) for seeds in (1, 10))
+        print(f"{name}: 10 seeds vs 1 at {epochs} epochs: {ten:.1f} s ({ten_cpu:.1f}) / {one:.1f} s ({one_cpu:.1f}) "
+              f"= {ten / one:.2f}x wall, {ten_cpu / one_cpu:.2f}x CPU (target <= 3x wall: "
+              f"{'met' if ten / one <= 3 else 'missed'})")
 
 
 def flop_row() -> str:
@@ -278,10 +318,6 @@ def compare_epoch_rows(repeats: int, before: Path | None, cpu: bool = False, one
             for networks in (1, 45)))
 
 
-def median_of(repeats: int, measure) -> float:
-    return float(np.median([measure() for _ in range(repeats)]))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=100, help="epochs of the Keras baseline and the numpy floor")
@@ -294,8 +330,10 @@ def main() -> None:
                         help="only the logged vs training epoch rows, 1 and 45 networks (see --before)")
     parser.add_argument("--one-epoch", action="store_true",
                         help="only the one-epoch trainer run rows, first and second run (see --before)")
+    parser.add_argument("--seeds", action="store_true",
+                        help="only the 10 seeds vs 1 rows, at each --seeds-epochs (see --before)")
     parser.add_argument("--before", type=Path,
-                        help="with --epoch-rows or --one-epoch: an older checkout timed side by side")
+                        help="with --epoch-rows, --one-epoch or --seeds: an older checkout timed side by side")
     parser.add_argument("--cpu", action="store_true", help="with --epoch-rows: CPU time instead of wall time")
     parser.add_argument("--one-thread", action="store_true",
                         help="with --epoch-rows: one TensorFlow thread, as a sweep's workers train")
@@ -314,10 +352,14 @@ def main() -> None:
     if args.one_epoch:
         compare_one_epoch_runs(args.repeats, args.before)
         return
+    if args.seeds:
+        for epochs in args.seeds_epochs:
+            compare_seeds(epochs, args.repeats, args.before)
+        return
     load_before = os.getloadavg()
     ours(2, NEVER)   # process-wide TensorFlow/XLA start-up, paid once
-    baseline = median_of(args.repeats, lambda: keras_fit_with_logging_callback(args.epochs))
-    floor = median_of(args.repeats, lambda: numpy_floor(args.epochs))
+    baseline = float(np.median([keras_fit_with_logging_callback(args.epochs) for _ in range(args.repeats)]))
+    floor = float(np.median([numpy_floor(args.epochs) for _ in range(args.repeats)]))
     training_epoch, logged_epoch, whole_run, start_up = [], [], [], []
     for _ in range(args.repeats):   # interleaved, so a change in load hits every figure alike
         wall, per_epoch = ours(3000, NEVER)            # chunks of 2000 and 1000 epochs, nothing logged between
@@ -345,10 +387,7 @@ def main() -> None:
           f"{'met' if logged_epoch <= 3 * training_epoch else 'missed'}); "
           f"start-up (tracing + XLA compilation, first call) {np.median(start_up):.1f} s")
     for epochs in args.seeds_epochs:
-        one = median_of(args.repeats, lambda: ours(epochs, "default")[0])
-        ten = median_of(args.repeats, lambda: ours(epochs, "default", n_runs=10)[0])
-        print(f"10 seeds vs 1 at {epochs} epochs (default schedule, wall time with start-up): {ten:.1f} s / "
-              f"{one:.1f} s = {ten / one:.2f}x (target <= 3x: {'met' if ten / one <= 3 else 'missed'})")
+        compare_seeds(epochs, args.repeats, args.before)
     runs = [one_epoch_runs() for _ in range(args.repeats)]
     (first, first_cpu), (second, second_cpu), (tensorflow, _) = (
         tuple(np.median([r[label] for r in runs], axis=0)) for label in ("first run", "second run", "import tensorflow"))

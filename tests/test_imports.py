@@ -31,7 +31,7 @@ TRAINER_LAYERS = (
     ("local_pool", "shipping"),   # shipping: issue 20 on main (Ray workers without the root)
     ("ray_pool",),
     ("sweep", "reestimate"),
-    ("sweep_command",),
+    ("sweep_command", "run_command"),
     ("cli",),
     ("__main__",),
 )

@@ -40,62 +40,10 @@ def _terminate_as_interrupt(signum, frame):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Train the config's runs: the sweep's planning and training path for one config, in this
-    process. A completed run is kept (said so, exit 0) unless --force; a run another live process
-    holds is never touched (said so, exit 1); failed, diverged and interrupted runs are trained
-    again from the start."""
-    from ibstore.lifecycle import Redo
-    from ibstore.record import Status
-    from trainer import config
-    from trainer.plan import plan_sweep, stack_groups
-    from trainer.store import StoreError
-    from trainer.sweep import check_writable
-    from trainer.task import train_group
+    """`trainer run CONFIG` (trainer.run_command)."""
+    from trainer.run_command import run_config
 
-    raw = config.apply_overrides(config.load_file(args.config), args.set or [])
-    experiments = config.plan(raw)
-    ignored = sorted({key for experiment in experiments for key in experiment.ignored})
-    if ignored:
-        print(terminal_text(f"note: ignoring keys with no meaning here: {', '.join(ignored)}"), file=sys.stderr)
-    root = layout.results_root(args.results)
-    plan = plan_sweep(experiments, root, Redo(interrupted=True, failed=True, completed=args.force))
-    for run_id in plan.skipped.get(Status.COMPLETED, []):
-        print(terminal_text(f"{run_id}: already completed, not trained again (--force retrains it)"))
-    not_trained = [f"{run_id}: {holder}; not trained" for run_id, holder in plan.held.items()]
-    complete = True
-    if plan.tasks:
-        check_writable(root)
-    for group in stack_groups(plan.tasks, workers=1):
-        result = train_group(group, root, progress=not args.quiet, raise_errors=_user_errors())
-        if result.interrupted:
-            raise KeyboardInterrupt
-        if result.store_error:
-            raise StoreError(result.store_error)
-        held, group_complete = _report_trained(root, result)
-        not_trained += held
-        complete &= group_complete
-    for line in not_trained:
-        print(terminal_text(line), file=sys.stderr)
-    return EXIT_OK if complete and not not_trained else EXIT_RUN_FAILED
-
-
-def _report_trained(root, result) -> tuple[list[str], bool]:
-    """Print each trained run's status as `trainer ls` shows it (and its error); returns the lines
-    for runs another process took since planning, and whether every other run completed."""
-    from ibstore.lifecycle import existing
-    from ibstore.progress import HELD
-    from ibstore.record import Status
-
-    held, complete = [], True
-    for run in result.runs:
-        if run.status == HELD:
-            held.append(f"{run.run_id}: {run.error}; not trained")
-            continue
-        found = existing(root, run.run_id)
-        print(terminal_text(f"{run.run_id}: {found.status or 'not recorded'}  ({layout.run_dir(root, run.run_id)})"
-                            + (f"  {found.note}" if found.note and found.status is not Status.COMPLETED else "")))
-        complete &= found.status is Status.COMPLETED
-    return held, complete
+    return run_config(args, _user_errors())
 
 
 def cmd_compact(args: argparse.Namespace) -> int:
@@ -291,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a config key; the value is parsed as JSON if it can be")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--workers", type=positive_int, metavar="N",
+                     help="worker processes when the networks make more than one stack (default: one per "
+                          "core); 1 trains everything in this process")
     run.add_argument("--force", action="store_true",
                      help="train runs that are already completed again (never one another process holds)")
     run.set_defaults(handler=cmd_run)

@@ -69,7 +69,7 @@ class SweepBar:
     """One progress line for the sweep (see the module docstring)."""
 
     def __init__(self, total: int, runs: int, terminal: bool | None = None,
-                 line_seconds: float = LINE_SECONDS, stream: TextIO | None = None):
+                 line_seconds: float = LINE_SECONDS, stream: TextIO | None = None, name: str = "sweep"):
         # Imported here, not at the top: `trainer ls` imports this module (for LINE_SECONDS).
         from tqdm import tqdm
 
@@ -77,9 +77,9 @@ class SweepBar:
         self.stream = stream or sys.stderr
         self.terminal = shows_a_bar(self.stream) if terminal is None else terminal
         self.total, self.done, self.runs, self.runs_ended = total, 0, runs, 0
-        self.line_seconds = line_seconds
+        self.line_seconds, self.name = line_seconds, name
         self.started = self.last_shown = time.monotonic()
-        self.bar = tqdm(total=total, desc="sweep", unit="epoch", bar_format=BAR_FORMAT, dynamic_ncols=True,
+        self.bar = tqdm(total=total, desc=name, unit="epoch", bar_format=BAR_FORMAT, dynamic_ncols=True,
                         mininterval=0.5, file=self.stream) if self.terminal else None
         self._show_postfix()
 
@@ -122,7 +122,7 @@ class SweepBar:
             self._print_line(time.monotonic())
 
     def plain_line(self, now: float) -> str:
-        return self.tqdm.format_meter(self.done, max(self.total, self.done), now - self.started, prefix="sweep",
+        return self.tqdm.format_meter(self.done, max(self.total, self.done), now - self.started, prefix=self.name,
                                  unit="epoch", bar_format=PLAIN_FORMAT, postfix=self._postfix())
 
     def _print_line(self, now: float) -> None:

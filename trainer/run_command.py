@@ -1,0 +1,130 @@
+"""`trainer run`: every run of one config, planned as a sweep plans them.
+
+Networks that make one stacked group (one seed, one core, or `--workers 1`) train in this
+process. More are split as `trainer sweep` splits them, one group per worker (default: per core;
+plan.stack_groups), and trained on the sweep's local workers (trainer.local_pool): ten seeds in
+one process left a core idle.
+Either way each run's line is printed when its group ends, a run another process holds is
+said so (exit 1), and Ctrl-C or SIGTERM marks the runs being trained interrupted (exit 130).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from ibstore import layout
+from ibstore.lifecycle import Redo, existing
+from ibstore.progress import HELD
+from ibstore.record import Status
+from ibstore.text import terminal_text
+from trainer import config
+from trainer.arguments import EXIT_OK, EXIT_RUN_FAILED
+from trainer.local_pool import run_local
+from trainer.plan import Plan, plan_sweep, stack_groups
+from trainer.progress import GroupEpochs, SweepBar, Trained
+from trainer.store import StoreError
+from trainer.sweep import check_writable, planned_epochs
+from trainer.task import GroupResult, train_group
+
+
+def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
+    """The `trainer run` verb (arguments as trainer.cli parses them). A completed run is kept (said
+    so, exit 0) unless --force; a run another live process holds is never touched (said so, exit 1);
+    failed, diverged and interrupted runs are trained again from the start. `user_errors`: what the
+    in-process path lets through for the command to report as bad input."""
+    raw = config.apply_overrides(config.load_file(args.config), args.set or [])
+    experiments = config.plan(raw)
+    ignored = sorted({key for experiment in experiments for key in experiment.ignored})
+    if ignored:
+        print(terminal_text(f"note: ignoring keys with no meaning here: {', '.join(ignored)}"), file=sys.stderr)
+    root = layout.results_root(args.results)
+    plan = plan_sweep(experiments, root, Redo(interrupted=True, failed=True, completed=args.force))
+    for run_id in plan.skipped.get(Status.COMPLETED, []):
+        print(terminal_text(f"{run_id}: already completed, not trained again (--force retrains it)"))
+    outcome = RunOutcome(root, plan)
+    if plan.tasks:
+        check_writable(root)
+        workers = args.workers or os.cpu_count() or 1
+        groups = stack_groups(plan.tasks, workers)
+        if len(groups) > 1:
+            train_on_workers(groups, root, workers, plan, outcome, quiet=args.quiet)
+        else:
+            for group in groups:
+                outcome.report(train_group(group, root, progress=not args.quiet, raise_errors=user_errors))
+        if outcome.interrupted:
+            raise KeyboardInterrupt
+        if outcome.store_error:
+            raise StoreError(outcome.store_error)
+    for line in outcome.not_trained:
+        print(terminal_text(line), file=sys.stderr)
+    return EXIT_OK if outcome.complete and not outcome.not_trained else EXIT_RUN_FAILED
+
+
+class RunOutcome:
+    """The groups' results as they end: each trained run's line (its status as `trainer ls` shows
+    it), the runs not trained, and whether to stop."""
+
+    def __init__(self, root: Path, plan: Plan):
+        self.root = root
+        self.not_trained = [f"{run_id}: {holder}; not trained" for run_id, holder in plan.held.items()]
+        self.complete, self.interrupted, self.store_error = True, False, None
+
+    def report(self, result: GroupResult, show: Callable[[str], None] = print) -> bool:
+        """Show the group's runs; False (start no more groups) once one was interrupted or the
+        results root cannot be written."""
+        if result.interrupted or result.store_error:   # the command stops with that
+            self.interrupted |= result.interrupted
+            self.store_error = self.store_error or result.store_error
+            return False
+        for run in result.runs:
+            if run.status == HELD:   # another process took it since planning
+                self.not_trained.append(f"{run.run_id}: {run.error}; not trained")
+                continue
+            found = existing(self.root, run.run_id)
+            show(terminal_text(
+                f"{run.run_id}: {found.status or 'not recorded'}  ({layout.run_dir(self.root, run.run_id)})"
+                + (f"  {found.note}" if found.note and found.status is not Status.COMPLETED else "")))
+            self.complete &= found.status is Status.COMPLETED
+        return True
+
+
+class WorkersProgress:
+    """What the local pool tells `trainer run` (trainer.progress.Listener): the runs' lines as their
+    groups end, and unless quiet the sweep's bar of network-epochs."""
+
+    def __init__(self, root: Path, plan: Plan, outcome: RunOutcome, quiet: bool):
+        self.epochs = GroupEpochs()
+        self.bar = None if quiet else SweepBar(self.epochs.plan(planned_epochs(root, plan)), plan.to_do, name="run")
+        self.outcome = outcome
+
+    def report(self, result: GroupResult) -> bool:
+        if self.bar is not None:
+            self.bar.replan(-self.epochs.untrained(run.run_id for run in result.runs))
+            return self.outcome.report(result, show=self.bar.run_ended)   # above the bar
+        return self.outcome.report(result)
+
+    def trained(self, report: Trained) -> None:
+        if self.bar is not None:
+            self.epochs.trained(report)
+            self.bar.trained(report.network_epochs)
+
+    def note(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.note(line)
+
+    def tick(self) -> None:
+        if self.bar is not None:
+            self.bar.tick()
+
+
+def train_on_workers(groups, root: Path, workers: int, plan: Plan, outcome: RunOutcome, quiet: bool) -> None:
+    """The groups on the sweep's local worker processes, one TensorFlow thread each."""
+    progress = WorkersProgress(root, plan, outcome, quiet)
+    try:
+        run_local(groups, root, workers, progress)
+    finally:
+        if progress.bar is not None:
+            progress.bar.close()
