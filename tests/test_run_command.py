@@ -68,3 +68,24 @@ def test_ctrl_c_stops_the_workers_and_marks_their_runs_interrupted(tmp_path):
     for run_dir in (root / "runs").iterdir():
         record = json.loads((run_dir / "run.json").read_text())
         assert record["status"] == "interrupted" and record["epochs_done"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("verb", [["run", "--workers", "2"], ["sweep", "--workers", "2"]])
+def test_a_missing_data_file_fails_the_runs_with_its_message_and_no_traceback(tmp_path, verb):
+    # The file is found missing only in the workers, which load the data: a user's mistake, so each
+    # run is recorded failed with the message and no worker prints a traceback.
+    missing = tmp_path / "absent.csv"
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps({**TINY, "name": "data", "n_runs": 2, "dataset": "file",
+                                "dataset_path": str(missing), "label_column": "y"}))
+    root = tmp_path / "results"
+    done = subprocess.run([sys.executable, "-m", "trainer", verb[0], str(path), *verb[1:], "--results", str(root)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
+    message = f"data file {str(missing)!r} does not exist"
+    assert message in done.stdout + done.stderr
+    records = [json.loads(p.read_text()) for p in root.glob("runs/*/run.json")]
+    assert len(records) == 2
+    assert all(r["status"] == "failed" and message in r["error"] for r in records)

@@ -30,9 +30,9 @@ class UserError(Exception):
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from trainer import config, datasets, estimators, reestimate, schedule, store, sweep
-    return (UserError, config.ConfigError, datasets.DatasetError, estimators.EstimatorError,
-            schedule.ScheduleError, store.StoreError, reestimate.EstimateError, sweep.SweepError)
+    from trainer import reestimate, store, sweep
+    from trainer.task import users_mistakes
+    return UserError, *users_mistakes(), store.StoreError, reestimate.EstimateError, sweep.SweepError
 
 
 def _terminate_as_interrupt(signum, frame):

@@ -63,6 +63,13 @@ def check_run(root: Path, task: Task, seed: int) -> RunResult | None:
                      record.error, False)
 
 
+def users_mistakes() -> tuple[type[Exception], ...]:
+    """What training raises for a bad config, schedule, estimator or data file: a user's mistake,
+    reported by its message alone (a missing data file is found only when a worker loads it)."""
+    from trainer import config, datasets, estimators, schedule
+    return config.ConfigError, datasets.DatasetError, estimators.EstimatorError, schedule.ScheduleError
+
+
 def train_group(group: Group, root: Path, progress: bool = False,
                 raise_errors: tuple[type[BaseException], ...] = (),
                 on_trained: Callable[[Trained], None] | None = None) -> GroupResult:
@@ -94,7 +101,8 @@ def train_group(group: Group, root: Path, progress: bool = False,
     except StoreError as failure:
         error = store_error = str(failure)
     except Exception as failure:  # its runs are recorded failed; the sweep goes on
-        traceback.print_exc()
+        if not isinstance(failure, users_mistakes()):   # said in the runs' lines; a bug gets its traceback
+            traceback.print_exc()
         error = f"{type(failure).__name__}: {failure}"
     for task, seeds in members:
         for seed in seeds:
