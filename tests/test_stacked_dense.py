@@ -29,19 +29,37 @@ def test_stacked_dense_is_each_networks_matrix_product():
         np.testing.assert_allclose(out_shared[s], truth_shared, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("n_inputs", [12, 3])
-def test_a_network_of_a_compiled_stack_equals_it_compiled_alone_bit_for_bit(n_inputs):
-    """Forward and both gradients: what stacked training rests on (tests/test_stacked_equal.py end to end)."""
-    kernel = RNG.standard_normal((45, n_inputs, 7)).astype(np.float32)
-    h = RNG.standard_normal((45, n_inputs, 256)).astype(np.float32)
-    upstream = RNG.standard_normal((45, 7, 256)).astype(np.float32)
+def value_and_gradients(h, kernel, upstream):
+    """stacked_dense(h, kernel) and the gradients of sum(out * upstream) with respect to h and kernel."""
+    with tf.GradientTape() as tape:
+        tape.watch([h, kernel])
+        out = stacked_dense(h, kernel)
+        loss = tf.reduce_sum(out * upstream)
+    return [out, *tape.gradient(loss, [h, kernel])]
 
-    def value_and_gradients(h, kernel, upstream):
-        with tf.GradientTape() as tape:
-            tape.watch([h, kernel])
-            out = stacked_dense(h, kernel)
-            loss = tf.reduce_sum(out * upstream)
-        return [out, *tape.gradient(loss, [h, kernel])]
+
+@pytest.mark.parametrize("n_inputs, units", [(12, 10), (10, 7), (3, 2)])
+def test_stacked_dense_gradients_are_each_networks_matrix_products(n_inputs, units):
+    """The gradients of the custom gradient (dh summed unit by unit) against float64 products:
+    dh[s] = kernel[s] @ upstream[s], dkernel[s] = h[s] @ upstream[s].T."""
+    kernel = RNG.standard_normal((5, n_inputs, units)).astype(np.float32)
+    h = RNG.standard_normal((5, n_inputs, 256)).astype(np.float32)
+    upstream = RNG.standard_normal((5, units, 256)).astype(np.float32)
+    out, dh, dkernel = (t.numpy() for t in compiled(value_and_gradients)(*map(tf.constant, (h, kernel, upstream))))
+    for s in range(5):
+        k, x, g = (a[s].astype(np.float64) for a in (kernel, h, upstream))
+        np.testing.assert_allclose(out[s], k.T @ x, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(dh[s], k @ g, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(dkernel[s], x @ g.T, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("n_inputs, batch", [(12, 256), (3, 256), (7, 37)])
+def test_a_network_of_a_compiled_stack_equals_it_compiled_alone_bit_for_bit(n_inputs, batch):
+    """Forward and both gradients: what stacked training rests on (tests/test_stacked_equal.py end
+    to end); a batch of 37 leaves a remainder after any vector width."""
+    kernel = RNG.standard_normal((45, n_inputs, 7)).astype(np.float32)
+    h = RNG.standard_normal((45, n_inputs, batch)).astype(np.float32)
+    upstream = RNG.standard_normal((45, 7, batch)).astype(np.float32)
 
     stack = [t.numpy() for t in compiled(value_and_gradients)(*map(tf.constant, (h, kernel, upstream)))]
     alone = compiled(value_and_gradients)
