@@ -6,7 +6,9 @@ A standalone compiled loop of 130 minibatch steps (forward, backward by autodiff
 update) of N relu networks 12-10-7-5-4-3-2 with a softmax cross-entropy, batch 256 gathered
 by a per-network order, one thread; XLA-compiled like trainer.compiled. The layouts:
 - batch-major: `einsum("sbi,sio->sbo")`, activations [N, batch, units] (the trainer before);
-- batch-last: `einsum("sio,sib->sob")`, activations [N, units, batch] (trainer.model.stacked_dense);
+- batch-last: `einsum("sio,sib->sob")`, activations [N, units, batch], differentiated by TensorFlow;
+- batch-last, dh summed: the same forward with the input gradient summed unit by unit in one
+  elementwise loop (trainer.model.stacked_dense);
 - multiply-sum: `reduce_sum(h[..., None] * kernel[:, None], -2)`, batch-major;
 - stand-in: each product replaced by an elementwise one of the same output shape, so its time
   is the step without products (a floor, not a network).
@@ -23,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
+from trainer.model import stacked_dense  # noqa: E402
 from trainer.tensorflow_without_keras import tf  # noqa: E402
 
 SIZES = [12, 10, 7, 5, 4, 3, 2]
@@ -90,6 +93,7 @@ def main() -> None:
     y_train = tf.constant(rng.integers(0, SIZES[-1], N_TRAIN).astype(np.int32))
     order = tf.constant(np.stack([rng.permutation(N_TRAIN) for _ in range(n)]).astype(np.int32))
     layouts = {"batch-major einsum": (batch_major, False), "batch-last einsum": (batch_last, True),
+               "batch-last, dh summed": (stacked_dense, True),
                "multiply-sum": (multiply_sum, False), "stand-in (no products)": (stand_in, False)}
     loops = {name: compiled_loop(dense, last, x_train, y_train, order) for name, (dense, last) in layouts.items()}
     trained = {name: loop(weights) for name, loop in loops.items()}    # compiles
