@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from trainer import config
-from trainer.model import NetworkSettings, StackedMLP, stacked_dense
+from trainer.model import MAX_SUMMED_UNITS, NetworkSettings, StackedMLP, stacked_dense
 from trainer.tensorflow_without_keras import tf
 
 RNG = np.random.default_rng(7)
@@ -38,10 +38,11 @@ def value_and_gradients(h, kernel, upstream):
     return [out, *tape.gradient(loss, [h, kernel])]
 
 
-@pytest.mark.parametrize("n_inputs, units", [(12, 10), (10, 7), (3, 2)])
+@pytest.mark.parametrize("n_inputs, units", [(12, 10), (10, 7), (3, 2), (12, MAX_SUMMED_UNITS + 8)])
 def test_stacked_dense_gradients_are_each_networks_matrix_products(n_inputs, units):
-    """The gradients of the custom gradient (dh summed unit by unit) against float64 products:
-    dh[s] = kernel[s] @ upstream[s], dkernel[s] = h[s] @ upstream[s].T."""
+    """The gradients of the custom gradient (dh summed unit by unit, or a product past
+    MAX_SUMMED_UNITS units) against float64 products: dh[s] = kernel[s] @ upstream[s],
+    dkernel[s] = h[s] @ upstream[s].T."""
     kernel = RNG.standard_normal((5, n_inputs, units)).astype(np.float32)
     h = RNG.standard_normal((5, n_inputs, 256)).astype(np.float32)
     upstream = RNG.standard_normal((5, units, 256)).astype(np.float32)

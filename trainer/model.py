@@ -116,20 +116,29 @@ def stacked_dense(h: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
     return _stacked_dense_per_network(h, kernel)
 
 
+# The widest layer whose input gradient is added term by term (see _stacked_dense_per_network).
+MAX_SUMMED_UNITS = 32
+
+
 @tf.custom_gradient
 def _stacked_dense_per_network(h: tf.Tensor, kernel: tf.Tensor):
     """`stacked_dense` of per-network inputs, with the gradient with respect to h written as a sum
     of products, not a product: dh[s, i, b] = sum_o kernel[s, i, o] upstream[s, o, b].
 
     A batched product runs as one Eigen call per network (45 tiny ones per layer in a stack of 45);
-    the sum over o (at most 12 terms) is one elementwise loop over the whole stack, fused with the
+    the sum over o (12 terms at most in the shipped networks) is one elementwise loop over the whole stack, fused with the
     activation's gradient, and made the minibatch step about 10 % cheaper (bench/bench_dense_layouts.py,
     "batch-last, dh summed"). Written the same way, the forward product made the step 2.4x slower
     and the kernel gradient (a sum over the batch, as a multiply and reduce) 1.4x slower, so both
     stay products; the kernel gradient is the one TensorFlow's einsum gradient gives
     (tensorflow/python/ops/linalg_grad.py, _EinsumGrad)."""
     def gradient(upstream):
-        return summed_over_units(kernel, upstream), tf.einsum("sob,sib->sio", upstream, h)
+        units = kernel.shape[2]
+        # A wide layer's sum would be hundreds of ops to trace and compile (MNIST's 1024 units):
+        # it keeps the product, whose Eigen call per network is then not the cost that matters.
+        dh = summed_over_units(kernel, upstream) if units <= MAX_SUMMED_UNITS else \
+            tf.einsum("sio,sob->sib", kernel, upstream)
+        return dh, tf.einsum("sob,sib->sio", upstream, h)
     return tf.einsum("sio,sib->sob", kernel, h), gradient
 
 
