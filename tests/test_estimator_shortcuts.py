@@ -136,3 +136,19 @@ def test_stacked_finite_check_by_min_and_max_finds_every_nan_and_infinity(dtype)
         stacked_layer_inputs(values, labels[:-1])
     with pytest.raises(EstimatorError, match="no samples"):
         stacked_layer_inputs(values[:, :0], labels[:0])
+
+
+def test_label_classes_equal_np_unique_for_labels_that_already_are_classes_and_for_others():
+    """Labels that are 0..k-1 with every class present are their own classes (counted, not sorted):
+    the same classes and count as np.unique's inverse, and other labels go through np.unique."""
+    from trainer.estimators.inputs import label_classes
+    rng = np.random.default_rng(12)
+    cases = [rng.integers(0, 2, 300), rng.integers(0, 7, 300).astype(np.uint8), np.array([0]),
+             np.array([1, 0, 2, 2, 1]), np.array([0, 2, 2, 0]),           # class 1 missing: renumbered
+             np.array([3, 4, 4, 5]), np.array([-1, 0, 1]), np.array([0, 1, 10**12]),
+             np.array([True, False, True]), rng.integers(0, 3, 300).astype(np.int16)]
+    for labels in cases:
+        names, inverse = np.unique(labels, return_inverse=True)
+        classes, n_classes = label_classes(labels, len(labels))
+        assert classes.dtype == np.int64 and n_classes == len(names)
+        np.testing.assert_array_equal(classes, inverse.reshape(-1))

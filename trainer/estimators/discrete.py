@@ -120,6 +120,12 @@ def entropies_of_multiplicities(multiplicities: np.ndarray, v_log_v: np.ndarray,
 
 
 @functools.lru_cache(maxsize=64)
+def counts_entropy_bits(counts: tuple[int, ...]) -> float:
+    """`entropy_bits` of these counts, kept: a run's class counts per split come back every epoch."""
+    return entropy_bits(np.array(counts))
+
+
+@functools.lru_cache(maxsize=64)
 def count_terms(largest: int) -> np.ndarray:
     """v log2 v for v = 0..largest (0 log 0 = 0), read-only: the same few widths come back every epoch."""
     values = np.arange(largest + 1, dtype=np.float64)
@@ -173,7 +179,7 @@ def stacked_plugin_mi_bits(codes: np.ndarray, classes: np.ndarray, n_classes: in
     """
     joint = stacked_row_keys(codes, n_classes) * n_classes + classes
     n_networks, n = joint.shape
-    h_y = row_entropies_bits(np.bincount(classes, minlength=n_classes)[None])
+    h_y = counts_entropy_bits(tuple(np.bincount(classes, minlength=n_classes).tolist()))
     symbols = int(joint.max(initial=-1)) // n_classes + 1      # keys are >= 0: each network's are 0..symbols-1
     if 0 < symbols * n_classes <= n:
         # Few (symbol, class) pairs (a layer of two or three units): counting them costs less than

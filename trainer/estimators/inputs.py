@@ -51,6 +51,12 @@ def label_classes(labels, n_rows: int) -> tuple[np.ndarray, int]:
     if len(y) != n_rows:
         raise EstimatorError(f"activations have {n_rows} rows but labels have {len(y)}; "
                              f"they must describe the same inputs")
+    if np.issubdtype(y.dtype, np.integer) and y.size and y.min() == 0 and y.max() < len(y):
+        # Labels that already are 0..k-1, every one present (the trainer's, every call): np.unique's
+        # names are 0..k-1 and its inverse the labels themselves, found by a count instead of a sort.
+        seen = np.bincount(y.astype(np.intp, copy=False)) > 0
+        if seen.all():
+            return y.astype(np.int64), len(seen)
     names, classes = np.unique(y, return_inverse=True)
     return classes.astype(np.int64, copy=False).reshape(-1), len(names)
 
