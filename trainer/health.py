@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from trainer.activation_facts import Activations, saturated
-from trainer.summaries import true_counts
+from trainer.bit_counts import true_counts
 
 # A layer is saturated when at least this fraction of its values (inputs x units) sit at a bound.
 SATURATED_FRACTION = 0.99
