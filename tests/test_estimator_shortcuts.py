@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from trainer.estimators import estimate, kde, ksg
+from trainer.estimators import EstimatorError, estimate, kde, ksg
 
 
 def kde_mi_dense(t: np.ndarray, y: np.ndarray, variance: float, bound: str) -> tuple[float, float]:
@@ -110,3 +110,45 @@ def test_ksg_ross_counts_equal_brute_force_counts_with_ties(n_points, n_distinct
     same_counts, all_counts = ksg.ross_counts(t, classes, k_of_class)
     assert same_counts.tolist() == (within & same).sum(axis=1).tolist()
     assert all_counts.tolist() == (within & others).sum(axis=1).tolist()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_stacked_finite_check_by_min_and_max_finds_every_nan_and_infinity(dtype):
+    """stacked_layer_inputs checks the trainer's float layers by their min and max instead of a
+    finite mask: it accepts and rejects exactly what np.isfinite(...).all() does, wherever the bad
+    value sits, and a layer it accepts comes back as it was, with layer_inputs' classes."""
+    from trainer.estimators.inputs import layer_inputs, stacked_layer_inputs
+    rng = np.random.default_rng(11)
+    values = np.tanh(rng.normal(size=(4, 30, 3))).astype(dtype)
+    labels = rng.integers(3, 6, 30)
+    t, classes, n_classes = stacked_layer_inputs(values, labels)
+    assert t is values
+    _, alone_classes, alone_n = layer_inputs(values[2], labels)
+    assert np.array_equal(classes, alone_classes) and n_classes == alone_n == 3
+    for bad in (np.nan, np.inf, -np.inf):
+        for position in [(0, 0, 0), (3, 29, 2), (2, 11, 1)]:
+            broken = values.copy()
+            broken[position] = bad
+            assert not np.isfinite(broken).all()
+            with pytest.raises(EstimatorError, match="NaN|infinite"):
+                stacked_layer_inputs(broken, labels)
+    with pytest.raises(EstimatorError, match="30 rows but labels have 29"):
+        stacked_layer_inputs(values, labels[:-1])
+    with pytest.raises(EstimatorError, match="no samples"):
+        stacked_layer_inputs(values[:, :0], labels[:0])
+
+
+def test_label_classes_equal_np_unique_for_labels_that_already_are_classes_and_for_others():
+    """Labels that are 0..k-1 with every class present are their own classes (counted, not sorted):
+    the same classes and count as np.unique's inverse, and other labels go through np.unique."""
+    from trainer.estimators.inputs import label_classes
+    rng = np.random.default_rng(12)
+    cases = [rng.integers(0, 2, 300), rng.integers(0, 7, 300).astype(np.uint8), np.array([0]),
+             np.array([1, 0, 2, 2, 1]), np.array([0, 2, 2, 0]),           # class 1 missing: renumbered
+             np.array([3, 4, 4, 5]), np.array([-1, 0, 1]), np.array([0, 1, 10**12]),
+             np.array([True, False, True]), rng.integers(0, 3, 300).astype(np.int16)]
+    for labels in cases:
+        names, inverse = np.unique(labels, return_inverse=True)
+        classes, n_classes = label_classes(labels, len(labels))
+        assert classes.dtype == np.int64 and n_classes == len(names)
+        np.testing.assert_array_equal(classes, inverse.reshape(-1))

@@ -153,6 +153,30 @@ def test_stacked_plugin_mi_is_the_same_whether_its_keys_are_sorted_in_32_or_64_b
     np.testing.assert_array_equal(i_yt, expected_i_yt)
 
 
+@pytest.mark.parametrize("n_classes,units,span", [(2, 2, 5), (3, 1, 4), (2, 3, 3), (2, 1, 32), (2, 2, 4)])
+def test_stacked_plugin_mi_by_dense_counts_equals_the_sorted_runs(n_classes, units, span):
+    """Where a layer's (symbol, class) pairs are no more than its rows, they are counted densely
+    instead of sorted: the same entropies bit for bit as the runs of each network's sorted joint
+    keys (the computation it replaces), with a network whose codes are constant, a class absent
+    from some symbols, and (2, 1, 32) exactly as many pairs as rows, the largest space counted."""
+    rng = np.random.default_rng(units * 100 + span)
+    n = 64
+    codes = rng.integers(-3, span - 3, size=(6, n, units)).astype(np.float32)
+    codes[1] = 2.0                                             # one symbol
+    codes[2, :, 0] = np.arange(n) % span - 3                   # every value of the first unit's span
+    classes = rng.integers(0, n_classes, n)
+    joint = discrete.stacked_row_keys(codes, n_classes) * n_classes + classes
+    assert 0 < joint.max() < n                                  # the dense path is the one tested
+    joint.sort(axis=1)
+    expected_h_t = discrete.sorted_row_entropies_bits(joint // n_classes)
+    expected_i_yt = expected_h_t + discrete.row_entropies_bits(np.bincount(classes, minlength=n_classes)[None]) \
+        - discrete.sorted_row_entropies_bits(joint)
+    h_t, i_yt = discrete.stacked_plugin_mi_bits(codes, classes, n_classes)
+    np.testing.assert_array_equal(h_t, expected_h_t)
+    np.testing.assert_array_equal(i_yt, expected_i_yt)
+    assert h_t[1] == 0.0 and h_t[0] > 0
+
+
 def test_merging_bins_never_increases_the_estimate():
     rng = np.random.default_rng(2)
     for _ in range(20):

@@ -79,6 +79,25 @@ def test_saturation_counts_values_at_the_bounds():
     assert layer_health("relu", mostly_zero[None, :, None], np.ones(1), np.ones(1)) == [SATURATED]
 
 
+def test_saturated_states_equal_the_mean_of_the_mask_network_by_network():
+    """The saturated fraction is counted on packed bits: the same states as np.mean of each network's
+    bool mask (the computation it replaces), for float32 tanh and float64 sigmoid layers whose
+    fractions sit just below, at and just above 99 %, and a value count that is not a multiple of 8."""
+    from trainer.activation_facts import saturated
+    from trainer.health import SATURATED_FRACTION
+    for activation, dtype, at_bound in (("tanh", np.float32, 0.9999), ("sigmoid", np.float64, 1.0 - 1e-9)):
+        n_networks, n, units = 40, 125, 5                # 625 values a network
+        values = np.full((n_networks, n, units), at_bound, dtype)
+        inside = rng.integers(1, 13, n_networks)         # 1..12 values off the bound (none: dead)
+        inside[:3] = [6, 7, 5]                           # 99.04 %, 98.88 %, 99.2 %
+        for s, k in enumerate(inside):
+            values[s].reshape(-1)[rng.choice(n * units, k, replace=False)] = 0.25
+        expected = [saturated(activation, v).mean() >= SATURATED_FRACTION for v in values]
+        assert 0 < sum(expected) < n_networks
+        states = layer_health(activation, values, np.ones(n_networks), np.ones(n_networks))
+        assert [state is SATURATED for state in states] == expected
+
+
 # --- the network flags, hand-made ---------------------------------------------------------------------------
 
 

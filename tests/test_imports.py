@@ -18,8 +18,8 @@ PACKAGES = ("ibstore", "trainer", "explorer")
 TRAINER_LAYERS = (
     ("xla_flags",),
     ("tensorflow_without_keras",),
-    ("atomic", "activation_facts", "datasets", "schedule", "optimizers", "xla_cache", "final_metrics",
-     "listing", "sql_output", "progress", "quiet", "arguments"),
+    ("atomic", "activation_facts", "bit_counts", "datasets", "schedule", "optimizers", "xla_cache",
+     "final_metrics", "listing", "sql_output", "progress", "quiet", "arguments"),
     ("tables", "estimators", "summaries", "health", "stack_rows"),
     ("measure", "config"),
     ("store", "saved", "checkpoint", "model"),

@@ -102,7 +102,7 @@ def test_a_layer_that_grew_far_beyond_its_initial_spread_fits_the_activations_ta
 
 @pytest.mark.parametrize("length", [0, 1, 7, 8, 9, 64, 3277])
 def test_true_counts_equal_count_nonzero_along_the_last_axis(length):
-    from trainer.summaries import true_counts
+    from trainer.bit_counts import true_counts
 
     mask = np.random.default_rng(length).random((3, 4, length)) < 0.3
     mask[0, 0] = True

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from trainer.activation_facts import Activations, saturated
+from trainer.bit_counts import true_counts
 
 # A layer is saturated when at least this fraction of its values (inputs x units) sit at a bound.
 SATURATED_FRACTION = 0.99
@@ -57,7 +58,9 @@ def layer_health(activation_fn: Activations, values: np.ndarray, grad_mean_norm:
     maybe = np.flatnonzero(constant)
     constant[maybe] = np.all(flat[maybe] == flat[maybe, :1], axis=(1, 2))
     silent = (np.asarray(grad_mean_norm) == 0) & (np.asarray(grad_std_norm) == 0)
-    at_bound = saturated(activation_fn, flat).reshape(n_networks, -1).mean(axis=1) >= SATURATED_FRACTION
+    # The fraction np.mean of the bool mask gives (an exact integer count over the same size), counted
+    # on packed bits: the mean would widen every value to float64 first.
+    at_bound = true_counts(saturated(activation_fn, flat).reshape(n_networks, -1)) / flat[0].size >= SATURATED_FRACTION
     return [LayerHealth.DEAD if dead else LayerHealth.SATURATED if sat else LayerHealth.ALIVE
             for dead, sat in zip(constant | silent, at_bound)]
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trainer.activation_facts import Activations, blocks, bounds, saturated
+from trainer.bit_counts import true_counts
 
 STAT_NAMES = ("mean", "std", "min", "max", "frac_zero", "frac_saturated")
 
@@ -107,13 +108,6 @@ def neuron_stats(activation_fn: Activations, a: np.ndarray) -> dict[str, np.ndar
         "frac_zero": true_counts(by_neuron == 0) / n,
         "frac_saturated": true_counts(saturated(activation_fn, by_neuron)) / n,
     }
-
-
-def true_counts(mask: np.ndarray) -> np.ndarray:
-    """How many values are True along the last axis (int64, as np.count_nonzero(mask, axis=-1)):
-    the mask packed 8 values to a byte and the bits of each byte counted, a pass over an eighth of
-    the values, where counting along an axis widens and adds every value."""
-    return np.bitwise_count(np.packbits(mask, axis=-1)).sum(axis=-1, dtype=np.int64)
 
 
 def gradient_stats(grad_sum: np.ndarray, grad_sq_sum: np.ndarray, n_batches: int,

@@ -90,10 +90,25 @@ def sorted_row_entropies_bits(sorted_rows: np.ndarray) -> np.ndarray:
     positions = np.flatnonzero(starts)
     lengths = np.diff(positions, append=rows * width)     # a row's first value always starts a run
     span = width + 1
-    multiplicities = np.bincount(positions // max(width, 1) * span + lengths,
-                                 minlength=rows * span).reshape(rows, span)
+    return entropies_of_width(np.bincount(positions // max(width, 1) * span + lengths,
+                                          minlength=rows * span).reshape(rows, span), width)
+
+
+def counted_entropies_bits(counts: np.ndarray, width: int) -> np.ndarray:
+    """`sorted_row_entropies_bits` of rows of `width` symbols each, bit for bit, from each row's dense
+    counts [R, symbols] (every row sums to `width`; unseen symbols count 0): the same multiplicities of
+    the count values 1..width, so the same entropies."""
+    span = width + 1
+    return entropies_of_width(np.bincount((counts + span * np.arange(len(counts))[:, None]).ravel(),
+                                          minlength=len(counts) * span).reshape(len(counts), span), width)
+
+
+def entropies_of_width(multiplicities: np.ndarray, width: int) -> np.ndarray:
+    """The entropies of rows of `width` symbols from their multiplicities [R, width + 1] of the count
+    values 1..width; column 0 is set to width minus the number of distinct symbols (as the runs of a
+    sorted row give it: the zero terms add nothing, but the arrays are the same)."""
     multiplicities[:, 0] = width - multiplicities[:, 1:].sum(axis=1)
-    return entropies_of_multiplicities(multiplicities, count_terms(width), np.full(rows, float(width)))
+    return entropies_of_multiplicities(multiplicities, count_terms(width), np.full(len(multiplicities), float(width)))
 
 
 def entropies_of_multiplicities(multiplicities: np.ndarray, v_log_v: np.ndarray, total: np.ndarray) -> np.ndarray:
@@ -102,6 +117,12 @@ def entropies_of_multiplicities(multiplicities: np.ndarray, v_log_v: np.ndarray,
     with np.errstate(divide="ignore", invalid="ignore"):
         entropy = np.log2(total) - weighted / total
     return np.maximum(np.where(total > 0, entropy, 0.0), 0.0)
+
+
+@functools.lru_cache(maxsize=64)
+def counts_entropy_bits(counts: tuple[int, ...]) -> float:
+    """`entropy_bits` of these counts, kept: a run's class counts per split come back every epoch."""
+    return entropy_bits(np.array(counts))
 
 
 @functools.lru_cache(maxsize=64)
@@ -152,16 +173,26 @@ def stacked_plugin_mi_bits(codes: np.ndarray, classes: np.ndarray, n_classes: in
     I(X;T) = H(T) - H(T|X) = H(T), since H(T|X) = 0 for a deterministic map;
     I(Y;T) = H(T) - sum_y p(y) H(T|Y=y) = H(T) + H(Y) - H(T,Y) (the same plug-in
     quantity). One sort per network of key * n_classes + class gives both: its runs are the
-    (symbol, class) counts, and divided by n_classes, the symbol counts. Every network's numbers
+    (symbol, class) counts, and divided by n_classes, the symbol counts (when there are no more
+    (symbol, class) pairs than rows, one bincount gives the same counts). Every network's numbers
     are those it gets alone, bit for bit (`row_entropies_bits`).
     """
     joint = stacked_row_keys(codes, n_classes) * n_classes + classes
+    n_networks, n = joint.shape
+    h_y = counts_entropy_bits(tuple(np.bincount(classes, minlength=n_classes).tolist()))
+    symbols = int(joint.max(initial=-1)) // n_classes + 1      # keys are >= 0: each network's are 0..symbols-1
+    if 0 < symbols * n_classes <= n:
+        # Few (symbol, class) pairs (a layer of two or three units): counting them costs less than
+        # sorting the rows, and gives the same entropies (counted_entropies_bits).
+        counts = np.bincount((joint + symbols * n_classes * np.arange(n_networks)[:, None]).ravel(),
+                             minlength=n_networks * symbols * n_classes).reshape(n_networks, symbols, n_classes)
+        h_t = counted_entropies_bits(counts.sum(axis=2), n)
+        return h_t, h_t + h_y - counted_entropies_bits(counts.reshape(n_networks, -1), n)
     if joint.size and joint.max() < 2**31:
         # Keys and classes are >= 0: in 32 bits the same values in the same order, sorted about
         # twice as fast (the small layers of a cohort: README "Benchmarks").
         joint = joint.astype(np.int32)
     joint.sort(axis=1)
     h_t = sorted_row_entropies_bits(joint // n_classes)
-    h_y = row_entropies_bits(np.bincount(classes, minlength=n_classes)[None])
     h_ty = sorted_row_entropies_bits(joint)
     return h_t, h_t + h_y - h_ty
