@@ -300,3 +300,20 @@ def test_a_network_that_diverges_in_a_group_ends_alone_and_leaves_the_others_unc
     assert record["diverged"] is True and record["epochs_done"] < 6
     run_experiment(steady, tmp_path / "alone", progress=False)
     assert_same_numbers(recorded(tmp_path / "together", steady_id), recorded(tmp_path / "alone", steady_id))
+
+
+def test_a_network_already_diverged_before_training_ends_alone_and_leaves_the_others_unchanged(tmp_path):
+    # A kernel stddev of 1e300 is infinite in float32: the network's loss and activations are NaN
+    # at epoch 0. Its epoch-0 tables once took the whole group down (the histogram of NaN
+    # activations failed), failing its healthy stack-mate too.
+    base = {**SMALL, "activation_fn": "relu", "epochs": 4}
+    steady, = config.plan({**base, "name": "steady"})
+    broken, = config.plan({**base, "name": "broken", "kernel_init_stddev": 1e300})
+    statuses = run_group([(steady, [0], False), (broken, [0], False)], tmp_path / "together", progress=False)
+    steady_id, broken_id = (e.run_id(0) for e in (steady, broken))
+    assert {run_id: outcome.status for run_id, outcome in statuses.items()} == {
+        steady_id: "completed", broken_id: "diverged"}
+    record = json.loads((tmp_path / "together" / "runs" / broken_id / "run.json").read_text())
+    assert record["diverged"] is True and record["epochs_done"] == 0 and "epoch 0" in record["error"]
+    run_experiment(steady, tmp_path / "alone", progress=False)
+    assert_same_numbers(recorded(tmp_path / "together", steady_id), recorded(tmp_path / "alone", steady_id))

@@ -226,7 +226,7 @@ def _log_initial(stack: Stack, initial: tuple[np.ndarray, np.ndarray, list[np.nd
     """Epoch 0, before any training: metrics and every logged table."""
     loss, accuracy, layers = initial
     record_metrics(stack.networks, 0, loss[None], accuracy[None], stack.config)
-    record_logged(stack.networks, 0, layers, None, stack.log)
+    record_logged(_logged_now(stack.networks, 0), 0, layers, None, stack.log)
     finish_ended(stack.networks, stack.log)
 
 
@@ -246,9 +246,14 @@ def _log_chunk(stack: Stack, epoch: int, chunk: Chunk) -> None:
     ending = record_metrics(stack.networks, epoch - chunk.n_epochs + 1, chunk.loss, chunk.accuracy, stack.config)
     if epoch in stack.logged or ending:
         chunk.kernels = [layer.kernel.numpy() for layer in stack.model.layers]
-        logged_now = [n for n in stack.networks
-                      if n.epochs_done == epoch and n.status in (Status.RUNNING, Status.COMPLETED)]
-        record_logged(logged_now, epoch, chunk.layers, chunk, stack.log)
+        record_logged(_logged_now(stack.networks, epoch), epoch, chunk.layers, chunk, stack.log)
+
+
+def _logged_now(networks: list[Network], epoch: int) -> list[Network]:
+    """The networks whose tables are logged at `epoch`: those that reached it and did not diverge
+    there (a diverged network's activations may be NaN, which no table holds; at epoch 0 too: an
+    initialisation can be non-finite already)."""
+    return [n for n in networks if n.epochs_done == epoch and n.status in (Status.RUNNING, Status.COMPLETED)]
 
 
 def _checkpoint_due(stack: Stack, epoch: int, last_checkpoint: float, flush_seconds: float) -> bool:
