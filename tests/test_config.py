@@ -146,7 +146,15 @@ def run_cli(tmp_path, capsys, config_path, *extra) -> str:
     ('{"seed": -1}', ["'seed' = -1", "greater than or equal to 0"]),
     ('{"seed": 4294967296}', ["'seed' = 4294967296", "less than or equal to 4294967295"]),
     ('{"seed": 4294967295, "n_runs": 2}', ["'seed' = 4294967295", "'n_runs' = 2", "at most 4294967295"]),
-    ('{"split_seed": 99999999999999999999}', ["'split_seed'", "less than or equal to 4294967295"]),
+    ('{"split_seed": 4294967296}', ["'split_seed'", "less than or equal to 4294967295"]),
+    # Beyond 64 bits anywhere (run.json records the config and refuses such integers), and epochs
+    # or a schedule too long to plan (10**11 epochs stalled `trainer run` before its first epoch).
+    ('{"split_seed": 99999999999999999999}', ["config file", "99999999999999999999", "64-bit range"]),
+    ('{"epochs": 1000000000000000000000}', ["config file", "1000000000000000000000", "64-bit range"]),
+    ('{"source": {"note": [1, -9223372036854775809]}}', ["-9223372036854775809", "64-bit range"]),
+    ('{"epochs": 100000000000}', ["'epochs' = 100000000000", "less than or equal to 1000000"]),
+    ('{"log_schedule": {"log_spaced": 100000000000}}', ["log_spaced must be an integer from 2 to 1000001"]),
+    ('{"log_schedule": {"every": 1000001}}', ["every must be an integer from 1 to 1000000"]),
     ('{"discretization_range": -0.5}', ["'discretization_range' = -0.5", "legacy", "bin_size"]),
     ('{"estimator": "mi_estimator.upper", "discretization_range": "wide"}',
      ["'discretization_range' = 'wide'", "legacy", "noise_variance"]),
@@ -171,6 +179,8 @@ def test_config_file_edge_cases_exit_2_with_one_line(tmp_path, capsys, text, wor
     ("initial_bias=1e999", ["too large"]),
     ("initial_bias=nan", ["'initial_bias' = 'nan'"]),  # not JSON: a string, which is not a number
     ("seed=4294967296", ["'seed' = 4294967296"]),
+    ("batch_size=1000000000000000000000", ["--set 'batch_size=1000000000000000000000'", "64-bit range"]),
+    ('log_schedule={"every": 1000000000000000000000}', ["64-bit range"]),
     ("name=[1]", ["'name' = [1]"]),
 ])
 def test_overrides_edge_cases_exit_2_with_one_line(tmp_path, capsys, override, words):

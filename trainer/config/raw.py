@@ -15,12 +15,14 @@ from ibstore import strict_json
 from trainer.config.schema import DEFAULTS, KNOWN_KEYS, ConfigError
 
 # Configs nest 3 or 4 deep; a key given twice is refused rather than the last one silently winning.
-CONFIG_LIMITS = strict_json.Limits(max_bytes=1 << 20, unique_keys=True)
+# Integers beyond 64 bits are refused here, as run.json refuses them (ibstore.record): the config is
+# recorded there, and such a config once trained nothing and left a run folder without run.json.
+CONFIG_LIMITS = strict_json.Limits(max_bytes=1 << 20, int64=True, unique_keys=True)
 
 
 def parse_json(data: bytes, what: str) -> Any:
-    """strict_json.loads with CONFIG_LIMITS: NaN, Infinity, numbers beyond a float, deep
-    nesting and repeated keys are refused (strict_json.JsonError)."""
+    """strict_json.loads with CONFIG_LIMITS: NaN, Infinity, numbers beyond a float, integers
+    beyond 64 bits, deep nesting and repeated keys are refused (strict_json.JsonError)."""
     return strict_json.loads(data, what, CONFIG_LIMITS)
 
 

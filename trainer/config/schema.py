@@ -52,7 +52,7 @@ class ExperimentConfig(BaseModel):
     optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"
     learning_rate: Annotated[float, Field(gt=0)] = 0.0004
     batch_size: Annotated[int, Field(ge=1)] | Literal["full"] = 256
-    epochs: Annotated[int, Field(ge=1)] = 8000
+    epochs: Annotated[int, Field(ge=1, le=schedule.MAX_EPOCHS)] = 8000
     seed: Annotated[int, Field(ge=0, le=SEED_MAX)] = 0
     n_runs: Annotated[int, Field(ge=1)] = 1
     estimators: list[dict[str, Any]] = [{"name": "binning", "params": {"bin_size": 0.07}}]
