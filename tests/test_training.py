@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ibstore.schema import TABLE_SCHEMAS
-from trainer import checkpoint, cli, compiled, config, tables
+from trainer import checkpoint, cli, compiled, config, tables, training
 from trainer.model import NetworkSettings, StackedMLP
 from trainer.config import shape_key
 from trainer.training import run_experiment, run_group
@@ -287,6 +287,30 @@ def test_a_run_resumed_from_its_checkpoint_equals_an_uninterrupted_one(tmp_path,
     run_experiment(experiment, tmp_path / "resumed", progress=False, resume=True, flush_seconds=0)
     assert_same_numbers(recorded(tmp_path / "resumed", run_id), recorded(tmp_path / "straight", run_id))
 
+
+
+def test_a_run_killed_after_its_last_epoch_keeps_its_health_flags_when_resumed(tmp_path, monkeypatch):
+    # relu with initial bias -1 is dead from epoch 1 on. The flags come from what the training loop
+    # observed; a resumed run once started observing afresh, so a run killed after its last
+    # checkpoint (the last epoch) and resumed, with nothing left to train, was recorded alive.
+    raw = {**SMALL, "epochs": 6, "save_checkpoints": True, "activation_fn": "relu", "initial_bias": -1.0}
+    (experiment,) = config.plan(raw)
+    run_experiment(experiment, tmp_path / "straight", progress=False, flush_seconds=0)
+    run_id = experiment.run_id(0)
+
+    def killed_before_finishing(stack):
+        raise KeyboardInterrupt   # outside the loop's handler: the run is left `running`, as by kill -9
+
+    with monkeypatch.context() as patched:
+        patched.setattr(training, "_finish_completed", killed_before_finishing)
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment(experiment, tmp_path / "resumed", progress=False, flush_seconds=0)
+    assert checkpoint.checkpoint_epochs(tmp_path / "resumed", run_id) == [6]
+    run_experiment(experiment, tmp_path / "resumed", progress=False, resume=True, flush_seconds=0)
+    flags = ("status", "dead_network", "dead_layers", "diverged", "final_train_accuracy")
+    straight, resumed = ({flag: json.loads((root / "runs" / run_id / "run.json").read_text())[flag] for flag in flags}
+                         for root in (tmp_path / "straight", tmp_path / "resumed"))
+    assert straight["dead_network"] is True and resumed == straight
 
 def test_a_network_that_diverges_in_a_group_ends_alone_and_leaves_the_others_unchanged(tmp_path):
     base = {**SMALL, "optimizer": "sgd", "activation_fn": "relu", "epochs": 6}

@@ -31,6 +31,7 @@ from trainer import checkpoint, datasets, saved, schedule, xla_cache
 from trainer.compiled import Chunk, CompiledSteps
 from trainer.config import PER_NETWORK_KEYS, Experiment, ExperimentConfig, shape_key
 from trainer.flushing import flush_together
+from trainer.health import NetworkHealth
 from trainer.measure import StackMiRows, split_rows
 from trainer.network_rows import Logging, Network, finish_all, finish_ended, record_logged, record_metrics
 from trainer.model import NetworkSettings, StackedMLP
@@ -218,7 +219,9 @@ def _set_up(networks: list[Network], root: Path, start_epoch: int,
     log.mi = StackMiRows([n.run_id for n in networks], config.estimators, activation_fns[0], log.labels,
                          log.rows, config.mi_splits, log.layer_names)
     if start_epoch:
-        checkpoint.restore(root, [n.run_id for n in networks], start_epoch, model, optimizer)
+        states = checkpoint.restore(root, [n.run_id for n in networks], start_epoch, model, optimizer)
+        for network, state in zip(networks, states):
+            network.health = NetworkHealth.restored(state)
     return Stack(networks, config, model, optimizer, steps, log, logged, capacity), initial
 
 
@@ -268,7 +271,7 @@ def _save_checkpoint(stack: Stack, epoch: int) -> None:
     running = stack.running()
     flush_together([n.writer for n in running], [n.epochs_done for n in running], only_due=False)
     checkpoint.save(stack.log.root, [n.run_id for n in running], [n.index for n in running],
-                    epoch, stack.model, stack.optimizer)
+                    epoch, stack.model, stack.optimizer, [n.health.state() for n in running])
 
 
 def _finish_completed(stack: Stack) -> dict[str, Outcome]:
