@@ -122,9 +122,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
         print(f"interrupted ({signal.Signals(signals[0]).name}): query stopped", file=sys.stderr)
         return 128 + signals[0]
     error = outcome.get("error")
-    if isinstance(error, BrokenPipeError):   # e.g. `| head`: the reader has all it wants
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+    if isinstance(error, BrokenPipeError):
+        return _reader_left()
     if error is not None:
         raise _sql_failure(error, args.output)
     if fmt == "table":
@@ -295,12 +294,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reader_left(verb: str = "sql") -> int:
+    """The reader of stdout left (`trainer ls | head`). For a verb that only reads the root it has
+    all it wants: no error. A verb that writes was cut short: exit 1, said on stderr. stdout goes
+    to /dev/null from here, so the interpreter's last flush does not fail again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if verb in ("ls", "sql"):
+        return EXIT_OK
+    print(f"error: trainer {verb} stopped: its output's reader left (a closed pipe)", file=sys.stderr)
+    return EXIT_RUN_FAILED
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # TensorFlow's start-up chatter hides the progress bar
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         return args.handler(args)
+    except BrokenPipeError:
+        return _reader_left(args.verb)
     except KeyboardInterrupt:
         if args.verb in ("run", "sweep"):  # their writers record `interrupted` as they stop
             print(f"interrupted: the runs this {args.verb} was training are marked 'interrupted'; "
