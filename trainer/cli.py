@@ -123,7 +123,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
         return 128 + signals[0]
     error = outcome.get("error")
     if isinstance(error, BrokenPipeError):
-        return _reader_left()
+        return _reader_left("sql")
     if error is not None:
         raise _sql_failure(error, args.output)
     if fmt == "table":
@@ -294,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _reader_left(verb: str = "sql") -> int:
+def _reader_left(verb: str) -> int:
     """The reader of stdout left (`trainer ls | head`). For a verb that only reads the root it has
     all it wants: no error. A verb that writes was cut short: exit 1, said on stderr. stdout goes
     to /dev/null from here, so the interpreter's last flush does not fail again."""
