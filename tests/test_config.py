@@ -222,3 +222,12 @@ def test_the_estimate_matches_measured_peaks_and_refuses_the_issue_example():
     with pytest.raises(config.ConfigError, match=r"\[100000\] .* needs about 2\d\.\d GiB"):
         config.check_memory(huge)
     assert config.memory_estimate(config.validate({"dataset": "file", "dataset_path": "x.csv"})[0]) is None
+
+
+def test_a_malformed_override_names_the_flag_it_came_from():
+    # `trainer estimate --param bogus` once answered about `--set`, a flag it does not have.
+    with pytest.raises(config.ConfigError) as error:
+        config.parse_override("bogus", "--param", "bin_size=0.1")
+    assert str(error.value) == "--param 'bogus': expected KEY=VALUE, e.g. --param bin_size=0.1"
+    with pytest.raises(config.ConfigError, match=r"^--param 'k=NaN' is not valid JSON"):
+        config.parse_override("k=NaN", "--param", "bin_size=0.1")

@@ -157,3 +157,13 @@ def test_result_store_phase_chart_counts_dead_networks_in_its_legend(known):
     domain = spec["spec"]["layer"][1]["encoding"]["color"]["scale"]["domain"]
     assert domain == ["learning_rate=0.0001 (6 seeds)", "learning_rate=0.0004 (6 seeds, 1 dead left out)",
                       "learning_rate=0.001 (1 seed)"]
+
+
+def test_an_unknown_split_is_refused_naming_the_splits(tmp_path, capsys):
+    # `--split tset` once wrote a report with no MI at all ("No MI recorded on split 'tset'").
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["report", "c", "--results", str(tmp_path), "--output", str(tmp_path / "out"), "--split", "tset"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--split: invalid choice: 'tset'" in err and "'train', 'test', 'full'" in err
+    assert not (tmp_path / "out").exists()

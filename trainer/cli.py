@@ -196,7 +196,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from trainer.measure import params_text
 
     root = layout.results_root(args.results)
-    params = dict(config.parse_override(text) for text in args.param or [])
+    params = dict(config.parse_override(text, "--param", "bin_size=0.1") for text in args.param or [])
     name, params = estimators.canonical(args.estimator, params)
     run_ids = reestimate.select_runs(root, args.runs)
     total = sum(len(saved.saved_epochs(root, run_id)) for run_id in run_ids)
@@ -287,7 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output", required=True, metavar="DIR",
                         help="folder for report.md, figures/ and tables/ (new, empty or a previous report; "
                              "not inside the results root); written atomically")
-    report.add_argument("--split", metavar="SPLIT", help="MI split to report (default: train, else full, else test)")
+    report.add_argument("--split", choices=("train", "test", "full"),
+                        help="MI split to report (default: train, else full, else test)")
     report.add_argument("--band", choices=("ci", "min-max"), default="ci",
                         help="band over seeds in the I-vs-epoch figures: 95 %% t interval (default) or min-max")
     report.set_defaults(handler=cmd_report)

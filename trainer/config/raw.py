@@ -47,17 +47,18 @@ def load_file(path: str | Path) -> dict[str, Any]:
     return raw
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """`key=value` from `--set`; the value is JSON if it parses, else a string.
+def parse_override(text: str, flag: str = "--set", example: str = "initial_bias=-0.5") -> tuple[str, Any]:
+    """`key=value` from `--set` (or another `flag`, named in messages with its `example`); the
+    value is JSON if it parses, else a string.
 
     `architecture=[10,7,5]` gives a list, `initial_bias=-0.5` a float,
     `activation_fn=relu` the string "relu".
     """
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set initial_bias=-0.5")
+        raise ConfigError(f"{flag} {text!r}: expected KEY=VALUE, e.g. {flag} {example}")
     try:
-        return key.strip(), parse_json(value.encode("utf-8", "surrogatepass"), f"--set {text!r}")
+        return key.strip(), parse_json(value.encode("utf-8", "surrogatepass"), f"{flag} {text!r}")
     except strict_json.NotJson:
         return key.strip(), value
     except strict_json.JsonError as error:
