@@ -231,3 +231,18 @@ def test_a_malformed_override_names_the_flag_it_came_from():
     assert str(error.value) == "--param 'bogus': expected KEY=VALUE, e.g. --param bin_size=0.1"
     with pytest.raises(config.ConfigError, match=r"^--param 'k=NaN' is not valid JSON"):
         config.parse_override("k=NaN", "--param", "bin_size=0.1")
+
+
+@pytest.mark.parametrize("dataset_path, words", [
+    ("/etc/passwd", ["data file '/etc/passwd' has unsupported type", ".npz", ".csv"]),
+    ("nowhere.csv", ["data file 'nowhere.csv' does not exist"]),
+])
+def test_a_data_file_that_cannot_be_loaded_exits_2_with_nothing_written(tmp_path, capsys, dataset_path, words):
+    # It was found only when the training loop loaded it, after the runs were taken: exit 2,
+    # but a `failed` run per seed was left in the results root.
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps({"epochs": 2, "n_runs": 2, "dataset": "file", "dataset_path": dataset_path}))
+    for workers in ("1", "2"):
+        err = run_cli(tmp_path, capsys, path, "--workers", workers)
+        for word in words:
+            assert word in err, err

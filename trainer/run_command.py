@@ -20,7 +20,7 @@ from ibstore.lifecycle import Redo, existing
 from ibstore.progress import HELD
 from ibstore.record import Status
 from ibstore.text import terminal_text
-from trainer import config
+from trainer import config, datasets
 from trainer.arguments import EXIT_OK, EXIT_RUN_FAILED
 from trainer.local_pool import run_local
 from trainer.plan import Plan, plan_sweep, stack_groups
@@ -46,6 +46,7 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
         print(terminal_text(f"{run_id}: already completed, not trained again (--force retrains it)"))
     outcome = RunOutcome(root, plan)
     if plan.tasks:
+        check_datasets(plan)
         check_writable(root)
         workers = args.workers or os.cpu_count() or 1
         groups = stack_groups(plan.tasks, workers)
@@ -61,6 +62,21 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
     for line in outcome.not_trained:
         print(terminal_text(line), file=sys.stderr)
     return EXIT_OK if outcome.complete and not outcome.not_trained else EXIT_RUN_FAILED
+
+
+def check_datasets(plan: Plan) -> None:
+    """Load each dataset the planned runs train on, once, before any run is taken: a data file that
+    is missing or malformed is bad input then (DatasetError, exit 2) with nothing written, not a
+    `failed` run per seed left in the root. (`trainer sweep` does not: its workers, on a Ray
+    cluster too, may see files this machine does not; it records such runs failed.)"""
+    seen = set()
+    for task in plan.tasks:
+        settings = task.experiment.config
+        key = (settings.dataset, settings.dataset_path, settings.label_column, settings.test_fraction,
+               settings.split_seed)
+        if key not in seen:
+            seen.add(key)
+            datasets.load_data(settings)
 
 
 class RunOutcome:

@@ -27,7 +27,8 @@ import numpy as np
 from ibstore.lifecycle import Outcome, Redo
 from ibstore.lock import RunLocked
 from ibstore.record import Status
-from trainer import checkpoint, datasets, saved, schedule, xla_cache
+from trainer import checkpoint, saved, schedule, xla_cache
+from trainer.datasets import load_data
 from trainer.compiled import Chunk, CompiledSteps
 from trainer.config import PER_NETWORK_KEYS, Experiment, ExperimentConfig, shape_key
 from trainer.flushing import flush_together
@@ -52,15 +53,6 @@ def configure_threads(threads: int | None) -> None:
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-
-def load_data(config: ExperimentConfig) -> datasets.Dataset:
-    options = {"test_fraction": config.test_fraction, "split_seed": config.split_seed}
-    if config.dataset_path:
-        options["path"] = config.dataset_path
-    if config.dataset == "file":
-        options["label_column"] = config.label_column
-    return datasets.load(config.dataset, **options)
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
