@@ -167,3 +167,16 @@ def test_an_unknown_split_is_refused_naming_the_splits(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--split: invalid choice: 'tset'" in err and "'train', 'test', 'full'" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_selected_run_whose_table_cannot_be_read_is_named_in_the_report(tmp_path):
+    # A damaged mi.parquet once left its run out of every MI statistic without a word: the report
+    # said n = 1 where the cohort has 2 seeds, and nothing about why.
+    from bench.make_results import write_run
+    root = tmp_path / "root"
+    ids = [write_run(root, "pair", {"epochs": 20}, seed=seed, cohort="c", logged=8) for seed in (0, 1)]
+    (root / "runs" / ids[1] / "mi.parquet").write_bytes(b"not parquet")
+    path, _ = report.write_report(report.ResultStore(root), ["c"], tmp_path / "out", split="train")
+    text = path.read_text()
+    line = next(line for line in text.splitlines() if line.startswith("Files that could not be read"))
+    assert f"{ids[1]}/mi.parquet" in line and "unreadable Parquet file" in line and ids[0] not in line
