@@ -87,3 +87,17 @@ def test_ls_into_a_reader_that_left_exits_0_without_a_traceback(tmp_path, capsys
         assert cli.main(["ls", "--results", str(tmp_path)]) == 0
         left.write("a line the reader never sees\n")    # stdout now goes nowhere: no second failure
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("verb", [["ls"], ["compact"], ["report", "c", "--output", "out"]])
+def test_a_results_root_that_is_a_file_is_bad_input(tmp_path, capsys, monkeypatch, verb):
+    # A mistyped --results naming a file once listed "no runs yet" and compacted nothing, exit 0.
+    from trainer import cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    assert cli.main([*verb, "--results", str(tmp_path / "notes.txt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: results root '{tmp_path / 'notes.txt'}' (--results) is not a folder; ")
+    assert "--results DIR or $IB_RESULTS" in err and len(err.splitlines()) == 1
+    assert (tmp_path / "notes.txt").read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -11,6 +11,7 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 
 from ibstore import layout
 from ibstore.text import terminal_text
@@ -27,6 +28,17 @@ from trainer.arguments import (
 
 class UserError(Exception):
     """Bad input: printed as one line, exit status 2."""
+
+
+def _read_root(args: argparse.Namespace) -> Path:
+    """The results root a verb reads. One that is there but is not a folder is bad input: a
+    mistyped --results naming a file once listed "no runs yet" and compacted nothing, exit 0.
+    (A root not made yet has no runs: that is said as such.)"""
+    root = layout.results_root(args.results)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"results root {terminal_text(str(root))!r} ({layout.root_source(args.results)}) is not "
+                        f"a folder; give the folder that holds runs/ (--results DIR or ${layout.ROOT_ENV})")
+    return root
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -50,7 +62,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
     """Merge finished runs' part files into one file per table; live runs are left alone."""
     from trainer.tables import compact
 
-    root = layout.results_root(args.results)
+    root = _read_root(args)
     merged, held, failed = compact(root)
     for run_id, parts in merged.items():
         print(f"{terminal_text(run_id)}: merged {parts} part file(s)")
@@ -67,7 +79,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from ibstore.index import scan
     from trainer import listing
 
-    root = layout.results_root(args.results)
+    root = _read_root(args)
     found = scan(root)
     runs = found.runs
     if args.where:
@@ -96,7 +108,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from trainer import sql_output
 
     query_process.start_server()   # its imports overlap the scan below
-    root = layout.results_root(args.results)
+    root = _read_root(args)
     try:
         fmt = sql_output.format_for(args.output, args.format)
         if fmt == "parquet" and args.output is None:
@@ -195,7 +207,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from trainer import config, estimators, reestimate, saved
     from trainer.measure import params_text
 
-    root = layout.results_root(args.results)
+    root = _read_root(args)
     params = dict(config.parse_override(text, "--param", "bin_size=0.1") for text in args.param or [])
     name, params = estimators.canonical(args.estimator, params)
     run_ids = reestimate.select_runs(root, args.runs)
@@ -213,7 +225,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from explorer import report
     from explorer.results import ResultStore
 
-    root = layout.results_root(args.results)
+    root = _read_root(args)
     try:
         path, selection = report.write_report(ResultStore(root), args.cohorts, args.output, args.split, args.band)
     except report.ReportError as error:
