@@ -255,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "core); 1 trains everything in this process")
     run.add_argument("--force", action="store_true",
                      help="train runs that are already completed again (never one another process holds)")
+    run.add_argument("--yes", action="store_true", help="start a plan of more than 10,000 runs (refused without it)")
     run.set_defaults(handler=cmd_run)
 
     sweep_command.add_parser(verbs, with_results)

@@ -23,7 +23,7 @@ from ibstore.text import terminal_text
 from trainer import config, datasets
 from trainer.arguments import EXIT_OK, EXIT_RUN_FAILED
 from trainer.local_pool import run_local
-from trainer.plan import Plan, plan_sweep, stack_groups
+from trainer.plan import Plan, check_plan_size, plan_sweep, runs_of, stack_groups
 from trainer.progress import GroupEpochs, SweepBar, Trained
 from trainer.store import StoreError
 from trainer.sweep import check_writable, planned_epochs
@@ -36,11 +36,13 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
     failed, diverged and interrupted runs are trained again from the start. `user_errors`: what the
     in-process path lets through for the command to report as bad input."""
     raw = config.apply_overrides(config.load_file(args.config), args.set or [])
+    root = layout.results_root(args.results)
+    # Counted from the grid before it is expanded, as `trainer sweep` counts.
+    check_plan_size(runs_of(raw), root, confirmed=args.yes)
     experiments = config.plan(raw)
     ignored = sorted({key for experiment in experiments for key in experiment.ignored})
     if ignored:
         print(terminal_text(f"note: ignoring keys with no meaning here: {', '.join(ignored)}"), file=sys.stderr)
-    root = layout.results_root(args.results)
     plan = plan_sweep(experiments, root, Redo(interrupted=True, failed=True, completed=args.force))
     for run_id in plan.skipped.get(Status.COMPLETED, []):
         print(terminal_text(f"{run_id}: already completed, not trained again (--force retrains it)"))
