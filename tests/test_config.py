@@ -67,6 +67,11 @@ def test_overrides_are_typed():
     ({"epochs": "many"}, ["'epochs'", "many"]),
     ({"batch_size": True}, ["'batch_size'", "True"]),
     ({"epochz": 5}, ["unknown config key 'epochz'", "epochs"]),
+    # Beyond float32, which the networks compute in: 1e300 trained as infinity, recorded as 1e300.
+    ({"initial_bias": -1e300}, ["'initial_bias' = -1e+300", "float32's range"]),
+    ({"kernel_init_stddev": 1e39}, ["'kernel_init_stddev' = 1e+39", "float32's range"]),
+    ({"max_norm_weights": 1e300}, ["'max_norm_weights'", "float32's range"]),
+    ({"learning_rate": 1e300}, ["'learning_rate' = 1e+300", "float32's range"]),
 ])
 def test_bad_configs_name_key_value_and_what_is_allowed(raw, words):
     with pytest.raises(config.ConfigError) as error:
