@@ -79,7 +79,7 @@ def log_schedule_for(epochs: int, count: int) -> dict[str, int]:
     epochs of `epochs` (every epoch if there are no more)."""
     if count >= epochs + 1:
         return {"every": 1}
-    n = max(count, schedule.PARAMETRISED_SCHEDULES["log_spaced"])
+    n = max(count, schedule.PARAMETRISED_SCHEDULES["log_spaced"][0])   # (smallest, largest)
     while len(schedule.logged_epochs({"log_spaced": n}, epochs)) < count:
         n += count - len(schedule.logged_epochs({"log_spaced": n}, epochs))
     return {"log_spaced": n}

@@ -144,7 +144,7 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
     split = split or next((s for s in ("train", "full", "test") if s in set(choices["split"])), None)
     choices = choices[choices["split"] == split]
     if choices.empty:
-        return "\n".join(header + lines + [f"No MI recorded on split {split!r}.", ""])
+        return "\n".join(header + _unreadable(store, run_ids) + lines + [f"No MI recorded on split {split!r}.", ""])
     glance = []
     for number, (estimator, params) in enumerate(choices[["estimator", "params"]].itertuples(index=False), 1):
         name = f"{number}-{estimator}"
@@ -172,7 +172,18 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
     at_glance = ["## At a glance: does the last hidden layer compress?", "",
                  "Per estimator and seed group, compression of the last hidden layer beside its noise floor.", "",
                  *_markdown(glance_all), ""]
-    return "\n".join(header + at_glance + lines)
+    return "\n".join(header + _unreadable(store, run_ids) + at_glance + lines)
+
+
+def _unreadable(store: ResultStore, run_ids: list[str]) -> list[str]:
+    """The line naming the selected runs' files that could not be read (their rows are missing from
+    every table and figure). Called once the tables were read: reading them finds such files."""
+    unreadable = [problem for problem in store.problems if problem.run_id in set(run_ids)]
+    if not unreadable:
+        return []
+    return ["Files that could not be read, left out of everything below: "
+            + "; ".join(f"{problem.run_id}/{Path(problem.path).name} ({problem.problem})" for problem in unreadable)
+            + ".", ""]
 
 
 def health_table(runs: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:

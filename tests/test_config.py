@@ -67,6 +67,11 @@ def test_overrides_are_typed():
     ({"epochs": "many"}, ["'epochs'", "many"]),
     ({"batch_size": True}, ["'batch_size'", "True"]),
     ({"epochz": 5}, ["unknown config key 'epochz'", "epochs"]),
+    # Beyond float32, which the networks compute in: 1e300 trained as infinity, recorded as 1e300.
+    ({"initial_bias": -1e300}, ["'initial_bias' = -1e+300", "float32's range"]),
+    ({"kernel_init_stddev": 1e39}, ["'kernel_init_stddev' = 1e+39", "float32's range"]),
+    ({"max_norm_weights": 1e300}, ["'max_norm_weights'", "float32's range"]),
+    ({"learning_rate": 1e300}, ["'learning_rate' = 1e+300", "float32's range"]),
 ])
 def test_bad_configs_name_key_value_and_what_is_allowed(raw, words):
     with pytest.raises(config.ConfigError) as error:
@@ -146,7 +151,15 @@ def run_cli(tmp_path, capsys, config_path, *extra) -> str:
     ('{"seed": -1}', ["'seed' = -1", "greater than or equal to 0"]),
     ('{"seed": 4294967296}', ["'seed' = 4294967296", "less than or equal to 4294967295"]),
     ('{"seed": 4294967295, "n_runs": 2}', ["'seed' = 4294967295", "'n_runs' = 2", "at most 4294967295"]),
-    ('{"split_seed": 99999999999999999999}', ["'split_seed'", "less than or equal to 4294967295"]),
+    ('{"split_seed": 4294967296}', ["'split_seed'", "less than or equal to 4294967295"]),
+    # Beyond 64 bits anywhere (run.json records the config and refuses such integers), and epochs
+    # or a schedule too long to plan (10**11 epochs stalled `trainer run` before its first epoch).
+    ('{"split_seed": 99999999999999999999}', ["config file", "99999999999999999999", "64-bit range"]),
+    ('{"epochs": 1000000000000000000000}', ["config file", "1000000000000000000000", "64-bit range"]),
+    ('{"source": {"note": [1, -9223372036854775809]}}', ["-9223372036854775809", "64-bit range"]),
+    ('{"epochs": 100000000000}', ["'epochs' = 100000000000", "less than or equal to 1000000"]),
+    ('{"log_schedule": {"log_spaced": 100000000000}}', ["log_spaced must be an integer from 2 to 1000001"]),
+    ('{"log_schedule": {"every": 1000001}}', ["every must be an integer from 1 to 1000000"]),
     ('{"discretization_range": -0.5}', ["'discretization_range' = -0.5", "legacy", "bin_size"]),
     ('{"estimator": "mi_estimator.upper", "discretization_range": "wide"}',
      ["'discretization_range' = 'wide'", "legacy", "noise_variance"]),
@@ -171,6 +184,8 @@ def test_config_file_edge_cases_exit_2_with_one_line(tmp_path, capsys, text, wor
     ("initial_bias=1e999", ["too large"]),
     ("initial_bias=nan", ["'initial_bias' = 'nan'"]),  # not JSON: a string, which is not a number
     ("seed=4294967296", ["'seed' = 4294967296"]),
+    ("batch_size=1000000000000000000000", ["--set 'batch_size=1000000000000000000000'", "64-bit range"]),
+    ('log_schedule={"every": 1000000000000000000000}', ["64-bit range"]),
     ("name=[1]", ["'name' = [1]"]),
 ])
 def test_overrides_edge_cases_exit_2_with_one_line(tmp_path, capsys, override, words):
@@ -212,3 +227,27 @@ def test_the_estimate_matches_measured_peaks_and_refuses_the_issue_example():
     with pytest.raises(config.ConfigError, match=r"\[100000\] .* needs about 2\d\.\d GiB"):
         config.check_memory(huge)
     assert config.memory_estimate(config.validate({"dataset": "file", "dataset_path": "x.csv"})[0]) is None
+
+
+def test_a_malformed_override_names_the_flag_it_came_from():
+    # `trainer estimate --param bogus` once answered about `--set`, a flag it does not have.
+    with pytest.raises(config.ConfigError) as error:
+        config.parse_override("bogus", "--param", "bin_size=0.1")
+    assert str(error.value) == "--param 'bogus': expected KEY=VALUE, e.g. --param bin_size=0.1"
+    with pytest.raises(config.ConfigError, match=r"^--param 'k=NaN' is not valid JSON"):
+        config.parse_override("k=NaN", "--param", "bin_size=0.1")
+
+
+@pytest.mark.parametrize("dataset_path, words", [
+    ("/etc/passwd", ["data file '/etc/passwd' has unsupported type", ".npz", ".csv"]),
+    ("nowhere.csv", ["data file 'nowhere.csv' does not exist"]),
+])
+def test_a_data_file_that_cannot_be_loaded_exits_2_with_nothing_written(tmp_path, capsys, dataset_path, words):
+    # It was found only when the training loop loaded it, after the runs were taken: exit 2,
+    # but a `failed` run per seed was left in the results root.
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps({"epochs": 2, "n_runs": 2, "dataset": "file", "dataset_path": dataset_path}))
+    for workers in ("1", "2"):
+        err = run_cli(tmp_path, capsys, path, "--workers", workers)
+        for word in words:
+            assert word in err, err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ from scipy.special import logsumexp
 from trainer.datasets import harmonics
 from trainer.estimators import (ALIASES, ESTIMATORS, EstimatorError, canonical, discrete, estimate, for_network,
                                 needs_run_range)
-from trainer.measure import MiRows
+from trainer.measure import MiRows, StackMiRows
 
 H_Y_HARMONICS = 0.99916  # bits, p(y = 1) = 2118 / 4096
 
@@ -596,7 +597,12 @@ def test_canonical_resolves_deep_bottleneck_aliases_and_discretization_range():
 def test_canonical_error_messages_name_estimator_param_value_and_allowed():
     with pytest.raises(EstimatorError) as error:
         canonical("binning", {"bin_size": -1})
-    assert str(error.value) == "estimator 'binning': param 'bin_size' = -1 is not allowed; must be a number > 0"
+    assert str(error.value) == ("estimator 'binning': param 'bin_size' = -1 is not allowed; must be a number > 0 "
+                                "from 1.2e-38 to 3.4e+38 (float32's normal numbers)")
+    # The index a / bin_size is float32: 1e-300 is 0 there (NaN and infinite indices), 1e300 infinite.
+    for outside in (1e-300, 1e-40, 1e300):
+        with pytest.raises(EstimatorError, match=re.escape(f"'bin_size' = {outside} is not allowed; must be a number > 0 from")):
+            canonical("binning", {"bin_size": outside})
     with pytest.raises(EstimatorError, match=r"param 'bin_size' = -0.5 is not allowed; must be a number > 0"):
         canonical("mi_estimator.binning", {}, discretization_range=-0.5)
     with pytest.raises(EstimatorError, match=r"'n_bins' = 2.5 is not allowed; must be an integer from 1 to"):
@@ -682,3 +688,20 @@ def test_run_range_binning_alone_in_a_training_run(tmp_path):
     assert (record["dead_network"], record["diverged"]) == (False, False)
     counts = duckdb.sql(f"SELECT split, count(*) FROM '{tmp_path}/runs/{run_id}/mi*.parquet' GROUP BY split").fetchall()
     assert dict(counts) == {"train": 12, "test": 12, "full": 12}  # 3 epochs x 4 layers each
+
+
+def test_a_bin_size_whose_index_overflows_float32_fails_only_the_network_it_overflows():
+    # a / 1e-35 is beyond float32's 3.4e38 for |a| > 3.4e3: those indices would be infinite,
+    # merging every such value into one bin, so the estimate is refused for that network only.
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 2, 40)
+    layer = np.tanh(rng.normal(size=(3, 40, 3))).astype(np.float32)
+    layer[1] *= 1e4
+    spec = [{"name": "binning", "params": {"bin_size": 1e-35}}]
+    rows = {"full": slice(0, 40)}
+    outcomes = StackMiRows(["a", "b", "c"], spec, "tanh", labels, rows, ["full"], ["h"]).at_epoch(2, [layer], [0, 1, 2])
+    assert isinstance(outcomes[1], EstimatorError)
+    assert "bin_size 1e-35 is too small" in str(outcomes[1]) and "float32's range" in str(outcomes[1])
+    for s in (0, 2):
+        alone = MiRows("x", spec, "tanh", labels, rows, ["full"], ["h"]).at_epoch(2, [layer[s]])
+        assert outcomes[s]["i_xt"] == alone["i_xt"] and alone["i_xt"][0] > 0

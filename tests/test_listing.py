@@ -68,3 +68,36 @@ def test_ls_of_an_empty_root_names_a_config_that_exists(tmp_path, capsys, monkey
     assert out[1].split() == ["run_id", "status", "epochs", "test_acc", "flags", "name"]
     config = out[2].split("trainer run ")[1].split()[0]
     assert Path(config).is_absolute() and Path(config).is_file()
+
+
+def test_ls_into_a_reader_that_left_exits_0_without_a_traceback(tmp_path, capsys, monkeypatch):
+    # `trainer ls | head -1`: head exits after one line, and the next write raises BrokenPipeError,
+    # which once ended `trainer ls` with a traceback.
+    import os
+    import sys
+
+    from tests.conftest import write_cohort
+    from trainer import cli
+
+    write_cohort(tmp_path)
+    read_end, write_end = os.pipe()
+    os.close(read_end)                                  # the reader has left
+    with os.fdopen(write_end, "w", buffering=1) as left:
+        monkeypatch.setattr(sys, "stdout", left)
+        assert cli.main(["ls", "--results", str(tmp_path)]) == 0
+        left.write("a line the reader never sees\n")    # stdout now goes nowhere: no second failure
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("verb", [["ls"], ["compact"], ["report", "c", "--output", "out"]])
+def test_a_results_root_that_is_a_file_is_bad_input(tmp_path, capsys, monkeypatch, verb):
+    # A mistyped --results naming a file once listed "no runs yet" and compacted nothing, exit 0.
+    from trainer import cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    assert cli.main([*verb, "--results", str(tmp_path / "notes.txt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: results root '{tmp_path / 'notes.txt'}' (--results) is not a folder; ")
+    assert "--results DIR or $IB_RESULTS" in err and len(err.splitlines()) == 1
+    assert (tmp_path / "notes.txt").read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -157,3 +157,26 @@ def test_result_store_phase_chart_counts_dead_networks_in_its_legend(known):
     domain = spec["spec"]["layer"][1]["encoding"]["color"]["scale"]["domain"]
     assert domain == ["learning_rate=0.0001 (6 seeds)", "learning_rate=0.0004 (6 seeds, 1 dead left out)",
                       "learning_rate=0.001 (1 seed)"]
+
+
+def test_an_unknown_split_is_refused_naming_the_splits(tmp_path, capsys):
+    # `--split tset` once wrote a report with no MI at all ("No MI recorded on split 'tset'").
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["report", "c", "--results", str(tmp_path), "--output", str(tmp_path / "out"), "--split", "tset"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--split: invalid choice: 'tset'" in err and "'train', 'test', 'full'" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_selected_run_whose_table_cannot_be_read_is_named_in_the_report(tmp_path):
+    # A damaged mi.parquet once left its run out of every MI statistic without a word: the report
+    # said n = 1 where the cohort has 2 seeds, and nothing about why.
+    from bench.make_results import write_run
+    root = tmp_path / "root"
+    ids = [write_run(root, "pair", {"epochs": 20}, seed=seed, cohort="c", logged=8) for seed in (0, 1)]
+    (root / "runs" / ids[1] / "mi.parquet").write_bytes(b"not parquet")
+    path, _ = report.write_report(report.ResultStore(root), ["c"], tmp_path / "out", split="train")
+    text = path.read_text()
+    line = next(line for line in text.splitlines() if line.startswith("Files that could not be read"))
+    assert f"{ids[1]}/mi.parquet" in line and "unreadable Parquet file" in line and ids[0] not in line

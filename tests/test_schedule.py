@@ -73,10 +73,10 @@ def test_validate_normalises():
 
 @pytest.mark.parametrize("value, fragment", [
     ("weekly", "'weekly'"),
-    ({"every": 0}, "every must be an integer >= 1"),
-    ({"every": 2.5}, "every must be an integer >= 1"),
-    ({"every": True}, "every must be an integer >= 1"),
-    ({"log_spaced": 1}, "log_spaced must be an integer >= 2"),
+    ({"every": 0}, "every must be an integer from 1 to 1000000"),
+    ({"every": 2.5}, "every must be an integer from 1 to 1000000"),
+    ({"every": True}, "every must be an integer from 1 to 1000000"),
+    ({"log_spaced": 1}, "log_spaced must be an integer from 2 to 1000001"),
     ({"hourly": 3}, "{'hourly': 3}"),
     ({"every": 2, "log_spaced": 3}, "not allowed"),
     (None, "None"),

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ibstore.schema import TABLE_SCHEMAS
-from trainer import checkpoint, cli, compiled, config, tables
+from trainer import checkpoint, cli, compiled, config, tables, training
 from trainer.model import NetworkSettings, StackedMLP
 from trainer.config import shape_key
 from trainer.training import run_experiment, run_group
@@ -288,15 +288,49 @@ def test_a_run_resumed_from_its_checkpoint_equals_an_uninterrupted_one(tmp_path,
     assert_same_numbers(recorded(tmp_path / "resumed", run_id), recorded(tmp_path / "straight", run_id))
 
 
-def test_a_network_that_diverges_in_a_group_ends_alone_and_leaves_the_others_unchanged(tmp_path):
-    base = {**SMALL, "optimizer": "sgd", "activation_fn": "relu", "epochs": 6}
-    steady, = config.plan({**base, "name": "steady", "learning_rate": 0.01})
-    wild, = config.plan({**base, "name": "wild", "learning_rate": 1e30})
+
+def test_a_run_killed_after_its_last_epoch_keeps_its_health_flags_when_resumed(tmp_path, monkeypatch):
+    # relu with initial bias -1 is dead from epoch 1 on. The flags come from what the training loop
+    # observed; a resumed run once started observing afresh, so a run killed after its last
+    # checkpoint (the last epoch) and resumed, with nothing left to train, was recorded alive.
+    raw = {**SMALL, "epochs": 6, "save_checkpoints": True, "activation_fn": "relu", "initial_bias": -1.0}
+    (experiment,) = config.plan(raw)
+    run_experiment(experiment, tmp_path / "straight", progress=False, flush_seconds=0)
+    run_id = experiment.run_id(0)
+
+    def killed_before_finishing(stack):
+        raise KeyboardInterrupt   # outside the loop's handler: the run is left `running`, as by kill -9
+
+    with monkeypatch.context() as patched:
+        patched.setattr(training, "_finish_completed", killed_before_finishing)
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment(experiment, tmp_path / "resumed", progress=False, flush_seconds=0)
+    assert checkpoint.checkpoint_epochs(tmp_path / "resumed", run_id) == [6]
+    run_experiment(experiment, tmp_path / "resumed", progress=False, resume=True, flush_seconds=0)
+    flags = ("status", "dead_network", "dead_layers", "diverged", "final_train_accuracy")
+    straight, resumed = ({flag: json.loads((root / "runs" / run_id / "run.json").read_text())[flag] for flag in flags}
+                         for root in (tmp_path / "straight", tmp_path / "resumed"))
+    assert straight["dead_network"] is True and resumed == straight
+
+
+# A learning rate of 1e30 diverges during training. A kernel stddev of 1e38 overflows float32 at once:
+# the network's loss and activations are NaN at epoch 0, before any training; its epoch-0 tables once
+# took the whole group down (the histogram of NaN activations failed), failing its stack-mate too.
+@pytest.mark.parametrize("shared, wild_keys, diverged_at_0", [
+    ({"optimizer": "sgd", "learning_rate": 0.01}, {"learning_rate": 1e30}, False),
+    ({}, {"kernel_init_stddev": 1e38}, True),
+])
+def test_a_network_that_diverges_in_a_group_ends_alone_and_leaves_the_others_unchanged(tmp_path, shared, wild_keys,
+                                                                                       diverged_at_0):
+    base = {**SMALL, "activation_fn": "relu", "epochs": 6, **shared}
+    steady, = config.plan({**base, "name": "steady"})
+    wild, = config.plan({**base, "name": "wild", **wild_keys})
     statuses = run_group([(steady, [0], False), (wild, [0], False)], tmp_path / "together", progress=False)
     steady_id, wild_id = (e.run_id(0) for e in (steady, wild))
     assert {run_id: outcome.status for run_id, outcome in statuses.items()} == {
         steady_id: "completed", wild_id: "diverged"}
     record = json.loads((tmp_path / "together" / "runs" / wild_id / "run.json").read_text())
     assert record["diverged"] is True and record["epochs_done"] < 6
+    assert (record["epochs_done"] == 0 and "at epoch 0" in record["error"]) == diverged_at_0
     run_experiment(steady, tmp_path / "alone", progress=False)
     assert_same_numbers(recorded(tmp_path / "together", steady_id), recorded(tmp_path / "alone", steady_id))

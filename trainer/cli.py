@@ -11,6 +11,7 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
 
 from ibstore import layout
 from ibstore.text import terminal_text
@@ -27,6 +28,17 @@ from trainer.arguments import (
 
 class UserError(Exception):
     """Bad input: printed as one line, exit status 2."""
+
+
+def _read_root(args: argparse.Namespace) -> Path:
+    """The results root a verb reads. One that is there but is not a folder is bad input: a
+    mistyped --results naming a file once listed "no runs yet" and compacted nothing, exit 0.
+    (A root not made yet has no runs: that is said as such.)"""
+    root = layout.results_root(args.results)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"results root {terminal_text(str(root))!r} ({layout.root_source(args.results)}) is not "
+                        f"a folder; give the folder that holds runs/ (--results DIR or ${layout.ROOT_ENV})")
+    return root
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -50,7 +62,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
     """Merge finished runs' part files into one file per table; live runs are left alone."""
     from trainer.tables import compact
 
-    root = layout.results_root(args.results)
+    root = _read_root(args)
     merged, held, failed = compact(root)
     for run_id, parts in merged.items():
         print(f"{terminal_text(run_id)}: merged {parts} part file(s)")
@@ -67,7 +79,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from ibstore.index import scan
     from trainer import listing
 
-    root = layout.results_root(args.results)
+    root = _read_root(args)
     found = scan(root)
     runs = found.runs
     if args.where:
@@ -96,7 +108,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     from trainer import sql_output
 
     query_process.start_server()   # its imports overlap the scan below
-    root = layout.results_root(args.results)
+    root = _read_root(args)
     try:
         fmt = sql_output.format_for(args.output, args.format)
         if fmt == "parquet" and args.output is None:
@@ -122,9 +134,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
         print(f"interrupted ({signal.Signals(signals[0]).name}): query stopped", file=sys.stderr)
         return 128 + signals[0]
     error = outcome.get("error")
-    if isinstance(error, BrokenPipeError):   # e.g. `| head`: the reader has all it wants
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+    if isinstance(error, BrokenPipeError):
+        return _reader_left("sql")
     if error is not None:
         raise _sql_failure(error, args.output)
     if fmt == "table":
@@ -196,8 +207,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from trainer import config, estimators, reestimate, saved
     from trainer.measure import params_text
 
-    root = layout.results_root(args.results)
-    params = dict(config.parse_override(text) for text in args.param or [])
+    root = _read_root(args)
+    params = dict(config.parse_override(text, "--param", "bin_size=0.1") for text in args.param or [])
     name, params = estimators.canonical(args.estimator, params)
     run_ids = reestimate.select_runs(root, args.runs)
     total = sum(len(saved.saved_epochs(root, run_id)) for run_id in run_ids)
@@ -214,7 +225,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from explorer import report
     from explorer.results import ResultStore
 
-    root = layout.results_root(args.results)
+    root = _read_root(args)
     try:
         path, selection = report.write_report(ResultStore(root), args.cohorts, args.output, args.split, args.band)
     except report.ReportError as error:
@@ -244,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "core); 1 trains everything in this process")
     run.add_argument("--force", action="store_true",
                      help="train runs that are already completed again (never one another process holds)")
+    run.add_argument("--yes", action="store_true", help="start a plan of more than 10,000 runs (refused without it)")
     run.set_defaults(handler=cmd_run)
 
     sweep_command.add_parser(verbs, with_results)
@@ -288,11 +300,23 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output", required=True, metavar="DIR",
                         help="folder for report.md, figures/ and tables/ (new, empty or a previous report; "
                              "not inside the results root); written atomically")
-    report.add_argument("--split", metavar="SPLIT", help="MI split to report (default: train, else full, else test)")
+    report.add_argument("--split", choices=("train", "test", "full"),
+                        help="MI split to report (default: train, else full, else test)")
     report.add_argument("--band", choices=("ci", "min-max"), default="ci",
                         help="band over seeds in the I-vs-epoch figures: 95 %% t interval (default) or min-max")
     report.set_defaults(handler=cmd_report)
     return parser
+
+
+def _reader_left(verb: str) -> int:
+    """The reader of stdout left (`trainer ls | head`). For a verb that only reads the root it has
+    all it wants: no error. A verb that writes was cut short: exit 1, said on stderr. stdout goes
+    to /dev/null from here, so the interpreter's last flush does not fail again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if verb in ("ls", "sql"):
+        return EXIT_OK
+    print(f"error: trainer {verb} stopped: its output's reader left (a closed pipe)", file=sys.stderr)
+    return EXIT_RUN_FAILED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -301,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         return args.handler(args)
+    except BrokenPipeError:
+        return _reader_left(args.verb)
     except KeyboardInterrupt:
         if args.verb in ("run", "sweep"):  # their writers record `interrupted` as they stop
             print(f"interrupted: the runs this {args.verb} was training are marked 'interrupted'; "

@@ -167,6 +167,17 @@ def load(name: str, **options: Any) -> Dataset:
                       settings["split_seed"])
 
 
+def load_data(config) -> Dataset:
+    """The dataset an ExperimentConfig trains on (`dataset`, `dataset_path`, `label_column`,
+    `test_fraction`, `split_seed`)."""
+    options = {"test_fraction": config.test_fraction, "split_seed": config.split_seed}
+    if config.dataset_path:
+        options["path"] = config.dataset_path
+    if config.dataset == "file":
+        options["label_column"] = config.label_column
+    return load(config.dataset, **options)
+
+
 def _validated_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(DEFAULT_OPTIONS))
     if unknown:

@@ -97,6 +97,26 @@ class NetworkHealth:
         else:
             self.dead_since = None
 
+    def state(self) -> dict[str, np.ndarray]:
+        """What a checkpoint keeps (trainer.checkpoint), so that a resumed run judges its whole
+        training, not only the epochs after its checkpoint."""
+        return {"dead_since": np.int64(-1 if self.dead_since is None else self.dead_since),
+                "dead_layers": np.asarray(self.dead_layers, np.int64),
+                "train_accuracy": np.float64(self.train_accuracy),
+                "non_finite_loss": np.bool_(self.non_finite_loss)}
+
+    @classmethod
+    def restored(cls, state: dict[str, np.ndarray]) -> "NetworkHealth":
+        """The health a checkpoint's `state()` recorded (empty, from an older checkpoint: a fresh one)."""
+        health = cls()
+        if state:
+            dead_since = int(state["dead_since"])
+            health.dead_since = None if dead_since < 0 else dead_since
+            health.dead_layers = [int(layer) for layer in state["dead_layers"]]
+            health.train_accuracy = float(state["train_accuracy"])
+            health.non_finite_loss = bool(state["non_finite_loss"])
+        return health
+
     def flags(self) -> dict[str, bool | list[int]]:
         fitted = self.train_accuracy == 1.0
         return {"dead_network": self.dead_since is not None and not fitted,

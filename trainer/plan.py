@@ -111,11 +111,12 @@ def count_runs(path: str | Path) -> int:
             raw = config.load_file(file)
         except config.ConfigError as error:
             raise config.ConfigError(f"{file}: {error}") from None
-        total += _runs_of(raw)
+        total += runs_of(raw)
     return total
 
 
-def _runs_of(raw: dict[str, Any]) -> int:
+def runs_of(raw: dict[str, Any]) -> int:
+    """How many runs one raw config plans (grid combinations x seeds), without expanding it."""
     grid = raw.get("grid") if isinstance(raw.get("grid"), dict) else {}
     combinations = 1
     seeds = _count(raw.get("n_runs", 1))

@@ -20,10 +20,10 @@ from ibstore.lifecycle import Redo, existing
 from ibstore.progress import HELD
 from ibstore.record import Status
 from ibstore.text import terminal_text
-from trainer import config
+from trainer import config, datasets
 from trainer.arguments import EXIT_OK, EXIT_RUN_FAILED
 from trainer.local_pool import run_local
-from trainer.plan import Plan, plan_sweep, stack_groups
+from trainer.plan import Plan, check_plan_size, plan_sweep, runs_of, stack_groups
 from trainer.progress import GroupEpochs, SweepBar, Trained
 from trainer.store import StoreError
 from trainer.sweep import check_writable, planned_epochs
@@ -36,16 +36,19 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
     failed, diverged and interrupted runs are trained again from the start. `user_errors`: what the
     in-process path lets through for the command to report as bad input."""
     raw = config.apply_overrides(config.load_file(args.config), args.set or [])
+    root = layout.results_root(args.results)
+    # Counted from the grid before it is expanded, as `trainer sweep` counts.
+    check_plan_size(runs_of(raw), root, confirmed=args.yes)
     experiments = config.plan(raw)
     ignored = sorted({key for experiment in experiments for key in experiment.ignored})
     if ignored:
         print(terminal_text(f"note: ignoring keys with no meaning here: {', '.join(ignored)}"), file=sys.stderr)
-    root = layout.results_root(args.results)
     plan = plan_sweep(experiments, root, Redo(interrupted=True, failed=True, completed=args.force))
     for run_id in plan.skipped.get(Status.COMPLETED, []):
         print(terminal_text(f"{run_id}: already completed, not trained again (--force retrains it)"))
     outcome = RunOutcome(root, plan)
     if plan.tasks:
+        check_datasets(plan)
         check_writable(root)
         workers = args.workers or os.cpu_count() or 1
         groups = stack_groups(plan.tasks, workers)
@@ -61,6 +64,21 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
     for line in outcome.not_trained:
         print(terminal_text(line), file=sys.stderr)
     return EXIT_OK if outcome.complete and not outcome.not_trained else EXIT_RUN_FAILED
+
+
+def check_datasets(plan: Plan) -> None:
+    """Load each dataset the planned runs train on, once, before any run is taken: a data file that
+    is missing or malformed is bad input then (DatasetError, exit 2) with nothing written, not a
+    `failed` run per seed left in the root. (`trainer sweep` does not: its workers, on a Ray
+    cluster too, may see files this machine does not; it records such runs failed.)"""
+    seen = set()
+    for task in plan.tasks:
+        settings = task.experiment.config
+        key = (settings.dataset, settings.dataset_path, settings.label_column, settings.test_fraction,
+               settings.split_seed)
+        if key not in seen:
+            seen.add(key)
+            datasets.load_data(settings)
 
 
 class RunOutcome:

@@ -42,8 +42,13 @@ TIERED_SCHEDULES = {
     "deep_bottleneck": ((50, 1), (100, 2), (500, 5), (2000, 20), (math.inf, 100)),
     "ibsgd": ((20, 1), (100, 5), (2000, 20), (math.inf, 100)),
 }
-# Parametrised schedules and the smallest allowed parameter.
-PARAMETRISED_SCHEDULES = {"log_spaced": 2, "every": 1}
+# The most epochs a config may ask for. The tiered schedules are decided epoch by epoch and the
+# metrics table holds a row per epoch, so 10**11 epochs stalled `trainer run` before its first
+# epoch (and 10**21 failed writing run.json); the published runs are 8000-10000 epochs.
+MAX_EPOCHS = 1_000_000
+# Parametrised schedules and their allowed parameters (smallest, largest). log_spaced asks for
+# that many points of np.geomspace: more than MAX_EPOCHS + 1 (every epoch) only costs memory.
+PARAMETRISED_SCHEDULES = {"log_spaced": (2, MAX_EPOCHS + 1), "every": (1, MAX_EPOCHS)}
 
 
 class ScheduleError(ValueError):
@@ -52,7 +57,9 @@ class ScheduleError(ValueError):
 
 def _allowed() -> str:
     names = " or ".join(repr(name) for name in TIERED_SCHEDULES)
-    return f'{names}, {{"log_spaced": N}} with N >= 2, or {{"every": K}} with K >= 1'
+    (log_low, log_high), (every_low, every_high) = PARAMETRISED_SCHEDULES["log_spaced"], PARAMETRISED_SCHEDULES["every"]
+    return (f'{names}, {{"log_spaced": N}} with {log_low} <= N <= {log_high}, '
+            f'or {{"every": K}} with {every_low} <= K <= {every_high}')
 
 
 def validate_schedule(value: Any) -> str | dict[str, int]:
@@ -64,11 +71,11 @@ def validate_schedule(value: Any) -> str | dict[str, int]:
     if isinstance(value, dict) and len(value) == 1:
         kind, parameter = next(iter(value.items()))
         if kind in PARAMETRISED_SCHEDULES:
-            smallest = PARAMETRISED_SCHEDULES[kind]
+            smallest, largest = PARAMETRISED_SCHEDULES[kind]
             if isinstance(parameter, numbers.Integral) and not isinstance(parameter, bool) \
-                    and parameter >= smallest:
+                    and smallest <= parameter <= largest:
                 return {kind: int(parameter)}
-            raise ScheduleError(f"log_schedule {value!r}: {kind} must be an integer >= {smallest}; "
+            raise ScheduleError(f"log_schedule {value!r}: {kind} must be an integer from {smallest} to {largest}; "
                                 f"allowed: {_allowed()}")
     raise ScheduleError(f"log_schedule {value!r} is not allowed; allowed: {_allowed()}")
 

@@ -27,10 +27,12 @@ import numpy as np
 from ibstore.lifecycle import Outcome, Redo
 from ibstore.lock import RunLocked
 from ibstore.record import Status
-from trainer import checkpoint, datasets, saved, schedule, xla_cache
+from trainer import checkpoint, saved, schedule, xla_cache
+from trainer.datasets import load_data
 from trainer.compiled import Chunk, CompiledSteps
 from trainer.config import PER_NETWORK_KEYS, Experiment, ExperimentConfig, shape_key
 from trainer.flushing import flush_together
+from trainer.health import NetworkHealth
 from trainer.measure import StackMiRows, split_rows
 from trainer.network_rows import Logging, Network, finish_all, finish_ended, record_logged, record_metrics
 from trainer.model import NetworkSettings, StackedMLP
@@ -51,15 +53,6 @@ def configure_threads(threads: int | None) -> None:
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-
-def load_data(config: ExperimentConfig) -> datasets.Dataset:
-    options = {"test_fraction": config.test_fraction, "split_seed": config.split_seed}
-    if config.dataset_path:
-        options["path"] = config.dataset_path
-    if config.dataset == "file":
-        options["label_column"] = config.label_column
-    return datasets.load(config.dataset, **options)
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -218,7 +211,9 @@ def _set_up(networks: list[Network], root: Path, start_epoch: int,
     log.mi = StackMiRows([n.run_id for n in networks], config.estimators, activation_fns[0], log.labels,
                          log.rows, config.mi_splits, log.layer_names)
     if start_epoch:
-        checkpoint.restore(root, [n.run_id for n in networks], start_epoch, model, optimizer)
+        states = checkpoint.restore(root, [n.run_id for n in networks], start_epoch, model, optimizer)
+        for network, state in zip(networks, states):
+            network.health = NetworkHealth.restored(state)
     return Stack(networks, config, model, optimizer, steps, log, logged, capacity), initial
 
 
@@ -226,7 +221,7 @@ def _log_initial(stack: Stack, initial: tuple[np.ndarray, np.ndarray, list[np.nd
     """Epoch 0, before any training: metrics and every logged table."""
     loss, accuracy, layers = initial
     record_metrics(stack.networks, 0, loss[None], accuracy[None], stack.config)
-    record_logged(stack.networks, 0, layers, None, stack.log)
+    record_logged(_logged_now(stack.networks, 0), 0, layers, None, stack.log)
     finish_ended(stack.networks, stack.log)
 
 
@@ -246,9 +241,14 @@ def _log_chunk(stack: Stack, epoch: int, chunk: Chunk) -> None:
     ending = record_metrics(stack.networks, epoch - chunk.n_epochs + 1, chunk.loss, chunk.accuracy, stack.config)
     if epoch in stack.logged or ending:
         chunk.kernels = [layer.kernel.numpy() for layer in stack.model.layers]
-        logged_now = [n for n in stack.networks
-                      if n.epochs_done == epoch and n.status in (Status.RUNNING, Status.COMPLETED)]
-        record_logged(logged_now, epoch, chunk.layers, chunk, stack.log)
+        record_logged(_logged_now(stack.networks, epoch), epoch, chunk.layers, chunk, stack.log)
+
+
+def _logged_now(networks: list[Network], epoch: int) -> list[Network]:
+    """The networks whose tables are logged at `epoch`: those that reached it and did not diverge
+    there (a diverged network's activations may be NaN, which no table holds; at epoch 0 too: an
+    initialisation can be non-finite already)."""
+    return [n for n in networks if n.epochs_done == epoch and n.status in (Status.RUNNING, Status.COMPLETED)]
 
 
 def _checkpoint_due(stack: Stack, epoch: int, last_checkpoint: float, flush_seconds: float) -> bool:
@@ -263,7 +263,7 @@ def _save_checkpoint(stack: Stack, epoch: int) -> None:
     running = stack.running()
     flush_together([n.writer for n in running], [n.epochs_done for n in running], only_due=False)
     checkpoint.save(stack.log.root, [n.run_id for n in running], [n.index for n in running],
-                    epoch, stack.model, stack.optimizer)
+                    epoch, stack.model, stack.optimizer, [n.health.state() for n in running])
 
 
 def _finish_completed(stack: Stack) -> dict[str, Outcome]:

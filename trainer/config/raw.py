@@ -15,12 +15,14 @@ from ibstore import strict_json
 from trainer.config.schema import DEFAULTS, KNOWN_KEYS, ConfigError
 
 # Configs nest 3 or 4 deep; a key given twice is refused rather than the last one silently winning.
-CONFIG_LIMITS = strict_json.Limits(max_bytes=1 << 20, unique_keys=True)
+# Integers beyond 64 bits are refused here, as run.json refuses them (ibstore.record): the config is
+# recorded there, and such a config once trained nothing and left a run folder without run.json.
+CONFIG_LIMITS = strict_json.Limits(max_bytes=1 << 20, int64=True, unique_keys=True)
 
 
 def parse_json(data: bytes, what: str) -> Any:
-    """strict_json.loads with CONFIG_LIMITS: NaN, Infinity, numbers beyond a float, deep
-    nesting and repeated keys are refused (strict_json.JsonError)."""
+    """strict_json.loads with CONFIG_LIMITS: NaN, Infinity, numbers beyond a float, integers
+    beyond 64 bits, deep nesting and repeated keys are refused (strict_json.JsonError)."""
     return strict_json.loads(data, what, CONFIG_LIMITS)
 
 
@@ -45,17 +47,18 @@ def load_file(path: str | Path) -> dict[str, Any]:
     return raw
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """`key=value` from `--set`; the value is JSON if it parses, else a string.
+def parse_override(text: str, flag: str = "--set", example: str = "initial_bias=-0.5") -> tuple[str, Any]:
+    """`key=value` from `--set` (or another `flag`, named in messages with its `example`); the
+    value is JSON if it parses, else a string.
 
     `architecture=[10,7,5]` gives a list, `initial_bias=-0.5` a float,
     `activation_fn=relu` the string "relu".
     """
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set initial_bias=-0.5")
+        raise ConfigError(f"{flag} {text!r}: expected KEY=VALUE, e.g. {flag} {example}")
     try:
-        return key.strip(), parse_json(value.encode("utf-8", "surrogatepass"), f"--set {text!r}")
+        return key.strip(), parse_json(value.encode("utf-8", "surrogatepass"), f"{flag} {text!r}")
     except strict_json.NotJson:
         return key.strip(), value
     except strict_json.JsonError as error:

@@ -23,6 +23,7 @@ IGNORED_KEYS = ("plotters", "plot_median", "regularization", "steps_per_epoch", 
 # ("description" and "source": free text or JSON saying what a config reproduces and from where).
 META_KEYS = ("name", "cohort", "description", "source")
 SEED_MAX = 2**32 - 1  # numpy's and TensorFlow's seed range
+FLOAT32_MAX = 3.4028234663852886e38   # np.finfo(np.float32).max
 
 
 class ConfigError(ValueError):
@@ -52,7 +53,7 @@ class ExperimentConfig(BaseModel):
     optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"
     learning_rate: Annotated[float, Field(gt=0)] = 0.0004
     batch_size: Annotated[int, Field(ge=1)] | Literal["full"] = 256
-    epochs: Annotated[int, Field(ge=1)] = 8000
+    epochs: Annotated[int, Field(ge=1, le=schedule.MAX_EPOCHS)] = 8000
     seed: Annotated[int, Field(ge=0, le=SEED_MAX)] = 0
     n_runs: Annotated[int, Field(ge=1)] = 1
     estimators: list[dict[str, Any]] = [{"name": "binning", "params": {"bin_size": 0.07}}]
@@ -80,6 +81,15 @@ class ExperimentConfig(BaseModel):
     @classmethod
     def _valid_schedule(cls, value: Any) -> Any:
         return schedule.validate_schedule(value)
+
+    @field_validator("initial_bias", "kernel_init_stddev", "max_norm_weights", "learning_rate")
+    @classmethod
+    def _within_float32(cls, value: Any) -> Any:
+        # The networks compute in float32: 1e300 would train as infinity while run.json said 1e300.
+        if isinstance(value, float) and abs(value) > FLOAT32_MAX:
+            raise ValueError(f"must be within float32's range, at most {FLOAT32_MAX:.4g} in size "
+                             f"(the networks compute in float32)")
+        return value
 
     @field_validator("mi_splits")
     @classmethod

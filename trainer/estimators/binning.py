@@ -17,7 +17,7 @@ import numpy as np
 from trainer.estimators.discrete import stacked_plugin_mi_bits
 from trainer.estimators.errors import EstimatorError
 from trainer.estimators.inputs import layer_inputs
-from trainer.estimators.params import Param, as_number, integer_between, positive_number, reject_unknown, resolver
+from trainer.estimators.params import Param, as_number, integer_between, reject_unknown, resolver
 
 RANGE_CHOICES = ("layer", "run")
 
@@ -60,6 +60,11 @@ def binning_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int, bin_s
         # As ibsgd runs it: np.floor(d / binsize) on Keras' float32 activations, so the division is
         # float32 (a value on a bin edge can land one bin away from the float64 quotient).
         codes = np.divide(t, np.float32(bin_size), dtype=np.float32)     # t cast to float32 first
+        if not np.isfinite(codes).all():
+            # An infinite index would merge every value beyond float32's range into one bin.
+            raise EstimatorError(f"estimator 'binning': bin_size {bin_size:g} is too small for these activations "
+                                 f"(largest |a| {float(np.abs(t).max()):g}): a / bin_size exceeds float32's range; "
+                                 f"use a larger bin_size")
         np.floor(codes, out=codes)
     else:
         low, high = value_range(t, range)
@@ -132,7 +137,20 @@ def convert_range(value: Any) -> str | list[float]:
     return [low, high]
 
 
-BIN_SIZE_PARAMS = {"bin_size": positive_number(0.07)}
+FLOAT32 = np.finfo(np.float32)
+
+
+def float32_bin_size(value: Any) -> float:
+    """A bin size float32 holds as a normal number: the index a / bin_size is computed in float32,
+    so 1e-300 would be 0 there (every index infinite or NaN) and 1e300 infinite."""
+    number = as_number(value)
+    if not FLOAT32.tiny <= number <= FLOAT32.max:
+        raise ValueError(value)
+    return number
+
+
+BIN_SIZE_PARAMS = {"bin_size": Param(0.07, f"a number > 0 from {FLOAT32.tiny:.2g} to {FLOAT32.max:.2g} "
+                                           f"(float32's normal numbers)", float32_bin_size)}
 IDNNS_PARAMS = {"n_edges": integer_between(2, 1_000_000, 30)}
 GRID_PARAMS = {
     "n_bins": integer_between(1, 1_000_000, 30),
