@@ -59,7 +59,8 @@ def binning_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int, bin_s
     if n_bins is None:
         # As ibsgd runs it: np.floor(d / binsize) on Keras' float32 activations, so the division is
         # float32 (a value on a bin edge can land one bin away from the float64 quotient).
-        codes = np.divide(t, np.float32(bin_size), dtype=np.float32)     # t cast to float32 first
+        with np.errstate(over="ignore"):        # checked on the next line
+            codes = np.divide(t, np.float32(bin_size), dtype=np.float32)     # t cast to float32 first
         if not np.isfinite(codes).all():
             # An infinite index would merge every value beyond float32's range into one bin.
             raise EstimatorError(f"estimator 'binning': bin_size {bin_size:g} is too small for these activations "
@@ -144,7 +145,7 @@ def float32_bin_size(value: Any) -> float:
     """A bin size float32 holds as a normal number: the index a / bin_size is computed in float32,
     so 1e-300 would be 0 there (every index infinite or NaN) and 1e300 infinite."""
     number = as_number(value)
-    if not FLOAT32.tiny <= number <= FLOAT32.max:
+    if not float(FLOAT32.tiny) <= number <= float(FLOAT32.max):
         raise ValueError(value)
     return number
 
