@@ -89,6 +89,24 @@ def test_ls_into_a_reader_that_left_exits_0_without_a_traceback(tmp_path, capsys
     assert capsys.readouterr().err == ""
 
 
+def test_a_run_whose_reader_left_exits_1_saying_its_output_is_lost_not_that_it_stopped(capsys, monkeypatch):
+    # `trainer run ... | head -1` with every run ended: only the next run line failed.
+    import os
+    import sys
+
+    from trainer import cli
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with os.fdopen(write_end, "w", buffering=1) as left:
+        monkeypatch.setattr(sys, "stdout", left)
+        assert cli._reader_left("run") == 1
+        left.write("a line the reader never sees\n")
+    err = capsys.readouterr().err
+    assert "reader left" in err and "output is lost" in err and "trainer ls" in err
+    assert "stopped" not in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("verb", [["ls"], ["compact"], ["report", "c", "--output", "out"]])
 def test_a_results_root_that_is_a_file_is_bad_input(tmp_path, capsys, monkeypatch, verb):
     # A mistyped --results naming a file once listed "no runs yet" and compacted nothing, exit 0.

@@ -310,12 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _reader_left(verb: str) -> int:
     """The reader of stdout left (`trainer ls | head`). For a verb that only reads the root it has
-    all it wants: no error. A verb that writes was cut short: exit 1, said on stderr. stdout goes
-    to /dev/null from here, so the interpreter's last flush does not fail again."""
+    all it wants: no error. For a verb that writes, the rest of its output is lost: exit 1, said on
+    stderr. stdout goes to /dev/null from here, so the interpreter's last flush does not fail again."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if verb in ("ls", "sql"):
         return EXIT_OK
-    print(f"error: trainer {verb} stopped: its output's reader left (a closed pipe)", file=sys.stderr)
+    # Not "stopped": a run's closing line can be what failed, after every run ended.
+    runs = "; `trainer ls` shows what its runs reached" if verb in ("run", "sweep") else ""
+    print(f"error: trainer {verb}: its output's reader left (a closed pipe), so the rest of its output is lost"
+          f"{runs}", file=sys.stderr)
     return EXIT_RUN_FAILED
 
 
