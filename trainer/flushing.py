@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from trainer.store import RunWriter
 
 # Flushes in flight at once: four overlap the disk waits of a stack as well as eight did, with less
-# CPU lost to contention on 2 cores; two left waits unoverlapped under load (README "Benchmarks").
+# CPU lost to contention on 2 cores; two left waits unoverlapped under load (bench/RESULTS.md).
 FLUSH_THREADS = 4
 
 

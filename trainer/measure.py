@@ -259,7 +259,7 @@ def activation_tables(epoch: int, run_ids: list[str], layers: list[np.ndarray], 
 
 # Values of one block of networks summarised at a time (see `network_blocks`): 2 MB of float64
 # temporaries, within the L2/L3 caches; smaller blocks cost more in calls than they save (2^16 to
-# 2^19 measured on the default cohort's layers, README "Benchmarks").
+# 2^19 measured on the default cohort's layers, bench/RESULTS.md).
 BLOCK_VALUES = 2**18
 
 

@@ -58,7 +58,7 @@ class HistogramGrid:
             low, span = ends[:, 0].min(), ends[:, 1].max() - ends[:, 0].min() + 1
             if np.isfinite(span) and n_networks * span <= 4 * flat.size + 1024:
                 # Few bins (always for bounded activations): one count over (network, bin), by np.add.at:
-                # np.bincount would first scan the keys for their min and max (README "Benchmarks").
+                # np.bincount would first scan the keys for their min and max (bench/RESULTS.md).
                 span = int(span)
                 keys = self.bin_index(flat)
                 keys += (span * np.arange(n_networks) - low)[:, None]     # integers: exact in float64

@@ -190,7 +190,7 @@ def stacked_plugin_mi_bits(codes: np.ndarray, classes: np.ndarray, n_classes: in
         return h_t, h_t + h_y - counted_entropies_bits(counts.reshape(n_networks, -1), n)
     if joint.size and joint.max() < 2**31:
         # Keys and classes are >= 0: in 32 bits the same values in the same order, sorted about
-        # twice as fast (the small layers of a cohort: README "Benchmarks").
+        # twice as fast (the small layers of a cohort: bench/RESULTS.md).
         joint = joint.astype(np.int32)
     joint.sort(axis=1)
     h_t = sorted_row_entropies_bits(joint // n_classes)
