@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from trainer import config
-from trainer.model import cross_entropy
+from trainer.model import MAX_SELECTED_CLASSES, cross_entropy, label_entry
 
 EPSILON = np.float32(1e-7)
 
@@ -95,6 +95,36 @@ def test_the_exact_loss_has_a_gradient_everywhere(logits_and_labels):
     # confidently wrong examples (label's probability ~e^-30) still pull: gradient ~1 on the label's logit
     wrong = clipped & (value > 1)
     assert wrong.any() and (np.abs(gradient[wrong]).max(axis=-1) > 0.99).all()
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 10, MAX_SELECTED_CLASSES + 4])
+def test_the_label_entry_is_the_gathered_one_bit_for_bit(n_classes):
+    """label_entry (selects over the classes, a gather past MAX_SELECTED_CLASSES) against the
+    gather it replaces, compiled as training compiles it: equal values and gradients, a NaN off
+    the label not leaking into the entry."""
+    rng = np.random.default_rng(3)
+    p = rng.random((3, 37, n_classes)).astype(np.float32)
+    y = rng.integers(0, n_classes, (3, 37)).astype(np.int32)
+    p[0, 0, (y[0, 0] + 1) % n_classes] = np.nan
+    upstream = rng.standard_normal((3, 37)).astype(np.float32)
+
+    def entry_and_gradient(pick, p, y):
+        with tf.GradientTape() as tape:
+            tape.watch(p)
+            entry = pick(p, y)
+            weighted = tf.reduce_sum(entry * upstream)
+        return entry, tape.gradient(weighted, p)
+
+    def gathered(p, y):
+        return tf.gather(p, y, axis=-1, batch_dims=2)
+
+    compiled = tf.function(entry_and_gradient, jit_compile=True, autograph=False)
+    picked = [t.numpy() for t in compiled(label_entry, tf.constant(p), tf.constant(y))]
+    truth = [t.numpy() for t in compiled(gathered, tf.constant(p), tf.constant(y))]
+    assert not np.isnan(picked[0]).any()
+    np.testing.assert_array_equal(picked[0], np.take_along_axis(p, y[..., None], axis=-1)[..., 0])
+    for value, expected in zip(picked, truth):
+        np.testing.assert_array_equal(value, expected)
 
 
 def test_the_loss_is_a_config_key_with_keras_as_default():

@@ -9,6 +9,11 @@ back). It stops early at the first epoch where a network reaches `stop_at_accura
 same call with zero epochs is the evaluation before training. The loop around it is
 trainer.training.
 
+Inside the call the trainable parameters, the optimizer's slots and the gradient sums each live
+as one [N, P] tensor (`flattened`): the optimizer's update and the sums are then one fused loop
+over every layer's parameters per minibatch rather than several per parameter, each with its
+fixed cost (issue 18, branch step3: the step's compiled operations from about 250 to about 160).
+
 XLA cache rule: nothing is captured from outside a compiled loop as a constant (see
 `train_epoch`), so the HLO, and with it trainer.xla_cache's key, is the same in every process.
 """
@@ -24,6 +29,18 @@ from trainer import datasets, xla_cache
 from trainer.model import StackedMLP, cross_entropy
 from trainer.optimizers import Optimizer
 from trainer.tensorflow_without_keras import tf
+
+
+def flattened(parameters: list[tf.Tensor]) -> tf.Tensor:
+    """The stacked parameters [N, ...] each as one tensor [N, P], each network's values in a row."""
+    return tf.concat([tf.reshape(p, [p.shape[0], -1]) for p in parameters], axis=1)
+
+
+def unflattened(flat: tf.Tensor, shapes: list) -> list[tf.Tensor]:
+    """The parameters of those shapes from their `flattened` form: tf.split, whose gradient is
+    one concatenation (a slice's would be padded back to the whole tensor)."""
+    pieces = tf.split(flat, [math.prod(shape[1:]) for shape in shapes], axis=1)
+    return [tf.reshape(piece, shape) for piece, shape in zip(pieces, shapes)]
 
 
 @dataclass
@@ -111,30 +128,28 @@ class CompiledSteps:
         loss and correct [2, N] after the last epoch, every layer's activations [N, n_all, units]
         then). With n_epochs = 0 it is the evaluation of the current networks."""
         model, optimizer = self.model, self.optimizer
-        kernel_positions = model.kernel_positions
         n_test = tf.constant(self.n_all - self.n_train, tf.float64)
-        kernel_shapes = [model.trainable[i].shape for i in kernel_positions]
+        shapes = [p.shape for p in model.trainable]
+        flat_shape = [self.n_networks, sum(math.prod(shape[1:]) for shape in shapes)]
 
-        def train_batch(batch, order, weights, moving, slots, step, grad_sum, grad_sq_sum):
+        def train_batch(batch, order, flat, moving, slots, step, grad_sum, grad_sq_sum):
             start = batch * self.batch_size
             index = tf.slice(order, [0, start], [self.n_networks, self.batch_size])
             # Padding rows (past the end of the data) weigh 0: the last batch is a smaller one.
             row_weights = tf.cast(start + tf.range(self.batch_size) < self.n_train, tf.float32)
             x, y = tf.gather(self.x_train, index), tf.gather(self.y_train, index)
             with tf.GradientTape() as tape:
-                tape.watch(weights)
-                _, logits, new_moving = model.forward(weights, moving, x, row_weights)
+                tape.watch(flat)
+                _, logits, new_moving = model.forward(unflattened(flat, shapes), moving, x, row_weights)
                 per_example = cross_entropy(self.loss, logits, y)
                 # Summing the networks' mean losses keeps each network's gradient its own.
                 loss = tf.reduce_sum(tf.reduce_sum(per_example * row_weights, axis=1) / tf.reduce_sum(row_weights))
-            gradients = tape.gradient(loss, weights)
+            gradient = tape.gradient(loss, flat)
             step = step + 1
-            weights, slots = optimizer.update(weights, slots, gradients, step)
-            weights = model.constrain(weights)
-            kernel_grads = [gradients[i] for i in kernel_positions]
-            grad_sum = [s + g for s, g in zip(grad_sum, kernel_grads)]
-            grad_sq_sum = [s + g * g for s, g in zip(grad_sq_sum, kernel_grads)]
-            return batch + 1, order, weights, new_moving, slots, step, grad_sum, grad_sq_sum
+            (flat,), slots = optimizer.update([flat], slots, [gradient], step)
+            if model.any_max_norm:
+                flat = flattened(model.constrain(unflattened(flat, shapes)))
+            return batch + 1, order, flat, new_moving, slots, step, grad_sum + gradient, grad_sq_sum + gradient * gradient
 
         def record(loss, correct, epoch, epoch_loss, epoch_correct):
             """Loss and correct with row `epoch` set, and whether an active network reached the target."""
@@ -144,34 +159,37 @@ class CompiledSteps:
             finite = tf.reduce_all(tf.math.is_finite(epoch_loss), axis=0)
             return loss, correct, tf.reduce_any(active & finite & (test_accuracy >= self.target))
 
-        def train_epoch(epoch, weights, moving, slots, step, grad_sum, grad_sq_sum, loss, correct, stop):
+        def train_epoch(epoch, flat, moving, slots, step, grad_sum, grad_sq_sum, loss, correct, stop):
             # The gradient sums restart at every epoch; the loop carries them out of the last one.
             # Zeros made here, not captured from outside the loop: a captured constant gets a name
             # that differs from process to process, and so would the HLO that keys the XLA cache.
-            zero_grads = [tf.zeros(shape) for shape in kernel_shapes]
-            _, _, weights, moving, slots, step, grad_sum, grad_sq_sum = tf.while_loop(
+            zero_grads = tf.zeros(flat_shape)
+            _, _, flat, moving, slots, step, grad_sum, grad_sq_sum = tf.while_loop(
                 lambda batch, *_: batch < self.n_batches, train_batch,
-                (tf.constant(0), self.orders[epoch], weights, moving, slots, step, zero_grads, zero_grads))
+                (tf.constant(0), self.orders[epoch], flat, moving, slots, step, zero_grads, zero_grads))
 
             def measured():
-                epoch_loss, epoch_correct, _ = self._metrics(weights, moving)
+                epoch_loss, epoch_correct, _ = self._metrics(unflattened(flat, shapes), moving)
                 return record(loss, correct, epoch, epoch_loss, epoch_correct)
 
             # The last epoch is measured by the evaluation after the loop, which also returns every
             # layer: measuring it here too would run the forward pass over every input twice.
             loss, correct, stop = tf.cond(epoch + 1 < n_epochs, measured, lambda: (loss, correct, stop))
-            return epoch + 1, weights, moving, slots, step, grad_sum, grad_sq_sum, loss, correct, stop
+            return epoch + 1, flat, moving, slots, step, grad_sum, grad_sq_sum, loss, correct, stop
 
         weights, moving = model.read()
-        state = (tf.constant(0), weights, moving, optimizer.read_slots(), optimizer.iterations.read_value(),
-                 [tf.zeros(shape) for shape in kernel_shapes], [tf.zeros(shape) for shape in kernel_shapes],
+        state = (tf.constant(0), flattened(weights), moving, [[flattened(slot)] for slot in optimizer.read_slots()],
+                 optimizer.iterations.read_value(), tf.zeros(flat_shape), tf.zeros(flat_shape),
                  tf.zeros([self.capacity, 2, self.n_networks]),
                  tf.zeros([self.capacity, 2, self.n_networks], tf.int32), tf.constant(False))
-        epoch, weights, moving, slots, step, grad_sum, grad_sq_sum, loss, correct, _ = tf.while_loop(
+        epoch, flat, moving, slots, step, grad_sum, grad_sq_sum, loss, correct, _ = tf.while_loop(
             lambda epoch, *rest: (epoch < n_epochs) & tf.logical_not(rest[-1]), train_epoch, state)
+        weights = unflattened(flat, shapes)
         final_loss, final_correct, layers = self._metrics(weights, moving)
         # Row epoch - 1 holds the last epoch trained (no row is returned when none was: row 0 is unused).
         loss, correct, _ = record(loss, correct, tf.maximum(epoch - 1, 0), final_loss, final_correct)
         model.write(weights, moving)
-        optimizer.write(step, slots)
+        optimizer.write(step, [unflattened(slot, shapes) for (slot,) in slots])
+        kernels = model.kernel_positions
+        grad_sum, grad_sq_sum = ([unflattened(sums, shapes)[i] for i in kernels] for sums in (grad_sum, grad_sq_sum))
         return epoch, loss, correct, grad_sum, grad_sq_sum, final_loss, final_correct, layers

@@ -100,8 +100,27 @@ def cross_entropy(loss: str, logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
     p = tf.nn.softmax(logits)
     p = p / tf.reduce_sum(p, axis=-1, keepdims=True)
-    p_label = tf.gather(p, labels, axis=-1, batch_dims=len(labels.shape))
-    return -tf.math.log(tf.clip_by_value(p_label, KERAS_EPSILON, 1.0 - KERAS_EPSILON))
+    return -tf.math.log(tf.clip_by_value(label_entry(p, labels), KERAS_EPSILON, 1.0 - KERAS_EPSILON))
+
+
+# The most classes whose label entry is picked by selects (see label_entry).
+MAX_SELECTED_CLASSES = 16
+
+
+def label_entry(p: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """p[..., b, labels[..., b]] from p [..., batch, classes] and integer labels [..., batch].
+
+    With few classes, a chain of selects over the classes (the value of a gather, exactly, and its
+    gradient the upstream at the label's entry and 0 elsewhere): XLA's CPU gather computes an
+    index per element and its gradient is a scatter; the selects fuse into the elementwise loop
+    around them (issue 18, branch step3: the evaluation's gather was 4 % of the chunk)."""
+    n_classes = p.shape[-1]
+    if n_classes > MAX_SELECTED_CLASSES:
+        return tf.gather(p, labels, axis=-1, batch_dims=len(labels.shape))
+    entry = p[..., 0]
+    for label in range(1, n_classes):
+        entry = tf.where(tf.equal(labels, label), p[..., label], entry)
+    return entry
 
 
 def stacked_dense(h: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
@@ -118,6 +137,9 @@ def stacked_dense(h: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
 
 # The widest layer whose input gradient is added term by term (see _stacked_dense_per_network).
 MAX_SUMMED_UNITS = 32
+# The largest kernel (fan_in x units) whose gradient is a multiply and reduce (see _stacked_dense_per_network):
+# measured, the reduce was cheaper than the product up to 7 x 5 and dearer from 10 x 7 on.
+MAX_REDUCED_KERNEL = 40
 
 
 @tf.custom_gradient
@@ -130,15 +152,20 @@ def _stacked_dense_per_network(h: tf.Tensor, kernel: tf.Tensor):
     activation's gradient, and made the minibatch step about 10 % cheaper (bench/bench_dense_layouts.py,
     "batch-last, dh summed"). Written the same way, the forward product made the step 2.4x slower
     and the kernel gradient (a sum over the batch, as a multiply and reduce) 1.4x slower, so both
-    stay products; the kernel gradient is the one TensorFlow's einsum gradient gives
-    (tensorflow/python/ops/linalg_grad.py, _EinsumGrad)."""
+    stay products. The kernel gradient of a small layer (fan_in x units <= MAX_REDUCED_KERNEL) is
+    a multiply and reduce too: its product's Eigen call per network costs more than the sum over
+    the batch of its few terms (issue 18, branch step3: the four small layers of the notebook's
+    12-10-7-5-4-3-2 network, about 6 % of the chunk); a larger layer's is the product TensorFlow's
+    einsum gradient gives (tensorflow/python/ops/linalg_grad.py, _EinsumGrad)."""
     def gradient(upstream):
         units = kernel.shape[2]
         # A wide layer's sum would be hundreds of ops to trace and compile (MNIST's 1024 units):
         # it keeps the product, whose Eigen call per network is then not the cost that matters.
         dh = summed_over_units(kernel, upstream) if units <= MAX_SUMMED_UNITS else \
             tf.einsum("sio,sob->sib", kernel, upstream)
-        return dh, tf.einsum("sob,sib->sio", upstream, h)
+        dkernel = summed_over_batch(h, upstream) if kernel.shape[1] * units <= MAX_REDUCED_KERNEL else \
+            tf.einsum("sob,sib->sio", upstream, h)
+        return dh, dkernel
     return tf.einsum("sio,sib->sob", kernel, h), gradient
 
 
@@ -151,6 +178,13 @@ def summed_over_units(kernel: tf.Tensor, upstream: tf.Tensor) -> tf.Tensor:
     for o in range(1, kernel.shape[2]):
         total = total + kernel[:, :, o, None] * upstream[:, o, None, :]
     return total
+
+
+def summed_over_batch(h: tf.Tensor, upstream: tf.Tensor) -> tf.Tensor:
+    """dkernel[s, i, o] = sum_b h[s, i, b] upstream[s, o, b], from h [N, fan_in, batch] and upstream
+    [N, units, batch]: the products [N, fan_in, units, batch] summed over the batch by one XLA reduce,
+    whose order for one output element does not depend on the rest of the stack (trainer.xla_flags)."""
+    return tf.reduce_sum(h[:, :, None, :] * upstream[:, None, :, :], axis=3)
 
 
 @dataclass(frozen=True)
