@@ -38,11 +38,12 @@ MIXED = ("tanh", "relu", "sigmoid", "softsign", "softplus", "leaky_relu", "hard_
          "linear", "tanh")
 
 
-def trained(architecture: list[int], batch_size: int, networks: list[NetworkSettings]) -> list[dict[str, np.ndarray]]:
+def trained(architecture: list[int], batch_size: int, networks: list[NetworkSettings],
+            optimizer_name: str = "adam") -> list[dict[str, np.ndarray]]:
     """Each network's numbers after EPOCHS epochs of the stack `networks` in one compiled call."""
     tf.config.experimental.enable_op_determinism()   # as trainer.training runs
     (experiment,) = config.plan({"architecture": architecture, "batch_size": batch_size, "dataset": "harmonics",
-                                 "activation_fn": "relu", "optimizer": "adam", "epochs": EPOCHS})
+                                 "activation_fn": "relu", "optimizer": optimizer_name, "epochs": EPOCHS})
     cfg = experiment.config
     data = load_data(cfg)
     model = StackedMLP(cfg, data.train.x.shape[1], data.n_classes, networks)
@@ -118,3 +119,32 @@ def test_each_network_of_a_stack_of_every_activation_trains_bit_for_bit_as_alone
         differing.update({f"{fn}: {name}": True for name in own if not np.array_equal(stacked[name], own[name])})
     assert not differing, f"in the mixed stack: {sorted(differing)}"
     assert not np.array_equal(alone[0]["layer 0"], alone[-1]["layer 0"])     # the two tanh networks differ
+
+
+def each_optimizer_alone_and_in_a_stack_of_3() -> dict[str, tuple[dict, dict]]:
+    """THE_NETWORK (with a max-norm constraint for one case) trained alone and first in a stack of 3,
+    by each optimizer, on one thread: the update runs on the stack's parameters flattened into one
+    tensor (trainer.compiled), so every optimizer's arithmetic must not depend on the stack."""
+    from dataclasses import replace
+
+    from trainer.training import configure_threads
+
+    configure_threads(1)
+    cases = {"sgd": ("sgd", THE_NETWORK), "rmsprop": ("rmsprop", THE_NETWORK),
+             "adam, max norm 0.5": ("adam", replace(THE_NETWORK, max_norm=0.5))}
+    result = {}
+    for case, (optimizer_name, network) in cases.items():
+        others = random_networks(2, np.random.default_rng(3))
+        result[case] = (trained([10, 7, 5, 4, 3], 256, [network], optimizer_name)[0],
+                        trained([10, 7, 5, 4, 3], 256, [network] + others, optimizer_name)[0])
+    return result
+
+
+@pytest.mark.slow  # trains and compiles 6 stacks, in a spawned process
+def test_every_optimizer_and_the_max_norm_constraint_train_a_network_the_same_alone_and_stacked():
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as worker:
+        cases = worker.submit(each_optimizer_alone_and_in_a_stack_of_3).result(timeout=600)
+    for case, (alone, stacked) in cases.items():
+        assert np.any(alone["grad_sq_sum 0"] > 0), case    # it did train
+        differing = [name for name in alone if not np.array_equal(stacked[name], alone[name])]
+        assert not differing, f"{case}, in a stack of 3: {differing}"
