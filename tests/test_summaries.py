@@ -108,3 +108,35 @@ def test_true_counts_equal_count_nonzero_along_the_last_axis(length):
     mask[0, 0] = True
     np.testing.assert_array_equal(true_counts(mask), np.count_nonzero(mask, axis=-1))
     assert true_counts(mask).dtype == np.int64
+
+
+@pytest.mark.parametrize("activation", ["tanh", "linear"])
+def test_histograms_of_float32_layers_equal_the_float64_floor_of_each_value_counted(activation):
+    """The bin indices of the few-bins count are floored straight into integers: the same bins and
+    counts as floor((a - origin) / width) in float64 of every value, then counted (np.unique), with
+    values on both sides of the origin (negative indices for the linear grid)."""
+    rng = np.random.default_rng(7)
+    initial = rng.normal(size=(4, 300, 3)).astype(np.float32)
+    grid = HistogramGrid.for_layer(activation, initial, 30)
+    values = np.tanh(rng.normal(scale=2.0, size=(4, 300, 3))).astype(np.float32)
+    values[1, :5] = [-1.0, 1.0, 0.0]                    # the ends of tanh's range and a bin edge
+    network, bins, _, _, counts = grid.histograms(values)
+    for s in range(4):
+        index = np.floor((values[s].astype(np.float64).ravel() - grid.origin[s]) / grid.width[s])
+        expected_bins, expected_counts = np.unique(index, return_counts=True)
+        np.testing.assert_array_equal(bins[network == s], expected_bins)
+        np.testing.assert_array_equal(counts[network == s], expected_counts)
+    assert (bins < 0).any() == (activation == "linear")
+
+
+def test_neuron_stats_of_float32_layers_equal_numpy_mean_and_std_of_each_neuron():
+    """Mean and std per neuron bit for bit as np.mean and np.std (dtype float64) of the neuron's
+    values give them (the deviations widened, then subtracted in place)."""
+    rng = np.random.default_rng(8)
+    a = np.tanh(rng.normal(size=(3, 3277, 4))).astype(np.float32)
+    stats = neuron_stats("tanh", a)
+    for s in range(3):
+        for unit in range(4):
+            values = np.ascontiguousarray(a[s, :, unit])
+            assert stats["mean"][s, unit] == np.mean(values, dtype=np.float64)
+            assert stats["std"][s, unit] == np.std(values, dtype=np.float64)
