@@ -112,9 +112,9 @@ def test_true_counts_equal_count_nonzero_along_the_last_axis(length):
 
 @pytest.mark.parametrize("activation", ["tanh", "linear"])
 def test_histograms_of_float32_layers_equal_the_float64_floor_of_each_value_counted(activation):
-    """The bin indices of the few-bins count are floored straight into integers: the same bins and
-    counts as floor((a - origin) / width) in float64 of every value, then counted (np.unique), with
-    values on both sides of the origin (negative indices for the linear grid)."""
+    """The few-bins count (one np.add.at over (network, bin) keys): the same bins and counts as
+    floor((a - origin) / width) in float64 of every value, then counted (np.unique), with values on
+    both sides of the origin (negative indices for the linear grid)."""
     rng = np.random.default_rng(7)
     initial = rng.normal(size=(4, 300, 3)).astype(np.float32)
     grid = HistogramGrid.for_layer(activation, initial, 30)
