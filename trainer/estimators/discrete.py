@@ -92,7 +92,7 @@ def sorted_row_entropies_bits(sorted_rows: np.ndarray) -> np.ndarray:
     # Row r's runs are counted at r * span + length: the row of each run from each row's number of runs
     # (runs come row by row), a repeat instead of a division of every run's position by the width.
     span = width + 1
-    lengths += np.repeat(np.arange(0, rows * span, span), np.count_nonzero(starts, axis=1))
+    lengths += np.repeat(np.arange(0, rows * span, span), starts.sum(axis=1))
     return entropies_of_width(np.bincount(lengths, minlength=rows * span).reshape(rows, span), width)
 
 
