@@ -57,13 +57,12 @@ class HistogramGrid:
             ends = self.bin_index(np.stack([flat.min(axis=1), flat.max(axis=1)], axis=1))
             low, span = ends[:, 0].min(), ends[:, 1].max() - ends[:, 0].min() + 1
             if np.isfinite(span) and n_networks * span <= 4 * flat.size + 1024:
-                # Few bins (always for bounded activations): one count over (network, bin), by np.add.at:
-                # np.bincount would first scan the keys for their min and max (README "Benchmarks").
+                # Few bins (always for bounded activations): one count over (network, bin). np.bincount
+                # (numpy 2.4: a fifth less time than np.add.at on the cohort's layers, measured interleaved).
                 span = int(span)
                 keys = self.bin_index(flat)
                 keys += (span * np.arange(n_networks) - low)[:, None]     # integers: exact in float64
-                counts = np.zeros(n_networks * span, np.int64)
-                np.add.at(counts, keys.astype(np.int64).ravel(), 1)
+                counts = np.bincount(keys.astype(np.int64).ravel(), minlength=n_networks * span)
                 counts = counts.reshape(n_networks, span)
                 network, offset = np.nonzero(counts)
                 bins, counts = offset + int(low), counts[network, offset]
