@@ -140,3 +140,33 @@ def test_neuron_stats_of_float32_layers_equal_numpy_mean_and_std_of_each_neuron(
             values = np.ascontiguousarray(a[s, :, unit])
             assert stats["mean"][s, unit] == np.mean(values, dtype=np.float64)
             assert stats["std"][s, unit] == np.std(values, dtype=np.float64)
+
+
+def test_every_layers_neuron_stats_in_one_pass_equal_each_neurons_own_straightforward_numbers():
+    """layers_neuron_stats of layers with different activations (and a layer whose networks each have
+    their own) side by side: each neuron's numbers bit for bit as np.mean, np.std, np.min, np.max and
+    the counts of its zeros and saturated values give them for that neuron of that layer alone."""
+    from trainer.activation_facts import saturated
+    from trainer.summaries import layers_neuron_stats
+
+    rng = np.random.default_rng(9)
+    layers = [np.tanh(rng.normal(scale=3.0, size=(3, 500, 4))).astype(np.float32),
+              np.maximum(rng.normal(size=(3, 500, 3)), 0).astype(np.float32),
+              np.maximum(rng.normal(size=(3, 500, 2)), 0).astype(np.float32)]
+    fns = ["tanh", "relu", ["relu", "tanh", "relu"]]
+    stats = layers_neuron_stats(fns, layers)
+    assert all(column.shape == (3, 9) for column in stats.values())
+    neuron = 0
+    for fn, values in zip(fns, layers):
+        for unit in range(values.shape[2]):
+            for s in range(3):
+                own = np.ascontiguousarray(values[s, :, unit])
+                own_fn = fn if isinstance(fn, str) else fn[s]
+                expected = {"mean": np.mean(own, dtype=np.float64), "std": np.std(own, dtype=np.float64),
+                            "min": float(own.min()), "max": float(own.max()),
+                            "frac_zero": np.count_nonzero(own == 0) / 500,
+                            "frac_saturated": np.count_nonzero(saturated(own_fn, own)) / 500}
+                for name, value in expected.items():
+                    assert stats[name][s, neuron] == value, (name, neuron, s)
+            neuron += 1
+    assert 0 < stats["frac_saturated"][0, :4].max() and stats["frac_zero"][:, 4:].min() > 0
