@@ -170,3 +170,16 @@ def test_every_layers_neuron_stats_in_one_pass_equal_each_neurons_own_straightfo
                     assert stats[name][s, neuron] == value, (name, neuron, s)
             neuron += 1
     assert 0 < stats["frac_saturated"][0, :4].max() and stats["frac_zero"][:, 4:].min() > 0
+
+
+def test_layer_groups_are_consecutive_cover_every_layer_and_fit_a_block_unless_alone():
+    from trainer.measure import BLOCK_VALUES, layer_groups
+
+    for sizes in ([10, 7, 5, 4, 3, 2], [BLOCK_VALUES * 2, 5, BLOCK_VALUES - 5, 6], [1], [BLOCK_VALUES] * 3):
+        groups = layer_groups(sizes)
+        assert [layer for group in groups for layer in group] == list(range(len(sizes)))
+        assert all(len(group) == 1 or sum(sizes[layer] for layer in group) <= BLOCK_VALUES for group in groups)
+        # greedy: a group ends only where its next layer would not fit
+        assert all(sum(sizes[layer] for layer in group) + sizes[following[0]] > BLOCK_VALUES
+                   for group, following in zip(groups, groups[1:]))
+    assert layer_groups([10, 7, 5, 4, 3, 2]) == [[0, 1, 2, 3, 4, 5]]

@@ -230,14 +230,15 @@ def activation_tables(epoch: int, run_ids: list[str], layers: list[np.ndarray], 
                     histogram[name].append(column)
                 histogram["layer"].append(np.full(len(columns[0]), layer))
                 histogram["split"].append(np.full(len(columns[0]), split_code))
-        # Every layer's neurons in one pass per block of networks (layers_neuron_stats).
-        per_neuron: dict[str, list] = {name: [] for name in STAT_NAMES}
-        for block in network_blocks(n_networks, sum(part[0].size for part in parts)):
-            own_activations = [take(fns, block) for fns in activation_fns]
-            for name, column in layers_neuron_stats(own_activations, [part[block] for part in parts]).items():
-                per_neuron[name].append(column)                   # each [block, units of every layer]
-        for name in STAT_NAMES:
-            stats[name].append(np.concatenate(per_neuron[name]))
+        # The neurons of consecutive layers that fit in a block together in one pass (layers_neuron_stats).
+        for group in layer_groups([part.size for part in parts]):
+            per_neuron: dict[str, list] = {name: [] for name in STAT_NAMES}
+            for block in network_blocks(n_networks, sum(parts[layer][0].size for layer in group)):
+                own_activations = [take(activation_fns[layer], block) for layer in group]
+                for name, column in layers_neuron_stats(own_activations, [parts[layer][block] for layer in group]).items():
+                    per_neuron[name].append(column)               # each [block, units of the group's layers]
+            for name in STAT_NAMES:
+                stats[name].append(np.concatenate(per_neuron[name]))
         units = [part.shape[2] for part in parts]
         stats["layer"].append(np.repeat(np.arange(len(parts)), units))
         stats["neuron"].append(np.concatenate([np.arange(count) for count in units]))
@@ -273,6 +274,22 @@ def network_blocks(n_networks: int, values_per_network: int) -> list[slice]:
     by row), so the blocks change none (tested: a stack equals each network alone)."""
     size = max(1, BLOCK_VALUES // max(1, values_per_network))
     return [slice(start, min(start + size, n_networks)) for start in range(0, n_networks, size)]
+
+
+def layer_groups(values_per_layer: list[int]) -> list[list[int]]:
+    """Consecutive layers whose values (of the whole stack) together stay within BLOCK_VALUES, each
+    group's per-neuron statistics one pass (a layer beyond it alone). A small stack's layers share
+    one pass instead of paying a pass's fixed costs per layer; a large stack's layers each keep
+    their own blocks of networks (their values then fill a block alone)."""
+    groups: list[list[int]] = [[]]
+    total = 0
+    for layer, count in enumerate(values_per_layer):
+        if groups[-1] and total + count > BLOCK_VALUES:
+            groups.append([])
+            total = 0
+        groups[-1].append(layer)
+        total += count
+    return groups
 
 
 class RunRange:
