@@ -63,3 +63,15 @@ def test_a_failing_flush_is_raised_after_the_others_have_written(tmp_path, monke
         else:
             assert len(files) == 1 and writer.pending["metrics"] == []
         writer.close()
+
+
+def test_a_queued_value_is_a_column_exactly_when_numpy_gives_it_dimensions():
+    """RunWriter.add repeats scalars over the rows and keeps columns; lists are recognised without
+    np.ndim (which converts each to an array), every value the same as np.ndim(value) > 0 says."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = [[0.5, None], [], ("a", "b"), [[1, 2], [3, 4]], np.arange(3), np.array(2.0), np.float64(1.0),
+              np.int64(3), 7, 0.25, True, None, "run", b"x", pa.array([1, 2]), range(3)]
+    for value in values:
+        assert store.is_column(value) == (np.ndim(value) > 0), value

@@ -108,3 +108,78 @@ def test_true_counts_equal_count_nonzero_along_the_last_axis(length):
     mask[0, 0] = True
     np.testing.assert_array_equal(true_counts(mask), np.count_nonzero(mask, axis=-1))
     assert true_counts(mask).dtype == np.int64
+
+
+@pytest.mark.parametrize("activation", ["tanh", "linear"])
+def test_histograms_of_float32_layers_equal_the_float64_floor_of_each_value_counted(activation):
+    """The few-bins count (one np.add.at over (network, bin) keys): the same bins and counts as
+    floor((a - origin) / width) in float64 of every value, then counted (np.unique), with values on
+    both sides of the origin (negative indices for the linear grid)."""
+    rng = np.random.default_rng(7)
+    initial = rng.normal(size=(4, 300, 3)).astype(np.float32)
+    grid = HistogramGrid.for_layer(activation, initial, 30)
+    values = np.tanh(rng.normal(scale=2.0, size=(4, 300, 3))).astype(np.float32)
+    values[1, :5] = [-1.0, 1.0, 0.0]                    # the ends of tanh's range and a bin edge
+    network, bins, _, _, counts = grid.histograms(values)
+    for s in range(4):
+        index = np.floor((values[s].astype(np.float64).ravel() - grid.origin[s]) / grid.width[s])
+        expected_bins, expected_counts = np.unique(index, return_counts=True)
+        np.testing.assert_array_equal(bins[network == s], expected_bins)
+        np.testing.assert_array_equal(counts[network == s], expected_counts)
+    assert (bins < 0).any() == (activation == "linear")
+
+
+def test_neuron_stats_of_float32_layers_equal_numpy_mean_and_std_of_each_neuron():
+    """Mean and std per neuron bit for bit as np.mean and np.std (dtype float64) of the neuron's
+    values give them (the deviations widened, then subtracted in place)."""
+    rng = np.random.default_rng(8)
+    a = np.tanh(rng.normal(size=(3, 3277, 4))).astype(np.float32)
+    stats = neuron_stats("tanh", a)
+    for s in range(3):
+        for unit in range(4):
+            values = np.ascontiguousarray(a[s, :, unit])
+            assert stats["mean"][s, unit] == np.mean(values, dtype=np.float64)
+            assert stats["std"][s, unit] == np.std(values, dtype=np.float64)
+
+
+def test_every_layers_neuron_stats_in_one_pass_equal_each_neurons_own_straightforward_numbers():
+    """layers_neuron_stats of layers with different activations (and a layer whose networks each have
+    their own) side by side: each neuron's numbers bit for bit as np.mean, np.std, np.min, np.max and
+    the counts of its zeros and saturated values give them for that neuron of that layer alone."""
+    from trainer.activation_facts import saturated
+    from trainer.summaries import layers_neuron_stats
+
+    rng = np.random.default_rng(9)
+    layers = [np.tanh(rng.normal(scale=3.0, size=(3, 500, 4))).astype(np.float32),
+              np.maximum(rng.normal(size=(3, 500, 3)), 0).astype(np.float32),
+              np.maximum(rng.normal(size=(3, 500, 2)), 0).astype(np.float32)]
+    fns = ["tanh", "relu", ["relu", "tanh", "relu"]]
+    stats = layers_neuron_stats(fns, layers)
+    assert all(column.shape == (3, 9) for column in stats.values())
+    neuron = 0
+    for fn, values in zip(fns, layers):
+        for unit in range(values.shape[2]):
+            for s in range(3):
+                own = np.ascontiguousarray(values[s, :, unit])
+                own_fn = fn if isinstance(fn, str) else fn[s]
+                expected = {"mean": np.mean(own, dtype=np.float64), "std": np.std(own, dtype=np.float64),
+                            "min": float(own.min()), "max": float(own.max()),
+                            "frac_zero": np.count_nonzero(own == 0) / 500,
+                            "frac_saturated": np.count_nonzero(saturated(own_fn, own)) / 500}
+                for name, value in expected.items():
+                    assert stats[name][s, neuron] == value, (name, neuron, s)
+            neuron += 1
+    assert 0 < stats["frac_saturated"][0, :4].max() and stats["frac_zero"][:, 4:].min() > 0
+
+
+def test_layer_groups_are_consecutive_cover_every_layer_and_fit_a_block_unless_alone():
+    from trainer.measure import BLOCK_VALUES, layer_groups
+
+    for sizes in ([10, 7, 5, 4, 3, 2], [BLOCK_VALUES * 2, 5, BLOCK_VALUES - 5, 6], [1], [BLOCK_VALUES] * 3):
+        groups = layer_groups(sizes)
+        assert [layer for group in groups for layer in group] == list(range(len(sizes)))
+        assert all(len(group) == 1 or sum(sizes[layer] for layer in group) <= BLOCK_VALUES for group in groups)
+        # greedy: a group ends only where its next layer would not fit
+        assert all(sum(sizes[layer] for layer in group) + sizes[following[0]] > BLOCK_VALUES
+                   for group, following in zip(groups, groups[1:]))
+    assert layer_groups([10, 7, 5, 4, 3, 2]) == [[0, 1, 2, 3, 4, 5]]

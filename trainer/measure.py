@@ -15,7 +15,7 @@ from ibstore.schema import TABLE_SCHEMAS
 from trainer import estimators
 from trainer.activation_facts import Activations, take
 from trainer.stack_rows import StackRows, labels
-from trainer.summaries import STAT_NAMES, HistogramGrid, neuron_stats
+from trainer.summaries import STAT_NAMES, HistogramGrid, layers_neuron_stats
 
 
 def split_rows(n_train: int, n_total: int) -> dict[str, slice]:
@@ -214,16 +214,15 @@ def activation_tables(epoch: int, run_ids: list[str], layers: list[np.ndarray], 
     """The activations (histograms: non-empty bins) and activation_stats (per neuron) rows of a
     stack, network s's run `run_ids[s]`. `layers`: per layer [N, n_inputs, units]; `grids`: per
     layer, the N networks' bins; `activation_fns`: per layer, the networks' activation(s).
-    Computed for all networks at once per layer and split; a network's rows are in (split, layer)
-    order, then by bin or neuron.
+    Computed for all networks at once per split (histograms per layer, per-neuron statistics of
+    every layer in one pass); a network's rows are in (split, layer) order, then by bin or neuron.
     """
     n_networks = layers[0].shape[0]
     histogram: dict[str, list] = {k: [] for k in ("network", "layer", "split", "bin_index", "bin_lo", "bin_hi", "count")}
     stats: dict[str, list] = {k: [] for k in ("layer", "neuron", "split", *STAT_NAMES)}
     for split_code, split in enumerate(splits):
-        for layer, values in enumerate(layers):
-            part = values[:, rows[split]]
-            per_neuron: dict[str, list] = {name: [] for name in STAT_NAMES}
+        parts = [values[:, rows[split]] for values in layers]
+        for layer, part in enumerate(parts):
             for block in network_blocks(n_networks, part[0].size):
                 columns = grids[layer].take(block).histograms(part[block])
                 histogram["network"].append(columns[0] + block.start)
@@ -231,14 +230,19 @@ def activation_tables(epoch: int, run_ids: list[str], layers: list[np.ndarray], 
                     histogram[name].append(column)
                 histogram["layer"].append(np.full(len(columns[0]), layer))
                 histogram["split"].append(np.full(len(columns[0]), split_code))
-                own_activations = take(activation_fns[layer], block)
-                for name, column in neuron_stats(own_activations, part[block]).items():    # each [block, units]
-                    per_neuron[name].append(column)
+        # The neurons of consecutive layers that fit in a block together in one pass (layers_neuron_stats).
+        for group in layer_groups([part.size for part in parts]):
+            per_neuron: dict[str, list] = {name: [] for name in STAT_NAMES}
+            for block in network_blocks(n_networks, sum(parts[layer][0].size for layer in group)):
+                own_activations = [take(activation_fns[layer], block) for layer in group]
+                for name, column in layers_neuron_stats(own_activations, [parts[layer][block] for layer in group]).items():
+                    per_neuron[name].append(column)               # each [block, units of the group's layers]
             for name in STAT_NAMES:
                 stats[name].append(np.concatenate(per_neuron[name]))
-            stats["layer"].append(np.full(part.shape[2], layer))
-            stats["neuron"].append(np.arange(part.shape[2]))
-            stats["split"].append(np.full(part.shape[2], split_code))
+        units = [part.shape[2] for part in parts]
+        stats["layer"].append(np.repeat(np.arange(len(parts)), units))
+        stats["neuron"].append(np.concatenate([np.arange(count) for count in units]))
+        stats["split"].append(np.full(sum(units), split_code))
     histogram = {k: np.concatenate(v) for k, v in histogram.items()}
     order = np.argsort(histogram["network"], kind="stable")      # per network, in (split, layer) order
     histogram = {k: v[order] for k, v in histogram.items()}
@@ -270,6 +274,22 @@ def network_blocks(n_networks: int, values_per_network: int) -> list[slice]:
     by row), so the blocks change none (tested: a stack equals each network alone)."""
     size = max(1, BLOCK_VALUES // max(1, values_per_network))
     return [slice(start, min(start + size, n_networks)) for start in range(0, n_networks, size)]
+
+
+def layer_groups(values_per_layer: list[int]) -> list[list[int]]:
+    """Consecutive layers whose values (of the whole stack) together stay within BLOCK_VALUES, each
+    group's per-neuron statistics one pass (a layer beyond it alone). A small stack's layers share
+    one pass instead of paying a pass's fixed costs per layer; a large stack's layers each keep
+    their own blocks of networks (their values then fill a block alone)."""
+    groups: list[list[int]] = [[]]
+    total = 0
+    for layer, count in enumerate(values_per_layer):
+        if groups[-1] and total + count > BLOCK_VALUES:
+            groups.append([])
+            total = 0
+        groups[-1].append(layer)
+        total += count
+    return groups
 
 
 class RunRange:

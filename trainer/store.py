@@ -109,6 +109,17 @@ def remove_results(root: Path, run_id: str) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def is_column(value: Any) -> bool:
+    """Whether a value given for a column holds one value per row (np.ndim(value) > 0), not a scalar
+    that repeats. Lists and tuples are columns without asking np.ndim, which would convert each one
+    to an array: a network's mi rows are eleven lists, queued at every logged epoch."""
+    if isinstance(value, (list, tuple)):
+        return True
+    if isinstance(value, (str, bytes, int, float, type(None))):
+        return False
+    return np.ndim(value) > 0
+
+
 def queued_table(queued: list[dict[str, Any] | pa.Table], schema: pa.Schema) -> pa.Table:
     """The queued rows of one table as one Arrow table, in their order: Arrow tables as they are
     (no copy), each run of column dicts concatenated first (one conversion to Arrow per run)."""
@@ -188,8 +199,8 @@ class RunWriter:
         if isinstance(columns, pa.Table):
             self.pending[table].append(columns)
             return
-        n = max((len(v) for v in columns.values() if np.ndim(v)), default=1)
-        self.pending[table].append({name: (v if np.ndim(v) else [v] * n) for name, v in columns.items()})
+        n = max((len(v) for v in columns.values() if is_column(v)), default=1)
+        self.pending[table].append({name: (v if is_column(v) else [v] * n) for name, v in columns.items()})
 
     def flush_due(self) -> bool:
         """Whether the flush interval has passed since the last flush."""

@@ -85,13 +85,15 @@ def sorted_row_entropies_bits(sorted_rows: np.ndarray) -> np.ndarray:
     length at its first position, 0 elsewhere) are never built. A run's length is at most m, so the
     count values are 0..m; the zeros number m minus the row's runs, and every row's total is m."""
     rows, width = sorted_rows.shape
-    starts = np.ones(sorted_rows.shape, bool)
-    starts[:, 1:] = sorted_rows[:, 1:] != sorted_rows[:, :-1]
-    positions = np.flatnonzero(starts)
-    lengths = np.diff(positions, append=rows * width)     # a row's first value always starts a run
+    starts = np.empty(sorted_rows.shape, bool)
+    starts[:, :1] = True
+    np.not_equal(sorted_rows[:, 1:], sorted_rows[:, :-1], out=starts[:, 1:])
+    lengths = np.diff(np.flatnonzero(starts), append=rows * width)     # a row's first value always starts a run
+    # Row r's runs are counted at r * span + length: the row of each run from each row's number of runs
+    # (runs come row by row), a repeat instead of a division of every run's position by the width.
     span = width + 1
-    return entropies_of_width(np.bincount(positions // max(width, 1) * span + lengths,
-                                          minlength=rows * span).reshape(rows, span), width)
+    lengths += np.repeat(np.arange(0, rows * span, span), starts.sum(axis=1))
+    return entropies_of_width(np.bincount(lengths, minlength=rows * span).reshape(rows, span), width)
 
 
 def counted_entropies_bits(counts: np.ndarray, width: int) -> np.ndarray:
