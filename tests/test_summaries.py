@@ -112,7 +112,7 @@ def test_true_counts_equal_count_nonzero_along_the_last_axis(length):
 
 @pytest.mark.parametrize("activation", ["tanh", "linear"])
 def test_histograms_of_float32_layers_equal_the_float64_floor_of_each_value_counted(activation):
-    """The few-bins count (one np.add.at over (network, bin) keys): the same bins and counts as
+    """The few-bins count (one np.bincount over (network, bin) keys): the same bins and counts as
     floor((a - origin) / width) in float64 of every value, then counted (np.unique), with values on
     both sides of the origin (negative indices for the linear grid)."""
     rng = np.random.default_rng(7)
