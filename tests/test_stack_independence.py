@@ -122,16 +122,16 @@ def test_each_network_of_a_stack_of_every_activation_trains_bit_for_bit_as_alone
 
 
 def each_optimizer_alone_and_in_a_stack_of_3() -> dict[str, tuple[dict, dict]]:
-    """THE_NETWORK (with a max-norm constraint for one case) trained alone and first in a stack of 3,
-    by each optimizer, on one thread: the update runs on the stack's parameters flattened into one
-    tensor (trainer.compiled), so every optimizer's arithmetic must not depend on the stack."""
+    """THE_NETWORK trained alone and first in a stack of 3 by RMSprop, and by SGD with a max-norm
+    constraint (Adam's case is the tests above), on one thread: the update runs on the stack's
+    parameters flattened into one tensor (trainer.compiled), so no optimizer's arithmetic may
+    depend on the stack."""
     from dataclasses import replace
 
     from trainer.training import configure_threads
 
     configure_threads(1)
-    cases = {"sgd": ("sgd", THE_NETWORK), "rmsprop": ("rmsprop", THE_NETWORK),
-             "adam, max norm 0.5": ("adam", replace(THE_NETWORK, max_norm=0.5))}
+    cases = {"rmsprop": ("rmsprop", THE_NETWORK), "sgd, max norm 0.5": ("sgd", replace(THE_NETWORK, max_norm=0.5))}
     result = {}
     for case, (optimizer_name, network) in cases.items():
         others = random_networks(2, np.random.default_rng(3))
@@ -140,7 +140,7 @@ def each_optimizer_alone_and_in_a_stack_of_3() -> dict[str, tuple[dict, dict]]:
     return result
 
 
-@pytest.mark.slow  # trains and compiles 6 stacks, in a spawned process
+@pytest.mark.slow  # trains and compiles 4 stacks, in a spawned process
 def test_every_optimizer_and_the_max_norm_constraint_train_a_network_the_same_alone_and_stacked():
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as worker:
         cases = worker.submit(each_optimizer_alone_and_in_a_stack_of_3).result(timeout=600)
