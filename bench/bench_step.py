@@ -5,7 +5,8 @@
     python bench/bench_step.py --before /tmp/old --xla-flags=--xla_cpu_experimental_xnn_fusion_type=dot
                                       # also this checkout under other XLA flags
     python bench/bench_step.py --mixed  # each variant also with the 45 networks in blocks of the 11 activations
-    python bench/bench_step.py --networks 1 5 10 45   # this checkout at each stack size (its first networks)
+    python bench/bench_step.py --networks 45 1 5 10   # each stack size (the cohort's first networks), every
+                                                      # checkout at each
 
 The stack is the seed notebook cohort's (relu 12-10-7-5-4-3-2 on harmonics, batch 256, Adam,
 9 initial biases x 5 seeds = 45 networks, one thread as a sweep worker runs). Each variant runs
@@ -100,7 +101,7 @@ def main() -> None:
     parser.add_argument("--mixed", action="store_true",
                         help="also this checkout with the networks' activations mixed (11 blocks)")
     parser.add_argument("--networks", type=int, nargs="+", default=[len(BIASES) * SEEDS],
-                        help="stack sizes (the cohort's first N networks; default all 45): this checkout at each")
+                        help="stack sizes (the cohort's first N networks; default all 45): every checkout at each")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -113,7 +114,9 @@ def main() -> None:
     if args.mixed:
         variants += [(f"{name}, 11 activations mixed", code, flags, True, size)
                      for name, code, flags, _, size in variants]
-    variants += [(f"this checkout, a stack of {size}", REPO, None, False, size) for size in other_sizes]
+    variants += [(f"{name}, a stack of {size}", code, None, False, size) for size in other_sizes
+                 for name, code in [*((f"before ({before})", before) for before in args.before or []),
+                                    ("this checkout", REPO)]]
     figures: dict[str, list[float]] = {name: [] for name, *_ in variants}
     loads = []
     for _ in range(args.repeats):
