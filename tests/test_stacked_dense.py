@@ -146,34 +146,3 @@ def test_a_stack_of_mixed_activations_applies_each_networks_own(activations):
         np.testing.assert_allclose(logits.numpy()[network], truth_logits, rtol=1e-4, atol=1e-5)
         for value, expected in zip(outputs, truth):
             np.testing.assert_allclose(value.numpy()[network], expected, rtol=1e-4, atol=1e-5)
-
-
-@pytest.mark.parametrize("architecture, activations, model_name, batch", [
-    ([10, 7, 5, 4, 3], ("relu",) * 45, "feedforward", 4096),          # the notebook's stack, harmonics
-    ([10, 7, 5, 4, 3], ("tanh",) * 2, "feedforward", 4096),
-    ([10, 7, 5, 4, 3], ("relu",), "feedforward", 37),
-    ([10, 7, 5, 4, 3], ("tanh", "relu", "relu", "tanh", "sigmoid"), "feedforward", 4096),
-    ([32, 20, 12], ("relu",) * 3, "feedforward_batchnorm", 4096),
-    ([40, 33], ("elu",) * 10, "feedforward", 1000),
-])
-def test_forward_each_network_in_a_loop_equals_the_stacked_forward_bit_for_bit(architecture, activations,
-                                                                               model_name, batch):
-    """The evaluation's loop over the networks (forward_each) gives every layer's activations and
-    the logits of the stacked forward pass bit for bit; stacks of 1 to 45, mixed activations, batch
-    norm with its moving statistics, a batch that leaves a remainder after any vector width."""
-    (experiment,) = config.plan({"epochs": 1, "architecture": architecture, "model": model_name, "initial_bias": 0.1})
-    networks = [NetworkSettings.of(experiment.config.model_copy(update={"activation_fn": fn}), seed)
-                for seed, fn in enumerate(activations)]
-    model = StackedMLP(experiment.config, 12, 2, networks)
-    for layer in model.layers:
-        if layer.gamma is not None:
-            layer.gamma.assign(RNG.uniform(0.5, 2, layer.gamma.shape).astype(np.float32))
-            layer.moving_mean.assign(RNG.standard_normal(layer.moving_mean.shape).astype(np.float32))
-    x = tf.constant(RNG.standard_normal((batch, 12)).astype(np.float32))
-    weights, moving = model.read()
-    stacked, stacked_logits, _ = compiled(lambda: model.forward(weights, moving, x))()
-    each, each_logits = compiled(lambda: model.forward_each(weights, moving, x))()
-    np.testing.assert_array_equal(each_logits.numpy(), stacked_logits.numpy())
-    assert len(each) == len(stacked) == len(architecture) + 1
-    for value, expected in zip(each, stacked):
-        np.testing.assert_array_equal(value.numpy(), expected.numpy())

@@ -110,7 +110,7 @@ class CompiledSteps:
     def _metrics(self, weights, moving) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
         """Loss [2, N] (mean over the split) and number correct [2, N] on train and test, and
         every layer's activations [N, n_all, units]."""
-        layers, logits = self.model.forward_each(weights, moving, self.x_all)
+        layers, logits, _ = self.model.forward(weights, moving, self.x_all)
         labels = tf.broadcast_to(self.y_all, tf.shape(logits)[:2])
         per_example = cross_entropy(self.loss, logits, labels)
         correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.int32)

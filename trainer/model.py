@@ -275,8 +275,7 @@ class StackedMLP:
         return self.trainable + self.moving
 
     def forward(self, weights: list[tf.Tensor], moving: list[tf.Tensor], x: tf.Tensor,
-                row_weights: tf.Tensor | None = None,
-                hidden: Activations | None = None) -> tuple[list[tf.Tensor], tf.Tensor, list[tf.Tensor]]:
+                row_weights: tf.Tensor | None = None) -> tuple[list[tf.Tensor], tf.Tensor, list[tf.Tensor]]:
         """(activations of every layer, each [N, batch, units] with the softmax output last;
         the output logits, for a numerically stable loss; the new batch-norm moving statistics).
 
@@ -284,8 +283,6 @@ class StackedMLP:
         `x` is [batch, d] (shared by all networks) or [N, batch, d]. `row_weights` [batch]
         (1 for a real row, 0 for padding) means training: batch norm uses the statistics of
         the real rows of the batch and updates the moving ones; None means evaluation.
-        `hidden` is the hidden layers' activation when the weights are some of the stack's
-        networks (see `forward_each`); None: the stack's own.
         """
         outputs, new_moving = [], []
         weights, moving = list(weights), list(moving)
@@ -310,37 +307,9 @@ class StackedMLP:
                 logits = tf.linalg.matrix_transpose(pre)
                 outputs.append(tf.nn.softmax(logits))
             else:
-                h = per_network_activation(layer.activations if hidden is None else hidden, pre)
+                h = per_network_activation(layer.activations, pre)
                 outputs.append(tf.linalg.matrix_transpose(h))
         return outputs, logits, new_moving
-
-    def forward_each(self, weights: list[tf.Tensor], moving: list[tf.Tensor],
-                     x: tf.Tensor) -> tuple[list[tf.Tensor], tf.Tensor]:
-        """`forward` in evaluation of inputs x [batch, d] shared by all networks, one network at a
-        time in a graph loop: (activations of every layer [N, batch, units], logits [N, batch, classes]).
-
-        The same numbers as `forward`, bit for bit (a network's products are the same Eigen products
-        whether its stack is one or many; tests/test_stacked_dense.py), and cheaper for a large stack:
-        one network's layers over the 4096 inputs of the evaluation (160 kB for 10 units) stay in the
-        core's L2 cache, where the whole stack's (7.4 MB for 45 networks of 10 units) went to and from
-        L3 for every layer (issue 18, branch eval: bench/bench_step.py)."""
-        n_networks, batch = weights[0].shape[0], x.shape[0]
-        results = [tf.zeros([n_networks, batch, layer.kernel.shape[2]]) for layer in self.layers]
-        results.append(tf.zeros_like(results[-1]))       # the logits
-
-        def one_network(network: tf.Tensor, hidden: str, results: list[tf.Tensor]):
-            def own(t: tf.Tensor) -> tf.Tensor:
-                return tf.slice(t, [network] + [0] * (len(t.shape) - 1), [1, *t.shape[1:]])
-            outputs, logits, _ = self.forward([own(w) for w in weights], [own(m) for m in moving], x, hidden=hidden)
-            return network + 1, [tf.tensor_scatter_nd_update(result, [[network]], value)
-                                 for result, value in zip(results, [*outputs, logits])]
-
-        # One loop per block of networks sharing a hidden activation (the activation is not a tensor).
-        for hidden, networks in blocks(self.layers[0].activations, n_networks):
-            _, results = tf.while_loop(lambda network, _: network < networks.stop,
-                                       lambda network, results: one_network(network, hidden, results),
-                                       (tf.constant(networks.start), results))
-        return results[:-1], results[-1]
 
     def constrain(self, weights: list[tf.Tensor]) -> list[tf.Tensor]:
         """Max-norm on the hidden layers (keras.constraints.MaxNorm, as deep-bottleneck's
