@@ -38,9 +38,9 @@ BIASES = (-1, -0.5, -0.2, 0, 0.2, 0.5, 1, 2, 5)
 SEEDS = 5
 
 
-def child(epochs: int, mixed: bool, n_networks: int) -> None:
-    """Train the stack of the cohort's first `n_networks` networks in this process and print
-    {"cpu_per_network_epoch": seconds} as JSON."""
+def notebook_stack(epochs: int, mixed: bool, n_networks: int):
+    """The compiled chunk of the cohort's first `n_networks` networks, with `epochs` epochs a call:
+    (CompiledSteps, orders(first epoch) -> [epochs, N, n_train], the active mask)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from trainer import config
     from trainer.compiled import CompiledSteps
@@ -63,18 +63,24 @@ def child(epochs: int, mixed: bool, n_networks: int) -> None:
     model = StackedMLP(cfg, data.train.x.shape[1], data.n_classes, networks)
     optimizer = Optimizer(cfg.optimizer, [n.learning_rate for n in networks], model.trainable)
     steps = CompiledSteps(model, optimizer, data, cfg.batch_size, None, epochs, cfg.loss)
-    active = np.ones(len(networks), bool)
 
     def orders(first: int) -> np.ndarray:
         return np.stack([np.stack([epoch_order(n.seed, e, len(data.train.y)) for n in networks])
                          for e in range(first, first + epochs)])
 
+    return steps, orders, np.ones(len(networks), bool)
+
+
+def child(epochs: int, mixed: bool, n_networks: int) -> None:
+    """Train the stack of the cohort's first `n_networks` networks in this process and print
+    {"cpu_per_network_epoch": seconds} as JSON."""
+    steps, orders, active = notebook_stack(epochs, mixed, n_networks)
     steps.train(orders(0), active)     # compiles
     timed_orders = orders(epochs)
     start = time.process_time()
     steps.train(timed_orders, active)
     seconds = time.process_time() - start
-    print(json.dumps({"cpu_per_network_epoch": seconds / (epochs * len(networks))}))
+    print(json.dumps({"cpu_per_network_epoch": seconds / (epochs * n_networks)}))
 
 
 def measure(code: Path, xla_flags: str | None, epochs: int, mixed: bool = False,
