@@ -19,7 +19,7 @@ TRAINER_LAYERS = (
     ("xla_flags",),
     ("tensorflow_without_keras",),
     ("atomic", "activation_facts", "bit_counts", "datasets", "schedule", "optimizers", "xla_cache",
-     "final_metrics", "listing", "sql_output", "progress", "quiet", "arguments"),
+     "final_metrics", "listing", "sql_output", "progress", "quiet", "arguments", "minibatch_orders"),
     ("tables", "estimators", "summaries", "health", "stack_rows"),
     ("measure", "config"),
     ("store", "saved", "checkpoint", "model"),
