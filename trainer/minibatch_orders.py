@@ -41,7 +41,7 @@ class ChunkOrders:
         self.buffer = np.zeros((capacity, n_networks, padded), np.int32)
         self._arange = np.arange(n, dtype=np.int64)
         self._shuffled = np.empty(n, np.int64)
-        self._bit_generator = np.random.PCG64()
+        self._bit_generator = np.random.PCG64(0)     # its state is set before every shuffle
         self._generator = np.random.Generator(self._bit_generator)
 
     def fill(self, seeds: list[int], first_epoch: int, n_epochs: int) -> np.ndarray:
