@@ -20,8 +20,8 @@ variant a twin with the same 45 networks given the 11 activations in turn, order
 a sweep stacks them (11 blocks; a checkout that cannot mix activations fails there): the cost of
 per-network activations, the activations' own cost (tanh, exp) included.
 `--orders` adds, per variant, the host's cost of the minibatch orders per network-epoch, CPU time,
-for a chunk of one epoch and of `--epochs` epochs (the capacity; a sweep's cohort runs 290-350
-calls of which 50 train one epoch, the rest about 23-28; 44 is the capacity of 45 networks):
+for a chunk of one epoch and of `--epochs` epochs (the capacity; the notebook cohort's 8000 epochs
+are 290-350 calls, 50 of them of one epoch, 23-28 epochs on average; 44 is the capacity of 45 networks):
 making them (each checkout's own way: `ChunkOrders.fill`, or before it `epoch_order` and
 np.stack), handing them over (`CompiledSteps.train` with the compiled function replaced by its
 loss and accuracy of an earlier call: the copy into its variable, little else),
