@@ -64,8 +64,8 @@ def main() -> None:
     steps, orders, active = notebook_stack(args.epochs, False, args.networks)
     from trainer.tensorflow_without_keras import tf
 
-    steps.train(orders(0), active)     # compiles
-    timed_orders = orders(args.epochs)
+    steps.train(orders(0, args.epochs), active)     # compiles
+    timed_orders = orders(args.epochs, args.epochs)
     with tempfile.TemporaryDirectory() as trace_folder:
         tf.profiler.experimental.start(trace_folder)
         start = time.process_time()

@@ -27,7 +27,8 @@ from trainer.compiled import CompiledSteps
 from trainer.model import NetworkSettings, StackedMLP
 from trainer.optimizers import Optimizer
 from trainer.tensorflow_without_keras import tf
-from trainer.training import epoch_order, load_data
+from trainer.minibatch_orders import ChunkOrders
+from trainer.training import load_data
 
 EPOCHS = 3
 STACK_SIZES = (1, 2, 3, 45)
@@ -49,8 +50,7 @@ def trained(architecture: list[int], batch_size: int, networks: list[NetworkSett
     model = StackedMLP(cfg, data.train.x.shape[1], data.n_classes, networks)
     optimizer = Optimizer(cfg.optimizer, [n.learning_rate for n in networks], model.trainable)
     steps = CompiledSteps(model, optimizer, data, cfg.batch_size, None, EPOCHS, cfg.loss)
-    orders = np.stack([np.stack([epoch_order(n.seed, epoch, len(data.train.y)) for n in networks])
-                       for epoch in range(EPOCHS)])
+    orders = ChunkOrders(EPOCHS, len(networks), steps.n_train, steps.padded).fill([n.seed for n in networks], 0, EPOCHS)
     chunk = steps.train(orders, np.ones(len(networks), bool))
     assert chunk.n_epochs == EPOCHS
     variables = [v.numpy() for v in model.variables + optimizer.variables[1:]]

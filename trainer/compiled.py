@@ -85,12 +85,14 @@ class CompiledSteps:
             tf.function(self._train_chunk, jit_compile=True, autograph=False))
 
     def train(self, orders: np.ndarray, active: np.ndarray) -> Chunk:
-        """Train up to len(orders) epochs (orders: [epochs, N, n_train]); stop after an epoch
-        where an `active` network reaches the target accuracy."""
+        """Train up to len(orders) epochs (orders: [epochs, N, padded] int32, each network's order
+        then zeros: `trainer.minibatch_orders.ChunkOrders`); stop after an epoch where an `active`
+        network reaches the target accuracy."""
         k = len(orders)
-        padded = np.zeros((k, self.n_networks, self.padded), np.int32)
-        padded[:, :, :self.n_train] = orders
-        self.orders[:k].assign(padded)
+        # The chunk's rows alone, written in place: a slice assign (`orders[:k].assign`) first
+        # reads the whole variable, and the write then copies all of it (issue 18: 11 of a cohort's
+        # 290 CPU-s; bench/bench_step.py --orders).
+        self.orders.scatter_update(tf.IndexedSlices(tf.convert_to_tensor(orders), tf.range(k)))
         n_epochs, loss, correct, grad_sum, grad_sq_sum, _, _, layers = self.train_chunk(tf.constant(k),
                                                                                        tf.constant(active))
         n_epochs = int(n_epochs)

@@ -10,8 +10,9 @@ MI, histogram and per-neuron rows. Each network is written as its own run, by it
 writer (its own lock). No Keras on the hot path.
 
 The minibatch order of a network's epoch is a function of (seed, epoch) alone
-(`epoch_order`), computed on the host for the whole chunk, so how the epochs are
-cut into calls, and which networks share the stack, does not change any number."""
+(`trainer.minibatch_orders.epoch_order`), made on the host for the whole chunk into one
+reused buffer (`ChunkOrders`), so how the epochs are cut into calls, and which networks share
+the stack, does not change any number."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from trainer.compiled import Chunk, CompiledSteps
 from trainer.config import PER_NETWORK_KEYS, Experiment, ExperimentConfig, shape_key
 from trainer.flushing import flush_together
 from trainer.health import NetworkHealth
+from trainer.minibatch_orders import ChunkOrders
 from trainer.measure import StackMiRows, split_rows
 from trainer.network_rows import Logging, Network, finish_all, finish_ended, record_logged, record_metrics
 from trainer.model import NetworkSettings, StackedMLP
@@ -53,12 +55,6 @@ def configure_threads(threads: int | None) -> None:
     if threads:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-
-def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
-    """The minibatch order of one network's epoch: a function of (seed, epoch) alone, so a
-    resumed run shuffles exactly as an uninterrupted one."""
-    return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int32)
 
 
 def run_experiment(experiment: Experiment, root: Path, seeds: list[int] | None = None,
@@ -115,6 +111,7 @@ class Stack:
     log: Logging
     logged: list[int]               # the logged epochs of the schedule
     capacity: int                   # epochs per compiled call at most
+    orders: ChunkOrders             # the buffer each chunk's minibatch orders are made in
 
     def running(self) -> list[Network]:
         return [n for n in self.networks if n.status is Status.RUNNING]
@@ -214,7 +211,8 @@ def _set_up(networks: list[Network], root: Path, start_epoch: int,
         states = checkpoint.restore(root, [n.run_id for n in networks], start_epoch, model, optimizer)
         for network, state in zip(networks, states):
             network.health = NetworkHealth.restored(state)
-    return Stack(networks, config, model, optimizer, steps, log, logged, capacity), initial
+    orders = ChunkOrders(capacity, len(networks), steps.n_train, steps.padded)
+    return Stack(networks, config, model, optimizer, steps, log, logged, capacity, orders), initial
 
 
 def _log_initial(stack: Stack, initial: tuple[np.ndarray, np.ndarray, list[np.ndarray]]) -> None:
@@ -230,8 +228,7 @@ def _train_chunk(stack: Stack, epoch: int) -> tuple[Chunk, np.ndarray]:
     Returns the chunk and which networks were active in it."""
     next_logged = next(e for e in stack.logged if e > epoch)
     seeds = [network.seed for network in stack.networks]
-    orders = np.stack([np.stack([epoch_order(seed, e, stack.steps.n_train) for seed in seeds])
-                       for e in range(epoch + 1, min(next_logged, epoch + stack.capacity) + 1)])
+    orders = stack.orders.fill(seeds, epoch + 1, min(next_logged, epoch + stack.capacity) - epoch)
     active = np.array([n.status is Status.RUNNING for n in stack.networks])
     return stack.steps.train(orders, active), active
 
