@@ -32,7 +32,7 @@ from ibstore.lifecycle import Redo, may_replace, read_record
 from ibstore.lock import RunLock
 from ibstore.record import SCHEMA_VERSION, RunRecord, Status, utc_now
 from ibstore.schema import TABLE_SCHEMAS
-from trainer.atomic import write_bytes, write_table
+from trainer.atomic import PART_CODEC, write_bytes, write_table
 from trainer.config import Experiment, group_id
 from trainer.final_metrics import FinalMetrics
 from trainer.tables import compact_run, load_tables, next_part, rewrite_table, table_files
@@ -221,7 +221,7 @@ class RunWriter:
             for name, batch in batches.items():
                 path = layout.table_part_path(self.root, self.run_id, name, self.next_part)
                 written.append(path)
-                write_table(path, batch)
+                write_table(path, batch, codec=PART_CODEC)
             self._write_record(epochs_done=epochs_done, metrics=batches.get("metrics"))
         except OSError as error:
             for path in written:
