@@ -81,11 +81,15 @@ def read_file(path: Path, schema: pa.Schema) -> pa.Table:
     """One file's rows in `schema`. A file with exactly its columns (every file this version writes)
     is read as it is, in this thread: the dataset reader costs more per file than a small part's
     rows (the compaction at a run's end reads every part back). Others go through the dataset
-    reader, which fills the columns an older file lacks with NULL."""
-    with pq.ParquetFile(path) as file:
+    reader, which fills the columns an older file lacks with NULL. The file is read into memory in
+    one call: Arrow opening a path (resolving its file system, then several reads) costs a small
+    part more than its decoding."""
+    with open(path, "rb") as handle:
+        data = pa.py_buffer(handle.read())
+    with pq.ParquetFile(pa.BufferReader(data)) as file:
         if file.schema_arrow.remove_metadata().equals(schema):
             return file.read(use_threads=False).replace_schema_metadata(None)
-    return pq.read_table(path, schema=schema).replace_schema_metadata(None)
+    return pq.read_table(pa.BufferReader(data), schema=schema).replace_schema_metadata(None)
 
 
 def rewrite_table(run_dir: Path, table: str, transform: Callable[[pa.Table], pa.Table],
