@@ -9,7 +9,7 @@ a run's end (`trainer.store.compact_run`) and sums the CPU time of the thread th
 (`time.thread_time`: a flush thread's own CPU, system calls included); each worker writes its sums
 after every compaction. Printed: those sums over the workers, the flushes counted (one every 5 s:
 their number grows with the wall time, so with the machine's load), the CPU of one run's flush and
-of compacting one part file (a run's flush writes one part per table, five), and the CPU of the
+of compacting one part file (a run's flush writes one part per table with rows), and the CPU of the
 whole sweep (every process), medians of `--repeats`, with the machine's load average.
 """
 
@@ -35,19 +35,22 @@ SITECUSTOMIZE = '''
 """Sums the thread CPU of RunWriter.flush and of the compaction at a run's end (bench_sweep_flush.py)."""
 import importlib.abc, importlib.machinery, json, os, sys, threading, time
 
-TOTALS = {"flush": 0.0, "flushes": 0, "compaction": 0.0, "compactions": 0}
+TOTALS = {"flush": 0.0, "flushes": 0, "compaction": 0.0, "compactions": 0, "parts": 0}
 LOCK = threading.Lock()
 
 
 def timed(function, seconds, count):
     def wrapper(*args, **kwargs):
-        start = time.thread_time()
+        start, result = time.thread_time(), None
         try:
-            return function(*args, **kwargs)
+            result = function(*args, **kwargs)
+            return result
         finally:
             with LOCK:
                 TOTALS[seconds] += time.thread_time() - start
                 TOTALS[count] += 1
+                if count == "compactions" and result:
+                    TOTALS["parts"] += result    # compact_run returns the part files it merged
                 if count == "compactions":
                     with open(os.path.join(os.environ["FLUSH_CPU_DIR"], f"{os.getpid()}.json"), "w") as out:
                         json.dump(TOTALS, out)
@@ -96,7 +99,7 @@ def measure(epochs: int) -> dict[str, float]:
     return {"flushes, CPU": flush_cpu, "compactions, CPU": compaction_cpu, "runs compacted": runs,
             "flushes per run (with the wall time)": flushes / runs,
             "one flush of a run, CPU (ms)": flush_cpu / flushes * 1e3,
-            "compaction per part file, CPU (ms)": compaction_cpu / (flushes * 5) * 1e3,
+            "compaction per part file, CPU (ms)": compaction_cpu / sum(s["parts"] for s in sums) * 1e3,
             "sweep, CPU (every process)": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
             "sweep, wall": wall}
 
