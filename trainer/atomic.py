@@ -5,11 +5,12 @@ opens: the scan skips names starting with "."), flushed to disk and renamed over
 Used by the run writer (run.json and the Parquet tables), saved activations,
 checkpoints and the sweep's progress file.
 
-A flush writes six small files per run every few seconds, so each file costs as few system calls as
-it can: one exclusive open with the final mode, the data, fsync on the same descriptor, the rename
-(Python's mkstemp, a close, Arrow opening the path again and a reopen for fsync cost about twice
-the CPU: bench/bench_logged_flush.py). Parquet files are encoded in memory first and written in one
-call, so a file that cannot be encoded never touches the disk.
+A flush writes up to six small files per run every few seconds, so each file costs as few system
+calls as it can: one exclusive open with the final mode, the data in one write, fsync on the same
+descriptor, the rename. Python's mkstemp, a close, Arrow opening the path again (resolving its file
+system, one write per page) and a reopen for fsync cost more: a 20 kB file took about 250 us of CPU
+that way against 210 us now, and a Parquet part also Arrow's opening of the path. Parquet files are
+encoded in memory first, so a file that cannot be encoded never touches the disk.
 """
 
 from __future__ import annotations
