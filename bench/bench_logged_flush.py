@@ -1,15 +1,19 @@
-"""CPU and wall seconds of one flush of a stack's runs: 45 networks' rows of 30 logged epochs (one flush
+"""CPU and wall seconds of flushing a stack's runs: 45 networks' rows of 30 logged epochs (one flush
 interval of every-epoch logging), written by `flush_together`, of reading those parts back, and of
 compacting those runs (each part read back into a base file, as each run's end does), this checkout
 beside an older one.
 
     python bench/bench_logged_flush.py                                   # this checkout
     python bench/bench_logged_flush.py --before /tmp/old --repeats 3     # and an older checkout, interleaved
+    python bench/bench_logged_flush.py --epochs 32 --flushes 4           # flushes of 8 logged epochs each
 
 The rows are those of a real run (`bench_training.py`'s logged epoch: the default config, 45 networks,
 every epoch logged) with the flushes during training held back, so that one flush at the end writes
-them all, as a flush interval's worth of logged epochs does in a long run. CPU is the whole process's
-(every flush thread). With `--before DIR` each measurement runs in a subprocess with PYTHONPATH=DIR or
+them all, as a flush interval's worth of logged epochs does in a long run. With `--flushes K` each
+run's held rows are cut into K consecutive slices, flushed one after another (K parts per table,
+compacted at the end): the notebook cohort's sweep flushes each run about 30 times, about 8 logged
+epochs each, so the cost of a file that does not grow with its rows weighs more than in one flush.
+CPU is the whole process's (every flush thread). With `--before DIR` each measurement runs in a subprocess with PYTHONPATH=DIR or
 this checkout, interleaved `--repeats` times; medians are printed with the machine's load average.
 """
 
@@ -26,9 +30,9 @@ from side_by_side import add_arguments, report
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def measure(networks: int, epochs: int) -> dict[str, float]:
-    """CPU and wall seconds of flushing every network's rows of `epochs` logged epochs at once, then of
-    compacting every run."""
+def measure(networks: int, epochs: int, flushes: int) -> dict[str, float]:
+    """CPU and wall seconds of flushing every network's rows of `epochs` logged epochs in `flushes`
+    flushes, then of compacting every run."""
     from trainer import config, flushing, tables, training
 
     held: dict = {}
@@ -47,9 +51,15 @@ def measure(networks: int, epochs: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as root:
         training.run_experiment(experiment, Path(root), progress=False)
         writers = [network.writer for network in held["stack"].networks]
-        cpu, wall = time.process_time(), time.perf_counter()
-        flushing.flush_together(writers, [epochs] * len(writers), only_due=False)
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        rows = [writer.pending for writer in writers]
+        cpu = wall = 0.0
+        for k in range(flushes):    # slice k of each table's queue: epochs k/flushes to (k+1)/flushes
+            for writer, queued in zip(writers, rows):
+                writer.pending = {table: items[k * len(items) // flushes:(k + 1) * len(items) // flushes]
+                                  for table, items in queued.items()}
+            started_cpu, started_wall = time.process_time(), time.perf_counter()
+            flushing.flush_together(writers, [epochs * (k + 1) // flushes] * len(writers), only_due=False)
+            cpu, wall = cpu + time.process_time() - started_cpu, wall + time.perf_counter() - started_wall
         reading = time.process_time()
         for writer in writers:       # every table's files read back, as the compaction and a resume do
             for table, files in tables.table_files(writer.dir).items():
@@ -70,12 +80,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", type=int, default=45)
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--flushes", type=int, default=1, help="flushes the rows are cut into")
     parser.add_argument("--repeats", type=int, default=1)
     add_arguments(parser)
     args = parser.parse_args()
-    report(__file__, args, lambda: measure(args.networks, args.epochs),
-           ["--networks", str(args.networks), "--epochs", str(args.epochs)],
-           f"one flush of {args.networks} runs x {args.epochs} logged epochs", "seconds")
+    report(__file__, args, lambda: measure(args.networks, args.epochs, args.flushes),
+           ["--networks", str(args.networks), "--epochs", str(args.epochs), "--flushes", str(args.flushes)],
+           f"{args.flushes} flush(es) of {args.networks} runs x {args.epochs} logged epochs in all", "seconds")
 
 
 if __name__ == "__main__":

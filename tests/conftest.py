@@ -18,6 +18,7 @@ APP = str(REPO / "explorer" / "app.py")
 sys.path.insert(0, str(REPO))  # for bench.make_results
 
 from bench.make_results import write_run  # noqa: E402
+from trainer import atomic  # noqa: E402
 
 # A suite started in the background of a non-interactive shell inherits SIGINT ignored, and so
 # would every process its tests start; the Ctrl-C tests need it as a terminal gives it.
@@ -184,12 +185,16 @@ def open_app(monkeypatch, root, page=None, **params):
 
 
 def disk_full_for(monkeypatch, path_part: str) -> None:
-    """Every Parquet write to a path containing `path_part` fails as a full disk would (ENOSPC)."""
-    real_write = pq.write_table
+    """Every atomic write (trainer.atomic) of a Parquet file whose temporary path contains `path_part`
+    fails as on a full disk: its temporary file is created, but writes to it go to /dev/full (ENOSPC)."""
+    real_create = atomic.create_temporary
 
-    def write_or_fail(table, where, **kwargs):
-        if path_part in str(where):
-            raise OSError(28, "No space left on device")
-        real_write(table, where, **kwargs)
+    def create_on_full_disk(path):
+        fd, tmp = real_create(path)
+        if path_part in tmp and path.name.endswith(".parquet"):
+            full = os.open("/dev/full", os.O_WRONLY)
+            os.dup2(full, fd)
+            os.close(full)
+        return fd, tmp
 
-    monkeypatch.setattr(pq, "write_table", write_or_fail)
+    monkeypatch.setattr(atomic, "create_temporary", create_on_full_disk)

@@ -32,10 +32,10 @@ from ibstore.lifecycle import Redo, may_replace, read_record
 from ibstore.lock import RunLock
 from ibstore.record import SCHEMA_VERSION, RunRecord, Status, utc_now
 from ibstore.schema import TABLE_SCHEMAS
-from trainer.atomic import write_bytes, write_table
+from trainer.atomic import PART_CODEC, write_bytes, write_table
 from trainer.config import Experiment, group_id
 from trainer.final_metrics import FinalMetrics
-from trainer.tables import compact_run, load_tables, next_part, rewrite_table, table_files
+from trainer.tables import compact_run, list_tables, load_tables, next_part, rewrite_table
 
 # How run.json's `error` begins when the run failed because its results could not be written.
 WRITE_FAILED = "writing the results failed: "
@@ -171,9 +171,10 @@ class RunWriter:
             for stray in self.dir.glob(".*.tmp"):   # left by a writer killed mid-write
                 stray.unlink(missing_ok=True)
             if resuming:
-                for table in table_files(self.dir):
+                listing = list_tables(self.dir)
+                for table in listing.files:
                     rewrite_table(self.dir, table, lambda rows: rows.filter(
-                        pc.less_equal(rows["epoch"], resume_epoch)))
+                        pc.less_equal(rows["epoch"], resume_epoch)), listing)
                 self.finals.observe(load_tables(self.root, self.run_id, resume_epoch).get("metrics"))
             else:
                 remove_results(self.root, self.run_id)
@@ -221,7 +222,7 @@ class RunWriter:
             for name, batch in batches.items():
                 path = layout.table_part_path(self.root, self.run_id, name, self.next_part)
                 written.append(path)
-                write_table(path, batch)
+                write_table(path, batch, codec=PART_CODEC)
             self._write_record(epochs_done=epochs_done, metrics=batches.get("metrics"))
         except OSError as error:
             for path in written:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,37 +23,52 @@ from ibstore.schema import TABLE_SCHEMAS
 from trainer.atomic import write_table
 
 
-def table_files(run_dir: Path) -> dict[str, list[Path]]:
-    """The files that hold each table now: the base, then the parts it does not already hold."""
+class Listing(NamedTuple):
+    """A run folder's table files, as one listing of the folder saw them."""
+    files: dict[str, list[Path]]                # per table, the files that hold it now (`table_files`)
+    parts: dict[str, list[tuple[int, Path]]]    # per table, every part on disk by number (`all_parts`)
+    through: dict[str, int]                     # per table with a base, its `ib.compacted_through`
+
+
+def list_tables(run_dir: Path) -> Listing:
+    """The run folder's table files, from one listing of it (the compaction lists a folder once,
+    not once per table)."""
     try:
-        names = [entry.name for entry in os.scandir(run_dir) if entry.is_file(follow_symlinks=False)]
+        entries = list(os.scandir(run_dir))
     except FileNotFoundError:
-        return {}
+        return Listing({}, {}, {})
+    regular = [entry.name for entry in entries if entry.is_file(follow_symlinks=False)]
     through = {}
-    for name in names:
+    for name in regular:
         parsed = layout.parse_table_file(name)
         if parsed and parsed[1] is None:
             through[parsed[0]] = layout.compacted_through(pq.read_metadata(run_dir / name).metadata)
-    return {table: [run_dir / name for name in files]
-            for table, files in layout.current_table_files(names, through).items()}
+    parts: dict[str, list[tuple[int, Path]]] = {}
+    for entry in entries:
+        parsed = layout.parse_table_file(entry.name)
+        if parsed and parsed[1] is not None:
+            parts.setdefault(parsed[0], []).append((parsed[1], run_dir / entry.name))
+    files = {table: [run_dir / name for name in names]
+             for table, names in layout.current_table_files(regular, through).items()}
+    return Listing(files, {table: sorted(numbered) for table, numbered in parts.items()}, through)
+
+
+def table_files(run_dir: Path) -> dict[str, list[Path]]:
+    """The files that hold each table now: the base, then the parts it does not already hold."""
+    return list_tables(run_dir).files
 
 
 def all_parts(run_dir: Path) -> dict[str, list[tuple[int, Path]]]:
     """Every part file on disk per table (those a base already holds too), by number."""
-    parts: dict[str, list[tuple[int, Path]]] = {}
-    for path in sorted(run_dir.glob("*.part-*.parquet")):
-        parsed = layout.parse_table_file(path.name)
-        if parsed and parsed[1] is not None:
-            parts.setdefault(parsed[0], []).append((parsed[1], path))
-    return parts
+    return list_tables(run_dir).parts
 
 
 def next_part(run_dir: Path) -> int:
     """The number the next flush's parts get: above every part on disk and every base's
     `ib.compacted_through`."""
-    return 1 + max([n for parts in all_parts(run_dir).values() for n, _ in parts]
-                   + [layout.compacted_through(pq.read_metadata(files[0]).metadata)
-                      for files in table_files(run_dir).values()], default=0)
+    listing = list_tables(run_dir)
+    return 1 + max([n for parts in listing.parts.values() for n, _ in parts] + list(listing.through.values()),
+                   default=0)
 
 
 def read_table(files: list[Path], table: str) -> pa.Table:
@@ -66,22 +81,26 @@ def read_file(path: Path, schema: pa.Schema) -> pa.Table:
     """One file's rows in `schema`. A file with exactly its columns (every file this version writes)
     is read as it is, in this thread: the dataset reader costs more per file than a small part's
     rows (the compaction at a run's end reads every part back). Others go through the dataset
-    reader, which fills the columns an older file lacks with NULL."""
-    with pq.ParquetFile(path) as file:
+    reader, which fills the columns an older file lacks with NULL. The file is read into memory in
+    one call: Arrow opening a path (resolving its file system, then several reads) costs a small
+    part more than its decoding."""
+    with open(path, "rb") as handle:
+        data = pa.py_buffer(handle.read())
+    with pq.ParquetFile(pa.BufferReader(data)) as file:
         if file.schema_arrow.remove_metadata().equals(schema):
             return file.read(use_threads=False).replace_schema_metadata(None)
-    return pq.read_table(path, schema=schema).replace_schema_metadata(None)
+    return pq.read_table(pa.BufferReader(data), schema=schema).replace_schema_metadata(None)
 
 
-def rewrite_table(run_dir: Path, table: str, transform: Callable[[pa.Table], pa.Table]) -> None:
-    """Replace a table by transform(its rows) as one base file, then delete its parts."""
-    files = table_files(run_dir).get(table, [])
-    parts = all_parts(run_dir).get(table, [])
-    base = run_dir / f"{table}.parquet"
-    through = max([n for n, _ in parts], default=0)
-    if base.exists():
-        through = max(through, layout.compacted_through(pq.read_metadata(base).metadata))
-    write_table(base, transform(read_table(files, table)), compacted_through=through)
+def rewrite_table(run_dir: Path, table: str, transform: Callable[[pa.Table], pa.Table],
+                  listing: Listing | None = None) -> None:
+    """Replace a table by transform(its rows) as one base file, then delete its parts. `listing`:
+    the folder's `list_tables`, if the caller has it (rewriting a table changes no other's files)."""
+    listing = listing or list_tables(run_dir)
+    parts = listing.parts.get(table, [])
+    through = max([n for n, _ in parts] + [listing.through.get(table, 0)])
+    rows = read_table(listing.files.get(table, []), table)
+    write_table(run_dir / f"{table}.parquet", transform(rows), compacted_through=through)
     for _, path in parts:
         path.unlink(missing_ok=True)
 
@@ -98,8 +117,9 @@ def compact_run(run_dir: Path) -> int:
     how many part files were merged. Under the run's lock no live process is writing the
     temporaries, so each is a dead write's."""
     merged = 0
-    for table, parts in all_parts(run_dir).items():
-        rewrite_table(run_dir, table, lambda rows: rows)
+    listing = list_tables(run_dir)
+    for table, parts in listing.parts.items():
+        rewrite_table(run_dir, table, lambda rows: rows, listing)
         merged += len(parts)
     for path in leftover_temporaries(run_dir):
         path.unlink(missing_ok=True)
