@@ -48,12 +48,14 @@ SEEDS = 5
 
 def order_maker(steps, seeds: list[int]):
     """(first epoch, epochs) -> the orders of that chunk, made as this checkout's training loop makes them."""
-    try:
-        from trainer.minibatch_orders import ChunkOrders
-    except ImportError:   # a checkout before ChunkOrders (main at f721152): its training loop's expression
+    import trainer
+    # Asked of the checkout's own folder: an import would fall through to the editable install's.
+    if not (Path(trainer.__file__).parent / "minibatch_orders.py").exists():
+        # A checkout before ChunkOrders (main at f721152): its training loop's expression.
         from trainer.training import epoch_order
         return lambda first, k: np.stack([np.stack([epoch_order(seed, e, steps.n_train) for seed in seeds])
                                           for e in range(first, first + k)])
+    from trainer.minibatch_orders import ChunkOrders
     orders = ChunkOrders(steps.capacity, len(seeds), steps.n_train, steps.padded)
     return lambda first, k: orders.fill(seeds, first, k)
 
