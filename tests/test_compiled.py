@@ -5,7 +5,7 @@ The chunk end to end: tests/test_stack_independence.py, tests/test_stacked_equal
 import numpy as np
 import pytest
 
-from trainer.compiled import flattened, unflattened
+from trainer.compiled import batch_last_minibatch, flattened, unflattened
 from trainer.optimizers import OPTIMIZERS, Optimizer
 from trainer.tensorflow_without_keras import tf
 
@@ -14,6 +14,15 @@ SHAPES = [(3, 12, 10), (3, 10), (3, 10, 7), (3, 7), (3, 7, 2), (3, 2)]
 
 def random_parameters(rng: np.random.Generator) -> list[np.ndarray]:
     return [rng.standard_normal(shape).astype(np.float32) for shape in SHAPES]
+
+
+def test_a_minibatch_gathered_batch_last_is_the_rows_gathered_and_transposed():
+    """batch_last_minibatch's single-number gather against numpy's rows, transposed."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((50, 12)).astype(np.float32)
+    index = rng.integers(0, 50, size=(3, 16)).astype(np.int32)
+    gathered = batch_last_minibatch(tf.constant(x.T.reshape(-1)), 50, tf.constant(index))
+    np.testing.assert_array_equal(gathered.numpy(), np.swapaxes(x[index], 1, 2))
 
 
 def test_unflattened_undoes_flattened():

@@ -117,10 +117,11 @@ def test_forward_returns_batch_major_activations_equal_to_a_numpy_port(model_nam
             layer.gamma.assign(RNG.uniform(0.5, 2, layer.gamma.shape).astype(np.float32))
             layer.moving_mean.assign(RNG.standard_normal(layer.moving_mean.shape).astype(np.float32))
     x = RNG.standard_normal((40, 12) if shared else (3, 40, 12)).astype(np.float32)
+    given = x if shared else np.swapaxes(x, 1, 2)       # a stack's own minibatches go in batch-last
     rows = np.r_[np.ones(33), np.zeros(7)].astype(np.float32) if training else None
     weights, moving = model.read()
     outputs, logits, _ = compiled(lambda x: model.forward(weights, moving, x, None if rows is None
-                                                          else tf.constant(rows)))(tf.constant(x))
+                                                          else tf.constant(rows)))(tf.constant(given))
     for network in range(3):
         truth, truth_logits = numpy_forward(model, x if shared else x[network], network, rows)
         np.testing.assert_allclose(logits.numpy()[network], truth_logits, rtol=1e-4, atol=1e-5)

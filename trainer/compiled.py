@@ -43,6 +43,23 @@ def unflattened(flat: tf.Tensor, shapes: list) -> list[tf.Tensor]:
     return [tf.reshape(piece, shape) for piece, shape in zip(pieces, shapes)]
 
 
+def batch_last_minibatch(x_by_feature: tf.Tensor, n_rows: int, index: tf.Tensor) -> tf.Tensor:
+    """Each network's minibatch batch-last, [N, d, batch]: x[index[s, b], i] at [s, i, b], from the
+    rows x [n_rows, d] stored feature by feature (`x_by_feature` = x.T flattened, [d * n_rows]) and
+    each network's row numbers `index` [N, batch].
+
+    Gathered as single numbers, so the minibatch comes out batch-last as the layers use it
+    (trainer.model.stacked_dense). Gathered as rows ([N, batch, d]) and transposed, XLA folds the
+    transpose into the first layer's kernel-gradient product, and the product's row-major form
+    then depends on the stack: a stack of one drops its size-1 axis and XLA copies the rows out
+    transposed, which YNNPACK takes (trainer.xla_flags); a batched stack's product reads them
+    transposed, which YNNPACK refuses, and Eigen's sum differs from YNNPACK's at rounding level
+    (issue 18, branch ynn; tests/test_stack_independence.py). Row numbers fit int32: d * n_rows
+    float32 values are the dataset itself."""
+    features = x_by_feature.shape[0] // n_rows
+    return tf.gather(x_by_feature, tf.range(features)[None, :, None] * n_rows + index[:, None, :])
+
+
 @dataclass
 class Chunk:
     """What one compiled call returns, for the epochs it trained."""
@@ -66,7 +83,7 @@ class CompiledSteps:
                  batch_size: int | str, stop_at_accuracy: float | None, capacity: int, loss: str):
         self.model, self.optimizer, self.loss = model, optimizer, loss
         self.n_networks = model.layers[0].kernel.shape[0]
-        self.x_train = tf.constant(data.train.x)
+        self.x_train_by_feature = tf.constant(np.ascontiguousarray(data.train.x.T).reshape(-1))   # see batch_last_minibatch
         self.y_train = tf.constant(data.train.y.astype(np.int32))
         self.x_all = tf.constant(data.full.x)
         self.y_all = tf.constant(data.full.y.astype(np.int32))
@@ -139,7 +156,8 @@ class CompiledSteps:
             index = tf.slice(order, [0, start], [self.n_networks, self.batch_size])
             # Padding rows (past the end of the data) weigh 0: the last batch is a smaller one.
             row_weights = tf.cast(start + tf.range(self.batch_size) < self.n_train, tf.float32)
-            x, y = tf.gather(self.x_train, index), tf.gather(self.y_train, index)
+            x = batch_last_minibatch(self.x_train_by_feature, self.n_train, index)
+            y = tf.gather(self.y_train, index)
             with tf.GradientTape() as tape:
                 tape.watch(flat)
                 _, logits, new_moving = model.forward(unflattened(flat, shapes), moving, x, row_weights)

@@ -156,7 +156,10 @@ def _stacked_dense_per_network(h: tf.Tensor, kernel: tf.Tensor):
     a multiply and reduce too: its product's Eigen call per network costs more than the sum over
     the batch of its few terms (issue 18, branch step3: the four small layers of the notebook's
     12-10-7-5-4-3-2 network, about 6 % of the chunk); a larger layer's is the product TensorFlow's
-    einsum gradient gives (tensorflow/python/ops/linalg_grad.py, _EinsumGrad)."""
+    einsum gradient gives (tensorflow/python/ops/linalg_grad.py, _EinsumGrad), written with h first:
+    with upstream first, XLA multiplied h by upstream in a batched stack but upstream by h in a
+    stack of one (no network axis), YNNPACK (trainer.xla_flags) took both, and its sums of the two
+    differed at rounding level at batch 1024 (issue 18, branch ynn; tests/test_stack_independence.py)."""
     def gradient(upstream):
         units = kernel.shape[2]
         # A wide layer's sum would be hundreds of ops to trace and compile (MNIST's 1024 units):
@@ -164,7 +167,7 @@ def _stacked_dense_per_network(h: tf.Tensor, kernel: tf.Tensor):
         dh = summed_over_units(kernel, upstream) if units <= MAX_SUMMED_UNITS else \
             tf.einsum("sio,sob->sib", kernel, upstream)
         dkernel = summed_over_batch(h, upstream) if kernel.shape[1] * units <= MAX_REDUCED_KERNEL else \
-            tf.einsum("sob,sib->sio", upstream, h)
+            tf.einsum("sib,sob->sio", h, upstream)
         return dh, dkernel
     return tf.einsum("sio,sib->sob", kernel, h), gradient
 
@@ -280,13 +283,15 @@ class StackedMLP:
         the output logits, for a numerically stable loss; the new batch-norm moving statistics).
 
         `weights` and `moving` are tensors in the order of `trainable` and `moving`.
-        `x` is [batch, d] (shared by all networks) or [N, batch, d]. `row_weights` [batch]
+        `x` is [batch, d] (shared by all networks) or [N, d, batch] (each network's own, batch-last:
+        trainer.compiled.batch_last_minibatch). `row_weights` [batch]
         (1 for a real row, 0 for padding) means training: batch norm uses the statistics of
         the real rows of the batch and updates the moving ones; None means evaluation.
         """
         outputs, new_moving = [], []
         weights, moving = list(weights), list(moving)
-        h = tf.linalg.matrix_transpose(x)      # batch-last inside: [..., units, batch] (see stacked_dense)
+        # Batch-last inside: [..., units, batch] (see stacked_dense).
+        h = tf.linalg.matrix_transpose(x) if len(x.shape) == 2 else x
         for layer in self.layers:
             kernel, bias = weights.pop(0), weights.pop(0)
             pre = stacked_dense(h, kernel) + bias[:, :, None]
