@@ -25,7 +25,8 @@ import time
 
 from bench_step import notebook_stack
 
-TRACE_FLAGS = "--xla_cpu_enable_xprof_traceme=true --xla_cpu_experimental_ynn_fusion_type="
+# trainer.xla_flags adds the trainer's own flag to these when the trainer imports TensorFlow.
+TRACE_FLAGS = "--xla_cpu_enable_xprof_traceme=true"
 
 
 def operation_times(trace_folder: str) -> tuple[collections.Counter, collections.Counter]:

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import write_cohort
 
-from trainer import xla_cache
+from trainer import xla_cache, xla_flags
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,6 +83,16 @@ def test_executables_compiled_under_other_xla_flags_go_to_another_cache_folder(m
     flagged = xla_cache.cache_folder("2.21.0")
     assert flagged != plain and flagged.parent == plain.parent and flagged.name.startswith("tf2.21.0-")
     assert xla_cache.cache_folder("2.21.0") == flagged
+
+
+def test_the_trainer_compiles_with_ynnpack_dot_fusions_only_and_keeps_a_users_own_choice(monkeypatch):
+    """Dots only: YNNPACK's reductions made a network's numbers depend on its stack (trainer.xla_flags)."""
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_hlo_as_text")
+    xla_flags.use()
+    assert os.environ["XLA_FLAGS"] == "--xla_dump_hlo_as_text --xla_cpu_experimental_ynn_fusion_type=dot"
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_experimental_ynn_fusion_type=")
+    xla_flags.use()
+    assert os.environ["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type="
 
 
 def test_enable_sets_the_flag_once_and_keeps_a_users_own(monkeypatch, tmp_path):
