@@ -5,7 +5,7 @@ indices. `code_ids` numbers the distinct rows without `np.unique(axis=0)` (which
 slow): the row of integer codes becomes one mixed-radix number when the product of
 the column ranges allows it, else one opaque byte string (`np.void`, `row_ids`),
 and these 1-D keys go through `np.unique`. `stacked_row_keys` does the same for
-N stacked networks at once ([N, n, units] codes), and `stacked_plugin_mi_bits` gives
+N stacked networks at once ([N, n, units] codes; one radix per network where it fits), and `stacked_plugin_mi_bits` gives
 their plug-in MI from counts, with no loop over the networks.
 """
 
@@ -143,7 +143,8 @@ def stacked_row_keys(codes: np.ndarray, n_classes: int) -> np.ndarray:
     """Per network, one int64 key per row of its integer-valued codes ([N, n, units] -> [N, n]):
     exactly equal rows of one network get equal keys, and key * n_classes + class fits in int64.
 
-    One pass for all networks, no loop over them. Key of a row as in `code_ids`: the
+    One pass for all networks, no loop over them. Key of a row: with one radix for all of a
+    network's units where that fits (`uniform_radix_keys`), else as in `code_ids`, the
     mixed-radix number sum_c (code_c - min_c) * prod_{c' > c} span_c' per network, exact
     in float64 while every network's product of spans is below 2^53 (a float64 product of
     integers rounds monotonically, so the test on it is exact too). Otherwise each row becomes
