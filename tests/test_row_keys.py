@@ -114,3 +114,19 @@ def test_joint_keys_either_side_of_2_16_give_the_same_mi(top):
     expected_h_t, expected_i_yt = unique_row_entropies(codes, classes, 2)
     np.testing.assert_array_equal(h_t, expected_h_t)
     np.testing.assert_array_equal(i_yt, expected_i_yt)
+
+
+def test_entropies_of_rows_of_distinct_values_equal_their_counted_entropies():
+    """Rows whose values are all distinct skip the counting of their runs (entropy log2(width)); the
+    others in the same array are counted: both bit for bit the entropies of the padded np.unique counts."""
+    rng = np.random.default_rng(3)
+    one_pair = np.arange(500)
+    one_pair[7] = 6                                              # 499 runs: one short of distinct
+    sorted_rows = np.sort(np.stack([rng.permutation(500), rng.integers(0, 400, 500), one_pair,
+                                    np.arange(500) * 3 - 700, rng.integers(0, 3, 500)]), axis=1)
+    expected = [discrete.row_entropies_bits(np.concatenate([counts, np.zeros(500 - len(counts), np.int64)])[None])[0]
+                for counts in (np.unique(row, return_counts=True)[1] for row in sorted_rows)]
+    np.testing.assert_array_equal(discrete.sorted_row_entropies_bits(sorted_rows), expected)
+    np.testing.assert_array_equal(discrete.sorted_row_entropies_bits(sorted_rows[[0, 3]]), [np.log2(500)] * 2)
+    np.testing.assert_array_equal(discrete.sorted_row_entropies_bits(np.zeros((3, 0), np.int64)), [0.0] * 3)
+    np.testing.assert_array_equal(discrete.sorted_row_entropies_bits(np.array([[4], [2]])), [0.0] * 2)

@@ -88,11 +88,25 @@ def sorted_row_entropies_bits(sorted_rows: np.ndarray) -> np.ndarray:
     starts = np.empty(sorted_rows.shape, bool)
     starts[:, :1] = True
     np.not_equal(sorted_rows[:, 1:], sorted_rows[:, :-1], out=starts[:, 1:])
+    runs = starts.sum(axis=1)
+    # A row of distinct values (a wide layer's, as a rule) has `width` runs of length 1: its sum of
+    # mult_v * v log2 v is width * (1 log2 1) = 0.0 exactly, so its entropy is log2(width) - 0.0 / width,
+    # log2(width) itself, bit for bit (0 for rows of no values). Only the other rows' runs are counted.
+    entropies = np.log2(np.full(rows, float(width))) if width else np.zeros(rows)
+    repeated = np.flatnonzero(runs < width)
+    if len(repeated):
+        entropies[repeated] = run_entropies_bits(starts[repeated], runs[repeated])
+    return entropies
+
+
+def run_entropies_bits(starts: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """`sorted_row_entropies_bits` of rows from where their runs start (starts [R, m], True at each run's
+    first position) and their number of runs [R]."""
+    rows, width = starts.shape
     lengths = np.diff(np.flatnonzero(starts), append=rows * width)     # a row's first value always starts a run
     # Row r's runs are counted at r * span + length: the row of each run from each row's number of runs
     # (runs come row by row), a repeat instead of a division of every run's position by the width.
     span = width + 1
-    runs = starts.sum(axis=1)
     lengths += np.repeat(np.arange(0, rows * span, span), runs)
     multiplicities = np.bincount(lengths, minlength=rows * span).reshape(rows, span)
     multiplicities[:, 0] = width - runs     # as entropies_of_width sets it, from the runs already counted
