@@ -5,7 +5,7 @@ indices. `code_ids` numbers the distinct rows without `np.unique(axis=0)` (which
 slow): the row of integer codes becomes one mixed-radix number when the product of
 the column ranges allows it, else one opaque byte string (`np.void`, `row_ids`),
 and these 1-D keys go through `np.unique`. `stacked_row_keys` does the same for
-N stacked networks at once ([N, n, units] codes), and `stacked_plugin_mi_bits` gives
+N stacked networks at once ([N, n, units] codes; one radix per network where it fits), and `stacked_plugin_mi_bits` gives
 their plug-in MI from counts, with no loop over the networks.
 """
 
@@ -88,12 +88,29 @@ def sorted_row_entropies_bits(sorted_rows: np.ndarray) -> np.ndarray:
     starts = np.empty(sorted_rows.shape, bool)
     starts[:, :1] = True
     np.not_equal(sorted_rows[:, 1:], sorted_rows[:, :-1], out=starts[:, 1:])
+    runs = starts.sum(axis=1)
+    # A row of distinct values (a wide layer's, as a rule) has `width` runs of length 1: its sum of
+    # mult_v * v log2 v is width * (1 log2 1) = 0.0 exactly, so its entropy is log2(width) - 0.0 / width,
+    # log2(width) itself, bit for bit (0 for rows of no values). Only the other rows' runs are counted.
+    entropies = np.log2(np.full(rows, float(width))) if width else np.zeros(rows)
+    repeated = np.flatnonzero(runs < width)
+    if len(repeated):
+        entropies[repeated] = run_entropies_bits(starts[repeated], runs[repeated])
+    return entropies
+
+
+def run_entropies_bits(starts: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """`sorted_row_entropies_bits` of rows from where their runs start (starts [R, m], True at each run's
+    first position) and their number of runs [R]."""
+    rows, width = starts.shape
     lengths = np.diff(np.flatnonzero(starts), append=rows * width)     # a row's first value always starts a run
     # Row r's runs are counted at r * span + length: the row of each run from each row's number of runs
     # (runs come row by row), a repeat instead of a division of every run's position by the width.
     span = width + 1
-    lengths += np.repeat(np.arange(0, rows * span, span), starts.sum(axis=1))
-    return entropies_of_width(np.bincount(lengths, minlength=rows * span).reshape(rows, span), width)
+    lengths += np.repeat(np.arange(0, rows * span, span), runs)
+    multiplicities = np.bincount(lengths, minlength=rows * span).reshape(rows, span)
+    multiplicities[:, 0] = width - runs     # as entropies_of_width sets it, from the runs already counted
+    return entropies_of_multiplicities(multiplicities, count_terms(width), np.full(rows, float(width)))
 
 
 def counted_entropies_bits(counts: np.ndarray, width: int) -> np.ndarray:
@@ -140,7 +157,8 @@ def stacked_row_keys(codes: np.ndarray, n_classes: int) -> np.ndarray:
     """Per network, one int64 key per row of its integer-valued codes ([N, n, units] -> [N, n]):
     exactly equal rows of one network get equal keys, and key * n_classes + class fits in int64.
 
-    One pass for all networks, no loop over them. Key of a row as in `code_ids`: the
+    One pass for all networks, no loop over them. Key of a row: with one radix for all of a
+    network's units where that fits (`uniform_radix_keys`), else as in `code_ids`, the
     mixed-radix number sum_c (code_c - min_c) * prod_{c' > c} span_c' per network, exact
     in float64 while every network's product of spans is below 2^53 (a float64 product of
     integers rounds monotonically, so the test on it is exact too). Otherwise each row becomes
@@ -148,9 +166,12 @@ def stacked_row_keys(codes: np.ndarray, n_classes: int) -> np.ndarray:
     numbers every network's rows, in one contiguous block per network.
     """
     n_networks, n, _ = codes.shape
-    columns = np.array(np.swapaxes(codes, 1, 2), dtype=np.float64, order="C")     # [N, units, n]
     if n == 0:
         return np.zeros((n_networks, 0), np.int64)
+    keys = uniform_radix_keys(codes, n_classes)
+    if keys is not None:
+        return keys
+    columns = np.array(np.swapaxes(codes, 1, 2), dtype=np.float64, order="C")     # [N, units, n]
     columns -= columns.min(axis=2, keepdims=True)
     spans = columns.max(axis=2) + 1                                                  # [N, units]
     if np.all(np.prod(spans, axis=1) * n_classes < EXACT_FLOAT_INTEGERS):
@@ -165,6 +186,33 @@ def stacked_row_keys(codes: np.ndarray, n_classes: int) -> np.ndarray:
     ids = np.unique(rows.view(np.dtype((np.void, rows.shape[1]))).reshape(-1), return_inverse=True)[1]
     ids = ids.reshape(n_networks, n)
     return ids - ids.min(axis=1, keepdims=True)
+
+
+def uniform_radix_keys(codes: np.ndarray, n_classes: int) -> np.ndarray | None:
+    """`stacked_row_keys` with one radix for all of a network's units, or None where it does not fit.
+
+    Key of a row: sum_c (code_c - low) * span^(units - 1 - c), with low and high the network's
+    smallest and largest code over all its units and span = high - low + 1: a mixed-radix number
+    as in `code_ids`, each digit below span, so exactly equal rows, and only they, get equal keys.
+    Used when span^units * n_classes < 2^53 for every network (tested in Python's exact integers):
+    every partial sum is then an integer below 2^53, exact in float64 whatever order the matrix
+    product adds in. The network's min and max are reductions over contiguous memory, and the
+    codes keep their [N, n, units] layout, where per-unit spans need a transposed copy first.
+    Wider code spaces (or many units) return None: the per-unit spans may still fit.
+    """
+    n_networks, _, units = codes.shape
+    flat = codes.reshape(n_networks, -1)
+    low, high = flat.min(axis=1).astype(np.float64), flat.max(axis=1).astype(np.float64)
+    spans = (high - low + 1).tolist()
+    if not all(int(span) ** units * n_classes < EXACT_FLOAT_INTEGERS for span in spans):
+        return None
+    digits = codes.astype(np.float64)       # then shifted in place: a casting subtraction is a slower pass
+    digits.reshape(n_networks, -1)[...] -= low[:, None]                              # [N, n, units], 0..span-1
+    radix = np.ones((n_networks, units))
+    radix[:, 1:] = np.array(spans)[:, None]
+    powers = np.ascontiguousarray(np.cumprod(radix, axis=1)[:, ::-1, None])     # span^(units-1)..span, 1: exact
+    # (contiguous: matmul runs a strided operand through its slow non-BLAS loop)
+    return np.matmul(digits, powers)[:, :, 0].astype(np.int64)
 
 
 def stacked_plugin_mi_bits(codes: np.ndarray, classes: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +230,8 @@ def stacked_plugin_mi_bits(codes: np.ndarray, classes: np.ndarray, n_classes: in
     joint = stacked_row_keys(codes, n_classes) * n_classes + classes
     n_networks, n = joint.shape
     h_y = counts_entropy_bits(tuple(np.bincount(classes, minlength=n_classes).tolist()))
-    symbols = int(joint.max(initial=-1)) // n_classes + 1      # keys are >= 0: each network's are 0..symbols-1
+    largest = int(joint.max(initial=-1))
+    symbols = largest // n_classes + 1      # keys are >= 0: each network's are 0..symbols-1
     if 0 < symbols * n_classes <= n:
         # Few (symbol, class) pairs (a layer of two or three units): counting them costs less than
         # sorting the rows, and gives the same entropies (counted_entropies_bits).
@@ -190,11 +239,15 @@ def stacked_plugin_mi_bits(codes: np.ndarray, classes: np.ndarray, n_classes: in
                              minlength=n_networks * symbols * n_classes).reshape(n_networks, symbols, n_classes)
         h_t = counted_entropies_bits(counts.sum(axis=2), n)
         return h_t, h_t + h_y - counted_entropies_bits(counts.reshape(n_networks, -1), n)
-    if joint.size and joint.max() < 2**31:
-        # Keys and classes are >= 0: in 32 bits the same values in the same order, sorted about
-        # twice as fast (the small layers of a cohort: bench/RESULTS.md).
-        joint = joint.astype(np.int32)
-    joint.sort(axis=1)
+    # Keys and classes are >= 0: in fewer bits the same values in the same order, sorted faster. Below
+    # 2^16 numpy's stable sort of 16-bit integers is a radix sort, about 4x the int32 quicksort (a
+    # cohort's 3-unit layers); below 2^31, int32 sorts about twice as fast as int64 (bench/RESULTS.md).
+    if largest < 2**16:
+        joint = np.sort(joint.astype(np.uint16), axis=1, kind="stable")
+    else:
+        if largest < 2**31:
+            joint = joint.astype(np.int32)
+        joint.sort(axis=1)
     h_t = sorted_row_entropies_bits(joint // n_classes)
     h_ty = sorted_row_entropies_bits(joint)
     return h_t, h_t + h_y - h_ty
