@@ -120,6 +120,11 @@ def test_histograms_of_float32_layers_equal_the_float64_floor_of_each_value_coun
     grid = HistogramGrid.for_layer(activation, initial, 30)
     values = np.tanh(rng.normal(scale=2.0, size=(4, 300, 3))).astype(np.float32)
     values[1, :5] = [-1.0, 1.0, 0.0]                    # the ends of tanh's range and a bin edge
+    # Every bin edge of network 2 as float32 and the float32 on either side of it: values whose
+    # quotient is an integer or within a rounding of one.
+    edges = (grid.origin[2] + np.arange(-3, 34) * grid.width[2]).astype(np.float32)
+    near = np.concatenate([np.nextafter(edges, -np.inf), edges, np.nextafter(edges, np.inf)])
+    values[2].reshape(-1)[:len(near)] = np.clip(near, -1, 1) if activation == "tanh" else near
     network, bins, _, _, counts = grid.histograms(values)
     for s in range(4):
         index = np.floor((values[s].astype(np.float64).ravel() - grid.origin[s]) / grid.width[s])
@@ -129,12 +134,15 @@ def test_histograms_of_float32_layers_equal_the_float64_floor_of_each_value_coun
     assert (bins < 0).any() == (activation == "linear")
 
 
-def test_neuron_stats_of_float32_layers_equal_numpy_mean_and_std_of_each_neuron():
+@pytest.mark.parametrize("n_inputs", [3277, 8193, 20000])
+def test_neuron_stats_of_float32_layers_equal_numpy_mean_and_std_of_each_neuron(n_inputs):
     """Mean and std per neuron bit for bit as np.mean and np.std (dtype float64) of the neuron's
-    values give them (the deviations widened, then subtracted in place)."""
+    values give them (the values widened once, summed, then the mean subtracted in place), also for
+    rows longer than numpy's 8192-value casting buffers. Magnitudes from 1e-6 to 1e6: float64 sums of
+    float32 values of similar sizes are exact in any order, these are not."""
     rng = np.random.default_rng(8)
-    a = np.tanh(rng.normal(size=(3, 3277, 4))).astype(np.float32)
-    stats = neuron_stats("tanh", a)
+    a = (rng.normal(size=(3, n_inputs, 4)) * 10.0 ** rng.uniform(-6, 6, (3, n_inputs, 4))).astype(np.float32)
+    stats = neuron_stats("linear", a)
     for s in range(3):
         for unit in range(4):
             values = np.ascontiguousarray(a[s, :, unit])

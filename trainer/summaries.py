@@ -60,9 +60,13 @@ class HistogramGrid:
                 # Few bins (always for bounded activations): one count over (network, bin) by np.bincount
                 # (on numpy 2.4 a fifth less time than np.add.at on the cohort's layers, measured interleaved).
                 span = int(span)
-                keys = self.bin_index(flat)
-                keys += (span * np.arange(n_networks) - low)[:, None]     # integers: exact in float64
-                counts = np.bincount(keys.astype(np.int64).ravel(), minlength=n_networks * span)
+                keys = self.quotient(flat)
+                if low >= 0:    # every quotient >= 0: truncating to an integer is its floor, one pass less
+                    keys = keys.astype(np.int64)
+                else:
+                    keys = np.floor(keys, out=keys).astype(np.int64)
+                keys += (span * np.arange(n_networks) - int(low))[:, None]
+                counts = np.bincount(keys.ravel(), minlength=n_networks * span)
                 counts = counts.reshape(n_networks, span)
                 network, offset = np.nonzero(counts)
                 bins, counts = offset + int(low), counts[network, offset]
@@ -80,9 +84,17 @@ class HistogramGrid:
 
     def bin_index(self, flat: np.ndarray) -> np.ndarray:
         """floor((a - origin) / width) in float64 of each network's values (flat: [N, m])."""
-        index = np.subtract(flat, self.origin[:, None], dtype=np.float64)
-        index /= self.width[:, None]
+        index = self.quotient(flat)
         return np.floor(index, out=index)
+
+    def quotient(self, flat: np.ndarray) -> np.ndarray:
+        """(a - origin) / width in float64 of each network's values (flat: [N, m]): the values widened
+        (exact), then the origin subtracted in place; the same numbers as np.subtract(flat, origin,
+        dtype=np.float64), whose casting subtraction takes about twice the time."""
+        quotient = flat.astype(np.float64)
+        quotient -= self.origin[:, None]
+        quotient /= self.width[:, None]
+        return quotient
 
 
 def neuron_stats(activation_fn: Activations, a: np.ndarray) -> dict[str, np.ndarray]:
