@@ -134,6 +134,22 @@ def test_histograms_of_float32_layers_equal_the_float64_floor_of_each_value_coun
     assert (bins < 0).any() == (activation == "linear")
 
 
+@pytest.mark.parametrize("side", [1.0, -1.0])
+def test_few_bins_far_from_the_origin_are_counted_with_keys_beyond_int32(side):
+    """Values a few bins wide but 5e9 bins from the origin (on either side): the bincount path with
+    int64 keys gives the float64 floor of every value, counted; int32 keys would wrap."""
+    grid = HistogramGrid(np.zeros(2), np.full(2, 1e-10))
+    rng = np.random.default_rng(11)
+    values = side * (0.5 + rng.integers(0, 40, (2, 30)) * 1e-10 + rng.uniform(0, 1e-10, (2, 30)))
+    network, bins, _, _, counts = grid.histograms(values)
+    assert counts.sum() == values.size
+    for s in range(2):
+        expected_bins, expected_counts = np.unique(np.floor(values[s] / 1e-10), return_counts=True)
+        np.testing.assert_array_equal(bins[network == s], expected_bins)
+        np.testing.assert_array_equal(counts[network == s], expected_counts)
+    assert abs(bins).min() > 2**32
+
+
 @pytest.mark.parametrize("n_inputs", [3277, 8193, 20000])
 def test_neuron_stats_of_float32_layers_equal_numpy_mean_and_std_of_each_neuron(n_inputs):
     """Mean and std per neuron bit for bit as np.mean and np.std (dtype float64) of the neuron's
