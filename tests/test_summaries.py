@@ -207,3 +207,31 @@ def test_layer_groups_are_consecutive_cover_every_layer_and_fit_a_block_unless_a
         assert all(sum(sizes[layer] for layer in group) + sizes[following[0]] > BLOCK_VALUES
                    for group, following in zip(groups, groups[1:]))
     assert layer_groups([10, 7, 5, 4, 3, 2]) == [[0, 1, 2, 3, 4, 5]]
+
+
+def test_activation_tables_histograms_equal_each_layers_values_floored_and_counted():
+    """The activations rows of a stack (each network's lowest and highest bin from its neurons'
+    min and max, every layer and split): per network, split and layer the bins and counts of
+    floor((a - origin) / width) in float64 of that layer's values on that split, counted."""
+    from trainer.measure import activation_tables
+
+    rng = np.random.default_rng(12)
+    layers = [np.tanh(rng.normal(scale=2.0, size=(4, 60, 5))).astype(np.float32),
+              (np.maximum(rng.normal(size=(4, 60, 3)), 0) * np.array([1, 5, 0.1, 30])[:, None, None]).astype(np.float32),
+              rng.normal(size=(4, 60, 2)).astype(np.float32)]
+    layers[0][1, :3, 0] = [-1.0, 1.0, 0.0]
+    fns = ["tanh", "relu", "linear"]
+    grids = [HistogramGrid.for_layer(fn, rng.normal(size=(4, 60, values.shape[2])).astype(np.float32), 30)
+             for fn, values in zip(fns, layers)]
+    rows = {"train": slice(0, 45), "test": slice(45, 60)}
+    histograms, _ = activation_tables(3, ["a", "b", "c", "d"], layers, rows, ["train", "test"], fns, grids,
+                                      ["l0", "l1", "l2"])
+    for s in range(4):
+        table = histograms.of(s).to_pandas()
+        for split, inputs in rows.items():
+            for layer, (values, grid) in enumerate(zip(layers, grids)):
+                own = table[(table["split"] == split) & (table["layer"] == layer)]
+                index = np.floor((values[s, inputs].astype(np.float64).ravel() - grid.origin[s]) / grid.width[s])
+                expected_bins, expected_counts = np.unique(index, return_counts=True)
+                np.testing.assert_array_equal(own["bin_index"], expected_bins)
+                np.testing.assert_array_equal(own["count"], expected_counts)

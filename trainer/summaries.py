@@ -43,10 +43,12 @@ class HistogramGrid:
         """The grids of these networks only (positions on the network axis)."""
         return HistogramGrid(self.origin[networks], self.width[networks])
 
-    def histograms(self, values: np.ndarray) -> tuple[np.ndarray, ...]:
+    def histograms(self, values: np.ndarray, extremes: tuple[np.ndarray, np.ndarray] | None = None
+                   ) -> tuple[np.ndarray, ...]:
         """Non-empty bins of every network's values ([N, ...]), as columns sorted by network,
         then bin: (network, bin_index, bin_lo, bin_hi, count). Bin index floor((a - origin) / width),
-        in float64."""
+        in float64. `extremes`: each network's min and max of these values ([N] each) when known
+        (from the per-neuron statistics); found here otherwise."""
         n_networks = values.shape[0]
         flat = values.reshape(n_networks, -1)
         if flat.size == 0:
@@ -54,7 +56,9 @@ class HistogramGrid:
         else:
             # The quotient is monotone in a, so each network's lowest and highest bin are those of its
             # min and max: found on the values, without a pass over the bin indices.
-            ends = self.bin_index(np.stack([flat.min(axis=1), flat.max(axis=1)], axis=1))
+            if extremes is None:
+                extremes = flat.min(axis=1), flat.max(axis=1)
+            ends = self.bin_index(np.stack(extremes, axis=1))
             low, span = ends[:, 0].min(), ends[:, 1].max() - ends[:, 0].min() + 1
             if np.isfinite(span) and n_networks * span <= 4 * flat.size + 1024:
                 # Few bins (always for bounded activations): one count over (network, bin) by np.bincount
