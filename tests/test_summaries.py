@@ -150,7 +150,7 @@ def test_few_bins_far_from_the_origin_are_counted_with_keys_beyond_int32(side):
     assert abs(bins).min() > 2**32
 
 
-@pytest.mark.parametrize("n_inputs", [3277, 8193, 20000])
+@pytest.mark.parametrize("n_inputs", [3277, 8192, 8193, 20000])
 def test_neuron_stats_of_float32_layers_equal_numpy_mean_and_std_of_each_neuron(n_inputs):
     """Mean and std per neuron bit for bit as np.mean and np.std (dtype float64) of the neuron's
     values give them (the values widened once, summed, then the mean subtracted in place), also for
