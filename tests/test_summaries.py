@@ -120,6 +120,11 @@ def test_histograms_of_float32_layers_equal_the_float64_floor_of_each_value_coun
     grid = HistogramGrid.for_layer(activation, initial, 30)
     values = np.tanh(rng.normal(scale=2.0, size=(4, 300, 3))).astype(np.float32)
     values[1, :5] = [-1.0, 1.0, 0.0]                    # the ends of tanh's range and a bin edge
+    # Every bin edge of network 2 as float32 and the float32 on either side of it: values whose
+    # quotient is an integer or within a rounding of one.
+    edges = (grid.origin[2] + np.arange(-3, 34) * grid.width[2]).astype(np.float32)
+    near = np.concatenate([np.nextafter(edges, -np.inf), edges, np.nextafter(edges, np.inf)])
+    values[2].reshape(-1)[:len(near)] = np.clip(near, -1, 1) if activation == "tanh" else near
     network, bins, _, _, counts = grid.histograms(values)
     for s in range(4):
         index = np.floor((values[s].astype(np.float64).ravel() - grid.origin[s]) / grid.width[s])
@@ -129,12 +134,31 @@ def test_histograms_of_float32_layers_equal_the_float64_floor_of_each_value_coun
     assert (bins < 0).any() == (activation == "linear")
 
 
-def test_neuron_stats_of_float32_layers_equal_numpy_mean_and_std_of_each_neuron():
+@pytest.mark.parametrize("side", [1.0, -1.0])
+def test_few_bins_far_from_the_origin_are_counted_with_keys_beyond_int32(side):
+    """Values a few bins wide but 5e9 bins from the origin (on either side): the bincount path with
+    int64 keys gives the float64 floor of every value, counted; int32 keys would wrap."""
+    grid = HistogramGrid(np.zeros(2), np.full(2, 1e-10))
+    rng = np.random.default_rng(11)
+    values = side * (0.5 + rng.integers(0, 40, (2, 30)) * 1e-10 + rng.uniform(0, 1e-10, (2, 30)))
+    network, bins, _, _, counts = grid.histograms(values)
+    assert counts.sum() == values.size
+    for s in range(2):
+        expected_bins, expected_counts = np.unique(np.floor(values[s] / 1e-10), return_counts=True)
+        np.testing.assert_array_equal(bins[network == s], expected_bins)
+        np.testing.assert_array_equal(counts[network == s], expected_counts)
+    assert abs(bins).min() > 2**32
+
+
+@pytest.mark.parametrize("n_inputs", [3277, 8192, 8193, 20000])
+def test_neuron_stats_of_float32_layers_equal_numpy_mean_and_std_of_each_neuron(n_inputs):
     """Mean and std per neuron bit for bit as np.mean and np.std (dtype float64) of the neuron's
-    values give them (the deviations widened, then subtracted in place)."""
+    values give them (the values widened once, summed, then the mean subtracted in place), also for
+    rows longer than numpy's 8192-value casting buffers. Magnitudes from 1e-6 to 1e6: float64 sums of
+    float32 values of similar sizes are exact in any order, these are not."""
     rng = np.random.default_rng(8)
-    a = np.tanh(rng.normal(size=(3, 3277, 4))).astype(np.float32)
-    stats = neuron_stats("tanh", a)
+    a = (rng.normal(size=(3, n_inputs, 4)) * 10.0 ** rng.uniform(-6, 6, (3, n_inputs, 4))).astype(np.float32)
+    stats = neuron_stats("linear", a)
     for s in range(3):
         for unit in range(4):
             values = np.ascontiguousarray(a[s, :, unit])
@@ -183,3 +207,31 @@ def test_layer_groups_are_consecutive_cover_every_layer_and_fit_a_block_unless_a
         assert all(sum(sizes[layer] for layer in group) + sizes[following[0]] > BLOCK_VALUES
                    for group, following in zip(groups, groups[1:]))
     assert layer_groups([10, 7, 5, 4, 3, 2]) == [[0, 1, 2, 3, 4, 5]]
+
+
+def test_activation_tables_histograms_equal_each_layers_values_floored_and_counted():
+    """The activations rows of a stack (each network's lowest and highest bin from its neurons'
+    min and max, every layer and split): per network, split and layer the bins and counts of
+    floor((a - origin) / width) in float64 of that layer's values on that split, counted."""
+    from trainer.measure import activation_tables
+
+    rng = np.random.default_rng(12)
+    layers = [np.tanh(rng.normal(scale=2.0, size=(4, 60, 5))).astype(np.float32),
+              (np.maximum(rng.normal(size=(4, 60, 3)), 0) * np.array([1, 5, 0.1, 30])[:, None, None]).astype(np.float32),
+              rng.normal(size=(4, 60, 2)).astype(np.float32)]
+    layers[0][1, :3, 0] = [-1.0, 1.0, 0.0]
+    fns = ["tanh", "relu", "linear"]
+    grids = [HistogramGrid.for_layer(fn, rng.normal(size=(4, 60, values.shape[2])).astype(np.float32), 30)
+             for fn, values in zip(fns, layers)]
+    rows = {"train": slice(0, 45), "test": slice(45, 60)}
+    histograms, _ = activation_tables(3, ["a", "b", "c", "d"], layers, rows, ["train", "test"], fns, grids,
+                                      ["l0", "l1", "l2"])
+    for s in range(4):
+        table = histograms.of(s).to_pandas()
+        for split, inputs in rows.items():
+            for layer, (values, grid) in enumerate(zip(layers, grids)):
+                own = table[(table["split"] == split) & (table["layer"] == layer)]
+                index = np.floor((values[s, inputs].astype(np.float64).ravel() - grid.origin[s]) / grid.width[s])
+                expected_bins, expected_counts = np.unique(index, return_counts=True)
+                np.testing.assert_array_equal(own["bin_index"], expected_bins)
+                np.testing.assert_array_equal(own["count"], expected_counts)

@@ -222,15 +222,8 @@ def activation_tables(epoch: int, run_ids: list[str], layers: list[np.ndarray], 
     stats: dict[str, list] = {k: [] for k in ("layer", "neuron", "split", *STAT_NAMES)}
     for split_code, split in enumerate(splits):
         parts = [values[:, rows[split]] for values in layers]
-        for layer, part in enumerate(parts):
-            for block in network_blocks(n_networks, part[0].size):
-                columns = grids[layer].take(block).histograms(part[block])
-                histogram["network"].append(columns[0] + block.start)
-                for name, column in zip(("bin_index", "bin_lo", "bin_hi", "count"), columns[1:]):
-                    histogram[name].append(column)
-                histogram["layer"].append(np.full(len(columns[0]), layer))
-                histogram["split"].append(np.full(len(columns[0]), split_code))
         # The neurons of consecutive layers that fit in a block together in one pass (layers_neuron_stats).
+        split_stats: dict[str, list] = {name: [] for name in STAT_NAMES}
         for group in layer_groups([part.size for part in parts]):
             per_neuron: dict[str, list] = {name: [] for name in STAT_NAMES}
             for block in network_blocks(n_networks, sum(parts[layer][0].size for layer in group)):
@@ -238,8 +231,23 @@ def activation_tables(epoch: int, run_ids: list[str], layers: list[np.ndarray], 
                 for name, column in layers_neuron_stats(own_activations, [parts[layer][block] for layer in group]).items():
                     per_neuron[name].append(column)               # each [block, units of the group's layers]
             for name in STAT_NAMES:
-                stats[name].append(np.concatenate(per_neuron[name]))
+                split_stats[name].append(np.concatenate(per_neuron[name]))
+        for name in STAT_NAMES:
+            stats[name].append(np.concatenate(split_stats[name], axis=-1))     # [N, units of every layer]
         units = [part.shape[2] for part in parts]
+        # A network's min and max over a layer are those of its neurons' (exact, NaN kept): no pass
+        # over the values for the histogram's lowest and highest bins.
+        ends = np.cumsum([0, *units])
+        for layer, part in enumerate(parts):
+            lowest = stats["min"][-1][:, ends[layer]:ends[layer + 1]].min(axis=1)
+            highest = stats["max"][-1][:, ends[layer]:ends[layer + 1]].max(axis=1)
+            for block in network_blocks(n_networks, part[0].size):
+                columns = grids[layer].take(block).histograms(part[block], (lowest[block], highest[block]))
+                histogram["network"].append(columns[0] + block.start)
+                for name, column in zip(("bin_index", "bin_lo", "bin_hi", "count"), columns[1:]):
+                    histogram[name].append(column)
+                histogram["layer"].append(np.full(len(columns[0]), layer))
+                histogram["split"].append(np.full(len(columns[0]), split_code))
         stats["layer"].append(np.repeat(np.arange(len(parts)), units))
         stats["neuron"].append(np.concatenate([np.arange(count) for count in units]))
         stats["split"].append(np.full(sum(units), split_code))
