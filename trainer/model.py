@@ -137,9 +137,6 @@ def stacked_dense(h: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
 
 # The widest layer whose input gradient is added term by term (see _stacked_dense_per_network).
 MAX_SUMMED_UNITS = 32
-# The largest kernel (fan_in x units) whose gradient is a multiply and reduce (see _stacked_dense_per_network):
-# measured, the reduce was cheaper than the product up to 7 x 5 and dearer from 10 x 7 on.
-MAX_REDUCED_KERNEL = 40
 
 
 @tf.custom_gradient
@@ -152,23 +149,22 @@ def _stacked_dense_per_network(h: tf.Tensor, kernel: tf.Tensor):
     activation's gradient, and made the minibatch step about 10 % cheaper (bench/bench_dense_layouts.py,
     "batch-last, dh summed"). Written the same way, the forward product made the step 2.4x slower
     and the kernel gradient (a sum over the batch, as a multiply and reduce) 1.4x slower, so both
-    stay products. The kernel gradient of a small layer (fan_in x units <= MAX_REDUCED_KERNEL) is
-    a multiply and reduce too: its product's Eigen call per network costs more than the sum over
-    the batch of its few terms (issue 18, branch step3: the four small layers of the notebook's
-    12-10-7-5-4-3-2 network, about 6 % of the chunk); a larger layer's is the product TensorFlow's
-    einsum gradient gives (tensorflow/python/ops/linalg_grad.py, _EinsumGrad), written with h first:
-    with upstream first, XLA multiplied h by upstream in a batched stack but upstream by h in a
-    stack of one (no network axis), YNNPACK (trainer.xla_flags) took both, and its sums of the two
-    differed at rounding level at batch 1024 (issue 18, branch ynn; tests/test_stack_independence.py)."""
+    stay products. The kernel gradient is the product TensorFlow's einsum gradient gives
+    (tensorflow/python/ops/linalg_grad.py, _EinsumGrad), which YNNPACK takes (trainer.xla_flags),
+    written with h first: with upstream first, XLA multiplied h by upstream in a batched stack but
+    upstream by h in a stack of one (no network axis), and YNNPACK's sums of the two differed at
+    rounding level at batch 1024 (issue 18, branch ynn; tests/test_stack_independence.py). A small
+    layer's kernel gradient was a multiply and reduce over the batch while products were Eigen's
+    (up to 40 weights); with YNNPACK's the product is cheaper for every layer: the chunk of the
+    notebook cohort's 45 networks took 0.341 against 0.397 ms CPU per network-epoch, a network
+    alone the same (bench/bench_step.py, issue 18 stop 31)."""
     def gradient(upstream):
         units = kernel.shape[2]
         # A wide layer's sum would be hundreds of ops to trace and compile (MNIST's 1024 units):
         # it keeps the product, whose Eigen call per network is then not the cost that matters.
         dh = summed_over_units(kernel, upstream) if units <= MAX_SUMMED_UNITS else \
             tf.einsum("sio,sob->sib", kernel, upstream)
-        dkernel = summed_over_batch(h, upstream) if kernel.shape[1] * units <= MAX_REDUCED_KERNEL else \
-            tf.einsum("sib,sob->sio", h, upstream)
-        return dh, dkernel
+        return dh, tf.einsum("sib,sob->sio", h, upstream)
     return tf.einsum("sio,sib->sob", kernel, h), gradient
 
 
@@ -181,13 +177,6 @@ def summed_over_units(kernel: tf.Tensor, upstream: tf.Tensor) -> tf.Tensor:
     for o in range(1, kernel.shape[2]):
         total = total + kernel[:, :, o, None] * upstream[:, o, None, :]
     return total
-
-
-def summed_over_batch(h: tf.Tensor, upstream: tf.Tensor) -> tf.Tensor:
-    """dkernel[s, i, o] = sum_b h[s, i, b] upstream[s, o, b], from h [N, fan_in, batch] and upstream
-    [N, units, batch]: the products [N, fan_in, units, batch] summed over the batch by one XLA reduce,
-    whose order for one output element does not depend on the rest of the stack (trainer.xla_flags)."""
-    return tf.reduce_sum(h[:, :, None, :] * upstream[:, None, :, :], axis=3)
 
 
 @dataclass(frozen=True)
