@@ -155,9 +155,8 @@ def _stacked_dense_per_network(h: tf.Tensor, kernel: tf.Tensor):
     upstream by h in a stack of one (no network axis), and YNNPACK's sums of the two differed at
     rounding level at batch 1024 (issue 18, branch ynn; tests/test_stack_independence.py). A small
     layer's kernel gradient was a multiply and reduce over the batch while products were Eigen's
-    (up to 40 weights); with YNNPACK's the product is cheaper for every layer: the chunk of the
-    notebook cohort's 45 networks took 0.341 against 0.397 ms CPU per network-epoch, a network
-    alone the same (bench/bench_step.py, issue 18 stop 31)."""
+    (up to 40 weights); with YNNPACK's the product is cheaper for every layer (bench/bench_step.py;
+    bench/RESULTS.md, issue 18 stop 31)."""
     def gradient(upstream):
         units = kernel.shape[2]
         # A wide layer's sum would be hundreds of ops to trace and compile (MNIST's 1024 units):

@@ -12,16 +12,16 @@ With `--xla_cpu_experimental_ynn_fusion_type=dot` every reduction is XLA's own, 
 one output element does not depend on the rest of the tensor, and YNNPACK takes the products it
 accepts (row-major operands; xla/backends/cpu/ynn_support.cc, IsDotSupportedByYnn): the
 evaluation's first layer, [N * units, d] x [d, examples], and in the minibatch step each network's
-kernel gradients [fan_in, batch] x [batch, units] (those not reduced: trainer.model) and a wide
-layer's input gradient. YNNPACK's sums differ from Eigen's, and its sum of a product from that of
-the same product with its operands swapped, so each product must take the same form in a stack of
+kernel gradients [fan_in, batch] x [batch, units] and a wide layer's input gradient. YNNPACK's
+sums differ from Eigen's, and its sum of a product from that of the same product with its operands
+swapped, so each product must take the same form in a stack of
 one, which XLA writes without the network axis, as in a batched stack: the minibatch is gathered
 batch-last (trainer.compiled.batch_last_minibatch) and the kernel gradient is written with h first
 (trainer.model._stacked_dense_per_network); the optimised HLO (`--xla_dump_to=DIR
 --xla_dump_hlo_as_text`, *train_chunk*after_optimizations.txt) shows the same `__ynn_fusion`s for
-every stack size. The chunk then costs 10-15 % less CPU than with no YNNPACK fusion for the
-notebook cohort's 45 networks, about 25 % less for 10 and 6-9 % less for a network alone (issue 18,
-branch ynn; bench/bench_step.py beside main). XNNPACK's and oneDNN's dot fusions gave nothing there.
+every stack size. The chunk then costs less CPU than with no YNNPACK fusion, for a stack of
+45 networks and for a network alone (bench/bench_step.py; bench/RESULTS.md, issue 18 stop 31);
+XNNPACK's and oneDNN's dot fusions gave nothing there.
 
 XLA reads `XLA_FLAGS` once, when the process compiles its first function: `use` runs before the
 trainer imports TensorFlow (trainer.tensorflow_without_keras). A user's `XLA_FLAGS` that already
