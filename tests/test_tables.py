@@ -18,15 +18,20 @@ def codecs(path) -> set[str]:
             for group in range(metadata.num_row_groups) for column in range(metadata.num_columns)}
 
 
+def add_epoch(writer: RunWriter, epoch: int) -> None:
+    """One epoch's metrics and mi rows of run "r"."""
+    writer.add("metrics", {"run_id": "r", "epoch": epoch, "split": ["train", "test"],
+                           "loss": [1.0 / (epoch + 1), 2.0], "accuracy": [0.5, 0.5 + epoch / 100]})
+    writer.add("mi", {"run_id": "r", "epoch": epoch, "layer": [0, 1], "layer_name": ["dense", "dense_1"],
+                      "units": [4, 2], "split": "train", "estimator": "binning", "params": "{}",
+                      "i_xt": [1.0, 0.5 + epoch], "i_yt": 0.5, "h_t_bits": None})
+
+
 def test_parts_are_snappy_and_the_compacted_base_is_the_whole_table_in_zstd(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "git_commit", lambda: None)   # no subprocess in the fast tier
     writer = RunWriter(tmp_path, {"run_id": "r", "epochs_total": 9}, flush_seconds=0)
     for epoch in range(4):
-        writer.add("metrics", {"run_id": "r", "epoch": epoch, "split": ["train", "test"],
-                               "loss": [1.0 / (epoch + 1), 2.0], "accuracy": [0.5, 0.5 + epoch / 100]})
-        writer.add("mi", {"run_id": "r", "epoch": epoch, "layer": [0, 1], "layer_name": ["dense", "dense_1"],
-                          "units": [4, 2], "split": "train", "estimator": "binning", "params": "{}",
-                          "i_xt": [1.0, 0.5 + epoch], "i_yt": 0.5, "h_t_bits": None})
+        add_epoch(writer, epoch)
         writer.flush(epoch)
     run_dir = layout.run_dir(tmp_path, "r")
     parts = sorted(run_dir.glob("*.part-*.parquet"))
@@ -49,11 +54,7 @@ def ended_run(root, monkeypatch, flush_at_end: bool):
     monkeypatch.setattr(store, "git_commit", lambda: None)
     writer = RunWriter(root, {"run_id": "r", "epochs_total": 9}, flush_seconds=0)
     for epoch in range(5):
-        writer.add("metrics", {"run_id": "r", "epoch": epoch, "split": ["train", "test"],
-                               "loss": [1.0 / (epoch + 1), 2.0], "accuracy": [0.5, 0.5 + epoch / 100]})
-        writer.add("mi", {"run_id": "r", "epoch": epoch, "layer": [0, 1], "layer_name": ["dense", "dense_1"],
-                          "units": [4, 2], "split": "train", "estimator": "binning", "params": "{}",
-                          "i_xt": [1.0, 0.5 + epoch], "i_yt": 0.5, "h_t_bits": None})
+        add_epoch(writer, epoch)
         if epoch < 2:
             writer.flush(epoch)
     writer.add("gradients", {"run_id": "r", "epoch": 4, "layer": [0, 1], "layer_name": ["dense", "dense_1"],
