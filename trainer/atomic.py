@@ -43,18 +43,6 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None], sync: bool = Tru
     the file to disk before the rename, so that a machine crash cannot leave an empty file
     under the final name (only a generator that can write everything again skips it).
     """
-    tmp = staged(path, write, sync)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def staged(path: Path, write: Callable[[BinaryIO], None], sync: bool = True) -> str:
-    """The first half of `atomic_write`: a temporary file beside `path` holding write(handle), on
-    disk if `sync`; its path. The caller renames it over `path` (or removes it). On failure it is
-    removed. Lets several files be written before any replaces its predecessor."""
     fd, tmp = create_temporary(path)
     try:
         with open(fd, "wb") as handle:
@@ -62,10 +50,10 @@ def staged(path: Path, write: Callable[[BinaryIO], None], sync: bool = True) -> 
             handle.flush()
             if sync:
                 os.fsync(fd)
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return tmp
 
 
 def create_temporary(path: Path) -> tuple[int, str]:

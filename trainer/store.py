@@ -32,10 +32,10 @@ from ibstore.lifecycle import Redo, may_replace, read_record
 from ibstore.lock import RunLock
 from ibstore.record import SCHEMA_VERSION, RunRecord, Status, utc_now
 from ibstore.schema import TABLE_SCHEMAS
-from trainer.atomic import PART_CODEC, staged, write_bytes, write_table
+from trainer.atomic import PART_CODEC, write_bytes, write_table
 from trainer.config import Experiment, group_id
 from trainer.final_metrics import FinalMetrics
-from trainer.tables import compacted_bases, leftover_temporaries, list_tables, load_tables, next_part, rewrite_table
+from trainer.tables import compact_run, list_tables, load_tables, next_part, rewrite_table
 
 # How run.json's `error` begins when the run failed because its results could not be written.
 WRITE_FAILED = "writing the results failed: "
@@ -260,17 +260,19 @@ class RunWriter:
             raise RuntimeError(f"run {self.run_id!r}: finish() after the writer was closed")
         ending = {"finished_at": utc_now(), "dead_network": dead_network, "diverged": diverged,
                   "dead_layers": dead_layers}
-        final = {"status": Status(status), "error": error, "epochs_done": epochs_done, **ending}
         try:
             try:
-                # An interrupted process should stop quickly: its parts stay, `trainer compact` merges them.
-                if final["status"] == Status.INTERRUPTED or not self._flush_into_bases(final):
-                    self.flush(epochs_done)
-                    self._write_record(**final)
+                self.flush(epochs_done)
             except StoreError:
                 reason = WRITE_FAILED + self.write_error
                 self._write_record(status=Status.FAILED, error=f"{reason}; {error}" if error else reason, **ending)
                 return self.record.status
+            self._write_record(status=Status(status), error=error, epochs_done=epochs_done, **ending)
+            if self.record.status != Status.INTERRUPTED:  # an interrupted process should stop quickly
+                try:
+                    compact_run(self.dir)
+                except (OSError, pa.ArrowException):
+                    pass  # the parts stay valid and readable; `trainer compact` merges them later
             # While the lock is held nothing else changes the folder: readers after the sweep
             # take this entry instead of reading the run (ibstore.index_pending).
             index.record_run(self.root, self.run_id)
@@ -279,39 +281,6 @@ class RunWriter:
             raise unwritable(self.root, failure) from failure
         finally:
             self.close()
-
-    def _flush_into_bases(self, final: dict[str, Any]) -> bool:
-        """The last flush and the compaction in one: the pending rows go straight into the compacted
-        bases (`compacted_bases`: the same bytes as a flush of them as parts, then `compact_run`,
-        without writing those parts and reading them back), then run.json with the `final` fields,
-        then the merged parts are deleted.
-
-        Every base is written to a temporary on disk before the first replaces its predecessor: if
-        one cannot be encoded or written, nothing changed and False is returned (the caller flushes
-        the rows as parts instead). StoreError if a rename then fails (the run is recorded failed)."""
-        batches = {name: queued_table(queued, TABLE_SCHEMAS[name]) for name, queued in self.pending.items() if queued}
-        temporaries: list[tuple[str, Path]] = []
-        try:
-            bases, parts = compacted_bases(self.dir, batches, self.next_part)
-            for path, data in bases.items():
-                temporaries.append((staged(path, lambda handle, data=data: handle.write(data)), path))
-        except (OSError, pa.ArrowException):
-            for temporary, _ in temporaries:
-                Path(temporary).unlink(missing_ok=True)
-            return False
-        try:
-            for temporary, path in temporaries:
-                os.replace(temporary, path)
-        except OSError as error:
-            for temporary, _ in temporaries:
-                Path(temporary).unlink(missing_ok=True)
-            self.write_error = error.strerror or str(error)
-            raise unwritable(self.root, error) from error
-        self._write_record(metrics=batches.get("metrics"), **final)
-        self.pending = {name: [] for name in TABLE_SCHEMAS}
-        for path in [*parts, *leftover_temporaries(self.dir)]:   # the bases hold the parts (ib.compacted_through)
-            path.unlink(missing_ok=True)
-        return True
 
     def close(self) -> None:
         """Release the run's lock without writing (idempotent). A run left `running` with a

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from ibstore import layout
 from ibstore.lock import RunLock, RunLocked, describe_holder
 from ibstore.schema import TABLE_SCHEMAS
-from trainer.atomic import parquet_bytes, write_table
+from trainer.atomic import write_table
 
 
 class Listing(NamedTuple):
@@ -97,31 +97,12 @@ def rewrite_table(run_dir: Path, table: str, transform: Callable[[pa.Table], pa.
     """Replace a table by transform(its rows) as one base file, then delete its parts. `listing`:
     the folder's `list_tables`, if the caller has it (rewriting a table changes no other's files)."""
     listing = listing or list_tables(run_dir)
+    parts = listing.parts.get(table, [])
+    through = max([n for n, _ in parts] + [listing.through.get(table, 0)])
     rows = read_table(listing.files.get(table, []), table)
-    write_table(run_dir / f"{table}.parquet", transform(rows), compacted_through=_through(listing, table))
-    for _, path in listing.parts.get(table, []):
+    write_table(run_dir / f"{table}.parquet", transform(rows), compacted_through=through)
+    for _, path in parts:
         path.unlink(missing_ok=True)
-
-
-def _through(listing: Listing, table: str, new_part: int = 0) -> int:
-    """The highest part a table's new base holds: its parts on disk, its old base's, `new_part`."""
-    return max([n for n, _ in listing.parts.get(table, [])] + [listing.through.get(table, 0), new_part])
-
-
-def compacted_bases(run_dir: Path, new_rows: dict[str, pa.Table],
-                    new_part: int) -> tuple[dict[Path, pa.Buffer], list[Path]]:
-    """The bases (encoded, by path) that flushing `new_rows` as part `new_part`, then compacting,
-    would write, byte for byte, without writing that part and reading it back; and the part files
-    on disk they hold (to delete once they replace the old bases). A run's last flush (RunWriter)."""
-    listing = list_tables(run_dir)
-    bases: dict[Path, pa.Buffer] = {}
-    for table in sorted(set(listing.parts) | set(new_rows)):
-        rows = read_table(listing.files.get(table, []), table)
-        if table in new_rows:
-            rows = pa.concat_tables([rows, new_rows[table]])
-        through = _through(listing, table, new_part if table in new_rows else 0)
-        bases[run_dir / f"{table}.parquet"] = parquet_bytes(rows, compacted_through=through)
-    return bases, [path for numbered in listing.parts.values() for _, path in numbered]
 
 
 def leftover_temporaries(run_dir: Path) -> list[Path]:
