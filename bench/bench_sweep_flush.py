@@ -1,16 +1,17 @@
-"""CPU seconds the flushes and the compactions take inside a real sweep: the seed notebook's cohort
+"""CPU seconds the flushes and the runs' ends take inside a real sweep: the seed notebook's cohort
 (45 networks, 5 seeds; bench_sweep.py's) through `trainer sweep`, this checkout beside an older one.
 
     python bench/bench_sweep_flush.py --epochs 8000                       # the full cohort (minutes)
     python bench/bench_sweep_flush.py --epochs 8000 --before /tmp/old     # and an older checkout, interleaved
 
-Each process of the sweep loads a `sitecustomize` that wraps `RunWriter.flush` and the compaction at
-a run's end (`trainer.store.compact_run`) and sums the CPU time of the thread that runs them
+Each process of the sweep loads a `sitecustomize` that wraps `RunWriter.flush` (while the run
+trains) and `RunWriter.finish` (a run's end: its last flush, the compaction of its tables, its index
+entry; whichever way a version does them) and sums the CPU time of the thread that runs them
 (`time.thread_time`: a flush thread's own CPU, system calls included); each worker writes its sums
-after every compaction. Printed: those sums over the workers, the flushes counted (one every 5 s:
+after every run's end. Printed: those sums over the workers, the flushes counted (one every 5 s:
 their number grows with the wall time, so with the machine's load), the CPU of one run's flush and
-of compacting one part file (a run's flush writes one part per table with rows), and the CPU of the
-whole sweep (every process), medians of `--repeats`, with the machine's load average.
+of one run's end, and the CPU of the whole sweep (every process), medians of `--repeats`, with the
+machine's load average.
 """
 
 from __future__ import annotations
@@ -32,28 +33,30 @@ COHORT = REPO / "data" / "configs" / "reproductions" / "initial_bias_relu_notebo
 SEEDS = 5
 
 SITECUSTOMIZE = '''
-"""Sums the thread CPU of RunWriter.flush and of the compaction at a run's end (bench_sweep_flush.py)."""
+"""Sums the thread CPU of RunWriter.flush and RunWriter.finish (bench_sweep_flush.py)."""
 import importlib.abc, importlib.machinery, json, os, sys, threading, time
 
-TOTALS = {"flush": 0.0, "flushes": 0, "compaction": 0.0, "compactions": 0, "parts": 0}
+TOTALS = {"flush": 0.0, "flushes": 0, "end": 0.0, "ends": 0}
 LOCK = threading.Lock()
+ENDING = threading.local()   # a flush inside finish is part of the run's end, not counted twice
 
 
 def timed(function, seconds, count):
     def wrapper(*args, **kwargs):
-        start, result = time.thread_time(), None
+        nested = getattr(ENDING, "inside", False)
+        ENDING.inside = nested or count == "ends"
+        start = time.thread_time()
         try:
-            result = function(*args, **kwargs)
-            return result
+            return function(*args, **kwargs)
         finally:
-            with LOCK:
-                TOTALS[seconds] += time.thread_time() - start
-                TOTALS[count] += 1
-                if count == "compactions" and result:
-                    TOTALS["parts"] += result    # compact_run returns the part files it merged
-                if count == "compactions":
-                    with open(os.path.join(os.environ["FLUSH_CPU_DIR"], f"{os.getpid()}.json"), "w") as out:
-                        json.dump(TOTALS, out)
+            ENDING.inside = nested
+            if not nested:
+                with LOCK:
+                    TOTALS[seconds] += time.thread_time() - start
+                    TOTALS[count] += 1
+                    if count == "ends":
+                        with open(os.path.join(os.environ["FLUSH_CPU_DIR"], f"{os.getpid()}.json"), "w") as out:
+                            json.dump(TOTALS, out)
     return wrapper
 
 
@@ -67,7 +70,7 @@ class WrapStore(importlib.abc.MetaPathFinder):
         def exec_module(module):
             run(module)
             module.RunWriter.flush = timed(module.RunWriter.flush, "flush", "flushes")
-            module.compact_run = timed(module.compact_run, "compaction", "compactions")
+            module.RunWriter.finish = timed(module.RunWriter.finish, "end", "ends")
         spec.loader.exec_module = exec_module
         return spec
 
@@ -77,7 +80,7 @@ sys.meta_path.insert(0, WrapStore())
 
 
 def measure(epochs: int) -> dict[str, float]:
-    """The flushes' and compactions' CPU seconds summed over the sweep's workers, the flushes per
+    """The flushes' and runs' ends' CPU seconds summed over the sweep's workers, the flushes per
     run, and the sweep's CPU seconds (every process) and wall."""
     code = Path(os.environ.get("PYTHONPATH") or REPO).resolve()
     cohort = json.loads(COHORT.read_text())
@@ -94,12 +97,12 @@ def measure(epochs: int) -> dict[str, float]:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wall, after = time.perf_counter() - wall, resource.getrusage(resource.RUSAGE_CHILDREN)
         sums = [json.loads(path.read_text()) for path in (folder / "sums").iterdir()]
-    runs, flushes = sum(s["compactions"] for s in sums), sum(s["flushes"] for s in sums)
-    flush_cpu, compaction_cpu = sum(s["flush"] for s in sums), sum(s["compaction"] for s in sums)
-    return {"flushes, CPU": flush_cpu, "compactions, CPU": compaction_cpu, "runs compacted": runs,
+    runs, flushes = sum(s["ends"] for s in sums), sum(s["flushes"] for s in sums)
+    flush_cpu, end_cpu = sum(s["flush"] for s in sums), sum(s["end"] for s in sums)
+    return {"flushes while training, CPU": flush_cpu, "runs' ends, CPU": end_cpu, "runs ended": runs,
             "flushes per run (with the wall time)": flushes / runs,
             "one flush of a run, CPU (ms)": flush_cpu / flushes * 1e3,
-            "compaction per part file, CPU (ms)": compaction_cpu / sum(s["parts"] for s in sums) * 1e3,
+            "one run's end, CPU (ms)": end_cpu / runs * 1e3,
             "sweep, CPU (every process)": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
             "sweep, wall": wall}
 
