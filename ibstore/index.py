@@ -66,7 +66,7 @@ class State:
     config_view: pa.Table | None = None
     saved_at: float | None = None          # time.monotonic() of the last save; None: not saved yet
     unsaved: bool = True
-    pending: dict[str, Path] = field(default_factory=dict)   # writers' entries listed, not yet saved
+    pending: dict[str, Path] = field(default_factory=dict)   # pending files listed since the last save
     queued: list = field(default_factory=list)   # page-check changes that found the lock busy (`_snapshot`)
     names: list[str] | None = None       # the listing of runs/ the entries are in (the order of every table)
     listed: tuple[bytes, list[str]] | None = None   # runs/'s signature and its listing taken under it
@@ -136,8 +136,8 @@ def _save(state: State, root: Path) -> Path | None:
             state.unsaved = True
             return None
         state.saved_at = time.monotonic()
-        index_pending.remove(pending)   # index.bin holds them now, or what overrules them
-        for name in pending:
+        index_pending.remove_held(pending, held[0], layout.runs_dir(root))
+        for name in pending:   # listed again by the next scan that has suspects
             state.pending.pop(name, None)
     return path
 

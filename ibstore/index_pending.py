@@ -3,9 +3,12 @@
 (ibstore.index_file.cache_dir).
 
 A writer that has finished a run reads its run folder as a scan would (ibstore.index.record_run)
-and saves the entry here; the next scan, in any process of this user, takes it instead of reading
+and saves the entry here, removing the run's older pending files (it holds the run's lock: no
+newer state exists); the next scan, in any process of this user, takes it instead of reading
 the folder if the folder's signature is still the one the entry was read under, and folds it
-into index.bin when it saves the index (and removes the pending files it listed). Each file is
+into index.bin when it saves the index. The reader then removes only the pending files index.bin
+holds (same run, same signature) and those of runs whose folder is gone: a file it listed under
+another signature may be a writer's newer state, handed over after the scan's stat pass. Each file is
 written to a temporary file and renamed: writers never contend for index.bin or wait for each
 other, a reader sees a whole entry or none, and a writer killed mid-write leaves a temporary
 file that is never read (removed after index_file.STALE_TEMP_S).
@@ -36,11 +39,24 @@ PENDING_DIR = "pending"
 SUFFIX = ".json"
 
 
+DIGEST_CHARS = 24
+
+
 def file_name(run_id: str, signature: bytes) -> str:
     """`<run_id>.<digest of the signature>.json`: a writer never replaces a file a reader may be
-    folding in, so a reader removes exactly the files it listed, and finds the one entry that
-    can match a folder without opening the others."""
-    return f"{run_id}.{hashlib.sha256(signature).hexdigest()[:24]}{SUFFIX}"
+    folding in, and a reader finds the one entry that can match a folder without opening the others."""
+    return f"{run_id}.{hashlib.sha256(signature).hexdigest()[:DIGEST_CHARS]}{SUFFIX}"
+
+
+def run_id_of(name: str) -> str:
+    """The run id a pending file's name gives (`file_name`), or "" for a name of another form.
+
+    >>> run_id_of(file_name("tanh-e52a9cff-s0", b"signature"))
+    'tanh-e52a9cff-s0'
+    """
+    stem = name[:-len(SUFFIX)] if name.endswith(SUFFIX) else ""
+    run_id, dot, digest = stem.rpartition(".")
+    return run_id if dot and len(digest) == DIGEST_CHARS else ""
 
 
 def write(root: Path, entry: Entry, files: pa.Table) -> Path | None:
@@ -71,6 +87,8 @@ def write(root: Path, entry: Entry, files: pa.Table) -> Path | None:
     except OSError:
         temporary.unlink(missing_ok=True)
         return None
+    # the run's writer holds its lock and has just read it: the run's other pending files are older
+    _unlink(path for other, path in listing(root).items() if other != name and run_id_of(other) == entry.run_id)
     index_file.remove_stale_temporaries(pending, ".*.tmp")
     return pending / name
 
@@ -120,10 +138,22 @@ def _file_rows(name: str, rows: list) -> pa.Table:
     return table
 
 
-def remove(listed: dict[str, Path]) -> None:
-    """Remove the pending files the saved index now holds or overrules. A file a writer saves
-    later has another name (another signature), or the same entry under the same name."""
-    for path in listed.values():
+def remove_held(listed: dict[str, Path], entries: dict[str, Entry], runs_dir: Path) -> None:
+    """Remove those of the `listed` pending files that the saved index's `entries` hold (same run,
+    same signature) or whose run folder is gone. Any other file is kept: it may be a newer state
+    than the saved entry, handed over after the scan's stat pass (its writer removes it once a
+    newer one replaces it)."""
+    def done_with(name: str) -> bool:
+        run_id = run_id_of(name)
+        entry = entries.get(run_id)
+        if entry is not None:
+            return bool(entry.signature) and name == file_name(run_id, entry.signature)
+        return bool(run_id) and not os.path.lexists(runs_dir / run_id)
+    _unlink(path for name, path in listed.items() if done_with(name))
+
+
+def _unlink(paths) -> None:
+    for path in paths:
         try:
             path.unlink()
         except OSError:

@@ -88,7 +88,54 @@ def test_a_run_changed_after_its_entry_was_handed_over_is_read_again(root, reads
     assert reads == [changed] and result.folders_read == 1
     assert result.run(changed) == as_read(root, changed) and result.run(changed).status is Status.FAILED
     assert result.run(kept) == as_read(root, kept)
-    assert pending_files(root) == []   # the stale entry went with the others
+    # The stale entry stays: a reader cannot tell it from a newer state handed over after its stat
+    # pass. The others went into index.bin; the run's writer removes the stale one when it hands over.
+    stale = index_pending.file_name(changed, b"")   # only its run id matters below
+    assert [index_pending.run_id_of(name) for name in pending_files(root)] == [changed]
+    assert stale not in pending_files(root)
+    handed = index.record_run(root, changed)
+    assert pending_files(root) == [handed.name]
+    reads.clear()
+    index.forget()
+    assert scan(root).run(changed) == as_read(root, changed) and reads == []
+
+
+def test_an_entry_handed_over_between_a_scans_stat_pass_and_its_save_is_kept(root, reads, monkeypatch):
+    """A writer that hands over a newer state after a reader's stat pass (the reader lists it, but
+    saves the older entry it read) must not lose it: the next process reads no folder."""
+    victim = run_ids(root)[0]
+    for run_id in run_ids(root):
+        index.record_run(root, run_id)
+    scan(root)   # all four in index.bin
+    real_listing = index_pending.listing
+
+    def writer_finishes_after_the_stat_pass(at_root):
+        monkeypatch.setattr(index_pending, "listing", real_listing)
+        rewrite_record(root, victim, epochs_done=11)
+        index.record_run(root, victim)
+        return real_listing(at_root)
+
+    rewrite_record(root, victim, epochs_done=10)   # the reader's stat pass sees this state
+    index.forget()
+    monkeypatch.setattr(index_pending, "listing", writer_finishes_after_the_stat_pass)
+    assert scan(root).folders_read == 1   # read, under the signature its stat pass saw
+    assert [index_pending.run_id_of(name) for name in pending_files(root)] == [victim]   # the newer one kept
+    index.forget()
+    reads.clear()
+    assert scan(root).run(victim) == as_read(root, victim) and as_read(root, victim).epochs_done == 11
+    assert reads == [] and pending_files(root) == []
+
+
+def test_a_pending_file_of_a_run_folder_that_is_gone_is_removed(root, reads):
+    import shutil
+    gone, kept = run_ids(root)[:2]
+    hand_over_all(root)
+    shutil.rmtree(layout.runs_dir(root) / gone)
+    rewrite_record(root, kept, epochs_done=3)   # a suspect, so that the scan lists pending/
+    scan(root)
+    # the gone run's file and those index.bin holds are removed; `kept`'s older state stays (see above)
+    assert [index_pending.run_id_of(name) for name in pending_files(root)] == [kept]
+    assert gone not in {run.run_id for run in scan(root).runs}
 
 
 def test_a_pending_file_that_is_not_a_whole_entry_of_its_run_is_ignored(root, reads):
