@@ -91,3 +91,39 @@ def test_a_missing_data_file_fails_the_runs_with_its_message_and_no_traceback(tm
     records = [json.loads(p.read_text()) for p in root.glob("runs/*/run.json")]
     assert len(records) == 2
     assert all(r["status"] == "failed" and message in r["error"] for r in records)
+
+
+@pytest.mark.slow
+def test_a_trainer_process_ends_with_its_status_and_every_line_written(tmp_path):
+    # A process that imported TensorFlow skips the interpreter's teardown (trainer.cli.command):
+    # its lines, buffered in a pipe, must still come out, and its status be main's.
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps({**TINY, "name": "one", "epochs": 2}))
+    (experiment,) = config.plan(config.load_file(path))
+    root = tmp_path / "results"
+    command = [sys.executable, "-m", "trainer", "run", str(path), "--quiet", "--results", str(root)]
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, env=buffered)
+    assert done.returncode == 0, done.stderr
+    run_id = experiment.run_id(0)
+    assert done.stdout.splitlines() == [f"{run_id}: completed  ({root / 'runs' / run_id})"]
+    assert read_record(root, run_id).status == "completed" and read_record(root, run_id).epochs_done == 2
+
+
+def test_the_command_exits_with_mains_status_after_flushing_when_tensorflow_was_imported(monkeypatch, capsys):
+    ended = []
+
+    def fake_exit(status):   # os._exit never returns: neither does this
+        ended.append((status, capsys.readouterr().out))
+        raise SystemExit("os._exit")
+
+    monkeypatch.setattr(cli, "main", lambda: print("a line still buffered") or 3)
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    monkeypatch.setitem(sys.modules, "tensorflow", sys.modules.get("tensorflow", object()))
+    with pytest.raises(SystemExit, match="os._exit"):
+        cli.command()
+    assert ended == [(3, "a line still buffered\n")]
+    monkeypatch.delitem(sys.modules, "tensorflow")
+    with pytest.raises(SystemExit) as without:   # no TensorFlow: the interpreter's own exit
+        cli.command()
+    assert without.value.code == 3 and len(ended) == 1
