@@ -10,7 +10,9 @@ loop's own functions (by name, so older code is timed the same way), from the se
 training call (the first compiles or loads the executable: start-up) to the end of the run: the
 compiled calls, the evaluation calls (a second compiled call per logged epoch in code before issue
 18 round 4; none after), histograms and per-neuron statistics, MI, layer health, all the logged
-rows together, the flushes, and the compaction at the end. Per logged epoch = total / the epochs
+rows together, the flushes, and the compaction at the end (layer health's
+saturated values, once counted in its part, are now counted with the per-neuron statistics when the
+splits cover every input). Per logged epoch = total / the epochs
 timed (the compaction spread over them too). With `--before DIR` each measurement runs in a
 subprocess with PYTHONPATH=DIR or this checkout, interleaved `--repeats` times; medians are printed
 with the machine's load average.

@@ -120,6 +120,54 @@ def test_entropies_from_the_runs_of_sorted_rows_equal_those_of_their_dense_count
         assert entropy == pytest.approx(-(p * np.log2(p)).sum() if len(row) else 0.0, abs=1e-12)
 
 
+def counted_run_multiplicities(sorted_rows):
+    """The straightforward count: per row, how many runs (np.unique's counts) have each length 0..m,
+    column 0 holding m minus the row's runs."""
+    rows, width = sorted_rows.shape
+    multiplicities = np.zeros((rows, width + 1), np.int64)
+    for r, row in enumerate(sorted_rows):
+        lengths = np.unique(row, return_counts=True)[1] if width else np.zeros(0, np.int64)
+        multiplicities[r] = np.bincount(lengths, minlength=width + 1)
+        multiplicities[r, 0] = width - len(lengths)
+    return multiplicities
+
+
+def adversarial_sorted_rows(width, distinct_fraction, seed):
+    """Sorted rows with about this fraction of distinct values, and the cases a run-finder gets wrong: a
+    row of one run, a row of distinct values, runs at a row's first and last positions, and a run at
+    the end of a row followed by the same value starting the next row (one run in the flat array)."""
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.integers(0, max(1, int(width * distinct_fraction)), size=(9, width)), axis=1)
+    rows[1] = 5                                                    # one run
+    rows[2] = np.arange(width) * 2                                 # distinct
+    rows[3, :] = np.arange(width)
+    rows[3, :2] = -1                                               # a run of two at the start
+    rows[3, -2:] = width                                           # ... and at the end
+    rows[4, :] = width                                             # the same value as row 3's last run
+    rows[5, 1:] = np.arange(width - 1)
+    rows[5, 0] = 0                                                 # one repeat at the start, the rest distinct
+    rows[6] = np.sort(rows[6])
+    return rows
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 64, 819, 3277])
+@pytest.mark.parametrize("distinct_fraction", [0.01, 0.3, 0.9, 0.999, 2.0])
+def test_run_multiplicities_from_starts_or_repeats_equal_the_counted_runs_of_each_row(width, distinct_fraction):
+    """The runs' lengths come from the run starts or, for nearly distinct rows, from the repeats: each
+    way gives every chosen row's multiplicities as np.unique's counts, and the entropies follow."""
+    sorted_rows = adversarial_sorted_rows(width, distinct_fraction, width)
+    repeats = np.zeros(sorted_rows.shape, bool)
+    repeats[:, 1:] = sorted_rows[:, 1:] == sorted_rows[:, :-1]
+    runs = width - repeats.sum(axis=1)
+    chosen = np.flatnonzero(runs < width)
+    expected = counted_run_multiplicities(sorted_rows)[chosen]
+    np.testing.assert_array_equal(discrete.multiplicities_from_starts(~repeats[chosen], runs[chosen]), expected)
+    np.testing.assert_array_equal(discrete.multiplicities_from_repeats(repeats, runs[chosen], chosen), expected)
+    np.testing.assert_array_equal(discrete.run_multiplicities(repeats, runs, chosen), expected)
+    np.testing.assert_array_equal(discrete.sorted_row_entropies_bits(sorted_rows),
+                                  discrete.row_entropies_bits(dense_run_lengths(sorted_rows)))
+
+
 @pytest.mark.parametrize("scale", [1e3, 1e12])
 def test_binning_huge_code_space_falls_back_to_byte_keys(scale):
     # 9 units spanning ~2e6 (or ~2e15) bins each: a mixed-radix key would need > 2^180, beyond float64's exact

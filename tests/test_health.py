@@ -276,3 +276,39 @@ def test_a_relu_network_that_dies_after_a_few_epochs_is_flagged_dead(tmp_path):
     by_epoch = record["gradient_rows"].groupby("epoch")[["grad_mean_norm", "grad_std_norm"]].max().max(axis=1)
     assert by_epoch.loc[1] > 0 and by_epoch.loc[8] == 0     # it learned, then died
     assert record["dead_network"] is True
+
+
+@pytest.mark.parametrize("splits,tiled", [(["train", "test"], True), (["test", "train"], True), (["full"], True),
+                                          (["train", "full"], True), (["train"], False), (["test"], False)])
+def test_saturated_counts_of_the_neuron_statistics_equal_the_layer_healths_own_count(splits, tiled):
+    """The loop hands layer_health the saturated values the per-neuron statistics counted over splits that
+    cover every input once (trainer.measure.activation_rows): per network and layer the same number as
+    layer_health counts itself, on mixed activations, values at and either side of the bounds, a 0.99 layer,
+    and a row count that is not a multiple of 8; with no such splits, none (layer_health counts)."""
+    from trainer.activation_facts import TANH_SATURATED_FROM, saturated
+    from trainer.bit_counts import true_counts
+    from trainer.measure import activation_rows, split_rows
+    from trainer.summaries import HistogramGrid
+    n_networks, n = 6, 203
+    hidden = np.tanh(rng.normal(0, 3, (n_networks, n, 7))).astype(np.float32)
+    hidden[0] = np.float32(1.0)                                   # every value at the bound
+    hidden[1, ::2, :3] = TANH_SATURATED_FROM                     # the first saturated float32 ...
+    hidden[1, 1::2, :3] = np.nextafter(TANH_SATURATED_FROM, np.float32(0))      # ... and the one below
+    hidden[2, :, 1] = -TANH_SATURATED_FROM
+    hidden[3].reshape(-1)[: int(0.99 * n * 7)] = -1.0             # 99 % at the bound
+    relu = np.maximum(rng.normal(0, 1, (n_networks, n, 4)), 0).astype(np.float32)
+    relu[4] = 0.0
+    output = rng.dirichlet([0.3, 0.3], (n_networks, n)).astype(np.float32)
+    functions = [("tanh", "tanh", "sigmoid", "tanh", "tanh", "tanh"), "relu", "softmax"]
+    layers = [hidden, relu, output]
+    grids = [HistogramGrid.for_layer(fn, values, 30) for fn, values in zip(functions, layers)]
+    _, _, counts = activation_rows(1, [f"r{s}" for s in range(n_networks)], layers, split_rows(150, n), splits,
+                                   functions, grids, ["a", "b", "c"])
+    if not tiled:
+        assert counts is None
+        return
+    for fn, values, count in zip(functions, layers, counts):
+        np.testing.assert_array_equal(count, true_counts(saturated(fn, values).reshape(n_networks, -1)))
+        assert layer_health(fn, values, np.ones(n_networks), np.ones(n_networks), count) == \
+            layer_health(fn, values, np.ones(n_networks), np.ones(n_networks))
+    assert SATURATED in layer_health(functions[0], hidden, np.ones(n_networks), np.ones(n_networks), counts[0])

@@ -38,7 +38,7 @@ class LayerHealth(str, enum.Enum):
 
 
 def layer_health(activation_fn: Activations, values: np.ndarray, grad_mean_norm: np.ndarray,
-                 grad_std_norm: np.ndarray) -> list[LayerHealth]:
+                 grad_std_norm: np.ndarray, saturated_count: np.ndarray | None = None) -> list[LayerHealth]:
     """The state of one hidden layer in each of N networks at a logged epoch >= 1.
 
     activation_fn: the networks' one activation or each network's own.
@@ -47,7 +47,9 @@ def layer_health(activation_fn: Activations, values: np.ndarray, grad_mean_norm:
     epoch's minibatches (both 0: the gradient was exactly 0 in every minibatch).
     dead: the kernel gradient is exactly 0, or every input gives the same activations;
     saturated: at least SATURATED_FRACTION of the values sit at a bound
-    (trainer.activation_facts.saturated); else alive.
+    (trainer.activation_facts.saturated); else alive. saturated_count: each network's number of
+    values at a bound [N] when already counted (the per-neuron statistics count them, see
+    trainer.measure.activation_rows), else counted here.
     """
     n_networks = values.shape[0]
     flat = values.reshape(n_networks, values.shape[1], -1)
@@ -60,7 +62,9 @@ def layer_health(activation_fn: Activations, values: np.ndarray, grad_mean_norm:
     silent = (np.asarray(grad_mean_norm) == 0) & (np.asarray(grad_std_norm) == 0)
     # The fraction np.mean of the bool mask gives (an exact integer count over the same size), counted
     # on packed bits: the mean would widen every value to float64 first.
-    at_bound = true_counts(saturated(activation_fn, flat).reshape(n_networks, -1)) / flat[0].size >= SATURATED_FRACTION
+    if saturated_count is None:
+        saturated_count = true_counts(saturated(activation_fn, flat).reshape(n_networks, -1))
+    at_bound = saturated_count / flat[0].size >= SATURATED_FRACTION
     return [LayerHealth.DEAD if dead else LayerHealth.SATURATED if sat else LayerHealth.ALIVE
             for dead, sat in zip(constant | silent, at_bound)]
 

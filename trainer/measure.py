@@ -6,6 +6,7 @@ saved activations), so both write exactly the same rows.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -217,24 +218,39 @@ def activation_tables(epoch: int, run_ids: list[str], layers: list[np.ndarray], 
     Computed for all networks at once per split (histograms per layer, per-neuron statistics of
     every layer in one pass); a network's rows are in (split, layer) order, then by bin or neuron.
     """
+    return activation_rows(epoch, run_ids, layers, rows, splits, activation_fns, grids, layer_names)[:2]
+
+
+def activation_rows(epoch: int, run_ids: list[str], layers: list[np.ndarray], rows: dict[str, slice],
+                    splits: list[str], activation_fns: list[Activations], grids: list[HistogramGrid],
+                    layer_names: list[str]) -> tuple[StackRows, StackRows, list[np.ndarray] | None]:
+    """`activation_tables`, and per layer each network's number of saturated values over all its inputs
+    ([N] int64, what trainer.health.layer_health counts) when some of the splits cover every input
+    once (`tiling_splits`), from the per-neuron statistics' counts; None otherwise."""
     n_networks = layers[0].shape[0]
+    tiling = tiling_splits(rows, splits, layers[0].shape[1])
+    saturated_counts = [np.zeros(n_networks, np.int64) for _ in layers] if tiling is not None else None
     histogram: dict[str, list] = {k: [] for k in ("network", "layer", "split", "bin_index", "bin_lo", "bin_hi", "count")}
     stats: dict[str, list] = {k: [] for k in ("layer", "neuron", "split", *STAT_NAMES)}
     for split_code, split in enumerate(splits):
         parts = [values[:, rows[split]] for values in layers]
         # The neurons of consecutive layers that fit in a block together in one pass (layers_neuron_stats).
-        split_stats: dict[str, list] = {name: [] for name in STAT_NAMES}
+        split_stats: dict[str, list] = {name: [] for name in (*STAT_NAMES, "saturated")}
         for group in layer_groups([part.size for part in parts]):
-            per_neuron: dict[str, list] = {name: [] for name in STAT_NAMES}
+            per_neuron: dict[str, list] = {name: [] for name in split_stats}
             for block in network_blocks(n_networks, sum(parts[layer][0].size for layer in group)):
                 own_activations = [take(activation_fns[layer], block) for layer in group]
                 for name, column in layers_neuron_stats(own_activations, [parts[layer][block] for layer in group]).items():
                     per_neuron[name].append(column)               # each [block, units of the group's layers]
-            for name in STAT_NAMES:
+            for name in split_stats:
                 split_stats[name].append(np.concatenate(per_neuron[name]))
         for name in STAT_NAMES:
             stats[name].append(np.concatenate(split_stats[name], axis=-1))     # [N, units of every layer]
         units = [part.shape[2] for part in parts]
+        if tiling is not None and split in tiling:
+            saturated = np.concatenate(split_stats["saturated"], axis=-1)
+            for layer, (lo, hi) in enumerate(itertools.pairwise(np.cumsum([0, *units]))):
+                saturated_counts[layer] += saturated[:, lo:hi].sum(axis=1)
         # A network's min and max over a layer are those of its neurons' (exact, NaN kept): no pass
         # over the values for the histogram's lowest and highest bins.
         ends = np.cumsum([0, *units])
@@ -266,7 +282,20 @@ def activation_tables(epoch: int, run_ids: list[str], layers: list[np.ndarray], 
         **{k: np.tile(stats[k], n_networks) for k in ("layer", "neuron")},
         "split": labels(splits, np.tile(stats["split"], n_networks)),
         **{name: stats[name].reshape(-1) for name in STAT_NAMES}}, network, n_networks)
-    return activations, activation_stats
+    return activations, activation_stats, saturated_counts
+
+
+def tiling_splits(rows: dict[str, slice], splits: list[str], n_inputs: int) -> list[str] | None:
+    """Splits among `splits` whose rows together are every input once ("full" alone, or "train" and
+    "test"), or None if there are none."""
+    spans = {split: rows[split].indices(n_inputs) for split in splits}
+    if any(span == (0, n_inputs, 1) for span in spans.values()):
+        return [next(split for split, span in spans.items() if span == (0, n_inputs, 1))]
+    parts = sorted((span, split) for split, span in spans.items())
+    if parts and all(step == 1 for (_, _, step), _ in parts) and parts[0][0][0] == 0 \
+            and parts[-1][0][1] == n_inputs and all(a[0][1] == b[0][0] for a, b in itertools.pairwise(parts)):
+        return [split for _, split in parts]
+    return None
 
 
 # Values of one block of networks summarised at a time (see `network_blocks`): 2 MB of float64

@@ -20,7 +20,7 @@ from trainer.activation_facts import Activations, take
 from trainer.compiled import Chunk
 from trainer.config import Experiment, ExperimentConfig
 from trainer.health import LayerHealth, NetworkHealth, layer_health
-from trainer.measure import StackMiRows, activation_tables
+from trainer.measure import StackMiRows, activation_rows
 from trainer.stack_rows import StackRows, labels
 from trainer.store import RunWriter, StoreError
 from trainer.summaries import HistogramGrid, gradient_stats
@@ -108,17 +108,20 @@ def record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray],
     everyone = np.array_equal(index, np.arange(len(layers[0])))
     stacked = layers if everyone else [values[index] for values in layers]     # a copy only when needed
     activation_fns = [take(fns, index) for fns in log.activation_fns]
-    tables = dict(zip(("activations", "activation_stats"), activation_tables(
+    histograms, neuron_stats, saturated_counts = activation_rows(
         epoch, run_ids, stacked, log.rows, config.mi_splits, activation_fns,
-        [grid.take(index) for grid in log.grids], log.layer_names)))
+        [grid.take(index) for grid in log.grids], log.layer_names)
+    tables = {"activations": histograms, "activation_stats": neuron_stats}
     mi_outcomes = log.mi.at_epoch(epoch, stacked, list(index))
     states = None
     if chunk is not None:
         gradients = [gradient_stats(g[index], g2[index], log.n_batches, kernel[index])
                      for g, g2, kernel in zip(chunk.grad_sum, chunk.grad_sq_sum, chunk.kernels)]
         # Hidden layers only (the softmax layer learns the class prior even in a dead network).
-        states = [layer_health(fn, values, stats["grad_mean_norm"], stats["grad_std_norm"])
-                  for fn, values, stats in zip(activation_fns[:-1], stacked[:-1], gradients[:-1])]
+        # The saturated values the per-neuron statistics counted, when their splits cover every input.
+        counted = saturated_counts or [None] * len(stacked)
+        states = [layer_health(fn, values, stats["grad_mean_norm"], stats["grad_std_norm"], count)
+                  for fn, values, stats, count in zip(activation_fns[:-1], stacked[:-1], gradients[:-1], counted)]
         tables["gradients"] = gradient_rows(epoch, run_ids, gradients, states, log.layer_names)
     for position, network in enumerate(networks):
         try:

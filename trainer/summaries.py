@@ -107,8 +107,9 @@ def neuron_stats(activation_fn: Activations, a: np.ndarray) -> dict[str, np.ndar
     """Per neuron over the inputs (a: [..., n, units], e.g. [N networks, n, units]): mean,
     std, min, max, the fraction of inputs where it is exactly 0, and the fraction where it
     is saturated (trainer.activation_facts.saturated: slope below 1 % of the maximum; for relu
-    that is the same as exactly 0). Each is [..., units]. With each network's own activation,
-    a is [N, n, units]."""
+    that is the same as exactly 0), and `saturated`, the number of those inputs (int64; the layer
+    health's count, trainer.health.layer_health). Each is [..., units]. With each network's own
+    activation, a is [N, n, units]."""
     return layers_neuron_stats([activation_fn], [a])
 
 
@@ -140,13 +141,13 @@ def layers_neuron_stats(activation_fns: list[Activations], layers: list[np.ndarr
             mean = by_neuron.sum(axis=-1, dtype=np.float64, keepdims=True) / n
         deviation -= mean
         std = np.sqrt(np.multiply(deviation, deviation, out=deviation).sum(axis=-1) / n)
-    saturated_counts = [true_counts(saturated(fn, by_neuron[..., lo:hi, :]))
-                        for fn, lo, hi in zip(activation_fns, ends[:-1], ends[1:])]
+    saturated_counts = np.concatenate([true_counts(saturated(fn, by_neuron[..., lo:hi, :]))
+                                       for fn, lo, hi in zip(activation_fns, ends[:-1], ends[1:])], axis=-1)
     return {
         "mean": mean[..., 0], "std": std,
         "min": by_neuron.min(axis=-1).astype(np.float64), "max": by_neuron.max(axis=-1).astype(np.float64),
         "frac_zero": true_counts(by_neuron == 0) / n,
-        "frac_saturated": np.concatenate(saturated_counts, axis=-1) / n,
+        "frac_saturated": saturated_counts / n, "saturated": saturated_counts,
     }
 
 

@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from trainer.bit_counts import true_counts
+
 EXACT_FLOAT_INTEGERS = 2**53
 
 
@@ -85,32 +87,69 @@ def sorted_row_entropies_bits(sorted_rows: np.ndarray) -> np.ndarray:
     length at its first position, 0 elsewhere) are never built. A run's length is at most m, so the
     count values are 0..m; the zeros number m minus the row's runs, and every row's total is m."""
     rows, width = sorted_rows.shape
-    starts = np.empty(sorted_rows.shape, bool)
-    starts[:, :1] = True
-    np.not_equal(sorted_rows[:, 1:], sorted_rows[:, :-1], out=starts[:, 1:])
-    runs = starts.sum(axis=1)
+    # True where a value repeats the one before it in its row: a run of length L has L - 1 of them. The
+    # first column is False (a row's first value starts a run), so repeats never join across rows.
+    repeats = np.empty(sorted_rows.shape, bool)
+    repeats[:, :1] = False
+    np.equal(sorted_rows[:, 1:], sorted_rows[:, :-1], out=repeats[:, 1:])
+    runs = width - true_counts(repeats)
     # A row of distinct values (a wide layer's, as a rule) has `width` runs of length 1: its sum of
     # mult_v * v log2 v is width * (1 log2 1) = 0.0 exactly, so its entropy is log2(width) - 0.0 / width,
     # log2(width) itself, bit for bit (0 for rows of no values). Only the other rows' runs are counted.
     entropies = np.log2(np.full(rows, float(width))) if width else np.zeros(rows)
     repeated = np.flatnonzero(runs < width)
     if len(repeated):
-        entropies[repeated] = run_entropies_bits(starts[repeated], runs[repeated])
+        entropies[repeated] = entropies_of_multiplicities(run_multiplicities(repeats, runs, repeated),
+                                                          count_terms(width), np.full(len(repeated), float(width)))
     return entropies
 
 
-def run_entropies_bits(starts: np.ndarray, runs: np.ndarray) -> np.ndarray:
-    """`sorted_row_entropies_bits` of rows from where their runs start (starts [R, m], True at each run's
-    first position) and their number of runs [R]."""
+def run_multiplicities(repeats: np.ndarray, runs: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """How many runs of each length 1..m the rows `chosen` of a row-wise sorted [R, m] array have
+    ([len(chosen), m + 1]; column 0 m minus the row's runs, as `entropies_of_width` sets it), from
+    `repeats` (True where a value equals the one before it in its row, never in the first column) and
+    each row's number of runs [R]. Found from the run starts (one pass over each start's position), or,
+    where the repeats are fewer than a quarter of the starts, from the repeats (about four passes over
+    each repeat's position; measured on the notebook cohort's layers): nearly distinct rows (a wide
+    layer's) have few repeats."""
+    chosen_runs = runs[chosen]
+    total_runs = int(chosen_runs.sum())
+    if 4 * (len(chosen) * repeats.shape[1] - total_runs) >= total_runs:
+        return multiplicities_from_starts(~repeats[chosen], chosen_runs)
+    return multiplicities_from_repeats(repeats, chosen_runs, chosen)
+
+
+def multiplicities_from_starts(starts: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """`run_multiplicities` of every row of `starts` [R, m] (True at each run's first position, always in
+    the first column) with their numbers of runs [R]."""
     rows, width = starts.shape
-    lengths = np.diff(np.flatnonzero(starts), append=rows * width)     # a row's first value always starts a run
+    span = width + 1
+    lengths = np.diff(np.flatnonzero(starts), append=starts.size)
     # Row r's runs are counted at r * span + length: the row of each run from each row's number of runs
     # (runs come row by row), a repeat instead of a division of every run's position by the width.
-    span = width + 1
     lengths += np.repeat(np.arange(0, rows * span, span), runs)
     multiplicities = np.bincount(lengths, minlength=rows * span).reshape(rows, span)
-    multiplicities[:, 0] = width - runs     # as entropies_of_width sets it, from the runs already counted
-    return entropies_of_multiplicities(multiplicities, count_terms(width), np.full(rows, float(width)))
+    multiplicities[:, 0] = width - runs
+    return multiplicities
+
+
+def multiplicities_from_repeats(repeats: np.ndarray, runs: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """`run_multiplicities` of the rows `chosen` of `repeats` [R, m] (every row with a repeat among them;
+    `runs` [len(chosen)] theirs). Consecutive repeated positions are one run's (a row's first position
+    never is one, so they never span two rows), L - 1 of them for a run of length L; a row's other
+    runs have length 1."""
+    width = repeats.shape[1]
+    span = width + 1
+    positions = np.flatnonzero(repeats)
+    first = np.ones(len(positions), bool)
+    np.not_equal(positions[1:], positions[:-1] + 1, out=first[1:])
+    run_starts = np.flatnonzero(first)                          # each run of length >= 2 at its first repeat
+    lengths = np.diff(run_starts, append=len(positions)) + 1
+    row = np.searchsorted(chosen, positions[run_starts] // width)
+    multiplicities = np.bincount(row * span + lengths, minlength=len(chosen) * span).reshape(len(chosen), span)
+    multiplicities[:, 1] = runs - np.bincount(row, minlength=len(chosen))
+    multiplicities[:, 0] = width - runs
+    return multiplicities
 
 
 def counted_entropies_bits(counts: np.ndarray, width: int) -> np.ndarray:
