@@ -109,8 +109,9 @@ def slope_relative(activation_fn: str, a: np.ndarray) -> np.ndarray:
 def saturated(activation_fn: Activations, a: np.ndarray) -> np.ndarray:
     """Where a value sits (numerically) at a bound of its activation: slope below SATURATION_SLOPE
     of the largest (tanh: |a| > 0.99499; relu: a == 0). Exactly `slope_relative(a in float64) <
-    SATURATION_SLOPE`; for relu and tanh decided on the values as they are (see TANH_SATURATED_FROM).
-    With each network's own activation, `a` is [N, ...] and network s's values are judged by its own."""
+    SATURATION_SLOPE`; for relu, and for float32 tanh, sigmoid and softmax values (FLOAT32_SATURATED),
+    decided on the values as they are. With each network's own activation, `a` is [N, ...] and
+    network s's values are judged by its own."""
     if not isinstance(activation_fn, str):
         parts = blocks(activation_fn, len(a))
         if len(parts) == 1:
@@ -121,24 +122,51 @@ def saturated(activation_fn: Activations, a: np.ndarray) -> np.ndarray:
         return result
     if activation_fn == "relu":
         return ~(np.asarray(a) > 0)          # slope 1 where a > 0, else 0 (NaN included)
-    if activation_fn == "tanh" and np.asarray(a).dtype == np.float32:
-        return np.abs(a) >= TANH_SATURATED_FROM
+    if activation_fn in FLOAT32_SATURATED and np.asarray(a).dtype == np.float32:
+        low, high = FLOAT32_SATURATED[activation_fn]
+        return (a <= low) | (a >= high)
     return slope_relative(activation_fn, np.asarray(a, dtype=np.float64)) < SATURATION_SLOPE
 
 
-def _tanh_saturated_from() -> np.float32:
-    """The smallest float32 t with 1 - t*t < SATURATION_SLOPE computed in float64. For a float32 a,
-    a*a is exact in float64 (48 significant bits), and so is 1 - a*a wherever it can be near the
-    threshold (a*a in [0.5, 2], Sterbenz's lemma): the test is exact arithmetic, decreasing in |a|,
-    so it holds exactly for |a| >= t (NaN: for neither)."""
+def unsaturated_interval(activation_fn: str, dtype: np.dtype) -> tuple[float, float] | None:
+    """(low, high) such that `saturated` holds for no value of this dtype strictly between them (None:
+    not known here): a row of values whose min is above low and max below high has none saturated,
+    found from its min and max alone (a NaN makes them NaN, and the comparisons false)."""
+    if activation_fn in FLOAT32_SATURATED and np.dtype(dtype) == np.float32:
+        return FLOAT32_SATURATED[activation_fn]
+    return None
+
+
+def _saturation_edge(activation_fn: str, start: float, outward: float) -> np.float32:
+    """The float32 nearest `start` on its side `outward` (+inf or -inf, toward the activation's bound)
+    from which every float32 is saturated in float64: the first that is, walking from `start`."""
     def test(t: np.float32) -> bool:
-        return bool(1.0 - np.float64(t) * np.float64(t) < SATURATION_SLOPE)
-    t = np.float32(np.sqrt(1.0 - SATURATION_SLOPE))
+        return bool(slope_relative(activation_fn, np.array([t], np.float64))[0] < SATURATION_SLOPE)
+    t, outward = np.float32(start), np.float32(outward)
     while not test(t):
-        t = np.nextafter(t, np.float32(np.inf))
-    while test(np.nextafter(t, np.float32(0))):
-        t = np.nextafter(t, np.float32(0))
+        t = np.nextafter(t, outward)
+    while test(np.nextafter(t, -outward)):
+        t = np.nextafter(t, -outward)
     return t
 
 
-TANH_SATURATED_FROM = _tanh_saturated_from()
+# Float32 values are saturated exactly where a <= low or a >= high (each the last float32 at which
+# `slope_relative` in float64 is below SATURATION_SLOPE, walking out from the root of the slope's
+# formula), a comparison on the values as they come instead of their float64 conversion and formula.
+# Exact for every float32 (NaN: neither); tested at each threshold and one float32 either side.
+# tanh, 1 - a*a: for a float32 a, a*a is exact in float64 (48 significant bits), and so is 1 - a*a
+#   wherever it can be near the threshold (a*a in [0.5, 2], Sterbenz's lemma): exact arithmetic,
+#   decreasing in |a| (|a| > 1 and infinities: negative, saturated).
+# sigmoid, softmax, 4a * (1 - a): 4a is exact; on [2^-30, 1/2] 1 - a is a multiple of 2^-53 in
+#   (1/2, 1], exact, and on [1/2, 1] exact by Sterbenz's lemma, so the float64 product is the exact
+#   one rounded, and rounding keeps its order: the slope computed is non-decreasing in a on
+#   [2^-30, 1/2] and non-increasing on [1/2, 1]. Below 2^-30 it is at most 4a < SATURATION_SLOPE,
+#   saturated like every a <= low; below 0 and above 1 (infinities included) it is negative.
+TANH_SATURATED_FROM = _saturation_edge("tanh", np.sqrt(1.0 - SATURATION_SLOPE), np.inf)
+SIGMOID_SATURATED_BELOW = _saturation_edge("sigmoid", (1 - np.sqrt(1 - SATURATION_SLOPE)) / 2, -np.inf)
+SIGMOID_SATURATED_ABOVE = _saturation_edge("sigmoid", (1 + np.sqrt(1 - SATURATION_SLOPE)) / 2, np.inf)
+FLOAT32_SATURATED: dict[str, tuple[np.float32, np.float32]] = {
+    "tanh": (-TANH_SATURATED_FROM, TANH_SATURATED_FROM),
+    "sigmoid": (SIGMOID_SATURATED_BELOW, SIGMOID_SATURATED_ABOVE),
+    "softmax": (SIGMOID_SATURATED_BELOW, SIGMOID_SATURATED_ABOVE),
+}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trainer.activation_facts import Activations, blocks, bounds, saturated
+from trainer.activation_facts import Activations, blocks, bounds, saturated, unsaturated_interval
 from trainer.bit_counts import true_counts
 
 STAT_NAMES = ("mean", "std", "min", "max", "frac_zero", "frac_saturated")
@@ -141,14 +141,47 @@ def layers_neuron_stats(activation_fns: list[Activations], layers: list[np.ndarr
             mean = by_neuron.sum(axis=-1, dtype=np.float64, keepdims=True) / n
         deviation -= mean
         std = np.sqrt(np.multiply(deviation, deviation, out=deviation).sum(axis=-1) / n)
-    saturated_counts = np.concatenate([true_counts(saturated(fn, by_neuron[..., lo:hi, :]))
-                                       for fn, lo, hi in zip(activation_fns, ends[:-1], ends[1:])], axis=-1)
+    lowest, highest = by_neuron.min(axis=-1), by_neuron.max(axis=-1)
+    zero_counts = true_counts(by_neuron == 0)
+    counts = np.concatenate([saturated_counts(fn, by_neuron[..., lo:hi, :], lowest[..., lo:hi], highest[..., lo:hi],
+                                              zero_counts[..., lo:hi])
+                             for fn, lo, hi in zip(activation_fns, ends[:-1], ends[1:])], axis=-1)
     return {
         "mean": mean[..., 0], "std": std,
-        "min": by_neuron.min(axis=-1).astype(np.float64), "max": by_neuron.max(axis=-1).astype(np.float64),
-        "frac_zero": true_counts(by_neuron == 0) / n,
-        "frac_saturated": saturated_counts / n, "saturated": saturated_counts,
+        "min": lowest.astype(np.float64), "max": highest.astype(np.float64),
+        "frac_zero": zero_counts / n,
+        "frac_saturated": counts / n, "saturated": counts,
     }
+
+
+def saturated_counts(activation_fn: Activations, rows: np.ndarray, lowest: np.ndarray, highest: np.ndarray,
+                     zero_counts: np.ndarray) -> np.ndarray:
+    """true_counts(saturated(activation_fn, rows)): per row of `rows` ([..., m, n], a neuron's n values)
+    its number of saturated values, with a pass over the values only for the rows that their min and
+    max (`lowest`, `highest` [..., m]) leave open: a row inside the activation's unsaturated interval
+    (trainer.activation_facts.unsaturated_interval) has none, and a relu row with min >= 0 as many as
+    its zeros (`zero_counts` [..., m]; relu saturates exactly where not a > 0). Most rows are decided
+    so (tanh before its layers saturate, every relu row). NaN makes min and max NaN: a pass.
+    With each network's own activation, `rows` is [N, m, n]."""
+    if not isinstance(activation_fn, str):
+        parts = blocks(activation_fn, len(rows))
+        if len(parts) > 1:
+            return np.concatenate([saturated_counts(name, rows[networks], lowest[networks], highest[networks],
+                                                    zero_counts[networks]) for name, networks in parts])
+        activation_fn = parts[0][0]
+    counts = np.zeros(rows.shape[:-1], np.int64)
+    if activation_fn == "relu":
+        decided = lowest >= 0
+        counts[decided] = zero_counts[decided]
+    elif (interval := unsaturated_interval(activation_fn, rows.dtype)) is not None:
+        decided = (lowest > interval[0]) & (highest < interval[1])
+    else:
+        return true_counts(saturated(activation_fn, rows))
+    if not decided.any():
+        return true_counts(saturated(activation_fn, rows))
+    if not decided.all():
+        counts[~decided] = true_counts(saturated(activation_fn, rows[~decided]))
+    return counts
 
 
 def gradient_stats(grad_sum: np.ndarray, grad_sq_sum: np.ndarray, n_batches: int,
