@@ -35,8 +35,8 @@ Outcome = dict[str, list] | None | Exception
 
 def mi_rows(run_ids: list[str], epoch: int, layers: list[np.ndarray], labels: np.ndarray,
             rows: dict[str, slice], splits: list[str], layer_names: list[str],
-            estimator_specs: list[dict[str, Any]],
-            layer_ranges: list[np.ndarray] | None = None) -> list[dict[str, list]]:
+            estimator_specs: list[dict[str, Any]], layer_ranges: list[np.ndarray] | None = None,
+            known_finite: bool = False) -> list[dict[str, list]]:
     """Per network of a stack: I(X;T) and I(Y;T) in bits per split, layer and estimator, as mi
     table columns (ksg: h(T) in h_t_bits and i_xt NULL, see `estimators.first_value_column`).
 
@@ -46,7 +46,8 @@ def mi_rows(run_ids: list[str], epoch: int, layers: list[np.ndarray], labels: np
     `params` column; they must be complete for the networks (`estimators.for_network`). A spec
     with `range: "run"` is estimated with each network's whole-run (lo, hi) of its layer from
     `layer_ranges` (per layer [N, 2]), which must then be given (see RunRange); its row still
-    records "run".
+    records "run". `known_finite`: every value of the splits' rows is known to be finite
+    (`estimators.estimate_stacked`).
     """
     cells = [(split, layer) for split in splits for layer in range(len(layers))]   # the row order of a spec
     blocks = []       # per spec: its name, params text, first-value column, estimates [cells, N] each
@@ -54,7 +55,8 @@ def mi_rows(run_ids: list[str], epoch: int, layers: list[np.ndarray], labels: np
         params = dict(spec["params"])
         run_range = estimators.needs_run_range(spec["name"], params)
         estimates = [estimators.estimate_stacked(spec["name"], layers[layer][:, rows[split]], labels[rows[split]],
-                                                 run_ranges=layer_ranges[layer] if run_range else None, **params)
+                                                 run_ranges=layer_ranges[layer] if run_range else None,
+                                                 known_finite=known_finite, **params)
                      for split, layer in cells]
         blocks.append((spec["name"], params_text(spec["params"]), estimators.first_value_column(spec["name"]),
                        np.array([first for first, _ in estimates]), np.array([i_yt for _, i_yt in estimates])))
@@ -114,12 +116,14 @@ class StackMiRows:
             self.kind_of.append(kinds[text])
         self.run_range = RunRange(len(run_ids), len(layer_names)) if any(self.deferred) else None
 
-    def at_epoch(self, epoch: int, layers: list[np.ndarray], networks: list[int]) -> list[Outcome]:
+    def at_epoch(self, epoch: int, layers: list[np.ndarray], networks: list[int],
+                 known_finite: bool = False) -> list[Outcome]:
         """Per network in `networks` (its layers: per layer [len(networks), n, units]), the rows
-        of the estimates that can be made now; the layers are kept for the deferred ones."""
+        of the estimates that can be made now; the layers are kept for the deferred ones.
+        `known_finite`: the caller found every value of the splits' rows finite (`mi_rows`)."""
         if self.run_range is not None:
             self.run_range.add(epoch, layers, networks)
-        return self._by_kind(epoch, layers, networks, self.now)
+        return self._by_kind(epoch, layers, networks, self.now, known_finite=known_finite)
 
     def at_end(self, networks: list[int]) -> list[Outcome]:
         """Per network in `networks`, the rows of its deferred estimates for every kept epoch."""
@@ -137,12 +141,12 @@ class StackMiRows:
                 parts[s].append(outcome)
         return [joined(parts[s]) for s in networks]
 
-    def _by_kind(self, epoch, layers, networks, specs_of_kind, ranges=None) -> list[Outcome]:
+    def _by_kind(self, epoch, layers, networks, specs_of_kind, ranges=None, known_finite=False) -> list[Outcome]:
         """`_rows` of the networks of each kind together, with that kind's specs (None: it has none)."""
         kinds = [self.kind_of[s] for s in networks]
         if len(set(kinds)) == 1:    # one kind: the stack as it is, no copy
             specs = specs_of_kind[kinds[0]]
-            return self._rows(epoch, layers, networks, specs, ranges) if specs else [None] * len(networks)
+            return self._rows(epoch, layers, networks, specs, ranges, known_finite) if specs else [None] * len(networks)
         outcomes: list[Outcome] = [None] * len(networks)
         for kind in sorted(set(kinds)):
             positions = [p for p, k in enumerate(kinds) if k == kind]
@@ -150,15 +154,16 @@ class StackMiRows:
                 continue
             own_layers = [values[positions] for values in layers]
             own_ranges = None if ranges is None else [r[positions] for r in ranges]
-            own = self._rows(epoch, own_layers, [networks[p] for p in positions], specs_of_kind[kind], own_ranges)
+            own = self._rows(epoch, own_layers, [networks[p] for p in positions], specs_of_kind[kind], own_ranges,
+                             known_finite)
             for p, outcome in zip(positions, own):
                 outcomes[p] = outcome
         return outcomes
 
-    def _rows(self, epoch, layers, networks, specs, ranges=None) -> list[Outcome]:
+    def _rows(self, epoch, layers, networks, specs, ranges=None, known_finite=False) -> list[Outcome]:
         def rows_of(chosen: list[int], chosen_layers, chosen_ranges) -> list[dict[str, list]]:
             return mi_rows([self.run_ids[s] for s in chosen], epoch, chosen_layers, self.labels, self.rows,
-                           self.splits, self.layer_names, specs, chosen_ranges)
+                           self.splits, self.layer_names, specs, chosen_ranges, known_finite)
         try:
             return rows_of(networks, layers, ranges)
         except estimators.EstimatorError as error:

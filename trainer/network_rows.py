@@ -112,7 +112,7 @@ def record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray],
         epoch, run_ids, stacked, log.rows, config.mi_splits, activation_fns,
         [grid.take(index) for grid in log.grids], log.layer_names)
     tables = {"activations": histograms, "activation_stats": neuron_stats}
-    mi_outcomes = log.mi.at_epoch(epoch, stacked, list(index))
+    mi_outcomes = log.mi.at_epoch(epoch, stacked, list(index), known_finite=all_finite(neuron_stats))
     states = None
     if chunk is not None:
         gradients = [gradient_stats(g[index], g2[index], log.n_batches, kernel[index])
@@ -140,6 +140,14 @@ def record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray],
             raise
         except Exception as error:
             network.fail(error)
+
+
+def all_finite(neuron_stats: StackRows) -> bool:
+    """Whether every value the statistics summarised is finite: each neuron's min and max of each split
+    are (np.min and np.max give NaN for a row with a NaN, and an infinity is a row's min or max). They
+    cover the rows the MI estimates read (log.rows, config.mi_splits: StackMiRows is built with the
+    same), whose own check would be a pass more over every layer."""
+    return all(np.isfinite(neuron_stats.table.column(name).to_numpy()).all() for name in ("min", "max"))
 
 
 def gradient_rows(epoch: int, run_ids: list[str], gradients: list[dict[str, np.ndarray]],

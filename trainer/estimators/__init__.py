@@ -166,20 +166,22 @@ def estimate(name: str, activations, labels, **params: Any) -> tuple[float, floa
 
 
 def estimate_stacked(name: str, values, labels, run_ranges: np.ndarray | None = None,
-                     **params: Any) -> tuple[np.ndarray, np.ndarray]:
+                     known_finite: bool = False, **params: Any) -> tuple[np.ndarray, np.ndarray]:
     """`estimate` for N networks' activations of one layer at once: values [N, n, units], the same
     labels [n]; returns (first values [N], I(Y;T) [N]), each network's exactly as `estimate`
     gives it alone. `run_ranges` [N, 2]: each network's (lo, hi) for binning's `range: "run"`.
 
     The binning family (STACKED) runs as vectorised passes over the network axis; the other
     estimators network by network. Raises EstimatorError if any network's values are not
-    accepted (estimate each network alone to learn which).
+    accepted (estimate each network alone to learn which). `known_finite`: every value is known
+    to be finite (no NaN or infinity), so the binning family's pass does not check it again
+    (`stacked_layer_inputs`); the other estimators check their input as `estimate` does.
     """
     name, params = canonical(name, params)
     if run_ranges is not None:
         params["range"] = np.asarray(run_ranges, dtype=np.float64)
     if name in STACKED:
-        t, classes, n_classes = stacked_layer_inputs(values, labels)
+        t, classes, n_classes = stacked_layer_inputs(values, labels, known_finite)
         return STACKED[name](t, classes, n_classes, **params)
     pairs = [ESTIMATORS[name](network_values, labels, **params) for network_values in values]
     return np.array([p[0] for p in pairs], dtype=np.float64), np.array([p[1] for p in pairs], dtype=np.float64)

@@ -61,7 +61,7 @@ def label_classes(labels, n_rows: int) -> tuple[np.ndarray, int]:
     return classes.astype(np.int64, copy=False).reshape(-1), len(names)
 
 
-def stacked_layer_inputs(values, labels) -> tuple[np.ndarray, np.ndarray, int]:
+def stacked_layer_inputs(values, labels, known_finite: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
     """`layer_inputs` for N networks' activations of one layer at once ([N, n, units]).
 
     Returns `(t, classes, n_classes)` with `t` [N, n, units] float32 as the trainer's activations
@@ -69,11 +69,13 @@ def stacked_layer_inputs(values, labels) -> tuple[np.ndarray, np.ndarray, int]:
     float64 conversion) or else float64. Raises EstimatorError if
     any network's values or the labels are not what `layer_inputs` accepts; the caller then
     checks each network alone to learn which one (and to fail only that one).
+    `known_finite`: the caller has already found every value finite (the trainer, from the
+    per-neuron statistics' min and max of the same rows): float values are not checked again.
     """
     t = np.asarray(values)
     if t.ndim != 3 or t.shape[0] == 0:
         raise EstimatorError(f"stacked activations must be [networks, n, units], got shape {t.shape}")
-    if t.dtype in (np.float32, np.float64) and t.size and all_finite(t):
+    if t.dtype in (np.float32, np.float64) and t.size and (known_finite or all_finite(t)):
         # The trainer's layers: only the labels are left to check (network 0's float64 copy and finite
         # mask, which the general path makes for its messages, would be passes more).
         return (t, *label_classes(labels, t.shape[1]))
