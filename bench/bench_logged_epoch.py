@@ -10,9 +10,11 @@ loop's own functions (by name, so older code is timed the same way), from the se
 training call (the first compiles or loads the executable: start-up) to the end of the run: the
 compiled calls, the evaluation calls (a second compiled call per logged epoch in code before issue
 18 round 4; none after), histograms and per-neuron statistics, MI, layer health, all the logged
-rows together, the flushes, and the compaction at the end (layer health's
-saturated values, once counted in its part, are now counted with the per-neuron statistics when the
-splits cover every input). Per logged epoch = total / the epochs
+rows together, the flushes (since issue 18's sweep branch only starting them and waiting for the
+ones before: they write in threads while the next compiled call runs, and that CPU counts in
+whatever part runs meanwhile; "whole loop" counts it all), and the compaction at the end (layer
+health's saturated values, once counted in its part, are now counted with the per-neuron
+statistics when the splits cover every input). Per logged epoch = total / the epochs
 timed (the compaction spread over them too). With `--before DIR` each measurement runs in a
 subprocess with PYTHONPATH=DIR or this checkout, interleaved `--repeats` times; medians are printed
 with the machine's load average.
@@ -32,14 +34,15 @@ from side_by_side import add_arguments, report
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-PARTS = {   # label: (module, attribute path) of the function timed; older names after "|"
+PARTS = {   # label: (module, attribute path) of the function timed, or a list of them; older names after "|"
     "compiled calls": ("trainer.compiled", "CompiledSteps.train"),
     "evaluation calls": ("trainer.compiled", "CompiledSteps.evaluate_layers"),
     "histograms + statistics": ("trainer.network_rows", "activation_tables|activation_rows"),
     "mi": ("trainer.measure", "StackMiRows.at_epoch"),
     "layer health": ("trainer.network_rows", "layer_health"),
     "logged rows, all": ("trainer.training", "record_logged"),
-    "flushes": ("trainer.training", "flush_together"),
+    "flushes": [("trainer.flushing", "Flushes.start"), ("trainer.flushing", "Flushes.flush_all"),
+                ("trainer.training", "flush_together")],
     "compaction at the end": ("trainer.training", "_finish_completed"),
 }
 
@@ -65,14 +68,15 @@ def measure(networks: int, epochs: int) -> dict[str, float]:
                 spent[label] += time.process_time() - start
         return wrapper
 
-    for label, (module_name, path) in PARTS.items():
-        owner = importlib.import_module(module_name)
-        *outer, names = path.split(".")
-        for part in outer:
-            owner = getattr(owner, part)
-        for name in names.split("|"):
-            if hasattr(owner, name):
-                setattr(owner, name, timed(label, getattr(owner, name)))
+    for label, spec in PARTS.items():
+        for module_name, path in spec if isinstance(spec, list) else [spec]:   # a path older code lacks is skipped
+            owner = importlib.import_module(module_name)
+            *outer, names = path.split(".")
+            for part in outer:
+                owner = getattr(owner, part, None)
+            for name in names.split("|"):
+                if hasattr(owner, name):
+                    setattr(owner, name, timed(label, getattr(owner, name)))
     train, calls = compiled.CompiledSteps.train, [0]
 
     def from_the_second_call(*args, **kwargs):

@@ -1,5 +1,5 @@
 """CPU and wall seconds of flushing a stack's runs: 45 networks' rows of 30 logged epochs (one flush
-interval of every-epoch logging), written by `flush_together`, of reading those parts back, and of
+interval of every-epoch logging), flushed all at once (`Flushes.flush_all`), of reading those parts back, and of
 compacting those runs (each part read back into a base file, as each run's end does), this checkout
 beside an older one.
 
@@ -37,15 +37,12 @@ def measure(networks: int, epochs: int, flushes: int) -> dict[str, float]:
 
     held: dict = {}
 
-    def only_forced(writers, epochs_done, only_due=True):
-        if not only_due:
-            flushing.flush_together(writers, epochs_done, only_due=False)
-
     def keep_stack(stack):
         held["stack"] = stack
         return {}
 
-    training.flush_together, training._finish_completed = only_forced, keep_stack
+    _hold_back_the_loops_flushes(training, flushing)
+    training._finish_completed = keep_stack
     (experiment,) = config.plan({"name": "bench", "epochs": epochs, "log_schedule": {"every": 1},
                                  "n_runs": networks})
     with tempfile.TemporaryDirectory() as root:
@@ -58,7 +55,7 @@ def measure(networks: int, epochs: int, flushes: int) -> dict[str, float]:
                 writer.pending = {table: items[k * len(items) // flushes:(k + 1) * len(items) // flushes]
                                   for table, items in queued.items()}
             started_cpu, started_wall = time.process_time(), time.perf_counter()
-            flushing.flush_together(writers, [epochs * (k + 1) // flushes] * len(writers), only_due=False)
+            _flush_all(flushing, writers, [epochs * (k + 1) // flushes] * len(writers))
             cpu, wall = cpu + time.process_time() - started_cpu, wall + time.perf_counter() - started_wall
         reading = time.process_time()
         for writer in writers:       # every table's files read back, as the compaction and a resume do
@@ -74,6 +71,31 @@ def measure(networks: int, epochs: int, flushes: int) -> dict[str, float]:
             writer.close()
     return {"flush, CPU": cpu, "flush, wall": wall, "reading back, CPU": reading,
             "compaction, CPU": compaction_cpu, "compaction, wall": compaction_wall}
+
+
+def _hold_back_the_loops_flushes(training, flushing) -> None:
+    """The training loop flushes nothing but a checkpoint's flush, in this checkout (its flushes
+    behind the training, `Flushes`) and in older ones (`flush_together`)."""
+    if hasattr(flushing, "Flushes"):
+        class HeldBack(flushing.Flushes):
+            def start(self, writers, epochs_done):
+                pass
+        training.Flushes = HeldBack
+    else:
+        def only_forced(writers, epochs_done, only_due=True):
+            if not only_due:
+                flushing.flush_together(writers, epochs_done, only_due=False)
+        training.flush_together = only_forced
+
+
+def _flush_all(flushing, writers, epochs_done) -> None:
+    """Every writer flushed now, waited for (this checkout's `Flushes.flush_all`, or older code's)."""
+    if hasattr(flushing, "Flushes"):
+        flushes = flushing.Flushes()
+        flushes.flush_all(writers, epochs_done)
+        flushes.close()
+    else:
+        flushing.flush_together(writers, epochs_done, only_due=False)
 
 
 def main() -> None:

@@ -4,8 +4,8 @@
     python bench/bench_sweep_flush.py --epochs 8000                       # the full cohort (minutes)
     python bench/bench_sweep_flush.py --epochs 8000 --before /tmp/old     # and an older checkout, interleaved
 
-Each process of the sweep loads a `sitecustomize` that wraps `RunWriter.flush` (while the run
-trains) and `RunWriter.finish` (a run's end: its last flush, the compaction of its tables, its index
+Each process of the sweep loads a `sitecustomize` that wraps a flush's writing (`RunWriter._write`,
+in the flush threads while the run trains; `RunWriter.flush` in older code) and `RunWriter.finish` (a run's end: its last flush, the compaction of its tables, its index
 entry; whichever way a version does them) and sums the CPU time of the thread that runs them
 (`time.thread_time`: a flush thread's own CPU, system calls included); each worker writes its sums
 after every run's end. Printed: those sums over the workers, the flushes counted (one every 5 s:
@@ -33,7 +33,7 @@ COHORT = REPO / "data" / "configs" / "reproductions" / "initial_bias_relu_notebo
 SEEDS = 5
 
 SITECUSTOMIZE = '''
-"""Sums the thread CPU of RunWriter.flush and RunWriter.finish (bench_sweep_flush.py)."""
+"""Sums the thread CPU of a RunWriter's flushes and of RunWriter.finish (bench_sweep_flush.py)."""
 import importlib.abc, importlib.machinery, json, os, sys, threading, time
 
 TOTALS = {"flush": 0.0, "flushes": 0, "end": 0.0, "ends": 0}
@@ -69,7 +69,10 @@ class WrapStore(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             run(module)
-            module.RunWriter.flush = timed(module.RunWriter.flush, "flush", "flushes")
+            # A flush's writing: RunWriter._write since flushes run behind the training (in the
+            # flush threads, issue 18's sweep branch), RunWriter.flush in older code.
+            name = "_write" if hasattr(module.RunWriter, "_write") else "flush"
+            setattr(module.RunWriter, name, timed(getattr(module.RunWriter, name), "flush", "flushes"))
             module.RunWriter.finish = timed(module.RunWriter.finish, "end", "ends")
         spec.loader.exec_module = exec_module
         return spec

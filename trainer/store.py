@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import Executor, Future, wait
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +158,8 @@ class RunWriter:
         # tables (trainer.stack_rows: views of one table per logged epoch for the whole stack).
         self.pending: dict[str, list[dict[str, Any] | pa.Table]] = {name: [] for name in TABLE_SCHEMAS}
         self.last_flush = time.monotonic()
+        # The flush writing in the background (`start_flush`) and the rows it took, until settled.
+        self.writing: tuple[Future, dict[str, list[dict[str, Any] | pa.Table]]] | None = None
         self.write_error: str | None = None
         self.finals = FinalMetrics()
         try:
@@ -212,11 +215,50 @@ class RunWriter:
 
         All or nothing: if any part cannot be written (disk full, ...), the parts of this
         flush are removed again, the rows stay pending and StoreError is raised, so the
-        tables on disk and run.json's epochs_done still agree."""
+        tables on disk and run.json's epochs_done still agree. A flush still writing in the
+        background (`start_flush`) ends first; its failure is raised here."""
+        self.settle()
+        taken = self._take()
+        try:
+            self._write(taken, epochs_done)
+        except BaseException:
+            self._put_back(taken)
+            raise
+
+    def start_flush(self, epochs_done: int, pool: Executor) -> None:
+        """`flush`, written by `pool` while the caller goes on (trains the next chunk): the rows
+        queued so far are taken now, rows added meanwhile wait for the next flush. The next
+        flush, `settle` or `finish` waits for it and raises its failure (its rows pending again)."""
+        self.settle()
+        taken = self._take()
+        self.writing = (pool.submit(self._write, taken, epochs_done), taken)
+
+    def settle(self) -> None:
+        """Wait for the flush writing in the background, if any; raise its failure (StoreError,
+        ...) with its rows queued again before those added since (all or nothing, as `flush`)."""
+        if self.writing is None:
+            return
+        future, taken = self.writing
+        wait([future])   # a Ctrl-C here leaves it in `writing`: the next settle waits again
+        self.writing = None
+        if future.exception() is not None:
+            self._put_back(taken)
+            raise future.exception()
+
+    def _take(self) -> dict[str, list[dict[str, Any] | pa.Table]]:
+        taken, self.pending = self.pending, {name: [] for name in TABLE_SCHEMAS}
+        self.last_flush = time.monotonic()
+        return taken
+
+    def _put_back(self, taken: dict[str, list[dict[str, Any] | pa.Table]]) -> None:
+        self.pending = {name: taken[name] + self.pending[name] for name in TABLE_SCHEMAS}
+
+    def _write(self, taken: dict[str, list[dict[str, Any] | pa.Table]], epochs_done: int) -> None:
+        """The parts of these rows, then run.json; on failure the parts written are removed again."""
         written: list[Path] = []
         batches = {}
         try:
-            for name, queued in self.pending.items():
+            for name, queued in taken.items():
                 if queued:
                     batches[name] = queued_table(queued, TABLE_SCHEMAS[name])
             for name, batch in batches.items():
@@ -231,8 +273,6 @@ class RunWriter:
             raise unwritable(self.root, error) from error
         if batches:
             self.next_part += 1
-        self.pending = {name: [] for name in TABLE_SCHEMAS}
-        self.last_flush = time.monotonic()
 
     def _write_record(self, metrics: pa.Table | None = None, **fields: Any) -> None:
         """run.json with these fields changed; the in-memory state changes only if the write succeeds."""
@@ -284,5 +324,9 @@ class RunWriter:
 
     def close(self) -> None:
         """Release the run's lock without writing (idempotent). A run left `running` with a
-        free lock reads as interrupted."""
+        free lock reads as interrupted. A flush still writing in the background ends first (no
+        other process may take the run while it writes); its failure stays in `write_error`."""
+        if self.writing is not None:
+            wait([self.writing[0]])
+            self.writing = None
         self.lock.release()

@@ -32,7 +32,7 @@ from trainer import checkpoint, saved, schedule, xla_cache
 from trainer.datasets import load_data
 from trainer.compiled import Chunk, CompiledSteps
 from trainer.config import PER_NETWORK_KEYS, Experiment, ExperimentConfig, shape_key
-from trainer.flushing import flush_together
+from trainer.flushing import Flushes, settle_all
 from trainer.health import NetworkHealth
 from trainer.minibatch_orders import ChunkOrders
 from trainer.measure import StackMiRows, split_rows
@@ -126,6 +126,7 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
     if not networks:
         return skipped
     bar = None
+    flushes = Flushes()
     try:
         stack, initial = _set_up(networks, root, start_epoch, epochs_per_call)
         bar = _progress_bar(networks, stack.config.epochs, start_epoch) if progress else None
@@ -137,14 +138,16 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
             epoch += chunk.n_epochs
             _log_chunk(stack, epoch, chunk)
             if _checkpoint_due(stack, epoch, last_checkpoint, flush_seconds):
-                _save_checkpoint(stack, epoch)
+                _save_checkpoint(stack, epoch, flushes)
                 last_checkpoint = time.monotonic()
             _show_progress(bar, chunk, active)
             if on_trained is not None:
                 on_trained(chunk.n_epochs * int(active.sum()))
             running = stack.running()
-            flush_together([n.writer for n in running], [n.epochs_done for n in running])
+            flushes.start([n.writer for n in running], [n.epochs_done for n in running])
             finish_ended(networks, stack.log)
+        # A failed flush fails the stack here, as in the loop, not only the run it was for.
+        settle_all([n.writer for n in networks if not n.finished])
     except KeyboardInterrupt:
         finish_all(networks, Status.INTERRUPTED, "interrupted by the user (Ctrl-C or SIGTERM)")
         raise
@@ -152,6 +155,7 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
         finish_all(networks, Status.FAILED, "".join(traceback.format_exception_only(error)).strip())
         raise
     finally:
+        flushes.close()
         if bar is not None:
             bar.close()
     return {**skipped, **_finish_completed(stack)}
@@ -254,11 +258,11 @@ def _checkpoint_due(stack: Stack, epoch: int, last_checkpoint: float, flush_seco
                 and time.monotonic() - last_checkpoint >= flush_seconds)
 
 
-def _save_checkpoint(stack: Stack, epoch: int) -> None:
+def _save_checkpoint(stack: Stack, epoch: int, flushes: Flushes) -> None:
     """Flush the running networks' tables first (a resumed run must find every epoch up to its
     checkpoint), then checkpoint them."""
     running = stack.running()
-    flush_together([n.writer for n in running], [n.epochs_done for n in running], only_due=False)
+    flushes.flush_all([n.writer for n in running], [n.epochs_done for n in running])
     checkpoint.save(stack.log.root, [n.run_id for n in running], [n.index for n in running],
                     epoch, stack.model, stack.optimizer, [n.health.state() for n in running])
 
