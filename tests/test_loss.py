@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from trainer import config
-from trainer.model import MAX_SELECTED_CLASSES, cross_entropy, label_entry
+from trainer.model import MAX_SELECTED_CLASSES, cross_entropy, label_entry, softmax_over_classes
 
 EPSILON = np.float32(1e-7)
 
@@ -33,11 +33,13 @@ def keras_loss32(z: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def loss_and_gradient(loss: str, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    logits = tf.constant(z, tf.float32)
+    """cross_entropy of batch-major logits z [..., batch, classes] (given to it class-first), and its
+    gradient, batch-major."""
+    logits = tf.constant(np.swapaxes(z, -1, -2), tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(logits)
         per_example = cross_entropy(loss, logits, tf.constant(y, tf.int32))
-    return per_example.numpy(), tape.gradient(per_example, logits).numpy()
+    return per_example.numpy(), np.swapaxes(tape.gradient(per_example, logits).numpy(), -1, -2)
 
 
 @pytest.fixture
@@ -97,11 +99,52 @@ def test_the_exact_loss_has_a_gradient_everywhere(logits_and_labels):
     assert wrong.any() and (np.abs(gradient[wrong]).max(axis=-1) > 0.99).all()
 
 
+def tensorflow_cross_entropy(loss: str, logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """The loss from TensorFlow's own batch-major ops (logits [..., batch, classes]), as the trainer
+    computed it before its class-first form: the truth for the bit-for-bit test below."""
+    if loss == "exact":
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    p = tf.nn.softmax(logits)
+    p = p / tf.reduce_sum(p, axis=-1, keepdims=True)
+    p_y = tf.gather(p, labels, axis=-1, batch_dims=len(labels.shape))
+    return -tf.math.log(tf.clip_by_value(p_y, EPSILON, 1.0 - EPSILON))
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 10, MAX_SELECTED_CLASSES + 4])
+def test_class_first_loss_softmax_and_argmax_equal_tensorflows_batch_major_ops_bit_for_bit(n_classes):
+    """cross_entropy, softmax_over_classes and argmax over the class axis of class-first logits,
+    compiled as training compiles them, against TensorFlow's batch-major ops: equal values and
+    gradients, bit for bit, at every scale, with NaN, +inf and -inf logits and ties."""
+    rng = np.random.default_rng(n_classes)
+    z = np.concatenate([rng.normal(0, scale, (3, 61, n_classes)) for scale in (0.1, 3, 30, 300)], axis=1)
+    z = z.astype(np.float32)
+    z[0, 0, 0], z[0, 1, 1], z[0, 2, 0], z[0, 3, :], z[1, 4, :] = np.nan, np.inf, -np.inf, np.inf, 5.0
+    y = rng.integers(0, n_classes, z.shape[:2]).astype(np.int32)
+    upstream = rng.standard_normal(z.shape[:2]).astype(np.float32)
+
+    def loss_gradient_softmax_argmax(loss, z, class_first):
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            logits = tf.linalg.matrix_transpose(z) if class_first else z
+            per_example = (cross_entropy if class_first else tensorflow_cross_entropy)(loss, logits, y)
+            weighted = tf.reduce_sum(per_example * upstream)
+        softmax = tf.linalg.matrix_transpose(softmax_over_classes(logits)) if class_first else tf.nn.softmax(z)
+        argmax = tf.argmax(logits, axis=-2 if class_first else -1, output_type=tf.int32)
+        return per_example, tape.gradient(weighted, z), softmax, argmax
+
+    compiled = tf.function(loss_gradient_softmax_argmax, jit_compile=True, autograph=False)
+    for loss in config.LOSSES:
+        ours, truth = ([t.numpy() for t in compiled(loss, tf.constant(z), class_first)] for class_first in (True, False))
+        assert np.isfinite(truth[0]).mean() > 0.9 and np.isnan(truth[0]).any()
+        for value, expected in zip(ours, truth):
+            np.testing.assert_array_equal(value, expected)
+
+
 @pytest.mark.parametrize("n_classes", [2, 3, 10, MAX_SELECTED_CLASSES + 4])
 def test_the_label_entry_is_the_gathered_one_bit_for_bit(n_classes):
-    """label_entry (selects over the classes, a gather past MAX_SELECTED_CLASSES) against the
-    gather it replaces, compiled as training compiles it: equal values and gradients, a NaN off
-    the label not leaking into the entry."""
+    """label_entry (selects over the classes, a gather past MAX_SELECTED_CLASSES) of class-first p
+    against the gather it replaces, compiled as training compiles it: equal values and gradients,
+    a NaN off the label not leaking into the entry."""
     rng = np.random.default_rng(3)
     p = rng.random((3, 37, n_classes)).astype(np.float32)
     y = rng.integers(0, n_classes, (3, 37)).astype(np.int32)
@@ -115,11 +158,14 @@ def test_the_label_entry_is_the_gathered_one_bit_for_bit(n_classes):
             weighted = tf.reduce_sum(entry * upstream)
         return entry, tape.gradient(weighted, p)
 
+    def class_first_entry(p, y):
+        return label_entry(tf.linalg.matrix_transpose(p), y)
+
     def gathered(p, y):
         return tf.gather(p, y, axis=-1, batch_dims=2)
 
     compiled = tf.function(entry_and_gradient, jit_compile=True, autograph=False)
-    picked = [t.numpy() for t in compiled(label_entry, tf.constant(p), tf.constant(y))]
+    picked = [t.numpy() for t in compiled(class_first_entry, tf.constant(p), tf.constant(y))]
     truth = [t.numpy() for t in compiled(gathered, tf.constant(p), tf.constant(y))]
     assert not np.isnan(picked[0]).any()
     np.testing.assert_array_equal(picked[0], np.take_along_axis(p, y[..., None], axis=-1)[..., 0])

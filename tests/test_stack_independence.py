@@ -40,11 +40,12 @@ MIXED = ("tanh", "relu", "sigmoid", "softsign", "softplus", "leaky_relu", "hard_
 
 
 def trained(architecture: list[int], batch_size: int, networks: list[NetworkSettings],
-            optimizer_name: str = "adam") -> list[dict[str, np.ndarray]]:
+            optimizer_name: str = "adam", loss: str = "keras_clipped") -> list[dict[str, np.ndarray]]:
     """Each network's numbers after EPOCHS epochs of the stack `networks` in one compiled call."""
     tf.config.experimental.enable_op_determinism()   # as trainer.training runs
     (experiment,) = config.plan({"architecture": architecture, "batch_size": batch_size, "dataset": "harmonics",
-                                 "activation_fn": "relu", "optimizer": optimizer_name, "epochs": EPOCHS})
+                                 "activation_fn": "relu", "optimizer": optimizer_name, "epochs": EPOCHS,
+                                 "loss": loss})
     cfg = experiment.config
     data = load_data(cfg)
     model = StackedMLP(cfg, data.train.x.shape[1], data.n_classes, networks)
@@ -122,25 +123,28 @@ def test_each_network_of_a_stack_of_every_activation_trains_bit_for_bit_as_alone
 
 
 def each_optimizer_alone_and_in_a_stack_of_3() -> dict[str, tuple[dict, dict]]:
-    """THE_NETWORK trained alone and first in a stack of 3 by RMSprop, and by SGD with a max-norm
-    constraint (Adam's case is the tests above), on one thread: the update runs on the stack's
-    parameters flattened into one tensor (trainer.compiled), so no optimizer's arithmetic may
-    depend on the stack."""
+    """THE_NETWORK trained alone and first in a stack of 3 by RMSprop, by SGD with a max-norm
+    constraint, and by Adam on the exact loss (Adam on the default loss is the tests above), on one
+    thread: the update runs on the stack's parameters flattened into one tensor (trainer.compiled),
+    so no optimizer's arithmetic may depend on the stack, and the exact loss's gradient reaches the
+    output layer's kernel-gradient product by another path than the clipped loss's."""
     from dataclasses import replace
 
     from trainer.training import configure_threads
 
     configure_threads(1)
-    cases = {"rmsprop": ("rmsprop", THE_NETWORK), "sgd, max norm 0.5": ("sgd", replace(THE_NETWORK, max_norm=0.5))}
+    cases = {"rmsprop": ("rmsprop", THE_NETWORK, "keras_clipped"),
+             "sgd, max norm 0.5": ("sgd", replace(THE_NETWORK, max_norm=0.5), "keras_clipped"),
+             "adam, exact loss": ("adam", THE_NETWORK, "exact")}
     result = {}
-    for case, (optimizer_name, network) in cases.items():
+    for case, (optimizer_name, network, loss) in cases.items():
         others = random_networks(2, np.random.default_rng(3))
-        result[case] = (trained([10, 7, 5, 4, 3], 256, [network], optimizer_name)[0],
-                        trained([10, 7, 5, 4, 3], 256, [network] + others, optimizer_name)[0])
+        result[case] = (trained([10, 7, 5, 4, 3], 256, [network], optimizer_name, loss)[0],
+                        trained([10, 7, 5, 4, 3], 256, [network] + others, optimizer_name, loss)[0])
     return result
 
 
-@pytest.mark.slow  # trains and compiles 4 stacks, in a spawned process
+@pytest.mark.slow  # trains and compiles 6 stacks, in a spawned process
 def test_every_optimizer_and_the_max_norm_constraint_train_a_network_the_same_alone_and_stacked():
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as worker:
         cases = worker.submit(each_optimizer_alone_and_in_a_stack_of_3).result(timeout=600)

@@ -105,7 +105,7 @@ def numpy_forward(model: StackedMLP, x: np.ndarray, network: int, batchnorm_rows
 @pytest.mark.parametrize("model_name, shared, training",
                          [("feedforward", True, False), ("feedforward", False, True),
                           ("feedforward_batchnorm", False, True), ("feedforward_batchnorm", True, False)])
-def test_forward_returns_batch_major_activations_equal_to_a_numpy_port(model_name, shared, training):
+def test_forward_returns_batch_major_activations_and_class_first_logits_equal_to_a_numpy_port(model_name, shared, training):
     (experiment,) = config.plan({"epochs": 1, "architecture": [10, 7, 5], "activation_fn": "relu",
                                  "model": model_name, "initial_bias": 0.1})
     networks = [NetworkSettings.of(experiment.config, seed) for seed in range(3)]
@@ -122,7 +122,7 @@ def test_forward_returns_batch_major_activations_equal_to_a_numpy_port(model_nam
                                                           else tf.constant(rows)))(tf.constant(given))
     for network in range(3):
         truth, truth_logits = numpy_forward(model, x if shared else x[network], network, rows)
-        np.testing.assert_allclose(logits.numpy()[network], truth_logits, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(logits.numpy()[network].T, truth_logits, rtol=1e-4, atol=1e-5)   # class-first
         for value, expected in zip(outputs, truth):
             assert value.shape[1:] == expected.shape
             np.testing.assert_allclose(value.numpy()[network], expected, rtol=1e-4, atol=1e-5)
@@ -142,6 +142,6 @@ def test_a_stack_of_mixed_activations_applies_each_networks_own(activations):
     for network, fn in enumerate(activations):
         assert model.layers[0].activations[network] == fn and model.layers[-1].activations[network] == "softmax"
         truth, truth_logits = numpy_forward(model, x, network, None)
-        np.testing.assert_allclose(logits.numpy()[network], truth_logits, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(logits.numpy()[network].T, truth_logits, rtol=1e-4, atol=1e-5)   # class-first
         for value, expected in zip(outputs, truth):
             np.testing.assert_allclose(value.numpy()[network], expected, rtol=1e-4, atol=1e-5)

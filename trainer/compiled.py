@@ -129,10 +129,10 @@ class CompiledSteps:
     def _metrics(self, weights, moving) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
         """Loss [2, N] (mean over the split) and number correct [2, N] on train and test, and
         every layer's activations [N, n_all, units]."""
-        layers, logits, _ = self.model.forward(weights, moving, self.x_all)
-        labels = tf.broadcast_to(self.y_all, tf.shape(logits)[:2])
+        layers, logits, _ = self.model.forward(weights, moving, self.x_all)     # logits [N, classes, n_all]
+        labels = tf.broadcast_to(self.y_all, [self.n_networks, self.n_all])
         per_example = cross_entropy(self.loss, logits, labels)
-        correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.int32)
+        correct = tf.cast(tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), labels), tf.int32)
         n = self.n_train
         loss = tf.stack([tf.reduce_mean(per_example[:, :n], axis=1), tf.reduce_mean(per_example[:, n:], axis=1)])
         count = tf.stack([tf.reduce_sum(correct[:, :n], axis=1), tf.reduce_sum(correct[:, n:], axis=1)])

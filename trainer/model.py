@@ -85,22 +85,47 @@ def truncated_normal(shape: tuple[int, int], stddev: float, seed: int) -> np.nda
 
 
 def cross_entropy(loss: str, logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    """Per-example cross-entropy in nats of integer `labels` [..., batch] under `logits` [..., batch, classes],
-    for the config key `loss` (trainer.config.LOSSES).
+    """Per-example cross-entropy in nats of integer `labels` [..., batch] under `logits` [..., classes,
+    batch] (class-first, as the layers compute them: see below), for the config key `loss`
+    (trainer.config.LOSSES).
 
-    "exact": -log softmax(z)_y, computed from the logits (tf.nn.sparse_softmax_cross_entropy_with_logits).
+    "exact": -log softmax(z)_y, computed from the logits (tf.nn.sparse_softmax_cross_entropy_with_logits,
+    on the logits transposed to batch-major).
     "keras_clipped": Keras' categorical_crossentropy on the softmax output p, as deep-bottleneck
     (keras 2.3.1 on TensorFlow 1.8) and ibsgd ran it: p / sum(p), clipped to [epsilon, 1 - epsilon]
     with epsilon = 1e-7 (tf.clip_by_value: zero gradient where the value is outside), then
     -log of the label's entry. An example whose softmax gives its label more than 1 - 1e-7 (float32:
     0.99999988) or less than 1e-7 contributes no gradient. (Keras 3, and tf.keras since TF 1.14, take
     the logits of a softmax layer instead when the graph shows one: no clip.)
+
+    Class-first because the classes are few (2 for the harmonics data) and the batch long: a reduction
+    over a minor axis of 2 is a slow loop in XLA's CPU backend, one over a middle axis an elementwise
+    loop along the batch; the clipped loss, written so, made the compiled chunk about 5 % cheaper
+    (issue 18, stop 33; bench/bench_step.py). Its values and gradients are those of the batch-major
+    TensorFlow ops, bit for bit (tests/test_loss.py), and so is every number a run stores. The exact
+    loss stays TensorFlow's fused op: written out class-first, its values and gradients alone were
+    equal, but trained networks differed from the batch-major op's at rounding level.
     """
     if loss == "exact":
-        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-    p = tf.nn.softmax(logits)
-    p = p / tf.reduce_sum(p, axis=-1, keepdims=True)
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=tf.linalg.matrix_transpose(logits))
+    p = softmax_over_classes(logits)
+    p = p / tf.reduce_sum(p, axis=-2, keepdims=True)
     return -tf.math.log(tf.clip_by_value(label_entry(p, labels), KERAS_EPSILON, 1.0 - KERAS_EPSILON))
+
+
+@tf.custom_gradient
+def softmax_over_classes(logits: tf.Tensor):
+    """tf.nn.softmax over axis -2 of [..., classes, batch], written as XLA writes TensorFlow's
+    Softmax (tensorflow/compiler/tf2xla/kernels/softmax_op.cc: exp(z - max z) / sum exp(z - max z)),
+    with the gradient TensorFlow registers for it (tensorflow/python/ops/nn_grad.py, _SoftmaxGrad:
+    (g - sum(g * p)) * p). tf.nn.softmax on another axis than the last transposes there and back."""
+    shifted = logits - tf.reduce_max(logits, axis=-2, keepdims=True)
+    exp_shifted = tf.exp(shifted)
+    p = exp_shifted / tf.reduce_sum(exp_shifted, axis=-2, keepdims=True)
+
+    def gradient(upstream):
+        return (upstream - tf.reduce_sum(upstream * p, axis=-2, keepdims=True)) * p
+    return p, gradient
 
 
 # The most classes whose label entry is picked by selects (see label_entry).
@@ -108,18 +133,18 @@ MAX_SELECTED_CLASSES = 16
 
 
 def label_entry(p: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    """p[..., b, labels[..., b]] from p [..., batch, classes] and integer labels [..., batch].
+    """p[..., labels[..., b], b] from class-first p [..., classes, batch] and integer labels [..., batch].
 
     With few classes, a chain of selects over the classes (the value of a gather, exactly, and its
     gradient the upstream at the label's entry and 0 elsewhere): XLA's CPU gather computes an
     index per element and its gradient is a scatter; the selects fuse into the elementwise loop
     around them (issue 18, branch step3: the evaluation's gather was 4 % of the chunk)."""
-    n_classes = p.shape[-1]
+    n_classes = p.shape[-2]
     if n_classes > MAX_SELECTED_CLASSES:
-        return tf.gather(p, labels, axis=-1, batch_dims=len(labels.shape))
-    entry = p[..., 0]
+        return tf.gather(tf.linalg.matrix_transpose(p), labels, axis=-1, batch_dims=len(labels.shape))
+    entry = p[..., 0, :]
     for label in range(1, n_classes):
-        entry = tf.where(tf.equal(labels, label), p[..., label], entry)
+        entry = tf.where(tf.equal(labels, label), p[..., label, :], entry)
     return entry
 
 
@@ -268,7 +293,8 @@ class StackedMLP:
     def forward(self, weights: list[tf.Tensor], moving: list[tf.Tensor], x: tf.Tensor,
                 row_weights: tf.Tensor | None = None) -> tuple[list[tf.Tensor], tf.Tensor, list[tf.Tensor]]:
         """(activations of every layer, each [N, batch, units] with the softmax output last;
-        the output logits, for a numerically stable loss; the new batch-norm moving statistics).
+        the output logits, class-first [N, classes, batch] (`cross_entropy`); the new batch-norm
+        moving statistics).
 
         `weights` and `moving` are tensors in the order of `trainable` and `moving`.
         `x` is [batch, d] (shared by all networks) or [N, d, batch] (each network's own, batch-last:
@@ -297,8 +323,8 @@ class StackedMLP:
                 pre = (pre - mean[:, :, None]) * tf.math.rsqrt(var[:, :, None] + BATCHNORM_EPSILON)
                 pre = pre * gamma[:, :, None] + beta[:, :, None]
             if layer.name == "output":
-                logits = tf.linalg.matrix_transpose(pre)
-                outputs.append(tf.nn.softmax(logits))
+                logits = pre
+                outputs.append(tf.linalg.matrix_transpose(softmax_over_classes(pre)))
             else:
                 h = per_network_activation(layer.activations, pre)
                 outputs.append(tf.linalg.matrix_transpose(h))
