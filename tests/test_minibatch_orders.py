@@ -6,7 +6,7 @@ resumed equals uninterrupted), tests/test_stack_independence.py."""
 import numpy as np
 import pytest
 
-from trainer.minibatch_orders import ChunkOrders, epoch_order
+from trainer.minibatch_orders import ChunkOrders, epoch_order, pcg64_states
 
 # Seeds around the 32-bit boundaries (a seed of 2**32 or more is more than one word of the
 # SeedSequence's entropy); sizes from one row to more than 2**16, odd and even.
@@ -42,3 +42,17 @@ def test_a_shorter_chunk_after_a_longer_one_gets_its_own_orders_and_zero_padding
 def test_a_chunk_the_buffer_cannot_hold_is_refused_with_what_it_holds(seeds, n_epochs):
     with pytest.raises(ValueError, match="holds 1 to 3 epochs of exactly 2 networks"):
         ChunkOrders(3, 2, 10, 16).fill(seeds, 1, n_epochs)
+
+
+def test_the_pcg64_states_are_those_numpy_seeds_for_every_seed_and_epoch_of_one_word():
+    """pcg64_states ports numpy's SeedSequence and PCG64 seeding: equal to numpy's own states for
+    thousands of random (seed, epoch) pairs and the 32-bit edges; None past one word, where the
+    orders come from default_rng itself (the first test)."""
+    rng = np.random.default_rng(18)
+    seeds = [0, 0, 1, 2**32 - 1, 2**32 - 1, *rng.integers(0, 2**32, 2000).tolist(), *range(50)]
+    epochs = [0, 2**32 - 1, 0, 0, 2**32 - 1, *rng.integers(0, 2**32, 2000).tolist(), *range(50)]
+    states = pcg64_states(seeds, epochs)
+    for seed, epoch, state in zip(seeds, epochs, states):
+        numpy_state = np.random.PCG64(np.random.SeedSequence([seed, epoch])).state["state"]
+        assert state == (numpy_state["state"], numpy_state["inc"]), (seed, epoch)
+    assert pcg64_states([2**32, 3, 2**63 + 5], [1, 2**32, 0]) == [None, None, None]

@@ -14,11 +14,24 @@ cohort's 290 CPU-s). Each row is an arange shuffled by the network-epoch's own g
 epochs and sizes). The shuffle runs on an int64 row, then is copied into the int32 buffer: numpy
 shuffles items of a pointer's size with a specialised loop, and an int32 row shuffled in place
 took about 1.4x as long (measured while writing this, 62 against 44 us per network-epoch).
+
+Making each network-epoch's generator, `np.random.default_rng([seed, epoch])`, cost about 9 us of
+the 41 (a SeedSequence, a PCG64 and a Generator object, measured while writing this).
+`pcg64_states` computes the same PCG64 states for a whole chunk at once, and one reused PCG64 is
+set to each in turn: a 44-epoch chunk's orders of 23 networks went from 35.1 to 27.3 us per
+network-epoch (issue 18, stop 33; bench/bench_step.py --orders).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+# numpy's SeedSequence (numpy/random/bit_generator.pyx) and PCG64 seeding (numpy/random/src/pcg64/
+# pcg64.h, pcg_setseq_128_srandom_r), for `pcg64_states`.
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_MULT_L, _MIX_MULT_R = 0xCA01F9DD, 0x4973F715
+_POOL_SIZE, _XSHIFT, _MASK32, _MASK128 = 4, np.uint32(16), 0xFFFFFFFF, (1 << 128) - 1
+_PCG_MULTIPLIER = (2549297995355413924 << 64) | 4865540595714422341      # PCG_DEFAULT_MULTIPLIER_128
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -36,6 +49,8 @@ class ChunkOrders:
         self.buffer = np.zeros((capacity, n_networks, padded), np.int32)
         self._arange = np.arange(n, dtype=np.int64)
         self._shuffled = np.empty(n, np.int64)
+        self._pcg64 = np.random.PCG64(0)
+        self._reused = np.random.Generator(self._pcg64)
 
     def fill(self, seeds: list[int], first_epoch: int, n_epochs: int) -> np.ndarray:
         """The orders of epochs first_epoch .. first_epoch + n_epochs - 1 of the networks with
@@ -45,9 +60,70 @@ class ChunkOrders:
             raise ValueError(f"ChunkOrders.fill: {n_epochs} epochs of {len(seeds)} networks; this buffer holds "
                              f"1 to {capacity} epochs of exactly {n_networks} networks")
         n = len(self._arange)
-        for epoch, epoch_rows in zip(range(first_epoch, first_epoch + n_epochs), self.buffer):
-            for seed, row in zip(seeds, epoch_rows):
-                self._shuffled[:] = self._arange
-                np.random.default_rng([seed, epoch]).shuffle(self._shuffled)
-                row[:n] = self._shuffled
+        # Every network-epoch of the chunk, epoch by epoch, as the buffer's rows run.
+        lane_epochs = [epoch for epoch in range(first_epoch, first_epoch + n_epochs) for _ in seeds]
+        lane_seeds = list(seeds) * n_epochs
+        rows = self.buffer[:n_epochs].reshape(n_epochs * n_networks, -1)
+        for seed, epoch, state, row in zip(lane_seeds, lane_epochs, pcg64_states(lane_seeds, lane_epochs), rows):
+            self._shuffled[:] = self._arange
+            self._generator(seed, epoch, state).shuffle(self._shuffled)
+            row[:n] = self._shuffled
         return self.buffer[:n_epochs]
+
+    def _generator(self, seed: int, epoch: int, state: tuple[int, int] | None) -> np.random.Generator:
+        """`np.random.default_rng([seed, epoch])`: the reused PCG64 set to `state`, where there is one."""
+        if state is None:
+            return np.random.default_rng([seed, epoch])
+        self._pcg64.state = {"bit_generator": "PCG64", "state": {"state": state[0], "inc": state[1]},
+                             "has_uint32": 0, "uinteger": 0}
+        return self._reused
+
+
+
+def pcg64_states(seeds, epochs) -> list[tuple[int, int] | None]:
+    """The PCG64 (state, inc) of `np.random.default_rng([seed, epoch])` for each pair (equal-length
+    integer sequences), computed for all pairs at once; None for a pair with a number outside
+    0 .. 2^32 - 1 (more than one word of entropy: `default_rng` makes that generator itself).
+
+    SeedSequence([seed, epoch]) hashes the two words into a pool of four (mix_entropy) and draws
+    eight 32-bit words from it (generate_state(4, uint64)); PCG64 takes the first two 64-bit words
+    as its initial state and the last two as its stream, and steps: inc = 2 * stream + 1, state =
+    (inc + initial) * multiplier + inc, modulo 2^128. The hash constants change with each use, the
+    same for every pair: they stay Python integers, the pairs' words are numpy uint32 lanes (all
+    arithmetic modulo 2^32). Tested equal to numpy's for thousands of pairs (tests/test_minibatch_orders.py).
+    """
+    words = [np.asarray(values, dtype=object) for values in (seeds, epochs)]
+    fits = (words[0] >= 0) & (words[0] <= _MASK32) & (words[1] >= 0) & (words[1] <= _MASK32)
+    entropy = [np.where(fits, values, 0).astype(np.uint32) for values in words]
+    hash_a = _INIT_A
+
+    def hashmix(value: np.ndarray) -> np.ndarray:
+        nonlocal hash_a
+        value = value ^ np.uint32(hash_a)
+        hash_a = (hash_a * _MULT_A) & _MASK32
+        value = value * np.uint32(hash_a)
+        return value ^ (value >> _XSHIFT)
+
+    def mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        result = np.uint32(_MIX_MULT_L) * x - np.uint32(_MIX_MULT_R) * y
+        return result ^ (result >> _XSHIFT)
+
+    zeros = np.zeros_like(entropy[0])
+    pool = [hashmix(entropy[i] if i < len(entropy) else zeros) for i in range(_POOL_SIZE)]
+    for source in range(_POOL_SIZE):
+        for target in range(_POOL_SIZE):
+            if source != target:
+                pool[target] = mix(pool[target], hashmix(pool[source]))
+    hash_b, state_words = _INIT_B, []
+    for i in range(8):
+        value = pool[i % _POOL_SIZE] ^ np.uint32(hash_b)
+        hash_b = (hash_b * _MULT_B) & _MASK32
+        value = value * np.uint32(hash_b)
+        state_words.append((value ^ (value >> _XSHIFT)).astype(np.uint64))
+    # little-endian pairs of 32-bit words: four 64-bit words, as Python integers
+    high_low = [(state_words[2 * k] | (state_words[2 * k + 1] << np.uint64(32))).tolist() for k in range(4)]
+    states: list[tuple[int, int] | None] = []
+    for fit, a, b, c, d in zip(fits.tolist(), *high_low):
+        inc = ((((c << 64) | d) << 1) | 1) & _MASK128
+        states.append(((((inc + ((a << 64) | b)) & _MASK128) * _PCG_MULTIPLIER + inc) & _MASK128, inc) if fit else None)
+    return states
