@@ -79,7 +79,6 @@ class ChunkOrders:
         return self._reused
 
 
-
 def pcg64_states(seeds, epochs) -> list[tuple[int, int] | None]:
     """The PCG64 (state, inc) of `np.random.default_rng([seed, epoch])` for each pair (equal-length
     integer sequences), computed for all pairs at once; None for a pair with a number outside
@@ -120,10 +119,15 @@ def pcg64_states(seeds, epochs) -> list[tuple[int, int] | None]:
         hash_b = (hash_b * _MULT_B) & _MASK32
         value = value * np.uint32(hash_b)
         state_words.append((value ^ (value >> _XSHIFT)).astype(np.uint64))
-    # little-endian pairs of 32-bit words: four 64-bit words, as Python integers
-    high_low = [(state_words[2 * k] | (state_words[2 * k + 1] << np.uint64(32))).tolist() for k in range(4)]
+    # Little-endian pairs of 32-bit words: four 64-bit words, as Python integers; PCG64 reads the first
+    # two as the initial state's high and low halves, the last two as the stream's.
+    words64 = [(state_words[2 * k] | (state_words[2 * k + 1] << np.uint64(32))).tolist() for k in range(4)]
     states: list[tuple[int, int] | None] = []
-    for fit, a, b, c, d in zip(fits.tolist(), *high_low):
-        inc = ((((c << 64) | d) << 1) | 1) & _MASK128
-        states.append(((((inc + ((a << 64) | b)) & _MASK128) * _PCG_MULTIPLIER + inc) & _MASK128, inc) if fit else None)
+    for fit, initial_high, initial_low, stream_high, stream_low in zip(fits.tolist(), *words64):
+        if not fit:
+            states.append(None)
+            continue
+        initial, stream = (initial_high << 64) | initial_low, (stream_high << 64) | stream_low
+        inc = ((stream << 1) | 1) & _MASK128
+        states.append(((((inc + initial) & _MASK128) * _PCG_MULTIPLIER + inc) & _MASK128, inc))
     return states
