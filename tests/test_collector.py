@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 
 import pytest
 
@@ -27,8 +29,11 @@ def test_paused_turns_it_off_and_back_to_what_it_was_even_on_error(enabled, coll
     assert gc.isenabled() is enabled
 
 
-def test_what_was_made_meanwhile_ends_in_the_oldest_generation_unwalked(collector_state):
+def test_what_was_made_meanwhile_ends_in_the_oldest_generation_unwalked(collector_state, monkeypatch):
     gc.enable()
+    # As in a process that froze nothing for good (this one may have imported TensorFlow, which
+    # does): the pause's unfreeze then releases those objects too, which costs only collector time.
+    monkeypatch.setattr(collector, "_frozen_for_good", False)
     with collector.paused():
         made = [[index] for index in range(1000)]   # containers: tracked by the collector
     assert gc.get_count()[0] < 100          # no young objects left to walk at the next collection
@@ -53,3 +58,38 @@ def test_a_scan_reads_with_it_off_and_leaves_it_on(tmp_path, monkeypatch, collec
     index.scan(tmp_path)
     assert seen == [False]
     assert gc.isenabled()
+
+
+def run_python(code: str) -> str:
+    """stdout of `code` run in a fresh interpreter (its collector state is its own)."""
+    return subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.mark.slow
+def test_for_good_keeps_them_frozen_and_no_later_pause_releases_them():
+    out = run_python("""
+import gc
+from ibstore import collector
+with collector.paused(for_good=True):
+    kept = [[i] for i in range(1000)]
+frozen = gc.get_freeze_count()
+with collector.paused():
+    made = [[i] for i in range(1000)]
+walked = {id(item) for item in gc.get_objects()}    # every generation but the permanent one
+print(frozen >= 1000, gc.get_freeze_count() >= frozen + 1000, any(id(item) in walked for item in kept + made),
+      gc.isenabled())
+""")
+    assert out.split() == ["True", "True", "False", "True"]
+
+
+@pytest.mark.slow
+def test_tensorflow_is_imported_with_its_objects_frozen_for_good():
+    out = run_python("""
+import gc
+from trainer.tensorflow_without_keras import tf
+print(gc.get_freeze_count(), len(gc.get_objects()), gc.isenabled(), int(tf.constant(2) + 3))
+""")
+    frozen, walked, enabled, five = out.split()
+    # TensorFlow's import leaves some 400,000 objects; a full collection walks only what came after.
+    assert int(frozen) > 100_000 and int(walked) < int(frozen) // 10
+    assert enabled == "True" and five == "5"

@@ -16,12 +16,15 @@ all of JAX and its own scipy imports load too: about 1.2 s of CPU. The trainer c
 to TFLite; JAX stays importable after TensorFlow is in.
 
 Before TensorFlow is imported, trainer.xla_flags sets the XLA flag the trainer compiles with.
+The import runs with the garbage collector paused, its objects then frozen for good
+(ibstore.collector): they live as long as the process.
 """
 
 from __future__ import annotations
 
 import sys
 
+from ibstore import collector
 from trainer import xla_flags
 
 EAGER_KERAS_IMPORT = "keras.src.optimizers"   # tensorflow/__init__.py's eager Keras import
@@ -37,7 +40,8 @@ else:
     for name in blocked:
         sys.modules[name] = None   # type: ignore[assignment]  # makes that import raise ImportError
     try:
-        import tensorflow as tf
+        with collector.paused(for_good=True):
+            import tensorflow as tf
     finally:
         for name in blocked:
             if sys.modules.get(name, "") is None:
