@@ -51,7 +51,8 @@ def tanh_codes(n_networks: int, units: int, bin_size: float = 0.07) -> tuple[np.
 
 def adversarial_codes() -> list[np.ndarray]:
     """[N, n, units] codes: ties, values on bin edges, negative and huge codes, a constant network,
-    spans at 2^53's edge, and a layer one radix cannot key (so the per-unit keys take over)."""
+    spans at 2^53's edge, a layer one radix cannot key (so the per-unit keys take over), and rows too
+    wide for one number (`ranked_row_keys`)."""
     rng = np.random.default_rng(7)
     ties = rng.integers(-3, 3, (4, 300, 6)).astype(np.float32)
     ties[:, 150:] = ties[:, :150]                                     # every row twice
@@ -67,7 +68,18 @@ def adversarial_codes() -> list[np.ndarray]:
     wide[:, 50:] = wide[:, :50]
     grid = np.stack(np.meshgrid(*[np.arange(-2.0, 3.0)] * 3), axis=-1).reshape(1, -1, 3)
     every_row = np.concatenate([grid, grid[:, ::7], -grid - 1], axis=1)  # every row of a span, twice some
-    return [ties, edges, huge, at_the_edge, past_the_edge, wide, every_row]
+    # Past one int64 per row: 2,000-row networks whose second unit spans ~4e15 (exact in float64, but
+    # ranks of the keys so far times its span pass 2^62, so it is ranked too) and whose third spans
+    # 2e30 (past float64's exact integers: ranked at once); every row twice in the first network.
+    vast = np.stack([rng.integers(0, 2000, (2, 2000)), rng.integers(0, 2**52, (2, 2000)) * 2,
+                     rng.choice([-1e30, -3.0, 0.0, 1e30], (2, 2000))], axis=-1).astype(np.float64)
+    vast[0, 1000:] = vast[0, :1000]
+    # Keys that would wrap in int64 onto another row's: 2,100 first-unit ranks times a second unit of span
+    # 2^53 - 1, where rank 2048 with code 2058 is rank 0 with code 10 modulo 2^64.
+    wrapping = np.zeros((1, 2100, 2))
+    wrapping[0, :, 0] = np.arange(2100)
+    wrapping[0, [0, 2048, 7], 1] = [10, 2058, 2.0**53 - 2]
+    return [ties, edges, huge, at_the_edge, past_the_edge, wide, every_row, vast, wrapping]
 
 
 @pytest.mark.parametrize("case", range(len(adversarial_codes())))

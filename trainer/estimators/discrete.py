@@ -5,7 +5,8 @@ indices. `code_ids` numbers the distinct rows without `np.unique(axis=0)` (which
 slow): the row of integer codes becomes one mixed-radix number when the product of
 the column ranges allows it, else one opaque byte string (`np.void`, `row_ids`),
 and these 1-D keys go through `np.unique`. `stacked_row_keys` does the same for
-N stacked networks at once ([N, n, units] codes; one radix per network where it fits), and `stacked_plugin_mi_bits` gives
+N stacked networks at once ([N, n, units] codes; one radix per network where it fits, ranks where
+no one number does), and `stacked_plugin_mi_bits` gives
 their plug-in MI from counts, with no loop over the networks.
 """
 
@@ -200,9 +201,8 @@ def stacked_row_keys(codes: np.ndarray, n_classes: int) -> np.ndarray:
     network's units where that fits (`uniform_radix_keys`), else as in `code_ids`, the
     mixed-radix number sum_c (code_c - min_c) * prod_{c' > c} span_c' per network, exact
     in float64 while every network's product of spans is below 2^53 (a float64 product of
-    integers rounds monotonically, so the test on it is exact too). Otherwise each row becomes
-    raw bytes (`np.void`) led by its network's index in big-endian order, so one np.unique
-    numbers every network's rows, in one contiguous block per network.
+    integers rounds monotonically, so the test on it is exact too). Otherwise the same number
+    built a unit at a time in int64, with ranks keeping it in range (`ranked_row_keys`).
     """
     n_networks, n, _ = codes.shape
     if n == 0:
@@ -216,15 +216,52 @@ def stacked_row_keys(codes: np.ndarray, n_classes: int) -> np.ndarray:
     if np.all(np.prod(spans, axis=1) * n_classes < EXACT_FLOAT_INTEGERS):
         strides = np.concatenate([np.cumprod(spans[:, :0:-1], axis=1)[:, ::-1], np.ones((n_networks, 1))], axis=1)
         return np.matmul(strides[:, None, :], columns)[:, 0, :].astype(np.int64)    # exact integers
-    largest = spans.max() - 1
-    dtype = np.dtype(np.min_scalar_type(int(largest)) if largest < 2**32 else np.float64).newbyteorder(">")
-    body = np.swapaxes(columns, 1, 2).astype(dtype, order="C").view(np.uint8).reshape(n_networks, n, -1)
-    prefix = np.broadcast_to(np.arange(n_networks, dtype=">u4").view(np.uint8).reshape(n_networks, 1, 4),
-                             (n_networks, n, 4))
-    rows = np.ascontiguousarray(np.concatenate([prefix, body], axis=2)).reshape(n_networks * n, -1)
-    ids = np.unique(rows.view(np.dtype((np.void, rows.shape[1]))).reshape(-1), return_inverse=True)[1]
-    ids = ids.reshape(n_networks, n)
-    return ids - ids.min(axis=1, keepdims=True)
+    return ranked_row_keys(columns, spans, n_classes)
+
+
+def ranked_row_keys(columns: np.ndarray, spans: np.ndarray, n_classes: int) -> np.ndarray:
+    """`stacked_row_keys` of rows too wide for one float64 number: `columns` [N, units, n], each
+    network's codes shifted to start at 0, `spans` [N, units] (float64). The mixed-radix key is built
+    a unit at a time in int64, key * span_c + code_c; before a unit would take a network's key past
+    2^63 / n_classes, the keys so far become their ranks among the network's distinct keys
+    (`row_ranks`: below n, equal exactly where the keys were), and a unit wider than that (or past
+    float64's exact integers) becomes its ranks too. The keys returned are ranks, below n.
+    (Each row as np.void bytes through np.unique, as before, took several times as long: its sort
+    compares the rows with memcmp, one pair at a time.)"""
+    limit = 2**63 // n_classes
+
+    def too_wide(key_spans: np.ndarray, unit_spans: np.ndarray) -> bool:
+        return any(int(k) * int(u) > limit for k, u in zip(key_spans.tolist(), unit_spans.tolist()))
+
+    def unit(c: int) -> tuple[np.ndarray, np.ndarray]:
+        if spans[:, c].max() >= EXACT_FLOAT_INTEGERS:     # its codes are not all exact integers in int64
+            return row_ranks(columns[:, c])
+        return columns[:, c].astype(np.int64), spans[:, c].astype(np.int64)
+
+    keys, key_spans = unit(0)
+    for c in range(1, columns.shape[1]):
+        codes, unit_spans = unit(c)
+        if too_wide(key_spans, unit_spans):
+            keys, key_spans = row_ranks(keys)
+            if too_wide(key_spans, unit_spans):
+                codes, unit_spans = row_ranks(codes)
+        keys = keys * unit_spans[:, None] + codes
+        key_spans = key_spans * unit_spans
+    return row_ranks(keys)[0]
+
+
+def row_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each value's rank among the distinct values of its row (values [N, n], n > 0 -> int64 [N, n],
+    0..K-1 in increasing order of value), and each row's K [N]."""
+    order = np.argsort(values, axis=1)
+    ordered = np.take_along_axis(values, order, axis=1)
+    new = np.empty(values.shape, bool)
+    new[:, 0] = False
+    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=new[:, 1:])
+    ranks_in_order = np.cumsum(new, axis=1)
+    ranks = np.empty_like(ranks_in_order)
+    np.put_along_axis(ranks, order, ranks_in_order, axis=1)
+    return ranks, ranks_in_order[:, -1] + 1
 
 
 def uniform_radix_keys(codes: np.ndarray, n_classes: int) -> np.ndarray | None:
