@@ -25,6 +25,9 @@ from side_by_side import add_arguments, report
 SIZES = [12, 10, 7, 5, 4, 3, 2]
 ESTIMATORS = {
     "binning": {"bin_size": 0.07},
+    # A fine bin: the wide layers' rows span more codes than one float64 number holds (their keys are
+    # built in int64 with ranks, trainer.estimators.discrete.ranked_row_keys).
+    "binning-fine": {"bin_size": 0.001},
     "binning-layer": {"n_bins": 30, "range": "layer"},
     "idnns": {"n_edges": 30},
     "adaptive": {"n_bins": 30},
