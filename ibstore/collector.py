@@ -1,4 +1,5 @@
-"""Python's cyclic garbage collector kept off the objects a scan or an import builds, which all stay alive.
+"""Python's cyclic garbage collector kept off the objects a scan or an import builds, which all
+stay alive.
 
 A cold scan keeps every entry it reads, and the views' rows, until it ends: each collection
 meanwhile walks all of them again and frees none (reading a run folder makes no reference
@@ -9,10 +10,10 @@ generation is collected as before, when it has grown by a quarter through ordina
 promotions, so a cycle made meanwhile is still freed in time. bench/bench_cold_scan.py
 measures the difference.
 
-An import whose objects live as long as the process (TensorFlow's: some 400,000, which every
-full collection would walk again; the collections during the import itself took a fifth of its
-CPU) is paused `for_good`: its objects stay in the permanent generation, never walked again. Frozen objects are still freed by reference counting; only a reference cycle among them
-would never be.
+An import whose objects live as long as the process (TensorFlow's, some 400,000, which every
+full collection would otherwise walk again) is paused `for_good`: its objects stay in the
+permanent generation, never walked again (bench/RESULTS.md, issue 18, stop 34). Frozen objects
+are still freed by reference counting; only a reference cycle among them would never be.
 """
 
 from __future__ import annotations
