@@ -29,6 +29,9 @@ LAYER_MINIMUM = "min"
 # bounded below by 0 gives 0, by -1 gives -1.000001; any other the layer's own minimum ("min").
 TANH_LIKE_LOW = -1.000001
 LOW_BY_LOWER_BOUND: dict[float, float] = {0.0: 0.0, -1.0: TANH_LIKE_LOW}
+# Values per block of `rowwise_digitize`: a block's arrays (about 20 bytes a value) stay in a core's
+# L2 cache; a stack of 23 layers of 4096 x 10 values searched at once took 2.4x as long.
+SEARCH_BLOCK = 2**15
 
 
 def convert_low(value: Any) -> str | float:
@@ -143,10 +146,46 @@ def quantile_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int,
 
 
 def rowwise_digitize(edges: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """np.digitize(t[s], edges[s]) for every network s (edges [N, E] non-decreasing, t [N, ...]):
-    the number of network s's edges <= each value, np.searchsorted(edges[s], value, side="right").
+    """np.digitize(t[s], edges[s]) for every network s (edges [N, E] non-decreasing, t [N, ...] finite,
+    float32 or float64): the number of network s's edges <= each value, as
+    np.searchsorted(edges[s], value, side="right") gives it (int64).
 
-    A binary search per network: the only step of the binning family with a loop over the
-    networks (one numpy call each); the vectorised form tried (one stable sort of each network's
-    edges and values together) cost more than the N searches."""
-    return np.stack([np.searchsorted(row_edges, values, side="right") for row_edges, values in zip(edges, t)])
+    A branchless binary search of all networks at once: each network's edges padded with +inf to a
+    power of two W > E (one flat table [N * W]), then log2(W) rounds in which every value looks up the
+    edge `step` places on and moves past it if that edge is <= the value: the comparisons of a binary
+    search, as whole-array passes, over blocks of SEARCH_BLOCK values that stay in the CPU's cache.
+    Compared in t's own dtype: a float64 edge becomes the smallest float32 >= it (`ceil_to`), which a
+    float32 value reaches exactly when it reaches the edge."""
+    n_networks, n_edges = edges.shape
+    values = t.reshape(-1)
+    per_network = values.size // n_networks if n_networks else 0
+    width = 1 << n_edges.bit_length()           # > E: a search ends at most on the padding's last +inf
+    table = np.full((n_networks, width), np.inf, dtype=values.dtype)
+    table[:, :n_edges] = ceil_to(edges, values.dtype)
+    table = table.ravel()
+    index_type = np.int32 if max(n_networks * width, values.size) < 2**31 else np.int64
+    codes = np.empty(values.size, np.int64)
+    for begin in range(0, values.size, SEARCH_BLOCK):
+        block = values[begin:begin + SEARCH_BLOCK]
+        start = np.arange(begin, begin + len(block), dtype=index_type) // index_type(per_network)
+        start *= index_type(width)
+        position = start.copy()                  # each value's place in the table
+        probe, passed, step_taken = np.empty_like(block), np.empty(len(block), bool), np.empty_like(position)
+        step = width // 2
+        while step:
+            np.take(table[step - 1:], position, out=probe)      # the edge at position + step - 1
+            np.less_equal(probe, block, out=passed)
+            position += np.multiply(passed, index_type(step), out=step_taken)
+            step //= 2
+        np.subtract(position, start, out=codes[begin:begin + len(block)])
+    return codes.reshape(t.shape)
+
+
+def ceil_to(edges: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Each edge as the smallest number of `dtype` >= it (edges of that dtype, +inf and numbers past its
+    range included): a value v of `dtype` has v >= edge exactly when v >= ceil_to(edge)."""
+    with np.errstate(over="ignore"):            # past float32's range: +-inf, corrected below for -inf
+        rounded = edges.astype(dtype)
+    below = rounded < edges
+    rounded[below] = np.nextafter(rounded[below], np.asarray(np.inf, dtype))
+    return rounded
