@@ -1,4 +1,4 @@
-"""rowwise_digitize (the adaptive and quantile estimators' binning) against np.searchsorted(side="right")
+"""rowwise_digitize (the idnns, adaptive and quantile estimators' binning) against np.searchsorted(side="right")
 network by network, bit for bit, where a search written over whole arrays could go wrong: float64
 edges between two float32 numbers, values on the edges, repeated and infinite edges, no edges,
 blocks that end inside a network, float64 layers, and the real edges of the adaptive estimator."""
@@ -6,8 +6,8 @@ blocks that end inside a network, float64 layers, and the real edges of the adap
 import numpy as np
 import pytest
 
-from trainer.estimators import adaptive
-from trainer.estimators.adaptive import ceil_to, rowwise_digitize
+from trainer.estimators import binning
+from trainer.estimators.binning import ceil_to, rowwise_digitize
 
 
 def searchsorted_per_network(edges: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -77,7 +77,7 @@ def test_blocks_ending_inside_a_network(monkeypatch):
     t = rng.normal(size=(5, 13, 3)).astype(np.float32)                # 39 values a network
     edges = np.sort(rng.normal(size=(5, 6)), axis=1)
     for block in (1, 7, 38, 39, 40, 1000):
-        monkeypatch.setattr(adaptive, "SEARCH_BLOCK", block)
+        monkeypatch.setattr(binning, "SEARCH_BLOCK", block)
         assert_as_searchsorted(edges, t)
 
 

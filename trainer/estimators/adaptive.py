@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from trainer.activation_facts import bounds
+from trainer.estimators.binning import rowwise_digitize
 from trainer.estimators.discrete import stacked_plugin_mi_bits
 from trainer.estimators.errors import EstimatorError
 from trainer.estimators.inputs import layer_inputs
@@ -29,9 +30,6 @@ LAYER_MINIMUM = "min"
 # bounded below by 0 gives 0, by -1 gives -1.000001; any other the layer's own minimum ("min").
 TANH_LIKE_LOW = -1.000001
 LOW_BY_LOWER_BOUND: dict[float, float] = {0.0: 0.0, -1.0: TANH_LIKE_LOW}
-# Values per block of `rowwise_digitize`: a block's arrays (about 37 bytes a value) stay in a core's
-# L2 cache; a stack of 23 layers of 4096 x 10 values searched at once took 2.4x as long.
-SEARCH_BLOCK = 2**14
 
 
 def convert_low(value: Any) -> str | float:
@@ -143,55 +141,3 @@ def quantile_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int,
     sorted_values = np.sort(t.reshape(len(t), -1), axis=1)
     inner_edges = sorted_values[:, np.arange(1, n_bins) * sorted_values.shape[1] // n_bins]
     return stacked_plugin_mi_bits(rowwise_digitize(inner_edges, t), classes, n_classes)
-
-
-def rowwise_digitize(edges: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """np.digitize(t[s], edges[s]) for every network s (edges [N, E] non-decreasing, t [N, ...] finite,
-    float32 or float64): the number of network s's edges <= each value, as
-    np.searchsorted(edges[s], value, side="right") gives it (int64).
-
-    A branchless binary search of all networks at once: each network's edges padded with +inf to a
-    power of two W > E (one flat table [N * W]), then log2(W) rounds in which every value looks up the
-    edge `step` places on and moves past it if that edge is <= the value: the comparisons of a binary
-    search, as whole-array passes, over blocks of SEARCH_BLOCK values that stay in the CPU's cache.
-    Compared in t's own dtype: a float64 edge becomes the smallest float32 >= it (`ceil_to`), which a
-    float32 value reaches exactly when it reaches the edge."""
-    n_networks, n_edges = edges.shape
-    values = t.reshape(-1)
-    per_network = values.size // n_networks if n_networks else 0
-    width = 1 << n_edges.bit_length()           # > E: a search ends at most on the padding's last +inf
-    table = np.full((n_networks, width), np.inf, dtype=values.dtype)
-    table[:, :n_edges] = ceil_to(edges, values.dtype)
-    table = table.ravel()
-    codes = np.empty(values.size, np.int64)
-    block_size = max(1, min(SEARCH_BLOCK, values.size))
-    offsets = np.arange(block_size)
-    start, position, step_taken = (np.empty(block_size, np.intp) for _ in range(3))
-    probe, passed = np.empty(block_size, values.dtype), np.empty(block_size, bool)
-    for begin in range(0, values.size, block_size):
-        block = values[begin:begin + block_size]
-        n = len(block)
-        np.add(offsets[:n], begin, out=start[:n])
-        np.floor_divide(start[:n], per_network, out=start[:n])          # each value's network ...
-        np.multiply(start[:n], width, out=start[:n])                    # ... and its table's first place
-        position[:n] = start[:n]
-        step = width // 2
-        while step:
-            # The edge at position + step - 1, always in the table: mode="wrap" only skips mode="raise"'s
-            # check of every index, and intp indices need no conversion.
-            np.take(table[step - 1:], position[:n], out=probe[:n], mode="wrap")
-            np.less_equal(probe[:n], block, out=passed[:n])
-            position[:n] += np.multiply(passed[:n], np.intp(step), out=step_taken[:n])
-            step //= 2
-        np.subtract(position[:n], start[:n], out=codes[begin:begin + n])
-    return codes.reshape(t.shape)
-
-
-def ceil_to(edges: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Each edge as the smallest number of `dtype` >= it (edges of that dtype, +inf and numbers past its
-    range included): a value v of `dtype` has v >= edge exactly when v >= ceil_to(edge)."""
-    with np.errstate(over="ignore"):            # past float32's range: +-inf, corrected below for -inf
-        rounded = edges.astype(dtype)
-    below = rounded < edges
-    rounded[below] = np.nextafter(rounded[below], np.asarray(np.inf, dtype))
-    return rounded
