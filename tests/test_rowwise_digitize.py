@@ -1,7 +1,8 @@
-"""rowwise_digitize (the idnns, adaptive and quantile estimators' binning) against np.searchsorted(side="right")
-network by network, bit for bit, where a search written over whole arrays could go wrong: float64
-edges between two float32 numbers, values on the edges, repeated and infinite edges, no edges,
-blocks that end inside a network, float64 layers, and the real edges of the adaptive estimator."""
+"""rowwise_digitize (the idnns, adaptive and quantile estimators' binning) against
+np.searchsorted(side="right") network by network, bit for bit, where a search written over whole
+arrays could go wrong: float64 edges between two float32 numbers, values on the edges, repeated and
+infinite edges, no edges, blocks that end inside a network, float64 layers, and the real edges of
+the adaptive estimator."""
 
 import numpy as np
 import pytest
