@@ -99,7 +99,7 @@ def idnns_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int,
                      n_edges: int = 30) -> tuple[np.ndarray, np.ndarray]:
     """`idnns_mi` of N networks' layers at once (t [N, n, units]; see `binning_mi_stacked`)."""
     edges = np.linspace(-1, 1, n_edges).astype(np.float32)
-    codes = rowwise_digitize(np.broadcast_to(edges, (len(t), n_edges)), t) - 1     # np.digitize(t, edges) - 1
+    codes = rowwise_digitize(edges[None], t.reshape(1, -1)).reshape(t.shape) - 1    # np.digitize(t, edges) - 1
     codes[codes < 0] = n_edges - 1  # IDNNs' edges[-1]: below -1 is the same symbol as >= 1
     return stacked_plugin_mi_bits(codes, classes, n_classes)
 
