@@ -101,3 +101,8 @@ def test_the_adaptive_estimators_own_edges():
         distinct = [np.unique(row[row != low]) for row in values]
         edges = np.array([[low, *row[(np.arange(30) * (len(row) / 30)).astype(int)], row[-1]] for row in distinct])
         assert_as_searchsorted(edges, t)
+
+
+def test_edges_for_another_number_of_networks_are_refused():
+    with pytest.raises(ValueError, match="2 rows of edges for 3 networks"):
+        rowwise_digitize(np.zeros((2, 4)), np.zeros((3, 5, 2), np.float32))

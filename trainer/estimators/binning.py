@@ -185,6 +185,8 @@ def rowwise_digitize(edges: np.ndarray, t: np.ndarray) -> np.ndarray:
     Compared in t's own dtype: a float64 edge becomes the smallest float32 >= it (`ceil_to`), which a
     float32 value reaches exactly when it reaches the edge."""
     n_networks, n_edges = edges.shape
+    if t.shape[0] != n_networks:    # mode="wrap" below would read another network's edges
+        raise ValueError(f"rowwise_digitize: {n_networks} rows of edges for {t.shape[0]} networks")
     values = t.reshape(-1)
     per_network = values.size // n_networks if n_networks else 0
     width = 1 << n_edges.bit_length()           # > E: a search ends at most on the padding's last +inf
