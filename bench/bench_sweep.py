@@ -21,9 +21,10 @@ Rows, each timed end to end as a user runs it (whole processes, start-up include
   wall over JAX's (target <= 0.5x), and the final test accuracy per initial bias of both
   (mean over seeds), which must agree (same epochs only);
 - with `--shipped`, every cohort of data/configs/cohorts at `--epochs` epochs (`--cohort NAME`:
-  only those): seconds per network-epoch, as a multiple of the notebook cohort's (target <= 3x
-  each); with `--before DIR`, each also with DIR's code (PYTHONPATH=DIR), right after this
-  checkout's, against the same notebook cohort (timed with this checkout's code).
+  only those), in each of the `--repeats` rounds after the notebook cohort: seconds per
+  network-epoch, as a multiple of the notebook cohort's (target <= 3x each; medians, CPU beside);
+  with `--before DIR`, each also with DIR's code (PYTHONPATH=DIR), right after this checkout's,
+  against the same notebook cohort (timed with this checkout's code).
 The machine's load average is printed beside the figures, since they depend on it.
 """
 
@@ -100,7 +101,7 @@ def main() -> None:
     parser.add_argument("--jax-run-epochs", type=int,
                         help="epochs the JAX baseline actually trains, projected to --epochs (default: all)")
     parser.add_argument("--repeats", type=int, default=1,
-                        help="interleaved repetitions of the one-network run and the cohort's sweep (medians)")
+                        help="interleaved repetitions of the one-network run and every cohort's sweep (medians)")
     parser.add_argument("--skip-jax", action="store_true", help="leave out the JAX baseline")
     parser.add_argument("--shipped", action="store_true", help="also time every cohort of data/configs/cohorts")
     parser.add_argument("--cohort", action="append", default=[],
@@ -119,20 +120,21 @@ def main() -> None:
         single = {k: v for k, v in cohort.items() if k != "grid"}
         (folder / "single.json").write_text(json.dumps({**single, "epochs": epochs, "initial_bias": 0.0}))
         n = networks_of(folder / "cohort.json")
+        for path in cohorts:
+            (folder / path.name).write_text(json.dumps({**json.loads(path.read_text()), "epochs": epochs}))
         ones, manys = [], []
-        for repeat in range(args.repeats):   # interleaved: a change in load hits both alike
+        shipped: dict[str, tuple[int, list]] = {}      # label: (networks, its runs' (wall, peak MB, CPU))
+        for repeat in range(args.repeats):   # interleaved: a change in load hits every row alike
             ones.append(timed(["run", str(folder / "single.json"), "--quiet", "--results", str(folder / f"a{repeat}")]))
             manys.append(timed(["sweep", str(folder / "cohort.json"), "--results", str(folder / f"b{repeat}")]))
+            for path in cohorts:
+                for which, (prefix, code) in enumerate(codes):
+                    results = folder / f"{path.stem}-{which}-{repeat}"
+                    runs = shipped.setdefault(prefix + path.stem, (networks_of(folder / path.name), []))[1]
+                    runs.append(timed(["sweep", str(folder / path.name), "--results", str(results)], code))
         (one, one_mb, one_cpu), (many, many_mb, many_cpu) = (np.median(runs, axis=0) for runs in (ones, manys))
         swept = swept_accuracy(folder / "b0")
         jax = None if args.skip_jax else jax_cohort(epochs, args.jax_run_epochs or epochs)
-        shipped = []
-        for path in cohorts:
-            (folder / path.name).write_text(json.dumps({**json.loads(path.read_text()), "epochs": epochs}))
-            for prefix, code in codes:
-                results = folder / f"{path.stem}-{len(shipped)}"
-                seconds, peak_mb, _ = timed(["sweep", str(folder / path.name), "--results", str(results)], code)
-                shipped.append((prefix + path.stem, networks_of(folder / path.name), seconds, peak_mb))
 
     print(f"load average before / after: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} (on {os.cpu_count()} cores); "
           f"{epochs} epochs per network; whole processes, start-up included; medians of {args.repeats} "
@@ -156,11 +158,12 @@ def main() -> None:
             ours, theirs = accuracy_by_bias(swept), accuracy_by_bias(report["accuracy"])
             print("final test accuracy per initial bias, mean over seeds (trainer / JAX): " + ", ".join(
                 f"{bias:g}: {ours[bias]:.3f} / {theirs[bias]:.3f}" for bias in ours))
-    per_network_epoch = many / (n * epochs)
-    for name, networks, seconds, peak_mb in shipped:
+    for name, (networks, runs) in shipped.items():
+        seconds, peak_mb, cpu = np.median(runs, axis=0)
         own = seconds / (networks * epochs)
         print(ratio_row(f"cohort {name} ({networks} networks, {seconds:.1f} s, peak {peak_mb:.0f} MB): "
-                        f"{own * 1e3:.3f} ms/network-epoch, vs notebook", own / per_network_epoch, 3))
+                        f"{own * 1e3:.3f} ms/network-epoch, vs notebook", own / (many / (n * epochs)), 3)
+              + f"; CPU {cpu / networks / (many_cpu / n):.2f}x (walls {', '.join(f'{w:.1f}' for w, _, _ in runs)} s)")
 
 
 if __name__ == "__main__":
