@@ -2,8 +2,8 @@
 
     python bench/bench_sort.py [--repeats 3]
 
-The MI estimators sort rows: the binning family's int32 keys (`stacked_plugin_mi_bits`, a row per
-network of a split's inputs: 819 or 3277 in the default config) and the adaptive and quantile
+The MI estimators sort rows: the binning family's keys, int32 once they pass 2^16
+(`stacked_plugin_mi_bits`, a row per network of a split's inputs: 819 or 3277 in the default config) and the adaptive and quantile
 estimators' float32 values (a row of every value of a layer, 4096 x units). numpy picks its sort by
 the CPU when it is imported: on a CPU with AVX-512 that is x86-simd-sort's AVX-512 quicksort, whose
 partition step stores through `vpcompressd` to memory, microcoded and slow on AMD Zen 4
