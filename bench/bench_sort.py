@@ -3,15 +3,15 @@
     python bench/bench_sort.py [--repeats 3]
 
 The MI estimators sort rows: the binning family's keys, int32 once they pass 2^16
-(`stacked_plugin_mi_bits`, a row per network of a split's inputs: 819 or 3277 in the default config) and the adaptive and quantile
-estimators' float32 values (a row of every value of a layer, 4096 x units). numpy picks its sort by
-the CPU when it is imported: on a CPU with AVX-512 that is x86-simd-sort's AVX-512 quicksort, whose
-partition step stores through `vpcompressd` to memory, microcoded and slow on AMD Zen 4
-(numpy/x86-simd-sort issue 6). Short rows go to a sorting network instead, without that step (here
-rows of 512 values were the fast side of the cliff).
-So each length is timed here and, interleaved, in a process started with AVX-512 dispatch disabled
-(NPY_DISABLE_CPU_FEATURES), which sorts with AVX2. The choice is per process and applies to every
-numpy function, so the trainer cannot take the faster sort alone (bench/RESULTS.md, stop 36).
+(`stacked_plugin_mi_bits`: a row per network of a split's inputs, 819 or 3277 in the default
+config), and the adaptive and quantile estimators' float32 values (a row of every value of a
+layer, 4096 x units). numpy picks its sort by the CPU when it is imported: on a CPU with AVX-512
+that is x86-simd-sort's AVX-512 quicksort, whose partition step stores through `vpcompressd` to
+memory, microcoded and slow on AMD Zen 4 (numpy/x86-simd-sort issue 6). Short rows go to a
+sorting network instead, without that step (here rows of 512 values were the fast side of the
+cliff). So each length is timed here and, interleaved, in a process started with AVX-512 dispatch
+disabled (NPY_DISABLE_CPU_FEATURES), which sorts with AVX2. The choice is per process and applies
+to every numpy function, so the trainer cannot take the faster sort alone (bench/RESULTS.md, stop 36).
 """
 
 from __future__ import annotations
