@@ -26,9 +26,9 @@ import time
 
 import numpy as np
 
-LENGTHS = (512, 1024, 819, 3277, 4096, 49152)     # 49152: the adaptive estimator's 12-unit layer
+LENGTHS = (512, 819, 1024, 3277, 4096, 49152)     # 49152: the adaptive estimator's 12-unit layer
 DTYPES = ("int32", "float32")
-VALUES_PER_CALL = 45 * 4096                         # rows of a call: a 45-network stack's worth
+VALUES_PER_CALL = 45 * 4096                         # values per call: 45 networks x 4096 inputs
 WITHOUT_AVX512 = {"NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR"}
 
 
