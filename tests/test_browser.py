@@ -191,6 +191,7 @@ def test_every_page_fits_1280_and_1920_and_the_grid_exports_as_png(served_app):
 
         # the diverged run's title on the Gradients page, as typed (zero-width spaces aside)
         page.get_by_role("link", name="Gradients", exact=True).click()
+        page.wait_for_url("**/gradients**")
         wait_until_drawn(page, 1)
         page.get_by_text("per run", exact=True).click()
         wait_until_drawn(page, 10)
@@ -198,6 +199,7 @@ def test_every_page_fits_1280_and_1920_and_the_grid_exports_as_png(served_app):
         assert sum(t.startswith(f"activation_fn={EVIL}") for t in titles) == 1, titles
 
         page.get_by_role("link", name="Compare", exact=True).click()
+        page.wait_for_url("**/compare**")
         wait_until_drawn(page, 1)
         page.locator('[data-testid="stVegaLiteChart"]').first.hover()
         with page.expect_download(timeout=60_000) as download:
@@ -209,8 +211,15 @@ def test_every_page_fits_1280_and_1920_and_the_grid_exports_as_png(served_app):
         page.get_by_role("button", name=f"Remove {removed}", exact=True).click()
         page.wait_for_function("n => (location.href.match(/runs=/g) || []).length == n", arg=9, timeout=60_000)
         page.get_by_role("link", name="Training curves", exact=True).click()
+        # Compare's chart stays on screen until the new page draws, and the URL loses its query on
+        # the switch until the new script run writes it back: wait for both, not for "a chart"
+        page.wait_for_url("**/training**")
         wait_until_drawn(page, 1)
-        assert page.url.count("runs=") == 9
+        page.wait_for_function("n => (location.href.match(/runs=/g) || []).length == n", arg=9, timeout=60_000)
+        assert page.evaluate(MEASURE)["chips"] == 9
+        labels = page.evaluate("""() => [...document.querySelectorAll('[data-testid="stSidebar"] [data-tag-index]')]
+                                        .map(tag => tag.getAttribute('aria-label'))""")
+        assert len(labels) == 9 and removed not in labels, (removed, labels)
         browser.close()
     assert not [u for u in external if "evil" in u]   # nothing loaded from a run's text
     (ARTIFACTS / "timings.json").write_text(json.dumps(timings, indent=1))
