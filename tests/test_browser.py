@@ -200,6 +200,9 @@ def test_every_page_fits_1280_and_1920_and_the_grid_exports_as_png(served_app):
 
         page.get_by_role("link", name="Compare", exact=True).click()
         page.wait_for_url("**/compare**")
+        # the grid is one chart: the ten per-run charts before it are gone, not still on screen
+        page.wait_for_function("""() => document.querySelectorAll('[data-testid="stVegaLiteChart"]').length == 1""",
+                               timeout=60_000)
         wait_until_drawn(page, 1)
         page.locator('[data-testid="stVegaLiteChart"]').first.hover()
         with page.expect_download(timeout=60_000) as download:
