@@ -236,6 +236,37 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def start_head(hidden: Path, temp_dir: str, env: dict) -> tuple[subprocess.Popen, str]:
+    """(the head's process, its GCS address): `ray start --head` in its own mount namespace with a
+    tmpfs over `hidden`, once its GCS port accepts connections. A head that dies first (a port
+    chosen here taken by another process meanwhile) is started again on fresh ports, twice at most:
+    `ray.init` on a port where no GCS answers waited without end in one CI run (Ray 2.60's GcsClient,
+    in SyncGetClusterId, its head dead before its GCS started)."""
+    log = Path(temp_dir) / "head.log"
+    for _ in range(3):
+        port = free_port()
+        ports = " ".join(f"--{name} {free_port()}" for name in (
+            "ray-client-server-port", "dashboard-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+            "metrics-export-port", "runtime-env-agent-port", "node-manager-port", "object-manager-port"))
+        script = (f"mount -t tmpfs tmpfs {hidden} && exec ray start --head --block --port {port} {ports} "
+                  f"--num-cpus 2 --temp-dir {temp_dir} --include-dashboard false --disable-usage-stats")
+        with log.open("wb") as output:
+            head = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script], env=env,
+                                    stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 120
+        while head.poll() is None and time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return head, f"127.0.0.1:{port}"
+            except OSError:
+                time.sleep(0.5)
+        if head.poll() is None:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+            pytest.fail(f"the Ray head's GCS did not listen within 120 s:\n{log.read_text()[-3000:]}")
+    pytest.fail(f"the Ray head exited three times before its GCS listened; the last output:\n{log.read_text()[-3000:]}")
+
+
 @pytest.fixture(scope="module")
 def hidden_cluster(tmp_path_factory):
     """(address, hidden folder, the head's session id): a Ray head whose processes (in that
@@ -245,32 +276,19 @@ def hidden_cluster(tmp_path_factory):
         pytest.skip("needs a private mount namespace (unshare -m, as root)")
     hidden = tmp_path_factory.mktemp("driver-only")
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths have a length limit
-    port = free_port()
-    ports = " ".join(f"--{name} {free_port()}" for name in (
-        "ray-client-server-port", "dashboard-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
-        "metrics-export-port", "runtime-env-agent-port", "node-manager-port", "object-manager-port"))
-    script = (f"mount -t tmpfs tmpfs {hidden} && exec ray start --head --block --port {port} {ports} "
-              f"--num-cpus 2 --temp-dir {temp_dir} --include-dashboard false --disable-usage-stats")
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(REPO)}
-    head = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    address = f"127.0.0.1:{port}"
     auth_mode = os.environ.get("RAY_AUTH_MODE")
     os.environ["RAY_AUTH_MODE"] = "disabled"  # this process connects as a driver: no token either
+    head = None
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                ray.init(address=address, log_to_driver=False)
-                break
-            except (ConnectionError, RuntimeError):
-                assert head.poll() is None and time.time() < deadline, "the Ray head did not start"
-                time.sleep(2)
+        head, address = start_head(hidden, temp_dir, env)
+        ray.init(address=address, log_to_driver=False)
         ray.shutdown()
         yield address, hidden, head.pid
     finally:
-        os.killpg(head.pid, signal.SIGKILL)  # the head's session: raylet, GCS, its workers
-        head.wait()
+        if head is not None:
+            os.killpg(head.pid, signal.SIGKILL)  # the head's session: raylet, GCS, its workers
+            head.wait()
         if auth_mode is None:
             os.environ.pop("RAY_AUTH_MODE")
         else:
@@ -349,7 +367,9 @@ def shipping_workers(session: int) -> list[int]:
 @pytest.mark.slow
 def test_killing_a_shipping_worker_leaves_its_runs_interrupted_and_resumable(hidden_cluster, tmp_path):
     address, hidden, session = hidden_cluster
-    epochs = 12000  # long enough (tens of seconds) that the kill lands mid-run
+    # Long enough that the kill lands mid-run: the first flush ships after 5 s (RunWriter's flush
+    # interval), and with 12000 epochs an idle machine had finished one run by then.
+    epochs = 40_000
     path = write_config(tmp_path / "cohort", {**TINY, "epochs": epochs, "n_runs": 2,
                                               "log_schedule": {"every": 100}})
     root = hidden / "killed"
@@ -357,7 +377,8 @@ def test_killing_a_shipping_worker_leaves_its_runs_interrupted_and_resumable(hid
     try:
         records = wait_for_first_flushes(sweep, root)
         # The driver holds the runs: `trainer ls` and the explorer on its machine show them running.
-        assert all(is_live(layout.run_dir(root, r.run_id)) for r in records)
+        assert all(is_live(layout.run_dir(root, r.run_id)) for r in records), \
+            [(r.status, r.epochs_done) for r in records]
         assert all(current_status(root, r.run_id) is Status.RUNNING for r in records)
         assert {r.pid for r in records} == {sweep.pid}  # run.json names the driver, the lock holder
         workers = shipping_workers(session)
