@@ -285,12 +285,21 @@ def test_a_flushed_epoch_shows_within_2_s_without_interaction(live_root):
 # the research question, with clicks only: Runs -> "Select all shown" -> Phases
 
 LAST_HIDDEN = 4
+# The at-a-glance table, found by its header: the page's other tables may draw before it.
 GLANCE = """() => {
-    const table = document.querySelector('[data-testid="stTable"] table');
     const cells = row => [...row.querySelectorAll('th, td')].map(c => c.innerText.trim());
-    return {header: cells(table.querySelector('thead tr')),
-            rows: [...table.querySelectorAll('tbody tr')].map(cells)};
+    const table = [...document.querySelectorAll('[data-testid="stTable"] table')]
+        .find(t => t.querySelector('thead tr') && cells(t.querySelector('thead tr')).includes('compresses'));
+    return table ? {header: cells(table.querySelector('thead tr')),
+                    rows: [...table.querySelectorAll('tbody tr')].map(cells)} : null;
 }"""
+
+
+def read_glance(page) -> dict:
+    """The at-a-glance table's header and rows, once it has drawn its rows."""
+    page.wait_for_function(f"() => {{ const glance = ({GLANCE})(); return glance && glance.rows.length > 0; }}",
+                           timeout=60_000)
+    return page.evaluate(GLANCE)
 
 
 def trainer_sql(root: Path, query: str) -> list[dict]:
@@ -351,8 +360,7 @@ def answer_on_the_phases_page(url: str, root: Path, name: str) -> dict:
         wait_until_drawn(page, 1)
         assert page.locator('[data-testid="stException"]').count() == 0
         page.get_by_text("Does 4 · dense_4 (last hidden) compress?").wait_for(timeout=60_000)
-        page.wait_for_selector('[data-testid="stTable"] table tbody tr', timeout=60_000)
-        glance = page.evaluate(GLANCE)
+        glance = read_glance(page)
         assert glance["header"] == ["seed group", "n", "compression", "noise floor", "p (compression > floor)",
                                     "compresses", "left out"], glance["header"]
         shown = sorted(tuple(row[1:]) for row in glance["rows"])
@@ -370,10 +378,9 @@ def answer_on_the_phases_page(url: str, root: Path, name: str) -> dict:
         other = browser.new_page(viewport={"width": SIZES[1][0], "height": SIZES[1][1]})
         other.goto(shared, wait_until="networkidle")
         wait_until_drawn(other, 1)
-        other.wait_for_selector('[data-testid="stTable"] table tbody tr', timeout=60_000)
         assert other.get_by_label("min-max", exact=True).is_checked()
         assert not other.get_by_label("Log epoch axis", exact=True).is_checked()
-        assert sorted(tuple(row[1:]) for row in other.evaluate(GLANCE)["rows"]) == shown
+        assert sorted(tuple(row[1:]) for row in read_glance(other)["rows"]) == shown
         other.screenshot(path=str(ARTIFACTS / f"phases-shared-{name}-1920.png"), full_page=True)
         browser.close()
     return {"groups": len(shown), "url": shared}
