@@ -238,10 +238,11 @@ def free_port() -> int:
 
 def start_head(hidden: Path, temp_dir: str, env: dict) -> tuple[subprocess.Popen, str]:
     """(the head's process, its GCS address): `ray start --head` in its own mount namespace with a
-    tmpfs over `hidden`, once its GCS port accepts connections. A head that dies first (a port
-    chosen here taken by another process meanwhile) is started again on fresh ports, twice at most:
-    `ray.init` on a port where no GCS answers waited without end in one CI run (Ray 2.60's GcsClient,
-    in SyncGetClusterId, its head dead before its GCS started)."""
+    tmpfs over `hidden`, once it says "Ray runtime started." (its GCS and raylet are up). A head
+    that exits first (a port chosen here taken by another process meanwhile) is started again on
+    fresh ports, twice at most. Not a `ray.init` retried until it connects: in one CI run the head
+    had exited before its GCS started and `ray.init` waited without end (Ray 2.60's GcsClient, in
+    SyncGetClusterId), and a port that accepts connections may be another process's."""
     log = Path(temp_dir) / "head.log"
     for _ in range(3):
         port = free_port()
@@ -251,20 +252,23 @@ def start_head(hidden: Path, temp_dir: str, env: dict) -> tuple[subprocess.Popen
         script = (f"mount -t tmpfs tmpfs {hidden} && exec ray start --head --block --port {port} {ports} "
                   f"--num-cpus 2 --temp-dir {temp_dir} --include-dashboard false --disable-usage-stats")
         with log.open("wb") as output:
-            head = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script], env=env,
-                                    stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+            head = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                                    env={**env, "PYTHONUNBUFFERED": "1"}, stdout=output, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
         deadline = time.time() + 120
         while head.poll() is None and time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            if b"Ray runtime started." in log.read_bytes():
                 return head, f"127.0.0.1:{port}"
-            except OSError:
-                time.sleep(0.5)
-        if head.poll() is None:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
-            pytest.fail(f"the Ray head's GCS did not listen within 120 s:\n{log.read_text()[-3000:]}")
-    pytest.fail(f"the Ray head exited three times before its GCS listened; the last output:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        still_running = head.poll() is None   # after 120 s, not started
+        try:
+            os.killpg(head.pid, signal.SIGKILL)     # what the head started: its ports free again
+        except ProcessLookupError:
+            pass
+        head.wait()
+        if still_running:
+            pytest.fail(f"the Ray head did not start within 120 s:\n{log.read_text()[-3000:]}")
+    pytest.fail(f"the Ray head exited three times before it started; the last output:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
