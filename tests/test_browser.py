@@ -121,9 +121,14 @@ MEASURE = """() => {
 }"""
 
 
-def wait_until_drawn(page, charts: int) -> None:
-    """Until the script run is over and `charts` charts have drawn."""
+def wait_until_drawn(page, charts: int, title: str | None = None) -> None:
+    """Until the script run is over and `charts` charts have drawn; with `title`, on the page of that
+    title (after a link click the last page's heading and charts stay on screen until the new page's
+    script run replaces them)."""
     page.wait_for_selector('[data-testid="stMain"] h1', timeout=120_000)   # a loaded 2-core machine
+    if title is not None:
+        page.wait_for_function("title => document.querySelector('[data-testid=\"stMain\"] h1').innerText.trim() "
+                               "== title", arg=title, timeout=60_000)
     if charts:
         page.wait_for_function(
             """n => document.querySelectorAll('[data-testid="stVegaLiteChart"] canvas, '
@@ -158,7 +163,7 @@ def test_every_page_fits_1280_and_1920_and_the_grid_exports_as_png(served_app):
             page.get_by_role("link", name=LINKS[name], exact=True).click()
             if name != "runs":
                 page.wait_for_url(f"**/{name}**")
-            wait_until_drawn(page, charts)
+            wait_until_drawn(page, charts, LINKS[name])
             timings[f"page {name} [s]"] = round(time.perf_counter() - started, 2)
             assert page.locator('[data-testid="stException"]').count() == 0, name
             assert page.locator('[data-testid="stVegaLiteChart"]').count() == charts, name
@@ -192,7 +197,7 @@ def test_every_page_fits_1280_and_1920_and_the_grid_exports_as_png(served_app):
         # the diverged run's title on the Gradients page, as typed (zero-width spaces aside)
         page.get_by_role("link", name="Gradients", exact=True).click()
         page.wait_for_url("**/gradients**")
-        wait_until_drawn(page, 1)
+        wait_until_drawn(page, 1, "Gradients")
         page.get_by_text("per run", exact=True).click()
         wait_until_drawn(page, 10)
         titles = [t.replace("\u200b", "") for t in page.locator("h3").all_inner_texts()]
@@ -203,7 +208,7 @@ def test_every_page_fits_1280_and_1920_and_the_grid_exports_as_png(served_app):
         # the grid is one chart: the ten per-run charts before it are gone, not still on screen
         page.wait_for_function("""() => document.querySelectorAll('[data-testid="stVegaLiteChart"]').length == 1""",
                                timeout=60_000)
-        wait_until_drawn(page, 1)
+        wait_until_drawn(page, 1, "Compare")
         page.locator('[data-testid="stVegaLiteChart"]').first.hover()
         with page.expect_download(timeout=60_000) as download:
             page.get_by_role("button", name="Download as PNG").first.click()
@@ -217,7 +222,7 @@ def test_every_page_fits_1280_and_1920_and_the_grid_exports_as_png(served_app):
         # Compare's chart stays on screen until the new page draws, and the URL loses its query on
         # the switch until the new script run writes it back: wait for both, not for "a chart"
         page.wait_for_url("**/training**")
-        wait_until_drawn(page, 1)
+        wait_until_drawn(page, 1, "Training curves")
         page.wait_for_function("n => (location.href.match(/runs=/g) || []).length == n", arg=9, timeout=60_000)
         assert page.evaluate(MEASURE)["chips"] == 9
         labels = page.evaluate("""() => [...document.querySelectorAll('[data-testid="stSidebar"] [data-tag-index]')]
@@ -357,7 +362,7 @@ def answer_on_the_phases_page(url: str, root: Path, name: str) -> dict:
             wait_until_drawn(page, 0)
         page.get_by_role("link", name="Phases", exact=True).click()
         page.wait_for_url("**/phases**")
-        wait_until_drawn(page, 1)
+        wait_until_drawn(page, 1, "Phases")
         assert page.locator('[data-testid="stException"]').count() == 0
         page.get_by_text("Does 4 · dense_4 (last hidden) compress?").wait_for(timeout=60_000)
         glance = read_glance(page)
