@@ -4,9 +4,9 @@ Streamlit, no SQL), used by `trainer report` and the explorer.
 
 The band is explorer.seed_bands' (the drawing bands of every page): the mean over seeds +- a 95 %
 t interval per logged epoch, or the min-max over seeds: a picture of the spread, cheap at every
-epoch; the numbers a claim rests on are the bootstrap intervals of ibstore.stats. A group with one
-seed gets its line and no band. Dead networks (the trainer's
-`dead_network`) are left out of their group's line and counted in its legend entry.
+epoch; the numbers a claim rests on are ibstore.stats' (each run's phase quantities over seeds).
+A group with one seed gets its line and no band. Dead networks (the trainer's `dead_network`) are
+left out of their group's line and counted in its legend entry.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ For every estimator (with its parameters) recorded on the chosen split:
   the peak and SNR-drop epochs marked (ResultStore.phase_chart, explorer.phase_charts);
 - the information plane per seed group (explorer.charts_infoplane.infoplane_grid, mean over seeds with
   the min-max spread);
-- the per-group phase statistics (ibstore.stats.phase_stats): compression with its bootstrap
-  interval and its test against the measured noise floor;
+- the per-group phase statistics (ibstore.stats.phase_stats): compression with its t interval
+  and its test against the measured noise floor;
 - the comparison of every other group with the first (ibstore.stats.compare_groups).
 And at a glance, per estimator, whether the last hidden layer compresses in each group.
 
@@ -158,13 +158,13 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
         table = group_table(group_stats)
         _save_table(table, folder, f"{name}-groups")
         lines += ["### Phases per seed group", "",
-                  "Mean [95 % bootstrap CI] over seeds; compression is tested against the noise floor "
+                  "Mean [95 % t interval] over seeds; compression is tested against the noise floor "
                   "(one-sided sign-flip permutation p of compression - floor > 0).", "", *_markdown(table), ""]
         comparison = comparison_table(these, labels)
         if not comparison.empty:
             _save_table(comparison, folder, f"{name}-comparison")
             lines += ["### Seed groups compared with the first", "",
-                      "Difference of means a - b [95 % bootstrap CI], two-sided permutation p, Cliff's delta.", "",
+                      "Difference of means a - b [95 % Welch t interval], two-sided permutation p, Cliff's delta.", "",
                       *_markdown(comparison), ""]
         glance.append(glance_table(group_stats, f"{estimator} {params}"))
     glance_all = pd.concat(glance, ignore_index=True)
@@ -188,14 +188,15 @@ def _unreadable(store: ResultStore, run_ids: list[str]) -> list[str]:
 
 def health_table(runs: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
     """Per seed group (in the labels' order): its completed runs, the dead and diverged among
-    them, and the final test accuracy over all of them."""
+    them, and the final test accuracy over all of them (its interval cut to [0, 1])."""
     rows = []
     for group_id, label in labels.items():
         members = runs[runs["group_id"] == group_id]
         rows.append({"seed group": label, "runs": len(members),
                      "dead": int(members["dead_network"].astype("boolean").fillna(False).sum()),
                      "diverged": int(members["diverged"].astype("boolean").fillna(False).sum()),
-                     "final test accuracy": _estimate(stats.summarize(members["final_test_accuracy"].to_numpy()), 3)})
+                     "final test accuracy": _estimate(stats.summarize(members["final_test_accuracy"].to_numpy(),
+                                                                      (0.0, 1.0)), 3)})
     return pd.DataFrame(rows)
 
 

@@ -1,34 +1,25 @@
 """Spread over seeds, the seed being the unit (one value per seed and point).
 
 `mean ± 95% CI`: the mean and Student's t interval, mean ± t(0.975, n-1) · s / √n, s the sample
-standard deviation (ddof 1); a point with one seed has no interval (NaN bounds).
+standard deviation (ddof 1; ibstore.stats.t_half_width, the tables' interval too); a point with one
+seed has no interval (NaN bounds).
 `min-max`: the mean between the smallest and largest seed.
 
 These are the bands the explorer draws (every curve page, the Phases page's lines, the Runs page's
 group-by): a t interval is cheap at each of thousands of epochs. The claims a reader makes rest on
-ibstore.stats (the `phase_stats` view: bootstrap intervals, tests against the noise floor, group
-comparisons), which computes its own numbers from the `phases` view, not from these.
+ibstore.stats (the `phase_stats` view: t intervals of the phase quantities over seeds, tests
+against the noise floor, group comparisons), which computes its own numbers from the `phases` view, not from these.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
+
+from ibstore import stats
 
 MEAN_CI = "mean ± 95% CI"
 MIN_MAX = "min-max"
 BANDS = (MEAN_CI, MIN_MAX)
-CONFIDENCE = 0.95
-
-
-def t_half_width(std: pd.Series, n: pd.Series) -> pd.Series:
-    """t(0.975, n-1) · std / √n per row; NaN where n < 2."""
-    # imported here, not with the module: scipy.stats cost the explorer's first load ~1 s
-    from scipy import stats
-
-    n = n.astype(float)
-    quantile = stats.t.ppf(0.5 + CONFIDENCE / 2, np.where(n > 1, n - 1, np.nan))
-    return pd.Series(quantile * std / np.sqrt(n), index=std.index)
 
 
 def over_seeds(frame: pd.DataFrame, by: list[str], value: str, band: str = MEAN_CI) -> pd.DataFrame:
@@ -37,7 +28,7 @@ def over_seeds(frame: pd.DataFrame, by: list[str], value: str, band: str = MEAN_
     grouped = frame.groupby(by, sort=False, dropna=False)[value]
     out = grouped.agg(["mean", "std", "count", "min", "max"]).reset_index()
     if band == MEAN_CI:
-        half = t_half_width(out["std"], out["count"])
+        half = stats.t_half_width(out["std"].to_numpy(float), out["count"].to_numpy(float))
         lo, hi = out["mean"] - half, out["mean"] + half
     elif band == MIN_MAX:
         lo, hi = out["min"], out["max"]

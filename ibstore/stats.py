@@ -1,14 +1,20 @@
 """Statistics over seeds of the `phases` view (ibstore.phases): the seed is the unit.
 
 A seed group is the runs that differ only in seed (`group_id`). Per group, layer, estimator,
-params, split and phase quantity: n, mean, standard deviation (ddof 1) and a 95 % percentile
-bootstrap confidence interval of the mean (scipy.stats.bootstrap; Efron & Tibshirani 1993,
-ch. 13). Between two groups: the difference of means a - b with its bootstrap interval (the
-seeds of each group resampled independently), a two-sided permutation test of that difference
-(scipy.stats.permutation_test: exact when the arrangements are at most N_RESAMPLES, else
-N_RESAMPLES random ones) and Cliff's delta as effect size,
+params, split and phase quantity: n, mean, standard deviation s (ddof 1) and the 95 % Student t
+interval of the mean, mean +- t(0.975, n - 1) s / sqrt(n) (Student 1908). Between two groups: the
+difference of means a - b with Welch's t interval, d +- t(0.975, nu) sqrt(s_a^2/n_a + s_b^2/n_b),
+nu = (v_a + v_b)^2 / (v_a^2/(n_a - 1) + v_b^2/(n_b - 1)) with v = s^2/n (Welch 1947), a two-sided
+permutation test of that difference (scipy.stats.permutation_test: exact when the arrangements
+are at most N_RESAMPLES, else N_RESAMPLES random ones) and Cliff's delta as effect size,
 delta = P(a > b) - P(a < b) = 2 U / (n_a n_b) - 1 with U the Mann-Whitney statistic of a
 (scipy.stats.mannwhitneyu; Cliff 1993), in [-1, 1] and free of the estimator's units.
+
+Why t intervals and not the bootstrap: a cohort has a handful of seeds, and a percentile bootstrap
+interval of a mean is far too narrow there. Measured on normal data (tests/test_phases.py), its
+"95 %" interval covers the mean 51 % of the time with 2 seeds (it is their range), 72 % with 3,
+84 % with 5 and 89 % with 10; the t interval covers it 95 % of the time at every n, and on skewed
+(lognormal) data more often than the bootstrap's (83-91 % against 44-85 %, 2 to 20 seeds).
 
 Compression (peak - final I(X;T)) is positive under noise alone, so it is tested against the
 measured noise floor, not 0: per run the excess compression_bits - noise_floor_bits, and a
@@ -18,8 +24,8 @@ than 2 seeds: no test; with fewer than 5 the smallest one-sided p, 1/2^n, cannot
 
 n = 1 gets no interval and no test (NO_INTERVAL), never a fake one. Runs left out of a group's statistics
 are counted and named: dead networks, diverged runs, and runs that did not complete; so are runs
-kept whose value of a quantity is missing (NaN: e.g. an SNR that never drops). Resampling uses a
-fixed seed (SEED), so the same root gives the same numbers.
+kept whose value of a quantity is missing (NaN: e.g. an SNR that never drops). The permutation
+tests use a fixed seed (SEED) where they sample, so the same root gives the same numbers.
 """
 
 from __future__ import annotations
@@ -43,6 +49,10 @@ KEYS = ("layer", "estimator", "params", "split")
 EXCESS = "compression_over_floor_bits"
 QUANTITIES = ("peak_i_xt_epoch", "peak_i_xt", "final_i_xt", "compression_bits", "noise_floor_bits", EXCESS,
               "peak_i_yt_epoch", "peak_i_yt", "snr_drop_epoch")
+# The quantities that are >= 0 whatever the estimator: epochs, and peak - final and max - min of a
+# curve. Their intervals are cut at 0: the mean lies there, so the cut interval holds it whenever
+# the whole one does (the same coverage), and reads without impossible values.
+NON_NEGATIVE = ("peak_i_xt_epoch", "compression_bits", "noise_floor_bits", "peak_i_yt_epoch", "snr_drop_epoch")
 
 
 @dataclass(frozen=True)
@@ -78,41 +88,49 @@ def _scipy_stats():
     return stats
 
 
-def _mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
-    return np.mean(a, axis=axis) - np.mean(b, axis=axis)
+def t_half_width(sd: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Half the width of the 95 % Student t interval of a mean, t(0.975, n - 1) * sd / sqrt(n), per
+    element (NaN where n < 2: no interval)."""
+    n = np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        quantile = _scipy_stats().t.ppf(0.5 + CONFIDENCE / 2, np.where(n > 1, n - 1, np.nan))
+        return quantile * np.asarray(sd, dtype=float) / np.sqrt(n)
 
 
-def summarize(values: np.ndarray) -> Summary:
-    """n, mean, sd and 95 % bootstrap interval of the finite `values` (one per seed)."""
-    values = _finite(values)
-    n = len(values)
-    if n == 0:
-        return Summary(0, math.nan, math.nan, math.nan, math.nan, NO_VALUE)
-    if n == 1:
-        return Summary(1, float(values[0]), math.nan, math.nan, math.nan, NO_INTERVAL)
-    return _summaries(values[None, :])[0]
+def welch_half_width(a: np.ndarray, b: np.ndarray) -> float:
+    """Half the width of Welch's 95 % t interval of mean(a) - mean(b) (at least 2 values each):
+    t(0.975, nu) * sqrt(v_a + v_b), v = s^2 / n, with the Welch-Satterthwaite nu. 0 when both
+    groups are constant (nu is 0 / 0 there; every resampling of them gives the same difference)."""
+    v_a, v_b = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    if v_a + v_b == 0:
+        return 0.0
+    nu = (v_a + v_b) ** 2 / (v_a ** 2 / (len(a) - 1) + v_b ** 2 / (len(b) - 1))
+    return float(_scipy_stats().t.ppf(0.5 + CONFIDENCE / 2, nu) * math.sqrt(v_a + v_b))
 
 
-def summarize_columns(values: np.ndarray) -> list[Summary]:
-    """`summarize` of each column of `values` [seeds, quantities]. Columns without a missing value
-    share one bootstrap call (the same resampled seeds for each column: every column's interval
-    equals its own call's, and the call's fixed cost is paid once)."""
-    values = np.asarray(values, dtype=float)
-    complete = np.isfinite(values).all(axis=0) if len(values) >= 2 else np.zeros(values.shape[1], bool)
-    summaries = [None if complete[i] else summarize(values[:, i]) for i in range(values.shape[1])]
-    if complete.any():
-        for i, summary in zip(np.flatnonzero(complete), _summaries(values[:, complete].T)):
-            summaries[i] = summary
+def summarize(values: np.ndarray, bounds: tuple[float, float] = (-math.inf, math.inf)) -> Summary:
+    """n, mean, sd and 95 % t interval of the mean of the finite `values` (one per seed), cut to
+    `bounds`, the range the quantity can take (e.g. (0, 1) for an accuracy)."""
+    return summarize_columns(_finite(values)[:, None], [bounds])[0]
+
+
+def summarize_columns(values: np.ndarray, bounds: list[tuple[float, float]] | None = None) -> list[Summary]:
+    """`summarize` of each column of `values` [seeds, quantities] (NaN: no value for that seed),
+    column c's interval cut to bounds[c] (default: not cut)."""
+    summaries = []
+    for column, (lowest, highest) in zip(np.asarray(values, dtype=float).T,
+                                         bounds or [(-math.inf, math.inf)] * np.shape(values)[1]):
+        column = column[np.isfinite(column)]
+        n = len(column)
+        if n == 0:
+            summaries.append(Summary(0, math.nan, math.nan, math.nan, math.nan, NO_VALUE))
+        elif n == 1:
+            summaries.append(Summary(1, float(column[0]), math.nan, math.nan, math.nan, NO_INTERVAL))
+        else:
+            mean, sd = float(column.mean()), float(column.std(ddof=1))
+            half = float(t_half_width(sd, n))
+            summaries.append(Summary(n, mean, sd, max(mean - half, lowest), min(mean + half, highest), None))
     return summaries
-
-
-def _summaries(block: np.ndarray) -> list[Summary]:
-    """Summaries of the rows of `block` [quantities, seeds], at least 2 seeds, all finite."""
-    interval = _scipy_stats().bootstrap((block,), np.mean, axis=-1, n_resamples=N_RESAMPLES,
-                                        confidence_level=CONFIDENCE, method="percentile", rng=SEED).confidence_interval
-    low, high = np.atleast_1d(interval.low), np.atleast_1d(interval.high)
-    return [Summary(block.shape[1], float(row.mean()), float(row.std(ddof=1)), float(lo), float(hi), None)
-            for row, lo, hi in zip(block, low, high)]
 
 
 def exceeds_zero(values: np.ndarray) -> float:
@@ -140,10 +158,13 @@ def compare(a: np.ndarray, b: np.ndarray) -> Comparison:
                           cliffs_delta, NO_INTERVAL)
     p_value = float(scipy_stats.permutation_test((a, b), _mean_difference, permutation_type="independent",
                                                  n_resamples=N_RESAMPLES, vectorized=True, rng=SEED).pvalue)
-    interval = scipy_stats.bootstrap((a, b), _mean_difference, n_resamples=N_RESAMPLES, confidence_level=CONFIDENCE,
-                                     method="percentile", vectorized=True, rng=SEED).confidence_interval
-    return Comparison(len(a), len(b), _mean(a), _mean(b), difference, float(interval.low), float(interval.high),
+    half = welch_half_width(a, b)
+    return Comparison(len(a), len(b), _mean(a), _mean(b), difference, difference - half, difference + half,
                       p_value, cliffs_delta, None)
+
+
+def _mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(a, axis=axis) - np.mean(b, axis=axis)
 
 
 def _finite(values) -> np.ndarray:
@@ -218,11 +239,12 @@ def phase_stats(phases: pd.DataFrame) -> pd.DataFrame:
     phases = with_excess(phases).sort_values(["group_id", *KEYS, "run_id"]).reset_index(drop=True)
     values, reasons = _numeric(phases, QUANTITIES), exclusions(phases)
     run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
+    bounds = [(0.0, math.inf) if quantity in NON_NEGATIVE else (-math.inf, math.inf) for quantity in QUANTITIES]
     rows = []
     for (group_id, *keys), index in phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices.items():
         group_health = health(run_ids[index], reasons[index])
         kept = index[np.equal(reasons[index], None)]
-        for column, (quantity, summary) in enumerate(zip(QUANTITIES, summarize_columns(values[kept]))):
+        for column, (quantity, summary) in enumerate(zip(QUANTITIES, summarize_columns(values[kept], bounds))):
             missing = sorted(run_ids[kept][~np.isfinite(values[kept, column])])
             p_value = exceeds_zero(values[kept, column]) if quantity == EXCESS else math.nan
             rows.append({"group_id": group_id, **dict(zip(KEYS, keys)), "layer_name": layer_names[index[0]],

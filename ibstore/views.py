@@ -50,7 +50,7 @@ PROBLEMS_SCHEMA = pa.schema([("run_id", pa.string()), ("path", pa.string()), ("p
 VIEWS = ("runs", "config", *TABLE_SCHEMAS, "problems", "phases", "phase_stats")
 # Views made from other views on the connection, and what each reads.
 DERIVED: dict[str, tuple[str, ...]] = {"phases": ("runs", "mi", "gradients"), "phase_stats": ("phases",)}
-# Every view but `phase_stats` (bootstrap and permutation statistics over the whole root): what a
+# Every view but `phase_stats` (t intervals and permutation tests over the whole root): what a
 # connection gets unless it names that view.
 EVERYDAY_VIEWS = tuple(view for view in VIEWS if view != "phase_stats")
 # A real config has a few dozen keys; a hostile one could have 80,000 in 1 MiB, and a table

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
 from explorer.results import ResultStore
 from ibstore import stats
@@ -100,7 +101,10 @@ def test_group_statistics_match_hand_computed_values(known):
             assert row["n"] == len(finite) and row["n_missing"] == len(values) - len(finite)
             assert row["mean"] == pytest.approx(finite.mean()) and row["sd"] == pytest.approx(finite.std(ddof=1))
             if finite.min() < finite.max():
-                assert finite.min() <= row["ci_low"] < finite.mean() < row["ci_high"] <= finite.max()
+                # scipy's one-sample t test computes the same interval its own way
+                interval = scipy_stats.ttest_1samp(finite, 0.0).confidence_interval(0.95)
+                low = max(interval.low, 0.0) if quantity in stats.NON_NEGATIVE else interval.low
+                assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, interval.high))
             else:
                 assert row["ci_low"] == row["ci_high"] == finite[0]
     compress = stats_row(table, group_of(ids, "compress"), "compression_bits")
@@ -110,12 +114,49 @@ def test_group_statistics_match_hand_computed_values(known):
     assert (drop["n"], drop["n_missing"], drop["missing_runs"]) == (5, 1, ids[("noise", 0)])
 
 
-def test_bootstrap_interval_of_two_seeds_is_their_range():
-    # Resampling 2 values gives the mean a, (a+b)/2 or b with probability 1/4, 1/2, 1/4: the 2.5 %
-    # and 97.5 % points are a and b.
+def test_t_interval_of_two_and_three_seeds_has_the_closed_form():
+    # t(0.975) has closed forms for 1 and 2 degrees of freedom: tan(0.475 pi) (Cauchy) and
+    # (2p - 1) / sqrt(2 p (1 - p)) at p = 0.975.
     summary = stats.summarize(np.array([2.0, 3.5]))
-    assert (summary.n, summary.mean, summary.ci_low, summary.ci_high) == (2, 2.75, 2.0, 3.5)
-    assert summary.sd == pytest.approx(math.sqrt(((2 - 2.75) ** 2 + (3.5 - 2.75) ** 2) / 1))
+    sd = math.sqrt((0.75 ** 2 + 0.75 ** 2) / 1)
+    half = math.tan(0.475 * math.pi) * sd / math.sqrt(2)
+    assert (summary.n, summary.mean, summary.sd) == (2, 2.75, pytest.approx(sd))
+    assert (summary.ci_low, summary.ci_high) == pytest.approx((2.75 - half, 2.75 + half))
+    summary = stats.summarize(np.array([1.0, 2.0, 6.0, np.nan]))     # NaN: no value, left out
+    half = 0.95 / math.sqrt(2 * 0.975 * 0.025) * np.std([1.0, 2.0, 6.0], ddof=1) / math.sqrt(3)
+    assert summary.n == 3 and (summary.ci_low, summary.ci_high) == pytest.approx((3.0 - half, 3.0 + half))
+    constant = stats.summarize(np.array([500.0, 500.0]))
+    assert (constant.ci_low, constant.ci_high) == (500.0, 500.0)
+    # A quantity that cannot leave [0, 1] (an accuracy): the interval is cut there, the mean kept.
+    accuracy = stats.summarize(np.array([0.93, 0.99]), (0.0, 1.0))
+    assert accuracy.mean == pytest.approx(0.96) and accuracy.ci_high == 1.0
+    assert accuracy.ci_low == pytest.approx(0.96 - math.tan(0.475 * math.pi) * 0.03)
+
+
+def test_the_interval_covers_the_mean_of_a_few_seeds_95_percent_of_the_time():
+    # 4000 cohorts of 2, 3 and 5 seeds drawn from a normal distribution: the t interval holds its mean
+    # in 95 % of them (binomial sd 0.35 %). The percentile bootstrap it replaced is the seeds' range
+    # at n = 2, which holds the mean of two draws half the time (measured: 51 %, 72 % at n = 3 and
+    # 84 % at n = 5 on the same data).
+    rng = np.random.default_rng(11)
+    for n in (2, 3, 5):
+        cohorts = rng.normal(3.0, 2.0, (4000, n))
+        summaries = stats.summarize_columns(cohorts.T)
+        covered = np.mean([s.ci_low <= 3.0 <= s.ci_high for s in summaries])
+        assert 0.935 <= covered <= 0.965, (n, covered)
+    ranges = rng.normal(3.0, 2.0, (4000, 2))
+    assert np.mean((ranges.min(axis=1) <= 3.0) & (3.0 <= ranges.max(axis=1))) < 0.55
+
+
+def test_difference_of_two_groups_has_welchs_interval():
+    a, b = np.array([1.0, 2.5, 4.0, 2.0]), np.array([3.0, 7.0, 5.5])
+    comparison = stats.compare(a, b)
+    interval = scipy_stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert (comparison.ci_low, comparison.ci_high) == pytest.approx((interval.low, interval.high))
+    assert comparison.difference == pytest.approx(a.mean() - b.mean())
+    # Both groups constant: no spread, the interval is the difference itself.
+    flat = stats.compare(np.array([1.0, 1.0]), np.array([3.0, 3.0]))
+    assert (flat.difference, flat.ci_low, flat.ci_high) == (-2.0, -2.0, -2.0)
 
 
 def test_one_seed_gets_no_interval_and_no_test(known):

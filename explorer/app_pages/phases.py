@@ -46,7 +46,8 @@ name, params = estimator.split(" ", 1)
 splits = ui.ordered_splits(choices.loc[(choices["estimator"] == name) & (choices["params"] == params), "split"])
 split = c2.radio("Split", splits, key="split", bind="query-params", horizontal=True)
 band = c3.radio("Band over seeds", seed_bands.BANDS, key="band", bind="query-params", horizontal=True,
-                help="a picture of the spread at each epoch; the tables' intervals are bootstrap intervals")
+                help="a picture of the spread at each epoch; the tables give t intervals of each run's peak, "
+                     "compression and SNR-drop epoch over seeds")
 log_epochs = c4.toggle("Log epoch axis", True, key="log_epochs", bind="query-params")
 
 layer_names = layer_names.drop_duplicates("layer").sort_values("layer")
@@ -82,8 +83,8 @@ def phase_rows(root: str, run_ids: tuple[str, ...], estimator: str, params: str,
 @st.cache_data(show_spinner=False, max_entries=64)
 def group_stats(root: str, version: int, run_ids: tuple[str, ...], estimator: str, params: str,
                 split: str) -> pd.DataFrame:
-    """ibstore.stats.phase_stats of those rows (the `phase_stats` view's numbers): bootstrap
-    intervals and permutation tests, worth caching."""
+    """ibstore.stats.phase_stats of those rows (the `phase_stats` view's numbers): t intervals and
+    permutation tests, worth caching."""
     return stats.phase_stats(phase_rows(root, run_ids, estimator, params, split))
 
 
@@ -140,7 +141,7 @@ def phase_panels() -> None:
             glance = report.glance_table(group_rows, estimator).drop(columns=["estimator", "layer"])
             ui.show_table(glance)
             table_downloads(glance, f"last_hidden_{name}_{split}")
-        st.caption("Mean [95 % bootstrap CI] over the live seeds; compression is tested against each run's noise "
+        st.caption("Mean [95 % t interval] over the live seeds; compression is tested against each run's noise "
                    "floor (one-sided sign-flip permutation p of compression - floor > 0); dead, diverged and "
                    "unfinished runs are left out and counted.")
     st.subheader("Per seed group and layer")
@@ -153,7 +154,7 @@ def phase_panels() -> None:
     if compared.empty:
         st.caption("One seed group: nothing to compare with.")
     else:
-        st.caption("Difference of means a - b [95 % bootstrap CI], two-sided permutation p, Cliff's delta "
+        st.caption("Difference of means a - b [95 % Welch t interval], two-sided permutation p, Cliff's delta "
                    "(P(a > b) - P(a < b)); the seed is the unit.")
         ui.show_table(compared)
         table_downloads(compared, f"comparison_{name}_{split}")
