@@ -41,6 +41,9 @@ GLANCE_QUANTITIES = ("compression_bits", "noise_floor_bits", stats.EXCESS)
 TABLE_QUANTITIES = ("peak_i_xt_epoch", "compression_bits", "noise_floor_bits", stats.EXCESS, "peak_i_yt",
                     "snr_drop_epoch")
 COMPARED = ("compression_bits", stats.EXCESS, "final_i_xt", "peak_i_yt")
+# Why `compresses` can be "–" (ibstore.stats.UNTESTABLE): said beside every table that shows it.
+UNDECIDED = ("compresses is – where no test can decide: one seed, or fewer than 5 (the smallest p of n seeds' "
+             "sign flips is 1/2^n, above 0.05).")
 
 
 class ReportError(ValueError):
@@ -159,7 +162,8 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
         _save_table(table, folder, f"{name}-groups")
         lines += ["### Phases per seed group", "",
                   "Mean [95 % t interval] over seeds; compression is tested against the noise floor "
-                  "(one-sided sign-flip permutation p of compression - floor > 0).", "", *_markdown(table), ""]
+                  f"(one-sided sign-flip permutation p of compression - floor > 0). {UNDECIDED}", "",
+                  *_markdown(table), ""]
         comparison = comparison_table(these, labels)
         if not comparison.empty:
             _save_table(comparison, folder, f"{name}-comparison")
@@ -170,7 +174,8 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
     glance_all = pd.concat(glance, ignore_index=True)
     _save_table(glance_all, folder, "glance")
     at_glance = ["## At a glance: does the last hidden layer compress?", "",
-                 "Per estimator and seed group, compression of the last hidden layer beside its noise floor.", "",
+                 "Per estimator and seed group, compression of the last hidden layer beside its noise floor. "
+                 + UNDECIDED, "",
                  *_markdown(glance_all), ""]
     return "\n".join(header + _unreadable(store, run_ids) + at_glance + lines)
 

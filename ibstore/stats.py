@@ -19,8 +19,10 @@ interval of a mean is far too narrow there. Measured on normal data (tests/test_
 Compression (peak - final I(X;T)) is positive under noise alone, so it is tested against the
 measured noise floor, not 0: per run the excess compression_bits - noise_floor_bits, and a
 one-sided sign-flip permutation test that its mean over seeds is > 0 (the null: the excess is
-symmetric about 0, as when compression is noise). `compresses` is p < ALPHA (NULL with fewer
-than 2 seeds: no test; with fewer than 5 the smallest one-sided p, 1/2^n, cannot reach 0.05).
+symmetric about 0, as when compression is noise). `compresses` is p < ALPHA, and NULL where no
+test can decide it: one seed, or fewer than 5 (the smallest one-sided p of n seeds' sign flips is
+1/2^n, which cannot reach 0.05: a "no" there would be the test's floor, not a finding; the note
+says UNTESTABLE).
 
 n = 1 gets no interval and no test (NO_INTERVAL), never a fake one. Runs left out of a group's statistics
 are counted and named: dead networks, diverged runs, and runs that did not complete; so are runs
@@ -31,7 +33,7 @@ tests use a fixed seed (SEED) where they sample, so the same root gives the same
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -45,6 +47,7 @@ N_RESAMPLES = 9999
 SEED = 0
 NO_INTERVAL = "n = 1: no interval"
 NO_VALUE = "no value"
+UNTESTABLE = "n < 5: a sign-flip test cannot reach p < 0.05"
 KEYS = ("layer", "estimator", "params", "split")
 EXCESS = "compression_over_floor_bits"
 QUANTITIES = ("peak_i_xt_epoch", "peak_i_xt", "final_i_xt", "compression_bits", "noise_floor_bits", EXCESS,
@@ -247,11 +250,13 @@ def phase_stats(phases: pd.DataFrame) -> pd.DataFrame:
         for column, (quantity, summary) in enumerate(zip(QUANTITIES, summarize_columns(values[kept], bounds))):
             missing = sorted(run_ids[kept][~np.isfinite(values[kept, column])])
             p_value = exceeds_zero(values[kept, column]) if quantity == EXCESS else math.nan
+            decidable = not math.isnan(p_value) and 0.5 ** summary.n < ALPHA
+            if quantity == EXCESS and not math.isnan(p_value) and not decidable:
+                summary = replace(summary, note=UNTESTABLE)
             rows.append({"group_id": group_id, **dict(zip(KEYS, keys)), "layer_name": layer_names[index[0]],
                          "quantity": quantity, **asdict(group_health), "n_missing": len(missing),
                          "missing_runs": ", ".join(missing) or None, **asdict(summary),
-                         "p_value": p_value,
-                         "compresses": bool(p_value < ALPHA) if not math.isnan(p_value) else None})
+                         "p_value": p_value, "compresses": bool(p_value < ALPHA) if decidable else None})
     return pd.DataFrame(rows, columns=PHASE_STATS_SCHEMA.names)
 
 

@@ -235,3 +235,33 @@ def test_the_noise_floor_test_rarely_calls_pure_noise_compression():
     naive = [stats.exceeds_zero(c) < stats.ALPHA for c in compression]
     assert np.mean(called) <= 0.05
     assert np.mean(naive) == 1.0   # against 0, every pure-noise group "compresses"
+
+
+def synthetic_phases(excess_by_group: dict[str, list[float]]) -> pd.DataFrame:
+    """phases rows of one layer and estimator: per group one run per value, compression = value
+    above a floor of 0.1 bits."""
+    rows = []
+    for group, excesses in excess_by_group.items():
+        for seed, excess in enumerate(excesses):
+            rows.append({"group_id": group, "run_id": f"{group}-s{seed}", "layer": 4, "layer_name": "dense_4",
+                         "estimator": "binning", "params": '{"bin_size": 0.07}', "split": "train",
+                         "dead_network": False, "diverged": False, "status": "completed",
+                         **{quantity: 1.0 for quantity in stats.QUANTITIES if quantity != stats.EXCESS},
+                         "compression_bits": 0.1 + excess, "noise_floor_bits": 0.1})
+    return pd.DataFrame(rows)
+
+
+def test_compresses_is_left_open_where_no_test_can_decide_it():
+    # Every seed compresses well above its floor. With 4 seeds the exact one-sided sign-flip p is
+    # 1/16 (all 16 sign patterns, one as large as observed): above 0.05 whatever the data, so the
+    # answer is not "no" but none. With 5 seeds, 1/32: "yes".
+    table = stats.phase_stats(synthetic_phases({"four": [0.5, 0.6, 0.7, 0.8], "five": [0.5, 0.6, 0.7, 0.8, 0.9],
+                                                "five-noise": [0.3, -0.2, 0.1, -0.4, 0.05]}))
+    four, five = stats_row(table, "four", stats.EXCESS), stats_row(table, "five", stats.EXCESS)
+    assert four["p_value"] == pytest.approx(1 / 16) and four["compresses"] is None
+    assert four["note"] == stats.UNTESTABLE
+    assert five["p_value"] == pytest.approx(1 / 32) and five["compresses"] is True and pd.isna(five["note"])
+    noise = stats_row(table, "five-noise", stats.EXCESS)
+    assert noise["p_value"] > 0.05 and noise["compresses"] is False
+    # the other quantities keep their plain summaries
+    assert pd.isna(stats_row(table, "four", "compression_bits")["note"])

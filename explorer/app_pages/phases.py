@@ -143,7 +143,7 @@ def phase_panels() -> None:
             table_downloads(glance, f"last_hidden_{name}_{split}")
         st.caption("Mean [95 % t interval] over the live seeds; compression is tested against each run's noise "
                    "floor (one-sided sign-flip permutation p of compression - floor > 0); dead, diverged and "
-                   "unfinished runs are left out and counted.")
+                   "unfinished runs are left out and counted. " + report.UNDECIDED)
     st.subheader("Per seed group and layer")
     table = report.group_table(group_rows[group_rows["layer"].isin(layers)])
     ui.show_table(table)
