@@ -43,6 +43,11 @@ def root_panel() -> None:
 
 all_runs = store.runs()
 if all_runs.empty:
+    # Nothing to show yet: look again now, not in the background (an empty root costs nothing to
+    # scan), so that the first runs, which the quickstart's panel reruns the app for, show at once.
+    store.refresh()
+    all_runs = store.runs()
+if all_runs.empty:
     with st.sidebar:
         root_panel()
     quickstart.empty_root(store.root)

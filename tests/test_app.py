@@ -495,6 +495,19 @@ def test_quickstart_button_runs_the_sweep_in_the_background(monkeypatch, tmp_pat
     assert at.title[0].value == "Runs" and len(at.dataframe[0].value) == 1
 
 
+def test_the_first_run_in_an_empty_root_shows_on_the_next_rerun(monkeypatch, tmp_path):
+    # The quickstart's panel reruns the app when it sees runs. That rerun must show them: a refresh in
+    # the background returned the empty snapshot first, and no later rerun came (the panel had seen them).
+    root = tmp_path / "fresh"
+    root.mkdir()
+    at = open_app(monkeypatch, root)
+    assert at.title[0].value == "No runs yet"
+    write_run(root, "quick", {"epochs": 5}, logged=3)
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Runs" and len(at.dataframe[0].value) == 1
+
+
 def test_results_flag_wins_over_the_environment(monkeypatch, cohort_root, tmp_path):
     from explorer import ui
 
