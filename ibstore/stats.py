@@ -11,10 +11,11 @@ delta = P(a > b) - P(a < b) = 2 U / (n_a n_b) - 1 with U the Mann-Whitney statis
 (scipy.stats.mannwhitneyu; Cliff 1993), in [-1, 1] and free of the estimator's units.
 
 Why t intervals and not the bootstrap: a cohort has a handful of seeds, and a percentile bootstrap
-interval of a mean is far too narrow there. Measured on normal data (tests/test_phases.py), its
-"95 %" interval covers the mean 51 % of the time with 2 seeds (it is their range), 72 % with 3,
-84 % with 5 and 89 % with 10; the t interval covers it 95 % of the time at every n, and on skewed
-(lognormal) data more often than the bootstrap's (83-91 % against 44-85 %, 2 to 20 seeds).
+interval of a mean is far too narrow there. On normal data (`python bench/interval_coverage.py`),
+its "95 %" interval holds the mean 50 % of the time with 2 seeds (it is their range), 75 % with 3,
+83 % with 5 and 91 % with 10; the t interval 94-96 % at every n (tests/test_phases.py checks it),
+and on skewed (lognormal) data more often than the bootstrap's (83-88 % against 43-85 %, 2 to 20
+seeds).
 
 Compression (peak - final I(X;T)) is positive under noise alone, so it is tested against the
 measured noise floor, not 0: per run the excess compression_bits - noise_floor_bits, and a
