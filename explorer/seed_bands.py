@@ -8,7 +8,8 @@ seed has no interval (NaN bounds).
 These are the bands the explorer draws (every curve page, the Phases page's lines, the Runs page's
 group-by): a t interval is cheap at each of thousands of epochs. The claims a reader makes rest on
 ibstore.stats (the `phase_stats` view: t intervals of the phase quantities over seeds, tests
-against the noise floor, group comparisons), which computes its own numbers from the `phases` view, not from these.
+against the noise floor, group comparisons), which computes its own numbers from the `phases`
+view, not from these.
 """
 
 from __future__ import annotations

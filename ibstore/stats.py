@@ -54,8 +54,8 @@ EXCESS = "compression_over_floor_bits"
 QUANTITIES = ("peak_i_xt_epoch", "peak_i_xt", "final_i_xt", "compression_bits", "noise_floor_bits", EXCESS,
               "peak_i_yt_epoch", "peak_i_yt", "snr_drop_epoch")
 # The quantities that are >= 0 whatever the estimator: epochs, and peak - final and max - min of a
-# curve. Their intervals are cut at 0: the mean lies there, so the cut interval holds it whenever
-# the whole one does (the same coverage), and reads without impossible values.
+# curve. Their intervals are cut at 0: the mean is >= 0, so the cut interval holds it whenever the
+# whole one does (the same coverage), and reads without impossible values.
 NON_NEGATIVE = ("peak_i_xt_epoch", "compression_bits", "noise_floor_bits", "peak_i_yt_epoch", "snr_drop_epoch")
 
 
@@ -104,7 +104,7 @@ def t_half_width(sd: np.ndarray, n: np.ndarray) -> np.ndarray:
 def welch_half_width(a: np.ndarray, b: np.ndarray) -> float:
     """Half the width of Welch's 95 % t interval of mean(a) - mean(b) (at least 2 values each):
     t(0.975, nu) * sqrt(v_a + v_b), v = s^2 / n, with the Welch-Satterthwaite nu. 0 when both
-    groups are constant (nu is 0 / 0 there; every resampling of them gives the same difference)."""
+    groups are constant (nu is 0 / 0 there, and the data show no spread to widen it)."""
     v_a, v_b = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     if v_a + v_b == 0:
         return 0.0
