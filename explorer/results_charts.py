@@ -41,7 +41,8 @@ class ResultCharts:
         phases = phases.assign(group=phases["group_id"].map(labels))
         if layers is not None:
             mi, phases = mi[mi["layer"].isin(layers)], phases[phases["layer"].isin(layers)]
-        return phase_charts.PhaseData(mi, phase_charts.phase_marks(phases), domain)
+        return phase_charts.PhaseData(mi, phase_charts.phase_marks(phases), domain,
+                                      non_negative=estimator in phase_charts.NON_NEGATIVE_ESTIMATORS)
 
     def infoplane_chart(self, run_ids: list[str], estimator: str | None = None, split: str = "train",
                         by_group: bool = False, aggregate: str = "median", columns: int = 2):

@@ -38,6 +38,18 @@ def test_bands_are_mean_and_t_interval_of_live_seeds():
         phase_charts.seed_bands(mi_rows(), "iqr")
 
 
+def test_bands_of_an_estimator_that_cannot_go_below_zero_are_cut_there():
+    rows = mi_rows()
+    rows["i_yt"] = rows["run_id"].map({"a0": 0.01, "a1": 0.02, "a2": 0.30, "a3": 0.0, "b0": 0.5})
+    whole = phase_charts.seed_bands(rows, "ci").set_index(["group", "quantity", "epoch"])
+    cut = phase_charts.seed_bands(rows, "ci", non_negative=True).set_index(["group", "quantity", "epoch"])
+    assert whole.loc[("A", "i_yt", 0), "low"] < 0 and cut.loc[("A", "i_yt", 0), "low"] == 0.0
+    assert cut.loc[("A", "i_yt", 0), "high"] == whole.loc[("A", "i_yt", 0), "high"]
+    assert cut.loc[("A", "i_xt", 10), "low"] == whole.loc[("A", "i_xt", 10), "low"] > 0   # above 0: as it was
+    assert math.isnan(cut.loc[("B", "i_yt", 0), "low"])                                    # one seed: no band
+    assert "binning" in phase_charts.NON_NEGATIVE_ESTIMATORS and "ksg" not in phase_charts.NON_NEGATIVE_ESTIMATORS
+
+
 def test_marks_are_mean_epochs_of_live_seeds_and_the_chart_has_them():
     phases = pd.DataFrame([
         {"group": "A", "layer": 0, "layer_name": "dense_0", "dead_network": False, "peak_i_xt_epoch": 4,
