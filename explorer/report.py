@@ -7,7 +7,7 @@ For every estimator (with its parameters) recorded on the chosen split:
 - the information plane per seed group (explorer.charts_infoplane.infoplane_grid, mean over seeds with
   the min-max spread);
 - the per-group phase statistics (ibstore.stats.phase_stats): compression with its t interval
-  and its test against the measured noise floor;
+  and its test against the measured noise floor, p and q (adjusted over the layers);
 - the comparison of every other group with the first (ibstore.stats.compare_groups).
 And at a glance, per estimator, whether the last hidden layer compresses in each group.
 
@@ -44,6 +44,12 @@ COMPARED = ("compression_bits", stats.EXCESS, "final_i_xt", "peak_i_yt")
 # Why `compresses` can be "–" (ibstore.stats.UNTESTABLE): said beside every table that shows it.
 UNDECIDED = ("compresses is – where no test can decide: one seed, or fewer than 5 (the smallest p of n seeds' "
              "sign flips is 1/2^n, above 0.05).")
+# What q is: said beside every table that shows it (ibstore.stats.over_layers).
+ADJUSTED = ("q: p adjusted by Benjamini-Hochberg over every layer tested with it (all the layers recorded, shown "
+            "or not). Read q when asking which layers: noise alone gives one p < 0.05 among six independent "
+            "layers one time in four.")
+# Why the at-a-glance table needs no q: one layer per group, chosen before looking.
+ONE_LAYER = "One layer per group, chosen in advance (the last hidden one): its p needs no adjustment."
 
 
 class ReportError(ValueError):
@@ -162,20 +168,21 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
         _save_table(table, folder, f"{name}-groups")
         lines += ["### Phases per seed group", "",
                   "Mean [95 % t interval] over seeds; compression is tested against the noise floor "
-                  f"(one-sided sign-flip permutation p of compression - floor > 0). {UNDECIDED}", "",
+                  f"(one-sided sign-flip permutation p of compression - floor > 0). {ADJUSTED} {UNDECIDED}", "",
                   *_markdown(table), ""]
         comparison = comparison_table(these, labels)
         if not comparison.empty:
             _save_table(comparison, folder, f"{name}-comparison")
             lines += ["### Seed groups compared with the first", "",
-                      "Difference of means a - b [95 % Welch t interval], two-sided permutation p, Cliff's delta.", "",
+                      f"Difference of means a - b [95 % Welch t interval], two-sided permutation p, Cliff's delta. "
+                      f"{ADJUSTED}", "",
                       *_markdown(comparison), ""]
         glance.append(glance_table(group_stats, f"{estimator} {params}"))
     glance_all = pd.concat(glance, ignore_index=True)
     _save_table(glance_all, folder, "glance")
     at_glance = ["## At a glance: does the last hidden layer compress?", "",
                  "Per estimator and seed group, compression of the last hidden layer beside its noise floor. "
-                 + UNDECIDED, "",
+                 f"{ONE_LAYER} {UNDECIDED}", "",
                  *_markdown(glance_all), ""]
     return "\n".join(header + _unreadable(store, run_ids) + at_glance + lines)
 
@@ -252,7 +259,8 @@ def layer_label(layer: int, layer_name: str) -> str:
 
 def group_table(group_stats: pd.DataFrame) -> pd.DataFrame:
     """Per seed group (`group`) and layer of phase_stats rows: each of TABLE_QUANTITIES as
-    "mean [95 % CI]", the test of compression against the noise floor and the runs left out."""
+    "mean [95 % CI]", the test of compression against the noise floor (p, and q over the layers)
+    and the runs left out."""
     rows = []
     for (group, layer_name), frame in group_stats.groupby(["group", "layer_name"], sort=False):
         by = frame.set_index("quantity")
@@ -262,6 +270,7 @@ def group_table(group_stats: pd.DataFrame) -> pd.DataFrame:
         for quantity in TABLE_QUANTITIES:
             row[quantity] = _cell(by.loc[quantity], 1 if quantity.endswith("epoch") else 2)
         row["p (compression > floor)"] = _number(excess["p_value"])
+        row["q (over layers)"] = _number(excess["q_value"])
         row["compresses"] = {True: "yes", False: "no"}.get(excess["compresses"], "–")
         row["left out"] = "" if pd.isna(excess["excluded_runs"]) else excess["excluded_runs"]
         rows.append(row)
@@ -283,7 +292,7 @@ def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str
             rows.append({"a": labels[other], "b": labels[reference], "layer": layer_label(item.layer, names[item.layer]),
                          "quantity": item.quantity, "n a, b": f"{item.n_a}, {item.n_b}",
                          "a - b": "–" if math.isnan(item.difference) else f"{item.difference:.2f}", "95 % CI": interval, "p": _number(item.p_value),
-                         "Cliff's delta": _number(item.cliffs_delta)})
+                         "q (over layers)": _number(item.q_value), "Cliff's delta": _number(item.cliffs_delta)})
     return pd.DataFrame(rows)
 
 

@@ -25,6 +25,13 @@ test can decide it: one seed, or fewer than 5 (the smallest one-sided p of n see
 1/2^n, which cannot reach 0.05: a "no" there would be the test's floor, not a finding; the note
 says UNTESTABLE).
 
+Several layers are tested together (a group's compression per layer, two groups compared per layer),
+so each row also carries q_value, its p adjusted by Benjamini-Hochberg over the layers tested with it
+(one group, or one pair of groups, estimator, params, split and quantity; `over_layers`). Among the
+layers with q < 0.05 the expected share of false findings is at most 5 % (Benjamini and Hochberg
+1995). A single p < 0.05 among six layers is what noise alone gives one time in four (1 - 0.95^6);
+a question asked of one layer chosen in advance (the last hidden layer) needs p alone.
+
 n = 1 gets no interval and no test (NO_INTERVAL), never a fake one. Runs left out of a group's statistics
 are counted and named: dead networks, diverged runs, and runs that did not complete; so are runs
 kept whose value of a quantity is missing (NaN: e.g. an SNR that never drops). The permutation
@@ -50,6 +57,9 @@ NO_INTERVAL = "n = 1: no interval"
 NO_VALUE = "no value"
 UNTESTABLE = "n < 5: a sign-flip test cannot reach p < 0.05"
 KEYS = ("layer", "estimator", "params", "split")
+# The tests adjusted together (q_value): every layer of one group (or pair of groups), estimator,
+# params and split.
+FAMILY = ("estimator", "params", "split")
 EXCESS = "compression_over_floor_bits"
 QUANTITIES = ("peak_i_xt_epoch", "peak_i_xt", "final_i_xt", "compression_bits", "noise_floor_bits", EXCESS,
               "peak_i_yt_epoch", "peak_i_yt", "snr_drop_epoch")
@@ -167,6 +177,27 @@ def compare(a: np.ndarray, b: np.ndarray) -> Comparison:
                       p_value, cliffs_delta, None)
 
 
+def over_layers(p_values: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q) of one family of tests: q_(i) = min over j >= i of
+    min(1, p_(j) m / j), p sorted ascending, m the number of tests (NaN p: no test, left out of m
+    and kept NaN; scipy.stats.false_discovery_control)."""
+    p_values = np.asarray(p_values, dtype=float)
+    q_values = np.full(p_values.shape, math.nan)
+    tested = np.isfinite(p_values)
+    if tested.any():
+        q_values[tested] = _scipy_stats().false_discovery_control(p_values[tested], method="bh")
+    return q_values
+
+
+def _with_q(frame: pd.DataFrame, family: list[str]) -> pd.DataFrame:
+    """`frame` with q_value: `over_layers` of its p_value within each family of rows."""
+    q_values = np.full(len(frame), math.nan)
+    p_values = frame["p_value"].to_numpy(dtype=float)
+    for index in frame.groupby(family, sort=False, dropna=False).indices.values():
+        q_values[index] = over_layers(p_values[index])
+    return frame.assign(q_value=q_values)
+
+
 def _mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.mean(a, axis=axis) - np.mean(b, axis=axis)
 
@@ -232,14 +263,14 @@ PHASE_STATS_SCHEMA = pa.schema([
     ("runs", pa.int64()), ("n_dead", pa.int64()), ("n_diverged", pa.int64()), ("n_unfinished", pa.int64()),
     ("excluded_runs", pa.string()), ("n", pa.int64()), ("n_missing", pa.int64()), ("missing_runs", pa.string()),
     ("mean", pa.float64()), ("sd", pa.float64()), ("ci_low", pa.float64()), ("ci_high", pa.float64()),
-    ("p_value", pa.float64()), ("compresses", pa.bool_()), ("note", pa.string()),
+    ("p_value", pa.float64()), ("q_value", pa.float64()), ("compresses", pa.bool_()), ("note", pa.string()),
 ])
 
 
 def phase_stats(phases: pd.DataFrame) -> pd.DataFrame:
     """Per group, layer, estimator, params, split and quantity (QUANTITIES): the statistics of
-    PHASE_STATS_SCHEMA. `p_value` and `compresses` are set only for compression_over_floor_bits
-    (the one-sided test against the noise floor)."""
+    PHASE_STATS_SCHEMA. `p_value`, `q_value` (over the group's layers) and `compresses` (p < ALPHA)
+    are set only for compression_over_floor_bits (the one-sided test against the noise floor)."""
     phases = with_excess(phases).sort_values(["group_id", *KEYS, "run_id"]).reset_index(drop=True)
     values, reasons = _numeric(phases, QUANTITIES), exclusions(phases)
     run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
@@ -258,7 +289,8 @@ def phase_stats(phases: pd.DataFrame) -> pd.DataFrame:
                          "quantity": quantity, **asdict(group_health), "n_missing": len(missing),
                          "missing_runs": ", ".join(missing) or None, **asdict(summary),
                          "p_value": p_value, "compresses": bool(p_value < ALPHA) if decidable else None})
-    return pd.DataFrame(rows, columns=PHASE_STATS_SCHEMA.names)
+    frame = pd.DataFrame(rows, columns=[name for name in PHASE_STATS_SCHEMA.names if name != "q_value"])
+    return _with_q(frame, ["group_id", *FAMILY, "quantity"])[PHASE_STATS_SCHEMA.names]
 
 
 def phase_stats_table(phases: pd.DataFrame) -> pa.Table:
@@ -268,10 +300,14 @@ def phase_stats_table(phases: pd.DataFrame) -> pa.Table:
                                 preserve_index=False)
 
 
+COMPARISON_COLUMNS = [*KEYS, "quantity", "n_a", "n_b", "mean_a", "mean_b", "difference", "ci_low", "ci_high",
+                      "p_value", "q_value", "cliffs_delta", "note", "excluded_a", "excluded_b"]
+
+
 def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
                    quantities: tuple[str, ...] = QUANTITIES) -> pd.DataFrame:
     """Group a against group b per layer, estimator, params, split and quantity (the keys both
-    groups have): Comparison's columns, and each group's runs left out, named."""
+    groups have): Comparison's columns, q_value (over the layers) and each group's runs left out, named."""
     phases = with_excess(phases[phases["group_id"].isin([group_a, group_b])]).reset_index(drop=True)
     values, reasons = _numeric(phases, quantities), exclusions(phases)
     run_ids = phases["run_id"].astype(object).to_numpy()
@@ -288,4 +324,5 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
                          "excluded_a": health(run_ids[a_index], reasons[a_index]).excluded_runs,
                          "excluded_b": health(run_ids[b_index], reasons[b_index]).excluded_runs})
     columns = [*KEYS, "quantity", *Comparison.__dataclass_fields__, "excluded_a", "excluded_b"]
-    return pd.DataFrame(rows, columns=columns)
+    frame = _with_q(pd.DataFrame(rows, columns=columns), [*FAMILY, "quantity"])
+    return frame[COMPARISON_COLUMNS]

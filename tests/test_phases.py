@@ -265,3 +265,74 @@ def test_compresses_is_left_open_where_no_test_can_decide_it():
     assert noise["p_value"] > 0.05 and noise["compresses"] is False
     # the other quantities keep their plain summaries
     assert pd.isna(stats_row(table, "four", "compression_bits")["note"])
+
+
+def benjamini_hochberg(p_values) -> np.ndarray:
+    """Benjamini & Hochberg (1995)'s step-up rule as adjusted p-values, written out: with the m
+    p-values ranked 1..m ascending, q at rank i is the smallest p_(j) m / j over ranks j >= i, at most 1."""
+    p_values = np.asarray(p_values, dtype=float)
+    m, q_values, smallest = len(p_values), np.empty(len(p_values)), 1.0
+    for rank, position in reversed(list(enumerate(np.argsort(p_values, kind="stable"), start=1))):
+        smallest = min(smallest, p_values[position] * m / rank)
+        q_values[position] = smallest
+    return q_values
+
+
+def layered_phases(excess_by_group: dict[str, list[list[float]]]) -> pd.DataFrame:
+    """`synthetic_phases` with several layers: per group, per layer (0, 1, ...) one run per value."""
+    frames = []
+    for group, layers in excess_by_group.items():
+        for layer, excesses in enumerate(layers):
+            frame = synthetic_phases({group: excesses})
+            frames.append(frame.assign(layer=layer, layer_name=f"dense_{layer}"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_q_is_benjamini_hochberg_over_the_layers_of_one_group():
+    # Five seeds each. Group "deep": layers 0-2 compress in every seed (exact p = 1/32), layers 3-5 are
+    # noise. Group "one": only its last layer compresses; among six layers its p = 1/32 is "yes" when
+    # asked alone, and its q (6/32) says it may be the one false finding in six.
+    noise = [[0.3, -0.2, 0.1, -0.4, 0.05], [-0.1, 0.2, -0.3, 0.15, -0.05], [0.2, 0.1, -0.1, -0.2, 0.3]]
+    strong = [[0.5, 0.6, 0.7, 0.8, 0.9]] * 3
+    phases = layered_phases({"deep": strong + noise, "one": noise + noise[:2] + strong[:1]})
+    table = stats.phase_stats(phases)
+    excess = table[table["quantity"] == stats.EXCESS]
+    for group in ("deep", "one"):
+        rows = excess[excess["group_id"] == group].sort_values("layer")
+        expected_p = [sign_flip_p(np.array(values)) for values in
+                      (strong + noise if group == "deep" else noise + noise[:2] + strong[:1])]
+        assert rows["p_value"].to_numpy() == pytest.approx(expected_p)
+        assert rows["q_value"].to_numpy() == pytest.approx(benjamini_hochberg(expected_p))
+    deep, one = (excess[excess["group_id"] == group].set_index("layer") for group in ("deep", "one"))
+    assert deep.loc[[0, 1, 2], "q_value"].tolist() == pytest.approx([1 / 32 * 6 / 3] * 3)   # three findings hold
+    assert one.loc[5, "compresses"] is True and one.loc[5, "q_value"] == pytest.approx(6 / 32)
+    # each group is its own family: the other group's tests change nothing
+    alone = stats.phase_stats(phases[phases["group_id"] == "one"])
+    assert alone[alone["quantity"] == stats.EXCESS]["q_value"].to_numpy() == pytest.approx(
+        one.sort_index()["q_value"].to_numpy())
+    # the other quantities are not tested: no p, no q
+    assert table.loc[table["quantity"] != stats.EXCESS, ["p_value", "q_value"]].isna().all().all()
+
+
+def test_compare_groups_adjusts_over_the_layers_of_each_quantity():
+    rng = np.random.default_rng(3)
+    phases = layered_phases({"a": rng.normal(0.5, 0.2, (4, 6)).tolist(), "b": rng.normal(0.3, 0.2, (4, 6)).tolist()})
+    table = stats.compare_groups(phases, "a", "b")
+    assert len(table) == 4 * len(stats.QUANTITIES)
+    for _, rows in table.groupby("quantity"):
+        tested = rows["p_value"].notna()
+        assert rows.loc[tested, "q_value"].to_numpy() == pytest.approx(benjamini_hochberg(rows.loc[tested, "p_value"]))
+        assert rows.loc[~tested, "q_value"].isna().all()
+    excess = table[table["quantity"] == stats.EXCESS]
+    assert excess["p_value"].notna().all() and (excess["q_value"] >= excess["p_value"]).all()
+
+
+def test_q_holds_pure_noise_at_five_percent_where_p_per_layer_does_not():
+    # 400 groups of 8 seeds and 6 layers whose excess over the floor is symmetric noise: a group
+    # has some layer at p < 0.05 about 1 - 0.95^6 = 26 % of the time, some layer at q < 0.05 about 5 %.
+    rng = np.random.default_rng(11)
+    p_values = np.array([[stats.exceeds_zero(values) for values in group] for group in rng.normal(0, 1, (400, 6, 8))])
+    q_values = np.array([stats.over_layers(group) for group in p_values])
+    assert 0.18 <= np.mean((p_values < stats.ALPHA).any(axis=1)) <= 0.34
+    assert np.mean((q_values < stats.ALPHA).any(axis=1)) <= 0.08
+    assert q_values == pytest.approx(np.array([benjamini_hochberg(group) for group in p_values]))

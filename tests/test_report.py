@@ -68,7 +68,8 @@ def test_report_holds_the_statistics_figures_and_tables(written):
     p = 2 * np.mean(diffs >= a.mean() - b.mean() - 1e-12)
     row = next(line for line in lines if line.startswith("| learning_rate=0.0004 | learning_rate=0.0001 | 0 · dense_0 | "
                                                            "compression_bits |"))
-    assert f"| {a.mean() - b.mean():.2f} |" in row and f"| {p:.3g} | 1 |" in row
+    # p, then q (one layer tested: q = p), then Cliff's delta
+    assert f"| {a.mean() - b.mean():.2f} |" in row and f"| {p:.3g} | {p:.3g} | 1 |" in row
     for name in ("1-binning-epochs", "1-binning-plane"):
         assert (out / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (out / "figures" / f"{name}.svg").read_text().lstrip().startswith("<svg")

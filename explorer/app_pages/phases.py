@@ -143,8 +143,9 @@ def phase_panels() -> None:
             table_downloads(glance, f"last_hidden_{name}_{split}")
         st.caption("Mean [95 % t interval] over the live seeds; compression is tested against each run's noise "
                    "floor (one-sided sign-flip permutation p of compression - floor > 0); dead, diverged and "
-                   "unfinished runs are left out and counted. " + report.UNDECIDED)
+                   "unfinished runs are left out and counted. " + report.ONE_LAYER + " " + report.UNDECIDED)
     st.subheader("Per seed group and layer")
+    st.caption(report.ADJUSTED)
     table = report.group_table(group_rows[group_rows["layer"].isin(layers)])
     ui.show_table(table)
     table_downloads(table, f"phase_stats_{name}_{split}")
@@ -155,7 +156,7 @@ def phase_panels() -> None:
         st.caption("One seed group: nothing to compare with.")
     else:
         st.caption("Difference of means a - b [95 % Welch t interval], two-sided permutation p, Cliff's delta "
-                   "(P(a > b) - P(a < b)); the seed is the unit.")
+                   "(P(a > b) - P(a < b)); the seed is the unit. " + report.ADJUSTED)
         ui.show_table(compared)
         table_downloads(compared, f"comparison_{name}_{split}")
 
