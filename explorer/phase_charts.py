@@ -11,6 +11,7 @@ left out of their group's line and counted in its legend entry.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import altair as alt
@@ -73,11 +74,10 @@ def seed_bands(mi: pd.DataFrame, band: str = "ci", non_negative: bool = False) -
                      var_name="quantity", value_name="value")
     long = long[np.isfinite(long["value"].astype(float))]
     by = ["group", "layer", "layer_name", "quantity", "epoch"]
-    out = bands_over_seeds.over_seeds(long.sort_values(by, kind="stable"), by, "value", BANDS[band])
+    out = bands_over_seeds.over_seeds(long.sort_values(by, kind="stable"), by, "value", BANDS[band],
+                                      bounds=(0.0 if non_negative else -math.inf, math.inf))
     out = out.rename(columns={"value": "mean", "value_lo": "low", "value_hi": "high", "seeds": "n"})
     out.loc[out["n"] < 2, ["low", "high"]] = np.nan
-    if non_negative:
-        out["low"] = out["low"].clip(lower=0.0)
     out["legend"] = out["group"].map(labels)
     order = {group: i for i, group in enumerate(labels)}
     return out.sort_values("group", key=lambda groups: groups.map(order), kind="stable")

@@ -44,15 +44,15 @@ def _sortable(column: pd.Series) -> pd.Series:
 
 def group_summary(table: pd.DataFrame, key: str, outcome: str = "final_test_accuracy") -> pd.DataFrame:
     """W&B's Group: per value of `key`, the number of runs of `table` (rows of `runs_table`), how
-    many are dead or diverged (its flags), and the mean of `outcome` over them with its 95 %
-    t-interval (none for one run). Values in order."""
+    many are dead or diverged (its flags), and the mean of `outcome` (an accuracy) over them with
+    its 95 % t-interval, cut to [0, 1] (none for one run). Values in order."""
     flags = table["flags"].str.split(", ")
     frame = table.assign(dead=flags.map(lambda marks: "dead" in marks),
                          diverged=flags.map(lambda marks: "diverged" in marks),
                          _key=table[key] if _is_number(table[key]) else table[key].astype(str))
     counts = frame.groupby("_key", dropna=False).agg(runs=("run_id", "size"), dead=("dead", "sum"),
                                                      diverged=("diverged", "sum")).reset_index()
-    means = seed_bands.over_seeds(frame.dropna(subset=[outcome]), ["_key"], outcome)
+    means = seed_bands.over_seeds(frame.dropna(subset=[outcome]), ["_key"], outcome, bounds=(0.0, 1.0))
     out = counts.merge(means.drop(columns="seeds"), on="_key", how="left").rename(columns={"_key": key})
     out = out.sort_values(key, key=_sortable, na_position="last").reset_index(drop=True)
     return out.rename(columns={outcome: f"mean {OUTCOMES.get(outcome, outcome)}",

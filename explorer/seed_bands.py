@@ -14,6 +14,8 @@ view, not from these.
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from ibstore import stats
@@ -23,9 +25,12 @@ MIN_MAX = "min-max"
 BANDS = (MEAN_CI, MIN_MAX)
 
 
-def over_seeds(frame: pd.DataFrame, by: list[str], value: str, band: str = MEAN_CI) -> pd.DataFrame:
+def over_seeds(frame: pd.DataFrame, by: list[str], value: str, band: str = MEAN_CI,
+               bounds: tuple[float, float] = (-math.inf, math.inf)) -> pd.DataFrame:
     """Per `by` group: `value` (the mean over rows, one row per seed), `{value}_lo` and `{value}_hi`
-    (the band), and `seeds` (rows with a value)."""
+    (the band, cut to `bounds`, the range the value can take: (0, 1) for an accuracy, (0, inf) for
+    an SNR; the mean lies within them, so the cut band holds it whenever the whole one does), and
+    `seeds` (rows with a value)."""
     grouped = frame.groupby(by, sort=False, dropna=False)[value]
     out = grouped.agg(["mean", "std", "count", "min", "max"]).reset_index()
     if band == MEAN_CI:
@@ -35,7 +40,8 @@ def over_seeds(frame: pd.DataFrame, by: list[str], value: str, band: str = MEAN_
         lo, hi = out["min"], out["max"]
     else:
         raise ValueError(f"band {band!r}: allowed are {', '.join(BANDS)}")
-    return out[by].assign(**{value: out["mean"], f"{value}_lo": lo, f"{value}_hi": hi,
+    return out[by].assign(**{value: out["mean"], f"{value}_lo": lo.clip(lower=bounds[0]),
+                             f"{value}_hi": hi.clip(upper=bounds[1]),
                              "seeds": out["count"].astype(int)})
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explorer import seed_bands, smoothing
+from explorer import runs_table, seed_bands, smoothing
 
 # Student's t 97.5 % quantiles in closed form: with 1 degree of freedom t is Cauchy, t = tan(pi (p - 1/2));
 # with 2, F(t) = 1/2 + t / (2 sqrt(2 + t^2)), so t = sqrt(2 q^2 / (1 - q^2)) with q = 2p - 1
@@ -31,6 +31,25 @@ def test_min_max_band():
     assert out.iloc[0][["v", "v_lo", "v_hi", "seeds"]].tolist() == [pytest.approx(3.5 / 3), -1.0, 4.0, 3]
     with pytest.raises(ValueError, match="allowed are"):
         seed_bands.over_seeds(frame, ["g"], "v", "IQR")
+
+
+def test_bands_are_cut_to_the_range_the_value_can_take():
+    # accuracies 0.98 and 1.0: the t interval 0.99 +- 12.71 * 0.01 reaches past 1, and below 0 for
+    # SNRs 0.1 and 3.0; min-max bands are inside the range already
+    frame = pd.DataFrame({"g": ["acc", "acc", "snr", "snr"], "v": [0.98, 1.0, 0.1, 3.0]})
+    whole = seed_bands.over_seeds(frame, ["g"], "v").set_index("g")
+    assert whole.loc["acc", "v_hi"] > 1 and whole.loc["snr", "v_lo"] < 0
+    accuracy = seed_bands.over_seeds(frame[frame["g"] == "acc"], ["g"], "v", bounds=(0.0, 1.0)).iloc[0]
+    assert accuracy["v_hi"] == 1.0 and accuracy["v_lo"] == pytest.approx(0.99 - T_975_DF1 * 0.01)   # s = 0.01 sqrt 2
+    # the Runs page's group-by: its accuracy intervals stay within [0, 1]
+    runs = pd.DataFrame({"run_id": ["a", "b", "c"], "flags": ["", "", "dead"], "initial_bias": [0.0, 0.0, 1.0],
+                         "final_test_accuracy": [0.98, 1.0, 0.5]})
+    summary = runs_table.group_summary(runs, "initial_bias").set_index("initial_bias")
+    assert summary.loc[0.0, ["runs", "dead", "mean test acc", "95% CI high"]].tolist() == [2, 0, pytest.approx(0.99), 1.0]
+    assert summary.loc[0.0, "95% CI low"] == pytest.approx(0.99 - T_975_DF1 * 0.01)
+    assert summary.loc[1.0, "dead"] == 1 and math.isnan(summary.loc[1.0, "95% CI low"])     # one run: no interval
+    snr = seed_bands.over_seeds(frame[frame["g"] == "snr"], ["g"], "v", bounds=(0.0, math.inf)).iloc[0]
+    assert snr["v_lo"] == 0.0 and snr["v_hi"] == whole.loc["snr", "v_hi"]
 
 
 def test_ema_is_the_normalised_weighted_average():

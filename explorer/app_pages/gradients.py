@@ -3,6 +3,8 @@ epoch on log axes (the seed notebook's SNR plot), one chart per run; or the SNR 
 group on one chart per layer, over seeds with a band (mean ± 95% CI or min-max). Both can be
 smoothed (TensorBoard's slider)."""
 
+import math
+
 import streamlit as st
 
 from explorer import charts_training, seed_bands, smoothing, ui
@@ -32,7 +34,7 @@ def gradient_charts() -> None:
                    "(zero SNR cannot be drawn on them).")
         frame = ui.with_panels(store, all_runs, frame, selection)
         by = ["group", "layer", *(["layer_name"] if "layer_name" in frame else []), "epoch"]
-        over = seed_bands.over_seeds(frame, by, "snr", band)
+        over = seed_bands.over_seeds(frame, by, "snr", band, bounds=(0.0, math.inf))    # a ratio of norms
         chart = charts_training.snr_bands(over, ui.group_domain(store, all_runs, selection),
                                           title="SNR (‖mean‖ / ‖std‖ of the gradient) per layer")
         ui.show_chart(chart, over, "snr_over_seeds")
