@@ -25,28 +25,35 @@ QUANTITY_TITLES = {"i_xt": "I(X;T) [bits]", "i_yt": "I(Y;T) [bits]"}
 BANDS = {"ci": bands_over_seeds.MEAN_CI, "min-max": bands_over_seeds.MIN_MAX}   # `trainer report --band`
 MARKS = {"peak_i_xt_epoch": "peak I(X;T)", "peak_i_yt_epoch": "peak I(Y;T)", "snr_drop_epoch": "SNR drop"}
 MARK_QUANTITY = {"peak_i_xt_epoch": "i_xt", "peak_i_yt_epoch": "i_yt", "snr_drop_epoch": None}   # None: both
-# Estimators whose I(X;T) and I(Y;T) are >= 0 by construction: plug-in entropies and mutual informations
-# of a discrete T (binned). Their bands are cut at 0, as ibstore.stats cuts the intervals of quantities
-# that cannot be negative: the mean over seeds is >= 0, so the cut band holds it whenever the whole does.
-NON_NEGATIVE_ESTIMATORS = ("binning", "idnns", "adaptive", "quantile")
 
 
 @dataclass(frozen=True)
 class PhaseData:
     """What the chart draws before the band and axis are chosen (ResultStore.phase_data): MI rows
     (one per run, epoch and layer, with group and dead), the marks (phase_marks) and every group's
-    legend entry in colour order; `non_negative`: the estimator's values are >= 0 (its bands are
-    cut at 0, NON_NEGATIVE_ESTIMATORS)."""
+    legend entry in colour order; `non_negative`: the estimator's values are >= 0, and `ceilings`
+    (`group_ceilings`) the most they can be: a discrete estimator's (ibstore.phases.DISCRETE_ESTIMATORS),
+    whose bands are cut to that range as ibstore.stats cuts its intervals. The mean over seeds lies
+    in the range, so the cut band holds it whenever the whole one does."""
     mi: pd.DataFrame
     marks: pd.DataFrame
     domain: list[str]
     non_negative: bool = False
+    ceilings: pd.DataFrame | None = None
 
 
 def draw(data: PhaseData, band: str = "ci", title: str | None = None, log_epochs: bool = True) -> alt.FacetChart:
     """The chart of `data` with its band over seeds ("ci" or "min-max")."""
-    return phase_lines(seed_bands(data.mi, band, data.non_negative), data.marks, title, color_domain=data.domain,
-                       log_epochs=log_epochs)
+    return phase_lines(seed_bands(data.mi, band, data.non_negative, data.ceilings), data.marks, title,
+                       color_domain=data.domain, log_epochs=log_epochs)
+
+
+def group_ceilings(phases: pd.DataFrame) -> pd.DataFrame:
+    """Per seed group (`group`) and quantity (i_xt, i_yt): `ceiling`, the largest of its runs' (the
+    `phases` view's i_xt_ceiling_bits and i_yt_ceiling_bits; NaN where none is known)."""
+    ceilings = phases.groupby("group", sort=False)[["i_xt_ceiling_bits", "i_yt_ceiling_bits"]].max()
+    ceilings.columns = ["i_xt", "i_yt"]
+    return ceilings.rename_axis(columns="quantity").stack(future_stack=True).rename("ceiling").astype(float).reset_index()
 
 
 def legend_labels(runs: pd.DataFrame) -> dict[str, str]:
@@ -60,12 +67,15 @@ def legend_labels(runs: pd.DataFrame) -> dict[str, str]:
     return labels
 
 
-def seed_bands(mi: pd.DataFrame, band: str = "ci", non_negative: bool = False) -> pd.DataFrame:
+def seed_bands(mi: pd.DataFrame, band: str = "ci", non_negative: bool = False,
+               ceilings: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per seed group, layer, quantity (i_xt, i_yt) and epoch: mean, lo, hi over the live seeds
     and their number. `mi` has one row per run, epoch and layer with group, run_id, dead, epoch,
     layer, layer_name, i_xt, i_yt; the groups keep the order in which they first appear there (the
     legend's order). lo/hi are NaN where there is no band (one seed); with `non_negative` (values
-    that cannot be below 0), lo is cut at 0."""
+    that cannot be below 0), lo is cut at 0, and hi at the group's ceiling of the quantity where
+    `ceilings` (`group_ceilings`) knows one (never below the mean: a mean at its ceiling can pass it
+    by a rounding error)."""
     if band not in BANDS:
         raise ValueError(f"band {band!r}: use one of {', '.join(BANDS)}")
     labels = legend_labels(mi.drop_duplicates("run_id"))
@@ -78,6 +88,10 @@ def seed_bands(mi: pd.DataFrame, band: str = "ci", non_negative: bool = False) -
                                       bounds=(0.0 if non_negative else -math.inf, math.inf))
     out = out.rename(columns={"value": "mean", "value_lo": "low", "value_hi": "high", "seeds": "n"})
     out.loc[out["n"] < 2, ["low", "high"]] = np.nan
+    if ceilings is not None:
+        ceiling = out.merge(ceilings, on=["group", "quantity"], how="left")["ceiling"].to_numpy(dtype=float)
+        high = out["high"].to_numpy(dtype=float)
+        out["high"] = np.where(np.isnan(high), high, np.maximum(np.fmin(high, ceiling), out["mean"]))
     out["legend"] = out["group"].map(labels)
     order = {group: i for i, group in enumerate(labels)}
     return out.sort_values("group", key=lambda groups: groups.map(order), kind="stable")

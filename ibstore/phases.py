@@ -19,12 +19,21 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
 - snr_drop_epoch: the first logged epoch after the gradient SNR's peak with SNR below half the
   peak (SNR_DROP_SQL, the project's one definition, also a research one-liner); NULL if the SNR
   never drops so or has no finite value;
+- i_xt_ceiling_bits, i_yt_ceiling_bits: for a discrete estimator (DISCRETE_ESTIMATORS) the most its
+  values can be on this split, log2 n and H(Y) (the split's inputs and label entropy, recorded in
+  run.json's `splits`); NULL for the other estimators and for runs written before `splits` existed.
+  A layer whose peak_i_xt is at its ceiling has every input in a bin of its own: a binning that
+  fine cannot show compression (Saxe et al. 2018);
 - dead_network, diverged, status: the run's health from `runs` (trainer.health).
 """
 
 from __future__ import annotations
 
 NOISE_FLOOR_EPOCHS = 10
+# Estimators of a discrete T (binned): plug-in I(X;T) = H(T) of the split's n equally likely inputs and
+# plug-in I(Y;T) = H(T) + H(Y) - H(T,Y), so 0 <= I(X;T) <= log2 n and 0 <= I(Y;T) <= H(Y) on every
+# split. Their bands and intervals are cut to that range (ibstore.stats, explorer.phase_charts).
+DISCRETE_ESTIMATORS = ("binning", "idnns", "adaptive", "quantile")
 
 # Per run and layer (the SNR's peak and the first epoch after it below half the peak; epochs
 # with a non-finite SNR, i.e. all-zero gradients, are left out). Shared with the one-liner
@@ -38,7 +47,15 @@ SNR_DROP_SQL = (
 PHASES_COLUMNS = (
     "run_id", "group_id", "layer", "layer_name", "estimator", "params", "split",
     "peak_i_xt_epoch", "peak_i_xt", "final_epoch", "final_i_xt", "compression_bits", "noise_floor_bits",
-    "peak_i_yt_epoch", "peak_i_yt", "snr_drop_epoch", "dead_network", "diverged", "status")
+    "peak_i_yt_epoch", "peak_i_yt", "snr_drop_epoch", "dead_network", "diverged", "status",
+    "i_xt_ceiling_bits", "i_yt_ceiling_bits")
+_DISCRETE = ", ".join(f"'{name}'" for name in DISCRETE_ESTIMATORS)
+
+
+def _split_fact(field: str) -> str:
+    """The row's split's `field` of the run's `splits` (RunRecord.splits; `full` is an SQL keyword)."""
+    return (f"CASE p.split WHEN 'train' THEN r.splits.train.{field} WHEN 'test' THEN r.splits.test.{field} "
+            f"WHEN 'full' THEN r.splits['full'].{field} END")
 
 PHASES_SQL = f"""
 WITH m AS (
@@ -68,6 +85,8 @@ SELECT p.run_id, r.group_id, p.layer, p.layer_name, p.estimator, p.params, p.spl
        p.peak_i_xt_epoch, p.peak_i_xt, p.final_epoch, p.final_i_xt,
        p.peak_i_xt - p.final_i_xt AS compression_bits, p.noise_floor_bits,
        p.peak_i_yt_epoch, p.peak_i_yt, s.snr_drop_epoch,
-       r.dead_network, r.diverged, r.status
+       r.dead_network, r.diverged, r.status,
+       CASE WHEN p.estimator IN ({_DISCRETE}) THEN log2({_split_fact("inputs")}) END AS i_xt_ceiling_bits,
+       CASE WHEN p.estimator IN ({_DISCRETE}) THEN {_split_fact("h_y_bits")} END AS i_yt_ceiling_bits
 FROM p JOIN runs r USING (run_id) LEFT JOIN ({SNR_DROP_SQL}) s USING (run_id, layer)
 """

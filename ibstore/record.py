@@ -44,6 +44,17 @@ class RecordError(ValueError):
     """A run.json that cannot be used; the message names the field, the problem and what is allowed."""
 
 
+class SplitFacts(BaseModel):
+    """One split of a run's data: its number of inputs n and the plug-in entropy H(Y) of its labels,
+    in bits. They bound a discrete estimate on that split (ibstore.phases.DISCRETE_ESTIMATORS): the
+    plug-in I(X;T) = H(T) of n equally likely inputs is at most log2 n, and I(Y;T) at most H(Y)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    inputs: int = Field(ge=0, le=INT64_MAX)
+    h_y_bits: float = Field(ge=0, allow_inf_nan=False)
+
+
 class RunRecord(BaseModel):
     """run.json (DESIGN.md, "Results root"). Unknown extra keys are kept, so a newer
     writer's additions survive a rewrite by an older one."""
@@ -77,6 +88,7 @@ class RunRecord(BaseModel):
     final_train_loss: float | None = None
     final_test_loss: float | None = None
     best_test_accuracy: float | None = None
+    splits: dict[str, SplitFacts] | None = None     # train, test, full: set once the data is loaded
 
     @field_validator("started_at", "finished_at", "heartbeat_at")
     @classmethod

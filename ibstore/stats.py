@@ -15,7 +15,10 @@ interval of a mean is far too narrow there. On normal data (`python bench/interv
 its "95 %" interval holds the mean 50 % of the time with 2 seeds (it is their range), 75 % with 3,
 83 % with 5 and 91 % with 10; the t interval 94-96 % at every n (tests/test_phases.py checks it),
 and on skewed (lognormal) data more often than the bootstrap's (83-88 % against 43-85 %, 2 to 20
-seeds).
+seeds). An interval is cut to the range its quantity can take (`quantity_bounds`): at 0 for
+quantities that cannot be negative, and for a discrete estimator at the ceilings the `phases` view
+gives (log2 n for I(X;T), H(Y) for I(Y;T)); the mean lies in that range, so the cut interval holds
+it whenever the whole one does, with the same coverage and no impossible values.
 
 Compression (peak - final I(X;T)) is positive under noise alone, so it is tested against the
 measured noise floor, not 0: per run the excess compression_bits - noise_floor_bits, and a
@@ -47,6 +50,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ibstore.phases import DISCRETE_ESTIMATORS
 from ibstore.record import Status
 
 CONFIDENCE = 0.95
@@ -67,6 +71,11 @@ QUANTITIES = ("peak_i_xt_epoch", "peak_i_xt", "final_i_xt", "compression_bits", 
 # curve. Their intervals are cut at 0: the mean is >= 0, so the cut interval holds it whenever the
 # whole one does (the same coverage), and reads without impossible values.
 NON_NEGATIVE = ("peak_i_xt_epoch", "compression_bits", "noise_floor_bits", "peak_i_yt_epoch", "snr_drop_epoch")
+# For a discrete estimator (ibstore.phases.DISCRETE_ESTIMATORS) I(X;T) and I(Y;T) lie in [0, their
+# ceiling] on every run: the quantities made of them, and the ceiling that bounds each.
+CEILING_OF = {"peak_i_xt": "i_xt_ceiling_bits", "final_i_xt": "i_xt_ceiling_bits",
+              "compression_bits": "i_xt_ceiling_bits", "noise_floor_bits": "i_xt_ceiling_bits",
+              "peak_i_yt": "i_yt_ceiling_bits"}
 
 
 @dataclass(frozen=True)
@@ -143,7 +152,9 @@ def summarize_columns(values: np.ndarray, bounds: list[tuple[float, float]] | No
         else:
             mean, sd = float(column.mean()), float(column.std(ddof=1))
             half = float(t_half_width(sd, n))
-            summaries.append(Summary(n, mean, sd, max(mean - half, lowest), min(mean + half, highest), None))
+            # Never cut past the mean: a mean at a ceiling can exceed it by a rounding error.
+            summaries.append(Summary(n, mean, sd, min(max(mean - half, lowest), mean),
+                                     max(min(mean + half, highest), mean), None))
     return summaries
 
 
@@ -267,6 +278,21 @@ PHASE_STATS_SCHEMA = pa.schema([
 ])
 
 
+def quantity_bounds(phases: pd.DataFrame, rows: np.ndarray, estimator: str) -> list[tuple[float, float]]:
+    """Per QUANTITY the range its values can take on these rows (one group, estimator, params and
+    split): >= 0 for NON_NEGATIVE ones, and for a discrete estimator every CEILING_OF quantity in
+    [0, the largest ceiling of the rows] (no upper bound where no row has one: runs written before
+    run.json recorded its splits)."""
+    bounds = {quantity: (0.0 if quantity in NON_NEGATIVE else -math.inf, math.inf) for quantity in QUANTITIES}
+    if estimator in DISCRETE_ESTIMATORS:
+        for quantity, ceiling in CEILING_OF.items():
+            values = (pd.to_numeric(phases[ceiling].iloc[rows], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                      if ceiling in phases else np.array([]))
+            values = values[np.isfinite(values)]
+            bounds[quantity] = (0.0, float(values.max()) if len(values) else math.inf)
+    return [bounds[quantity] for quantity in QUANTITIES]
+
+
 def phase_stats(phases: pd.DataFrame) -> pd.DataFrame:
     """Per group, layer, estimator, params, split and quantity (QUANTITIES): the statistics of
     PHASE_STATS_SCHEMA. `p_value`, `q_value` (over the group's layers) and `compresses` (p < ALPHA)
@@ -274,11 +300,11 @@ def phase_stats(phases: pd.DataFrame) -> pd.DataFrame:
     phases = with_excess(phases).sort_values(["group_id", *KEYS, "run_id"]).reset_index(drop=True)
     values, reasons = _numeric(phases, QUANTITIES), exclusions(phases)
     run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
-    bounds = [(0.0, math.inf) if quantity in NON_NEGATIVE else (-math.inf, math.inf) for quantity in QUANTITIES]
     rows = []
     for (group_id, *keys), index in phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices.items():
         group_health = health(run_ids[index], reasons[index])
         kept = index[np.equal(reasons[index], None)]
+        bounds = quantity_bounds(phases, kept, dict(zip(KEYS, keys))["estimator"])
         for column, (quantity, summary) in enumerate(zip(QUANTITIES, summarize_columns(values[kept], bounds))):
             missing = sorted(run_ids[kept][~np.isfinite(values[kept, column])])
             p_value = exceeds_zero(values[kept, column]) if quantity == EXCESS else math.nan

@@ -26,11 +26,12 @@ from pyarrow import fs
 
 from ibstore import phases
 from ibstore.flatten import flatten
-from ibstore.record import INT64_MAX, INT64_MIN, RunRecord
+from ibstore.record import INT64_MAX, INT64_MIN, RunRecord, SplitFacts
 from ibstore.scan import Problem, Scan
 from ibstore.schema import TABLE_SCHEMAS
 from ibstore.statement_check import SqlError, parse_tree, walk
 
+SPLITS = ("train", "test", "full")
 RUNS_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("group_id", pa.string()), ("name", pa.string()),
     ("cohort", pa.string()), ("seed", pa.int64()), ("status", pa.string()),
@@ -43,6 +44,9 @@ RUNS_SCHEMA = pa.schema([
     ("best_test_accuracy", pa.float64()), ("dead_network", pa.bool_()), ("diverged", pa.bool_()),
     ("dead_layers", pa.list_(pa.int64())),
     ("versions_json", pa.string()), ("config_json", pa.string()),
+    # RunRecord.splits: `splits.train.inputs`, `splits.test.h_y_bits`, `splits['full'].inputs` in SQL
+    ("splits", pa.struct([(split, pa.struct([("inputs", pa.int64()), ("h_y_bits", pa.float64())]))
+                          for split in SPLITS])),
 ])
 CONFIG_SCHEMA = pa.schema([("run_id", pa.string()), ("key", pa.string()), ("value", pa.string())])
 PROBLEMS_SCHEMA = pa.schema([("run_id", pa.string()), ("path", pa.string()), ("problem", pa.string())])
@@ -240,7 +244,12 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         "dead_layers": record.dead_layers,
         "versions_json": _ENCODE(record.versions),
         "config_json": _ENCODE(record.config),
+        "splits": None if record.splits is None else {split: _split_facts(record.splits.get(split)) for split in SPLITS},
     }
+
+
+def _split_facts(facts: SplitFacts | None) -> dict[str, Any] | None:
+    return None if facts is None else {"inputs": facts.inputs, "h_y_bits": facts.h_y_bits}
 
 
 def config_columns(flat_configs: list[dict[str, Any]], keys: list[str]) -> dict[str, pa.Array]:

@@ -9,10 +9,13 @@ Seed groups (one layer, train split, binning 0.07; logged epochs 0..29):
 - `single`: one seed (n = 1: no interval).
 The SNR of a run rises to its peak at epoch 4 and halves at epoch 12, except in the seed
 `noise` 0, whose SNR only rises (no drop: a missing value, named).
+The run.json of `compress` and `noise` runs records their train split (1024 inputs, H(Y) = 1 bit:
+ceilings of 10 and 1 bits); `single`'s, as written before run.json recorded splits, does not.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +23,13 @@ import pyarrow as pa
 
 from bench.make_results import write_run
 from ibstore import layout
-from ibstore.record import RunRecord
+from ibstore.record import RunRecord, SplitFacts
 from ibstore.schema import TABLE_SCHEMAS
 from trainer.atomic import write_table
 
 EPOCHS = list(range(30))
 PARAMS = '{"bin_size": 0.07}'
+TRAIN = SplitFacts(inputs=1024, h_y_bits=1.0)
 
 
 def i_xt_curve(group: str, seed: int, dead: bool) -> np.ndarray:
@@ -77,7 +81,9 @@ def write_known_root(root: Path) -> dict[tuple[str, int], str]:
             "grad_std_norm": [1.0] * len(EPOCHS), "snr": snr.tolist(), "weight_norm": [1.0] * len(EPOCHS)}, status)
         path = layout.run_json_path(root, run_id)
         record = RunRecord.from_json_bytes(path.read_bytes())
-        path.write_bytes(record.model_copy(update={"dead_network": dead if status != "running" else None}).to_json_bytes())
+        path.write_bytes(record.model_copy(update={"dead_network": dead if status != "running" else None,
+                                                   "splits": None if group == "single" else {"train": TRAIN}}
+                                           ).to_json_bytes())
     return ids
 
 
@@ -106,4 +112,6 @@ def expected_phases(group: str, seed: int, dead: bool) -> dict[str, float | int 
             "final_i_xt": float(i_xt[-1]), "compression_bits": peak - float(i_xt[-1]),
             "noise_floor_bits": float(last10.max() - last10.min()),
             "peak_i_yt": float(i_yt.max()), "peak_i_yt_epoch": EPOCHS[int(np.argmax(i_yt))],
-            "snr_drop_epoch": drop}
+            "snr_drop_epoch": drop,
+            "i_xt_ceiling_bits": None if group == "single" else math.log2(TRAIN.inputs),
+            "i_yt_ceiling_bits": None if group == "single" else TRAIN.h_y_bits}

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from explorer import phase_charts
+from ibstore.phases import DISCRETE_ESTIMATORS
 
 
 def mi_rows() -> pd.DataFrame:
@@ -47,7 +49,26 @@ def test_bands_of_an_estimator_that_cannot_go_below_zero_are_cut_there():
     assert cut.loc[("A", "i_yt", 0), "high"] == whole.loc[("A", "i_yt", 0), "high"]
     assert cut.loc[("A", "i_xt", 10), "low"] == whole.loc[("A", "i_xt", 10), "low"] > 0   # above 0: as it was
     assert math.isnan(cut.loc[("B", "i_yt", 0), "low"])                                    # one seed: no band
-    assert "binning" in phase_charts.NON_NEGATIVE_ESTIMATORS and "ksg" not in phase_charts.NON_NEGATIVE_ESTIMATORS
+    assert "binning" in DISCRETE_ESTIMATORS and "ksg" not in DISCRETE_ESTIMATORS
+
+
+def test_bands_of_a_discrete_estimator_are_cut_at_its_ceilings():
+    # group A: I(Y;T) 0.5, 0.9, 1.0 over three live seeds at epoch 0; its t interval 0.8 +- 4.30 * 0.265 / sqrt 3
+    # reaches 1.46 bits, past H(Y) = 0.999 bits, and I(X;T) 1, 2, 4 past log2 n = 3 bits
+    rows = mi_rows()
+    rows["i_yt"] = rows["run_id"].map({"a0": 0.5, "a1": 0.9, "a2": 1.0, "a3": 0.0, "b0": 0.5})
+    phases = pd.DataFrame({"group": ["A", "A", "B"], "i_xt_ceiling_bits": [3.0, 3.0, None],
+                           "i_yt_ceiling_bits": [0.999, 0.999, None]})
+    ceilings = phase_charts.group_ceilings(phases)
+    whole = phase_charts.seed_bands(rows, "ci", non_negative=True).set_index(["group", "quantity", "epoch"])
+    cut = phase_charts.seed_bands(rows, "ci", True, ceilings).set_index(["group", "quantity", "epoch"])
+    half = 4.302653 * np.std([0.5, 0.9, 1.0], ddof=1) / math.sqrt(3)
+    assert whole.loc[("A", "i_yt", 0), "high"] == pytest.approx(0.8 + half, rel=1e-6) and 0.8 + half > 0.999
+    assert cut.loc[("A", "i_yt", 0), "high"] == 0.999 and cut.loc[("A", "i_yt", 0), "low"] == pytest.approx(0.8 - half, rel=1e-6)
+    assert cut.loc[("A", "i_xt", 0), "high"] == 3.0
+    # epoch 10: I(X;T) 11, 12, 14 all above the ceiling given here: the band keeps its mean, never below it
+    assert cut.loc[("A", "i_xt", 10), "high"] == pytest.approx(37 / 3)
+    assert math.isnan(cut.loc[("B", "i_xt", 0), "high"])                                # one seed: no band
 
 
 def test_marks_are_mean_epochs_of_live_seeds_and_the_chart_has_them():

@@ -336,3 +336,34 @@ def test_q_holds_pure_noise_at_five_percent_where_p_per_layer_does_not():
     assert 0.18 <= np.mean((p_values < stats.ALPHA).any(axis=1)) <= 0.34
     assert np.mean((q_values < stats.ALPHA).any(axis=1)) <= 0.08
     assert q_values == pytest.approx(np.array([benjamini_hochberg(group) for group in p_values]))
+
+
+def test_a_discrete_estimators_intervals_are_cut_at_its_ceilings():
+    # Three seeds whose peak I(Y;T) is 0.95, 0.99 and 0.999 bits with H(Y) = 0.999 bits: the t interval
+    # 0.98 +- 4.30 * 0.026 / sqrt 3 reaches 1.04, past what I(Y;T) can be; peak I(X;T) 11.0, 11.5, 11.68
+    # with log2 n = 11.68. Cut there for binning; kde_upper's values are not plug-in ones: left whole.
+    rows = []
+    for estimator in ("binning", "kde_upper"):
+        for seed, (i_yt, i_xt) in enumerate([(0.95, 11.0), (0.99, 11.5), (0.999, 11.68)]):
+            rows.append({"group_id": "g", "run_id": f"g-s{seed}", "layer": 2, "layer_name": "dense_2",
+                         "estimator": estimator, "params": "{}", "split": "train", "dead_network": False,
+                         "diverged": False, "status": "completed",
+                         **{quantity: 1.0 for quantity in stats.QUANTITIES if quantity != stats.EXCESS},
+                         "peak_i_yt": i_yt, "peak_i_xt": i_xt, "final_i_xt": i_xt,
+                         "i_xt_ceiling_bits": 11.68 if estimator == "binning" else None,
+                         "i_yt_ceiling_bits": 0.999 if estimator == "binning" else None})
+    table = stats.phase_stats(pd.DataFrame(rows))
+    for quantity, values, ceiling in (("peak_i_yt", [0.95, 0.99, 0.999], 0.999), ("peak_i_xt", [11.0, 11.5, 11.68], 11.68)):
+        whole = scipy_stats.ttest_1samp(values, 0.0).confidence_interval(0.95)
+        assert whole.high > ceiling
+        binning = table[(table["estimator"] == "binning") & (table["quantity"] == quantity)].iloc[0]
+        assert (binning["ci_low"], binning["ci_high"]) == (pytest.approx(whole.low), ceiling)
+        kde = table[(table["estimator"] == "kde_upper") & (table["quantity"] == quantity)].iloc[0]
+        assert (kde["ci_low"], kde["ci_high"]) == pytest.approx((whole.low, whole.high))
+
+
+def test_a_cut_interval_keeps_a_mean_that_rounding_put_past_the_ceiling():
+    # I(Y;T) = H(T) + H(Y) - H(T,Y) can come out an ulp above H(Y); the interval still holds the mean
+    above = 0.999 + 2e-16
+    summary = stats.summarize(np.array([above, above]), (0.0, 0.999))
+    assert summary.ci_low == summary.ci_high == summary.mean == above

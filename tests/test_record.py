@@ -81,6 +81,11 @@ def test_naive_times_are_utc_and_compare_with_aware_ones():
     (encode(name="\ud800"), ["\\ud800", "UTF-16"]),
     (encode(config={"\udc00": 1}), ["\\udc00"]),
     (json.dumps({"status": "completed"}).encode(), ["run_id", "schema_version", "required"]),
+    (encode(splits={"train": {"inputs": -1, "h_y_bits": 1.0}}), ["splits.train.inputs", "0"]),
+    (encode(splits={"train": {"inputs": 10, "h_y_bits": -0.5}}), ["splits.train.h_y_bits", "0"]),
+    (encode(splits={"test": {"inputs": "many", "h_y_bits": 1.0}}), ["splits.test.inputs", "'many'"]),
+    (encode(splits={"test": {"inputs": 10}}), ["splits.test.h_y_bits", "required"]),
+    (encode(splits=[3277, 819]), ["splits", "dictionary"]),
 ])
 def test_damaged_record_is_one_record_error_naming_the_problem(data, words):
     with pytest.raises(RecordError) as caught:

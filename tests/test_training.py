@@ -18,6 +18,7 @@ from ibstore.schema import TABLE_SCHEMAS
 from trainer import checkpoint, cli, compiled, config, tables, training
 from trainer.model import NetworkSettings, StackedMLP
 from trainer.config import shape_key
+from trainer.datasets import load_data
 from trainer.training import run_experiment, run_group
 
 pytestmark = pytest.mark.slow  # trains networks or starts `trainer run`
@@ -54,6 +55,12 @@ def test_run_completes_and_writes_every_table_with_its_schema(small_run):
     assert meta["config"]["architecture"] == [10, 7, 5] and meta["seed"] == 0
     assert meta["versions"]["tensorflow"] and meta["versions"]["python"]
     assert meta["finished_at"] and meta["split_seed"] == 0
+    # each split's inputs and label entropy, the ceilings of a discrete estimate (ibstore.phases)
+    labels = load_data(config.plan(SMALL)[0].config).full.y       # train rows, then test rows
+    for split, rows in {"train": labels[:3277], "test": labels[3277:], "full": labels}.items():
+        p = np.bincount(rows) / len(rows)
+        assert meta["splits"][split] == {"inputs": len(rows), "h_y_bits": pytest.approx(-(p * np.log2(p)).sum(), abs=1e-12)}
+    assert meta["splits"]["full"]["h_y_bits"] == pytest.approx(0.99916, abs=1e-5)     # Tishby's data: p(y=1) = 0.5171
 
 
 def test_metrics_cover_every_epoch_and_mi_the_logged_ones(small_run):

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from ibstore import index, layout
 from ibstore.lifecycle import Redo, may_replace, read_record
 from ibstore.lock import RunLock
-from ibstore.record import SCHEMA_VERSION, RunRecord, Status, utc_now
+from ibstore.record import SCHEMA_VERSION, RunRecord, SplitFacts, Status, utc_now
 from ibstore.schema import TABLE_SCHEMAS
 from trainer.atomic import PART_CODEC, write_bytes, write_table
 from trainer.config import Experiment, group_id
@@ -196,6 +196,10 @@ class RunWriter:
         except BaseException:
             self.lock.release()
             raise
+
+    def describe_splits(self, splits: dict[str, SplitFacts]) -> None:
+        """The run's data, once loaded (RunRecord.splits): in run.json from its next write."""
+        self.record = self.record.model_copy(update={"splits": splits})
 
     def add(self, table: str, columns: dict[str, Any] | pa.Table) -> None:
         """Queue rows given as an Arrow table of the table's schema (e.g. a slice of a stack's rows,

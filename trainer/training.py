@@ -27,9 +27,10 @@ import numpy as np
 
 from ibstore.lifecycle import Outcome, Redo
 from ibstore.lock import RunLocked
-from ibstore.record import Status
+from ibstore.record import SplitFacts, Status
 from trainer import checkpoint, saved, schedule, xla_cache
 from trainer.datasets import load_data
+from trainer.estimators.discrete import counts_entropy_bits
 from trainer.compiled import Chunk, CompiledSteps
 from trainer.config import PER_NETWORK_KEYS, Experiment, ExperimentConfig, shape_key
 from trainer.flushing import Flushes, settle_all
@@ -205,8 +206,10 @@ def _set_up(networks: list[Network], root: Path, start_epoch: int,
                for fn, values in zip(activation_fns, initial[2])],
         n_batches=steps.n_batches,
     )
+    splits = split_facts(log.rows, log.labels, data.n_classes)
     for index, network in enumerate(networks):
         network.index, network.epochs_done = index, start_epoch
+        network.writer.describe_splits(splits)
         if config.save_activations and not start_epoch:
             saved.save_index(root, network.run_id, log.labels, len(data.train.y), log.layer_names)
     log.mi = StackMiRows([n.run_id for n in networks], config.estimators, activation_fns[0], log.labels,
@@ -217,6 +220,14 @@ def _set_up(networks: list[Network], root: Path, start_epoch: int,
             network.health = NetworkHealth.restored(state)
     orders = ChunkOrders(capacity, len(networks), steps.n_train, steps.padded)
     return Stack(networks, config, model, optimizer, steps, log, logged, capacity, orders), initial
+
+
+def split_facts(rows: dict[str, slice], labels: np.ndarray, n_classes: int) -> dict[str, SplitFacts]:
+    """Each split's number of inputs and the plug-in entropy of its labels, H(Y) in bits, computed as
+    the MI estimators compute it (the ceilings of their I(X;T) and I(Y;T): ibstore.phases)."""
+    return {split: SplitFacts(inputs=len(labels[part]), h_y_bits=counts_entropy_bits(
+                tuple(np.bincount(labels[part], minlength=n_classes).tolist())))
+            for split, part in rows.items()}
 
 
 def _log_initial(stack: Stack, initial: tuple[np.ndarray, np.ndarray, list[np.ndarray]]) -> None:
