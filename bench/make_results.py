@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ibstore import collector, layout
-from ibstore.record import SCHEMA_VERSION, RunRecord, Status
+from ibstore.record import SCHEMA_VERSION, RunRecord, SplitFacts, Status
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import config as config_module, schedule
 from trainer.atomic import parquet_bytes
@@ -47,7 +47,7 @@ from trainer.store import run_fields
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # bench.* when run as a script
 from bench.staged_run import StagedRun, remove_stale
-from bench.synthetic_tables import synthetic_tables
+from bench.synthetic_tables import H_Y, ROWS, synthetic_tables
 
 START = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
 # Dictionary-encoded columns: the repeated text, as in the trainer's files. Arrow's default tries
@@ -124,7 +124,8 @@ def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *,
         started_at=START, finished_at=None if running else finished, heartbeat_at=heartbeat, epochs_done=done,
         versions={"python": "3.11.7", "tensorflow": "2.21.0", "package": "0.1.0", "git_commit": "abc123"},
         host="bench", pid=4242, schema_version=SCHEMA_VERSION, **finals.fields(),
-        **(dict.fromkeys(("dead_network", "diverged", "dead_layers")) if running else health_flags(data)))
+        **(dict.fromkeys(("dead_network", "diverged", "dead_layers")) if running else health_flags(data)),
+        splits={split: SplitFacts(inputs=rows, h_y_bits=H_Y) for split, rows in ROWS.items()})
     with StagedRun(root, run_id) as run:
         for table in tables:
             rows = data[table]
