@@ -52,6 +52,22 @@ ADJUSTED = ("q: p adjusted by Benjamini-Hochberg over every layer tested with it
 ONE_LAYER = "One layer per group, chosen in advance (the last hidden one): its p needs no adjustment."
 
 
+def ceiling_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
+    """The sentence naming the layers of `phases` (one estimator, params and split) whose I(X;T) ends at
+    its ceiling in every seed (ibstore.stats.at_ceiling), by seed group; None if there are none."""
+    ends = stats.at_ceiling(phases)
+    if ends.empty:
+        return None
+    order = {group_id: i for i, group_id in enumerate(labels)}     # the labels' order: by the varying keys
+    ends = ends.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
+    groups = [f"{labels.get(group_id, group_id)}: " + ", ".join(layer_label(row.layer, row.layer_name)
+                                                               for row in rows.itertuples())
+              for group_id, rows in ends.groupby("group_id", sort=False)]
+    return ("I(X;T) ends at its ceiling, log2 n bits, in every seed of " + "; ".join(groups)
+            + ". Every input still has a bin of its own there: this binning cannot show those layers' "
+              "compression, and what their test says is about the binning, not the layer.")
+
+
 class ReportError(ValueError):
     """Bad input to the report: one line, exit status 2."""
 
@@ -166,10 +182,11 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
         group_stats["group"] = group_stats["group_id"].map(labels)
         table = group_table(group_stats)
         _save_table(table, folder, f"{name}-groups")
+        ceiling = ceiling_note(these, labels)
         lines += ["### Phases per seed group", "",
                   "Mean [95 % t interval] over seeds; compression is tested against the noise floor "
                   f"(one-sided sign-flip permutation p of compression - floor > 0). {ADJUSTED} {UNDECIDED}", "",
-                  *_markdown(table), ""]
+                  *([ceiling, ""] if ceiling else []), *_markdown(table), ""]
         comparison = comparison_table(these, labels)
         if not comparison.empty:
             _save_table(comparison, folder, f"{name}-comparison")

@@ -241,6 +241,23 @@ def exclusions(phases: pd.DataFrame) -> np.ndarray:
                                            np.where(status == Status.COMPLETED, None, status))).astype(object)
 
 
+def at_ceiling(phases: pd.DataFrame) -> pd.DataFrame:
+    """The layers whose I(X;T) ends at its ceiling (final_i_xt = i_xt_ceiling_bits = log2 n, to
+    rounding) in every seed kept in the statistics: a binning so fine that every input still has a bin
+    of its own there cannot show the layer's compression (Saxe et al. 2018), so its "compresses: no"
+    is about the binning, not the layer. One row per group, estimator, params, split and layer:
+    group_id, estimator, params, split, layer, layer_name, ceiling_bits."""
+    columns = ["group_id", "estimator", "params", "split", "layer", "layer_name", "ceiling_bits"]
+    if "i_xt_ceiling_bits" not in phases:
+        return pd.DataFrame(columns=columns)
+    kept = phases[np.equal(exclusions(phases), None)]
+    ceiling = pd.to_numeric(kept["i_xt_ceiling_bits"], errors="coerce")
+    at = pd.to_numeric(kept["final_i_xt"], errors="coerce") >= ceiling - 1e-9     # NaN: False
+    rows = kept.assign(at=at, ceiling_bits=ceiling).groupby(columns[:-1], sort=True, dropna=False)
+    ends = rows.agg(every=("at", "all"), ceiling_bits=("ceiling_bits", "max")).reset_index()
+    return ends.loc[ends["every"], columns].reset_index(drop=True)
+
+
 def _flagged(column: pd.Series) -> np.ndarray:
     return column.astype("boolean").fillna(False).to_numpy(bool)
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
+from explorer import report
 from explorer.results import ResultStore
 from ibstore import stats
 from ibstore.sandbox import run_query
@@ -367,3 +368,24 @@ def test_a_cut_interval_keeps_a_mean_that_rounding_put_past_the_ceiling():
     above = 0.999 + 2e-16
     summary = stats.summarize(np.array([above, above]), (0.0, 0.999))
     assert summary.ci_low == summary.ci_high == summary.mean == above
+
+
+def test_layers_that_end_at_their_ceiling_in_every_seed_are_named():
+    # log2 3277 = 11.678 bits: "fine" ends there in both live seeds (its dead seed, left out, does not);
+    # "one-below" in one seed only; "old" has no ceiling recorded (runs written before run.json had splits)
+    ceiling = math.log2(3277)
+    rows = []
+    for group, finals, dead in (("fine", [ceiling, ceiling, 3.0], [False, False, True]),
+                                ("one-below", [ceiling, ceiling - 0.01], [False, False]),
+                                ("old", [ceiling, ceiling], [False, False])):
+        for seed, (final, is_dead) in enumerate(zip(finals, dead)):
+            rows.append({"group_id": group, "run_id": f"{group}-s{seed}", "layer": 0, "layer_name": "dense_0",
+                         "estimator": "binning", "params": "{}", "split": "train", "dead_network": is_dead,
+                         "diverged": False, "status": "completed", "final_i_xt": final,
+                         "i_xt_ceiling_bits": None if group == "old" else ceiling})
+    ends = stats.at_ceiling(pd.DataFrame(rows))
+    assert ends[["group_id", "layer", "layer_name"]].values.tolist() == [["fine", 0, "dense_0"]]
+    assert ends["ceiling_bits"].tolist() == [pytest.approx(11.678, abs=1e-3)]
+    note = report.ceiling_note(pd.DataFrame(rows), {"one-below": "b", "fine": "a", "old": "c"})
+    assert note.startswith("I(X;T) ends at its ceiling, log2 n bits, in every seed of a: 0 · dense_0.")
+    assert report.ceiling_note(pd.DataFrame(rows[3:]), {}) is None

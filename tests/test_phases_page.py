@@ -186,3 +186,28 @@ def test_the_research_question_on_a_fifty_seed_cohort(monkeypatch, fifty_seeds):
     glance = table(at, "Does 4 · dense_4").set_index("seed group")
     assert glance.loc["initial_bias=-1 [dead: 50 of 50 seeds]", "left out"] == "50 dead"
     assert list(glance["n"]) == [0, 50, 50]
+
+
+def test_layers_whose_binning_ends_at_its_ceiling_are_named_on_the_page(monkeypatch, tmp_path):
+    # Two tanh seeds whose first layer's train I(X;T) is log2 3277 (every input in a bin of its own) at
+    # every logged epoch: the page names that layer; the others end below their ceiling.
+    import math
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from ibstore import layout
+    from trainer.atomic import write_table
+
+    root = tmp_path / "results"
+    for seed in (0, 1):
+        run_id = write_run(root, "tanh", {"activation_fn": "tanh", "epochs": EPOCHS}, seed=seed, logged=10)
+        path = layout.table_path(root, run_id, "mi")
+        mi = pq.read_table(path)
+        first = pc.and_(pc.equal(mi["layer"], 0), pc.equal(mi["split"], "train"))
+        mi = mi.set_column(mi.schema.get_field_index("i_xt"), "i_xt", pc.if_else(first, math.log2(3277), mi["i_xt"]))
+        write_table(path, mi, compacted_through=EPOCHS)
+    at = open_phases(monkeypatch, root)
+    (warning,) = [w.value for w in at.warning if "ceiling" in w.value]
+    assert unescaped(warning).startswith("I(X;T) ends at its ceiling, log2 n bits, in every seed of ")
+    assert "0 · dense_0." in unescaped(warning) and "1 · dense_1" not in unescaped(warning)

@@ -147,6 +147,9 @@ def phase_panels() -> None:
                    "unfinished runs are left out and counted. " + report.ONE_LAYER + " " + report.UNDECIDED)
     st.subheader("Per seed group and layer")
     st.caption(report.ADJUSTED)
+    these = phase_rows(root, measured_ids, name, params, split)
+    if ceiling := report.ceiling_note(these[these["layer"].isin(layers)], titles):
+        st.warning(ui.plain(ceiling), icon=":material/vertical_align_top:")
     table = report.group_table(group_rows[group_rows["layer"].isin(layers)])
     ui.show_table(table)
     table_downloads(table, f"phase_stats_{name}_{split}")
