@@ -8,7 +8,8 @@ For every estimator (with its parameters) recorded on the chosen split:
   the min-max spread);
 - the per-group phase statistics (ibstore.stats.phase_stats): compression with its t interval
   and its test against the measured noise floor, p and q (adjusted over the layers);
-- the comparison of every other group with the first (ibstore.stats.compare_groups).
+- the comparison of every other group with the first, among those with a run kept (not dead,
+  diverged or unfinished; ibstore.stats.compare_groups); the others are named, not compared.
 And at a glance, per estimator, whether the last hidden layer compresses in each group.
 
 Only completed runs are reported; runs still training are left out and named (a report of a
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from explorer import charts_infoplane
@@ -190,9 +192,10 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
         comparison = comparison_table(these, labels)
         if not comparison.empty:
             _save_table(comparison, folder, f"{name}-comparison")
-            lines += ["### Seed groups compared with the first", "",
+            left_out = not_compared(these, labels)
+            lines += ["### Seed groups compared with the first that has live seeds", "",
                       f"Difference of means a - b [95 % Welch t interval], two-sided permutation p, Cliff's delta. "
-                      f"{ADJUSTED}", "",
+                      f"{ADJUSTED}", "", *([left_out, ""] if left_out else []),
                       *_markdown(comparison), ""]
         glance.append(glance_table(group_stats, f"{estimator} {params}"))
     glance_all = pd.concat(glance, ignore_index=True)
@@ -294,14 +297,22 @@ def group_table(group_stats: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def live_groups(these: pd.DataFrame, labels: dict[str, str]) -> list[str]:
+    """The seed groups of `these` (phases rows) with a run the statistics keep (not dead, diverged or
+    unfinished), in the labels' order: the groups a comparison can say something of."""
+    kept = set(these.loc[np.equal(stats.exclusions(these), None), "group_id"])
+    return [group_id for group_id in labels if group_id in kept]
+
+
 def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str | None = None) -> pd.DataFrame:
-    """Every seed group of `these` (phases rows of one estimator, params and split) against the
-    `reference` group (default: the first of `labels`) on COMPARED, per layer."""
-    groups = [g for g in labels if g in set(these["group_id"])]
-    reference = reference if reference in groups else groups[0] if groups else None
+    """Every seed group of `these` (phases rows of one estimator, params and split) with a kept run
+    (`live_groups`) against the `reference` group (default: the first of them) on COMPARED, per
+    layer. Another group without one has no value to compare: it is left out (`not_compared`)."""
+    groups, live = [g for g in labels if g in set(these["group_id"])], live_groups(these, labels)
+    reference = reference if reference in groups else live[0] if live else None
     names = these.drop_duplicates("layer").set_index("layer")["layer_name"]
     rows = []
-    for other in (g for g in groups if g != reference):
+    for other in (g for g in live if g != reference):
         compared = stats.compare_groups(these, other, reference, COMPARED)
         for item in compared.itertuples(index=False):
             interval = ("n = 1: no interval" if item.note == stats.NO_INTERVAL else
@@ -311,6 +322,13 @@ def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str
                          "a - b": "–" if math.isnan(item.difference) else f"{item.difference:.2f}", "95 % CI": interval, "p": _number(item.p_value),
                          "q (over layers)": _number(item.q_value), "Cliff's delta": _number(item.cliffs_delta)})
     return pd.DataFrame(rows)
+
+
+def not_compared(these: pd.DataFrame, labels: dict[str, str]) -> str | None:
+    """The sentence naming the seed groups of `these` that `comparison_table` leaves out; None if none."""
+    live = set(live_groups(these, labels))
+    left_out = [label for group_id, label in labels.items() if group_id in set(these["group_id"]) - live]
+    return f"Not compared, no run kept (dead, diverged or unfinished): {'; '.join(left_out)}." if left_out else None
 
 
 def last_hidden_layer(layers) -> int:

@@ -389,3 +389,20 @@ def test_layers_that_end_at_their_ceiling_in_every_seed_are_named():
     note = report.ceiling_note(pd.DataFrame(rows), {"one-below": "b", "fine": "a", "old": "c"})
     assert note.startswith("I(X;T) ends at its ceiling, log2 n bits, in every seed of a: 0 · dense_0.")
     assert report.ceiling_note(pd.DataFrame(rows[3:]), {}) is None
+
+
+def test_comparisons_leave_out_groups_without_a_kept_run_and_start_from_a_live_one():
+    # "dead" comes first in the labels' order, as initial_bias=-1 does in the quickstart: every seed dead
+    phases = synthetic_phases({"dead": [0.1, 0.2], "a": [0.5, 0.6, 0.7], "b": [0.1, 0.2, 0.3]})
+    phases.loc[phases["group_id"] == "dead", "dead_network"] = True
+    labels = {"dead": "bias=-1", "a": "bias=0", "b": "bias=1"}
+    assert report.live_groups(phases, labels) == ["a", "b"]
+    table = report.comparison_table(phases, labels)
+    assert set(zip(table["a"], table["b"])) == {("bias=1", "bias=0")}
+    row = table[table["quantity"] == "compression_bits"].iloc[0]
+    assert row["n a, b"] == "3, 3" and row["a - b"] == f"{0.2 - 0.6:.2f}"
+    assert report.not_compared(phases, labels) == "Not compared, no run kept (dead, diverged or unfinished): bias=-1."
+    # a reference chosen by the reader is kept, even without live seeds: its rows then say there is no value
+    chosen = report.comparison_table(phases, labels, reference="dead")
+    assert set(chosen["b"]) == {"bias=-1"} and set(chosen["a - b"]) == {"–"}
+    assert report.not_compared(phases[phases["group_id"] != "dead"], labels) is None

@@ -66,9 +66,9 @@ titles = ui.group_titles(store, all_runs, selection)    # group_id -> its title 
 measured = all_runs[all_runs["run_id"].isin(with_mi)]
 groups = [g for g in titles if g in set(measured["group_id"])]
 live = set(measured.loc[~measured["dead_network"].astype("boolean").fillna(False), "group_id"])
-reference = d2.selectbox("Reference group", groups, key="reference", bind="query-params",
-                         index=next((i for i, g in enumerate(groups) if g in live), 0),   # one with live seeds
-                         format_func=lambda g: titles[g], help="every other group is compared with this one")
+reference = d2.selectbox("Reference group", [g for g in groups if g in live] or groups, key="reference",
+                         bind="query-params", format_func=lambda g: titles[g],     # groups with live seeds
+                         help="every other group with live seeds is compared with this one")
 if not layers:
     st.info("No layer chosen: pick one or more above.", icon=":material/layers:")
     st.stop()
@@ -156,11 +156,12 @@ def phase_panels() -> None:
     st.subheader(f"Compared with {ui.plain(titles[reference])}" if reference else "Compared")
     compared = comparison(root, version, measured_ids, name, params, split, tuple(layers), tuple(titles.items()),
                           reference)
+    left_out = report.not_compared(these, titles)
     if compared.empty:
-        st.caption("One seed group: nothing to compare with.")
+        st.caption("Fewer than two seed groups with a run kept: nothing to compare. " + ui.plain(left_out or ""))
     else:
         st.caption("Difference of means a - b [95 % Welch t interval], two-sided permutation p, Cliff's delta "
-                   "(P(a > b) - P(a < b)); the seed is the unit. " + report.ADJUSTED)
+                   "(P(a > b) - P(a < b)); the seed is the unit. " + report.ADJUSTED + " " + ui.plain(left_out or ""))
         ui.show_table(compared)
         table_downloads(compared, f"comparison_{name}_{split}")
 
