@@ -406,3 +406,18 @@ def test_comparisons_leave_out_groups_without_a_kept_run_and_start_from_a_live_o
     chosen = report.comparison_table(phases, labels, reference="dead")
     assert set(chosen["b"]) == {"bias=-1"} and set(chosen["a - b"]) == {"–"}
     assert report.not_compared(phases[phases["group_id"] != "dead"], labels) is None
+
+
+def test_a_comparison_says_when_its_seeds_are_too_few_for_p_below_5_percent():
+    # every value of a above every value of b: the exact test's p is its floor, 2 / C(n_a + n_b, n_a),
+    # counted here over every split of the pooled seeds
+    for n_a, n_b in ((2, 2), (3, 3), (3, 4), (4, 4)):
+        a, b = np.arange(n_a) + 10.0, np.arange(n_b) * 0.1
+        pooled, observed = np.concatenate([a, b]), a.mean() - b.mean()
+        diffs = [pooled[list(chosen)].mean() - np.delete(pooled, list(chosen)).mean()
+                 for chosen in itertools.combinations(range(n_a + n_b), n_a)]
+        floor = 2 * np.mean(np.array(diffs) >= observed - 1e-12)
+        comparison = stats.compare(a, b)
+        assert comparison.p_value == pytest.approx(floor) == pytest.approx(stats.smallest_p(n_a, n_b))
+        assert (comparison.note == stats.TOO_FEW_TO_DIFFER) == (floor >= 0.05), (n_a, n_b)
+    assert stats.compare(np.arange(4.0), np.arange(4.0)).note is None      # 4 and 4 can reach 0.029
