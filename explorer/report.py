@@ -317,10 +317,12 @@ def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str
         for item in compared.itertuples(index=False):
             interval = ("n = 1: no interval" if item.note == stats.NO_INTERVAL else
                         f"[{item.ci_low:.2f}, {item.ci_high:.2f}]" if not math.isnan(item.ci_low) else "–")
+            floor = f" ({item.note})" if item.note == stats.TOO_FEW_TO_DIFFER else ""
             rows.append({"a": labels[other], "b": labels[reference], "layer": layer_label(item.layer, names[item.layer]),
                          "quantity": item.quantity, "n a, b": f"{item.n_a}, {item.n_b}",
-                         "a - b": "–" if math.isnan(item.difference) else f"{item.difference:.2f}", "95 % CI": interval, "p": _number(item.p_value) + (f" ({item.note})" if item.note == stats.TOO_FEW_TO_DIFFER else ""),
-                         "q (over layers)": _number(item.q_value), "Cliff's delta": _number(item.cliffs_delta)})
+                         "a - b": "–" if math.isnan(item.difference) else f"{item.difference:.2f}", "95 % CI": interval,
+                         "p": _number(item.p_value) + floor, "q (over layers)": _number(item.q_value),
+                         "Cliff's delta": _number(item.cliffs_delta)})
     return pd.DataFrame(rows)
 
 

@@ -8,6 +8,7 @@ LaTeX; a button writes the cohorts' `trainer report`."""
 
 import shlex
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -65,10 +66,11 @@ layers = d1.multiselect("Layers", list(names), default=list(names), key="layers"
 titles = ui.group_titles(store, all_runs, selection)    # group_id -> its title and badges, in colour order
 measured = all_runs[all_runs["run_id"].isin(with_mi)]
 groups = [g for g in titles if g in set(measured["group_id"])]
-live = set(measured.loc[~measured["dead_network"].astype("boolean").fillna(False), "group_id"])
+live = set(measured.loc[np.equal(stats.exclusions(measured), None), "group_id"])   # as report.live_groups
 reference = d2.selectbox("Reference group", [g for g in groups if g in live] or groups, key="reference",
-                         bind="query-params", format_func=lambda g: titles[g],     # groups with live seeds
-                         help="every other group with live seeds is compared with this one")
+                         bind="query-params", format_func=lambda g: titles[g],
+                         help="a group with a run kept (not dead, diverged or unfinished); every other such "
+                              "group is compared with it")
 if not layers:
     st.info("No layer chosen: pick one or more above.", icon=":material/layers:")
     st.stop()
