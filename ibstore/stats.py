@@ -16,7 +16,8 @@ its "95 %" interval holds the mean 50 % of the time with 2 seeds (it is their ra
 83 % with 5 and 91 % with 10; the t interval 94-96 % at every n (tests/test_phases.py checks it),
 and on skewed (lognormal) data more often than the bootstrap's (83-88 % against 43-85 %, 2 to 20
 seeds). An interval is cut to the range its quantity can take (`quantity_bounds`): at 0 for
-quantities that cannot be negative, and for a discrete estimator at the ceilings the `phases` view
+quantities that cannot be negative, an epoch at the runs' last logged epoch, and for a discrete
+estimator at the ceilings the `phases` view
 gives (log2 n for I(X;T), H(Y) for I(Y;T)); the mean lies in that range, so the cut interval holds
 it whenever the whole one does, with the same coverage and no impossible values.
 
@@ -80,6 +81,8 @@ NON_NEGATIVE = ("peak_i_xt_epoch", "compression_bits", "noise_floor_bits", "peak
 CEILING_OF = {"peak_i_xt": "i_xt_ceiling_bits", "final_i_xt": "i_xt_ceiling_bits",
               "compression_bits": "i_xt_ceiling_bits", "noise_floor_bits": "i_xt_ceiling_bits",
               "peak_i_yt": "i_yt_ceiling_bits"}
+# Logged epochs, whatever the estimator: none comes after the run's last logged one (final_epoch).
+CEILING_OF_EPOCH = {quantity: "final_epoch" for quantity in ("peak_i_xt_epoch", "peak_i_yt_epoch", "snr_drop_epoch")}
 
 
 @dataclass(frozen=True)
@@ -308,17 +311,21 @@ PHASE_STATS_SCHEMA = pa.schema([
 
 
 def quantity_bounds(phases: pd.DataFrame, rows: np.ndarray, estimator: str) -> list[tuple[float, float]]:
-    """Per QUANTITY the range its values can take on these rows (one group, estimator, params and
-    split): >= 0 for NON_NEGATIVE ones, and for a discrete estimator every CEILING_OF quantity in
-    [0, the largest ceiling of the rows] (no upper bound where no row has one: runs written before
-    run.json recorded its splits)."""
+    """Per QUANTITY the range its values can take on these rows (one group, layer, estimator, params
+    and split): >= 0 for NON_NEGATIVE ones, an epoch at most the rows' last logged epoch
+    (CEILING_OF_EPOCH), and for a discrete estimator every CEILING_OF quantity in [0, the largest
+    ceiling of the rows] (no upper bound where no row has one: runs written before run.json recorded
+    its splits)."""
+    def largest(column: str) -> float:
+        values = (pd.to_numeric(phases[column].iloc[rows], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                  if column in phases else np.array([]))
+        values = values[np.isfinite(values)]
+        return float(values.max()) if len(values) else math.inf
+
     bounds = {quantity: (0.0 if quantity in NON_NEGATIVE else -math.inf, math.inf) for quantity in QUANTITIES}
-    if estimator in DISCRETE_ESTIMATORS:
-        for quantity, ceiling in CEILING_OF.items():
-            values = (pd.to_numeric(phases[ceiling].iloc[rows], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-                      if ceiling in phases else np.array([]))
-            values = values[np.isfinite(values)]
-            bounds[quantity] = (0.0, float(values.max()) if len(values) else math.inf)
+    ceilings = {**CEILING_OF_EPOCH, **(CEILING_OF if estimator in DISCRETE_ESTIMATORS else {})}
+    for quantity, ceiling in ceilings.items():
+        bounds[quantity] = (0.0, largest(ceiling))
     return [bounds[quantity] for quantity in QUANTITIES]
 
 

@@ -421,3 +421,14 @@ def test_a_comparison_says_when_its_seeds_are_too_few_for_p_below_5_percent():
         assert comparison.p_value == pytest.approx(floor) == pytest.approx(stats.smallest_p(n_a, n_b))
         assert (comparison.note == stats.TOO_FEW_TO_DIFFER) == (floor >= 0.05), (n_a, n_b)
     assert stats.compare(np.arange(4.0), np.arange(4.0)).note is None      # 4 and 4 can reach 0.029
+
+
+def test_an_epochs_interval_ends_at_the_last_logged_epoch():
+    # two seeds peaking at epochs 10 and 400 of runs logged up to 500: the t interval 205 +- 12.71 * 275.8 / sqrt 2
+    # runs from below 0 to past 2400; cut to [0, 500], whatever the estimator
+    phases = synthetic_phases({"g": [0.5, 0.6]}).assign(peak_i_xt_epoch=[10, 400], final_epoch=500,
+                                                        estimator="kde_upper")
+    row = stats_row(stats.phase_stats(phases), "g", "peak_i_xt_epoch")
+    whole = scipy_stats.ttest_1samp([10, 400], 0.0).confidence_interval(0.95)
+    assert whole.low < 0 and whole.high > 2400
+    assert (row["mean"], row["ci_low"], row["ci_high"]) == (205.0, 0.0, 500.0)
