@@ -10,6 +10,8 @@ import math
 import re
 from pathlib import Path
 
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -17,6 +19,8 @@ from bench.make_results import write_run
 from conftest import APP, BIASES, EPOCHS
 from explorer import ui
 from explorer.results import ResultStore
+from ibstore import layout
+from trainer.atomic import write_table
 
 LAST_HIDDEN = 4                      # write_run's layers: dense_0 ... dense_4, output (5)
 
@@ -193,14 +197,6 @@ def test_the_research_question_on_a_fifty_seed_cohort(monkeypatch, fifty_seeds):
 def test_layers_whose_binning_ends_at_its_ceiling_are_named_on_the_page(monkeypatch, tmp_path):
     # Two tanh seeds whose first layer's train I(X;T) is log2 3277 (every input in a bin of its own) at
     # every logged epoch: the page names that layer; the others end below their ceiling.
-    import math
-
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    from ibstore import layout
-    from trainer.atomic import write_table
-
     root = tmp_path / "results"
     for seed in (0, 1):
         run_id = write_run(root, "tanh", {"activation_fn": "tanh", "epochs": EPOCHS}, seed=seed, logged=10)
