@@ -184,11 +184,11 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
         group_stats["group"] = group_stats["group_id"].map(labels)
         table = group_table(group_stats)
         _save_table(table, folder, f"{name}-groups")
-        ceiling = ceiling_note(these, labels)
+        notes = [note for note in (ceiling_note(these, labels), left_out_note(group_stats)) if note]
         lines += ["### Phases per seed group", "",
                   "Mean [95 % t interval] over seeds; compression is tested against the noise floor "
                   f"(one-sided sign-flip permutation p of compression - floor > 0). {ADJUSTED} {UNDECIDED}", "",
-                  *([ceiling, ""] if ceiling else []), *_markdown(table), ""]
+                  *[line for note in notes for line in (note, "")], *_markdown(table), ""]
         comparison = comparison_table(these, labels)
         if not comparison.empty:
             _save_table(comparison, folder, f"{name}-comparison")
@@ -280,7 +280,7 @@ def layer_label(layer: int, layer_name: str) -> str:
 def group_table(group_stats: pd.DataFrame) -> pd.DataFrame:
     """Per seed group (`group`) and layer of phase_stats rows: each of TABLE_QUANTITIES as
     "mean [95 % CI]", the test of compression against the noise floor (p, and q over the layers)
-    and the runs left out."""
+    and the runs left out, counted (`left_out_note` names them)."""
     rows = []
     for (group, layer_name), frame in group_stats.groupby(["group", "layer_name"], sort=False):
         by = frame.set_index("quantity")
@@ -292,9 +292,18 @@ def group_table(group_stats: pd.DataFrame) -> pd.DataFrame:
         row["p (compression > floor)"] = _number(excess["p_value"])
         row["q (over layers)"] = _number(excess["q_value"])
         row["compresses"] = {True: "yes", False: "no"}.get(excess["compresses"], "–")
-        row["left out"] = "" if pd.isna(excess["excluded_runs"]) else excess["excluded_runs"]
+        row["left out"] = _left_out(excess)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def left_out_note(group_stats: pd.DataFrame) -> str | None:
+    """The sentence naming, once per seed group (`group`) of phase_stats rows, the runs its statistics
+    leave out (a table row per layer counts them); None if there are none."""
+    named = group_stats.dropna(subset=["excluded_runs"]).drop_duplicates("group")
+    if named.empty:
+        return None
+    return "Left out: " + "; ".join(f"{row.group}: {row.excluded_runs}" for row in named.itertuples()) + "."
 
 
 def live_groups(these: pd.DataFrame, labels: dict[str, str]) -> list[str]:

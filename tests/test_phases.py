@@ -432,3 +432,15 @@ def test_an_epochs_interval_ends_at_the_last_logged_epoch():
     whole = scipy_stats.ttest_1samp([10, 400], 0.0).confidence_interval(0.95)
     assert whole.low < 0 and whole.high > 2400
     assert (row["mean"], row["ci_low"], row["ci_high"]) == (205.0, 0.0, 500.0)
+
+
+def test_the_per_layer_table_counts_the_runs_left_out_and_the_note_names_them_once():
+    phases = layered_phases({"dead": [[0.1, 0.2]] * 3, "live": [[0.5, 0.6, 0.7]] * 3})
+    phases.loc[phases["group_id"] == "dead", "dead_network"] = True
+    phases.loc[phases["run_id"] == "live-s2", "status"] = "interrupted"
+    group_stats = stats.phase_stats(phases).assign(group=lambda frame: frame["group_id"])
+    table = report.group_table(group_stats)
+    assert table.groupby("seed group")["left out"].agg(set).to_dict() == {"dead": {"2 dead"}, "live": {"1 unfinished"}}
+    assert report.left_out_note(group_stats) == ("Left out: dead: dead-s0 (dead), dead-s1 (dead); "
+                                                 "live: live-s2 (interrupted).")
+    assert report.left_out_note(group_stats[group_stats["group"] == "nothing"]) is None

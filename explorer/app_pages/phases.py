@@ -154,6 +154,8 @@ def phase_panels() -> None:
         st.warning(ui.plain(ceiling), icon=":material/vertical_align_top:")
     table = report.group_table(group_rows[group_rows["layer"].isin(layers)])
     ui.show_table(table)
+    if named := report.left_out_note(group_rows):
+        st.caption(ui.plain(named))
     table_downloads(table, f"phase_stats_{name}_{split}")
     st.subheader(f"Compared with {ui.plain(titles[reference])}" if reference else "Compared")
     compared = comparison(root, version, measured_ids, name, params, split, tuple(layers), tuple(titles.items()),
