@@ -296,6 +296,14 @@ def health(run_ids: np.ndarray, reasons: np.ndarray) -> Health:
                   ", ".join(f"{run_id} ({why})" for run_id, why in left_out) or None)
 
 
+def _ceilings(phases: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Every ceiling column of CEILING_OF and CEILING_OF_EPOCH as numbers per row (NaN: none known,
+    as in rows without the column)."""
+    columns = sorted(set(CEILING_OF.values()) | set(CEILING_OF_EPOCH.values()))
+    return {column: (_numeric(phases, [column])[:, 0] if column in phases else np.full(len(phases), np.nan))
+            for column in columns}
+
+
 def _numeric(phases: pd.DataFrame, columns) -> np.ndarray:
     return phases[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
@@ -310,15 +318,15 @@ PHASE_STATS_SCHEMA = pa.schema([
 ])
 
 
-def quantity_bounds(phases: pd.DataFrame, rows: np.ndarray, estimator: str) -> list[tuple[float, float]]:
+def quantity_bounds(ceilings_of_rows: dict[str, np.ndarray], rows: np.ndarray,
+                    estimator: str) -> list[tuple[float, float]]:
     """Per QUANTITY the range its values can take on these rows (one group, layer, estimator, params
     and split): >= 0 for NON_NEGATIVE ones, an epoch at most the rows' last logged epoch
     (CEILING_OF_EPOCH), and for a discrete estimator every CEILING_OF quantity in [0, the largest
     ceiling of the rows] (no upper bound where no row has one: runs written before run.json recorded
-    its splits)."""
+    its splits). `ceilings_of_rows`: the ceiling columns of every row, as numbers (`_ceilings`)."""
     def largest(column: str) -> float:
-        values = (pd.to_numeric(phases[column].iloc[rows], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-                  if column in phases else np.array([]))
+        values = ceilings_of_rows[column][rows]
         values = values[np.isfinite(values)]
         return float(values.max()) if len(values) else math.inf
 
@@ -336,11 +344,12 @@ def phase_stats(phases: pd.DataFrame) -> pd.DataFrame:
     phases = with_excess(phases).sort_values(["group_id", *KEYS, "run_id"]).reset_index(drop=True)
     values, reasons = _numeric(phases, QUANTITIES), exclusions(phases)
     run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
+    ceilings = _ceilings(phases)
     rows = []
     for (group_id, *keys), index in phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices.items():
         group_health = health(run_ids[index], reasons[index])
         kept = index[np.equal(reasons[index], None)]
-        bounds = quantity_bounds(phases, kept, dict(zip(KEYS, keys))["estimator"])
+        bounds = quantity_bounds(ceilings, kept, dict(zip(KEYS, keys))["estimator"])
         for column, (quantity, summary) in enumerate(zip(QUANTITIES, summarize_columns(values[kept], bounds))):
             missing = sorted(run_ids[kept][~np.isfinite(values[kept, column])])
             p_value = exceeds_zero(values[kept, column]) if quantity == EXCESS else math.nan
