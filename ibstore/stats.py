@@ -314,7 +314,8 @@ PHASE_STATS_SCHEMA = pa.schema([
     ("runs", pa.int64()), ("n_dead", pa.int64()), ("n_diverged", pa.int64()), ("n_unfinished", pa.int64()),
     ("excluded_runs", pa.string()), ("n", pa.int64()), ("n_missing", pa.int64()), ("missing_runs", pa.string()),
     ("mean", pa.float64()), ("sd", pa.float64()), ("ci_low", pa.float64()), ("ci_high", pa.float64()),
-    ("p_value", pa.float64()), ("q_value", pa.float64()), ("compresses", pa.bool_()), ("note", pa.string()),
+    ("p_value", pa.float64()), ("compresses", pa.bool_()), ("note", pa.string()),
+    ("q_value", pa.float64()),      # added last: a view's columns only ever grow at the end
 ])
 
 
@@ -361,7 +362,7 @@ def phase_stats(phases: pd.DataFrame) -> pd.DataFrame:
                          "missing_runs": ", ".join(missing) or None, **asdict(summary),
                          "p_value": p_value, "compresses": bool(p_value < ALPHA) if decidable else None})
     frame = pd.DataFrame(rows, columns=[name for name in PHASE_STATS_SCHEMA.names if name != "q_value"])
-    return _with_q(frame, ["group_id", *FAMILY, "quantity"])[PHASE_STATS_SCHEMA.names]
+    return _with_q(frame, ["group_id", *FAMILY, "quantity"])       # q_value: the schema's last column
 
 
 def phase_stats_table(phases: pd.DataFrame) -> pa.Table:
@@ -369,10 +370,6 @@ def phase_stats_table(phases: pd.DataFrame) -> pa.Table:
     frame = phase_stats(phases)
     return pa.Table.from_pandas(frame.astype(object).where(frame.notna(), None), schema=PHASE_STATS_SCHEMA,
                                 preserve_index=False)
-
-
-COMPARISON_COLUMNS = [*KEYS, "quantity", "n_a", "n_b", "mean_a", "mean_b", "difference", "ci_low", "ci_high",
-                      "p_value", "q_value", "cliffs_delta", "note", "excluded_a", "excluded_b"]
 
 
 def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
@@ -395,5 +392,4 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
                          "excluded_a": health(run_ids[a_index], reasons[a_index]).excluded_runs,
                          "excluded_b": health(run_ids[b_index], reasons[b_index]).excluded_runs})
     columns = [*KEYS, "quantity", *Comparison.__dataclass_fields__, "excluded_a", "excluded_b"]
-    frame = _with_q(pd.DataFrame(rows, columns=columns), [*FAMILY, "quantity"])
-    return frame[COMPARISON_COLUMNS]
+    return _with_q(pd.DataFrame(rows, columns=columns), [*FAMILY, "quantity"])
