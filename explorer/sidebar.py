@@ -15,31 +15,34 @@ from ibstore.sandbox import SqlError
 def init_selection(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
     """The selection for this script run, before any page draws: the one a page set last run
     (`ui.set_selection`), else the one a link's URL names if the URL changed since this session
-    wrote it (a link opened), else this session's, else the first MAX_DEFAULT_RUNS runs. Ids the
-    root lacks (never held, or removed since they were chosen) are dropped and remembered for
-    `unknown_warning`; what a link names that is not understood is a warning, never an error."""
+    wrote it (a link opened), else this session's, else the Runs page's first rows in whole seed
+    groups (`ui.whole_groups`, MAX_DEFAULT_RUNS). Ids the root lacks (never held, or removed since
+    they were chosen) are dropped and remembered for `unknown_warning`; what a link names that is
+    not understood is a warning, never an error."""
     known = all_runs["run_id"]
-    default = known[:ui.MAX_DEFAULT_RUNS].tolist()
+
+    def default() -> list[str]:   # called only when used: it orders the whole root
+        return ui.whole_groups(ui.ordered_runs(results)["run_id"].tolist(), all_runs, ui.MAX_DEFAULT_RUNS)
     url_runs = list(dict.fromkeys(st.query_params.get_all(ui.URL_RUNS)))
     url_select = st.query_params.get(ui.URL_SELECT)
     linked = (url_runs, url_select) != st.session_state.get(ui.URL_WRITTEN)
     # ids this session or a page chose were in the root then: one it lacks now was removed since
     chosen_before = set(ui.selection()) | set(st.session_state.get(ui.PENDING, ([], None))[0])
-    every_shown, fallback, problems = ui.shown_filter(), [], []
+    every_shown, fallback, problems = ui.shown_filter(), None, []
     if ui.PENDING in st.session_state:
         asked, every_shown = st.session_state.pop(ui.PENDING)
     elif linked and url_select is not None:
         asked, every_shown, problems = _linked_filter(results, url_select)
-        asked, fallback = url_runs or default if asked is None else asked, default
+        asked, fallback = url_runs or default() if asked is None else asked, default
     elif linked and url_runs:
         asked, every_shown, fallback = url_runs, None, default
     else:
-        asked = ui.selection() if ui.SELECTED in st.session_state else default
+        asked = ui.selection() if ui.SELECTED in st.session_state else default()
     asked = pd.Index(asked, dtype=object)
     in_root = asked.isin(known)            # hashed over 100,000 ids, not a Python loop
     selection, unknown = asked[in_root].tolist(), asked[~in_root].tolist()
     if unknown:
-        selection = selection or fallback
+        selection = selection or (fallback() if fallback else [])
         st.session_state[ui.UNKNOWN] = (unknown, selection, [r for r in unknown if r in chosen_before])
     if problems:
         st.session_state[ui.LINK_PROBLEMS] = (problems, selection)

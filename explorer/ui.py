@@ -21,8 +21,8 @@ from explorer.run_rows import among, rows_among, rows_where
 from ibstore import layout, query_process
 from ibstore.record import Status
 
-MAX_DEFAULT_RUNS = 12            # selected when neither the URL nor the session says
-MAX_FILTER_RUNS = 40             # a changed filter selects at most this many of the runs it shows
+MAX_DEFAULT_RUNS = 12            # selected when neither the URL nor the session says (whole seed groups)
+MAX_FILTER_RUNS = 40             # a changed filter selects at most this many of the runs it shows (whole groups)
 MAX_PAGE_RUNS = 60               # chart pages draw at most this many runs (a panel or chart per run)
 MAX_GROUP_RUNS = 500             # pages that draw seed groups, not runs (Phases), read at most this many
 MAX_SIDEBAR_RUNS = 1_000         # the sidebar offers the selection and the first runs up to this many
@@ -126,6 +126,24 @@ def ordered_runs(results: ResultStore) -> pd.DataFrame:
     return results.carried("ordered_runs", lambda _: ordered(results.runs()), patched)
 
 
+def whole_groups(run_ids: list[str], runs: pd.DataFrame, limit: int) -> list[str]:
+    """The runs of the first seed groups of `run_ids` (in their order, a group where its first run
+    is), as many groups as fit in `limit` runs, and at least the first whole. The seed is the unit:
+    cutting at `limit` runs had left the last group with some of its seeds, and every interval and
+    test over seeds then read fewer than the root holds.
+
+    >>> runs = pd.DataFrame({"run_id": list("abcde"), "group_id": ["g", "g", "h", "h", "h"]})
+    >>> whole_groups(list("abcde"), runs, 4), whole_groups(list("cdeab"), runs, 1)
+    (['a', 'b'], ['c', 'd', 'e'])
+    """
+    group_ids = pd.Series(run_ids, dtype=object).map(dict(zip(runs["run_id"], runs["group_id"]))).fillna(
+        pd.Series(run_ids, dtype=object))                       # a run the view lacks is a group of its own
+    codes, _ = pd.factorize(group_ids)                          # groups numbered where each first appears
+    runs_before = np.cumsum(np.bincount(codes)) if len(codes) else np.zeros(0, int)
+    groups = max(1, int(np.searchsorted(runs_before, limit, side="right")))
+    return [run_id for run_id, code in zip(run_ids, codes) if code < groups]
+
+
 # badges: flags the trainer wrote into run.json (dead_network, diverged)
 
 def run_flags(runs: pd.DataFrame) -> dict[str, list[str]]:
@@ -158,13 +176,18 @@ def run_badges(runs: pd.DataFrame) -> dict[str, str]:
 
 
 def group_badges(results: ResultStore, runs: pd.DataFrame, run_ids: list[str]) -> dict[str, str]:
-    """group_id -> " [dead: 2 of 3 seeds]" and the like, for groups with a flagged run."""
+    """group_id -> " [dead: 2 of 3 seeds]" and the like, for groups with a flagged run, and
+    " [2 of 5 seeds selected]" for groups of which `runs` (the root's) holds more seeds than
+    `run_ids` (the selection): a group's band, n and tests are over its selected seeds."""
     flags = run_flags(flag_rows(runs, run_ids))   # the selection's: a page asks three times
+    in_root = runs["group_id"].value_counts()
     badges = {}
     for group, members in results.groups(run_ids).items():
         counts = {badge: sum(badge in flags.get(r, []) for r in members) for badge in BADGES.values()}
-        marks = [f"{badge}: {n} of {len(members)} seeds" if len(members) > 1 else badge
-                 for badge, n in counts.items() if n]
+        seeds = int(in_root.get(group, len(members)))
+        marks = [f"{len(members)} of {seeds} seeds selected"] if seeds > len(members) else []
+        marks += [f"{badge}: {n} of {len(members)} seeds" if len(members) > 1 else badge
+                  for badge, n in counts.items() if n]
         if marks:
             badges[group] = f" [{', '.join(marks)}]"
     return badges

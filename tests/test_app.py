@@ -178,14 +178,46 @@ def test_a_changed_filter_selects_what_it_shows_on_every_page(monkeypatch, cohor
 
 
 def test_large_selections_are_capped_and_said_so(monkeypatch, cohort_root):
-    monkeypatch.setattr(ui, "MAX_FILTER_RUNS", 3)
+    monkeypatch.setattr(ui, "MAX_FILTER_RUNS", 5)
     monkeypatch.setattr(ui, "MAX_PAGE_RUNS", 2)
     at = open_app(monkeypatch, cohort_root)
     at.text_input(key="where").set_value("initial_bias >= 0").run()
-    assert len(at.dataframe[0].value) == 6 and len(url_runs(at)) == 3
+    shown = list(at.dataframe[0].value["run_id"])
+    assert len(shown) == 6 and url_runs(at) == shown[:4]      # two whole groups of two seeds, not 5 runs
     at.switch_page("app_pages/compare.py").run()
-    assert "3 runs are selected; this page draws the first 2" in at.warning[0].value
+    assert "4 runs are selected; this page draws the first 2" in at.warning[0].value
     assert len(specs(at)[0]["facet"]["sort"]) == 2
+
+
+@pytest.mark.parametrize("limit, groups", [(1, 1), (3, 1), (4, 2), (5, 2), (100, 4)])
+def test_the_default_and_a_filters_selection_keep_seed_groups_whole(monkeypatch, cohort_root, limit, groups):
+    """The first seed groups in the Runs page's order, as many as fit in the limit and at least one:
+    a limit that falls inside a group no longer selects part of its seeds."""
+    monkeypatch.setattr(ui, "MAX_DEFAULT_RUNS", limit)
+    monkeypatch.setattr(ui, "MAX_FILTER_RUNS", limit)
+    at = open_app(monkeypatch, cohort_root)
+    table = at.dataframe[0].value
+    assert list(table["initial_bias"][:2]) == [BIASES[0]] * 2          # a group's two seeds are adjacent rows
+    assert url_runs(at) == list(table["run_id"][:2 * groups])
+    at.text_input(key="where").set_value("initial_bias >= 0").run()
+    shown = list(at.dataframe[0].value["run_id"])
+    assert url_runs(at) == shown[:2 * min(groups, 3)]
+
+
+def test_a_group_partly_selected_says_how_many_of_its_seeds(monkeypatch, cohort_root):
+    """A seed group's title on the group pages names the seeds the root holds beyond the selection:
+    its band, n and tests are over the selected seeds only."""
+    store = ResultStore(cohort_root)
+    runs = store.runs().sort_values("run_id")
+    by_bias = {b: list(runs.loc[runs["initial_bias"] == b, "run_id"]) for b in BIASES}
+    chosen = by_bias[-1][:1] + by_bias[0.2] + by_bias[2][1:]
+    titles = list(ui.group_titles(store, store.runs(), chosen).values())
+    assert titles == ["initial_bias=-1 [1 of 2 seeds selected, dead]", "initial_bias=0.2",
+                      "initial_bias=2 [1 of 2 seeds selected]"]
+    at = open_app(monkeypatch, cohort_root, "phases", runs=chosen)
+    glance = at.table[0].value          # "Does 4 · dense_4 (last hidden) compress?"
+    assert [re.sub(r"\\(.)", r"\1", g) for g in glance["seed group"]] == titles
+    assert list(glance["n"]) == [0, 2, 1]
 
 
 def test_a_large_root_is_paged_and_paging_keeps_the_selection(monkeypatch, cohort_root):
@@ -221,8 +253,9 @@ def test_two_of_n_selected_every_page_shows_only_those(monkeypatch, cohort_root)
     assert specs(at)[0]["facet"]["sort"] == expected
     at.switch_page("app_pages/config.py").run()
     assert list(at.dataframe[0].value.columns) == expected
-    at.switch_page("app_pages/training.py").run()
-    assert specs(at)[0]["hconcat"][0]["layer"][-1]["encoding"]["color"]["sort"] == expected
+    at.switch_page("app_pages/training.py").run()      # coloured by seed group, each of 2 seeds here
+    assert specs(at)[0]["hconcat"][0]["layer"][-1]["encoding"]["color"]["sort"] == [
+        "initial_bias=-1 [1 of 2 seeds selected, dead]", "initial_bias=2 [1 of 2 seeds selected]"]
     at.switch_page("app_pages/gradients.py").run()
     at.radio(key="grad_view").set_value("per run").run()
     assert [s.value for s in at.subheader] == [ui.plain(label) for label in expected]

@@ -94,8 +94,10 @@ run_filter.write_url(shown_by)
 
 varying = store.varying_keys()  # over the whole root: stable while filtering
 shown = table["run_id"].tolist()
-if st.session_state.pop(FILTERS_CHANGED, False) and shown[:ui.MAX_FILTER_RUNS] != ui.selection():
-    ui.set_selection(shown[:ui.MAX_FILTER_RUNS])
+if st.session_state.pop(FILTERS_CHANGED, False):
+    filtered = ui.whole_groups(shown, all_runs, ui.MAX_FILTER_RUNS)
+    if filtered != ui.selection():
+        ui.set_selection(filtered)
 
 selection = ui.selection()
 selected, visible = set(selection), set(shown)
@@ -106,8 +108,8 @@ page = st.number_input(f"Page (of {pages}, {runs_table.ROWS_PER_PAGE:,} rows eac
 rows = runs_table.page_rows(len(shown), page)
 on_page = shown[rows]
 positions = [i for i, r in enumerate(on_page) if r in selected]
-st.caption(f"{len(shown)} of {len(all_runs)} runs shown. Changing a filter selects the runs it shows (the first "
-           f"{ui.MAX_FILTER_RUNS}); pick rows to change the selection. Every page shows the selection, which the "
+st.caption(f"{len(shown)} of {len(all_runs)} runs shown. Changing a filter selects the runs it shows (whole seed "
+           f"groups, {ui.MAX_FILTER_RUNS} runs at most); pick rows to change the selection. Every page shows the selection, which the "
            "sidebar and the URL hold." + (f" {len(hidden)} selected run(s) are hidden by the filters." if hidden else ""))
 event = st.dataframe(
     table.iloc[rows], hide_index=True, on_select="rerun", selection_mode="multi-row",
