@@ -21,7 +21,7 @@ from explorer.run_rows import among, rows_among, rows_where
 from ibstore import layout, query_process
 from ibstore.record import Status
 
-MAX_DEFAULT_RUNS = 12            # selected when neither the URL nor the session says (whole seed groups)
+MAX_DEFAULT_RUNS = 40            # selected when neither the URL nor the session says (whole seed groups)
 MAX_FILTER_RUNS = 40             # a changed filter selects at most this many of the runs it shows (whole groups)
 MAX_PAGE_RUNS = 60               # chart pages draw at most this many runs (a panel or chart per run)
 MAX_GROUP_RUNS = 500             # pages that draw seed groups, not runs (Phases), read at most this many
@@ -136,12 +136,13 @@ def whole_groups(run_ids: list[str], runs: pd.DataFrame, limit: int) -> list[str
     >>> whole_groups(list("abcde"), runs, 4), whole_groups(list("cdeab"), runs, 1)
     (['a', 'b'], ['c', 'd', 'e'])
     """
-    group_ids = pd.Series(run_ids, dtype=object).map(dict(zip(runs["run_id"], runs["group_id"]))).fillna(
-        pd.Series(run_ids, dtype=object))                       # a run the view lacks is a group of its own
+    ids = np.asarray(run_ids, dtype=object)
+    rows = pd.Index(runs["run_id"]).get_indexer(ids)           # hashed, not a loop over 100,000 ids
+    group_ids = np.where(rows >= 0, runs["group_id"].to_numpy(object)[rows], ids)   # unknown: its own group
     codes, _ = pd.factorize(group_ids)                          # groups numbered where each first appears
-    runs_before = np.cumsum(np.bincount(codes)) if len(codes) else np.zeros(0, int)
-    groups = max(1, int(np.searchsorted(runs_before, limit, side="right")))
-    return [run_id for run_id, code in zip(run_ids, codes) if code < groups]
+    runs_through = np.cumsum(np.bincount(codes)) if len(codes) else np.zeros(0, int)
+    groups = max(1, int(np.searchsorted(runs_through, limit, side="right")))
+    return ids[codes < groups].tolist()
 
 
 # badges: flags the trainer wrote into run.json (dead_network, diverged)
