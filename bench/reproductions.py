@@ -147,7 +147,7 @@ def compression(root: Path, docs: Path, epochs: int, seeds: int) -> tuple[list[s
              "Every verdict is about the last hidden layer (layer 4, 3 units) on the full data: its compression "
              "(peak - final I(X;T)) tested against its noise floor (the range of I(X;T) over the last 10 logged "
              "epochs), one-sided sign-flip permutation test over seeds, and the difference tanh - relu with its "
-             "95 % Welch t interval, a two-sided permutation test and Cliff's delta (ibstore.stats). "
+             "95 % interval, a two-sided permutation test and Cliff's delta (ibstore.stats). "
              f"The whole report, with every layer: [{folder.name}/report.md]({folder.relative_to(docs)}/report.md).",
              "", *verdicts(table, compared, group), "",
              "| estimator | activation | compression [95 % CI] | noise floor | p (> floor) |",

@@ -50,6 +50,10 @@ UNDECIDED = ("compresses is – where no test can decide: one seed, or fewer tha
 ADJUSTED = ("q: p adjusted by Benjamini-Hochberg over every layer tested with it (all the layers recorded, shown "
             "or not). Read q when asking which layers: noise alone gives one p < 0.05 among six independent "
             "layers one time in four.")
+# What a comparison row holds (ibstore.stats.shift_test): said beside every comparison table.
+COMPARED_CAPTION = ("Difference of means a - b, two-sided permutation p, and its 95 % interval from the same test: the "
+                    "shifts of a it does not reject, so the interval leaves out 0 exactly when p < 0.05 (unbounded "
+                    "where the seeds are too few for p < 0.05). Cliff's delta: P(a > b) - P(a < b).")
 # Why the at-a-glance table needs no q: one layer per group, chosen before looking.
 ONE_LAYER = "One layer per group, chosen in advance (the last hidden one): its p needs no adjustment."
 
@@ -194,8 +198,7 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
             _save_table(comparison, folder, f"{name}-comparison")
             left_out = not_compared(these, labels)
             lines += ["### Seed groups compared with the first that has live seeds", "",
-                      f"Difference of means a - b [95 % Welch t interval], two-sided permutation p, Cliff's delta. "
-                      f"{ADJUSTED}", "", *([left_out, ""] if left_out else []),
+                      f"{COMPARED_CAPTION} {ADJUSTED}", "", *([left_out, ""] if left_out else []),
                       *_markdown(comparison), ""]
         glance.append(glance_table(group_stats, f"{estimator} {params}"))
     glance_all = pd.concat(glance, ignore_index=True)
@@ -272,6 +275,14 @@ def _number(value: float) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
 
 
+def _interval(low: float, high: float) -> str:
+    """A difference's interval to 3 significant digits, an end within a billionth of the other of 0
+    shown as 0: where seeds tie (a layer at its ceiling in most seeds) an end is 0 up to the
+    rounding of the means, e.g. 2.7e-17."""
+    scale = max(abs(low), abs(high))
+    return "[" + ", ".join(_number(0.0 if abs(end) < 1e-9 * scale else end) for end in (low, high)) + "]"
+
+
 def layer_label(layer: int, layer_name: str) -> str:
     """A layer as every page names it (explorer.charts.with_layer_label): "4 · dense_4"."""
     return f"{int(layer)} · {layer_name}"
@@ -325,11 +336,12 @@ def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str
         compared = stats.compare_groups(these, other, reference, COMPARED)
         for item in compared.itertuples(index=False):
             interval = ("n = 1: no interval" if item.note == stats.NO_INTERVAL else
-                        f"[{item.ci_low:.2f}, {item.ci_high:.2f}]" if not math.isnan(item.ci_low) else "–")
+                        "–" if math.isnan(item.ci_low) else "unbounded" if math.isinf(item.ci_low) else
+                        _interval(item.ci_low, item.ci_high))
             floor = f" ({item.note})" if item.note == stats.TOO_FEW_TO_DIFFER else ""
             rows.append({"a": labels[other], "b": labels[reference], "layer": layer_label(item.layer, names[item.layer]),
                          "quantity": item.quantity, "n a, b": f"{item.n_a}, {item.n_b}",
-                         "a - b": "–" if math.isnan(item.difference) else f"{item.difference:.2f}", "95 % CI": interval,
+                         "a - b": _number(item.difference), "95 % CI": interval,
                          "p": _number(item.p_value) + floor, "q (over layers)": _number(item.q_value),
                          "Cliff's delta": _number(item.cliffs_delta)})
     return pd.DataFrame(rows)

@@ -149,15 +149,56 @@ def test_the_interval_covers_the_mean_of_a_few_seeds_95_percent_of_the_time():
     assert np.mean((ranges.min(axis=1) <= 3.0) & (3.0 <= ranges.max(axis=1))) < 0.55
 
 
-def test_difference_of_two_groups_has_welchs_interval():
-    a, b = np.array([1.0, 2.5, 4.0, 2.0]), np.array([3.0, 7.0, 5.5])
+def scipy_p(a: np.ndarray, b: np.ndarray) -> float:
+    """scipy's two-sided permutation test of mean(a) - mean(b): exact below 10,000 arrangements."""
+    return scipy_stats.permutation_test((a, b), lambda x, y, axis=-1: x.mean(axis=axis) - y.mean(axis=axis),
+                                        permutation_type="independent", n_resamples=9999, vectorized=True,
+                                        rng=0).pvalue
+
+
+def test_the_difference_interval_is_the_shifts_scipys_permutation_test_does_not_reject():
+    """Lehmann's inversion, checked with scipy's test itself: just inside each end of the interval
+    scipy's p of (a - shift, b) is >= 0.05, just outside it is below; so 0 lies outside the
+    interval exactly when p < 0.05. Skewed (lognormal) values, where a t interval is least apt."""
+    rng = np.random.default_rng(5)
+    for n_a, n_b in ((5, 5), (4, 6), (6, 6), (3, 4), (7, 7)):
+        for _ in range(12):
+            a, b = rng.lognormal(0.0, 1.0, n_a), rng.lognormal(0.7, 1.0, n_b)
+            comparison = stats.compare(a, b)
+            assert comparison.p_value == scipy_p(a, b)                       # exact: the same arrangements
+            low, high = comparison.ci_low, comparison.ci_high
+            assert low <= comparison.difference <= high
+            if stats.smallest_p(n_a, n_b) >= 0.05:                        # 3 and 4: no p reaches 0.05
+                assert (low, high) == (-math.inf, math.inf)
+                continue
+            for end, outwards in ((low, -1.0), (high, 1.0)):
+                step = 1e-9 * (1 + abs(end))
+                assert scipy_p(a - (end - outwards * step), b) >= 0.05 > scipy_p(a - (end + outwards * step), b)
+            assert (comparison.p_value < 0.05) == (low > 0 or high < 0)
+    # five seeds each, every a above every b, one far value: p = 2/252, and the interval excludes 0
+    # (Welch's t interval, -0.11 to 0.31 here, did not)
+    skewed = stats.compare(np.array([0.01, 0.02, 0.03, 0.05, 0.4]), np.zeros(5))
+    assert skewed.p_value == pytest.approx(2 / 252) and 0 < skewed.ci_low < skewed.ci_high
+    assert scipy_stats.ttest_ind([0.01, 0.02, 0.03, 0.05, 0.4], np.zeros(5), equal_var=False).confidence_interval().low < 0
+
+
+def test_the_difference_interval_from_random_arrangements_and_its_coverage():
+    rng = np.random.default_rng(6)
+    # 10 and 10 seeds: 184,756 arrangements, 9999 random ones; p within Monte Carlo error of scipy's
+    a, b = rng.normal(0.0, 1.0, 10), rng.normal(0.8, 1.0, 10)
     comparison = stats.compare(a, b)
-    interval = scipy_stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
-    assert (comparison.ci_low, comparison.ci_high) == pytest.approx((interval.low, interval.high))
-    assert comparison.difference == pytest.approx(a.mean() - b.mean())
-    # Both groups constant: no spread, the interval is the difference itself.
-    flat = stats.compare(np.array([1.0, 1.0]), np.array([3.0, 3.0]))
-    assert (flat.difference, flat.ci_low, flat.ci_high) == (-2.0, -2.0, -2.0)
+    assert comparison.p_value == pytest.approx(scipy_p(a, b), abs=0.01)
+    assert (comparison.p_value < 0.05) == (comparison.ci_high < 0 or comparison.ci_low > 0)
+    # on normal data shifted by 1, five seeds each: the interval holds the shift about 95 % of the time
+    covered = np.mean([(c.ci_low <= 1.0 <= c.ci_high) for c in
+                       (stats.compare(rng.normal(1.0, 1.0, 5), rng.normal(0.0, 1.0, 5)) for _ in range(800))])
+    assert 0.93 <= covered <= 0.975, covered
+    # both groups constant: only the difference itself is not rejected
+    flat = stats.compare(np.full(5, 1.0), np.full(5, 3.0))
+    assert flat.difference == -2.0 and flat.ci_low == pytest.approx(-2.0) and flat.ci_high == pytest.approx(-2.0)
+    # too few seeds for any p < 0.05: no shift is rejected, the interval is the whole line
+    few = stats.compare(np.array([1.0, 2.0, 3.0]), np.array([7.0, 8.0, 9.0]))
+    assert (few.ci_low, few.ci_high, few.note) == (-math.inf, math.inf, stats.TOO_FEW_TO_DIFFER)
 
 
 def test_one_seed_gets_no_interval_and_no_test(known):
@@ -400,7 +441,7 @@ def test_comparisons_leave_out_groups_without_a_kept_run_and_start_from_a_live_o
     table = report.comparison_table(phases, labels)
     assert set(zip(table["a"], table["b"])) == {("bias=1", "bias=0")}
     row = table[table["quantity"] == "compression_bits"].iloc[0]
-    assert row["n a, b"] == "3, 3" and row["a - b"] == f"{0.2 - 0.6:.2f}"
+    assert row["n a, b"] == "3, 3" and row["a - b"] == f"{0.2 - 0.6:.3g}"
     assert report.not_compared(phases, labels) == "Not compared, no run kept (dead, diverged or unfinished): bias=-1."
     # a reference chosen by the reader is kept, even without live seeds: its rows then say there is no value
     chosen = report.comparison_table(phases, labels, reference="dead")

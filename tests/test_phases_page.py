@@ -148,8 +148,10 @@ def test_the_reference_defaults_to_a_group_with_live_seeds(monkeypatch, cohort_r
                     & (phases["estimator"] == phases["estimator"].iloc[0])]
     config = {r: store.configs([r])[r]["initial_bias"] for r in phases["run_id"]}
     by_bias = phases.assign(bias=phases["run_id"].map(config)).groupby("bias")["compression_bits"].mean()
-    assert row["a - b"] == f"{by_bias[2.0] - by_bias[0.0]:.2f}"     # difference of the seeds' means
+    assert row["a - b"] == f"{by_bias[2.0] - by_bias[0.0]:.3g}"     # difference of the seeds' means
     assert row["n a, b"] == "2, 2"
+    # two seeds each: no arrangement gives p < 0.05, so the test rejects no shift
+    assert row["95 % CI"] == "unbounded" and row["p"].endswith("(too few seeds for p < 0.05)")
 
 
 def test_the_report_button_writes_the_report_or_refuses_in_one_line(monkeypatch, cohort_root, tmp_path):

@@ -164,8 +164,8 @@ def phase_panels() -> None:
     if compared.empty:
         st.caption("Fewer than two seed groups with a run kept: nothing to compare. " + ui.plain(left_out or ""))
     else:
-        st.caption("Difference of means a - b [95 % Welch t interval], two-sided permutation p, Cliff's delta "
-                   "(P(a > b) - P(a < b)); the seed is the unit. " + report.ADJUSTED + " " + ui.plain(left_out or ""))
+        st.caption(report.COMPARED_CAPTION + " The seed is the unit. " + report.ADJUSTED + " " +
+                   ui.plain(left_out or ""))
         ui.show_table(compared)
         table_downloads(compared, f"comparison_{name}_{split}")
 
