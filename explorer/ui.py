@@ -21,9 +21,9 @@ from explorer.run_rows import among, rows_among, rows_where
 from ibstore import layout, query_process
 from ibstore.record import Status
 
-MAX_DEFAULT_RUNS = 40            # selected when neither the URL nor the session says (whole seed groups)
-MAX_FILTER_RUNS = 40             # a changed filter selects at most this many of the runs it shows (whole groups)
 MAX_PAGE_RUNS = 60               # chart pages draw at most this many runs (a panel or chart per run)
+MAX_DEFAULT_RUNS = MAX_PAGE_RUNS  # selected, in whole seed groups, when neither the URL nor the session says
+MAX_FILTER_RUNS = MAX_PAGE_RUNS   # a changed filter selects at most this many of the runs it shows (whole groups)
 MAX_GROUP_RUNS = 500             # pages that draw seed groups, not runs (Phases), read at most this many
 MAX_SIDEBAR_RUNS = 1_000         # the sidebar offers the selection and the first runs up to this many
 NOT_RECORDED = "not recorded for this run"
