@@ -8,7 +8,9 @@ as the first logged epoch after the SNR's peak at which the SNR is below half th
 (Shwartz-Ziv & Tishby 2017 describe a high-SNR drift phase followed by a low-SNR diffusion
 phase; this marks the change). A layer whose SNR never drops so gets NULL; epochs with a
 non-finite SNR (all-zero gradients) are left out, so a layer without a finite SNR has no row.
-The `phases` view (ibstore.phases) carries these per run and layer as columns.
+The `phases` view (ibstore.phases) carries these per run and layer as columns, and the last
+question asks `phase_stats` (ibstore.stats), which answers the third honestly: peak - final is
+positive under noise alone, so it is tested over seeds against each run's noise floor.
 Compression leaves out the networks the trainer flagged dead (their I(X;T) stands still: a
 zero there is no answer to "does it compress?"); the accuracy per bias keeps them, since a dead
 network's accuracy is the outcome of its bias.
@@ -36,4 +38,8 @@ EXAMPLES: dict[str, str] = {
         "FROM metrics WHERE split = 'test' GROUP BY run_id ORDER BY run_id",
     "Epoch of the SNR drop (first epoch after the peak with SNR below half the peak)":
         SNR_DROP_SQL + " ORDER BY run_id, layer",
+    "Does a layer compress? Compression over its noise floor per seed group, with interval and test":
+        "SELECT group_id, estimator, params, layer, n, mean AS excess_bits, ci_low, ci_high, p_value, q_value, "
+        "compresses, excluded_runs FROM phase_stats WHERE quantity = 'compression_over_floor_bits' "
+        "AND split = 'train' ORDER BY ALL",
 }

@@ -1,4 +1,4 @@
-"""The five research one-liners (explorer.sql_examples) against a root with hand-set values.
+"""The six research one-liners (explorer.sql_examples) against a root with hand-set values.
 
 The expected answers are computed here in plain Python from the same hand-set numbers (and
 the simplest are spelled out), not with SQL. The values are chosen so that a one-liner that
@@ -8,6 +8,7 @@ row instead of the last epoch, or found an SNR "drop" before the peak would give
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -55,7 +56,8 @@ def known_root(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     ids = {}
     for name, (cohort, bias, seed, status, test_acc, i_xt, snr) in RUNS.items():
         epochs_done = len(test_acc) - 1
-        run_id = write_run(root, name, {"activation_fn": "tanh", "initial_bias": bias, "epochs": 5},
+        # "b0s1" is seed 1 of "b0": the seeds of one bias make one seed group
+        run_id = write_run(root, name.rsplit("s", 1)[0], {"activation_fn": "tanh", "initial_bias": bias, "epochs": 5},
                            seed=seed, cohort=cohort, status=status, epochs_done=epochs_done)
         ids[name] = run_id
         logged = [e for e in MI_EPOCHS if e <= epochs_done]
@@ -109,8 +111,8 @@ def answer(root: Path, title: str) -> list[dict]:
     return run_query(root, EXAMPLES[title]).to_dict("records")
 
 
-def test_there_are_five_one_liners_of_one_line_each():
-    assert len(EXAMPLES) == 5 and all("\n" not in sql for sql in EXAMPLES.values())
+def test_there_are_six_one_liners_of_one_line_each():
+    assert len(EXAMPLES) == 6 and all("\n" not in sql for sql in EXAMPLES.values())
 
 
 @pytest.mark.slow
@@ -193,6 +195,33 @@ def test_epoch_of_the_snr_drop(known_root):
     assert expected[(ids["b-1s1"], 0)] == 5 and expected[(ids["b-1s1"], 1)] == 1
     assert expected[(ids["deep"], 0)] == 5      # epoch 0 is below half the peak, but before it
     assert expected[(ids["b0s1"], 0)] is None   # the SNR only rises
+
+
+@pytest.mark.slow
+def test_compression_over_the_noise_floor_per_seed_group(known_root):
+    """Per group of seeds and layer: the mean over its completed seeds of (peak - final) - (max -
+    min) of I(X;T) (every logged epoch here: fewer than 10), and the one-sided sign-flip p that it
+    is > 0, both worked out here from the hand-set values."""
+    root, ids = known_root
+    rows = answer(root, "Does a layer compress? Compression over its noise floor per seed group, with interval and test")
+    group_of = {name: ids[name].rsplit("-s", 1)[0] for name in RUNS}
+    got = {(r["group_id"], r["estimator"], r["layer"]): r for r in rows}
+    for group in set(group_of.values()):
+        members = [v for name, v in RUNS.items() if group_of[name] == group]
+        for layer in (0, 1):
+            excess = [max(v[5][layer]) - v[5][layer][-1] - (max(v[5][layer]) - min(v[5][layer]))
+                      for v in members if v[3] == "completed"]
+            row = got[(group, "binning", layer)]
+            assert row["n"] == len(excess) and row["excess_bits"] == pytest.approx(sum(excess) / len(excess))
+            assert row["compresses"] is None                  # fewer than 5 seeds: no test can say
+            if len(excess) > 1:                               # every sign flip, counted
+                flips = [sum(s * x for s, x in zip(signs, excess)) for signs in itertools.product((1, -1), repeat=len(excess))]
+                assert row["p_value"] == pytest.approx(sum(f >= sum(excess) - 1e-12 for f in flips) / len(flips))
+            else:
+                assert row["p_value"] is None or math.isnan(row["p_value"])
+    # the failed bias=1 seed is left out and named; the two seeds of bias 0 both lose their whole range
+    assert got[(group_of["b1s1"], "binning", 0)]["excluded_runs"] == f"{ids['b1s1']} (failed)"
+    assert got[(group_of["b0s0"], "binning", 0)]["n"] == 2 and got[(group_of["b0s0"], "binning", 0)]["excess_bits"] == pytest.approx(-1.0)
 
 
 @pytest.mark.slow
