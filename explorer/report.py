@@ -50,6 +50,9 @@ UNDECIDED = ("compresses is – where no test can decide: one seed, or fewer tha
 ADJUSTED = ("q: p adjusted by Benjamini-Hochberg over every layer tested with it (all the layers recorded, shown "
             "or not). Read q when asking which layers: noise alone gives one p < 0.05 among six independent "
             "layers one time in four.")
+# How the per-layer tables show compression over the floor (ibstore.stats.sign_flip_test).
+EXCESS_BOUND = (f"{stats.EXCESS}: the mean and (≥ ...) the one-sided 95 % lower bound of the same sign-flip test, "
+                "above 0 exactly where compresses is yes (no bound below 5 seeds).")
 # What a comparison row holds (ibstore.stats.shift_test): said beside every comparison table.
 COMPARED_CAPTION = ("Difference of means a - b, two-sided permutation p, and its 95 % interval from the same test: the "
                     "shifts of a it does not reject, so the interval leaves out 0 exactly when p < 0.05 (unbounded "
@@ -191,7 +194,8 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
         notes = [note for note in (ceiling_note(these, labels), left_out_note(group_stats)) if note]
         lines += ["### Phases per seed group", "",
                   "Mean [95 % t interval] over seeds; compression is tested against the noise floor "
-                  f"(one-sided sign-flip permutation p of compression - floor > 0). {ADJUSTED} {UNDECIDED}", "",
+                  f"(one-sided sign-flip permutation p of compression - floor > 0). {EXCESS_BOUND} {ADJUSTED} "
+                  f"{UNDECIDED}", "",
                   *[line for note in notes for line in (note, "")], *_markdown(table), ""]
         comparison = comparison_table(these, labels)
         if not comparison.empty:
@@ -263,6 +267,9 @@ def _estimate(summary: stats.Summary, digits: int = 2) -> str:
         return "–"
     if summary.note == stats.NO_INTERVAL:
         return f"{summary.mean:.{digits}f} (n = 1: no interval)"
+    if math.isinf(summary.ci_high):            # a one-sided bound: compression over its floor
+        bound = "no bound" if math.isinf(summary.ci_low) else f"≥ {_number(summary.ci_low)}"
+        return f"{summary.mean:.{digits}f} ({bound})"
     return f"{summary.mean:.{digits}f} [{summary.ci_low:.{digits}f}, {summary.ci_high:.{digits}f}]"
 
 

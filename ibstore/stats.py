@@ -29,7 +29,10 @@ one-sided sign-flip permutation test that its mean over seeds is > 0 (the null: 
 symmetric about 0, as when compression is noise). `compresses` is p < ALPHA, and NULL where no
 test can decide it: one seed, or fewer than 5 (the smallest one-sided p of n seeds' sign flips is
 1/2^n, which cannot reach 0.05: a "no" there would be the test's floor, not a finding; the note
-says UNTESTABLE).
+says UNTESTABLE). The excess's interval is the same test's one-sided 95 % lower bound,
+[ci_low, inf) (`sign_flip_test`), so that `compresses` is exactly ci_low > 0: a two-sided t
+interval beside the one-sided test had reached below 0 for a group whose five seeds all compress
+(a tanh cohort's last hidden layer, 1.99 [-0.06, 4.05] with p = 1/32).
 
 Several layers are tested together (a group's compression per layer, two groups compared per layer),
 so each row also carries q_value, its p adjusted by Benjamini-Hochberg over the layers tested with it
@@ -153,19 +156,66 @@ def _arrangements(n_a: int, n_b: int) -> tuple[np.ndarray, np.ndarray, bool]:
     return firsts, seconds, exact
 
 
+@functools.lru_cache(maxsize=64)
+def _sign_flips(n: int) -> tuple[np.ndarray, bool]:
+    """The sign vectors [K, n] of a one-sample permutation test (scipy.stats.permutation_test,
+    permutation_type "samples", one sample): all 2^n when they are at most N_RESAMPLES, else
+    N_RESAMPLES random ones (seed SEED); and whether they are all."""
+    if 2 ** n <= N_RESAMPLES:
+        signs, exact = np.array(list(itertools.product((1.0, -1.0), repeat=n))).reshape(-1, n), True
+    else:
+        signs, exact = np.random.default_rng(SEED).choice((1.0, -1.0), size=(N_RESAMPLES, n)), False
+    signs.flags.writeable = False
+    return signs, exact
+
+
+class _ShiftedTest:
+    """A permutation test of a mean (or difference of means) of values shifted by d, for every d at
+    once: each arrangement's statistic is `level + slope * d` (a straight line in d, since the
+    shift moves only some of the values each arrangement averages), the observed one
+    `observed - d`. p(d) is scipy.stats.permutation_test's p of the shifted values: a null value
+    within 100 machine epsilons of the observed one counts as equal to it, and random arrangements
+    count the observed one (p = (count + 1) / (K + 1)). Inverting it gives the interval that agrees
+    with p (Lehmann 1975, Nonparametrics, ch. 2; Ernst 2004, Statistical Science 19(4), section 3.3):
+    the shifts the test does not reject."""
+
+    def __init__(self, level: np.ndarray, slope: np.ndarray, observed: float, exact: bool, two_sided: bool):
+        self.level, self.slope, self.observed, self.two_sided = level, slope, observed, two_sided
+        self.adjustment = 0 if exact else 1
+
+    def p(self, shift: float) -> float:
+        null, observed = self.level + self.slope * shift, self.observed - shift
+        gamma = abs(observed) * np.finfo(float).eps * 100
+        total = len(null) + self.adjustment
+        above = (np.count_nonzero(null >= observed - gamma) + self.adjustment) / total
+        if not self.two_sided:
+            return float(above)
+        below = (np.count_nonzero(null <= observed + gamma) + self.adjustment) / total
+        return float(min(1.0, 2 * min(below, above)))
+
+    def end(self, direction: float, scale: float) -> float:
+        """The last shift from the observed value (where p is at least 0.5) towards `direction`
+        (-1 or 1) that the test does not reject at ALPHA: the bracket doubles until p < ALPHA, then
+        is halved to the last bit; +-inf where no shift is rejected."""
+        if scale == 0:                      # every value equal: any shift d != 0 is rejected
+            return self.observed
+        inside, step = self.observed, scale
+        while self.p(self.observed + direction * step) >= ALPHA:
+            inside, step = self.observed + direction * step, 2 * step
+            if not math.isfinite(step):
+                return direction * math.inf
+        outside = self.observed + direction * step
+        while (middle := (inside + outside) / 2) not in (inside, outside):
+            inside, outside = (middle, outside) if self.p(middle) >= ALPHA else (inside, middle)
+        return float(inside)
+
+
 def shift_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     """(p, low, high) for mean(a) - mean(b), from at least 2 values each: p of the two-sided
-    permutation test of the difference of means, and its 95 % interval, every shift d for which the
-    same test of (a - d, b) gives p >= ALPHA (Lehmann 1975, Nonparametrics, ch. 2; Ernst 2004,
-    Statistical Science 19(4), section 3.3). So the interval and p are one method: 0 lies outside
-    the interval exactly when p < ALPHA. p is scipy.stats.permutation_test's (its arrangements,
-    `_arrangements`; a null value within 100 machine epsilons of the observed one counts as equal;
-    random arrangements count the observed one, p = (count + 1) / (N_RESAMPLES + 1)).
-
-    Shifting a by d moves every arrangement's difference by a straight line in d (its slope from
-    how many of a's values it puts on each side), so each p(d) is one pass over the arrangements;
-    the ends are found by bisection outwards from the difference, where p is 1. Where no shift can
-    give p < ALPHA (an exact test with `smallest_p` >= ALPHA) the interval is the whole line.
+    permutation test of the difference of means (scipy.stats.permutation_test's, `_arrangements`),
+    and its 95 % interval, every shift d for which the same test of (a - d, b) gives p >= ALPHA
+    (`_ShiftedTest`): 0 lies outside the interval exactly when p < ALPHA. Where no shift can give
+    p < ALPHA (an exact test with `smallest_p` >= ALPHA) the interval is the whole line.
 
     >>> p, low, high = shift_test(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), np.array([0.0, 0.5, 1.0, 1.5, 2.0]))
     >>> round(p, 4), low < 0 < high
@@ -173,40 +223,37 @@ def shift_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     """
     firsts, seconds, exact = _arrangements(len(a), len(b))
     pooled = np.concatenate([a, b])
-    level = pooled[firsts].mean(axis=1) - pooled[seconds].mean(axis=1)      # each arrangement's difference at d = 0
-    of_a = (firsts < len(a)).sum(axis=1)                                      # how many of a's values go first
-    slope = (len(a) - of_a) / len(b) - of_a / len(a)                          # d(difference)/d(shift of a)
-    difference = float(a.mean() - b.mean())
-    adjustment = 0 if exact else 1
-
-    def p_at(shift: float) -> float:
-        null, observed = level + slope * shift, difference - shift
-        gamma = abs(observed) * np.finfo(float).eps * 100
-        below = (np.count_nonzero(null <= observed + gamma) + adjustment) / (len(null) + adjustment)
-        above = (np.count_nonzero(null >= observed - gamma) + adjustment) / (len(null) + adjustment)
-        return float(min(1.0, 2 * min(below, above)))
-
-    p_value = p_at(0.0)
+    of_a = (firsts < len(a)).sum(axis=1)                      # how many of a's values each arrangement puts first
+    test = _ShiftedTest(level=pooled[firsts].mean(axis=1) - pooled[seconds].mean(axis=1),
+                        slope=(len(a) - of_a) / len(b) - of_a / len(a), observed=float(a.mean() - b.mean()),
+                        exact=exact, two_sided=True)
     if exact and smallest_p(len(a), len(b)) >= ALPHA:
-        return p_value, -math.inf, math.inf
-    scale = max(float(np.ptp(pooled)), abs(difference))
-    if scale == 0:                  # every value equal: a shift by any d != 0 puts all of a on one side
-        return p_value, difference, difference
-    ends = []
-    for direction in (-1.0, 1.0):
-        inside, step = difference, scale
-        while p_at(difference + direction * step) >= ALPHA:
-            inside, step = difference + direction * step, 2 * step
-            if not math.isfinite(step):
-                break
-        outside = difference + direction * step
-        for _ in range(200):                      # to the last bit: each halving of |outside - inside|
-            middle = (inside + outside) / 2
-            if middle in (inside, outside):
-                break
-            inside, outside = (middle, outside) if p_at(middle) >= ALPHA else (inside, middle)
-        ends.append(float(inside) if math.isfinite(outside) else direction * math.inf)
-    return p_value, ends[0], ends[1]
+        return test.p(0.0), -math.inf, math.inf
+    scale = max(float(np.ptp(pooled)), abs(test.observed))
+    return test.p(0.0), test.end(-1.0, scale), test.end(1.0, scale)
+
+
+def sign_flip_test(values: np.ndarray) -> tuple[float, float]:
+    """(p, lower) for the mean of the finite `values` (one per seed): p of the one-sided sign-flip
+    permutation test that it is > 0 (scipy.stats.permutation_test's, `_sign_flips`; the null: the
+    values are symmetric about 0), and its 95 % lower confidence bound from the same test, the
+    smallest d for which the test of (values - d) does not reject (`_ShiftedTest`): p < ALPHA
+    exactly when lower > 0. -inf where no shift can be rejected (fewer than 5 values: the smallest
+    p of n sign flips is 1/2^n); (NaN, NaN) with fewer than 2 values: no test.
+
+    >>> p, lower = sign_flip_test(np.array([0.4, 0.9, 1.3, 0.2, 0.7]))
+    >>> p, 0 < lower < 0.7
+    (0.03125, True)
+    """
+    values = _finite(values)
+    if len(values) < 2:
+        return math.nan, math.nan
+    signs, exact = _sign_flips(len(values))
+    test = _ShiftedTest(level=(signs * values).mean(axis=1), slope=-signs.mean(axis=1),
+                        observed=float(values.mean()), exact=exact, two_sided=False)
+    if exact and 0.5 ** len(values) >= ALPHA:
+        return test.p(0.0), -math.inf
+    return test.p(0.0), test.end(-1.0, max(float(np.ptp(values)), abs(test.observed)))
 
 
 def summarize(values: np.ndarray, bounds: tuple[float, float] = (-math.inf, math.inf)) -> Summary:
@@ -234,17 +281,6 @@ def summarize_columns(values: np.ndarray, bounds: list[tuple[float, float]] | No
             summaries.append(Summary(n, mean, sd, min(max(mean - half, lowest), mean),
                                      max(min(mean + half, highest), mean), None))
     return summaries
-
-
-def exceeds_zero(values: np.ndarray) -> float:
-    """One-sided sign-flip permutation p-value that the mean of the finite `values` is > 0 (NaN
-    with fewer than 2 values: no test)."""
-    values = _finite(values)
-    if len(values) < 2:
-        return math.nan
-    return float(_scipy_stats().permutation_test((values,), np.mean, permutation_type="samples",
-                                                 alternative="greater", n_resamples=N_RESAMPLES, vectorized=True,
-                                                 rng=SEED).pvalue)
 
 
 def compare(a: np.ndarray, b: np.ndarray) -> Comparison:
@@ -418,7 +454,11 @@ def phase_stats(phases: pd.DataFrame) -> pd.DataFrame:
         bounds = quantity_bounds(ceilings, kept, dict(zip(KEYS, keys))["estimator"])
         for column, (quantity, summary) in enumerate(zip(QUANTITIES, summarize_columns(values[kept], bounds))):
             missing = sorted(run_ids[kept][~np.isfinite(values[kept, column])])
-            p_value = exceeds_zero(values[kept, column]) if quantity == EXCESS else math.nan
+            p_value = math.nan
+            if quantity == EXCESS:          # the one-sided question: its bound, not a two-sided t interval
+                p_value, lower = sign_flip_test(values[kept, column])
+                if not math.isnan(p_value):
+                    summary = replace(summary, ci_low=lower, ci_high=math.inf)
             decidable = not math.isnan(p_value) and 0.5 ** summary.n < ALPHA
             if quantity == EXCESS and not math.isnan(p_value) and not decidable:
                 summary = replace(summary, note=UNTESTABLE)

@@ -42,6 +42,12 @@ def kept_values(group: str, quantity: str) -> np.ndarray:
     return np.array(values, dtype=float)
 
 
+def scipy_greater(values: np.ndarray) -> float:
+    """scipy's one-sided sign-flip test that the mean of `values` is > 0 (exact up to 13 values)."""
+    return scipy_stats.permutation_test((values,), np.mean, permutation_type="samples", alternative="greater",
+                                        n_resamples=9999, vectorized=True, rng=0).pvalue
+
+
 def sign_flip_p(values: np.ndarray) -> float:
     """Exact one-sided sign-flip p-value of mean > 0: every one of the 2^n sign patterns."""
     observed = values.mean()
@@ -101,7 +107,12 @@ def test_group_statistics_match_hand_computed_values(known):
             finite = values[np.isfinite(values)]
             assert row["n"] == len(finite) and row["n_missing"] == len(values) - len(finite)
             assert row["mean"] == pytest.approx(finite.mean()) and row["sd"] == pytest.approx(finite.std(ddof=1))
-            if finite.min() < finite.max():
+            if quantity == stats.EXCESS:
+                # the one-sided bound of its sign-flip test: the last shift scipy's test does not reject
+                step = 1e-9 * (1 + abs(row["ci_low"]))
+                assert scipy_greater(finite - (row["ci_low"] + step)) >= 0.05 > scipy_greater(finite - (row["ci_low"] - step))
+                assert row["ci_high"] == math.inf
+            elif finite.min() < finite.max():
                 # scipy's one-sample t test computes the same interval its own way
                 interval = scipy_stats.ttest_1samp(finite, 0.0).confidence_interval(0.95)
                 low = max(interval.low, 0.0) if quantity in stats.NON_NEGATIVE else interval.low
@@ -201,6 +212,26 @@ def test_the_difference_interval_from_random_arrangements_and_its_coverage():
     assert (few.ci_low, few.ci_high, few.note) == (-math.inf, math.inf, stats.TOO_FEW_TO_DIFFER)
 
 
+def test_the_excess_bound_is_the_shifts_scipys_sign_flip_test_does_not_reject():
+    """The one-sided test of compression over its floor and its lower bound are one method: just
+    above the bound scipy's p of (values - d) is >= 0.05, just below it < 0.05, so `compresses`
+    (p < 0.05) is exactly "the bound is above 0"."""
+    rng = np.random.default_rng(8)
+    for n in (5, 6, 8, 13):
+        for _ in range(12):
+            values = rng.lognormal(0.0, 1.0, n) - 0.6        # skewed, about half the time significant
+            p, lower = stats.sign_flip_test(values)
+            assert p == scipy_greater(values)                   # all 2^n sign flips: the same test
+            step = 1e-9 * (1 + abs(lower))
+            assert scipy_greater(values - (lower + step)) >= 0.05 > scipy_greater(values - (lower - step))
+            assert (p < 0.05) == (lower > 0)
+    # too few seeds to reject anything: no bound
+    assert stats.sign_flip_test(np.array([1.0, 2.0, 3.0, 4.0])) == (1 / 16, -math.inf)
+    # on normal data of mean 1, eight seeds: the bound lies below 1 about 95 % of the time
+    covered = np.mean([stats.sign_flip_test(rng.normal(1.0, 1.0, 8))[1] <= 1.0 for _ in range(800)])
+    assert 0.93 <= covered <= 0.975, covered
+
+
 def test_one_seed_gets_no_interval_and_no_test(known):
     root, ids = known
     table = ResultStore(root).phase_stats()
@@ -273,8 +304,8 @@ def test_the_noise_floor_test_rarely_calls_pure_noise_compression():
     compression = curves.max(axis=-1) - curves[..., -1]
     tail = curves[..., -NOISE_FLOOR_EPOCHS:]
     floor = tail.max(axis=-1) - tail.min(axis=-1)
-    called = [stats.exceeds_zero(c - f) < stats.ALPHA for c, f in zip(compression, floor)]
-    naive = [stats.exceeds_zero(c) < stats.ALPHA for c in compression]
+    called = [stats.sign_flip_test(c - f)[0] < stats.ALPHA for c, f in zip(compression, floor)]
+    naive = [stats.sign_flip_test(c)[0] < stats.ALPHA for c in compression]
     assert np.mean(called) <= 0.05
     assert np.mean(naive) == 1.0   # against 0, every pure-noise group "compresses"
 
@@ -373,7 +404,7 @@ def test_q_holds_pure_noise_at_five_percent_where_p_per_layer_does_not():
     # 400 groups of 8 seeds and 6 layers whose excess over the floor is symmetric noise: a group
     # has some layer at p < 0.05 about 1 - 0.95^6 = 26 % of the time, some layer at q < 0.05 about 5 %.
     rng = np.random.default_rng(11)
-    p_values = np.array([[stats.exceeds_zero(values) for values in group] for group in rng.normal(0, 1, (400, 6, 8))])
+    p_values = np.array([[stats.sign_flip_test(values)[0] for values in group] for group in rng.normal(0, 1, (400, 6, 8))])
     q_values = np.array([stats.over_layers(group) for group in p_values])
     assert 0.18 <= np.mean((p_values < stats.ALPHA).any(axis=1)) <= 0.34
     assert np.mean((q_values < stats.ALPHA).any(axis=1)) <= 0.08

@@ -148,7 +148,7 @@ def phase_panels() -> None:
                    "floor (one-sided sign-flip permutation p of compression - floor > 0); dead, diverged and "
                    "unfinished runs are left out and counted. " + report.ONE_LAYER + " " + report.UNDECIDED)
     st.subheader("Per seed group and layer")
-    st.caption(report.ADJUSTED)
+    st.caption(report.EXCESS_BOUND + " " + report.ADJUSTED)
     these = phase_rows(root, measured_ids, name, params, split)
     if ceiling := report.ceiling_note(these[these["layer"].isin(layers)], titles):
         st.warning(ui.plain(ceiling), icon=":material/vertical_align_top:")
