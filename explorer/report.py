@@ -268,7 +268,7 @@ def _estimate(summary: stats.Summary, digits: int = 2) -> str:
     if summary.note == stats.NO_INTERVAL:
         return f"{summary.mean:.{digits}f} (n = 1: no interval)"
     if math.isinf(summary.ci_high):            # a one-sided bound: compression over its floor
-        bound = "no bound" if math.isinf(summary.ci_low) else f"≥ {_number(summary.ci_low)}"
+        bound = "no bound" if math.isinf(summary.ci_low) else f"≥ {_end(summary.ci_low, abs(summary.mean))}"
         return f"{summary.mean:.{digits}f} ({bound})"
     return f"{summary.mean:.{digits}f} [{summary.ci_low:.{digits}f}, {summary.ci_high:.{digits}f}]"
 
@@ -283,11 +283,16 @@ def _number(value: float) -> str:
 
 
 def _interval(low: float, high: float) -> str:
-    """A difference's interval to 3 significant digits, an end within a billionth of the other of 0
-    shown as 0: where seeds tie (a layer at its ceiling in most seeds) an end is 0 up to the
-    rounding of the means, e.g. 2.7e-17."""
+    """A difference's interval to 3 significant digits (`_end`)."""
     scale = max(abs(low), abs(high))
-    return "[" + ", ".join(_number(0.0 if abs(end) < 1e-9 * scale else end) for end in (low, high)) + "]"
+    return f"[{_end(low, scale)}, {_end(high, scale)}]"
+
+
+def _end(value: float, scale: float) -> str:
+    """An interval's end to 3 significant digits, shown as 0 within a billionth of `scale` of it:
+    where seeds tie (a layer at its ceiling in most seeds) an end is 0 up to the rounding of the
+    means, e.g. 2.7e-17."""
+    return _number(0.0 if abs(value) < 1e-9 * scale else value)
 
 
 def layer_label(layer: int, layer_name: str) -> str:
