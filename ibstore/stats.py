@@ -194,9 +194,12 @@ class _ShiftedTest:
         return float(min(1.0, 2 * min(below, above)))
 
     def end(self, direction: float, scale: float) -> float:
-        """The last shift from the observed value (where p is at least 0.5) towards `direction`
-        (-1 or 1) that the test does not reject at ALPHA: the bracket doubles until p < ALPHA, then
-        is halved to the last bit; +-inf where no shift is rejected."""
+        """The last shift that the test does not reject at ALPHA, going from the observed value (the
+        shift that makes the observed statistic 0) towards `direction` (-1 or 1): the bracket
+        doubles until p < ALPHA, then is halved to the last bit; +-inf where no shift is rejected.
+        A shift moves every null value the same way against the observed one, so the count of
+        null values beyond the observed one on that side only falls: the shifts not rejected make
+        one interval, and its end is the test's own."""
         if scale == 0:                      # every value equal: any shift d != 0 is rejected
             return self.observed
         inside, step = self.observed, scale
