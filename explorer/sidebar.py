@@ -23,6 +23,7 @@ def init_selection(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
 
     def default() -> list[str]:   # called only when used: it orders the whole root
         return ui.whole_groups(ui.ordered_runs(results)["run_id"].tolist(), all_runs, ui.MAX_DEFAULT_RUNS)
+
     url_runs = list(dict.fromkeys(st.query_params.get_all(ui.URL_RUNS)))
     url_select = st.query_params.get(ui.URL_SELECT)
     linked = (url_runs, url_select) != st.session_state.get(ui.URL_WRITTEN)

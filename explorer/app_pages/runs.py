@@ -109,8 +109,8 @@ rows = runs_table.page_rows(len(shown), page)
 on_page = shown[rows]
 positions = [i for i, r in enumerate(on_page) if r in selected]
 st.caption(f"{len(shown)} of {len(all_runs)} runs shown. Changing a filter selects the runs it shows (whole seed "
-           f"groups, {ui.MAX_FILTER_RUNS} runs at most); pick rows to change the selection. Every page shows the selection, which the "
-           "sidebar and the URL hold." + (f" {len(hidden)} selected run(s) are hidden by the filters." if hidden else ""))
+           f"groups, {ui.MAX_FILTER_RUNS} runs at most); pick rows to change the selection. Every page shows the "
+           "selection, which the sidebar and the URL hold." + (f" {len(hidden)} selected run(s) are hidden by the filters." if hidden else ""))
 event = st.dataframe(
     table.iloc[rows], hide_index=True, on_select="rerun", selection_mode="multi-row",
     key=f"runs-{hash((tuple(on_page), tuple(selection)))}", selection_default={"selection": {"rows": positions}},
