@@ -10,12 +10,13 @@ from __future__ import annotations
 import pandas as pd
 
 from explorer import seed_bands
+from ibstore import stats
 
 FIRST = ["flags", "status"]
 OUTCOMES = {"final_test_accuracy": "test acc", "final_train_accuracy": "train acc"}
 AFTER_KEYS = ["seed", *OUTCOMES, "progress"]
 LAST = ["name", "epochs_done", "epochs_total", "duration_s", "cohort", "run_id", "error"]
-COMPRESSION = "compression"          # the parallel coordinates' outcome "compression of a layer"
+COMPRESSION = "compression"          # the parallel coordinates' outcome: a layer's compression over its floor
 # A root of 100,000 runs: the table sends one page of rows to the browser at each interaction
 # (every row would be serialised each time), the parallel coordinates draw a sample of lines.
 ROWS_PER_PAGE = 1_000
@@ -64,11 +65,13 @@ def _is_number(column: pd.Series) -> bool:
 
 
 def layer_compression(phases: pd.DataFrame, layer: int, estimator: str, params: str, split: str) -> pd.Series:
-    """run_id -> compression_bits (peak - final I(X;T), the `phases` view's) of `layer` under one
-    estimator, params and split: an outcome per run beside the final accuracies."""
+    """run_id -> compression over its noise floor (compression_bits - noise_floor_bits, the `phases`
+    view's: ibstore.stats.EXCESS) of `layer` under one estimator, params and split: an outcome per
+    run beside the final accuracies. Not peak - final alone, which noise makes positive in every
+    run; above 0, I(X;T) fell by more than it wanders over the run's last logged epochs."""
     rows = phases[(phases["layer"] == layer) & (phases["estimator"] == estimator) & (phases["params"] == params)
                   & (phases["split"] == split)]
-    return rows.set_index("run_id")["compression_bits"].astype(float)
+    return stats.with_excess(rows).set_index("run_id")[stats.EXCESS].astype(float)
 
 
 def page_count(rows: int) -> int:

@@ -156,7 +156,7 @@ keys_drawn = [k for k in varying if k in table]
 
 
 def outcome_name(column: str) -> str:
-    return runs_table.OUTCOMES.get(column, "compression of a layer")
+    return runs_table.OUTCOMES.get(column, "compression of a layer over its noise floor")
 
 
 def with_compression(table, pickers) -> tuple:
@@ -178,7 +178,7 @@ def with_compression(table, pickers) -> tuple:
     layer = pickers[2].selectbox("Layer", layers, index=layers.index(last_hidden), key="pc_layer",
                                  bind="query-params", format_func=lambda n: report.layer_label(n, names[n])
                                  + (" (last hidden)" if n == last_hidden else ""))
-    column = f"compression of {report.layer_label(layer, names[layer])} (bits)"
+    column = f"compression over floor of {report.layer_label(layer, names[layer])} (bits)"
     values = runs_table.layer_compression(phases, layer, name, params, split)
     return table.assign(**{column: table["run_id"].map(values)}), column
 
@@ -188,7 +188,11 @@ if keys_drawn and len(table) > 1:
     pickers = st.columns(4)
     outcome = pickers[0].selectbox("Outcome", [*numeric_outcomes, runs_table.COMPRESSION], key="pc_outcome",
                                    bind="query-params", format_func=outcome_name,
-                                   help="compression: peak - final I(X;T) of a layer (the `phases` view), per run")
+                                   help="compression over its noise floor, per run: peak - final I(X;T) of a layer "
+                                        "minus how much it wanders over the run's last 10 logged epochs (the "
+                                        "`phases` view's compression_bits - noise_floor_bits). Peak - final alone "
+                                        "is above 0 in every run, noise or not; this is above 0 where I(X;T) fell "
+                                        "by more than its noise.")
     drawn = runs_table.drawn_sample(table)
     if len(drawn) < len(table):
         st.caption(f"A fixed sample of {len(drawn):,} of the {len(table):,} runs shown is drawn: more lines "
