@@ -124,7 +124,8 @@ def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *,
         started_at=START, finished_at=None if running else finished, heartbeat_at=heartbeat, epochs_done=done,
         versions={"python": "3.11.7", "tensorflow": "2.21.0", "package": "0.1.0", "git_commit": "abc123"},
         host="bench", pid=4242, schema_version=SCHEMA_VERSION, **finals.fields(),
-        **(dict.fromkeys(("dead_network", "diverged", "dead_layers")) if running else health_flags(data)),
+        **(dict.fromkeys(("dead_network", "saturated_network", "diverged", "dead_layers")) if running
+           else health_flags(data)),
         splits={split: SplitFacts(inputs=rows, h_y_bits=H_Y) for split, rows in ROWS.items()})
     with StagedRun(root, run_id) as run:
         for table in tables:
@@ -144,7 +145,8 @@ def table_file_name(table: str, running: bool) -> str:
 
 
 def health_flags(data: dict[str, pa.Table]) -> dict[str, Any]:
-    """The dead_network, dead_layers and diverged flags as the trainer records them: trainer.health
+    """The dead_network, saturated_network, dead_layers and diverged flags as the trainer records
+    them: trainer.health
     observing the epochs' losses and accuracy and every logged epoch's layer states.
 
     Of the epochs' metrics only two are observed: the first whose train or test loss is not

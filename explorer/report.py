@@ -226,13 +226,14 @@ def _unreadable(store: ResultStore, run_ids: list[str]) -> list[str]:
 
 
 def health_table(runs: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
-    """Per seed group (in the labels' order): its completed runs, the dead and diverged among
-    them, and the final test accuracy over all of them (its interval cut to [0, 1])."""
+    """Per seed group (in the labels' order): its completed runs, the dead, saturated and diverged
+    among them, and the final test accuracy over all of them (its interval cut to [0, 1])."""
     rows = []
     for group_id, label in labels.items():
         members = runs[runs["group_id"] == group_id]
         rows.append({"seed group": label, "runs": len(members),
                      "dead": int(members["dead_network"].astype("boolean").fillna(False).sum()),
+                     "saturated": int(members["saturated_network"].astype("boolean").fillna(False).sum()),
                      "diverged": int(members["diverged"].astype("boolean").fillna(False).sum()),
                      "final test accuracy": _estimate(stats.summarize(members["final_test_accuracy"].to_numpy(),
                                                                       (0.0, 1.0)), 3)})

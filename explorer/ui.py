@@ -41,10 +41,12 @@ UNKNOWN = "unknown_runs"         # session key: (ids a URL named that the root l
                                  # those of them this session had selected: removed since)
 PENDING = "pending_selection"    # session key: (run ids, RunFilter or None) a page chose, applied on the next run
 LINK_PROBLEMS = "link_problems"  # session key: (what in a link was not understood, the selection then)
-BADGES = {"dead_network": "dead", "diverged": "diverged"}
+BADGES = {"dead_network": "dead", "saturated_network": "saturated", "diverged": "diverged"}
 # The rule behind each badge (the trainer's flags; DESIGN.md, "Results root").
 BADGE_HELP = ("[dead]: from some logged epoch to the end, a hidden layer got exactly zero kernel gradient or gave "
               "the same activations on every input (nothing the output learns depends on the input). "
+              "[saturated]: not dead, but from some logged epoch to the end a hidden layer had 99 % of its values "
+              "at a bound of its activation, or was dead (almost no gradient passes it). "
               "[diverged]: a train or test loss was NaN or infinite.")
 
 

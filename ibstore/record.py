@@ -81,6 +81,7 @@ class RunRecord(BaseModel):
     ignored_keys: list[str] = []
     schema_version: int
     dead_network: bool | None = None
+    saturated_network: bool | None = None   # not dead, a hidden layer saturated to the end (trainer.health)
     dead_layers: list[int] | None = None    # hidden layers dead at the last logged epoch (trainer.health)
     diverged: bool | None = None
     final_train_accuracy: float | None = None

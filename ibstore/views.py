@@ -47,6 +47,7 @@ RUNS_SCHEMA = pa.schema([
     # RunRecord.splits: `splits.train.inputs`, `splits.test.h_y_bits`, `splits['full'].inputs` in SQL
     ("splits", pa.struct([(split, pa.struct([("inputs", pa.int64()), ("h_y_bits", pa.float64())]))
                           for split in SPLITS])),
+    ("saturated_network", pa.bool_()),      # added last: the record columns only grow at the end
 ])
 CONFIG_SCHEMA = pa.schema([("run_id", pa.string()), ("key", pa.string()), ("value", pa.string())])
 PROBLEMS_SCHEMA = pa.schema([("run_id", pa.string()), ("path", pa.string()), ("problem", pa.string())])
@@ -245,6 +246,7 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         "versions_json": _ENCODE(record.versions),
         "config_json": _ENCODE(record.config),
         "splits": None if record.splits is None else {split: _split_facts(record.splits.get(split)) for split in SPLITS},
+        "saturated_network": record.saturated_network,
     }
 
 

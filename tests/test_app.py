@@ -307,6 +307,33 @@ def test_dead_and_diverged_runs_carry_badges(monkeypatch, flagged_root):
     assert relu and relu[0].endswith(" [dead]")
 
 
+def test_a_saturated_run_carries_its_badge_in_the_explorer_in_ls_and_in_the_reports_health(
+        monkeypatch, tmp_path, capsys):
+    """trainer.health's saturated_network (not dead, a hidden layer at its activation's bound to the
+    end): a badge like dead's, a flag in `trainer ls`, a count in the report's health table."""
+    from explorer import report
+    from trainer import cli
+
+    live = write_run(tmp_path, "stuck", {"activation_fn": "tanh", "initial_bias": 5.0, "epochs": EPOCHS}, logged=12)
+    stuck = write_run(tmp_path, "stuck", {"activation_fn": "tanh", "initial_bias": 5.0, "epochs": EPOCHS}, seed=1,
+                      logged=12)
+    path = layout.run_json_path(tmp_path, stuck)
+    path.write_text(json.dumps({**json.loads(path.read_text()), "saturated_network": True}))
+    at = open_app(monkeypatch, tmp_path)
+    table = at.dataframe[0].value.set_index("run_id")
+    assert (table.loc[stuck, "flags"], table.loc[live, "flags"]) == ("saturated", "")
+    assert at.multiselect(key=ui.SELECTION).format_func(stuck).endswith(" [saturated]")
+    at.switch_page("app_pages/training.py").run()
+    colours = specs(at)[0]["hconcat"][0]["layer"][-1]["encoding"]["color"]["sort"]
+    assert len(colours) == 1 and colours[0].endswith(" [saturated: 1 of 2 seeds]")   # one seed group
+    assert cli.main(["ls", "--results", str(tmp_path)]) == 0
+    lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("stuck")}
+    assert (lines[stuck][4], lines[live][4]) == ("saturated", "-")
+    store = ResultStore(tmp_path)
+    health = report.health_table(store.runs(), store.labels([live, stuck], by_group=True))
+    assert list(health[["runs", "dead", "saturated"]].iloc[0]) == [2, 0, 1]
+
+
 def test_text_from_run_json_is_never_markdown(monkeypatch, flagged_root):
     """A run name / config value with a Markdown image, HTML and Streamlit directives reaches every
     page only as text: escaped in Markdown elements, raw in tables, charts and widget options."""

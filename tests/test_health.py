@@ -109,7 +109,7 @@ def observe(health: NetworkHealth, epoch: int, states, train_accuracy: float = 0
 def test_epoch_zero_does_not_count():
     health = NetworkHealth()
     observe(health, 0, [DEAD, DEAD])
-    assert health.flags() == {"dead_network": False, "dead_layers": [], "diverged": False}
+    assert health.flags() == {"dead_network": False, "saturated_network": False, "dead_layers": [], "diverged": False}
 
 
 def test_the_first_layer_alone_dead_is_a_dead_network():
@@ -118,7 +118,7 @@ def test_the_first_layer_alone_dead_is_a_dead_network():
     health = NetworkHealth()
     for epoch in (1, 2, 5):
         observe(health, epoch, [DEAD, ALIVE, SATURATED])
-    assert health.flags() == {"dead_network": True, "dead_layers": [0], "diverged": False}
+    assert health.flags() == {"dead_network": True, "saturated_network": False, "dead_layers": [0], "diverged": False}
     assert health.dead_since == 1
 
 
@@ -133,6 +133,40 @@ def test_dead_from_some_epoch_to_the_end_and_not_before():
     assert health.flags()["dead_network"] is False and health.dead_since is None
 
 
+def test_a_layer_saturated_or_dead_to_the_end_is_a_saturated_network_unless_dead():
+    # What a tanh network with initial bias 5 does: its first layer saturated at every logged epoch,
+    # its last hidden one turning between dead, saturated and alive. Never dead at every epoch from
+    # some epoch on, so dead_network misses it; at chance all the same.
+    health = NetworkHealth()
+    timeline = {1: [SATURATED, DEAD], 2: [SATURATED, ALIVE], 3: [SATURATED, DEAD], 5: [SATURATED, SATURATED]}
+    for epoch, states in timeline.items():
+        observe(health, epoch, states, train_accuracy=0.52)
+    assert (health.flags()["dead_network"], health.flags()["saturated_network"]) == (False, True)
+    assert health.stuck_since == 1
+    observe(health, 6, [ALIVE, ALIVE])               # every layer back: neither
+    assert health.flags()["saturated_network"] is False and health.stuck_since is None
+    observe(health, 7, [ALIVE, SATURATED])           # saturated from epoch 7 to the end
+    assert health.flags()["saturated_network"] is True and health.stuck_since == 7
+    # a dead network is dead, not saturated: the flags never both hold
+    observe(health, 8, [DEAD, SATURATED])
+    assert (health.flags()["dead_network"], health.flags()["saturated_network"]) == (True, False)
+    # a network that fits its training data exactly is neither
+    observe(health, 9, [ALIVE, SATURATED], train_accuracy=1.0)
+    assert (health.flags()["dead_network"], health.flags()["saturated_network"]) == (False, False)
+
+
+def test_a_checkpoint_keeps_when_the_layers_saturated():
+    health = NetworkHealth()
+    for epoch in (1, 2):
+        observe(health, epoch, [SATURATED, ALIVE])
+    resumed = NetworkHealth.restored(health.state())
+    observe(resumed, 3, [SATURATED, ALIVE])
+    assert resumed.stuck_since == 1 and resumed.flags()["saturated_network"] is True
+    # a checkpoint written before the flag existed: judged from the resumed epochs on
+    older = {key: value for key, value in health.state().items() if key != "stuck_since"}
+    assert NetworkHealth.restored(older).stuck_since is None
+
+
 def test_a_fitted_network_is_not_dead():
     # Every training example classified correctly: the (clipped) loss gives no gradient, and that is success.
     health = NetworkHealth()
@@ -145,7 +179,7 @@ def test_non_finite_loss_is_diverged():
     health = NetworkHealth()
     health.observe_metrics(1, 0.5, math.inf, 0.5)
     health.observe_layers(1, [ALIVE])
-    assert health.flags() == {"dead_network": False, "dead_layers": [], "diverged": True}
+    assert health.flags() == {"dead_network": False, "saturated_network": False, "dead_layers": [], "diverged": True}
 
 
 # --- as the trainer records them ---------------------------------------------------------------------------
@@ -183,6 +217,26 @@ def test_tanh_with_a_large_initial_bias_is_flagged_dead(tmp_path):
         assert record["dead_layers"] and record["dead_layers"] == \
             [int(layer) for layer, state in zip(last.layer, last.health) if state == "dead"]
         assert pd.isna(last["health"].iloc[-1])                     # no state for the output layer
+
+
+@pytest.mark.slow
+def test_tanh_networks_stuck_at_a_bound_are_flagged_saturated_when_not_dead(tmp_path):
+    # tanh, initial bias 5, 40 epochs: every seed stays at chance. Three are dead; seed 3's last hidden
+    # layer turns between dead and saturated, so it is not dead, and its first layer sits at tanh's bound
+    # at every logged epoch: saturated. The two flags never hold together.
+    from ibstore.index import scan
+    from ibstore.sandbox import run_query
+
+    records = sorted(train(tmp_path, activation_fn="tanh", initial_bias=5, epochs=40, n_runs=4),
+                     key=lambda record: record["seed"])
+    assert [(r["dead_network"], r["saturated_network"]) for r in records] == [(True, False)] * 3 + [(False, True)]
+    assert all(r["final_test_accuracy"] < 0.51 for r in records)
+    rows = records[3]["gradient_rows"]
+    assert set(rows.loc[rows.layer == 0, "health"]) == {"saturated"}
+    last = rows[rows.layer == 4].sort_values("epoch")["health"]
+    assert set(last) == {"dead", "saturated"} and last.iloc[-1] == "saturated"   # dead off and on: not dead
+    runs = run_query(scan(tmp_path), "SELECT seed, saturated_network FROM runs ORDER BY seed")
+    assert list(runs["saturated_network"]) == [False, False, False, True]
 
 
 @pytest.mark.slow
@@ -256,8 +310,8 @@ def test_the_live_networks_of_the_seed_notebooks_cohort_are_not_flagged(tmp_path
     records = train(tmp_path, activation_fn="relu", grid={"initial_bias": [0, 0.2, 0.5, 1, 2, 5]})
     assert len(records) == 6
     for record in records:
-        assert (record["config"]["initial_bias"], record["dead_network"], record["dead_layers"]) == \
-            (record["config"]["initial_bias"], False, [])
+        assert (record["config"]["initial_bias"], record["dead_network"], record["saturated_network"],
+                record["dead_layers"]) == (record["config"]["initial_bias"], False, False, [])
         assert "dead" not in set(record["gradient_rows"]["health"].dropna())
 
 

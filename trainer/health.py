@@ -75,6 +75,13 @@ class NetworkHealth:
     dead_network: from some logged epoch >= 1 to the last one, some hidden layer is dead in
     every logged epoch, and the network does not classify every training example correctly
     (a network that fits its training data exactly gets no gradient either, and is not dead).
+    saturated_network: not dead, but from some logged epoch >= 1 to the last one some hidden layer
+    is saturated or dead in every logged epoch, and the network does not fit its training data
+    exactly: (nearly) every value of that layer sits at a bound of its activation, where almost
+    no gradient passes and binning sees (almost) one bin. A tanh network with initial bias 5
+    saturates its first layers from the first epoch while its last ones turn between dead,
+    saturated and alive: dead_network alone called one seed of three dead and left the others,
+    equally at chance, unflagged.
     dead_layers: the hidden layers dead at the last logged epoch. Epoch 0 (the initial
     network, before any update) has no gradients and does not count.
     diverged: some observed train or test loss was NaN or infinite.
@@ -82,6 +89,7 @@ class NetworkHealth:
 
     def __init__(self) -> None:
         self.dead_since: int | None = None    # first logged epoch of the current run of epochs with a dead layer
+        self.stuck_since: int | None = None   # ... with a dead or saturated layer
         self.dead_layers: list[int] = []
         self.train_accuracy = math.nan
         self.non_finite_loss = False
@@ -96,26 +104,28 @@ class NetworkHealth:
         if epoch < 1:
             return
         self.dead_layers = [layer for layer, state in enumerate(states) if state is LayerHealth.DEAD]
-        if self.dead_layers:
-            self.dead_since = epoch if self.dead_since is None else self.dead_since
-        else:
-            self.dead_since = None
+        self.dead_since = (self.dead_since if self.dead_since is not None else epoch) if self.dead_layers else None
+        stuck = any(state is not LayerHealth.ALIVE for state in states)
+        self.stuck_since = (self.stuck_since if self.stuck_since is not None else epoch) if stuck else None
 
     def state(self) -> dict[str, np.ndarray]:
         """What a checkpoint keeps (trainer.checkpoint), so that a resumed run judges its whole
         training, not only the epochs after its checkpoint."""
         return {"dead_since": np.int64(-1 if self.dead_since is None else self.dead_since),
+                "stuck_since": np.int64(-1 if self.stuck_since is None else self.stuck_since),
                 "dead_layers": np.asarray(self.dead_layers, np.int64),
                 "train_accuracy": np.float64(self.train_accuracy),
                 "non_finite_loss": np.bool_(self.non_finite_loss)}
 
     @classmethod
     def restored(cls, state: dict[str, np.ndarray]) -> "NetworkHealth":
-        """The health a checkpoint's `state()` recorded (empty, from an older checkpoint: a fresh one)."""
+        """The health a checkpoint's `state()` recorded (empty, from an older checkpoint: a fresh one;
+        one written before saturated_network judges that flag from the resumed epochs on)."""
         health = cls()
         if state:
-            dead_since = int(state["dead_since"])
+            dead_since, stuck_since = int(state["dead_since"]), int(state.get("stuck_since", -1))
             health.dead_since = None if dead_since < 0 else dead_since
+            health.stuck_since = None if stuck_since < 0 else stuck_since
             health.dead_layers = [int(layer) for layer in state["dead_layers"]]
             health.train_accuracy = float(state["train_accuracy"])
             health.non_finite_loss = bool(state["non_finite_loss"])
@@ -123,6 +133,8 @@ class NetworkHealth:
 
     def flags(self) -> dict[str, bool | list[int]]:
         fitted = self.train_accuracy == 1.0
-        return {"dead_network": self.dead_since is not None and not fitted,
+        dead = self.dead_since is not None and not fitted
+        return {"dead_network": dead,
+                "saturated_network": self.stuck_since is not None and not fitted and not dead,
                 "dead_layers": self.dead_layers,
                 "diverged": self.non_finite_loss}

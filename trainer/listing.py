@@ -18,7 +18,9 @@ COLUMNS = ("run_id", "status", "epochs", "test_acc", "flags", "name")
 RIGHT_ALIGNED = {"epochs", "test_acc"}
 # Printed under a non-empty table: which rule each flag applies (DESIGN.md, "Results root").
 LEGEND = ("flags: dead = from some logged epoch to the end a hidden layer got exactly zero kernel gradient or "
-          "gave the same activations on every input; diverged = a train or test loss was NaN or infinite")
+          "gave the same activations on every input; saturated = not dead, but from some logged epoch to the end "
+          "a hidden layer had 99 % of its values at a bound of its activation (or was dead); diverged = a train "
+          "or test loss was NaN or infinite")
 
 # A number inside a run id is a whole dash-separated token. Slugs write a minus sign as "m"
 # and a decimal point as "-" (trainer.config.slug: bias=-0.5 -> "m0-5"), so
@@ -48,7 +50,8 @@ def row(record: RunRecord) -> dict[str, str]:
     done = "?" if record.epochs_done is None else str(record.epochs_done)
     total = "?" if record.epochs_total is None else str(record.epochs_total)
     accuracy = "-" if record.final_test_accuracy is None else f"{record.final_test_accuracy:.3f}"
-    flags = [flag for flag, on in (("dead", record.dead_network), ("diverged", record.diverged)) if on]
+    flags = [flag for flag, on in (("dead", record.dead_network), ("saturated", record.saturated_network),
+                                   ("diverged", record.diverged)) if on]
     return {"run_id": terminal_text(record.run_id), "status": record.status.value, "epochs": f"{done}/{total}",
             "test_acc": accuracy, "flags": ",".join(flags) or "-", "name": terminal_text(record.name or "")}
 

@@ -293,7 +293,7 @@ class RunWriter:
 
     def finish(self, status: Status | str, epochs_done: int, error: str | None = None,
                dead_network: bool | None = None, diverged: bool | None = None,
-               dead_layers: list[int] | None = None) -> Status:
+               dead_layers: list[int] | None = None, saturated_network: bool | None = None) -> Status:
         """Flush what is left, record the final status, compact the tables, release the lock.
         Returns the status recorded in run.json.
 
@@ -303,7 +303,7 @@ class RunWriter:
         if not self.lock.held:
             raise RuntimeError(f"run {self.run_id!r}: finish() after the writer was closed")
         ending = {"finished_at": utc_now(), "dead_network": dead_network, "diverged": diverged,
-                  "dead_layers": dead_layers}
+                  "dead_layers": dead_layers, "saturated_network": saturated_network}
         try:
             try:
                 self.flush(epochs_done)
