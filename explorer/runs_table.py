@@ -16,6 +16,7 @@ FIRST = ["flags", "status"]
 OUTCOMES = {"final_test_accuracy": "test acc", "final_train_accuracy": "train acc"}
 AFTER_KEYS = ["seed", *OUTCOMES, "progress"]
 LAST = ["name", "epochs_done", "epochs_total", "duration_s", "cohort", "run_id", "error"]
+FLAGS = ("dead", "saturated", "diverged")   # the badges a group's runs are counted by (explorer.ui.BADGES)
 COMPRESSION = "compression"          # the parallel coordinates' outcome: a layer's compression over its floor
 # A root of 100,000 runs: the table sends one page of rows to the browser at each interaction
 # (every row would be serialised each time), the parallel coordinates draw a sample of lines.
@@ -45,14 +46,13 @@ def _sortable(column: pd.Series) -> pd.Series:
 
 def group_summary(table: pd.DataFrame, key: str, outcome: str = "final_test_accuracy") -> pd.DataFrame:
     """W&B's Group: per value of `key`, the number of runs of `table` (rows of `runs_table`), how
-    many are dead or diverged (its flags), and the mean of `outcome` (an accuracy) over them with
-    its 95 % t-interval, cut to [0, 1] (none for one run). Values in order."""
+    many carry each flag (dead, saturated, diverged), and the mean of `outcome` (an accuracy) over
+    them with its 95 % t-interval, cut to [0, 1] (none for one run). Values in order."""
     flags = table["flags"].str.split(", ")
-    frame = table.assign(dead=flags.map(lambda marks: "dead" in marks),
-                         diverged=flags.map(lambda marks: "diverged" in marks),
-                         _key=table[key] if _is_number(table[key]) else table[key].astype(str))
-    counts = frame.groupby("_key", dropna=False).agg(runs=("run_id", "size"), dead=("dead", "sum"),
-                                                     diverged=("diverged", "sum")).reset_index()
+    marked = {flag: flags.map(lambda marks: flag in marks) for flag in FLAGS}   # mapped at once: no late binding
+    frame = table.assign(**marked, _key=table[key] if _is_number(table[key]) else table[key].astype(str))
+    counts = frame.groupby("_key", dropna=False).agg(runs=("run_id", "size"),
+                                                     **{flag: (flag, "sum") for flag in FLAGS}).reset_index()
     means = seed_bands.over_seeds(frame.dropna(subset=[outcome]), ["_key"], outcome, bounds=(0.0, 1.0))
     out = counts.merge(means.drop(columns="seeds"), on="_key", how="left").rename(columns={"_key": key})
     out = out.sort_values(key, key=_sortable, na_position="last").reset_index(drop=True)
