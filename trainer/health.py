@@ -80,8 +80,8 @@ class NetworkHealth:
     exactly: (nearly) every value of that layer sits at a bound of its activation, where almost
     no gradient passes and binning sees (almost) one bin. A tanh network with initial bias 5
     saturates its first layers from the first epoch while its last ones turn between dead,
-    saturated and alive: dead_network alone called one seed of three dead and left the others,
-    equally at chance, unflagged.
+    saturated and alive: dead_network alone called one seed of five dead (a 3000-epoch cohort)
+    and left the other four, equally at chance, unflagged.
     dead_layers: the hidden layers dead at the last logged epoch. Epoch 0 (the initial
     network, before any update) has no gradients and does not count.
     diverged: some observed train or test loss was NaN or infinite.
