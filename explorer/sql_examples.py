@@ -39,7 +39,7 @@ EXAMPLES: dict[str, str] = {
     "Epoch of the SNR drop (first epoch after the peak with SNR below half the peak)":
         SNR_DROP_SQL + " ORDER BY run_id, layer",
     "Does a layer compress? Compression over its noise floor per seed group, with interval and test":
-        "SELECT group_id, estimator, params, layer, n, mean AS excess_bits, ci_low, ci_high, p_value, q_value, "
-        "compresses, excluded_runs FROM phase_stats WHERE quantity = 'compression_over_floor_bits' "
+        "SELECT group_id, estimator, params, layer, n, mean AS excess_bits, ci_low AS lower_bound_bits, p_value, "
+        "q_value, compresses, excluded_runs FROM phase_stats WHERE quantity = 'compression_over_floor_bits' "
         "AND split = 'train' ORDER BY ALL",
 }

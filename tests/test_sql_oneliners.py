@@ -217,6 +217,7 @@ def test_compression_over_the_noise_floor_per_seed_group(known_root):
             if len(excess) > 1:                               # every sign flip, counted
                 flips = [sum(s * x for s, x in zip(signs, excess)) for signs in itertools.product((1, -1), repeat=len(excess))]
                 assert row["p_value"] == pytest.approx(sum(f >= sum(excess) - 1e-12 for f in flips) / len(flips))
+                assert row["lower_bound_bits"] == -math.inf      # below 5 seeds no shift is rejected: no bound
             else:
                 assert row["p_value"] is None or math.isnan(row["p_value"])
     # the failed bias=1 seed is left out and named; the two seeds of bias 0 both lose their whole range
