@@ -146,8 +146,8 @@ def table_file_name(table: str, running: bool) -> str:
 
 def health_flags(data: dict[str, pa.Table]) -> dict[str, Any]:
     """The dead_network, saturated_network, dead_layers and diverged flags as the trainer records
-    them: trainer.health
-    observing the epochs' losses and accuracy and every logged epoch's layer states.
+    them: trainer.health observing the epochs' losses and accuracy and every logged epoch's layer
+    states.
 
     Of the epochs' metrics only two are observed: the first whose train or test loss is not
     finite (if any) and the last. `NetworkHealth.observe_metrics` keeps the last train accuracy
