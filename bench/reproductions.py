@@ -39,6 +39,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
+from explorer.report import difference_interval, estimate_cell, number_text
 from explorer.results import ResultStore
 from ibstore.lifecycle import current_status
 from ibstore.record import Status
@@ -155,8 +156,8 @@ def compression(root: Path, docs: Path, epochs: int, seeds: int) -> tuple[list[s
     for spec in ESTIMATORS:
         for activation in ("tanh", "relu"):
             row = last_hidden(table, group[activation], spec)
-            lines.append(f"| {estimator_label(spec)} | {activation} | {cell(row['compression_bits'])} | "
-                         f"{cell(row['noise_floor_bits'])} | {p_text(row[EXCESS]['p_value'])} |")
+            lines.append(f"| {estimator_label(spec)} | {activation} | {estimate_cell(row['compression_bits'])} | "
+                         f"{estimate_cell(row['noise_floor_bits'])} | {number_text(row[EXCESS]['p_value'])} |")
     lines += ["", *figures(folder, docs, "epochs", "I(X;T) and I(Y;T) against epoch per layer, tanh and relu"), ""]
     return lines, total
 
@@ -172,18 +173,6 @@ def last_hidden(table, group_id: str, spec: dict) -> dict[str, dict]:
     rows = table[(table["group_id"] == group_id) & (table["layer"] == 4) & (table["estimator"] == spec["name"])]
     rows = rows[rows["params"].map(lambda text: all(json.loads(text).get(k) == v for k, v in spec["params"].items()))]
     return {row["quantity"]: row for _, row in rows.iterrows()}
-
-
-def cell(row) -> str:
-    if row["n"] == 0:
-        return "–"
-    if row["n"] == 1:
-        return f"{row['mean']:.2f} (n = 1: no interval)"
-    return f"{row['mean']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
-
-
-def p_text(value) -> str:
-    return "–" if value is None or value != value else f"{value:.3g}"
 
 
 def verdicts(table, compared, group: dict[str, str]) -> list[str]:
@@ -211,8 +200,8 @@ def verdicts(table, compared, group: dict[str, str]) -> list[str]:
             verdict = f"undecided: {excess['n']} seeds cannot give p < 0.05"
         else:
             verdict = "NOT reproduced"
-        lines.append(f"- {claim}: compression {cell(rows['compression_bits'])} bits against a noise floor of "
-                     f"{cell(rows['noise_floor_bits'])}, p = {p_text(excess['p_value'])} "
+        lines.append(f"- {claim}: compression {estimate_cell(rows['compression_bits'])} bits against a noise "
+                     f"floor of {estimate_cell(rows['noise_floor_bits'])}, p = {number_text(excess['p_value'])} "
                      f"({excess['n']} seeds): **{verdict}**.")
     lines += ["", "tanh - relu, last hidden layer, compression (peak - final I(X;T)):", ""]
     for spec in ESTIMATORS:
@@ -223,10 +212,9 @@ def verdicts(table, compared, group: dict[str, str]) -> list[str]:
             lines.append(f"- {estimator_label(spec)}: not compared (its parameters differ between tanh and relu).")
             continue
         row = rows.iloc[0]
-        interval = ("n = 1: no interval" if row["note"] == "n = 1: no interval"
-                    else f"[{row['ci_low']:.2f}, {row['ci_high']:.2f}]")
-        lines.append(f"- {estimator_label(spec)}: {row['difference']:.2f} bits {interval}, "
-                     f"p = {p_text(row['p_value'])}, Cliff's delta {row['cliffs_delta']:.2f}.")
+        interval = difference_interval(row["note"], row["ci_low"], row["ci_high"])
+        lines.append(f"- {estimator_label(spec)}: {number_text(row['difference'])} bits, 95 % interval {interval}, "
+                     f"p = {number_text(row['p_value'])}, Cliff's delta {row['cliffs_delta']:.2f}.")
     return lines
 
 

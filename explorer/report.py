@@ -8,8 +8,9 @@ For every estimator (with its parameters) recorded on the chosen split:
   the min-max spread);
 - the per-group phase statistics (ibstore.stats.phase_stats): compression with its t interval
   and its test against the measured noise floor, p and q (adjusted over the layers);
-- the comparison of every other group with the first, among those with a run kept (not dead,
-  diverged or unfinished; ibstore.stats.compare_groups); the others are named, not compared.
+- the comparison of every other group with a reference group (`--reference`, else the first),
+  among those with a run kept (not dead, diverged or unfinished; ibstore.stats.compare_groups);
+  the others are named, not compared.
 And at a glance, per estimator, whether the last hidden layer compresses in each group.
 
 Only completed runs are reported; runs still training are left out and named (a report of a
@@ -124,19 +125,22 @@ def output_folder(output: str | os.PathLike, root: Path) -> Path:
 
 
 def write_report(store: ResultStore, cohorts: list[str], output: str | os.PathLike, split: str | None = None,
-                 band: str = "ci") -> tuple[Path, Selection]:
+                 band: str = "ci", reference: str | None = None) -> tuple[Path, Selection]:
     """Writes the report of `cohorts` into the folder `output` (atomically); returns its report.md
-    and the runs reported and left out."""
+    and the runs reported and left out. `reference`: the seed group every other is compared with,
+    by its name in the report (`activation_fn=tanh`) or its group_id; by default the first."""
     started = time.monotonic()
     target = output_folder(output, store.root)
     selection = select(store, cohorts)
+    labels = store.labels(selection.run_ids, by_group=True)
+    reference = _ensure_group(reference, labels)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     staging.chmod(0o755)   # mkdtemp's 0700 would hide a shared report from its readers
     try:
         (staging / "figures").mkdir()
         (staging / "tables").mkdir()
-        body = _body(store, selection, cohorts, staging, split, band)
+        body = _body(store, selection, labels, cohorts, staging, split, band, reference)
         seconds = time.monotonic() - started
         (staging / REPORT_NAME).write_text(body.replace("{SECONDS}", f"{seconds:.1f}"))
         _swap_in(staging, target)
@@ -157,10 +161,23 @@ def _swap_in(staging: Path, target: Path) -> None:
         staging.rename(target)
 
 
-def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: Path, split: str | None,
-          band: str) -> str:
+def _ensure_group(group: str | None, labels: dict[str, str]) -> str | None:
+    """The group_id of `group`, given as its group_id or its name among `labels` (group_id -> name)."""
+    if group is None or group in labels:
+        return group
+    named = [group_id for group_id, label in labels.items() if label == group]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise ReportError(f"--reference {group!r} names {len(named)} seed groups; give one of their group ids: "
+                          + ", ".join(named))
+    raise ReportError(f"--reference {group!r} is no seed group of the report; its seed groups: "
+                      + "; ".join(labels.values()))
+
+
+def _body(store: ResultStore, selection: Selection, labels: dict[str, str], cohorts: list[str], folder: Path,
+          split: str | None, band: str, reference: str | None) -> str:
     run_ids = selection.run_ids
-    labels = store.labels(run_ids, by_group=True)
     runs = selection.runs.assign(group=lambda f: f["group_id"].map(labels))
     header = [f"# Report: {', '.join(cohorts)}", "",
               f"Results root `{store.root}`; {len(run_ids)} completed runs in {len(labels)} seed groups; "
@@ -197,12 +214,12 @@ def _body(store: ResultStore, selection: Selection, cohorts: list[str], folder: 
                   f"(one-sided sign-flip permutation p of compression - floor > 0). {EXCESS_BOUND} {ADJUSTED} "
                   f"{UNDECIDED}", "",
                   *[line for note in notes for line in (note, "")], *_markdown(table), ""]
-        comparison = comparison_table(these, labels)
+        comparison = comparison_table(these, labels, reference)
         if not comparison.empty:
             _save_table(comparison, folder, f"{name}-comparison")
-            left_out = not_compared(these, labels)
-            lines += ["### Seed groups compared with the first that has live seeds", "",
-                      f"{COMPARED_CAPTION} {ADJUSTED}", "", *([left_out, ""] if left_out else []),
+            notes = [note for note in (reference_note(these, labels, reference), not_compared(these, labels)) if note]
+            lines += [f"### Seed groups compared with {comparison['b'].iloc[0]}", "",
+                      f"{COMPARED_CAPTION} {ADJUSTED}", "", *[line for note in notes for line in (note, "")],
                       *_markdown(comparison), ""]
         glance.append(glance_table(group_stats, f"{estimator} {params}"))
     glance_all = pd.concat(glance, ignore_index=True)
@@ -274,17 +291,27 @@ def _estimate(summary: stats.Summary, digits: int = 2) -> str:
     return f"{summary.mean:.{digits}f} [{summary.ci_low:.{digits}f}, {summary.ci_high:.{digits}f}]"
 
 
-def _cell(row: pd.Series, digits: int = 2) -> str:
+def estimate_cell(row: pd.Series, digits: int = 2) -> str:
+    """A phase_stats row (n, mean, sd, ci_low, ci_high, note) as the tables show it: "0.42 [0.30, 0.56]",
+    "1.99 (≥ 0.466)" for a one-sided bound, "(n = 1: no interval)", "–" without seeds."""
     return _estimate(stats.Summary(int(row["n"]), row["mean"], row["sd"], row["ci_low"], row["ci_high"], row["note"]),
                      digits)
 
 
-def _number(value: float) -> str:
+def number_text(value: float) -> str:
+    """A p, q or difference to 3 significant digits; "–" for none."""
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
 
 
-def _interval(low: float, high: float) -> str:
-    """A difference's interval to 3 significant digits (`_end`)."""
+def difference_interval(note: str | None, low: float, high: float) -> str:
+    """A comparison's 95 % interval (ibstore.stats.compare_groups: note, ci_low, ci_high) to 3
+    significant digits (`_end`), "unbounded" where the seeds are too few to reject any shift."""
+    if note == stats.NO_INTERVAL:
+        return note
+    if math.isnan(low):
+        return "–"
+    if math.isinf(low):
+        return "unbounded"
     scale = max(abs(low), abs(high))
     return f"[{_end(low, scale)}, {_end(high, scale)}]"
 
@@ -293,7 +320,7 @@ def _end(value: float, scale: float) -> str:
     """An interval's end to 3 significant digits, shown as 0 within a billionth of `scale` of it:
     where seeds tie (a layer at its ceiling in most seeds) an end is 0 up to the rounding of the
     means, e.g. 2.7e-17."""
-    return _number(0.0 if abs(value) < 1e-9 * scale else value)
+    return number_text(0.0 if abs(value) < 1e-9 * scale else value)
 
 
 def layer_label(layer: int, layer_name: str) -> str:
@@ -312,9 +339,9 @@ def group_table(group_stats: pd.DataFrame) -> pd.DataFrame:
         row = {"seed group": group, "layer": layer_label(by["layer"].iloc[0], layer_name),
                "n": int(by.loc["compression_bits", "n"])}
         for quantity in TABLE_QUANTITIES:
-            row[quantity] = _cell(by.loc[quantity], 1 if quantity.endswith("epoch") else 2)
-        row["p (compression > floor)"] = _number(excess["p_value"])
-        row["q (over layers)"] = _number(excess["q_value"])
+            row[quantity] = estimate_cell(by.loc[quantity], 1 if quantity.endswith("epoch") else 2)
+        row["p (compression > floor)"] = number_text(excess["p_value"])
+        row["q (over layers)"] = number_text(excess["q_value"])
         row["compresses"] = {True: "yes", False: "no"}.get(excess["compresses"], "–")
         row["left out"] = _left_out(excess)
         rows.append(row)
@@ -339,25 +366,38 @@ def live_groups(these: pd.DataFrame, labels: dict[str, str]) -> list[str]:
 
 def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str | None = None) -> pd.DataFrame:
     """Every seed group of `these` (phases rows of one estimator, params and split) with a kept run
-    (`live_groups`) against the `reference` group (default: the first of them) on COMPARED, per
-    layer. Another group without one has no value to compare: it is left out (`not_compared`)."""
-    groups, live = [g for g in labels if g in set(these["group_id"])], live_groups(these, labels)
-    reference = reference if reference in groups else live[0] if live else None
+    (`live_groups`) against the `reference` group (the first of them if it has none: `reference_note`)
+    on COMPARED, per layer. Another group without one has no value to compare: it is left out
+    (`not_compared`)."""
+    live = live_groups(these, labels)
+    reference = reference if reference in live else live[0] if live else None
     names = these.drop_duplicates("layer").set_index("layer")["layer_name"]
     rows = []
     for other in (g for g in live if g != reference):
         compared = stats.compare_groups(these, other, reference, COMPARED)
         for item in compared.itertuples(index=False):
-            interval = ("n = 1: no interval" if item.note == stats.NO_INTERVAL else
-                        "–" if math.isnan(item.ci_low) else "unbounded" if math.isinf(item.ci_low) else
-                        _interval(item.ci_low, item.ci_high))
+            interval = difference_interval(item.note, item.ci_low, item.ci_high)
             floor = f" ({item.note})" if item.note == stats.TOO_FEW_TO_DIFFER else ""
             rows.append({"a": labels[other], "b": labels[reference], "layer": layer_label(item.layer, names[item.layer]),
                          "quantity": item.quantity, "n a, b": f"{item.n_a}, {item.n_b}",
-                         "a - b": _number(item.difference), "95 % CI": interval,
-                         "p": _number(item.p_value) + floor, "q (over layers)": _number(item.q_value),
-                         "Cliff's delta": _number(item.cliffs_delta)})
+                         "a - b": number_text(item.difference), "95 % CI": interval,
+                         "p": number_text(item.p_value) + floor, "q (over layers)": number_text(item.q_value),
+                         "Cliff's delta": number_text(item.cliffs_delta)})
     return pd.DataFrame(rows)
+
+
+def reference_note(these: pd.DataFrame, labels: dict[str, str], reference: str | None) -> str | None:
+    """The sentence saying why the asked `reference` group is not the one `comparison_table` compares
+    with: it has no rows in `these` (another estimator's params, e.g. adaptive binning's lower edge
+    follows the activation) or no run kept; None if it is, or none was asked."""
+    live = live_groups(these, labels)
+    if reference is None or reference in live or not live:
+        return None
+    if reference in set(these["group_id"]):
+        why, first = "has no run kept here (dead, diverged or unfinished)", "the first group that has one"
+    else:
+        why, first = "is not measured with these parameters", "the first group that is"
+    return f"The reference {labels[reference]} {why}: compared with {labels[live[0]]}, {first}."
 
 
 def not_compared(these: pd.DataFrame, labels: dict[str, str]) -> str | None:
@@ -382,8 +422,9 @@ def glance_table(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
         by = frame.set_index("quantity")
         rows.append({"estimator": estimator, "seed group": group, "layer": layer_label(last_hidden, by["layer_name"].iloc[0]),
                      "n": int(by.loc["compression_bits", "n"]),
-                     "compression": _cell(by.loc["compression_bits"]), "noise floor": _cell(by.loc["noise_floor_bits"]),
-                     "p (compression > floor)": _number(by.loc[stats.EXCESS, "p_value"]),
+                     "compression": estimate_cell(by.loc["compression_bits"]),
+                     "noise floor": estimate_cell(by.loc["noise_floor_bits"]),
+                     "p (compression > floor)": number_text(by.loc[stats.EXCESS, "p_value"]),
                      "compresses": {True: "yes", False: "no"}.get(by.loc[stats.EXCESS, "compresses"], "–"),
                      "left out": _left_out(by.loc[stats.EXCESS])})
     return pd.DataFrame(rows)

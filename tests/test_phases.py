@@ -474,9 +474,11 @@ def test_comparisons_leave_out_groups_without_a_kept_run_and_start_from_a_live_o
     row = table[table["quantity"] == "compression_bits"].iloc[0]
     assert row["n a, b"] == "3, 3" and row["a - b"] == f"{0.2 - 0.6:.3g}"
     assert report.not_compared(phases, labels) == "Not compared, no run kept (dead, diverged or unfinished): bias=-1."
-    # a reference chosen by the reader is kept, even without live seeds: its rows then say there is no value
+    # a reference without live seeds has no value to compare with: the first live group stands in, said why
     chosen = report.comparison_table(phases, labels, reference="dead")
-    assert set(chosen["b"]) == {"bias=-1"} and set(chosen["a - b"]) == {"–"}
+    assert set(zip(chosen["a"], chosen["b"])) == {("bias=1", "bias=0")}
+    assert report.reference_note(phases, labels, "dead").startswith("The reference bias=-1 has no run kept here")
+    assert report.comparison_table(phases[phases["group_id"] == "dead"], labels, reference="dead").empty
     assert report.not_compared(phases[phases["group_id"] != "dead"], labels) is None
 
 

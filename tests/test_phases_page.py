@@ -167,6 +167,18 @@ def test_the_report_button_writes_the_report_or_refuses_in_one_line(monkeypatch,
     assert not at.error and "Report written" in at.success[0].value
     text = (tmp_path / "report" / "report.md").read_text()
     assert text.startswith("# Report: initial_bias") and "4 · dense_4" in text
+    assert "### Seed groups compared with initial_bias=0" in text
+    # the page's reference group is the report's, in the command shown and in the report written
+    groups = at.selectbox(key="reference").options
+    at.selectbox(key="reference").set_value(groups[-1]).run()
+    reference = at.selectbox(key="reference").value
+    command = next(code.value for code in at.code if code.value.startswith("trainer report"))
+    assert f"--reference {reference} --output FOLDER" in command
+    at.button[0].click().run()
+    assert not at.error and "Report written" in at.success[0].value
+    text = (tmp_path / "report" / "report.md").read_text()
+    label = groups[-1].split(" [")[0]
+    assert label != "initial_bias=0" and f"### Seed groups compared with {label}" in text
 
 
 def test_nothing_chosen_says_so(monkeypatch, cohort_root):

@@ -181,3 +181,70 @@ def test_a_selected_run_whose_table_cannot_be_read_is_named_in_the_report(tmp_pa
     text = path.read_text()
     line = next(line for line in text.splitlines() if line.startswith("Files that could not be read"))
     assert f"{ids[1]}/mi.parquet" in line and "unreadable Parquet file" in line and ids[0] not in line
+
+
+@pytest.mark.slow   # writes the figures through Vega
+def test_every_group_is_compared_with_the_reference_asked_by_name_or_group_id(written, tmp_path):
+    root, ids, first = written
+    store = report.ResultStore(root)
+    group_id = store.runs().set_index("run_id").loc[ids[("compress", 0)], "group_id"]
+
+    def comparison_rows(text: str) -> list[list[str]]:
+        return [line.split(" | ") for line in text.splitlines() if line.startswith("| learning_rate=")
+                and " · dense_0 | " in line and "_bits |" in line and line.count(" | ") == 9]
+
+    default = (first / "report.md").read_text()
+    assert "### Seed groups compared with learning_rate=0.0001" in default   # the first group, by value
+    by_name, by_id = tmp_path / "by-name", tmp_path / "by-id"
+    assert cli.main(["report", *COHORTS, "--results", str(root), "--output", str(by_name),
+                     "--reference", "learning_rate=0.0004"]) == 0
+    assert cli.main(["report", *COHORTS, "--results", str(root), "--output", str(by_id), "--reference", group_id]) == 0
+    text = (by_name / "report.md").read_text()
+    assert "### Seed groups compared with learning_rate=0.0004" in text
+    rows = comparison_rows(text)
+    assert {row[1] for row in rows} == {"learning_rate=0.0004"}
+    assert {row[0].lstrip("| ") for row in rows} == {"learning_rate=0.0001", "learning_rate=0.001"}
+    # the same test turned round: noise against compress is minus compress against noise, with the same p
+    a, b = kept_values("compress", "compression_bits"), kept_values("noise", "compression_bits")
+    turned = next(row for row in rows if row[0] == "| learning_rate=0.0001" and row[3] == "compression_bits")
+    before = next(row for row in comparison_rows(default)
+                  if row[0] == "| learning_rate=0.0004" and row[3] == "compression_bits")
+    assert turned[5] == f"{b.mean() - a.mean():.3g}" and turned[7] == before[7]
+    low, high = (float(end) for end in before[6].strip("[]").split(", "))
+    assert turned[6] == f"[{-high:.3g}, {-low:.3g}]"
+    # by group id: the same report, but for the line that times it
+    assert ([line for line in text.splitlines() if not line.startswith("Results root")] ==
+            [line for line in (by_id / "report.md").read_text().splitlines() if not line.startswith("Results root")])
+
+
+def test_an_unknown_reference_is_refused_naming_the_groups(tmp_path, capsys, known):
+    root, _ = known
+    before = tree_hash(root)
+    assert cli.main(["report", *COHORTS, "--results", str(root), "--output", str(tmp_path / "out"),
+                     "--reference", "0.0004"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("error: --reference '0.0004' is no seed group of the report; its seed groups: "
+                   "learning_rate=0.0001; learning_rate=0.0004; learning_rate=0.001")
+    assert tree_hash(root) == before and not (tmp_path / "out").exists()
+
+
+def test_a_reference_without_a_kept_run_or_rows_falls_back_and_says_why(known):
+    root, ids = known
+    store = report.ResultStore(root)
+    completed = [run_id for key, run_id in ids.items() if key != ("compress", 7)]
+    labels = store.labels(completed, by_group=True)
+    these = store.phases(completed)
+    these = these[these["run_id"].isin(completed)]
+    single = these.loc[these["run_id"] == ids[("single", 0)], "group_id"].iloc[0]
+    assert report.reference_note(these, labels, single) is None
+    assert set(report.comparison_table(these, labels, single)["b"]) == {"learning_rate=0.001"}
+    dead = these.assign(dead_network=these["dead_network"] | (these["group_id"] == single))
+    assert set(report.comparison_table(dead, labels, single)["b"]) == {"learning_rate=0.0001"}
+    assert report.reference_note(dead, labels, single) == (
+        "The reference learning_rate=0.001 has no run kept here (dead, diverged or unfinished): compared with "
+        "learning_rate=0.0001, the first group that has one.")
+    unmeasured = these[these["group_id"] != single]
+    assert set(report.comparison_table(unmeasured, labels, single)["b"]) == {"learning_rate=0.0001"}
+    assert report.reference_note(unmeasured, labels, single) == (
+        "The reference learning_rate=0.001 is not measured with these parameters: compared with "
+        "learning_rate=0.0001, the first group that is.")

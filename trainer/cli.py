@@ -227,7 +227,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     root = _read_root(args)
     try:
-        path, selection = report.write_report(ResultStore(root), args.cohorts, args.output, args.split, args.band)
+        path, selection = report.write_report(ResultStore(root), args.cohorts, args.output, args.split, args.band,
+                                                  args.reference)
     except report.ReportError as error:
         raise UserError(str(error)) from None
     if selection.running:
@@ -304,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="MI split to report (default: train, else full, else test)")
     report.add_argument("--band", choices=("ci", "min-max"), default="ci",
                         help="band over seeds in the I-vs-epoch figures: 95 %% t interval (default) or min-max")
+    report.add_argument("--reference", metavar="GROUP",
+                        help="the seed group every other is compared with, by its name in the report "
+                             "(e.g. activation_fn=tanh) or its group_id (default: the first)")
     report.set_defaults(handler=cmd_report)
     return parser
 
