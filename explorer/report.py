@@ -57,7 +57,9 @@ EXCESS_BOUND = (f"{stats.EXCESS}: the mean and (≥ ...) the one-sided 95 % lowe
 # What a comparison row holds (ibstore.stats.shift_test): said beside every comparison table.
 COMPARED_CAPTION = ("Difference of means a - b, two-sided permutation p, and its 95 % interval from the same test: the "
                     "shifts of a it does not reject, so the interval leaves out 0 exactly when p < 0.05 (unbounded "
-                    "where the seeds are too few for p < 0.05). Cliff's delta: P(a > b) - P(a < b).")
+                    "where the seeds are too few for p < 0.05). Cliff's delta: P(a > b) - P(a < b). q over groups "
+                    "and layers: p adjusted by Benjamini-Hochberg over every group compared with the reference and "
+                    "every layer; read it when asking which groups differ from the reference.")
 # Why the at-a-glance table needs no q: one layer per group, chosen before looking.
 ONE_LAYER = "One layer per group, chosen in advance (the last hidden one): its p needs no adjustment."
 
@@ -364,25 +366,34 @@ def live_groups(these: pd.DataFrame, labels: dict[str, str]) -> list[str]:
     return [group_id for group_id in labels if group_id in kept]
 
 
-def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str | None = None) -> pd.DataFrame:
+def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str | None = None,
+                     layers=None) -> pd.DataFrame:
     """Every seed group of `these` (phases rows of one estimator, params and split) with a kept run
     (`live_groups`) against the `reference` group (the first of them if it has none: `reference_note`)
-    on COMPARED, per layer. Another group without one has no value to compare: it is left out
-    (`not_compared`)."""
+    on COMPARED, per layer: the rows of `layers` (default all), their q over every layer recorded and
+    over every group and layer compared (`stats.over_groups`). Another group without a kept run has
+    no value to compare: it is left out (`not_compared`)."""
     live = live_groups(these, labels)
     reference = reference if reference in live else live[0] if live else None
     names = these.drop_duplicates("layer").set_index("layer")["layer_name"]
+    compared = [stats.compare_groups(these, other, reference, COMPARED).assign(group_id=other)
+                for other in live if other != reference]
+    if not compared:
+        return pd.DataFrame()
+    compared = pd.concat(compared, ignore_index=True)
+    compared["q_groups"] = stats.over_groups(compared)
+    if layers is not None:
+        compared = compared[compared["layer"].isin(list(layers))]
     rows = []
-    for other in (g for g in live if g != reference):
-        compared = stats.compare_groups(these, other, reference, COMPARED)
-        for item in compared.itertuples(index=False):
-            interval = difference_interval(item.note, item.ci_low, item.ci_high)
-            floor = f" ({item.note})" if item.note == stats.TOO_FEW_TO_DIFFER else ""
-            rows.append({"a": labels[other], "b": labels[reference], "layer": layer_label(item.layer, names[item.layer]),
-                         "quantity": item.quantity, "n a, b": f"{item.n_a}, {item.n_b}",
-                         "a - b": number_text(item.difference), "95 % CI": interval,
-                         "p": number_text(item.p_value) + floor, "q (over layers)": number_text(item.q_value),
-                         "Cliff's delta": number_text(item.cliffs_delta)})
+    for item in compared.itertuples(index=False):
+        floor = f" ({item.note})" if item.note == stats.TOO_FEW_TO_DIFFER else ""
+        rows.append({"a": labels[item.group_id], "b": labels[reference],
+                     "layer": layer_label(item.layer, names[item.layer]), "quantity": item.quantity,
+                     "n a, b": f"{item.n_a}, {item.n_b}", "a - b": number_text(item.difference),
+                     "95 % CI": difference_interval(item.note, item.ci_low, item.ci_high),
+                     "p": number_text(item.p_value) + floor, "q (over layers)": number_text(item.q_value),
+                     "q (over groups and layers)": number_text(item.q_groups),
+                     "Cliff's delta": number_text(item.cliffs_delta)})
     return pd.DataFrame(rows)
 
 

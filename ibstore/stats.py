@@ -501,3 +501,10 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
                          "excluded_b": health(run_ids[b_index], reasons[b_index]).excluded_runs})
     columns = [*KEYS, "quantity", *Comparison.__dataclass_fields__, "excluded_a", "excluded_b"]
     return _with_q(pd.DataFrame(rows, columns=columns), [*FAMILY, "quantity"])
+
+
+def over_groups(comparisons: pd.DataFrame) -> np.ndarray:
+    """q of `compare_groups` rows of several groups against one reference: Benjamini-Hochberg over
+    every group and layer compared, per estimator, params, split and quantity, the family of the
+    question "which groups differ from the reference, and at which layers"."""
+    return _with_q(comparisons, [*FAMILY, "quantity"])["q_value"].to_numpy()

@@ -400,6 +400,32 @@ def test_compare_groups_adjusts_over_the_layers_of_each_quantity():
     assert excess["p_value"].notna().all() and (excess["q_value"] >= excess["p_value"]).all()
 
 
+def test_the_comparison_table_adjusts_over_every_group_and_layer_whatever_layers_it_shows():
+    # Three groups against a reference, 5 seeds each, on 3 layers: "far" differs at every layer, "near" a
+    # little, "same" not at all. p per group and layer is scipy's exact two-sided permutation test; the
+    # q over layers adjusts each group's 3 p, the q over groups and layers all 9 of a quantity.
+    rng = np.random.default_rng(7)
+    shifts = {"ref": 0.0, "far": 1.0, "near": 0.3, "same": 0.0}
+    values = {group: rng.normal(0.5 + shift, 0.2, (3, 5)) for group, shift in shifts.items()}
+    phases = layered_phases({group: layers.tolist() for group, layers in values.items()})
+    labels = {"ref": "g=0", "far": "g=1", "near": "g=2", "same": "g=3"}
+    table = report.comparison_table(phases, labels)
+    rows = table[table["quantity"] == "compression_bits"]
+    assert rows["a"].tolist() == [labels[g] for g in ("far", "near", "same") for _ in range(3)]
+    p_values = np.array([scipy_stats.permutation_test((values[group][layer], values["ref"][layer]),
+                                                      lambda a, b: np.mean(a) - np.mean(b), n_resamples=np.inf,
+                                                      permutation_type="independent").pvalue
+                         for group in ("far", "near", "same") for layer in range(3)])
+    assert rows["p"].tolist() == [f"{p:.3g}" for p in p_values]
+    over_layers = np.concatenate([benjamini_hochberg(p_values[i:i + 3]) for i in (0, 3, 6)])
+    assert rows["q (over layers)"].tolist() == [f"{q:.3g}" for q in over_layers]
+    assert rows["q (over groups and layers)"].tolist() == [f"{q:.3g}" for q in benjamini_hochberg(p_values)]
+    # a page showing one layer shows that layer's rows with the same q: every layer recorded is tested
+    shown = report.comparison_table(phases, labels, layers=[1])
+    assert set(shown["layer"]) == {"1 · dense_1"}
+    assert shown.to_dict("records") == table[table["layer"] == "1 · dense_1"].to_dict("records")
+
+
 def test_q_holds_pure_noise_at_five_percent_where_p_per_layer_does_not():
     # 400 groups of 8 seeds and 6 layers whose excess over the floor is symmetric noise: a group
     # has some layer at p < 0.05 about 1 - 0.95^6 = 26 % of the time, some layer at q < 0.05 about 5 %.

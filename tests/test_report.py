@@ -68,8 +68,8 @@ def test_report_holds_the_statistics_figures_and_tables(written):
     p = 2 * np.mean(diffs >= a.mean() - b.mean() - 1e-12)
     row = next(line for line in lines if line.startswith("| learning_rate=0.0004 | learning_rate=0.0001 | 0 · dense_0 | "
                                                            "compression_bits |"))
-    # p, then q (one layer tested: q = p), then Cliff's delta
-    assert f"| {a.mean() - b.mean():.2f} |" in row and f"| {p:.3g} | {p:.3g} | 1 |" in row
+    # p, then q over layers and over groups and layers (one layer, one group tested: q = p), then Cliff's delta
+    assert f"| {a.mean() - b.mean():.2f} |" in row and f"| {p:.3g} | {p:.3g} | {p:.3g} | 1 |" in row
     for name in ("1-binning-epochs", "1-binning-plane"):
         assert (out / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (out / "figures" / f"{name}.svg").read_text().lstrip().startswith("<svg")
@@ -191,7 +191,7 @@ def test_every_group_is_compared_with_the_reference_asked_by_name_or_group_id(wr
 
     def comparison_rows(text: str) -> list[list[str]]:
         return [line.split(" | ") for line in text.splitlines() if line.startswith("| learning_rate=")
-                and " · dense_0 | " in line and "_bits |" in line and line.count(" | ") == 9]
+                and " · dense_0 | " in line and "_bits |" in line and line.count(" | ") == 10]
 
     default = (first / "report.md").read_text()
     assert "### Seed groups compared with learning_rate=0.0001" in default   # the first group, by value

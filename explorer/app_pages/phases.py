@@ -93,8 +93,8 @@ def group_stats(root: str, version: int, run_ids: tuple[str, ...], estimator: st
 @st.cache_data(show_spinner=False, max_entries=64)
 def comparison(root: str, version: int, run_ids: tuple[str, ...], estimator: str, params: str, split: str,
                layers: tuple[int, ...], labels: tuple[tuple[str, str], ...], reference: str) -> pd.DataFrame:
-    these = phase_rows(root, run_ids, estimator, params, split)
-    return report.comparison_table(these[these["layer"].isin(layers)], dict(labels), reference)
+    these = phase_rows(root, run_ids, estimator, params, split)   # every layer: q is over those recorded
+    return report.comparison_table(these, dict(labels), reference, layers)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
