@@ -61,7 +61,9 @@ COMPARED_CAPTION = ("Difference of means a - b, two-sided permutation p, and its
                     "and layers: p adjusted by Benjamini-Hochberg over every group compared with the reference and "
                     "every layer; read it when asking which groups differ from the reference.")
 # Why the at-a-glance table needs no q: one layer per group, chosen before looking.
-ONE_LAYER = "One layer per group, chosen in advance (the last hidden one): its p needs no adjustment."
+ONE_LAYER = ("One layer per group, chosen in advance (the last hidden one): its p needs no adjustment over layers. "
+             "q (over groups): p adjusted by Benjamini-Hochberg over the groups of the table; read it when asking "
+             "which groups compress.")
 
 
 def ceiling_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
@@ -426,7 +428,8 @@ def last_hidden_layer(layers) -> int:
 
 def glance_table(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
     """Does the last hidden layer compress? Per seed group (`group`) of phase_stats rows: its
-    compression and noise floor with their intervals, the test, and the runs left out, counted."""
+    compression and noise floor with their intervals, the test (p, and q over the groups of the
+    table), and the runs left out, counted."""
     last_hidden = last_hidden_layer(group_stats["layer"])
     rows = []
     for group, frame in group_stats[group_stats["layer"] == last_hidden].groupby("group", sort=False):
@@ -435,10 +438,16 @@ def glance_table(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
                      "n": int(by.loc["compression_bits", "n"]),
                      "compression": estimate_cell(by.loc["compression_bits"]),
                      "noise floor": estimate_cell(by.loc["noise_floor_bits"]),
-                     "p (compression > floor)": number_text(by.loc[stats.EXCESS, "p_value"]),
+                     "p (compression > floor)": by.loc[stats.EXCESS, "p_value"],
+                     "q (over groups)": math.nan,
                      "compresses": {True: "yes", False: "no"}.get(by.loc[stats.EXCESS, "compresses"], "–"),
                      "left out": _left_out(by.loc[stats.EXCESS])})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    p_values = table["p (compression > floor)"].to_numpy(dtype=float)
+    return table.assign(**{"p (compression > floor)": [number_text(p) for p in p_values],
+                           "q (over groups)": [number_text(q) for q in stats.over_layers(p_values)]})
 
 
 def _left_out(row: pd.Series) -> str:

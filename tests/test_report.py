@@ -13,7 +13,7 @@ import pytest
 
 from explorer import report
 from known_phases import write_known_root
-from test_phases import kept_values, sign_flip_p
+from test_phases import benjamini_hochberg, kept_values, sign_flip_p
 from trainer import cli
 
 COHORTS = ["cohort-compress", "cohort-noise", "cohort-single"]
@@ -51,7 +51,11 @@ def test_report_holds_the_statistics_figures_and_tables(written):
     assert list(glance) == ["learning_rate=0.0001", "learning_rate=0.0004", "learning_rate=0.001"]   # by value
     # the compressing group: p = 1/64 (every seed above its floor); the noise group: not significant
     compress = glance["learning_rate=0.0004"]
-    assert f"| {sign_flip_p(kept_values('compress', 'compression_over_floor_bits')):.3g} | yes | 1 dead |" in compress
+    # p, then q over the two groups with a test (n = 1 has none), both worked out here
+    p_values = [sign_flip_p(kept_values(group, "compression_over_floor_bits")) for group in ("compress", "noise")]
+    q_compress = benjamini_hochberg(p_values)[0]
+    assert f"| {p_values[0]:.3g} | {q_compress:.3g} | yes | 1 dead |" in compress
+    assert "| – | – |" in glance["learning_rate=0.001"]
     assert f"{kept_values('compress', 'compression_bits').mean():.2f} [" in compress
     noise = glance["learning_rate=0.0001"]
     assert noise.endswith("| no |  |")
