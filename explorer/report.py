@@ -27,6 +27,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -60,7 +61,7 @@ COMPARED_CAPTION = ("Difference of means a - b, two-sided permutation p, and its
                     "where the seeds are too few for p < 0.05). Cliff's delta: P(a > b) - P(a < b). q over groups "
                     "and layers: p adjusted by Benjamini-Hochberg over every group compared with the reference and "
                     "every layer; read it when asking which groups differ from the reference.")
-# Why the at-a-glance table needs no q: one layer per group, chosen before looking.
+# What the at-a-glance p and q answer: one layer per group, chosen before looking, so no q over layers.
 ONE_LAYER = ("One layer per group, chosen in advance (the last hidden one): its p needs no adjustment over layers. "
              "q (over groups): p adjusted by Benjamini-Hochberg over the groups of the table; read it when asking "
              "which groups compress.")
@@ -369,7 +370,7 @@ def live_groups(these: pd.DataFrame, labels: dict[str, str]) -> list[str]:
 
 
 def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str | None = None,
-                     layers=None) -> pd.DataFrame:
+                     layers: Iterable[int] | None = None) -> pd.DataFrame:
     """Every seed group of `these` (phases rows of one estimator, params and split) with a kept run
     (`live_groups`) against the `reference` group (the first of them if it has none: `reference_note`)
     on COMPARED, per layer: the rows of `layers` (default all), their q over every layer recorded and

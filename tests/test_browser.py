@@ -27,6 +27,7 @@ import pytest
 
 from bench.make_results import write_run
 from ibstore import layout
+from test_phases import benjamini_hochberg
 
 CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[1]
@@ -322,7 +323,8 @@ def estimate(mean, low, high, n: int) -> str:
 
 
 def expected_glance(root: Path) -> list[tuple]:
-    """Per seed group: n, compression, noise floor, p, compresses, left out, from `trainer sql`."""
+    """Per seed group: n, compression, noise floor, p, q over the groups, compresses, left out, from
+    `trainer sql`."""
     rows = trainer_sql(root, f"SELECT group_id, quantity, n, mean, ci_low, ci_high, p_value, compresses, n_dead, "
                              f"n_diverged, n_unfinished FROM phase_stats WHERE layer = {LAST_HIDDEN} AND split = "
                              "'train' AND quantity IN ('compression_bits', 'noise_floor_bits', "
@@ -330,8 +332,12 @@ def expected_glance(root: Path) -> list[tuple]:
     groups: dict[str, dict] = {}
     for row in rows:
         groups.setdefault(row["group_id"], {})[row["quantity"]] = row
+    # q over the groups with a test: Benjamini-Hochberg of their p, written out in tests/test_phases.py
+    tested = {group_id: by["compression_over_floor_bits"]["p_value"] for group_id, by in groups.items()
+              if by["compression_over_floor_bits"]["p_value"] is not None}
+    q_values = dict(zip(tested, benjamini_hochberg(list(tested.values()))))
     expected = []
-    for by in groups.values():
+    for group_id, by in groups.items():
         compression, floor, excess = (by[q] for q in ("compression_bits", "noise_floor_bits",
                                                       "compression_over_floor_bits"))
         p = excess["p_value"]
@@ -340,7 +346,7 @@ def expected_glance(root: Path) -> list[tuple]:
         expected.append((str(compression["n"]),
                          estimate(compression["mean"], compression["ci_low"], compression["ci_high"], compression["n"]),
                          estimate(floor["mean"], floor["ci_low"], floor["ci_high"], floor["n"]),
-                         "–" if p is None else f"{p:.3g}",
+                         "–" if p is None else f"{p:.3g}", f"{q_values[group_id]:.3g}" if p is not None else "–",
                          {True: "yes", False: "no"}.get(excess["compresses"], "–"), left_out))
     return sorted(expected)
 
@@ -367,11 +373,11 @@ def answer_on_the_phases_page(url: str, root: Path, name: str) -> dict:
         page.get_by_text("Does 4 · dense_4 (last hidden) compress?").wait_for(timeout=60_000)
         glance = read_glance(page)
         assert glance["header"] == ["seed group", "n", "compression", "noise floor", "p (compression > floor)",
-                                    "compresses", "left out"], glance["header"]
+                                    "q (over groups)", "compresses", "left out"], glance["header"]
         shown = sorted(tuple(row[1:]) for row in glance["rows"])
         assert shown == expected_glance(root), (shown, expected_glance(root))
         dead = [row for row in glance["rows"] if "initial_bias=-1" in row[0]]
-        assert dead and all("dead:" in row[0] and row[1] == "0" and row[6].endswith("dead") for row in dead), dead
+        assert dead and all("dead:" in row[0] and row[1] == "0" and row[7].endswith("dead") for row in dead), dead
         page.screenshot(path=str(ARTIFACTS / f"phases-question-{name}.png"), full_page=True)
         # a shared link reopens the view: band and epoch axis travel in the URL
         page.get_by_text("min-max", exact=True).click()
