@@ -181,6 +181,22 @@ def test_the_report_button_writes_the_report_or_refuses_in_one_line(monkeypatch,
     assert label != "initial_bias=0" and f"### Seed groups compared with {label}" in text
 
 
+def test_without_a_live_group_the_report_command_names_no_reference(monkeypatch, tmp_path):
+    # every run diverged: the page still offers a reference (its groups), but the report, which
+    # compares live groups only, gets none, so its refusal is about the runs, not the reference
+    from ibstore.record import Status
+    for bias in (0.0, 1.0):
+        write_run(tmp_path, "gone", {"initial_bias": bias, "epochs": 20}, cohort="gone", status=Status.DIVERGED,
+                  logged=8)
+    at = open_phases(monkeypatch, tmp_path)
+    assert at.selectbox(key="reference").value
+    command = next(code.value for code in at.code if code.value.startswith("trainer report"))
+    assert "--reference" not in command and command.startswith("trainer report gone --split train")
+    at.text_input(key="report_folder").set_value(str(tmp_path.parent / "report-gone")).run()
+    at.button[0].click().run()
+    assert len(at.error) == 1 and at.error[0].value == "Report not written: no completed run in cohort gone"
+
+
 def test_nothing_chosen_says_so(monkeypatch, cohort_root):
     at = open_phases(monkeypatch, cohort_root)
     at.multiselect(key="layers").set_value([]).run()

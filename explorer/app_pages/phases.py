@@ -178,8 +178,9 @@ st.caption(f"The report of the selection's cohorts ({ui.plain(', '.join(cohorts)
            "below: every completed run of those cohorts, compared with the reference group above, figures as PNG "
            "and SVG, tables as LaTeX. The folder (relative to the folder the explorer was started in) must lie "
            "outside the results root.")
+report_reference = reference if reference in live else None   # with no live group there is nothing to compare
 st.code(shlex.join(["trainer", "report", *cohorts, "--split", split, "--band", REPORT_BANDS[band],
-                    *(["--reference", reference] if reference else []), "--output", "FOLDER"]),
+                    *(["--reference", report_reference] if report_reference else []), "--output", "FOLDER"]),
         language="bash", wrap_lines=True)
 folder_column, button_column = st.columns([3, 1], vertical_alignment="bottom")
 folder = folder_column.text_input("Report folder", key="report_folder", placeholder="reports/phases")
@@ -189,7 +190,7 @@ if button_column.button("Write report", icon=":material/description:", disabled=
             raise report.ReportError("give a folder to write the report to")
         with st.spinner("Writing the report..."):
             written, reported = report.write_report(store, cohorts, folder.strip(), split, REPORT_BANDS[band],
-                                                     reference)
+                                                     report_reference)
         st.success(f"Report written: {ui.plain(written)} ({len(reported.run_ids)} completed runs"
                    + (f"; still training, left out: {ui.plain(', '.join(reported.running))}" if reported.running else "")
                    + ").", icon=":material/check:")
