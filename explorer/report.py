@@ -61,6 +61,11 @@ COMPARED_CAPTION = ("Difference of means a - b, two-sided permutation p, and its
                     "where the seeds are too few for p < 0.05). Cliff's delta: P(a > b) - P(a < b). q over groups "
                     "and layers: p adjusted by Benjamini-Hochberg over every group compared with the reference and "
                     "every layer; read it when asking which groups differ from the reference.")
+# What the final test accuracy's comparison holds (`accuracy_comparison`).
+ACCURACY_CAPTION = ("Final test accuracy over each group's completed runs, dead networks included: their chance "
+                    "accuracy is what that setting gives. Difference of means a - b, two-sided permutation p and its "
+                    "95 % interval from the same test, as in the comparisons below. q: p adjusted by "
+                    "Benjamini-Hochberg over the groups compared. Cliff's delta: P(a > b) - P(a < b).")
 # What the at-a-glance p and q answer: one layer per group, chosen before looking, so no q over layers.
 ONE_LAYER = ("One layer per group, chosen in advance (the last hidden one): its p needs no adjustment over layers. "
              "q (over groups): p adjusted by Benjamini-Hochberg over the groups of the table; read it when asking "
@@ -195,6 +200,11 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     health = health_table(runs, labels)
     lines += ["## Health per seed group", "", *_markdown(health), ""]
     _save_table(health, folder, "health")
+    accuracy = accuracy_comparison(runs, labels, reference)
+    if not accuracy.empty:
+        lines += [f"### Final test accuracy compared with {accuracy['b'].iloc[0]}", "", ACCURACY_CAPTION, "",
+                  *_markdown(accuracy), ""]
+        _save_table(accuracy, folder, "accuracy-comparison")
     phases = store.phases(run_ids)
     choices = store.mi_choices(run_ids)
     split = split or next((s for s in ("train", "full", "test") if s in set(choices["split"])), None)
@@ -387,17 +397,37 @@ def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str
     compared["q_groups"] = stats.over_groups(compared)
     if layers is not None:
         compared = compared[compared["layer"].isin(list(layers))]
-    rows = []
-    for item in compared.itertuples(index=False):
-        floor = f" ({item.note})" if item.note == stats.TOO_FEW_TO_DIFFER else ""
-        rows.append({"a": labels[item.group_id], "b": labels[reference],
-                     "layer": layer_label(item.layer, names[item.layer]), "quantity": item.quantity,
-                     "n a, b": f"{item.n_a}, {item.n_b}", "a - b": number_text(item.difference),
-                     "95 % CI": difference_interval(item.note, item.ci_low, item.ci_high),
-                     "p": number_text(item.p_value) + floor, "q (over layers)": number_text(item.q_value),
-                     "q (over groups and layers)": number_text(item.q_groups),
-                     "Cliff's delta": number_text(item.cliffs_delta)})
+    rows = [{"a": labels[item.group_id], "b": labels[reference], "layer": layer_label(item.layer, names[item.layer]),
+             "quantity": item.quantity, **_compared_cells(item), "q (over layers)": number_text(item.q_value),
+             "q (over groups and layers)": number_text(item.q_groups), "Cliff's delta": number_text(item.cliffs_delta)}
+            for item in compared.itertuples(index=False)]
     return pd.DataFrame(rows)
+
+
+def _compared_cells(item) -> dict[str, str]:
+    """A comparison's (ibstore.stats.Comparison's fields) n, difference, interval and p as the tables
+    show them, p with the note where the seeds are too few for p < 0.05."""
+    floor = f" ({item.note})" if item.note == stats.TOO_FEW_TO_DIFFER else ""
+    return {"n a, b": f"{item.n_a}, {item.n_b}", "a - b": number_text(item.difference),
+            "95 % CI": difference_interval(item.note, item.ci_low, item.ci_high), "p": number_text(item.p_value) + floor}
+
+
+def accuracy_comparison(runs: pd.DataFrame, labels: dict[str, str], reference: str | None = None) -> pd.DataFrame:
+    """Final test accuracy of every seed group of `runs` (completed runs' `runs` rows, dead ones too)
+    against `reference` (default: the first group with a run that is not dead, as the comparisons of
+    the phases start, else the first): the comparison's cells, q over the groups, Cliff's delta."""
+    groups = [group_id for group_id in labels if group_id in set(runs["group_id"])]
+    if len(groups) < 2:
+        return pd.DataFrame()
+    alive = set(runs.loc[np.equal(stats.exclusions(runs), None), "group_id"])
+    reference = reference if reference in groups else next((g for g in groups if g in alive), groups[0])
+    accuracy = {group_id: runs.loc[runs["group_id"] == group_id, "final_test_accuracy"] for group_id in groups}
+    compared = [(group_id, stats.compare(accuracy[group_id], accuracy[reference]))
+                for group_id in groups if group_id != reference]
+    q_values = stats.over_layers(np.array([item.p_value for _, item in compared]))
+    return pd.DataFrame([{"a": labels[group_id], "b": labels[reference], **_compared_cells(item),
+                          "q (over groups)": number_text(q), "Cliff's delta": number_text(item.cliffs_delta)}
+                         for (group_id, item), q in zip(compared, q_values)])
 
 
 def reference_note(these: pd.DataFrame, labels: dict[str, str], reference: str | None) -> str | None:

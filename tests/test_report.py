@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from explorer import report
 from known_phases import write_known_root
@@ -252,3 +253,26 @@ def test_a_reference_without_a_kept_run_or_rows_falls_back_and_says_why(known):
     assert report.reference_note(unmeasured, labels, single) == (
         "The reference learning_rate=0.001 is not measured with these parameters: compared with "
         "learning_rate=0.0001, the first group that is.")
+
+
+@pytest.mark.slow   # reads the report the `written` fixture draws through Vega
+def test_final_test_accuracy_is_compared_with_the_reference_over_every_completed_run(written):
+    root, ids, out = written
+    lines = (out / "report.md").read_text().splitlines()
+    start = lines.index("### Final test accuracy compared with learning_rate=0.0001") + 4   # title, caption
+    table = list(itertools.takewhile(lambda line: line.startswith("|"), lines[start:]))
+    assert table[0].startswith("| a | b | n a, b |")
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in table[2:]}
+    assert list(rows) == ["learning_rate=0.0004", "learning_rate=0.001"]
+    runs = report.ResultStore(root).runs().set_index("run_id")["final_test_accuracy"]
+    # every completed run, the dead one too (its accuracy is the outcome); the running one is left out
+    compress = runs[[ids[("compress", seed)] for seed in range(7)]].to_numpy()
+    noise = runs[[ids[("noise", seed)] for seed in range(6)]].to_numpy()
+    p = scipy_stats.permutation_test((compress, noise), lambda a, b: np.mean(a) - np.mean(b), n_resamples=np.inf,
+                                     permutation_type="independent").pvalue
+    row = rows["learning_rate=0.0004"]
+    assert row[1:4] == ["learning_rate=0.0001", "7, 6", f"{compress.mean() - noise.mean():.3g}"]
+    # q over the groups compared: the single seed has no test, so q = p
+    assert row[5:7] == [f"{p:.3g}", f"{p:.3g}"]
+    assert rows["learning_rate=0.001"][2:7] == ["1, 6", f"{runs[ids[('single', 0)]] - noise.mean():.3g}",
+                                                "n = 1: no interval", "–", "–"]
