@@ -412,6 +412,13 @@ def _compared_cells(item) -> dict[str, str]:
             "95 % CI": difference_interval(item.note, item.ci_low, item.ci_high), "p": number_text(item.p_value) + floor}
 
 
+def first_alive(runs: pd.DataFrame, groups: list[str]) -> str:
+    """The first of `groups` with a run in `runs` that is not dead (diverged or unfinished), else the
+    first: where the comparisons start by default."""
+    alive = set(runs.loc[np.equal(stats.exclusions(runs), None), "group_id"])
+    return next((group_id for group_id in groups if group_id in alive), groups[0])
+
+
 def accuracy_comparison(runs: pd.DataFrame, labels: dict[str, str], reference: str | None = None) -> pd.DataFrame:
     """Final test accuracy of every seed group of `runs` (completed runs' `runs` rows, dead ones too)
     against `reference` (default: the first group with a run that is not dead, as the comparisons of
@@ -419,8 +426,7 @@ def accuracy_comparison(runs: pd.DataFrame, labels: dict[str, str], reference: s
     groups = [group_id for group_id in labels if group_id in set(runs["group_id"])]
     if len(groups) < 2:
         return pd.DataFrame()
-    alive = set(runs.loc[np.equal(stats.exclusions(runs), None), "group_id"])
-    reference = reference if reference in groups else next((g for g in groups if g in alive), groups[0])
+    reference = reference if reference in groups else first_alive(runs, groups)
     accuracy = {group_id: runs.loc[runs["group_id"] == group_id, "final_test_accuracy"] for group_id in groups}
     compared = [(group_id, stats.compare(accuracy[group_id], accuracy[reference]))
                 for group_id in groups if group_id != reference]

@@ -6,6 +6,7 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 import vl_convert as vlc
@@ -612,3 +613,28 @@ def test_quickstart_progress_reads_the_sweeps_progress_file(tmp_path):
     assert (read.completed, read.planned) == (2, 4) and read == file
     progress_path(tmp_path, "quickstart").write_text('{"runs": [1]}')
     assert quickstart.sweep_progress(tmp_path) is None
+
+
+def test_training_curves_per_seed_group_compare_final_test_accuracy_with_a_reference(monkeypatch, cohort_root):
+    from scipy import stats as scipy_stats
+    at = open_app(monkeypatch, cohort_root, "training", lines="per seed group")
+    plain = [table.value.map(lambda cell: re.sub(r"\\(.)", r"\1", cell) if isinstance(cell, str) else cell)
+             for table in at.table]
+    health, compared = plain
+    store = ResultStore(cohort_root)
+    runs = store.runs()
+    runs["bias"] = runs["run_id"].map({r: c["initial_bias"] for r, c in store.configs(list(runs["run_id"])).items()})
+    accuracy = {bias: rows["final_test_accuracy"].to_numpy() for bias, rows in runs.groupby("bias")}
+    assert list(health["runs"]) == [2, 2, 2, 2] and health["dead"].iloc[0] == 2   # bias -1: both seeds dead
+    # the reference is the first group with a live seed, as in the report: bias 0
+    assert at.selectbox(key="accuracy_reference").value == runs.loc[runs["bias"] == 0.0, "group_id"].iloc[0]
+    assert set(compared["b"]) == {"initial_bias=0"}
+    row = compared[compared["a"] == "initial_bias=2"].iloc[0]
+    p = scipy_stats.permutation_test((accuracy[2.0], accuracy[0.0]), lambda a, b: np.mean(a) - np.mean(b),
+                                     n_resamples=np.inf, permutation_type="independent").pvalue
+    assert row["a - b"] == f"{accuracy[2.0].mean() - accuracy[0.0].mean():.3g}"
+    assert row["p"] == f"{p:.3g} (too few seeds for p < 0.05)"      # 2 and 2 seeds: p is at least 1/3
+    assert row["95 % CI"] == "unbounded"
+    # another reference picked
+    at.selectbox(key="accuracy_reference").set_value(runs.loc[runs["bias"] == 0.2, "group_id"].iloc[0]).run()
+    assert set(at.table[1].value["b"].map(lambda cell: re.sub(r"\\(.)", r"\1", cell))) == {"initial_bias=0.2"}

@@ -1,11 +1,13 @@
 """Training curves: train and test accuracy and loss per epoch, per run or over seeds with a band;
 overlaid on one chart (loss on a log axis) or as the seed notebook's small multiples of accuracy,
 one panel per run or seed group; optionally smoothed (TensorBoard's slider). Dead and diverged
-runs carry a badge in their names."""
+runs carry a badge in their names. Per seed group, the completed runs' final test accuracy with
+its interval and health counts, and every group against a reference group (the report's tables)."""
 
 import streamlit as st
 
-from explorer import charts, charts_training, seed_bands, smoothing, ui
+from explorer import charts, charts_training, report, seed_bands, smoothing, ui
+from ibstore.record import Status
 
 store, all_runs, selection = ui.selection_page("Training curves")
 
@@ -52,4 +54,27 @@ def curves() -> None:
     ui.show_chart(chart, frame, "training_curves" if view == "overlay" else "accuracy_grid")
 
 
+def final_accuracy() -> None:
+    """Per seed group, its completed runs' final test accuracy and health (`report.health_table`),
+    and every group against a reference group (`report.accuracy_comparison`), as the report has them."""
+    st.subheader("Final test accuracy per seed group")
+    completed = all_runs[all_runs["run_id"].isin(selection) & (all_runs["status"] == Status.COMPLETED)]
+    titles = ui.group_titles(store, all_runs, selection)
+    titles = {group_id: title for group_id, title in titles.items() if group_id in set(completed["group_id"])}
+    if not titles:
+        st.caption("No selected run has completed: a final accuracy is one that training ended with.")
+        return
+    st.caption("Over each group's completed runs (runs still training, failed or interrupted are left out), "
+               "dead networks included: mean [95 % t interval, cut to 0..1].")
+    ui.show_table(report.health_table(completed, titles))
+    if len(titles) > 1:
+        groups = list(titles)
+        reference = st.selectbox("Reference group", groups, groups.index(report.first_alive(completed, groups)),
+                                 key="accuracy_reference", bind="query-params", format_func=titles.get, width=400)
+        st.caption(report.ACCURACY_CAPTION)
+        ui.show_table(report.accuracy_comparison(completed, titles, reference))
+
+
 curves()
+if grouping == "per seed group":
+    final_accuracy()
