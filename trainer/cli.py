@@ -307,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="band over seeds in the I-vs-epoch figures: 95 %% t interval (default) or min-max")
     report.add_argument("--reference", metavar="GROUP",
                         help="the seed group every other is compared with, by its name in the report "
-                             "(e.g. activation_fn=tanh) or its group_id (default: the first)")
+                             "(e.g. activation_fn=tanh) or its group_id (default: the first with a run that "
+                             "is not dead)")
     report.set_defaults(handler=cmd_report)
     return parser
 

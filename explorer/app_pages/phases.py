@@ -175,9 +175,9 @@ phase_panels()
 st.subheader("Report")
 cohorts = sorted(all_runs.loc[all_runs["run_id"].isin(selection), "cohort"].dropna().astype(str).unique())
 st.caption(f"The report of the selection's cohorts ({ui.plain(', '.join(cohorts))}), the same as the command "
-           "below: every completed run of those cohorts, compared with the reference group above, figures as PNG "
-           "and SVG, tables as LaTeX. The folder (relative to the folder the explorer was started in) must lie "
-           "outside the results root.")
+           "below: every completed run of those cohorts, compared with the reference group above (if it has a run "
+           "kept), figures as PNG and SVG, tables as LaTeX. The folder (relative to the folder the explorer was "
+           "started in) must lie outside the results root.")
 report_reference = reference if reference in live else None   # with no live group there is nothing to compare
 st.code(shlex.join(["trainer", "report", *cohorts, "--split", split, "--band", REPORT_BANDS[band],
                     *(["--reference", report_reference] if report_reference else []), "--output", "FOLDER"]),
