@@ -185,9 +185,13 @@ def synthetic_tables(run_id: str, config: dict[str, Any], logged: np.ndarray, do
     mi = []
     for columns, cap, i_xt, i_yt in shape.mi:
         noise = rng.normal(0, 0.01, (2, shape.n_layers, shape.n_logged))
+        i_xt = np.minimum(i_xt + noise[0], cap).ravel()
+        if columns["estimator"][0].as_py() == "ksg":   # as the trainer: h(T) in h_t_bits, no I(X;T)
+            i_xt_columns = {"i_xt": None, "h_t_bits": i_xt}
+        else:
+            i_xt_columns = {"i_xt": i_xt}
         mi.append(table("mi", shape.layer_rows, run_id, {
-            **columns, "i_xt": np.minimum(i_xt + noise[0], cap).ravel(),
-            "i_yt": np.clip(i_yt + noise[1], 0, H_Y).ravel()}))
+            **columns, **i_xt_columns, "i_yt": np.clip(i_yt + noise[1], 0, H_Y).ravel()}))
 
     mean = shape.grad_mean * (1 + rng.normal(0, 0.05, (shape.n_layers, shape.n_logged)))
     std = shape.grad_std * (1 + rng.normal(0, 0.05, (shape.n_layers, shape.n_logged)))

@@ -24,6 +24,7 @@ from explorer.charts import AXIS_SPACE, LEGEND_SPACE, PAGE_WIDTH, category_color
 QUANTITY_TITLES = {"i_xt": "I(X;T) [bits]", "i_yt": "I(Y;T) [bits]"}
 BANDS = {"ci": bands_over_seeds.MEAN_CI, "min-max": bands_over_seeds.MIN_MAX}   # `trainer report --band`
 MARKS = {"peak_i_xt_epoch": "peak I(X;T)", "peak_i_yt_epoch": "peak I(Y;T)", "snr_drop_epoch": "SNR drop"}
+DASHES = {"peak I(X;T)": [4, 2], "peak I(Y;T)": [1, 2], "SNR drop": [8, 3]}
 MARK_QUANTITY = {"peak_i_xt_epoch": "i_xt", "peak_i_yt_epoch": "i_yt", "snr_drop_epoch": None}   # None: both
 
 
@@ -122,7 +123,10 @@ def phase_lines(bands: pd.DataFrame, marks: pd.DataFrame, title: str | None = No
     symmetric-log axis, or a linear one."""
     legend_of = bands.drop_duplicates("group").set_index("group")["legend"]
     domain = color_domain or list(dict.fromkeys(bands["legend"]))
-    marks = marks[marks["group"].isin(legend_of.index)].assign(legend=lambda f: f["group"].map(legend_of))
+    # marks only on the quantities drawn: ksg has no I(X;T), and its panels would hold SNR rules alone
+    marks = marks[marks["group"].isin(legend_of.index) & marks["quantity"].isin(set(bands["quantity"]))]
+    marks = marks.assign(legend=marks["group"].map(legend_of))
+    dashed = [mark for mark in MARKS.values() if mark in set(marks["mark"])] or list(MARKS.values())   # the legend's
     data = pd.concat([bands.assign(kind="band"), marks.assign(kind="mark")], ignore_index=True)
     data["panel"] = (with_layer_label(data)["layer_label"] + ": "
                      + data["quantity"].map(QUANTITY_TITLES).str.split(" ").str[0])
@@ -138,8 +142,8 @@ def phase_lines(bands: pd.DataFrame, marks: pd.DataFrame, title: str | None = No
         x=x, y=y, color=color, tooltip=["legend:N", "epoch:Q", "mean:Q", "low:Q", "high:Q", "n:Q"])
     rules = base.transform_filter("datum.kind == 'mark'").mark_rule(strokeWidth=1.2).encode(
         x=x, color=color,
-        strokeDash=alt.StrokeDash("mark:N", title="mean epoch of", sort=list(MARKS.values()),
-                                  scale=alt.Scale(domain=list(MARKS.values()), range=[[4, 2], [1, 2], [8, 3]])),
+        strokeDash=alt.StrokeDash("mark:N", title="mean epoch of", sort=dashed,
+                                  scale=alt.Scale(domain=dashed, range=[DASHES[mark] for mark in dashed])),
         tooltip=["legend:N", "mark:N", "epoch:Q"])
     order = list(dict.fromkeys(data.sort_values(["layer", "quantity"])["panel"]))
     chart = alt.layer(band, line, rules, data=data).facet(

@@ -72,6 +72,19 @@ ONE_LAYER = ("One layer per group, chosen in advance (the last hidden one): its 
              "which groups compress.")
 
 
+def records_no_i_xt(phases: pd.DataFrame) -> bool:
+    """Whether `phases` (one estimator's rows) hold no I(X;T) at all: ksg records none (its k-NN
+    estimate of I(X;T) is h(T), kept in mi's h_t_bits), so it has no compression to test."""
+    return not np.isfinite(pd.to_numeric(phases["final_i_xt"], errors="coerce").to_numpy(dtype=float)).any()
+
+
+def no_i_xt_note(estimator: str) -> str:
+    """What the report and the Phases page say instead of the tables of an estimator without I(X;T)."""
+    return (f"{estimator} records no I(X;T): its k-NN estimate of I(X;T) on a deterministic network is the "
+            "differential entropy h(T), not a mutual information (mi's h_t_bits holds it), so there is no "
+            "compression to test. Its I(Y;T) per layer is in the figure.")
+
+
 def ceiling_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
     """The sentence naming the layers of `phases` (one estimator, params and split) whose I(X;T) ends at
     its ceiling in every seed (ibstore.stats.at_ceiling), by seed group; None if there are none."""
@@ -211,11 +224,16 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     choices = choices[choices["split"] == split]
     if choices.empty:
         return "\n".join(header + _unreadable(store, run_ids) + lines + [f"No MI recorded on split {split!r}.", ""])
-    glance = []
+    glance, without_i_xt = [], []
     for number, (estimator, params) in enumerate(choices[["estimator", "params"]].itertuples(index=False), 1):
         name = f"{number}-{estimator}"
         these = phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]
         lines += [f"## {estimator} {params}, {split} split", ""]
+        if records_no_i_xt(these):
+            without_i_xt.append(f"{estimator} {params}")
+            lines += _figures(store, runs, labels, estimator, params, split, band, folder, name, with_i_xt=False)
+            lines += [no_i_xt_note(estimator), ""]
+            continue
         lines += _figures(store, runs, labels, estimator, params, split, band, folder, name)
         group_stats = stats.phase_stats(these)
         order = {group_id: i for i, group_id in enumerate(labels)}   # the labels' order: by the varying keys
@@ -237,12 +255,15 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
                       f"{COMPARED_CAPTION} {ADJUSTED}", "", *[line for note in notes for line in (note, "")],
                       *_markdown(comparison), ""]
         glance.append(glance_table(group_stats, f"{estimator} {params}"))
-    glance_all = pd.concat(glance, ignore_index=True)
-    _save_table(glance_all, folder, "glance")
     at_glance = ["## At a glance: does the last hidden layer compress?", "",
                  "Per estimator and seed group, compression of the last hidden layer beside its noise floor. "
-                 f"{ONE_LAYER} {UNDECIDED}", "",
-                 *_markdown(glance_all), ""]
+                 f"{ONE_LAYER} {UNDECIDED}", ""]
+    if glance:
+        glance_all = pd.concat(glance, ignore_index=True)
+        _save_table(glance_all, folder, "glance")
+        at_glance += [*_markdown(glance_all), ""]
+    if without_i_xt:
+        at_glance += [f"Not in this table, no I(X;T) recorded: {'; '.join(without_i_xt)} (see its section).", ""]
     return "\n".join(header + _unreadable(store, run_ids) + at_glance + lines)
 
 
@@ -272,12 +293,15 @@ def health_table(runs: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _figures(store, runs, labels, estimator, params, split, band, folder, name) -> list[str]:
+def _figures(store, runs, labels, estimator, params, split, band, folder, name, with_i_xt: bool = True
+             ) -> list[str]:
+    """The I-vs-epoch figure and, for an estimator with I(X;T), the information plane per group."""
     lines_chart = store.phase_chart(runs["run_id"].tolist(), estimator, params, split, band,
                                     title=f"{estimator} {params}, {split}: mean over seeds, band {band}")
     live = runs.loc[~runs["dead_network"].fillna(False).astype(bool), "run_id"].tolist()
-    lines = [*_save_chart(lines_chart, folder, f"{name}-epochs", "I(X;T) and I(Y;T) against epoch per layer")]
-    if live:
+    drawn = "I(X;T) and I(Y;T)" if with_i_xt else "I(Y;T)"
+    lines = [*_save_chart(lines_chart, folder, f"{name}-epochs", f"{drawn} against epoch per layer")]
+    if live and with_i_xt:
         over_seeds = store.mi_over_seeds(live, estimator, params, split, "mean")
         over_seeds = over_seeds.assign(panel=over_seeds["group_id"].map(labels))
         title = f"{estimator} {params}, {split}: mean over live seeds, min-max spread"

@@ -113,3 +113,18 @@ def test_a_given_colour_domain_keeps_every_group_and_the_axis_can_be_linear():
     assert spec["facet"]["sort"] == ["0 · dense_0: I(X;T)", "0 · dense_0: I(Y;T)"]
     linear = phase_charts.phase_lines(bands, marks, color_domain=domain, log_epochs=False).to_dict()
     assert "scale" not in linear["spec"]["layer"][1]["encoding"]["x"]
+
+
+def test_an_estimator_without_i_xt_draws_only_i_yt_panels_and_their_marks():
+    # ksg records no I(X;T): its chart once had an empty I(X;T) panel per layer holding SNR-drop rules
+    rows = mi_rows().assign(i_xt=math.nan)
+    phases = pd.DataFrame([{"group": "A", "layer": 0, "layer_name": "dense_0", "dead_network": False,
+                            "peak_i_xt_epoch": None, "peak_i_yt_epoch": 10, "snr_drop_epoch": 6}])
+    bands = phase_charts.seed_bands(rows)
+    assert set(bands["quantity"]) == {"i_yt"}
+    spec = phase_charts.phase_lines(bands, phase_charts.phase_marks(phases)).to_dict()
+    data = pd.DataFrame(next(iter(spec["datasets"].values())))
+    assert set(data["panel"]) == {"0 · dense_0: I(Y;T)"}
+    assert sorted(data.loc[data["kind"] == "mark", "mark"]) == ["SNR drop", "peak I(Y;T)"]
+    dash = spec["spec"]["layer"][2]["encoding"]["strokeDash"]["scale"]
+    assert dash == {"domain": ["peak I(Y;T)", "SNR drop"], "range": [[1, 2], [8, 3]]}

@@ -197,6 +197,22 @@ def test_without_a_live_group_the_report_command_names_no_reference(monkeypatch,
     assert len(at.error) == 1 and at.error[0].value == "Report not written: no completed run in cohort gone"
 
 
+def test_an_estimator_without_i_xt_says_why_instead_of_empty_tables(monkeypatch, tmp_path):
+    estimators = [{"name": "binning", "params": {"bin_size": 0.07}}, {"name": "ksg", "params": {"k": 2}}]
+    for bias in (0.0, 1.0):
+        for seed in range(2):
+            write_run(tmp_path, "k", {"initial_bias": bias, "epochs": 20, "estimators": estimators}, seed=seed,
+                      cohort="c", logged=8)
+    at = open_phases(monkeypatch, tmp_path)
+    ksg = next(option for option in at.selectbox(key="estimator").options if option.startswith("ksg "))
+    at.selectbox(key="estimator").set_value(ksg).run()
+    assert not at.exception
+    assert len(at.info) == 1 and at.info[0].value.startswith("ksg records no I\\(X;T\\)")
+    assert not at.table and "Per seed group and layer" not in [h.value for h in at.subheader]
+    panels = chart_spec(at)["facet"]["sort"]
+    assert panels and all(panel.endswith("I(Y;T)") for panel in panels)
+
+
 def test_nothing_chosen_says_so(monkeypatch, cohort_root):
     at = open_phases(monkeypatch, cohort_root)
     at.multiselect(key="layers").set_value([]).run()

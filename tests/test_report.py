@@ -276,3 +276,25 @@ def test_final_test_accuracy_is_compared_with_the_reference_over_every_completed
     assert row[5:7] == [f"{p:.3g}", f"{p:.3g}"]
     assert rows["learning_rate=0.001"][2:7] == ["1, 6", f"{runs[ids[('single', 0)]] - noise.mean():.3g}",
                                                 "n = 1: no interval", "–", "–"]
+
+
+@pytest.mark.slow   # writes the figures through Vega
+def test_an_estimator_without_i_xt_gets_its_i_yt_figure_and_a_sentence_not_empty_tables(tmp_path):
+    # ksg records no I(X;T) (h(T) goes to h_t_bits): its tables were rows of n = 0 and "–", its plane empty
+    from bench.make_results import write_run
+    root = tmp_path / "root"
+    estimators = [{"name": "binning", "params": {"bin_size": 0.07}}, {"name": "ksg", "params": {"k": 2}}]
+    for bias in (0.0, 1.0):
+        for seed in range(2):
+            write_run(root, "k", {"initial_bias": bias, "epochs": 20, "estimators": estimators}, seed=seed,
+                      cohort="c", logged=8)
+    path, _ = report.write_report(report.ResultStore(root), ["c"], tmp_path / "out", split="train")
+    text = path.read_text()
+    ksg = text[text.index("## ksg"):]
+    assert "ksg records no I(X;T)" in ksg and "### Phases" not in ksg and "### Seed groups compared" not in ksg
+    assert "I(Y;T) against epoch per layer" in ksg and "Information plane" not in ksg
+    glance = text[:text.index("## Health")]
+    assert "| ksg" not in glance and "Not in this table, no I(X;T) recorded: ksg {" in glance
+    assert glance.count("| binning") == 2                       # the other estimator's rows stay
+    figures = sorted(p.name for p in (tmp_path / "out" / "figures").iterdir())
+    assert [name for name in figures if "ksg" in name] == ["2-ksg-epochs.png", "2-ksg-epochs.svg"]

@@ -134,6 +134,11 @@ def phase_panels() -> None:
         data = chart_data(root, version, tuple(selection), measured_ids, name, params, split, tuple(layers))
         chart = phase_charts.draw(data, REPORT_BANDS[band], log_epochs=log_epochs)
         ui.show_chart(chart, phase_rows(root, measured_ids, name, params, split), f"phases_{name}_{split}")
+    these = phase_rows(root, measured_ids, name, params, split)
+    if report.records_no_i_xt(these):
+        with right:
+            st.info(ui.plain(report.no_i_xt_note(name)), icon=":material/info:")
+        return
     group_rows = group_stats(root, version, measured_ids, name, params, split)
     group_rows = group_rows[group_rows["group_id"].isin(titles)].assign(group=lambda f: f["group_id"].map(titles))
     order = {group_id: i for i, group_id in enumerate(titles)}
@@ -149,7 +154,6 @@ def phase_panels() -> None:
                    "unfinished runs are left out and counted. " + report.ONE_LAYER + " " + report.UNDECIDED)
     st.subheader("Per seed group and layer")
     st.caption(report.EXCESS_BOUND + " " + report.ADJUSTED)
-    these = phase_rows(root, measured_ids, name, params, split)
     if ceiling := report.ceiling_note(these[these["layer"].isin(layers)], titles):
         st.warning(ui.plain(ceiling), icon=":material/vertical_align_top:")
     table = report.group_table(group_rows[group_rows["layer"].isin(layers)])
