@@ -78,11 +78,15 @@ def records_no_i_xt(phases: pd.DataFrame) -> bool:
     return not np.isfinite(pd.to_numeric(phases["final_i_xt"], errors="coerce").to_numpy(dtype=float)).any()
 
 
-def no_i_xt_note(estimator: str) -> str:
-    """What the report and the Phases page say instead of the tables of an estimator without I(X;T)."""
+# What the information-plane pages say in place of a plane (`no_i_xt_note`'s `instead`).
+NO_PLANE = "There is no information plane to draw; the Phases page draws its I(Y;T) per layer."
+
+
+def no_i_xt_note(estimator: str, instead: str = "There is no compression to test; its I(Y;T) per layer is in "
+                                               "the figure.") -> str:
+    """What the report and the pages say in place of what an estimator without I(X;T) cannot give."""
     return (f"{estimator} records no I(X;T): its k-NN estimate of I(X;T) on a deterministic network is the "
-            "differential entropy h(T), not a mutual information (mi's h_t_bits holds it), so there is no "
-            "compression to test. Its I(Y;T) per layer is in the figure.")
+            f"differential entropy h(T), not a mutual information (mi's h_t_bits holds it). {instead}")
 
 
 def ceiling_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:

@@ -53,6 +53,16 @@ def write_cohort(root: Path, seeds: int = 2) -> list[str]:
             for bias in BIASES for seed in range(seeds)]
 
 
+def write_ksg_cohort(root: Path) -> None:
+    """Cohort `c`: initial_bias 0 and 1, 2 seeds each, measured by binning and by ksg, which records
+    no I(X;T) (its h(T) goes to h_t_bits)."""
+    estimators = [{"name": "binning", "params": {"bin_size": 0.07}}, {"name": "ksg", "params": {"k": 2}}]
+    for bias in (0.0, 1.0):
+        for seed in range(2):
+            write_run(root, "k", {"initial_bias": bias, "epochs": 20, "estimators": estimators}, seed=seed,
+                      cohort="c", logged=8)
+
+
 class StartsAProcess(Exception):
     """A test outside the slow tier started a process."""
 

@@ -12,7 +12,7 @@ import pytest
 import vl_convert as vlc
 
 from bench.make_results import write_run
-from conftest import BIASES, EPOCHS, open_app
+from conftest import BIASES, EPOCHS, open_app, write_ksg_cohort
 from explorer import charts, runs_table, ui
 from explorer.results import ResultStore
 from ibstore import layout
@@ -638,3 +638,15 @@ def test_training_curves_per_seed_group_compare_final_test_accuracy_with_a_refer
     # another reference picked
     at.selectbox(key="accuracy_reference").set_value(runs.loc[runs["bias"] == 0.2, "group_id"].iloc[0]).run()
     assert set(at.table[1].value["b"].map(lambda cell: re.sub(r"\\(.)", r"\1", cell))) == {"initial_bias=0.2"}
+
+
+def test_the_information_plane_pages_say_why_an_estimator_without_i_xt_has_no_plane(monkeypatch, tmp_path):
+    from explorer import report
+    write_ksg_cohort(tmp_path)
+    for page in ("compare", "movie"):
+        at = open_app(monkeypatch, tmp_path, page)
+        assert at.get("vega_lite_chart")                     # binning, the first estimator: a plane
+        ksg = next(option for option in at.selectbox(key="estimator").options if option.startswith("ksg "))
+        at.selectbox(key="estimator").set_value(ksg).run()
+        assert not at.exception and not at.get("vega_lite_chart"), page
+        assert [info.value for info in at.info] == [ui.plain(report.no_i_xt_note("ksg", report.NO_PLANE))], page

@@ -16,7 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bench.make_results import write_run
-from conftest import APP, BIASES, EPOCHS
+from conftest import APP, BIASES, EPOCHS, write_ksg_cohort
 from explorer import ui
 from explorer.results import ResultStore
 from ibstore import layout
@@ -198,11 +198,7 @@ def test_without_a_live_group_the_report_command_names_no_reference(monkeypatch,
 
 
 def test_an_estimator_without_i_xt_says_why_instead_of_empty_tables(monkeypatch, tmp_path):
-    estimators = [{"name": "binning", "params": {"bin_size": 0.07}}, {"name": "ksg", "params": {"k": 2}}]
-    for bias in (0.0, 1.0):
-        for seed in range(2):
-            write_run(tmp_path, "k", {"initial_bias": bias, "epochs": 20, "estimators": estimators}, seed=seed,
-                      cohort="c", logged=8)
+    write_ksg_cohort(tmp_path)
     at = open_phases(monkeypatch, tmp_path)
     ksg = next(option for option in at.selectbox(key="estimator").options if option.startswith("ksg "))
     at.selectbox(key="estimator").set_value(ksg).run()

@@ -281,13 +281,9 @@ def test_final_test_accuracy_is_compared_with_the_reference_over_every_completed
 @pytest.mark.slow   # writes the figures through Vega
 def test_an_estimator_without_i_xt_gets_its_i_yt_figure_and_a_sentence_not_empty_tables(tmp_path):
     # ksg records no I(X;T) (h(T) goes to h_t_bits): its tables were rows of n = 0 and "–", its plane empty
-    from bench.make_results import write_run
+    from conftest import write_ksg_cohort
     root = tmp_path / "root"
-    estimators = [{"name": "binning", "params": {"bin_size": 0.07}}, {"name": "ksg", "params": {"k": 2}}]
-    for bias in (0.0, 1.0):
-        for seed in range(2):
-            write_run(root, "k", {"initial_bias": bias, "epochs": 20, "estimators": estimators}, seed=seed,
-                      cohort="c", logged=8)
+    write_ksg_cohort(root)
     path, _ = report.write_report(report.ResultStore(root), ["c"], tmp_path / "out", split="train")
     text = path.read_text()
     ksg = text[text.index("## ksg"):]

@@ -4,7 +4,7 @@ overlaid on one information plane, one colour each."""
 
 import streamlit as st
 
-from explorer import charts, charts_infoplane, ui, viewport
+from explorer import charts, charts_infoplane, report, ui, viewport
 
 store, all_runs, selection = ui.selection_page("Compare")
 
@@ -15,9 +15,6 @@ estimators = list(dict.fromkeys(choices["estimator"] + " " + choices["params"]))
 c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
 estimator = c1.selectbox("Estimator", estimators, key="estimator", bind="query-params")
 name, params = estimator.split(" ", 1)
-if name == "ksg":
-    st.caption("KSG's I(X;T) is a differential entropy: it depends on the scale of the activations, can be "
-               "negative, and is not comparable with the binning estimators' I(X;T).")
 splits = ui.ordered_splits(choices.loc[choices["estimator"] == name, "split"])
 split = c2.radio("Split", splits, key="split", bind="query-params", horizontal=True)
 grouping = c3.radio("Panels", ["per run", "per seed group"], key="panels", bind="query-params", horizontal=True)
@@ -53,6 +50,13 @@ def planes() -> None:
     if frame.empty:
         st.info(f"No {ui.plain(split)} MI with {ui.plain(estimator)}: {ui.NOT_RECORDED}.")
         return
+    if not frame["i_xt"].notna().any():
+        st.info(ui.plain(report.no_i_xt_note(name, report.NO_PLANE)), icon=":material/info:")
+        return
+    if name == "ksg":   # rows written before ksg left i_xt NULL hold h(T) there
+        st.caption("These ksg rows hold h(T) as I(X;T) (written before ksg recorded it apart): a differential "
+                   "entropy, which depends on the scale of the activations, can be negative, and is not "
+                   "comparable with the binning estimators' I(X;T).")
     varying = store.varying_keys(selection)
     title = f"{name} {params}, {split} split" + (f", {aggregate} over seeds" if aggregate else "")
     if layout == "grid":
