@@ -11,11 +11,13 @@ For every estimator (with its parameters) recorded on the chosen split:
 - the comparison of every other group with a reference group (`--reference`, else the first),
   among those with a run kept (not dead, diverged or unfinished; ibstore.stats.compare_groups);
   the others are named, not compared.
-And at a glance, per estimator, whether the last hidden layer compresses in each group.
+An estimator that records no I(X;T) (ksg) gets its I(Y;T) figure and a sentence saying why instead.
+At a glance, per estimator, whether the last hidden layer compresses in each group; per group its
+health and its final test accuracy against the reference group.
 
 Only completed runs are reported; runs still training are left out and named (a report of a
-cohort with nothing finished is refused). Dead networks stay in the health counts and leave the
-statistics and the bands. The report is written to a temporary folder beside DIR and renamed
+cohort with nothing finished is refused). Dead networks stay in the health counts and the final
+accuracies (chance accuracy is their outcome) and leave the phase statistics and the bands. The report is written to a temporary folder beside DIR and renamed
 into place, and DIR may not lie inside the results root. Reached from the trainer through one
 lazy import in `trainer.cli.cmd_report` (the trainer package itself imports no explorer code).
 """
