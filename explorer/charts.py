@@ -133,10 +133,12 @@ def epoch_color(max_epoch: float, channel: type = alt.Color) -> alt.Color | alt.
 
 def with_layer_label(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with `layer_label`, the one way every page names a layer: its number and its name
-    ("0 · dense_0", "5 · output"; the number alone where the frame has no `layer_name`)."""
+    ("0 · dense_0", "5 · output"; the number alone where the frame has no `layer_name`, or a run's
+    name is unknown: its mi file could not be read)."""
     label = frame["layer"].astype(int).astype(str)
     if "layer_name" in frame:
-        label = label + " · " + frame["layer_name"].astype(str)
+        named = frame["layer_name"].notna()
+        label = label.where(~named, label + " · " + frame["layer_name"].astype(object).where(named, "").astype(str))
     return frame.assign(layer_label=label)
 
 
@@ -190,3 +192,24 @@ def every_nth_epoch(frame: pd.DataFrame, stride: int) -> pd.DataFrame:
     return frame[(frame["epoch"] % stride == 0) | (frame["epoch"] == frame["epoch"].max())]
 
 
+def group_bands(frame: pd.DataFrame, value: str, value_title: str, scale: alt.Scale,
+                color_domain: list[str] | None = None, title: str | None = None) -> alt.FacetChart:
+    """A chart per layer of `value` over seeds against epoch: a line (`value`) and its band
+    (`{value}_lo` to `{value}_hi`) per seed group (`group`, coloured in `color_domain`'s order),
+    the epochs on a symmetric-log axis; rows of seed_bands.over_seeds with layer and epoch."""
+    data = with_layer_label(frame)[["group", "layer", "layer_label", "epoch", value, f"{value}_lo", f"{value}_hi",
+                                    "seeds"]]
+    domain = color_domain or panel_order(data, "group")
+    color = category_color("group", domain, title=None, orient="bottom", columns=2)
+    columns = 3
+    width = PAGE_WIDTH // columns - AXIS_SPACE - 10
+    x = epoch_x(frame["epoch"].max(), width=width)
+    band = alt.Chart().mark_area(opacity=0.18).encode(
+        x=x, y=alt.Y(f"{value}_lo:Q", scale=scale, title=value_title), y2=f"{value}_hi:Q", color=color)
+    line = alt.Chart().mark_line(strokeWidth=1.6).encode(
+        x=x, y=alt.Y(f"{value}:Q", scale=scale, title=value_title), color=color,
+        tooltip=["group", "layer_label", "epoch", value, "seeds"])
+    faceted = alt.layer(band, line, data=data).properties(width=width, height=170).facet(
+        facet=alt.Facet("layer_label:N", title="layer", sort=layer_labels(data),
+                        header=alt.Header(labelFontWeight="bold")), columns=columns)
+    return titled(faceted, title)

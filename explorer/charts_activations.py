@@ -20,6 +20,7 @@ from explorer.charts import (
     epoch_ticks,
     epoch_x,
     grid_panel_width,
+    group_bands,
     layer_labels,
     legend,
     ordered_layer_color,
@@ -74,6 +75,13 @@ def neuron_chart(frame: pd.DataFrame, title: str | None = None) -> alt.LayerChar
                                               tooltip=["neuron", "epoch", "mean", "std"])
     chart = alt.layer(band, line).properties(width=PAGE_WIDTH - LEGEND_SPACE - AXIS_SPACE, height=280)
     return titled(chart, title)
+
+
+def fraction_bands(frame: pd.DataFrame, value: str, value_title: str, color_domain: list[str] | None = None,
+                   title: str | None = None) -> alt.FacetChart:
+    """A fraction (`value`: frac_saturated or frac_zero) per seed group over seeds, a chart per layer
+    on a 0..1 axis (charts.group_bands)."""
+    return group_bands(frame, value, value_title, alt.Scale(domain=[0, 1]), color_domain, title)
 
 
 def dead_fraction_chart(frame: pd.DataFrame, title: str | None = None) -> alt.FacetChart:

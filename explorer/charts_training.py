@@ -16,7 +16,7 @@ from explorer.charts import (
     epoch_x,
     facet,
     grid_panel_width,
-    layer_labels,
+    group_bands,
     legend,
     ordered_layer_color,
     panel_order,
@@ -109,22 +109,7 @@ def snr_bands(frame: pd.DataFrame, color_domain: list[str] | None = None, title:
     """The SNR per seed group on one chart per layer: a line (`snr`, over seeds) and its band
     (`snr_lo` to `snr_hi`) coloured by `group`, log-log. Values <= 0 cannot be drawn on a log axis:
     a band's lower edge below zero is drawn at the axis' bottom (the smallest positive value)."""
-    data = with_layer_label(frame)[["group", "layer", "layer_label", "epoch", "snr", "snr_lo", "snr_hi", "seeds"]]
-    data = data[data["snr"] > 0]
+    data = frame[frame["snr"] > 0]
     floor = float(data["snr"].min()) if not data.empty else 1e-9
     data = data.assign(snr_lo=data["snr_lo"].where(data["snr_lo"] > 0, floor))
-    domain = color_domain or panel_order(data, "group")
-    color = category_color("group", domain, title=None, orient="bottom", columns=2)
-    columns = 3
-    width = PAGE_WIDTH // columns - AXIS_SPACE - 10
-    x = epoch_x(frame["epoch"].max(), width=width)
-    y = alt.Y("snr:Q", scale=alt.Scale(type="log"), title="SNR (mean/std)")
-    band = alt.Chart().mark_area(opacity=0.18).encode(x=x, y=alt.Y("snr_lo:Q", scale=alt.Scale(type="log"),
-                                                                   title="SNR (mean/std)"),
-                                                      y2="snr_hi:Q", color=color)
-    line = alt.Chart().mark_line(strokeWidth=1.6).encode(x=x, y=y, color=color,
-                                                         tooltip=["group", "layer_label", "epoch", "snr", "seeds"])
-    faceted = alt.layer(band, line, data=data).properties(width=width, height=170).facet(
-        facet=alt.Facet("layer_label:N", title="layer", sort=layer_labels(data),
-                        header=alt.Header(labelFontWeight="bold")), columns=columns)
-    return titled(faceted, title)
+    return group_bands(data, "snr", "SNR (mean/std)", alt.Scale(type="log"), color_domain, title)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 import vl_convert as vlc
@@ -435,7 +436,7 @@ def test_training_gradients_activations_and_movie_charts(monkeypatch, cohort_roo
     at = open_app(monkeypatch, cohort_root, "activations")
     assert "Dead network" in at.warning[0].value
     marks = [s["spec"].get("mark", {}).get("type") if "spec" in s else None for s in specs(at)]
-    assert marks[0] == "rect" and len(marks) == 3
+    assert marks[0] == "rect" and len(marks) == 4       # heatmap, units, neurons; the groups' fractions
 
     at = open_app(monkeypatch, cohort_root, "movie")
     (spec,) = specs(at)
@@ -650,3 +651,31 @@ def test_the_information_plane_pages_say_why_an_estimator_without_i_xt_has_no_pl
         at.selectbox(key="estimator").set_value(ksg).run()
         assert not at.exception and not at.get("vega_lite_chart"), page
         assert [info.value for info in at.info] == [ui.plain(report.no_i_xt_note("ksg", report.NO_PLANE))], page
+
+
+def test_activations_show_each_groups_share_of_saturated_values_over_seeds(monkeypatch, cohort_root):
+    import pyarrow.parquet as pq
+    at = open_app(monkeypatch, cohort_root, "activations")
+    spec = full_specs(at)[-1]
+    assert spec["title"]["text"] == "Fraction of saturated values per layer, train split"
+    drawn = pd.DataFrame(next(iter(spec["datasets"].values())))
+    # worked out from the runs' activation_stats files: the mean over a layer's neurons per run,
+    # then over the group's seeds
+    store = ResultStore(cohort_root)
+    runs = store.runs()
+    bias = {r: c["initial_bias"] for r, c in store.configs(list(runs["run_id"])).items()}
+    stats = pa.concat_tables([pq.read_table(layout.run_dir(cohort_root, r) / "activation_stats.parquet")
+                              for r in runs["run_id"]]).to_pandas()
+    stats = stats[stats["split"] == "train"]
+    per_run = stats.groupby(["run_id", "layer", "epoch"])["frac_saturated"].mean().reset_index()
+    per_run["bias"] = per_run["run_id"].map(bias)
+    expected = per_run.groupby(["bias", "layer", "epoch"])["frac_saturated"].agg(["mean", "std", "count"])
+    for group, value in (("initial_bias=0", 0.0), ("initial_bias=2", 2.0)):
+        rows = drawn[drawn["group"] == group].set_index(["layer", "epoch"])
+        mean, sd, n = expected.loc[value].reindex(rows.index).to_numpy().T
+        assert (n == 2).all() and np.allclose(rows["frac_saturated"], mean)
+        half = 12.706204736174698 * sd / np.sqrt(2)                   # t(0.975, 1): two seeds
+        assert np.allclose(rows["frac_saturated_lo"], np.clip(mean - half, 0, 1))
+        assert np.allclose(rows["frac_saturated_hi"], np.clip(mean + half, 0, 1))
+    assert set(drawn["group"]) == {"initial_bias=-1 [dead: 2 of 2 seeds]", "initial_bias=0", "initial_bias=0.2",
+                                   "initial_bias=2"}           # dead networks kept: their units are the outcome

@@ -36,7 +36,7 @@ LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgro
                "--disable-component-update", "--disable-sync", "--no-first-run"]
 EVIL = "![x](http://evil.invalid/x.png) <img src=http://evil.invalid/y.png> **bold** :red[red] :smile: $x^2$"
 # page (its URL path), the charts it draws for the 10 selected runs
-PAGES = {"runs": 1, "compare": 1, "config": 0, "training": 1, "gradients": 1, "phases": 1, "activations": 3,
+PAGES = {"runs": 1, "compare": 1, "config": 0, "training": 1, "gradients": 1, "phases": 1, "activations": 4,
          "movie": 1, "sql": 1}
 SIZES = ((1280, 900), (1920, 1080))
 WIDTHS = tuple(width for width, _ in SIZES)

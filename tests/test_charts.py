@@ -291,3 +291,11 @@ def test_parallel_coordinates_place_runs_on_each_axis_by_value():
     assert points[("b", "activation_fn")] == 0 and points[("a", "activation_fn")] == 1      # relu < tanh
     assert points[("a", "final_test_accuracy")] == 0 and points[("c", "final_test_accuracy")] == pytest.approx(0.75)
     assert lines["encoding"]["color"]["field"] == "final_test_accuracy"
+
+
+def test_a_layer_whose_name_is_unknown_is_labelled_by_its_number():
+    # a run whose mi file cannot be read has no layer names: its rows once got a NaN label, which
+    # Vega-Lite refused in a facet's sort (the Activations page's groups over a damaged root)
+    frame = pd.DataFrame({"layer": [0, 0, 1], "layer_name": pd.array(["dense_0", None, None], dtype="string")})
+    assert list(charts.with_layer_label(frame)["layer_label"]) == ["0 · dense_0", "0", "1"]
+    assert charts.layer_labels(charts.with_layer_label(frame)) == ["0 · dense_0", "0", "1"]

@@ -1,9 +1,11 @@
 """Activations: per-layer histograms over epochs, a per-neuron view, the fraction of dead or
-saturated units, and a flag on networks the trainer found dead (gradients zero to the end)."""
+saturated units, and a flag on networks the trainer found dead (gradients zero to the end); and
+for the whole selection, per layer, the fraction of saturated or zero values of every seed group
+over epochs, the mean over seeds with a band (as the Gradients page draws the SNR)."""
 
 import streamlit as st
 
-from explorer import charts, charts_activations, ui
+from explorer import charts, charts_activations, seed_bands, ui
 
 store, all_runs, selection = ui.selection_page("Activations")
 
@@ -53,5 +55,38 @@ def panels(run_id: str) -> None:
                   neurons, f"neurons_{run_id}_layer{layer}")
 
 
+# what each unit measure is: activation_stats' per-neuron fractions, averaged over a layer's neurons
+UNIT_MEASURES = {"saturated": "frac_saturated", "zero": "frac_zero"}
+
+
+def group_fractions() -> None:
+    """Per layer, each seed group's fraction of saturated or zero values against epoch: the mean
+    over its seeds with a band (the selection's `dead_fractions`, seed_bands.over_seeds)."""
+    st.subheader("Saturated and zero values per seed group")
+    splits = ui.ordered_splits(store.activation_splits(selection))
+    if not splits:
+        ui.not_recorded("Per-neuron statistics", selection)
+        return
+    left, middle, right = st.columns(3)
+    measure = left.radio("Values", list(UNIT_MEASURES), key="unit_measure", bind="query-params", horizontal=True)
+    split = middle.radio("Split", splits, key="group_act_split", bind="query-params", horizontal=True)
+    band = right.radio("Band over seeds", seed_bands.BANDS, key="band", bind="query-params", horizontal=True)
+    column = UNIT_MEASURES[measure]
+    frame = ui.with_panels(store, all_runs, ui.with_layer_names(store, store.dead_fractions(selection, split)),
+                           selection)
+    by = ["group", "layer", *(["layer_name"] if "layer_name" in frame else []), "epoch"]
+    over = seed_bands.over_seeds(frame, by, column, band, bounds=(0.0, 1.0))      # fractions
+    st.caption(f"Per layer, the share of its values (inputs x units) that are {measure} "
+               + ("(at a bound of the activation, where its slope is below 1 % of its largest)" if measure == "saturated"
+                  else "(exactly 0)")
+               + f", averaged over its units; line: the mean over each group's seeds, band: {ui.plain(band)} "
+                 "(none for one seed). Dead networks are kept: their units are what that setting gives.")
+    chart = charts_activations.fraction_bands(over, column, f"fraction {measure}",
+                                              ui.group_domain(store, all_runs, selection),
+                                              title=f"Fraction of {measure} values per layer, {split} split")
+    ui.show_chart(chart, over, f"{measure}_values_over_seeds")
+
+
 if run_id:
     panels(run_id)
+group_fractions()
