@@ -6,6 +6,10 @@ Run ids are bound as parameters, never pasted into the SQL.
 
 from __future__ import annotations
 
+import json
+import math
+from typing import Any
+
 import duckdb
 import pandas as pd
 import pyarrow as pa
@@ -52,11 +56,43 @@ def runs_with_config(con: duckdb.DuckDBPyConnection, key: str, values: list[str]
 
 
 def mi_choices(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataFrame:
-    """The (estimator, params, split) combinations recorded for these runs, with run counts."""
-    return con.execute("""
+    """The (estimator, params, split) combinations recorded for these runs, with run counts: those
+    most runs recorded first, then in the order the runs' configs list their estimators (the
+    `estimators` cohort lists binning first, so its pages and report open on binning, not on
+    `adaptive`), then by name, params and split. An estimator no config lists comes last."""
+    choices = con.execute("""
         SELECT estimator, params, split, count(DISTINCT run_id) AS runs FROM mi
         WHERE list_contains(?, run_id) GROUP BY ALL ORDER BY runs DESC, estimator, params, split
     """, [run_ids]).df()
+    listings = [_ensure_estimator_list(value) for value, in con.execute(
+        "SELECT DISTINCT value FROM config WHERE key = 'estimators' AND list_contains(?, run_id)", [run_ids]).fetchall()]
+    listed = [min((_listed_position(listing, estimator, params) for listing in listings), default=math.inf)
+              for estimator, params in zip(choices["estimator"], choices["params"])]
+    order = sorted(range(len(choices)), key=lambda i: (-choices["runs"].iat[i], listed[i]))   # stable: then by name
+    return choices.iloc[order].reset_index(drop=True)
+
+
+def _ensure_estimator_list(value: str | None) -> list[tuple[Any, str]]:
+    """A config's `estimators` (JSON text) as (name, params as the trainer writes them to mi:
+    `json.dumps(params, sort_keys=True)`, trainer/measure.py). The list only orders the choices,
+    so a value that is no such list (a hand-written run.json) orders nothing."""
+    try:
+        entries = json.loads(value) if value else []
+    except (ValueError, RecursionError):
+        return []
+    if not isinstance(entries, list):
+        return []
+    return [(entry.get("name"), json.dumps(entry.get("params"), sort_keys=True, default=str))
+            for entry in entries if isinstance(entry, dict)]
+
+
+def _listed_position(listing: list[tuple[Any, str]], estimator: str, params: str) -> float:
+    """Where a config lists this estimator: the entry with these very params, else the first of
+    its name (params the trainer completes at run time, e.g. a range, differ from the config's),
+    else nowhere (infinity)."""
+    exact = [i for i, entry in enumerate(listing) if entry == (estimator, params)]
+    named = [i for i, (name, _) in enumerate(listing) if name == estimator]
+    return (exact or named or [math.inf])[0]
 
 
 def mi(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None, estimator: str | None = None,

@@ -158,3 +158,27 @@ def test_the_store_saves_the_index_in_the_background_after_a_cold_open_else_rare
     assert path.stat().st_mtime_ns != saved
     index.forget()
     assert index.scan(tmp_path, save=False).folders_read == 0   # what the store read is in the saved index
+
+
+def test_estimator_choices_follow_the_order_the_configs_list_them(tmp_path):
+    """The pages' and the report's first estimator is the one the researcher listed first, not the
+    alphabetically first; one that more runs recorded still comes before."""
+    listed = [{"name": "ksg", "params": {"k": 2}}, {"name": "binning", "params": {"bin_size": 0.5}},
+              {"name": "idnns", "params": {}}, {"name": "binning", "params": {"bin_size": 0.07}}]
+    shape = {"epochs": 4, "architecture": [3], "mi_splits": ["train"]}
+    first = write_run(tmp_path, "a", {**shape, "estimators": listed}, seed=0, logged=2)
+    second = write_run(tmp_path, "a", {**shape, "estimators": listed}, seed=1, logged=2)
+    store = ResultStore(tmp_path)
+    choices = store.mi_choices([first, second])
+    assert choices["estimator"].tolist() == ["ksg", "binning", "idnns", "binning"]
+    assert choices["params"].tolist()[1::2] == ['{"bin_size": 0.5}', '{"bin_size": 0.07}']
+    assert set(choices["runs"]) == {2}
+    # a run of another config, measured by adaptive alone: adaptive is listed first there, but
+    # binning 0.07, which all three runs recorded, comes first
+    third = write_run(tmp_path, "b", {**shape, "estimators": [{"name": "adaptive", "params": {}},
+                                                               {"name": "binning", "params": {"bin_size": 0.07}}]},
+                      logged=2)
+    store.refresh()
+    choices = store.mi_choices([first, second, third])
+    assert list(zip(choices["estimator"], choices["runs"])) == [
+        ("binning", 3), ("ksg", 2), ("binning", 2), ("idnns", 2), ("adaptive", 1)]
