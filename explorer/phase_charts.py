@@ -32,9 +32,10 @@ MARK_QUANTITY = {"peak_i_xt_epoch": "i_xt", "peak_i_yt_epoch": "i_yt", "snr_drop
 class PhaseData:
     """What the chart draws before the band and axis are chosen (ResultStore.phase_data): MI rows
     (one per run, epoch and layer, with group and dead), the marks (phase_marks) and every group's
-    legend entry in colour order; `non_negative`: the estimator's values are >= 0, and `ceilings`
-    (`group_ceilings`) the most they can be: a discrete estimator's (ibstore.phases.DISCRETE_ESTIMATORS),
-    whose bands are cut to that range as ibstore.stats cuts its intervals. The mean over seeds lies
+    legend entry in colour order; `non_negative`: the estimator's values are >= 0 (a discrete one's,
+    ibstore.phases.DISCRETE_ESTIMATORS), and `ceilings` (`group_ceilings`) the most they can be where
+    the `phases` view knows it (a discrete estimator's I(X;T) and I(Y;T), a Gaussian-mixture bound's
+    I(X;T)): bands are cut to [0, ceiling] there, as ibstore.stats cuts its intervals. The mean over seeds lies
     in the range, so the cut band holds it whenever the whole one does."""
     mi: pd.DataFrame
     marks: pd.DataFrame
@@ -74,9 +75,9 @@ def seed_bands(mi: pd.DataFrame, band: str = "ci", non_negative: bool = False,
     and their number. `mi` has one row per run, epoch and layer with group, run_id, dead, epoch,
     layer, layer_name, i_xt, i_yt; the groups keep the order in which they first appear there (the
     legend's order). lo/hi are NaN where there is no band (one seed); with `non_negative` (values
-    that cannot be below 0), lo is cut at 0, and hi at the group's ceiling of the quantity where
-    `ceilings` (`group_ceilings`) knows one (never below the mean: a mean at its ceiling can pass it
-    by a rounding error)."""
+    that cannot be below 0), lo is cut at 0; where `ceilings` (`group_ceilings`) knows the group's
+    ceiling of the quantity, lo and hi are cut to [0, ceiling] (never past the mean: a mean at its
+    ceiling can pass it by a rounding error)."""
     if band not in BANDS:
         raise ValueError(f"band {band!r}: use one of {', '.join(BANDS)}")
     labels = legend_labels(mi.drop_duplicates("run_id"))
@@ -90,9 +91,11 @@ def seed_bands(mi: pd.DataFrame, band: str = "ci", non_negative: bool = False,
     out = out.rename(columns={"value": "mean", "value_lo": "low", "value_hi": "high", "seeds": "n"})
     out.loc[out["n"] < 2, ["low", "high"]] = np.nan
     if ceilings is not None:
+        # a quantity with a known ceiling lies in [0, ceiling] (ibstore.phases)
         ceiling = out.merge(ceilings, on=["group", "quantity"], how="left")["ceiling"].to_numpy(dtype=float)
-        high = out["high"].to_numpy(dtype=float)
-        out["high"] = np.where(np.isnan(high), high, np.maximum(np.fmin(high, ceiling), out["mean"]))
+        low, high, mean = (out[column].to_numpy(dtype=float) for column in ("low", "high", "mean"))
+        out["high"] = np.where(np.isnan(high), high, np.maximum(np.fmin(high, ceiling), mean))
+        out["low"] = np.where(np.isnan(ceiling) | np.isnan(low), low, np.minimum(np.maximum(low, 0.0), mean))
     out["legend"] = out["group"].map(labels)
     order = {group: i for i, group in enumerate(labels)}
     return out.sort_values("group", key=lambda groups: groups.map(order), kind="stable")

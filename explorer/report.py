@@ -40,6 +40,7 @@ import pandas as pd
 from explorer import charts_infoplane
 from explorer.results import ResultStore
 from ibstore import stats
+from ibstore.phases import MIXTURE_ESTIMATORS
 from ibstore.record import Status
 
 REPORT_NAME = "report.md"
@@ -102,9 +103,14 @@ def ceiling_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
     groups = [f"{labels.get(group_id, group_id)}: " + ", ".join(layer_label(row.layer, row.layer_name)
                                                                for row in rows.itertuples())
               for group_id, rows in ends.groupby("group_id", sort=False)]
-    return ("I(X;T) ends at its ceiling, log2 n bits, in every seed of " + "; ".join(groups)
-            + ". Every input still has a bin of its own there: this binning cannot show those layers' "
-              "compression, and what their test says is about the binning, not the layer.")
+    if set(ends["estimator"]) <= set(MIXTURE_ESTIMATORS):
+        why = ("Every input's Gaussian still stands apart from all the others there: at this noise variance the "
+               "bound cannot show those layers' compression, and what their test says is about the noise "
+               "variance, not the layer.")
+    else:
+        why = ("Every input still has a bin of its own there: this binning cannot show those layers' "
+               "compression, and what their test says is about the binning, not the layer.")
+    return "I(X;T) ends at its ceiling, log2 n bits, in every seed of " + "; ".join(groups) + ". " + why
 
 
 class ReportError(ValueError):

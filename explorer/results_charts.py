@@ -43,9 +43,9 @@ class ResultCharts:
         phases = phases.assign(group=phases["group_id"].map(labels))
         if layers is not None:
             mi, phases = mi[mi["layer"].isin(layers)], phases[phases["layer"].isin(layers)]
-        discrete = estimator in DISCRETE_ESTIMATORS
-        return phase_charts.PhaseData(mi, phase_charts.phase_marks(phases), domain, non_negative=discrete,
-                                      ceilings=phase_charts.group_ceilings(phases) if discrete else None)
+        return phase_charts.PhaseData(mi, phase_charts.phase_marks(phases), domain,
+                                      non_negative=estimator in DISCRETE_ESTIMATORS,
+                                      ceilings=phase_charts.group_ceilings(phases))
 
     def infoplane_chart(self, run_ids: list[str], estimator: str | None = None, split: str = "train",
                         by_group: bool = False, aggregate: str = "median", columns: int = 2):

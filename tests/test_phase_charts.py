@@ -71,6 +71,22 @@ def test_bands_of_a_discrete_estimator_are_cut_at_its_ceilings():
     assert math.isnan(cut.loc[("B", "i_xt", 0), "high"])                                # one seed: no band
 
 
+def test_bands_of_a_kde_bound_are_cut_for_i_xt_only():
+    # a Gaussian-mixture bound's I(X;T) lies in [0, log2 n] (ibstore.phases.MIXTURE_ESTIMATORS): the phases
+    # view gives its i_xt ceiling and no i_yt one, and the chart is drawn without non_negative
+    rows = mi_rows()
+    rows["i_xt"] = rows["run_id"].map({"a0": 0.01, "a1": 0.02, "a2": 2.9, "a3": 0.0, "b0": 0.5})
+    rows["i_yt"] = rows["run_id"].map({"a0": 0.01, "a1": 0.02, "a2": 0.30, "a3": 0.0, "b0": 0.5})
+    ceilings = phase_charts.group_ceilings(pd.DataFrame({"group": ["A", "B"], "i_xt_ceiling_bits": [3.0, 3.0],
+                                                         "i_yt_ceiling_bits": [None, None]}))
+    whole = phase_charts.seed_bands(rows, "ci").set_index(["group", "quantity", "epoch"])
+    cut = phase_charts.seed_bands(rows, "ci", False, ceilings).set_index(["group", "quantity", "epoch"])
+    assert whole.loc[("A", "i_xt", 0), "low"] < 0 < 3.0 < whole.loc[("A", "i_xt", 0), "high"]
+    assert (cut.loc[("A", "i_xt", 0), "low"], cut.loc[("A", "i_xt", 0), "high"]) == (0.0, 3.0)
+    assert whole.loc[("A", "i_yt", 0), "low"] < 0
+    assert cut.loc[("A", "i_yt", 0), ["low", "high"]].tolist() == whole.loc[("A", "i_yt", 0), ["low", "high"]].tolist()
+
+
 def test_marks_are_mean_epochs_of_live_seeds_and_the_chart_has_them():
     phases = pd.DataFrame([
         {"group": "A", "layer": 0, "layer_name": "dense_0", "dead_network": False, "peak_i_xt_epoch": 4,

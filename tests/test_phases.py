@@ -9,15 +9,19 @@ import math
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from scipy import stats as scipy_stats
 
+from bench.make_results import write_run
 from explorer import report
 from explorer.results import ResultStore
-from ibstore import stats
+from ibstore import layout, stats
 from ibstore.sandbox import run_query
 from known_phases import RUNS, expected_phases, write_known_root
 from trainer import cli
+from trainer.atomic import write_table
 
 
 @pytest.fixture(scope="module")
@@ -440,25 +444,27 @@ def test_q_holds_pure_noise_at_five_percent_where_p_per_layer_does_not():
 def test_a_discrete_estimators_intervals_are_cut_at_its_ceilings():
     # Three seeds whose peak I(Y;T) is 0.95, 0.99 and 0.999 bits with H(Y) = 0.999 bits: the t interval
     # 0.98 +- 4.30 * 0.026 / sqrt 3 reaches 1.04, past what I(Y;T) can be; peak I(X;T) 11.0, 11.5, 11.68
-    # with log2 n = 11.68. Cut there for binning; kde_upper's values are not plug-in ones: left whole.
+    # with log2 n = 11.68. Cut there for binning; kde_upper's I(X;T) is cut at log2 n too, its I(Y;T),
+    # which has no ceiling, is left whole (as is edge's, given ceilings it does not have: it ignores them).
     rows = []
-    for estimator in ("binning", "kde_upper"):
+    for estimator in ("binning", "kde_upper", "edge"):
         for seed, (i_yt, i_xt) in enumerate([(0.95, 11.0), (0.99, 11.5), (0.999, 11.68)]):
             rows.append({"group_id": "g", "run_id": f"g-s{seed}", "layer": 2, "layer_name": "dense_2",
                          "estimator": estimator, "params": "{}", "split": "train", "dead_network": False,
                          "diverged": False, "status": "completed",
                          **{quantity: 1.0 for quantity in stats.QUANTITIES if quantity != stats.EXCESS},
                          "peak_i_yt": i_yt, "peak_i_xt": i_xt, "final_i_xt": i_xt,
-                         "i_xt_ceiling_bits": 11.68 if estimator == "binning" else None,
-                         "i_yt_ceiling_bits": 0.999 if estimator == "binning" else None})
+                         "i_xt_ceiling_bits": 11.68, "i_yt_ceiling_bits": 0.999})
     table = stats.phase_stats(pd.DataFrame(rows))
     for quantity, values, ceiling in (("peak_i_yt", [0.95, 0.99, 0.999], 0.999), ("peak_i_xt", [11.0, 11.5, 11.68], 11.68)):
         whole = scipy_stats.ttest_1samp(values, 0.0).confidence_interval(0.95)
         assert whole.high > ceiling
-        binning = table[(table["estimator"] == "binning") & (table["quantity"] == quantity)].iloc[0]
-        assert (binning["ci_low"], binning["ci_high"]) == (pytest.approx(whole.low), ceiling)
-        kde = table[(table["estimator"] == "kde_upper") & (table["quantity"] == quantity)].iloc[0]
-        assert (kde["ci_low"], kde["ci_high"]) == pytest.approx((whole.low, whole.high))
+        for estimator in ("binning", "kde_upper", "edge"):
+            row = table[(table["estimator"] == estimator) & (table["quantity"] == quantity)].iloc[0]
+            if estimator == "binning" or (estimator, quantity) == ("kde_upper", "peak_i_xt"):
+                assert (row["ci_low"], row["ci_high"]) == (pytest.approx(whole.low), ceiling)
+            else:
+                assert (row["ci_low"], row["ci_high"]) == pytest.approx((whole.low, whole.high))
 
 
 def test_a_cut_interval_keeps_a_mean_that_rounding_put_past_the_ceiling():
@@ -487,6 +493,42 @@ def test_layers_that_end_at_their_ceiling_in_every_seed_are_named():
     note = report.ceiling_note(pd.DataFrame(rows), {"one-below": "b", "fine": "a", "old": "c"})
     assert note.startswith("I(X;T) ends at its ceiling, log2 n bits, in every seed of a: 0 · dense_0.")
     assert report.ceiling_note(pd.DataFrame(rows[3:]), {}) is None
+
+
+def test_a_kde_bound_at_log2_n_is_named_at_its_ceiling(tmp_path):
+    # Two seeds measured by binning, kde_upper and edge; kde_upper's first layer set near log2 3277 bits (every
+    # input's Gaussian apart from the others) at every logged epoch on train: exactly in seed 0, 1e-6 bits
+    # below in seed 1, as a kde bound approaches it; its second layer 2/3277 bits below in seed 0 (where a
+    # binning's first step below the ceiling would be), at it in seed 1. The view gives kde_upper the I(X;T) ceiling log2 n and no I(Y;T) one, edge neither; the
+    # report's sentence names the first layer alone and blames the noise variance, not a binning.
+    root = tmp_path / "results"
+    measured = [{"name": "binning", "params": {"bin_size": 0.07}}, {"name": "kde_upper", "params": {}},
+                {"name": "edge", "params": {}}]
+    for seed in (0, 1):
+        run_id = write_run(root, "t", {"activation_fn": "tanh", "epochs": 40, "estimators": measured}, seed=seed,
+                           logged=10)
+        path = layout.table_path(root, run_id, "mi")
+        mi = pq.read_table(path)
+        kde_train = pc.and_(pc.equal(mi["split"], "train"), pc.equal(mi["estimator"], "kde_upper"))
+        i_xt = pc.if_else(pc.and_(kde_train, pc.equal(mi["layer"], 0)), math.log2(3277) - 1e-6 * seed, mi["i_xt"])
+        i_xt = pc.if_else(pc.and_(kde_train, pc.equal(mi["layer"], 1)), math.log2(3277) - 2 * (1 - seed) / 3277, i_xt)
+        mi = mi.set_column(mi.schema.get_field_index("i_xt"), "i_xt", i_xt)
+        write_table(path, mi, compacted_through=40)
+    phases = ResultStore(root).phases()
+    train = phases[phases["split"] == "train"]
+    ceilings = train.groupby("estimator")[["i_xt_ceiling_bits", "i_yt_ceiling_bits"]].max()
+    assert ceilings.loc["kde_upper", "i_xt_ceiling_bits"] == pytest.approx(math.log2(3277))
+    assert ceilings.loc["binning", "i_xt_ceiling_bits"] == pytest.approx(math.log2(3277))
+    assert ceilings.loc["binning", "i_yt_ceiling_bits"] > 0
+    assert ceilings.loc[["kde_upper", "edge"], "i_yt_ceiling_bits"].isna().all()
+    assert np.isnan(ceilings.loc["edge", "i_xt_ceiling_bits"])
+    kde = train[train["estimator"] == "kde_upper"]
+    ends = stats.at_ceiling(kde)
+    assert ends[["estimator", "layer"]].values.tolist() == [["kde_upper", 0]]
+    note = report.ceiling_note(kde, {kde["group_id"].iloc[0]: "tanh"})
+    assert note.startswith("I(X;T) ends at its ceiling, log2 n bits, in every seed of tanh: 0 · dense_0. Every "
+                           "input's Gaussian still stands apart")
+    assert "binning" not in note
 
 
 def test_comparisons_leave_out_groups_without_a_kept_run_and_start_from_a_live_one():

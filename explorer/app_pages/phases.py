@@ -128,8 +128,9 @@ def phase_panels() -> None:
     else:                                         # 1280 px and narrower: the chart needs the column
         left, right = st.container(), st.container()
     with left:
-        st.caption(f"Line: the mean over live seeds; band: {ui.plain(band)} (none for one seed; for the binning "
-                   "family cut to what its values can be, 0 to log2 n and 0 to H(Y)); dashed rules: the group's mean "
+        st.caption(f"Line: the mean over live seeds; band: {ui.plain(band)} (none for one seed; cut to what the values can be, "
+                   "0 to log2 n for I(X;T) of the binning family and the kde bounds, 0 to H(Y) for I(Y;T) of the "
+                   "binning family); dashed rules: the group's mean "
                    "peak and SNR-drop epochs. Colours: the seed groups', the same on every page.")
         data = chart_data(root, version, tuple(selection), measured_ids, name, params, split, tuple(layers))
         chart = phase_charts.draw(data, REPORT_BANDS[band], log_epochs=log_epochs)
