@@ -92,6 +92,18 @@ def no_i_xt_note(estimator: str, instead: str = "There is no compression to test
             f"differential entropy h(T), not a mutual information (mi's h_t_bits holds it). {instead}")
 
 
+# Why a layer at its I(X;T) ceiling says nothing of its compression, per estimator (ibstore.phases).
+AT_CEILING_BECAUSE = {
+    "binning": "Every input still has a bin of its own there: this binning cannot show those layers' compression, "
+               "and what their test says is about the binning, not the layer.",
+    "edge": "Every input still has a bucket of its own in every hash there: buckets this fine cannot show those "
+            "layers' compression, and what their test says is about EDGE's bandwidth, not the layer.",
+    **dict.fromkeys(MIXTURE_ESTIMATORS, "Every input's Gaussian still stands apart from all the others there: at "
+                    "this noise variance the bound cannot show those layers' compression, and what their test "
+                    "says is about the noise variance, not the layer."),
+}
+
+
 def ceiling_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
     """The sentence naming the layers of `phases` (one estimator, params and split) whose I(X;T) ends at
     its ceiling in every seed (ibstore.stats.at_ceiling), by seed group; None if there are none."""
@@ -103,14 +115,8 @@ def ceiling_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
     groups = [f"{labels.get(group_id, group_id)}: " + ", ".join(layer_label(row.layer, row.layer_name)
                                                                for row in rows.itertuples())
               for group_id, rows in ends.groupby("group_id", sort=False)]
-    if set(ends["estimator"]) <= set(MIXTURE_ESTIMATORS):
-        why = ("Every input's Gaussian still stands apart from all the others there: at this noise variance the "
-               "bound cannot show those layers' compression, and what their test says is about the noise "
-               "variance, not the layer.")
-    else:
-        why = ("Every input still has a bin of its own there: this binning cannot show those layers' "
-               "compression, and what their test says is about the binning, not the layer.")
-    return "I(X;T) ends at its ceiling, log2 n bits, in every seed of " + "; ".join(groups) + ". " + why
+    return ("I(X;T) ends at its ceiling, log2 n bits, in every seed of " + "; ".join(groups) + ". "
+            + AT_CEILING_BECAUSE.get(ends["estimator"].iloc[0], AT_CEILING_BECAUSE["binning"]))
 
 
 class ReportError(ValueError):

@@ -21,10 +21,10 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
   never drops so or has no finite value;
 - i_xt_ceiling_bits, i_yt_ceiling_bits: for a discrete estimator (DISCRETE_ESTIMATORS) the most its
   values can be on this split, log2 n and H(Y) (the split's inputs and label entropy, recorded in
-  run.json's `splits`); for a Gaussian-mixture bound (MIXTURE_ESTIMATORS) log2 n for I(X;T) alone;
-  NULL for the other estimators and for runs written before `splits` existed. A layer whose
-  I(X;T) is at its ceiling has every input in a bin of its own, or its own Gaussian apart from
-  every other: a binning that fine, or a noise that small, cannot show compression (Saxe et al. 2018);
+  run.json's `splits`); for the kde bounds and EDGE (I_XT_BOUNDED_ESTIMATORS) log2 n for I(X;T)
+  alone; NULL for the other estimators and for runs written before `splits` existed. A layer whose
+  I(X;T) is at its ceiling has every input in a bin (or bucket) of its own, or its own Gaussian apart
+  from every other: bins that fine, or a noise that small, cannot show compression (Saxe et al. 2018);
 - dead_network, diverged, status: the run's health from `runs` (trainer.health).
 """
 
@@ -35,12 +35,18 @@ NOISE_FLOOR_EPOCHS = 10
 # plug-in I(Y;T) = H(T) + H(Y) - H(T,Y), so 0 <= I(X;T) <= log2 n and 0 <= I(Y;T) <= H(Y) on every
 # split. Their bands and intervals are cut to that range (ibstore.stats, explorer.phase_charts).
 DISCRETE_ESTIMATORS = ("binning", "idnns", "adaptive", "quantile")
-# Saxe et al.'s Gaussian-mixture bounds (trainer/estimators/kde.py, ibsgd's kde.py): over n equally
-# likely inputs, I(X;T) = ln n - mean_i ln sum_j exp(-|t_i - t_j|^2 / (2 s)) nats, s the noise variance
-# (4 times it for the lower bound); each sum lies between 1 (its own term) and n, so
-# 0 <= I(X;T) <= log2 n bits, log2 n once every input's Gaussian stands apart from the others. Their
-# I(Y;T) is at most H(Y) but has no proven floor, so only I(X;T) gets a ceiling.
+# Estimators whose I(X;T) alone lies in [0, log2 n] over n equally likely inputs (their I(Y;T) has no
+# proven floor, so it gets no ceiling):
+# - Saxe et al.'s Gaussian-mixture bounds (trainer/estimators/kde.py, ibsgd's kde.py): I(X;T) =
+#   ln n - mean_i ln sum_j exp(-|t_i - t_j|^2 / (2 s)) nats, s the noise variance (4 times it for the
+#   lower bound); each sum lies between 1 (its own term) and n; log2 n once every input's Gaussian
+#   stands apart from the others.
+# - EDGE (trainer/estimators/edge.py): the mean over its hashes of sum_j (M_j / n) min(log2(n / M_j), U),
+#   M_j the inputs in bucket j, each term between 0 and (M_j / n) log2(n / M_j): a plug-in entropy of
+#   the buckets, log2 n once every input has a bucket of its own in every hash. Its I(Y;T) can fall
+#   below 0 where the cap U binds.
 MIXTURE_ESTIMATORS = ("kde_upper", "kde_lower")
+I_XT_BOUNDED_ESTIMATORS = (*MIXTURE_ESTIMATORS, "edge")
 
 # Per run and layer (the SNR's peak and the first epoch after it below half the peak; epochs
 # with a non-finite SNR, i.e. all-zero gradients, are left out). Shared with the one-liner
@@ -57,7 +63,7 @@ PHASES_COLUMNS = (
     "peak_i_yt_epoch", "peak_i_yt", "snr_drop_epoch", "dead_network", "diverged", "status",
     "i_xt_ceiling_bits", "i_yt_ceiling_bits")
 _DISCRETE = ", ".join(f"'{name}'" for name in DISCRETE_ESTIMATORS)
-_I_XT_BOUNDED = ", ".join(f"'{name}'" for name in (*DISCRETE_ESTIMATORS, *MIXTURE_ESTIMATORS))
+_I_XT_BOUNDED = ", ".join(f"'{name}'" for name in (*DISCRETE_ESTIMATORS, *I_XT_BOUNDED_ESTIMATORS))
 
 
 def _split_fact(field: str) -> str:

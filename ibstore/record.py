@@ -47,8 +47,8 @@ class RecordError(ValueError):
 class SplitFacts(BaseModel):
     """One split of a run's data: its number of inputs n and the plug-in entropy H(Y) of its labels,
     in bits. They bound a discrete estimate on that split (ibstore.phases.DISCRETE_ESTIMATORS): the
-    plug-in I(X;T) = H(T) of n equally likely inputs is at most log2 n, and I(Y;T) at most H(Y); a
-    Gaussian-mixture bound's I(X;T) is at most log2 n too (ibstore.phases.MIXTURE_ESTIMATORS)."""
+    plug-in I(X;T) = H(T) of n equally likely inputs is at most log2 n, and I(Y;T) at most H(Y); the
+    kde bounds' and EDGE's I(X;T) is at most log2 n too (ibstore.phases.I_XT_BOUNDED_ESTIMATORS)."""
 
     model_config = ConfigDict(extra="allow")
 

@@ -19,8 +19,8 @@ its "95 %" interval holds the mean 50 % of the time with 2 seeds (it is their ra
 and on skewed (lognormal) data more often than the bootstrap's (83-88 % against 43-85 %, 2 to 20
 seeds). An interval is cut to the range its quantity can take (`quantity_bounds`): at 0 for
 quantities that cannot be negative, an epoch at the runs' last logged epoch, and at the ceilings
-the `phases` view gives: log2 n for a discrete estimator's or a Gaussian-mixture bound's I(X;T),
-H(Y) for a discrete estimator's I(Y;T); the mean lies in that range, so the cut interval holds
+the `phases` view gives: log2 n for I(X;T) of a discrete estimator, the kde bounds and EDGE, H(Y)
+for a discrete estimator's I(Y;T); the mean lies in that range, so the cut interval holds
 it whenever the whole one does, with the same coverage and no impossible values.
 
 Compression (peak - final I(X;T)) is positive under noise alone, so it is tested against the
@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ibstore.phases import DISCRETE_ESTIMATORS, MIXTURE_ESTIMATORS
+from ibstore.phases import DISCRETE_ESTIMATORS, I_XT_BOUNDED_ESTIMATORS
 from ibstore.record import Status
 
 CONFIDENCE = 0.95
@@ -84,14 +84,14 @@ QUANTITIES = ("peak_i_xt_epoch", "peak_i_xt", "final_i_xt", "compression_bits", 
 # whole one does (the same coverage), and reads without impossible values.
 NON_NEGATIVE = ("peak_i_xt_epoch", "compression_bits", "noise_floor_bits", "peak_i_yt_epoch", "snr_drop_epoch")
 # For a discrete estimator (ibstore.phases.DISCRETE_ESTIMATORS) I(X;T) and I(Y;T) lie in [0, their
-# ceiling] on every run: the quantities made of them, and the ceiling that bounds each. For a
-# Gaussian-mixture bound (MIXTURE_ESTIMATORS) I(X;T) alone does.
+# ceiling] on every run: the quantities made of them, and the ceiling that bounds each. For the kde
+# bounds and EDGE (I_XT_BOUNDED_ESTIMATORS) I(X;T) alone does.
 CEILING_OF = {"peak_i_xt": "i_xt_ceiling_bits", "final_i_xt": "i_xt_ceiling_bits",
               "compression_bits": "i_xt_ceiling_bits", "noise_floor_bits": "i_xt_ceiling_bits",
               "peak_i_yt": "i_yt_ceiling_bits"}
 CEILINGS_OF_ESTIMATOR = {
     **dict.fromkeys(DISCRETE_ESTIMATORS, CEILING_OF),
-    **dict.fromkeys(MIXTURE_ESTIMATORS, {q: c for q, c in CEILING_OF.items() if c == "i_xt_ceiling_bits"})}
+    **dict.fromkeys(I_XT_BOUNDED_ESTIMATORS, {q: c for q, c in CEILING_OF.items() if c == "i_xt_ceiling_bits"})}
 # Logged epochs, whatever the estimator: none comes after the run's last logged one (final_epoch).
 CEILING_OF_EPOCH = {quantity: "final_epoch" for quantity in ("peak_i_xt_epoch", "peak_i_yt_epoch", "snr_drop_epoch")}
 
@@ -366,13 +366,13 @@ def exclusions(phases: pd.DataFrame) -> np.ndarray:
 
 def at_ceiling(phases: pd.DataFrame) -> pd.DataFrame:
     """The layers whose I(X;T) ends at its ceiling, log2 n, in every seed kept in the statistics: a
-    binning so fine that every input still has a bin of its own there, or a kde noise so small that
-    every input's Gaussian stands apart, cannot show the layer's compression (Saxe et al. 2018), so
+    binning (or EDGE's hashing) so fine that every input still has a bin of its own there, or a kde
+    noise so small that every input's Gaussian stands apart, cannot show the layer's compression (Saxe et al. 2018), so
     its "compresses: no" is about the estimator, not the layer. "At" is within 1/n bits: a plug-in
     estimate below log2 n has two inputs in one bin at least, which costs 2/n bits, so for the
-    binning family this is the ceiling itself; a kde bound's I(X;T) only approaches it (every other
-    input's kernel weight vanishing), and within 1/n bits it leaves less room for compression than
-    any binning could show. One row per group, estimator, params, split and layer: group_id,
+    binning family this is the ceiling itself (EDGE's mean over hashes can come closer); a kde
+    bound's I(X;T) only approaches it (every other input's kernel weight vanishing), and within 1/n
+    bits it leaves less room for compression than any binning could show. One row per group, estimator, params, split and layer: group_id,
     estimator, params, split, layer, layer_name, ceiling_bits."""
     columns = ["group_id", "estimator", "params", "split", "layer", "layer_name", "ceiling_bits"]
     if "i_xt_ceiling_bits" not in phases:

@@ -435,18 +435,21 @@ def test_kde_upper_tends_to_log2_n_as_variance_vanishes():
     assert previous == pytest.approx(math.log2(300), abs=1e-6)
 
 
-@pytest.mark.parametrize("name", ["kde_upper", "kde_lower"])
-def test_kde_i_xt_lies_between_0_and_log2_n(name):
-    # I(X;T) = ln n - mean_i ln sum_j exp(-|t_i - t_j|^2 / 2s) (4s for the lower bound), each sum between
-    # 1 and n: 0 where every input lands on one point, log2 n where each stands far from all others
-    # (the ceiling ibstore.phases gives these estimators), in between otherwise, whatever the noise
+@pytest.mark.parametrize("name", ["kde_upper", "kde_lower", "edge"])
+def test_i_xt_of_the_kde_bounds_and_edge_lies_between_0_and_log2_n(name):
+    # kde: I(X;T) = ln n - mean_i ln sum_j exp(-|t_i - t_j|^2 / 2s) (4s for the lower bound), each sum between
+    # 1 and n; EDGE: the mean over hashes of sum_j (M_j / n) min(log2(n / M_j), U), a plug-in entropy of the
+    # buckets. 0 where every input lands on one point, log2 n where each stands far from all others (the
+    # ceiling ibstore.phases gives these estimators), in between otherwise, whatever the noise or bandwidth
     rng = np.random.default_rng(9)
     y = np.arange(40) % 2
+    apart = {"epsilon": 0.01} if name == "edge" else {}        # buckets narrower than the spacing
     assert estimate(name, np.full((40, 3), 0.7), y)[0] == pytest.approx(0.0, abs=1e-12)
-    assert estimate(name, np.arange(40.0)[:, None] * 10, y)[0] == pytest.approx(math.log2(40), abs=1e-12)
-    for variance in (1e-6, 1e-3, 1e-1, 10.0):
+    assert estimate(name, np.arange(40.0)[:, None] * 10, y, **apart)[0] == pytest.approx(math.log2(40), abs=1e-12)
+    for scale in (1e-6, 1e-3, 1e-1, 10.0):
         t = np.round(rng.normal(size=(40, 2)), 1)      # coincident points too
-        assert 0.0 <= estimate(name, t, y, noise_variance=variance)[0] <= math.log2(40) + 1e-12
+        params = {"epsilon": scale, "U": 3.0} if name == "edge" else {"noise_variance": scale}
+        assert 0.0 <= estimate(name, t, y, **params)[0] <= math.log2(40) + 1e-12
 
 
 def test_kde_identity_layer_of_harmonics(harmonics_data):

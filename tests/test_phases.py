@@ -444,10 +444,10 @@ def test_q_holds_pure_noise_at_five_percent_where_p_per_layer_does_not():
 def test_a_discrete_estimators_intervals_are_cut_at_its_ceilings():
     # Three seeds whose peak I(Y;T) is 0.95, 0.99 and 0.999 bits with H(Y) = 0.999 bits: the t interval
     # 0.98 +- 4.30 * 0.026 / sqrt 3 reaches 1.04, past what I(Y;T) can be; peak I(X;T) 11.0, 11.5, 11.68
-    # with log2 n = 11.68. Cut there for binning; kde_upper's I(X;T) is cut at log2 n too, its I(Y;T),
-    # which has no ceiling, is left whole (as is edge's, given ceilings it does not have: it ignores them).
+    # with log2 n = 11.68. Cut there for binning; kde_upper's and edge's I(X;T) are cut at log2 n too,
+    # their I(Y;T), which has no ceiling, is left whole (given one here, they ignore it); ksg's is whole.
     rows = []
-    for estimator in ("binning", "kde_upper", "edge"):
+    for estimator in ("binning", "kde_upper", "edge", "ksg"):
         for seed, (i_yt, i_xt) in enumerate([(0.95, 11.0), (0.99, 11.5), (0.999, 11.68)]):
             rows.append({"group_id": "g", "run_id": f"g-s{seed}", "layer": 2, "layer_name": "dense_2",
                          "estimator": estimator, "params": "{}", "split": "train", "dead_network": False,
@@ -459,9 +459,9 @@ def test_a_discrete_estimators_intervals_are_cut_at_its_ceilings():
     for quantity, values, ceiling in (("peak_i_yt", [0.95, 0.99, 0.999], 0.999), ("peak_i_xt", [11.0, 11.5, 11.68], 11.68)):
         whole = scipy_stats.ttest_1samp(values, 0.0).confidence_interval(0.95)
         assert whole.high > ceiling
-        for estimator in ("binning", "kde_upper", "edge"):
+        for estimator in ("binning", "kde_upper", "edge", "ksg"):
             row = table[(table["estimator"] == estimator) & (table["quantity"] == quantity)].iloc[0]
-            if estimator == "binning" or (estimator, quantity) == ("kde_upper", "peak_i_xt"):
+            if estimator == "binning" or (estimator != "ksg" and quantity == "peak_i_xt"):
                 assert (row["ci_low"], row["ci_high"]) == (pytest.approx(whole.low), ceiling)
             else:
                 assert (row["ci_low"], row["ci_high"]) == pytest.approx((whole.low, whole.high))
@@ -495,12 +495,14 @@ def test_layers_that_end_at_their_ceiling_in_every_seed_are_named():
     assert report.ceiling_note(pd.DataFrame(rows[3:]), {}) is None
 
 
-def test_a_kde_bound_at_log2_n_is_named_at_its_ceiling(tmp_path):
+def test_a_kde_bound_or_edge_at_log2_n_is_named_at_its_ceiling(tmp_path):
     # Two seeds measured by binning, kde_upper and edge; kde_upper's first layer set near log2 3277 bits (every
     # input's Gaussian apart from the others) at every logged epoch on train: exactly in seed 0, 1e-6 bits
     # below in seed 1, as a kde bound approaches it; its second layer 2/3277 bits below in seed 0 (where a
-    # binning's first step below the ceiling would be), at it in seed 1. The view gives kde_upper the I(X;T) ceiling log2 n and no I(Y;T) one, edge neither; the
-    # report's sentence names the first layer alone and blames the noise variance, not a binning.
+    # binning's first step below the ceiling would be), at it in seed 1. The view gives kde_upper and edge
+    # the I(X;T) ceiling log2 n and no I(Y;T) one; the report's sentence names the first layer alone and
+    # blames the noise variance, not a binning. EDGE's third layer is at log2 n in both seeds: named, its
+    # buckets blamed.
     root = tmp_path / "results"
     measured = [{"name": "binning", "params": {"bin_size": 0.07}}, {"name": "kde_upper", "params": {}},
                 {"name": "edge", "params": {}}]
@@ -512,16 +514,16 @@ def test_a_kde_bound_at_log2_n_is_named_at_its_ceiling(tmp_path):
         kde_train = pc.and_(pc.equal(mi["split"], "train"), pc.equal(mi["estimator"], "kde_upper"))
         i_xt = pc.if_else(pc.and_(kde_train, pc.equal(mi["layer"], 0)), math.log2(3277) - 1e-6 * seed, mi["i_xt"])
         i_xt = pc.if_else(pc.and_(kde_train, pc.equal(mi["layer"], 1)), math.log2(3277) - 2 * (1 - seed) / 3277, i_xt)
+        edge_train = pc.and_(pc.equal(mi["split"], "train"), pc.equal(mi["estimator"], "edge"))
+        i_xt = pc.if_else(pc.and_(edge_train, pc.equal(mi["layer"], 2)), math.log2(3277), i_xt)
         mi = mi.set_column(mi.schema.get_field_index("i_xt"), "i_xt", i_xt)
         write_table(path, mi, compacted_through=40)
     phases = ResultStore(root).phases()
     train = phases[phases["split"] == "train"]
     ceilings = train.groupby("estimator")[["i_xt_ceiling_bits", "i_yt_ceiling_bits"]].max()
-    assert ceilings.loc["kde_upper", "i_xt_ceiling_bits"] == pytest.approx(math.log2(3277))
-    assert ceilings.loc["binning", "i_xt_ceiling_bits"] == pytest.approx(math.log2(3277))
+    assert ceilings["i_xt_ceiling_bits"].tolist() == [pytest.approx(math.log2(3277))] * 3
     assert ceilings.loc["binning", "i_yt_ceiling_bits"] > 0
     assert ceilings.loc[["kde_upper", "edge"], "i_yt_ceiling_bits"].isna().all()
-    assert np.isnan(ceilings.loc["edge", "i_xt_ceiling_bits"])
     kde = train[train["estimator"] == "kde_upper"]
     ends = stats.at_ceiling(kde)
     assert ends[["estimator", "layer"]].values.tolist() == [["kde_upper", 0]]
@@ -529,6 +531,9 @@ def test_a_kde_bound_at_log2_n_is_named_at_its_ceiling(tmp_path):
     assert note.startswith("I(X;T) ends at its ceiling, log2 n bits, in every seed of tanh: 0 · dense_0. Every "
                            "input's Gaussian still stands apart")
     assert "binning" not in note
+    edge = train[train["estimator"] == "edge"]
+    assert report.ceiling_note(edge, {}).endswith(": 2 · dense_2. " + report.AT_CEILING_BECAUSE["edge"])
+    assert "bucket of its own in every hash" in report.AT_CEILING_BECAUSE["edge"]
 
 
 def test_comparisons_leave_out_groups_without_a_kept_run_and_start_from_a_live_one():

@@ -129,8 +129,8 @@ def phase_panels() -> None:
         left, right = st.container(), st.container()
     with left:
         st.caption(f"Line: the mean over live seeds; band: {ui.plain(band)} (none for one seed; cut to what the values can be, "
-                   "0 to log2 n for I(X;T) of the binning family and the kde bounds, 0 to H(Y) for I(Y;T) of the "
-                   "binning family); dashed rules: the group's mean "
+                   "0 to log2 n for I(X;T) of the binning family, the kde bounds and EDGE, 0 to H(Y) for I(Y;T) of "
+                   "the binning family); dashed rules: the group's mean "
                    "peak and SNR-drop epochs. Colours: the seed groups', the same on every page.")
         data = chart_data(root, version, tuple(selection), measured_ids, name, params, split, tuple(layers))
         chart = phase_charts.draw(data, REPORT_BANDS[band], log_epochs=log_epochs)
