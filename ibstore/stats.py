@@ -367,13 +367,14 @@ def exclusions(phases: pd.DataFrame) -> np.ndarray:
 def at_ceiling(phases: pd.DataFrame) -> pd.DataFrame:
     """The layers whose I(X;T) ends at its ceiling, log2 n, in every seed kept in the statistics: a
     binning (or EDGE's hashing) so fine that every input still has a bin of its own there, or a kde
-    noise so small that every input's Gaussian stands apart, cannot show the layer's compression (Saxe et al. 2018), so
-    its "compresses: no" is about the estimator, not the layer. "At" is within 1/n bits: a plug-in
-    estimate below log2 n has two inputs in one bin at least, which costs 2/n bits, so for the
-    binning family this is the ceiling itself (EDGE's mean over hashes can come closer); a kde
-    bound's I(X;T) only approaches it (every other input's kernel weight vanishing), and within 1/n
-    bits it leaves less room for compression than any binning could show. One row per group, estimator, params, split and layer: group_id,
-    estimator, params, split, layer, layer_name, ceiling_bits."""
+    noise so small that every input's Gaussian stands apart, cannot show the layer's compression
+    (Saxe et al. 2018), so its "compresses: no" is about the estimator, not the layer. "At" is
+    within 1/n bits: a plug-in estimate below log2 n has two inputs in one bin at least, which
+    costs 2/n bits, so for the binning family this is the ceiling itself (EDGE's mean over hashes
+    can come closer); a kde bound's I(X;T) only approaches it (every other input's kernel weight
+    vanishing), and within 1/n bits it leaves less room for compression than any binning could
+    show. One row per group, estimator, params, split and layer: group_id, estimator, params,
+    split, layer, layer_name, ceiling_bits."""
     columns = ["group_id", "estimator", "params", "split", "layer", "layer_name", "ceiling_bits"]
     if "i_xt_ceiling_bits" not in phases:
         return pd.DataFrame(columns=columns)

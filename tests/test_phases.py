@@ -496,26 +496,26 @@ def test_layers_that_end_at_their_ceiling_in_every_seed_are_named():
 
 
 def test_a_kde_bound_or_edge_at_log2_n_is_named_at_its_ceiling(tmp_path):
-    # Two seeds measured by binning, kde_upper and edge; kde_upper's first layer set near log2 3277 bits (every
+    # Five seeds measured by binning, kde_upper and edge; kde_upper's first layer set near log2 3277 bits (every
     # input's Gaussian apart from the others) at every logged epoch on train: exactly in seed 0, 1e-6 bits
-    # below in seed 1, as a kde bound approaches it; its second layer 2/3277 bits below in seed 0 (where a
-    # binning's first step below the ceiling would be), at it in seed 1. The view gives kde_upper and edge
+    # below per seed after, as a kde bound approaches it; its second layer 2/3277 bits below in seed 0 (where
+    # a binning's first step below the ceiling would be), at it in the others. The view gives kde_upper and edge
     # the I(X;T) ceiling log2 n and no I(Y;T) one; the report's sentence names the first layer alone and
-    # blames the noise variance, not a binning. EDGE's third layer is at log2 n in both seeds: named, its
-    # buckets blamed.
+    # blames the noise variance, not a binning. EDGE's last hidden layer is at log2 n in every seed: named, its
+    # buckets blamed. Where a layer is at its ceiling, the tables' `compresses` says so, not "no" or "–".
     root = tmp_path / "results"
     measured = [{"name": "binning", "params": {"bin_size": 0.07}}, {"name": "kde_upper", "params": {}},
                 {"name": "edge", "params": {}}]
-    for seed in (0, 1):
+    for seed in range(5):
         run_id = write_run(root, "t", {"activation_fn": "tanh", "epochs": 40, "estimators": measured}, seed=seed,
                            logged=10)
         path = layout.table_path(root, run_id, "mi")
         mi = pq.read_table(path)
-        kde_train = pc.and_(pc.equal(mi["split"], "train"), pc.equal(mi["estimator"], "kde_upper"))
+        kde_train = pc.and_(pc.equal(mi["split"], "train"), pc.equal(mi["estimator"], "kde_upper"))   # 1e-6 * 4 < 1/n
         i_xt = pc.if_else(pc.and_(kde_train, pc.equal(mi["layer"], 0)), math.log2(3277) - 1e-6 * seed, mi["i_xt"])
-        i_xt = pc.if_else(pc.and_(kde_train, pc.equal(mi["layer"], 1)), math.log2(3277) - 2 * (1 - seed) / 3277, i_xt)
+        i_xt = pc.if_else(pc.and_(kde_train, pc.equal(mi["layer"], 1)), math.log2(3277) - 2 * (seed == 0) / 3277, i_xt)
         edge_train = pc.and_(pc.equal(mi["split"], "train"), pc.equal(mi["estimator"], "edge"))
-        i_xt = pc.if_else(pc.and_(edge_train, pc.equal(mi["layer"], 2)), math.log2(3277), i_xt)
+        i_xt = pc.if_else(pc.and_(edge_train, pc.equal(mi["layer"], 4)), math.log2(3277), i_xt)
         mi = mi.set_column(mi.schema.get_field_index("i_xt"), "i_xt", i_xt)
         write_table(path, mi, compacted_through=40)
     phases = ResultStore(root).phases()
@@ -532,7 +532,16 @@ def test_a_kde_bound_or_edge_at_log2_n_is_named_at_its_ceiling(tmp_path):
                            "input's Gaussian still stands apart")
     assert "binning" not in note
     edge = train[train["estimator"] == "edge"]
-    assert report.ceiling_note(edge, {}).endswith(": 2 · dense_2. " + report.AT_CEILING_BECAUSE["edge"])
+    assert report.ceiling_note(edge, {}).endswith(": 4 · dense_4. " + report.AT_CEILING_BECAUSE["edge"])
+    for these in (kde, edge):
+        group_stats = stats.phase_stats(these).assign(group="tanh")
+        table = report.group_table(group_stats, stats.at_ceiling(these)).set_index("layer")["compresses"]
+        glance = report.glance_table(group_stats, "e", stats.at_ceiling(these))["compresses"].tolist()
+        untold = report.group_table(group_stats).set_index("layer")["compresses"]
+        at = ["0 · dense_0"] if these is kde else ["4 · dense_4"]
+        assert untold[at].tolist() == ["no"]       # compression 0 against a floor of 0: the test's answer
+        assert table[at].tolist() == [report.AT_CEILING_CELL] and table.drop(at).equals(untold.drop(at))
+        assert glance == [report.AT_CEILING_CELL if these is edge else untold["4 · dense_4"]]
     assert "bucket of its own in every hash" in report.AT_CEILING_BECAUSE["edge"]
 
 

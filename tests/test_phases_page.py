@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from bench.make_results import write_run
 from conftest import APP, BIASES, EPOCHS, write_ksg_cohort
-from explorer import ui
+from explorer import report, ui
 from explorer.results import ResultStore
 from ibstore import layout
 from trainer.atomic import write_table
@@ -251,3 +251,6 @@ def test_layers_whose_binning_ends_at_its_ceiling_are_named_on_the_page(monkeypa
     (warning,) = [w.value for w in at.warning if "ceiling" in w.value]
     assert unescaped(warning).startswith("I(X;T) ends at its ceiling, log2 n bits, in every seed of ")
     assert "0 · dense_0." in unescaped(warning) and "1 · dense_1" not in unescaped(warning)
+    compresses = table(at, "Per seed group and layer").set_index("layer")["compresses"]
+    assert compresses["0 · dense_0"] == report.AT_CEILING_CELL
+    assert set(compresses.drop("0 · dense_0")) == {"–"}          # two seeds: no test can decide
