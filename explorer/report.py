@@ -259,8 +259,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         order = {group_id: i for i, group_id in enumerate(labels)}   # the labels' order: by the varying keys
         group_stats = group_stats.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
         group_stats["group"] = group_stats["group_id"].map(labels)
-        ceiling = stats.at_ceiling(these)
-        table = group_table(group_stats, ceiling)
+        table = group_table(group_stats)
         _save_table(table, folder, f"{name}-groups")
         notes = [note for note in (ceiling_note(these, labels), left_out_note(group_stats)) if note]
         lines += ["### Phases per seed group", "",
@@ -275,7 +274,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
             lines += [f"### Seed groups compared with {comparison['b'].iloc[0]}", "",
                       f"{COMPARED_CAPTION} {ADJUSTED}", "", *[line for note in notes for line in (note, "")],
                       *_markdown(comparison), ""]
-        glance.append(glance_table(group_stats, f"{estimator} {params}", ceiling))
+        glance.append(glance_table(group_stats, f"{estimator} {params}"))
     at_glance = ["## At a glance: does the last hidden layer compress?", "",
                  "Per estimator and seed group, compression of the last hidden layer beside its noise floor. "
                  f"{ONE_LAYER} {UNDECIDED}", ""]
@@ -388,12 +387,10 @@ def layer_label(layer: int, layer_name: str) -> str:
     return f"{int(layer)} · {layer_name}"
 
 
-def group_table(group_stats: pd.DataFrame, at_ceiling: pd.DataFrame | None = None) -> pd.DataFrame:
+def group_table(group_stats: pd.DataFrame) -> pd.DataFrame:
     """Per seed group (`group`) and layer of phase_stats rows: each of TABLE_QUANTITIES as
     "mean [95 % CI]", the test of compression against the noise floor (p, and q over the layers)
-    and the runs left out, counted (`left_out_note` names them). `at_ceiling`: the layers whose
-    I(X;T) ends at its ceiling (ibstore.stats.at_ceiling), whose `compresses` says so."""
-    ceiling = _ceiling_layers(at_ceiling)
+    and the runs left out, counted (`left_out_note` names them)."""
     rows = []
     for (group, layer_name), frame in group_stats.groupby(["group", "layer_name"], sort=False):
         by = frame.set_index("quantity")
@@ -404,7 +401,7 @@ def group_table(group_stats: pd.DataFrame, at_ceiling: pd.DataFrame | None = Non
             row[quantity] = estimate_cell(by.loc[quantity], 1 if quantity.endswith("epoch") else 2)
         row["p (compression > floor)"] = number_text(excess["p_value"])
         row["q (over layers)"] = number_text(excess["q_value"])
-        row["compresses"] = _compresses(excess, (excess["group_id"], by["layer"].iloc[0]) in ceiling)
+        row["compresses"] = _compresses(excess)
         row["left out"] = _left_out(excess)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -510,12 +507,11 @@ def last_hidden_layer(layers) -> int:
     return top - 1 if top > 0 else 0
 
 
-def glance_table(group_stats: pd.DataFrame, estimator: str, at_ceiling: pd.DataFrame | None = None) -> pd.DataFrame:
+def glance_table(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
     """Does the last hidden layer compress? Per seed group (`group`) of phase_stats rows: its
     compression and noise floor with their intervals, the test (p, and q over the groups of the
-    table), and the runs left out, counted; `at_ceiling` as for `group_table`."""
+    table), and the runs left out, counted."""
     last_hidden = last_hidden_layer(group_stats["layer"])
-    ceiling = _ceiling_layers(at_ceiling)
     rows = []
     for group, frame in group_stats[group_stats["layer"] == last_hidden].groupby("group", sort=False):
         by = frame.set_index("quantity")
@@ -525,7 +521,7 @@ def glance_table(group_stats: pd.DataFrame, estimator: str, at_ceiling: pd.DataF
                      "noise floor": estimate_cell(by.loc["noise_floor_bits"]),
                      "p (compression > floor)": by.loc[stats.EXCESS, "p_value"],
                      "q (over groups)": math.nan,
-                     "compresses": _compresses(by.loc[stats.EXCESS], (by["group_id"].iloc[0], last_hidden) in ceiling),
+                     "compresses": _compresses(by.loc[stats.EXCESS]),
                      "left out": _left_out(by.loc[stats.EXCESS])})
     table = pd.DataFrame(rows)
     if table.empty:
@@ -535,20 +531,13 @@ def glance_table(group_stats: pd.DataFrame, estimator: str, at_ceiling: pd.DataF
                            "q (over groups)": [number_text(q) for q in stats.over_layers(p_values)]})
 
 
-def _compresses(excess: pd.Series, at_ceiling: bool) -> str:
+def _compresses(excess: pd.Series) -> str:
     """The `compresses` cell of a phase_stats excess row: yes, no, – where no test can decide, and
-    AT_CEILING_CELL where the layer's I(X;T) ends at its ceiling in every seed: its compression is 0
-    there whatever the layer does, so the test's "no" would be about the estimator."""
-    if at_ceiling:
+    AT_CEILING_CELL where the layer's I(X;T) ends at its ceiling in every seed (ibstore.stats.AT_CEILING):
+    its compression is 0 there whatever the layer does, so the test's "no" would be the estimator's."""
+    if excess["note"] == stats.AT_CEILING:
         return AT_CEILING_CELL
     return {True: "yes", False: "no"}.get(excess["compresses"], "–")
-
-
-def _ceiling_layers(at_ceiling: pd.DataFrame | None) -> set[tuple[str, int]]:
-    """(group_id, layer) of each row of an `ibstore.stats.at_ceiling` frame."""
-    if at_ceiling is None:
-        return set()
-    return set(zip(at_ceiling["group_id"], at_ceiling["layer"].astype(int)))
 
 
 def _left_out(row: pd.Series) -> str:

@@ -71,6 +71,7 @@ SEED = 0
 NO_INTERVAL = "n = 1: no interval"
 NO_VALUE = "no value"
 UNTESTABLE = "n < 5: a sign-flip test cannot reach p < 0.05"
+AT_CEILING = "I(X;T) ends at its ceiling, log2 n, in every seed: this estimator cannot show compression here"
 TOO_FEW_TO_DIFFER = "too few seeds for p < 0.05"
 KEYS = ("layer", "estimator", "params", "split")
 # The tests adjusted together (q_value): every layer of one group (or pair of groups), estimator,
@@ -380,10 +381,17 @@ def at_ceiling(phases: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     kept = phases[np.equal(exclusions(phases), None)]
     ceiling = pd.to_numeric(kept["i_xt_ceiling_bits"], errors="coerce")
-    at = pd.to_numeric(kept["final_i_xt"], errors="coerce") >= ceiling - 2.0 ** -ceiling     # NaN: False
+    at = _ends_at_ceiling(pd.to_numeric(kept["final_i_xt"], errors="coerce").to_numpy(float), ceiling.to_numpy(float))
     rows = kept.assign(at=at, ceiling_bits=ceiling).groupby(columns[:-1], sort=True, dropna=False)
     ends = rows.agg(every=("at", "all"), ceiling_bits=("ceiling_bits", "max")).reset_index()
     return ends.loc[ends["every"], columns].reset_index(drop=True)
+
+
+def _ends_at_ceiling(final_i_xt: np.ndarray, ceiling_bits: np.ndarray) -> np.ndarray:
+    """Per run: its final I(X;T) within 1/n bits of its ceiling log2 n (`at_ceiling`); False where
+    either is unknown."""
+    with np.errstate(invalid="ignore"):
+        return final_i_xt >= ceiling_bits - 2.0 ** -ceiling_bits
 
 
 def _flagged(column: pd.Series) -> np.ndarray:
@@ -454,11 +462,14 @@ def quantity_bounds(ceilings_of_rows: dict[str, np.ndarray], rows: np.ndarray,
 def phase_stats(phases: pd.DataFrame) -> pd.DataFrame:
     """Per group, layer, estimator, params, split and quantity (QUANTITIES): the statistics of
     PHASE_STATS_SCHEMA. `p_value`, `q_value` (over the group's layers) and `compresses` (p < ALPHA)
-    are set only for compression_over_floor_bits (the one-sided test against the noise floor)."""
+    are set only for compression_over_floor_bits (the one-sided test against the noise floor);
+    `compresses` is NULL where no test can decide (note UNTESTABLE) or the layer's I(X;T) ends at
+    its ceiling in every kept seed (note AT_CEILING, `at_ceiling`)."""
     phases = with_excess(phases).sort_values(["group_id", *KEYS, "run_id"]).reset_index(drop=True)
     values, reasons = _numeric(phases, QUANTITIES), exclusions(phases)
     run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
     ceilings = _ceilings(phases)
+    final_i_xt, i_xt_ceiling = values[:, QUANTITIES.index("final_i_xt")], ceilings["i_xt_ceiling_bits"]
     rows = []
     for (group_id, *keys), index in phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices.items():
         group_health = health(run_ids[index], reasons[index])
@@ -474,6 +485,8 @@ def phase_stats(phases: pd.DataFrame) -> pd.DataFrame:
             decidable = not math.isnan(p_value) and 0.5 ** summary.n < ALPHA
             if quantity == EXCESS and not math.isnan(p_value) and not decidable:
                 summary = replace(summary, note=UNTESTABLE)
+            if quantity == EXCESS and len(kept) and _ends_at_ceiling(final_i_xt[kept], i_xt_ceiling[kept]).all():
+                summary, decidable = replace(summary, note=AT_CEILING), False    # a "no" would be the estimator's
             rows.append({"group_id": group_id, **dict(zip(KEYS, keys)), "layer_name": layer_names[index[0]],
                          "quantity": quantity, **asdict(group_health), "n_missing": len(missing),
                          "missing_runs": ", ".join(missing) or None, **asdict(summary),

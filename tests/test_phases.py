@@ -535,13 +535,16 @@ def test_a_kde_bound_or_edge_at_log2_n_is_named_at_its_ceiling(tmp_path):
     assert report.ceiling_note(edge, {}).endswith(": 4 · dense_4. " + report.AT_CEILING_BECAUSE["edge"])
     for these in (kde, edge):
         group_stats = stats.phase_stats(these).assign(group="tanh")
-        table = report.group_table(group_stats, stats.at_ceiling(these)).set_index("layer")["compresses"]
-        glance = report.glance_table(group_stats, "e", stats.at_ceiling(these))["compresses"].tolist()
-        untold = report.group_table(group_stats).set_index("layer")["compresses"]
-        at = ["0 · dense_0"] if these is kde else ["4 · dense_4"]
-        assert untold[at].tolist() == ["no"]       # compression 0 against a floor of 0: the test's answer
-        assert table[at].tolist() == [report.AT_CEILING_CELL] and table.drop(at).equals(untold.drop(at))
-        assert glance == [report.AT_CEILING_CELL if these is edge else untold["4 · dense_4"]]
+        excess = group_stats[group_stats["quantity"] == stats.EXCESS].set_index("layer")
+        table = report.group_table(group_stats).set_index("layer")["compresses"]
+        glance = report.glance_table(group_stats, "e")["compresses"].tolist()
+        at = [0] if these is kde else [4]
+        # compression 0 against a floor of 0 gives p = 1, the test's "no": the statistics say why it is no answer
+        assert excess.loc[at, "p_value"].tolist() == [1.0] and excess.loc[at, "note"].tolist() == [stats.AT_CEILING]
+        assert excess.loc[at, "compresses"].isna().all() and excess.drop(at)["compresses"].notna().all()
+        assert table.iloc[at].tolist() == [report.AT_CEILING_CELL]
+        assert report.AT_CEILING_CELL not in table.drop(table.index[at]).tolist()
+        assert glance == [report.AT_CEILING_CELL if these is edge else table.iloc[4]]
     assert "bucket of its own in every hash" in report.AT_CEILING_BECAUSE["edge"]
 
 

@@ -144,11 +144,10 @@ def phase_panels() -> None:
     group_rows = group_rows[group_rows["group_id"].isin(titles)].assign(group=lambda f: f["group_id"].map(titles))
     order = {group_id: i for i, group_id in enumerate(titles)}
     group_rows = group_rows.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
-    at_ceiling = stats.at_ceiling(these)
     with right:
         if last_hidden is not None:
             st.subheader(f"Does {ui.plain(layer_title(last_hidden))} compress?")
-            glance = report.glance_table(group_rows, estimator, at_ceiling).drop(columns=["estimator", "layer"])
+            glance = report.glance_table(group_rows, estimator).drop(columns=["estimator", "layer"])
             ui.show_table(glance)
             table_downloads(glance, f"last_hidden_{name}_{split}")
         st.caption("Mean [95 % t interval] over the live seeds; compression is tested against each run's noise "
@@ -158,7 +157,7 @@ def phase_panels() -> None:
     st.caption(report.EXCESS_BOUND + " " + report.ADJUSTED)
     if ceiling := report.ceiling_note(these[these["layer"].isin(layers)], titles):
         st.warning(ui.plain(ceiling), icon=":material/vertical_align_top:")
-    table = report.group_table(group_rows[group_rows["layer"].isin(layers)], at_ceiling)
+    table = report.group_table(group_rows[group_rows["layer"].isin(layers)])
     ui.show_table(table)
     if named := report.left_out_note(group_rows):
         st.caption(ui.plain(named))
