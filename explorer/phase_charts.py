@@ -34,9 +34,9 @@ class PhaseData:
     (one per run, epoch and layer, with group and dead), the marks (phase_marks) and every group's
     legend entry in colour order; `non_negative`: the estimator's values are >= 0 (a discrete one's,
     ibstore.phases.DISCRETE_ESTIMATORS), and `ceilings` (`group_ceilings`) the most they can be where
-    the `phases` view knows it (a discrete estimator's I(X;T) and I(Y;T), a Gaussian-mixture bound's
-    I(X;T)): bands are cut to [0, ceiling] there, as ibstore.stats cuts its intervals. The mean over seeds lies
-    in the range, so the cut band holds it whenever the whole one does."""
+    the `phases` view knows it (a discrete estimator's I(X;T) and I(Y;T), the kde bounds' and EDGE's
+    I(X;T)): bands are cut to [0, ceiling] there, as ibstore.stats cuts its intervals. The mean over
+    seeds lies in the range, so the cut band holds it whenever the whole one does."""
     mi: pd.DataFrame
     marks: pd.DataFrame
     domain: list[str]

@@ -65,7 +65,8 @@ def mi_choices(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataFra
         WHERE list_contains(?, run_id) GROUP BY ALL ORDER BY runs DESC, estimator, params, split
     """, [run_ids]).df()
     listings = [_ensure_estimator_list(value) for value, in con.execute(
-        "SELECT DISTINCT value FROM config WHERE key = 'estimators' AND list_contains(?, run_id)", [run_ids]).fetchall()]
+        "SELECT DISTINCT value FROM config WHERE key = 'estimators' AND list_contains(?, run_id)",
+        [run_ids]).fetchall()]
     listed = [min((_listed_position(listing, estimator, params) for listing in listings), default=math.inf)
               for estimator, params in zip(choices["estimator"], choices["params"])]
     order = sorted(range(len(choices)), key=lambda i: (-choices["runs"].iat[i], listed[i]))   # stable: then by name

@@ -445,8 +445,9 @@ def quantity_bounds(ceilings_of_rows: dict[str, np.ndarray], rows: np.ndarray,
     """Per QUANTITY the range its values can take on these rows (one group, layer, estimator, params
     and split): >= 0 for NON_NEGATIVE ones, an epoch at most the rows' last logged epoch
     (CEILING_OF_EPOCH), and each quantity the estimator bounds (CEILINGS_OF_ESTIMATOR) in [0, the
-    largest ceiling of the rows] (no upper bound where no row has one: runs written before run.json recorded
-    its splits). `ceilings_of_rows`: the ceiling columns of every row, as numbers (`_ceilings`)."""
+    largest ceiling of the rows] (no upper bound where no row has one: runs written before run.json
+    recorded its splits). `ceilings_of_rows`: the ceiling columns of every row, as numbers
+    (`_ceilings`)."""
     def largest(column: str) -> float:
         values = ceilings_of_rows[column][rows]
         values = values[np.isfinite(values)]
