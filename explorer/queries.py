@@ -74,13 +74,11 @@ def mi_choices(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> pd.DataFra
 
 
 def _ensure_estimator_list(value: str | None) -> list[tuple[Any, str]]:
-    """A config's `estimators` (JSON text) as (name, params as the trainer writes them to mi:
-    `json.dumps(params, sort_keys=True)`, trainer/measure.py). The list only orders the choices,
-    so a value that is no such list (a hand-written run.json) orders nothing."""
-    try:
-        entries = json.loads(value) if value else []
-    except (ValueError, RecursionError):
-        return []
+    """A config's `estimators` (the `config` view's JSON text, which the index encoded from a
+    run.json read within ibstore.strict_json's limits) as (name, params as the trainer writes them
+    to mi: `json.dumps(params, sort_keys=True)`, trainer/measure.py). The list only orders the
+    choices, so a value that is no such list (a hand-written run.json) orders nothing."""
+    entries = json.loads(value) if value else []
     if not isinstance(entries, list):
         return []
     return [(entry.get("name"), json.dumps(entry.get("params"), sort_keys=True, default=str))
