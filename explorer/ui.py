@@ -128,6 +128,25 @@ def ordered_runs(results: ResultStore) -> pd.DataFrame:
     return results.carried("ordered_runs", lambda _: ordered(results.runs()), patched)
 
 
+def first_cohort(ordered: pd.DataFrame) -> list[str]:
+    """The run ids of `ordered` (rows in the Runs page's order, with `cohort`) of the first row's
+    cohort (runs of no cohort count as one), in that order: what the app selects when nothing else
+    says. A root holding several cohorts had opened on one cohort's last groups beside the next
+    one's first, whose labels then named every config key the cohorts differ in (their whole
+    `estimators` lists); its report compares one cohort's groups, and so does the default.
+
+    >>> ordered = pd.DataFrame({"run_id": list("abcd"), "cohort": ["x", "y", "x", None]})
+    >>> first_cohort(ordered), first_cohort(ordered.iloc[3:])
+    (['a', 'c'], ['d'])
+    """
+    if ordered.empty:
+        return []
+    cohorts = ordered["cohort"].astype(object)
+    first = cohorts.iloc[0]
+    same = cohorts.isna() if pd.isna(first) else cohorts.eq(first)
+    return ordered.loc[same.to_numpy(), "run_id"].tolist()
+
+
 def whole_groups(run_ids: list[str], runs: pd.DataFrame, limit: int) -> list[str]:
     """The runs of the first seed groups of `run_ids` (in their order, a group where its first run
     is), as many groups as fit in `limit` runs, and at least the first whole. The seed is the unit:

@@ -208,6 +208,26 @@ def test_the_default_and_a_filters_selection_keep_seed_groups_whole(monkeypatch,
     assert url_runs(at) == shown[:2 * min(groups, 3)]
 
 
+def test_the_default_selection_is_the_first_rows_cohort(monkeypatch, tmp_path):
+    """A root of two cohorts that the Runs page interleaves (it orders by the varying keys, here
+    activation_fn): the app opens on the first row's cohort alone, its groups labelled by the key
+    that varies within it, not on rows of both labelled by everything the cohorts differ in."""
+    for cohort, activations, epochs in (("acts", ["elu", "tanh"], 8), ("bias", ["relu"], 6)):
+        for activation in activations:
+            for seed in range(2):
+                write_run(tmp_path, cohort, {"activation_fn": activation, "epochs": epochs}, seed=seed,
+                          cohort=cohort, logged=4)
+    write_run(tmp_path, "bias", {"activation_fn": "elu", "epochs": 6}, cohort="bias", logged=4)
+    at = open_app(monkeypatch, tmp_path)
+    table = at.dataframe[0].value
+    assert list(table["cohort"]) == ["bias", "acts", "acts", "bias", "bias", "acts", "acts"]   # by activation, epochs
+    store = ResultStore(tmp_path)
+    assert sorted(url_runs(at)) == sorted(store.runs().query("cohort == 'bias'")["run_id"])
+    # within the selection only activation_fn varies; over both cohorts epochs would label every group too
+    assert list(ui.group_titles(store, store.runs(), url_runs(at)).values()) == ["activation_fn=elu",
+                                                                                "activation_fn=relu"]
+
+
 def test_a_group_partly_selected_says_how_many_of_its_seeds(monkeypatch, cohort_root):
     """A seed group's title on the group pages names the seeds the root holds beyond the selection:
     its band, n and tests are over the selected seeds only."""
@@ -584,7 +604,8 @@ def test_results_flag_wins_over_the_environment(monkeypatch, cohort_root, tmp_pa
 
 
 def test_training_curves_refresh_while_a_selected_run_trains(monkeypatch, messy_root, cohort_root):
-    at = open_app(monkeypatch, messy_root["root"], "training")
+    # the running run is of no cohort, so not in the default selection (the first row's cohort): chosen
+    at = open_app(monkeypatch, messy_root["root"], "training", runs=[*messy_root["good"], messy_root["running"]])
     assert "1 selected run(s) training, redrawn every 1 s: running" in texts(at)
     assert len(specs(at)) == 1
     at = open_app(monkeypatch, cohort_root, "training")
