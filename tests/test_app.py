@@ -121,6 +121,20 @@ def test_selection_chips_name_runs_by_varying_values_and_seed(monkeypatch, cohor
     assert "chips show initial\\_bias · seed" in texts(at)
 
 
+def test_a_chip_names_an_estimator_list_by_its_estimators(monkeypatch, tmp_path):
+    """`estimators` varies over this root: a chip shows the names, not the list's JSON; two lists of
+    the same names (other params) give one chip text, so those chips add their run ids."""
+    listed = {"a": [{"name": "binning", "params": {"bin_size": 0.07}}],
+              "b": [{"name": "binning", "params": {"bin_size": 0.07}}, {"name": "kde_upper", "params": {}}],
+              "c": [{"name": "binning", "params": {"bin_size": 0.5}}, {"name": "kde_upper", "params": {}}]}
+    ids = {name: write_run(tmp_path, name, {"epochs": 6, "estimators": estimators}, logged=4)
+           for name, estimators in listed.items()}
+    at = open_app(monkeypatch, tmp_path)
+    chips = at.multiselect(key=ui.SELECTION).options
+    assert set(chips) == {"binning", f"binning+kde_upper ({ids['b']})", f"binning+kde_upper ({ids['c']})"}
+    assert "chips show estimators" in texts(at)
+
+
 def test_a_typo_in_the_sql_condition_changes_neither_selection_nor_url(monkeypatch, cohort_root):
     at = open_app(monkeypatch, cohort_root)
     at.text_input(key="where").set_value("initial_bias >= 0").run()
