@@ -267,10 +267,12 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
                   f"(one-sided sign-flip permutation p of compression - floor > 0). {EXCESS_BOUND} {ADJUSTED} "
                   f"{UNDECIDED}", "",
                   *[line for note in notes for line in (note, "")], *_markdown(table), ""]
-        comparison = comparison_table(these, labels, reference)
+        compared = reference_comparisons(these, labels, reference)
+        comparison = comparison_table(these, labels, compared=compared)
         if not comparison.empty:
             _save_table(comparison, folder, f"{name}-comparison")
-            notes = [note for note in (reference_note(these, labels, reference), not_compared(these, labels)) if note]
+            notes = [note for note in (reference_note(these, labels, reference), not_compared(these, labels),
+                                       differences_note(compared, labels)) if note]
             lines += [f"### Seed groups compared with {comparison['b'].iloc[0]}", "",
                       f"{COMPARED_CAPTION} {ADJUSTED}", "", *[line for note in notes for line in (note, "")],
                       *_markdown(comparison), ""]
@@ -423,29 +425,62 @@ def live_groups(these: pd.DataFrame, labels: dict[str, str]) -> list[str]:
     return [group_id for group_id in labels if group_id in kept]
 
 
-def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str | None = None,
-                     layers: Iterable[int] | None = None) -> pd.DataFrame:
+def reference_comparisons(these: pd.DataFrame, labels: dict[str, str], reference: str | None = None) -> pd.DataFrame:
     """Every seed group of `these` (phases rows of one estimator, params and split) with a kept run
     (`live_groups`) against the `reference` group (the first of them if it has none: `reference_note`)
-    on COMPARED, per layer: the rows of `layers` (default all), their q over every layer recorded and
-    over every group and layer compared (`stats.over_groups`). Another group without a kept run has
-    no value to compare: it is left out (`not_compared`)."""
+    on COMPARED, per layer: `stats.compare_groups`' rows with group_id, reference, layer_name and
+    q_groups, q over every group and layer compared (`stats.over_groups`); empty if there is no
+    other such group. A group without a kept run has no value to compare: it is left out
+    (`not_compared`)."""
     live = live_groups(these, labels)
     reference = reference if reference in live else live[0] if live else None
-    names = these.drop_duplicates("layer").set_index("layer")["layer_name"]
     compared = [stats.compare_groups(these, other, reference, COMPARED).assign(group_id=other)
                 for other in live if other != reference]
     if not compared:
         return pd.DataFrame()
     compared = pd.concat(compared, ignore_index=True)
-    compared["q_groups"] = stats.over_groups(compared)
+    names = these.drop_duplicates("layer").set_index("layer")["layer_name"]
+    return compared.assign(q_groups=stats.over_groups(compared), reference=reference,
+                           layer_name=compared["layer"].map(names))
+
+
+def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str | None = None,
+                     layers: Iterable[int] | None = None, compared: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`reference_comparisons` as the tables show them (`compared`, when already computed): the rows
+    of `layers` (default all), with their q over every layer recorded and over every group and layer."""
+    compared = reference_comparisons(these, labels, reference) if compared is None else compared
+    if compared.empty:
+        return pd.DataFrame()
     if layers is not None:
         compared = compared[compared["layer"].isin(list(layers))]
-    rows = [{"a": labels[item.group_id], "b": labels[reference], "layer": layer_label(item.layer, names[item.layer]),
+    rows = [{"a": labels[item.group_id], "b": labels[item.reference], "layer": layer_label(item.layer, item.layer_name),
              "quantity": item.quantity, **_compared_cells(item), "q (over layers)": number_text(item.q_value),
              "q (over groups and layers)": number_text(item.q_groups), "Cliff's delta": number_text(item.cliffs_delta)}
             for item in compared.itertuples(index=False)]
     return pd.DataFrame(rows)
+
+
+def differences_note(compared: pd.DataFrame, labels: dict[str, str]) -> str | None:
+    """The sentence answering "which groups differ from the reference?" from `reference_comparisons`:
+    every row with q over groups and layers below ALPHA (Benjamini-Hochberg: on average at most 5 %
+    of those named are noise), by group; or that none does. None where nothing was compared."""
+    if compared.empty:
+        return None
+    reference = labels[compared["reference"].iloc[0]]
+    found = compared[compared["q_groups"] < stats.ALPHA]
+    if found.empty:
+        tested = compared.dropna(subset=["p_value"])
+        smallest = min((stats.smallest_p(a, b) for a, b in zip(tested["n_a"], tested["n_b"])), default=math.nan)
+        per_quantity = tested.groupby("quantity").size().max() if len(tested) else 0
+        return (f"No group differs from {reference} at q (over groups and layers) < {stats.ALPHA:g}, in any "
+                f"layer or quantity compared (the smallest p these seeds allow is {number_text(smallest)}, and "
+                f"each quantity's q adjusts up to {per_quantity} tests together).")
+    named = [f"{labels[group_id]}: " + "; ".join(
+                 f"{layer_label(row.layer, row.layer_name)} {row.quantity} {number_text(row.difference)} "
+                 f"{difference_interval(row.note, row.ci_low, row.ci_high)}" for row in rows.itertuples())
+             for group_id, rows in found.groupby("group_id", sort=False)]
+    return (f"Differ from {reference} at q (over groups and layers) < {stats.ALPHA:g} (a - b [95 % CI]), "
+            f"{len(found)} of {len(compared)} comparisons: " + ". ".join(named) + ".")
 
 
 def _compared_cells(item) -> dict[str, str]:

@@ -430,6 +430,44 @@ def test_the_comparison_table_adjusts_over_every_group_and_layer_whatever_layers
     assert shown.to_dict("records") == table[table["layer"] == "1 · dense_1"].to_dict("records")
 
 
+def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005():
+    # The three groups above: the sentence names every (group, layer, quantity) whose q over groups and
+    # layers, Benjamini-Hochberg written out here over scipy's exact permutation p of each quantity, is
+    # below 0.05, with its difference and interval as the table shows them; identical groups: none.
+    rng = np.random.default_rng(7)
+    shifts = {"ref": 0.0, "far": 1.0, "near": 0.3, "same": 0.0}
+    values = {group: rng.normal(0.5 + shift, 0.2, (3, 5)) for group, shift in shifts.items()}
+    phases = layered_phases({group: layers.tolist() for group, layers in values.items()})
+    labels = {"ref": "g=0", "far": "g=1", "near": "g=2", "same": "g=3"}
+    compared = report.reference_comparisons(phases, labels)
+    table = report.comparison_table(phases, labels, compared=compared)
+    assert table.equals(report.comparison_table(phases, labels))
+    expected = []
+    for quantity, rows in table.groupby("quantity", sort=False):
+        p_values = np.array([float(p.split(" ")[0]) if p != "–" else np.nan for p in rows["p"]])
+        exact = compared.loc[compared["quantity"] == quantity, "p_value"].to_numpy()
+        assert p_values == pytest.approx(exact, rel=1e-2, nan_ok=True)       # the table's p, to 3 digits
+        tested = ~np.isnan(exact)
+        q = np.full(len(exact), np.nan)
+        q[tested] = benjamini_hochberg(exact[tested])
+        cells = zip(rows["a"], rows["layer"], rows["a - b"], rows["95 % CI"])
+        expected += [(a, layer, quantity, difference, interval)
+                     for (a, layer, difference, interval), q_value in zip(cells, q) if q_value < 0.05]
+    note = report.differences_note(compared, labels)
+    assert expected and note.startswith(f"Differ from g=0 at q (over groups and layers) < 0.05 (a - b [95 % CI]), "
+                                        f"{len(expected)} of {len(compared)} comparisons: ")
+    for a, layer, quantity, difference, interval in expected:
+        assert f"{layer} {quantity} {difference} {interval}" in note.split(f"{a}: ")[1].split(". g=")[0]
+    assert note.count(" · dense_") == len(expected)
+    alike = layered_phases({"ref": values["ref"].tolist(), "same": values["ref"].tolist()})
+    # 5 and 5 seeds: the smallest two-sided p is 2 / C(10, 5) = 0.00794; 3 layers per quantity
+    assert report.differences_note(report.reference_comparisons(alike, labels), labels) == (
+        "No group differs from g=0 at q (over groups and layers) < 0.05, in any layer or quantity compared (the "
+        "smallest p these seeds allow is 0.00794, and each quantity's q adjusts up to 3 tests together).")
+    assert report.differences_note(report.reference_comparisons(alike[alike["group_id"] == "ref"], labels),
+                                   labels) is None
+
+
 def test_q_holds_pure_noise_at_five_percent_where_p_per_layer_does_not():
     # 400 groups of 8 seeds and 6 layers whose excess over the floor is symmetric noise: a group
     # has some layer at p < 0.05 about 1 - 0.95^6 = 26 % of the time, some layer at q < 0.05 about 5 %.

@@ -102,6 +102,14 @@ def test_the_research_question_is_answered_on_the_page(monkeypatch, cohort_root)
     domain = colour_domain(chart_spec(at))
     assert domain == ["initial_bias=-1 (0 seeds, 2 dead left out)", "initial_bias=0 (2 seeds)",
                       "initial_bias=0.2 (2 seeds)", "initial_bias=2 (2 seeds)"]
+    # which groups differ from the reference: two seeds a side cannot reach p < 0.05, so none, said so
+    assert NONE_DIFFERS in [unescaped(m.value) for m in at.markdown]
+
+
+# 2 and 2 seeds: the smallest two-sided p is 2 / C(4, 2) = 1/3; two other live groups, six layers
+NONE_DIFFERS = ("No group differs from initial_bias=0 at q (over groups and layers) < 0.05, in any layer or "
+                "quantity compared (the smallest p these seeds allow is 0.333, and each quantity's q adjusts up to "
+                "12 tests together).")
 
 
 def test_group_colours_are_the_other_pages(monkeypatch, cohort_root):
@@ -167,7 +175,7 @@ def test_the_report_button_writes_the_report_or_refuses_in_one_line(monkeypatch,
     assert not at.error and "Report written" in at.success[0].value
     text = (tmp_path / "report" / "report.md").read_text()
     assert text.startswith("# Report: initial_bias") and "4 · dense_4" in text
-    assert "### Seed groups compared with initial_bias=0" in text
+    assert "### Seed groups compared with initial_bias=0" in text and NONE_DIFFERS in text
     # the page's reference group is the report's, in the command shown and in the report written
     groups = at.selectbox(key="reference").options
     at.selectbox(key="reference").set_value(groups[-1]).run()

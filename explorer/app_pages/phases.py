@@ -92,9 +92,14 @@ def group_stats(root: str, version: int, run_ids: tuple[str, ...], estimator: st
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def comparison(root: str, version: int, run_ids: tuple[str, ...], estimator: str, params: str, split: str,
-               layers: tuple[int, ...], labels: tuple[tuple[str, str], ...], reference: str) -> pd.DataFrame:
-    these = phase_rows(root, run_ids, estimator, params, split)   # every layer: q is over those recorded
-    return report.comparison_table(these, dict(labels), reference, layers)
+               layers: tuple[int, ...], labels: tuple[tuple[str, str], ...], reference: str
+               ) -> tuple[pd.DataFrame, str | None]:
+    """The comparison table of `layers` and the sentence naming which groups differ, over every layer
+    recorded (q is over those)."""
+    these = phase_rows(root, run_ids, estimator, params, split)
+    compared = report.reference_comparisons(these, dict(labels), reference)
+    return (report.comparison_table(these, dict(labels), layers=layers, compared=compared),
+            report.differences_note(compared, dict(labels)))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -163,14 +168,15 @@ def phase_panels() -> None:
         st.caption(ui.plain(named))
     table_downloads(table, f"phase_stats_{name}_{split}")
     st.subheader(f"Compared with {ui.plain(titles[reference])}" if reference else "Compared")
-    compared = comparison(root, version, measured_ids, name, params, split, tuple(layers), tuple(titles.items()),
-                          reference)
+    compared, differences = comparison(root, version, measured_ids, name, params, split, tuple(layers),
+                                       tuple(titles.items()), reference)
     left_out = report.not_compared(these, titles)
     if compared.empty:
         st.caption("Fewer than two seed groups with a run kept: nothing to compare. " + ui.plain(left_out or ""))
     else:
         st.caption(report.COMPARED_CAPTION + " The seed is the unit. " + report.ADJUSTED + " " +
                    ui.plain(left_out or ""))
+        st.markdown(ui.plain(differences))
         ui.show_table(compared)
         table_downloads(compared, f"comparison_{name}_{split}")
 
