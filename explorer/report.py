@@ -460,10 +460,15 @@ def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str
     return pd.DataFrame(rows)
 
 
+MAX_DIFFERENCES_NAMED = 10   # rows a sentence names one by one; more are counted per group (the table has them)
+
+
 def differences_note(compared: pd.DataFrame, labels: dict[str, str]) -> str | None:
     """The sentence answering "which groups differ from the reference?" from `reference_comparisons`:
-    every row with q over groups and layers below ALPHA (Benjamini-Hochberg: on average at most 5 %
-    of those named are noise), by group; or that none does. None where nothing was compared."""
+    the rows with q over groups and layers below ALPHA (Benjamini-Hochberg: on average at most 5 %
+    of them are noise), by group, each with its difference and interval, or counted with their
+    layers when there are more than MAX_DIFFERENCES_NAMED; or that none does, and why it could
+    not. None where nothing was compared."""
     if compared.empty:
         return None
     reference = labels[compared["reference"].iloc[0]]
@@ -475,12 +480,18 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str]) -> str | No
         return (f"No group differs from {reference} at q (over groups and layers) < {stats.ALPHA:g}, in any "
                 f"layer or quantity compared (the smallest p these seeds allow is {number_text(smallest)}, and "
                 f"each quantity's q adjusts up to {per_quantity} tests together).")
-    named = [f"{labels[group_id]}: " + "; ".join(
-                 f"{layer_label(row.layer, row.layer_name)} {row.quantity} {number_text(row.difference)} "
-                 f"{difference_interval(row.note, row.ci_low, row.ci_high)}" for row in rows.itertuples())
-             for group_id, rows in found.groupby("group_id", sort=False)]
-    return (f"Differ from {reference} at q (over groups and layers) < {stats.ALPHA:g} (a - b [95 % CI]), "
-            f"{len(found)} of {len(compared)} comparisons: " + ". ".join(named) + ".")
+    by_group = found.groupby("group_id", sort=False)
+    if len(found) <= MAX_DIFFERENCES_NAMED:
+        named = [f"{labels[group_id]}: " + "; ".join(
+                     f"{layer_label(row.layer, row.layer_name)} {row.quantity} {number_text(row.difference)} "
+                     f"{difference_interval(row.note, row.ci_low, row.ci_high)}" for row in rows.itertuples())
+                 for group_id, rows in by_group]
+        return (f"Differ from {reference} at q (over groups and layers) < {stats.ALPHA:g} (a - b [95 % CI]), "
+                f"{len(found)} of {len(compared)} comparisons: " + ". ".join(named) + ".")
+    counted = [f"{labels[group_id]} ({len(rows)}, layers {', '.join(str(layer) for layer in sorted(set(rows['layer'])))})"
+               for group_id, rows in by_group]
+    return (f"Differ from {reference} at q (over groups and layers) < {stats.ALPHA:g}: {len(found)} of "
+            f"{len(compared)} comparisons, the table's rows with that q, in " + "; ".join(counted) + ".")
 
 
 def _compared_cells(item) -> dict[str, str]:

@@ -430,7 +430,7 @@ def test_the_comparison_table_adjusts_over_every_group_and_layer_whatever_layers
     assert shown.to_dict("records") == table[table["layer"] == "1 · dense_1"].to_dict("records")
 
 
-def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005():
+def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(monkeypatch):
     # The three groups above: the sentence names every (group, layer, quantity) whose q over groups and
     # layers, Benjamini-Hochberg written out here over scipy's exact permutation p of each quantity, is
     # below 0.05, with its difference and interval as the table shows them; identical groups: none.
@@ -453,9 +453,18 @@ def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(
         cells = zip(rows["a"], rows["layer"], rows["a - b"], rows["95 % CI"])
         expected += [(a, layer, quantity, difference, interval)
                      for (a, layer, difference, interval), q_value in zip(cells, q) if q_value < 0.05]
+    # more rows than a sentence lists one by one: counted per group, with their layers
+    groups = {a: sorted({int(layer[0]) for a_, layer, *_ in expected if a_ == a}) for a, *_ in expected}
+    assert report.differences_note(compared, labels) == (
+        f"Differ from g=0 at q (over groups and layers) < 0.05: {len(expected)} of {len(compared)} comparisons, "
+        "the table's rows with that q, in " + "; ".join(
+            f"{a} ({sum(row[0] == a for row in expected)}, layers {', '.join(map(str, layers))})"
+            for a, layers in groups.items()) + ".")
+    monkeypatch.setattr(report, "MAX_DIFFERENCES_NAMED", len(expected))
     note = report.differences_note(compared, labels)
-    assert expected and note.startswith(f"Differ from g=0 at q (over groups and layers) < 0.05 (a - b [95 % CI]), "
-                                        f"{len(expected)} of {len(compared)} comparisons: ")
+    assert len(expected) > 10 and note.startswith(
+        f"Differ from g=0 at q (over groups and layers) < 0.05 (a - b [95 % CI]), {len(expected)} of "
+        f"{len(compared)} comparisons: ")
     for a, layer, quantity, difference, interval in expected:
         assert f"{layer} {quantity} {difference} {interval}" in note.split(f"{a}: ")[1].split(". g=")[0]
     assert note.count(" · dense_") == len(expected)
