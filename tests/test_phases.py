@@ -404,15 +404,23 @@ def test_compare_groups_adjusts_over_the_layers_of_each_quantity():
     assert excess["p_value"].notna().all() and (excess["q_value"] >= excess["p_value"]).all()
 
 
-def test_the_comparison_table_adjusts_over_every_group_and_layer_whatever_layers_it_shows():
-    # Three groups against a reference, 5 seeds each, on 3 layers: "far" differs at every layer, "near" a
-    # little, "same" not at all. p per group and layer is scipy's exact two-sided permutation test; the
-    # q over layers adjusts each group's 3 p, the q over groups and layers all 9 of a quantity.
+GROUP_LABELS = {"ref": "g=0", "far": "g=1", "near": "g=2", "same": "g=3"}
+
+
+def three_groups_and_a_reference() -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Three groups against a reference "ref", 5 seeds each, on 3 layers: "far" differs at every layer,
+    "near" a little, "same" not at all. The values per group [layer, seed], and their phases rows."""
     rng = np.random.default_rng(7)
     shifts = {"ref": 0.0, "far": 1.0, "near": 0.3, "same": 0.0}
     values = {group: rng.normal(0.5 + shift, 0.2, (3, 5)) for group, shift in shifts.items()}
-    phases = layered_phases({group: layers.tolist() for group, layers in values.items()})
-    labels = {"ref": "g=0", "far": "g=1", "near": "g=2", "same": "g=3"}
+    return values, layered_phases({group: layers.tolist() for group, layers in values.items()})
+
+
+def test_the_comparison_table_adjusts_over_every_group_and_layer_whatever_layers_it_shows():
+    # p per group and layer is scipy's exact two-sided permutation test; the q over layers adjusts each
+    # group's 3 p, the q over groups and layers all 9 of a quantity.
+    values, phases = three_groups_and_a_reference()
+    labels = GROUP_LABELS
     table = report.comparison_table(phases, labels)
     rows = table[table["quantity"] == "compression_bits"]
     assert rows["a"].tolist() == [labels[g] for g in ("far", "near", "same") for _ in range(3)]
@@ -431,14 +439,11 @@ def test_the_comparison_table_adjusts_over_every_group_and_layer_whatever_layers
 
 
 def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(monkeypatch):
-    # The three groups above: the sentence names every (group, layer, quantity) whose q over groups and
-    # layers, Benjamini-Hochberg written out here over scipy's exact permutation p of each quantity, is
-    # below 0.05, with its difference and interval as the table shows them; identical groups: none.
-    rng = np.random.default_rng(7)
-    shifts = {"ref": 0.0, "far": 1.0, "near": 0.3, "same": 0.0}
-    values = {group: rng.normal(0.5 + shift, 0.2, (3, 5)) for group, shift in shifts.items()}
-    phases = layered_phases({group: layers.tolist() for group, layers in values.items()})
-    labels = {"ref": "g=0", "far": "g=1", "near": "g=2", "same": "g=3"}
+    # The sentence names every (group, layer, quantity) whose q over groups and layers, Benjamini-Hochberg
+    # written out here over the exact permutation p of each quantity, is below 0.05, with its difference
+    # and interval as the table shows them; identical groups: none.
+    values, phases = three_groups_and_a_reference()
+    labels = GROUP_LABELS
     compared = report.reference_comparisons(phases, labels)
     table = report.comparison_table(phases, labels, compared=compared)
     assert table.equals(report.comparison_table(phases, labels))
