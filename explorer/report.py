@@ -488,7 +488,7 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str]) -> str | No
                  for group_id, rows in by_group]
         return (f"Differ from {reference} at q (over groups and layers) < {stats.ALPHA:g} (a - b [95 % CI]), "
                 f"{len(found)} of {len(compared)} comparisons: " + ". ".join(named) + ".")
-    counted = [f"{labels[group_id]} ({len(rows)}, layers {', '.join(str(layer) for layer in sorted(set(rows['layer'])))})"
+    counted = [f"{labels[group_id]} ({len(rows)}, layers {', '.join(map(str, sorted(set(rows['layer']))))})"
                for group_id, rows in by_group]
     return (f"Differ from {reference} at q (over groups and layers) < {stats.ALPHA:g}: {len(found)} of "
             f"{len(compared)} comparisons, the table's rows with that q, in " + "; ".join(counted) + ".")

@@ -100,7 +100,8 @@ SELECT p.run_id, r.group_id, p.layer, p.layer_name, p.estimator, p.params, p.spl
        p.peak_i_xt - p.final_i_xt AS compression_bits, p.noise_floor_bits,
        p.peak_i_yt_epoch, p.peak_i_yt, s.snr_drop_epoch,
        r.dead_network, r.diverged, r.status,
-       CASE WHEN p.estimator IN ({_I_XT_BOUNDED}) THEN log2(nullif({_split_fact("inputs")}, 0)) END AS i_xt_ceiling_bits,
+       CASE WHEN p.estimator IN ({_I_XT_BOUNDED}) THEN log2(nullif({_split_fact("inputs")}, 0))
+            END AS i_xt_ceiling_bits,
        CASE WHEN p.estimator IN ({_DISCRETE}) THEN {_split_fact("h_y_bits")} END AS i_yt_ceiling_bits
 FROM p JOIN runs r USING (run_id) LEFT JOIN ({SNR_DROP_SQL}) s USING (run_id, layer)
 """
