@@ -381,7 +381,8 @@ def at_ceiling(phases: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     kept = phases[np.equal(exclusions(phases), None)]
     ceiling = pd.to_numeric(kept["i_xt_ceiling_bits"], errors="coerce")
-    at = _ends_at_ceiling(pd.to_numeric(kept["final_i_xt"], errors="coerce").to_numpy(float), ceiling.to_numpy(float))
+    final = pd.to_numeric(kept["final_i_xt"], errors="coerce").to_numpy(float)
+    at = _ends_at_ceiling(final, ceiling.to_numpy(float))
     rows = kept.assign(at=at, ceiling_bits=ceiling).groupby(columns[:-1], sort=True, dropna=False)
     ends = rows.agg(every=("at", "all"), ceiling_bits=("ceiling_bits", "max")).reset_index()
     return ends.loc[ends["every"], columns].reset_index(drop=True)
