@@ -173,8 +173,8 @@ def test_estimator_choices_follow_the_order_the_configs_list_them(tmp_path):
     assert choices["estimator"].tolist() == ["ksg", "binning", "idnns", "binning"]
     assert choices["params"].tolist()[1::2] == ['{"bin_size": 0.5}', '{"bin_size": 0.07}']
     assert set(choices["runs"]) == {2}
-    # a run of another config, measured by adaptive alone: adaptive is listed first there, but
-    # binning 0.07, which all three runs recorded, comes first
+    # a run of another config, which lists adaptive before binning 0.07: binning 0.07, which all three
+    # runs recorded, comes first; adaptive, which one did, last
     third = write_run(tmp_path, "b", {**shape, "estimators": [{"name": "adaptive", "params": {}},
                                                                {"name": "binning", "params": {"bin_size": 0.07}}]},
                       logged=2)
