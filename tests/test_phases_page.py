@@ -42,6 +42,12 @@ def unescaped(text: object) -> object:
     return re.sub(r"\\(.)", r"\1", text).replace("\u200b", "") if isinstance(text, str) else text
 
 
+# 2 and 2 seeds: the smallest two-sided p is 2 / C(4, 2) = 1/3; two other live groups, six layers
+NONE_DIFFERS = ("No group differs from initial_bias=0 at q (over groups and layers) < 0.05, in any layer or "
+                "quantity compared (the smallest p these seeds allow is 0.333, and each quantity's q adjusts up to "
+                "12 tests together).")
+
+
 def table(at, heading: str):
     """The st.table under the subheader that starts with `heading`, as shown."""
     headings = [unescaped(h.value) for h in at.subheader]
@@ -104,12 +110,6 @@ def test_the_research_question_is_answered_on_the_page(monkeypatch, cohort_root)
                       "initial_bias=0.2 (2 seeds)", "initial_bias=2 (2 seeds)"]
     # which groups differ from the reference: two seeds a side cannot reach p < 0.05, so none, said so
     assert NONE_DIFFERS in [unescaped(m.value) for m in at.markdown]
-
-
-# 2 and 2 seeds: the smallest two-sided p is 2 / C(4, 2) = 1/3; two other live groups, six layers
-NONE_DIFFERS = ("No group differs from initial_bias=0 at q (over groups and layers) < 0.05, in any layer or "
-                "quantity compared (the smallest p these seeds allow is 0.333, and each quantity's q adjusts up to "
-                "12 tests together).")
 
 
 def test_group_colours_are_the_other_pages(monkeypatch, cohort_root):
