@@ -10,7 +10,10 @@ For every estimator (with its parameters) recorded on the chosen split:
   and its test against the measured noise floor, p and q (adjusted over the layers);
 - the comparison of every other group with a reference group (`--reference`, else the first),
   among those with a run kept (not dead, diverged or unfinished; ibstore.stats.compare_groups);
-  the others are named, not compared.
+  the others are named, not compared;
+- where the seed groups differ in one numeric config key at 3 or more values (initial_bias), the
+  trend of each compared quantity along it per layer (ibstore.trend): slope per step with its
+  interval from the permutation test, p, q over the layers, Spearman's rho.
 An estimator that records no I(X;T) (ksg) gets its I(Y;T) figure and a sentence saying why instead.
 At a glance, per estimator, whether the last hidden layer compresses in each group; per group its
 health and its final test accuracy against the reference group.
@@ -39,7 +42,7 @@ import pandas as pd
 
 from explorer import charts_infoplane
 from explorer.results import ResultStore
-from ibstore import stats
+from ibstore import stats, trend
 from ibstore.phases import MIXTURE_ESTIMATORS
 from ibstore.record import Status
 
@@ -66,6 +69,12 @@ COMPARED_CAPTION = ("Difference of means a - b, two-sided permutation p, and its
                     "where the seeds are too few for p < 0.05). Cliff's delta: P(a > b) - P(a < b). q over groups "
                     "and layers: p adjusted by Benjamini-Hochberg over every group compared with the reference and "
                     "every layer; read it when asking which groups differ from the reference.")
+# What a trend row holds (ibstore.trend): said beside every trend table.
+TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares slope of the quantity against the "
+                 "run's step along {key} (its values ranked 0 to k - 1, so their spacing does not count), in the "
+                 "quantity's units per step; two-sided permutation p (the values shuffled over the runs) and its 95 % "
+                 "interval from the same test, so the interval leaves out 0 exactly when p < 0.05; Spearman's rho of "
+                 "{key} and the quantity. q: p adjusted by Benjamini-Hochberg over every layer recorded, per quantity.")
 # What the final test accuracy's comparison holds (`accuracy_comparison`).
 ACCURACY_CAPTION = ("Final test accuracy over each group's completed runs, dead networks included: their chance "
                     "accuracy is what that setting gives. Difference of means a - b, two-sided permutation p and its "
@@ -245,6 +254,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     if choices.empty:
         return "\n".join(header + _unreadable(store, run_ids) + lines + [f"No MI recorded on split {split!r}.", ""])
     glance, without_i_xt = [], []
+    along = trend_key(store, run_ids)
     for number, (estimator, params) in enumerate(choices[["estimator", "params"]].itertuples(index=False), 1):
         name = f"{number}-{estimator}"
         these = phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]
@@ -276,6 +286,13 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
             lines += [f"### Seed groups compared with {comparison['b'].iloc[0]}", "",
                       f"{COMPARED_CAPTION} {ADJUSTED}", "", *[line for note in notes for line in (note, "")],
                       *_markdown(comparison), ""]
+        if along is not None:
+            trends = trend.trends(these, along[1], COMPARED)
+            table = trend_table(trends)
+            _save_table(table, folder, f"{name}-trend")
+            note = trend_note(trends, along[0])
+            lines += [f"### Trend along {along[0]}", "", TREND_CAPTION.format(key=along[0]), "",
+                      *([note, ""] if note else []), *_markdown(table), ""]
         glance.append(glance_table(group_stats, f"{estimator} {params}"))
     at_glance = ["## At a glance: does the last hidden layer compress?", "",
                  "Per estimator and seed group, compression of the last hidden layer beside its noise floor. "
@@ -500,6 +517,58 @@ def _compared_cells(item) -> dict[str, str]:
     floor = f" ({item.note})" if item.note == stats.TOO_FEW_TO_DIFFER else ""
     return {"n a, b": f"{item.n_a}, {item.n_b}", "a - b": number_text(item.difference),
             "95 % CI": difference_interval(item.note, item.ci_low, item.ci_high), "p": number_text(item.p_value) + floor}
+
+
+def trend_key(store: ResultStore, run_ids: list[str]) -> tuple[str, dict[str, float]] | None:
+    """The config key the seed groups of `run_ids` lie along, and each run's value of it: the one key
+    that varies among them (the seed aside), where every run's value is a number and there are at
+    least trend.MIN_LEVELS of them (initial_bias -1 ... 5); None otherwise (groups that differ in
+    several keys, or in words, have no one axis to trend along)."""
+    varying = store.varying_keys(run_ids)
+    if len(varying) != 1:
+        return None
+    values = {run_id: flat.get(varying[0]) for run_id, flat in store.flat_configs(run_ids).items()}
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values.values()):
+        return None
+    if len(set(values.values())) < trend.MIN_LEVELS:
+        return None
+    return varying[0], {run_id: float(value) for run_id, value in values.items()}
+
+
+def trend_table(trends: pd.DataFrame, layers: Iterable[int] | None = None) -> pd.DataFrame:
+    """ibstore.trend.trends rows as the tables show them: those of `layers` (default all), each slope
+    with its interval, p, q over the layers and Spearman's rho."""
+    if layers is not None:
+        trends = trends[trends["layer"].isin(list(layers))]
+    return pd.DataFrame([{"layer": layer_label(item.layer, item.layer_name), "quantity": item.quantity,
+                          "values": item.levels, "n": item.n, "slope per step": number_text(item.slope),
+                          "95 % CI": item.note or difference_interval(item.note, item.ci_low, item.ci_high),
+                          "p": number_text(item.p_value), "q (over layers)": number_text(item.q_value),
+                          "Spearman's rho": number_text(item.spearman_rho)}
+                         for item in trends.itertuples(index=False)])
+
+
+def trend_note(trends: pd.DataFrame, key: str) -> str | None:
+    """The sentence answering "does anything change along `key`?" from ibstore.trend.trends rows: the
+    rows with q over the layers below ALPHA, each with its slope and interval (counted per quantity
+    beyond MAX_DIFFERENCES_NAMED), or that none does; None where nothing was tested."""
+    tested = trends.dropna(subset=["p_value"])
+    if tested.empty:
+        return None
+    found = tested[tested["q_value"] < stats.ALPHA]
+    if found.empty:
+        return (f"No layer changes along {key} at q (over layers) < {stats.ALPHA:g} in any quantity tested "
+                f"({tested['n'].max()} runs kept at {tested['levels'].max()} values).")
+    if len(found) > MAX_DIFFERENCES_NAMED:
+        counted = [f"{quantity} (layers {', '.join(map(str, sorted(set(rows['layer']))))})"
+                   for quantity, rows in found.groupby("quantity", sort=False)]
+        return (f"Change along {key} at q (over layers) < {stats.ALPHA:g}: {len(found)} of {len(tested)} trends, "
+                "the table's rows with that q: " + "; ".join(counted) + ".")
+    named = [f"{layer_label(row.layer, row.layer_name)} {row.quantity} {'rises' if row.slope > 0 else 'falls'}, "
+             f"{number_text(row.slope)} {difference_interval(row.note, row.ci_low, row.ci_high)} per step"
+             for row in found.itertuples()]
+    return (f"Change along {key} at q (over layers) < {stats.ALPHA:g} (slope [95 % CI]), {len(found)} of "
+            f"{len(tested)} trends: " + "; ".join(named) + ".")
 
 
 def first_alive(runs: pd.DataFrame, groups: list[str]) -> str:

@@ -10,6 +10,7 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -262,3 +263,22 @@ def test_layers_whose_binning_ends_at_its_ceiling_are_named_on_the_page(monkeypa
     compresses = table(at, "Per seed group and layer").set_index("layer")["compresses"]
     assert compresses["0 · dense_0"] == report.AT_CEILING_CELL
     assert set(compresses.drop("0 · dense_0")) == {"–"}          # two seeds: no test can decide
+
+
+def test_groups_along_initial_bias_get_the_trend_along_it(monkeypatch, cohort_root):
+    # initial_bias -1 (dead, left out), 0, 0.2 and 2: three values kept, steps 0, 1, 2
+    at = open_phases(monkeypatch, cohort_root)
+    trend = table(at, "Trend along initial_bias")
+    assert set(trend["layer"]) == {f"{layer} · {name}" for layer, name in
+                                   enumerate(["dense_0", "dense_1", "dense_2", "dense_3", "dense_4", "output"])}
+    row = trend[(trend["layer"] == "4 · dense_4") & (trend["quantity"] == "compression_bits")].iloc[0]
+    store = ResultStore(cohort_root)
+    phases = store.sql(f"SELECT p.run_id, p.compression_bits, c.value AS initial_bias FROM phases p JOIN config c "
+                       f"USING (run_id) WHERE p.layer = {LAST_HIDDEN} AND p.split = 'train' AND c.key = 'initial_bias' "
+                       "AND NOT p.dead_network")
+    bias = phases["initial_bias"].astype(float)
+    steps = bias.map({value: step for step, value in enumerate(sorted(set(bias)))})
+    assert (row["values"], row["n"]) == (3, len(phases)) and len(phases) == 6
+    assert row["slope per step"] == f"{np.polyfit(steps, phases['compression_bits'], 1)[0]:.3g}"
+    at.multiselect(key="layers").set_value([LAST_HIDDEN]).run()
+    assert set(table(at, "Trend along initial_bias")["layer"]) == {"4 · dense_4"}

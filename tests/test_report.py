@@ -294,3 +294,21 @@ def test_an_estimator_without_i_xt_gets_its_i_yt_figure_and_a_sentence_not_empty
     assert glance.count("| binning") == 2                       # the other estimator's rows stay
     figures = sorted(p.name for p in (tmp_path / "out" / "figures").iterdir())
     assert [name for name in figures if "ksg" in name] == ["2-ksg-epochs.png", "2-ksg-epochs.svg"]
+
+
+@pytest.mark.slow   # reads the report the `written` fixture draws through Vega
+def test_the_groups_along_one_numeric_key_get_its_trend(written):
+    # The three cohorts differ only in learning_rate (0.0001, 0.0004, 0.001): steps 0, 1, 2.
+    root, ids, out = written
+    text = (out / "report.md").read_text()
+    section = text[text.index("### Trend along learning_rate"):]
+    rows = {line.split(" | ")[1]: line.split(" | ") for line in section.splitlines()
+            if line.startswith("| 0 · dense_0 | ")}
+    assert list(rows) == list(report.COMPARED)
+    steps = np.concatenate([np.full(len(kept_values(group, "compression_bits")), step)
+                            for step, group in enumerate(("noise", "compress", "single"))])
+    compression = np.concatenate([kept_values(group, "compression_bits") for group in ("noise", "compress", "single")])
+    row = rows["compression_bits"]
+    assert row[2:5] == ["3", str(len(compression)), f"{np.polyfit(steps, compression, 1)[0]:.3g}"]
+    assert row[8].rstrip(" |") == f"{scipy_stats.spearmanr(steps, compression).statistic:.3g}"
+    assert (out / "tables" / "1-binning-trend.tex").is_file()

@@ -3,7 +3,8 @@ epoch, a line per seed group with its band over seeds, the peak and SNR-drop epo
 networks left out and counted in the legend (explorer.phase_charts); beside it the statistics over
 seeds of the `phases` view (ibstore.stats, the `phase_stats` view's numbers): at a glance whether
 the last hidden layer compresses, per group and layer compression with its interval and its test
-against the noise floor, and every group against a reference group. Tables download as CSV and
+against the noise floor, every group against a reference group, and, where the groups lie along
+one numeric key, the trend along it (ibstore.trend). Tables download as CSV and
 LaTeX; a button writes the cohorts' `trainer report`."""
 
 import shlex
@@ -14,7 +15,7 @@ import streamlit as st
 
 from explorer import charts, phase_charts, report, seed_bands, ui, viewport
 from explorer.results import ResultStore
-from ibstore import stats
+from ibstore import stats, trend
 
 REPORT_BANDS = {long: short for short, long in phase_charts.BANDS.items()}   # the page's band -> --band
 GLANCE_WIDTH = 480   # px: the at-a-glance table goes beside the chart when the main column has this to spare
@@ -103,6 +104,18 @@ def comparison(root: str, version: int, run_ids: tuple[str, ...], estimator: str
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
+def trend_rows(root: str, version: int, run_ids: tuple[str, ...], estimator: str, params: str,
+               split: str) -> tuple[str, pd.DataFrame] | None:
+    """The key the seed groups lie along and the trends of the compared quantities along it, over
+    every layer recorded (q is over those); None where the groups differ in more than one number."""
+    along = report.trend_key(_store(root), list(run_ids))
+    if along is None:
+        return None
+    these = phase_rows(root, run_ids, estimator, params, split)
+    return along[0], trend.trends(these, along[1], report.COMPARED)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
 def chart_data(root: str, version: int, run_ids: tuple[str, ...], measured_ids: tuple[str, ...], estimator: str,
                params: str, split: str, layers: tuple[int, ...]) -> phase_charts.PhaseData:
     """The chart's MI rows and marks (every group of `run_ids` in the legend; the phases of
@@ -179,6 +192,15 @@ def phase_panels() -> None:
         st.markdown(ui.plain(differences))
         ui.show_table(compared)
         table_downloads(compared, f"comparison_{name}_{split}")
+    if (along := trend_rows(root, version, measured_ids, name, params, split)) is not None:
+        key, trends = along
+        st.subheader(f"Trend along {ui.plain(key)}")
+        st.caption(ui.plain(report.TREND_CAPTION.format(key=key)))
+        if note := report.trend_note(trends, key):
+            st.markdown(ui.plain(note))
+        table = report.trend_table(trends, layers)
+        ui.show_table(table)
+        table_downloads(table, f"trend_{name}_{split}")
 
 
 phase_panels()

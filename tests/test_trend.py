@@ -1,0 +1,136 @@
+"""Trends along a numeric config key (ibstore.trend): the slope, its permutation p and interval
+against a test written out here over every order of the values, the interval's coverage, and
+Spearman's rho and q written out by hand."""
+
+from __future__ import annotations
+
+import doctest
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from explorer import report
+from ibstore import stats, trend
+from test_phases import benjamini_hochberg, synthetic_phases
+
+
+def brute_force_p(steps: np.ndarray, values: np.ndarray, slope: float = 0.0) -> float:
+    """The two-sided p of the least-squares slope of values - slope * steps on steps over every
+    order of those values: twice the smaller share of orders whose slope is at least / at most the
+    observed one (scipy.stats.permutation_test's count), at most 1."""
+    shifted = values - slope * steps
+    observed = np.polyfit(steps, shifted, 1)[0]
+    orders = np.array(list(itertools.permutations(range(len(values)))))
+    centred = steps - steps.mean()
+    null = shifted[orders] @ centred / (centred @ centred)
+    tolerance = abs(observed) * np.finfo(float).eps * 100
+    above, below = np.mean(null >= observed - tolerance), np.mean(null <= observed + tolerance)
+    return min(1.0, 2 * min(above, below))
+
+
+def test_the_docstring_example_holds():
+    assert doctest.testmod(trend).failed == 0
+
+
+def test_slope_and_p_are_those_of_the_test_over_every_order():
+    # 7 runs at 3 values of the key: all 5040 orders, an exact test
+    steps = np.array([0.0, 0.0, 1.0, 1.0, 1.0, 2.0, 2.0])
+    values = np.array([0.2, 0.5, 0.4, 0.9, 0.7, 1.1, 0.8])
+    slope, p_value, low, high = trend.slope_test(steps, values)
+    assert slope == pytest.approx(np.polyfit(steps, values, 1)[0], rel=1e-12)
+    assert p_value == pytest.approx(brute_force_p(steps, values), rel=1e-12)
+    assert p_value < stats.ALPHA and 0 < low < slope < high
+
+
+def test_the_interval_is_the_slopes_the_test_over_every_order_does_not_reject():
+    steps = np.array([0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 2.0])
+    values = np.array([1.0, 1.4, 0.9, 1.6, 1.5, 2.1, 1.2])
+    _, p_value, low, high = trend.slope_test(steps, values)
+    width = high - low
+    for end, outward in ((low, -1.0), (high, 1.0)):
+        assert brute_force_p(steps, values, end - outward * 1e-6 * width) >= stats.ALPHA   # inside: kept
+        assert brute_force_p(steps, values, end + outward * 1e-6 * width) < stats.ALPHA    # outside: rejected
+    assert (low > 0 or high < 0) == (p_value < stats.ALPHA)
+
+
+def test_the_interval_from_random_orders_holds_the_true_slope_about_95_percent_of_the_time():
+    # 5 seeds at each of 4 values, a true slope of 0.3 bits per step and noise of sd 0.5
+    rng = np.random.default_rng(7)
+    steps = np.repeat(np.arange(4.0), 5)
+    held = 0
+    for _ in range(300):
+        _, _, low, high = trend.slope_test(steps, 0.3 * steps + rng.normal(0, 0.5, len(steps)))
+        held += low <= 0.3 <= high
+    assert 0.91 <= held / 300 <= 0.985
+
+
+def test_too_few_runs_for_any_rejection_give_an_unbounded_interval():
+    # 3 runs at 3 values: 6 orders, the smallest two-sided p is 2/6
+    slope, p_value, low, high = trend.slope_test(np.array([0.0, 1.0, 2.0]), np.array([0.1, 0.5, 0.9]))
+    assert slope == pytest.approx(0.4) and p_value == pytest.approx(1 / 3)
+    assert (low, high) == (-math.inf, math.inf)
+
+
+def keyed_phases(values_by_key: dict[float, list[list[float]]]) -> tuple[pd.DataFrame, dict[str, float]]:
+    """phases rows over several layers: per key value, per layer (0, 1, ...), one run per value of
+    the excess over a floor of 0.1 bits; and each run's key value."""
+    frames, key_values = [], {}
+    for key, layers in values_by_key.items():
+        group = f"key={key:g}"
+        for layer, excesses in enumerate(layers):
+            frame = synthetic_phases({group: excesses})
+            frames.append(frame.assign(layer=layer, layer_name=f"dense_{layer}"))
+            key_values.update(dict.fromkeys(frame["run_id"], key))
+    return pd.concat(frames, ignore_index=True), key_values
+
+
+def test_trends_over_the_phases_view_step_along_the_values_and_leave_out_dead_runs():
+    # Layer 0 rises along the key, layer 1 is flat; the key's values are spaced unevenly (-1, 0, 5)
+    # and a trend counts steps, not values. One run of key=5 is dead: left out.
+    phases, key_values = keyed_phases({-1.0: [[0.1, 0.2, 0.15, 0.12, 0.18], [0.3, 0.1, 0.2, 0.25, 0.15]],
+                                       0.0: [[0.6, 0.7, 0.65, 0.55, 0.62], [0.2, 0.3, 0.1, 0.22, 0.18]],
+                                       5.0: [[1.2, 1.1, 1.3, 1.15, 9.0], [0.15, 0.25, 0.3, 0.1, 9.0]]})
+    phases.loc[phases["run_id"] == "key=5-s4", "dead_network"] = True
+    table = trend.trends(phases, key_values, (stats.EXCESS,))
+    assert list(table["layer"]) == [0, 1] and set(table["levels"]) == {3} and set(table["n"]) == {14}
+    q_expected = benjamini_hochberg(table["p_value"])
+    for layer, row in table.set_index("layer").iterrows():
+        kept = phases[(phases["layer"] == layer) & ~phases["dead_network"]]
+        steps = kept["run_id"].map(key_values).map({-1.0: 0.0, 0.0: 1.0, 5.0: 2.0}).to_numpy()
+        excess = (kept["compression_bits"] - kept["noise_floor_bits"]).to_numpy()
+        assert row["slope"] == pytest.approx(np.polyfit(steps, excess, 1)[0], rel=1e-9)
+        ranks = pd.DataFrame({"key": kept["run_id"].map(key_values).to_numpy(), "excess": excess}).rank()
+        assert row["spearman_rho"] == pytest.approx(np.corrcoef(ranks["key"], ranks["excess"])[0, 1], rel=1e-9)
+        assert row["q_value"] == pytest.approx(q_expected[layer])
+    rises, flat = table.iloc[0], table.iloc[1]
+    assert rises["ci_low"] > 0 and rises["q_value"] < stats.ALPHA
+    assert flat["ci_low"] < 0 < flat["ci_high"] and flat["p_value"] > stats.ALPHA
+
+
+def test_fewer_than_three_values_kept_is_no_trend():
+    phases, key_values = keyed_phases({0.0: [[0.1, 0.2, 0.3]], 1.0: [[0.4, 0.5, 0.6]], 2.0: [[0.7, 0.8, 0.9]]})
+    phases.loc[phases["run_id"].str.startswith("key=2-"), "dead_network"] = True
+    row = trend.trends(phases, key_values, (stats.EXCESS,)).iloc[0]
+    assert row["levels"] == 2 and row["note"] == trend.TOO_FEW_LEVELS
+    assert math.isnan(row["p_value"]) and math.isnan(row["slope"])
+    assert report.trend_table(trend.trends(phases, key_values, (stats.EXCESS,)))["95 % CI"].tolist() == [
+        trend.TOO_FEW_LEVELS]
+
+
+def test_the_trend_sentence_names_the_rows_below_q_005_and_says_when_none_is():
+    phases, key_values = keyed_phases({0.0: [[0.1, 0.2, 0.15, 0.12, 0.18], [0.3, 0.1, 0.2, 0.25, 0.15]],
+                                       1.0: [[0.6, 0.7, 0.65, 0.55, 0.62], [0.2, 0.3, 0.1, 0.22, 0.18]],
+                                       2.0: [[1.2, 1.1, 1.3, 1.15, 1.0], [0.15, 0.25, 0.3, 0.1, 0.2]]})
+    table = trend.trends(phases, key_values, (stats.EXCESS,))
+    rises = table.iloc[0]
+    assert report.trend_note(table, "initial_bias") == (
+        f"Change along initial_bias at q (over layers) < 0.05 (slope [95 % CI]), 1 of 2 trends: 0 · dense_0 "
+        f"{stats.EXCESS} rises, {rises['slope']:.3g} "
+        f"{report.difference_interval(None, rises['ci_low'], rises['ci_high'])} per step.")
+    flat = trend.trends(phases[phases["layer"] == 1], key_values, (stats.EXCESS,))
+    assert report.trend_note(flat, "initial_bias") == (
+        "No layer changes along initial_bias at q (over layers) < 0.05 in any quantity tested "
+        "(15 runs kept at 3 values).")
