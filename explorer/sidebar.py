@@ -91,8 +91,15 @@ def _sidebar_changed() -> None:
 
 
 def chip_keys(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
-    """The keys that tell the root's runs apart: those that vary over the root, and the seed."""
-    return results.varying_keys() + ([configdiff.SEED_KEY] if all_runs["seed"].nunique() > 1 else [])
+    """The keys that tell the root's runs apart: those that vary over the root, and the seed. Keys
+    of plain values come first, then the seed, then those whose values are lists or objects
+    (`estimators`, `architecture`): a chip is cut at about 20 characters, and on the shipped
+    cohorts' root "elu · 0 · s3 · binning+…" tells the seeds apart where "elu · binning+adapti…"
+    did not."""
+    varying = results.varying_keys()
+    listed = [key for key in varying if any(text.startswith(("[", "{")) for text in results.config_values(key))]
+    return ([key for key in varying if key not in listed] +
+            ([configdiff.SEED_KEY] if all_runs["seed"].nunique() > 1 else []) + listed)
 
 
 def run_names(results: ResultStore, all_runs: pd.DataFrame, run_ids: list[str]) -> dict[str, str]:

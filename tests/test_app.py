@@ -714,3 +714,21 @@ def test_activations_show_each_groups_share_of_saturated_values_over_seeds(monke
         assert np.allclose(rows["frac_saturated_hi"], np.clip(mean + half, 0, 1))
     assert set(drawn["group"]) == {"initial_bias=-1 [dead: 2 of 2 seeds]", "initial_bias=0", "initial_bias=0.2",
                                    "initial_bias=2"}           # dead networks kept: their units are the outcome
+
+
+def test_chips_put_the_seed_before_the_keys_of_lists_so_a_cut_chip_still_tells_seeds_apart(monkeypatch, tmp_path):
+    # Two seeds of two activations with one estimator list each: "elu · binning+adapti…" was cut
+    # the same for both seeds; now the seed comes before the list.
+    listed = {"elu": [{"name": "binning", "params": {"bin_size": 0.07}},
+                      {"name": "adaptive", "params": {"n_bins": 30, "low": -1.000001}}],
+              "relu": [{"name": "binning", "params": {"bin_size": 0.07}}]}
+    for activation, estimators in listed.items():
+        for seed in (0, 1):
+            write_run(tmp_path, activation, {"epochs": 6, "activation_fn": activation, "estimators": estimators},
+                      seed=seed, logged=4)
+    at = open_app(monkeypatch, tmp_path)
+    chips = at.multiselect(key=ui.SELECTION).options
+    assert sorted(chips) == ["elu · s0 · binning+adaptive", "elu · s1 · binning+adaptive",
+                             "relu · s0 · binning", "relu · s1 · binning"]
+    assert len({chip[:20] for chip in chips}) == 4            # a chip shows about 20 characters
+    assert "chips show activation\\_fn · seed · estimators" in texts(at)
