@@ -42,7 +42,7 @@ import pandas as pd
 
 from explorer import charts_infoplane
 from explorer.results import ResultStore
-from ibstore import stats, trend
+from ibstore import layout, stats, trend
 from ibstore.phases import MIXTURE_ESTIMATORS
 from ibstore.record import Status
 
@@ -146,7 +146,8 @@ class Selection:
 def select(store: ResultStore, cohorts: list[str]) -> Selection:
     runs = store.runs()
     if runs.empty:
-        raise ReportError(f"the results root {store.root} has no runs")
+        raise ReportError(f"the results root {store.root} has no runs; give the one the runs were trained into "
+                          f"(--results DIR or ${layout.ROOT_ENV})")
     known = sorted(str(c) for c in runs["cohort"].dropna().unique())
     unknown = [c for c in cohorts if c not in known]
     if unknown:

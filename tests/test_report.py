@@ -98,7 +98,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, known):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert cli.main(["report", "x", "--results", str(empty), "--output", str(tmp_path / "b")]) == 2
-    assert "has no runs" in capsys.readouterr().err
+    assert f"{empty} has no runs; give the one the runs were trained into (--results DIR or $IB_RESULTS)" in (
+        capsys.readouterr().err)
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     assert cli.main(["report", "cohort-noise", "--results", str(root), "--output", str(tmp_path / "busy")]) == 2
