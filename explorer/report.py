@@ -254,7 +254,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     choices = choices[choices["split"] == split]
     if choices.empty:
         return "\n".join(header + _unreadable(store, run_ids) + lines + [f"No MI recorded on split {split!r}.", ""])
-    glance, without_i_xt = [], []
+    glance, glance_notes, without_i_xt = [], [], []
     along = trend_key(store, run_ids)
     for number, (estimator, params) in enumerate(choices[["estimator", "params"]].itertuples(index=False), 1):
         name = f"{number}-{estimator}"
@@ -295,13 +295,15 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
             lines += [f"### Trend along {along[0]}", "", TREND_CAPTION.format(key=along[0]), "",
                       *([note, ""] if note else []), *_markdown(table), ""]
         glance.append(glance_table(group_stats, f"{estimator} {params}"))
+        if note := glance_note(group_stats):
+            glance_notes.append(f"{estimator} {params}: {note}")
     at_glance = ["## At a glance: does the last hidden layer compress?", "",
                  "Per estimator and seed group, compression of the last hidden layer beside its noise floor. "
                  f"{ONE_LAYER} {UNDECIDED}", ""]
     if glance:
         glance_all = pd.concat(glance, ignore_index=True)
         _save_table(glance_all, folder, "glance")
-        at_glance += [*_markdown(glance_all), ""]
+        at_glance += [*_markdown(glance_all), "", *[line for note in glance_notes for line in (note, "")]]
     if without_i_xt:
         at_glance += [f"Not in this table, no I(X;T) recorded: {'; '.join(without_i_xt)} (see its section).", ""]
     return "\n".join(header + _unreadable(store, run_ids) + at_glance + lines)
@@ -623,11 +625,21 @@ def last_hidden_layer(layers) -> int:
     return top - 1 if top > 0 else 0
 
 
+def last_hidden_tests(group_stats: pd.DataFrame) -> pd.DataFrame:
+    """The test of compression against the noise floor (the compression_over_floor_bits rows) of the
+    last hidden layer, one row per seed group (`group`) of phase_stats rows in their order, with
+    q_groups: p adjusted by Benjamini-Hochberg over those groups."""
+    rows = group_stats[(group_stats["layer"] == last_hidden_layer(group_stats["layer"]))
+                       & (group_stats["quantity"] == stats.EXCESS)]
+    return rows.assign(q_groups=stats.over_layers(rows["p_value"].to_numpy(dtype=float)))
+
+
 def glance_table(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
     """Does the last hidden layer compress? Per seed group (`group`) of phase_stats rows: its
     compression and noise floor with their intervals, the test (p, and q over the groups of the
-    table), and the runs left out, counted."""
+    table: `last_hidden_tests`), and the runs left out, counted."""
     last_hidden = last_hidden_layer(group_stats["layer"])
+    tests = last_hidden_tests(group_stats).set_index("group")
     rows = []
     for group, frame in group_stats[group_stats["layer"] == last_hidden].groupby("group", sort=False):
         by = frame.set_index("quantity")
@@ -635,16 +647,41 @@ def glance_table(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
                      "n": int(by.loc["compression_bits", "n"]),
                      "compression": estimate_cell(by.loc["compression_bits"]),
                      "noise floor": estimate_cell(by.loc["noise_floor_bits"]),
-                     "p (compression > floor)": by.loc[stats.EXCESS, "p_value"],
-                     "q (over groups)": math.nan,
+                     "p (compression > floor)": number_text(tests.loc[group, "p_value"]),
+                     "q (over groups)": number_text(tests.loc[group, "q_groups"]),
                      "compresses": _compresses(by.loc[stats.EXCESS]),
                      "left out": _left_out(by.loc[stats.EXCESS])})
-    table = pd.DataFrame(rows)
-    if table.empty:
-        return table
-    p_values = table["p (compression > floor)"].to_numpy(dtype=float)
-    return table.assign(**{"p (compression > floor)": [number_text(p) for p in p_values],
-                           "q (over groups)": [number_text(q) for q in stats.over_layers(p_values)]})
+    return pd.DataFrame(rows)
+
+
+def glance_note(group_stats: pd.DataFrame) -> str | None:
+    """The sentence answering "in which groups does the last hidden layer compress?" from phase_stats
+    rows (`group`): the groups at q over the groups below ALPHA, or that none is, and, where some
+    reach p < ALPHA alone, how often noise gives that among so many groups (1 - 0.95^k); None where
+    no group has a test."""
+    every = last_hidden_tests(group_stats)
+    tests = every.dropna(subset=["p_value"])
+    if tests.empty:
+        return None
+    untested = every.loc[every["p_value"].isna(), "group"]
+    no_test = f" No test in {'; '.join(untested)}: fewer than 2 seeds kept." if len(untested) else ""
+    found = tests[tests["q_groups"] < stats.ALPHA]
+    if not found.empty:
+        others = tests.loc[~tests.index.isin(found.index), "group"]
+        return (f"At q (over groups) < {stats.ALPHA:g} the last hidden layer compresses in {len(found)} of the "
+                f"{len(tests)} groups tested" + (f"; not in {'; '.join(others)}" if len(others) else "") + "." + no_test)
+    alone = tests[tests["p_value"] < stats.ALPHA]
+    sentence = (f"In no group does the last hidden layer compress at q (over groups) < {stats.ALPHA:g} "
+                f"({len(tests)} groups tested).")
+    if len(alone):
+        # Under noise alone each group's p < ALPHA has probability at most ALPHA, independently.
+        chance = stats._scipy_stats().binom.sf(len(alone) - 1, len(tests), stats.ALPHA)
+        floor = (alone["p_value"] == 0.5 ** alone["n"]).all()
+        sentence += (f" {len(alone)} {'reaches' if len(alone) == 1 else 'reach'} p < {stats.ALPHA:g} alone ({'; '.join(alone['group'])}): noise alone gives "
+                     f"{len(alone)} or more of {len(tests)} in at most {100 * chance:.2g} % of cohorts"
+                     + (", but each is the smallest p its seeds allow (1/2^n), too large for q < "
+                        f"{stats.ALPHA:g} over {len(tests)} groups" if floor else "") + ".")
+    return sentence + no_test
 
 
 def _compresses(excess: pd.Series) -> str:

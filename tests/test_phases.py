@@ -655,3 +655,38 @@ def test_the_per_layer_table_counts_the_runs_left_out_and_the_note_names_them_on
     assert report.left_out_note(group_stats) == ("Left out: dead: dead-s0 (dead), dead-s1 (dead); "
                                                  "live: live-s2 (interrupted).")
     assert report.left_out_note(group_stats[group_stats["group"] == "nothing"]) is None
+
+
+def last_hidden_stats(excess_by_group: dict[str, list[float]]) -> pd.DataFrame:
+    """phase_stats of groups whose last hidden layer (layer 0 of two) has these excesses over the floor."""
+    phases = layered_phases({group: [excesses, excesses] for group, excesses in excess_by_group.items()})
+    return stats.phase_stats(phases).assign(group=lambda frame: frame["group_id"])
+
+
+def test_the_glance_sentence_names_the_groups_that_compress_at_q_below_005():
+    # a and b: every seed above its floor, p = 1/32 each; c: noise; d: one seed, no test.
+    # q over the three groups tested: 1/32 * 3/2 = 0.047 for a and b.
+    group_stats = last_hidden_stats({"a": [0.5, 0.6, 0.7, 0.8, 0.9], "b": [0.4, 0.2, 0.3, 0.6, 0.5],
+                                     "c": [0.3, -0.2, 0.1, -0.4, 0.05], "d": [0.5]})
+    tests = report.last_hidden_tests(group_stats).set_index("group")
+    assert tests["q_groups"].tolist()[:3] == pytest.approx(
+        benjamini_hochberg(tests["p_value"].iloc[:3]).tolist()) and math.isnan(tests.loc["d", "q_groups"])
+    assert report.glance_note(group_stats) == (
+        "At q (over groups) < 0.05 the last hidden layer compresses in 2 of the 3 groups tested; not in c. "
+        "No test in d: fewer than 2 seeds kept.")
+
+
+def test_the_glance_sentence_says_when_p_alone_passes_but_no_q_does():
+    # Six of eleven groups compress in all five seeds (p = 1/32, the floor of five seeds); q over the
+    # eleven is 1/32 * 11/6 = 0.057 for each. Under noise alone each group's p < 0.05 is a 1-in-20 draw.
+    compressing = {f"g{i}": [0.5, 0.6, 0.7, 0.8, 0.9] for i in range(6)}
+    noise = {f"n{i}": [0.3, -0.2, 0.1, -0.4, 0.05] for i in range(5)}
+    group_stats = last_hidden_stats({**compressing, **noise})
+    six_or_more = sum(math.comb(11, j) * 0.05 ** j * 0.95 ** (11 - j) for j in range(6, 12))
+    assert report.glance_note(group_stats) == (
+        "In no group does the last hidden layer compress at q (over groups) < 0.05 (11 groups tested). 6 reach "
+        f"p < 0.05 alone (g0; g1; g2; g3; g4; g5): noise alone gives 6 or more of 11 in at most "
+        f"{100 * six_or_more:.2g} % of cohorts, but each is the smallest p its seeds allow (1/2^n), too large for "
+        "q < 0.05 over 11 groups.")
+    assert report.glance_note(last_hidden_stats(noise)) == (
+        "In no group does the last hidden layer compress at q (over groups) < 0.05 (5 groups tested).")

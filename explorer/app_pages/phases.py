@@ -166,6 +166,8 @@ def phase_panels() -> None:
         if last_hidden is not None:
             st.subheader(f"Does {ui.plain(layer_title(last_hidden))} compress?")
             glance = report.glance_table(group_rows, estimator).drop(columns=["estimator", "layer"])
+            if note := report.glance_note(group_rows):
+                st.markdown(ui.plain(note))
             ui.show_table(glance)
             table_downloads(glance, f"last_hidden_{name}_{split}")
         st.caption("Mean [95 % t interval] over the live seeds; compression is tested against each run's noise "
