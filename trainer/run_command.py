@@ -26,7 +26,7 @@ from trainer.local_pool import run_local
 from trainer.plan import Plan, check_plan_size, plan_sweep, runs_of, stack_groups
 from trainer.progress import GroupEpochs, SweepBar, Trained
 from trainer.store import StoreError
-from trainer.sweep import check_writable, planned_epochs
+from trainer.sweep import check_writable, planned_work
 from trainer.task import GroupResult, train_group
 
 
@@ -115,7 +115,7 @@ class WorkersProgress:
 
     def __init__(self, root: Path, plan: Plan, outcome: RunOutcome, quiet: bool):
         self.epochs = GroupEpochs()
-        self.bar = None if quiet else SweepBar(self.epochs.plan(planned_epochs(root, plan)), plan.to_do, name="run")
+        self.bar = None if quiet else SweepBar(self.epochs.plan(planned_work(root, plan)), plan.to_do, name="run")
         self.outcome = outcome
 
     def report(self, result: GroupResult) -> bool:
@@ -127,7 +127,7 @@ class WorkersProgress:
     def trained(self, report: Trained) -> None:
         if self.bar is not None:
             self.epochs.trained(report)
-            self.bar.trained(report.network_epochs)
+            self.bar.trained(report.work)
 
     def note(self, line: str) -> None:
         if self.bar is not None:

@@ -37,8 +37,9 @@ from trainer.checkpoint import start_epoch
 from trainer.config import Experiment
 from trainer.local_pool import run_local
 from trainer.plan import Plan, SweepError, load_experiments, plan_sweep, stack_groups
-from trainer.progress import LINE_SECONDS, GroupEpochs, SweepBar, Trained
+from trainer.progress import LINE_SECONDS, GroupEpochs, SweepBar, Trained, Work
 from trainer.ray_pool import AUTO, run_ray
+from trainer.schedule import logged_epochs
 from trainer.store import StoreError, unwritable
 from trainer.task import GroupResult, RunResult
 
@@ -55,7 +56,7 @@ class Progress:
                  line_seconds: float = LINE_SECONDS):
         self.root, self.store_error = root, None
         self.epochs = GroupEpochs()
-        self.bar = SweepBar(self.epochs.plan(planned_epochs(root, plan)), plan.to_do, line_seconds=line_seconds)
+        self.bar = SweepBar(self.epochs.plan(planned_work(root, plan)), plan.to_do, line_seconds=line_seconds)
         self.held: dict[str, str] = dict(plan.held)
         statuses = {run_id: status for status, ids in plan.skipped.items() for run_id in ids}
         self.file = SweepProgress(
@@ -67,7 +68,7 @@ class Progress:
 
     def trained(self, report: Trained) -> None:
         self.epochs.trained(report)
-        self.bar.trained(report.network_epochs)
+        self.bar.trained(report.work)
 
     def tick(self) -> None:
         self.bar.tick()
@@ -82,7 +83,7 @@ class Progress:
             if run.status == HELD:
                 self.held[run.run_id] = run.error or "held by another process"
                 self.bar.note(f"{HELD:11} {run.name} seed {run.seed}  ({self.held[run.run_id]}; waiting for it)")
-                self.bar.replan(0, runs=-1)
+                self.bar.replan(Work(), runs=-1)
             else:
                 self.bar.run_ended(run_line(run))
                 self.trained_here += run.trained_here
@@ -100,7 +101,7 @@ class Progress:
         for task in plan.tasks:
             for run_id in task.run_ids:
                 self.file.runs[run_id] = QUEUED
-        self.bar.replan(self.epochs.plan(planned_epochs(self.root, plan)), runs=plan.to_do)
+        self.bar.replan(self.epochs.plan(planned_work(self.root, plan)), runs=plan.to_do)
         self.write()
 
     def write(self, state: SweepState | None = None, exit_code: int | None = None) -> None:
@@ -130,13 +131,15 @@ def run_line(run: RunResult) -> str:
     return line
 
 
-def planned_epochs(root: Path, plan: Plan) -> dict[str, int]:
-    """Epochs each run of the plan is to train: all of them, or from its checkpoint when resumed."""
+def planned_work(root: Path, plan: Plan) -> dict[str, Work]:
+    """The epochs each run of the plan is to train, all of them or from its checkpoint when resumed,
+    and how many of them its schedule logs."""
     planned = {}
     for task in plan.tasks:
         config = task.experiment.config
         start = start_epoch(root, task.run_ids, task.resume, config.save_checkpoints)
-        planned.update({run_id: config.epochs - start for run_id in task.run_ids})
+        logged = sum(epoch > start for epoch in logged_epochs(config.log_schedule, config.epochs))
+        planned.update({run_id: Work(config.epochs - start, logged) for run_id in task.run_ids})
     return planned
 
 

@@ -93,7 +93,7 @@ def train_group(group: Group, root: Path, progress: bool = False,
             outcomes = run_group([(task.experiment, seeds, task.resume) for task, seeds in members], root,
                                  progress=progress, redo=group.redo,
                                  on_trained=None if on_trained is None else
-                                 lambda network_epochs: on_trained(Trained(run_ids, network_epochs)))
+                                 lambda network_epochs, logged: on_trained(Trained(run_ids, network_epochs, logged)))
     except raise_errors:
         raise
     except KeyboardInterrupt:

@@ -72,7 +72,7 @@ def run_experiment(experiment: Experiment, root: Path, seeds: list[int] | None =
 def run_group(members: list[tuple[Experiment, list[int], bool]], root: Path, progress: bool = True,
               flush_seconds: float = 5.0, redo: Redo = Redo(),
               epochs_per_call: int | None = None,
-              on_trained: Callable[[int], None] | None = None) -> dict[str, Outcome]:
+              on_trained: Callable[[int, int], None] | None = None) -> dict[str, Outcome]:
     """Train experiments of one shape (equal `trainer.config.shape_key`) stacked as one computation.
 
     `members`: (experiment, seeds, resume) each; with resume, an experiment continues from
@@ -83,7 +83,7 @@ def run_group(members: list[tuple[Experiment, list[int], bool]], root: Path, pro
     the runs interrupted (everything flushed so far stays readable) and is re-raised.
     `epochs_per_call` caps how many epochs one compiled call trains (default: up to the
     next logged epoch, within memory). `on_trained` is told after every compiled call how many
-    network-epochs it trained (the sweep's progress).
+    network-epochs it trained and how many networks it logged (the sweep's progress).
     """
     if len({shape_key(experiment.config) for experiment, _, _ in members}) > 1:
         raise ValueError("run_group: the experiments differ in more than "
@@ -120,7 +120,7 @@ class Stack:
 
 def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress: bool, flush_seconds: float,
                  redo: Redo, epochs_per_call: int | None,
-                 on_trained: Callable[[int], None] | None = None) -> dict[str, Outcome]:
+                 on_trained: Callable[[int, int], None] | None = None) -> dict[str, Outcome]:
     tf.config.experimental.enable_op_determinism()
     xla_cache.enable(tf.__version__)   # before the process compiles its first function
     networks, skipped = _take_runs(networks, root, start_epoch, flush_seconds, redo)
@@ -137,13 +137,13 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
         while epoch < stack.config.epochs and stack.running():
             chunk, active = _train_chunk(stack, epoch)
             epoch += chunk.n_epochs
-            _log_chunk(stack, epoch, chunk)
+            logged = _log_chunk(stack, epoch, chunk)
             if _checkpoint_due(stack, epoch, last_checkpoint, flush_seconds):
                 _save_checkpoint(stack, epoch, flushes)
                 last_checkpoint = time.monotonic()
             _show_progress(bar, chunk, active)
             if on_trained is not None:
-                on_trained(chunk.n_epochs * int(active.sum()))
+                on_trained(chunk.n_epochs * int(active.sum()), logged)
             running = stack.running()
             flushes.start([n.writer for n in running], [n.epochs_done for n in running])
             finish_ended(networks, stack.log)
@@ -248,12 +248,16 @@ def _train_chunk(stack: Stack, epoch: int) -> tuple[Chunk, np.ndarray]:
     return stack.steps.train(orders, active), active
 
 
-def _log_chunk(stack: Stack, epoch: int, chunk: Chunk) -> None:
-    """The chunk's metrics rows; at a logged epoch, or where a network stopped, the logged tables."""
+def _log_chunk(stack: Stack, epoch: int, chunk: Chunk) -> int:
+    """The chunk's metrics rows; at a logged epoch, or where a network stopped, the logged tables.
+    Returns how many networks were logged."""
     ending = record_metrics(stack.networks, epoch - chunk.n_epochs + 1, chunk.loss, chunk.accuracy, stack.config)
-    if epoch in stack.logged or ending:
-        chunk.kernels = [layer.kernel.numpy() for layer in stack.model.layers]
-        record_logged(_logged_now(stack.networks, epoch), epoch, chunk.layers, chunk, stack.log)
+    if not (epoch in stack.logged or ending):
+        return 0
+    chunk.kernels = [layer.kernel.numpy() for layer in stack.model.layers]
+    logged = _logged_now(stack.networks, epoch)
+    record_logged(logged, epoch, chunk.layers, chunk, stack.log)
+    return len(logged)
 
 
 def _logged_now(networks: list[Network], epoch: int) -> list[Network]:
