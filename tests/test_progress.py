@@ -86,6 +86,19 @@ def test_the_eta_weighs_logged_epochs_by_their_cost():
     assert eta.seconds_left(Work()) == 0
 
 
+def test_while_every_epoch_so_far_was_logged_only_a_rest_logged_alike_gets_an_eta():
+    # Below epoch 50 the default schedule logs every epoch: the reports cannot tell the cost of a
+    # logged network-epoch from a trained one's, and a rest of mostly unlogged epochs is "?". A
+    # schedule that logs every epoch throughout is one mix all along: its rest is priced.
+    eta = Eta()
+    for epoch in range(1, 40):
+        eta.observe(20.0 + 0.03 * epoch, Work(45 * epoch, 45 * epoch))
+    assert eta.seconds_left(Work(45 * 7960, 45 * 150)) is None
+    assert eta.seconds_left(Work(45 * 100, 45 * 100)) == pytest.approx(0.03 * 100)
+    eta.observe(20.0 + 0.03 * 39 + 0.004 * 20, Work(45 * 59, 45 * 39))    # 20 epochs trained, none logged
+    assert eta.seconds_left(Work(45 * 1000, 0)) == pytest.approx(0.004 * 1000)
+
+
 def test_the_eta_needs_two_reports_and_never_goes_negative():
     eta = Eta()
     assert eta.seconds_left(Work(100, 10)) is None

@@ -73,9 +73,10 @@ class Eta:
     """Seconds left of a sweep from the work done so far: wall time since the first report =
     a * network-epochs + b * logged network-epochs since it, a and b (seconds per unit, >= 0)
     fitted by least squares over every report. The time before the first report (TensorFlow's
-    import, tracing, compiling) is left out of the fit. While every epoch is logged the two
-    columns are one, and the fit (numpy's minimum-norm solution) splits the cost between them
-    until the schedule thins."""
+    import, tracing, compiling) is left out of the fit. While the reports have seen one mix of
+    the two (every epoch logged, as the schedules start), a and b cannot be told apart: the rest
+    is priced only if it is that same mix, else the ETA is unknown ("?") rather than a guess that
+    was 2-9 times the truth."""
 
     def __init__(self) -> None:
         self.samples: list[tuple[float, int, int]] = []      # (seconds, epochs, logged), cumulative
@@ -84,19 +85,41 @@ class Eta:
         self.samples.append((now, done.epochs, done.logged))
 
     def seconds_left(self, left: Work) -> float | None:
-        """a * left.epochs + b * left.logged; None before two reports."""
+        """a * left.epochs + b * left.logged; None before two reports, or while it is unknown."""
         if len(self.samples) < 2:
             return None
         samples = np.array(self.samples, dtype=float)
         seconds, work = samples[1:, 0] - samples[0, 0], samples[1:, 1:] - samples[0, 1:]
+        rest = np.maximum([left.epochs, left.logged], 0).astype(float)
         if not work.any():
             return None
+        if not _two_mixes(work):            # one direction of work so far: price the rest along it
+            last = work[-1]
+            if abs(last[0] * rest[1] - last[1] * rest[0]) > SAME_MIX * (last @ last) ** 0.5 * (rest @ rest) ** 0.5:
+                return None
+            return float(seconds[-1] * (rest @ last) / (last @ last))
         costs = np.linalg.lstsq(work, seconds, rcond=None)[0]
         if (costs < 0).any():        # one cost negative: the other column alone
             column = int(np.argmax(costs))
             costs = np.zeros(2)
-            costs[column] = max(0.0, work[:, column] @ seconds / (work[:, column] @ work[:, column] or 1.0))
-        return float(costs @ [max(left.epochs, 0), max(left.logged, 0)])
+            costs[column] = max(0.0, work[:, column] @ seconds / (work[:, column] @ work[:, column]))
+        return float(costs @ rest)
+
+
+# Two mixes of trained and logged network-epochs tell their costs apart once the smaller singular
+# value of the reports' work (columns scaled to norm 1) is this share of the larger one: under the
+# default schedule from about epoch 58 on (every epoch below 50 is logged), under ibsgd's from 22.
+MIN_CONDITION = 0.01
+# The rest is "the same mix" as the work so far within this sine of the angle between them.
+SAME_MIX = 0.01
+
+
+def _two_mixes(work: np.ndarray) -> bool:
+    norms = np.linalg.norm(work, axis=0)
+    if len(work) < 2 or not norms.all():
+        return False
+    singular = np.linalg.svd(work / norms, compute_uv=False)
+    return bool(singular[-1] >= MIN_CONDITION * singular[0])
 
 
 def to_driver(send: Callable[[Trained], None],
