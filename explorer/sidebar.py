@@ -91,15 +91,17 @@ def _sidebar_changed() -> None:
 
 
 def chip_keys(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
-    """The keys that tell the root's runs apart: those that vary over the root, and the seed. Keys
-    of plain values come first, then the seed, then those whose values are lists or objects
-    (`estimators`, `architecture`): a chip is cut at about 20 characters, and on the shipped
-    cohorts' root "elu · 0 · s3 · binning+…" tells the seeds apart where "elu · binning+adapti…"
-    did not."""
-    varying = results.varying_keys()
-    listed = [key for key in varying if any(text.startswith(("[", "{")) for text in results.config_values(key))]
-    return ([key for key in varying if key not in listed] +
-            ([configdiff.SEED_KEY] if all_runs["seed"].nunique() > 1 else []) + listed)
+    """The keys that tell the root's runs apart: those that vary over the root, and the seed. A
+    chip is cut at about 20 characters, so the keys that tell neighbouring runs apart come first:
+    keys of plain values before keys whose values are lists or objects (`estimators`), each by how
+    many values it takes over the root, most first (the seed among the plain ones), so that the
+    settings a whole cohort shares (`epochs`, `log_schedule`) come last. On the shipped cohorts'
+    root: "elu · 0 · s3 · 8000 · …", where "elu · 8000 · 0 · defau…" hid the seed."""
+    counts = {key: len(results.config_values(key)) for key in results.varying_keys()}
+    if all_runs["seed"].nunique() > 1:
+        counts[configdiff.SEED_KEY] = int(all_runs["seed"].nunique())
+    listed = {key for key in counts if any(text.startswith(("[", "{")) for text in results.config_values(key))}
+    return sorted(counts, key=lambda key: (key in listed, -counts[key]))     # stable: by name among equals
 
 
 def run_names(results: ResultStore, all_runs: pd.DataFrame, run_ids: list[str]) -> dict[str, str]:

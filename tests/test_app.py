@@ -716,19 +716,24 @@ def test_activations_show_each_groups_share_of_saturated_values_over_seeds(monke
                                    "initial_bias=2"}           # dead networks kept: their units are the outcome
 
 
-def test_chips_put_the_seed_before_the_keys_of_lists_so_a_cut_chip_still_tells_seeds_apart(monkeypatch, tmp_path):
-    # Two seeds of two activations with one estimator list each: "elu · binning+adapti…" was cut
-    # the same for both seeds; now the seed comes before the list.
+def test_chips_put_the_keys_that_tell_neighbours_apart_first_so_a_cut_chip_still_does(monkeypatch, tmp_path):
+    # Two seeds of two activations at three initial biases, one estimator list per activation:
+    # "elu · binning+adapti…" (alphabetical, the seed last) was cut the same for every seed. Now plain
+    # values come before lists, each by how many values it takes: initial_bias (3), then
+    # activation_fn and the seed (2 each, by name), then the list.
     listed = {"elu": [{"name": "binning", "params": {"bin_size": 0.07}},
                       {"name": "adaptive", "params": {"n_bins": 30, "low": -1.000001}}],
               "relu": [{"name": "binning", "params": {"bin_size": 0.07}}]}
     for activation, estimators in listed.items():
-        for seed in (0, 1):
-            write_run(tmp_path, activation, {"epochs": 6, "activation_fn": activation, "estimators": estimators},
-                      seed=seed, logged=4)
+        for bias in (0, 1, 2):
+            for seed in (0, 1):
+                write_run(tmp_path, f"{activation}-{bias}", {"epochs": 6, "activation_fn": activation,
+                                                             "initial_bias": bias, "estimators": estimators},
+                          seed=seed, logged=4)
     at = open_app(monkeypatch, tmp_path)
     chips = at.multiselect(key=ui.SELECTION).options
-    assert sorted(chips) == ["elu · s0 · binning+adaptive", "elu · s1 · binning+adaptive",
-                             "relu · s0 · binning", "relu · s1 · binning"]
-    assert len({chip[:20] for chip in chips}) == 4            # a chip shows about 20 characters
-    assert "chips show activation\\_fn · seed · estimators" in texts(at)
+    assert sorted(chips) == sorted(f"{bias} · {activation} · s{seed} · {names}" for activation, names in
+                                   (("elu", "binning+adaptive"), ("relu", "binning"))
+                                   for bias in (0, 1, 2) for seed in (0, 1))
+    assert len({chip[:20] for chip in chips}) == 12            # a chip shows about 20 characters
+    assert "chips show initial\\_bias · activation\\_fn · seed · estimators" in texts(at)
