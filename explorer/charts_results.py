@@ -52,9 +52,12 @@ def parallel_coordinates(frame: pd.DataFrame, keys: list[str], outcome: str, tit
                                                       legend=alt.Legend(title=outcome, orient="bottom")),
         tooltip=["run_id", "axis", "value"])
     rules = alt.Chart(pd.DataFrame({"axis": axes})).mark_rule(color="#888").encode(x=x)
-    text = alt.Chart(pd.DataFrame(labels)).mark_text(align="left", dx=4, fontSize=10).encode(
-        x=x, y=y, text="label:N")
-    chart = alt.layer(rules, lines, text).properties(width=PAGE_WIDTH - 2 * AXIS_SPACE, height=260)
+    width = PAGE_WIDTH - 2 * AXIS_SPACE
+    # A label is cut (with an ellipsis; the tooltip has the value) to the room before the next axis:
+    # an estimator list's JSON ran 2,000 px to the right, and the page's fit squeezed every axis into one.
+    text = alt.Chart(pd.DataFrame(labels)).mark_text(align="left", dx=4, fontSize=10,
+                                                     limit=width // len(axes) - 8).encode(x=x, y=y, text="label:N")
+    chart = alt.layer(rules, lines, text).properties(width=width, height=260)
     return titled(chart, title)
 
 

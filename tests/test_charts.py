@@ -293,6 +293,24 @@ def test_parallel_coordinates_place_runs_on_each_axis_by_value():
     assert lines["encoding"]["color"]["field"] == "final_test_accuracy"
 
 
+@pytest.mark.slow  # draws charts with Vega
+def test_parallel_coordinates_keep_long_values_within_the_page():
+    """An estimator list's JSON (over 1,000 characters) as an axis label once drew the chart 2,395 px
+    wide, and the page's fit squeezed every axis into one place: labels are cut to the room before
+    the next axis, and the axes stay evenly spread over the page's width."""
+    lists = ['[{"name": "binning", "params": {"bin_size": 0.07}}, ' + '{"name": "adaptive"}, ' * 50 + ']',
+             '[{"name": "binning", "params": {"bin_size": 0.07}}]']
+    frame = pd.DataFrame({"run_id": list("abcd"), "activation_fn": ["tanh", "relu", "tanh", "relu"],
+                          "estimators": lists * 2, "initial_bias": [0.0, 1.0, 2.0, 3.0],
+                          "final_test_accuracy": [0.5, 0.9, 0.8, 0.7]})
+    keys = ["activation_fn", "estimators", "initial_bias"]
+    svg = vlc.vegalite_to_svg(charts_results.parallel_coordinates(frame, keys, "final_test_accuracy").to_dict())
+    assert float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1)) <= charts.PAGE_WIDTH
+    axes = [float(x) for x in re.findall(r'aria-roledescription="rule mark" transform="translate\(([\d.]+)', svg)]
+    step = (charts.PAGE_WIDTH - 2 * charts.AXIS_SPACE) / 4
+    assert axes == pytest.approx([step * (i + 0.5) for i in range(4)])
+
+
 def test_a_layer_whose_name_is_unknown_is_labelled_by_its_number():
     # a run whose mi file cannot be read has no layer names: its rows once got a NaN label, which
     # Vega-Lite refused in a facet's sort (the Activations page's groups over a damaged root)
