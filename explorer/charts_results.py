@@ -7,6 +7,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from explorer import configdiff
 from explorer.charts import (
     AXIS_SPACE,
     LEGEND_SPACE,
@@ -21,7 +22,8 @@ def parallel_coordinates(frame: pd.DataFrame, keys: list[str], outcome: str, tit
                          ) -> alt.LayerChart:
     """One line per run through an axis per varying key and the `outcome` (W&B's parallel
     coordinates), coloured by the outcome. Each axis runs from its smallest to its largest value
-    (numbers by value, other values evenly spaced in sorted order), its values written beside it."""
+    (numbers by value, other values evenly spaced in sorted order), its values written beside it
+    (lists of named entries by their names, `configdiff.short_value`; the tooltip has the value)."""
     axes = [*keys, outcome]
     rows, labels = [], []
     for axis in axes:
@@ -42,7 +44,7 @@ def parallel_coordinates(frame: pd.DataFrame, keys: list[str], outcome: str, tit
             shown = {v: spot[v] for v in distinct}
         rows.append(pd.DataFrame({"run_id": frame["run_id"], "axis": axis, "position": position,
                                   "value": column.astype(str), outcome: frame[outcome]}))
-        labels += [{"axis": axis, "position": p, "label": label} for label, p in shown.items()]
+        labels += [{"axis": axis, "position": p, "label": configdiff.short_value(label)} for label, p in shown.items()]
     data = pd.concat(rows, ignore_index=True).dropna(subset=["position"])
     x = alt.X("axis:N", sort=axes, title=None, axis=alt.Axis(labelAngle=0, labelLimit=150, orient="top",
                                                               domain=False, ticks=False))

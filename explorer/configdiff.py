@@ -91,6 +91,25 @@ def format_config(config: dict[str, Any], keys: list[str]) -> str:
     return ", ".join(f"{key}={format_value(flat[key]) if key in flat else '(missing)'}" for key in keys)
 
 
+def short_value(value: Any) -> str:
+    """A config value as a chip or an axis label shows it: a list of named entries (`estimators`),
+    or its JSON text as the runs view holds it, by their names, "binning+adaptive", not the JSON,
+    which fills a chip with '[{"name…'; anything else as `format_value`. Two lists of the same names
+    read the same: where that matters the caller adds the run ids (the chips) or a tooltip.
+
+    >>> short_value('[{"name": "binning", "params": {"bin_size": 0.07}}, {"name": "kde_upper"}]')
+    'binning+kde_upper'
+    """
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, list) and value and all(isinstance(v, dict) and isinstance(v.get("name"), str) for v in value):
+        return "+".join(v["name"] for v in value)
+    return format_value(value)
+
+
 def format_value(value: Any) -> str:
     if isinstance(value, str):
         return value

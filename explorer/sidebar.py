@@ -117,21 +117,12 @@ def run_names(results: ResultStore, all_runs: pd.DataFrame, run_ids: list[str]) 
         if not keys or flat is None:
             return run_id
         return " · ".join(f"s{flat[k]}" if k == configdiff.SEED_KEY else
-                          _chip_value(flat[k]) if k in flat else "-" for k in keys)
+                          configdiff.short_value(flat[k]) if k in flat else "-" for k in keys)
 
     names = {r: name(r) for r in run_ids}
     counts = pd.Series(list(names.values()), dtype=object).value_counts()
     marks = ui.run_badges(ui.flag_rows(all_runs, run_ids))
     return {r: (n if counts[n] == 1 else f"{n} ({r})") + marks.get(r, "") for r, n in names.items()}
-
-
-def _chip_value(value) -> str:
-    """A config value as a chip shows it: a list of named entries (`estimators`) by their names,
-    "binning+adaptive", not its JSON, which fills the chip with '[{"name…'; a chip that then names
-    several runs gets their ids (`run_names`)."""
-    if isinstance(value, list) and value and all(isinstance(v, dict) and isinstance(v.get("name"), str) for v in value):
-        return "+".join(v["name"] for v in value)
-    return configdiff.format_value(value)
 
 
 def sidebar_options(all_run_ids: list[str], chosen: list[str]) -> list[str]:

@@ -1,3 +1,4 @@
+import json
 import re
 
 import pandas as pd
@@ -298,13 +299,18 @@ def test_parallel_coordinates_keep_long_values_within_the_page():
     """An estimator list's JSON (over 1,000 characters) as an axis label once drew the chart 2,395 px
     wide, and the page's fit squeezed every axis into one place: labels are cut to the room before
     the next axis, and the axes stay evenly spread over the page's width."""
-    lists = ['[{"name": "binning", "params": {"bin_size": 0.07}}, ' + '{"name": "adaptive"}, ' * 50 + ']',
-             '[{"name": "binning", "params": {"bin_size": 0.07}}]']
+    binning = {"name": "binning", "params": {"bin_size": 0.07}}
+    lists = [json.dumps([binning] + [{"name": "adaptive", "params": {"n_bins": n}} for n in range(50)]),
+             json.dumps([binning])]
     frame = pd.DataFrame({"run_id": list("abcd"), "activation_fn": ["tanh", "relu", "tanh", "relu"],
                           "estimators": lists * 2, "initial_bias": [0.0, 1.0, 2.0, 3.0],
                           "final_test_accuracy": [0.5, 0.9, 0.8, 0.7]})
     keys = ["activation_fn", "estimators", "initial_bias"]
-    svg = vlc.vegalite_to_svg(charts_results.parallel_coordinates(frame, keys, "final_test_accuracy").to_dict())
+    spec = charts_results.parallel_coordinates(frame, keys, "final_test_accuracy").to_dict()
+    text = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "text")
+    labels = {row["label"] for row in spec["datasets"][text["data"]["name"]] if row["axis"] == "estimators"}
+    assert labels == {"binning", "binning" + "+adaptive" * 50}          # the lists by their names, not JSON
+    svg = vlc.vegalite_to_svg(spec)
     assert float(re.search(r'<svg[^>]* width="([\d.]+)"', svg).group(1)) <= charts.PAGE_WIDTH
     axes = [float(x) for x in re.findall(r'aria-roledescription="rule mark" transform="translate\(([\d.]+)', svg)]
     step = (charts.PAGE_WIDTH - 2 * charts.AXIS_SPACE) / 4
