@@ -35,7 +35,7 @@ def parallel_coordinates(frame: pd.DataFrame, keys: list[str], outcome: str, tit
             ticks = {float(v): p for v, p in zip(values, position)}
             ends = sorted(ticks.items())
             ends = ends if len(ends) <= 8 else [ends[0], ends[-1]]   # an outcome: its range, not every run
-            shown = {f"{v:.3g}": p for v, p in ends}
+            shown = {f"{v:.0f}" if v.is_integer() and abs(v) < 1e15 else f"{v:.3g}": p for v, p in ends}   # 8000, not 8e+03
         else:
             text = column.astype(str)
             distinct = sorted(text.unique())

@@ -294,6 +294,15 @@ def test_parallel_coordinates_place_runs_on_each_axis_by_value():
     assert lines["encoding"]["color"]["field"] == "final_test_accuracy"
 
 
+def test_parallel_coordinates_write_whole_numbers_whole():
+    frame = pd.DataFrame({"run_id": list("abc"), "epochs": [8000, 10000, 8000], "initial_bias": [-0.5, 0.2, 2.0],
+                          "final_test_accuracy": [0.5, 0.9, 0.7712]})
+    spec = charts_results.parallel_coordinates(frame, ["epochs", "initial_bias"], "final_test_accuracy").to_dict()
+    text = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "text")
+    assert [row["label"] for row in spec["datasets"][text["data"]["name"]]] == [
+        "8000", "10000", "-0.5", "0.2", "2", "0.5", "0.771", "0.9"]                # not 8e+03, 1e+04
+
+
 @pytest.mark.slow  # draws charts with Vega
 def test_parallel_coordinates_keep_long_values_within_the_page():
     """An estimator list's JSON (over 1,000 characters) as an axis label once drew the chart 2,395 px
