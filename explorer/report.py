@@ -656,9 +656,10 @@ def glance_table(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
 
 def glance_note(group_stats: pd.DataFrame) -> str | None:
     """The sentence answering "in which groups does the last hidden layer compress?" from phase_stats
-    rows (`group`): the groups at q over the groups below ALPHA, or that none is, and, where some
-    reach p < ALPHA alone, how often noise gives that among so many groups (1 - 0.95^k); None where
-    no group has a test."""
+    rows (`group`): the groups at q over the groups below ALPHA, or that none is and, where some
+    reach p < ALPHA alone, how often noise alone gives as many among so many groups (a binomial
+    tail) and whether those p are their seeds' floor 1/2^n; the groups without a test. None where no
+    group has a test."""
     every = last_hidden_tests(group_stats)
     tests = every.dropna(subset=["p_value"])
     if tests.empty:
@@ -674,11 +675,14 @@ def glance_note(group_stats: pd.DataFrame) -> str | None:
     sentence = (f"In no group does the last hidden layer compress at q (over groups) < {stats.ALPHA:g} "
                 f"({len(tests)} groups tested).")
     if len(alone):
+        from scipy.stats import binom    # imported on first use, as ibstore.stats imports scipy.stats
+
         # Under noise alone each group's p < ALPHA has probability at most ALPHA, independently.
-        chance = stats._scipy_stats().binom.sf(len(alone) - 1, len(tests), stats.ALPHA)
+        chance = binom.sf(len(alone) - 1, len(tests), stats.ALPHA)
         floor = (alone["p_value"] == 0.5 ** alone["n"]).all()
-        sentence += (f" {len(alone)} {'reaches' if len(alone) == 1 else 'reach'} p < {stats.ALPHA:g} alone ({'; '.join(alone['group'])}): noise alone gives "
-                     f"{len(alone)} or more of {len(tests)} in at most {100 * chance:.2g} % of cohorts"
+        verb = "reaches" if len(alone) == 1 else "reach"
+        sentence += (f" {len(alone)} {verb} p < {stats.ALPHA:g} alone ({'; '.join(alone['group'])}): noise alone "
+                     f"gives {len(alone)} or more of {len(tests)} in at most {100 * chance:.2g} % of cohorts"
                      + (", but each is the smallest p its seeds allow (1/2^n), too large for q < "
                         f"{stats.ALPHA:g} over {len(tests)} groups" if floor else "") + ".")
     return sentence + no_test
