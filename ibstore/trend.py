@@ -60,10 +60,15 @@ def slope_test(steps: np.ndarray, values: np.ndarray) -> tuple[float, float, flo
     (0.9, True, True)
     """
     centred = steps - steps.mean()
-    weights = centred / (centred @ centred)              # slope(y) = weights @ y
+    weights = centred / (centred @ centred)              # slope(y) = weights @ y, as the weights sum to 0
+    values = values - values[0]                          # so that equal values give a slope of exactly 0
     orders, exact = _orders(len(values))
     test = stats._ShiftedTest(level=values[orders] @ weights, slope=-(steps[orders] @ weights),
                               observed=float(weights @ values), exact=exact, two_sided=True)
+    if not np.ptp(values):
+        # Every value equal: the slope is 0, and any other makes them a straight line in the steps,
+        # which the test rejects alike at any size, or at none (too few runs).
+        return 0.0, test.p(0.0), *((0.0, 0.0) if test.p(1.0) < stats.ALPHA else (-math.inf, math.inf))
     scale = max(float(np.ptp(values) / np.ptp(steps)), abs(test.observed))
     return test.observed, test.p(0.0), test.end(-1.0, scale), test.end(1.0, scale)
 

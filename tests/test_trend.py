@@ -134,3 +134,14 @@ def test_the_trend_sentence_names_the_rows_below_q_005_and_says_when_none_is():
     assert report.trend_note(flat, "initial_bias") == (
         "No layer changes along initial_bias at q (over layers) < 0.05 in any quantity tested "
         "(15 runs kept at 3 values).")
+
+
+def test_equal_values_have_no_trend_and_a_slope_of_exactly_zero():
+    # A layer at H(Y) in every run: the slope was -2.2e-18, rounding, and its test p = 0.0008
+    # (the null slopes were rounding too). Any other slope makes equal values a straight line in
+    # the steps: with 2 runs at each of 3 values, 2!^3 of the 720 orders keep it, p = 2 * 8 / 720.
+    steps, equal = np.repeat([0.0, 1.0, 2.0], 2), np.full(6, 0.99916)
+    assert trend.slope_test(steps, equal) == (0.0, 1.0, 0.0, 0.0)
+    assert brute_force_p(steps, equal, 1.0) == pytest.approx(16 / 720)
+    # with 3 runs no order can reject a slope (smallest p 2/6): unbounded
+    assert trend.slope_test(np.array([0.0, 1.0, 2.0]), np.full(3, 1.0)) == (0.0, 1.0, -math.inf, math.inf)
