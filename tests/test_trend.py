@@ -145,3 +145,11 @@ def test_equal_values_have_no_trend_and_a_slope_of_exactly_zero():
     assert brute_force_p(steps, equal, 1.0) == pytest.approx(16 / 720)
     # with 3 runs no order can reject a slope (smallest p 2/6): unbounded
     assert trend.slope_test(np.array([0.0, 1.0, 2.0]), np.full(3, 1.0)) == (0.0, 1.0, -math.inf, math.inf)
+
+
+def test_values_equal_but_for_float_rounding_have_no_trend():
+    phases, key_values = keyed_phases({0.0: [[0.5] * 5], 1.0: [[0.5] * 5], 2.0: [[0.5] * 5]})
+    # the rounding falls with the key: unrounded, a "trend" of -4.4e-16 bits per step, p = 0.0002
+    phases = phases.assign(peak_i_yt=0.9991599999999999 - 4.4e-16 * phases["run_id"].map(key_values))
+    row = trend.trends(phases, key_values, ("peak_i_yt",)).iloc[0]
+    assert (row["slope"], row["p_value"]) == (0.0, 1.0)
