@@ -9,7 +9,7 @@ a failed or held run) leaves the total, so the ETA stays honest.
 The ETA is not tqdm's (work left / mean rate): a logged network-epoch costs several times a
 trained one (4.5x at 45 networks with binning; fifty times with the estimators cohort's nine
 estimators), and the schedules log densely early (every epoch below 50), so a single rate
-overestimated the rest of a sweep two- to fortyfold in its first minute. `Eta` fits wall time
+overestimated the rest of a sweep up to thirtyfold in its first minute. `Eta` fits wall time
 = a * network-epochs + b * logged network-epochs over the reports instead.
 
 On a terminal the line is a tqdm bar on stderr, redrawn at least every BAR_SECONDS; without
@@ -72,38 +72,52 @@ class Trained:
 class Eta:
     """Seconds left of a sweep from the work done so far: wall time since the first report =
     a * network-epochs + b * logged network-epochs since it, a and b (seconds per unit, >= 0)
-    fitted by least squares over every report. The time before the first report (TensorFlow's
-    import, tracing, compiling) is left out of the fit. While the reports have seen one mix of
-    the two (every epoch logged, as the schedules start), a and b cannot be told apart: the rest
-    is priced only if it is that same mix, else the ETA is unknown ("?") rather than a guess that
-    was 2-9 times the truth."""
+    fitted by least squares over every report, from running sums (constant time per report). The
+    time before the first report (TensorFlow's import, tracing, compiling) is left out of the fit.
+    While the reports have seen one mix of the two (every epoch logged, as the schedules start), a
+    and b cannot be told apart: the rest is priced only if it is that same mix, else the ETA is
+    unknown ("?") rather than a guess that was 2-9 times the truth."""
 
     def __init__(self) -> None:
-        self.samples: list[tuple[float, int, int]] = []      # (seconds, epochs, logged), cumulative
+        self.first: tuple[float, int, int] | None = None      # (seconds, epochs, logged) of the first report
+        self.gram, self.moment = np.zeros((2, 2)), np.zeros(2)   # sums of x x' and x * seconds
+        self.last: tuple[np.ndarray, float] | None = None       # x and seconds of the latest report
 
     def observe(self, now: float, done: Work) -> None:
-        self.samples.append((now, done.epochs, done.logged))
+        if self.first is None:
+            self.first = (now, done.epochs, done.logged)
+            return
+        work = np.array([done.epochs - self.first[1], done.logged - self.first[2]], dtype=float)
+        seconds = now - self.first[0]
+        self.gram += np.outer(work, work)
+        self.moment += work * seconds
+        self.last = (work, seconds)
 
     def seconds_left(self, left: Work) -> float | None:
         """a * left.epochs + b * left.logged; None before two reports, or while it is unknown."""
-        if len(self.samples) < 2:
+        if self.last is None or not self.last[0].any():
             return None
-        samples = np.array(self.samples, dtype=float)
-        seconds, work = samples[1:, 0] - samples[0, 0], samples[1:, 1:] - samples[0, 1:]
         rest = np.maximum([left.epochs, left.logged], 0).astype(float)
-        if not work.any():
-            return None
-        if not _two_mixes(work):            # one direction of work so far: price the rest along it
-            last = work[-1]
-            if abs(last[0] * rest[1] - last[1] * rest[0]) > SAME_MIX * (last @ last) ** 0.5 * (rest @ rest) ** 0.5:
+        if not self._two_mixes():           # one direction of work so far: price the rest along it
+            work, seconds = self.last
+            if abs(work[0] * rest[1] - work[1] * rest[0]) > SAME_MIX * np.linalg.norm(work) * np.linalg.norm(rest):
                 return None
-            return float(seconds[-1] * (rest @ last) / (last @ last))
-        costs = np.linalg.lstsq(work, seconds, rcond=None)[0]
+            return float(seconds * (rest @ work) / (work @ work))
+        costs = np.linalg.solve(self.gram, self.moment)
         if (costs < 0).any():        # one cost negative: the other column alone
             column = int(np.argmax(costs))
             costs = np.zeros(2)
-            costs[column] = max(0.0, work[:, column] @ seconds / (work[:, column] @ work[:, column]))
+            costs[column] = max(0.0, self.moment[column] / self.gram[column, column])
         return float(costs @ rest)
+
+    def _two_mixes(self) -> bool:
+        """Whether the reports' work [reports, 2], its columns scaled to norm 1, has a smaller
+        singular value at least MIN_CONDITION times the larger: sqrt((1 - |c|) / (1 + |c|)), c the
+        cosine between the columns."""
+        if not (self.gram[0, 0] and self.gram[1, 1]):
+            return False
+        cosine = min(1.0, abs(self.gram[0, 1]) / np.sqrt(self.gram[0, 0] * self.gram[1, 1]))
+        return bool(np.sqrt((1 - cosine) / (1 + cosine)) >= MIN_CONDITION)
 
 
 # Two mixes of trained and logged network-epochs tell their costs apart once the smaller singular
@@ -112,14 +126,6 @@ class Eta:
 MIN_CONDITION = 0.01
 # The rest is "the same mix" as the work so far within this sine of the angle between them.
 SAME_MIX = 0.01
-
-
-def _two_mixes(work: np.ndarray) -> bool:
-    norms = np.linalg.norm(work, axis=0)
-    if len(work) < 2 or not norms.all():
-        return False
-    singular = np.linalg.svd(work / norms, compute_uv=False)
-    return bool(singular[-1] >= MIN_CONDITION * singular[0])
 
 
 def to_driver(send: Callable[[Trained], None],
