@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from explorer import charts_infoplane
+from explorer import charts_infoplane, configdiff
 from explorer.results import ResultStore
 from ibstore import layout, stats, trend
 from ibstore.phases import MIXTURE_ESTIMATORS
@@ -74,7 +74,8 @@ TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares s
                  "run's step along {key} (its values ranked 0 to k - 1, so their spacing does not count), in the "
                  "quantity's units per step; two-sided permutation p (the values shuffled over the runs) and its 95 % "
                  "interval from the same test, so the interval leaves out 0 exactly when p < 0.05; Spearman's rho of "
-                 "{key} and the quantity. q: p adjusted by Benjamini-Hochberg over every layer recorded, per quantity.")
+                 "{key} and the quantity. q: p adjusted by Benjamini-Hochberg over every layer recorded, per quantity. "
+                 "Where the groups also differ in other keys, a trend per combination of those (within).")
 # What the final test accuracy's comparison holds (`accuracy_comparison`).
 ACCURACY_CAPTION = ("Final test accuracy over each group's completed runs, dead networks included: their chance "
                     "accuracy is what that setting gives. Difference of means a - b, two-sided permutation p and its "
@@ -288,11 +289,11 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
                       f"{COMPARED_CAPTION} {ADJUSTED}", "", *[line for note in notes for line in (note, "")],
                       *_markdown(comparison), ""]
         if along is not None:
-            trends = trend.trends(these, along[1], COMPARED)
+            trends = along.trends(these)
             table = trend_table(trends)
             _save_table(table, folder, f"{name}-trend")
-            note = trend_note(trends, along[0])
-            lines += [f"### Trend along {along[0]}", "", TREND_CAPTION.format(key=along[0]), "",
+            note = trend_note(trends, along.key)
+            lines += [f"### Trend along {along.key}", "", TREND_CAPTION.format(key=along.key), "",
                       *([note, ""] if note else []), *_markdown(table), ""]
         glance.append(glance_table(group_stats, f"{estimator} {params}"))
         if note := glance_note(group_stats):
@@ -522,20 +523,39 @@ def _compared_cells(item) -> dict[str, str]:
             "95 % CI": difference_interval(item.note, item.ci_low, item.ci_high), "p": number_text(item.p_value) + floor}
 
 
-def trend_key(store: ResultStore, run_ids: list[str]) -> tuple[str, dict[str, float]] | None:
-    """The config key the seed groups of `run_ids` lie along, and each run's value of it: the one key
-    that varies among them (the seed aside), where every run's value is a number and there are at
-    least trend.MIN_LEVELS of them (initial_bias -1 ... 5); None otherwise (groups that differ in
-    several keys, or in words, have no one axis to trend along)."""
+@dataclass(frozen=True)
+class Along:
+    """The numeric config key the seed groups lie along, each run's value of it, and each run's
+    values of the other keys the groups differ in ("activation_fn=relu"; empty where none does)."""
+    key: str
+    values: dict[str, float]
+    within: dict[str, str]
+
+    def trends(self, these: pd.DataFrame) -> pd.DataFrame:
+        """ibstore.trend.trends of COMPARED in `these` (phases rows) along the key."""
+        return trend.trends(these, self.values, COMPARED, self.within)
+
+
+def trend_key(store: ResultStore, run_ids: list[str]) -> Along | None:
+    """The key the seed groups of `run_ids` lie along: the one key among those that vary (the seed
+    aside) whose every value is a number, at least trend.MIN_LEVELS of them (initial_bias -1 ... 5);
+    the others, if any, split the runs (`Along.within`). None where no key, or more than one, is
+    such (a grid of two numeric keys has no one axis)."""
     varying = store.varying_keys(run_ids)
-    if len(varying) != 1:
+    flats = store.flat_configs(run_ids)
+
+    def numeric(key: str) -> bool:
+        values = [flat.get(key) for flat in flats.values()]
+        return (all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+                and len(set(values)) >= trend.MIN_LEVELS)
+
+    axes = [key for key in varying if numeric(key)]
+    if len(axes) != 1:
         return None
-    values = {run_id: flat.get(varying[0]) for run_id, flat in store.flat_configs(run_ids).items()}
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values.values()):
-        return None
-    if len(set(values.values())) < trend.MIN_LEVELS:
-        return None
-    return varying[0], {run_id: float(value) for run_id, value in values.items()}
+    others = [key for key in varying if key != axes[0]]
+    return Along(axes[0], {run_id: float(flat[axes[0]]) for run_id, flat in flats.items()},
+                 {run_id: ", ".join(f"{key}={configdiff.short_value(flat.get(key))}" for key in others)
+                  for run_id, flat in flats.items()} if others else {})
 
 
 def trend_table(trends: pd.DataFrame, layers: Iterable[int] | None = None) -> pd.DataFrame:
@@ -543,7 +563,8 @@ def trend_table(trends: pd.DataFrame, layers: Iterable[int] | None = None) -> pd
     with its interval, p, q over the layers and Spearman's rho."""
     if layers is not None:
         trends = trends[trends["layer"].isin(list(layers))]
-    return pd.DataFrame([{"layer": layer_label(item.layer, item.layer_name), "quantity": item.quantity,
+    return pd.DataFrame([{**({"within": item.within} if trends["within"].notna().any() else {}),
+                          "layer": layer_label(item.layer, item.layer_name), "quantity": item.quantity,
                           "values": item.levels, "n": item.n, "slope per step": number_text(item.slope),
                           "95 % CI": item.note or difference_interval(item.note, item.ci_low, item.ci_high),
                           "p": number_text(item.p_value), "q (over layers)": number_text(item.q_value),
@@ -562,12 +583,16 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
     if found.empty:
         return (f"No layer changes along {key} at q (over layers) < {stats.ALPHA:g} in any quantity tested "
                 f"({tested['n'].max()} runs kept at {tested['levels'].max()} values).")
+    def where(within) -> str:             # "activation_fn=relu: ", or nothing (None, NaN from a groupby)
+        return f"{within}: " if isinstance(within, str) and within else ""
+
     if len(found) > MAX_DIFFERENCES_NAMED:
-        counted = [f"{quantity} (layers {', '.join(map(str, sorted(set(rows['layer']))))})"
-                   for quantity, rows in found.groupby("quantity", sort=False)]
+        counted = [f"{where(within)}{quantity} (layers {', '.join(map(str, sorted(set(rows['layer']))))})"
+                   for (within, quantity), rows in found.groupby(["within", "quantity"], sort=False, dropna=False)]
         return (f"Change along {key} at q (over layers) < {stats.ALPHA:g}: {len(found)} of {len(tested)} trends, "
                 "the table's rows with that q: " + "; ".join(counted) + ".")
-    named = [f"{layer_label(row.layer, row.layer_name)} {row.quantity} {'rises' if row.slope > 0 else 'falls'}, "
+    named = [f"{where(row.within)}{layer_label(row.layer, row.layer_name)} {row.quantity} "
+             f"{'rises' if row.slope > 0 else 'falls'}, "
              f"{number_text(row.slope)} {difference_interval(row.note, row.ci_low, row.ci_high)} per step"
              for row in found.itertuples()]
     return (f"Change along {key} at q (over layers) < {stats.ALPHA:g} (slope [95 % CI]), {len(found)} of "

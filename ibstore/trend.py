@@ -17,7 +17,9 @@ values' spacing: initial_bias 2 and 5 are one step apart) and y the quantity:
   in [-1, 1], as Cliff's delta is for two groups.
 q_value: p adjusted by Benjamini-Hochberg over the layers, per estimator, params, split and quantity
 (ibstore.stats.over_layers). A trend needs MIN_LEVELS distinct values kept: through two it is the
-difference of two groups, which the comparisons test.
+difference of two groups, which the comparisons test. Where the groups also differ in other keys
+(relu and tanh cohorts together), each combination of those (`within`, e.g. "activation_fn=relu")
+gets its own trend: one slope through two activations would mix two different dose-responses.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from ibstore import stats
 
 MIN_LEVELS = 3
 TOO_FEW_LEVELS = f"fewer than {MIN_LEVELS} values of the key kept: no trend to test"
-COLUMNS = [*stats.KEYS, "layer_name", "quantity", "levels", "n", "slope", "ci_low", "ci_high", "p_value",
-           "spearman_rho", "note"]
+COLUMNS = ["within", *stats.KEYS, "layer_name", "quantity", "levels", "n", "slope", "ci_low", "ci_high",
+           "p_value", "spearman_rho", "note"]
 
 
 @functools.lru_cache(maxsize=16)
@@ -73,22 +75,25 @@ def slope_test(steps: np.ndarray, values: np.ndarray) -> tuple[float, float, flo
     return test.observed, test.p(0.0), test.end(-1.0, scale), test.end(1.0, scale)
 
 
-def trends(phases: pd.DataFrame, key_values: dict[str, float],
-           quantities: tuple[str, ...] = stats.QUANTITIES) -> pd.DataFrame:
+def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple[str, ...] = stats.QUANTITIES,
+           within: dict[str, str] | None = None) -> pd.DataFrame:
     """The trend of each of `quantities` along the key whose value each run of `phases` has in
     `key_values` (run_id -> number; runs without one are left out), per layer, estimator, params
-    and split: COLUMNS and q_value (over the layers)."""
+    and split, and per value of `within` (run_id -> the other keys' values, "activation_fn=relu";
+    default one for all): COLUMNS and q_value (over the layers)."""
     phases = stats.with_excess(phases[phases["run_id"].isin(list(key_values))]).reset_index(drop=True)
     kept = phases[np.equal(stats.exclusions(phases), None)].reset_index(drop=True)
+    kept = kept.assign(within=kept["run_id"].map(within or {}).astype(object).fillna(""))
     key = kept["run_id"].map(key_values).to_numpy(dtype=float)
     values = stats._numeric(kept, quantities)
     rows = []
-    for keys, index in kept.groupby(list(stats.KEYS), sort=True, dropna=False).indices.items():
+    for (stratum, *keys), index in kept.groupby(["within", *stats.KEYS], sort=True, dropna=False).indices.items():
         for column, quantity in enumerate(quantities):
             finite = index[np.isfinite(values[index, column])]
             levels, steps = np.unique(key[finite], return_inverse=True)
-            row = {**dict(zip(stats.KEYS, keys)), "layer_name": kept["layer_name"].iloc[index[0]],
-                   "quantity": quantity, "levels": len(levels), "n": len(finite)}
+            row = {"within": stratum or None, **dict(zip(stats.KEYS, keys)),
+                   "layer_name": kept["layer_name"].iloc[index[0]], "quantity": quantity, "levels": len(levels),
+                   "n": len(finite)}
             if len(levels) < MIN_LEVELS:
                 rows.append({**row, "slope": math.nan, "ci_low": math.nan, "ci_high": math.nan,
                              "p_value": math.nan, "spearman_rho": math.nan, "note": TOO_FEW_LEVELS})
@@ -98,4 +103,4 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float],
             rho = float(stats._scipy_stats().spearmanr(key[finite], y).statistic) if np.ptp(y) else math.nan
             rows.append({**row, "slope": slope, "ci_low": low, "ci_high": high, "p_value": p_value,
                          "spearman_rho": rho, "note": None})
-    return stats._with_q(pd.DataFrame(rows, columns=COLUMNS), [*stats.FAMILY, "quantity"])
+    return stats._with_q(pd.DataFrame(rows, columns=COLUMNS), ["within", *stats.FAMILY, "quantity"])

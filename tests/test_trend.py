@@ -153,3 +153,37 @@ def test_values_equal_but_for_float_rounding_have_no_trend():
     phases = phases.assign(peak_i_yt=0.9991599999999999 - 4.4e-16 * phases["run_id"].map(key_values))
     row = trend.trends(phases, key_values, ("peak_i_yt",)).iloc[0]
     assert (row["slope"], row["p_value"]) == (0.0, 1.0)
+
+
+def test_groups_that_also_differ_in_another_key_get_a_trend_within_each_of_its_values(tmp_path):
+    # relu and tanh at three initial biases each: the one numeric key is initial_bias, and each
+    # activation gets its own trend (a slope through both would mix two dose-responses)
+    from bench.make_results import write_run
+    from explorer.results import ResultStore
+    ids = {(activation, bias, seed): write_run(tmp_path, f"{activation}-{bias}", {
+               "epochs": 6, "activation_fn": activation, "initial_bias": bias}, seed=seed, logged=4)
+           for activation in ("relu", "tanh") for bias in (-1, 0, 2) for seed in range(3)}
+    along = report.trend_key(ResultStore(tmp_path), list(ids.values()))
+    assert along.key == "initial_bias" and along.values[ids[("tanh", 2, 1)]] == 2.0
+    assert along.within[ids[("tanh", 2, 1)]] == "activation_fn=tanh"
+    # opposite slopes within relu and tanh (0.5 and -0.2 bits per step, plus noise)
+    rng = np.random.default_rng(3)
+    excess = {run_id: (0.5 if activation == "relu" else -0.2) * [-1, 0, 2].index(bias) + rng.normal(0, 0.05)
+              for (activation, bias, seed), run_id in ids.items()}
+    phases, _ = keyed_phases({0.0: [[0.0] * len(ids)]})
+    phases = phases.assign(run_id=list(excess), compression_bits=[0.1 + e for e in excess.values()])
+    table = trend.trends(phases, along.values, (stats.EXCESS,), along.within).set_index("within")
+    for activation in ("relu", "tanh"):
+        runs = [(bias, excess[run_id]) for (a, bias, _), run_id in ids.items() if a == activation]
+        steps = np.array([[-1, 0, 2].index(bias) for bias, _ in runs], dtype=float)
+        expected = np.polyfit(steps, [e for _, e in runs], 1)[0]
+        assert table.loc[f"activation_fn={activation}", "slope"] == pytest.approx(expected, rel=1e-9)
+        assert table.loc[f"activation_fn={activation}", "q_value"] == table.loc[f"activation_fn={activation}", "p_value"]
+    assert report.trend_table(table.reset_index())["within"].tolist() == ["activation_fn=relu", "activation_fn=tanh"]
+    assert report.trend_note(table.reset_index(), "initial_bias").startswith(
+        "Change along initial_bias at q (over layers) < 0.05 (slope [95 % CI]), 2 of 2 trends: activation_fn=relu: "
+        "0 · dense_0 compression_over_floor_bits rises")
+    # a grid of two numeric keys has no one axis
+    grid = [write_run(tmp_path / "grid", f"g{lr}-{bias}", {"epochs": 6, "learning_rate": lr, "initial_bias": bias},
+                      logged=4) for lr in (0.1, 0.2, 0.3) for bias in (-1, 0, 2)]
+    assert report.trend_key(ResultStore(tmp_path / "grid"), grid) is None

@@ -15,7 +15,7 @@ import streamlit as st
 
 from explorer import charts, phase_charts, report, seed_bands, ui, viewport
 from explorer.results import ResultStore
-from ibstore import stats, trend
+from ibstore import stats
 
 REPORT_BANDS = {long: short for short, long in phase_charts.BANDS.items()}   # the page's band -> --band
 GLANCE_WIDTH = 480   # px: the at-a-glance table goes beside the chart when the main column has this to spare
@@ -107,12 +107,11 @@ def comparison(root: str, version: int, run_ids: tuple[str, ...], estimator: str
 def trend_rows(root: str, version: int, run_ids: tuple[str, ...], estimator: str, params: str,
                split: str) -> tuple[str, pd.DataFrame] | None:
     """The key the seed groups lie along and the trends of the compared quantities along it, over
-    every layer recorded (q is over those); None where the groups differ in more than one number."""
+    every layer recorded (q is over those); None where they lie along no one numeric key."""
     along = report.trend_key(_store(root), list(run_ids))
     if along is None:
         return None
-    these = phase_rows(root, run_ids, estimator, params, split)
-    return along[0], trend.trends(these, along[1], report.COMPARED)
+    return along.key, along.trends(phase_rows(root, run_ids, estimator, params, split))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
