@@ -10,9 +10,9 @@ values' spacing: initial_bias 2 and 5 are one step apart) and y the quantity:
 - p: the two-sided permutation test of it, the y shuffled over the runs (the null: y does not depend
   on the key), exact over all n! orders where they are at most N_RESAMPLES, else N_RESAMPLES random
   ones (seed SEED), counted as scipy.stats.permutation_test counts them;
-- its 95 % interval: the slopes b the same test does not reject for y - b x (ibstore.stats._ShiftedTest;
-  Manly 2007, Randomization, Bootstrap and Monte Carlo Methods in Biology, section 8.3; Ernst 2004,
-  Statistical Science 19(4), section 3.3), so that 0 lies outside it exactly when p < 0.05;
+- its 95 % interval: the slopes b the same test does not reject for y - b x (ibstore.stats._ShiftedTest,
+  test inversion as in Ernst 2004, Statistical Science 19(4), section 3.3), so that 0 lies outside it
+  exactly when p < 0.05;
 - Spearman's rho of the key's values and y (scipy.stats.spearmanr): the unit-free effect size,
   in [-1, 1], as Cliff's delta is for two groups.
 q_value: p adjusted by Benjamini-Hochberg over the layers, per estimator, params, split and quantity
@@ -39,15 +39,16 @@ COLUMNS = ["within", *stats.KEYS, "layer_name", "quantity", "levels", "n", "slop
            "p_value", "spearman_rho", "note"]
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=4)     # a report asks for one or two n; 500 runs' orders are 20 MB
 def _orders(n: int) -> tuple[np.ndarray, bool]:
     """The orders [K, n] of n values that scipy.stats.permutation_test (permutation_type
     "pairings") weighs: all n! (the observed one among them) when they are at most N_RESAMPLES,
     else N_RESAMPLES random ones (seed SEED); and whether they are all."""
     if math.factorial(n) <= stats.N_RESAMPLES:
-        orders, exact = np.array(list(itertools.permutations(range(n))), dtype=np.intp).reshape(-1, n), True
+        orders, exact = np.array(list(itertools.permutations(range(n))), dtype=np.int32).reshape(-1, n), True
     else:
-        orders, exact = np.random.default_rng(stats.SEED).random((stats.N_RESAMPLES, n)).argsort(axis=1), False
+        random = np.random.default_rng(stats.SEED).random((stats.N_RESAMPLES, n))
+        orders, exact = random.argsort(axis=1).astype(np.int32), False
     orders.flags.writeable = False
     return orders, exact
 
