@@ -99,6 +99,29 @@ def test_while_every_epoch_so_far_was_logged_only_a_rest_logged_alike_gets_an_et
     assert eta.seconds_left(Work(45 * 1000, 0)) == pytest.approx(0.004 * 1000)
 
 
+def test_once_nothing_is_left_to_start_the_eta_counts_the_workers_still_busy(clock):
+    # Two workers, groups a (runs a1, a2) and b (b1, b2), 100 epochs per run, reporting in turn 20
+    # network-epochs every 5 s: the fit's rate is the pair's, 4 a second. Once a ends and nothing
+    # is left to start, b trains alone at half of it.
+    out, ledger = io.StringIO(), GroupEpochs()
+    bar = SweepBar(ledger.plan({run: Work(100) for run in ("a1", "a2", "b1", "b2")}), runs=4, terminal=False,
+                   stream=out, ledger=ledger)
+    for _ in range(5):
+        for group in (("a1", "a2"), ("b1", "b2")):
+            clock.now += 5
+            ledger.trained(Trained(group, 20))
+            bar.trained(Work(20))
+    assert bar.eta.seconds_left(bar.total - bar.done) == pytest.approx(50.0)     # 200 left at 4 a second
+    assert bar._postfix() == "ETA 00:50, 0/4 runs ended"                          # both groups still train
+    bar.replan(-ledger.untrained(["a1", "a2"]))         # a ends early (stop_at_accuracy): b alone
+    assert bar.eta.seconds_left(bar.total - bar.done) == pytest.approx(25.0)
+    assert bar._postfix() == "ETA 00:50, 0/4 runs ended"                          # 100 left at 2 a second
+    # while a run is still to start, a worker that frees takes it: the fit's rate stands
+    bar.replan(ledger.plan({"c1": Work(20)}), runs=1)
+    assert ledger.queued() and ledger.in_flight() == 1
+    assert bar._postfix() == "ETA 00:30, 0/5 runs ended"                          # 120 left at 4 a second
+
+
 def test_the_eta_needs_two_reports_and_never_goes_negative():
     eta = Eta()
     assert eta.seconds_left(Work(100, 10)) is None

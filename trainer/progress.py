@@ -160,7 +160,8 @@ class SweepBar:
     """One progress line for the sweep (see the module docstring)."""
 
     def __init__(self, total: Work, runs: int, terminal: bool | None = None,
-                 line_seconds: float = LINE_SECONDS, stream: TextIO | None = None, name: str = "sweep"):
+                 line_seconds: float = LINE_SECONDS, stream: TextIO | None = None, name: str = "sweep",
+                 ledger: GroupEpochs | None = None):
         # Imported here, not at the top: `trainer ls` imports this module (for LINE_SECONDS).
         from tqdm import tqdm
 
@@ -168,7 +169,7 @@ class SweepBar:
         self.stream = stream or sys.stderr
         self.terminal = shows_a_bar(self.stream) if terminal is None else terminal
         self.total, self.done, self.runs, self.runs_ended = total, Work(), runs, 0
-        self.eta = Eta()
+        self.eta, self.ledger, self.most_in_flight = Eta(), ledger, 0
         self.line_seconds, self.name = line_seconds, name
         self.started = self.last_shown = time.monotonic()
         self.bar = tqdm(total=total.epochs, desc=name, unit="epoch", bar_format=BAR_FORMAT, dynamic_ncols=True,
@@ -178,6 +179,8 @@ class SweepBar:
     def trained(self, work: Work) -> None:
         self.done += work
         self.eta.observe(time.monotonic(), self.done)
+        if self.ledger is not None:
+            self.most_in_flight = max(self.most_in_flight, self.ledger.in_flight())
         if self.bar is not None:
             self.bar.update(work.epochs)
             self._show_postfix()
@@ -225,6 +228,10 @@ class SweepBar:
 
     def _postfix(self) -> str:
         left = self.eta.seconds_left(self.total - self.done)
+        if left is not None and self.ledger is not None and not self.ledger.queued():
+            # The fit's costs are those of every worker busy; with nothing left to start, the groups
+            # still training are all there is, each at one worker's share of that rate.
+            left *= self.most_in_flight / max(self.ledger.in_flight(), 1)
         return (f"ETA {'?' if left is None else self.tqdm.format_interval(round(left))}, "
                 f"{self.runs_ended}/{self.runs} runs ended")
 
@@ -258,6 +265,15 @@ class GroupEpochs:
     def trained(self, report: Trained) -> None:
         group = frozenset(report.run_ids)
         self.reported[group] = self.reported.get(group, Work()) + report.work
+
+    def in_flight(self) -> int:
+        """How many groups have reported and not ended: the workers busy."""
+        return len(self.reported)
+
+    def queued(self) -> bool:
+        """Whether a planned run is in no group that has reported: work a worker has still to start."""
+        started = set().union(*self.reported) if self.reported else set()
+        return any(run_id not in started for run_id in self.planned)
 
     def untrained(self, run_ids: Iterable[str]) -> Work:
         """A group ended: the work it planned and did not report (forgotten from the ledger).

@@ -115,7 +115,8 @@ class WorkersProgress:
 
     def __init__(self, root: Path, plan: Plan, outcome: RunOutcome, quiet: bool):
         self.epochs = GroupEpochs()
-        self.bar = None if quiet else SweepBar(self.epochs.plan(planned_work(root, plan)), plan.to_do, name="run")
+        self.bar = None if quiet else SweepBar(self.epochs.plan(planned_work(root, plan)), plan.to_do, name="run",
+                                                ledger=self.epochs)
         self.outcome = outcome
 
     def report(self, result: GroupResult) -> bool:

@@ -56,7 +56,8 @@ class Progress:
                  line_seconds: float = LINE_SECONDS):
         self.root, self.store_error = root, None
         self.epochs = GroupEpochs()
-        self.bar = SweepBar(self.epochs.plan(planned_work(root, plan)), plan.to_do, line_seconds=line_seconds)
+        self.bar = SweepBar(self.epochs.plan(planned_work(root, plan)), plan.to_do, line_seconds=line_seconds,
+                            ledger=self.epochs)
         self.held: dict[str, str] = dict(plan.held)
         statuses = {run_id: status for status, ids in plan.skipped.items() for run_id in ids}
         self.file = SweepProgress(
