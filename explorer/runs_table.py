@@ -33,8 +33,10 @@ def runs_table(runs: pd.DataFrame, varying: list[str], flags: dict[str, list[str
     # only the columns shown are copied and sorted (the view has a column per config key: copying
     # them all cost most of a second at 100,000 runs)
     flag_text = runs["run_id"].map({r: ", ".join(marks) for r, marks in flags.items()}).astype(object).fillna("")
+    # a run without an error shows an empty cell, not the grid's "None"
     table = runs[[c for c in wanted if c not in ("flags", "progress")]].assign(
-        flags=flag_text, progress=(runs["epochs_done"] / runs["epochs_total"]).clip(upper=1.0))
+        flags=flag_text, progress=(runs["epochs_done"] / runs["epochs_total"]).clip(upper=1.0),
+        error=runs["error"].astype(object).fillna(""))
     table = table.sort_values([*keys, "seed", "run_id"], key=_sortable, na_position="last", kind="stable")
     return table[wanted].reset_index(drop=True)
 
