@@ -4,7 +4,7 @@
     python bench/reproductions.py [--results DIR] [--out docs/reproductions.md] [--epochs 10000] [--seeds 50]
         [--epoch0-seeds 50] [--bias-epochs 8000] [--bias-seeds 5]
 
-The defaults are the published scale (hours of training); a small run builds the machinery:
+The defaults are the published scale (about 15 minutes of training on 2 cores); a small run builds the machinery:
 `--epochs 30 --seeds 3 --epoch0-seeds 3 --bias-epochs 30 --bias-seeds 2 --out /tmp/r/reproductions.md`.
 Four measurements, each beside the published numbers (see the configs in
 data/configs/reproductions/ for where every setting comes from):
@@ -333,7 +333,7 @@ each section's report time is in its title. Sections 2 and 3 are written by `tra
 report` (its reports, figures and LaTeX tables are in `docs/reproductions/`).
 The full configs are in `data/configs/reproductions/` (each says which figure it
 reproduces and where every setting comes from). The script's defaults are the
-published scale (hours of training); what this file's runs were:
+published scale (about 15 minutes of training on 2 cores); what this file's runs were:
 
 | study | published | here |
 |---|---|---|
