@@ -169,7 +169,7 @@ def estimator_label(spec: dict) -> str:
 
 def last_hidden(table, group_id: str, spec: dict) -> dict[str, dict]:
     """quantity -> its phase_stats row for the last hidden layer (4) of a group under an estimator
-    (adaptive's params carry the filled-in `low`, so it is matched by name and bin count)."""
+    (matched by the params the spec gives: the rows hold them completed with the defaults)."""
     rows = table[(table["group_id"] == group_id) & (table["layer"] == 4) & (table["estimator"] == spec["name"])]
     rows = rows[rows["params"].map(lambda text: all(json.loads(text).get(k) == v for k, v in spec["params"].items()))]
     return {row["quantity"]: row for _, row in rows.iterrows()}
@@ -208,8 +208,8 @@ def verdicts(table, compared, group: dict[str, str]) -> list[str]:
         rows = compared[(compared["layer"] == 4) & (compared["estimator"] == spec["name"])
                         & (compared["quantity"] == "compression_bits")]
         rows = rows[rows["params"].map(lambda text: all(json.loads(text).get(k) == v for k, v in spec["params"].items()))]
-        if rows.empty:   # adaptive: tanh and relu fill in different `low`s, so they are different estimators
-            lines.append(f"- {estimator_label(spec)}: not compared (its parameters differ between tanh and relu).")
+        if rows.empty:   # a root trained before the mi rows recorded adaptive's low as configured ("auto")
+            lines.append(f"- {estimator_label(spec)}: not compared (its rows' parameters differ between tanh and relu).")
             continue
         row = rows.iloc[0]
         interval = difference_interval(row["note"], row["ci_low"], row["ci_high"])

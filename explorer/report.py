@@ -625,8 +625,8 @@ def accuracy_comparison(runs: pd.DataFrame, labels: dict[str, str], reference: s
 
 def reference_note(these: pd.DataFrame, labels: dict[str, str], reference: str | None) -> str | None:
     """The sentence saying why the asked `reference` group is not the one `comparison_table` compares
-    with: it has no rows in `these` (another estimator's params, e.g. adaptive binning's lower edge
-    follows the activation) or no run kept; None if it is, or none was asked."""
+    with: it has no rows in `these` (an estimator or params only some of the configs list) or no
+    run kept; None if it is, or none was asked."""
     live = live_groups(these, labels)
     if reference is None or reference in live or not live:
         return None

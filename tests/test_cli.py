@@ -92,3 +92,25 @@ def test_sql_refuses_writes_and_reports_bad_queries(trained, capsys):
     err = capsys.readouterr().err
     assert "refused" in err and "nonsense" in err and "Traceback" not in err
     assert pq.read_table(target).num_rows == 8
+
+
+def test_adaptive_rows_of_an_older_run_with_the_filled_in_low_are_replaced_not_doubled(trained):
+    # Rows written before the mi rows recorded adaptive's low as configured ("auto") hold the
+    # activation's value (-1.000001 for this tanh run): the same estimate, so re-estimating replaces them.
+    import pyarrow as pa
+
+    root, run_id, _ = trained
+    args = ["estimate", run_id, "--estimator", "adaptive", "--results", str(root)]
+    assert cli.main(args) == 0
+    path = root / "runs" / run_id / "mi.parquet"
+    table = pq.read_table(path)
+    old = table.to_pandas()
+    legacy = old["params"].where(old["estimator"] != "adaptive", json.dumps({"low": -1.000001, "n_bins": 30}))
+    pq.write_table(table.set_column(table.schema.get_field_index("params"), "params",
+                                    pa.array(legacy, pa.string())), path)
+    for _ in range(2):      # over the older rows, then over its own
+        assert cli.main(args) == 0
+        after = mi(root, run_id)
+        adaptive = after[after.estimator == "adaptive"]
+        assert set(adaptive.params) == {json.dumps({"low": "auto", "n_bins": 30})} and len(adaptive) == 32
+        assert len(after) == len(old)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from trainer import estimators
+from trainer.estimators import estimate
 from trainer.activation_facts import (
     TANH_SATURATED_FROM,
     blocks,
@@ -118,7 +119,35 @@ def test_mi_rows_of_a_mixed_stack_equal_each_network_alone_with_its_own_adaptive
         assert at_epoch[s] == alone.at_epoch(7, [layer[s] for layer in layers])
         assert at_end[s] == alone.at_end()
         assert set(at_epoch[s]["run_id"]) == {RUN_IDS[s]}
+        # each network is estimated with its own activation's low; every row records the spec as
+        # configured, so the adaptive rows of tanh and relu runs are one estimator to compare
         low = estimators.for_network("adaptive", {"n_bins": 10}, fn)["low"]
-        assert f'"low": {low}' in at_epoch[s]["params"][0] or f'"low": "{low}"' in at_epoch[s]["params"][0]
+        assert at_epoch[s]["i_xt"][0] == estimate("adaptive", values[s], labels, n_bins=10, low=low)[0]
+        assert at_epoch[s]["params"][0] == '{"low": "auto", "n_bins": 10}'
         lows.add(str(low))
     assert lows == {"-1.000001", "0.0"}
+
+
+@pytest.mark.slow   # trains
+def test_tanh_and_relu_runs_of_one_adaptive_spec_are_compared(tmp_path):
+    # Chelombiev et al. compare tanh with relu under adaptive binning, each with its activation's
+    # lower edge. The rows used to record the filled-in low (-1.000001 against 0), which made them
+    # two estimators, each seen in one group only: no comparison was ever made.
+    import json
+
+    from explorer.results import ResultStore
+    from trainer import cli
+
+    config = tmp_path / "adaptive.json"
+    config.write_text(json.dumps({"name": "a", "cohort": "a", "epochs": 30, "n_runs": 2, "architecture": [6, 4],
+                                  "log_schedule": {"every": 5}, "mi_splits": ["full"],
+                                  "estimators": [{"name": "adaptive", "params": {"n_bins": 30}}],
+                                  "grid": {"activation_fn": ["tanh", "relu"]}}))
+    assert cli.main(["run", str(config), "--results", str(tmp_path / "r"), "--workers", "1"]) == 0
+    store = ResultStore(tmp_path / "r")
+    runs = store.runs()
+    assert set(store.mi()["params"]) == {'{"low": "auto", "n_bins": 30}'}
+    tanh, relu = (runs.loc[runs["activation_fn"] == fn, "group_id"].iloc[0] for fn in ("tanh", "relu"))
+    compared = store.compare_groups(tanh, relu)
+    adaptive = compared[(compared["estimator"] == "adaptive") & (compared["quantity"] == "final_i_xt")]
+    assert sorted(adaptive["layer"]) == [0, 1, 2] and (adaptive["n_a"] == 2).all() and (adaptive["n_b"] == 2).all()

@@ -42,12 +42,13 @@ def mi_rows(run_ids: list[str], epoch: int, layers: list[np.ndarray], labels: np
 
     `layers`: per layer [N, n_inputs, units], network s's run `run_ids[s]`; every estimate is
     made for all N networks in one call (`estimators.estimate_stacked`), and each network's
-    numbers are those it gets alone. Each spec's params are those recorded in the row's
-    `params` column; they must be complete for the networks (`estimators.for_network`). A spec
-    with `range: "run"` is estimated with each network's whole-run (lo, hi) of its layer from
-    `layer_ranges` (per layer [N, 2]), which must then be given (see RunRange); its row still
-    records "run". `known_finite`: every value of the splits' rows is known to be finite
-    (`estimators.estimate_stacked`).
+    numbers are those it gets alone. Each spec's `params` are those the estimate uses, complete
+    for the networks (`estimators.for_network`); its `recorded`, if given, is what the rows'
+    `params` column holds (the params as configured, adaptive's `low` still "auto"), else
+    `params`. A spec with `range: "run"` is estimated with each network's whole-run (lo, hi) of
+    its layer from `layer_ranges` (per layer [N, 2]), which must then be given (see RunRange);
+    its row still records "run". `known_finite`: every value of the splits' rows is known to be
+    finite (`estimators.estimate_stacked`).
     """
     cells = [(split, layer) for split in splits for layer in range(len(layers))]   # the row order of a spec
     blocks = []       # per spec: its name, params text, first-value column, estimates [cells, N] each
@@ -58,7 +59,8 @@ def mi_rows(run_ids: list[str], epoch: int, layers: list[np.ndarray], labels: np
                                                  run_ranges=layer_ranges[layer] if run_range else None,
                                                  known_finite=known_finite, **params)
                      for split, layer in cells]
-        blocks.append((spec["name"], params_text(spec["params"]), estimators.first_value_column(spec["name"]),
+        blocks.append((spec["name"], params_text(spec.get("recorded", spec["params"])),
+                       estimators.first_value_column(spec["name"]),
                        np.array([first for first, _ in estimates]), np.array([i_yt for _, i_yt in estimates])))
     # The columns every network shares, built once; per network only its run_id and numbers differ.
     n = len(cells)
@@ -92,9 +94,11 @@ class StackMiRows:
     Estimators that bin over the layer's range over the whole run (binning with `range: "run"`,
     Saxe et al. 2018 for ReLU) cannot be computed before the run is over: their epochs are kept
     in a RunRange and estimated by `at_end`. Params that depend on the network (adaptive's `low`)
-    are filled in from each network's hidden activation function once, here, and recorded as
-    filled in; networks whose filled-in specs are equal (all, unless a param depends on the
-    activation and the stack mixes activations) are estimated together.
+    are filled in from each network's hidden activation function once, here; the rows record
+    them as configured ("auto", as binning records "run"), so one estimator is one `params` text
+    across activations and their seed groups can be compared. Networks whose filled-in specs
+    are equal (all, unless a param depends on the activation and the stack mixes activations)
+    are estimated together.
     """
 
     def __init__(self, run_ids: list[str], estimator_specs: list[dict[str, Any]], activation_fn: Activations,
@@ -106,7 +110,8 @@ class StackMiRows:
         self.deferred: list[list[dict[str, Any]]] = []   # ... and those waiting for the run's end
         self.kind_of: list[int] = []    # per network
         for fn in [activation_fn] * len(run_ids) if isinstance(activation_fn, str) else activation_fn:
-            specs = [{"name": spec["name"], "params": estimators.for_network(spec["name"], spec["params"], fn)}
+            specs = [{"name": spec["name"], "params": estimators.for_network(spec["name"], spec["params"], fn),
+                      "recorded": estimators.canonical(spec["name"], spec["params"])[1]}
                      for spec in estimator_specs]
             text = params_text({"specs": specs})
             if text not in kinds:

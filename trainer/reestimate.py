@@ -78,13 +78,16 @@ def _reestimate_locked(root: Path, run_id: str, name: str, params: dict, on_epoc
             on_epoch()
     for column, values in (mi.at_end() or {}).items():
         columns[column] += values
-    params = estimators.for_network(name, params, activation_fn)  # as the rows record them
-    _replace_rows(root, run_id, name, params_text(params), pa.Table.from_pydict(columns, TABLE_SCHEMAS["mi"]))
+    # the rows record the params as configured; rows written before that recorded them filled in
+    # (adaptive's low), and are the same estimate, so they are replaced too
+    recorded = {params_text(estimators.canonical(name, params)[1]),
+                params_text(estimators.for_network(name, params, activation_fn))}
+    _replace_rows(root, run_id, name, sorted(recorded), pa.Table.from_pydict(columns, TABLE_SCHEMAS["mi"]))
     return len(columns["epoch"])
 
 
-def _replace_rows(root: Path, run_id: str, name: str, params: str, new: pa.Table) -> None:
+def _replace_rows(root: Path, run_id: str, name: str, params: list[str], new: pa.Table) -> None:
     def replaced(old: pa.Table) -> pa.Table:
-        same = pc.and_(pc.equal(old["estimator"], name), pc.equal(old["params"], params))
+        same = pc.and_(pc.equal(old["estimator"], name), pc.is_in(old["params"], value_set=pa.array(params)))
         return pa.concat_tables([old.filter(pc.invert(same)), new])
     rewrite_table(layout.run_dir(root, run_id), "mi", replaced)

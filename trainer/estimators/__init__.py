@@ -135,7 +135,8 @@ def needs_run_range(name: str, params: Mapping[str, Any] | None = None) -> bool:
 
 
 def for_network(name: str, params: Mapping[str, Any], activation_fn: str) -> dict[str, Any]:
-    """The canonical params with what depends on the network filled in (record these with the estimate).
+    """The canonical params with what depends on the network filled in: what the estimate uses
+    (the rows record the canonical params, `low` still "auto": trainer.measure.mi_rows).
 
     `adaptive` with low "auto" gets the lower bound of the network's hidden activation
     function (`adaptive.low_for_activation`: 0 for relu-like, -1.000001 for tanh-like,
