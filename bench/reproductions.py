@@ -271,6 +271,8 @@ def kept_sections(old: str) -> list[str]:
         if level(line) and any(title in line for title in KEPT_SECTIONS):
             last = max(level(line), GENERATED_LEVEL)
             end = next((j for j in range(i + 1, len(lines)) if 0 < level(lines[j]) <= last), len(lines))
+            while end > i + 1 and not lines[end - 1].strip():   # its blank lines once, not one more each time
+                end -= 1
             kept += [*lines[i:end], ""]
     return kept
 

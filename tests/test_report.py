@@ -145,6 +145,9 @@ def test_reproductions_keeps_the_large_positive_bias_section():
     # a ## section ends at the generated ### sections after it (they are written anew, not kept twice)
     assert kept_sections("## Large positive initial bias\ntext\n### 4. KSG\nk\n### Scale\ns") == \
         ["## Large positive initial bias", "text", ""]
+    # kept again and again, its blank lines do not grow
+    assert kept_sections("## Large positive initial bias\ntext\n\n\n\n### 4. KSG\n") == \
+        ["## Large positive initial bias", "text", ""]
 
 
 @pytest.mark.slow   # a fresh interpreter imports pandas, altair and scipy
