@@ -1,6 +1,6 @@
 """A real `trainer sweep` as a user sees it: progress with and without a terminal, no TensorFlow
-start-up notices, and Ctrl-C at start-up and mid-training (issue 18). Every test starts the
-sweep as a process: slow tier."""
+start-up notices (nor in a foreground `trainer run`), and Ctrl-C at start-up and mid-training
+(issue 18). Every test starts the command as a process: slow tier."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from ibstore.lifecycle import current_status
 # within 3 s are timed bounds (group "timed").
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("timed")]
 
-# What a sweep's workers must not print (TensorFlow / XLA / absl start-up notices).
+# What a sweep's workers and a foreground run must not print (TensorFlow / XLA / absl start-up notices).
 NOTICES = ("I0000", "XLA service", "Compiled cluster using XLA", "oneDNN", "absl::InitializeLog")
 # The issue's bound: progress shows at least this often, with or without a terminal.
 PROGRESS_EVERY_S = 10.0
@@ -99,6 +99,17 @@ def test_without_a_terminal_plain_progress_lines_come_regularly_and_workers_are_
     assert not [line for line in stderr.splitlines() if any(notice in line for notice in NOTICES)], stderr
     run_lines = [line for line in stdout.splitlines() if line.startswith("completed")]
     assert len(run_lines) == 4 and all(re.search(r"  \d+ s$", line) for line in run_lines), stdout
+
+
+def test_a_foreground_run_prints_its_own_lines_only(tmp_path):
+    # One seed trains in the command's own process, which imports TensorFlow itself: TensorFlow's
+    # start-up notice ("I0000 ... port.cc] oneDNN custom operations are on ...") once came first.
+    path = write_config(tmp_path, "one", {**TINY, "epochs": 2})
+    done = subprocess.run([sys.executable, "-m", "trainer", "run", str(path), "--results", str(tmp_path / "results")],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert not [line for line in done.stderr.splitlines() if any(notice in line for notice in NOTICES)], done.stderr
+    assert re.fullmatch(r"one-\w+-s0: completed  \(.+\)\n", done.stdout), done.stdout
 
 
 def test_on_a_terminal_the_bar_is_redrawn_regularly(tmp_path):

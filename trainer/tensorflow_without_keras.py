@@ -17,7 +17,10 @@ to TFLite; JAX stays importable after TensorFlow is in.
 
 Before TensorFlow is imported, trainer.xla_flags sets the XLA flag the trainer compiles with.
 The import runs with the garbage collector paused, its objects then frozen for good
-(ibstore.collector): they live as long as the process.
+(ibstore.collector): they live as long as the process. It also runs with TensorFlow's start-up
+notices dropped (trainer.quiet: absl INFO lines such as "oneDNN custom operations are on"),
+so a `trainer run` in the foreground prints its own lines only, as a sweep's workers do;
+warnings and errors pass.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import sys
 
 from ibstore import collector
 from trainer import xla_flags
+from trainer.quiet import native_info_dropped
 
 EAGER_KERAS_IMPORT = "keras.src.optimizers"   # tensorflow/__init__.py's eager Keras import
 OPTIONAL_JAX_IMPORT = "jax"                     # tensorflow/lite/python/util.py's `from jax import jit`
@@ -40,7 +44,7 @@ else:
     for name in blocked:
         sys.modules[name] = None   # type: ignore[assignment]  # makes that import raise ImportError
     try:
-        with collector.paused(for_good=True):
+        with collector.paused(for_good=True), native_info_dropped():
             import tensorflow as tf
     finally:
         for name in blocked:
