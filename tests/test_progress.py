@@ -187,6 +187,10 @@ def test_a_runs_line_carries_its_own_time():
     assert run_line(failed) == "failed      name seed 3  test acc -  2 s  (ValueError: x)"
     other = RunResult("r", "name", 3, "completed", 0.5, trained_here=False)
     assert run_line(other).endswith("(by another process)")
+    # A worker that died before it started a run: nobody trained it, and the line says why only.
+    lost = RunResult("r", "name", 3, "not started", None, error="worker process died (exit code 1)",
+                     trained_here=False)
+    assert run_line(lost) == "not started name seed 3  test acc -  (worker process died (exit code 1))"
 
 
 # Lines TensorFlow 2.x writes to a fresh process's stderr, as seen from a sweep's workers.
