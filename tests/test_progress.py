@@ -224,6 +224,22 @@ def test_descriptor_2_loses_the_notices_and_keeps_everything_else(capfd):
     assert captured == b"".join(KEPT)
 
 
+def test_without_descriptor_2_the_filter_does_nothing_and_raises_nothing():
+    # A process started with stderr closed (every trainer process filters while it imports
+    # TensorFlow): os.dup(2) fails there, and the import must not.
+    saved = os.dup(2)
+    os.close(2)
+    try:
+        with quiet.native_info_dropped():
+            with pytest.raises(OSError):
+                os.fstat(2)   # still closed: no pipe was put in its place
+        with pytest.raises(OSError):
+            os.fstat(2)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def test_a_workers_progress_to_a_sweep_that_is_gone_stops_it_as_an_interrupt():
     def closed(message):
         raise BrokenPipeError(32, "Broken pipe")

@@ -1,4 +1,5 @@
-"""TensorFlow's start-up notices kept out of a sweep worker's stderr; warnings and errors pass.
+"""TensorFlow's start-up notices kept out of stderr (a sweep worker's, and any trainer process's
+while it imports TensorFlow); warnings and errors pass.
 
 TensorFlow and XLA log from C++ through absl, straight to file descriptor 2 and below
 Python's sys.stderr. `TF_CPP_MIN_LOG_LEVEL=2` (set by `trainer`) does not reach what is
@@ -37,9 +38,15 @@ def is_start_up_notice(line: bytes) -> bool:
 @contextmanager
 def native_info_dropped() -> Iterator[None]:
     """For the duration, descriptor 2 loses the start-up notices (`is_start_up_notice`); on exit
-    every line written so far has been passed on and descriptor 2 is the real stderr again."""
-    sys.stderr.flush()
-    real = os.dup(2)
+    every line written so far has been passed on and descriptor 2 is the real stderr again.
+    Without a descriptor 2 (a process started with stderr closed) there is nothing to filter."""
+    try:
+        real = os.dup(2)
+    except OSError:
+        yield
+        return
+    if sys.stderr is not None:
+        sys.stderr.flush()
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
     os.close(write_end)
@@ -48,7 +55,8 @@ def native_info_dropped() -> Iterator[None]:
     try:
         yield
     finally:
-        sys.stderr.flush()
+        if sys.stderr is not None:
+            sys.stderr.flush()
         os.dup2(real, 2)   # closes the pipe's last write end: the relay reads to the end and stops
         relay.join(RELAY_DRAIN_SECONDS)
         os.close(real)
