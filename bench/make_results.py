@@ -109,11 +109,13 @@ def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *,
     rng = np.random.default_rng(int(hashlib.sha256(run_id.encode()).hexdigest()[:8], 16))
     logged_all = logged_epochs(json.dumps(config["log_schedule"]), epochs)
     data = synthetic_tables(run_id, config, logged_all[logged_all <= done], done, rng)
-    if status == Status.DIVERGED:   # what makes a run diverged: its last loss is not finite
+    if status == Status.DIVERGED:   # what makes a run diverged: its last loss is not finite (and so its accuracy)
         metrics = data["metrics"]
         last = pc.equal(metrics["epoch"], done)
-        data["metrics"] = metrics.set_column(metrics.schema.get_field_index("loss"), "loss",
-                                             pc.if_else(last, math.nan, metrics["loss"]))
+        for column in ("loss", "accuracy"):
+            metrics = metrics.set_column(metrics.schema.get_field_index(column), column,
+                                         pc.if_else(last, math.nan, metrics[column]))
+        data["metrics"] = metrics
     running = status == Status.RUNNING
     finals = FinalMetrics()
     finals.observe(data["metrics"])

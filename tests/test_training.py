@@ -154,6 +154,14 @@ def test_a_nan_loss_marks_the_run_diverged(tmp_path):
     meta = json.loads((tmp_path / "runs" / run_id / "run.json").read_text())
     assert statuses[run_id].status == "diverged" == meta["status"]
     assert "loss became" in meta["error"] and meta["epochs_done"] < 20
+    # Its NaN outputs predict nothing: no accuracy where the loss is not finite (the argmax of NaN
+    # outputs, the first class, once counted every input of that class right), none as final.
+    metrics = table(tmp_path, run_id, "metrics")
+    finite = np.isfinite(metrics.loss)
+    assert not finite.all() and metrics.accuracy[~finite].isna().all()
+    assert metrics.accuracy[finite].between(0, 1).all()
+    assert meta["final_test_accuracy"] is None and meta["final_train_accuracy"] is None
+    assert meta["best_test_accuracy"] == metrics.accuracy[finite & (metrics.split == "test")].max()
 
 
 def test_target_accuracy_stops_early_and_logs_the_last_epoch(tmp_path):

@@ -113,18 +113,23 @@ class CompiledSteps:
         n_epochs, loss, correct, grad_sum, grad_sq_sum, _, _, layers = self.train_chunk(tf.constant(k),
                                                                                        tf.constant(active))
         n_epochs = int(n_epochs)
-        return Chunk(n_epochs, loss.numpy()[:n_epochs].astype(np.float64), self._accuracy(correct.numpy()[:n_epochs]),
+        loss = loss.numpy()[:n_epochs].astype(np.float64)
+        return Chunk(n_epochs, loss, self._accuracy(correct.numpy()[:n_epochs], loss),
                      [g.numpy() for g in grad_sum], [g.numpy() for g in grad_sq_sum], [v.numpy() for v in layers])
 
     def evaluate_layers(self) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         """(loss [2, N], accuracy [2, N], per layer activations [N, n_all, units]) of the current
         networks: the compiled chunk with zero epochs (no second function to trace and compile)."""
         *_, loss, correct, layers = self.train_chunk(tf.constant(0), tf.constant(np.zeros(self.n_networks, bool)))
-        return loss.numpy().astype(np.float64), self._accuracy(correct.numpy()), [v.numpy() for v in layers]
+        loss = loss.numpy().astype(np.float64)
+        return loss, self._accuracy(correct.numpy(), loss), [v.numpy() for v in layers]
 
-    def _accuracy(self, correct: np.ndarray) -> np.ndarray:
+    def _accuracy(self, correct: np.ndarray, loss: np.ndarray) -> np.ndarray:
+        """Fraction correct per split ([..., 2, N], as `correct` and `loss`); NaN where the split's
+        loss is not finite: a network whose outputs are NaN predicts nothing, and the argmax of NaN
+        outputs (the first class) would count as right for every input of that class."""
         sizes = np.array([self.n_train, self.n_all - self.n_train], np.float64)[:, None]
-        return correct.astype(np.float64) / sizes
+        return np.where(np.isfinite(loss), correct.astype(np.float64) / sizes, np.nan)
 
     def _metrics(self, weights, moving) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
         """Loss [2, N] (mean over the split) and number correct [2, N] on train and test, and
