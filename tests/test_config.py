@@ -1,6 +1,7 @@
 """Configs: defaults, deep-bottleneck compatibility, overrides, grids, errors."""
 
 import json
+import re
 
 import pytest
 
@@ -106,6 +107,25 @@ def test_bad_grid_is_rejected():
         config.plan({"grid": {"bogus": [1]}})
     with pytest.raises(config.ConfigError, match="non-empty list"):
         config.plan({"grid": {"epochs": 5}})
+
+
+@pytest.mark.parametrize("key, values", [("seed", [0, 1]), ("n_runs", [1, 4])])
+def test_a_grid_over_the_seeds_is_refused(key, values):
+    # The seeds are each config's replicates. A grid over seed made groups of one seed each; with
+    # n_runs 2, seed [1, 2] trained seed 2 in both groups, as n_runs [1, 4] trained seed 0 twice.
+    with pytest.raises(config.ConfigError, match=f"grid key '{key}' is not allowed: .*set 'seed' and 'n_runs'"):
+        config.plan({"n_runs": 2, "grid": {key: values, "initial_bias": [0, 1]}})
+
+
+@pytest.mark.parametrize("values, shown", [([0, 0.5, 0.0], "0.0"), ([[10, 7], [10], [10, 7]], "[10, 7]"),
+                                           (["relu", "tanh", "relu"], '"relu"')])
+def test_a_grid_value_listed_twice_is_refused(values, shown):
+    # 0 and 0.0 named two experiments ("[initial_bias=0]", "[initial_bias=0.0]") of one config:
+    # the same networks trained twice, then counted twice in one seed group.
+    key = {str: "activation_fn", list: "architecture"}.get(type(values[0]), "initial_bias")
+    with pytest.raises(config.ConfigError, match=re.escape(f"grid key '{key}' lists the value {shown} twice")):
+        config.plan({"grid": {key: values}})
+    assert len(config.plan({"grid": {key: values[:2]}})) == 2
 
 
 def test_cli_rejects_bad_config_with_status_2_and_writes_nothing(tmp_path, capsys):

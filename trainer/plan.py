@@ -119,14 +119,9 @@ def runs_of(raw: dict[str, Any]) -> int:
     """How many runs one raw config plans (grid combinations x seeds), without expanding it."""
     grid = raw.get("grid") if isinstance(raw.get("grid"), dict) else {}
     combinations = 1
-    seeds = _count(raw.get("n_runs", 1))
-    for key, values in grid.items():
-        values = values if isinstance(values, list) and values else [None]
-        if key == "n_runs":   # each value is a seed count: they add up
-            seeds = sum(_count(value) for value in values)
-        else:
-            combinations *= len(values)
-    return combinations * seeds
+    for values in grid.values():   # (a grid over seed or n_runs is refused when planned)
+        combinations *= len(values) if isinstance(values, list) and values else 1
+    return combinations * _count(raw.get("n_runs", 1))
 
 
 def _count(value: Any) -> int:

@@ -18,6 +18,7 @@ from trainer.config.schema import DEFAULTS, KNOWN_KEYS, ConfigError
 # Integers beyond 64 bits are refused here, as run.json refuses them (ibstore.record): the config is
 # recorded there, and such a config once trained nothing and left a run folder without run.json.
 CONFIG_LIMITS = strict_json.Limits(max_bytes=1 << 20, int64=True, unique_keys=True)
+SEED_KEYS = ("seed", "n_runs")   # not grid keys
 
 
 def parse_json(data: bytes, what: str) -> Any:
@@ -80,6 +81,19 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return result
 
 
+def _grid_value_key(value: Any) -> Any:
+    """A JSON value as a set member equal for equal values: numbers by value (0 and 0.0 are one
+    member, as in any Python set), bools apart from them (no key takes both: validation refuses
+    the one of the wrong type), lists and objects by their contents."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, list):
+        return ("list", tuple(_grid_value_key(item) for item in value))
+    if isinstance(value, dict):
+        return ("object", tuple(sorted((name, _grid_value_key(item)) for name, item in value.items())))
+    return value
+
+
 def expand(raw: dict[str, Any]) -> list[dict[str, Any]]:
     """One raw config per grid combination (`grid` maps keys to lists of values)."""
     grid = raw.get("grid")
@@ -89,9 +103,22 @@ def expand(raw: dict[str, Any]) -> list[dict[str, Any]]:
         raise ConfigError(f"config key 'grid' = {grid!r} is not allowed; must map config keys to lists of values")
     for key, values in grid.items():
         if key not in KNOWN_KEYS or key in ("grid",):
-            raise ConfigError(f"grid key {key!r} is not a config key; allowed: {', '.join(DEFAULTS)}")
+            raise ConfigError(f"grid key {key!r} is not a config key; allowed: "
+                              f"{', '.join(name for name in DEFAULTS if name not in SEED_KEYS)}")
+        if key in SEED_KEYS:
+            # The seeds are a config's replicates, the unit of every statistic: a grid over them made
+            # groups that differ in their seeds alone (one seed each, or the same seed in two groups).
+            raise ConfigError(f"grid key {key!r} is not allowed: every config of a grid trains the seeds seed, "
+                              f"seed+1, ..., seed+n_runs-1; set 'seed' and 'n_runs' outside the grid")
         if not isinstance(values, list) or not values:
             raise ConfigError(f"grid key {key!r} = {values!r} is not allowed; must be a non-empty list of values")
+        seen = set()
+        for value in values:
+            # 0 and 0.0 name two experiments but are one config: its networks would train twice.
+            if (found := _grid_value_key(value)) in seen:
+                raise ConfigError(f"grid key {key!r} lists the value {json.dumps(value)} twice (an equal value "
+                                  f"before it); each value is one experiment, listed once")
+            seen.add(found)
     base = {k: v for k, v in raw.items() if k != "grid"}
     combos = []
     for values in itertools.product(*grid.values()):
