@@ -97,7 +97,10 @@ def category_color(field: str, domain: list, title: str | None = None, **legend_
 
 def epoch_ticks(max_epoch: float, with_zero: bool = True, steps: tuple[int, ...] = (1, 2, 5)) -> list[int]:
     """Tick values for a logarithmic epoch axis: 1, 2, 5, 10, 20, 50, ... up to the first tick at
-    or beyond `max_epoch` (and 0 first for a symlog axis)."""
+    or beyond `max_epoch` (and 0 first for a symlog axis). No epochs at all (the max of an empty
+    frame is NaN: a chart whose every run is left out) give the first tick."""
+    if not math.isfinite(max_epoch):
+        max_epoch = 1   # NaN compares false with every tick: the loop below once never ended
     ticks = [0] if with_zero else []
     decade = 1
     while True:

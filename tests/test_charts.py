@@ -1,4 +1,5 @@
 import json
+import math
 import re
 
 import pandas as pd
@@ -95,6 +96,8 @@ def test_epoch_ticks_are_1_2_5_per_decade_up_to_the_last_epoch():
     assert charts.epoch_ticks(8000) == [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]
     assert charts.epoch_ticks(60, with_zero=False) == [1, 2, 5, 10, 20, 50, 100]
     assert charts.epoch_ticks(300, steps=(1,)) == [0, 1, 10, 100, 1000]
+    # no epochs (an empty frame's max): the loop once never ended and filled the memory
+    assert charts.epoch_ticks(float("nan")) == charts.epoch_ticks(math.inf) == [0, 1]
 
 
 def test_the_epoch_colour_bar_ends_at_the_runs_last_epoch():
