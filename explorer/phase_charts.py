@@ -5,8 +5,9 @@ Streamlit, no SQL), used by `trainer report` and the explorer.
 The band is explorer.seed_bands' (the drawing bands of every page): the mean over seeds +- a 95 %
 t interval per logged epoch, or the min-max over seeds: a picture of the spread, cheap at every
 epoch; the numbers a claim rests on are ibstore.stats' (each run's phase quantities over seeds).
-A group with one seed gets its line and no band. Dead networks (the trainer's `dead_network`) are
-left out of their group's line and counted in its legend entry.
+A group with one seed gets its line and no band. Dead networks (the trainer's `dead_network`) and
+diverged runs are left out of their group's line and counted in its legend entry, as the statistics
+leave them out (ibstore.stats.exclusions); a run still training is drawn.
 """
 
 from __future__ import annotations
@@ -20,18 +21,20 @@ import pandas as pd
 
 from explorer import seed_bands as bands_over_seeds
 from explorer.charts import AXIS_SPACE, LEGEND_SPACE, PAGE_WIDTH, category_color, epoch_x, titled, with_layer_label
+from ibstore import stats
 
 QUANTITY_TITLES = {"i_xt": "I(X;T) [bits]", "i_yt": "I(Y;T) [bits]"}
 BANDS = {"ci": bands_over_seeds.MEAN_CI, "min-max": bands_over_seeds.MIN_MAX}   # `trainer report --band`
 MARKS = {"peak_i_xt_epoch": "peak I(X;T)", "peak_i_yt_epoch": "peak I(Y;T)", "snr_drop_epoch": "SNR drop"}
 DASHES = {"peak I(X;T)": [4, 2], "peak I(Y;T)": [1, 2], "SNR drop": [8, 3]}
 MARK_QUANTITY = {"peak_i_xt_epoch": "i_xt", "peak_i_yt_epoch": "i_yt", "snr_drop_epoch": None}   # None: both
+LEFT_OUT = ("dead", "diverged")   # why a run draws no line (ibstore.stats.exclusions); None: it does
 
 
 @dataclass(frozen=True)
 class PhaseData:
     """What the chart draws before the band and axis are chosen (ResultStore.phase_data): MI rows
-    (one per run, epoch and layer, with group and dead), the marks (phase_marks) and every group's
+    (one per run, epoch and layer, with group and `left_out`'s reason or None), the marks (phase_marks) and every group's
     legend entry in colour order; `non_negative`: the estimator's values are >= 0 (a discrete one's,
     ibstore.phases.DISCRETE_ESTIMATORS), and `ceilings` (`group_ceilings`) the most they can be where
     the `phases` view knows it (a discrete estimator's I(X;T) and I(Y;T), the kde bounds' and EDGE's
@@ -58,21 +61,30 @@ def group_ceilings(phases: pd.DataFrame) -> pd.DataFrame:
     return ceilings.rename_axis(columns="quantity").stack(future_stack=True).rename("ceiling").astype(float).reset_index()
 
 
+def left_out(runs: pd.DataFrame) -> np.ndarray:
+    """Per row of `runs` (columns dead_network, diverged, status): "dead" or "diverged" where its
+    run draws no line, else None."""
+    why = stats.exclusions(runs)
+    return np.where(np.isin(why, LEFT_OUT), why, None).astype(object)
+
+
 def legend_labels(runs: pd.DataFrame) -> dict[str, str]:
-    """group -> "group (n seeds)" or "group (n seeds, k dead left out)", from a frame of one row
-    per run with `group` and `dead`."""
+    """group -> "group (n seeds)" or "group (n seeds, k dead, j diverged left out)", from a frame of
+    one row per run with `group` and `left_out`."""
     labels = {}
     for group, members in runs.groupby("group", sort=False):
-        dead = int(members["dead"].fillna(False).astype(bool).sum())
-        live = len(members) - dead
-        labels[group] = f"{group} ({live} seed{'s' * (live != 1)}" + (f", {dead} dead left out)" if dead else ")")
+        counts = [f"{int((members['left_out'] == why).sum())} {why}" for why in LEFT_OUT
+                  if (members["left_out"] == why).any()]
+        drawn = int(members["left_out"].isna().sum())
+        labels[group] = (f"{group} ({drawn} seed{'s' * (drawn != 1)}"
+                         + (f", {', '.join(counts)} left out)" if counts else ")"))
     return labels
 
 
 def seed_bands(mi: pd.DataFrame, band: str = "ci", non_negative: bool = False,
                ceilings: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per seed group, layer, quantity (i_xt, i_yt) and epoch: mean, lo, hi over the live seeds
-    and their number. `mi` has one row per run, epoch and layer with group, run_id, dead, epoch,
+    """Per seed group, layer, quantity (i_xt, i_yt) and epoch: mean, lo, hi over the seeds drawn
+    and their number. `mi` has one row per run, epoch and layer with group, run_id, left_out, epoch,
     layer, layer_name, i_xt, i_yt; the groups keep the order in which they first appear there (the
     legend's order). lo/hi are NaN where there is no band (one seed); with `non_negative` (values
     that cannot be below 0), lo is cut at 0; where `ceilings` (`group_ceilings`) knows the group's
@@ -81,7 +93,7 @@ def seed_bands(mi: pd.DataFrame, band: str = "ci", non_negative: bool = False,
     if band not in BANDS:
         raise ValueError(f"band {band!r}: use one of {', '.join(BANDS)}")
     labels = legend_labels(mi.drop_duplicates("run_id"))
-    live = mi[~mi["dead"].fillna(False).astype(bool)]
+    live = mi[mi["left_out"].isna()]
     long = live.melt(id_vars=["group", "run_id", "epoch", "layer", "layer_name"], value_vars=["i_xt", "i_yt"],
                      var_name="quantity", value_name="value")
     long = long[np.isfinite(long["value"].astype(float))]
@@ -103,9 +115,9 @@ def seed_bands(mi: pd.DataFrame, band: str = "ci", non_negative: bool = False,
 
 def phase_marks(phases: pd.DataFrame) -> pd.DataFrame:
     """Per seed group, layer and mark (peak I(X;T), peak I(Y;T), SNR drop): the mean epoch over
-    the group's live seeds, on the panels of its quantity. `phases` holds the phases view's rows
+    the group's seeds drawn, on the panels of its quantity. `phases` holds the phases view's rows
     of one estimator, params and split with a `group` column."""
-    live = phases[~phases["dead_network"].fillna(False).astype(bool)]
+    live = phases[pd.isna(left_out(phases))]
     rows = []
     for (group, layer, layer_name), frame in live.groupby(["group", "layer", "layer_name"], sort=True):
         for column, mark in MARKS.items():
@@ -122,7 +134,7 @@ def phase_lines(bands: pd.DataFrame, marks: pd.DataFrame, title: str | None = No
     """A panel per layer (rows) and quantity (columns: I(X;T), I(Y;T)): a line per seed group
     (its mean), its band, and dashed rules at its mean peak and SNR-drop epochs. `color_domain`:
     every group's legend entry in colour order (default: the groups with a line), so that a group
-    whose seeds are all dead keeps its entry and the others keep their colours; epochs on a
+    whose seeds are all left out keeps its entry and the others keep their colours; epochs on a
     symmetric-log axis, or a linear one."""
     legend_of = bands.drop_duplicates("group").set_index("group")["legend"]
     domain = color_domain or list(dict.fromkeys(bands["legend"]))

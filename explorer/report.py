@@ -18,9 +18,12 @@ An estimator that records no I(X;T) (ksg) gets its I(Y;T) figure and a sentence 
 At a glance, per estimator, whether the last hidden layer compresses in each group; per group its
 health and its final test accuracy against the reference group.
 
-Only completed runs are reported; runs still training are left out and named (a report of a
-cohort with nothing finished is refused). Dead networks stay in the health counts and the final
-accuracies (chance accuracy is their outcome) and leave the phase statistics and the bands. The report is written to a temporary folder beside DIR and renamed
+Completed and diverged runs are reported (a diverged run is its setting's outcome, as a dead
+network is); runs still training, failed and interrupted ones are left out and named (a report of
+a cohort with nothing completed is refused). Dead networks stay in the health counts and the final
+accuracies (chance accuracy is their outcome) and leave the phase statistics and the bands;
+diverged runs stay in the health counts and leave everything else (they have no final accuracy),
+so a setting whose every seed diverged keeps its row, with its count. The report is written to a temporary folder beside DIR and renamed
 into place, and DIR may not lie inside the results root. Reached from the trainer through one
 lazy import in `trainer.cli.cmd_report` (the trainer package itself imports no explorer code).
 """
@@ -40,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from explorer import charts_infoplane, configdiff
+from explorer import charts_infoplane, configdiff, phase_charts
 from explorer.results import ResultStore
 from ibstore import layout, stats, trend
 from ibstore.phases import MIXTURE_ESTIMATORS
@@ -77,6 +80,10 @@ TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares s
                  "{key} and the quantity. q: p adjusted by Benjamini-Hochberg over every layer recorded, per quantity. "
                  "Where the groups also differ in other keys, a trend per combination of those (within).")
 # What the final test accuracy's comparison holds (`accuracy_comparison`).
+ENDED = (Status.COMPLETED, Status.DIVERGED)   # runs that ended on their own: the report's runs
+HEALTH_CAPTION = ("Per seed group, its runs that ended on their own (completed or diverged) and how many of them "
+                  "are dead, saturated or diverged; final test accuracy over its completed runs (mean [95 % t "
+                  "interval]), dead networks included. A diverged network has no accuracy.")
 ACCURACY_CAPTION = ("Final test accuracy over each group's completed runs, dead networks included: their chance "
                     "accuracy is what that setting gives. Difference of means a - b, two-sided permutation p and its "
                     "95 % interval from the same test, as in the comparisons below. q: p adjusted by "
@@ -138,9 +145,9 @@ class ReportError(ValueError):
 @dataclass(frozen=True)
 class Selection:
     """The runs of the cohorts that are reported, and those left out, named."""
-    run_ids: list[str]
+    run_ids: list[str]             # completed and diverged
     running: list[str]
-    other: dict[str, str]          # run_id -> status (failed, interrupted, diverged): left out
+    other: dict[str, str]          # run_id -> status (failed, interrupted): left out
     runs: pd.DataFrame             # the `runs` rows of run_ids
 
 
@@ -155,12 +162,12 @@ def select(store: ResultStore, cohorts: list[str]) -> Selection:
         raise ReportError(f"unknown cohort {unknown[0]!r}; cohorts in {store.root}: {', '.join(known) or 'none'}")
     mine = runs[runs["cohort"].isin(cohorts)]
     running = sorted(mine.loc[mine["status"] == Status.RUNNING, "run_id"])
-    finished = mine[mine["status"] == Status.COMPLETED]
-    other = {r.run_id: r.status for r in mine.itertuples() if r.status not in (Status.RUNNING, Status.COMPLETED)}
-    if finished.empty:
+    ended = mine[mine["status"].isin(ENDED)]
+    other = {r.run_id: r.status for r in mine.itertuples() if r.status not in (Status.RUNNING, *ENDED)}
+    if not (ended["status"] == Status.COMPLETED).any():
         raise ReportError(f"no completed run in cohort {', '.join(cohorts)}"
                           + (f" ({len(running)} still training: {', '.join(running)})" if running else ""))
-    return Selection(sorted(finished["run_id"]), running, other, finished.reset_index(drop=True))
+    return Selection(sorted(ended["run_id"]), running, other, ended.reset_index(drop=True))
 
 
 def output_folder(output: str | os.PathLike, root: Path) -> Path:
@@ -233,8 +240,10 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
           split: str | None, band: str, reference: str | None) -> str:
     run_ids = selection.run_ids
     runs = selection.runs.assign(group=lambda f: f["group_id"].map(labels))
+    completed = runs[runs["status"] == Status.COMPLETED]
+    diverged = f" and {len(runs) - len(completed)} diverged" if len(runs) > len(completed) else ""
     header = [f"# Report: {', '.join(cohorts)}", "",
-              f"Results root `{store.root}`; {len(run_ids)} completed runs in {len(labels)} seed groups; "
+              f"Results root `{store.root}`; {len(completed)} completed{diverged} runs in {len(labels)} seed groups; "
               f"written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {{SECONDS}} s by `trainer report`.", ""]
     lines = []
     if selection.running:
@@ -242,9 +251,9 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     if selection.other:
         lines += ["Left out, not completed: " + ", ".join(f"{r} ({s})" for r, s in selection.other.items()) + ".", ""]
     health = health_table(runs, labels)
-    lines += ["## Health per seed group", "", *_markdown(health), ""]
+    lines += ["## Health per seed group", "", HEALTH_CAPTION, "", *_markdown(health), ""]
     _save_table(health, folder, "health")
-    accuracy = accuracy_comparison(runs, labels, reference)
+    accuracy = accuracy_comparison(completed, labels, reference)
     if not accuracy.empty:
         lines += [f"### Final test accuracy compared with {accuracy['b'].iloc[0]}", "", ACCURACY_CAPTION, "",
                   *_markdown(accuracy), ""]
@@ -322,17 +331,20 @@ def _unreadable(store: ResultStore, run_ids: list[str]) -> list[str]:
 
 
 def health_table(runs: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
-    """Per seed group (in the labels' order): its completed runs, the dead, saturated and diverged
-    among them, and the final test accuracy over all of them (its interval cut to [0, 1])."""
+    """Per seed group (in the labels' order): its runs (completed and diverged), the dead, saturated
+    and diverged among them, and the final test accuracy over the completed ones (its interval cut
+    to [0, 1]; a diverged run's accuracy, null since it has none, was its NaN outputs' in older roots)."""
     rows = []
     for group_id, label in labels.items():
         members = runs[runs["group_id"] == group_id]
+        why = stats.exclusions(members)
+        completed = members["status"] == Status.COMPLETED
         rows.append({"seed group": label, "runs": len(members),
-                     "dead": int(members["dead_network"].astype("boolean").fillna(False).sum()),
+                     "dead": int((why == "dead").sum()),
                      "saturated": int(members["saturated_network"].astype("boolean").fillna(False).sum()),
-                     "diverged": int(members["diverged"].astype("boolean").fillna(False).sum()),
-                     "final test accuracy": _estimate(stats.summarize(members["final_test_accuracy"].to_numpy(),
-                                                                      (0.0, 1.0)), 3)})
+                     "diverged": int((why == "diverged").sum()),
+                     "final test accuracy": _estimate(stats.summarize(
+                         members.loc[completed, "final_test_accuracy"].to_numpy(dtype=float), (0.0, 1.0)), 3)})
     return pd.DataFrame(rows)
 
 
@@ -341,13 +353,13 @@ def _figures(store, runs, labels, estimator, params, split, band, folder, name, 
     """The I-vs-epoch figure and, for an estimator with I(X;T), the information plane per group."""
     lines_chart = store.phase_chart(runs["run_id"].tolist(), estimator, params, split, band,
                                     title=f"{estimator} {params}, {split}: mean over seeds, band {band}")
-    live = runs.loc[~runs["dead_network"].fillna(False).astype(bool), "run_id"].tolist()
+    live = runs.loc[pd.isna(phase_charts.left_out(runs)), "run_id"].tolist()
     drawn = "I(X;T) and I(Y;T)" if with_i_xt else "I(Y;T)"
     lines = [*_save_chart(lines_chart, folder, f"{name}-epochs", f"{drawn} against epoch per layer")]
     if live and with_i_xt:
         over_seeds = store.mi_over_seeds(live, estimator, params, split, "mean")
         over_seeds = over_seeds.assign(panel=over_seeds["group_id"].map(labels))
-        title = f"{estimator} {params}, {split}: mean over live seeds, min-max spread"
+        title = f"{estimator} {params}, {split}: mean over seeds (dead and diverged left out), min-max spread"
         plane = charts_infoplane.infoplane_grid(over_seeds, columns=2, spread="min-max", title=title)
         lines += _save_chart(plane, folder, f"{name}-plane", "Information plane per seed group")
     return lines

@@ -14,7 +14,7 @@ class ResultCharts:
     def phase_chart(self, run_ids: list[str], estimator: str, params: str, split: str = "train", band: str = "ci",
                     title: str | None = None, log_epochs: bool = True, layers: list[int] | None = None):
         """I(X;T) and I(Y;T) against epoch per layer, a line per seed group with its band over seeds
-        ("ci" or "min-max"), peak and SNR-drop epochs marked, dead networks left out and counted
+        ("ci" or "min-max"), peak and SNR-drop epochs marked, dead networks and diverged runs left out and counted
         (explorer.phase_charts). Every seed group of `run_ids` has a legend entry and the colour of
         its place in the labels' order (the explorer's group colours), lines or not. `layers`: those
         layers' panels only (default all)."""
@@ -31,13 +31,13 @@ class ResultCharts:
         labels = self.labels(run_ids, by_group=True)
         order = {group_id: i for i, group_id in enumerate(labels)}   # legend: by the varying keys' values
         runs = self.runs()
-        runs = runs.loc[runs["run_id"].isin(run_ids), ["run_id", "group_id", "dead_network"]]
+        runs = runs.loc[runs["run_id"].isin(run_ids), ["run_id", "group_id", "dead_network", "diverged", "status"]]
         runs = runs.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
-        domain = list(phase_charts.legend_labels(runs.assign(group=runs["group_id"].map(labels),
-                                                             dead=runs["dead_network"])).values())
-        mi = self.mi(run_ids, estimator, split, params).merge(runs, on="run_id")
+        runs = runs.assign(group=runs["group_id"].map(labels), left_out=phase_charts.left_out(runs))
+        domain = list(phase_charts.legend_labels(runs).values())
+        mi = self.mi(run_ids, estimator, split, params).merge(runs[["run_id", "group_id", "group", "left_out"]],
+                                                              on="run_id")
         mi = mi.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
-        mi = mi.assign(group=mi["group_id"].map(labels), dead=mi["dead_network"])
         phases = self.phases(run_ids) if phases is None else phases
         phases = phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]
         phases = phases.assign(group=phases["group_id"].map(labels))

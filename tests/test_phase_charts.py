@@ -14,24 +14,26 @@ from ibstore.phases import DISCRETE_ESTIMATORS
 
 
 def mi_rows() -> pd.DataFrame:
-    """Group A: seeds with I(X;T) 1, 2, 4 at epoch 0 (and a dead seed at 0); group B: one seed."""
+    """Group A: seeds with I(X;T) 1, 2, 4 at epoch 0 (and a dead seed at 0, a diverged one at 100);
+    group B: one seed."""
     rows = []
-    for run_id, group, dead, i_xt in (("a0", "A", False, 1.0), ("a1", "A", False, 2.0), ("a2", "A", False, 4.0),
-                                      ("a3", "A", True, 0.0), ("b0", "B", False, 3.0)):
+    for run_id, group, left_out, i_xt in (("a0", "A", None, 1.0), ("a1", "A", None, 2.0), ("a2", "A", None, 4.0),
+                                          ("a3", "A", "dead", 0.0), ("a4", "A", "diverged", 100.0),
+                                          ("b0", "B", None, 3.0)):
         for epoch in (0, 10):
-            rows.append({"run_id": run_id, "group": group, "dead": dead, "epoch": epoch, "layer": 0,
+            rows.append({"run_id": run_id, "group": group, "left_out": left_out, "epoch": epoch, "layer": 0,
                          "layer_name": "dense_0", "i_xt": i_xt + epoch, "i_yt": 0.5})
     return pd.DataFrame(rows)
 
 
-def test_bands_are_mean_and_t_interval_of_live_seeds():
+def test_bands_are_mean_and_t_interval_of_the_seeds_drawn():
     bands = phase_charts.seed_bands(mi_rows(), "ci").set_index(["group", "quantity", "epoch"])
     a = bands.loc[("A", "i_xt", 0)]
     # 1, 2, 4: mean 7/3, sd sqrt(7/3), t(0.975, 2) = 4.302653
     half = 4.302653 * math.sqrt(7 / 3) / math.sqrt(3)
     assert (a["n"], a["mean"]) == (3, pytest.approx(7 / 3))
     assert (a["low"], a["high"]) == (pytest.approx(7 / 3 - half, rel=1e-6), pytest.approx(7 / 3 + half, rel=1e-6))
-    assert a["legend"] == "A (3 seeds, 1 dead left out)"
+    assert a["legend"] == "A (3 seeds, 1 dead, 1 diverged left out)"
     b = bands.loc[("B", "i_xt", 10)]
     assert b["mean"] == 13 and math.isnan(b["low"]) and b["legend"] == "B (1 seed)"
     minmax = phase_charts.seed_bands(mi_rows(), "min-max").set_index(["group", "quantity", "epoch"])
@@ -42,7 +44,7 @@ def test_bands_are_mean_and_t_interval_of_live_seeds():
 
 def test_bands_of_an_estimator_that_cannot_go_below_zero_are_cut_there():
     rows = mi_rows()
-    rows["i_yt"] = rows["run_id"].map({"a0": 0.01, "a1": 0.02, "a2": 0.30, "a3": 0.0, "b0": 0.5})
+    rows["i_yt"] = rows["run_id"].map({"a0": 0.01, "a1": 0.02, "a2": 0.30, "a3": 0.0, "a4": 9.0, "b0": 0.5})
     whole = phase_charts.seed_bands(rows, "ci").set_index(["group", "quantity", "epoch"])
     cut = phase_charts.seed_bands(rows, "ci", non_negative=True).set_index(["group", "quantity", "epoch"])
     assert whole.loc[("A", "i_yt", 0), "low"] < 0 and cut.loc[("A", "i_yt", 0), "low"] == 0.0
@@ -56,7 +58,7 @@ def test_bands_of_a_discrete_estimator_are_cut_at_its_ceilings():
     # group A: I(Y;T) 0.5, 0.9, 1.0 over three live seeds at epoch 0; its t interval 0.8 +- 4.30 * 0.265 / sqrt 3
     # reaches 1.46 bits, past H(Y) = 0.999 bits, and I(X;T) 1, 2, 4 past log2 n = 3 bits
     rows = mi_rows()
-    rows["i_yt"] = rows["run_id"].map({"a0": 0.5, "a1": 0.9, "a2": 1.0, "a3": 0.0, "b0": 0.5})
+    rows["i_yt"] = rows["run_id"].map({"a0": 0.5, "a1": 0.9, "a2": 1.0, "a3": 0.0, "a4": 9.0, "b0": 0.5})
     phases = pd.DataFrame({"group": ["A", "A", "B"], "i_xt_ceiling_bits": [3.0, 3.0, None],
                            "i_yt_ceiling_bits": [0.999, 0.999, None]})
     ceilings = phase_charts.group_ceilings(phases)
@@ -75,8 +77,8 @@ def test_bands_of_a_kde_bound_are_cut_for_i_xt_only():
     # a Gaussian-mixture bound's I(X;T) lies in [0, log2 n] (ibstore.phases.MIXTURE_ESTIMATORS): the phases
     # view gives its i_xt ceiling and no i_yt one, and the chart is drawn without non_negative
     rows = mi_rows()
-    rows["i_xt"] = rows["run_id"].map({"a0": 0.01, "a1": 0.02, "a2": 2.9, "a3": 0.0, "b0": 0.5})
-    rows["i_yt"] = rows["run_id"].map({"a0": 0.01, "a1": 0.02, "a2": 0.30, "a3": 0.0, "b0": 0.5})
+    rows["i_xt"] = rows["run_id"].map({"a0": 0.01, "a1": 0.02, "a2": 2.9, "a3": 0.0, "a4": 9.0, "b0": 0.5})
+    rows["i_yt"] = rows["run_id"].map({"a0": 0.01, "a1": 0.02, "a2": 0.30, "a3": 0.0, "a4": 9.0, "b0": 0.5})
     ceilings = phase_charts.group_ceilings(pd.DataFrame({"group": ["A", "B"], "i_xt_ceiling_bits": [3.0, 3.0],
                                                          "i_yt_ceiling_bits": [None, None]}))
     whole = phase_charts.seed_bands(rows, "ci").set_index(["group", "quantity", "epoch"])
@@ -87,23 +89,27 @@ def test_bands_of_a_kde_bound_are_cut_for_i_xt_only():
     assert cut.loc[("A", "i_yt", 0), ["low", "high"]].tolist() == whole.loc[("A", "i_yt", 0), ["low", "high"]].tolist()
 
 
-def test_marks_are_mean_epochs_of_live_seeds_and_the_chart_has_them():
+def phase_row(dead: bool = False, status: str = "completed", **epochs) -> dict:
+    return {"group": "A", "layer": 0, "layer_name": "dense_0", "dead_network": dead,
+            "diverged": status == "diverged", "status": status, **epochs}
+
+
+def test_marks_are_mean_epochs_of_the_seeds_drawn_and_the_chart_has_them():
     phases = pd.DataFrame([
-        {"group": "A", "layer": 0, "layer_name": "dense_0", "dead_network": False, "peak_i_xt_epoch": 4,
-         "peak_i_yt_epoch": 10, "snr_drop_epoch": 6},
-        {"group": "A", "layer": 0, "layer_name": "dense_0", "dead_network": False, "peak_i_xt_epoch": 8,
-         "peak_i_yt_epoch": 10, "snr_drop_epoch": None},
-        {"group": "A", "layer": 0, "layer_name": "dense_0", "dead_network": True, "peak_i_xt_epoch": 0,
-         "peak_i_yt_epoch": 0, "snr_drop_epoch": 1},
+        phase_row(peak_i_xt_epoch=4, peak_i_yt_epoch=10, snr_drop_epoch=6),
+        phase_row(peak_i_xt_epoch=8, peak_i_yt_epoch=10, snr_drop_epoch=None),
+        phase_row(dead=True, peak_i_xt_epoch=0, peak_i_yt_epoch=0, snr_drop_epoch=1),
+        phase_row(status="diverged", peak_i_xt_epoch=900, peak_i_yt_epoch=900, snr_drop_epoch=900),
+        phase_row(status="running", peak_i_xt_epoch=6, peak_i_yt_epoch=10, snr_drop_epoch=None),   # drawn as it trains
     ])
     marks = phase_charts.phase_marks(phases).set_index(["quantity", "mark"])["epoch"]
-    assert marks[("i_xt", "peak I(X;T)")] == 6 and marks[("i_yt", "peak I(Y;T)")] == 10
+    assert marks[("i_xt", "peak I(X;T)")] == 6 and marks[("i_yt", "peak I(Y;T)")] == 10   # (4 + 8 + 6) / 3
     assert marks[("i_xt", "SNR drop")] == marks[("i_yt", "SNR drop")] == 6   # the missing drop is not a 0
     spec = phase_charts.phase_lines(phase_charts.seed_bands(mi_rows()), phase_charts.phase_marks(phases)).to_dict()
     marks_in_spec = [layer["mark"]["type"] for layer in spec["spec"]["layer"]]
     assert marks_in_spec == ["area", "line", "rule"]
     legend_values = spec["spec"]["layer"][1]["encoding"]["color"]["scale"]["domain"]
-    assert legend_values == ["A (3 seeds, 1 dead left out)", "B (1 seed)"]
+    assert legend_values == ["A (3 seeds, 1 dead, 1 diverged left out)", "B (1 seed)"]
 
 
 def test_groups_keep_the_order_they_come_in():
@@ -113,16 +119,16 @@ def test_groups_keep_the_order_they_come_in():
 
 
 def test_a_given_colour_domain_keeps_every_group_and_the_axis_can_be_linear():
-    """A group whose seeds are all dead draws no line but keeps its legend entry and colour slot;
+    """A group whose seeds are all left out draws no line but keeps its legend entry and colour slot;
     the epochs go on a symmetric-log axis by default, a linear one on request."""
     rows = mi_rows()
-    rows.loc[rows["group"] == "B", "dead"] = True
+    rows.loc[rows["group"] == "B", "left_out"] = "dead"
     bands = phase_charts.seed_bands(rows)
     assert set(bands["group"]) == {"A"}
     domain = list(phase_charts.legend_labels(rows.drop_duplicates("run_id")).values())
-    assert domain == ["A (3 seeds, 1 dead left out)", "B (0 seeds, 1 dead left out)"]
+    assert domain == ["A (3 seeds, 1 dead, 1 diverged left out)", "B (0 seeds, 1 dead left out)"]
     marks = phase_charts.phase_marks(pd.DataFrame(columns=["group", "layer", "layer_name", "dead_network",
-                                                           *phase_charts.MARKS]))
+                                                           "diverged", "status", *phase_charts.MARKS]))
     spec = phase_charts.phase_lines(bands, marks, color_domain=domain).to_dict()
     assert spec["spec"]["layer"][1]["encoding"]["color"]["scale"]["domain"] == domain
     assert spec["spec"]["layer"][1]["encoding"]["x"]["scale"]["type"] == "symlog"
@@ -134,8 +140,7 @@ def test_a_given_colour_domain_keeps_every_group_and_the_axis_can_be_linear():
 def test_an_estimator_without_i_xt_draws_only_i_yt_panels_and_their_marks():
     # ksg records no I(X;T): its chart once had an empty I(X;T) panel per layer holding SNR-drop rules
     rows = mi_rows().assign(i_xt=math.nan)
-    phases = pd.DataFrame([{"group": "A", "layer": 0, "layer_name": "dense_0", "dead_network": False,
-                            "peak_i_xt_epoch": None, "peak_i_yt_epoch": 10, "snr_drop_epoch": 6}])
+    phases = pd.DataFrame([phase_row(peak_i_xt_epoch=None, peak_i_yt_epoch=10, snr_drop_epoch=6)])
     bands = phase_charts.seed_bands(rows)
     assert set(bands["quantity"]) == {"i_yt"}
     spec = phase_charts.phase_lines(bands, phase_charts.phase_marks(phases)).to_dict()

@@ -316,3 +316,33 @@ def test_the_groups_along_one_numeric_key_get_its_trend(written):
     assert row[2:5] == ["3", str(len(compression)), f"{np.polyfit(steps, compression, 1)[0]:.3g}"]
     assert row[8].rstrip(" |") == f"{scipy_stats.spearmanr(steps, compression).statistic:.3g}"
     assert (out / "tables" / "1-binning-trend.tex").is_file()
+
+
+def test_diverged_runs_are_counted_in_their_groups_health_and_left_out_of_their_statistics(tmp_path):
+    # The report once took completed runs only: a setting whose every seed diverged had no row at all,
+    # and the health table's diverged column counted among completed runs, so it read 0 everywhere.
+    from bench.make_results import write_run
+    root = tmp_path / "root"
+    runs = {(rate, seed, status): write_run(root, f"lr{rate}", {"epochs": 20, "learning_rate": rate}, seed=seed,
+                                            cohort="c", status=status, epochs_done=10 if status == "diverged" else None,
+                                            logged=8)
+            for rate, seed, status in [(0.001, 0, "completed"), (0.001, 1, "completed"), (0.001, 2, "diverged"),
+                                       (10.0, 0, "diverged"), (10.0, 1, "diverged")]}
+    path, selection = report.write_report(report.ResultStore(root), ["c"], tmp_path / "out", split="train")
+    text = path.read_text()
+    lines = text.splitlines()
+    assert sorted(selection.run_ids) == sorted(runs.values()) and selection.other == {}
+    assert "2 completed and 3 diverged runs in 2 seed groups" in text and "Left out, not completed" not in text
+    store = report.ResultStore(root)
+    accuracy = store.runs().set_index("run_id").loc[[runs[0.001, 0, "completed"], runs[0.001, 1, "completed"]],
+                                                    "final_test_accuracy"].to_numpy()
+    assert np.isnan(store.runs().set_index("run_id").loc[runs[10.0, 0, "diverged"], "final_test_accuracy"])
+    half = scipy_stats.t.ppf(0.975, 1) * accuracy.std(ddof=1) / np.sqrt(2)
+    assert (f"| learning_rate=0.001 | 3 | 0 | 0 | 1 | {accuracy.mean():.3f} [{max(accuracy.mean() - half, 0):.3f}, "
+            f"{min(accuracy.mean() + half, 1):.3f}] |") in lines
+    assert "| learning_rate=10 | 2 | 0 | 0 | 2 | – |" in lines
+    glance = next(line for line in lines if line.startswith("| binning") and "learning_rate=10 |" in line)
+    assert glance.endswith("| 2 diverged |") and "| 0 | – |" in glance
+    spec = store.phase_chart(selection.run_ids, "binning", '{"bin_size": 0.07}', "train").to_dict()
+    assert spec["spec"]["layer"][1]["encoding"]["color"]["scale"]["domain"] == [
+        "learning_rate=0.001 (2 seeds, 1 diverged left out)", "learning_rate=10 (0 seeds, 2 diverged left out)"]

@@ -145,7 +145,7 @@ def phase_panels() -> None:
     else:                                         # 1280 px and narrower: the chart needs the column
         left, right = st.container(), st.container()
     with left:
-        st.caption(f"Line: the mean over live seeds; band: {ui.plain(band)} (none for one seed; cut to what the "
+        st.caption(f"Line: the mean over the seeds, dead and diverged ones left out (counted in the legend); band: {ui.plain(band)} (none for one seed; cut to what the "
                    "values can be, 0 to log2 n for I(X;T) of the binning family, the kde bounds and EDGE, 0 to H(Y) "
                    "for I(Y;T) of the binning family); dashed rules: the group's mean peak and SNR-drop epochs. "
                    "Colours: the seed groups', the same on every page.")
