@@ -34,8 +34,8 @@ LEFT_OUT = ("dead", "diverged")   # why a run draws no line (ibstore.stats.exclu
 @dataclass(frozen=True)
 class PhaseData:
     """What the chart draws before the band and axis are chosen (ResultStore.phase_data): MI rows
-    (one per run, epoch and layer, with group and `left_out`'s reason or None), the marks (phase_marks) and every group's
-    legend entry in colour order; `non_negative`: the estimator's values are >= 0 (a discrete one's,
+    (one per run, epoch and layer, with group and left_out: `left_out`'s reason or None), the marks
+    (phase_marks) and every group's legend entry in colour order; `non_negative`: the estimator's values are >= 0 (a discrete one's,
     ibstore.phases.DISCRETE_ESTIMATORS), and `ceilings` (`group_ceilings`) the most they can be where
     the `phases` view knows it (a discrete estimator's I(X;T) and I(Y;T), the kde bounds' and EDGE's
     I(X;T)): bands are cut to [0, ceiling] there, as ibstore.stats cuts its intervals. The mean over

@@ -23,8 +23,8 @@ network is); runs still training, failed and interrupted ones are left out and n
 a cohort with nothing completed is refused). Dead networks stay in the health counts and the final
 accuracies (chance accuracy is their outcome) and leave the phase statistics and the bands;
 diverged runs stay in the health counts and leave everything else (they have no final accuracy),
-so a setting whose every seed diverged keeps its row, with its count. The report is written to a temporary folder beside DIR and renamed
-into place, and DIR may not lie inside the results root. Reached from the trainer through one
+so a setting whose every seed diverged keeps its row, with its count. The report is written to a
+temporary folder beside DIR and renamed into place, and DIR may not lie inside the results root. Reached from the trainer through one
 lazy import in `trainer.cli.cmd_report` (the trainer package itself imports no explorer code).
 """
 
@@ -79,11 +79,11 @@ TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares s
                  "interval from the same test, so the interval leaves out 0 exactly when p < 0.05; Spearman's rho of "
                  "{key} and the quantity. q: p adjusted by Benjamini-Hochberg over every layer recorded, per quantity. "
                  "Where the groups also differ in other keys, a trend per combination of those (within).")
-# What the final test accuracy's comparison holds (`accuracy_comparison`).
 ENDED = (Status.COMPLETED, Status.DIVERGED)   # runs that ended on their own: the report's runs
 HEALTH_CAPTION = ("Per seed group, its runs that ended on their own (completed or diverged) and how many of them "
                   "are dead, saturated or diverged; final test accuracy over its completed runs (mean [95 % t "
                   "interval]), dead networks included. A diverged network has no accuracy.")
+# What the final test accuracy's comparison holds (`accuracy_comparison`).
 ACCURACY_CAPTION = ("Final test accuracy over each group's completed runs, dead networks included: their chance "
                     "accuracy is what that setting gives. Difference of means a - b, two-sided permutation p and its "
                     "95 % interval from the same test, as in the comparisons below. q: p adjusted by "

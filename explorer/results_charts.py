@@ -14,8 +14,8 @@ class ResultCharts:
     def phase_chart(self, run_ids: list[str], estimator: str, params: str, split: str = "train", band: str = "ci",
                     title: str | None = None, log_epochs: bool = True, layers: list[int] | None = None):
         """I(X;T) and I(Y;T) against epoch per layer, a line per seed group with its band over seeds
-        ("ci" or "min-max"), peak and SNR-drop epochs marked, dead networks and diverged runs left out and counted
-        (explorer.phase_charts). Every seed group of `run_ids` has a legend entry and the colour of
+        ("ci" or "min-max"), peak and SNR-drop epochs marked, dead networks and diverged runs left out
+        and counted (explorer.phase_charts). Every seed group of `run_ids` has a legend entry and the colour of
         its place in the labels' order (the explorer's group colours), lines or not. `layers`: those
         layers' panels only (default all)."""
         from explorer import phase_charts

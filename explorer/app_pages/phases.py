@@ -145,9 +145,10 @@ def phase_panels() -> None:
     else:                                         # 1280 px and narrower: the chart needs the column
         left, right = st.container(), st.container()
     with left:
-        st.caption(f"Line: the mean over the seeds, dead and diverged ones left out (counted in the legend); band: {ui.plain(band)} (none for one seed; cut to what the "
-                   "values can be, 0 to log2 n for I(X;T) of the binning family, the kde bounds and EDGE, 0 to H(Y) "
-                   "for I(Y;T) of the binning family); dashed rules: the group's mean peak and SNR-drop epochs. "
+        st.caption("Line: the mean over the seeds, dead and diverged ones left out (counted in the legend); "
+                   f"band: {ui.plain(band)} (none for one seed; cut to what the values can be, 0 to log2 n for "
+                   "I(X;T) of the binning family, the kde bounds and EDGE, 0 to H(Y) for I(Y;T) of the binning "
+                   "family); dashed rules: the group's mean peak and SNR-drop epochs. "
                    "Colours: the seed groups', the same on every page.")
         data = chart_data(root, version, tuple(selection), measured_ids, name, params, split, tuple(layers))
         chart = phase_charts.draw(data, REPORT_BANDS[band], log_epochs=log_epochs)
