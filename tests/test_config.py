@@ -61,6 +61,7 @@ def test_overrides_are_typed():
     ({"learning_rate": 0}, ["'learning_rate'", "0", "greater than 0"]),
     ({"learning_rate": -1.0}, ["'learning_rate'", "-1", "greater than 0"]),
     ({"architecture": []}, ["'architecture'", "[]", "at least 1"]),
+    ({"architecture": [10, 0, 5]}, ["'architecture.1' = 0 is not", "greater than or equal to 1"]),
     ({"activation_fn": "swish"}, ["'activation_fn'", "swish", "tanh", "relu"]),
     ({"optimizer": "adagrad"}, ["'optimizer'", "adagrad", "adam", "sgd", "rmsprop"]),
     ({"dataset": "cifar"}, ["'dataset'", "cifar", "harmonics", "mnist"]),

@@ -52,7 +52,9 @@ def _describe(error: ValidationError, config: dict[str, Any]) -> str:
     key = str(problems[0]["loc"][0])
     if problems[0]["type"] == "extra_forbidden":
         return f"unknown config key {key!r}; allowed keys: {', '.join(sorted(KNOWN_KEYS))}"
-    # List positions stay in the name (architecture.1); union member tags do not.
-    where = ".".join([key] + [str(p) for p in problems[0]["loc"][1:] if isinstance(p, int)])
+    # List positions stay in the name (architecture.1), with that item's value; union member tags do not.
+    positions = [p for p in problems[0]["loc"][1:] if isinstance(p, int)]
+    where = ".".join([key] + [str(p) for p in positions])
+    value = problems[0]["input"] if positions else config.get(key)
     details = dict.fromkeys(p["msg"].removeprefix("Value error, ") for p in problems if p["loc"][0] == key)
-    return f"config key {where!r} = {config.get(key)!r} is not allowed: {' or '.join(details)}"
+    return f"config key {where!r} = {value!r} is not allowed: {' or '.join(details)}"
