@@ -177,6 +177,9 @@ def test_file_split_is_deterministic(tmp_path):
     ("d.csv", "a,colour,label\n1,red,0\n3,blue,1\n", {}, ["must be numeric", "colour"]),
     ("d.csv", "a,b,label\n1,,0\n3,4,1\n", {}, ["missing or infinite", ": b"]),
     ("d.csv", "a,label\n1,0\n", {}, ["1 row(s)", "at least 2"]),
+    ("d.csv", "a,b,label\n", {}, ["0 row(s)", "at least 2"]),
+    ("d.csv", "a,label\n1,0\n2,0\n3,0\n", {}, ["every label is 0", "at least 2 classes"]),
+    ("d.csv", "a,label\n1,0.5\n2,1.5\n3,0.5\n", {}, ["labels must be classes", "such as 0.5"]),
     ("d.csv", "a,label\n1,\n2,1\n", {}, ["label column 'label' has missing values"]),
     ("d.csv", "label\n1\n0\n", {}, ["no feature columns"]),
     ("d.txt", "1 2 3", {}, ["unsupported type '.txt'", ".npz", ".parquet", ".csv"]),
@@ -196,6 +199,9 @@ def test_bad_files(tmp_path, filename, content, options, fragments):
     ({"x": np.zeros((3, 2)), "y": np.zeros(4)}, ["need x [n, d]", "(4,)"]),
     ({"x": np.array([["a", "b"], ["c", "d"]]), "y": np.zeros(2)}, ["must be numeric"]),
     ({"x": np.array([[1.0], [np.nan]]), "y": np.zeros(2)}, ["NaN"]),
+    ({"x": np.zeros((0, 2)), "y": np.zeros(0)}, ["0 row(s)"]),
+    ({"x": np.zeros((3, 2)), "y": np.array(["cat"] * 3)}, ["every label is 'cat'"]),
+    ({"x": np.zeros((3, 2)), "y": np.array([1.0, 2.0, 2.25])}, ["such as 2.25"]),
 ])
 def test_bad_npz(tmp_path, arrays, fragments):
     np.savez(tmp_path / "bad.npz", **arrays)

@@ -309,12 +309,22 @@ def _load_file(path: str | os.PathLike, label_column: str, test_fraction: float,
     else:
         raise DatasetError(f"data file {str(path)!r} has unsupported type {suffix!r}; "
                            f"allowed: .npz (arrays x, y), .parquet, .csv")
-    if len(labels) < 2:
-        raise DatasetError(f"data file {str(path)!r} has {len(labels)} row(s); at least 2 are needed "
-                           f"(one for train, one for test)")
+    if np.issubdtype(labels.dtype, np.floating) and not np.array_equal(labels, np.round(labels)):
+        example = labels[labels != np.round(labels)][0]
+        raise DatasetError(f"data file {str(path)!r}: labels must be classes (integers or names); they hold "
+                           f"numbers with a fraction, such as {example:g}, as a continuous column would")
     classes, y = np.unique(labels, return_inverse=True)
+    if len(classes) < 2:
+        raise DatasetError(f"data file {str(path)!r}: every label is {classes[0].item()!r}; a classifier needs at least "
+                           f"2 classes (is the label column the right one?)")
     return _shuffled_dataset("file", features.astype(np.float32), y.astype(np.int64), len(classes),
                              test_fraction, split_seed)
+
+
+def _ensure_two_rows(path: Path, n_rows: int) -> None:
+    if n_rows < 2:
+        raise DatasetError(f"data file {str(path)!r} has {n_rows} row(s); at least 2 are needed "
+                           f"(one for train, one for test)")
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -335,6 +345,7 @@ def _read_xy_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DatasetError(f"data file {str(path)!r}: need x [n, d] and y [n], got x {x.shape} and y {y.shape}")
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise DatasetError(f"data file {str(path)!r}: features x must be numeric, got dtype {x.dtype}")
+    _ensure_two_rows(path, len(x))
     x = x.reshape(len(x), -1)
     if not np.isfinite(x).all():
         raise DatasetError(f"data file {str(path)!r}: features x contain NaN or infinite values")
@@ -348,6 +359,7 @@ def _read_table(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray]:
         table = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
     except (ValueError, OSError) as error:
         raise DatasetError(f"could not read data file {str(path)!r}: {error}") from error
+    _ensure_two_rows(path, len(table))   # before the dtypes: the columns of a file without rows have none
     columns = [str(column) for column in table.columns]
     if label_column not in columns:
         raise DatasetError(f"data file {str(path)!r} has no label column {label_column!r}; "
