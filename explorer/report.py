@@ -172,6 +172,8 @@ def select(store: ResultStore, cohorts: list[str]) -> Selection:
 
 def output_folder(output: str | os.PathLike, root: Path) -> Path:
     """The report folder: refused inside the results root, or if it holds anything but a report."""
+    if not str(output):   # Path("") is the working folder
+        raise ReportError("--output is empty; give a folder for the report")
     target = Path(output).resolve()
     root = Path(root).resolve()
     if target == root or root in target.parents:
