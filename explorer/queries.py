@@ -15,6 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ibstore import phases as phases_sql
+
 AGGREGATES = {"mean": "avg", "median": "median"}
 
 # the runs view as it is (record columns, final accuracies and losses, the trainer's dead_network
@@ -184,6 +186,14 @@ def phases(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> 
     return con.execute("""
         SELECT * FROM phases WHERE (?::VARCHAR[] IS NULL OR list_contains(?, run_id))
         ORDER BY group_id, run_id, estimator, params, split, layer
+    """, [run_ids, run_ids]).df()
+
+
+def phase_curves(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> pd.DataFrame:
+    """The finite I(X;T) curves of these runs (None: every run) that the compression test reads
+    (ibstore.phases.CURVES_SQL, ibstore.stats.drop_test)."""
+    return con.execute(f"""
+        SELECT * FROM ({phases_sql.CURVES_SQL}) WHERE (?::VARCHAR[] IS NULL OR list_contains(?, run_id))
     """, [run_ids, run_ids]).df()
 
 

@@ -55,17 +55,20 @@ TABLE_QUANTITIES = ("peak_i_xt_epoch", "compression_bits", "noise_floor_bits", s
                     "snr_drop_epoch")
 COMPARED = ("compression_bits", stats.EXCESS, "final_i_xt", "peak_i_yt")
 # Why `compresses` can be "–" (ibstore.stats.UNTESTABLE): said beside every table that shows it.
-UNDECIDED = ("compresses is – where no test can decide: one seed, or fewer than 5 (the smallest p of n seeds' "
-             "sign flips is 1/2^n, above 0.05); it reads – (at ceiling) where I(X;T) ends at its ceiling in every "
-             "seed, where the estimator cannot show compression.")
+UNDECIDED = ("compresses is – where no test can decide: fewer than 5 seeds, too few to measure the noise the test "
+             "needs; it reads – (at ceiling) where I(X;T) ends at its ceiling in every seed, where the estimator "
+             "cannot show compression.")
 AT_CEILING_CELL = "– (at ceiling)"
 # What q is: said beside every table that shows it (ibstore.stats.over_layers).
 ADJUSTED = ("q: p adjusted by Benjamini-Hochberg over every layer tested with it (all the layers recorded, shown "
             "or not). Read q when asking which layers: noise alone gives one p < 0.05 among six independent "
             "layers one time in four.")
-# How the per-layer tables show compression over the floor (ibstore.stats.sign_flip_test).
-EXCESS_BOUND = (f"{stats.EXCESS}: the mean and (≥ ...) the one-sided 95 % lower bound of the same sign-flip test, "
-                "above 0 exactly where compresses is yes (no bound below 5 seeds).")
+# How the per-layer tables show compression over the floor (ibstore.stats.drop_test).
+EXCESS_BOUND = (f"noise floor: how far a run's own peak stands above its I(X;T) at the epoch where its group's mean "
+                f"peaks, the part of peak - final that picking each run's own maximum adds. {stats.EXCESS}: the "
+                "mean of compression - floor (the mean curve's fall from its peak to its end) and (≥ ...) its "
+                "one-sided 95 % lower bound from the test, above 0 exactly where compresses is yes (no bound below "
+                "5 seeds).")
 # What a comparison row holds (ibstore.stats.shift_test): said beside every comparison table.
 COMPARED_CAPTION = ("Difference of means a - b, two-sided permutation p, and its 95 % interval from the same test: the "
                     "shifts of a it does not reject, so the interval leaves out 0 exactly when p < 0.05 (unbounded "
@@ -260,7 +263,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         lines += [f"### Final test accuracy compared with {accuracy['b'].iloc[0]}", "", ACCURACY_CAPTION, "",
                   *_markdown(accuracy), ""]
         _save_table(accuracy, folder, "accuracy-comparison")
-    phases = store.phases(run_ids)
+    phases, curves = store.phases(run_ids), store.phase_curves(run_ids)
     choices = store.mi_choices(run_ids)
     split = split or next((s for s in ("train", "full", "test") if s in set(choices["split"])), None)
     choices = choices[choices["split"] == split]
@@ -278,7 +281,8 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
             lines += [no_i_xt_note(estimator), ""]
             continue
         lines += _figures(store, runs, labels, estimator, params, split, band, folder, name)
-        group_stats = stats.phase_stats(these)
+        group_stats = stats.phase_stats(these, curves[(curves["estimator"] == estimator) & (curves["params"] == params)
+                                                      & (curves["split"] == split)])
         order = {group_id: i for i, group_id in enumerate(labels)}   # the labels' order: by the varying keys
         group_stats = group_stats.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
         group_stats["group"] = group_stats["group_id"].map(labels)
@@ -286,8 +290,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         _save_table(table, folder, f"{name}-groups")
         notes = [note for note in (ceiling_note(these, labels), left_out_note(group_stats)) if note]
         lines += ["### Phases per seed group", "",
-                  "Mean [95 % t interval] over seeds; compression is tested against the noise floor "
-                  f"(one-sided sign-flip permutation p of compression - floor > 0). {EXCESS_BOUND} {ADJUSTED} "
+                  f"Mean [95 % t interval] over seeds; {stats.COMPRESSION_TEST}. {EXCESS_BOUND} {ADJUSTED} "
                   f"{UNDECIDED}", "",
                   *[line for note in notes for line in (note, "")], *_markdown(table), ""]
         compared = reference_comparisons(these, labels, reference)
@@ -697,14 +700,17 @@ def glance_note(group_stats: pd.DataFrame) -> str | None:
     """The sentence answering "in which groups does the last hidden layer compress?" from phase_stats
     rows (`group`): the groups at q over the groups below ALPHA, or that none is and, where some
     reach p < ALPHA alone, how often noise alone gives as many among so many groups (a binomial
-    tail) and whether those p are their seeds' floor 1/2^n; the groups without a test. None where no
-    group has a test."""
+    tail); the groups without a test. None where there is no group."""
     every = last_hidden_tests(group_stats)
     tests = every.dropna(subset=["p_value"])
-    if tests.empty:
-        return None
     untested = every.loc[every["p_value"].isna(), "group"]
-    no_test = f" No test in {'; '.join(untested)}: fewer than 2 seeds kept." if len(untested) else ""
+    if every.empty:
+        return None
+    if tests.empty:
+        return (f"No group can be tested: each keeps fewer than {stats.MIN_SEEDS_TESTED} seeds "
+                f"({'; '.join(untested)}).")
+    no_test = (f" No test in {'; '.join(untested)}: fewer than {stats.MIN_SEEDS_TESTED} seeds kept."
+               if len(untested) else "")
     found = tests[tests["q_groups"] < stats.ALPHA]
     if not found.empty:
         others = tests.loc[~tests.index.isin(found.index), "group"]
@@ -718,12 +724,9 @@ def glance_note(group_stats: pd.DataFrame) -> str | None:
 
         # Under noise alone each group's p < ALPHA has probability at most ALPHA, independently.
         chance = binom.sf(len(alone) - 1, len(tests), stats.ALPHA)
-        floor = (alone["p_value"] == 0.5 ** alone["n"]).all()
         verb = "reaches" if len(alone) == 1 else "reach"
         sentence += (f" {len(alone)} {verb} p < {stats.ALPHA:g} alone ({'; '.join(alone['group'])}): noise alone "
-                     f"gives {len(alone)} or more of {len(tests)} in at most {100 * chance:.2g} % of cohorts"
-                     + (", but each is the smallest p its seeds allow (1/2^n), too large for q < "
-                        f"{stats.ALPHA:g} over {len(tests)} groups" if floor else "") + ".")
+                     f"gives {len(alone)} or more of {len(tests)} in at most {100 * chance:.2g} % of cohorts.")
     return sentence + no_test
 
 

@@ -380,11 +380,16 @@ class ResultStore(ResultCharts):
         I(X;T), compression and its noise floor, peak I(Y;T), SNR-drop epoch and the run's health."""
         return self._read(queries.phases, run_ids, runs=run_ids, tables=PHASE_TABLES, phases=True)
 
+    def phase_curves(self, run_ids: list[str] | None = None) -> pd.DataFrame:
+        """The finite I(X;T) curves of these runs that the compression test reads
+        (ibstore.phases.CURVES_SQL): run_id, layer, estimator, params, split, epoch, i_xt."""
+        return self._read(queries.phase_curves, run_ids, runs=run_ids, tables=("mi",))
+
     def phase_stats(self, run_ids: list[str] | None = None) -> pd.DataFrame:
         """The `phase_stats` view over these runs' seed groups (ibstore.stats.phase_stats)."""
         from ibstore import stats
 
-        return stats.phase_stats(self.phases(run_ids))
+        return stats.phase_stats(self.phases(run_ids), self.phase_curves(run_ids))
 
     def compare_groups(self, group_a: str, group_b: str) -> pd.DataFrame:
         """Seed group a against seed group b on every phase quantity (ibstore.stats.compare_groups);

@@ -69,8 +69,9 @@ def _is_number(column: pd.Series) -> bool:
 def layer_compression(phases: pd.DataFrame, layer: int, estimator: str, params: str, split: str) -> pd.Series:
     """run_id -> compression over its noise floor (compression_bits - noise_floor_bits, the `phases`
     view's: ibstore.stats.EXCESS) of `layer` under one estimator, params and split: an outcome per
-    run beside the final accuracies. Not peak - final alone, which noise makes positive in every
-    run; above 0, I(X;T) fell by more than it wanders over the run's last logged epochs."""
+    run beside the final accuracies: I(X;T)'s fall from its group's peak epoch to the run's end. Not
+    peak - final alone, which noise makes positive in every run (its own peak is picked where its
+    noise is high)."""
     rows = phases[(phases["layer"] == layer) & (phases["estimator"] == estimator) & (phases["params"] == params)
                   & (phases["split"] == split)]
     return stats.with_excess(rows).set_index("run_id")[stats.EXCESS].astype(float)

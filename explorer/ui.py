@@ -273,6 +273,18 @@ def phases(results: ResultStore, run_ids: list[str]) -> pd.DataFrame:
     return _phases(str(results.root), results.version(), tuple(run_ids))
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _phase_curves(root: str, version: int, run_ids: tuple[str, ...]) -> pd.DataFrame:
+    results = store()
+    assert str(results.root) == root, (results.root, root)
+    return results.phase_curves(list(run_ids))
+
+
+def phase_curves(results: ResultStore, run_ids: list[str]) -> pd.DataFrame:
+    """The I(X;T) curves the compression test of these runs reads, once per content of the root."""
+    return _phase_curves(str(results.root), results.version(), tuple(run_ids))
+
+
 def ordered_splits(splits) -> list[str]:
     """train, test, full first, then any other split."""
     present = set(splits)

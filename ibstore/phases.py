@@ -3,18 +3,20 @@ x split, computed in SQL from the stored `mi`, `gradients` and `runs` (no retrai
 
 Columns: run_id, group_id, layer, layer_name, estimator, params, split,
 - peak_i_xt, peak_i_xt_epoch: the largest finite I(X;T) and the first logged epoch that has it;
-- final_epoch, final_i_xt: the last logged epoch and I(X;T) there;
-- compression_bits = peak_i_xt - final_i_xt (never negative, and positive under noise alone);
-- noise_floor_bits: the estimator's fluctuation at the end of the run, measured from the data:
-  max - min of the finite I(X;T) over the last NOISE_FLOOR_EPOCHS logged epochs (all of them if
-  fewer; NULL with fewer than 2). Why a range: if I(X;T) is flat plus independent noise of
-  standard deviation s, peak - final is about the largest of n draws minus one draw, whose
-  expectation is at most 3.08 s for n <= 500 logged epochs (the expected maximum of 500 standard
-  normals is 3.04), while the expected range of K = 10 draws is d_10 s = 3.078 s (the
-  control-chart constant d2; Montgomery, Introduction to Statistical Quality Control, App. VI).
-  So compression below the floor is what noise alone gives; a run still compressing at its end
-  widens its own floor, which makes the test against it conservative (ibstore.stats tests
-  compression_bits - noise_floor_bits > 0 over seeds);
+- final_epoch, final_i_xt: the last logged epoch and I(X;T) there (NULL if it has none);
+- compression_bits = peak_i_xt - final_i_xt (never negative, and positive under noise alone: each
+  run's peak is picked where its noise is high);
+- group_peak_epoch: the first logged epoch at which the mean I(X;T) of the run's seed group peaks,
+  over the group's kept runs (completed, not dead, not diverged; all its runs if none is; those of
+  the connection, so the explorer's selection) and the epochs every one of them has a finite value at;
+- noise_floor_bits = peak_i_xt - the run's I(X;T) at group_peak_epoch (>= 0; NULL where it has
+  none): the part of peak - final that picking the run's own maximum adds. So compression_bits -
+  noise_floor_bits is the run's fall from its group's peak epoch to its end, and its mean over the
+  kept seeds is the group's mean curve's peak minus its end, which ibstore.stats.drop_test tests
+  against the seeds' own noise. The floor this replaced, the range of each run's last 10 logged
+  epochs, fell short of what noise adds to a maximum over hundreds of logged epochs, the more so
+  when the noise is correlated from one epoch to the next: pure noise "compressed" in up to 84 %
+  of groups (tests/test_phases.py);
 - peak_i_yt, peak_i_yt_epoch: likewise for I(Y;T);
 - snr_drop_epoch: the first logged epoch after the gradient SNR's peak with SNR below half the
   peak (SNR_DROP_SQL, the project's one definition, also a research one-liner); NULL if the SNR
@@ -30,7 +32,6 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
 
 from __future__ import annotations
 
-NOISE_FLOOR_EPOCHS = 10
 # Estimators of a discrete T (binned): plug-in I(X;T) = H(T) of the split's n equally likely inputs and
 # plug-in I(Y;T) = H(T) + H(Y) - H(T,Y), so 0 <= I(X;T) <= log2 n and 0 <= I(Y;T) <= H(Y) on every
 # split. Their bands and intervals are cut to that range (ibstore.stats, explorer.phase_charts).
@@ -59,7 +60,8 @@ SNR_DROP_SQL = (
 
 PHASES_COLUMNS = (
     "run_id", "group_id", "layer", "layer_name", "estimator", "params", "split",
-    "peak_i_xt_epoch", "peak_i_xt", "final_epoch", "final_i_xt", "compression_bits", "noise_floor_bits",
+    "peak_i_xt_epoch", "peak_i_xt", "final_epoch", "final_i_xt", "compression_bits", "group_peak_epoch",
+    "noise_floor_bits",
     "peak_i_yt_epoch", "peak_i_yt", "snr_drop_epoch", "dead_network", "diverged", "status",
     "i_xt_ceiling_bits", "i_yt_ceiling_bits")
 _DISCRETE = ", ".join(f"'{name}'" for name in DISCRETE_ESTIMATORS)
@@ -71,33 +73,48 @@ def _split_fact(field: str) -> str:
     return (f"CASE p.split WHEN 'train' THEN r.splits.train.{field} WHEN 'test' THEN r.splits.test.{field} "
             f"WHEN 'full' THEN r.splits['full'].{field} END")
 
+# A run is kept in its group's statistics (ibstore.stats.exclusions) when it completed and is neither
+# dead nor diverged; the group's peak epoch is taken over the kept runs alone.
+_KEPT = "r.status = 'completed' AND r.dead_network IS NOT TRUE AND r.diverged IS NOT TRUE"
+KEYS_SQL = "group_id, layer, estimator, params, split"
+
 PHASES_SQL = f"""
 WITH m AS (
-    SELECT run_id, layer, layer_name, estimator, params, split, epoch, i_xt, i_yt,
+    SELECT mi.run_id, r.group_id, {_KEPT} AS kept, layer, layer_name, estimator, params, split, epoch, i_xt, i_yt,
            max(i_xt) FILTER (isfinite(i_xt)) OVER w AS peak_i_xt,
-           max(i_yt) FILTER (isfinite(i_yt)) OVER w AS peak_i_yt,
-           row_number() OVER (PARTITION BY run_id, layer, estimator, params, split,
-                              isfinite(i_xt) ORDER BY epoch DESC) AS finite_from_end
-    FROM mi
-    WINDOW w AS (PARTITION BY run_id, layer, estimator, params, split)
+           max(i_yt) FILTER (isfinite(i_yt)) OVER w AS peak_i_yt
+    FROM mi JOIN runs r USING (run_id)
+    WINDOW w AS (PARTITION BY mi.run_id, layer, estimator, params, split)
+), counted AS (         -- the runs the group's mean is over: its kept ones, or all if none is kept
+    SELECT {KEYS_SQL}, count(DISTINCT run_id) FILTER (kept) AS kept_runs, count(DISTINCT run_id) AS all_runs
+    FROM m GROUP BY ALL
+), group_mean AS (       -- their mean I(X;T) at each epoch every one of them has a finite value at
+    SELECT {KEYS_SQL}, epoch, avg(i_xt) AS mean_i_xt
+    FROM m JOIN counted USING (group_id, layer, estimator, params, split)
+    WHERE (kept OR kept_runs = 0) AND isfinite(i_xt) GROUP BY ALL
+    HAVING count(*) = any_value(CASE WHEN kept_runs > 0 THEN kept_runs ELSE all_runs END)
+), group_peak AS (
+    SELECT {KEYS_SQL}, min(epoch) AS group_peak_epoch
+    FROM (SELECT *, max(mean_i_xt) OVER (PARTITION BY {KEYS_SQL}) AS top FROM group_mean)
+    WHERE mean_i_xt = top GROUP BY ALL
 ), p AS (
     SELECT run_id, layer, estimator, params, split,
            arg_max(layer_name, epoch) AS layer_name,
            min(epoch) FILTER (i_xt = peak_i_xt) AS peak_i_xt_epoch,
            any_value(peak_i_xt) AS peak_i_xt,
            max(epoch) AS final_epoch,
-           arg_max(i_xt, epoch) AS final_i_xt,
+           first(i_xt ORDER BY epoch DESC) AS final_i_xt,      -- NULL if the last epoch has none (arg_max skips it)
+           any_value(group_peak_epoch) AS group_peak_epoch,
+           any_value(i_xt) FILTER (epoch = group_peak_epoch AND isfinite(i_xt)) AS group_peak_run_i_xt,
            min(epoch) FILTER (i_yt = peak_i_yt) AS peak_i_yt_epoch,
-           any_value(peak_i_yt) AS peak_i_yt,
-           CASE WHEN count(*) FILTER (isfinite(i_xt) AND finite_from_end <= {NOISE_FLOOR_EPOCHS}) >= 2
-                THEN max(i_xt) FILTER (isfinite(i_xt) AND finite_from_end <= {NOISE_FLOOR_EPOCHS})
-                   - min(i_xt) FILTER (isfinite(i_xt) AND finite_from_end <= {NOISE_FLOOR_EPOCHS}) END
-               AS noise_floor_bits
-    FROM m GROUP BY run_id, layer, estimator, params, split
+           any_value(peak_i_yt) AS peak_i_yt
+    FROM m LEFT JOIN group_peak USING (group_id, layer, estimator, params, split)
+    GROUP BY run_id, layer, estimator, params, split
 )
 SELECT p.run_id, r.group_id, p.layer, p.layer_name, p.estimator, p.params, p.split,
        p.peak_i_xt_epoch, p.peak_i_xt, p.final_epoch, p.final_i_xt,
-       p.peak_i_xt - p.final_i_xt AS compression_bits, p.noise_floor_bits,
+       p.peak_i_xt - p.final_i_xt AS compression_bits, p.group_peak_epoch,
+       p.peak_i_xt - p.group_peak_run_i_xt AS noise_floor_bits,
        p.peak_i_yt_epoch, p.peak_i_yt, s.snr_drop_epoch,
        r.dead_network, r.diverged, r.status,
        CASE WHEN p.estimator IN ({_I_XT_BOUNDED}) THEN log2(nullif({_split_fact("inputs")}, 0))
@@ -105,3 +122,7 @@ SELECT p.run_id, r.group_id, p.layer, p.layer_name, p.estimator, p.params, p.spl
        CASE WHEN p.estimator IN ({_DISCRETE}) THEN {_split_fact("h_y_bits")} END AS i_yt_ceiling_bits
 FROM p JOIN runs r USING (run_id) LEFT JOIN ({SNR_DROP_SQL}) s USING (run_id, layer)
 """
+
+# The I(X;T) curves the compression test reads (ibstore.stats.drop_test), one row per run, layer,
+# estimator, params, split and logged epoch with a finite value.
+CURVES_SQL = "SELECT run_id, layer, estimator, params, split, epoch, i_xt FROM mi WHERE isfinite(i_xt)"

@@ -54,7 +54,7 @@ PROBLEMS_SCHEMA = pa.schema([("run_id", pa.string()), ("path", pa.string()), ("p
 
 VIEWS = ("runs", "config", *TABLE_SCHEMAS, "problems", "phases", "phase_stats")
 # Views made from other views on the connection, and what each reads.
-DERIVED: dict[str, tuple[str, ...]] = {"phases": ("runs", "mi", "gradients"), "phase_stats": ("phases",)}
+DERIVED: dict[str, tuple[str, ...]] = {"phases": ("runs", "mi", "gradients"), "phase_stats": ("phases", "mi")}
 # Every view but `phase_stats` (t intervals and permutation tests over the whole root): what a
 # connection gets unless it names that view.
 EVERYDAY_VIEWS = tuple(view for view in VIEWS if view != "phase_stats")
@@ -96,7 +96,8 @@ def register_derived(con: duckdb.DuckDBPyConnection, names: Iterable[str], scan:
         table = scan.views.get("phase_stats") if scan is not None else None
         if table is None:
             from ibstore import stats   # scipy: imported only by a connection that asks for statistics
-            table = stats.phase_stats_table(con.execute("SELECT * FROM phases").df())
+            table = stats.phase_stats_table(con.execute("SELECT * FROM phases").df(),
+                                            con.execute(phases.CURVES_SQL).df())
             if scan is not None:
                 scan.views["phase_stats"] = table
         con.register("phase_stats", table)

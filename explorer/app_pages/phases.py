@@ -88,7 +88,9 @@ def group_stats(root: str, version: int, run_ids: tuple[str, ...], estimator: st
                 split: str) -> pd.DataFrame:
     """ibstore.stats.phase_stats of those rows (the `phase_stats` view's numbers): t intervals and
     permutation tests, worth caching."""
-    return stats.phase_stats(phase_rows(root, run_ids, estimator, params, split))
+    curves = ui.phase_curves(_store(root), list(run_ids))
+    curves = curves[(curves["estimator"] == estimator) & (curves["params"] == params) & (curves["split"] == split)]
+    return stats.phase_stats(phase_rows(root, run_ids, estimator, params, split), curves)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -170,8 +172,7 @@ def phase_panels() -> None:
                 st.markdown(ui.plain(note))
             ui.show_table(glance)
             table_downloads(glance, f"last_hidden_{name}_{split}")
-        st.caption("Mean [95 % t interval] over the live seeds; compression is tested against each run's noise "
-                   "floor (one-sided sign-flip permutation p of compression - floor > 0); dead, diverged and "
+        st.caption(f"Mean [95 % t interval] over the live seeds; {stats.COMPRESSION_TEST}; dead, diverged and "
                    "unfinished runs are left out and counted. " + report.ONE_LAYER + " " + report.UNDECIDED)
     st.subheader("Per seed group and layer")
     st.caption(report.EXCESS_BOUND + " " + report.ADJUSTED)

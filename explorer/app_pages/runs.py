@@ -188,11 +188,11 @@ if keys_drawn and len(table) > 1:
     pickers = st.columns(4)
     outcome = pickers[0].selectbox("Outcome", [*numeric_outcomes, runs_table.COMPRESSION], key="pc_outcome",
                                    bind="query-params", format_func=outcome_name,
-                                   help="compression over its noise floor, per run: peak - final I(X;T) of a layer "
-                                        "minus how much it wanders over the run's last 10 logged epochs (the "
-                                        "`phases` view's compression_bits - noise_floor_bits). Peak - final alone "
-                                        "is above 0 in every run, noise or not; this is above 0 where I(X;T) fell "
-                                        "by more than its noise.")
+                                   help="compression over its noise floor, per run: how far a layer's I(X;T) "
+                                        "fell from the epoch where its seed group's mean peaks to the run's end "
+                                        "(the `phases` view's compression_bits - noise_floor_bits). Peak - final "
+                                        "alone is above 0 in every run, noise or not, since each run's own peak "
+                                        "is picked where its noise is high.")
     drawn = runs_table.drawn_sample(table)
     if len(drawn) < len(table):
         st.caption(f"A fixed sample of {len(drawn):,} of the {len(table):,} runs shown is drawn: more lines "
