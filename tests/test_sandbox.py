@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -353,6 +354,49 @@ def test_output_inside_the_results_root_is_refused(cohort_root, tmp_path, capsys
     assert cli.main(["sql", "--results", str(cohort_root), "--output", str(tmp_path / "x.txt"), "FROM runs"]) == 2
     assert "--format csv, json or parquet" in capsys.readouterr().err
     assert tree_hash(cohort_root) == before
+
+
+def test_output_that_is_not_a_regular_file_is_refused_and_left_as_it_is(cohort_root, tmp_path, capsys):
+    # the atomic rename replaced a link, a pipe or a device (as root, /dev/null) by a regular file
+    target = tmp_path / "real.csv"
+    target.write_text("mine\n")
+    link, pipe = tmp_path / "link.csv", tmp_path / "pipe.csv"
+    link.symlink_to(target)
+    os.mkfifo(pipe)
+    for output in (link, pipe, Path("/dev/null")):
+        assert cli.main(["sql", "--results", str(cohort_root), "--format", "csv", "--output", str(output),
+                         "SELECT 1 AS a"]) == 2
+        assert "is not a regular file" in capsys.readouterr().err
+    assert link.is_symlink() and stat.S_ISFIFO(pipe.lstat().st_mode) and Path("/dev/null").is_char_device()
+    assert target.read_text() == "mine\n"
+
+
+@pytest.mark.slow
+def test_json_holds_every_value_as_duckdb_gave_it(cohort_root, capsys):
+    query = ("SELECT 0.9242979242979243::DOUBLE AS x, 'inf'::DOUBLE AS inf, 'nan'::DOUBLE AS nan, "
+             "TIMESTAMP '2026-01-01 10:00:00.123456' AS t, 1.25::DECIMAL(5, 2) AS d, [0.1, 1e-300] AS l")
+    assert cli.main(["sql", "--results", str(cohort_root), "--format", "json", query]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"x": 0.9242979242979243, "inf": None, "nan": None, "t": "2026-01-01T10:00:00.123456", "d": 1.25,
+         "l": [0.1, 1e-300]}]
+
+
+@pytest.mark.parametrize("fmt, query, words", [
+    ("json", "SELECT 1 AS a, 2 AS a", "named twice: a (name them apart with AS)"),
+    ("table", "SELECT 'infinity'::TIMESTAMP AS t", "cannot be shown or written"),
+    ("csv", "SELECT union_value(k := 1) AS u", "cannot be shown or written"),
+])
+@pytest.mark.slow
+def test_a_result_the_format_cannot_hold_is_one_line_and_exit_2(cohort_root, capsys, fmt, query, words):
+    assert cli.main(["sql", "--results", str(cohort_root), "--format", fmt, query]) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_time_limit_beyond_a_week_is_refused(cohort_root, capsys):
+    with pytest.raises(SystemExit) as exit_status:
+        cli.main(["sql", "--results", str(cohort_root), "--timeout", "1e10", "SELECT 1"])
+    assert exit_status.value.code == 2 and "seconds from 0 to 604800" in capsys.readouterr().err
 
 
 @pytest.mark.slow

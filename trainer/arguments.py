@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+MAX_SECONDS = 7 * 24 * 3600   # a week: far beyond any query or progress interval, within every timer's range
 
 
 def positive_int(text: str) -> int:
@@ -26,17 +27,17 @@ def _seconds(text: str, zero_allowed: bool, allowed: str) -> float:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not (0 <= value if zero_allowed else 0 < value) or value == float("inf"):
+    if not (0 <= value if zero_allowed else 0 < value) or not value <= MAX_SECONDS:
         raise argparse.ArgumentTypeError(f"{text!r} is not allowed: {allowed}")
     return value
 
 
 def positive_seconds(text: str) -> float:
-    return _seconds(text, zero_allowed=False, allowed="seconds > 0")
+    return _seconds(text, zero_allowed=False, allowed=f"seconds > 0, at most {MAX_SECONDS} (a week)")
 
 
 def limit_seconds(text: str) -> float:
-    return _seconds(text, zero_allowed=True, allowed="seconds >= 0 (0: no limit)")
+    return _seconds(text, zero_allowed=True, allowed=f"seconds from 0 to {MAX_SECONDS} (a week; 0: no limit)")
 
 
 def size(text: str) -> int:

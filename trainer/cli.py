@@ -159,6 +159,10 @@ def _sql_failure(error: BaseException, output: str | None) -> BaseException:
         return UserError(str(error))
     if isinstance(error, OSError):
         return UserError(f"could not write {output or 'the output'}: {error.strerror or error}")
+    if isinstance(error, (ValueError, ArithmeticError, NotImplementedError)):   # pyarrow's errors are ValueErrors
+        # a value the output cannot hold (a duplicate column name, an infinite timestamp, a type the
+        # format lacks): the result as the user asked for it cannot be written
+        return UserError(f"the result cannot be shown or written this way: {error}")
     return error
 
 

@@ -122,22 +122,37 @@ def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 def _write_json(batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[bytes]) -> int:
+    """One JSON array of records, one per line, every value as DuckDB gave it: floats to their last
+    digit (shortest round trip), NaN and infinities as null (JSON has neither), times to the
+    microsecond in ISO 8601, decimals as numbers. (pandas' writer, used before, cut floats to 15
+    digits and times to milliseconds.)"""
+    repeated = sorted({name for name in schema.names if schema.names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"a JSON record needs distinct column names; named twice: {', '.join(repeated)} "
+                         f"(name them apart with AS)")
     rows = 0
     sink.write(b"[")
     for batch in batches:
-        if not batch.num_rows:
-            continue
-        # pandas writes a batch of records fast; one record per line, joined into one array.
-        # Decimals (DuckDB's type for e.g. `x * 0.5`) would become strings: numbers as doubles.
-        frame = pa.RecordBatch.from_arrays(
-            [c.cast(pa.float64()) if pa.types.is_decimal(c.type) else c for c in batch.columns],
-            names=batch.schema.names).to_pandas()
-        text = frame.to_json(orient="records", lines=True, date_format="iso",
-                                         double_precision=15, default_handler=str, force_ascii=False)
-        sink.write((",\n" if rows else "\n").encode() + text.rstrip("\n").replace("\n", ",\n").encode())
-        rows += batch.num_rows
+        lines = [json.dumps({name: _json_value(value) for name, value in record.items()}, default=_json_default,
+                            ensure_ascii=False, allow_nan=False) for record in batch.to_pylist()]
+        if lines:
+            sink.write(((",\n" if rows else "\n") + ",\n".join(lines)).encode())
+        rows += len(lines)
     sink.write(b"\n]\n")
     return rows
+
+
+def _json_value(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _json_default(value: Any) -> Any:
+    """What json cannot write itself: decimals as numbers, dates and times in ISO 8601, the rest as text."""
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return str(value)
 
 
 def _write_parquet(batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[bytes]) -> int:
@@ -163,6 +178,10 @@ def output_path(output: str, results_root: Path) -> Path:
                           f"write query results somewhere else")
     if path.is_dir():
         raise OutputError(f"--output {output} is a folder; give a file name")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        # the atomic rename would replace it (a device, a pipe, a link) by a regular file
+        raise OutputError(f"--output {output} is not a regular file (a link, device or pipe); give a file name, "
+                          f"or leave --output out to write to stdout")
     if not path.parent.is_dir():
         raise OutputError(f"--output {output}: folder {path.parent} does not exist")
     return path
