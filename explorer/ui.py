@@ -5,6 +5,7 @@ from results, and "not recorded for this run"."""
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 
@@ -20,6 +21,7 @@ from explorer.run_filter import RunFilter
 from explorer.run_rows import among, rows_among, rows_where
 from ibstore import layout, query_process
 from ibstore.record import Status
+from ibstore.text import terminal_text
 
 MAX_PAGE_RUNS = 60               # chart pages draw at most this many runs (a panel or chart per run)
 MAX_DEFAULT_RUNS = MAX_PAGE_RUNS  # selected, in whole seed groups, when neither the URL nor the session says
@@ -89,10 +91,36 @@ def plain(text: object) -> str:
     """`text` for a Markdown-rendering element (st.caption, st.warning, ...) so that it shows as
     typed: every ASCII punctuation character Markdown or Streamlit could act on is backslash-escaped
     (CommonMark shows an escaped punctuation character literally), a zero-width space keeps URLs and
-    e-mail addresses from becoming links, line breaks become spaces."""
-    one_line = " ".join(str(text).split())
+    e-mail addresses from becoming links, line breaks become spaces, and what is not printable (bidi
+    controls that reorder the line, zero-width and control characters) is written as its escape
+    (ibstore.text.terminal_text)."""
+    one_line = terminal_text(" ".join(str(text).split()))
     unlinked = _AUTOLINK.sub(lambda m: m.group(1)[0] + ZERO_WIDTH_SPACE + m.group(1)[1:], one_line)
     return _MARKDOWN.sub(r"\\\1", unlinked)
+
+
+def whole_number_input(container, label: str, low: int, high: int, default: int, key: str, **options) -> int:
+    """A number input of whole numbers in [low, high] kept in the URL as `key` (omitted at the
+    default). A link's value that is not such a number is dropped, and the page says so: Streamlit's
+    own binding (bind="query-params") fails on inf or nan, with a traceback on the page."""
+    linked = st.query_params.get(key)
+    value = default
+    if linked is not None:
+        try:
+            number = float(linked)
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number) and number == int(number) and low <= number <= high:
+            value = int(number)
+        else:
+            st.warning(f"The link's {plain(key)}={plain(linked)} is dropped: {plain(label)} is a whole number from "
+                       f"{low} to {high}.", icon=":material/link_off:")
+    chosen = int(container.number_input(label, low, high, value, key=f"{key}_input", **options))
+    if chosen == default:
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = str(chosen)
+    return chosen
 
 
 # the run selection: one list of run ids for every page, in the URL and the sidebar (explorer.sidebar)

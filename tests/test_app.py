@@ -13,6 +13,7 @@ import pytest
 import vl_convert as vlc
 
 from bench.make_results import write_run
+from test_phases_page import unescaped
 from conftest import BIASES, EPOCHS, open_app, write_ksg_cohort
 from explorer import charts, runs_table, ui
 from explorer.results import ResultStore
@@ -321,6 +322,24 @@ def test_unknown_run_ids_in_the_url_are_named(monkeypatch, flagged_root):
     ordered = sorted([live, flagged_root["dead"]])
     at = open_app(monkeypatch, flagged_root["root"], runs=[*reversed(ordered), "typo"])
     assert url_runs(at) == ordered and "typo" in at.warning[0].value
+
+
+def test_a_link_with_an_infinite_number_of_columns_is_dropped_and_named(monkeypatch, flagged_root):
+    # Streamlit's number input failed on converting it to a whole number: a traceback on the page
+    for value in ("inf", "-inf", "nan", "1e400"):
+        at = open_app(monkeypatch, flagged_root["root"], "training", runs=[flagged_root["live"]], cols=value)
+        assert any(f"cols={value} is dropped" in unescaped(w.value) for w in at.warning), [w.value for w in at.warning]
+        assert at.number_input(key="cols_input").value == 2 and "cols" not in at.query_params
+    at = open_app(monkeypatch, flagged_root["root"], "training", runs=[flagged_root["live"]], cols="3",
+                  curves="small multiples")
+    assert at.number_input(key="cols_input").value == 3 and not at.warning
+    at.number_input(key="cols_input").set_value(4).run()
+    assert at.query_params["cols"] == ["4"] or at.query_params["cols"] == "4"
+
+
+def test_text_that_reorders_a_line_is_shown_escaped():
+    # a run id from a link with a right-to-left override would show the rest of its warning reversed
+    assert ui.plain("run\u202egnp.exe") == "run\\\\u202egnp\\.exe"
 
 
 def test_dead_and_diverged_runs_carry_badges(monkeypatch, flagged_root):

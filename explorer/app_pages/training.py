@@ -18,8 +18,8 @@ view = left.radio("View", ["overlay", "small multiples"], key="curves", bind="qu
 grouping = middle.radio("Lines", ["per run", "per seed group"], key="lines", bind="query-params", horizontal=True)
 aggregate = right.radio("Over seeds", ["median", "mean"], key="agg", bind="query-params", horizontal=True,
                         disabled=grouping != "per seed group")
-columns = far.number_input("Columns", 1, charts.MAX_COLUMNS, 2, key="cols", bind="query-params",
-                           disabled=view != "small multiples")
+columns = ui.whole_number_input(far, "Columns", 1, charts.MAX_COLUMNS, 2, key="cols",
+                                disabled=view != "small multiples")
 weight = st.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="query-params", width=400,
                    help="TensorBoard's: a debiased exponential moving average of each run's curve, "
                         "applied before the seeds are aggregated")
