@@ -49,6 +49,9 @@ APP_TIMEOUT_S = 10.0
 # memory_limit does not count (8192 rows of 10 kB are 80 MB; 65536 rows would be 8x that, for
 # about 20 % more speed on narrow rows).
 BATCH_ROWS = 8192
+# The most a result's first rows keep (`first_rows`: the SQL page's table, `trainer sql`'s): the
+# page sends them to the browser, whose messages stop at 200 MB.
+MAX_HEAD_BYTES = 64 * 10**6
 class QueryStopped(SqlError):
     """The statement ran out of its time limit and was interrupted."""
 
@@ -315,19 +318,26 @@ def _named(error: Exception, sources: dict[str, ViewSource]) -> Exception:
     return error
 
 
-def first_rows(batches: Iterator[pa.RecordBatch], schema: pa.Schema, max_rows: int) -> tuple[pa.Table, int]:
-    """The first `max_rows` rows and the number of rows in all (counted, not kept)."""
-    kept, total = [], 0
+def first_rows(batches: Iterator[pa.RecordBatch], schema: pa.Schema, max_rows: int,
+               max_bytes: int = MAX_HEAD_BYTES) -> tuple[pa.Table, int]:
+    """The first rows, at most `max_rows` of them and about `max_bytes` (a batch's rows taken at its
+    mean size, so one row larger than the bound gives none), and the number of rows in all
+    (counted, not kept): a result of a few long strings could otherwise fill the memory of whoever
+    shows it."""
+    kept, rows, size, total = [], 0, 0, 0
     for batch in batches:
-        if total < max_rows:
-            kept.append(batch.slice(0, max_rows - total))
+        if rows < max_rows and size < max_bytes and batch.num_rows:
+            row_bytes = max(1, batch.nbytes // batch.num_rows)
+            taken = batch.slice(0, min(max_rows - rows, (max_bytes - size) // row_bytes))
+            kept.append(taken)
+            rows, size = rows + taken.num_rows, size + taken.num_rows * row_bytes
         total += batch.num_rows
     return pa.Table.from_batches(kept, schema=schema), total
 
 
 def head(source: Scan | str | os.PathLike, sql: str, max_rows: int,
          limits: Limits = Limits()) -> tuple[pa.Table, int]:
-    """The first `max_rows` rows of one read-only statement and its total row count."""
+    """The first rows of one read-only statement (`first_rows`) and its total row count."""
     return Statement(source, sql, limits).run(lambda batches, schema: first_rows(batches, schema, max_rows))
 
 

@@ -337,6 +337,16 @@ def test_a_link_with_an_infinite_number_of_columns_is_dropped_and_named(monkeypa
     assert at.query_params["cols"] == ["4"] or at.query_params["cols"] == "4"
 
 
+def test_the_sql_page_names_columns_named_twice_and_bounds_what_it_shows(monkeypatch, flagged_root):
+    # the first was an exception on the page; the second held gigabytes and crashed the browser's tab
+    at = open_app(monkeypatch, flagged_root["root"], "sql", q="SELECT 1 AS a, 2 AS a")
+    assert [unescaped(e.value) for e in at.error] == ["columns named twice: a; name them apart with AS"]
+    at = open_app(monkeypatch, flagged_root["root"], "sql", q="SELECT repeat('x', 100000) AS s FROM range(2000)")
+    shown = len(next(d.value for d in at.dataframe if list(d.value.columns) == ["s"]))
+    assert 600 <= shown <= 640   # 64 MB of 100 kB rows
+    assert any(f"2,000 rows; the first {shown:,} are shown" in c.value for c in at.caption)
+
+
 def test_text_that_reorders_a_line_is_shown_escaped():
     # a run id from a link with a right-to-left override would show the rest of its warning reversed
     assert ui.plain("run\u202egnp.exe") == "run\\\\u202egnp\\.exe"

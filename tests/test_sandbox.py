@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
@@ -304,6 +305,20 @@ def test_table_output_caps_rows_and_says_how_many_were_left_out(cohort_root, cap
                         f"or --format csv|json|parquet --output FILE for every row)")
     # aligned: every value ends where its header ends (numbers right-aligned)
     assert len({len(line) for line in lines[:2]}) == 1
+
+
+def test_first_rows_keep_at_most_the_byte_bound():
+    # a few long strings filled the SQL page's process with gigabytes and the browser's tab crashed
+    wide = pa.table({"s": ["x" * 100_000] * 2000})
+    batches = wide.to_batches(max_chunksize=500)
+    table, total = sandbox.first_rows(iter(batches), wide.schema, 10_000, max_bytes=10**6)
+    assert total == 2000 and 8 <= table.num_rows <= 10 and table.nbytes <= 10**6
+    huge = pa.table({"s": ["x" * 2 * 10**6]})
+    table, total = sandbox.first_rows(iter(huge.to_batches()), huge.schema, 10_000, max_bytes=10**6)
+    assert (table.num_rows, total) == (0, 1)
+    narrow = pa.table({"i": list(range(100))})
+    table, total = sandbox.first_rows(iter(narrow.to_batches(max_chunksize=30)), narrow.schema, 45)
+    assert table.column("i").to_pylist() == list(range(45)) and total == 100
 
 
 @pytest.mark.slow

@@ -122,7 +122,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     def consume(batches, schema):
         if fmt == "table":
             table, total = sandbox.first_rows(batches, schema, args.max_rows)
-            return sql_output.format_table(table, total).encode()
+            return sql_output.format_table(table, total, args.max_rows).encode()
         if output is not None:
             return sql_output.write_atomically(output, lambda file: sql_output.write_rows(fmt, batches, schema, file))
         return sql_output.write_rows(fmt, batches, schema, sys.stdout.buffer)

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from ibstore.sandbox import MAX_HEAD_BYTES
 from ibstore.text import terminal_text
 
 SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
@@ -30,9 +31,10 @@ class OutputError(ValueError):
 # The table
 
 
-def format_table(table: pa.Table, total_rows: int, max_rows_flag: str = "--max-rows") -> str:
+def format_table(table: pa.Table, total_rows: int, max_rows: int) -> str:
     """An aligned text table with a header (also when there are no rows), then how many rows
-    there were and, if not all are shown, how many were left out."""
+    there were and, if not all are shown, how many were left out and which bound left them out
+    (--max-rows, or ibstore.sandbox.first_rows' bytes)."""
     names = [_cell(name) for name in table.column_names]
     numeric = [_is_number(field.type) for field in table.schema]
     columns = [[_cell(_text(value)) for value in column.to_pylist()] for column in table.columns]
@@ -48,8 +50,9 @@ def format_table(table: pa.Table, total_rows: int, max_rows_flag: str = "--max-r
     lines += [line(list(row)) for row in zip(*columns)]
     shown = table.num_rows
     if shown < total_rows:
-        lines.append(f"({total_rows:,} rows; the first {shown:,} shown, {total_rows - shown:,} left out: "
-                     f"raise {max_rows_flag}, or --format csv|json|parquet --output FILE for every row)")
+        bound = "raise --max-rows" if shown == max_rows else f"at most {MAX_HEAD_BYTES // 10**6} MB are shown"
+        lines.append(f"({total_rows:,} row{'s' if total_rows != 1 else ''}; the first {shown:,} shown, {total_rows - shown:,} left out: "
+                     f"{bound}, or --format csv|json|parquet --output FILE for every row)")
     else:
         lines.append(f"({total_rows:,} row{'s' if total_rows != 1 else ''})")
     return "\n".join(lines) + "\n"

@@ -62,10 +62,16 @@ with left:
         except sandbox.SqlError as error:
             st.error(ui.plain(error), icon=":material/error:")
         else:
+            repeated = sorted({name for name in table.column_names if table.column_names.count(name) > 1})
+            if repeated:   # a table, its downloads and the chart need each column by name
+                st.error(ui.plain(f"columns named twice: {', '.join(repeated)}; name them apart with AS"),
+                         icon=":material/error:")
+                st.stop()
             result = table.to_pandas()
             if total > len(result):
-                st.caption(f"{total:,} rows; the first {len(result):,} are shown and downloadable. For every "
-                           f"row: `trainer sql \"QUERY\" --output FILE.parquet`")
+                st.caption(f"{total:,} rows; the first {len(result):,} are shown and downloadable (at most "
+                           f"{MAX_SHOWN_ROWS:,} rows and {sandbox.MAX_HEAD_BYTES // 10**6} MB). For every row: "
+                           f"`trainer sql \"QUERY\" --output FILE.parquet`")
             else:
                 st.caption(f"{total:,} row{'s' if total != 1 else ''}")
             st.dataframe(result, hide_index=True)
