@@ -667,12 +667,19 @@ def last_hidden_layer(layers) -> int:
     return top - 1 if top > 0 else 0
 
 
+def last_hidden_rows(group_stats: pd.DataFrame) -> pd.DataFrame:
+    """The phase_stats rows of each seed group's own last hidden layer (groups of different depths
+    have theirs at different numbers: the highest number of one may be a hidden layer of another)."""
+    top = group_stats.groupby("group_id")["layer"].transform("max")
+    return group_stats[group_stats["layer"] == np.where(top > 0, top - 1, 0)]
+
+
 def last_hidden_tests(group_stats: pd.DataFrame) -> pd.DataFrame:
     """The test of compression against the noise floor (the compression_over_floor_bits rows) of the
     last hidden layer, one row per seed group (`group`) of phase_stats rows in their order, with
     q_groups: p adjusted by Benjamini-Hochberg over those groups."""
-    rows = group_stats[(group_stats["layer"] == last_hidden_layer(group_stats["layer"]))
-                       & (group_stats["quantity"] == stats.EXCESS)]
+    rows = last_hidden_rows(group_stats)
+    rows = rows[rows["quantity"] == stats.EXCESS]
     return rows.assign(q_groups=stats.over_layers(rows["p_value"].to_numpy(dtype=float)))
 
 
@@ -680,12 +687,12 @@ def glance_table(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
     """Does the last hidden layer compress? Per seed group (`group`) of phase_stats rows: its
     compression and noise floor with their intervals, the test (p, and q over the groups of the
     table: `last_hidden_tests`), and the runs left out, counted."""
-    last_hidden = last_hidden_layer(group_stats["layer"])
     tests = last_hidden_tests(group_stats).set_index("group")
     rows = []
-    for group, frame in group_stats[group_stats["layer"] == last_hidden].groupby("group", sort=False):
+    for group, frame in last_hidden_rows(group_stats).groupby("group", sort=False):
         by = frame.set_index("quantity")
-        rows.append({"estimator": estimator, "seed group": group, "layer": layer_label(last_hidden, by["layer_name"].iloc[0]),
+        rows.append({"estimator": estimator, "seed group": group,
+                     "layer": layer_label(int(by["layer"].iloc[0]), by["layer_name"].iloc[0]),
                      "n": int(by.loc["compression_bits", "n"]),
                      "compression": estimate_cell(by.loc["compression_bits"]),
                      "noise floor": estimate_cell(by.loc["noise_floor_bits"]),

@@ -573,15 +573,17 @@ def phase_stats_table(phases: pd.DataFrame, curves: pd.DataFrame) -> pa.Table:
 def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
                    quantities: tuple[str, ...] = QUANTITIES) -> pd.DataFrame:
     """Group a against group b per layer, estimator, params, split and quantity (the keys both
-    groups have): Comparison's columns, q_value (over the layers) and each group's runs left out, named."""
+    groups have, a layer only where its name is the same in both: of networks of different depths
+    the highest number of one, its output layer, may be a hidden layer of the other): Comparison's
+    columns, q_value (over the layers) and each group's runs left out, named."""
     phases = with_excess(phases[phases["group_id"].isin([group_a, group_b])]).reset_index(drop=True)
     values, reasons = _numeric(phases, quantities), exclusions(phases)
-    run_ids = phases["run_id"].astype(object).to_numpy()
+    run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
     by_keys = phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices
     rows = []
     for (group_id, *keys), a_index in by_keys.items():
         b_index = by_keys.get((group_b, *keys))
-        if group_id != group_a or b_index is None:
+        if group_id != group_a or b_index is None or set(layer_names[a_index]) != set(layer_names[b_index]):
             continue
         a_kept, b_kept = (index[np.equal(reasons[index], None)] for index in (a_index, b_index))
         for column, quantity in enumerate(quantities):

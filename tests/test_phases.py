@@ -759,3 +759,18 @@ def test_values_equal_but_for_float_rounding_do_not_differ():
     # equal values in groups of different sizes: their means can differ in the last bit
     three_five = stats.compare(np.full(3, h_y), np.full(5, h_y))
     assert (three_five.difference, three_five.p_value) == (0.0, 1.0)
+
+
+def test_groups_of_different_depths_are_tested_and_compared_layer_by_layer():
+    # a: five hidden layers and the output (0..5); b: six hidden layers and the output (0..6). Its own
+    # last hidden layer is tested for each (4 and 5), and a's output is not compared with b's dense_5.
+    strong, noise = [0.5, 0.6, 0.7, 0.8, 0.9], [0.3, -0.2, 0.1, -0.4, 0.05]
+    phases = layered_phases({"a": [noise] * 4 + [strong, noise], "b": [noise] * 5 + [strong, noise]})
+    top = phases.groupby("group_id")["layer"].transform("max")
+    phases.loc[phases["layer"] == top, "layer_name"] = "output"
+    group_stats = with_curves(phases).assign(group=lambda frame: frame["group_id"])
+    tests = report.last_hidden_tests(group_stats).set_index("group")
+    assert tests["layer"].to_dict() == {"a": 4, "b": 5} and tests["compresses"].tolist() == [True, True]
+    assert report.glance_table(group_stats, "binning")["layer"].tolist() == ["4 · dense_4", "5 · dense_5"]
+    compared = stats.compare_groups(phases, "a", "b")
+    assert sorted(set(compared["layer"])) == [0, 1, 2, 3, 4]

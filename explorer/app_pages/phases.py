@@ -166,8 +166,12 @@ def phase_panels() -> None:
     group_rows = group_rows.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
     with right:
         if last_hidden is not None:
-            st.subheader(f"Does {ui.plain(layer_title(last_hidden))} compress?")
-            glance = report.glance_table(group_rows, estimator).drop(columns=["estimator", "layer"])
+            glance = report.glance_table(group_rows, estimator).drop(columns=["estimator"])
+            if glance["layer"].nunique() == 1:     # every group's last hidden layer is this one
+                st.subheader(f"Does {ui.plain(layer_title(last_hidden))} compress?")
+                glance = glance.drop(columns=["layer"])
+            else:                                  # networks of different depths: each group's own
+                st.subheader("Does each group's last hidden layer compress?")
             if note := report.glance_note(group_rows):
                 st.markdown(ui.plain(note))
             ui.show_table(glance)
