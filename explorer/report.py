@@ -281,8 +281,9 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
             lines += [no_i_xt_note(estimator), ""]
             continue
         lines += _figures(store, runs, labels, estimator, params, split, band, folder, name)
-        group_stats = stats.phase_stats(these, curves[(curves["estimator"] == estimator) & (curves["params"] == params)
-                                                      & (curves["split"] == split)])
+        these_curves = curves[(curves["estimator"] == estimator) & (curves["params"] == params)
+                              & (curves["split"] == split)]
+        group_stats = stats.phase_stats(these, these_curves)
         order = {group_id: i for i, group_id in enumerate(labels)}   # the labels' order: by the varying keys
         group_stats = group_stats.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
         group_stats["group"] = group_stats["group_id"].map(labels)
@@ -298,6 +299,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         if not comparison.empty:
             _save_table(comparison, folder, f"{name}-comparison")
             notes = [note for note in (reference_note(these, labels, reference), not_compared(these, labels),
+                                       schedule_note(these_curves, these, labels),
                                        differences_note(compared, labels)) if note]
             lines += [f"### Seed groups compared with {comparison['b'].iloc[0]}", "",
                       f"{COMPARED_CAPTION} {ADJUSTED}", "", *[line for note in notes for line in (note, "")],
@@ -652,6 +654,21 @@ def reference_note(these: pd.DataFrame, labels: dict[str, str], reference: str |
     else:
         why, first = "is not measured with these parameters", "the first group that is"
     return f"The reference {labels[reference]} {why}: compared with {labels[live[0]]}, {first}."
+
+
+def schedule_note(curves: pd.DataFrame, these: pd.DataFrame, labels: dict[str, str]) -> str | None:
+    """The sentence saying that the seed groups of `these` (phases rows of one estimator, params
+    and split) were logged at different numbers of epochs, with those numbers (from `curves`, the
+    I(X;T) curves of their runs); None if every group was logged alike."""
+    group_of = dict(zip(these["run_id"], these["group_id"]))
+    logged = (curves[curves["run_id"].isin(group_of)].assign(group_id=lambda c: c["run_id"].map(group_of))
+              .groupby("group_id")["epoch"].nunique())
+    if logged.nunique() < 2:
+        return None
+    counts = "; ".join(f"{labels.get(group_id, group_id)}: {count}" for group_id, count in logged.items())
+    return (f"The groups are logged at different numbers of epochs ({counts}). A peak taken over more "
+            "logged epochs stands higher above the end under noise alone, so their compression differs "
+            "in part by how they were logged, not only by what the networks did.")
 
 
 def not_compared(these: pd.DataFrame, labels: dict[str, str]) -> str | None:

@@ -774,3 +774,12 @@ def test_groups_of_different_depths_are_tested_and_compared_layer_by_layer():
     assert report.glance_table(group_stats, "binning")["layer"].tolist() == ["4 · dense_4", "5 · dense_5"]
     compared = stats.compare_groups(phases, "a", "b")
     assert sorted(set(compared["layer"])) == [0, 1, 2, 3, 4]
+
+
+def test_groups_logged_at_different_numbers_of_epochs_are_said_so():
+    phases = synthetic_phases({"a": [0.1] * 5, "b": [0.1] * 5})
+    curves = two_point_curves(phases)
+    assert report.schedule_note(curves, phases, {"a": "A", "b": "B"}) is None
+    more = curves[curves["run_id"].str.startswith("b")].assign(epoch=lambda c: c["epoch"] + 2)
+    note = report.schedule_note(pd.concat([curves, more]), phases, {"a": "A", "b": "B"})
+    assert note.startswith("The groups are logged at different numbers of epochs (A: 2; B: 4).")

@@ -83,14 +83,19 @@ def phase_rows(root: str, run_ids: tuple[str, ...], estimator: str, params: str,
     return phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]
 
 
+def curve_rows(root: str, run_ids: tuple[str, ...], estimator: str, params: str, split: str) -> pd.DataFrame:
+    """The I(X;T) curves of these runs for one estimator, params and split (ui.phase_curves caches them)."""
+    curves = ui.phase_curves(_store(root), list(run_ids))
+    return curves[(curves["estimator"] == estimator) & (curves["params"] == params) & (curves["split"] == split)]
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def group_stats(root: str, version: int, run_ids: tuple[str, ...], estimator: str, params: str,
                 split: str) -> pd.DataFrame:
     """ibstore.stats.phase_stats of those rows (the `phase_stats` view's numbers): t intervals and
     permutation tests, worth caching."""
-    curves = ui.phase_curves(_store(root), list(run_ids))
-    curves = curves[(curves["estimator"] == estimator) & (curves["params"] == params) & (curves["split"] == split)]
-    return stats.phase_stats(phase_rows(root, run_ids, estimator, params, split), curves)
+    return stats.phase_stats(phase_rows(root, run_ids, estimator, params, split),
+                             curve_rows(root, run_ids, estimator, params, split))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -196,6 +201,8 @@ def phase_panels() -> None:
     else:
         st.caption(report.COMPARED_CAPTION + " The seed is the unit. " + report.ADJUSTED + " " +
                    ui.plain(left_out or ""))
+        if logged := report.schedule_note(curve_rows(root, measured_ids, name, params, split), these, titles):
+            st.warning(ui.plain(logged), icon=":material/schedule:")
         st.markdown(ui.plain(differences))
         ui.show_table(compared)
         table_downloads(compared, f"comparison_{name}_{split}")
