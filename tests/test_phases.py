@@ -783,3 +783,18 @@ def test_groups_logged_at_different_numbers_of_epochs_are_said_so():
     more = curves[curves["run_id"].str.startswith("b")].assign(epoch=lambda c: c["epoch"] + 2)
     note = report.schedule_note(pd.concat([curves, more]), phases, {"a": "A", "b": "B"})
     assert note.startswith("The groups are logged at different numbers of epochs (A: 2; B: 4).")
+
+
+def test_a_missing_final_value_leaves_compression_missing_not_an_earlier_epochs(tmp_path):
+    # DuckDB's arg_max skips NULL: the final I(X;T) was the last epoch's before it, unnamed
+    root = tmp_path / "results"
+    run_id = write_run(root, "t", {"activation_fn": "tanh", "epochs": 40}, seed=0, logged=10)
+    path = layout.table_path(root, run_id, "mi")
+    mi = pq.read_table(path)
+    last = pc.and_(pc.equal(mi["epoch"], pc.max(mi["epoch"])), pc.equal(mi["layer"], 0))
+    mi = mi.set_column(mi.schema.get_field_index("i_xt"), "i_xt", pc.if_else(last, None, mi["i_xt"]))
+    write_table(path, mi, compacted_through=40)
+    phases = ResultStore(root).phases()
+    layer0, layer1 = (phases[phases["layer"] == layer] for layer in (0, 1))
+    assert layer0["final_i_xt"].isna().all() and layer0["compression_bits"].isna().all()
+    assert layer1["final_i_xt"].notna().all()
