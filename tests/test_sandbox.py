@@ -408,6 +408,14 @@ def test_a_result_the_format_cannot_hold_is_one_line_and_exit_2(cohort_root, cap
     assert words in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
+@pytest.mark.slow
+def test_a_root_without_runs_is_said_to_have_none(tmp_path, capsys):
+    # a mistyped --results answered every query with empty views and said nothing
+    assert cli.main(["sql", "--results", str(tmp_path / "typo"), "SELECT count(*) AS n FROM runs"]) == 0
+    out, err = capsys.readouterr()
+    assert out.split()[:3] == ["n", "-", "0"] and "has no runs yet: every view is empty" in err
+
+
 def test_a_time_limit_beyond_a_week_is_refused(cohort_root, capsys):
     with pytest.raises(SystemExit) as exit_status:
         cli.main(["sql", "--results", str(cohort_root), "--timeout", "1e10", "SELECT 1"])

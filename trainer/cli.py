@@ -109,6 +109,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     query_process.start_server()   # its imports overlap the scan below
     root = _read_root(args)
+    if not (root / "runs").is_dir():   # a mistyped --results answered every query with empty views, silently
+        print(terminal_text(f"note: results root {root} ({layout.root_source(args.results)}) has no runs yet: "
+                            f"every view is empty"), file=sys.stderr)
     try:
         fmt = sql_output.format_for(args.output, args.format)
         if fmt == "parquet" and args.output is None:
