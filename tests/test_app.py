@@ -347,6 +347,17 @@ def test_the_sql_page_names_columns_named_twice_and_bounds_what_it_shows(monkeyp
     assert any(f"2,000 rows; the first {shown:,} are shown" in c.value for c in at.caption)
 
 
+def test_a_links_filter_that_does_not_apply_is_a_warning_and_leaves_the_url(monkeypatch, flagged_root):
+    # it was a red error, run again at every rerun, and the URL kept claiming it
+    at = open_app(monkeypatch, flagged_root["root"], where="nonsense syntax")
+    assert not at.error and "where" not in at.query_params
+    assert [unescaped(w.value) for w in at.warning if "SQL condition" in w.value] == [
+        next(unescaped(w.value) for w in at.warning if w.value.startswith("The link's SQL condition (nonsense"))]
+    assert at.text_input(key="where").value == ""
+    at = open_app(monkeypatch, flagged_root["root"], fkey="nokey", fval="1")
+    assert any("fkey=nokey is no config key of this root" in unescaped(w.value) for w in at.warning)
+
+
 def test_text_that_reorders_a_line_is_shown_escaped():
     # a run id from a link with a right-to-left override would show the rest of its warning reversed
     assert ui.plain("run\u202egnp.exe") == "run\\\\u202egnp\\.exe"

@@ -56,12 +56,25 @@ def filters_changed() -> None:
 # when the selection is every run they show on any page. A widget's state is dropped while another
 # page shows: it starts again from the URL. Only a condition that runs goes there, so a typo leaves
 # the URL, the table and the selection as the last valid condition made them.
+# A link's filter that names what this root lacks, or a condition that does not run, is said once,
+# as a warning (the link's, not the reader's, mistake), and left out; so it is not run again at
+# every rerun, and the URL the page writes back no longer claims it.
 if run_filter.KEY not in st.session_state:
-    linked, _ = run_filter.from_url(store, st.query_params.get(run_filter.KEY),
-                                    st.query_params.get_all(run_filter.VALUES), "")
+    linked, problems = run_filter.from_url(store, st.query_params.get(run_filter.KEY),
+                                           st.query_params.get_all(run_filter.VALUES), "")
     st.session_state[run_filter.KEY], st.session_state[run_filter.VALUES] = linked.key, list(linked.values)
+    for problem in problems:
+        st.warning(ui.plain(problem), icon=":material/link_off:")
 if WHERE not in st.session_state:
-    st.session_state[WHERE] = st.query_params.get(WHERE, "")
+    linked_where = st.query_params.get(WHERE, "")
+    try:
+        if linked_where:
+            run_filter.RunFilter(None, (), linked_where).shown(store, ui.ordered_runs(store))
+    except SqlError as error:
+        st.warning(f"The link's SQL condition ({ui.plain(linked_where)}) does not run: {ui.plain(error)}. No "
+                   f"condition applies.", icon=":material/link_off:")
+        linked_where = ""
+    st.session_state[WHERE] = linked_where
 keys = store.config_keys()
 left, middle, right = st.columns([1, 2, 3])
 key = left.selectbox("Config key", [None, *keys], key=run_filter.KEY, on_change=filters_changed,
