@@ -110,8 +110,10 @@ def test_runs_page_filters_by_config_key_and_sql(monkeypatch, cohort_root):
     assert set(at.dataframe[0].value["initial_bias"]) == {-1}   # the dead relu nets
     at = open_app(monkeypatch, cohort_root, where="dead_network AND initial_bias < 0")  # typed config columns
     assert set(at.dataframe[0].value["initial_bias"]) == {-1}
-    at = open_app(monkeypatch, cohort_root, where="no_such_column > 1")
-    assert "no\\_such\\_column" in at.error[0].value   # the message, escaped: text, not Markdown
+    at = open_app(monkeypatch, cohort_root, where="no_such_column > 1")   # a link's: a warning
+    assert any("no\\_such\\_column" in w.value for w in at.warning)   # the message, escaped: text, not Markdown
+    at.text_input(key="where").set_value("no_such_column > 2").run()   # the reader's own: an error
+    assert "no\\_such\\_column" in at.error[0].value
 
 
 def test_selection_chips_name_runs_by_varying_values_and_seed(monkeypatch, cohort_root):
