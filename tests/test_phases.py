@@ -19,7 +19,7 @@ from explorer import report
 from explorer.results import ResultStore
 from ibstore import layout, stats
 from ibstore.sandbox import run_query
-from known_phases import EPOCHS, RUNS, expected_phases, i_xt_curve, write_known_root
+from known_phases import RUNS, expected_phases, i_xt_curve, write_known_root
 from trainer import cli
 from trainer.atomic import write_table
 

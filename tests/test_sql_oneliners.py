@@ -8,7 +8,6 @@ row instead of the last epoch, or found an SNR "drop" before the peak would give
 
 from __future__ import annotations
 
-import itertools
 import math
 from pathlib import Path
 
