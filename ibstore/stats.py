@@ -268,10 +268,11 @@ def drop_test(drops: np.ndarray) -> tuple[float, float]:
     own pace. p = (null values >= C, + 1) / (N_RESAMPLES + 1), one-sided;
     `lower`, the 95 % lower bound of the compression, is C minus the null's critical value
     (`_ShiftedTest`, whose null does not move with the shift), so p < ALPHA exactly when lower > 0.
-    Epochs at which the mean is still rising only lower C. In simulation (tests/test_phases.py) a
-    flat I(X;T) plus noise, independent or correlated from epoch to epoch, over 230 to 2001 logged
-    epochs, is called compressing in at most about 5 % of groups; the per-run floor this replaced
-    (the range of each run's last 10 logged epochs) called it in up to 84 %.
+    Epochs at which the mean is still rising only lower C. In simulation
+    (bench/compression_calibration.py) a flat I(X;T) plus noise, independent or correlated from
+    epoch to epoch, over 230 to 2001 logged epochs, is called compressing in at most 1.7 % of
+    groups; the per-run floor this replaced (the range of each run's last 10 logged epochs) called
+    it in up to 93 %.
     (NaN, NaN) with fewer than MIN_SEEDS_TESTED seeds or no epoch: the noise of fewer seeds is
     too poorly known for the null.
 
