@@ -83,6 +83,7 @@ class FileVanished(SqlError):
 GIB = 1 << 30
 NO_FOLDER = "/nonexistent"   # DuckDB's folders, shown in its settings instead of the user's
 MEMORY_BYTES = GIB
+MIN_MEMORY_BYTES = 512 * 2**20
 # DuckDB's own buffer limit, as a share of the worker's bound: the rest is the interpreter,
 # pyarrow and DuckDB's libraries (about 250 MB of data) and what DuckDB does not count.
 DUCKDB_SHARE = 0.6
@@ -113,8 +114,11 @@ def parse_size(text: str) -> int:
         value = float(number) * _UNITS[unit]
     except (ValueError, KeyError):
         value = -1.0
-    if not 64 * 2**20 <= value < 2**50:
-        raise ValueError(f"{text!r} is not allowed: a size such as 1GB, 512MB or 2GiB, at least 64MiB")
+    # Below about 320 MiB the worker's own libraries leave a query too little: it hung, or called a
+    # healthy file damaged, when an allocation failed inside pyarrow's threads.
+    if not MIN_MEMORY_BYTES <= value < 2**50:
+        raise ValueError(f"{text!r} is not allowed: a size such as 1GB, 600MB or 2GiB, at least 512MiB (the "
+                         f"query's process itself needs about 300 MB)")
     return int(value)
 
 
