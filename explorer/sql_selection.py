@@ -2,7 +2,10 @@
 names it (`SELECT ... FROM mi JOIN selected USING (run_id)`).
 
 It is a common table expression put in front of the visitor's statement, the ids as SQL string
-literals (quotes doubled), so the statement still goes through the sandbox's checks whole.
+literals (quotes doubled), so the statement still goes through the sandbox's checks whole. It goes
+on the statement's first line, after its leading comments, so DuckDB's line numbers stay the
+visitor's; for DESCRIBE, SUMMARIZE and EXPLAIN, after the keyword (DuckDB refuses a CTE in front of
+them), with a bare view name made a query (`DESCRIBE selected`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import re
 VIEW = "selected"
 _NAMES_VIEW = re.compile(rf"(?i)\b{VIEW}\b")
 _WITH = re.compile(r"(?is)^\s*with(\s+recursive)?\s")
+# leading whitespace and comments, then a keyword that takes a query or a name after it
+_LEAD = re.compile(r"(?is)^((?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*)((?:explain(?:\s+analyze)?|describe|summarize)\s+)?")
+_NAME = re.compile(r"(?s)\s*(\w+)\s*;?\s*")
 
 
 def names_selected(query: str) -> bool:
@@ -22,7 +28,11 @@ def with_selected(query: str, run_ids: list[str]) -> str:
     """`query` with `selected` defined in front of it (joined to its own WITH, if it has one)."""
     ids = ", ".join("'" + run_id.replace("'", "''") + "'" for run_id in run_ids)
     view = f"{VIEW} AS (SELECT * FROM runs WHERE {'run_id IN (' + ids + ')' if ids else 'false'})"
-    match = _WITH.match(query)
+    lead = _LEAD.match(query)
+    comments, keyword, body = lead.group(1), lead.group(2) or "", query[lead.end():]
+    if keyword and (name := _NAME.fullmatch(body)):
+        body = f"SELECT * FROM {name.group(1)}"
+    match = _WITH.match(body)
     if match:
-        return f"{match.group(0)}{view}, {query[match.end():]}"
-    return f"WITH {view}\n{query}"
+        return f"{comments}{keyword}{match.group(0)}{view}, {body[match.end():]}"
+    return f"{comments}{keyword}WITH {view} {body}"

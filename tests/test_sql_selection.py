@@ -20,6 +20,16 @@ def test_selected_holds_exactly_the_selection(cohort_root):
     assert sandbox.run_query(store.snapshot(), with_selected(query, chosen))["n"][0] == 3
     assert sandbox.run_query(store.snapshot(), with_selected("SELECT count(*) AS n FROM selected", []))["n"][0] == 0
     assert len(ids) == 2 * len(BIASES)
+    # statements DuckDB refuses a CTE in front of, and a leading comment (once "syntax error at WITH")
+    assert "run_id" in list(sandbox.run_query(store.snapshot(), with_selected("DESCRIBE selected", chosen))["column_name"])
+    assert len(sandbox.run_query(store.snapshot(), with_selected("summarize selected;", chosen))) > 5
+    assert len(sandbox.run_query(store.snapshot(), with_selected("EXPLAIN SELECT * FROM selected", chosen))) == 1
+    got = sandbox.run_query(store.snapshot(), with_selected("-- mine\nWITH t AS (SELECT 1) SELECT count(*) AS n "
+                                                            "FROM selected, t", chosen))
+    assert got["n"][0] == 3
+    # an error's line number is the visitor's
+    with pytest.raises(sandbox.SqlError, match="line 2"):
+        sandbox.run_query(store.snapshot(), with_selected("SELECT *\nFROM selected WHERE (", chosen))
 
 
 @pytest.mark.slow
