@@ -661,8 +661,9 @@ def schedule_note(curves: pd.DataFrame, these: pd.DataFrame, labels: dict[str, s
     and split) were logged at different numbers of epochs, with those numbers (from `curves`, the
     I(X;T) curves of their runs); None if every group was logged alike."""
     group_of = dict(zip(these["run_id"], these["group_id"]))
-    logged = (curves[curves["run_id"].isin(group_of)].assign(group_id=lambda c: c["run_id"].map(group_of))
-              .groupby("group_id")["epoch"].nunique())
+    runs = curves[curves["run_id"].isin(group_of)]
+    logged = (runs.assign(group_id=runs["run_id"].map(group_of), logged=runs["epochs"].map(len))
+              .groupby("group_id")["logged"].max())
     if logged.nunique() < 2:
         return None
     counts = "; ".join(f"{labels.get(group_id, group_id)}: {count}" for group_id, count in logged.items())

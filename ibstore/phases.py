@@ -79,24 +79,29 @@ _KEPT = "r.status = 'completed' AND r.dead_network IS NOT TRUE AND r.diverged IS
 KEYS_SQL = "group_id, layer, estimator, params, split"
 
 PHASES_SQL = f"""
-WITH m AS (
-    SELECT mi.run_id, r.group_id, {_KEPT} AS kept, layer, layer_name, estimator, params, split, epoch, i_xt, i_yt,
-           max(i_xt) FILTER (isfinite(i_xt)) OVER w AS peak_i_xt,
-           max(i_yt) FILTER (isfinite(i_yt)) OVER w AS peak_i_yt
+WITH base AS NOT MATERIALIZED (
+    SELECT mi.run_id, r.group_id, {_KEPT} AS kept, layer, layer_name, estimator, params, split, epoch, i_xt, i_yt
     FROM mi JOIN runs r USING (run_id)
-    WINDOW w AS (PARTITION BY mi.run_id, layer, estimator, params, split)
-), counted AS (         -- the runs the group's mean is over: its kept ones, or all if none is kept
+), m AS (
+    SELECT *, max(i_xt) FILTER (isfinite(i_xt)) OVER w AS peak_i_xt, max(i_yt) FILTER (isfinite(i_yt)) OVER w AS peak_i_yt
+    FROM base WINDOW w AS (PARTITION BY run_id, layer, estimator, params, split)
+), counted AS (          -- the runs the group's mean is over: its kept ones, or all if none is kept
     SELECT {KEYS_SQL}, count(DISTINCT run_id) FILTER (kept) AS kept_runs, count(DISTINCT run_id) AS all_runs
-    FROM m GROUP BY ALL
+    FROM base GROUP BY ALL
 ), group_mean AS (       -- their mean I(X;T) at each epoch every one of them has a finite value at
     SELECT {KEYS_SQL}, epoch, avg(i_xt) AS mean_i_xt
-    FROM m JOIN counted USING (group_id, layer, estimator, params, split)
+    FROM base JOIN counted USING (group_id, layer, estimator, params, split)
     WHERE (kept OR kept_runs = 0) AND isfinite(i_xt) GROUP BY ALL
     HAVING count(*) = any_value(CASE WHEN kept_runs > 0 THEN kept_runs ELSE all_runs END)
 ), group_peak AS (
     SELECT {KEYS_SQL}, min(epoch) AS group_peak_epoch
     FROM (SELECT *, max(mean_i_xt) OVER (PARTITION BY {KEYS_SQL}) AS top FROM group_mean)
     WHERE mean_i_xt = top GROUP BY ALL
+), at_group_peak AS (    -- each run's I(X;T) there
+    SELECT b.run_id, b.layer, b.estimator, b.params, b.split, b.i_xt AS group_peak_run_i_xt
+    FROM base b JOIN group_peak g ON b.group_id = g.group_id AND b.layer = g.layer AND b.estimator = g.estimator
+         AND b.params = g.params AND b.split = g.split AND b.epoch = g.group_peak_epoch
+    WHERE isfinite(b.i_xt)
 ), p AS (
     SELECT run_id, layer, estimator, params, split,
            arg_max(layer_name, epoch) AS layer_name,
@@ -104,25 +109,30 @@ WITH m AS (
            any_value(peak_i_xt) AS peak_i_xt,
            max(epoch) AS final_epoch,
            first(i_xt ORDER BY epoch DESC) AS final_i_xt,      -- NULL if the last epoch has none (arg_max skips it)
-           any_value(group_peak_epoch) AS group_peak_epoch,
-           any_value(i_xt) FILTER (epoch = group_peak_epoch AND isfinite(i_xt)) AS group_peak_run_i_xt,
            min(epoch) FILTER (i_yt = peak_i_yt) AS peak_i_yt_epoch,
            any_value(peak_i_yt) AS peak_i_yt
-    FROM m LEFT JOIN group_peak USING (group_id, layer, estimator, params, split)
-    GROUP BY run_id, layer, estimator, params, split
+    FROM m GROUP BY run_id, layer, estimator, params, split
 )
 SELECT p.run_id, r.group_id, p.layer, p.layer_name, p.estimator, p.params, p.split,
        p.peak_i_xt_epoch, p.peak_i_xt, p.final_epoch, p.final_i_xt,
-       p.peak_i_xt - p.final_i_xt AS compression_bits, p.group_peak_epoch,
-       p.peak_i_xt - p.group_peak_run_i_xt AS noise_floor_bits,
+       p.peak_i_xt - p.final_i_xt AS compression_bits, g.group_peak_epoch,
+       p.peak_i_xt - a.group_peak_run_i_xt AS noise_floor_bits,
        p.peak_i_yt_epoch, p.peak_i_yt, s.snr_drop_epoch,
        r.dead_network, r.diverged, r.status,
        CASE WHEN p.estimator IN ({_I_XT_BOUNDED}) THEN log2(nullif({_split_fact("inputs")}, 0))
             END AS i_xt_ceiling_bits,
        CASE WHEN p.estimator IN ({_DISCRETE}) THEN {_split_fact("h_y_bits")} END AS i_yt_ceiling_bits
-FROM p JOIN runs r USING (run_id) LEFT JOIN ({SNR_DROP_SQL}) s USING (run_id, layer)
+FROM p JOIN runs r USING (run_id)
+     LEFT JOIN group_peak g ON g.group_id = r.group_id AND g.layer = p.layer AND g.estimator = p.estimator
+          AND g.params = p.params AND g.split = p.split
+     LEFT JOIN at_group_peak a ON a.run_id = p.run_id AND a.layer = p.layer AND a.estimator = p.estimator
+          AND a.params = p.params AND a.split = p.split
+     LEFT JOIN ({SNR_DROP_SQL}) s ON s.run_id = p.run_id AND s.layer = p.layer
 """
 
 # The I(X;T) curves the compression test reads (ibstore.stats.drop_test), one row per run, layer,
-# estimator, params, split and logged epoch with a finite value.
-CURVES_SQL = "SELECT run_id, layer, estimator, params, split, epoch, i_xt FROM mi WHERE isfinite(i_xt)"
+# estimator, params and split: its logged epochs with a finite value and the values there, in the
+# same (any) order (lists: a row per epoch was 720,000 rows of repeated text for 200 runs; ordered
+# lists cost a sort the statistics do not need).
+CURVES_SQL = ("SELECT run_id, layer, estimator, params, split, list(epoch) AS epochs, list(i_xt) AS i_xt "
+              "FROM mi WHERE isfinite(i_xt) GROUP BY ALL")

@@ -61,8 +61,10 @@ CONTEXT.set_forkserver_preload(["ibstore.query_warmup"])
 
 # pyarrow's mimalloc reserves a 1 GiB arena when pyarrow.dataset is imported; that reservation
 # counts against RLIMIT_DATA (VmData 1.2 GB at start instead of 0.17 GB), so the fork server
-# starts without it (0: reserve what is used).
-_SERVER_ENVIRONMENT = {"MIMALLOC_ARENA_RESERVE": "0"}
+# starts without it (0: reserve what is used). OpenBLAS starts a thread per core, with its own
+# buffers, at a worker's first matrix product (the compression test of `phase_stats`): those
+# counted too, and the `phase_stats` of 200 runs failed with "can't start new thread".
+_SERVER_ENVIRONMENT = {"MIMALLOC_ARENA_RESERVE": "0", "OPENBLAS_NUM_THREADS": "1"}
 _server_lock = threading.Lock()
 _preparation_data = multiprocessing.spawn.get_preparation_data
 

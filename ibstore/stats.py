@@ -549,19 +549,27 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     return _with_q(frame, ["group_id", *FAMILY, "quantity"])       # q_value: the schema's last column
 
 
-def _curves_by_key(curves: pd.DataFrame) -> dict[tuple, pd.DataFrame]:
-    """CURVES_SQL's rows by (layer, estimator, params, split), each run_id x epoch -> i_xt."""
-    return {tuple(key): frame.pivot_table(index="run_id", columns="epoch", values="i_xt", aggfunc="first")
-            for key, frame in curves.groupby(list(KEYS), sort=False)}
+Curve = tuple[np.ndarray, np.ndarray]   # a run's logged epochs and its I(X;T) at them
 
 
-def _drops(curves: pd.DataFrame | None, run_ids: np.ndarray, final_i_xt: np.ndarray) -> np.ndarray:
+def _curves_by_key(curves: pd.DataFrame) -> dict[tuple, dict[str, Curve]]:
+    """CURVES_SQL's rows by (layer, estimator, params, split), then run_id."""
+    by_key: dict[tuple, dict[str, Curve]] = {}
+    for row in curves.itertuples(index=False):
+        key = tuple(getattr(row, name) for name in KEYS)
+        epochs, order = np.asarray(row.epochs), np.argsort(row.epochs, kind="stable")
+        by_key.setdefault(key, {})[row.run_id] = (epochs[order], np.asarray(row.i_xt, dtype=float)[order])
+    return by_key
+
+
+def _drops(curves: dict[str, Curve] | None, run_ids: np.ndarray, final_i_xt: np.ndarray) -> np.ndarray:
     """`drop_test`'s drops [runs, epochs]: each run's I(X;T) minus its final one, at the epochs
     every one of `run_ids` has a finite value at (none if `curves` lacks a run)."""
-    if curves is None or not set(run_ids) <= set(curves.index):
+    if curves is None or not len(run_ids) or not set(run_ids) <= set(curves):
         return np.empty((len(run_ids), 0))
-    curves = curves.loc[list(run_ids)].dropna(axis=1)
-    return curves.to_numpy(float) - np.asarray(final_i_xt, dtype=float)[:, None]
+    common = functools.reduce(np.intersect1d, [curves[run_id][0] for run_id in run_ids])
+    values = [curves[run_id][1][np.searchsorted(curves[run_id][0], common)] for run_id in run_ids]
+    return np.array(values, dtype=float).reshape(len(run_ids), len(common)) - np.asarray(final_i_xt, float)[:, None]
 
 
 def phase_stats_table(phases: pd.DataFrame, curves: pd.DataFrame) -> pa.Table:

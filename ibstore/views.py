@@ -96,8 +96,8 @@ def register_derived(con: duckdb.DuckDBPyConnection, names: Iterable[str], scan:
         table = scan.views.get("phase_stats") if scan is not None else None
         if table is None:
             from ibstore import stats   # scipy: imported only by a connection that asks for statistics
-            table = stats.phase_stats_table(con.execute("SELECT * FROM phases").df(),
-                                            con.execute(phases.CURVES_SQL).df())
+            curves = con.execute(phases.CURVES_SQL).df()
+            table = stats.phase_stats_table(con.execute("SELECT * FROM phases").df(), curves)
             if scan is not None:
                 scan.views["phase_stats"] = table
         con.register("phase_stats", table)

@@ -74,10 +74,10 @@ def multiplier_test(drops: np.ndarray) -> tuple[float, float]:
 def two_point_curves(phases: pd.DataFrame) -> pd.DataFrame:
     """CURVES_SQL rows for synthetic `phases` rows: each run's I(X;T) at its group's peak (final +
     compression - floor, at epoch 0) and at its end (final, at epoch 1)."""
-    rows = phases.assign(excess=phases["compression_bits"] - phases["noise_floor_bits"])
-    peak = rows.assign(epoch=0, i_xt=rows["final_i_xt"] + rows["excess"])
-    end = rows.assign(epoch=1, i_xt=rows["final_i_xt"])
-    return pd.concat([peak, end])[["run_id", "layer", "estimator", "params", "split", "epoch", "i_xt"]]
+    rows = phases.assign(epochs=[[0, 1]] * len(phases))
+    rows["i_xt"] = [[final + compression - floor, final] for final, compression, floor in
+                    zip(rows["final_i_xt"], rows["compression_bits"], rows["noise_floor_bits"])]
+    return rows[["run_id", "layer", "estimator", "params", "split", "epochs", "i_xt"]]
 
 
 def with_curves(phases: pd.DataFrame) -> pd.DataFrame:
@@ -780,8 +780,8 @@ def test_groups_logged_at_different_numbers_of_epochs_are_said_so():
     phases = synthetic_phases({"a": [0.1] * 5, "b": [0.1] * 5})
     curves = two_point_curves(phases)
     assert report.schedule_note(curves, phases, {"a": "A", "b": "B"}) is None
-    more = curves[curves["run_id"].str.startswith("b")].assign(epoch=lambda c: c["epoch"] + 2)
-    note = report.schedule_note(pd.concat([curves, more]), phases, {"a": "A", "b": "B"})
+    curves["epochs"] = [[0, 1, 2, 3] if run_id.startswith("b") else [0, 1] for run_id in curves["run_id"]]
+    note = report.schedule_note(curves, phases, {"a": "A", "b": "B"})
     assert note.startswith("The groups are logged at different numbers of epochs (A: 2; B: 4).")
 
 
