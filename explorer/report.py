@@ -55,8 +55,8 @@ TABLE_QUANTITIES = ("peak_i_xt_epoch", "compression_bits", "noise_floor_bits", s
                     "snr_drop_epoch")
 COMPARED = ("compression_bits", stats.EXCESS, "final_i_xt", "peak_i_yt")
 # Why `compresses` can be "–" (ibstore.stats.UNTESTABLE): said beside every table that shows it.
-UNDECIDED = ("compresses is – where no test can decide: fewer than 5 seeds, too few to measure the noise the test "
-             "needs; it reads – (at ceiling) where I(X;T) ends at its ceiling in every seed, where the estimator "
+UNDECIDED = (f"compresses is – where no test can decide: fewer than {stats.MIN_SEEDS_TESTED} seeds, too few to "
+             "measure the noise the test needs; it reads – (at ceiling) where I(X;T) ends at its ceiling in every seed, where the estimator "
              "cannot show compression.")
 AT_CEILING_CELL = "– (at ceiling)"
 # What q is: said beside every table that shows it (ibstore.stats.over_layers).
@@ -67,8 +67,8 @@ ADJUSTED = ("q: p adjusted by Benjamini-Hochberg over every layer tested with it
 EXCESS_BOUND = (f"noise floor: how far a run's own peak stands above its I(X;T) at the epoch where its group's mean "
                 f"peaks, the part of peak - final that picking each run's own maximum adds. {stats.EXCESS}: the "
                 "mean of compression - floor (the mean curve's fall from its peak to its end) and (≥ ...) its "
-                "one-sided 95 % lower bound from the test, above 0 exactly where compresses is yes (no bound below "
-                "5 seeds).")
+                f"one-sided 95 % lower bound from the test, above 0 exactly where compresses is yes (no bound below "
+                f"{stats.MIN_SEEDS_TESTED} seeds).")
 # What a comparison row holds (ibstore.stats.shift_test): said beside every comparison table.
 COMPARED_CAPTION = ("Difference of means a - b, two-sided permutation p, and its 95 % interval from the same test: the "
                     "shifts of a it does not reject, so the interval leaves out 0 exactly when p < 0.05 (unbounded "
