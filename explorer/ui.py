@@ -123,6 +123,32 @@ def whole_number_input(container, label: str, low: int, high: int, default: int,
     return chosen
 
 
+def linked_selectbox(container, label: str, options: list[str], key: str, format_func, index: int = 0,
+                     what: str = "choice", **widget_options) -> str | None:
+    """A selectbox of ids (runs, seed groups) kept in the URL as `key` by the id chosen, omitted at
+    `index`, the default. Streamlit's own binding (bind="query-params") keeps the label shown, and a
+    run's or group's label carries its badges and seed count: a shared link stopped naming its
+    group once another seed finished or died. A link's id not among `options` is dropped and named
+    (`what` says what it names); a link that holds a label still shown is read as its id."""
+    linked = st.query_params.get(key)
+    default = options[index] if options else None
+    value = default
+    if linked is not None:
+        by_label = {str(format_func(option)): option for option in options}
+        value = linked if linked in options else by_label.get(linked)
+        if value is None:
+            value = default
+            st.warning(f"The link's {plain(key)}={plain(linked)} is dropped: no {what} of that id among the "
+                       "selected runs.", icon=":material/link_off:")
+    chosen = container.selectbox(label, options, options.index(value) if options else 0, key=key,
+                                 format_func=format_func, **widget_options)
+    if chosen is None or chosen == default:
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = chosen
+    return chosen
+
+
 # the run selection: one list of run ids for every page, in the URL and the sidebar (explorer.sidebar)
 
 def selection() -> list[str]:

@@ -339,6 +339,20 @@ def test_a_link_with_an_infinite_number_of_columns_is_dropped_and_named(monkeypa
     assert at.query_params["cols"] == ["4"] or at.query_params["cols"] == "4"
 
 
+@pytest.mark.parametrize("page", ["activations", "movie"])
+def test_a_link_names_its_run_by_id_not_by_the_label_and_badges_shown(monkeypatch, flagged_root, page):
+    # the link held "<title> [dead]  (<id>)": a badge set when the run ended changed it, and the link then
+    # opened another run; now it holds the id, and an id not selected is named and dropped
+    root, live, dead = flagged_root["root"], flagged_root["live"], flagged_root["dead"]
+    at = open_app(monkeypatch, root, page, runs=[live, dead], run=dead)
+    assert at.selectbox(key="run").value == dead and "[dead]" in at.selectbox(key="run").format_func(dead)
+    assert not at.warning or all("run=" not in w.value for w in at.warning)
+    at = open_app(monkeypatch, root, page, runs=[live, dead], run=flagged_root["diverged"])
+    assert at.selectbox(key="run").value in (live, dead) and "run" not in at.query_params   # the page's default
+    assert any(f"run={ui.plain(flagged_root['diverged'])} is dropped: no run of that id" in w.value
+               for w in at.warning), [w.value for w in at.warning]
+
+
 def test_the_sql_page_names_columns_named_twice_and_bounds_what_it_shows(monkeypatch, flagged_root):
     # the first was an exception on the page; the second held gigabytes and crashed the browser's tab
     at = open_app(monkeypatch, flagged_root["root"], "sql", q="SELECT 1 AS a, 2 AS a")

@@ -148,6 +148,31 @@ def test_layers_band_axis_and_reference_follow_the_widgets(monkeypatch, cohort_r
     assert "band: min-max" in at.caption[0].value.replace("\\", "")
 
 
+def test_a_link_names_its_reference_group_by_id_whatever_its_title_shows(monkeypatch, cohort_root):
+    # the link held the group's title, which carries its badges: "initial_bias=2 [1 of 2 seeds selected]"
+    # named no group once the selection or a seed changed, and the page silently compared with another
+    store = ResultStore(cohort_root)
+    runs = store.runs()
+    configs = store.configs(list(runs["run_id"]))
+    bias_2 = runs[runs["run_id"].map(lambda r: configs[r]["initial_bias"]) == 2.0]
+    group = bias_2["group_id"].iloc[0]
+    at = open_phases(monkeypatch, cohort_root, reference=group)
+    assert at.selectbox(key="reference").value == group and not at.warning
+    assert set(table(at, "Compared with")["b"]) == {"initial_bias=2"}
+    # one seed of the group left out of the selection: its title changes, the link's id still names it
+    others = sorted(set(runs["run_id"]) - {bias_2["run_id"].iloc[0]})
+    at = open_phases(monkeypatch, cohort_root, reference=group, runs=others)
+    assert at.selectbox(key="reference").value == group
+    assert "1 of 2 seeds selected" in unescaped(at.selectbox(key="reference").format_func(group))
+    # choosing in the page writes the id; the default leaves the URL
+    at.selectbox(key="reference").set_value(at.selectbox(key="reference").options[0]).run()
+    assert "reference" not in at.query_params
+    at = open_phases(monkeypatch, cohort_root, reference="no-such-group")
+    assert [unescaped(w.value) for w in at.warning] == [
+        "The link's reference=no-such-group is dropped: no seed group of that id among the selected runs."]
+    assert "reference" not in at.query_params and set(table(at, "Compared with")["b"]) == {"initial_bias=0"}
+
+
 def test_the_reference_defaults_to_a_group_with_live_seeds(monkeypatch, cohort_root):
     at = open_phases(monkeypatch, cohort_root)
     compared = table(at, "Compared with")

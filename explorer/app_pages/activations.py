@@ -17,8 +17,8 @@ if dead:
                icon=":material/heart_broken:")
 
 labels = ui.labels(store, all_runs, selection)
-run_id = st.selectbox("Run", list(labels), key="run", bind="query-params",
-                      format_func=lambda r: f"{labels[r]}  ({r})" if labels[r] != r else r)
+run_id = ui.linked_selectbox(st, "Run", list(labels), "run", lambda r: f"{labels[r]}  ({r})" if labels[r] != r else r,
+                             what="run")
 
 
 @st.fragment(run_every=ui.live_interval(all_runs, [run_id] if run_id else []))

@@ -18,9 +18,8 @@ labels = ui.labels(store, all_runs, selection)
 flags = ui.run_flags(all_runs)
 # the first run without a flag (a dead network's plane stands still, a diverged one's ends in NaN)
 healthy = [r for r in labels if not flags.get(r)]
-run_id = st.selectbox("Run", list(labels), key="run", bind="query-params",
-                      index=list(labels).index(healthy[0]) if healthy else 0,
-                      format_func=lambda r: f"{labels[r]}  ({r})" if labels[r] != r else r)
+run_id = ui.linked_selectbox(st, "Run", list(labels), "run", lambda r: f"{labels[r]}  ({r})" if labels[r] != r else r,
+                             list(labels).index(healthy[0]) if healthy else 0, what="run")
 choices = store.mi_choices([run_id]) if run_id else None
 if choices is None or choices.empty:
     ui.not_recorded("Mutual information", [run_id])

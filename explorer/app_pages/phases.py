@@ -68,10 +68,10 @@ titles = ui.group_titles(store, all_runs, selection)    # group_id -> its title 
 measured = all_runs[all_runs["run_id"].isin(with_mi)]
 groups = [g for g in titles if g in set(measured["group_id"])]
 live = set(measured.loc[np.equal(stats.exclusions(measured), None), "group_id"])   # as report.live_groups
-reference = d2.selectbox("Reference group", [g for g in groups if g in live] or groups, key="reference",
-                         bind="query-params", format_func=lambda g: titles[g],
-                         help="a group with a run kept (not dead, diverged or unfinished); every other such "
-                              "group is compared with it")
+reference = ui.linked_selectbox(d2, "Reference group", [g for g in groups if g in live] or groups, "reference",
+                               lambda g: titles[g], what="seed group",
+                               help="a group with a run kept (not dead, diverged or unfinished); every other "
+                                    "such group is compared with it")
 if not layers:
     st.info("No layer chosen: pick one or more above.", icon=":material/layers:")
     st.stop()

@@ -69,8 +69,9 @@ def final_accuracy() -> None:
     ui.show_table(report.health_table(completed, titles))
     if len(titles) > 1:
         groups = list(titles)
-        reference = st.selectbox("Reference group", groups, groups.index(report.first_alive(completed, groups)),
-                                 key="accuracy_reference", bind="query-params", format_func=titles.get, width=400)
+        reference = ui.linked_selectbox(st, "Reference group", groups, "accuracy_reference", titles.get,
+                                        groups.index(report.first_alive(completed, groups)), what="seed group",
+                                        width=400)
         st.caption(report.ACCURACY_CAPTION)
         ui.show_table(report.accuracy_comparison(completed, titles, reference))
 
