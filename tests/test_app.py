@@ -363,6 +363,17 @@ def test_the_sql_page_names_columns_named_twice_and_bounds_what_it_shows(monkeyp
     assert any(f"2,000 rows; the first {shown:,} are shown" in c.value for c in at.caption)
 
 
+def test_the_sql_page_shows_an_infinite_timestamp_as_infinity_and_names_a_year_it_cannot_show(monkeypatch, flagged_root):
+    # pandas showed DuckDB's infinity as the year 294247, and a date beyond 9999 was a traceback on the page
+    at = open_app(monkeypatch, flagged_root["root"], "sql", q="SELECT 'infinity'::TIMESTAMPTZ AS t, '-infinity'::DATE AS d")
+    shown = next(d.value for d in at.dataframe if list(d.value.columns) == ["t", "d"])
+    assert shown.to_dict("records") == [{"t": "infinity", "d": "-infinity"}] and not at.error
+    at = open_app(monkeypatch, flagged_root["root"], "sql", q="SELECT '12000-01-01'::DATE AS d")
+    assert [unescaped(e.value) for e in at.error] == [
+        "column d: a date32[day] value outside years 1 to 9999 cannot be shown as text; cast it to VARCHAR in the "
+        "query (a Parquet file from trainer sql holds it)"]
+
+
 def test_a_links_filter_that_does_not_apply_is_a_warning_and_leaves_the_url(monkeypatch, flagged_root):
     # it was a red error, run again at every rerun, and the URL kept claiming it
     at = open_app(monkeypatch, flagged_root["root"], where="nonsense syntax")

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from ibstore.sandbox import MAX_HEAD_BYTES
+from ibstore.temporal_text import temporal_text, with_temporal_text
 from ibstore.text import terminal_text
 
 SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
@@ -38,7 +38,7 @@ def format_table(table: pa.Table, total_rows: int, max_rows: int) -> str:
     (--max-rows, or ibstore.sandbox.first_rows' bytes)."""
     names = [_cell(name) for name in table.column_names]
     numeric = [_is_number(field.type) for field in table.schema]
-    columns = [[_cell(_text(value)) for value in _temporal_text(field, column).to_pylist()]
+    columns = [[_cell(_text(value)) for value in temporal_text(field, column).to_pylist()]
                for field, column in zip(table.schema, table.columns)]
     widths = [max([len(name), *map(len, cells)]) for name, cells in zip(names, columns)]
     if not names:
@@ -83,42 +83,6 @@ def _cell(text: str) -> str:
     return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
 
 
-# DuckDB keeps a date's or timestamp's infinity as the largest (smallest) value of its integer. Arrow
-# writes those as "<value out of range: ...>" in CSV, or, with a time zone, as a wrong date; Python's
-# datetime, which the table and JSON go through, holds years 1 to 9999 only.
-_YEARS = (datetime.datetime(1, 1, 1), datetime.datetime(9999, 12, 31, 23, 59, 59, 999999))
-
-
-def _temporal_text(field: pa.Field, column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """A date or timestamp column as it is, or, if it holds an infinity, as text with "infinity" and
-    "-infinity" (as DuckDB writes them) and the other values as Arrow formats them. A value outside
-    years 1 to 9999 is refused by name: no text format here can write it."""
-    kind = field.type
-    if not (pa.types.is_date32(kind) or pa.types.is_timestamp(kind)):
-        return column
-    whole = pa.int32() if pa.types.is_date32(kind) else pa.int64()
-    top = 2 ** (whole.bit_width - 1) - 1
-    integers = column.cast(whole)
-    infinite, negative = pc.equal(integers, top), pc.equal(integers, -top)
-    finite = pc.if_else(pc.or_(infinite, negative), pa.scalar(None, kind), column)
-    if not (pa.types.is_timestamp(kind) and kind.unit == "ns"):    # nanoseconds span 1677 to 2262 only
-        low, high = (pa.scalar(moment.date() if whole == pa.int32() else
-                               moment.replace(tzinfo=datetime.timezone.utc if kind.tz else None), kind)
-                     for moment in _YEARS)
-        outside = pc.or_(pc.less(finite, low), pc.greater(finite, high))
-        if pc.any(outside).as_py():
-            raise ValueError(f"column {field.name}: a {kind} value outside years 1 to 9999 cannot be written as "
-                             "text; write it with --format parquet, or cast it to VARCHAR in the query")
-    if not pc.any(pc.or_(infinite, negative)).as_py():
-        return column
-    return pc.if_else(infinite, "infinity", pc.if_else(negative, "-infinity", pc.cast(finite, pa.string())))
-
-
-def _with_temporal_text(batch: pa.RecordBatch) -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays([_temporal_text(field, column) for field, column in zip(batch.schema, batch.columns)],
-                                      names=batch.schema.names)
-
-
 # Streaming every row
 
 
@@ -152,8 +116,8 @@ def _csv_options(schema: pa.Schema) -> pcsv.WriteOptions:
 
 def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Arrow's CSV writer has no lists, structs, maps or intervals: those become JSON text; and
-    infinite dates and timestamps, "infinity" (`_temporal_text`)."""
-    batch = _with_temporal_text(batch)
+    infinite dates and timestamps, "infinity" (ibstore.temporal_text)."""
+    batch = with_temporal_text(batch)
     columns = []
     for field, column in zip(batch.schema, batch.columns):
         kind = field.type
@@ -177,7 +141,7 @@ def _write_json(batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[b
     sink.write(b"[")
     for batch in batches:
         lines = [json.dumps({name: _json_value(value) for name, value in record.items()}, default=_json_default,
-                            ensure_ascii=False, allow_nan=False) for record in _with_temporal_text(batch).to_pylist()]
+                            ensure_ascii=False, allow_nan=False) for record in with_temporal_text(batch).to_pylist()]
         if lines:
             sink.write(((",\n" if rows else "\n") + ",\n".join(lines)).encode())
         rows += len(lines)

@@ -9,6 +9,7 @@ import streamlit as st
 from explorer import charts_results, sql_selection, ui
 from explorer.sql_examples import EXAMPLES
 from ibstore import sandbox
+from ibstore.temporal_text import with_temporal_text
 
 MAX_SHOWN_ROWS = 10_000          # rows kept for the table and the downloads; the rest are counted
 MAX_TIMEOUT_S = 120              # a visitor may raise the limit, not remove it
@@ -67,7 +68,11 @@ with left:
                 st.error(ui.plain(f"columns named twice: {', '.join(repeated)}; name them apart with AS"),
                          icon=":material/error:")
                 st.stop()
-            result = table.to_pandas()
+            try:
+                result = with_temporal_text(table).to_pandas()
+            except ValueError as error:   # a date beyond year 9999: pandas and Python hold none
+                st.error(ui.plain(error), icon=":material/error:")
+                st.stop()
             if total > len(result):
                 st.caption(f"{total:,} rows; the first {len(result):,} are shown and downloadable (at most "
                            f"{MAX_SHOWN_ROWS:,} rows and {sandbox.MAX_HEAD_BYTES // 10**6} MB). For every row: "
