@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -347,3 +348,18 @@ def test_diverged_runs_are_counted_in_their_groups_health_and_left_out_of_their_
     spec = store.phase_chart(selection.run_ids, "binning", '{"bin_size": 0.07}', "train").to_dict()
     assert spec["spec"]["layer"][1]["encoding"]["color"]["scale"]["domain"] == [
         "learning_rate=0.001 (2 seeds, 1 diverged left out)", "learning_rate=10 (0 seeds, 2 diverged left out)"]
+
+
+@pytest.mark.slow
+def test_a_report_reads_one_snapshot_and_leaves_no_rescan_running(known, tmp_path, monkeypatch):
+    # the store rescanned every 2 s in a daemon thread: a report's tables could come from different
+    # snapshots while a sweep wrote, and a rescan still inside pyarrow at exit aborted the process
+    # once ("terminate called after throwing an instance of ''") after the report was written
+    from explorer import results
+    root, _ = known
+    clock = itertools.count(0.0, 60.0)     # the store's clock: a minute passes between any two looks
+    monkeypatch.setattr(results, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    scans, real_scan = [], results.scan
+    monkeypatch.setattr(results, "scan", lambda *args, **kwargs: scans.append(1) or real_scan(*args, **kwargs))
+    assert cli.main(["report", *COHORTS, "--results", str(root), "--output", str(tmp_path / "out")]) == 0
+    assert len(scans) == 1

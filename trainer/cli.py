@@ -8,6 +8,7 @@ line on stderr, never a stack trace.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -233,9 +234,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from explorer.results import ResultStore
 
     root = _read_root(args)
+    # One snapshot for the whole report, never rescanned: its tables agree while a sweep writes, and
+    # no background rescan is left running at exit (a daemon thread inside pyarrow then aborted the
+    # process: "terminate called after throwing an instance of ''", once, after the report was written).
+    store = ResultStore(root, max_age_s=math.inf)
     try:
-        path, selection = report.write_report(ResultStore(root), args.cohorts, args.output, args.split, args.band,
-                                                  args.reference)
+        path, selection = report.write_report(store, args.cohorts, args.output, args.split, args.band, args.reference)
     except report.ReportError as error:
         raise UserError(str(error)) from None
     if selection.running:
