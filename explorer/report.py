@@ -50,6 +50,7 @@ from ibstore.phases import MIXTURE_ESTIMATORS
 from ibstore.record import Status
 
 REPORT_NAME = "report.md"
+REPORT_FOLDERS = {"figures": (".png", ".svg"), "tables": (".tex",)}   # besides report.md: files of these kinds
 GLANCE_QUANTITIES = ("compression_bits", "noise_floor_bits", stats.EXCESS)
 TABLE_QUANTITIES = ("peak_i_xt_epoch", "compression_bits", "noise_floor_bits", stats.EXCESS, "peak_i_yt",
                     "snr_drop_epoch")
@@ -181,13 +182,34 @@ def output_folder(output: str | os.PathLike, root: Path) -> Path:
     root = Path(root).resolve()
     if target == root or root in target.parents:
         raise ReportError(f"--output {output} is inside the results root {root}; write the report elsewhere")
+    if target in root.parents:
+        raise ReportError(f"--output {output} holds the results root {root}; write the report elsewhere")
     if target.exists():
         if not target.is_dir():
             raise ReportError(f"--output {output} is a file; give a folder")
-        if any(target.iterdir()) and not (target / REPORT_NAME).is_file():
-            raise ReportError(f"--output {output} is a folder that holds something else than a report; "
-                              f"give an empty or new folder")
+        other = _not_of_a_report(target)
+        if other:
+            raise ReportError(f"--output {output} holds {other}, which no report writes, and a new report replaces "
+                              f"the whole folder; give an empty or new folder, or a previous report's")
     return target
+
+
+def _not_of_a_report(folder: Path) -> str | None:
+    """The first entry of `folder` a report does not write (as "name"), or None: a folder replaced
+    by a new report holds report.md and REPORT_FOLDERS with their kinds of files, nothing else.
+    (Any folder with a report.md was replaced whole, a results root or a thesis beside it included.)"""
+    for entry in sorted(folder.iterdir()):
+        if entry.name == REPORT_NAME and entry.is_file() and not entry.is_symlink():
+            continue
+        if entry.name in REPORT_FOLDERS and entry.is_dir() and not entry.is_symlink():
+            kinds = REPORT_FOLDERS[entry.name]
+            inner = next((f for f in sorted(entry.iterdir())
+                          if f.is_symlink() or not f.is_file() or f.suffix not in kinds), None)
+            if inner is None:
+                continue
+            return f"'{entry.name}/{inner.name}'"
+        return f"'{entry.name}'"
+    return None
 
 
 def write_report(store: ResultStore, cohorts: list[str], output: str | os.PathLike, split: str | None = None,

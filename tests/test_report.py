@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -105,8 +106,37 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, known):
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     assert cli.main(["report", "cohort-noise", "--results", str(root), "--output", str(tmp_path / "busy")]) == 2
-    assert "holds something else" in capsys.readouterr().err
+    assert "holds 'notes.txt', which no report writes" in capsys.readouterr().err
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_a_folder_with_a_report_md_and_anything_else_is_not_replaced(tmp_path, capsys, known):
+    # any folder holding a report.md was renamed away and deleted whole: a results root beside it,
+    # a thesis, a data folder
+    root, _ = known
+    project = tmp_path / "project"
+    shutil.copytree(root, project / "results")
+    (project / "report.md").write_text("my notes")
+    before = tree_hash(project)
+    for output, named in ((project, "holds the results root"), (project / "results" / "..", "holds the results root")):
+        assert cli.main(["report", "cohort-noise", "--results", str(project / "results"), "--output", str(output)]) == 2
+        assert named in capsys.readouterr().err
+    other = tmp_path / "other"
+    shutil.copytree(project, other, ignore=shutil.ignore_patterns("results"))
+    for extra, name in (("thesis.tex", "'thesis.tex'"), ("figures/plot.py", "'figures/plot.py'"),
+                        ("tables/sub/x.tex", "'tables/sub'")):
+        (other / extra).parent.mkdir(parents=True, exist_ok=True)
+        (other / extra).write_text("mine")
+        assert cli.main(["report", "cohort-noise", "--results", str(root), "--output", str(other)]) == 2
+        assert f"holds {name}, which no report writes" in capsys.readouterr().err
+        (other / extra).unlink()
+    (other / "tables" / "sub").rmdir()
+    assert tree_hash(project) == before
+    # a previous report is replaced
+    assert cli.main(["report", "cohort-noise", "--results", str(root), "--output", str(other)]) == 0
+    assert (other / "report.md").read_text().startswith("# Report: cohort-noise")
+    assert cli.main(["report", "cohort-noise", "--results", str(root), "--output", str(other)]) == 0
 
 
 def test_a_cohort_still_training_is_refused_and_named(tmp_path, capsys):
