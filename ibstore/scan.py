@@ -235,7 +235,9 @@ def live_status(record: RunRecord, run_dir: Path, now: float) -> Status:
     """The status to show: a `running` record whose writer is gone is `interrupted`.
 
     On this host the run's lock decides at once (a killed writer's lock is free); elsewhere
-    (or for runs written before locks) a heartbeat older than HEARTBEAT_STALE_SECONDS does."""
+    (or for runs written before locks) a heartbeat older than HEARTBEAT_STALE_SECONDS does, and
+    one dated more than that ahead of this host's clock: a clock that far off, or a record written
+    by hand, kept a run "running" for ever (a sweep waited on it, `trainer run --force` refused it)."""
     if record.status is not Status.RUNNING:
         return record.status
     if record.host == _HOST:
@@ -243,7 +245,7 @@ def live_status(record: RunRecord, run_dir: Path, now: float) -> Status:
         if live is not None:
             return Status.RUNNING if live else Status.INTERRUPTED
     heartbeat = record.heartbeat_at
-    if heartbeat is None or now - heartbeat.timestamp() > HEARTBEAT_STALE_SECONDS:
+    if heartbeat is None or abs(now - heartbeat.timestamp()) > HEARTBEAT_STALE_SECONDS:
         return Status.INTERRUPTED
     return Status.RUNNING
 

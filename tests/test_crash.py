@@ -218,3 +218,29 @@ def test_a_crash_between_compaction_steps_loses_and_duplicates_nothing(tmp_path,
     assert resumed.finish("completed", 3) == "completed"
     assert sorted(p.name for p in run_dir.glob("*.parquet")) == ["metrics.parquet"]
     assert load_tables(tmp_path, "r", 10)["metrics"]["epoch"].to_pylist() == expected + [3, 3]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("resume_epoch", [None, 2])
+def test_a_kill_while_a_new_start_clears_the_old_tables_leaves_a_true_record(tmp_path, monkeypatch, resume_epoch):
+    """`--force` removed the tables, and a resume cut them back, before run.json changed: a kill
+    in between left "completed" (final accuracy and all) over no metrics, which a sweep then
+    skipped as done, or an epochs_done beyond the rows kept."""
+    from ibstore.lifecycle import Redo
+    writer = RunWriter(tmp_path, {"run_id": "r", "epochs_total": 6}, flush_seconds=0)
+    for epoch in range(6):
+        writer.add("metrics", metric_rows("r", epoch))
+        writer.flush(epoch)
+    assert writer.finish("completed", 5) == "completed"
+    assert read_record(tmp_path, "r").final_test_accuracy == 0.55
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed")
+    monkeypatch.setattr(store, "rewrite_table" if resume_epoch else "remove_results", killed)
+    with pytest.raises(KeyboardInterrupt):
+        RunWriter(tmp_path, {"run_id": "r", "epochs_total": 6}, flush_seconds=0, resume_epoch=resume_epoch,
+                  redo=Redo(completed=True))
+    record = read_record(tmp_path, "r")
+    assert record.status == "running" and record.epochs_done == (resume_epoch or 0)
+    assert record.final_test_accuracy is None and record.finished_at is None
+    assert {r.run_id: r.status.value for r in scan(tmp_path).runs} == {"r": "interrupted"}   # its lock is free

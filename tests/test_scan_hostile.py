@@ -225,6 +225,16 @@ def test_a_running_run_on_this_host_is_interrupted_once_its_lock_is_free(tmp_pat
     assert statuses()[here] == "interrupted"
 
 
+def test_a_heartbeat_dated_far_ahead_does_not_keep_a_run_running_for_ever(tmp_path):
+    # a record of another host dated 2099 was "running" for ever: a sweep waited on it, --force refused
+    from ibstore.schema import HEARTBEAT_STALE_SECONDS
+    ahead, skewed = (write_run(tmp_path, name, TANH, logged=3, status="running", epochs_done=2, heartbeat_age_s=age)
+                     for name, age in (("ahead", -(HEARTBEAT_STALE_SECONDS + 5)), ("skewed", -5)))
+    for run_id in (ahead, skewed):
+        edit_record(tmp_path, run_id, host="another-host")
+    assert {r.run_id: r.status.value for r in scan(tmp_path).runs} == {ahead: "interrupted", skewed: "running"}
+
+
 def test_a_table_is_its_base_and_the_parts_the_base_does_not_hold(tmp_path):
     import pyarrow.parquet as pq
 

@@ -101,7 +101,7 @@ def git_commit() -> str | None:
 
 def remove_results(root: Path, run_id: str) -> None:
     """What an earlier run with this id left (tables, activations, checkpoints), before a fresh
-    start replaces it; run.json stays until the new one is written. The caller holds the run's lock."""
+    start replaces it; the caller holds the run's lock and has written the new run.json first."""
     run_dir = layout.run_dir(root, run_id)
     for path in run_dir.glob("*.parquet"):
         if layout.parse_table_file(path.name):
@@ -173,23 +173,29 @@ class RunWriter:
                 raise RunExists(self.run_id, previous.status)
             for stray in self.dir.glob(".*.tmp"):   # left by a writer killed mid-write
                 stray.unlink(missing_ok=True)
-            if resuming:
-                listing = list_tables(self.dir)
-                for table in listing.files:
-                    rewrite_table(self.dir, table, lambda rows: rows.filter(
-                        pc.less_equal(rows["epoch"], resume_epoch)), listing)
-                self.finals.observe(load_tables(self.root, self.run_id, resume_epoch).get("metrics"))
-            else:
-                remove_results(self.root, self.run_id)
-            self.next_part = next_part(self.dir)
+            # The new record first, then what it replaces: a kill while the tables are removed or cut
+            # back leaves a running record of a dead process (read as interrupted) at the epoch the
+            # tables are cut to. In the other order a kill left "completed" over removed tables, or
+            # an epochs_done beyond the rows kept.
             self.record = RunRecord(**{
                 **record_fields,
                 "status": Status.RUNNING, "error": None,
                 "started_at": previous.started_at if resuming and previous else utc_now(),
                 "finished_at": None, "heartbeat_at": utc_now(),
                 "epochs_done": resume_epoch or 0, "versions": versions(), "host": socket.gethostname(),
-                "pid": os.getpid(), "schema_version": SCHEMA_VERSION, **self.finals.fields()})
+                "pid": os.getpid(), "schema_version": SCHEMA_VERSION})
             write_record(self.dir / "run.json", self.record)
+            if resuming:
+                listing = list_tables(self.dir)
+                for table in listing.files:
+                    rewrite_table(self.dir, table, lambda rows: rows.filter(
+                        pc.less_equal(rows["epoch"], resume_epoch)), listing)
+                self.finals.observe(load_tables(self.root, self.run_id, resume_epoch).get("metrics"))
+                self.record = self.record.model_copy(update=self.finals.fields())
+                write_record(self.dir / "run.json", self.record)
+            else:
+                remove_results(self.root, self.run_id)
+            self.next_part = next_part(self.dir)
         except OSError as error:
             self.lock.release()
             raise unwritable(self.root, error) from error
