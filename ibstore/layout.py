@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from pathlib import Path
@@ -108,6 +109,19 @@ def current_files(listed: dict[str, dict[int | None, T]], compacted_through: dic
         if names:
             current[table] = names
     return current
+
+
+def real_folder(folder: Path) -> Path:
+    """`folder`, made if missing, for writing into: an OSError if it is a symbolic link. Another
+    user's link in a shared root (runs/, a run's folder, its checkpoints/, .sweeps/) sent a run's
+    files, and the removal of older ones, out of the root; readers skip such runs already. (The
+    root itself may be a link its owner made.)"""
+    for _ in range(2):   # before, and after a mkdir another process may have raced
+        if folder.is_symlink():
+            raise OSError(errno.ELOOP, f"{folder} is a symbolic link; results are written only inside the "
+                                       f"results root, not through links (remove the link)")
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def activations_dir(root: Path, run_id: str) -> Path:

@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ibstore import layout
 from ibstore.text import terminal_text
 
 LOCK_FILE = ".lock"
@@ -75,9 +76,8 @@ class RunLock:
 
         Retrying covers a reader's momentary probe (is_live); a live holder keeps
         the lock much longer and raises RunLocked with who holds it. OSError if the
-        folder or lock file cannot be created."""
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        folder or lock file cannot be created, or the folder is a link (layout.real_folder)."""
+        run_dir = layout.real_folder(layout.real_folder(Path(run_dir).parent) / Path(run_dir).name)   # runs/, the run's
         fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -171,3 +171,4 @@ def holder(run_dir: Path) -> dict[str, Any] | None:
     except (ValueError, RecursionError):  # not JSON (UnicodeDecodeError is a ValueError), or nested too deep
         return None
     return record if isinstance(record, dict) else None
+

@@ -18,8 +18,7 @@ from trainer.atomic import write_arrays
 
 def save_index(root: Path, run_id: str, labels: np.ndarray, n_train: int,
                layer_names: list[str]) -> None:
-    folder = layout.activations_dir(root, run_id)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = layout.real_folder(layout.activations_dir(root, run_id))
     write_arrays(folder / "index.npz", {"labels": labels, "n_train": np.array(n_train),
                                   "layer_names": np.array(layer_names)}, compressed=True)
 

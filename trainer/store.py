@@ -12,6 +12,7 @@ no other process trains, compacts or re-estimates the run meanwhile.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import platform
@@ -55,8 +56,8 @@ class RunExists(Exception):
 
 
 def unwritable(root: Path, error: OSError) -> StoreError:
-    return StoreError(f"cannot write results under {str(root)!r}: {error.strerror or error}. "
-                      f"Choose a writable folder with --results DIR or $IB_RESULTS.")
+    advice = "" if error.errno == errno.ELOOP else " Choose a writable folder with --results DIR or $IB_RESULTS."
+    return StoreError(f"cannot write results under {str(root)!r}: {error.strerror or error}.{advice}")
 
 
 def run_fields(experiment: Experiment, seed: int) -> dict[str, Any]:
@@ -107,7 +108,10 @@ def remove_results(root: Path, run_id: str) -> None:
         if layout.parse_table_file(path.name):
             path.unlink(missing_ok=True)
     for folder in (layout.activations_dir(root, run_id), layout.checkpoints_dir(root, run_id)):
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder.is_symlink():   # the link goes, not what it points to (rmtree refused it, unsaid)
+            folder.unlink()
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def is_column(value: Any) -> bool:

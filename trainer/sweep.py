@@ -110,8 +110,7 @@ class Progress:
         data = self.file.to_json_bytes()
         path = progress_path(self.root, self.file.sweep_id)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_bytes(path, data)
+            write_bytes(layout.real_folder(path.parent) / path.name, data)
         except OSError as error:
             raise unwritable(self.root, error) from error
 

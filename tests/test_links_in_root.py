@@ -1,0 +1,61 @@
+"""Writers never write through a symbolic link another user planted in a shared root: a link
+for a run's folder, for runs/, for a run's checkpoints/ or for .sweeps/ sent tables, checkpoints
+(and the removal of older ones) and progress files out of the root, while every reader skipped
+such a run as a link."""
+
+from __future__ import annotations
+
+import pytest
+
+from ibstore import layout
+from ibstore.lifecycle import Redo
+from ibstore.lock import RunLock
+from trainer import store
+from trainer.store import RunWriter
+
+
+def victim(tmp_path):
+    folder = tmp_path / "victim"
+    folder.mkdir()
+    (folder / "metrics.parquet").write_bytes(b"not yours")
+    (folder / "epoch_000001.npz").write_bytes(b"not yours")
+    return folder
+
+
+def untouched(folder) -> bool:
+    return sorted(p.name for p in folder.iterdir()) == ["epoch_000001.npz", "metrics.parquet"] and all(
+        p.read_bytes() == b"not yours" for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("linked", ["run", "runs"])
+def test_a_run_folder_or_runs_that_is_a_link_is_refused_by_name(tmp_path, linked):
+    root, target = tmp_path / "root", victim(tmp_path)
+    (root / "runs").mkdir(parents=True)
+    if linked == "runs":
+        (root / "runs").rmdir()
+        (root / "runs").symlink_to(target)
+        link = root / "runs"
+    else:
+        link = root / "runs" / "r"
+        link.symlink_to(target)
+    with pytest.raises(store.StoreError, match=f"{link} is a symbolic link; results are written only inside"):
+        RunWriter(root, {"run_id": "r", "epochs_total": 3}, redo=Redo(completed=True, failed=True, interrupted=True))
+    with pytest.raises(OSError, match="is a symbolic link"):
+        RunLock.acquire(root / "runs" / "r")
+    assert untouched(target) and link.is_symlink()
+
+
+@pytest.mark.slow   # a writer asks git for the commit
+def test_a_fresh_start_removes_a_planted_checkpoints_link_not_what_it_points_to(tmp_path):
+    root, target = tmp_path / "root", victim(tmp_path)
+    writer = RunWriter(root, {"run_id": "r", "epochs_total": 3})
+    writer.close()
+    for folder in (layout.checkpoints_dir(root, "r"), layout.activations_dir(root, "r")):
+        folder.symlink_to(target)
+    RunWriter(root, {"run_id": "r", "epochs_total": 3}, redo=Redo(interrupted=True)).close()
+    assert untouched(target)
+    assert not layout.checkpoints_dir(root, "r").exists() and not layout.activations_dir(root, "r").exists()
+    layout.checkpoints_dir(root, "r").symlink_to(target)   # planted during training: refused when written
+    with pytest.raises(OSError, match="checkpoints is a symbolic link"):
+        layout.real_folder(layout.checkpoints_dir(root, "r"))
+    assert untouched(target)
