@@ -13,6 +13,7 @@ how a run was started or stored, not what network it trained.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from ibstore.flatten import flatten
@@ -140,6 +141,19 @@ def labels(configs: dict[str, dict[str, Any]], with_seed: bool = True) -> dict[s
     flats = {key: flatten(config) for key, config in configs.items()}
     order = sorted(configs, key=lambda k: ([_sortable(flats[k].get(key)) for key in keys], k))
     return {k: format_config(configs[k], keys) if keys else k for k in order}
+
+
+def told_apart(titles: dict[str, str], cohorts: dict[str, str | None]) -> dict[str, str]:
+    """`titles` (id -> title, in order) with every title that several ids share made unique: led by
+    the id's cohort where their cohorts differ ("x: initial_bias=0"), else followed by the id.
+    Titles name groups and panels, and pages and reports group by them: two cohorts with the same
+    grid pooled their seed groups under one title, and the report's tables failed."""
+    shared = Counter(titles.values())
+    cohorts_of = {title: {cohorts.get(k) for k, t in titles.items() if t == title}
+                  for title, n in shared.items() if n > 1}
+    out = {k: f"{cohorts.get(k)}: {t}" if t in cohorts_of and len(cohorts_of[t]) > 1 else t for k, t in titles.items()}
+    again = Counter(out.values())
+    return {k: f"{t} ({k})" if again[t] > 1 else t for k, t in out.items()}
 
 
 def _sortable(value: Any) -> tuple:

@@ -406,8 +406,10 @@ def _save_chart(chart, folder: Path, name: str, caption: str) -> list[str]:
 def _estimate(summary: stats.Summary, digits: int = 2) -> str:
     if summary.n == 0:
         return "–"
-    if summary.note == stats.NO_INTERVAL:
+    if summary.n == 1 or summary.note == stats.NO_INTERVAL:   # another note (at ceiling) may stand in its place
         return f"{summary.mean:.{digits}f} (n = 1: no interval)"
+    if math.isnan(summary.ci_low) or math.isnan(summary.ci_high):
+        return f"{summary.mean:.{digits}f} (no interval)"
     if math.isinf(summary.ci_high):            # a one-sided bound: compression over its floor
         bound = "no bound" if math.isinf(summary.ci_low) else f"≥ {_end(summary.ci_low, abs(summary.mean))}"
         return f"{summary.mean:.{digits}f} ({bound})"

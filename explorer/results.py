@@ -299,11 +299,16 @@ class ResultStore(ResultCharts):
         return grouped
 
     def labels(self, run_ids: list[str], by_group: bool = False) -> dict[str, str]:
-        """Panel titles from the varying keys, per run id (or per group id with `by_group`)."""
+        """Panel titles from the varying keys, per run id (or per group id with `by_group`), each
+        title one id's (`configdiff.told_apart`)."""
         configs = self.configs(run_ids)
+        first = {run_id: run_id for run_id in configs}
         if by_group:
-            configs = {group: configs[members[0]] for group, members in self.groups(run_ids).items()}
-        return configdiff.labels(configs, with_seed=not by_group)
+            first = {group: members[0] for group, members in self.groups(run_ids).items()}
+            configs = {group: configs[run_id] for group, run_id in first.items()}
+        current = self.snapshot()
+        cohorts = {key: getattr(current.run(run_id), "cohort", None) for key, run_id in first.items()}
+        return configdiff.told_apart(configdiff.labels(configs, with_seed=not by_group), cohorts)
 
     def with_panels(self, frame: pd.DataFrame, run_ids: list[str], by_group: bool = False) -> pd.DataFrame:
         """`frame` (with run_id, or group_id if `by_group`) with a `panel` column holding the labels

@@ -11,6 +11,7 @@ import pandas as pd
 
 from explorer import seed_bands
 from ibstore import stats
+from ibstore.record import Status
 
 FIRST = ["flags", "status"]
 OUTCOMES = {"final_test_accuracy": "test acc", "final_train_accuracy": "train acc"}
@@ -48,14 +49,19 @@ def _sortable(column: pd.Series) -> pd.Series:
 
 def group_summary(table: pd.DataFrame, key: str, outcome: str = "final_test_accuracy") -> pd.DataFrame:
     """W&B's Group: per value of `key`, the number of runs of `table` (rows of `runs_table`), how
-    many carry each flag (dead, saturated, diverged), and the mean of `outcome` (an accuracy) over
-    them with its 95 % t-interval, cut to [0, 1] (none for one run). Values in order."""
+    many carry each flag (dead, saturated, diverged), how many completed, and the mean of `outcome`
+    (a final accuracy) over the completed ones with its 95 % t-interval, cut to [0, 1] (none for
+    one run): an interrupted run's accuracy is where it stopped, not where training ends (as the
+    Training page and the report count them). Values in order."""
     flags = table["flags"].str.split(", ")
     marked = {flag: flags.map(lambda marks: flag in marks) for flag in FLAGS}   # mapped at once: no late binding
-    frame = table.assign(**marked, _key=table[key] if _is_number(table[key]) else table[key].astype(str))
+    frame = table.assign(**marked, _key=table[key] if _is_number(table[key]) else table[key].astype(str),
+                         completed=table["status"].astype(str) == Status.COMPLETED.value)
     counts = frame.groupby("_key", dropna=False).agg(runs=("run_id", "size"),
-                                                     **{flag: (flag, "sum") for flag in FLAGS}).reset_index()
-    means = seed_bands.over_seeds(frame.dropna(subset=[outcome]), ["_key"], outcome, bounds=(0.0, 1.0))
+                                                     **{flag: (flag, "sum") for flag in FLAGS},
+                                                     completed=("completed", "sum")).reset_index()
+    ended = frame[frame["completed"]].dropna(subset=[outcome])
+    means = seed_bands.over_seeds(ended, ["_key"], outcome, bounds=(0.0, 1.0))
     out = counts.merge(means.drop(columns="seeds"), on="_key", how="left").rename(columns={"_key": key})
     out = out.sort_values(key, key=_sortable, na_position="last").reset_index(drop=True)
     return out.rename(columns={outcome: f"mean {OUTCOMES.get(outcome, outcome)}",

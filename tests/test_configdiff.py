@@ -1,5 +1,5 @@
-from explorer.configdiff import (VAR, common_config_with_var, flatten, format_config, labels, varying_flat_keys,
-                                 varying_keys, varying_seed)
+from explorer.configdiff import (VAR, common_config_with_var, flatten, format_config, labels, told_apart,
+                                 varying_flat_keys, varying_keys, varying_seed)
 
 
 def test_coinciding_values_are_attributed_to_the_right_key():
@@ -101,3 +101,26 @@ def test_varying_flat_keys_agree_with_the_full_comparison_on_mixed_types():
     # 1 == 1.0 and [1, 2] == [1.0, 2] by value; True is not the number 1; NaN is unequal to itself; a gap varies
     assert varying_flat_keys(flats) == ["bool_int", "gap", "nan"]
     assert varying_flat_keys(flats[:1] * 3) == []
+
+
+def test_titles_that_several_ids_share_are_told_apart_by_cohort_then_id():
+    # two cohorts with the same grid got the same group titles: pages pooled their seeds under one
+    # title, and the report's tables failed (a Series where one group's n was expected)
+    titles = {"x-b0": "initial_bias=0", "y-b0": "initial_bias=0", "x-b1": "initial_bias=1",
+              "z-1": "lr=1", "z-2": "lr=1"}
+    cohorts = {"x-b0": "x", "y-b0": "y", "x-b1": "x", "z-1": "z", "z-2": "z"}
+    assert told_apart(titles, cohorts) == {"x-b0": "x: initial_bias=0", "y-b0": "y: initial_bias=0",
+                                           "x-b1": "initial_bias=1", "z-1": "lr=1 (z-1)", "z-2": "lr=1 (z-2)"}
+    assert list(told_apart(titles, cohorts)) == list(titles)
+
+
+def test_the_store_titles_two_cohorts_with_one_grid_apart(tmp_path):
+    from bench.make_results import write_run
+    from explorer.results import ResultStore
+    for name, cohort in (("a", "x"), ("b", "y")):
+        for bias in (0.0, 1.0):
+            write_run(tmp_path, name, {"initial_bias": bias, "epochs": 20}, cohort=cohort, logged=4)
+    store = ResultStore(tmp_path)
+    titles = store.labels(list(store.runs()["run_id"]), by_group=True)
+    assert sorted(titles.values()) == ["x: initial_bias=0", "x: initial_bias=1", "y: initial_bias=0",
+                                       "y: initial_bias=1"]

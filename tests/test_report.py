@@ -393,3 +393,12 @@ def test_a_report_reads_one_snapshot_and_leaves_no_rescan_running(known, tmp_pat
     monkeypatch.setattr(results, "scan", lambda *args, **kwargs: scans.append(1) or real_scan(*args, **kwargs))
     assert cli.main(["report", *COHORTS, "--results", str(root), "--output", str(tmp_path / "out")]) == 0
     assert len(scans) == 1
+
+
+def test_one_seed_never_gets_an_interval_whatever_note_stands_in_its_place():
+    # a layer at its ceiling carries that note instead of n = 1's, and showed "0.00 [nan, nan]"
+    nan = float("nan")
+    cell = {"n": 1, "mean": 0.0, "sd": nan, "ci_low": nan, "ci_high": nan, "note": "at ceiling"}
+    assert report.estimate_cell(cell) == "0.00 (n = 1: no interval)"
+    assert report.estimate_cell({**cell, "n": 3}) == "0.00 (no interval)"
+    assert report.estimate_cell({**cell, "n": 3, "ci_low": -0.5, "ci_high": 0.5}) == "0.00 [-0.50, 0.50]"

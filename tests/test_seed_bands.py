@@ -42,10 +42,13 @@ def test_bands_are_cut_to_the_range_the_value_can_take():
     accuracy = seed_bands.over_seeds(frame[frame["g"] == "acc"], ["g"], "v", bounds=(0.0, 1.0)).iloc[0]
     assert accuracy["v_hi"] == 1.0 and accuracy["v_lo"] == pytest.approx(0.99 - T_975_DF1 * 0.01)   # s = 0.01 sqrt 2
     # the Runs page's group-by: its accuracy intervals stay within [0, 1]
-    runs = pd.DataFrame({"run_id": ["a", "b", "c", "d"], "flags": ["", "", "dead", "saturated"],
-                         "initial_bias": [0.0, 0.0, 1.0, 5.0], "final_test_accuracy": [0.98, 1.0, 0.5, 0.5]})
+    # over completed runs only: the interrupted run's 0.3 is where it stopped (it was averaged in, n unshown)
+    runs = pd.DataFrame({"run_id": ["a", "b", "c", "d", "e"], "flags": ["", "", "dead", "saturated", ""],
+                         "status": ["completed"] * 4 + ["interrupted"],
+                         "initial_bias": [0.0, 0.0, 1.0, 5.0, 0.0], "final_test_accuracy": [0.98, 1.0, 0.5, 0.5, 0.3]})
     summary = runs_table.group_summary(runs, "initial_bias").set_index("initial_bias")
-    assert summary.loc[0.0, ["runs", "dead", "mean test acc", "95% CI high"]].tolist() == [2, 0, pytest.approx(0.99), 1.0]
+    assert summary.loc[0.0, ["runs", "completed", "dead", "mean test acc", "95% CI high"]].tolist() == [
+        3, 2, 0, pytest.approx(0.99), 1.0]
     assert summary[["dead", "saturated", "diverged"]].sum().tolist() == [1, 1, 0]
     assert summary.loc[5.0, "saturated"] == 1 and summary.loc[1.0, "saturated"] == 0
     assert summary.loc[0.0, "95% CI low"] == pytest.approx(0.99 - T_975_DF1 * 0.01)
