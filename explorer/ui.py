@@ -123,6 +123,17 @@ def whole_number_input(container, label: str, low: int, high: int, default: int,
     return chosen
 
 
+def offered(key: str, shown: list, what: str) -> list:
+    """`shown` (a bound widget's options), after naming a link's `key` that is not among them:
+    Streamlit's binding drops such a value unsaid, and the page then showed its default (another
+    estimator, split or epoch) as if the link had named it."""
+    linked = st.query_params.get(key)
+    if linked is not None and linked not in [str(option) for option in shown]:
+        st.warning(f"The link's {plain(key)}={plain(linked)} is dropped: the selected runs recorded no such {what}.",
+                   icon=":material/link_off:")
+    return shown
+
+
 def linked_selectbox(container, label: str, options: list[str], key: str, format_func, index: int = 0,
                      what: str = "choice", **widget_options) -> str | None:
     """A selectbox of ids (runs, seed groups) kept in the URL as `key` by the id chosen, omitted at
@@ -146,6 +157,30 @@ def linked_selectbox(container, label: str, options: list[str], key: str, format
         st.query_params.pop(key, None)
     else:
         st.query_params[key] = chosen
+    return chosen
+
+
+def linked_multiselect(container, label: str, options: list, key: str, format_func, what: str = "choice",
+                       **widget_options) -> list:
+    """A multiselect of ids (layer numbers) kept in the URL as `key`, one value per id chosen, omitted
+    when every option is (the default; an empty `key=` is none). Not Streamlit's binding, which keeps
+    labels: a layer's label says "(last hidden)" by the selection, so a link stopped naming it. Ids
+    of a link not among `options` are named and dropped; labels still shown are read as their ids."""
+    linked = st.query_params.get_all(key)
+    value = list(options)
+    if linked:
+        by_text = {str(format_func(option)): option for option in options} | {str(option): option for option in options}
+        unknown = [text for text in linked if text not in by_text and text != ""]
+        if unknown:
+            st.warning(f"The link's {plain(key)}={plain(', '.join(unknown))} is dropped: no {what} of that id here.",
+                       icon=":material/link_off:")
+        known = list(dict.fromkeys(by_text[text] for text in linked if text in by_text))
+        value = known if known or linked == [""] else value
+    chosen = container.multiselect(label, options, value, key=key, format_func=format_func, **widget_options)
+    if chosen == list(options):
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = [str(option) for option in chosen] or [""]
     return chosen
 
 

@@ -353,6 +353,18 @@ def test_a_link_names_its_run_by_id_not_by_the_label_and_badges_shown(monkeypatc
                for w in at.warning), [w.value for w in at.warning]
 
 
+@pytest.mark.parametrize("page, params, named", [
+    ("compare", {"split": "full"}, "split=full is dropped: the selected runs recorded no such split"),
+    ("compare", {"estimator": "nope {}"}, "estimator=nope {} is dropped: the selected runs recorded no such estimator"),
+    ("phases", {"split": "full"}, "split=full is dropped"),
+    ("movie", {"movie_epoch": "1010"}, "movie_epoch=1010 is dropped: the selected runs recorded no such logged epoch"),
+])
+def test_a_links_estimator_split_or_epoch_the_runs_lack_is_named_not_replaced_unsaid(monkeypatch, flagged_root, page,
+                                                                                    params, named):
+    at = open_app(monkeypatch, flagged_root["root"], page, runs=[flagged_root["live"]], **params)
+    assert any(named in unescaped(w.value) for w in at.warning), [w.value for w in at.warning]
+
+
 def test_the_sql_page_names_columns_named_twice_and_bounds_what_it_shows(monkeypatch, flagged_root):
     # the first was an exception on the page; the second held gigabytes and crashed the browser's tab
     at = open_app(monkeypatch, flagged_root["root"], "sql", q="SELECT 1 AS a, 2 AS a")
@@ -541,10 +553,11 @@ def test_training_gradients_activations_and_movie_charts(monkeypatch, cohort_roo
 
     at = open_app(monkeypatch, cohort_root, "movie")
     (spec,) = specs(at)
-    assert "vconcat" in spec and spec["vconcat"][0]["title"]["text"].endswith("epoch 0")
+    named = ' (binning {"bin_size": 0.07}, train split)'    # the estimator and split: kept in downloads
+    assert "vconcat" in spec and spec["vconcat"][0]["title"]["text"].endswith("epoch 0" + named)
     epochs = at.select_slider(key="movie_epoch").options
     at.select_slider(key="movie_epoch").set_value(epochs[-1]).run()
-    assert specs(at)[0]["vconcat"][0]["title"]["text"].endswith(f"epoch {epochs[-1]}")
+    assert specs(at)[0]["vconcat"][0]["title"]["text"].endswith(f"epoch {epochs[-1]}" + named)
     shared = open_app(monkeypatch, cohort_root, "movie", movie_epoch=str(epochs[3]))   # a link with its epoch
     assert shared.select_slider(key="movie_epoch").value == int(epochs[3])
     assert spec["vconcat"][0]["title"]["text"].startswith("initial_bias=0, seed=0")   # not the dead -1 runs

@@ -173,6 +173,19 @@ def test_a_link_names_its_reference_group_by_id_whatever_its_title_shows(monkeyp
     assert "reference" not in at.query_params and set(table(at, "Compared with")["b"]) == {"initial_bias=0"}
 
 
+def test_a_link_names_layers_by_number(monkeypatch, cohort_root):
+    # the link held "4 · dense_4 (last hidden)", a label the selection decides; ?layers=4 showed every layer
+    at = open_phases(monkeypatch, cohort_root, layers=str(LAST_HIDDEN))
+    assert at.multiselect(key="layers").value == [LAST_HIDDEN] and not at.warning
+    at.multiselect(key="layers").set_value([0, LAST_HIDDEN]).run()
+    assert at.query_params["layers"] in (["0", str(LAST_HIDDEN)], f"0&layers={LAST_HIDDEN}")
+    at = open_phases(monkeypatch, cohort_root, layers=["9", str(LAST_HIDDEN)])
+    assert at.multiselect(key="layers").value == [LAST_HIDDEN]
+    assert [unescaped(w.value) for w in at.warning] == ["The link's layers=9 is dropped: no layer of that id here."]
+    at = open_phases(monkeypatch, cohort_root, layers="")
+    assert at.multiselect(key="layers").value == [] and "No layer chosen" in at.info[0].value
+
+
 def test_the_reference_defaults_to_a_group_with_live_seeds(monkeypatch, cohort_root):
     at = open_phases(monkeypatch, cohort_root)
     compared = table(at, "Compared with")

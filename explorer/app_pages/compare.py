@@ -13,10 +13,11 @@ with_mi = ui.runs_with(store, "mi", selection, "Mutual information")
 choices = store.mi_choices(with_mi)
 estimators = list(dict.fromkeys(choices["estimator"] + " " + choices["params"]))
 c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
-estimator = c1.selectbox("Estimator", estimators, key="estimator", bind="query-params")
+estimator = c1.selectbox("Estimator", ui.offered("estimator", estimators, "estimator"), key="estimator",
+                         bind="query-params")
 name, params = estimator.split(" ", 1)
 splits = ui.ordered_splits(choices.loc[choices["estimator"] == name, "split"])
-split = c2.radio("Split", splits, key="split", bind="query-params", horizontal=True)
+split = c2.radio("Split", ui.offered("split", splits, "split"), key="split", bind="query-params", horizontal=True)
 grouping = c3.radio("Panels", ["per run", "per seed group"], key="panels", bind="query-params", horizontal=True)
 layout = c4.radio("Layout", ["grid", "overlay"], key="layout", bind="query-params", horizontal=True,
                   help="grid: one information plane per run or group; overlay: all on one plane, one colour each")

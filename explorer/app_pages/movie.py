@@ -26,11 +26,12 @@ if choices is None or choices.empty:
     st.stop()
 
 left, middle, colour, speed_column, play_column = st.columns([3, 2, 2, 2, 1])
-estimator = left.selectbox("Estimator", list(dict.fromkeys(choices["estimator"] + " " + choices["params"])),
+estimator = left.selectbox("Estimator", ui.offered("estimator", list(dict.fromkeys(choices["estimator"] + " " +
+                                                                                   choices["params"])), "estimator"),
                            key="estimator", bind="query-params")
 name, params = estimator.split(" ", 1)
-split = middle.radio("Split", ui.ordered_splits(choices.loc[choices["estimator"] == name, "split"]),
-                     key="split", bind="query-params", horizontal=True)
+split = middle.radio("Split", ui.offered("split", ui.ordered_splits(choices.loc[choices["estimator"] == name, "split"]),
+                                          "split"), key="split", bind="query-params", horizontal=True)
 color_by = colour.radio("Trajectories", ["layer", "epoch"], key="trail", bind="query-params", horizontal=True,
                         help="colour of the paths behind the points: by layer, or by epoch (viridis)")
 speed = speed_column.select_slider("Speed", list(SPEEDS), value="1×", key="speed", bind="query-params",
@@ -60,8 +61,9 @@ def movie() -> None:
         st.session_state["movie_epoch"] = epochs[(position + step) % len(epochs)]
     elif st.session_state.get("movie_epoch") not in (None, *epochs):
         del st.session_state["movie_epoch"]      # a URL's epoch this run did not log
+    ui.offered("movie_epoch", epochs, "logged epoch")
     epoch = st.select_slider("Epoch", epochs, key="movie_epoch", bind="query-params")
-    chart = charts_infoplane.infoplane_at_epoch(frame, epoch, title=f"{labels[run_id]}: epoch {epoch}",
+    chart = charts_infoplane.infoplane_at_epoch(frame, epoch, title=f"{labels[run_id]}: epoch {epoch} ({name} {params}, {split} split)",
                                                 color_by=color_by)
     if metrics.empty:
         ui.show_chart(chart, frame, f"infoplane_{run_id}_epoch{epoch}")

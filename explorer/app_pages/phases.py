@@ -43,10 +43,11 @@ def recorded(root: str, version: int, run_ids: tuple[str, ...]) -> tuple[pd.Data
 choices, layer_names = recorded(str(store.root), store.version(), tuple(with_mi))
 estimators = list(dict.fromkeys(choices["estimator"] + " " + choices["params"]))
 c1, c2, c3, c4 = st.columns([3, 2, 3, 2])
-estimator = c1.selectbox("Estimator", estimators, key="estimator", bind="query-params")
+estimator = c1.selectbox("Estimator", ui.offered("estimator", estimators, "estimator"), key="estimator",
+                         bind="query-params")
 name, params = estimator.split(" ", 1)
 splits = ui.ordered_splits(choices.loc[(choices["estimator"] == name) & (choices["params"] == params), "split"])
-split = c2.radio("Split", splits, key="split", bind="query-params", horizontal=True)
+split = c2.radio("Split", ui.offered("split", splits, "split"), key="split", bind="query-params", horizontal=True)
 band = c3.radio("Band over seeds", seed_bands.BANDS, key="band", bind="query-params", horizontal=True,
                 help="a picture of the spread at each epoch; the tables give t intervals of each run's peak, "
                      "compression and SNR-drop epoch over seeds")
@@ -62,8 +63,7 @@ def layer_title(layer: int) -> str:
 
 
 d1, d2 = st.columns([3, 2])
-layers = d1.multiselect("Layers", list(names), default=list(names), key="layers", bind="query-params",
-                        format_func=layer_title)
+layers = ui.linked_multiselect(d1, "Layers", list(names), "layers", layer_title, what="layer")
 titles = ui.group_titles(store, all_runs, selection)    # group_id -> its title and badges, in colour order
 measured = all_runs[all_runs["run_id"].isin(with_mi)]
 groups = [g for g in titles if g in set(measured["group_id"])]
@@ -158,7 +158,8 @@ def phase_panels() -> None:
                    "family); dashed rules: the group's mean peak and SNR-drop epochs. "
                    "Colours: the seed groups', the same on every page.")
         data = chart_data(root, version, tuple(selection), measured_ids, name, params, split, tuple(layers))
-        chart = phase_charts.draw(data, REPORT_BANDS[band], log_epochs=log_epochs)
+        chart = phase_charts.draw(data, REPORT_BANDS[band], f"{name} {params}, {split} split",   # kept in downloads
+                                  log_epochs=log_epochs)
         ui.show_chart(chart, phase_rows(root, measured_ids, name, params, split), f"phases_{name}_{split}")
     these = phase_rows(root, measured_ids, name, params, split)
     if report.records_no_i_xt(these):

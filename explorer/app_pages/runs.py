@@ -181,11 +181,12 @@ def with_compression(table, pickers) -> tuple:
         st.info("The runs shown recorded no mutual information: no compression to draw.", icon=":material/block:")
         return table, None
     estimators = list(dict.fromkeys(phases["estimator"] + " " + phases["params"]))
-    estimator = pickers[0].selectbox("Estimator", estimators, key="pc_estimator", bind="query-params")
+    estimator = pickers[0].selectbox("Estimator", ui.offered("pc_estimator", estimators, "estimator"), key="pc_estimator",
+                                     bind="query-params")
     name, params = estimator.split(" ", 1)
     these = phases[(phases["estimator"] == name) & (phases["params"] == params)]
-    split = pickers[1].radio("Split", ui.ordered_splits(these["split"]), key="pc_split", bind="query-params",
-                             horizontal=True)
+    split = pickers[1].radio("Split", ui.offered("pc_split", ui.ordered_splits(these["split"]), "split"), key="pc_split",
+                             bind="query-params", horizontal=True)
     names = dict(zip(these["layer"].astype(int), these["layer_name"]))
     layers = sorted(names)
     last_hidden = report.last_hidden_layer(layers)
