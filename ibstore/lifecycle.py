@@ -121,5 +121,6 @@ class Outcome:
     """What a training call did with one run: the status it recorded, or why it did not train it."""
 
     status: Status | None                 # as recorded in run.json; None: not trained
-    refused: str | None = None            # not trained: who holds it, or the status it may not replace
+    refused: str | None = None            # not trained: who holds it, the status it may not replace, or
+                                          # (status FAILED) why it could not be resumed
     write_error: str | None = None        # its results could not be written (it is recorded failed)

@@ -31,7 +31,7 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
         ("params", pa.string()),         # JSON text, keys sorted
         ("i_xt", pa.float64()),          # bits; NULL for ksg, whose k-NN estimate is an entropy, not an MI
         ("i_yt", pa.float64()),          # bits
-        ("h_t_bits", pa.float64()),      # ksg only: Kozachenko-Leonenko differential entropy h(T), bits;
+        ("h_t_bits", pa.float64()),      # ksg only: KSG (Eq. 20, as NPEET) differential entropy h(T), bits;
                                          # NULL for other estimators and in files written before it existed
     ]),
     "gradients": pa.schema([

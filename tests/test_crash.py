@@ -244,3 +244,22 @@ def test_a_kill_while_a_new_start_clears_the_old_tables_leaves_a_true_record(tmp
     assert record.status == "running" and record.epochs_done == (resume_epoch or 0)
     assert record.final_test_accuracy is None and record.finished_at is None
     assert {r.run_id: r.status.value for r in scan(tmp_path).runs} == {"r": "interrupted"}   # its lock is free
+
+
+@pytest.mark.slow
+def test_a_run_to_resume_with_a_damaged_table_is_recorded_failed_and_says_why(tmp_path):
+    """A truncated metrics.parquet made `sweep --resume` print ArrowInvalid's traceback, resume no run
+    of the stack and say the runs were "interrupted by the user"."""
+    writer = RunWriter(tmp_path, {"run_id": "r", "epochs_total": 9}, flush_seconds=0)
+    for epoch in range(4):
+        writer.add("metrics", metric_rows("r", epoch))
+        writer.flush(epoch)
+    writer.close()                       # as a kill leaves it: running, its lock free
+    tables.compact_run(tmp_path / "runs" / "r")
+    base = tmp_path / "runs" / "r" / "metrics.parquet"
+    base.write_bytes(base.read_bytes()[:100])
+    with pytest.raises(store.RunDamaged, match=r"cannot resume: a table of this run cannot be read \(.*magic"):
+        RunWriter(tmp_path, {"run_id": "r", "epochs_total": 9}, flush_seconds=0, resume_epoch=2)
+    record = read_record(tmp_path, "r")
+    assert record.status == "failed" and record.error.endswith("train it again from the start (--force)")
+    assert {r.run_id: r.status.value for r in scan(tmp_path).runs} == {"r": "failed"}

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ibstore.record import Status
-from trainer import config, estimators, measure, saved
+from trainer import config, datasets, estimators, measure, saved
 from trainer.activation_facts import (
     SATURATION_SLOPE,
     TANH_SATURATED_FROM,
@@ -84,7 +84,8 @@ def test_every_table_of_a_stacked_network_equals_its_rows_computed_alone(stacked
         epochs = saved.saved_epochs(root, run_id)
         assert epochs == [0, 1, 2, 3]
         layers = {epoch: saved.load_epoch(root, run_id, epoch) for epoch in epochs}
-        alone = MiRows(run_id, cfg.estimators, cfg.activation_fn, labels, rows, cfg.mi_splits, layer_names)
+        inputs = datasets.load_data(cfg).full.x    # EDGE hashes the inputs, as the training loop gives them
+        alone = MiRows(run_id, cfg.estimators, cfg.activation_fn, labels, rows, cfg.mi_splits, layer_names, inputs)
         parts = [alone.at_epoch(epoch, layers[epoch]) for epoch in epochs] + [alone.at_end()]
         expected = {k: [v for part in parts if part for v in part[k]] for k in parts[0]}
         mi_keys = ["estimator", "params", "epoch", "layer", "split"]

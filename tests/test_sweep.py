@@ -312,6 +312,11 @@ def test_ctrl_c_marks_runs_interrupted_leaves_no_process_and_readers_never_fail(
         assert "interrupted by the user" in meta["error"]
         epochs = sorted(read_table(table_files(run_dir)["metrics"], "metrics").to_pandas().epoch.unique())
         assert epochs == list(range(meta["epochs_done"] + 1))
+    # the progress file says how the runs ended (it kept them "queued")
+    (progress_file,) = (root / ".sweeps").iterdir()
+    progress = json.loads(progress_file.read_text())
+    assert progress["state"] == "interrupted" and progress["exit_code"] == 130
+    assert set(progress["runs"].values()) == {"interrupted"}
 
 
 COUNT_WRITERS = """

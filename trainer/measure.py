@@ -36,7 +36,7 @@ Outcome = dict[str, list] | None | Exception
 def mi_rows(run_ids: list[str], epoch: int, layers: list[np.ndarray], labels: np.ndarray,
             rows: dict[str, slice], splits: list[str], layer_names: list[str],
             estimator_specs: list[dict[str, Any]], layer_ranges: list[np.ndarray] | None = None,
-            known_finite: bool = False) -> list[dict[str, list]]:
+            known_finite: bool = False, inputs: np.ndarray | None = None) -> list[dict[str, list]]:
     """Per network of a stack: I(X;T) and I(Y;T) in bits per split, layer and estimator, as mi
     table columns (ksg: h(T) in h_t_bits and i_xt NULL, see `estimators.first_value_column`).
 
@@ -48,7 +48,8 @@ def mi_rows(run_ids: list[str], epoch: int, layers: list[np.ndarray], labels: np
     `params`. A spec with `range: "run"` is estimated with each network's whole-run (lo, hi) of
     its layer from `layer_ranges` (per layer [N, 2]), which must then be given (see RunRange);
     its row still records "run". `known_finite`: every value of the splits' rows is known to be
-    finite (`estimators.estimate_stacked`).
+    finite (`estimators.estimate_stacked`). `inputs`: the data's inputs [n_inputs, d] in the rows of
+    `labels`, for the estimators that hash them (`estimators.NEEDS_INPUTS`).
     """
     cells = [(split, layer) for split in splits for layer in range(len(layers))]   # the row order of a spec
     blocks = []       # per spec: its name, params text, first-value column, estimates [cells, N] each
@@ -57,7 +58,8 @@ def mi_rows(run_ids: list[str], epoch: int, layers: list[np.ndarray], labels: np
         run_range = estimators.needs_run_range(spec["name"], params)
         estimates = [estimators.estimate_stacked(spec["name"], layers[layer][:, rows[split]], labels[rows[split]],
                                                  run_ranges=layer_ranges[layer] if run_range else None,
-                                                 known_finite=known_finite, **params)
+                                                 known_finite=known_finite,
+                                                 inputs=None if inputs is None else inputs[rows[split]], **params)
                      for split, layer in cells]
         blocks.append((spec["name"], params_text(spec.get("recorded", spec["params"])),
                        estimators.first_value_column(spec["name"]),
@@ -102,9 +104,10 @@ class StackMiRows:
     """
 
     def __init__(self, run_ids: list[str], estimator_specs: list[dict[str, Any]], activation_fn: Activations,
-                 labels: np.ndarray, rows: dict[str, slice], splits: list[str], layer_names: list[str]):
-        self.run_ids, self.labels, self.rows, self.splits, self.layer_names = \
-            run_ids, labels, rows, splits, layer_names
+                 labels: np.ndarray, rows: dict[str, slice], splits: list[str], layer_names: list[str],
+                 inputs: np.ndarray | None = None):
+        self.run_ids, self.labels, self.rows, self.splits, self.layer_names, self.inputs = \
+            run_ids, labels, rows, splits, layer_names, inputs
         kinds: dict[str, int] = {}      # filled-in specs as text -> kind
         self.now: list[list[dict[str, Any]]] = []        # per kind, the specs estimated at each epoch
         self.deferred: list[list[dict[str, Any]]] = []   # ... and those waiting for the run's end
@@ -168,7 +171,7 @@ class StackMiRows:
     def _rows(self, epoch, layers, networks, specs, ranges=None, known_finite=False) -> list[Outcome]:
         def rows_of(chosen: list[int], chosen_layers, chosen_ranges) -> list[dict[str, list]]:
             return mi_rows([self.run_ids[s] for s in chosen], epoch, chosen_layers, self.labels, self.rows,
-                           self.splits, self.layer_names, specs, chosen_ranges, known_finite)
+                           self.splits, self.layer_names, specs, chosen_ranges, known_finite, self.inputs)
         try:
             return rows_of(networks, layers, ranges)
         except estimators.EstimatorError as error:
@@ -201,8 +204,10 @@ class MiRows:
     estimate` and for a single network: estimate errors are raised."""
 
     def __init__(self, run_id: str, estimator_specs: list[dict[str, Any]], activation_fn: str,
-                 labels: np.ndarray, rows: dict[str, slice], splits: list[str], layer_names: list[str]):
-        self.stack = StackMiRows([run_id], estimator_specs, activation_fn, labels, rows, splits, layer_names)
+                 labels: np.ndarray, rows: dict[str, slice], splits: list[str], layer_names: list[str],
+                 inputs: np.ndarray | None = None):
+        self.stack = StackMiRows([run_id], estimator_specs, activation_fn, labels, rows, splits, layer_names,
+                                 inputs)
 
     def at_epoch(self, epoch: int, layers: list[np.ndarray]) -> dict[str, list] | None:
         """Rows of the estimates that can be made now (None if there are none)."""

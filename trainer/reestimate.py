@@ -11,7 +11,9 @@ sees it before or after, whole.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -21,7 +23,7 @@ from ibstore.lock import RunLock, RunLocked
 from ibstore.record import Status
 from ibstore.index import scan
 from ibstore.schema import TABLE_SCHEMAS
-from trainer import estimators, saved
+from trainer import datasets, estimators, saved
 from trainer.measure import MiRows, params_text, split_rows
 from trainer.tables import rewrite_table
 
@@ -69,7 +71,9 @@ def _reestimate_locked(root: Path, run_id: str, name: str, params: dict, on_epoc
     rows = split_rows(n_train, len(labels))
     splits = meta.config["mi_splits"]
     activation_fn = meta.config["activation_fn"]
-    mi = MiRows(run_id, [{"name": name, "params": params}], activation_fn, labels, rows, splits, layer_names)
+    inputs = _inputs(meta.config, labels) if estimators.canonical(name, params)[0] in estimators.NEEDS_INPUTS else None
+    mi = MiRows(run_id, [{"name": name, "params": params}], activation_fn, labels, rows, splits, layer_names,
+                inputs)
     columns = {column: [] for column in TABLE_SCHEMAS["mi"].names}
     for epoch in saved.saved_epochs(root, run_id):
         for column, values in (mi.at_epoch(epoch, saved.load_epoch(root, run_id, epoch)) or {}).items():
@@ -84,6 +88,19 @@ def _reestimate_locked(root: Path, run_id: str, name: str, params: dict, on_epoc
                 params_text(estimators.for_network(name, params, activation_fn))}
     _replace_rows(root, run_id, name, sorted(recorded), pa.Table.from_pydict(columns, TABLE_SCHEMAS["mi"]))
     return len(columns["epoch"])
+
+
+def _inputs(config: dict, labels) -> np.ndarray:
+    """The inputs the run trained on, in the rows of its saved activations (train, then test), loaded
+    again from its config: an estimator that hashes them (EDGE) needs them, and they are not saved."""
+    try:
+        data = datasets.load_data(SimpleNamespace(**config))
+    except datasets.DatasetError as error:
+        raise EstimateError(f"this estimator needs the run's inputs, and its data cannot be loaded: {error}") from None
+    if not np.array_equal(data.full.y, labels):
+        raise EstimateError("this estimator needs the run's inputs, and its data has changed since it trained "
+                            "(the labels differ from those saved with its activations)")
+    return data.full.x
 
 
 def _replace_rows(root: Path, run_id: str, name: str, params: list[str], new: pa.Table) -> None:

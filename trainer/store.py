@@ -55,6 +55,10 @@ class RunExists(Exception):
         super().__init__(f"run {run_id!r} is already {status}")
 
 
+class RunDamaged(Exception):
+    """A run to resume whose tables cannot be read: its run.json now says failed, and why."""
+
+
 def unwritable(root: Path, error: OSError) -> StoreError:
     advice = "" if error.errno == errno.ELOOP else " Choose a writable folder with --results DIR or $IB_RESULTS."
     return StoreError(f"cannot write results under {str(root)!r}: {error.strerror or error}.{advice}")
@@ -190,11 +194,14 @@ class RunWriter:
                 "pid": os.getpid(), "schema_version": SCHEMA_VERSION})
             write_record(self.dir / "run.json", self.record)
             if resuming:
-                listing = list_tables(self.dir)
-                for table in listing.files:
-                    rewrite_table(self.dir, table, lambda rows: rows.filter(
-                        pc.less_equal(rows["epoch"], resume_epoch)), listing)
-                self.finals.observe(load_tables(self.root, self.run_id, resume_epoch).get("metrics"))
+                try:
+                    listing = list_tables(self.dir)
+                    for table in listing.files:
+                        rewrite_table(self.dir, table, lambda rows: rows.filter(
+                            pc.less_equal(rows["epoch"], resume_epoch)), listing)
+                    self.finals.observe(load_tables(self.root, self.run_id, resume_epoch).get("metrics"))
+                except pa.ArrowException as damage:   # a truncated or foreign file: the run cannot go on
+                    self._record_damage(damage)
                 self.record = self.record.model_copy(update=self.finals.fields())
                 write_record(self.dir / "run.json", self.record)
             else:
@@ -206,6 +213,14 @@ class RunWriter:
         except BaseException:
             self.lock.release()
             raise
+
+    def _record_damage(self, damage: Exception) -> None:
+        error = (f"cannot resume: a table of this run cannot be read ({' '.join(str(damage).split())}); "
+                 f"train it again from the start (--force)")
+        self.record = self.record.model_copy(update={"status": Status.FAILED, "error": error,
+                                                     "finished_at": utc_now()})
+        write_record(self.dir / "run.json", self.record)
+        raise RunDamaged(error) from None
 
     def describe_splits(self, splits: dict[str, SplitFacts]) -> None:
         """The run's data, once loaded (RunRecord.splits): in run.json from its next write."""

@@ -189,8 +189,11 @@ def gradient_stats(grad_sum: np.ndarray, grad_sq_sum: np.ndarray, n_batches: int
     """Signal-to-noise of one layer's kernel gradient over the minibatches of an epoch.
 
     With g_b the gradient of minibatch b: mean = (1/B) sum_b g_b,
-    std = sqrt((1/B) sum_b g_b^2 - mean^2) elementwise; SNR = ||mean||_F / ||std||_F
-    (Shwartz-Ziv & Tishby 2017, section 4; deep-bottleneck's gradient logger).
+    std = sqrt((1/B) sum_b g_b^2 - mean^2) elementwise; SNR = ||mean||_F / ||std||_F:
+    the ratio of the `gradmean` and `gradstd` that Saxe et al.'s ibsgd (loggingreporter.py,
+    L122-123: np.linalg.norm of the batch mean and of the batch std) and deep-bottleneck's
+    gradient_logger.py (L95-96) record. Shwartz-Ziv & Tishby's IDNNs (plot_gradients.py) differs:
+    it sums both norms cumulatively over the layers up to this one and plots (sum ||mean||)^2 / sum ||std||.
     Norms are over the last two axes (the kernel); leading axes (networks) are kept.
     """
     mean = grad_sum.astype(np.float64) / n_batches

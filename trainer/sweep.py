@@ -180,6 +180,11 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
                 break
             plan = plan_held_again(experiments, root, changed(redo, completed=False), resume or force, progress)
     except KeyboardInterrupt:
+        # the runs as they ended (interrupted, or completed before the signal), not "queued"; a run
+        # another process still trains stays "held"
+        now = final_statuses(root, list(progress.file.runs))
+        progress.file.runs.update({run_id: status for run_id, status in now.items()
+                                   if not (status == Status.RUNNING.value and progress.file.runs[run_id] == HELD)})
         progress.write(state=SweepState.INTERRUPTED, exit_code=130)
         raise
     finally:

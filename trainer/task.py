@@ -108,6 +108,10 @@ def train_group(group: Group, root: Path, progress: bool = False,
         for seed in seeds:
             run_id = task.experiment.run_id(seed)
             outcome = outcomes.get(run_id, Outcome(None))
+            if outcome.refused is not None and outcome.status is Status.FAILED:   # could not be resumed
+                results[run_id] = RunResult(run_id, task.experiment.name, seed, NOT_STARTED, None, outcome.refused,
+                                            False)
+                continue
             if outcome.refused is not None:
                 # Another process took or finished this run between the check and the writer's lock.
                 results[run_id] = check_run(root, task, seed) or RunResult(

@@ -40,7 +40,7 @@ from trainer.measure import StackMiRows, split_rows
 from trainer.network_rows import Logging, Network, finish_all, finish_ended, record_logged, record_metrics
 from trainer.model import NetworkSettings, StackedMLP
 from trainer.optimizers import Optimizer
-from trainer.store import RunExists, RunWriter, run_fields
+from trainer.store import RunDamaged, RunExists, RunWriter, run_fields
 from trainer.summaries import HistogramGrid
 from trainer.tensorflow_without_keras import tf
 
@@ -174,6 +174,8 @@ def _take_runs(networks: list[Network], root: Path, start_epoch: int, flush_seco
         except (RunLocked, RunExists) as refused:
             skipped[network.run_id] = Outcome(None, refused=str(refused))
             print(f"{network.run_id}: skipped: {refused}", file=sys.stderr)
+        except RunDamaged as damaged:   # recorded failed; the stack's other runs go on
+            skipped[network.run_id] = Outcome(Status.FAILED, refused=str(damaged))
         except BaseException:
             for taken in networks:  # release the runs taken so far (they read as interrupted at epoch 0)
                 if taken.writer is not None:
@@ -213,7 +215,7 @@ def _set_up(networks: list[Network], root: Path, start_epoch: int,
         if config.save_activations and not start_epoch:
             saved.save_index(root, network.run_id, log.labels, len(data.train.y), log.layer_names)
     log.mi = StackMiRows([n.run_id for n in networks], config.estimators, activation_fns[0], log.labels,
-                         log.rows, config.mi_splits, log.layer_names)
+                         log.rows, config.mi_splits, log.layer_names, inputs=data.full.x)
     if start_epoch:
         states = checkpoint.restore(root, [n.run_id for n in networks], start_epoch, model, optimizer)
         for network, state in zip(networks, states):

@@ -12,20 +12,23 @@ I(Y;T) = H(T) - sum_y p(y) H(T|Y=y). One module per family:
     quantile   equal-mass bins (ties counted) per layer and call adaptive.py
     kde_upper  Gaussian-mixture KL upper bound (Saxe et al.)     kde.py
     kde_lower  Gaussian-mixture Bhattacharyya lower bound        kde.py
-    edge       hashing / dependency-graph ensemble (EDGE)        edge.py
-    ksg        k-nearest neighbours (Kozachenko-Leonenko, Ross)  ksg.py
+    edge       deep-bottleneck's EDGE (Noshad et al. 2019): hashes
+               T against the inputs X themselves (`inputs`)       edge.py
+    ksg        k-nearest neighbours (KSG Eq. 20 as NPEET, Ross)  ksg.py
                (its first value is the differential entropy h(T), not I(X;T):
                scale-dependent, can be negative; the mi rows store it as h_t_bits
                and leave i_xt NULL)
 
-Use `estimate(name, activations, labels, **params)`; `canonical(name, params)` gives
+Use `estimate(name, activations, labels, inputs=None, **params)`; `canonical(name, params)` gives
 the complete, validated params that identify an estimate (store them with it).
 Two params are filled in by the caller, who knows the network: binning's
 `range: "run"` (see `needs_run_range`) and adaptive's `low: "auto"` (see
 `for_network`).
-Degenerate input: one class gives I(Y;T) = 0 (up to ~1/n for ksg); a single sample
-gives (0, 0) (nothing varies, so no information); constant activations give (0, 0)
-(I(Y;T) within ~1/n of 0 for ksg); 1-D activations are one unit; NaN or infinite
+Degenerate input: one class gives I(Y;T) = 0 (up to ~1/n for ksg; edge: 0.001, the floor
+of each of its terms); a single sample gives (0, 0) (nothing varies, so no information;
+ksg needs more than k samples and edge at least 20, else EstimatorError); constant
+activations give I(X;T) = 0 and I(Y;T) = 0 (edge: 0.001 each; ksg: h(T) of its jitter,
+and I(Y;T) within ~1/n of 0); 1-D activations are one unit; NaN or infinite
 activations, mismatched lengths and non-integer labels raise EstimatorError.
 """
 
@@ -42,7 +45,7 @@ from trainer.estimators.inputs import stacked_layer_inputs
 from trainer.estimators.params import AUTO, resolver
 
 __all__ = ["ALIASES", "ESTIMATORS", "EstimatorError", "canonical", "estimate", "estimate_stacked",
-           "first_value_column", "for_network", "needs_run_range"]
+           "first_value_column", "for_network", "needs_run_range", "NEEDS_INPUTS"]
 
 ESTIMATORS: dict[str, Callable[..., tuple[float, float]]] = {
     "binning": binning.binning_mi,
@@ -54,6 +57,10 @@ ESTIMATORS: dict[str, Callable[..., tuple[float, float]]] = {
     "edge": edge.edge_mi,
     "ksg": ksg.ksg_mi,
 }
+
+# The estimators that hash the inputs X themselves (deep-bottleneck's EDGE) and take them as `inputs`
+# [n, d], in the rows of the activations; the others treat the n inputs as n distinct values.
+NEEDS_INPUTS = frozenset({"edge"})
 
 # The estimators with a pass over N stacked networks at once (values [N, n, units], checked;
 # classes; n_classes; params) -> ([N], [N]); the others run network by network.
@@ -154,23 +161,28 @@ def first_value_column(name: str) -> str:
     return FIRST_VALUE_COLUMN.get(canonical(name)[0], "i_xt")
 
 
-def estimate(name: str, activations, labels, **params: Any) -> tuple[float, float]:
+def estimate(name: str, activations, labels, inputs=None, **params: Any) -> tuple[float, float]:
     """(I(X;T), I(Y;T)) in bits of one layer with the named estimator (see the module docstring);
     for ksg (h(T), I(Y;T)): its first value is a differential entropy (`first_value_column`).
 
     `activations`: numpy [n, units] (or [n]) for n distinct inputs; `labels`: integer
-    class ids [n]. The params are canonicalised first (`canonical`), so aliases and
+    class ids [n]; `inputs`: those inputs [n, d], which NEEDS_INPUTS estimators hash (without
+    them their I(X;T) is NaN). The params are canonicalised first (`canonical`), so aliases and
     defaults work and a bad param raises EstimatorError.
     """
     name, params = canonical(name, params)
-    return ESTIMATORS[name](activations, labels, **params)
+    return ESTIMATORS[name](activations, labels, **_with_inputs(name, inputs), **params)
+
+
+def _with_inputs(name: str, inputs) -> dict[str, Any]:
+    return {"inputs": inputs} if name in NEEDS_INPUTS else {}
 
 
 def estimate_stacked(name: str, values, labels, run_ranges: np.ndarray | None = None,
-                     known_finite: bool = False, **params: Any) -> tuple[np.ndarray, np.ndarray]:
+                     known_finite: bool = False, inputs=None, **params: Any) -> tuple[np.ndarray, np.ndarray]:
     """`estimate` for N networks' activations of one layer at once: values [N, n, units], the same
-    labels [n]; returns (first values [N], I(Y;T) [N]), each network's exactly as `estimate`
-    gives it alone. `run_ranges` [N, 2]: each network's (lo, hi) for binning's `range: "run"`.
+    labels [n] (and inputs [n, d]); returns (first values [N], I(Y;T) [N]), each network's exactly
+    as `estimate` gives it alone. `run_ranges` [N, 2]: each network's (lo, hi) for binning's `range: "run"`.
 
     The binning family (STACKED) runs as vectorised passes over the network axis; the other
     estimators network by network. Raises EstimatorError if any network's values are not
@@ -184,5 +196,6 @@ def estimate_stacked(name: str, values, labels, run_ranges: np.ndarray | None = 
     if name in STACKED:
         t, classes, n_classes = stacked_layer_inputs(values, labels, known_finite)
         return STACKED[name](t, classes, n_classes, **params)
-    pairs = [ESTIMATORS[name](network_values, labels, **params) for network_values in values]
+    pairs = [ESTIMATORS[name](network_values, labels, **_with_inputs(name, inputs), **params)
+             for network_values in values]
     return np.array([p[0] for p in pairs], dtype=np.float64), np.array([p[1] for p in pairs], dtype=np.float64)

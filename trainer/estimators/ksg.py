@@ -1,29 +1,34 @@
-"""k-nearest-neighbour estimators: Kozachenko-Leonenko entropy and Ross's discrete-continuous MI.
+"""k-nearest-neighbour estimators: KSG's entropy (Kraskov et al. 2004, Eq. 20) and Ross's MI.
 
-I(X;T) is the differential entropy of T estimated from nearest-neighbour distances
-(Kozachenko & Leonenko 1987; Kraskov, Stoegbauer & Grassberger 2004, Eq. 20), taking
-H(T|X) = 0 for a deterministic network as the binning estimator does; the default
-k = 2 follows the kNN comparison in the appendix of Saxe et al. (2018). I(Y;T) is
-Ross's (2014) estimator for a discrete Y and a continuous T, the one behind
-sklearn's mutual_info_classif. Neighbour queries use scipy's cKDTree on all cores.
+The first value is h(T) by Kraskov, Stoegbauer & Grassberger (2004), Eq. 20, exactly as NPEET's
+`entropy()` computes it (Greg Ver Steeg's code, shipped in ravidziv/IDNNs as
+idnns/information/entropy_estimators.py, e53f054): max-norm distances, the d log 2 volume term of
+the unit max-norm ball, k = 3 by default and a tiny uniform jitter added to every coordinate.
+H(T|X) = 0 for a deterministic network, as the binning estimator assumes, but h(T) is a
+*differential* entropy, not I(X;T): it changes with the scale of the activations (doubling them
+adds one bit per unit), can be negative and is not bounded by log2 n (for a deterministic,
+continuous T the true I(X;T) is infinite), so the trainer stores it in the mi column `h_t_bits`
+and leaves `i_xt` NULL for ksg.
 
-The first value is therefore a *differential* entropy h(T), not I(X;T): it changes with
-the scale of the activations (doubling them adds one bit per unit), can be negative and
-is not bounded by log2 n (for a deterministic, continuous T the true I(X;T) is infinite),
-so the trainer
-stores it in the mi column `h_t_bits` and leaves `i_xt` NULL for ksg.
+The second value, I(Y;T), is Ross's (2014) estimator for a discrete Y and a continuous T, the
+KSG construction for a discrete variable and the one behind sklearn's mutual_info_classif.
+Neighbour queries use scipy's cKDTree on all cores.
+
+The default k = 3 is NPEET's (and sklearn's n_neighbors). The former k = 2 was credited to a kNN
+comparison in the appendix of Saxe et al. (2018); their code (artemyk/ibsgd) has no kNN estimator
+and the claim could not be confirmed, so the reference code's default is used.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from trainer.estimators.discrete import entropy_bits, row_ids
+from trainer.estimators.errors import EstimatorError
 from trainer.estimators.inputs import layer_inputs
 from trainer.estimators.params import integer_between, non_negative_number
 
 PARAMS = {
-    "k": integer_between(1, 1000, 2),
+    "k": integer_between(1, 1000, 3),
     "noise": non_negative_number(1e-10),
     "seed": integer_between(0, 2**32 - 1, 0),
 }
@@ -31,25 +36,27 @@ PARAMS = {
 RADIUS_SLACK = 1e-13
 
 
-def ksg_mi(activations, labels, k: int = 2, noise: float = 1e-10, seed: int = 0) -> tuple[float, float]:
-    """(h(T), I(Y;T)) in bits from k-nearest-neighbour statistics (Euclidean distance).
+def ksg_mi(activations, labels, k: int = 3, noise: float = 1e-10, seed: int = 0) -> tuple[float, float]:
+    """(h(T), I(Y;T)) in bits from k-nearest-neighbour statistics.
 
-    h(T), which the binning estimators' reasoning would call I(X;T), by `mixed_entropy_bits`: the Kozachenko-Leonenko estimate for the
-    rows that occur once and the plug-in entropy for rows that repeat (a differential
-    entropy: it depends on the scale of T, is not bounded by log2 n and can be
-    negative). On the 4096 harmonics inputs (12-bit binary, all distinct, every
-    k-th-neighbour distance 1) it is 11.81 bits for k = 2.
+    h(T), which the binning estimators' reasoning would call I(X;T), by `ksg_entropy_bits`:
+    NPEET's entropy(x, k, base=2) with its jitter drawn reproducibly (`noise` is NPEET's
+    `intens`, the draws come from np.random.RandomState(seed)). A differential entropy: it
+    depends on the scale of T, is not bounded by log2 n and can be negative. On the 4096
+    harmonics inputs (12-bit binary, all distinct, every point at max-norm distance 1 from
+    every other) it is psi(4096) - psi(k) + 12 log 2 nats = 22.67 bits for k = 3.
     I(Y;T) by `ross_mi_bits` on T plus low-amplitude Gaussian noise (`jittered`), the
     standard remedy for tied distances on lattice data (Kraskov, Stoegbauer &
     Grassberger 2004, Sec. II: "add low-amplitude noise"; sklearn's
     mutual_info_classif does the same with 1e-10): noise = 0 turns it off (ties are
-    then counted within the radius). On the raw harmonics inputs I(Y;T) is 0.62 bits
+    then counted within the radius). On the raw harmonics inputs I(Y;T) is 0.63 bits
     with the jitter (0.58 without), where the truth is H(Y) = 0.999: the labels
     change between inputs one bit apart, and a k-NN estimate sees only how pure each
     point's neighbourhood is (its bias, which the jitter cannot remove).
+    Raises EstimatorError for k >= n (NPEET asserts k <= n - 1).
     """
     t, classes, n_classes = layer_inputs(activations, labels)
-    return mixed_entropy_bits(t, k), ross_mi_bits(jittered(t, noise, seed), classes, n_classes, k)
+    return ksg_entropy_bits(t, k, noise, seed), ross_mi_bits(jittered(t, noise, seed), classes, n_classes, k)
 
 
 def jittered(t: np.ndarray, noise: float, seed: int) -> np.ndarray:
@@ -61,49 +68,36 @@ def jittered(t: np.ndarray, noise: float, seed: int) -> np.ndarray:
     return t + scale * np.random.default_rng(seed).standard_normal(t.shape)
 
 
-def mixed_entropy_bits(t: np.ndarray, k: int) -> float:
-    """Entropy in bits of T with both atoms (repeated rows) and a continuous part.
+def ksg_entropy_bits(t: np.ndarray, k: int, noise: float, seed: int) -> float:
+    """Kraskov et al. (2004) Eq. 20 in bits, as NPEET's entropy(x, k, base=2) computes it.
 
-    Exactly repeated rows make kNN distances 0 and the differential entropy -inf, so
-    the empirical distribution is split into the rows that occur once (fraction q)
-    and the repeated rows (atoms), and
-      H(T) = H_b(q) + q h_KL(once-rows) + (1 - q) H_plugin(atoms),
-    the entropy of a discrete-continuous mixture relative to Lebesgue plus counting
-    measure. h_KL is `kozachenko_leonenko_bits` over the once-rows; with k or fewer
-    of them they count as atoms too. Continuous activations of distinct inputs give
-    q = 1 and plain Kozachenko-Leonenko; identical activations give 0; a handful of
-    collisions move the estimate a little (tiny jitter instead would drag it towards
-    -inf, the further the smaller the jitter).
-    """
-    ids = row_ids(t)
-    repeats = np.bincount(ids)[ids] > 1
-    n_once = len(t) - int(repeats.sum())
-    if n_once <= k:
-        return entropy_bits(np.bincount(ids))
-    q = n_once / len(t)
-    h_once = kozachenko_leonenko_bits(t[~repeats], k)
-    if q == 1:
-        return h_once
-    h_atoms = entropy_bits(np.bincount(ids[repeats]))
-    return entropy_bits(np.array([n_once, len(t) - n_once])) + q * h_once + (1 - q) * h_atoms
+    Every row first gets noise * U[0, 1) added per coordinate (NPEET: `p + intens *
+    nr.rand(len(x[0]))` row after row; here the same draws, np.random.RandomState(seed).rand(n, d),
+    which yields them in that order). Then
+      h = psi(n) - psi(k) + d log 2 + (d / n) sum_i log r_i  (nats),
+    r_i the max-norm (Chebyshev) distance from point i to its k-th nearest neighbour (scipy
+    cKDTree, p = inf; the point itself is the 0-th), and d log 2 the log volume of the
+    max-norm ball of radius 1 (Eq. 20's eps_i = 2 r_i with unit volume c_d = 1).
 
-
-def kozachenko_leonenko_bits(points: np.ndarray, k: int) -> float:
-    """Kozachenko-Leonenko differential entropy in bits of n > k distinct points in d dimensions.
-
-    h = psi(n) - psi(k) + log V_d + (d / n) sum_i log r_i  (nats), r_i the Euclidean
-    distance from point i to its k-th nearest neighbour and V_d = pi^(d/2) / Gamma(d/2 + 1)
-    the volume of the unit d-ball (Kraskov et al. 2004, Eq. 20, there written with
-    eps_i = 2 r_i and the volume of the ball of diameter 1).
+    Repeated rows make r_i = 0 and the estimate -inf: the jitter is what keeps it finite, and
+    then repeated rows count as points a jitter apart, so a layer whose inputs collapse onto a
+    few values gets a large negative h (a constant layer gives about d log2(noise) bits, the
+    entropy of the jitter's own cube). With noise = 0 and repeated rows the result is -inf
+    (NPEET's math.log would raise instead).
     """
     # Imported here: scipy.spatial costs about 0.3 s of CPU to import (see estimators.kde).
     from scipy.spatial import cKDTree
-    from scipy.special import digamma, gammaln
+    from scipy.special import digamma
 
-    n, dims = points.shape
-    distances, _ = cKDTree(points).query(points, k=k + 1, workers=-1)  # the nearest is the point itself
-    log_unit_ball = dims / 2 * np.log(np.pi) - gammaln(dims / 2 + 1)
-    h_nats = digamma(n) - digamma(k) + log_unit_ball + dims * np.mean(np.log(distances[:, -1]))
+    n, dims = t.shape
+    if k > n - 1:
+        raise EstimatorError(f"ksg needs more than k = {k} samples to find k neighbours, got {n}")
+    if noise:
+        t = t + noise * np.random.RandomState(seed).rand(n, dims)
+    distances, _ = cKDTree(t).query(t, k=[k + 1], p=np.inf, workers=-1)
+    with np.errstate(divide="ignore"):
+        mean_log = np.mean(np.log(distances[:, 0]))
+    h_nats = digamma(n) - digamma(k) + dims * np.log(2) + dims * mean_log
     return float(h_nats / np.log(2))
 
 
