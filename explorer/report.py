@@ -30,6 +30,7 @@ lazy import in `trainer.cli.cmd_report` (the trainer package itself imports no e
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 import shutil
@@ -223,7 +224,8 @@ def write_report(store: ResultStore, cohorts: list[str], output: str | os.PathLi
     labels = store.labels(selection.run_ids, by_group=True)
     reference = _ensure_group(reference, labels)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    _remove_dead_staging(target)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent))
     staging.chmod(0o755)   # mkdtemp's 0700 would hide a shared report from its readers
     try:
         (staging / "figures").mkdir()
@@ -236,6 +238,21 @@ def write_report(store: ResultStore, cohorts: list[str], output: str | os.PathLi
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target / REPORT_NAME, selection
+
+
+def _remove_dead_staging(target: Path) -> None:
+    """Remove what a report killed while it wrote left beside `target` (".NAME.PID.XXXX.tmp" of a
+    process that no longer runs): nothing else removed those folders."""
+    for staging in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        pid = staging.name[len(target.name) + 2:].split(".")[0]
+        if not pid.isdigit() or staging.is_symlink() or not staging.is_dir():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(staging, ignore_errors=True)
+        except OSError:   # alive, another user's
+            pass
 
 
 def _swap_in(staging: Path, target: Path) -> None:

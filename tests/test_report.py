@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -402,3 +403,15 @@ def test_one_seed_never_gets_an_interval_whatever_note_stands_in_its_place():
     assert report.estimate_cell(cell) == "0.00 (n = 1: no interval)"
     assert report.estimate_cell({**cell, "n": 3}) == "0.00 (no interval)"
     assert report.estimate_cell({**cell, "n": 3, "ci_low": -0.5, "ci_high": 0.5}) == "0.00 [-0.50, 0.50]"
+
+
+@pytest.mark.slow
+def test_a_report_removes_what_a_killed_report_left_beside_it(known, tmp_path):
+    # SIGKILL while a report wrote left ".rep.<pid>.<random>.tmp" folders that nothing removed
+    root, _ = known
+    dead, live = tmp_path / ".rep.999999999.abcd.tmp", tmp_path / f".rep.{os.getpid()}.efgh.tmp"
+    for folder in (dead, live):
+        (folder / "figures").mkdir(parents=True)
+    assert cli.main(["report", "cohort-noise", "--results", str(root), "--output", str(tmp_path / "rep")]) == 0
+    assert not dead.exists() and live.exists()      # a live process's staging folder is its own
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "rep"]

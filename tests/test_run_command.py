@@ -63,7 +63,7 @@ def test_ctrl_c_stops_the_workers_and_marks_their_runs_interrupted(tmp_path):
     os.killpg(run.pid, signal.SIGINT)
     out, err = run.communicate(timeout=60)
     assert run.returncode == 130, err
-    assert "interrupted: the runs this run was training are marked 'interrupted'" in err and "Traceback" not in err
+    assert "interrupted: any run this run was still training is marked 'interrupted'" in err and "Traceback" not in err
     wait_for(lambda: session_processes(run.pid) == [], timeout=10, what="every process of the run to exit")
     for run_dir in (root / "runs").iterdir():
         record = json.loads((run_dir / "run.json").read_text())

@@ -70,7 +70,8 @@ def cmd_compact(args: argparse.Namespace) -> int:
     for run_id, text in held.items():
         print(terminal_text(f"{run_id}: {text}; left alone"))
     for run_id, error in failed.items():
-        print(terminal_text(f"{run_id}: could not be compacted ({error}); its files are unchanged"), file=sys.stderr)
+        print(terminal_text(f"{run_id}: could not be compacted ({error}); tables merged before it stay merged, the "
+                            f"others keep their part files (no row is lost either way)"), file=sys.stderr)
     print(terminal_text(f"compacted {len(merged)} run(s) under {root}; {len(held)} live, {len(failed)} failed"))
     return EXIT_OK if not failed else EXIT_RUN_FAILED
 
@@ -366,8 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         return _reader_left(args.verb)
     except KeyboardInterrupt:
         if args.verb in ("run", "sweep"):  # their writers record `interrupted` as they stop
-            print(f"interrupted: the runs this {args.verb} was training are marked 'interrupted'; "
-                  f"what was logged so far is kept", file=sys.stderr)
+            # said of the runs still training then: one that had ended (or none started) is as it was
+            print(f"interrupted: any run this {args.verb} was still training is marked 'interrupted', with what "
+                  f"it logged so far; `trainer ls` shows each run's status", file=sys.stderr)
         else:
             print("interrupted", file=sys.stderr)
         return 130

@@ -150,7 +150,9 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
         # A failed flush fails the stack here, as in the loop, not only the run it was for.
         settle_all([n.writer for n in networks if not n.finished])
     except KeyboardInterrupt:
-        finish_all(networks, Status.INTERRUPTED, "interrupted by the user (Ctrl-C or SIGTERM)")
+        # a sweep's worker gets SIGTERM from the kernel when its sweep dies too (local_pool), even by SIGKILL
+        finish_all(networks, Status.INTERRUPTED, "interrupted by a signal (Ctrl-C or SIGTERM, or the end of the "
+                                                 "sweep that ran it)")
         raise
     except BaseException as error:
         finish_all(networks, Status.FAILED, "".join(traceback.format_exception_only(error)).strip())
