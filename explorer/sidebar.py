@@ -66,6 +66,7 @@ def _linked_filter(results: ResultStore,
     try:
         shown = named.shown(results, ui.ordered_runs(results))["run_id"].tolist()
     except SqlError as error:
+        params.pop(run_filter.WHERE, None)   # else every page ran it again (up to the time limit), and said so again
         return None, None, problems + [f"the link's SQL condition does not run ({error}); the first runs are selected"]
     return shown, named, problems
 

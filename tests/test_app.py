@@ -393,6 +393,11 @@ def test_a_links_filter_that_does_not_apply_is_a_warning_and_leaves_the_url(monk
     assert [unescaped(w.value) for w in at.warning if "SQL condition" in w.value] == [
         next(unescaped(w.value) for w in at.warning if w.value.startswith("The link's SQL condition (nonsense"))]
     assert at.text_input(key="where").value == ""
+    # the same condition behind ?select=shown: the sidebar left it in the URL, so the Runs page ran it again
+    # (up to the time limit) and said so a second time
+    at = open_app(monkeypatch, flagged_root["root"], select="shown", where="nonsense syntax")
+    assert "where" not in at.query_params
+    assert len([w for w in at.warning if "SQL condition" in unescaped(w.value)]) == 1, [w.value for w in at.warning]
     at = open_app(monkeypatch, flagged_root["root"], fkey="nokey", fval="1")
     assert any("fkey=nokey is no config key of this root" in unescaped(w.value) for w in at.warning)
 
