@@ -58,19 +58,25 @@ def training_curves(frame: pd.DataFrame, band: bool = False, title: str | None =
     return titled(chart, title)
 
 
-def accuracy_grid(frame: pd.DataFrame, columns: int = 2, title: str | None = None) -> alt.FacetChart:
+def accuracy_grid(frame: pd.DataFrame, columns: int = 2, title: str | None = None,
+                  band: bool = False) -> alt.FacetChart:
     """The seed notebook's accuracy grid: one panel per run or seed group, train and test accuracy
-    against epoch on a 0..1 axis."""
+    against epoch on a 0..1 axis; with `band`, a seed group's spread from accuracy_min/max."""
     columns = min(columns, MAX_COLUMNS)
-    data = frame[["panel", "split", "epoch", "accuracy"]]
+    data = frame[["panel", "split", "epoch", "accuracy", *(["accuracy_min", "accuracy_max"] if band else [])]]
     width = grid_panel_width(columns)
     splits = [s for s in ("train", "test") if s in set(data["split"])] or panel_order(data, "split")
+    color = category_color("split", splits, title="split")
     chart = alt.Chart().mark_line(strokeWidth=1.2).encode(
-        x=alt.X("epoch:Q"), y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1])),
-        color=category_color("split", splits, title="split"),
+        x=alt.X("epoch:Q"), y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1])), color=color,
         tooltip=["panel", "split", "epoch", "accuracy"],
     ).properties(width=width, height=160)
-    return facet(alt.layer(chart, data=data), data, columns, width, title=title)
+    layers = [chart]
+    if band:
+        layers.insert(0, alt.Chart().mark_area(opacity=0.15).encode(
+            x="epoch:Q", y=alt.Y("accuracy_min:Q", scale=alt.Scale(domain=[0, 1]), title="accuracy"),
+            y2="accuracy_max:Q", color=color))
+    return facet(alt.layer(*layers, data=data), data, columns, width, title=title)
 
 
 def accuracy_with_marker(frame: pd.DataFrame, epoch: int) -> alt.LayerChart:

@@ -194,6 +194,11 @@ def test_training_curves_loss_on_a_log_axis_and_accuracy_small_multiples():
     grid = charts_training.accuracy_grid(frame, columns=3).to_dict()
     assert grid["facet"]["field"] == "panel" and grid["facet"]["sort"] == ["a, seed=0", "a, seed=1"]
     assert grid["spec"]["layer"][0]["encoding"]["y"]["scale"]["domain"] == [0, 1]
+    # per seed group: the spread over seeds under the line (it drew the median alone)
+    banded = frame.assign(accuracy_min=frame["accuracy"] - 0.1, accuracy_max=frame["accuracy"] + 0.1)
+    band, line = charts_training.accuracy_grid(banded, band=True).to_dict()["spec"]["layer"]
+    assert band["mark"]["type"] == "area" and band["encoding"]["y"]["field"] == "accuracy_min"
+    assert band["encoding"]["y2"]["field"] == "accuracy_max" and line["mark"]["type"] == "line"
 
 
 def test_snr_bands_colour_groups_and_keep_the_band_on_the_log_axis():

@@ -35,7 +35,7 @@ def curves() -> None:
         group_of = {r: g for g, members in store.groups(with_metrics).items() for r in members}
         frame = seed_bands.centre_and_range(frame.assign(group_id=frame["run_id"].map(group_of)),
                                             ["group_id", "split", "epoch"], ["accuracy", "loss"], aggregate)
-        title = f"{aggregate} over seeds" + (", band: min to max" if view == "overlay" else "")
+        title = f"{aggregate} over seeds, band: min to max"
     else:
         title = None
     frame = ui.with_panels(store, all_runs, frame, selection, by_group=by_group)
@@ -50,7 +50,7 @@ def curves() -> None:
         chart = charts_training.training_curves(drawn, band=by_group, title=title, color_field="group",
                                                 color_domain=ui.group_domain(store, all_runs, selection))
     else:
-        chart = charts_training.accuracy_grid(drawn, columns=int(columns), title=title)
+        chart = charts_training.accuracy_grid(drawn, columns=int(columns), title=title, band=by_group)
     ui.show_chart(chart, frame, "training_curves" if view == "overlay" else "accuracy_grid")
 
 
