@@ -186,5 +186,7 @@ def unknown_warning() -> None:
                    icon=":material/folder_off:")
     linked = [r for r in unknown if r not in removed]
     if linked:
+        # quoted: an id with a space around it ("?runs=%20<id>") looked like one the root holds
         st.warning(f"The link names {len(linked)} run(s) this results root does not hold: "
-                   f"{ui.plain(', '.join(linked))}. They are left out of the selection.", icon=":material/link_off:")
+                   f"{ui.plain(', '.join(repr(r) for r in linked))}. They are left out of the selection.",
+                   icon=":material/link_off:")

@@ -316,8 +316,10 @@ def test_unknown_run_ids_in_the_url_are_named(monkeypatch, flagged_root):
     live = flagged_root["live"]
     at = open_app(monkeypatch, flagged_root["root"], "config", runs=[live, "gone-run-s0", "typo"])
     (warning,) = at.warning
-    assert "2 run(s)" in warning.value and ui.plain("gone-run-s0, typo") in warning.value
+    assert "2 run(s)" in warning.value and ui.plain("'gone-run-s0', 'typo'") in warning.value
     assert url_runs(at) == [live] and at.multiselect(key=ui.SELECTION).value == [live]
+    at = open_app(monkeypatch, flagged_root["root"], "config", runs=[" " + live])
+    assert ui.plain(f"' {live}'") in at.warning[0].value     # the space shows
     at = open_app(monkeypatch, flagged_root["root"], "config", runs=[live])
     assert not at.warning
     # the Runs page puts the selection in table order: still the linked selection, still warned
