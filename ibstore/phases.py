@@ -77,10 +77,15 @@ def _split_fact(field: str) -> str:
 # dead nor diverged; the group's peak epoch is taken over the kept runs alone.
 _KEPT = "r.status = 'completed' AND r.dead_network IS NOT TRUE AND r.diverged IS NOT TRUE"
 KEYS_SQL = "group_id, layer, estimator, params, split"
+# ksg's first value is the differential entropy h(T), not I(X;T) (trainer.estimators.first_value_column):
+# it is stored in h_t_bits with i_xt NULL, but files written before h_t_bits existed hold it in i_xt,
+# where peak - final would read as compression
+_I_XT = "CASE WHEN estimator = 'ksg' THEN NULL ELSE i_xt END"
 
 PHASES_SQL = f"""
 WITH base AS NOT MATERIALIZED (
-    SELECT mi.run_id, r.group_id, {_KEPT} AS kept, layer, layer_name, estimator, params, split, epoch, i_xt, i_yt
+    SELECT mi.run_id, r.group_id, {_KEPT} AS kept, layer, layer_name, estimator, params, split, epoch,
+           {_I_XT} AS i_xt, i_yt
     FROM mi JOIN runs r USING (run_id)
 ), m AS (
     SELECT *, max(i_xt) FILTER (isfinite(i_xt)) OVER w AS peak_i_xt, max(i_yt) FILTER (isfinite(i_yt)) OVER w AS peak_i_yt
@@ -135,4 +140,4 @@ FROM p JOIN runs r USING (run_id)
 # same (any) order (lists: a row per epoch was 720,000 rows of repeated text for 200 runs; ordered
 # lists cost a sort the statistics do not need).
 CURVES_SQL = ("SELECT run_id, layer, estimator, params, split, list(epoch) AS epochs, list(i_xt) AS i_xt "
-              "FROM mi WHERE isfinite(i_xt) GROUP BY ALL")
+              "FROM mi WHERE isfinite(i_xt) AND estimator <> 'ksg' GROUP BY ALL")

@@ -798,3 +798,19 @@ def test_a_missing_final_value_leaves_compression_missing_not_an_earlier_epochs(
     layer0, layer1 = (phases[phases["layer"] == layer] for layer in (0, 1))
     assert layer0["final_i_xt"].isna().all() and layer0["compression_bits"].isna().all()
     assert layer1["final_i_xt"].notna().all()
+
+
+def test_ksg_rows_from_before_h_t_bits_are_not_read_as_compression(tmp_path):
+    # files written before h_t_bits existed hold ksg's h(T) in i_xt: its peak - final read as compression
+    estimators = [{"name": "binning", "params": {"bin_size": 0.07}}, {"name": "ksg", "params": {"k": 3}}]
+    run_id = write_run(tmp_path, "k", {"epochs": 20, "estimators": estimators}, logged=8)
+    path = layout.table_path(tmp_path, run_id, "mi")
+    rows = pq.read_table(path)
+    legacy = pc.if_else(pc.equal(rows["estimator"], "ksg"), pc.subtract(rows["h_t_bits"], 20.0), rows["i_xt"])
+    write_table(path, rows.set_column(rows.column_names.index("i_xt"), "i_xt", legacy))
+    store = ResultStore(tmp_path)
+    phases = store.phases()
+    ksg, binning = phases[phases["estimator"] == "ksg"], phases[phases["estimator"] == "binning"]
+    assert len(ksg) and ksg["compression_bits"].isna().all() and ksg["peak_i_xt"].isna().all()
+    assert binning["compression_bits"].notna().all()
+    assert set(store.phase_curves()["estimator"]) == {"binning"}
