@@ -78,7 +78,10 @@ class RunLock:
         the lock much longer and raises RunLocked with who holds it. OSError if the
         folder or lock file cannot be created, or the folder is a link (layout.real_folder)."""
         run_dir = layout.real_folder(layout.real_folder(Path(run_dir).parent) / Path(run_dir).name)   # runs/, the run's
-        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:
+            fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as error:   # named: "Is a directory" alone did not say which of the root's files
+            raise OSError(error.errno, f"{run_dir / LOCK_FILE}: {error.strerror}") from None
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise OSError(errno.EINVAL, f"{run_dir / LOCK_FILE} is not a regular file")

@@ -59,3 +59,18 @@ def test_a_fresh_start_removes_a_planted_checkpoints_link_not_what_it_points_to(
     with pytest.raises(OSError, match="checkpoints is a symbolic link"):
         layout.real_folder(layout.checkpoints_dir(root, "r"))
     assert untouched(target)
+
+
+def test_a_lock_file_that_is_a_folder_or_a_link_is_named_and_no_other_folder_is_advised(tmp_path):
+    # "cannot write results under ROOT: Is a directory. Choose a writable folder" named no file, and
+    # another root would not have helped
+    root = tmp_path / "root"
+    for name, plant in (("d", lambda lock: lock.mkdir()), ("l", lambda lock: lock.symlink_to(tmp_path / "x"))):
+        (root / "runs" / name).mkdir(parents=True)
+        plant(root / "runs" / name / ".lock")
+        with pytest.raises(store.StoreError) as error:
+            RunWriter(root, {"run_id": name, "epochs_total": 3})
+        assert f"{root / 'runs' / name / '.lock'}: " in str(error.value)
+        assert "Choose a writable folder" not in str(error.value)
+    assert store.unwritable(root, PermissionError(13, "Permission denied")).args[0].endswith(
+        "Choose a writable folder with --results DIR or $IB_RESULTS.")

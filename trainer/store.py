@@ -60,7 +60,9 @@ class RunDamaged(Exception):
 
 
 def unwritable(root: Path, error: OSError) -> StoreError:
-    advice = "" if error.errno == errno.ELOOP else " Choose a writable folder with --results DIR or $IB_RESULTS."
+    # another folder helps where this one refuses writes or is full, not where one of its files is wrong
+    helps = error.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT) or error.errno is None
+    advice = " Choose a writable folder with --results DIR or $IB_RESULTS." if helps else ""
     return StoreError(f"cannot write results under {str(root)!r}: {error.strerror or error}.{advice}")
 
 
