@@ -151,7 +151,8 @@ def told_apart(titles: dict[str, str], cohorts: dict[str, str | None]) -> dict[s
     shared = Counter(titles.values())
     cohorts_of = {title: {cohorts.get(k) for k, t in titles.items() if t == title}
                   for title, n in shared.items() if n > 1}
-    out = {k: f"{cohorts.get(k)}: {t}" if t in cohorts_of and len(cohorts_of[t]) > 1 else t for k, t in titles.items()}
+    out = {k: f"{cohorts.get(k) or '(no cohort)'}: {t}" if t in cohorts_of and len(cohorts_of[t]) > 1 else t
+           for k, t in titles.items()}
     again = Counter(out.values())
     return {k: f"{t} ({k})" if again[t] > 1 else t for k, t in out.items()}
 

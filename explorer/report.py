@@ -30,10 +30,11 @@ lazy import in `trainer.cli.cmd_report` (the trainer package itself imports no e
 
 from __future__ import annotations
 
-import glob
 import math
 import os
+import re
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterable
@@ -225,7 +226,7 @@ def write_report(store: ResultStore, cohorts: list[str], output: str | os.PathLi
     reference = _ensure_group(reference, labels)
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_staging(target)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(target.name)}{os.getpid()}.", suffix=".tmp", dir=target.parent))
     staging.chmod(0o755)   # mkdtemp's 0700 would hide a shared report from its readers
     try:
         (staging / "figures").mkdir()
@@ -241,18 +242,25 @@ def write_report(store: ResultStore, cohorts: list[str], output: str | os.PathLi
 
 
 def _remove_dead_staging(target: Path) -> None:
-    """Remove what a report killed while it wrote left beside `target` (".NAME.PID.XXXX.tmp" of a
-    process that no longer runs): nothing else removed those folders."""
-    for staging in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
-        pid = staging.name[len(target.name) + 2:].split(".")[0]
-        if not pid.isdigit() or staging.is_symlink() or not staging.is_dir():
+    """Remove what a report killed while it wrote left beside `target` (`_staging_prefix`: this
+    host's, of a process that no longer runs): nothing else removed those folders."""
+    pattern = re.compile(re.escape(_staging_prefix(target.name)) + r"(\d+)\.[^.]+\.tmp")
+    for staging in target.parent.iterdir():
+        match = pattern.fullmatch(staging.name)
+        if match is None or staging.is_symlink() or not staging.is_dir():
             continue
         try:
-            os.kill(int(pid), 0)
+            os.kill(int(match.group(1)), 0)
         except ProcessLookupError:
             shutil.rmtree(staging, ignore_errors=True)
         except OSError:   # alive, another user's
             pass
+
+
+def _staging_prefix(name: str) -> str:
+    """".NAME.HOST.": a report's folder is written beside its target as this, its pid and tempfile's
+    suffix, so that a later report on this host can tell a killed writer's folder by its pid."""
+    return f".{name}.{socket.gethostname()}."
 
 
 def _swap_in(staging: Path, target: Path) -> None:

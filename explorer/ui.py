@@ -43,6 +43,7 @@ UNKNOWN = "unknown_runs"         # session key: (ids a URL named that the root l
                                  # those of them this session had selected: removed since)
 PENDING = "pending_selection"    # session key: (run ids, RunFilter or None) a page chose, applied on the next run
 LINK_PROBLEMS = "link_problems"  # session key: (what in a link was not understood, the selection then)
+URL_KEYS_READ = "url_keys_read"  # session key: the URL keys a page has read once (ui._from_link)
 BADGES = {"dead_network": "dead", "saturated_network": "saturated", "diverged": "diverged"}
 # The rule behind each badge (the trainer's flags; DESIGN.md, "Results root").
 BADGE_HELP = ("[dead]: from some logged epoch to the end, a hidden layer got exactly zero kernel gradient or gave "
@@ -123,12 +124,23 @@ def whole_number_input(container, label: str, low: int, high: int, default: int,
     return chosen
 
 
+def _from_link(key: str) -> bool:
+    """Whether the URL's `key` came with the address this session opened (a shared link), not from
+    this session's own choices: only the first run of a session that reads `key` says so. A choice
+    made on one page stays in the URL on the next and can stop fitting the selection; that is no
+    link's fault, and is dropped without a word."""
+    read = st.session_state.setdefault(URL_KEYS_READ, set())
+    first = key not in read
+    read.add(key)
+    return first
+
+
 def offered(key: str, shown: list, what: str) -> list:
     """`shown` (a bound widget's options), after naming a link's `key` that is not among them:
     Streamlit's binding drops such a value unsaid, and the page then showed its default (another
     estimator, split or epoch) as if the link had named it."""
-    linked = st.query_params.get(key)
-    if linked is not None and linked not in [str(option) for option in shown]:
+    linked, from_link = st.query_params.get(key), _from_link(key)
+    if from_link and linked is not None and linked not in [str(option) for option in shown]:
         st.warning(f"The link's {plain(key)}={plain(linked)} is dropped: the selected runs recorded no such {what}.",
                    icon=":material/link_off:")
     return shown
@@ -141,14 +153,14 @@ def linked_selectbox(container, label: str, options: list[str], key: str, format
     run's or group's label carries its badges and seed count: a shared link stopped naming its
     group once another seed finished or died. A link's id not among `options` is dropped and named
     (`what` says what it names); a link that holds a label still shown is read as its id."""
-    linked = st.query_params.get(key)
+    linked, from_link = st.query_params.get(key), _from_link(key)
     default = options[index] if options else None
     value = default
     if linked is not None:
         by_label = {str(format_func(option)): option for option in options}
-        value = linked if linked in options else by_label.get(linked)
-        if value is None:
-            value = default
+        found = linked if linked in options else by_label.get(linked)
+        value = default if found is None else found
+        if found is None and from_link:
             st.warning(f"The link's {plain(key)}={plain(linked)} is dropped: no {what} of that id among the "
                        "selected runs.", icon=":material/link_off:")
     chosen = container.selectbox(label, options, options.index(value) if options else 0, key=key,
@@ -166,12 +178,12 @@ def linked_multiselect(container, label: str, options: list, key: str, format_fu
     when every option is (the default; an empty `key=` is none). Not Streamlit's binding, which keeps
     labels: a layer's label says "(last hidden)" by the selection, so a link stopped naming it. Ids
     of a link not among `options` are named and dropped; labels still shown are read as their ids."""
-    linked = st.query_params.get_all(key)
+    linked, from_link = st.query_params.get_all(key), _from_link(key)
     value = list(options)
     if linked:
         by_text = {str(format_func(option)): option for option in options} | {str(option): option for option in options}
         unknown = [text for text in linked if text not in by_text and text != ""]
-        if unknown:
+        if unknown and from_link:
             st.warning(f"The link's {plain(key)}={plain(', '.join(unknown))} is dropped: no {what} of that id here.",
                        icon=":material/link_off:")
         known = list(dict.fromkeys(by_text[text] for text in linked if text in by_text))

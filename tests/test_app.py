@@ -355,6 +355,21 @@ def test_a_link_names_its_run_by_id_not_by_the_label_and_badges_shown(monkeypatc
                for w in at.warning), [w.value for w in at.warning]
 
 
+def test_a_choice_this_session_made_is_never_called_a_links(monkeypatch, flagged_root):
+    # a run chosen on Activations stayed in the URL; after the selection changed, Movie warned that
+    # "the link's run=..." was dropped, though no link had named it
+    root, live, dead = flagged_root["root"], flagged_root["live"], flagged_root["dead"]
+    at = open_app(monkeypatch, root, "activations", runs=[live, dead])
+    other = live if at.selectbox(key="run").value == dead else dead
+    at.selectbox(key="run").set_value(other).run()
+    assert at.query_params["run"] in (other, [other])
+    at.switch_page("app_pages/config.py").run()
+    at.multiselect(key=ui.SELECTION).set_value([r for r in (live, dead) if r != other]).run()
+    at.switch_page("app_pages/movie.py").run()
+    assert not at.exception and not [w.value for w in at.warning if "link" in w.value]
+    assert at.selectbox(key="run").value != other
+
+
 @pytest.mark.parametrize("page, params, named", [
     ("compare", {"split": "full"}, "split=full is dropped: the selected runs recorded no such split"),
     ("compare", {"estimator": "nope {}"}, "estimator=nope {} is dropped: the selected runs recorded no such estimator"),

@@ -112,6 +112,7 @@ def test_titles_that_several_ids_share_are_told_apart_by_cohort_then_id():
     assert told_apart(titles, cohorts) == {"x-b0": "x: initial_bias=0", "y-b0": "y: initial_bias=0",
                                            "x-b1": "initial_bias=1", "z-1": "lr=1 (z-1)", "z-2": "lr=1 (z-2)"}
     assert list(told_apart(titles, cohorts)) == list(titles)
+    assert told_apart({"a": "t", "b": "t"}, {"a": None, "b": "x"}) == {"a": "(no cohort): t", "b": "x: t"}
 
 
 def test_the_store_titles_two_cohorts_with_one_grid_apart(tmp_path):

@@ -74,3 +74,16 @@ def test_a_lock_file_that_is_a_folder_or_a_link_is_named_and_no_other_folder_is_
         assert "Choose a writable folder" not in str(error.value)
     assert store.unwritable(root, PermissionError(13, "Permission denied")).args[0].endswith(
         "Choose a writable folder with --results DIR or $IB_RESULTS.")
+
+
+def test_a_resumed_run_writes_no_activations_through_a_planted_link(tmp_path):
+    # save_index (a fresh start) checked the folder; a resume writes epochs without it
+    import numpy as np
+
+    from trainer import saved
+    root, target = tmp_path / "root", victim(tmp_path)
+    (root / "runs" / "r").mkdir(parents=True)
+    layout.activations_dir(root, "r").symlink_to(target)
+    with pytest.raises(OSError, match="activations is a symbolic link"):
+        saved.save_epoch(root, "r", 7, [np.zeros((3, 2))])
+    assert untouched(target)

@@ -8,6 +8,7 @@ import hashlib
 import itertools
 import os
 import shutil
+import socket
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -407,11 +408,15 @@ def test_one_seed_never_gets_an_interval_whatever_note_stands_in_its_place():
 
 @pytest.mark.slow
 def test_a_report_removes_what_a_killed_report_left_beside_it(known, tmp_path):
-    # SIGKILL while a report wrote left ".rep.<pid>.<random>.tmp" folders that nothing removed
+    # SIGKILL while a report wrote left ".rep.<host>.<pid>.<random>.tmp" folders that nothing removed
     root, _ = known
-    dead, live = tmp_path / ".rep.999999999.abcd.tmp", tmp_path / f".rep.{os.getpid()}.efgh.tmp"
-    for folder in (dead, live):
+    host = socket.gethostname()
+    dead, live = tmp_path / f".rep.{host}.999999999.abcd.tmp", tmp_path / f".rep.{host}.{os.getpid()}.efgh.tmp"
+    # not this report's: another target's ("rep.99999", pid 999999999 in the name's middle) and another host's
+    other_target = tmp_path / f".rep.99999.{host}.999999999.ijkl.tmp"
+    other_host = tmp_path / ".rep.elsewhere.999999999.mnop.tmp"
+    for folder in (dead, live, other_target, other_host):
         (folder / "figures").mkdir(parents=True)
     assert cli.main(["report", "cohort-noise", "--results", str(root), "--output", str(tmp_path / "rep")]) == 0
     assert not dead.exists() and live.exists()      # a live process's staging folder is its own
-    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "rep"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other_target.name, other_host.name, "rep"])

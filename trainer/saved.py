@@ -24,7 +24,8 @@ def save_index(root: Path, run_id: str, labels: np.ndarray, n_train: int,
 
 
 def save_epoch(root: Path, run_id: str, epoch: int, layers: list[np.ndarray]) -> None:
-    write_arrays(layout.epoch_file(layout.activations_dir(root, run_id), epoch),
+    # through real_folder each time: a resumed run writes here without save_index
+    write_arrays(layout.epoch_file(layout.real_folder(layout.activations_dir(root, run_id)), epoch),
                  {f"layer_{i}": values.astype(np.float32) for i, values in enumerate(layers)}, compressed=True)
 
 
