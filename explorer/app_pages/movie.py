@@ -63,8 +63,8 @@ def movie() -> None:
         del st.session_state["movie_epoch"]      # a URL's epoch this run did not log
     ui.offered("movie_epoch", epochs, "logged epoch")
     epoch = st.select_slider("Epoch", epochs, key="movie_epoch", bind="query-params")
-    chart = charts_infoplane.infoplane_at_epoch(frame, epoch, title=f"{labels[run_id]}: epoch {epoch} ({name} {params}, {split} split)",
-                                                color_by=color_by)
+    title = f"{labels[run_id]}: epoch {epoch} ({name} {params}, {split} split)"   # kept in downloads
+    chart = charts_infoplane.infoplane_at_epoch(frame, epoch, title=title, color_by=color_by)
     if metrics.empty:
         ui.show_chart(chart, frame, f"infoplane_{run_id}_epoch{epoch}")
         ui.not_recorded("Accuracy", [run_id])
