@@ -502,9 +502,10 @@ def left_out_note(group_stats: pd.DataFrame) -> str | None:
     """The sentence naming, once per seed group (`group`) of phase_stats rows, the runs its statistics
     leave out (a table row per layer counts them); None if there are none."""
     named = group_stats.dropna(subset=["excluded_runs"]).drop_duplicates("group")
-    if named.empty:
-        return None
-    return "Left out: " + "; ".join(f"{row.group}: {row.excluded_runs}" for row in named.itertuples()) + "."
+    missing = group_stats[group_stats["quantity"] == stats.EXCESS].dropna(subset=["missing_runs"])
+    parts = [f"{row.group}: {row.excluded_runs}" for row in named.itertuples()]
+    parts += [f"{row.group}, {row.layer_name}: {row.missing_runs} (no finite I(X;T) to test)" for row in missing.itertuples()]
+    return "Left out: " + "; ".join(parts) + "." if parts else None
 
 
 def live_groups(these: pd.DataFrame, labels: dict[str, str]) -> list[str]:
@@ -608,7 +609,8 @@ def trend_key(store: ResultStore, run_ids: list[str]) -> Along | None:
     """The key the seed groups of `run_ids` lie along: the one key among those that vary (the seed
     aside) whose every value is a number, at least trend.MIN_LEVELS of them (initial_bias -1 ... 5);
     the others, if any, split the runs (`Along.within`). None where no key, or more than one, is
-    such (a grid of two numeric keys has no one axis)."""
+    such (a grid of two numeric keys has no one axis). Two cohorts at one point of the axis with one
+    setting split the runs as well (their groups are told apart: configdiff.told_apart)."""
     varying = store.varying_keys(run_ids)
     flats = store.flat_configs(run_ids)
 
@@ -621,9 +623,19 @@ def trend_key(store: ResultStore, run_ids: list[str]) -> Along | None:
     if len(axes) != 1:
         return None
     others = [key for key in varying if key != axes[0]]
+    within = {run_id: ", ".join(f"{key}={configdiff.short_value(flat.get(key))}" for key in others)
+              for run_id, flat in flats.items()}
+    # Two cohorts with one setting at one point of the axis are two groups (configdiff.told_apart), so
+    # two trends: pooled, the trend's "runs at each value" counted both cohorts' seeds as one group's.
+    snapshot = store.snapshot()
+    cohort = {run_id: getattr(snapshot.run(run_id), "cohort", None) for run_id in flats}
+    places: dict[tuple, set] = {}
+    for run_id, flat in flats.items():
+        places.setdefault((within[run_id], flat[axes[0]]), set()).add(cohort[run_id])
+    if any(len(cohorts) > 1 for cohorts in places.values()):
+        within = {run_id: ", ".join(filter(None, [f"cohort {cohort[run_id]}", text])) for run_id, text in within.items()}
     return Along(axes[0], {run_id: float(flat[axes[0]]) for run_id, flat in flats.items()},
-                 {run_id: ", ".join(f"{key}={configdiff.short_value(flat.get(key))}" for key in others)
-                  for run_id, flat in flats.items()} if others else {})
+                 within if any(within.values()) else {})
 
 
 def trend_table(trends: pd.DataFrame, layers: Iterable[int] | None = None) -> pd.DataFrame:
@@ -783,8 +795,8 @@ def glance_note(group_stats: pd.DataFrame) -> str | None:
     if tests.empty:
         return (f"No group can be tested: each keeps fewer than {stats.MIN_SEEDS_TESTED} seeds "
                 f"({'; '.join(untested)}).")
-    no_test = (f" No test in {'; '.join(untested)}: fewer than {stats.MIN_SEEDS_TESTED} seeds kept."
-               if len(untested) else "")
+    no_test = (f" No test in {'; '.join(untested)}: fewer than {stats.MIN_SEEDS_TESTED} seeds kept with a "
+               f"finite I(X;T) (the table's left out says which)." if len(untested) else "")
     found = tests[tests["q_groups"] < stats.ALPHA]
     if not found.empty:
         others = tests.loc[~tests.index.isin(found.index), "group"]
@@ -814,8 +826,9 @@ def _compresses(excess: pd.Series) -> str:
 
 
 def _left_out(row: pd.Series) -> str:
-    """"2 dead, 1 diverged": the runs of a group its statistics leave out, counted."""
-    counts = [(int(row[f"n_{why}"]), why) for why in ("dead", "diverged", "unfinished")]
+    """"2 dead, 1 diverged, 1 missing": the runs of a group its statistics leave out, counted (missing:
+    kept, but without a finite value of the quantity, e.g. an infinite I(X;T) at its last epoch)."""
+    counts = [(int(row[f"n_{why}"]), why) for why in ("dead", "diverged", "unfinished", "missing")]
     return ", ".join(f"{count} {why}" for count, why in counts if count)
 
 

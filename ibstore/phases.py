@@ -3,7 +3,8 @@ x split, computed in SQL from the stored `mi`, `gradients` and `runs` (no retrai
 
 Columns: run_id, group_id, layer, layer_name, estimator, params, split,
 - peak_i_xt, peak_i_xt_epoch: the largest finite I(X;T) and the first logged epoch that has it;
-- final_epoch, final_i_xt: the last logged epoch and I(X;T) there (NULL if it has none);
+- final_epoch, final_i_xt: the last logged epoch and I(X;T) there (NULL if it has none, or not a
+  finite one: the run's compression is then missing, and named as such by phase_stats);
 - compression_bits = peak_i_xt - final_i_xt (never negative, and positive under noise alone: each
   run's peak is picked where its noise is high);
 - group_peak_epoch: the first logged epoch at which the mean I(X;T) of the run's seed group peaks,
@@ -113,7 +114,8 @@ WITH base AS NOT MATERIALIZED (
            min(epoch) FILTER (i_xt = peak_i_xt) AS peak_i_xt_epoch,
            any_value(peak_i_xt) AS peak_i_xt,
            max(epoch) AS final_epoch,
-           first(i_xt ORDER BY epoch DESC) AS final_i_xt,      -- NULL if the last epoch has none (arg_max skips it)
+           first(CASE WHEN isfinite(i_xt) THEN i_xt END ORDER BY epoch DESC) AS final_i_xt,   -- NULL if the last
+                                            -- epoch has none, or NaN or infinity (arg_max skips NULL)
            min(epoch) FILTER (i_yt = peak_i_yt) AS peak_i_yt_epoch,
            any_value(peak_i_yt) AS peak_i_yt
     FROM m GROUP BY run_id, layer, estimator, params, split

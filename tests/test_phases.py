@@ -727,7 +727,7 @@ def test_the_glance_sentence_names_the_groups_that_compress_at_q_below_005():
         benjamini_hochberg(tests["p_value"].iloc[:3]).tolist()) and math.isnan(tests.loc["d", "q_groups"])
     assert report.glance_note(group_stats) == (
         "At q (over groups) < 0.05 the last hidden layer compresses in 2 of the 3 groups tested; not in c. "
-        "No test in d: fewer than 5 seeds kept.")
+        "No test in d: fewer than 5 seeds kept with a finite I(X;T) (the table's left out says which).")
 
 
 def test_the_glance_sentence_says_when_p_alone_passes_but_no_q_does():
@@ -814,3 +814,26 @@ def test_ksg_rows_from_before_h_t_bits_are_not_read_as_compression(tmp_path):
     assert len(ksg) and ksg["compression_bits"].isna().all() and ksg["peak_i_xt"].isna().all()
     assert binning["compression_bits"].notna().all()
     assert set(store.phase_curves()["estimator"]) == {"binning"}
+
+
+def test_an_infinite_last_i_xt_is_a_missing_run_named_not_a_minus_infinite_compression(tmp_path):
+    # final_i_xt took the last value as it was: inf gave compression -inf, the run fell out of the test
+    # unnamed, and the report said "fewer than 5 seeds kept" of a group that kept 5
+    run_ids = [write_run(tmp_path, "g", {"learning_rate": 0.0005, "epochs": 20}, seed=seed, cohort="c", logged=8)
+               for seed in range(5)]
+    path = layout.table_path(tmp_path, run_ids[2], "mi")
+    rows = pq.read_table(path)
+    last = pc.equal(rows["epoch"], pc.max(rows["epoch"]))
+    write_table(path, rows.set_column(rows.column_names.index("i_xt"), "i_xt",
+                                      pc.if_else(last, float("inf"), rows["i_xt"])))
+    store = ResultStore(tmp_path)
+    phases = store.phases()
+    broken = phases[phases["run_id"] == run_ids[2]]
+    assert broken["final_i_xt"].isna().all() and broken["compression_bits"].isna().all()
+    assert (phases["compression_bits"].dropna() >= 0).all()
+    group_stats = store.phase_stats().assign(group="learning_rate=0.0005")
+    group_stats = group_stats[(group_stats["split"] == "train") & (group_stats["estimator"] == "binning")]
+    excess = group_stats[group_stats["quantity"] == stats.EXCESS]
+    assert set(excess["missing_runs"]) == {run_ids[2]} and set(excess["n_missing"]) == {1}
+    assert run_ids[2] in report.left_out_note(group_stats)
+    assert "1 missing" in report.glance_table(group_stats, "binning")["left out"].iloc[0]
