@@ -789,14 +789,15 @@ def glance_note(group_stats: pd.DataFrame) -> str | None:
     tail); the groups without a test. None where there is no group."""
     every = last_hidden_tests(group_stats)
     tests = every.dropna(subset=["p_value"])
-    untested = every.loc[every["p_value"].isna(), "group"]
+    reasons: dict[str, list[str]] = {}   # why -> the groups without a test for that reason
+    for row in every[every["p_value"].isna()].itertuples():
+        reasons.setdefault(_untested_because(row.note), []).append(row.group)
+    untested = "; and ".join(f"{'; '.join(groups)} ({why})" for why, groups in reasons.items())
     if every.empty:
         return None
     if tests.empty:
-        return (f"No group can be tested: each keeps fewer than {stats.MIN_SEEDS_TESTED} seeds "
-                f"({'; '.join(untested)}).")
-    no_test = (f" No test in {'; '.join(untested)}: fewer than {stats.MIN_SEEDS_TESTED} seeds kept with a "
-               f"finite I(X;T) (the table's left out says which)." if len(untested) else "")
+        return f"No group can be tested: {untested}."
+    no_test = f" No test in {untested}." if untested else ""
     found = tests[tests["q_groups"] < stats.ALPHA]
     if not found.empty:
         others = tests.loc[~tests.index.isin(found.index), "group"]
@@ -814,6 +815,13 @@ def glance_note(group_stats: pd.DataFrame) -> str | None:
         sentence += (f" {len(alone)} {verb} p < {stats.ALPHA:g} alone ({'; '.join(alone['group'])}): noise alone "
                      f"gives {len(alone)} or more of {len(tests)} in at most {100 * chance:.2g} % of cohorts.")
     return sentence + no_test
+
+
+def _untested_because(note: str | None) -> str:
+    """Why a group's compression has no test, from its phase_stats note."""
+    return {stats.IDENTICAL_SEEDS: "every seed's I(X;T) falls alike: no noise to test against",
+            stats.NO_COMMON_EPOCH: "no logged epoch at which every seed has I(X;T)"}.get(
+        note, f"fewer than {stats.MIN_SEEDS_TESTED} seeds kept with a finite I(X;T); left out says which")
 
 
 def _compresses(excess: pd.Series) -> str:

@@ -83,6 +83,8 @@ COMPRESSION_TEST = ("compression is tested against the noise floor: one-sided p 
                     "from its peak to its end by more than the seeds' own noise makes the maximum of such a mean "
                     "curve stand above its end (a multiplier bootstrap over the seeds)")
 UNTESTABLE = "n < 5: too few seeds to measure the noise the compression test needs"
+IDENTICAL_SEEDS = ("every seed's I(X;T) falls alike, epoch by epoch: no noise to test against (are the seeds "
+                   "applied?)")
 AT_CEILING = "I(X;T) ends at its ceiling, log2 n, in every seed: this estimator cannot show compression here"
 TOO_FEW_TO_DIFFER = "too few seeds for p < 0.05"
 KEYS = ("layer", "estimator", "params", "split")
@@ -274,7 +276,8 @@ def drop_test(drops: np.ndarray) -> tuple[float, float]:
     groups; the per-run floor this replaced (the range of each run's last 10 logged epochs) called
     it in up to 93 %.
     (NaN, NaN) with fewer than MIN_SEEDS_TESTED seeds or no epoch: the noise of fewer seeds is
-    too poorly known for the null.
+    too poorly known for the null; and for seeds that fall alike (`identical`): their null is 0,
+    so any fall had the smallest p, though identical seeds replicate nothing.
 
     >>> rng = np.random.default_rng(0)
     >>> curve = np.r_[np.linspace(0, 2, 50), np.linspace(2, 1, 50)]     # rises 2 bits, falls 1
@@ -285,7 +288,7 @@ def drop_test(drops: np.ndarray) -> tuple[float, float]:
     """
     drops = np.round(np.asarray(drops, dtype=float), DECIMALS)   # a flat curve's float64 rounding is no drop
     n = len(drops)
-    if n < MIN_SEEDS_TESTED or drops.ndim != 2 or drops.shape[1] == 0:
+    if n < MIN_SEEDS_TESTED or drops.ndim != 2 or drops.shape[1] == 0 or identical(drops):
         return math.nan, math.nan
     mean_curve = drops.mean(axis=0)
     residuals = (drops - mean_curve) * math.sqrt(n / (n - 1))
@@ -300,6 +303,14 @@ def drop_test(drops: np.ndarray) -> tuple[float, float]:
     test = _ShiftedTest(level=null, slope=np.zeros_like(null), observed=float(mean_curve.max()), exact=False,
                         two_sided=False)
     return test.p(0.0), test.end(-1.0, max(float(np.ptp(null)), abs(test.observed)))
+
+
+def identical(drops: np.ndarray) -> bool:
+    """Whether every seed's curve of `drops` [seeds, epochs] (rounded to DECIMALS) is the same, and not
+    flat: seeds that never fall give the test's "no" (p = 1), seeds that fall alike give it nothing."""
+    drops = np.round(np.asarray(drops, dtype=float), DECIMALS)
+    return (len(drops) > 1 and drops.ndim == 2 and drops.shape[1] > 0 and bool((drops == drops[0]).all())
+            and bool(drops.any()))
 
 
 def summarize(values: np.ndarray, bounds: tuple[float, float] = (-math.inf, math.inf)) -> Summary:
@@ -532,12 +543,14 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
             p_value = math.nan
             if quantity == EXCESS:          # the one-sided question: its bound, not a two-sided t interval
                 tested = kept[np.isfinite(values[kept, column])]
-                p_value, lower = drop_test(_drops(curves_of.get(tuple(keys)), run_ids[tested], final_i_xt[tested]))
+                drops = _drops(curves_of.get(tuple(keys)), run_ids[tested], final_i_xt[tested])
+                p_value, lower = drop_test(drops)
                 if not math.isnan(p_value):
                     summary = replace(summary, ci_low=lower, ci_high=math.inf)
                 elif summary.n > 1:
-                    summary = replace(summary, ci_low=-math.inf, ci_high=math.inf,
-                                      note=UNTESTABLE if summary.n < MIN_SEEDS_TESTED else NO_COMMON_EPOCH)
+                    note = (UNTESTABLE if summary.n < MIN_SEEDS_TESTED else
+                            IDENTICAL_SEEDS if identical(drops) else NO_COMMON_EPOCH)
+                    summary = replace(summary, ci_low=-math.inf, ci_high=math.inf, note=note)
             decidable = not math.isnan(p_value)
             if quantity == EXCESS and len(kept) and _ends_at_ceiling(final_i_xt[kept], i_xt_ceiling[kept]).all():
                 summary, decidable = replace(summary, note=AT_CEILING), False    # a "no" would be the estimator's

@@ -727,7 +727,7 @@ def test_the_glance_sentence_names_the_groups_that_compress_at_q_below_005():
         benjamini_hochberg(tests["p_value"].iloc[:3]).tolist()) and math.isnan(tests.loc["d", "q_groups"])
     assert report.glance_note(group_stats) == (
         "At q (over groups) < 0.05 the last hidden layer compresses in 2 of the 3 groups tested; not in c. "
-        "No test in d: fewer than 5 seeds kept with a finite I(X;T) (the table's left out says which).")
+        "No test in d (fewer than 5 seeds kept with a finite I(X;T); left out says which).")
 
 
 def test_the_glance_sentence_says_when_p_alone_passes_but_no_q_does():
@@ -837,3 +837,15 @@ def test_an_infinite_last_i_xt_is_a_missing_run_named_not_a_minus_infinite_compr
     assert set(excess["missing_runs"]) == {run_ids[2]} and set(excess["n_missing"]) == {1}
     assert run_ids[2] in report.left_out_note(group_stats)
     assert "1 missing" in report.glance_table(group_stats, "binning")["left out"].iloc[0]
+
+
+def test_identical_seeds_are_not_called_compressing_with_the_smallest_p():
+    # five byte-identical curves (a seed not applied): the multiplier null was 0, so any fall had
+    # p = 1/10000 and "compresses: yes" with the interval [2.02, 2.02]
+    curve = np.r_[np.linspace(0, 3, 30), np.linspace(3, 1, 30)]
+    drops = np.tile(curve - curve[-1], (5, 1))
+    assert stats.identical(drops) and all(math.isnan(v) for v in stats.drop_test(drops))
+    noisy = drops + np.random.default_rng(0).normal(0, 0.05, drops.shape)
+    assert not stats.identical(noisy) and stats.drop_test(noisy)[0] < 0.05
+    assert not stats.identical(np.empty((5, 0)))      # no common epoch is another reason, said as such
+    assert not stats.identical(np.zeros((5, 60))) and stats.drop_test(np.zeros((5, 60)))[0] == 1.0   # flat: "no"
