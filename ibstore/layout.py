@@ -143,4 +143,6 @@ def epoch_file(folder: Path, epoch: int) -> Path:
 
 def epochs_in(folder: Path) -> list[int]:
     """The epochs that have an `epoch_NNNNNN.npz` in `folder`, sorted (none if it is missing)."""
-    return sorted(int(m.group(1)) for p in Path(folder).glob("epoch_*.npz") if (m := _EPOCH_FILE.fullmatch(p.name)))
+    # only names epoch_file writes: a stray "epoch_10.npz" beside epoch_000010.npz read epoch 10 twice
+    return sorted(int(m.group(1)) for p in Path(folder).glob("epoch_*.npz")
+                  if (m := _EPOCH_FILE.fullmatch(p.name)) and p.name == epoch_file(Path(), int(m.group(1))).name)

@@ -114,3 +114,38 @@ def test_adaptive_rows_of_an_older_run_with_the_filled_in_low_are_replaced_not_d
         adaptive = after[after.estimator == "adaptive"]
         assert set(adaptive.params) == {json.dumps({"low": "auto", "n_bins": 30})} and len(adaptive) == 32
         assert len(after) == len(old)
+
+
+def test_damaged_saved_activations_are_one_line_naming_run_and_file_and_change_nothing(trained, capsys, tmp_path):
+    # a truncated epoch file was a BadZipFile traceback (exit 1)
+    import shutil
+    root, run_id, _ = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    epoch_file = copy / "runs" / run_id / "activations" / "epoch_000002.npz"
+    epoch_file.write_bytes(epoch_file.read_bytes()[:300])
+    before = mi(copy, run_id)
+    assert cli.main(["estimate", run_id, "--estimator", "idnns", "--results", str(copy)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: run '{run_id}': its saved activations/epoch_000002.npz cannot be read (BadZipFile")
+    assert err.endswith("its mi rows are unchanged")
+    pd.testing.assert_frame_equal(mi(copy, run_id), before)
+
+
+def test_edge_is_reestimated_against_the_inputs_loaded_again_in_the_saved_rows_order(trained, tmp_path):
+    # EDGE hashes the inputs, which are not saved: trainer estimate loads them again from the run's config
+    import shutil
+
+    from trainer import datasets, estimators, saved
+    root, run_id, _ = trained
+    copy = tmp_path / "edge"
+    shutil.copytree(root, copy)
+    assert cli.main(["estimate", run_id, "--estimator", "edge", "--results", str(copy)]) == 0
+    edge = mi(copy, run_id)
+    edge = edge[edge.estimator == "edge"].set_index(["epoch", "layer", "split"])
+    assert len(edge) == 32 and np.isfinite(edge.i_xt).all()
+    labels, n_train, _ = saved.load_index(copy, run_id)
+    data = datasets.load_data(config.plan(SMALL)[0].config)
+    layer = saved.load_epoch(copy, run_id, 3)[2]
+    expected = estimators.estimate("edge", layer[:n_train], labels[:n_train], inputs=data.full.x[:n_train])
+    assert (edge.loc[(3, 2, "train"), "i_xt"], edge.loc[(3, 2, "train"), "i_yt"]) == expected

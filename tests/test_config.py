@@ -47,6 +47,21 @@ def test_early_stopping_callback_becomes_target_accuracy():
     assert "callbacks" not in ignored
 
 
+@pytest.mark.parametrize("callbacks", [5, [["callbacks.earlystopping_manual", 5]], [[3, {}]], "callbacks.x"])
+def test_legacy_callbacks_of_another_shape_are_one_line(callbacks):
+    # they were a TypeError traceback ('int' object is not iterable)
+    with pytest.raises(config.ConfigError, match=r"config key 'callbacks' = .* must be a list of callback names"):
+        config.resolve({"callbacks": callbacks})
+
+
+def test_an_estimator_listed_twice_is_refused():
+    # its mi rows were written twice, the second copy as if another estimate
+    with pytest.raises(config.ConfigError, match=r"estimator binning with params \{'bin_size': 0.07\} is listed twice"):
+        config.resolve({"estimators": [{"name": "binning"}, {"name": "binning", "params": {"bin_size": 0.07}}]})
+    resolved, _ = config.resolve({"estimators": [{"name": "binning"}, {"name": "binning", "params": {"bin_size": 0.1}}]})
+    assert len(resolved["estimators"]) == 2
+
+
 def test_overrides_are_typed():
     raw = config.apply_overrides({"epochs": 10}, ["architecture=[10,7,5]", "initial_bias=-0.5",
                                                   "activation_fn=relu", "log_schedule.every=5"])

@@ -787,3 +787,12 @@ def test_a_bin_size_whose_index_overflows_float32_fails_only_the_network_it_over
     for s in (0, 2):
         alone = MiRows("x", spec, "tanh", labels, rows, ["full"], ["h"]).at_epoch(2, [layer[s]])
         assert outcomes[s]["i_xt"] == alone["i_xt"] and alone["i_xt"][0] > 0
+
+
+def test_a_jitter_or_bandwidth_range_too_large_to_compute_is_refused():
+    # ksg with noise 1e300 was an IndexError deep in its neighbour counts
+    with pytest.raises(EstimatorError, match=r"'noise' = 1e\+300 is not allowed; must be a number from 0 to 1"):
+        canonical("ksg", {"noise": 1e300})
+    with pytest.raises(EstimatorError, match=r"'eps_range_factor' = 1e\+300 is not allowed; must be a number from 0 to 100"):
+        canonical("edge", {"eps_range_factor": 1e300})
+    assert canonical("ksg", {"noise": 0.5})[1]["noise"] == 0.5

@@ -87,3 +87,27 @@ def test_a_resumed_run_writes_no_activations_through_a_planted_link(tmp_path):
     with pytest.raises(OSError, match="activations is a symbolic link"):
         saved.save_epoch(root, "r", 7, [np.zeros((3, 2))])
     assert untouched(target)
+
+
+def test_only_the_names_the_writer_gives_are_saved_epochs(tmp_path):
+    # a stray "epoch_10.npz" beside epoch_000010.npz made trainer estimate write epoch 10's rows twice
+    for name in ("epoch_000010.npz", "epoch_10.npz", "epoch_0000010.npz", "epoch_1000000.npz", "epoch_x.npz"):
+        (tmp_path / name).write_bytes(b"")
+    assert layout.epochs_in(tmp_path) == [10, 1_000_000]
+
+
+@pytest.mark.slow   # a writer asks git for the commit
+def test_compact_removes_a_killed_writes_temporaries_from_a_run_without_parts(tmp_path):
+    from trainer import tables
+    root = tmp_path / "root"
+    RunWriter(root, {"run_id": "r", "epochs_total": 3}).finish("completed", 0)
+    run_dir = root / "runs" / "r"
+    table_tmp = run_dir / ".mi.parquet.abc12345.tmp"
+    table_tmp.write_text("cut short")
+    (run_dir / "activations").mkdir()
+    array_tmp, kept = run_dir / "activations" / ".epoch_000001.npz.abcd1234.tmp", run_dir / "activations" / "notes.txt"
+    array_tmp.write_text("cut short")
+    kept.write_text("mine")
+    merged, held, failed = tables.compact(root)
+    assert merged == {"r": 0} and not held and not failed
+    assert not table_tmp.exists() and not array_tmp.exists() and kept.read_text() == "mine"

@@ -10,6 +10,7 @@ sees it before or after, whole.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -67,16 +68,18 @@ def _reestimate_locked(root: Path, run_id: str, name: str, params: dict, on_epoc
     meta = read_record(root, run_id)
     if meta is None:
         raise EstimateError(f"run {run_id!r} has no readable run.json under {str(root)!r}")
-    labels, n_train, layer_names = saved.load_index(root, run_id)
+    labels, n_train, layer_names = _read_saved(run_id, "index.npz", lambda: saved.load_index(root, run_id))
     rows = split_rows(n_train, len(labels))
     splits = meta.config["mi_splits"]
     activation_fn = meta.config["activation_fn"]
-    inputs = _inputs(meta.config, labels) if estimators.canonical(name, params)[0] in estimators.NEEDS_INPUTS else None
+    inputs = _inputs(run_id, meta.config, labels) if estimators.canonical(name, params)[0] in estimators.NEEDS_INPUTS \
+        else None
     mi = MiRows(run_id, [{"name": name, "params": params}], activation_fn, labels, rows, splits, layer_names,
                 inputs)
     columns = {column: [] for column in TABLE_SCHEMAS["mi"].names}
     for epoch in saved.saved_epochs(root, run_id):
-        for column, values in (mi.at_epoch(epoch, saved.load_epoch(root, run_id, epoch)) or {}).items():
+        layers = _read_saved(run_id, layout.epoch_file(Path(), epoch).name, lambda: saved.load_epoch(root, run_id, epoch))
+        for column, values in (mi.at_epoch(epoch, layers) or {}).items():
             columns[column] += values
         if on_epoch:
             on_epoch()
@@ -90,16 +93,28 @@ def _reestimate_locked(root: Path, run_id: str, name: str, params: dict, on_epoc
     return len(columns["epoch"])
 
 
-def _inputs(config: dict, labels) -> np.ndarray:
+def _read_saved(run_id: str, name: str, read):
+    """`read()` of one of the run's saved activation files; a file that is damaged (truncated, not an
+    .npz, arrays missing or of another shape) is an EstimateError naming run and file. The run's rows
+    are written only once every epoch is read, so nothing of it has changed then."""
+    try:
+        return read()
+    except (OSError, ValueError, KeyError, IndexError, EOFError, zipfile.BadZipFile) as error:
+        raise EstimateError(f"run {run_id!r}: its saved activations/{name} cannot be read ({type(error).__name__}: "
+                            f"{error}); its mi rows are unchanged") from None
+
+
+def _inputs(run_id: str, config: dict, labels) -> np.ndarray:
     """The inputs the run trained on, in the rows of its saved activations (train, then test), loaded
     again from its config: an estimator that hashes them (EDGE) needs them, and they are not saved."""
     try:
         data = datasets.load_data(SimpleNamespace(**config))
     except datasets.DatasetError as error:
-        raise EstimateError(f"this estimator needs the run's inputs, and its data cannot be loaded: {error}") from None
+        raise EstimateError(f"run {run_id!r}: this estimator needs the run's inputs, and its data cannot be "
+                            f"loaded: {error}") from None
     if not np.array_equal(data.full.y, labels):
-        raise EstimateError("this estimator needs the run's inputs, and its data has changed since it trained "
-                            "(the labels differ from those saved with its activations)")
+        raise EstimateError(f"run {run_id!r}: this estimator needs the run's inputs, and its data has changed "
+                            "since it trained (the labels differ from those saved with its activations)")
     return data.full.x
 
 

@@ -106,10 +106,15 @@ def rewrite_table(run_dir: Path, table: str, transform: Callable[[pa.Table], pa.
 
 
 def leftover_temporaries(run_dir: Path) -> list[Path]:
-    """Temporary files of table writes that never finished (".T.parquet.XXXX.tmp", trainer.atomic):
-    a process killed while writing a part or a base leaves one, which no reader opens."""
-    return [path for path in sorted(run_dir.glob(".*.tmp"))
-            if layout.parse_table_file(path.name[1:].removesuffix(".tmp").rsplit(".", 1)[0])]
+    """Temporary files of writes that never finished (".T.parquet.XXXX.tmp" of a table, and
+    ".epoch_NNNNNN.npz.XXXX.tmp" in its activations/ or checkpoints/, trainer.atomic): a process
+    killed while writing leaves one, which no reader opens."""
+    tables = [path for path in sorted(run_dir.glob(".*.tmp"))
+              if layout.parse_table_file(path.name[1:].removesuffix(".tmp").rsplit(".", 1)[0])]
+    root, run_id = run_dir.parent.parent, run_dir.name
+    arrays = [path for folder in (layout.activations_dir(root, run_id), layout.checkpoints_dir(root, run_id))
+              if folder.is_dir() and not folder.is_symlink() for path in sorted(folder.glob(".*.npz.*.tmp"))]
+    return tables + arrays
 
 
 def compact_run(run_dir: Path) -> int:
@@ -142,7 +147,7 @@ def compact(root: Path) -> tuple[dict[str, int], dict[str, str], dict[str, str]]
     run_dirs = sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.is_symlink()
                       and not p.name.startswith(".")) if runs_dir.is_dir() else []
     for run_dir in run_dirs:
-        if not all_parts(run_dir):
+        if not all_parts(run_dir) and not leftover_temporaries(run_dir):
             continue
         try:
             with RunLock.acquire(run_dir, wait_s=0.2):

@@ -15,7 +15,7 @@ def translate_legacy(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     """deep-bottleneck's keys and names to ours; returns (config, ignored keys with values)."""
     config = {k: v for k, v in raw.items() if k not in IGNORED_KEYS and k not in META_KEYS}
     ignored = {k: raw[k] for k in IGNORED_KEYS if k in raw}
-    stop = _early_stopping_target(raw.get("callbacks"))
+    stop = _early_stopping_target(_ensure_callbacks(raw.get("callbacks")))
     if stop is not None:
         config.setdefault("stop_at_accuracy", stop)
         if not _other_callbacks(raw["callbacks"]):
@@ -46,6 +46,20 @@ def translate_legacy(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
         if isinstance(config.get(key), int) and not isinstance(config[key], bool):
             config[key] = float(config[key])
     return config, ignored
+
+
+def _ensure_callbacks(callbacks: Any) -> list:
+    """deep-bottleneck's `callbacks`: a list of names or [name, args] with args a list or an object."""
+    if callbacks is None:
+        return []
+    entries_ok = isinstance(callbacks, list) and all(
+        isinstance(entry, str) or (isinstance(entry, list) and entry and isinstance(entry[0], str)
+                                   and (len(entry) < 2 or isinstance(entry[1], (list, dict))))
+        for entry in callbacks)
+    if not entries_ok:
+        raise ConfigError(f"config key 'callbacks' = {callbacks!r} (legacy key) is not allowed; must be a list of "
+                          "callback names or [name, args] with args a list or an object, as in deep-bottleneck")
+    return callbacks
 
 
 def _is_early_stopping(entry: Any) -> bool:

@@ -74,6 +74,8 @@ class ExperimentConfig(BaseModel):
             if not isinstance(entry, dict) or "name" not in entry or set(entry) - {"name", "params"}:
                 raise ValueError(f"each estimator is {{'name': ..., 'params': {{...}}}}, got {entry!r}")
             name, params = estimators.canonical(entry["name"], entry.get("params") or {})
+            if {"name": name, "params": params} in resolved:   # its mi rows were written twice
+                raise ValueError(f"estimator {name} with params {params} is listed twice")
             resolved.append({"name": name, "params": params})
         return resolved
 

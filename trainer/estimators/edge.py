@@ -29,7 +29,7 @@ PARAMS = {
     "L_ensemble": integer_between(1, 1000, 10),
     "gamma_t": positive_number(0.1),
     "gamma_xy": positive_number(0.1),
-    "eps_range_factor": non_negative_number(0.1),
+    "eps_range_factor": non_negative_number(0.1, high=100.0),
     "seed": integer_between(0, 2**32 - 1, 3334),
 }
 

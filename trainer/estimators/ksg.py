@@ -29,7 +29,7 @@ from trainer.estimators.params import integer_between, non_negative_number
 
 PARAMS = {
     "k": integer_between(1, 1000, 3),
-    "noise": non_negative_number(1e-10),
+    "noise": non_negative_number(1e-10, high=1.0),      # a jitter: 1e300 overflowed the neighbour counts
     "seed": integer_between(0, 2**32 - 1, 0),
 }
 # Far above the rounding of distances (~1e-16 relative), far below the default jitter (1e-10).

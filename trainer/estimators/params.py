@@ -84,14 +84,15 @@ def positive_number(default: float) -> Param:
     return Param(default, "a number > 0", convert_value)
 
 
-def non_negative_number(default: float) -> Param:
+def non_negative_number(default: float, high: float = math.inf) -> Param:
+    """A number from 0 to `high` (a bound where a larger value overflows the estimate, e.g. ksg's jitter)."""
     def convert_value(value: Any) -> float:
         number = as_number(value)
-        if number < 0:
+        if not 0 <= number <= high:
             raise ValueError(value)
         return number
 
-    return Param(default, "a number >= 0", convert_value)
+    return Param(default, "a number >= 0" if math.isinf(high) else f"a number from 0 to {high:g}", convert_value)
 
 
 def integer_between(low: int, high: int, default: int) -> Param:
