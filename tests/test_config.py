@@ -54,6 +54,13 @@ def test_legacy_callbacks_of_another_shape_are_one_line(callbacks):
         config.resolve({"callbacks": callbacks})
 
 
+@pytest.mark.parametrize("key", ["plotters", "description", "cohort", "name"])
+def test_a_grid_over_a_key_that_changes_nothing_computed_is_refused(key):
+    # {"grid": {"plotters": [1, 2]}} made two runs of one config hash: the same networks twice
+    with pytest.raises(config.ConfigError, match=f"grid key '{key}' is not allowed: it names or documents a run"):
+        config.plan({"epochs": 2, "grid": {key: ["a", "b"]}})
+
+
 def test_an_estimator_listed_twice_is_refused():
     # its mi rows were written twice, the second copy as if another estimate
     with pytest.raises(config.ConfigError, match=r"estimator binning with params \{'bin_size': 0.07\} is listed twice"):

@@ -12,7 +12,7 @@ from typing import Any
 
 from ibstore import strict_json
 
-from trainer.config.schema import DEFAULTS, KNOWN_KEYS, ConfigError
+from trainer.config.schema import DEFAULTS, IGNORED_KEYS, KNOWN_KEYS, META_KEYS, ConfigError
 
 # Configs nest 3 or 4 deep; a key given twice is refused rather than the last one silently winning.
 # Integers beyond 64 bits are refused here, as run.json refuses them (ibstore.record): the config is
@@ -105,6 +105,9 @@ def expand(raw: dict[str, Any]) -> list[dict[str, Any]]:
         if key not in KNOWN_KEYS or key in ("grid",):
             raise ConfigError(f"grid key {key!r} is not a config key; allowed: "
                               f"{', '.join(name for name in DEFAULTS if name not in SEED_KEYS)}")
+        if key in IGNORED_KEYS or key in META_KEYS:
+            raise ConfigError(f"grid key {key!r} is not allowed: it names or documents a run (or means nothing "
+                              f"here) and changes nothing it computes, so each value trained the same networks again")
         if key in SEED_KEYS:
             # The seeds are a config's replicates, the unit of every statistic: a grid over them made
             # groups that differ in their seeds alone (one seed each, or the same seed in two groups).
