@@ -106,6 +106,11 @@ def records_no_i_xt(phases: pd.DataFrame) -> bool:
     return not np.isfinite(pd.to_numeric(phases["final_i_xt"], errors="coerce").to_numpy(dtype=float)).any()
 
 
+# What the information-plane pages say beside ksg rows written before ksg left i_xt NULL: they hold h(T) there.
+LEGACY_KSG = ("These ksg rows hold h(T) as I(X;T) (written before ksg recorded it apart): a differential entropy, "
+              "which depends on the scale of the activations, can be negative, and is not comparable with the "
+              "binning estimators' I(X;T).")
+
 # What the information-plane pages say in place of a plane (`no_i_xt_note`'s `instead`).
 NO_PLANE = "There is no information plane to draw; the Phases page draws its I(Y;T) per layer."
 

@@ -839,3 +839,19 @@ def test_chips_put_the_keys_that_tell_neighbours_apart_first_so_a_cut_chip_still
                                    for bias in (0, 1, 2) for seed in (0, 1))
     assert len({chip[:20] for chip in chips}) == 12            # a chip shows about 20 characters
     assert "chips show initial\\_bias · activation\\_fn · seed · estimators" in texts(at)
+
+
+@pytest.mark.parametrize("page", ["movie", "compare"])
+def test_old_ksg_rows_with_h_t_in_i_xt_are_said_to_be_no_mutual_information(monkeypatch, tmp_path, page):
+    # Movie drew them as an I(X;T) of -18 to -8 bits, unsaid (Compare said it)
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from explorer import report
+    from trainer.atomic import write_table
+    run_id = write_run(tmp_path, "k", {"epochs": 20, "estimators": [{"name": "ksg", "params": {"k": 3}}]}, logged=6)
+    path = layout.table_path(tmp_path, run_id, "mi")
+    rows = pq.read_table(path)
+    write_table(path, rows.set_column(rows.column_names.index("i_xt"), "i_xt", pc.subtract(rows["h_t_bits"], 20.0)))
+    at = open_app(monkeypatch, tmp_path, page, runs=[run_id])
+    assert report.LEGACY_KSG in [unescaped(c.value) for c in at.caption], [c.value for c in at.caption]

@@ -55,9 +55,7 @@ def planes() -> None:
         st.info(ui.plain(report.no_i_xt_note(name, report.NO_PLANE)), icon=":material/info:")
         return
     if name == "ksg":   # rows written before ksg left i_xt NULL hold h(T) there
-        st.caption("These ksg rows hold h(T) as I(X;T) (written before ksg recorded it apart): a differential "
-                   "entropy, which depends on the scale of the activations, can be negative, and is not "
-                   "comparable with the binning estimators' I(X;T).")
+        st.caption(report.LEGACY_KSG)
     varying = store.varying_keys(selection)
     title = f"{name} {params}, {split} split" + (f", {aggregate} over seeds" if aggregate else "")
     if layout == "grid":

@@ -49,6 +49,8 @@ def movie() -> None:
     if len(frame) and not frame["i_xt"].notna().any():
         st.info(ui.plain(report.no_i_xt_note(name, report.NO_PLANE)), icon=":material/info:")
         return
+    if name == "ksg":   # rows written before ksg left i_xt NULL hold h(T) there (Compare says the same)
+        st.caption(report.LEGACY_KSG)
     metrics = store.metrics([run_id])
     if not metrics.empty:
         metrics = charts.every_nth_epoch(metrics, charts.epoch_stride(metrics["epoch"].max()))
