@@ -96,6 +96,9 @@ def test_overrides_are_typed():
     ({"kernel_init_stddev": 1e39}, ["'kernel_init_stddev' = 1e+39", "float32's range"]),
     ({"max_norm_weights": 1e300}, ["'max_norm_weights'", "float32's range"]),
     ({"learning_rate": 1e300}, ["'learning_rate' = 1e+300", "float32's range"]),
+    # Below float32's smallest normal number: 1e-320 trained as 0, recorded as 1e-320.
+    ({"learning_rate": 1e-320}, ["'learning_rate' = 1e-320", "smallest normal", "would be 0"]),
+    ({"initial_bias": -1e-39}, ["'initial_bias' = -1e-39", "smallest normal"]),
 ])
 def test_bad_configs_name_key_value_and_what_is_allowed(raw, words):
     with pytest.raises(config.ConfigError) as error:
@@ -279,6 +282,19 @@ def test_a_malformed_override_names_the_flag_it_came_from():
     assert str(error.value) == "--param 'bogus': expected KEY=VALUE, e.g. --param bin_size=0.1"
     with pytest.raises(config.ConfigError, match=r"^--param 'k=NaN' is not valid JSON"):
         config.parse_override("k=NaN", "--param", "bin_size=0.1")
+
+
+@pytest.mark.parametrize("texts, given", [
+    (["learning_rate=0.1", "learning_rate=0.2"], "'learning_rate' is already given by --set for 'learning_rate'"),
+    (["log_schedule={\"every\": 5}", "log_schedule.every=7"], "'log_schedule.every' is already given by --set "
+                                                              "for 'log_schedule'"),
+])
+def test_a_key_given_twice_is_refused_not_silently_the_last(texts, given):
+    # `--set learning_rate=0.1 --set learning_rate=0.2` trained with 0.2 and said nothing.
+    with pytest.raises(config.ConfigError) as error:
+        config.apply_overrides({}, texts)
+    assert given in str(error.value) and "give each key once" in str(error.value)
+    assert config.parse_overrides(["k=2", "noise=0.1"], "--param") == [("k", 2), ("noise", 0.1)]
 
 
 @pytest.mark.parametrize("dataset_path, words", [

@@ -217,7 +217,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from trainer.measure import params_text
 
     root = _read_root(args)
-    params = dict(config.parse_override(text, "--param", "bin_size=0.1") for text in args.param or [])
+    params = dict(config.parse_overrides(args.param or [], "--param", "bin_size=0.1"))
     name, params = estimators.canonical(args.estimator, params)
     run_ids = reestimate.select_runs(root, args.runs)
     total = sum(len(saved.saved_epochs(root, run_id)) for run_id in run_ids)

@@ -66,11 +66,25 @@ def parse_override(text: str, flag: str = "--set", example: str = "initial_bias=
         raise ConfigError(str(error)) from None
 
 
+def parse_overrides(texts: list[str], flag: str = "--set",
+                    example: str = "initial_bias=-0.5") -> list[tuple[str, Any]]:
+    """Each `key=value` of a repeated flag, parsed by `parse_override`. A key given twice, or a key
+    and a dotted key inside it, is refused: the last would silently win."""
+    overrides: list[tuple[str, Any]] = []
+    for text in texts:
+        key, value = parse_override(text, flag, example)
+        for earlier, _ in overrides:
+            if key == earlier or key.startswith(earlier + ".") or earlier.startswith(key + "."):
+                raise ConfigError(f"{flag} {text!r}: {key!r} is already given by {flag} for {earlier!r}; "
+                                  f"give each key once")
+        overrides.append((key, value))
+    return overrides
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """A copy of `raw` with each `--set KEY=VALUE` applied; dotted keys reach into dicts."""
     result = json.loads(json.dumps(raw))
-    for text in overrides:
-        key, value = parse_override(text)
+    for text, (key, value) in zip(overrides, parse_overrides(overrides)):
         *parents, leaf = key.split(".")
         target = result
         for part in parents:

@@ -24,6 +24,7 @@ IGNORED_KEYS = ("plotters", "plot_median", "regularization", "steps_per_epoch", 
 META_KEYS = ("name", "cohort", "description", "source")
 SEED_MAX = 2**32 - 1  # numpy's and TensorFlow's seed range
 FLOAT32_MAX = 3.4028234663852886e38   # np.finfo(np.float32).max
+FLOAT32_TINY = 1.1754943508222875e-38  # np.finfo(np.float32).tiny: the smallest normal float32
 
 
 class ConfigError(ValueError):
@@ -87,10 +88,14 @@ class ExperimentConfig(BaseModel):
     @field_validator("initial_bias", "kernel_init_stddev", "max_norm_weights", "learning_rate")
     @classmethod
     def _within_float32(cls, value: Any) -> Any:
-        # The networks compute in float32: 1e300 would train as infinity while run.json said 1e300.
+        # The networks compute in float32: 1e300 would train as infinity and 1e-320 as 0 (XLA flushes
+        # subnormals to zero) while run.json said 1e300 or 1e-320.
         if isinstance(value, float) and abs(value) > FLOAT32_MAX:
             raise ValueError(f"must be within float32's range, at most {FLOAT32_MAX:.4g} in size "
                              f"(the networks compute in float32)")
+        if isinstance(value, float) and 0 < abs(value) < FLOAT32_TINY:
+            raise ValueError(f"a value other than 0 must be at least {FLOAT32_TINY:.4g} in size, float32's "
+                             f"smallest normal number (the networks compute in float32, where this would be 0)")
         return value
 
     @field_validator("mi_splits")
