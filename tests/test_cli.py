@@ -149,3 +149,41 @@ def test_edge_is_reestimated_against_the_inputs_loaded_again_in_the_saved_rows_o
     layer = saved.load_epoch(copy, run_id, 3)[2]
     expected = estimators.estimate("edge", layer[:n_train], labels[:n_train], inputs=data.full.x[:n_train])
     assert (edge.loc[(3, 2, "train"), "i_xt"], edge.loc[(3, 2, "train"), "i_yt"]) == expected
+
+
+def test_edge_refuses_inputs_that_changed_since_training_even_with_the_same_labels(tmp_path, capsys):
+    # Only the labels were compared: a data file rewritten with other inputs gave other EDGE rows, unsaid.
+    rng = np.random.default_rng(0)
+    features, labels = rng.normal(size=(200, 4)), rng.integers(0, 2, 200)
+    data_file = tmp_path / "data.csv"
+
+    def write_data(x, y):
+        pd.DataFrame({**{f"x{i}": x[:, i] for i in range(4)}, "label": y}).to_csv(data_file, index=False)
+
+    write_data(features, labels)
+    root = tmp_path / "results"
+    (experiment,) = config.plan({"name": "csv", "dataset": "file", "dataset_path": str(data_file), "epochs": 2,
+                                 "architecture": [4, 3], "log_schedule": {"every": 1}, "save_activations": True})
+    (run_id,) = run_experiment(experiment, root, progress=False)
+    estimate = ["estimate", run_id, "--estimator", "edge", "--results", str(root)]
+    assert cli.main(estimate) == 0
+    edge_rows = mi(root, run_id)
+
+    write_data(features + 0.5, labels)
+    assert cli.main(estimate) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "its data has changed since it trained (the inputs differ from those it trained on; the labels are the same)")
+    pd.testing.assert_frame_equal(mi(root, run_id), edge_rows)
+
+    write_data(features, 1 - labels)
+    assert cli.main(estimate) == 2
+    assert "the labels differ from those saved with its activations" in capsys.readouterr().err
+
+    # an index written before the digest was saved: the labels are all that can be compared
+    index_file = root / "runs" / run_id / "activations" / "index.npz"
+    with np.load(index_file) as index:
+        assert set(index.files) == {"labels", "n_train", "layer_names", "inputs_digest"}
+        np.savez(index_file.with_suffix(".tmp.npz"), **{k: index[k] for k in ("labels", "n_train", "layer_names")})
+    index_file.with_suffix(".tmp.npz").replace(index_file)
+    write_data(features + 0.5, labels)
+    assert cli.main(estimate) == 0

@@ -72,8 +72,10 @@ def _reestimate_locked(root: Path, run_id: str, name: str, params: dict, on_epoc
     rows = split_rows(n_train, len(labels))
     splits = meta.config["mi_splits"]
     activation_fn = meta.config["activation_fn"]
-    inputs = _inputs(run_id, meta.config, labels) if estimators.canonical(name, params)[0] in estimators.NEEDS_INPUTS \
-        else None
+    inputs = None
+    if estimators.canonical(name, params)[0] in estimators.NEEDS_INPUTS:
+        digest = _read_saved(run_id, "index.npz", lambda: saved.saved_inputs_digest(root, run_id))
+        inputs = _inputs(run_id, meta.config, labels, digest)
     mi = MiRows(run_id, [{"name": name, "params": params}], activation_fn, labels, rows, splits, layer_names,
                 inputs)
     columns = {column: [] for column in TABLE_SCHEMAS["mi"].names}
@@ -104,9 +106,11 @@ def _read_saved(run_id: str, name: str, read):
                             f"{error}); its mi rows are unchanged") from None
 
 
-def _inputs(run_id: str, config: dict, labels) -> np.ndarray:
+def _inputs(run_id: str, config: dict, labels: np.ndarray, digest: str | None) -> np.ndarray:
     """The inputs the run trained on, in the rows of its saved activations (train, then test), loaded
-    again from its config: an estimator that hashes them (EDGE) needs them, and they are not saved."""
+    again from its config: an estimator that hashes them (EDGE) needs them, and they are not saved.
+    They must have the SHA-256 saved with the activations (`digest`; None in index files written
+    before it was, then only the labels are compared)."""
     try:
         data = datasets.load_data(SimpleNamespace(**config))
     except datasets.DatasetError as error:
@@ -115,6 +119,10 @@ def _inputs(run_id: str, config: dict, labels) -> np.ndarray:
     if not np.array_equal(data.full.y, labels):
         raise EstimateError(f"run {run_id!r}: this estimator needs the run's inputs, and its data has changed "
                             "since it trained (the labels differ from those saved with its activations)")
+    if digest is not None and saved.inputs_digest(data.full.x) != digest:
+        raise EstimateError(f"run {run_id!r}: this estimator needs the run's inputs, and its data has changed "
+                            "since it trained (the inputs differ from those it trained on; the labels are "
+                            "the same)")
     return data.full.x
 
 

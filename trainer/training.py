@@ -215,7 +215,7 @@ def _set_up(networks: list[Network], root: Path, start_epoch: int,
         network.index, network.epochs_done = index, start_epoch
         network.writer.describe_splits(splits)
         if config.save_activations and not start_epoch:
-            saved.save_index(root, network.run_id, log.labels, len(data.train.y), log.layer_names)
+            saved.save_index(root, network.run_id, log.labels, len(data.train.y), log.layer_names, data.full.x)
     log.mi = StackMiRows([n.run_id for n in networks], config.estimators, activation_fns[0], log.labels,
                          log.rows, config.mi_splits, log.layer_names, inputs=data.full.x)
     if start_epoch:
