@@ -128,7 +128,7 @@ def test_damaged_saved_activations_are_one_line_naming_run_and_file_and_change_n
     assert cli.main(["estimate", run_id, "--estimator", "idnns", "--results", str(copy)]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"error: run '{run_id}': its saved activations/epoch_000002.npz cannot be read (BadZipFile")
-    assert err.endswith("its mi rows are unchanged")
+    assert err.endswith("no run's mi rows have changed")
     pd.testing.assert_frame_equal(mi(copy, run_id), before)
 
 
@@ -187,3 +187,29 @@ def test_edge_refuses_inputs_that_changed_since_training_even_with_the_same_labe
     index_file.with_suffix(".tmp.npz").replace(index_file)
     write_data(features + 0.5, labels)
     assert cli.main(estimate) == 0
+
+
+def test_a_run_that_cannot_be_estimated_leaves_the_runs_before_it_unchanged(tmp_path, capsys):
+    # Runs were written one by one: a damaged second run left the first re-estimated, the second not.
+    root = tmp_path / "results"
+    first, second = run_experiment(config.plan({**SMALL, "name": "two", "n_runs": 2})[0], root, progress=False)
+    before = {run_id: mi(root, run_id) for run_id in (first, second)}
+    epoch_file = root / "runs" / second / "activations" / "epoch_000002.npz"
+    epoch_file.write_bytes(epoch_file.read_bytes()[:300])
+    assert cli.main(["estimate", first, second, "--estimator", "idnns", "--results", str(root)]) == 2
+    assert f"run '{second}': its saved activations/epoch_000002.npz cannot be read" in capsys.readouterr().err
+    for run_id in (first, second):
+        pd.testing.assert_frame_equal(mi(root, run_id), before[run_id])
+        assert _unlocked(root / "runs" / run_id)      # the error released every lock
+
+    epoch_file.unlink()     # without that epoch, both are estimated, and each says so
+    assert cli.main(["estimate", first, second, "--estimator", "idnns", "--results", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert f"{first}: 32 MI rows (idnns " in out and f"{second}: 24 MI rows (idnns " in out
+    assert (mi(root, first).estimator == "idnns").sum() == 32
+
+
+def _unlocked(run_dir):
+    from ibstore.lock import RunLock
+    with RunLock.acquire(run_dir, wait_s=0):
+        return True

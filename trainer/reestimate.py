@@ -10,7 +10,10 @@ sees it before or after, whole.
 
 from __future__ import annotations
 
+import errno
+import resource
 import zipfile
+from contextlib import ExitStack
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -53,18 +56,34 @@ def select_runs(root: Path, targets: list[str]) -> list[str]:
     return selected
 
 
-def reestimate(root: Path, run_id: str, name: str, params: dict, on_epoch=None) -> int:
-    """Estimate MI with `name`/`params` on every saved epoch of a run; returns the rows written.
+def reestimate(root: Path, run_ids: list[str], name: str, params: dict, on_epoch=None) -> dict[str, int]:
+    """Estimate MI with `name`/`params` on every saved epoch of each run; returns the rows written
+    per run.
 
-    EstimateError if another process holds the run (it is training or being re-estimated)."""
-    try:
-        with RunLock.acquire(layout.run_dir(root, run_id)):
-            return _reestimate_locked(root, run_id, name, params, on_epoch)
-    except RunLocked as locked:
-        raise EstimateError(f"{locked}; estimate it when that process has finished") from None
+    Every run is locked and estimated before any is written, so a run that cannot be estimated (a
+    damaged file, its data changed, another process holding it) leaves every run's rows as they
+    were. EstimateError if another process holds a run (it is training or being re-estimated)."""
+    with ExitStack() as locks:
+        for run_id in run_ids:
+            try:
+                locks.enter_context(RunLock.acquire(layout.run_dir(root, run_id)))
+            except RunLocked as locked:
+                raise EstimateError(f"{locked}; estimate it when that process has finished; no run's "
+                                    f"mi rows have changed") from None
+            except OSError as error:
+                if error.errno != errno.EMFILE:
+                    raise
+                raise EstimateError(f"cannot lock {len(run_ids)} runs at once, beyond this process's limit of "
+                                    f"{resource.getrlimit(resource.RLIMIT_NOFILE)[0]} open files; estimate "
+                                    f"fewer runs at a time; no run's mi rows have changed") from None
+        estimated = {run_id: _estimate(root, run_id, name, params, on_epoch) for run_id in run_ids}
+        for run_id, (recorded, rows) in estimated.items():
+            _replace_rows(root, run_id, name, recorded, rows)
+    return {run_id: rows.num_rows for run_id, (_, rows) in estimated.items()}
 
 
-def _reestimate_locked(root: Path, run_id: str, name: str, params: dict, on_epoch=None) -> int:
+def _estimate(root: Path, run_id: str, name: str, params: dict, on_epoch=None) -> tuple[list[str], pa.Table]:
+    """The params texts the new rows replace, and the new rows."""
     meta = read_record(root, run_id)
     if meta is None:
         raise EstimateError(f"run {run_id!r} has no readable run.json under {str(root)!r}")
@@ -91,8 +110,7 @@ def _reestimate_locked(root: Path, run_id: str, name: str, params: dict, on_epoc
     # (adaptive's low), and are the same estimate, so they are replaced too
     recorded = {params_text(estimators.canonical(name, params)[1]),
                 params_text(estimators.for_network(name, params, activation_fn))}
-    _replace_rows(root, run_id, name, sorted(recorded), pa.Table.from_pydict(columns, TABLE_SCHEMAS["mi"]))
-    return len(columns["epoch"])
+    return sorted(recorded), pa.Table.from_pydict(columns, TABLE_SCHEMAS["mi"])
 
 
 def _read_saved(run_id: str, name: str, read):
@@ -103,7 +121,7 @@ def _read_saved(run_id: str, name: str, read):
         return read()
     except (OSError, ValueError, KeyError, IndexError, EOFError, zipfile.BadZipFile) as error:
         raise EstimateError(f"run {run_id!r}: its saved activations/{name} cannot be read ({type(error).__name__}: "
-                            f"{error}); its mi rows are unchanged") from None
+                            f"{error}); no run's mi rows have changed") from None
 
 
 def _inputs(run_id: str, config: dict, labels: np.ndarray, digest: str | None) -> np.ndarray:
