@@ -1,6 +1,6 @@
 """How often the compression test calls a layer compressing, with and without compression.
 
-    python bench/compression_calibration.py [--groups 300]
+    python bench/compression_calibration.py [--groups 300] [--few-epochs]
 
 Draws groups of n seeds whose I(X;T) rises to a plateau (each seed at its own pace) and then stays
 flat or falls by `fall` bits over the second half of training, plus noise of 0.05 bits that is
@@ -11,6 +11,9 @@ the range of the last 10 logged epochs, a one-sided sign-flip test over the seed
 test should call at most 5 % of groups; with a fall, the more the better. Not a timing: a
 measurement of the statistics, run by hand (tests/test_phases.py checks the no-fall rows'
 bound on fewer groups).
+
+`--few-epochs` instead draws flat I(X;T) plus independent noise over 2 to 16 logged epochs, where
+the test's null switches at stats.FEW_EPOCHS from t-scaled draws to the Gaussian draws alone.
 """
 
 from __future__ import annotations
@@ -51,10 +54,26 @@ def tail_range_called(group: np.ndarray) -> bool:
                                         vectorized=True, n_resamples=9999, rng=0).pvalue < stats.ALPHA
 
 
+def few_epochs(groups: int) -> None:
+    """Share of flat groups called compressing over few logged epochs (the test's false positives)."""
+    rng = np.random.default_rng(12)
+    epochs = (2, 3, 5, 8, 9, 10, 12, 16)
+    print(f"share of {groups} flat groups called compressing (binomial sd at 5 %: "
+          f"{math.sqrt(0.05 * 0.95 / groups):.3f}); t-scaled null below {stats.FEW_EPOCHS} epochs")
+    print(f"{'seeds':>5} " + " ".join(f"{f'{e} ep':>6}" for e in epochs))
+    for n in (5, 6, 10):
+        called = [np.mean([stats.drop_test((flat := rng.normal(0, NOISE_BITS, (n, e))) - flat[:, -1:])[0]
+                           < stats.ALPHA for _ in range(groups)]) for e in epochs]
+        print(f"{n:>5} " + " ".join(f"{share:>6.3f}" for share in called))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--groups", type=int, default=300, help="groups drawn per cell (default 300)")
+    parser.add_argument("--few-epochs", action="store_true", help="flat groups over 2 to 16 logged epochs")
     args = parser.parse_args()
+    if args.few_epochs:
+        return few_epochs(args.groups)
     rng = np.random.default_rng(1)
     print(f"share of {args.groups} groups called compressing, this test / the tail-range floor "
           f"(binomial sd at 5 %: {math.sqrt(0.05 * 0.95 / args.groups):.3f})")
