@@ -8,8 +8,11 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
 - compression_bits = peak_i_xt - final_i_xt (never negative, and positive under noise alone: each
   run's peak is picked where its noise is high);
 - group_peak_epoch: the first logged epoch at which the mean I(X;T) of the run's seed group peaks,
-  over the group's kept runs (completed, not dead, not diverged; all its runs if none is; those of
-  the connection, so the explorer's selection) and the epochs every one of them has a finite value at;
+  over the group's kept runs whose last I(X;T) is finite, the runs the compression test reads
+  (kept: completed, not dead, not diverged; all its runs if none is so; those of the connection, so
+  the explorer's selection), and the epochs every one of them has a finite value at. A kept run
+  whose last value is missing once moved the peak, so that the tested runs' mean fall was taken
+  from another epoch than their test's, and could lie below the test's own lower bound;
 - noise_floor_bits = peak_i_xt - the run's I(X;T) at group_peak_epoch (>= 0; NULL where it has
   none): the part of peak - final that picking the run's own maximum adds. So compression_bits -
   noise_floor_bits is the run's fall from its group's peak epoch to its end, and its mean over the
@@ -75,7 +78,7 @@ def _split_fact(field: str) -> str:
             f"WHEN 'full' THEN r.splits['full'].{field} END")
 
 # A run is kept in its group's statistics (ibstore.stats.exclusions) when it completed and is neither
-# dead nor diverged; the group's peak epoch is taken over the kept runs alone.
+# dead nor diverged; the group's peak epoch is taken over the kept runs with a finite last I(X;T).
 _KEPT = "r.status = 'completed' AND r.dead_network IS NOT TRUE AND r.diverged IS NOT TRUE"
 KEYS_SQL = "group_id, layer, estimator, params, split"
 # ksg's first value is the differential entropy h(T), not I(X;T) (trainer.estimators.first_value_column):
@@ -91,14 +94,20 @@ WITH base AS NOT MATERIALIZED (
 ), m AS (
     SELECT *, max(i_xt) FILTER (isfinite(i_xt)) OVER w AS peak_i_xt, max(i_yt) FILTER (isfinite(i_yt)) OVER w AS peak_i_yt
     FROM base WINDOW w AS (PARTITION BY run_id, layer, estimator, params, split)
-), counted AS (          -- the runs the group's mean is over: its kept ones, or all if none is kept
-    SELECT {KEYS_SQL}, count(DISTINCT run_id) FILTER (kept) AS kept_runs, count(DISTINCT run_id) AS all_runs
-    FROM base GROUP BY ALL
+), tested AS (          -- kept runs whose last I(X;T) is finite: those the compression test reads
+    SELECT run_id, layer, estimator, params, split, true AS tested
+    FROM base GROUP BY ALL HAVING bool_and(kept) AND max(epoch) FILTER (isfinite(i_xt)) = max(epoch)
+), marked AS NOT MATERIALIZED (
+    SELECT * EXCLUDE (tested), coalesce(tested, false) AS in_mean
+    FROM base LEFT JOIN tested USING (run_id, layer, estimator, params, split)
+), counted AS (          -- the runs the group's mean is over: those tested, or all if none is
+    SELECT {KEYS_SQL}, count(DISTINCT run_id) FILTER (in_mean) AS mean_runs, count(DISTINCT run_id) AS all_runs
+    FROM marked GROUP BY ALL
 ), group_mean AS (       -- their mean I(X;T) at each epoch every one of them has a finite value at
     SELECT {KEYS_SQL}, epoch, avg(i_xt) AS mean_i_xt
-    FROM base JOIN counted USING (group_id, layer, estimator, params, split)
-    WHERE (kept OR kept_runs = 0) AND isfinite(i_xt) GROUP BY ALL
-    HAVING count(*) = any_value(CASE WHEN kept_runs > 0 THEN kept_runs ELSE all_runs END)
+    FROM marked JOIN counted USING (group_id, layer, estimator, params, split)
+    WHERE (in_mean OR mean_runs = 0) AND isfinite(i_xt) GROUP BY ALL
+    HAVING count(*) = any_value(CASE WHEN mean_runs > 0 THEN mean_runs ELSE all_runs END)
 ), group_peak AS (
     SELECT {KEYS_SQL}, min(epoch) AS group_peak_epoch
     FROM (SELECT *, max(mean_i_xt) OVER (PARTITION BY {KEYS_SQL}) AS top FROM group_mean)

@@ -1,0 +1,45 @@
+"""The group's peak epoch (phases.PHASES_SQL) is taken over the runs the compression test reads."""
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from ibstore import phases, stats
+
+
+def phases_of(curves: dict[str, np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """PHASES_SQL and CURVES_SQL over one group of completed runs, one layer, I(X;T) per run by epoch."""
+    mi = pd.DataFrame([{"run_id": run_id, "epoch": epoch, "layer": 0, "layer_name": "dense_0", "units": 4,
+                        "split": "test", "estimator": "binning", "params": "{}", "i_xt": float(value),
+                        "i_yt": 0.5, "h_t_bits": None}
+                       for run_id, curve in curves.items() for epoch, value in enumerate(curve)])
+    runs = pd.DataFrame({"run_id": list(curves), "group_id": "g", "status": "completed", "dead_network": False,
+                         "diverged": False})
+    with duckdb.connect() as con:
+        con.register("mi_rows", mi)
+        con.register("run_rows", runs)
+        con.execute("CREATE TABLE mi AS FROM mi_rows")
+        con.execute("CREATE TABLE runs AS SELECT *, {'train': {'inputs': 4096, 'h_y_bits': 1.0}, "
+                    "'test': {'inputs': 4096, 'h_y_bits': 1.0}, 'full': {'inputs': 4096, 'h_y_bits': 1.0}} "
+                    "AS splits FROM run_rows")
+        con.execute("CREATE TABLE gradients (run_id VARCHAR, epoch INTEGER, layer SMALLINT, snr DOUBLE)")
+        return con.execute(phases.PHASES_SQL).df(), con.execute(phases.CURVES_SQL).df()
+
+
+def test_a_kept_run_without_a_last_value_does_not_move_the_groups_peak():
+    # Six kept seeds; one has no finite last I(X;T) (it is "missing" from the test) and a bump at epoch
+    # 5. Its bump moved the group's peak to epoch 5, so the five tested seeds' mean fall was read
+    # there (0.39) while their test found 0.89 at epoch 9: a mean below its own lower bound (0.84).
+    rng = np.random.default_rng(0)
+    shape = np.r_[np.linspace(0, 3, 6), np.linspace(3, 3.5, 5)[1:], np.linspace(3.5, 2.5, 11)][:20]
+    curves = {f"s{i}": shape + rng.normal(0, 0.02, 20) for i in range(6)}
+    curves["s5"][5] += 10
+    curves["s5"][-1] = np.nan
+    rows, curve_rows = phases_of(curves)
+    tested = np.array([curves[f"s{i}"] for i in range(5)])
+    falls = (tested - tested[:, -1:]).mean(axis=0)          # the tested seeds' mean curve minus its end
+    assert (rows["group_peak_epoch"] == int(falls.argmax())).all() and falls.argmax() == 9
+    excess = stats.phase_stats(rows, curve_rows).query("quantity == @stats.EXCESS").iloc[0]
+    assert (excess["n"], excess["n_missing"], excess["missing_runs"]) == (5, 1, "s5")
+    assert abs(excess["mean"] - falls.max()) < 1e-9        # the mean curve's peak minus its end
+    assert excess["ci_low"] <= excess["mean"] and excess["compresses"] is True
