@@ -36,6 +36,17 @@ def test_deep_bottleneck_config_loads_unchanged():
     assert set(ignored) == {"plotters", "callbacks"}
 
 
+@pytest.mark.parametrize("legacy, splits", [("full_dataset", ["full"]), ("training", ["train"]), ("test", ["test"])])
+def test_deep_bottlenecks_calculate_mi_for_chooses_the_split_mi_is_estimated_on(legacy, splits):
+    # deep-bottleneck's configs/basic.json sets "calculate_mi_for": "full_dataset"; it was an unknown key
+    resolved, ignored = config.resolve({**DEEP_BOTTLENECK_CONFIG, "calculate_mi_for": legacy})
+    assert resolved["mi_splits"] == splits and "calculate_mi_for" not in ignored
+    with pytest.raises(config.ConfigError, match="'calculate_mi_for' = 'validation'.*'full_dataset', 'training', 'test'"):
+        config.resolve({"calculate_mi_for": "validation"})
+    with pytest.raises(config.ConfigError, match="both 'mi_splits' and the legacy 'calculate_mi_for'"):
+        config.resolve({"calculate_mi_for": legacy, "mi_splits": ["train"]})
+
+
 def test_legacy_kde_estimator_takes_discretization_range_as_noise_variance():
     resolved, _ = config.resolve({"estimator": "mi_estimator.upper", "discretization_range": 0.001})
     assert resolved["estimators"] == [{"name": "kde_upper", "params": {"noise_variance": 0.001}}]
@@ -282,6 +293,17 @@ def test_a_malformed_override_names_the_flag_it_came_from():
     assert str(error.value) == "--param 'bogus': expected KEY=VALUE, e.g. --param bin_size=0.1"
     with pytest.raises(config.ConfigError, match=r"^--param 'k=NaN' is not valid JSON"):
         config.parse_override("k=NaN", "--param", "bin_size=0.1")
+
+
+def test_a_config_file_name_that_is_not_utf8_is_refused_before_anything_is_written(tmp_path):
+    # The run's name comes from the file's name: run.json could not be written, after the run's folder was
+    import os
+    path = tmp_path / os.fsdecode(b"bad\xffname.json")
+    path.write_text('{"epochs": 2}')
+    with pytest.raises(config.ConfigError, match="its name is not UTF-8.*give the config a 'name'"):
+        config.load_file(path)
+    path.write_text('{"epochs": 2, "name": "good"}')
+    assert config.load_file(path)["name"] == "good"
 
 
 @pytest.mark.parametrize("texts, given", [

@@ -179,11 +179,13 @@ def test_file_split_is_deterministic(tmp_path):
     ("d.csv", "a,label\n1,0\n", {}, ["1 row(s)", "at least 2"]),
     ("d.csv", "a,b,label\n", {}, ["0 row(s)", "at least 2"]),
     ("d.csv", "a,label\n1,0\n2,0\n3,0\n", {}, ["every label is 0", "at least 2 classes"]),
+    ("d.csv", "a,label\n1,one\n2,one\n", {}, ["every label is 'one'", "at least 2 classes"]),   # was a traceback
     ("d.csv", "a,label\n1,0.5\n2,1.5\n3,0.5\n", {}, ["labels must be classes", "such as 0.5"]),
     ("d.csv", "a,label\n1,\n2,1\n", {}, ["label column 'label' has missing values"]),
     ("d.csv", "label\n1\n0\n", {}, ["no feature columns"]),
     ("d.txt", "1 2 3", {}, ["unsupported type '.txt'", ".npz", ".parquet", ".csv"]),
-    ("d.npz", "not a zip", {}, ["could not read", ".npz"]),
+    # numpy read it as a pickle and said to pass allow_pickle, which the trainer has no option for
+    ("d.npz", "not a zip", {}, ["could not read", "not a zip archive of .npy arrays"]),
 ])
 def test_bad_files(tmp_path, filename, content, options, fragments):
     (tmp_path / filename).write_text(content)

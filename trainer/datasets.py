@@ -315,7 +315,7 @@ def _load_file(path: str | os.PathLike, label_column: str, test_fraction: float,
                            f"numbers with a fraction, such as {example:g}, as a continuous column would")
     classes, y = np.unique(labels, return_inverse=True)
     if len(classes) < 2:
-        raise DatasetError(f"data file {str(path)!r}: every label is {classes[0].item()!r}; a classifier needs at least "
+        raise DatasetError(f"data file {str(path)!r}: every label is {classes.tolist()[0]!r}; a classifier needs at least "
                            f"2 classes (is the label column the right one?)")
     return _shuffled_dataset("file", features.astype(np.float32), y.astype(np.int64), len(classes),
                              test_fraction, split_seed)
@@ -328,6 +328,9 @@ def _ensure_two_rows(path: Path, n_rows: int) -> None:
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    if not zipfile.is_zipfile(path):       # numpy would read it as a pickle, and say to allow pickles
+        raise DatasetError(f"could not read {str(path)!r} as .npz: it is not a zip archive of .npy arrays "
+                           f"(numpy.savez writes one)")
     try:
         with np.load(path, allow_pickle=False) as arrays:
             return {key: arrays[key] for key in arrays.files}

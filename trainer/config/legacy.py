@@ -9,6 +9,8 @@ from trainer.config.schema import IGNORED_KEYS, META_KEYS, ConfigError
 
 MODEL_ALIASES = {"models.feedforward": "feedforward",
                  "models.feedforward_batchnorm": "feedforward_batchnorm"}
+# deep-bottleneck's `calculate_mi_for`: the activations its estimators read (LoggingReporter)
+MI_SPLITS_OF = {"full_dataset": ["full"], "training": ["train"], "test": ["test"]}
 
 
 def translate_legacy(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -24,6 +26,14 @@ def translate_legacy(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
         config["dataset"] = datasets.ALIASES.get(config["dataset"], config["dataset"])
     if isinstance(config.get("model"), str):
         config["model"] = MODEL_ALIASES.get(config["model"], config["model"])
+    if "calculate_mi_for" in config:
+        if "mi_splits" in config:
+            raise ConfigError("config has both 'mi_splits' and the legacy 'calculate_mi_for'; use 'mi_splits' only")
+        legacy_splits = config.pop("calculate_mi_for")
+        if not isinstance(legacy_splits, str) or legacy_splits not in MI_SPLITS_OF:
+            raise ConfigError(f"config key 'calculate_mi_for' = {legacy_splits!r} (legacy key) is not allowed; "
+                              f"must be one of {', '.join(map(repr, MI_SPLITS_OF))}")
+        config["mi_splits"] = MI_SPLITS_OF[legacy_splits]
     if "estimator" in config or "discretization_range" in config:
         if "estimators" in config:
             raise ConfigError("config has both 'estimators' and the legacy 'estimator'/'discretization_range'; "

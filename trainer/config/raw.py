@@ -44,8 +44,20 @@ def load_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(str(error)) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {str(path)!r} must hold a JSON object, got {type(raw).__name__}")
-    raw.setdefault("name", path.stem)
+    if "name" not in raw:
+        _ensure_utf8_name(path)
+        raw["name"] = path.stem
     return raw
+
+
+def _ensure_utf8_name(path: Path) -> None:
+    """A run's name comes from its config file's name, and run.json is UTF-8 JSON: a name of other
+    bytes failed only once the run's folder was made."""
+    try:
+        path.stem.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"config file {str(path)!r}: its name is not UTF-8, and a run's name comes from it; "
+                          f"rename the file or give the config a 'name'") from None
 
 
 def parse_override(text: str, flag: str = "--set", example: str = "initial_bias=-0.5") -> tuple[str, Any]:

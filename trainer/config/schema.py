@@ -105,4 +105,5 @@ class ExperimentConfig(BaseModel):
 
 
 DEFAULTS: dict[str, Any] = ExperimentConfig().model_dump()
-KNOWN_KEYS = tuple(DEFAULTS) + IGNORED_KEYS + META_KEYS + ("grid", "estimator", "discretization_range")
+KNOWN_KEYS = tuple(DEFAULTS) + IGNORED_KEYS + META_KEYS + ("grid", "estimator", "discretization_range",
+                                                          "calculate_mi_for")
