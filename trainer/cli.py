@@ -278,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     compact.set_defaults(handler=cmd_compact)
 
     ls = with_results(verbs.add_parser(
-        "ls", help="list runs: status, epochs, final test accuracy, dead/diverged flags"))
+        "ls", help="list runs: status, epochs, final test accuracy, dead/diverged/saturated flags"))
     ls.add_argument("--where", metavar="CONDITION",
                     help="SQL condition over the runs view, e.g. \"initial_bias < 0 AND final_test_accuracy > 0.8\"")
     ls.set_defaults(handler=cmd_ls)
@@ -286,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     sql = with_results(verbs.add_parser("sql", help="read-only SQL over the results"))
     sql.add_argument("query", metavar="QUERY",
                      help="one SELECT/WITH/PIVOT/DESCRIBE/SHOW/EXPLAIN/SUMMARIZE statement over the views "
-                          "runs, config, metrics, mi, gradients, activations, activation_stats, problems")
+                          "runs, config, metrics, mi, gradients, activations, activation_stats, problems, "
+                          "phases, phase_stats")
     sql.add_argument("--format", choices=("table", "csv", "json", "parquet"),
                      help="table (default: the first --max-rows rows), or every row as csv / json "
                           "(to stdout or --output) / parquet (--output only); default from --output's suffix")
