@@ -208,6 +208,15 @@ def test_a_run_that_cannot_be_estimated_leaves_the_runs_before_it_unchanged(tmp_
     assert f"{first}: 32 MI rows (idnns " in out and f"{second}: 24 MI rows (idnns " in out
     assert (mi(root, first).estimator == "idnns").sum() == 32
 
+    # an empty table file of the second run: named, before any run's rows are written (was a traceback)
+    after = {run_id: mi(root, run_id) for run_id in (first, second)}
+    (root / "runs" / second / "gradients.parquet").write_bytes(b"")
+    assert cli.main(["estimate", first, second, "--estimator", "binning", "--results", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert f"run '{second}': a table file cannot be read (" in err and "gradients.parquet" in err
+    for run_id in (first, second):
+        pd.testing.assert_frame_equal(mi(root, run_id), after[run_id])
+
 
 def _unlocked(run_dir):
     from ibstore.lock import RunLock

@@ -147,3 +147,17 @@ def test_compaction_removes_what_a_killed_write_left(root, capsys):
     for table, per_epoch in ROWS_PER_EPOCH.items():
         rows = read_table(table_files(run_dir)[table], table).to_pandas()
         assert collections.Counter(rows["epoch"]) == dict.fromkeys(range(4), per_epoch)
+
+
+@pytest.mark.slow   # its writer records the code version (git)
+def test_an_empty_base_file_is_named_and_the_other_runs_are_compacted(root, capsys):
+    # `pq.read_metadata` of a 0-byte base was a traceback (exit 1), and the runs after it were never compacted
+    write_parts(root, epochs=3)
+    damaged = root / "runs" / "a-damaged"
+    shutil.copytree(root / "runs" / RUN, damaged)
+    (damaged / "metrics.parquet").write_bytes(b"")
+    assert cli.main(["compact", "--results", str(root)]) == 1
+    out, err = capsys.readouterr()
+    assert f"a-damaged: could not be compacted (ArrowInvalid: {damaged / 'metrics.parquet'}: " in err
+    assert "compacted 1 run(s)" in out and "1 failed" in out
+    assert disk_state(root / "runs" / RUN) == "done"

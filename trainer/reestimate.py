@@ -29,7 +29,7 @@ from ibstore.index import scan
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import datasets, estimators, saved
 from trainer.measure import MiRows, params_text, split_rows
-from trainer.tables import rewrite_table
+from trainer.tables import list_tables, rewrite_table
 
 
 class EstimateError(ValueError):
@@ -87,6 +87,11 @@ def _estimate(root: Path, run_id: str, name: str, params: dict, on_epoch=None) -
     meta = read_record(root, run_id)
     if meta is None:
         raise EstimateError(f"run {run_id!r} has no readable run.json under {str(root)!r}")
+    try:      # the rows are written through the run's table files: one that cannot be read stops it now
+        list_tables(layout.run_dir(root, run_id))
+    except pa.ArrowException as error:
+        raise EstimateError(f"run {run_id!r}: a table file cannot be read ({error}); no run's mi rows have "
+                            f"changed") from None
     labels, n_train, layer_names = _read_saved(run_id, "index.npz", lambda: saved.load_index(root, run_id))
     rows = split_rows(n_train, len(labels))
     splits = meta.config["mi_splits"]

@@ -32,7 +32,7 @@ class Listing(NamedTuple):
 
 def list_tables(run_dir: Path) -> Listing:
     """The run folder's table files, from one listing of it (the compaction lists a folder once,
-    not once per table)."""
+    not once per table). pa.ArrowInvalid naming the file if a base file's footer cannot be read."""
     try:
         entries = list(os.scandir(run_dir))
     except FileNotFoundError:
@@ -42,7 +42,10 @@ def list_tables(run_dir: Path) -> Listing:
     for name in regular:
         parsed = layout.parse_table_file(name)
         if parsed and parsed[1] is None:
-            through[parsed[0]] = layout.compacted_through(pq.read_metadata(run_dir / name).metadata)
+            try:
+                through[parsed[0]] = layout.compacted_through(pq.read_metadata(run_dir / name).metadata)
+            except pa.ArrowException as error:      # named: "Parquet file size is 0 bytes" did not say which
+                raise pa.ArrowInvalid(f"{run_dir / name}: {error}") from None
     parts: dict[str, list[tuple[int, Path]]] = {}
     for entry in entries:
         parsed = layout.parse_table_file(entry.name)
@@ -147,9 +150,9 @@ def compact(root: Path) -> tuple[dict[str, int], dict[str, str], dict[str, str]]
     run_dirs = sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.is_symlink()
                       and not p.name.startswith(".")) if runs_dir.is_dir() else []
     for run_dir in run_dirs:
-        if not all_parts(run_dir) and not leftover_temporaries(run_dir):
-            continue
-        try:
+        try:      # one damaged run is named and the others are compacted
+            if not all_parts(run_dir) and not leftover_temporaries(run_dir):
+                continue
             with RunLock.acquire(run_dir, wait_s=0.2):
                 merged[run_dir.name] = compact_run(run_dir)
         except RunLocked as locked:
