@@ -4,7 +4,10 @@ run_id IN (12 ids)` on 100,000 runs checked the pages of every mi file: 127 CPU-
 
 A read of table T is limited when it is the whole FROM of a SELECT whose WHERE is, or is an AND
 with, `run_id IN ('a', ...)` or `run_id = 'a'` (string literals; the column unqualified or named
-by T's alias): no row of another run can then come from it. The statement's reads of T are
+by T's alias, and T's columns not renamed, as `FROM mi t(a, run_id)` would): no row of another run
+can then come from it. Every reference to a table named T counts, whatever its schema or catalog
+(`temp.mi` is the same view: once uncounted, it was cut to another reference's runs); only a
+reference to it unqualified or in `main` or `temp` can be limited. The statement's reads of T are
 limited to the union of those ids only if every reference to T is limited so; any other (a
 join, no such condition, a condition on an expression or a subquery) reads every run. Nothing
 is decided from text: the tree is DuckDB's (json_serialize_sql), as the statement check reads it.
@@ -40,7 +43,7 @@ def runs_read(sql: str) -> dict[str, list[str]]:
         if node.get("type") == "SELECT_NODE" and isinstance(node.get("from_table"), dict):
             source = node["from_table"]
             table = _table_of(source)
-            if table is not None:
+            if table is not None and _limitable(source):
                 ids = _ids(node.get("where_clause"), str(source.get("alias") or table).lower())
                 if ids is not None:
                     limited.setdefault(table, []).append(ids)
@@ -48,11 +51,18 @@ def runs_read(sql: str) -> dict[str, list[str]]:
 
 
 def _table_of(node: dict[str, Any]) -> str | None:
-    """The Parquet table a BASE_TABLE reference names (main schema or none), else None."""
-    if node.get("type") != "BASE_TABLE" or node.get("schema_name") not in ("", "main"):
+    """The Parquet table a BASE_TABLE reference names (in any schema), else None."""
+    if node.get("type") != "BASE_TABLE":
         return None
     name = str(node.get("table_name", "")).lower()
     return name if name in TABLE_SCHEMAS else None
+
+
+def _limitable(source: dict[str, Any]) -> bool:
+    """Whether a reference is to the view itself (unqualified, or in main or temp) with its own
+    column names."""
+    path = [str(part).lower() for part in (source.get("qualified_name") or {}).get("path", [])][:-1]
+    return path in ([], ["main"], ["temp"], ["temp", "main"]) and not source.get("column_name_alias")
 
 
 def _ids(condition: Any, qualifier: str) -> set[str] | None:

@@ -37,6 +37,10 @@ from ibstore.statement_runs import runs_read
     ("SELECT * FROM mi WHERE run_id = 1", {}),
     ("SELECT * FROM mi x WHERE mi.run_id = 'a'", {}),                                # not its qualifier
     ("SELECT * FROM other.mi WHERE run_id = 'a'", {}),
+    ("SELECT * FROM temp.mi WHERE run_id = 'a'", {"mi": ["a"]}),
+    # temp.mi is the same view: uncounted, it was cut to the other reference's run (252 of 1008 rows)
+    ("SELECT (SELECT count(*) FROM mi WHERE run_id = 'a'), (SELECT count(*) FROM temp.mi)", {}),
+    ("SELECT count(*) FROM mi t(rid, run_id) WHERE run_id = 'a'", {}),     # run_id names the second column
     ("EXPLAIN SELECT * FROM mi WHERE run_id = 'a'", {}),
     ("SELEC broken", {}),
 ])
