@@ -412,6 +412,28 @@ def test_ctrl_c_while_waiting_for_a_held_run_leaves_other_processes_runs_alone(t
 
 
 @pytest.mark.slow
+def test_a_ray_address_where_nothing_answers_is_one_line_and_the_sweep_recorded_failed(tmp_path, capsys):
+    # ray.init retried 127.0.0.1:1 for ever with only Ray's own warnings, and a refused connection left
+    # the sweep's progress file "running" with its runs "queued"
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")
+    with socket.socket() as closed:          # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    path = write_config(tmp_path, "unreachable", TINY)
+    root = tmp_path / "results"
+    started = time.monotonic()
+    assert cli.main(["sweep", str(path), "--ray", f"127.0.0.1:{port}", "--results", str(root)]) == 2
+    assert time.monotonic() - started < 60
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: cannot connect to the Ray cluster at '127.0.0.1:{port}': nothing answers at 127.0.0.1:{port} "
+        f"(Connection refused); is its head node started (`ray start --head`) and is the port right?")
+    progress = read_progress(root, next((root / ".sweeps").glob("*.json")).stem)
+    assert progress.state == "failed" and progress.exit_code == 2
+    assert set(progress.runs.values()) == {"not started"}
+    assert not list((root / "runs").iterdir())
+
+
+@pytest.mark.slow
 @pytest.mark.xdist_group("ray")   # see test_ray_shipping: one Ray at a time under pytest-xdist
 def test_a_sweep_runs_through_a_local_ray_instance(tmp_path, capsys, monkeypatch):
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e '.[ray]'")

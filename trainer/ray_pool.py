@@ -16,7 +16,9 @@ live node to read it back: "shared" only if every node can.
 from __future__ import annotations
 
 import secrets
+import socket
 import time
+import urllib.parse
 from collections import deque
 from dataclasses import replace as changed
 from functools import cache
@@ -31,6 +33,8 @@ from trainer.task import GroupResult, lost_group, train_group
 
 SHARED, SHIP, AUTO = "shared", "ship", "auto"
 MODES = (AUTO, SHARED, SHIP)
+CONNECT_SECONDS = 5
+RAY_CLIENT_PORT = 10001      # Ray Client's default port (ray://host without one)
 
 
 def run_ray(groups: list[Group], root: Path, address: str, progress: Listener,
@@ -46,13 +50,15 @@ def run_ray(groups: list[Group], root: Path, address: str, progress: Listener,
     ray = import_ray()
     started = not ray.is_initialized()
     if started:
+        _ensure_answers(address)
         try:
             if address == "local":
                 ray.init(num_cpus=local_cpus, include_dashboard=False, log_to_driver=False)
             else:
                 ray.init(address=address, log_to_driver=False)
         except (ConnectionError, ValueError, RuntimeError) as error:
-            raise SweepError(f"cannot connect to the Ray cluster at {address!r}: {error}") from None
+            raise SweepError(f"cannot connect to the Ray cluster at {address!r}: {' '.join(str(error).split())}") \
+                from None
     try:
         if mode == AUTO:
             mode = SHARED if workers_see_root(ray, root) else SHIP
@@ -62,6 +68,25 @@ def run_ray(groups: list[Group], root: Path, address: str, progress: Listener,
     finally:
         if started:
             ray.shutdown()
+
+
+def _ensure_answers(address: str) -> None:
+    """SweepError unless something accepts a TCP connection at a "host:port" or "ray://host:port"
+    address within CONNECT_SECONDS: ray.init retries an address where nothing listens for ever,
+    printing only its own warnings. Other addresses are Ray's to judge."""
+    target = urllib.parse.urlsplit(address if "://" in address else f"//{address}")
+    try:
+        host, port = target.hostname, target.port or (RAY_CLIENT_PORT if target.scheme == "ray" else None)
+    except ValueError:              # a port that is no number: ray.init names it
+        return
+    if target.scheme not in ("", "ray") or not host or port is None:
+        return
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_SECONDS).close()
+    except OSError as error:
+        raise SweepError(f"cannot connect to the Ray cluster at {address!r}: nothing answers at {host}:{port} "
+                         f"({error.strerror or error}); is its head node started (`ray start --head`) and "
+                         f"is the port right?") from None
 
 
 def _run_shared(ray, groups: list[Group], root: Path, progress: Listener) -> None:

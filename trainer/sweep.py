@@ -179,13 +179,17 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
             if progress.store_error or not progress.held:
                 break
             plan = plan_held_again(experiments, root, changed(redo, completed=False), resume or force, progress)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SweepError) as stopped:
         # the runs as they ended (interrupted, or completed before the signal), not "queued"; a run
-        # another process still trains stays "held"
+        # another process still trains stays "held". A SweepError (e.g. no Ray cluster answers) once
+        # left the file "running" for ever.
         now = final_statuses(root, list(progress.file.runs))
         progress.file.runs.update({run_id: status for run_id, status in now.items()
                                    if not (status == Status.RUNNING.value and progress.file.runs[run_id] == HELD)})
-        progress.write(state=SweepState.INTERRUPTED, exit_code=130)
+        if isinstance(stopped, KeyboardInterrupt):
+            progress.write(state=SweepState.INTERRUPTED, exit_code=130)
+        else:
+            progress.write(state=SweepState.FAILED, exit_code=2)
         raise
     finally:
         progress.close()
