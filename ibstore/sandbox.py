@@ -288,10 +288,28 @@ def open_reader(query: str, sources: dict[str, ViewSource], limits: Limits) -> p
     try:
         con = connection_of(_data_of(sources), limits)
         views.register_derived(con, [name for name, source in sources.items() if source is None])
-        reader = con.sql(query).to_arrow_reader(BATCH_ROWS)
+        reader = as_text_where_arrow_is_not_the_value(con.sql(query)).to_arrow_reader(BATCH_ROWS)
     except duckdb.InvalidInputException as error:
         raise _named(error, sources) from None
     return pa.RecordBatchReader.from_batches(reader.schema, _naming_failures(reader, sources))
+
+
+# DuckDB types whose Arrow form is not the value DuckDB holds: UHUGEINT becomes decimal128(38, 0)
+# (above 2^127 it printed as a negative number), BIT and BIGNUM DuckDB's own binary encoding,
+# TIME WITH TIME ZONE a time without its offset, VARIANT a struct of encodings, a UNION a type
+# pandas and CSV have none for, and an INTERVAL a (months, days, nanoseconds) triple. A column
+# with one anywhere in its type is handed over as DuckDB's own text of it.
+_NOT_IN_ARROW = re.compile(r"\b(UHUGEINT|BIT|BIGNUM|VARINT|TIME WITH TIME ZONE|VARIANT|UNION|INTERVAL)\b")
+
+
+def as_text_where_arrow_is_not_the_value(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """`relation` with every column `_NOT_IN_ARROW` names cast to VARCHAR (by position: names may repeat)."""
+    kinds = [str(kind) for kind in relation.types]
+    if not any(_NOT_IN_ARROW.search(kind) for kind in kinds):
+        return relation
+    return relation.project(", ".join(
+        (f"CAST(#{i} AS VARCHAR)" if _NOT_IN_ARROW.search(kind) else f"#{i}") + " AS " + views.quote(name)
+        for i, (name, kind) in enumerate(zip(relation.columns, kinds), start=1)))
 
 
 def _naming_failures(reader: pa.RecordBatchReader, sources: dict[str, ViewSource]) -> Iterator[pa.RecordBatch]:

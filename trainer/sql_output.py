@@ -130,31 +130,43 @@ def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 def _write_json(batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[bytes]) -> int:
     """One JSON array of records, one per line, every value as DuckDB gave it: floats to their last
-    digit (shortest round trip), NaN and infinities as null (JSON has neither), times to the
-    microsecond in ISO 8601, decimals as numbers. (pandas' writer, used before, cut floats to 15
-    digits and times to milliseconds.)"""
+    digit (shortest round trip), NaN and infinities as null at any depth (JSON has neither), times
+    to the microsecond in ISO 8601, integers of any size (a HUGEINT sum) with every digit, decimals
+    with a fraction as the nearest float (cast to VARCHAR to keep more than 15 digits). (pandas'
+    writer, used before, cut floats to 15 digits and times to milliseconds.) Nothing is written
+    before the first batch is converted, so a result that cannot be written leaves no stray "["."""
     repeated = sorted({name for name in schema.names if schema.names.count(name) > 1})
     if repeated:
         raise ValueError(f"a JSON record needs distinct column names; named twice: {', '.join(repeated)} "
                          f"(name them apart with AS)")
     rows = 0
-    sink.write(b"[")
     for batch in batches:
-        lines = [json.dumps({name: _json_value(value) for name, value in record.items()}, default=_json_default,
-                            ensure_ascii=False, allow_nan=False) for record in with_temporal_text(batch).to_pylist()]
+        lines = [json.dumps(_json_value(record), default=_json_default, ensure_ascii=False, allow_nan=False)
+                 for record in with_temporal_text(batch).to_pylist()]
         if lines:
-            sink.write(((",\n" if rows else "\n") + ",\n".join(lines)).encode())
+            sink.write(((",\n" if rows else "[\n") + ",\n".join(lines)).encode())
         rows += len(lines)
-    sink.write(b"\n]\n")
+    sink.write(b"\n]\n" if rows else b"[\n]\n")
     return rows
 
 
 def _json_value(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
+    """NaN and infinities as None, at any depth of lists and structs; integral decimals (HUGEINT,
+    DECIMAL(p, 0)) as integers, which json writes with every digit."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _json_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_value(item) for item in value]
+    if isinstance(value, decimal.Decimal) and value == value.to_integral_value():
+        return int(value)
+    return value
 
 
 def _json_default(value: Any) -> Any:
-    """What json cannot write itself: decimals as numbers, dates and times in ISO 8601, the rest as text."""
+    """What json cannot write itself: decimals with a fraction as floats, dates and times in ISO 8601,
+    the rest as text."""
     if isinstance(value, decimal.Decimal):
         return float(value)
     if isinstance(value, (datetime.date, datetime.time)):
