@@ -39,3 +39,17 @@ def test_a_quote_in_a_run_id_stays_inside_its_literal(cohort_root):
     got = sandbox.run_query(store.snapshot(), with_selected("SELECT count(*) AS n FROM selected", [evil]))
     assert got["n"][0] == 0
     assert names_selected("select * from Selected") and not names_selected("SELECT selected_at FROM runs")
+
+
+@pytest.mark.slow
+def test_a_selection_of_thousands_of_runs_is_one_short_literal(cohort_root):
+    # 20,000 ids as literals would be 40,000 tokens, over the statement check's bound; in one literal, 30
+    import duckdb
+
+    from ibstore import statement_check
+    store = ResultStore(cohort_root)
+    ids = list(store.runs()["run_id"])
+    chosen = ids[:2] + [f"relu-bias-2313c014-s{i}" for i in range(20_000)]
+    query = with_selected("SELECT count(*) AS n FROM selected", chosen)
+    assert len(duckdb.tokenize(query)) < 40 < statement_check.MAX_STATEMENT_TOKENS
+    assert sandbox.run_query(store.snapshot(), query)["n"][0] == 2
