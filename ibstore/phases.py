@@ -9,8 +9,9 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
   run's peak is picked where its noise is high);
 - group_peak_epoch: the first logged epoch at which the mean I(X;T) of the run's seed group peaks,
   over the group's kept runs whose last I(X;T) is finite, the runs the compression test reads
-  (kept: completed, not dead, not diverged; all its runs if none is so; those of the connection, so
-  the explorer's selection), and the epochs every one of them has a finite value at. A kept run
+  (kept: completed, not dead, not diverged; the kept runs if none has such a last value, all its
+  runs if none is kept; those of the connection, so the explorer's selection), and the epochs
+  every one of them has a finite value at. A kept run
   whose last value is missing once moved the peak, so that the tested runs' mean fall was taken
   from another epoch than their test's, and could lie below the test's own lower bound;
 - noise_floor_bits = peak_i_xt - the run's I(X;T) at group_peak_epoch (>= 0; NULL where it has
@@ -100,14 +101,17 @@ WITH base AS NOT MATERIALIZED (
 ), marked AS NOT MATERIALIZED (
     SELECT * EXCLUDE (tested), coalesce(tested, false) AS in_mean
     FROM base LEFT JOIN tested USING (run_id, layer, estimator, params, split)
-), counted AS (          -- the runs the group's mean is over: those tested, or all if none is
-    SELECT {KEYS_SQL}, count(DISTINCT run_id) FILTER (in_mean) AS mean_runs, count(DISTINCT run_id) AS all_runs
+), counted AS (          -- the runs the group's mean is over: those tested, else the kept, else all
+    SELECT {KEYS_SQL}, count(DISTINCT run_id) FILTER (in_mean) AS mean_runs,
+           count(DISTINCT run_id) FILTER (kept) AS kept_runs, count(DISTINCT run_id) AS all_runs
     FROM marked GROUP BY ALL
 ), group_mean AS (       -- their mean I(X;T) at each epoch every one of them has a finite value at
     SELECT {KEYS_SQL}, epoch, avg(i_xt) AS mean_i_xt
     FROM marked JOIN counted USING (group_id, layer, estimator, params, split)
-    WHERE (in_mean OR mean_runs = 0) AND isfinite(i_xt) GROUP BY ALL
-    HAVING count(*) = any_value(CASE WHEN mean_runs > 0 THEN mean_runs ELSE all_runs END)
+    WHERE CASE WHEN mean_runs > 0 THEN in_mean WHEN kept_runs > 0 THEN kept ELSE true END AND isfinite(i_xt)
+    GROUP BY ALL
+    HAVING count(*) = any_value(CASE WHEN mean_runs > 0 THEN mean_runs WHEN kept_runs > 0 THEN kept_runs
+                                     ELSE all_runs END)
 ), group_peak AS (
     SELECT {KEYS_SQL}, min(epoch) AS group_peak_epoch
     FROM (SELECT *, max(mean_i_xt) OVER (PARTITION BY {KEYS_SQL}) AS top FROM group_mean)

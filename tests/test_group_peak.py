@@ -7,14 +7,15 @@ import pandas as pd
 from ibstore import phases, stats
 
 
-def phases_of(curves: dict[str, np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """PHASES_SQL and CURVES_SQL over one group of completed runs, one layer, I(X;T) per run by epoch."""
+def phases_of(curves: dict[str, np.ndarray], dead: set[str] = frozenset()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """PHASES_SQL and CURVES_SQL over one group of completed runs (`dead` ones dead), one layer, I(X;T)
+    per run by epoch."""
     mi = pd.DataFrame([{"run_id": run_id, "epoch": epoch, "layer": 0, "layer_name": "dense_0", "units": 4,
                         "split": "test", "estimator": "binning", "params": "{}", "i_xt": float(value),
                         "i_yt": 0.5, "h_t_bits": None}
                        for run_id, curve in curves.items() for epoch, value in enumerate(curve)])
-    runs = pd.DataFrame({"run_id": list(curves), "group_id": "g", "status": "completed", "dead_network": False,
-                         "diverged": False})
+    runs = pd.DataFrame({"run_id": list(curves), "group_id": "g", "status": "completed",
+                         "dead_network": [run_id in dead for run_id in curves], "diverged": False})
     with duckdb.connect() as con:
         con.register("mi_rows", mi)
         con.register("run_rows", runs)
@@ -43,3 +44,12 @@ def test_a_kept_run_without_a_last_value_does_not_move_the_groups_peak():
     assert (excess["n"], excess["n_missing"], excess["missing_runs"]) == (5, 1, "s5")
     assert abs(excess["mean"] - falls.max()) < 1e-9        # the mean curve's peak minus its end
     assert excess["ci_low"] <= excess["mean"] and excess["compresses"] is True
+
+
+def test_with_no_kept_run_tested_the_peak_is_the_kept_runs_not_the_dead_ones():
+    # Every kept run lacks a last value: the peak fell back to all runs, and a dead run's 40 bits set it
+    curves = {f"k{i}": np.array([1.0, 2.0, 5.0, 3.0, np.nan]) for i in range(5)}
+    curves["dead"] = np.array([40.0, 1.0, 1.0, 1.0, 1.0])
+    rows, _ = phases_of(curves, dead={"dead"})
+    assert (rows["group_peak_epoch"] == 2).all()
+    assert (rows.set_index("run_id").drop("dead")["noise_floor_bits"] == 0).all()
