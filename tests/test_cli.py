@@ -205,7 +205,7 @@ def test_a_run_that_cannot_be_estimated_leaves_the_runs_before_it_unchanged(tmp_
     epoch_file.unlink()     # without that epoch, both are estimated, and each says so
     assert cli.main(["estimate", first, second, "--estimator", "idnns", "--results", str(root)]) == 0
     out = capsys.readouterr().out
-    assert f"{first}: 32 MI rows (idnns " in out and f"{second}: 24 MI rows (idnns " in out
+    assert f"{first}: 32 MI rows written (idnns " in out and f"{second}: 24 MI rows written (idnns " in out
     assert (mi(root, first).estimator == "idnns").sum() == 32
 
     # an empty table file of the second run: named, before any run's rows are written (was a traceback)
@@ -216,6 +216,51 @@ def test_a_run_that_cannot_be_estimated_leaves_the_runs_before_it_unchanged(tmp_
     assert f"run '{second}': a table file cannot be read (" in err and "gradients.parquet" in err
     for run_id in (first, second):
         pd.testing.assert_frame_equal(mi(root, run_id), after[run_id])
+
+    # an empty mi part of the second run: read (and named) before the first is written; was a traceback
+    # (exit 1) after the first run's rows were replaced
+    (root / "runs" / second / "gradients.parquet").unlink()
+    (root / "runs" / second / "mi.part-000099.parquet").write_bytes(b"")
+    assert cli.main(["estimate", first, second, "--estimator", "binning", "--results", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert f"run '{second}': a table file cannot be read (" in err and "mi.part-000099.parquet" in err
+    pd.testing.assert_frame_equal(mi(root, first), after[first])
+
+    # a failed write names the runs written before it
+    from trainer import reestimate
+    (root / "runs" / second / "mi.part-000099.parquet").unlink()
+    calls = []
+
+    def failing_second(root_, run_id, *args):
+        calls.append(run_id)
+        if run_id == second:
+            raise OSError(28, "No space left on device")
+        return replace_rows(root_, run_id, *args)
+
+    replace_rows = reestimate._replace_rows
+    reestimate._replace_rows = failing_second
+    try:
+        assert cli.main(["estimate", first, second, "--estimator", "binning", "--results", str(root)]) == 2
+    finally:
+        reestimate._replace_rows = replace_rows
+    out, err = capsys.readouterr()
+    assert f"{first}: 32 MI rows written (binning" in out and second not in out
+    assert err.strip().endswith(f"run '{second}': its mi rows could not be written ([Errno 28] No space left on "
+                                f"device); it and the runs after it are unchanged, the 1 before it re-estimated")
+
+
+def test_the_open_files_limit_is_raised_for_the_locks_of_many_runs(monkeypatch):
+    # every run's lock stays open while all are estimated: near the limit, healthy files read as damaged
+    import resource
+
+    from trainer import reestimate
+    limits = {"now": (100, 4096)}
+    monkeypatch.setattr(resource, "getrlimit", lambda _: limits["now"])
+    monkeypatch.setattr(resource, "setrlimit", lambda _, value: limits.update(now=value))
+    reestimate._ensure_open_files(500)
+    assert limits["now"] == (500 + reestimate.OPEN_FILES_BESIDE_LOCKS, 4096)
+    with pytest.raises(reestimate.EstimateError, match="may open at most 4096 files; estimate at most 4032 runs"):
+        reestimate._ensure_open_files(4500)
 
 
 def _unlocked(run_dir):

@@ -222,9 +222,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     run_ids = reestimate.select_runs(root, args.runs)
     total = sum(len(saved.saved_epochs(root, run_id)) for run_id in run_ids)
     with tqdm(total=total, desc=f"{name} on {len(run_ids)} run(s)", unit="epoch") as bar:
-        written = reestimate.reestimate(root, run_ids, name, params, on_epoch=lambda: bar.update(1))
-    for run_id, rows in written.items():
-        print(f"{run_id}: {rows} MI rows ({name} {params_text(params)})")
+        reestimate.reestimate(root, run_ids, name, params, on_epoch=lambda: bar.update(1),
+                              on_written=lambda run_id, rows: tqdm.write(f"{run_id}: {rows} MI rows written "
+                                                                         f"({name} {params_text(params)})"))
     return EXIT_OK
 
 

@@ -10,7 +10,6 @@ sees it before or after, whole.
 
 from __future__ import annotations
 
-import errno
 import resource
 import zipfile
 from contextlib import ExitStack
@@ -29,7 +28,10 @@ from ibstore.index import scan
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import datasets, estimators, saved
 from trainer.measure import MiRows, params_text, split_rows
-from trainer.tables import list_tables, rewrite_table
+from trainer.tables import list_tables, read_file, rewrite_table
+
+
+OPEN_FILES_BESIDE_LOCKS = 64     # what an estimate opens while every run's lock is held
 
 
 class EstimateError(ValueError):
@@ -56,13 +58,16 @@ def select_runs(root: Path, targets: list[str]) -> list[str]:
     return selected
 
 
-def reestimate(root: Path, run_ids: list[str], name: str, params: dict, on_epoch=None) -> dict[str, int]:
+def reestimate(root: Path, run_ids: list[str], name: str, params: dict, on_epoch=None,
+               on_written=None) -> dict[str, int]:
     """Estimate MI with `name`/`params` on every saved epoch of each run; returns the rows written
-    per run.
+    per run, each also told to `on_written(run_id, rows)` once written.
 
-    Every run is locked and estimated before any is written, so a run that cannot be estimated (a
-    damaged file, its data changed, another process holding it) leaves every run's rows as they
-    were. EstimateError if another process holds a run (it is training or being re-estimated)."""
+    Every run is locked and estimated, and its table files read, before any is written, so a run
+    that cannot be estimated (a damaged file, its data changed, another process holding it) leaves
+    every run's rows as they were. EstimateError if another process holds a run (it is training or
+    being re-estimated); one that fails to be written names the runs written before it."""
+    _ensure_open_files(len(run_ids))
     with ExitStack() as locks:
         for run_id in run_ids:
             try:
@@ -70,16 +75,31 @@ def reestimate(root: Path, run_ids: list[str], name: str, params: dict, on_epoch
             except RunLocked as locked:
                 raise EstimateError(f"{locked}; estimate it when that process has finished; no run's "
                                     f"mi rows have changed") from None
-            except OSError as error:
-                if error.errno != errno.EMFILE:
-                    raise
-                raise EstimateError(f"cannot lock {len(run_ids)} runs at once, beyond this process's limit of "
-                                    f"{resource.getrlimit(resource.RLIMIT_NOFILE)[0]} open files; estimate "
-                                    f"fewer runs at a time; no run's mi rows have changed") from None
         estimated = {run_id: _estimate(root, run_id, name, params, on_epoch) for run_id in run_ids}
+        written: dict[str, int] = {}
         for run_id, (recorded, rows) in estimated.items():
-            _replace_rows(root, run_id, name, recorded, rows)
-    return {run_id: rows.num_rows for run_id, (_, rows) in estimated.items()}
+            try:
+                _replace_rows(root, run_id, name, recorded, rows)
+            except (OSError, pa.ArrowException) as error:
+                raise EstimateError(f"run {run_id!r}: its mi rows could not be written ({error}); it and the runs "
+                                    f"after it are unchanged, the {len(written)} before it re-estimated") from None
+            written[run_id] = rows.num_rows
+            if on_written:
+                on_written(run_id, rows.num_rows)
+    return written
+
+
+def _ensure_open_files(runs: int) -> None:
+    """Room for a lock per run beside the files an estimate opens: the soft limit raised towards
+    the hard one if need be (a common soft limit is 1,024 open files), else EstimateError."""
+    needed = runs + OPEN_FILES_BESIDE_LOCKS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            raise EstimateError(f"{runs} runs are locked at once while they are estimated, and this process may "
+                                f"open at most {hard} files; estimate at most {hard - OPEN_FILES_BESIDE_LOCKS} "
+                                f"runs at a time")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
 def _estimate(root: Path, run_id: str, name: str, params: dict, on_epoch=None) -> tuple[list[str], pa.Table]:
@@ -87,11 +107,7 @@ def _estimate(root: Path, run_id: str, name: str, params: dict, on_epoch=None) -
     meta = read_record(root, run_id)
     if meta is None:
         raise EstimateError(f"run {run_id!r} has no readable run.json under {str(root)!r}")
-    try:      # the rows are written through the run's table files: one that cannot be read stops it now
-        list_tables(layout.run_dir(root, run_id))
-    except pa.ArrowException as error:
-        raise EstimateError(f"run {run_id!r}: a table file cannot be read ({error}); no run's mi rows have "
-                            f"changed") from None
+    _ensure_tables_read(root, run_id)
     labels, n_train, layer_names = _read_saved(run_id, "index.npz", lambda: saved.load_index(root, run_id))
     rows = split_rows(n_train, len(labels))
     splits = meta.config["mi_splits"]
@@ -116,6 +132,22 @@ def _estimate(root: Path, run_id: str, name: str, params: dict, on_epoch=None) -
     recorded = {params_text(estimators.canonical(name, params)[1]),
                 params_text(estimators.for_network(name, params, activation_fn))}
     return sorted(recorded), pa.Table.from_pydict(columns, TABLE_SCHEMAS["mi"])
+
+
+def _ensure_tables_read(root: Path, run_id: str) -> None:
+    """EstimateError naming the file if a table file the rewrite of `mi` reads cannot be read (the
+    footers of every base, each file of mi): found after another run was written, it half-wrote
+    the set, with a traceback."""
+    try:
+        listing = list_tables(layout.run_dir(root, run_id))
+        for path in listing.files.get("mi", []):
+            try:
+                read_file(path, TABLE_SCHEMAS["mi"])
+            except (OSError, pa.ArrowException) as error:
+                raise pa.ArrowInvalid(f"{path}: {error}") from None
+    except (OSError, pa.ArrowException) as error:
+        raise EstimateError(f"run {run_id!r}: a table file cannot be read ({error}); no run's mi rows have "
+                            f"changed") from None
 
 
 def _read_saved(run_id: str, name: str, read):
