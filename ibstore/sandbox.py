@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 import duckdb
+from duckdb import sqltypes
 import pandas as pd
 import pyarrow as pa
 
@@ -299,17 +300,26 @@ def open_reader(query: str, sources: dict[str, ViewSource], limits: Limits) -> p
 # TIME WITH TIME ZONE a time without its offset, VARIANT a struct of encodings, a UNION a type
 # pandas and CSV have none for, and an INTERVAL a (months, days, nanoseconds) triple. A column
 # with one anywhere in its type is handed over as DuckDB's own text of it.
-_NOT_IN_ARROW = re.compile(r"\b(UHUGEINT|BIT|BIGNUM|VARINT|TIME WITH TIME ZONE|VARIANT|UNION|INTERVAL)\b")
+_NOT_IN_ARROW = frozenset({"uhugeint", "bit", "bignum", "time with time zone", "variant", "union", "interval"})
+
+
+def _not_in_arrow(kind: sqltypes.DuckDBPyType) -> bool:
+    """Whether a type is, or holds (in a list, array, struct, map or union), one of _NOT_IN_ARROW;
+    by the types' ids, so a struct field named "bit" is no BIT."""
+    if kind.id in _NOT_IN_ARROW:
+        return True
+    children = kind.children if kind.id in ("list", "array", "struct", "map") else []
+    return any(isinstance(child, sqltypes.DuckDBPyType) and _not_in_arrow(child) for _, child in children)
 
 
 def as_text_where_arrow_is_not_the_value(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
-    """`relation` with every column `_NOT_IN_ARROW` names cast to VARCHAR (by position: names may repeat)."""
-    kinds = [str(kind) for kind in relation.types]
-    if not any(_NOT_IN_ARROW.search(kind) for kind in kinds):
+    """`relation` with every column `_not_in_arrow` cast to VARCHAR (by position: names may repeat)."""
+    text = [_not_in_arrow(kind) for kind in relation.types]
+    if not any(text):
         return relation
     return relation.project(", ".join(
-        (f"CAST(#{i} AS VARCHAR)" if _NOT_IN_ARROW.search(kind) else f"#{i}") + " AS " + views.quote(name)
-        for i, (name, kind) in enumerate(zip(relation.columns, kinds), start=1)))
+        (f"CAST(#{i} AS VARCHAR)" if cast else f"#{i}") + " AS " + views.quote(name)
+        for i, (name, cast) in enumerate(zip(relation.columns, text), start=1)))
 
 
 def _naming_failures(reader: pa.RecordBatchReader, sources: dict[str, ViewSource]) -> Iterator[pa.RecordBatch]:

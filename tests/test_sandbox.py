@@ -442,6 +442,10 @@ def test_types_arrow_does_not_hold_come_as_duckdbs_own_text(cohort_root, capsys)
     assert lines[0].split(",") == ["h", "b", "v", "t", "u", "l", "i", "a", "a"]
     assert next(csv.reader([lines[1]])) == [*expected[:7], "1", "2"]
     assert expected[:5] == ("340282366920938463463374607431768211455", "101", str(2 ** 100), "12:00:00+05", "x")
+    # a struct whose field is named like such a type stays a struct
+    assert cli.main(["sql", "--results", str(cohort_root), "--format", "json",
+                     "SELECT {'BIT': 1, 'union': [2.5]} AS s, map {'a': 1::BIT} AS m"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"s": {"BIT": 1, "union": [2.5]}, "m": "{a=00000000000000000000000000000001}"}]
     assert cli.main(["sql", "--results", str(cohort_root), "--format", "csv",
                      "SELECT union_value(k := 'x') AS u FROM range(0)"]) == 0
     assert capsys.readouterr().out == "u\n"
