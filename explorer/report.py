@@ -13,7 +13,7 @@ For every estimator (with its parameters) recorded on the chosen split:
   the others are named, not compared;
 - where the seed groups differ in one numeric config key at 3 or more values (initial_bias), the
   trend of each compared quantity along it per layer (ibstore.trend): slope per step with its
-  interval from the permutation test, p, q over the layers, Spearman's rho.
+  interval from the studentized permutation test, p, q over the layers, Spearman's rho.
 An estimator that records no I(X;T) (ksg) gets its I(Y;T) figure and a sentence saying why instead.
 At a glance, per estimator, whether the last hidden layer compresses in each group; per group its
 health and its final test accuracy against the reference group.
@@ -73,7 +73,7 @@ EXCESS_BOUND = (f"noise floor: how far a run's own peak stands above its I(X;T) 
                 f"one-sided 95 % lower bound from the test, above 0 exactly where compresses is yes (no bound below "
                 f"{stats.MIN_SEEDS_TESTED} seeds).")
 # What a comparison row holds (ibstore.stats.shift_test): said beside every comparison table.
-COMPARED_CAPTION = ("Difference of means a - b, two-sided permutation p, and its 95 % interval from the same test: the "
+COMPARED_CAPTION = ("Difference of means a - b, two-sided studentized permutation p (Welch's t), and its 95 % interval from the same test: the "
                     "shifts of a it does not reject, so the interval leaves out 0 exactly when p < 0.05 (unbounded "
                     "where the seeds are too few for p < 0.05). Cliff's delta: P(a > b) - P(a < b). q over groups "
                     "and layers: p adjusted by Benjamini-Hochberg over every group compared with the reference and "
@@ -81,7 +81,7 @@ COMPARED_CAPTION = ("Difference of means a - b, two-sided permutation p, and its
 # What a trend row holds (ibstore.trend): said beside every trend table.
 TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares slope of the quantity against the "
                  "run's step along {key} (its values ranked 0 to k - 1, so their spacing does not count), in the "
-                 "quantity's units per step; two-sided permutation p (the values shuffled over the runs) and its 95 % "
+                 "quantity's units per step; two-sided studentized permutation p (the slope over its HC3 error, the values shuffled over the runs) and its 95 % "
                  "interval from the same test, so the interval leaves out 0 exactly when p < 0.05; Spearman's rho of "
                  "{key} and the quantity. q: p adjusted by Benjamini-Hochberg over every layer recorded, per quantity. "
                  "Where the groups also differ in other keys, a trend per combination of those (within).")
@@ -91,7 +91,7 @@ HEALTH_CAPTION = ("Per seed group, its runs that ended on their own (completed o
                   "interval]), dead networks included. A diverged network has no accuracy.")
 # What the final test accuracy's comparison holds (`accuracy_comparison`).
 ACCURACY_CAPTION = ("Final test accuracy over each group's completed runs, dead networks included: their chance "
-                    "accuracy is what that setting gives. Difference of means a - b, two-sided permutation p and its "
+                    "accuracy is what that setting gives. Difference of means a - b, two-sided studentized permutation p (Welch's t) and its "
                     "95 % interval from the same test, as in the comparisons below. q: p adjusted by "
                     "Benjamini-Hochberg over the groups compared. Cliff's delta: P(a > b) - P(a < b).")
 # What the at-a-glance p and q answer: one layer per group, chosen before looking, so no q over layers.
@@ -660,14 +660,23 @@ def trend_table(trends: pd.DataFrame, layers: Iterable[int] | None = None) -> pd
 def trend_note(trends: pd.DataFrame, key: str) -> str | None:
     """The sentence answering "does anything change along `key`?" from ibstore.trend.trends rows: the
     rows with q over the layers below ALPHA, each with its slope and interval (counted per quantity
-    beyond MAX_DIFFERENCES_NAMED), or that none does; None where nothing was tested."""
+    beyond MAX_DIFFERENCES_NAMED), or that none does; that none could be tested where every row has
+    too few runs for any p below ALPHA (note trend.TOO_FEW_RUNS: a "no change" there would be the
+    test's floor, not a finding); None where nothing was tested."""
     tested = trends.dropna(subset=["p_value"])
     if tested.empty:
         return None
+    too_few = tested["note"] == trend.TOO_FEW_RUNS
+    if too_few.all():
+        return (f"No trend along {key} could be tested: {tested['n'].max()} runs kept at {tested['levels'].max()} "
+                f"values are too few for any p < {stats.ALPHA:g}, so the table's p and q say nothing of a change.")
+    untested = (f" {int(too_few.sum())} of {len(tested)} trends had too few runs for any p < {stats.ALPHA:g}."
+                if too_few.any() else "")
+    tested = tested[~too_few]
     found = tested[tested["q_value"] < stats.ALPHA]
     if found.empty:
         return (f"No layer changes along {key} at q (over layers) < {stats.ALPHA:g} in any quantity tested "
-                f"({tested['n'].max()} runs kept at {tested['levels'].max()} values).")
+                f"({tested['n'].max()} runs kept at {tested['levels'].max()} values).{untested}")
     def where(within) -> str:             # "activation_fn=relu: ", or nothing (None, NaN from a groupby)
         return f"{within}: " if isinstance(within, str) and within else ""
 
@@ -675,13 +684,13 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
         counted = [f"{where(within)}{quantity} (layers {', '.join(map(str, sorted(set(rows['layer']))))})"
                    for (within, quantity), rows in found.groupby(["within", "quantity"], sort=False, dropna=False)]
         return (f"Change along {key} at q (over layers) < {stats.ALPHA:g}: {len(found)} of {len(tested)} trends, "
-                "the table's rows with that q: " + "; ".join(counted) + ".")
+                "the table's rows with that q: " + "; ".join(counted) + "." + untested)
     named = [f"{where(row.within)}{layer_label(row.layer, row.layer_name)} {row.quantity} "
              f"{'rises' if row.slope > 0 else 'falls'}, "
              f"{number_text(row.slope)} {difference_interval(row.note, row.ci_low, row.ci_high)} per step"
              for row in found.itertuples()]
     return (f"Change along {key} at q (over layers) < {stats.ALPHA:g} (slope [95 % CI]), {len(found)} of "
-            f"{len(tested)} trends: " + "; ".join(named) + ".")
+            f"{len(tested)} trends: " + "; ".join(named) + "." + untested)
 
 
 def first_alive(runs: pd.DataFrame, groups: list[str]) -> str:
