@@ -81,10 +81,14 @@ def _ensure_answers(address: str) -> None:
         return
     if target.scheme not in ("", "ray") or not host or port is None:
         return
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         socket.create_connection((host, port), timeout=CONNECT_SECONDS).close()
+    except socket.gaierror as error:
+        raise SweepError(f"cannot connect to the Ray cluster at {address!r}: the host {host!r} is not known "
+                         f"({error.strerror or error})") from None
     except OSError as error:
-        raise SweepError(f"cannot connect to the Ray cluster at {address!r}: nothing answers at {host}:{port} "
+        raise SweepError(f"cannot connect to the Ray cluster at {address!r}: nothing answers at {where} "
                          f"({error.strerror or error}); is its head node started (`ray start --head`) and "
                          f"is the port right?") from None
 

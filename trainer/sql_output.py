@@ -134,7 +134,9 @@ def _write_json(batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[b
     to the microsecond in ISO 8601, integers of any size (a HUGEINT sum) with every digit, decimals
     with a fraction as the nearest float (cast to VARCHAR to keep more than 15 digits). (pandas'
     writer, used before, cut floats to 15 digits and times to milliseconds.) Nothing is written
-    before the first batch is converted, so a result that cannot be written leaves no stray "["."""
+    before the first batch is converted, so a first batch that cannot be written leaves no stray "[";
+    a later one (a date beyond year 9999 after 8,192 rows) leaves the array unclosed, so that it never
+    parses as the whole result."""
     repeated = sorted({name for name in schema.names if schema.names.count(name) > 1})
     if repeated:
         raise ValueError(f"a JSON record needs distinct column names; named twice: {', '.join(repeated)} "
