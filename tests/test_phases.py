@@ -265,6 +265,7 @@ def test_the_difference_interval_from_random_arrangements_and_its_coverage():
     assert (few.ci_low, few.ci_high, few.note) == (-math.inf, math.inf, stats.TOO_FEW_TO_DIFFER)
 
 
+@pytest.mark.slow   # 800 comparisons: about 15 s
 def test_groups_of_equal_means_and_different_spreads_do_not_differ():
     # Normal seeds of equal means, sd 3 in a group of 20 and 1 in a group of 40. The raw difference
     # of means, permuted, tests "the same distribution" and called these different 13.7 % of the

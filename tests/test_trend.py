@@ -114,6 +114,7 @@ def test_too_few_runs_for_any_rejection_give_an_unbounded_interval():
     assert (low, high) == (-math.inf, math.inf)
 
 
+@pytest.mark.slow   # 800 comparisons: about 15 s
 def test_a_spread_that_changes_along_the_key_is_no_trend():
     # No trend, normal values of sd 0.2, 0.2 and 3 at three values of the key, 20 runs each: the raw
     # slope's permutation test tests "y does not depend on the key" and called this a trend 12.1 %
