@@ -73,8 +73,8 @@ EXCESS_BOUND = (f"noise floor: how far a run's own peak stands above its I(X;T) 
                 f"one-sided 95 % lower bound from the test, above 0 exactly where compresses is yes (no bound below "
                 f"{stats.MIN_SEEDS_TESTED} seeds).")
 # What a comparison row holds (ibstore.stats.shift_test): said beside every comparison table.
-COMPARED_CAPTION = ("Difference of means a - b, two-sided studentized permutation p (Welch's t), and its 95 % interval from the same test: the "
-                    "shifts of a it does not reject, so the interval leaves out 0 exactly when p < 0.05 (unbounded "
+COMPARED_CAPTION = ("Difference of means a - b, two-sided studentized permutation p (Welch's t), and its 95 % interval from the same test: from "
+                    "the estimate out to the nearest shifts of a it rejects, so the interval leaves out 0 exactly when p < 0.05 (unbounded "
                     "where the seeds are too few for p < 0.05). Cliff's delta: P(a > b) - P(a < b). q over groups "
                     "and layers: p adjusted by Benjamini-Hochberg over every group compared with the reference and "
                     "every layer; read it when asking which groups differ from the reference.")
@@ -651,7 +651,9 @@ def trend_table(trends: pd.DataFrame, layers: Iterable[int] | None = None) -> pd
     return pd.DataFrame([{**({"within": item.within} if trends["within"].notna().any() else {}),
                           "layer": layer_label(item.layer, item.layer_name), "quantity": item.quantity,
                           "values": item.levels, "n": item.n, "slope per step": number_text(item.slope),
-                          "95 % CI": item.note or difference_interval(item.note, item.ci_low, item.ci_high),
+                          # a note column of None and text holds NaN for None (pandas' string type)
+                          "95 % CI": item.note if isinstance(item.note, str) and item.note
+                          else difference_interval(None, item.ci_low, item.ci_high),
                           "p": number_text(item.p_value), "q (over layers)": number_text(item.q_value),
                           "Spearman's rho": number_text(item.spearman_rho)}
                          for item in trends.itertuples(index=False)])

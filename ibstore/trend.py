@@ -18,10 +18,11 @@ values' spacing: initial_bias 2 and 5 are one step apart) and y the quantity:
   studentized slope 12.8 %, 7.6 % and 6.5 % (4000 draws each, the same for both; sd 0.2, 0.2, 0.2
   and 3 at four steps of 10 runs: 16.2 % and 8.2 %). With 5 runs at the wide step its asymptotics
   have not set in; with one spread both stay near 5 % (5.1 % and 5.6 %, 3 steps of 5 runs);
-- its 95 % interval: the slopes b the same test does not reject for y - b x
+- its 95 % interval: from the slope outwards to the nearest slopes b the same test rejects for y - b x
   (ibstore.stats._ShiftedTest, studentized; test inversion as in Ernst 2004, Statistical Science
-  19(4), section 3.3), its ends sought from the slope outwards, so that 0 lies outside it exactly
-  when p < 0.05; the whole line, and the note TOO_FEW_RUNS, where the runs are too few for any
+  19(4), section 3.3), so that 0 lies outside it exactly when p < 0.05 (with few runs, where the
+  studentized p need not fall steadily with b, a slope inside can be rejected or one beyond an end
+  not: 19 of 560 simulated trends of 6-7 runs); the whole line, and the note TOO_FEW_RUNS, where the runs are too few for any
   p < 0.05 (`smallest_p`: 2 / the number of distinct ways to deal the values to the runs' steps,
   e.g. 3 runs at 3 values, 4 at 4 or at 3, 5 at 3 as 2, 2 and 1): a p there says nothing of a
   trend;

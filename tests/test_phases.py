@@ -916,3 +916,13 @@ def test_identical_seeds_are_not_called_compressing_with_the_smallest_p():
     assert not stats.identical(noisy) and stats.drop_test(noisy)[0] < 0.05
     assert not stats.identical(np.empty((5, 0)))      # no common epoch is another reason, said as such
     assert not stats.identical(np.zeros((5, 60))) and stats.drop_test(np.zeros((5, 60)))[0] == 1.0   # flat: "no"
+
+
+def test_two_groups_of_the_same_values_do_not_differ_at_all():
+    # Values at a ceiling, tied across the groups: the studentized test's t's of tied arrangements were
+    # 1e-16 apart by the rounding of the means it subtracts, and two identical groups got p = 0.67
+    for a, b in (([12, 11.7, 12, 12, 12, 11.7], [12, 12, 12, 11.7, 11.7, 12]),
+                 ([11.99951171875] * 3 + [11.7, 11.99951171875], [11.99951171875, 11.7, 11.99951171875,
+                                                                  11.99951171875, 12])):
+        a, b = np.array(a), np.array(b)
+        assert stats.compare(a, b).p_value == 1.0 == scipy_p(a, b)

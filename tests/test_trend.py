@@ -286,3 +286,15 @@ def test_groups_that_also_differ_in_another_key_get_a_trend_within_each_of_its_v
     grid = [write_run(tmp_path / "grid", f"g{lr}-{bias}", {"epochs": 6, "learning_rate": lr, "initial_bias": bias},
                       logged=4) for lr in (0.1, 0.2, 0.3) for bias in (-1, 0, 2)]
     assert report.trend_key(ResultStore(tmp_path / "grid"), grid) is None
+
+
+def test_a_table_mixing_noted_and_tested_trends_shows_each_ones_interval():
+    # pandas keeps a note column of None and text as text, None as NaN: every tested row's CI read "nan"
+    phases, key_values = keyed_phases({0.0: [[0.1, 0.2, 0.15, 0.12, 0.18]], 1.0: [[0.6, 0.7, 0.65, 0.55, 0.62]],
+                                       2.0: [[1.2, 1.1, 1.3, 1.15, 1.0]]})
+    tested = trend.trends(phases, key_values, (stats.EXCESS,)).iloc[0].to_dict()
+    rows = pd.DataFrame([tested, {**tested, "note": trend.TOO_FEW_RUNS}])
+    assert rows["note"].isna().iloc[0]
+    shown = report.trend_table(rows)["95 % CI"].tolist()
+    assert shown == [report.difference_interval(None, tested["ci_low"], tested["ci_high"]), trend.TOO_FEW_RUNS]
+    assert shown[0].startswith("[") and "nan" not in shown[0]
