@@ -3,8 +3,8 @@ names it (`SELECT ... FROM mi JOIN selected USING (run_id)`).
 
 It is a common table expression put in front of the visitor's statement, the ids in one SQL string
 literal (quotes doubled) split on "/", which no run id holds (each is a folder's name), so the
-statement still goes through the sandbox's checks whole, and 2,000 selected runs are not 55,000
-characters of literals for the check to parse (ibstore.statement_check.MAX_STATEMENT_CHARS). It goes
+statement still goes through the sandbox's checks whole, and 20,000 selected runs are not 40,000
+tokens of literals for the check to parse (ibstore.statement_check.MAX_STATEMENT_TOKENS). It goes
 on the statement's first line, after its leading comments, so DuckDB's line numbers stay the
 visitor's; for DESCRIBE, SUMMARIZE and EXPLAIN, after the keyword (DuckDB refuses a CTE in front of
 them), with a bare view name made a query (`DESCRIBE selected`).
