@@ -206,11 +206,12 @@ class _ShiftedTest:
     arrangement, computed as the null's rows are (so that an exact test's identity arrangement
     equals it), the rest the null's. A zero variance gives +-inf with the sign of the numerator,
     0 / 0 gives 0. p(d) is scipy.stats.permutation_test's p of the shifted values: a null value
-    within 100 machine epsilons of the observed one counts as equal to it, and random arrangements
-    count the observed one (p = (count + 1) / (K + 1)). Inverting it gives the interval that agrees
-    with p (Lehmann 1975, Nonparametrics, ch. 2; Ernst 2004, Statistical Science 19(4), section
-    3.3): the shifts the test does not reject. `observed` is also the estimate: the shift that
-    makes the observed statistic 0."""
+    within 100 machine epsilons of the observed one counts as equal to it (studentized, within
+    STUDENTIZED_TIES), and random arrangements count the observed one (p = (count + 1) / (K + 1)).
+    Inverting it gives the interval that agrees with p (Lehmann 1975, Nonparametrics, ch. 2; Ernst
+    2004, Statistical Science 19(4), section 3.3): the shifts the test does not reject (studentized,
+    as `end` finds them). `observed` is also the estimate: the shift that makes the observed
+    statistic 0."""
 
     def __init__(self, level: np.ndarray, slope: np.ndarray, observed: float, exact: bool, two_sided: bool,
                  variance: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None):
