@@ -302,12 +302,12 @@ def _shown_record(entry: Entry, status: Status) -> RunRecord | None:
     return record.model_copy(update={"status": status})
 
 
-def run_signature(run_dir: str, now_ns: int | None = None) -> bytes:
+def run_signature(run_dir: str) -> bytes:
     """The signature of one run folder (ibstore.index_stat: the lstat of the folder itself and of
     its run.json), or b"" if it is not a real folder or cannot be inspected (then it is read every
-    time). With `now_ns` (time.time_ns() before the scan), b"" too if the folder or run.json was
-    modified less than RACY_NS before (git's "racily clean" rule)."""
-    return index_stat.signature(run_dir, None if now_ns is None else now_ns - RACY_NS)
+    time). Without the "racily clean" rule a scan applies (`_update`): its callers are the
+    writer's hand-over under the run's lock (`record_run`) and the reads that match it."""
+    return index_stat.signature(run_dir, None)
 
 
 def _fingerprint(state: State, entries: dict[str, Entry], shown: dict[str, Status], changed: set[str],

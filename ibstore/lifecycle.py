@@ -106,11 +106,11 @@ class Existing:
     note: str | None = None
 
 
-def existing(root: Path, run_id: str, now: float | None = None) -> Existing:
+def existing(root: Path, run_id: str) -> Existing:
     record = read_record(root, run_id)
     if record is None:
         return Existing(None)
-    status = shown_status(root, record, now)
+    status = shown_status(root, record)
     if status is Status.RUNNING:
         return Existing(status, holder_text(root, record))
     return Existing(status, record.error.splitlines()[0] if record.error else None)

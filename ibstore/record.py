@@ -25,7 +25,7 @@ SCHEMA_VERSION = 2   # 2: final_* metrics, dead_network / diverged flags, typed 
 
 MAX_RECORD_BYTES = 1 << 20   # 1 MiB: a real run.json is a few kB
 MAX_DEPTH = 64               # arrays/objects inside each other; configs nest 3 or 4 deep
-SEED_MAX = (1 << 32) - 1     # numpy's seed range
+SEED_MAX = (1 << 32) - 1     # numpy's and TensorFlow's seed range (trainer.config's too)
 RECORD_LIMITS = strict_json.Limits(max_bytes=MAX_RECORD_BYTES, max_depth=MAX_DEPTH, int64=True)
 
 
@@ -38,6 +38,12 @@ class Status(str, enum.Enum):
 
     def __str__(self) -> str:   # f-strings and print show "completed", not "Status.COMPLETED"
         return self.value
+
+
+# The flags a run carries (`trainer ls`, the explorer's badges): record field -> flag, set where the
+# field is true; a run whose status is in FLAG_OF_STATUS carries that flag too, whatever its field says.
+FLAGS = {"dead_network": "dead", "saturated_network": "saturated", "diverged": "diverged"}
+FLAG_OF_STATUS = {Status.DIVERGED: "diverged"}
 
 
 class RecordError(ValueError):
@@ -139,6 +145,12 @@ def _parse_limited(data: bytes) -> Any:
         return strict_json.loads(data, "run.json", RECORD_LIMITS)
     except strict_json.JsonError as error:
         raise RecordError(str(error)) from None
+
+
+def run_flags(record: RunRecord) -> list[str]:
+    """The flags of one run (FLAGS, FLAG_OF_STATUS), in FLAGS' order."""
+    return [flag for field, flag in FLAGS.items()
+            if getattr(record, field) or FLAG_OF_STATUS.get(record.status) == flag]
 
 
 def utc_now() -> datetime:

@@ -89,11 +89,6 @@ def files_table(rows: list[tuple]) -> pa.Table:
                                 schema=FILES_SCHEMA)
 
 
-def file_rows(files: dict[str, list[ParquetFile]]) -> pa.Table:
-    """FILES_SCHEMA rows of one run's table files (as read_run returns them)."""
-    return files_table(file_tuples(files))
-
-
 @dataclass
 class Scan:
     """One state of a results root, as scanned; never changed afterwards (the explorer answers from it meanwhile)."""

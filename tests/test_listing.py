@@ -41,6 +41,21 @@ def test_ls_table_is_aligned_escaped_and_has_a_header_when_empty():
     assert escape("plain é 名前") == "plain é 名前" and escape("\ud800") == "\\ud800"
 
 
+def test_ls_flags_a_run_whose_status_is_diverged_though_its_flag_is_unset(tmp_path, capsys):
+    """`trainer ls` flags runs by the explorer's rule (ibstore.record.run_flags): status diverged is
+    diverged, as the explorer's badge says, also when run.json leaves `diverged` null."""
+    from ibstore import layout
+    from trainer import cli
+
+    record = RunRecord(**{**BASE, "status": "diverged"}, epochs_done=3, epochs_total=10)
+    assert record.diverged is None
+    layout.run_dir(tmp_path, record.run_id).mkdir(parents=True)
+    layout.run_json_path(tmp_path, record.run_id).write_bytes(record.to_json_bytes())
+    assert cli.main(["ls", "--results", str(tmp_path)]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:-1]
+    assert [row.split() for row in rows] == [["r1", "diverged", "3/10", "-", "diverged"]]
+
+
 @pytest.mark.slow
 def test_ls_where_filters_through_the_read_only_sandbox(tmp_path, capsys):
     from tests.conftest import write_cohort

@@ -15,7 +15,7 @@ from bench.make_results import FEW_VALUES, FLUSHES, make_root, write_run
 from bench.staged_run import SUFFIX, StagedRun, remove_stale
 from ibstore import layout
 from ibstore.record import RunRecord
-from trainer.atomic import write_table
+from trainer.atomic import parquet_bytes, write_bytes
 from trainer.store import write_record
 
 TANH = {"activation_fn": "tanh", "epochs": 20, "architecture": [5, 3]}
@@ -40,8 +40,9 @@ def test_every_file_is_what_the_trainers_writer_makes_of_its_rows(tmp_path):
         else:
             rows = pq.read_table(path)
             assert pq.read_metadata(path).metadata[layout.COMPACTED_THROUGH_KEY] == str(FLUSHES).encode()
-            write_table(product / name, rows.replace_schema_metadata(), compacted_through=FLUSHES,
-                        use_dictionary=[c for c in rows.column_names if c in FEW_VALUES], sync=False)
+            encoded = parquet_bytes(rows.replace_schema_metadata(), compacted_through=FLUSHES,
+                                    use_dictionary=[c for c in rows.column_names if c in FEW_VALUES])
+            write_bytes(product / name, encoded, sync=False)
         assert (product / name).read_bytes() == path.read_bytes(), name
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+RAY_MODES = ("auto", "shared", "ship")   # `trainer sweep --ray-mode`: trainer.ray_pool's AUTO, SHARED, SHIP
 MAX_SECONDS = 7 * 24 * 3600   # a week: far beyond any query or progress interval, within every timer's range
 
 

@@ -101,6 +101,6 @@ def parquet_bytes(table: pa.Table, compacted_through: int | None = None,
 
 
 def write_table(path: Path, table: pa.Table, compacted_through: int | None = None,
-                use_dictionary: bool | list[str] = True, sync: bool = True, codec: str = LASTING_CODEC) -> None:
+                codec: str = LASTING_CODEC) -> None:
     """A results Parquet file (`parquet_bytes`), written atomically."""
-    write_bytes(path, parquet_bytes(table, compacted_through, use_dictionary, codec), sync)
+    write_bytes(path, parquet_bytes(table, compacted_through, codec=codec))

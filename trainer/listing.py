@@ -1,8 +1,8 @@
 """`trainer ls`: the runs of a results root as an aligned text table.
 
 Text from a results root is data, not terminal control: every string is shown with
-control characters escaped (`escape`), so a newline in a folder name cannot print a
-fake row and an escape sequence cannot recolour the terminal.
+control characters escaped (`ibstore.text.terminal_text`), so a newline in a folder name
+cannot print a fake row and an escape sequence cannot recolour the terminal.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from ibstore.record import RunRecord
+from ibstore.record import RunRecord, run_flags
 from ibstore.text import terminal_text
 
 COLUMNS = ("run_id", "status", "epochs", "test_acc", "flags", "name")
@@ -50,10 +50,8 @@ def row(record: RunRecord) -> dict[str, str]:
     done = "?" if record.epochs_done is None else str(record.epochs_done)
     total = "?" if record.epochs_total is None else str(record.epochs_total)
     accuracy = "-" if record.final_test_accuracy is None else f"{record.final_test_accuracy:.3f}"
-    flags = [flag for flag, on in (("dead", record.dead_network), ("saturated", record.saturated_network),
-                                   ("diverged", record.diverged)) if on]
     return {"run_id": terminal_text(record.run_id), "status": record.status.value, "epochs": f"{done}/{total}",
-            "test_acc": accuracy, "flags": ",".join(flags) or "-", "name": terminal_text(record.name or "")}
+            "test_acc": accuracy, "flags": ",".join(run_flags(record)) or "-", "name": terminal_text(record.name or "")}
 
 
 def table(records: Sequence[RunRecord]) -> str:

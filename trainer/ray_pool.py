@@ -24,6 +24,7 @@ from dataclasses import replace as changed
 from functools import cache
 from pathlib import Path
 
+from trainer.arguments import RAY_MODES
 from trainer.local_pool import SHUTDOWN_GRACE_SECONDS
 from trainer.plan import Group, SweepError
 from trainer.progress import BAR_SECONDS, Listener, Trained, to_driver
@@ -31,8 +32,7 @@ from trainer.shipping import RunChanges, ShipError, ShippedRuns, train_shipped
 from trainer.store import unwritable
 from trainer.task import GroupResult, lost_group, train_group
 
-SHARED, SHIP, AUTO = "shared", "ship", "auto"
-MODES = (AUTO, SHARED, SHIP)
+AUTO, SHARED, SHIP = RAY_MODES
 CONNECT_SECONDS = 5
 RAY_CLIENT_PORT = 10001      # Ray Client's default port (ray://host without one)
 
@@ -44,7 +44,7 @@ def run_ray(groups: list[Group], root: Path, address: str, progress: Listener,
 
     `address`: "auto", "ray://host:port", "host:port", or "local" to start a Ray
     instance on this machine with `local_cpus` CPUs. If Ray is already
-    initialised in this process, that instance is used. `mode`: one of MODES; `progress` is
+    initialised in this process, that instance is used. `mode`: one of trainer.arguments.RAY_MODES; `progress` is
     told which mode runs, and why.
     """
     ray = import_ray()

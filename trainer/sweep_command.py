@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ibstore import layout
-from trainer.arguments import EXIT_OK, EXIT_RUN_FAILED, positive_int, positive_seconds
+from trainer.arguments import EXIT_OK, EXIT_RUN_FAILED, RAY_MODES, positive_int, positive_seconds
 from trainer.progress import LINE_SECONDS
 
 
@@ -17,7 +17,7 @@ def add_parser(verbs, with_results) -> None:
                        help="local worker processes, one TensorFlow thread each (default: number of cores)")
     sweep.add_argument("--ray", metavar="ADDRESS",
                        help="run on a Ray cluster: auto, ray://host:port, or local (start one here)")
-    sweep.add_argument("--ray-mode", choices=("auto", "shared", "ship"),
+    sweep.add_argument("--ray-mode", choices=RAY_MODES,
                        help="shared: Ray workers write the results root themselves (a shared filesystem); "
                             "ship: they train into node-local scratch and send their files to this process, "
                             "the only writer of the root; auto (default): ship unless every node sees the root")

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ibstore.record import SEED_MAX
 from trainer import datasets, estimators, schedule
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "softsign", "softplus", "leaky_relu",
@@ -22,7 +23,6 @@ IGNORED_KEYS = ("plotters", "plot_median", "regularization", "steps_per_epoch", 
 # Keys that name, group or document a run but do not change what it computes
 # ("description" and "source": free text or JSON saying what a config reproduces and from where).
 META_KEYS = ("name", "cohort", "description", "source")
-SEED_MAX = 2**32 - 1  # numpy's and TensorFlow's seed range
 FLOAT32_MAX = 3.4028234663852886e38   # np.finfo(np.float32).max
 FLOAT32_TINY = 1.1754943508222875e-38  # np.finfo(np.float32).tiny: the smallest normal float32
 

@@ -133,9 +133,10 @@ def needs_run_range(name: str, params: Mapping[str, Any] | None = None) -> bool:
     That is binning with `range: "run"` (Saxe et al. 2018: bins between the minimum
     and maximum activation of the layer over all of training). Such an estimate can
     only be made once the run is over: the trainer keeps the layer's activations and
-    at the end of the run calls `estimate(name, activations, labels, **params)` with
-    params["range"] replaced by [lo, hi], the min and max of that layer's activations
-    over the whole run (all logged epochs and splits).
+    at the end of the run (trainer.measure: `StackMiRows.at_end`, `mi_rows`) calls
+    `estimate_stacked` with `run_ranges`, per network the min and max of that
+    layer's activations over the whole run (all logged epochs and splits), in place
+    of params["range"].
     """
     name, params = canonical(name, params)
     return name == "binning" and params.get("range") == "run"

@@ -1,49 +1,23 @@
 """Plug-in (maximum-likelihood) entropies of discrete symbols, and fast ids for rows.
 
 A layer's discretised activations are one symbol per input: the row of its bin
-indices. `code_ids` numbers the distinct rows without `np.unique(axis=0)` (which is
-slow): the row of integer codes becomes one mixed-radix number when the product of
-the column ranges allows it, else one opaque byte string (`np.void`, `row_ids`),
-and these 1-D keys go through `np.unique`. `stacked_row_keys` does the same for
-N stacked networks at once ([N, n, units] codes; one radix per network where it fits, ranks where
-no one number does), and `stacked_plugin_mi_bits` gives
-their plug-in MI from counts, with no loop over the networks.
+indices. `stacked_row_keys` numbers the distinct rows of N stacked networks at once
+([N, n, units] codes) without `np.unique(axis=0)` (which is slow): each row of integer
+codes becomes one mixed-radix number (one radix per network where it fits, ranks where
+no one number does), and `stacked_plugin_mi_bits` gives their plug-in MI from counts,
+with no loop over the networks. `row_ids` numbers the distinct rows of any 2-D array
+by their raw bytes (`np.void`, `byte_keys`).
 """
 
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 
 from trainer.bit_counts import true_counts
 
 EXACT_FLOAT_INTEGERS = 2**53
-
-
-def code_ids(codes: np.ndarray) -> np.ndarray:
-    """Ids 0..K-1 of the K distinct rows of a 2-D array of integer-valued codes (any dtype).
-
-    Key of a row: sum_c (code_c - min_c) * prod_{c' > c} span_c', with span_c the
-    range of column c, computed in float64 (one BLAS matrix-vector product), which
-    is exact while the product of the spans is below 2^53. Larger code spaces (wide
-    layers) use `byte_keys` of the shifted codes in the smallest unsigned integer
-    type that holds them (sorting 1-byte rows is far faster than 8-byte ones).
-    Works on one transposed copy: per-column reductions are several times faster on
-    contiguous columns, and fresh large temporaries are costly.
-    """
-    columns = np.array(codes.T, dtype=np.float64, order="C")
-    columns -= columns.min(axis=1)[:, None]
-    spans = columns.max(axis=1) + 1
-    if math.prod(spans.tolist()) < EXACT_FLOAT_INTEGERS:
-        strides = np.append(np.cumprod(spans[:0:-1])[::-1], 1.0)
-        keys = strides @ columns
-    else:
-        largest = spans.max() - 1
-        dtype = np.min_scalar_type(int(largest)) if largest < 2**32 else np.float64
-        keys = byte_keys(columns.T.astype(dtype, order="C"))
-    return np.unique(keys, return_inverse=True)[1].reshape(-1)
 
 
 def row_ids(rows: np.ndarray) -> np.ndarray:
@@ -198,8 +172,8 @@ def stacked_row_keys(codes: np.ndarray, n_classes: int) -> np.ndarray:
     exactly equal rows of one network get equal keys, and key * n_classes + class fits in int64.
 
     One pass for all networks, no loop over them. Key of a row: with one radix for all of a
-    network's units where that fits (`uniform_radix_keys`), else as in `code_ids`, the
-    mixed-radix number sum_c (code_c - min_c) * prod_{c' > c} span_c' per network, exact
+    network's units where that fits (`uniform_radix_keys`), else the mixed-radix number
+    sum_c (code_c - min_c) * prod_{c' > c} span_c' per network, exact
     in float64 while every network's product of spans is below 2^53 (a float64 product of
     integers rounds monotonically, so the test on it is exact too). Otherwise the same number
     built a unit at a time in int64, with ranks keeping it in range (`ranked_row_keys`).
@@ -268,8 +242,8 @@ def uniform_radix_keys(codes: np.ndarray, n_classes: int) -> np.ndarray | None:
     """`stacked_row_keys` with one radix for all of a network's units, or None where it does not fit.
 
     Key of a row: sum_c (code_c - low) * span^(units - 1 - c), with low and high the network's
-    smallest and largest code over all its units and span = high - low + 1: a mixed-radix number
-    as in `code_ids`, each digit below span, so exactly equal rows, and only they, get equal keys.
+    smallest and largest code over all its units and span = high - low + 1: a mixed-radix number,
+    each digit below span, so exactly equal rows, and only they, get equal keys.
     Used when span^units * n_classes < 2^53 for every network (tested in Python's exact integers):
     every partial sum is then an integer below 2^53, exact in float64 whatever order the matrix
     product adds in. The network's min and max are reductions over contiguous memory, and the

@@ -103,12 +103,3 @@ def integer_between(low: int, high: int, default: int) -> Param:
         return number
 
     return Param(default, f"an integer from {low} to {high}", convert_value)
-
-
-def auto_or_positive_number(default: str = AUTO) -> Param:
-    positive = positive_number(1.0).convert
-
-    def convert_value(value: Any) -> str | float:
-        return AUTO if isinstance(value, str) and value == AUTO else positive(value)
-
-    return Param(default, f"{AUTO!r} or a number > 0", convert_value)
