@@ -16,7 +16,7 @@ def test_default_is_the_stated_deep_bottleneck_schedule_for_8000_epochs():
     assert logged[49:52] == [49, 50, 52] and logged[73:76] == [96, 98, 100]
 
 
-def test_deep_bottleneck_is_its_do_report_for_8000_epochs():
+def test_deep_bottleneck_is_its_do_report_before_add4d85_for_8000_epochs():
     expected = [*range(0, 50), *range(50, 100, 2), *range(100, 500, 5), *range(500, 2000, 20),
                 *range(2000, 8001, 100)]
     logged = logged_epochs("deep_bottleneck", 8000)

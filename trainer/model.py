@@ -12,7 +12,9 @@ truncated-normal kernel (stddev 1/sqrt(units)), a constant initial bias, an
 optional max-norm constraint on each hidden unit's incoming weights (the
 output layer is not constrained, as in deep-bottleneck), optionally batch
 normalisation before the activation, and a softmax output layer with one unit
-per class.
+per class. The output layer's kernel is truncated-normal too, where
+deep-bottleneck's (and ibsgd's) has Keras' default glorot_uniform: the
+reproduction configs' `source` says so.
 
 The forward pass and the constraint are pure functions of weight tensors, so
 the training loop can carry the weights through a graph loop and write the

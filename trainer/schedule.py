@@ -5,13 +5,14 @@ the initial network. Every schedule logs epoch 0 and the last epoch.
 
 Schedules (config key `log_schedule`):
 
-- "default", deep-bottleneck's schedule as its papers and our notes state it:
-  every epoch below 50 (0..49), every 2nd below 100 (50, 52, ..., 98), every
-  20th below 2000 (100, 120, ..., 1980), every 100th from 2000 on. 227 epochs
-  of 8000.
-- "deep_bottleneck", exactly its `do_report` (neuroinfo-os/deep-bottleneck,
-  deep_bottleneck/experiment.py), which has one more tier: every 5th epoch
-  from 100 to 495, then every 20th from 500. 291 epochs of 8000.
+- "default", deep-bottleneck's schedule as its papers and our notes state it, and
+  as its `do_report` is today (neuroinfo-os/deep-bottleneck,
+  deep_bottleneck/experiment.py, bb88a13): every epoch below 50 (0..49), every
+  2nd below 100 (50, 52, ..., 98), every 20th below 2000 (100, 120, ..., 1980),
+  every 100th from 2000 on. 231 epochs of 8000.
+- "deep_bottleneck", its `do_report` before add4d85 (2019-03-15), which had one
+  more tier, since commented out: every 5th epoch from 100 to 495, then every
+  20th from 500. 291 epochs of 8000.
 - "ibsgd", Saxe et al. 2018 (artemyk/ibsgd, IBnet_SaveActivations.ipynb):
   every epoch below 20, every 5th below 100 (20, 25, ..., 95), every 20th
   below 2000, every 100th from 2000 on. 192 epochs of 8000.
