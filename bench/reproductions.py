@@ -149,7 +149,8 @@ def compression(root: Path, docs: Path, epochs: int, seeds: int) -> tuple[list[s
              "(peak - final I(X;T)) tested against its noise floor: the seeds' mean I(X;T) falls from its peak to "
              "its end by more than the seeds' own noise makes such a mean curve's maximum stand above its end "
              "(one-sided p, a multiplier bootstrap over the seeds); and the difference tanh - relu with its "
-             "95 % interval, a two-sided studentized permutation test (Welch's t) and Cliff's delta (ibstore.stats). "
+             "95 % interval, two-sided p the larger of a studentized permutation test's (Welch's t) and Welch's t "
+             "test's, and Cliff's delta (ibstore.stats). "
              f"The whole report, with every layer: [{folder.name}/report.md]({folder.relative_to(docs)}/report.md).",
              "", *verdicts(table, compared, group), "",
              "| estimator | activation | compression [95 % CI] | noise floor | p (> floor) |",

@@ -13,7 +13,8 @@ For every estimator (with its parameters) recorded on the chosen split:
   the others are named, not compared;
 - where the seed groups differ in one numeric config key at 3 or more values (initial_bias), the
   trend of each compared quantity along it per layer (ibstore.trend): slope per step with its
-  interval from the studentized permutation test, p, q over the layers, Spearman's rho.
+  interval from the studentized permutation test bounded by the t test, p, q over the layers,
+  Spearman's rho.
 An estimator that records no I(X;T) (ksg) gets its I(Y;T) figure and a sentence saying why instead.
 At a glance, per estimator, whether the last hidden layer compresses in each group; per group its
 health and its final test accuracy against the reference group.
@@ -53,15 +54,16 @@ from ibstore.record import Status
 
 REPORT_NAME = "report.md"
 REPORT_FOLDERS = {"figures": (".png", ".svg"), "tables": (".tex",)}   # besides report.md: files of these kinds
-GLANCE_QUANTITIES = ("compression_bits", "noise_floor_bits", stats.EXCESS)
 TABLE_QUANTITIES = ("peak_i_xt_epoch", "compression_bits", "noise_floor_bits", stats.EXCESS, "peak_i_yt",
                     "snr_drop_epoch")
 COMPARED = ("compression_bits", stats.EXCESS, "final_i_xt", "peak_i_yt")
 # Why `compresses` can be "–" (ibstore.stats.UNTESTABLE): said beside every table that shows it.
 UNDECIDED = (f"compresses is – where no test can decide: fewer than {stats.MIN_SEEDS_TESTED} seeds, too few to "
              "measure the noise the test needs; it reads – (at ceiling) where I(X;T) ends at its ceiling in every seed, where the estimator "
-             "cannot show compression.")
+             "cannot show compression, and – (bins clip) where idnns' fixed bins [-1, 1] clip a layer whose activation is not "
+             "bounded by 1, where its fall is the bins', not the layer's.")
 AT_CEILING_CELL = "– (at ceiling)"
+CLIPPED_CELL = "– (bins clip)"
 # What q is: said beside every table that shows it (ibstore.stats.over_layers).
 ADJUSTED = ("q: p adjusted by Benjamini-Hochberg over every layer tested with it (all the layers recorded, shown "
             "or not). Read q when asking which layers: noise alone gives one p < 0.05 among six independent "
@@ -72,17 +74,20 @@ EXCESS_BOUND = (f"noise floor: how far a run's own peak stands above its I(X;T) 
                 "mean of compression - floor (the mean curve's fall from its peak to its end) and (≥ ...) its "
                 f"one-sided 95 % lower bound from the test, above 0 exactly where compresses is yes (no bound below "
                 f"{stats.MIN_SEEDS_TESTED} seeds).")
-# What a comparison row holds (ibstore.stats.shift_test): said beside every comparison table.
-COMPARED_CAPTION = ("Difference of means a - b, two-sided studentized permutation p (Welch's t), and its 95 % interval from the same test: from "
-                    "the estimate out to the nearest shifts of a it rejects, so the interval leaves out 0 exactly when p < 0.05 (unbounded "
-                    "where the seeds are too few for p < 0.05). Cliff's delta: P(a > b) - P(a < b). q over groups "
+# What a comparison row holds (ibstore.stats.compare): said beside every comparison table.
+COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the studentized permutation test's (Welch's t permuted) "
+                    "and Welch's t test's, and its 95 % interval, the span of the two tests' intervals, so the interval leaves out 0 "
+                    "exactly when p < 0.05 (unbounded where the seeds are too few for p < 0.05). Each test guards where the "
+                    "other errs: the permutation test where the seeds are not normal, Welch's where a group of a few seeds "
+                    "spreads wider. Cliff's delta: P(a > b) - P(a < b). q over groups "
                     "and layers: p adjusted by Benjamini-Hochberg over every group compared with the reference and "
                     "every layer; read it when asking which groups differ from the reference.")
 # What a trend row holds (ibstore.trend): said beside every trend table.
 TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares slope of the quantity against the "
                  "run's step along {key} (its values ranked 0 to k - 1, so their spacing does not count), in the "
-                 "quantity's units per step; two-sided studentized permutation p (the slope over its HC3 error, the values shuffled over the runs) and its 95 % "
-                 "interval from the same test, so the interval leaves out 0 exactly when p < 0.05; Spearman's rho of "
+                 "quantity's units per step; two-sided p, the larger of the studentized permutation test's (the slope over its HC3 error, the values shuffled over the "
+                 "runs) and the t test's of the slope over each step's own variance (over its HC3 error where a step has one run), and its 95 % interval, the span of the two "
+                 "tests' intervals, so the interval leaves out 0 exactly when p < 0.05; Spearman's rho of "
                  "{key} and the quantity. q: p adjusted by Benjamini-Hochberg over every layer recorded, per quantity. "
                  "Where the groups also differ in other keys, a trend per combination of those (within).")
 ENDED = (Status.COMPLETED, Status.DIVERGED)   # runs that ended on their own: the report's runs
@@ -91,8 +96,8 @@ HEALTH_CAPTION = ("Per seed group, its runs that ended on their own (completed o
                   "interval]), dead networks included. A diverged network has no accuracy.")
 # What the final test accuracy's comparison holds (`accuracy_comparison`).
 ACCURACY_CAPTION = ("Final test accuracy over each group's completed runs, dead networks included: their chance "
-                    "accuracy is what that setting gives. Difference of means a - b, two-sided studentized permutation p (Welch's t) and its "
-                    "95 % interval from the same test, as in the comparisons below. q: p adjusted by "
+                    "accuracy is what that setting gives. Difference of means a - b, two-sided p and its 95 % interval from the studentized "
+                    "permutation test bounded by Welch's t test, as in the comparisons below. q: p adjusted by "
                     "Benjamini-Hochberg over the groups compared. Cliff's delta: P(a > b) - P(a < b).")
 # What the at-a-glance p and q answer: one layer per group, chosen before looking, so no q over layers.
 ONE_LAYER = ("One layer per group, chosen in advance (the last hidden one): its p needs no adjustment over layers. "
@@ -843,9 +848,13 @@ def _untested_because(note: str | None) -> str:
 def _compresses(excess: pd.Series) -> str:
     """The `compresses` cell of a phase_stats excess row: yes, no, – where no test can decide, and
     AT_CEILING_CELL where the layer's I(X;T) ends at its ceiling in every seed (ibstore.stats.AT_CEILING):
-    its compression is 0 there whatever the layer does, so the test's "no" would be the estimator's."""
+    its compression is 0 there whatever the layer does, so the test's "no" would be the estimator's;
+    CLIPPED_CELL where idnns' fixed bins clip the layer's activation (ibstore.stats.CLIPPED_BINS), so a
+    "yes" would be the bins'."""
     if excess["note"] == stats.AT_CEILING:
         return AT_CEILING_CELL
+    if excess["note"] == stats.CLIPPED_BINS:
+        return CLIPPED_CELL
     return {True: "yes", False: "no"}.get(excess["compresses"], "–")
 
 

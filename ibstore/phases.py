@@ -29,13 +29,19 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
 - i_xt_ceiling_bits, i_yt_ceiling_bits: for a discrete estimator (DISCRETE_ESTIMATORS) the most its
   values can be on this split, log2 n and H(Y) (the split's inputs and label entropy, recorded in
   run.json's `splits`); for the kde bounds and EDGE (I_XT_BOUNDED_ESTIMATORS) log2 n for I(X;T)
-  alone; NULL for the other estimators and for runs written before `splits` existed. A layer whose
+  alone (EDGE's the smaller of that and its cap U_xt); NULL for the other estimators and for runs
+  written before `splits` existed. A layer whose
   I(X;T) is at its ceiling has every input in a bin (or bucket) of its own, or its own Gaussian apart
   from every other: bins that fine, or a noise that small, cannot show compression (Saxe et al. 2018);
+- bins_clip: an idnns row of a hidden layer whose activation (`config`'s activation_fn) is not
+  bounded by [-1, 1]: its fixed bins clip the values above 1, so its fall in I(X;T) is the bins'
+  (ibstore.stats gives it no test); NULL where the activation is unknown;
 - dead_network, diverged, status: the run's health from `runs` (trainer.health).
 """
 
 from __future__ import annotations
+
+import json
 
 # Estimators of a discrete T (binned): plug-in I(X;T) = H(T) of the split's n equally likely inputs and
 # plug-in I(Y;T) = H(T) + H(Y) - H(T,Y), so 0 <= I(X;T) <= log2 n and 0 <= I(Y;T) <= H(Y) on every
@@ -53,6 +59,14 @@ DISCRETE_ESTIMATORS = ("binning", "idnns", "adaptive", "quantile")
 #   below 0 where the cap U binds.
 MIXTURE_ESTIMATORS = ("kde_upper", "kde_lower")
 I_XT_BOUNDED_ESTIMATORS = (*MIXTURE_ESTIMATORS, "edge")
+# EDGE's I(X;T) is also at most its cap U_xt (a mean of terms min(log2(n / M_j), U_xt) weighted by
+# M_j / n): deep-bottleneck's 12 is log2 n for the harmonics' 4096 inputs, below it for more.
+EDGE_CAP_SQL = "TRY_CAST(CASE WHEN json_valid(p.params) THEN json_extract_string(p.params, '$.U_xt') END AS DOUBLE)"
+# The hidden activations whose values lie in [-1, 1] (trainer.activation_facts.BOUNDS), where idnns'
+# fixed bins [-1, 1] (IDNNs' code, made for tanh) see every value; others clip at 1 (relu: every
+# value above 1 shares the top bin, and I(X;T) falls as they grow, whatever the layer does).
+IN_UNIT_RANGE_ACTIVATIONS = ("tanh", "softsign", "sigmoid", "hard_sigmoid")
+_IN_UNIT_RANGE = ", ".join(f"'{json.dumps(name)}'" for name in IN_UNIT_RANGE_ACTIVATIONS)   # `config` values: JSON
 
 # Per run and layer (the SNR's peak and the first epoch after it below half the peak; epochs
 # with a non-finite SNR, i.e. all-zero gradients, are left out). Shared with the one-liner
@@ -63,12 +77,6 @@ SNR_DROP_SQL = (
     "FROM gradients WHERE isfinite(snr) WINDOW w AS (PARTITION BY run_id, layer)) "
     "GROUP BY run_id, layer")
 
-PHASES_COLUMNS = (
-    "run_id", "group_id", "layer", "layer_name", "estimator", "params", "split",
-    "peak_i_xt_epoch", "peak_i_xt", "final_epoch", "final_i_xt", "compression_bits", "group_peak_epoch",
-    "noise_floor_bits",
-    "peak_i_yt_epoch", "peak_i_yt", "snr_drop_epoch", "dead_network", "diverged", "status",
-    "i_xt_ceiling_bits", "i_yt_ceiling_bits")
 _DISCRETE = ", ".join(f"'{name}'" for name in DISCRETE_ESTIMATORS)
 _I_XT_BOUNDED = ", ".join(f"'{name}'" for name in (*DISCRETE_ESTIMATORS, *I_XT_BOUNDED_ESTIMATORS))
 
@@ -139,10 +147,13 @@ SELECT p.run_id, r.group_id, p.layer, p.layer_name, p.estimator, p.params, p.spl
        p.peak_i_xt - a.group_peak_run_i_xt AS noise_floor_bits,
        p.peak_i_yt_epoch, p.peak_i_yt, s.snr_drop_epoch,
        r.dead_network, r.diverged, r.status,
-       CASE WHEN p.estimator IN ({_I_XT_BOUNDED}) THEN log2(nullif({_split_fact("inputs")}, 0))
+       CASE WHEN p.estimator = 'edge' THEN least(log2(nullif({_split_fact("inputs")}, 0)), {EDGE_CAP_SQL})
+            WHEN p.estimator IN ({_I_XT_BOUNDED}) THEN log2(nullif({_split_fact("inputs")}, 0))
             END AS i_xt_ceiling_bits,
-       CASE WHEN p.estimator IN ({_DISCRETE}) THEN {_split_fact("h_y_bits")} END AS i_yt_ceiling_bits
+       CASE WHEN p.estimator IN ({_DISCRETE}) THEN {_split_fact("h_y_bits")} END AS i_yt_ceiling_bits,
+       p.estimator = 'idnns' AND p.layer_name <> 'output' AND c.value NOT IN ({_IN_UNIT_RANGE}) AS bins_clip
 FROM p JOIN runs r USING (run_id)
+     LEFT JOIN config c ON c.run_id = p.run_id AND c.key = 'activation_fn'
      LEFT JOIN group_peak g ON g.group_id = r.group_id AND g.layer = p.layer AND g.estimator = p.estimator
           AND g.params = p.params AND g.split = p.split
      LEFT JOIN at_group_peak a ON a.run_id = p.run_id AND a.layer = p.layer AND a.estimator = p.estimator

@@ -3,28 +3,33 @@
 A seed group is the runs that differ only in seed (`group_id`). Per group, layer, estimator,
 params, split and phase quantity: n, mean, standard deviation s (ddof 1) and the 95 % Student t
 interval of the mean, mean +- t(0.975, n - 1) s / sqrt(n) (Student 1908). Between two groups: the
-difference of means a - b; a two-sided studentized permutation test of it, Welch's t,
-(mean_a - mean_b) / sqrt(s_a^2 / n_a + s_b^2 / n_b), over the arrangements of the seeds (exact when
-they are at most N_RESAMPLES, else N_RESAMPLES random ones; `shift_test`: Janssen 1997, Statistics &
-Probability Letters 36; Chung and Romano 2013, Ann. Statist. 41(2)); its 95 % interval from the
-same test (`shift_test`: from the estimate out to the nearest shifts of a that the test rejects,
-so that 0 lies outside the interval exactly when p < 0.05; with a group of 2 or 3 seeds, where the
-studentized p need not fall steadily with the shift, a shift inside can be rejected, or one beyond
-an end not: 3 of 720 simulated comparisons); and Cliff's delta as effect size, delta = P(a > b) - P(a < b) =
-2 U / (n_a n_b) - 1 with U the Mann-Whitney statistic of a (scipy.stats.mannwhitneyu; Cliff 1993),
-in [-1, 1] and free of the estimator's units. The test is exact where the condition makes no
-difference to the seeds' values, and valid for "equal means" alone, whatever the two spreads, as
-the groups grow. The raw difference of means it replaced tests equal distributions: normal
-seeds of equal means, sd 3 against sd 1, were called different (p < 0.05) 12.8 % of the time with
-5 seeds against 10, 13.3 % with 8 against 16 and 13.7 % with 20 against 40; Welch's t, 10.9 %,
-9.1 % and 7.0 % (4000 draws each, the same for both). With so few seeds in the wider group the
-studentized test still errs that way, its asymptotics not yet set in (4 against 8: 13.8 % against
-14.5 %; 3 against 10: 16.9 % against 18.5 %). Of groups of equal sizes Welch's t is Student's,
-which orders the arrangements as the difference of means does: the same p (sd 3 against 1, 5 and
-5 seeds: 6.8 %). With equal spreads both stay near 5 %. A Welch t interval beside the permutation
-p held 0 where p < 0.05 on 8 of the quickstart's 72 comparison rows, e.g. five seeds each wholly
-above the other's (p = 2/252 = 0.008) with one far value, whose t interval reached past 0: the
-permutation interval agrees with its own p.
+difference of means a - b; a two-sided p, the larger of two tests' (`welch_bounded`), and the 95 %
+interval of the two together, the span of their intervals, so that 0 lies outside it exactly when
+p < 0.05:
+- a studentized permutation test, Welch's t, (mean_a - mean_b) / sqrt(s_a^2 / n_a + s_b^2 / n_b),
+  over the arrangements of the seeds (exact when they are at most N_RESAMPLES, else N_RESAMPLES
+  random ones; `shift_test`: Janssen 1997, Statistics & Probability Letters 36; Chung and Romano
+  2013, Ann. Statist. 41(2)), and its interval from the same test (from the estimate out to the
+  nearest shifts of a that it rejects; with a group of 2 or 3 seeds, where the studentized p need
+  not fall steadily with the shift, a shift inside can be rejected, or one beyond an end not: 3 of
+  720 simulated comparisons). It is exact where the condition makes no difference to the seeds'
+  values, and valid for "equal means" alone, whatever the two spreads, as the groups grow;
+- Welch's t test (Welch 1947; `welch_contrast`), near 5 % for normal seeds of any spreads and
+  sizes, and its t interval.
+Each guards where the other errs. With few seeds in the wider group the permutation test calls
+equal means different: normal seeds, sd 3 against 1, p < 0.05 12.0 % of the time with 4 seeds
+against 8, 18.4 % with 3 against 10 and 12.0 % with 5 against 10; bounded by Welch's t test, 5.7,
+6.5 and 5.8 % (`python bench/comparison_calibration.py`, 2000 draws per row); the raw difference of means permuted before
+it, which tests equal distributions, 13.7 % even with 20 seeds against 40. Welch's t test assumes a
+normal mean: five seeds each wholly above five others (permutation p = 2/252 = 0.008) with one far
+value get a t interval reaching past 0, and the comparison says what that interval says (no
+difference of means shown; Cliff's delta, 1, says every seed of a lies above every seed of b). The
+bound costs some power where both tests are apt: normal seeds of sd 1, means 1.5 apart, 5 seeds
+each, found different 52.4 % of the time by the permutation test alone and 49.6 % bounded; 1
+apart, 10 each, 54.7 and 54.3 %.
+Beside them, Cliff's delta as effect size, delta = P(a > b) - P(a < b) = 2 U / (n_a n_b) - 1 with U
+the Mann-Whitney statistic of a (scipy.stats.mannwhitneyu; Cliff 1993), in [-1, 1] and free of the
+estimator's units.
 
 Why t intervals and not the bootstrap: a cohort has a handful of seeds, and a percentile bootstrap
 interval of a mean is far too narrow there. On normal data (`python bench/interval_coverage.py`),
@@ -102,10 +107,12 @@ NO_COMMON_EPOCH = "no logged epoch at which every seed has I(X;T): no test"
 COMPRESSION_TEST = ("compression is tested against the noise floor: one-sided p that the seeds' mean I(X;T) falls "
                     "from its peak to its end by more than the seeds' own noise makes the maximum of such a mean "
                     "curve stand above its end (a multiplier bootstrap over the seeds)")
-UNTESTABLE = "n < 5: too few seeds to measure the noise the compression test needs"
+UNTESTABLE = f"n < {MIN_SEEDS_TESTED}: too few seeds to measure the noise the compression test needs"
 IDENTICAL_SEEDS = ("every seed's I(X;T) falls alike, epoch by epoch: no noise to test against (are the seeds "
                    "applied?)")
 AT_CEILING = "I(X;T) ends at its ceiling, log2 n, in every seed: this estimator cannot show compression here"
+CLIPPED_BINS = ("idnns bins [-1, 1] (IDNNs' code, made for tanh) and this layer's activation is not bounded by 1: its "
+                "values above 1 share the top bin, so I(X;T) falls as they grow, whatever the layer does; no test")
 TOO_FEW_TO_DIFFER = "too few seeds for p < 0.05"
 KEYS = ("layer", "estimator", "params", "split")
 # The tests adjusted together (q_value): every layer of one group (or pair of groups), estimator,
@@ -342,6 +349,52 @@ def shift_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     return test.p(0.0), test.end(-1.0, scale, through=0.0), test.end(1.0, scale, through=0.0)
 
 
+def welch_contrast(steps: np.ndarray, values: np.ndarray) -> tuple[float, float, float]:
+    """(slope, standard error, degrees of freedom) of the least-squares slope of `values` on
+    `steps`, read as a contrast of the means at each step, each step with its own variance: slope =
+    sum_j c_j ybar_j with c_j = m_j (x_j - xbar) / Sxx, variance sum_j v_j with v_j = c_j^2 s_j^2 / m_j,
+    and Satterthwaite's degrees of freedom (sum_j v_j)^2 / sum_j v_j^2 / (m_j - 1) (Welch 1947,
+    Biometrika 34; Satterthwaite 1946, Biometrics Bulletin 2(6)). At two steps 1 apart it is
+    Welch's t of their difference of means (scipy.stats.ttest_ind, equal_var=False). The degrees
+    of freedom are NaN where a step has fewer than 2 values (its variance is unknown), and where
+    every step's values are equal (no variance at all).
+
+    >>> slope, error, df = welch_contrast(np.array([1.0, 1.0, 1.0, 0.0, 0.0]), np.array([3.0, 4.0, 5.0, 1.0, 2.0]))
+    >>> round(slope, 12), round(error, 4), round(df, 3)
+    (2.5, 0.7638, 2.882)
+    """
+    levels, step_of, counts = np.unique(steps, return_inverse=True, return_counts=True)
+    centred = levels - steps.mean()
+    weights = counts * centred / (counts @ centred ** 2)
+    means = np.bincount(step_of, values) / counts
+    with np.errstate(invalid="ignore", divide="ignore"):
+        variances = np.bincount(step_of, (values - means[step_of]) ** 2) / (counts - 1)
+        parts = weights ** 2 * variances / counts
+        df = parts.sum() ** 2 / (parts ** 2 / (counts - 1)).sum()
+    return float(weights @ means), math.sqrt(parts.sum()), float(df) if counts.min() > 1 else math.nan
+
+
+def welch_bounded(p_value: float, low: float, high: float, estimate: float, standard_error: float,
+                  df: float) -> tuple[float, float, float]:
+    """(p, low, high) of a permutation test (p_value and its interval [low, high]) bounded by the
+    t test of the same estimate with its own standard error and degrees of freedom (Welch's,
+    `welch_contrast`): the larger p, and the hull of the two intervals. Each guards where the other
+    fails. The studentized permutation test is exact where the condition makes no difference to
+    the seeds, but with a handful of seeds in the wider group it calls unequal spreads different
+    (equal means, sd 3 against 1, 4 seeds against 8: 11.9 % at p < 0.05); Welch's t, near 5 % there
+    on normal seeds, assumes a normal mean. Each interval holds the estimate, so the hull is one
+    interval, and 0 lies outside it exactly when both p are below ALPHA: when the larger is. Where
+    every value equals its step's mean the t test is +-inf (p = 0, interval the estimate alone),
+    or 0 / 0 at an estimate of 0 (p = 1)."""
+    if standard_error > 0:
+        t_distribution = _scipy_stats().t(df)
+        t_p = float(2 * t_distribution.sf(abs(estimate) / standard_error))
+        half_width = float(t_distribution.ppf(0.5 + CONFIDENCE / 2)) * standard_error
+    else:
+        t_p, half_width = (1.0 if estimate == 0 else 0.0), 0.0
+    return max(p_value, t_p), min(low, estimate - half_width), max(high, estimate + half_width)
+
+
 @functools.lru_cache(maxsize=64)
 def _multipliers(n: int) -> tuple[np.ndarray, np.ndarray]:
     """For `drop_test` (seed SEED): N_RESAMPLES standard normal weights per seed [N_RESAMPLES, n], and
@@ -456,8 +509,9 @@ def summarize_columns(values: np.ndarray, bounds: list[tuple[float, float]] | No
 
 
 def compare(a: np.ndarray, b: np.ndarray) -> Comparison:
-    """Group a against group b (finite values, one per seed): the difference of means, Welch's t
-    permutation p and its interval (`shift_test`), Cliff's delta."""
+    """Group a against group b (finite values, one per seed): the difference of means, its p and
+    interval (`shift_test`, Welch's t permuted, bounded by Welch's t test: `welch_bounded`), Cliff's
+    delta."""
     a, b = _finite(a), _finite(b)
     if len(a) == 0 or len(b) == 0:
         return Comparison(len(a), len(b), _mean(a), _mean(b), math.nan, math.nan, math.nan, math.nan, math.nan,
@@ -471,7 +525,8 @@ def compare(a: np.ndarray, b: np.ndarray) -> Comparison:
     if min(len(a), len(b)) < 2:   # neither an interval nor a test
         return Comparison(len(a), len(b), _mean(a), _mean(b), difference, math.nan, math.nan, math.nan,
                           cliffs_delta, NO_INTERVAL)
-    p_value, low, high = shift_test(shifted_a, shifted_b)
+    steps, values = np.repeat([1.0, 0.0], [len(a), len(b)]), np.concatenate([shifted_a, shifted_b])
+    p_value, low, high = welch_bounded(*shift_test(shifted_a, shifted_b), *welch_contrast(steps, values))
     return Comparison(len(a), len(b), _mean(a), _mean(b), difference, low, high,
                       p_value, cliffs_delta, TOO_FEW_TO_DIFFER if smallest_p(len(a), len(b)) >= ALPHA else None)
 
@@ -643,13 +698,15 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     PHASE_STATS_SCHEMA. `p_value`, `q_value` (over the group's layers) and `compresses` (p < ALPHA)
     are set only for compression_over_floor_bits, whose test (`drop_test`) reads the I(X;T) curves
     `curves` (ibstore.phases.CURVES_SQL's rows of these runs); `compresses` is NULL where no test
-    can decide (note UNTESTABLE) or the layer's I(X;T) ends at its ceiling in every kept seed
-    (note AT_CEILING, `at_ceiling`)."""
+    can decide (note UNTESTABLE), the layer's I(X;T) ends at its ceiling in every kept seed
+    (note AT_CEILING, `at_ceiling`), or idnns' fixed bins clip its activation (phases' `bins_clip`,
+    note CLIPPED_BINS)."""
     phases = with_excess(phases).sort_values(["group_id", *KEYS, "run_id"]).reset_index(drop=True)
     values, reasons = _numeric(phases, QUANTITIES), exclusions(phases)
     run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
     ceilings = _ceilings(phases)
     final_i_xt, i_xt_ceiling = values[:, QUANTITIES.index("final_i_xt")], ceilings["i_xt_ceiling_bits"]
+    clipped = _flagged(phases["bins_clip"]) if "bins_clip" in phases else np.zeros(len(phases), bool)
     curves_of = _curves_by_key(curves)
     rows = []
     for (group_id, *keys), index in phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices.items():
@@ -670,7 +727,9 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
                             IDENTICAL_SEEDS if identical(drops) else NO_COMMON_EPOCH)
                     summary = replace(summary, ci_low=-math.inf, ci_high=math.inf, note=note)
             decidable = not math.isnan(p_value)
-            if quantity == EXCESS and len(kept) and _ends_at_ceiling(final_i_xt[kept], i_xt_ceiling[kept]).all():
+            if quantity == EXCESS and clipped[kept].any():         # a "yes" would be the bins'
+                summary, decidable = replace(summary, note=CLIPPED_BINS), False
+            elif quantity == EXCESS and len(kept) and _ends_at_ceiling(final_i_xt[kept], i_xt_ceiling[kept]).all():
                 summary, decidable = replace(summary, note=AT_CEILING), False    # a "no" would be the estimator's
             rows.append({"group_id": group_id, **dict(zip(KEYS, keys)), "layer_name": layer_names[index[0]],
                          "quantity": quantity, **asdict(group_health), "n_missing": len(missing),

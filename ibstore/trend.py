@@ -7,25 +7,33 @@ of its value among the distinct values kept, 0 ... k - 1, so that the trend does
 values' spacing: initial_bias 2 and 5 are one step apart) and y the quantity:
 - slope: the least-squares slope of y on x, Σ (x - x̄)(y - ȳ) / Σ (x - x̄)², in the quantity's
   units per step;
-- p: the two-sided studentized permutation test of it: the slope over its HC3 standard error
-  (`hc3_test`; MacKinnon and White 1985, J. Econometrics 29(3)), the y shuffled over the runs,
-  exact over all n! orders where they are at most N_RESAMPLES, else N_RESAMPLES random ones (seed
-  SEED), counted as scipy.stats.permutation_test counts them. It is exact where y does not depend
-  on the key at all, and valid for "no slope" alone, a spread that changes along the key, as the
-  runs grow (DiCiccio and Romano 2017, JASA 112(519)). The raw slope it replaced tests "no
-  dependence": normal values with no trend and sd 0.2, 0.2 and 3 at three steps were given
-  p < 0.05 16.1 % of the time with 5 runs per step, 12.7 % with 10 and 12.1 % with 20; the
-  studentized slope 12.8 %, 7.6 % and 6.5 % (4000 draws each, the same for both; sd 0.2, 0.2, 0.2
-  and 3 at four steps of 10 runs: 16.2 % and 8.2 %). With 5 runs at the wide step its asymptotics
-  have not set in; with one spread both stay near 5 % (5.1 % and 5.6 %, 3 steps of 5 runs);
-- its 95 % interval: from the slope outwards to the nearest slopes b the same test rejects for y - b x
-  (ibstore.stats._ShiftedTest, studentized; test inversion as in Ernst 2004, Statistical Science
-  19(4), section 3.3), so that 0 lies outside it exactly when p < 0.05 (with few runs, where the
-  studentized p need not fall steadily with b, a slope inside can be rejected or one beyond an end
-  not: 19 of 560 simulated trends of 6-7 runs); the whole line, and the note TOO_FEW_RUNS, where the runs are too few for any
-  p < 0.05 (`smallest_p`: 2 / the number of distinct ways to deal the values to the runs' steps,
-  e.g. 3 runs at 3 values, 4 at 4 or at 3, 5 at 3 as 2, 2 and 1): a p there says nothing of a
-  trend;
+- p: the larger of two tests' two-sided p (ibstore.stats.welch_bounded, as for two groups):
+  - the studentized permutation test of the slope: the slope over its HC3 standard error
+    (`hc3_test`; MacKinnon and White 1985, J. Econometrics 29(3)), the y shuffled over the runs,
+    exact over all n! orders where they are at most N_RESAMPLES, else N_RESAMPLES random ones (seed
+    SEED), counted as scipy.stats.permutation_test counts them. It is exact where y does not depend
+    on the key at all, and valid for "no slope" alone, a spread that changes along the key, as the
+    runs grow (DiCiccio and Romano 2017, JASA 112(519)). The raw slope it replaced tests "no
+    dependence";
+  - the t test of the slope as a contrast of the steps' means, each step with its own variance
+    (ibstore.stats.welch_contrast, Welch-Satterthwaite degrees of freedom; where a step has one run,
+    whose variance is unknown, the HC3 standard error on n - 2 degrees of freedom, Long and Ervin
+    2000, Am. Stat. 54(3)).
+  Each guards where the other errs: normal values with no trend and sd 0.2, 0.2 and 3 at three
+  steps were given p < 0.05 20.3, 13.8 and 7.5 % of the time with 3, 5 and 10 runs per step by the
+  permutation test alone, 4.3, 4.8 and 5.1 % bounded (`python bench/comparison_calibration.py`,
+  2000 draws per row; the raw slope permuted, 16.1 % at 5 runs per step, 4000 draws). The bound
+  costs power with few runs: a slope of 0.7 sd per step, 3 runs each, was found 28.6 % of the
+  time alone and 18.3 % bounded; 0.5 sd with 5 runs each, 28.8 and 25.4 %;
+- its 95 % interval: the span of the two tests' intervals, so that 0 lies outside it exactly when
+  p < 0.05. The permutation test's runs from the slope outwards to the nearest slopes b it rejects
+  for y - b x (ibstore.stats._ShiftedTest, studentized; test inversion as in Ernst 2004,
+  Statistical Science 19(4), section 3.3; with few runs, where the studentized p need not fall
+  steadily with b, a slope inside can be rejected or one beyond an end not: 19 of 560 simulated
+  trends of 6-7 runs), the t test's is the slope +- t(0.975, df) times its standard error. The
+  whole line, and the note TOO_FEW_RUNS, where the runs are too few for any permutation p < 0.05
+  (`smallest_p`: 2 / the number of distinct ways to deal the values to the runs' steps, e.g. 3 runs
+  at 3 values, 4 at 4 or at 3, 5 at 3 as 2, 2 and 1): a p there says nothing of a trend;
 - Spearman's rho of the key's values and y (scipy.stats.spearmanr): the unit-free effect size,
   in [-1, 1], as Cliff's delta is for two groups.
 q_value: p adjusted by Benjamini-Hochberg over the layers, per estimator, params, split and quantity
@@ -82,8 +90,9 @@ def smallest_p(steps: np.ndarray) -> float:
 def slope_test(steps: np.ndarray, values: np.ndarray) -> tuple[float, float, float, float]:
     """(slope, p, low, high) of the finite `values` against their `steps`, at least 3 pairs and 2
     distinct steps: the least-squares slope, the two-sided permutation p of its studentized form
-    (`hc3_test`), and the 95 % interval from the same test (the module's docstring), the whole line
-    where no p can fall below ALPHA (`smallest_p`).
+    (`hc3_test`) bounded by the t test of it (ibstore.stats.welch_bounded), and the 95 % interval of
+    the two (the module's docstring), the whole line where no permutation p can fall below ALPHA
+    (`smallest_p`).
 
     >>> slope, p, low, high = slope_test(np.repeat([0.0, 1.0, 2.0], 3), np.array([0.1, 0.3, 0.2, 1.1, 0.9, 1.3, 2.2, 1.8, 2.0]))
     >>> round(slope, 3), p < 0.05, low < slope < high
@@ -92,13 +101,20 @@ def slope_test(steps: np.ndarray, values: np.ndarray) -> tuple[float, float, flo
     values = values - values[0]                          # so that equal values give a slope of exactly 0
     test = hc3_test(steps, values)
     if smallest_p(steps) >= stats.ALPHA:
-        return test.observed, test.p(0.0), -math.inf, math.inf
-    if not np.ptp(values):
+        permutation = test.p(0.0), -math.inf, math.inf
+    elif not np.ptp(values):
         # Every value equal: the slope is 0, and any other makes them a straight line in the steps
         # (t = +-inf), which the test rejects alike at any size.
-        return 0.0, test.p(0.0), *((0.0, 0.0) if test.p(1.0) < stats.ALPHA else (-math.inf, math.inf))
-    scale = max(float(np.ptp(values) / np.ptp(steps)), abs(test.observed))
-    return test.observed, test.p(0.0), test.end(-1.0, scale, through=0.0), test.end(1.0, scale, through=0.0)
+        permutation = test.p(0.0), *((0.0, 0.0) if test.p(1.0) < stats.ALPHA else (-math.inf, math.inf))
+    else:
+        scale = max(float(np.ptp(values) / np.ptp(steps)), abs(test.observed))
+        permutation = test.p(0.0), test.end(-1.0, scale, through=0.0), test.end(1.0, scale, through=0.0)
+    _, standard_error, df = stats.welch_contrast(steps, values)
+    if np.unique(steps, return_counts=True)[1].min() < 2:
+        # A step of one run has no variance of its own: the HC3 standard error, on n - 2 degrees of
+        # freedom (Long and Ervin 2000).
+        standard_error, df = math.sqrt(test.variance[0][0]), len(steps) - 2
+    return test.observed, *stats.welch_bounded(*permutation, test.observed, standard_error, df)
 
 
 def hc3_test(steps: np.ndarray, values: np.ndarray) -> stats._ShiftedTest:

@@ -54,7 +54,8 @@ PROBLEMS_SCHEMA = pa.schema([("run_id", pa.string()), ("path", pa.string()), ("p
 
 VIEWS = ("runs", "config", *TABLE_SCHEMAS, "problems", "phases", "phase_stats")
 # Views made from other views on the connection, and what each reads.
-DERIVED: dict[str, tuple[str, ...]] = {"phases": ("runs", "mi", "gradients"), "phase_stats": ("phases", "mi")}
+DERIVED: dict[str, tuple[str, ...]] = {"phases": ("runs", "config", "mi", "gradients"),
+                                     "phase_stats": ("phases", "mi")}
 # Every view but `phase_stats` (t intervals and permutation tests over the whole root): what a
 # connection gets unless it names that view.
 EVERYDAY_VIEWS = tuple(view for view in VIEWS if view != "phase_stats")

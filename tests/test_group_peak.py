@@ -24,6 +24,7 @@ def phases_of(curves: dict[str, np.ndarray], dead: set[str] = frozenset()) -> tu
                     "'test': {'inputs': 4096, 'h_y_bits': 1.0}, 'full': {'inputs': 4096, 'h_y_bits': 1.0}} "
                     "AS splits FROM run_rows")
         con.execute("CREATE TABLE gradients (run_id VARCHAR, epoch INTEGER, layer SMALLINT, snr DOUBLE)")
+        con.execute("CREATE TABLE config (run_id VARCHAR, key VARCHAR, value VARCHAR)")
         return con.execute(phases.PHASES_SQL).df(), con.execute(phases.CURVES_SQL).df()
 
 

@@ -211,45 +211,89 @@ def difference_of_means(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndar
     return x.mean(axis=axis) - y.mean(axis=axis)
 
 
-def test_the_difference_interval_is_the_shifts_scipys_permutation_test_does_not_reject():
+def welch_bounded(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """(p, low, high) a comparison gives, from scipy alone: the larger of the permutation test's p
+    (`scipy_p`) and Welch's t test's (scipy.stats.ttest_ind, equal_var=False), and the hull of
+    the permutation test's interval (`stats.shift_test`, checked against scipy below) and Welch's."""
+    welch = scipy_stats.ttest_ind(a, b, equal_var=False)
+    interval = welch.confidence_interval(0.95)
+    _, low, high = stats.shift_test(a, b)
+    return max(scipy_p(a, b), float(welch.pvalue)), min(low, interval.low), max(high, interval.high)
+
+
+def test_the_permutation_interval_is_the_shifts_scipys_permutation_test_does_not_reject():
     """Lehmann's inversion, checked with scipy's test itself, the permutation test of Welch's t:
     just inside each end of the interval scipy's p of (a - shift, b) is >= 0.05, just outside it is
     below; so 0 lies outside the interval exactly when p < 0.05. Skewed (lognormal) values, where a
     t interval is least apt, and groups of different sizes, whose spreads the studentized test
-    weighs apart (the raw difference of means gave other p here: 0.714 for the first 4 and 6)."""
+    weighs apart (the raw difference of means gave other p here: 0.714 for the first 4 and 6). A
+    comparison bounds that test by Welch's t test (`welch_bounded`)."""
     rng = np.random.default_rng(5)
-    differs_from_raw = 0
+    differs_from_raw = welch_larger = 0
     for n_a, n_b in ((5, 5), (4, 6), (6, 6), (3, 4), (7, 7), (4, 8), (3, 9)):
         for _ in range(12):
             a, b = rng.lognormal(0.0, 1.0, n_a), rng.lognormal(0.7, 1.0, n_b)
+            p_value, low, high = stats.shift_test(a, b)
+            assert p_value == scipy_p(a, b)                       # exact: the same arrangements
+            differs_from_raw += p_value != scipy_p(a, b, difference_of_means)
+            assert low <= a.mean() - b.mean() <= high
             comparison = stats.compare(a, b)
-            assert comparison.p_value == scipy_p(a, b)                       # exact: the same arrangements
-            differs_from_raw += comparison.p_value != scipy_p(a, b, difference_of_means)
-            low, high = comparison.ci_low, comparison.ci_high
-            assert low <= comparison.difference <= high
+            expected = welch_bounded(a, b)
+            assert comparison.p_value == pytest.approx(expected[0], rel=1e-9)
+            assert (comparison.ci_low, comparison.ci_high) == pytest.approx(expected[1:], rel=1e-9)
+            assert (comparison.p_value < 0.05) == (comparison.ci_low > 0 or comparison.ci_high < 0)
+            welch_larger += comparison.p_value > p_value
             if stats.smallest_p(n_a, n_b) >= 0.05:                        # 3 and 4: no p reaches 0.05
                 assert (low, high) == (-math.inf, math.inf)
                 continue
             for end, outwards in ((low, -1.0), (high, 1.0)):
                 step = 1e-9 * (1 + abs(end))
                 assert scipy_p(a - (end - outwards * step), b) >= 0.05 > scipy_p(a - (end + outwards * step), b)
-            assert (comparison.p_value < 0.05) == (low > 0 or high < 0)
+            assert (p_value < 0.05) == (low > 0 or high < 0)
     # of the 48 of unequal sizes (of equal sizes Welch's t is Student's, which orders the splits of
     # the pooled seeds as their difference of means does): the old statistic fails the equalities
     assert differs_from_raw > 15
-    # five seeds each, every a above every b, one far value: p = 2/252, and the interval excludes 0
-    # (Welch's t interval, -0.11 to 0.31 here, did not)
-    skewed = stats.compare(np.array([0.01, 0.02, 0.03, 0.05, 0.4]), np.zeros(5))
-    assert skewed.p_value == pytest.approx(2 / 252) and 0 < skewed.ci_low < skewed.ci_high
-    assert scipy_stats.ttest_ind([0.01, 0.02, 0.03, 0.05, 0.4], np.zeros(5), equal_var=False).confidence_interval().low < 0
+    assert welch_larger > 20        # each bound matters: here Welch's p is the larger on 41 of 84
+    # five seeds each, every a above every b, one far value: the permutation p is 2/252, Welch's
+    # 0.26, and the comparison says the larger (its interval, Welch's, reaches past 0); Cliff's
+    # delta, 1, says that every seed of a lies above every seed of b
+    far = np.array([0.01, 0.02, 0.03, 0.05, 0.4])
+    assert stats.shift_test(far, np.zeros(5))[0] == pytest.approx(2 / 252)
+    skewed = stats.compare(far, np.zeros(5))
+    assert skewed.p_value == pytest.approx(scipy_stats.ttest_ind(far, np.zeros(5), equal_var=False).pvalue)
+    assert skewed.p_value > 0.05 and skewed.ci_low < 0 < skewed.ci_high and skewed.cliffs_delta == 1.0
+
+
+def test_welch_contrast_is_welchs_t_at_two_steps_and_written_out_at_more():
+    rng = np.random.default_rng(9)
+    for n_a, n_b in ((2, 2), (3, 7), (5, 5)):
+        a, b = rng.normal(1.0, 2.0, n_a), rng.normal(0.0, 0.5, n_b)
+        slope, error, df = stats.welch_contrast(np.repeat([1.0, 0.0], [n_a, n_b]), np.concatenate([a, b]))
+        welch = scipy_stats.ttest_ind(a, b, equal_var=False)
+        assert slope == pytest.approx(a.mean() - b.mean()) and slope / error == pytest.approx(welch.statistic)
+        assert df == pytest.approx(welch.df)
+    # three steps: the least-squares slope, and the variance of sum_j c_j mean_j with each step's own variance
+    steps = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0])
+    values = rng.normal(0.0, 1.0, 9)
+    slope, error, df = stats.welch_contrast(steps, values)
+    assert slope == pytest.approx(np.polyfit(steps, values, 1)[0])
+    parts = []
+    for level in (0.0, 1.0, 2.0):
+        at = values[steps == level]
+        weight = len(at) * (level - steps.mean()) / ((steps - steps.mean()) ** 2).sum()
+        parts.append((weight ** 2 * at.var(ddof=1) / len(at), len(at) - 1))
+    assert error == pytest.approx(math.sqrt(sum(v for v, _ in parts)))
+    assert df == pytest.approx(sum(v for v, _ in parts) ** 2 / sum(v ** 2 / d for v, d in parts))
+    assert math.isnan(stats.welch_contrast(np.array([0.0, 1.0, 1.0]), np.array([1.0, 2.0, 3.0]))[2])
 
 
 def test_the_difference_interval_from_random_arrangements_and_its_coverage():
     rng = np.random.default_rng(6)
     # 10 and 10 seeds: 184,756 arrangements, 9999 random ones; p within Monte Carlo error of scipy's
     a, b = rng.normal(0.0, 1.0, 10), rng.normal(0.8, 1.0, 10)
+    assert stats.shift_test(a, b)[0] == pytest.approx(scipy_p(a, b), abs=0.01)
     comparison = stats.compare(a, b)
-    assert comparison.p_value == pytest.approx(scipy_p(a, b), abs=0.01)
+    assert comparison.p_value == pytest.approx(welch_bounded(a, b)[0], abs=0.01)
     assert (comparison.p_value < 0.05) == (comparison.ci_high < 0 or comparison.ci_low > 0)
     # on normal data shifted by 1, five seeds each: the interval holds the shift about 95 % of the time
     covered = np.mean([(c.ci_low <= 1.0 <= c.ci_high) for c in
@@ -265,18 +309,33 @@ def test_the_difference_interval_from_random_arrangements_and_its_coverage():
     assert (few.ci_low, few.ci_high, few.note) == (-math.inf, math.inf, stats.TOO_FEW_TO_DIFFER)
 
 
+def test_a_few_seeds_of_equal_means_and_different_spreads_do_not_differ():
+    # Normal seeds of equal means, sd 3 in a group of 4 and 1 in a group of 8. The permutation test
+    # of Welch's t alone called these different 12.0 % of the time (2000 draws, `python
+    # bench/comparison_calibration.py`; 15.3 % of these 800): with so few seeds in the wider group
+    # its asymptotics have not set in. Bounded by Welch's t test, 5.7 % (7.4 % of these).
+    rng = np.random.default_rng(31)
+    draws = [(rng.normal(0.0, 3.0, 4), rng.normal(0.0, 1.0, 8)) for _ in range(800)]
+    permutation_alone = np.mean([stats.shift_test(a, b)[0] < 0.05 for a, b in draws])
+    results = [stats.compare(a, b) for a, b in draws]
+    false_positives = np.mean([c.p_value < 0.05 for c in results])
+    covered = np.mean([c.ci_low <= 0.0 <= c.ci_high for c in results])
+    assert permutation_alone > 0.1 and false_positives <= 0.08 and covered >= 0.92, (
+        permutation_alone, false_positives, covered)
+
+
 @pytest.mark.slow   # 800 comparisons: about 15 s
 def test_groups_of_equal_means_and_different_spreads_do_not_differ():
     # Normal seeds of equal means, sd 3 in a group of 20 and 1 in a group of 40. The raw difference
     # of means, permuted, tests "the same distribution" and called these different 13.7 % of the
     # time (4000 draws; 15.8 % of these 800, its interval holding 0 exactly when p >= 0.05);
-    # Welch's t, permuted, tests "equal means", 7.0 % (8.1 % of these). With 5 seeds against 10 the
-    # studentized test's asymptotics have not set in: 10.9 % against 12.8 %.
+    # Welch's t, permuted, tests "equal means", 7.0 % (8.1 % of these), and bounded by Welch's t
+    # test, 4.8 % (2000 draws; 6.5 % of these).
     rng = np.random.default_rng(31)
     results = [stats.compare(rng.normal(0.0, 3.0, 20), rng.normal(0.0, 1.0, 40)) for _ in range(800)]
     false_positives = np.mean([c.p_value < 0.05 for c in results])
     covered = np.mean([c.ci_low <= 0.0 <= c.ci_high for c in results])
-    assert false_positives <= 0.09 and covered >= 0.91, (false_positives, covered)
+    assert false_positives <= 0.07 and covered >= 0.93, (false_positives, covered)
 
 
 def test_the_compression_test_is_the_multiplier_bootstrap_written_out():
@@ -534,16 +593,18 @@ def three_groups_and_a_reference() -> tuple[dict[str, np.ndarray], pd.DataFrame]
 
 
 def test_the_comparison_table_adjusts_over_every_group_and_layer_whatever_layers_it_shows():
-    # p per group and layer is scipy's exact two-sided permutation test; the q over layers adjusts each
-    # group's 3 p, the q over groups and layers all 9 of a quantity.
+    # p per group and layer is the larger of scipy's exact two-sided permutation test's (of equal group
+    # sizes Welch's t orders the splits as the difference of means does) and Welch's t test's; the q
+    # over layers adjusts each group's 3 p, the q over groups and layers all 9 of a quantity.
     values, phases = three_groups_and_a_reference()
     labels = GROUP_LABELS
     table = report.comparison_table(phases, labels)
     rows = table[table["quantity"] == "compression_bits"]
     assert rows["a"].tolist() == [labels[g] for g in ("far", "near", "same") for _ in range(3)]
-    p_values = np.array([scipy_stats.permutation_test((values[group][layer], values["ref"][layer]),
-                                                      lambda a, b: np.mean(a) - np.mean(b), n_resamples=np.inf,
-                                                      permutation_type="independent").pvalue
+    p_values = np.array([max(scipy_stats.permutation_test((values[group][layer], values["ref"][layer]),
+                                                          lambda a, b: np.mean(a) - np.mean(b), n_resamples=np.inf,
+                                                          permutation_type="independent").pvalue,
+                             scipy_stats.ttest_ind(values[group][layer], values["ref"][layer], equal_var=False).pvalue)
                          for group in ("far", "near", "same") for layer in range(3)])
     assert rows["p"].tolist() == [f"{p:.3g}" for p in p_values]
     over_layers = np.concatenate([benjamini_hochberg(p_values[i:i + 3]) for i in (0, 3, 6)])
@@ -576,6 +637,8 @@ def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(
         expected += [(a, layer, quantity, difference, interval)
                      for (a, layer, difference, interval), q_value in zip(cells, q) if q_value < 0.05]
     # more rows than a sentence lists one by one: counted per group, with their layers
+    assert len(expected) >= 8
+    monkeypatch.setattr(report, "MAX_DIFFERENCES_NAMED", len(expected) - 1)
     groups = {a: sorted({int(layer[0]) for a_, layer, *_ in expected if a_ == a}) for a, *_ in expected}
     assert report.differences_note(compared, labels) == (
         f"Differ from g=0 at q (over groups and layers) < 0.05: {len(expected)} of {len(compared)} comparisons, "
@@ -584,7 +647,7 @@ def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(
             for a, layers in groups.items()) + ".")
     monkeypatch.setattr(report, "MAX_DIFFERENCES_NAMED", len(expected))
     note = report.differences_note(compared, labels)
-    assert len(expected) > 10 and note.startswith(
+    assert note.startswith(
         f"Differ from g=0 at q (over groups and layers) < 0.05 (a - b [95 % CI]), {len(expected)} of "
         f"{len(compared)} comparisons: ")
     for a, layer, quantity, difference, interval in expected:
@@ -719,6 +782,42 @@ def test_a_kde_bound_or_edge_at_log2_n_is_named_at_its_ceiling(tmp_path):
         assert report.AT_CEILING_CELL not in table.drop(table.index[at]).tolist()
         assert glance == [report.AT_CEILING_CELL if these is edge else table.iloc[4]]
     assert "bucket of its own in every hash" in report.AT_CEILING_BECAUSE["edge"]
+
+
+def test_edges_cap_bounds_its_ceiling_and_idnns_bins_that_clip_get_no_test(tmp_path):
+    # EDGE's I(X;T) is at most its cap U_xt: with U_xt = 10 below log2 3277 = 11.68 bits its ceiling is
+    # 10, with deep-bottleneck's 12 it stays log2 n. idnns bins [-1, 1]: on a relu network's hidden
+    # layers (values above 1 share the top bin) its compression is the bins', so no test; on the
+    # softmax output and on a tanh network's layers it is tested.
+    root = tmp_path / "results"
+    measured = [{"name": "idnns", "params": {}}, {"name": "edge", "params": {"U_xt": 10}},
+                {"name": "edge", "params": {}}]
+    for activation in ("relu", "tanh"):
+        for seed in range(5):
+            write_run(root, activation, {"activation_fn": activation, "epochs": 40, "estimators": measured},
+                      seed=seed, logged=10)
+    store = ResultStore(root)
+    phases = store.phases()
+    train = phases[phases["split"] == "train"]
+    edge = train[train["estimator"] == "edge"]
+    capped = edge["params"].str.contains('"U_xt": 10')
+    assert edge.loc[capped, "i_xt_ceiling_bits"].tolist() == [10.0] * capped.sum() and capped.sum() > 0
+    assert edge.loc[~capped, "i_xt_ceiling_bits"].tolist() == [pytest.approx(math.log2(3277))] * (~capped).sum()
+    assert not edge["bins_clip"].any()
+    idnns = train[train["estimator"] == "idnns"]
+    relu = idnns["group_id"].isin(phases.loc[phases["run_id"].str.contains("relu"), "group_id"])
+    hidden = idnns["layer_name"] != "output"
+    assert (idnns["bins_clip"] == (relu & hidden)).all() and (relu & hidden).any() and (relu & ~hidden).any()
+    curves = store.phase_curves()
+    curves = curves[(curves["split"] == "train") & (curves["estimator"] == "idnns")]
+    for group_id, these in idnns.groupby("group_id"):
+        group_stats = stats.phase_stats(these, curves).assign(group=group_id)
+        excess = group_stats[group_stats["quantity"] == stats.EXCESS].set_index("layer_name")
+        cells = report.group_table(group_stats).set_index("layer")["compresses"]
+        clipped = [name for name in excess.index if name != "output" and "relu" in group_id]
+        assert (excess["note"] == stats.CLIPPED_BINS).tolist() == [name in clipped for name in excess.index]
+        assert excess.loc[clipped, "compresses"].isna().all()
+        assert [cell == report.CLIPPED_CELL for cell in cells] == [name in clipped for name in excess.index]
 
 
 def test_comparisons_leave_out_groups_without_a_kept_run_and_start_from_a_live_one():

@@ -1,0 +1,56 @@
+"""How often two groups' comparison, and a trend along a key, call noise a difference.
+
+    python bench/comparison_calibration.py [--draws 2000] [--seed 11]
+
+Draws normal seeds and counts p < 0.05 by the permutation test alone (ibstore.stats.shift_test,
+Welch's t permuted; ibstore.trend.hc3_test, the HC3-studentized slope permuted) beside the lab's
+test, that p bounded by the t test of the same estimate (ibstore.stats.welch_bounded). Rows with
+equal means (or no slope) should say at most 5 %; rows with a shift, the more the better. Not a
+timing: a measurement of the statistics, run by hand (tests/test_phases.py and tests/test_trend.py
+check the unequal-spread rows on fewer draws).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ibstore import stats, trend
+
+GROUPS = [   # (seeds in a, seeds in b, sd of a, sd of b, true difference of means)
+    (4, 8, 3.0, 1.0, 0.0), (3, 10, 3.0, 1.0, 0.0), (5, 10, 3.0, 1.0, 0.0), (5, 5, 3.0, 1.0, 0.0),
+    (20, 40, 3.0, 1.0, 0.0), (5, 5, 1.0, 1.0, 0.0), (5, 5, 1.0, 1.0, 1.5), (10, 10, 1.0, 1.0, 1.0)]
+TRENDS = [   # (runs per value of the key, sd at each of its three values, true slope per step)
+    (3, (0.2, 0.2, 3.0), 0.0), (5, (0.2, 0.2, 3.0), 0.0), (10, (0.2, 0.2, 3.0), 0.0), (5, (1.0, 1.0, 1.0), 0.0),
+    (3, (1.0, 1.0, 1.0), 0.7), (5, (1.0, 1.0, 1.0), 0.5)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--draws", type=int, default=2000, help="draws per row (default 2000)")
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+    rng = np.random.default_rng(args.seed)
+    print(f"p < 0.05 in {args.draws} draws per row: the permutation test alone | bounded by the t test")
+    for n_a, n_b, sd_a, sd_b, difference in GROUPS:
+        alone = bounded = 0
+        for _ in range(args.draws):
+            a, b = rng.normal(difference, sd_a, n_a), rng.normal(0.0, sd_b, n_b)
+            alone += stats.shift_test(a, b)[0] < stats.ALPHA
+            bounded += stats.compare(a, b).p_value < stats.ALPHA
+        print(f"two groups, {n_a} seeds of sd {sd_a:g} against {n_b} of sd {sd_b:g}, difference {difference:g}: "
+              f"{alone / args.draws:.3f} | {bounded / args.draws:.3f}", flush=True)
+    for runs, spreads, slope in TRENDS:
+        steps = np.repeat([0.0, 1.0, 2.0], runs)
+        alone = bounded = 0
+        for _ in range(args.draws):
+            values = slope * steps + rng.normal(0.0, np.repeat(spreads, runs))
+            alone += trend.hc3_test(steps, values).p(0.0) < stats.ALPHA
+            bounded += trend.slope_test(steps, values)[1] < stats.ALPHA
+        print(f"trend, {runs} runs at each of 3 values, sd {', '.join(f'{s:g}' for s in spreads)}, slope {slope:g}: "
+              f"{alone / args.draws:.3f} | {bounded / args.draws:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
