@@ -820,6 +820,15 @@ def test_edges_cap_bounds_its_ceiling_and_idnns_bins_that_clip_get_no_test(tmp_p
         assert [cell == report.CLIPPED_CELL for cell in cells] == [name in clipped for name in excess.index]
 
 
+def test_a_small_mean_does_not_read_zero():
+    # a layer 2-10 inputs below its ceiling compressed by 0.0049 bits, significantly: "0.00 [0.00, 0.01]" hid it
+    small = pd.Series({"n": 5, "mean": 0.0049, "sd": 0.002, "ci_low": 0.0024, "ci_high": 0.0074, "note": None})
+    assert report.estimate_cell(small) == "0.0049 [0.0024, 0.0074]"
+    assert report.estimate_cell(small.copy().replace({0.0049: 0.42})) == "0.42 [0.00, 0.01]"
+    assert report.estimate_cell(pd.Series({**small, "mean": 0.0})) == "0.00 [0.00, 0.01]"
+    assert report.estimate_cell(pd.Series({**small, "mean": -3e-9})) == "-0.000000 [0.002400, 0.007400]"   # at most 6
+
+
 def test_comparisons_leave_out_groups_without_a_kept_run_and_start_from_a_live_one():
     # "dead" comes first in the labels' order, as initial_bias=-1 does in the quickstart: every seed dead
     phases = synthetic_phases({"dead": [0.1, 0.2], "a": [0.5, 0.6, 0.7], "b": [0.1, 0.2, 0.3]})
