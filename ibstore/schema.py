@@ -52,8 +52,9 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
         ("layer", pa.int16()),
         ("layer_name", pa.string()),     # as in `mi`; NULL in files written before it existed
         ("split", pa.string()),
-        ("bin_index", pa.int32()),       # unbounded activations: a relu layer that grows 1000-fold
-                                         # from its initial spread needs more than int16's bins
+        ("bin_index", pa.int64()),       # unbounded activations: a relu layer that grows 1000-fold
+                                         # from its initial spread needs more than int16's bins, one
+                                         # that grows 1e9-fold (sgd, learning rate 30) more than int32's
         ("bin_lo", pa.float64()),
         ("bin_hi", pa.float64()),
         ("count", pa.int64()),

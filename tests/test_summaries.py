@@ -100,6 +100,44 @@ def test_a_layer_that_grew_far_beyond_its_initial_spread_fits_the_activations_ta
     assert table["count"].to_numpy().sum() == 40
 
 
+def test_a_relu_layer_grown_past_int32_bins_fits_the_activations_table():
+    # sgd at learning rate 100 on harmonics: after one epoch a relu layer reaches 7.5e10, 7.5e12 bins of its
+    # initial grid; an int32 bin_index refused the rows (ArrowInvalid) and failed every network of the stack
+    from ibstore.schema import TABLE_SCHEMAS
+    from trainer.measure import activation_tables
+
+    initial = np.linspace(0, 1, 40).reshape(1, 20, 2)
+    grid = HistogramGrid.for_layer("relu", initial, 30)
+    grown = 1e11 * initial
+    histograms, _ = activation_tables(1, ["r"], [grown], {"train": slice(0, 20)}, ["train"], ["relu"], [grid], ["d"])
+    table = histograms.of(0)
+    assert table.schema == TABLE_SCHEMAS["activations"]
+    assert table["bin_index"].to_numpy().max() == np.floor(grown.max() / grid.width[0]) > 2**40
+    assert table["count"].to_numpy().sum() == 40
+
+
+@pytest.mark.parametrize("wild", [1e30, -1e30, np.nan, np.inf])
+def test_values_without_an_int64_bin_index_are_refused_not_wrapped(wild, monkeypatch):
+    """2^63 bins or more from the origin (or not finite): casting the float64 floor to int64 would give
+    INT64_MIN, a garbage bin; the networks are named instead, on the stack's axis."""
+    from trainer import measure
+    from trainer.summaries import HistogramOverflow
+
+    grid = HistogramGrid(np.zeros(3), np.full(3, 0.1))
+    values = np.ones((3, 20, 2))
+    values[1, 5, 0] = wild
+    with pytest.raises(HistogramOverflow) as raised:
+        grid.histograms(values)
+    assert raised.value.networks.tolist() == [1]
+    monkeypatch.setattr(measure, "BLOCK_VALUES", 1)         # blocks of one network: still position 1
+    with pytest.raises(HistogramOverflow) as raised:
+        measure.activation_rows(3, ["a", "b", "c"], [values], {"train": slice(0, 20)}, ["train"], ["relu"], [grid],
+                                ["d"])
+    assert raised.value.networks.tolist() == [1]
+    finite = grid.take(np.array([0, 2])).histograms(values[[0, 2]])     # the others' histograms as before
+    assert finite[1].tolist() == [10, 10] and finite[4].tolist() == [40, 40]
+
+
 @pytest.mark.parametrize("length", [0, 1, 7, 8, 9, 64, 3277])
 def test_true_counts_equal_count_nonzero_along_the_last_axis(length):
     from trainer.bit_counts import true_counts

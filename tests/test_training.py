@@ -349,3 +349,28 @@ def test_a_network_that_diverges_in_a_group_ends_alone_and_leaves_the_others_unc
     assert (record["epochs_done"] == 0 and "at epoch 0" in record["error"]) == diverged_at_0
     run_experiment(steady, tmp_path / "alone", progress=False)
     assert_same_numbers(recorded(tmp_path / "together", steady_id), recorded(tmp_path / "alone", steady_id))
+
+
+# sgd on relu with a clipped (bounded) loss: one epoch at learning rate 100 takes the deepest hidden layer
+# to ~7.5e10, 7.5e12 bins of its histogram grid, with a finite loss and no gradient left (a dead network);
+# at 1e7 to ~1e23, 2^63 bins and more. The first once failed its stack-mates too (ArrowInvalid: int32
+# bin_index), the second would have written INT64_MIN bins.
+@pytest.mark.parametrize("learning_rate, status", [(100, "completed"), (1e7, "diverged")])
+def test_relu_activations_that_explode_with_a_finite_loss_end_one_network_alone(tmp_path, learning_rate, status):
+    base = {**SMALL, "architecture": [10, 7, 5, 4, 3], "activation_fn": "relu", "optimizer": "sgd",
+            "learning_rate": 0.01, "epochs": 2, "log_schedule": {"every": 1}}
+    steady, = config.plan({**base, "name": "steady"})
+    wild, = config.plan({**base, "name": "wild", "learning_rate": learning_rate})
+    statuses = run_group([(steady, [0], False), (wild, [0], False)], tmp_path / "together", progress=False)
+    steady_id, wild_id = (e.run_id(0) for e in (steady, wild))
+    assert {run_id: outcome.status for run_id, outcome in statuses.items()} == {
+        steady_id: "completed", wild_id: status}
+    record = json.loads((tmp_path / "together" / "runs" / wild_id / "run.json").read_text())
+    assert record["diverged"] is (status == "diverged") and math.isfinite(record["final_train_loss"])
+    if status == "completed":
+        assert record["dead_network"] is True
+        assert table(tmp_path / "together", wild_id, "activations").bin_index.max() > 2**31
+    else:
+        assert record["epochs_done"] == 1 and "activations exploded at epoch 1" in record["error"]
+    run_experiment(steady, tmp_path / "alone", progress=False)
+    assert_same_numbers(recorded(tmp_path / "together", steady_id), recorded(tmp_path / "alone", steady_id))

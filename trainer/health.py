@@ -84,7 +84,8 @@ class NetworkHealth:
     and left the other four, equally at chance, unflagged.
     dead_layers: the hidden layers dead at the last logged epoch. Epoch 0 (the initial
     network, before any update) has no gradients and does not count.
-    diverged: some observed train or test loss was NaN or infinite.
+    diverged: some observed train or test loss was NaN or infinite, or a logged epoch's activations
+    exploded (`exploded`: beyond what a histogram can index, trainer.summaries.HistogramOverflow).
     """
 
     def __init__(self) -> None:
@@ -93,6 +94,7 @@ class NetworkHealth:
         self.dead_layers: list[int] = []
         self.train_accuracy = math.nan
         self.non_finite_loss = False
+        self.exploded = False
 
     def observe_metrics(self, epoch: int, train_loss: float, test_loss: float, train_accuracy: float) -> None:
         self.train_accuracy = train_accuracy
@@ -137,4 +139,4 @@ class NetworkHealth:
         return {"dead_network": dead,
                 "saturated_network": self.stuck_since is not None and not fitted and not dead,
                 "dead_layers": self.dead_layers,
-                "diverged": self.non_finite_loss}
+                "diverged": self.non_finite_loss or self.exploded}

@@ -20,7 +20,7 @@ RIGHT_ALIGNED = {"epochs", "test_acc"}
 LEGEND = ("flags: dead = from some logged epoch to the end a hidden layer got exactly zero kernel gradient or "
           "gave the same activations on every input; saturated = not dead, but from some logged epoch to the end "
           "a hidden layer had 99 % of its values at a bound of its activation (or was dead); diverged = a train "
-          "or test loss was NaN or infinite")
+          "or test loss was NaN or infinite, or the activations grew past what a histogram bin can index")
 
 # A number inside a run id is a whole dash-separated token. Slugs write a minus sign as "m"
 # and a decimal point as "-" (trainer.config.slug: bias=-0.5 -> "m0-5"), so

@@ -16,7 +16,7 @@ from ibstore.schema import TABLE_SCHEMAS
 from trainer import estimators
 from trainer.activation_facts import Activations, take
 from trainer.stack_rows import StackRows, labels
-from trainer.summaries import STAT_NAMES, HistogramGrid, layers_neuron_stats
+from trainer.summaries import STAT_NAMES, HistogramGrid, HistogramOverflow, layers_neuron_stats
 
 
 def split_rows(n_train: int, n_total: int) -> dict[str, slice]:
@@ -241,7 +241,9 @@ def activation_rows(epoch: int, run_ids: list[str], layers: list[np.ndarray], ro
                     layer_names: list[str]) -> tuple[StackRows, StackRows, list[np.ndarray] | None]:
     """`activation_tables`, and per layer each network's number of saturated values over all its inputs
     ([N] int64, what trainer.health.layer_health counts) when some of the splits cover every input
-    once (`tiling_splits`), from the per-neuron statistics' counts; None otherwise."""
+    once (`tiling_splits`), from the per-neuron statistics' counts; None otherwise. Raises
+    HistogramOverflow (positions on the stack's network axis) where a network's values have no
+    int64 bin index."""
     n_networks = layers[0].shape[0]
     tiling = tiling_splits(rows, splits, layers[0].shape[1])
     saturated_counts = [np.zeros(n_networks, np.int64) for _ in layers] if tiling is not None else None
@@ -273,7 +275,10 @@ def activation_rows(epoch: int, run_ids: list[str], layers: list[np.ndarray], ro
             lowest = stats["min"][-1][:, ends[layer]:ends[layer + 1]].min(axis=1)
             highest = stats["max"][-1][:, ends[layer]:ends[layer + 1]].max(axis=1)
             for block in network_blocks(n_networks, part[0].size):
-                columns = grids[layer].take(block).histograms(part[block], (lowest[block], highest[block]))
+                try:
+                    columns = grids[layer].take(block).histograms(part[block], (lowest[block], highest[block]))
+                except HistogramOverflow as error:      # the networks' positions in the whole stack
+                    raise HistogramOverflow(error.networks + block.start) from None
                 histogram["network"].append(columns[0] + block.start)
                 for name, column in zip(("bin_index", "bin_lo", "bin_hi", "count"), columns[1:]):
                     histogram[name].append(column)

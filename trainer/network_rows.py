@@ -23,7 +23,7 @@ from trainer.health import LayerHealth, NetworkHealth, layer_health
 from trainer.measure import StackMiRows, activation_rows
 from trainer.stack_rows import StackRows, labels
 from trainer.store import RunWriter, StoreError
-from trainer.summaries import HistogramGrid, gradient_stats
+from trainer.summaries import HistogramGrid, HistogramOverflow, gradient_stats
 
 
 class Network:
@@ -43,6 +43,12 @@ class Network:
         """This network's rows could not be made or written: it ends `failed`, the others go on."""
         self.status = Status.FAILED
         self.error = "".join(traceback.format_exception_only(error)).strip()
+
+    def diverge(self, why: str) -> None:
+        """Its activations exploded though its loss stayed finite (a clipped loss is bounded): it ends
+        `diverged`, the others go on."""
+        self.status, self.error = Status.DIVERGED, why
+        self.health.exploded = True
 
 
 @dataclass
@@ -108,9 +114,19 @@ def record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray],
     everyone = np.array_equal(index, np.arange(len(layers[0])))
     stacked = layers if everyone else [values[index] for values in layers]     # a copy only when needed
     activation_fns = [take(fns, index) for fns in log.activation_fns]
-    histograms, neuron_stats, saturated_counts = activation_rows(
-        epoch, run_ids, stacked, log.rows, config.mi_splits, activation_fns,
-        [grid.take(index) for grid in log.grids], log.layer_names)
+    try:
+        histograms, neuron_stats, saturated_counts = activation_rows(
+            epoch, run_ids, stacked, log.rows, config.mi_splits, activation_fns,
+            [grid.take(index) for grid in log.grids], log.layer_names)
+    except HistogramOverflow as error:
+        # Activations no histogram bin can index (2^63 bins from the grid's origin, or not finite): those
+        # networks diverged, with no rows at this epoch (as a NaN loss's); the others are logged without them.
+        exploded = [networks[s] for s in error.networks]
+        for network in exploded:
+            network.diverge(f"activations exploded at epoch {epoch}: not finite, or 2^63 histogram bins or "
+                            f"more from the origin")
+        record_logged([n for n in networks if n not in exploded], epoch, layers, chunk, log)
+        return
     tables = {"activations": histograms, "activation_stats": neuron_stats}
     mi_outcomes = log.mi.at_epoch(epoch, stacked, list(index), known_finite=all_finite(neuron_stats))
     states = None

@@ -13,6 +13,19 @@ from trainer.bit_counts import true_counts
 
 STAT_NAMES = ("mean", "std", "min", "max", "frac_zero", "frac_saturated")
 
+# Bin indices are int64 (ibstore.schema, activations.bin_index): a float64 floor in [-2^63, 2^63) casts exactly.
+INDEX_LIMIT = 2.0**63
+
+
+class HistogramOverflow(ValueError):
+    """Some networks' values have no int64 bin index on their grid: NaN, infinite, or 2^63 bins or
+    more from its origin (a layer whose activations exploded). `networks`: their positions."""
+
+    def __init__(self, networks: np.ndarray):
+        self.networks = np.asarray(networks)
+        super().__init__(f"activations not finite or 2^63 histogram bins or more from the origin "
+                         f"(networks {self.networks.tolist()})")
+
 
 @dataclass(frozen=True)
 class HistogramGrid:
@@ -48,7 +61,8 @@ class HistogramGrid:
         """Non-empty bins of every network's values ([N, ...]), as columns sorted by network,
         then bin: (network, bin_index, bin_lo, bin_hi, count). Bin index floor((a - origin) / width),
         in float64. `extremes`: each network's min and max of these values ([N] each) when known
-        (from the per-neuron statistics); found here otherwise."""
+        (from the per-neuron statistics); found here otherwise. Raises HistogramOverflow if some
+        network's values have no int64 bin index (not finite, or 2^63 bins or more from the origin)."""
         n_networks = values.shape[0]
         flat = values.reshape(n_networks, -1)
         if flat.size == 0:
@@ -59,6 +73,9 @@ class HistogramGrid:
             if extremes is None:
                 extremes = flat.min(axis=1), flat.max(axis=1)
             ends = self.bin_index(np.stack(extremes, axis=1))
+            beyond = ~np.all((ends >= -INDEX_LIMIT) & (ends < INDEX_LIMIT), axis=1)     # NaN too
+            if beyond.any():    # the casts below would wrap them to garbage bins
+                raise HistogramOverflow(np.flatnonzero(beyond))
             low, span = ends[:, 0].min(), ends[:, 1].max() - ends[:, 0].min() + 1
             if np.isfinite(span) and n_networks * span <= 4 * flat.size + 1024:
                 # Few bins (always for bounded activations): one count over (network, bin) by np.bincount
@@ -77,7 +94,7 @@ class HistogramGrid:
                 network, offset = np.nonzero(counts)
                 bins, counts = offset + low, counts[network, offset]
             else:
-                # Values spread over many more bins than there are values (or not finite): sort instead.
+                # Values spread over many more bins than there are values: sort instead.
                 order = np.sort(self.bin_index(flat).astype(np.int64), axis=1)
                 starts = np.ones(order.shape, bool)
                 starts[:, 1:] = order[:, 1:] != order[:, :-1]
