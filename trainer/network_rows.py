@@ -104,8 +104,9 @@ def record_metrics(networks: list[Network], first_epoch: int, loss: np.ndarray, 
 def record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray], chunk: Chunk | None,
                    log: Logging) -> None:
     """MI, histogram, per-neuron and (after epoch 0) gradient rows of one logged epoch, for these
-    networks. Each table's rows are built for all of them at once; a network whose rows fail is
-    failed alone."""
+    networks. Each table's rows are built for all of them at once (a network whose activations no
+    histogram bin can index diverges alone; any other error there fails them all, in the caller); a
+    network whose MI or rows cannot be written is failed alone."""
     if not networks:
         return
     config = log.config
