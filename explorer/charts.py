@@ -182,9 +182,9 @@ def facet(chart: alt.LayerChart | alt.Chart, frame: pd.DataFrame, columns: int, 
     return titled(faceted, title, title_width)
 
 
-def epoch_stride(max_epoch: float, points: int = LINE_POINTS) -> int:
-    """The step between drawn epochs so that a line over 0..max_epoch has at most `points` points."""
-    return max(1, math.ceil((max_epoch + 1) / points))
+def epoch_stride(max_epoch: float) -> int:
+    """The step between drawn epochs so that a line over 0..max_epoch has at most LINE_POINTS points."""
+    return max(1, math.ceil((max_epoch + 1) / LINE_POINTS))
 
 
 def every_nth_epoch(frame: pd.DataFrame, stride: int) -> pd.DataFrame:

@@ -38,8 +38,9 @@ def ordinal_epoch_ticks(epochs: pd.Series) -> list[int]:
     return sorted(ticks | {int(logged[-1])})
 
 
-def activation_heatmap(frame: pd.DataFrame, title: str | None = None, columns: int = 3) -> alt.FacetChart:
+def activation_heatmap(frame: pd.DataFrame) -> alt.FacetChart:
     """Per layer, the histogram of activations at every logged epoch: epoch x bin, colour = count."""
+    columns = 3
     data = with_layer_label(frame)[["epoch", "layer", "layer_label", "bin_lo", "bin_hi", "count"]]
     top = max(int(data["count"].max()), 1)
     count_ticks = [10 ** k for k in range(int(math.log10(top)) + 1)]   # empty bins have no row: counts >= 1
@@ -54,10 +55,9 @@ def activation_heatmap(frame: pd.DataFrame, title: str | None = None, columns: i
                                           labelSeparation=6)),
         tooltip=["epoch", "bin_lo", "bin_hi", "count"],
     ).properties(width=(PAGE_WIDTH // columns) - AXIS_SPACE - 15, height=170)
-    faceted = chart.facet(facet=alt.Facet("layer_label:N", title="layer", sort=layer_labels(data)),
-                          columns=columns).resolve_scale(
+    return chart.facet(facet=alt.Facet("layer_label:N", title="layer", sort=layer_labels(data)),
+                       columns=columns).resolve_scale(
         y="independent")
-    return titled(faceted, title)
 
 
 def neuron_chart(frame: pd.DataFrame, title: str | None = None) -> alt.LayerChart:
@@ -84,7 +84,7 @@ def fraction_bands(frame: pd.DataFrame, value: str, value_title: str, color_doma
     return group_bands(frame, value, value_title, alt.Scale(domain=[0, 1]), color_domain, title)
 
 
-def dead_fraction_chart(frame: pd.DataFrame, title: str | None = None) -> alt.FacetChart:
+def dead_fraction_chart(frame: pd.DataFrame) -> alt.FacetChart:
     """Per layer, the fraction of dead (exactly zero) and saturated units against epoch."""
     long = with_layer_label(frame).melt(id_vars=["epoch", "layer", "layer_label"],
                                         value_vars=["frac_zero", "frac_saturated"], var_name="measure",
@@ -95,5 +95,4 @@ def dead_fraction_chart(frame: pd.DataFrame, title: str | None = None) -> alt.Fa
         color=ordered_layer_color(long), detail="layer:O",
         tooltip=["measure", "layer_label", "epoch", "fraction"],
     ).properties(width=grid_panel_width(2), height=200)
-    faceted = chart.facet(column=alt.Column("measure:N", title=None))
-    return titled(faceted, title)
+    return chart.facet(column=alt.Column("measure:N", title=None))

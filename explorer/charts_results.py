@@ -14,12 +14,10 @@ from explorer.charts import (
     PAGE_WIDTH,
     category_color,
     panel_order,
-    titled,
 )
 
 
-def parallel_coordinates(frame: pd.DataFrame, keys: list[str], outcome: str, title: str | None = None
-                         ) -> alt.LayerChart:
+def parallel_coordinates(frame: pd.DataFrame, keys: list[str], outcome: str) -> alt.LayerChart:
     """One line per run through an axis per varying key and the `outcome` (W&B's parallel
     coordinates), coloured by the outcome. Each axis runs from its smallest to its largest value
     (numbers by value, other values evenly spaced in sorted order), its values written beside it
@@ -59,8 +57,7 @@ def parallel_coordinates(frame: pd.DataFrame, keys: list[str], outcome: str, tit
     # an estimator list's JSON ran 2,000 px to the right, and the page's fit squeezed every axis into one.
     text = alt.Chart(pd.DataFrame(labels)).mark_text(align="left", dx=4, fontSize=10,
                                                      limit=width // len(axes) - 8).encode(x=x, y=y, text="label:N")
-    chart = alt.layer(rules, lines, text).properties(width=width, height=260)
-    return titled(chart, title)
+    return alt.layer(rules, lines, text).properties(width=width, height=260)
 
 
 def result_chart(frame: pd.DataFrame, x: str, y: str, color: str | None = None) -> alt.LayerChart:

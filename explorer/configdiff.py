@@ -43,10 +43,10 @@ def varying_flat_keys(flats: list[dict[str, Any]], *, with_settings: bool = Fals
     return [key for key in keys if key not in _skipped(with_settings) and _varies(flats, key)]
 
 
-def varying_of_values(distinct: dict[str, list[Any]], partial: set[str], *, with_settings: bool = False) -> list[str]:
-    """`varying_flat_keys` from each key's distinct values over the configs (`distinct`) and the
-    keys some configs lack (`partial`), instead of from every config (explorer.root_configs)."""
-    return [key for key in sorted(distinct) if key not in _skipped(with_settings)
+def varying_of_values(distinct: dict[str, list[Any]], partial: set[str]) -> list[str]:
+    """`varying_flat_keys` (launch settings left out) from each key's distinct values over the configs
+    (`distinct`) and the keys some configs lack (`partial`), instead of from every config (explorer.root_configs)."""
+    return [key for key in sorted(distinct) if key not in _skipped(with_settings=False)
             and len({_comparable(v) for v in distinct[key]} | ({_MISSING} if key in partial else set())) > 1]
 
 

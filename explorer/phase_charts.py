@@ -5,9 +5,11 @@ Streamlit, no SQL), used by `trainer report` and the explorer.
 The band is explorer.seed_bands' (the drawing bands of every page): the mean over seeds +- a 95 %
 t interval per logged epoch, or the min-max over seeds: a picture of the spread, cheap at every
 epoch; the numbers a claim rests on are ibstore.stats' (each run's phase quantities over seeds).
-A group with one seed gets its line and no band. Dead networks (the trainer's `dead_network`) and
-diverged runs are left out of their group's line and counted in its legend entry, as the statistics
-leave them out (ibstore.stats.exclusions); a run still training is drawn.
+A group with one seed gets its line and no band. The runs the statistics leave out
+(ibstore.stats.exclusions: dead networks, the trainer's `dead_network`, diverged runs, and runs not
+completed: still training, interrupted or failed) are left out of their group's line and counted in
+its legend entry as dead, diverged or unfinished. A run without MI rows here is neither drawn nor
+counted (the pages name it).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ BANDS = {"ci": bands_over_seeds.MEAN_CI, "min-max": bands_over_seeds.MIN_MAX}   
 MARKS = {"peak_i_xt_epoch": "peak I(X;T)", "peak_i_yt_epoch": "peak I(Y;T)", "snr_drop_epoch": "SNR drop"}
 DASHES = {"peak I(X;T)": [4, 2], "peak I(Y;T)": [1, 2], "SNR drop": [8, 3]}
 MARK_QUANTITY = {"peak_i_xt_epoch": "i_xt", "peak_i_yt_epoch": "i_yt", "snr_drop_epoch": None}   # None: both
-LEFT_OUT = ("dead", "diverged")   # why a run draws no line (ibstore.stats.exclusions); None: it does
+LEFT_OUT = ("dead", "diverged", "unfinished")   # why a run draws no line (ibstore.stats.exclusions, its
+                                                # health counts); None: it does
 
 
 @dataclass(frozen=True)
@@ -62,15 +65,17 @@ def group_ceilings(phases: pd.DataFrame) -> pd.DataFrame:
 
 
 def left_out(runs: pd.DataFrame) -> np.ndarray:
-    """Per row of `runs` (columns dead_network, diverged, status): "dead" or "diverged" where its
-    run draws no line, else None."""
+    """Per row of `runs` (columns dead_network, diverged, status): "dead", "diverged" or "unfinished"
+    (not completed: running, interrupted, failed) where the statistics leave its run out and it
+    draws no line, else None."""
     why = stats.exclusions(runs)
-    return np.where(np.isin(why, LEFT_OUT), why, None).astype(object)
+    unfinished = ~np.equal(why, None) & ~np.isin(why, ["dead", "diverged"])
+    return np.where(unfinished, "unfinished", why).astype(object)
 
 
 def legend_labels(runs: pd.DataFrame) -> dict[str, str]:
-    """group -> "group (n seeds)" or "group (n seeds, k dead, j diverged left out)", from a frame of
-    one row per run with `group` and `left_out`."""
+    """group -> "group (n seeds)" or "group (n seeds, k dead, j diverged, m unfinished left out)", from
+    a frame of one row per run with `group` and `left_out`."""
     labels = {}
     for group, members in runs.groupby("group", sort=False):
         counts = [f"{int((members['left_out'] == why).sum())} {why}" for why in LEFT_OUT

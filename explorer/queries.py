@@ -133,21 +133,6 @@ def metrics(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) ->
     """, [run_ids, run_ids]).df()
 
 
-def metrics_over_seeds(con: duckdb.DuckDBPyConnection, run_ids: list[str],
-                       aggregate: str = "median") -> pd.DataFrame:
-    """Per seed group, split and epoch: accuracy and loss aggregated over seeds, with min/max."""
-    fn = AGGREGATES[aggregate]
-    return con.execute(f"""
-        SELECT r.group_id, m.split, m.epoch,
-               {fn}(m.accuracy) AS accuracy, min(m.accuracy) AS accuracy_min, max(m.accuracy) AS accuracy_max,
-               {fn}(m.loss) AS loss, min(m.loss) AS loss_min, max(m.loss) AS loss_max,
-               count(DISTINCT m.run_id) AS seeds
-        FROM metrics m JOIN runs r USING (run_id)
-        WHERE list_contains(?, m.run_id)
-        GROUP BY r.group_id, m.split, m.epoch ORDER BY r.group_id, m.split, m.epoch
-    """, [run_ids]).df()
-
-
 def gradients(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> pd.DataFrame:
     return con.execute("""
         SELECT * FROM gradients WHERE (?::VARCHAR[] IS NULL OR list_contains(?, run_id))

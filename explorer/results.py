@@ -344,14 +344,11 @@ class ResultStore(ResultCharts):
     def metrics(self, run_ids: list[str] | None = None) -> pd.DataFrame:
         return self._read(queries.metrics, run_ids, runs=run_ids, tables=("metrics",))
 
-    def metrics_over_seeds(self, run_ids: list[str], aggregate: str = "median") -> pd.DataFrame:
-        return self._read(queries.metrics_over_seeds, run_ids, aggregate, runs=run_ids, tables=("metrics",))
-
     def gradients(self, run_ids: list[str] | None = None) -> pd.DataFrame:
         return self._read(queries.gradients, run_ids, runs=run_ids, tables=("gradients",))
 
-    def activations(self, run_ids: list[str], split: str | None = None, layer: int | None = None) -> pd.DataFrame:
-        return self._per_run("activations", run_ids, split, layer)
+    def activations(self, run_ids: list[str], split: str | None = None) -> pd.DataFrame:
+        return self._per_run("activations", run_ids, split, None)
 
     def activation_stats(self, run_ids: list[str], split: str | None = None,
                          layer: int | None = None) -> pd.DataFrame:

@@ -14,10 +14,10 @@ class ResultCharts:
     def phase_chart(self, run_ids: list[str], estimator: str, params: str, split: str = "train", band: str = "ci",
                     title: str | None = None, log_epochs: bool = True, layers: list[int] | None = None):
         """I(X;T) and I(Y;T) against epoch per layer, a line per seed group with its band over seeds
-        ("ci" or "min-max"), peak and SNR-drop epochs marked, dead networks and diverged runs left out
-        and counted (explorer.phase_charts). Every seed group of `run_ids` has a legend entry and the colour of
-        its place in the labels' order (the explorer's group colours), lines or not. `layers`: those
-        layers' panels only (default all)."""
+        ("ci" or "min-max"), peak and SNR-drop epochs marked, the runs the statistics leave out (dead,
+        diverged, unfinished) left out and counted (explorer.phase_charts). Every seed group of `run_ids` has a
+        legend entry and the colour of its place in the labels' order (the explorer's group colours), lines or
+        not; its counts are of its runs with MI rows here. `layers`: those layers' panels only (default all)."""
         from explorer import phase_charts
 
         return phase_charts.draw(self.phase_data(run_ids, estimator, params, split, layers), band, title, log_epochs)
@@ -34,7 +34,6 @@ class ResultCharts:
         runs = runs.loc[runs["run_id"].isin(run_ids), ["run_id", "group_id", "dead_network", "diverged", "status"]]
         runs = runs.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
         runs = runs.assign(group=runs["group_id"].map(labels), left_out=phase_charts.left_out(runs))
-        domain = list(phase_charts.legend_labels(runs).values())
         mi = self.mi(run_ids, estimator, split, params).merge(runs[["run_id", "group_id", "group", "left_out"]],
                                                               on="run_id")
         mi = mi.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
@@ -43,6 +42,10 @@ class ResultCharts:
         phases = phases.assign(group=phases["group_id"].map(labels))
         if layers is not None:
             mi, phases = mi[mi["layer"].isin(layers)], phases[phases["layer"].isin(layers)]
+        # the legend counts what seed_bands draws, the runs with MI rows (a run without any, killed before
+        # its first flush or still before it, is named by the pages); a group without one keeps its entry
+        drawn = phase_charts.legend_labels(mi.drop_duplicates("run_id"))
+        domain = [drawn.get(group, f"{group} (0 seeds)") for group in dict.fromkeys(runs["group"])]
         return phase_charts.PhaseData(mi, phase_charts.phase_marks(phases), domain,
                                       non_negative=estimator in DISCRETE_ESTIMATORS,
                                       ceilings=phase_charts.group_ceilings(phases))

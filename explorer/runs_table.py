@@ -47,12 +47,13 @@ def _sortable(column: pd.Series) -> pd.Series:
     return column if _is_number(column) else column.astype(str)
 
 
-def group_summary(table: pd.DataFrame, key: str, outcome: str = "final_test_accuracy") -> pd.DataFrame:
+def group_summary(table: pd.DataFrame, key: str) -> pd.DataFrame:
     """W&B's Group: per value of `key`, the number of runs of `table` (rows of `runs_table`), how
-    many carry each flag (dead, saturated, diverged), how many completed, and the mean of `outcome`
-    (a final accuracy) over the completed ones with its 95 % t-interval, cut to [0, 1] (none for
+    many carry each flag (dead, saturated, diverged), how many completed, and the mean final test
+    accuracy over the completed ones with its 95 % t-interval, cut to [0, 1] (none for
     one run): an interrupted run's accuracy is where it stopped, not where training ends (as the
     Training page and the report count them). Values in order."""
+    outcome = "final_test_accuracy"
     flags = table["flags"].str.split(", ")
     marked = {flag: flags.map(lambda marks: flag in marks) for flag in FLAGS}   # mapped at once: no late binding
     frame = table.assign(**marked, _key=table[key] if _is_number(table[key]) else table[key].astype(str),

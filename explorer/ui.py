@@ -20,7 +20,7 @@ from explorer.results import ResultStore
 from explorer.run_filter import RunFilter
 from explorer.run_rows import among, rows_among, rows_where
 from ibstore import layout, query_process
-from ibstore.record import Status
+from ibstore.record import FLAG_OF_STATUS, FLAGS, Status
 from ibstore.text import terminal_text
 
 MAX_PAGE_RUNS = 60               # chart pages draw at most this many runs (a panel or chart per run)
@@ -44,13 +44,17 @@ UNKNOWN = "unknown_runs"         # session key: (ids a URL named that the root l
 PENDING = "pending_selection"    # session key: (run ids, RunFilter or None) a page chose, applied on the next run
 LINK_PROBLEMS = "link_problems"  # session key: (what in a link was not understood, the selection then)
 URL_KEYS_READ = "url_keys_read"  # session key: the URL keys a page has read once (ui._from_link)
-BADGES = {"dead_network": "dead", "saturated_network": "saturated", "diverged": "diverged"}
+BADGES = FLAGS   # record field -> badge (ibstore.record: the same rule as `trainer ls`)
+# The trainer's dead_network rule (trainer.health): what every page says a dead network is.
+DEAD_RULE = ("at every logged epoch from some logged epoch >= 1 to the last, some hidden layer was dead (its "
+             "kernel gradient was exactly zero in every minibatch of that epoch, or it gave the same activations "
+             "on every input), and the network does not classify every training example correctly")
 # The rule behind each badge (the trainer's flags; DESIGN.md, "Results root").
-BADGE_HELP = ("[dead]: from some logged epoch to the end, a hidden layer got exactly zero kernel gradient or gave "
-              "the same activations on every input (nothing the output learns depends on the input). "
+BADGE_HELP = (f"[dead]: {DEAD_RULE}; nothing the output learns can then depend on the input. "
               "[saturated]: not dead, but from some logged epoch to the end a hidden layer had 99 % of its values "
               "at a bound of its activation, or was dead (almost no gradient passes it). "
-              "[diverged]: a train or test loss was NaN or infinite.")
+              "[diverged]: a train or test loss was NaN or infinite, or the activations grew past what a histogram bin can "
+              "index.")
 
 
 def cli_results() -> str | None:
@@ -270,10 +274,12 @@ def whole_groups(run_ids: list[str], runs: pd.DataFrame, limit: int) -> list[str
 # badges: flags the trainer wrote into run.json (dead_network, diverged)
 
 def run_flags(runs: pd.DataFrame) -> dict[str, list[str]]:
-    """run_id -> its badges ("dead", "diverged"); a run with status diverged is diverged too.
-    Column-wise: a root has 100,000 runs, and every page asks."""
+    """run_id -> its badges ("dead", "saturated", "diverged"), by ibstore.record's rule (a run with
+    status diverged is diverged too; `run_flags` there, for one record). Column-wise: a root has
+    100,000 runs, and every page asks."""
     marked = {badge: _set(runs, column) for column, badge in BADGES.items()}
-    marked["diverged"] = marked["diverged"] | runs["status"].eq("diverged").to_numpy()
+    for status, badge in FLAG_OF_STATUS.items():
+        marked[badge] = marked[badge] | runs["status"].eq(status.value).to_numpy()
     flagged = np.logical_or.reduce(list(marked.values()))
     columns = [marked[badge][flagged].tolist() for badge in marked]
     return {run_id: [badge for badge, on in zip(marked, ons) if on]

@@ -3,6 +3,7 @@
 import json
 import math
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -15,9 +16,10 @@ import vl_convert as vlc
 from bench.make_results import write_run
 from test_phases_page import unescaped
 from conftest import BIASES, EPOCHS, open_app, write_ksg_cohort
-from explorer import charts, runs_table, ui
+from explorer import charts, report, runs_table, ui
 from explorer.results import ResultStore
 from ibstore import layout
+from ibstore.record import Status
 
 pytestmark = pytest.mark.slow  # every test but one opens the app under AppTest
 
@@ -75,6 +77,66 @@ def flagged_root(tmp_path_factory) -> dict[str, object]:
     record["config"]["activation_fn"] = EVIL
     path.write_text(json.dumps(record))
     return {"root": root, "live": live, "dead": dead, "diverged": diverged}
+
+
+@pytest.fixture(scope="module")
+def ended_root(tmp_path_factory) -> dict[str, object]:
+    """tanh seed groups whose runs ended every way, in a folder whose name a shell needs quoted:
+    initial_bias=-1, one run that failed before its first MI flush (no MI, no activations; first in
+    every list); initial_bias=0, two completed runs, a diverged one and an interrupted one;
+    initial_bias=1, two diverged runs."""
+    root = tmp_path_factory.mktemp("ended") / "my results"
+
+    def run(bias: float, seed: int, status: Status, **options) -> str:
+        return write_run(root, "ended", {"activation_fn": "tanh", "initial_bias": bias, "epochs": 20}, seed=seed,
+                         logged=5, status=status, **options,
+                         epochs_done=None if status in (Status.COMPLETED, Status.DIVERGED) else 10)
+    failed = run(-1.0, 0, Status.FAILED, tables=("metrics",))
+    zero = [run(0.0, seed, status) for seed, status in
+            enumerate([Status.COMPLETED, Status.COMPLETED, Status.DIVERGED, Status.INTERRUPTED])]
+    one = [run(1.0, seed, Status.DIVERGED) for seed in range(2)]
+    return {"root": root, "failed": failed, "zero": zero, "one": one}
+
+
+def test_training_health_counts_the_runs_that_ended_on_their_own_as_the_report(monkeypatch, ended_root):
+    """report.health_table over completed and diverged runs (report.ENDED): the page once passed the
+    completed ones only, so its diverged column was always 0 and an all-diverged group had no row."""
+    at = open_app(monkeypatch, ended_root["root"], "training", lines="per seed group")
+    (health,) = [table.value.map(unescaped) for table in at.table]    # one group completed: nothing to compare
+    health["seed group"] = health["seed group"].str.split(" [", regex=False).str[0]
+    rows = health.set_index("seed group")
+    assert list(rows.index) == ["initial_bias=0", "initial_bias=1"]
+    assert list(rows.loc["initial_bias=0", ["runs", "diverged"]]) == [3, 1]
+    assert list(rows.loc["initial_bias=1", ["runs", "diverged"]]) == [2, 2]
+    assert rows.loc["initial_bias=1", "final test accuracy"] == "–"     # a diverged network has no accuracy
+    assert any(unescaped(caption.value).startswith(report.HEALTH_CAPTION) for caption in at.caption)
+
+
+def test_compare_per_seed_group_keeps_the_runs_the_statistics_keep(monkeypatch, ended_root):
+    """Dead, diverged and unfinished runs are left out of a group's plane, as the Phases page and the
+    report's plane leave them out, and counted."""
+    at = open_app(monkeypatch, ended_root["root"], "compare", panels="per seed group")
+    (spec,) = specs(at)
+    assert [panel.split(" [")[0] for panel in spec["facet"]["sort"]] == ["initial_bias=0 (2 seeds)"]
+    assert ("Over each group's seeds the statistics keep: 4 of 6 runs left out (3 diverged, 1 unfinished)."
+            in [unescaped(caption.value) for caption in at.caption])
+
+
+@pytest.mark.parametrize("page", ["movie", "activations"])
+def test_a_per_run_page_opens_on_the_first_run_with_its_data(monkeypatch, ended_root, page):
+    """The first selected run failed before writing MI or activations: the page opens on the first
+    that has them instead of stopping at "not recorded"; a run the URL names is kept."""
+    at = open_app(monkeypatch, ended_root["root"], page)
+    assert at.selectbox(key="run").value == ended_root["zero"][0]
+    assert at.get("vega_lite_chart") and not any(ui.NOT_RECORDED in info.value for info in at.info)
+    at = open_app(monkeypatch, ended_root["root"], page, run=ended_root["failed"])
+    assert at.selectbox(key="run").value == ended_root["failed"]
+
+
+def test_the_phases_pages_report_command_names_a_results_root_other_than_the_default(monkeypatch, ended_root):
+    at = open_app(monkeypatch, ended_root["root"], "phases")
+    (command,) = [code.value for code in at.code if code.value.startswith("trainer report ")]
+    assert f" --results {shlex.quote(str(ended_root['root'].resolve()))} " in command
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -471,6 +533,18 @@ def test_a_saturated_run_carries_its_badge_in_the_explorer_in_ls_and_in_the_repo
     assert list(health[["runs", "dead", "saturated"]].iloc[0]) == [2, 0, 1]
 
 
+def test_a_dead_networks_warnings_give_the_trainers_rule(monkeypatch, flagged_root):
+    """trainer.health counts a layer dead when its gradient is exactly zero or when it gives the same
+    activations on every input: the warnings once said the gradients were zero to the end."""
+    root, dead = flagged_root["root"], flagged_root["dead"]
+    for page, params in (("activations", {}), ("gradients", {"grad_view": "per run"})):
+        at = open_app(monkeypatch, root, page, **params)
+        (warning,) = [unescaped(w.value) for w in at.warning if "Dead network" in w.value]
+        assert ui.DEAD_RULE in warning and "same activations on every input" in warning, page
+        assert "weights stop changing" not in warning and "gradients are zero from" not in warning, page
+        assert page == "gradients" or dead in warning
+
+
 def test_text_from_run_json_is_never_markdown(monkeypatch, flagged_root):
     """A run name / config value with a Markdown image, HTML and Streamlit directives reaches every
     page only as text: escaped in Markdown elements, raw in tables, charts and widget options."""
@@ -519,7 +593,9 @@ def test_compare_groups_seeds_with_mean_or_median(monkeypatch, cohort_root):
     at.radio(key="panels").set_value("per seed group").run()
     at.radio(key="split").set_value("test").run()
     (spec,) = specs(at)
-    assert spec["facet"]["sort"] == [group_titled(label, " (2 seeds)") for label in LABELS]
+    # initial_bias=-1's seeds are dead: left out, as the statistics leave them out, and counted
+    assert spec["facet"]["sort"] == [group_titled(label, " (2 seeds)") for label in LABELS if label not in DEAD]
+    assert "Over each group's seeds the statistics keep: 2 of 8 runs left out (2 dead)." in texts(at)
     assert spec["title"]["text"] == 'binning {"bin_size": 0.07}, test split, median over seeds'
     assert [l["mark"]["type"] for l in spec["spec"]["layer"]] == ["line", "rule", "rule", "point"]
     at.radio(key="agg").set_value("mean").run()

@@ -9,8 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.make_results import write_run
 from explorer import phase_charts
+from explorer.results import ResultStore
 from ibstore.phases import DISCRETE_ESTIMATORS
+from ibstore.record import Status
 
 
 def mi_rows() -> pd.DataFrame:
@@ -100,10 +103,13 @@ def test_marks_are_mean_epochs_of_the_seeds_drawn_and_the_chart_has_them():
         phase_row(peak_i_xt_epoch=8, peak_i_yt_epoch=10, snr_drop_epoch=None),
         phase_row(dead=True, peak_i_xt_epoch=0, peak_i_yt_epoch=0, snr_drop_epoch=1),
         phase_row(status="diverged", peak_i_xt_epoch=900, peak_i_yt_epoch=900, snr_drop_epoch=900),
-        phase_row(status="running", peak_i_xt_epoch=6, peak_i_yt_epoch=10, snr_drop_epoch=None),   # drawn as it trains
+        phase_row(status="running", peak_i_xt_epoch=6, peak_i_yt_epoch=10, snr_drop_epoch=None),
+        phase_row(status="interrupted", peak_i_xt_epoch=300, peak_i_yt_epoch=300, snr_drop_epoch=300),
+        phase_row(status="failed", peak_i_xt_epoch=500, peak_i_yt_epoch=500, snr_drop_epoch=500),
     ])
     marks = phase_charts.phase_marks(phases).set_index(["quantity", "mark"])["epoch"]
-    assert marks[("i_xt", "peak I(X;T)")] == 6 and marks[("i_yt", "peak I(Y;T)")] == 10   # (4 + 8 + 6) / 3
+    # over the completed live runs only, as the statistics: (4 + 8) / 2, not the unfinished runs' too
+    assert marks[("i_xt", "peak I(X;T)")] == 6 and marks[("i_yt", "peak I(Y;T)")] == 10
     assert marks[("i_xt", "SNR drop")] == marks[("i_yt", "SNR drop")] == 6   # the missing drop is not a 0
     spec = phase_charts.phase_lines(phase_charts.seed_bands(mi_rows()), phase_charts.phase_marks(phases)).to_dict()
     marks_in_spec = [layer["mark"]["type"] for layer in spec["spec"]["layer"]]
@@ -149,3 +155,50 @@ def test_an_estimator_without_i_xt_draws_only_i_yt_panels_and_their_marks():
     assert sorted(data.loc[data["kind"] == "mark", "mark"]) == ["SNR drop", "peak I(Y;T)"]
     dash = spec["spec"]["layer"][2]["encoding"]["strokeDash"]["scale"]
     assert dash == {"domain": ["peak I(Y;T)", "SNR drop"], "range": [[1, 2], [8, 3]]}
+
+
+BINNING = '{"bin_size": 0.07}'
+
+
+def write_group(root, bias: float, statuses: list[Status], **options) -> list[str]:
+    """One seed group (initial_bias `bias`), a run of each status in turn; unfinished ones stop at epoch 10."""
+    return [write_run(root, "g", {"initial_bias": bias, "epochs": 20}, seed=seed, logged=5, status=status,
+                      epochs_done=None if status in (Status.COMPLETED, Status.DIVERGED) else 10, **options)
+            for seed, status in enumerate(statuses)]
+
+
+def drawn_legends(data: phase_charts.PhaseData) -> set[str]:
+    return set(phase_charts.seed_bands(data.mi, "ci", data.non_negative, data.ceilings)["legend"])
+
+
+def test_the_legend_counts_the_runs_drawn_not_a_selected_run_without_mi_rows(tmp_path):
+    """A selected run with no MI rows (killed before its first flush, a damaged file) draws nothing: the
+    legend entry once counted it while the lines were labelled without it, so the colour scale lacked
+    the label drawn and the group's lines had no colour. The page's info box names that run."""
+    ids = write_group(tmp_path, 0.2, [Status.COMPLETED] * 2)
+    ids += [write_run(tmp_path, "g", {"initial_bias": 0.2, "epochs": 20}, seed=2, logged=5, tables=("metrics",))]
+    ids += write_group(tmp_path, 1.0, [Status.COMPLETED])
+    data = ResultStore(tmp_path).phase_data(ids, "binning", BINNING, "train")
+    assert data.domain == ["initial_bias=0.2 (2 seeds)", "initial_bias=1 (1 seed)"]
+    assert drawn_legends(data) == set(data.domain)
+
+
+def test_the_chart_leaves_out_the_runs_the_statistics_leave_out_and_counts_them(tmp_path):
+    """Interrupted, failed and running runs are left out of the lines and marks as ibstore.stats
+    leaves them out of the tables (exclusions), and counted in the legend as unfinished; a group
+    with none kept keeps its entry."""
+    ids = write_group(tmp_path, 0.5, [Status.COMPLETED, Status.COMPLETED, Status.DIVERGED, Status.INTERRUPTED,
+                                      Status.FAILED])
+    ids += write_group(tmp_path, 1.0, [Status.INTERRUPTED])
+    store = ResultStore(tmp_path)
+    data = store.phase_data(ids, "binning", BINNING, "train")
+    assert data.domain == ["initial_bias=0.5 (2 seeds, 1 diverged, 2 unfinished left out)",
+                           "initial_bias=1 (0 seeds, 1 unfinished left out)"]
+    bands = phase_charts.seed_bands(data.mi)
+    assert set(bands["legend"]) == {data.domain[0]} and set(bands["n"]) == {2}
+    # the marks are the mean epochs over the two completed runs, as the phases view's rows of those runs
+    phases = store.phases(ids[:2])
+    phases = phases[(phases["estimator"] == "binning") & (phases["split"] == "train")]
+    want = phases.groupby("layer")["peak_i_xt_epoch"].mean()
+    marks = data.marks[(data.marks["mark"] == "peak I(X;T)")].set_index("layer")["epoch"]
+    assert marks.to_dict() == pytest.approx(want.to_dict())

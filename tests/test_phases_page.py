@@ -57,10 +57,12 @@ def table(at, heading: str):
 
 
 def estimate(mean: float, low: float, high: float, n: int) -> str:
-    """A cell as the page writes it, from the SQL view's numbers."""
+    """A cell as the page writes it, from the SQL view's numbers: 2 decimals, or as many as a nonzero
+    mean needs for 2 significant digits where it would read 0.00."""
     if n == 0:
         return "–"
-    return f"{mean:.2f} (n = 1: no interval)" if n == 1 else f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+    digits = 2 if mean == 0 or abs(mean) >= 0.005 else min(6, 1 - math.floor(math.log10(abs(mean))))
+    return f"{mean:.{digits}f} (n = 1: no interval)" if n == 1 else f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def sql_glance(root: Path, quantity: str) -> dict[str, dict]:
@@ -242,7 +244,8 @@ def test_without_a_live_group_the_report_command_names_no_reference(monkeypatch,
     at = open_phases(monkeypatch, tmp_path)
     assert at.selectbox(key="reference").value
     command = next(code.value for code in at.code if code.value.startswith("trainer report"))
-    assert "--reference" not in command and command.startswith("trainer report gone --split train")
+    assert "--reference" not in command
+    assert command.startswith(f"trainer report gone --results {tmp_path.resolve()} --split train")   # not the default root
     at.text_input(key="report_folder").set_value(str(tmp_path.parent / "report-gone")).run()
     at.button[0].click().run()
     assert len(at.error) == 1 and at.error[0].value == "Report not written: no completed run in cohort gone"

@@ -307,10 +307,11 @@ def test_final_test_accuracy_is_compared_with_the_reference_over_every_completed
     compress = runs[[ids[("compress", seed)] for seed in range(7)]].to_numpy()
     noise = runs[[ids[("noise", seed)] for seed in range(6)]].to_numpy()
     # the comparisons' test permutes Welch's t (studentized: "equal means", not "the same
-    # distribution"); the raw difference of means gave 0.746 here
-    p = scipy_stats.permutation_test((compress, noise),
-                                     lambda a, b: scipy_stats.ttest_ind(a, b, equal_var=False).statistic,
-                                     n_resamples=np.inf, permutation_type="independent").pvalue
+    # distribution"; the raw difference of means gave 0.746 here), bounded by Welch's t test
+    p = max(scipy_stats.permutation_test((compress, noise),
+                                         lambda a, b: scipy_stats.ttest_ind(a, b, equal_var=False).statistic,
+                                         n_resamples=np.inf, permutation_type="independent").pvalue,
+            scipy_stats.ttest_ind(compress, noise, equal_var=False).pvalue)
     row = rows["learning_rate=0.0004"]
     assert row[1:4] == ["learning_rate=0.0001", "7, 6", f"{compress.mean() - noise.mean():.3g}"]
     # q over the groups compared: the single seed has no test, so q = p

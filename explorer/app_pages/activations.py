@@ -1,5 +1,5 @@
 """Activations: per-layer histograms over epochs, a per-neuron view, the fraction of dead or
-saturated units, and a flag on networks the trainer found dead (gradients zero to the end); and
+saturated units, and a flag on networks the trainer found dead (ui.DEAD_RULE); and
 for the whole selection, per layer, the fraction of saturated or zero values of every seed group
 over epochs, the mean over seeds with a band (as the Gradients page draws the SNR)."""
 
@@ -12,13 +12,14 @@ store, all_runs, selection = ui.selection_page("Activations")
 flags = ui.run_flags(all_runs)
 dead = [r for r in selection if "dead" in flags.get(r, [])]
 if dead:
-    st.warning(f"Dead network: the gradients are zero from some epoch to the end of training in {len(dead)} of "
-               f"the selected runs, so their weights stop changing: {ui.plain(', '.join(dead))}.",
-               icon=":material/heart_broken:")
+    st.warning(f"Dead network (flagged by the trainer) in {len(dead)} of the selected runs: {ui.DEAD_RULE}. "
+               f"Runs: {ui.plain(', '.join(dead))}.", icon=":material/heart_broken:")
 
 labels = ui.labels(store, all_runs, selection)
+# opens on the first run with something to show: histograms or per-neuron statistics
+recorded = set(store.recorded("activations", list(labels))) | set(store.recorded("activation_stats", list(labels)))
 run_id = ui.linked_selectbox(st, "Run", list(labels), "run", lambda r: f"{labels[r]}  ({r})" if labels[r] != r else r,
-                             what="run")
+                             next((i for i, r in enumerate(labels) if r in recorded), 0), what="run")
 
 
 @st.fragment(run_every=ui.live_interval(all_runs, [run_id] if run_id else []))

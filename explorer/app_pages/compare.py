@@ -1,10 +1,13 @@
 """Compare: the seed notebook's grid of information planes, one panel per run or per seed group,
 titled with the keys that vary among them (and a dead/diverged badge); or every run or group
-overlaid on one information plane, one colour each."""
+overlaid on one information plane, one colour each. Per seed group, over the runs the statistics
+keep (ibstore.stats.exclusions: dead, diverged and unfinished runs left out, as the Phases page and
+the report's plane leave them out)."""
 
+import pandas as pd
 import streamlit as st
 
-from explorer import charts, charts_infoplane, report, ui, viewport
+from explorer import charts, charts_infoplane, phase_charts, report, ui, viewport
 
 store, all_runs, selection = ui.selection_page("Compare")
 
@@ -44,7 +47,18 @@ def planes() -> None:
     """The information planes; redrawn every second while a selected run trains."""
     ui.live_caption(all_runs, with_mi)
     if by_group:
-        frame = store.mi_over_seeds(with_mi, name, params, split, aggregate)
+        measured = all_runs[all_runs["run_id"].isin(with_mi)]
+        why = phase_charts.left_out(measured)      # what the statistics leave out, as the Phases page counts it
+        if counts := [f"{int((why == reason).sum())} {reason}" for reason in phase_charts.LEFT_OUT
+                      if (why == reason).any()]:
+            st.caption(f"Over each group's seeds the statistics keep: {int(pd.notna(why).sum())} of "
+                       f"{len(measured)} runs left out ({', '.join(counts)}).")
+        kept = measured.loc[pd.isna(why), "run_id"].tolist()
+        if not kept:
+            st.info("No run the statistics keep (completed, neither dead nor diverged) among the selected runs "
+                    "with MI: nothing to draw per seed group.", icon=":material/info:")
+            return
+        frame = store.mi_over_seeds(kept, name, params, split, aggregate)
     else:
         frame = store.mi(with_mi, name, split, params)
     frame = ui.with_panels(store, all_runs, frame, selection, by_group)

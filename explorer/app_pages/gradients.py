@@ -47,8 +47,8 @@ def gradient_charts() -> None:
         st.caption(ui.plain(run_id))
         data = frame[frame["run_id"] == run_id]
         if "dead" in flags.get(run_id, []):
-            st.warning("Dead network (flagged by the trainer): the gradients are zero from some epoch to the end, "
-                       "and zeros cannot be drawn on log axes.", icon=":material/heart_broken:")
+            st.warning(f"Dead network (flagged by the trainer): {ui.DEAD_RULE}. A zero gradient cannot be drawn on "
+                       "log axes.", icon=":material/heart_broken:")
         ui.show_chart(charts_training.gradient_chart(data), data, f"gradients_{run_id}")
 
 

@@ -1,6 +1,7 @@
 """Information plane over time: an epoch slider (its epoch in the URL) with a play control (and its
 speed) moving every layer's point, with the accuracy curve below (the seed notebook's infoplane
-movie). It opens on the first selected run the trainer did not flag dead or diverged."""
+movie). It opens on the first selected run with MI that the trainer did not flag dead or diverged
+(else the first with MI)."""
 
 import math
 
@@ -16,10 +17,11 @@ store, all_runs, selection = ui.selection_page("Information plane over time")
 
 labels = ui.labels(store, all_runs, selection)
 flags = ui.run_flags(all_runs)
-# the first run without a flag (a dead network's plane stands still, a diverged one's ends in NaN)
-healthy = [r for r in labels if not flags.get(r)]
+# the first run with MI and without a flag (a dead network's plane stands still, a diverged one's ends in NaN)
+with_mi = store.recorded("mi", list(labels))
+default = next((r for r in with_mi if not flags.get(r)), with_mi[0] if with_mi else None)
 run_id = ui.linked_selectbox(st, "Run", list(labels), "run", lambda r: f"{labels[r]}  ({r})" if labels[r] != r else r,
-                             list(labels).index(healthy[0]) if healthy else 0, what="run")
+                             list(labels).index(default) if default else 0, what="run")
 choices = store.mi_choices([run_id]) if run_id else None
 if choices is None or choices.empty:
     ui.not_recorded("Mutual information", [run_id])

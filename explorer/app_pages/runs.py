@@ -128,8 +128,7 @@ event = st.dataframe(
     table.iloc[rows], hide_index=True, on_select="rerun", selection_mode="multi-row",
     key=f"runs-{hash((tuple(on_page), tuple(selection)))}", selection_default={"selection": {"rows": positions}},
     column_config={
-        "flags": st.column_config.TextColumn("flags", width=60, help="written by the trainer: dead (every layer's "
-                                             "gradient stayed zero), diverged (a loss was not finite)"),
+        "flags": st.column_config.TextColumn("flags", width=60, help="written by the trainer. " + ui.BADGE_HELP),
         "status": st.column_config.TextColumn("status", width=90),
         "seed": st.column_config.NumberColumn("seed", width=50),
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, width=90),

@@ -1,8 +1,9 @@
 """Training curves: train and test accuracy and loss per epoch, per run or over seeds with a band;
 overlaid on one chart (loss on a log axis) or as the seed notebook's small multiples of accuracy,
 one panel per run or seed group; optionally smoothed (TensorBoard's slider). Dead and diverged
-runs carry a badge in their names. Per seed group, the completed runs' final test accuracy with
-its interval and health counts, and every group against a reference group (the report's tables)."""
+runs carry a badge in their names. Per seed group, the health counts of its runs that ended on their
+own (completed or diverged) and the completed runs' final test accuracy with its interval, and every
+group against a reference group (the report's tables)."""
 
 import streamlit as st
 
@@ -55,20 +56,23 @@ def curves() -> None:
 
 
 def final_accuracy() -> None:
-    """Per seed group, its completed runs' final test accuracy and health (`report.health_table`),
-    and every group against a reference group (`report.accuracy_comparison`), as the report has them."""
+    """Per seed group, the health of its runs that ended on their own and its completed runs' final test
+    accuracy (`report.health_table`), and every group against a reference group
+    (`report.accuracy_comparison`), as the report has them."""
     st.subheader("Final test accuracy per seed group")
-    completed = all_runs[all_runs["run_id"].isin(selection) & (all_runs["status"] == Status.COMPLETED)]
+    ended = all_runs[all_runs["run_id"].isin(selection) & all_runs["status"].isin(report.ENDED)]
+    completed = ended[ended["status"] == Status.COMPLETED]
     titles = ui.group_titles(store, all_runs, selection)
-    titles = {group_id: title for group_id, title in titles.items() if group_id in set(completed["group_id"])}
+    titles = {group_id: title for group_id, title in titles.items() if group_id in set(ended["group_id"])}
     if not titles:
-        st.caption("No selected run has completed: a final accuracy is one that training ended with.")
+        st.caption("No selected run has ended on its own (completed or diverged): a final accuracy is one that "
+                   "training ended with.")
         return
-    st.caption("Over each group's completed runs (runs still training, failed or interrupted are left out), "
-               "dead networks included: mean [95 % t interval, cut to 0..1].")
-    ui.show_table(report.health_table(completed, titles))
-    if len(titles) > 1:
-        groups = list(titles)
+    st.caption(report.HEALTH_CAPTION + " Runs still training, failed or interrupted are left out; the interval is "
+               "cut to 0..1.")
+    ui.show_table(report.health_table(ended, titles))
+    groups = [group_id for group_id in titles if group_id in set(completed["group_id"])]
+    if len(groups) > 1:
         reference = ui.linked_selectbox(st, "Reference group", groups, "accuracy_reference", titles.get,
                                         groups.index(report.first_alive(completed, groups)), what="seed group",
                                         width=400)
