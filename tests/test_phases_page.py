@@ -234,6 +234,16 @@ def test_the_report_button_writes_the_report_or_refuses_in_one_line(monkeypatch,
     assert label != "initial_bias=0" and f"### Seed groups compared with {label}" in text
 
 
+def test_runs_of_no_cohort_get_no_report_command(monkeypatch, tmp_path):
+    # `trainer report` takes cohort names: "trainer report --split train ..." was shown, which argparse refuses
+    for seed in range(2):
+        write_run(tmp_path, "loose", {"epochs": 20}, seed=seed, logged=8)
+    at = open_phases(monkeypatch, tmp_path)
+    assert not [code for code in at.code if code.value.startswith("trainer report")]
+    assert not [button for button in at.button if button.label == "Write report"]
+    assert any("No selected run belongs to a cohort" in caption.value for caption in at.caption)
+
+
 def test_without_a_live_group_the_report_command_names_no_reference(monkeypatch, tmp_path):
     # every run diverged: the page still offers a reference (its groups), but the report, which
     # compares live groups only, gets none, so its refusal is about the runs, not the reference

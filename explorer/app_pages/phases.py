@@ -224,27 +224,31 @@ phase_panels()
 
 st.subheader("Report")
 cohorts = sorted(all_runs.loc[all_runs["run_id"].isin(selection), "cohort"].dropna().astype(str).unique())
-st.caption(f"The report of the selection's cohorts ({ui.plain(', '.join(cohorts))}), the same as the command "
-           "below: every completed run of those cohorts, compared with the reference group above (if it has a run "
-           "kept), figures as PNG and SVG, tables as LaTeX. The folder (relative to the folder the explorer was "
-           "started in) must lie outside the results root.")
-report_reference = reference if reference in live else None   # with no live group there is nothing to compare
-# the app's root unless it is the default one, which the command finds by itself (shlex.join quotes it)
-results = [] if store.root == layout.DEFAULT_ROOT.resolve() else ["--results", str(store.root)]
-st.code(shlex.join(["trainer", "report", *cohorts, *results, "--split", split, "--band", REPORT_BANDS[band],
-                    *(["--reference", report_reference] if report_reference else []), "--output", "FOLDER"]),
-        language="bash", wrap_lines=True)
-folder_column, button_column = st.columns([3, 1], vertical_alignment="bottom")
-folder = folder_column.text_input("Report folder", key="report_folder", placeholder="reports/phases")
-if button_column.button("Write report", icon=":material/description:", disabled=not cohorts):
-    try:
-        if not folder.strip():
-            raise report.ReportError("give a folder to write the report to")
-        with st.spinner("Writing the report..."):
-            written, reported = report.write_report(store, cohorts, folder.strip(), split, REPORT_BANDS[band],
-                                                     report_reference)
-        st.success(f"Report written: {ui.plain(written)} ({len(reported.run_ids)} completed runs"
-                   + (f"; still training, left out: {ui.plain(', '.join(reported.running))}" if reported.running else "")
-                   + ").", icon=":material/check:")
-    except (report.ReportError, OSError) as error:
-        st.error(f"Report not written: {ui.plain(error)}", icon=":material/block:")
+if not cohorts:     # `trainer report` reports cohorts: there is no command to show
+    st.caption("No selected run belongs to a cohort (`trainer sweep` of a cohort's configs gives them one): "
+               "`trainer report` reports whole cohorts, so there is no report to write for this selection.")
+else:
+    st.caption(f"The report of the selection's cohorts ({ui.plain(', '.join(cohorts))}), the same as the command "
+               "below: every completed run of those cohorts, compared with the reference group above (if it has a run "
+               "kept), figures as PNG and SVG, tables as LaTeX. The folder (relative to the folder the explorer was "
+               "started in) must lie outside the results root.")
+    report_reference = reference if reference in live else None   # with no live group there is nothing to compare
+    # the app's root unless it is the default one, which the command finds by itself (shlex.join quotes it)
+    results = [] if store.root == layout.DEFAULT_ROOT.resolve() else ["--results", str(store.root)]
+    st.code(shlex.join(["trainer", "report", *cohorts, *results, "--split", split, "--band", REPORT_BANDS[band],
+                        *(["--reference", report_reference] if report_reference else []), "--output", "FOLDER"]),
+            language="bash", wrap_lines=True)
+    folder_column, button_column = st.columns([3, 1], vertical_alignment="bottom")
+    folder = folder_column.text_input("Report folder", key="report_folder", placeholder="reports/phases")
+    if button_column.button("Write report", icon=":material/description:"):
+        try:
+            if not folder.strip():
+                raise report.ReportError("give a folder to write the report to")
+            with st.spinner("Writing the report..."):
+                written, reported = report.write_report(store, cohorts, folder.strip(), split, REPORT_BANDS[band],
+                                                         report_reference)
+            st.success(f"Report written: {ui.plain(written)} ({len(reported.run_ids)} completed runs"
+                       + (f"; still training, left out: {ui.plain(', '.join(reported.running))}" if reported.running else "")
+                       + ").", icon=":material/check:")
+        except (report.ReportError, OSError) as error:
+            st.error(f"Report not written: {ui.plain(error)}", icon=":material/block:")
