@@ -6,10 +6,10 @@ The band is explorer.seed_bands' (the drawing bands of every page): the mean ove
 t interval per logged epoch, or the min-max over seeds: a picture of the spread, cheap at every
 epoch; the numbers a claim rests on are ibstore.stats' (each run's phase quantities over seeds).
 A group with one seed gets its line and no band. The runs the statistics leave out
-(ibstore.stats.exclusions: dead networks, the trainer's `dead_network`, diverged runs, and runs not
-completed: still training, interrupted or failed) are left out of their group's line and counted in
-its legend entry as dead, diverged or unfinished. A run without MI rows here is neither drawn nor
-counted (the pages name it).
+(ibstore.stats.exclusions: dead networks, the trainer's `dead_network`, diverged runs, and runs that
+ended without completing: interrupted or failed) are left out of their group's line and counted in
+its legend entry as dead, diverged or unfinished; a run still training is drawn (the statistics
+wait for it). A run without MI rows here is neither drawn nor counted (the pages name it).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import pandas as pd
 from explorer import seed_bands as bands_over_seeds
 from explorer.charts import AXIS_SPACE, LEGEND_SPACE, PAGE_WIDTH, category_color, epoch_x, titled, with_layer_label
 from ibstore import stats
+from ibstore.record import Status
 
 QUANTITY_TITLES = {"i_xt": "I(X;T) [bits]", "i_yt": "I(Y;T) [bits]"}
 BANDS = {"ci": bands_over_seeds.MEAN_CI, "min-max": bands_over_seeds.MIN_MAX}   # `trainer report --band`
@@ -66,11 +67,13 @@ def group_ceilings(phases: pd.DataFrame) -> pd.DataFrame:
 
 def left_out(runs: pd.DataFrame) -> np.ndarray:
     """Per row of `runs` (columns dead_network, diverged, status): "dead", "diverged" or "unfinished"
-    (not completed: running, interrupted, failed) where the statistics leave its run out and it
-    draws no line, else None."""
+    (ended without completing: interrupted, failed) where the statistics leave its run out and it
+    draws no line, else None. A run still training is drawn (a sweep is watched live), though the
+    statistics wait for it."""
     why = stats.exclusions(runs)
+    training = runs["status"].to_numpy(dtype=object) == Status.RUNNING
     unfinished = ~np.equal(why, None) & ~np.isin(why, ["dead", "diverged"])
-    return np.where(unfinished, "unfinished", why).astype(object)
+    return np.where(training, None, np.where(unfinished, "unfinished", why)).astype(object)
 
 
 def legend_labels(runs: pd.DataFrame) -> dict[str, str]:

@@ -131,8 +131,9 @@ def no_i_xt_note(estimator: str, instead: str = "There is no compression to test
 AT_CEILING_BECAUSE = {
     "binning": "Every input still has a bin of its own there: this binning cannot show those layers' compression, "
                "and what their test says is about the binning, not the layer.",
-    "edge": "Every input still has a bucket of its own in every hash there: buckets this fine cannot show those "
-            "layers' compression, and what their test says is about EDGE's bandwidth, not the layer.",
+    "edge": "Every input still has a bucket of its own in every hash there, or every bucket's term is at EDGE's cap "
+            "U_xt: buckets this fine, or a cap this low, cannot show those layers' compression, and what their test "
+            "says is about EDGE's bandwidth or cap, not the layer.",
     **dict.fromkeys(MIXTURE_ESTIMATORS, "Every input's Gaussian still stands apart from all the others there: at "
                     "this noise variance the bound cannot show those layers' compression, and what their test "
                     "says is about the noise variance, not the layer."),
@@ -150,7 +151,8 @@ def ceiling_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
     groups = [f"{labels.get(group_id, group_id)}: " + ", ".join(layer_label(row.layer, row.layer_name)
                                                                for row in rows.itertuples())
               for group_id, rows in ends.groupby("group_id", sort=False)]
-    return ("I(X;T) ends at its ceiling, log2 n bits, in every seed of " + "; ".join(groups) + ". "
+    ceiling = "log2 n bits, or EDGE's cap U_xt" if ends["estimator"].iloc[0] == "edge" else "log2 n bits"
+    return (f"I(X;T) ends at its ceiling, {ceiling}, in every seed of " + "; ".join(groups) + ". "
             + AT_CEILING_BECAUSE.get(ends["estimator"].iloc[0], AT_CEILING_BECAUSE["binning"]))
 
 
@@ -438,18 +440,20 @@ def _save_chart(chart, folder: Path, name: str, caption: str) -> list[str]:
     return [f"![{caption}](figures/{name}.png)", "", f"{caption} ([SVG](figures/{name}.svg)).", ""]
 
 
-def _decimals(mean: float, digits: int) -> int:
-    """`digits`, or as many as a nonzero mean needs not to read 0 (two significant digits, at most
-    6): a compression of 0.0049 bits, significant over its floor, read "0.00 [0.00, 0.01]"."""
-    if mean == 0 or not math.isfinite(mean) or abs(mean) >= 0.5 * 10.0 ** -digits:
+def _decimals(values: tuple[float, ...], digits: int) -> int:
+    """`digits`, or as many as the smallest nonzero finite of `values` (a mean and its interval's ends)
+    needs not to read 0 (two significant digits, at most 6): a compression of 0.0049 bits,
+    significant over its floor, read "0.00 [0.00, 0.01]"."""
+    smallest = min((abs(v) for v in values if math.isfinite(v) and v != 0), default=math.inf)
+    if smallest >= 0.5 * 10.0 ** -digits:
         return digits
-    return min(6, 1 - math.floor(math.log10(abs(mean))))
+    return min(6, 1 - math.floor(math.log10(smallest)))
 
 
 def _estimate(summary: stats.Summary, digits: int = 2) -> str:
     if summary.n == 0:
         return "–"
-    digits = _decimals(summary.mean, digits)
+    digits = _decimals((summary.mean, summary.ci_low, summary.ci_high), digits)
     if summary.n == 1 or summary.note == stats.NO_INTERVAL:   # another note (at ceiling) may stand in its place
         return f"{summary.mean:.{digits}f} (n = 1: no interval)"
     if math.isnan(summary.ci_low) or math.isnan(summary.ci_high):
@@ -786,10 +790,13 @@ def last_hidden_rows(group_stats: pd.DataFrame) -> pd.DataFrame:
 def last_hidden_tests(group_stats: pd.DataFrame) -> pd.DataFrame:
     """The test of compression against the noise floor (the compression_over_floor_bits rows) of the
     last hidden layer, one row per seed group (`group`) of phase_stats rows in their order, with
-    q_groups: p adjusted by Benjamini-Hochberg over those groups."""
+    q_groups: p adjusted by Benjamini-Hochberg over those groups. A layer at its ceiling in every seed
+    (note AT_CEILING) keeps its p in phase_stats, but is no test of the layer here: its p is NaN, as
+    where no test could be made, so that no sentence counts it among the groups tested."""
     rows = last_hidden_rows(group_stats)
     rows = rows[rows["quantity"] == stats.EXCESS]
-    return rows.assign(q_groups=stats.over_layers(rows["p_value"].to_numpy(dtype=float)))
+    p_values = rows["p_value"].where(rows["note"] != stats.AT_CEILING)
+    return rows.assign(p_value=p_values, q_groups=stats.over_layers(p_values.to_numpy(dtype=float)))
 
 
 def glance_table(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
@@ -850,7 +857,9 @@ def glance_note(group_stats: pd.DataFrame) -> str | None:
 def _untested_because(note: str | None) -> str:
     """Why a group's compression has no test, from its phase_stats note."""
     return {stats.IDENTICAL_SEEDS: "every seed's I(X;T) falls alike: no noise to test against",
-            stats.NO_COMMON_EPOCH: "no logged epoch at which every seed has I(X;T)"}.get(
+            stats.NO_COMMON_EPOCH: "no logged epoch at which every seed has I(X;T)",
+            stats.AT_CEILING: "I(X;T) ends at its ceiling in every seed: the estimator cannot show compression",
+            stats.CLIPPED_BINS: "idnns' bins [-1, 1] clip its activation: its fall is the bins'"}.get(
         note, f"fewer than {stats.MIN_SEEDS_TESTED} seeds kept with a finite I(X;T); left out says which")
 
 

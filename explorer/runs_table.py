@@ -10,14 +10,14 @@ from __future__ import annotations
 import pandas as pd
 
 from explorer import seed_bands
-from ibstore import stats
+from ibstore import record, stats
 from ibstore.record import Status
 
 FIRST = ["flags", "status"]
 OUTCOMES = {"final_test_accuracy": "test acc", "final_train_accuracy": "train acc"}
 AFTER_KEYS = ["seed", *OUTCOMES, "progress"]
 LAST = ["name", "epochs_done", "epochs_total", "duration_s", "cohort", "run_id", "error"]
-FLAGS = ("dead", "saturated", "diverged")   # the badges a group's runs are counted by (explorer.ui.BADGES)
+FLAGS = tuple(record.FLAGS.values())   # the badges a group's runs are counted by (explorer.ui.BADGES)
 COMPRESSION = "compression"          # the parallel coordinates' outcome: a layer's compression over its floor
 # A root of 100,000 runs: the table sends one page of rows to the browser at each interaction
 # (every row would be serialised each time), the parallel coordinates draw a sample of lines.

@@ -151,7 +151,8 @@ SELECT p.run_id, r.group_id, p.layer, p.layer_name, p.estimator, p.params, p.spl
             WHEN p.estimator IN ({_I_XT_BOUNDED}) THEN log2(nullif({_split_fact("inputs")}, 0))
             END AS i_xt_ceiling_bits,
        CASE WHEN p.estimator IN ({_DISCRETE}) THEN {_split_fact("h_y_bits")} END AS i_yt_ceiling_bits,
-       p.estimator = 'idnns' AND p.layer_name <> 'output' AND c.value NOT IN ({_IN_UNIT_RANGE}) AS bins_clip
+       p.estimator = 'idnns' AND p.layer < max(p.layer) OVER (PARTITION BY p.run_id)   -- a hidden layer
+           AND c.value NOT IN ({_IN_UNIT_RANGE}) AS bins_clip
 FROM p JOIN runs r USING (run_id)
      LEFT JOIN config c ON c.run_id = p.run_id AND c.key = 'activation_fn'
      LEFT JOIN group_peak g ON g.group_id = r.group_id AND g.layer = p.layer AND g.estimator = p.estimator

@@ -110,9 +110,10 @@ COMPRESSION_TEST = ("compression is tested against the noise floor: one-sided p 
 UNTESTABLE = f"n < {MIN_SEEDS_TESTED}: too few seeds to measure the noise the compression test needs"
 IDENTICAL_SEEDS = ("every seed's I(X;T) falls alike, epoch by epoch: no noise to test against (are the seeds "
                    "applied?)")
-AT_CEILING = "I(X;T) ends at its ceiling, log2 n, in every seed: this estimator cannot show compression here"
+AT_CEILING = ("I(X;T) ends at its ceiling (log2 n, or EDGE's cap U_xt) in every seed: this estimator cannot show "
+              "compression here")
 CLIPPED_BINS = ("idnns bins [-1, 1] (IDNNs' code, made for tanh) and this layer's activation is not bounded by 1: its "
-                "values above 1 share the top bin, so I(X;T) falls as they grow, whatever the layer does; no test")
+                "values above 1 share the top bin, so its MI moves as they grow, whatever the layer does; no test")
 TOO_FEW_TO_DIFFER = "too few seeds for p < 0.05"
 KEYS = ("layer", "estimator", "params", "split")
 # The tests adjusted together (q_value): every layer of one group (or pair of groups), estimator,
@@ -381,17 +382,19 @@ def welch_bounded(p_value: float, low: float, high: float, estimate: float, stan
     `welch_contrast`): the larger p, and the hull of the two intervals. Each guards where the other
     fails. The studentized permutation test is exact where the condition makes no difference to
     the seeds, but with a handful of seeds in the wider group it calls unequal spreads different
-    (equal means, sd 3 against 1, 4 seeds against 8: 11.9 % at p < 0.05); Welch's t, near 5 % there
+    (equal means, sd 3 against 1, 4 seeds against 8: 12.0 % at p < 0.05); Welch's t, near 5 % there
     on normal seeds, assumes a normal mean. Each interval holds the estimate, so the hull is one
     interval, and 0 lies outside it exactly when both p are below ALPHA: when the larger is. Where
     every value equals its step's mean the t test is +-inf (p = 0, interval the estimate alone),
     or 0 / 0 at an estimate of 0 (p = 1)."""
-    if standard_error > 0:
+    if standard_error == 0:
+        t_p, half_width = (1.0 if estimate == 0 else 0.0), 0.0
+    elif standard_error > 0 and df > 0:
         t_distribution = _scipy_stats().t(df)
         t_p = float(2 * t_distribution.sf(abs(estimate) / standard_error))
         half_width = float(t_distribution.ppf(0.5 + CONFIDENCE / 2)) * standard_error
-    else:
-        t_p, half_width = (1.0 if estimate == 0 else 0.0), 0.0
+    else:       # a NaN would drop the bound silently (max(p, nan) is p)
+        raise ValueError(f"no t test: standard error {standard_error}, degrees of freedom {df}")
     return max(p_value, t_p), min(low, estimate - half_width), max(high, estimate + half_width)
 
 
@@ -624,6 +627,11 @@ def _flagged(column: pd.Series) -> np.ndarray:
     return column.astype("boolean").fillna(False).to_numpy(bool)
 
 
+def _clipped(phases: pd.DataFrame) -> np.ndarray:
+    """Per row: idnns' fixed bins clip its layer (ibstore.phases' `bins_clip`; False without the column)."""
+    return _flagged(phases["bins_clip"]) if "bins_clip" in phases else np.zeros(len(phases), bool)
+
+
 @dataclass(frozen=True)
 class Health:
     """A group's runs and those left out of its statistics, named."""
@@ -699,14 +707,14 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     are set only for compression_over_floor_bits, whose test (`drop_test`) reads the I(X;T) curves
     `curves` (ibstore.phases.CURVES_SQL's rows of these runs); `compresses` is NULL where no test
     can decide (note UNTESTABLE), the layer's I(X;T) ends at its ceiling in every kept seed
-    (note AT_CEILING, `at_ceiling`), or idnns' fixed bins clip its activation (phases' `bins_clip`,
-    note CLIPPED_BINS)."""
+    (note AT_CEILING, `at_ceiling`; its p stays), or idnns' fixed bins clip its activation in a kept
+    run (phases' `bins_clip`, note CLIPPED_BINS; p NULL too, and out of q over the layers)."""
     phases = with_excess(phases).sort_values(["group_id", *KEYS, "run_id"]).reset_index(drop=True)
     values, reasons = _numeric(phases, QUANTITIES), exclusions(phases)
     run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
     ceilings = _ceilings(phases)
     final_i_xt, i_xt_ceiling = values[:, QUANTITIES.index("final_i_xt")], ceilings["i_xt_ceiling_bits"]
-    clipped = _flagged(phases["bins_clip"]) if "bins_clip" in phases else np.zeros(len(phases), bool)
+    clipped = _clipped(phases)
     curves_of = _curves_by_key(curves)
     rows = []
     for (group_id, *keys), index in phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices.items():
@@ -727,8 +735,8 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
                             IDENTICAL_SEEDS if identical(drops) else NO_COMMON_EPOCH)
                     summary = replace(summary, ci_low=-math.inf, ci_high=math.inf, note=note)
             decidable = not math.isnan(p_value)
-            if quantity == EXCESS and clipped[kept].any():         # a "yes" would be the bins'
-                summary, decidable = replace(summary, note=CLIPPED_BINS), False
+            if quantity == EXCESS and clipped[kept].any():         # a "yes" would be the bins': no test
+                summary, decidable, p_value = replace(summary, note=CLIPPED_BINS), False, math.nan
             elif quantity == EXCESS and len(kept) and _ends_at_ceiling(final_i_xt[kept], i_xt_ceiling[kept]).all():
                 summary, decidable = replace(summary, note=AT_CEILING), False    # a "no" would be the estimator's
             rows.append({"group_id": group_id, **dict(zip(KEYS, keys)), "layer_name": layer_names[index[0]],
@@ -774,9 +782,11 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
     """Group a against group b per layer, estimator, params, split and quantity (the keys both
     groups have, a layer only where its name is the same in both: of networks of different depths
     the highest number of one, its output layer, may be a hidden layer of the other): Comparison's
-    columns, q_value (over the layers) and each group's runs left out, named."""
+    columns, q_value (over the layers) and each group's runs left out, named. Where idnns' bins clip
+    the layer in a kept run of either group (`bins_clip`), its MI quantities get no test: note
+    CLIPPED_BINS, no p or interval."""
     phases = with_excess(phases[phases["group_id"].isin([group_a, group_b])]).reset_index(drop=True)
-    values, reasons = _numeric(phases, quantities), exclusions(phases)
+    values, reasons, clipped = _numeric(phases, quantities), exclusions(phases), _clipped(phases)
     run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
     by_keys = phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices
     rows = []
@@ -785,8 +795,12 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
         if group_id != group_a or b_index is None or set(layer_names[a_index]) != set(layer_names[b_index]):
             continue
         a_kept, b_kept = (index[np.equal(reasons[index], None)] for index in (a_index, b_index))
+        either_clipped = clipped[a_kept].any() or clipped[b_kept].any()
         for column, quantity in enumerate(quantities):
             comparison = compare(values[a_kept, column], values[b_kept, column])
+            if either_clipped and quantity != "snr_drop_epoch":    # the bins' difference, not the layers'
+                comparison = replace(comparison, ci_low=math.nan, ci_high=math.nan, p_value=math.nan,
+                                     note=CLIPPED_BINS)
             rows.append({**dict(zip(KEYS, keys)), "quantity": quantity, **asdict(comparison),
                          "excluded_a": health(run_ids[a_index], reasons[a_index]).excluded_runs,
                          "excluded_b": health(run_ids[b_index], reasons[b_index]).excluded_runs})

@@ -159,9 +159,11 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
     """The trend of each of `quantities` along the key whose value each run of `phases` has in
     `key_values` (run_id -> number; runs without one are left out), per layer, estimator, params
     and split, and per value of `within` (run_id -> the other keys' values, "activation_fn=relu";
-    default one for all): COLUMNS and q_value (over the layers)."""
+    default one for all): COLUMNS and q_value (over the layers). Where idnns' bins clip the layer in
+    a run kept (`bins_clip`), its MI quantities get no trend (note ibstore.stats.CLIPPED_BINS)."""
     phases = stats.with_excess(phases[phases["run_id"].isin(list(key_values))]).reset_index(drop=True)
     kept = phases[np.equal(stats.exclusions(phases), None)].reset_index(drop=True)
+    clipped = stats._clipped(kept)
     kept = kept.assign(within=kept["run_id"].map(within or {}).astype(object).fillna(""))
     key = kept["run_id"].map(key_values).to_numpy(dtype=float)
     values = stats._numeric(kept, quantities)
@@ -173,9 +175,11 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
             row = {"within": stratum or None, **dict(zip(stats.KEYS, keys)),
                    "layer_name": kept["layer_name"].iloc[index[0]], "quantity": quantity, "levels": len(levels),
                    "n": len(finite)}
-            if len(levels) < MIN_LEVELS:
+            untested = (TOO_FEW_LEVELS if len(levels) < MIN_LEVELS else
+                        stats.CLIPPED_BINS if clipped[index].any() and quantity != "snr_drop_epoch" else None)
+            if untested:
                 rows.append({**row, "slope": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-                             "p_value": math.nan, "spearman_rho": math.nan, "note": TOO_FEW_LEVELS})
+                             "p_value": math.nan, "spearman_rho": math.nan, "note": untested})
                 continue
             y = values[finite, column]
             slope, p_value, low, high = slope_test(steps.astype(float), y)

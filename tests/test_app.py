@@ -4,6 +4,7 @@ import json
 import math
 import re
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def ended_root(tmp_path_factory) -> dict[str, object]:
 
     def run(bias: float, seed: int, status: Status, **options) -> str:
         return write_run(root, "ended", {"activation_fn": "tanh", "initial_bias": bias, "epochs": 20}, seed=seed,
-                         logged=5, status=status, **options,
+                         cohort="ended", logged=5, status=status, **options,
                          epochs_done=None if status in (Status.COMPLETED, Status.DIVERGED) else 10)
     failed = run(-1.0, 0, Status.FAILED, tables=("metrics",))
     zero = [run(0.0, seed, status) for seed, status in
@@ -118,7 +119,7 @@ def test_compare_per_seed_group_keeps_the_runs_the_statistics_keep(monkeypatch, 
     at = open_app(monkeypatch, ended_root["root"], "compare", panels="per seed group")
     (spec,) = specs(at)
     assert [panel.split(" [")[0] for panel in spec["facet"]["sort"]] == ["initial_bias=0 (2 seeds)"]
-    assert ("Over each group's seeds the statistics keep: 4 of 6 runs left out (3 diverged, 1 unfinished)."
+    assert ("Over each group's seeds the statistics keep, and those still training: 4 of 6 runs left out (3 diverged, 1 unfinished)."
             in [unescaped(caption.value) for caption in at.caption])
 
 
@@ -137,6 +138,12 @@ def test_the_phases_pages_report_command_names_a_results_root_other_than_the_def
     at = open_app(monkeypatch, ended_root["root"], "phases")
     (command,) = [code.value for code in at.code if code.value.startswith("trainer report ")]
     assert f" --results {shlex.quote(str(ended_root['root'].resolve()))} " in command
+    # the default root, given relative as it usually is, needs none: the command finds it by itself
+    shutil.copytree(ended_root["root"], ended_root["root"].parent / "here" / "data" / "results")
+    monkeypatch.chdir(ended_root["root"].parent / "here")
+    at = open_app(monkeypatch, "data/results", "phases")
+    (command,) = [code.value for code in at.code if code.value.startswith("trainer report ")]
+    assert "--results" not in command
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -595,7 +602,7 @@ def test_compare_groups_seeds_with_mean_or_median(monkeypatch, cohort_root):
     (spec,) = specs(at)
     # initial_bias=-1's seeds are dead: left out, as the statistics leave them out, and counted
     assert spec["facet"]["sort"] == [group_titled(label, " (2 seeds)") for label in LABELS if label not in DEAD]
-    assert "Over each group's seeds the statistics keep: 2 of 8 runs left out (2 dead)." in texts(at)
+    assert "Over each group's seeds the statistics keep, and those still training: 2 of 8 runs left out (2 dead)." in texts(at)
     assert spec["title"]["text"] == 'binning {"bin_size": 0.07}, test split, median over seeds'
     assert [l["mark"]["type"] for l in spec["spec"]["layer"]] == ["line", "rule", "rule", "point"]
     at.radio(key="agg").set_value("mean").run()

@@ -818,15 +818,35 @@ def test_edges_cap_bounds_its_ceiling_and_idnns_bins_that_clip_get_no_test(tmp_p
         assert (excess["note"] == stats.CLIPPED_BINS).tolist() == [name in clipped for name in excess.index]
         assert excess.loc[clipped, "compresses"].isna().all()
         assert [cell == report.CLIPPED_CELL for cell in cells] == [name in clipped for name in excess.index]
+    # relu against tanh: the bins' difference, not the layers', on the hidden layers; the output layer is compared
+    groups = sorted(idnns["group_id"].unique())
+    compared = stats.compare_groups(idnns, *groups).set_index(["layer", "quantity"])
+    output = int(idnns.loc[idnns["layer_name"] == "output", "layer"].iloc[0])
+    hidden_rows = compared.drop(index=output, level="layer").drop(index="snr_drop_epoch", level="quantity")
+    assert (hidden_rows["note"] == stats.CLIPPED_BINS).all() and hidden_rows["p_value"].isna().all()
+    assert compared.loc[output, "note"].ne(stats.CLIPPED_BINS).all() and compared.loc[output, "p_value"].notna().any()
 
 
-def test_a_small_mean_does_not_read_zero():
+def test_a_small_mean_or_interval_end_does_not_read_zero():
     # a layer 2-10 inputs below its ceiling compressed by 0.0049 bits, significantly: "0.00 [0.00, 0.01]" hid it
-    small = pd.Series({"n": 5, "mean": 0.0049, "sd": 0.002, "ci_low": 0.0024, "ci_high": 0.0074, "note": None})
-    assert report.estimate_cell(small) == "0.0049 [0.0024, 0.0074]"
-    assert report.estimate_cell(small.copy().replace({0.0049: 0.42})) == "0.42 [0.00, 0.01]"
-    assert report.estimate_cell(pd.Series({**small, "mean": 0.0})) == "0.00 [0.00, 0.01]"
-    assert report.estimate_cell(pd.Series({**small, "mean": -3e-9})) == "-0.000000 [0.002400, 0.007400]"   # at most 6
+    small = {"n": 5, "mean": 0.0049, "sd": 0.002, "ci_low": 0.0024, "ci_high": 0.0074, "note": None}
+    assert report.estimate_cell(pd.Series(small)) == "0.0049 [0.0024, 0.0074]"
+    # the smallest nonzero of the three sets the digits: a mean of 0.007 above an end of 0.0024
+    assert report.estimate_cell(pd.Series({**small, "mean": 0.007, "ci_high": 0.0116})) == "0.0070 [0.0024, 0.0116]"
+    # an end cut at 0 (a quantity that cannot be negative) needs no digits of its own
+    assert report.estimate_cell(pd.Series({**small, "mean": 0.42, "ci_low": 0.0, "ci_high": 0.91})) == "0.42 [0.00, 0.91]"
+    assert report.estimate_cell(pd.Series({**small, "mean": -3e-9, "ci_low": -5e-9, "ci_high": -1e-9})) == (
+        "-0.000000 [-0.000000, -0.000000]")      # at most 6 decimals
+
+
+def test_the_activations_idnns_bins_see_whole_are_those_bounded_by_one():
+    from ibstore.phases import IN_UNIT_RANGE_ACTIVATIONS
+    from trainer.activation_facts import BOUNDS
+    from trainer.config.schema import ACTIVATIONS
+
+    within = {name for name, bounds in BOUNDS.items() if name in ACTIVATIONS and bounds.lower is not None
+              and bounds.upper is not None and -1 <= bounds.lower and bounds.upper <= 1}
+    assert set(IN_UNIT_RANGE_ACTIVATIONS) == within
 
 
 def test_comparisons_leave_out_groups_without_a_kept_run_and_start_from_a_live_one():

@@ -56,13 +56,19 @@ def table(at, heading: str):
     return at.table[index].value.map(unescaped)
 
 
-def estimate(mean: float, low: float, high: float, n: int) -> str:
-    """A cell as the page writes it, from the SQL view's numbers: 2 decimals, or as many as a nonzero
-    mean needs for 2 significant digits where it would read 0.00."""
+def assert_estimate_cell(cell: str, mean: float, low: float, high: float, n: int) -> None:
+    """A cell as the page writes it holds the SQL view's numbers: "mean [low, high]", or "mean (n = 1: no
+    interval)", each number the view's to within half its printed last digit, at least 2 decimals, and
+    none that is nonzero printed as 0."""
     if n == 0:
-        return "–"
-    digits = 2 if mean == 0 or abs(mean) >= 0.005 else min(6, 1 - math.floor(math.log10(abs(mean))))
-    return f"{mean:.{digits}f} (n = 1: no interval)" if n == 1 else f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+        assert cell == "–"
+        return
+    printed = re.findall(r"-?\d+\.\d+", cell)
+    assert cell == (f"{printed[0]} (n = 1: no interval)" if n == 1 else f"{printed[0]} [{printed[1]}, {printed[2]}]")
+    for text, value in zip(printed, (mean, low, high)):
+        decimals = len(text.split(".")[1])
+        assert decimals >= 2 and abs(float(text) - value) <= 0.5 * 10.0 ** -decimals * (1 + 1e-9), (cell, value)
+        assert value == 0 or float(text) != 0 or decimals == 6, (cell, value)
 
 
 def sql_glance(root: Path, quantity: str) -> dict[str, dict]:
@@ -91,7 +97,7 @@ def check_against_sql(at, root: Path) -> None:
         label = title.split(" [")[0]                   # the title's badge is the page's, not the view's
         want = compression[label]
         assert row["n"] == want["n"]
-        assert row["compression"] == estimate(want["mean"], want["ci_low"], want["ci_high"], want["n"])
+        assert_estimate_cell(row["compression"], want["mean"], want["ci_low"], want["ci_high"], want["n"])
         p = excess[label]["p_value"]
         assert row["p (compression > floor)"] == ("–" if p is None or math.isnan(p) else f"{p:.3g}")
         assert row["compresses"] == {True: "yes", False: "no"}.get(excess[label]["compresses"], "–")

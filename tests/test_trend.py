@@ -191,6 +191,18 @@ def keyed_phases(values_by_key: dict[float, list[list[float]]]) -> tuple[pd.Data
     return pd.concat(frames, ignore_index=True), key_values
 
 
+def test_a_layer_whose_idnns_bins_clip_gets_no_trend():
+    # layer 0 rises along the key, but its bins clip (relu under idnns' [-1, 1]): no slope is tested,
+    # its rise is the bins'; layer 1 unclipped is tested; the SNR drop comes from the gradients
+    phases, key_values = keyed_phases({-1.0: [[0.1, 0.2, 0.15], [0.3, 0.1, 0.2]], 0.0: [[0.6, 0.7, 0.65], [0.2, 0.3, 0.1]],
+                                       5.0: [[1.2, 1.1, 1.3], [0.15, 0.25, 0.3]]})
+    phases = phases.assign(bins_clip=phases["layer"] == 0, snr_drop_epoch=1.0 + phases.index % 3)
+    table = trend.trends(phases, key_values, (stats.EXCESS, "snr_drop_epoch")).set_index(["layer", "quantity"])
+    assert table.loc[(0, stats.EXCESS), "note"] == stats.CLIPPED_BINS and math.isnan(table.loc[(0, stats.EXCESS), "p_value"])
+    assert pd.isna(table.loc[(1, stats.EXCESS), "note"]) and not math.isnan(table.loc[(1, stats.EXCESS), "p_value"])
+    assert not math.isnan(table.loc[(0, "snr_drop_epoch"), "p_value"])
+
+
 def test_trends_over_the_phases_view_step_along_the_values_and_leave_out_dead_runs():
     # Layer 0 rises along the key, layer 1 is flat; the key's values are spaced unevenly (-1, 0, 5)
     # and a trend counts steps, not values. One run of key=5 is dead: left out.

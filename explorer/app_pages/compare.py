@@ -1,8 +1,8 @@
 """Compare: the seed notebook's grid of information planes, one panel per run or per seed group,
 titled with the keys that vary among them (and a dead/diverged badge); or every run or group
 overlaid on one information plane, one colour each. Per seed group, over the runs the statistics
-keep (ibstore.stats.exclusions: dead, diverged and unfinished runs left out, as the Phases page and
-the report's plane leave them out)."""
+keep and those still training (explorer.phase_charts.left_out: dead, diverged and unfinished runs
+left out, as the Phases page and the report's plane leave them out)."""
 
 import pandas as pd
 import streamlit as st
@@ -51,12 +51,12 @@ def planes() -> None:
         why = phase_charts.left_out(measured)      # what the statistics leave out, as the Phases page counts it
         if counts := [f"{int((why == reason).sum())} {reason}" for reason in phase_charts.LEFT_OUT
                       if (why == reason).any()]:
-            st.caption(f"Over each group's seeds the statistics keep: {int(pd.notna(why).sum())} of "
+            st.caption(f"Over each group's seeds the statistics keep, and those still training: {int(pd.notna(why).sum())} of "
                        f"{len(measured)} runs left out ({', '.join(counts)}).")
         kept = measured.loc[pd.isna(why), "run_id"].tolist()
         if not kept:
-            st.info("No run the statistics keep (completed, neither dead nor diverged) among the selected runs "
-                    "with MI: nothing to draw per seed group.", icon=":material/info:")
+            st.info("No run the statistics keep (completed, neither dead nor diverged) or still training among the "
+                    "selected runs with MI: nothing to draw per seed group.", icon=":material/info:")
             return
         frame = store.mi_over_seeds(kept, name, params, split, aggregate)
     else:

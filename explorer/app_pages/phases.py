@@ -1,7 +1,7 @@
 """Phases: does a layer compress, and do seed groups differ? Per layer, I(X;T) and I(Y;T) against
 epoch, a line per seed group with its band over seeds, the peak and SNR-drop epochs marked, the runs
-the statistics leave out (dead, diverged, unfinished) left out and counted in the legend
-(explorer.phase_charts); beside it the statistics over
+the statistics leave out (dead, diverged, unfinished) left out and counted in the legend, runs still
+training drawn (explorer.phase_charts); beside it the statistics over
 seeds of the `phases` view (ibstore.stats, the `phase_stats` view's numbers): at a glance whether
 the last hidden layer compresses, per group and layer compression with its interval and its test
 against the noise floor, every group against a reference group, and, where the groups lie along
@@ -9,6 +9,7 @@ one numeric key, the trend along it (ibstore.trend). Tables download as CSV and
 LaTeX; a button writes the cohorts' `trainer report`."""
 
 import shlex
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -153,8 +154,8 @@ def phase_panels() -> None:
     else:                                         # 1280 px and narrower: the chart needs the column
         left, right = st.container(), st.container()
     with left:
-        st.caption("Line: the mean over the seeds the statistics keep, dead, diverged and unfinished ones (still "
-                   "training, interrupted or failed) left out (counted in the legend); "
+        st.caption("Line: the mean over the seeds the statistics keep and those still training, dead, diverged and "
+                   "unfinished ones (interrupted or failed) left out (counted in the legend); "
                    f"band: {ui.plain(band)} (none for one seed; cut to what the values can be, 0 to log2 n for "
                    "I(X;T) of the binning family, the kde bounds and EDGE, 0 to H(Y) for I(Y;T) of the binning "
                    "family); dashed rules: the group's mean peak and SNR-drop epochs. "
@@ -234,7 +235,8 @@ else:
                "started in) must lie outside the results root.")
     report_reference = reference if reference in live else None   # with no live group there is nothing to compare
     # the app's root unless it is the default one, which the command finds by itself (shlex.join quotes it)
-    results = [] if store.root == layout.DEFAULT_ROOT.resolve() else ["--results", str(store.root)]
+    root = Path(store.root).resolve()      # as given to the app (relative to its folder): resolved both sides
+    results = [] if root == layout.DEFAULT_ROOT.resolve() else ["--results", str(root)]
     st.code(shlex.join(["trainer", "report", *cohorts, *results, "--split", split, "--band", REPORT_BANDS[band],
                         *(["--reference", report_reference] if report_reference else []), "--output", "FOLDER"]),
             language="bash", wrap_lines=True)
