@@ -3,8 +3,9 @@
     python bench/comparison_calibration.py [--draws 2000] [--seed 11]
 
 Draws normal seeds and counts p < 0.05 by the permutation test alone (ibstore.stats.shift_test,
-Welch's t permuted; ibstore.trend.hc3_test, the HC3-studentized slope permuted) beside the lab's
-test, that p bounded by the t test of the same estimate (ibstore.stats.welch_bounded). Rows with
+Welch's t permuted; ibstore.trend.hc3_test, the HC3-studentized slope permuted), by the t test
+alone (Welch's; the slope over each step's own variance: ibstore.stats.welch_contrast) and by the
+lab's test, the larger of the two p (ibstore.stats.welch_bounded). Rows with
 equal means (or no slope) should say at most 5 %; rows with a shift, the more the better. Not a
 timing: a measurement of the statistics, run by hand (tests/test_phases.py and tests/test_trend.py
 check the unequal-spread rows on fewer draws).
@@ -18,8 +19,14 @@ import numpy as np
 
 from ibstore import stats, trend
 
+
+def t_test_p(steps: np.ndarray, values: np.ndarray) -> float:
+    """The two-sided p of the t test alone (ibstore.stats.welch_contrast; every step has 2 values or more)."""
+    slope, standard_error, df = stats.welch_contrast(steps, values)
+    return stats.welch_bounded(0.0, 0.0, 0.0, slope, standard_error, df)[0]
+
 GROUPS = [   # (seeds in a, seeds in b, sd of a, sd of b, true difference of means)
-    (4, 8, 3.0, 1.0, 0.0), (3, 10, 3.0, 1.0, 0.0), (5, 10, 3.0, 1.0, 0.0), (5, 5, 3.0, 1.0, 0.0),
+    (4, 8, 3.0, 1.0, 0.0), (3, 10, 3.0, 1.0, 0.0), (2, 10, 3.0, 1.0, 0.0), (5, 10, 3.0, 1.0, 0.0), (5, 5, 3.0, 1.0, 0.0),
     (20, 40, 3.0, 1.0, 0.0), (5, 5, 1.0, 1.0, 0.0), (5, 5, 1.0, 1.0, 1.5), (10, 10, 1.0, 1.0, 1.0)]
 TRENDS = [   # (runs per value of the key, sd at each of its three values, true slope per step)
     (3, (0.2, 0.2, 3.0), 0.0), (5, (0.2, 0.2, 3.0), 0.0), (10, (0.2, 0.2, 3.0), 0.0), (5, (1.0, 1.0, 1.0), 0.0),
@@ -32,24 +39,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
-    print(f"p < 0.05 in {args.draws} draws per row: the permutation test alone | bounded by the t test")
+    print(f"p < 0.05 in {args.draws} draws per row: the permutation test alone | the t test alone | the larger p")
     for n_a, n_b, sd_a, sd_b, difference in GROUPS:
-        alone = bounded = 0
+        steps, counts = np.repeat([1.0, 0.0], [n_a, n_b]), np.zeros(3)
         for _ in range(args.draws):
             a, b = rng.normal(difference, sd_a, n_a), rng.normal(0.0, sd_b, n_b)
-            alone += stats.shift_test(a, b)[0] < stats.ALPHA
-            bounded += stats.compare(a, b).p_value < stats.ALPHA
+            counts += np.array([stats.shift_test(a, b)[0], t_test_p(steps, np.concatenate([a, b])),
+                                stats.compare(a, b).p_value]) < stats.ALPHA
         print(f"two groups, {n_a} seeds of sd {sd_a:g} against {n_b} of sd {sd_b:g}, difference {difference:g}: "
-              f"{alone / args.draws:.3f} | {bounded / args.draws:.3f}", flush=True)
+              + " | ".join(f"{count / args.draws:.3f}" for count in counts), flush=True)
     for runs, spreads, slope in TRENDS:
-        steps = np.repeat([0.0, 1.0, 2.0], runs)
-        alone = bounded = 0
+        steps, counts = np.repeat([0.0, 1.0, 2.0], runs), np.zeros(3)
         for _ in range(args.draws):
             values = slope * steps + rng.normal(0.0, np.repeat(spreads, runs))
-            alone += trend.hc3_test(steps, values).p(0.0) < stats.ALPHA
-            bounded += trend.slope_test(steps, values)[1] < stats.ALPHA
+            counts += np.array([trend.hc3_test(steps, values).p(0.0), t_test_p(steps, values),
+                                trend.slope_test(steps, values)[1]]) < stats.ALPHA
         print(f"trend, {runs} runs at each of 3 values, sd {', '.join(f'{s:g}' for s in spreads)}, slope {slope:g}: "
-              f"{alone / args.draws:.3f} | {bounded / args.draws:.3f}", flush=True)
+              + " | ".join(f"{count / args.draws:.3f}" for count in counts), flush=True)
 
 
 if __name__ == "__main__":

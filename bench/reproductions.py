@@ -43,7 +43,7 @@ from explorer.report import difference_interval, estimate_cell, number_text
 from explorer.results import ResultStore
 from ibstore.lifecycle import current_status
 from ibstore.record import Status
-from ibstore.stats import EXCESS, MIN_SEEDS_TESTED
+from ibstore.stats import CLIPPED_BINS, EXCESS, MIN_SEEDS_TESTED
 from trainer import cli
 from trainer import config as config_module
 from trainer.estimators import canonical, estimate
@@ -159,9 +159,14 @@ def compression(root: Path, docs: Path, epochs: int, seeds: int) -> tuple[list[s
         for activation in ("tanh", "relu"):
             row = last_hidden(table, group[activation], spec)
             lines.append(f"| {estimator_label(spec)} | {activation} | {estimate_cell(row['compression_bits'])} | "
-                         f"{estimate_cell(row['noise_floor_bits'])} | {number_text(row[EXCESS]['p_value'])} |")
+                         f"{estimate_cell(row['noise_floor_bits'])} | {p_cell(row[EXCESS])} |")
     lines += ["", *figures(folder, docs, "epochs", "I(X;T) and I(Y;T) against epoch per layer, tanh and relu"), ""]
     return lines, total
+
+
+def p_cell(excess) -> str:
+    """The compression test's p, or why there is none where the bins clip (ibstore.stats.CLIPPED_BINS)."""
+    return "– (bins clip)" if excess["note"] == CLIPPED_BINS else number_text(excess["p_value"])
 
 
 def estimator_label(spec: dict) -> str:
@@ -195,7 +200,7 @@ def verdicts(table, compared, group: dict[str, str]) -> list[str]:
         excess = rows[EXCESS]
         seen = excess["compresses"]
         if seen is None or seen != seen:
-            verdict = f"no test (fewer than {MIN_SEEDS_TESTED} seeds)"
+            verdict = f"no test ({excess['note'] or f'fewer than {MIN_SEEDS_TESTED} seeds'})"
         elif bool(seen) == compresses:
             verdict = "reproduced"
         else:
@@ -213,8 +218,10 @@ def verdicts(table, compared, group: dict[str, str]) -> list[str]:
             continue
         row = rows.iloc[0]
         interval = difference_interval(row["note"], row["ci_low"], row["ci_high"])
-        lines.append(f"- {estimator_label(spec)}: {number_text(row['difference'])} bits, 95 % interval {interval}, "
-                     f"p = {number_text(row['p_value'])}, Cliff's delta {row['cliffs_delta']:.2f}.")
+        tested = (f"95 % interval {interval}, p = {number_text(row['p_value'])}" if row["note"] != CLIPPED_BINS
+                  else "no test: idnns' bins [-1, 1] clip relu's hidden layers (its values above 1 share the top bin)")
+        lines.append(f"- {estimator_label(spec)}: {number_text(row['difference'])} bits, {tested}, "
+                     f"Cliff's delta {row['cliffs_delta']:.2f}.")
     return lines
 
 
