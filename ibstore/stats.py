@@ -393,9 +393,10 @@ def welch_bounded(p_value: float, low: float, high: float, estimate: float, stan
     if standard_error == 0:
         t_p, half_width = (1.0 if estimate == 0 else 0.0), 0.0
     elif standard_error > 0 and df > 0:
-        t_distribution = _scipy_stats().t(df)
-        t_p = float(2 * t_distribution.sf(abs(estimate) / standard_error))
-        half_width = float(t_distribution.ppf(0.5 + CONFIDENCE / 2)) * standard_error
+        from scipy import special     # Student's t cdf and its inverse as ufuncs: a frozen scipy.stats.t cost 3 ms
+
+        t_p = float(2 * special.stdtr(df, -abs(estimate) / standard_error))
+        half_width = float(special.stdtrit(df, 0.5 + CONFIDENCE / 2)) * standard_error
     else:       # a NaN would drop the bound silently (max(p, nan) is p)
         raise ValueError(f"no t test: standard error {standard_error}, degrees of freedom {df}")
     return max(p_value, t_p), min(low, estimate - half_width), max(high, estimate + half_width)
