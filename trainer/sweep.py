@@ -157,7 +157,7 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
           sweep_id: str | None = None, ray_mode: str | None = None, line_seconds: float = LINE_SECONDS) -> bool:
     """The `trainer sweep` command. True if every planned run is completed at the end.
 
-    `ray_mode`: how Ray workers reach the root (trainer.ray_pool.MODES; default auto).
+    `ray_mode`: how Ray workers reach the root (trainer.arguments.RAY_MODES; default auto).
     `line_seconds`: without a terminal, a plain progress line this often (trainer.progress).
     Raises ConfigError (a bad config: nothing was written), SweepError, StoreError.
     """
