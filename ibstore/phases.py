@@ -1,5 +1,5 @@
 """The `phases` view: the phases of training as data, one row per run x layer x estimator x params
-x split, computed in SQL from the stored `mi`, `gradients` and `runs` (no retraining).
+x split, computed in SQL from the stored `mi`, `gradients`, `runs` and `config` (no retraining).
 
 Columns: run_id, group_id, layer, layer_name, estimator, params, split,
 - peak_i_xt, peak_i_xt_epoch: the largest finite I(X;T) and the first logged epoch that has it;

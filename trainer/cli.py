@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--timeout", type=limit_seconds, default=30.0, metavar="SECONDS",
                      help="stop the query after this long (default 30; 0: no limit)")
     sql.add_argument("--memory", type=size, default="1GiB", metavar="SIZE",
-                     help="memory the query may use, e.g. 512MB or 4GB (default 1GiB); more ends it")
+                     help="memory the query may use, e.g. 600MB or 4GB, at least 512MiB (default 1GiB); more ends it")
     sql.set_defaults(handler=cmd_sql)
 
     estimate = with_results(verbs.add_parser(
