@@ -79,14 +79,15 @@ COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the s
                     "and Welch's t test's, and its 95 % interval, the span of the two tests' intervals, so the interval leaves out 0 "
                     "exactly when p < 0.05 (unbounded where the seeds are too few for p < 0.05). Each test guards where the "
                     "other errs: the permutation test where the seeds are not normal, Welch's where a group of a few seeds "
-                    "spreads wider. Cliff's delta: P(a > b) - P(a < b). q over groups "
+                    "spreads wider (a group of 2 seeds: t on Hsu's 1 degree of freedom, which holds 5 % whatever the "
+                    "spreads). Cliff's delta: P(a > b) - P(a < b). q over groups "
                     "and layers: p adjusted by Benjamini-Hochberg over every group compared with the reference and "
                     "every layer; read it when asking which groups differ from the reference.")
 # What a trend row holds (ibstore.trend): said beside every trend table.
 TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares slope of the quantity against the "
                  "run's step along {key} (its values ranked 0 to k - 1, so their spacing does not count), in the "
                  "quantity's units per step; two-sided p, the larger of the studentized permutation test's (the slope over its HC3 error, the values shuffled over the "
-                 "runs) and the t test's of the slope over each step's own variance (over its HC3 error where a step has one run), and its 95 % interval, the span of the two "
+                 "runs) and the t test's of the slope over each step's own variance (over its HC3 error where a step has one run; on Hsu's 1 degree of freedom where one has 2), and its 95 % interval, the span of the two "
                  "tests' intervals, so the interval leaves out 0 exactly when p < 0.05; Spearman's rho of "
                  "{key} and the quantity. q: p adjusted by Benjamini-Hochberg over every layer recorded, per quantity. "
                  "Where the groups also differ in other keys, a trend per combination of those (within).")

@@ -15,15 +15,19 @@ p < 0.05:
   720 simulated comparisons). It is exact where the condition makes no difference to the seeds'
   values, and valid for "equal means" alone, whatever the two spreads, as the groups grow;
 - Welch's t test (Welch 1947; `welch_contrast`), near 5 % for normal seeds unless the wider group
-  has 2 or 3 (sd 3 against 1: 7.2 % with 3 seeds against 10, 12.7 % with 2 against 10), and its t
-  interval.
+  has 3 (sd 3 against 1, 3 seeds against 10: 7.2 %), and its t interval. A group of 2 seeds takes
+  Hsu's degrees of freedom, 2 - 1 = 1, which hold the level whatever the spreads: Welch's estimate
+  of them called equal means different 12.7 % of the time with 2 seeds of sd 3 against 10 of sd 1.
 Each guards where the other errs. With few seeds in the wider group the permutation test calls
 equal means different: normal seeds, sd 3 against 1, p < 0.05 12.0 % of the time with 4 seeds
-against 8, 18.4 % with 3 against 10 and 12.3 % with 5 against 10; bounded by Welch's t test, 5.7,
-6.5 and 5.3 % (`python bench/comparison_calibration.py`, 2000 draws per row). With 2 seeds in the
-wider group neither holds 5 %: 18.8 % alone, 9.2 % bounded (2 against 10; against fewer than 8
-no p reaches 0.05, `smallest_p`); the raw difference of means permuted before
-it, which tests equal distributions, 13.7 % even with 20 seeds against 40. Welch's t test assumes a
+against 8, 18.4 % with 3 against 10, 18.8 % with 2 against 10 and 12.3 % with 5 against 10;
+bounded by Welch's t test, 5.7, 6.5, 0.6 and 5.3 % (`python bench/comparison_calibration.py`, 2000
+draws per row; the 2 seeds' bound was 9.2 % with Welch's degrees of freedom); the raw difference of
+means permuted before it, which tests equal distributions, 13.7 % even with 20 seeds against 40.
+Hsu's degrees of freedom cost what a pair of seeds cannot give: means 2 sd apart, 2 seeds against
+10, found different 0.4 % of the time (by the permutation test alone, which does not hold the level
+there, 42.4 %); and
+against fewer than 8 seeds no p of the permutation test reaches 0.05 anyway (`smallest_p`). Welch's t test assumes a
 normal mean: five seeds each wholly above five others (permutation p = 2/252 = 0.008) with one far
 value get a t interval reaching past 0, and the comparison says what that interval says (no
 difference of means shown; Cliff's delta, 1, says every seed of a lies above every seed of b). The
@@ -359,13 +363,21 @@ def welch_contrast(steps: np.ndarray, values: np.ndarray) -> tuple[float, float,
     sum_j c_j ybar_j with c_j = m_j (x_j - xbar) / Sxx, variance sum_j v_j with v_j = c_j^2 s_j^2 / m_j,
     and Satterthwaite's degrees of freedom (sum_j v_j)^2 / sum_j v_j^2 / (m_j - 1) (Welch 1947,
     Biometrika 34; Satterthwaite 1946, Biometrics Bulletin 2(6)). At two steps 1 apart it is
-    Welch's t of their difference of means (scipy.stats.ttest_ind, equal_var=False). The degrees
-    of freedom are NaN where a step has fewer than 2 values (its variance is unknown), and where
-    every step's values are equal (no variance at all).
+    Welch's t of their difference of means (scipy.stats.ttest_ind, equal_var=False). Where a step
+    has 2 values its variance rests on one degree of freedom, and Satterthwaite's estimate of the
+    whole's is too large: normal seeds of equal means, sd 3 in 2 seeds against 1 in 10, were called
+    different 12.7 % of the time on it (2000 draws, bench/comparison_calibration.py). The degrees of
+    freedom are then Hsu's, the smallest step's count less one (1), which hold the level whatever
+    the spreads (Hsu 1938, Statistical Research Memoirs 2; Mickey and Brown 1966, Ann. Math.
+    Statist. 37(4)): 0.6 % there. They are NaN where a step has fewer than 2 values (its variance is
+    unknown), and where every step's values are equal (no variance at all).
 
-    >>> slope, error, df = welch_contrast(np.array([1.0, 1.0, 1.0, 0.0, 0.0]), np.array([3.0, 4.0, 5.0, 1.0, 2.0]))
-    >>> round(slope, 12), round(error, 4), round(df, 3)
-    (2.5, 0.7638, 2.882)
+    >>> slope, error, df = welch_contrast(np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0]),
+    ...                                   np.array([3.0, 4.0, 5.0, 1.0, 2.0, 4.0]))
+    >>> round(slope, 6), round(error, 4), round(df, 3)
+    (1.666667, 1.0541, 3.448)
+    >>> welch_contrast(np.array([1.0, 1.0, 1.0, 0.0, 0.0]), np.array([3.0, 4.0, 5.0, 1.0, 2.0]))[2]
+    1.0
     """
     levels, step_of, counts = np.unique(steps, return_inverse=True, return_counts=True)
     centred = levels - steps.mean()
@@ -375,7 +387,11 @@ def welch_contrast(steps: np.ndarray, values: np.ndarray) -> tuple[float, float,
         variances = np.bincount(step_of, (values - means[step_of]) ** 2) / (counts - 1)
         parts = weights ** 2 * variances / counts
         df = parts.sum() ** 2 / (parts ** 2 / (counts - 1)).sum()
-    return float(weights @ means), math.sqrt(parts.sum()), float(df) if counts.min() > 1 else math.nan
+    if counts.min() < 2:
+        df = math.nan
+    elif counts.min() == 2:     # Hsu's: Satterthwaite's from one degree of freedom errs (the docstring)
+        df = 1.0
+    return float(weights @ means), math.sqrt(parts.sum()), float(df)
 
 
 def welch_bounded(p_value: float, low: float, high: float, estimate: float, standard_error: float,

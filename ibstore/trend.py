@@ -16,15 +16,17 @@ values' spacing: initial_bias 2 and 5 are one step apart) and y the quantity:
     runs grow (DiCiccio and Romano 2017, JASA 112(519)). The raw slope it replaced tests "no
     dependence";
   - the t test of the slope as a contrast of the steps' means, each step with its own variance
-    (ibstore.stats.welch_contrast, Welch-Satterthwaite degrees of freedom; where a step has one run,
+    (ibstore.stats.welch_contrast, Welch-Satterthwaite degrees of freedom, Hsu's 1 where a step
+    has 2 runs, which hold the level whatever the spreads; where a step has one run,
     whose variance is unknown, the HC3 standard error on n - 2 degrees of freedom, Long and Ervin
     2000, Am. Stat. 54(3)).
   Each guards where the other errs: normal values with no trend and sd 0.2, 0.2 and 3 at three
-  steps were given p < 0.05 20.6, 14.2 and 7.3 % of the time with 3, 5 and 10 runs per step by the
-  permutation test alone, 5.1, 5.6 and 5.0 % bounded (`python bench/comparison_calibration.py`,
-  2000 draws per row; the raw slope permuted, 16.1 % at 5 runs per step, 4000 draws). The bound
-  costs power with few runs: a slope of 0.7 sd per step, 3 runs each, was found 26.2 % of the
-  time alone and 17.6 % bounded; 0.5 sd with 5 runs each, 27.6 and 24.2 %;
+  steps were given p < 0.05 22.3, 12.4 and 6.5 % of the time with 3, 5 and 10 runs per step by the
+  permutation test alone, 5.4, 4.8 and 4.3 % bounded, and 15.8 and 1.8 % with 2 runs per step (Hsu's
+  degrees of freedom; `python bench/comparison_calibration.py`, 2000 draws per row; the raw slope
+  permuted, 16.1 % at 5 runs per step, 4000 draws). The bound costs power with few runs: a slope of
+  0.7 sd per step, 3 runs each, was found 27.9 % of the time alone and 17.8 % bounded; 0.5 sd with
+  5 runs each, 31.2 and 27.3 %; 1 sd with 2 runs each, 26.9 and 1.6 %;
 - its 95 % interval: the span of the two tests' intervals, so that 0 lies outside it exactly when
   p < 0.05. The permutation test's runs from the slope outwards to the nearest slopes b it rejects
   for y - b x (ibstore.stats._ShiftedTest, studentized; test inversion as in Ernst 2004,
