@@ -98,7 +98,7 @@ HEALTH_CAPTION = ("Per seed group, its runs that ended on their own (completed o
 # What the final test accuracy's comparison holds (`accuracy_comparison`).
 ACCURACY_CAPTION = ("Final test accuracy over each group's completed runs, dead networks included: their chance "
                     "accuracy is what that setting gives. Difference of means a - b, two-sided p and its 95 % interval from the studentized "
-                    "permutation test bounded by Welch's t test, as in the comparisons below. q: p adjusted by "
+                    "permutation test bounded by Welch's t test, as every comparison of two groups. q: p adjusted by "
                     "Benjamini-Hochberg over the groups compared. Cliff's delta: P(a > b) - P(a < b).")
 # What the at-a-glance p and q answer: one layer per group, chosen before looking, so no q over layers.
 ONE_LAYER = ("One layer per group, chosen in advance (the last hidden one): its p needs no adjustment over layers. "
@@ -178,7 +178,10 @@ def select(store: ResultStore, cohorts: list[str]) -> Selection:
     known = sorted(str(c) for c in runs["cohort"].dropna().unique())
     unknown = [c for c in cohorts if c not in known]
     if unknown:
-        raise ReportError(f"unknown cohort {unknown[0]!r}; cohorts in {store.root}: {', '.join(known) or 'none'}")
+        without = int(runs["cohort"].isna().sum())
+        raise ReportError(f"unknown cohort {unknown[0]!r}; cohorts in {store.root}: {', '.join(known) or 'none'}"
+                          + (f" ({without} {'run belongs' if without == 1 else 'runs belong'} to no cohort: a config's \"cohort\" key names its runs' "
+                             "cohort, as the shipped cohorts' configs do)" if without else ""))
     mine = runs[runs["cohort"].isin(cohorts)]
     running = sorted(mine.loc[mine["status"] == Status.RUNNING, "run_id"])
     ended = mine[mine["status"].isin(ENDED)]
@@ -425,6 +428,8 @@ def _figures(store, runs, labels, estimator, params, split, band, folder, name, 
     lines = [*_save_chart(lines_chart, folder, f"{name}-epochs", f"{drawn} against epoch per layer")]
     if live and with_i_xt:
         over_seeds = store.mi_over_seeds(live, estimator, params, split, "mean")
+        position = {group_id: place for place, group_id in enumerate(labels)}     # panels in the tables' order
+        over_seeds = over_seeds.sort_values("group_id", key=lambda ids: ids.map(position), kind="stable")
         over_seeds = over_seeds.assign(panel=over_seeds["group_id"].map(labels))
         title = f"{estimator} {params}, {split}: mean over seeds (dead and diverged left out), min-max spread"
         plane = charts_infoplane.infoplane_grid(over_seeds, columns=2, spread="min-max", title=title)
@@ -811,8 +816,8 @@ def glance_table(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
         rows.append({"estimator": estimator, "seed group": group,
                      "layer": layer_label(int(by["layer"].iloc[0]), by["layer_name"].iloc[0]),
                      "n": int(by.loc["compression_bits", "n"]),
-                     "compression": estimate_cell(by.loc["compression_bits"]),
-                     "noise floor": estimate_cell(by.loc["noise_floor_bits"]),
+                     "compression (bits)": estimate_cell(by.loc["compression_bits"]),
+                     "noise floor (bits)": estimate_cell(by.loc["noise_floor_bits"]),
                      "p (compression > floor)": number_text(tests.loc[group, "p_value"]),
                      "q (over groups)": number_text(tests.loc[group, "q_groups"]),
                      "compresses": _compresses(by.loc[stats.EXCESS]),

@@ -603,10 +603,11 @@ def test_compare_groups_seeds_with_mean_or_median(monkeypatch, cohort_root):
     # initial_bias=-1's seeds are dead: left out, as the statistics leave them out, and counted
     assert spec["facet"]["sort"] == [group_titled(label, " (2 seeds)") for label in LABELS if label not in DEAD]
     assert "Over each group's seeds the statistics keep, and those still training: 2 of 8 runs left out (2 dead)." in texts(at)
-    assert spec["title"]["text"] == 'binning {"bin_size": 0.07}, test split, median over seeds'
+    # by default the mean, as the report's planes and the Phases page's statistics
+    assert spec["title"]["text"] == 'binning {"bin_size": 0.07}, test split, mean over seeds'
     assert [l["mark"]["type"] for l in spec["spec"]["layer"]] == ["line", "rule", "rule", "point"]
-    at.radio(key="agg").set_value("mean").run()
-    assert specs(at)[0]["title"]["text"].endswith("mean over seeds")
+    at.radio(key="agg").set_value("median").run()
+    assert specs(at)[0]["title"]["text"].endswith("median over seeds")
     at.radio(key="layout").set_value("overlay").run()     # seed groups on one plane, one colour each
     color = specs(at)[0]["layer"][-1]["encoding"]["color"]
     assert color["scale"]["domain"] == [group_titled(label) for label in LABELS]

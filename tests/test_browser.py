@@ -385,7 +385,7 @@ def answer_on_the_phases_page(url: str, root: Path, name: str) -> dict:
         assert page.locator('[data-testid="stException"]').count() == 0
         page.get_by_text("Does 4 · dense_4 (last hidden) compress?").wait_for(timeout=60_000)
         glance = read_glance(page)
-        assert glance["header"] == ["seed group", "n", "compression", "noise floor", "p (compression > floor)",
+        assert glance["header"] == ["seed group", "n", "compression (bits)", "noise floor (bits)", "p (compression > floor)",
                                     "q (over groups)", "compresses", "left out"], glance["header"]
         shown, unmatched = [tuple(row[1:]) for row in glance["rows"]], expected_glance(root)
         for row in shown:      # each shown row is one expected row (EstimateCell compares the numbers)

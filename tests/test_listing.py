@@ -60,12 +60,18 @@ def test_ls_flags_a_run_whose_status_is_diverged_though_its_flag_is_unset(tmp_pa
 def test_ls_where_filters_through_the_read_only_sandbox(tmp_path, capsys):
     from tests.conftest import write_cohort
     from trainer import cli
+    from trainer.listing import table
 
     write_cohort(tmp_path)
     before = {path: path.read_bytes() for path in (tmp_path / "runs").rglob("*") if path.is_file()}
     assert cli.main(["ls", "--results", str(tmp_path), "--where", "initial_bias < 0"]) == 0
-    rows = capsys.readouterr().out.splitlines()[2:-1]
+    out = capsys.readouterr().out.splitlines()
+    rows = out[3:-1]
+    assert out[1] == f"2 of {len(run_folders(tmp_path))} runs match --where"
     assert len(rows) == 2 and all(row.split()[4] == "dead" for row in rows)
+    assert cli.main(["ls", "--results", str(tmp_path), "--where", "initial_bias > 100"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [f"0 of {len(run_folders(tmp_path))} runs match --where",
+                                                        table([])]
     for hostile in ("1=1; DROP TABLE runs", "run_id IN (SELECT 1 FROM (COPY runs TO 'x.csv'))", "nope >"):
         assert cli.main(["ls", "--results", str(tmp_path), "--where", hostile]) == 2
         err = capsys.readouterr().err
@@ -134,3 +140,8 @@ def test_a_results_root_that_is_a_file_is_bad_input(tmp_path, capsys, monkeypatc
     assert err.startswith(f"error: results root '{tmp_path / 'notes.txt'}' (--results) is not a folder; ")
     assert "--results DIR or $IB_RESULTS" in err and len(err.splitlines()) == 1
     assert (tmp_path / "notes.txt").read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def run_folders(root: Path) -> list[Path]:
+    """The run folders of `root`."""
+    return [path for path in (root / "runs").iterdir() if path.is_dir()]

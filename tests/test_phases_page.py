@@ -97,7 +97,7 @@ def check_against_sql(at, root: Path) -> None:
         label = title.split(" [")[0]                   # the title's badge is the page's, not the view's
         want = compression[label]
         assert row["n"] == want["n"]
-        assert_estimate_cell(row["compression"], want["mean"], want["ci_low"], want["ci_high"], want["n"])
+        assert_estimate_cell(row["compression (bits)"], want["mean"], want["ci_low"], want["ci_high"], want["n"])
         p = excess[label]["p_value"]
         assert row["p (compression > floor)"] == ("–" if p is None or math.isnan(p) else f"{p:.3g}")
         assert row["compresses"] == {True: "yes", False: "no"}.get(excess[label]["compresses"], "–")

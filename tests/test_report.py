@@ -17,6 +17,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from explorer import report
+from bench.make_results import write_run
 from known_phases import write_known_root
 from test_phases import benjamini_hochberg, kept_drops, kept_values, multiplier_test
 from trainer import cli
@@ -105,6 +106,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, known):
     assert cli.main(["report", "x", "--results", str(empty), "--output", str(tmp_path / "b")]) == 2
     assert f"{empty} has no runs; give the one the runs were trained into (--results DIR or $IB_RESULTS)" in (
         capsys.readouterr().err)
+    # runs of no cohort (`trainer run` of a config without "cohort"): the refusal says where cohorts come from
+    loose = tmp_path / "loose"
+    write_run(loose, "basic", {"epochs": 5}, logged=3)
+    assert cli.main(["report", "basic", "--results", str(loose), "--output", str(tmp_path / "c")]) == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "cohorts in " + str(loose) + ": none (1 run belongs to no cohort: a config's \"cohort\" key names its "
+        "runs' cohort, as the shipped cohorts' configs do)")
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     assert cli.main(["report", "cohort-noise", "--results", str(root), "--output", str(tmp_path / "busy")]) == 2
@@ -224,6 +232,29 @@ def test_a_selected_run_whose_table_cannot_be_read_is_named_in_the_report(tmp_pa
     text = path.read_text()
     line = next(line for line in text.splitlines() if line.startswith("Files that could not be read"))
     assert f"{ids[1]}/mi.parquet" in line and "unreadable Parquet file" in line and ids[0] not in line
+
+
+@pytest.mark.slow   # draws the information plane through Vega
+def test_the_plane_draws_its_panels_in_the_tables_order(known, tmp_path):
+    # The panels followed the rows' group ids, whose text order is not the groups' (a quickstart's
+    # initial_bias=0.2, "...-0-2-<hash>", came before initial_bias=0, "...-0-<hash>"): here the
+    # tables' order is turned round, and the plane must follow it.
+    root, _ = known
+    store = report.ResultStore(root)
+    runs = store.runs()
+    runs = runs[runs["status"] == "completed"]
+    labels = store.labels(runs["run_id"].tolist(), by_group=True)
+    turned = dict(reversed(list(labels.items())))
+    (tmp_path / "figures").mkdir()
+    report._figures(store, runs, turned, "binning", runs_params(store), "train", "ci", tmp_path, "plane-order")
+    svg = (tmp_path / "figures" / "plane-order-plane.svg").read_text()
+    positions = [svg.index(f">{label}<") for label in turned.values()]
+    assert positions == sorted(positions), dict(zip(turned.values(), positions))
+
+
+def runs_params(store) -> str:
+    """The params of the binning rows of `store` (one estimator spec in the known root)."""
+    return store.sql("SELECT DISTINCT params FROM mi WHERE estimator = 'binning'")["params"].item()
 
 
 @pytest.mark.slow   # writes the figures through Vega

@@ -93,6 +93,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
             raise UserError(f"--where: {error}") from None
         runs = [run for run in runs if run.run_id in matched]
     print(f"results root: {terminal_text(str(root))} ({layout.root_source(args.results)})")
+    if args.where:      # a header alone would not say whether the condition matched nothing or the root is empty
+        print(f"{len(runs)} of {len(found.runs)} runs match --where")
     print(listing.table(runs))
     if not found.runs:
         print(listing.first_run_hint())

@@ -32,7 +32,8 @@ if layout == "grid":
     axes = d2.radio("Axes", ["shared", "free"], key="axes", bind="query-params", horizontal=True)
     color_by = d3.radio("Colour", list(charts_infoplane.COLOR_BY), key="color", bind="query-params", horizontal=True)
 if by_group:
-    aggregate = d4.radio("Over seeds", ["median", "mean"], key="agg", bind="query-params", horizontal=True)
+    # mean first: the report's planes and the Phases page's statistics are over the seeds' mean
+    aggregate = d4.radio("Over seeds", ["mean", "median"], key="agg", bind="query-params", horizontal=True)
     spread = "none"
     if layout == "grid":
         spread = st.radio("Spread over seeds", ["min-max", "IQR", "none"], key="spread", bind="query-params",

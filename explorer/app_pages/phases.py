@@ -241,7 +241,7 @@ else:
                         *(["--reference", report_reference] if report_reference else []), "--output", "FOLDER"]),
             language="bash", wrap_lines=True)
     folder_column, button_column = st.columns([3, 1], vertical_alignment="bottom")
-    folder = folder_column.text_input("Report folder", key="report_folder", placeholder="reports/phases")
+    folder = folder_column.text_input("Report folder", "reports/phases", key="report_folder")
     if button_column.button("Write report", icon=":material/description:"):
         try:
             if not folder.strip():

@@ -83,7 +83,7 @@ values = store.config_values(key) if key else []
 chosen = middle.multiselect("Values", values, key=run_filter.VALUES, disabled=not key,
                             on_change=filters_changed, format_func=run_filter.shown_value)
 where = right.text_input("SQL condition", key=WHERE, on_change=filters_changed,
-                         placeholder="final_test_accuracy > 0.8 AND status = 'completed'",
+                         placeholder="e.g. final_test_accuracy > 0.8 AND status = 'completed'",
                          help="A WHERE condition over the columns of the `runs` view (the same as "
                               "`trainer sql \"SELECT * FROM runs WHERE ...\"`): final_test_accuracy, "
                               "dead_network, a column per config key such as initial_bias, ...")
