@@ -111,14 +111,12 @@ def epoch_ticks(max_epoch: float, with_zero: bool = True, steps: tuple[int, ...]
         decade *= 10
 
 
-NARROW = 300            # px: an epoch axis narrower than this gets ticks at powers of ten only
-
-
-def epoch_x(max_epoch: float, title: str = "epoch", width: int = PAGE_WIDTH) -> alt.X:
-    """A symmetric-log epoch axis (epoch 0, the initial network, stays on it) with ticks at
-    0, 1, 2, 5, 10, 20, 50, ... (0, 1, 10, 100, ... on an axis narrower than NARROW px, where
-    "500" and "1k" would run together) labelled 1k, 2k, ... from a thousand on."""
-    ticks = epoch_ticks(max_epoch, steps=(1,) if width < NARROW else (1, 2, 5))
+def epoch_x(max_epoch: float, title: str = "epoch") -> alt.X:
+    """A symmetric-log epoch axis (epoch 0, the initial network, stays on it) ending at the first
+    of 0, 1, 2, 5, 10, 20, 50, ... at or past `max_epoch` (500 for 500 epochs), with a tick at
+    each, labelled 1k, 2k, ... from a thousand on; on a narrow panel, labels that would run into
+    one another are left out (their grid lines stay). Every log epoch axis of the explorer."""
+    ticks = epoch_ticks(max_epoch)
     return alt.X("epoch:Q", title=title,
                  scale=alt.Scale(type="symlog", constant=1, domain=[0, ticks[-1]], nice=False),
                  axis=alt.Axis(values=ticks, labelExpr=COUNT_LABEL, labelOverlap="greedy", grid=True))
@@ -206,7 +204,7 @@ def group_bands(frame: pd.DataFrame, value: str, value_title: str, scale: alt.Sc
     color = category_color("group", domain, title=None, orient="bottom", columns=2)
     columns = 3
     width = PAGE_WIDTH // columns - AXIS_SPACE - 10
-    x = epoch_x(frame["epoch"].max(), width=width)
+    x = epoch_x(frame["epoch"].max())
     band = alt.Chart().mark_area(opacity=0.18).encode(
         x=x, y=alt.Y(f"{value}_lo:Q", scale=scale, title=value_title), y2=f"{value}_hi:Q", color=color)
     line = alt.Chart().mark_line(strokeWidth=1.6).encode(

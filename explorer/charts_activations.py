@@ -61,9 +61,12 @@ def activation_heatmap(frame: pd.DataFrame) -> alt.FacetChart:
 
 
 def neuron_chart(frame: pd.DataFrame, title: str | None = None) -> alt.LayerChart:
-    """One layer's neurons: mean activation against epoch with a mean ± std band per neuron."""
-    data = frame[["epoch", "neuron", "mean", "std"]].assign(lo=frame["mean"] - frame["std"],
-                                                           hi=frame["mean"] + frame["std"])
+    """One layer's neurons: mean activation against epoch with a mean ± std band per neuron, cut to
+    the neuron's values (`min` to `max` over the inputs at that epoch): a relu's band once reached
+    below 0, which relu cannot output. The values lie within the activation's range, so the cut band
+    does too, whatever the activation (the explorer does not import the trainer's table of ranges)."""
+    data = frame[["epoch", "neuron", "mean", "std"]].assign(lo=np.fmax(frame["mean"] - frame["std"], frame["min"]),
+                                                           hi=np.fmin(frame["mean"] + frame["std"], frame["max"]))
     neurons = sorted(int(n) for n in data["neuron"].unique())
     color = alt.Color("neuron:N", sort=neurons, scale=alt.Scale(domain=neurons,
                                                                 scheme=CATEGORICAL if len(neurons) <= 10 else ORDERED),
@@ -90,7 +93,7 @@ def dead_fraction_chart(frame: pd.DataFrame) -> alt.FacetChart:
                                         value_vars=["frac_zero", "frac_saturated"], var_name="measure",
                                         value_name="fraction")
     chart = alt.Chart(long).mark_line().encode(
-        x=epoch_x(frame["epoch"].max(), width=grid_panel_width(2)),
+        x=epoch_x(frame["epoch"].max()),
         y=alt.Y("fraction:Q", scale=alt.Scale(domain=[0, 1])),
         color=ordered_layer_color(long), detail="layer:O",
         tooltip=["measure", "layer_label", "epoch", "fraction"],

@@ -99,7 +99,7 @@ def gradient_chart(frame: pd.DataFrame, title: str | None = None) -> alt.FacetCh
     long = long.assign(quantity=long["quantity"].map(GRADIENT_QUANTITIES))
     width = grid_panel_width(2)
     chart = alt.Chart(long).mark_line(strokeWidth=1.2).encode(
-        x=epoch_x(frame["epoch"].max(), width=width),
+        x=epoch_x(frame["epoch"].max()),
         y=alt.Y("value:Q", scale=alt.Scale(type="log"), title=None),
         color=ordered_layer_color(long), detail="layer:O",
         tooltip=["quantity", "layer_label", "epoch", "value"],
@@ -115,7 +115,20 @@ def snr_bands(frame: pd.DataFrame, color_domain: list[str] | None = None, title:
     """The SNR per seed group on one chart per layer: a line (`snr`, over seeds) and its band
     (`snr_lo` to `snr_hi`) coloured by `group`, log-log. Values <= 0 cannot be drawn on a log axis:
     a band's lower edge below zero is drawn at the axis' bottom (the smallest positive value)."""
-    data = frame[frame["snr"] > 0]
+    data = drawable_snr(frame)
     floor = float(data["snr"].min()) if not data.empty else 1e-9
     data = data.assign(snr_lo=data["snr_lo"].where(data["snr_lo"] > 0, floor))
     return group_bands(data, "snr", "SNR (mean/std)", alt.Scale(type="log"), color_domain, title)
+
+
+def drawable_snr(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `frame` whose `snr` a log axis can show: above 0 (a zero gradient, a dead
+    network's, has an SNR of 0, or none: 0/0)."""
+    return frame[frame["snr"] > 0]
+
+
+def groups_without_snr(frame: pd.DataFrame, groups: list[str]) -> list[str]:
+    """The seed groups of `groups` (in order) that `snr_bands` draws nothing for: no row of `frame`
+    with a drawable SNR."""
+    drawn = set(drawable_snr(frame)["group"])
+    return [group for group in groups if group not in drawn]

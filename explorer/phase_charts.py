@@ -29,7 +29,11 @@ from ibstore.record import Status
 QUANTITY_TITLES = {"i_xt": "I(X;T) [bits]", "i_yt": "I(Y;T) [bits]"}
 BANDS = {"ci": bands_over_seeds.MEAN_CI, "min-max": bands_over_seeds.MIN_MAX}   # `trainer report --band`
 MARKS = {"peak_i_xt_epoch": "peak I(X;T)", "peak_i_yt_epoch": "peak I(Y;T)", "snr_drop_epoch": "SNR drop"}
-DASHES = {"peak I(X;T)": [4, 2], "peak I(Y;T)": [1, 2], "SNR drop": [8, 3]}
+# dashes, dots, dash-dots: three patterns told apart at a glance (SNR drop's long dashes, [8, 3], looked
+# like peak I(X;T)'s [4, 2], and solid at the legend's swatch)
+DASHES = {"peak I(X;T)": [4, 3], "peak I(Y;T)": [1, 3], "SNR drop": [5, 2, 1, 2]}
+DASH_SWATCH = 484        # the legend's swatch: a stroke sqrt(484) = 22 px long, two repeats of each pattern
+                         # (a longer one widens the Phases page's chart past PAGE_WIDTH)
 MARK_QUANTITY = {"peak_i_xt_epoch": "i_xt", "peak_i_yt_epoch": "i_yt", "snr_drop_epoch": None}   # None: both
 LEFT_OUT = ("dead", "diverged", "unfinished")   # why a run draws no line (ibstore.stats.exclusions, its
                                                 # health counts); None: it does
@@ -166,7 +170,9 @@ def phase_lines(bands: pd.DataFrame, marks: pd.DataFrame, title: str | None = No
     rules = base.transform_filter("datum.kind == 'mark'").mark_rule(strokeWidth=1.2).encode(
         x=x, color=color,
         strokeDash=alt.StrokeDash("mark:N", title="mean epoch of", sort=dashed,
-                                  scale=alt.Scale(domain=dashed, range=[DASHES[mark] for mark in dashed])),
+                                  scale=alt.Scale(domain=dashed, range=[DASHES[mark] for mark in dashed]),
+                                  legend=alt.Legend(symbolType="stroke", symbolSize=DASH_SWATCH,
+                                                    symbolStrokeWidth=1.5)),
         tooltip=["legend:N", "mark:N", "epoch:Q"])
     order = list(dict.fromkeys(data.sort_values(["layer", "quantity"])["panel"]))
     chart = alt.layer(band, line, rules, data=data).facet(

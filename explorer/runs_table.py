@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from explorer import seed_bands
+from explorer import phase_charts, seed_bands
 from ibstore import record, stats
 from ibstore.record import Status
 
@@ -73,15 +73,31 @@ def _is_number(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
 
 
-def layer_compression(phases: pd.DataFrame, layer: int, estimator: str, params: str, split: str) -> pd.Series:
-    """run_id -> compression over its noise floor (compression_bits - noise_floor_bits, the `phases`
-    view's: ibstore.stats.EXCESS) of `layer` under one estimator, params and split: an outcome per
-    run beside the final accuracies: I(X;T)'s fall from its group's peak epoch to the run's end. Not
-    peak - final alone, which noise makes positive in every run (its own peak is picked where its
-    noise is high)."""
+def layer_compression(phases: pd.DataFrame, layer: int, estimator: str, params: str, split: str) -> pd.DataFrame:
+    """Per run (index run_id) of `layer` under one estimator, params and split: COMPRESSION, its
+    compression over its noise floor (compression_bits - noise_floor_bits, the `phases` view's:
+    ibstore.stats.EXCESS), an outcome per run beside the final accuracies: I(X;T)'s fall from its
+    group's peak epoch to the run's end. Not peak - final alone, which noise makes positive in every
+    run (its own peak is picked where its noise is high). NULL where `left_out` says why the
+    statistics leave the run out (phase_charts.left_out: dead, diverged, unfinished), as every page
+    leaves them out: a dead network's I(X;T) stands still, and its zero is no answer."""
     rows = phases[(phases["layer"] == layer) & (phases["estimator"] == estimator) & (phases["params"] == params)
                   & (phases["split"] == split)]
-    return stats.with_excess(rows).set_index("run_id")[stats.EXCESS].astype(float)
+    why = phase_charts.left_out(rows)
+    excess = stats.with_excess(rows)[stats.EXCESS].astype(float).where(pd.isna(why))
+    return pd.DataFrame({COMPRESSION: excess.to_numpy(), "left_out": why}, index=pd.Index(rows["run_id"]))
+
+
+def left_out_note(left_out: pd.Series) -> str | None:
+    """The sentence counting the runs with no value of the outcome because the statistics leave them
+    out (`left_out`: a reason per run, None where it has a value), as the Phases page's legend counts
+    them; None if there are none."""
+    counts = [f"{int((left_out == why).sum())} {why}" for why in phase_charts.LEFT_OUT if (left_out == why).any()]
+    if not counts:
+        return None
+    return (f"{int(left_out.notna().sum())} of the {len(left_out)} runs measured draw no line ({', '.join(counts)}): the "
+            "statistics leave them out, as every page does (a dead network's I(X;T) stands still: its zero is "
+            "no answer to \"does it compress?\").")
 
 
 def page_count(rows: int) -> int:

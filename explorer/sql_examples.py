@@ -14,9 +14,14 @@ positive under noise alone, so it is tested over seeds against each run's noise 
 Compression leaves out the networks the trainer flagged dead (their I(X;T) stands still: a
 zero there is no answer to "does it compress?"); the accuracy per bias keeps them, since a dead
 network's accuracy is the outcome of its bias.
+
+PLOTS says how the page first draws each answer: the quantity its question asks about against
+what it varies, not whichever two numeric columns come first (which drew `seeds` or `n`).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from ibstore.phases import SNR_DROP_SQL   # the one definition, also a column of the phases view
 
@@ -43,3 +48,30 @@ EXAMPLES: dict[str, str] = {
         "q_value, compresses, excluded_runs FROM phase_stats WHERE quantity = 'compression_over_floor_bits' "
         "AND split = 'train' ORDER BY ALL",
 }
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A result's chart on the SQL page: `y` against `x`, the rows told apart by `colour`."""
+    x: str
+    y: str
+    colour: str | None = None
+
+
+# "First epoch with test accuracy above 0.9" has none: its answer has one numeric column.
+PLOTS: dict[str, Plot] = {
+    "Final test accuracy per initial bias, over seeds": Plot("initial_bias", "mean_test_accuracy"),
+    # a point below final = peak: a layer that lost information after its peak
+    "Peak and final I(X;T) per layer": Plot("peak_i_xt", "final_i_xt", colour="layer"),
+    "Compression (peak - final I(X;T)) per layer and cohort, dead networks left out":
+        Plot("layer", "compression_bits", colour="cohort"),
+    "Epoch of the SNR drop (first epoch after the peak with SNR below half the peak)": Plot("layer", "snr_drop_epoch"),
+    "Does a layer compress? Compression over its noise floor per seed group, with interval and test":
+        Plot("layer", "excess_bits", colour="group_id"),
+}
+
+
+def plot_of(query: str) -> Plot | None:
+    """The Plot of the one-liner whose SQL `query` is, if any (chosen on the page or opened from a link)."""
+    title = next((title for title, sql in EXAMPLES.items() if sql == query.strip()), None)
+    return PLOTS.get(title)

@@ -82,14 +82,33 @@ def test_gradient_chart_is_log_log_and_drops_unplottable_values():
     spec = charts_training.gradient_chart(frame, title="relu").to_dict()
     encoding = spec["spec"]["encoding"]
     assert encoding["x"]["scale"]["type"] == "symlog" and encoding["y"]["scale"]["type"] == "log"
-    assert encoding["x"]["axis"]["values"] == [0, 1, 10]        # a narrow panel: powers of ten only
-    assert charts.epoch_x(10).to_dict()["axis"]["values"] == [0, 1, 2, 5, 10]   # a wide one: 1-2-5
+    assert encoding["x"]["axis"]["values"] == [0, 1, 2, 5, 10]  # 1-2-5 as on the Phases page, narrow or not
     assert spec["facet"]["field"] == "quantity" and spec["columns"] == 2     # 2 x 2: fits the page
     data = rows(spec)
     assert all(r["value"] > 0 for r in data)
     # 5 rows x 4 quantities, minus the two zeros of layer 1 at epoch 1 (epoch 0 stays: symlog axis)
     assert len(data) == 18
     assert {r["quantity"] for r in data} == set(charts_training.GRADIENT_QUANTITIES.values())
+
+
+def test_every_narrow_epoch_axis_ends_at_the_last_epoch_with_1_2_5_ticks():
+    """The Gradients page's SNR over seeds, its per-run charts and the Activations page's dead and
+    saturated units ran to 1k for 500 epochs with ticks at powers of ten: they share the Phases
+    page's axis (charts.epoch_x), 0 to 500 with ticks at 1, 2, 5, 10, 20, 50, ..."""
+    epochs = [0, 1, 250, 500]
+    snr = pd.DataFrame({"group": "g", "layer": 0, "epoch": epochs, "snr": 1.0, "snr_lo": 0.5, "snr_hi": 2.0,
+                        "seeds": 2})
+    gradients = pd.DataFrame({"epoch": epochs, "layer": 0, "grad_mean_norm": 1.0, "grad_std_norm": 1.0, "snr": 1.0,
+                              "weight_norm": 1.0})
+    fractions = pd.DataFrame({"epoch": epochs, "layer": 0, "frac_zero": 0.5, "frac_saturated": 0.1})
+    axes = [charts_training.snr_bands(snr).to_dict()["spec"]["layer"][1]["encoding"]["x"],
+            charts_training.gradient_chart(gradients).to_dict()["spec"]["encoding"]["x"],
+            charts_activations.dead_fraction_chart(fractions).to_dict()["spec"]["encoding"]["x"],
+            charts_activations.fraction_bands(snr.rename(columns=lambda c: c.replace("snr", "frac_zero")),
+                                              "frac_zero", "fraction zero").to_dict()["spec"]["layer"][1]["encoding"]["x"]]
+    for x in axes:
+        assert x == charts.epoch_x(500).to_dict()
+        assert x["scale"]["domain"] == [0, 500] and x["axis"]["values"] == [0, 1, 2, 5, 10, 20, 50, 100, 200, 500]
 
 
 def test_epoch_ticks_are_1_2_5_per_decade_up_to_the_last_epoch():
@@ -114,7 +133,7 @@ def test_charts_fit_the_page_with_every_legend_entry_opaque():
     panels = [f"initial_bias={b}" for b in range(12)]
     mi = mi_frame(panels=panels, layers=6)
     neurons = pd.DataFrame({"epoch": [e for e in (0, 10, 100) for _ in range(35)], "neuron": list(range(35)) * 3,
-                            "mean": 0.1, "std": 0.05})
+                            "mean": 0.1, "std": 0.05, "min": 0.0, "max": 1.0})
     metrics = pd.DataFrame([{"panel": p, "group": p, "split": split, "epoch": e, "accuracy": 0.5, "loss": 0.5}
                             for p in panels for split in ("train", "test") for e in (0, 1, 2)])
     cases = [(charts_infoplane.infoplane_grid(mi, columns=columns), 6) for columns in range(1, charts.MAX_COLUMNS + 1)]
@@ -213,6 +232,14 @@ def test_snr_bands_colour_groups_and_keep_the_band_on_the_log_axis():
     assert [(r["snr"], r["snr_lo"]) for r in rows(spec)] == [(1.0, 0.5), (0.5, 0.25), (3.0, 2.0)]
 
 
+def test_a_group_whose_snr_is_never_above_zero_is_named():
+    """A dead group's gradient is zero: its SNR is 0 or 0/0, nothing is drawn on the log axes, and the
+    legend listed it with no word why; the Gradients page names it from this."""
+    frame = pd.DataFrame({"group": ["live", "live", "dead", "dead", "half"], "layer": [0, 1, 0, 1, 0],
+                          "epoch": 10, "snr": [1.0, 0.5, 0.0, math.nan, 0.2]})
+    assert charts_training.groups_without_snr(frame, ["live", "dead", "half", "unmeasured"]) == ["dead", "unmeasured"]
+
+
 def test_every_nth_epoch():
     frame = pd.DataFrame({"epoch": list(range(8001)) * 2, "run_id": ["a"] * 8001 + ["b"] * 8001})
     stride = charts.epoch_stride(8000)
@@ -252,11 +279,21 @@ def test_movie_frame_highlights_the_epoch():
 
 
 def test_neuron_chart_band():
-    frame = pd.DataFrame({"epoch": [0, 1], "neuron": [0, 0], "mean": [0.1, 0.3], "std": [0.1, 0.2]})
+    frame = pd.DataFrame({"epoch": [0, 1], "neuron": [0, 0], "mean": [0.1, 0.3], "std": [0.1, 0.2],
+                          "min": [-1.0, -1.0], "max": [1.0, 1.0]})
     spec = charts_activations.neuron_chart(frame, title="layer 0").to_dict()
     band, line = spec["layer"]
     assert band["encoding"]["y"]["field"] == "lo" and band["encoding"]["y2"]["field"] == "hi"
     assert [(r["lo"], r["hi"]) for r in rows(spec)] == [(0.0, 0.2), (pytest.approx(0.1), 0.5)]
+
+
+def test_a_relu_neurons_band_stays_within_its_values():
+    """mean ± std of a relu neuron reached below 0, which relu cannot output: the band is cut to the
+    neuron's own values (min and max over the inputs, never outside the activation's range)."""
+    frame = pd.DataFrame({"epoch": [0, 1], "neuron": [0, 0], "mean": [0.05, 0.5], "std": [0.2, 0.3],
+                          "min": [0.0, 0.0], "max": [0.2, 3.0]})
+    spec = charts_activations.neuron_chart(frame).to_dict()
+    assert [(r["lo"], r["hi"]) for r in rows(spec)] == [(0.0, 0.2), (pytest.approx(0.2), 0.8)]
 
 
 def test_planes_are_square_and_columns_follow_the_window():
@@ -308,7 +345,41 @@ def test_parallel_coordinates_write_whole_numbers_whole():
     spec = charts_results.parallel_coordinates(frame, ["epochs", "initial_bias"], "final_test_accuracy").to_dict()
     text = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "text")
     assert [row["label"] for row in spec["datasets"][text["data"]["name"]]] == [
-        "8000", "10000", "-0.5", "0.2", "2", "0.5", "0.771", "0.9"]                # not 8e+03, 1e+04
+        "8000", "10000", "-0.5", "0.2", "2",                                       # not 8e+03, 1e+04
+        "0.5", "0.6", "0.7", "0.8", "0.9"]                                         # the outcome: round ticks
+
+
+@pytest.mark.slow  # draws the chart with Vega
+def test_parallel_coordinates_outcome_has_round_ticks_and_a_whole_name():
+    """A layer's compression per run: each run's own value as a tick
+    ran "-0.006" into "-0.00838", and the axis and legend titles were cut before their unit."""
+    outcome = "compression over floor of 4 · dense_4 (bits)"
+    values = [-0.0159, -0.00838, -0.006, 0.0, 0.0, 0.00498, 0.0639]
+    frame = pd.DataFrame({"run_id": list("abcdefg"), "initial_bias": [1, 1, 1, 0, 2, 1, 1],
+                          "activation_fn": ["relu"] * 7, "epochs": [500] * 7, outcome: values})
+    spec = charts_results.parallel_coordinates(frame, ["initial_bias", "activation_fn", "epochs"], outcome).to_dict()
+    text = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "text")
+    ticks = [row for row in spec["datasets"][text["data"]["name"]] if row["axis"] == outcome]
+    assert [row["label"] for row in ticks] == ["-0.02", "0.00", "0.02", "0.04", "0.06", "0.08"]
+    assert [row["position"] for row in ticks] == pytest.approx([0, 0.2, 0.4, 0.6, 0.8, 1])    # evenly spaced
+    lines = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "line")
+    drawn = {row["run_id"]: row["position"] for row in spec["datasets"][lines["data"]["name"]] if row["axis"] == outcome}
+    assert drawn["d"] == pytest.approx(0.2) and drawn["g"] == pytest.approx((0.0639 + 0.02) / 0.1)
+    svg = vlc.vegalite_to_svg(spec)
+    texts = [re.sub(r"<[^>]+>", " ", text) for text in re.findall(r"<text[^>]*>(.*?)</text>", svg)]
+    named = [" ".join(text.split()) for text in texts if "compression" in text]
+    assert named == [outcome, outcome]           # the axis' name (on two lines) and the legend's title, whole
+
+
+def test_parallel_coordinates_leave_out_a_value_label_that_would_overlap_the_one_below():
+    """epochs 200, 300 and 500 beside 8000 sat within a label's height of one another: the lowest of
+    them is written, the others are in the tooltip."""
+    frame = pd.DataFrame({"run_id": list("abcd"), "epochs": [200, 300, 500, 8000],
+                          "final_test_accuracy": [0.5, 0.6, 0.7, 0.9]})
+    spec = charts_results.parallel_coordinates(frame, ["epochs"], "final_test_accuracy").to_dict()
+    text = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "text")
+    labels = [row["label"] for row in spec["datasets"][text["data"]["name"]] if row["axis"] == "epochs"]
+    assert labels == ["200", "8000"]
 
 
 @pytest.mark.slow  # draws charts with Vega

@@ -4,10 +4,12 @@ layers and legend."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
+import vl_convert as vlc
 
 from bench.make_results import write_run
 from explorer import phase_charts
@@ -154,7 +156,25 @@ def test_an_estimator_without_i_xt_draws_only_i_yt_panels_and_their_marks():
     assert set(data["panel"]) == {"0 · dense_0: I(Y;T)"}
     assert sorted(data.loc[data["kind"] == "mark", "mark"]) == ["SNR drop", "peak I(Y;T)"]
     dash = spec["spec"]["layer"][2]["encoding"]["strokeDash"]["scale"]
-    assert dash == {"domain": ["peak I(Y;T)", "SNR drop"], "range": [[1, 2], [8, 3]]}
+    assert dash == {"domain": ["peak I(Y;T)", "SNR drop"], "range": [[1, 3], [5, 2, 1, 2]]}
+
+
+@pytest.mark.slow  # draws the chart with Vega
+def test_the_legend_swatches_show_three_patterns_told_apart():
+    """SNR drop's long dashes, [8, 3], looked like peak I(X;T)'s [4, 2] on the chart and solid at
+    the legend's 10 px swatch: each swatch now holds two repeats of its pattern at least, and SNR
+    drop is a dash-dot against the peaks' one dash per repeat."""
+    phases = pd.DataFrame([phase_row(peak_i_xt_epoch=4, peak_i_yt_epoch=10, snr_drop_epoch=6)])
+    spec = phase_charts.phase_lines(phase_charts.seed_bands(mi_rows()), phase_charts.phase_marks(phases)).to_dict()
+    svg = vlc.vegalite_to_svg(spec)
+    swatches = re.findall(r'role-legend-symbol.*?d="M(-?[\d.]+),0L(-?[\d.]+),0"[^>]*stroke-dasharray="([\d,.]+)"'
+                          r'.*?role-legend-label.*?>([^<]+)</text>', svg)
+    patterns = {label: [float(v) for v in dashes.split(",")] for _, _, dashes, label in swatches}
+    assert set(patterns) == set(phase_charts.MARKS.values())
+    for start, end, dashes, _ in swatches:
+        assert float(end) - float(start) >= 2 * sum(float(v) for v in dashes.split(","))
+    assert len(patterns["SNR drop"]) == 4 and len(patterns["peak I(X;T)"]) == len(patterns["peak I(Y;T)"]) == 2
+    assert patterns["peak I(X;T)"] != patterns["peak I(Y;T)"]
 
 
 BINNING = '{"bin_size": 0.07}'

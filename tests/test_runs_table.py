@@ -4,6 +4,7 @@ varying keys' values and the seed, flags and errors as text."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from explorer import runs_table
 
@@ -29,3 +30,26 @@ def test_rows_sort_by_value_and_columns_read_left_to_right():
 def test_a_run_without_an_error_shows_an_empty_cell():
     table = runs_table.runs_table(runs(), ["initial_bias"], {})
     assert list(table["error"]) == ["", "", "ValueError: boom"]
+
+
+def phases_rows() -> pd.DataFrame:
+    """The `phases` rows of layer 4 of four runs: live ones whose compression over the floor is 0 and
+    0.05, a dead one (0, as every dead network's) and a diverged one."""
+    return pd.DataFrame({
+        "run_id": ["live0", "live1", "dead", "diverged"], "layer": 4, "estimator": "binning",
+        "params": '{"bin_size": 0.07}', "split": "train", "compression_bits": [0.5, 0.3, 0.0, 0.7],
+        "noise_floor_bits": [0.5, 0.25, 0.0, 0.1], "dead_network": [False, False, True, False],
+        "diverged": [False, False, False, True], "status": ["completed", "completed", "completed", "diverged"]})
+
+
+def test_a_dead_or_diverged_run_has_no_compression_and_is_counted():
+    """A dead network's compression is 0, which on the parallel coordinates looked like a live run's
+    0: it is NULL, as every page leaves dead networks out, and the note says how many and why."""
+    compression = runs_table.layer_compression(phases_rows(), 4, "binning", '{"bin_size": 0.07}', "train")
+    values = compression[runs_table.COMPRESSION]
+    assert values[["live0", "live1"]].tolist() == pytest.approx([0.0, 0.05])
+    assert values[["dead", "diverged"]].isna().all()
+    assert compression["left_out"].fillna("kept").tolist() == ["kept", "kept", "dead", "diverged"]
+    note = runs_table.left_out_note(compression["left_out"])
+    assert note.startswith("2 of the 4 runs measured draw no line (1 dead, 1 diverged)")
+    assert runs_table.left_out_note(compression["left_out"].iloc[:2]) is None

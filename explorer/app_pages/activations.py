@@ -16,10 +16,12 @@ if dead:
                f"Runs: {ui.plain(', '.join(dead))}.", icon=":material/heart_broken:")
 
 labels = ui.labels(store, all_runs, selection)
-# opens on the first run with something to show: histograms or per-neuron statistics
+# opens on the first run with something to show (histograms or per-neuron statistics) that the trainer
+# did not flag, as the information plane over time does
 recorded = set(store.recorded("activations", list(labels))) | set(store.recorded("activation_stats", list(labels)))
+default = ui.first_unflagged([r for r in labels if r in recorded], flags)
 run_id = ui.linked_selectbox(st, "Run", list(labels), "run", lambda r: f"{labels[r]}  ({r})" if labels[r] != r else r,
-                             next((i for i, r in enumerate(labels) if r in recorded), 0), what="run")
+                             list(labels).index(default) if default else 0, what="run")
 
 
 @st.fragment(run_every=ui.live_interval(all_runs, [run_id] if run_id else []))

@@ -35,8 +35,11 @@ def gradient_charts() -> None:
         frame = ui.with_panels(store, all_runs, frame, selection)
         by = ["group", "layer", *(["layer_name"] if "layer_name" in frame else []), "epoch"]
         over = seed_bands.over_seeds(frame, by, "snr", band, bounds=(0.0, math.inf))    # a ratio of norms
-        chart = charts_training.snr_bands(over, ui.group_domain(store, all_runs, selection),
-                                          title="SNR (‖mean‖ / ‖std‖ of the gradient) per layer")
+        domain = ui.group_domain(store, all_runs, selection)
+        if undrawn := charts_training.groups_without_snr(over, domain):
+            st.caption(f"No line for {ui.plain('; '.join(undrawn))}: no SNR above 0 at any epoch. A zero gradient "
+                       "(a dead network's) has an SNR of 0, or none (0/0), and a zero cannot be drawn on log axes.")
+        chart = charts_training.snr_bands(over, domain, title="SNR (‖mean‖ / ‖std‖ of the gradient) per layer")
         ui.show_chart(chart, over, "snr_over_seeds")
         return
     flags = ui.run_flags(all_runs)

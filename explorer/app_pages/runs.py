@@ -193,8 +193,10 @@ def with_compression(table, pickers) -> tuple:
                                  bind="query-params", format_func=lambda n: report.layer_label(n, names[n])
                                  + (" (last hidden)" if n == last_hidden else ""))
     column = f"compression over floor of {report.layer_label(layer, names[layer])} (bits)"
-    values = runs_table.layer_compression(phases, layer, name, params, split)
-    return table.assign(**{column: table["run_id"].map(values)}), column
+    compression = runs_table.layer_compression(phases, layer, name, params, split)
+    if note := runs_table.left_out_note(compression["left_out"]):
+        st.caption(note)
+    return table.assign(**{column: table["run_id"].map(compression[runs_table.COMPRESSION])}), column
 
 
 if keys_drawn and len(table) > 1:
@@ -215,4 +217,8 @@ if keys_drawn and len(table) > 1:
         drawn, outcome = with_compression(drawn, pickers[1:])
     if outcome:
         drawn = drawn.dropna(subset=[outcome])
-        ui.show_chart(charts_results.parallel_coordinates(drawn, keys_drawn, outcome), drawn, "parallel_coordinates")
+        if drawn.empty:
+            st.info(f"No run drawn has a value of {ui.plain(outcome)}: nothing to draw.", icon=":material/block:")
+        else:
+            ui.show_chart(charts_results.parallel_coordinates(drawn, keys_drawn, outcome), drawn,
+                          "parallel_coordinates")

@@ -1,20 +1,26 @@
 """SQL: read-only queries over the views, with research one-liners to start from and the views
 and their columns listed; a `selected` view holds the sidebar's selected runs, and a result with
-two numeric columns can be drawn. Each query runs on its own sandbox connection (ibstore.sandbox) that
+two numeric columns can be drawn (explorer.sql_chart; a one-liner's chart starts as its entry of
+explorer.sql_examples.PLOTS says). Each query runs on its own sandbox connection (ibstore.sandbox) that
 a server-side timer interrupts when the time limit is up, whatever the visitor does meanwhile."""
 
 import pandas as pd
 import streamlit as st
 
-from explorer import charts_results, sql_selection, ui
-from explorer.sql_examples import EXAMPLES
+from explorer import sql_selection, ui
+from explorer.sql_chart import query_chart
+from explorer.sql_examples import EXAMPLES, Plot, plot_of
 from ibstore import sandbox
 from ibstore.temporal_text import with_temporal_text
 
 MAX_SHOWN_ROWS = 10_000          # rows kept for the table and the downloads; the rest are counted
 MAX_TIMEOUT_S = 120              # a visitor may raise the limit, not remove it
 QUERY, EXAMPLE, TIMEOUT = "q", "sql_example", "sql_timeout"
+PLOT_X, PLOT_Y, PLOT_COLOUR = "sql_x", "sql_y", "sql_colour"
 OWN_QUERY = "(your own query)"
+NO_COLOUR = "(none)"   # an option of its own: a selectbox whose session state is None shows no choice at all
+DEFAULT_QUERY = ("SELECT run_id, layer, max(i_xt) AS max_i_xt, max(i_yt) AS max_i_yt\n"
+                 "FROM mi WHERE split = 'train'\nGROUP BY ALL ORDER BY run_id, layer")
 
 store = ui.store()
 st.title("SQL")
@@ -31,10 +37,13 @@ with st.sidebar:
 
 
 def use_example() -> None:
-    """Fill the query box with the chosen one-liner."""
+    """Fill the query box with the chosen one-liner, and forget the chart's choices of the last
+    query, so that the chart starts as the one-liner's PLOTS entry says."""
     title = st.session_state[EXAMPLE]
     if title in EXAMPLES:
         st.session_state[QUERY] = EXAMPLES[title]
+        for key in (PLOT_X, PLOT_Y, PLOT_COLOUR):
+            st.session_state.pop(key, None)
 
 
 left, right = st.columns([3, 1])
@@ -48,9 +57,10 @@ with right:
 
 with left:
     st.selectbox("Start from a research question", [OWN_QUERY, *EXAMPLES], key=EXAMPLE, on_change=use_example)
-    query = st.text_area("Query", key=QUERY, bind="query-params", height=140,
-                         value="SELECT run_id, layer, max(i_xt) AS max_i_xt, max(i_yt) AS max_i_yt\n"
-                               "FROM mi WHERE split = 'train'\nGROUP BY ALL ORDER BY run_id, layer")
+    # The default goes into the session state, not value=: a one-liner chosen above also sets it
+    # there, and Streamlit warns of a widget given both. A ?q= of the URL still wins on first load.
+    st.session_state.setdefault(QUERY, DEFAULT_QUERY)
+    query = st.text_area("Query", key=QUERY, bind="query-params", height=140)
     if query.strip():
         limits = sandbox.Limits(timeout_s=float(timeout))
         try:
@@ -89,10 +99,15 @@ with left:
             numeric = [c for c in result.columns if pd.api.types.is_numeric_dtype(result[c])
                        and not pd.api.types.is_bool_dtype(result[c])]
             if len(numeric) >= 2:
-                plot_x, plot_y, plot_colour = st.columns(3)
-                x = plot_x.selectbox("x", numeric, key="sql_x")
-                y = plot_y.selectbox("y", [c for c in numeric if c != x], key="sql_y")
-                others = [c for c in result.columns if c not in (x, y)]
-                colour = plot_colour.selectbox("Colour", [None, *others], key="sql_colour",
-                                               format_func=lambda c: "(none)" if c is None else c)
-                ui.show_chart(charts_results.result_chart(result, x, y, colour), result, "query")
+                # The chart starts as the query's plot says, through the session state (the browser
+                # shows what is set there, not a changed index=); a visitor's choice then stays. A
+                # choice no longer among the options falls back to the first.
+                plot = plot_of(query) or Plot(*numeric[:2])
+                for key, column in ((PLOT_X, plot.x), (PLOT_Y, plot.y), (PLOT_COLOUR, plot.colour or NO_COLOUR)):
+                    st.session_state.setdefault(key, column)
+                x_column, y_column, colour_column = st.columns(3)
+                x = x_column.selectbox("x", numeric, key=PLOT_X)
+                y = y_column.selectbox("y", [c for c in numeric if c != x], key=PLOT_Y)
+                colour = colour_column.selectbox("Colour", [NO_COLOUR, *(c for c in result.columns if c not in (x, y))],
+                                                 key=PLOT_COLOUR)
+                ui.show_chart(query_chart(result, x, y, None if colour == NO_COLOUR else colour), result, "query")

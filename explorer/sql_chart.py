@@ -1,0 +1,41 @@
+"""The SQL page's chart of a query's result: `y` against `x` as points, or as lines over epochs.
+
+Rows are joined by a line only where that draws a curve: `x` is the epoch and each series (a run
+or seed group the result names, and the colour) has one row per epoch. A line through the rows of
+any other result (a value per run and layer against the layer, say) zig-zagged between runs.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from explorer.charts import AXIS_SPACE, LEGEND_SPACE, PAGE_WIDTH, category_color, panel_order
+
+TIME_AXIS = "epoch"
+SERIES_KEYS = ("run_id", "group_id")   # a result's runs or seed groups, each a curve over epochs
+
+
+def query_chart(frame: pd.DataFrame, x: str, y: str, colour: str | None = None) -> alt.Chart:
+    series = [c for c in dict.fromkeys([*SERIES_KEYS, colour]) if c in frame.columns and c not in (x, y)]
+    data = frame[list(dict.fromkeys([x, y, *series]))].dropna(subset=[x, y])
+    # categories, not a scale; NULL named, since a NaN among the names is no Vega-Lite domain
+    data = data.assign(**{key: data[key].astype(str).fillna("NULL") for key in series})
+    encoding = {"x": alt.X(f"{x}:Q", title=x, axis=number_axis(data[x])),
+                "y": alt.Y(f"{y}:Q", title=y, axis=number_axis(data[y])), "tooltip": list(data.columns)}
+    if colour:
+        encoding["color"] = category_color(colour, panel_order(data, colour), title=colour, orient="bottom", columns=2)
+    chart = alt.Chart(data).encode(**encoding)
+    if x == TIME_AXIS and not data.duplicated([*series, x]).any():
+        chart = chart.mark_line(point=alt.OverlayMarkDef(filled=True, size=16)).encode(detail=series)
+    else:
+        chart = chart.mark_point(filled=True, size=40)
+    return chart.properties(width=PAGE_WIDTH - LEGEND_SPACE - AXIS_SPACE, height=320)
+
+
+def number_axis(values: pd.Series) -> alt.Axis:
+    """Whole-number ticks for whole numbers (a layer, an epoch, a count: no tick at layer 0.5).
+    Told from the values, not the type: an integer column with NULLs reaches pandas as floats."""
+    if values.dropna().mod(1).eq(0).all():
+        return alt.Axis(tickMinStep=1, format="d")
+    return alt.Axis()

@@ -1,0 +1,112 @@
+"""The SQL page's chart (explorer.sql_chart) and how the page sets it and its query box up: points
+unless the rows are curves over epochs, whole ticks on whole numbers, each one-liner drawn as its
+PLOTS entry says, and a chosen one-liner filling the box without Streamlit's warning."""
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import open_app
+from explorer.sql_chart import query_chart
+from explorer.sql_examples import EXAMPLES, PLOTS
+
+PER_RUN_AND_LAYER = pd.DataFrame({"run_id": ["a", "a", "a", "b", "b", "b"], "layer": [0, 1, 2, 0, 1, 2],
+                                  "max_i_xt": [11.6, 11.2, 9.5, 11.7, 10.1, 8.2]})
+PER_RUN_AND_EPOCH = pd.DataFrame({"run_id": ["a", "a", "a", "b", "b", "b"], "epoch": [0, 5, 10, 0, 5, 10],
+                                  "initial_bias": [0.2, 0.2, 0.2, 2.0, 2.0, 2.0],
+                                  "accuracy": [0.5, 0.8, 0.9, 0.5, 0.7, 0.95]})
+
+
+def test_values_per_run_against_the_layer_are_points_on_whole_ticks():
+    spec = query_chart(PER_RUN_AND_LAYER, "layer", "max_i_xt").to_dict()
+    assert spec["mark"]["type"] == "point"
+    assert spec["encoding"]["x"]["axis"] == {"tickMinStep": 1, "format": "d"}
+    assert "tickMinStep" not in spec["encoding"]["y"]["axis"]
+
+
+def test_each_run_is_a_line_over_epochs_coloured_by_another_column():
+    spec = query_chart(PER_RUN_AND_EPOCH, "epoch", "accuracy").to_dict()
+    assert spec["mark"]["type"] == "line" and [d["field"] for d in spec["encoding"]["detail"]] == ["run_id"]
+    spec = query_chart(PER_RUN_AND_EPOCH, "epoch", "accuracy", colour="initial_bias").to_dict()
+    assert spec["mark"]["type"] == "line" and spec["encoding"]["color"]["field"] == "initial_bias"
+    assert [d["field"] for d in spec["encoding"]["detail"]] == ["run_id", "initial_bias"]
+
+
+def test_an_epoch_twice_in_a_series_gives_points_until_the_colour_tells_the_rows_apart():
+    layers = pd.concat([PER_RUN_AND_EPOCH.assign(layer=0), PER_RUN_AND_EPOCH.assign(layer=1)])
+    assert query_chart(layers, "epoch", "accuracy").to_dict()["mark"]["type"] == "point"
+    assert query_chart(layers, "epoch", "accuracy", colour="layer").to_dict()["mark"]["type"] == "line"
+
+
+def test_whole_numbers_with_nulls_get_whole_ticks_and_a_null_category_a_name():
+    frame = pd.DataFrame({"cohort": pd.Series(["quickstart", None, "quickstart"], dtype="str"),
+                          "first_epoch": [64.0, 110.0, np.nan], "accuracy": [0.9, 0.91, 0.93]})
+    spec = query_chart(frame, "accuracy", "first_epoch", colour="cohort").to_dict()
+    assert spec["encoding"]["y"]["axis"] == {"tickMinStep": 1, "format": "d"}
+    assert spec["encoding"]["color"]["scale"]["domain"] == ["quickstart", "NULL"]
+
+
+def chart_of(at) -> dict:
+    (chart,) = at.get("vega_lite_chart")
+    return json.loads(chart.proto.spec)
+
+
+def axes_of(at) -> tuple:
+    """x, y and colour as the page's selectboxes hold them, None for "(none)"."""
+    x, y, colour = (at.selectbox(key=key).value for key in ("sql_x", "sql_y", "sql_colour"))
+    return x, y, None if colour == "(none)" else colour
+
+
+@pytest.fixture
+def widget_warnings(monkeypatch) -> list[str]:
+    """What Streamlit's widget policies log; its warning of a widget given a value both ways is
+    logged once per process, so it is made possible again here."""
+    from streamlit.elements.lib import policies
+
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
+    logged: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: logged.append(record.getMessage())
+    policies._LOGGER.addHandler(handler)
+    yield logged
+    policies._LOGGER.removeHandler(handler)
+
+
+@pytest.mark.slow
+def test_each_one_liner_fills_the_box_and_the_url_quietly_and_is_drawn_as_it_says(monkeypatch, cohort_root,
+                                                                                   widget_warnings):
+    at = open_app(monkeypatch, cohort_root, "sql")
+    assert axes_of(at) == ("layer", "max_i_xt", None) and chart_of(at)["mark"]["type"] == "point"
+    for title, sql in EXAMPLES.items():
+        at.selectbox(key="sql_example").set_value(title).run()
+        assert not at.exception and at.text_area(key="q").value == sql and at.query_params["q"] == sql
+        if title in PLOTS:
+            plot = PLOTS[title]
+            assert axes_of(at) == (plot.x, plot.y, plot.colour), title
+            encoding = chart_of(at)["encoding"]
+            assert (encoding["x"]["field"], encoding["y"]["field"]) == (plot.x, plot.y)
+    assert widget_warnings == []
+
+
+@pytest.mark.slow
+def test_the_visitors_axes_stay_until_another_one_liner_is_chosen(monkeypatch, cohort_root):
+    at = open_app(monkeypatch, cohort_root, "sql")
+    compress = "Does a layer compress? Compression over its noise floor per seed group, with interval and test"
+    accuracy = "Final test accuracy per initial bias, over seeds"
+    at.selectbox(key="sql_example").set_value(compress).run()
+    at.selectbox(key="sql_y").set_value("lower_bound_bits").run()
+    at.selectbox(key="sql_colour").set_value("(none)").run()
+    assert axes_of(at) == ("layer", "lower_bound_bits", None)
+    at.selectbox(key="sql_example").set_value(accuracy).run()
+    assert axes_of(at) == ("initial_bias", "mean_test_accuracy", None)
+
+
+@pytest.mark.slow
+def test_a_link_to_a_one_liner_opens_it_drawn_as_it_says(monkeypatch, cohort_root):
+    title = "Does a layer compress? Compression over its noise floor per seed group, with interval and test"
+    at = open_app(monkeypatch, cohort_root, "sql", q=EXAMPLES[title])
+    assert at.text_area(key="q").value == EXAMPLES[title]
+    assert axes_of(at) == ("layer", "excess_bits", "group_id")
