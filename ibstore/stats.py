@@ -367,8 +367,8 @@ def welch_contrast(steps: np.ndarray, values: np.ndarray) -> tuple[float, float,
     has 2 values its variance rests on one degree of freedom, and Satterthwaite's estimate of the
     whole's is too large: normal seeds of equal means, sd 3 in 2 seeds against 1 in 10, were called
     different 12.7 % of the time on it (2000 draws, bench/comparison_calibration.py). The degrees of
-    freedom are then Hsu's, the smallest step's count less one (1), which hold the level whatever
-    the spreads (Hsu 1938, Statistical Research Memoirs 2; Mickey and Brown 1966, Ann. Math.
+    freedom are then Hsu's, the smallest count less one (1) of the steps in the contrast (not the
+    middle of three equally filled ones, whose weight is 0), which hold the level whatever the spreads (Hsu 1938, Statistical Research Memoirs 2; Mickey and Brown 1966, Ann. Math.
     Statist. 37(4)): 0.6 % there. They are NaN where a step has fewer than 2 values (its variance is
     unknown), and where every step's values are equal (no variance at all).
 
@@ -389,7 +389,7 @@ def welch_contrast(steps: np.ndarray, values: np.ndarray) -> tuple[float, float,
         df = parts.sum() ** 2 / (parts ** 2 / (counts - 1)).sum()
     if counts.min() < 2:
         df = math.nan
-    elif counts.min() == 2:     # Hsu's: Satterthwaite's from one degree of freedom errs (the docstring)
+    elif counts[weights != 0].min() == 2:   # Hsu's: Satterthwaite's from one degree of freedom errs (the docstring)
         df = 1.0
     return float(weights @ means), math.sqrt(parts.sum()), float(df)
 

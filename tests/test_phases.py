@@ -286,6 +286,10 @@ def test_welch_contrast_is_welchs_t_at_two_steps_and_written_out_at_more():
     assert df == pytest.approx(sum(v for v, _ in parts) ** 2 / sum(v ** 2 / d for v, d in parts))
     assert math.isnan(stats.welch_contrast(np.array([0.0, 1.0, 1.0]), np.array([1.0, 2.0, 3.0]))[2])
     assert stats.welch_contrast(steps[1:], values[1:])[2] == 1.0           # a step of 2 values: Hsu's
+    # ... unless its weight is 0 (the middle of three, the outer two filled alike): Welch's df of the outer two
+    middle_of_two = np.array([0.0, 0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 2.0])
+    outer = scipy_stats.ttest_ind(values[:3], values[-3:], equal_var=False)
+    assert stats.welch_contrast(middle_of_two, np.r_[values[:3], values[4:6], values[-3:]])[2] == pytest.approx(outer.df)
 
 
 def test_the_difference_interval_from_random_arrangements_and_its_coverage():

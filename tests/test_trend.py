@@ -56,7 +56,7 @@ def brute_force_p(steps: np.ndarray, values: np.ndarray, slope: float = 0.0) -> 
 def t_test_p(steps: np.ndarray, values: np.ndarray, slope: float = 0.0) -> float:
     """The two-sided t test p of the least-squares slope of values - slope * steps: over each step's
     own variance (the slope a contrast of the steps' means, Welch-Satterthwaite degrees of
-    freedom, or Hsu's 1 where a step has 2 runs) where every step has 2 runs or more, else over its
+    freedom, or Hsu's 1 where a step of nonzero weight has 2 runs) where every step has 2 runs or more, else over its
     HC3 standard error (`hc3_t`) on n - 2 degrees of freedom."""
     shifted = values - slope * steps
     levels, counts = np.unique(steps, return_counts=True)
@@ -68,7 +68,8 @@ def t_test_p(steps: np.ndarray, values: np.ndarray, slope: float = 0.0) -> float
         weight = count * (level - steps.mean()) / sxx
         parts.append(weight ** 2 * shifted[steps == level].var(ddof=1) / count)
     parts = np.array(parts)
-    df = parts.sum() ** 2 / (parts ** 2 / (counts - 1)).sum() if counts.min() > 2 else 1.0
+    in_contrast = levels != steps.mean()        # the middle of three equally filled steps weighs 0
+    df = parts.sum() ** 2 / (parts ** 2 / (counts - 1)).sum() if counts[in_contrast].min() > 2 else 1.0
     return float(2 * scipy_stats.t.sf(abs(estimate) / math.sqrt(parts.sum()), df))
 
 
