@@ -9,6 +9,7 @@ row instead of the last epoch, or found an SNR "drop" before the peak would give
 from __future__ import annotations
 
 import math
+import shlex
 from pathlib import Path
 
 import pyarrow as pa
@@ -228,6 +229,21 @@ def test_the_one_liners_run_in_trainer_sql(known_root, capsys):
     for sql in EXAMPLES.values():
         assert cli.main(["sql", "--results", str(root), sql]) == 0
         assert capsys.readouterr().out.splitlines()[-1].endswith("rows)")
+
+
+@pytest.mark.slow   # each statement runs in a sandbox worker process
+def test_every_trainer_sql_line_of_the_readme_runs(known_root, capsys, tmp_path, monkeypatch):
+    # Every `trainer sql` line a reader copies from the README runs against a root of every view:
+    # one naming a column or view the lab no longer has fails here, not in the reader's shell.
+    root, _ = known_root
+    monkeypatch.chdir(tmp_path)          # where `--output mi.parquet` writes
+    lines = [line.split("  #")[0] for line in (REPO / "README.md").read_text().splitlines()
+             if line.startswith("trainer sql ")]
+    assert len(lines) >= 5
+    for line in lines:
+        assert cli.main([*shlex.split(line)[1:], "--results", str(root)]) == 0, line
+        out = capsys.readouterr().out
+        assert "--output" in line or out.splitlines()[-1].endswith("rows)"), (line, out)
 
 
 def test_the_readme_shows_every_one_liner():
