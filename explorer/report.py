@@ -459,20 +459,21 @@ def _decimals(values: tuple[float, ...], digits: int) -> int:
 def _estimate(summary: stats.Summary, digits: int = 2) -> str:
     if summary.n == 0:
         return "–"
-    digits = _decimals((summary.mean, summary.ci_low, summary.ci_high), digits)
+    # an end within rounding of 0 (seeds tied at a ceiling: -2.7e-17) is 0, and asks for no decimals
+    low, high = (0.0 if abs(end) < 1e-9 * abs(summary.mean) else end for end in (summary.ci_low, summary.ci_high))
+    digits = _decimals((summary.mean, low, high), digits)
     if summary.n == 1 or summary.note == stats.NO_INTERVAL:   # another note (at ceiling) may stand in its place
         return f"{summary.mean:.{digits}f} (n = 1: no interval)"
-    if math.isnan(summary.ci_low) or math.isnan(summary.ci_high):
+    if math.isnan(low) or math.isnan(high):
         return f"{summary.mean:.{digits}f} (no interval)"
-    if math.isinf(summary.ci_high):            # a one-sided bound: compression over its floor
-        bound = "no bound" if math.isinf(summary.ci_low) else f"≥ {_end(summary.ci_low, abs(summary.mean))}"
-        return f"{summary.mean:.{digits}f} ({bound})"
-    return f"{summary.mean:.{digits}f} [{summary.ci_low:.{digits}f}, {summary.ci_high:.{digits}f}]"
+    if math.isinf(high):            # a one-sided bound, to the mean's decimals: compression over its floor
+        return f"{summary.mean:.{digits}f} ({'no bound' if math.isinf(low) else f'≥ {low:.{digits}f}'})"
+    return f"{summary.mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def estimate_cell(row: pd.Series, digits: int = 2) -> str:
     """A phase_stats row (n, mean, sd, ci_low, ci_high, note) as the tables show it: "0.42 [0.30, 0.56]",
-    "1.99 (≥ 0.466)" for a one-sided bound, "(n = 1: no interval)", "–" without seeds."""
+    "1.99 (≥ 0.47)" for a one-sided bound, "(n = 1: no interval)", "–" without seeds."""
     return _estimate(stats.Summary(int(row["n"]), row["mean"], row["sd"], row["ci_low"], row["ci_high"], row["note"]),
                      digits)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import os
 import shutil
 import socket
@@ -13,11 +14,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from explorer import report
 from bench.make_results import write_run
+from explorer import report
 from known_phases import write_known_root
 from test_phases import benjamini_hochberg, kept_drops, kept_values, multiplier_test
 from trainer import cli
@@ -86,6 +88,17 @@ def test_report_holds_the_statistics_figures_and_tables(written):
         assert f"](figures/{name}.png)" in text
     assert "\\toprule" in (out / "tables" / "glance.tex").read_text()
     assert not list(out.parent.glob(".report.*"))   # no temporary folder left
+
+
+def test_a_one_sided_cell_writes_its_bound_as_its_mean():
+    def cell(mean: float, low: float) -> str:
+        return report.estimate_cell(pd.Series({"n": 5, "mean": mean, "sd": 1.0, "ci_low": low, "ci_high": math.inf,
+                                               "note": None}))
+    assert cell(1.99, 0.466) == "1.99 (≥ 0.47)"
+    assert cell(0.0, -0.00212) == "0.0000 (≥ -0.0021)"      # was "0.0000 (≥ -0.00212)"
+    assert cell(0.0049, 0.0012) == "0.0049 (≥ 0.0012)"
+    assert cell(0.5, -2.7e-17) == "0.50 (≥ 0.00)"           # a bound at 0 up to the means' rounding
+    assert cell(0.5, -math.inf) == "0.50 (no bound)"
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, known):
