@@ -8,10 +8,12 @@ import math
 import textwrap
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from explorer import configdiff
 from explorer.charts import AXIS_SPACE, CHAR_PX, PAGE_WIDTH
+from ibstore import stats
 
 
 MAX_VALUE_LABELS = 8     # a config key with more values than this gets round ticks, not a label per value
@@ -71,6 +73,9 @@ def numeric_axis(values: pd.Series, measured: bool) -> tuple[pd.Series, dict[str
     config key's values (MAX_VALUE_LABELS at most) are each labelled, whole numbers whole (8000, not
     8e+03); a `measured` outcome, or a key of more values, gets `round_ticks` over a range widened
     to them: its runs' own values (0.0639, 0.00498, -0.006, -0.00838) ran into one another."""
+    # at 12 decimals (ibstore.stats.DECIMALS): a layer at its ceiling in every run has a compression
+    # of 0 +- 1e-16, whose round ticks were 17 decimals long; and finite values only
+    values = values.round(stats.DECIMALS).where(np.isfinite(values))
     lo, hi = values.min(), values.max()
     distinct = sorted(set(values.dropna()))
     if hi > lo and (measured or len(distinct) > MAX_VALUE_LABELS):

@@ -80,13 +80,18 @@ def left_out(runs: pd.DataFrame) -> np.ndarray:
     return np.where(training, None, np.where(unfinished, "unfinished", why)).astype(object)
 
 
+def left_out_counts(left_out: pd.Series) -> list[str]:
+    """["k dead", "j diverged", ...]: how many of `left_out` (`left_out`'s reasons, None where a run
+    is drawn) are left out for each reason, in LEFT_OUT's order, reasons with none omitted."""
+    return [f"{int((left_out == why).sum())} {why}" for why in LEFT_OUT if (left_out == why).any()]
+
+
 def legend_labels(runs: pd.DataFrame) -> dict[str, str]:
     """group -> "group (n seeds)" or "group (n seeds, k dead, j diverged, m unfinished left out)", from
     a frame of one row per run with `group` and `left_out`."""
     labels = {}
     for group, members in runs.groupby("group", sort=False):
-        counts = [f"{int((members['left_out'] == why).sum())} {why}" for why in LEFT_OUT
-                  if (members["left_out"] == why).any()]
+        counts = left_out_counts(members["left_out"])
         drawn = int(members["left_out"].isna().sum())
         labels[group] = (f"{group} ({drawn} seed{'s' * (drawn != 1)}"
                          + (f", {', '.join(counts)} left out)" if counts else ")"))

@@ -87,7 +87,7 @@ COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the s
 TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares slope of the quantity against the "
                  "run's step along {key} (its values ranked 0 to k - 1, so their spacing does not count), in the "
                  "quantity's units per step; two-sided p, the larger of the studentized permutation test's (the slope over its HC3 error, the values shuffled over the "
-                 "runs) and the t test's of the slope over each step's own variance (over its HC3 error where a step has one run; on Hsu's 1 degree of freedom where one has 2), and its 95 % interval, the span of the two "
+                 "runs) and the t test's of the slope over each step's own variance (over its HC3 error where a step has one run; on Hsu's 1 degree of freedom where a step of 2 enters the slope), and its 95 % interval, the span of the two "
                  "tests' intervals, so the interval leaves out 0 exactly when p < 0.05; Spearman's rho of "
                  "{key} and the quantity. q: p adjusted by Benjamini-Hochberg over every layer recorded, per quantity. "
                  "Where the groups also differ in other keys, a trend per combination of those (within).")
@@ -459,8 +459,10 @@ def _decimals(values: tuple[float, ...], digits: int) -> int:
 def _estimate(summary: stats.Summary, digits: int = 2) -> str:
     if summary.n == 0:
         return "–"
-    # an end within rounding of 0 (seeds tied at a ceiling: -2.7e-17) is 0, and asks for no decimals
-    low, high = (0.0 if abs(end) < 1e-9 * abs(summary.mean) else end for end in (summary.ci_low, summary.ci_high))
+    # an end within rounding of 0 (seeds tied at a ceiling: -2.7e-17) is 0, and asks for no decimals:
+    # within a billionth of the mean, or beyond the 12 decimals the statistics compare at
+    tie = max(1e-9 * abs(summary.mean), 10.0 ** -stats.DECIMALS)
+    low, high = (0.0 if abs(end) < tie else end for end in (summary.ci_low, summary.ci_high))
     digits = _decimals((summary.mean, low, high), digits)
     if summary.n == 1 or summary.note == stats.NO_INTERVAL:   # another note (at ceiling) may stand in its place
         return f"{summary.mean:.{digits}f} (n = 1: no interval)"
@@ -617,7 +619,7 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str]) -> str | No
 def _compared_cells(item) -> dict[str, str]:
     """A comparison's (ibstore.stats.Comparison's fields) n, difference, interval and p as the tables
     show them, p with the note where the seeds are too few for p < 0.05."""
-    floor = f" ({item.note})" if item.note == stats.TOO_FEW_TO_DIFFER else ""
+    floor = f" ({item.note})" if item.note in (stats.TOO_FEW_TO_DIFFER, stats.HSU_PAIR) else ""
     return {"n a, b": f"{item.n_a}, {item.n_b}", "a - b": number_text(item.difference),
             "95 % CI": difference_interval(item.note, item.ci_low, item.ci_high), "p": number_text(item.p_value) + floor}
 
@@ -677,9 +679,10 @@ def trend_table(trends: pd.DataFrame, layers: Iterable[int] | None = None) -> pd
                           "layer": layer_label(item.layer, item.layer_name), "quantity": item.quantity,
                           "values": item.levels, "n": item.n, "slope per step": number_text(item.slope),
                           # a note column of None and text holds NaN for None (pandas' string type)
-                          "95 % CI": item.note if isinstance(item.note, str) and item.note
+                          "95 % CI": item.note if isinstance(item.note, str) and item.note != stats.HSU_PAIR
                           else difference_interval(None, item.ci_low, item.ci_high),
-                          "p": number_text(item.p_value), "q (over layers)": number_text(item.q_value),
+                          "p": number_text(item.p_value) + (f" ({item.note})" if item.note == stats.HSU_PAIR else ""),
+                          "q (over layers)": number_text(item.q_value),
                           "Spearman's rho": number_text(item.spearman_rho)}
                          for item in trends.itertuples(index=False)])
 

@@ -92,7 +92,7 @@ def left_out_note(left_out: pd.Series) -> str | None:
     """The sentence counting the runs with no value of the outcome because the statistics leave them
     out (`left_out`: a reason per run, None where it has a value), as the Phases page's legend counts
     them; None if there are none."""
-    counts = [f"{int((left_out == why).sum())} {why}" for why in phase_charts.LEFT_OUT if (left_out == why).any()]
+    counts = phase_charts.left_out_counts(left_out)
     if not counts:
         return None
     return (f"{int(left_out.notna().sum())} of the {len(left_out)} runs measured draw no line ({', '.join(counts)}): the "

@@ -20,17 +20,26 @@ def query_chart(frame: pd.DataFrame, x: str, y: str, colour: str | None = None) 
     series = [c for c in dict.fromkeys([*SERIES_KEYS, colour]) if c in frame.columns and c not in (x, y)]
     data = frame[list(dict.fromkeys([x, y, *series]))].dropna(subset=[x, y])
     # categories, not a scale; NULL named, since a NaN among the names is no Vega-Lite domain
-    data = data.assign(**{key: data[key].astype(str).fillna("NULL") for key in series})
-    encoding = {"x": alt.X(f"{x}:Q", title=x, axis=number_axis(data[x])),
-                "y": alt.Y(f"{y}:Q", title=y, axis=number_axis(data[y])), "tooltip": list(data.columns)}
+    data = data.assign(**{key: data[key].where(data[key].notna(), "NULL").astype(str) for key in series})
+    encoding = {"x": alt.X(f"{field(x)}:Q", title=x, axis=number_axis(data[x])),
+                "y": alt.Y(f"{field(y)}:Q", title=y, axis=number_axis(data[y])),
+                "tooltip": [alt.Tooltip(field(column), title=column) for column in data.columns]}
     if colour:
-        encoding["color"] = category_color(colour, panel_order(data, colour), title=colour, orient="bottom", columns=2)
+        encoding["color"] = category_color(field(colour), panel_order(data, colour), title=colour, orient="bottom",
+                                           columns=2)
     chart = alt.Chart(data).encode(**encoding)
     if x == TIME_AXIS and not data.duplicated([*series, x]).any():
-        chart = chart.mark_line(point=alt.OverlayMarkDef(filled=True, size=16)).encode(detail=series)
+        chart = chart.mark_line(point=alt.OverlayMarkDef(filled=True, size=16)).encode(
+            detail=[field(key) for key in series])
     else:
         chart = chart.mark_point(filled=True, size=40)
     return chart.properties(width=PAGE_WIDTH - LEGEND_SPACE - AXIS_SPACE, height=320)
+
+
+def field(column: str) -> str:
+    """A result column as a Vega-Lite field: ".", "[" and "]" escaped, which it reads as a path into
+    nested data (DuckDB names an unaliased `avg(m.peak)` so, and its chart drew nothing)."""
+    return column.replace("\\", "\\\\").replace(".", "\\.").replace("[", "\\[").replace("]", "\\]")
 
 
 def number_axis(values: pd.Series) -> alt.Axis:

@@ -273,10 +273,12 @@ def whole_groups(run_ids: list[str], runs: pd.DataFrame, limit: int) -> list[str
 
 # badges: flags the trainer wrote into run.json (dead_network, diverged)
 
-def first_unflagged(run_ids: list[str], flags: dict[str, list[str]]) -> str | None:
-    """The first of `run_ids` the trainer did not flag (`run_flags`), else the first, else None: where
-    a page opens (a dead network's layers are all zero, a diverged one's end in NaN)."""
-    return next((run_id for run_id in run_ids if not flags.get(run_id)), run_ids[0] if run_ids else None)
+def first_alive_run(run_ids: list[str], flags: dict[str, list[str]]) -> str | None:
+    """The first of `run_ids` the trainer flagged neither dead nor diverged (`run_flags`), else the
+    first, else None: where a page opens (a dead network's layers are all zero, a diverged one's end
+    in NaN; a saturated one is what the Activations page is for)."""
+    return next((run_id for run_id in run_ids if not {"dead", "diverged"} & set(flags.get(run_id, ()))),
+                run_ids[0] if run_ids else None)
 
 
 def run_flags(runs: pd.DataFrame) -> dict[str, list[str]]:

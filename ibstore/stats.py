@@ -122,6 +122,8 @@ AT_CEILING = ("I(X;T) ends at its ceiling (log2 n, or EDGE's cap U_xt) in every 
 CLIPPED_BINS = ("idnns bins [-1, 1] (IDNNs' code, made for tanh) and this layer's activation is not bounded by 1: its "
                 "values above 1 share the top bin, so its MI moves as they grow, whatever the layer does; no test")
 TOO_FEW_TO_DIFFER = "too few seeds for p < 0.05"
+HSU_PAIR = ("2 seeds in a group: the t test on Hsu's 1 degree of freedom, which holds 5 % whatever the spreads "
+            "but finds little")
 KEYS = ("layer", "estimator", "params", "split")
 # The tests adjusted together (q_value): every layer of one group (or pair of groups), estimator,
 # params and split.
@@ -364,13 +366,15 @@ def welch_contrast(steps: np.ndarray, values: np.ndarray) -> tuple[float, float,
     and Satterthwaite's degrees of freedom (sum_j v_j)^2 / sum_j v_j^2 / (m_j - 1) (Welch 1947,
     Biometrika 34; Satterthwaite 1946, Biometrics Bulletin 2(6)). At two steps 1 apart it is
     Welch's t of their difference of means (scipy.stats.ttest_ind, equal_var=False). Where a step
-    has 2 values its variance rests on one degree of freedom, and Satterthwaite's estimate of the
-    whole's is too large: normal seeds of equal means, sd 3 in 2 seeds against 1 in 10, were called
-    different 12.7 % of the time on it (2000 draws, bench/comparison_calibration.py). The degrees of
-    freedom are then Hsu's, the smallest count less one (1) of the steps in the contrast (not the
-    middle of three equally filled ones, whose weight is 0), which hold the level whatever the spreads (Hsu 1938, Statistical Research Memoirs 2; Mickey and Brown 1966, Ann. Math.
-    Statist. 37(4)): 0.6 % there. They are NaN where a step has fewer than 2 values (its variance is
-    unknown), and where every step's values are equal (no variance at all).
+    in the contrast has 2 values its variance rests on one degree of freedom, and Satterthwaite's
+    estimate of the whole's is too large: normal seeds of equal means, sd 3 in 2 seeds against 1 in
+    10, were called different 12.7 % of the time on it (2000 draws, bench/comparison_calibration.py).
+    The degrees of freedom are then Hsu's, the smallest count less one (1) of the steps in the
+    contrast, which hold the level whatever the spreads (Hsu 1938, Statistical Research Memoirs 2;
+    Mickey and Brown 1966, Ann. Math. Statist. 37(3)): 0.6 % there. A step at the mean step (the
+    middle of three whose outer two have as many values) weighs 0 and does not count. The degrees
+    of freedom are NaN where a step has fewer than 2 values (its variance is unknown), and where
+    every step's values are equal (no variance at all).
 
     >>> slope, error, df = welch_contrast(np.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0]),
     ...                                   np.array([3.0, 4.0, 5.0, 1.0, 2.0, 4.0]))
@@ -389,9 +393,17 @@ def welch_contrast(steps: np.ndarray, values: np.ndarray) -> tuple[float, float,
         df = parts.sum() ** 2 / (parts ** 2 / (counts - 1)).sum()
     if counts.min() < 2:
         df = math.nan
-    elif counts[weights != 0].min() == 2:   # Hsu's: Satterthwaite's from one degree of freedom errs (the docstring)
+    elif pair_in_contrast(steps) and math.isfinite(df):     # Hsu's (the docstring)
         df = 1.0
     return float(weights @ means), math.sqrt(parts.sum()), float(df)
+
+
+def pair_in_contrast(steps: np.ndarray) -> bool:
+    """Whether `welch_contrast` of these steps takes Hsu's 1 degree of freedom: every step has 2
+    values or more, and one of exactly 2 enters the contrast (its step is not the mean step, where
+    its weight is 0). The note HSU_PAIR says so beside the test."""
+    levels, counts = np.unique(steps, return_counts=True)
+    return bool(counts.min() >= 2 and counts[levels != steps.mean()].min() == 2)
 
 
 def welch_bounded(p_value: float, low: float, high: float, estimate: float, standard_error: float,
@@ -550,8 +562,9 @@ def compare(a: np.ndarray, b: np.ndarray) -> Comparison:
                           cliffs_delta, NO_INTERVAL)
     steps, values = np.repeat([1.0, 0.0], [len(a), len(b)]), np.concatenate([shifted_a, shifted_b])
     p_value, low, high = welch_bounded(*shift_test(shifted_a, shifted_b), *welch_contrast(steps, values))
-    return Comparison(len(a), len(b), _mean(a), _mean(b), difference, low, high,
-                      p_value, cliffs_delta, TOO_FEW_TO_DIFFER if smallest_p(len(a), len(b)) >= ALPHA else None)
+    note = (TOO_FEW_TO_DIFFER if smallest_p(len(a), len(b)) >= ALPHA else
+            HSU_PAIR if pair_in_contrast(steps) else None)
+    return Comparison(len(a), len(b), _mean(a), _mean(b), difference, low, high, p_value, cliffs_delta, note)
 
 
 def smallest_p(n_a: int, n_b: int) -> float:

@@ -16,8 +16,9 @@ values' spacing: initial_bias 2 and 5 are one step apart) and y the quantity:
     runs grow (DiCiccio and Romano 2017, JASA 112(519)). The raw slope it replaced tests "no
     dependence";
   - the t test of the slope as a contrast of the steps' means, each step with its own variance
-    (ibstore.stats.welch_contrast, Welch-Satterthwaite degrees of freedom, Hsu's 1 where a step
-    has 2 runs, which hold the level whatever the spreads; where a step has one run,
+    (ibstore.stats.welch_contrast, Welch-Satterthwaite degrees of freedom, Hsu's 1 where a step of
+    2 runs enters the slope, which hold the level whatever the spreads but find little: the note
+    stats.HSU_PAIR says so; where a step has one run,
     whose variance is unknown, the HC3 standard error on n - 2 degrees of freedom, Long and Ervin
     2000, Am. Stat. 54(3)).
   Each guards where the other errs: normal values with no trend and sd 0.2, 0.2 and 3 at three
@@ -188,5 +189,6 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
             rho = float(stats._scipy_stats().spearmanr(key[finite], y).statistic) if np.ptp(y) else math.nan
             rows.append({**row, "slope": slope, "ci_low": low, "ci_high": high, "p_value": p_value,
                          "spearman_rho": rho,
-                         "note": TOO_FEW_RUNS if smallest_p(steps) >= stats.ALPHA else None})
+                         "note": TOO_FEW_RUNS if smallest_p(steps) >= stats.ALPHA else
+                                 stats.HSU_PAIR if stats.pair_in_contrast(steps) else None})
     return stats._with_q(pd.DataFrame(rows, columns=COLUMNS), ["within", *stats.FAMILY, "quantity"])

@@ -419,6 +419,27 @@ def test_the_research_question_is_answered_on_the_phases_page(served_app, notebo
     print(answer_on_the_phases_page(served_app, notebook_root, "notebook"))
 
 
+def test_back_to_the_sql_page_without_a_query_in_its_link_shows_the_default_query(served_app):
+    """The browser's Back to /sql (no ?q=) restores the query box's default, not an empty box: the
+    default is the widget's own (Streamlit restores that on history navigation)."""
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        page = browser.new_page()
+        page.goto(f"{served_app}/sql", wait_until="networkidle")
+        box = page.locator("textarea").first
+        box.wait_for(timeout=60_000)
+        default = box.input_value()
+        assert default.startswith("SELECT run_id, layer, max(i_xt)")
+        box.fill("SELECT 1 AS x, 2 AS y")
+        page.keyboard.press("Control+Enter")
+        page.wait_for_url("**q=SELECT+1**", timeout=60_000)
+        page.go_back()
+        page.wait_for_function("(query) => document.querySelector('textarea').value === query", arg=default,
+                               timeout=60_000)
+        assert "q=" not in page.url
+        browser.close()
+
+
 @pytest.fixture(scope="module")
 def fifty_seed_root(tmp_path_factory) -> Path:
     """relu with initial bias -1 (dead), 0 and 0.5, 50 seeds each."""

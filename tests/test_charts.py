@@ -371,6 +371,14 @@ def test_parallel_coordinates_outcome_has_round_ticks_and_a_whole_name():
     assert named == [outcome, outcome]           # the axis' name (on two lines) and the legend's title, whole
 
 
+def test_an_outcome_equal_up_to_rounding_is_one_value_and_an_infinite_one_is_left_out():
+    # a layer at its ceiling in every run: compressions of 0 +- 1e-16 once got 17-decimal round ticks
+    position, labels = charts_results.numeric_axis(pd.Series([0.0, 1.1e-16, -2.2e-16]), measured=True)
+    assert labels == {"0": 0.5} and set(position) == {0.5}
+    position, labels = charts_results.numeric_axis(pd.Series([1.0, 2.0, math.inf, 3.0]), measured=True)
+    assert math.isnan(position[2]) and position[0] == 0.0 and max(float(label) for label in labels) == 3.0
+
+
 def test_parallel_coordinates_leave_out_a_value_label_that_would_overlap_the_one_below():
     """epochs 200, 300 and 500 beside 8000 sat within a label's height of one another: the lowest of
     them is written, the others are in the tooltip."""

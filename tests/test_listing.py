@@ -67,10 +67,10 @@ def test_ls_where_filters_through_the_read_only_sandbox(tmp_path, capsys):
     assert cli.main(["ls", "--results", str(tmp_path), "--where", "initial_bias < 0"]) == 0
     out = capsys.readouterr().out.splitlines()
     rows = out[3:-1]
-    assert out[1] == f"2 of {len(run_folders(tmp_path))} runs match --where"
+    assert out[1] == f"--where matched 2 of {len(run_folders(tmp_path))} runs"
     assert len(rows) == 2 and all(row.split()[4] == "dead" for row in rows)
     assert cli.main(["ls", "--results", str(tmp_path), "--where", "initial_bias > 100"]) == 0
-    assert capsys.readouterr().out.splitlines()[1:] == [f"0 of {len(run_folders(tmp_path))} runs match --where",
+    assert capsys.readouterr().out.splitlines()[1:] == [f"--where matched 0 of {len(run_folders(tmp_path))} runs",
                                                         table([])]
     for hostile in ("1=1; DROP TABLE runs", "run_id IN (SELECT 1 FROM (COPY runs TO 'x.csv'))", "nope >"):
         assert cli.main(["ls", "--results", str(tmp_path), "--where", hostile]) == 2

@@ -98,6 +98,7 @@ def test_a_one_sided_cell_writes_its_bound_as_its_mean():
     assert cell(0.0, -0.00212) == "0.0000 (≥ -0.0021)"      # was "0.0000 (≥ -0.00212)"
     assert cell(0.0049, 0.0012) == "0.0049 (≥ 0.0012)"
     assert cell(0.5, -2.7e-17) == "0.50 (≥ 0.00)"           # a bound at 0 up to the means' rounding
+    assert cell(0.0, -2.7e-17) == "0.00 (≥ 0.00)"           # ... of a mean of 0 too
     assert cell(0.5, -math.inf) == "0.50 (no bound)"
 
 

@@ -8,6 +8,7 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+import vl_convert
 
 from conftest import open_app
 from explorer.sql_chart import query_chart
@@ -47,6 +48,21 @@ def test_whole_numbers_with_nulls_get_whole_ticks_and_a_null_category_a_name():
     spec = query_chart(frame, "accuracy", "first_epoch", colour="cohort").to_dict()
     assert spec["encoding"]["y"]["axis"] == {"tickMinStep": 1, "format": "d"}
     assert spec["encoding"]["color"]["scale"]["domain"] == ["quickstart", "NULL"]
+
+
+@pytest.mark.slow   # draws the chart with Vega
+def test_a_column_named_like_a_path_is_drawn_as_one_field():
+    # DuckDB names an unaliased avg(m.peak) so; Vega-Lite read the "." as a path and drew nothing
+    frame = pd.DataFrame({"layer": [0, 1, 2], "avg(m.peak)": [11.6, 10.2, 9.1], "g[0]": ["a", "a", "b"]})
+    spec = query_chart(frame, "layer", "avg(m.peak)", colour="g[0]").to_dict()
+    assert spec["encoding"]["y"]["field"] == "avg(m\\.peak)" and spec["encoding"]["y"]["title"] == "avg(m.peak)"
+    assert spec["encoding"]["color"]["field"] == "g\\[0\\]"
+    svg = vl_convert.vegalite_to_svg(json.dumps(spec))
+    assert svg.count('aria-roledescription="point"') == 3
+
+
+def test_every_plot_belongs_to_a_one_liner():
+    assert set(PLOTS) <= set(EXAMPLES)
 
 
 def chart_of(at) -> dict:

@@ -114,6 +114,33 @@ def test_slope_and_p_are_those_of_the_test_over_every_order():
         assert (p_value < stats.ALPHA) == (low > 0 or high < 0)
 
 
+def test_a_step_of_two_runs_in_the_slope_keeps_the_level():
+    # No trend; 2 runs of sd 3 at the first step, 10 of sd 1 at the others. Satterthwaite's degrees
+    # of freedom, written out here from the steps' variances, call it a trend about 11 % of the time;
+    # the t test the trend bounds its p with, on Hsu's 1 degree of freedom, under 5 %.
+    rng = np.random.default_rng(41)
+    steps = np.repeat([0.0, 1.0, 2.0], [2, 10, 10])
+    draws = rng.normal(0.0, np.repeat([3.0, 1.0, 1.0], [2, 10, 10]), (4000, len(steps)))
+    centred = steps - steps.mean()
+    slopes = draws @ centred / (centred @ centred)
+    parts = np.stack([(at.sum() * centred[at][0] / (centred @ centred)) ** 2 * draws[:, at].var(axis=1, ddof=1) / at.sum()
+                      for at in (steps == level for level in (0.0, 1.0, 2.0))])
+    satterthwaite = parts.sum(0) ** 2 / (parts ** 2 / (np.array([2, 10, 10])[:, None] - 1)).sum(0)
+    t = slopes / np.sqrt(parts.sum(0))
+    assert np.mean(2 * scipy_stats.t.sf(abs(t), satterthwaite) < 0.05) > 0.08
+    t_test = np.mean([stats.welch_bounded(0.0, 0.0, 0.0, *stats.welch_contrast(steps, values))[0] < 0.05
+                      for values in draws])
+    assert t_test < 0.05 and t_test == np.mean(2 * scipy_stats.t.sf(abs(t), 1) < 0.05)
+    # the trend's note says why it finds little; a step of 2 at the mean step weighs 0 and takes no note
+    phases, key_values = keyed_phases({0.0: [[0.1, 0.2]], 1.0: [[0.5, 0.6, 0.4]], 2.0: [[0.9, 1.0, 0.8]]})
+    table = trend.trends(phases, key_values, (stats.EXCESS,))
+    assert table.iloc[0]["note"] == stats.HSU_PAIR
+    shown = report.trend_table(table).iloc[0]        # the interval stands; the note goes with the p
+    assert shown["95 % CI"].startswith("[") and shown["p"].endswith(f" ({stats.HSU_PAIR})")
+    middle, middle_keys = keyed_phases({0.0: [[0.1, 0.2, 0.3]], 1.0: [[0.5, 0.6]], 2.0: [[0.9, 1.0, 0.8]]})
+    assert pd.isna(trend.trends(middle, middle_keys, (stats.EXCESS,)).iloc[0]["note"])
+
+
 def test_the_interval_is_the_slopes_the_test_over_every_order_does_not_reject():
     steps = np.array([0.0, 0.0, 1.0, 1.0, 2.0, 2.0, 2.0])
     values = np.array([1.0, 1.4, 0.9, 1.6, 1.5, 2.1, 1.2])
@@ -273,7 +300,8 @@ def test_trends_over_too_few_runs_for_p_below_005_say_so():
     six, six_keys = keyed_phases({0.0: [[0.1, 0.11]], 1.0: [[0.5, 0.51]], 2.0: [[0.9, 0.91]]})
     six = six.assign(snr_drop_epoch=[1.0, math.nan, 2.0, math.nan, 3.0, 4.0])
     mixed = trend.trends(six, six_keys, (stats.EXCESS, "snr_drop_epoch"))
-    assert mixed["note"].fillna("").tolist() == ["", trend.TOO_FEW_RUNS]   # 4 runs at 3 values (1, 1, 2): 2 * 2 / 4!
+    # 4 runs at 3 values (1, 1, 2): 2 * 2 / 4!; the six runs' steps of 2 take Hsu's degrees of freedom
+    assert mixed["note"].tolist() == [stats.HSU_PAIR, trend.TOO_FEW_RUNS]
     assert mixed.iloc[0]["p_value"] < stats.ALPHA and mixed.iloc[0]["ci_low"] > 0
     assert report.trend_note(mixed, "initial_bias").endswith(
         " per step. 1 of 2 trends had too few runs for any p < 0.05.")

@@ -94,7 +94,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         runs = [run for run in runs if run.run_id in matched]
     print(f"results root: {terminal_text(str(root))} ({layout.root_source(args.results)})")
     if args.where:      # a header alone would not say whether the condition matched nothing or the root is empty
-        print(f"{len(runs)} of {len(found.runs)} runs match --where")
+        print(f"--where matched {len(runs)} of {len(found.runs)} run{'' if len(found.runs) == 1 else 's'}")
     print(listing.table(runs))
     if not found.runs:
         print(listing.first_run_hint())

@@ -19,7 +19,7 @@ labels = ui.labels(store, all_runs, selection)
 # opens on the first run with something to show (histograms or per-neuron statistics) that the trainer
 # did not flag, as the information plane over time does
 recorded = set(store.recorded("activations", list(labels))) | set(store.recorded("activation_stats", list(labels)))
-default = ui.first_unflagged([r for r in labels if r in recorded], flags)
+default = ui.first_alive_run([r for r in labels if r in recorded], flags)
 run_id = ui.linked_selectbox(st, "Run", list(labels), "run", lambda r: f"{labels[r]}  ({r})" if labels[r] != r else r,
                              list(labels).index(default) if default else 0, what="run")
 

@@ -36,7 +36,8 @@ def gradient_charts() -> None:
         by = ["group", "layer", *(["layer_name"] if "layer_name" in frame else []), "epoch"]
         over = seed_bands.over_seeds(frame, by, "snr", band, bounds=(0.0, math.inf))    # a ratio of norms
         domain = ui.group_domain(store, all_runs, selection)
-        if undrawn := charts_training.groups_without_snr(over, domain):
+        recorded = set(frame["group"])        # a group without gradients is named "not recorded" above
+        if undrawn := charts_training.groups_without_snr(over, [group for group in domain if group in recorded]):
             st.caption(f"No line for {ui.plain('; '.join(undrawn))}: no SNR above 0 at any epoch. A zero gradient "
                        "(a dead network's) has an SNR of 0, or none (0/0), and a zero cannot be drawn on log axes.")
         chart = charts_training.snr_bands(over, domain, title="SNR (‖mean‖ / ‖std‖ of the gradient) per layer")

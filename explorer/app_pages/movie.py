@@ -17,8 +17,8 @@ store, all_runs, selection = ui.selection_page("Information plane over time")
 
 labels = ui.labels(store, all_runs, selection)
 flags = ui.run_flags(all_runs)
-# the first run with MI and without a flag (a dead network's plane stands still, a diverged one's ends in NaN)
-default = ui.first_unflagged(store.recorded("mi", list(labels)), flags)
+# the first run with MI that is neither dead (its plane stands still) nor diverged (it ends in NaN)
+default = ui.first_alive_run(store.recorded("mi", list(labels)), flags)
 run_id = ui.linked_selectbox(st, "Run", list(labels), "run", lambda r: f"{labels[r]}  ({r})" if labels[r] != r else r,
                              list(labels).index(default) if default else 0, what="run")
 choices = store.mi_choices([run_id]) if run_id else None

@@ -16,6 +16,7 @@ from ibstore.temporal_text import with_temporal_text
 MAX_SHOWN_ROWS = 10_000          # rows kept for the table and the downloads; the rest are counted
 MAX_TIMEOUT_S = 120              # a visitor may raise the limit, not remove it
 QUERY, EXAMPLE, TIMEOUT = "q", "sql_example", "sql_timeout"
+EXAMPLE_SET = "sql_example_set"   # a one-liner was just written into the query box
 PLOT_X, PLOT_Y, PLOT_COLOUR = "sql_x", "sql_y", "sql_colour"
 OWN_QUERY = "(your own query)"
 NO_COLOUR = "(none)"   # an option of its own: a selectbox whose session state is None shows no choice at all
@@ -42,6 +43,7 @@ def use_example() -> None:
     title = st.session_state[EXAMPLE]
     if title in EXAMPLES:
         st.session_state[QUERY] = EXAMPLES[title]
+        st.session_state[EXAMPLE_SET] = True
         for key in (PLOT_X, PLOT_Y, PLOT_COLOUR):
             st.session_state.pop(key, None)
 
@@ -57,10 +59,11 @@ with right:
 
 with left:
     st.selectbox("Start from a research question", [OWN_QUERY, *EXAMPLES], key=EXAMPLE, on_change=use_example)
-    # The default goes into the session state, not value=: a one-liner chosen above also sets it
-    # there, and Streamlit warns of a widget given both. A ?q= of the URL still wins on first load.
-    st.session_state.setdefault(QUERY, DEFAULT_QUERY)
-    query = st.text_area("Query", key=QUERY, bind="query-params", height=140)
+    # The default query is the widget's own: the browser's Back to a link without ?q= restores it.
+    # In the run after a one-liner was written into the box it is left out, since Streamlit warns
+    # of a widget given a value both ways (and the box holds the one-liner).
+    default = None if st.session_state.pop(EXAMPLE_SET, False) else DEFAULT_QUERY
+    query = st.text_area("Query", default, key=QUERY, bind="query-params", height=140) or ""
     if query.strip():
         limits = sandbox.Limits(timeout_s=float(timeout))
         try:
