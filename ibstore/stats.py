@@ -24,13 +24,13 @@ against 8, 18.4 % with 3 against 10, 18.8 % with 2 against 10 and 12.3 % with 5 
 bounded by Welch's t test, 5.7, 6.5, 0.6 and 5.3 % (`python bench/comparison_calibration.py`, 2000
 draws per row; the 2 seeds' bound was 9.2 % with Welch's degrees of freedom); the raw difference of
 means permuted before it, which tests equal distributions, 13.7 % even with 20 seeds against 40.
-Hsu's degrees of freedom cost what a pair of seeds cannot give: means 2 sd apart, 2 seeds against
-10, found different 0.4 % of the time (by the permutation test alone, which does not hold the level
-there, 42.4 %); and
-against fewer than 8 seeds no p of the permutation test reaches 0.05 anyway (`smallest_p`). Welch's t test assumes a
-normal mean: five seeds each wholly above five others (permutation p = 2/252 = 0.008) with one far
-value get a t interval reaching past 0, and the comparison says what that interval says (no
-difference of means shown; Cliff's delta, 1, says every seed of a lies above every seed of b). The
+Hsu's degrees of freedom cost what a pair of seeds cannot give, and the note HSU_PAIR says so:
+means 2 sd apart, 2 seeds against 10, were found different 0.4 % of the time (by the permutation
+test alone, which does not hold the level there, 42.4 %); against fewer than 8 seeds no p of the
+permutation test reaches 0.05 anyway (`smallest_p`). Welch's t test assumes a normal mean: five
+seeds each wholly above five others (permutation p = 2/252 = 0.008) with one far value get a t
+interval reaching past 0, and the comparison says what that interval says (no difference of means
+shown; Cliff's delta, 1, says every seed of a lies above every seed of b). The
 bound costs some power where both tests are apt: normal seeds of sd 1, means 1.5 apart, 5 seeds
 each, found different 53.6 % of the time by the permutation test alone and 50.3 % bounded; 1
 apart, 10 each, 55.7 and 54.5 %.
