@@ -42,6 +42,18 @@ def pytest_unconfigure(config) -> None:
     shutil.rmtree(getattr(config, "ib_cache", ""), ignore_errors=True)
 
 
+def pytest_runtest_setup(item) -> None:
+    """Under `--dist loadgroup` (pytest -n N) a test marked xdist_group carries its group in its node
+    id, or the scheduler spreads its group over the test processes: the Ray tests two heads at once,
+    the browser tests two Chromiums, the timed tests beside one another. pytest 9.2's node ids
+    silently ended that (pytest-xdist issue 1386), so such a test fails here, naming the cause."""
+    if getattr(item.config.option, "loadgroup", False) and any(item.iter_markers("xdist_group")) and (
+            "@" not in item.nodeid):
+        pytest.fail(f"pytest-xdist did not put this test in its xdist_group (pytest {pytest.__version__} with this "
+                    "pytest-xdist): install the pinned versions, pip install -c constraints.txt -e '.[dev]'",
+                    pytrace=False)
+
+
 BIASES = (-1.0, 0.0, 0.2, 2.0)
 EPOCHS = 60
 

@@ -10,7 +10,9 @@ import pytest
 from trainer import cli, config
 from trainer.training import run_experiment
 
-pytestmark = pytest.mark.slow  # the module's fixture trains two runs
+# the module's fixture trains two runs; one test process runs the module (pytest-xdist group), so it
+# trains them once, not once in each process
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cli")]
 
 SMALL = {"name": "saved", "epochs": 3, "architecture": [10, 7, 5], "log_schedule": {"every": 1},
          "save_activations": True}

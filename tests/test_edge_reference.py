@@ -18,6 +18,10 @@ from trainer.estimators import canonical, estimate
 from trainer.estimators.edge import edge_mi
 from trainer.estimators.errors import EstimatorError
 
+# the module fixture trains networks: one test process runs the module (pytest-xdist group), so it
+# trains them once, not once in each process
+pytestmark = pytest.mark.xdist_group("edge_reference")
+
 TOLERANCE = 1e-9  # bits
 
 

@@ -29,6 +29,10 @@ from trainer import config, saved
 from trainer.estimators import estimate
 from trainer.training import run_experiment
 
+# the module fixture trains networks: one test process runs the module (pytest-xdist group), so it
+# trains them once, not once in each process
+pytestmark = pytest.mark.xdist_group("ksg_reference")
+
 TOLERANCE = 1e-9  # bits
 
 
