@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 import re
+import socket
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ibstore.record import Status
@@ -31,6 +33,8 @@ class SweepState(str, enum.Enum):
     FINISHED = "finished"
     INTERRUPTED = "interrupted"     # Ctrl-C / SIGTERM
     FAILED = "failed"               # stopped by an error, e.g. the root cannot be written
+    GONE = "gone"                   # read only: the file says running or waiting, but its process on
+                                    # this host has ended without writing so (SIGKILL, a crash)
 
     def __str__(self) -> str:
         return self.value
@@ -88,12 +92,33 @@ def progress_path(root: Path, sweep_id: str) -> Path:
 
 
 def read_progress(root: Path, sweep_id: str) -> SweepProgress | None:
-    """The sweep's progress file, or None if it is missing, not a regular file or not usable."""
+    """The sweep's progress file, or None if it is missing, not a regular file or not usable. A
+    sweep that says it is running or waiting, on this host, whose process no longer exists reads
+    as GONE: a SIGKILLed sweep cannot write its end, and its file said `running` for ever (the
+    runs' own records say how each ended: `trainer ls`)."""
     path = progress_path(root, sweep_id)
     try:
         if not path.is_file() or path.is_symlink():  # a FIFO or a link planted here is not read
             return None
         with open(path, "rb") as handle:
-            return SweepProgress.from_json_bytes(handle.read(MAX_PROGRESS_BYTES + 1))
+            progress = SweepProgress.from_json_bytes(handle.read(MAX_PROGRESS_BYTES + 1))
     except OSError:
         return None
+    if (progress is not None and progress.state in (SweepState.RUNNING, SweepState.WAITING)
+            and progress.host == socket.gethostname() and not _alive(progress.pid)):
+        return replace(progress, state=SweepState.GONE.value)
+    return progress
+
+
+def _alive(pid: object) -> bool:
+    """Whether process `pid` exists on this host (another user's counts: signalling it is refused).
+    A pid reused since stays `alive`: the file then reads as it was written."""
+    if not isinstance(pid, int) or pid <= 0:
+        return True         # no pid to look for: nothing is claimed
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
