@@ -189,7 +189,8 @@ def verdicts(table, compared, group: dict[str, str]) -> list[str]:
          "tanh", ESTIMATORS[0], True),
         ("Saxe et al. 2018 Fig. 1B: relu, 100 bins over the run's range, hidden layers do not compress",
          "relu", ESTIMATORS[1], False),
-        ("Shwartz-Ziv & Tishby 2017: tanh, IDNNs' bins, the deep layers compress", "tanh", ESTIMATORS[2], True),
+        ("Shwartz-Ziv & Tishby 2017: tanh, IDNNs' bins, the deep layers compress (tested here: the last hidden one)",
+         "tanh", ESTIMATORS[2], True),
         ("Chelombiev et al. 2019: adaptive bins show compression under tanh", "tanh", ESTIMATORS[3], True),
         ("Chelombiev et al. 2019: adaptive bins show compression under relu too (saturation not required)",
          "relu", ESTIMATORS[3], True),
@@ -201,8 +202,8 @@ def verdicts(table, compared, group: dict[str, str]) -> list[str]:
         seen = excess["compresses"]
         if seen is None or seen != seen:
             verdict = f"no test ({excess['note'] or f'fewer than {MIN_SEEDS_TESTED} seeds'})"
-        elif bool(seen) == compresses:
-            verdict = "reproduced"
+        elif bool(seen) == compresses:      # a claim of none: p >= 0.05 is consistent with it, no proof of it
+            verdict = "reproduced" if compresses else "consistent: no compression shown"
         else:
             verdict = "NOT reproduced"
         lines.append(f"- {claim}: compression {estimate_cell(rows['compression_bits'])} bits against a noise "
@@ -221,7 +222,7 @@ def verdicts(table, compared, group: dict[str, str]) -> list[str]:
         tested = (f"95 % interval {interval}, p = {number_text(row['p_value'])}" if row["note"] != CLIPPED_BINS
                   else "no test: idnns' bins [-1, 1] clip relu's hidden layers (its values above 1 share the top bin)")
         lines.append(f"- {estimator_label(spec)}: {number_text(row['difference'])} bits, {tested}, "
-                     f"Cliff's delta {row['cliffs_delta']:.2f}.")
+                     f"Cliff's delta {row['cliffs_delta']:.3g}.")
     return lines
 
 
@@ -365,8 +366,9 @@ FOOTER = """### Scale
 
 Compression that appears only after {epochs} epochs (the published runs train 8000-10000)
 cannot show here; the verdicts above are for these runs. With {seeds} seeds (50
-published) every number carries its 95 % t interval; a one-sided test
-over n seeds cannot reach p < 0.05 below n = 5.
+published) every mean carries its 95 % t interval (compression over its floor a one-sided 95 %
+lower bound), cut to the range its quantity can take; the test of compression needs n >= 5
+seeds to measure their noise.
 """
 
 if __name__ == "__main__":

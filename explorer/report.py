@@ -64,6 +64,14 @@ UNDECIDED = (f"compresses is – where no test can decide: fewer than {stats.MIN
              "bounded by 1, where its fall is the bins', not the layer's.")
 AT_CEILING_CELL = "– (at ceiling)"
 CLIPPED_CELL = "– (bins clip)"
+# The `compresses` cells besides yes and –: p >= 0.05 is no evidence of compression with these seeds, not
+# evidence of none; in a per-layer table, where q over the layers answers "which layers", p < 0.05 alone
+# is not a finding.
+NOT_SHOWN_CELL = "not shown"
+P_ONLY_CELL = "p only (q ≥ 0.05)"
+VERDICTS = (f"compresses: yes at p < {stats.ALPHA:g} (per layer: at q < {stats.ALPHA:g} too, else {P_ONLY_CELL}); "
+            f"{NOT_SHOWN_CELL} where p ≥ {stats.ALPHA:g}: no evidence of compression with these seeds, not evidence "
+            "of none. Intervals are cut to the range their quantity can take (0, a ceiling, the last logged epoch).")
 # What q is: said beside every table that shows it (ibstore.stats.over_layers).
 ADJUSTED = ("q: p adjusted by Benjamini-Hochberg over every layer tested with it (all the layers recorded, shown "
             "or not). Read q when asking which layers: noise alone gives one p < 0.05 among six independent "
@@ -355,7 +363,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         notes = [note for note in (ceiling_note(these, labels), left_out_note(group_stats)) if note]
         lines += ["### Phases per seed group", "",
                   f"Mean [95 % t interval] over seeds; {stats.COMPRESSION_TEST}. {EXCESS_BOUND} {ADJUSTED} "
-                  f"{UNDECIDED}", "",
+                  f"{VERDICTS} {UNDECIDED}", "",
                   *[line for note in notes for line in (note, "")], *_markdown(table), ""]
         compared = reference_comparisons(these, labels, reference)
         comparison = comparison_table(these, labels, compared=compared)
@@ -379,7 +387,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
             glance_notes.append(f"{estimator} {params}: {note}")
     at_glance = ["## At a glance: does the last hidden layer compress?", "",
                  "Per estimator and seed group, compression of the last hidden layer beside its noise floor. "
-                 f"{ONE_LAYER} {UNDECIDED}", ""]
+                 f"{ONE_LAYER} {VERDICTS} {UNDECIDED}", ""]
     if glance:
         glance_all = pd.concat(glance, ignore_index=True)
         _save_table(glance_all, folder, "glance")
@@ -524,7 +532,7 @@ def group_table(group_stats: pd.DataFrame) -> pd.DataFrame:
             row[quantity] = estimate_cell(by.loc[quantity], 1 if quantity.endswith("epoch") else 2)
         row["p (compression > floor)"] = number_text(excess["p_value"])
         row["q (over layers)"] = number_text(excess["q_value"])
-        row["compresses"] = _compresses(excess)
+        row["compresses"] = _compresses(excess, q_value=excess["q_value"])
         row["left out"] = _left_out(excess)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -873,17 +881,19 @@ def _untested_because(note: str | None) -> str:
         note, f"fewer than {stats.MIN_SEEDS_TESTED} seeds kept with a finite I(X;T); left out says which")
 
 
-def _compresses(excess: pd.Series) -> str:
-    """The `compresses` cell of a phase_stats excess row: yes, no, – where no test can decide, and
-    AT_CEILING_CELL where the layer's I(X;T) ends at its ceiling in every seed (ibstore.stats.AT_CEILING):
-    its compression is 0 there whatever the layer does, so the test's "no" would be the estimator's;
-    CLIPPED_CELL where idnns' fixed bins clip the layer's activation (ibstore.stats.CLIPPED_BINS), so a
-    "yes" would be the bins'."""
+def _compresses(excess: pd.Series, q_value: float | None = None) -> str:
+    """The `compresses` cell of a phase_stats excess row: yes (p < ALPHA; and, given the q over the
+    layers of a per-layer table, q < ALPHA too, else P_ONLY_CELL), NOT_SHOWN_CELL (p >= ALPHA), – where
+    no test can decide, AT_CEILING_CELL where the layer's I(X;T) ends at its ceiling in every seed
+    (ibstore.stats.AT_CEILING): its compression is 0 there whatever the layer does, so the test's "no"
+    would be the estimator's; CLIPPED_CELL where idnns' fixed bins clip the layer's activation
+    (ibstore.stats.CLIPPED_BINS), so a "yes" would be the bins'."""
     if excess["note"] == stats.AT_CEILING:
         return AT_CEILING_CELL
     if excess["note"] == stats.CLIPPED_BINS:
         return CLIPPED_CELL
-    return {True: "yes", False: "no"}.get(excess["compresses"], "–")
+    cell = {True: "yes", False: NOT_SHOWN_CELL}.get(excess["compresses"], "–")
+    return P_ONLY_CELL if cell == "yes" and q_value is not None and not q_value < stats.ALPHA else cell
 
 
 def _left_out(row: pd.Series) -> str:

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from bench.make_results import write_run
+from explorer import report
 from ibstore import layout
 from test_phases import benjamini_hochberg
 from test_phases_page import assert_estimate_cell
@@ -360,7 +361,7 @@ def expected_glance(root: Path) -> list[tuple]:
                                       compression["n"]),
                          EstimateCell(floor["mean"], floor["ci_low"], floor["ci_high"], floor["n"]),
                          "–" if p is None else f"{p:.3g}", f"{q_values[group_id]:.3g}" if p is not None else "–",
-                         {True: "yes", False: "no"}.get(excess["compresses"], "–"), left_out))
+                         {True: "yes", False: report.NOT_SHOWN_CELL}.get(excess["compresses"], "–"), left_out))
     return expected
 
 

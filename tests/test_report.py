@@ -66,7 +66,7 @@ def test_report_holds_the_statistics_figures_and_tables(written):
     assert "| – | – |" in glance["learning_rate=0.001"]
     assert f"{kept_values('compress', 'compression_bits').mean():.2f} [" in compress
     noise = glance["learning_rate=0.0001"]
-    assert noise.endswith("| no |  |")
+    assert noise.endswith(f"| {report.NOT_SHOWN_CELL} |  |")       # p >= 0.05: no evidence, not evidence of none
     assert "| 1.99 (n = 1: no interval) |" in glance["learning_rate=0.001"]
     assert f"Left out, still training: {ids[('compress', 7)]}." in text
     assert f"{ids[('compress', 6)]} (dead)" in text
@@ -88,6 +88,17 @@ def test_report_holds_the_statistics_figures_and_tables(written):
         assert f"](figures/{name}.png)" in text
     assert "\\toprule" in (out / "tables" / "glance.tex").read_text()
     assert not list(out.parent.glob(".report.*"))   # no temporary folder left
+
+
+def test_a_layers_yes_needs_q_below_005_in_the_per_layer_table_and_no_is_not_shown():
+    # a layer with p < 0.05 among others: "yes" at a glance (one layer named in advance), but in the
+    # per-layer table only where q over the layers is below 0.05 too
+    def excess(p: float, q: float) -> pd.Series:
+        return pd.Series({"note": None, "compresses": p < 0.05, "p_value": p, "q_value": q})
+    assert report._compresses(excess(0.0108, 0.0648)) == "yes"
+    assert report._compresses(excess(0.0108, 0.0648), q_value=0.0648) == report.P_ONLY_CELL
+    assert report._compresses(excess(0.001, 0.006), q_value=0.006) == "yes"
+    assert report._compresses(excess(0.29, 0.5), q_value=0.5) == report.NOT_SHOWN_CELL == "not shown"
 
 
 def test_a_one_sided_cell_writes_its_bound_as_its_mean():

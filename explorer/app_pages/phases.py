@@ -186,9 +186,10 @@ def phase_panels() -> None:
             ui.show_table(glance)
             table_downloads(glance, f"last_hidden_{name}_{split}")
         st.caption(f"Mean [95 % t interval] over the live seeds; {stats.COMPRESSION_TEST}; dead, diverged and "
-                   "unfinished runs are left out and counted. " + report.ONE_LAYER + " " + report.UNDECIDED)
+                   "unfinished runs are left out and counted. " + report.ONE_LAYER + " " + report.VERDICTS + " " +
+                   report.UNDECIDED)
     st.subheader("Per seed group and layer")
-    st.caption(report.EXCESS_BOUND + " " + report.ADJUSTED)
+    st.caption(report.EXCESS_BOUND + " " + report.ADJUSTED + " " + report.VERDICTS)
     if ceiling := report.ceiling_note(these[these["layer"].isin(layers)], titles):
         st.warning(ui.plain(ceiling), icon=":material/vertical_align_top:")
     table = report.group_table(group_rows[group_rows["layer"].isin(layers)])
