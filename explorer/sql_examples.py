@@ -16,7 +16,7 @@ zero there is no answer to "does it compress?"); the accuracy per bias keeps the
 network's accuracy is the outcome of its bias.
 
 PLOTS says how the page first draws each answer: the quantity its question asks about against
-what it varies, not whichever two numeric columns come first (which drew `seeds` or `n`).
+what it varies, not whichever two numeric columns come first (for these answers `seeds` or `n`).
 """
 
 from __future__ import annotations
