@@ -21,8 +21,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer import configdiff, runs_table, sidebar, ui
+from explorer import runs_table, sidebar, ui
 from explorer.results import ResultStore
+from ibstore import configdiff
 
 
 def timed(label: str, fn):

@@ -13,7 +13,7 @@ import pandas as pd
 
 from explorer import configdiff
 from explorer.charts import AXIS_SPACE, CHAR_PX, PAGE_WIDTH
-from ibstore import stats
+from ibstore import configdiff, stats
 
 
 MAX_VALUE_LABELS = 8     # a config key with more values than this gets round ticks, not a label per value

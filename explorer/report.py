@@ -46,9 +46,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from explorer import charts_infoplane, configdiff, phase_charts
+from explorer import charts_infoplane, phase_charts
 from explorer.results import ResultStore
-from ibstore import layout, stats, trend
+from ibstore import configdiff, layout, stats, trend
 from ibstore.phases import MIXTURE_ESTIMATORS
 from ibstore.record import Status
 

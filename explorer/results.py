@@ -28,11 +28,11 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from explorer import configdiff, patched_frames, queries, read_retry, root_configs, run_rows
+from explorer import patched_frames, queries, read_retry, root_configs, run_rows
 from explorer.results_charts import ResultCharts
 from explorer.root_configs import RootConfigs
 from explorer.snapshot_memo import SnapshotMemo
-from ibstore import layout, sandbox, views
+from ibstore import configdiff, layout, sandbox, views
 from ibstore.index import save_index, scan
 from ibstore.scan import Problem, Scan
 from ibstore.schema import TABLE_SCHEMAS

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from explorer import configdiff
+from ibstore import configdiff
 
 NULL = json.dumps(None)   # the value of a key a run lacks, as `config_values` lists it
 

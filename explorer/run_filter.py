@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from explorer import configdiff
+from ibstore import configdiff
 from explorer.results import ResultStore
 from explorer.run_rows import among, rows_where
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from explorer import configdiff, run_filter, ui
+from explorer import run_filter, ui
 from explorer.results import ResultStore
+from ibstore import configdiff
 from ibstore.sandbox import SqlError
 
 

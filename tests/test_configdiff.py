@@ -1,4 +1,4 @@
-from explorer.configdiff import (VAR, common_config_with_var, flatten, format_config, labels, told_apart,
+from ibstore.configdiff import (VAR, common_config_with_var, flatten, format_config, labels, told_apart,
                                  varying_flat_keys, varying_keys, varying_seed)
 
 
@@ -144,3 +144,13 @@ def test_two_cohorts_on_one_grid_get_a_trend_each(tmp_path):
     # one cohort: no split
     x_only = list(runs.loc[runs["cohort"] == "x", "run_id"])
     assert report.trend_key(store, x_only).within == {}
+
+
+def test_the_public_name_explorer_configdiff_is_the_same_module_contents():
+    """DESIGN.md's public name `explorer.configdiff.varying_keys` keeps working now that the rules
+    live in ibstore (shared with `trainer ls`)."""
+    import explorer.configdiff as public
+    import ibstore.configdiff as rules
+
+    assert rules.__all__ and all(getattr(public, name) is getattr(rules, name) for name in rules.__all__)
+    assert public.varying_keys([{"seed": 0, "a": 1}, {"seed": 1, "a": 1.0}, {"seed": 2, "a": 2}]) == ["a"]

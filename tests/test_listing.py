@@ -145,3 +145,28 @@ def test_a_results_root_that_is_a_file_is_bad_input(tmp_path, capsys, monkeypatc
 def run_folders(root: Path) -> list[Path]:
     """The run folders of `root`."""
     return [path for path in (root / "runs").iterdir() if path.is_dir()]
+
+
+def test_ls_names_runs_of_one_name_by_the_config_keys_they_differ_in():
+    """`trainer run basic.json --set ...` names every run "basic": the name column adds the keys in
+    which runs of that name differ (the seed left out), and leaves a name alone whose runs differ
+    only in seed or that no other run shares."""
+    from trainer.listing import table
+
+    estimators = [{"name": "binning", "params": {"bin_size": 0.07}}, {"name": "kde_upper"}]
+
+    def record(run_id: str, name: str, **config) -> RunRecord:
+        return RunRecord(**{**BASE, "run_id": run_id}, name=name, config={"name": name, "epochs": 300, **config})
+
+    records = [record("a1", "basic", seed=0, activation_fn="tanh", estimators=estimators),
+               record("a2", "basic", seed=1, activation_fn="relu", initial_bias=0.2, estimators=estimators),
+               record("a3", "basic", seed=2, activation_fn="relu", estimators=estimators[:1]),
+               record("b1", "cohort[x=1]", seed=0, activation_fn="tanh"),
+               record("b2", "cohort[x=1]", seed=1, activation_fn="tanh"),
+               record("c1", "alone", seed=5, activation_fn="relu")]
+    names = [line.split(None, 5)[5] for line in table(records).splitlines()[1:-1]]
+    assert names == [
+        "basic (activation_fn=tanh, estimators=binning+kde_upper, initial_bias=(missing))",
+        "basic (activation_fn=relu, estimators=binning+kde_upper, initial_bias=0.2)",
+        "basic (activation_fn=relu, estimators=binning, initial_bias=(missing))",
+        "cohort[x=1]", "cohort[x=1]", "alone"]

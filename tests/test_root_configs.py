@@ -9,7 +9,7 @@ import pytest
 from conftest import EPOCHS
 
 from bench.make_results import write_run
-from explorer import configdiff
+from ibstore import configdiff
 from explorer.results import ResultStore
 from ibstore import layout
 

@@ -1,5 +1,10 @@
 """`trainer ls`: the runs of a results root as an aligned text table.
 
+The name column is the config's name, followed by the keys in which runs of that name differ
+(`basic (activation_fn=relu, initial_bias=0.2)`): `trainer run basic.json --set ...` gives every
+run the name "basic", and the explorer picks the differing keys out the same way
+(ibstore.configdiff, the seed left out).
+
 Text from a results root is data, not terminal control: every string is shown with
 control characters escaped (`ibstore.text.terminal_text`), so a newline in a folder name
 cannot print a fake row and an escape sequence cannot recolour the terminal.
@@ -8,9 +13,12 @@ cannot print a fake row and an escape sequence cannot recolour the terminal.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
 
+from ibstore.configdiff import short_value, varying_keys
+from ibstore.flatten import flatten
 from ibstore.record import RunRecord, run_flags
 from ibstore.text import terminal_text
 
@@ -46,18 +54,37 @@ def natural_key(run_id: str) -> tuple:
     return (tuple(key), run_id)
 
 
-def row(record: RunRecord) -> dict[str, str]:
+def row(record: RunRecord, differing: Sequence[str] = ()) -> dict[str, str]:
+    """One run's cells; `differing` are the config keys its name shares with runs that differ in them."""
     done = "?" if record.epochs_done is None else str(record.epochs_done)
     total = "?" if record.epochs_total is None else str(record.epochs_total)
     accuracy = "-" if record.final_test_accuracy is None else f"{record.final_test_accuracy:.3f}"
     return {"run_id": terminal_text(record.run_id), "status": record.status.value, "epochs": f"{done}/{total}",
-            "test_acc": accuracy, "flags": ",".join(run_flags(record)) or "-", "name": terminal_text(record.name or "")}
+            "test_acc": accuracy, "flags": ",".join(run_flags(record)) or "-", "name": terminal_text(_name(record, differing))}
+
+
+def _name(record: RunRecord, differing: Sequence[str]) -> str:
+    if not differing:
+        return record.name or ""
+    flat = flatten(record.config)
+    values = ", ".join(f"{key}={short_value(flat[key]) if key in flat else '(missing)'}" for key in differing)
+    return f"{record.name or ''} ({values})"
+
+
+def differing_by_name(records: Sequence[RunRecord]) -> dict[str, list[str]]:
+    """Per name, the config keys (dotted, sorted) whose values differ among the runs of that name."""
+    configs: dict[str, list[dict]] = defaultdict(list)
+    for record in records:
+        configs[record.name or ""].append(record.config)
+    return {name: varying_keys(group) for name, group in configs.items() if len(group) > 1}
 
 
 def table(records: Sequence[RunRecord]) -> str:
     """Header and one line per run in natural run-id order, columns aligned, then the flags' LEGEND
     (header alone if none)."""
-    rows = [row(record) for record in sorted(records, key=lambda r: natural_key(r.run_id))]
+    differing = differing_by_name(records)
+    rows = [row(record, differing.get(record.name or "", ()))
+            for record in sorted(records, key=lambda r: natural_key(r.run_id))]
     widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in COLUMNS}
 
     def line(cells: dict[str, str]) -> str:

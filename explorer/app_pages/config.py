@@ -5,7 +5,8 @@ notebook's summary). Values are text, lists inline ([10, 7, 5, 4, 3])."""
 import pandas as pd
 import streamlit as st
 
-from explorer import configdiff, ui
+from explorer import ui
+from ibstore import configdiff
 
 store, all_runs, selection = ui.selection_page("Config")
 

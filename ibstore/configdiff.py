@@ -1,0 +1,165 @@
+"""Which config keys differ among runs, and how to name a run by them.
+
+Per key, not per value (deep-bottleneck compared sets of stringified values
+across all keys at once, so keys whose values coincided were mislabelled).
+Nested dicts are dotted keys; lists compare whole; a key missing from some
+configs varies; numbers compare by value (1 == 1.0) but booleans are not
+numbers. The seed is left out (runs that differ only in seed are repeats)
+and reported by `varying_seed`; so are the launch settings (`LAUNCH_SETTINGS`: how
+many seeds were started together, what was saved beside the results), which say
+how a run was started or stored, not what network it trained.
+
+Shared by the explorer (panel titles, the Config page) and `trainer ls` (a name's runs told
+apart); `explorer.configdiff` is the public name for it (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from ibstore.flatten import flatten
+
+__all__ = ["flatten", "varying_keys", "varying_flat_keys", "varying_seed", "format_config", "format_value", "short_value",
+           "labels", "told_apart", "common_config_with_var", "varying_of_values", "VAR", "SEED_KEY", "LAUNCH_SETTINGS"]
+
+SEED_KEY = "seed"
+# config keys that are no property of a run: `n_runs` counts the seeds launched with it (seed 3
+# of n_runs=5 is the same network as seed 3 launched alone), the save_* keys choose what is
+# stored beside the results. Two runs that differ only in these are the same experiment
+# (trainer/config.py's group hash leaves out n_runs for the same reason).
+LAUNCH_SETTINGS = frozenset({"n_runs", "save_activations", "save_checkpoints"})
+VAR = "<var>"
+_MISSING = object()
+
+
+def varying_keys(configs: list[dict[str, Any]], *, with_settings: bool = False) -> list[str]:
+    """Sorted dotted keys whose values are not the same in every config: the seed left out, and the
+    launch settings (LAUNCH_SETTINGS) unless `with_settings`."""
+    return varying_flat_keys([flatten(config) for config in configs], with_settings=with_settings)
+
+
+def varying_flat_keys(flats: list[dict[str, Any]], *, with_settings: bool = False) -> list[str]:
+    """`varying_keys` of configs already flattened."""
+    keys = sorted(set().union(*flats)) if flats else []
+    return [key for key in keys if key not in _skipped(with_settings) and _varies(flats, key)]
+
+
+def varying_of_values(distinct: dict[str, list[Any]], partial: set[str]) -> list[str]:
+    """`varying_flat_keys` (launch settings left out) from each key's distinct values over the configs
+    (`distinct`) and the keys some configs lack (`partial`), instead of from every config (explorer.root_configs)."""
+    return [key for key in sorted(distinct) if key not in _skipped(with_settings=False)
+            and len({_comparable(v) for v in distinct[key]} | ({_MISSING} if key in partial else set())) > 1]
+
+
+def _skipped(with_settings: bool) -> set[str]:
+    return {SEED_KEY} | (set() if with_settings else LAUNCH_SETTINGS)
+
+
+def varying_seed(configs: list[dict[str, Any]]) -> bool:
+    return _varies([flatten(config) for config in configs], SEED_KEY)
+
+
+# Scalars of these types equal to another of the same type are the same value under _comparable
+# (NaN is unequal to itself and takes the full comparison).
+_PLAIN = (str, int, float, type(None))
+
+
+def _varies(flats: list[dict[str, Any]], key: str) -> bool:
+    first = flats[0].get(key, _MISSING) if flats else _MISSING
+    if type(first) in _PLAIN and all(type(v) is type(first) and v == first
+                                     for v in (flat.get(key, _MISSING) for flat in flats)):
+        return False   # one value everywhere: the common case, decided without _comparable (100,000 runs)
+    return len({_comparable(flat[key]) if key in flat else _MISSING for flat in flats}) > 1
+
+
+def _comparable(value: Any) -> Any:
+    """A hashable form in which equal values are equal: 1 and 1.0 alike, True unlike 1."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, (int, float)):
+        return ("number", float(value))
+    if isinstance(value, (list, tuple)):
+        return ("list", tuple(_comparable(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted((k, _comparable(v)) for k, v in value.items())))
+    if value is None or isinstance(value, str):
+        return (type(value).__name__, value)
+    return ("other", repr(value))
+
+
+def format_config(config: dict[str, Any], keys: list[str]) -> str:
+    """'initial_bias=0.2, activation_fn=relu' for the given dotted keys."""
+    flat = flatten(config)
+    return ", ".join(f"{key}={format_value(flat[key]) if key in flat else '(missing)'}" for key in keys)
+
+
+def short_value(value: Any) -> str:
+    """A config value as a chip or an axis label shows it: a list of named entries (`estimators`),
+    or its JSON text as the runs view holds it, by their names, "binning+adaptive", not the JSON,
+    which fills a chip with '[{"name…'; anything else as `format_value`. Two lists of the same names
+    read the same: where that matters the caller adds the run ids (the chips) or a tooltip.
+
+    >>> short_value('[{"name": "binning", "params": {"bin_size": 0.07}}, {"name": "kde_upper"}]')
+    'binning+kde_upper'
+    """
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, list) and value and all(isinstance(v, dict) and isinstance(v.get("name"), str) for v in value):
+        return "+".join(v["name"] for v in value)
+    return format_value(value)
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def common_config_with_var(configs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first config, flattened, with '<var>' wherever the configs differ (seed and launch
+    settings too: this says what the runs share)."""
+    if not configs:
+        return {}
+    flats = [flatten(config) for config in configs]
+    varying = set(varying_keys(configs, with_settings=True)) | ({SEED_KEY} if varying_seed(configs) else set())
+    keys = sorted(set().union(*flats))
+    return {key: VAR if key in varying else flats[0][key] for key in keys}
+
+
+def labels(configs: dict[str, dict[str, Any]], with_seed: bool = True) -> dict[str, str]:
+    """A title per run (or group) id from the keys that vary among these configs, the seed last if
+    it varies and `with_seed` (the id if nothing varies), ordered by those keys' values."""
+    keys = varying_keys(list(configs.values()))
+    if with_seed and varying_seed(list(configs.values())):
+        keys.append(SEED_KEY)
+    flats = {key: flatten(config) for key, config in configs.items()}
+    order = sorted(configs, key=lambda k: ([_sortable(flats[k].get(key)) for key in keys], k))
+    return {k: format_config(configs[k], keys) if keys else k for k in order}
+
+
+def told_apart(titles: dict[str, str], cohorts: dict[str, str | None]) -> dict[str, str]:
+    """`titles` (id -> title, in order) with every title that several ids share made unique: led by
+    the id's cohort where their cohorts differ ("x: initial_bias=0"), else followed by the id.
+    Titles name groups and panels, and pages and reports group by them: two cohorts with the same
+    grid pooled their seed groups under one title, and the report's tables failed."""
+    shared = Counter(titles.values())
+    cohorts_of = {title: {cohorts.get(k) for k, t in titles.items() if t == title}
+                  for title, n in shared.items() if n > 1}
+    out = {k: f"{cohorts.get(k) or '(no cohort)'}: {t}" if t in cohorts_of and len(cohorts_of[t]) > 1 else t
+           for k, t in titles.items()}
+    again = Counter(out.values())
+    return {k: f"{t} ({k})" if again[t] > 1 else t for k, t in out.items()}
+
+
+def _sortable(value: Any) -> tuple:
+    kind, payload = _comparable(value)
+    return (kind, payload if kind == "number" else repr(payload))
