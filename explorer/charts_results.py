@@ -11,7 +11,6 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from explorer import configdiff
 from explorer.charts import AXIS_SPACE, CHAR_PX, PAGE_WIDTH
 from ibstore import configdiff, stats
 
