@@ -65,16 +65,18 @@ UNDECIDED = (f"compresses is – where no test can decide: fewer than {stats.MIN
 AT_CEILING_CELL = "– (at ceiling)"
 CLIPPED_CELL = "– (bins clip)"
 # The `compresses` cells besides yes and –: p >= 0.05 is no evidence of compression with these seeds, not
-# evidence of none; in a per-layer table, where q over the layers answers "which layers", p < 0.05 alone
-# is not a finding.
+# evidence of none; every table asks a question of several tests (which layers, which groups), answered
+# by its q, so p < 0.05 alone is not a finding.
 NOT_SHOWN_CELL = "not shown"
 P_ONLY_CELL = "p only (q ≥ 0.05)"
-VERDICTS = (f"compresses: yes at p < {stats.ALPHA:g} (per layer: at q < {stats.ALPHA:g} too, else {P_ONLY_CELL}); "
-            f"{NOT_SHOWN_CELL} where p ≥ {stats.ALPHA:g}: no evidence of compression with these seeds, not evidence "
-            "of none. Intervals are cut to the range their quantity can take (0, a ceiling, the last logged epoch).")
+VERDICTS = (f"compresses: yes at p < {stats.ALPHA:g} and q < {stats.ALPHA:g} (the table's q: over the layers, or at a "
+            f"glance over the groups), {P_ONLY_CELL} where p alone is below {stats.ALPHA:g}; {NOT_SHOWN_CELL} where "
+            f"p ≥ {stats.ALPHA:g}: no evidence of compression with these seeds, not evidence of none. p < 0.001 is "
+            "written so: the permutation tests' p cannot go below 1 / (draws + 1). Intervals are cut to the range "
+            "their quantity can take (0, a ceiling, the last logged epoch).")
 # What q is: said beside every table that shows it (ibstore.stats.over_layers).
 ADJUSTED = ("q: p adjusted by Benjamini-Hochberg over every layer tested with it (all the layers recorded, shown "
-            "or not). Read q when asking which layers: noise alone gives one p < 0.05 among six independent "
+            "or not; not a layer at its ceiling or with clipping bins, which has no test). Read q when asking which layers: noise alone gives one p < 0.05 among six independent "
             "layers one time in four.")
 # How the per-layer tables show compression over the floor (ibstore.stats.drop_test).
 EXCESS_BOUND = (f"noise floor: how far a run's own peak stands above its I(X;T) at the epoch where its group's mean "
@@ -102,7 +104,8 @@ TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares s
 ENDED = (Status.COMPLETED, Status.DIVERGED)   # runs that ended on their own: the report's runs
 HEALTH_CAPTION = ("Per seed group, its runs that ended on their own (completed or diverged) and how many of them "
                   "are dead, saturated or diverged; final test accuracy over its completed runs (mean [95 % t "
-                  "interval]), dead networks included. A diverged network has no accuracy.")
+                  "interval]), dead networks included, diverged ones left out (the runs view keeps the accuracy "
+                  "of a diverged run's last epoch where it was finite).")
 # What the final test accuracy's comparison holds (`accuracy_comparison`).
 ACCURACY_CAPTION = ("Final test accuracy over each group's completed runs, dead networks included: their chance "
                     "accuracy is what that setting gives. Difference of means a - b, two-sided p and its 95 % interval from the studentized "
@@ -110,8 +113,8 @@ ACCURACY_CAPTION = ("Final test accuracy over each group's completed runs, dead 
                     "Benjamini-Hochberg over the groups compared. Cliff's delta: P(a > b) - P(a < b).")
 # What the at-a-glance p and q answer: one layer per group, chosen before looking, so no q over layers.
 ONE_LAYER = ("One layer per group, chosen in advance (the last hidden one): its p needs no adjustment over layers. "
-             "q (over groups): p adjusted by Benjamini-Hochberg over the groups of the table; read it when asking "
-             "which groups compress.")
+             "q (over groups): p adjusted by Benjamini-Hochberg over the groups of the table, the answer to "
+             "which groups compress: yes needs it below 0.05 too.")
 
 
 def records_no_i_xt(phases: pd.DataFrame) -> bool:
@@ -489,8 +492,22 @@ def estimate_cell(row: pd.Series, digits: int = 2) -> str:
 
 
 def number_text(value: float) -> str:
-    """A p, q or difference to 3 significant digits; "–" for none."""
+    """A difference or a statistic to 3 significant digits; "–" for none."""
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
+
+
+P_SMALLEST_SHOWN = 0.001
+
+
+def p_text(value: float) -> str:
+    """A p or q as `number_text`, but "< 0.001" below 0.001: a permutation test's p cannot go below
+    1 / (draws + 1) (0.0001 at 9999 draws), so its digits there are the number of draws, not evidence
+    (Welch's p beside it may be 1e-30); the SQL views keep every digit.
+
+    >>> p_text(0.0123), p_text(0.0001), p_text(float("nan"))
+    ('0.0123', '< 0.001', '–')
+    """
+    return f"< {P_SMALLEST_SHOWN:g}" if value is not None and value < P_SMALLEST_SHOWN else number_text(value)
 
 
 def difference_interval(note: str | None, low: float, high: float) -> str:
@@ -530,8 +547,8 @@ def group_table(group_stats: pd.DataFrame) -> pd.DataFrame:
                "n": int(by.loc["compression_bits", "n"])}
         for quantity in TABLE_QUANTITIES:
             row[quantity] = estimate_cell(by.loc[quantity], 1 if quantity.endswith("epoch") else 2)
-        row["p (compression > floor)"] = number_text(excess["p_value"])
-        row["q (over layers)"] = number_text(excess["q_value"])
+        row["p (compression > floor)"] = p_text(excess["p_value"])
+        row["q (over layers)"] = p_text(excess["q_value"])
         row["compresses"] = _compresses(excess, q_value=excess["q_value"])
         row["left out"] = _left_out(excess)
         rows.append(row)
@@ -584,8 +601,8 @@ def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str
     if layers is not None:
         compared = compared[compared["layer"].isin(list(layers))]
     rows = [{"a": labels[item.group_id], "b": labels[item.reference], "layer": layer_label(item.layer, item.layer_name),
-             "quantity": item.quantity, **_compared_cells(item), "q (over layers)": number_text(item.q_value),
-             "q (over groups and layers)": number_text(item.q_groups), "Cliff's delta": number_text(item.cliffs_delta)}
+             "quantity": item.quantity, **_compared_cells(item), "q (over layers)": p_text(item.q_value),
+             "q (over groups and layers)": p_text(item.q_groups), "Cliff's delta": number_text(item.cliffs_delta)}
             for item in compared.itertuples(index=False)]
     return pd.DataFrame(rows)
 
@@ -602,14 +619,20 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str]) -> str | No
     if compared.empty:
         return None
     reference = labels[compared["reference"].iloc[0]]
+    tested = compared.dropna(subset=["p_value"])
+    untested = len(compared) - len(tested)
+    without = (f" ({untested} more without a test, – in the table: fewer than 2 seeds kept a side, or bins that "
+               "clip)" if untested else "")
+    if tested.empty:
+        return (f"No comparison with {reference} could be tested ({len(compared)} without a test, – in the "
+                "table: fewer than 2 seeds kept a side, or bins that clip): these seeds say nothing of a difference.")
     found = compared[compared["q_groups"] < stats.ALPHA]
     if found.empty:
-        tested = compared.dropna(subset=["p_value"])
-        smallest = min((stats.smallest_p(a, b) for a, b in zip(tested["n_a"], tested["n_b"])), default=math.nan)
-        per_quantity = tested.groupby("quantity").size().max() if len(tested) else 0
-        return (f"No group differs from {reference} at q (over groups and layers) < {stats.ALPHA:g}, in any "
-                f"layer or quantity compared (the smallest p these seeds allow is {number_text(smallest)}, and "
-                f"each quantity's q adjusts up to {per_quantity} tests together).")
+        smallest = min(stats.smallest_p(a, b) for a, b in zip(tested["n_a"], tested["n_b"]))
+        per_quantity = tested.groupby("quantity").size().max()
+        return (f"No group is shown to differ from {reference} at q (over groups and layers) < {stats.ALPHA:g}, "
+                f"in any layer or quantity tested (the smallest p these seeds allow is {number_text(smallest)}, and "
+                f"each quantity's q adjusts up to {per_quantity} tests together){without}.")
     by_group = found.groupby("group_id", sort=False)
     if len(found) <= MAX_DIFFERENCES_NAMED:
         named = [f"{labels[group_id]}: " + "; ".join(
@@ -617,11 +640,15 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str]) -> str | No
                      f"{difference_interval(row.note, row.ci_low, row.ci_high)}" for row in rows.itertuples())
                  for group_id, rows in by_group]
         return (f"Differ from {reference} at q (over groups and layers) < {stats.ALPHA:g} (a - b [95 % CI]), "
-                f"{len(found)} of {len(compared)} comparisons: " + ". ".join(named) + ".")
+                f"{len(found)} of {_tested(len(tested))}{without}: " + ". ".join(named) + ".")
     counted = [f"{labels[group_id]} ({len(rows)}, layers {', '.join(map(str, sorted(set(rows['layer']))))})"
                for group_id, rows in by_group]
     return (f"Differ from {reference} at q (over groups and layers) < {stats.ALPHA:g}: {len(found)} of "
-            f"{len(compared)} comparisons, the table's rows with that q, in " + "; ".join(counted) + ".")
+            f"{_tested(len(tested))}{without}, the table's rows with that q, in " + "; ".join(counted) + ".")
+
+
+def _tested(count: int) -> str:
+    return f"the {count} comparison{'' if count == 1 else 's'} tested"
 
 
 def _compared_cells(item) -> dict[str, str]:
@@ -629,7 +656,7 @@ def _compared_cells(item) -> dict[str, str]:
     show them, p with the note where the seeds are too few for p < 0.05."""
     floor = f" ({item.note})" if item.note in (stats.TOO_FEW_TO_DIFFER, stats.HSU_PAIR) else ""
     return {"n a, b": f"{item.n_a}, {item.n_b}", "a - b": number_text(item.difference),
-            "95 % CI": difference_interval(item.note, item.ci_low, item.ci_high), "p": number_text(item.p_value) + floor}
+            "95 % CI": difference_interval(item.note, item.ci_low, item.ci_high), "p": p_text(item.p_value) + floor}
 
 
 @dataclass(frozen=True)
@@ -689,8 +716,8 @@ def trend_table(trends: pd.DataFrame, layers: Iterable[int] | None = None) -> pd
                           # a note column of None and text holds NaN for None (pandas' string type)
                           "95 % CI": item.note if isinstance(item.note, str) and item.note != stats.HSU_PAIR
                           else difference_interval(None, item.ci_low, item.ci_high),
-                          "p": number_text(item.p_value) + (f" ({item.note})" if item.note == stats.HSU_PAIR else ""),
-                          "q (over layers)": number_text(item.q_value),
+                          "p": p_text(item.p_value) + (f" ({item.note})" if item.note == stats.HSU_PAIR else ""),
+                          "q (over layers)": p_text(item.q_value),
                           "Spearman's rho": number_text(item.spearman_rho)}
                          for item in trends.itertuples(index=False)])
 
@@ -751,7 +778,7 @@ def accuracy_comparison(runs: pd.DataFrame, labels: dict[str, str], reference: s
                 for group_id in groups if group_id != reference]
     q_values = stats.over_layers(np.array([item.p_value for _, item in compared]))
     return pd.DataFrame([{"a": labels[group_id], "b": labels[reference], **_compared_cells(item),
-                          "q (over groups)": number_text(q), "Cliff's delta": number_text(item.cliffs_delta)}
+                          "q (over groups)": p_text(q), "Cliff's delta": number_text(item.cliffs_delta)}
                          for (group_id, item), q in zip(compared, q_values)])
 
 
@@ -819,8 +846,9 @@ def last_hidden_tests(group_stats: pd.DataFrame) -> pd.DataFrame:
 
 def glance_table(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
     """Does the last hidden layer compress? Per seed group (`group`) of phase_stats rows: its
-    compression and noise floor with their intervals, the test (p, and q over the groups of the
-    table: `last_hidden_tests`), and the runs left out, counted."""
+    compression, noise floor and compression over the floor (the tested quantity) with their
+    intervals, the test (p, and q over the groups of the table: `last_hidden_tests`), the verdict
+    (yes at p and q < ALPHA: which groups compress is several tests) and the runs left out, counted."""
     tests = last_hidden_tests(group_stats).set_index("group")
     rows = []
     for group, frame in last_hidden_rows(group_stats).groupby("group", sort=False):
@@ -830,9 +858,10 @@ def glance_table(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
                      "n": int(by.loc["compression_bits", "n"]),
                      "compression (bits)": estimate_cell(by.loc["compression_bits"]),
                      "noise floor (bits)": estimate_cell(by.loc["noise_floor_bits"]),
-                     "p (compression > floor)": number_text(tests.loc[group, "p_value"]),
-                     "q (over groups)": number_text(tests.loc[group, "q_groups"]),
-                     "compresses": _compresses(by.loc[stats.EXCESS]),
+                     f"{stats.EXCESS} (bits)": estimate_cell(by.loc[stats.EXCESS]),
+                     "p (compression > floor)": p_text(tests.loc[group, "p_value"]),
+                     "q (over groups)": p_text(tests.loc[group, "q_groups"]),
+                     "compresses": _compresses(by.loc[stats.EXCESS], q_value=tests.loc[group, "q_groups"]),
                      "left out": _left_out(by.loc[stats.EXCESS])})
     return pd.DataFrame(rows)
 
@@ -857,10 +886,11 @@ def glance_note(group_stats: pd.DataFrame) -> str | None:
     if not found.empty:
         others = tests.loc[~tests.index.isin(found.index), "group"]
         return (f"At q (over groups) < {stats.ALPHA:g} the last hidden layer compresses in {len(found)} of the "
-                f"{len(tests)} groups tested" + (f"; not in {'; '.join(others)}" if len(others) else "") + "." + no_test)
+                f"{_groups(len(tests))} tested" + (f"; not shown in {'; '.join(others)}" if len(others) else "")
+                + "." + no_test)
     alone = tests[tests["p_value"] < stats.ALPHA]
-    sentence = (f"In no group does the last hidden layer compress at q (over groups) < {stats.ALPHA:g} "
-                f"({len(tests)} groups tested).")
+    sentence = (f"In no group is the last hidden layer shown to compress at q (over groups) < {stats.ALPHA:g} "
+                f"({_groups(len(tests))} tested).")
     if len(alone):
         from scipy.stats import binom    # imported on first use, as ibstore.stats imports scipy.stats
 
@@ -870,6 +900,10 @@ def glance_note(group_stats: pd.DataFrame) -> str | None:
         sentence += (f" {len(alone)} {verb} p < {stats.ALPHA:g} alone ({'; '.join(alone['group'])}): noise alone "
                      f"gives {len(alone)} or more of {len(tests)} in at most {100 * chance:.2g} % of cohorts.")
     return sentence + no_test
+
+
+def _groups(count: int) -> str:
+    return f"{count} group{'' if count == 1 else 's'}"
 
 
 def _untested_because(note: str | None) -> str:

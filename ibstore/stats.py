@@ -590,9 +590,10 @@ def over_layers(p_values: np.ndarray) -> np.ndarray:
 
 
 def _with_q(frame: pd.DataFrame, family: list[str]) -> pd.DataFrame:
-    """`frame` with q_value: `over_layers` of its p_value within each family of rows."""
+    """`frame` with q_value: `over_layers` of its p_value within each family of rows; a row noted
+    AT_CEILING keeps its p but is no test (`compresses` NULL), so it is out of the family."""
     q_values = np.full(len(frame), math.nan)
-    p_values = frame["p_value"].to_numpy(dtype=float)
+    p_values = frame["p_value"].where(frame["note"] != AT_CEILING).to_numpy(dtype=float)
     for index in frame.groupby(family, sort=False, dropna=False).indices.values():
         q_values[index] = over_layers(p_values[index])
     return frame.assign(q_value=q_values)
@@ -740,8 +741,8 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     are set only for compression_over_floor_bits, whose test (`drop_test`) reads the I(X;T) curves
     `curves` (ibstore.phases.CURVES_SQL's rows of these runs); `compresses` is NULL where no test
     can decide (note UNTESTABLE), the layer's I(X;T) ends at its ceiling in every kept seed
-    (note AT_CEILING, `at_ceiling`; its p stays), or idnns' fixed bins clip its activation in a kept
-    run (phases' `bins_clip`, note CLIPPED_BINS; p NULL too, and out of q over the layers)."""
+    (note AT_CEILING, `at_ceiling`; its p stays, but out of q over the layers), or idnns' fixed bins
+    clip its activation in a kept run (phases' `bins_clip`, note CLIPPED_BINS; p NULL too, and out of q)."""
     phases = with_excess(phases).sort_values(["group_id", *KEYS, "run_id"]).reset_index(drop=True)
     values, reasons = _numeric(phases, QUANTITIES), exclusions(phases)
     run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()

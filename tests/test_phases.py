@@ -669,24 +669,34 @@ def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(
     assert len(expected) >= 8
     monkeypatch.setattr(report, "MAX_DIFFERENCES_NAMED", len(expected) - 1)
     groups = {a: sorted({int(layer[0]) for a_, layer, *_ in expected if a_ == a}) for a, *_ in expected}
+    n_tested = int(compared["p_value"].notna().sum())
+    untested = len(compared) - n_tested
+    without = (f" ({untested} more without a test, – in the table: fewer than 2 seeds kept a side, or bins that clip)"
+               if untested else "")
     assert report.differences_note(compared, labels) == (
-        f"Differ from g=0 at q (over groups and layers) < 0.05: {len(expected)} of {len(compared)} comparisons, "
-        "the table's rows with that q, in " + "; ".join(
+        f"Differ from g=0 at q (over groups and layers) < 0.05: {len(expected)} of the {n_tested} comparisons "
+        f"tested{without}, the table's rows with that q, in " + "; ".join(
             f"{a} ({sum(row[0] == a for row in expected)}, layers {', '.join(map(str, layers))})"
             for a, layers in groups.items()) + ".")
     monkeypatch.setattr(report, "MAX_DIFFERENCES_NAMED", len(expected))
     note = report.differences_note(compared, labels)
     assert note.startswith(
         f"Differ from g=0 at q (over groups and layers) < 0.05 (a - b [95 % CI]), {len(expected)} of "
-        f"{len(compared)} comparisons: ")
+        f"the {n_tested} comparisons tested{without}: ")
     for a, layer, quantity, difference, interval in expected:
         assert f"{layer} {quantity} {difference} {interval}" in note.split(f"{a}: ")[1].split(". g=")[0]
     assert note.count(" · dense_") == len(expected)
     alike = layered_phases({"ref": values["ref"].tolist(), "same": values["ref"].tolist()})
     # 5 and 5 seeds: the smallest two-sided p is 2 / C(10, 5) = 0.00794; 3 layers per quantity
     assert report.differences_note(report.reference_comparisons(alike, labels), labels) == (
-        "No group differs from g=0 at q (over groups and layers) < 0.05, in any layer or quantity compared (the "
-        "smallest p these seeds allow is 0.00794, and each quantity's q adjusts up to 3 tests together).")
+        "No group is shown to differ from g=0 at q (over groups and layers) < 0.05, in any layer or quantity tested "
+        "(the smallest p these seeds allow is 0.00794, and each quantity's q adjusts up to 3 tests together).")
+    # one seed a side: nothing is tested, and the sentence does not say that nothing differs
+    single = alike[alike["run_id"].isin(alike.groupby("group_id")["run_id"].min())]
+    single_compared = report.reference_comparisons(single, labels)
+    assert single_compared["p_value"].isna().all() and report.differences_note(single_compared, labels) == (
+        f"No comparison with g=0 could be tested ({len(single_compared)} without a test, – in the table: fewer "
+        "than 2 seeds kept a side, or bins that clip): these seeds say nothing of a difference.")
     assert report.differences_note(report.reference_comparisons(alike[alike["group_id"] == "ref"], labels),
                                    labels) is None
 
@@ -807,6 +817,10 @@ def test_a_kde_bound_or_edge_at_log2_n_is_named_at_its_ceiling(tmp_path):
         # compression 0 against a floor of 0 gives p = 1, the test's "no": the statistics say why it is no answer
         assert excess.loc[at, "p_value"].tolist() == [1.0] and excess.loc[at, "note"].tolist() == [stats.AT_CEILING]
         assert excess.loc[at, "compresses"].isna().all() and excess.drop(at)["compresses"].notna().all()
+        # no test, so out of q over the layers: the others' q is Benjamini-Hochberg over them alone
+        assert excess.loc[at, "q_value"].isna().all()
+        assert excess.drop(at)["q_value"].tolist() == pytest.approx(
+            benjamini_hochberg(excess.drop(at)["p_value"].to_numpy()).tolist())
         assert table.iloc[at].tolist() == [report.AT_CEILING_CELL]
         assert report.AT_CEILING_CELL not in table.drop(table.index[at]).tolist()
         assert glance == [report.AT_CEILING_CELL if these is edge else table.iloc[4]]
@@ -950,7 +964,7 @@ def test_the_glance_sentence_names_the_groups_that_compress_at_q_below_005():
     assert tests["q_groups"].tolist()[:3] == pytest.approx(
         benjamini_hochberg(tests["p_value"].iloc[:3]).tolist()) and math.isnan(tests.loc["d", "q_groups"])
     assert report.glance_note(group_stats) == (
-        "At q (over groups) < 0.05 the last hidden layer compresses in 2 of the 3 groups tested; not in c. "
+        "At q (over groups) < 0.05 the last hidden layer compresses in 2 of the 3 groups tested; not shown in c. "
         "No test in d (fewer than 5 seeds kept with a finite I(X;T); left out says which).")
 
 
@@ -963,12 +977,21 @@ def test_the_glance_sentence_says_when_p_alone_passes_but_no_q_does():
                                                   0.03, 0.5)
     six_or_more = sum(math.comb(11, j) * 0.05 ** j * 0.95 ** (11 - j) for j in range(6, 12))
     assert report.glance_note(group_stats) == (
-        "In no group does the last hidden layer compress at q (over groups) < 0.05 (11 groups tested). 6 reach "
+        "In no group is the last hidden layer shown to compress at q (over groups) < 0.05 (11 groups tested). 6 reach "
         f"p < 0.05 alone (g0; g1; g2; g3; g4; g5): noise alone gives 6 or more of 11 in at most "
         f"{100 * six_or_more:.2g} % of cohorts.")
     group_stats.loc[tested, "p_value"] = 0.5
     assert report.glance_note(group_stats) == (
-        "In no group does the last hidden layer compress at q (over groups) < 0.05 (11 groups tested).")
+        "In no group is the last hidden layer shown to compress at q (over groups) < 0.05 (11 groups tested).")
+    # the table agrees with the sentence: p alone below 0.05 is "p only", not yes
+    group_stats.loc[tested, "p_value"] = np.where(group_stats.loc[tested, "group"] == "g0", 0.03, 0.5)
+    group_stats.loc[tested, "compresses"] = group_stats.loc[tested, "p_value"] < 0.05
+    glance = report.glance_table(group_stats, "binning").set_index("seed group")
+    assert glance.loc["g0", "q (over groups)"] == "0.33" and glance.loc["g0", "compresses"] == report.P_ONLY_CELL
+    assert set(glance.drop(index="g0")["compresses"]) == {report.NOT_SHOWN_CELL}
+    assert report.glance_note(group_stats) == (
+        "In no group is the last hidden layer shown to compress at q (over groups) < 0.05 (11 groups tested). 1 "
+        "reaches p < 0.05 alone (g0): noise alone gives 1 or more of 11 in at most 43 % of cohorts.")
 
 
 def test_values_equal_but_for_float_rounding_do_not_differ():

@@ -62,7 +62,8 @@ def test_report_holds_the_statistics_figures_and_tables(written):
     # p, then q over the two groups with a test (n = 1 has none), both worked out here
     p_values = [multiplier_test(kept_drops(group))[0] for group in ("compress", "noise")]
     q_compress = benjamini_hochberg(p_values)[0]
-    assert f"| {p_values[0]:.3g} | {q_compress:.3g} | yes | 1 dead |" in compress
+    assert p_values[0] < 0.001 <= p_values[1]     # the floor, 1/10000, is written "< 0.001"
+    assert f"| {report.p_text(p_values[0])} | {report.p_text(q_compress)} | yes | 1 dead |" in compress
     assert "| – | – |" in glance["learning_rate=0.001"]
     assert f"{kept_values('compress', 'compression_bits').mean():.2f} [" in compress
     noise = glance["learning_rate=0.0001"]
@@ -91,14 +92,19 @@ def test_report_holds_the_statistics_figures_and_tables(written):
 
 
 def test_a_layers_yes_needs_q_below_005_in_the_per_layer_table_and_no_is_not_shown():
-    # a layer with p < 0.05 among others: "yes" at a glance (one layer named in advance), but in the
-    # per-layer table only where q over the layers is below 0.05 too
+    # a layer with p < 0.05 among others: "yes" on its p alone, but in a table (q over its layers, or at a
+    # glance over its groups) only where that q is below 0.05 too
     def excess(p: float, q: float) -> pd.Series:
         return pd.Series({"note": None, "compresses": p < 0.05, "p_value": p, "q_value": q})
     assert report._compresses(excess(0.0108, 0.0648)) == "yes"
     assert report._compresses(excess(0.0108, 0.0648), q_value=0.0648) == report.P_ONLY_CELL
     assert report._compresses(excess(0.001, 0.006), q_value=0.006) == "yes"
     assert report._compresses(excess(0.29, 0.5), q_value=0.5) == report.NOT_SHOWN_CELL == "not shown"
+
+
+def test_a_p_below_0001_is_written_so_and_others_to_3_digits():
+    assert [report.p_text(p) for p in (0.0001, 0.000999, 0.001, 0.0123456, 1.0, math.nan, None)] == [
+        "< 0.001", "< 0.001", "0.001", "0.0123", "1", "–", "–"]
 
 
 def test_a_one_sided_cell_writes_its_bound_as_its_mean():

@@ -145,7 +145,7 @@ def test_peak_and_final_i_xt_per_layer(known_root):
 @pytest.mark.slow
 def test_compression_per_layer_and_cohort(known_root):
     root, _ = known_root
-    rows = answer(root, "Compression (peak - final I(X;T)) per layer and cohort, dead networks left out")
+    rows = answer(root, "Compression (peak - final I(X;T)) per layer and cohort, dead and diverged networks left out")
     got = {(r["cohort"], r["estimator"], r["layer"]): (r["compression_bits"], r["runs"]) for r in rows}
     expected = {}
     for cohort in ("bias", "depth"):
@@ -283,7 +283,7 @@ def test_compression_leaves_dead_networks_out(cohort_root):
     runs = run_query(cohort_root, "SELECT run_id, dead_network FROM runs")
     live = set(runs.loc[~runs["dead_network"], "run_id"])
     assert len(live) == 6
-    rows = answer(cohort_root, "Compression (peak - final I(X;T)) per layer and cohort, dead networks left out")
+    rows = answer(cohort_root, "Compression (peak - final I(X;T)) per layer and cohort, dead and diverged networks left out")
     for row in (r for r in rows if r["estimator"] == "binning"):
         layer = mi[(mi["layer"] == row["layer"]) & mi["run_id"].isin(live)]
         drops = [g["i_xt"].max() - g.sort_values("epoch")["i_xt"].iloc[-1] for _, g in layer.groupby("run_id")]
