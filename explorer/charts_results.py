@@ -19,12 +19,15 @@ MAX_VALUE_LABELS = 8     # a config key with more values than this gets round ti
 LINE_HEIGHT = 12         # px, of an axis name's lines
 LABEL_GAP = 0.05         # of an axis' length (236 px): a 10 px label's height and a little
 ROUND_STEPS = 5          # about this many steps between round ticks (at most 7 after widening to them)
+MISSING = "(missing)"    # a run whose config lacks the key, as the Config page writes it (ibstore.configdiff)
+MISSING_ROOM = 0.1       # of a numeric key's axis, below its values: where its runs without a value are
 
 
 def parallel_coordinates(frame: pd.DataFrame, keys: list[str], outcome: str) -> alt.LayerChart:
     """One line per run through an axis per varying key and the `outcome` (W&B's parallel
     coordinates), coloured by the outcome. A key's axis runs from its smallest to its largest value
-    (numbers by value, other values evenly spaced in sorted order), its values written beside it
+    (numbers by value, other values evenly spaced in sorted order), runs whose config lacks the key
+    at its bottom as MISSING (`text_axis`, `with_missing_below`), its values written beside it
     (lists of named entries by their names, `configdiff.short_value`; the tooltip has the value); the
     outcome's, and a numeric key's of many values, carry round ticks (`round_ticks`). The axes'
     names wrap to the room between them, the legend's title is whole."""
@@ -34,14 +37,12 @@ def parallel_coordinates(frame: pd.DataFrame, keys: list[str], outcome: str) -> 
         column = frame[axis]
         if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
             position, shown = numeric_axis(column.astype(float), measured=axis == outcome)
+            if axis != outcome and column.isna().any():
+                position, shown = with_missing_below(position, shown, column.isna())
         else:
-            text = column.astype(str)
-            distinct = sorted(text.unique())
-            spot = {v: (i / (len(distinct) - 1) if len(distinct) > 1 else 0.5) for i, v in enumerate(distinct)}
-            position = text.map(spot)
-            shown = {v: spot[v] for v in distinct}
+            position, shown = text_axis(column)
         rows.append(pd.DataFrame({"run_id": frame["run_id"], "axis": axis, "position": position,
-                                  "value": column.astype(str), outcome: frame[outcome]}))
+                                  "value": as_text(column), outcome: frame[outcome]}))
         labels += [{"axis": axis, "position": p, "label": configdiff.short_value(label)} for label, p in shown.items()]
     data = pd.concat(rows, ignore_index=True).dropna(subset=["position"])
     width = PAGE_WIDTH - 2 * AXIS_SPACE
@@ -65,6 +66,34 @@ def parallel_coordinates(frame: pd.DataFrame, keys: list[str], outcome: str) -> 
     text = alt.Chart(pd.DataFrame(labels)).mark_text(align="left", dx=4, fontSize=10, limit=room).encode(
         x=x, y=y, text="label:N")
     return alt.layer(rules, lines, text).properties(width=width, height=260)
+
+
+def as_text(column: pd.Series) -> pd.Series:
+    """Each value as text, a missing one (NULL: the run's config lacks the key) as MISSING. Under
+    pandas 3, `astype(str)` keeps a missing value NaN, and sorting the texts then failed."""
+    return column.astype(str).where(column.notna(), MISSING)
+
+
+def text_axis(column: pd.Series) -> tuple[pd.Series, dict[str, float]]:
+    """Each value's position (0 to 1) on the axis of a key that is not numeric, and the axis' labels
+    -> their positions: MISSING at the bottom where some run lacks the key, then the values as text,
+    sorted, evenly spaced."""
+    text = as_text(column)
+    missing = [MISSING] if column.isna().any() else []
+    distinct = missing + sorted(set(text[column.notna()]))
+    spot = {value: (i / (len(distinct) - 1) if len(distinct) > 1 else 0.5) for i, value in enumerate(distinct)}
+    return text.map(spot), spot
+
+
+def with_missing_below(position: pd.Series, labels: dict[str, float],
+                       missing: pd.Series) -> tuple[pd.Series, dict[str, float]]:
+    """A numeric key's positions and labels (`numeric_axis`) moved up into the top 1 - MISSING_ROOM of
+    its axis, and its runs where `missing` (no value) at the bottom as MISSING: left out, their lines
+    had skipped the axis, drawn as if they had a value there."""
+    def raised(spot):
+        return MISSING_ROOM + (1 - MISSING_ROOM) * spot
+    return (raised(position).mask(missing, 0.0),
+            {MISSING: 0.0, **{label: raised(spot) for label, spot in labels.items()}})
 
 
 def numeric_axis(values: pd.Series, measured: bool) -> tuple[pd.Series, dict[str, float]]:

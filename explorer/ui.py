@@ -23,10 +23,10 @@ from ibstore import layout, query_process
 from ibstore.record import FLAG_OF_STATUS, FLAGS, Status
 from ibstore.text import terminal_text
 
-MAX_PAGE_RUNS = 60               # chart pages draw at most this many runs (a panel or chart per run)
+MAX_PAGE_RUNS = 60               # pages drawing a panel or chart per run read at most this many (whole groups)
 MAX_DEFAULT_RUNS = MAX_PAGE_RUNS  # selected, in whole seed groups, when neither the URL nor the session says
 MAX_FILTER_RUNS = MAX_PAGE_RUNS   # a changed filter selects at most this many of the runs it shows (whole groups)
-MAX_GROUP_RUNS = 500             # pages that draw seed groups, not runs (Phases), read at most this many
+MAX_GROUP_RUNS = 500             # pages (and modes) that draw seed groups, not runs, read at most this many
 MAX_SIDEBAR_RUNS = 1_000         # the sidebar offers the selection and the first runs up to this many
 NOT_RECORDED = "not recorded for this run"
 SPLITS = ("train", "test", "full")
@@ -263,12 +263,61 @@ def whole_groups(run_ids: list[str], runs: pd.DataFrame, limit: int) -> list[str
     (['a', 'b'], ['c', 'd', 'e'])
     """
     ids = np.asarray(run_ids, dtype=object)
+    codes = _group_codes(ids, runs)
+    return ids[codes < _groups_within(codes, limit)].tolist()
+
+
+def _group_codes(ids: np.ndarray, runs: pd.DataFrame) -> np.ndarray:
+    """Each of `ids`' seed group, numbered 0, 1, ... in the order the groups first appear among them
+    (a run the root lacks, or one without a group_id, is a group of its own)."""
     rows = pd.Index(runs["run_id"]).get_indexer(ids)           # hashed, not a loop over 100,000 ids
-    group_ids = np.where(rows >= 0, runs["group_id"].to_numpy(object)[rows], ids)   # unknown: its own group
-    codes, _ = pd.factorize(group_ids)                          # groups numbered where each first appears
+    group_ids = np.where(rows >= 0, runs["group_id"].to_numpy(object)[rows], None)
+    return pd.factorize(np.where(pd.isna(group_ids), ids, group_ids))[0]
+
+
+def _groups_within(codes: np.ndarray, limit: int) -> int:
+    """How many of the first groups (`_group_codes`) fit in `limit` runs together: at least one."""
     runs_through = np.cumsum(np.bincount(codes)) if len(codes) else np.zeros(0, int)
-    groups = max(1, int(np.searchsorted(runs_through, limit, side="right")))
-    return ids[codes < groups].tolist()
+    return max(1, int(np.searchsorted(runs_through, limit, side="right")))
+
+
+def runs_limit(by_group: bool) -> int:
+    """How many selected runs a page reads: MAX_GROUP_RUNS where it draws seed groups (a line, band
+    or panel per group: a 50-seed cohort is read whole), else MAX_PAGE_RUNS (a panel or chart per run)."""
+    return MAX_GROUP_RUNS if by_group else MAX_PAGE_RUNS
+
+
+def page_runs(selected: list[str], runs: pd.DataFrame, limit: int) -> tuple[list[str], str | None]:
+    """What a page reads of the selection `selected` (`runs`: the root's, with group_id), and the
+    warning that says what it draws of what is selected (None when all of it): at most `limit` runs,
+    the first seed groups whole (`whole_groups`), or, when the first group alone holds more, the
+    first `limit` of its seeds (its badge then says how many of them, `group_badges`). A cut at
+    `limit` runs had drawn 10 of a group's 50 selected seeds and labelled them "10 of 50 seeds
+    selected", its interval and comparison over those 10.
+
+    >>> runs = pd.DataFrame({"run_id": list("abcde"), "group_id": ["g", "g", "h", "h", "h"]})
+    >>> page_runs(list("abcde"), runs, 5)
+    (['a', 'b', 'c', 'd', 'e'], None)
+    >>> page_runs(list("abcde"), runs, 4)[0], page_runs(list("cdeab"), runs, 2)[0]
+    (['a', 'b'], ['c', 'd'])
+    """
+    if len(selected) <= limit:
+        return list(selected), None
+    ids = np.asarray(selected, dtype=object)
+    codes = _group_codes(ids, runs)
+    groups = _groups_within(codes, limit)
+    whole = ids[codes < groups]
+    selected_groups = int(codes.max()) + 1
+    said = (f"{len(selected)} runs in {selected_groups} seed group{'s' if selected_groups > 1 else ''} are selected; "
+            f"this page reads at most {limit} runs")
+    if len(whole) > limit:
+        first = "the first seed group alone" if selected_groups > 1 else "its one seed group"
+        said += (f", and {first} has {len(whole)} selected seeds: the page draws {limit} of them, and what it shows "
+                 f"of that group (lines, bands, n, tests) is over those {limit}")
+    else:
+        first = "the first seed group" if groups == 1 else f"the first {groups} seed groups"
+        said += f", in whole seed groups: {first} ({len(whole)} runs)"
+    return whole[:limit].tolist(), said + ". Narrow the selection on the Runs page or in the sidebar."
 
 
 # badges: flags the trainer wrote into run.json (dead_network, diverged)
@@ -313,18 +362,26 @@ def run_badges(runs: pd.DataFrame) -> dict[str, str]:
 
 
 def group_badges(results: ResultStore, runs: pd.DataFrame, run_ids: list[str]) -> dict[str, str]:
-    """group_id -> " [dead: 2 of 3 seeds]" and the like, for groups with a flagged run, and
-    " [2 of 5 seeds selected]" for groups of which `runs` (the root's) holds more seeds than
-    `run_ids` (the selection): a group's band, n and tests are over its selected seeds."""
+    """group_id -> " [dead: 2 of 3 seeds]" and the like, for groups with a flagged run;
+    " [2 of 5 seeds selected]" for groups of which `runs` (the root's) holds more seeds than the
+    selection; and " [60 of 100 selected seeds drawn]" for a group of which `run_ids`, what a page
+    draws, hold fewer seeds than the selection (`page_runs` cut it: one group held more than the page
+    reads): a group's band, n and tests are over the seeds drawn."""
     flags = run_flags(flag_rows(runs, run_ids))   # the selection's: a page asks three times
     in_root = runs["group_id"].value_counts()
+    chosen = selection()
+    in_selection = (rows_among(runs[["run_id", "group_id"]], chosen)["group_id"].value_counts()
+                    if len(chosen) > len(run_ids) else pd.Series(dtype=int))   # else the page drew it all
     badges = {}
     for group, members in results.groups(run_ids).items():
+        drawn = len(members)
+        # run_ids from outside a page (a notebook, a test) are a selection of their own
+        selected = max(drawn, int(in_selection.get(group, 0)))
+        seeds = int(in_root.get(group, selected))
+        marks = [f"{drawn} of {selected} selected seeds drawn"] if selected > drawn else []
+        marks += [f"{selected} of {seeds} seeds selected"] if seeds > selected else []
         counts = {badge: sum(badge in flags.get(r, []) for r in members) for badge in BADGES.values()}
-        seeds = int(in_root.get(group, len(members)))
-        marks = [f"{len(members)} of {seeds} seeds selected"] if seeds > len(members) else []
-        marks += [f"{badge}: {n} of {len(members)} seeds" if len(members) > 1 else badge
-                  for badge, n in counts.items() if n]
+        marks += [f"{badge}: {n} of {drawn} seeds" if drawn > 1 else badge for badge, n in counts.items() if n]
         if marks:
             badges[group] = f" [{', '.join(marks)}]"
     return badges
@@ -406,22 +463,32 @@ def ordered_splits(splits) -> list[str]:
     return [s for s in SPLITS if s in present] + sorted(present - set(SPLITS))
 
 
-def selection_page(title: str, limit: int | None = None) -> tuple[ResultStore, pd.DataFrame, list[str]]:
-    """The start of every page that shows the selected runs: (store, all runs, selection, at most
-    `limit` (default MAX_PAGE_RUNS) of it); the page stops with a hint if nothing is selected."""
-    limit = limit or MAX_PAGE_RUNS
+def page_start(title: str) -> tuple[ResultStore, pd.DataFrame, list[str]]:
+    """The start of every page that shows the selected runs: its title, then (store, all runs, the
+    whole selection); the page stops with a hint if nothing is selected. A page whose modes read
+    different numbers of runs (`runs_limit`) draws its mode's widgets, then `cut_selection`."""
     results = store()
     st.title(title)
-    all_runs = results.runs()
     chosen = selection()
     if not chosen:
         st.info("No runs selected: choose them in the sidebar or on the Runs page.", icon=":material/checklist:")
         st.stop()
-    if len(chosen) > limit:
-        st.warning(f"{len(chosen)} runs are selected; this page draws the first {limit}. Narrow the "
-                   "selection on the Runs page or in the sidebar.", icon=":material/filter_list:")
-        chosen = chosen[:limit]
-    return results, all_runs, chosen
+    return results, results.runs(), chosen
+
+
+def cut_selection(all_runs: pd.DataFrame, selected: list[str], limit: int) -> list[str]:
+    """What the page reads of `selected` (`page_runs`), with a warning when that is not all of it."""
+    drawn, warning = page_runs(selected, all_runs, limit)
+    if warning:
+        st.warning(warning, icon=":material/filter_list:")
+    return drawn
+
+
+def selection_page(title: str, limit: int | None = None) -> tuple[ResultStore, pd.DataFrame, list[str]]:
+    """`page_start`, then the selection cut to what the page reads (`cut_selection`: at most `limit`
+    runs, default MAX_PAGE_RUNS, in whole seed groups): (store, all runs, the runs the page reads)."""
+    results, all_runs, selected = page_start(title)
+    return results, all_runs, cut_selection(all_runs, selected, limit or MAX_PAGE_RUNS)
 
 
 def runs_with(results: ResultStore, table: str, chosen: list[str], what: str) -> list[str]:

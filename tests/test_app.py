@@ -276,8 +276,43 @@ def test_large_selections_are_capped_and_said_so(monkeypatch, cohort_root):
     shown = list(at.dataframe[0].value["run_id"])
     assert len(shown) == 6 and url_runs(at) == shown[:4]      # two whole groups of two seeds, not 5 runs
     at.switch_page("app_pages/compare.py").run()
-    assert "4 runs are selected; this page draws the first 2" in at.warning[0].value
+    assert ("4 runs in 2 seed groups are selected; this page reads at most 2 runs, in whole seed groups: the first "
+            "seed group (2 runs)") in unescaped(at.warning[0].value)
     assert len(specs(at)[0]["facet"]["sort"]) == 2
+
+
+SEEDS_PER_GROUP = 36     # two groups: more runs than a page of runs reads (ui.MAX_PAGE_RUNS), fewer than 2 x 60
+
+
+@pytest.fixture(scope="module")
+def two_large_groups(tmp_path_factory) -> Path:
+    """Cohort `many`: tanh and relu, SEEDS_PER_GROUP seeds each (saxe2018_fig1, smaller)."""
+    root = tmp_path_factory.mktemp("many")
+    for activation in ("tanh", "relu"):
+        for seed in range(SEEDS_PER_GROUP):
+            write_run(root, "many", {"activation_fn": activation, "epochs": 20}, seed=seed, cohort="many", logged=4)
+    return root
+
+
+def test_pages_per_seed_group_read_every_selected_seed(monkeypatch, two_large_groups):
+    """72 runs selected in two groups: per seed group the Training and Compare pages read them all.
+    They read the first 60 (36 of one group, 24 of the other), and the Training page's final accuracy
+    and its comparison were over 24 of the second group's seeds, labelled "24 of 36 seeds selected"."""
+    assert 2 * SEEDS_PER_GROUP > ui.MAX_PAGE_RUNS
+    selected = {"select": "shown", "where": "cohort = 'many'"}
+    at = open_app(monkeypatch, two_large_groups, "training", lines="per seed group", **selected)
+    health, comparison = [table.value.map(unescaped) for table in at.table]
+    assert list(health["seed group"]) == ["activation_fn=relu", "activation_fn=tanh"]     # no "of 36 seeds" badge
+    assert list(health["runs"]) == [SEEDS_PER_GROUP] * 2
+    assert list(comparison["n a, b"]) == [f"{SEEDS_PER_GROUP}, {SEEDS_PER_GROUP}"]
+    assert not at.warning
+    at = open_app(monkeypatch, two_large_groups, "compare", panels="per seed group", **selected)
+    assert specs(at)[0]["facet"]["sort"] == [f"activation_fn={a} ({SEEDS_PER_GROUP} seeds)" for a in ("relu", "tanh")]
+    # per run, a page reads at most 60 runs, in whole seed groups
+    at = open_app(monkeypatch, two_large_groups, "training", **selected)
+    assert unescaped(at.warning[0].value).startswith(
+        f"{2 * SEEDS_PER_GROUP} runs in 2 seed groups are selected; this page reads at most {ui.MAX_PAGE_RUNS} runs, "
+        f"in whole seed groups: the first seed group ({SEEDS_PER_GROUP} runs).")
 
 
 @pytest.mark.parametrize("limit, groups", [(1, 1), (3, 1), (4, 2), (5, 2), (100, 4)])

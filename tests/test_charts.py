@@ -339,6 +339,31 @@ def test_parallel_coordinates_place_runs_on_each_axis_by_value():
     assert lines["encoding"]["color"]["field"] == "final_test_accuracy"
 
 
+@pytest.mark.parametrize("text_dtype", [object, "str"])
+def test_parallel_coordinates_draw_a_missing_value_as_its_own_category(text_dtype):
+    """A config key some runs lack is NULL in the runs view (the epoch0-tanh runs' log_schedule):
+    under pandas 3 `astype(str)` kept the NaN, and sorting the values raised TypeError on the Runs
+    page. A missing value is the category "(missing)" at the bottom of its axis, text or numeric."""
+    frame = pd.DataFrame({"run_id": list("abcde"),
+                          "log_schedule": pd.Series(["ibsgd", None, "default", math.nan, "ibsgd"], dtype=text_dtype),
+                          "log_schedule.every": [1.0, math.nan, 2.0, math.nan, 1.0],
+                          "final_test_accuracy": [0.5, 0.6, 0.7, 0.8, 0.9]})
+    keys = ["log_schedule", "log_schedule.every"]
+    spec = charts_results.parallel_coordinates(frame, keys, "final_test_accuracy").to_dict()
+    lines = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "line")
+    drawn = {(row["run_id"], row["axis"]): (row["position"], row["value"])
+             for row in spec["datasets"][lines["data"]["name"]]}
+    assert len(drawn) == 3 * len(frame)                       # every run on every axis
+    assert drawn[("b", "log_schedule")] == drawn[("d", "log_schedule")] == (0.0, "(missing)")
+    assert drawn[("c", "log_schedule")] == (0.5, "default") and drawn[("a", "log_schedule")] == (1.0, "ibsgd")
+    assert drawn[("b", "log_schedule.every")] == (0.0, "(missing)")
+    assert drawn[("a", "log_schedule.every")][0] > 0 and drawn[("c", "log_schedule.every")][0] == 1.0
+    text = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "text")
+    labels = [(row["axis"], row["label"]) for row in spec["datasets"][text["data"]["name"]] if row["axis"] in keys]
+    assert labels == [("log_schedule", "(missing)"), ("log_schedule", "default"), ("log_schedule", "ibsgd"),
+                      ("log_schedule.every", "(missing)"), ("log_schedule.every", "1"), ("log_schedule.every", "2")]
+
+
 def test_parallel_coordinates_write_whole_numbers_whole():
     frame = pd.DataFrame({"run_id": list("abc"), "epochs": [8000, 10000, 8000], "initial_bias": [-0.5, 0.2, 2.0],
                           "final_test_accuracy": [0.5, 0.9, 0.7712]})

@@ -7,7 +7,8 @@ import streamlit as st
 
 from explorer import charts, charts_activations, seed_bands, ui
 
-store, all_runs, selection = ui.selection_page("Activations")
+# the seed groups' fractions are over every selected seed (one run's panels are drawn at a time)
+store, all_runs, selection = ui.selection_page("Activations", ui.MAX_GROUP_RUNS)
 
 flags = ui.run_flags(all_runs)
 dead = [r for r in selection if "dead" in flags.get(r, [])]

@@ -9,22 +9,24 @@ import streamlit as st
 
 from explorer import charts, charts_infoplane, phase_charts, report, ui, viewport
 
-store, all_runs, selection = ui.selection_page("Compare")
+store, all_runs, selected = ui.page_start("Compare")
 
+c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
+grouping = c3.radio("Panels", ["per run", "per seed group"], key="panels", bind="query-params", horizontal=True)
+by_group = grouping == "per seed group"
+# a panel per seed group is over every selected seed (up to MAX_GROUP_RUNS runs), per run MAX_PAGE_RUNS at most
+selection = ui.cut_selection(all_runs, selected, ui.runs_limit(by_group))
 with_mi = ui.runs_with(store, "mi", selection, "Mutual information")
 
 choices = store.mi_choices(with_mi)
 estimators = list(dict.fromkeys(choices["estimator"] + " " + choices["params"]))
-c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
 estimator = c1.selectbox("Estimator", ui.offered("estimator", estimators, "estimator"), key="estimator",
                          bind="query-params")
 name, params = estimator.split(" ", 1)
 splits = ui.ordered_splits(choices.loc[choices["estimator"] == name, "split"])
 split = c2.radio("Split", ui.offered("split", splits, "split"), key="split", bind="query-params", horizontal=True)
-grouping = c3.radio("Panels", ["per run", "per seed group"], key="panels", bind="query-params", horizontal=True)
 layout = c4.radio("Layout", ["grid", "overlay"], key="layout", bind="query-params", horizontal=True,
                   help="grid: one information plane per run or group; overlay: all on one plane, one colour each")
-by_group = grouping == "per seed group"
 d1, d2, d3, d4 = st.columns([2, 2, 2, 2])
 if layout == "grid":
     columns = d1.selectbox("Columns", ["auto", *range(1, charts.MAX_COLUMNS + 1)], key="plane_cols", bind="query-params",

@@ -9,15 +9,16 @@ import streamlit as st
 
 from explorer import charts_training, seed_bands, smoothing, ui
 
-store, all_runs, selection = ui.selection_page("Gradients")
+store, all_runs, selected = ui.page_start("Gradients")
 
-with_gradients = ui.runs_with(store, "gradients", selection, "Gradients")
 left, middle, right = st.columns([2, 2, 3])
 view = left.radio("View", ["SNR over seeds", "per run"], key="grad_view", bind="query-params", horizontal=True)
 band = middle.radio("Band", seed_bands.BANDS, key="band", bind="query-params", horizontal=True,
                     disabled=view != "SNR over seeds")
 weight = right.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="query-params",
                       help="TensorBoard's: a debiased exponential moving average of each run's curve")
+selection = ui.cut_selection(all_runs, selected, ui.runs_limit(view == "SNR over seeds"))
+with_gradients = ui.runs_with(store, "gradients", selection, "Gradients")
 
 
 @st.fragment(run_every=ui.live_interval(all_runs, with_gradients))

@@ -10,9 +10,7 @@ import streamlit as st
 from explorer import charts, charts_training, report, seed_bands, smoothing, ui
 from ibstore.record import Status
 
-store, all_runs, selection = ui.selection_page("Training curves")
-
-with_metrics = ui.runs_with(store, "metrics", selection, "Accuracy and loss")
+store, all_runs, selected = ui.page_start("Training curves")
 
 left, middle, right, far = st.columns(4)
 view = left.radio("View", ["overlay", "small multiples"], key="curves", bind="query-params", horizontal=True)
@@ -24,6 +22,9 @@ columns = ui.whole_number_input(far, "Columns", 1, charts.MAX_COLUMNS, 2, key="c
 weight = st.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="query-params", width=400,
                    help="TensorBoard's: a debiased exponential moving average of each run's curve, "
                         "applied before the seeds are aggregated")
+# per seed group, the groups' statistics are over every selected seed: up to MAX_GROUP_RUNS runs
+selection = ui.cut_selection(all_runs, selected, ui.runs_limit(grouping == "per seed group"))
+with_metrics = ui.runs_with(store, "metrics", selection, "Accuracy and loss")
 
 
 @st.fragment(run_every=ui.live_interval(all_runs, with_metrics))
