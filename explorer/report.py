@@ -620,12 +620,11 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str]) -> str | No
         return None
     reference = labels[compared["reference"].iloc[0]]
     tested = compared.dropna(subset=["p_value"])
-    untested = len(compared) - len(tested)
-    without = (f" ({untested} more without a test, – in the table: fewer than 2 seeds kept a side, or bins that "
-               "clip)" if untested else "")
+    without = _untested_comparisons(compared[compared["p_value"].isna()])
     if tested.empty:
-        return (f"No comparison with {reference} could be tested ({len(compared)} without a test, – in the "
-                "table: fewer than 2 seeds kept a side, or bins that clip): these seeds say nothing of a difference.")
+        return (f"No comparison with {reference} could be tested ({without}): these seeds say nothing of a "
+                "difference.")
+    without = f" ({without.replace(' without', ' more without', 1)})" if without else ""
     found = compared[compared["q_groups"] < stats.ALPHA]
     if found.empty:
         smallest = min(stats.smallest_p(a, b) for a, b in zip(tested["n_a"], tested["n_b"]))
@@ -645,6 +644,17 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str]) -> str | No
                for group_id, rows in by_group]
     return (f"Differ from {reference} at q (over groups and layers) < {stats.ALPHA:g}: {len(found)} of "
             f"{_tested(len(tested))}{without}, the table's rows with that q, in " + "; ".join(counted) + ".")
+
+
+def _untested_comparisons(untested: pd.DataFrame) -> str:
+    """"20 without a test, – in the table: idnns' bins clip the layer (20)": how many comparisons have no
+    p, and why; empty if none."""
+    if untested.empty:
+        return ""
+    clipped = int((untested["note"] == stats.CLIPPED_BINS).sum())
+    reasons = [f"idnns' bins clip the layer ({clipped})" if clipped else "",
+               f"fewer than 2 seeds kept a side ({len(untested) - clipped})" if len(untested) > clipped else ""]
+    return f"{len(untested)} without a test, – in the table: " + "; ".join(r for r in reasons if r)
 
 
 def _tested(count: int) -> str:
@@ -858,7 +868,7 @@ def glance_table(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
                      "n": int(by.loc["compression_bits", "n"]),
                      "compression (bits)": estimate_cell(by.loc["compression_bits"]),
                      "noise floor (bits)": estimate_cell(by.loc["noise_floor_bits"]),
-                     f"{stats.EXCESS} (bits)": estimate_cell(by.loc[stats.EXCESS]),
+                     "compression over floor (bits)": estimate_cell(by.loc[stats.EXCESS]),
                      "p (compression > floor)": p_text(tests.loc[group, "p_value"]),
                      "q (over groups)": p_text(tests.loc[group, "q_groups"]),
                      "compresses": _compresses(by.loc[stats.EXCESS], q_value=tests.loc[group, "q_groups"]),

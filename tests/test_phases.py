@@ -671,8 +671,7 @@ def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(
     groups = {a: sorted({int(layer[0]) for a_, layer, *_ in expected if a_ == a}) for a, *_ in expected}
     n_tested = int(compared["p_value"].notna().sum())
     untested = len(compared) - n_tested
-    without = (f" ({untested} more without a test, – in the table: fewer than 2 seeds kept a side, or bins that clip)"
-               if untested else "")
+    without = f" ({untested} more without a test, – in the table: fewer than 2 seeds kept a side ({untested}))" if untested else ""
     assert report.differences_note(compared, labels) == (
         f"Differ from g=0 at q (over groups and layers) < 0.05: {len(expected)} of the {n_tested} comparisons "
         f"tested{without}, the table's rows with that q, in " + "; ".join(
@@ -696,7 +695,7 @@ def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(
     single_compared = report.reference_comparisons(single, labels)
     assert single_compared["p_value"].isna().all() and report.differences_note(single_compared, labels) == (
         f"No comparison with g=0 could be tested ({len(single_compared)} without a test, – in the table: fewer "
-        "than 2 seeds kept a side, or bins that clip): these seeds say nothing of a difference.")
+        f"than 2 seeds kept a side ({len(single_compared)})): these seeds say nothing of a difference.")
     assert report.differences_note(report.reference_comparisons(alike[alike["group_id"] == "ref"], labels),
                                    labels) is None
 
@@ -868,6 +867,14 @@ def test_edges_cap_bounds_its_ceiling_and_idnns_bins_that_clip_get_no_test(tmp_p
     hidden_rows = compared.drop(index=output, level="layer").drop(index="snr_drop_epoch", level="quantity")
     assert (hidden_rows["note"] == stats.CLIPPED_BINS).all() and hidden_rows["p_value"].isna().all()
     assert compared.loc[output, "note"].ne(stats.CLIPPED_BINS).all() and compared.loc[output, "p_value"].notna().any()
+    # the sentence counts the tests made and says why the others have none
+    labels = dict(zip(groups, ("relu", "tanh") if "relu" in groups[0] else ("tanh", "relu")))
+    reference = report.reference_comparisons(idnns, labels, groups[0])
+    clipped_rows = int((reference["note"] == stats.CLIPPED_BINS).sum())
+    tested = int(reference["p_value"].notna().sum())
+    assert clipped_rows > 0 and tested > 0 and reference["p_value"].isna().sum() == clipped_rows
+    assert f"of the {tested} comparisons tested ({clipped_rows} more without a test, – in the table: idnns' bins clip " \
+           f"the layer ({clipped_rows}))" in report.differences_note(reference, labels)
 
 
 def test_a_small_mean_or_interval_end_does_not_read_zero():
