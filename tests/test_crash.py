@@ -225,7 +225,8 @@ def test_a_crash_between_compaction_steps_loses_and_duplicates_nothing(tmp_path,
 def test_a_kill_while_a_new_start_clears_the_old_tables_leaves_a_true_record(tmp_path, monkeypatch, resume_epoch):
     """`--force` removed the tables, and a resume cut them back, before run.json changed: a kill
     in between left "completed" (final accuracy and all) over no metrics, which a sweep then
-    skipped as done, or an epochs_done beyond the rows kept."""
+    skipped as done, or an epochs_done beyond the rows kept. A resume's record then held no final
+    metrics until the tables were cut: a kill there blanked an accuracy the tables still had."""
     from ibstore.lifecycle import Redo
     writer = RunWriter(tmp_path, {"run_id": "r", "epochs_total": 6}, flush_seconds=0)
     for epoch in range(6):
@@ -242,7 +243,10 @@ def test_a_kill_while_a_new_start_clears_the_old_tables_leaves_a_true_record(tmp
                   redo=Redo(completed=True))
     record = read_record(tmp_path, "r")
     assert record.status == "running" and record.epochs_done == (resume_epoch or 0)
-    assert record.final_test_accuracy is None and record.finished_at is None
+    # a fresh start has no metrics yet; a resume has those of the epoch it continues from
+    assert record.final_test_accuracy == (None if resume_epoch is None else 0.5 + resume_epoch / 100)
+    assert record.final_train_loss == (None if resume_epoch is None else 1.0 / (resume_epoch + 1))
+    assert record.finished_at is None
     assert {r.run_id: r.status.value for r in scan(tmp_path).runs} == {"r": "interrupted"}   # its lock is free
 
 

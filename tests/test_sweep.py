@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,7 +25,7 @@ from ibstore.schema import TABLE_SCHEMAS
 from trainer import cli, config
 from trainer import sweep as sweep_module
 from trainer.plan import Task, plan_sweep, stack_groups
-from ibstore.lifecycle import Redo
+from ibstore.lifecycle import Redo, read_record
 from ibstore.record import utc_now
 from trainer.store import write_record
 from trainer.tables import read_table, table_files
@@ -104,6 +105,16 @@ def test_a_bad_config_anywhere_stops_the_sweep_before_anything_is_written(tmp_pa
     assert exit_info.value.code == 2
     assert "'0' is not allowed" in capsys.readouterr().err
     assert not root.exists()
+
+
+def test_a_config_files_name_is_escaped_in_the_note_on_its_ignored_keys(tmp_path, capsys):
+    # a config file planted in a shared cohort folder names itself: its note printed that name raw
+    from trainer.plan import load_experiments
+
+    write_config(tmp_path, "evil\x1b]2;pwned\x07\rnote", {**TINY, "plotters": []})
+    assert len(load_experiments(tmp_path)) == 1
+    assert capsys.readouterr().err == (f"note: {tmp_path}/evil\\x1b]2;pwned\\x07\\rnote.json: ignoring keys with "
+                                       f"no meaning here: plotters\n")
 
 
 def mark(root: Path, run_id: str, status: str, checkpoint_epoch: int | None = None) -> None:
@@ -409,6 +420,90 @@ def test_ctrl_c_while_waiting_for_a_held_run_leaves_other_processes_runs_alone(t
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.slow
+def test_force_waits_for_a_process_holding_a_completed_run_it_does_not_train_then_trains_it(tmp_path, capsys):
+    """A process that holds a run without training it (`trainer estimate`, here a bare lock holder)
+    leaves its status completed. --force waited for runs whose status said running, so it stopped
+    waiting at once, took the completed run for one the other process had trained, and ended
+    "0 trained by this sweep" with exit 0 while the run was still held."""
+    path = write_config(tmp_path, "forced", TINY)
+    (experiment,) = config.plan(config.load_file(path))
+    (run_id,) = experiment.run_ids
+    root = tmp_path / "results"
+    (root / "runs" / run_id).mkdir(parents=True)
+    before = RunRecord(run_id=run_id, status="completed", started_at=utc_now(), schema_version=SCHEMA_VERSION)
+    write_record(root / "runs" / run_id / "run.json", before)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(root / "runs" / run_id)], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+
+    waited = []
+
+    def release_once_waiting() -> None:     # the holder lets go only once the sweep waits for it
+        try:
+            wait_for(lambda: (read_progress(root, "forced") or SimpleNamespace(state=None)).state == "waiting",
+                     timeout=120, what="the sweep to wait for the held run")
+            waited.append(True)
+        finally:
+            holder.kill()
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        releaser = threading.Thread(target=release_once_waiting)
+        releaser.start()
+        assert cli.main(["sweep", str(path), "--force", "--workers", "1", "--sweep-id", "forced",
+                         "--results", str(root)]) == 0
+        releaser.join()
+        assert waited
+    finally:
+        holder.kill()
+        holder.wait()
+    out = capsys.readouterr().out
+    assert "waiting for 1 run(s) held by other processes" in out
+    assert "done: 1 completed of 1 planned (1 trained by this sweep)" in out
+    after = read_record(root, run_id)
+    assert after.status.value == "completed" and after.started_at > before.started_at
+    assert sorted(metrics(root, run_id).epoch.unique()) == list(range(7))
+
+
+TRAIN_ELSEWHERE = """
+import sys, time
+from pathlib import Path
+from ibstore.lock import RunLock
+from ibstore.record import RunRecord, SCHEMA_VERSION, utc_now
+from trainer.store import write_record
+run_dir = Path(sys.argv[1])
+lock = RunLock.acquire(run_dir)
+print("locked", flush=True)
+time.sleep(4)
+write_record(run_dir / "run.json", RunRecord(run_id=run_dir.name, status="completed", started_at=utc_now(),
+                                             schema_version=SCHEMA_VERSION))
+"""
+
+
+@pytest.mark.slow
+def test_force_keeps_a_run_another_process_was_training_when_planned_and_completed(tmp_path, capsys):
+    """Two forced sweeps of one config: the second finds the run running, waits, and keeps what the
+    first completed instead of training it twice."""
+    path = write_config(tmp_path, "forced", TINY)
+    (experiment,) = config.plan(config.load_file(path))
+    (run_id,) = experiment.run_ids
+    root = tmp_path / "results"
+    (root / "runs" / run_id).mkdir(parents=True)
+    write_record(root / "runs" / run_id / "run.json",
+                 RunRecord(run_id=run_id, status="running", host=socket.gethostname(), heartbeat_at=utc_now(),
+                           started_at=utc_now(), schema_version=SCHEMA_VERSION))
+    other = subprocess.Popen([sys.executable, "-c", TRAIN_ELSEWHERE, str(root / "runs" / run_id)], cwd=REPO,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "locked"
+        assert cli.main(["sweep", str(path), "--force", "--workers", "1", "--results", str(root)]) == 0
+    finally:
+        other.kill()
+        other.wait()
+    assert "done: 1 completed of 1 planned (0 trained by this sweep)" in capsys.readouterr().out
+    assert read_record(root, run_id).status.value == "completed"
+    assert not table_files(root / "runs" / run_id).get("metrics")       # the other process's record, untrained here
 
 
 @pytest.mark.slow

@@ -207,6 +207,17 @@ def test_cli_run_reports_ignored_keys_and_succeeds(tmp_path, capsys):
     assert "completed" in capsys.readouterr().out
 
 
+def test_the_progress_bar_escapes_the_experiments_name(capsys):
+    # `trainer run` of one stack showed a config's name raw as the bar's label: ESC sequences cleared
+    # or retitled the terminal
+    from types import SimpleNamespace
+
+    experiment = SimpleNamespace(name="x\x1b[2J\x1b]2;pwned\x07\u202ey")
+    training._progress_bar([SimpleNamespace(experiment=experiment)], 3, 0).close()
+    err = capsys.readouterr().err
+    assert "x\\x1b[2J\\x1b]2;pwned\\x07\\u202ey: " in err and "\x1b" not in err and "\u202e" not in err
+
+
 def test_a_new_writer_clears_temporary_files_a_killed_writer_left(tmp_path):
     (experiment,) = config.plan({**SMALL, "epochs": 1})
     run_id = experiment.run_id(0)
@@ -299,6 +310,18 @@ def test_a_run_resumed_from_its_checkpoint_equals_an_uninterrupted_one(tmp_path,
     monkeypatch.setattr(compiled.CompiledSteps, "train", plain_train)
     run_id = experiment.run_id(0)
     assert checkpoint.checkpoint_epochs(tmp_path / "resumed", run_id) == [4]
+    # A stop while the resumed stack is set up (seconds of compiling) once recorded it interrupted
+    # at epoch 0, over tables and a checkpoint at epoch 4.
+    def stopped_while_set_up(*args, **kwargs):
+        raise KeyboardInterrupt
+    with monkeypatch.context() as patched:
+        patched.setattr(training, "_set_up", stopped_while_set_up)
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment(experiment, tmp_path / "resumed", progress=False, resume=True, flush_seconds=0)
+    record = json.loads((tmp_path / "resumed" / "runs" / run_id / "run.json").read_text())
+    metrics = recorded(tmp_path / "resumed", run_id)["metrics"]
+    at_4 = metrics[(metrics["epoch"] == 4) & (metrics["split"] == "test")]["accuracy"].item()
+    assert (record["status"], record["epochs_done"], record["final_test_accuracy"]) == ("interrupted", 4, at_4)
     run_experiment(experiment, tmp_path / "resumed", progress=False, resume=True, flush_seconds=0)
     assert_same_numbers(recorded(tmp_path / "resumed", run_id), recorded(tmp_path / "straight", run_id))
 

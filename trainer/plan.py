@@ -16,11 +16,13 @@ import dataclasses
 import os
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ibstore.index import scan
 from ibstore.lifecycle import Action, Redo, action, holder_text
+from ibstore.text import terminal_text
 from trainer import checkpoint, config, estimators
 from trainer.config import MEMORY_SHARE, Experiment, ExperimentConfig, memory_estimate, physical_memory, shape_key
 
@@ -68,6 +70,16 @@ class Plan:
     run_ids: list[str] = field(default_factory=list)                # every planned run, in order
     skipped: dict[str, list[str]] = field(default_factory=dict)     # status -> run ids not redone
     held: dict[str, str] = field(default_factory=dict)              # run id -> who holds it
+    # run id -> its record's started_at when planned (None: no record): a later one means another
+    # process trained it since (trainer.sweep.plan_held_again)
+    started: dict[str, datetime | None] = field(default_factory=dict)
+
+    def __add__(self, other: Plan) -> Plan:
+        """Two plans of different runs as one."""
+        skipped = {status: self.skipped.get(status, []) + other.skipped.get(status, [])
+                   for status in {**self.skipped, **other.skipped}}
+        return Plan(self.tasks + other.tasks, self.run_ids + other.run_ids, skipped, {**self.held, **other.held},
+                    {**self.started, **other.started})
 
     @property
     def planned(self) -> int:
@@ -166,7 +178,8 @@ def load_experiments(path: str | Path) -> list[Experiment]:
             raise config.ConfigError(f"{file}: {error}") from None
         ignored = sorted({key for experiment in planned for key in experiment.ignored})
         if ignored:
-            print(f"note: {file}: ignoring keys with no meaning here: {', '.join(ignored)}", file=sys.stderr)
+            print(terminal_text(f"note: {file}: ignoring keys with no meaning here: {', '.join(ignored)}"),
+                  file=sys.stderr)
         experiments += planned
     return experiments
 
@@ -193,6 +206,7 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
             seen.add(run_id)
             plan.run_ids.append(run_id)
             record = records.get(run_id)
+            plan.started[run_id] = record and record.started_at
             todo = action(record and record.status, redo)
             if todo is Action.HELD:
                 plan.held[run_id] = holder_text(root, record)

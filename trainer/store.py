@@ -185,8 +185,9 @@ class RunWriter:
                 stray.unlink(missing_ok=True)
             # The new record first, then what it replaces: a kill while the tables are removed or cut
             # back leaves a running record of a dead process (read as interrupted) at the epoch the
-            # tables are cut to. In the other order a kill left "completed" over removed tables, or
-            # an epochs_done beyond the rows kept.
+            # tables are cut to, with the final metrics of that epoch (read before: a kill between two
+            # writes once left them blank). In the other order a kill left "completed" over removed
+            # tables, or an epochs_done beyond the rows kept.
             self.record = RunRecord(**{
                 **record_fields,
                 "status": Status.RUNNING, "error": None,
@@ -194,19 +195,19 @@ class RunWriter:
                 "finished_at": None, "heartbeat_at": utc_now(),
                 "epochs_done": resume_epoch or 0, "versions": versions(), "host": socket.gethostname(),
                 "pid": os.getpid(), "schema_version": SCHEMA_VERSION})
-            write_record(self.dir / "run.json", self.record)
-            if resuming:
-                try:
+            try:
+                if resuming:
+                    self.finals.observe(load_tables(self.root, self.run_id, resume_epoch).get("metrics"))
+                    self.record = self.record.model_copy(update=self.finals.fields())
+                write_record(self.dir / "run.json", self.record)
+                if resuming:
                     listing = list_tables(self.dir)
                     for table in listing.files:
                         rewrite_table(self.dir, table, lambda rows: rows.filter(
                             pc.less_equal(rows["epoch"], resume_epoch)), listing)
-                    self.finals.observe(load_tables(self.root, self.run_id, resume_epoch).get("metrics"))
-                except pa.ArrowException as damage:   # a truncated or foreign file: the run cannot go on
-                    self._record_damage(damage)
-                self.record = self.record.model_copy(update=self.finals.fields())
-                write_record(self.dir / "run.json", self.record)
-            else:
+            except pa.ArrowException as damage:   # a truncated or foreign file: the run cannot go on
+                self._record_damage(damage)
+            if not resuming:
                 remove_results(self.root, self.run_id)
             self.next_part = next_part(self.dir)
         except OSError as error:

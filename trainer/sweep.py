@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import replace as changed
 from pathlib import Path
 
-from ibstore import layout
-from ibstore.lifecycle import Redo, current_status
+from ibstore import layout, lock
+from ibstore.lifecycle import Redo, current_status, read_record
 from ibstore.progress import (
     HELD,
     NOT_STARTED,
@@ -32,6 +32,7 @@ from ibstore.progress import (
     progress_path,
 )
 from ibstore.record import Status, utc_now
+from ibstore.text import terminal_text
 from trainer.atomic import write_bytes
 from trainer.checkpoint import start_epoch
 from trainer.config import Experiment
@@ -171,14 +172,14 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
     workers = workers or os.cpu_count() or 1
     print_plan(path, root, plan)
     check_writable(root)
-    print(f"progress file: {progress_path(root, sweep_id)}")
+    print(terminal_text(f"progress file: {progress_path(root, sweep_id)}"))
     progress = Progress(root, path, plan, sweep_id, line_seconds)
     try:
         while True:
             train(plan, root, workers, ray_address, progress, ray_mode or AUTO)
             if progress.store_error or not progress.held:
                 break
-            plan = plan_held_again(experiments, root, changed(redo, completed=False), resume or force, progress)
+            plan = plan_held_again(experiments, root, redo, resume or force, progress, plan)
     except (KeyboardInterrupt, SweepError) as stopped:
         # the runs as they ended (interrupted, or completed before the signal), not "queued"; a run
         # another process still trains stays "held". A SweepError (e.g. no Ray cluster answers) once
@@ -224,24 +225,31 @@ def finish(root: Path, progress: Progress) -> bool:
 
 
 def plan_held_again(experiments: list[Experiment], root: Path, redo: Redo, resume: bool,
-                    progress: Progress) -> Plan:
-    """Wait until no other process holds the runs it held, then plan them again. A run the other
-    process completed meanwhile is complete, even with --force (`redo` then keeps completed runs,
-    else two forced sweeps would train it twice); what it left failed or interrupted is redone as
-    --force would have done it."""
+                    progress: Progress, before: Plan) -> Plan:
+    """Wait until no other process holds the runs it held, then plan them again. A run another
+    process trained meanwhile (it was running when `before` planned it, or its record has started
+    since) and completed is complete, even with --force (else two forced sweeps would train it
+    twice); what it left failed or interrupted is redone as --force would have done it. A run held
+    by a process that did not train it (`trainer estimate`, `trainer compact`) is planned as
+    `redo` says, --force included."""
     progress.note(f"waiting for {len(progress.held)} run(s) held by other processes: "
                         + "; ".join(f"{run_id} {text}" for run_id, text in sorted(progress.held.items())))
     progress.write(state=SweepState.WAITING)
-    wait_until_free(root, set(progress.held), progress.tick)
-    plan = plan_sweep(experiments, root, redo, resume=resume, only=set(progress.held))
+    held = set(progress.held)
+    wait_until_free(root, held, progress.tick)
+    trained_by_others = {run_id for run_id in held if run_id in before.held or started_since(root, run_id, before)}
+    plans = [plan_sweep(experiments, root, redo_of, resume=resume, only=run_ids)
+             for run_ids, redo_of in ((trained_by_others, changed(redo, completed=False)),
+                                      (held - trained_by_others, redo)) if run_ids]
+    plan = sum(plans[1:], plans[0])
     progress.plan_again(plan)
     progress.write(state=SweepState.RUNNING)
     return plan
 
 
 def print_plan(path: str | Path, root: Path, plan: Plan) -> None:
-    print(f"sweep {path}: {plan.planned} runs planned, {len(plan.skipped.get(Status.COMPLETED, []))} already "
-          f"complete (skipped), {plan.to_do} to do; results in {root}")
+    print(terminal_text(f"sweep {path}: {plan.planned} runs planned, {len(plan.skipped.get(Status.COMPLETED, []))} "
+                        f"already complete (skipped), {plan.to_do} to do; results in {root}"))
     for status, hint in ((Status.FAILED, "--retry-failed reruns them"), (Status.DIVERGED, "--retry-failed reruns them"),
                          (Status.INTERRUPTED, "--resume continues them")):
         if plan.skipped.get(status):
@@ -268,12 +276,20 @@ def train(plan: Plan, root: Path, workers: int, ray_address: str | None, progres
         run_local(groups, root, workers, progress)
 
 
+def started_since(root: Path, run_id: str, before: Plan) -> bool:
+    """Has the run's record started again since `before` planned it (another process trained it)?"""
+    record = read_record(root, run_id)
+    return record is not None and record.started_at != before.started.get(run_id)
+
+
 def wait_until_free(root: Path, run_ids: set[str], tick: Callable[[], None]) -> None:
-    """Block until no live process holds any of these runs (lock free, or heartbeat stale);
-    `tick` every poll (the progress line)."""
+    """Block until no live process holds any of these runs: its lock is free (a process that
+    does not train, `trainer estimate`, holds it with the run's status unchanged), and a run
+    running on another host has a stale heartbeat; `tick` every poll (the progress line)."""
     while True:
         now = time.time()
-        busy = [run_id for run_id in run_ids if current_status(root, run_id, now) is Status.RUNNING]
+        busy = [run_id for run_id in run_ids
+                if lock.is_live(layout.run_dir(root, run_id)) or current_status(root, run_id, now) is Status.RUNNING]
         if not busy:
             return
         tick()

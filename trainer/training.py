@@ -28,6 +28,7 @@ import numpy as np
 from ibstore.lifecycle import Outcome, Redo
 from ibstore.lock import RunLocked
 from ibstore.record import SplitFacts, Status
+from ibstore.text import terminal_text
 from trainer import checkpoint, saved, schedule, xla_cache
 from trainer.datasets import load_data
 from trainer.estimators.discrete import counts_entropy_bits
@@ -173,6 +174,9 @@ def _take_runs(networks: list[Network], root: Path, start_epoch: int, flush_seco
         try:
             network.writer = RunWriter(root, run_fields(network.experiment, network.seed), flush_seconds,
                                        resume_epoch=start_epoch or None, redo=redo)
+            # what its record says from now on: a stop during the set-up (seconds of compiling) that
+            # follows records the run at the epoch it resumes from, not 0
+            network.epochs_done = start_epoch
         except (RunLocked, RunExists) as refused:
             skipped[network.run_id] = Outcome(None, refused=str(refused))
             print(f"{network.run_id}: skipped: {refused}", file=sys.stderr)
@@ -212,7 +216,7 @@ def _set_up(networks: list[Network], root: Path, start_epoch: int,
     )
     splits = split_facts(log.rows, log.labels, data.n_classes)
     for index, network in enumerate(networks):
-        network.index, network.epochs_done = index, start_epoch
+        network.index = index
         network.writer.describe_splits(splits)
         if config.save_activations and not start_epoch:
             saved.save_index(root, network.run_id, log.labels, len(data.train.y), log.layer_names, data.full.x)
@@ -309,7 +313,8 @@ def _progress_bar(networks: list[Network], epochs: int, start: int):
     experiments = len({id(n.experiment) for n in networks})
     name = networks[0].experiment.name if experiments == 1 else f"{experiments} experiments"
     label = name if len(networks) == 1 else f"{name} ({len(networks)} networks)"
-    return tqdm(total=epochs, initial=start, desc=label, unit="epoch", dynamic_ncols=True, mininterval=0.5)
+    return tqdm(total=epochs, initial=start, desc=terminal_text(label), unit="epoch", dynamic_ncols=True,
+                mininterval=0.5)
 
 
 def _show_progress(bar, chunk: Chunk, active: np.ndarray) -> None:
