@@ -44,6 +44,17 @@ def test_reestimating_with_the_training_estimator_reproduces_its_rows(trained, c
                                   after.sort_values(key).reset_index(drop=True))
 
 
+def test_estimate_without_a_terminal_prints_plain_progress_lines_as_the_sweep_does(trained, capsys):
+    # its tqdm bar wrote carriage returns and redraws into a log file or a pipe
+    root, run_id, _ = trained
+    assert cli.main(["estimate", run_id, "--estimator", "binning", "--results", str(root)]) == 0
+    out, err = capsys.readouterr()
+    assert "\r" not in err and "\x1b" not in err
+    assert err.splitlines()[-1].startswith("binning on 1 run(s): 4/4 network-epochs (100%) [")
+    assert err.splitlines()[-1].endswith(", 1/1 runs ended]")
+    assert out.startswith(f"{run_id}: 32 MI rows written (binning ") and len(out.splitlines()) == 1
+
+
 def test_a_new_estimator_adds_rows_once_and_replaces_them_on_rerun(trained):
     root, run_id, _ = trained
     args = ["estimate", run_id, "--estimator", "kde_upper", "--param", "noise_variance=0.1",

@@ -322,10 +322,16 @@ def test_a_key_given_twice_is_refused_not_silently_the_last(texts, given):
 @pytest.mark.parametrize("dataset_path, words", [
     ("/etc/passwd", ["data file '/etc/passwd' has unsupported type", ".npz", ".csv"]),
     ("nowhere.csv", ["data file 'nowhere.csv' does not exist"]),
+    ("/", ["data file '/' is not a regular file but a folder"]),     # was "does not exist"
+    # became infinite in float32 and the run diverged at epoch 0
+    ("big.csv", ["data file 'big.csv'", "float32's range", "column 'a' holds 1e+39 in data row 2"]),
 ])
-def test_a_data_file_that_cannot_be_loaded_exits_2_with_nothing_written(tmp_path, capsys, dataset_path, words):
+def test_a_data_file_that_cannot_be_loaded_exits_2_with_nothing_written(tmp_path, capsys, monkeypatch, dataset_path,
+                                                                        words):
     # It was found only when the training loop loaded it, after the runs were taken: exit 2,
     # but a `failed` run per seed was left in the results root.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "big.csv").write_text("a,label\n1,0\n1e39,1\n")
     path = tmp_path / "data.json"
     path.write_text(json.dumps({"epochs": 2, "n_runs": 2, "dataset": "file", "dataset_path": dataset_path}))
     for workers in ("1", "2"):

@@ -1,6 +1,7 @@
 """Datasets: harmonics regenerated exactly, splits, user files, MNIST offline."""
 
 import math
+import os
 import socket
 import subprocess
 import sys
@@ -183,6 +184,9 @@ def test_file_split_is_deterministic(tmp_path):
     ("d.csv", "a,label\n1,0.5\n2,1.5\n3,0.5\n", {}, ["labels must be classes", "such as 0.5"]),
     ("d.csv", "a,label\n1,\n2,1\n", {}, ["label column 'label' has missing values"]),
     ("d.csv", "label\n1\n0\n", {}, ["no feature columns"]),
+    # beyond float32 they became infinite in the cast (a pandas RuntimeWarning) and the run diverged at epoch 0
+    ("d.csv", "a,b,label\n1,2,0\n3,-1e308,1\n", {},
+     ["float32's range", "at most 3.403e+38", "column 'b' holds -1e+308 in data row 2"]),
     ("d.txt", "1 2 3", {}, ["unsupported type '.txt'", ".npz", ".parquet", ".csv"]),
     # numpy read it as a pickle and said to pass allow_pickle, which the trainer has no option for
     ("d.npz", "not a zip", {}, ["could not read", "not a zip archive of .npy arrays"]),
@@ -200,6 +204,10 @@ def test_bad_files(tmp_path, filename, content, options, fragments):
     ({"x": np.zeros(3), "y": np.zeros(3)}, ["need x [n, d]", "(3,)"]),
     ({"x": np.zeros((3, 2)), "y": np.zeros(4)}, ["need x [n, d]", "(4,)"]),
     ({"x": np.array([["a", "b"], ["c", "d"]]), "y": np.zeros(2)}, ["must be numeric"]),
+    # each trained: the imaginary part dropped with a ComplexWarning; no input at all
+    ({"x": np.ones((2, 2), dtype=complex), "y": np.arange(2)}, ["numeric and real", "dtype complex128"]),
+    ({"x": np.zeros((50, 0)), "y": np.arange(50) % 2}, ["has no feature columns", "(50, 0)"]),
+    ({"x": np.array([[1.0, 2.0], [3.0, 1e39]]), "y": np.arange(2)}, ["float32's range", "x[1, 1] is 1e+39"]),
     ({"x": np.array([[1.0], [np.nan]]), "y": np.zeros(2)}, ["NaN"]),
     ({"x": np.zeros((0, 2)), "y": np.zeros(0)}, ["0 row(s)"]),
     ({"x": np.zeros((3, 2)), "y": np.array(["cat"] * 3)}, ["every label is 'cat'"]),
@@ -216,6 +224,25 @@ def test_bad_npz(tmp_path, arrays, fragments):
 def test_missing_file(tmp_path):
     with pytest.raises(DatasetError, match="does not exist"):
         load("file", path=tmp_path / "nowhere.csv")
+
+
+def test_a_path_that_is_no_regular_file_is_said_to_be_none(tmp_path):
+    # a folder, a FIFO or a device was said not to exist
+    os.mkfifo(tmp_path / "pipe.csv")
+    for path, kind in ((tmp_path, "a folder"), (tmp_path / "pipe.csv", "a named pipe"), ("/dev/null", "a device")):
+        with pytest.raises(DatasetError) as error:
+            load("file", path=path)
+        assert str(error.value) == (f"data file {str(path)!r} is not a regular file but {kind}; give a .npz "
+                                    f"(arrays x, y), .parquet or .csv file")
+    with pytest.raises(DatasetError, match=f"mnist file {str(tmp_path)!r} is not a regular file but a folder"):
+        load("mnist", path=tmp_path)
+
+
+def test_values_at_float32s_largest_are_kept(tmp_path, recwarn):
+    largest = float(np.finfo(np.float32).max)
+    (tmp_path / "d.csv").write_text(f"a,b,label\n1,{largest!r},0\n3,{-largest!r},1\n")
+    assert set(np.abs(load("file", path=tmp_path / "d.csv").full.x[:, 1])) == {np.float32(largest)}
+    assert not recwarn.list
 
 
 # --- MNIST / Fashion-MNIST offline ------------------------------------------

@@ -72,12 +72,37 @@ def test_ls_where_filters_through_the_read_only_sandbox(tmp_path, capsys):
     assert cli.main(["ls", "--results", str(tmp_path), "--where", "initial_bias > 100"]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == [f"--where matched 0 of {len(run_folders(tmp_path))} runs",
                                                         table([])]
-    for hostile in ("1=1; DROP TABLE runs", "run_id IN (SELECT 1 FROM (COPY runs TO 'x.csv'))", "nope >"):
-        assert cli.main(["ls", "--results", str(tmp_path), "--where", hostile]) == 2
+    assert cli.main(["ls", "--results", str(tmp_path), "--where", "initial_bias < 0 -- a trailing comment"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == f"--where matched 2 of {len(run_folders(tmp_path))} runs"
+    for hostile in ("1=1; DROP TABLE runs", "run_id IN (SELECT 1 FROM (COPY runs TO 'x.csv'))", "nope >",
+                    "run_id IN (SELECT * FROM read_csv('x.csv'))"):
+        assert cli.main(["ls", "--where", hostile, "--results", str(tmp_path)]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: --where: ") and len(err.strip().splitlines()) == 1
+    # a condition only: pasted after WHERE, these ran as the end of the statement
+    for clause, trailing in (("LIMIT", "initial_bias < 0 LIMIT 1"), ("ORDER", "initial_bias < 0 ORDER BY 1"),
+                             ("UNION", "initial_bias < 0 UNION SELECT 'x'")):
+        assert cli.main(["ls", "--where", trailing, "--results", str(tmp_path)]) == 2
+        assert capsys.readouterr().err == f'error: --where: Parser Error: syntax error at or near "{clause}" (line 1)\n'
     after = {path: path.read_bytes() for path in (tmp_path / "runs").rglob("*") if path.is_file()}
     assert after == before and not Path("x.csv").exists()
+
+
+def test_ls_where_blank_is_no_condition_and_none_closes_the_parenthesis_around_it(tmp_path, capsys):
+    # "  " gave DuckDB's syntax error at "WHERE" of the statement around it, "" listed every run: both
+    # list every run now, as an empty --results or a cleared condition on the Runs page is none. A ')'
+    # the condition did not open would end the parentheses put around it, and what follows would run.
+    from tests.conftest import write_cohort
+    from trainer import cli
+
+    write_cohort(tmp_path)
+    assert cli.main(["ls", "--results", str(tmp_path)]) == 0
+    every_run = capsys.readouterr().out
+    for blank in ("", "  ", "\n\t"):
+        assert cli.main(["ls", "--where", blank, "--results", str(tmp_path)]) == 0
+        assert capsys.readouterr().out == every_run
+    assert cli.main(["ls", "--where", "initial_bias < 0) LIMIT (1", "--results", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == 'error: --where: Parser Error: syntax error at or near ")" (line 1)\n'
 
 
 def test_ls_of_an_empty_root_names_a_config_that_exists(tmp_path, capsys, monkeypatch):

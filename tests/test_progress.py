@@ -193,6 +193,23 @@ def test_a_runs_line_carries_its_own_time():
     assert run_line(lost) == "not started name seed 3  test acc -  (worker process died (exit code 1))"
 
 
+def test_a_sweeps_run_and_held_lines_escape_a_hostile_name(tmp_path, capsys):
+    # A config's name went raw into "completed <name> seed 0 ..." and "held <name> ...": an ESC
+    # sequence cleared the screen or retitled the terminal, a carriage return printed over the line.
+    from trainer.sweep import Progress
+    from trainer.task import GroupResult
+
+    name = "\x1b[2J\x1b[31mRED\x1b]2;pwned\x07\rOVER\u202eWRITE"
+    sweep = Progress(tmp_path, "cohort", Plan([], run_ids=["a", "b"]), "s1")
+    sweep.report(GroupResult([RunResult("a", name, 0, "completed", 0.5, seconds=1.0),
+                              RunResult("b", name, 1, "held", None, error="held by pid 1 on host h")], 1.0))
+    sweep.close()
+    shown = "\\x1b[2J\\x1b[31mRED\\x1b]2;pwned\\x07\\rOVER\\u202eWRITE"
+    assert capsys.readouterr().out.splitlines() == [
+        f"completed   {shown} seed 0  test acc 0.500  1 s",
+        f"held        {shown} seed 1  (held by pid 1 on host h; waiting for it)"]
+
+
 # Lines TensorFlow 2.x writes to a fresh process's stderr, as seen from a sweep's workers.
 START_UP = [
     b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",

@@ -84,16 +84,18 @@ def cmd_ls(args: argparse.Namespace) -> int:
     root = _read_root(args)
     found = scan(root)
     runs = found.runs
-    if args.where:
+    # a blank condition is no condition, as an empty --results or --sweep-id is none, and a cleared
+    # condition on the explorer's Runs page
+    where = (args.where or "").strip()
+    if where:
         # The condition is user SQL: it runs in the read-only sandbox like `trainer sql`.
-        query = f"SELECT run_id FROM runs WHERE {args.where}"
         try:
-            matched = set(sandbox.run_query(found, query)["run_id"])
+            matched = set(sandbox.run_query(found, _runs_where(where))["run_id"])
         except sandbox.SqlError as error:
             raise UserError(f"--where: {error}") from None
         runs = [run for run in runs if run.run_id in matched]
     print(f"results root: {terminal_text(str(root))} ({layout.root_source(args.results)})")
-    if args.where:      # a header alone would not say whether the condition matched nothing or the root is empty
+    if where:      # a header alone would not say whether the condition matched nothing or the root is empty
         print(f"--where matched {len(runs)} of {len(found.runs)} run{'' if len(found.runs) == 1 else 's'}")
     print(listing.table(runs))
     if not found.runs:
@@ -101,6 +103,19 @@ def cmd_ls(args: argparse.Namespace) -> int:
     for problem in found.problems:
         print(f"warning: {terminal_text(problem.path)}: {terminal_text(problem.problem)}", file=sys.stderr)
     return EXIT_OK
+
+
+def _runs_where(condition: str) -> str:
+    """The statement of `trainer ls --where`: the condition in parentheses, so that it stays a
+    condition (a LIMIT, ORDER BY or UNION after it is a syntax error; pasted after WHERE they were
+    taken), the closing one on a line of its own, which a trailing comment cannot hide. First the
+    statement check of the condition as it reads without them (SqlError): its syntax errors are
+    then DuckDB's words on what the user typed ("at end of input", not "at or near ')'"), and a
+    condition that passes has balanced parentheses, so none of it can close the one around it."""
+    from ibstore.statement_check import check_read_only
+
+    check_read_only(f"SELECT run_id FROM runs WHERE {condition}")
+    return f"SELECT run_id FROM runs WHERE ({condition}\n)"
 
 
 SIGNAL_GRACE_S = 2.0
@@ -213,20 +228,23 @@ def _run_interruptibly(statement, consume) -> tuple[dict[str, object], list[int]
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    """Its progress is the sweep's line (trainer.progress): a bar on a terminal, plain lines without."""
     from trainer import config, estimators, reestimate, saved
     from trainer.measure import params_text
+    from trainer.progress import SweepBar, Work
 
     root = _read_root(args)
     params = dict(config.parse_overrides(args.param or [], "--param", "bin_size=0.1"))
     name, params = estimators.canonical(args.estimator, params)
     run_ids = reestimate.select_runs(root, args.runs)
     total = sum(len(saved.saved_epochs(root, run_id)) for run_id in run_ids)
-    with tqdm(total=total, desc=f"{name} on {len(run_ids)} run(s)", unit="epoch") as bar:
-        reestimate.reestimate(root, run_ids, name, params, on_epoch=lambda: bar.update(1),
-                              on_written=lambda run_id, rows: tqdm.write(f"{run_id}: {rows} MI rows written "
-                                                                         f"({name} {params_text(params)})"))
+    bar = SweepBar(Work(total), len(run_ids), name=f"{name} on {len(run_ids)} run(s)")
+    try:
+        reestimate.reestimate(root, run_ids, name, params, on_epoch=lambda: bar.trained(Work(1)),
+                              on_written=lambda run_id, rows: bar.run_ended(f"{run_id}: {rows} MI rows written "
+                                                                            f"({name} {params_text(params)})"))
+    finally:
+        bar.close()
     return EXIT_OK
 
 
@@ -246,8 +264,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     except report.ReportError as error:
         raise UserError(str(error)) from None
     if selection.running:
-        print(f"left out, still training: {', '.join(selection.running)}", file=sys.stderr)
-    print(f"report: {path}")
+        print(terminal_text(f"left out, still training: {', '.join(selection.running)}"), file=sys.stderr)
+    print(terminal_text(f"report: {path}"))
     return EXIT_OK
 
 

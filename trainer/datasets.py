@@ -21,6 +21,7 @@ from __future__ import annotations
 import numbers
 import os
 import socket
+import stat
 import zipfile
 from dataclasses import dataclass
 from functools import cached_property
@@ -75,6 +76,11 @@ KERAS_CACHE_FILES = {
 IMAGE_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 IMAGE_CLASSES = 10
 DOWNLOAD_PROBE_TIMEOUT_S = 5.0
+# Feature values must fit float32, as config values must (trainer.config.schema).
+FLOAT32_RANGE = f"float32's range (at most {np.finfo(np.float32).max:.4g} in size; the networks compute in float32)"
+# What a path that is not a regular file is instead (stat's tests), as a data file's error names it.
+NOT_REGULAR = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a device"),
+               (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
 
 
 class DatasetError(ValueError):
@@ -225,9 +231,7 @@ def _load_image_dataset(name: str, path: str | os.PathLike | None) -> Dataset:
 
 
 def _read_image_npz(name: str, path: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    if not path.is_file():
-        raise DatasetError(f"{name} file {str(path)!r} does not exist; "
-                           f"give an .npz with arrays {', '.join(IMAGE_NPZ_KEYS)}")
+    _ensure_regular_file(path, f"{name} file", f"an .npz with arrays {', '.join(IMAGE_NPZ_KEYS)}")
     arrays = _read_npz(path)
     missing = [key for key in IMAGE_NPZ_KEYS if key not in arrays]
     if missing:
@@ -299,8 +303,7 @@ def _load_file(path: str | os.PathLike, label_column: str, test_fraction: float,
     order (labels 0..K-1 keep their values; "cat", "dog" become 0, 1).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"data file {str(path)!r} does not exist")
+    _ensure_regular_file(path, "data file", "a .npz (arrays x, y), .parquet or .csv file")
     suffix = path.suffix.lower()
     if suffix == ".npz":
         features, labels = _read_xy_npz(path)
@@ -319,6 +322,27 @@ def _load_file(path: str | os.PathLike, label_column: str, test_fraction: float,
                            f"2 classes (is the label column the right one?)")
     return _shuffled_dataset("file", features.astype(np.float32), y.astype(np.int64), len(classes),
                              test_fraction, split_seed)
+
+
+def _ensure_regular_file(path: Path, what: str, wanted: str) -> None:
+    """DatasetError unless `path` is a regular file (or a link to one), saying what it is instead:
+    a folder, a named pipe or a device was once said not to exist. `wanted`: what to give instead."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise DatasetError(f"{what} {str(path)!r} does not exist; give {wanted}") from None
+    except OSError as error:
+        raise DatasetError(f"{what} {str(path)!r} cannot be read: {error.strerror or error}") from None
+    if not stat.S_ISREG(mode):
+        kind = next((kind for test, kind in NOT_REGULAR if test(mode)), "of another kind")
+        raise DatasetError(f"{what} {str(path)!r} is not a regular file but {kind}; give {wanted}")
+
+
+def _beyond_float32(values: np.ndarray) -> tuple[int, ...] | None:
+    """The index of the first value too large in size for float32, or None: in float32, which the
+    networks compute in, it would be infinite (such a run trained and diverged at epoch 0)."""
+    beyond = np.argwhere(np.abs(values) > np.finfo(np.float32).max)
+    return tuple(int(i) for i in beyond[0]) if len(beyond) else None
 
 
 def _ensure_two_rows(path: Path, n_rows: int) -> None:
@@ -346,12 +370,19 @@ def _read_xy_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     x, y = arrays["x"], arrays["y"]
     if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
         raise DatasetError(f"data file {str(path)!r}: need x [n, d] and y [n], got x {x.shape} and y {y.shape}")
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise DatasetError(f"data file {str(path)!r}: features x must be numeric, got dtype {x.dtype}")
+    if x.dtype.kind not in "biuf":   # a complex x lost its imaginary part in the cast to float32
+        raise DatasetError(f"data file {str(path)!r}: features x must be numeric and real (integers, floats or "
+                           f"booleans), got dtype {x.dtype}")
     _ensure_two_rows(path, len(x))
-    x = x.reshape(len(x), -1)
+    if x.size == 0:
+        raise DatasetError(f"data file {str(path)!r} has no feature columns: x has shape {x.shape}")
     if not np.isfinite(x).all():
         raise DatasetError(f"data file {str(path)!r}: features x contain NaN or infinite values")
+    beyond = _beyond_float32(x)
+    if beyond is not None:
+        raise DatasetError(f"data file {str(path)!r}: features x must be within {FLOAT32_RANGE}; "
+                           f"x[{', '.join(map(str, beyond))}] is {x[beyond]!s}")
+    x = x.reshape(len(x), -1)
     if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
         raise DatasetError(f"data file {str(path)!r}: labels y contain NaN or infinite values")
     return x, y
@@ -375,11 +406,16 @@ def _read_table(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray]:
     if non_numeric:
         raise DatasetError(f"data file {str(path)!r}: feature columns must be numeric; not numeric: "
                            f"{', '.join(non_numeric)}")
-    with_missing = [column for column in features.columns
-                    if not np.isfinite(features[column].to_numpy(dtype=float)).all()]
+    values = features.to_numpy(dtype=float)
+    with_missing = [column for column, finite in zip(features.columns, np.isfinite(values).all(axis=0)) if not finite]
     if with_missing:
         raise DatasetError(f"data file {str(path)!r}: feature columns with missing or infinite values: "
                            f"{', '.join(with_missing)}")
+    beyond = _beyond_float32(values)
+    if beyond is not None:
+        row, column = beyond
+        raise DatasetError(f"data file {str(path)!r}: feature values must be within {FLOAT32_RANGE}; "
+                           f"column {features.columns[column]!r} holds {values[row, column]} in data row {row + 1}")
     labels = table[label_column]
     if labels.isna().any():
         raise DatasetError(f"data file {str(path)!r}: label column {label_column!r} has missing values")

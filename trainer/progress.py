@@ -14,7 +14,9 @@ overestimated the rest of a sweep up to thirtyfold in its first minute. `Eta` fi
 
 On a terminal the line is a tqdm bar on stderr, redrawn at least every BAR_SECONDS; without
 one (a log file, a pipe, CI) it is a plain line, no carriage returns or escape codes, printed
-every LINE_SECONDS. Both carry the mean rate and the ETA.
+every LINE_SECONDS. Both carry the mean rate and the ETA. The lines printed above it (a run's
+line, notes) carry config names, run ids and errors quoting them: they are escaped
+(`ibstore.text.terminal_text`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from dataclasses import dataclass
 from typing import Protocol, TextIO
 
 import numpy as np
+
+from ibstore.text import terminal_text
 
 # The bar is redrawn at least this often (seconds), even while no worker reports.
 BAR_SECONDS = 1.0
@@ -157,7 +161,8 @@ class Listener(Protocol):
 
 
 class SweepBar:
-    """One progress line for the sweep (see the module docstring)."""
+    """One progress line for the sweep (see the module docstring); `trainer run` on workers and
+    `trainer estimate` (a run's saved epoch is a network-epoch) show theirs with it too."""
 
     def __init__(self, total: Work, runs: int, terminal: bool | None = None,
                  line_seconds: float = LINE_SECONDS, stream: TextIO | None = None, name: str = "sweep",
@@ -195,13 +200,14 @@ class SweepBar:
         self._show_postfix()
 
     def run_ended(self, line: str) -> None:
-        """A run's line (on stdout), above the bar."""
+        """A run's line (on stdout, escaped), above the bar."""
         self.runs_ended += 1
-        self.tqdm.write(line, file=sys.stdout)
+        self.note(line)
         self._show_postfix()
 
     def note(self, line: str) -> None:
-        self.tqdm.write(line, file=sys.stdout)
+        """A line for the user (on stdout, escaped), above the bar."""
+        self.tqdm.write(terminal_text(line), file=sys.stdout)
 
     def tick(self) -> None:
         """Redraw the bar, or print the plain line when it is due; call at least every BAR_SECONDS."""
