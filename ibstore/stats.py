@@ -15,25 +15,27 @@ p < 0.05:
   720 simulated comparisons). It is exact where the condition makes no difference to the seeds'
   values, and valid for "equal means" alone, whatever the two spreads, as the groups grow;
 - Welch's t test (Welch 1947; `welch_contrast`), near 5 % for normal seeds unless the wider group
-  has 3 (sd 3 against 1, 3 seeds against 10: 7.2 %), and its t interval. A group of 2 seeds takes
+  has 3 (sd 3 against 1, 3 seeds against 10: 6.2 %), and its t interval. A group of 2 seeds takes
   Hsu's degrees of freedom, 2 - 1 = 1, which hold the level whatever the spreads: Welch's estimate
-  of them called equal means different 12.7 % of the time with 2 seeds of sd 3 against 10 of sd 1.
+  of them called equal means different 12.7 % of the time with 2 seeds of sd 3 against 10 of sd 1
+  (2000 draws, measured before the rule).
 Each guards where the other errs. With few seeds in the wider group the permutation test calls
-equal means different: normal seeds, sd 3 against 1, p < 0.05 12.0 % of the time with 4 seeds
-against 8, 18.4 % with 3 against 10, 18.8 % with 2 against 10 and 12.3 % with 5 against 10;
-bounded by Welch's t test, 5.7, 6.5, 0.6 and 5.3 % (`python bench/comparison_calibration.py`, 2000
-draws per row; the 2 seeds' bound was 9.2 % with Welch's degrees of freedom); the raw difference of
+equal means different: normal seeds, sd 3 against 1, p < 0.05 12.1 % of the time with 4 seeds
+against 8, 16.4 % with 3 against 10, 17.0 % with 2 against 10 and 11.5 % with 5 against 10;
+bounded by Welch's t test, 5.7, 5.4, 0.6 and 5.2 % (`python bench/comparison_calibration.py
+--draws 4000`, each row its own random stream; the 2 seeds' bound was 9.2 % with Welch's degrees
+of freedom); the raw difference of
 means permuted before it, which tests equal distributions, 13.7 % even with 20 seeds against 40.
 Hsu's degrees of freedom cost what a pair of seeds cannot give, and the note HSU_PAIR says so:
-means 2 sd apart, 2 seeds against 10, were found different 0.4 % of the time (by the permutation
-test alone, which does not hold the level there, 42.4 %); against fewer than 8 seeds no p of the
+means 2 sd apart, 2 seeds against 10, were found different 1.0 % of the time (by the permutation
+test alone, which does not hold the level there, 41.9 %); against fewer than 8 seeds no p of the
 permutation test reaches 0.05 anyway (`smallest_p`). Welch's t test assumes a normal mean: five
 seeds each wholly above five others (permutation p = 2/252 = 0.008) with one far value get a t
 interval reaching past 0, and the comparison says what that interval says (no difference of means
 shown; Cliff's delta, 1, says every seed of a lies above every seed of b). The
 bound costs some power where both tests are apt: normal seeds of sd 1, means 1.5 apart, 5 seeds
-each, found different 53.6 % of the time by the permutation test alone and 50.3 % bounded; 1
-apart, 10 each, 55.7 and 54.5 %.
+each, found different 54.4 % of the time by the permutation test alone and 51.0 % bounded; 1
+apart, 10 each, 56.0 and 55.0 %.
 Beside them, Cliff's delta as effect size, delta = P(a > b) - P(a < b) = 2 U / (n_a n_b) - 1 with U
 the Mann-Whitney statistic of a (scipy.stats.mannwhitneyu; Cliff 1993), in [-1, 1] and free of the
 estimator's units.
@@ -368,7 +370,8 @@ def welch_contrast(steps: np.ndarray, values: np.ndarray) -> tuple[float, float,
     Welch's t of their difference of means (scipy.stats.ttest_ind, equal_var=False). Where a step
     in the contrast has 2 values its variance rests on one degree of freedom, and Satterthwaite's
     estimate of the whole's is too large: normal seeds of equal means, sd 3 in 2 seeds against 1 in
-    10, were called different 12.7 % of the time on it (2000 draws, bench/comparison_calibration.py).
+    10, were called different 12.7 % of the time on it (2000 draws of bench/comparison_calibration.py,
+    before this rule).
     The degrees of freedom are then Hsu's, the smallest count less one (1) of the steps in the
     contrast, which hold the level whatever the spreads (Hsu 1938, Statistical Research Memoirs 2;
     Mickey and Brown 1966, Ann. Math. Statist. 37(3)): 0.6 % there. A step at the mean step (the

@@ -22,12 +22,12 @@ values' spacing: initial_bias 2 and 5 are one step apart) and y the quantity:
     whose variance is unknown, the HC3 standard error on n - 2 degrees of freedom, Long and Ervin
     2000, Am. Stat. 54(3)).
   Each guards where the other errs: normal values with no trend and sd 0.2, 0.2 and 3 at three
-  steps were given p < 0.05 22.3, 12.4 and 6.5 % of the time with 3, 5 and 10 runs per step by the
-  permutation test alone, 5.4, 4.8 and 4.3 % bounded, and 15.8 and 1.8 % with 2 runs per step (Hsu's
-  degrees of freedom; `python bench/comparison_calibration.py`, 2000 draws per row; the raw slope
+  steps were given p < 0.05 23.2, 13.2 and 7.3 % of the time with 3, 5 and 10 runs per step by the
+  permutation test alone, 5.8, 5.2 and 4.8 % bounded, and 14.5 and 1.1 % with 2 runs per step (Hsu's
+  degrees of freedom; `python bench/comparison_calibration.py --draws 4000`; the raw slope
   permuted, 16.1 % at 5 runs per step, 4000 draws). The bound costs power with few runs: a slope of
-  0.7 sd per step, 3 runs each, was found 27.9 % of the time alone and 17.8 % bounded; 0.5 sd with
-  5 runs each, 31.2 and 27.3 %; 1 sd with 2 runs each, 26.9 and 1.6 %;
+  0.7 sd per step, 3 runs each, was found 26.8 % of the time alone and 16.8 % bounded; 0.5 sd with
+  5 runs each, 29.1 and 25.6 %; 1 sd with 2 runs each, 26.1 and 1.7 %;
 - its 95 % interval: the span of the two tests' intervals, so that 0 lies outside it exactly when
   p < 0.05. The permutation test's runs from the slope outwards to the nearest slopes b it rejects
   for y - b x (ibstore.stats._ShiftedTest, studentized; test inversion as in Ernst 2004,

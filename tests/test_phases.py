@@ -316,8 +316,8 @@ def test_the_difference_interval_from_random_arrangements_and_its_coverage():
 
 def test_a_few_seeds_of_equal_means_and_different_spreads_do_not_differ():
     # Normal seeds of equal means, sd 3 in a group of 4 and 1 in a group of 8. The permutation test
-    # of Welch's t alone called these different 12.0 % of the time (2000 draws, `python
-    # bench/comparison_calibration.py`; 15.3 % of these 800): with so few seeds in the wider group
+    # of Welch's t alone called these different 12.1 % of the time (4000 draws, `python
+    # bench/comparison_calibration.py --draws 4000`; 15.3 % of these 800): with so few seeds in the wider group
     # its asymptotics have not set in. Bounded by Welch's t test, 5.7 % (7.4 % of these).
     rng = np.random.default_rng(31)
     draws = [(rng.normal(0.0, 3.0, 4), rng.normal(0.0, 1.0, 8)) for _ in range(800)]
@@ -358,8 +358,8 @@ def test_groups_of_equal_means_and_different_spreads_do_not_differ():
     # Normal seeds of equal means, sd 3 in a group of 20 and 1 in a group of 40. The raw difference
     # of means, permuted, tests "the same distribution" and called these different 13.7 % of the
     # time (4000 draws; 16.8 % of these 400, its interval holding 0 exactly when p >= 0.05);
-    # Welch's t, permuted, tests "equal means", 7.2 % (8.3 % of these), and bounded by Welch's t
-    # test, 5.0 % (2000 draws, `python bench/comparison_calibration.py`; 6.5 % of these).
+    # Welch's t, permuted, tests "equal means", 7.3 % (8.3 % of these), and bounded by Welch's t
+    # test, 5.6 % (4000 draws, `python bench/comparison_calibration.py --draws 4000`; 6.5 % of these).
     rng = np.random.default_rng(31)
     results = [stats.compare(rng.normal(0.0, 3.0, 20), rng.normal(0.0, 1.0, 40)) for _ in range(400)]
     false_positives = np.mean([c.p_value < 0.05 for c in results])

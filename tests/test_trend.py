@@ -174,10 +174,10 @@ def test_too_few_runs_for_any_rejection_give_an_unbounded_interval():
 def test_a_spread_that_changes_along_the_key_is_no_trend():
     # No trend, normal values of sd 0.2, 0.2 and 3 at three values of the key, 5 runs each: the raw
     # slope's permutation test tests "y does not depend on the key" and called this a trend 16.1 %
-    # of the time (4000 draws); studentized by its HC3 standard error, "no slope", 12.4 % (2000
-    # draws, `python bench/comparison_calibration.py`; 12.8 % of these 400): with 5 runs at the wide
-    # step its asymptotics have not set in. Bounded by the t test of the slope over each step's own
-    # variance, 4.8 % (4.5 % of these). 0 lies outside the interval exactly when p < 0.05.
+    # of the time (4000 draws); studentized by its HC3 standard error, "no slope", 13.2 % (4000
+    # draws, `python bench/comparison_calibration.py --draws 4000`; 12.8 % of these 400): with 5 runs
+    # at the wide step its asymptotics have not set in. Bounded by the t test of the slope over each
+    # step's own variance, 5.2 % (4.5 % of these). 0 lies outside the interval exactly when p < 0.05.
     rng = np.random.default_rng(21)
     steps, spread = np.repeat([0.0, 1.0, 2.0], 5), np.repeat([0.2, 0.2, 3.0], 5)
     draws = [rng.normal(0.0, spread) for _ in range(400)]
