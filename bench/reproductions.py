@@ -39,11 +39,11 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from explorer.report import difference_interval, estimate_cell, number_text
+from explorer.report import AT_CEILING_CELL, CLIPPED_CELL, difference_interval, estimate_cell, number_text, p_text
 from explorer.results import ResultStore
 from ibstore.lifecycle import current_status
 from ibstore.record import Status
-from ibstore.stats import CLIPPED_BINS, EXCESS, MIN_SEEDS_TESTED
+from ibstore.stats import AT_CEILING, CLIPPED_BINS, EXCESS, MIN_SEEDS_TESTED
 from trainer import cli
 from trainer import config as config_module
 from trainer.estimators import canonical, estimate
@@ -165,8 +165,15 @@ def compression(root: Path, docs: Path, epochs: int, seeds: int) -> tuple[list[s
 
 
 def p_cell(excess) -> str:
-    """The compression test's p, or why there is none where the bins clip (ibstore.stats.CLIPPED_BINS)."""
-    return "– (bins clip)" if excess["note"] == CLIPPED_BINS else number_text(excess["p_value"])
+    """The compression test's p as the report writes it, or why it is no test: the bins clip, or the
+    layer ends at its ceiling in every seed (explorer.report's cells)."""
+    return {CLIPPED_BINS: CLIPPED_CELL, AT_CEILING: AT_CEILING_CELL}.get(excess["note"]) or p_text(excess["p_value"])
+
+
+def p_equals(p_value: float) -> str:
+    """"= 0.0123" or "< 0.001", as the report writes a p (explorer.report.p_text)."""
+    text = p_text(p_value)
+    return text if text.startswith("<") else f"= {text}"
 
 
 def estimator_label(spec: dict) -> str:
@@ -207,7 +214,7 @@ def verdicts(table, compared, group: dict[str, str]) -> list[str]:
         else:
             verdict = "NOT reproduced"
         lines.append(f"- {claim}: compression {estimate_cell(rows['compression_bits'])} bits against a noise "
-                     f"floor of {estimate_cell(rows['noise_floor_bits'])}, p = {number_text(excess['p_value'])} "
+                     f"floor of {estimate_cell(rows['noise_floor_bits'])}, p {p_equals(excess['p_value'])} "
                      f"({excess['n']} seeds): **{verdict}**.")
     lines += ["", "tanh - relu, last hidden layer, compression (peak - final I(X;T)):", ""]
     for spec in ESTIMATORS:
@@ -219,7 +226,7 @@ def verdicts(table, compared, group: dict[str, str]) -> list[str]:
             continue
         row = rows.iloc[0]
         interval = difference_interval(row["note"], row["ci_low"], row["ci_high"])
-        tested = (f"95 % interval {interval}, p = {number_text(row['p_value'])}" if row["note"] != CLIPPED_BINS
+        tested = (f"95 % interval {interval}, p {p_equals(row['p_value'])}" if row["note"] != CLIPPED_BINS
                   else "no test: idnns' bins [-1, 1] clip relu's hidden layers (its values above 1 share the top bin)")
         lines.append(f"- {estimator_label(spec)}: {number_text(row['difference'])} bits, {tested}, "
                      f"Cliff's delta {row['cliffs_delta']:.3g}.")

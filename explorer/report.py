@@ -72,7 +72,7 @@ P_ONLY_CELL = "p only (q ≥ 0.05)"
 VERDICTS = (f"compresses: yes at p < {stats.ALPHA:g} and q < {stats.ALPHA:g} (the table's q: over the layers, or at a "
             f"glance over the groups), {P_ONLY_CELL} where p alone is below {stats.ALPHA:g}; {NOT_SHOWN_CELL} where "
             f"p ≥ {stats.ALPHA:g}: no evidence of compression with these seeds, not evidence of none. p < 0.001 is "
-            "written so: the permutation tests' p cannot go below 1 / (draws + 1). Intervals are cut to the range "
+            "written so: a permutation test's p stops at a floor set by its draws or arrangements. Intervals are cut to the range "
             "their quantity can take (0, a ceiling, the last logged epoch).")
 # What q is: said beside every table that shows it (ibstore.stats.over_layers).
 ADJUSTED = ("q: p adjusted by Benjamini-Hochberg over every layer tested with it (all the layers recorded, shown "
@@ -500,9 +500,10 @@ P_SMALLEST_SHOWN = 0.001
 
 
 def p_text(value: float) -> str:
-    """A p or q as `number_text`, but "< 0.001" below 0.001: a permutation test's p cannot go below
-    1 / (draws + 1) (0.0001 at 9999 draws), so its digits there are the number of draws, not evidence
-    (Welch's p beside it may be 1e-30); the SQL views keep every digit.
+    """A p or q as `number_text`, but "< 0.001" below 0.001: a permutation test's p stops at a floor
+    set by its draws or arrangements (1 / (draws + 1): 0.0001 at 9999 draws; 2 / C(n_a + n_b, n_a)
+    where every arrangement is counted), so its digits there count them, not evidence (Welch's p
+    beside it may be 1e-30); the SQL views keep every digit.
 
     >>> p_text(0.0123), p_text(0.0001), p_text(float("nan"))
     ('0.0123', '< 0.001', '–')
@@ -653,7 +654,8 @@ def _untested_comparisons(untested: pd.DataFrame) -> str:
         return ""
     clipped = int((untested["note"] == stats.CLIPPED_BINS).sum())
     reasons = [f"idnns' bins clip the layer ({clipped})" if clipped else "",
-               f"fewer than 2 seeds kept a side ({len(untested) - clipped})" if len(untested) > clipped else ""]
+               f"fewer than 2 seeds with a value a side ({len(untested) - clipped})" if len(untested) > clipped
+               else ""]
     return f"{len(untested)} without a test, – in the table: " + "; ".join(r for r in reasons if r)
 
 

@@ -397,8 +397,9 @@ def with_panels(results: ResultStore, runs: pd.DataFrame, frame: pd.DataFrame, r
                 by_group: bool = False) -> pd.DataFrame:
     """`frame` with `panel` (the run's or seed group's title and badges, rows in title order) and
     `group` (the seed group's title without its seed count: runs of one group share a colour).
-    Titles come from the keys that vary among `run_ids`: pages pass the whole selection, so a
-    run has one title on every page."""
+    Titles come from the keys that vary among `run_ids`: pages pass what they read of the
+    selection, the whole of it unless it is more than the page reads (`page_runs`), so a run has one
+    title on every page that reads the whole selection."""
     frame = results.with_panels(frame, run_ids, by_group)
     badges = group_badges(results, runs, run_ids)
     titles = group_titles(results, runs, run_ids)
@@ -413,8 +414,8 @@ def with_panels(results: ResultStore, runs: pd.DataFrame, frame: pd.DataFrame, r
 
 def group_titles(results: ResultStore, runs: pd.DataFrame, run_ids: list[str]) -> dict[str, str]:
     """group_id -> its title (the keys that vary among the groups of `run_ids`, its badges), in
-    order. Every page colours by these titles over the whole selection (`group_domain`), so a
-    group keeps its colour from page to page."""
+    order. Every page colours by these titles over what it reads of the selection (`group_domain`),
+    so a group keeps its colour from page to page while the pages read the whole selection."""
     badges = group_badges(results, runs, run_ids)
     return {g: label + badges.get(g, "") for g, label in results.labels(run_ids, by_group=True).items()}
 

@@ -671,7 +671,8 @@ def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(
     groups = {a: sorted({int(layer[0]) for a_, layer, *_ in expected if a_ == a}) for a, *_ in expected}
     n_tested = int(compared["p_value"].notna().sum())
     untested = len(compared) - n_tested
-    without = f" ({untested} more without a test, – in the table: fewer than 2 seeds kept a side ({untested}))" if untested else ""
+    without = (f" ({untested} more without a test, – in the table: fewer than 2 seeds with a value a side ({untested}))"
+               if untested else "")
     assert report.differences_note(compared, labels) == (
         f"Differ from g=0 at q (over groups and layers) < 0.05: {len(expected)} of the {n_tested} comparisons "
         f"tested{without}, the table's rows with that q, in " + "; ".join(
@@ -695,7 +696,7 @@ def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(
     single_compared = report.reference_comparisons(single, labels)
     assert single_compared["p_value"].isna().all() and report.differences_note(single_compared, labels) == (
         f"No comparison with g=0 could be tested ({len(single_compared)} without a test, – in the table: fewer "
-        f"than 2 seeds kept a side ({len(single_compared)})): these seeds say nothing of a difference.")
+        f"than 2 seeds with a value a side ({len(single_compared)})): these seeds say nothing of a difference.")
     assert report.differences_note(report.reference_comparisons(alike[alike["group_id"] == "ref"], labels),
                                    labels) is None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import shlex
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -276,15 +277,24 @@ def test_the_sql_page_offers_the_one_liners_and_a_time_limit(monkeypatch, known_
 
 
 @pytest.mark.slow
-def test_compression_leaves_dead_networks_out(cohort_root):
+def test_compression_leaves_dead_and_diverged_networks_out(cohort_root, tmp_path):
     """On the relu cohort the initial_bias=-1 networks are flagged dead: the compression averages
     the 6 live runs, worked out here from the mi rows."""
     mi = run_query(cohort_root, "SELECT run_id, layer, epoch, i_xt FROM mi WHERE split = 'train' AND estimator = 'binning'")
     runs = run_query(cohort_root, "SELECT run_id, dead_network FROM runs")
     live = set(runs.loc[~runs["dead_network"], "run_id"])
     assert len(live) == 6
-    rows = answer(cohort_root, "Compression (peak - final I(X;T)) per layer and cohort, dead and diverged networks left out")
+    title = "Compression (peak - final I(X;T)) per layer and cohort, dead and diverged networks left out"
+    rows = answer(cohort_root, title)
     for row in (r for r in rows if r["estimator"] == "binning"):
         layer = mi[(mi["layer"] == row["layer"]) & mi["run_id"].isin(live)]
         drops = [g["i_xt"].max() - g.sort_values("epoch")["i_xt"].iloc[-1] for _, g in layer.groupby("run_id")]
         assert row["runs"] == 6 and row["compression_bits"] == pytest.approx(sum(drops) / len(drops))
+    # a live run recorded diverged (its numbers broke at its end) is left out too
+    root = tmp_path / "copy"
+    shutil.copytree(cohort_root, root)
+    diverged = sorted(live)[0]
+    path = layout.run_json_path(root, diverged)
+    record = RunRecord.from_json_bytes(path.read_bytes())
+    path.write_bytes(record.model_copy(update={"status": "diverged", "diverged": True}).to_json_bytes())
+    assert {r["runs"] for r in answer(root, title) if r["estimator"] == "binning"} == {5}

@@ -466,6 +466,29 @@ def test_force_waits_for_a_process_holding_a_completed_run_it_does_not_train_the
     assert sorted(metrics(root, run_id).epoch.unique()) == list(range(7))
 
 
+@pytest.mark.slow   # the writer records its versions (git)
+def test_a_run_another_writer_took_since_planning_counts_as_trained_by_it_resumed_or_not(tmp_path):
+    """--force keeps a run another process trained while the sweep waited for it. A resumed writer
+    keeps the run's started_at, so that alone took a run another sweep resumed and completed for one
+    it had only held, and trained it again; the writer's stamp (heartbeat, host, pid) tells."""
+    from trainer.plan import Plan, writer_stamp
+    from trainer.store import RunWriter
+
+    (tmp_path / "runs" / "r").mkdir(parents=True)
+    write_record(tmp_path / "runs" / "r" / "run.json",
+                 RunRecord(run_id="r", status="interrupted", started_at=utc_now(), heartbeat_at=utc_now(),
+                           host="elsewhere", pid=1, schema_version=SCHEMA_VERSION))
+    planned = read_record(tmp_path, "r")
+    before = Plan([], stamps={"r": writer_stamp(planned)})
+    assert not sweep_module.trained_since(tmp_path, "r", before)     # held only: its record unchanged
+    writer = RunWriter(tmp_path, {"run_id": "r", "epochs_total": 6}, flush_seconds=0, resume_epoch=4)
+    assert writer.finish("completed", 4) == "completed"
+    after = read_record(tmp_path, "r")
+    assert after.started_at == planned.started_at and after.status.value == "completed"
+    assert sweep_module.trained_since(tmp_path, "r", before)
+    assert sweep_module.trained_since(tmp_path, "r", Plan([], stamps={}))   # no record when planned
+
+
 TRAIN_ELSEWHERE = """
 import sys, time
 from pathlib import Path

@@ -16,12 +16,12 @@ import dataclasses
 import os
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ibstore.index import scan
 from ibstore.lifecycle import Action, Redo, action, holder_text
+from ibstore.record import RunRecord
 from ibstore.text import terminal_text
 from trainer import checkpoint, config, estimators
 from trainer.config import MEMORY_SHARE, Experiment, ExperimentConfig, memory_estimate, physical_memory, shape_key
@@ -70,16 +70,16 @@ class Plan:
     run_ids: list[str] = field(default_factory=list)                # every planned run, in order
     skipped: dict[str, list[str]] = field(default_factory=dict)     # status -> run ids not redone
     held: dict[str, str] = field(default_factory=dict)              # run id -> who holds it
-    # run id -> its record's started_at when planned (None: no record): a later one means another
-    # process trained it since (trainer.sweep.plan_held_again)
-    started: dict[str, datetime | None] = field(default_factory=dict)
+    # run id -> its record's writer stamp when planned (`writer_stamp`; None: no record): another one
+    # means another process trained it since (trainer.sweep.plan_held_again)
+    stamps: dict[str, tuple | None] = field(default_factory=dict)
 
     def __add__(self, other: Plan) -> Plan:
         """Two plans of different runs as one."""
         skipped = {status: self.skipped.get(status, []) + other.skipped.get(status, [])
                    for status in {**self.skipped, **other.skipped}}
         return Plan(self.tasks + other.tasks, self.run_ids + other.run_ids, skipped, {**self.held, **other.held},
-                    {**self.started, **other.started})
+                    {**self.stamps, **other.stamps})
 
     @property
     def planned(self) -> int:
@@ -206,7 +206,7 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
             seen.add(run_id)
             plan.run_ids.append(run_id)
             record = records.get(run_id)
-            plan.started[run_id] = record and record.started_at
+            plan.stamps[run_id] = writer_stamp(record)
             todo = action(record and record.status, redo)
             if todo is Action.HELD:
                 plan.held[run_id] = holder_text(root, record)
@@ -219,6 +219,13 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
             plan.tasks.append(Task(experiment, tuple(fresh), redo=redo))
         plan.tasks += [Task(experiment, tuple(seeds), resume=True, redo=redo) for seeds in resumed.values()]
     return plan
+
+
+def writer_stamp(record: RunRecord | None) -> tuple | None:
+    """What every training writer of a run changes in its record, and nothing else does: its start,
+    its heartbeat (set when it takes the run, resumed or not, which keeps started_at) and its
+    process. `trainer estimate` and `trainer compact` hold a run without writing run.json."""
+    return None if record is None else (record.started_at, record.heartbeat_at, record.host, record.pid)
 
 
 def stack_order(experiment: Experiment) -> tuple[str, str]:

@@ -37,7 +37,7 @@ from trainer.atomic import write_bytes
 from trainer.checkpoint import start_epoch
 from trainer.config import Experiment
 from trainer.local_pool import run_local
-from trainer.plan import Plan, SweepError, load_experiments, plan_sweep, stack_groups
+from trainer.plan import Plan, SweepError, load_experiments, plan_sweep, stack_groups, writer_stamp
 from trainer.progress import LINE_SECONDS, GroupEpochs, SweepBar, Trained, Work
 from trainer.ray_pool import AUTO, run_ray
 from trainer.schedule import logged_epochs
@@ -227,9 +227,9 @@ def finish(root: Path, progress: Progress) -> bool:
 def plan_held_again(experiments: list[Experiment], root: Path, redo: Redo, resume: bool,
                     progress: Progress, before: Plan) -> Plan:
     """Wait until no other process holds the runs it held, then plan them again. A run another
-    process trained meanwhile (it was running when `before` planned it, or its record has started
-    since) and completed is complete, even with --force (else two forced sweeps would train it
-    twice); what it left failed or interrupted is redone as --force would have done it. A run held
+    process trained meanwhile (it was running when `before` planned it, or a writer has taken it
+    since: `trained_since`) and completed is complete, even with --force (else two forced sweeps
+    would train it twice); what it left failed or interrupted is redone as --force would have done it. A run held
     by a process that did not train it (`trainer estimate`, `trainer compact`) is planned as
     `redo` says, --force included."""
     progress.note(f"waiting for {len(progress.held)} run(s) held by other processes: "
@@ -237,7 +237,7 @@ def plan_held_again(experiments: list[Experiment], root: Path, redo: Redo, resum
     progress.write(state=SweepState.WAITING)
     held = set(progress.held)
     wait_until_free(root, held, progress.tick)
-    trained_by_others = {run_id for run_id in held if run_id in before.held or started_since(root, run_id, before)}
+    trained_by_others = {run_id for run_id in held if run_id in before.held or trained_since(root, run_id, before)}
     plans = [plan_sweep(experiments, root, redo_of, resume=resume, only=run_ids)
              for run_ids, redo_of in ((trained_by_others, changed(redo, completed=False)),
                                       (held - trained_by_others, redo)) if run_ids]
@@ -276,10 +276,11 @@ def train(plan: Plan, root: Path, workers: int, ray_address: str | None, progres
         run_local(groups, root, workers, progress)
 
 
-def started_since(root: Path, run_id: str, before: Plan) -> bool:
-    """Has the run's record started again since `before` planned it (another process trained it)?"""
+def trained_since(root: Path, run_id: str, before: Plan) -> bool:
+    """Has a writer taken the run since `before` planned it (another process trained it, afresh or
+    resumed)? Its record's writer stamp (trainer.plan.writer_stamp) then differs."""
     record = read_record(root, run_id)
-    return record is not None and record.started_at != before.started.get(run_id)
+    return record is not None and writer_stamp(record) != before.stamps.get(run_id)
 
 
 def wait_until_free(root: Path, run_ids: set[str], tick: Callable[[], None]) -> None:

@@ -183,7 +183,7 @@ def _take_runs(networks: list[Network], root: Path, start_epoch: int, flush_seco
         except RunDamaged as damaged:   # recorded failed; the stack's other runs go on
             skipped[network.run_id] = Outcome(Status.FAILED, refused=str(damaged))
         except BaseException:
-            for taken in networks:  # release the runs taken so far (they read as interrupted at epoch 0)
+            for taken in networks:  # release the runs taken so far (interrupted at the epoch they start from)
                 if taken.writer is not None:
                     taken.writer.close()
             raise
