@@ -15,7 +15,9 @@ page takes to draw goes to tests/artifacts/timings.json (reported, not asserted)
 
 import contextlib
 import json
+import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -335,9 +337,45 @@ class EstimateCell:
         return f"EstimateCell{self.numbers}"
 
 
+class BoundCell:
+    """Equal to the cell the page writes for compression over the floor: "mean (≥ bound)" (its
+    one-sided 95 % lower bound), "mean (no bound)" below 5 seeds, "mean (n = 1: no interval)", "–"
+    without seeds; each number the view's to within half its printed last digit."""
+
+    def __init__(self, mean, low, n: int):
+        self.numbers = (mean, low, n)
+
+    def __eq__(self, cell) -> bool:
+        mean, low, n = self.numbers
+        if n == 0:
+            return cell == "–"
+        match = re.fullmatch(r"(-?\d+\.\d+) \((?:≥ (-?\d+\.\d+)|(no bound)|(n = 1: no interval))\)", cell)
+        if match is None:
+            return False
+        printed_mean, printed_low, unbounded, single = match.groups()
+        bounded = isinstance(low, (int, float)) and math.isfinite(low)
+        if n == 1:
+            right_kind = single is not None
+        else:
+            right_kind = within_last_digit(printed_low, low) if bounded else unbounded is not None
+        return right_kind and within_last_digit(printed_mean, mean)
+
+    def __repr__(self) -> str:
+        return f"BoundCell{self.numbers}"
+
+
+def within_last_digit(text: str | None, value: float) -> bool:
+    return text is not None and abs(float(text) - value) <= 0.5 * 10.0 ** -len(text.split(".")[1]) * (1 + 1e-9)
+
+
+def p_written(p: float) -> str:
+    """A p or q as the tables write it: 3 digits, "< 0.001" below 0.001 (a permutation floor)."""
+    return "< 0.001" if p < 0.001 else f"{p:.3g}"
+
+
 def expected_glance(root: Path) -> list[tuple]:
-    """Per seed group: n, compression, noise floor, p, q over the groups, compresses, left out, from
-    `trainer sql`."""
+    """Per seed group: n, compression, noise floor, compression over the floor, p, q over the groups,
+    compresses (yes needs q < 0.05 too), left out, from `trainer sql`."""
     rows = trainer_sql(root, f"SELECT group_id, quantity, n, mean, ci_low, ci_high, p_value, compresses, n_dead, "
                              f"n_diverged, n_unfinished FROM phase_stats WHERE layer = {LAST_HIDDEN} AND split = "
                              "'train' AND quantity IN ('compression_bits', 'noise_floor_bits', "
@@ -356,12 +394,16 @@ def expected_glance(root: Path) -> list[tuple]:
         p = excess["p_value"]
         left_out = ", ".join(f"{excess[f'n_{why}']} {why}" for why in ("dead", "diverged", "unfinished")
                              if excess[f"n_{why}"])
+        verdict = {True: "yes", False: report.NOT_SHOWN_CELL}.get(excess["compresses"], "–")
+        if verdict == "yes" and not q_values[group_id] < 0.05:
+            verdict = report.P_ONLY_CELL
         expected.append((str(compression["n"]),
                          EstimateCell(compression["mean"], compression["ci_low"], compression["ci_high"],
                                       compression["n"]),
                          EstimateCell(floor["mean"], floor["ci_low"], floor["ci_high"], floor["n"]),
-                         "–" if p is None else f"{p:.3g}", f"{q_values[group_id]:.3g}" if p is not None else "–",
-                         {True: "yes", False: report.NOT_SHOWN_CELL}.get(excess["compresses"], "–"), left_out))
+                         BoundCell(excess["mean"], excess["ci_low"], excess["n"]),
+                         "–" if p is None else p_written(p), p_written(q_values[group_id]) if p is not None else "–",
+                         verdict, left_out))
     return expected
 
 
@@ -386,8 +428,9 @@ def answer_on_the_phases_page(url: str, root: Path, name: str) -> dict:
         assert page.locator('[data-testid="stException"]').count() == 0
         page.get_by_text("Does 4 · dense_4 (last hidden) compress?").wait_for(timeout=60_000)
         glance = read_glance(page)
-        assert glance["header"] == ["seed group", "n", "compression (bits)", "noise floor (bits)", "p (compression > floor)",
-                                    "q (over groups)", "compresses", "left out"], glance["header"]
+        assert glance["header"] == ["seed group", "n", "compression (bits)", "noise floor (bits)",
+                                    "compression over floor (bits)", "p (compression > floor)", "q (over groups)",
+                                    "compresses", "left out"], glance["header"]
         shown, unmatched = [tuple(row[1:]) for row in glance["rows"]], expected_glance(root)
         for row in shown:      # each shown row is one expected row (EstimateCell compares the numbers)
             match = next((expected for expected in unmatched if row == expected), None)
@@ -395,7 +438,7 @@ def answer_on_the_phases_page(url: str, root: Path, name: str) -> dict:
             unmatched = [expected for expected in unmatched if expected is not match]
         assert not unmatched, unmatched
         dead = [row for row in glance["rows"] if "initial_bias=-1" in row[0]]
-        assert dead and all("dead:" in row[0] and row[1] == "0" and row[7].endswith("dead") for row in dead), dead
+        assert dead and all("dead:" in row[0] and row[1] == "0" and row[8].endswith("dead") for row in dead), dead
         page.screenshot(path=str(ARTIFACTS / f"phases-question-{name}.png"), full_page=True)
         # a shared link reopens the view: band and epoch axis travel in the URL
         page.get_by_text("min-max", exact=True).click()
