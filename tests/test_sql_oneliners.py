@@ -21,7 +21,7 @@ from bench.make_results import write_run
 from conftest import REPO
 from explorer.sql_examples import EXAMPLES
 from ibstore import layout
-from ibstore.record import RunRecord
+from ibstore.record import RunRecord, Status
 from ibstore.sandbox import run_query
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import cli
@@ -296,5 +296,5 @@ def test_compression_leaves_dead_and_diverged_networks_out(cohort_root, tmp_path
     diverged = sorted(live)[0]
     path = layout.run_json_path(root, diverged)
     record = RunRecord.from_json_bytes(path.read_bytes())
-    path.write_bytes(record.model_copy(update={"status": "diverged", "diverged": True}).to_json_bytes())
+    path.write_bytes(record.model_copy(update={"status": Status.DIVERGED, "diverged": True}).to_json_bytes())
     assert {r["runs"] for r in answer(root, title) if r["estimator"] == "binning"} == {5}
