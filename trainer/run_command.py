@@ -4,7 +4,8 @@ Networks that make one stacked group (one seed, one core, or `--workers 1`) trai
 process. More are split as `trainer sweep` splits them, one group per worker (default: per core;
 plan.stack_groups), and trained on the sweep's local workers (trainer.local_pool): ten seeds in
 one process left a core idle.
-Either way each run's line is printed when its group ends, a run another process holds is
+Either way each run's line is printed when its group ends (without a terminal, progress is the
+sweep's plain line every 10 s: no carriage returns in a log file), a run another process holds is
 said so (exit 1), and Ctrl-C or SIGTERM marks the runs being trained interrupted (exit 130).
 """
 
@@ -24,7 +25,7 @@ from trainer import config, datasets
 from trainer.arguments import EXIT_OK, EXIT_RUN_FAILED
 from trainer.local_pool import run_local
 from trainer.plan import Plan, check_plan_size, plan_sweep, runs_of, stack_groups
-from trainer.progress import GroupEpochs, SweepBar, Trained
+from trainer.progress import GroupEpochs, SweepBar, Trained, shows_a_bar
 from trainer.store import StoreError
 from trainer.sweep import check_writable, planned_work
 from trainer.task import GroupResult, train_group
@@ -55,8 +56,7 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
         if len(groups) > 1:
             train_on_workers(groups, root, workers, plan, outcome, quiet=args.quiet)
         else:
-            for group in groups:
-                outcome.report(train_group(group, root, progress=not args.quiet, raise_errors=user_errors))
+            train_here(groups[0], root, plan, outcome, args.quiet, user_errors)
         if outcome.interrupted:
             raise KeyboardInterrupt
         if outcome.store_error:
@@ -110,8 +110,9 @@ class RunOutcome:
 
 
 class WorkersProgress:
-    """What the local pool tells `trainer run` (trainer.progress.Listener): the runs' lines as their
-    groups end, and unless quiet the sweep's bar of network-epochs."""
+    """What the groups tell `trainer run` (trainer.progress.Listener; the local pool's, or one group's
+    in this process): the runs' lines as their groups end, and unless quiet the sweep's bar of
+    network-epochs."""
 
     def __init__(self, root: Path, plan: Plan, outcome: RunOutcome, quiet: bool):
         self.epochs = GroupEpochs()
@@ -137,6 +138,21 @@ class WorkersProgress:
     def tick(self) -> None:
         if self.bar is not None:
             self.bar.tick()
+
+
+def train_here(group, root: Path, plan: Plan, outcome: RunOutcome, quiet: bool,
+               user_errors: tuple[type[BaseException], ...]) -> None:
+    """One stacked group in this process. On a terminal the training loop's bar shows the networks'
+    accuracy; without one (a log file) the sweep's plain lines, not a bar's carriage returns."""
+    loop_bar = not quiet and shows_a_bar(sys.stderr)
+    lines = None if quiet or loop_bar else WorkersProgress(root, plan, outcome, quiet=False)
+    try:
+        result = train_group(group, root, progress=loop_bar, raise_errors=user_errors,
+                             on_trained=None if lines is None else lines.trained)
+        (outcome if lines is None else lines).report(result)
+    finally:
+        if lines is not None:
+            lines.bar.close()
 
 
 def train_on_workers(groups, root: Path, workers: int, plan: Plan, outcome: RunOutcome, quiet: bool) -> None:
