@@ -1,9 +1,9 @@
 """kill -9 during `trainer compact` (issue 17): the command is started on a run with hundreds of
-part files and SIGKILLed after a random delay, again and again, the delay narrowed to the
-window in which the files change, until kills have landed inside the compaction (told by what
-is left on disk: a base beside parts it holds, one table compacted and not the other, a
-half-written temporary file). After every kill every reader sees each epoch exactly once, and
-the next compaction completes and leaves nothing behind."""
+part files and SIGKILLed at a random moment of the window in which the files change, again and
+again, until kills have landed inside the compaction (told by what is left on disk: a base beside
+parts it holds, one table compacted and not the other, a half-written temporary file). After
+every kill every reader sees each epoch exactly once, and the next compaction completes and
+leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -83,37 +84,49 @@ def compact_process(root: Path) -> subprocess.Popen:
                             env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
+def first_moment(condition: Callable[[], bool], compaction: subprocess.Popen) -> float:
+    """When (time.monotonic) `condition()` first holds, polled every millisecond while `compaction` runs."""
+    while not condition() and compaction.poll() is None:
+        time.sleep(0.001)
+    return time.monotonic()
+
+
 @pytest.mark.slow   # starts `trainer compact` processes and sandbox workers
 def test_kill_9_inside_compaction_loses_and_duplicates_nothing(root, tmp_path, capsys):
     pristine = tmp_path / "pristine"
     write_parts(pristine)
+    run_dir = root / "runs" / RUN
+    untouched = set(os.listdir(pristine / "runs" / RUN))
 
-    shutil.copytree(pristine, root)   # how long a whole compaction takes, start included
-    started = time.monotonic()
-    assert compact_process(root).wait(timeout=120) == 0
-    whole_s = time.monotonic() - started
-    assert disk_state(root / "runs" / RUN) == "done"
+    def changed() -> bool:   # its first change: the temporary file of a table's new base
+        return set(os.listdir(run_dir)) != untouched
+
+    # The window in which a whole compaction changes the files. Timed from the process's start, the
+    # window moved by more than its length under load (Python's start-up), so most kills missed it.
+    shutil.copytree(pristine, root)
+    compaction = compact_process(root)
+    first_change = first_moment(changed, compaction)
+    last_change = first_moment(lambda: not any(".part-" in name or name.endswith(".tmp")
+                                               for name in os.listdir(run_dir)), compaction)
+    assert compaction.wait(timeout=120) == 0
+    assert disk_state(run_dir) == "done"
 
     rng = random.Random(17)
-    earliest, latest = 0.0, whole_s
+    latest = last_change - first_change
     states = collections.Counter()
     for _ in range(MAX_ATTEMPTS):
         shutil.rmtree(root)
         shutil.copytree(pristine, root)
         compaction = compact_process(root)
-        delay = rng.uniform(earliest, latest)
+        first_moment(changed, compaction)
+        delay = rng.uniform(0.0, latest)
         time.sleep(delay)
         compaction.send_signal(signal.SIGKILL)
         compaction.wait()
-        state = disk_state(root / "runs" / RUN)
+        state = disk_state(run_dir)
         states[state] += 1
-        # narrow the delays to the window in which the files change
-        if state == "untouched":
-            earliest = delay
-        elif state == "done":
+        if state == "done":   # this compaction changed its files faster: narrow the delays
             latest = delay
-        if latest - earliest < 0.05:   # the machine's load moved the window: widen again
-            earliest, latest = 0.0, whole_s * 1.5
 
         index.forget()
         assert_every_reader_sees_each_epoch_once(root)

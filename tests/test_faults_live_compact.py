@@ -22,7 +22,9 @@ from trainer.schedule import logged_epochs
 from trainer.store import RunWriter
 from trainer.tables import all_parts, read_table, table_files
 
-EPOCHS = 15000   # several flushes, and long enough for two compaction tries 1 s apart (6000 were not, once the step got faster)
+# Several flushes (RunWriter's interval: 5 s), and long enough for two compaction tries 1 s apart after
+# the first: 6000 were not once the step got faster, while the test waited for a second flush (10 s in).
+EPOCHS = 10000
 TINY = {"epochs": EPOCHS, "architecture": [10, 7, 5], "batch_size": 1024, "log_schedule": {"every": 10}}
 
 
@@ -48,7 +50,8 @@ def test_compact_while_a_run_trains_leaves_it_alone_and_loses_nothing(tmp_path, 
                                 env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         deadline = time.monotonic() + 300
-        while len(all_parts(live_dir).get("metrics", [])) < 2:   # two flushes: it is training
+        # One flush: it is training, and a compaction not leaving it alone would merge that part.
+        while not all_parts(live_dir).get("metrics"):
             assert training.poll() is None and time.monotonic() < deadline, "the run ended or never flushed"
             time.sleep(0.2)
         compactions = 0

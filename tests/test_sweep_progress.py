@@ -34,7 +34,9 @@ PROGRESS_EVERY_S = 10.0
 PROGRESS = re.compile(r"(\d+)/(\d+) network-epochs")
 # A cohort of 4 networks in 2 stacked groups, a few seconds of training after start-up (600 epochs
 # once trained in under a second, between two of the test's 1 s progress lines: no frame mid-training).
-COHORT = {**TINY, "epochs": 6000, "log_schedule": {"every": 500}, "grid": {"initial_bias": [0, 0.5]}, "n_runs": 2}
+# 3000 epochs: a group reports every 500 (its logged epochs) and trains about 600 epochs a second
+# on one core, so the 2500 after its first report last about 4 s unloaded, longer under load.
+COHORT = {**TINY, "epochs": 3000, "log_schedule": {"every": 500}, "grid": {"initial_bias": [0, 0.5]}, "n_runs": 2}
 LONG = {**COHORT, "epochs": 100000}
 
 
@@ -110,6 +112,9 @@ def test_a_foreground_run_prints_its_own_lines_only(tmp_path):
     assert done.returncode == 0, done.stderr
     assert not [line for line in done.stderr.splitlines() if any(notice in line for notice in NOTICES)], done.stderr
     assert re.fullmatch(r"one-\w+-s0: completed  \(.+\)\n", done.stdout), done.stdout
+    # without a terminal its progress is the sweep's plain line, not a bar's carriage returns
+    assert "\r" not in done.stderr and re.search(r"^run: 2/2 network-epochs \(100%\) .* 1/1 runs ended\]$",
+                                                 done.stderr, re.MULTILINE), done.stderr
 
 
 def test_on_a_terminal_the_bar_is_redrawn_regularly(tmp_path):
