@@ -185,29 +185,61 @@ def test_non_finite_loss_is_diverged():
 # --- as the trainer records them ---------------------------------------------------------------------------
 
 
-def train(tmp_path, **config) -> list[dict]:
-    """Tiny harmonics runs (every epoch logged); their run.json records with their gradient rows."""
+def planned(**config) -> list:
+    """The experiments of tiny harmonics runs (every epoch logged)."""
     from trainer import config as config_module
+
+    return config_module.plan({"name": "health", "architecture": [10, 7, 5, 4, 3], "epochs": 3,
+                               "log_schedule": {"every": 1},
+                               "estimators": [{"name": "binning", "params": {"bin_size": 0.07}}], **config})
+
+
+def trained(root, experiments) -> dict[str, dict]:
+    """`experiments` (of one shape) trained as one stack: each run's run.json record with its gradient
+    rows, by run id."""
     from trainer.training import run_group
 
-    raw = {"name": "health", "architecture": [10, 7, 5, 4, 3], "epochs": 3, "log_schedule": {"every": 1},
-           "estimators": [{"name": "binning", "params": {"bin_size": 0.07}}], **config}
-    experiments = config_module.plan(raw)
-    statuses = run_group([(e, list(e.seeds), False) for e in experiments], tmp_path, progress=False)
-    records = []
+    statuses = run_group([(e, list(e.seeds), False) for e in experiments], root, progress=False)
+    records = {}
     for run_id in statuses:
-        folder = tmp_path / "runs" / run_id
+        folder = root / "runs" / run_id
         record = json.loads((folder / "run.json").read_text())
         parts = [pd.read_parquet(p) for p in folder.glob("gradients*.parquet")]
         record["gradient_rows"] = pd.concat(parts) if parts else None
-        records.append(record)
+        records[run_id] = record
     return records
 
 
+def train(tmp_path, **config) -> list[dict]:
+    """Tiny harmonics runs (every epoch logged) trained together; their records (`trained`)."""
+    return list(trained(tmp_path, planned(**config)).values())
+
+
+# The cases of the default shape and length, trained as one stack (each network's numbers are those it
+# has alone: tests/test_stack_independence.py): one set-up and compilation instead of one per test.
+ONE_STACK = {
+    "tanh, large bias": {"activation_fn": "tanh", "grid": {"initial_bias": [5, 10]}},
+    "relu, negative bias": {"activation_fn": "relu", "grid": {"initial_bias": [-1, -0.5]}},
+    "relu, bias 0.5 at lr 0.1": {"activation_fn": "relu", "initial_bias": 0.5, "learning_rate": 0.1, "seed": 1},
+    "relu, the notebook's cohort": {"activation_fn": "relu", "grid": {"initial_bias": [0, 0.2, 0.5, 1, 2, 5]}},
+}
+
+
+@pytest.fixture(scope="module")
+def one_stack(tmp_path_factory) -> tuple:
+    """ONE_STACK trained: (its root, {case: its records})."""
+    root = tmp_path_factory.mktemp("health")
+    cases = {case: planned(**config) for case, config in ONE_STACK.items()}
+    records = trained(root, [e for experiments in cases.values() for e in experiments])
+    assert len(records) == 11
+    return root, {case: [records[e.run_id(seed)] for e in experiments for seed in e.seeds]
+                  for case, experiments in cases.items()}
+
+
 @pytest.mark.slow
-def test_tanh_with_a_large_initial_bias_is_flagged_dead(tmp_path):
+def test_tanh_with_a_large_initial_bias_is_flagged_dead(one_stack):
     # The issue's case: hidden gradients ~1e-19 or exactly 0, I(X;T) = 0, but the softmax keeps learning.
-    records = train(tmp_path, activation_fn="tanh", grid={"initial_bias": [5, 10]})
+    records = one_stack[1]["tanh, large bias"]
     assert sorted(r["config"]["initial_bias"] for r in records) == [5, 10]
     for record in records:
         rows = record["gradient_rows"]
@@ -240,34 +272,37 @@ def test_tanh_networks_stuck_at_a_bound_are_flagged_saturated_when_not_dead(tmp_
 
 
 @pytest.mark.slow
-def test_relu_with_a_negative_initial_bias_is_flagged_dead(tmp_path):
+def test_relu_with_a_negative_initial_bias_is_flagged_dead(one_stack):
     from ibstore.sandbox import run_query
     from ibstore.index import scan
 
-    records = train(tmp_path, activation_fn="relu", grid={"initial_bias": [-1, -0.5]})
+    root, cases = one_stack
+    records = cases["relu, negative bias"]
     assert len(records) == 2
     for record in records:
         assert (record["dead_network"], record["diverged"]) == (True, False)
         rows = record["gradient_rows"]
         assert set(rows.loc[rows.layer < 5, "health"]) == {"dead"}
-    # in SQL: the flags, the dead layers and the loss on runs; the states on gradients
-    runs = run_query(scan(tmp_path), "SELECT dead_network, dead_layers, loss FROM runs")
+    # in SQL: the flags, the dead layers and the loss on runs; the states on gradients (of these runs)
+    these = "run_id IN (" + ", ".join(f"'{record['run_id']}'" for record in records) + ")"
+    runs = run_query(scan(root), f"SELECT dead_network, dead_layers, loss FROM runs WHERE {these}")
     assert list(runs["dead_network"]) == [True, True] and set(runs["loss"]) == {"keras_clipped"}
     assert [list(layers) for layers in runs["dead_layers"]] == [[0, 1, 2, 3, 4]] * 2
-    states = run_query(scan(tmp_path), "SELECT coalesce(health, 'NULL') AS health, count(*) AS n FROM gradients "
-                                       "GROUP BY ALL ORDER BY ALL")
+    states = run_query(scan(root), "SELECT coalesce(health, 'NULL') AS health, count(*) AS n FROM gradients "
+                                   f"WHERE {these} GROUP BY ALL ORDER BY ALL")
     assert dict(zip(states["health"], states["n"])) == {"dead": 2 * 3 * 5, "NULL": 2 * 3}   # NULL: output layer
 
 
 @pytest.mark.slow
-def test_a_relu_network_with_one_dead_hidden_layer_and_a_learning_output_is_flagged_dead(tmp_path):
+def test_a_relu_network_with_one_dead_hidden_layer_and_a_learning_output_is_flagged_dead(one_stack):
     # relu, bias 0.5, Adam at lr 0.1, seed 1: by epoch 3 hidden layer 3 is 0 on every input, layer 4 is a
     # constant above 0, and the output kernel's gradient is not 0 (the former rule called it alive).
-    record, = train(tmp_path, activation_fn="relu", initial_bias=0.5, learning_rate=0.1, seed=1)
+    root, cases = one_stack
+    record, = cases["relu, bias 0.5 at lr 0.1"]
     rows = record["gradient_rows"]
     last = rows[rows.epoch == 3].sort_values("layer")
     assert last["grad_mean_norm"].iloc[-1] > 0
-    stats = pd.concat(pd.read_parquet(p) for p in (tmp_path / "runs" / record["run_id"]).glob("activation_stats*"))
+    stats = pd.concat(pd.read_parquet(p) for p in (root / "runs" / record["run_id"]).glob("activation_stats*"))
     top = stats[(stats.epoch == 3) & (stats.split == "train")].groupby("layer")["max"].max()
     assert top[3] == 0 and top[4] > 0
     assert record["dead_network"] is True and 3 in record["dead_layers"]
@@ -305,9 +340,9 @@ def test_a_relu_network_whose_first_layer_alone_dies_is_flagged_dead_and_the_lay
 
 
 @pytest.mark.slow
-def test_the_live_networks_of_the_seed_notebooks_cohort_are_not_flagged(tmp_path):
+def test_the_live_networks_of_the_seed_notebooks_cohort_are_not_flagged(one_stack):
     # relu, initial bias 0 ... 5 (the notebook's cohort), trained together as one stack.
-    records = train(tmp_path, activation_fn="relu", grid={"initial_bias": [0, 0.2, 0.5, 1, 2, 5]})
+    records = one_stack[1]["relu, the notebook's cohort"]
     assert len(records) == 6
     for record in records:
         assert (record["config"]["initial_bias"], record["dead_network"], record["saturated_network"],

@@ -30,6 +30,9 @@ from trainer.tensorflow_without_keras import tf
 from trainer.minibatch_orders import ChunkOrders
 from trainer.training import load_data
 
+# The module's tests run in one pytest process (`worker`).
+pytestmark = pytest.mark.xdist_group("stack_independence")
+
 EPOCHS = 3
 STACK_SIZES = (1, 2, 3, 45)
 THE_NETWORK = NetworkSettings(seed=0, initial_bias=0.2, kernel_init_stddev=None, max_norm=None, learning_rate=4e-4,
@@ -37,6 +40,25 @@ THE_NETWORK = NetworkSettings(seed=0, initial_bias=0.2, kernel_init_stddev=None,
 # Every activation, unsorted, one of them twice apart (two blocks of tanh): the mixed stack.
 MIXED = ("tanh", "relu", "sigmoid", "softsign", "softplus", "leaky_relu", "hard_sigmoid", "selu", "relu6", "elu",
          "linear", "tanh")
+
+
+def as_a_sweep_worker() -> None:
+    """The worker's set-up before any TensorFlow op, as trainer.local_pool's workers: one thread, and
+    the XLA cache that `trainer.training` turns on (a stack's compiled code is loaded, not compiled)."""
+    from trainer import xla_cache
+    from trainer.training import configure_threads
+
+    xla_cache.enable(tf.__version__)
+    configure_threads(1)
+
+
+@pytest.fixture(scope="module")
+def worker():
+    """The one spawned process that trains every stack of this module: starting one (TensorFlow's
+    import) costs some 3.5 CPU-s. The module is one xdist group, so its stacks are traced in the same
+    order in every run: the XLA cache's key holds the traced function's name, numbered per process."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=as_a_sweep_worker) as pool:
+        yield pool
 
 
 def trained(architecture: list[int], batch_size: int, networks: list[NetworkSettings],
@@ -80,19 +102,15 @@ def first_network_trained(architecture: list[int], batch_size: int, stack_size: 
 
 
 def first_network_in_each_stack(architecture: list[int], batch_size: int) -> list[dict[str, np.ndarray]]:
-    """`first_network_trained` for each of STACK_SIZES, in this process, on one thread."""
-    from trainer.training import configure_threads
-
-    configure_threads(1)
+    """`first_network_trained` for each of STACK_SIZES."""
     return [first_network_trained(architecture, batch_size, size) for size in STACK_SIZES]
 
 
 @pytest.mark.slow  # trains and compiles 16 stacks, in a spawned process
 @pytest.mark.parametrize("architecture, batch_size", [([10, 7, 5, 4, 3], 256), ([10, 7, 5, 4, 3], 1024),
                                                       ([5, 5, 5, 5, 5], 256), ([100, 50, 20], 1024)])
-def test_a_network_trains_bit_for_bit_the_same_alone_and_in_stacks_of_2_3_and_45(architecture, batch_size):
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as worker:
-        alone, *stacks = worker.submit(first_network_in_each_stack, architecture, batch_size).result(timeout=600)
+def test_a_network_trains_bit_for_bit_the_same_alone_and_in_stacks_of_2_3_and_45(worker, architecture, batch_size):
+    alone, *stacks = worker.submit(first_network_in_each_stack, architecture, batch_size).result(timeout=600)
     assert np.any(alone["grad_sq_sum 0"] > 0) and alone["loss"].shape == (EPOCHS, 2)   # it did train
     for stack_size, stacked in zip(STACK_SIZES[1:], stacks):
         assert stacked.keys() == alone.keys()
@@ -101,19 +119,15 @@ def test_a_network_trains_bit_for_bit_the_same_alone_and_in_stacks_of_2_3_and_45
 
 
 def mixed_stack_and_each_alone(architecture: list[int], batch_size: int) -> tuple[list, list]:
-    """The MIXED stack's numbers per network, and each network's trained alone, on one thread."""
-    from trainer.training import configure_threads
-
-    configure_threads(1)
+    """The MIXED stack's numbers per network, and each network's trained alone."""
     networks = random_networks(len(MIXED), np.random.default_rng(18), MIXED, biases=(0, 0.3))   # no dead or saturated network
     return trained(architecture, batch_size, networks), [trained(architecture, batch_size, [n])[0] for n in networks]
 
 
 @pytest.mark.slow  # trains and compiles 13 stacks, in a spawned process
 @pytest.mark.parametrize("architecture, batch_size", [([10, 7, 5, 4, 3], 256), ([100, 50, 20], 1024)])
-def test_each_network_of_a_stack_of_every_activation_trains_bit_for_bit_as_alone(architecture, batch_size):
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as worker:
-        stack, alone = worker.submit(mixed_stack_and_each_alone, architecture, batch_size).result(timeout=600)
+def test_each_network_of_a_stack_of_every_activation_trains_bit_for_bit_as_alone(worker, architecture, batch_size):
+    stack, alone = worker.submit(mixed_stack_and_each_alone, architecture, batch_size).result(timeout=600)
     differing = {}
     for fn, stacked, own in zip(MIXED, stack, alone):
         assert np.any(own["grad_sq_sum 0"] > 0) and own["loss"][0, 0] != own["loss"][-1, 0], fn    # it did train
@@ -130,9 +144,6 @@ def each_optimizer_alone_and_in_a_stack_of_3() -> dict[str, tuple[dict, dict]]:
     output layer's kernel-gradient product by another path than the clipped loss's."""
     from dataclasses import replace
 
-    from trainer.training import configure_threads
-
-    configure_threads(1)
     cases = {"rmsprop": ("rmsprop", THE_NETWORK, "keras_clipped"),
              "sgd, max norm 0.5": ("sgd", replace(THE_NETWORK, max_norm=0.5), "keras_clipped"),
              "adam, exact loss": ("adam", THE_NETWORK, "exact")}
@@ -145,9 +156,8 @@ def each_optimizer_alone_and_in_a_stack_of_3() -> dict[str, tuple[dict, dict]]:
 
 
 @pytest.mark.slow  # trains and compiles 6 stacks, in a spawned process
-def test_every_optimizer_and_the_max_norm_constraint_train_a_network_the_same_alone_and_stacked():
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as worker:
-        cases = worker.submit(each_optimizer_alone_and_in_a_stack_of_3).result(timeout=600)
+def test_every_optimizer_and_the_max_norm_constraint_train_a_network_the_same_alone_and_stacked(worker):
+    cases = worker.submit(each_optimizer_alone_and_in_a_stack_of_3).result(timeout=600)
     for case, (alone, stacked) in cases.items():
         assert np.any(alone["grad_sq_sum 0"] > 0), case    # it did train
         differing = [name for name in alone if not np.array_equal(stacked[name], alone[name])]

@@ -244,12 +244,11 @@ def assert_same_numbers(ours, theirs):
                                            err_msg=f"{name}.{column}")
 
 
-def test_many_epochs_per_compiled_call_equal_one_epoch_per_call(tmp_path):
-    raw = {**SMALL, "epochs": 6, "log_schedule": {"every": 3}}
-    experiment, statuses = train(tmp_path / "chunked", raw)
-    run_experiment(experiment, tmp_path / "single", progress=False, epochs_per_call=1)
-    (run_id,) = statuses
-    assert_same_numbers(recorded(tmp_path / "chunked", run_id), recorded(tmp_path / "single", run_id))
+def test_many_epochs_per_compiled_call_equal_one_epoch_per_call(small_run, tmp_path):
+    root, run_id, _ = small_run      # trained 2 epochs per compiled call: up to each logged epoch
+    (experiment,) = config.plan(SMALL)
+    run_experiment(experiment, tmp_path, progress=False, epochs_per_call=1)
+    assert_same_numbers(recorded(root, run_id), recorded(tmp_path, run_id))
 
 
 def test_a_group_of_experiments_trained_stacked_equals_each_trained_alone(tmp_path):
@@ -374,16 +373,27 @@ def test_a_network_that_diverges_in_a_group_ends_alone_and_leaves_the_others_unc
     assert_same_numbers(recorded(tmp_path / "together", steady_id), recorded(tmp_path / "alone", steady_id))
 
 
+EXPLODING = {**SMALL, "architecture": [10, 7, 5, 4, 3], "activation_fn": "relu", "optimizer": "sgd",
+             "learning_rate": 0.01, "epochs": 2, "log_schedule": {"every": 1}}
+
+
+@pytest.fixture(scope="module")
+def steady_alone(tmp_path_factory):
+    """The steady network of the test below trained alone, the same in each of its cases."""
+    root = tmp_path_factory.mktemp("alone")
+    run_experiment(config.plan({**EXPLODING, "name": "steady"})[0], root, progress=False)
+    return root
+
+
 # sgd on relu with a clipped (bounded) loss: one epoch at learning rate 100 takes the deepest hidden layer
 # to ~7.5e10, 7.5e12 bins of its histogram grid, with a finite loss and no gradient left (a dead network);
 # at 1e7 to ~1e23, 2^63 bins and more. The first once failed its stack-mates too (ArrowInvalid: int32
 # bin_index), the second would have written INT64_MIN bins.
 @pytest.mark.parametrize("learning_rate, status", [(100, "completed"), (1e7, "diverged")])
-def test_relu_activations_that_explode_with_a_finite_loss_end_one_network_alone(tmp_path, learning_rate, status):
-    base = {**SMALL, "architecture": [10, 7, 5, 4, 3], "activation_fn": "relu", "optimizer": "sgd",
-            "learning_rate": 0.01, "epochs": 2, "log_schedule": {"every": 1}}
-    steady, = config.plan({**base, "name": "steady"})
-    wild, = config.plan({**base, "name": "wild", "learning_rate": learning_rate})
+def test_relu_activations_that_explode_with_a_finite_loss_end_one_network_alone(tmp_path, steady_alone, learning_rate,
+                                                                                status):
+    steady, = config.plan({**EXPLODING, "name": "steady"})
+    wild, = config.plan({**EXPLODING, "name": "wild", "learning_rate": learning_rate})
     statuses = run_group([(steady, [0], False), (wild, [0], False)], tmp_path / "together", progress=False)
     steady_id, wild_id = (e.run_id(0) for e in (steady, wild))
     assert {run_id: outcome.status for run_id, outcome in statuses.items()} == {
@@ -395,5 +405,4 @@ def test_relu_activations_that_explode_with_a_finite_loss_end_one_network_alone(
         assert table(tmp_path / "together", wild_id, "activations").bin_index.max() > 2**31
     else:
         assert record["epochs_done"] == 1 and "activations exploded at epoch 1" in record["error"]
-    run_experiment(steady, tmp_path / "alone", progress=False)
-    assert_same_numbers(recorded(tmp_path / "together", steady_id), recorded(tmp_path / "alone", steady_id))
+    assert_same_numbers(recorded(tmp_path / "together", steady_id), recorded(steady_alone, steady_id))
