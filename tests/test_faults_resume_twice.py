@@ -19,20 +19,25 @@ from test_sweep import (
     TINY,
     metrics,
     run_json,
+    run_writers,
+    session_processes,
     sweep_process,
     wait_for,
+    wait_slowed,
     write_config,
 )
 
+from ibstore.lock import is_live
 from ibstore.progress import read_progress
 from ibstore.sandbox import run_query
 from trainer import config
 from trainer.schedule import logged_epochs
 from trainer.tables import read_table, table_files
 
-# Long enough for the victim to be killed after its first checkpoint (5 s of training), before it
-# ends, on an idle machine too; logged sparsely so that the resumed training stays short.
-EPOCHS = 20000
+# Long enough for the victim to be killed after its first checkpoint (5 s of training, slowed to a
+# tenth: wait_slowed), before it ends, on an idle machine too, and for the resumed training to last
+# seconds, so that the two resuming sweeps overlap; logged sparsely so that it stays short.
+EPOCHS = 8000
 BIASES = [0, 0.25, 0.5]
 SCHEDULE = {"every": 200}
 
@@ -49,11 +54,13 @@ def test_two_resuming_sweeps_of_one_cohort_train_each_run_once(tmp_path):
 
     victim = sweep_process(path, root, "--workers", "1", env=env)
     checkpointed = lambda: {r for r in run_ids if list((root / "runs" / r).glob("checkpoints/*.npz"))}
-    wait_for(lambda: checkpointed() == set(run_ids) or victim.poll() is not None, timeout=300,
-             what="a checkpoint of every run")
+    wait_slowed(lambda: checkpointed() == set(run_ids) or victim.poll() is not None,
+                lambda: run_writers(session_processes(victim.pid)), timeout=300, what="a checkpoint of every run")
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait()
     assert victim.returncode == -signal.SIGKILL, "the sweep ended before it could be killed"
+    wait_for(lambda: not any(is_live(root / "runs" / r) for r in run_ids), timeout=60,
+             what="the killed worker's locks to be freed (its exit can end after its sweep was reaped)")
     unfinished = sorted(r for r in run_ids if not (root / "runs" / r / "run.json").exists()
                         or run_json(root, r)["status"] != "completed")
     assert unfinished, "every run completed before the kill"

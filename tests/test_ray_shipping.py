@@ -25,6 +25,7 @@ from ibstore import index, layout
 from ibstore.lifecycle import Redo, current_status, read_record
 from ibstore.lock import is_live
 from ibstore.record import Status
+from test_sweep import run_writers, wait_slowed
 from trainer import cli
 from trainer.plan import load_experiments, plan_sweep, stack_groups
 from trainer.progress import Trained
@@ -338,18 +339,20 @@ def start_sweep(path: Path, address: str, root: Path) -> subprocess.Popen:
                             text=True, start_new_session=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
 
 
-def wait_for_first_flushes(sweep: subprocess.Popen, root: Path) -> list:
-    """The two runs' records once each has shipped a flush and a checkpoint to the root."""
+def wait_for_first_flushes(sweep: subprocess.Popen, root: Path, slow_session: int | None = None) -> list:
+    """The two runs' records once each has shipped a flush and a checkpoint to the root. With
+    `slow_session`, the shipping workers of that Ray session are slowed meanwhile (wait_slowed), each
+    from when it has taken its run: one that started first then trains only a tenth of the epochs it
+    would while the other is still importing TensorFlow."""
     def flushed() -> list:
+        assert sweep.poll() is None, "the sweep ended before both runs reached the driver"
         ids = run_ids(root) if layout.runs_dir(root).is_dir() else []
         records = [read_record(root, run_id) for run_id in ids]
         return records if len(records) == 2 and all(
             r and r.epochs_done > 0 and list(layout.checkpoints_dir(root, r.run_id).glob("epoch_*.npz"))
             for r in records) else []
-    deadline = time.time() + 240
-    while not flushed():
-        assert sweep.poll() is None and time.time() < deadline, "no flush reached the driver"
-        time.sleep(0.5)
+    workers = (lambda: run_writers(shipping_workers(slow_session))) if slow_session is not None else list
+    wait_slowed(flushed, workers, what="a flush of both runs to reach the driver")
     return flushed()
 
 
@@ -372,14 +375,15 @@ def shipping_workers(session: int) -> list[int]:
 def test_killing_a_shipping_worker_leaves_its_runs_interrupted_and_resumable(hidden_cluster, tmp_path):
     address, hidden, session = hidden_cluster
     # Long enough that the kill lands mid-run: the first flush ships after 5 s (RunWriter's flush
-    # interval), and with 12000 epochs an idle machine had finished one run by then.
-    epochs = 40_000
+    # interval), and with 12000 epochs an idle machine had finished one run by then; unslowed, 40000
+    # were enough. Slowed (wait_for_first_flushes), a run trains about a tenth of that meanwhile.
+    epochs = 10_000
     path = write_config(tmp_path / "cohort", {**TINY, "epochs": epochs, "n_runs": 2,
                                               "log_schedule": {"every": 100}})
     root = hidden / "killed"
     sweep = start_sweep(path, address, root)
     try:
-        records = wait_for_first_flushes(sweep, root)
+        records = wait_for_first_flushes(sweep, root, slow_session=session)
         # The driver holds the runs: `trainer ls` and the explorer on its machine show them running.
         assert all(is_live(layout.run_dir(root, r.run_id)) for r in records), \
             [(r.status, r.epochs_done) for r in records]

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from ibstore.lock import is_live
 from ibstore.progress import read_progress
 from ibstore.record import SCHEMA_VERSION, RunRecord
 from ibstore.sandbox import connect, run_query
@@ -76,6 +77,45 @@ def wait_for(condition, timeout: float = 180, what: str = "condition") -> None:
     while not condition():
         assert time.time() < deadline, f"timed out waiting for {what}"
         time.sleep(0.2)
+
+
+def run_writers(pids: list[int]) -> list[int]:
+    """Those of the processes that hold a run's lock (`<run>/.lock` open): a writer of theirs has
+    taken a run, so TensorFlow is imported and the run compiles or trains."""
+    def holds_a_lock(pid: int) -> bool:
+        try:
+            return any(os.readlink(fd).endswith("/.lock") for fd in Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:   # the process or one of its files gone meanwhile
+            return False
+    return [pid for pid in pids if holds_a_lock(pid)]
+
+
+def wait_slowed(condition, processes, timeout: float = 240, what: str = "condition") -> None:
+    """wait_for, with the processes `processes()` names (pids; none: a plain wait) stopped 90% of the
+    time meanwhile (SIGSTOP, SIGCONT). Their clock runs on: the first flush and checkpoint, due 5 s
+    into training (RunWriter's flush interval), come after a tenth of the epochs of 5 s, so a test
+    that kills a run after its first checkpoint needs far fewer epochs to kill it mid-run, on a fast
+    machine too."""
+    def send(pids: list[int], sig: signal.Signals) -> None:
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    deadline = time.time() + timeout
+    while True:
+        pids = processes()
+        send(pids, signal.SIGSTOP)
+        try:
+            stopped_until = time.monotonic() + 0.18
+            if condition():   # checked while they are stopped: their share stays a tenth
+                return
+            assert time.time() < deadline, f"timed out waiting for {what}"
+            time.sleep(max(0.0, stopped_until - time.monotonic()))
+        finally:
+            send(pids, signal.SIGCONT)
+        time.sleep(0.02)
 
 
 # ---------------------------------------------------------------- validation and planning, no training
@@ -245,7 +285,8 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, capsys):
     ends with the same numbers as a sweep that was never interrupted."""
     # The first checkpoint comes after 5 s of training; 6000 epochs train for about 13 s on this
     # project's 2-core machine (1200 took 4 s, so the victim could finish before its first one).
-    epochs = 6000
+    # Slowed to a tenth until then (wait_slowed), the victim trains about 300 epochs by its first.
+    epochs = 2000
     path = write_config(tmp_path, "resume", {**TINY, "epochs": epochs, "log_schedule": {"every": 10},
                                              "n_runs": 2, "save_checkpoints": True})
     (experiment,) = config.plan(config.load_file(path))
@@ -254,11 +295,13 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, capsys):
     uninterrupted = sweep_process(path, reference, "--workers", "1")
     victim = sweep_process(path, killed, "--workers", "1")
     checkpoint_files = lambda: [p for r in run_ids for p in (killed / "runs" / r).glob("checkpoints/*.npz")]
-    wait_for(lambda: len({p.parent for p in checkpoint_files()}) == 2 or victim.poll() is not None,
-             what="a checkpoint of both runs")
+    wait_slowed(lambda: len({p.parent for p in checkpoint_files()}) == 2 or victim.poll() is not None,
+                lambda: run_writers(session_processes(victim.pid)), what="a checkpoint of both runs")
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait()
     assert victim.returncode == -signal.SIGKILL, "the sweep ended before both runs had a checkpoint"
+    wait_for(lambda: not any(is_live(killed / "runs" / r) for r in run_ids), timeout=60,
+             what="the killed worker's locks to be freed (its exit can end after its sweep was reaped)")
     assert uninterrupted.wait(timeout=300) == 0
     stopped_at = max(int(p.stem.split("_")[1]) for p in checkpoint_files())
     assert 0 < stopped_at < epochs and run_json(killed, run_ids[0])["status"] == "running"
