@@ -194,15 +194,18 @@ def reads(monkeypatch):
 
 def open_app(monkeypatch, root, page=None, **params):
     """The explorer on `root` under Streamlit's AppTest, URL `params` given, on `page`; fails
-    on an exception in the app."""
+    on an exception in the app. Its first script run draws `page`, as a browser opening a link to
+    it does (not the Runs page first)."""
     from streamlit.testing.v1 import AppTest   # streamlit only where a test opens the app
     monkeypatch.setenv("IB_RESULTS", str(root))
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params.update(params)
-    at.run()
     if page:
-        at.switch_page(f"app_pages/{page}.py").run()
+        at.switch_page(f"app_pages/{page}.py")
+    at.run()
     assert not at.exception, [e.message for e in at.exception]
+    # switching before the first run falls back to the default page if the page is unknown
+    assert page in (None, "runs") or not at.title or at.title[0].value != "Runs", f"{page} drew the Runs page"
     return at
 
 

@@ -593,17 +593,18 @@ def test_text_from_run_json_is_never_markdown(monkeypatch, flagged_root):
     page only as text: escaped in Markdown elements, raw in tables, charts and widget options."""
     root = flagged_root["root"]
     escaped = ui.plain(EVIL)
+    opened = {}           # each page opened once: the checks below read the same pages again
     for page in PAGES[:-1]:
-        at = open_app(monkeypatch, root, page)
+        at = opened[page] = open_app(monkeypatch, root, page)
         shown = texts(at)
         assert "](http" not in shown.replace(escaped, ""), page
         assert "<img" not in shown.replace(escaped, ""), page
     at = open_app(monkeypatch, root, "gradients", grad_view="per run")
     assert any(escaped in s.value for s in at.subheader)          # the label is there, as text
-    at = open_app(monkeypatch, root)
+    at = opened["runs"]
     assert EVIL in set(at.dataframe[0].value["name"])              # tables show the raw string
     assert re.fullmatch(r"[^\\]*(\\[^a-zA-Z0-9 ][^\\]*)*", escaped)     # every special character escaped
-    at = open_app(monkeypatch, root, "phases")                     # st.table renders Markdown: escaped there
+    at = opened["phases"]                                          # st.table renders Markdown: escaped there
     cells = "\n".join(str(v) for table in at.table for v in table.value.to_numpy().ravel())
     assert escaped in cells and "<img" not in cells.replace(escaped, "") and "](http" not in cells.replace(escaped, "")
 
@@ -789,10 +790,11 @@ def test_damaged_root_renders_and_says_what_is_missing(monkeypatch, messy_root):
     assert "running" in set(at.dataframe[0].value["status"])
     assert at.get("progress")  # the live panel of the running run
     chosen = [messy_root["truncated"], messy_root["no_mi"], messy_root["old"]]
+    opened = {}
     for page in PAGES:
-        at = open_app(monkeypatch, messy_root["root"], page, runs=chosen)
+        at = opened[page] = open_app(monkeypatch, messy_root["root"], page, runs=chosen)
         assert not at.error or page == "sql"
-    at = open_app(monkeypatch, messy_root["root"], "compare", runs=chosen)
+    at = opened["compare"]         # the same link, not opened a second time
     assert "not recorded for this run" in texts(at)
     assert len(specs(at)) == 1
 

@@ -29,12 +29,14 @@ pytestmark = pytest.mark.slow  # every test opens the app under AppTest
 
 
 def open_phases(monkeypatch, root: Path, **params) -> AppTest:
+    """The app opened at a link to the Phases page (`params` its query): its first script run draws
+    that page, as a browser opening the link does, not the Runs page first."""
     monkeypatch.setenv("IB_RESULTS", str(root))
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params.update(params)
-    at.run()
     at.switch_page("app_pages/phases.py").run()
     assert not at.exception, [e.message for e in at.exception]
+    assert at.title[0].value == "Phases"       # not the default page, which an unknown page falls back to
     return at
 
 
