@@ -199,11 +199,12 @@ def welch_t(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
     return scipy_stats.ttest_ind(x, y, equal_var=False, axis=axis).statistic
 
 
-def scipy_p(a: np.ndarray, b: np.ndarray, statistic=welch_t) -> float:
+def scipy_p(a: np.ndarray, b: np.ndarray, statistic=welch_t) -> float | np.ndarray:
     """scipy's two-sided permutation test of Welch's t of a against b (default; or of `statistic`):
-    exact below 10,000 arrangements."""
+    exact below 10,000 arrangements. A 2-D `a` [m, n_a] gives the m tests of its rows against b in
+    one call of scipy's, the same p each (its arrangements enumerated once, not m times)."""
     return scipy_stats.permutation_test((a, b), statistic, permutation_type="independent", n_resamples=9999,
-                                        vectorized=True, rng=0).pvalue
+                                        vectorized=True, rng=0, axis=-1).pvalue
 
 
 def difference_of_means(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -211,14 +212,16 @@ def difference_of_means(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndar
     return x.mean(axis=axis) - y.mean(axis=axis)
 
 
-def welch_bounded(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+def welch_bounded(a: np.ndarray, b: np.ndarray, permuted: tuple[float, float, float] | None = None
+                  ) -> tuple[float, float, float]:
     """(p, low, high) a comparison gives, from scipy alone: the larger of the permutation test's p
     (`scipy_p`) and Welch's t test's (scipy.stats.ttest_ind, equal_var=False), and the hull of
-    the permutation test's interval (`stats.shift_test`, checked against scipy below) and Welch's."""
+    the permutation test's interval (`stats.shift_test`, checked against scipy below) and Welch's.
+    `permuted`: that p and interval, (scipy_p(a, b), low, high), where the caller has them already."""
     welch = scipy_stats.ttest_ind(a, b, equal_var=False)
     interval = welch.confidence_interval(0.95)
-    _, low, high = stats.shift_test(a, b)
-    return max(scipy_p(a, b), float(welch.pvalue)), min(low, interval.low), max(high, interval.high)
+    p_value, low, high = permuted or (scipy_p(a, b), *stats.shift_test(a, b)[1:])
+    return max(p_value, float(welch.pvalue)), min(low, interval.low), max(high, interval.high)
 
 
 def test_the_permutation_interval_is_the_shifts_scipys_permutation_test_does_not_reject():
@@ -234,21 +237,27 @@ def test_the_permutation_interval_is_the_shifts_scipys_permutation_test_does_not
         for _ in range(12):
             a, b = rng.lognormal(0.0, 1.0, n_a), rng.lognormal(0.7, 1.0, n_b)
             p_value, low, high = stats.shift_test(a, b)
-            assert p_value == scipy_p(a, b)                       # exact: the same arrangements
+            # 3 and 4: no p reaches 0.05, so no end to check
+            ends = [] if stats.smallest_p(n_a, n_b) >= 0.05 else [(low, -1.0), (high, 1.0)]
+            shifts = [0.0]
+            for end, outwards in ends:
+                step = 1e-9 * (1 + abs(end))
+                shifts += [end - outwards * step, end + outwards * step]       # just inside, just outside
+            shifted_p = scipy_p(a - np.array(shifts)[:, None], b)             # scipy's p of (a - shift, b)
+            assert p_value == shifted_p[0]                                    # exact: the same arrangements
             differs_from_raw += p_value != scipy_p(a, b, difference_of_means)
             assert low <= a.mean() - b.mean() <= high
             comparison = stats.compare(a, b)
-            expected = welch_bounded(a, b)
+            expected = welch_bounded(a, b, (shifted_p[0], low, high))
             assert comparison.p_value == pytest.approx(expected[0], rel=1e-9)
             assert (comparison.ci_low, comparison.ci_high) == pytest.approx(expected[1:], rel=1e-9)
             assert (comparison.p_value < 0.05) == (comparison.ci_low > 0 or comparison.ci_high < 0)
             welch_larger += comparison.p_value > p_value
-            if stats.smallest_p(n_a, n_b) >= 0.05:                        # 3 and 4: no p reaches 0.05
+            if not ends:
                 assert (low, high) == (-math.inf, math.inf)
                 continue
-            for end, outwards in ((low, -1.0), (high, 1.0)):
-                step = 1e-9 * (1 + abs(end))
-                assert scipy_p(a - (end - outwards * step), b) >= 0.05 > scipy_p(a - (end + outwards * step), b)
+            for inside, outside in shifted_p[1:].reshape(-1, 2):
+                assert inside >= 0.05 > outside
             assert (p_value < 0.05) == (low > 0 or high < 0)
     # of the 48 of unequal sizes (of equal sizes Welch's t is Student's, which orders the splits of
     # the pooled seeds as their difference of means does): the old statistic fails the equalities
@@ -314,15 +323,32 @@ def test_the_difference_interval_from_random_arrangements_and_its_coverage():
     assert (few.ci_low, few.ci_high, few.note) == (-math.inf, math.inf, stats.TOO_FEW_TO_DIFFER)
 
 
-def test_a_few_seeds_of_equal_means_and_different_spreads_do_not_differ():
+def recorded(monkeypatch, module, name: str, keep=lambda result: result) -> list:
+    """keep(what each call of module.name returns) from now on, in order; the calls are answered as before."""
+    kept = []
+    function = getattr(module, name)
+
+    def record(*args):
+        result = function(*args)
+        kept.append(keep(result))
+        return result
+    monkeypatch.setattr(module, name, record)
+    return kept
+
+
+def test_a_few_seeds_of_equal_means_and_different_spreads_do_not_differ(monkeypatch):
     # Normal seeds of equal means, sd 3 in a group of 4 and 1 in a group of 8. The permutation test
     # of Welch's t alone called these different 12.1 % of the time (4000 draws, `python
     # bench/comparison_calibration.py --draws 4000`; 15.3 % of these 800): with so few seeds in the wider group
     # its asymptotics have not set in. Bounded by Welch's t test, 5.7 % (7.4 % of these).
     rng = np.random.default_rng(31)
     draws = [(rng.normal(0.0, 3.0, 4), rng.normal(0.0, 1.0, 8)) for _ in range(800)]
-    permutation_alone = np.mean([stats.shift_test(a, b)[0] < 0.05 for a, b in draws])
+    # the permutation test alone is the one each comparison makes on its way (of a - a[0] and b - a[0],
+    # the same p as of a and b), read rather than made a second time
+    permutation_p = recorded(monkeypatch, stats, "shift_test", keep=lambda test: test[0])
     results = [stats.compare(a, b) for a, b in draws]
+    assert len(permutation_p) == len(draws)
+    permutation_alone = np.mean(np.array(permutation_p) < 0.05)
     false_positives = np.mean([c.p_value < 0.05 for c in results])
     covered = np.mean([c.ci_low <= 0.0 <= c.ci_high for c in results])
     assert permutation_alone > 0.1 and false_positives <= 0.08 and covered >= 0.92, (
@@ -337,9 +363,10 @@ def test_two_seeds_in_the_wider_group_do_not_make_equal_means_differ():
     # scipy: Welch's t statistic against Student's t on 1 degree of freedom.
     rng = np.random.default_rng(32)
     draws = [(rng.normal(0.0, 3.0, 2), rng.normal(0.0, 1.0, 10)) for _ in range(4000)]
-    welch = [scipy_stats.ttest_ind(a, b, equal_var=False) for a, b in draws]
-    estimated_df = np.mean([w.pvalue < 0.05 for w in welch])
-    hsu = np.mean([2 * scipy_stats.t.sf(abs(w.statistic), 1) < 0.05 for w in welch])
+    pairs, tens = (np.array(side) for side in zip(*draws))
+    welch = scipy_stats.ttest_ind(pairs, tens, equal_var=False, axis=1)          # every draw in one call
+    estimated_df = np.mean(welch.pvalue < 0.05)
+    hsu = np.mean(2 * scipy_stats.t.sf(np.abs(welch.statistic), 1) < 0.05)
     steps = np.repeat([1.0, 0.0], [2, 10])
     t_alone = np.mean([stats.welch_bounded(0.0, 0.0, 0.0, *stats.welch_contrast(steps, np.concatenate(d)))[0] < 0.05
                        for d in draws])
@@ -505,15 +532,16 @@ def test_the_compression_test_rarely_calls_pure_noise_compression(phi):
     # floor the test replaced, the range of each run's last 10 logged epochs with a sign-flip test of
     # compression - floor over the seeds, called the correlated noise compressing in a third of them.
     rng = np.random.default_rng(7)
-    called, tail_range_called = [], []
+    called, excesses = [], []
     for _ in range(200):
         curves = 6 + ar1_noise(rng, 10, 230, phi, 0.05)
         called.append(stats.drop_test(curves - curves[:, -1:])[0] < stats.ALPHA)
-        excess = curves.max(axis=1) - curves[:, -1] - np.ptp(curves[:, -10:], axis=1)
-        tail_range_called.append(scipy_stats.permutation_test(
-            (excess,), np.mean, permutation_type="samples", alternative="greater", vectorized=True).pvalue < 0.05)
+        excesses.append(curves.max(axis=1) - curves[:, -1] - np.ptp(curves[:, -10:], axis=1))
     assert np.mean(called) <= 0.08, np.mean(called)
-    if phi:
+    if phi:     # the old floor's sign-flip test, of each group's row, in one call of scipy's
+        tail_range_called = scipy_stats.permutation_test(
+            (np.array(excesses),), np.mean, permutation_type="samples", alternative="greater", vectorized=True,
+            axis=-1).pvalue < 0.05
         assert np.mean(tail_range_called) >= 0.2, np.mean(tail_range_called)
 
 
