@@ -10,8 +10,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pyarrow.parquet as pq
-import pytest
+# Before numpy is imported here or in a test process (pytest -n N's workers inherit it): BLAS on one
+# thread. The suite runs three processes on two cores; the statistics tests' small matrix products
+# spent about half their CPU on OpenBLAS's threads spinning (measured in a single process:
+# 30 CPU-s with them, 15 without).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import pyarrow.parquet as pq  # noqa: E402
+import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "explorer" / "app.py")
