@@ -6,7 +6,7 @@ style of that code (np.random's global state, dicts of tuples, a loop over the r
 and never calls trainer.estimators, with one change, for speed: H1 hashes all the rows of a
 projection in one numpy expression (the same elementwise floats as deep-bottleneck's call per row),
 and Hash files their keys row by row. sklearn's NearestNeighbors is used when it is installed;
-otherwise find_knn's distances are the k-th smallest |a - q| (what its k-d tree returns in one
+otherwise find_knn's distances are the sorted |a - q| (what its k-d tree returns in one
 dimension), for the 500 queries at once.
 """
 
@@ -61,7 +61,7 @@ def ref_kneighbors_last_distance(A, T, k):
     try:
         from sklearn.neighbors import NearestNeighbors
     except ImportError:
-        return np.partition(np.abs(A[:, 0] - T), k - 1, axis=1)[:, k - 1]      # T [queries, 1]: [queries, rows]
+        return np.sort(np.abs(A[:, 0] - T), axis=1)[:, k - 1]      # T [queries, 1]: [queries, rows], each sorted
     distances, _ = NearestNeighbors(n_neighbors=k, algorithm="auto").fit(A).kneighbors(T)
     return distances[:, -1]
 

@@ -86,7 +86,9 @@ def compact_process(root: Path) -> subprocess.Popen:
 
 def first_moment(condition: Callable[[], bool], compaction: subprocess.Popen) -> float:
     """When (time.monotonic) `condition()` first holds, polled every millisecond while `compaction` runs."""
+    deadline = time.monotonic() + 120
     while not condition() and compaction.poll() is None:
+        assert time.monotonic() < deadline, "the compaction neither changed its files nor ended in 120 s"
         time.sleep(0.001)
     return time.monotonic()
 

@@ -73,6 +73,8 @@ def test_two_resuming_sweeps_of_one_cohort_train_each_run_once(tmp_path):
     assert (first.returncode, second.returncode) == (0, 0), outputs
     assert any(f"{len(unfinished)} interrupted run(s) continue from their last checkpoint" in out
                for out, _ in outputs), outputs
+    # they overlapped: one met the runs the other held (when it planned, or when its worker took them)
+    assert any("held by other live processes" in out or "waiting for it" in out for out, _ in outputs), outputs
 
     trained = collections.Counter(line.split()[0] for line in log.read_text().splitlines())
     assert trained == dict.fromkeys(unfinished, 1), trained   # each unfinished run trained exactly once

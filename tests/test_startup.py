@@ -75,7 +75,7 @@ def test_cache_folder_is_per_tensorflow_version_and_cpu_and_can_be_turned_off(mo
 
 
 def test_executables_compiled_under_other_xla_flags_go_to_another_cache_folder(monkeypatch, tmp_path):
-    """The cache key is the HLO alone; XLA_FLAGS change the code compiled from it."""
+    """The cache key does not hold XLA_FLAGS, which change the code compiled from it."""
     monkeypatch.setenv(xla_cache.CACHE_ENV, str(tmp_path))
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     plain = xla_cache.cache_folder("2.21.0")

@@ -104,8 +104,10 @@ def wait_slowed(condition, processes, timeout: float = 240, what: str = "conditi
                 pass
 
     deadline = time.time() + timeout
+    pids: list[int] = []
     while True:
-        pids = processes()
+        send(pids, signal.SIGSTOP)      # those found before, stopped while the scan for new ones runs
+        pids = sorted(set(pids) | set(processes()))
         send(pids, signal.SIGSTOP)
         try:
             stopped_until = time.monotonic() + 0.18

@@ -5,7 +5,8 @@ process. More are split as `trainer sweep` splits them, one group per worker (de
 plan.stack_groups), and trained on the sweep's local workers (trainer.local_pool): ten seeds in
 one process left a core idle.
 Either way each run's line is printed when its group ends (without a terminal, progress is the
-sweep's plain line every 10 s: no carriage returns in a log file), a run another process holds is
+sweep's plain line, after a compiled call at most every 10 s and at the end: no carriage returns in
+a log file), a run another process holds is
 said so (exit 1), and Ctrl-C or SIGTERM marks the runs being trained interrupted (exit 130).
 """
 

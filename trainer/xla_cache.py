@@ -3,13 +3,15 @@
 A compiled call (`tf.function(jit_compile=True)`) is compiled by XLA the first time a process
 calls it. With TensorFlow's flag `--tf_xla_persistent_cache_directory` (in `TF_XLA_FLAGS`, read
 when the process compiles its first function) every executable is also saved there, keyed by a
-hash of its HLO, and a later process that builds the same HLO (the same network shape, stack
-size, batch and chunk capacity) loads it instead of compiling again.
+hash of its HLO and of the traced function's signature, and a later process that builds the same
+HLO (the same network shape, stack size, batch and chunk capacity) loads it instead of compiling
+again, if it traces it at the same place in its order: TensorFlow numbers traced functions per
+process, and the number is in both (DESIGN.md).
 
 The folder is `$IB_XLA_CACHE`, else `$XDG_CACHE_HOME/ib-lab/xla` (`~/.cache/ib-lab/xla`), one
 subfolder per TensorFlow version and CPU (an executable compiled for one CPU's instruction set
-must not be loaded on another that shares the home folder) and `XLA_FLAGS` (the key is the HLO
-alone, and a user's XLA flags change the code compiled from it). `IB_XLA_CACHE=off` turns it off; a
+must not be loaded on another that shares the home folder) and `XLA_FLAGS` (the key does not
+hold them, and a user's XLA flags change the code compiled from it). `IB_XLA_CACHE=off` turns it off; a
 `TF_XLA_FLAGS` that already names a cache directory is left as it is.
 
 Every load makes TensorFlow log, at error level, two complaints that are harmless: it tries
