@@ -106,10 +106,10 @@ def wait_slowed(condition, processes, timeout: float = 240, what: str = "conditi
     deadline = time.time() + timeout
     pids: list[int] = []
     while True:
-        send(pids, signal.SIGSTOP)      # those found before, stopped while the scan for new ones runs
-        pids = sorted(set(pids) | set(processes()))
-        send(pids, signal.SIGSTOP)
-        try:
+        try:   # every one found is let run again, whatever fails
+            send(pids, signal.SIGSTOP)      # those found before, stopped while the scan for new ones runs
+            pids = sorted(set(pids) | set(processes()))
+            send(pids, signal.SIGSTOP)
             stopped_until = time.monotonic() + 0.18
             if condition():   # checked while they are stopped: their share stays a tenth
                 return
