@@ -465,7 +465,12 @@ def test_the_research_question_is_answered_on_the_phases_page(served_app, notebo
 
 def test_back_to_the_sql_page_without_a_query_in_its_link_shows_the_default_query(served_app):
     """The browser's Back to /sql (no ?q=) restores the query box's default, not an empty box: the
-    default is the widget's own (Streamlit restores that on history navigation)."""
+    default is the widget's own (Streamlit restores that on history navigation).
+
+    Back is pressed once the new query's result shows, as a reader does. Streamlit writes the box
+    into the URL some milliseconds before it sends the rerun; a Back inside that gap is followed by
+    the box's rerun, which keeps the new query under a URL without it (Streamlit 1.67 calls this an
+    accepted limitation, in script_requests.py), and the test's Back landed there under load."""
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         page = browser.new_page()
@@ -477,6 +482,7 @@ def test_back_to_the_sql_page_without_a_query_in_its_link_shows_the_default_quer
         box.fill("SELECT 1 AS x, 2 AS y")
         page.keyboard.press("Control+Enter")
         page.wait_for_url("**q=SELECT+1**", timeout=60_000)
+        page.get_by_text("1 row", exact=True).wait_for(timeout=60_000)
         page.go_back()
         page.wait_for_function("(query) => document.querySelector('textarea').value === query", arg=default,
                                timeout=60_000)
