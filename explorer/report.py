@@ -251,6 +251,7 @@ def write_report(store: ResultStore, cohorts: list[str], output: str | os.PathLi
     selection = select(store, cohorts)
     labels = store.labels(selection.run_ids, by_group=True)
     reference = _ensure_group(reference, labels)
+    split = _ensure_split(split, store.mi_choices(selection.run_ids), cohorts)
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_staging(target)
     staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(target.name)}{os.getpid()}.", suffix=".tmp", dir=target.parent))
@@ -315,6 +316,18 @@ def _ensure_group(group: str | None, labels: dict[str, str]) -> str | None:
                       + "; ".join(labels.values()))
 
 
+def _ensure_split(split: str | None, choices: pd.DataFrame, cohorts: list[str]) -> str | None:
+    """The split the report reads: the one asked for, which the runs must have MI on (else a
+    report without MI, written as if nothing were wrong), or by default train, else full, else test."""
+    recorded = [name for name in ("train", "full", "test") if name in set(choices["split"])]
+    if split is None:
+        return next(iter(recorded), None)
+    if split not in recorded:
+        raise ReportError(f"--split {split}: cohort {', '.join(cohorts)} has no MI on that split; "
+                          f"its MI is on {', '.join(recorded) if recorded else 'no split (no MI recorded)'}")
+    return split
+
+
 def _body(store: ResultStore, selection: Selection, labels: dict[str, str], cohorts: list[str], folder: Path,
           split: str | None, band: str, reference: str | None) -> str:
     run_ids = selection.run_ids
@@ -339,10 +352,9 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         _save_table(accuracy, folder, "accuracy-comparison")
     phases, curves = store.phases(run_ids), store.phase_curves(run_ids)
     choices = store.mi_choices(run_ids)
-    split = split or next((s for s in ("train", "full", "test") if s in set(choices["split"])), None)
     choices = choices[choices["split"] == split]
     if choices.empty:
-        return "\n".join(header + _unreadable(store, run_ids) + lines + [f"No MI recorded on split {split!r}.", ""])
+        return "\n".join(header + _unreadable(store, run_ids) + lines + ["No MI recorded in these runs.", ""])
     glance, glance_notes, without_i_xt = [], [], []
     along = trend_key(store, run_ids)
     for number, (estimator, params) in enumerate(choices[["estimator", "params"]].itertuples(index=False), 1):

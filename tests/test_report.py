@@ -252,6 +252,20 @@ def test_an_unknown_split_is_refused_naming_the_splits(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_split_the_runs_have_no_mi_on_is_refused_naming_the_recorded_ones(tmp_path, capsys):
+    # `--split full` on runs with MI on train and test once wrote a report without MI, exit 0.
+    from bench.make_results import write_run
+    root = tmp_path / "root"
+    write_run(root, "pair", {"epochs": 20}, seed=0, cohort="c", logged=8)
+    before = tree_hash(root)
+    assert cli.main(["report", "c", "--results", str(root), "--output", str(tmp_path / "out"), "--split", "full"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --split full: cohort c has no MI on that split; its MI is on train, test"
+    assert tree_hash(root) == before and not (tmp_path / "out").exists()
+    path, _ = report.write_report(report.ResultStore(root), ["c"], tmp_path / "out", split="test")
+    assert '## binning {"bin_size": 0.07}, test split' in path.read_text().splitlines()
+
+
 def test_a_selected_run_whose_table_cannot_be_read_is_named_in_the_report(tmp_path):
     # A damaged mi.parquet once left its run out of every MI statistic without a word: the report
     # said n = 1 where the cohort has 2 seeds, and nothing about why.
