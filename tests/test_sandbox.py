@@ -468,7 +468,14 @@ def test_a_root_without_runs_is_said_to_have_none(tmp_path, capsys):
     # a mistyped --results answered every query with empty views and said nothing
     assert cli.main(["sql", "--results", str(tmp_path / "typo"), "SELECT count(*) AS n FROM runs"]) == 0
     out, err = capsys.readouterr()
-    assert out.split()[:3] == ["n", "-", "0"] and "has no runs yet: every view is empty" in err
+    assert out.split()[:3] == ["n", "-", "0"]
+    assert f"{tmp_path / 'typo'} (--results; no such folder) has no runs yet: every view is empty" in err
+    (tmp_path / "made").mkdir()     # a folder made for runs, none trained yet: no "no such folder"
+    assert cli.main(["sql", "--results", str(tmp_path / "made"), "SELECT count(*) AS n FROM runs"]) == 0
+    assert f"{tmp_path / 'made'} (--results) has no runs yet" in capsys.readouterr().err
+    # and `trainer ls` says the same of the typo, in its header
+    assert cli.main(["ls", "--results", str(tmp_path / "typo")]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"results root: {tmp_path / 'typo'} (--results; no such folder)"
 
 
 def test_a_time_limit_beyond_a_week_is_refused(cohort_root, capsys):

@@ -94,7 +94,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
         except sandbox.SqlError as error:
             raise UserError(f"--where: {error}") from None
         runs = [run for run in runs if run.run_id in matched]
-    print(f"results root: {terminal_text(str(root))} ({layout.root_source(args.results)})")
+    # a mistyped --results reads as an empty root: say that no such folder exists
+    missing = "" if root.exists() else "; no such folder"
+    print(f"results root: {terminal_text(str(root))} ({layout.root_source(args.results)}{missing})")
     if where:      # a header alone would not say whether the condition matched nothing or the root is empty
         print(f"--where matched {len(runs)} of {len(found.runs)} run{'' if len(found.runs) == 1 else 's'}")
     print(listing.table(runs))
@@ -129,8 +131,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
     query_process.start_server()   # its imports overlap the scan below
     root = _read_root(args)
     if not (root / "runs").is_dir():   # a mistyped --results answered every query with empty views, silently
-        print(terminal_text(f"note: results root {root} ({layout.root_source(args.results)}) has no runs yet: "
-                            f"every view is empty"), file=sys.stderr)
+        missing = "" if root.exists() else "; no such folder"
+        print(terminal_text(f"note: results root {root} ({layout.root_source(args.results)}{missing}) has no runs "
+                            f"yet: every view is empty"), file=sys.stderr)
     try:
         fmt = sql_output.format_for(args.output, args.format)
         if fmt == "parquet" and args.output is None:
