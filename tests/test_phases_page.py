@@ -269,6 +269,25 @@ def test_without_a_live_group_the_report_command_names_no_reference(monkeypatch,
     assert len(at.error) == 1 and at.error[0].value == "Report not written: no completed run in cohort gone"
 
 
+def test_a_reference_group_outside_the_reports_cohorts_is_not_passed_to_it(monkeypatch, tmp_path):
+    # a selection of a cohort and an ad hoc run beside it: the page's reference, the ad hoc run's
+    # group, was passed to the report, which refused it ("--reference ... is no seed group of the report")
+    ids = [write_run(tmp_path, "bias", {"initial_bias": bias, "epochs": 20}, cohort="bias", seed=seed, logged=8)
+           for bias in (0.0, 1.0) for seed in range(2)]
+    loose = write_run(tmp_path, "basic", {"initial_bias": 0.2, "epochs": 20}, logged=8)
+    at = open_phases(monkeypatch, tmp_path, runs=[*ids, loose])
+    options = at.selectbox(key="reference").options
+    ad_hoc = next(option for option in options if "0.2" in option)
+    at.selectbox(key="reference").set_value(ad_hoc).run()
+    command = next(code.value for code in at.code if code.value.startswith("trainer report"))
+    assert command.startswith("trainer report bias ") and "--reference" not in command, command
+    at.text_input(key="report_folder").set_value(str(tmp_path.parent / "report-mixed")).run()
+    at.button[0].click().run()
+    assert not at.error and "Report written" in at.success[0].value
+    text = (tmp_path.parent / "report-mixed" / "report.md").read_text()
+    assert "### Seed groups compared with initial_bias=0" in text and loose not in text
+
+
 def test_an_estimator_without_i_xt_says_why_instead_of_empty_tables(monkeypatch, tmp_path):
     write_ksg_cohort(tmp_path)
     at = open_phases(monkeypatch, tmp_path)

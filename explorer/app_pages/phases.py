@@ -231,10 +231,14 @@ if not cohorts:     # `trainer report` reports cohorts: there is no command to s
                "`trainer report` reports whole cohorts, so there is no report to write for this selection.")
 else:
     st.caption(f"The report of the selection's cohorts ({ui.plain(', '.join(cohorts))}), the same as the command "
-               "below: every completed run of those cohorts, compared with the reference group above (if it has a run "
-               "kept), figures as PNG and SVG, tables as LaTeX. The folder (relative to the folder the explorer was "
-               "started in) must lie outside the results root.")
-    report_reference = reference if reference in live else None   # with no live group there is nothing to compare
+               "below: every completed run of those cohorts, compared with the reference group above if it has a run "
+               "kept and belongs to those cohorts (else with the report's first group), figures as PNG and SVG, tables "
+               "as LaTeX. The folder (relative to the folder the explorer was started in) must lie outside the results "
+               "root.")
+    # With no live group there is nothing to compare; a group of runs outside the cohorts (an ad hoc
+    # `trainer run` beside a cohort) is no group of the report, which refused it.
+    in_cohorts = set(all_runs.loc[all_runs["cohort"].isin(cohorts), "group_id"])
+    report_reference = reference if reference in live and reference in in_cohorts else None
     # the app's root unless it is the default one, which the command finds by itself (shlex.join quotes it)
     root = Path(store.root).resolve()      # as given to the app (relative to its folder): resolved both sides
     results = [] if root == layout.DEFAULT_ROOT.resolve() else ["--results", str(root)]
