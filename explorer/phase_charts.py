@@ -179,7 +179,9 @@ def phase_lines(bands: pd.DataFrame, marks: pd.DataFrame, title: str | None = No
                                   legend=alt.Legend(symbolType="stroke", symbolSize=DASH_SWATCH,
                                                     symbolStrokeWidth=1.5)),
         tooltip=["legend:N", "mark:N", "epoch:Q"])
-    order = list(dict.fromkeys(data.sort_values(["layer", "quantity"])["panel"]))
+    # by layer, then its name (networks of different depths: 3 is the output of one, dense_3 of
+    # another), then I(X;T) before I(Y;T): the two columns stay one quantity each
+    order = list(dict.fromkeys(data.sort_values(["layer", "panel"])["panel"]))
     chart = alt.layer(band, line, rules, data=data).facet(
         facet=alt.Facet("panel:N", sort=order, title=None,
                         header=alt.Header(labelFontWeight="bold", labelLimit=width)), columns=2)

@@ -120,6 +120,20 @@ def test_marks_are_mean_epochs_of_the_seeds_drawn_and_the_chart_has_them():
     assert legend_values == ["A (3 seeds, 1 dead, 1 diverged left out)", "B (1 seed)"]
 
 
+def test_networks_of_two_depths_keep_i_xt_and_i_yt_in_their_own_columns():
+    # A's layer 1 is its output, B's a hidden layer: the panels ran "1 · dense_1: I(X;T)",
+    # "1 · output: I(X;T)", then both I(Y;T), so the two columns no longer held one quantity each
+    rows = mi_rows()
+    deeper = rows[rows["group"] == "B"].assign(layer=1, layer_name="dense_1")
+    shallow = rows[rows["group"] == "A"].assign(layer=1, layer_name="output")
+    rows = pd.concat([shallow, rows, deeper], ignore_index=True)
+    phases = pd.DataFrame([phase_row(peak_i_xt_epoch=4, peak_i_yt_epoch=10, snr_drop_epoch=6)])
+    spec = phase_charts.phase_lines(phase_charts.seed_bands(rows), phase_charts.phase_marks(phases)).to_dict()
+    assert spec["facet"]["sort"] == ["0 · dense_0: I(X;T)", "0 · dense_0: I(Y;T)", "1 · dense_1: I(X;T)",
+                                     "1 · dense_1: I(Y;T)", "1 · output: I(X;T)", "1 · output: I(Y;T)"]
+    assert spec["columns"] == 2
+
+
 def test_groups_keep_the_order_they_come_in():
     rows = mi_rows()
     rows = pd.concat([rows[rows["group"] == "B"], rows[rows["group"] == "A"]])   # B first: "bias=-1" before "-0.2"

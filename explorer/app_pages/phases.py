@@ -55,8 +55,10 @@ band = c3.radio("Band over seeds", seed_bands.BANDS, key="band", bind="query-par
                      "compression and SNR-drop epoch over seeds")
 log_epochs = c4.toggle("Log epoch axis", True, key="log_epochs", bind="query-params")
 
-layer_names = layer_names.drop_duplicates("layer").sort_values("layer")
-names = dict(zip(layer_names["layer"].astype(int), layer_names["layer_name"]))
+# a layer number with every name it has in the selection: networks of different depths name one
+# number differently (3 is the output of one and dense_3 of a deeper one): "3 · dense_3 / output"
+layer_names = layer_names.drop_duplicates(["layer", "layer_name"]).sort_values(["layer", "layer_name"])
+names = {int(layer): " / ".join(named) for layer, named in layer_names.groupby("layer")["layer_name"]}
 last_hidden = report.last_hidden_layer(names) if names else None
 
 
