@@ -42,6 +42,13 @@ def _read_root(args: argparse.Namespace) -> Path:
     return root
 
 
+def _root_text(root: Path, args: argparse.Namespace) -> str:
+    """The root as a read verb names it: its path, the rule that chose it, and whether it exists
+    (a mistyped --results reads as an empty root)."""
+    missing = "" if root.exists() else "; no such folder"
+    return terminal_text(f"{root} ({layout.root_source(args.results)}{missing})")
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     from trainer import reestimate, store, sweep
     from trainer.task import users_mistakes
@@ -94,9 +101,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         except sandbox.SqlError as error:
             raise UserError(f"--where: {error}") from None
         runs = [run for run in runs if run.run_id in matched]
-    # a mistyped --results reads as an empty root: say that no such folder exists
-    missing = "" if root.exists() else "; no such folder"
-    print(f"results root: {terminal_text(str(root))} ({layout.root_source(args.results)}{missing})")
+    print(f"results root: {_root_text(root, args)}")
     if where:      # a header alone would not say whether the condition matched nothing or the root is empty
         print(f"--where matched {len(runs)} of {len(found.runs)} run{'' if len(found.runs) == 1 else 's'}")
     print(listing.table(runs))
@@ -131,9 +136,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     query_process.start_server()   # its imports overlap the scan below
     root = _read_root(args)
     if not (root / "runs").is_dir():   # a mistyped --results answered every query with empty views, silently
-        missing = "" if root.exists() else "; no such folder"
-        print(terminal_text(f"note: results root {root} ({layout.root_source(args.results)}{missing}) has no runs "
-                            f"yet: every view is empty"), file=sys.stderr)
+        print(f"note: results root {_root_text(root, args)} has no runs yet: every view is empty", file=sys.stderr)
     try:
         fmt = sql_output.format_for(args.output, args.format)
         if fmt == "parquet" and args.output is None:
