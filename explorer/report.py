@@ -549,21 +549,21 @@ def layer_label(layer: int, layer_name: str) -> str:
 
 
 def group_table(group_stats: pd.DataFrame) -> pd.DataFrame:
-    """Per seed group (`group`) and layer of phase_stats rows: each of TABLE_QUANTITIES as
-    "mean [95 % CI]", the test of compression against the noise floor (p, and q over the layers)
-    and the runs left out, counted (`left_out_note` names them)."""
+    """Per seed group (`group`) and layer of phase_stats rows: the runs kept and left out, counted
+    (`left_out_note` names them), the test of compression against the noise floor (the tested
+    quantity, p, q over the layers, the verdict), then the other TABLE_QUANTITIES, each as
+    "mean [95 % CI]". The answer comes first: the table is wider than a page's column."""
     rows = []
     for (group, layer_name), frame in group_stats.groupby(["group", "layer_name"], sort=False):
         by = frame.set_index("quantity")
         excess = by.loc[stats.EXCESS]
         row = {"seed group": group, "layer": layer_label(by["layer"].iloc[0], layer_name),
-               "n": int(by.loc["compression_bits", "n"])}
-        for quantity in TABLE_QUANTITIES:
+               "n": int(by.loc["compression_bits", "n"]), "left out": _left_out(excess),
+               stats.EXCESS: estimate_cell(excess, 2), "p (compression > floor)": p_text(excess["p_value"]),
+               "q (over layers)": p_text(excess["q_value"]),
+               "compresses": _compresses(excess, q_value=excess["q_value"])}
+        for quantity in (q for q in TABLE_QUANTITIES if q != stats.EXCESS):
             row[quantity] = estimate_cell(by.loc[quantity], 1 if quantity.endswith("epoch") else 2)
-        row["p (compression > floor)"] = p_text(excess["p_value"])
-        row["q (over layers)"] = p_text(excess["q_value"])
-        row["compresses"] = _compresses(excess, q_value=excess["q_value"])
-        row["left out"] = _left_out(excess)
         rows.append(row)
     return pd.DataFrame(rows)
 

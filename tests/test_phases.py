@@ -980,6 +980,10 @@ def test_the_per_layer_table_counts_the_runs_left_out_and_the_note_names_them_on
     phases.loc[phases["run_id"] == "live-s2", "status"] = "interrupted"
     group_stats = with_curves(phases).assign(group=lambda frame: frame["group_id"])
     table = report.group_table(group_stats)
+    # the answer first (the table is wider than the Phases page's column), the other quantities after
+    assert list(table.columns) == ["seed group", "layer", "n", "left out", "compression_over_floor_bits",
+                                   "p (compression > floor)", "q (over layers)", "compresses", "peak_i_xt_epoch",
+                                   "compression_bits", "noise_floor_bits", "peak_i_yt", "snr_drop_epoch"]
     assert table.groupby("seed group")["left out"].agg(set).to_dict() == {"dead": {"2 dead"}, "live": {"1 unfinished"}}
     assert report.left_out_note(group_stats) == ("Left out: dead: dead-s0 (dead), dead-s1 (dead); "
                                                  "live: live-s2 (interrupted).")
