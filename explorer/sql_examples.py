@@ -72,7 +72,11 @@ PLOTS: dict[str, Plot] = {
 }
 
 
+def title_of(query: str) -> str | None:
+    """The title of the one-liner whose SQL `query` is, if any (chosen on the page or opened from a link)."""
+    return next((title for title, sql in EXAMPLES.items() if sql == query.strip()), None)
+
+
 def plot_of(query: str) -> Plot | None:
-    """The Plot of the one-liner whose SQL `query` is, if any (chosen on the page or opened from a link)."""
-    title = next((title for title, sql in EXAMPLES.items() if sql == query.strip()), None)
-    return PLOTS.get(title)
+    """The Plot of the one-liner whose SQL `query` is, if any."""
+    return PLOTS.get(title_of(query))

@@ -99,6 +99,7 @@ def test_each_one_liner_fills_the_box_and_the_url_quietly_and_is_drawn_as_it_say
     for title, sql in EXAMPLES.items():
         at.selectbox(key="sql_example").set_value(title).run()
         assert not at.exception and at.text_area(key="q").value == sql and at.query_params["q"] == sql
+        assert at.selectbox(key="sql_example").value == title
         if title in PLOTS:
             plot = PLOTS[title]
             assert axes_of(at) == (plot.x, plot.y, plot.colour), title
@@ -126,3 +127,6 @@ def test_a_link_to_a_one_liner_opens_it_drawn_as_it_says(monkeypatch, cohort_roo
     at = open_app(monkeypatch, cohort_root, "sql", q=EXAMPLES[title])
     assert at.text_area(key="q").value == EXAMPLES[title]
     assert axes_of(at) == ("layer", "excess_bits", "group_id")
+    assert at.selectbox(key="sql_example").value == title   # the question box names the linked one-liner
+    at.text_area(key="q").set_value(EXAMPLES[title] + " LIMIT 3").run()
+    assert not at.exception and at.selectbox(key="sql_example").value == "(your own query)"

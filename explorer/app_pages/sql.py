@@ -9,7 +9,7 @@ import streamlit as st
 
 from explorer import sql_selection, ui
 from explorer.sql_chart import query_chart
-from explorer.sql_examples import EXAMPLES, Plot, plot_of
+from explorer.sql_examples import EXAMPLES, Plot, plot_of, title_of
 from ibstore import sandbox
 from ibstore.temporal_text import with_temporal_text
 
@@ -58,12 +58,15 @@ with right:
             st.dataframe(group[["column", "type"]], hide_index=True)
 
 with left:
-    st.selectbox("Start from a research question", [OWN_QUERY, *EXAMPLES], key=EXAMPLE, on_change=use_example)
+    question = st.empty()   # drawn once the box's query is known, above it
     # The default query is the widget's own: the browser's Back to a link without ?q= restores it.
     # In the run after a one-liner was written into the box it is left out, since Streamlit warns
     # of a widget given a value both ways (and the box holds the one-liner).
     default = None if st.session_state.pop(EXAMPLE_SET, False) else DEFAULT_QUERY
     query = st.text_area("Query", default, key=QUERY, bind="query-params", height=140) or ""
+    # The question names the box's query, whether it was chosen, opened from a link or edited.
+    st.session_state[EXAMPLE] = title_of(query) or OWN_QUERY
+    question.selectbox("Start from a research question", [OWN_QUERY, *EXAMPLES], key=EXAMPLE, on_change=use_example)
     if query.strip():
         limits = sandbox.Limits(timeout_s=float(timeout))
         try:
