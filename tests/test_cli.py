@@ -1,13 +1,14 @@
 """`trainer estimate` and `trainer sql` end to end on a small trained run."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from trainer import cli, config
+from trainer import cli, config, estimators
 from trainer.training import run_experiment
 
 # the module's fixture trains two runs; one test process runs the module (pytest-xdist group), so it
@@ -82,6 +83,15 @@ def test_estimate_names_unknown_runs_and_estimators(trained, capsys):
     assert cli.main(["estimate", run_id, "--estimator", "magic", "--results", str(root)]) == 2
     err = capsys.readouterr().err
     assert "'nope'" in err and "magic" in err and "binning" in err
+
+
+def test_estimate_help_names_every_estimator_it_accepts(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["estimate", "--help"])
+    assert exited.value.code == 0
+    words = set(re.findall(r"[\w.]+", capsys.readouterr().out))   # "mi_estimator.edge" is one word
+    for name in [*estimators.ESTIMATORS, *estimators.ALIASES]:
+        assert name in words and estimators.canonical(name)[0] in estimators.ESTIMATORS, name
 
 
 def test_sql_prints_table_csv_and_json(trained, capsys):

@@ -276,6 +276,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from trainer import estimators   # numpy only (5 ms): the names in --estimator's help
     parser = argparse.ArgumentParser(prog="trainer", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
 
@@ -330,7 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     estimate = with_results(verbs.add_parser(
         "estimate", help="add MI rows of another estimator to finished runs (needs saved activations)"))
     estimate.add_argument("runs", nargs="+", metavar="RUN_ID", help="run ids, group ids or cohort names")
-    estimate.add_argument("--estimator", required=True, metavar="NAME")
+    estimate.add_argument("--estimator", required=True, metavar="NAME",
+                          help=f"one of {', '.join(estimators.ESTIMATORS)}; deep-bottleneck's names "
+                               f"({', '.join(estimators.ALIASES)}) also work")
     estimate.add_argument("--param", action="append", metavar="K=V", help="estimator parameter (JSON value)")
     estimate.set_defaults(handler=cmd_estimate)
 
