@@ -118,8 +118,8 @@ def run_names(results: ResultStore, all_runs: pd.DataFrame, run_ids: list[str]) 
         flat = flats.get(run_id)
         if not keys or flat is None:
             return run_id
-        return " · ".join(f"s{flat[k]}" if k == configdiff.SEED_KEY else
-                          configdiff.short_value(flat[k]) if k in flat else "-" for k in keys)
+        return " · ".join("-" if k not in flat else f"s{flat[k]}" if k == configdiff.SEED_KEY else
+                          configdiff.short_value(flat[k]) for k in keys)
 
     names = {r: name(r) for r in run_ids}
     counts = pd.Series(list(names.values()), dtype=object).value_counts()

@@ -588,6 +588,23 @@ def test_a_dead_networks_warnings_give_the_trainers_rule(monkeypatch, flagged_ro
         assert page == "gradients" or dead in warning
 
 
+def test_a_run_whose_config_has_no_seed_breaks_no_page(monkeypatch, tmp_path):
+    """A run.json written by hand, or by another tool, whose config has no `seed`: every page
+    failed with KeyError: 'seed' in the sidebar's chip names. The run's chip now names its seed "-"."""
+    for seed in (0, 1):
+        write_run(tmp_path, "seeded", {"activation_fn": "tanh", "epochs": EPOCHS}, seed=seed, logged=5)
+    unseeded = write_run(tmp_path, "seeded", {"activation_fn": "tanh", "epochs": EPOCHS}, seed=2, logged=5)
+    path = layout.run_json_path(tmp_path, unseeded)
+    record = json.loads(path.read_text())
+    del record["config"]["seed"]
+    path.write_text(json.dumps(record))
+    for page in PAGES:
+        at = open_app(monkeypatch, tmp_path, page)
+        assert not at.exception, (page, at.exception)
+    chips = at.sidebar.multiselect[0].options
+    assert "-" in chips and {"s0", "s1"} <= set(chips), chips
+
+
 def test_text_from_run_json_is_never_markdown(monkeypatch, flagged_root):
     """A run name / config value with a Markdown image, HTML and Streamlit directives reaches every
     page only as text: escaped in Markdown elements, raw in tables, charts and widget options."""
