@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import textwrap
 
 import altair as alt
@@ -103,7 +104,9 @@ def numeric_axis(values: pd.Series, measured: bool) -> tuple[pd.Series, dict[str
     to them: its runs' own values (0.0639, 0.00498, -0.006, -0.00838) ran into one another."""
     # at 12 decimals (ibstore.stats.DECIMALS): a layer at its ceiling in every run has a compression
     # of 0 +- 1e-16, whose round ticks were 17 decimals long; and finite values only
-    values = values.round(stats.DECIMALS).where(np.isfinite(values))
+    with np.errstate(over="ignore"):     # rounding multiplies by 10^12: a value past 1e296 needs none
+        rounded = values.round(stats.DECIMALS)
+    values = rounded.where(np.isfinite(rounded), values).where(np.isfinite(values))
     lo, hi = values.min(), values.max()
     distinct = sorted(set(values.dropna()))
     if hi > lo and (measured or len(distinct) > MAX_VALUE_LABELS):
@@ -113,7 +116,10 @@ def numeric_axis(values: pd.Series, measured: bool) -> tuple[pd.Series, dict[str
         ticks = {f"{v:.0f}" if v.is_integer() and abs(v) < 1e15 else f"{v:.3g}": v for v in distinct}
     if hi == lo:       # one value: the middle of its axis
         return values * 0 + 0.5, dict.fromkeys(ticks, 0.5)
-    return (values - lo) / (hi - lo), spaced({label: (value - lo) / (hi - lo) for label, value in ticks.items()})
+
+    def position(value):    # halves: hi - lo overflows near float64's limits
+        return (value / 2 - lo / 2) / (hi / 2 - lo / 2)
+    return position(values), spaced({label: position(value) for label, value in ticks.items()})
 
 
 def spaced(labels: dict[str, float]) -> dict[str, float]:
@@ -130,13 +136,15 @@ def spaced(labels: dict[str, float]) -> dict[str, float]:
 def round_ticks(lo: float, hi: float) -> dict[str, float]:
     """Label -> value of ticks from at or below `lo` to at or above `hi` (lo < hi), a step of 1, 2 or
     5 times a power of ten apart, about ROUND_STEPS steps, written with the step's decimals."""
-    rough = (hi - lo) / ROUND_STEPS
+    rough = hi / ROUND_STEPS - lo / ROUND_STEPS     # hi - lo overflows near float64's limits
     power = 10.0 ** math.floor(math.log10(rough))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= rough)
     decimals = max(0, -math.floor(math.log10(step)))
     # rounded, so that 1.0 / 0.1 = 10.000000000000002 does not add a tick past 1
     first, last = math.floor(round(lo / step, 9)), math.ceil(round(hi / step, 9))
-    return {f"{k * step:.{decimals}f}": k * step for k in range(first, last + 1)}
+    ticks = [k * step if math.isfinite(k * step) else math.copysign(sys.float_info.max, k)   # past float64's limits
+             for k in range(first, last + 1)]
+    return {f"{tick:.{decimals}f}" if abs(tick) < 1e15 else f"{tick:.3g}": tick for tick in ticks}
 
 
 def wrapped_names(names: list[str], room: int) -> tuple[str, int]:

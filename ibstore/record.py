@@ -119,6 +119,15 @@ class RunRecord(BaseModel):
         (the `diverged` flag says why)."""
         return value if value is None or math.isfinite(value) else None
 
+    @field_validator("final_train_accuracy", "final_test_accuracy", "best_test_accuracy")
+    @classmethod
+    def _share(cls, value: float | None) -> float | None:
+        """An accuracy is a share of the inputs: another value (1e308 took the Runs page's axes down)
+        was not written by a trainer."""
+        if value is not None and not 0 <= value <= 1:
+            raise ValueError(f"an accuracy lies in [0, 1], not {value:g}")
+        return value
+
     def to_json_bytes(self) -> bytes:
         """run.json's bytes; RecordError if they would exceed the limits `from_json_bytes` enforces."""
         try:

@@ -374,6 +374,20 @@ def test_parallel_coordinates_write_whole_numbers_whole():
         "0.5", "0.6", "0.7", "0.8", "0.9"]                                         # the outcome: round ticks
 
 
+def test_parallel_coordinates_place_values_near_float64s_limits_on_their_axis():
+    """A config value of 1e308 beside -1e308 (any run.json can hold one): hi - lo overflowed, and the
+    Runs page failed with OverflowError in round_ticks. Every run is now on its axis, in order, and the
+    labels are short."""
+    frame = pd.DataFrame({"run_id": list("abcdefg"), "lr": [1e308, -1e308, 1.7e308, 0.0, 1.0, 2.0, 3.0],
+                          "final_test_accuracy": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]})
+    spec = charts_results.parallel_coordinates(frame, ["lr"], "final_test_accuracy").to_dict()
+    lines = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "line")
+    position = {row["run_id"]: row["position"] for row in spec["datasets"][lines["data"]["name"]] if row["axis"] == "lr"}
+    assert 0 <= position["b"] < position["d"] < position["a"] < position["c"] <= 1
+    text = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "text")
+    assert max(len(row["label"]) for row in spec["datasets"][text["data"]["name"]]) <= 10
+
+
 @pytest.mark.slow  # draws the chart with Vega
 def test_parallel_coordinates_outcome_has_round_ticks_and_a_whole_name():
     """A layer's compression per run: each run's own value as a tick
