@@ -94,6 +94,18 @@ def test_estimate_help_names_every_estimator_it_accepts(capsys):
         assert name in words and estimators.canonical(name)[0] in estimators.ESTIMATORS, name
 
 
+@pytest.mark.parametrize("argv", [["ls", "--bogus"], ["compact", "--bogus"], ["sql", "SELECT 1", "--bogus"],
+                                  ["sweep", "cohort.json", "--bogus"], ["estimate", "r", "--estimator", "edge", "--bogus"]])
+def test_an_unknown_option_is_said_with_its_verbs_usage(argv, capsys):
+    """argparse said it with the top level's usage (`usage: trainer [-h] {run,sweep,...}`), which
+    lists none of the verb's options."""
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and f"usage: trainer {argv[0]} " in err, err
+    assert err.rstrip().endswith(f"trainer {argv[0]}: error: unrecognized arguments: --bogus"), err
+
+
 def test_sql_prints_table_csv_and_json(trained, capsys):
     root, run_id, _ = trained
     query = f"SELECT epoch, accuracy FROM metrics WHERE run_id = '{run_id}' AND split = 'train' ORDER BY epoch"

@@ -352,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "(e.g. activation_fn=tanh) or its group_id (default: the first with a run that "
                              "is not dead)")
     report.set_defaults(handler=cmd_report)
+    parser.set_defaults(verb_parsers=verbs.choices)   # `main` says an unknown option with its verb's usage
     return parser
 
 
@@ -387,7 +388,9 @@ def command() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # TensorFlow's start-up chatter hides the progress bar
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:     # argparse says these with the top level's usage, which does not list the verb's options
+        args.verb_parsers[args.verb].error(f"unrecognized arguments: {' '.join(unknown)}")
     signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         status = args.handler(args)
