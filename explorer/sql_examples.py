@@ -33,11 +33,11 @@ EXAMPLES: dict[str, str] = {
     "Peak and final I(X;T) per layer":
         "SELECT run_id, estimator, params, layer, max(i_xt) AS peak_i_xt, arg_max(i_xt, epoch) AS final_i_xt "
         "FROM mi WHERE split = 'train' GROUP BY ALL ORDER BY ALL",
-    "Compression (peak - final I(X;T)) per layer and cohort, dead and diverged networks left out":
+    "Compression (peak - final I(X;T)) per layer and cohort, completed runs, dead networks left out":
         "SELECT r.cohort, m.estimator, m.params, m.layer, avg(m.peak - m.final) AS compression_bits, "
         "count(*) AS runs FROM (SELECT run_id, estimator, params, layer, max(i_xt) AS peak, "
         "arg_max(i_xt, epoch) AS final FROM mi WHERE split = 'train' GROUP BY ALL) m "
-        "JOIN runs r USING (run_id) WHERE r.dead_network IS NOT TRUE AND r.status <> 'diverged' GROUP BY ALL "
+        "JOIN runs r USING (run_id) WHERE r.status = 'completed' AND r.dead_network IS NOT TRUE GROUP BY ALL "
         "ORDER BY ALL",
     "First epoch with test accuracy above 0.9":
         "SELECT run_id, min(epoch) FILTER (accuracy > 0.9) AS first_epoch_above_0_9 "
@@ -64,7 +64,7 @@ PLOTS: dict[str, Plot] = {
     "Final test accuracy per initial bias, over seeds": Plot("initial_bias", "mean_test_accuracy"),
     # a point below final = peak: a layer that lost information after its peak
     "Peak and final I(X;T) per layer": Plot("peak_i_xt", "final_i_xt", colour="layer"),
-    "Compression (peak - final I(X;T)) per layer and cohort, dead and diverged networks left out":
+    "Compression (peak - final I(X;T)) per layer and cohort, completed runs, dead networks left out":
         Plot("layer", "compression_bits", colour="cohort"),
     "Epoch of the SNR drop (first epoch after the peak with SNR below half the peak)": Plot("layer", "snr_drop_epoch"),
     "Does a layer compress? Compression over its noise floor per seed group, with interval and test":
