@@ -109,7 +109,6 @@ MIN_SEEDS_TESTED = 5
 # with it: two groups holding the same values (11.7 and 12, as at a ceiling) once gave p = 0.67, not 1,
 # their t's 1e-16 apart by the rounding of the means subtracted.
 STUDENTIZED_TIES = 1e-12
-FEW_EPOCHS = 10
 SLACK = 2.0
 NO_COMMON_EPOCH = "no logged epoch at which every seed has I(X;T): no test"
 # How compression is tested (`drop_test`), said beside every table and page that shows the test.
@@ -436,13 +435,38 @@ def welch_bounded(p_value: float, low: float, high: float, estimate: float, stan
 @functools.lru_cache(maxsize=64)
 def _multipliers(n: int) -> tuple[np.ndarray, np.ndarray]:
     """For `drop_test` (seed SEED): N_RESAMPLES standard normal weights per seed [N_RESAMPLES, n], and
-    per draw a scale sqrt((n - 1) / V), V ~ chi-squared(n - 1) [N_RESAMPLES]."""
+    per draw a probability for the chi-squared factor [N_RESAMPLES]: the N_RESAMPLES midpoints
+    (k + 1/2) / N_RESAMPLES in random order (none is 0 or 1, whose quantile is 0 or infinite)."""
     generator = np.random.default_rng(SEED)
     weights = generator.standard_normal((N_RESAMPLES, n))
-    scales = np.sqrt((n - 1) / generator.chisquare(n - 1, N_RESAMPLES))
-    for array in (weights, scales):
+    probabilities = generator.permutation((np.arange(N_RESAMPLES) + 0.5) / N_RESAMPLES)
+    for array in (weights, probabilities):
         array.flags.writeable = False
-    return weights, scales
+    return weights, probabilities
+
+
+def _chi_squared_quantile(dof: float, probabilities: np.ndarray) -> np.ndarray:
+    """The chi-squared(dof) distribution's quantiles at `probabilities` (scipy.special: the inverse of
+    its upper tail, as a ufunc; a frozen scipy.stats distribution costs milliseconds a call)."""
+    from scipy import special
+    return special.chdtri(dof, 1.0 - probabilities)
+
+
+def noise_dof(residuals: np.ndarray) -> float:
+    """Satterthwaite's (1946, Biometrics Bulletin 2(6)) effective degrees of freedom of the scale of
+    seed residual curves [n, epochs] that sum to 0 over the seeds: (n - 1) times their participation
+    ratio (tr G)^2 / tr(G^2), G = residuals residuals^T, which is 1 when every seed departs from the
+    mean along one curve (each its own slope, or step) and at most n - 1 when they depart along n - 1
+    equally strong ones. The noise's variance along each principal curve is known from the n seeds to
+    a chi-squared factor with n - 1 degrees of freedom, and Satterthwaite's formula gives a sum of
+    such variances, weighted by their sizes lambda_j, (sum lambda_j)^2 / sum (lambda_j^2 / (n - 1)).
+
+    >>> round(noise_dof(np.outer([1.0, -1.0, 2.0, -2.0, 0.0], np.linspace(0, 1, 50))), 6)   # one curve
+    4.0
+    """
+    gram = residuals @ residuals.T
+    squares = float(np.sum(gram ** 2))
+    return (len(residuals) - 1) * (float(np.trace(gram)) ** 2 / squares if squares > 0 else 1.0)
 
 
 def drop_test(drops: np.ndarray) -> tuple[float, float]:
@@ -459,26 +483,29 @@ def drop_test(drops: np.ndarray) -> tuple[float, float]:
     r_i = (drops_i - D) sqrt(n / (n - 1)) (each seed's departure from the group's mean, scaled to
     the noise's variance), each weighted by one standard normal draw w_i, max_e mean_i w_i r_i(e),
     N_RESAMPLES times (seed SEED). A seed's whole curve takes one weight, which keeps its noise's
-    correlation from epoch to epoch. Over fewer than FEW_EPOCHS epochs (after the selection below)
-    each draw's maximum is also multiplied by sqrt((n - 1) / V), V ~ chi-squared(n - 1): the
-    residuals give the noise's scale from n seeds, known only to that factor, and with one epoch the
-    null is then exactly the one-sample t test's (Student 1908). The Gaussian draws alone give z's
-    critical value there (1.645 against t's 2.13 with 5 seeds): flat groups of 5 to 10 seeds over 2
-    to 7 logged epochs were called compressing in 6-9 % of groups, over 8 in 5-6 %; with the factor
-    below 10 epochs, 0.5-5 %, and without it over 10 to 16, 4-6 % (1000 groups per cell, `python
-    bench/compression_calibration.py --few-epochs --groups 1000`). The factor is not applied over more
-    epochs, where the maximum is already conservative and the factor would cut the power (5 seeds
-    over 230 epochs falling 0.1 bits: found 89 % of the time without it, 20 % with it). The null leaves out the epochs whose mean lies more than SLACK
+    correlation from epoch to epoch.
+    The residuals give the noise's scale from n seeds, known only to a chi-squared factor, so each
+    draw is also multiplied by sqrt(nu / V), V ~ chi-squared(nu), nu = `noise_dof` (Satterthwaite's
+    effective degrees of freedom, n - 1 where the seeds depart from their mean along one curve). With
+    one epoch, or seeds that each drift along one curve, the null is then exactly the one-sided
+    one-sample t test's (Student 1908). The Gaussian draws alone give z's critical value there (1.645
+    against t's 2.13 with 5 seeds): flat seeds that each drifted along their own slope (mean 0) were
+    called compressing in 7.6-9.3 % of groups of 5 to 10 seeds (a reviewer's simulations, 1000
+    groups a cell), and flat groups over 2 to 7 logged epochs in 6-9 %.
+    The null leaves out the epochs whose mean lies more than SLACK
     standard errors below the end (moment selection: Chernozhukov, Chetverikov and Kato 2019, Rev.
     Econ. Stud. 86(5), "Testing many moment inequalities"), where the seeds still fit, each at its
     own pace. p = (null values >= C, + 1) / (N_RESAMPLES + 1), one-sided;
     `lower`, the 95 % lower bound of the compression, is C minus the null's critical value
     (`_ShiftedTest`, whose null does not move with the shift), so p < ALPHA exactly when lower > 0.
     Epochs at which the mean is still rising only lower C. In simulation
-    (bench/compression_calibration.py) a flat I(X;T) plus noise, independent or correlated from
-    epoch to epoch, over 230 to 2001 logged epochs, is called compressing in at most 1.7 % of
-    groups; the per-run floor this replaced (the range of each run's last 10 logged epochs) called
-    it in up to 93 %.
+    (`python bench/compression_calibration.py`, 300 groups a cell) a flat I(X;T) plus noise,
+    independent or correlated from one epoch to the next, or with each seed drifting along its own
+    slope or step, over 230 to 2001 logged epochs, is called compressing in at most 3.0 % of groups
+    (`--few-epochs`, over 2 to 16 epochs: at most 5.1 %); the per-run floor this replaced (the range
+    of each run's last 10 logged epochs) called it in up to 99.7 %. The factor costs power where the
+    noise has many directions: a 0.1-bit fall under correlated noise is found in 12 % of groups of
+    5 seeds (19 % without it), 40 % of 10 (47 %) and 86 % of 20 (88 %).
     (NaN, NaN) with fewer than MIN_SEEDS_TESTED seeds or no epoch: the noise of fewer seeds is
     too poorly known for the null; and for seeds that fall alike (`identical`): their null is 0,
     so any fall had the smallest p, though identical seeds replicate nothing.
@@ -501,11 +528,11 @@ def drop_test(drops: np.ndarray) -> tuple[float, float]:
     # own pace) would drown the null in noise that says nothing of the end of training.
     standard_error = drops.std(axis=0, ddof=1) / math.sqrt(n)
     residuals = residuals[:, mean_curve >= -SLACK * standard_error]
-    weights, scales = _multipliers(n)
+    weights, probabilities = _multipliers(n)
     blocks = np.array_split(weights, max(1, len(weights) * residuals.shape[1] // 2**22))   # at most 32 MB at a time
     null = np.concatenate([(block @ residuals).max(axis=1) / n for block in blocks])
-    if residuals.shape[1] < FEW_EPOCHS:
-        null = null * scales
+    dof = noise_dof(residuals)
+    null *= np.sqrt(dof / _chi_squared_quantile(dof, probabilities))
     test = _ShiftedTest(level=null, slope=np.zeros_like(null), observed=float(mean_curve.max()), exact=False,
                         two_sided=False)
     return test.p(0.0), test.end(-1.0, max(float(np.ptp(null)), abs(test.observed)))
