@@ -9,6 +9,7 @@ import os
 import pytest
 
 from ibstore import layout
+from ibstore.record import Status
 from trainer import progress, quiet
 from trainer.cli import build_parser
 from trainer.config import plan as plan_experiments
@@ -155,6 +156,26 @@ def test_a_finished_groups_untrained_epochs_leave_the_total(clock, capsys):
     assert out.getvalue().splitlines()[-1].startswith("sweep: 120/120 network-epochs (100%)")
     assert out.getvalue().splitlines()[-1].endswith("2/2 runs ended]")
     assert capsys.readouterr().out == "a line\nb line\n"
+
+
+def test_a_failed_or_interrupted_groups_untrained_epochs_stay_in_the_total_and_leave_the_eta(clock):
+    """Every run of a sweep killed half way: its line read "120/120 network-epochs (100%)" beside
+    "done: 2 interrupted of 2 planned". The undone work stays planned, and the ETA leaves it out."""
+    out, ledger = io.StringIO(), GroupEpochs()
+    bar = SweepBar(ledger.plan({"a": Work(100), "b": Work(100), "c": Work(100)}), runs=3, terminal=False,
+                   stream=out, ledger=ledger)
+    for group in (("a",), ("b",), ("c",)):
+        clock.now += 10
+        ledger.trained(Trained(group, 50))
+        bar.trained(Work(50))
+    assert bar.eta.seconds_left(bar.total - bar.done) == pytest.approx(30.0)     # 150 left at 5 a second
+    bar.group_ended(ledger.untrained(["a"]), [Status.INTERRUPTED])
+    bar.group_ended(ledger.untrained(["b"]), [Status.COMPLETED, Status.FAILED])
+    # c's 50 alone, at a third of the three groups' 5 a second (a's and b's 100 left out: 01:30)
+    assert bar._postfix() == "ETA 00:30, 0/3 runs ended"
+    bar.group_ended(ledger.untrained(["c"]), [Status.COMPLETED])                     # stopped early on its own
+    bar.close()
+    assert out.getvalue().splitlines()[-1].startswith("sweep: 150/250 network-epochs (60%)")
 
 
 def test_on_a_terminal_the_bar_is_redrawn_while_nothing_is_reported(clock):

@@ -3,8 +3,10 @@
 Workers report `Trained` after every compiled call (stacked networks advance together, so a
 group of 9 networks that trains 100 epochs reports 900), with the network-epochs of it that
 were logged (measured: MI, histograms, statistics). The driver adds them up; when a group
-ends, the work it planned but did not do (a network that stopped early at `stop_at_accuracy`,
-a failed or held run) leaves the total, so the ETA stays honest.
+ends, the work it planned but did not do leaves the ETA. Where its runs stopped on their own (a
+network at `stop_at_accuracy`, a diverged one) or were held by another process it leaves the total
+too; where a run failed or was interrupted it stays in the total, undone, so that the bar says how
+far the plan got (with every run killed it read 100 %).
 
 The ETA is not tqdm's (work left / mean rate): a logged network-epoch costs several times a
 trained one (4.5x at 45 networks with binning; fifty times with the estimators cohort's nine
@@ -31,6 +33,7 @@ from typing import Protocol, TextIO
 
 import numpy as np
 
+from ibstore.record import Status
 from ibstore.text import terminal_text
 
 # The bar is redrawn at least this often (seconds), even while no worker reports.
@@ -174,6 +177,7 @@ class SweepBar:
         self.stream = stream or sys.stderr
         self.terminal = shows_a_bar(self.stream) if terminal is None else terminal
         self.total, self.done, self.runs, self.runs_ended = total, Work(), runs, 0
+        self.abandoned = Work()     # planned for runs that failed or were interrupted: in the total, not the ETA
         self.eta, self.ledger, self.most_in_flight = Eta(), ledger, 0
         self.line_seconds, self.name = line_seconds, name
         self.started = self.last_shown = time.monotonic()
@@ -198,6 +202,15 @@ class SweepBar:
         if self.bar is not None:
             self.bar.total = self.total.epochs
         self._show_postfix()
+
+    def group_ended(self, undone: Work, statuses: Iterable[object]) -> None:
+        """A group ended with `undone` of its planned work not trained (`GroupEpochs.untrained`),
+        its runs with `statuses` (see the module docstring)."""
+        if any(status in (Status.FAILED, Status.INTERRUPTED) for status in statuses):
+            self.abandoned += undone
+            self._show_postfix()
+        else:
+            self.replan(-undone)
 
     def run_ended(self, line: str) -> None:
         """A run's line (on stdout, escaped), above the bar."""
@@ -233,7 +246,7 @@ class SweepBar:
         self.last_shown = now
 
     def _postfix(self) -> str:
-        left = self.eta.seconds_left(self.total - self.done)
+        left = self.eta.seconds_left(self.total - self.abandoned - self.done)
         if left is not None and self.ledger is not None and not self.ledger.queued():
             # The fit's costs are those of every worker busy; with nothing left to start, the groups
             # still training are all there is, each at one worker's share of that rate.

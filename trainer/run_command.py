@@ -123,7 +123,8 @@ class WorkersProgress:
 
     def report(self, result: GroupResult) -> bool:
         if self.bar is not None:
-            self.bar.replan(-self.epochs.untrained(run.run_id for run in result.runs))
+            self.bar.group_ended(self.epochs.untrained(run.run_id for run in result.runs),
+                                 [run.status for run in result.runs])
             return self.outcome.report(result, show=self.bar.run_ended)   # above the bar
         return self.outcome.report(result)
 

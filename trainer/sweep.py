@@ -80,7 +80,8 @@ class Progress:
 
     def report(self, result: GroupResult) -> bool:
         """Show one finished group; False once the results root cannot be written (start no more)."""
-        self.bar.replan(-self.epochs.untrained(run.run_id for run in result.runs))
+        self.bar.group_ended(self.epochs.untrained(run.run_id for run in result.runs),
+                             [run.status for run in result.runs])
         for run in result.runs:
             if run.status == HELD:
                 self.held[run.run_id] = run.error or "held by another process"
