@@ -106,6 +106,12 @@ def test_an_unknown_option_is_said_with_its_verbs_usage(argv, capsys):
     assert err.rstrip().endswith(f"trainer {argv[0]}: error: unrecognized arguments: --bogus"), err
 
 
+def test_a_sweep_either_resumes_or_forces(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["sweep", "cohort.json", "--resume", "--force"])
+    assert exited.value.code == 2 and "argument --force: not allowed with argument --resume" in capsys.readouterr().err
+
+
 def test_sql_prints_table_csv_and_json(trained, capsys):
     root, run_id, _ = trained
     query = f"SELECT epoch, accuracy FROM metrics WHERE run_id = '{run_id}' AND split = 'train' ORDER BY epoch"

@@ -22,11 +22,12 @@ def add_parser(verbs, with_results) -> None:
                             "ship: they train into node-local scratch and send their files to this process, "
                             "the only writer of the root; auto (default): ship unless every node sees the root")
     sweep.add_argument("--retry-failed", action="store_true", help="rerun failed and diverged runs")
-    sweep.add_argument("--resume", action="store_true",
-                       help="continue interrupted runs from their last checkpoint (restart them if none)")
-    sweep.add_argument("--force", action="store_true",
-                       help="train every planned run again from the start, completed ones too "
-                            "(never one another live process holds)")
+    restart = sweep.add_mutually_exclusive_group()   # together, --force silently restarted what --resume continues
+    restart.add_argument("--resume", action="store_true",
+                         help="continue interrupted runs from their last checkpoint (restart them if none)")
+    restart.add_argument("--force", action="store_true",
+                         help="train every planned run again from the start, completed ones too "
+                              "(never one another live process holds)")
     sweep.add_argument("--sweep-id", metavar="ID",
                        help="name of the progress file <results>/.sweeps/ID.json (default: start time and pid)")
     sweep.add_argument("--progress-seconds", type=positive_seconds, default=LINE_SECONDS, metavar="SECONDS",
