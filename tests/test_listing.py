@@ -195,3 +195,16 @@ def test_ls_names_runs_of_one_name_by_the_config_keys_they_differ_in():
         "basic (activation_fn=relu, estimators=binning+kde_upper, initial_bias=0.2)",
         "basic (activation_fn=relu, estimators=binning, initial_bias=(missing))",
         "cohort[x=1]", "cohort[x=1]", "alone"]
+
+
+def test_ls_cuts_a_name_past_its_limit_and_says_how_much_is_left():
+    """A 500,000-character name, or 20,000 keys that differ, printed whole (3.2 MB for one root)."""
+    from trainer.listing import MAX_NAME_CHARS, table
+
+    records = [RunRecord(**{**BASE, "run_id": "long"}, name="n" * 500_000),
+               RunRecord(**{**BASE, "run_id": "k1"}, name="keys", config={f"k{i}": i for i in range(20_000)}),
+               RunRecord(**{**BASE, "run_id": "k2"}, name="keys", config={})]
+    lines = table(records).splitlines()[1:-1]
+    assert all(len(line) < MAX_NAME_CHARS + 100 for line in lines)
+    assert lines[2].endswith("n" * MAX_NAME_CHARS + f"... ({500_000 - MAX_NAME_CHARS:,} more)")
+    assert lines[0].split(None, 5)[5].startswith("keys (k0=0, k1=1, k10=10, ")

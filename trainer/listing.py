@@ -23,6 +23,9 @@ from ibstore.record import RunRecord, run_flags
 from ibstore.text import terminal_text
 
 COLUMNS = ("run_id", "status", "epochs", "test_acc", "flags", "name")
+# A name longer than this is cut (run.json allows a 1 MiB name, or 20,000 differing keys: one
+# root's `ls` printed 3.2 MB); `trainer sql "SELECT run_id, name, config_json FROM runs"` has it all.
+MAX_NAME_CHARS = 200
 RIGHT_ALIGNED = {"epochs", "test_acc"}
 # Printed under a non-empty table: which rule each flag applies (DESIGN.md, "Results root").
 LEGEND = ("flags: dead = from some logged epoch to the end a hidden layer got exactly zero kernel gradient or "
@@ -60,7 +63,13 @@ def row(record: RunRecord, differing: Sequence[str] = ()) -> dict[str, str]:
     total = "?" if record.epochs_total is None else str(record.epochs_total)
     accuracy = "-" if record.final_test_accuracy is None else f"{record.final_test_accuracy:.3f}"
     return {"run_id": terminal_text(record.run_id), "status": record.status.value, "epochs": f"{done}/{total}",
-            "test_acc": accuracy, "flags": ",".join(run_flags(record)) or "-", "name": terminal_text(_name(record, differing))}
+            "test_acc": accuracy, "flags": ",".join(run_flags(record)) or "-", "name": _shown(_name(record, differing))}
+
+
+def _shown(name: str) -> str:
+    """The name escaped, cut to MAX_NAME_CHARS characters with how many more it has."""
+    shown = terminal_text(name)
+    return shown if len(shown) <= MAX_NAME_CHARS else f"{shown[:MAX_NAME_CHARS]}... ({len(shown) - MAX_NAME_CHARS:,} more)"
 
 
 def _name(record: RunRecord, differing: Sequence[str]) -> str:
