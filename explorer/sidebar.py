@@ -12,6 +12,10 @@ from explorer.results import ResultStore
 from ibstore import configdiff
 from ibstore.sandbox import SqlError
 
+# A chip shows about 20 characters, and six one-character values joined by " · " already take 21:
+# keys past the sixth never show.
+MAX_CHIP_KEYS = 6
+
 
 def init_selection(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
     """The selection for this script run, before any page draws: the one a page set last run
@@ -106,12 +110,19 @@ def chip_keys(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
     return sorted(counts, key=lambda key: (key in listed, -counts[key]))     # stable: by name among equals
 
 
+def named_keys(keys: list[str]) -> str:
+    """The chips' keys for the sidebar's caption: the first MAX_CHIP_KEYS, and how many more (a
+    config of 20,000 keys named every one of them under the selection)."""
+    more = f" (and {len(keys) - MAX_CHIP_KEYS:,} more)" if len(keys) > MAX_CHIP_KEYS else ""
+    return ui.plain(" · ".join(keys[:MAX_CHIP_KEYS])) + more
+
+
 def run_names(results: ResultStore, all_runs: pd.DataFrame, run_ids: list[str]) -> dict[str, str]:
     """run_id -> a short name for a selection chip, for `run_ids`: the values of `chip_keys`
     ("relu · 0.2 · s1"; the keys are named once beside the chips), its badges; the run id where
     that names several of `run_ids` or nothing varies. A chip holds about 20 characters:
     "key=value, ..." would be cut."""
-    keys = chip_keys(results, all_runs)
+    keys = chip_keys(results, all_runs)[:MAX_CHIP_KEYS]
     flats = results.flat_configs(run_ids)
 
     def name(run_id: str) -> str:
@@ -156,7 +167,7 @@ def selection_sidebar(all_runs: pd.DataFrame) -> None:
         offered = f"; more than {ui.MAX_SIDEBAR_CHIPS} are listed on the Runs page, not here"
     every_shown = ui.shown_filter()
     st.caption(f"{len(chosen):,} of {len(all_runs):,} runs selected" +
-               (f"; chips show {ui.plain(' · '.join(keys))}" if keys else "") + offered + ". " +
+               (f"; chips show {named_keys(keys)}" if keys else "") + offered + ". " +
                ("The URL names the Runs page's filter (?select=shown): a link reopens every run it shows."
                 if every_shown is not None and chosen else
                 f"The URL lists the first {ui.MAX_URL_RUNS} of them: a link reopens only those (\"Select all "

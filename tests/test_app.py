@@ -605,6 +605,28 @@ def test_a_run_whose_config_has_no_seed_breaks_no_page(monkeypatch, tmp_path):
     assert "-" in chips and {"s0", "s1"} <= set(chips), chips
 
 
+def test_a_config_of_20000_keys_names_six_in_the_caption(monkeypatch, tmp_path):
+    """One run whose config has 20,000 keys the others lack: the caption named all 20,000 (about
+    200 kB under the selection) and every chip joined them. A chip shows about 20 characters, so
+    the chips and the caption take the first six keys, and the caption says how many more."""
+    for seed in (0, 1):
+        write_run(tmp_path, "plain", {"activation_fn": "tanh", "epochs": EPOCHS}, seed=seed, logged=5)
+    wide = write_run(tmp_path, "wide", {"activation_fn": "tanh", "epochs": EPOCHS}, seed=2, logged=5)
+    path = layout.run_json_path(tmp_path, wide)       # written by hand or another tool: no schema
+    record = json.loads(path.read_text())
+    record["config"].update({f"k{i:05d}": i for i in range(20_000)})
+    path.write_text(json.dumps(record))
+    at = open_app(monkeypatch, tmp_path)
+    assert not at.exception, at.exception
+    (caption,) = [c.value for c in at.sidebar.caption if "chips show" in c.value]
+    shown = caption.split("chips show ")[1].split(" (and ")[0]
+    assert shown.split(" · ") == ["seed", *(ui.plain(f"k{i:05d}") for i in range(5))], caption
+    assert "(and 19,995 more)" in caption and len(caption) < 1000, caption
+    chips = at.sidebar.multiselect[0].options
+    assert len(chips) == 3 and all(chip.count(" · ") == 5 for chip in chips), chips
+    assert any(chip.startswith("s2 · 0 · 1 · 2") for chip in chips) and wide not in "".join(chips), chips
+
+
 def test_text_from_run_json_is_never_markdown(monkeypatch, flagged_root):
     """A run name / config value with a Markdown image, HTML and Streamlit directives reaches every
     page only as text: escaped in Markdown elements, raw in tables, charts and widget options."""
