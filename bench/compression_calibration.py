@@ -5,8 +5,9 @@
 Draws groups of n seeds whose I(X;T) rises to a plateau (each seed at its own pace) and then stays
 flat or falls by `fall` bits over the second half of training, plus noise of 0.05 bits that is
 independent or correlated from one logged epoch to the next, or with each seed drifting over the
-second half along its own slope or by its own step (sd DRIFT_BITS, mean 0: seeds that end apart,
-as real seeds do), and counts the groups called compressing (p < 0.05): by the lab's test
+second half along its own slope, by its own step, or above its end and then below it ("both"; sd
+DRIFT_BITS, mean 0: seeds that end apart, as real seeds do), and counts the groups called
+compressing (p < 0.05): by the lab's test
 (ibstore.stats.drop_test: the mean curve's fall against a multiplier bootstrap of the seeds' noise)
 beside the one it replaced (per run, peak - final minus the range of the last 10 logged epochs, a
 one-sided sign-flip test over the seeds). With no fall a test should call at most 5 % of groups;
@@ -30,7 +31,8 @@ NOISE_BITS = 0.05
 DRIFT_BITS = 1.0   # the seeds of a tanh layer ended 0.6-1.1 bits apart (sd) in a reviewer's cohort
 CASES = [   # (fall in bits, correlation of the noise from one logged epoch to the next, logged epochs, drift)
     (0.0, 0.0, 230, None), (0.0, 0.0, 2001, None), (0.0, 0.9, 230, None), (0.0, 0.95, 230, None),
-    (0.0, 0.0, 230, "slope"), (0.0, 0.0, 230, "step"), (0.0, 0.9, 230, "step"),
+    (0.0, 0.0, 230, "slope"), (0.0, 0.0, 230, "step"), (0.0, 0.9, 230, "step"), (0.0, 0.0, 230, "both"),
+    (0.0, 0.9, 230, "both"),
     (0.05, 0.0, 230, None), (0.05, 0.9, 230, None), (0.1, 0.9, 230, None), (0.5, 0.0, 230, "step")]
 SEEDS = (5, 10, 20)
 
@@ -39,10 +41,13 @@ def curves(rng: np.random.Generator, seeds: int, epochs: int, correlation: float
            drift: str | None = None) -> np.ndarray:
     """[seeds, epochs]: a rise to 8 bits (time constant L/20, each seed's 30 % apart), flat or falling
     by `fall` over the second half, plus AR(1) noise of sd NOISE_BITS, and each seed's own `drift` over
-    the second half: a "slope" or a "step" (at three quarters) of N(0, DRIFT_BITS) bits."""
+    the second half: a "slope", a "step" (at three quarters), or "both" (up over the third sixth, down
+    over the fifth: a curve of both signs about its end) of N(0, DRIFT_BITS) bits."""
     epoch = np.arange(epochs)
     second_half = np.clip((epoch - epochs / 2) / (epochs / 2), 0, 1)
-    shape = {None: 0 * second_half, "slope": second_half, "step": (epoch >= 3 * epochs / 4).astype(float)}[drift]
+    both = (epochs / 2 <= epoch) & (epoch < 2 * epochs / 3), (2 * epochs / 3 <= epoch) & (epoch < 5 * epochs / 6)
+    shape = {None: 0 * second_half, "slope": second_half, "step": (epoch >= 3 * epochs / 4).astype(float),
+             "both": both[0] - both[1].astype(float)}[drift]
     pace = epochs / 20 * np.exp(0.3 * rng.normal(size=(seeds, 1)))
     noise = np.empty((seeds, epochs))
     noise[:, 0] = rng.normal(size=seeds)

@@ -109,7 +109,6 @@ MIN_SEEDS_TESTED = 5
 # with it: two groups holding the same values (11.7 and 12, as at a ceiling) once gave p = 0.67, not 1,
 # their t's 1e-16 apart by the rounding of the means subtracted.
 STUDENTIZED_TIES = 1e-12
-SLACK = 2.0
 NO_COMMON_EPOCH = "no logged epoch at which every seed has I(X;T): no test"
 # How compression is tested (`drop_test`), said beside every table and page that shows the test.
 COMPRESSION_TEST = ("compression is tested against the noise floor: one-sided p that the seeds' mean I(X;T) falls "
@@ -447,6 +446,28 @@ def _chi_squared_draws(dof: float) -> np.ndarray:
     return np.random.default_rng([SEED, 1]).chisquare(dof, N_RESAMPLES)
 
 
+@functools.lru_cache(maxsize=64)
+def slack(n: int) -> float:
+    """How many standard errors below the end the mean of n seeds must lie at an epoch for
+    `drop_test` to leave that epoch out of its null: Student's t(1 - ALPHA / 2, n - 1), 2.78 with 5
+    seeds, 2.26 with 10, 2.09 with 20.
+
+    Where every seed departs from its end along one curve of both signs (above it in one stretch,
+    below in another; seed i by a_i, mean 0), the mean curve is that curve times mean(a), whose t
+    statistic is t_a. The stretch below the end is left out when t_a > slack, and the test is then
+    the one-sided t test on the other (p < ALPHA when t_a > t(1 - ALPHA, n - 1)); kept, the null
+    spans both stretches, and for a symmetric curve p < ALPHA when |t_a| > t(1 - ALPHA / 2, n - 1).
+    With slack at least that, the test calls such seeds compressing exactly when the two-sided t
+    test rejects, at ALPHA. The fixed 2 standard errors this replaced (z's 97.7 % point) left a
+    stretch out whenever t_a > 2, so with 5 seeds the one-sided test ran on whichever stretch the
+    mean fell on: 2 P(t(4) > 2.13) = 10 %.
+
+    >>> round(slack(5), 2), round(slack(10), 2)
+    (2.78, 2.26)
+    """
+    return float(_scipy_stats().t.ppf(1 - ALPHA / 2, n - 1))
+
+
 def noise_dof(residuals: np.ndarray) -> float:
     """Effective degrees of freedom of the scale of seed residual curves [n, epochs] that sum to 0
     over the seeds: (n - 1) times their participation ratio (tr G)^2 / tr(G^2), G = residuals
@@ -488,24 +509,26 @@ def drop_test(drops: np.ndarray) -> tuple[float, float]:
     Gaussian draws alone give z's critical value there (1.645 against t's 2.13 with 5 seeds): flat
     seeds that each drifted along their own slope (mean 0) were called compressing in 7.6-9.3 % of
     groups of 5 to 10 seeds (a reviewer's simulations, 1000 groups a cell), and flat groups over 2
-    to 7 logged epochs in 6-9 %. A curve of both signs (a seed above its end in one stretch, below
-    in another) still runs at about 12 % with 5 seeds (was 14-16 %): the moment selection below
-    keeps whichever side the mean falls on.
-    The null leaves out the epochs whose mean lies more than SLACK
+    to 7 logged epochs in 6-9 %.
+    The null leaves out the epochs whose mean lies more than `slack` (Student's t(0.975, n - 1))
     standard errors below the end (moment selection: Chernozhukov, Chetverikov and Kato 2019, Rev.
     Econ. Stud. 86(5), "Testing many moment inequalities"), where the seeds still fit, each at its
-    own pace. p = (null values >= C, + 1) / (N_RESAMPLES + 1), one-sided;
+    own pace. Seeds that each drift along one curve of both signs (above the end in one stretch,
+    below in another, mean 0) are then called compressing exactly where the two-sided t test
+    rejects; with the fixed 2 standard errors before, the one-sided test ran on whichever stretch
+    the mean fell on, 8-12 % of groups of 5 seeds. p = (null values >= C, + 1) / (N_RESAMPLES + 1), one-sided;
     `lower`, the 95 % lower bound of the compression, is C minus the null's critical value
     (`_ShiftedTest`, whose null does not move with the shift), so p < ALPHA exactly when lower > 0.
     Epochs at which the mean is still rising only lower C. In simulation
     (`python bench/compression_calibration.py`, 300 groups a cell) a flat I(X;T) plus noise,
     independent or correlated from one epoch to the next, or with each seed drifting along its own
-    slope or step, over 230 to 2001 logged epochs, is called compressing in at most 3.0 % of groups
-    (`--few-epochs`, over 2 to 16 epochs: at most 5.1 %); the per-run floor this replaced (the range
-    of each run's last 10 logged epochs) called it in up to 99.7 %. The factor costs power where the
-    noise has many directions: a 0.1-bit fall under correlated noise is found in 13 % of groups of
-    5 seeds (19 % without it), 40 % of 10 (47 %) and 87 % of 20 (88 %); a 0.05-bit fall in 0.7-2.0 %
-    of groups of 5 seeds (2.7-4.0 % without it), less often than a flat end is called compressing
+    slope or step, over 230 to 2001 logged epochs, is called compressing in at most 3.0 % of groups,
+    and with each seed drifting along its own curve of both signs in 3.7-5.3 % (20 seeds, 1000
+    groups: 4.2 %) (`--few-epochs`, over 2 to 16 epochs: at most 5.1 %); the per-run floor this
+    replaced (the range of each run's last 10 logged epochs) called it in up to 99.7 %. The factor
+    and the t cut cost power: a 0.1-bit fall under correlated noise is found in 8 % of groups of 5
+    seeds (19 % with neither), 34 % of 10 (47 %) and 86 % of 20 (88 %); a 0.05-bit fall in 0.3-1.0 %
+    of groups of 5 seeds (2.7-4.0 % with neither), less often than a flat end is called compressing
     at 5 %: with 5 seeds the test cannot see a fall that small.
     (NaN, NaN) with fewer than MIN_SEEDS_TESTED seeds or no epoch: the noise of fewer seeds is
     too poorly known for the null; and for seeds that fall alike (`identical`): their null is 0,
@@ -524,11 +547,11 @@ def drop_test(drops: np.ndarray) -> tuple[float, float]:
         return math.nan, math.nan
     mean_curve = drops.mean(axis=0)
     residuals = (drops - mean_curve) * math.sqrt(n / (n - 1))
-    # Moment selection: an epoch whose mean lies more than SLACK standard errors below the end cannot
+    # Moment selection: an epoch whose mean lies more than `slack` standard errors below the end cannot
     # be where a flat curve peaks, and the seeds' disagreement there (while they still fit, each at its
     # own pace) would drown the null in noise that says nothing of the end of training.
     standard_error = drops.std(axis=0, ddof=1) / math.sqrt(n)
-    residuals = residuals[:, mean_curve >= -SLACK * standard_error]
+    residuals = residuals[:, mean_curve >= -slack(n) * standard_error]
     weights = _multipliers(n)
     blocks = np.array_split(weights, max(1, len(weights) * residuals.shape[1] // 2**22))   # at most 32 MB at a time
     null = np.concatenate([(block @ residuals).max(axis=1) / n for block in blocks])
