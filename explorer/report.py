@@ -252,10 +252,15 @@ def write_report(store: ResultStore, cohorts: list[str], output: str | os.PathLi
     labels = store.labels(selection.run_ids, by_group=True)
     reference = _ensure_group(reference, labels)
     split = _ensure_split(split, store.mi_choices(selection.run_ids), cohorts)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_dead_staging(target)
-    staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(target.name)}{os.getpid()}.", suffix=".tmp", dir=target.parent))
-    staging.chmod(0o755)   # mkdtemp's 0700 would hide a shared report from its readers
+    try:   # a folder nobody may write (/proc, another user's, read-only) is the user's to change
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _remove_dead_staging(target)
+        staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(target.name)}{os.getpid()}.", suffix=".tmp",
+                                        dir=target.parent))
+        staging.chmod(0o755)   # mkdtemp's 0700 would hide a shared report from its readers
+    except OSError as error:
+        raise ReportError(f"--output {output}: cannot write a folder beside {target.name} in {target.parent} "
+                          f"({error.strerror or error}); give a folder you can write") from None
     try:
         (staging / "figures").mkdir()
         (staging / "tables").mkdir()

@@ -126,6 +126,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, known):
         (["nope"], str(tmp_path / "a"), "unknown cohort 'nope'; cohorts in"),
         (["cohort-noise"], str(root / "inside"), "is inside the results root"),
         (["cohort-noise"], "", "--output is empty; give a folder"),   # not the working folder
+        # no folder can be made there: was FileNotFoundError's traceback from tempfile.mkdtemp
+        (["cohort-noise"], "/proc/report", "cannot write a folder beside report in /proc (No such file"),
     ]
     for cohorts, output, message in cases:
         assert cli.main(["report", *cohorts, "--results", str(root), "--output", output]) == 2
