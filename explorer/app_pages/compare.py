@@ -84,8 +84,9 @@ def planes() -> None:
         chart = charts_infoplane.infoplane_grid(frame, columns=n_columns, shared_axes=axes == "shared",
                                                 spread=spread, title=title, color_by=color_by, page_width=width)
     else:
+        followed = f"each group's {aggregate} over its seeds" if aggregate else "each run"
         st.caption(f"Varying keys: {ui.plain(', '.join(varying) or 'none')}. Colour: seed group (the same on every "
-                   "page); shape: layer; the lines follow each run's layers over the epochs.")
+                   f"page); shape: layer; the lines follow {followed}, layer by layer, over the epochs.")
         chart = charts_infoplane.infoplane_overlay(frame, title=title,
                                                    color_domain=ui.group_domain(store, all_runs, selection))
     ui.show_chart(chart, frame, f"infoplane_{split}")

@@ -80,7 +80,7 @@ left, middle, right = st.columns([1, 2, 3])
 key = left.selectbox("Config key", [None, *keys], key=run_filter.KEY, on_change=filters_changed,
                      format_func=lambda k: "(any)" if k is None else k)
 values = store.config_values(key) if key else []
-chosen = middle.multiselect("Values", values, key=run_filter.VALUES, disabled=not key,
+chosen = middle.multiselect("Values", values, key=run_filter.VALUES, disabled=not key, placeholder="any",
                             on_change=filters_changed, format_func=run_filter.shown_value)
 where = right.text_input("SQL condition", key=WHERE, on_change=filters_changed,
                          placeholder="e.g. final_test_accuracy > 0.8 AND status = 'completed'",
@@ -121,8 +121,10 @@ page = st.number_input(f"Page (of {pages}, {runs_table.ROWS_PER_PAGE:,} rows eac
 rows = runs_table.page_rows(len(shown), page)
 on_page = shown[rows]
 positions = [i for i, r in enumerate(on_page) if r in selected]
-st.caption(f"{len(shown)} of {len(all_runs)} runs shown. Changing a filter selects the runs it shows (whole seed "
-           f"groups, {ui.MAX_FILTER_RUNS} runs at most); pick rows to change the selection. Every page shows the "
+st.caption(f"{len(shown)} of {len(all_runs)} runs shown. Changing a filter selects the runs it shows, at most "
+           f"{ui.MAX_FILTER_RUNS}, cutting no seed group at that limit (a condition on a run's own results, such as "
+           "its accuracy, can still pick some of a group's seeds: pages then title the group \"[3 of 5 seeds "
+           "selected]\"); pick rows to change the selection. Every page shows the "
            "selection, which the sidebar and the URL hold." + (f" {len(hidden)} selected run(s) are hidden by the filters." if hidden else ""))
 event = st.dataframe(
     table.iloc[rows], hide_index=True, on_select="rerun", selection_mode="multi-row",
