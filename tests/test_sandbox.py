@@ -31,6 +31,7 @@ from explorer.results import ResultStore
 from ibstore import sandbox, statement_check
 from ibstore.sandbox import Limits, SqlError, check_read_only, run_query
 from ibstore.index import scan
+from ibstore.views import VIEWS
 from trainer import cli
 
 # {root}: the results root, {out}: a folder outside it that must stay empty.
@@ -266,6 +267,18 @@ def test_errors_are_one_line_with_exit_2(cohort_root, capsys):
         assert cli.main(["sql", "--results", str(cohort_root), query]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1, err
+
+
+@pytest.mark.slow
+def test_a_table_that_does_not_exist_is_answered_with_the_views(cohort_root, capsys):
+    """DuckDB suggests the closest catalog entry: for a name like none of the lab's views, one of its
+    own ('Did you mean "duckdb_views"?'). Its suggestion stays where it is a view; the views follow."""
+    views = "The views: " + ", ".join(VIEWS) + "."
+    for query, said in (("SELECT * FROM nosuchview", 'nosuchview does not exist! The views'),
+                        ("SELECT * FROM phase", 'phase does not exist! Did you mean "phases"? The views')):
+        assert cli.main(["sql", "--results", str(cohort_root), query]) == 2
+        err = capsys.readouterr().err
+        assert said in err and err.rstrip().endswith(views) and "duckdb_" not in err, err
 
 
 def test_a_statement_too_deep_to_check_is_refused_in_one_line(cohort_root, capsys):
