@@ -60,13 +60,13 @@ def test_ls_flags_a_run_whose_status_is_diverged_though_its_flag_is_unset(tmp_pa
 def test_ls_where_filters_through_the_read_only_sandbox(tmp_path, capsys):
     from tests.conftest import write_cohort
     from trainer import cli
-    from trainer.listing import table
+    from trainer.listing import LEGEND, table
 
     write_cohort(tmp_path)
     before = {path: path.read_bytes() for path in (tmp_path / "runs").rglob("*") if path.is_file()}
     assert cli.main(["ls", "--results", str(tmp_path), "--where", "initial_bias < 0"]) == 0
     out = capsys.readouterr().out.splitlines()
-    rows = out[3:-1]
+    rows = out[3:out.index(LEGEND)]              # the legend, then the cohorts, follow the rows
     assert out[1] == f"--where matched 2 of {len(run_folders(tmp_path))} runs"
     assert len(rows) == 2 and all(row.split()[4] == "dead" for row in rows)
     assert cli.main(["ls", "--results", str(tmp_path), "--where", "initial_bias > 100"]) == 0
@@ -208,3 +208,20 @@ def test_ls_cuts_a_name_past_its_limit_and_says_how_much_is_left():
     assert all(len(line) < MAX_NAME_CHARS + 100 for line in lines)
     assert lines[2].endswith("n" * MAX_NAME_CHARS + f"... ({500_000 - MAX_NAME_CHARS:,} more)")
     assert lines[0].split(None, 5)[5].startswith("keys (k0=0, k1=1, k10=10, ")
+
+
+def test_ls_names_the_cohorts_report_takes_after_the_table():
+    """The table shows each run's config name, never its cohort, which `trainer report` asks for: the
+    cohorts follow the table, counted, the first 20 and how many more, a hostile name escaped and cut."""
+    from trainer.listing import LEGEND, MAX_NAME_CHARS, table
+
+    records = [RunRecord(**{**BASE, "run_id": f"q{i}"}, name="basic", cohort="quickstart") for i in range(3)]
+    records += [RunRecord(**{**BASE, "run_id": "solo"}, name="basic", cohort="z\x1b[31mred"),
+                RunRecord(**{**BASE, "run_id": "none"}, name="basic")]
+    lines = table(records).splitlines()
+    assert lines[-2] == LEGEND and lines[-1] == r"cohorts (trainer report COHORT): quickstart (3 runs), z\x1b[31mred (1 run)"
+    assert table(records[-1:]).splitlines()[-1] == LEGEND                  # no cohort: no line
+    many = [RunRecord(**{**BASE, "run_id": f"c{i}"}, cohort=f"c{i:02d}" + "x" * 300) for i in range(25)]
+    last = table(many).splitlines()[-1]
+    assert last.endswith(" and 5 more") and last.count("(1 run)") == 20 and "c19" in last and "c20" not in last
+    assert f"{'x' * (MAX_NAME_CHARS - 3)}... (103 more) (1 run)" in last

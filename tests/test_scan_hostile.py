@@ -17,6 +17,7 @@ from bench.make_results import write_run
 from ibstore.record import MAX_RECORD_BYTES
 from ibstore.index import scan
 from tests.conftest import write_cohort
+from trainer import listing
 
 CLI_TIMEOUT_S = 60   # a hang (e.g. opening a FIFO) fails the test instead of blocking the suite
 TANH = {"activation_fn": "tanh", "epochs": 6}
@@ -148,7 +149,7 @@ def test_trainer_ls_lists_every_good_run_on_its_own_line(hostile):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[1].split() == ["run_id", "status", "epochs", "test_acc", "flags", "name"]
-    rows = lines[2:-1]                              # the last line is the flags legend
+    rows = lines[2:lines.index(listing.LEGEND)]     # then the flags legend and the cohorts
     assert len(rows) == len(hostile["good"])       # no fake row from the newline in a name
     listed = {row.split()[0] for row in rows}
     escaped_evil = "evil\\nfake-row-s0"

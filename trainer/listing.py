@@ -3,7 +3,7 @@
 The name column is the config's name, followed by the keys in which runs of that name differ
 (`basic (activation_fn=relu, initial_bias=0.2)`): `trainer run basic.json --set ...` gives every
 run the name "basic", and the explorer picks the differing keys out the same way
-(ibstore.configdiff, the seed left out).
+(ibstore.configdiff, the seed left out). The cohorts `trainer report` takes follow the table.
 
 Text from a results root is data, not terminal control: every string is shown with
 control characters escaped (`ibstore.text.terminal_text`), so a newline in a folder name
@@ -13,7 +13,7 @@ cannot print a fake row and an escape sequence cannot recolour the terminal.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Sequence
 
@@ -26,6 +26,7 @@ COLUMNS = ("run_id", "status", "epochs", "test_acc", "flags", "name")
 # A name longer than this is cut (run.json allows a 1 MiB name, or 20,000 differing keys: one
 # root's `ls` printed 3.2 MB); `trainer sql "SELECT run_id, name, config_json FROM runs"` has it all.
 MAX_NAME_CHARS = 200
+MAX_COHORTS_LISTED = 20
 RIGHT_ALIGNED = {"epochs", "test_acc"}
 # Printed under a non-empty table: which rule each flag applies (DESIGN.md, "Results root").
 LEGEND = ("flags: dead = from some logged epoch to the end a hidden layer got exactly zero kernel gradient or "
@@ -99,7 +100,22 @@ def table(records: Sequence[RunRecord]) -> str:
     def line(cells: dict[str, str]) -> str:
         return "  ".join(cells[c].rjust(widths[c]) if c in RIGHT_ALIGNED else cells[c].ljust(widths[c])
                          for c in COLUMNS).rstrip()
-    return "\n".join([line({c: c for c in COLUMNS}), *(line(r) for r in rows), *([LEGEND] if rows else [])])
+    return "\n".join([line({c: c for c in COLUMNS}), *(line(r) for r in rows), *([LEGEND] if rows else []),
+                      *filter(None, [cohorts_line(records)])])
+
+
+def cohorts_line(records: Sequence[RunRecord]) -> str | None:
+    """The line "cohorts (trainer report COHORT): initial_bias_relu (20 runs), quickstart (25 runs)":
+    the cohorts of `records` by name, the first MAX_COHORTS_LISTED and how many more, each name cut as
+    run names are; None if no run belongs to a cohort. `trainer report` takes these names, and the
+    table shows none of them (a run's name is its config's, not its cohort's)."""
+    counts = Counter(record.cohort for record in records if record.cohort is not None)
+    if not counts:
+        return None
+    named = [f"{_shown(cohort)} ({count} run{'' if count == 1 else 's'})"
+             for cohort, count in sorted(counts.items())[:MAX_COHORTS_LISTED]]
+    more = f" and {len(counts) - MAX_COHORTS_LISTED:,} more" if len(counts) > MAX_COHORTS_LISTED else ""
+    return f"cohorts (trainer report COHORT): {', '.join(named)}{more}"
 
 
 def first_run_hint() -> str:
