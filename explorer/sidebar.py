@@ -20,8 +20,8 @@ MAX_CHIP_KEYS = 6
 def init_selection(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
     """The selection for this script run, before any page draws: the one a page set last run
     (`ui.set_selection`), else the one a link's URL names if the URL changed since this session
-    wrote it (a link opened), else this session's, else the Runs page's first rows of its first
-    row's cohort (`ui.first_cohort`) in whole seed groups (`ui.whole_groups`, MAX_DEFAULT_RUNS).
+    wrote it (a link opened), else this session's, else the Runs page's first rows of the first
+    cohort in its order (`ui.first_cohort`) in whole seed groups (`ui.whole_groups`, MAX_DEFAULT_RUNS).
     Ids the root lacks (never held, or removed since they were chosen) are dropped and remembered
     for `unknown_warning`; what a link names that is not understood is a warning, never an error."""
     known = all_runs["run_id"]

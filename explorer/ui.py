@@ -234,21 +234,23 @@ def ordered_runs(results: ResultStore) -> pd.DataFrame:
 
 
 def first_cohort(ordered: pd.DataFrame) -> list[str]:
-    """The run ids of `ordered` (rows in the Runs page's order, with `cohort`) of the first row's
-    cohort (runs of no cohort count as one), in that order: what the app selects when nothing else
-    says. A root holding several cohorts had opened on one cohort's last groups beside the next
-    one's first, whose labels then named every config key the cohorts differ in (their whole
-    `estimators` lists); its report compares one cohort's groups, and so does the default.
+    """The run ids of `ordered` (rows in the Runs page's order, with `cohort`) of the first cohort a
+    row belongs to, in that order, or of the runs of no cohort where none belongs to one: what the
+    app selects when nothing else says. A root holding several cohorts had opened on one cohort's
+    last groups beside the next one's first, whose labels then named every config key the cohorts
+    differ in (their whole `estimators` lists); its report compares one cohort's groups, and so
+    does the default. One `trainer run basic.json` beside the quickstart sweep, sorted first, had
+    made the app open on that one run.
 
-    >>> ordered = pd.DataFrame({"run_id": list("abcd"), "cohort": ["x", "y", "x", None]})
-    >>> first_cohort(ordered), first_cohort(ordered.iloc[3:])
-    (['a', 'c'], ['d'])
+    >>> ordered = pd.DataFrame({"run_id": list("abcd"), "cohort": [None, "y", "x", "y"]})
+    >>> first_cohort(ordered), first_cohort(ordered.iloc[:1])
+    (['b', 'd'], ['a'])
     """
     if ordered.empty:
         return []
     cohorts = ordered["cohort"].astype(object)
-    first = cohorts.iloc[0]
-    same = cohorts.isna() if pd.isna(first) else cohorts.eq(first)
+    named = cohorts.dropna()
+    same = cohorts.isna() if named.empty else cohorts.eq(named.iloc[0])
     return ordered.loc[same.to_numpy(), "run_id"].tolist()
 
 

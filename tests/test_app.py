@@ -350,6 +350,20 @@ def test_the_default_selection_is_the_first_rows_cohort(monkeypatch, tmp_path):
                                                                                 "activation_fn=relu"]
 
 
+def test_a_run_of_no_cohort_sorted_first_is_not_the_default(monkeypatch, tmp_path):
+    """The README's main job, then one `trainer run basic.json`: that run (no cohort) sorts first in
+    the Runs table, and the app had opened on it alone. It opens on the cohort."""
+    for activation in ("relu", "tanh"):
+        for seed in range(2):
+            write_run(tmp_path, "quickstart", {"activation_fn": activation, "epochs": 6}, seed=seed,
+                      cohort="quickstart", logged=4)
+    basic = write_run(tmp_path, "basic", {"activation_fn": "elu", "epochs": 6}, logged=4)
+    at = open_app(monkeypatch, tmp_path)
+    assert at.dataframe[0].value["run_id"].iloc[0] == basic
+    store = ResultStore(tmp_path)
+    assert sorted(url_runs(at)) == sorted(store.runs().query("cohort == 'quickstart'")["run_id"])
+
+
 def test_a_group_partly_selected_says_how_many_of_its_seeds(monkeypatch, cohort_root):
     """A seed group's title on the group pages names the seeds the root holds beyond the selection:
     its band, n and tests are over the selected seeds only."""
