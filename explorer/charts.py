@@ -89,10 +89,14 @@ def wrapped_labels(width: int) -> str:
     return f"length(datum.value) * {CHAR_PX} > {width} ? split({parts}, ', ') : datum.value"
 
 
-def category_color(field: str, domain: list, title: str | None = None, **legend_options) -> alt.Color:
+def category_color(field: str, domain: list, title: str | None = None, shown: list | None = None,
+                   **legend_options) -> alt.Color:
+    """Colours by `field` in the order of `domain`; the legend lists `shown` (default: the domain),
+    so a domain may hold values a chart lacks and keep their colours for those it has."""
     scheme = CATEGORICAL if len(domain) <= 10 else ORDERED
+    entries = domain if shown is None else shown
     return alt.Color(f"{field}:N", title=title, sort=domain, scale=alt.Scale(domain=domain, scheme=scheme),
-                     legend=legend(len(domain), **legend_options))
+                     legend=legend(len(entries), **legend_options, **({} if shown is None else {"values": shown})))
 
 
 def epoch_ticks(max_epoch: float, with_zero: bool = True, steps: tuple[int, ...] = (1, 2, 5)) -> list[int]:

@@ -16,7 +16,11 @@ TIME_AXIS = "epoch"
 SERIES_KEYS = ("run_id", "group_id")   # a result's runs or seed groups, each a curve over epochs
 
 
-def query_chart(frame: pd.DataFrame, x: str, y: str, colour: str | None = None) -> alt.Chart:
+def query_chart(frame: pd.DataFrame, x: str, y: str, colour: str | None = None,
+                first_colours: list[str] = ()) -> alt.Chart:
+    """`y` against `x`, coloured by the column `colour`; `first_colours` are values of it that take
+    the first colours in that order, present or not (the selection's seed groups, coloured as every
+    other page colours them), the result's other values the next ones."""
     series = [c for c in dict.fromkeys([*SERIES_KEYS, colour]) if c in frame.columns and c not in (x, y)]
     data = frame[list(dict.fromkeys([x, y, *series]))].dropna(subset=[x, y])
     # categories, not a scale; NULL named, since a NaN among the names is no Vega-Lite domain
@@ -25,8 +29,11 @@ def query_chart(frame: pd.DataFrame, x: str, y: str, colour: str | None = None) 
                 "y": alt.Y(f"{field(y)}:Q", title=y, axis=number_axis(data[y])),
                 "tooltip": [alt.Tooltip(field(column), title=column) for column in data.columns]}
     if colour:
-        encoding["color"] = category_color(field(colour), panel_order(data, colour), title=colour, orient="bottom",
-                                           columns=2)
+        present = panel_order(data, colour)
+        domain = list(dict.fromkeys([*first_colours, *present]))
+        encoding["color"] = category_color(field(colour), domain, title=colour, orient="bottom", columns=2,
+                                           shown=[value for value in domain if value in set(present)]
+                                           if len(domain) > len(present) else None)
     chart = alt.Chart(data).encode(**encoding)
     if x == TIME_AXIS and not data.duplicated([*series, x]).any():
         chart = chart.mark_line(point=alt.OverlayMarkDef(filled=True, size=16)).encode(

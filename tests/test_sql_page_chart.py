@@ -122,6 +122,38 @@ def test_the_visitors_axes_stay_until_another_one_liner_is_chosen(monkeypatch, c
 
 
 @pytest.mark.slow
+def test_seed_groups_take_the_colours_of_every_other_page(monkeypatch, cohort_root):
+    """Coloured by group_id, the selection's seed groups take the first colours in the order every
+    other page gives them (ui.group_titles), the result's other groups the next: the chart coloured
+    the result's groups in its own row order, so initial_bias=0.2 was blue here and red elsewhere."""
+    from explorer import ui
+    from explorer.results import ResultStore
+
+    store = ResultStore(cohort_root)
+    runs = store.runs()
+    chosen = runs.loc[runs["initial_bias"].isin([0.2, 2.0]), "run_id"].tolist()
+    at = open_app(monkeypatch, cohort_root, "sql", runs=chosen)
+    at.selectbox(key="sql_example").set_value(
+        "Does a layer compress? Compression over its noise floor per seed group, with interval and test").run()
+    assert axes_of(at)[2] == "group_id"
+    colour = chart_of(at)["encoding"]["color"]
+    selected_groups = list(ui.group_titles(store, runs, chosen))
+    every_group = list(dict.fromkeys(runs.sort_values("initial_bias")["group_id"]))
+    assert len(selected_groups) == 2 and every_group[:2] != selected_groups     # the result's order differs
+    domain = colour["scale"]["domain"]
+    assert domain[:2] == selected_groups and len(domain) > 2 and set(domain) <= set(every_group)
+
+
+def test_a_first_colour_the_result_lacks_keeps_its_place_but_not_a_legend_entry():
+    frame = pd.DataFrame({"layer": [0, 1, 0, 1], "bits": [1.0, 0.5, 2.0, 1.5], "group_id": ["c", "c", "a", "a"]})
+    colour = query_chart(frame, "layer", "bits", "group_id", ["b", "a"]).to_dict()["encoding"]["color"]
+    assert colour["scale"]["domain"] == ["b", "a", "c"]            # b absent: a and c keep the 2nd and 3rd colours
+    assert colour["legend"]["values"] == ["a", "c"]
+    plain = query_chart(frame, "layer", "bits", "group_id").to_dict()["encoding"]["color"]
+    assert plain["scale"]["domain"] == ["c", "a"] and "values" not in plain["legend"]
+
+
+@pytest.mark.slow
 def test_a_link_to_a_one_liner_opens_it_drawn_as_it_says(monkeypatch, cohort_root):
     title = "Does a layer compress? Compression over its noise floor per seed group, with interval and test"
     at = open_app(monkeypatch, cohort_root, "sql", q=EXAMPLES[title])

@@ -116,4 +116,7 @@ with left:
                 y = y_column.selectbox("y", [c for c in numeric if c != x], key=PLOT_Y)
                 colour = colour_column.selectbox("Colour", [NO_COLOUR, *(c for c in result.columns if c not in (x, y))],
                                                  key=PLOT_COLOUR)
-                ui.show_chart(query_chart(result, x, y, None if colour == NO_COLOUR else colour), result, "query")
+                # group_id: the selection's seed groups keep the colours every other page gives them
+                first = list(ui.group_titles(store, store.runs(), ui.selection())) if colour == "group_id" else []
+                ui.show_chart(query_chart(result, x, y, None if colour == NO_COLOUR else colour, first), result,
+                              "query")
