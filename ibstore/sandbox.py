@@ -248,7 +248,7 @@ class Statement:
         if outcome.kind == "vanished":
             return FileVanished(one_line(outcome.text))
         if outcome.kind == "error":
-            return SqlError(one_line(outcome.text))
+            return SqlError(_views_named(one_line(outcome.text)))
         return SqlError(f"the query's process ended without an answer ({outcome.text})")
 
 
@@ -373,6 +373,21 @@ def head(source: Scan | str | os.PathLike, sql: str, max_rows: int,
     return Statement(source, sql, limits).run(lambda batches, schema: first_rows(batches, schema, max_rows))
 
 
+MISSING_TABLE = re.compile(r'(Catalog Error: Table with name .+? does not exist!)( Did you mean "([^"]*)"\?)?(.*)$',
+                           re.DOTALL)
+
+
+def _views_named(message: str) -> str:
+    """DuckDB names the closest catalog entry to a table that does not exist: for a name like no view
+    of the lab's, one of its own (`SELECT * FROM nosuchview`: 'Did you mean "duckdb_views"?'). Its
+    suggestion stays where it is one of the lab's views, and the message ends with their names."""
+    match = MISSING_TABLE.match(message)
+    if match is None:
+        return message
+    suggestion = match.group(2) if match.group(3) in views.VIEWS else ""
+    return f"{match.group(1)}{suggestion}{match.group(4)} The views: {', '.join(views.VIEWS)}."
+
+
 def run_query(source: Scan | str | os.PathLike | duckdb.DuckDBPyConnection, sql: str,
               limits: Limits = Limits()) -> pd.DataFrame:
     """Every row of one read-only statement as a DataFrame (for notebooks and tests).
@@ -384,7 +399,7 @@ def run_query(source: Scan | str | os.PathLike | duckdb.DuckDBPyConnection, sql:
         try:
             return source.sql(query).df()
         except duckdb.Error as error:
-            raise SqlError(one_line(error)) from None
+            raise SqlError(_views_named(one_line(error))) from None
     return Statement(source, sql, limits).run(
         lambda batches, schema: pa.Table.from_batches(list(batches), schema=schema).to_pandas())
 

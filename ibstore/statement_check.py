@@ -11,7 +11,6 @@ one clear sentence (`SqlError`).
 from __future__ import annotations
 
 import json
-import re
 import threading
 from typing import Any, Iterator
 
@@ -206,8 +205,7 @@ def walk(value: Any) -> Iterator[dict[str, Any]]:
 
 
 def one_line(error: BaseException | str) -> str:
-    """DuckDB's message on one line: the caret drawing dropped, its line number kept; for a table
-    that does not exist, the lab's views (`_views_named`)."""
+    """DuckDB's message on one line: the caret drawing dropped, its line number kept."""
     parts, where = [], ""
     for line in str(error).splitlines():
         stripped = line.strip()
@@ -215,20 +213,5 @@ def one_line(error: BaseException | str) -> str:
             where = " (" + stripped.split(":", 1)[0].lower() + ")"
         elif stripped and set(stripped) != {"^"}:
             parts.append(stripped)
-    return _views_named(" ".join(parts)) + where
+    return " ".join(parts) + where
 
-
-MISSING_TABLE = re.compile(r'(Catalog Error: Table with name .+? does not exist!)( Did you mean "([^"]*)"\?)?$')
-
-
-def _views_named(message: str) -> str:
-    """DuckDB names the closest catalog entry to a table that does not exist: for a name like no view
-    of the lab's, one of its own (`SELECT * FROM nosuchview`: 'Did you mean "duckdb_views"?'). Its
-    suggestion stays where it is one of the lab's views, and the message ends with their names."""
-    from ibstore.views import VIEWS    # views imports this module
-
-    match = MISSING_TABLE.match(message)
-    if match is None:
-        return message
-    suggestion = match.group(2) if match.group(3) in VIEWS else ""
-    return f"{match.group(1)}{suggestion} The views: {', '.join(VIEWS)}."
