@@ -139,14 +139,16 @@ def _from_link(key: str) -> bool:
     return first
 
 
-def offered(key: str, shown: list, what: str) -> list:
+def offered(key: str, shown: list, what: str | None = None) -> list:
     """`shown` (a bound widget's options), after naming a link's `key` that is not among them:
     Streamlit's binding drops such a value unsaid, and the page then showed its default (another
-    estimator, split or epoch) as if the link had named it."""
+    estimator, split or epoch, band or layout) as if the link had named it. `what` names what the
+    selected runs recorded no such of; None for the page's own fixed choices, which are listed."""
     linked, from_link = st.query_params.get(key), _from_link(key)
     if from_link and linked is not None and linked not in [str(option) for option in shown]:
-        st.warning(f"The link's {plain(key)}={plain(linked)} is dropped: the selected runs recorded no such {what}.",
-                   icon=":material/link_off:")
+        why = (f"the selected runs recorded no such {what}" if what else
+               f"{plain(key)} is one of {plain(', '.join(str(option) for option in shown))}")
+        st.warning(f"The link's {plain(key)}={plain(linked)} is dropped: {why}.", icon=":material/link_off:")
     return shown
 
 

@@ -494,6 +494,11 @@ def test_a_choice_this_session_made_is_never_called_a_links(monkeypatch, flagged
     ("compare", {"estimator": "nope {}"}, "estimator=nope {} is dropped: the selected runs recorded no such estimator"),
     ("phases", {"split": "full"}, "split=full is dropped"),
     ("movie", {"movie_epoch": "1010"}, "movie_epoch=1010 is dropped: the selected runs recorded no such logged epoch"),
+    # the pages' own fixed choices (a link from a version that named them otherwise): dropped unsaid before
+    ("phases", {"band": "foo"}, "band=foo is dropped: band is one of mean ± 95% CI, min-max"),
+    ("compare", {"layout": "mosaic"}, "layout=mosaic is dropped: layout is one of grid, overlay"),
+    ("training", {"curves": "x", "agg": "y"}, "agg=y is dropped: agg is one of median, mean"),
+    ("movie", {"speed": "9×"}, "speed=9× is dropped: speed is one of "),
 ])
 def test_a_links_estimator_split_or_epoch_the_runs_lack_is_named_not_replaced_unsaid(monkeypatch, flagged_root, page,
                                                                                     params, named):

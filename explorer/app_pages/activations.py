@@ -72,10 +72,13 @@ def group_fractions() -> None:
         ui.not_recorded("Per-neuron statistics", selection)
         return
     left, middle, right = st.columns(3)
-    measure = left.radio("Values", list(UNIT_MEASURES), key="unit_measure", bind="query-params", horizontal=True)
-    split = middle.radio("Split", ui.offered("group_act_split", splits, "split"), key="group_act_split", bind="query-params",
+    measure = left.radio("Values", ui.offered("unit_measure", list(UNIT_MEASURES)), key="unit_measure",
+                         bind="query-params", horizontal=True)
+    split = middle.radio("Split", ui.offered("group_act_split", splits, "split"), key="group_act_split",
+                         bind="query-params",
                          horizontal=True)
-    band = right.radio("Band over seeds", seed_bands.BANDS, key="band", bind="query-params", horizontal=True)
+    band = right.radio("Band over seeds", ui.offered("band", seed_bands.BANDS), key="band",
+                       bind="query-params", horizontal=True)
     column = UNIT_MEASURES[measure]
     frame = ui.with_panels(store, all_runs, ui.with_layer_names(store, store.dead_fractions(selection, split)),
                            selection)

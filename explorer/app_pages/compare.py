@@ -12,7 +12,8 @@ from explorer import charts, charts_infoplane, phase_charts, report, ui, viewpor
 store, all_runs, selected = ui.page_start("Compare")
 
 c1, c2, c3, c4 = st.columns([2, 2, 2, 2])
-grouping = c3.radio("Panels", ["per run", "per seed group"], key="panels", bind="query-params", horizontal=True)
+grouping = c3.radio("Panels", ui.offered("panels", ["per run", "per seed group"]), key="panels",
+                    bind="query-params", horizontal=True)
 by_group = grouping == "per seed group"
 # a panel per seed group is over every selected seed (up to MAX_GROUP_RUNS runs), per run MAX_PAGE_RUNS at most
 selection = ui.cut_selection(all_runs, selected, ui.runs_limit(by_group))
@@ -25,20 +26,25 @@ estimator = c1.selectbox("Estimator", ui.offered("estimator", estimators, "estim
 name, params = estimator.split(" ", 1)
 splits = ui.ordered_splits(choices.loc[choices["estimator"] == name, "split"])
 split = c2.radio("Split", ui.offered("split", splits, "split"), key="split", bind="query-params", horizontal=True)
-layout = c4.radio("Layout", ["grid", "overlay"], key="layout", bind="query-params", horizontal=True,
+layout = c4.radio("Layout", ui.offered("layout", ["grid", "overlay"]), key="layout",
+                  bind="query-params", horizontal=True,
                   help="grid: one information plane per run or group; overlay: all on one plane, one colour each")
 d1, d2, d3, d4 = st.columns([2, 2, 2, 2])
 if layout == "grid":
-    columns = d1.selectbox("Columns", ["auto", *range(1, charts.MAX_COLUMNS + 1)], key="plane_cols", bind="query-params",
+    columns = d1.selectbox("Columns", ui.offered("plane_cols", ["auto", *range(1, charts.MAX_COLUMNS + 1)]),
+                           key="plane_cols", bind="query-params",
                            help="auto: as many square planes as fit the window (1 when narrow, 4 at 1920 px)")
-    axes = d2.radio("Axes", ["shared", "free"], key="axes", bind="query-params", horizontal=True)
-    color_by = d3.radio("Colour", list(charts_infoplane.COLOR_BY), key="color", bind="query-params", horizontal=True)
+    axes = d2.radio("Axes", ui.offered("axes", ["shared", "free"]), key="axes", bind="query-params", horizontal=True)
+    color_by = d3.radio("Colour", ui.offered("color", list(charts_infoplane.COLOR_BY)), key="color",
+                        bind="query-params", horizontal=True)
 if by_group:
     # mean first: the report's planes and the Phases page's statistics are over the seeds' mean
-    aggregate = d4.radio("Over seeds", ["mean", "median"], key="agg", bind="query-params", horizontal=True)
+    aggregate = d4.radio("Over seeds", ui.offered("agg", ["mean", "median"]), key="agg",
+                         bind="query-params", horizontal=True)
     spread = "none"
     if layout == "grid":
-        spread = st.radio("Spread over seeds", ["min-max", "IQR", "none"], key="spread", bind="query-params",
+        spread = st.radio("Spread over seeds", ui.offered("spread", ["min-max", "IQR", "none"]), key="spread",
+                          bind="query-params",
                           horizontal=True)
     spread = None if spread == "none" else spread
 else:

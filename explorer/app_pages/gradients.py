@@ -12,8 +12,9 @@ from explorer import charts_training, seed_bands, smoothing, ui
 store, all_runs, selected = ui.page_start("Gradients")
 
 left, middle, right = st.columns([2, 2, 3])
-view = left.radio("View", ["SNR over seeds", "per run"], key="grad_view", bind="query-params", horizontal=True)
-band = middle.radio("Band", seed_bands.BANDS, key="band", bind="query-params", horizontal=True,
+view = left.radio("View", ui.offered("grad_view", ["SNR over seeds", "per run"]), key="grad_view",
+                  bind="query-params", horizontal=True)
+band = middle.radio("Band", ui.offered("band", seed_bands.BANDS), key="band", bind="query-params", horizontal=True,
                     disabled=view != "SNR over seeds")
 weight = right.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="query-params",
                       help="TensorBoard's: a debiased exponential moving average of each run's curve")

@@ -33,9 +33,11 @@ estimator = left.selectbox("Estimator", ui.offered("estimator", list(dict.fromke
 name, params = estimator.split(" ", 1)
 split = middle.radio("Split", ui.offered("split", ui.ordered_splits(choices.loc[choices["estimator"] == name, "split"]),
                                           "split"), key="split", bind="query-params", horizontal=True)
-color_by = colour.radio("Trajectories", ["layer", "epoch"], key="trail", bind="query-params", horizontal=True,
+color_by = colour.radio("Trajectories", ui.offered("trail", ["layer", "epoch"]), key="trail",
+                        bind="query-params", horizontal=True,
                         help="colour of the paths behind the points: by layer, or by epoch (viridis)")
-speed = speed_column.select_slider("Speed", list(SPEEDS), value="1×", key="speed", bind="query-params",
+speed = speed_column.select_slider("Speed", ui.offered("speed", list(SPEEDS)), value="1×", key="speed",
+                                   bind="query-params",
                                    help=f"1×: the whole run in {RUN_SECONDS} s; 2× in half that, ...")
 playing = play_column.toggle("Play", key="playing")
 

@@ -50,7 +50,8 @@ estimator = c1.selectbox("Estimator", ui.offered("estimator", estimators, "estim
 name, params = estimator.split(" ", 1)
 splits = ui.ordered_splits(choices.loc[(choices["estimator"] == name) & (choices["params"] == params), "split"])
 split = c2.radio("Split", ui.offered("split", splits, "split"), key="split", bind="query-params", horizontal=True)
-band = c3.radio("Band over seeds", seed_bands.BANDS, key="band", bind="query-params", horizontal=True,
+band = c3.radio("Band over seeds", ui.offered("band", seed_bands.BANDS), key="band",
+                bind="query-params", horizontal=True,
                 help="a picture of the spread at each epoch; the tables give t intervals of each run's peak, "
                      "compression and SNR-drop epoch over seeds")
 log_epochs = c4.toggle("Log epoch axis", True, key="log_epochs", bind="query-params")

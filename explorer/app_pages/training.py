@@ -13,9 +13,12 @@ from ibstore.record import Status
 store, all_runs, selected = ui.page_start("Training curves")
 
 left, middle, right, far = st.columns(4)
-view = left.radio("View", ["overlay", "small multiples"], key="curves", bind="query-params", horizontal=True)
-grouping = middle.radio("Lines", ["per run", "per seed group"], key="lines", bind="query-params", horizontal=True)
-aggregate = right.radio("Over seeds", ["median", "mean"], key="agg", bind="query-params", horizontal=True,
+view = left.radio("View", ui.offered("curves", ["overlay", "small multiples"]), key="curves",
+                  bind="query-params", horizontal=True)
+grouping = middle.radio("Lines", ui.offered("lines", ["per run", "per seed group"]), key="lines",
+                        bind="query-params", horizontal=True)
+aggregate = right.radio("Over seeds", ui.offered("agg", ["median", "mean"]), key="agg",
+                        bind="query-params", horizontal=True,
                         disabled=grouping != "per seed group")
 columns = ui.whole_number_input(far, "Columns", 1, charts.MAX_COLUMNS, 2, key="cols",
                                 disabled=view != "small multiples")
