@@ -35,6 +35,10 @@ COUNT_LABEL = ("datum.value >= 1e6 ? format(datum.value / 1e6, '~g') + 'M' : dat
 # distinct hues for up to 10 lines; beyond that an ordered ramp (neighbours in the legend's
 # order get neighbouring colours, which reads better than 20 paired look-alike hues)
 CATEGORICAL = "tableau10"
+# Vega's tableau10, colour by colour: for a chart that must give some values these colours and
+# others none of them (sql_chart: the selection's seed groups among more than ten)
+TABLEAU10 = ("#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d",
+             "#bab0ac")
 ORDERED = "turbo"
 
 
@@ -90,12 +94,14 @@ def wrapped_labels(width: int) -> str:
 
 
 def category_color(field: str, domain: list, title: str | None = None, shown: list | None = None,
-                   **legend_options) -> alt.Color:
-    """Colours by `field` in the order of `domain`; the legend lists `shown` (default: the domain),
-    so a domain may hold values a chart lacks and keep their colours for those it has."""
-    scheme = CATEGORICAL if len(domain) <= 10 else ORDERED
+                   colours: list[str] | None = None, **legend_options) -> alt.Color:
+    """Colours by `field` in the order of `domain`, from CATEGORICAL (ORDERED past ten values) or
+    `colours`, one per value; the legend lists `shown` (default: the domain), so a domain may hold
+    values a chart lacks and keep their colours for those it has."""
+    scale = (alt.Scale(domain=domain, range=colours) if colours else
+             alt.Scale(domain=domain, scheme=CATEGORICAL if len(domain) <= 10 else ORDERED))
     entries = domain if shown is None else shown
-    return alt.Color(f"{field}:N", title=title, sort=domain, scale=alt.Scale(domain=domain, scheme=scheme),
+    return alt.Color(f"{field}:N", title=title, sort=domain, scale=scale,
                      legend=legend(len(entries), **legend_options, **({} if shown is None else {"values": shown})))
 
 

@@ -10,17 +10,19 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from explorer.charts import AXIS_SPACE, LEGEND_SPACE, PAGE_WIDTH, category_color, panel_order
+from explorer.charts import AXIS_SPACE, LEGEND_SPACE, PAGE_WIDTH, TABLEAU10, category_color, panel_order
 
 TIME_AXIS = "epoch"
 SERIES_KEYS = ("run_id", "group_id")   # a result's runs or seed groups, each a curve over epochs
+UNSELECTED = "#cfcfcf"   # past ten values, those not among `first_colours`
 
 
 def query_chart(frame: pd.DataFrame, x: str, y: str, colour: str | None = None,
                 first_colours: list[str] = ()) -> alt.Chart:
     """`y` against `x`, coloured by the column `colour`; `first_colours` are values of it that take
     the first colours in that order, present or not (the selection's seed groups, coloured as every
-    other page colours them), the result's other values the next ones."""
+    other page colours them), the result's other values the next ones, or, where they would make
+    more than ten and change the palette, grey (UNSELECTED)."""
     series = [c for c in dict.fromkeys([*SERIES_KEYS, colour]) if c in frame.columns and c not in (x, y)]
     data = frame[list(dict.fromkeys([x, y, *series]))].dropna(subset=[x, y])
     # categories, not a scale; NULL named, since a NaN among the names is no Vega-Lite domain
@@ -31,9 +33,12 @@ def query_chart(frame: pd.DataFrame, x: str, y: str, colour: str | None = None,
     if colour:
         present = panel_order(data, colour)
         domain = list(dict.fromkeys([*first_colours, *present]))
+        colours = None
+        if first_colours and len(first_colours) <= len(TABLEAU10) < len(domain):
+            colours = [*TABLEAU10[:len(first_colours)], *[UNSELECTED] * (len(domain) - len(first_colours))]
         encoding["color"] = category_color(field(colour), domain, title=colour, orient="bottom", columns=2,
                                            shown=[value for value in domain if value in set(present)]
-                                           if len(domain) > len(present) else None)
+                                           if len(domain) > len(present) else None, colours=colours)
     chart = alt.Chart(data).encode(**encoding)
     if x == TIME_AXIS and not data.duplicated([*series, x]).any():
         chart = chart.mark_line(point=alt.OverlayMarkDef(filled=True, size=16)).encode(

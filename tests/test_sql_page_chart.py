@@ -153,6 +153,20 @@ def test_a_first_colour_the_result_lacks_keeps_its_place_but_not_a_legend_entry(
     assert plain["scale"]["domain"] == ["c", "a"] and "values" not in plain["legend"]
 
 
+def test_past_ten_groups_the_selected_keep_the_palette_of_every_other_page_and_the_rest_are_grey():
+    """Twelve groups in the result, two selected: a domain of twelve took Vega's turbo, so the selected
+    groups lost the tableau10 colours every other page gives a selection of ten groups or fewer."""
+    from explorer.charts import TABLEAU10
+    from explorer.sql_chart import UNSELECTED
+
+    frame = pd.DataFrame({"layer": np.arange(12), "bits": np.ones(12), "group_id": [f"g{i}" for i in range(12)]})
+    colour = query_chart(frame, "layer", "bits", "group_id", ["g3", "g7"]).to_dict()["encoding"]["color"]
+    assert colour["scale"]["domain"][:3] == ["g3", "g7", "g0"] and "scheme" not in colour["scale"]
+    assert colour["scale"]["range"] == [TABLEAU10[0], TABLEAU10[1], *[UNSELECTED] * 10]
+    unselected = query_chart(frame, "layer", "bits", "group_id").to_dict()["encoding"]["color"]["scale"]
+    assert unselected["scheme"] == "turbo" and "range" not in unselected     # no selection to keep: as before
+
+
 @pytest.mark.slow
 def test_a_link_to_a_one_liner_opens_it_drawn_as_it_says(monkeypatch, cohort_root):
     title = "Does a layer compress? Compression over its noise floor per seed group, with interval and test"
