@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.make_results import write_run
 from ibstore.record import SCHEMA_VERSION, RunRecord
 
 BASE = {"run_id": "r1", "status": "completed", "schema_version": SCHEMA_VERSION}
@@ -212,16 +213,31 @@ def test_ls_cuts_a_name_past_its_limit_and_says_how_much_is_left():
 
 def test_ls_names_the_cohorts_report_takes_after_the_table():
     """The table shows each run's config name, never its cohort, which `trainer report` asks for: the
-    cohorts follow the table, counted, the first 20 and how many more, a hostile name escaped and cut."""
-    from trainer.listing import LEGEND, MAX_NAME_CHARS, table
+    listed runs' cohorts follow the table, each counted over the whole root (what the report reads,
+    whatever --where listed), the first 20 and how many more, each as a shell takes it, escaped and cut."""
+    from trainer.listing import MAX_NAME_CHARS, cohorts_line
 
-    records = [RunRecord(**{**BASE, "run_id": f"q{i}"}, name="basic", cohort="quickstart") for i in range(3)]
+    records = [RunRecord(**{**BASE, "run_id": f"q{i}"}, name="basic", cohort="quick start, v2") for i in range(3)]
     records += [RunRecord(**{**BASE, "run_id": "solo"}, name="basic", cohort="z\x1b[31mred"),
                 RunRecord(**{**BASE, "run_id": "none"}, name="basic")]
-    lines = table(records).splitlines()
-    assert lines[-2] == LEGEND and lines[-1] == r"cohorts (trainer report COHORT): quickstart (3 runs), z\x1b[31mred (1 run)"
-    assert table(records[-1:]).splitlines()[-1] == LEGEND                  # no cohort: no line
+    assert cohorts_line(records, records) == (r"cohorts (trainer report COHORT): 'quick start, v2' (3 runs), "
+                                              r"'z\x1b[31mred' (1 run)")
+    assert cohorts_line(records[:1], records) == "cohorts (trainer report COHORT): 'quick start, v2' (3 runs)"
+    assert cohorts_line(records[-1:], records) is None                     # no cohort: no line
     many = [RunRecord(**{**BASE, "run_id": f"c{i}"}, cohort=f"c{i:02d}" + "x" * 300) for i in range(25)]
-    last = table(many).splitlines()[-1]
-    assert last.endswith(" and 5 more") and last.count("(1 run)") == 20 and "c19" in last and "c20" not in last
-    assert f"{'x' * (MAX_NAME_CHARS - 3)}... (103 more) (1 run)" in last
+    line = cohorts_line(many, many)
+    assert line.endswith(" and 5 more") and line.count("(1 run)") == 20 and "c19" in line and "c20" not in line
+    assert f"{'x' * (MAX_NAME_CHARS - 3)}... (103 more) (1 run)" in line
+
+
+@pytest.mark.slow
+def test_ls_under_where_counts_each_cohort_over_the_whole_root(tmp_path, capsys):
+    from trainer import cli
+    from trainer.listing import LEGEND
+
+    for seed in range(2):
+        write_run(tmp_path, "q", {"epochs": 4, "initial_bias": float(seed)}, seed=seed, cohort="quickstart", logged=2)
+    assert cli.main(["ls", "--results", str(tmp_path), "--where", "initial_bias = 0"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "--where matched 1 of 2 runs" and out[-2] == LEGEND
+    assert out[-1] == "cohorts (trainer report COHORT): quickstart (2 runs)"

@@ -105,6 +105,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if where:      # a header alone would not say whether the condition matched nothing or the root is empty
         print(f"--where matched {len(runs)} of {len(found.runs)} run{'' if len(found.runs) == 1 else 's'}")
     print(listing.table(runs))
+    if cohorts := listing.cohorts_line(runs, found.runs):
+        print(cohorts)
     if not found.runs:
         print(listing.first_run_hint())
     for problem in found.problems:

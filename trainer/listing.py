@@ -13,6 +13,7 @@ cannot print a fake row and an escape sequence cannot recolour the terminal.
 from __future__ import annotations
 
 import re
+import shlex
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Sequence
@@ -100,19 +101,21 @@ def table(records: Sequence[RunRecord]) -> str:
     def line(cells: dict[str, str]) -> str:
         return "  ".join(cells[c].rjust(widths[c]) if c in RIGHT_ALIGNED else cells[c].ljust(widths[c])
                          for c in COLUMNS).rstrip()
-    return "\n".join([line({c: c for c in COLUMNS}), *(line(r) for r in rows), *([LEGEND] if rows else []),
-                      *filter(None, [cohorts_line(records)])])
+    return "\n".join([line({c: c for c in COLUMNS}), *(line(r) for r in rows), *([LEGEND] if rows else [])])
 
 
-def cohorts_line(records: Sequence[RunRecord]) -> str | None:
+def cohorts_line(listed: Sequence[RunRecord], every: Sequence[RunRecord]) -> str | None:
     """The line "cohorts (trainer report COHORT): initial_bias_relu (20 runs), quickstart (25 runs)":
-    the cohorts of `records` by name, the first MAX_COHORTS_LISTED and how many more, each name cut as
-    run names are; None if no run belongs to a cohort. `trainer report` takes these names, and the
-    table shows none of them (a run's name is its config's, not its cohort's)."""
-    counts = Counter(record.cohort for record in records if record.cohort is not None)
+    the cohorts of the `listed` runs by name, each with its runs among `every` run of the root (what
+    `trainer report` reads of it, whatever `--where` listed), the first MAX_COHORTS_LISTED and how
+    many more; each name as a shell takes it (`'quick start, v2'`), escaped and cut as run names
+    are. None if no listed run belongs to a cohort. The table shows none of these names (a run's
+    name is its config's, not its cohort's)."""
+    listed_cohorts = {record.cohort for record in listed if record.cohort is not None}
+    counts = Counter(record.cohort for record in every if record.cohort in listed_cohorts)
     if not counts:
         return None
-    named = [f"{_shown(cohort)} ({count} run{'' if count == 1 else 's'})"
+    named = [f"{_shown(shlex.quote(cohort))} ({count} run{'' if count == 1 else 's'})"
              for cohort, count in sorted(counts.items())[:MAX_COHORTS_LISTED]]
     more = f" and {len(counts) - MAX_COHORTS_LISTED:,} more" if len(counts) > MAX_COHORTS_LISTED else ""
     return f"cohorts (trainer report COHORT): {', '.join(named)}{more}"
