@@ -31,7 +31,6 @@ lazy import in `trainer.cli.cmd_report` (the trainer package itself imports no e
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 import os
@@ -335,25 +334,36 @@ def _ensure_split(split: str | None, choices: pd.DataFrame, cohorts: list[str]) 
     return split
 
 
-@functools.lru_cache(maxsize=1)
-def code_version() -> str:
-    """The code that writes a report, "information-plane-lab 0.1.0, code 1a2b3c4d5e6f": the package's
-    version and the first 12 hex digits of a SHA-256 over the source of the packages that compute a report's numbers (ibstore: the
-    views and statistics; explorer: the tables and figures), file by file in path order. Two reports
-    of one results root that disagree say whether the same code wrote them, committed or not (a
-    reviewer's two reports of an unchanged root differed in their p values: the compression test had
-    changed between them, and nothing in them said so)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        package = version("information-plane-lab")
-    except PackageNotFoundError:
-        package = "(not installed)"
+def source_digest(top: Path) -> str:
+    """The first 12 hex digits of a SHA-256 over the source of the packages under `top` that compute
+    a report's numbers (ibstore: the views and statistics; explorer: the tables and figures), file by
+    file in path order, each path and its bytes."""
     digest = hashlib.sha256()
-    top = Path(__file__).resolve().parent.parent
     for path in sorted(p for name in ("ibstore", "explorer") for p in (top / name).rglob("*.py")):
         digest.update(path.relative_to(top).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return f"information-plane-lab {package}, code {digest.hexdigest()[:12]}"
+    return digest.hexdigest()[:12]
+
+
+def _code_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "(not installed)"
+    libraries = ", ".join(f"{name} {installed(name)}" for name in NUMERIC_LIBRARIES)
+    return (f"information-plane-lab {installed('information-plane-lab')}, code "
+            f"{source_digest(Path(__file__).resolve().parent.parent)}; {libraries}")
+
+
+NUMERIC_LIBRARIES = ("numpy", "scipy", "pandas", "duckdb", "pyarrow")   # numpy's generators draw the resamples
+# The code that writes a report, "information-plane-lab 0.1.0, code 1a2b3c4d5e6f; numpy 2.3.5, ...":
+# the package's version, `source_digest` of the source as this process imported it (committed or
+# not), and the libraries its numbers come from. Two reports of one results root that disagree then
+# say whether their code did: a reviewer's two reports of an unchanged root differed in their p
+# values, the compression test having changed between them, and nothing in them said so.
+CODE_VERSION = _code_version()
 
 
 def _body(store: ResultStore, selection: Selection, labels: dict[str, str], cohorts: list[str], folder: Path,
@@ -365,7 +375,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     header = [f"# Report: {', '.join(cohorts)}", "",
               f"Results root `{store.root}`; {len(completed)} completed{diverged} runs in {len(labels)} seed groups; "
               f"written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {{SECONDS}} s by `trainer report` "
-              f"({code_version()}).", ""]
+              f"({CODE_VERSION}).", ""]
     lines = []
     if selection.running:
         lines += [f"Left out, still training: {', '.join(selection.running)}.", ""]

@@ -55,7 +55,7 @@ def test_report_holds_the_statistics_figures_and_tables(written):
     root, ids, out = written
     text = (out / "report.md").read_text()
     lines = text.splitlines()
-    assert f"by `trainer report` ({report.code_version()})." in lines[2]
+    assert f"by `trainer report` ({report.CODE_VERSION})." in lines[2]
     glance = {line.split(" | ")[1]: line for line in lines if line.startswith("| binning")}
     assert list(glance) == ["learning_rate=0.0001", "learning_rate=0.0004", "learning_rate=0.001"]   # by value
     # the compressing group: p at its floor 1/10000; the noise group: not significant
@@ -108,18 +108,23 @@ def test_a_p_below_0001_is_written_so_and_others_to_3_digits():
         "< 0.001", "< 0.001", "0.001", "0.0123", "1", "–", "–"]
 
 
-def test_the_report_names_the_code_that_wrote_it():
-    """The header names the package's version and a SHA-256 of the source of ibstore and explorer
-    (the views, statistics, tables and figures), committed or not."""
-    top = Path(report.__file__).resolve().parent.parent
-
-    def digest(tree: Path) -> str:
-        files = sorted(p for name in ("ibstore", "explorer") for p in (tree / name).rglob("*.py"))
-        whole = hashlib.sha256(b"".join(p.relative_to(tree).as_posix().encode() + b"\0" + p.read_bytes() + b"\0"
-                                        for p in files))
-        return whole.hexdigest()[:12]
+def test_the_report_names_the_code_that_wrote_it(tmp_path):
+    """The header names the package's version, a SHA-256 of the ibstore and explorer source (which any
+    edit changes, committed or not) and the numeric libraries' versions."""
     from importlib.metadata import version
-    assert report.code_version() == f"information-plane-lab {version('information-plane-lab')}, code {digest(top)}"
+
+    top = Path(report.__file__).resolve().parent.parent
+    files = sorted(p for name in ("ibstore", "explorer") for p in (top / name).rglob("*.py"))
+    whole = hashlib.sha256(b"".join(p.relative_to(top).as_posix().encode() + b"\0" + p.read_bytes() + b"\0"
+                                    for p in files)).hexdigest()[:12]
+    libraries = ", ".join(f"{name} {version(name)}" for name in ("numpy", "scipy", "pandas", "duckdb", "pyarrow"))
+    assert report.CODE_VERSION == f"information-plane-lab {version('information-plane-lab')}, code {whole}; {libraries}"
+    for name in ("ibstore", "explorer"):
+        shutil.copytree(top / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    assert report.source_digest(tmp_path) == whole
+    stats_source = tmp_path / "ibstore" / "stats.py"
+    stats_source.write_text(stats_source.read_text().replace("ALPHA = 0.05", "ALPHA = 0.10"))
+    assert report.source_digest(tmp_path) != whole        # one changed line, uncommitted: another digest
 
 
 def test_a_one_sided_cell_writes_its_bound_as_its_mean():
