@@ -15,6 +15,7 @@ from ibstore.sandbox import SqlError
 # A chip shows about 20 characters, and six one-character values joined by " · " already take 21:
 # keys past the sixth never show.
 MAX_CHIP_KEYS = 6
+MAX_CAPTION_KEY_CHARS = 60
 
 
 def init_selection(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
@@ -111,10 +112,13 @@ def chip_keys(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
 
 
 def named_keys(keys: list[str]) -> str:
-    """The chips' keys for the sidebar's caption: the first MAX_CHIP_KEYS, and how many more (a
-    config of 20,000 keys named every one of them under the selection)."""
+    """The chips' keys for the sidebar's caption: the first MAX_CHIP_KEYS, each cut at
+    MAX_CAPTION_KEY_CHARS, and how many more (a config of 20,000 keys named every one of them under
+    the selection, and one key of 200 kB named it whole)."""
     more = f" (and {len(keys) - MAX_CHIP_KEYS:,} more)" if len(keys) > MAX_CHIP_KEYS else ""
-    return ui.plain(" · ".join(keys[:MAX_CHIP_KEYS])) + more
+    cut = [key if len(key) <= MAX_CAPTION_KEY_CHARS else key[:MAX_CAPTION_KEY_CHARS] + "…"
+           for key in keys[:MAX_CHIP_KEYS]]
+    return ui.plain(" · ".join(cut)) + more
 
 
 def run_names(results: ResultStore, all_runs: pd.DataFrame, run_ids: list[str]) -> dict[str, str]:

@@ -634,16 +634,17 @@ def test_a_config_of_20000_keys_names_six_in_the_caption(monkeypatch, tmp_path):
     path = layout.run_json_path(tmp_path, wide)       # written by hand or another tool: no schema
     record = json.loads(path.read_text())
     record["config"].update({f"k{i:05d}": i for i in range(20_000)})
+    record["config"]["a" * 200_000] = 1                 # one key of 200 kB, first by name: cut in the caption
     path.write_text(json.dumps(record))
     at = open_app(monkeypatch, tmp_path)
     assert not at.exception, at.exception
     (caption,) = [c.value for c in at.sidebar.caption if "chips show" in c.value]
     shown = caption.split("chips show ")[1].split(" (and ")[0]
-    assert shown.split(" · ") == ["seed", *(ui.plain(f"k{i:05d}") for i in range(5))], caption
-    assert "(and 19,995 more)" in caption and len(caption) < 1000, caption
+    assert shown.split(" · ") == ["seed", "a" * 60 + "…", *(ui.plain(f"k{i:05d}") for i in range(4))], caption
+    assert "(and 19,996 more)" in caption and len(caption) < 1000, caption
     chips = at.sidebar.multiselect[0].options
     assert len(chips) == 3 and all(chip.count(" · ") == 5 for chip in chips), chips
-    assert any(chip.startswith("s2 · 0 · 1 · 2") for chip in chips) and wide not in "".join(chips), chips
+    assert "s2 · 1 · 0 · 1 · 2 · 3" in chips and wide not in "".join(chips), chips
 
 
 def test_text_from_run_json_is_never_markdown(monkeypatch, flagged_root):

@@ -122,7 +122,8 @@ rows = runs_table.page_rows(len(shown), page)
 on_page = shown[rows]
 positions = [i for i, r in enumerate(on_page) if r in selected]
 st.caption(f"{len(shown)} of {len(all_runs)} runs shown. Changing a filter selects the runs it shows, at most "
-           f"{ui.MAX_FILTER_RUNS}, cutting no seed group at that limit (a condition on a run's own results, such as "
+           f"{ui.MAX_FILTER_RUNS} (the first seed group whole if it alone has more), cutting no seed group at that "
+           "limit (a condition on a run's own results, such as "
            "its accuracy, can still pick some of a group's seeds: pages then title the group \"[3 of 5 seeds "
            "selected]\"); pick rows to change the selection. Every page shows the "
            "selection, which the sidebar and the URL hold." + (f" {len(hidden)} selected run(s) are hidden by the filters." if hidden else ""))
