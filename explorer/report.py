@@ -975,7 +975,8 @@ def _untested_because(note: str | None) -> str:
             stats.NO_COMMON_EPOCH: "no logged epoch at which every seed has I(X;T)",
             stats.AT_CEILING: "I(X;T) ends at its ceiling in every seed: the estimator cannot show compression",
             stats.CLIPPED_BINS: "idnns' bins [-1, 1] clip its activation: its fall is the bins'"}.get(
-        note, f"fewer than {stats.MIN_SEEDS_TESTED} selected seeds kept with a finite I(X;T); left out names any dropped")
+        note, f"fewer than {stats.MIN_SEEDS_TESTED} selected seeds kept with a finite I(X;T); left out names any "
+              "dropped")
 
 
 def _compresses(excess: pd.Series, q_value: float | None = None) -> str:

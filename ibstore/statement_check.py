@@ -214,4 +214,3 @@ def one_line(error: BaseException | str) -> str:
         elif stripped and set(stripped) != {"^"}:
             parts.append(stripped)
     return " ".join(parts) + where
-

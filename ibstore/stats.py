@@ -524,7 +524,8 @@ def drop_test(drops: np.ndarray) -> tuple[float, float]:
     below in another, mean 0) are then called compressing exactly where the two-sided t test
     rejects if the two stretches are equally high, and in up to 7.5 % of groups if one is much
     higher (`slack`); with the fixed 2 standard errors before, the one-sided test ran on whichever
-    stretch the mean fell on, 8-12 % of groups of 5 seeds. p = (null values >= C, + 1) / (N_RESAMPLES + 1), one-sided;
+    stretch the mean fell on, 8-12 % of groups of 5 seeds.
+    p = (null values >= C, + 1) / (N_RESAMPLES + 1), one-sided;
     `lower`, the 95 % lower bound of the compression, is C minus the null's critical value
     (`_ShiftedTest`, whose null does not move with the shift), so p < ALPHA exactly when lower > 0.
     Epochs at which the mean is still rising only lower C. In simulation
@@ -532,8 +533,8 @@ def drop_test(drops: np.ndarray) -> tuple[float, float]:
     independent or correlated from one epoch to the next, or with each seed drifting along its own
     slope or step, over 230 to 2001 logged epochs, is called compressing in at most 3.0 % of groups,
     and with each seed drifting along its own curve of both signs (equal heights) in 3.7-5.3 % (20
-    seeds, 1000 groups: 4.2 %) (`--few-epochs`, over 2 to 16 epochs: at most 5.1 %); the per-run floor this
-    replaced (the range of each run's last 10 logged epochs) called it in up to 99.7 %. The factor
+    seeds, 1000 groups: 4.2 %) (`--few-epochs`, over 2 to 16 epochs: at most 5.1 %); the per-run
+    floor this replaced (the range of each run's last 10 logged epochs) called it in up to 99.7 %. The factor
     and the t cut cost power: a 0.1-bit fall under correlated noise is found in 8 % of groups of 5
     seeds (19 % with neither), 34 % of 10 (47 %) and 86 % of 20 (88 %); a 0.05-bit fall in 0.3-1.0 %
     of groups of 5 seeds (2.7-4.0 % with neither), less often than a flat end is called compressing
