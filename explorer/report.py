@@ -973,6 +973,7 @@ def _untested_because(note: str | None) -> str:
     """Why a group's compression has no test, from its phase_stats note."""
     return {stats.IDENTICAL_SEEDS: "every seed's I(X;T) falls alike: no noise to test against",
             stats.NO_COMMON_EPOCH: "no logged epoch at which every seed has I(X;T)",
+            stats.IMPLAUSIBLE: f"an I(X;T) moves by more than {stats.MAX_DROP_BITS:g} bits from its end",
             stats.AT_CEILING: "I(X;T) ends at its ceiling in every seed: the estimator cannot show compression",
             stats.CLIPPED_BINS: "idnns' bins [-1, 1] clip its activation: its fall is the bins'"}.get(
         note, f"fewer than {stats.MIN_SEEDS_TESTED} selected seeds kept with a finite I(X;T); left out names any "

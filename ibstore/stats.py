@@ -113,6 +113,7 @@ STUDENTIZED_TIES = 1e-12
 # estimate, and its squares (the noise's degrees of freedom) would overflow float64
 MAX_DROP_BITS = 1e6
 NO_COMMON_EPOCH = "no logged epoch at which every seed has I(X;T): no test"
+IMPLAUSIBLE = f"an I(X;T) moves by more than {MAX_DROP_BITS:g} bits from its end, which no estimate does: no test"
 # How compression is tested (`drop_test`), said beside every table and page that shows the test.
 COMPRESSION_TEST = ("compression is tested against the noise floor: one-sided p that the seeds' mean I(X;T) falls "
                     "from its peak to its end by more than the seeds' own noise makes the maximum of such a mean "
@@ -828,11 +829,12 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
             if quantity == EXCESS:          # the one-sided question: its bound, not a two-sided t interval
                 tested = kept[np.isfinite(values[kept, column])]
                 drops = _drops(curves_of.get(tuple(keys)), run_ids[tested], final_i_xt[tested])
-                p_value, lower = drop_test(drops)
+                implausible = not (np.abs(drops) <= MAX_DROP_BITS).all()    # a hand-made file's, no estimate's
+                p_value, lower = (math.nan, math.nan) if implausible else drop_test(drops)
                 if not math.isnan(p_value):
                     summary = replace(summary, ci_low=lower, ci_high=math.inf)
                 elif summary.n > 1:
-                    note = (UNTESTABLE if summary.n < MIN_SEEDS_TESTED else
+                    note = (UNTESTABLE if summary.n < MIN_SEEDS_TESTED else IMPLAUSIBLE if implausible else
                             IDENTICAL_SEEDS if identical(drops) else NO_COMMON_EPOCH)
                     summary = replace(summary, ci_low=-math.inf, ci_high=math.inf, note=note)
             decidable = not math.isnan(p_value)

@@ -364,3 +364,18 @@ def test_groups_along_initial_bias_get_the_trend_along_it(monkeypatch, cohort_ro
     assert row["slope per step"] == f"{np.polyfit(steps, phases['compression_bits'], 1)[0]:.3g}"
     at.multiselect(key="layers").set_value([LAST_HIDDEN]).run()
     assert set(table(at, "Trend along initial_bias")["layer"]) == {"4 · dense_4"}
+
+
+def test_a_stored_i_xt_no_estimate_gives_leaves_its_groups_untested_not_the_page_broken(monkeypatch, tmp_path):
+    """A hand-made mi.parquet whose I(X;T) moves by 10^7 bits (no estimator gives more than log2 of
+    the inputs): drop_test's guard against such drops (a NaN hung it, 1e300 failed with a zero-size
+    error) broke the page. Its groups now have no test, and say why."""
+    ids = [write_run(tmp_path, "h", {"activation_fn": "tanh", "epochs": EPOCHS}, seed=seed, logged=8)
+           for seed in range(5)]
+    path = layout.run_dir(tmp_path, ids[0]) / "mi.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.set_column(table.schema.get_field_index("i_xt"), "i_xt",
+                                    pc.multiply(table["i_xt"], 1e7)), path)
+    at = open_phases(monkeypatch, tmp_path)
+    said = " ".join(unescaped(m.value) for m in at.markdown)
+    assert "an I(X;T) moves by more than 1e+06 bits from its end" in said, said[:2000]
