@@ -19,11 +19,6 @@ from ibstore import phases as phases_sql
 
 AGGREGATES = {"mean": "avg", "median": "median"}
 
-# the runs view as it is (record columns, final accuracies and losses, the trainer's dead_network
-# and diverged flags, a typed column per config key): a user's condition on the Runs page reads
-# exactly what `trainer sql "... FROM runs WHERE ..."` does
-RUNS = "SELECT * FROM runs"
-
 
 def runs(table: pa.Table) -> pd.DataFrame:
     """One row per run, ordered by run_id: the `runs` view's Arrow table (ibstore.views), what
@@ -43,11 +38,6 @@ def _by_run(table: pa.Table) -> pd.DataFrame:
     ids = table["run_id"]
     ordered = len(ids) < 2 or pc.all(pc.less_equal(ids.slice(0, len(ids) - 1), ids.slice(1)), skip_nulls=False).as_py()
     return (table if ordered else table.sort_by("run_id")).to_pandas()
-
-
-def runs_condition_sql(where: str) -> str:
-    """The statement `runs(con, where)` runs, to vet a user's condition in the sandbox first."""
-    return f"SELECT run_id FROM ({RUNS}) WHERE {where}"
 
 
 def runs_with_config(con: duckdb.DuckDBPyConnection, key: str, values: list[str]) -> list[str]:

@@ -32,7 +32,7 @@ from explorer import patched_frames, queries, read_retry, root_configs, run_rows
 from explorer.results_charts import ResultCharts
 from explorer.root_configs import RootConfigs
 from explorer.snapshot_memo import SnapshotMemo
-from ibstore import configdiff, layout, sandbox, views
+from ibstore import configdiff, layout, sandbox, statement_check, views
 from ibstore.index import save_index, scan
 from ibstore.scan import Problem, Scan
 from ibstore.schema import TABLE_SCHEMAS
@@ -226,7 +226,7 @@ class ResultStore(ResultCharts):
         """The ids of the runs SQL condition `where` on `runs` holds for, once per snapshot and condition
         (a page reruns while it filters); run as the SQL page's, in the sandbox with the app's time limit."""
         return self.of_snapshot(("where", where), lambda _: self.sql(
-            queries.runs_condition_sql(where), sandbox.Limits(timeout_s=sandbox.APP_TIMEOUT_S))["run_id"])
+            statement_check.runs_where(where), sandbox.Limits(timeout_s=sandbox.APP_TIMEOUT_S))["run_id"])
 
     def _patched_runs(self, frame: pd.DataFrame, now: Scan, changed: set[str], same: bool) -> pd.DataFrame | None:
         """The runs frame with the rows of the changed runs read again (a flush changes one run's)."""

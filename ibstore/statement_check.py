@@ -71,6 +71,22 @@ class SqlError(ValueError):
     """A statement that was refused or failed; the message is one line."""
 
 
+def runs_where(condition: str) -> str:
+    """The statement that selects the run_id of the runs a user's SQL `condition` holds for (`trainer ls
+    --where`, the Runs page's filter): the condition in parentheses, so that it stays a condition (a
+    LIMIT, ORDER BY or UNION after it is a syntax error; pasted after WHERE they were taken), the
+    closing one on a line of its own, which a trailing comment cannot hide. First the statement check
+    of the condition as it reads without them (SqlError): its syntax errors are then DuckDB's words on
+    what the user typed ("at end of input", not "at or near ')'"), and a condition that passes has
+    balanced parentheses, so none of it can close the one around it.
+
+    >>> runs_where("epochs > 100")
+    'SELECT run_id FROM runs WHERE (epochs > 100\\n)'
+    """
+    check_read_only(f"SELECT run_id FROM runs WHERE {condition}")
+    return f"SELECT run_id FROM runs WHERE ({condition}\n)"
+
+
 def check_read_only(sql: str) -> str:
     """The text of the single statement in `sql` if it only reads; SqlError saying why not otherwise."""
     if len(sql) > MAX_STATEMENT_CHARS:

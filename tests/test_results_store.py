@@ -104,6 +104,11 @@ def test_notebook_api_on_the_cohort(cohort_root):
     assert 0 < len(runs) < len(ids)
     with pytest.raises(SqlError):
         store.runs("1 = 1; DROP TABLE runs")
+    # the Runs page's filter is a condition, as `trainer ls --where`'s: pasted after WHERE, these ran
+    # as the end of the statement (one run; a run named x)
+    for trailing in ("true LIMIT 1", "false UNION SELECT 'x'", "true ORDER BY run_id LIMIT 2"):
+        with pytest.raises(SqlError, match="syntax error at or near"):
+            store.runs(trailing)
     stats = store.activation_stats(ids[:1], split="train", layer=0)
     assert set(stats["layer"]) == {0} and stats["neuron"].nunique() == 10
     chart = store.infoplane_chart(ids, by_group=True).to_dict()

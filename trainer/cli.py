@@ -84,7 +84,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from ibstore import sandbox
+    from ibstore import sandbox, statement_check
     from ibstore.index import scan
     from trainer import listing
 
@@ -97,7 +97,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if where:
         # The condition is user SQL: it runs in the read-only sandbox like `trainer sql`.
         try:
-            matched = set(sandbox.run_query(found, _runs_where(where))["run_id"])
+            matched = set(sandbox.run_query(found, statement_check.runs_where(where))["run_id"])
         except sandbox.SqlError as error:
             raise UserError(f"--where: {error}") from None
         runs = [run for run in runs if run.run_id in matched]
@@ -112,19 +112,6 @@ def cmd_ls(args: argparse.Namespace) -> int:
     for problem in found.problems:
         print(f"warning: {terminal_text(problem.path)}: {terminal_text(problem.problem)}", file=sys.stderr)
     return EXIT_OK
-
-
-def _runs_where(condition: str) -> str:
-    """The statement of `trainer ls --where`: the condition in parentheses, so that it stays a
-    condition (a LIMIT, ORDER BY or UNION after it is a syntax error; pasted after WHERE they were
-    taken), the closing one on a line of its own, which a trailing comment cannot hide. First the
-    statement check of the condition as it reads without them (SqlError): its syntax errors are
-    then DuckDB's words on what the user typed ("at end of input", not "at or near ')'"), and a
-    condition that passes has balanced parentheses, so none of it can close the one around it."""
-    from ibstore.statement_check import check_read_only
-
-    check_read_only(f"SELECT run_id FROM runs WHERE {condition}")
-    return f"SELECT run_id FROM runs WHERE ({condition}\n)"
 
 
 SIGNAL_GRACE_S = 2.0
