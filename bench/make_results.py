@@ -163,7 +163,7 @@ def health_flags(data: dict[str, pa.Table]) -> dict[str, Any]:
     epoch, train_loss, test_loss, train_accuracy = epoch[train], loss[train], loss[test], accuracy[train]
     not_finite = np.flatnonzero(~(np.isfinite(train_loss) & np.isfinite(test_loss)))
     for at in sorted({*not_finite[:1].tolist(), len(epoch) - 1} if len(epoch) else ()):
-        health.observe_metrics(int(epoch[at]), float(train_loss[at]), float(test_loss[at]), float(train_accuracy[at]))
+        health.observe_metrics(float(train_loss[at]), float(test_loss[at]), float(train_accuracy[at]))
     gradients = data["gradients"].sort_by([("epoch", "ascending"), ("layer", "ascending")])
     g_epoch, states = gradients["epoch"].to_numpy(), gradients["health"].to_pylist()
     epochs, starts = np.unique(g_epoch, return_index=True)     # each epoch's rows are contiguous

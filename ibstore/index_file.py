@@ -204,12 +204,12 @@ def load(root: Path, run_folders: int) -> tuple[tuple | None, str]:
     except (OSError, ValueError) as error:
         return None, f"{path}: not used ({getattr(error, 'strerror', None) or error}); rebuilt"
     try:
-        return _parse(root, data), f"loaded {path}"
+        return _parse(data), f"loaded {path}"
     except (ValueError, KeyError, TypeError, OSError, pa.ArrowException) as error:
         return None, f"{path}: not used ({error}); rebuilt"
 
 
-def _parse(root: Path, data: pa.Buffer) -> tuple:
+def _parse(data: pa.Buffer) -> tuple:
     view = memoryview(data)
     start = len(MAGIC) + 4
     if bytes(view[:len(MAGIC)]) != MAGIC or len(view) < start:

@@ -138,12 +138,6 @@ class Scan:
             files[table].setdefault(run_id, []).append(ParquetFile(run_id, str(runs_dir / run_id / name), part, checked))
         return files
 
-    def table_files(self, table: str, run_ids: list[str] | None = None) -> list[ParquetFile]:
-        self.check([table], run_ids)
-        by_run = self.files.get(table, {})
-        wanted = by_run if run_ids is None else [r for r in run_ids if r in by_run]
-        return [file for run_id in wanted for file in by_run[run_id]]
-
     def table_paths(self, table: str, run_ids: list[str] | None = None) -> tuple[list[str], list[str]]:
         """(path, run_id) of every file of `table` (of the runs `run_ids` only, if given), as two
         lists, without making a ParquetFile each; their pages checked first (`check`)."""

@@ -102,7 +102,7 @@ def test_saturated_states_equal_the_mean_of_the_mask_network_by_network():
 
 
 def observe(health: NetworkHealth, epoch: int, states, train_accuracy: float = 0.6, loss: float = 0.69) -> None:
-    health.observe_metrics(epoch, loss, loss, train_accuracy)
+    health.observe_metrics(loss, loss, train_accuracy)
     health.observe_layers(epoch, states)
 
 
@@ -177,7 +177,7 @@ def test_a_fitted_network_is_not_dead():
 
 def test_non_finite_loss_is_diverged():
     health = NetworkHealth()
-    health.observe_metrics(1, 0.5, math.inf, 0.5)
+    health.observe_metrics(0.5, math.inf, 0.5)
     health.observe_layers(1, [ALIVE])
     assert health.flags() == {"dead_network": False, "saturated_network": False, "dead_layers": [], "diverged": True}
 

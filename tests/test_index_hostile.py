@@ -61,7 +61,7 @@ def forge(root: Path, directory: Path) -> None:
     """Write into `directory` a well-formed index of `root` whose first run is named FORGED with
     test accuracy 0.999 and which lists a ghost run no folder holds."""
     legit = index_file.cache_dir(root) / INDEX_FILE
-    entries, shown_statuses, files, _, _ = index_file._parse(root, index_file.read_index_file(legit, 1 << 40))
+    entries, shown_statuses, files, _, _ = index_file._parse(index_file.read_index_file(legit, 1 << 40))
     first = sorted(entries)[0]
     record = json.loads(entries[first].record_json)
     entries[first].record_json = json.dumps({**record, "name": "FORGED", "final_test_accuracy": 0.999}).encode()

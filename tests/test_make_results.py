@@ -69,7 +69,7 @@ def every_epoch_observed(data) -> dict:
     for row in rows:
         by_epoch.setdefault(row["epoch"], {})[row["split"]] = row
     for epoch, splits in sorted(by_epoch.items()):
-        health.observe_metrics(epoch, splits["train"]["loss"], splits["test"]["loss"], splits["train"]["accuracy"])
+        health.observe_metrics(splits["train"]["loss"], splits["test"]["loss"], splits["train"]["accuracy"])
     states = {}
     for row in data["gradients"].to_pylist():
         states.setdefault(row["epoch"], []).append((row["layer"], row["health"]))

@@ -96,7 +96,7 @@ class NetworkHealth:
         self.non_finite_loss = False
         self.exploded = False
 
-    def observe_metrics(self, epoch: int, train_loss: float, test_loss: float, train_accuracy: float) -> None:
+    def observe_metrics(self, train_loss: float, test_loss: float, train_accuracy: float) -> None:
         self.train_accuracy = train_accuracy
         if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
             self.non_finite_loss = True

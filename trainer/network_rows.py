@@ -89,7 +89,7 @@ def record_metrics(networks: list[Network], first_epoch: int, loss: np.ndarray, 
             "loss": own_loss[:last + 1].ravel(), "accuracy": own_accuracy[:last + 1].ravel()})
         for epoch, (train_loss, test_loss), train_accuracy in zip(epochs, own_loss[:last + 1],
                                                                   own_accuracy[:last + 1, 0]):
-            network.health.observe_metrics(int(epoch), float(train_loss), float(test_loss), float(train_accuracy))
+            network.health.observe_metrics(float(train_loss), float(test_loss), float(train_accuracy))
         network.epochs_done = int(epochs[-1])
         if diverged[last]:
             network.status = Status.DIVERGED
