@@ -40,6 +40,7 @@ CATEGORICAL = "tableau10"
 TABLEAU10 = ("#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d",
              "#bab0ac")
 ORDERED = "turbo"
+LAYER_NAME_AFTER = " · "   # between a layer's number and its name: `layer_label`
 
 
 def panel_order(frame: pd.DataFrame, field: str = "panel") -> list[str]:
@@ -121,13 +122,13 @@ def epoch_ticks(max_epoch: float, with_zero: bool = True, steps: tuple[int, ...]
         decade *= 10
 
 
-def epoch_x(max_epoch: float, title: str = "epoch") -> alt.X:
+def epoch_x(max_epoch: float) -> alt.X:
     """A symmetric-log epoch axis (epoch 0, the initial network, stays on it) ending at the first
     of 0, 1, 2, 5, 10, 20, 50, ... at or past `max_epoch` (500 for 500 epochs), with a tick at
     each, labelled 1k, 2k, ... from a thousand on; on a narrow panel, labels that would run into
     one another are left out (their grid lines stay). Every log epoch axis of the explorer."""
     ticks = epoch_ticks(max_epoch)
-    return alt.X("epoch:Q", title=title,
+    return alt.X("epoch:Q", title="epoch",
                  scale=alt.Scale(type="symlog", constant=1, domain=[0, ticks[-1]], nice=False),
                  axis=alt.Axis(values=ticks, labelExpr=COUNT_LABEL, labelOverlap="greedy", grid=True))
 
@@ -142,14 +143,24 @@ def epoch_color(max_epoch: float, channel: type = alt.Color) -> alt.Color | alt.
                                      labelSeparation=4))
 
 
+def layer_label(layer: int, layer_name: str | None) -> str:
+    """The one way every page and the report name a layer: its number and its name ("0 · dense_0",
+    "5 · output"), the number alone where the name is unknown (a run's mi file could not be read).
+
+    >>> layer_label(4, "dense_4"), layer_label(4, None)
+    ('4 · dense_4', '4')
+    """
+    return f"{int(layer)}{LAYER_NAME_AFTER}{layer_name}" if isinstance(layer_name, str) else str(int(layer))
+
+
 def with_layer_label(frame: pd.DataFrame) -> pd.DataFrame:
-    """`frame` with `layer_label`, the one way every page names a layer: its number and its name
-    ("0 · dense_0", "5 · output"; the number alone where the frame has no `layer_name`, or a run's
-    name is unknown: its mi file could not be read)."""
+    """`frame` with `layer_label`, each row's `layer_label` (the number alone where the frame has no
+    `layer_name`), made a column at a time."""
     label = frame["layer"].astype(int).astype(str)
     if "layer_name" in frame:
         named = frame["layer_name"].notna()
-        label = label.where(~named, label + " · " + frame["layer_name"].astype(object).where(named, "").astype(str))
+        names = frame["layer_name"].astype(object).where(named, "").astype(str)
+        label = label.where(~named, label + LAYER_NAME_AFTER + names)
     return frame.assign(layer_label=label)
 
 

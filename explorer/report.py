@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from explorer import charts_infoplane, phase_charts
+from explorer.charts import layer_label
 from explorer.results import ResultStore
 from ibstore import configdiff, layout, stats, trend
 from ibstore.phases import MIXTURE_ESTIMATORS
@@ -580,11 +581,6 @@ def _end(value: float, scale: float) -> str:
     where seeds tie (a layer at its ceiling in most seeds) an end is 0 up to the rounding of the
     means, e.g. 2.7e-17."""
     return number_text(0.0 if abs(value) < 1e-9 * scale else value)
-
-
-def layer_label(layer: int, layer_name: str) -> str:
-    """A layer as every page names it (explorer.charts.with_layer_label): "4 · dense_4"."""
-    return f"{int(layer)} · {layer_name}"
 
 
 def group_table(group_stats: pd.DataFrame) -> pd.DataFrame:

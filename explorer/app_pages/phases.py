@@ -64,7 +64,7 @@ last_hidden = report.last_hidden_layer(names) if names else None
 
 
 def layer_title(layer: int) -> str:
-    return report.layer_label(layer, names[layer]) + (" (last hidden)" if layer == last_hidden else "")
+    return charts.layer_label(layer, names[layer]) + (" (last hidden)" if layer == last_hidden else "")
 
 
 d1, d2 = st.columns([3, 2])

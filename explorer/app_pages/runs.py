@@ -5,7 +5,7 @@ varying keys against an outcome."""
 
 import streamlit as st
 
-from explorer import charts_results, quickstart, report, run_filter, runs_table, ui
+from explorer import charts, charts_results, quickstart, report, run_filter, runs_table, ui
 from explorer.results import ResultStore
 from explorer.run_rows import rows_where
 from ibstore.record import Status
@@ -193,9 +193,9 @@ def with_compression(table, pickers) -> tuple:
     layers = sorted(names)
     last_hidden = report.last_hidden_layer(layers)
     layer = pickers[2].selectbox("Layer", layers, index=layers.index(last_hidden), key="pc_layer",
-                                 bind="query-params", format_func=lambda n: report.layer_label(n, names[n])
+                                 bind="query-params", format_func=lambda n: charts.layer_label(n, names[n])
                                  + (" (last hidden)" if n == last_hidden else ""))
-    column = f"compression over floor of {report.layer_label(layer, names[layer])} (bits)"
+    column = f"compression over floor of {charts.layer_label(layer, names[layer])} (bits)"
     compression = runs_table.layer_compression(phases, layer, name, params, split)
     if note := runs_table.left_out_note(compression["left_out"]):
         st.caption(note)
