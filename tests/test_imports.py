@@ -37,6 +37,26 @@ TRAINER_LAYERS = (
 )
 
 
+# ibstore's layers, lowest first, as DESIGN.md lists its modules.
+IBSTORE_LAYERS = (
+    ("strict_json", "flatten", "text", "temporal_text", "phases", "private_file", "collector", "query_process",
+     "shared_table"),
+    ("configdiff", "record", "index_prune"),
+    ("schema", "progress", "statement_check", "stats"),
+    ("layout", "statement_runs", "trend"),
+    ("lock", "scan_footer"),
+    ("scan",),
+    ("lifecycle", "scan_pages", "views"),
+    ("index_file",),
+    ("index_pages", "index_pending", "index_stat", "scan_workers"),
+    ("index_views",),
+    ("index",),
+    ("sandbox",),
+    ("query_warmup",),
+)
+LAYERS = {"trainer": TRAINER_LAYERS, "ibstore": IBSTORE_LAYERS}
+
+
 def module_files() -> dict[str, Path]:
     """Dotted module name -> file, for every module of the three packages."""
     modules = {}
@@ -132,22 +152,33 @@ def test_packages_import_one_way():
                 assert module == "trainer.cli" and not top_level, (module, name)
 
 
-def trainer_layer(module: str) -> int:
-    node = module.split(".")[1] if "." in module else None
-    for layer, names in enumerate(TRAINER_LAYERS):
+def layer(module: str) -> int:
+    """The layer of a trainer or ibstore module ("trainer.config.experiment": config's)."""
+    package, node = module.split(".")[:2]
+    for number, names in enumerate(LAYERS[package]):
         if node in names:
-            return layer
-    raise AssertionError(f"{module} is on no layer of TRAINER_LAYERS (add it there and to DESIGN.md's map)")
+            return number
+    raise AssertionError(f"{module} is on no layer of {package.upper()}_LAYERS (add it there and to DESIGN.md's map)")
 
 
-def test_trainer_imports_only_lower_layers():
-    """E.g. the training loop does not import the sweep planner."""
+@pytest.mark.parametrize("package", ["trainer", "ibstore"])
+def test_modules_import_only_lower_layers(package):
+    """E.g. the training loop does not import the sweep planner, the scan does not import the index."""
     for module, targets in graph().items():
-        if not module.startswith("trainer."):
+        if not module.startswith(package + ".") or module.endswith(".__init__"):
             continue
         for target in targets:
-            if target.startswith("trainer.") and target.split(".")[1] != module.split(".")[1]:
-                assert trainer_layer(target) < trainer_layer(module), f"{module} imports {target}"
+            if target.startswith(package + ".") and target.split(".")[1] != module.split(".")[1]:
+                assert layer(target) < layer(module), f"{module} imports {target}"
+
+
+def test_ibstore_layers_are_the_order_of_design_md():
+    design = (REPO / "DESIGN.md").read_text()
+    listing = design[design.index("`ibstore/` (no TensorFlow"):design.index("`trainer/`, lowest first")]
+    modules = {name for names in IBSTORE_LAYERS for name in names}
+    order = list(dict.fromkeys(name for name in re.findall(r"`([a-z_]+)`", listing) if name in modules))
+    assert set(order) == modules
+    assert [layer(f"ibstore.{n}") for n in order] == sorted(layer(f"ibstore.{n}") for n in order)
 
 
 def test_every_module_is_on_the_design_map():

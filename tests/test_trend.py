@@ -6,7 +6,6 @@ out by hand."""
 
 from __future__ import annotations
 
-import doctest
 import itertools
 import math
 
@@ -85,10 +84,6 @@ def raw_slope_p(steps: np.ndarray, values: np.ndarray) -> float:
     null, observed = values[orders] @ centred / (centred @ centred), np.polyfit(steps, values, 1)[0]
     tolerance = abs(observed) * np.finfo(float).eps * 100
     return min(1.0, 2 * min(np.mean(null >= observed - tolerance), np.mean(null <= observed + tolerance)))
-
-
-def test_the_docstring_example_holds():
-    assert doctest.testmod(trend).failed == 0
 
 
 def test_slope_and_p_are_those_of_the_test_over_every_order():
