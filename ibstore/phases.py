@@ -20,7 +20,7 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
   kept seeds is the group's mean curve's peak minus its end, which ibstore.stats.drop_test tests
   against the seeds' own noise. The floor this replaced, the range of each run's last 10 logged
   epochs, fell short of what noise adds to a maximum over hundreds of logged epochs, the more so
-  when the noise is correlated from one epoch to the next: pure noise "compressed" in up to 93 %
+  when the noise is correlated from one epoch to the next: pure noise "compressed" in up to 99.7 %
   of groups (bench/compression_calibration.py);
 - peak_i_yt, peak_i_yt_epoch: likewise for I(Y;T);
 - snr_drop_epoch: the first logged epoch after the gradient SNR's peak with SNR below half the
