@@ -694,16 +694,19 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str]) -> str | No
             f"{_tested(len(tested))}{without}, the table's rows with that q, in " + "; ".join(counted) + ".")
 
 
+# why a comparison has no p, as `_untested_comparisons` says it (else: too few seeds with a value)
+UNTESTED_COMPARISON = {stats.CLIPPED_BINS: "idnns' bins clip the layer",
+                       stats.PEAKS_AT_END: f"a group's mean I(X;T) peaks at its last logged epoch ({stats.EXCESS})"}
+
+
 def _untested_comparisons(untested: pd.DataFrame) -> str:
     """"20 without a test, – in the table: idnns' bins clip the layer (20)": how many comparisons have no
     p, and why; empty if none."""
     if untested.empty:
         return ""
-    clipped = int((untested["note"] == stats.CLIPPED_BINS).sum())
-    reasons = [f"idnns' bins clip the layer ({clipped})" if clipped else "",
-               f"fewer than 2 seeds with a value a side ({len(untested) - clipped})" if len(untested) > clipped
-               else ""]
-    return f"{len(untested)} without a test, – in the table: " + "; ".join(r for r in reasons if r)
+    why = untested["note"].map(UNTESTED_COMPARISON).fillna("fewer than 2 seeds with a value a side")
+    return f"{len(untested)} without a test, – in the table: " + "; ".join(
+        f"{reason} ({count})" for reason, count in why.value_counts(sort=False).items())
 
 
 def _tested(count: int) -> str:

@@ -125,6 +125,9 @@ AT_CEILING = ("I(X;T) ends at its ceiling (log2 n, or EDGE's cap U_xt) in every 
               "compression here")
 CLIPPED_BINS = ("idnns bins [-1, 1] (IDNNs' code, made for tanh) and this layer's activation is not bounded by 1: its "
                 "values above 1 share the top bin, so its MI moves as they grow, whatever the layer does; no test")
+PEAKS_AT_END = ("a group's mean I(X;T) peaks at its last logged epoch: its compression over the floor is 0 in every "
+                "seed by construction, no measurement to compare (each group's own compression test says whether "
+                "it compresses); no test")
 TOO_FEW_TO_DIFFER = "too few seeds for p < 0.05"
 HSU_PAIR = ("2 seeds in a group: the t test on Hsu's 1 degree of freedom, which holds 5 % whatever the spreads "
             "but finds little")
@@ -746,6 +749,17 @@ def _clipped(phases: pd.DataFrame) -> np.ndarray:
     return _flagged(phases["bins_clip"]) if "bins_clip" in phases else np.zeros(len(phases), bool)
 
 
+def _peaks_at_end(phases: pd.DataFrame) -> np.ndarray:
+    """Per row: its group's mean I(X;T) peaks at the run's last logged epoch, so its EXCESS is 0 by
+    construction. Its group's seeds all read 0 there, and a comparison or trend would weigh another
+    group's EXCESS, a maximum over epochs, positive under noise alone, against a zero with no spread
+    (the t test's p of noise alone: 0.0085 in a sceptic's control; 15.6 % of such null pairs at p <
+    0.05 in its simulation); where every group does, it gave "0 [0, 0], p 1" (PEAKS_AT_END)."""
+    if not {"group_peak_epoch", "final_epoch"} <= set(phases):
+        return np.zeros(len(phases), bool)
+    return (phases["group_peak_epoch"] == phases["final_epoch"]).astype("boolean").fillna(False).to_numpy(bool)
+
+
 @dataclass(frozen=True)
 class Health:
     """A group's runs and those left out of its statistics, named."""
@@ -899,9 +913,11 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
     the highest number of one, its output layer, may be a hidden layer of the other): Comparison's
     columns, q_value (over the layers) and each group's runs left out, named. Where idnns' bins clip
     the layer in a kept run of either group (`bins_clip`), its MI quantities get no test: note
-    CLIPPED_BINS, no p or interval."""
+    CLIPPED_BINS, no p or interval; nor its EXCESS where either group's mean I(X;T) peaks at its
+    last logged epoch (PEAKS_AT_END, `_peaks_at_end`)."""
     phases = with_excess(phases[phases["group_id"].isin([group_a, group_b])]).reset_index(drop=True)
     values, reasons, clipped = _numeric(phases, quantities), exclusions(phases), _clipped(phases)
+    peaks_at_end = _peaks_at_end(phases)
     run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
     by_keys = phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices
     rows = []
@@ -911,11 +927,13 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
             continue
         a_kept, b_kept = (index[np.equal(reasons[index], None)] for index in (a_index, b_index))
         either_clipped = clipped[a_kept].any() or clipped[b_kept].any()
+        either_peaks_at_end = any(len(kept) and peaks_at_end[kept].all() for kept in (a_kept, b_kept))
         for column, quantity in enumerate(quantities):
             comparison = compare(values[a_kept, column], values[b_kept, column])
-            if either_clipped and quantity != "snr_drop_epoch":    # the bins' difference, not the layers'
-                comparison = replace(comparison, ci_low=math.nan, ci_high=math.nan, p_value=math.nan,
-                                     note=CLIPPED_BINS)
+            untested = (CLIPPED_BINS if either_clipped and quantity != "snr_drop_epoch" else   # the bins' difference
+                        PEAKS_AT_END if either_peaks_at_end and quantity == EXCESS else None)
+            if untested:
+                comparison = replace(comparison, ci_low=math.nan, ci_high=math.nan, p_value=math.nan, note=untested)
             rows.append({**dict(zip(KEYS, keys)), "quantity": quantity, **asdict(comparison),
                          "excluded_a": health(run_ids[a_index], reasons[a_index]).excluded_runs,
                          "excluded_b": health(run_ids[b_index], reasons[b_index]).excluded_runs})

@@ -163,10 +163,11 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
     `key_values` (run_id -> number; runs without one are left out), per layer, estimator, params
     and split, and per value of `within` (run_id -> the other keys' values, "activation_fn=relu";
     default one for all): COLUMNS and q_value (over the layers). Where idnns' bins clip the layer in
-    a run kept (`bins_clip`), its MI quantities get no trend (note ibstore.stats.CLIPPED_BINS)."""
+    a run kept (`bins_clip`), its MI quantities get no trend (note ibstore.stats.CLIPPED_BINS); nor
+    its EXCESS where a group's mean I(X;T) peaks at its last logged epoch (ibstore.stats.PEAKS_AT_END)."""
     phases = stats.with_excess(phases[phases["run_id"].isin(list(key_values))]).reset_index(drop=True)
     kept = phases[np.equal(stats.exclusions(phases), None)].reset_index(drop=True)
-    clipped = stats._clipped(kept)
+    clipped, peaks_at_end = stats._clipped(kept), stats._peaks_at_end(kept)
     kept = kept.assign(within=kept["run_id"].map(within or {}).astype(object).fillna(""))
     key = kept["run_id"].map(key_values).to_numpy(dtype=float)
     values = stats._numeric(kept, quantities)
@@ -179,7 +180,8 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
                    "layer_name": kept["layer_name"].iloc[index[0]], "quantity": quantity, "levels": len(levels),
                    "n": len(finite)}
             untested = (TOO_FEW_LEVELS if len(levels) < MIN_LEVELS else
-                        stats.CLIPPED_BINS if clipped[index].any() and quantity != "snr_drop_epoch" else None)
+                        stats.CLIPPED_BINS if clipped[index].any() and quantity != "snr_drop_epoch" else
+                        stats.PEAKS_AT_END if peaks_at_end[finite].any() and quantity == stats.EXCESS else None)
             if untested:
                 rows.append({**row, "slope": math.nan, "ci_low": math.nan, "ci_high": math.nan,
                              "p_value": math.nan, "spearman_rho": math.nan, "note": untested})

@@ -1205,3 +1205,44 @@ def test_two_groups_of_the_same_values_do_not_differ_at_all():
                                                                   11.99951171875, 12])):
         a, b = np.array(a), np.array(b)
         assert stats.compare(a, b).p_value == 1.0 == scipy_p(a, b)
+
+
+def test_a_group_whose_mean_peaks_at_its_end_has_no_comparison_or_trend_of_its_compression_over_floor():
+    # A sceptic's control (tanh, groups that differed only in histogram_bins): one group's mean I(X;T)
+    # peaked at its last logged epoch, so every seed's compression over the floor was 0, and Welch's t
+    # weighed the other group's, a maximum over epochs (positive under noise alone), against that zero
+    # with no spread: p 0.0085, Cliff's delta -1. Where every group did, "0 [0, 0], p 1" counted in q.
+    from ibstore import trend
+
+    noise = np.array([0.5904, 0.2661, 0.3478, 0.1613, 0.7755, 0.9011])     # the sceptic's values (bits)
+    def group(group_id: str, peak_epoch: int, excess: np.ndarray, seeds=range(6)) -> pd.DataFrame:
+        return pd.DataFrame({"run_id": [f"{group_id}-{seed}" for seed in seeds], "group_id": group_id, "layer": 3,
+                             "layer_name": "dense_3", "estimator": "binning", "params": '{"bin_size": 0.07}',
+                             "split": "train", "peak_i_xt_epoch": 200, "peak_i_xt": 9.0, "final_i_xt": 8.0,
+                             "compression_bits": excess + 0.4, "noise_floor_bits": 0.4, "group_peak_epoch": peak_epoch,
+                             "final_epoch": 400, "peak_i_yt_epoch": 300, "peak_i_yt": 0.9, "snr_drop_epoch": 100,
+                             "dead_network": False, "diverged": False, "status": "completed"}).assign(
+            noise_floor_bits=lambda rows: rows["compression_bits"] - excess)
+    at_end = group("bins31", 400, np.zeros(6)).assign(compression_bits=noise, noise_floor_bits=noise)
+    phases = pd.concat([at_end, group("bins30", 150, noise), group("bins32", 180, noise[::-1] * 0.8)])
+    assert (stats.with_excess(at_end)[stats.EXCESS] == 0).all()
+    assert scipy_stats.ttest_1samp(noise, 0).pvalue < 0.01          # what the comparison tested before
+
+    compared = stats.compare_groups(phases, "bins31", "bins30").set_index("quantity")
+    assert compared.loc[stats.EXCESS, "note"] == stats.PEAKS_AT_END
+    assert compared.loc[[stats.EXCESS], ["p_value", "ci_low", "ci_high", "q_value"]].isna().all(axis=None)
+    assert compared.loc["compression_bits", "p_value"] > 0 and pd.isna(compared.loc["compression_bits", "note"])
+    both_move = stats.compare_groups(phases, "bins32", "bins30").set_index("quantity")   # neither peaks at its end
+    assert both_move.loc[stats.EXCESS, "p_value"] > 0 and pd.isna(both_move.loc[stats.EXCESS, "note"])
+
+    labels = {"bins30": "histogram_bins=30", "bins31": "histogram_bins=31", "bins32": "histogram_bins=32"}
+    reference = report.reference_comparisons(phases, labels, "bins30")
+    assert "a group's mean I(X;T) peaks at its last logged epoch (compression_over_floor_bits) (1)" in \
+        report.differences_note(reference, labels)
+
+    steps = {run_id: float(run_id[4:6]) for run_id in phases["run_id"]}
+    trends = trend.trends(phases, steps).set_index("quantity")
+    assert trends.loc[stats.EXCESS, "note"] == stats.PEAKS_AT_END and np.isnan(trends.loc[stats.EXCESS, "p_value"])
+    assert trends.loc["compression_bits", "p_value"] > 0
+    moving = trend.trends(phases.assign(group_peak_epoch=150), steps).set_index("quantity")
+    assert moving.loc[stats.EXCESS, "p_value"] > 0 and moving.loc[stats.EXCESS, "note"] != stats.PEAKS_AT_END
