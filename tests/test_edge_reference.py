@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 from trainer.estimators import canonical, estimate
-from trainer.estimators.edge import edge_mi
 from trainer.estimators.errors import EstimatorError
 
 # the module fixture trains networks: one test process runs the module (pytest-xdist group), so it
@@ -168,10 +167,11 @@ def test_a_layer_equal_to_the_labels_gives_the_capped_label_entropy():
     # and H(Y) = 0.811 bits under U = 12.
     y = np.repeat([0, 1], [250, 750])
     t = y.astype(np.float32)[:, None]
-    assert edge_mi(t, y)[1] == pytest.approx(0.25 + 0.75 * math.log2(4 / 3), abs=1e-12)
-    assert edge_mi(t, y, U_yt=12)[1] == pytest.approx(-0.25 * math.log2(0.25) - 0.75 * math.log2(0.75), abs=1e-12)
+    assert estimate("edge", t, y)[1] == pytest.approx(0.25 + 0.75 * math.log2(4 / 3), abs=1e-12)
+    label_entropy = -0.25 * math.log2(0.25) - 0.75 * math.log2(0.75)
+    assert estimate("edge", t, y, U_yt=12)[1] == pytest.approx(label_entropy, abs=1e-12)
     x = np.eye(2)[y]  # inputs that are the one-hot labels: the same two cells
-    assert edge_mi(t, y, inputs=x)[0] == pytest.approx(-0.25 * math.log2(0.25) - 0.75 * math.log2(0.75), abs=1e-12)
+    assert estimate("edge", t, y, inputs=x)[0] == pytest.approx(label_entropy, abs=1e-12)
 
 
 def test_identical_activations_give_the_floor_of_0_001_bits():
@@ -179,7 +179,7 @@ def test_identical_activations_give_the_floor_of_0_001_bits():
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, 300)
     x = rng.integers(0, 2, (300, 12)).astype(np.float32)
-    assert edge_mi(np.full((300, 3), 0.4), y, inputs=x) == (pytest.approx(0.001, abs=1e-15),) * 2
+    assert estimate("edge", np.full((300, 3), 0.4), y, inputs=x) == (pytest.approx(0.001, abs=1e-15),) * 2
 
 
 def test_without_inputs_i_xt_is_nan_and_too_few_rows_raise():
@@ -188,9 +188,9 @@ def test_without_inputs_i_xt_is_nan_and_too_few_rows_raise():
     i_xt, i_yt = estimate("edge", t, y)
     assert math.isnan(i_xt) and i_yt == pytest.approx(deep_bottleneck_edge(t, y, t)[1], abs=TOLERANCE)
     with pytest.raises(EstimatorError, match="at least 20 inputs"):
-        edge_mi(t[:19], y[:19])
+        estimate("edge", t[:19], y[:19])
     with pytest.raises(EstimatorError, match="inputs must be numeric"):
-        edge_mi(t, y, inputs=t[:99])
+        estimate("edge", t, y, inputs=t[:99])
 
 
 def test_synthetic_layers_are_the_reference():
@@ -199,7 +199,7 @@ def test_synthetic_layers_are_the_reference():
     y = (x.sum(axis=1) > 6).astype(np.int64)
     for units in (1, 3, 10):
         t = np.tanh(x @ rng.normal(size=(12, units)))
-        ours = edge_mi(t, y, inputs=x)
+        ours = estimate("edge", t, y, inputs=x)
         assert ours == pytest.approx(deep_bottleneck_edge(t, y, x), abs=TOLERANCE)
 
 
@@ -237,7 +237,7 @@ def test_edge_is_deep_bottleneck_on_trained_layers(trained):
         for layer in (0, 3, len(values) - 1):
             for rows in (slice(0, n_train), slice(None)):                  # train split, full
                 t, y, x = values[layer][rows], labels[rows], inputs[rows]
-                ours = edge_mi(t, y, inputs=x)
+                ours = estimate("edge", t, y, inputs=x)
                 reference = deep_bottleneck_edge(t, y, x)
                 assert ours == pytest.approx(reference, abs=TOLERANCE), (epoch, layer, rows)
                 assert ours[0] > 0.5 and 0.001 <= ours[1] <= 1.0

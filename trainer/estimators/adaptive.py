@@ -55,7 +55,7 @@ def low_for_activation(activation_fn: str) -> float | str:
     return LOW_BY_LOWER_BOUND.get(bounds(activation_fn).lower, LAYER_MINIMUM)
 
 
-def adaptive_mi(activations, labels, n_bins: int = 30, low: str | float = AUTO) -> tuple[float, float]:
+def adaptive_mi(activations, labels, *, n_bins: int, low: str | float) -> tuple[float, float]:
     """(I(X;T), I(Y;T)) in bits of one layer with Chelombiev et al.'s adaptive (maximum-entropy) bins.
 
     Exactly their `set_up_bins(..., per_layer_bins=True, maxentropy=True)` followed by
@@ -78,12 +78,12 @@ def adaptive_mi(activations, labels, n_bins: int = 30, low: str | float = AUTO) 
     values are an error instead, as they mean `low` is wrong for this layer.
     """
     t, classes, n_classes = layer_inputs(activations, labels)
-    i_xt, i_yt = adaptive_mi_stacked(t[None], classes, n_classes, n_bins, low)
+    i_xt, i_yt = adaptive_mi_stacked(t[None], classes, n_classes, n_bins=n_bins, low=low)
     return float(i_xt[0]), float(i_yt[0])
 
 
-def adaptive_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int, n_bins: int = 30,
-                        low: str | float = AUTO) -> tuple[np.ndarray, np.ndarray]:
+def adaptive_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int, *, n_bins: int,
+                        low: str | float) -> tuple[np.ndarray, np.ndarray]:
     """`adaptive_mi` of N networks' layers at once: t [N, n, units] float32 or float64 (checked, see
     `stacked_layer_inputs`), classes [n] 0..n_classes-1. Returns ([N], [N]).
 
@@ -117,7 +117,7 @@ def adaptive_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int, n_bi
     return stacked_plugin_mi_bits(codes, classes, n_classes)
 
 
-def quantile_mi(activations, labels, n_bins: int = 30) -> tuple[float, float]:
+def quantile_mi(activations, labels, *, n_bins: int) -> tuple[float, float]:
     """(I(X;T), I(Y;T)) in bits of one layer, with equal-mass bins chosen for this layer and call.
 
     The n_bins - 1 inner bin edges are quantiles of all m = n * units activation
@@ -131,12 +131,12 @@ def quantile_mi(activations, labels, n_bins: int = 30) -> tuple[float, float]:
     over the binned rows.
     """
     t, classes, n_classes = layer_inputs(activations, labels)
-    i_xt, i_yt = quantile_mi_stacked(t[None], classes, n_classes, n_bins)
+    i_xt, i_yt = quantile_mi_stacked(t[None], classes, n_classes, n_bins=n_bins)
     return float(i_xt[0]), float(i_yt[0])
 
 
-def quantile_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int,
-                        n_bins: int = 30) -> tuple[np.ndarray, np.ndarray]:
+def quantile_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int, *, n_bins: int
+                        ) -> tuple[np.ndarray, np.ndarray]:
     """`quantile_mi` of N networks' layers at once (t [N, n, units]; see `adaptive_mi_stacked`)."""
     sorted_values = np.sort(t.reshape(len(t), -1), axis=1)
     inner_edges = sorted_values[:, np.arange(1, n_bins) * sorted_values.shape[1] // n_bins]

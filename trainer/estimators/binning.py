@@ -25,14 +25,14 @@ RANGE_CHOICES = ("layer", "run")
 SEARCH_BLOCK = 2**14
 
 
-def binning_mi(activations, labels, bin_size: float = 0.07, n_bins: int | None = None,
-               range: str | list[float] = "layer") -> tuple[float, float]:
+def binning_mi(activations, labels, *, bin_size: float | None = None, n_bins: int | None = None,
+               range: str | list[float] | None = None) -> tuple[float, float]:
     """(I(X;T), I(Y;T)) in bits of one layer, by binning its activations.
 
-    Two ways to bin (the canonical params hold exactly one of them):
+    Two ways to bin; the canonical params (`canonical`, which holds the defaults) give exactly one:
     - `bin_size` (deep-bottleneck / ibsgd `simplebinmi.bin_calc_information2`): bin index
       floor(a / bin_size), unbounded, the grid anchored at 0, computed as ibsgd computes it on
-      Keras' activations: a and bin_size as float32, the quotient in float32. Default 0.07.
+      Keras' activations: a and bin_size as float32, the quotient in float32.
     - `n_bins` over `range` (Saxe et al. 2018 for ReLU: 100 bins between the layer's
       min and max over the whole run, no public code, computed in float64; for IDNNs' exact
       edges see `idnns_mi`): n_bins equal bins
@@ -49,12 +49,12 @@ def binning_mi(activations, labels, bin_size: float = 0.07, n_bins: int | None =
     theory of deep learning").
     """
     t, classes, n_classes = layer_inputs(activations, labels)
-    i_xt, i_yt = binning_mi_stacked(t[None], classes, n_classes, bin_size, n_bins, range)
+    i_xt, i_yt = binning_mi_stacked(t[None], classes, n_classes, bin_size=bin_size, n_bins=n_bins, range=range)
     return float(i_xt[0]), float(i_yt[0])
 
 
-def binning_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int, bin_size: float = 0.07,
-                       n_bins: int | None = None, range: str | list[float] | np.ndarray = "layer",
+def binning_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int, *, bin_size: float | None = None,
+                       n_bins: int | None = None, range: str | list[float] | np.ndarray | None = None,
                        ) -> tuple[np.ndarray, np.ndarray]:
     """`binning_mi` of N networks' layers at once: t [N, n, units] float32 or float64 (checked, see
     `stacked_layer_inputs`), classes [n] 0..n_classes-1. `range` may also be an [N, 2]
@@ -76,7 +76,7 @@ def binning_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int, bin_s
     return stacked_plugin_mi_bits(codes, classes, n_classes)
 
 
-def idnns_mi(activations, labels, n_edges: int = 30) -> tuple[float, float]:
+def idnns_mi(activations, labels, *, n_edges: int) -> tuple[float, float]:
     """(I(X;T), I(Y;T)) in bits of one layer, binned exactly as IDNNs bins it.
 
     ravidziv/IDNNs (idnns/information/information_process.py, `get_information` and
@@ -91,12 +91,12 @@ def idnns_mi(activations, labels, n_edges: int = 30) -> tuple[float, float]:
     the binned rows, as for `binning_mi`.
     """
     t, classes, n_classes = layer_inputs(activations, labels)
-    i_xt, i_yt = idnns_mi_stacked(t[None], classes, n_classes, n_edges)
+    i_xt, i_yt = idnns_mi_stacked(t[None], classes, n_classes, n_edges=n_edges)
     return float(i_xt[0]), float(i_yt[0])
 
 
-def idnns_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int,
-                     n_edges: int = 30) -> tuple[np.ndarray, np.ndarray]:
+def idnns_mi_stacked(t: np.ndarray, classes: np.ndarray, n_classes: int, *, n_edges: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """`idnns_mi` of N networks' layers at once (t [N, n, units]; see `binning_mi_stacked`)."""
     edges = np.linspace(-1, 1, n_edges).astype(np.float32)
     codes = rowwise_digitize(edges[None], t.reshape(1, -1)).reshape(t.shape) - 1    # np.digitize(t, edges) - 1

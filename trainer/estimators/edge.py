@@ -37,9 +37,8 @@ MIN_INPUTS = 20         # below it the reference's projection has floor(log2(n /
 KNN_QUERIES = 500       # find_knn's r
 
 
-def edge_mi(activations, labels, U_xt: float = 12.0, U_yt: float = 1.0, L_ensemble: int = 10,
-            gamma_t: float = 0.1, gamma_xy: float = 0.1, eps_range_factor: float = 0.1, seed: int = 3334,
-            *, inputs=None) -> tuple[float, float]:
+def edge_mi(activations, labels, *, U_xt: float, U_yt: float, L_ensemble: int, gamma_t: float, gamma_xy: float,
+            eps_range_factor: float, seed: int, inputs=None) -> tuple[float, float]:
     """(I(X;T), I(Y;T)) in bits, exactly as deep-bottleneck's EDGE estimator computes them.
 
     deep-bottleneck calls NoshadEDGE(T, Y', U, L_ensemble=10, gamma=[0.1, 0.1],

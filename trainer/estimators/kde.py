@@ -27,7 +27,7 @@ BLOCK_ROWS = 128
 MEMO_BYTES = 2**26
 
 
-def kde_upper_mi(activations, labels, noise_variance: float = 1e-3) -> tuple[float, float]:
+def kde_upper_mi(activations, labels, *, noise_variance: float) -> tuple[float, float]:
     """(I(X;T), I(Y;T)) in bits from the KL-divergence upper bound on H(T + noise).
 
     I(X;T) = H_KL(T) - H(T|X) and I(Y;T) = H_KL(T) - sum_y p(y) H_KL(T|Y=y), the
@@ -38,7 +38,7 @@ def kde_upper_mi(activations, labels, noise_variance: float = 1e-3) -> tuple[flo
     return mixture_bound_mi(activations, labels, noise_variance, "upper")
 
 
-def kde_lower_mi(activations, labels, noise_variance: float = 1e-3) -> tuple[float, float]:
+def kde_lower_mi(activations, labels, *, noise_variance: float) -> tuple[float, float]:
     """(I(X;T), I(Y;T)) in bits from the Bhattacharyya lower bound on H(T + noise).
 
     As kde_upper_mi with `bd_entropy_nats` for H(T) and for every H(T|Y=y).

@@ -36,7 +36,7 @@ PARAMS = {
 RADIUS_SLACK = 1e-13
 
 
-def ksg_mi(activations, labels, k: int = 3, noise: float = 1e-10, seed: int = 0) -> tuple[float, float]:
+def ksg_mi(activations, labels, *, k: int, noise: float, seed: int) -> tuple[float, float]:
     """(h(T), I(Y;T)) in bits from k-nearest-neighbour statistics.
 
     h(T), which the binning estimators' reasoning would call I(X;T), by `ksg_entropy_bits`:
