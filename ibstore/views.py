@@ -16,6 +16,7 @@ reaches the Arrow scan and files of other runs are never opened.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any, Iterable
 
 import duckdb
@@ -205,16 +206,18 @@ def runs_table(records: list[RunRecord]) -> pa.Table:
     (sorted; see `config_columns`), at most MAX_CONFIG_COLUMNS of them."""
     table = pa.Table.from_pylist([run_row(record) for record in records], schema=RUNS_SCHEMA)
     flat_configs = [flatten(record.config) for record in records]
+    counts = Counter(key for flat in flat_configs for key in flat)
     taken = {name.lower() for name in RUNS_SCHEMA.names}
     keys = []
-    for key in sorted({key for flat in flat_configs for key in flat}):
-        # DuckDB names are case-insensitive: a record column wins, then the first config key.
+    # DuckDB names are case-insensitive: a record column wins, then of config keys alike but for case
+    # the one most runs have (a hand-edited "Initial_Bias" in one run took every run's initial_bias
+    # column), the first in sort order on a tie; the others are in `config` alone.
+    for key in sorted(counts, key=lambda k: (-counts[k], k)):
         if key.lower() not in taken:
             taken.add(key.lower())
             keys.append(key)
-    if len(keys) > MAX_CONFIG_COLUMNS:   # the keys most runs have; the rest are in `config`
-        counts = {key: sum(key in flat for flat in flat_configs) for key in keys}
-        keys = sorted(sorted(keys, key=lambda k: -counts[k])[:MAX_CONFIG_COLUMNS])
+    # the keys most runs have, at most MAX_CONFIG_COLUMNS; the rest are in `config`
+    keys = sorted(keys[:MAX_CONFIG_COLUMNS])
     columns = config_columns(flat_configs, keys)
     return pa.Table.from_arrays([*table.columns, *columns.values()], names=[*table.column_names, *columns])
 

@@ -49,6 +49,23 @@ def test_runs_view_has_one_typed_column_per_flattened_config_key():
                     ("r1", 1, 0.5, "[3]", 1.0, "1", None, None)]
 
 
+def test_of_config_keys_alike_but_for_case_the_one_most_runs_have_is_the_column():
+    # An attacker's hand-edited run.json: "Initial_Bias" in one run sorted before initial_bias and took
+    # the column, so every other run's initial_bias read NULL and `--where "initial_bias = 0.2"` matched none.
+    configs = [{"initial_bias": 0.0}, {"initial_bias": 0.0, "Initial_Bias": 5}, {"initial_bias": 0.2}]
+    records = [RunRecord(**{**BASE, "run_id": f"r{i}"}, config=c) for i, c in enumerate(configs)]
+    con = runs_view(records)
+    assert [name for name, in con.execute("SELECT column_name FROM (DESCRIBE runs)").fetchall()
+            if name.lower() == "initial_bias"] == ["initial_bias"]
+    assert con.execute("SELECT run_id, initial_bias FROM runs ORDER BY run_id").fetchall() == [
+        ("r0", 0.0), ("r1", 0.0), ("r2", 0.2)]
+    # on a tie, the first in sort order, as before
+    con = runs_view([RunRecord(**{**BASE, "run_id": "r0"}, config={"b": 1, "B": 2})])
+    assert con.execute("SELECT * EXCLUDE (%s) FROM runs" % ", ".join(
+        name for name, in con.execute("SELECT column_name FROM (DESCRIBE runs)").fetchall() if name.lower() != "b")
+                       ).fetchall() == [(2,)]
+
+
 def test_runs_view_record_columns_and_older_records():
     new = RunRecord(**BASE, final_train_accuracy=0.9, final_test_accuracy=0.8, final_train_loss=0.1,
                     final_test_loss=0.2, best_test_accuracy=0.85, epochs_done=4, dead_network=True,
