@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ibstore.progress import SweepProgress, progress_path, read_progress
+from ibstore.progress import SweepProgress, holder, progress_path, read_progress
 from ibstore.index import scan
 from ibstore.record import Status
 
@@ -31,7 +31,8 @@ def _processes() -> dict[str, subprocess.Popen]:
 
 def start(root: Path) -> subprocess.Popen:
     root.mkdir(parents=True, exist_ok=True)
-    progress_path(root, SWEEP_ID).unlink(missing_ok=True)  # an earlier sweep's counts are not this one's
+    if holder(root, SWEEP_ID) is None:     # a live one keeps its file; the new sweep then refuses the id
+        progress_path(root, SWEEP_ID).unlink(missing_ok=True)  # an earlier sweep's counts are not this one's
     with open(root / LOG_NAME, "ab") as log:
         process = subprocess.Popen(command(root), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)

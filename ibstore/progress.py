@@ -110,6 +110,13 @@ def read_progress(root: Path, sweep_id: str) -> SweepProgress | None:
     return progress
 
 
+def holder(root: Path, sweep_id: str) -> SweepProgress | None:
+    """The sweep that holds `sweep_id` in `root`: its progress file, where it says running or waiting
+    and its process is alive (or on another host, whose processes cannot be seen); else None."""
+    progress = read_progress(root, sweep_id)
+    return progress if progress is not None and progress.state in (SweepState.RUNNING, SweepState.WAITING) else None
+
+
 def _alive(pid: object) -> bool:
     """Whether process `pid` exists on this host (another user's counts: signalling it is refused).
     A pid reused since stays `alive`: the file then reads as it was written."""

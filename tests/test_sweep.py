@@ -618,3 +618,30 @@ def test_a_sweep_runs_through_a_local_ray_instance(tmp_path, capsys, monkeypatch
         assert sorted(metrics(root, run_id).epoch.unique()) == [0, 1, 2, 3, 4]
     assert cli.main(["sweep", str(path), "--ray", "local", "--results", str(root)]) == 0
     assert "2 already complete (skipped), 0 to do" in capsys.readouterr().out
+
+
+def test_a_sweep_id_a_live_sweep_holds_is_refused_and_a_gone_ones_is_not(tmp_path, capsys):
+    # Two live sweeps under one --sweep-id took turns writing one progress file; now the second is
+    # refused before it plans or writes anything. A file whose sweep is gone (killed) holds nothing.
+    from ibstore.progress import SweepProgress, progress_path
+
+    path = write_config(tmp_path, "held", {**TINY, "epochs": 2})
+    root = tmp_path / "results"
+    progress_file = progress_path(root, "same")
+    progress_file.parent.mkdir(parents=True)
+    live = SweepProgress(sweep_id="same", path="other.json", pid=os.getpid(), host=socket.gethostname(),
+                         started_at="2026-12-07T01:00:00+00:00", updated_at="2026-12-07T01:00:01+00:00",
+                         state="running", runs={"r": "running"})
+    progress_file.write_bytes(live.to_json_bytes())
+    assert cli.main(["sweep", str(path), "--results", str(root), "--sweep-id", "same"]) == 2
+    assert capsys.readouterr().err == (
+        "error: sweep id 'same' is in use: a sweep of other.json (process %d on %s) has been running since "
+        "2026-12-07T01:00:00+00:00; give another --sweep-id, or none for a new one\n" % (os.getpid(), socket.gethostname()))
+    assert sorted(p.name for p in root.iterdir()) == [".sweeps"] and progress_file.read_bytes() == live.to_json_bytes()
+    # on another host its process cannot be seen: the message says how to free the id
+    progress_file.write_bytes(SweepProgress(**{**live.__dict__, "host": "elsewhere"}).to_json_bytes())
+    with pytest.raises(sweep_module.SweepError, match=f"stopped on elsewhere without ending, remove {progress_file}"):
+        sweep_module.check_options(root, None, None, "same")
+    never_a_pid = int(Path("/proc/sys/kernel/pid_max").read_text())      # pids run below it
+    progress_file.write_bytes(SweepProgress(**{**live.__dict__, "pid": never_a_pid}).to_json_bytes())
+    assert sweep_module.check_options(root, None, None, "same") == "same"

@@ -29,6 +29,7 @@ from ibstore.progress import (
     QUEUED,
     SweepProgress,
     SweepState,
+    holder,
     progress_path,
 )
 from ibstore.record import Status, utc_now
@@ -207,9 +208,17 @@ def check_options(root: Path, workers: int | None, ray_address: str | None, swee
         raise SweepError("--workers applies to local workers and --ray local; a Ray cluster uses its own CPUs")
     sweep_id = sweep_id or default_sweep_id()
     try:
-        progress_path(root, sweep_id)
+        path = progress_path(root, sweep_id)
     except ValueError as error:
         raise SweepError(str(error)) from None
+    # Two live sweeps under one id took turns writing one progress file (the explorer's quickstart
+    # reads it); a file left by a sweep that is gone does not hold the id.
+    if held := holder(root, sweep_id):
+        gone_elsewhere = (f"; if it was stopped on {held.host} without ending, remove {path}"
+                          if held.host != socket.gethostname() else "")
+        raise SweepError(terminal_text(
+            f"sweep id {sweep_id!r} is in use: a sweep of {held.path} (process {held.pid} on {held.host}) has been "
+            f"{held.state} since {held.started_at}; give another --sweep-id, or none for a new one{gone_elsewhere}"))
     return sweep_id
 
 
