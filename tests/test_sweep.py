@@ -170,6 +170,23 @@ def mark(root: Path, run_id: str, status: str, checkpoint_epoch: int | None = No
         (root / "runs" / run_id / "checkpoints" / f"epoch_{checkpoint_epoch:06d}.npz").write_bytes(b"")
 
 
+def test_a_sweep_says_which_skipped_runs_are_recorded_in_another_cohort(tmp_path, capsys):
+    # An attacker renamed a config's cohort: the sweep said "done: 6 completed of 6 planned" and
+    # `trainer report` then knew no such cohort. A cohort is not part of a run's id.
+    (experiment,) = config.plan({"name": "qs", "cohort": "qsb", **TINY, "n_runs": 3})
+    ids = [experiment.run_id(seed) for seed in range(3)]
+    for run_id, cohort in zip(ids, ("qs", "qs", "qsb")):
+        mark(tmp_path, run_id, "completed")
+        path = tmp_path / "runs" / run_id / "run.json"
+        write_record(path, RunRecord.from_json_bytes(path.read_bytes()).model_copy(update={"cohort": cohort}))
+    plan = plan_sweep([experiment], tmp_path)
+    assert plan.to_do == 0 and plan.elsewhere == {ids[0]: "qs", ids[1]: "qs"}
+    sweep_module.print_plan("qs.json", tmp_path, plan)
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "  2 of them recorded in cohort 'qs', not in their config's (a cohort is not part of a run's id: the runs are "
+        "the same, and keep the cohort they were trained in)"]
+
+
 def test_plan_skips_complete_runs_and_groups_the_rest_by_what_they_need(tmp_path):
     (experiment,) = config.plan({"name": "plan", **TINY, "n_runs": 6, "save_checkpoints": True})
     ids = [experiment.run_id(seed) for seed in range(6)]

@@ -73,13 +73,16 @@ class Plan:
     # run id -> its record's writer stamp when planned (`writer_stamp`; None: no record): another one
     # means another process trained it since (trainer.sweep.plan_held_again)
     stamps: dict[str, tuple | None] = field(default_factory=dict)
+    # run id -> the cohort its record names, of the skipped runs whose record names another cohort
+    # than their config (a cohort is not part of a run's id: a renamed cohort's runs are found done)
+    elsewhere: dict[str, str | None] = field(default_factory=dict)
 
     def __add__(self, other: Plan) -> Plan:
         """Two plans of different runs as one."""
         skipped = {status: self.skipped.get(status, []) + other.skipped.get(status, [])
                    for status in {**self.skipped, **other.skipped}}
         return Plan(self.tasks + other.tasks, self.run_ids + other.run_ids, skipped, {**self.held, **other.held},
-                    {**self.stamps, **other.stamps})
+                    {**self.stamps, **other.stamps}, {**self.elsewhere, **other.elsewhere})
 
     @property
     def planned(self) -> int:
@@ -212,6 +215,8 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
                 plan.held[run_id] = holder_text(root, record)
             elif todo is Action.KEEP:
                 plan.skipped.setdefault(record.status.value, []).append(run_id)
+                if record.cohort != experiment.cohort:
+                    plan.elsewhere[run_id] = record.cohort
             else:
                 epoch = start_epoch(root, experiment, run_id, todo, resume)
                 (resumed.setdefault(epoch, []) if epoch else fresh).append(seed)
