@@ -1,6 +1,7 @@
 """How often two groups' comparison, and a trend along a key, call noise a difference.
 
     python bench/comparison_calibration.py [--draws 2000] [--seed 11]
+    python bench/comparison_calibration.py --excess [--draws 1000]    # compression over the floor
 
 Draws normal seeds and counts p < 0.05 by the permutation test alone (ibstore.stats.shift_test,
 Welch's t permuted; ibstore.trend.hc3_test, the HC3-studentized slope permuted), by the t test
@@ -11,6 +12,15 @@ timing: a measurement of the statistics, run by hand (tests/test_phases.py and t
 check the unequal-spread rows on fewer draws). Each row draws from its own random stream (--seed and
 its parameters), so a row reads the same whatever rows are added beside it; the documents quote
 `--draws 4000`.
+
+`--excess`: two groups' compression over the floor (ibstore.stats.EXCESS, each seed's fall from
+its group's peak epoch to its end) from I(X;T) curves over 91 logged epochs (a sceptic's models:
+flat with AR(1) noise, 0.05 bits, correlation 0.9; a mixture of seeds that rise and fall and
+seeds that keep rising; and the mixture with group a's falls 0.3 bits deeper), counted three
+ways: the comparison of the seeds' values alone (`stats.compare`), with the rule that a group
+whose mean peaks at its last logged epoch gets no test (stats.PEAKS_AT_END), and with that rule
+and the p bounded by the test that picks each group's peak epoch again (`stats.reselected_test`,
+the lab's). Also counted among the pairs where a group peaks one logged epoch before its end.
 """
 
 from __future__ import annotations
@@ -43,11 +53,69 @@ def row_generator(seed: int, table: list, row: tuple) -> np.random.Generator:
     return np.random.default_rng([seed, table is TRENDS, *(int(round(value * 1000)) for value in values)])
 
 
+EPOCHS = 91
+EXCESS_MODELS = ("flat noise", "rise and fall or keep rising", "the same, a's falls 0.3 bits deeper")
+
+
+def excess_curves(rng: np.random.Generator, model: str, seeds: int, deeper: float = 0.0) -> np.ndarray:
+    """I(X;T) curves [seeds, EPOCHS] of one group (bits)."""
+    epoch = np.arange(EPOCHS)
+    curves = []
+    for _ in range(seeds):
+        if model == "flat noise":
+            noise = np.empty(EPOCHS)
+            noise[0] = rng.normal(0, 0.05)
+            steps = rng.normal(0, 0.05 * np.sqrt(1 - 0.9 ** 2), EPOCHS)
+            for e in range(1, EPOCHS):
+                noise[e] = 0.9 * noise[e - 1] + steps[e]
+            curves.append(5 + noise)
+        elif rng.random() < 0.5:        # rises to epoch 25, then falls
+            height = rng.uniform(0.1, 0.9) + deeper
+            shape = np.where(epoch < 25, np.exp(-((epoch - 25) / 15) ** 2), np.exp(-(epoch - 25) / 20))
+            curves.append(5 + height * shape + rng.normal(0, 0.03, EPOCHS))
+        else:                           # keeps rising
+            curves.append(5 + rng.uniform(0.1, 0.6) * epoch / EPOCHS + rng.normal(0, 0.03, EPOCHS))
+    return np.array(curves)
+
+
+def excess_rows(draws: int, seed: int) -> None:
+    print(f"compression over the floor, p < 0.05 in {draws} pairs per row: the seeds' values alone | with the "
+          "peak-at-end rule | and the p bounded by the reselected test (the lab's); the same among the pairs where a "
+          "group peaks one logged epoch before its end; pairs without a test (a group peaks at its end)")
+    for model in EXCESS_MODELS:
+        for seeds in (5, 6, 10):
+            rng = row_generator(seed, GROUPS, (EXCESS_MODELS.index(model), seeds, EPOCHS))
+            counts, near, near_counts, untested = np.zeros(3), 0, np.zeros(3), 0
+            for _ in range(draws):
+                a = excess_curves(rng, model, seeds, 0.3 if model == EXCESS_MODELS[2] else 0.0)
+                b = excess_curves(rng, model, seeds)
+                peaks = [int(curves.mean(axis=0).argmax()) for curves in (a, b)]
+                a_drops, b_drops = a - a[:, -1:], b - b[:, -1:]
+                excess = [np.round(drops[:, peak], stats.DECIMALS) for drops, peak in zip((a_drops, b_drops), peaks)]
+                alone = stats.compare(*excess)
+                at_end = EPOCHS - 1 in peaks
+                lab = alone if at_end else stats.reselection_bounded(alone, a_drops, b_drops)
+                called = np.array([alone.p_value < stats.ALPHA, not at_end and alone.p_value < stats.ALPHA,
+                                   not at_end and lab.p_value < stats.ALPHA])
+                counts += called
+                untested += at_end
+                if EPOCHS - 2 in peaks:
+                    near += 1
+                    near_counts += called
+            near_rates = " | ".join(f"{count / max(near, 1):.3f}" for count in near_counts)
+            print(f"{model}, {seeds} seeds a side: " + " | ".join(f"{count / draws:.3f}" for count in counts)
+                  + f"; near the end ({near} pairs): {near_rates}; untested {untested / draws:.3f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=2000, help="draws per row (default 2000)")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--excess", action="store_true", help="compare compression over the floor instead")
     args = parser.parse_args()
+    if args.excess:
+        excess_rows(args.draws, args.seed)
+        return
     print(f"p < 0.05 in {args.draws} draws per row: the permutation test alone | the t test alone | the larger p")
     for row in GROUPS:
         n_a, n_b, sd_a, sd_b, difference = row

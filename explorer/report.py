@@ -92,7 +92,11 @@ COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the s
                     "exactly when p < 0.05 (unbounded where the seeds are too few for p < 0.05). Each test guards where the "
                     "other errs: the permutation test where the seeds are not normal, Welch's where a group of a few seeds "
                     "spreads wider (a group of 2 seeds: t on Hsu's 1 degree of freedom, which holds 5 % whatever the "
-                    "spreads). Cliff's delta: P(a > b) - P(a < b). q over groups "
+                    "spreads). Compression over the floor, which each group's seeds take at the epoch their group "
+                    "peaks at: p is also at least that of the permutation test that picks each group's peak epoch "
+                    "again in every split of the seeds, and the interval then holds 0 where that test keeps it; no "
+                    "test where a group peaks at its last logged epoch (0 in every seed by construction). "
+                    "Cliff's delta: P(a > b) - P(a < b). q over groups "
                     "and layers: p adjusted by Benjamini-Hochberg over every group compared with the reference and "
                     "every layer; read it when asking which groups differ from the reference.")
 # What a trend row holds (ibstore.trend): said beside every trend table.
@@ -420,7 +424,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
                   f"Mean [95 % t interval] over seeds; {stats.COMPRESSION_TEST}. {EXCESS_BOUND} {ADJUSTED} "
                   f"{VERDICTS} {UNDECIDED}", "",
                   *[line for note in notes for line in (note, "")], *_markdown(table), ""]
-        compared = reference_comparisons(these, labels, reference)
+        compared = reference_comparisons(these, labels, reference, these_curves)
         comparison = comparison_table(these, labels, compared=compared)
         if not comparison.empty:
             _save_table(comparison, folder, f"{name}-comparison")
@@ -620,16 +624,18 @@ def live_groups(these: pd.DataFrame, labels: dict[str, str]) -> list[str]:
     return [group_id for group_id in labels if group_id in kept]
 
 
-def reference_comparisons(these: pd.DataFrame, labels: dict[str, str], reference: str | None = None) -> pd.DataFrame:
+def reference_comparisons(these: pd.DataFrame, labels: dict[str, str], reference: str | None = None,
+                          curves: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every seed group of `these` (phases rows of one estimator, params and split) with a kept run
     (`live_groups`) against the `reference` group (the first of them if it has none: `reference_note`)
     on COMPARED, per layer: `stats.compare_groups`' rows with group_id, reference, layer_name and
     q_groups, q over every group and layer compared (`stats.over_groups`); empty if there is no
     other such group. A group without a kept run has no value to compare: it is left out
-    (`not_compared`)."""
+    (`not_compared`). The I(X;T) `curves` of these runs (CURVES_SQL's rows) bound the p of compression
+    over the floor (`stats.compare_groups`)."""
     live = live_groups(these, labels)
     reference = reference if reference in live else live[0] if live else None
-    compared = [stats.compare_groups(these, other, reference, COMPARED).assign(group_id=other)
+    compared = [stats.compare_groups(these, other, reference, COMPARED, curves).assign(group_id=other)
                 for other in live if other != reference]
     if not compared:
         return pd.DataFrame()

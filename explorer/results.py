@@ -403,4 +403,4 @@ class ResultStore(ResultCharts):
             if not runs["group_id"].eq(group).any():
                 raise ValueError(f"no seed group {group!r} in {self.root}")
         run_ids = runs.loc[runs["group_id"].isin([group_a, group_b]), "run_id"].tolist()
-        return stats.compare_groups(self.phases(run_ids), group_a, group_b)
+        return stats.compare_groups(self.phases(run_ids), group_a, group_b, curves=self.phase_curves(run_ids))

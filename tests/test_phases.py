@@ -1246,3 +1246,60 @@ def test_a_group_whose_mean_peaks_at_its_end_has_no_comparison_or_trend_of_its_c
     assert trends.loc["compression_bits", "p_value"] > 0
     moving = trend.trends(phases.assign(group_peak_epoch=150), steps).set_index("quantity")
     assert moving.loc[stats.EXCESS, "p_value"] > 0 and moving.loc[stats.EXCESS, "note"] != stats.PEAKS_AT_END
+
+
+def test_the_reselected_test_is_the_permutation_test_of_the_difference_of_the_two_groups_peaks():
+    # Written out here over every split of the pooled seeds' drop curves (itertools), each group's peak
+    # epoch picked again in every split: the test compare_groups bounds compression over the floor by.
+    rng = np.random.default_rng(4)
+    epochs = 12
+    a = 5 + np.r_[np.linspace(0, 0.6, 6), np.linspace(0.6, 0.1, 6)] + rng.normal(0, 0.1, (4, epochs))
+    b = 5 + np.linspace(0, 0.3, epochs) + rng.normal(0, 0.1, (5, epochs))
+    drops = np.vstack([a - a[:, -1:], b - b[:, -1:]])
+    def peak_difference(first: tuple[int, ...]) -> float:
+        second = [i for i in range(9) if i not in first]
+        return drops[list(first)].mean(axis=0).max() - drops[second].mean(axis=0).max()
+    observed = peak_difference((0, 1, 2, 3))
+    null = np.array([peak_difference(first) for first in itertools.combinations(range(9), 4)])    # 126 splits
+    tie = abs(observed) * 1e-13
+    expected = min(1.0, 2 * min(np.mean(null >= observed - tie), np.mean(null <= observed + tie)))
+    assert stats.reselected_test(drops[:4], drops[4:]) == pytest.approx(expected, abs=1e-15)
+    assert 0 < expected < 0.2 and observed > 0.3
+    # the bound: the larger p, and 0 inside the interval where the reselected test keeps it
+    values = [drops[:4, drops[:4].mean(axis=0).argmax()], drops[4:, drops[4:].mean(axis=0).argmax()]]
+    alone = stats.compare(*values)
+    bounded = stats.reselection_bounded(alone, drops[:4], drops[4:])
+    assert bounded.p_value == max(alone.p_value, expected)
+    assert (bounded.ci_low <= 0 <= bounded.ci_high) == (bounded.p_value >= stats.ALPHA)
+
+
+def test_a_group_peaking_one_epoch_before_its_end_is_compared_with_its_peak_picked_again():
+    # One group keeps rising (its mean peaks one logged epoch before its end, its seeds' compression over
+    # the floor all near 0), the other is flat noise: the seeds' values alone read as a difference
+    # (Welch's and the permuted t, p < 0.05); picking each group's peak again over the splits does not.
+    epochs, rng = 30, np.random.default_rng(2767)
+    curves_of = {"rising": 5 + np.linspace(0, 0.3, epochs) + rng.normal(0, 0.05, (6, epochs)),
+                 "flat": 5 + rng.normal(0, 0.05, (6, epochs))}
+    keys = {"layer": 1, "layer_name": "dense_1", "estimator": "binning", "params": "{}", "split": "train"}
+    phases, curves = [], []
+    for group, values in curves_of.items():
+        group_peak = int(values.mean(axis=0).argmax())
+        for seed, curve in enumerate(values):                    # the phases view's columns, from the curve
+            run_id = f"{group}-{seed}"
+            phases.append({"run_id": run_id, "group_id": group, **keys, "peak_i_xt_epoch": int(curve.argmax()),
+                           "peak_i_xt": curve.max(), "final_epoch": epochs - 1, "final_i_xt": curve[-1],
+                           "compression_bits": curve.max() - curve[-1], "group_peak_epoch": group_peak,
+                           "noise_floor_bits": curve.max() - curve[group_peak], "peak_i_yt_epoch": 0,
+                           "peak_i_yt": 0.5, "snr_drop_epoch": None, "dead_network": False, "diverged": False,
+                           "status": "completed"})
+            curves.append({"run_id": run_id, **{k: keys[k] for k in stats.KEYS}, "epochs": list(range(epochs)),
+                           "i_xt": list(curve)})
+    phases, curves = pd.DataFrame(phases), pd.DataFrame(curves)
+    assert curves_of["rising"].mean(axis=0).argmax() == epochs - 2
+    alone = stats.compare_groups(phases, "rising", "flat").set_index("quantity").loc[stats.EXCESS]
+    bounded = stats.compare_groups(phases, "rising", "flat", curves=curves).set_index("quantity").loc[stats.EXCESS]
+    assert alone["p_value"] < 0.05 and not alone["ci_low"] <= 0 <= alone["ci_high"]
+    drops = {group: values - values[:, -1:] for group, values in curves_of.items()}
+    reselected = stats.reselected_test(drops["rising"], drops["flat"])
+    assert bounded["p_value"] == reselected > 0.1 and bounded["ci_low"] <= 0 <= bounded["ci_high"]
+    assert bounded["difference"] == alone["difference"] < 0

@@ -48,7 +48,8 @@ def unescaped(text: object) -> object:
 # 2 and 2 seeds: the smallest two-sided p is 2 / C(4, 2) = 1/3; two other live groups, six layers
 NONE_DIFFERS = ("No group is shown to differ from initial_bias=0 at q (over groups and layers) < 0.05, in any "
                 "layer or quantity tested (the smallest p these seeds allow is 0.333, and each quantity's q adjusts "
-                "up to 12 tests together).")
+                "up to 12 tests together) (5 more without a test, – in the table: a group's mean I(X;T) peaks at its "
+                "last logged epoch (compression_over_floor_bits) (5)).")
 
 
 def table(at, heading: str):

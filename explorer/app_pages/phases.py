@@ -110,7 +110,8 @@ def comparison(root: str, version: int, run_ids: tuple[str, ...], estimator: str
     """The comparison table of `layers` and the sentence naming which groups differ, over every layer
     recorded (q is over those)."""
     these = phase_rows(root, run_ids, estimator, params, split)
-    compared = report.reference_comparisons(these, dict(labels), reference)
+    compared = report.reference_comparisons(these, dict(labels), reference,
+                                            curve_rows(root, run_ids, estimator, params, split))
     return (report.comparison_table(these, dict(labels), layers=layers, compared=compared),
             report.differences_note(compared, dict(labels)))
 
