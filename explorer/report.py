@@ -101,7 +101,8 @@ COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the s
                     "every layer; read it when asking which groups differ from the reference.")
 # What a trend row holds (ibstore.trend): said beside every trend table.
 TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares slope of the quantity against the "
-                 "run's step along {key} (its values ranked 0 to k - 1, so their spacing does not count), in the "
+                 "run's step along {key} (the values of its runs kept, ranked 0 to k - 1, so their spacing does not "
+                 "count; a value whose runs are all left out, e.g. all dead, has no step), in the "
                  "quantity's units per step; two-sided p, the larger of the studentized permutation test's (the slope over its HC3 error, the values shuffled over the "
                  "runs) and the t test's of the slope over each step's own variance (over its HC3 error where a step has one run; on Hsu's 1 degree of freedom where a step of 2 enters the slope), and its 95 % interval, the span of the two "
                  "tests' intervals, so the interval leaves out 0 exactly when p < 0.05; Spearman's rho of "

@@ -33,7 +33,8 @@ def gradient_charts() -> None:
         varying = store.varying_keys(selection)
         st.caption(f"Colour: {ui.plain(', '.join(varying) or 'seed group')} (the same on every page); line: the "
                    f"mean over seeds, band: {ui.plain(band)} (none for one seed); epochs and SNR on log axes "
-                   "(zero SNR cannot be drawn on them).")
+                   "(zero SNR cannot be drawn on them). Over every selected seed, dead ones too (a group's title counts "
+                   "them): the Phases page's statistics leave dead, diverged and unfinished runs out.")
         frame = ui.with_panels(store, all_runs, frame, selection)
         by = ["group", "layer", *(["layer_name"] if "layer_name" in frame else []), "epoch"]
         over = seed_bands.over_seeds(frame, by, "snr", band, bounds=(0.0, math.inf))    # a ratio of norms
