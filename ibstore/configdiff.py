@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from ibstore.flatten import flatten
@@ -89,10 +90,11 @@ def _comparable(value: Any) -> Any:
     return ("other", repr(value))
 
 
-def format_config(config: dict[str, Any], keys: list[str]) -> str:
-    """'initial_bias=0.2, activation_fn=relu' for the given dotted keys."""
-    flat = flatten(config)
-    return ", ".join(f"{key}={format_value(flat[key]) if key in flat else '(missing)'}" for key in keys)
+def format_config(config: dict[str, Any], keys: list[str], value_text: Callable[[Any], str] | None = None) -> str:
+    """'initial_bias=0.2, activation_fn=relu' for the given dotted keys, each value as `value_text`
+    writes it (default `format_value`; `trainer ls` writes `short_value`)."""
+    flat, value_text = flatten(config), value_text or format_value
+    return ", ".join(f"{key}={value_text(flat[key]) if key in flat else '(missing)'}" for key in keys)
 
 
 def short_value(value: Any) -> str:

@@ -18,8 +18,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Sequence
 
-from ibstore.configdiff import short_value, varying_keys
-from ibstore.flatten import flatten
+from ibstore.configdiff import format_config, short_value, varying_keys
 from ibstore.record import RunRecord, run_flags
 from ibstore.text import terminal_text
 
@@ -77,9 +76,7 @@ def _shown(name: str) -> str:
 def _name(record: RunRecord, differing: Sequence[str]) -> str:
     if not differing:
         return record.name or ""
-    flat = flatten(record.config)
-    values = ", ".join(f"{key}={short_value(flat[key]) if key in flat else '(missing)'}" for key in differing)
-    return f"{record.name or ''} ({values})"
+    return f"{record.name or ''} ({format_config(record.config, list(differing), short_value)})"
 
 
 def differing_by_name(records: Sequence[RunRecord]) -> dict[str, list[str]]:
