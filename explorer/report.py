@@ -106,7 +106,10 @@ TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares s
                  "quantity's units per step; two-sided p, the larger of the studentized permutation test's (the slope over its HC3 error, the values shuffled over the "
                  "runs) and the t test's of the slope over each step's own variance (over its HC3 error where a step has one run; on Hsu's 1 degree of freedom where a step of 2 enters the slope), and its 95 % interval, the span of the two "
                  "tests' intervals, so the interval leaves out 0 exactly when p < 0.05; Spearman's rho of "
-                 "{key} and the quantity. q: p adjusted by Benjamini-Hochberg over every layer recorded, per quantity. "
+                 "{key} and the quantity. Compression over the floor: p also at least that of the permutation test "
+                 "that picks each group's peak epoch again in every order of the runs' curves (the interval then "
+                 "holds 0 where that test keeps it); no trend where a group peaks at its last logged epoch. "
+                 "q: p adjusted by Benjamini-Hochberg over every layer recorded, per quantity. "
                  "Where the groups also differ in other keys, a trend per combination of those (within).")
 ENDED = (Status.COMPLETED, Status.DIVERGED)   # runs that ended on their own: the report's runs
 HEALTH_CAPTION = ("Per seed group, its runs that ended on their own (completed or diverged) and how many of them "
@@ -436,7 +439,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
                       f"{COMPARED_CAPTION} {ADJUSTED}", "", *[line for note in notes for line in (note, "")],
                       *_markdown(comparison), ""]
         if along is not None:
-            trends = along.trends(these)
+            trends = along.trends(these, these_curves)
             table = trend_table(trends)
             _save_table(table, folder, f"{name}-trend")
             note = trend_note(trends, along.key)
@@ -736,9 +739,10 @@ class Along:
     values: dict[str, float]
     within: dict[str, str]
 
-    def trends(self, these: pd.DataFrame) -> pd.DataFrame:
-        """ibstore.trend.trends of COMPARED in `these` (phases rows) along the key."""
-        return trend.trends(these, self.values, COMPARED, self.within)
+    def trends(self, these: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+        """ibstore.trend.trends of COMPARED in `these` (phases rows) along the key, their I(X;T)
+        `curves` (CURVES_SQL's rows) bounding the p of compression over the floor."""
+        return trend.trends(these, self.values, COMPARED, self.within, curves)
 
 
 def trend_key(store: ResultStore, run_ids: list[str]) -> Along | None:

@@ -843,7 +843,7 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     ceilings = _ceilings(phases)
     final_i_xt, i_xt_ceiling = values[:, QUANTITIES.index("final_i_xt")], ceilings["i_xt_ceiling_bits"]
     clipped = _clipped(phases)
-    curves_of = _curves_by_key(curves)
+    curves_of = curves_by_key(curves)
     rows = []
     for (group_id, *keys), index in phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices.items():
         group_health = health(run_ids[index], reasons[index])
@@ -854,7 +854,7 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
             p_value = math.nan
             if quantity == EXCESS:          # the one-sided question: its bound, not a two-sided t interval
                 tested = kept[np.isfinite(values[kept, column])]
-                drops = _drops(curves_of.get(tuple(keys)), run_ids[tested], final_i_xt[tested])
+                drops = drop_curves(curves_of.get(tuple(keys)), run_ids[tested], final_i_xt[tested])
                 implausible = not (np.abs(drops) <= MAX_DROP_BITS).all()    # a hand-made file's, no estimate's
                 p_value, lower = (math.nan, math.nan) if implausible else drop_test(drops)
                 if not math.isnan(p_value):
@@ -879,7 +879,7 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
 Curve = tuple[np.ndarray, np.ndarray]   # a run's logged epochs and its I(X;T) at them
 
 
-def _curves_by_key(curves: pd.DataFrame) -> dict[tuple, dict[str, Curve]]:
+def curves_by_key(curves: pd.DataFrame) -> dict[tuple, dict[str, Curve]]:
     """CURVES_SQL's rows by (layer, estimator, params, split), then run_id."""
     by_key: dict[tuple, dict[str, Curve]] = {}
     for row in curves.itertuples(index=False):
@@ -889,7 +889,7 @@ def _curves_by_key(curves: pd.DataFrame) -> dict[tuple, dict[str, Curve]]:
     return by_key
 
 
-def _drops(curves: dict[str, Curve] | None, run_ids: np.ndarray, final_i_xt: np.ndarray) -> np.ndarray:
+def drop_curves(curves: dict[str, Curve] | None, run_ids: np.ndarray, final_i_xt: np.ndarray) -> np.ndarray:
     """`drop_test`'s drops [runs, epochs]: each run's I(X;T) minus its final one, at the epochs
     every one of `run_ids` has a finite value at (none if `curves` lacks a run)."""
     if curves is None or not len(run_ids) or not set(run_ids) <= set(curves):
@@ -921,7 +921,7 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
     values, reasons, clipped = _numeric(phases, quantities), exclusions(phases), _clipped(phases)
     peaks_at_end = _peaks_at_end(phases)
     final_i_xt = _numeric(phases, ["final_i_xt"])[:, 0]
-    curves_of = _curves_by_key(curves) if curves is not None else None
+    curves_of = curves_by_key(curves) if curves is not None else None
     run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
     by_keys = phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices
     rows = []
@@ -941,7 +941,7 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
             elif quantity == EXCESS and curves_of is not None and not math.isnan(comparison.p_value):
                 a_tested, b_tested = (kept[np.isfinite(values[kept, column])] for kept in (a_kept, b_kept))
                 both = np.concatenate([a_tested, b_tested])
-                drops = _drops(curves_of.get(tuple(keys)), run_ids[both], final_i_xt[both])
+                drops = drop_curves(curves_of.get(tuple(keys)), run_ids[both], final_i_xt[both])
                 comparison = reselection_bounded(comparison, drops[:len(a_tested)], drops[len(a_tested):])
             rows.append({**dict(zip(KEYS, keys)), "quantity": quantity, **asdict(comparison),
                          "excluded_a": health(run_ids[a_index], reasons[a_index]).excluded_runs,
@@ -991,17 +991,23 @@ def reselected_test(a_drops: np.ndarray, b_drops: np.ndarray) -> float:
 
 
 def reselection_bounded(comparison: Comparison, a_drops: np.ndarray, b_drops: np.ndarray) -> Comparison:
-    """`comparison` of two groups' EXCESS with its p bounded by `reselected_test`'s (the larger), and
-    0 added to its interval where that test does not reject it: 0 then lies outside the interval
-    exactly when p < ALPHA, as for every comparison. Of the shifts the other tests reject, the
-    reselected test's own interval is not computed (its statistic is no straight line in a shift)."""
-    reselected = reselected_test(a_drops, b_drops)
-    if math.isnan(reselected) or reselected <= comparison.p_value:
-        return comparison
-    low, high = comparison.ci_low, comparison.ci_high
-    if reselected >= ALPHA:
+    """`comparison` of two groups' EXCESS bounded by `reselected_test` (`bounded_by`)."""
+    p_value, low, high = bounded_by(comparison.p_value, comparison.ci_low, comparison.ci_high,
+                                    reselected_test(a_drops, b_drops))
+    return replace(comparison, p_value=p_value, ci_low=low, ci_high=high)
+
+
+def bounded_by(p_value: float, low: float, high: float, other_p: float) -> tuple[float, float, float]:
+    """(p, low, high) of a test with interval [low, high] bounded by another test of the same null
+    whose interval is not computed (`reselected_test`: its statistic is no straight line in a shift):
+    the larger p, and 0 added to the interval where the other test does not reject it, so that 0
+    lies outside the interval exactly when p < ALPHA, as for every comparison. Unchanged where the
+    other p is NaN (no epoch to test on)."""
+    if math.isnan(other_p) or other_p <= p_value:
+        return p_value, low, high
+    if other_p >= ALPHA:
         low, high = min(low, 0.0), max(high, 0.0)
-    return replace(comparison, p_value=reselected, ci_low=low, ci_high=high)
+    return other_p, low, high
 
 
 def over_groups(comparisons: pd.DataFrame) -> np.ndarray:

@@ -37,6 +37,10 @@ values' spacing: initial_bias 2 and 5 are one step apart) and y the quantity:
   whole line, and the note TOO_FEW_RUNS, where the runs are too few for any permutation p < 0.05
   (`smallest_p`: 2 / the number of distinct ways to deal the values to the runs' steps, e.g. 3 runs
   at 3 values, 4 at 4 or at 3, 5 at 3 as 2, 2 and 1): a p there says nothing of a trend;
+- for compression over the floor (ibstore.stats.EXCESS), which a group's runs take at the epoch
+  their group's mean peaks at, p is also bounded by `reselected_slope_test`, which picks each
+  group's peak epoch again in every order of the runs' curves (ibstore.stats.bounded_by), and a
+  group whose mean peaks at its last logged epoch leaves it untested (stats.PEAKS_AT_END);
 - Spearman's rho of the key's values and y (scipy.stats.spearmanr): the unit-free effect size,
   in [-1, 1], as Cliff's delta is for two groups.
 q_value: p adjusted by Benjamini-Hochberg over the layers, per estimator, params, split and quantity
@@ -120,6 +124,38 @@ def slope_test(steps: np.ndarray, values: np.ndarray) -> tuple[float, float, flo
     return test.observed, *stats.welch_bounded(*permutation, test.observed, standard_error, df)
 
 
+def reselected_slope_test(steps: np.ndarray, groups: np.ndarray, drops: np.ndarray) -> float:
+    """Two-sided p of the slope of compression over the floor (ibstore.stats.EXCESS) along `steps`,
+    from the runs' drop curves `drops` [runs, epochs] (ibstore.stats.drop_test's) and their seed
+    `groups`, each group's peak epoch picked again in every order of the curves over the runs
+    (`_orders`), as ibstore.stats.reselected_test does for two groups (why: its docstring). A run's
+    EXCESS is its group's mean drop curve's maximum, max_e D_g(e), shared by the group's runs, so the
+    least-squares slope is sum_g c_g max_e D_g(e), c_g the sum of its runs' weights (x_i - x̄) / Sxx;
+    each order deals the curves to the groups' places again. Exact where the key makes no
+    difference to the curves. NaN without an epoch.
+
+    >>> rng = np.random.default_rng(1)
+    >>> alike = rng.normal(0, 0.05, (9, 30)); alike -= alike[:, -1:]
+    >>> reselected_slope_test(np.repeat([0.0, 1.0, 2.0], 3), np.repeat(["a", "b", "c"], 3), alike) > 0.05
+    True
+    """
+    if drops.shape[1] == 0:
+        return math.nan
+    orders, exact = _orders(len(steps))
+    centred = steps - steps.mean()
+    weights = centred / (centred @ centred)
+    null, observed = np.zeros(len(orders)), 0.0
+    for group in dict.fromkeys(groups):
+        places = np.flatnonzero(groups == group)
+        share = float(weights[places].sum())
+        observed += share * float(drops[places].mean(axis=0).max())
+        dealt = np.zeros((len(orders), len(steps)))          # which curves each order deals to the group
+        np.put_along_axis(dealt, orders[:, places], 1.0 / len(places), axis=1)
+        for block in np.array_split(np.arange(len(orders)), max(1, len(orders) * drops.shape[1] // 2**22)):
+            null[block] += share * (dealt[block] @ drops).max(axis=1)      # at most 32 MB at a time
+    return stats._ShiftedTest(null, np.zeros_like(null), observed, exact, two_sided=True).p(0.0)
+
+
 def hc3_test(steps: np.ndarray, values: np.ndarray) -> stats._ShiftedTest:
     """The studentized permutation test of the slope of `values` on `steps` = b, for every b: per
     order of the values y - b x over the runs (`_orders`; row 0 the observed one), the least-squares
@@ -158,19 +194,24 @@ def hc3_test(steps: np.ndarray, values: np.ndarray) -> stats._ShiftedTest:
 
 
 def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple[str, ...] = stats.QUANTITIES,
-           within: dict[str, str] | None = None) -> pd.DataFrame:
+           within: dict[str, str] | None = None, curves: pd.DataFrame | None = None) -> pd.DataFrame:
     """The trend of each of `quantities` along the key whose value each run of `phases` has in
     `key_values` (run_id -> number; runs without one are left out), per layer, estimator, params
     and split, and per value of `within` (run_id -> the other keys' values, "activation_fn=relu";
     default one for all): COLUMNS and q_value (over the layers). Where idnns' bins clip the layer in
     a run kept (`bins_clip`), its MI quantities get no trend (note ibstore.stats.CLIPPED_BINS); nor
-    its EXCESS where a group's mean I(X;T) peaks at its last logged epoch (ibstore.stats.PEAKS_AT_END)."""
+    its EXCESS where a group's mean I(X;T) peaks at its last logged epoch (ibstore.stats.PEAKS_AT_END).
+    With the I(X;T) `curves` (CURVES_SQL's rows), EXCESS's p is also bounded by
+    `reselected_slope_test` (ibstore.stats.bounded_by); the product's callers all pass them."""
     phases = stats.with_excess(phases[phases["run_id"].isin(list(key_values))]).reset_index(drop=True)
     kept = phases[np.equal(stats.exclusions(phases), None)].reset_index(drop=True)
     clipped, peaks_at_end = stats._clipped(kept), stats._peaks_at_end(kept)
     kept = kept.assign(within=kept["run_id"].map(within or {}).astype(object).fillna(""))
     key = kept["run_id"].map(key_values).to_numpy(dtype=float)
     values = stats._numeric(kept, quantities)
+    final_i_xt = stats._numeric(kept, ["final_i_xt"])[:, 0]
+    curves_of = None if curves is None else stats.curves_by_key(curves)
+    run_ids, group_ids = kept["run_id"].to_numpy(object), kept["group_id"].to_numpy(object)
     rows = []
     for (stratum, *keys), index in kept.groupby(["within", *stats.KEYS], sort=True, dropna=False).indices.items():
         for column, quantity in enumerate(quantities):
@@ -188,6 +229,10 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
                 continue
             y = values[finite, column]
             slope, p_value, low, high = slope_test(steps.astype(float), y)
+            if quantity == stats.EXCESS and curves_of is not None:
+                drops = stats.drop_curves(curves_of.get(tuple(keys)), run_ids[finite], final_i_xt[finite])
+                p_value, low, high = stats.bounded_by(p_value, low, high, reselected_slope_test(
+                    steps.astype(float), group_ids[finite], drops))
             rho = float(stats._scipy_stats().spearmanr(key[finite], y).statistic) if np.ptp(y) else math.nan
             rows.append({**row, "slope": slope, "ci_low": low, "ci_high": high, "p_value": p_value,
                          "spearman_rho": rho,

@@ -369,3 +369,54 @@ def test_a_table_mixing_noted_and_tested_trends_shows_each_ones_interval():
     shown = report.trend_table(rows)["95 % CI"].tolist()
     assert shown == [report.difference_interval(None, tested["ci_low"], tested["ci_high"]), trend.TOO_FEW_RUNS]
     assert shown[0].startswith("[") and "nan" not in shown[0]
+
+
+def test_the_reselected_slope_test_is_the_permutation_test_of_the_slope_with_each_groups_peak_picked_again():
+    # Written out over all 720 orders of 6 runs' drop curves (2 seeds at each of 3 steps): each order
+    # deals the curves to the runs' places, each group picks its peak epoch again from its mean curve,
+    # each run's compression over the floor is its curve there, and the least-squares slope is fitted.
+    rng = np.random.default_rng(8)
+    epochs, steps, groups = 15, np.repeat([0.0, 1.0, 2.0], 2), np.repeat(["a", "b", "c"], 2)
+    shape = np.r_[np.linspace(0, 1, 7), np.linspace(1, 0, 8)]
+    curves = 5 + np.outer(steps * 0.15, shape) + rng.normal(0, 0.05, (6, epochs))
+    drops = curves - curves[:, -1:]
+    def slope(dealt: np.ndarray) -> float:
+        excess = np.empty(6)
+        for group in "abc":
+            places = np.flatnonzero(groups == group)
+            excess[places] = dealt[places, dealt[places].mean(axis=0).argmax()]
+        return np.polyfit(steps, excess, 1)[0]
+    observed = slope(drops)
+    null = np.array([slope(drops[list(order)]) for order in itertools.permutations(range(6))])
+    tie = abs(observed) * 1e-12
+    expected = min(1.0, 2 * min(np.mean(null >= observed - tie), np.mean(null <= observed + tie)))
+    assert trend.reselected_slope_test(steps, groups, drops) == pytest.approx(expected, abs=1e-15)
+    assert observed > 0 and expected < 0.5
+
+
+def test_a_trend_of_compression_over_the_floor_is_bounded_by_the_reselected_test_given_the_curves():
+    rng = np.random.default_rng(3)
+    epochs, rows, curve_rows = 20, [], []
+    shape = np.r_[np.linspace(0, 1, 10), np.linspace(1, 0.5, 10)]          # rises, then falls by half
+    for step, group in enumerate("abc"):
+        for seed in range(3):
+            curve = 5 + (0.1 + 0.2 * step) * shape + rng.normal(0, 0.05, epochs)
+            rows.append({"run_id": f"{group}{seed}", "group_id": group, "layer": 0, "layer_name": "dense_0",
+                         "estimator": "binning", "params": "{}", "split": "train", "final_i_xt": curve[-1],
+                         "final_epoch": epochs - 1, "dead_network": False, "diverged": False, "status": "completed"})
+            curve_rows.append({"run_id": f"{group}{seed}", "layer": 0, "estimator": "binning", "params": "{}",
+                               "split": "train", "epochs": list(range(epochs)), "i_xt": list(curve)})
+    curves = pd.DataFrame(curve_rows)
+    drops = {row["run_id"]: np.array(c["i_xt"]) - row["final_i_xt"] for row, c in zip(rows, curve_rows)}
+    for row in rows:        # the phases view's EXCESS: each run's drop at its group's peak epoch
+        peak = np.mean([drops[r["run_id"]] for r in rows if r["group_id"] == row["group_id"]], axis=0).argmax()
+        row.update(group_peak_epoch=int(peak), compression_bits=drops[row["run_id"]].max(),
+                   noise_floor_bits=drops[row["run_id"]].max() - drops[row["run_id"]][peak])
+    phases = pd.DataFrame(rows)
+    values = {row["run_id"]: ord(row["group_id"]) - ord("a") for row in rows}
+    alone = trend.trends(phases, values, (stats.EXCESS,)).iloc[0]
+    bounded = trend.trends(phases, values, (stats.EXCESS,), curves=curves).iloc[0]
+    reselected = trend.reselected_slope_test(np.repeat([0.0, 1.0, 2.0], 3), phases["group_id"].to_numpy(),
+                                             np.array([drops[r] for r in phases["run_id"]]))
+    assert bounded["p_value"] == max(alone["p_value"], reselected) and bounded["slope"] == alone["slope"]
+    assert (bounded["ci_low"] <= 0 <= bounded["ci_high"]) == (bounded["p_value"] >= stats.ALPHA)

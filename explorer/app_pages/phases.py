@@ -124,7 +124,8 @@ def trend_rows(root: str, version: int, run_ids: tuple[str, ...], estimator: str
     along = report.trend_key(_store(root), list(run_ids))
     if along is None:
         return None
-    return along.key, along.trends(phase_rows(root, run_ids, estimator, params, split))
+    return along.key, along.trends(phase_rows(root, run_ids, estimator, params, split),
+                                   curve_rows(root, run_ids, estimator, params, split))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
