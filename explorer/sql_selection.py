@@ -6,8 +6,8 @@ literal (quotes doubled) split on "/", which no run id holds (each is a folder's
 statement still goes through the sandbox's checks whole, and 20,000 selected runs are not 40,000
 tokens of literals for the check to parse (ibstore.statement_check.MAX_STATEMENT_TOKENS). It goes
 on the statement's first line, after its leading comments, so DuckDB's line numbers stay the
-visitor's; for DESCRIBE, SUMMARIZE and EXPLAIN, after the keyword (DuckDB refuses a CTE in front of
-them), with a bare view name made a query (`DESCRIBE selected`).
+visitor's; for DESCRIBE, SHOW, SUMMARIZE and EXPLAIN, after the keyword (DuckDB refuses a CTE in front
+of them), with a bare view name made a query (`DESCRIBE selected`, `SHOW selected`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ SEPARATOR = "/"
 _NAMES_VIEW = re.compile(rf"(?i)\b{VIEW}\b")
 _WITH = re.compile(r"(?is)^\s*with(\s+recursive)?\s")
 # leading whitespace and comments, then a keyword that takes a query or a name after it
-_LEAD = re.compile(r"(?is)^((?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*)((?:explain(?:\s+analyze)?|describe|summarize)\s+)?")
+_LEAD = re.compile(r"(?is)^((?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*)((?:explain(?:\s+analyze)?|describe|show|summarize)\s+)?")
 _NAME = re.compile(r"(?s)\s*(\w+)\s*;?\s*")
 
 

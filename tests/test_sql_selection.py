@@ -22,6 +22,7 @@ def test_selected_holds_exactly_the_selection(cohort_root):
     assert len(ids) == 2 * len(BIASES)
     # statements DuckDB refuses a CTE in front of, and a leading comment (once "syntax error at WITH")
     assert "run_id" in list(sandbox.run_query(store.snapshot(), with_selected("DESCRIBE selected", chosen))["column_name"])
+    assert "run_id" in list(sandbox.run_query(store.snapshot(), with_selected("SHOW selected", chosen))["column_name"])
     assert len(sandbox.run_query(store.snapshot(), with_selected("summarize selected;", chosen))) > 5
     assert len(sandbox.run_query(store.snapshot(), with_selected("EXPLAIN SELECT * FROM selected", chosen))) == 1
     got = sandbox.run_query(store.snapshot(), with_selected("-- mine\nWITH t AS (SELECT 1) SELECT count(*) AS n "
