@@ -128,6 +128,22 @@ def whole_number_input(container, label: str, low: int, high: int, default: int,
     return chosen
 
 
+def offered_number(key: str, low: float, high: float, label: str) -> None:
+    """Before a slider of numbers in [low, high] bound to the URL as `key`: a link's value that is not
+    such a number is named (Streamlit's binding drops it unsaid, and the slider shows its default as
+    if the link had named it: `smooth=nan`)."""
+    linked = st.query_params.get(key)
+    if linked is None or not _from_link(key):
+        return
+    try:
+        number = float(linked)
+    except ValueError:
+        number = math.nan
+    if not low <= number <= high:       # NaN too
+        st.warning(f"The link's {plain(key)}={plain(linked)} is dropped: {plain(label)} is a number from {low:g} "
+                   f"to {high:g}.", icon=":material/link_off:")
+
+
 def _from_link(key: str) -> bool:
     """Whether the URL's `key` came with the address this session opened (a shared link), not from
     this session's own choices: only the first run of a session that reads `key` says so. A choice

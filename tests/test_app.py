@@ -499,6 +499,9 @@ def test_a_choice_this_session_made_is_never_called_a_links(monkeypatch, flagged
     ("compare", {"layout": "mosaic"}, "layout=mosaic is dropped: layout is one of grid, overlay"),
     ("training", {"curves": "x", "agg": "y"}, "agg=y is dropped: agg is one of median, mean"),
     ("movie", {"speed": "9×"}, "speed=9× is dropped: speed is one of "),
+    # a slider's number out of its range or no number: Streamlit dropped it unsaid
+    ("training", {"smooth": "nan"}, "smooth=nan is dropped: Smoothing is a number from 0 to 0.99"),
+    ("gradients", {"smooth": "-0.5"}, "smooth=-0.5 is dropped: Smoothing is a number from 0 to 0.99"),
 ])
 def test_a_links_estimator_split_or_epoch_the_runs_lack_is_named_not_replaced_unsaid(monkeypatch, flagged_root, page,
                                                                                     params, named):

@@ -16,6 +16,7 @@ view = left.radio("View", ui.offered("grad_view", ["SNR over seeds", "per run"])
                   bind="query-params", horizontal=True)
 band = middle.radio("Band", ui.offered("band", seed_bands.BANDS), key="band", bind="query-params", horizontal=True,
                     disabled=view != "SNR over seeds")
+ui.offered_number("smooth", 0.0, 0.99, "Smoothing")
 weight = right.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="query-params",
                       help="TensorBoard's: a debiased exponential moving average of each run's curve")
 selection = ui.cut_selection(all_runs, selected, ui.runs_limit(view == "SNR over seeds"))

@@ -22,6 +22,7 @@ aggregate = right.radio("Over seeds", ui.offered("agg", ["median", "mean"]), key
                         disabled=grouping != "per seed group")
 columns = ui.whole_number_input(far, "Columns", 1, charts.MAX_COLUMNS, 2, key="cols",
                                 disabled=view != "small multiples")
+ui.offered_number("smooth", 0.0, 0.99, "Smoothing")
 weight = st.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="query-params", width=400,
                    help="TensorBoard's: a debiased exponential moving average of each run's curve, "
                         "applied before the seeds are aggregated")
