@@ -20,7 +20,9 @@ seeds that keep rising; and the mixture with group a's falls 0.3 bits deeper), c
 ways: the comparison of the seeds' values alone (`stats.compare`), with the rule that a group
 whose mean peaks at its last logged epoch gets no test (stats.PEAKS_AT_END), and with that rule
 and the p bounded by the test that picks each group's peak epoch again (`stats.reselected_test`,
-the lab's). Also counted among the pairs where a group peaks one logged epoch before its end.
+the lab's). Also counted among the pairs where a group peaks one logged epoch before its end;
+then a trend along 3 values of a key, the groups alike (ibstore.trend.slope_test, bounded by
+ibstore.trend.reselected_slope_test).
 """
 
 from __future__ import annotations
@@ -107,6 +109,31 @@ def excess_rows(draws: int, seed: int) -> None:
                   + f"; near the end ({near} pairs): {near_rates}; untested {untested / draws:.3f}", flush=True)
 
 
+def excess_trend_rows(draws: int, seed: int) -> None:
+    print(f"a trend of compression over the floor along 3 values of a key, p < 0.05 in {draws} draws per row: "
+          "the runs' values alone | with the peak-at-end rule | and the p bounded by the reselected test (the lab's); "
+          "draws without a test (a group peaks at its end)")
+    for model in EXCESS_MODELS[:2]:
+        for seeds in (3, 5):
+            rng = row_generator(seed, TRENDS, (EXCESS_MODELS.index(model), seeds, EPOCHS))
+            steps, groups = np.repeat([0.0, 1.0, 2.0], seeds), np.repeat([0, 1, 2], seeds)
+            counts, untested = np.zeros(3), 0
+            for _ in range(draws):
+                curves = [excess_curves(rng, model, seeds) for _ in range(3)]
+                peaks = [int(group.mean(axis=0).argmax()) for group in curves]
+                drops = np.vstack([group - group[:, -1:] for group in curves])
+                excess = np.round(np.concatenate([drops[groups == g, peak] for g, peak in enumerate(peaks)]),
+                                  stats.DECIMALS)
+                _, alone, low, high = trend.slope_test(steps, excess)
+                at_end = EPOCHS - 1 in peaks
+                lab = alone if at_end else stats.bounded_by(alone, low, high,
+                                                            trend.reselected_slope_test(steps, groups, drops))[0]
+                counts += [alone < stats.ALPHA, not at_end and alone < stats.ALPHA, not at_end and lab < stats.ALPHA]
+                untested += at_end
+            print(f"{model}, {seeds} seeds at each value: " + " | ".join(f"{count / draws:.3f}" for count in counts)
+                  + f"; untested {untested / draws:.3f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=2000, help="draws per row (default 2000)")
@@ -115,6 +142,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.excess:
         excess_rows(args.draws, args.seed)
+        excess_trend_rows(args.draws, args.seed)
         return
     print(f"p < 0.05 in {args.draws} draws per row: the permutation test alone | the t test alone | the larger p")
     for row in GROUPS:
