@@ -30,6 +30,20 @@ def test_a_damaged_root_loads_everything_else(messy_root):
     assert len(store.sql("SELECT * FROM problems")) == 3
 
 
+@pytest.mark.slow
+def test_trainer_sql_says_when_files_of_the_root_are_left_out(messy_root, capsys):
+    # An attacker rewrote a run's mi.parquet while counting runs: "2460,5" instead of "2952,6", exit 0,
+    # nothing on stderr. What the views leave out is now counted beside the answer.
+    from trainer import cli
+
+    root = str(messy_root["root"])
+    assert cli.main(["sql", "SELECT count(*) AS n FROM problems", "--format", "csv", "--results", root]) == 0
+    out, err = capsys.readouterr()
+    problems = int(out.split()[1])
+    assert problems >= 3 and err == (f"note: {problems} file(s) of the root could not be read and are left out of every "
+                                     'view (trainer sql "SELECT * FROM problems" names them)\n')
+
+
 def test_missing_tables_and_columns_are_empty_not_errors(messy_root):
     store = ResultStore(messy_root["root"])
     ids = [messy_root["truncated"], messy_root["no_mi"], messy_root["old"]]

@@ -132,7 +132,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
             raise sql_output.OutputError("--format parquet needs --output FILE")
         output = sql_output.output_path(args.output, root) if args.output else None
         limits = sandbox.Limits(timeout_s=args.timeout or None, memory_bytes=args.memory)
-        statement = sandbox.Statement(scan(root), args.query, limits)
+        found = scan(root)
+        statement = sandbox.Statement(found, args.query, limits)
     except (sandbox.SqlError, sql_output.OutputError) as error:
         raise UserError(str(error)) from None
 
@@ -160,6 +161,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     elif output is not None:
         print(terminal_text(f"{outcome['value']:,} rows written to {output}"), file=sys.stderr)
+    if found.problems:      # the views leave them out: a count over the runs may be over fewer than the root holds
+        print(f"note: {len(found.problems):,} file(s) of the root could not be read and are left out of every view "
+              '(trainer sql "SELECT * FROM problems" names them)', file=sys.stderr)
     return EXIT_OK
 
 
