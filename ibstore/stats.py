@@ -114,6 +114,7 @@ STUDENTIZED_TIES = 1e-12
 MAX_DROP_BITS = 1e6
 NO_COMMON_EPOCH = "no logged epoch at which every seed has I(X;T): no test"
 IMPLAUSIBLE = f"an I(X;T) moves by more than {MAX_DROP_BITS:g} bits from its end, which no estimate does: no test"
+IMPLAUSIBLE_BITS = f"a value beyond {MAX_DROP_BITS:g} bits, which no estimate gives (a hand-made file's): no test"
 # How compression is tested (`drop_test`), said beside every table and page that shows the test.
 COMPRESSION_TEST = ("compression is tested against the noise floor: one-sided p that the seeds' mean I(X;T) falls "
                     "from its peak to its end by more than the seeds' own noise makes the maximum of such a mean "
@@ -141,6 +142,7 @@ QUANTITIES = ("peak_i_xt_epoch", "peak_i_xt", "final_i_xt", "compression_bits", 
 # The quantities that are >= 0 whatever the estimator: epochs, and peak - final and max - min of a
 # curve. Their intervals are cut at 0: the mean is >= 0, so the cut interval holds it whenever the
 # whole one does (the same coverage), and reads without impossible values.
+BITS = tuple(quantity for quantity in QUANTITIES if not quantity.endswith("_epoch"))   # the quantities in bits
 NON_NEGATIVE = ("peak_i_xt_epoch", "compression_bits", "noise_floor_bits", "peak_i_yt_epoch", "snr_drop_epoch")
 # For a discrete estimator (ibstore.phases.DISCRETE_ESTIMATORS) I(X;T) and I(Y;T) lie in [0, their
 # ceiling] on every run: the quantities made of them, and the ceiling that bounds each. For the kde
@@ -618,12 +620,21 @@ def summarize_columns(values: np.ndarray, bounds: list[tuple[float, float]] | No
         elif n == 1:
             summaries.append(Summary(1, float(column[0]), math.nan, math.nan, math.nan, NO_INTERVAL))
         else:
-            mean, sd = float(column.mean()), float(column.std(ddof=1))
-            half = float(t_half_width(sd, n))
+            with np.errstate(over="ignore", invalid="ignore"):     # a hand-made 1e300: sd inf, interval unbounded
+                mean, sd = float(column.mean()), float(column.std(ddof=1))
+                half = float(t_half_width(sd, n))
             # Never cut past the mean: a mean at a ceiling can exceed it by a rounding error.
             summaries.append(Summary(n, mean, sd, min(max(mean - half, lowest), mean),
                                      max(min(mean + half, highest), mean), None))
     return summaries
+
+
+def _described(a: np.ndarray, b: np.ndarray) -> Comparison:
+    """Group a against group b without a test (its note set by the caller): counts and means alone."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean_a, mean_b = _mean(a), _mean(b)
+        return Comparison(len(a), len(b), mean_a, mean_b, mean_a - mean_b, math.nan, math.nan, math.nan, math.nan,
+                          None)
 
 
 def compare(a: np.ndarray, b: np.ndarray) -> Comparison:
@@ -795,7 +806,9 @@ DECIMALS = 12
 
 def _numeric(phases: pd.DataFrame, columns) -> np.ndarray:
     values = phases[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    return np.round(values, DECIMALS)
+    with np.errstate(over="ignore", invalid="ignore"):     # round() scales by 10^12: a hand-made 1e300 overflows
+        rounded = np.round(values, DECIMALS)
+    return np.where(np.isfinite(rounded) | ~np.isfinite(values), rounded, values)
 
 
 PHASE_STATS_SCHEMA = pa.schema([
@@ -933,15 +946,20 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
         either_clipped = clipped[a_kept].any() or clipped[b_kept].any()
         either_peaks_at_end = any(len(kept) and peaks_at_end[kept].all() for kept in (a_kept, b_kept))
         for column, quantity in enumerate(quantities):
-            comparison = compare(values[a_kept, column], values[b_kept, column])
+            a_tested, b_tested = (kept[np.isfinite(values[kept, column])] for kept in (a_kept, b_kept))
+            both = np.concatenate([a_tested, b_tested])
+            drops = (drop_curves(curves_of.get(tuple(keys)), run_ids[both], final_i_xt[both])
+                     if quantity == EXCESS and curves_of is not None else np.empty((len(both), 0)))
+            measured = np.r_[values[both, column], drops.ravel()]
+            implausible = quantity in BITS and not (np.abs(measured) <= MAX_DROP_BITS).all()
             untested = (CLIPPED_BINS if either_clipped and quantity != "snr_drop_epoch" else   # the bins' difference
-                        PEAKS_AT_END if either_peaks_at_end and quantity == EXCESS else None)
+                        PEAKS_AT_END if either_peaks_at_end and quantity == EXCESS else
+                        IMPLAUSIBLE_BITS if implausible else None)
+            comparison = _described(values[a_tested, column], values[b_tested, column]) if implausible else \
+                compare(values[a_kept, column], values[b_kept, column])
             if untested:
                 comparison = replace(comparison, ci_low=math.nan, ci_high=math.nan, p_value=math.nan, note=untested)
-            elif quantity == EXCESS and curves_of is not None and not math.isnan(comparison.p_value):
-                a_tested, b_tested = (kept[np.isfinite(values[kept, column])] for kept in (a_kept, b_kept))
-                both = np.concatenate([a_tested, b_tested])
-                drops = drop_curves(curves_of.get(tuple(keys)), run_ids[both], final_i_xt[both])
+            elif drops.shape[1] and not math.isnan(comparison.p_value):
                 comparison = reselection_bounded(comparison, drops[:len(a_tested)], drops[len(a_tested):])
             rows.append({**dict(zip(KEYS, keys)), "quantity": quantity, **asdict(comparison),
                          "excluded_a": health(run_ids[a_index], reasons[a_index]).excluded_runs,

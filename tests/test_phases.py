@@ -1303,3 +1303,21 @@ def test_a_group_peaking_one_epoch_before_its_end_is_compared_with_its_peak_pick
     reselected = stats.reselected_test(drops["rising"], drops["flat"])
     assert bounded["p_value"] == reselected > 0.1 and bounded["ci_low"] <= 0 <= bounded["ci_high"]
     assert bounded["difference"] == alone["difference"] < 0
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_a_hand_made_value_beyond_a_million_bits_gets_no_comparison_or_trend_and_no_numpy_warning():
+    # An attacker's run.json-free root with 1e300 in a run's I(X;T): `trainer report` printed numpy's
+    # overflow warnings, and the comparisons weighed the value as a measurement.
+    from ibstore import trend
+
+    phases = synthetic_phases({"a": [0.5, 0.6, 0.7], "b": [0.1, 0.2, 0.3], "c": [0.2, 0.3, 0.4]})
+    phases.loc[0, "peak_i_xt"] = 1e300
+    compared = stats.compare_groups(phases, "a", "b").set_index("quantity")
+    peak = compared.loc["peak_i_xt"]
+    assert peak["note"] == stats.IMPLAUSIBLE_BITS and np.isnan(peak["p_value"])
+    assert compared.loc["peak_i_xt", "n_a"] == 3 and compared.loc["final_i_xt", "p_value"] == 1.0
+    trends = trend.trends(phases, {run_id: ord(run_id[0]) for run_id in phases["run_id"]}).set_index("quantity")
+    assert trends.loc["peak_i_xt", "note"] == stats.IMPLAUSIBLE_BITS and pd.isna(trends.loc["final_i_xt", "note"])
+    summary = stats.summarize(np.array([1e300, -1e300, 2.0]))
+    assert summary.n == 3 and (summary.ci_low, summary.ci_high) == (-math.inf, math.inf)
