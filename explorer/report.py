@@ -893,16 +893,18 @@ def not_compared(these: pd.DataFrame, labels: dict[str, str]) -> str | None:
 
 
 def last_hidden_layer(layers) -> int:
-    """The last hidden layer: the one before the output layer (the highest number)."""
-    top = int(max(layers))
-    return top - 1 if top > 0 else 0
+    """The last hidden layer: the one before the output layer (the highest number; 0 where it is 0).
+
+    >>> last_hidden_layer([0, 1, 2, 5]), last_hidden_layer([0])
+    (4, 0)
+    """
+    return int(np.maximum(np.max(layers) - 1, 0))
 
 
 def last_hidden_rows(group_stats: pd.DataFrame) -> pd.DataFrame:
     """The phase_stats rows of each seed group's own last hidden layer (groups of different depths
     have theirs at different numbers: the highest number of one may be a hidden layer of another)."""
-    top = group_stats.groupby("group_id")["layer"].transform("max")
-    return group_stats[group_stats["layer"] == np.where(top > 0, top - 1, 0)]
+    return group_stats[group_stats["layer"] == group_stats.groupby("group_id")["layer"].transform(last_hidden_layer)]
 
 
 def last_hidden_tests(group_stats: pd.DataFrame) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from explorer import patched_frames, runs_table
 from explorer.results import ResultStore
 from explorer.run_filter import RunFilter
 from explorer.run_rows import among, rows_among, rows_where
-from ibstore import layout, query_process
+from ibstore import layout, query_process, views
 from ibstore.record import FLAG_OF_STATUS, FLAGS, Status
 from ibstore.text import terminal_text
 
@@ -29,7 +29,6 @@ MAX_FILTER_RUNS = MAX_PAGE_RUNS   # a changed filter selects at most this many o
 MAX_GROUP_RUNS = 500             # pages (and modes) that draw seed groups, not runs, read at most this many
 MAX_SIDEBAR_RUNS = 1_000         # the sidebar offers the selection and the first runs up to this many
 NOT_RECORDED = "not recorded for this run"
-SPLITS = ("train", "test", "full")
 MAX_URL_RUNS = 200               # the URL lists at most this many ids (Streamlit ignores a query string of
                                  # more than 1,000 parameters; a link is pasted into mails and chats)
 MAX_SIDEBAR_CHIPS = 200          # a larger selection is summarised in the sidebar, not drawn as chips
@@ -479,9 +478,9 @@ def phase_curves(results: ResultStore, run_ids: list[str]) -> pd.DataFrame:
 
 
 def ordered_splits(splits) -> list[str]:
-    """train, test, full first, then any other split."""
+    """train, test, full first (the record's splits: ibstore.views.SPLITS), then any other split."""
     present = set(splits)
-    return [s for s in SPLITS if s in present] + sorted(present - set(SPLITS))
+    return [s for s in views.SPLITS if s in present] + sorted(present - set(views.SPLITS))
 
 
 def page_start(title: str) -> tuple[ResultStore, pd.DataFrame, list[str]]:
