@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from explorer import seed_bands as bands_over_seeds
+from explorer.run_rows import in_order
 from explorer.charts import AXIS_SPACE, LEGEND_SPACE, PAGE_WIDTH, category_color, epoch_x, titled, with_layer_label
 from ibstore import stats
 from ibstore.record import Status
@@ -126,8 +127,7 @@ def seed_bands(mi: pd.DataFrame, band: str = "ci", non_negative: bool = False,
         out["high"] = np.where(np.isnan(high), high, np.maximum(np.fmin(high, ceiling), mean))
         out["low"] = np.where(np.isnan(ceiling) | np.isnan(low), low, np.minimum(np.maximum(low, 0.0), mean))
     out["legend"] = out["group"].map(labels)
-    order = {group: i for i, group in enumerate(labels)}
-    return out.sort_values("group", key=lambda groups: groups.map(order), kind="stable")
+    return in_order(out, "group", labels)
 
 
 def phase_marks(phases: pd.DataFrame) -> pd.DataFrame:

@@ -50,6 +50,7 @@ import pandas as pd
 from explorer import charts_infoplane, phase_charts
 from explorer.charts import layer_label
 from explorer.results import ResultStore
+from explorer.run_rows import in_order
 from ibstore import configdiff, layout, stats, trend
 from ibstore.phases import MIXTURE_ESTIMATORS
 from ibstore.record import Status
@@ -168,8 +169,7 @@ def ceiling_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
     ends = stats.at_ceiling(phases)
     if ends.empty:
         return None
-    order = {group_id: i for i, group_id in enumerate(labels)}     # the labels' order: by the varying keys
-    ends = ends.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
+    ends = in_order(ends, "group_id", labels)     # the labels' order: by the varying keys
     groups = [f"{labels.get(group_id, group_id)}: " + ", ".join(layer_label(row.layer, row.layer_name)
                                                                for row in rows.itertuples())
               for group_id, rows in ends.groupby("group_id", sort=False)]
@@ -418,8 +418,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         these_curves = curves[(curves["estimator"] == estimator) & (curves["params"] == params)
                               & (curves["split"] == split)]
         group_stats = stats.phase_stats(these, these_curves)
-        order = {group_id: i for i, group_id in enumerate(labels)}   # the labels' order: by the varying keys
-        group_stats = group_stats.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
+        group_stats = in_order(group_stats, "group_id", labels)   # the labels' order: by the varying keys
         group_stats["group"] = group_stats["group_id"].map(labels)
         table = group_table(group_stats)
         _save_table(table, folder, f"{name}-groups")
@@ -499,8 +498,7 @@ def _figures(store, runs, labels, estimator, params, split, band, folder, name, 
     lines = [*_save_chart(lines_chart, folder, f"{name}-epochs", f"{drawn} against epoch per layer")]
     if live and with_i_xt:
         over_seeds = store.mi_over_seeds(live, estimator, params, split, "mean")
-        position = {group_id: place for place, group_id in enumerate(labels)}     # panels in the tables' order
-        over_seeds = over_seeds.sort_values("group_id", key=lambda ids: ids.map(position), kind="stable")
+        over_seeds = in_order(over_seeds, "group_id", labels)     # panels in the tables' order
         over_seeds = over_seeds.assign(panel=over_seeds["group_id"].map(labels))
         title = f"{estimator} {params}, {split}: mean over seeds (dead and diverged left out), min-max spread"
         plane = charts_infoplane.infoplane_grid(over_seeds, columns=2, spread="min-max", title=title)
@@ -898,7 +896,7 @@ def last_hidden_layer(layers) -> int:
     >>> last_hidden_layer([0, 1, 2, 5]), last_hidden_layer([0])
     (4, 0)
     """
-    return int(np.maximum(np.max(layers) - 1, 0))
+    return max(int(max(layers)) - 1, 0)
 
 
 def last_hidden_rows(group_stats: pd.DataFrame) -> pd.DataFrame:

@@ -318,9 +318,7 @@ class ResultStore(ResultCharts):
         if by_group:
             seeds = frame.groupby(key)["seeds"].max()
             labels = {g: f"{label} ({seeds.get(g, 0)} seeds)" for g, label in labels.items()}
-        order = {k: i for i, k in enumerate(labels)}
-        frame = frame.assign(panel=frame[key].map(labels))
-        return frame.sort_values(key, key=lambda column: column.map(order), kind="stable").reset_index(drop=True)
+        return run_rows.in_order(frame.assign(panel=frame[key].map(labels)), key, labels).reset_index(drop=True)
 
     def recorded(self, table: str, run_ids: list[str]) -> list[str]:
         """The runs among `run_ids` that have a readable `table`."""

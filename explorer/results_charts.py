@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from explorer.run_rows import in_order
 from ibstore.phases import DISCRETE_ESTIMATORS
 
 
@@ -29,14 +30,13 @@ class ResultCharts:
         from explorer import phase_charts
 
         labels = self.labels(run_ids, by_group=True)
-        order = {group_id: i for i, group_id in enumerate(labels)}   # legend: by the varying keys' values
         runs = self.runs()
         runs = runs.loc[runs["run_id"].isin(run_ids), ["run_id", "group_id", "dead_network", "diverged", "status"]]
-        runs = runs.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
+        runs = in_order(runs, "group_id", labels)   # legend: by the varying keys' values
         runs = runs.assign(group=runs["group_id"].map(labels), left_out=phase_charts.left_out(runs))
         mi = self.mi(run_ids, estimator, split, params).merge(runs[["run_id", "group_id", "group", "left_out"]],
                                                               on="run_id")
-        mi = mi.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
+        mi = in_order(mi, "group_id", labels)
         phases = self.phases(run_ids) if phases is None else phases
         phases = phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]
         phases = phases.assign(group=phases["group_id"].map(labels))

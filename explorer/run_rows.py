@@ -29,3 +29,15 @@ def rows_among(frame: pd.DataFrame, wanted: pd.Series | Iterable[str]) -> pd.Dat
 def rows_where(frame: pd.DataFrame, keep: np.ndarray | pd.Series) -> pd.DataFrame:
     """The rows of `frame` where `keep` (booleans, one per row) is true, taken by position."""
     return frame.iloc[np.flatnonzero(np.asarray(keep, dtype=bool))]
+
+
+def in_order(frame: pd.DataFrame, column: str, keys) -> pd.DataFrame:
+    """`frame`'s rows sorted by `column` in the order of `keys` (a list, or a dict's keys: labels
+    in the varying keys' order, titles in colour order), stably; values not among them last.
+
+    >>> in_order(pd.DataFrame({"g": ["b", "a", "b", "c"]}), "g", ["b", "a"])["g"].tolist()
+    ['b', 'b', 'a', 'c']
+    """
+    place = {key: i for i, key in enumerate(keys)}
+    return frame.sort_values(column, key=lambda values: values.map(place), kind="stable")
+

@@ -17,6 +17,7 @@ import streamlit as st
 
 from explorer import charts, phase_charts, report, seed_bands, ui, viewport
 from explorer.results import ResultStore
+from explorer.run_rows import in_order
 from ibstore import layout, stats
 
 REPORT_BANDS = {long: short for short, long in phase_charts.BANDS.items()}   # the page's band -> --band
@@ -176,8 +177,7 @@ def phase_panels() -> None:
         return
     group_rows = group_stats(root, version, measured_ids, name, params, split)
     group_rows = group_rows[group_rows["group_id"].isin(titles)].assign(group=lambda f: f["group_id"].map(titles))
-    order = {group_id: i for i, group_id in enumerate(titles)}
-    group_rows = group_rows.sort_values("group_id", key=lambda ids: ids.map(order), kind="stable")
+    group_rows = in_order(group_rows, "group_id", titles)
     with right:
         if last_hidden is not None:
             glance = report.glance_table(group_rows, estimator).drop(columns=["estimator"])
