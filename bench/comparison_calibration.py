@@ -81,13 +81,14 @@ def excess_curves(rng: np.random.Generator, model: str, seeds: int, deeper: floa
 
 
 def excess_rows(draws: int, seed: int) -> None:
-    print(f"compression over the floor, p < 0.05 in {draws} pairs per row: the seeds' values alone | with the "
-          "peak-at-end rule | and the p bounded by the reselected test (the lab's); the same among the pairs where a "
-          "group peaks one logged epoch before its end; pairs without a test (a group peaks at its end)")
+    print(f"compression over the floor, p < 0.05 in {draws} pairs per row: the seeds' values alone (of all pairs) | "
+          "with the peak-at-end rule | and the p bounded by the reselected test (the lab's) (both of the pairs "
+          "tested) | the reselected test alone (of all pairs: exact); the same among the pairs where a group peaks "
+          "one logged epoch before its end; pairs without a test (a group peaks at its end)")
     for model in EXCESS_MODELS:
         for seeds in (5, 6, 10):
             rng = row_generator(seed, GROUPS, (EXCESS_MODELS.index(model), seeds, EPOCHS))
-            counts, near, near_counts, untested = np.zeros(3), 0, np.zeros(3), 0
+            counts, near, near_counts, untested = np.zeros(4), 0, np.zeros(4), 0
             for _ in range(draws):
                 a = excess_curves(rng, model, seeds, 0.3 if model == EXCESS_MODELS[2] else 0.0)
                 b = excess_curves(rng, model, seeds)
@@ -96,28 +97,32 @@ def excess_rows(draws: int, seed: int) -> None:
                 excess = [np.round(drops[:, peak], stats.DECIMALS) for drops, peak in zip((a_drops, b_drops), peaks)]
                 alone = stats.compare(*excess)
                 at_end = EPOCHS - 1 in peaks
-                lab = alone if at_end else stats.reselection_bounded(alone, a_drops, b_drops)
+                reselected = stats.reselected_test(a_drops, b_drops)
+                lab = stats.bounded_by(alone.p_value, alone.ci_low, alone.ci_high, reselected)[0]
                 called = np.array([alone.p_value < stats.ALPHA, not at_end and alone.p_value < stats.ALPHA,
-                                   not at_end and lab.p_value < stats.ALPHA])
+                                   not at_end and lab < stats.ALPHA, reselected < stats.ALPHA])
                 counts += called
                 untested += at_end
                 if EPOCHS - 2 in peaks:
                     near += 1
                     near_counts += called
+            tested = draws - untested
+            rates = [counts[0] / draws, counts[1] / tested, counts[2] / tested, counts[3] / draws]
             near_rates = " | ".join(f"{count / max(near, 1):.3f}" for count in near_counts)
-            print(f"{model}, {seeds} seeds a side: " + " | ".join(f"{count / draws:.3f}" for count in counts)
+            print(f"{model}, {seeds} seeds a side: " + " | ".join(f"{rate:.3f}" for rate in rates)
                   + f"; near the end ({near} pairs): {near_rates}; untested {untested / draws:.3f}", flush=True)
 
 
 def excess_trend_rows(draws: int, seed: int) -> None:
     print(f"a trend of compression over the floor along 3 values of a key, p < 0.05 in {draws} draws per row: "
-          "the runs' values alone | with the peak-at-end rule | and the p bounded by the reselected test (the lab's); "
-          "draws without a test (a group peaks at its end)")
+          "the runs' values alone (of all draws) | with the peak-at-end rule | and the p bounded by the reselected "
+          "test (the lab's) (both of the draws tested) | the reselected test alone (of all draws: exact); draws "
+          "without a test (a group peaks at its end)")
     for model in EXCESS_MODELS[:2]:
         for seeds in (3, 5):
             rng = row_generator(seed, TRENDS, (EXCESS_MODELS.index(model), seeds, EPOCHS))
             steps, groups = np.repeat([0.0, 1.0, 2.0], seeds), np.repeat([0, 1, 2], seeds)
-            counts, untested = np.zeros(3), 0
+            counts, untested = np.zeros(4), 0
             for _ in range(draws):
                 curves = [excess_curves(rng, model, seeds) for _ in range(3)]
                 peaks = [int(group.mean(axis=0).argmax()) for group in curves]
@@ -126,11 +131,14 @@ def excess_trend_rows(draws: int, seed: int) -> None:
                                   stats.DECIMALS)
                 _, alone, low, high = trend.slope_test(steps, excess)
                 at_end = EPOCHS - 1 in peaks
-                lab = alone if at_end else stats.bounded_by(alone, low, high,
-                                                            trend.reselected_slope_test(steps, groups, drops))[0]
-                counts += [alone < stats.ALPHA, not at_end and alone < stats.ALPHA, not at_end and lab < stats.ALPHA]
+                reselected = trend.reselected_slope_test(steps, groups, drops)
+                lab = stats.bounded_by(alone, low, high, reselected)[0]
+                counts += [alone < stats.ALPHA, not at_end and alone < stats.ALPHA, not at_end and lab < stats.ALPHA,
+                           reselected < stats.ALPHA]
                 untested += at_end
-            print(f"{model}, {seeds} seeds at each value: " + " | ".join(f"{count / draws:.3f}" for count in counts)
+            tested = draws - untested
+            rates = [counts[0] / draws, counts[1] / tested, counts[2] / tested, counts[3] / draws]
+            print(f"{model}, {seeds} seeds at each value: " + " | ".join(f"{rate:.3f}" for rate in rates)
                   + f"; untested {untested / draws:.3f}", flush=True)
 
 

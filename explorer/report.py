@@ -95,8 +95,9 @@ COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the s
                     "spreads wider (a group of 2 seeds: t on Hsu's 1 degree of freedom, which holds 5 % whatever the "
                     "spreads). Compression over the floor, which each group's seeds take at the epoch their group "
                     "peaks at: p is also at least that of the permutation test that picks each group's peak epoch "
-                    "again in every split of the seeds, and the interval then holds 0 where that test keeps it; no "
-                    "test where a group peaks at its last logged epoch (0 in every seed by construction). "
+                    "again in every split of the seeds (9,999 random ones where there are more), and the interval "
+                    "then holds 0 where that test keeps it; no test where a group peaks at its last logged epoch "
+                    "(0 in every seed by construction). "
                     "Cliff's delta: P(a > b) - P(a < b). q over groups "
                     "and layers: p adjusted by Benjamini-Hochberg over every group compared with the reference and "
                     "every layer; read it when asking which groups differ from the reference.")
@@ -108,7 +109,8 @@ TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares s
                  "runs) and the t test's of the slope over each step's own variance (over its HC3 error where a step has one run; on Hsu's 1 degree of freedom where a step of 2 enters the slope), and its 95 % interval, the span of the two "
                  "tests' intervals, so the interval leaves out 0 exactly when p < 0.05; Spearman's rho of "
                  "{key} and the quantity. Compression over the floor: p also at least that of the permutation test "
-                 "that picks each group's peak epoch again in every order of the runs' curves (the interval then "
+                 "that picks each group's peak epoch again in every order of the runs' curves (9,999 random ones "
+                 "where there are more; the interval then "
                  "holds 0 where that test keeps it); no trend where a group peaks at its last logged epoch. "
                  "q: p adjusted by Benjamini-Hochberg over every layer recorded, per quantity. "
                  "Where the groups also differ in other keys, a trend per combination of those (within).")
@@ -704,7 +706,9 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str]) -> str | No
 
 # why a comparison has no p, as `_untested_comparisons` says it (else: too few seeds with a value)
 UNTESTED_COMPARISON = {stats.CLIPPED_BINS: "idnns' bins clip the layer",
-                       stats.PEAKS_AT_END: f"a group's mean I(X;T) peaks at its last logged epoch ({stats.EXCESS})"}
+                       stats.PEAKS_AT_END: f"a group's mean I(X;T) peaks at its last logged epoch ({stats.EXCESS})",
+                       stats.NO_SHARED_EPOCH: f"no logged epoch every run's I(X;T) shares ({stats.EXCESS})",
+                       stats.IMPLAUSIBLE_BITS: f"a value beyond {stats.MAX_DROP_BITS:g} bits"}
 
 
 def _untested_comparisons(untested: pd.DataFrame) -> str:

@@ -224,17 +224,22 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
                      if quantity == stats.EXCESS and curves_of is not None else np.empty((len(finite), 0)))
             implausible = quantity in stats.BITS and not (
                 np.abs(np.r_[values[finite, column], drops.ravel()]) <= stats.MAX_DROP_BITS).all()
+            # as for two groups: a group all of whose runs' mean peaks at their end
+            a_group_peaks_at_end = any(peaks_at_end[finite][group_ids[finite] == group].all()
+                                       for group in set(group_ids[finite]))
             untested = (TOO_FEW_LEVELS if len(levels) < MIN_LEVELS else
                         stats.CLIPPED_BINS if clipped[index].any() and quantity != "snr_drop_epoch" else
-                        stats.PEAKS_AT_END if peaks_at_end[finite].any() and quantity == stats.EXCESS else
-                        stats.IMPLAUSIBLE_BITS if implausible else None)
+                        stats.PEAKS_AT_END if a_group_peaks_at_end and quantity == stats.EXCESS else
+                        stats.IMPLAUSIBLE_BITS if implausible else
+                        stats.NO_SHARED_EPOCH if curves_of is not None and quantity == stats.EXCESS
+                        and not drops.size else None)
             if untested:
                 rows.append({**row, "slope": math.nan, "ci_low": math.nan, "ci_high": math.nan,
                              "p_value": math.nan, "spearman_rho": math.nan, "note": untested})
                 continue
             y = values[finite, column]
             slope, p_value, low, high = slope_test(steps.astype(float), y)
-            if drops.shape[1]:
+            if drops.size:
                 p_value, low, high = stats.bounded_by(p_value, low, high, reselected_slope_test(
                     steps.astype(float), group_ids[finite], drops))
             rho = float(stats._scipy_stats().spearmanr(key[finite], y).statistic) if np.ptp(y) else math.nan

@@ -183,8 +183,8 @@ def test_a_sweep_says_which_skipped_runs_are_recorded_in_another_cohort(tmp_path
     assert plan.to_do == 0 and plan.elsewhere == {ids[0]: "qs", ids[1]: "qs"}
     sweep_module.print_plan("qs.json", tmp_path, plan)
     assert capsys.readouterr().out.splitlines()[1:] == [
-        "  2 of them recorded in cohort 'qs', not in their config's (a cohort is not part of a run's id: the runs are "
-        "the same, and keep the cohort they were trained in)"]
+        "  2 skipped run(s) recorded in cohort 'qs', not in their config's (a cohort is not part of a run's id: the "
+        "runs are the same, and keep the cohort they were trained in)"]
 
 
 def test_plan_skips_complete_runs_and_groups_the_rest_by_what_they_need(tmp_path):

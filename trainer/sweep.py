@@ -268,8 +268,8 @@ def print_plan(path: str | Path, root: Path, plan: Plan) -> None:
         print(f"  {len(plan.held)} held by other live processes (this sweep waits for them)")
     for cohort, count in Counter(plan.elsewhere.values()).items():
         where = f"in cohort {cohort!r}" if cohort else "without a cohort"
-        print(terminal_text(f"  {count} of them recorded {where}, not in their config's (a cohort is not part of a "
-                            "run's id: the runs are the same, and keep the cohort they were trained in)"))
+        print(terminal_text(f"  {count} skipped run(s) recorded {where}, not in their config's (a cohort is not part "
+                            "of a run's id: the runs are the same, and keep the cohort they were trained in)"))
     resumed = sum(len(task.seeds) for task in plan.tasks if task.resume)
     if resumed:
         print(f"  {resumed} interrupted run(s) continue from their last checkpoint")
