@@ -87,7 +87,8 @@ class SweepProgress:
 
 def progress_path(root: Path, sweep_id: str) -> Path:
     if not SWEEP_ID.fullmatch(sweep_id):
-        raise ValueError(f"sweep id {sweep_id!r} is not allowed: letters, digits, '.', '_', '-' (at most 100)")
+        raise ValueError(f"sweep id {sweep_id!r} is not allowed: letters, digits, '.', '_' and '-', starting with a "
+                         "letter or digit (at most 100)")
     return Path(root) / SWEEPS_DIR / f"{sweep_id}.json"
 
 

@@ -439,6 +439,11 @@ def test_unknown_run_ids_in_the_url_are_named(monkeypatch, flagged_root):
     assert url_runs(at) == [live] and at.multiselect(key=ui.SELECTION).value == [live]
     at = open_app(monkeypatch, flagged_root["root"], "config", runs=[" " + live])
     assert ui.plain(f"' {live}'") in at.warning[0].value     # the space shows
+    # 150 unknown ids: the first ten named, the rest counted (900 made a warning of 58,604 characters)
+    at = open_app(monkeypatch, flagged_root["root"], "config", runs=[live, *(f"x{i:03d}" for i in range(150))])
+    (warning,) = at.warning
+    assert "150 run(s)" in warning.value and "'x009' and 140 more" in warning.value
+    assert "x010" not in warning.value and len(warning.value) < 400
     at = open_app(monkeypatch, flagged_root["root"], "config", runs=[live])
     assert not at.warning
     # the Runs page puts the selection in table order: still the linked selection, still warned

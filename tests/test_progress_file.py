@@ -30,3 +30,11 @@ def test_a_sweep_whose_process_is_gone_reads_gone(tmp_path):
     assert read_back(os.getpid(), here, SweepState.RUNNING) == SweepState.RUNNING    # this process lives
     assert read_back(gone, "another-host", SweepState.RUNNING) == SweepState.RUNNING  # not this host's to judge
     assert read_back(gone, here, SweepState.FINISHED) == SweepState.FINISHED          # it wrote its end
+
+
+def test_a_sweep_id_that_is_not_allowed_is_refused_saying_what_is():
+    # '.' and '..' were refused with a message that listed '.' among the allowed characters
+    for sweep_id in (".", "..", "-x", "a/b", "x" * 101, ""):
+        with pytest.raises(ValueError, match="starting with a letter or digit"):
+            progress_path(Path("/tmp"), sweep_id)
+    assert progress_path(Path("/tmp"), "2026.12_run-1").name == "2026.12_run-1.json"
