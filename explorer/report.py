@@ -67,6 +67,10 @@ UNDECIDED = (f"compresses is – where no test can decide: fewer than {stats.MIN
              "bounded by 1, where its fall is the bins', not the layer's.")
 AT_CEILING_CELL = "– (at ceiling)"
 CLIPPED_CELL = "– (bins clip)"
+# a trend table's cell for a row without a test, where its note is a sentence the caption says
+UNTESTED_CELL = {stats.CLIPPED_BINS: CLIPPED_CELL, stats.PEAKS_AT_END: "– (a group peaks at its last epoch)",
+                 stats.NO_SHARED_EPOCH: "– (no logged epoch shared)",
+                 stats.IMPLAUSIBLE_BITS: "– (beyond 10^6 bits)"}
 # The `compresses` cells besides yes and –: p >= 0.05 is no evidence of compression with these seeds, not
 # evidence of none; every table asks a question of several tests (which layers, which groups), answered
 # by its q, so p < 0.05 alone is not a finding.
@@ -789,7 +793,8 @@ def trend_table(trends: pd.DataFrame, layers: Iterable[int] | None = None) -> pd
                           "layer": layer_label(item.layer, item.layer_name), "quantity": item.quantity,
                           "values": item.levels, "n": item.n, "slope per step": number_text(item.slope),
                           # a note column of None and text holds NaN for None (pandas' string type)
-                          "95 % CI": item.note if isinstance(item.note, str) and item.note != stats.HSU_PAIR
+                          "95 % CI": UNTESTED_CELL.get(item.note, item.note)
+                          if isinstance(item.note, str) and item.note != stats.HSU_PAIR
                           else difference_interval(None, item.ci_low, item.ci_high),
                           "p": p_text(item.p_value) + (f" ({item.note})" if item.note == stats.HSU_PAIR else ""),
                           "q (over layers)": p_text(item.q_value),

@@ -420,5 +420,6 @@ def test_a_trend_of_compression_over_the_floor_is_bounded_by_the_reselected_test
                                              np.array([drops[r] for r in phases["run_id"]]))
     assert bounded["p_value"] == max(alone["p_value"], reselected) and bounded["slope"] == alone["slope"]
     assert (bounded["ci_low"] <= 0 <= bounded["ci_high"]) == (bounded["p_value"] >= stats.ALPHA)
-    missing = trend.trends(phases, values, (stats.EXCESS,), curves=curves.iloc[1:]).iloc[0]   # a run's curve gone
-    assert missing["note"] == stats.NO_SHARED_EPOCH and np.isnan(missing["p_value"])
+    missing = trend.trends(phases, values, (stats.EXCESS,), curves=curves.iloc[1:])   # a run's curve gone
+    assert missing["note"].iloc[0] == stats.NO_SHARED_EPOCH and np.isnan(missing["p_value"].iloc[0])
+    assert report.trend_table(missing)["95 % CI"].tolist() == ["– (no logged epoch shared)"]   # a cell, not the note
