@@ -18,6 +18,7 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ibstore import strict_json
+from ibstore.flatten import flatten
 # Re-exported: ibstore.sandbox and ibstore.views import them from here.
 from ibstore.strict_json import INT64_MAX, INT64_MIN, json_depth  # noqa: F401
 
@@ -111,6 +112,14 @@ class RunRecord(BaseModel):
         except OverflowError:
             raise ValueError("time is outside the years 1..9999 once converted to UTC") from None
 
+    @field_validator("config")
+    @classmethod
+    def _flattens(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Every view reads a config flattened (ibstore.flatten): keys that flatten alike, which the
+        trainer refuses, would show one value and hide the other."""
+        flatten(value)
+        return value
+
     @field_validator("final_train_accuracy", "final_test_accuracy", "final_train_loss",
                      "final_test_loss", "best_test_accuracy")
     @classmethod
@@ -180,6 +189,7 @@ def _describe(error: pydantic.ValidationError) -> str:
         field = ".".join(str(part) for part in item["loc"]) or "run.json"
         got = repr(item.get("input"))
         got = got if len(got) <= 60 else got[:57] + "..."
-        message = item["msg"] if item["type"] == "missing" else f"{item['msg']} (got {got})"
+        said = item["msg"].removeprefix("Value error, ")   # pydantic's prefix for our validators' words
+        message = said if item["type"] == "missing" else f"{said} (got {got})"
         lines.append(f"{field}: {message}")
     return "run.json: " + "; ".join(lines)

@@ -5,6 +5,7 @@ its run's problem; every other run stays queryable, through every reader."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -47,6 +48,20 @@ def epoch_beyond_int32(path) -> None:
 def root(tmp_path, private_index):
     results = tmp_path / "results"
     return results, write_tanh_runs(results, 3)
+
+
+def test_a_config_whose_keys_flatten_alike_is_its_runs_problem_not_a_hidden_value(root):
+    """{"initial_bias": 0, "initial.bias"...}: the trainer refuses keys that flatten alike; in a
+    hand-made run.json the `runs` view would have shown one value as the run's and hidden the other."""
+    results, ids = root
+    record_path = results / "runs" / ids[0] / "run.json"
+    record = json.loads(record_path.read_text())
+    record["config"] = {**record["config"], "x.y": 1, "x": {"y": 2}}
+    record_path.write_text(json.dumps(record))
+    found = scan(results)
+    assert [p.run_id for p in found.problems] == [ids[0]]
+    assert "run.json: config: two config keys flatten to 'x.y'" in found.problems[0].problem
+    assert sorted(record.run_id for record in found.runs) == sorted(ids[1:])
 
 
 @pytest.mark.slow

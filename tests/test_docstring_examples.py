@@ -7,7 +7,7 @@ import pytest
 
 # the modules whose docstrings carry `>>>` examples
 MODULES = ["explorer.charts", "explorer.configdiff", "explorer.report", "explorer.run_rows", "explorer.ui",
-           "ibstore.configdiff", "ibstore.index_pending", "ibstore.statement_check", "ibstore.stats",
+           "ibstore.configdiff", "ibstore.flatten", "ibstore.index_pending", "ibstore.statement_check", "ibstore.stats",
            "ibstore.temporal_text", "ibstore.trend"]
 
 

@@ -87,7 +87,9 @@ def test_naive_times_are_utc_and_compare_with_aware_ones():
     (encode(splits={"test": {"inputs": 10}}), ["splits.test.h_y_bits", "required"]),
     (encode(splits=[3277, 819]), ["splits", "dictionary"]),
     (encode(final_test_accuracy=1e308), ["final_test_accuracy", "[0, 1]", "1e+308"]),
-    (encode(best_test_accuracy=-0.5), ["best_test_accuracy", "[0, 1]", "-0.5"]),
+    (encode(best_test_accuracy=-0.5), ["best_test_accuracy: an accuracy lies in [0, 1]", "-0.5"]),
+    (encode(config={"x.y": 1, "x": {"y": 2}}), ["config", "'x.y'", "a dotted key and a nested one"]),
+    (encode(config={"a": {"b": {"c": 1}}, "a.b": {"c": 2}}), ["config", "'a.b.c'"]),
 ])
 def test_damaged_record_is_one_record_error_naming_the_problem(data, words):
     with pytest.raises(RecordError) as caught:
