@@ -228,6 +228,8 @@ def test_ls_names_the_cohorts_report_takes_after_the_table():
     line = cohorts_line(many, many)
     assert line.endswith(" and 5 more") and line.count("(1 run)") == 20 and "c19" in line and "c20" not in line
     assert f"{'x' * (MAX_NAME_CHARS - 3)}... (103 more) (1 run)" in line
+    like_an_option = [RunRecord(**{**BASE, "run_id": "o"}, cohort="--output=/tmp/x")]
+    assert cohorts_line(like_an_option, like_an_option) == "cohorts (trainer report -- COHORT): --output=/tmp/x (1 run)"
 
 
 @pytest.mark.slow
