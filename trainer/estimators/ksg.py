@@ -108,7 +108,9 @@ def ross_mi_bits(t: np.ndarray, classes: np.ndarray, n_classes: int, k: int) -> 
     information between discrete and continuous data sets", PLoS ONE 9:e87357),
     with, for each point i, r_i the distance to its k-th nearest neighbour of the
     same class, and k_i and m_i the numbers of other points within distance <= r_i
-    of its class and of any class. Ross fixes k_i = k and counts m_i strictly inside
+    of its class and of any class. Distances are Euclidean (cKDTree's p = 2): Ross's
+    paper treats a one-dimensional T, where every norm agrees; the entropy above uses
+    the max-norm, as KSG and NPEET do. Ross fixes k_i = k and counts m_i strictly inside
     r_i plus the k-th neighbour; counting both within <= r_i is the same for distinct
     distances and also handles ties: repeated rows (r_i = 0, as in Gao et al. 2017)
     and lattice data such as binary inputs. Radii are widened by a relative 1e-13 so
