@@ -39,7 +39,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from explorer.report import AT_CEILING_CELL, CLIPPED_CELL, difference_interval, estimate_cell, number_text, p_text
+from explorer.cohort_tables import AT_CEILING_CELL, CLIPPED_CELL, difference_interval, estimate_cell, number_text, p_text
 from explorer.results import ResultStore
 from ibstore.lifecycle import current_status
 from ibstore.record import Status
@@ -166,12 +166,12 @@ def compression(root: Path, docs: Path, epochs: int, seeds: int) -> tuple[list[s
 
 def p_cell(excess) -> str:
     """The compression test's p as the report writes it, or why it is no test: the bins clip, or the
-    layer ends at its ceiling in every seed (explorer.report's cells)."""
+    layer ends at its ceiling in every seed (explorer.cohort_tables' cells)."""
     return {CLIPPED_BINS: CLIPPED_CELL, AT_CEILING: AT_CEILING_CELL}.get(excess["note"]) or p_text(excess["p_value"])
 
 
 def p_equals(p_value: float) -> str:
-    """"= 0.0123" or "< 0.001", as the report writes a p (explorer.report.p_text)."""
+    """"= 0.0123" or "< 0.001", as the report writes a p (explorer.cohort_tables.p_text)."""
     text = p_text(p_value)
     return text if text.startswith("<") else f"= {text}"
 

@@ -17,7 +17,7 @@ import vl_convert as vlc
 from bench.make_results import write_run
 from test_phases_page import unescaped
 from conftest import BIASES, EPOCHS, open_app, write_ksg_cohort
-from explorer import charts, report, runs_table, ui
+from explorer import charts, cohort_tables, runs_table, ui
 from explorer.results import ResultStore
 from ibstore import layout
 from ibstore.record import Status
@@ -100,7 +100,7 @@ def ended_root(tmp_path_factory) -> dict[str, object]:
 
 
 def test_training_health_counts_the_runs_that_ended_on_their_own_as_the_report(monkeypatch, ended_root):
-    """report.health_table over completed and diverged runs (report.ENDED): the page once passed the
+    """cohort_tables.health_table over completed and diverged runs (cohort_tables.ENDED): the page once passed the
     completed ones only, so its diverged column was always 0 and an all-diverged group had no row."""
     at = open_app(monkeypatch, ended_root["root"], "training", lines="per seed group")
     (health,) = [table.value.map(unescaped) for table in at.table]    # one group completed: nothing to compare
@@ -110,7 +110,7 @@ def test_training_health_counts_the_runs_that_ended_on_their_own_as_the_report(m
     assert list(rows.loc["initial_bias=0", ["runs", "diverged"]]) == [3, 1]
     assert list(rows.loc["initial_bias=1", ["runs", "diverged"]]) == [2, 2]
     assert rows.loc["initial_bias=1", "final test accuracy"] == "–"     # a diverged network has no accuracy
-    assert any(unescaped(caption.value).startswith(report.HEALTH_CAPTION) for caption in at.caption)
+    assert any(unescaped(caption.value).startswith(cohort_tables.HEALTH_CAPTION) for caption in at.caption)
 
 
 def test_compare_per_seed_group_keeps_the_runs_the_statistics_keep(monkeypatch, ended_root):
@@ -580,7 +580,7 @@ def test_a_saturated_run_carries_its_badge_in_the_explorer_in_ls_and_in_the_repo
         monkeypatch, tmp_path, capsys):
     """trainer.health's saturated_network (not dead, a hidden layer at its activation's bound to the
     end): a badge like dead's, a flag in `trainer ls`, a count in the report's health table."""
-    from explorer import report
+    from explorer import cohort_tables
     from trainer import cli
 
     live = write_run(tmp_path, "stuck", {"activation_fn": "tanh", "initial_bias": 5.0, "epochs": EPOCHS}, logged=12)
@@ -599,7 +599,7 @@ def test_a_saturated_run_carries_its_badge_in_the_explorer_in_ls_and_in_the_repo
     lines = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("stuck")}
     assert (lines[stuck][4], lines[live][4]) == ("saturated", "-")
     store = ResultStore(tmp_path)
-    health = report.health_table(store.runs(), store.labels([live, stuck], by_group=True))
+    health = cohort_tables.health_table(store.runs(), store.labels([live, stuck], by_group=True))
     assert list(health[["runs", "dead", "saturated"]].iloc[0]) == [2, 0, 1]
 
 
@@ -968,7 +968,7 @@ def test_training_curves_per_seed_group_compare_final_test_accuracy_with_a_refer
 
 
 def test_the_information_plane_pages_say_why_an_estimator_without_i_xt_has_no_plane(monkeypatch, tmp_path):
-    from explorer import report
+    from explorer import cohort_tables
     write_ksg_cohort(tmp_path)
     for page in ("compare", "movie"):
         at = open_app(monkeypatch, tmp_path, page)
@@ -976,7 +976,7 @@ def test_the_information_plane_pages_say_why_an_estimator_without_i_xt_has_no_pl
         ksg = next(option for option in at.selectbox(key="estimator").options if option.startswith("ksg "))
         at.selectbox(key="estimator").set_value(ksg).run()
         assert not at.exception and not at.get("vega_lite_chart"), page
-        assert [info.value for info in at.info] == [ui.plain(report.no_i_xt_note("ksg", report.NO_PLANE))], page
+        assert [info.value for info in at.info] == [ui.plain(cohort_tables.no_i_xt_note("ksg", cohort_tables.NO_PLANE))], page
 
 
 def test_activations_show_each_groups_share_of_saturated_values_over_seeds(monkeypatch, cohort_root):
@@ -1036,11 +1036,11 @@ def test_old_ksg_rows_with_h_t_in_i_xt_are_said_to_be_no_mutual_information(monk
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from explorer import report
+    from explorer import cohort_tables
     from trainer.atomic import write_table
     run_id = write_run(tmp_path, "k", {"epochs": 20, "estimators": [{"name": "ksg", "params": {"k": 3}}]}, logged=6)
     path = layout.table_path(tmp_path, run_id, "mi")
     rows = pq.read_table(path)
     write_table(path, rows.set_column(rows.column_names.index("i_xt"), "i_xt", pc.subtract(rows["h_t_bits"], 20.0)))
     at = open_app(monkeypatch, tmp_path, page, runs=[run_id])
-    assert report.LEGACY_KSG in [unescaped(c.value) for c in at.caption], [c.value for c in at.caption]
+    assert cohort_tables.LEGACY_KSG in [unescaped(c.value) for c in at.caption], [c.value for c in at.caption]

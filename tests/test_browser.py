@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from bench.make_results import write_run
-from explorer import report
+from explorer import cohort_tables
 from ibstore import layout
 from test_phases import benjamini_hochberg
 from test_phases_page import assert_estimate_cell
@@ -394,9 +394,9 @@ def expected_glance(root: Path) -> list[tuple]:
         p = excess["p_value"]
         left_out = ", ".join(f"{excess[f'n_{why}']} {why}" for why in ("dead", "diverged", "unfinished")
                              if excess[f"n_{why}"])
-        verdict = {True: "yes", False: report.NOT_SHOWN_CELL}.get(excess["compresses"], "–")
+        verdict = {True: "yes", False: cohort_tables.NOT_SHOWN_CELL}.get(excess["compresses"], "–")
         if verdict == "yes" and not q_values[group_id] < 0.05:
-            verdict = report.P_ONLY_CELL
+            verdict = cohort_tables.P_ONLY_CELL
         expected.append((str(compression["n"]),
                          EstimateCell(compression["mean"], compression["ci_low"], compression["ci_high"],
                                       compression["n"]),

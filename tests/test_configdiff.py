@@ -130,20 +130,20 @@ def test_the_store_titles_two_cohorts_with_one_grid_apart(tmp_path):
 def test_two_cohorts_on_one_grid_get_a_trend_each(tmp_path):
     # their groups are told apart, but the trend along initial_bias pooled their seeds as one group's
     from bench.make_results import write_run
-    from explorer import report
+    from explorer import cohort_tables
     from explorer.results import ResultStore
     for name, cohort in (("a", "x"), ("b", "y")):
         for bias in (0.0, 0.5, 1.0):
             write_run(tmp_path, name, {"initial_bias": bias, "epochs": 20}, cohort=cohort, logged=4)
     store = ResultStore(tmp_path)
     runs = store.runs()
-    along = report.trend_key(store, list(runs["run_id"]))
+    along = cohort_tables.trend_key(store, list(runs["run_id"]))
     assert along.key == "initial_bias"
     assert {run_id: along.within[run_id] for run_id in runs["run_id"]} == {
         run_id: f"cohort {cohort}" for run_id, cohort in zip(runs["run_id"], runs["cohort"])}
     # one cohort: no split
     x_only = list(runs.loc[runs["cohort"] == "x", "run_id"])
-    assert report.trend_key(store, x_only).within == {}
+    assert cohort_tables.trend_key(store, x_only).within == {}
 
 
 def test_the_public_name_explorer_configdiff_is_the_same_module_contents():

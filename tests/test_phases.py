@@ -15,7 +15,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from bench.make_results import write_run
-from explorer import report
+from explorer import cohort_tables
 from explorer.results import ResultStore
 from ibstore import layout, stats
 from ibstore.sandbox import run_query
@@ -713,7 +713,7 @@ def test_the_comparison_table_adjusts_over_every_group_and_layer_whatever_layers
     # over layers adjusts each group's 3 p, the q over groups and layers all 9 of a quantity.
     values, phases = three_groups_and_a_reference()
     labels = GROUP_LABELS
-    table = report.comparison_table(phases, labels)
+    table = cohort_tables.comparison_table(phases, labels)
     rows = table[table["quantity"] == "compression_bits"]
     assert rows["a"].tolist() == [labels[g] for g in ("far", "near", "same") for _ in range(3)]
     p_values = np.array([max(scipy_stats.permutation_test((values[group][layer], values["ref"][layer]),
@@ -726,7 +726,7 @@ def test_the_comparison_table_adjusts_over_every_group_and_layer_whatever_layers
     assert rows["q (over layers)"].tolist() == [f"{q:.3g}" for q in over_layers]
     assert rows["q (over groups and layers)"].tolist() == [f"{q:.3g}" for q in benjamini_hochberg(p_values)]
     # a page showing one layer shows that layer's rows with the same q: every layer recorded is tested
-    shown = report.comparison_table(phases, labels, layers=[1])
+    shown = cohort_tables.comparison_table(phases, labels, layers=[1])
     assert set(shown["layer"]) == {"1 · dense_1"}
     assert shown.to_dict("records") == table[table["layer"] == "1 · dense_1"].to_dict("records")
 
@@ -737,9 +737,9 @@ def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(
     # and interval as the table shows them; identical groups: none.
     values, phases = three_groups_and_a_reference()
     labels = GROUP_LABELS
-    compared = report.reference_comparisons(phases, labels)
-    table = report.comparison_table(phases, labels, compared=compared)
-    assert table.equals(report.comparison_table(phases, labels))
+    compared = cohort_tables.reference_comparisons(phases, labels)
+    table = cohort_tables.comparison_table(phases, labels, compared=compared)
+    assert table.equals(cohort_tables.comparison_table(phases, labels))
     expected = []
     for quantity, rows in table.groupby("quantity", sort=False):
         p_values = np.array([float(p.split(" ")[0]) if p != "–" else np.nan for p in rows["p"]])
@@ -753,19 +753,19 @@ def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(
                      for (a, layer, difference, interval), q_value in zip(cells, q) if q_value < 0.05]
     # more rows than a sentence lists one by one: counted per group, with their layers
     assert len(expected) >= 8
-    monkeypatch.setattr(report, "MAX_DIFFERENCES_NAMED", len(expected) - 1)
+    monkeypatch.setattr(cohort_tables, "MAX_DIFFERENCES_NAMED", len(expected) - 1)
     groups = {a: sorted({int(layer[0]) for a_, layer, *_ in expected if a_ == a}) for a, *_ in expected}
     n_tested = int(compared["p_value"].notna().sum())
     untested = len(compared) - n_tested
     without = (f" ({untested} more without a test, – in the table: fewer than 2 seeds with a value a side ({untested}))"
                if untested else "")
-    assert report.differences_note(compared, labels) == (
+    assert cohort_tables.differences_note(compared, labels) == (
         f"Differ from g=0 at q (over groups and layers) < 0.05: {len(expected)} of the {n_tested} comparisons "
         f"tested{without}, the table's rows with that q, in " + "; ".join(
             f"{a} ({sum(row[0] == a for row in expected)}, layers {', '.join(map(str, layers))})"
             for a, layers in groups.items()) + ".")
-    monkeypatch.setattr(report, "MAX_DIFFERENCES_NAMED", len(expected))
-    note = report.differences_note(compared, labels)
+    monkeypatch.setattr(cohort_tables, "MAX_DIFFERENCES_NAMED", len(expected))
+    note = cohort_tables.differences_note(compared, labels)
     assert note.startswith(
         f"Differ from g=0 at q (over groups and layers) < 0.05 (a - b [95 % CI]), {len(expected)} of "
         f"the {n_tested} comparisons tested{without}: ")
@@ -774,16 +774,16 @@ def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(
     assert note.count(" · dense_") == len(expected)
     alike = layered_phases({"ref": values["ref"].tolist(), "same": values["ref"].tolist()})
     # 5 and 5 seeds: the smallest two-sided p is 2 / C(10, 5) = 0.00794; 3 layers per quantity
-    assert report.differences_note(report.reference_comparisons(alike, labels), labels) == (
+    assert cohort_tables.differences_note(cohort_tables.reference_comparisons(alike, labels), labels) == (
         "No group is shown to differ from g=0 at q (over groups and layers) < 0.05, in any layer or quantity tested "
         "(the smallest p these seeds allow is 0.00794, and each quantity's q adjusts up to 3 tests together).")
     # one seed a side: nothing is tested, and the sentence does not say that nothing differs
     single = alike[alike["run_id"].isin(alike.groupby("group_id")["run_id"].min())]
-    single_compared = report.reference_comparisons(single, labels)
-    assert single_compared["p_value"].isna().all() and report.differences_note(single_compared, labels) == (
+    single_compared = cohort_tables.reference_comparisons(single, labels)
+    assert single_compared["p_value"].isna().all() and cohort_tables.differences_note(single_compared, labels) == (
         f"No comparison with g=0 could be tested ({len(single_compared)} without a test, – in the table: fewer "
         f"than 2 seeds with a value a side ({len(single_compared)})): these seeds say nothing of a difference.")
-    assert report.differences_note(report.reference_comparisons(alike[alike["group_id"] == "ref"], labels),
+    assert cohort_tables.differences_note(cohort_tables.reference_comparisons(alike[alike["group_id"] == "ref"], labels),
                                    labels) is None
 
 
@@ -849,9 +849,9 @@ def test_layers_that_end_at_their_ceiling_in_every_seed_are_named():
     ends = stats.at_ceiling(pd.DataFrame(rows))
     assert ends[["group_id", "layer", "layer_name"]].values.tolist() == [["fine", 0, "dense_0"]]
     assert ends["ceiling_bits"].tolist() == [pytest.approx(11.678, abs=1e-3)]
-    note = report.ceiling_note(pd.DataFrame(rows), {"one-below": "b", "fine": "a", "old": "c"})
+    note = cohort_tables.ceiling_note(pd.DataFrame(rows), {"one-below": "b", "fine": "a", "old": "c"})
     assert note.startswith("I(X;T) ends at its ceiling, log2 n bits, in every seed of a: 0 · dense_0.")
-    assert report.ceiling_note(pd.DataFrame(rows[3:]), {}) is None
+    assert cohort_tables.ceiling_note(pd.DataFrame(rows[3:]), {}) is None
 
 
 def test_a_kde_bound_or_edge_at_log2_n_is_named_at_its_ceiling(tmp_path):
@@ -886,19 +886,19 @@ def test_a_kde_bound_or_edge_at_log2_n_is_named_at_its_ceiling(tmp_path):
     kde = train[train["estimator"] == "kde_upper"]
     ends = stats.at_ceiling(kde)
     assert ends[["estimator", "layer"]].values.tolist() == [["kde_upper", 0]]
-    note = report.ceiling_note(kde, {kde["group_id"].iloc[0]: "tanh"})
+    note = cohort_tables.ceiling_note(kde, {kde["group_id"].iloc[0]: "tanh"})
     assert note.startswith("I(X;T) ends at its ceiling, log2 n bits, in every seed of tanh: 0 · dense_0. Every "
                            "input's Gaussian still stands apart")
     assert "binning" not in note
     edge = train[train["estimator"] == "edge"]
-    assert report.ceiling_note(edge, {}).endswith(": 4 · dense_4. " + report.AT_CEILING_BECAUSE["edge"])
+    assert cohort_tables.ceiling_note(edge, {}).endswith(": 4 · dense_4. " + cohort_tables.AT_CEILING_BECAUSE["edge"])
     for these in (kde, edge):
         curves = ResultStore(root).phase_curves()
         curves = curves[(curves["split"] == "train") & (curves["estimator"] == these["estimator"].iloc[0])]
         group_stats = stats.phase_stats(these, curves).assign(group="tanh")
         excess = group_stats[group_stats["quantity"] == stats.EXCESS].set_index("layer")
-        table = report.group_table(group_stats).set_index("layer")["compresses"]
-        glance = report.glance_table(group_stats, "e")["compresses"].tolist()
+        table = cohort_tables.group_table(group_stats).set_index("layer")["compresses"]
+        glance = cohort_tables.glance_table(group_stats, "e")["compresses"].tolist()
         at = [0] if these is kde else [4]
         # compression 0 against a floor of 0 gives p = 1, the test's "no": the statistics say why it is no answer
         assert excess.loc[at, "p_value"].tolist() == [1.0] and excess.loc[at, "note"].tolist() == [stats.AT_CEILING]
@@ -907,10 +907,10 @@ def test_a_kde_bound_or_edge_at_log2_n_is_named_at_its_ceiling(tmp_path):
         assert excess.loc[at, "q_value"].isna().all()
         assert excess.drop(at)["q_value"].tolist() == pytest.approx(
             benjamini_hochberg(excess.drop(at)["p_value"].to_numpy()).tolist())
-        assert table.iloc[at].tolist() == [report.AT_CEILING_CELL]
-        assert report.AT_CEILING_CELL not in table.drop(table.index[at]).tolist()
-        assert glance == [report.AT_CEILING_CELL if these is edge else table.iloc[4]]
-    assert "bucket of its own in every hash" in report.AT_CEILING_BECAUSE["edge"]
+        assert table.iloc[at].tolist() == [cohort_tables.AT_CEILING_CELL]
+        assert cohort_tables.AT_CEILING_CELL not in table.drop(table.index[at]).tolist()
+        assert glance == [cohort_tables.AT_CEILING_CELL if these is edge else table.iloc[4]]
+    assert "bucket of its own in every hash" in cohort_tables.AT_CEILING_BECAUSE["edge"]
 
 
 def test_edges_cap_bounds_its_ceiling_and_idnns_bins_that_clip_get_no_test(tmp_path):
@@ -942,11 +942,11 @@ def test_edges_cap_bounds_its_ceiling_and_idnns_bins_that_clip_get_no_test(tmp_p
     for group_id, these in idnns.groupby("group_id"):
         group_stats = stats.phase_stats(these, curves).assign(group=group_id)
         excess = group_stats[group_stats["quantity"] == stats.EXCESS].set_index("layer_name")
-        cells = report.group_table(group_stats).set_index("layer")["compresses"]
+        cells = cohort_tables.group_table(group_stats).set_index("layer")["compresses"]
         clipped = [name for name in excess.index if name != "output" and "relu" in group_id]
         assert (excess["note"] == stats.CLIPPED_BINS).tolist() == [name in clipped for name in excess.index]
         assert excess.loc[clipped, "compresses"].isna().all()
-        assert [cell == report.CLIPPED_CELL for cell in cells] == [name in clipped for name in excess.index]
+        assert [cell == cohort_tables.CLIPPED_CELL for cell in cells] == [name in clipped for name in excess.index]
     # relu against tanh: the bins' difference, not the layers', on the hidden layers; the output layer is compared
     groups = sorted(idnns["group_id"].unique())
     compared = stats.compare_groups(idnns, *groups).set_index(["layer", "quantity"])
@@ -956,23 +956,23 @@ def test_edges_cap_bounds_its_ceiling_and_idnns_bins_that_clip_get_no_test(tmp_p
     assert compared.loc[output, "note"].ne(stats.CLIPPED_BINS).all() and compared.loc[output, "p_value"].notna().any()
     # the sentence counts the tests made and says why the others have none
     labels = dict(zip(groups, ("relu", "tanh") if "relu" in groups[0] else ("tanh", "relu")))
-    reference = report.reference_comparisons(idnns, labels, groups[0])
+    reference = cohort_tables.reference_comparisons(idnns, labels, groups[0])
     clipped_rows = int((reference["note"] == stats.CLIPPED_BINS).sum())
     tested = int(reference["p_value"].notna().sum())
     assert clipped_rows > 0 and tested > 0 and reference["p_value"].isna().sum() == clipped_rows
     assert f"of the {tested} comparisons tested ({clipped_rows} more without a test, – in the table: idnns' bins clip " \
-           f"the layer ({clipped_rows}))" in report.differences_note(reference, labels)
+           f"the layer ({clipped_rows}))" in cohort_tables.differences_note(reference, labels)
 
 
 def test_a_small_mean_or_interval_end_does_not_read_zero():
     # a layer 2-10 inputs below its ceiling compressed by 0.0049 bits, significantly: "0.00 [0.00, 0.01]" hid it
     small = {"n": 5, "mean": 0.0049, "sd": 0.002, "ci_low": 0.0024, "ci_high": 0.0074, "note": None}
-    assert report.estimate_cell(pd.Series(small)) == "0.0049 [0.0024, 0.0074]"
+    assert cohort_tables.estimate_cell(pd.Series(small)) == "0.0049 [0.0024, 0.0074]"
     # the smallest nonzero of the three sets the digits: a mean of 0.007 above an end of 0.0024
-    assert report.estimate_cell(pd.Series({**small, "mean": 0.007, "ci_high": 0.0116})) == "0.0070 [0.0024, 0.0116]"
+    assert cohort_tables.estimate_cell(pd.Series({**small, "mean": 0.007, "ci_high": 0.0116})) == "0.0070 [0.0024, 0.0116]"
     # an end cut at 0 (a quantity that cannot be negative) needs no digits of its own
-    assert report.estimate_cell(pd.Series({**small, "mean": 0.42, "ci_low": 0.0, "ci_high": 0.91})) == "0.42 [0.00, 0.91]"
-    assert report.estimate_cell(pd.Series({**small, "mean": -3e-9, "ci_low": -5e-9, "ci_high": -1e-9})) == (
+    assert cohort_tables.estimate_cell(pd.Series({**small, "mean": 0.42, "ci_low": 0.0, "ci_high": 0.91})) == "0.42 [0.00, 0.91]"
+    assert cohort_tables.estimate_cell(pd.Series({**small, "mean": -3e-9, "ci_low": -5e-9, "ci_high": -1e-9})) == (
         "-0.000000 [-0.000000, -0.000000]")      # at most 6 decimals
 
 
@@ -991,18 +991,18 @@ def test_comparisons_leave_out_groups_without_a_kept_run_and_start_from_a_live_o
     phases = synthetic_phases({"dead": [0.1, 0.2], "a": [0.5, 0.6, 0.7], "b": [0.1, 0.2, 0.3]})
     phases.loc[phases["group_id"] == "dead", "dead_network"] = True
     labels = {"dead": "bias=-1", "a": "bias=0", "b": "bias=1"}
-    assert report.live_groups(phases, labels) == ["a", "b"]
-    table = report.comparison_table(phases, labels)
+    assert cohort_tables.live_groups(phases, labels) == ["a", "b"]
+    table = cohort_tables.comparison_table(phases, labels)
     assert set(zip(table["a"], table["b"])) == {("bias=1", "bias=0")}
     row = table[table["quantity"] == "compression_bits"].iloc[0]
     assert row["n a, b"] == "3, 3" and row["a - b"] == f"{0.2 - 0.6:.3g}"
-    assert report.not_compared(phases, labels) == "Not compared, no run kept (dead, diverged or unfinished): bias=-1."
+    assert cohort_tables.not_compared(phases, labels) == "Not compared, no run kept (dead, diverged or unfinished): bias=-1."
     # a reference without live seeds has no value to compare with: the first live group stands in, said why
-    chosen = report.comparison_table(phases, labels, reference="dead")
+    chosen = cohort_tables.comparison_table(phases, labels, reference="dead")
     assert set(zip(chosen["a"], chosen["b"])) == {("bias=1", "bias=0")}
-    assert report.reference_note(phases, labels, "dead").startswith("The reference bias=-1 has no run kept here")
-    assert report.comparison_table(phases[phases["group_id"] == "dead"], labels, reference="dead").empty
-    assert report.not_compared(phases[phases["group_id"] != "dead"], labels) is None
+    assert cohort_tables.reference_note(phases, labels, "dead").startswith("The reference bias=-1 has no run kept here")
+    assert cohort_tables.comparison_table(phases[phases["group_id"] == "dead"], labels, reference="dead").empty
+    assert cohort_tables.not_compared(phases[phases["group_id"] != "dead"], labels) is None
 
 
 def test_a_comparison_says_when_its_seeds_are_too_few_for_p_below_5_percent():
@@ -1037,15 +1037,15 @@ def test_the_per_layer_table_counts_the_runs_left_out_and_the_note_names_them_on
     phases.loc[phases["group_id"] == "dead", "dead_network"] = True
     phases.loc[phases["run_id"] == "live-s2", "status"] = "interrupted"
     group_stats = with_curves(phases).assign(group=lambda frame: frame["group_id"])
-    table = report.group_table(group_stats)
+    table = cohort_tables.group_table(group_stats)
     # the answer first (the table is wider than the Phases page's column), the other quantities after
     assert list(table.columns) == ["seed group", "layer", "n", "left out", "compression_over_floor_bits",
                                    "p (compression > floor)", "q (over layers)", "compresses", "peak_i_xt_epoch",
                                    "compression_bits", "noise_floor_bits", "peak_i_yt", "snr_drop_epoch"]
     assert table.groupby("seed group")["left out"].agg(set).to_dict() == {"dead": {"2 dead"}, "live": {"1 unfinished"}}
-    assert report.left_out_note(group_stats) == ("Left out: dead: dead-s0 (dead), dead-s1 (dead); "
+    assert cohort_tables.left_out_note(group_stats) == ("Left out: dead: dead-s0 (dead), dead-s1 (dead); "
                                                  "live: live-s2 (interrupted).")
-    assert report.left_out_note(group_stats[group_stats["group"] == "nothing"]) is None
+    assert cohort_tables.left_out_note(group_stats[group_stats["group"] == "nothing"]) is None
 
 
 def last_hidden_stats(excess_by_group: dict[str, list[float]]) -> pd.DataFrame:
@@ -1058,10 +1058,10 @@ def test_the_glance_sentence_names_the_groups_that_compress_at_q_below_005():
     # a and b: every seed above its floor; c: noise; d: one seed, no test.
     group_stats = last_hidden_stats({"a": [0.5, 0.6, 0.7, 0.8, 0.9], "b": [0.4, 0.2, 0.3, 0.6, 0.5],
                                      "c": [0.3, -0.2, 0.1, -0.4, 0.05], "d": [0.5]})
-    tests = report.last_hidden_tests(group_stats).set_index("group")
+    tests = cohort_tables.last_hidden_tests(group_stats).set_index("group")
     assert tests["q_groups"].tolist()[:3] == pytest.approx(
         benjamini_hochberg(tests["p_value"].iloc[:3]).tolist()) and math.isnan(tests.loc["d", "q_groups"])
-    assert report.glance_note(group_stats) == (
+    assert cohort_tables.glance_note(group_stats) == (
         "At q (over groups) < 0.05 the last hidden layer compresses in 2 of the 3 groups tested; not shown in c. "
         "No test in d (fewer than 5 selected seeds kept with a finite I(X;T); left out names any dropped).")
 
@@ -1074,20 +1074,20 @@ def test_the_glance_sentence_says_when_p_alone_passes_but_no_q_does():
     group_stats.loc[tested, "p_value"] = np.where(group_stats.loc[tested, "group"].isin([f"g{i}" for i in range(6)]),
                                                   0.03, 0.5)
     six_or_more = sum(math.comb(11, j) * 0.05 ** j * 0.95 ** (11 - j) for j in range(6, 12))
-    assert report.glance_note(group_stats) == (
+    assert cohort_tables.glance_note(group_stats) == (
         "In no group is the last hidden layer shown to compress at q (over groups) < 0.05 (11 groups tested). 6 reach "
         f"p < 0.05 alone (g0; g1; g2; g3; g4; g5): noise alone gives 6 or more of 11 in at most "
         f"{100 * six_or_more:.2g} % of cohorts.")
     group_stats.loc[tested, "p_value"] = 0.5
-    assert report.glance_note(group_stats) == (
+    assert cohort_tables.glance_note(group_stats) == (
         "In no group is the last hidden layer shown to compress at q (over groups) < 0.05 (11 groups tested).")
     # the table agrees with the sentence: p alone below 0.05 is "p only", not yes
     group_stats.loc[tested, "p_value"] = np.where(group_stats.loc[tested, "group"] == "g0", 0.03, 0.5)
     group_stats.loc[tested, "compresses"] = group_stats.loc[tested, "p_value"] < 0.05
-    glance = report.glance_table(group_stats, "binning").set_index("seed group")
-    assert glance.loc["g0", "q (over groups)"] == "0.33" and glance.loc["g0", "compresses"] == report.P_ONLY_CELL
-    assert set(glance.drop(index="g0")["compresses"]) == {report.NOT_SHOWN_CELL}
-    assert report.glance_note(group_stats) == (
+    glance = cohort_tables.glance_table(group_stats, "binning").set_index("seed group")
+    assert glance.loc["g0", "q (over groups)"] == "0.33" and glance.loc["g0", "compresses"] == cohort_tables.P_ONLY_CELL
+    assert set(glance.drop(index="g0")["compresses"]) == {cohort_tables.NOT_SHOWN_CELL}
+    assert cohort_tables.glance_note(group_stats) == (
         "In no group is the last hidden layer shown to compress at q (over groups) < 0.05 (11 groups tested). 1 "
         "reaches p < 0.05 alone (g0): noise alone gives 1 or more of 11 in at most 43 % of cohorts.")
 
@@ -1114,9 +1114,9 @@ def test_groups_of_different_depths_are_tested_and_compared_layer_by_layer():
     top = phases.groupby("group_id")["layer"].transform("max")
     phases.loc[phases["layer"] == top, "layer_name"] = "output"
     group_stats = with_curves(phases).assign(group=lambda frame: frame["group_id"])
-    tests = report.last_hidden_tests(group_stats).set_index("group")
+    tests = cohort_tables.last_hidden_tests(group_stats).set_index("group")
     assert tests["layer"].to_dict() == {"a": 4, "b": 5} and tests["compresses"].tolist() == [True, True]
-    assert report.glance_table(group_stats, "binning")["layer"].tolist() == ["4 · dense_4", "5 · dense_5"]
+    assert cohort_tables.glance_table(group_stats, "binning")["layer"].tolist() == ["4 · dense_4", "5 · dense_5"]
     compared = stats.compare_groups(phases, "a", "b")
     assert sorted(set(compared["layer"])) == [0, 1, 2, 3, 4]
 
@@ -1124,9 +1124,9 @@ def test_groups_of_different_depths_are_tested_and_compared_layer_by_layer():
 def test_groups_logged_at_different_numbers_of_epochs_are_said_so():
     phases = synthetic_phases({"a": [0.1] * 5, "b": [0.1] * 5})
     curves = two_point_curves(phases)
-    assert report.schedule_note(curves, phases, {"a": "A", "b": "B"}) is None
+    assert cohort_tables.schedule_note(curves, phases, {"a": "A", "b": "B"}) is None
     curves["epochs"] = [[0, 1, 2, 3] if run_id.startswith("b") else [0, 1] for run_id in curves["run_id"]]
-    note = report.schedule_note(curves, phases, {"a": "A", "b": "B"})
+    note = cohort_tables.schedule_note(curves, phases, {"a": "A", "b": "B"})
     assert note.startswith("The groups are logged at different numbers of epochs (A: 2; B: 4).")
 
 
@@ -1180,8 +1180,8 @@ def test_an_infinite_last_i_xt_is_a_missing_run_named_not_a_minus_infinite_compr
     group_stats = group_stats[(group_stats["split"] == "train") & (group_stats["estimator"] == "binning")]
     excess = group_stats[group_stats["quantity"] == stats.EXCESS]
     assert set(excess["missing_runs"]) == {run_ids[2]} and set(excess["n_missing"]) == {1}
-    assert run_ids[2] in report.left_out_note(group_stats)
-    assert "1 missing" in report.glance_table(group_stats, "binning")["left out"].iloc[0]
+    assert run_ids[2] in cohort_tables.left_out_note(group_stats)
+    assert "1 missing" in cohort_tables.glance_table(group_stats, "binning")["left out"].iloc[0]
 
 
 def test_identical_seeds_are_not_called_compressing_with_the_smallest_p():
@@ -1236,9 +1236,9 @@ def test_a_group_whose_mean_peaks_at_its_end_has_no_comparison_or_trend_of_its_c
     assert both_move.loc[stats.EXCESS, "p_value"] > 0 and pd.isna(both_move.loc[stats.EXCESS, "note"])
 
     labels = {"bins30": "histogram_bins=30", "bins31": "histogram_bins=31", "bins32": "histogram_bins=32"}
-    reference = report.reference_comparisons(phases, labels, "bins30")
+    reference = cohort_tables.reference_comparisons(phases, labels, "bins30")
     assert "a group's mean I(X;T) peaks at its last logged epoch (compression_over_floor_bits) (1)" in \
-        report.differences_note(reference, labels)
+        cohort_tables.differences_note(reference, labels)
 
     steps = {run_id: float(run_id[4:6]) for run_id in phases["run_id"]}
     trends = trend.trends(phases, steps).set_index("quantity")

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from bench.make_results import write_run
 from conftest import APP, BIASES, EPOCHS, write_ksg_cohort
-from explorer import report, ui
+from explorer import cohort_tables, ui
 from explorer.results import ResultStore
 from ibstore import layout
 from trainer.atomic import write_table
@@ -103,7 +103,7 @@ def check_against_sql(at, root: Path) -> None:
         assert_estimate_cell(row["compression (bits)"], want["mean"], want["ci_low"], want["ci_high"], want["n"])
         p = excess[label]["p_value"]
         assert row["p (compression > floor)"] == ("–" if p is None or math.isnan(p) else f"{p:.3g}")
-        assert row["compresses"] == {True: "yes", False: report.NOT_SHOWN_CELL}.get(excess[label]["compresses"], "–")
+        assert row["compresses"] == {True: "yes", False: cohort_tables.NOT_SHOWN_CELL}.get(excess[label]["compresses"], "–")
         dead = int(want["n_dead"])
         assert row["left out"] == (f"{dead} dead" if dead else "")
 
@@ -344,7 +344,7 @@ def test_layers_whose_binning_ends_at_its_ceiling_are_named_on_the_page(monkeypa
     assert unescaped(warning).startswith("I(X;T) ends at its ceiling, log2 n bits, in every seed of ")
     assert "0 · dense_0." in unescaped(warning) and "1 · dense_1" not in unescaped(warning)
     compresses = table(at, "Per seed group and layer").set_index("layer")["compresses"]
-    assert compresses["0 · dense_0"] == report.AT_CEILING_CELL
+    assert compresses["0 · dense_0"] == cohort_tables.AT_CEILING_CELL
     assert set(compresses.drop("0 · dense_0")) == {"–"}          # two seeds: no test can decide
 
 

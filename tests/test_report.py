@@ -19,7 +19,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from bench.make_results import write_run
-from explorer import report
+from explorer import cohort_tables, report
 from known_phases import write_known_root
 from test_phases import benjamini_hochberg, kept_drops, kept_values, multiplier_test
 from trainer import cli
@@ -64,11 +64,11 @@ def test_report_holds_the_statistics_figures_and_tables(written):
     p_values = [multiplier_test(kept_drops(group))[0] for group in ("compress", "noise")]
     q_compress = benjamini_hochberg(p_values)[0]
     assert p_values[0] < 0.001 <= p_values[1]     # the floor, 1/10000, is written "< 0.001"
-    assert f"| {report.p_text(p_values[0])} | {report.p_text(q_compress)} | yes | 1 dead |" in compress
+    assert f"| {cohort_tables.p_text(p_values[0])} | {cohort_tables.p_text(q_compress)} | yes | 1 dead |" in compress
     assert "| – | – |" in glance["learning_rate=0.001"]
     assert f"{kept_values('compress', 'compression_bits').mean():.2f} [" in compress
     noise = glance["learning_rate=0.0001"]
-    assert noise.endswith(f"| {report.NOT_SHOWN_CELL} |  |")       # p >= 0.05: no evidence, not evidence of none
+    assert noise.endswith(f"| {cohort_tables.NOT_SHOWN_CELL} |  |")       # p >= 0.05: no evidence, not evidence of none
     assert "| 1.99 (n = 1: no interval) |" in glance["learning_rate=0.001"]
     assert f"Left out, still training: {ids[('compress', 7)]}." in text
     assert f"{ids[('compress', 6)]} (dead)" in text
@@ -97,14 +97,14 @@ def test_a_layers_yes_needs_q_below_005_in_the_per_layer_table_and_no_is_not_sho
     # glance over its groups) only where that q is below 0.05 too
     def excess(p: float, q: float) -> pd.Series:
         return pd.Series({"note": None, "compresses": p < 0.05, "p_value": p, "q_value": q})
-    assert report._compresses(excess(0.0108, 0.0648)) == "yes"
-    assert report._compresses(excess(0.0108, 0.0648), q_value=0.0648) == report.P_ONLY_CELL
-    assert report._compresses(excess(0.001, 0.006), q_value=0.006) == "yes"
-    assert report._compresses(excess(0.29, 0.5), q_value=0.5) == report.NOT_SHOWN_CELL == "not shown"
+    assert cohort_tables._compresses(excess(0.0108, 0.0648)) == "yes"
+    assert cohort_tables._compresses(excess(0.0108, 0.0648), q_value=0.0648) == cohort_tables.P_ONLY_CELL
+    assert cohort_tables._compresses(excess(0.001, 0.006), q_value=0.006) == "yes"
+    assert cohort_tables._compresses(excess(0.29, 0.5), q_value=0.5) == cohort_tables.NOT_SHOWN_CELL == "not shown"
 
 
 def test_a_p_below_0001_is_written_so_and_others_to_3_digits():
-    assert [report.p_text(p) for p in (0.0001, 0.000999, 0.001, 0.0123456, 1.0, math.nan, None)] == [
+    assert [cohort_tables.p_text(p) for p in (0.0001, 0.000999, 0.001, 0.0123456, 1.0, math.nan, None)] == [
         "< 0.001", "< 0.001", "0.001", "0.0123", "1", "–", "–"]
 
 
@@ -129,7 +129,7 @@ def test_the_report_names_the_code_that_wrote_it(tmp_path):
 
 def test_a_one_sided_cell_writes_its_bound_as_its_mean():
     def cell(mean: float, low: float) -> str:
-        return report.estimate_cell(pd.Series({"n": 5, "mean": mean, "sd": 1.0, "ci_low": low, "ci_high": math.inf,
+        return cohort_tables.estimate_cell(pd.Series({"n": 5, "mean": mean, "sd": 1.0, "ci_low": low, "ci_high": math.inf,
                                                "note": None}))
     assert cell(1.99, 0.466) == "1.99 (≥ 0.47)"
     assert cell(0.0, -0.00212) == "0.0000 (≥ -0.0021)"      # was "0.0000 (≥ -0.00212)"
@@ -377,16 +377,16 @@ def test_a_reference_without_a_kept_run_or_rows_falls_back_and_says_why(known):
     these = store.phases(completed)
     these = these[these["run_id"].isin(completed)]
     single = these.loc[these["run_id"] == ids[("single", 0)], "group_id"].iloc[0]
-    assert report.reference_note(these, labels, single) is None
-    assert set(report.comparison_table(these, labels, single)["b"]) == {"learning_rate=0.001"}
+    assert cohort_tables.reference_note(these, labels, single) is None
+    assert set(cohort_tables.comparison_table(these, labels, single)["b"]) == {"learning_rate=0.001"}
     dead = these.assign(dead_network=these["dead_network"] | (these["group_id"] == single))
-    assert set(report.comparison_table(dead, labels, single)["b"]) == {"learning_rate=0.0001"}
-    assert report.reference_note(dead, labels, single) == (
+    assert set(cohort_tables.comparison_table(dead, labels, single)["b"]) == {"learning_rate=0.0001"}
+    assert cohort_tables.reference_note(dead, labels, single) == (
         "The reference learning_rate=0.001 has no run kept here (dead, diverged or unfinished): compared with "
         "learning_rate=0.0001, the first group that has one.")
     unmeasured = these[these["group_id"] != single]
-    assert set(report.comparison_table(unmeasured, labels, single)["b"]) == {"learning_rate=0.0001"}
-    assert report.reference_note(unmeasured, labels, single) == (
+    assert set(cohort_tables.comparison_table(unmeasured, labels, single)["b"]) == {"learning_rate=0.0001"}
+    assert cohort_tables.reference_note(unmeasured, labels, single) == (
         "The reference learning_rate=0.001 is not measured with these parameters: compared with "
         "learning_rate=0.0001, the first group that is.")
 
@@ -444,7 +444,7 @@ def test_the_groups_along_one_numeric_key_get_its_trend(written):
     section = text[text.index("### Trend along learning_rate"):]
     rows = {line.split(" | ")[1]: line.split(" | ") for line in section.splitlines()
             if line.startswith("| 0 · dense_0 | ")}
-    assert list(rows) == list(report.COMPARED)
+    assert list(rows) == list(cohort_tables.COMPARED)
     steps = np.concatenate([np.full(len(kept_values(group, "compression_bits")), step)
                             for step, group in enumerate(("noise", "compress", "single"))])
     compression = np.concatenate([kept_values(group, "compression_bits") for group in ("noise", "compress", "single")])
@@ -503,9 +503,9 @@ def test_one_seed_never_gets_an_interval_whatever_note_stands_in_its_place():
     # a layer at its ceiling carries that note instead of n = 1's, and showed "0.00 [nan, nan]"
     nan = float("nan")
     cell = {"n": 1, "mean": 0.0, "sd": nan, "ci_low": nan, "ci_high": nan, "note": "at ceiling"}
-    assert report.estimate_cell(cell) == "0.00 (n = 1: no interval)"
-    assert report.estimate_cell({**cell, "n": 3}) == "0.00 (no interval)"
-    assert report.estimate_cell({**cell, "n": 3, "ci_low": -0.5, "ci_high": 0.5}) == "0.00 [-0.50, 0.50]"
+    assert cohort_tables.estimate_cell(cell) == "0.00 (n = 1: no interval)"
+    assert cohort_tables.estimate_cell({**cell, "n": 3}) == "0.00 (no interval)"
+    assert cohort_tables.estimate_cell({**cell, "n": 3, "ci_low": -0.5, "ci_high": 0.5}) == "0.00 [-0.50, 0.50]"
 
 
 @pytest.mark.slow

@@ -171,7 +171,7 @@ def test_a_second_process_loads_the_compiled_steps_from_the_cache(tmp_path):
 # Imports every module the Runs page's first load imports, then prints whether scipy.stats came along.
 RUNS_PAGE_IMPORTS = (
     "import json, sys\n"
-    "import explorer.report, explorer.seed_bands, explorer.quickstart, ibstore.stats, ibstore.views\n"
+    "import explorer.cohort_tables, explorer.seed_bands, explorer.quickstart, ibstore.stats, ibstore.views\n"
     "print(json.dumps({'scipy.stats': 'scipy.stats' in sys.modules}))\n")
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from explorer import report
+from explorer import cohort_tables
 from ibstore import stats, trend
 from test_phases import benjamini_hochberg, recorded, synthetic_phases
 
@@ -130,7 +130,7 @@ def test_a_step_of_two_runs_in_the_slope_keeps_the_level():
     phases, key_values = keyed_phases({0.0: [[0.1, 0.2]], 1.0: [[0.5, 0.6, 0.4]], 2.0: [[0.9, 1.0, 0.8]]})
     table = trend.trends(phases, key_values, (stats.EXCESS,))
     assert table.iloc[0]["note"] == stats.HSU_PAIR
-    shown = report.trend_table(table).iloc[0]        # the interval stands; the note goes with the p
+    shown = cohort_tables.trend_table(table).iloc[0]        # the interval stands; the note goes with the p
     assert shown["95 % CI"].startswith("[") and shown["p"].endswith(f" ({stats.HSU_PAIR})")
     middle, middle_keys = keyed_phases({0.0: [[0.1, 0.2, 0.3]], 1.0: [[0.5, 0.6]], 2.0: [[0.9, 1.0, 0.8]]})
     assert pd.isna(trend.trends(middle, middle_keys, (stats.EXCESS,)).iloc[0]["note"])
@@ -259,7 +259,7 @@ def test_fewer_than_three_values_kept_is_no_trend():
     row = trend.trends(phases, key_values, (stats.EXCESS,)).iloc[0]
     assert row["levels"] == 2 and row["note"] == trend.TOO_FEW_LEVELS
     assert math.isnan(row["p_value"]) and math.isnan(row["slope"])
-    assert report.trend_table(trend.trends(phases, key_values, (stats.EXCESS,)))["95 % CI"].tolist() == [
+    assert cohort_tables.trend_table(trend.trends(phases, key_values, (stats.EXCESS,)))["95 % CI"].tolist() == [
         trend.TOO_FEW_LEVELS]
 
 
@@ -269,12 +269,12 @@ def test_the_trend_sentence_names_the_rows_below_q_005_and_says_when_none_is():
                                        2.0: [[1.2, 1.1, 1.3, 1.15, 1.0], [0.15, 0.25, 0.3, 0.1, 0.2]]})
     table = trend.trends(phases, key_values, (stats.EXCESS,))
     rises = table.iloc[0]
-    assert report.trend_note(table, "initial_bias") == (
+    assert cohort_tables.trend_note(table, "initial_bias") == (
         f"Change along initial_bias at q (over layers) < 0.05 (slope [95 % CI]), 1 of 2 trends: 0 · dense_0 "
         f"{stats.EXCESS} rises, {rises['slope']:.3g} "
-        f"{report.difference_interval(None, rises['ci_low'], rises['ci_high'])} per step.")
+        f"{cohort_tables.difference_interval(None, rises['ci_low'], rises['ci_high'])} per step.")
     flat = trend.trends(phases[phases["layer"] == 1], key_values, (stats.EXCESS,))
-    assert report.trend_note(flat, "initial_bias") == (
+    assert cohort_tables.trend_note(flat, "initial_bias") == (
         "No layer changes along initial_bias at q (over layers) < 0.05 in any quantity tested "
         "(15 runs kept at 3 values).")
 
@@ -289,8 +289,8 @@ def test_trends_over_too_few_runs_for_p_below_005_say_so():
     assert set(table["ci_low"]) == {-math.inf} and set(table["ci_high"]) == {math.inf}
     rises = table.iloc[0]                   # 0.1, 0.2, 0.3, 0.4: as far as 4 runs go, p = 2/24
     assert rises["p_value"] == pytest.approx(2 / 24) and rises["slope"] == pytest.approx(0.1)
-    assert report.trend_table(table)["95 % CI"].tolist() == [trend.TOO_FEW_RUNS] * 2
-    assert report.trend_note(table, "initial_bias") == (
+    assert cohort_tables.trend_table(table)["95 % CI"].tolist() == [trend.TOO_FEW_RUNS] * 2
+    assert cohort_tables.trend_note(table, "initial_bias") == (
         "No trend along initial_bias could be tested: 4 runs kept at 4 values are too few for any p < 0.05, "
         "so the table's p and q say nothing of a change.")
     five, _ = keyed_phases({0.0: [[0.1, 0.2]], 1.0: [[0.5, 0.6]], 2.0: [[0.9]]})
@@ -302,7 +302,7 @@ def test_trends_over_too_few_runs_for_p_below_005_say_so():
     # 4 runs at 3 values (1, 1, 2): 2 * 2 / 4!; the six runs' steps of 2 take Hsu's degrees of freedom
     assert mixed["note"].tolist() == [stats.HSU_PAIR, trend.TOO_FEW_RUNS]
     assert mixed.iloc[0]["p_value"] < stats.ALPHA and mixed.iloc[0]["ci_low"] > 0
-    assert report.trend_note(mixed, "initial_bias").endswith(
+    assert cohort_tables.trend_note(mixed, "initial_bias").endswith(
         " per step. 1 of 2 trends had too few runs for any p < 0.05.")
 
 
@@ -333,7 +333,7 @@ def test_groups_that_also_differ_in_another_key_get_a_trend_within_each_of_its_v
     ids = {(activation, bias, seed): write_run(tmp_path, f"{activation}-{bias}", {
                "epochs": 6, "activation_fn": activation, "initial_bias": bias}, seed=seed, logged=4)
            for activation in ("relu", "tanh") for bias in (-1, 0, 2) for seed in range(3)}
-    along = report.trend_key(ResultStore(tmp_path), list(ids.values()))
+    along = cohort_tables.trend_key(ResultStore(tmp_path), list(ids.values()))
     assert along.key == "initial_bias" and along.values[ids[("tanh", 2, 1)]] == 2.0
     assert along.within[ids[("tanh", 2, 1)]] == "activation_fn=tanh"
     # opposite slopes within relu and tanh (0.5 and -0.2 bits per step, plus noise)
@@ -349,14 +349,14 @@ def test_groups_that_also_differ_in_another_key_get_a_trend_within_each_of_its_v
         expected = np.polyfit(steps, [e for _, e in runs], 1)[0]
         assert table.loc[f"activation_fn={activation}", "slope"] == pytest.approx(expected, rel=1e-9)
         assert table.loc[f"activation_fn={activation}", "q_value"] == table.loc[f"activation_fn={activation}", "p_value"]
-    assert report.trend_table(table.reset_index())["within"].tolist() == ["activation_fn=relu", "activation_fn=tanh"]
-    assert report.trend_note(table.reset_index(), "initial_bias").startswith(
+    assert cohort_tables.trend_table(table.reset_index())["within"].tolist() == ["activation_fn=relu", "activation_fn=tanh"]
+    assert cohort_tables.trend_note(table.reset_index(), "initial_bias").startswith(
         "Change along initial_bias at q (over layers) < 0.05 (slope [95 % CI]), 2 of 2 trends: activation_fn=relu: "
         "0 · dense_0 compression_over_floor_bits rises")
     # a grid of two numeric keys has no one axis
     grid = [write_run(tmp_path / "grid", f"g{lr}-{bias}", {"epochs": 6, "learning_rate": lr, "initial_bias": bias},
                       logged=4) for lr in (0.1, 0.2, 0.3) for bias in (-1, 0, 2)]
-    assert report.trend_key(ResultStore(tmp_path / "grid"), grid) is None
+    assert cohort_tables.trend_key(ResultStore(tmp_path / "grid"), grid) is None
 
 
 def test_a_table_mixing_noted_and_tested_trends_shows_each_ones_interval():
@@ -366,8 +366,8 @@ def test_a_table_mixing_noted_and_tested_trends_shows_each_ones_interval():
     tested = trend.trends(phases, key_values, (stats.EXCESS,)).iloc[0].to_dict()
     rows = pd.DataFrame([tested, {**tested, "note": trend.TOO_FEW_RUNS}])
     assert rows["note"].isna().iloc[0]
-    shown = report.trend_table(rows)["95 % CI"].tolist()
-    assert shown == [report.difference_interval(None, tested["ci_low"], tested["ci_high"]), trend.TOO_FEW_RUNS]
+    shown = cohort_tables.trend_table(rows)["95 % CI"].tolist()
+    assert shown == [cohort_tables.difference_interval(None, tested["ci_low"], tested["ci_high"]), trend.TOO_FEW_RUNS]
     assert shown[0].startswith("[") and "nan" not in shown[0]
 
 
@@ -422,4 +422,4 @@ def test_a_trend_of_compression_over_the_floor_is_bounded_by_the_reselected_test
     assert (bounded["ci_low"] <= 0 <= bounded["ci_high"]) == (bounded["p_value"] >= stats.ALPHA)
     missing = trend.trends(phases, values, (stats.EXCESS,), curves=curves.iloc[1:])   # a run's curve gone
     assert missing["note"].iloc[0] == stats.NO_SHARED_EPOCH and np.isnan(missing["p_value"].iloc[0])
-    assert report.trend_table(missing)["95 % CI"].tolist() == ["– (no logged epoch shared)"]   # a cell, not the note
+    assert cohort_tables.trend_table(missing)["95 % CI"].tolist() == ["– (no logged epoch shared)"]   # a cell, not the note

@@ -7,7 +7,7 @@ left out, as the Phases page and the report's plane leave them out)."""
 import pandas as pd
 import streamlit as st
 
-from explorer import charts, charts_infoplane, phase_charts, report, ui, viewport
+from explorer import charts, charts_infoplane, cohort_tables, phase_charts, ui, viewport
 
 store, all_runs, selected = ui.page_start("Compare")
 
@@ -75,10 +75,10 @@ def planes() -> None:
         st.info(f"No {ui.plain(split)} MI with {ui.plain(estimator)}: {ui.NOT_RECORDED}.")
         return
     if not frame["i_xt"].notna().any():
-        st.info(ui.plain(report.no_i_xt_note(name, report.NO_PLANE)), icon=":material/info:")
+        st.info(ui.plain(cohort_tables.no_i_xt_note(name, cohort_tables.NO_PLANE)), icon=":material/info:")
         return
     if name == "ksg":   # rows written before ksg left i_xt NULL hold h(T) there
-        st.caption(report.LEGACY_KSG)
+        st.caption(cohort_tables.LEGACY_KSG)
     varying = store.varying_keys(selection)
     title = f"{name} {params}, {split} split" + (f", {aggregate} over seeds" if aggregate else "")
     if layout == "grid":

@@ -7,7 +7,7 @@ import math
 
 import streamlit as st
 
-from explorer import charts, charts_infoplane, charts_training, report, ui
+from explorer import charts, charts_infoplane, charts_training, cohort_tables, ui
 
 FRAME_SECONDS = 0.5              # one redraw per half second while playing
 RUN_SECONDS = 20                 # at 1× a whole run plays in this long, whatever its logged epochs
@@ -50,10 +50,10 @@ def movie() -> None:
         ui.live_caption(all_runs, [run_id])
     frame = store.mi([run_id], name, split, params)
     if len(frame) and not frame["i_xt"].notna().any():
-        st.info(ui.plain(report.no_i_xt_note(name, report.NO_PLANE)), icon=":material/info:")
+        st.info(ui.plain(cohort_tables.no_i_xt_note(name, cohort_tables.NO_PLANE)), icon=":material/info:")
         return
     if name == "ksg":   # rows written before ksg left i_xt NULL hold h(T) there (Compare says the same)
-        st.caption(report.LEGACY_KSG)
+        st.caption(cohort_tables.LEGACY_KSG)
     metrics = store.metrics([run_id])
     if not metrics.empty:
         metrics = charts.every_nth_epoch(metrics, charts.epoch_stride(metrics["epoch"].max()))

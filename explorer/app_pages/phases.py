@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import charts, phase_charts, report, seed_bands, ui, viewport
+from explorer import charts, cohort_tables, phase_charts, report, seed_bands, ui, viewport
 from explorer.results import ResultStore
 from explorer.run_rows import in_order
 from ibstore import layout, stats
@@ -61,7 +61,7 @@ log_epochs = c4.toggle("Log epoch axis", True, key="log_epochs", bind="query-par
 # number differently (3 is the output of one and dense_3 of a deeper one): "3 · dense_3 / output"
 layer_names = layer_names.drop_duplicates(["layer", "layer_name"]).sort_values(["layer", "layer_name"])
 names = {int(layer): " / ".join(named) for layer, named in layer_names.groupby("layer")["layer_name"]}
-last_hidden = report.last_hidden_layer(names) if names else None
+last_hidden = cohort_tables.last_hidden_layer(names) if names else None
 
 
 def layer_title(layer: int) -> str:
@@ -73,7 +73,7 @@ layers = ui.linked_multiselect(d1, "Layers", list(names), "layers", layer_title,
 titles = ui.group_titles(store, all_runs, selection)    # group_id -> its title and badges, in colour order
 measured = all_runs[all_runs["run_id"].isin(with_mi)]
 groups = [g for g in titles if g in set(measured["group_id"])]
-live = set(measured.loc[np.equal(stats.exclusions(measured), None), "group_id"])   # as report.live_groups
+live = set(measured.loc[np.equal(stats.exclusions(measured), None), "group_id"])   # as cohort_tables.live_groups
 reference = ui.linked_selectbox(d2, "Reference group", [g for g in groups if g in live] or groups, "reference",
                                lambda g: titles[g], what="seed group",
                                help="a group with a run kept (not dead, diverged or unfinished); every other "
@@ -111,10 +111,10 @@ def comparison(root: str, version: int, run_ids: tuple[str, ...], estimator: str
     """The comparison table of `layers` and the sentence naming which groups differ, over every layer
     recorded (q is over those)."""
     these = phase_rows(root, run_ids, estimator, params, split)
-    compared = report.reference_comparisons(these, dict(labels), reference,
+    compared = cohort_tables.reference_comparisons(these, dict(labels), reference,
                                             curve_rows(root, run_ids, estimator, params, split))
-    return (report.comparison_table(these, dict(labels), layers=layers, compared=compared),
-            report.differences_note(compared, dict(labels)))
+    return (cohort_tables.comparison_table(these, dict(labels), layers=layers, compared=compared),
+            cohort_tables.differences_note(compared, dict(labels)))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -122,7 +122,7 @@ def trend_rows(root: str, version: int, run_ids: tuple[str, ...], estimator: str
                split: str) -> tuple[str, pd.DataFrame] | None:
     """The key the seed groups lie along and the trends of the compared quantities along it, over
     every layer recorded (q is over those); None where they lie along no one numeric key."""
-    along = report.trend_key(_store(root), list(run_ids))
+    along = cohort_tables.trend_key(_store(root), list(run_ids))
     if along is None:
         return None
     return along.key, along.trends(phase_rows(root, run_ids, estimator, params, split),
@@ -171,47 +171,47 @@ def phase_panels() -> None:
                                   log_epochs=log_epochs)
         ui.show_chart(chart, phase_rows(root, measured_ids, name, params, split), f"phases_{name}_{split}")
     these = phase_rows(root, measured_ids, name, params, split)
-    if report.records_no_i_xt(these):
+    if cohort_tables.records_no_i_xt(these):
         with right:
-            st.info(ui.plain(report.no_i_xt_note(name)), icon=":material/info:")
+            st.info(ui.plain(cohort_tables.no_i_xt_note(name)), icon=":material/info:")
         return
     group_rows = group_stats(root, version, measured_ids, name, params, split)
     group_rows = group_rows[group_rows["group_id"].isin(titles)].assign(group=lambda f: f["group_id"].map(titles))
     group_rows = in_order(group_rows, "group_id", titles)
     with right:
         if last_hidden is not None:
-            glance = report.glance_table(group_rows, estimator).drop(columns=["estimator"])
+            glance = cohort_tables.glance_table(group_rows, estimator).drop(columns=["estimator"])
             if glance["layer"].nunique() == 1:     # every group's last hidden layer is this one
                 st.subheader(f"Does {ui.plain(layer_title(last_hidden))} compress?")
                 glance = glance.drop(columns=["layer"])
             else:                                  # networks of different depths: each group's own
                 st.subheader("Does each group's last hidden layer compress?")
-            if note := report.glance_note(group_rows):
+            if note := cohort_tables.glance_note(group_rows):
                 st.markdown(ui.plain(note))
             ui.show_table(glance)
             table_downloads(glance, f"last_hidden_{name}_{split}")
         st.caption(f"Mean [95 % t interval] over the live seeds; {stats.COMPRESSION_TEST}; dead, diverged and "
-                   "unfinished runs are left out and counted. " + report.ONE_LAYER + " " + report.VERDICTS + " " +
-                   report.UNDECIDED)
+                   "unfinished runs are left out and counted. " + cohort_tables.ONE_LAYER + " " + cohort_tables.VERDICTS + " " +
+                   cohort_tables.UNDECIDED)
     st.subheader("Per seed group and layer")
-    st.caption(report.EXCESS_BOUND + " " + report.ADJUSTED + " " + report.VERDICTS)
-    if ceiling := report.ceiling_note(these[these["layer"].isin(layers)], titles):
+    st.caption(cohort_tables.EXCESS_BOUND + " " + cohort_tables.ADJUSTED + " " + cohort_tables.VERDICTS)
+    if ceiling := cohort_tables.ceiling_note(these[these["layer"].isin(layers)], titles):
         st.warning(ui.plain(ceiling), icon=":material/vertical_align_top:")
-    table = report.group_table(group_rows[group_rows["layer"].isin(layers)])
+    table = cohort_tables.group_table(group_rows[group_rows["layer"].isin(layers)])
     ui.show_table(table)
-    if named := report.left_out_note(group_rows):
+    if named := cohort_tables.left_out_note(group_rows):
         st.caption(ui.plain(named))
     table_downloads(table, f"phase_stats_{name}_{split}")
     st.subheader(f"Compared with {ui.plain(titles[reference])}" if reference else "Compared")
     compared, differences = comparison(root, version, measured_ids, name, params, split, tuple(layers),
                                        tuple(titles.items()), reference)
-    left_out = report.not_compared(these, titles)
+    left_out = cohort_tables.not_compared(these, titles)
     if compared.empty:
         st.caption("Fewer than two seed groups with a run kept: nothing to compare. " + ui.plain(left_out or ""))
     else:
-        st.caption(report.COMPARED_CAPTION + " The seed is the unit. " + report.ADJUSTED + " " +
+        st.caption(cohort_tables.COMPARED_CAPTION + " The seed is the unit. " + cohort_tables.ADJUSTED + " " +
                    ui.plain(left_out or ""))
-        if logged := report.schedule_note(curve_rows(root, measured_ids, name, params, split), these, titles):
+        if logged := cohort_tables.schedule_note(curve_rows(root, measured_ids, name, params, split), these, titles):
             st.warning(ui.plain(logged), icon=":material/schedule:")
         st.markdown(ui.plain(differences))
         ui.show_table(compared)
@@ -219,10 +219,10 @@ def phase_panels() -> None:
     if (along := trend_rows(root, version, measured_ids, name, params, split)) is not None:
         key, trends = along
         st.subheader(f"Trend along {ui.plain(key)}")
-        st.caption(ui.plain(report.TREND_CAPTION.format(key=key)))
-        if note := report.trend_note(trends, key):
+        st.caption(ui.plain(cohort_tables.TREND_CAPTION.format(key=key)))
+        if note := cohort_tables.trend_note(trends, key):
             st.markdown(ui.plain(note))
-        table = report.trend_table(trends, layers)
+        table = cohort_tables.trend_table(trends, layers)
         ui.show_table(table)
         table_downloads(table, f"trend_{name}_{split}")
 

@@ -5,7 +5,7 @@ varying keys against an outcome."""
 
 import streamlit as st
 
-from explorer import charts, charts_results, quickstart, report, run_filter, runs_table, ui
+from explorer import charts, charts_results, cohort_tables, quickstart, run_filter, runs_table, ui
 from explorer.results import ResultStore
 from explorer.run_rows import rows_where
 from ibstore.record import Status
@@ -191,7 +191,7 @@ def with_compression(table, pickers) -> tuple:
                              bind="query-params", horizontal=True)
     names = dict(zip(these["layer"].astype(int), these["layer_name"]))
     layers = sorted(names)
-    last_hidden = report.last_hidden_layer(layers)
+    last_hidden = cohort_tables.last_hidden_layer(layers)
     layer = pickers[2].selectbox("Layer", layers, index=layers.index(last_hidden), key="pc_layer",
                                  bind="query-params", format_func=lambda n: charts.layer_label(n, names[n])
                                  + (" (last hidden)" if n == last_hidden else ""))

@@ -7,7 +7,7 @@ group against a reference group (the report's tables)."""
 
 import streamlit as st
 
-from explorer import charts, charts_training, report, seed_bands, smoothing, ui
+from explorer import charts, charts_training, cohort_tables, seed_bands, smoothing, ui
 from ibstore.record import Status
 
 store, all_runs, selected = ui.page_start("Training curves")
@@ -62,10 +62,10 @@ def curves() -> None:
 
 def final_accuracy() -> None:
     """Per seed group, the health of its runs that ended on their own and its completed runs' final test
-    accuracy (`report.health_table`), and every group against a reference group
-    (`report.accuracy_comparison`), as the report has them."""
+    accuracy (`cohort_tables.health_table`), and every group against a reference group
+    (`cohort_tables.accuracy_comparison`), as the report has them."""
     st.subheader("Final test accuracy per seed group")
-    ended = all_runs[all_runs["run_id"].isin(selection) & all_runs["status"].isin(report.ENDED)]
+    ended = all_runs[all_runs["run_id"].isin(selection) & all_runs["status"].isin(cohort_tables.ENDED)]
     completed = ended[ended["status"] == Status.COMPLETED]
     titles = ui.group_titles(store, all_runs, selection)
     titles = {group_id: title for group_id, title in titles.items() if group_id in set(ended["group_id"])}
@@ -73,16 +73,16 @@ def final_accuracy() -> None:
         st.caption("No selected run has ended on its own (completed or diverged): a final accuracy is one that "
                    "training ended with.")
         return
-    st.caption(report.HEALTH_CAPTION + " Runs still training, failed or interrupted are left out; the interval is "
+    st.caption(cohort_tables.HEALTH_CAPTION + " Runs still training, failed or interrupted are left out; the interval is "
                "cut to 0..1.")
-    ui.show_table(report.health_table(ended, titles))
+    ui.show_table(cohort_tables.health_table(ended, titles))
     groups = [group_id for group_id in titles if group_id in set(completed["group_id"])]
     if len(groups) > 1:
         reference = ui.linked_selectbox(st, "Reference group", groups, "accuracy_reference", titles.get,
-                                        groups.index(report.first_alive(completed, groups)), what="seed group",
+                                        groups.index(cohort_tables.first_alive(completed, groups)), what="seed group",
                                         width=400)
-        st.caption(report.ACCURACY_CAPTION)
-        ui.show_table(report.accuracy_comparison(completed, titles, reference))
+        st.caption(cohort_tables.ACCURACY_CAPTION)
+        ui.show_table(cohort_tables.accuracy_comparison(completed, titles, reference))
 
 
 curves()

@@ -1,0 +1,666 @@
+"""The cohort's tables and the sentences that read them: per seed group its health, final test
+accuracy and phase statistics (ibstore.stats), the comparisons between groups, the trends along a
+config key (ibstore.trend), the glance at each group's last hidden layer, with their captions and
+notes. `trainer report` writes them (explorer.report) and the Phases, Training and Compare pages
+show the same tables, so what a page says and what a report says are one text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from explorer.charts import layer_label
+from explorer.results import ResultStore
+from explorer.run_rows import in_order
+from ibstore import configdiff, stats, trend
+from ibstore.phases import MIXTURE_ESTIMATORS
+from ibstore.record import Status
+
+TABLE_QUANTITIES = ("peak_i_xt_epoch", "compression_bits", "noise_floor_bits", stats.EXCESS, "peak_i_yt",
+                    "snr_drop_epoch")
+COMPARED = ("compression_bits", stats.EXCESS, "final_i_xt", "peak_i_yt")
+# Why `compresses` can be "–" (ibstore.stats.UNTESTABLE): said beside every table that shows it.
+UNDECIDED = (f"compresses is – where no test can decide: fewer than {stats.MIN_SEEDS_TESTED} seeds, too few to "
+             "measure the noise the test needs; it reads – (at ceiling) where I(X;T) ends at its ceiling in every seed, where the estimator "
+             "cannot show compression, and – (bins clip) where idnns' fixed bins [-1, 1] clip a layer whose activation is not "
+             "bounded by 1, where its fall is the bins', not the layer's.")
+AT_CEILING_CELL = "– (at ceiling)"
+CLIPPED_CELL = "– (bins clip)"
+# a trend table's cell for a row without a test, where its note is a sentence the caption says
+UNTESTED_CELL = {stats.CLIPPED_BINS: CLIPPED_CELL, stats.PEAKS_AT_END: "– (a group peaks at its last epoch)",
+                 stats.NO_SHARED_EPOCH: "– (no logged epoch shared)",
+                 stats.IMPLAUSIBLE_BITS: "– (beyond 10^6 bits)"}
+# The `compresses` cells besides yes and –: p >= 0.05 is no evidence of compression with these seeds, not
+# evidence of none; every table asks a question of several tests (which layers, which groups), answered
+# by its q, so p < 0.05 alone is not a finding.
+NOT_SHOWN_CELL = "not shown"
+P_ONLY_CELL = "p only (q ≥ 0.05)"
+VERDICTS = (f"compresses: yes at p < {stats.ALPHA:g} and q < {stats.ALPHA:g} (the table's q: over the layers, or at a "
+            f"glance over the groups), {P_ONLY_CELL} where p alone is below {stats.ALPHA:g}; {NOT_SHOWN_CELL} where "
+            f"p ≥ {stats.ALPHA:g}: no evidence of compression with these seeds, not evidence of none. p < 0.001 is "
+            "written so: a permutation test's p stops at a floor set by its draws or arrangements. Intervals are cut to the range "
+            "their quantity can take (0, a ceiling, the last logged epoch).")
+# What q is: said beside every table that shows it (ibstore.stats.over_layers).
+ADJUSTED = ("q: p adjusted by Benjamini-Hochberg over every layer tested with it (all the layers recorded, shown "
+            "or not; not a layer at its ceiling or with clipping bins, which has no test). Read q when asking which layers: noise alone gives one p < 0.05 among six independent "
+            "layers one time in four.")
+# How the per-layer tables show compression over the floor (ibstore.stats.drop_test).
+EXCESS_BOUND = (f"noise floor: how far a run's own peak stands above its I(X;T) at the epoch where its group's mean "
+                f"peaks, the part of peak - final that picking each run's own maximum adds. {stats.EXCESS}: the "
+                "mean of compression - floor (the mean curve's fall from its peak to its end) and (≥ ...) its "
+                f"one-sided 95 % lower bound from the test, above 0 exactly where compresses is yes (no bound below "
+                f"{stats.MIN_SEEDS_TESTED} seeds).")
+# What a comparison row holds (ibstore.stats.compare): said beside every comparison table.
+COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the studentized permutation test's (Welch's t permuted) "
+                    "and Welch's t test's, and its 95 % interval, the span of the two tests' intervals, so the interval leaves out 0 "
+                    "exactly when p < 0.05 (unbounded where the seeds are too few for p < 0.05). Each test guards where the "
+                    "other errs: the permutation test where the seeds are not normal, Welch's where a group of a few seeds "
+                    "spreads wider (a group of 2 seeds: t on Hsu's 1 degree of freedom, which holds 5 % whatever the "
+                    "spreads). Compression over the floor, which each group's seeds take at the epoch their group "
+                    "peaks at: p is also at least that of the permutation test that picks each group's peak epoch "
+                    "again in every split of the seeds (9,999 random ones where there are more), and the interval "
+                    "then holds 0 where that test keeps it; no test where a group peaks at its last logged epoch "
+                    "(0 in every seed by construction). "
+                    "Cliff's delta: P(a > b) - P(a < b). q over groups "
+                    "and layers: p adjusted by Benjamini-Hochberg over every group compared with the reference and "
+                    "every layer; read it when asking which groups differ from the reference.")
+# What a trend row holds (ibstore.trend): said beside every trend table.
+TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares slope of the quantity against the "
+                 "run's step along {key} (the values of its runs kept, ranked 0 to k - 1, so their spacing does not "
+                 "count; a value whose runs are all left out, e.g. all dead, has no step), in the "
+                 "quantity's units per step; two-sided p, the larger of the studentized permutation test's (the slope over its HC3 error, the values shuffled over the "
+                 "runs) and the t test's of the slope over each step's own variance (over its HC3 error where a step has one run; on Hsu's 1 degree of freedom where a step of 2 enters the slope), and its 95 % interval, the span of the two "
+                 "tests' intervals, so the interval leaves out 0 exactly when p < 0.05; Spearman's rho of "
+                 "{key} and the quantity. Compression over the floor: p also at least that of the permutation test "
+                 "that picks each group's peak epoch again in every order of the runs' curves (9,999 random ones "
+                 "where there are more; the interval then "
+                 "holds 0 where that test keeps it); no trend where a group peaks at its last logged epoch. "
+                 "q: p adjusted by Benjamini-Hochberg over every layer recorded, per quantity. "
+                 "Where the groups also differ in other keys, a trend per combination of those (within).")
+ENDED = (Status.COMPLETED, Status.DIVERGED)   # runs that ended on their own: the report's runs
+HEALTH_CAPTION = ("Per seed group, its runs that ended on their own (completed or diverged) and how many of them "
+                  "are dead, saturated or diverged; final test accuracy over its completed runs (mean [95 % t "
+                  "interval]), dead networks included, diverged ones left out (the runs view keeps the accuracy "
+                  "of a diverged run's last epoch where it was finite).")
+# What the final test accuracy's comparison holds (`accuracy_comparison`).
+ACCURACY_CAPTION = ("Final test accuracy over each group's completed runs, dead networks included: their chance "
+                    "accuracy is what that setting gives. Difference of means a - b, two-sided p and its 95 % interval from the studentized "
+                    "permutation test bounded by Welch's t test, as every comparison of two groups. q: p adjusted by "
+                    "Benjamini-Hochberg over the groups compared. Cliff's delta: P(a > b) - P(a < b).")
+# What the at-a-glance p and q answer: one layer per group, chosen before looking, so no q over layers.
+ONE_LAYER = ("One layer per group, chosen in advance (the last hidden one): its p needs no adjustment over layers. "
+             "q (over groups): p adjusted by Benjamini-Hochberg over the groups of the table, the answer to "
+             "which groups compress: yes needs it below 0.05 too.")
+
+
+def records_no_i_xt(phases: pd.DataFrame) -> bool:
+    """Whether `phases` (one estimator's rows) hold no I(X;T) at all: ksg records none (its k-NN
+    estimate of I(X;T) is h(T), kept in mi's h_t_bits), so it has no compression to test."""
+    return not np.isfinite(pd.to_numeric(phases["final_i_xt"], errors="coerce").to_numpy(dtype=float)).any()
+
+
+# What the information-plane pages say beside ksg rows written before ksg left i_xt NULL: they hold h(T) there.
+LEGACY_KSG = ("These ksg rows hold h(T) as I(X;T) (written before ksg recorded it apart): a differential entropy, "
+              "which depends on the scale of the activations, can be negative, and is not comparable with the "
+              "binning estimators' I(X;T).")
+
+# What the information-plane pages say in place of a plane (`no_i_xt_note`'s `instead`).
+NO_PLANE = "There is no information plane to draw; the Phases page draws its I(Y;T) per layer."
+
+
+def no_i_xt_note(estimator: str, instead: str = "There is no compression to test; its I(Y;T) per layer is in "
+                                               "the figure.") -> str:
+    """What the report and the pages say in place of what an estimator without I(X;T) cannot give."""
+    return (f"{estimator} records no I(X;T): its k-NN estimate of I(X;T) on a deterministic network is the "
+            f"differential entropy h(T), not a mutual information (mi's h_t_bits holds it). {instead}")
+
+
+# Why a layer at its I(X;T) ceiling says nothing of its compression, per estimator (ibstore.phases).
+AT_CEILING_BECAUSE = {
+    "binning": "Every input still has a bin of its own there: this binning cannot show those layers' compression, "
+               "and what their test says is about the binning, not the layer.",
+    "edge": "Every input still has a bucket of its own in every hash there, or every bucket's term is at EDGE's cap "
+            "U_xt: buckets this fine, or a cap this low, cannot show those layers' compression, and what their test "
+            "says is about EDGE's bandwidth or cap, not the layer.",
+    **dict.fromkeys(MIXTURE_ESTIMATORS, "Every input's Gaussian still stands apart from all the others there: at "
+                    "this noise variance the bound cannot show those layers' compression, and what their test "
+                    "says is about the noise variance, not the layer."),
+}
+
+
+def ceiling_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
+    """The sentence naming the layers of `phases` (one estimator, params and split) whose I(X;T) ends at
+    its ceiling in every seed (ibstore.stats.at_ceiling), by seed group; None if there are none."""
+    ends = stats.at_ceiling(phases)
+    if ends.empty:
+        return None
+    ends = in_order(ends, "group_id", labels)     # the labels' order: by the varying keys
+    groups = [f"{labels.get(group_id, group_id)}: " + ", ".join(layer_label(row.layer, row.layer_name)
+                                                               for row in rows.itertuples())
+              for group_id, rows in ends.groupby("group_id", sort=False)]
+    ceiling = "log2 n bits, or EDGE's cap U_xt" if ends["estimator"].iloc[0] == "edge" else "log2 n bits"
+    return (f"I(X;T) ends at its ceiling, {ceiling}, in every seed of " + "; ".join(groups) + ". "
+            + AT_CEILING_BECAUSE.get(ends["estimator"].iloc[0], AT_CEILING_BECAUSE["binning"]))
+
+
+def health_table(runs: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    """Per seed group (in the labels' order): its runs (completed and diverged), the dead, saturated
+    and diverged among them, and the final test accuracy over the completed ones (its interval cut
+    to [0, 1]; a diverged run's accuracy, null since it has none, was its NaN outputs' in older roots)."""
+    rows = []
+    for group_id, label in labels.items():
+        members = runs[runs["group_id"] == group_id]
+        why = stats.exclusions(members)
+        completed = members["status"] == Status.COMPLETED
+        rows.append({"seed group": label, "runs": len(members),
+                     "dead": int((why == "dead").sum()),
+                     "saturated": int(members["saturated_network"].astype("boolean").fillna(False).sum()),
+                     "diverged": int((why == "diverged").sum()),
+                     "final test accuracy": _estimate(stats.summarize(
+                         members.loc[completed, "final_test_accuracy"].to_numpy(dtype=float), (0.0, 1.0)), 3)})
+    return pd.DataFrame(rows)
+
+
+def _decimals(values: tuple[float, ...], digits: int) -> int:
+    """`digits`, or as many as the smallest nonzero finite of `values` (a mean and its interval's ends)
+    needs not to read 0 (two significant digits, at most 6): a compression of 0.0049 bits,
+    significant over its floor, read "0.00 [0.00, 0.01]"."""
+    smallest = min((abs(v) for v in values if math.isfinite(v) and v != 0), default=math.inf)
+    if smallest >= 0.5 * 10.0 ** -digits:
+        return digits
+    return min(6, 1 - math.floor(math.log10(smallest)))
+
+
+def _estimate(summary: stats.Summary, digits: int = 2) -> str:
+    if summary.n == 0:
+        return "–"
+    # an end within rounding of 0 (seeds tied at a ceiling: -2.7e-17) is 0, and asks for no decimals:
+    # within a billionth of the mean, or beyond the 12 decimals the statistics compare at
+    tie = max(1e-9 * abs(summary.mean), 10.0 ** -stats.DECIMALS)
+    low, high = (0.0 if abs(end) < tie else end for end in (summary.ci_low, summary.ci_high))
+    digits = _decimals((summary.mean, low, high), digits)
+    if summary.n == 1 or summary.note == stats.NO_INTERVAL:   # another note (at ceiling) may stand in its place
+        return f"{summary.mean:.{digits}f} (n = 1: no interval)"
+    if math.isnan(low) or math.isnan(high):
+        return f"{summary.mean:.{digits}f} (no interval)"
+    if math.isinf(high):            # a one-sided bound, to the mean's decimals: compression over its floor
+        return f"{summary.mean:.{digits}f} ({'no bound' if math.isinf(low) else f'≥ {low:.{digits}f}'})"
+    return f"{summary.mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def estimate_cell(row: pd.Series, digits: int = 2) -> str:
+    """A phase_stats row (n, mean, sd, ci_low, ci_high, note) as the tables show it: "0.42 [0.30, 0.56]",
+    "1.99 (≥ 0.47)" for a one-sided bound, "(n = 1: no interval)", "–" without seeds."""
+    return _estimate(stats.Summary(int(row["n"]), row["mean"], row["sd"], row["ci_low"], row["ci_high"], row["note"]),
+                     digits)
+
+
+def number_text(value: float) -> str:
+    """A difference or a statistic to 3 significant digits; "–" for none."""
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
+
+
+P_SMALLEST_SHOWN = 0.001
+
+
+def p_text(value: float) -> str:
+    """A p or q as `number_text`, but "< 0.001" below 0.001: a permutation test's p stops at a floor
+    set by its draws or arrangements (1 / (draws + 1): 0.0001 at 9999 draws; 2 / C(n_a + n_b, n_a)
+    where every arrangement is counted), so its digits there count them, not evidence (Welch's p
+    beside it may be 1e-30); the SQL views keep every digit.
+
+    >>> p_text(0.0123), p_text(0.0001), p_text(float("nan"))
+    ('0.0123', '< 0.001', '–')
+    """
+    return f"< {P_SMALLEST_SHOWN:g}" if value is not None and value < P_SMALLEST_SHOWN else number_text(value)
+
+
+def difference_interval(note: str | None, low: float, high: float) -> str:
+    """A comparison's 95 % interval (ibstore.stats.compare_groups: note, ci_low, ci_high) to 3
+    significant digits (`_end`), "unbounded" where the seeds are too few to reject any shift."""
+    if note == stats.NO_INTERVAL:
+        return note
+    if math.isnan(low):
+        return "–"
+    if math.isinf(low):
+        return "unbounded"
+    scale = max(abs(low), abs(high))
+    return f"[{_end(low, scale)}, {_end(high, scale)}]"
+
+
+def _end(value: float, scale: float) -> str:
+    """An interval's end to 3 significant digits, shown as 0 within a billionth of `scale` of it:
+    where seeds tie (a layer at its ceiling in most seeds) an end is 0 up to the rounding of the
+    means, e.g. 2.7e-17."""
+    return number_text(0.0 if abs(value) < 1e-9 * scale else value)
+
+
+def group_table(group_stats: pd.DataFrame) -> pd.DataFrame:
+    """Per seed group (`group`) and layer of phase_stats rows: the runs kept and left out, counted
+    (`left_out_note` names them), the test of compression against the noise floor (the tested
+    quantity, p, q over the layers, the verdict), then the other TABLE_QUANTITIES, each as
+    "mean [95 % CI]". The answer comes first: the table is wider than a page's column."""
+    rows = []
+    for (group, layer_name), frame in group_stats.groupby(["group", "layer_name"], sort=False):
+        by = frame.set_index("quantity")
+        excess = by.loc[stats.EXCESS]
+        row = {"seed group": group, "layer": layer_label(by["layer"].iloc[0], layer_name),
+               "n": int(by.loc["compression_bits", "n"]), "left out": _left_out(excess),
+               stats.EXCESS: estimate_cell(excess, 2), "p (compression > floor)": p_text(excess["p_value"]),
+               "q (over layers)": p_text(excess["q_value"]),
+               "compresses": _compresses(excess, q_value=excess["q_value"])}
+        for quantity in (q for q in TABLE_QUANTITIES if q != stats.EXCESS):
+            row[quantity] = estimate_cell(by.loc[quantity], 1 if quantity.endswith("epoch") else 2)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def left_out_note(group_stats: pd.DataFrame) -> str | None:
+    """The sentence naming, once per seed group (`group`) of phase_stats rows, the runs its statistics
+    leave out (a table row per layer counts them); None if there are none."""
+    named = group_stats.dropna(subset=["excluded_runs"]).drop_duplicates("group")
+    missing = group_stats[group_stats["quantity"] == stats.EXCESS].dropna(subset=["missing_runs"])
+    parts = [f"{row.group}: {row.excluded_runs}" for row in named.itertuples()]
+    parts += [f"{row.group}, {row.layer_name}: {row.missing_runs} (no finite I(X;T) to test)" for row in missing.itertuples()]
+    return "Left out: " + "; ".join(parts) + "." if parts else None
+
+
+def live_groups(these: pd.DataFrame, labels: dict[str, str]) -> list[str]:
+    """The seed groups of `these` (phases rows) with a run the statistics keep (not dead, diverged or
+    unfinished), in the labels' order: the groups a comparison can say something of."""
+    kept = set(these.loc[np.equal(stats.exclusions(these), None), "group_id"])
+    return [group_id for group_id in labels if group_id in kept]
+
+
+def reference_comparisons(these: pd.DataFrame, labels: dict[str, str], reference: str | None = None,
+                          curves: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every seed group of `these` (phases rows of one estimator, params and split) with a kept run
+    (`live_groups`) against the `reference` group (the first of them if it has none: `reference_note`)
+    on COMPARED, per layer: `stats.compare_groups`' rows with group_id, reference, layer_name and
+    q_groups, q over every group and layer compared (`stats.over_groups`); empty if there is no
+    other such group. A group without a kept run has no value to compare: it is left out
+    (`not_compared`). The I(X;T) `curves` of these runs (CURVES_SQL's rows) bound the p of compression
+    over the floor (`stats.compare_groups`)."""
+    live = live_groups(these, labels)
+    reference = reference if reference in live else live[0] if live else None
+    compared = [stats.compare_groups(these, other, reference, COMPARED, curves).assign(group_id=other)
+                for other in live if other != reference]
+    if not compared:
+        return pd.DataFrame()
+    compared = pd.concat(compared, ignore_index=True)
+    names = these.drop_duplicates("layer").set_index("layer")["layer_name"]
+    return compared.assign(q_groups=stats.over_groups(compared), reference=reference,
+                           layer_name=compared["layer"].map(names))
+
+
+def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str | None = None,
+                     layers: Iterable[int] | None = None, compared: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`reference_comparisons` as the tables show them (`compared`, when already computed): the rows
+    of `layers` (default all), with their q over every layer recorded and over every group and layer."""
+    compared = reference_comparisons(these, labels, reference) if compared is None else compared
+    if compared.empty:
+        return pd.DataFrame()
+    if layers is not None:
+        compared = compared[compared["layer"].isin(list(layers))]
+    rows = [{"a": labels[item.group_id], "b": labels[item.reference], "layer": layer_label(item.layer, item.layer_name),
+             "quantity": item.quantity, **_compared_cells(item), "q (over layers)": p_text(item.q_value),
+             "q (over groups and layers)": p_text(item.q_groups), "Cliff's delta": number_text(item.cliffs_delta)}
+            for item in compared.itertuples(index=False)]
+    return pd.DataFrame(rows)
+
+
+MAX_DIFFERENCES_NAMED = 10   # rows a sentence names one by one; more are counted per group (the table has them)
+
+
+def differences_note(compared: pd.DataFrame, labels: dict[str, str]) -> str | None:
+    """The sentence answering "which groups differ from the reference?" from `reference_comparisons`:
+    the rows with q over groups and layers below ALPHA (Benjamini-Hochberg: on average at most 5 %
+    of them are noise), by group, each with its difference and interval, or counted with their
+    layers when there are more than MAX_DIFFERENCES_NAMED; or that none does, and why it could
+    not. None where nothing was compared."""
+    if compared.empty:
+        return None
+    reference = labels[compared["reference"].iloc[0]]
+    tested = compared.dropna(subset=["p_value"])
+    without = _untested_comparisons(compared[compared["p_value"].isna()])
+    if tested.empty:
+        return (f"No comparison with {reference} could be tested ({without}): these seeds say nothing of a "
+                "difference.")
+    without = f" ({without.replace(' without', ' more without', 1)})" if without else ""
+    found = compared[compared["q_groups"] < stats.ALPHA]
+    if found.empty:
+        smallest = min(stats.smallest_p(a, b) for a, b in zip(tested["n_a"], tested["n_b"]))
+        per_quantity = tested.groupby("quantity").size().max()
+        return (f"No group is shown to differ from {reference} at q (over groups and layers) < {stats.ALPHA:g}, "
+                f"in any layer or quantity tested (the smallest p these seeds allow is {number_text(smallest)}, and "
+                f"each quantity's q adjusts up to {per_quantity} tests together){without}.")
+    by_group = found.groupby("group_id", sort=False)
+    if len(found) <= MAX_DIFFERENCES_NAMED:
+        named = [f"{labels[group_id]}: " + "; ".join(
+                     f"{layer_label(row.layer, row.layer_name)} {row.quantity} {number_text(row.difference)} "
+                     f"{difference_interval(row.note, row.ci_low, row.ci_high)}" for row in rows.itertuples())
+                 for group_id, rows in by_group]
+        return (f"Differ from {reference} at q (over groups and layers) < {stats.ALPHA:g} (a - b [95 % CI]), "
+                f"{len(found)} of {_tested(len(tested))}{without}: " + ". ".join(named) + ".")
+    counted = [f"{labels[group_id]} ({len(rows)}, layers {', '.join(map(str, sorted(set(rows['layer']))))})"
+               for group_id, rows in by_group]
+    return (f"Differ from {reference} at q (over groups and layers) < {stats.ALPHA:g}: {len(found)} of "
+            f"{_tested(len(tested))}{without}, the table's rows with that q, in " + "; ".join(counted) + ".")
+
+
+# why a comparison has no p, as `_untested_comparisons` says it (else: too few seeds with a value)
+UNTESTED_COMPARISON = {stats.CLIPPED_BINS: "idnns' bins clip the layer",
+                       stats.PEAKS_AT_END: f"a group's mean I(X;T) peaks at its last logged epoch ({stats.EXCESS})",
+                       stats.NO_SHARED_EPOCH: f"no logged epoch every run's I(X;T) shares ({stats.EXCESS})",
+                       stats.IMPLAUSIBLE_BITS: f"a value beyond {stats.MAX_DROP_BITS:g} bits"}
+
+
+def _untested_comparisons(untested: pd.DataFrame) -> str:
+    """"20 without a test, – in the table: idnns' bins clip the layer (20)": how many comparisons have no
+    p, and why; empty if none."""
+    if untested.empty:
+        return ""
+    why = untested["note"].map(UNTESTED_COMPARISON).fillna("fewer than 2 seeds with a value a side")
+    return f"{len(untested)} without a test, – in the table: " + "; ".join(
+        f"{reason} ({count})" for reason, count in why.value_counts(sort=False).items())
+
+
+def _tested(count: int) -> str:
+    return f"the {count} comparison{'' if count == 1 else 's'} tested"
+
+
+def _compared_cells(item) -> dict[str, str]:
+    """A comparison's (ibstore.stats.Comparison's fields) n, difference, interval and p as the tables
+    show them, p with the note where the seeds are too few for p < 0.05."""
+    floor = f" ({item.note})" if item.note in (stats.TOO_FEW_TO_DIFFER, stats.HSU_PAIR) else ""
+    return {"n a, b": f"{item.n_a}, {item.n_b}", "a - b": number_text(item.difference),
+            "95 % CI": difference_interval(item.note, item.ci_low, item.ci_high), "p": p_text(item.p_value) + floor}
+
+
+@dataclass(frozen=True)
+class Along:
+    """The numeric config key the seed groups lie along, each run's value of it, and each run's
+    values of the other keys the groups differ in ("activation_fn=relu"; empty where none does)."""
+    key: str
+    values: dict[str, float]
+    within: dict[str, str]
+
+    def trends(self, these: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+        """ibstore.trend.trends of COMPARED in `these` (phases rows) along the key, their I(X;T)
+        `curves` (CURVES_SQL's rows) bounding the p of compression over the floor."""
+        return trend.trends(these, self.values, COMPARED, self.within, curves)
+
+
+def trend_key(store: ResultStore, run_ids: list[str]) -> Along | None:
+    """The key the seed groups of `run_ids` lie along: the one key among those that vary (the seed
+    aside) whose every value is a number, at least trend.MIN_LEVELS of them (initial_bias -1 ... 5);
+    the others, if any, split the runs (`Along.within`). None where no key, or more than one, is
+    such (a grid of two numeric keys has no one axis). Two cohorts at one point of the axis with one
+    setting split the runs as well (their groups are told apart: configdiff.told_apart)."""
+    varying = store.varying_keys(run_ids)
+    flats = store.flat_configs(run_ids)
+
+    def numeric(key: str) -> bool:
+        values = [flat.get(key) for flat in flats.values()]
+        return (all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
+                and len(set(values)) >= trend.MIN_LEVELS)
+
+    axes = [key for key in varying if numeric(key)]
+    if len(axes) != 1:
+        return None
+    others = [key for key in varying if key != axes[0]]
+    within = {run_id: ", ".join(f"{key}={configdiff.short_value(flat.get(key))}" for key in others)
+              for run_id, flat in flats.items()}
+    # Two cohorts with one setting at one point of the axis are two groups (configdiff.told_apart), so
+    # two trends: pooled, the trend's "runs at each value" counted both cohorts' seeds as one group's.
+    snapshot = store.snapshot()
+    cohort = {run_id: getattr(snapshot.run(run_id), "cohort", None) for run_id in flats}
+    places: dict[tuple, set] = {}
+    for run_id, flat in flats.items():
+        places.setdefault((within[run_id], flat[axes[0]]), set()).add(cohort[run_id])
+    if any(len(cohorts) > 1 for cohorts in places.values()):
+        within = {run_id: ", ".join(filter(None, [f"cohort {cohort[run_id]}", text])) for run_id, text in within.items()}
+    return Along(axes[0], {run_id: float(flat[axes[0]]) for run_id, flat in flats.items()},
+                 within if any(within.values()) else {})
+
+
+def trend_table(trends: pd.DataFrame, layers: Iterable[int] | None = None) -> pd.DataFrame:
+    """ibstore.trend.trends rows as the tables show them: those of `layers` (default all), each slope
+    with its interval, p, q over the layers and Spearman's rho."""
+    if layers is not None:
+        trends = trends[trends["layer"].isin(list(layers))]
+    return pd.DataFrame([{**({"within": item.within} if trends["within"].notna().any() else {}),
+                          "layer": layer_label(item.layer, item.layer_name), "quantity": item.quantity,
+                          "values": item.levels, "n": item.n, "slope per step": number_text(item.slope),
+                          # a note column of None and text holds NaN for None (pandas' string type)
+                          "95 % CI": UNTESTED_CELL.get(item.note, item.note)
+                          if isinstance(item.note, str) and item.note != stats.HSU_PAIR
+                          else difference_interval(None, item.ci_low, item.ci_high),
+                          "p": p_text(item.p_value) + (f" ({item.note})" if item.note == stats.HSU_PAIR else ""),
+                          "q (over layers)": p_text(item.q_value),
+                          "Spearman's rho": number_text(item.spearman_rho)}
+                         for item in trends.itertuples(index=False)])
+
+
+def trend_note(trends: pd.DataFrame, key: str) -> str | None:
+    """The sentence answering "does anything change along `key`?" from ibstore.trend.trends rows: the
+    rows with q over the layers below ALPHA, each with its slope and interval (counted per quantity
+    beyond MAX_DIFFERENCES_NAMED), or that none does; that none could be tested where every row has
+    too few runs for any p below ALPHA (note trend.TOO_FEW_RUNS: a "no change" there would be the
+    test's floor, not a finding); None where nothing was tested."""
+    tested = trends.dropna(subset=["p_value"])
+    if tested.empty:
+        return None
+    too_few = tested["note"] == trend.TOO_FEW_RUNS
+    if too_few.all():
+        return (f"No trend along {key} could be tested: {tested['n'].max()} runs kept at {tested['levels'].max()} "
+                f"values are too few for any p < {stats.ALPHA:g}, so the table's p and q say nothing of a change.")
+    untested = (f" {int(too_few.sum())} of {len(tested)} trends had too few runs for any p < {stats.ALPHA:g}."
+                if too_few.any() else "")
+    tested = tested[~too_few]
+    found = tested[tested["q_value"] < stats.ALPHA]
+    if found.empty:
+        return (f"No layer changes along {key} at q (over layers) < {stats.ALPHA:g} in any quantity tested "
+                f"({tested['n'].max()} runs kept at {tested['levels'].max()} values).{untested}")
+    def where(within) -> str:             # "activation_fn=relu: ", or nothing (None, NaN from a groupby)
+        return f"{within}: " if isinstance(within, str) and within else ""
+
+    if len(found) > MAX_DIFFERENCES_NAMED:
+        counted = [f"{where(within)}{quantity} (layers {', '.join(map(str, sorted(set(rows['layer']))))})"
+                   for (within, quantity), rows in found.groupby(["within", "quantity"], sort=False, dropna=False)]
+        return (f"Change along {key} at q (over layers) < {stats.ALPHA:g}: {len(found)} of {len(tested)} trends, "
+                "the table's rows with that q: " + "; ".join(counted) + "." + untested)
+    named = [f"{where(row.within)}{layer_label(row.layer, row.layer_name)} {row.quantity} "
+             f"{'rises' if row.slope > 0 else 'falls'}, "
+             f"{number_text(row.slope)} {difference_interval(row.note, row.ci_low, row.ci_high)} per step"
+             for row in found.itertuples()]
+    return (f"Change along {key} at q (over layers) < {stats.ALPHA:g} (slope [95 % CI]), {len(found)} of "
+            f"{len(tested)} trends: " + "; ".join(named) + "." + untested)
+
+
+def first_alive(runs: pd.DataFrame, groups: list[str]) -> str:
+    """The first of `groups` with a run in `runs` that is not dead (diverged or unfinished), else the
+    first: where the comparisons start by default."""
+    alive = set(runs.loc[np.equal(stats.exclusions(runs), None), "group_id"])
+    return next((group_id for group_id in groups if group_id in alive), groups[0])
+
+
+def accuracy_comparison(runs: pd.DataFrame, labels: dict[str, str], reference: str | None = None) -> pd.DataFrame:
+    """Final test accuracy of every seed group of `runs` (completed runs' `runs` rows, dead ones too)
+    against `reference` (default: the first group with a run that is not dead, as the comparisons of
+    the phases start, else the first): the comparison's cells, q over the groups, Cliff's delta."""
+    groups = [group_id for group_id in labels if group_id in set(runs["group_id"])]
+    if len(groups) < 2:
+        return pd.DataFrame()
+    reference = reference if reference in groups else first_alive(runs, groups)
+    accuracy = {group_id: runs.loc[runs["group_id"] == group_id, "final_test_accuracy"] for group_id in groups}
+    compared = [(group_id, stats.compare(accuracy[group_id], accuracy[reference]))
+                for group_id in groups if group_id != reference]
+    q_values = stats.over_layers(np.array([item.p_value for _, item in compared]))
+    return pd.DataFrame([{"a": labels[group_id], "b": labels[reference], **_compared_cells(item),
+                          "q (over groups)": p_text(q), "Cliff's delta": number_text(item.cliffs_delta)}
+                         for (group_id, item), q in zip(compared, q_values)])
+
+
+def reference_note(these: pd.DataFrame, labels: dict[str, str], reference: str | None) -> str | None:
+    """The sentence saying why the asked `reference` group is not the one `comparison_table` compares
+    with: it has no rows in `these` (an estimator or params only some of the configs list) or no
+    run kept; None if it is, or none was asked."""
+    live = live_groups(these, labels)
+    if reference is None or reference in live or not live:
+        return None
+    if reference in set(these["group_id"]):
+        why, first = "has no run kept here (dead, diverged or unfinished)", "the first group that has one"
+    else:
+        why, first = "is not measured with these parameters", "the first group that is"
+    return f"The reference {labels[reference]} {why}: compared with {labels[live[0]]}, {first}."
+
+
+def schedule_note(curves: pd.DataFrame, these: pd.DataFrame, labels: dict[str, str]) -> str | None:
+    """The sentence saying that the seed groups of `these` (phases rows of one estimator, params
+    and split) were logged at different numbers of epochs, with those numbers (from `curves`, the
+    I(X;T) curves of their runs); None if every group was logged alike."""
+    group_of = dict(zip(these["run_id"], these["group_id"]))
+    runs = curves[curves["run_id"].isin(group_of)]
+    logged = (runs.assign(group_id=runs["run_id"].map(group_of), logged=runs["epochs"].map(len))
+              .groupby("group_id")["logged"].max())
+    if logged.nunique() < 2:
+        return None
+    counts = "; ".join(f"{labels.get(group_id, group_id)}: {count}" for group_id, count in logged.items())
+    return (f"The groups are logged at different numbers of epochs ({counts}). A peak taken over more "
+            "logged epochs stands higher above the end under noise alone, so their compression differs "
+            "in part by how they were logged, not only by what the networks did.")
+
+
+def not_compared(these: pd.DataFrame, labels: dict[str, str]) -> str | None:
+    """The sentence naming the seed groups of `these` that `comparison_table` leaves out; None if none."""
+    live = set(live_groups(these, labels))
+    left_out = [label for group_id, label in labels.items() if group_id in set(these["group_id"]) - live]
+    return f"Not compared, no run kept (dead, diverged or unfinished): {'; '.join(left_out)}." if left_out else None
+
+
+def last_hidden_layer(layers) -> int:
+    """The last hidden layer: the one before the output layer (the highest number; 0 where it is 0).
+
+    >>> last_hidden_layer([0, 1, 2, 5]), last_hidden_layer([0])
+    (4, 0)
+    """
+    return max(int(max(layers)) - 1, 0)
+
+
+def last_hidden_rows(group_stats: pd.DataFrame) -> pd.DataFrame:
+    """The phase_stats rows of each seed group's own last hidden layer (groups of different depths
+    have theirs at different numbers: the highest number of one may be a hidden layer of another)."""
+    return group_stats[group_stats["layer"] == group_stats.groupby("group_id")["layer"].transform(last_hidden_layer)]
+
+
+def last_hidden_tests(group_stats: pd.DataFrame) -> pd.DataFrame:
+    """The test of compression against the noise floor (the compression_over_floor_bits rows) of the
+    last hidden layer, one row per seed group (`group`) of phase_stats rows in their order, with
+    q_groups: p adjusted by Benjamini-Hochberg over those groups. A layer at its ceiling in every seed
+    (note AT_CEILING) keeps its p in phase_stats, but is no test of the layer here: its p is NaN, as
+    where no test could be made, so that no sentence counts it among the groups tested."""
+    rows = last_hidden_rows(group_stats)
+    rows = rows[rows["quantity"] == stats.EXCESS]
+    p_values = rows["p_value"].where(rows["note"] != stats.AT_CEILING)
+    return rows.assign(p_value=p_values, q_groups=stats.over_layers(p_values.to_numpy(dtype=float)))
+
+
+def glance_table(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
+    """Does the last hidden layer compress? Per seed group (`group`) of phase_stats rows: its
+    compression, noise floor and compression over the floor (the tested quantity) with their
+    intervals, the test (p, and q over the groups of the table: `last_hidden_tests`), the verdict
+    (yes at p and q < ALPHA: which groups compress is several tests) and the runs left out, counted."""
+    tests = last_hidden_tests(group_stats).set_index("group")
+    rows = []
+    for group, frame in last_hidden_rows(group_stats).groupby("group", sort=False):
+        by = frame.set_index("quantity")
+        rows.append({"estimator": estimator, "seed group": group,
+                     "layer": layer_label(int(by["layer"].iloc[0]), by["layer_name"].iloc[0]),
+                     "n": int(by.loc["compression_bits", "n"]),
+                     "compression (bits)": estimate_cell(by.loc["compression_bits"]),
+                     "noise floor (bits)": estimate_cell(by.loc["noise_floor_bits"]),
+                     "compression over floor (bits)": estimate_cell(by.loc[stats.EXCESS]),
+                     "p (compression > floor)": p_text(tests.loc[group, "p_value"]),
+                     "q (over groups)": p_text(tests.loc[group, "q_groups"]),
+                     "compresses": _compresses(by.loc[stats.EXCESS], q_value=tests.loc[group, "q_groups"]),
+                     "left out": _left_out(by.loc[stats.EXCESS])})
+    return pd.DataFrame(rows)
+
+
+def glance_note(group_stats: pd.DataFrame) -> str | None:
+    """The sentence answering "in which groups does the last hidden layer compress?" from phase_stats
+    rows (`group`): the groups at q over the groups below ALPHA, or that none is and, where some
+    reach p < ALPHA alone, how often noise alone gives as many among so many groups (a binomial
+    tail); the groups without a test. None where there is no group."""
+    every = last_hidden_tests(group_stats)
+    tests = every.dropna(subset=["p_value"])
+    reasons: dict[str, list[str]] = {}   # why -> the groups without a test for that reason
+    for row in every[every["p_value"].isna()].itertuples():
+        reasons.setdefault(_untested_because(row.note), []).append(row.group)
+    untested = "; and ".join(f"{'; '.join(groups)} ({why})" for why, groups in reasons.items())
+    if every.empty:
+        return None
+    if tests.empty:
+        return f"No group can be tested: {untested}."
+    no_test = f" No test in {untested}." if untested else ""
+    found = tests[tests["q_groups"] < stats.ALPHA]
+    if not found.empty:
+        others = tests.loc[~tests.index.isin(found.index), "group"]
+        return (f"At q (over groups) < {stats.ALPHA:g} the last hidden layer compresses in {len(found)} of the "
+                f"{_groups(len(tests))} tested" + (f"; not shown in {'; '.join(others)}" if len(others) else "")
+                + "." + no_test)
+    alone = tests[tests["p_value"] < stats.ALPHA]
+    sentence = (f"In no group is the last hidden layer shown to compress at q (over groups) < {stats.ALPHA:g} "
+                f"({_groups(len(tests))} tested).")
+    if len(alone):
+        from scipy.stats import binom    # imported on first use, as ibstore.stats imports scipy.stats
+
+        # Under noise alone each group's p < ALPHA has probability at most ALPHA, independently.
+        chance = binom.sf(len(alone) - 1, len(tests), stats.ALPHA)
+        verb = "reaches" if len(alone) == 1 else "reach"
+        sentence += (f" {len(alone)} {verb} p < {stats.ALPHA:g} alone ({'; '.join(alone['group'])}): noise alone "
+                     f"gives {len(alone)} or more of {len(tests)} in at most {100 * chance:.2g} % of cohorts.")
+    return sentence + no_test
+
+
+def _groups(count: int) -> str:
+    return f"{count} group{'' if count == 1 else 's'}"
+
+
+def _untested_because(note: str | None) -> str:
+    """Why a group's compression has no test, from its phase_stats note."""
+    return {stats.IDENTICAL_SEEDS: "every seed's I(X;T) falls alike: no noise to test against",
+            stats.NO_COMMON_EPOCH: "no logged epoch at which every seed has I(X;T)",
+            stats.IMPLAUSIBLE: f"an I(X;T) moves by more than {stats.MAX_DROP_BITS:g} bits from its end",
+            stats.AT_CEILING: "I(X;T) ends at its ceiling in every seed: the estimator cannot show compression",
+            stats.CLIPPED_BINS: "idnns' bins [-1, 1] clip its activation: its fall is the bins'"}.get(
+        note, f"fewer than {stats.MIN_SEEDS_TESTED} selected seeds kept with a finite I(X;T); left out names any "
+              "dropped")
+
+
+def _compresses(excess: pd.Series, q_value: float | None = None) -> str:
+    """The `compresses` cell of a phase_stats excess row: yes (p < ALPHA; and, given the q over the
+    layers of a per-layer table, q < ALPHA too, else P_ONLY_CELL), NOT_SHOWN_CELL (p >= ALPHA), – where
+    no test can decide, AT_CEILING_CELL where the layer's I(X;T) ends at its ceiling in every seed
+    (ibstore.stats.AT_CEILING): its compression is 0 there whatever the layer does, so the test's "no"
+    would be the estimator's; CLIPPED_CELL where idnns' fixed bins clip the layer's activation
+    (ibstore.stats.CLIPPED_BINS), so a "yes" would be the bins'."""
+    if excess["note"] == stats.AT_CEILING:
+        return AT_CEILING_CELL
+    if excess["note"] == stats.CLIPPED_BINS:
+        return CLIPPED_CELL
+    cell = {True: "yes", False: NOT_SHOWN_CELL}.get(excess["compresses"], "–")
+    return P_ONLY_CELL if cell == "yes" and q_value is not None and not q_value < stats.ALPHA else cell
+
+
+def _left_out(row: pd.Series) -> str:
+    """"2 dead, 1 diverged, 1 missing": the runs of a group its statistics leave out, counted (missing:
+    kept, but without a finite value of the quantity, e.g. an infinite I(X;T) at its last epoch)."""
+    counts = [(int(row[f"n_{why}"]), why) for why in ("dead", "diverged", "unfinished", "missing")]
+    return ", ".join(f"{count} {why}" for count, why in counts if count)
