@@ -17,7 +17,7 @@ def replaced_runs(frame: pd.DataFrame, table: pa.Table, changed: set[str]) -> pd
     """The runs frame `frame` (an earlier `runs` view's rows, in its order: by run_id) with the
     rows of the runs `changed` made again from `table`, the `runs` view now (the same runs). They
     are found by binary search in `table`, so by position in `frame` (checked by their ids):
-    hashing 100,000 ids to find them took a twentieth of a refresh."""
+    hashing 100,000 ids to find them took a measurable part of a refresh (bench/RESULTS.md)."""
     ids = sorted(changed)
     ranges = index_views.row_ranges(table["run_id"], ids)
     positions = np.array([start for _, start, _ in ranges], dtype=np.int64)

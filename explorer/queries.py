@@ -23,7 +23,7 @@ AGGREGATES = {"mean": "avg", "median": "median"}
 def runs(table: pa.Table) -> pd.DataFrame:
     """One row per run, ordered by run_id: the `runs` view's Arrow table (ibstore.views), what
     `SELECT * FROM runs` gives, straight into pandas (text columns stay Arrow's; through DuckDB,
-    100,000 rows cost four times the CPU)."""
+    100,000 rows cost several times the CPU; bench/RESULTS.md)."""
     return _by_run(table)
 
 
@@ -34,7 +34,8 @@ def runs_of(table: pa.Table, run_ids: list[str]) -> pd.DataFrame:
 
 def _by_run(table: pa.Table) -> pd.DataFrame:
     # The index keeps the `runs` table in run-folder order, i.e. by run_id: the sort, a take of
-    # every column (0.4 s at 100,000 runs), is skipped when a comparison of neighbours finds it so.
+    # every column (a large part of a first load at 100,000 runs), is skipped when a comparison of
+    # neighbours finds it so (bench/RESULTS.md, issue 20 branch warm100k).
     ids = table["run_id"]
     ordered = len(ids) < 2 or pc.all(pc.less_equal(ids.slice(0, len(ids) - 1), ids.slice(1)), skip_nulls=False).as_py()
     return (table if ordered else table.sort_by("run_id")).to_pandas()

@@ -41,7 +41,7 @@ T = TypeVar("T")
 SCAN_SHARE = 4.0    # background rescans take at most 1 / (1 + SCAN_SHARE) of the time
 # The store saves the root's index in a background thread once the run folders read since its
 # last save are SAVE_AFTER_READS or every run of the root (a cold open: the next one is then
-# warm), else at most every SAVE_EVERY_S: at 100,000 runs a save writes ~430 MB and takes seconds
+# warm), else at most every SAVE_EVERY_S: at 100,000 runs a save writes hundreds of MB and takes seconds
 # of CPU, and a stale index costs the next process only the re-reading of the folders changed since.
 SAVE_AFTER_READS = 1_000
 SAVE_EVERY_S = 300.0
@@ -128,7 +128,7 @@ class ResultStore(ResultCharts):
         """A new cursor with the views of `snapshot` (default: the current one); one per caller,
         since cursors are not shared across threads. With `runs`, the Parquet tables hold only
         those runs' files: a query of 12 runs then looks at 12 runs' files, not at every file's
-        partition expression (0.1 s per table at 10,000 runs). The `phases` view only if asked
+        partition expression (a cost per table that grows with the runs). The `phases` view only if asked
         (creating it costs each cursor a few milliseconds). Only the Parquet tables `tables`:
         the first read of a table checks its files' pages (ibstore.scan_pages), which a query
         of `runs` alone need not wait for."""
@@ -219,7 +219,8 @@ class ResultStore(ResultCharts):
             return run_rows.rows_among(runs, self.run_ids_where(where)).reset_index(drop=True)
         runs = self.carried("runs", lambda now: queries.runs(views.view_data(now, ["runs"])["runs"]),
                             self._patched_runs)
-        # pandas copies on write: a caller's change copies what it changes (a deep copy cost a page 1 s)
+        # pandas copies on write: a caller's change copies what it changes (a deep copy was a noticeable
+        # part of a page's rerun)
         return runs.copy(deep=False)
 
     def run_ids_where(self, where: str) -> pd.Series:

@@ -1,8 +1,8 @@
 """Which rows of a per-run frame belong to a set of runs, through Arrow: pandas' `isin` on Arrow
 text makes a pyarrow scalar of every id asked for, so a SQL condition that matches 100,000 runs
-cost a second of CPU per call; Arrow's `is_in` takes the ids as one array. The rows are then taken
-by position: a boolean mask over a frame of Arrow columns cost 0.4 s at 100,000 runs (pandas
-takes each column through the mask), positions 0.006 s."""
+cost the Runs page most of its CPU per call; Arrow's `is_in` takes the ids as one array. The rows are
+then taken by position: a boolean mask over a frame of Arrow columns cost far more at 100,000 runs
+(pandas takes each column through the mask; bench/RESULTS.md, issue 20 branch warm100k)."""
 
 from __future__ import annotations
 

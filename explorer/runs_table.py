@@ -32,7 +32,7 @@ def runs_table(runs: pd.DataFrame, varying: list[str], flags: dict[str, list[str
     keys = [k for k in varying if k in runs and k not in FIRST + AFTER_KEYS + LAST]
     wanted = FIRST + keys + AFTER_KEYS + LAST
     # only the columns shown are copied and sorted (the view has a column per config key: copying
-    # them all cost most of a second at 100,000 runs)
+    # them all was most of the table's cost at 100,000 runs; bench/RESULTS.md)
     flag_text = runs["run_id"].map({r: ", ".join(marks) for r, marks in flags.items()}).astype(object).fillna("")
     # a run without an error shows an empty cell, not the grid's "None"
     table = runs[[c for c in wanted if c not in ("flags", "progress")]].assign(

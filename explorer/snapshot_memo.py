@@ -28,7 +28,7 @@ def changed_runs(before: Scan, after: Scan) -> tuple[set[str], bool]:
 
 # Values `of` keeps for a snapshot. Names come from users too (a `where` condition of a link or the
 # Runs page), and a root that does not change keeps its snapshot: unbounded, each distinct condition
-# kept its run ids for ever (1,500 links, 170 MB on 3,000 runs).
+# kept its run ids for ever (memory grew with every link opened; bench/RESULTS.md).
 MAX_VALUES = 64
 
 

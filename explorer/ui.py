@@ -364,7 +364,8 @@ def run_flags(runs: pd.DataFrame) -> dict[str, list[str]]:
 
 def flag_rows(runs: pd.DataFrame, run_ids) -> pd.DataFrame:
     """The rows of `run_ids` with only what `run_flags` reads: taking rows of every column of the
-    runs frame (its configs' JSON text among them) cost the sidebar 0.3-1 s at 100,000 runs."""
+    runs frame (its configs' JSON text among them) was a noticeable part of the sidebar's rerun at
+    100,000 runs (bench/RESULTS.md)."""
     return rows_among(runs[[c for c in ("run_id", "status", *BADGES) if c in runs]], run_ids)
 
 

@@ -85,7 +85,7 @@ def scan(root: str | os.PathLike, now: float | None = None, *, save: bool = True
     """The root's runs, files and problems, reading only run folders that changed since the
     index saw them; the index is updated (and saved, at most every SAVE_INTERVAL_S). With
     `save=False` neither this scan nor its snapshot's page checks save: the caller does, with
-    `save_index` (the explorer, in the background: at 100,000 runs a save writes ~430 MB)."""
+    `save_index` (the explorer, in the background: at 100,000 runs a save writes hundreds of MB)."""
     with collector.paused():   # a cold scan's reads, views and save all hold every entry alive
         return _scan(Path(root).absolute(), time.time() if now is None else now, save)
 
@@ -222,7 +222,7 @@ def _update(state: State, root: Path, now: float, listing: tuple[list[str], Prob
     if changed or state.runs_view is None or not same_runs:
         state.runs_view, state.config_view = _patched_views(state, entries, shown, changed, same_runs)
         state.unsaved = True
-        for entry in entries.values():   # the views hold them now; parsed again when asked (~9 KB each)
+        for entry in entries.values():   # the views hold them now; parsed again when asked (each is large)
             entry.forget_record()
     _fingerprint(state, entries, shown, changed, same_names and same_runs)
     state.entries, state.shown, state.names, state.running = entries, shown, names, running

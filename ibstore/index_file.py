@@ -44,7 +44,7 @@ ENTRIES_SCHEMA = pa.schema([
     ("written_status", pa.string()), ("problems", pa.string()),
 ])
 SEGMENTS = ("entries", "files", "runs", "config")
-STATUSES = {status.value: status for status in Status}   # a lookup: Status(value) twice a run was 0.3 s at 100,000
+STATUSES = {status.value: status for status in Status}   # a lookup: Status(value) twice a run was slow at 100,000
 
 
 def _code_version() -> str:
@@ -76,7 +76,7 @@ class Entry:
     def record(self) -> RunRecord | None:
         """The record, parsed from the index on first use. It was validated through
         `RunRecord.from_json_bytes` when its run was read, and the index's checksum held, so
-        pydantic's own JSON parser (bounded depth, typed, ~30x faster) validates it again;
+        pydantic's own JSON parser (bounded depth, typed, much faster) validates it again;
         ValidationError if the index was tampered with."""
         if self._record is None and self.record_json is not None:
             self._record = RunRecord.model_validate_json(self.record_json)
@@ -145,7 +145,7 @@ def save(root: Path, entries_by_name: dict[str, Entry], file_table: pa.Table, ru
     segments = {"entries": pa.Table.from_pydict(entries, ENTRIES_SCHEMA), "files": file_table,
                 "runs": runs_view, "config": config_view}
     # The segments are written from Arrow's buffers as they are: at 100,000 runs the body is
-    # ~430 MB, and joining it into one bytes object first took two more copies of it.
+    # hundreds of MB, and joining it into one bytes object first took two more copies of it.
     pieces, ranges, length, crc = [], {}, 0, 0
     for name in SEGMENTS:
         sink = pa.BufferOutputStream()

@@ -24,8 +24,9 @@ from ibstore.scan import Problem, Scan
 from ibstore.scan_pages import page_verdicts
 
 
-# Checking a file costs ~1 ms of CPU, saving the index ~60 us a run folder (~6 CPU-s at 100,000 runs:
-# the first `... FROM mi WHERE run_id IN (12 ids)` spent most of its time saving 12 verdicts).
+# Checking a file costs about as much CPU as saving the index costs for this many run folders
+# (bench/RESULTS.md, issue 20 branch warm100k: at 100,000 runs the first `... FROM mi WHERE run_id
+# IN (12 ids)` spent most of its time saving 12 verdicts).
 RUNS_PER_FILE_WORTH_A_SAVE = 16
 
 

@@ -10,7 +10,7 @@ ctime; an edit of run.json in place changes only run.json's stat, so it is taken
 file as it is then).
 
 At 100,000 runs this pass is two hundred thousand system calls a refresh: the loop does nothing
-else per run but pack the fields (one C call; formatting them as text cost a fifth of the pass),
+else per run but pack the fields (one C call; formatting them as text cost a good part of the pass),
 and the paths are looked up from an open runs/ folder, not walked from /.
 
 The listing of runs/ is kept while runs/ itself keeps its signature: a run folder that comes,
@@ -72,7 +72,7 @@ def is_text(name: str) -> bool:
 
 def _signatures(names: list[str], runs_fd: int, cutoff: int) -> list[bytes]:
     # One loop, no call per run but the two lstat and the pack: at 100,000 runs a function call
-    # per run was a tenth of the pass.
+    # per run was a measurable part of the pass (bench/RESULTS.md).
     lstat, pack, is_dir = os.lstat, SIGNATURE.pack, stat.S_ISDIR
     result: list[bytes] = []
     append = result.append
@@ -113,7 +113,7 @@ def suspects(names: list[str], signatures: list[bytes], entries: Mapping[str, En
         return [(name, signature) for name, signature in zip(names, signatures)
                 if not signature or (old := get(name)) is None or old.signature != signature]
     # Compared a stride at a time (a list comparison, in C), a step per run only in the strides
-    # that differ: at 100,000 runs a step per run was a tenth of a refresh's Python.
+    # that differ: at 100,000 runs a step per run was a measurable part of a refresh's Python.
     known = list(map(_SIGNATURE_OF, entries.values()))
     positions = set(_unsigned(signatures))
     for start in range(0, len(names), STRIDE):

@@ -6,7 +6,7 @@ run came or went (a flush, a status change: what a live root does every second),
 run's new rows take the place of its old ones, found by binary search, and only the record
 batches holding them are copied: at 100,000 runs, sorting the 2.5 million-row `config` table
 after every flush took seconds, and copying it (or searching every row for the changed runs) a
-third of a second.
+large part of a refresh (bench/RESULTS.md, issue 20 branches explorer100k and refresh2).
 """
 
 from __future__ import annotations
@@ -98,9 +98,9 @@ def spliced(old: pa.Table, fresh: pa.Table, run_ids: list[str]) -> pa.Table | No
 
 def _batches(table: pa.Table) -> list[pa.RecordBatch]:
     """The table as record batches of at most about 1 / CHUNKS of its rows (sliced, not copied, when
-    it is not so already): a flush then copies a batch, not the table (at 100,000 runs, copying
-    the 2.5 million-row `config` table took a second), and compute kernels see few chunks (they
-    slow down over thousands)."""
+    it is not so already): a flush then copies a batch, not the table (at 100,000 runs, copying the
+    2.5 million-row `config` table was a large part of a refresh; bench/RESULTS.md), and compute
+    kernels see few chunks (they slow down over thousands)."""
     size = max(MIN_CHUNK_ROWS, -(-table.num_rows // CHUNKS))
     batches = table.to_batches()
     if len(batches) > 2 * CHUNKS or any(batch.num_rows > 2 * size for batch in batches):

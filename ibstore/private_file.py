@@ -35,7 +35,8 @@ def read_index_file(path: Path, max_bytes: int, mapped: bool = False) -> pa.Buff
     64-byte aligned buffer (Arrow then reads the tables in place). ValueError says why not.
 
     `mapped`: the file mapped read-only instead of read (page aligned). Reading copied all of
-    it, 430 MB at 100,000 runs, most of a warm open's time there; a mapping copies nothing
+    it, hundreds of MB at 100,000 runs, most of a warm open's time there (bench/RESULTS.md, issue 20
+    round 4); a mapping copies nothing
     and the process keeps only the pages it touches. The index is replaced by renaming a new
     file over it, never written in place, so the mapped file never changes under a reader
     (one truncated in place by hand would end the process with SIGBUS)."""

@@ -2,13 +2,13 @@
 
 DuckDB neither interrupts nor counts against its `memory_limit` the functions that build one
 large value in a scalar context (`len(generate_series(1, 2e9))`, `length(repeat('x', 1e9))`):
-such a statement ran for minutes and grew to 21 GB inside the caller (issue 17). So the
+such a statement ran for minutes and grew to tens of GB inside the caller (issue 17). So the
 statement runs in a worker process that
 
 - has `RLIMIT_DATA` set to the memory bound: every private writable mapping (heap, mmap'd
   arenas, thread stacks) counts, so an allocation beyond the bound fails in the worker and
   DuckDB reports `Out of Memory Error: Allocation failure` at once. `RLIMIT_AS` cannot be
-  used: the worker's libraries alone reserve 1.1 GB of address space.
+  used: the worker's libraries alone reserve about as much address space as the default bound.
 - is killed (SIGKILL) by the caller when the time limit is up, whatever it is doing;
 - streams its result as an Arrow IPC stream over a pipe: the caller reads batch by batch, and
   a caller that stops reading stops the worker (the pipe fills), so memory stays bounded on
@@ -60,7 +60,7 @@ CONTEXT.set_forkserver_preload(["ibstore.query_warmup"])
 
 
 # pyarrow's mimalloc reserves a 1 GiB arena when pyarrow.dataset is imported; that reservation
-# counts against RLIMIT_DATA (VmData 1.2 GB at start instead of 0.17 GB), so the fork server
+# counts against RLIMIT_DATA (the whole arena is in VmData from the start), so the fork server
 # starts without it (0: reserve what is used). OpenBLAS starts a thread per core, with its own
 # buffers, at a worker's first matrix product (the compression test of `phase_stats`): those
 # counted too, and the `phase_stats` of 200 runs failed with "can't start new thread".
@@ -75,7 +75,8 @@ def _preparation_without_main(name: str) -> dict:
     only, and a process of every start method but fork runs the main module again first. In a
     Streamlit app the main module is the app script (Streamlit runs it as `__main__`): each
     statement's worker ran the whole app, a scan of the root included, before the statement
-    (5 s a statement at 100,000 runs, 3 s at 10,000), and each cold scan's worker did too."""
+    (seconds a statement on a large root; bench/RESULTS.md, issue 20 branch warm100k), and each
+    cold scan's worker did too."""
     data = _preparation_data(name)
     if name.startswith(WORKER_PREFIX):
         data.pop("init_main_from_path", None)

@@ -1,7 +1,7 @@
 """Imported by the query fork server only (ibstore.query_process preloads it): one statement on a
 sandbox connection, closed again, so that every worker forked from the server starts with
 DuckDB's and its Arrow bridge's one-time set-up done (the first statement of a process costs
-about 0.1 s more than the next). The connection's threads end with it: the server forks from
+more than the next; bench/RESULTS.md). The connection's threads end with it: the server forks from
 the same threads as before."""
 
 from ibstore import sandbox

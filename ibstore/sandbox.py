@@ -48,7 +48,7 @@ CLI_TIMEOUT_S = 30.0
 APP_TIMEOUT_S = 10.0
 # Rows per Arrow batch, the unit of streaming: memory is about one batch, which DuckDB's
 # memory_limit does not count (8192 rows of 10 kB are 80 MB; 65536 rows would be 8x that, for
-# about 20 % more speed on narrow rows).
+# a little more speed on narrow rows: bench/RESULTS.md).
 BATCH_ROWS = 8192
 # The most a result's first rows keep (`first_rows`: the SQL page's table, `trainer sql`'s): the
 # page sends them to the browser, whose messages stop at 200 MB.
@@ -86,7 +86,7 @@ NO_FOLDER = "/nonexistent"   # DuckDB's folders, shown in its settings instead o
 MEMORY_BYTES = GIB
 MIN_MEMORY_BYTES = 512 * 2**20
 # DuckDB's own buffer limit, as a share of the worker's bound: the rest is the interpreter,
-# pyarrow and DuckDB's libraries (about 250 MB of data) and what DuckDB does not count.
+# pyarrow and DuckDB's libraries (hundreds of MB of data) and what DuckDB does not count.
 DUCKDB_SHARE = 0.6
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -115,8 +115,8 @@ def parse_size(text: str) -> int:
         value = float(number) * _UNITS[unit]
     except (ValueError, KeyError):
         value = -1.0
-    # Below about 320 MiB the worker's own libraries leave a query too little: it hung, or called a
-    # healthy file damaged, when an allocation failed inside pyarrow's threads.
+    # A few hundred MiB leave a query too little beside the worker's own libraries: it hung, or called a
+    # healthy file damaged, when an allocation failed inside pyarrow's threads (bench/RESULTS.md).
     if not MIN_MEMORY_BYTES <= value < 2**50:
         raise ValueError(f"{text!r} is not allowed: a size such as 1GB, 600MB or 2GiB, at least 512MiB (the "
                          f"query's process itself needs about 300 MB)")
@@ -253,7 +253,7 @@ class Statement:
 
 
 # A view as sent to a worker: an Arrow table, or a Parquet table's (table, paths, run ids), from
-# which the worker builds the dataset (pickling a dataset costs 100 times as much), or None for
+# which the worker builds the dataset (pickling a dataset costs far more), or None for
 # a derived view (views.DERIVED), which the worker builds from the others, under its bounds.
 ViewSource = pa.Table | tuple[str, list[str], list[str]] | None
 

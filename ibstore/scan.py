@@ -83,7 +83,8 @@ def file_tuples(files: dict[str, list[ParquetFile]]) -> list[tuple]:
 
 
 def files_table(rows: list[tuple]) -> pa.Table:
-    """FILES_SCHEMA rows as a table: built once for many runs (an Arrow table a run costs ~1 ms)."""
+    """FILES_SCHEMA rows as a table: built once for many runs (an Arrow table per run costs more
+    than reading the run; bench/RESULTS.md)."""
     return pa.Table.from_arrays([pa.array(column, type=kind.type) for column, kind in
                                  zip(zip(*rows) if rows else [[]] * len(FILES_SCHEMA), FILES_SCHEMA)],
                                 schema=FILES_SCHEMA)
@@ -383,8 +384,9 @@ class _Cache:
         return value
 
 
-# Few: a parsed record takes ~9 KB (50,000 kept took 0.4 GB), and the index keeps every record
-# as JSON; these spare parsing again the run.json of a folder read again for its other files.
+# Few: a parsed record is large (tens of thousands kept took hundreds of MB; bench/RESULTS.md), and the
+# index keeps every record as JSON; these spare parsing again the run.json of a folder read again for
+# its other files.
 _RECORDS = _Cache(4_096)
 _FOOTERS = _Cache(20_000)   # only base files beside parts have their footer read by a scan
 # ("pages", path, *identity) -> why the file's pages do not read as its table, or None (scan_pages)

@@ -79,8 +79,9 @@ def _damage(handle, metadata: pq.FileMetaData, schema: pa.Schema, expected: pa.S
     rows at a time, and every column cast to the schema's type as the views will (an `epoch` stored
     as a float with fractions, or an int64 beyond int32, fails here instead of failing every
     query over all runs). Done once per file version: the scan's caches and the index keep the
-    verdict under the file's identity. In batches, not row groups: a 2.8 MB file of one row group
-    of 150 million zeros took 6 GB to decode whole (a reviewer's), in the scan's own process."""
+    verdict under the file's identity. In batches, not row groups: a small file of one row group of
+    many millions of zeros took gigabytes to decode whole (a reviewer's; bench/RESULTS.md), in the
+    scan's own process."""
     columns = [name for name in schema.names if name in expected.names]
     target = pa.schema([expected.field(name) for name in columns])
     handle.seek(0)

@@ -8,10 +8,10 @@ the reads go to worker processes forked from the query fork server (ibstore.quer
 started once per process with these modules imported, a fork is a few ms), one a CPU, in
 batches of BATCH_FOLDERS folders. This process reads batches too, from the end of the list,
 while a thread hands batches from its start to the workers, a few a worker in flight (the
-first hand-over starts the workers and waits for the fork server: 1-2 s, more on a busy
+first hand-over starts the workers and waits for the fork server: seconds, more on a busy
 machine, which the scanning thread spends reading), until none is left. A worker returns each
 entry with its record as validated JSON (pickled bytes); its `RunRecord` is parsed again
-from that JSON when the views need it (pydantic's JSON parser, ~15 us a record). Results
+from that JSON when the views need it (pydantic's JSON parser, cheap per record). Results
 come back in folder order, each exactly what `read_entry` gives in this process
 (tests/test_scan_workers.py). If worker processes cannot be started or die, the batches they
 did not return are read here on threads, and the scan's note says why.

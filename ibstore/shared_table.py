@@ -1,6 +1,7 @@
 """An Arrow table handed to a query worker without pickling it (ibstore.query_process).
 
-The `runs` view of 100,000 runs is ~120 MB of Arrow data; sent as a pickled argument of the
+The `runs` view of 100,000 runs is over a hundred MB of Arrow data (bench/RESULTS.md, issue 20
+round 4); sent as a pickled argument of the
 worker it was serialised, written through a pipe and deserialised, each a full copy and most
 of a warm `trainer sql` at that size. `SharedTable` writes it once as an Arrow IPC stream
 into an anonymous memory file (`memfd_create`: no path, nothing in any folder); pickling it

@@ -23,10 +23,11 @@ ALLOWED = "SELECT, WITH, FROM, VALUES, PIVOT, UNPIVOT, DESCRIBE, SHOW, SUMMARIZE
 # Deepest parse tree checked (json_serialize_sql's JSON nests about 3 levels per subquery).
 MAX_TREE_DEPTH = 500
 # Largest statement checked. The check parses in the caller's process (the explorer's server),
-# outside the query's time and memory limits, at a cost that grows with the tokens: 100,000 nested
-# one-element lists (400,000 tokens) cost 24 s and 1.8 GB there, 5,000 (20,000 tokens) 0.3 s. An IN
-# list of 2,000 run ids is 4,000 tokens; the SQL page's selection of any size is one literal
-# (explorer.sql_selection), under the character bound up to about 100,000 runs.
+# outside the query's time and memory limits, at a cost that grows with the tokens: hundreds of
+# thousands of tokens cost the server tens of seconds and a lot of memory, this many a fraction of a
+# second (bench/RESULTS.md). An IN list of 2,000 run ids is 4,000 tokens; the SQL page's selection
+# of any size is one literal (explorer.sql_selection), under the character bound up to about 100,000
+# runs.
 MAX_STATEMENT_TOKENS = 20_000
 MAX_STATEMENT_CHARS = 4_000_000
 

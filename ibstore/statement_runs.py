@@ -1,6 +1,7 @@
 """Which runs a statement's reads of a Parquet table are limited to, from its parse tree, so that
 only those runs' files are checked and handed to the query (a first `SELECT ... FROM mi WHERE
-run_id IN (12 ids)` on 100,000 runs checked the pages of every mi file: 127 CPU-s).
+run_id IN (12 ids)` on 100,000 runs checked the pages of every mi file: minutes of CPU;
+bench/RESULTS.md, issue 20).
 
 A read of table T is limited when it is the whole FROM of a SELECT whose WHERE is, or is an AND
 with, `run_id IN ('a', ...)` or `run_id = 'a'` (string literals; the column unqualified or named

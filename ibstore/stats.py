@@ -187,8 +187,9 @@ class Comparison:
 
 
 def _scipy_stats():
-    """scipy.stats, imported on first use: importing it cost the explorer's first load about 0.8 s,
-    and the Runs page, which imports this module through explorer.report, needs none of it."""
+    """scipy.stats, imported on first use: it is a large part of the explorer's first load
+    (bench/RESULTS.md, issue 20 branch warm100k), and the Runs page, which imports this module
+    through explorer.report, needs none of it."""
     from scipy import stats
     return stats
 
@@ -446,7 +447,7 @@ def welch_bounded(p_value: float, low: float, high: float, estimate: float, stan
     if standard_error == 0:
         t_p, half_width = (1.0 if estimate == 0 else 0.0), 0.0
     elif standard_error > 0 and df > 0:
-        from scipy import special     # Student's t cdf and its inverse as ufuncs: a frozen scipy.stats.t cost 3 ms
+        from scipy import special     # Student's t cdf and its inverse as ufuncs: cheaper than a frozen scipy.stats.t
 
         t_p = float(2 * special.stdtr(df, -abs(estimate) / standard_error))
         half_width = float(t_critical(df)) * standard_error
@@ -466,7 +467,7 @@ def _multipliers(n: int) -> np.ndarray:
 def _chi_squared_draws(dof: float) -> np.ndarray:
     """N_RESAMPLES draws of chi-squared(dof) for `drop_test`, from their own generator (seed [SEED, 1]):
     the same for the same dof. Drawn, not the quantiles at fixed probabilities: scipy's inverse took
-    4-15 ms a test, the draws 0.2 ms."""
+    many times as long as the draws (bench/RESULTS.md)."""
     return np.random.default_rng([SEED, 1]).chisquare(dof, N_RESAMPLES)
 
 

@@ -183,7 +183,7 @@ def hc3_test(steps: np.ndarray, values: np.ndarray) -> stats._ShiftedTest:
     rows = np.vstack([np.arange(n, dtype=orders.dtype), orders])
     level, tilt, variance = np.empty(len(rows)), np.empty(len(rows)), np.empty((3, len(rows)))
     for block in np.array_split(np.arange(len(rows)), max(1, len(rows) * n // 2**21)):   # 16 MB at a time
-        # (einsum, not @: a matrix-vector product through BLAS took 8 ms here at 60 runs, its threads)
+        # (einsum, not @: a matrix-vector product through BLAS was slower here, its threads; bench/RESULTS.md)
         y, x = flat[rows[block]], centred[rows[block]]
         level[block], tilt[block] = np.einsum("kn,n->k", y, weights), -np.einsum("kn,n->k", x, weights)
         residual = y - level[block, None] * centred      # at the estimate

@@ -113,8 +113,8 @@ def read_by(sql: str) -> tuple[str, ...]:
     read); none when no FROM of it reads anything (SELECT 1); every view when it names anything
     else or nothing otherwise (SHOW TABLES, a table function), looks at a catalog,
     or cannot be parsed so (PIVOT) -- but `phase_stats`, whose statistics take seconds, only when
-    the text names it. Registering only these spares building the other tables' datasets (0.05 s
-    each at 10,000 runs)."""
+    the text names it. Registering only these spares building the other tables' datasets (a cost
+    that grows with the runs; bench/RESULTS.md)."""
     every = VIEWS if "phase_stats" in sql.lower() else EVERYDAY_VIEWS
     if any(word in sql.lower() for word in CATALOG_WORDS):
         return every
@@ -131,7 +131,7 @@ def read_by(sql: str) -> tuple[str, ...]:
 
 def _reads_no_table(sql: str) -> bool:
     """Every FROM of the statement is empty (SELECT 1, SELECT now()). Given every view, such a
-    statement had every table file of the root checked: more than 10 minutes at 100,000 runs.
+    statement had every table file of the root checked: many minutes at 100,000 runs (bench/RESULTS.md).
     SHOW TABLES and DESCRIBE parse to a SHOW_REF, a table function to a TABLE_FUNCTION."""
     try:
         tree = parse_tree(sql)

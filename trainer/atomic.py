@@ -8,8 +8,8 @@ checkpoints and the sweep's progress file.
 A flush writes up to six small files per run every few seconds, so each file costs as few system
 calls as it can: one exclusive open with the final mode, the data in one write, fsync on the same
 descriptor, the rename. Python's mkstemp, a close, Arrow opening the path again (resolving its file
-system, one write per page) and a reopen for fsync cost more: a 20 kB file took about 250 us of CPU
-that way against 210 us now, and a Parquet part also Arrow's opening of the path. Parquet files are
+system, one write per page) and a reopen for fsync cost more CPU per small file, and a Parquet part
+also Arrow's opening of the path (bench/RESULTS.md). Parquet files are
 encoded in memory first, so a file that cannot be encoded never touches the disk.
 """
 
@@ -28,8 +28,8 @@ from ibstore import layout
 
 # Codecs. A file that stays (a table's base) is zstd, the smallest. A part file lives until its run
 # ends, when the compaction reads it back once into the base: snappy encodes and decodes a part of a
-# flush in about 0.6x and 0.5x zstd's CPU (Arrow's zstd sets up a context per column chunk, which
-# dominates a small file), at about 1.1x its size.
+# flush in much less CPU than zstd (Arrow's zstd sets up a context per column chunk, which
+# dominates a small file), at a slightly larger size (bench/RESULTS.md, issue 18 stop 30).
 LASTING_CODEC = "zstd"
 PART_CODEC = "snappy"
 MODE = 0o644  # results are readable by the other users of a shared root, whatever the umask
@@ -66,7 +66,7 @@ def create_temporary(path: Path) -> tuple[int, str]:
         except FileExistsError:
             continue
         try:
-            os.fchmod(fd, MODE)  # the umask may have removed bits; 2.6 us, far below the fsync
+            os.fchmod(fd, MODE)  # the umask may have removed bits; cheap beside the fsync
         except BaseException:
             os.close(fd)
             os.unlink(tmp)

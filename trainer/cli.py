@@ -269,7 +269,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from trainer import estimators   # numpy only (5 ms): the names in --estimator's help
+    from trainer import estimators   # numpy only, a cheap import: the names in --estimator's help
     parser = argparse.ArgumentParser(prog="trainer", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
 
@@ -368,7 +368,8 @@ def command() -> None:
     imported TensorFlow ends with os._exit once its output is flushed, as the sweep's workers do
     (trainer.local_pool): every file is written and closed when `main` returns, and the
     interpreter's teardown of TensorFlow (a last garbage collection of its heap, then its C++
-    destructors) cost a one-epoch run 0.6 s on an idle machine and 1.8-4.4 s on 2 loaded cores.
+    destructors) is a noticeable part of a one-epoch run, seconds of it on loaded cores (bench/RESULTS.md,
+    issue 18 stop 32).
     It is also the likely place of the SIGABRT ("terminate called without an active exception")
     a finished `trainer run` hit once in a CI run under load."""
     status = main()

@@ -107,8 +107,8 @@ class CompiledSteps:
         network reaches the target accuracy."""
         k = len(orders)
         # The chunk's rows alone, written in place: a slice assign (`orders[:k].assign`) first
-        # reads the whole variable, and the write then copies all of it (issue 18: 11 of a cohort's
-        # 290 CPU-s; bench/bench_step.py --orders).
+        # reads the whole variable, and the write then copies all of it (issue 18: a visible share of
+        # a cohort's CPU; bench/bench_step.py --orders; bench/RESULTS.md, issue 18 stop 30).
         self.orders.scatter_update(tf.IndexedSlices(tf.convert_to_tensor(orders), tf.range(k)))
         n_epochs, loss, correct, grad_sum, grad_sq_sum, _, _, layers = self.train_chunk(tf.constant(k),
                                                                                        tf.constant(active))

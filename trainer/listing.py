@@ -24,7 +24,7 @@ from ibstore.text import terminal_text
 
 COLUMNS = ("run_id", "status", "epochs", "test_acc", "flags", "name")
 # A name longer than this is cut (run.json allows a 1 MiB name, or 20,000 differing keys: one
-# root's `ls` printed 3.2 MB); `trainer sql "SELECT run_id, name, config_json FROM runs"` has it all.
+# root's `ls` printed megabytes); `trainer sql "SELECT run_id, name, config_json FROM runs"` has it all.
 MAX_NAME_CHARS = 200
 MAX_COHORTS_LISTED = 20
 RIGHT_ALIGNED = {"epochs", "test_acc"}

@@ -7,19 +7,18 @@ number. Resumed runs and old checkpoints rely on exactly this definition.
 
 `ChunkOrders` makes the orders of a chunk of epochs, for every network of a stack, straight
 into one preallocated int32 buffer [capacity, N, padded] that every chunk reuses (issue 18: one
-array per network-epoch, two np.stack's and a padded copy of the chunk cost the host about 3 of a
-cohort's 290 CPU-s). Each row is an arange shuffled by the network-epoch's own generator: numpy's
+array per network-epoch, two np.stack's and a padded copy of the chunk took a visible share of a
+cohort's CPU; bench/RESULTS.md). Each row is an arange shuffled by the network-epoch's own generator: numpy's
 `Generator.permutation(n)` is `arr = np.arange(n); self.shuffle(arr); return arr`
 (numpy/random/_generator.pyx), so the row is exactly `epoch_order` (tested over many seeds,
 epochs and sizes). The shuffle runs on an int64 row, then is copied into the int32 buffer: numpy
 shuffles items of a pointer's size with a specialised loop, and an int32 row shuffled in place
-took about 1.4x as long (measured while writing this, 62 against 44 us per network-epoch).
+took longer (bench/RESULTS.md, issue 18 stop 30).
 
-Making each network-epoch's generator, `np.random.default_rng([seed, epoch])`, cost about 9 us of
-the 41 (a SeedSequence, a PCG64 and a Generator object, measured while writing this).
+Making each network-epoch's generator, `np.random.default_rng([seed, epoch])`, was a fair part of
+the orders' cost (a SeedSequence, a PCG64 and a Generator object; bench/RESULTS.md, stop 33).
 `pcg64_states` computes the same PCG64 states for a whole chunk at once, and one reused PCG64 is
-set to each in turn: a 44-epoch chunk's orders of 23 networks went from 35.1 to 27.3 us per
-network-epoch (issue 18, stop 33; bench/bench_step.py --orders).
+set to each in turn, which makes a chunk's orders cheaper (bench/bench_step.py --orders).
 """
 
 from __future__ import annotations

@@ -102,8 +102,8 @@ def cross_entropy(loss: str, logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
 
     Class-first because the classes are few (2 for the harmonics data) and the batch long: a reduction
     over a minor axis of 2 is a slow loop in XLA's CPU backend, one over a middle axis an elementwise
-    loop along the batch; the clipped loss, written so, made the compiled chunk about 5 % cheaper
-    (issue 18, stop 33; bench/bench_step.py). Its values and gradients are those of the batch-major
+    loop along the batch; the clipped loss, written so, made the compiled chunk cheaper (bench/bench_step.py;
+    bench/RESULTS.md, issue 18 stop 33). Its values and gradients are those of the batch-major
     TensorFlow ops, bit for bit (tests/test_loss.py), and so is every number a run stores. The exact
     loss stays TensorFlow's fused op: written out class-first, its values and gradients alone were
     equal, but trained networks differed from the batch-major op's at rounding level.
@@ -140,7 +140,8 @@ def label_entry(p: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     With few classes, a chain of selects over the classes (the value of a gather, exactly, and its
     gradient the upstream at the label's entry and 0 elsewhere): XLA's CPU gather computes an
     index per element and its gradient is a scatter; the selects fuse into the elementwise loop
-    around them (issue 18, branch step3: the evaluation's gather was 4 % of the chunk)."""
+    around them (issue 18, branch step3: the evaluation's gather was a measurable share of the chunk,
+    bench/RESULTS.md, issue 18 stop 29)."""
     n_classes = p.shape[-2]
     if n_classes > MAX_SELECTED_CLASSES:
         return tf.gather(tf.linalg.matrix_transpose(p), labels, axis=-1, batch_dims=len(labels.shape))
@@ -155,8 +156,9 @@ def stacked_dense(h: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
     kernel [N, fan_in, units] and h [N, fan_in, batch] (or [fan_in, batch], shared by all networks).
 
     Batch-last because the layers are narrow (2 to 12 units) and the batch wide (256): XLA's CPU
-    backend runs the batched product with the batch as the long output dimension about 3x faster
-    than batch-major "sbi,sio->sbo", forward and backward (bench/bench_step.py)."""
+    backend runs the batched product with the batch as the long output dimension several times
+    faster than batch-major "sbi,sio->sbo", forward and backward (bench/bench_step.py,
+    bench/bench_dense_layouts.py; bench/RESULTS.md)."""
     if len(h.shape) == 2:
         return tf.einsum("sio,ib->sob", kernel, h)      # the evaluation's shared inputs: no gradient taken
     return _stacked_dense_per_network(h, kernel)
@@ -173,9 +175,9 @@ def _stacked_dense_per_network(h: tf.Tensor, kernel: tf.Tensor):
 
     A batched product runs as one Eigen call per network (45 tiny ones per layer in a stack of 45);
     the sum over o (12 terms at most in the shipped networks) is one elementwise loop over the whole stack, fused with the
-    activation's gradient, and made the minibatch step about 10 % cheaper (bench/bench_dense_layouts.py,
-    "batch-last, dh summed"). Written the same way, the forward product made the step 2.4x slower
-    and the kernel gradient (a sum over the batch, as a multiply and reduce) 1.4x slower, so both
+    activation's gradient, and made the minibatch step cheaper (bench/bench_dense_layouts.py,
+    "batch-last, dh summed"; bench/RESULTS.md). Written the same way, the forward product and the
+    kernel gradient (a sum over the batch, as a multiply and reduce) made the step slower, so both
     stay products. The kernel gradient is the product TensorFlow's einsum gradient gives
     (tensorflow/python/ops/linalg_grad.py, _EinsumGrad), which YNNPACK takes (trainer.xla_flags),
     written with h first: with upstream first, XLA multiplied h by upstream in a batched stack but

@@ -109,10 +109,10 @@ def config_files(path: str | Path) -> list[Path]:
 # A plan this large is confirmed with --yes before anything happens (a typo in a grid can
 # multiply a cohort by 1000).
 CONFIRM_RUNS = 10_000
-# The smallest run folder the trainer leaves (run.json, the lock and five one-epoch tables:
-# 20-30 kB measured): a plan whose runs could not fit on the root's disk at this size is
-# refused, as is one beyond MAX_RUNS, whose planning alone (2 kB of validated config per
-# experiment) would take gigabytes.
+# Below the smallest run folder the trainer leaves (run.json, the lock and five one-epoch tables,
+# measured: bench/RESULTS.md): a plan whose runs could not fit on the root's disk at this size is
+# refused, as is one beyond MAX_RUNS, whose planning alone (a validated config per experiment)
+# would take gigabytes.
 MIN_RUN_BYTES = 16 * 1024
 MAX_RUNS = 1_000_000
 

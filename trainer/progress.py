@@ -9,10 +9,10 @@ too; where a run failed or was interrupted it stays in the total, undone, so tha
 far the plan got (with every run killed it read 100 %).
 
 The ETA is not tqdm's (work left / mean rate): a logged network-epoch costs several times a
-trained one (4.5x at 45 networks with binning; fifty times with the estimators cohort's nine
-estimators), and the schedules log densely early (every epoch below 50), so a single rate
-overestimated the rest of a sweep up to thirtyfold in its first minute. `Eta` fits wall time
-= a * network-epochs + b * logged network-epochs over the reports instead.
+trained one (many times with the estimators cohort's nine estimators; bench/RESULTS.md), and the
+schedules log densely early (every epoch below 50), so a single rate overestimated the rest of a
+sweep many times over in its first minute (bench/RESULTS.md, issue 18 stop 44). `Eta` fits wall
+time = a * network-epochs + b * logged network-epochs over the reports instead.
 
 On a terminal the line is a tqdm bar on stderr, redrawn at least every BAR_SECONDS; without
 one (a log file, a pipe, CI) it is a plain line, no carriage returns or escape codes, printed

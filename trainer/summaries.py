@@ -79,13 +79,13 @@ class HistogramGrid:
             low, span = ends[:, 0].min(), ends[:, 1].max() - ends[:, 0].min() + 1
             if np.isfinite(span) and n_networks * span <= 4 * flat.size + 1024:
                 # Few bins (always for bounded activations): one count over (network, bin) by np.bincount
-                # (on numpy 2.4 a fifth less time than np.add.at on the cohort's layers, measured interleaved).
+                # (on numpy 2.4 faster than np.add.at on the cohort's layers; bench/RESULTS.md, stop 29).
                 span, low = int(span), int(low)
                 quotient = self.quotient(flat)
                 if low < 0:     # truncating to an integer is the floor of numbers >= 0 only
                     np.floor(quotient, out=quotient)
                 # int32 when every bin index and key fits (not for a relu layer grown 2^30 bins past its
-                # grid): the cast from float64 takes about a third of the time of int64's.
+                # grid): the cast from float64 to int32 is much cheaper than to int64 (bench/RESULTS.md).
                 fits = max(-low, ends[:, 1].max(), n_networks * span) < 2**30
                 keys = quotient.astype(np.int32 if fits else np.int64)
                 keys += (span * np.arange(n_networks) - low).astype(keys.dtype)[:, None]
@@ -113,7 +113,7 @@ class HistogramGrid:
     def quotient(self, flat: np.ndarray) -> np.ndarray:
         """(a - origin) / width in float64 of each network's values (flat: [N, m]): the values widened
         (exact), then the origin subtracted in place; the same numbers as np.subtract(flat, origin,
-        dtype=np.float64), whose casting subtraction takes about 1.5 times as long."""
+        dtype=np.float64), whose casting subtraction takes longer (bench/RESULTS.md)."""
         quotient = flat.astype(np.float64)
         quotient -= self.origin[:, None]
         quotient /= self.width[:, None]
@@ -151,7 +151,7 @@ def layers_neuron_stats(activation_fns: list[Activations], layers: list[np.ndarr
         deviation = by_neuron.astype(np.float64)
         # numpy sums float32 with dtype=float64 through buffers of np.getbufsize() values, a pairwise
         # sum each, added in turn: a row within one buffer has the pairwise sum of its widened values
-        # (tested on rows either side of a buffer), which takes half the time.
+        # (tested on rows either side of a buffer), which takes less time (bench/RESULTS.md).
         if n <= np.getbufsize():
             mean = deviation.sum(axis=-1, keepdims=True) / n
         else:

@@ -4,7 +4,7 @@ trainer.tensorflow_without_keras import tf`).
 `tensorflow/__init__.py` (2.16 and later) ends with an eager `import keras.src.optimizers`,
 inside `try: ... except (ImportError, AttributeError): pass`, only so that Keras' optimizers
 register themselves for SavedModel loading. That import pulls in all of Keras (and through it
-IPython, rich, PIL): about 1.3 s of CPU, a third of `import tensorflow`, in a process that uses
+IPython, rich, PIL): a large share of `import tensorflow` (bench/RESULTS.md), in a process that uses
 no Keras (the trainer builds its networks, initialisers and activations from `tf.*`:
 trainer.model). While TensorFlow is imported, `sys.modules["keras.src.optimizers"]` is None, so
 that import raises ImportError and TensorFlow goes on without it; the entry is removed at once,
@@ -12,7 +12,7 @@ so a later `import keras` (or `tf.keras`, which TensorFlow loads lazily) works a
 
 JAX the same way: `tensorflow/lite/python/util.py` (imported by `import tensorflow`) tries
 `from jax import jit` for TFLite's JAX converter, so where JAX is installed (the `bench` extra)
-all of JAX and its own scipy imports load too: about 1.2 s of CPU. The trainer converts nothing
+all of JAX and its own scipy imports load too, at a cost of the same order. The trainer converts nothing
 to TFLite; JAX stays importable after TensorFlow is in.
 
 Before TensorFlow is imported, trainer.xla_flags sets the XLA flag the trainer compiles with.

@@ -48,7 +48,7 @@ from trainer.tensorflow_without_keras import tf
 # The minibatch orders of one chunk ([epochs, networks, rows] int32) stay below this.
 ORDERS_BUDGET_BYTES = 32 * 2**20
 # Longest chunk, in network-epochs (networks x epochs): a compiled call returns to Python within
-# about 2 s of training on this kind of machine (progress, flushes, Ctrl-C are handled between calls).
+# seconds on this kind of machine (progress, flushes, Ctrl-C are handled between calls; bench/RESULTS.md).
 MAX_NETWORK_EPOCHS_PER_CALL = 2000
 
 

@@ -11,12 +11,12 @@ DATASET_SHAPES = {"harmonics": (4096, 12, 2), "harmonics_zero_mean": (4096, 12, 
                   "mnist": (70000, 784, 10), "fashion_mnist": (70000, 784, 10)}
 OPTIMIZER_SLOTS = {"adam": 2, "rmsprop": 1, "sgd": 0}  # per-weight state kept by each optimizer
 
-# Measured, not derived: peak RSS of `trainer run data/configs/basic.json --set architecture=[W]
-# --set epochs=1` was 6.2, 11.7 and 22.6 GB for W = 25,000, 50,000 and 100,000 units, i.e. about
+# Measured, not derived: the peak RSS of `trainer run data/configs/basic.json --set architecture=[W]
+# --set epochs=1` for W = 25,000, 50,000 and 100,000 units (bench/RESULTS.md) grows by about
 # 53 bytes per activation value (input x unit) of one network. The terms of memory_estimate
 # below the constant count 25 of them; the rest are the temporaries of a logged epoch's
-# histograms, per-neuron statistics and MI (float64 copies, masks, bin codes; tracemalloc: 2.4
-# and 2.1 GiB at W = 25,000) and TensorFlow's buffers for the evaluation with every layer.
+# histograms, per-neuron statistics and MI (float64 copies, masks, bin codes; seen with
+# tracemalloc) and TensorFlow's buffers for the evaluation with every layer.
 LOGGED_EPOCH_BYTES_PER_VALUE = 28
 TENSORFLOW_RUNTIME_BYTES = 800 * 2**20     # the process with TensorFlow loaded, before any model
 # An experiment may plan on this share of physical memory: the system, the explorer, other
@@ -36,7 +36,7 @@ def memory_estimate(config: ExperimentConfig) -> int | None:
     temporaries of a logged epoch's summaries, which are computed for every network at once
     (LOGGED_EPOCH_BYTES_PER_VALUE x N x the widest layer, measured). Once per experiment:
     one layer's activations in float64 plus their bin codes for the MI estimate
-    (16 N max-units) and TensorFlow itself. Within 1 % of the measured peaks above.
+    (16 N max-units) and TensorFlow itself. Close to the measured peaks above (bench/RESULTS.md).
     """
     shape = DATASET_SHAPES.get(config.dataset)
     if shape is None:

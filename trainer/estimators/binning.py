@@ -21,7 +21,7 @@ from trainer.estimators.params import Param, as_number, integer_between, reject_
 
 RANGE_CHOICES = ("layer", "run")
 # Values per block of `rowwise_digitize`: a block's arrays (about 37 bytes a value) stay in a core's
-# L2 cache; a stack of 23 layers of 4096 x 10 values searched at once took 2.4x as long.
+# L2 cache; a stack of 23 layers searched at once took much longer (bench/RESULTS.md, issue 18 stop 35).
 SEARCH_BLOCK = 2**14
 
 

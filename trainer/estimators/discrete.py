@@ -290,8 +290,8 @@ def stacked_plugin_mi_bits(codes: np.ndarray, classes: np.ndarray, n_classes: in
         h_t = counted_entropies_bits(counts.sum(axis=2), n)
         return h_t, h_t + h_y - counted_entropies_bits(counts.reshape(n_networks, -1), n)
     # Keys and classes are >= 0: in fewer bits the same values in the same order, sorted faster. Below
-    # 2^16 numpy's stable sort of 16-bit integers is a radix sort, about 4x the int32 quicksort (a
-    # cohort's 3-unit layers); below 2^31, int32 sorts about twice as fast as int64 (bench/RESULTS.md).
+    # 2^16 numpy's stable sort of 16-bit integers is a radix sort, much faster than the int32 quicksort
+    # (a cohort's 3-unit layers); below 2^31, int32 sorts faster than int64 (bench/RESULTS.md).
     if largest < 2**16:
         joint = np.sort(joint.astype(np.uint16), axis=1, kind="stable")
     else:

@@ -65,7 +65,7 @@ class RecentLayerSums:
     """The kernel class sums of both bounds for the layers asked about last (MEMO_BYTES of them).
 
     The trainer asks for kde_upper on every layer and split of a logged epoch, then for kde_lower on
-    each again, and the pairwise distances and their scaling are half the cost of either: so the
+    each again, and the pairwise distances and their scaling are a large share of either's cost: so the
     pass that serves one bound also computes the other's sums (one more float32 exp and class sums
     over the triangle) and keeps them for the later call. The key is a BLAKE2b digest of the layer's bytes (as sorted by class),
     its class boundaries and the noise variance, so a hit is the very same computation (a
@@ -136,13 +136,13 @@ def kernel_class_sums(t: np.ndarray, class_starts: np.ndarray, noise_variance: f
     scipy.spatial.distance.cdist (float64, single-threaded; a BLAS product form
     ||a||^2 + ||b||^2 - 2ab is faster alone but cancels digits and its threads stall
     badly when other processes share the CPU), scaled by -1/(2 var) into float32, then exp in
-    float32 (relative error ~1e-7, vectorised, about 4x faster than float64); the lower
+    float32 (relative error ~1e-7, vectorised, faster than float64; bench/RESULTS.md); the lower
     bound's exponents are those times 1/4, exact in binary floating point, so each bound's
     kernel is bit for bit what a pass for it alone gives. Then class sums over contiguous
     column and row ranges.
     """
-    # Imported here: scipy.spatial costs about 0.3 s of CPU to import, and every trainer process
-    # imports the estimators (the config checks their params) while few runs use kde.
+    # Imported here: importing scipy.spatial is a noticeable part of a process's start (bench/RESULTS.md),
+    # and every trainer process imports the estimators (the config checks their params) while few runs use kde.
     from scipy.spatial.distance import cdist
 
     n = len(t)
@@ -168,7 +168,7 @@ def block_buffers(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flat buffers for one block of `kernel_class_sums` over n points: squared distances (float64),
     exponents and kernel (float32), BLOCK_ROWS x n each; every block uses a contiguous view of
     their start. Kept for the next call with the same n (the layers of a logged epoch share n):
-    fresh arrays of this size cost page faults on first touch, about a tenth of a pass."""
+    fresh arrays of this size cost page faults on first touch, a measurable part of a pass (bench/RESULTS.md)."""
     return (np.empty(BLOCK_ROWS * n), np.empty(BLOCK_ROWS * n, dtype=np.float32),
             np.empty(BLOCK_ROWS * n, dtype=np.float32))
 

@@ -85,7 +85,7 @@ def ksg_entropy_bits(t: np.ndarray, k: int, noise: float, seed: int) -> float:
     entropy of the jitter's own cube). With noise = 0 and repeated rows the result is -inf
     (NPEET's math.log would raise instead).
     """
-    # Imported here: scipy.spatial costs about 0.3 s of CPU to import (see estimators.kde).
+    # Imported here: scipy.spatial is slow to import (see estimators.kde).
     from scipy.spatial import cKDTree
     from scipy.special import digamma
 
@@ -144,7 +144,7 @@ def ross_counts(t: np.ndarray, classes: np.ndarray, k_of_class: np.ndarray) -> t
     One query of the whole tree replaces a tree per class, its k-NN query and two
     radius counts (scipy's query_ball_point), which cost several times more.
     """
-    # Imported here: scipy.spatial costs about 0.3 s of CPU to import (see estimators.kde).
+    # Imported here: scipy.spatial is slow to import (see estimators.kde).
     from scipy.spatial import cKDTree
 
     n = len(t)
