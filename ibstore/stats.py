@@ -189,7 +189,7 @@ class Comparison:
 def _scipy_stats():
     """scipy.stats, imported on first use: it is a large part of the explorer's first load
     (bench/RESULTS.md, issue 20 branch warm100k), and the Runs page, which imports this module
-    through explorer.report, needs none of it."""
+    through explorer.cohort_tables, needs none of it."""
     from scipy import stats
     return stats
 
