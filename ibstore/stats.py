@@ -186,7 +186,7 @@ class Comparison:
     note: str | None
 
 
-def _scipy_stats():
+def scipy_stats():
     """scipy.stats, imported on first use: it is a large part of the explorer's first load
     (bench/RESULTS.md, issue 20 branch warm100k), and the Runs page, which imports this module
     through explorer.cohort_tables, needs none of it."""
@@ -237,7 +237,7 @@ def _arrangements(n_a: int, n_b: int) -> tuple[np.ndarray, np.ndarray, bool]:
     return firsts, seconds, exact
 
 
-class _ShiftedTest:
+class ShiftedTest:
     """A permutation test of a statistic of values shifted by d, for every d at once. Each
     arrangement's statistic is `level + slope * d` (a straight line in d, since the shift moves
     only some of the values it is made of), the observed one `observed - d`. Studentized (with
@@ -340,7 +340,7 @@ def shift_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     (scipy.stats.permutation_test's, `_arrangements`), Welch's t, (mean_1 - mean_2) /
     sqrt(s_1^2 / n_a + s_2^2 / n_b), s^2 each side's variance (ddof 1). Its 95 % interval: from the
     estimate outwards to the nearest shifts d for which the same test of (a - d, b) gives
-    p < ALPHA (`_ShiftedTest.end`; not every shift inside need be accepted where p is not monotone
+    p < ALPHA (`ShiftedTest.end`; not every shift inside need be accepted where p is not monotone
     in d): 0 lies outside the interval exactly when p < ALPHA.
     Where no shift can give p < ALPHA (an exact test with `smallest_p` >= ALPHA) the interval is
     the whole line.
@@ -377,7 +377,7 @@ def shift_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
         variance[0] += (deviations ** 2).sum(axis=1) / scale
         variance[1] -= (deviations * shifted).sum(axis=1) / scale
         variance[2] += count * (n - count) / n / scale
-    test = _ShiftedTest(level, slope, float(a.mean() - b.mean()), exact, two_sided=True, variance=tuple(variance))
+    test = ShiftedTest(level, slope, float(a.mean() - b.mean()), exact, two_sided=True, variance=tuple(variance))
     if exact and smallest_p(n_a, n_b) >= ALPHA:
         return test.p(0.0), -math.inf, math.inf
     scale = max(float(np.ptp(np.concatenate([a, b]))), abs(test.observed))
@@ -549,7 +549,7 @@ def drop_test(drops: np.ndarray) -> tuple[float, float]:
     stretch the mean fell on, 8-12 % of groups of 5 seeds.
     p = (null values >= C, + 1) / (N_RESAMPLES + 1), one-sided;
     `lower`, the 95 % lower bound of the compression, is C minus the null's critical value
-    (`_ShiftedTest`, whose null does not move with the shift), so p < ALPHA exactly when lower > 0.
+    (`ShiftedTest`, whose null does not move with the shift), so p < ALPHA exactly when lower > 0.
     Epochs at which the mean is still rising only lower C. In simulation
     (`python bench/compression_calibration.py`, 300 groups a cell) a flat I(X;T) plus noise,
     independent or correlated from one epoch to the next, or with each seed drifting along its own
@@ -592,7 +592,7 @@ def drop_test(drops: np.ndarray) -> tuple[float, float]:
     null = np.concatenate([(block @ residuals).max(axis=1) / n for block in blocks])
     dof = noise_dof(residuals)
     null *= np.sqrt(dof / _chi_squared_draws(dof))
-    test = _ShiftedTest(level=null, slope=np.zeros_like(null), observed=float(mean_curve.max()), exact=False,
+    test = ShiftedTest(level=null, slope=np.zeros_like(null), observed=float(mean_curve.max()), exact=False,
                         two_sided=False)
     return test.p(0.0), test.end(-1.0, max(float(np.ptp(null)), abs(test.observed)))
 
@@ -653,8 +653,7 @@ def compare(a: np.ndarray, b: np.ndarray) -> Comparison:
     # (their means can differ in the last bit); a difference of means does not change.
     shifted_a, shifted_b = a - a[0], b - a[0]
     difference = float(shifted_a.mean() - shifted_b.mean())
-    scipy_stats = _scipy_stats()
-    cliffs_delta = 2 * float(scipy_stats.mannwhitneyu(a, b).statistic) / (len(a) * len(b)) - 1
+    cliffs_delta = 2 * float(scipy_stats().mannwhitneyu(a, b).statistic) / (len(a) * len(b)) - 1
     if min(len(a), len(b)) < 2:   # neither an interval nor a test
         return Comparison(len(a), len(b), _mean(a), _mean(b), difference, math.nan, math.nan, math.nan,
                           cliffs_delta, NO_INTERVAL)
@@ -683,11 +682,11 @@ def over_layers(p_values: np.ndarray) -> np.ndarray:
     q_values = np.full(p_values.shape, math.nan)
     tested = np.isfinite(p_values)
     if tested.any():
-        q_values[tested] = _scipy_stats().false_discovery_control(p_values[tested], method="bh")
+        q_values[tested] = scipy_stats().false_discovery_control(p_values[tested], method="bh")
     return q_values
 
 
-def _with_q(frame: pd.DataFrame, family: list[str]) -> pd.DataFrame:
+def with_q(frame: pd.DataFrame, family: list[str]) -> pd.DataFrame:
     """`frame` with q_value: `over_layers` of its p_value within each family of rows; a row noted
     AT_CEILING keeps its p but is no test (`compresses` NULL), so it is out of the family."""
     q_values = np.full(len(frame), math.nan)
@@ -759,12 +758,12 @@ def _flagged(column: pd.Series) -> np.ndarray:
     return column.astype("boolean").fillna(False).to_numpy(bool)
 
 
-def _clipped(phases: pd.DataFrame) -> np.ndarray:
+def rows_with_clipped_bins(phases: pd.DataFrame) -> np.ndarray:
     """Per row: idnns' fixed bins clip its layer (ibstore.phases' `bins_clip`; False without the column)."""
     return _flagged(phases["bins_clip"]) if "bins_clip" in phases else np.zeros(len(phases), bool)
 
 
-def _peaks_at_end(phases: pd.DataFrame) -> np.ndarray:
+def rows_peaking_at_end(phases: pd.DataFrame) -> np.ndarray:
     """Per row: its group's mean I(X;T) peaks at the run's last logged epoch, so its EXCESS is 0 by
     construction. Its group's seeds all read 0 there, and a comparison or trend would weigh another
     group's EXCESS, a maximum over epochs, positive under noise alone, against a zero with no spread
@@ -798,7 +797,7 @@ def _ceilings(phases: pd.DataFrame) -> dict[str, np.ndarray]:
     """Every ceiling column of CEILING_OF and CEILING_OF_EPOCH as numbers per row (NaN: none known,
     as in rows without the column)."""
     columns = sorted(set(CEILING_OF.values()) | set(CEILING_OF_EPOCH.values()))
-    return {column: (_numeric(phases, [column])[:, 0] if column in phases else np.full(len(phases), np.nan))
+    return {column: (numeric_columns(phases, [column])[:, 0] if column in phases else np.full(len(phases), np.nan))
             for column in columns}
 
 
@@ -808,7 +807,7 @@ def _ceilings(phases: pd.DataFrame) -> dict[str, np.ndarray]:
 DECIMALS = 12
 
 
-def _numeric(phases: pd.DataFrame, columns) -> np.ndarray:
+def numeric_columns(phases: pd.DataFrame, columns) -> np.ndarray:
     values = phases[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     with np.errstate(over="ignore", invalid="ignore"):     # round() scales by 10^12: a hand-made 1e300 overflows
         rounded = np.round(values, DECIMALS)
@@ -855,11 +854,11 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     (note AT_CEILING, `at_ceiling`; its p stays, but out of q over the layers), or idnns' fixed bins
     clip its activation in a kept run (phases' `bins_clip`, note CLIPPED_BINS; p NULL too, and out of q)."""
     phases = with_excess(phases).sort_values(["group_id", *KEYS, "run_id"]).reset_index(drop=True)
-    values, reasons = _numeric(phases, QUANTITIES), exclusions(phases)
+    values, reasons = numeric_columns(phases, QUANTITIES), exclusions(phases)
     run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
     ceilings = _ceilings(phases)
     final_i_xt, i_xt_ceiling = values[:, QUANTITIES.index("final_i_xt")], ceilings["i_xt_ceiling_bits"]
-    clipped = _clipped(phases)
+    clipped = rows_with_clipped_bins(phases)
     curves_of = curves_by_key(curves)
     rows = []
     for (group_id, *keys), index in phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices.items():
@@ -890,7 +889,7 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
                          "missing_runs": ", ".join(missing) or None, **asdict(summary),
                          "p_value": p_value, "compresses": bool(p_value < ALPHA) if decidable else None})
     frame = pd.DataFrame(rows, columns=[name for name in PHASE_STATS_SCHEMA.names if name != "q_value"])
-    return _with_q(frame, ["group_id", *FAMILY, "quantity"])       # q_value: the schema's last column
+    return with_q(frame, ["group_id", *FAMILY, "quantity"])       # q_value: the schema's last column
 
 
 Curve = tuple[np.ndarray, np.ndarray]   # a run's logged epochs and its I(X;T) at them
@@ -931,13 +930,13 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
     columns, q_value (over the layers) and each group's runs left out, named. Where idnns' bins clip
     the layer in a kept run of either group (`bins_clip`), its MI quantities get no test: note
     CLIPPED_BINS, no p or interval; nor its EXCESS where either group's mean I(X;T) peaks at its
-    last logged epoch (PEAKS_AT_END, `_peaks_at_end`). With the I(X;T) `curves` (CURVES_SQL's rows),
+    last logged epoch (PEAKS_AT_END, `rows_peaking_at_end`). With the I(X;T) `curves` (CURVES_SQL's rows),
     EXCESS's p is also bounded by `reselected_test`, which picks each group's peak epoch again in
     every arrangement of the seeds (`reselection_bounded`); the product's callers all pass them."""
     phases = with_excess(phases[phases["group_id"].isin([group_a, group_b])]).reset_index(drop=True)
-    values, reasons, clipped = _numeric(phases, quantities), exclusions(phases), _clipped(phases)
-    peaks_at_end = _peaks_at_end(phases)
-    final_i_xt = _numeric(phases, ["final_i_xt"])[:, 0]
+    values, reasons, clipped = numeric_columns(phases, quantities), exclusions(phases), rows_with_clipped_bins(phases)
+    peaks_at_end = rows_peaking_at_end(phases)
+    final_i_xt = numeric_columns(phases, ["final_i_xt"])[:, 0]
     curves_of = curves_by_key(curves) if curves is not None else None
     run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
     by_keys = phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices
@@ -971,7 +970,7 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
                          "excluded_a": health(run_ids[a_index], reasons[a_index]).excluded_runs,
                          "excluded_b": health(run_ids[b_index], reasons[b_index]).excluded_runs})
     columns = [*KEYS, "quantity", *Comparison.__dataclass_fields__, "excluded_a", "excluded_b"]
-    return _with_q(pd.DataFrame(rows, columns=columns), [*FAMILY, "quantity"])
+    return with_q(pd.DataFrame(rows, columns=columns), [*FAMILY, "quantity"])
 
 
 def reselected_test(a_drops: np.ndarray, b_drops: np.ndarray) -> float:
@@ -1012,7 +1011,7 @@ def reselected_test(a_drops: np.ndarray, b_drops: np.ndarray) -> float:
         for block in blocks:
             peaks[block] += sign * (weights[block] @ pooled).max(axis=1)
     observed = float(a_drops.mean(axis=0).max() - b_drops.mean(axis=0).max())
-    return _ShiftedTest(peaks, np.zeros_like(peaks), observed, exact, two_sided=True).p(0.0)
+    return ShiftedTest(peaks, np.zeros_like(peaks), observed, exact, two_sided=True).p(0.0)
 
 
 def reselection_bounded(comparison: Comparison, a_drops: np.ndarray, b_drops: np.ndarray) -> Comparison:
@@ -1039,4 +1038,4 @@ def over_groups(comparisons: pd.DataFrame) -> np.ndarray:
     """q of `compare_groups` rows of several groups against one reference: Benjamini-Hochberg over
     every group and layer compared, per estimator, params, split and quantity, the family of the
     question "which groups differ from the reference, and at which layers"."""
-    return _with_q(comparisons, [*FAMILY, "quantity"])["q_value"].to_numpy()
+    return with_q(comparisons, [*FAMILY, "quantity"])["q_value"].to_numpy()

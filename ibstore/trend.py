@@ -30,7 +30,7 @@ values' spacing: initial_bias 2 and 5 are one step apart) and y the quantity:
   5 runs each, 29.1 and 25.6 %; 1 sd with 2 runs each, 26.1 and 1.7 %;
 - its 95 % interval: the span of the two tests' intervals, so that 0 lies outside it exactly when
   p < 0.05. The permutation test's runs from the slope outwards to the nearest slopes b it rejects
-  for y - b x (ibstore.stats._ShiftedTest, studentized; test inversion as in Ernst 2004,
+  for y - b x (ibstore.stats.ShiftedTest, studentized; test inversion as in Ernst 2004,
   Statistical Science 19(4), section 3.3; with few runs, where the studentized p need not fall
   steadily with b, a slope inside can be rejected or one beyond an end not: 19 of 560 simulated
   trends of 6-7 runs), the t test's is the slope +- t(0.975, df) times its standard error. The
@@ -153,10 +153,10 @@ def reselected_slope_test(steps: np.ndarray, groups: np.ndarray, drops: np.ndarr
         np.put_along_axis(dealt, orders[:, places], 1.0 / len(places), axis=1)
         for block in np.array_split(np.arange(len(orders)), max(1, len(orders) * drops.shape[1] // 2**22)):
             null[block] += share * (dealt[block] @ drops).max(axis=1)      # at most 32 MB at a time
-    return stats._ShiftedTest(null, np.zeros_like(null), observed, exact, two_sided=True).p(0.0)
+    return stats.ShiftedTest(null, np.zeros_like(null), observed, exact, two_sided=True).p(0.0)
 
 
-def hc3_test(steps: np.ndarray, values: np.ndarray) -> stats._ShiftedTest:
+def hc3_test(steps: np.ndarray, values: np.ndarray) -> stats.ShiftedTest:
     """The studentized permutation test of the slope of `values` on `steps` = b, for every b: per
     order of the values y - b x over the runs (`_orders`; row 0 the observed one), the least-squares
     slope over its HC3 standard error, sqrt(sum_i w_i^2 r_i^2 / (1 - h_i)^2), w_i = (x_i - x̄) / Sxx
@@ -190,7 +190,7 @@ def hc3_test(steps: np.ndarray, values: np.ndarray) -> stats._ShiftedTest:
         moved = -x - tilt[block, None] * centred         # per unit of b - slope
         variance[:, block] = (np.einsum("kn,kn,n->k", residual, residual, hc3),
                               np.einsum("kn,kn,n->k", residual, moved, hc3), np.einsum("kn,kn,n->k", moved, moved, hc3))
-    return stats._ShiftedTest(level, tilt, slope, exact, two_sided=True, variance=tuple(variance))
+    return stats.ShiftedTest(level, tilt, slope, exact, two_sided=True, variance=tuple(variance))
 
 
 def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple[str, ...] = stats.QUANTITIES,
@@ -205,11 +205,11 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
     `reselected_slope_test` (ibstore.stats.bounded_by); the product's callers all pass them."""
     phases = stats.with_excess(phases[phases["run_id"].isin(list(key_values))]).reset_index(drop=True)
     kept = phases[np.equal(stats.exclusions(phases), None)].reset_index(drop=True)
-    clipped, peaks_at_end = stats._clipped(kept), stats._peaks_at_end(kept)
+    clipped, peaks_at_end = stats.rows_with_clipped_bins(kept), stats.rows_peaking_at_end(kept)
     kept = kept.assign(within=kept["run_id"].map(within or {}).astype(object).fillna(""))
     key = kept["run_id"].map(key_values).to_numpy(dtype=float)
-    values = stats._numeric(kept, quantities)
-    final_i_xt = stats._numeric(kept, ["final_i_xt"])[:, 0]
+    values = stats.numeric_columns(kept, quantities)
+    final_i_xt = stats.numeric_columns(kept, ["final_i_xt"])[:, 0]
     curves_of = None if curves is None else stats.curves_by_key(curves)
     run_ids, group_ids = kept["run_id"].to_numpy(object), kept["group_id"].to_numpy(object)
     rows = []
@@ -242,9 +242,9 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
             if drops.size:
                 p_value, low, high = stats.bounded_by(p_value, low, high, reselected_slope_test(
                     steps.astype(float), group_ids[finite], drops))
-            rho = float(stats._scipy_stats().spearmanr(key[finite], y).statistic) if np.ptp(y) else math.nan
+            rho = float(stats.scipy_stats().spearmanr(key[finite], y).statistic) if np.ptp(y) else math.nan
             rows.append({**row, "slope": slope, "ci_low": low, "ci_high": high, "p_value": p_value,
                          "spearman_rho": rho,
                          "note": TOO_FEW_RUNS if smallest_p(steps) >= stats.ALPHA else
                                  stats.HSU_PAIR if stats.pair_in_contrast(steps) else None})
-    return stats._with_q(pd.DataFrame(rows, columns=COLUMNS), ["within", *stats.FAMILY, "quantity"])
+    return stats.with_q(pd.DataFrame(rows, columns=COLUMNS), ["within", *stats.FAMILY, "quantity"])
