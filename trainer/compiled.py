@@ -174,7 +174,11 @@ class CompiledSteps:
             (flat,), slots = optimizer.update([flat], slots, [gradient], step)
             if model.any_max_norm:
                 flat = flattened(model.constrain(unflattened(flat, shapes)))
-            return batch + 1, order, flat, new_moving, slots, step, grad_sum + gradient, grad_sq_sum + gradient * gradient
+            # Summed in float64: XLA on CPU flushes float32 denormals to 0, so a gradient below about
+            # 1e-19 (a saturated tanh layer's) squared to 0 and its std to 0 (SNR NaN) or too small.
+            gradient64 = tf.cast(gradient, tf.float64)
+            return (batch + 1, order, flat, new_moving, slots, step, grad_sum + gradient64,
+                    grad_sq_sum + gradient64 * gradient64)
 
         def record(loss, correct, epoch, epoch_loss, epoch_correct):
             """Loss and correct with row `epoch` set, and whether an active network reached the target."""
@@ -188,7 +192,7 @@ class CompiledSteps:
             # The gradient sums restart at every epoch; the loop carries them out of the last one.
             # Zeros made here, not captured from outside the loop: a captured constant gets a name
             # that differs from process to process, and so would the HLO that keys the XLA cache.
-            zero_grads = tf.zeros(flat_shape)
+            zero_grads = tf.zeros(flat_shape, tf.float64)
             _, _, flat, moving, slots, step, grad_sum, grad_sq_sum = tf.while_loop(
                 lambda batch, *_: batch < self.n_batches, train_batch,
                 (tf.constant(0), self.orders[epoch], flat, moving, slots, step, zero_grads, zero_grads))
@@ -204,7 +208,7 @@ class CompiledSteps:
 
         weights, moving = model.read()
         state = (tf.constant(0), flattened(weights), moving, [[flattened(slot)] for slot in optimizer.read_slots()],
-                 optimizer.iterations.read_value(), tf.zeros(flat_shape), tf.zeros(flat_shape),
+                 optimizer.iterations.read_value(), tf.zeros(flat_shape, tf.float64), tf.zeros(flat_shape, tf.float64),
                  tf.zeros([self.capacity, 2, self.n_networks]),
                  tf.zeros([self.capacity, 2, self.n_networks], tf.int32), tf.constant(False))
         epoch, flat, moving, slots, step, grad_sum, grad_sq_sum, loss, correct, _ = tf.while_loop(
