@@ -262,14 +262,15 @@ def test_config_paths_that_are_not_config_files(tmp_path, capsys):
 
 def test_memory_estimate_counts_weights_activations_and_seeds():
     """Exact arithmetic of memory_estimate for a small net (figures computed by hand):
-    widths 12-10-2: P = 12*10+10 + 10*2+2 = 152, U = 12; harmonics N = 4096, 3277 train rows."""
+    widths 12-10-2: P = 12*10+10 + 10*2+2 = 152, U = 12; harmonics N = 4096, 3277 train rows; per weight
+    7 float32 values (the two float64 gradient sums count as 4) and Adam's 2."""
     small, _ = config.validate({"architecture": [10], "batch_size": 256, "optimizer": "adam"})
     summaries = config.LOGGED_EPOCH_BYTES_PER_VALUE * 4096 * 10          # the widest layer: 10 units
     once = 16 * 4096 * 10 + config.TENSORFLOW_RUNTIME_BYTES
-    per_network = 4 * (7 * 152 + 2 * 4096 * 12 + 3 * 256 * 12) + summaries
+    per_network = 4 * (9 * 152 + 2 * 4096 * 12 + 3 * 256 * 12) + summaries
     assert config.memory_estimate(small) == per_network + once
     three, _ = config.validate({"architecture": [10], "n_runs": 3, "optimizer": "sgd"})
-    assert config.memory_estimate(three) == 3 * (4 * (5 * 152 + 2 * 4096 * 12 + 3 * 256 * 12) + summaries) + once
+    assert config.memory_estimate(three) == 3 * (4 * (7 * 152 + 2 * 4096 * 12 + 3 * 256 * 12) + summaries) + once
 
 
 def test_the_estimate_matches_measured_peaks_and_refuses_the_issue_example():

@@ -29,7 +29,7 @@ def memory_estimate(config: ExperimentConfig) -> int | None:
     size is unknown before loading (dataset "file").
 
     Per network, float32: the weights W (P values) with their gradient, the two gradient
-    sums of the gradient statistics and a host copy at logged epochs (5 P), plus the
+    sums of the gradient statistics (float64: 4 P) and a host copy at logged epochs (7 P), plus the
     optimizer's per-weight state (Adam 2 P, RMSprop P); every layer's activations on all
     N inputs at logged epochs, on the device and as a host copy (2 N U, U = units of all
     layers); a minibatch's activations for the forward and backward pass (3 B U); and the
@@ -47,7 +47,7 @@ def memory_estimate(config: ExperimentConfig) -> int | None:
     units, widest = sum(widths[1:]), max(widths[1:])
     n_train = n_inputs - int(n_inputs * config.test_fraction)
     batch = n_train if config.batch_size == "full" else min(config.batch_size, n_train)
-    per_network = (4 * ((5 + OPTIMIZER_SLOTS[config.optimizer]) * params + 2 * n_inputs * units
+    per_network = (4 * ((7 + OPTIMIZER_SLOTS[config.optimizer]) * params + 2 * n_inputs * units
                         + 3 * batch * units)
                    + LOGGED_EPOCH_BYTES_PER_VALUE * n_inputs * widest)
     return config.n_runs * per_network + 16 * n_inputs * widest + TENSORFLOW_RUNTIME_BYTES
