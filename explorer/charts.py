@@ -206,12 +206,22 @@ def epoch_stride(max_epoch: float) -> int:
     return max(1, math.ceil((max_epoch + 1) / LINE_POINTS))
 
 
-def every_nth_epoch(frame: pd.DataFrame, stride: int) -> pd.DataFrame:
-    """The rows of every `stride`-th epoch and of each line's last epoch (a screen's width holds a
-    few hundred points per line; drawing 8000 epochs of 20 runs makes the page slow)."""
+def every_nth_epoch(frame: pd.DataFrame, stride: int, lines: tuple[str, ...] = ("panel", "run_id", "split")
+                    ) -> pd.DataFrame:
+    """The rows of every `stride`-th epoch and of each line's last epoch, a line being the rows alike
+    in those of `lines` the frame has (a screen's width holds a few hundred points per line; drawing
+    8000 epochs of 20 runs makes the page slow). A run that ended at epoch 1234 beside runs of 8000
+    keeps its own last epoch.
+
+    >>> frame = pd.DataFrame({"run_id": ["a"] * 5 + ["b"] * 3, "epoch": [0, 1, 2, 3, 4, 0, 1, 2]})
+    >>> every_nth_epoch(frame, 3)["epoch"].tolist()
+    [0, 3, 4, 0, 2]
+    """
     if stride == 1:
         return frame
-    return frame[(frame["epoch"] % stride == 0) | (frame["epoch"] == frame["epoch"].max())]
+    by = [column for column in lines if column in frame]
+    last = frame.groupby(by, sort=False, dropna=False)["epoch"].transform("max") if by else frame["epoch"].max()
+    return frame[(frame["epoch"] % stride == 0) | (frame["epoch"] == last)]
 
 
 def group_bands(frame: pd.DataFrame, value: str, value_title: str, scale: alt.Scale,

@@ -88,7 +88,8 @@ def fraction_bands(frame: pd.DataFrame, value: str, value_title: str, color_doma
 
 
 def dead_fraction_chart(frame: pd.DataFrame) -> alt.FacetChart:
-    """Per layer, the fraction of dead (exactly zero) and saturated units against epoch."""
+    """Per layer, the share of its values (inputs x units) that are exactly zero and that are
+    saturated, averaged over its units (`queries.dead_fractions`), against epoch."""
     long = with_layer_label(frame).melt(id_vars=["epoch", "layer", "layer_label"],
                                         value_vars=["frac_zero", "frac_saturated"], var_name="measure",
                                         value_name="fraction")

@@ -14,6 +14,14 @@ import math
 import numpy as np
 import pandas as pd
 
+# The sliders' help (Training and Gradients pages). The average runs over a curve's logged points, as
+# TensorBoard's over its steps: where logging thins out, a point stands for more epochs.
+HELP = ("TensorBoard's: a debiased exponential moving average of each run's curve, applied before the seeds "
+        "are aggregated. It runs over the logged points, not epochs: where logging thins out (the default "
+        "schedule logs every epoch at first, every 20th from epoch 100, every 100th from 2000) a point stands "
+        "for more epochs, and what the average holds back moves later. The Phases page's marks are computed "
+        "on the curves unsmoothed.")
+
 
 def ema(values: np.ndarray, weight: float) -> np.ndarray:
     """The smoothed `values` (in their order) with smoothing weight 0 <= `weight` < 1."""

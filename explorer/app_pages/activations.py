@@ -1,5 +1,5 @@
-"""Activations: per-layer histograms over epochs, a per-neuron view, the fraction of dead or
-saturated units, and a flag on networks the trainer found dead (ui.DEAD_RULE); and
+"""Activations: per-layer histograms over epochs, a per-neuron view, the share of zero or
+saturated values, and a flag on networks the trainer found dead (ui.DEAD_RULE); and
 for the whole selection, per layer, the fraction of saturated or zero values of every seed group
 over epochs, the mean over seeds with a band (as the Gradients page draws the SNR)."""
 
@@ -43,11 +43,14 @@ def panels(run_id: str) -> None:
         frame = ui.with_layer_names(store, frame)
         ui.show_chart(charts_activations.activation_heatmap(frame), frame, f"activations_{run_id}")
 
-    st.subheader("Dead and saturated units")
+    st.subheader("Zero and saturated values")
     fractions = ui.with_layer_names(store, store.dead_fractions([run_id], split))
     if fractions.empty:
         ui.not_recorded("Per-neuron statistics", [run_id])
         return
+    st.caption("Per layer, the share of its values (inputs x units) that are exactly 0 (frac_zero) or at a bound "
+               "of the activation (frac_saturated), averaged over its units: a share of values, not of units (a "
+               "layer of 4 units with one dead unit and the others at 0 on some inputs reads above 1/4).")
     ui.show_chart(charts_activations.dead_fraction_chart(fractions), fractions, f"dead_units_{run_id}")
 
     st.subheader("Per neuron")
@@ -55,8 +58,8 @@ def panels(run_id: str) -> None:
     names = dict(zip(labelled["layer"].astype(int), labelled["layer_label"]))
     layer = st.select_slider("Layer", list(names), key="act_layer", format_func=names.__getitem__)
     neurons = store.activation_stats([run_id], split=split, layer=int(layer))
-    ui.show_chart(charts_activations.neuron_chart(neurons, title=f"layer {names[layer]}: mean ± std per neuron"),
-                  neurons, f"neurons_{run_id}_layer{layer}")
+    title = f"layer {names[layer]}: mean ± std per neuron, cut to its min-max"
+    ui.show_chart(charts_activations.neuron_chart(neurons, title=title), neurons, f"neurons_{run_id}_layer{layer}")
 
 
 # what each unit measure is: activation_stats' per-neuron fractions, averaged over a layer's neurons

@@ -18,7 +18,7 @@ band = middle.radio("Band", ui.offered("band", seed_bands.BANDS), key="band", bi
                     disabled=view != "SNR over seeds")
 ui.offered_number("smooth", 0.0, 0.99, "Smoothing")
 weight = right.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="query-params",
-                      help="TensorBoard's: a debiased exponential moving average of each run's curve")
+                      help=smoothing.HELP)
 selection = ui.cut_selection(all_runs, selected, ui.runs_limit(view == "SNR over seeds"))
 with_gradients = ui.runs_with(store, "gradients", selection, "Gradients")
 
@@ -34,8 +34,11 @@ def gradient_charts() -> None:
         varying = store.varying_keys(selection)
         st.caption(f"Colour: {ui.plain(', '.join(varying) or 'seed group')} (the same on every page); line: the "
                    f"mean over seeds, band: {ui.plain(band)} (none for one seed); epochs and SNR on log axes "
-                   "(zero SNR cannot be drawn on them). Over every selected seed, dead ones too (a group's title counts "
-                   "them): the Phases page's statistics leave dead, diverged and unfinished runs out.")
+                   "(zero SNR cannot be drawn on them; a band reaching 0 or below is drawn down to the axis' bottom). "
+                   "Over the selected seeds with an SNR at that epoch, dead ones too where they have one: a gradient "
+                   "that is 0 in every minibatch has none (0/0), so its seed drops out there (the tooltip's seeds "
+                   "counts those in; a group's title counts its dead seeds). The Phases page's statistics leave "
+                   "dead, diverged and unfinished runs out.")
         frame = ui.with_panels(store, all_runs, frame, selection)
         by = ["group", "layer", *(["layer_name"] if "layer_name" in frame else []), "epoch"]
         over = seed_bands.over_seeds(frame, by, "snr", band, bounds=(0.0, math.inf))    # a ratio of norms

@@ -24,8 +24,7 @@ columns = ui.whole_number_input(far, "Columns", 1, charts.MAX_COLUMNS, 2, key="c
                                 disabled=view != "small multiples")
 ui.offered_number("smooth", 0.0, 0.99, "Smoothing")
 weight = st.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="query-params", width=400,
-                   help="TensorBoard's: a debiased exponential moving average of each run's curve, "
-                        "applied before the seeds are aggregated")
+                   help=smoothing.HELP)
 # per seed group, the groups' statistics are over every selected seed: up to MAX_GROUP_RUNS runs
 selection = ui.cut_selection(all_runs, selected, ui.runs_limit(grouping == "per seed group"))
 with_metrics = ui.runs_with(store, "metrics", selection, "Accuracy and loss")
@@ -42,6 +41,8 @@ def curves() -> None:
         frame = seed_bands.centre_and_range(frame.assign(group_id=frame["run_id"].map(group_of)),
                                             ["group_id", "split", "epoch"], ["accuracy", "loss"], aggregate)
         title = f"{aggregate} over seeds, band: min to max"
+        st.caption("Each point is over the group's seeds with a row at that epoch (the tooltip's seeds): a run that "
+                   "diverged or stopped early leaves, and a band of no width there is one seed, not seeds agreeing.")
     else:
         title = None
     frame = ui.with_panels(store, all_runs, frame, selection, by_group=by_group)
