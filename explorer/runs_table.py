@@ -7,6 +7,8 @@ ids and bookkeeping follow. Rows are ordered by the varying keys' values and the
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from explorer import phase_charts, seed_bands
@@ -52,17 +54,24 @@ def group_summary(table: pd.DataFrame, key: str) -> pd.DataFrame:
     many carry each flag (dead, saturated, diverged), how many completed, and the mean final test
     accuracy over the completed ones with its 95 % t-interval, cut to [0, 1] (none for
     one run): an interrupted run's accuracy is where it stopped, not where training ends (as the
-    Training page and the report count them). Values in order."""
+    Training page and the report count them). `configs` counts the settings of the other varying
+    keys (the table's key columns) among a row's runs: where its completed runs have more than one,
+    the mean has no interval, since the seed is the unit and those runs are not seeds of one
+    setting. Values in order."""
     outcome = "final_test_accuracy"
     flags = table["flags"].str.split(", ")
     marked = {flag: flags.map(lambda marks: flag in marks) for flag in FLAGS}   # mapped at once: no late binding
+    others = [column for column in table.columns if column not in (*FIRST, *AFTER_KEYS, *LAST, key)]
+    setting = table[others].astype(str).agg("\x1f".join, axis=1) if others else pd.Series("", index=table.index)
     frame = table.assign(**marked, _key=table[key] if _is_number(table[key]) else table[key].astype(str),
-                         completed=table["status"].astype(str) == Status.COMPLETED.value)
-    counts = frame.groupby("_key", dropna=False).agg(runs=("run_id", "size"),
+                         completed=table["status"].astype(str) == Status.COMPLETED.value, _setting=setting)
+    counts = frame.groupby("_key", dropna=False).agg(runs=("run_id", "size"), configs=("_setting", "nunique"),
                                                      **{flag: (flag, "sum") for flag in FLAGS},
                                                      completed=("completed", "sum")).reset_index()
     ended = frame[frame["completed"]].dropna(subset=[outcome])
     means = seed_bands.over_seeds(ended, ["_key"], outcome, bounds=(0.0, 1.0))
+    pooled = means["_key"].map(ended.groupby("_key", dropna=False)["_setting"].nunique()) > 1
+    means.loc[pooled, [f"{outcome}_lo", f"{outcome}_hi"]] = math.nan
     out = counts.merge(means.drop(columns="seeds"), on="_key", how="left").rename(columns={"_key": key})
     out = out.sort_values(key, key=_sortable, na_position="last").reset_index(drop=True)
     return out.rename(columns={outcome: f"mean {OUTCOMES.get(outcome, outcome)}",

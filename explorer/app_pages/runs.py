@@ -164,8 +164,11 @@ if group_key:
     st.dataframe(runs_table.group_summary(table, group_key), hide_index=True,
                  column_config={c: st.column_config.NumberColumn(c, format="%.3f")
                                 for c in ("mean test acc", "95% CI low", "95% CI high")})
-    st.caption("Each run is one seed; the mean and its interval (Student's t, none for one run) are over the row's "
-               "completed runs: a run still training, failed or interrupted has no final accuracy yet.")
+    st.caption("Each run is one seed of its config; the mean and its interval (Student's t, none for one run) are "
+               "over the row's completed runs: a run still training, failed or interrupted has no final accuracy yet. "
+               "configs: the settings of the other varying keys among the row's runs; where its completed runs have "
+               "more than one, the mean has no interval (they are not seeds of one setting: their spread is the "
+               "settings' differences as much as noise).")
 
 numeric_outcomes = [c for c in runs_table.OUTCOMES if table[c].notna().any()]
 keys_drawn = [k for k in varying if k in table]
