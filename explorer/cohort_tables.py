@@ -81,7 +81,8 @@ TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares s
                  "where there are more; the interval then "
                  "holds 0 where that test keeps it); no trend where a group peaks at its last logged epoch. "
                  "q: p adjusted by Benjamini-Hochberg over every layer recorded, per quantity. "
-                 "Where the groups also differ in other keys, a trend per combination of those (within).")
+                 "Where the groups also differ in other keys, a trend per combination of those (within). A slope "
+                 "finds a steady rise or fall, not a change that peaks between the key's ends.")
 ENDED = (Status.COMPLETED, Status.DIVERGED)   # runs that ended on their own: the report's runs
 HEALTH_CAPTION = ("Per seed group, its runs that ended on their own (completed or diverged) and how many of them "
                   "are dead, saturated or diverged; final test accuracy over its completed runs (mean [95 % t "
@@ -336,9 +337,14 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str]) -> str | No
     if found.empty:
         smallest = min(stats.smallest_p(a, b) for a, b in zip(tested["n_a"], tested["n_b"]))
         per_quantity = tested.groupby("quantity").size().max()
+        # Benjamini-Hochberg: j tests at p = smallest reach q = smallest * m / j, below ALPHA only from
+        # j > smallest * m / ALPHA on
+        needed = math.floor(smallest * per_quantity / stats.ALPHA) + 1
+        floor = (f": q < {stats.ALPHA:g} needs at least {needed} of them at that p, so with these seeds a "
+                 "difference can be there and not shown" if needed > 1 else "")
         return (f"No group is shown to differ from {reference} at q (over groups and layers) < {stats.ALPHA:g}, "
                 f"in any layer or quantity tested (the smallest p these seeds allow is {number_text(smallest)}, and "
-                f"each quantity's q adjusts up to {per_quantity} tests together){without}.")
+                f"each quantity's q adjusts up to {per_quantity} tests together{floor}){without}.")
     by_group = found.groupby("group_id", sort=False)
     if len(found) <= MAX_DIFFERENCES_NAMED:
         named = [f"{labels[group_id]}: " + "; ".join(
@@ -466,7 +472,9 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
     found = tested[tested["q_value"] < stats.ALPHA]
     if found.empty:
         return (f"No layer changes along {key} at q (over layers) < {stats.ALPHA:g} in any quantity tested "
-                f"({tested['n'].max()} runs kept at {tested['levels'].max()} values).{untested}")
+                f"({tested['n'].max()} runs kept at {tested['levels'].max()} values): a slope finds a steady rise or "
+                f"fall along {key}, not a change that peaks between its ends (the comparisons with the reference "
+                f"group show those).{untested}")
     def where(within) -> str:             # "activation_fn=relu: ", or nothing (None, NaN from a groupby)
         return f"{within}: " if isinstance(within, str) and within else ""
 

@@ -777,6 +777,15 @@ def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(
     assert cohort_tables.differences_note(cohort_tables.reference_comparisons(alike, labels), labels) == (
         "No group is shown to differ from g=0 at q (over groups and layers) < 0.05, in any layer or quantity tested "
         "(the smallest p these seeds allow is 0.00794, and each quantity's q adjusts up to 3 tests together).")
+    # three groups alike the reference on 3 layers: 9 tests a quantity, and one of them at the smallest p
+    # cannot reach q < 0.05; the sentence says how many would have to (Benjamini-Hochberg worked out here)
+    alike_three = layered_phases({group: values["ref"].tolist() for group in ("ref", "far", "near", "same")})
+    floor = 2 / math.comb(10, 5)
+    needed = next(j for j in range(1, 10) if benjamini_hochberg(np.array([floor] * j + [1.0] * (9 - j))).min() < 0.05)
+    assert needed == 2
+    assert cohort_tables.differences_note(cohort_tables.reference_comparisons(alike_three, labels), labels).endswith(
+        f"each quantity's q adjusts up to 9 tests together: q < 0.05 needs at least {needed} of them at that p, so "
+        "with these seeds a difference can be there and not shown).")
     # one seed a side: nothing is tested, and the sentence does not say that nothing differs
     single = alike[alike["run_id"].isin(alike.groupby("group_id")["run_id"].min())]
     single_compared = cohort_tables.reference_comparisons(single, labels)

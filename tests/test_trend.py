@@ -276,7 +276,8 @@ def test_the_trend_sentence_names_the_rows_below_q_005_and_says_when_none_is():
     flat = trend.trends(phases[phases["layer"] == 1], key_values, (stats.EXCESS,))
     assert cohort_tables.trend_note(flat, "initial_bias") == (
         "No layer changes along initial_bias at q (over layers) < 0.05 in any quantity tested "
-        "(15 runs kept at 3 values).")
+        "(15 runs kept at 3 values): a slope finds a steady rise or fall along initial_bias, not a change that "
+        "peaks between its ends (the comparisons with the reference group show those).")
 
 
 def test_trends_over_too_few_runs_for_p_below_005_say_so():
