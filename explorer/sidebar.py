@@ -49,8 +49,9 @@ def init_selection(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
     in_root = asked.isin(known)            # hashed over 100,000 ids, not a Python loop
     selection, unknown = asked[in_root].tolist(), asked[~in_root].tolist()
     if unknown:
-        selection = selection or (fallback() if fallback else [])
-        st.session_state[ui.UNKNOWN] = (unknown, selection, [r for r in unknown if r in chosen_before])
+        instead = not selection and fallback is not None     # none of the ids is here: the default stands in
+        selection = fallback() if instead else selection
+        st.session_state[ui.UNKNOWN] = (unknown, selection, [r for r in unknown if r in chosen_before], instead)
     if problems:
         st.session_state[ui.LINK_PROBLEMS] = (problems, selection)
     st.session_state[ui.SELECTED] = selection
@@ -69,6 +70,10 @@ def _linked_filter(results: ResultStore,
     params = st.query_params
     named, problems = run_filter.from_url(results, params.get(run_filter.KEY), params.get_all(run_filter.VALUES),
                                           params.get(run_filter.WHERE, ""))
+    if params.get_all(run_filter.VALUES) and not named.values:
+        # The link names values none of which this root's runs take (or a key none has): the runs it
+        # shows are none. Without its key filter the rest of it would select the whole root.
+        return [], None, problems + ["so the link's filter shows no run of this root, and none is selected"]
     try:
         shown = named.shown(results, ui.ordered_runs(results))["run_id"].tolist()
     except SqlError as error:
@@ -201,7 +206,7 @@ def unknown_warning() -> None:
                        icon=":material/link_off:")
     if ui.UNKNOWN not in st.session_state:
         return
-    unknown, applied, removed = st.session_state[ui.UNKNOWN]
+    unknown, applied, removed, instead = st.session_state[ui.UNKNOWN]
     if set(applied) != set(ui.selection()):   # the Runs page may reorder it: that is no change
         del st.session_state[ui.UNKNOWN]
         return
@@ -212,6 +217,8 @@ def unknown_warning() -> None:
     linked = [r for r in unknown if r not in removed]
     if linked:
         # quoted: an id with a space around it ("?runs=%20<id>") looked like one the root holds
+        kept = (f"None of the link's runs is here, so the root's first {len(applied)} run(s) are selected instead "
+                "(the Runs page's first seed groups), not the link's." if instead
+                else "They are left out of the selection.")
         st.warning(f"The link names {len(linked)} run(s) this results root does not hold: "
-                   f"{ui.plain(_first_named([repr(r) for r in linked]))}. They are left out of the selection.",
-                   icon=":material/link_off:")
+                   f"{ui.plain(_first_named([repr(r) for r in linked]))}. {kept}", icon=":material/link_off:")

@@ -444,6 +444,14 @@ def test_unknown_run_ids_in_the_url_are_named(monkeypatch, flagged_root):
     (warning,) = at.warning
     assert "150 run(s)" in warning.value and "'x009' and 140 more" in warning.value
     assert "x010" not in warning.value and len(warning.value) < 400
+    assert "They are left out of the selection" in warning.value
+    # none of them here: the root's first runs stand in, and the warning says so
+    at = open_app(monkeypatch, flagged_root["root"], "config", runs=["gone-run-s0"])
+    (warning,) = at.warning
+    fallback = url_runs(at)
+    assert fallback and "gone-run-s0" not in fallback
+    assert f"None of the link's runs is here, so the root's first {len(fallback)} run(s) are selected instead" in \
+        unescaped(warning.value)
     at = open_app(monkeypatch, flagged_root["root"], "config", runs=[live])
     assert not at.warning
     # the Runs page puts the selection in table order: still the linked selection, still warned

@@ -103,6 +103,16 @@ def test_a_large_selection_is_summarised_in_the_sidebar(monkeypatch, cohort_root
     assert len(selected(at)) == 2 and at.multiselect(key=ui.SELECTION).value == selected(at)
 
 
+@pytest.mark.parametrize("params", [{"select": "shown", "fkey": "initial_bias", "fval": "0.3"},
+                                    {"select": "shown", "fkey": "activation", "fval": "sigmoid"}])
+def test_a_link_whose_filter_matches_no_run_here_selects_none_not_the_whole_root(monkeypatch, cohort_root, params):
+    """A stale link (a value or key this root lacks): the runs its filter shows are none. Dropping the
+    unknown part of the filter instead selected every run of the root behind a warning."""
+    at = open_app(monkeypatch, cohort_root, **params)
+    assert selected(at) == []
+    assert "so the link's filter shows no run of this root, and none is selected" in warnings(at)
+
+
 @pytest.mark.parametrize("params, named", [
     ({"select": "everything", "runs": []}, "select=everything is not understood"),
     ({"select": "shown", "fkey": "no_such_key"}, "no_such_key is no config key"),
