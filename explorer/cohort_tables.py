@@ -39,10 +39,13 @@ UNTESTED_CELL = {stats.CLIPPED_BINS: CLIPPED_CELL, stats.PEAKS_AT_END: "– (a g
 # evidence of none; every table asks a question of several tests (which layers, which groups), answered
 # by its q, so p < 0.05 alone is not a finding.
 NOT_SHOWN_CELL = "not shown"
+STILL_RISING_CELL = "not shown (still rising)"    # ibstore.stats.STILL_RISING: its mean peaks at its last epoch
 P_ONLY_CELL = "p only (q ≥ 0.05)"
 VERDICTS = (f"compresses: yes at p < {stats.ALPHA:g} and q < {stats.ALPHA:g} (the table's q: over the layers, or at a "
             f"glance over the groups), {P_ONLY_CELL} where p alone is below {stats.ALPHA:g}; {NOT_SHOWN_CELL} where "
-            f"p ≥ {stats.ALPHA:g}: no evidence of compression with these seeds, not evidence of none. p < 0.001 is "
+            f"p ≥ {stats.ALPHA:g}: no evidence of compression with these seeds, not evidence of none; "
+            f"{STILL_RISING_CELL} where the group's mean I(X;T) peaks at its last logged epoch, so it cannot "
+            "have fallen yet (train longer to ask). p < 0.001 is "
             "written so: a permutation test's p stops at a floor set by its draws or arrangements. Intervals are cut to the range "
             "their quantity can take (0, a ceiling, the last logged epoch).")
 # What q is: said beside every table that shows it (ibstore.stats.over_layers).
@@ -658,12 +661,15 @@ def _compresses(excess: pd.Series, q_value: float | None = None) -> str:
     no test can decide, AT_CEILING_CELL where the layer's I(X;T) ends at its ceiling in every seed
     (ibstore.stats.AT_CEILING): its compression is 0 there whatever the layer does, so the test's "no"
     would be the estimator's; CLIPPED_CELL where idnns' fixed bins clip the layer's activation
-    (ibstore.stats.CLIPPED_BINS), so a "yes" would be the bins'."""
+    (ibstore.stats.CLIPPED_BINS), so a "yes" would be the bins'; STILL_RISING_CELL where the group's
+    mean I(X;T) peaks at its last logged epoch (ibstore.stats.STILL_RISING): its "no" means "not yet"."""
     if excess["note"] == stats.AT_CEILING:
         return AT_CEILING_CELL
     if excess["note"] == stats.CLIPPED_BINS:
         return CLIPPED_CELL
     cell = {True: "yes", False: NOT_SHOWN_CELL}.get(excess["compresses"], "–")
+    if cell == NOT_SHOWN_CELL and excess["note"] == stats.STILL_RISING:
+        return STILL_RISING_CELL
     return P_ONLY_CELL if cell == "yes" and q_value is not None and not q_value < stats.ALPHA else cell
 
 

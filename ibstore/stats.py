@@ -129,6 +129,8 @@ CLIPPED_BINS = ("idnns bins [-1, 1] (IDNNs' code, made for tanh) and this layer'
 PEAKS_AT_END = ("a group's mean I(X;T) peaks at its last logged epoch: its compression over the floor is 0 in every "
                 "seed by construction, no measurement to compare (each group's own compression test says whether "
                 "it compresses); no test")
+STILL_RISING = ("the group's mean I(X;T) peaks at its last logged epoch: it has not fallen yet, so its compression "
+                "over the floor is 0 in every seed and the test cannot show compression (p stays; train longer to ask)")
 NO_SHARED_EPOCH = ("the runs share no logged epoch with a finite I(X;T) (or a run's curve is missing): the test "
                    "that picks each group's peak epoch again cannot run, and the seeds' values alone are not "
                    "independent; no test")
@@ -852,13 +854,15 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     `curves` (ibstore.phases.CURVES_SQL's rows of these runs); `compresses` is NULL where no test
     can decide (note UNTESTABLE), the layer's I(X;T) ends at its ceiling in every kept seed
     (note AT_CEILING, `at_ceiling`; its p stays, but out of q over the layers), or idnns' fixed bins
-    clip its activation in a kept run (phases' `bins_clip`, note CLIPPED_BINS; p NULL too, and out of q)."""
+    clip its activation in a kept run (phases' `bins_clip`, note CLIPPED_BINS; p NULL too, and out of q).
+    A group whose mean I(X;T) peaks at its last logged epoch keeps its test (p 1: not shown) with the
+    note STILL_RISING, since its "no" means "not yet"."""
     phases = with_excess(phases).sort_values(["group_id", *KEYS, "run_id"]).reset_index(drop=True)
     values, reasons = numeric_columns(phases, QUANTITIES), exclusions(phases)
     run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
     ceilings = _ceilings(phases)
     final_i_xt, i_xt_ceiling = values[:, QUANTITIES.index("final_i_xt")], ceilings["i_xt_ceiling_bits"]
-    clipped = rows_with_clipped_bins(phases)
+    clipped, peaks_at_end = rows_with_clipped_bins(phases), rows_peaking_at_end(phases)
     curves_of = curves_by_key(curves)
     rows = []
     for (group_id, *keys), index in phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices.items():
@@ -884,6 +888,8 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
                 summary, decidable, p_value = replace(summary, note=CLIPPED_BINS), False, math.nan
             elif quantity == EXCESS and len(kept) and _ends_at_ceiling(final_i_xt[kept], i_xt_ceiling[kept]).all():
                 summary, decidable = replace(summary, note=AT_CEILING), False    # a "no" would be the estimator's
+            elif quantity == EXCESS and decidable and peaks_at_end[kept].all():   # its "no" says: not yet
+                summary = replace(summary, note=STILL_RISING)
             rows.append({"group_id": group_id, **dict(zip(KEYS, keys)), "layer_name": layer_names[index[0]],
                          "quantity": quantity, **asdict(group_health), "n_missing": len(missing),
                          "missing_runs": ", ".join(missing) or None, **asdict(summary),

@@ -54,3 +54,25 @@ def test_with_no_kept_run_tested_the_peak_is_the_kept_runs_not_the_dead_ones():
     rows, _ = phases_of(curves, dead={"dead"})
     assert (rows["group_peak_epoch"] == 2).all()
     assert (rows.set_index("run_id").drop("dead")["noise_floor_bits"] == 0).all()
+
+
+def test_a_group_still_rising_at_its_end_is_not_shown_with_the_reason():
+    # Five seeds whose I(X;T) rises to the last epoch: the mean curve peaks at its end, every seed's
+    # compression over the floor is 0 and the test's p is 1. "not shown" there means "not yet".
+    from explorer import cohort_tables
+
+    rng = np.random.default_rng(1)
+    curves = {f"s{i}": np.linspace(1, 4, 12) + rng.normal(0, 0.01, 12) for i in range(5)}
+    for curve in curves.values():
+        curve[-1] = curve.max() + 0.05                       # each seed highest at its end
+    rows, curve_rows = phases_of(curves)
+    assert (rows["group_peak_epoch"] == 11).all()
+    excess = stats.phase_stats(rows, curve_rows).query("quantity == @stats.EXCESS").iloc[0]
+    assert (excess["mean"], excess["p_value"], excess["compresses"]) == (0.0, 1.0, False)
+    assert excess["note"] == stats.STILL_RISING
+    assert cohort_tables._compresses(excess) == cohort_tables.STILL_RISING_CELL
+    # one seed's fall moves the group's peak off its end: an ordinary test, no note
+    curves["s0"][-1] -= 5
+    rows, curve_rows = phases_of(curves)
+    moved = stats.phase_stats(rows, curve_rows).query("quantity == @stats.EXCESS").iloc[0]
+    assert (rows["group_peak_epoch"] < 11).all() and pd.isna(moved["note"])
