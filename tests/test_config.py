@@ -102,6 +102,8 @@ def test_overrides_are_typed():
     ({"epochs": "many"}, ["'epochs'", "many"]),
     ({"batch_size": True}, ["'batch_size'", "True"]),
     ({"epochz": 5}, ["unknown config key 'epochz'", "epochs"]),
+    ({"initial_bais": 0.2}, ["unknown config key 'initial_bais' (value 0.2): did you mean 'initial_bias'? allowed"]),
+    ({"zzzz": 1}, ["unknown config key 'zzzz' (value 1); allowed keys: "]),
     # Beyond float32, which the networks compute in: 1e300 trained as infinity, recorded as 1e300.
     ({"initial_bias": -1e300}, ["'initial_bias' = -1e+300", "float32's range"]),
     ({"kernel_init_stddev": 1e39}, ["'kernel_init_stddev' = 1e+39", "float32's range"]),

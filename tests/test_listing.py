@@ -168,6 +168,22 @@ def test_a_results_root_that_is_a_file_is_bad_input(tmp_path, capsys, monkeypatc
     assert (tmp_path / "notes.txt").read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.parametrize("verb", [["ls"], ["compact"]])
+def test_a_runs_folder_given_as_the_root_names_its_parent(tmp_path, capsys, verb):
+    # `--results ROOT/runs` listed "no runs yet", exit 0: the runs are one folder down from a root
+    from trainer import cli
+
+    runs = tmp_path / "results" / "runs"
+    (runs / "basic-1a2b3c4d-s0").mkdir(parents=True)
+    (runs / "basic-1a2b3c4d-s0" / "run.json").write_text("{}")
+    assert cli.main([*verb, "--results", str(runs)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: results root '{runs}' (--results) holds run folders itself: it is a root's runs/ "
+                   f"folder; give the folder that holds it (--results '{tmp_path / 'results'}')\n")
+    assert sorted(p.name for p in runs.iterdir()) == ["basic-1a2b3c4d-s0"]        # nothing written
+    assert cli.main([*verb, "--results", str(tmp_path / "results")]) in (0, 1)     # its parent is read
+
+
 def run_folders(root: Path) -> list[Path]:
     """The run folders of `root`."""
     return [path for path in (root / "runs").iterdir() if path.is_dir()]

@@ -39,7 +39,19 @@ def _read_root(args: argparse.Namespace) -> Path:
     if root.exists() and not root.is_dir():
         raise UserError(f"results root {terminal_text(str(root))!r} ({layout.root_source(args.results)}) is not "
                         f"a folder; give the folder that holds runs/ (--results DIR or ${layout.ROOT_ENV})")
+    if root.is_dir() and not layout.runs_dir(root).is_dir() and _holds_run_folders(root):
+        raise UserError(f"results root {terminal_text(str(root))!r} ({layout.root_source(args.results)}) holds run "
+                        f"folders itself: it is a root's runs/ folder; give the folder that holds it "
+                        f"(--results {terminal_text(str(root.parent))!r})")
     return root
+
+
+def _holds_run_folders(folder: Path, looked_at: int = 100) -> bool:
+    """Whether one of the first `looked_at` entries of `folder` is a run folder (has a run.json)."""
+    for _, entry in zip(range(looked_at), folder.iterdir()):
+        if (entry / "run.json").is_file():
+            return True
+    return False
 
 
 def _root_text(root: Path, args: argparse.Namespace) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from pydantic import ValidationError
@@ -18,8 +19,7 @@ def validate(raw: dict[str, Any]) -> tuple[ExperimentConfig, dict[str, Any]]:
     """
     unknown = [k for k in raw if k not in KNOWN_KEYS]
     if unknown:
-        raise ConfigError(f"unknown config key {unknown[0]!r} (value {raw[unknown[0]]!r}); "
-                          f"allowed keys: {', '.join(sorted(KNOWN_KEYS))}")
+        raise ConfigError(_unknown_key(unknown[0], f" (value {raw[unknown[0]]!r})"))
     if "grid" in raw:
         raise ConfigError("a grid config expands to several runs: use 'trainer sweep' or expand() first")
     config, ignored = translate_legacy(raw)
@@ -51,10 +51,18 @@ def _describe(error: ValidationError, config: dict[str, Any]) -> str:
     problems = error.errors()
     key = str(problems[0]["loc"][0])
     if problems[0]["type"] == "extra_forbidden":
-        return f"unknown config key {key!r}; allowed keys: {', '.join(sorted(KNOWN_KEYS))}"
+        return _unknown_key(key)
     # List positions stay in the name (architecture.1), with that item's value; union member tags do not.
     positions = [p for p in problems[0]["loc"][1:] if isinstance(p, int)]
     where = ".".join([key] + [str(p) for p in positions])
     value = problems[0]["input"] if positions else config.get(key)
     details = dict.fromkeys(p["msg"].removeprefix("Value error, ") for p in problems if p["loc"][0] == key)
     return f"config key {where!r} = {value!r} is not allowed: {' or '.join(details)}"
+
+
+def _unknown_key(key: str, value: str = "") -> str:
+    """"unknown config key 'initial_bais' (value 0.2): did you mean 'initial_bias'? allowed keys: ...",
+    or without a close key "unknown config key 'x'; allowed keys: ..."."""
+    close = difflib.get_close_matches(str(key), KNOWN_KEYS, n=1)
+    said = f"unknown config key {key!r}{value}" + (f": did you mean {close[0]!r}?" if close else ";")
+    return f"{said} allowed keys: {', '.join(sorted(KNOWN_KEYS))}"
