@@ -627,8 +627,11 @@ def glance_note(group_stats: pd.DataFrame) -> str | None:
                 f"{_groups(len(tests))} tested" + (f"; not shown in {'; '.join(others)}" if len(others) else "")
                 + "." + no_test)
     alone = tests[tests["p_value"] < stats.ALPHA]
+    rising = tests.loc[tests["note"] == stats.STILL_RISING, "group"]
+    still = (f"; in {len(rising)} of them its mean I(X;T) still rises at the last logged epoch, so it cannot have "
+             "fallen yet: train longer to ask" if len(rising) else "")
     sentence = (f"In no group is the last hidden layer shown to compress at q (over groups) < {stats.ALPHA:g} "
-                f"({_groups(len(tests))} tested).")
+                f"({_groups(len(tests))} tested{still}).")
     if len(alone):
         from scipy.stats import binom    # imported on first use, as ibstore.stats imports scipy.stats
 
@@ -651,8 +654,8 @@ def _untested_because(note: str | None) -> str:
             stats.IMPLAUSIBLE: f"an I(X;T) moves by more than {stats.MAX_DROP_BITS:g} bits from its end",
             stats.AT_CEILING: "I(X;T) ends at its ceiling in every seed: the estimator cannot show compression",
             stats.CLIPPED_BINS: "idnns' bins [-1, 1] clip its activation: its fall is the bins'"}.get(
-        note, f"fewer than {stats.MIN_SEEDS_TESTED} selected seeds kept with a finite I(X;T); left out names any "
-              "dropped")
+        note, f"fewer than {stats.MIN_SEEDS_TESTED} seeds kept (not dead, diverged or unfinished) with a finite "
+              "I(X;T); left out names any dropped")
 
 
 def _compresses(excess: pd.Series, q_value: float | None = None) -> str:
