@@ -857,6 +857,11 @@ def test_empty_root_shows_the_quickstart_command(monkeypatch, tmp_path):
     assert f"trainer sweep data/configs/quickstart --results {tmp_path / 'nothing-here'}" in codes
     assert str(tmp_path / "nothing-here") in codes     # the path as text, not inside Markdown
     assert at.button[0].label == "Run the quickstart cohort"
+    # a root that is no folder (a mistyped path) says so; an existing empty one does not
+    assert "The results root is no folder yet: is its path right?" in at.warning[0].value
+    (tmp_path / "empty").mkdir()
+    at = open_app(monkeypatch, tmp_path / "empty")
+    assert at.title[0].value == "No runs yet" and not at.warning
 
 
 def test_damaged_root_renders_and_says_what_is_missing(monkeypatch, messy_root):
