@@ -30,9 +30,8 @@ def test_tiny_gradients_keep_their_squares():
     orders = ChunkOrders(EPOCHS, len(networks), steps.n_train, steps.padded).fill([n.seed for n in networks], 0, EPOCHS)
     chunk = steps.train(orders, np.ones(len(networks), bool))
 
-    first_sum, first_sq_sum = chunk.grad_sum[0], chunk.grad_sq_sum[0]
-    moving = first_sum != 0
-    assert np.abs(first_sum[moving]).min() < 1e-19        # the case: squares below float32's smallest normal
+    first_sum = chunk.grad_sum[0]
+    assert np.abs(first_sum[first_sum != 0]).min() < 1e-19        # the case: squares below float32's smallest normal
     for grad_sum, grad_sq_sum in zip(chunk.grad_sum, chunk.grad_sq_sum):
         assert np.all(grad_sq_sum[grad_sum != 0] > 0)
         assert np.all(grad_sq_sum * steps.n_batches >= grad_sum.astype(np.float64) ** 2 * (1 - 1e-9))
