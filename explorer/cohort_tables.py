@@ -52,6 +52,11 @@ VERDICTS = (f"compresses: yes at p < {stats.ALPHA:g} and q < {stats.ALPHA:g} (th
 ADJUSTED = ("q: p adjusted by Benjamini-Hochberg over every layer tested with it (all the layers recorded, shown "
             "or not; not a layer at its ceiling or with clipping bins, which has no test). Read q when asking which layers: noise alone gives one p < 0.05 among six independent "
             "layers one time in four.")
+# Beside `last_hidden_comparison_table`.
+LAST_HIDDEN_COMPARED = (f"The last hidden layer's {stats.EXCESS}, each seed group against the reference group: one "
+                        "layer and one quantity asked of in advance, so its q adjusts over the groups alone "
+                        "(Benjamini-Hochberg), where each estimator's comparison table adjusts over every group and "
+                        "layer. a - b, its 95 % interval and p as there.")
 # How the per-layer tables show compression over the floor (ibstore.stats.drop_test).
 EXCESS_BOUND = (f"noise floor: how far a run's own peak stands above its I(X;T) at the epoch where its group's mean "
                 f"peaks, the part of peak - final that picking each run's own maximum adds. {stats.EXCESS}: the "
@@ -318,15 +323,38 @@ def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str
     return pd.DataFrame(rows)
 
 
+def last_hidden_comparisons(compared: pd.DataFrame) -> pd.DataFrame:
+    """The `reference_comparisons` rows of compression over the floor at the last hidden layer of the
+    layers compared for each group, q_groups Benjamini-Hochberg over those groups alone: one layer
+    and one quantity asked of in advance, as `last_hidden_tests` asks each group's own test, where
+    the comparison table's q adjusts over every group and layer (42 tests for 7 groups of 6 layers,
+    out of reach of 5 seeds a side, whose smallest p is 0.0079)."""
+    if compared.empty:
+        return compared
+    rows = compared[compared["quantity"] == stats.EXCESS]
+    rows = rows[rows["layer"] == rows.groupby("group_id")["layer"].transform(last_hidden_layer)]
+    return rows.assign(q_groups=stats.over_layers(rows["p_value"].to_numpy(dtype=float)))
+
+
+def last_hidden_comparison_table(rows: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    """`last_hidden_comparisons` as the tables show them."""
+    return pd.DataFrame([{"a": labels[item.group_id], "b": labels[item.reference],
+                          "layer": layer_label(item.layer, item.layer_name), **_compared_cells(item),
+                          "q (over groups)": p_text(item.q_groups), "Cliff's delta": number_text(item.cliffs_delta)}
+                         for item in rows.itertuples(index=False)])
+
+
 MAX_DIFFERENCES_NAMED = 10   # rows a sentence names one by one; more are counted per group (the table has them)
 
 
-def differences_note(compared: pd.DataFrame, labels: dict[str, str]) -> str | None:
-    """The sentence answering "which groups differ from the reference?" from `reference_comparisons`:
-    the rows with q over groups and layers below ALPHA (Benjamini-Hochberg: on average at most 5 %
-    of them are noise), by group, each with its difference and interval, or counted with their
-    layers when there are more than MAX_DIFFERENCES_NAMED; or that none does, and why it could
-    not. None where nothing was compared."""
+def differences_note(compared: pd.DataFrame, labels: dict[str, str], family: str = "groups and layers",
+                     scope: str = "in any layer or quantity tested") -> str | None:
+    """The sentence answering "which groups differ from the reference?" from `reference_comparisons`
+    (or `last_hidden_comparisons`, whose q is over the groups alone: `family`, and `scope` what was
+    tested): the rows with q_groups below ALPHA (Benjamini-Hochberg: on average at most 5 % of them
+    are noise), by group, each with its difference and interval, or counted with their layers when
+    there are more than MAX_DIFFERENCES_NAMED; or that none does, and why it could not. None where
+    nothing was compared."""
     if compared.empty:
         return None
     reference = labels[compared["reference"].iloc[0]]
@@ -343,10 +371,12 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str]) -> str | No
         # Benjamini-Hochberg: j tests at p = smallest reach q = smallest * m / j, below ALPHA only from
         # j > smallest * m / ALPHA on
         needed = math.floor(smallest * per_quantity / stats.ALPHA) + 1
-        floor = (f": q < {stats.ALPHA:g} needs at least {needed} of them at that p, so with these seeds a "
-                 "difference can be there and not shown" if needed > 1 else "")
-        return (f"No group is shown to differ from {reference} at q (over groups and layers) < {stats.ALPHA:g}, "
-                f"in any layer or quantity tested (the smallest p these seeds allow is {number_text(smallest)}, and "
+        floor = ("" if needed == 1 else
+                 f": no q can reach {stats.ALPHA:g} with these seeds" if needed > per_quantity else
+                 f": q < {stats.ALPHA:g} needs at least {needed} of them at that p, so with these seeds a "
+                 "difference can be there and not shown")
+        return (f"No group is shown to differ from {reference} at q (over {family}) < {stats.ALPHA:g}, "
+                f"{scope} (the smallest p these seeds allow is {number_text(smallest)}, and "
                 f"each quantity's q adjusts up to {per_quantity} tests together{floor}){without}.")
     by_group = found.groupby("group_id", sort=False)
     if len(found) <= MAX_DIFFERENCES_NAMED:
@@ -354,11 +384,11 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str]) -> str | No
                      f"{layer_label(row.layer, row.layer_name)} {row.quantity} {number_text(row.difference)} "
                      f"{difference_interval(row.note, row.ci_low, row.ci_high)}" for row in rows.itertuples())
                  for group_id, rows in by_group]
-        return (f"Differ from {reference} at q (over groups and layers) < {stats.ALPHA:g} (a - b [95 % CI]), "
+        return (f"Differ from {reference} at q (over {family}) < {stats.ALPHA:g} (a - b [95 % CI]), "
                 f"{len(found)} of {_tested(len(tested))}{without}: " + ". ".join(named) + ".")
     counted = [f"{labels[group_id]} ({len(rows)}, layers {', '.join(map(str, sorted(set(rows['layer']))))})"
                for group_id, rows in by_group]
-    return (f"Differ from {reference} at q (over groups and layers) < {stats.ALPHA:g}: {len(found)} of "
+    return (f"Differ from {reference} at q (over {family}) < {stats.ALPHA:g}: {len(found)} of "
             f"{_tested(len(tested))}{without}, the table's rows with that q, in " + "; ".join(counted) + ".")
 
 

@@ -281,7 +281,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     choices = choices[choices["split"] == split]
     if choices.empty:
         return "\n".join(header + _unreadable(store, run_ids) + lines + ["No MI recorded in these runs.", ""])
-    glance, glance_notes, without_i_xt = [], [], []
+    glance, glance_notes, without_i_xt, last_compared, last_notes = [], [], [], [], []
     along = cohort_tables.trend_key(store, run_ids)
     for number, (estimator, params) in enumerate(choices[["estimator", "params"]].itertuples(index=False), 1):
         name = f"{number}-{estimator}"
@@ -307,6 +307,11 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
                   *[line for note in notes for line in (note, "")], *_markdown(table), ""]
         compared = cohort_tables.reference_comparisons(these, labels, reference, these_curves)
         comparison = cohort_tables.comparison_table(these, labels, compared=compared)
+        if not (last := cohort_tables.last_hidden_comparisons(compared)).empty:
+            last_compared.append(cohort_tables.last_hidden_comparison_table(last, labels)
+                                 .assign(estimator=f"{estimator} {params}").pipe(_estimator_first))
+            if note := cohort_tables.differences_note(last, labels, "groups", "at the last hidden layer"):
+                last_notes.append(f"{estimator} {params}: {note}")
         if not comparison.empty:
             _save_table(comparison, folder, f"{name}-comparison")
             notes = [note for note in (cohort_tables.reference_note(these, labels, reference), cohort_tables.not_compared(these, labels),
@@ -334,7 +339,17 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         at_glance += [*_markdown(glance_all), "", *[line for note in glance_notes for line in (note, "")]]
     if without_i_xt:
         at_glance += [f"Not in this table, no I(X;T) recorded: {'; '.join(without_i_xt)} (see its section).", ""]
+    if last_compared:
+        last_all = pd.concat(last_compared, ignore_index=True)
+        _save_table(last_all, folder, "glance-compared")
+        at_glance += [f"### Does the last hidden layer compress more or less than in {last_all['b'].iloc[0]}?", "",
+                      cohort_tables.LAST_HIDDEN_COMPARED, "", *_markdown(last_all), "",
+                      *[line for note in last_notes for line in (note, "")]]
     return "\n".join(header + _unreadable(store, run_ids) + at_glance + lines)
+
+
+def _estimator_first(table: pd.DataFrame) -> pd.DataFrame:
+    return table[["estimator", *table.columns.drop("estimator")]]
 
 
 def _unreadable(store: ResultStore, run_ids: list[str]) -> list[str]:

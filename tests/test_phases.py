@@ -707,6 +707,27 @@ def three_groups_and_a_reference() -> tuple[dict[str, np.ndarray], pd.DataFrame]
     return values, layered_phases({group: layers.tolist() for group, layers in values.items()})
 
 
+def test_the_last_hidden_layers_comparison_adjusts_over_the_groups_alone():
+    # One layer and one quantity asked of in advance: compression over the floor at the last hidden
+    # layer (layer 1 of 0-2), each group against the reference; its q is Benjamini-Hochberg over the
+    # three groups' p alone (written out here), where the full table's q adjusts over 9 tests.
+    values, phases = three_groups_and_a_reference()
+    labels = GROUP_LABELS
+    compared = cohort_tables.reference_comparisons(phases, labels)
+    last = cohort_tables.last_hidden_comparisons(compared)
+    assert set(last["layer"]) == {1} and set(last["quantity"]) == {stats.EXCESS}
+    assert list(last["group_id"]) == ["far", "near", "same"]
+    full = compared[(compared["quantity"] == stats.EXCESS) & (compared["layer"] == 1)]
+    assert last["p_value"].tolist() == full["p_value"].tolist()                   # the same tests
+    assert last["q_groups"].to_numpy() == pytest.approx(benjamini_hochberg(full["p_value"]))
+    assert (last["q_groups"].to_numpy() <= full["q_groups"].to_numpy() + 1e-15).all()
+    table = cohort_tables.last_hidden_comparison_table(last, labels)
+    assert table["q (over groups)"].tolist() == [cohort_tables.p_text(q) for q in benjamini_hochberg(full["p_value"])]
+    note = cohort_tables.differences_note(last, labels, "groups", "at the last hidden layer")
+    assert note.startswith("Differ from g=0 at q (over groups) < 0.05") and "g=1: 1 · dense_1" in note
+    assert "g=3" not in note
+
+
 def test_the_comparison_table_adjusts_over_every_group_and_layer_whatever_layers_it_shows():
     # p per group and layer is the larger of scipy's exact two-sided permutation test's (of equal group
     # sizes Welch's t orders the splits as the difference of means does) and Welch's t test's; the q

@@ -22,6 +22,7 @@ from bench.make_results import write_run
 from explorer import cohort_tables, report
 from known_phases import write_known_root
 from test_phases import benjamini_hochberg, kept_drops, kept_values, multiplier_test
+from ibstore import stats
 from trainer import cli
 
 COHORTS = ["cohort-compress", "cohort-noise", "cohort-single"]
@@ -56,7 +57,8 @@ def test_report_holds_the_statistics_figures_and_tables(written):
     text = (out / "report.md").read_text()
     lines = text.splitlines()
     assert f"by `trainer report` ({report.CODE_VERSION})." in lines[2]
-    glance = {line.split(" | ")[1]: line for line in lines if line.startswith("| binning")}
+    glance_lines = lines[:next(i for i, line in enumerate(lines) if line.startswith("### Does the last hidden"))]
+    glance = {line.split(" | ")[1]: line for line in glance_lines if line.startswith("| binning")}
     assert list(glance) == ["learning_rate=0.0001", "learning_rate=0.0004", "learning_rate=0.001"]   # by value
     # the compressing group: p at its floor 1/10000; the noise group: not significant
     compress = glance["learning_rate=0.0004"]
@@ -431,9 +433,35 @@ def test_an_estimator_without_i_xt_gets_its_i_yt_figure_and_a_sentence_not_empty
     assert "I(Y;T) against epoch per layer" in ksg and "Information plane" not in ksg
     glance = text[:text.index("## Health")]
     assert "| ksg" not in glance and "Not in this table, no I(X;T) recorded: ksg {" in glance
+    glance, compared = glance.split("### Does the last hidden layer compress more or less than in ")
     assert glance.count("| binning") == 2                       # the other estimator's rows stay
+    assert compared.count("| binning") == 1 and "| ksg" not in compared      # its one group against the reference
     figures = sorted(p.name for p in (tmp_path / "out" / "figures").iterdir())
     assert [name for name in figures if "ksg" in name] == ["2-ksg-epochs.png", "2-ksg-epochs.svg"]
+
+
+@pytest.mark.slow
+def test_at_a_glance_the_last_hidden_layers_compression_over_floor_is_compared_with_q_over_the_groups(written):
+    # The one comparison asked of in advance: each group's compression over the floor at its last hidden
+    # layer against the reference's; its p is the full comparison table's, its q Benjamini-Hochberg over
+    # these groups' p alone (written out here), not over every group and layer.
+    _, _, out = written
+    text = (out / "report.md").read_text()
+    section = text[text.index("### Does the last hidden layer compress more or less than in learning_rate=0.0001?"):
+                   text.index("## Health")]
+    rows = [line.strip("| ").split(" | ") for line in section.splitlines() if line.startswith("| binning")]
+    assert [(row[1], row[2], row[3]) for row in rows] == [
+        ("learning_rate=0.0004", "learning_rate=0.0001", "0 · dense_0"),
+        ("learning_rate=0.001", "learning_rate=0.0001", "0 · dense_0")]
+    full = {line.split(" | ")[0].lstrip("| "): line.split(" | ") for line in text.splitlines()
+            if line.startswith("| learning_rate=") and f"| 0 · dense_0 | {stats.EXCESS} |" in line}
+    for row in rows:
+        assert row[7] == full[row[1]][7]                                       # the same p
+    tested = [row for row in rows if row[7] != "–"]
+    p_values = [float(row[7].removeprefix("< ")) for row in tested]
+    assert len(tested) == 1 and [row[8] for row in tested] == [cohort_tables.p_text(q) for q in
+                                                                benjamini_hochberg(p_values)]
+    assert f"{stats.EXCESS}" in section and "q adjusts over the groups alone" in section
 
 
 @pytest.mark.slow   # reads the report the `written` fixture draws through Vega

@@ -107,14 +107,18 @@ def group_stats(root: str, version: int, run_ids: tuple[str, ...], estimator: st
 @st.cache_data(show_spinner=False, max_entries=64)
 def comparison(root: str, version: int, run_ids: tuple[str, ...], estimator: str, params: str, split: str,
                layers: tuple[int, ...], labels: tuple[tuple[str, str], ...], reference: str
-               ) -> tuple[pd.DataFrame, str | None]:
+               ) -> tuple[pd.DataFrame, str | None, pd.DataFrame, str | None]:
     """The comparison table of `layers` and the sentence naming which groups differ, over every layer
-    recorded (q is over those)."""
-    these = phase_rows(root, run_ids, estimator, params, split)
-    compared = cohort_tables.reference_comparisons(these, dict(labels), reference,
-                                            curve_rows(root, run_ids, estimator, params, split))
-    return (cohort_tables.comparison_table(these, dict(labels), layers=layers, compared=compared),
-            cohort_tables.differences_note(compared, dict(labels)))
+    recorded (q is over those); then the last hidden layer's compression over the floor against the
+    reference and its sentence (q over the groups alone: `cohort_tables.last_hidden_comparisons`)."""
+    these, labelled = phase_rows(root, run_ids, estimator, params, split), dict(labels)
+    compared = cohort_tables.reference_comparisons(these, labelled, reference,
+                                                   curve_rows(root, run_ids, estimator, params, split))
+    last = cohort_tables.last_hidden_comparisons(compared)
+    return (cohort_tables.comparison_table(these, labelled, layers=layers, compared=compared),
+            cohort_tables.differences_note(compared, labelled),
+            cohort_tables.last_hidden_comparison_table(last, labelled) if not last.empty else pd.DataFrame(),
+            cohort_tables.differences_note(last, labelled, "groups", "at the last hidden layer"))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -202,9 +206,15 @@ def phase_panels() -> None:
     if named := cohort_tables.left_out_note(group_rows):
         st.caption(ui.plain(named))
     table_downloads(table, f"phase_stats_{name}_{split}")
+    compared, differences, last_compared, last_differences = comparison(
+        root, version, measured_ids, name, params, split, tuple(layers), tuple(titles.items()), reference)
+    if not last_compared.empty:
+        st.subheader(f"Does the last hidden layer compress more or less than in {ui.plain(titles[reference])}?")
+        st.caption(ui.plain(cohort_tables.LAST_HIDDEN_COMPARED))
+        st.markdown(ui.plain(last_differences))
+        ui.show_table(last_compared)
+        table_downloads(last_compared, f"last_hidden_comparison_{name}_{split}")
     st.subheader(f"Compared with {ui.plain(titles[reference])}" if reference else "Compared")
-    compared, differences = comparison(root, version, measured_ids, name, params, split, tuple(layers),
-                                       tuple(titles.items()), reference)
     left_out = cohort_tables.not_compared(these, titles)
     if compared.empty:
         st.caption("Fewer than two seed groups with a run kept: nothing to compare. " + ui.plain(left_out or ""))
