@@ -47,7 +47,8 @@ VERDICTS = (f"compresses: yes at p < {stats.ALPHA:g} and q < {stats.ALPHA:g} (th
             f"{STILL_RISING_CELL} where the group's mean I(X;T) peaks at its last logged epoch, so it cannot "
             "have fallen yet (train longer to ask). p < 0.001 is "
             "written so: a permutation test's p stops at a floor set by its draws or arrangements. Intervals are cut to the range "
-            "their quantity can take (0, a ceiling, the last logged epoch).")
+            "their quantity can take (0, a ceiling, the last logged epoch); the one-sided bound of compression over "
+            "the floor is not: below 0 it says how far the seeds' noise reaches.")
 # What q is: said beside every table that shows it (ibstore.stats.over_layers).
 ADJUSTED = ("q: p adjusted by Benjamini-Hochberg over every layer tested with it (all the layers recorded, shown "
             "or not; not a layer at its ceiling or with clipping bins, which has no test). Read q when asking which layers: noise alone gives one p < 0.05 among six independent "
