@@ -163,7 +163,8 @@ def selection_sidebar(all_runs: pd.DataFrame) -> None:
     chosen = ui.selection()
     keys = chip_keys(results, all_runs)
     if len(chosen) <= ui.MAX_SIDEBAR_CHIPS:
-        options = sidebar_options(all_runs["run_id"].tolist(), chosen)
+        # in the Runs page's order (by the varying keys' values, then seed), not by run id
+        options = sidebar_options(ui.ordered_runs(results)["run_id"].tolist(), chosen)
         names = run_names(results, all_runs, options)
         st.session_state[ui.SELECTION] = chosen
         st.multiselect("Selected runs", options, key=ui.SELECTION, on_change=_sidebar_changed,

@@ -188,7 +188,8 @@ def test_runs_page_filters_by_config_key_and_sql(monkeypatch, cohort_root):
 def test_selection_chips_name_runs_by_varying_values_and_seed(monkeypatch, cohort_root):
     at = open_app(monkeypatch, cohort_root)
     chips = at.multiselect(key=ui.SELECTION).options
-    assert sorted(chips) == sorted(f"{b:g} · s{seed}" + (" [dead]" if b < 0 else "") for b in BIASES for seed in (0, 1))
+    # in the Runs page's order, by value and seed (by run id the list read 0.2, 0, 1, 2, -1)
+    assert chips == [f"{b:g} · s{seed}" + (" [dead]" if b < 0 else "") for b in sorted(BIASES) for seed in (0, 1)]
     assert all(len(chip) <= 20 for chip in chips)          # a chip shows about 20 characters
     assert "chips show initial\\_bias · seed" in texts(at)
 
