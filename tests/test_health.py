@@ -27,19 +27,6 @@ def test_a_layer_identical_on_every_input_is_dead_even_with_a_gradient():
     assert layer_health("relu", np.full((1, 64, 5), 0.7), np.array([0.3]), np.array([0.1])) == [DEAD]
 
 
-def test_a_layer_within_a_few_float32_steps_on_every_input_is_dead():
-    """A saturated tanh layer read 0.99431318 on some inputs and 0.99431330 (two float32 steps up) on
-    others: the same to within CONSTANT_ULPS steps is dead, as equal values are; a step more is not."""
-    from trainer.health import CONSTANT_ULPS
-
-    at = np.float32(0.99431318)
-    values = np.full((3, 64, 5), at, np.float32)
-    values[0, 10:, 2] = np.nextafter(np.nextafter(at, np.float32(2)), np.float32(2))        # two steps up
-    values[1, 30, 4] = at + CONSTANT_ULPS * np.spacing(at)                                   # at the limit
-    values[2, 63, 0] = at + (CONSTANT_ULPS + 1) * np.spacing(at)                             # one beyond it
-    assert layer_health("tanh", values, np.ones(3), np.ones(3)) == [DEAD, DEAD, ALIVE]
-
-
 def test_a_layer_is_dead_exactly_where_every_input_equals_the_first():
     """The constant test compares in full only the networks whose last input equals the first: the
     same states as comparing every network in full (the code before), including a network equal on
@@ -269,26 +256,22 @@ def test_tanh_with_a_large_initial_bias_is_flagged_dead(one_stack):
 
 @pytest.mark.slow
 def test_tanh_networks_stuck_at_a_bound_are_flagged_saturated_when_not_dead(tmp_path):
-    # tanh, initial bias 3, 40 epochs: seed 1's last hidden layer is dead from the first epoch (dead);
-    # seed 2's layer 2 saturates at epoch 24 and stays so, at chance (saturated); seed 3's last hidden
-    # layer is dead for 17 epochs, then comes alive (neither); seed 0 trains. The flags never hold together.
+    # tanh, initial bias 5, 40 epochs: every seed stays at chance. Three are dead; seed 3's last hidden
+    # layer turns between dead and saturated, so it is not dead, and its first layer sits at tanh's bound
+    # at every logged epoch: saturated. The two flags never hold together.
     from ibstore.index import scan
     from ibstore.sandbox import run_query
 
-    records = sorted(train(tmp_path, activation_fn="tanh", initial_bias=3, epochs=40, n_runs=4),
+    records = sorted(train(tmp_path, activation_fn="tanh", initial_bias=5, epochs=40, n_runs=4),
                      key=lambda record: record["seed"])
-    assert [(r["dead_network"], r["saturated_network"]) for r in records] == \
-        [(False, False), (True, False), (False, True), (False, False)]
-    assert records[2]["final_test_accuracy"] < 0.51
-    health = {seed: {layer: rows.sort_values("epoch")["health"].tolist()
-                     for layer, rows in r["gradient_rows"].groupby("layer") if layer < 5}
-              for seed, r in enumerate(records)}
-    first_saturated = health[2][2].index("saturated")
-    assert first_saturated > 1 and set(health[2][2][first_saturated:]) == {"saturated"}
-    assert not any("dead" in states[first_saturated:] for states in health[2].values())
-    assert health[3][4][0] == "dead" and health[3][4][-1] == "alive"          # dead, then not: not a dead network
+    assert [(r["dead_network"], r["saturated_network"]) for r in records] == [(True, False)] * 3 + [(False, True)]
+    assert all(r["final_test_accuracy"] < 0.51 for r in records)
+    rows = records[3]["gradient_rows"]
+    assert set(rows.loc[rows.layer == 0, "health"]) == {"saturated"}
+    last = rows[rows.layer == 4].sort_values("epoch")["health"]
+    assert set(last) == {"dead", "saturated"} and last.iloc[-1] == "saturated"   # dead off and on: not dead
     runs = run_query(scan(tmp_path), "SELECT seed, saturated_network FROM runs ORDER BY seed")
-    assert list(runs["saturated_network"]) == [False, False, True, False]
+    assert list(runs["saturated_network"]) == [False, False, False, True]
 
 
 @pytest.mark.slow

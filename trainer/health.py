@@ -26,11 +26,6 @@ from trainer.bit_counts import true_counts
 
 # A layer is saturated when at least this fraction of its values (inputs x units) sit at a bound.
 SATURATED_FRACTION = 0.99
-# A layer is the same on every input when each value lies within this many float32 steps
-# (np.spacing) of the first input's: a saturated tanh layer's values differed by one or two steps
-# between inputs at some logged epochs and not at others, so that whether a seed was dead, and
-# left out of the statistics, turned on a rounding (0.99431318 against 0.99431330).
-CONSTANT_ULPS = 4
 
 
 class LayerHealth(str, enum.Enum):
@@ -50,8 +45,7 @@ def layer_health(activation_fn: Activations, values: np.ndarray, grad_mean_norm:
     values: the layer's activations [N, inputs, units] on every input; grad_mean_norm,
     grad_std_norm [N]: norms of the mean and std of its kernel gradient over the last
     epoch's minibatches (both 0: the gradient was exactly 0 in every minibatch).
-    dead: the kernel gradient is exactly 0, or every input gives the same activations (to within
-    CONSTANT_ULPS float32 steps of the first input's);
+    dead: the kernel gradient is exactly 0, or every input gives the same activations;
     saturated: at least SATURATED_FRACTION of the values sit at a bound
     (trainer.activation_facts.saturated); else alive. saturated_count: each network's number of
     values at a bound [N] when already counted (the per-neuron statistics count them, see
@@ -59,15 +53,12 @@ def layer_health(activation_fn: Activations, values: np.ndarray, grad_mean_norm:
     """
     n_networks = values.shape[0]
     flat = values.reshape(n_networks, values.shape[1], -1)
-    # Every input gives the same activations as the first, to within CONSTANT_ULPS float32 steps.
-    # Only the networks whose last input does are compared in full: a mask of every value costs a
-    # pass over the layer, and a network that learns anything almost always differs on its first
-    # and last inputs.
-    first = flat[:, :1]
-    tolerance = CONSTANT_ULPS * np.spacing(np.abs(first).astype(np.float32)).astype(np.float64)
-    constant = np.all(np.abs(flat[:, -1:] - first) <= tolerance, axis=(1, 2))
+    # Every input gives the same activations as the first. Only the networks whose last input
+    # does are compared in full: a mask of every value costs a pass over the layer, and a
+    # network that learns anything almost always differs on its first and last inputs.
+    constant = np.all(flat[:, -1:] == flat[:, :1], axis=(1, 2))
     maybe = np.flatnonzero(constant)
-    constant[maybe] = np.all(np.abs(flat[maybe] - first[maybe]) <= tolerance[maybe], axis=(1, 2))
+    constant[maybe] = np.all(flat[maybe] == flat[maybe, :1], axis=(1, 2))
     silent = (np.asarray(grad_mean_norm) == 0) & (np.asarray(grad_std_norm) == 0)
     # The fraction np.mean of the bool mask gives (an exact integer count over the same size), counted
     # on packed bits: the mean would widen every value to float64 first.
