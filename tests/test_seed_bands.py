@@ -55,12 +55,16 @@ def test_bands_are_cut_to_the_range_the_value_can_take():
     assert summary.loc[1.0, "dead"] == 1 and math.isnan(summary.loc[1.0, "95% CI low"])     # one run: no interval
     assert summary["configs"].tolist() == [1, 1, 1]                          # initial_bias is the only key
     # a row pooling two configs (relu and tanh at one initial bias): the mean, no interval over them
-    pooled = runs.assign(activation_fn=["relu", "tanh", "relu", "relu", "relu"])
+    pooled = runs.assign(activation_fn=["relu", "tanh", "relu", "relu", "relu"],
+                         kernel_init_stddev=[None, None, 0.3, None, np.nan])     # a key some configs leave null
     summary = runs_table.group_summary(pooled, "initial_bias").set_index("initial_bias")
     assert summary.loc[0.0, ["configs", "mean test acc"]].tolist() == [2, pytest.approx(0.99)]
     assert summary.loc[[0.0], ["95% CI low", "95% CI high"]].isna().all(axis=None)
     by_activation = runs_table.group_summary(pooled[pooled["status"] == "completed"], "activation_fn")
     assert by_activation.set_index("activation_fn")["configs"].to_dict() == {"relu": 3, "tanh": 1}
+    # a null and a value are two settings; two nulls one (None, NaN: the view's missing value)
+    nulls = pooled.assign(activation_fn="relu", initial_bias=0.0, kernel_init_stddev=[None, np.nan, 0.3, None, None])
+    assert runs_table.group_summary(nulls, "activation_fn")["configs"].tolist() == [2]
     snr = seed_bands.over_seeds(frame[frame["g"] == "snr"], ["g"], "v", bounds=(0.0, math.inf)).iloc[0]
     assert snr["v_lo"] == 0.0 and snr["v_hi"] == whole.loc["snr", "v_hi"]
 
