@@ -57,7 +57,8 @@ ADJUSTED = ("q: p adjusted by Benjamini-Hochberg over every layer tested with it
 LAST_HIDDEN_COMPARED = (f"The last hidden layer's {stats.EXCESS}, each seed group against the reference group: one "
                         "layer and one quantity asked of in advance, so its q adjusts over the groups alone "
                         "(Benjamini-Hochberg), where each estimator's comparison table adjusts over every group and "
-                        "layer. a - b, its 95 % interval and p as there.")
+                        "layer. a - b, its 95 % interval and p as there. A group of another depth than the "
+                        "reference's is not in it: its last hidden layer is another layer.")
 # How the per-layer tables show compression over the floor (ibstore.stats.drop_test).
 EXCESS_BOUND = (f"noise floor: how far a run's own peak stands above its I(X;T) at the epoch where its group's mean "
                 f"peaks, the part of peak - final that picking each run's own maximum adds. {stats.EXCESS}: the "
@@ -324,16 +325,32 @@ def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str
     return pd.DataFrame(rows)
 
 
-def last_hidden_comparisons(compared: pd.DataFrame) -> pd.DataFrame:
-    """The `reference_comparisons` rows of compression over the floor at the last hidden layer of the
-    layers compared for each group, q_groups Benjamini-Hochberg over those groups alone: one layer
-    and one quantity asked of in advance, as `last_hidden_tests` asks each group's own test, where
-    the comparison table's q adjusts over every group and layer (42 tests for 7 groups of 6 layers,
-    out of reach of 5 seeds a side, whose smallest p is 0.0079)."""
+def _needed_at(smallest: float, tests: int) -> int | None:
+    """How many of `tests` must reach p = `smallest` for their q to fall below ALPHA (the others at
+    p = 1): Benjamini-Hochberg's q of j such tests is smallest * tests / j, computed as the q is
+    (`stats.over_layers`), so the count agrees with it at a tie; None if all of them are not enough.
+
+    >>> _needed_at(2 / 252, 42), _needed_at(2 / 252, 3), _needed_at(0.333, 12)
+    (7, 1, None)
+    """
+    return next((j for j in range(1, tests + 1)
+                 if stats.over_layers(np.r_[np.full(j, smallest), np.ones(tests - j)]).min() < stats.ALPHA), None)
+
+
+def last_hidden_comparisons(compared: pd.DataFrame, these: pd.DataFrame) -> pd.DataFrame:
+    """The `reference_comparisons` rows (`compared`, of the phases rows `these`) of compression over
+    the floor at the last hidden layer of each group whose last hidden layer is the reference's (a
+    group of another depth has its own: no like layer to compare), q_groups Benjamini-Hochberg over
+    those groups alone. One layer and one quantity asked of in advance, as `last_hidden_tests` asks
+    each group's own test, where the comparison table's q adjusts over every group and layer: 42
+    tests for 7 groups of 6 layers, of which 7 would have to reach the smallest p of 5 seeds a side
+    (0.0079) for any q < 0.05."""
     if compared.empty:
         return compared
+    own = these.groupby("group_id")["layer"].agg(last_hidden_layer)        # each group's last hidden layer
     rows = compared[compared["quantity"] == stats.EXCESS]
-    rows = rows[rows["layer"] == rows.groupby("group_id")["layer"].transform(last_hidden_layer)]
+    like = (rows["layer"] == rows["group_id"].map(own)) & (rows["layer"] == rows["reference"].map(own))
+    rows = rows[like]
     return rows.assign(q_groups=stats.over_layers(rows["p_value"].to_numpy(dtype=float)))
 
 
@@ -369,16 +386,14 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str], family: str
     if found.empty:
         smallest = min(stats.smallest_p(a, b) for a, b in zip(tested["n_a"], tested["n_b"]))
         per_quantity = tested.groupby("quantity").size().max()
-        # Benjamini-Hochberg: j tests at p = smallest reach q = smallest * m / j, below ALPHA only from
-        # j > smallest * m / ALPHA on
-        needed = math.floor(smallest * per_quantity / stats.ALPHA) + 1
-        floor = ("" if needed == 1 else
-                 f": no q can reach {stats.ALPHA:g} with these seeds" if needed > per_quantity else
+        needed = _needed_at(smallest, per_quantity)
+        reach = ("" if needed == 1 else
+                 f": no q can reach {stats.ALPHA:g} with these seeds" if needed is None else
                  f": q < {stats.ALPHA:g} needs at least {needed} of them at that p, so with these seeds a "
                  "difference can be there and not shown")
         return (f"No group is shown to differ from {reference} at q (over {family}) < {stats.ALPHA:g}, "
                 f"{scope} (the smallest p these seeds allow is {number_text(smallest)}, and "
-                f"each quantity's q adjusts up to {per_quantity} tests together{floor}){without}.")
+                f"each quantity's q adjusts up to {per_quantity} tests together{reach}){without}.")
     by_group = found.groupby("group_id", sort=False)
     if len(found) <= MAX_DIFFERENCES_NAMED:
         named = [f"{labels[group_id]}: " + "; ".join(
@@ -652,15 +667,15 @@ def glance_note(group_stats: pd.DataFrame) -> str | None:
         return f"No group can be tested: {untested}."
     no_test = f" No test in {untested}." if untested else ""
     found = tests[tests["q_groups"] < stats.ALPHA]
+    rising = tests.loc[tests["note"] == stats.STILL_RISING, "group"]
+    still = (f"; in {len(rising)} of them its mean I(X;T) still rises at the last logged epoch, so it cannot have "
+             "fallen yet: train longer to ask" if len(rising) else "")
     if not found.empty:
         others = tests.loc[~tests.index.isin(found.index), "group"]
         return (f"At q (over groups) < {stats.ALPHA:g} the last hidden layer compresses in {len(found)} of the "
                 f"{_groups(len(tests))} tested" + (f"; not shown in {'; '.join(others)}" if len(others) else "")
-                + "." + no_test)
+                + still + "." + no_test)
     alone = tests[tests["p_value"] < stats.ALPHA]
-    rising = tests.loc[tests["note"] == stats.STILL_RISING, "group"]
-    still = (f"; in {len(rising)} of them its mean I(X;T) still rises at the last logged epoch, so it cannot have "
-             "fallen yet: train longer to ask" if len(rising) else "")
     sentence = (f"In no group is the last hidden layer shown to compress at q (over groups) < {stats.ALPHA:g} "
                 f"({_groups(len(tests))} tested{still}).")
     if len(alone):

@@ -714,7 +714,7 @@ def test_the_last_hidden_layers_comparison_adjusts_over_the_groups_alone():
     values, phases = three_groups_and_a_reference()
     labels = GROUP_LABELS
     compared = cohort_tables.reference_comparisons(phases, labels)
-    last = cohort_tables.last_hidden_comparisons(compared)
+    last = cohort_tables.last_hidden_comparisons(compared, phases)
     assert set(last["layer"]) == {1} and set(last["quantity"]) == {stats.EXCESS}
     assert list(last["group_id"]) == ["far", "near", "same"]
     full = compared[(compared["quantity"] == stats.EXCESS) & (compared["layer"] == 1)]
@@ -726,6 +726,11 @@ def test_the_last_hidden_layers_comparison_adjusts_over_the_groups_alone():
     note = cohort_tables.differences_note(last, labels, "groups", "at the last hidden layer")
     assert note.startswith("Differ from g=0 at q (over groups) < 0.05") and "g=1: 1 · dense_1" in note
     assert "g=3" not in note
+    # "far" one layer deeper: its last hidden layer is layer 2, the reference's layer 1; no like layer
+    deeper = layered_phases({group: (np.vstack([layers, layers[-1:]]) if group == "far" else layers).tolist()
+                             for group, layers in values.items()})
+    last = cohort_tables.last_hidden_comparisons(cohort_tables.reference_comparisons(deeper, labels), deeper)
+    assert list(last["group_id"]) == ["near", "same"] and set(last["layer"]) == {1}
 
 
 def test_the_comparison_table_adjusts_over_every_group_and_layer_whatever_layers_it_shows():
@@ -804,6 +809,11 @@ def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(
     floor = 2 / math.comb(10, 5)
     needed = next(j for j in range(1, 10) if benjamini_hochberg(np.array([floor] * j + [1.0] * (9 - j))).min() < 0.05)
     assert needed == 2
+    # at a tie (1/126 * 63 / 0.05 = 10 exactly) the count is that of the q the tables show (scipy's, in
+    # floats: 10 reach q < 0.05), not exact arithmetic's 11
+    def reaching(j: int) -> bool:
+        return scipy_stats.false_discovery_control(np.array([1 / 126] * j + [1.0] * (63 - j))).min() < 0.05
+    assert cohort_tables._needed_at(1 / 126, 63) == next(j for j in range(1, 64) if reaching(j)) == 10
     assert cohort_tables.differences_note(cohort_tables.reference_comparisons(alike_three, labels), labels).endswith(
         f"each quantity's q adjusts up to 9 tests together: q < 0.05 needs at least {needed} of them at that p, so "
         "with these seeds a difference can be there and not shown).")

@@ -114,7 +114,7 @@ def comparison(root: str, version: int, run_ids: tuple[str, ...], estimator: str
     these, labelled = phase_rows(root, run_ids, estimator, params, split), dict(labels)
     compared = cohort_tables.reference_comparisons(these, labelled, reference,
                                                    curve_rows(root, run_ids, estimator, params, split))
-    last = cohort_tables.last_hidden_comparisons(compared)
+    last = cohort_tables.last_hidden_comparisons(compared, these)
     return (cohort_tables.comparison_table(these, labelled, layers=layers, compared=compared),
             cohort_tables.differences_note(compared, labelled),
             cohort_tables.last_hidden_comparison_table(last, labelled) if not last.empty else pd.DataFrame(),
@@ -195,8 +195,8 @@ def phase_panels() -> None:
             ui.show_table(glance)
             table_downloads(glance, f"last_hidden_{name}_{split}")
         st.caption(f"Mean [95 % t interval] over the live seeds; {stats.COMPRESSION_TEST}; dead, diverged and "
-                   "unfinished runs are left out and counted. " + cohort_tables.ONE_LAYER + " " + cohort_tables.VERDICTS + " " +
-                   cohort_tables.UNDECIDED)
+                   f"unfinished runs are left out and counted. {cohort_tables.ONE_LAYER} {cohort_tables.VERDICTS} "
+                   f"{cohort_tables.UNDECIDED}")
     st.subheader("Per seed group and layer")
     st.caption(cohort_tables.EXCESS_BOUND + " " + cohort_tables.ADJUSTED + " " + cohort_tables.VERDICTS)
     if ceiling := cohort_tables.ceiling_note(these[these["layer"].isin(layers)], titles):
