@@ -184,6 +184,24 @@ def test_a_runs_folder_given_as_the_root_names_its_parent(tmp_path, capsys, verb
     assert cli.main([*verb, "--results", str(tmp_path / "results")]) in (0, 1)     # its parent is read
 
 
+def test_a_root_beside_a_folder_it_may_not_search_is_read_as_before(tmp_path, capsys, monkeypatch):
+    # /tmp, or a mount with lost+found: looking for run folders in it must not end in a traceback
+    # (as root no mode stops the look, so the refusal is the one Python raises for another user)
+    from trainer import cli
+
+    (tmp_path / "private").mkdir()
+    is_file = Path.is_file
+
+    def refused(path: Path) -> bool:
+        if path.parent.name == "private":
+            raise PermissionError(13, "Permission denied", str(path))
+        return is_file(path)
+
+    monkeypatch.setattr(Path, "is_file", refused)
+    assert cli.main(["ls", "--results", str(tmp_path)]) == 0
+    assert "no runs yet" in capsys.readouterr().out
+
+
 def run_folders(root: Path) -> list[Path]:
     """The run folders of `root`."""
     return [path for path in (root / "runs").iterdir() if path.is_dir()]
@@ -245,7 +263,8 @@ def test_ls_names_the_cohorts_report_takes_after_the_table():
     assert line.endswith(" and 5 more") and line.count("(1 run)") == 20 and "c19" in line and "c20" not in line
     assert f"{'x' * (MAX_NAME_CHARS - 3)}... (103 more) (1 run)" in line
     like_an_option = [RunRecord(**{**BASE, "run_id": "o"}, cohort="--output=/tmp/x")]
-    assert cohorts_line(like_an_option, like_an_option) == "cohorts (trainer report -- COHORT): --output=/tmp/x (1 run)"
+    assert cohorts_line(like_an_option, like_an_option) == (
+        "cohorts (trainer report --output DIR -- COHORT): --output=/tmp/x (1 run)")
 
 
 @pytest.mark.slow

@@ -47,11 +47,18 @@ def _read_root(args: argparse.Namespace) -> Path:
 
 
 def _holds_run_folders(folder: Path, looked_at: int = 100) -> bool:
-    """Whether one of the first `looked_at` entries of `folder` is a run folder (has a run.json)."""
-    for _, entry in zip(range(looked_at), folder.iterdir()):
-        if (entry / "run.json").is_file():
-            return True
-    return False
+    """Whether one of the first `looked_at` entries of `folder` is a run folder (has a run.json).
+    An entry this user may not search (lost+found, another user's folder in /tmp) is none."""
+    def is_run_folder(entry: Path) -> bool:
+        try:
+            return (entry / "run.json").is_file()
+        except OSError:
+            return False
+
+    try:
+        return any(is_run_folder(entry) for _, entry in zip(range(looked_at), folder.iterdir()))
+    except OSError:     # the folder itself cannot be listed: what reads it next says so
+        return False
 
 
 def _root_text(root: Path, args: argparse.Namespace) -> str:

@@ -106,8 +106,9 @@ def cohorts_line(listed: Sequence[RunRecord], every: Sequence[RunRecord]) -> str
     the cohorts of the `listed` runs by name, each with its runs among `every` run of the root (what
     `trainer report` reads of it, whatever `--where` listed), the first MAX_COHORTS_LISTED and how
     many more; each name as a shell takes it (`'quick start, v2'`), escaped and cut as run names
-    are, and `--` before COHORT where a name starts with '-'. None if no listed run belongs to a
-    cohort. The table shows none of these names (a run's name is its config's, not its cohort's)."""
+    are, and `--output DIR --` before COHORT where a name starts with '-' (options go before `--`).
+    None if no listed run belongs to a cohort. The table shows none of these names (a run's name is
+    its config's, not its cohort's)."""
     listed_cohorts = {record.cohort for record in listed if record.cohort is not None}
     counts = Counter(record.cohort for record in every if record.cohort in listed_cohorts)
     if not counts:
@@ -117,7 +118,7 @@ def cohorts_line(listed: Sequence[RunRecord], every: Sequence[RunRecord]) -> str
     more = f" and {len(counts) - MAX_COHORTS_LISTED:,} more" if len(counts) > MAX_COHORTS_LISTED else ""
     # A name like an option (`--output=x`) reaches `trainer report` as a name only after `--`
     dashed = any(cohort.startswith("-") for cohort, _ in shown)
-    command = "trainer report -- COHORT" if dashed else "trainer report COHORT"
+    command = "trainer report --output DIR -- COHORT" if dashed else "trainer report COHORT"
     return f"cohorts ({command}): {', '.join(named)}{more}"
 
 
