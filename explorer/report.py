@@ -78,8 +78,9 @@ def select(store: ResultStore, cohorts: list[str]) -> Selection:
     unknown = [c for c in cohorts if c not in known]
     if unknown:
         without = int(runs["cohort"].isna().sum())
+        belong = "run belongs" if without == 1 else "runs belong"
         raise ReportError(f"unknown cohort {unknown[0]!r}; cohorts in {store.root}: {', '.join(known) or 'none'}"
-                          + (f" ({without} {'run belongs' if without == 1 else 'runs belong'} to no cohort: a config's \"cohort\" key names its runs' "
+                          + (f" ({without} {belong} to no cohort: a config's \"cohort\" key names its runs' "
                              "cohort, as the shipped cohorts' configs do)" if without else ""))
     mine = runs[runs["cohort"].isin(cohorts)]
     running = sorted(mine.loc[mine["status"] == Status.RUNNING, "run_id"])
@@ -273,15 +274,16 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     _save_table(health, folder, "health")
     accuracy = cohort_tables.accuracy_comparison(completed, labels, reference)
     if not accuracy.empty:
-        lines += [f"### Final test accuracy compared with {accuracy['b'].iloc[0]}", "", cohort_tables.ACCURACY_CAPTION, "",
-                  *_markdown(accuracy), ""]
+        lines += [f"### Final test accuracy compared with {accuracy['b'].iloc[0]}", "",
+                  cohort_tables.ACCURACY_CAPTION, "", *_markdown(accuracy), ""]
         _save_table(accuracy, folder, "accuracy-comparison")
     phases, curves = store.phases(run_ids), store.phase_curves(run_ids)
     choices = store.mi_choices(run_ids)
     choices = choices[choices["split"] == split]
     if choices.empty:
         return "\n".join(header + _unreadable(store, run_ids) + lines + ["No MI recorded in these runs.", ""])
-    glance, glance_notes, without_i_xt, last_compared, last_notes = [], [], [], [], []
+    glances: list[_Glance] = []
+    without_i_xt = []
     along = cohort_tables.trend_key(store, run_ids)
     for number, (estimator, params) in enumerate(choices[["estimator", "params"]].itertuples(index=False), 1):
         name = f"{number}-{estimator}"
@@ -295,57 +297,82 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         lines += _figures(store, runs, labels, estimator, params, split, band, folder, name)
         these_curves = curves[(curves["estimator"] == estimator) & (curves["params"] == params)
                               & (curves["split"] == split)]
-        group_stats = stats.phase_stats(these, these_curves)
-        group_stats = in_order(group_stats, "group_id", labels)   # the labels' order: by the varying keys
-        group_stats["group"] = group_stats["group_id"].map(labels)
-        table = cohort_tables.group_table(group_stats)
-        _save_table(table, folder, f"{name}-groups")
-        notes = [note for note in (cohort_tables.ceiling_note(these, labels), cohort_tables.left_out_note(group_stats)) if note]
-        lines += ["### Phases per seed group", "",
-                  f"Mean [95 % t interval] over seeds; {stats.COMPRESSION_TEST}. {cohort_tables.EXCESS_BOUND} {cohort_tables.ADJUSTED} "
-                  f"{cohort_tables.VERDICTS} {cohort_tables.UNDECIDED}", "",
-                  *[line for note in notes for line in (note, "")], *_markdown(table), ""]
-        compared = cohort_tables.reference_comparisons(these, labels, reference, these_curves)
-        comparison = cohort_tables.comparison_table(these, labels, compared=compared)
-        if not (last := cohort_tables.last_hidden_comparisons(compared)).empty:
-            last_compared.append(cohort_tables.last_hidden_comparison_table(last, labels)
-                                 .assign(estimator=f"{estimator} {params}").pipe(_estimator_first))
-            if note := cohort_tables.differences_note(last, labels, "groups", "at the last hidden layer"):
-                last_notes.append(f"{estimator} {params}: {note}")
-        if not comparison.empty:
-            _save_table(comparison, folder, f"{name}-comparison")
-            notes = [note for note in (cohort_tables.reference_note(these, labels, reference), cohort_tables.not_compared(these, labels),
-                                       cohort_tables.schedule_note(these_curves, these, labels),
-                                       cohort_tables.differences_note(compared, labels)) if note]
-            lines += [f"### Seed groups compared with {comparison['b'].iloc[0]}", "",
-                      f"{cohort_tables.COMPARED_CAPTION} {cohort_tables.ADJUSTED}", "", *[line for note in notes for line in (note, "")],
-                      *_markdown(comparison), ""]
-        if along is not None:
-            trends = along.trends(these, these_curves)
-            table = cohort_tables.trend_table(trends)
-            _save_table(table, folder, f"{name}-trend")
-            note = cohort_tables.trend_note(trends, along.key)
-            lines += [f"### Trend along {along.key}", "", cohort_tables.TREND_CAPTION.format(key=along.key), "",
-                      *([note, ""] if note else []), *_markdown(table), ""]
-        glance.append(cohort_tables.glance_table(group_stats, f"{estimator} {params}"))
-        if note := cohort_tables.glance_note(group_stats):
-            glance_notes.append(f"{estimator} {params}: {note}")
+        section, glanced = _tables(these, these_curves, labels, reference, along, folder, name, f"{estimator} {params}")
+        lines += section
+        glances.append(glanced)
     at_glance = ["## At a glance: does the last hidden layer compress?", "",
                  "Per estimator and seed group, compression of the last hidden layer beside its noise floor. "
                  f"{cohort_tables.ONE_LAYER} {cohort_tables.VERDICTS} {cohort_tables.UNDECIDED}", ""]
-    if glance:
-        glance_all = pd.concat(glance, ignore_index=True)
-        _save_table(glance_all, folder, "glance")
-        at_glance += [*_markdown(glance_all), "", *[line for note in glance_notes for line in (note, "")]]
+    if glances:
+        glance = pd.concat([g.table for g in glances], ignore_index=True)
+        _save_table(glance, folder, "glance")
+        at_glance += [*_markdown(glance), "", *_paragraphs(g.note for g in glances)]
     if without_i_xt:
         at_glance += [f"Not in this table, no I(X;T) recorded: {'; '.join(without_i_xt)} (see its section).", ""]
-    if last_compared:
-        last_all = pd.concat(last_compared, ignore_index=True)
-        _save_table(last_all, folder, "glance-compared")
-        at_glance += [f"### Does the last hidden layer compress more or less than in {last_all['b'].iloc[0]}?", "",
-                      cohort_tables.LAST_HIDDEN_COMPARED, "", *_markdown(last_all), "",
-                      *[line for note in last_notes for line in (note, "")]]
+    if compared := [g.compared for g in glances if g.compared is not None]:
+        compared_all = pd.concat(compared, ignore_index=True)
+        _save_table(compared_all, folder, "glance-compared")
+        at_glance += [f"### Does the last hidden layer compress more or less than in {compared_all['b'].iloc[0]}?", "",
+                      cohort_tables.LAST_HIDDEN_COMPARED, "", *_markdown(compared_all), "",
+                      *_paragraphs(g.compared_note for g in glances)]
     return "\n".join(header + _unreadable(store, run_ids) + at_glance + lines)
+
+
+@dataclass(frozen=True)
+class _Glance:
+    """What one estimator adds to the report's "At a glance": its rows and sentence of each table."""
+    table: pd.DataFrame
+    note: str | None
+    compared: pd.DataFrame | None
+    compared_note: str | None
+
+
+def _tables(these: pd.DataFrame, these_curves: pd.DataFrame, labels: dict[str, str], reference: str | None,
+            along: cohort_tables.Along | None, folder: Path, name: str, estimator: str) -> tuple[list[str], _Glance]:
+    """One estimator's tables (phases rows `these` and I(X;T) curves of one estimator, params and split):
+    per seed group and layer, compared with the reference, the trend along a key; and its glance."""
+    group_stats = in_order(stats.phase_stats(these, these_curves), "group_id", labels)   # the labels' order
+    group_stats["group"] = group_stats["group_id"].map(labels)
+    table = cohort_tables.group_table(group_stats)
+    _save_table(table, folder, f"{name}-groups")
+    notes = [cohort_tables.ceiling_note(these, labels), cohort_tables.left_out_note(group_stats)]
+    lines = ["### Phases per seed group", "",
+             f"Mean [95 % t interval] over seeds; {stats.COMPRESSION_TEST}. {cohort_tables.EXCESS_BOUND} "
+             f"{cohort_tables.ADJUSTED} {cohort_tables.VERDICTS} {cohort_tables.UNDECIDED}", "",
+             *_paragraphs(notes), *_markdown(table), ""]
+    compared = cohort_tables.reference_comparisons(these, labels, reference, these_curves)
+    comparison = cohort_tables.comparison_table(these, labels, compared=compared)
+    if not comparison.empty:
+        _save_table(comparison, folder, f"{name}-comparison")
+        notes = [cohort_tables.reference_note(these, labels, reference), cohort_tables.not_compared(these, labels),
+                 cohort_tables.schedule_note(these_curves, these, labels),
+                 cohort_tables.differences_note(compared, labels)]
+        lines += [f"### Seed groups compared with {comparison['b'].iloc[0]}", "",
+                  f"{cohort_tables.COMPARED_CAPTION} {cohort_tables.ADJUSTED}", "", *_paragraphs(notes),
+                  *_markdown(comparison), ""]
+    if along is not None:
+        trends = along.trends(these, these_curves)
+        table = cohort_tables.trend_table(trends)
+        _save_table(table, folder, f"{name}-trend")
+        lines += [f"### Trend along {along.key}", "", cohort_tables.TREND_CAPTION.format(key=along.key), "",
+                  *_paragraphs([cohort_tables.trend_note(trends, along.key)]), *_markdown(table), ""]
+    last = cohort_tables.last_hidden_comparisons(compared, these)
+    last_table = None if last.empty else cohort_tables.last_hidden_comparison_table(last, labels)
+    return lines, _Glance(
+        cohort_tables.glance_table(group_stats, estimator),
+        _labelled(estimator, cohort_tables.glance_note(group_stats)),
+        None if last_table is None else last_table.assign(estimator=estimator).pipe(_estimator_first),
+        None if last.empty else _labelled(estimator, cohort_tables.differences_note(
+            last, labels, "groups", "at the last hidden layer")))
+
+
+def _paragraphs(notes) -> list[str]:
+    """Each note that is there as a paragraph of the Markdown (a line, then an empty one)."""
+    return [line for note in notes if note for line in (note, "")]
+
+
+def _labelled(estimator: str, note: str | None) -> str | None:
+    return f"{estimator}: {note}" if note else None
 
 
 def _estimator_first(table: pd.DataFrame) -> pd.DataFrame:

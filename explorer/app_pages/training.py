@@ -74,8 +74,8 @@ def final_accuracy() -> None:
         st.caption("No selected run has ended on its own (completed or diverged): a final accuracy is one that "
                    "training ended with.")
         return
-    st.caption(cohort_tables.HEALTH_CAPTION + " Runs still training, failed or interrupted are left out; the interval is "
-               "cut to 0..1.")
+    st.caption(cohort_tables.HEALTH_CAPTION + " Runs still training, failed or interrupted are left out; the "
+               "interval is cut to 0..1.")
     ui.show_table(cohort_tables.health_table(ended, titles))
     groups = [group_id for group_id in titles if group_id in set(completed["group_id"])]
     if len(groups) > 1:
