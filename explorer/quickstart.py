@@ -49,11 +49,10 @@ def empty_root(root: Path) -> None:
     st.title("No runs yet")
     if root.is_dir():
         st.write("The results root holds no runs:")
-        st.code(str(root), language=None, wrap_lines=True)
     else:   # a mistyped --results or $IB_RESULTS looked like an empty root, and the button would train into it
         st.warning("The results root is no folder yet: is its path right? (`--results` after `--` on the "
                    "`streamlit run` line, else `$IB_RESULTS`, else data/results)", icon=":material/folder_off:")
-        st.code(str(root), language=None, wrap_lines=True)
+    st.code(str(root), language=None, wrap_lines=True)
     st.write("Fill it from a shell with")
     st.code(f"trainer sweep {QUICKSTART} --results {root}", language="bash")
     st.write("or run the quickstart cohort from here, in the background; runs appear as they finish.")

@@ -18,9 +18,9 @@ import pandas as pd
 # TensorBoard's over its steps: where logging thins out, a point stands for more epochs.
 HELP = ("TensorBoard's: a debiased exponential moving average of each run's curve, applied before the seeds "
         "are aggregated. It runs over the logged points, not epochs: where logging thins out (the default "
-        "schedule logs every epoch at first, every 20th from epoch 100, every 100th from 2000) a point stands "
-        "for more epochs, and what the average holds back moves later. The Phases page's marks are computed "
-        "on the curves unsmoothed.")
+        "schedule logs every epoch to 50, every 2nd to 100, every 20th to 2000, then every 100th) a point "
+        "stands for more epochs, and what the average holds back moves later. The Phases page's marks are "
+        "computed on the curves unsmoothed.")
 
 
 def ema(values: np.ndarray, weight: float) -> np.ndarray:

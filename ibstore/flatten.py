@@ -28,8 +28,8 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     for key, value in config.items():
         dotted = f"{prefix}{key}"
         nested = flatten(value, prefix=f"{dotted}.") if isinstance(value, dict) and value else {dotted: value}
-        for same in flat.keys() & nested.keys():
-            raise FlattenCollision(f"two config keys flatten to {same!r} (a dotted key and a nested one); "
+        if same := sorted(flat.keys() & nested.keys()):
+            raise FlattenCollision(f"two config keys flatten to {same[0]!r} (a dotted key and a nested one); "
                                    f"give it once")
         flat.update(nested)
     return flat

@@ -51,8 +51,8 @@ def root(tmp_path, private_index):
 
 
 def test_a_config_whose_keys_flatten_alike_is_its_runs_problem_not_a_hidden_value(root):
-    """{"initial_bias": 0, "initial.bias"...}: the trainer refuses keys that flatten alike; in a
-    hand-made run.json the `runs` view would have shown one value as the run's and hidden the other."""
+    """{"x.y": 1, "x": {"y": 2}}: the trainer refuses keys that flatten alike; in a hand-made run.json
+    the `runs` view would have shown one value as the run's and hidden the other."""
     results, ids = root
     record_path = results / "runs" / ids[0] / "run.json"
     record = json.loads(record_path.read_text())
