@@ -39,7 +39,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from explorer.cohort_tables import AT_CEILING_CELL, CLIPPED_CELL, difference_interval, estimate_cell, number_text, p_text
+from explorer.cohort_tables import (AT_CEILING_CELL, CLIPPED_CELL, difference_interval, estimate_cell, number_text,
+                                    p_text)
 from explorer.results import ResultStore
 from ibstore.lifecycle import current_status
 from ibstore.record import Status

@@ -26,9 +26,9 @@ TABLE_QUANTITIES = ("peak_i_xt_epoch", "compression_bits", "noise_floor_bits", s
 COMPARED = ("compression_bits", stats.EXCESS, "final_i_xt", "peak_i_yt")
 # Why `compresses` can be "–" (ibstore.stats.UNTESTABLE): said beside every table that shows it.
 UNDECIDED = (f"compresses is – where no test can decide: fewer than {stats.MIN_SEEDS_TESTED} seeds, too few to "
-             "measure the noise the test needs; it reads – (at ceiling) where I(X;T) ends at its ceiling in every seed, where the estimator "
-             "cannot show compression, and – (bins clip) where idnns' fixed bins [-1, 1] clip a layer whose activation is not "
-             "bounded by 1, where its fall is the bins', not the layer's.")
+             "measure the noise the test needs; it reads – (at ceiling) where I(X;T) ends at its ceiling in every "
+             "seed, where the estimator cannot show compression, and – (bins clip) where idnns' fixed bins [-1, 1] "
+             "clip a layer whose activation is not bounded by 1, where its fall is the bins', not the layer's.")
 AT_CEILING_CELL = "– (at ceiling)"
 CLIPPED_CELL = "– (bins clip)"
 # a trend table's cell for a row without a test, where its note is a sentence the caption says
@@ -42,17 +42,17 @@ NOT_SHOWN_CELL = "not shown"
 STILL_RISING_CELL = "not shown (still rising)"    # ibstore.stats.STILL_RISING: its mean peaks at its last epoch
 P_ONLY_CELL = "p only (q ≥ 0.05)"
 VERDICTS = (f"compresses: yes at p < {stats.ALPHA:g} and q < {stats.ALPHA:g} (the table's q: over the layers, or at a "
-            f"glance over the groups), {P_ONLY_CELL} where p alone is below {stats.ALPHA:g}; {NOT_SHOWN_CELL} where "
-            f"p ≥ {stats.ALPHA:g}: no evidence of compression with these seeds, not evidence of none; "
+            f"glance over the groups), {P_ONLY_CELL} where p alone is below {stats.ALPHA:g}; {NOT_SHOWN_CELL} where p "
+            f"≥ {stats.ALPHA:g}: no evidence of compression with these seeds, not evidence of none; "
             f"{STILL_RISING_CELL} where the group's mean I(X;T) peaks at its last logged epoch, so it cannot "
-            "have fallen yet (train longer to ask). p < 0.001 is "
-            "written so: a permutation test's p stops at a floor set by its draws or arrangements. Intervals are cut to the range "
-            "their quantity can take (0, a ceiling, the last logged epoch); the one-sided bound of compression over "
-            "the floor is not: below 0 it says how far the seeds' noise reaches.")
+            "have fallen yet (train longer to ask). p < 0.001 is written so: a permutation test's p stops at a floor "
+            "set by its draws or arrangements. Intervals are cut to the range their quantity can take (0, a ceiling, "
+            "the last logged epoch); the one-sided bound of compression over the floor is not: below 0 it says how "
+            "far the seeds' noise reaches.")
 # What q is: said beside every table that shows it (ibstore.stats.over_layers).
-ADJUSTED = ("q: p adjusted by Benjamini-Hochberg over every layer tested with it (all the layers recorded, shown "
-            "or not; not a layer at its ceiling or with clipping bins, which has no test). Read q when asking which layers: noise alone gives one p < 0.05 among six independent "
-            "layers one time in four.")
+ADJUSTED = ("q: p adjusted by Benjamini-Hochberg over every layer tested with it (all the layers recorded, shown or "
+            "not; not a layer at its ceiling or with clipping bins, which has no test). Read q when asking which "
+            "layers: noise alone gives one p < 0.05 among six independent layers one time in four.")
 # Beside `last_hidden_comparison_table`.
 LAST_HIDDEN_COMPARED = (f"The last hidden layer's {stats.EXCESS}, each seed group against the reference group: one "
                         "layer and one quantity asked of in advance, so its q adjusts over the groups alone "
@@ -66,33 +66,34 @@ EXCESS_BOUND = (f"noise floor: how far a run's own peak stands above its I(X;T) 
                 f"one-sided 95 % lower bound from the test, above 0 exactly where compresses is yes (no bound below "
                 f"{stats.MIN_SEEDS_TESTED} seeds).")
 # What a comparison row holds (ibstore.stats.compare): said beside every comparison table.
-COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the studentized permutation test's (Welch's t permuted) "
-                    "and Welch's t test's, and its 95 % interval, the span of the two tests' intervals, so the interval leaves out 0 "
-                    "exactly when p < 0.05 (unbounded where the seeds are too few for p < 0.05). Each test guards where the "
-                    "other errs: the permutation test where the seeds are not normal, Welch's where a group of a few seeds "
-                    "spreads wider (a group of 2 seeds: t on Hsu's 1 degree of freedom, which holds 5 % whatever the "
-                    "spreads). Compression over the floor, which each group's seeds take at the epoch their group "
-                    "peaks at: p is also at least that of the permutation test that picks each group's peak epoch "
-                    "again in every split of the seeds (9,999 random ones where there are more), and the interval "
-                    "then holds 0 where that test keeps it; no test where a group peaks at its last logged epoch "
-                    "(0 in every seed by construction). "
-                    "Cliff's delta: P(a > b) - P(a < b). q over groups "
-                    "and layers: p adjusted by Benjamini-Hochberg over every group compared with the reference and "
-                    "every layer; read it when asking which groups differ from the reference.")
+COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the studentized permutation test's "
+                    "(Welch's t permuted) and Welch's t test's, and its 95 % interval, the span of the two tests' "
+                    "intervals, so the interval leaves out 0 exactly when p < 0.05 (unbounded where the seeds are too "
+                    "few for p < 0.05). Each test guards where the other errs: the permutation test where the seeds "
+                    "are not normal, Welch's where a group of a few seeds spreads wider (a group of 2 seeds: t on "
+                    "Hsu's 1 degree of freedom, which holds 5 % whatever the spreads). Compression over the floor, "
+                    "which each group's seeds take at the epoch their group peaks at: p is also at least that of the "
+                    "permutation test that picks each group's peak epoch again in every split of the seeds (9,999 "
+                    "random ones where there are more), and the interval then holds 0 where that test keeps it; no "
+                    "test where a group peaks at its last logged epoch (0 in every seed by construction). Cliff's "
+                    "delta: P(a > b) - P(a < b). q over groups and layers: p adjusted by Benjamini-Hochberg over "
+                    "every group compared with the reference and every layer; read it when asking which groups differ "
+                    "from the reference.")
 # What a trend row holds (ibstore.trend): said beside every trend table.
 TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares slope of the quantity against the "
                  "run's step along {key} (the values of its runs kept, ranked 0 to k - 1, so their spacing does not "
-                 "count; a value whose runs are all left out, e.g. all dead, has no step), in the "
-                 "quantity's units per step; two-sided p, the larger of the studentized permutation test's (the slope over its HC3 error, the values shuffled over the "
-                 "runs) and the t test's of the slope over each step's own variance (over its HC3 error where a step has one run; on Hsu's 1 degree of freedom where a step of 2 enters the slope), and its 95 % interval, the span of the two "
-                 "tests' intervals, so the interval leaves out 0 exactly when p < 0.05; Spearman's rho of "
-                 "{key} and the quantity. Compression over the floor: p also at least that of the permutation test "
-                 "that picks each group's peak epoch again in every order of the runs' curves (9,999 random ones "
-                 "where there are more; the interval then "
-                 "holds 0 where that test keeps it); no trend where a group peaks at its last logged epoch. "
-                 "q: p adjusted by Benjamini-Hochberg over every layer recorded, per quantity. "
-                 "Where the groups also differ in other keys, a trend per combination of those (within). A slope "
-                 "finds a steady rise or fall, not a change that peaks between the key's ends.")
+                 "count; a value whose runs are all left out, e.g. all dead, has no step), in the quantity's units "
+                 "per step; two-sided p, the larger of the studentized permutation test's (the slope over its HC3 "
+                 "error, the values shuffled over the runs) and the t test's of the slope over each step's own "
+                 "variance (over its HC3 error where a step has one run; on Hsu's 1 degree of freedom where a step of "
+                 "2 enters the slope), and its 95 % interval, the span of the two tests' intervals, so the interval "
+                 "leaves out 0 exactly when p < 0.05; Spearman's rho of {key} and the quantity. Compression over the "
+                 "floor: p also at least that of the permutation test that picks each group's peak epoch again in "
+                 "every order of the runs' curves (9,999 random ones where there are more; the interval then holds 0 "
+                 "where that test keeps it); no trend where a group peaks at its last logged epoch. q: p adjusted by "
+                 "Benjamini-Hochberg over every layer recorded, per quantity. Where the groups also differ in other "
+                 "keys, a trend per combination of those (within). A slope finds a steady rise or fall, not a change "
+                 "that peaks between the key's ends.")
 ENDED = (Status.COMPLETED, Status.DIVERGED)   # runs that ended on their own: the report's runs
 HEALTH_CAPTION = ("Per seed group, its runs that ended on their own (completed or diverged) and how many of them "
                   "are dead, saturated or diverged; final test accuracy over its completed runs (mean [95 % t "
@@ -100,9 +101,10 @@ HEALTH_CAPTION = ("Per seed group, its runs that ended on their own (completed o
                   "of a diverged run's last epoch where it was finite).")
 # What the final test accuracy's comparison holds (`accuracy_comparison`).
 ACCURACY_CAPTION = ("Final test accuracy over each group's completed runs, dead networks included: their chance "
-                    "accuracy is what that setting gives. Difference of means a - b, two-sided p and its 95 % interval from the studentized "
-                    "permutation test bounded by Welch's t test, as every comparison of two groups. q: p adjusted by "
-                    "Benjamini-Hochberg over the groups compared. Cliff's delta: P(a > b) - P(a < b).")
+                    "accuracy is what that setting gives. Difference of means a - b, two-sided p and its 95 % "
+                    "interval from the studentized permutation test bounded by Welch's t test, as every comparison of "
+                    "two groups. q: p adjusted by Benjamini-Hochberg over the groups compared. Cliff's delta: P(a > "
+                    "b) - P(a < b).")
 # What the at-a-glance p and q answer: one layer per group, chosen before looking, so no q over layers.
 ONE_LAYER = ("One layer per group, chosen in advance (the last hidden one): its p needs no adjustment over layers. "
              "q (over groups): p adjusted by Benjamini-Hochberg over the groups of the table, the answer to "
@@ -277,7 +279,8 @@ def left_out_note(group_stats: pd.DataFrame) -> str | None:
     named = group_stats.dropna(subset=["excluded_runs"]).drop_duplicates("group")
     missing = group_stats[group_stats["quantity"] == stats.EXCESS].dropna(subset=["missing_runs"])
     parts = [f"{row.group}: {row.excluded_runs}" for row in named.itertuples()]
-    parts += [f"{row.group}, {row.layer_name}: {row.missing_runs} (no finite I(X;T) to test)" for row in missing.itertuples()]
+    parts += [f"{row.group}, {row.layer_name}: {row.missing_runs} (no finite I(X;T) to test)"
+              for row in missing.itertuples()]
     return "Left out: " + "; ".join(parts) + "." if parts else None
 
 
@@ -479,7 +482,8 @@ def trend_key(store: ResultStore, run_ids: list[str]) -> Along | None:
     for run_id, flat in flats.items():
         places.setdefault((within[run_id], flat[axes[0]]), set()).add(cohort[run_id])
     if any(len(cohorts) > 1 for cohorts in places.values()):
-        within = {run_id: ", ".join(filter(None, [f"cohort {cohort[run_id]}", text])) for run_id, text in within.items()}
+        within = {run_id: ", ".join(filter(None, [f"cohort {cohort[run_id]}", text]))
+                  for run_id, text in within.items()}
     return Along(axes[0], {run_id: float(flat[axes[0]]) for run_id, flat in flats.items()},
                  within if any(within.values()) else {})
 
