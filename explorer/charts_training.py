@@ -115,12 +115,9 @@ def gradient_chart(frame: pd.DataFrame, title: str | None = None) -> alt.FacetCh
 def snr_bands(frame: pd.DataFrame, color_domain: list[str] | None = None, title: str | None = None
               ) -> alt.FacetChart:
     """The SNR per seed group on one chart per layer: a line (`snr`, over seeds) and its band
-    (`snr_lo` to `snr_hi`) coloured by `group`, log-log. Values <= 0 cannot be drawn on a log axis:
-    a band's lower edge below zero is drawn at the axis' bottom (the smallest positive value)."""
-    data = drawable_snr(frame)
-    floor = float(data["snr"].min()) if not data.empty else 1e-9
-    data = data.assign(snr_lo=data["snr_lo"].where(data["snr_lo"] > 0, floor))
-    return group_bands(data, "snr", "SNR (mean/std)", alt.Scale(type="log"), color_domain, title)
+    (`snr_lo` to `snr_hi`, above 0: seed_bands.over_seeds with `log`) coloured by `group`, log-log.
+    A point without a positive SNR cannot be drawn on a log axis (`drawable_snr`)."""
+    return group_bands(drawable_snr(frame), "snr", "SNR (mean/std)", alt.Scale(type="log"), color_domain, title)
 
 
 def drawable_snr(frame: pd.DataFrame) -> pd.DataFrame:

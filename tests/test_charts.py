@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import vl_convert as vlc
 
-from explorer import charts, charts_activations, charts_infoplane, charts_results, charts_training
+from explorer import charts, charts_activations, charts_infoplane, charts_results, charts_training, seed_bands
 
 
 def mi_frame(panels=("initial_bias=0", "initial_bias=2"), epochs=(0, 10, 100), layers=3):
@@ -226,15 +226,18 @@ def test_training_curves_loss_on_a_log_axis_and_accuracy_small_multiples():
 
 
 def test_snr_bands_colour_groups_and_keep_the_band_on_the_log_axis():
-    frame = pd.DataFrame({"group": ["bias=0", "bias=0", "bias=2", "bias=2"], "layer": [0, 1, 0, 0],
-                          "epoch": [10, 10, 10, 20], "snr": [1.0, 0.5, 3.0, 0.0], "snr_lo": [-0.5, 0.25, 2.0, 0.0],
-                          "snr_hi": [2.0, 0.75, 4.0, 0.0], "seeds": [3, 3, 2, 2]})
-    spec = charts_training.snr_bands(frame, color_domain=["bias=0", "bias=1", "bias=2"]).to_dict()
+    # per seed: bias=0 at layer 0 spreads widely (its arithmetic t band reached below 0); bias=2 at
+    # epoch 20 has only zero SNRs (a dead gradient): no point to draw
+    seeds = pd.DataFrame({"group": ["bias=0"] * 3 + ["bias=2"] * 4, "layer": [0, 0, 0, 0, 0, 0, 0],
+                          "epoch": [10, 10, 10, 10, 10, 20, 20], "snr": [0.1, 1.0, 30.0, 3.0, 2.0, 0.0, 0.0]})
+    over = seed_bands.over_seeds(seeds, ["group", "layer", "epoch"], "snr", log=True)
+    spec = charts_training.snr_bands(over, color_domain=["bias=0", "bias=1", "bias=2"]).to_dict()
     band, line = spec["spec"]["layer"]
     assert line["encoding"]["color"]["scale"]["domain"] == ["bias=0", "bias=1", "bias=2"]
     assert band["mark"]["type"] == "area" and spec["facet"]["field"] == "layer_label"
-    # the zero SNR cannot be drawn; a negative lower edge sits at the smallest SNR drawn
-    assert [(r["snr"], r["snr_lo"]) for r in rows(spec)] == [(1.0, 0.5), (0.5, 0.25), (3.0, 2.0)]
+    drawn = rows(spec)
+    assert [(r["group"], r["epoch"]) for r in drawn] == [("bias=0", 10), ("bias=2", 10)]
+    assert all(0 < r["snr_lo"] < r["snr"] < r["snr_hi"] for r in drawn)
 
 
 def test_a_group_whose_snr_is_never_above_zero_is_named():

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
 from explorer import runs_table, seed_bands, smoothing
 
@@ -67,6 +68,23 @@ def test_bands_are_cut_to_the_range_the_value_can_take():
     assert runs_table.group_summary(nulls, "activation_fn")["configs"].tolist() == [2]
     snr = seed_bands.over_seeds(frame[frame["g"] == "snr"], ["g"], "v", bounds=(0.0, math.inf)).iloc[0]
     assert snr["v_lo"] == 0.0 and snr["v_hi"] == whole.loc["snr", "v_hi"]
+
+
+def test_a_ratio_over_seeds_on_a_log_axis_is_its_geometric_mean_and_log_interval():
+    # SNRs 0.1, 1, 30 (one seed's outlier): the arithmetic t band reaches below 0, which a log axis
+    # cannot draw; over the logs, the geometric mean and exp(mean ln ± t(0.975, 2) s_ln / sqrt 3),
+    # worked out here with scipy; a zero SNR (a dead gradient) has no log and is not a seed there
+    snr = np.array([0.1, 1.0, 30.0])
+    frame = pd.DataFrame({"g": ["a"] * 4, "snr": [*snr, 0.0]})
+    arithmetic = seed_bands.over_seeds(frame[frame["snr"] > 0], ["g"], "snr").iloc[0]
+    assert arithmetic["snr_lo"] < 0
+    row = seed_bands.over_seeds(frame, ["g"], "snr", log=True).iloc[0]
+    logs = np.log(snr)
+    half = scipy_stats.t.ppf(0.975, 2) * logs.std(ddof=1) / np.sqrt(3)
+    assert row["snr"] == pytest.approx(scipy_stats.gmean(snr), rel=1e-12) and row["seeds"] == 3
+    assert (row["snr_lo"], row["snr_hi"]) == pytest.approx((np.exp(logs.mean() - half), np.exp(logs.mean() + half)))
+    spread = seed_bands.over_seeds(frame, ["g"], "snr", seed_bands.MIN_MAX, log=True).iloc[0]
+    assert (spread["snr_lo"], spread["snr_hi"]) == pytest.approx((0.1, 30.0))
 
 
 def test_ema_is_the_normalised_weighted_average():

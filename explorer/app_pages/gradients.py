@@ -3,7 +3,6 @@ epoch on log axes (the seed notebook's SNR plot), one chart per run; or the SNR 
 group on one chart per layer, over seeds with a band (mean ± 95% CI or min-max). Both can be
 smoothed (TensorBoard's slider)."""
 
-import math
 
 import streamlit as st
 
@@ -32,16 +31,16 @@ def gradient_charts() -> None:
     frame = smoothing.smooth(frame, quantities, ["run_id", "layer"], weight)
     if view == "SNR over seeds":
         varying = store.varying_keys(selection)
-        st.caption(f"Colour: {ui.plain(', '.join(varying) or 'seed group')} (the same on every page); line: the "
-                   f"mean over seeds, band: {ui.plain(band)} (none for one seed); epochs and SNR on log axes "
-                   "(zero SNR cannot be drawn on them; a band reaching 0 or below is drawn down to the axis' bottom). "
-                   "Over the selected seeds with an SNR at that epoch, dead ones too where they have one: a gradient "
-                   "that is 0 in every minibatch has none (0/0), so its seed drops out there (the tooltip's seeds "
-                   "counts those in; a group's title counts its dead seeds). The Phases page's statistics leave "
-                   "dead, diverged and unfinished runs out.")
+        st.caption(f"Colour: {ui.plain(', '.join(varying) or 'seed group')} (the same on every page); epochs and "
+                   "SNR on log axes, so over the seeds' log SNR: line, the geometric mean (one seed's outlier does "
+                   f"not pull it as an arithmetic mean's would); band, {ui.plain(band)} of the log SNR (none for one "
+                   "seed). Over the selected seeds with an SNR above 0 at that epoch, dead ones too where they have "
+                   "one: a gradient that is 0 in every minibatch has an SNR of 0, or none (0/0), so its seed drops "
+                   "out there (the tooltip's seeds counts those in; a group's title counts its dead seeds). The "
+                   "Phases page's statistics leave dead, diverged and unfinished runs out.")
         frame = ui.with_panels(store, all_runs, frame, selection)
         by = ["group", "layer", *(["layer_name"] if "layer_name" in frame else []), "epoch"]
-        over = seed_bands.over_seeds(frame, by, "snr", band, bounds=(0.0, math.inf))    # a ratio of norms
+        over = seed_bands.over_seeds(frame, by, "snr", band, log=True)    # a ratio of norms, on log axes
         domain = ui.group_domain(store, all_runs, selection)
         recorded = set(frame["group"])        # a group without gradients is named "not recorded" above
         if undrawn := charts_training.groups_without_snr(over, [group for group in domain if group in recorded]):
