@@ -990,7 +990,8 @@ def test_the_information_plane_pages_say_why_an_estimator_without_i_xt_has_no_pl
         ksg = next(option for option in at.selectbox(key="estimator").options if option.startswith("ksg "))
         at.selectbox(key="estimator").set_value(ksg).run()
         assert not at.exception and not at.get("vega_lite_chart"), page
-        assert [info.value for info in at.info] == [ui.plain(cohort_tables.no_i_xt_note("ksg", cohort_tables.NO_PLANE))], page
+        instead = ui.plain(cohort_tables.no_i_xt_note("ksg", cohort_tables.NO_PLANE))
+        assert [info.value for info in at.info] == [instead], page
 
 
 def test_activations_show_each_groups_share_of_saturated_values_over_seeds(monkeypatch, cohort_root):

@@ -6,9 +6,9 @@ import importlib
 import pytest
 
 # the modules whose docstrings carry `>>>` examples
-MODULES = ["explorer.charts", "explorer.cohort_tables", "explorer.configdiff", "explorer.run_rows", "explorer.seed_bands",
-           "explorer.ui", "ibstore.configdiff", "ibstore.flatten", "ibstore.index_pending", "ibstore.statement_check", "ibstore.stats",
-           "ibstore.temporal_text", "ibstore.trend"]
+MODULES = ["explorer.charts", "explorer.cohort_tables", "explorer.configdiff", "explorer.run_rows",
+           "explorer.seed_bands", "explorer.ui", "ibstore.configdiff", "ibstore.flatten", "ibstore.index_pending",
+           "ibstore.statement_check", "ibstore.stats", "ibstore.temporal_text", "ibstore.trend"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -823,8 +823,8 @@ def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(
     assert single_compared["p_value"].isna().all() and cohort_tables.differences_note(single_compared, labels) == (
         f"No comparison with g=0 could be tested ({len(single_compared)} without a test, – in the table: fewer "
         f"than 2 seeds with a value a side ({len(single_compared)})): these seeds say nothing of a difference.")
-    assert cohort_tables.differences_note(cohort_tables.reference_comparisons(alike[alike["group_id"] == "ref"], labels),
-                                   labels) is None
+    reference_alone = cohort_tables.reference_comparisons(alike[alike["group_id"] == "ref"], labels)
+    assert cohort_tables.differences_note(reference_alone, labels) is None
 
 
 def test_q_holds_pure_noise_at_five_percent_where_p_per_layer_does_not():
@@ -1009,9 +1009,11 @@ def test_a_small_mean_or_interval_end_does_not_read_zero():
     small = {"n": 5, "mean": 0.0049, "sd": 0.002, "ci_low": 0.0024, "ci_high": 0.0074, "note": None}
     assert cohort_tables.estimate_cell(pd.Series(small)) == "0.0049 [0.0024, 0.0074]"
     # the smallest nonzero of the three sets the digits: a mean of 0.007 above an end of 0.0024
-    assert cohort_tables.estimate_cell(pd.Series({**small, "mean": 0.007, "ci_high": 0.0116})) == "0.0070 [0.0024, 0.0116]"
+    assert cohort_tables.estimate_cell(pd.Series({**small, "mean": 0.007, "ci_high": 0.0116})) == \
+        "0.0070 [0.0024, 0.0116]"
     # an end cut at 0 (a quantity that cannot be negative) needs no digits of its own
-    assert cohort_tables.estimate_cell(pd.Series({**small, "mean": 0.42, "ci_low": 0.0, "ci_high": 0.91})) == "0.42 [0.00, 0.91]"
+    assert cohort_tables.estimate_cell(pd.Series({**small, "mean": 0.42, "ci_low": 0.0, "ci_high": 0.91})) == \
+        "0.42 [0.00, 0.91]"
     assert cohort_tables.estimate_cell(pd.Series({**small, "mean": -3e-9, "ci_low": -5e-9, "ci_high": -1e-9})) == (
         "-0.000000 [-0.000000, -0.000000]")      # at most 6 decimals
 
@@ -1036,7 +1038,8 @@ def test_comparisons_leave_out_groups_without_a_kept_run_and_start_from_a_live_o
     assert set(zip(table["a"], table["b"])) == {("bias=1", "bias=0")}
     row = table[table["quantity"] == "compression_bits"].iloc[0]
     assert row["n a, b"] == "3, 3" and row["a - b"] == f"{0.2 - 0.6:.3g}"
-    assert cohort_tables.not_compared(phases, labels) == "Not compared, no run kept (dead, diverged or unfinished): bias=-1."
+    assert cohort_tables.not_compared(phases, labels) == \
+        "Not compared, no run kept (dead, diverged or unfinished): bias=-1."
     # a reference without live seeds has no value to compare with: the first live group stands in, said why
     chosen = cohort_tables.comparison_table(phases, labels, reference="dead")
     assert set(zip(chosen["a"], chosen["b"])) == {("bias=1", "bias=0")}

@@ -131,8 +131,8 @@ def test_the_report_names_the_code_that_wrote_it(tmp_path):
 
 def test_a_one_sided_cell_writes_its_bound_as_its_mean():
     def cell(mean: float, low: float) -> str:
-        return cohort_tables.estimate_cell(pd.Series({"n": 5, "mean": mean, "sd": 1.0, "ci_low": low, "ci_high": math.inf,
-                                               "note": None}))
+        return cohort_tables.estimate_cell(pd.Series({"n": 5, "mean": mean, "sd": 1.0, "ci_low": low,
+                                                      "ci_high": math.inf, "note": None}))
     assert cell(1.99, 0.466) == "1.99 (≥ 0.47)"
     assert cell(0.0, -0.00212) == "0.0000 (≥ -0.0021)"      # was "0.0000 (≥ -0.00212)"
     assert cell(0.0049, 0.0012) == "0.0049 (≥ 0.0012)"

@@ -350,7 +350,8 @@ def test_groups_that_also_differ_in_another_key_get_a_trend_within_each_of_its_v
         expected = np.polyfit(steps, [e for _, e in runs], 1)[0]
         assert table.loc[f"activation_fn={activation}", "slope"] == pytest.approx(expected, rel=1e-9)
         assert table.loc[f"activation_fn={activation}", "q_value"] == table.loc[f"activation_fn={activation}", "p_value"]
-    assert cohort_tables.trend_table(table.reset_index())["within"].tolist() == ["activation_fn=relu", "activation_fn=tanh"]
+    assert cohort_tables.trend_table(table.reset_index())["within"].tolist() == \
+        ["activation_fn=relu", "activation_fn=tanh"]
     assert cohort_tables.trend_note(table.reset_index(), "initial_bias").startswith(
         "Change along initial_bias at q (over layers) < 0.05 (slope [95 % CI]), 2 of 2 trends: activation_fn=relu: "
         "0 · dense_0 compression_over_floor_bits rises")
@@ -423,4 +424,5 @@ def test_a_trend_of_compression_over_the_floor_is_bounded_by_the_reselected_test
     assert (bounded["ci_low"] <= 0 <= bounded["ci_high"]) == (bounded["p_value"] >= stats.ALPHA)
     missing = trend.trends(phases, values, (stats.EXCESS,), curves=curves.iloc[1:])   # a run's curve gone
     assert missing["note"].iloc[0] == stats.NO_SHARED_EPOCH and np.isnan(missing["p_value"].iloc[0])
-    assert cohort_tables.trend_table(missing)["95 % CI"].tolist() == ["– (no logged epoch shared)"]   # a cell, not the note
+    # a cell, not the note
+    assert cohort_tables.trend_table(missing)["95 % CI"].tolist() == ["– (no logged epoch shared)"]
