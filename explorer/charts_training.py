@@ -115,14 +115,25 @@ def gradient_chart(frame: pd.DataFrame, title: str | None = None) -> alt.FacetCh
 def snr_bands(frame: pd.DataFrame, color_domain: list[str] | None = None, title: str | None = None
               ) -> alt.FacetChart:
     """The SNR per seed group on one chart per layer: a line (`snr`, over seeds) and its band
-    (`snr_lo` to `snr_hi`, above 0: seed_bands.over_seeds with `log`) coloured by `group`, log-log.
-    A point without a positive SNR cannot be drawn on a log axis (`drawable_snr`)."""
-    return group_bands(drawable_snr(frame), "snr", "SNR (mean/std)", alt.Scale(type="log"), color_domain, title)
+    (`snr_lo` to `snr_hi`, above 0: seed_bands.over_seeds with `log`) coloured by `group`, log-log,
+    the SNR axis BAND_DECADES beyond the lines' range and the bands cut there: two seeds' t interval
+    of log SNR (t = 12.7) spanned 17 decades where the lines spanned 3. A point without a positive
+    SNR cannot be drawn on a log axis (`drawable_snr`)."""
+    data = drawable_snr(frame)
+    scale = alt.Scale(type="log")
+    if not data.empty:
+        low, high = data["snr"].min() / 10 ** BAND_DECADES, data["snr"].max() * 10 ** BAND_DECADES
+        data = data.assign(snr_lo=data["snr_lo"].clip(lower=low), snr_hi=data["snr_hi"].clip(upper=high))
+        scale = alt.Scale(type="log", domain=[low, high])
+    return group_bands(data, "snr", "SNR (mean/std)", scale, color_domain, title)
+
+
+BAND_DECADES = 1     # how far the SNR axis reaches beyond its lines (`snr_bands`)
 
 
 def drawable_snr(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of `frame` whose `snr` a log axis can show: above 0 (a zero gradient, a dead
-    network's, has an SNR of 0, or none: 0/0)."""
+    """The rows of `frame` whose `snr` a log axis can show: above 0 (a gradient that is 0 in every
+    minibatch, a dead network's, has none: 0/0; one whose mean is 0 has an SNR of 0)."""
     return frame[frame["snr"] > 0]
 
 

@@ -238,6 +238,12 @@ def test_snr_bands_colour_groups_and_keep_the_band_on_the_log_axis():
     drawn = rows(spec)
     assert [(r["group"], r["epoch"]) for r in drawn] == [("bias=0", 10), ("bias=2", 10)]
     assert all(0 < r["snr_lo"] < r["snr"] < r["snr_hi"] for r in drawn)
+    # the axis reaches a decade beyond the lines, and a band wider than that is cut there: bias=2's two
+    # seeds (3 and 2) have a t interval of log SNR with t(0.975, 1) = 12.7, bias=0's three spread widely
+    lines = [r["snr"] for r in drawn]
+    assert line["encoding"]["y"]["scale"]["domain"] == pytest.approx([min(lines) / 10, max(lines) * 10])
+    assert [r["snr_lo"] for r in drawn][0] == pytest.approx(min(lines) / 10)
+    assert max(r["snr_hi"] for r in drawn) <= max(lines) * 10 * (1 + 1e-12)
 
 
 def test_a_group_whose_snr_is_never_above_zero_is_named():

@@ -1,7 +1,7 @@
 """Gradients: per layer the norm of the gradient mean and std, the SNR and the weight norm against
 epoch on log axes (the seed notebook's SNR plot), one chart per run; or the SNR of every seed
-group on one chart per layer, over seeds with a band (mean ± 95% CI or min-max). Both can be
-smoothed (TensorBoard's slider)."""
+group on one chart per layer, over the seeds' log SNR: the geometric mean with a band (its 95% CI
+or min-max). Both can be smoothed (TensorBoard's slider)."""
 
 
 import streamlit as st
@@ -34,18 +34,20 @@ def gradient_charts() -> None:
         st.caption(f"Colour: {ui.plain(', '.join(varying) or 'seed group')} (the same on every page); epochs and "
                    "SNR on log axes, so over the seeds' log SNR: line, the geometric mean (one seed's outlier does "
                    f"not pull it as an arithmetic mean's would); band, {ui.plain(band)} of the log SNR (none for one "
-                   "seed). Over the selected seeds with an SNR above 0 at that epoch, dead ones too where they have "
-                   "one: a gradient that is 0 in every minibatch has an SNR of 0, or none (0/0), so its seed drops "
-                   "out there (the tooltip's seeds counts those in; a group's title counts its dead seeds). The "
-                   "Phases page's statistics leave dead, diverged and unfinished runs out.")
+                   "seed), cut where the axis ends, a decade beyond the lines (two seeds' interval spans many). Over "
+                   "the selected seeds with an SNR above 0 at that epoch, dead ones too where they have one: a "
+                   "gradient that is 0 in every minibatch has none (0/0), so its seed drops out there (the tooltip's "
+                   "seeds counts those in; a group's title counts its dead seeds). The Phases page's statistics leave "
+                   "dead, diverged and unfinished runs out.")
         frame = ui.with_panels(store, all_runs, frame, selection)
         by = ["group", "layer", *(["layer_name"] if "layer_name" in frame else []), "epoch"]
         over = seed_bands.over_seeds(frame, by, "snr", band, log=True)    # a ratio of norms, on log axes
         domain = ui.group_domain(store, all_runs, selection)
         recorded = set(frame["group"])        # a group without gradients is named "not recorded" above
         if undrawn := charts_training.groups_without_snr(over, [group for group in domain if group in recorded]):
-            st.caption(f"No line for {ui.plain('; '.join(undrawn))}: no SNR above 0 at any epoch. A zero gradient "
-                       "(a dead network's) has an SNR of 0, or none (0/0), and a zero cannot be drawn on log axes.")
+            st.caption(f"No line for {ui.plain('; '.join(undrawn))}: no SNR above 0 at any epoch. A gradient that is "
+                       "0 in every minibatch (a dead network's) has no SNR (0/0), one whose mean is 0 an SNR of 0, "
+                       "which log axes cannot draw.")
         chart = charts_training.snr_bands(over, domain, title="SNR (‖mean‖ / ‖std‖ of the gradient) per layer")
         ui.show_chart(chart, over, "snr_over_seeds")
         return
