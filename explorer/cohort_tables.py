@@ -357,6 +357,16 @@ def last_hidden_comparisons(compared: pd.DataFrame, these: pd.DataFrame) -> pd.D
     return rows.assign(q_groups=stats.over_layers(rows["p_value"].to_numpy(dtype=float)))
 
 
+def other_depth_note(compared: pd.DataFrame, last: pd.DataFrame, labels: dict[str, str]) -> str | None:
+    """The sentence naming the groups of `compared` (`reference_comparisons`) that `last`
+    (`last_hidden_comparisons`) leaves out for their depth; None if there are none."""
+    if compared.empty:
+        return None
+    other = [labels[group] for group in dict.fromkeys(compared["group_id"]) if group not in set(last["group_id"])]
+    return (f"Not in this comparison, another depth than {labels[compared['reference'].iloc[0]]}'s (their last hidden "
+            f"layer is another layer): {'; '.join(other)}." if other else None)
+
+
 def last_hidden_comparison_table(rows: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
     """`last_hidden_comparisons` as the tables show them."""
     return pd.DataFrame([{"a": labels[item.group_id], "b": labels[item.reference],
@@ -396,7 +406,9 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str], family: str
                  "difference can be there and not shown")
         return (f"No group is shown to differ from {reference} at q (over {family}) < {stats.ALPHA:g}, "
                 f"{scope} (the smallest p these seeds allow is {number_text(smallest)}, and "
-                f"each quantity's q adjusts up to {per_quantity} tests together{reach}){without}.")
+                f"each quantity's q adjusts up to {per_quantity} test{'' if per_quantity == 1 else 's'} "
+                f"together{reach})"
+                f"{without}.")
     by_group = found.groupby("group_id", sort=False)
     if len(found) <= MAX_DIFFERENCES_NAMED:
         named = [f"{labels[group_id]}: " + "; ".join(
@@ -672,16 +684,16 @@ def glance_note(group_stats: pd.DataFrame) -> str | None:
     no_test = f" No test in {untested}." if untested else ""
     found = tests[tests["q_groups"] < stats.ALPHA]
     rising = tests.loc[tests["note"] == stats.STILL_RISING, "group"]
-    still = (f"; in {len(rising)} of them its mean I(X;T) still rises at the last logged epoch, so it cannot have "
-             "fallen yet: train longer to ask" if len(rising) else "")
+    still = (f" Still rising at the last logged epoch, so not fallen yet (train longer to ask): {'; '.join(rising)}."
+             if len(rising) else "")
     if not found.empty:
         others = tests.loc[~tests.index.isin(found.index), "group"]
         return (f"At q (over groups) < {stats.ALPHA:g} the last hidden layer compresses in {len(found)} of the "
                 f"{_groups(len(tests))} tested" + (f"; not shown in {'; '.join(others)}" if len(others) else "")
-                + still + "." + no_test)
+                + "." + still + no_test)
     alone = tests[tests["p_value"] < stats.ALPHA]
     sentence = (f"In no group is the last hidden layer shown to compress at q (over groups) < {stats.ALPHA:g} "
-                f"({_groups(len(tests))} tested{still}).")
+                f"({_groups(len(tests))} tested).")
     if len(alone):
         from scipy.stats import binom    # imported on first use, as ibstore.stats imports scipy.stats
 
@@ -690,7 +702,7 @@ def glance_note(group_stats: pd.DataFrame) -> str | None:
         verb = "reaches" if len(alone) == 1 else "reach"
         sentence += (f" {len(alone)} {verb} p < {stats.ALPHA:g} alone ({'; '.join(alone['group'])}): noise alone "
                      f"gives {len(alone)} or more of {len(tests)} in at most {100 * chance:.2g} % of cohorts.")
-    return sentence + no_test
+    return sentence + still + no_test
 
 
 def _groups(count: int) -> str:

@@ -309,11 +309,14 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         at_glance += [*_markdown(glance), "", *_paragraphs(g.note for g in glances)]
     if without_i_xt:
         at_glance += [f"Not in this table, no I(X;T) recorded: {'; '.join(without_i_xt)} (see its section).", ""]
-    if compared := [g.compared for g in glances if g.compared is not None]:
-        compared_all = pd.concat(compared, ignore_index=True)
-        _save_table(compared_all, folder, "glance-compared")
-        at_glance += [f"### Does the last hidden layer compress more or less than in {compared_all['b'].iloc[0]}?", "",
-                      cohort_tables.LAST_HIDDEN_COMPARED, "", *_markdown(compared_all), "",
+    if any(g.compared_note for g in glances):
+        compared = [g.compared for g in glances if g.compared is not None]
+        compared_all = pd.concat(compared, ignore_index=True) if compared else pd.DataFrame()
+        if compared:
+            _save_table(compared_all, folder, "glance-compared")
+        reference_group = compared_all["b"].iloc[0] if compared else "the reference group"
+        at_glance += [f"### Does the last hidden layer compress more or less than in {reference_group}?", "",
+                      cohort_tables.LAST_HIDDEN_COMPARED, "", *(_markdown(compared_all) + [""] if compared else []),
                       *_paragraphs(g.compared_note for g in glances)]
     return "\n".join(header + _unreadable(store, run_ids) + at_glance + lines)
 
@@ -358,12 +361,14 @@ def _tables(these: pd.DataFrame, these_curves: pd.DataFrame, labels: dict[str, s
                   *_paragraphs([cohort_tables.trend_note(trends, along.key)]), *_markdown(table), ""]
     last = cohort_tables.last_hidden_comparisons(compared, these)
     last_table = None if last.empty else cohort_tables.last_hidden_comparison_table(last, labels)
+    last_notes = [None if last.empty else
+                  cohort_tables.differences_note(last, labels, "groups", "at the last hidden layer"),
+                  cohort_tables.other_depth_note(compared, last, labels)]
     return lines, _Glance(
         cohort_tables.glance_table(group_stats, estimator),
         _labelled(estimator, cohort_tables.glance_note(group_stats)),
         None if last_table is None else last_table.assign(estimator=estimator).pipe(_estimator_first),
-        None if last.empty else _labelled(estimator, cohort_tables.differences_note(
-            last, labels, "groups", "at the last hidden layer")))
+        _labelled(estimator, " ".join(note for note in last_notes if note)))
 
 
 def _paragraphs(notes) -> list[str]:

@@ -73,9 +73,8 @@ def test_a_group_still_rising_at_its_end_is_not_shown_with_the_reason():
     assert cohort_tables._compresses(excess) == cohort_tables.STILL_RISING_CELL
     group_stats = stats.phase_stats(rows, curve_rows).assign(group="g")
     assert cohort_tables.glance_note(group_stats) == (
-        "In no group is the last hidden layer shown to compress at q (over groups) < 0.05 (1 group tested; in 1 "
-        "of them its mean I(X;T) still rises at the last logged epoch, so it cannot have fallen yet: train longer "
-        "to ask).")
+        "In no group is the last hidden layer shown to compress at q (over groups) < 0.05 (1 group tested). Still "
+        "rising at the last logged epoch, so not fallen yet (train longer to ask): g.")
     # one seed's fall moves the group's peak off its end: an ordinary test, no note
     curves["s0"][-1] -= 5
     rows, curve_rows = phases_of(curves)

@@ -731,6 +731,11 @@ def test_the_last_hidden_layers_comparison_adjusts_over_the_groups_alone():
                              for group, layers in values.items()})
     last = cohort_tables.last_hidden_comparisons(cohort_tables.reference_comparisons(deeper, labels), deeper)
     assert list(last["group_id"]) == ["near", "same"] and set(last["layer"]) == {1}
+    compared_deeper = cohort_tables.reference_comparisons(deeper, labels)
+    assert cohort_tables.other_depth_note(compared_deeper, last, labels) == (
+        "Not in this comparison, another depth than g=0's (their last hidden layer is another layer): g=1.")
+    assert cohort_tables.other_depth_note(compared, cohort_tables.last_hidden_comparisons(compared, phases),
+                                          labels) is None
 
 
 def test_the_comparison_table_adjusts_over_every_group_and_layer_whatever_layers_it_shows():

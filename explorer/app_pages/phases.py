@@ -115,10 +115,13 @@ def comparison(root: str, version: int, run_ids: tuple[str, ...], estimator: str
     compared = cohort_tables.reference_comparisons(these, labelled, reference,
                                                    curve_rows(root, run_ids, estimator, params, split))
     last = cohort_tables.last_hidden_comparisons(compared, these)
+    last_notes = [None if last.empty else cohort_tables.differences_note(last, labelled, "groups",
+                                                                         "at the last hidden layer"),
+                  cohort_tables.other_depth_note(compared, last, labelled)]
     return (cohort_tables.comparison_table(these, labelled, layers=layers, compared=compared),
             cohort_tables.differences_note(compared, labelled),
             cohort_tables.last_hidden_comparison_table(last, labelled) if not last.empty else pd.DataFrame(),
-            cohort_tables.differences_note(last, labelled, "groups", "at the last hidden layer"))
+            " ".join(note for note in last_notes if note) or None)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -208,12 +211,13 @@ def phase_panels() -> None:
     table_downloads(table, f"phase_stats_{name}_{split}")
     compared, differences, last_compared, last_differences = comparison(
         root, version, measured_ids, name, params, split, tuple(layers), tuple(titles.items()), reference)
-    if not last_compared.empty:
+    if last_differences:
         st.subheader(f"Does the last hidden layer compress more or less than in {ui.plain(titles[reference])}?")
         st.caption(ui.plain(cohort_tables.LAST_HIDDEN_COMPARED))
         st.markdown(ui.plain(last_differences))
-        ui.show_table(last_compared)
-        table_downloads(last_compared, f"last_hidden_comparison_{name}_{split}")
+        if not last_compared.empty:
+            ui.show_table(last_compared)
+            table_downloads(last_compared, f"last_hidden_comparison_{name}_{split}")
     st.subheader(f"Compared with {ui.plain(titles[reference])}" if reference else "Compared")
     left_out = cohort_tables.not_compared(these, titles)
     if compared.empty:
