@@ -62,8 +62,9 @@ def group_summary(table: pd.DataFrame, key: str) -> pd.DataFrame:
     flags = table["flags"].str.split(", ")
     marked = {flag: flags.map(lambda marks: flag in marks) for flag in FLAGS}   # mapped at once: no late binding
     others = [column for column in table.columns if column not in (*FIRST, *AFTER_KEYS, *LAST, key)]
-    # each value as text, a missing one too (astype(str) keeps NaN, which join refuses)
-    setting = table[others].map(repr).agg("\x1f".join, axis=1) if others else pd.Series("", index=table.index)
+    # each value as text, every missing one (None, NaN, NA) as one (astype(str) keeps NaN, which join refuses)
+    texts = table[others].astype(object).where(table[others].notna(), None).map(str)
+    setting = texts.agg("\x1f".join, axis=1) if others else pd.Series("", index=table.index)
     frame = table.assign(**marked, _key=table[key] if _is_number(table[key]) else table[key].astype(str),
                          completed=table["status"].astype(str) == Status.COMPLETED.value, _setting=setting)
     counts = frame.groupby("_key", dropna=False).agg(runs=("run_id", "size"), configs=("_setting", "nunique"),

@@ -63,9 +63,12 @@ def test_bands_are_cut_to_the_range_the_value_can_take():
     assert summary.loc[[0.0], ["95% CI low", "95% CI high"]].isna().all(axis=None)
     by_activation = runs_table.group_summary(pooled[pooled["status"] == "completed"], "activation_fn")
     assert by_activation.set_index("activation_fn")["configs"].to_dict() == {"relu": 3, "tanh": 1}
-    # a null and a value are two settings; two nulls one (None, NaN: the view's missing value)
+    # a null and a value are two settings; the missing values (None, NaN, NA) one, in any column's type
     nulls = pooled.assign(activation_fn="relu", initial_bias=0.0, kernel_init_stddev=[None, np.nan, 0.3, None, None])
     assert runs_table.group_summary(nulls, "activation_fn")["configs"].tolist() == [2]
+    mixed = pooled.assign(activation_fn="relu", initial_bias=0.0,
+                          kernel_init_stddev=pd.Series([None, np.nan, pd.NA, 0.1, np.float64(0.1)], dtype=object))
+    assert runs_table.group_summary(mixed, "activation_fn")["configs"].tolist() == [2]
     snr = seed_bands.over_seeds(frame[frame["g"] == "snr"], ["g"], "v", bounds=(0.0, math.inf)).iloc[0]
     assert snr["v_lo"] == 0.0 and snr["v_hi"] == whole.loc["snr", "v_hi"]
 
