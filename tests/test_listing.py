@@ -200,6 +200,18 @@ def test_a_root_beside_a_folder_it_may_not_search_is_read_as_before(tmp_path, ca
     monkeypatch.setattr(Path, "is_file", refused)
     assert cli.main(["ls", "--results", str(tmp_path)]) == 0
     assert "no runs yet" in capsys.readouterr().out
+    # a root this user may not search at all (mode 600): one line, not a traceback
+    is_dir = Path.is_dir
+
+    def unsearchable(path: Path) -> bool:
+        if path.parent == tmp_path / "private":
+            raise PermissionError(13, "Permission denied", str(path))
+        return is_dir(path)
+
+    monkeypatch.setattr(Path, "is_dir", unsearchable)
+    assert cli.main(["ls", "--results", str(tmp_path / "private")]) == 2
+    assert capsys.readouterr().err == f"error: results root '{tmp_path / 'private'}' (--results) cannot be read: " \
+                                      "Permission denied\n"
 
 
 def run_folders(root: Path) -> list[Path]:

@@ -39,7 +39,12 @@ def _read_root(args: argparse.Namespace) -> Path:
     if root.exists() and not root.is_dir():
         raise UserError(f"results root {terminal_text(str(root))!r} ({layout.root_source(args.results)}) is not "
                         f"a folder; give the folder that holds runs/ (--results DIR or ${layout.ROOT_ENV})")
-    if root.is_dir() and not layout.runs_dir(root).is_dir() and _holds_run_folders(root):
+    try:
+        lacks_runs = root.is_dir() and not layout.runs_dir(root).is_dir()
+    except OSError as error:     # a folder this user may not search
+        raise UserError(f"results root {terminal_text(str(root))!r} ({layout.root_source(args.results)}) cannot be "
+                        f"read: {error.strerror}") from None
+    if lacks_runs and _holds_run_folders(root):
         raise UserError(f"results root {terminal_text(str(root))!r} ({layout.root_source(args.results)}) holds run "
                         f"folders itself: it is a root's runs/ folder; give the folder that holds it "
                         f"(--results {terminal_text(str(root.parent))!r})")
