@@ -416,9 +416,10 @@ def _figures(store, runs, labels, estimator, params, split, band, folder, name, 
 def _save_chart(chart, folder: Path, name: str, caption: str) -> list[str]:
     import vl_convert as vlc
 
-    spec = chart.to_json()
-    (folder / "figures" / f"{name}.svg").write_text(vlc.vegalite_to_svg(spec))
-    (folder / "figures" / f"{name}.png").write_bytes(vlc.vegalite_to_png(spec, scale=2))
+    svg = vlc.vegalite_to_svg(chart.to_json())
+    (folder / "figures" / f"{name}.svg").write_text(svg)
+    # Rasterized from the SVG, not drawn again from the spec: one Vega layout for both files.
+    (folder / "figures" / f"{name}.png").write_bytes(vlc.svg_to_png(svg, scale=2))
     return [f"![{caption}](figures/{name}.png)", "", f"{caption} ([SVG](figures/{name}.svg)).", ""]
 
 
