@@ -416,7 +416,7 @@ def _figures(store, runs, labels, estimator, params, split, band, folder, name, 
 def _save_chart(chart, folder: Path, name: str, caption: str) -> list[str]:
     import vl_convert as vlc
 
-    svg = vlc.vegalite_to_svg(chart.to_json())
+    svg = vlc.vegalite_to_svg(chart.to_json(indent=None))   # no indent: json's C encoder
     (folder / "figures" / f"{name}.svg").write_text(svg)
     # Rasterized from the SVG, not drawn again from the spec: one Vega layout for both files.
     (folder / "figures" / f"{name}.png").write_bytes(vlc.svg_to_png(svg, scale=2))
