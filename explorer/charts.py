@@ -87,11 +87,13 @@ def titled(chart, title: str | None, width: int = PAGE_WIDTH - AXIS_SPACE - 40):
 
 
 def wrapped_labels(width: int) -> str:
-    """A Vega label expression that puts each comma-separated part of a label, its seed count
+    """A Vega label expression that puts each `key=value` part of a label, its seed count
     "(3 seeds)" and its badge "[dead]" on lines of their own when the label is wider than `width`
-    pixels (facet headers: a panel's varying keys and badge; a badge must never be cut off)."""
+    pixels (facet headers: a panel's varying keys and badge; a badge must never be cut off). It
+    breaks at a comma before the next key, count or badge, not within a value ("architecture=[10, 7, 5]")."""
     parts = "replace(replace(datum.value, ' (', ', ('), ' [', ', [')"
-    return f"length(datum.value) * {CHAR_PX} > {width} ? split({parts}, ', ') : datum.value"
+    before_a_part = r"regexp(', (?=[\\w.]+=|[(]|\\[[a-z])')"
+    return f"length(datum.value) * {CHAR_PX} > {width} ? split({parts}, {before_a_part}) : datum.value"
 
 
 def category_color(field: str, domain: list, title: str | None = None, shown: list | None = None,
