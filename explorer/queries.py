@@ -42,9 +42,14 @@ def _by_run(table: pa.Table) -> pd.DataFrame:
 
 
 def runs_with_config(con: duckdb.DuckDBPyConnection, key: str, values: list[str]) -> list[str]:
-    """Runs whose config has `key` set to one of `values` (JSON text)."""
-    rows = con.execute("SELECT run_id FROM config WHERE key = ? AND list_contains(?, value)",
-                       [key, values]).fetchall()
+    """Runs whose config has `key` set to one of `values` (JSON text); with "null" among them, the
+    runs without `key` too, as the filter's values list them (explorer.root_configs.NULL)."""
+    rows = con.execute("""
+        SELECT run_id FROM config WHERE key = $key AND list_contains($values, value)
+        UNION ALL
+        SELECT run_id FROM runs
+        WHERE list_contains($values, 'null') AND run_id NOT IN (SELECT run_id FROM config WHERE key = $key)
+    """, {"key": key, "values": values}).fetchall()
     return [row[0] for row in rows]
 
 
@@ -101,19 +106,27 @@ def mi(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None, estimat
 def mi_over_seeds(con: duckdb.DuckDBPyConnection, run_ids: list[str], estimator: str, params: str,
                   split: str, aggregate: str = "median") -> pd.DataFrame:
     """Per seed group, epoch and layer: the mean or median of I(X;T), I(Y;T) over seeds,
-    their min, max and quartiles, and the number of seeds."""
+    their min, max and quartiles, and the number of seeds; at the epochs every one of the group's
+    seeds here has a row at, as the statistics' group mean (ibstore.phases): where a seed stopped
+    early (stop_at_accuracy) or is still training, a mean over the seeds left would move by which
+    seeds it holds, and a seed with high I(X;T) leaving reads as compression."""
     fn = AGGREGATES[aggregate]
     return con.execute(f"""
-        SELECT r.group_id, m.epoch, m.layer, any_value(m.layer_name) AS layer_name,
-               {fn}(m.i_xt) AS i_xt, {fn}(m.i_yt) AS i_yt,
-               min(m.i_xt) AS i_xt_min, max(m.i_xt) AS i_xt_max,
-               min(m.i_yt) AS i_yt_min, max(m.i_yt) AS i_yt_max,
-               quantile_cont(m.i_xt, 0.25) AS i_xt_q1, quantile_cont(m.i_xt, 0.75) AS i_xt_q3,
-               quantile_cont(m.i_yt, 0.25) AS i_yt_q1, quantile_cont(m.i_yt, 0.75) AS i_yt_q3,
-               count(DISTINCT m.run_id) AS seeds
-        FROM mi m JOIN runs r USING (run_id)
-        WHERE list_contains(?, m.run_id) AND m.estimator = ? AND m.params = ? AND m.split = ?
-        GROUP BY r.group_id, m.epoch, m.layer ORDER BY r.group_id, m.epoch, m.layer
+        WITH rows AS (
+            SELECT r.group_id, m.*, count(DISTINCT m.run_id) OVER (PARTITION BY r.group_id) AS group_seeds
+            FROM mi m JOIN runs r USING (run_id)
+            WHERE list_contains(?, m.run_id) AND m.estimator = ? AND m.params = ? AND m.split = ?
+        )
+        SELECT group_id, epoch, layer, any_value(layer_name) AS layer_name,
+               {fn}(i_xt) AS i_xt, {fn}(i_yt) AS i_yt,
+               min(i_xt) AS i_xt_min, max(i_xt) AS i_xt_max,
+               min(i_yt) AS i_yt_min, max(i_yt) AS i_yt_max,
+               quantile_cont(i_xt, 0.25) AS i_xt_q1, quantile_cont(i_xt, 0.75) AS i_xt_q3,
+               quantile_cont(i_yt, 0.25) AS i_yt_q1, quantile_cont(i_yt, 0.75) AS i_yt_q3,
+               count(DISTINCT run_id) AS seeds
+        FROM rows
+        GROUP BY group_id, epoch, layer HAVING count(DISTINCT run_id) = any_value(group_seeds)
+        ORDER BY group_id, epoch, layer
     """, [run_ids, estimator, params, split]).df()
 
 

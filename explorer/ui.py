@@ -577,5 +577,17 @@ def show_table(table: pd.DataFrame) -> None:
     st.table(table.map(lambda value: plain(value) if isinstance(value, str) else value), hide_index=True)
 
 
+def recorded_by_fewer(choices: pd.DataFrame, with_mi: list[str], estimator: str, params: str, split: str) -> None:
+    """Under the estimator and split boxes: how many of the selected runs with MI (`with_mi`) did
+    not record this estimator, params and split (`choices`: ResultStore.mi_choices' counts), which
+    the page then draws and counts nothing of."""
+    chosen = choices[(choices["estimator"] == estimator) & (choices["params"] == params) & (choices["split"] == split)]
+    recorded = int(chosen["runs"].iloc[0]) if len(chosen) else 0
+    if recorded < len(with_mi):
+        st.caption(plain(f"{len(with_mi) - recorded} of the {len(with_mi)} selected runs with MI recorded no {split} MI "
+                         f"with {estimator} {params}: they are not on this page (the Estimator box lists what any "
+                         "of them recorded)."))
+
+
 def not_recorded(what: str, run_ids: list[str]) -> None:
     st.info(f"{what}: {NOT_RECORDED} ({plain(', '.join(run_ids))}).", icon=":material/block:")

@@ -119,8 +119,8 @@ def test_compare_per_seed_group_keeps_the_runs_the_statistics_keep(monkeypatch, 
     at = open_app(monkeypatch, ended_root["root"], "compare", panels="per seed group")
     (spec,) = specs(at)
     assert [panel.split(" [")[0] for panel in spec["facet"]["sort"]] == ["initial_bias=0 (2 seeds)"]
-    assert ("Over each group's seeds the statistics keep, and those still training: 4 of 6 runs left out (3 diverged, 1 unfinished)."
-            in [unescaped(caption.value) for caption in at.caption])
+    assert any(unescaped(caption.value).endswith("a seed leaving would move the mean); 4 of 6 runs left out "
+                                                  "(3 diverged, 1 unfinished).") for caption in at.caption)
 
 
 @pytest.mark.parametrize("page", ["movie", "activations"])
@@ -241,8 +241,8 @@ def test_runs_group_by_a_key_counts_and_averages_with_intervals(monkeypatch, coh
 def test_parallel_coordinates_draw_a_layers_compression_as_outcome(monkeypatch, cohort_root):
     at = open_app(monkeypatch, cohort_root)
     at.selectbox(key="pc_outcome").set_value("compression").run()
-    assert at.selectbox(key="pc_layer").value == 4                  # the last hidden layer by default
-    at.selectbox(key="pc_layer").set_value(2).run()
+    assert at.selectbox(key="pc_layer").value == runs_table.EACH_LAST_HIDDEN    # by default
+    at.selectbox(key="pc_layer").set_value("2 · dense_2").run()
     spec = next(s for s in full_specs(at) if "layer" in s and "datasets" in s
                 and any(l.get("mark", {}).get("type") == "rule" for l in s["layer"]))
     column = "compression over floor of 2 · dense_2 (bits)"
@@ -715,7 +715,7 @@ def test_compare_groups_seeds_with_mean_or_median(monkeypatch, cohort_root):
     (spec,) = specs(at)
     # initial_bias=-1's seeds are dead: left out, as the statistics leave them out, and counted
     assert spec["facet"]["sort"] == [group_titled(label, " (2 seeds)") for label in LABELS if label not in DEAD]
-    assert "Over each group's seeds the statistics keep, and those still training: 2 of 8 runs left out (2 dead)." in texts(at)
+    assert "at the epochs every one of them has logged" in texts(at) and "; 2 of 8 runs left out (2 dead)." in texts(at)
     # by default the mean, as the report's planes and the Phases page's statistics
     assert spec["title"]["text"] == 'binning {"bin_size": 0.07}, test split, mean over seeds'
     assert [l["mark"]["type"] for l in spec["spec"]["layer"]] == ["line", "rule", "rule", "point"]

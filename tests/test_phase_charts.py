@@ -47,6 +47,24 @@ def test_bands_are_mean_and_t_interval_of_the_seeds_drawn():
         phase_charts.seed_bands(mi_rows(), "iqr")
 
 
+def test_bands_are_drawn_at_the_epochs_every_seed_drawn_has_a_value_at():
+    # a1 stopped early (or is still training): without epoch 20 of a1, group A's mean there would be
+    # over a0 and a2 alone, 2.5 + 20 against 7/3 + 20 with a1; the group is drawn to epoch 10
+    mi = mi_rows()
+    later = mi[(mi["epoch"] == 10) & mi["run_id"].isin(["a0", "a2", "b0"])].assign(epoch=20)
+    later["i_xt"] += 10
+    bands = phase_charts.seed_bands(pd.concat([mi, later], ignore_index=True), "ci")
+    a, b = (bands[(bands["group"] == group) & (bands["quantity"] == "i_xt")] for group in "AB")
+    assert a["epoch"].tolist() == [0, 10] and set(a["n"]) == {3}
+    assert b["epoch"].tolist() == [0, 10, 20] and b["mean"].tolist() == [3, 13, 23]
+    # a value missing in one seed at one epoch (not finite) takes that epoch out of the group, not the seed
+    gap = mi.copy()
+    gap.loc[(gap["run_id"] == "a1") & (gap["epoch"] == 0), "i_xt"] = math.nan
+    bands = phase_charts.seed_bands(gap, "ci")
+    a = bands[(bands["group"] == "A") & (bands["quantity"] == "i_xt")]
+    assert a["epoch"].tolist() == [10] and a["mean"].tolist() == [pytest.approx(10 + 7 / 3)]
+
+
 def test_bands_of_an_estimator_that_cannot_go_below_zero_are_cut_there():
     rows = mi_rows()
     rows["i_yt"] = rows["run_id"].map({"a0": 0.01, "a1": 0.02, "a2": 0.30, "a3": 0.0, "a4": 9.0, "b0": 0.5})

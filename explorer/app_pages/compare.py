@@ -26,6 +26,7 @@ estimator = c1.selectbox("Estimator", ui.offered("estimator", estimators, "estim
 name, params = estimator.split(" ", 1)
 splits = ui.ordered_splits(choices.loc[choices["estimator"] == name, "split"])
 split = c2.radio("Split", ui.offered("split", splits, "split"), key="split", bind="query-params", horizontal=True)
+ui.recorded_by_fewer(choices, with_mi, name, params, split)
 layout = c4.radio("Layout", ui.offered("layout", ["grid", "overlay"]), key="layout",
                   bind="query-params", horizontal=True,
                   help="grid: one information plane per run or group; overlay: all on one plane, one colour each")
@@ -58,10 +59,12 @@ def planes() -> None:
     if by_group:
         measured = all_runs[all_runs["run_id"].isin(with_mi)]
         why = phase_charts.left_out(measured)      # what the statistics leave out, as the Phases page counts it
-        if counts := [f"{int((why == reason).sum())} {reason}" for reason in phase_charts.LEFT_OUT
-                      if (why == reason).any()]:
-            st.caption(f"Over each group's seeds the statistics keep, and those still training: {int(pd.notna(why).sum())} of "
-                       f"{len(measured)} runs left out ({', '.join(counts)}).")
+        counts = [f"{int((why == reason).sum())} {reason}" for reason in phase_charts.LEFT_OUT if (why == reason).any()]
+        st.caption("Over each group's seeds the statistics keep, and those still training, at the epochs every one "
+                   "of them has logged: a group's path ends where its shortest run ends, so that no point is over "
+                   "fewer seeds (a seed leaving would move the mean)"
+                   + (f"; {int(pd.notna(why).sum())} of {len(measured)} runs left out ({', '.join(counts)})."
+                      if counts else "."))
         kept = measured.loc[pd.isna(why), "run_id"].tolist()
         if not kept:
             st.info("No run the statistics keep (completed, neither dead nor diverged) or still training among the "

@@ -51,6 +51,7 @@ estimator = c1.selectbox("Estimator", ui.offered("estimator", estimators, "estim
 name, params = estimator.split(" ", 1)
 splits = ui.ordered_splits(choices.loc[(choices["estimator"] == name) & (choices["params"] == params), "split"])
 split = c2.radio("Split", ui.offered("split", splits, "split"), key="split", bind="query-params", horizontal=True)
+ui.recorded_by_fewer(choices, with_mi, name, params, split)
 band = c3.radio("Band over seeds", ui.offered("band", seed_bands.BANDS), key="band",
                 bind="query-params", horizontal=True,
                 help="a picture of the spread at each epoch; the tables give t intervals of each run's peak, "
@@ -168,7 +169,8 @@ def phase_panels() -> None:
         left, right = st.container(), st.container()
     with left:
         st.caption("Line: the mean over the seeds the statistics keep and those still training, dead, diverged and "
-                   "unfinished ones (interrupted or failed) left out (counted in the legend); "
+                   "unfinished ones (interrupted or failed) left out (counted in the legend), at the epochs every "
+                   "one of them has logged (a line ends where its group's shortest run ends); "
                    f"band: {ui.plain(band)} (none for one seed; cut to what the values can be, 0 to log2 n for "
                    "I(X;T) of the binning family, the kde bounds and EDGE, 0 to H(Y) for I(Y;T) of the binning "
                    "family); dashed rules: the group's mean peak and SNR-drop epochs. "
