@@ -12,6 +12,8 @@ import math
 import pandas as pd
 
 from explorer import phase_charts, seed_bands
+from explorer.charts import layer_label
+from explorer.cohort_tables import last_hidden_layer
 from ibstore import record, stats
 from ibstore.record import Status
 
@@ -21,6 +23,7 @@ AFTER_KEYS = ["seed", *OUTCOMES, "progress"]
 LAST = ["name", "epochs_done", "epochs_total", "duration_s", "cohort", "run_id", "error"]
 FLAGS = tuple(record.FLAGS.values())   # the badges a group's runs are counted by (explorer.ui.BADGES)
 COMPRESSION = "compression"          # the parallel coordinates' outcome: a layer's compression over its floor
+EACH_LAST_HIDDEN = "last hidden (each network's own)"   # its layer, the default: as the Phases page asks
 # A root of 100,000 runs: the table sends one page of rows to the browser at each interaction
 # (every row would be serialised each time), the parallel coordinates draw a sample of lines.
 ROWS_PER_PAGE = 1_000
@@ -36,10 +39,12 @@ def runs_table(runs: pd.DataFrame, varying: list[str], flags: dict[str, list[str
     # only the columns shown are copied and sorted (the view has a column per config key: copying
     # them all was most of the table's cost at 100,000 runs; bench/RESULTS.md)
     flag_text = runs["run_id"].map({r: ", ".join(marks) for r, marks in flags.items()}).astype(object).fillna("")
+    # a completed run is done, also one that stopped at its stop_at_accuracy before its last epoch
+    done = runs["status"].astype(str) == Status.COMPLETED.value
+    progress = (runs["epochs_done"] / runs["epochs_total"]).clip(upper=1.0).where(~done, 1.0)
     # a run without an error shows an empty cell, not the grid's "None"
     table = runs[[c for c in wanted if c not in ("flags", "progress")]].assign(
-        flags=flag_text, progress=(runs["epochs_done"] / runs["epochs_total"]).clip(upper=1.0),
-        error=runs["error"].astype(object).fillna(""))
+        flags=flag_text, progress=progress, error=runs["error"].astype(object).fillna(""))
     table = table.sort_values([*keys, "seed", "run_id"], key=_sortable, na_position="last", kind="stable")
     return table[wanted].reset_index(drop=True)
 
@@ -84,19 +89,37 @@ def _is_number(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
 
 
-def layer_compression(phases: pd.DataFrame, layer: int, estimator: str, params: str, split: str) -> pd.DataFrame:
-    """Per run (index run_id) of `layer` under one estimator, params and split: COMPRESSION, its
-    compression over its noise floor (compression_bits - noise_floor_bits, the `phases` view's:
-    ibstore.stats.EXCESS), an outcome per run beside the final accuracies: I(X;T)'s fall from its
-    group's peak epoch to the run's end. Not peak - final alone, which noise makes positive in every
-    run (its own peak is picked where its noise is high). NULL where `left_out` says why the
-    statistics leave the run out (phase_charts.left_out: dead, diverged, unfinished), as every page
-    leaves them out: a dead network's I(X;T) stands still, and its zero is no answer."""
-    rows = phases[(phases["layer"] == layer) & (phases["estimator"] == estimator) & (phases["params"] == params)
-                  & (phases["split"] == split)]
+def layer_compression(phases: pd.DataFrame, layer: tuple[int, str] | None, estimator: str, params: str,
+                      split: str) -> pd.DataFrame:
+    """Per run (index run_id) of `layer` (its number and name; None: each run's own last hidden
+    layer) under one estimator, params and split: COMPRESSION, its compression over its noise floor
+    (compression_bits - noise_floor_bits, the `phases` view's: ibstore.stats.EXCESS), an outcome per
+    run beside the final accuracies: I(X;T)'s fall from its group's peak epoch to the run's end. Not
+    peak - final alone, which noise makes positive in every run (its own peak is picked where its
+    noise is high). NULL where `left_out` says why the statistics leave the run out
+    (phase_charts.left_out: dead, diverged, unfinished), as every page leaves them out: a dead
+    network's I(X;T) stands still, and its zero is no answer; and the layer's label (`layer`).
+    A run without that layer has no row:
+    of networks of different depths one number names another layer in each (the output layer of
+    the shallower, a hidden one of the deeper), so a layer is its number and its name."""
+    rows = phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]
+    if layer is None:
+        rows = rows[rows["layer"] == rows.groupby("run_id")["layer"].transform(last_hidden_layer)]
+    else:
+        rows = rows[(rows["layer"] == layer[0]) & (rows["layer_name"] == layer[1])]
     why = phase_charts.left_out(rows)
     excess = stats.with_excess(rows)[stats.EXCESS].astype(float).where(pd.isna(why))
-    return pd.DataFrame({COMPRESSION: excess.to_numpy(), "left_out": why}, index=pd.Index(rows["run_id"]))
+    labels = [layer_label(int(number), name) for number, name in zip(rows["layer"], rows["layer_name"])]
+    return pd.DataFrame({COMPRESSION: excess.to_numpy(), "left_out": why, "layer": labels},
+                        index=pd.Index(rows["run_id"]))
+
+
+def unmeasured_note(shown: int, measured: int, what: str) -> str | None:
+    """The sentence counting the runs shown with no row of `what` (no such layer, or no such
+    estimator or split recorded), which draw no line; None if every run has one."""
+    if measured >= shown:
+        return None
+    return f"{shown - measured} of the {shown} runs shown recorded no {what}: they draw no line."
 
 
 def left_out_note(left_out: pd.Series) -> str | None:

@@ -64,8 +64,9 @@ def movie() -> None:
         current = st.session_state.get("movie_epoch", epochs[0])
         position = epochs.index(current) if current in epochs else -step
         st.session_state["movie_epoch"] = epochs[(position + step) % len(epochs)]
-    elif st.session_state.get("movie_epoch") not in (None, *epochs):
-        del st.session_state["movie_epoch"]      # a URL's epoch this run did not log
+    elif (current := st.session_state.get("movie_epoch")) not in (None, *epochs):
+        # an epoch another run logged (the run was changed): this run's nearest, not its first
+        st.session_state["movie_epoch"] = min(epochs, key=lambda logged: (abs(logged - current), logged))
     ui.offered("movie_epoch", epochs, "logged epoch")
     epoch = st.select_slider("Epoch", epochs, key="movie_epoch", bind="query-params")
     title = f"{labels[run_id]}: epoch {epoch} ({name} {params}, {split} split)"   # kept in downloads

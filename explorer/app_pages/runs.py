@@ -185,21 +185,28 @@ def with_compression(table, pickers) -> tuple:
     if phases.empty:
         st.info("The runs shown recorded no mutual information: no compression to draw.", icon=":material/block:")
         return table, None
-    estimators = list(dict.fromkeys(phases["estimator"] + " " + phases["params"]))
+    choices = store.mi_choices(list(table["run_id"]))      # in the order every page offers them
+    estimators = list(dict.fromkeys(choices["estimator"] + " " + choices["params"]))
     estimator = pickers[0].selectbox("Estimator", ui.offered("pc_estimator", estimators, "estimator"), key="pc_estimator",
                                      bind="query-params")
     name, params = estimator.split(" ", 1)
     these = phases[(phases["estimator"] == name) & (phases["params"] == params)]
     split = pickers[1].radio("Split", ui.offered("pc_split", ui.ordered_splits(these["split"]), "split"), key="pc_split",
                              bind="query-params", horizontal=True)
-    names = dict(zip(these["layer"].astype(int), these["layer_name"]))
-    layers = sorted(names)
-    last_hidden = cohort_tables.last_hidden_layer(layers)
-    layer = pickers[2].selectbox("Layer", layers, index=layers.index(last_hidden), key="pc_layer",
-                                 bind="query-params", format_func=lambda n: charts.layer_label(n, names[n])
-                                 + (" (last hidden)" if n == last_hidden else ""))
-    column = f"compression over floor of {charts.layer_label(layer, names[layer])} (bits)"
-    compression = runs_table.layer_compression(phases, layer, name, params, split)
+    pairs = these[["layer", "layer_name"]].drop_duplicates().sort_values(["layer", "layer_name"])
+    layers = {charts.layer_label(int(number), layer_name): (int(number), layer_name)
+              for number, layer_name in pairs.itertuples(index=False)}
+    chosen = pickers[2].selectbox("Layer", ui.offered("pc_layer", [runs_table.EACH_LAST_HIDDEN, *layers], "layer"),
+                                  key="pc_layer", bind="query-params")
+    layer = layers.get(chosen)
+    compression = runs_table.layer_compression(these, layer, name, params, split)
+    # the default names its layer where every network's last hidden layer is the same one
+    named = compression["layer"].unique()
+    of = named[0] if len(named) == 1 else chosen if layer else "each network's last hidden layer"
+    column = f"compression over floor of {of} (bits)"
+    if note := runs_table.unmeasured_note(len(table), compression.index.nunique(),
+                                          f"{estimator} {split} MI at {chosen if layer else 'a last hidden layer'}"):
+        st.caption(ui.plain(note))
     if note := runs_table.left_out_note(compression["left_out"]):
         st.caption(note)
     return table.assign(**{column: table["run_id"].map(compression[runs_table.COMPRESSION])}), column
