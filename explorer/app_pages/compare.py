@@ -65,6 +65,10 @@ def planes() -> None:
                    "fewer seeds (a seed leaving would move the mean)"
                    + (f"; {int(pd.notna(why).sum())} of {len(measured)} runs left out ({', '.join(counts)})."
                       if counts else "."))
+        titles = ui.group_titles(store, all_runs, selection)
+        all_left_out = pd.Series(pd.notna(why), index=measured.index).groupby(measured["group_id"], sort=False).all()
+        if gone := [titles[group] for group in all_left_out.index[all_left_out]]:
+            st.caption(ui.plain(f"No panel for {', '.join(gone)}: every seed of it is left out."))
         kept = measured.loc[pd.isna(why), "run_id"].tolist()
         if not kept:
             st.info("No run the statistics keep (completed, neither dead nor diverged) or still training among the "
