@@ -257,18 +257,20 @@ CODE_VERSION = _code_version()
 def _body(store: ResultStore, selection: Selection, labels: dict[str, str], cohorts: list[str], folder: Path,
           split: str | None, band: str, reference: str | None) -> str:
     run_ids = selection.run_ids
-    runs = selection.runs.assign(group=lambda f: f["group_id"].map(labels))
+    runs = selection.runs.assign(group=lambda f: f["group_id"].map(labels))   # the figures' raw labels
     completed = runs[runs["status"] == Status.COMPLETED]
     diverged = f" and {len(runs) - len(completed)} diverged" if len(runs) > len(completed) else ""
-    header = [f"# Report: {', '.join(cohorts)}", "",
+    figure_labels, labels = labels, {group: inline_text(label) for group, label in labels.items()}
+    header = [f"# Report: {inline_text(', '.join(dict.fromkeys(cohorts)))}", "",
               f"Results root `{store.root}`; {len(completed)} completed{diverged} runs in {len(labels)} seed groups; "
               f"written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {{SECONDS}} s by `trainer report` "
               f"({CODE_VERSION}).", ""]
     lines = []
     if selection.running:
-        lines += [f"Left out, still training: {', '.join(selection.running)}.", ""]
+        lines += [f"Left out, still training: {inline_text(', '.join(selection.running))}.", ""]
     if selection.other:
-        lines += ["Left out, not completed: " + ", ".join(f"{r} ({s})" for r, s in selection.other.items()) + ".", ""]
+        lines += ["Left out, not completed: " + inline_text(", ".join(f"{r} ({s})" for r, s in selection.other.items()))
+                  + ".", ""]
     health = cohort_tables.health_table(runs, labels)
     lines += ["## Health per seed group", "", cohort_tables.HEALTH_CAPTION, "", *_markdown(health), ""]
     _save_table(health, folder, "health")
@@ -288,16 +290,17 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     for number, (estimator, params) in enumerate(choices[["estimator", "params"]].itertuples(index=False), 1):
         name = f"{number}-{estimator}"
         these = phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]
-        lines += [f"## {estimator} {params}, {split} split", ""]
+        lines += [f"## {inline_text(f'{estimator} {params}')}, {split} split", ""]
         if cohort_tables.records_no_i_xt(these):
-            without_i_xt.append(f"{estimator} {params}")
-            lines += _figures(store, runs, labels, estimator, params, split, band, folder, name, with_i_xt=False)
+            without_i_xt.append(inline_text(f"{estimator} {params}"))
+            lines += _figures(store, runs, figure_labels, estimator, params, split, band, folder, name, with_i_xt=False)
             lines += [cohort_tables.no_i_xt_note(estimator), ""]
             continue
-        lines += _figures(store, runs, labels, estimator, params, split, band, folder, name)
+        lines += _figures(store, runs, figure_labels, estimator, params, split, band, folder, name)
         these_curves = curves[(curves["estimator"] == estimator) & (curves["params"] == params)
                               & (curves["split"] == split)]
-        section, glanced = _tables(these, these_curves, labels, reference, along, folder, name, f"{estimator} {params}")
+        section, glanced = _tables(these, these_curves, labels, reference, along, folder, name,
+                                   inline_text(f"{estimator} {params}"))
         lines += section
         glances.append(glanced)
     at_glance = ["## At a glance: does the last hidden layer compress?", "",
@@ -357,8 +360,9 @@ def _tables(these: pd.DataFrame, these_curves: pd.DataFrame, labels: dict[str, s
         trends = along.trends(these, these_curves)
         table = cohort_tables.trend_table(trends)
         _save_table(table, folder, f"{name}-trend")
-        lines += [f"### Trend along {along.key}", "", cohort_tables.TREND_CAPTION.format(key=along.key), "",
-                  *_paragraphs([cohort_tables.trend_note(trends, along.key)]), *_markdown(table), ""]
+        key = inline_text(along.key)
+        lines += [f"### Trend along {key}", "", cohort_tables.TREND_CAPTION.format(key=key), "",
+                  *_paragraphs([cohort_tables.trend_note(trends, key)]), *_markdown(table), ""]
     last = cohort_tables.last_hidden_comparisons(compared, these)
     last_table = None if last.empty else cohort_tables.last_hidden_comparison_table(last, labels)
     last_notes = [None if last.empty else
@@ -391,8 +395,8 @@ def _unreadable(store: ResultStore, run_ids: list[str]) -> list[str]:
     if not unreadable:
         return []
     return ["Files that could not be read, left out of everything below: "
-            + "; ".join(f"{problem.run_id}/{Path(problem.path).name} ({problem.problem})" for problem in unreadable)
-            + ".", ""]
+            + inline_text("; ".join(f"{problem.run_id}/{Path(problem.path).name} ({problem.problem})"
+                                    for problem in unreadable)) + ".", ""]
 
 
 def _figures(store, runs, labels, estimator, params, split, band, folder, name, with_i_xt: bool = True
@@ -423,9 +427,23 @@ def _save_chart(chart, folder: Path, name: str, caption: str) -> list[str]:
     return [f"![{caption}](figures/{name}.png)", "", f"{caption} ([SVG](figures/{name}.svg)).", ""]
 
 
+def inline_text(text: str) -> str:
+    """`text` (a config value, a cohort or key name: anyone's) as literal text on one Markdown line:
+    no line break (a heading or a table row of its own), no HTML (`<img onerror=...>` ran in a
+    viewer that renders it), no link or image (`](` is broken), no code span. Idempotent: a label
+    escaped here passes through it again unchanged.
+
+    >>> inline_text("a<b>\\n![t](http://x)`c` p < 0.05")
+    'a&lt;b> ![t]\\\\(http://x)\\\\`c\\\\` p < 0.05'
+    """
+    text = re.sub(r"[\r\n]+", " ", str(text))
+    text = re.sub(r"<(?=[A-Za-z/!?])", "&lt;", text)    # what opens a tag, comment or autolink; "< 0.05" stays
+    return re.sub(r"(?<!\\)(`|(?<=\])\()", r"\\\1", text)
+
+
 def _markdown(table: pd.DataFrame) -> list[str]:
     def cell(value) -> str:
-        return str(value).replace("|", "\\|")
+        return inline_text(value).replace("|", "\\|")
     header = "| " + " | ".join(cell(c) for c in table.columns) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
     return [header, rule, *("| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False))]

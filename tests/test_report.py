@@ -550,3 +550,22 @@ def test_a_report_removes_what_a_killed_report_left_beside_it(known, tmp_path):
     assert cli.main(["report", "cohort-noise", "--results", str(root), "--output", str(tmp_path / "rep")]) == 0
     assert not dead.exists() and live.exists()      # a live process's staging folder is its own
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other_target.name, other_host.name, "rep"])
+
+
+def test_config_values_reach_the_markdown_as_text_not_html_links_or_lines(tmp_path):
+    """A config value is anyone's text (an attacker's file name `<img src=x onerror=...>` as a
+    dataset_path): report.md carried it raw into headings, sentences and table rows, and a viewer that
+    renders HTML ran it; a line break in it began a heading of its own."""
+    evil = "<img src=x onerror=alert(1)>\n# pwned ![t](http://evil.invalid/t.png) `x` | y"
+    for seed in range(2):
+        for column in ("label", evil):
+            write_run(tmp_path / "results", "x", {"activation_fn": "tanh", "epochs": 60, "label_column": column},
+                      seed=seed, cohort="c<b>x</b>", logged=20)
+    path, _ = report.write_report(report.ResultStore(tmp_path / "results"), ["c<b>x</b>", "c<b>x</b>"], tmp_path / "out")
+    text = path.read_text()
+    assert "<img" not in text and "<b>" not in text and "](http" not in text
+    assert not any(line.startswith("# pwned") for line in text.splitlines())
+    assert text.startswith("# Report: c&lt;b>x&lt;/b>\n")       # named once
+    shown = "label_column=&lt;img src=x onerror=alert(1)> # pwned ![t]\\(http://evil.invalid/t.png) \\`x\\`"
+    assert f"| {shown} \\| y | 2 | 0 | 0 | 0 |" in text                     # a health row: one row, its cells
+    assert f"### Final test accuracy compared with {shown} | y" in text
