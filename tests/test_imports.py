@@ -19,7 +19,7 @@ TRAINER_LAYERS = (
     ("xla_flags", "quiet"),
     ("tensorflow_without_keras",),
     ("atomic", "activation_facts", "bit_counts", "datasets", "schedule", "optimizers", "xla_cache",
-     "final_metrics", "listing", "sql_output", "progress", "arguments", "minibatch_orders"),
+     "final_metrics", "listing", "sql_output", "progress", "arguments", "minibatch_orders", "interrupts"),
     ("tables", "estimators", "summaries", "health", "stack_rows"),
     ("measure", "config"),
     ("store", "saved", "checkpoint", "model"),

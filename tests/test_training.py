@@ -406,3 +406,35 @@ def test_relu_activations_that_explode_with_a_finite_loss_end_one_network_alone(
     else:
         assert record["epochs_done"] == 1 and "activations exploded at epoch 1" in record["error"]
     assert_same_numbers(recorded(tmp_path / "together", steady_id), recorded(steady_alone, steady_id))
+
+
+def test_a_signal_whose_interrupt_tensorflow_replaces_still_marks_the_runs_interrupted(tmp_path, monkeypatch):
+    """A Ctrl-C or SIGTERM while TensorFlow traces runs its handler inside a pybind11 callback, which
+    can turn the KeyboardInterrupt into a RuntimeError (an attacker's sweep, 2 of 11 signals during the
+    workers' compile): the runs were recorded failed, and `--resume` skipped them. Here the set-up
+    raises as that callback does, after the signal handler ran."""
+    from trainer import interrupts
+
+    monkeypatch.setattr(interrupts, "_requested", False)    # the process's fact, restored after the test
+
+    def set_up_interrupted_in_a_callback(*args, **kwargs):
+        try:
+            interrupts.stop(signal.SIGINT, None)
+        except KeyboardInterrupt:
+            raise RuntimeError("pybind11::error_already_set: MISMATCH of original and normalized active "
+                               "exception types: ORIGINAL InvalidArgumentError REPLACED BY KeyboardInterrupt") from None
+
+    monkeypatch.setattr(training, "_set_up", set_up_interrupted_in_a_callback)
+    experiment, = config.plan({**SMALL, "save_checkpoints": True})
+    with pytest.raises(KeyboardInterrupt):
+        run_group([(experiment, [0, 1], False)], tmp_path, progress=False)
+    for seed in (0, 1):
+        record = json.loads((tmp_path / "runs" / experiment.run_id(seed) / "run.json").read_text())
+        assert record["status"] == "interrupted" and "interrupted by a signal" in record["error"]
+    # an error with no signal before it is still a failure
+    monkeypatch.setattr(interrupts, "_requested", False)
+    monkeypatch.setattr(training, "_set_up", lambda *args, **kwargs: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        run_group([(experiment, [2], False)], tmp_path, progress=False)
+    record = json.loads((tmp_path / "runs" / experiment.run_id(2) / "run.json").read_text())
+    assert record["status"] == "failed" and "ZeroDivisionError" in record["error"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ibstore import layout
 from ibstore.text import terminal_text
-from trainer import sweep_command
+from trainer import interrupts, sweep_command
 from trainer.arguments import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -77,10 +77,6 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from trainer import reestimate, store, sweep
     from trainer.task import users_mistakes
     return UserError, *users_mistakes(), store.StoreError, reestimate.EstimateError, sweep.SweepError
-
-
-def _terminate_as_interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -409,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     args, unknown = build_parser().parse_known_args(argv)
     if unknown:     # argparse says these with the top level's usage, which does not list the verb's options
         args.verb_parsers[args.verb].error(f"unrecognized arguments: {' '.join(unknown)}")
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM):   # Ctrl-C and SIGTERM alike: KeyboardInterrupt, noted
+        signal.signal(signum, interrupts.stop)
     try:
         status = args.handler(args)
         sys.stdout.flush()   # a reader that left is met here, where the verb is known, not at exit

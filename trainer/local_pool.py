@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trainer import interrupts
 from trainer.plan import Group
 from trainer.progress import BAR_SECONDS, Listener, Trained, to_driver
 from trainer.task import lost_group, train_group
@@ -170,7 +171,7 @@ def _interrupt_once(signum, frame) -> None:
     interrupts training, later ones must not interrupt the writing of `interrupted`."""
     signal.signal(signal.SIGINT, _ignore)  # not SIG_IGN: a signal already pending would raise OSError
     signal.signal(signal.SIGTERM, _ignore)
-    raise KeyboardInterrupt
+    interrupts.stop(signum, frame)
 
 
 def _ignore(signum, frame) -> None:

@@ -29,7 +29,7 @@ from ibstore.lifecycle import Outcome, Redo
 from ibstore.lock import RunLocked
 from ibstore.record import SplitFacts, Status
 from ibstore.text import terminal_text
-from trainer import checkpoint, saved, schedule, xla_cache
+from trainer import checkpoint, interrupts, saved, schedule, xla_cache
 from trainer.datasets import load_data
 from trainer.estimators.discrete import counts_entropy_bits
 from trainer.compiled import Chunk, CompiledSteps
@@ -150,12 +150,14 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
             finish_ended(networks, stack.log)
         # A failed flush fails the stack here, as in the loop, not only the run it was for.
         settle_all([n.writer for n in networks if not n.finished])
-    except KeyboardInterrupt:
-        # a sweep's worker gets SIGTERM from the kernel when its sweep dies too (local_pool), even by SIGKILL
-        finish_all(networks, Status.INTERRUPTED, "interrupted by a signal (Ctrl-C or SIGTERM, or the end of the "
-                                                 "sweep that ran it)")
-        raise
     except BaseException as error:
+        if isinstance(error, KeyboardInterrupt) or interrupts.requested():   # TensorFlow can replace it
+            # a sweep's worker gets SIGTERM from the kernel when its sweep dies too (local_pool), even by SIGKILL
+            finish_all(networks, Status.INTERRUPTED, "interrupted by a signal (Ctrl-C or SIGTERM, or the end of "
+                                                     "the sweep that ran it)")
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            raise KeyboardInterrupt from error
         finish_all(networks, Status.FAILED, "".join(traceback.format_exception_only(error)).strip())
         raise
     finally:
