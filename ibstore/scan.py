@@ -172,8 +172,9 @@ def run_dirs(runs_dir: Path) -> tuple[list[str], Problem | None]:
 def read_run(root: Path, run_dir: Path) -> RunScan:
     """Read one run folder safely; never raises, never blocks, never follows a symlink.
 
-    The folder name is the run id (a run.json naming another id is overruled); `run_dir` must
-    be an entry of `root`'s runs folder."""
+    The folder name is the run id, and a run.json naming another id is a problem, not a run (a
+    copy of a run folder would be its group's seed twice); `run_dir` must be an entry of `root`'s
+    runs folder."""
     run_id = run_dir.name
     problems: list[Problem] = []
 
@@ -210,7 +211,11 @@ def read_run(root: Path, run_dir: Path) -> RunScan:
         if error:
             problems.append(Problem(run_id, _shown(run_dir / RUN_JSON), error))
             return RunScan(run_id, run_dir, None, {}, tuple(problems))
-        record = record if record.run_id == run_id else record.model_copy(update={"run_id": run_id})
+        if record.run_id != run_id:   # a copy (`cp -r RUN RUN.bak`) read as a run was a second seed of its group
+            problems.append(Problem(run_id, _shown(run_dir / RUN_JSON),
+                                    f"names the run {_shown_name(record.run_id)}, not this folder: a copied or "
+                                    "renamed run folder, skipped (a run is read from the folder named by its id)"))
+            return RunScan(run_id, run_dir, None, {}, tuple(problems))
         if record.schema_version > SCHEMA_VERSION:
             problems.append(Problem(run_id, _shown(run_dir / RUN_JSON),
                                     f"written with schema_version {record.schema_version}, this version "

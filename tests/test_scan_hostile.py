@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +24,8 @@ CLI_TIMEOUT_S = 60   # a hang (e.g. opening a FIFO) fails the test instead of bl
 TANH = {"activation_fn": "tanh", "epochs": 6}
 
 
-def edit_record(root: Path, run_id: str, **fields) -> None:
-    path = root / "runs" / run_id / "run.json"
+def edit_record(root: Path, folder: str, **fields) -> None:
+    path = root / "runs" / folder / "run.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
 
 
@@ -77,6 +78,8 @@ def hostile_root(base: Path) -> dict:
     bad["latin1-\\xe9-s0"] = ["not UTF-8"]
     (root / "runs" / "empty-s0").mkdir()
     bad["empty-s0"] = ["no run.json"]
+    shutil.copytree(root / "runs" / good[0], root / "runs" / f"{good[0]}.bak")   # its group's seed twice
+    bad[f"{good[0]}.bak"] = ["names the run", "copied or renamed run folder"]
     # visible runs with hostile details: each is listed, some with a problem about one file
     mixed_tz = write_run(root, "mixed-tz", TANH, logged=3)
     edit_record(root, mixed_tz, started_at="2026-11-27T08:00:00+02:00", finished_at="2026-11-27T06:30:00")
@@ -91,6 +94,7 @@ def hostile_root(base: Path) -> dict:
     evil = write_run(root, "evil", TANH, logged=3)
     evil_name = "evil\nfake-row-s0  completed  \x1b[31mred"
     (root / "runs" / evil).rename(root / "runs" / evil_name)
+    edit_record(root, evil_name, run_id=evil_name)   # its id, as a run folder's record names it
     visible = [mixed_tz, fifo_table, link_table, evil_name]
     return {"root": root, "good": good + visible, "bad": bad, "outside_id": outside_id,
             "mixed_tz": mixed_tz, "fifo_table": fifo_table, "link_table": link_table, "evil": evil_name}
