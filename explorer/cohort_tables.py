@@ -23,7 +23,9 @@ from ibstore.record import Status
 
 TABLE_QUANTITIES = ("peak_i_xt_epoch", "compression_bits", "noise_floor_bits", stats.EXCESS, "peak_i_yt",
                     "snr_drop_epoch")
-COMPARED = ("compression_bits", stats.EXCESS, "final_i_xt", "peak_i_yt")
+# Not peak - final (compression_bits): noise makes it positive in every run, and a group with noisier
+# estimates would "compress more" by that alone; compression over the floor is the compared fall.
+COMPARED = (stats.EXCESS, "final_i_xt", "peak_i_yt")
 # Why `compresses` can be "–" (ibstore.stats.UNTESTABLE): said beside every table that shows it.
 UNDECIDED = (f"compresses is – where no test can decide: fewer than {stats.MIN_SEEDS_TESTED} seeds, too few to "
              "measure the noise the test needs; it reads – (at ceiling) where I(X;T) ends at its ceiling in every "
@@ -107,8 +109,9 @@ ACCURACY_CAPTION = ("Final test accuracy over each group's completed runs, dead 
                     "b) - P(a < b).")
 # What the at-a-glance p and q answer: one layer per group, chosen before looking, so no q over layers.
 ONE_LAYER = ("One layer per group, chosen in advance (the last hidden one): its p needs no adjustment over layers. "
-             "q (over groups): p adjusted by Benjamini-Hochberg over the groups of the table, the answer to "
-             "which groups compress: yes needs it below 0.05 too.")
+             "q (over groups): p adjusted by Benjamini-Hochberg over the groups, per estimator (each estimator "
+             "asks the question again; none adjusts over the others), the answer to which groups compress: yes "
+             "needs it below 0.05 too.")
 
 
 def records_no_i_xt(phases: pd.DataFrame) -> bool:
@@ -392,8 +395,10 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str], family: str
     tested = compared.dropna(subset=["p_value"])
     without = _untested_comparisons(compared[compared["p_value"].isna()])
     if tested.empty:
-        return (f"No comparison with {reference} could be tested ({without}): these seeds say nothing of a "
-                "difference.")
+        rising = ("; a group whose I(X;T) still rises at its last logged epoch has not fallen there yet: train "
+                  "longer to compare" if (compared["note"] == stats.PEAKS_AT_END).any() else "")
+        return (f"No comparison with {reference} could be tested ({without}): no evidence of a difference, nor of "
+                f"none; each group's own verdict stands{rising}.")
     without = f" ({without.replace(' without', ' more without', 1)})" if without else ""
     found = compared[compared["q_groups"] < stats.ALPHA]
     if found.empty:

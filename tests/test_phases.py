@@ -745,7 +745,7 @@ def test_the_comparison_table_adjusts_over_every_group_and_layer_whatever_layers
     values, phases = three_groups_and_a_reference()
     labels = GROUP_LABELS
     table = cohort_tables.comparison_table(phases, labels)
-    rows = table[table["quantity"] == "compression_bits"]
+    rows = table[table["quantity"] == stats.EXCESS]          # the values, above a floor of 0 (no curves: no bound)
     assert rows["a"].tolist() == [labels[g] for g in ("far", "near", "same") for _ in range(3)]
     p_values = np.array([max(scipy_stats.permutation_test((values[group][layer], values["ref"][layer]),
                                                           lambda a, b: np.mean(a) - np.mean(b), n_resamples=np.inf,
@@ -783,7 +783,7 @@ def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(
         expected += [(a, layer, quantity, difference, interval)
                      for (a, layer, difference, interval), q_value in zip(cells, q) if q_value < 0.05]
     # more rows than a sentence lists one by one: counted per group, with their layers
-    assert len(expected) >= 8
+    assert len(expected) >= 4
     monkeypatch.setattr(cohort_tables, "MAX_DIFFERENCES_NAMED", len(expected) - 1)
     groups = {a: sorted({int(layer[0]) for a_, layer, *_ in expected if a_ == a}) for a, *_ in expected}
     n_tested = int(compared["p_value"].notna().sum())
@@ -827,7 +827,8 @@ def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(
     single_compared = cohort_tables.reference_comparisons(single, labels)
     assert single_compared["p_value"].isna().all() and cohort_tables.differences_note(single_compared, labels) == (
         f"No comparison with g=0 could be tested ({len(single_compared)} without a test, – in the table: fewer "
-        f"than 2 seeds with a value a side ({len(single_compared)})): these seeds say nothing of a difference.")
+        f"than 2 seeds with a value a side ({len(single_compared)})): no evidence of a difference, nor of none; each "
+        "group's own verdict stands.")
     reference_alone = cohort_tables.reference_comparisons(alike[alike["group_id"] == "ref"], labels)
     assert cohort_tables.differences_note(reference_alone, labels) is None
 
@@ -1041,7 +1042,7 @@ def test_comparisons_leave_out_groups_without_a_kept_run_and_start_from_a_live_o
     assert cohort_tables.live_groups(phases, labels) == ["a", "b"]
     table = cohort_tables.comparison_table(phases, labels)
     assert set(zip(table["a"], table["b"])) == {("bias=1", "bias=0")}
-    row = table[table["quantity"] == "compression_bits"].iloc[0]
+    row = table[table["quantity"] == stats.EXCESS].iloc[0]
     assert row["n a, b"] == "3, 3" and row["a - b"] == f"{0.2 - 0.6:.3g}"
     assert cohort_tables.not_compared(phases, labels) == \
         "Not compared, no run kept (dead, diverged or unfinished): bias=-1."
@@ -1381,3 +1382,21 @@ def test_a_hand_made_value_beyond_a_million_bits_gets_no_comparison_or_trend_and
     assert trends.loc["peak_i_xt", "note"] == stats.IMPLAUSIBLE_BITS and pd.isna(trends.loc["final_i_xt", "note"])
     summary = stats.summarize(np.array([1e300, -1e300, 2.0]))
     assert summary.n == 3 and (summary.ci_low, summary.ci_high) == (-math.inf, math.inf)
+
+
+def test_a_comparison_untested_because_a_group_still_rises_says_so_not_that_the_seeds_say_nothing():
+    # relu under kde_lower in a helper's estimators cohort: I(X;T) still rising at its end, so its
+    # compression over the floor is 0 by construction and is not compared; the sentence said "these
+    # seeds say nothing of a difference" beside a tanh group that compresses in every seed
+    phases = synthetic_phases({"tanh": [2.6, 3.1, 3.8, 4.2, 4.9], "relu": [0.0] * 5}).assign(
+        group_peak_epoch=100, final_epoch=4000)
+    phases.loc[phases["group_id"] == "relu", "group_peak_epoch"] = 4000
+    labels = {"tanh": "activation_fn=tanh", "relu": "activation_fn=relu"}
+    compared = cohort_tables.reference_comparisons(phases, labels, reference="relu")
+    excess = compared[compared["quantity"] == stats.EXCESS]
+    assert excess["note"].tolist() == [stats.PEAKS_AT_END] and excess["p_value"].isna().all()
+    note = cohort_tables.differences_note(excess, labels, "groups", "at the last hidden layer")
+    assert note == ("No comparison with activation_fn=relu could be tested (1 without a test, – in the table: a "
+                    f"group's mean I(X;T) peaks at its last logged epoch ({stats.EXCESS}) (1)): no evidence of a "
+                    "difference, nor of none; each group's own verdict stands; a group whose I(X;T) still rises at "
+                    "its last logged epoch has not fallen there yet: train longer to compare.")

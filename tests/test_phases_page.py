@@ -208,13 +208,13 @@ def test_the_reference_defaults_to_a_group_with_live_seeds(monkeypatch, cohort_r
     compared = table(at, "Compared with")
     assert set(compared["b"]) == {"initial_bias=0"}
     row = compared[(compared["a"] == "initial_bias=2") & (compared["layer"] == "4 · dense_4")
-                   & (compared["quantity"] == "compression_bits")].iloc[0]
+                   & (compared["quantity"] == "final_i_xt")].iloc[0]
     store = ResultStore(cohort_root)
     phases = store.phases()
     phases = phases[(phases["layer"] == LAST_HIDDEN) & (phases["split"] == "train")
                     & (phases["estimator"] == phases["estimator"].iloc[0])]
     config = {r: store.configs([r])[r]["initial_bias"] for r in phases["run_id"]}
-    by_bias = phases.assign(bias=phases["run_id"].map(config)).groupby("bias")["compression_bits"].mean()
+    by_bias = phases.assign(bias=phases["run_id"].map(config)).groupby("bias")["final_i_xt"].mean()
     assert row["a - b"] == f"{by_bias[2.0] - by_bias[0.0]:.3g}"     # difference of the seeds' means
     assert row["n a, b"] == "2, 2"
     # two seeds each: no arrangement gives p < 0.05, so the test rejects no shift
@@ -359,15 +359,15 @@ def test_groups_along_initial_bias_get_the_trend_along_it(monkeypatch, cohort_ro
     trend = table(at, "Trend along initial_bias")
     assert set(trend["layer"]) == {f"{layer} · {name}" for layer, name in
                                    enumerate(["dense_0", "dense_1", "dense_2", "dense_3", "dense_4", "output"])}
-    row = trend[(trend["layer"] == "4 · dense_4") & (trend["quantity"] == "compression_bits")].iloc[0]
+    row = trend[(trend["layer"] == "4 · dense_4") & (trend["quantity"] == "final_i_xt")].iloc[0]
     store = ResultStore(cohort_root)
-    phases = store.sql(f"SELECT p.run_id, p.compression_bits, c.value AS initial_bias FROM phases p JOIN config c "
+    phases = store.sql(f"SELECT p.run_id, p.final_i_xt, c.value AS initial_bias FROM phases p JOIN config c "
                        f"USING (run_id) WHERE p.layer = {LAST_HIDDEN} AND p.split = 'train' AND c.key = 'initial_bias' "
                        "AND NOT p.dead_network")
     bias = phases["initial_bias"].astype(float)
     steps = bias.map({value: step for step, value in enumerate(sorted(set(bias)))})
     assert (row["values"], row["n"]) == (3, len(phases)) and len(phases) == 6
-    assert row["slope per step"] == f"{np.polyfit(steps, phases['compression_bits'], 1)[0]:.3g}"
+    assert row["slope per step"] == f"{np.polyfit(steps, phases['final_i_xt'], 1)[0]:.3g}"
     at.multiselect(key="layers").set_value([LAST_HIDDEN]).run()
     assert set(table(at, "Trend along initial_bias")["layer"]) == {"4 · dense_4"}
 

@@ -76,16 +76,22 @@ def test_report_holds_the_statistics_figures_and_tables(written):
     assert f"{ids[('compress', 6)]} (dead)" in text
     health = next(line for line in lines if line.startswith("| learning_rate=0.0004 | 7 |"))
     assert health.startswith("| learning_rate=0.0004 | 7 | 1 | 0 |")   # 7 completed runs, 1 dead
-    # the comparison row: compress vs noise on compression, exact permutation p over 924 splits
-    a, b = kept_values("compress", "compression_bits"), kept_values("noise", "compression_bits")
+    # the comparison row: compress vs noise on final I(X;T), exact permutation p over 924 splits
+    a, b = kept_values("compress", "final_i_xt"), kept_values("noise", "final_i_xt")
+    # the larger p of Welch's t permuted (studentized, two-sided) and Welch's t test
+    def welch(x, y):
+        return (x.mean() - y.mean()) / math.sqrt(x.var(ddof=1) / len(x) + y.var(ddof=1) / len(y))
     pooled = np.concatenate([a, b])
-    diffs = np.array([pooled[list(c)].mean() - np.delete(pooled, list(c)).mean()
-                      for c in itertools.combinations(range(12), 6)])
-    p = 2 * np.mean(diffs >= a.mean() - b.mean() - 1e-12)
+    t = np.array([welch(pooled[list(c)], np.delete(pooled, list(c))) for c in itertools.combinations(range(12), 6)])
+    observed = welch(a, b)
+    permuted = min(1.0, 2 * min(np.mean(t >= observed - 1e-9), np.mean(t <= observed + 1e-9)))
+    p = max(permuted, scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)
+    cliffs_delta = np.sign(a[:, None] - b[None, :]).mean()
     row = next(line for line in lines if line.startswith("| learning_rate=0.0004 | learning_rate=0.0001 | 0 · dense_0 | "
-                                                           "compression_bits |"))
+                                                           "final_i_xt |"))
     # p, then q over layers and over groups and layers (one layer, one group tested: q = p), then Cliff's delta
-    assert f"| {a.mean() - b.mean():.2f} |" in row and f"| {p:.3g} | {p:.3g} | {p:.3g} | 1 |" in row
+    assert f"| {cohort_tables.number_text(a.mean() - b.mean())} |" in row
+    assert f"| {p:.3g} | {p:.3g} | {p:.3g} | {cliffs_delta:.3g} |" in row
     for name in ("1-binning-epochs", "1-binning-plane"):
         assert (out / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (out / "figures" / f"{name}.svg").read_text().lstrip().startswith("<svg")
@@ -334,7 +340,7 @@ def test_every_group_is_compared_with_the_reference_asked_by_name_or_group_id(wr
 
     def comparison_rows(text: str) -> list[list[str]]:
         return [line.split(" | ") for line in text.splitlines() if line.startswith("| learning_rate=")
-                and " · dense_0 | " in line and "_bits |" in line and line.count(" | ") == 10]
+                and " · dense_0 | " in line and "final_i_xt |" in line and line.count(" | ") == 10]
 
     default = (first / "report.md").read_text()
     assert "### Seed groups compared with learning_rate=0.0001" in default   # the first group, by value
@@ -348,10 +354,10 @@ def test_every_group_is_compared_with_the_reference_asked_by_name_or_group_id(wr
     assert {row[1] for row in rows} == {"learning_rate=0.0004"}
     assert {row[0].lstrip("| ") for row in rows} == {"learning_rate=0.0001", "learning_rate=0.001"}
     # the same test turned round: noise against compress is minus compress against noise, with the same p
-    a, b = kept_values("compress", "compression_bits"), kept_values("noise", "compression_bits")
-    turned = next(row for row in rows if row[0] == "| learning_rate=0.0001" and row[3] == "compression_bits")
+    a, b = kept_values("compress", "final_i_xt"), kept_values("noise", "final_i_xt")
+    turned = next(row for row in rows if row[0] == "| learning_rate=0.0001" and row[3] == "final_i_xt")
     before = next(row for row in comparison_rows(default)
-                  if row[0] == "| learning_rate=0.0004" and row[3] == "compression_bits")
+                  if row[0] == "| learning_rate=0.0004" and row[3] == "final_i_xt")
     assert turned[5] == f"{b.mean() - a.mean():.3g}" and turned[7] == before[7]
     low, high = (float(end) for end in before[6].strip("[]").split(", "))
     assert turned[6] == f"[{-high:.3g}, {-low:.3g}]"
@@ -473,12 +479,12 @@ def test_the_groups_along_one_numeric_key_get_its_trend(written):
     rows = {line.split(" | ")[1]: line.split(" | ") for line in section.splitlines()
             if line.startswith("| 0 · dense_0 | ")}
     assert list(rows) == list(cohort_tables.COMPARED)
-    steps = np.concatenate([np.full(len(kept_values(group, "compression_bits")), step)
+    steps = np.concatenate([np.full(len(kept_values(group, "final_i_xt")), step)
                             for step, group in enumerate(("noise", "compress", "single"))])
-    compression = np.concatenate([kept_values(group, "compression_bits") for group in ("noise", "compress", "single")])
-    row = rows["compression_bits"]
-    assert row[2:5] == ["3", str(len(compression)), f"{np.polyfit(steps, compression, 1)[0]:.3g}"]
-    assert row[8].rstrip(" |") == f"{scipy_stats.spearmanr(steps, compression).statistic:.3g}"
+    final = np.concatenate([kept_values(group, "final_i_xt") for group in ("noise", "compress", "single")])
+    row = rows["final_i_xt"]
+    assert row[2:5] == ["3", str(len(final)), f"{np.polyfit(steps, final, 1)[0]:.3g}"]
+    assert row[8].rstrip(" |") == f"{scipy_stats.spearmanr(steps, final).statistic:.3g}"
     assert (out / "tables" / "1-binning-trend.tex").is_file()
 
 

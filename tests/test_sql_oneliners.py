@@ -298,3 +298,14 @@ def test_compression_leaves_dead_and_diverged_networks_out(cohort_root, tmp_path
     record = RunRecord.from_json_bytes(path.read_bytes())
     path.write_bytes(record.model_copy(update={"status": Status.DIVERGED, "diverged": True}).to_json_bytes())
     assert {r["runs"] for r in answer(root, title) if r["estimator"] == "binning"} == {5}
+
+
+@pytest.mark.slow
+def test_the_one_liners_answer_a_cohort_measured_on_every_input(tmp_path):
+    # the `estimators` cohort measures MI on all 4096 inputs (split full): the one-liners filtered
+    # split = 'train' and answered 0 rows there, without a word of why
+    run_id = write_run(tmp_path, "full", {"epochs": 20, "mi_splits": ["full"]}, logged=5)
+    for title in ("Peak and final I(X;T) per layer",
+                  "Compression (peak - final I(X;T)) per layer and cohort, completed runs, dead networks left out"):
+        rows = answer(tmp_path, title)
+        assert len(rows) == 6 and (title.startswith("Compression") or {r["run_id"] for r in rows} == {run_id})
