@@ -56,6 +56,7 @@ band = c3.radio("Band over seeds", ui.offered("band", seed_bands.BANDS), key="ba
                 bind="query-params", horizontal=True,
                 help="a picture of the spread at each epoch; the tables give t intervals of each run's peak, "
                      "compression and SNR-drop epoch over seeds")
+ui.offered("log_epochs", ["true", "false", "True", "False"])      # what Streamlit's binding reads
 log_epochs = c4.toggle("Log epoch axis", True, key="log_epochs", bind="query-params")
 
 # a layer number with every name it has in the selection: networks of different depths name one

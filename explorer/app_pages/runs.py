@@ -14,6 +14,7 @@ from ibstore.sandbox import SqlError
 FILTERS_CHANGED = "runs_filters_changed"
 WHERE = run_filter.WHERE                # the condition's widget key and URL parameter
 VALID_WHERE = "runs_valid_where"        # session: the last condition that ran
+LINK_WARNINGS = "runs_link_warnings"    # session: a link's warnings, drawn again after a new selection's rerun
 
 store = ui.store()
 st.title("Runs")
@@ -59,22 +60,34 @@ def filters_changed() -> None:
 # A link's filter that names what this root lacks, or a condition that does not run, is said once,
 # as a warning (the link's, not the reader's, mistake), and left out; so it is not run again at
 # every rerun, and the URL the page writes back no longer claims it.
+# The link's selection is then made in a rerun (`select`), which drops what this run drew: its
+# warnings wait in the session and are drawn again.
+link_warnings = st.session_state.pop(LINK_WARNINGS, [])
 if run_filter.KEY not in st.session_state:
     linked, problems = run_filter.from_url(store, st.query_params.get(run_filter.KEY),
                                            st.query_params.get_all(run_filter.VALUES), "")
     st.session_state[run_filter.KEY], st.session_state[run_filter.VALUES] = linked.key, list(linked.values)
-    for problem in problems:
-        st.warning(ui.plain(problem), icon=":material/link_off:")
+    link_warnings += [ui.plain(problem) for problem in problems]
 if WHERE not in st.session_state:
     linked_where = st.query_params.get(WHERE, "")
     try:
         if linked_where:
             run_filter.RunFilter(None, (), linked_where).shown(store, ui.ordered_runs(store))
     except SqlError as error:
-        st.warning(f"The link's SQL condition ({ui.plain(linked_where)}) does not run: {ui.plain(error)}. No "
-                   f"condition applies.", icon=":material/link_off:")
+        link_warnings.append(f"The link's SQL condition ({ui.plain(linked_where)}) does not run: {ui.plain(error)}. "
+                             "No condition applies.")
         linked_where = ""
     st.session_state[WHERE] = linked_where
+for warning in link_warnings:
+    st.warning(warning, icon=":material/link_off:")
+
+
+def select(run_ids: list[str], every_shown: run_filter.RunFilter | None = None) -> None:
+    """`ui.set_selection`, keeping this run's link warnings for the rerun it starts."""
+    st.session_state[LINK_WARNINGS] = link_warnings
+    ui.set_selection(run_ids, every_shown)
+
+
 keys = store.config_keys()
 left, middle, right = st.columns([1, 2, 3])
 key = left.selectbox("Config key", [None, *keys], key=run_filter.KEY, on_change=filters_changed,
@@ -110,7 +123,7 @@ shown = table["run_id"].tolist()
 if st.session_state.pop(FILTERS_CHANGED, False):
     filtered = ui.whole_groups(shown, all_runs, ui.MAX_FILTER_RUNS)
     if filtered != ui.selection():
-        ui.set_selection(filtered)
+        select(filtered)
 
 selection = ui.selection()
 selected, visible = set(selection), set(shown)
@@ -143,21 +156,23 @@ event = st.dataframe(
 )
 picked = runs_table.picked_selection(shown, on_page, event.selection.rows, selection)
 if picked != selection:
-    ui.set_selection(picked)
+    select(picked)
 buttons = st.columns(3, width=600)
 if buttons[0].button("Select all shown", icon=":material/select_all:", disabled=visible <= selected):
     # every run shown and none other: the URL can name the filter instead of listing the runs
     if selected <= visible:
-        ui.set_selection(shown, every_shown=shown_by)
+        select(shown, every_shown=shown_by)
     else:
-        ui.set_selection(list(dict.fromkeys(selection + shown)))
+        select(list(dict.fromkeys(selection + shown)))
 if buttons[1].button("Clear selection", icon=":material/deselect:", disabled=not selection):
-    ui.set_selection([])
+    select([])
 if selection:
     buttons[2].page_link("app_pages/compare.py", label="Compare the selection", icon=":material/grid_view:")
 
 st.subheader("Group by")
-group_key = st.selectbox("Config key", [None, *[k for k in varying if k in table]], key="group",
+group_keys = [k for k in varying if k in table]
+ui.offered("group", ["(no grouping)", *group_keys], "varying config key")   # the binding keeps the label
+group_key = st.selectbox("Config key", [None, *group_keys], key="group",
                          bind="query-params", format_func=lambda k: "(no grouping)" if k is None else k,
                          help="W&B's Group: one row per value of the key over the runs shown")
 if group_key:
@@ -215,7 +230,9 @@ def with_compression(table, pickers) -> tuple:
 if keys_drawn and len(table) > 1:
     st.subheader("Parallel coordinates")
     pickers = st.columns(4)
-    outcome = pickers[0].selectbox("Outcome", [*numeric_outcomes, runs_table.COMPRESSION], key="pc_outcome",
+    outcomes = [*numeric_outcomes, runs_table.COMPRESSION]
+    ui.offered("pc_outcome", [outcome_name(o) for o in outcomes])              # the binding keeps the label
+    outcome = pickers[0].selectbox("Outcome", outcomes, key="pc_outcome",
                                    bind="query-params", format_func=outcome_name,
                                    help="compression over its noise floor, per run: how far a layer's I(X;T) "
                                         "fell from the epoch where its seed group's mean peaks to the run's end "
