@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import sys
 
@@ -73,7 +74,7 @@ def _store(root: str) -> ResultStore:
 
 def store() -> ResultStore:
     """The store of the results root in use (the same object for every session and page)."""
-    return _store(str(layout.results_root(cli_results()).resolve()))
+    return _store(os.path.realpath(layout.results_root(cli_results())))   # a symlink loop stays as given
 
 
 def root_source() -> str:

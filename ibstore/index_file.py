@@ -102,7 +102,7 @@ def cache_dir(root: Path) -> Path:
     """The user's index folder of `root`: keyed by the root's resolved path and its device and
     inode, so a root moved or replaced by another folder at the same path gets a new index."""
     cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    resolved = root.resolve()
+    resolved = Path(os.path.realpath(root))   # not Path.resolve: a symlink loop raised RuntimeError
     try:
         identity = os.stat(resolved)
         key = f"{resolved}\0{identity.st_dev}\0{identity.st_ino}"

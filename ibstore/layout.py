@@ -34,6 +34,11 @@ def root_source(cli_value: str | os.PathLike | None = None) -> str:
     return "default"
 
 
+def leads_nowhere(root: Path) -> bool:
+    """Whether `root` is a symlink to nothing: a missing target, or a loop (`ln -s a b; ln -s b a`)."""
+    return Path(root).is_symlink() and not Path(root).exists()
+
+
 def runs_dir(root: Path) -> Path:
     return Path(root) / "runs"
 

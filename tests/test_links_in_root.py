@@ -111,3 +111,27 @@ def test_compact_removes_a_killed_writes_temporaries_from_a_run_without_parts(tm
     merged, held, failed = tables.compact(root)
     assert merged == {"r": 0} and not held and not failed
     assert not table_tmp.exists() and not array_tmp.exists() and kept.read_text() == "mine"
+
+
+@pytest.mark.parametrize("kind", ["loop", "dangling"])
+def test_a_results_root_that_is_a_symlink_to_nothing_is_one_line(tmp_path, capsys, monkeypatch, kind):
+    # `ln -s loop2 loop1; ln -s loop1 loop2` as --results raised RuntimeError ("Symlink loop") from
+    # Path.resolve in every verb and the explorer; a dangling link to write into said "File exists"
+    from trainer import cli, sweep
+
+    root = tmp_path / "root"
+    if kind == "loop":
+        root.symlink_to(tmp_path / "other")
+        (tmp_path / "other").symlink_to(root)
+    else:
+        root.symlink_to(tmp_path / "missing")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for verb in (["ls"], ["sql", "SELECT 1"]):
+        assert cli.main([*verb, "--results", str(root)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is a symlink that leads nowhere (its target is missing, or it loops)" in err
+    with pytest.raises(store.StoreError, match="is a symlink that leads nowhere"):
+        sweep.check_writable(root)
+    assert layout.leads_nowhere(root) and not layout.leads_nowhere(tmp_path)
+    from ibstore import index_file
+    assert index_file.cache_dir(root).parent.name == "index"       # no RuntimeError from a loop

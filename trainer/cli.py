@@ -36,6 +36,10 @@ def _read_root(args: argparse.Namespace) -> Path:
     mistyped --results naming a file once listed "no runs yet" and compacted nothing, exit 0.
     (A root not made yet has no runs: that is said as such.)"""
     root = layout.results_root(args.results)
+    if layout.leads_nowhere(root):
+        raise UserError(f"results root {terminal_text(str(root))!r} ({layout.root_source(args.results)}) is a symlink "
+                        f"that leads nowhere (its target is missing, or it loops); give the folder that holds runs/ "
+                        f"(--results DIR or ${layout.ROOT_ENV})")
     if root.exists() and not root.is_dir():
         raise UserError(f"results root {terminal_text(str(root))!r} ({layout.root_source(args.results)}) is not "
                         f"a folder; give the folder that holds runs/ (--results DIR or ${layout.ROOT_ENV})")

@@ -321,6 +321,9 @@ def final_statuses(root: Path, run_ids: list[str]) -> dict[str, str]:
 def check_writable(root: Path) -> None:
     """Fail before training, with a clear message, if runs cannot be written under `root`."""
     runs = layout.runs_dir(root)
+    if layout.leads_nowhere(root):      # mkdir said "File exists"
+        raise StoreError(f"cannot write results under {str(root)!r}: it is a symlink that leads nowhere (its target "
+                         "is missing, or it loops). Choose a folder with --results DIR or $IB_RESULTS.")
     try:
         runs.mkdir(parents=True, exist_ok=True)
         probe = runs / f".write-test-{os.getpid()}"
