@@ -164,6 +164,21 @@ def ceiling_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
             + AT_CEILING_BECAUSE.get(ends["estimator"].iloc[0], AT_CEILING_BECAUSE["binning"]))
 
 
+def clipped_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
+    """The sentence naming the layers of `phases` (one estimator, params and split) whose activations
+    idnns' fixed bins [-1, 1] clip in some run (ibstore.phases' `bins_clip`), by seed group, for the
+    figures as well as the tables; None if there are none."""
+    clipped = phases[stats.rows_with_clipped_bins(phases)].drop_duplicates(["group_id", "layer"])
+    if clipped.empty:
+        return None
+    clipped = in_order(clipped.sort_values("layer"), "group_id", labels)
+    groups = [f"{labels.get(group_id, group_id)}: " + ", ".join(layer_label(row.layer, row.layer_name)
+                                                               for row in rows.itertuples())
+              for group_id, rows in clipped.groupby("group_id", sort=False)]
+    return ("idnns' fixed bins [-1, 1] clip the activations of " + "; ".join(groups) + ": their I(X;T), drawn and "
+            "tabled, is the bins' (values beyond 1 share the last bin), not the layer's.")
+
+
 def health_table(runs: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
     """Per seed group (in the labels' order): its runs (completed and diverged), the dead, saturated
     and diverged among them, and the final test accuracy over the completed ones (its interval cut
@@ -669,6 +684,43 @@ def glance_table(group_stats: pd.DataFrame, estimator: str) -> pd.DataFrame:
                      "compresses": _compresses(by.loc[stats.EXCESS], q_value=tests.loc[group, "q_groups"]),
                      "left out": _left_out(by.loc[stats.EXCESS])})
     return pd.DataFrame(rows)
+
+
+def across_estimators(glance: pd.DataFrame) -> pd.DataFrame:
+    """`glance_table`s of several estimators side by side: per seed group (rows, in order) each
+    estimator's verdict and compression over the floor (columns, in order), "yes: 5.90 (≥ 4.46)";
+    empty for fewer than two estimators. Saxe et al. (2018) asked whether a layer's compression is
+    the estimator's: a verdict that changes with the estimator is read here at a glance."""
+    if glance.empty or glance["estimator"].nunique() < 2:
+        return pd.DataFrame()
+    cells = glance.assign(cell=glance["compresses"] + ": " + glance["compression over floor (bits)"])
+    table = cells.pivot(index="seed group", columns="estimator", values="cell")
+    table = table.loc[list(dict.fromkeys(glance["seed group"])), list(dict.fromkeys(glance["estimator"]))]
+    return table.fillna("–").reset_index().rename_axis(columns=None)
+
+
+def across_estimators_note(glance: pd.DataFrame) -> str | None:
+    """The sentence of `across_estimators`: the groups whose last hidden layer compresses (yes) under
+    every estimator, under none, and those where the estimators disagree, with which says what."""
+    if glance.empty or glance["estimator"].nunique() < 2:
+        return None
+    every, none, differ = [], [], []
+    for group, rows in glance.groupby("seed group", sort=False):
+        says = rows.groupby("compresses", sort=False)["estimator"].agg(list)
+        if list(says.index) == ["yes"]:
+            every.append(group)
+        elif "yes" not in says.index:
+            none.append(group)
+        else:
+            verdicts = "; ".join(f"{verdict} under {', '.join(names)}" for verdict, names in says.items())
+            differ.append(f"{group} ({verdicts})")
+    parts = ([f"yes under every estimator: {'; '.join(every)}"] if every else []) + \
+            ([f"yes under none: {'; '.join(none)}"] if none else []) + \
+            ([f"the estimators disagree: {'; '.join(differ)}"] if differ else [])
+    return (f"Across the {glance['estimator'].nunique()} estimators with I(X;T), does the last hidden layer compress? "
+            + "; ".join(parts) + ". Estimators on a fixed scale (fixed bins, kde's fixed noise variance) can read a layer whose "
+            "activations grow or saturate differently from those whose bins follow its values (adaptive, quantile): "
+            "where they disagree, the fall may be the estimator's.")
 
 
 def glance_note(group_stats: pd.DataFrame) -> str | None:

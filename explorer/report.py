@@ -297,6 +297,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
             lines += [cohort_tables.no_i_xt_note(estimator), ""]
             continue
         lines += _figures(store, runs, figure_labels, estimator, params, split, band, folder, name)
+        lines += _paragraphs([cohort_tables.clipped_note(these, labels)])
         these_curves = curves[(curves["estimator"] == estimator) & (curves["params"] == params)
                               & (curves["split"] == split)]
         section, glanced = _tables(these, these_curves, labels, reference, along, folder, name,
@@ -310,6 +311,10 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         glance = pd.concat([g.table for g in glances], ignore_index=True)
         _save_table(glance, folder, "glance")
         at_glance += [*_markdown(glance), "", *_paragraphs(g.note for g in glances)]
+        if not (across := cohort_tables.across_estimators(glance)).empty:
+            _save_table(across, folder, "glance-across-estimators")
+            at_glance += ["### Across estimators", "", *_paragraphs([cohort_tables.across_estimators_note(glance)]),
+                          *_markdown(across), ""]
     if without_i_xt:
         at_glance += [f"Not in this table, no I(X;T) recorded: {'; '.join(without_i_xt)} (see its section).", ""]
     if any(g.compared_note for g in glances):

@@ -1400,3 +1400,45 @@ def test_a_comparison_untested_because_a_group_still_rises_says_so_not_that_the_
                     f"group's mean I(X;T) peaks at its last logged epoch ({stats.EXCESS}) (1)): no evidence of a "
                     "difference, nor of none; each group's own verdict stands; a group whose I(X;T) still rises at "
                     "its last logged epoch has not fallen there yet: train longer to compare.")
+
+
+def test_the_estimators_verdicts_side_by_side_say_where_they_disagree():
+    # Saxe et al.'s question in a helper's estimators cohort: tanh compresses under every estimator,
+    # relu under the adaptive ones only; a verdict per estimator was one sentence per section
+    glance = pd.DataFrame([
+        {"estimator": estimator, "seed group": group, "compresses": verdict, "compression over floor (bits)": size}
+        for estimator, group, verdict, size in [
+            ("binning 0.07", "activation_fn=tanh", "yes", "5.90 (≥ 4.46)"),
+            ("binning 0.07", "activation_fn=relu", "not shown", "0.01 (≥ -0.20)"),
+            ("adaptive 30", "activation_fn=tanh", "yes", "5.02 (≥ 3.88)"),
+            ("adaptive 30", "activation_fn=relu", "yes", "1.60 (≥ 0.10)"),
+            ("idnns 30", "activation_fn=tanh", "yes", "6.13 (≥ 4.90)"),
+            ("idnns 30", "activation_fn=relu", "– (bins clip)", "2.74 (≥ 1.0)")]])
+    table = cohort_tables.across_estimators(glance)
+    assert list(table.columns) == ["seed group", "binning 0.07", "adaptive 30", "idnns 30"]
+    assert table.to_dict("records") == [
+        {"seed group": "activation_fn=tanh", "binning 0.07": "yes: 5.90 (≥ 4.46)", "adaptive 30": "yes: 5.02 (≥ 3.88)",
+         "idnns 30": "yes: 6.13 (≥ 4.90)"},
+        {"seed group": "activation_fn=relu", "binning 0.07": "not shown: 0.01 (≥ -0.20)",
+         "adaptive 30": "yes: 1.60 (≥ 0.10)", "idnns 30": "– (bins clip): 2.74 (≥ 1.0)"}]
+    note = cohort_tables.across_estimators_note(glance)
+    assert note.startswith("Across the 3 estimators with I(X;T), does the last hidden layer compress? yes under every "
+                           "estimator: activation_fn=tanh; the estimators disagree: activation_fn=relu (not shown "
+                           "under binning 0.07; yes under adaptive 30; – (bins clip) under idnns 30).")
+    one = glance[glance["estimator"] == "binning 0.07"]
+    assert cohort_tables.across_estimators(one).empty and cohort_tables.across_estimators_note(one) is None
+
+
+def test_the_layers_idnns_bins_clip_are_named_for_the_figures_too():
+    # a helper saw relu planes under idnns drawn on the Compare and Movie pages and in the report's
+    # figures with no word that its bins clip them; only the tables said "– (bins clip)"
+    phases = synthetic_phases({"relu": [0.1, 0.2], "tanh": [0.3, 0.4]})
+    phases = pd.concat([phases.assign(layer=layer, layer_name=f"dense_{layer}") for layer in (0, 1, 2)],
+                       ignore_index=True)
+    phases["bins_clip"] = (phases["group_id"] == "relu") & (phases["layer"] > 0) & phases["run_id"].str.endswith("0")
+    labels = {"tanh": "activation_fn=tanh", "relu": "activation_fn=relu"}
+    assert cohort_tables.clipped_note(phases, labels) == (
+        "idnns' fixed bins [-1, 1] clip the activations of activation_fn=relu: 1 · dense_1, 2 · dense_2: their "
+        "I(X;T), drawn and tabled, is the bins' (values beyond 1 share the last bin), not the layer's.")
+    assert cohort_tables.clipped_note(phases.assign(bins_clip=False), labels) is None
+    assert cohort_tables.clipped_note(phases.drop(columns="bins_clip"), labels) is None
