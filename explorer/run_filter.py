@@ -17,6 +17,23 @@ from explorer.results import ResultStore
 from explorer.run_rows import among, rows_where
 
 KEY, VALUES, WHERE = "fkey", "fval", "where"      # the Runs page's widget keys and URL parameters
+MAX_NAMED = 10    # what a warning names one by one (a link of 900 unknown runs made one of 58,604 characters)
+MAX_SHOWN_CHARS = 100   # of one value a link gave (a 10,000-character reference was echoed whole)
+
+
+def first_named(items: list[str]) -> str:
+    """The first MAX_NAMED of `items`, each cut to MAX_SHOWN_CHARS, and how many more.
+
+    >>> first_named([str(i) for i in range(12)])
+    '0, 1, 2, 3, 4, 5, 6, 7, 8, 9 and 2 more'
+    """
+    more = f" and {len(items) - MAX_NAMED:,} more" if len(items) > MAX_NAMED else ""
+    return ", ".join(cut(item) for item in items[:MAX_NAMED]) + more
+
+
+def cut(text: str) -> str:
+    """`text` to MAX_SHOWN_CHARS, saying how long it was."""
+    return text if len(text) <= MAX_SHOWN_CHARS else f"{text[:MAX_SHOWN_CHARS]}… ({len(text):,} characters)"
 
 
 def shown_value(value_json: str) -> str:
@@ -68,5 +85,5 @@ def from_url(results: ResultStore, key: str | None, shown_values: list[str], whe
         values = [offered[v] for v in dict.fromkeys(shown_values) if v in offered]
         unknown = [v for v in shown_values if v not in offered]
         if unknown:
-            problems.append(f"{key} never takes the value(s) {', '.join(unknown)}: left out of the link's filter")
+            problems.append(f"{key} never takes the value(s) {first_named(unknown)}: left out of the link's filter")
     return RunFilter(key, tuple(values), where), problems

@@ -185,15 +185,6 @@ def selection_sidebar(all_runs: pd.DataFrame) -> None:
                 if len(chosen) > ui.MAX_URL_RUNS else ""))
 
 
-MAX_NAMED = 10    # ids a warning names one by one (a link of 900 unknown runs made one of 58,604 characters)
-
-
-def _first_named(ids: list[str]) -> str:
-    """The first MAX_NAMED of `ids`, and how many more."""
-    more = f" and {len(ids) - MAX_NAMED:,} more" if len(ids) > MAX_NAMED else ""
-    return ", ".join(ids[:MAX_NAMED]) + more
-
-
 def unknown_warning() -> None:
     """Names the ids a URL asked for that the root does not hold, and what in a link was not
     understood, while the selection it gave stands: selected runs whose folders were removed
@@ -213,7 +204,7 @@ def unknown_warning() -> None:
         return
     if removed:
         st.warning(f"{len(removed)} selected run(s) are no longer in this results root (their folders were "
-                   f"removed): {ui.plain(_first_named(removed))}. They are left out of the selection.",
+                   f"removed): {ui.plain(run_filter.first_named(removed))}. They are left out of the selection.",
                    icon=":material/folder_off:")
     linked = [r for r in unknown if r not in removed]
     if linked:
@@ -222,4 +213,4 @@ def unknown_warning() -> None:
                 "(the Runs page's first seed groups), not the link's." if instead
                 else "They are left out of the selection.")
         st.warning(f"The link names {len(linked)} run(s) this results root does not hold: "
-                   f"{ui.plain(_first_named([repr(r) for r in linked]))}. {kept}", icon=":material/link_off:")
+                   f"{ui.plain(run_filter.first_named([repr(r) for r in linked]))}. {kept}", icon=":material/link_off:")

@@ -18,7 +18,7 @@ import vl_convert as vlc
 
 from explorer import patched_frames, runs_table
 from explorer.results import ResultStore
-from explorer.run_filter import RunFilter
+from explorer.run_filter import RunFilter, cut
 from explorer.run_rows import among, rows_among, rows_where
 from ibstore import layout, query_process, views
 from ibstore.record import FLAG_OF_STATUS, FLAGS, Status
@@ -164,7 +164,7 @@ def offered(key: str, shown: list, what: str | None = None) -> list:
     if from_link and linked is not None and linked not in [str(option) for option in shown]:
         why = (f"the selected runs recorded no such {what}" if what else
                f"{plain(key)} is one of {plain(', '.join(str(option) for option in shown))}")
-        st.warning(f"The link's {plain(key)}={plain(linked)} is dropped: {why}.", icon=":material/link_off:")
+        st.warning(f"The link's {plain(key)}={plain(cut(linked))} is dropped: {why}.", icon=":material/link_off:")
     return shown
 
 
@@ -183,7 +183,7 @@ def linked_selectbox(container, label: str, options: list[str], key: str, format
         found = linked if linked in options else by_label.get(linked)
         value = default if found is None else found
         if found is None and from_link:
-            st.warning(f"The link's {plain(key)}={plain(linked)} is dropped: no {what} of that id among the "
+            st.warning(f"The link's {plain(key)}={plain(cut(linked))} is dropped: no {what} of that id among the "
                        "selected runs.", icon=":material/link_off:")
     chosen = container.selectbox(label, options, options.index(value) if options else 0, key=key,
                                  format_func=format_func, **widget_options)

@@ -156,3 +156,14 @@ def test_a_links_value_a_bound_widget_does_not_offer_is_named(monkeypatch, cohor
     # Streamlit's binding drops such a value unsaid, and the page showed its default as if the link named it
     at = open_app(monkeypatch, cohort_root, page, **params)
     assert named in unescaped(warnings(at)), warnings(at)
+
+
+@pytest.mark.parametrize("page, params, named", [
+    (None, {"select": "shown", "fkey": "initial_bias", "fval": [f"x{i}" for i in range(300)]},
+     "initial_bias never takes the value(s) x0, x1, x2, x3, x4, x5, x6, x7, x8, x9 and 290 more"),
+    ("phases", {"reference": "r" * 10_000}, "reference=" + "r" * 100 + "… (10,000 characters) is dropped"),
+])
+def test_a_links_long_or_many_values_are_named_in_part(monkeypatch, cohort_root, page, params, named):
+    # 300 unknown values were listed whole (twice), and a 10,000-character reference echoed whole
+    at = open_app(monkeypatch, cohort_root, page, **params)
+    assert named in unescaped(warnings(at)) and len(warnings(at)) < 2_000, warnings(at)[:300]
