@@ -90,9 +90,11 @@ def wrapped_labels(width: int) -> str:
     """A Vega label expression that puts each `key=value` part of a label, its seed count
     "(3 seeds)" and its badge "[dead]" on lines of their own when the label is wider than `width`
     pixels (facet headers: a panel's varying keys and badge; a badge must never be cut off). It
-    breaks at a comma before the next key, count or badge, not within a value ("architecture=[10, 7, 5]")."""
-    parts = "replace(replace(datum.value, ' (', ', ('), ' [', ', [')"
-    before_a_part = r"regexp(', (?=[\\w.]+=|[(]|\\[[a-z])')"
+    breaks at a comma before the next key and before the count and the badges (ui.group_badges'
+    words), not within a value ("architecture=[10, 7, 5]", "path=data (v2).npz")."""
+    count_or_badge = r"[(](?=\\d+ seeds?[),])|\\[(?=dead|saturated|diverged|\\d+ of )"
+    parts = f"replace(datum.value, regexp(' (?={count_or_badge})', 'g'), ', ')"
+    before_a_part = rf"regexp(', (?=[\\w.]+=|{count_or_badge})')"
     return f"length(datum.value) * {CHAR_PX} > {width} ? split({parts}, {before_a_part}) : datum.value"
 
 

@@ -718,9 +718,9 @@ def across_estimators_note(glance: pd.DataFrame) -> str | None:
             ([f"yes under none: {'; '.join(none)}"] if none else []) + \
             ([f"the estimators disagree: {'; '.join(differ)}"] if differ else [])
     return (f"Across the {glance['estimator'].nunique()} estimators with I(X;T), does the last hidden layer compress? "
-            + "; ".join(parts) + ". Estimators on a fixed scale (fixed bins, kde's fixed noise variance) can read a layer whose "
-            "activations grow or saturate differently from those whose bins follow its values (adaptive, quantile): "
-            "where they disagree, the fall may be the estimator's.")
+            + "; ".join(parts) + ". Estimators on a fixed scale (fixed bins, kde's fixed noise variance) can read "
+            "a layer whose activations grow or saturate differently from those whose bins follow its values "
+            "(adaptive, quantile): where they disagree, the fall may be the estimator's.")
 
 
 def glance_note(group_stats: pd.DataFrame) -> str | None:

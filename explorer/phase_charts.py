@@ -102,7 +102,8 @@ def legend_labels(runs: pd.DataFrame) -> dict[str, str]:
 def seed_bands(mi: pd.DataFrame, band: str = "ci", non_negative: bool = False,
                ceilings: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per seed group, layer, quantity (i_xt, i_yt) and epoch: mean, lo, hi over the seeds drawn
-    and their number, at the epochs every one of them has a value at (queries.mi_over_seeds says why). `mi` has one row per run, epoch and layer with group, run_id, left_out, epoch,
+    and their number, at the epochs every one of them has a value at (queries.mi_over_seeds says why).
+    `mi` has one row per run, epoch and layer with group, run_id, left_out, epoch,
     layer, layer_name, i_xt, i_yt; the groups keep the order in which they first appear there (the
     legend's order). lo/hi are NaN where there is no band (one seed); with `non_negative` (values
     that cannot be below 0), lo is cut at 0; where `ceilings` (`group_ceilings`) knows the group's
@@ -119,7 +120,7 @@ def seed_bands(mi: pd.DataFrame, band: str = "ci", non_negative: bool = False,
     out = bands_over_seeds.over_seeds(long.sort_values(by, kind="stable"), by, "value", BANDS[band],
                                       bounds=(0.0 if non_negative else -math.inf, math.inf))
     out = out.rename(columns={"value": "mean", "value_lo": "low", "value_hi": "high", "seeds": "n"})
-    seeds = long.groupby(by[:-1], sort=False)["run_id"].nunique().rename("seeds")
+    seeds = long.groupby(by[:-1], sort=False, dropna=False)["run_id"].nunique().rename("seeds")   # NULL names too
     out = out[out["n"].to_numpy() == out.join(seeds, on=by[:-1])["seeds"].to_numpy()]   # every seed there
     out.loc[out["n"] < 2, ["low", "high"]] = np.nan
     if ceilings is not None:

@@ -107,7 +107,7 @@ def mi_over_seeds(con: duckdb.DuckDBPyConnection, run_ids: list[str], estimator:
                   split: str, aggregate: str = "median") -> pd.DataFrame:
     """Per seed group, epoch and layer: the mean or median of I(X;T), I(Y;T) over seeds,
     their min, max and quartiles, and the number of seeds; at the epochs every one of the group's
-    seeds here has a row at, as the statistics' group mean (ibstore.phases): where a seed stopped
+    seeds here has a row and a finite I(X;T) at, as the statistics' group mean (ibstore.phases): where a seed stopped
     early (stop_at_accuracy) or is still training, a mean over the seeds left would move by which
     seeds it holds, and a seed with high I(X;T) leaving reads as compression."""
     fn = AGGREGATES[aggregate]
@@ -125,7 +125,10 @@ def mi_over_seeds(con: duckdb.DuckDBPyConnection, run_ids: list[str], estimator:
                quantile_cont(i_yt, 0.25) AS i_yt_q1, quantile_cont(i_yt, 0.75) AS i_yt_q3,
                count(DISTINCT run_id) AS seeds
         FROM rows
-        GROUP BY group_id, epoch, layer HAVING count(DISTINCT run_id) = any_value(group_seeds)
+        GROUP BY group_id, epoch, layer
+        -- every seed there, and I(X;T) finite in all or none of them (none: an estimator without it, ksg)
+        HAVING count(DISTINCT run_id) = any_value(group_seeds)
+           AND count(*) FILTER (isfinite(i_xt)) IN (0, any_value(group_seeds))
         ORDER BY group_id, epoch, layer
     """, [run_ids, estimator, params, split]).df()
 

@@ -257,10 +257,9 @@ CODE_VERSION = _code_version()
 def _body(store: ResultStore, selection: Selection, labels: dict[str, str], cohorts: list[str], folder: Path,
           split: str | None, band: str, reference: str | None) -> str:
     run_ids = selection.run_ids
-    runs = selection.runs.assign(group=lambda f: f["group_id"].map(labels))   # the figures' raw labels
+    runs = selection.runs.assign(group=lambda f: f["group_id"].map(labels))
     completed = runs[runs["status"] == Status.COMPLETED]
     diverged = f" and {len(runs) - len(completed)} diverged" if len(runs) > len(completed) else ""
-    figure_labels, labels = labels, {group: inline_text(label) for group, label in labels.items()}
     header = [f"# Report: {inline_text(', '.join(dict.fromkeys(cohorts)))}", "",
               f"Results root `{store.root}`; {len(completed)} completed{diverged} runs in {len(labels)} seed groups; "
               f"written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {{SECONDS}} s by `trainer report` "
@@ -276,7 +275,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     _save_table(health, folder, "health")
     accuracy = cohort_tables.accuracy_comparison(completed, labels, reference)
     if not accuracy.empty:
-        lines += [f"### Final test accuracy compared with {accuracy['b'].iloc[0]}", "",
+        lines += [f"### Final test accuracy compared with {inline_text(accuracy['b'].iloc[0])}", "",
                   cohort_tables.ACCURACY_CAPTION, "", *_markdown(accuracy), ""]
         _save_table(accuracy, folder, "accuracy-comparison")
     phases, curves = store.phases(run_ids), store.phase_curves(run_ids)
@@ -293,15 +292,14 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         lines += [f"## {inline_text(f'{estimator} {params}')}, {split} split", ""]
         if cohort_tables.records_no_i_xt(these):
             without_i_xt.append(inline_text(f"{estimator} {params}"))
-            lines += _figures(store, runs, figure_labels, estimator, params, split, band, folder, name, with_i_xt=False)
+            lines += _figures(store, runs, labels, estimator, params, split, band, folder, name, with_i_xt=False)
             lines += [cohort_tables.no_i_xt_note(estimator), ""]
             continue
-        lines += _figures(store, runs, figure_labels, estimator, params, split, band, folder, name)
+        lines += _figures(store, runs, labels, estimator, params, split, band, folder, name)
         lines += _paragraphs([cohort_tables.clipped_note(these, labels)])
         these_curves = curves[(curves["estimator"] == estimator) & (curves["params"] == params)
                               & (curves["split"] == split)]
-        section, glanced = _tables(these, these_curves, labels, reference, along, folder, name,
-                                   inline_text(f"{estimator} {params}"))
+        section, glanced = _tables(these, these_curves, labels, reference, along, folder, name, f"{estimator} {params}")
         lines += section
         glances.append(glanced)
     at_glance = ["## At a glance: does the last hidden layer compress?", "",
@@ -323,7 +321,8 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         if compared:
             _save_table(compared_all, folder, "glance-compared")
         reference_group = compared_all["b"].iloc[0] if compared else "the reference group"
-        at_glance += [f"### Does the last hidden layer compress more or less than in {reference_group}?", "",
+        at_glance += [f"### Does the last hidden layer compress more or less than in {inline_text(reference_group)}?",
+                      "",
                       cohort_tables.LAST_HIDDEN_COMPARED, "", *(_markdown(compared_all) + [""] if compared else []),
                       *_paragraphs(g.compared_note for g in glances)]
     return "\n".join(header + _unreadable(store, run_ids) + at_glance + lines)
@@ -358,7 +357,7 @@ def _tables(these: pd.DataFrame, these_curves: pd.DataFrame, labels: dict[str, s
         notes = [cohort_tables.reference_note(these, labels, reference), cohort_tables.not_compared(these, labels),
                  cohort_tables.schedule_note(these_curves, these, labels),
                  cohort_tables.differences_note(compared, labels)]
-        lines += [f"### Seed groups compared with {comparison['b'].iloc[0]}", "",
+        lines += [f"### Seed groups compared with {inline_text(comparison['b'].iloc[0])}", "",
                   f"{cohort_tables.COMPARED_CAPTION} {cohort_tables.ADJUSTED}", "", *_paragraphs(notes),
                   *_markdown(comparison), ""]
     if along is not None:
@@ -381,8 +380,9 @@ def _tables(these: pd.DataFrame, these_curves: pd.DataFrame, labels: dict[str, s
 
 
 def _paragraphs(notes) -> list[str]:
-    """Each note that is there as a paragraph of the Markdown (a line, then an empty one)."""
-    return [line for note in notes if note for line in (note, "")]
+    """Each note that is there as a paragraph of the Markdown (a line, then an empty one), as text:
+    the notes name seed groups by their config values (`inline_text`)."""
+    return [line for note in notes if note for line in (inline_text(note), "")]
 
 
 def _labelled(estimator: str, note: str | None) -> str | None:
@@ -433,10 +433,11 @@ def _save_chart(chart, folder: Path, name: str, caption: str) -> list[str]:
 
 
 def inline_text(text: str) -> str:
-    """`text` (a config value, a cohort or key name: anyone's) as literal text on one Markdown line:
-    no line break (a heading or a table row of its own), no HTML (`<img onerror=...>` ran in a
-    viewer that renders it), no link or image (`](` is broken), no code span. Idempotent: a label
-    escaped here passes through it again unchanged.
+    """`text` (a config value, a cohort or key name: anyone's) as text on one Markdown line: no line
+    break (a heading or a table row of its own), no HTML (`<img onerror=...>` ran in a viewer that
+    renders it), no link or image whose text hides its target (`](` is broken), a backtick escaped
+    (a bare URL stays a URL, shown as itself). Idempotent: text escaped here passes through it again
+    unchanged.
 
     >>> inline_text("a<b>\\n![t](http://x)`c` p < 0.05")
     'a&lt;b> ![t]\\\\(http://x)\\\\`c\\\\` p < 0.05'

@@ -98,7 +98,7 @@ def layer_compression(phases: pd.DataFrame, layer: tuple[int, str] | None, estim
     peak - final alone, which noise makes positive in every run (its own peak is picked where its
     noise is high). NULL where `left_out` says why the statistics leave the run out
     (phase_charts.left_out: dead, diverged, unfinished), as every page leaves them out: a dead
-    network's I(X;T) stands still, and its zero is no answer; and the layer's label (`layer`).
+    network's I(X;T) stands still, and its zero is no answer. Also the layer's label (`layer`).
     A run without that layer has no row:
     of networks of different depths one number names another layer in each (the output layer of
     the shallower, a hidden one of the deeper), so a layer is its number and its name."""
@@ -106,7 +106,8 @@ def layer_compression(phases: pd.DataFrame, layer: tuple[int, str] | None, estim
     if layer is None:
         rows = rows[rows["layer"] == rows.groupby("run_id")["layer"].transform(last_hidden_layer)]
     else:
-        rows = rows[(rows["layer"] == layer[0]) & (rows["layer_name"] == layer[1])]
+        named = rows["layer_name"].isna() if pd.isna(layer[1]) else rows["layer_name"] == layer[1]  # NULL: older files
+        rows = rows[(rows["layer"] == layer[0]) & named]
     why = phase_charts.left_out(rows)
     excess = stats.with_excess(rows)[stats.EXCESS].astype(float).where(pd.isna(why))
     labels = [layer_label(int(number), name) for number, name in zip(rows["layer"], rows["layer_name"])]

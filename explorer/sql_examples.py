@@ -31,11 +31,11 @@ EXAMPLES: dict[str, str] = {
         "min(final_test_accuracy) AS worst, max(final_test_accuracy) AS best "
         "FROM runs WHERE status = 'completed' GROUP BY initial_bias ORDER BY initial_bias",
     "Peak and final I(X;T) per layer":
-        "SELECT run_id, estimator, params, layer, max(i_xt) AS peak_i_xt, arg_max(i_xt, epoch) AS final_i_xt "
+        "SELECT run_id, estimator, params, split, layer, max(i_xt) AS peak_i_xt, arg_max(i_xt, epoch) AS final_i_xt "
         "FROM mi WHERE split IN ('train', 'full') GROUP BY ALL ORDER BY ALL",
     "Compression (peak - final I(X;T)) per layer and cohort, completed runs, dead networks left out":
-        "SELECT r.cohort, m.estimator, m.params, m.layer, avg(m.peak - m.final) AS compression_bits, "
-        "count(*) AS runs FROM (SELECT run_id, estimator, params, layer, max(i_xt) AS peak, "
+        "SELECT r.cohort, m.estimator, m.params, m.split, m.layer, avg(m.peak - m.final) AS compression_bits, "
+        "count(*) AS runs FROM (SELECT run_id, estimator, params, split, layer, max(i_xt) AS peak, "
         "arg_max(i_xt, epoch) AS final FROM mi WHERE split IN ('train', 'full') GROUP BY ALL) m "
         "JOIN runs r USING (run_id) WHERE r.status = 'completed' AND r.dead_network IS NOT TRUE GROUP BY ALL "
         "ORDER BY ALL",
@@ -45,8 +45,8 @@ EXAMPLES: dict[str, str] = {
     "Epoch of the SNR drop (first epoch after the peak with SNR below half the peak)":
         SNR_DROP_SQL + " ORDER BY run_id, layer",
     "Does a layer compress? Compression over its noise floor per seed group, with interval and test":
-        "SELECT group_id, estimator, params, layer, n, mean AS excess_bits, ci_low AS lower_bound_bits, p_value, "
-        "q_value, compresses, excluded_runs FROM phase_stats WHERE quantity = 'compression_over_floor_bits' "
+        "SELECT group_id, estimator, params, split, layer, n, mean AS excess_bits, ci_low AS lower_bound_bits, "
+        "p_value, q_value, compresses, excluded_runs FROM phase_stats WHERE quantity = 'compression_over_floor_bits' "
         "AND split IN ('train', 'full') ORDER BY ALL",
 }
 

@@ -585,9 +585,9 @@ def recorded_by_fewer(choices: pd.DataFrame, with_mi: list[str], estimator: str,
     chosen = choices[(choices["estimator"] == estimator) & (choices["params"] == params) & (choices["split"] == split)]
     recorded = int(chosen["runs"].iloc[0]) if len(chosen) else 0
     if recorded < len(with_mi):
-        st.caption(plain(f"{len(with_mi) - recorded} of the {len(with_mi)} selected runs with MI recorded no {split} MI "
-                         f"with {estimator} {params}: they are not on this page (the Estimator box lists what any "
-                         "of them recorded)."))
+        st.caption(plain(f"{len(with_mi) - recorded} of the {len(with_mi)} selected runs with MI recorded no "
+                         f"{split} MI with {estimator} {params}: they are not on this page (the Estimator box lists "
+                         "what any of them recorded)."))
 
 
 def not_recorded(what: str, run_ids: list[str]) -> None:

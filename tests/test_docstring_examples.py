@@ -6,7 +6,8 @@ import importlib
 import pytest
 
 # the modules whose docstrings carry `>>>` examples
-MODULES = ["explorer.charts", "explorer.cohort_tables", "explorer.configdiff", "explorer.report", "explorer.run_filter", "explorer.run_rows",
+MODULES = ["explorer.charts", "explorer.cohort_tables", "explorer.configdiff", "explorer.report", "explorer.run_filter",
+           "explorer.run_rows",
            "explorer.seed_bands", "explorer.ui", "ibstore.configdiff", "ibstore.flatten", "ibstore.index_pending",
            "ibstore.statement_check", "ibstore.stats", "ibstore.temporal_text", "ibstore.trend"]
 

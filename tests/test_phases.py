@@ -1417,8 +1417,8 @@ def test_the_estimators_verdicts_side_by_side_say_where_they_disagree():
     table = cohort_tables.across_estimators(glance)
     assert list(table.columns) == ["seed group", "binning 0.07", "adaptive 30", "idnns 30"]
     assert table.to_dict("records") == [
-        {"seed group": "activation_fn=tanh", "binning 0.07": "yes: 5.90 (≥ 4.46)", "adaptive 30": "yes: 5.02 (≥ 3.88)",
-         "idnns 30": "yes: 6.13 (≥ 4.90)"},
+        {"seed group": "activation_fn=tanh", "binning 0.07": "yes: 5.90 (≥ 4.46)",
+         "adaptive 30": "yes: 5.02 (≥ 3.88)", "idnns 30": "yes: 6.13 (≥ 4.90)"},
         {"seed group": "activation_fn=relu", "binning 0.07": "not shown: 0.01 (≥ -0.20)",
          "adaptive 30": "yes: 1.60 (≥ 0.10)", "idnns 30": "– (bins clip): 2.74 (≥ 1.0)"}]
     note = cohort_tables.across_estimators_note(glance)

@@ -4,6 +4,8 @@ on configs that list no usable estimators."""
 
 from __future__ import annotations
 
+import math
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -70,6 +72,15 @@ def test_a_group_over_seeds_is_drawn_where_every_seed_logged(aggregate):
     assert np.allclose(g["i_xt"], 7.0) and np.allclose(g["i_yt"], 0.6)
     assert (g["i_xt_min"] == 6.0).all() and (g["i_xt_max"] == 8.0).all()
     assert h["epoch"].tolist() == list(range(5)) and np.allclose(h["i_xt"], [5.0, 4.9, 4.8, 4.7, 4.6])
+    # a seed whose I(X;T) is missing (NULL) or NaN at an epoch takes that epoch out of its group
+    for missing in (None, math.nan):
+        gap = mi.copy()
+        gap["i_xt"] = gap["i_xt"].astype(object)
+        gap.loc[(gap["run_id"] == "b") & (gap["epoch"] == 1), "i_xt"] = missing
+        con.register("mi", gap.astype({"i_xt": float}))
+        holes = queries.mi_over_seeds(con, ["a", "b"], "binning", "{}", "train", aggregate)
+        assert holes["epoch"].tolist() == [0, 2] and np.allclose(holes["i_xt"], 7.0)
+    con.register("mi", mi)
     # a group of the selection's seeds here: without b, a alone is drawn at every epoch it logged
     alone = queries.mi_over_seeds(con, ["a"], "binning", "{}", "train", aggregate)
     assert alone["epoch"].tolist() == list(range(5)) and set(alone["seeds"]) == {1}

@@ -567,7 +567,8 @@ def test_config_values_reach_the_markdown_as_text_not_html_links_or_lines(tmp_pa
         for column in ("label", evil):
             write_run(tmp_path / "results", "x", {"activation_fn": "tanh", "epochs": 60, "label_column": column},
                       seed=seed, cohort="c<b>x</b>", logged=20)
-    path, _ = report.write_report(report.ResultStore(tmp_path / "results"), ["c<b>x</b>", "c<b>x</b>"], tmp_path / "out")
+    store = report.ResultStore(tmp_path / "results")
+    path, _ = report.write_report(store, ["c<b>x</b>", "c<b>x</b>"], tmp_path / "out")
     text = path.read_text()
     assert "<img" not in text and "<b>" not in text and "](http" not in text
     assert not any(line.startswith("# pwned") for line in text.splitlines())
@@ -575,3 +576,6 @@ def test_config_values_reach_the_markdown_as_text_not_html_links_or_lines(tmp_pa
     shown = "label_column=&lt;img src=x onerror=alert(1)> # pwned ![t]\\(http://evil.invalid/t.png) \\`x\\`"
     assert f"| {shown} \\| y | 2 | 0 | 0 | 0 |" in text                     # a health row: one row, its cells
     assert f"### Final test accuracy compared with {shown} | y" in text
+    # the LaTeX tables hold the value itself, escaped for LaTeX alone
+    tex = (path.parent / "tables" / "health.tex").read_text()
+    assert "label\\_column=<img src=x onerror=alert(1)>" in tex and "&lt;" not in tex and "\\(" not in tex

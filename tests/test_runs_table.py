@@ -74,3 +74,6 @@ def test_networks_of_two_depths_are_compared_on_the_same_layer():
     assert runs_table.unmeasured_note(2, len(dense_3), "binning {} train MI at 3 · dense_3") == \
         "1 of the 2 runs shown recorded no binning {} train MI at 3 · dense_3: they draw no line."
     assert runs_table.unmeasured_note(2, 2, "x") is None
+    # files written before layer_name existed: the layer is its number alone
+    unnamed = runs_table.layer_compression(phases.assign(layer_name=None), (3, None), "binning", "{}", "train")
+    assert unnamed.index.tolist() == ["deep", "shallow"] and unnamed["layer"].tolist() == ["3", "3"]

@@ -309,3 +309,12 @@ def test_the_one_liners_answer_a_cohort_measured_on_every_input(tmp_path):
                   "Compression (peak - final I(X;T)) per layer and cohort, completed runs, dead networks left out"):
         rows = answer(tmp_path, title)
         assert len(rows) == 6 and (title.startswith("Compression") or {r["run_id"] for r in rows} == {run_id})
+    # a run measured on both (mi_splits train and full, a valid config): a row per split, each of its own
+    # split's values (a reviewer's: peak from full, final from train, in one row)
+    both = write_run(tmp_path / "both", "both", {"epochs": 20, "mi_splits": ["train", "full"]}, logged=5)
+    rows = answer(tmp_path / "both", "Peak and final I(X;T) per layer")
+    mi = pq.read_table(layout.table_path(tmp_path / "both", both, "mi")).to_pandas()
+    assert len(rows) == 12
+    for row in rows:
+        own = mi[(mi["split"] == row["split"]) & (mi["layer"] == row["layer"])].sort_values("epoch")
+        assert (row["peak_i_xt"], row["final_i_xt"]) == (own["i_xt"].max(), own["i_xt"].iloc[-1])

@@ -410,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:     # argparse says these with the top level's usage, which does not list the verb's options
         args.verb_parsers[args.verb].error(f"unrecognized arguments: {' '.join(unknown)}")
     for signum in (signal.SIGINT, signal.SIGTERM):   # Ctrl-C and SIGTERM alike: KeyboardInterrupt, noted
-        signal.signal(signum, interrupts.stop)
+        if signal.getsignal(signum) is not signal.SIG_IGN:   # one the parent ignores (`cmd &` in a script) stays so
+            signal.signal(signum, interrupts.stop)
     try:
         status = args.handler(args)
         sys.stdout.flush()   # a reader that left is met here, where the verb is known, not at exit

@@ -67,7 +67,7 @@ def planes() -> None:
                       if counts else "."))
         titles = ui.group_titles(store, all_runs, selection)
         all_left_out = pd.Series(pd.notna(why), index=measured.index).groupby(measured["group_id"], sort=False).all()
-        if gone := [titles[group] for group in all_left_out.index[all_left_out]]:
+        if layout == "grid" and (gone := [titles[group] for group in all_left_out.index[all_left_out]]):
             st.caption(ui.plain(f"No panel for {', '.join(gone)}: every seed of it is left out."))
         kept = measured.loc[pd.isna(why), "run_id"].tolist()
         if not kept:
