@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 
-import pyarrow as pa
 import pytest
 
 from bench.make_results import write_run
 from explorer import runs_table
 from explorer.results import ResultStore
 from conftest import open_app
+from test_dead_runs_on_pages import parallel_coordinates
 from test_phases_page import unescaped
 
 pytestmark = pytest.mark.slow  # opens the app under AppTest
@@ -44,15 +44,6 @@ def mixed_root(tmp_path_factory):
     return root, ids
 
 
-def parallel_rows(at) -> tuple[dict, list[dict]]:
-    for chart in at.get("vega_lite_chart"):
-        spec = json.loads(chart.proto.spec)
-        if any(layer.get("mark", {}).get("type") == "rule" for layer in spec.get("layer", [])):
-            return spec, [row for dataset in chart.proto.datasets
-                          for row in pa.ipc.open_stream(dataset.data.data).read_all().to_pylist()]
-    raise AssertionError("no parallel coordinates")
-
-
 def captions(at) -> str:
     return "\n".join(unescaped(caption.value) for caption in at.caption)
 
@@ -66,7 +57,7 @@ def test_parallel_coordinates_compare_each_networks_last_hidden_layer_and_name_a
     phases = phases[(phases["estimator"] == "binning") & (phases["params"] == '{"bin_size": 0.07}')
                     & (phases["split"] == "train")].set_index(["run_id", "layer"])
     excess = phases["compression_bits"] - phases["noise_floor_bits"]
-    spec, rows = parallel_rows(at)
+    spec, rows = parallel_coordinates(at)
     column = "compression over floor of each network's last hidden layer (bits)"
     drawn = {row["run_id"]: row[column] for row in rows if row.get("axis") == column and "run_id" in row}
     # the deep networks' layer 4 (dense_4), the shallow ones' layer 2 (dense_2): not the shallow ones' output
@@ -78,7 +69,7 @@ def test_parallel_coordinates_compare_each_networks_last_hidden_layer_and_name_a
     options = at.selectbox(key="pc_layer").options
     assert "3 · dense_3" in options and "3 · output" in options
     at.selectbox(key="pc_layer").set_value("3 · dense_3").run()
-    spec, rows = parallel_rows(at)
+    spec, rows = parallel_coordinates(at)
     column = "compression over floor of 3 · dense_3 (bits)"
     drawn = {row["run_id"]: row[column] for row in rows if row.get("axis") == column and "run_id" in row}
     assert drawn == pytest.approx({run_id: excess[(run_id, 3)] for run_id in ids["deep"]})

@@ -5,7 +5,7 @@ varying keys against an outcome."""
 
 import streamlit as st
 
-from explorer import charts, charts_results, cohort_tables, quickstart, run_filter, runs_table, ui
+from explorer import charts, charts_results, quickstart, run_filter, runs_table, ui
 from explorer.results import ResultStore
 from explorer.run_rows import rows_where
 from ibstore.record import Status
