@@ -72,3 +72,18 @@ def test_a_plan_the_disk_cannot_hold_is_refused(tmp_path, monkeypatch):
     with pytest.raises(plan.SweepError, match="the configs plan 101 runs; .* has 0.00164 GB free"):
         plan.check_plan_size(101, tmp_path, confirmed=True)
     plan.check_plan_size(100, tmp_path, confirmed=True)
+
+
+def test_a_sweeps_set_overrides_every_config_before_it_is_counted_and_planned(tmp_path, capsys):
+    # a built-in cohort shortened from the command line (a helper copied estimators.json to do it)
+    grid_config(tmp_path, {"learning_rate": 2}, n_runs=2)
+    (tmp_path / "other.json").write_text(json.dumps({"name": "other", "epochs": 8000, "architecture": [4]}))
+    assert plan.count_runs(tmp_path) == 2 * 2 + 1
+    assert plan.count_runs(tmp_path, ["n_runs=5"]) == 2 * 5 + 5
+    experiments = plan.load_experiments(tmp_path, ["epochs=20", "n_runs=5"])
+    assert {e.config.epochs for e in experiments} == {20} and sum(len(e.seeds) for e in experiments) == 15
+    # the overridden config is another experiment, with its own run ids
+    assert {e.run_id(0) for e in experiments}.isdisjoint(e.run_id(0) for e in plan.load_experiments(tmp_path))
+    assert cli.main(["sweep", str(tmp_path), "--set", "epochs=-1", "--results", str(tmp_path / "results")]) == 2
+    assert "config key 'epochs' = -1 is not allowed" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()      # nothing written

@@ -117,13 +117,14 @@ MIN_RUN_BYTES = 16 * 1024
 MAX_RUNS = 1_000_000
 
 
-def count_runs(path: str | Path) -> int:
-    """How many runs the configs under PATH plan (grid combinations x seeds), counted from the
-    grids without expanding them; a config that cannot be read raises ConfigError."""
+def count_runs(path: str | Path, overrides: list[str] = ()) -> int:
+    """How many runs the configs under PATH plan (grid combinations x seeds), each with the
+    `--set KEY=VALUE` overrides applied, counted from the grids without expanding them; a config
+    that cannot be read raises ConfigError."""
     total = 0
     for file in config_files(path):
         try:
-            raw = config.load_file(file)
+            raw = config.apply_overrides(config.load_file(file), list(overrides))
         except config.ConfigError as error:
             raise config.ConfigError(f"{file}: {error}") from None
         total += runs_of(raw)
@@ -171,12 +172,14 @@ def _free_bytes(root: Path) -> int | None:
     return None
 
 
-def load_experiments(path: str | Path) -> list[Experiment]:
-    """Every experiment under PATH (grids expanded, seeds listed), all validated before any runs."""
+def load_experiments(path: str | Path, overrides: list[str] = ()) -> list[Experiment]:
+    """Every experiment under PATH (grids expanded, seeds listed), each config with the `--set
+    KEY=VALUE` overrides applied (a built-in cohort, shortened: `--set epochs=2000`), all validated
+    before any runs."""
     experiments = []
     for file in config_files(path):
         try:
-            planned = config.plan(config.load_file(file))
+            planned = config.plan(config.apply_overrides(config.load_file(file), list(overrides)))
         except config.ConfigError as error:
             raise config.ConfigError(f"{file}: {error}") from None
         ignored = sorted({key for experiment in planned for key in experiment.ignored})

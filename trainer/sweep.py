@@ -157,8 +157,11 @@ def default_sweep_id() -> str:
 
 def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address: str | None = None,
           retry_failed: bool = False, resume: bool = False, force: bool = False,
-          sweep_id: str | None = None, ray_mode: str | None = None, line_seconds: float = LINE_SECONDS) -> bool:
+          sweep_id: str | None = None, ray_mode: str | None = None, line_seconds: float = LINE_SECONDS,
+          overrides: list[str] = ()) -> bool:
     """The `trainer sweep` command. True if every planned run is completed at the end.
+
+    `overrides`: `--set KEY=VALUE` applied to every config under `path` (trainer.config.apply_overrides).
 
     `ray_mode`: how Ray workers reach the root (trainer.arguments.RAY_MODES; default auto).
     `line_seconds`: without a terminal, a plain progress line this often (trainer.progress).
@@ -167,8 +170,8 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
     if ray_mode is not None and ray_address is None:
         raise SweepError("--ray-mode applies to Ray sweeps; add --ray ADDRESS")
     sweep_id = check_options(root, workers, ray_address, sweep_id)
-    experiments = load_experiments(path)
-    root = Path(root).resolve()
+    experiments = load_experiments(path, overrides)
+    root = Path(os.path.realpath(root))     # not Path.resolve: a symlink loop raised RuntimeError (check_writable says it)
     redo = Redo(interrupted=resume or force, failed=retry_failed or force, completed=force)
     plan = plan_sweep(experiments, root, redo, resume=resume and not force)
     workers = workers or os.cpu_count() or 1

@@ -34,6 +34,10 @@ def add_parser(verbs, with_results) -> None:
                        help=f"without a terminal, print a progress line this often (default {LINE_SECONDS:g})")
     sweep.add_argument("--yes", action="store_true",
                        help="start a plan of more than 10,000 runs (refused without it)")
+    sweep.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="override a key of every config (e.g. epochs=2000 to shorten a built-in cohort; its "
+                            "runs are others then: pass it again to resume them); the value is parsed as JSON if "
+                            "it can be")
     sweep.set_defaults(handler=cmd_sweep)
 
 
@@ -42,9 +46,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     root = layout.results_root(args.results)
     # Counted from the grids before anything is expanded, planned or written.
-    plan.check_plan_size(plan.count_runs(args.path), root, confirmed=args.yes)
+    overrides = args.set or []
+    plan.check_plan_size(plan.count_runs(args.path, overrides), root, confirmed=args.yes)
     completed = sweep.sweep(args.path, root, workers=args.workers,
                             ray_address=args.ray, retry_failed=args.retry_failed, resume=args.resume,
                             force=args.force, sweep_id=args.sweep_id, ray_mode=args.ray_mode,
-                            line_seconds=args.progress_seconds)
+                            line_seconds=args.progress_seconds, overrides=overrides)
     return EXIT_OK if completed else EXIT_RUN_FAILED
