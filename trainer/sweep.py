@@ -171,7 +171,7 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
         raise SweepError("--ray-mode applies to Ray sweeps; add --ray ADDRESS")
     sweep_id = check_options(root, workers, ray_address, sweep_id)
     experiments = load_experiments(path, overrides)
-    root = Path(os.path.realpath(root))     # not Path.resolve: a symlink loop raised RuntimeError (check_writable says it)
+    root = Path(os.path.realpath(root))     # not Path.resolve: a loop raised RuntimeError (check_writable says it)
     redo = Redo(interrupted=resume or force, failed=retry_failed or force, completed=force)
     plan = plan_sweep(experiments, root, redo, resume=resume and not force)
     workers = workers or os.cpu_count() or 1
