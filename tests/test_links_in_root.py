@@ -132,6 +132,12 @@ def test_a_results_root_that_is_a_symlink_to_nothing_is_one_line(tmp_path, capsy
         assert err.count("\n") == 1 and "is a symlink that leads nowhere (its target is missing, or it loops)" in err
     with pytest.raises(store.StoreError, match="is a symlink that leads nowhere"):
         sweep.check_writable(root)
+    # a sweep into a dangling link once created its missing target and trained there, exit 0
+    config = tmp_path / "c.json"
+    config.write_text('{"name": "c", "epochs": 1, "architecture": [4]}')
+    assert cli.main(["sweep", str(config), "--results", str(root)]) == 2
+    assert "is a symlink that leads nowhere" in capsys.readouterr().err
+    assert not (tmp_path / "missing").exists()
     assert layout.leads_nowhere(root) and not layout.leads_nowhere(tmp_path)
     from ibstore import index_file
     assert index_file.cache_dir(root).parent.name == "index"       # no RuntimeError from a loop

@@ -87,3 +87,17 @@ def test_a_sweeps_set_overrides_every_config_before_it_is_counted_and_planned(tm
     assert cli.main(["sweep", str(tmp_path), "--set", "epochs=-1", "--results", str(tmp_path / "results")]) == 2
     assert "config key 'epochs' = -1 is not allowed" in capsys.readouterr().err
     assert not (tmp_path / "results").exists()      # nothing written
+
+
+def test_a_set_of_a_key_the_grid_lists_takes_it_out_of_the_grid(tmp_path):
+    # a grid value wins over a key beside it: --set activation_fn=relu on a grid over activations
+    # planned every activation again, without a word
+    (tmp_path / "c.json").write_text(json.dumps({"name": "c", "epochs": 1, "architecture": [4], "n_runs": 2,
+                                                 "grid": {"activation_fn": ["tanh", "relu", "elu"],
+                                                          "initial_bias": [0, 1]}}))
+    assert plan.count_runs(tmp_path) == 12
+    assert plan.count_runs(tmp_path, ["activation_fn=relu"]) == 4
+    experiments = plan.load_experiments(tmp_path, ["activation_fn=relu"])
+    assert {e.config.activation_fn for e in experiments} == {"relu"} and len(experiments) == 2
+    alone = plan.load_experiments(tmp_path, ["activation_fn=relu", "initial_bias=0.5"])
+    assert [(e.config.activation_fn, e.config.initial_bias) for e in alone] == [("relu", 0.5)]

@@ -185,6 +185,10 @@ def test_a_sweep_says_which_skipped_runs_are_recorded_in_another_cohort(tmp_path
     assert capsys.readouterr().out.splitlines()[1:] == [
         "  2 skipped run(s) recorded in cohort 'qs', not in their config's (a cohort is not part of a run's id: the "
         "runs are the same, and keep the cohort they were trained in)"]
+    # the overrides are part of the runs' ids: the plan's line names them
+    sweep_module.print_plan("qs.json", tmp_path, plan, ["epochs=5", 'log_schedule={"every": 1}'])
+    assert capsys.readouterr().out.splitlines()[0].startswith(
+        'sweep qs.json with --set epochs=5 --set log_schedule={"every": 1}: 3 runs planned, 3 already complete')
 
 
 def test_plan_skips_complete_runs_and_groups_the_rest_by_what_they_need(tmp_path):

@@ -171,11 +171,12 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
         raise SweepError("--ray-mode applies to Ray sweeps; add --ray ADDRESS")
     sweep_id = check_options(root, workers, ray_address, sweep_id)
     experiments = load_experiments(path, overrides)
-    root = Path(os.path.realpath(root))     # not Path.resolve: a loop raised RuntimeError (check_writable says it)
+    leads_somewhere(root)       # before realpath, which names a dangling link's missing target
+    root = Path(os.path.realpath(root))     # not Path.resolve: a symlink loop raised RuntimeError
     redo = Redo(interrupted=resume or force, failed=retry_failed or force, completed=force)
     plan = plan_sweep(experiments, root, redo, resume=resume and not force)
     workers = workers or os.cpu_count() or 1
-    print_plan(path, root, plan)
+    print_plan(path, root, plan, overrides)
     check_writable(root)
     print(terminal_text(f"progress file: {progress_path(root, sweep_id)}"))
     progress = Progress(root, path, plan, sweep_id, line_seconds)
@@ -260,9 +261,12 @@ def plan_held_again(experiments: list[Experiment], root: Path, redo: Redo, resum
     return plan
 
 
-def print_plan(path: str | Path, root: Path, plan: Plan) -> None:
-    print(terminal_text(f"sweep {path}: {plan.planned} runs planned, {len(plan.skipped.get(Status.COMPLETED, []))} "
-                        f"already complete (skipped), {plan.to_do} to do; results in {root}"))
+def print_plan(path: str | Path, root: Path, plan: Plan, overrides: list[str] = ()) -> None:
+    # the overrides are part of the runs' ids: a resume without them plans other runs
+    changed = f" with {' '.join(f'--set {text}' for text in overrides)}" if overrides else ""
+    print(terminal_text(f"sweep {path}{changed}: {plan.planned} runs planned, "
+                        f"{len(plan.skipped.get(Status.COMPLETED, []))} already complete (skipped), {plan.to_do} to do; "
+                        f"results in {root}"))
     for status, hint in ((Status.FAILED, "--retry-failed reruns them"), (Status.DIVERGED, "--retry-failed reruns them"),
                          (Status.INTERRUPTED, "--resume continues them")):
         if plan.skipped.get(status):
@@ -321,12 +325,17 @@ def final_statuses(root: Path, run_ids: list[str]) -> dict[str, str]:
     return {run_id: NOT_STARTED if status is None else status.value for run_id, status in shown.items()}
 
 
-def check_writable(root: Path) -> None:
-    """Fail before training, with a clear message, if runs cannot be written under `root`."""
-    runs = layout.runs_dir(root)
-    if layout.leads_nowhere(root):      # mkdir said "File exists"
+def leads_somewhere(root: Path) -> None:
+    """StoreError if `root` is a symlink to nothing (a loop, a missing target: mkdir said "File exists")."""
+    if layout.leads_nowhere(root):
         raise StoreError(f"cannot write results under {str(root)!r}: it is a symlink that leads nowhere (its target "
                          "is missing, or it loops). Choose a folder with --results DIR or $IB_RESULTS.")
+
+
+def check_writable(root: Path) -> None:
+    """Fail before training, with a clear message, if runs cannot be written under `root`."""
+    leads_somewhere(root)
+    runs = layout.runs_dir(root)
     try:
         runs.mkdir(parents=True, exist_ok=True)
         probe = runs / f".write-test-{os.getpid()}"

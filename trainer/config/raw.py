@@ -94,9 +94,15 @@ def parse_overrides(texts: list[str], flag: str = "--set",
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """A copy of `raw` with each `--set KEY=VALUE` applied; dotted keys reach into dicts."""
+    """A copy of `raw` with each `--set KEY=VALUE` applied; dotted keys reach into dicts. A key the
+    config's grid lists leaves the grid (a grid value wins over a key beside it, so `--set
+    activation_fn=relu` on the activation_functions cohort changed nothing); an empty grid goes."""
     result = json.loads(json.dumps(raw))
     for text, (key, value) in zip(overrides, parse_overrides(overrides)):
+        if isinstance(result.get("grid"), dict) and key in result["grid"]:
+            del result["grid"][key]
+            if not result["grid"]:
+                del result["grid"]
         *parents, leaf = key.split(".")
         target = result
         for part in parents:
