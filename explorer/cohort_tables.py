@@ -277,10 +277,10 @@ def group_table(group_stats: pd.DataFrame) -> pd.DataFrame:
     quantity, p, q over the layers, the verdict), then the other TABLE_QUANTITIES, each as
     "mean [95 % CI]". The answer comes first: the table is wider than a page's column."""
     rows = []
-    for (group, layer_name), frame in group_stats.groupby(["group", "layer_name"], sort=False):
+    for (group, layer), frame in group_stats.groupby(["group", "layer"], sort=False):   # a name can be NULL
         by = frame.set_index("quantity")
         excess = by.loc[stats.EXCESS]
-        row = {"seed group": group, "layer": layer_label(by["layer"].iloc[0], layer_name),
+        row = {"seed group": group, "layer": layer_label(layer, by["layer_name"].iloc[0]),
                "n": int(by.loc["compression_bits", "n"]), "left out": _left_out(excess),
                stats.EXCESS: estimate_cell(excess, 2), "p (compression > floor)": p_text(excess["p_value"]),
                "q (over layers)": p_text(excess["q_value"]),
@@ -705,9 +705,10 @@ def across_estimators_note(glance: pd.DataFrame) -> str | None:
     if glance.empty or glance["estimator"].nunique() < 2:
         return None
     every, none, differ = [], [], []
+    estimators = glance["estimator"].nunique()
     for group, rows in glance.groupby("seed group", sort=False):
         says = rows.groupby("compresses", sort=False)["estimator"].agg(list)
-        if list(says.index) == ["yes"]:
+        if list(says.index) == ["yes"] and rows["estimator"].nunique() == estimators:
             every.append(group)
         elif "yes" not in says.index:
             none.append(group)

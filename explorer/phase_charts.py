@@ -120,8 +120,9 @@ def seed_bands(mi: pd.DataFrame, band: str = "ci", non_negative: bool = False,
     out = bands_over_seeds.over_seeds(long.sort_values(by, kind="stable"), by, "value", BANDS[band],
                                       bounds=(0.0 if non_negative else -math.inf, math.inf))
     out = out.rename(columns={"value": "mean", "value_lo": "low", "value_hi": "high", "seeds": "n"})
-    seeds = long.groupby(by[:-1], sort=False, dropna=False)["run_id"].nunique().rename("seeds")   # NULL names too
-    out = out[out["n"].to_numpy() == out.join(seeds, on=by[:-1])["seeds"].to_numpy()]   # every seed there
+    per_layer = ["group", "layer", "quantity"]   # not layer_name: NULL in files written before it existed
+    seeds = long.groupby(per_layer, sort=False)["run_id"].nunique().rename("seeds")
+    out = out[out["n"].to_numpy() == out.join(seeds, on=per_layer)["seeds"].to_numpy()]   # every seed there
     out.loc[out["n"] < 2, ["low", "high"]] = np.nan
     if ceilings is not None:
         # a quantity with a known ceiling lies in [0, ceiling] (ibstore.phases)
@@ -139,7 +140,7 @@ def phase_marks(phases: pd.DataFrame) -> pd.DataFrame:
     of one estimator, params and split with a `group` column."""
     live = phases[pd.isna(left_out(phases))]
     rows = []
-    for (group, layer, layer_name), frame in live.groupby(["group", "layer", "layer_name"], sort=True):
+    for (group, layer, layer_name), frame in live.groupby(["group", "layer", "layer_name"], sort=True, dropna=False):
         for column, mark in MARKS.items():
             epoch = frame[column].astype(float).mean()
             if np.isfinite(epoch):
@@ -166,6 +167,10 @@ def phase_lines(bands: pd.DataFrame, marks: pd.DataFrame, title: str | None = No
     data["panel"] = (with_layer_label(data)["layer_label"] + ": "
                      + data["quantity"].map(QUANTITY_TITLES).str.split(" ").str[0])
     data = data[["kind", "panel", "layer", "quantity", "legend", "epoch", "mean", "low", "high", "n", "mark"]]
+    # without any mark (a root whose layer names are NULL has none) the column held NaN as objects,
+    # which altair's sanitizing keeps: a bare NaN in the spec, no JSON, and vl-convert refused the
+    # report's figure. As text its missing values are null.
+    data["mark"] = data["mark"].astype("string")
     color = category_color("legend", domain, title="seed group", orient="bottom", columns=1)
     width = (PAGE_WIDTH - 2 * AXIS_SPACE) // 2 - 40   # two panels, each with its own y axis, within PAGE_WIDTH
     x = epoch_x(float(data["epoch"].max())) if log_epochs else alt.X("epoch:Q", title="epoch")

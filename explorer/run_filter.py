@@ -31,9 +31,9 @@ def first_named(items: list[str]) -> str:
     return ", ".join(cut(item) for item in items[:MAX_NAMED]) + more
 
 
-def cut(text: str) -> str:
-    """`text` to MAX_SHOWN_CHARS, saying how long it was."""
-    return text if len(text) <= MAX_SHOWN_CHARS else f"{text[:MAX_SHOWN_CHARS]}… ({len(text):,} characters)"
+def cut(text: str, chars: int = MAX_SHOWN_CHARS) -> str:
+    """`text` to `chars` characters, saying how long it was."""
+    return text if len(text) <= chars else f"{text[:chars]}… ({len(text):,} characters)"
 
 
 def shown_value(value_json: str) -> str:

@@ -65,7 +65,7 @@ def _linked_filter(results: ResultStore,
     """(run ids, the filter, problems) of a link's `?select=`: `shown` with the filter the URL
     names gives every run that filter shows; anything else is not understood (no run ids)."""
     if url_select != ui.SHOWN:
-        return None, None, [f"select={url_select} is not understood (allowed: select={ui.SHOWN}); "
+        return None, None, [f"select={run_filter.cut(url_select)} is not understood (allowed: select={ui.SHOWN}); "
                             "the link's run ids apply instead"]
     params = st.query_params
     named, problems = run_filter.from_url(results, params.get(run_filter.KEY), params.get_all(run_filter.VALUES),
@@ -78,7 +78,8 @@ def _linked_filter(results: ResultStore,
         shown = named.shown(results, ui.ordered_runs(results))["run_id"].tolist()
     except SqlError as error:
         params.pop(run_filter.WHERE, None)   # else every page ran it again (up to the time limit), and said so again
-        return None, None, problems + [f"the link's SQL condition does not run ({error}); the first runs are selected"]
+        return None, None, problems + [f"the link's SQL condition does not run ({run_filter.cut(str(error), 400)}); the first "
+                                       "runs are selected"]
     return shown, named, problems
 
 

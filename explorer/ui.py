@@ -140,7 +140,7 @@ def offered_number(key: str, low: float, high: float, label: str) -> None:
     except ValueError:
         number = math.nan
     if not low <= number <= high:       # NaN too
-        st.warning(f"The link's {plain(key)}={plain(linked)} is dropped: {plain(label)} is a number from {low:g} "
+        st.warning(f"The link's {plain(key)}={plain(cut(linked))} is dropped: {plain(label)} is a number from {low:g} "
                    f"to {high:g}.", icon=":material/link_off:")
 
 
@@ -155,13 +155,14 @@ def _from_link(key: str) -> bool:
     return first
 
 
-def offered(key: str, shown: list, what: str | None = None) -> list:
+def offered(key: str, shown: list, what: str | None = None, any_case: bool = False) -> list:
     """`shown` (a bound widget's options), after naming a link's `key` that is not among them:
     Streamlit's binding drops such a value unsaid, and the page then showed its default (another
     estimator, split or epoch, band or layout) as if the link had named it. `what` names what the
     selected runs recorded no such of; None for the page's own fixed choices, which are listed."""
     linked, from_link = st.query_params.get(key), _from_link(key)
-    if from_link and linked is not None and linked not in [str(option) for option in shown]:
+    fold = str.lower if any_case else str          # `any_case`: the binding reads the value in any case (a toggle's)
+    if from_link and linked is not None and fold(linked) not in [fold(str(option)) for option in shown]:
         why = (f"the selected runs recorded no such {what}" if what else
                f"{plain(key)} is one of {plain(', '.join(str(option) for option in shown))}")
         st.warning(f"The link's {plain(key)}={plain(cut(linked))} is dropped: {why}.", icon=":material/link_off:")

@@ -150,7 +150,7 @@ def test_a_links_warning_survives_the_rerun_that_selects_what_its_filter_shows(m
     (None, {"group": "nonexistent"}, "group=nonexistent is dropped: the selected runs recorded no such varying "
                                      "config key"),
     (None, {"pc_outcome": "zzz"}, "pc_outcome=zzz is dropped: pc_outcome is one of "),
-    ("phases", {"log_epochs": "maybe"}, "log_epochs=maybe is dropped: log_epochs is one of true, false"),
+    ("phases", {"log_epochs": "maybe"}, "log_epochs=maybe is dropped: log_epochs is one of true, false."),
 ])
 def test_a_links_value_a_bound_widget_does_not_offer_is_named(monkeypatch, cohort_root, page, params, named):
     # Streamlit's binding drops such a value unsaid, and the page showed its default as if the link named it
@@ -167,3 +167,8 @@ def test_a_links_long_or_many_values_are_named_in_part(monkeypatch, cohort_root,
     # 300 unknown values were listed whole (twice), and a 10,000-character reference echoed whole
     at = open_app(monkeypatch, cohort_root, page, **params)
     assert named in unescaped(warnings(at)) and len(warnings(at)) < 2_000, warnings(at)[:300]
+
+
+def test_a_toggles_value_in_any_case_is_read_and_not_warned(monkeypatch, cohort_root):
+    at = open_app(monkeypatch, cohort_root, "phases", log_epochs="FALSE")
+    assert at.toggle(key="log_epochs").value is False and "log_epochs" not in warnings(at)

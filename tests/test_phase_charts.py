@@ -3,6 +3,7 @@ layers and legend."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -257,3 +258,16 @@ def test_the_chart_leaves_out_the_runs_the_statistics_leave_out_and_counts_them(
     want = phases.groupby("layer")["peak_i_xt_epoch"].mean()
     marks = data.marks[(data.marks["mark"] == "peak I(X;T)")].set_index("layer")["epoch"]
     assert marks.to_dict() == pytest.approx(want.to_dict())
+
+
+def test_a_chart_without_marks_is_valid_json():
+    # a root whose mi files hold no layer names has no peak marks: their empty column went into the
+    # spec as a bare NaN, and vl-convert refused the report's figure
+    bands = phase_charts.seed_bands(mi_rows().assign(layer_name=None), "ci")
+    marks = pd.DataFrame(columns=["group", "layer", "layer_name", "quantity", "mark", "epoch"])
+    spec = phase_charts.phase_lines(bands, marks, "t").to_json(indent=None)
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is no JSON")
+    assert json.loads(spec, parse_constant=refuse)["title"]
+    assert vlc.vegalite_to_svg(spec).lstrip().startswith("<svg")

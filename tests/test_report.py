@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from scipy import stats as scipy_stats
 
@@ -579,3 +580,25 @@ def test_config_values_reach_the_markdown_as_text_not_html_links_or_lines(tmp_pa
     # the LaTeX tables hold the value itself, escaped for LaTeX alone
     tex = (path.parent / "tables" / "health.tex").read_text()
     assert "label\\_column=<img src=x onerror=alert(1)>" in tex and "&lt;" not in tex and "\\(" not in tex
+
+
+def test_a_root_whose_mi_files_hold_no_layer_names_gets_its_report(tmp_path):
+    # files written before layer_name existed hold NULL there (ibstore.schema): the report's figure
+    # went to vl-convert with a bare NaN and failed, and its per-layer table came out empty
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from ibstore import layout
+    root = tmp_path / "results"
+    ids = [write_run(root, f"b{bias}", {"epochs": 20, "initial_bias": bias}, seed=seed, cohort="c", logged=8)
+           for bias in (0.0, 0.5) for seed in range(2)]
+    for run_id in ids:
+        path = layout.table_path(root, run_id, "mi")
+        table = pq.read_table(path)
+        names = table.schema.get_field_index("layer_name")
+        pq.write_table(table.set_column(names, "layer_name", pc.cast(pa.nulls(len(table)), pa.string())), path)
+    path, _ = report.write_report(report.ResultStore(root), ["c"], tmp_path / "out")
+    text = path.read_text()
+    section = text[text.index("### Phases per seed group"):].split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| initial_bias=")]
+    assert len(rows) == 2 * 6 and rows[0].startswith("| initial_bias=0 | 0 | 2 |")   # a row per group and layer
+    assert (tmp_path / "out" / "figures" / "1-binning-epochs.svg").read_text().lstrip().startswith("<svg")

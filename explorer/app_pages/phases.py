@@ -56,13 +56,14 @@ band = c3.radio("Band over seeds", ui.offered("band", seed_bands.BANDS), key="ba
                 bind="query-params", horizontal=True,
                 help="a picture of the spread at each epoch; the tables give t intervals of each run's peak, "
                      "compression and SNR-drop epoch over seeds")
-ui.offered("log_epochs", ["true", "false", "True", "False"])      # what Streamlit's binding reads
+ui.offered("log_epochs", ["true", "false"], any_case=True)      # what Streamlit's binding reads
 log_epochs = c4.toggle("Log epoch axis", True, key="log_epochs", bind="query-params")
 
 # a layer number with every name it has in the selection: networks of different depths name one
 # number differently (3 is the output of one and dense_3 of a deeper one): "3 · dense_3 / output"
 layer_names = layer_names.drop_duplicates(["layer", "layer_name"]).sort_values(["layer", "layer_name"])
-names = {int(layer): " / ".join(named) for layer, named in layer_names.groupby("layer")["layer_name"]}
+names = {int(layer): " / ".join(name for name in named if isinstance(name, str)) or None   # NULL: older files
+         for layer, named in layer_names.groupby("layer")["layer_name"]}
 last_hidden = cohort_tables.last_hidden_layer(names) if names else None
 
 

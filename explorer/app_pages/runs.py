@@ -74,8 +74,8 @@ if WHERE not in st.session_state:
         if linked_where:
             run_filter.RunFilter(None, (), linked_where).shown(store, ui.ordered_runs(store))
     except SqlError as error:
-        link_warnings.append(f"The link's SQL condition ({ui.plain(linked_where)}) does not run: {ui.plain(error)}. "
-                             "No condition applies.")
+        link_warnings.append(f"The link's SQL condition ({ui.plain(run_filter.cut(linked_where))}) does not run: "
+                             f"{ui.plain(run_filter.cut(str(error), 400))}. No condition applies.")
         linked_where = ""
     st.session_state[WHERE] = linked_where
 for warning in link_warnings:
