@@ -78,8 +78,8 @@ def _linked_filter(results: ResultStore,
         shown = named.shown(results, ui.ordered_runs(results))["run_id"].tolist()
     except SqlError as error:
         params.pop(run_filter.WHERE, None)   # else every page ran it again (up to the time limit), and said so again
-        return None, None, problems + [f"the link's SQL condition does not run ({run_filter.cut(str(error), 400)}); the first "
-                                       "runs are selected"]
+        why = run_filter.cut(str(error), 400)
+        return None, None, problems + [f"the link's SQL condition does not run ({why}); the first runs are selected"]
     return shown, named, problems
 
 

@@ -264,9 +264,9 @@ def plan_held_again(experiments: list[Experiment], root: Path, redo: Redo, resum
 def print_plan(path: str | Path, root: Path, plan: Plan, overrides: list[str] = ()) -> None:
     # the overrides are part of the runs' ids: a resume without them plans other runs
     changed = f" with {' '.join(f'--set {text}' for text in overrides)}" if overrides else ""
-    print(terminal_text(f"sweep {path}{changed}: {plan.planned} runs planned, "
-                        f"{len(plan.skipped.get(Status.COMPLETED, []))} already complete (skipped), {plan.to_do} to do; "
-                        f"results in {root}"))
+    complete = len(plan.skipped.get(Status.COMPLETED, []))
+    print(terminal_text(f"sweep {path}{changed}: {plan.planned} runs planned, {complete} already complete (skipped), "
+                        f"{plan.to_do} to do; results in {root}"))
     for status, hint in ((Status.FAILED, "--retry-failed reruns them"), (Status.DIVERGED, "--retry-failed reruns them"),
                          (Status.INTERRUPTED, "--resume continues them")):
         if plan.skipped.get(status):
