@@ -705,20 +705,23 @@ def across_estimators_note(glance: pd.DataFrame) -> str | None:
     if glance.empty or glance["estimator"].nunique() < 2:
         return None
     every, none, differ = [], [], []
-    estimators = glance["estimator"].nunique()
+    estimators = list(dict.fromkeys(glance["estimator"]))
     for group, rows in glance.groupby("seed group", sort=False):
         says = rows.groupby("compresses", sort=False)["estimator"].agg(list)
-        if list(says.index) == ["yes"] and rows["estimator"].nunique() == estimators:
+        missing = [estimator for estimator in estimators if estimator not in set(rows["estimator"])]
+        if list(says.index) == ["yes"] and not missing:
             every.append(group)
         elif "yes" not in says.index:
             none.append(group)
         else:
-            verdicts = "; ".join(f"{verdict} under {', '.join(names)}" for verdict, names in says.items())
-            differ.append(f"{group} ({verdicts})")
+            verdicts = [f"{verdict} under {', '.join(names)}" for verdict, names in says.items()]
+            if missing:
+                verdicts.append(f"no row under {', '.join(missing)}")
+            differ.append(f"{group} ({'; '.join(verdicts)})")
     parts = ([f"yes under every estimator: {'; '.join(every)}"] if every else []) + \
             ([f"yes under none: {'; '.join(none)}"] if none else []) + \
             ([f"the estimators disagree: {'; '.join(differ)}"] if differ else [])
-    return (f"Across the {glance['estimator'].nunique()} estimators with I(X;T), does the last hidden layer compress? "
+    return (f"Across the {len(estimators)} estimators with I(X;T), does the last hidden layer compress? "
             + "; ".join(parts) + ". Estimators on a fixed scale (fixed bins, kde's fixed noise variance) can read "
             "a layer whose activations grow or saturate differently from those whose bins follow its values "
             "(adaptive, quantile): where they disagree, the fall may be the estimator's.")
