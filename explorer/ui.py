@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 import vl_convert as vlc
 
-from explorer import patched_frames, runs_table
+from explorer import cohort_tables, patched_frames, runs_table
 from explorer.results import ResultStore
 from explorer.run_filter import RunFilter, cut
 from explorer.run_rows import among, rows_among, rows_where
@@ -589,6 +589,18 @@ def recorded_by_fewer(choices: pd.DataFrame, with_mi: list[str], estimator: str,
         st.caption(plain(f"{len(with_mi) - recorded} of the {len(with_mi)} selected runs with MI recorded no "
                          f"{split} MI with {estimator} {params}: they are not on this page (the Estimator box lists "
                          "what any of them recorded)."))
+
+
+def clipped_caption(results: ResultStore, run_ids: list[str], estimator: str, params: str, split: str,
+                    labels: dict[str, str]) -> None:
+    """Under an information plane of idnns: the layers its fixed bins [-1, 1] clip in `run_ids`, by
+    seed group (`labels`: group_id -> title), which the plane draws as the bins make them."""
+    if estimator != "idnns":        # only its bins are fixed
+        return
+    drawn = phases(results, run_ids)
+    drawn = drawn[(drawn["estimator"] == estimator) & (drawn["params"] == params) & (drawn["split"] == split)]
+    if note := cohort_tables.clipped_note(drawn, labels):
+        st.caption(plain(note))
 
 
 def not_recorded(what: str, run_ids: list[str]) -> None:

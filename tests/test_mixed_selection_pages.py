@@ -106,3 +106,17 @@ def test_the_movie_keeps_the_nearest_logged_epoch_when_the_run_changes(tmp_path,
     at.selectbox(key="run").set_value(sparse).run()
     assert at.select_slider(key="movie_epoch").options == ["0", "1", "4", "11", "26", "60"]
     assert at.select_slider(key="movie_epoch").value == 26
+
+
+@pytest.mark.parametrize("page", ["compare", "movie"])
+def test_a_plane_under_idnns_names_the_layers_its_bins_clip(tmp_path, monkeypatch, page):
+    # a helper asking Saxe's question saw relu planes under idnns with no word that its fixed bins
+    # [-1, 1] clip them; only the report's tables said "– (bins clip)"
+    idnns = {"name": "idnns", "params": {"n_edges": 30}}
+    for seed in range(2):
+        write_run(tmp_path, "relu", {"activation_fn": "relu", "architecture": [10, 7, 5], "epochs": 60,
+                                     "estimators": [idnns]}, seed=seed, logged=20)
+    at = open_app(monkeypatch, tmp_path, page, select="shown")
+    assert at.selectbox(key="estimator").value.startswith("idnns")
+    assert "idnns' fixed bins [-1, 1] clip the activations of " in captions(at)
+    assert ": 0 · dense_0, 1 · dense_1, 2 · dense_2: their I(X;T), drawn and tabled, is the bins'" in captions(at)

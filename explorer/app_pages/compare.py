@@ -86,11 +86,8 @@ def planes() -> None:
         return
     if name == "ksg":   # rows written before ksg left i_xt NULL hold h(T) there
         st.caption(cohort_tables.LEGACY_KSG)
-    if name == "idnns":     # its fixed bins [-1, 1]: what they clip is drawn as the bins make it
-        drawn = ui.phases(store, frame["run_id"].unique().tolist() if "run_id" in frame else kept)
-        drawn = drawn[(drawn["estimator"] == name) & (drawn["params"] == params) & (drawn["split"] == split)]
-        if note := cohort_tables.clipped_note(drawn, ui.group_titles(store, all_runs, selection)):
-            st.caption(ui.plain(note))
+    ui.clipped_caption(store, frame["run_id"].unique().tolist() if "run_id" in frame else kept, name, params, split,
+                       ui.group_titles(store, all_runs, selection))
     varying = store.varying_keys(selection)
     title = f"{name} {params}, {split} split" + (f", {aggregate} over seeds" if aggregate else "")
     if layout == "grid":

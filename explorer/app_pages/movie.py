@@ -54,11 +54,8 @@ def movie() -> None:
         return
     if name == "ksg":   # rows written before ksg left i_xt NULL hold h(T) there (Compare says the same)
         st.caption(cohort_tables.LEGACY_KSG)
-    if name == "idnns":     # as Compare says it
-        drawn = ui.phases(store, [run_id])
-        drawn = drawn[(drawn["estimator"] == name) & (drawn["params"] == params) & (drawn["split"] == split)]
-        if note := cohort_tables.clipped_note(drawn, {group: labels[run_id] for group in drawn["group_id"]}):
-            st.caption(ui.plain(note))
+    ui.clipped_caption(store, [run_id], name, params, split,
+                       {group: labels[run_id] for group in all_runs.loc[all_runs["run_id"] == run_id, "group_id"]})
     metrics = store.metrics([run_id])
     if not metrics.empty:
         metrics = charts.every_nth_epoch(metrics, charts.epoch_stride(metrics["epoch"].max()))
