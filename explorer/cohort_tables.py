@@ -179,6 +179,30 @@ def clipped_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
             "tabled, is the bins' (values beyond 1 share the last bin), not the layer's.")
 
 
+def units_died_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
+    """The sentence naming, by seed group, the layers of `phases` (one estimator, params and split) in
+    which units of some kept seeds died after the group's peak epoch (ibstore.phases' `units_died`),
+    with how many of the seeds whose units are known; None if there are none."""
+    if "units_died" not in phases:
+        return None
+    kept = phases[np.equal(stats.exclusions(phases), None)]
+    known = kept.dropna(subset=["units_died"]).assign(died=lambda rows: rows["units_died"] > 0)
+    layers = known.groupby(["group_id", "layer"], sort=True).agg(   # one row per run and layer
+        layer_name=("layer_name", "first"), seeds=("run_id", "size"), died=("died", "sum")).reset_index()
+    layers = in_order(layers[layers["died"] > 0], "group_id", labels)
+    if layers.empty:
+        return None
+    groups = [f"{labels.get(group_id, group_id)}: " + ", ".join(
+                  f"{layer_label(row.layer, row.layer_name)} ({row.died} of {row.seeds} seed{'' if row.seeds == 1 else 's'})"
+                  for row in rows.itertuples())
+              for group_id, rows in layers.groupby("group_id", sort=False)]
+    return ("Units died after the group's peak epoch (they varied over the inputs at some logged epoch from the peak "
+            "on and are constant on every input at the end: a relu unit at 0, a tanh unit at exactly ±1) in "
+            + "; ".join(groups)
+            + ". Each lost unit takes its share of I(X;T): those layers' fall is partly the lost units', not only "
+            "compression of the live ones (Saxe et al. 2018). The Activations page shows each unit.")
+
+
 def health_table(runs: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
     """Per seed group (in the labels' order): its runs (completed and diverged), the dead, saturated
     and diverged among them, and the final test accuracy over the completed ones (its interval cut

@@ -1,5 +1,6 @@
 """The `phases` view: the phases of training as data, one row per run x layer x estimator x params
-x split, computed in SQL from the stored `mi`, `gradients`, `runs` and `config` (no retraining).
+x split, computed in SQL from the stored `mi`, `gradients`, `activation_stats`, `runs` and `config` (no
+retraining).
 
 Columns: run_id, group_id, layer, layer_name, estimator, params, split,
 - peak_i_xt, peak_i_xt_epoch: the largest finite I(X;T) and the first logged epoch that has it;
@@ -36,7 +37,14 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
 - bins_clip: an idnns row of a hidden layer whose activation (`config`'s activation_fn) is not
   bounded by [-1, 1]: its fixed bins clip the values above 1, so its fall in I(X;T) is the bins'
   (ibstore.stats gives it no test); NULL where the activation is unknown;
-- dead_network, diverged, status: the run's health from `runs` (trainer.health).
+- dead_network, diverged, status: the run's health from `runs` (trainer.health);
+- units_died: how many of the layer's units varied over the split's inputs at some logged epoch
+  from group_peak_epoch on and are constant at final_epoch (`activation_stats`' min = max: a relu
+  unit 0 on every input, a tanh unit at exactly 1.0), so carry nothing at the end that they carried
+  after the peak; a unit constant since before the peak is no part of the fall. NULL where the
+  layer's per-neuron statistics do not reach final_epoch. A unit that dies takes its share of I(X;T)
+  with it: the run's fall is then partly a lost unit, not the live units' compression (Saxe et al.
+  2018 on relu).
 """
 
 from __future__ import annotations
@@ -140,7 +148,7 @@ WITH base AS NOT MATERIALIZED (
            min(epoch) FILTER (i_yt = peak_i_yt) AS peak_i_yt_epoch,
            any_value(peak_i_yt) AS peak_i_yt
     FROM m GROUP BY run_id, layer, estimator, params, split
-)
+), phase_rows AS MATERIALIZED (   -- read twice, by `neurons` and by the final SELECT
 SELECT p.run_id, r.group_id, p.layer, p.layer_name, p.estimator, p.params, p.split,
        p.peak_i_xt_epoch, p.peak_i_xt, p.final_epoch, p.final_i_xt,
        p.peak_i_xt - p.final_i_xt AS compression_bits, g.group_peak_epoch,
@@ -160,6 +168,20 @@ FROM p JOIN runs r USING (run_id)
      LEFT JOIN at_group_peak a ON a.run_id = p.run_id AND a.layer = p.layer AND a.estimator = p.estimator
           AND a.params = p.params AND a.split = p.split
      LEFT JOIN ({SNR_DROP_SQL}) s ON s.run_id = p.run_id AND s.layer = p.layer
+), units AS (            -- per unit: the last logged epoch at which it varied over the split's inputs, and its last
+    SELECT run_id, layer, split, neuron, max(epoch) FILTER ("min" < "max") AS last_varying_epoch,
+           max(epoch) AS last_epoch
+    FROM activation_stats GROUP BY ALL
+), died AS (             -- units that varied at some epoch from the group's peak on and are constant at the end
+    SELECT e.run_id, e.layer, e.estimator, e.params, e.split,
+           count(*) FILTER (u.last_varying_epoch >= e.group_peak_epoch AND u.last_varying_epoch < e.final_epoch)
+               AS units_died
+    FROM phase_rows e JOIN units u ON u.run_id = e.run_id AND u.layer = e.layer AND u.split = e.split
+    WHERE e.group_peak_epoch IS NOT NULL
+    GROUP BY ALL HAVING bool_and(u.last_epoch = e.final_epoch)    -- else not known at its end: NULL
+)
+SELECT phase_rows.*, d.units_died
+FROM phase_rows LEFT JOIN died d USING (run_id, layer, estimator, params, split)
 """
 
 # The I(X;T) curves the compression test reads (ibstore.stats.drop_test), one row per run, layer,

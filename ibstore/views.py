@@ -1,7 +1,7 @@
 """The DuckDB views over a scanned results root (the same in `trainer sql`, the explorer
 and notebooks): runs, config, metrics, mi, gradients, activations, activation_stats,
-and problems (what the scan could not read); the derived `phases` (a SQL view over mi, gradients
-and runs, ibstore.phases) and `phase_stats` (an Arrow table computed in Python from `phases` by
+and problems (what the scan could not read); the derived `phases` (a SQL view over mi, gradients,
+activation_stats and runs, ibstore.phases) and `phase_stats` (an Arrow table computed in Python from `phases` by
 ibstore.stats, only on a connection that names it).
 
 `register(con, scan)` gives a connection every view from Arrow objects only: no file
@@ -55,7 +55,7 @@ PROBLEMS_SCHEMA = pa.schema([("run_id", pa.string()), ("path", pa.string()), ("p
 
 VIEWS = ("runs", "config", *TABLE_SCHEMAS, "problems", "phases", "phase_stats")
 # Views made from other views on the connection, and what each reads.
-DERIVED: dict[str, tuple[str, ...]] = {"phases": ("runs", "config", "mi", "gradients"),
+DERIVED: dict[str, tuple[str, ...]] = {"phases": ("runs", "config", "mi", "gradients", "activation_stats"),
                                      "phase_stats": ("phases", "mi")}
 # Every view but `phase_stats` (t intervals and permutation tests over the whole root): what a
 # connection gets unless it names that view.

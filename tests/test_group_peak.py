@@ -7,9 +7,10 @@ import pandas as pd
 from ibstore import phases, stats
 
 
-def phases_of(curves: dict[str, np.ndarray], dead: set[str] = frozenset()) -> tuple[pd.DataFrame, pd.DataFrame]:
+def phases_of(curves: dict[str, np.ndarray], dead: set[str] = frozenset(),
+              neurons: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """PHASES_SQL and CURVES_SQL over one group of completed runs (`dead` ones dead), one layer, I(X;T)
-    per run by epoch."""
+    per run by epoch; `neurons`: activation_stats rows (run_id, epoch, neuron, min, max) of that layer."""
     mi = pd.DataFrame([{"run_id": run_id, "epoch": epoch, "layer": 0, "layer_name": "dense_0", "units": 4,
                         "split": "test", "estimator": "binning", "params": "{}", "i_xt": float(value),
                         "i_yt": 0.5, "h_t_bits": None}
@@ -25,6 +26,12 @@ def phases_of(curves: dict[str, np.ndarray], dead: set[str] = frozenset()) -> tu
                     "AS splits FROM run_rows")
         con.execute("CREATE TABLE gradients (run_id VARCHAR, epoch INTEGER, layer SMALLINT, snr DOUBLE)")
         con.execute("CREATE TABLE config (run_id VARCHAR, key VARCHAR, value VARCHAR)")
+        con.execute('CREATE TABLE activation_stats (run_id VARCHAR, epoch INTEGER, layer SMALLINT, neuron INTEGER, '
+                    'split VARCHAR, "min" DOUBLE, "max" DOUBLE)')
+        if neurons is not None:
+            con.register("neuron_rows", neurons)
+            con.execute("INSERT INTO activation_stats SELECT run_id, epoch, 0, neuron, 'test', \"min\", \"max\" "
+                        "FROM neuron_rows")
         return con.execute(phases.PHASES_SQL).df(), con.execute(phases.CURVES_SQL).df()
 
 
@@ -80,3 +87,40 @@ def test_a_group_still_rising_at_its_end_is_not_shown_with_the_reason():
     rows, curve_rows = phases_of(curves)
     moved = stats.phase_stats(rows, curve_rows).query("quantity == @stats.EXCESS").iloc[0]
     assert (rows["group_peak_epoch"] < 11).all() and pd.isna(moved["note"])
+
+
+def test_units_that_die_after_the_groups_peak_are_counted_per_run():
+    # Four seeds peaking together at epoch 2 (of 0-4), three units each, (min, max) per epoch 0-4.
+    # a: unit 0 varies up to the peak and is constant after it (died); unit 1 is constant from epoch 1
+    # (dead before the peak: no part of the fall); unit 2 varies throughout. b: unit 0 is constant at
+    # the peak and varies again at the end (revived); unit 1 is constant at the peak, varies at epoch 3
+    # and is constant at the end (died after the peak). c: its end is not logged for the neurons:
+    # unknown, NULL. d: unit 2 varies before the peak alone.
+    varying, constant = (0.0, 1.0), (0.5, 0.5)
+    units = {"a": [[varying] * 3 + [constant] * 2, [varying] + [constant] * 4, [varying] * 5],
+             "b": [[varying] * 2 + [constant, constant, varying], [varying, varying, constant, varying, constant],
+                   [varying] * 5],
+             "c": [[varying] * 4, [varying] * 4, [varying] * 4],
+             "d": [[varying] * 5, [varying] * 5, [varying, varying, constant, constant, constant]]}
+    neurons = pd.DataFrame([{"run_id": run_id, "epoch": epoch, "neuron": neuron, "min": low, "max": high}
+                            for run_id, spans in units.items() for neuron, by_epoch in enumerate(spans)
+                            for epoch, (low, high) in enumerate(by_epoch)])
+    curve = np.array([1.0, 2.0, 3.0, 2.5, 2.0])
+    curves = {"a": curve, "b": curve + 0.01, "c": curve - 0.01, "d": curve}
+    rows, _ = phases_of(curves, neurons=neurons)
+    assert (rows["group_peak_epoch"] == 2).all() and (rows["final_epoch"] == 4).all()
+    died = rows.set_index("run_id")["units_died"]
+    assert (died["a"], died["b"], died["d"]) == (1, 1, 0) and pd.isna(died["c"])
+
+
+def test_the_units_died_note_counts_the_kept_seeds_whose_units_are_known():
+    from explorer import cohort_tables
+
+    phases = pd.DataFrame({"run_id": ["a", "b", "c", "d", "e"], "group_id": "g", "layer": 3, "layer_name": "dense_3",
+                           "units_died": [2, 0, None, 1, 0], "status": "completed",
+                           "dead_network": [False, False, False, True, False], "diverged": False})
+    note = cohort_tables.units_died_note(phases, {"g": "initial_bias=1"})
+    # a died; b and e did not; c is unknown; d is dead, left out of the statistics as everywhere
+    assert "initial_bias=1: 3 · dense_3 (1 of 3 seeds)" in note
+    assert cohort_tables.units_died_note(phases.assign(units_died=[0, 0, None, 1, 0]), {"g": "g"}) is None
+    assert cohort_tables.units_died_note(phases.drop(columns="units_died"), {"g": "g"}) is None   # older views

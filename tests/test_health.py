@@ -272,6 +272,17 @@ def test_tanh_networks_stuck_at_a_bound_are_flagged_saturated_when_not_dead(tmp_
     assert set(last) == {"dead", "saturated"} and last.iloc[-1] == "saturated"   # dead off and on: not dead
     runs = run_query(scan(tmp_path), "SELECT seed, saturated_network FROM runs ORDER BY seed")
     assert list(runs["saturated_network"]) == [False, False, False, True]
+    # Its tanh units at exactly 1.0 from some epoch after the group's peak (epoch 0) on: the statistics
+    # keep a saturated run, and the Phases page and the report name the layers where its units died
+    from explorer import cohort_tables
+
+    phases = run_query(scan(tmp_path), "SELECT * FROM phases WHERE split = 'train'")
+    kept = phases[phases["dead_network"] == False]     # noqa: E712 (a column of booleans)
+    died = dict(zip(kept["layer"], kept["units_died"]))
+    assert died[3] > 0 and died[4] > 0 and died[0] == 0
+    note = cohort_tables.units_died_note(phases, {phases["group_id"].iloc[0]: "initial_bias=5"})
+    assert note.startswith("Units died after the group's peak epoch") and \
+        "initial_bias=5: 3 · dense_3 (1 of 1 seed), 4 · dense_4 (1 of 1 seed)" in note
 
 
 @pytest.mark.slow
@@ -368,6 +379,22 @@ def test_a_relu_network_that_dies_after_a_few_epochs_is_flagged_dead(tmp_path):
     by_epoch = record["gradient_rows"].groupby("epoch")[["grad_mean_norm", "grad_std_norm"]].max().max(axis=1)
     assert by_epoch.loc[1] > 0 and by_epoch.loc[8] == 0     # it learned, then died
     assert record["dead_network"] is True
+    # The phases view counts, per layer, the units that varied over the split's inputs at some logged
+    # epoch from the group's (here the run's own) peak epoch on and are constant at its end: read here
+    # from the trainer's own per-neuron statistics with pandas.
+    from ibstore.index import scan
+    from ibstore.sandbox import run_query
+
+    phases = run_query(scan(tmp_path), "SELECT layer, split, group_peak_epoch, final_epoch, units_died FROM phases")
+    folder = tmp_path / "runs" / record["run_id"]
+    neurons = pd.concat(pd.read_parquet(path) for path in folder.glob("activation_stats*.parquet"))
+    for row in phases.itertuples():
+        layer = neurons[(neurons.layer == row.layer) & (neurons.split == row.split)]
+        after_peak = layer[layer.epoch >= row.group_peak_epoch].pivot(index="epoch", columns="neuron",
+                                                                       values=["min", "max"])
+        varies = after_peak["min"] < after_peak["max"]
+        assert row.units_died == int((varies.any() & ~varies.loc[row.final_epoch]).sum())
+    assert phases["units_died"].sum() > 0          # its units died after the peak
 
 
 @pytest.mark.parametrize("splits,tiled", [(["train", "test"], True), (["test", "train"], True), (["full"], True),

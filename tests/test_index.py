@@ -262,8 +262,9 @@ def test_a_run_filter_reaches_the_parquet_scan_so_other_runs_files_are_never_ope
     ("WITH t AS (SELECT 1) SELECT * FROM t", views.EVERYDAY_VIEWS),
     ("SELECT table_name FROM duckdb_columns() WHERE table_name IN (SELECT 'mi' FROM runs)", views.EVERYDAY_VIEWS),
     # a derived view brings what it reads; phase_stats (statistics) only when the text names it
-    ("SELECT * FROM phases", ("runs", "config", "mi", "gradients", "phases")),
-    ("SELECT * FROM phase_stats", ("runs", "config", "mi", "gradients", "phases", "phase_stats")),
+    ("SELECT * FROM phases", ("runs", "config", "mi", "gradients", "activation_stats", "phases")),
+    ("SELECT * FROM phase_stats", ("runs", "config", "mi", "gradients", "activation_stats", "phases",
+                                   "phase_stats")),
     ("SELECT 1 FROM phase_stats, information_schema.tables", views.VIEWS),
 ])
 def test_a_statement_gets_the_views_it_reads(sql, names):

@@ -353,6 +353,24 @@ def test_layers_whose_binning_ends_at_its_ceiling_are_named_on_the_page(monkeypa
     assert set(compresses.drop("0 · dense_0")) == {"–"}          # two seeds: no test can decide
 
 
+def test_units_that_die_after_the_peak_are_named_on_the_page(monkeypatch, tmp_path):
+    # Two tanh seeds; in seed 1 unit 0 of dense_3 is constant (min = max) on every split at its last
+    # logged epoch: a unit that died after the group's peak. The page names that layer and seed count.
+    root = tmp_path / "results"
+    run_ids = [write_run(root, "tanh", {"activation_fn": "tanh", "epochs": EPOCHS}, seed=seed, logged=10)
+               for seed in (0, 1)]
+    path = layout.table_path(root, run_ids[1], "activation_stats")
+    neurons = pq.read_table(path)
+    dies = pc.and_(pc.and_(pc.equal(neurons["layer"], 3), pc.equal(neurons["neuron"], 0)),
+                   pc.equal(neurons["epoch"], pc.max(neurons["epoch"])))
+    neurons = neurons.set_column(neurons.schema.get_field_index("min"), "min",
+                                 pc.if_else(dies, neurons["max"], neurons["min"]))
+    write_table(path, neurons, compacted_through=EPOCHS)
+    at = open_phases(monkeypatch, root)
+    (warning,) = [unescaped(w.value) for w in at.warning if "Units died" in w.value]
+    assert "3 · dense_3 (1 of 2 seeds)" in warning and "dense_2" not in warning and "dense_4" not in warning
+
+
 def test_groups_along_initial_bias_get_the_trend_along_it(monkeypatch, cohort_root):
     # initial_bias -1 (dead, left out), 0, 0.2 and 2: three values kept, steps 0, 1, 2
     at = open_phases(monkeypatch, cohort_root)
