@@ -192,9 +192,11 @@ def units_died_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
     layers = in_order(layers[layers["died"] > 0], "group_id", labels)
     if layers.empty:
         return None
-    groups = [f"{labels.get(group_id, group_id)}: " + ", ".join(
-                  f"{layer_label(row.layer, row.layer_name)} ({row.died} of {row.seeds} seed{'' if row.seeds == 1 else 's'})"
-                  for row in rows.itertuples())
+
+    def counted(row) -> str:
+        return f"{layer_label(row.layer, row.layer_name)} ({row.died} of {row.seeds} seed{'s' * (row.seeds != 1)})"
+
+    groups = [f"{labels.get(group_id, group_id)}: " + ", ".join(counted(row) for row in rows.itertuples())
               for group_id, rows in layers.groupby("group_id", sort=False)]
     return ("Units died after the group's peak epoch (they varied over the inputs at some logged epoch from the peak "
             "on and are constant on every input at the end: a relu unit at 0, a tanh unit at exactly ±1) in "
