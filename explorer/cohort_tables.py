@@ -202,7 +202,7 @@ def units_died_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
             "on and are constant on every input at the end: a relu unit at 0, a tanh unit at exactly ±1) in "
             + "; ".join(groups)
             + ". Each lost unit takes its share of I(X;T): those layers' fall is partly the lost units', not only "
-            "compression of the live ones (Saxe et al. 2018). The Activations page shows each unit.")
+            "compression of the live ones. The Activations page shows each unit.")
 
 
 def health_table(runs: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:

@@ -43,8 +43,7 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
   unit 0 on every input, a tanh unit at exactly 1.0), so carry nothing at the end that they carried
   after the peak; a unit constant since before the peak is no part of the fall. NULL where the
   layer's per-neuron statistics do not reach final_epoch. A unit that dies takes its share of I(X;T)
-  with it: the run's fall is then partly a lost unit, not the live units' compression (Saxe et al.
-  2018 on relu).
+  with it: the run's fall is then partly a lost unit, not the live units' compression.
 """
 
 from __future__ import annotations
