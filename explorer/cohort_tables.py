@@ -725,28 +725,39 @@ def across_estimators(glance: pd.DataFrame) -> pd.DataFrame:
     return table.fillna("–").reset_index().rename_axis(columns=None)
 
 
+# The `compresses` cells of a test that decided (p known): the others ("–", at ceiling, bins clip) had no test.
+TESTED_CELLS = ("yes", P_ONLY_CELL, NOT_SHOWN_CELL, STILL_RISING_CELL)
+
+
 def across_estimators_note(glance: pd.DataFrame) -> str | None:
     """The sentence of `across_estimators`: the groups whose last hidden layer compresses (yes) under
-    every estimator, under none, and those where the estimators disagree, with which says what."""
+    every estimator, under none (each estimator tested it), under no test at all (no estimator could
+    test it, or had no row), and those where the estimators disagree or only some could test, with
+    which says what."""
     if glance.empty or glance["estimator"].nunique() < 2:
         return None
-    every, none, differ = [], [], []
+    every, none, untested, differ = [], [], [], []
     estimators = list(dict.fromkeys(glance["estimator"]))
     for group, rows in glance.groupby("seed group", sort=False):
         says = rows.groupby("compresses", sort=False)["estimator"].agg(list)
         missing = [estimator for estimator in estimators if estimator not in set(rows["estimator"])]
+        tested = [verdict for verdict in says.index if verdict in TESTED_CELLS]
         if list(says.index) == ["yes"] and not missing:
             every.append(group)
-        elif "yes" not in says.index:
+        elif tested and "yes" not in tested and len(tested) == len(says) and not missing:
             none.append(group)
+        elif not tested:
+            untested.append(group)
         else:
             verdicts = [f"{verdict} under {', '.join(names)}" for verdict, names in says.items()]
             if missing:
                 verdicts.append(f"no row under {', '.join(missing)}")
             differ.append(f"{group} ({'; '.join(verdicts)})")
     parts = ([f"yes under every estimator: {'; '.join(every)}"] if every else []) + \
-            ([f"yes under none: {'; '.join(none)}"] if none else []) + \
-            ([f"the estimators disagree: {'; '.join(differ)}"] if differ else [])
+            ([f"tested under every estimator and yes under none: {'; '.join(none)}"] if none else []) + \
+            ([f"no estimator could test it (too few seeds, at a ceiling, clipped bins or no row): "
+              f"{'; '.join(untested)}"] if untested else []) + \
+            ([f"the estimators disagree, or only some could test it: {'; '.join(differ)}"] if differ else [])
     return (f"Across the {len(estimators)} estimators with I(X;T), does the last hidden layer compress? "
             + "; ".join(parts) + ". Estimators on a fixed scale (fixed bins, kde's fixed noise variance) can read "
             "a layer whose activations grow or saturate differently from those whose bins follow its values "

@@ -1423,12 +1423,26 @@ def test_the_estimators_verdicts_side_by_side_say_where_they_disagree():
          "adaptive 30": "yes: 1.60 (≥ 0.10)", "idnns 30": "– (bins clip): 2.74 (≥ 1.0)"}]
     note = cohort_tables.across_estimators_note(glance)
     assert note.startswith("Across the 3 estimators with I(X;T), does the last hidden layer compress? yes under every "
-                           "estimator: activation_fn=tanh; the estimators disagree: activation_fn=relu (not shown "
-                           "under binning 0.07; yes under adaptive 30; – (bins clip) under idnns 30).")
+                           "estimator: activation_fn=tanh; the estimators disagree, or only some could test it: "
+                           "activation_fn=relu (not shown under binning 0.07; yes under adaptive 30; – (bins clip) "
+                           "under idnns 30).")
     # a group without a row under one estimator is not "yes under every estimator"
     partial = glance[~((glance["seed group"] == "activation_fn=tanh") & (glance["estimator"] == "idnns 30"))]
-    assert "the estimators disagree: activation_fn=tanh (yes under binning 0.07, adaptive 30; no row under idnns 30)" \
-        in cohort_tables.across_estimators_note(partial)
+    assert ("the estimators disagree, or only some could test it: activation_fn=tanh (yes under binning 0.07, "
+            "adaptive 30; no row under idnns 30)") in cohort_tables.across_estimators_note(partial)
+    # a sceptic's: untested groups (too few seeds: "–"; a dead group; no row) read "yes under none", as if
+    # every estimator had said no
+    verdicts = {("binning 0.07", "few"): "–", ("adaptive 30", "few"): "–", ("binning 0.07", "flat"): "not shown",
+                ("adaptive 30", "flat"): "not shown (still rising)", ("binning 0.07", "half"): "not shown",
+                ("adaptive 30", "half"): "–", ("binning 0.07", "one row"): "not shown"}
+    odd = pd.DataFrame([{"estimator": estimator, "seed group": group, "compresses": verdict,
+                         "compression over floor (bits)": "0.01 (≥ -0.2)"}
+                        for (estimator, group), verdict in verdicts.items()])
+    note = cohort_tables.across_estimators_note(odd)
+    assert ("tested under every estimator and yes under none: flat; no estimator could test it (too few seeds, at a "
+            "ceiling, clipped bins or no row): few; the estimators disagree, or only some could test it: half (not "
+            "shown under binning 0.07; – under adaptive 30); one row (not shown under binning 0.07; no row under "
+            "adaptive 30).") in note
     one = glance[glance["estimator"] == "binning 0.07"]
     assert cohort_tables.across_estimators(one).empty and cohort_tables.across_estimators_note(one) is None
 

@@ -371,6 +371,34 @@ def test_units_that_die_after_the_peak_are_named_on_the_page(monkeypatch, tmp_pa
     assert "3 · dense_3 (1 of 2 seeds)" in warning and "dense_2" not in warning and "dense_4" not in warning
 
 
+def test_the_estimators_side_by_side_on_the_page_are_each_estimators_own_verdicts(monkeypatch, tmp_path):
+    # Saxe et al.'s question on the page, not only in the report: every estimator recorded on the split,
+    # each group's last hidden layer's verdict and compression over the floor as that estimator's own
+    # table on the page says them
+    root = tmp_path / "results"
+    estimators = [{"name": "binning", "params": {"bin_size": 0.07}}, {"name": "binning", "params": {"bin_size": 0.3}}]
+    for bias in (0.0, 1.0):
+        for seed in range(5):
+            write_run(root, "two", {"initial_bias": bias, "epochs": EPOCHS, "estimators": estimators}, seed=seed,
+                      cohort="c", logged=10)
+    names = ['binning {"bin_size": 0.07}', 'binning {"bin_size": 0.3}']
+    own = {}
+    for estimator in names:
+        at = open_phases(monkeypatch, root, estimator=estimator)
+        assert "Across estimators" not in [h.value for h in at.subheader]       # on demand
+        glance = table(at, f"Does {LAST_HIDDEN} · dense_{LAST_HIDDEN}").set_index("seed group")
+        own[estimator] = glance["compresses"] + ": " + glance["compression over floor (bits)"]
+    at = open_phases(monkeypatch, root, across="true")
+    across = table(at, "Across estimators").set_index("seed group")
+    assert list(across.columns) == names and list(across.index) == ["initial_bias=0", "initial_bias=1"]
+    for estimator in names:
+        assert across[estimator].to_dict() == own[estimator].to_dict()
+    assert sum("Across the 2 estimators with I(X;T)" in unescaped(m.value) for m in at.markdown) == 1
+    # a link's value that is no toggle's is named, not dropped unsaid
+    at = open_phases(monkeypatch, root, across="perhaps")
+    assert any("across=perhaps is dropped" in unescaped(w.value) for w in at.warning)
+
+
 def test_groups_along_initial_bias_get_the_trend_along_it(monkeypatch, cohort_root):
     # initial_bias -1 (dead, left out), 0, 0.2 and 2: three values kept, steps 0, 1, 2
     at = open_phases(monkeypatch, cohort_root)

@@ -3,10 +3,10 @@ epoch, a line per seed group with its band over seeds, the peak and SNR-drop epo
 the statistics leave out (dead, diverged, unfinished) left out and counted in the legend, runs still
 training drawn (explorer.phase_charts); beside it the statistics over
 seeds of the `phases` view (ibstore.stats, the `phase_stats` view's numbers): at a glance whether
-the last hidden layer compresses, per group and layer compression with its interval and its test
-against the noise floor, every group against a reference group, and, where the groups lie along
-one numeric key, the trend along it (ibstore.trend). Tables download as CSV and
-LaTeX; a button writes the cohorts' `trainer report`."""
+the last hidden layer compresses (and, on demand, that verdict under every estimator recorded), per
+group and layer compression with its interval and its test against the noise floor, every group
+against a reference group, and, where the groups lie along one numeric key, the trend along it
+(ibstore.trend). Tables download as CSV and LaTeX; a button writes the cohorts' `trainer report`."""
 
 import shlex
 from pathlib import Path
@@ -71,7 +71,7 @@ def layer_title(layer: int) -> str:
     return charts.layer_label(layer, names[layer]) + (" (last hidden)" if layer == last_hidden else "")
 
 
-d1, d2 = st.columns([3, 2])
+d1, d2, d3 = st.columns([3, 2, 2])
 layers = ui.linked_multiselect(d1, "Layers", list(names), "layers", layer_title, what="layer")
 titles = ui.group_titles(store, all_runs, selection)    # group_id -> its title and badges, in colour order
 measured = all_runs[all_runs["run_id"].isin(with_mi)]
@@ -81,6 +81,15 @@ reference = ui.linked_selectbox(d2, "Reference group", [g for g in groups if g i
                                lambda g: titles[g], what="seed group",
                                help="a group with a run kept (not dead, diverged or unfinished); every other "
                                     "such group is compared with it")
+# Saxe et al. (2018): is a layer's compression the estimator's? Every estimator recorded on this split
+# side by side, on demand (each is its own statistics over every group, as the report computes them).
+on_split = list(dict.fromkeys(choices.loc[choices["split"] == split, "estimator"]
+                              + " " + choices.loc[choices["split"] == split, "params"]))
+ui.offered("across", ["true", "false"], any_case=True)      # what Streamlit's binding reads
+across = len(on_split) > 1 and d3.toggle(
+    "Across estimators", False, key="across", bind="query-params",
+    help=f"does the last hidden layer compress under each of the {len(on_split)} estimators recorded on the "
+         f"{split} split? (each one's statistics, computed on demand)")
 if not layers:
     st.info("No layer chosen: pick one or more above.", icon=":material/layers:")
     st.stop()
@@ -105,6 +114,24 @@ def group_stats(root: str, version: int, run_ids: tuple[str, ...], estimator: st
     permutation tests, worth caching."""
     return stats.phase_stats(phase_rows(root, run_ids, estimator, params, split),
                              curve_rows(root, run_ids, estimator, params, split))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def across_estimators(root: str, version: int, run_ids: tuple[str, ...], estimators: tuple[str, ...], split: str,
+                      labels: tuple[tuple[str, str], ...]) -> tuple[pd.DataFrame, str | None]:
+    """`cohort_tables.across_estimators` and its sentence: each estimator's glance (of those with I(X;T))
+    of the groups `labels` names, in their order."""
+    titles, glances = dict(labels), []
+    for estimator in estimators:
+        estimator_name, estimator_params = estimator.split(" ", 1)
+        if cohort_tables.records_no_i_xt(phase_rows(root, run_ids, estimator_name, estimator_params, split)):
+            continue
+        rows = group_stats(root, version, run_ids, estimator_name, estimator_params, split)
+        rows = in_order(rows[rows["group_id"].isin(titles)].assign(group=lambda f: f["group_id"].map(titles)),
+                        "group_id", titles)
+        glances.append(cohort_tables.glance_table(rows, estimator))
+    glance = pd.concat(glances, ignore_index=True) if glances else pd.DataFrame()
+    return cohort_tables.across_estimators(glance), cohort_tables.across_estimators_note(glance)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -201,6 +228,14 @@ def phase_panels() -> None:
                 st.markdown(ui.plain(note))
             ui.show_table(glance)
             table_downloads(glance, f"last_hidden_{name}_{split}")
+        if across:
+            table, note = across_estimators(root, version, measured_ids, tuple(on_split), split,
+                                            tuple(titles.items()))
+            st.subheader("Across estimators")
+            st.markdown(ui.plain(note or f"Fewer than two estimators recorded I(X;T) on the {split} split."))
+            if not table.empty:
+                ui.show_table(table)
+                table_downloads(table, f"last_hidden_across_estimators_{split}")
         st.caption(f"Mean [95 % t interval] over the live seeds; {stats.COMPRESSION_TEST}; dead, diverged and "
                    f"unfinished runs are left out and counted. {cohort_tables.ONE_LAYER} {cohort_tables.VERDICTS} "
                    f"{cohort_tables.UNDECIDED}")
