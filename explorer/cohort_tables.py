@@ -271,10 +271,17 @@ def p_text(value: float) -> str:
     where every arrangement is counted), so its digits there count them, not evidence (Welch's p
     beside it may be 1e-30); the SQL views keep every digit.
 
-    >>> p_text(0.0123), p_text(0.0001), p_text(float("nan"))
-    ('0.0123', '< 0.001', '–')
+    A p just below ALPHA keeps the digits that show it below (0.04996 is not "0.05" beside a yes).
+
+    >>> p_text(0.0123), p_text(0.0001), p_text(float("nan")), p_text(0.04996)
+    ('0.0123', '< 0.001', '–', '0.04996')
     """
-    return f"< {P_SMALLEST_SHOWN:g}" if value is not None and value < P_SMALLEST_SHOWN else number_text(value)
+    if value is not None and value < P_SMALLEST_SHOWN:
+        return f"< {P_SMALLEST_SHOWN:g}"
+    digits = 3
+    while value is not None and value < stats.ALPHA <= float(f"{value:.{digits}g}") and digits < 17:
+        digits += 1
+    return number_text(value) if digits == 3 else f"{value:.{digits}g}"
 
 
 def difference_interval(note: str | None, low: float, high: float) -> str:
@@ -312,7 +319,10 @@ def group_table(group_stats: pd.DataFrame) -> pd.DataFrame:
                "q (over layers)": p_text(excess["q_value"]),
                "compresses": _compresses(excess, q_value=excess["q_value"])}
         for quantity in (q for q in TABLE_QUANTITIES if q != stats.EXCESS):
-            row[quantity] = estimate_cell(by.loc[quantity], 1 if quantity.endswith("epoch") else 2)
+            cell = estimate_cell(by.loc[quantity], 1 if quantity.endswith("epoch") else 2)
+            n = int(by.loc[quantity, "n"])
+            # over fewer seeds than the row's n: a layer whose SNR never halves has no drop epoch
+            row[quantity] = f"{cell} (n = {n})" if 1 < n < row["n"] else cell
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -325,6 +335,9 @@ def left_out_note(group_stats: pd.DataFrame) -> str | None:
     parts = [f"{row.group}: {row.excluded_runs}" for row in named.itertuples()]
     parts += [f"{row.group}, {row.layer_name}: {row.missing_runs} (no finite I(X;T) to test)"
               for row in missing.itertuples()]
+    never = group_stats[group_stats["quantity"] == "snr_drop_epoch"].dropna(subset=["missing_runs"])
+    parts += [f"{row.group}, {row.layer_name}: {row.missing_runs} from snr_drop_epoch (its SNR never falls below half "
+              "its peak)" for row in never.itertuples()]
     return "Left out: " + "; ".join(parts) + "." if parts else None
 
 

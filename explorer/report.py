@@ -261,7 +261,8 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     completed = runs[runs["status"] == Status.COMPLETED]
     diverged = f" and {len(runs) - len(completed)} diverged" if len(runs) > len(completed) else ""
     header = [f"# Report: {inline_text(', '.join(dict.fromkeys(cohorts)))}", "",
-              f"Results root `{store.root}`; {len(completed)} completed{diverged} runs in {len(labels)} seed groups; "
+              f"Results root `{store.root}`; {len(completed)} completed{diverged} run{'s' * (len(runs) != 1)} in "
+              f"{len(labels)} seed group{'s' * (len(labels) != 1)}; "
               f"written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {{SECONDS}} s by `trainer report` "
               f"({CODE_VERSION}).", ""]
     lines = []
@@ -320,8 +321,10 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         compared_all = pd.concat(compared, ignore_index=True) if compared else pd.DataFrame()
         if compared:
             _save_table(compared_all, folder, "glance-compared")
-        reference_group = compared_all["b"].iloc[0] if compared else "the reference group"
-        at_glance += [f"### Does the last hidden layer compress more or less than in {inline_text(reference_group)}?",
+        # each estimator's reference is the first group it has a live run of: one name only where they agree
+        references = list(dict.fromkeys(compared_all["b"])) if compared else []
+        reference_group = inline_text(references[0]) if len(references) == 1 else "the reference group"
+        at_glance += [f"### Does the last hidden layer compress more or less than in {reference_group}?",
                       "",
                       cohort_tables.LAST_HIDDEN_COMPARED, "", *(_markdown(compared_all) + [""] if compared else []),
                       *_paragraphs(g.compared_note for g in glances)]

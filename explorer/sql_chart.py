@@ -7,6 +7,8 @@ any other result (a value per run and layer against the layer, say) zig-zagged b
 
 from __future__ import annotations
 
+import math
+
 import altair as alt
 import pandas as pd
 
@@ -17,6 +19,17 @@ SERIES_KEYS = ("run_id", "group_id")   # a result's runs or seed groups, each a 
 UNSELECTED = "#cfcfcf"   # past ten values, those not among `first_colours`
 
 
+MAX_TOOLTIP_COLUMNS = 12
+
+
+def _tellable(column: pd.Series) -> bool:
+    """A column a tooltip can show as text: numbers, booleans, text (not lists, structs or bytes)."""
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return True
+    return bool(column.map(lambda value: value is None or isinstance(value, str)
+                           or (isinstance(value, float) and math.isnan(value))).all())
+
+
 def query_chart(frame: pd.DataFrame, x: str, y: str, colour: str | None = None,
                 first_colours: list[str] = ()) -> alt.Chart:
     """`y` against `x`, coloured by the column `colour`; `first_colours` are values of it that take
@@ -24,9 +37,12 @@ def query_chart(frame: pd.DataFrame, x: str, y: str, colour: str | None = None,
     other page colours them), the result's other values the next ones, or, where they would make
     more than ten and change the palette, grey (UNSELECTED)."""
     series = [c for c in dict.fromkeys([*SERIES_KEYS, colour]) if c in frame.columns and c not in (x, y)]
-    data = frame[list(dict.fromkeys([x, y, *series]))].dropna(subset=[x, y])
+    # the tooltip names what tells two points apart: a result over two estimators has a point of each
+    # at one layer and group, alike but for its `estimator` and `params` columns
+    told = [c for c in frame.columns if c not in (x, y, *series) and _tellable(frame[c])][:MAX_TOOLTIP_COLUMNS]
+    data = frame[list(dict.fromkeys([x, y, *series, *told]))].dropna(subset=[x, y])
     # categories, not a scale; NULL named, since a NaN among the names is no Vega-Lite domain
-    data = data.assign(**{key: data[key].where(data[key].notna(), "NULL").astype(str) for key in series})
+    data = data.assign(**{key: data[key].where(data[key].notna(), "NULL").astype(str) for key in [*series, *told]})
     encoding = {"x": alt.X(f"{field(x)}:Q", title=x, axis=number_axis(data[x])),
                 "y": alt.Y(f"{field(y)}:Q", title=y, axis=number_axis(data[y])),
                 "tooltip": [alt.Tooltip(field(column), title=column) for column in data.columns]}

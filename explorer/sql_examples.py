@@ -13,7 +13,10 @@ question asks `phase_stats` (ibstore.stats), which answers the third honestly: p
 positive under noise alone, so it is tested over seeds against each run's noise floor.
 Compression leaves out the networks the trainer flagged dead (their I(X;T) stands still: a
 zero there is no answer to "does it compress?"); the accuracy per bias keeps them, since a dead
-network's accuracy is the outcome of its bias.
+network's accuracy is the outcome of its bias. An average is over one seed group (the accuracy:
+runs that differ only in seed; two cohorts at one initial bias are two rows) or over one layer of
+one name (networks of two depths number their layers alike, and 3 is the output of one and a
+hidden layer of the other).
 
 PLOTS says how the page first draws each answer: the quantity its question asks about against
 what it varies, not whichever two numeric columns come first (for these answers `seeds` or `n`).
@@ -26,16 +29,17 @@ from dataclasses import dataclass
 from ibstore.phases import SNR_DROP_SQL   # the one definition, also a column of the phases view
 
 EXAMPLES: dict[str, str] = {
-    "Final test accuracy per initial bias, over seeds":
-        "SELECT initial_bias, count(*) AS seeds, avg(final_test_accuracy) AS mean_test_accuracy, "
+    "Final test accuracy per initial bias and seed group, over seeds":
+        "SELECT initial_bias, cohort, group_id, count(*) AS seeds, avg(final_test_accuracy) AS mean_test_accuracy, "
         "min(final_test_accuracy) AS worst, max(final_test_accuracy) AS best "
-        "FROM runs WHERE status = 'completed' GROUP BY initial_bias ORDER BY initial_bias",
+        "FROM runs WHERE status = 'completed' GROUP BY ALL ORDER BY ALL",
     "Peak and final I(X;T) per layer":
         "SELECT run_id, estimator, params, split, layer, max(i_xt) AS peak_i_xt, arg_max(i_xt, epoch) AS final_i_xt "
         "FROM mi WHERE split IN ('train', 'full') GROUP BY ALL ORDER BY ALL",
     "Compression (peak - final I(X;T)) per layer and cohort, completed runs, dead networks left out":
-        "SELECT r.cohort, m.estimator, m.params, m.split, m.layer, avg(m.peak - m.final) AS compression_bits, "
-        "count(*) AS runs FROM (SELECT run_id, estimator, params, split, layer, max(i_xt) AS peak, "
+        "SELECT r.cohort, m.estimator, m.params, m.split, m.layer, m.layer_name, avg(m.peak - m.final) AS "
+        "compression_bits, count(*) AS runs FROM (SELECT run_id, estimator, params, split, layer, layer_name, "
+        "max(i_xt) AS peak, "
         "arg_max(i_xt, epoch) AS final FROM mi WHERE split IN ('train', 'full') GROUP BY ALL) m "
         "JOIN runs r USING (run_id) WHERE r.status = 'completed' AND r.dead_network IS NOT TRUE GROUP BY ALL "
         "ORDER BY ALL",
@@ -61,7 +65,8 @@ class Plot:
 
 # "First epoch with test accuracy above 0.9" has none: its answer has one numeric column.
 PLOTS: dict[str, Plot] = {
-    "Final test accuracy per initial bias, over seeds": Plot("initial_bias", "mean_test_accuracy"),
+    "Final test accuracy per initial bias and seed group, over seeds":
+        Plot("initial_bias", "mean_test_accuracy", colour="cohort"),
     # a point below final = peak: a layer that lost information after its peak
     "Peak and final I(X;T) per layer": Plot("peak_i_xt", "final_i_xt", colour="layer"),
     "Compression (peak - final I(X;T)) per layer and cohort, completed runs, dead networks left out":

@@ -478,7 +478,7 @@ def test_back_to_the_sql_page_without_a_query_in_its_link_shows_the_default_quer
         box = page.locator("textarea").first
         box.wait_for(timeout=60_000)
         default = box.input_value()
-        assert default.startswith("SELECT run_id, split, layer, max(i_xt)")
+        assert default.startswith("SELECT run_id, estimator, params, split, layer, max(i_xt)")
         box.fill("SELECT 1 AS x, 2 AS y")
         page.keyboard.press("Control+Enter")
         page.wait_for_url("**q=SELECT+1**", timeout=60_000)

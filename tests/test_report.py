@@ -447,6 +447,25 @@ def test_an_estimator_without_i_xt_gets_its_i_yt_figure_and_a_sentence_not_empty
     assert [name for name in figures if "ksg" in name] == ["2-ksg-epochs.png", "2-ksg-epochs.svg"]
 
 
+@pytest.mark.slow   # writes the figures through Vega
+def test_the_glance_comparisons_heading_names_a_reference_only_where_every_estimator_took_it(tmp_path):
+    # A sceptic's: each estimator compares with the first group it has a live run of; the heading named
+    # the first estimator's, while the other's rows (and its sentence) were against another group
+    root = tmp_path / "root"
+    fine, coarse = {"name": "binning", "params": {"bin_size": 0.07}}, {"name": "binning", "params": {"bin_size": 0.3}}
+    # the groups' order is their `estimators` text's: the one-estimator group comes first
+    for bias, estimators in ((0.0, [fine]), (1.0, [coarse, fine]), (2.0, [coarse, fine])):
+        for seed in range(2):
+            write_run(root, "r", {"initial_bias": bias, "epochs": 20, "estimators": estimators}, seed=seed,
+                      cohort="c", logged=8)
+    path, _ = report.write_report(report.ResultStore(root), ["c"], tmp_path / "out", split="train")
+    text = path.read_text()
+    section = text[text.index("### Does the last hidden layer compress more or less than in "):text.index("## Health")]
+    references = {line.split(" | ")[2] for line in section.splitlines() if line.startswith("| binning")}
+    assert len(references) == 2                          # bias 0 for bin_size 0.07, bias 1 for 0.3 (none at 0)
+    assert section.startswith("### Does the last hidden layer compress more or less than in the reference group?")
+
+
 @pytest.mark.slow
 def test_at_a_glance_the_last_hidden_layers_compression_over_floor_is_compared_with_q_over_the_groups(written):
     # The one comparison asked of in advance: each group's compression over the floor at its last hidden

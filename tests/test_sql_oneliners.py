@@ -119,7 +119,7 @@ def test_there_are_six_one_liners_of_one_line_each():
 @pytest.mark.slow
 def test_accuracy_per_initial_bias_over_seeds(known_root):
     root, _ = known_root
-    rows = answer(root, "Final test accuracy per initial bias, over seeds")
+    rows = answer(root, "Final test accuracy per initial bias and seed group, over seeds")
     assert [r["initial_bias"] for r in rows] == [-1.0, 0.0, 0.5, 1.0]
     assert [r["seeds"] for r in rows] == [2, 2, 1, 1]                # the failed bias=1 seed is left out
     assert [r["mean_test_accuracy"] for r in rows] == pytest.approx([0.55, 0.85, 0.7, 0.95])
@@ -298,6 +298,28 @@ def test_compression_leaves_dead_and_diverged_networks_out(cohort_root, tmp_path
     record = RunRecord.from_json_bytes(path.read_bytes())
     path.write_bytes(record.model_copy(update={"status": Status.DIVERGED, "diverged": True}).to_json_bytes())
     assert {r["runs"] for r in answer(root, title) if r["estimator"] == "binning"} == {5}
+
+
+@pytest.mark.slow
+def test_the_one_liners_average_one_seed_group_and_one_named_layer(tmp_path):
+    # A sceptic's: the accuracy per bias pooled a tanh and a relu cohort at one bias into one mean of
+    # "seeds", and the compression per layer number averaged the output layer of [10, 7, 5] networks
+    # with dense_3 of deeper ones
+    for cohort, overrides in (("tanh", {"activation_fn": "tanh"}), ("relu", {"activation_fn": "relu"}),
+                              ("shallow", {"activation_fn": "relu", "architecture": [10, 7, 5]})):
+        for seed in range(2):
+            write_run(tmp_path, cohort, {**overrides, "initial_bias": 0.0, "epochs": 20}, seed=seed, cohort=cohort,
+                      logged=5)
+    runs = run_query(tmp_path, "SELECT cohort, group_id, final_test_accuracy FROM runs")
+    rows = answer(tmp_path, "Final test accuracy per initial bias and seed group, over seeds")
+    assert sorted((r["cohort"], r["seeds"]) for r in rows) == [("relu", 2), ("shallow", 2), ("tanh", 2)]
+    for row in rows:
+        own = runs[runs["group_id"] == row["group_id"]]["final_test_accuracy"]
+        assert row["mean_test_accuracy"] == pytest.approx(own.mean())
+    title = "Compression (peak - final I(X;T)) per layer and cohort, completed runs, dead networks left out"
+    named = {(r["cohort"], r["layer"], r["layer_name"]) for r in answer(tmp_path, title) if r["split"] == "train"}
+    assert ("shallow", 3, "output") in named and ("relu", 3, "dense_3") in named
+    assert ("shallow", 3, "dense_3") not in named
 
 
 @pytest.mark.slow

@@ -42,6 +42,19 @@ def test_an_epoch_twice_in_a_series_gives_points_until_the_colour_tells_the_rows
     assert query_chart(layers, "epoch", "accuracy", colour="layer").to_dict()["mark"]["type"] == "line"
 
 
+def test_the_tooltip_names_what_tells_two_points_apart():
+    # A sceptic's: "Does a layer compress?" over two estimators drew two points per group and layer
+    # in one colour, and the tooltip named neither's estimator
+    frame = pd.DataFrame({"group_id": ["g", "g"], "estimator": ["binning", "adaptive"],
+                          "params": ['{"bin_size": 0.07}', '{"n_bins": 30}'], "layer": [4, 4],
+                          "excess_bits": [3.32, 0.75], "epochs": [[0, 1], [0, 1]]})
+    spec = query_chart(frame, "layer", "excess_bits", colour="group_id").to_dict()
+    assert [t["field"] for t in spec["encoding"]["tooltip"]] == ["layer", "excess_bits", "group_id", "estimator",
+                                                                 "params"]     # not the list column
+    rows = spec["datasets"][spec["data"]["name"]]
+    assert [(row["estimator"], row["excess_bits"]) for row in rows] == [("binning", 3.32), ("adaptive", 0.75)]
+
+
 def test_whole_numbers_with_nulls_get_whole_ticks_and_a_null_category_a_name():
     frame = pd.DataFrame({"cohort": pd.Series(["quickstart", None, "quickstart"], dtype="str"),
                           "first_epoch": [64.0, 110.0, np.nan], "accuracy": [0.9, 0.91, 0.93]})
@@ -112,13 +125,13 @@ def test_each_one_liner_fills_the_box_and_the_url_quietly_and_is_drawn_as_it_say
 def test_the_visitors_axes_stay_until_another_one_liner_is_chosen(monkeypatch, cohort_root):
     at = open_app(monkeypatch, cohort_root, "sql")
     compress = "Does a layer compress? Compression over its noise floor per seed group, with interval and test"
-    accuracy = "Final test accuracy per initial bias, over seeds"
+    accuracy = "Final test accuracy per initial bias and seed group, over seeds"
     at.selectbox(key="sql_example").set_value(compress).run()
     at.selectbox(key="sql_y").set_value("lower_bound_bits").run()
     at.selectbox(key="sql_colour").set_value("(none)").run()
     assert axes_of(at) == ("layer", "lower_bound_bits", None)
     at.selectbox(key="sql_example").set_value(accuracy).run()
-    assert axes_of(at) == ("initial_bias", "mean_test_accuracy", None)
+    assert axes_of(at) == ("initial_bias", "mean_test_accuracy", "cohort")
 
 
 @pytest.mark.slow

@@ -20,8 +20,8 @@ EXAMPLE_SET = "sql_example_set"   # a one-liner was just written into the query 
 PLOT_X, PLOT_Y, PLOT_COLOUR = "sql_x", "sql_y", "sql_colour"
 OWN_QUERY = "(your own query)"
 NO_COLOUR = "(none)"   # an option of its own: a selectbox whose session state is None shows no choice at all
-DEFAULT_QUERY = ("SELECT run_id, split, layer, max(i_xt) AS max_i_xt, max(i_yt) AS max_i_yt\n"
-                 "FROM mi WHERE split IN ('train', 'full')\nGROUP BY ALL ORDER BY run_id, split, layer")
+DEFAULT_QUERY = ("SELECT run_id, estimator, params, split, layer, max(i_xt) AS max_i_xt, max(i_yt) AS max_i_yt\n"
+                 "FROM mi WHERE split IN ('train', 'full')\nGROUP BY ALL ORDER BY ALL")
 
 store = ui.store()
 st.title("SQL")
