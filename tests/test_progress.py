@@ -212,6 +212,11 @@ def test_a_runs_line_carries_its_own_time():
     lost = RunResult("r", "name", 3, "not started", None, error="worker process died (exit code 1)",
                      trained_here=False)
     assert run_line(lost) == "not started name seed 3  test acc -  (worker process died (exit code 1))"
+    # a new user's: a dead network's chance accuracy read like a trained network's; its flags say it
+    dead = RunResult("r", "name", 3, "completed", 0.501, seconds=22.0, flags=("dead",))
+    assert run_line(dead) == "completed   name seed 3  test acc 0.501  [dead]  22 s"
+    diverged = RunResult("r", "name", 3, "diverged", None, seconds=2.0, flags=("diverged",))
+    assert "[" not in run_line(diverged)                       # its status says it already
 
 
 def test_a_sweeps_run_and_held_lines_escape_a_hostile_name(tmp_path, capsys):

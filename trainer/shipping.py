@@ -35,7 +35,7 @@ from ibstore import index, layout
 from ibstore.lifecycle import may_replace, read_record
 from ibstore.lock import LOCK_FILE, RunLock, RunLocked, describe_holder
 from ibstore.progress import HELD
-from ibstore.record import RecordError, RunRecord
+from ibstore.record import RecordError, RunRecord, run_flags
 from trainer.atomic import write_bytes
 from trainer.plan import Group, Task
 from trainer.progress import Trained
@@ -254,7 +254,8 @@ class ShippedRuns:
         if not task.resume and not may_replace(record, task.redo):
             lock.release()
             self.not_trained[run_id] = RunResult(run_id, task.experiment.name, seed, record.status.value,
-                                                 record.final_test_accuracy, record.error, False)
+                                                 record.final_test_accuracy, record.error, False,
+                                                 flags=tuple(run_flags(record)))
             return
         self.locks[run_id] = lock
         if task.resume:

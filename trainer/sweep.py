@@ -122,10 +122,13 @@ class Progress:
 
 
 def run_line(run: RunResult) -> str:
-    """A finished run: status, name, seed, test accuracy, its own time (or who trained it), error.
-    A run that was never started was trained by nobody: its error says why."""
+    """A finished run: status, name, seed, test accuracy, its health flags (a dead network's chance
+    accuracy reads like any other), its own time (or who trained it), error. A run that was never
+    started was trained by nobody: its error says why."""
     accuracy = "-" if run.test_accuracy is None else f"{run.test_accuracy:.3f}"
     line = f"{run.status:11} {run.name} seed {run.seed}  test acc {accuracy}"
+    if flagged := [flag for flag in run.flags if flag != run.status]:     # a diverged run says so in its status
+        line += f"  [{', '.join(flagged)}]"
     if not run.trained_here and run.status != NOT_STARTED:
         line += "  (by another process)"
     elif run.seconds is not None:

@@ -21,7 +21,7 @@ from ibstore import layout
 from ibstore.lifecycle import Outcome, may_replace, read_record, shown_status
 from ibstore.lock import RunLock, RunLocked, describe_holder
 from ibstore.progress import HELD, NOT_STARTED
-from ibstore.record import Status
+from ibstore.record import Status, run_flags
 from trainer.plan import Group, Task
 from trainer.progress import Trained
 from trainer.store import StoreError, unwritable
@@ -37,6 +37,7 @@ class RunResult:
     error: str | None = None        # the run's error, or who holds it
     trained_here: bool = True       # False: this worker found it done (or held) by another process
     seconds: float | None = None    # from taking the run to its end, as its run.json records them
+    flags: tuple[str, ...] = ()     # its health flags (ibstore.record.run_flags): dead, saturated, diverged
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def check_run(root: Path, task: Task, seed: int) -> RunResult | None:
     if task.resume or may_replace(record, task.redo):
         return None
     return RunResult(run_id, task.experiment.name, seed, record.status.value, record.final_test_accuracy,
-                     record.error, False)
+                     record.error, False, flags=tuple(run_flags(record)))
 
 
 def users_mistakes() -> tuple[type[Exception], ...]:
@@ -153,7 +154,8 @@ def recorded_result(root: Path, task: Task, seed: int, error: str | None) -> Run
     seconds = (record.finished_at - record.started_at).total_seconds() \
         if record.started_at and record.finished_at else None
     return RunResult(run_id, task.experiment.name, seed, status.value, record.final_test_accuracy,
-                     record.error or (error if status is not Status.COMPLETED else None), seconds=seconds)
+                     record.error or (error if status is not Status.COMPLETED else None), seconds=seconds,
+                     flags=tuple(run_flags(record)))
 
 
 def lost_group(group: Group, root: Path, reason: str) -> GroupResult:
