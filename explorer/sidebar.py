@@ -21,14 +21,14 @@ MAX_CAPTION_KEY_CHARS = 60
 def init_selection(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
     """The selection for this script run, before any page draws: the one a page set last run
     (`ui.set_selection`), else the one a link's URL names if the URL changed since this session
-    wrote it (a link opened), else this session's, else the Runs page's first rows of the first
-    cohort in its order (`ui.first_cohort`) in whole seed groups (`ui.whole_groups`, MAX_DEFAULT_RUNS).
+    wrote it (a link opened), else this session's, else the Runs page's first rows of the cohort
+    trained last (`ui.latest_cohort`) in whole seed groups (`ui.whole_groups`, MAX_DEFAULT_RUNS).
     Ids the root lacks (never held, or removed since they were chosen) are dropped and remembered
     for `unknown_warning`; what a link names that is not understood is a warning, never an error."""
     known = all_runs["run_id"]
 
     def default() -> list[str]:   # called only when used: it orders the whole root
-        return ui.whole_groups(ui.first_cohort(ui.ordered_runs(results)), all_runs, ui.MAX_DEFAULT_RUNS)
+        return ui.whole_groups(ui.latest_cohort(ui.ordered_runs(results), all_runs), all_runs, ui.MAX_DEFAULT_RUNS)
 
     url_runs = list(dict.fromkeys(st.query_params.get_all(ui.URL_RUNS)))
     url_select = st.query_params.get(ui.URL_SELECT)

@@ -252,25 +252,34 @@ def ordered_runs(results: ResultStore) -> pd.DataFrame:
     return results.carried("ordered_runs", lambda _: ordered(results.runs()), patched)
 
 
-def first_cohort(ordered: pd.DataFrame) -> list[str]:
-    """The run ids of `ordered` (rows in the Runs page's order, with `cohort`) of the first cohort a
-    row belongs to, in that order, or of the runs of no cohort where none belongs to one: what the
+def latest_cohort(ordered: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+    """The run ids of `ordered` (rows in the Runs page's order, with `cohort`) of the cohort whose
+    latest run started last (`runs`' started_at; the first in that order on a tie or where no run
+    has a start), in that order, or of the runs of no cohort where none belongs to one: what the
     app selects when nothing else says. A root holding several cohorts had opened on one cohort's
     last groups beside the next one's first, whose labels then named every config key the cohorts
     differ in (their whole `estimators` lists); its report compares one cohort's groups, and so
-    does the default. One `trainer run basic.json` beside the quickstart sweep, sorted first, had
-    made the app open on that one run.
+    does the default. It had also opened on the first cohort in that order: a new user who trained
+    the quickstart and then the notebook's 8000-epoch cohort was shown the 500-epoch quickstart.
 
     >>> ordered = pd.DataFrame({"run_id": list("abcd"), "cohort": [None, "y", "x", "y"]})
-    >>> first_cohort(ordered), first_cohort(ordered.iloc[:1])
-    (['b', 'd'], ['a'])
+    >>> runs = pd.DataFrame({"run_id": list("abcd"), "started_at": pd.to_datetime(
+    ...     ["2026-01-04", "2026-01-01", "2026-01-02", "2026-01-01"], utc=True)})
+    >>> latest_cohort(ordered, runs), latest_cohort(ordered, runs.assign(started_at=pd.NaT))
+    (['c'], ['b', 'd'])
+    >>> latest_cohort(ordered.iloc[:1], runs)
+    ['a']
     """
     if ordered.empty:
         return []
     cohorts = ordered["cohort"].astype(object)
     named = cohorts.dropna()
-    same = cohorts.isna() if named.empty else cohorts.eq(named.iloc[0])
-    return ordered.loc[same.to_numpy(), "run_id"].tolist()
+    if named.empty:
+        return ordered.loc[cohorts.isna().to_numpy(), "run_id"].tolist()
+    started = ordered["run_id"].map(runs.set_index("run_id")["started_at"]).loc[named.index]
+    latest = started.groupby(named, sort=False).max()             # NaT where none of its runs has a start
+    cohort = latest.idxmax() if latest.notna().any() else named.iloc[0]
+    return ordered.loc[cohorts.eq(cohort).to_numpy(), "run_id"].tolist()
 
 
 def whole_groups(run_ids: list[str], runs: pd.DataFrame, limit: int) -> list[str]:

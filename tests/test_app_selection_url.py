@@ -172,3 +172,29 @@ def test_a_links_long_or_many_values_are_named_in_part(monkeypatch, cohort_root,
 def test_a_toggles_value_in_any_case_is_read_and_not_warned(monkeypatch, cohort_root):
     at = open_app(monkeypatch, cohort_root, "phases", log_epochs="FALSE")
     assert at.toggle(key="log_epochs").value is False and "log_epochs" not in warnings(at)
+
+
+def test_the_app_opens_on_the_cohort_trained_last(monkeypatch, tmp_path):
+    # A new user's: after the 500-epoch quickstart and then the notebook's full cohort, the app opened on
+    # the quickstart (the first cohort in the Runs table's order: fewer epochs sort first)
+    from datetime import timedelta
+
+    from bench.make_results import write_run
+    from ibstore import layout
+    from ibstore.record import RunRecord
+
+    root = tmp_path / "results"
+    quick = [write_run(root, "quick", {"epochs": 20, "initial_bias": bias}, seed=seed, cohort="quickstart", logged=5)
+             for bias in (0.0, 1.0) for seed in range(2)]
+    full = [write_run(root, "full", {"epochs": 60, "initial_bias": bias}, seed=seed, cohort="initial_bias_relu",
+                      logged=5) for bias in (0.0, 1.0) for seed in range(2)]
+    for run_id in full:                             # trained a day after the quickstart
+        path = layout.run_json_path(root, run_id)
+        record = RunRecord.from_json_bytes(path.read_bytes())
+        later = {field: getattr(record, field) + timedelta(days=1) for field in ("started_at", "finished_at",
+                                                                                 "heartbeat_at")}
+        path.write_bytes(record.model_copy(update=later).to_json_bytes())
+    ordered = ui.ordered_runs(ResultStore(root))["run_id"].tolist()
+    assert ordered.index(quick[0]) < ordered.index(full[0])        # the quickstart is first in the table
+    at = open_app(monkeypatch, root)
+    assert sorted(selected(at)) == sorted(full)
