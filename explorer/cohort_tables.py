@@ -25,7 +25,7 @@ TABLE_QUANTITIES = ("peak_i_xt_epoch", "compression_bits", "noise_floor_bits", s
                     "snr_drop_epoch")
 # Not peak - final (compression_bits): noise makes it positive in every run, and a group with noisier
 # estimates would "compress more" by that alone; compression over the floor is the compared fall.
-COMPARED = (stats.EXCESS, "final_i_xt", "peak_i_yt")
+COMPARED = (stats.EXCESS, "final_i_xt", "peak_i_yt", "snr_drop_epoch")
 # Why `compresses` can be "–" (ibstore.stats.UNTESTABLE): said beside every table that shows it.
 UNDECIDED = (f"compresses is – where no test can decide: fewer than {stats.MIN_SEEDS_TESTED} seeds, too few to "
              "measure the noise the test needs; it reads – (at ceiling) where I(X;T) ends at its ceiling in every "
