@@ -241,12 +241,13 @@ def _code_version() -> str:
         except PackageNotFoundError:
             return "(not installed)"
     libraries = ", ".join(f"{name} {installed(name)}" for name in NUMERIC_LIBRARIES)
-    return (f"information-plane-lab {installed('information-plane-lab')}, code "
-            f"{source_digest(Path(__file__).resolve().parent.parent)}; {libraries}")
+    return (f"information-plane-lab {installed('information-plane-lab')}, source digest "
+            f"{source_digest(Path(__file__).resolve().parent.parent)} (not a git commit); {libraries}")
 
 
 NUMERIC_LIBRARIES = ("numpy", "scipy", "pandas", "duckdb", "pyarrow")   # numpy's generators draw the resamples
-# The code that writes a report, "information-plane-lab 0.1.0, code 1a2b3c4d5e6f; numpy 2.3.5, ...":
+# The code that writes a report, "information-plane-lab 0.1.0, source digest 1a2b3c4d5e6f (not a git
+# commit); numpy 2.3.5, ...":
 # the package's version, `source_digest` of the source as this process imported it (committed or
 # not), and the libraries its numbers come from. Two reports of one results root that disagree then
 # say whether their code did: a reviewer's two reports of an unchanged root differed in their p

@@ -127,7 +127,8 @@ def test_the_report_names_the_code_that_wrote_it(tmp_path):
     whole = hashlib.sha256(b"".join(p.relative_to(top).as_posix().encode() + b"\0" + p.read_bytes() + b"\0"
                                     for p in files)).hexdigest()[:12]
     libraries = ", ".join(f"{name} {version(name)}" for name in ("numpy", "scipy", "pandas", "duckdb", "pyarrow"))
-    assert report.CODE_VERSION == f"information-plane-lab {version('information-plane-lab')}, code {whole}; {libraries}"
+    assert report.CODE_VERSION == (f"information-plane-lab {version('information-plane-lab')}, source digest {whole} "
+                                   f"(not a git commit); {libraries}")
     for name in ("ibstore", "explorer"):
         shutil.copytree(top / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     assert report.source_digest(tmp_path) == whole
