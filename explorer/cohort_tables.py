@@ -150,18 +150,30 @@ AT_CEILING_BECAUSE = {
 
 
 def ceiling_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
-    """The sentence naming the layers of `phases` (one estimator, params and split) whose I(X;T) ends at
-    its ceiling in every seed (ibstore.stats.at_ceiling), by seed group; None if there are none."""
-    ends = stats.at_ceiling(phases)
-    if ends.empty:
+    """The sentences naming the layers of `phases` (one estimator, params and split) whose I(X;T) ends
+    at its ceiling in every seed (ibstore.stats.at_ceiling), and those where it does in some seeds
+    (counted: `stats.ceiling_counts`), by seed group; None if there are none."""
+    counts = stats.ceiling_counts(phases)
+    counts = in_order(counts[counts["at_ceiling"] > 0], "group_id", labels)     # by the varying keys
+    if counts.empty:
         return None
-    ends = in_order(ends, "group_id", labels)     # the labels' order: by the varying keys
-    groups = [f"{labels.get(group_id, group_id)}: " + ", ".join(layer_label(row.layer, row.layer_name)
-                                                               for row in rows.itertuples())
-              for group_id, rows in ends.groupby("group_id", sort=False)]
-    ceiling = "log2 n bits, or EDGE's cap U_xt" if ends["estimator"].iloc[0] == "edge" else "log2 n bits"
-    return (f"I(X;T) ends at its ceiling, {ceiling}, in every seed of " + "; ".join(groups) + ". "
-            + AT_CEILING_BECAUSE.get(ends["estimator"].iloc[0], AT_CEILING_BECAUSE["binning"]))
+    estimator = counts["estimator"].iloc[0]
+    ceiling = "log2 n bits, or EDGE's cap U_xt" if estimator == "edge" else "log2 n bits"
+    every = counts["at_ceiling"] == counts["seeds"]
+
+    def named(rows: pd.DataFrame, counted: bool) -> str:
+        return "; ".join(f"{labels.get(group_id, group_id)}: " + ", ".join(
+            layer_label(row.layer, row.layer_name) + (f" ({row.at_ceiling} of {row.seeds} seeds)" if counted else "")
+            for row in layers.itertuples()) for group_id, layers in rows.groupby("group_id", sort=False))
+    sentences = []
+    if every.any():
+        sentences.append(f"I(X;T) ends at its ceiling, {ceiling}, in every seed of {named(counts[every], False)}. "
+                         + AT_CEILING_BECAUSE.get(estimator, AT_CEILING_BECAUSE["binning"]))
+    if (~every).any():
+        sentences.append(f"I(X;T) ends at its ceiling in some seeds of {named(counts[~every], True)}: those seeds "
+                         "cannot show compression, so the test reads the others' fall diluted by theirs, and a \"not "
+                         "shown\" there may be the estimator's.")
+    return " ".join(sentences)
 
 
 def clipped_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:

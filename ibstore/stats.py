@@ -737,16 +737,28 @@ def at_ceiling(phases: pd.DataFrame) -> pd.DataFrame:
     vanishing), and within 1/n bits it leaves less room for compression than any binning could
     show. One row per group, estimator, params, split and layer: group_id, estimator, params,
     split, layer, layer_name, ceiling_bits."""
-    columns = ["group_id", "estimator", "params", "split", "layer", "layer_name", "ceiling_bits"]
+    ends = ceiling_counts(phases)
+    return ends.loc[ends["at_ceiling"] == ends["seeds"], CEILING_COLUMNS].reset_index(drop=True)
+
+
+CEILING_COLUMNS = ["group_id", "estimator", "params", "split", "layer", "layer_name", "ceiling_bits"]
+
+
+def ceiling_counts(phases: pd.DataFrame) -> pd.DataFrame:
+    """Per group, estimator, params, split and layer (CEILING_COLUMNS): `seeds`, the seeds kept in
+    the statistics, and `at_ceiling`, how many of them end at their I(X;T) ceiling (`at_ceiling`'s
+    rule). A layer where some seeds do and others not has a test, but those seeds cannot show
+    compression: the group's mean fall is the other seeds' alone."""
+    columns = [*CEILING_COLUMNS, "seeds", "at_ceiling"]
     if "i_xt_ceiling_bits" not in phases:
         return pd.DataFrame(columns=columns)
     kept = phases[np.equal(exclusions(phases), None)]
     ceiling = pd.to_numeric(kept["i_xt_ceiling_bits"], errors="coerce")
     final = pd.to_numeric(kept["final_i_xt"], errors="coerce").to_numpy(float)
     at = _ends_at_ceiling(final, ceiling.to_numpy(float))
-    rows = kept.assign(at=at, ceiling_bits=ceiling).groupby(columns[:-1], sort=True, dropna=False)
-    ends = rows.agg(every=("at", "all"), ceiling_bits=("ceiling_bits", "max")).reset_index()
-    return ends.loc[ends["every"], columns].reset_index(drop=True)
+    rows = kept.assign(at=at, ceiling_bits=ceiling).groupby(CEILING_COLUMNS[:-1], sort=True, dropna=False)
+    return rows.agg(ceiling_bits=("ceiling_bits", "max"), seeds=("at", "size"),
+                    at_ceiling=("at", "sum")).reset_index()[columns]
 
 
 def _ends_at_ceiling(final_i_xt: np.ndarray, ceiling_bits: np.ndarray) -> np.ndarray:
