@@ -29,13 +29,18 @@ from ibstore.record import Status
 
 QUANTITY_TITLES = {"i_xt": "I(X;T) [bits]", "i_yt": "I(Y;T) [bits]"}
 BANDS = {"ci": bands_over_seeds.MEAN_CI, "min-max": bands_over_seeds.MIN_MAX}   # `trainer report --band`
-MARKS = {"peak_i_xt_epoch": "peak I(X;T)", "peak_i_yt_epoch": "peak I(Y;T)", "snr_drop_epoch": "SNR drop"}
+# The rule of I(X;T) is where the group's mean curve peaks (the phases view's group_peak_epoch, from
+# which the statistics measure compression over the floor): the mean of the seeds' own peak epochs
+# had stood at 742 where the mean curve peaked at 25. The others are means over the seeds drawn.
+MARKS = {"group_peak_epoch": "peak I(X;T)", "peak_i_yt_epoch": "peak I(Y;T)", "snr_drop_epoch": "SNR drop"}
+MARKS_SAID = ("dashed rules: where the group's mean I(X;T) peaks (compression over the floor is measured from "
+              "there), and its seeds' mean peak I(Y;T) and SNR-drop epochs")   # beside every chart of them
 # dashes, dots, dash-dots: three patterns told apart at a glance (SNR drop's long dashes, [8, 3], looked
 # like peak I(X;T)'s [4, 2], and solid at the legend's swatch)
-DASHES = {"peak I(X;T)": [4, 3], "peak I(Y;T)": [1, 3], "SNR drop": [5, 2, 1, 2]}
+DASHES = dict(zip(MARKS.values(), ([4, 3], [1, 3], [5, 2, 1, 2])))
 DASH_SWATCH = 484        # the legend's swatch: a stroke sqrt(484) = 22 px long, two repeats of each pattern
                          # (a longer one widens the Phases page's chart past PAGE_WIDTH)
-MARK_QUANTITY = {"peak_i_xt_epoch": "i_xt", "peak_i_yt_epoch": "i_yt", "snr_drop_epoch": None}   # None: both
+MARK_QUANTITY = {"group_peak_epoch": "i_xt", "peak_i_yt_epoch": "i_yt", "snr_drop_epoch": None}   # None: both
 LEFT_OUT = ("dead", "diverged", "unfinished")   # why a run draws no line (ibstore.stats.exclusions, its
                                                 # health counts); None: it does
 
@@ -135,9 +140,9 @@ def seed_bands(mi: pd.DataFrame, band: str = "ci", non_negative: bool = False,
 
 
 def phase_marks(phases: pd.DataFrame) -> pd.DataFrame:
-    """Per seed group, layer and mark (peak I(X;T), peak I(Y;T), SNR drop): the mean epoch over
-    the group's seeds drawn, on the panels of its quantity. `phases` holds the phases view's rows
-    of one estimator, params and split with a `group` column."""
+    """Per seed group, layer and mark (MARKS: the peak of its mean I(X;T), its seeds' mean peak I(Y;T)
+    and SNR-drop epochs): the epoch over the group's seeds drawn, on the panels of its quantity.
+    `phases` holds the phases view's rows of one estimator, params and split with a `group` column."""
     live = phases[pd.isna(left_out(phases))]
     rows = []
     for (group, layer, layer_name), frame in live.groupby(["group", "layer", "layer_name"], sort=True, dropna=False):
@@ -153,7 +158,7 @@ def phase_marks(phases: pd.DataFrame) -> pd.DataFrame:
 def phase_lines(bands: pd.DataFrame, marks: pd.DataFrame, title: str | None = None,
                 color_domain: list[str] | None = None, log_epochs: bool = True) -> alt.FacetChart:
     """A panel per layer (rows) and quantity (columns: I(X;T), I(Y;T)): a line per seed group
-    (its mean), its band, and dashed rules at its mean peak and SNR-drop epochs. `color_domain`:
+    (its mean), its band, and dashed rules at its marks (`phase_marks`). `color_domain`:
     every group's legend entry in colour order (default: the groups with a line), so that a group
     whose seeds are all left out keeps its entry and the others keep their colours; epochs on a
     symmetric-log axis, or a linear one."""
@@ -182,7 +187,7 @@ def phase_lines(bands: pd.DataFrame, marks: pd.DataFrame, title: str | None = No
         x=x, y=y, color=color, tooltip=["legend:N", "epoch:Q", "mean:Q", "low:Q", "high:Q", "n:Q"])
     rules = base.transform_filter("datum.kind == 'mark'").mark_rule(strokeWidth=1.2).encode(
         x=x, color=color,
-        strokeDash=alt.StrokeDash("mark:N", title="mean epoch of", sort=dashed,
+        strokeDash=alt.StrokeDash("mark:N", title="epoch of", sort=dashed,
                                   scale=alt.Scale(domain=dashed, range=[DASHES[mark] for mark in dashed]),
                                   legend=alt.Legend(symbolType="stroke", symbolSize=DASH_SWATCH,
                                                     symbolStrokeWidth=1.5)),

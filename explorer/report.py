@@ -416,7 +416,8 @@ def _figures(store, runs, labels, estimator, params, split, band, folder, name, 
                                     title=f"{estimator} {params}, {split}: mean over seeds, band {band}")
     live = runs.loc[pd.isna(phase_charts.left_out(runs)), "run_id"].tolist()
     drawn = "I(X;T) and I(Y;T)" if with_i_xt else "I(Y;T)"
-    lines = [*_save_chart(lines_chart, folder, f"{name}-epochs", f"{drawn} against epoch per layer")]
+    lines = [*_save_chart(lines_chart, folder, f"{name}-epochs",
+                          f"{drawn} against epoch per layer; {phase_charts.MARKS_SAID}")]
     if live and with_i_xt:
         over_seeds = store.mi_over_seeds(live, estimator, params, split, "mean")
         over_seeds = in_order(over_seeds, "group_id", labels)     # panels in the tables' order

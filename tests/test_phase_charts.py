@@ -122,19 +122,23 @@ def phase_row(dead: bool = False, status: str = "completed", **epochs) -> dict:
 
 
 def test_marks_are_mean_epochs_of_the_seeds_drawn_and_the_chart_has_them():
+    # the I(X;T) rule is where the group's mean curve peaks (group_peak_epoch, one value per group), not
+    # the seeds' own peaks' mean (4 and 8 here)
     phases = pd.DataFrame([
-        phase_row(peak_i_xt_epoch=4, peak_i_yt_epoch=10, snr_drop_epoch=6),
-        phase_row(peak_i_xt_epoch=8, peak_i_yt_epoch=10, snr_drop_epoch=None),
-        phase_row(dead=True, peak_i_xt_epoch=0, peak_i_yt_epoch=0, snr_drop_epoch=1),
-        phase_row(status="diverged", peak_i_xt_epoch=900, peak_i_yt_epoch=900, snr_drop_epoch=900),
-        phase_row(status="running", peak_i_xt_epoch=6, peak_i_yt_epoch=10, snr_drop_epoch=None),
-        phase_row(status="interrupted", peak_i_xt_epoch=300, peak_i_yt_epoch=300, snr_drop_epoch=300),
-        phase_row(status="failed", peak_i_xt_epoch=500, peak_i_yt_epoch=500, snr_drop_epoch=500),
+        phase_row(peak_i_xt_epoch=4, group_peak_epoch=5, peak_i_yt_epoch=10, snr_drop_epoch=6),
+        phase_row(peak_i_xt_epoch=8, group_peak_epoch=5, peak_i_yt_epoch=10, snr_drop_epoch=None),
+        phase_row(dead=True, peak_i_xt_epoch=0, group_peak_epoch=5, peak_i_yt_epoch=0, snr_drop_epoch=1),
+        phase_row(status="diverged", peak_i_xt_epoch=900, group_peak_epoch=5, peak_i_yt_epoch=900,
+                  snr_drop_epoch=900),
+        phase_row(status="running", peak_i_xt_epoch=6, group_peak_epoch=5, peak_i_yt_epoch=10, snr_drop_epoch=None),
+        phase_row(status="interrupted", peak_i_xt_epoch=300, group_peak_epoch=5, peak_i_yt_epoch=300,
+                  snr_drop_epoch=300),
+        phase_row(status="failed", peak_i_xt_epoch=500, group_peak_epoch=5, peak_i_yt_epoch=500, snr_drop_epoch=500),
     ])
     marks = phase_charts.phase_marks(phases).set_index(["quantity", "mark"])["epoch"]
-    # over the completed live runs only, as the statistics: (4 + 8) / 2, not the unfinished runs' too
-    assert marks[("i_xt", "peak I(X;T)")] == 6 and marks[("i_yt", "peak I(Y;T)")] == 10
-    assert marks[("i_xt", "SNR drop")] == marks[("i_yt", "SNR drop")] == 6   # the missing drop is not a 0
+    # over the completed live runs only, as the statistics, not the unfinished runs' too
+    assert marks[("i_xt", "peak I(X;T)")] == 5 and marks[("i_yt", "peak I(Y;T)")] == 10
+    assert marks[("i_xt", "SNR drop")] == marks[("i_yt", "SNR drop")] == 6   # a missing drop is no 0
     spec = phase_charts.phase_lines(phase_charts.seed_bands(mi_rows()), phase_charts.phase_marks(phases)).to_dict()
     marks_in_spec = [layer["mark"]["type"] for layer in spec["spec"]["layer"]]
     assert marks_in_spec == ["area", "line", "rule"]
@@ -149,7 +153,7 @@ def test_networks_of_two_depths_keep_i_xt_and_i_yt_in_their_own_columns():
     deeper = rows[rows["group"] == "B"].assign(layer=1, layer_name="dense_1")
     shallow = rows[rows["group"] == "A"].assign(layer=1, layer_name="output")
     rows = pd.concat([shallow, rows, deeper], ignore_index=True)
-    phases = pd.DataFrame([phase_row(peak_i_xt_epoch=4, peak_i_yt_epoch=10, snr_drop_epoch=6)])
+    phases = pd.DataFrame([phase_row(group_peak_epoch=4, peak_i_yt_epoch=10, snr_drop_epoch=6)])
     spec = phase_charts.phase_lines(phase_charts.seed_bands(rows), phase_charts.phase_marks(phases)).to_dict()
     assert spec["facet"]["sort"] == ["0 · dense_0: I(X;T)", "0 · dense_0: I(Y;T)", "1 · dense_1: I(X;T)",
                                      "1 · dense_1: I(Y;T)", "1 · output: I(X;T)", "1 · output: I(Y;T)"]
@@ -184,7 +188,7 @@ def test_a_given_colour_domain_keeps_every_group_and_the_axis_can_be_linear():
 def test_an_estimator_without_i_xt_draws_only_i_yt_panels_and_their_marks():
     # ksg records no I(X;T): its chart once had an empty I(X;T) panel per layer holding SNR-drop rules
     rows = mi_rows().assign(i_xt=math.nan)
-    phases = pd.DataFrame([phase_row(peak_i_xt_epoch=None, peak_i_yt_epoch=10, snr_drop_epoch=6)])
+    phases = pd.DataFrame([phase_row(group_peak_epoch=None, peak_i_yt_epoch=10, snr_drop_epoch=6)])
     bands = phase_charts.seed_bands(rows)
     assert set(bands["quantity"]) == {"i_yt"}
     spec = phase_charts.phase_lines(bands, phase_charts.phase_marks(phases)).to_dict()
@@ -200,7 +204,7 @@ def test_the_legend_swatches_show_three_patterns_told_apart():
     """SNR drop's long dashes, [8, 3], looked like peak I(X;T)'s [4, 2] on the chart and solid at
     the legend's 10 px swatch: each swatch now holds two repeats of its pattern at least, and SNR
     drop is a dash-dot against the peaks' one dash per repeat."""
-    phases = pd.DataFrame([phase_row(peak_i_xt_epoch=4, peak_i_yt_epoch=10, snr_drop_epoch=6)])
+    phases = pd.DataFrame([phase_row(group_peak_epoch=4, peak_i_yt_epoch=10, snr_drop_epoch=6)])
     spec = phase_charts.phase_lines(phase_charts.seed_bands(mi_rows()), phase_charts.phase_marks(phases)).to_dict()
     svg = vlc.vegalite_to_svg(spec)
     swatches = re.findall(r'role-legend-symbol.*?d="M(-?[\d.]+),0L(-?[\d.]+),0"[^>]*stroke-dasharray="([\d,.]+)"'
@@ -209,8 +213,9 @@ def test_the_legend_swatches_show_three_patterns_told_apart():
     assert set(patterns) == set(phase_charts.MARKS.values())
     for start, end, dashes, _ in swatches:
         assert float(end) - float(start) >= 2 * sum(float(v) for v in dashes.split(","))
-    assert len(patterns["SNR drop"]) == 4 and len(patterns["peak I(X;T)"]) == len(patterns["peak I(Y;T)"]) == 2
-    assert patterns["peak I(X;T)"] != patterns["peak I(Y;T)"]
+    x_peak, y_peak, drop = phase_charts.MARKS.values()
+    assert len(patterns[drop]) == 4 and len(patterns[x_peak]) == len(patterns[y_peak]) == 2
+    assert patterns[x_peak] != patterns[y_peak]
 
 
 BINNING = '{"bin_size": 0.07}'
@@ -252,10 +257,10 @@ def test_the_chart_leaves_out_the_runs_the_statistics_leave_out_and_counts_them(
                            "initial_bias=1 (0 seeds, 1 unfinished left out)"]
     bands = phase_charts.seed_bands(data.mi)
     assert set(bands["legend"]) == {data.domain[0]} and set(bands["n"]) == {2}
-    # the marks are the mean epochs over the two completed runs, as the phases view's rows of those runs
+    # the I(X;T) mark is where the mean over the two completed runs peaks, as the phases view's rows of those runs
     phases = store.phases(ids[:2])
     phases = phases[(phases["estimator"] == "binning") & (phases["split"] == "train")]
-    want = phases.groupby("layer")["peak_i_xt_epoch"].mean()
+    want = phases.groupby("layer")["group_peak_epoch"].mean()
     marks = data.marks[(data.marks["mark"] == "peak I(X;T)")].set_index("layer")["epoch"]
     assert marks.to_dict() == pytest.approx(want.to_dict())
 

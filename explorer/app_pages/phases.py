@@ -202,7 +202,7 @@ def phase_panels() -> None:
                    "one of them has logged (a line ends where its group's shortest run ends); "
                    f"band: {ui.plain(band)} (none for one seed; cut to what the values can be, 0 to log2 n for "
                    "I(X;T) of the binning family, the kde bounds and EDGE, 0 to H(Y) for I(Y;T) of the binning "
-                   "family); dashed rules: the group's mean peak and SNR-drop epochs. "
+                   f"family); {phase_charts.MARKS_SAID}. "
                    "Colours: the seed groups', the same on every page.")
         data = chart_data(root, version, tuple(selection), measured_ids, name, params, split, tuple(layers))
         chart = phase_charts.draw(data, REPORT_BANDS[band], f"{name} {params}, {split} split",   # kept in downloads
