@@ -89,7 +89,7 @@ def test_a_sweeps_set_overrides_every_config_before_it_is_counted_and_planned(tm
     assert not (tmp_path / "results").exists()      # nothing written
 
 
-def test_a_set_of_a_key_the_grid_lists_takes_it_out_of_the_grid(tmp_path):
+def test_a_set_of_a_key_the_grid_lists_is_its_one_value_and_keeps_the_grids_run_ids(tmp_path):
     # a grid value wins over a key beside it: --set activation_fn=relu on a grid over activations
     # planned every activation again, without a word
     (tmp_path / "c.json").write_text(json.dumps({"name": "c", "epochs": 1, "architecture": [4], "n_runs": 2,
@@ -101,3 +101,15 @@ def test_a_set_of_a_key_the_grid_lists_takes_it_out_of_the_grid(tmp_path):
     assert {e.config.activation_fn for e in experiments} == {"relu"} and len(experiments) == 2
     alone = plan.load_experiments(tmp_path, ["activation_fn=relu", "initial_bias=0.5"])
     assert [(e.config.activation_fn, e.config.initial_bias) for e in alone] == [("relu", 0.5)]
+    # An attacker's: taken out of the grid, the key no longer named the runs, so the runs the full grid
+    # had trained (c[activation_fn=relu,initial_bias=0]) got new ids and were trained again; as the one
+    # value of its grid key they keep the full grid's ids. -0.0 is 0.0, not another experiment.
+    full = {e.run_id(seed) for e in plan.load_experiments(tmp_path) for seed in e.seeds}
+    for overrides in (["activation_fn=relu"], ["activation_fn=relu", "initial_bias=0"],
+                      ["activation_fn=relu", "initial_bias=-0.0"]):
+        ids = {e.run_id(seed) for e in plan.load_experiments(tmp_path, overrides) for seed in e.seeds}
+        assert ids and ids <= full, overrides
+    # a key and its grid entry both set: the last would win, so neither does
+    with pytest.raises(config.ConfigError, match="'grid.activation_fn' is already given by --set for "
+                                                 "'activation_fn'"):
+        plan.load_experiments(tmp_path, ["activation_fn=tanh", 'grid.activation_fn=["relu"]'])

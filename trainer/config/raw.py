@@ -23,8 +23,24 @@ SEED_KEYS = ("seed", "n_runs")   # not grid keys
 
 def parse_json(data: bytes, what: str) -> Any:
     """strict_json.loads with CONFIG_LIMITS: NaN, Infinity, numbers beyond a float, integers
-    beyond 64 bits, deep nesting and repeated keys are refused (strict_json.JsonError)."""
-    return strict_json.loads(data, what, CONFIG_LIMITS)
+    beyond 64 bits, deep nesting and repeated keys are refused (strict_json.JsonError). -0.0 is
+    0.0: equal values, one experiment (its hash and name had made `initial_bias=-0.0` a new one)."""
+    return _unsigned_zeros(strict_json.loads(data, what, CONFIG_LIMITS))
+
+
+def _unsigned_zeros(value: Any) -> Any:
+    """`value` with every -0.0 in it as 0.0.
+
+    >>> _unsigned_zeros({"a": [-0.0, 1.5], "b": -0.0})
+    {'a': [0.0, 1.5], 'b': 0.0}
+    """
+    if isinstance(value, float) and value == 0.0:
+        return 0.0
+    if isinstance(value, list):
+        return [_unsigned_zeros(item) for item in value]
+    if isinstance(value, dict):
+        return {name: _unsigned_zeros(item) for name, item in value.items()}
+    return value
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
@@ -86,7 +102,8 @@ def parse_overrides(texts: list[str], flag: str = "--set",
     for text in texts:
         key, value = parse_override(text, flag, example)
         for earlier, _ in overrides:
-            if key == earlier or key.startswith(earlier + ".") or earlier.startswith(key + "."):
+            if (key == earlier or key.startswith(earlier + ".") or earlier.startswith(key + ".")
+                    or f"grid.{earlier}" == key or f"grid.{key}" == earlier):     # one key, set twice
                 raise ConfigError(f"{flag} {text!r}: {key!r} is already given by {flag} for {earlier!r}; "
                                   f"give each key once")
         overrides.append((key, value))
@@ -95,14 +112,18 @@ def parse_overrides(texts: list[str], flag: str = "--set",
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """A copy of `raw` with each `--set KEY=VALUE` applied; dotted keys reach into dicts. A key the
-    config's grid lists leaves the grid (a grid value wins over a key beside it, so `--set
-    activation_fn=relu` on the activation_functions cohort changed nothing); an empty grid goes."""
+    config's grid lists becomes that one value in the grid (a grid value wins over a key beside it,
+    so `--set activation_fn=relu` on the activation_functions cohort changed nothing; and taken out
+    of the grid, the key no longer named its runs, `name[activation_fn=relu]`, so the runs the full
+    grid had trained got new ids and were trained again)."""
     result = json.loads(json.dumps(raw))
     for text, (key, value) in zip(overrides, parse_overrides(overrides)):
         if isinstance(result.get("grid"), dict) and key in result["grid"]:
-            del result["grid"][key]
-            if not result["grid"]:
-                del result["grid"]
+            # the grid's own spelling of an equal value (0 for 0.0 or -0.0): the name shows the value as typed
+            listed = result["grid"][key] if isinstance(result["grid"][key], list) else []
+            same = [item for item in listed if _grid_value_key(item) == _grid_value_key(value)]
+            result["grid"][key] = same[:1] or [value]
+            continue
         *parents, leaf = key.split(".")
         target = result
         for part in parents:
