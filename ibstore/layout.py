@@ -43,6 +43,22 @@ def runs_dir(root: Path) -> Path:
     return Path(root) / "runs"
 
 
+def holds_run_folders(folder: Path, looked_at: int = 100) -> bool:
+    """Whether one of the first `looked_at` entries of `folder` is a run folder (has a run.json): a
+    root's runs/ folder given as the root. An entry this user may not search (lost+found, another
+    user's folder in /tmp) is none."""
+    def is_run_folder(entry: Path) -> bool:
+        try:
+            return (entry / "run.json").is_file()
+        except OSError:
+            return False
+
+    try:
+        return any(is_run_folder(entry) for _, entry in zip(range(looked_at), folder.iterdir()))
+    except OSError:     # the folder itself cannot be listed: what reads it next says so
+        return False
+
+
 def run_dir(root: Path, run_id: str) -> Path:
     return runs_dir(root) / run_id
 

@@ -184,6 +184,26 @@ def test_a_runs_folder_given_as_the_root_names_its_parent(tmp_path, capsys, verb
     assert cli.main([*verb, "--results", str(tmp_path / "results")]) in (0, 1)     # its parent is read
 
 
+@pytest.mark.parametrize("verb", [["sweep"], ["run"]])
+def test_a_runs_folder_given_as_the_root_is_not_written_into(tmp_path, capsys, verb):
+    # An attacker's: `trainer sweep/run --results ROOT/runs` wrote ROOT/runs/runs/<id>, where no reader looks
+    import json
+
+    from trainer import cli
+
+    runs = tmp_path / "results" / "runs"
+    (runs / "basic-1a2b3c4d-s0").mkdir(parents=True)
+    (runs / "basic-1a2b3c4d-s0" / "run.json").write_text("{}")
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"name": "c", "epochs": 1, "architecture": [4], "log_schedule": {"every": 1}}))
+    assert cli.main([*verb, str(config), "--results", str(runs)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (f"error: cannot write results under '{runs}': it holds run folders itself, so it is a "
+                            f"root's runs/ folder; give the folder that holds it (--results '{tmp_path / 'results'}')\n")
+    assert "to do" not in captured.out                                         # not planned as if empty
+    assert sorted(p.name for p in runs.iterdir()) == ["basic-1a2b3c4d-s0"]    # nothing written
+
+
 def test_a_root_beside_a_folder_it_may_not_search_is_read_as_before(tmp_path, capsys, monkeypatch):
     # /tmp, or a mount with lost+found: looking for run folders in it must not end in a traceback
     # (as root no mode stops the look, so the refusal is the one Python raises for another user)

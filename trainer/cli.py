@@ -48,26 +48,11 @@ def _read_root(args: argparse.Namespace) -> Path:
     except OSError as error:     # a folder this user may not search
         raise UserError(f"results root {terminal_text(str(root))!r} ({layout.root_source(args.results)}) cannot be "
                         f"read: {error.strerror}") from None
-    if lacks_runs and _holds_run_folders(root):
+    if lacks_runs and layout.holds_run_folders(root):
         raise UserError(f"results root {terminal_text(str(root))!r} ({layout.root_source(args.results)}) holds run "
                         f"folders itself: it is a root's runs/ folder; give the folder that holds it "
                         f"(--results {terminal_text(str(root.parent))!r})")
     return root
-
-
-def _holds_run_folders(folder: Path, looked_at: int = 100) -> bool:
-    """Whether one of the first `looked_at` entries of `folder` is a run folder (has a run.json).
-    An entry this user may not search (lost+found, another user's folder in /tmp) is none."""
-    def is_run_folder(entry: Path) -> bool:
-        try:
-            return (entry / "run.json").is_file()
-        except OSError:
-            return False
-
-    try:
-        return any(is_run_folder(entry) for _, entry in zip(range(looked_at), folder.iterdir()))
-    except OSError:     # the folder itself cannot be listed: what reads it next says so
-        return False
 
 
 def _root_text(root: Path, args: argparse.Namespace) -> str:

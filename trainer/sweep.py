@@ -176,6 +176,7 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
     experiments = load_experiments(path, overrides)
     leads_somewhere(root)       # before realpath, which names a dangling link's missing target
     root = Path(os.path.realpath(root))     # not Path.resolve: a symlink loop raised RuntimeError
+    not_a_runs_folder(root)     # before planning: its runs read as none, "5 to do"
     redo = Redo(interrupted=resume or force, failed=retry_failed or force, completed=force)
     plan = plan_sweep(experiments, root, redo, resume=resume and not force)
     workers = workers or os.cpu_count() or 1
@@ -335,9 +336,19 @@ def leads_somewhere(root: Path) -> None:
                          "is missing, or it loops). Choose a folder with --results DIR or $IB_RESULTS.")
 
 
+def not_a_runs_folder(root: Path) -> None:
+    """StoreError if `root` is a root's runs/ folder: its runs would go to runs/runs/, where no
+    reader looks (every read verb refuses such a root)."""
+    if root.is_dir() and not layout.runs_dir(root).is_dir() and layout.holds_run_folders(root):
+        raise StoreError(f"cannot write results under {str(root)!r}: it holds run folders itself, so it is a root's "
+                         f"runs/ folder; give the folder that holds it (--results {str(root.parent)!r})")
+
+
 def check_writable(root: Path) -> None:
-    """Fail before training, with a clear message, if runs cannot be written under `root`."""
+    """Fail before training, with a clear message, if runs cannot be written under `root` or it is
+    a root's runs/ folder (`not_a_runs_folder`)."""
     leads_somewhere(root)
+    not_a_runs_folder(root)
     runs = layout.runs_dir(root)
     try:
         runs.mkdir(parents=True, exist_ok=True)
