@@ -428,10 +428,16 @@ def _figures(store, runs, labels, estimator, params, split, band, folder, name, 
     return lines
 
 
+BEYOND_UTF16_UNIT = re.compile("[\U00010000-\U0010FFFF]")
+
+
 def _save_chart(chart, folder: Path, name: str, caption: str) -> list[str]:
     import vl_convert as vlc
 
-    svg = vlc.vegalite_to_svg(chart.to_json(indent=None))   # no indent: json's C encoder
+    # No indent: json's C encoder. A character past U+FFFF (an emoji in a config value) is drawn as
+    # U+FFFD: Vega cuts a long label between the two halves of its UTF-16 pair, and vl-convert then
+    # failed the whole report ("unexpected end of hex escape"); the tables keep the character.
+    svg = vlc.vegalite_to_svg(BEYOND_UTF16_UNIT.sub("\ufffd", chart.to_json(indent=None)))
     (folder / "figures" / f"{name}.svg").write_text(svg)
     # Rasterized from the SVG, not drawn again from the spec: one Vega layout for both files.
     (folder / "figures" / f"{name}.png").write_bytes(vlc.svg_to_png(svg, scale=2))

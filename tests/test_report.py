@@ -467,6 +467,21 @@ def test_the_glance_comparisons_heading_names_a_reference_only_where_every_estim
     assert section.startswith("### Does the last hidden layer compress more or less than in the reference group?")
 
 
+@pytest.mark.slow   # writes the figures through Vega
+def test_an_emoji_in_a_config_value_is_drawn_as_a_replacement_character_not_a_failed_report(tmp_path):
+    # An attacker's: Vega cut a long legend label between the two halves of an emoji's UTF-16 pair and
+    # vl-convert failed the whole report; the tables keep the character, the figures draw U+FFFD
+    root = tmp_path / "root"
+    for tag in ("a", "b"):
+        for seed in range(2):
+            write_run(root, "e", {"epochs": 10, "dataset": "file", "dataset_path": f"/data/d {'😀' * 8} {tag}.npz"},
+                      seed=seed, cohort="emo", logged=4)
+    path, _ = report.write_report(report.ResultStore(root), ["emo"], tmp_path / "out", split="train")
+    assert "😀" * 8 in path.read_text()
+    svg = (tmp_path / "out" / "figures" / "1-binning-epochs.svg").read_text()
+    assert "\ufffd" in svg and "😀" not in svg
+
+
 @pytest.mark.slow
 def test_at_a_glance_the_last_hidden_layers_compression_over_floor_is_compared_with_q_over_the_groups(written):
     # The one comparison asked of in advance: each group's compression over the floor at its last hidden
