@@ -51,6 +51,7 @@ from explorer.results import ResultStore
 from explorer.run_rows import in_order
 from ibstore import layout, stats
 from ibstore.record import Status
+from ibstore.text import terminal_text
 
 REPORT_NAME = "report.md"
 REPORT_FOLDERS = {"figures": (".png", ".svg"), "tables": (".tex",)}   # besides report.md: files of these kinds
@@ -451,10 +452,13 @@ def inline_text(text: str) -> str:
     (a bare URL stays a URL, shown as itself). Idempotent: text escaped here passes through it again
     unchanged.
 
-    >>> inline_text("a<b>\\n![t](http://x)`c` p < 0.05")
-    'a&lt;b> ![t]\\\\(http://x)\\\\`c\\\\` p < 0.05'
+    A character not printable (a bidi control that showed the rest of a sentence reversed, a
+    zero-width one) is written as its escape, as the explorer and the CLI write it.
+
+    >>> inline_text("a<b>\\n![t](http://x)`c` p < 0.05"), inline_text("x\\u202eyz")
+    ('a&lt;b> ![t]\\\\(http://x)\\\\`c\\\\` p < 0.05', 'x\\\\u202eyz')
     """
-    text = re.sub(r"[\r\n]+", " ", str(text))
+    text = terminal_text(re.sub(r"[\r\n]+", " ", str(text)))
     text = re.sub(r"<(?=[A-Za-z/!?])", "&lt;", text)    # what opens a tag, comment or autolink; "< 0.05" stays
     return re.sub(r"(?<!\\)(`|(?<=\])\()", r"\\\1", text)
 
