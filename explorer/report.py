@@ -97,6 +97,10 @@ def output_folder(output: str | os.PathLike, root: Path) -> Path:
     """The report folder: refused inside the results root, or if it holds anything but a report."""
     if not str(output):   # Path("") is the working folder
         raise ReportError("--output is empty; give a folder for the report")
+    # resolve() followed such a link and the report made its target, wherever it pointed
+    if dangling := next((p for p in (Path(output), *Path(output).parents) if layout.leads_nowhere(p)), None):
+        raise ReportError(f"--output {output}: {dangling} is a symlink that leads nowhere (its target is missing, "
+                          f"or it loops); give a folder")
     target = Path(output).resolve()
     root = Path(root).resolve()
     if target == root or root in target.parents:

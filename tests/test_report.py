@@ -181,6 +181,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, known):
     assert cli.main(["report", "cohort-noise", "--results", str(root), "--output", str(tmp_path / "busy")]) == 2
     assert "holds 'notes.txt', which no report writes" in capsys.readouterr().err
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+    # an attacker's: a symlink to nothing (planted in a shared /tmp, say) at or above --output made its
+    # target, wherever it pointed, and the report went there
+    (tmp_path / "planted").symlink_to(tmp_path / "elsewhere" / "deeper")
+    for output in (tmp_path / "planted", tmp_path / "planted" / "sub"):
+        assert cli.main(["report", "cohort-noise", "--results", str(root), "--output", str(output)]) == 2
+        assert f"{tmp_path / 'planted'} is a symlink that leads nowhere" in capsys.readouterr().err
+    assert not (tmp_path / "elsewhere").exists()
 
 
 @pytest.mark.slow
