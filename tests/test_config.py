@@ -205,7 +205,7 @@ def run_cli(tmp_path, capsys, config_path, *extra) -> str:
     ('{"initial_bias": 1e999}', ["not valid JSON", "1e999", "too large"]),
     ('{"grid": {"initial_bias": [0, NaN]}}', ["not valid JSON", "NaN"]),
     ('{"name": 5}', ["'name' = 5", "non-empty string"]),
-    ('{"name": ["a"]}', ["'name' = ['a']", "non-empty string"]),
+    ('{"name": ["a"]}', ["'name' = [\"a\"]", "non-empty string"]),
     ('{"cohort": {"a": 1}}', ["'cohort'", "non-empty string"]),
     ('{"seed": -1}', ["'seed' = -1", "greater than or equal to 0"]),
     ('{"seed": 4294967296}', ["'seed' = 4294967296", "less than or equal to 4294967295"]),
@@ -246,6 +246,7 @@ def test_config_file_edge_cases_exit_2_with_one_line(tmp_path, capsys, text, wor
     ("batch_size=1000000000000000000000", ["--set 'batch_size=1000000000000000000000'", "64-bit range"]),
     ('log_schedule={"every": 1000000000000000000000}', ["64-bit range"]),
     ("name=[1]", ["'name' = [1]"]),
+    ("name=null", ["'name' = null", "non-empty string"]),     # an attacker's: AttributeError in slug
 ])
 def test_overrides_edge_cases_exit_2_with_one_line(tmp_path, capsys, override, words):
     path = tmp_path / "ok.json"
@@ -253,6 +254,13 @@ def test_overrides_edge_cases_exit_2_with_one_line(tmp_path, capsys, override, w
     err = run_cli(tmp_path, capsys, path, "--set", override)
     for word in words:
         assert word in err, err
+
+
+@pytest.mark.parametrize("name", [None, 5, [1], ""])
+def test_a_grid_config_whose_name_is_no_string_is_refused(name):
+    # an attacker's: on a grid the name went into its runs' names as "None[initial_bias=0]", "5[...]"
+    with pytest.raises(config.ConfigError, match="config key 'name' = .* is not allowed: must be a non-empty string"):
+        config.plan({"name": name, "epochs": 1, "grid": {"initial_bias": [0, 1]}})
 
 
 def test_config_paths_that_are_not_config_files(tmp_path, capsys):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,14 +37,20 @@ class Experiment:
         return [self.run_id(seed) for seed in self.seeds]
 
 
+def _check_names(raw: dict[str, Any]) -> None:
+    """ConfigError unless `name` and `cohort`, where given, are non-empty strings (null too: a run's
+    name became None and its id failed)."""
+    for key in ("name", "cohort"):
+        if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
+            raise ConfigError(f"config key {key!r} = {json.dumps(raw[key])} is not allowed: must be a non-empty "
+                              f"string")
+
+
 def plan(raw: dict[str, Any]) -> list[Experiment]:
     """Every experiment of a raw config (grid expanded), validated before anything runs."""
     experiments = []
+    _check_names(raw)      # before a grid writes them into its runs' names ("None[initial_bias=0]")
     for combo in expand(raw):
-        for key in ("name", "cohort"):
-            value = combo.get(key)
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                raise ConfigError(f"config key {key!r} = {value!r} is not allowed: must be a non-empty string")
         config, ignored = validate(combo)
         if config.seed + config.n_runs - 1 > SEED_MAX:
             raise ConfigError(f"config keys 'seed' = {config.seed} and 'n_runs' = {config.n_runs} are not "
