@@ -77,6 +77,18 @@ def test_estimate_without_saved_activations_says_how_to_get_them(trained, capsys
     assert "no saved activations" in err and "save_activations" in err and "Traceback" not in err
 
 
+def test_estimate_of_a_run_in_training_says_so_before_its_missing_activations(tmp_path, capsys):
+    # An attacker's: a run trained again with --force has no saved activations until its first flush,
+    # and `trainer estimate` said "train it with save_activations: true" of a run doing just that
+    from bench.make_results import write_run
+    from ibstore.record import Status
+
+    run_id = write_run(tmp_path, "live", {"epochs": 20, "save_activations": True}, status=Status.RUNNING,
+                       epochs_done=2, logged=4)
+    assert cli.main(["estimate", run_id, "--estimator", "binning", "--results", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: run {run_id!r} is still training; estimate it when it has finished"
+
+
 def test_estimate_names_unknown_runs_and_estimators(trained, capsys):
     root, run_id, _ = trained
     assert cli.main(["estimate", "nope", "--estimator", "binning", "--results", str(root)]) == 2

@@ -50,11 +50,12 @@ def select_runs(root: Path, targets: list[str]) -> list[str]:
         selected += [m for m in matched if m not in selected]
     status = {r.run_id: r.status for r in runs}   # as shown: a dead writer's run is interrupted
     for run_id in selected:
+        # training first: a run trained again (--force) has no saved activations yet, whatever its config says
+        if status[run_id] is Status.RUNNING:
+            raise EstimateError(f"run {run_id!r} is still training; estimate it when it has finished")
         if not saved.has_activations(root, run_id):
             raise EstimateError(f"run {run_id!r} has no saved activations, so it cannot be re-estimated; "
                                 f"train it with save_activations: true (e.g. --set save_activations=true)")
-        if status[run_id] is Status.RUNNING:
-            raise EstimateError(f"run {run_id!r} is still training; estimate it when it has finished")
     return selected
 
 

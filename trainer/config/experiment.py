@@ -38,10 +38,11 @@ class Experiment:
 
 
 def _check_names(raw: dict[str, Any]) -> None:
-    """ConfigError unless `name` and `cohort`, where given, are non-empty strings (null too: a run's
-    name became None and its id failed)."""
+    """ConfigError unless `name`, where given, is a non-empty string (null too: a run's name became
+    None and its id failed) and `cohort` one or null (no cohort)."""
     for key in ("name", "cohort"):
-        if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
+        if key in raw and not (key == "cohort" and raw[key] is None) and (
+                not isinstance(raw[key], str) or not raw[key].strip()):
             raise ConfigError(f"config key {key!r} = {json.dumps(raw[key])} is not allowed: must be a non-empty "
                               f"string")
 
