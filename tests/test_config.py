@@ -247,6 +247,7 @@ def test_config_file_edge_cases_exit_2_with_one_line(tmp_path, capsys, text, wor
     ('log_schedule={"every": 1000000000000000000000}', ["64-bit range"]),
     ("name=[1]", ["'name' = [1]"]),
     ("name=null", ["'name' = null", "non-empty string"]),     # an attacker's: AttributeError in slug
+    ("grid=null", ["'grid' = null is not allowed"]),          # was "use 'trainer sweep'", said inside one
 ])
 def test_overrides_edge_cases_exit_2_with_one_line(tmp_path, capsys, override, words):
     path = tmp_path / "ok.json"

@@ -149,11 +149,12 @@ def _grid_value_key(value: Any) -> Any:
 
 def expand(raw: dict[str, Any]) -> list[dict[str, Any]]:
     """One raw config per grid combination (`grid` maps keys to lists of values)."""
-    grid = raw.get("grid")
-    if grid is None:
+    if "grid" not in raw:
         return [raw]
+    grid = raw["grid"]
     if not isinstance(grid, dict) or not grid:
-        raise ConfigError(f"config key 'grid' = {grid!r} is not allowed; must map config keys to lists of values")
+        raise ConfigError(f"config key 'grid' = {json.dumps(grid)} is not allowed; must map config keys to lists of "
+                          f"values")
     for key, values in grid.items():
         if key not in KNOWN_KEYS or key in ("grid",):
             raise ConfigError(f"grid key {key!r} is not a config key; allowed: "
