@@ -6,6 +6,7 @@ import re
 import pytest
 
 from trainer import cli, config
+from trainer.config import memory
 
 # The config printed in the seed notebook (deep-bottleneck experiment 865).
 DEEP_BOTTLENECK_CONFIG = {
@@ -277,7 +278,7 @@ def test_memory_estimate_counts_weights_activations_and_seeds():
     7 float32 values (the two float64 gradient sums count as 4) and Adam's 2."""
     small, _ = config.validate({"architecture": [10], "batch_size": 256, "optimizer": "adam"})
     summaries = config.LOGGED_EPOCH_BYTES_PER_VALUE * 4096 * 10          # the widest layer: 10 units
-    once = 16 * 4096 * 10 + config.TENSORFLOW_RUNTIME_BYTES
+    once = 16 * 4096 * 10 + config.TENSORFLOW_RUNTIME_BYTES + 2 * memory.COMPILE_BYTES_PER_LAYER   # 2 layers
     per_network = 4 * (9 * 152 + 2 * 4096 * 12 + 3 * 256 * 12) + summaries
     assert config.memory_estimate(small) == per_network + once
     three, _ = config.validate({"architecture": [10], "n_runs": 3, "optimizer": "sgd"})
@@ -296,6 +297,16 @@ def test_the_estimate_matches_measured_peaks_and_refuses_the_issue_example():
     with pytest.raises(config.ConfigError, match=r"\[100000\] .* needs about 2\d\.\d GiB"):
         config.check_memory(huge)
     assert config.memory_estimate(config.validate({"dataset": "file", "dataset_path": "x.csv"})[0]) is None
+    # depth: 50 and 100 layers of two units peaked at 1.88 and 3.70 GB (compiling the step); 20,000 were
+    # estimated at 1.45 GiB and reached 14.8 GB before they were stopped, still compiling
+    # (40 MiB a layer, the slope between them and more, from the first layer on: at least the peak, within 2x)
+    for layers, measured_gb in ((50, 1.88), (100, 3.70)):
+        resolved, _ = config.validate({"architecture": [2] * layers})
+        assert measured_gb <= config.memory_estimate(resolved) / 1e9 <= 2 * measured_gb
+    deep, _ = config.validate({"architecture": [1] * 20_000})
+    if config.physical_memory() <= config.memory_estimate(deep) / config.MEMORY_SHARE:
+        with pytest.raises(config.ConfigError, match=r"about 40 MiB a layer to compile"):
+            config.check_memory(deep)
 
 
 def test_a_malformed_override_names_the_flag_it_came_from():

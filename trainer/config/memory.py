@@ -19,6 +19,11 @@ OPTIMIZER_SLOTS = {"adam": 2, "rmsprop": 1, "sgd": 0}  # per-weight state kept b
 # tracemalloc) and TensorFlow's buffers for the evaluation with every layer.
 LOGGED_EPOCH_BYTES_PER_VALUE = 28
 TENSORFLOW_RUNTIME_BYTES = 800 * 2**20     # the process with TensorFlow loaded, before any model
+# Measured, not derived: compiling the training step grows with the depth, whatever the widths. Peak RSS
+# of `trainer run data/configs/basic.json --set architecture=[2]*L --set epochs=1`: 1.88 GB at L = 50,
+# 3.70 GB at L = 100 (36 MB a layer); an attacker's 20,000 layers of one unit reached 14.8 GB, still
+# compiling, against an estimate of 1.45 GiB that left them to fill the machine.
+COMPILE_BYTES_PER_LAYER = 40 * 2**20
 # An experiment may plan on this share of physical memory: the system, the explorer, other
 # workers and the allocator's slack need the rest.
 MEMORY_SHARE = 0.8
@@ -36,7 +41,8 @@ def memory_estimate(config: ExperimentConfig) -> int | None:
     temporaries of a logged epoch's summaries, which are computed for every network at once
     (LOGGED_EPOCH_BYTES_PER_VALUE x N x the widest layer, measured). Once per experiment:
     one layer's activations in float64 plus their bin codes for the MI estimate
-    (16 N max-units) and TensorFlow itself. Close to the measured peaks above (bench/RESULTS.md).
+    (16 N max-units), TensorFlow itself and the compiled step, COMPILE_BYTES_PER_LAYER a layer.
+    Close to the measured peaks above (bench/RESULTS.md).
     """
     shape = DATASET_SHAPES.get(config.dataset)
     if shape is None:
@@ -50,7 +56,8 @@ def memory_estimate(config: ExperimentConfig) -> int | None:
     per_network = (4 * ((7 + OPTIMIZER_SLOTS[config.optimizer]) * params + 2 * n_inputs * units
                         + 3 * batch * units)
                    + LOGGED_EPOCH_BYTES_PER_VALUE * n_inputs * widest)
-    return config.n_runs * per_network + 16 * n_inputs * widest + TENSORFLOW_RUNTIME_BYTES
+    return (config.n_runs * per_network + 16 * n_inputs * widest + TENSORFLOW_RUNTIME_BYTES
+            + COMPILE_BYTES_PER_LAYER * (len(widths) - 1))
 
 
 def physical_memory() -> int | None:
@@ -66,6 +73,7 @@ def check_memory(config: ExperimentConfig) -> None:
     if needed is not None and physical is not None and needed > MEMORY_SHARE * physical:
         raise ConfigError(
             f"config key 'architecture' = {config.architecture} with {config.n_runs} seed(s) on "
-            f"{config.dataset} needs about {needed / 2**30:.1f} GiB of memory (weights, optimizer state and "
-            f"every layer's activations on all inputs), more than this machine's {MEMORY_SHARE:.0%} of "
-            f"{physical / 2**30:.1f} GiB; use fewer or narrower layers, or fewer seeds (n_runs)")
+            f"{config.dataset} needs about {needed / 2**30:.1f} GiB of memory (weights, optimizer state, "
+            f"every layer's activations on all inputs, and about {COMPILE_BYTES_PER_LAYER // 2**20} MiB a layer to "
+            f"compile), more than this machine's {MEMORY_SHARE:.0%} of {physical / 2**30:.1f} GiB; use fewer or "
+            f"narrower layers, or fewer seeds (n_runs)")
