@@ -45,13 +45,28 @@ def statuses(root: Path) -> Counter[str]:
     return Counter(run.status.value for run in scan(root).runs)
 
 
+def _unusable(root: Path) -> str | None:
+    """Why no runs can be read from or trained into `root` (a file, a link to nothing, a path too long
+    for the system), or None: a folder, or none yet, which the quickstart makes."""
+    try:
+        if root.is_dir() or not (root.exists() or root.is_symlink()):
+            return None
+        return "is a symlink that leads nowhere" if not root.exists() else "is no folder (a file, or a link to one)"
+    except OSError as error:     # a path too long (ENAMETOOLONG), a folder this user may not search
+        return f"cannot be read ({error.strerror})"
+
+
 def empty_root(root: Path) -> None:
     st.title("No runs yet")
+    where = "(`--results` after `--` on the `streamlit run` line, else `$IB_RESULTS`, else data/results)"
+    if problem := _unusable(root):    # no quickstart button: it would fail, or train beside a file
+        st.error(f"The results root {problem}; give a folder {where}.", icon=":material/folder_off:")
+        st.code(str(root), language=None, wrap_lines=True)
+        return
     if root.is_dir():
         st.write("The results root holds no runs:")
     else:   # a mistyped --results or $IB_RESULTS looked like an empty root, and the button would train into it
-        st.warning("The results root is no folder yet: is its path right? (`--results` after `--` on the "
-                   "`streamlit run` line, else `$IB_RESULTS`, else data/results)", icon=":material/folder_off:")
+        st.warning(f"The results root is no folder yet: is its path right? {where}", icon=":material/folder_off:")
     st.code(str(root), language=None, wrap_lines=True)
     st.write("Fill it from a shell with")
     st.code(f"trainer sweep {QUICKSTART} --results {root}", language="bash")

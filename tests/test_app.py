@@ -865,6 +865,17 @@ def test_empty_root_shows_the_quickstart_command(monkeypatch, tmp_path):
     (tmp_path / "empty").mkdir()
     at = open_app(monkeypatch, tmp_path / "empty")
     assert at.title[0].value == "No runs yet" and not at.warning
+    # an attacker's: a root that is a file (or a link to one), or a path too long for the system, was "no
+    # folder yet" with the button, or a traceback; it is named, with no button to train beside it
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "to-file").symlink_to(tmp_path / "notes.txt")
+    for root, problem in ((tmp_path / "notes.txt", "is no folder (a file, or a link to one)"),
+                          (tmp_path / "to-file", "is no folder (a file, or a link to one)"),
+                          (tmp_path / ("z" * 300), "cannot be read (File name too long)")):
+        at = open_app(monkeypatch, root)
+        assert not at.exception and not at.button, root
+        assert at.error[0].value.startswith(f"The results root {problem}; give a folder")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 def test_damaged_root_renders_and_says_what_is_missing(monkeypatch, messy_root):

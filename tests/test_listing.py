@@ -184,6 +184,20 @@ def test_a_runs_folder_given_as_the_root_names_its_parent(tmp_path, capsys, verb
     assert cli.main([*verb, "--results", str(tmp_path / "results")]) in (0, 1)     # its parent is read
 
 
+@pytest.mark.parametrize("verb", [["ls"], ["compact"], ["sweep", "c.json"], ["report", "c", "--output", "out"]])
+def test_a_path_too_long_for_the_system_is_one_line_not_a_traceback(tmp_path, capsys, verb, monkeypatch):
+    # An attacker's: a 300-character --results ended in ENAMETOOLONG's traceback
+    from trainer import cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.json").write_text('{"epochs": 1}')
+    assert cli.main([*verb, "--results", str(tmp_path / ("z" * 300))]) == 2
+    err = capsys.readouterr().err
+    long = str(tmp_path / ("z" * 300))
+    assert err.startswith("error: a path is too long for this system's files (") and f"({len(long):,} characters)" in err
+    assert len(err.splitlines()) == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]
+
+
 @pytest.mark.parametrize("verb", [["sweep"], ["run"]])
 def test_a_runs_folder_given_as_the_root_is_not_written_into(tmp_path, capsys, verb):
     # An attacker's: `trainer sweep/run --results ROOT/runs` wrote ROOT/runs/runs/<id>, where no reader looks

@@ -8,6 +8,7 @@ line on stderr, never a stack trace.
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
 import signal
@@ -389,6 +390,12 @@ def command() -> None:
     sys.exit(status)
 
 
+def cut_path(path: str, chars: int = 80) -> str:
+    """A path as a message names it: its start and end, at most `chars` characters."""
+    shown = terminal_text(path)
+    return shown if len(shown) <= chars else f"{shown[:chars // 2]}…{shown[-chars // 2:]} ({len(path):,} characters)"
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # TensorFlow's start-up chatter hides the progress bar
     args, unknown = build_parser().parse_known_args(argv)
@@ -414,5 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         if isinstance(error, _user_errors()):
             print(f"error: {terminal_text(str(error))}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        if isinstance(error, OSError) and error.errno == errno.ENAMETOOLONG:   # a path given: --results, a config
+            named = f" ({cut_path(str(error.filename))})" if error.filename else ""
+            print(f"error: a path is too long for this system's files{named}; give a shorter one", file=sys.stderr)
             return EXIT_BAD_INPUT
         raise
