@@ -170,8 +170,9 @@ def write_report(store: ResultStore, cohorts: list[str], output: str | os.PathLi
 
 def _remove_dead_staging(target: Path) -> None:
     """Remove what a report killed while it wrote left beside `target` (`_staging_prefix`: this
-    host's, of a process that no longer runs): nothing else removed those folders."""
-    pattern = re.compile(re.escape(_staging_prefix(target.name)) + r"(\d+)\.[^.]+\.tmp")
+    host's, of a process that no longer runs): its folder being written, or the previous report it
+    had swapped out and not yet removed (`_swap_in`): nothing else removed those folders."""
+    pattern = re.compile(re.escape(_staging_prefix(target.name)) + r"(\d+)\.(?:[^.]+\.tmp|old)")
     for staging in target.parent.iterdir():
         match = pattern.fullmatch(staging.name)
         if match is None or staging.is_symlink() or not staging.is_dir():
@@ -193,7 +194,7 @@ def _staging_prefix(name: str) -> str:
 def _swap_in(staging: Path, target: Path) -> None:
     """Rename the finished folder into place; a previous report goes only once the new one is there."""
     if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        old = target.with_name(f"{_staging_prefix(target.name)}{os.getpid()}.old")
         target.rename(old)
         staging.rename(target)
         shutil.rmtree(old)

@@ -600,10 +600,12 @@ def test_a_report_removes_what_a_killed_report_left_beside_it(known, tmp_path):
     # not this report's: another target's ("rep.99999", pid 999999999 in the name's middle) and another host's
     other_target = tmp_path / f".rep.99999.{host}.999999999.ijkl.tmp"
     other_host = tmp_path / ".rep.elsewhere.999999999.mnop.tmp"
-    for folder in (dead, live, other_target, other_host):
+    # an attacker's: killed after its swap, a report left the whole previous report beside it
+    swapped_out = tmp_path / f".rep.{host}.999999999.old"
+    for folder in (dead, live, other_target, other_host, swapped_out):
         (folder / "figures").mkdir(parents=True)
     assert cli.main(["report", "cohort-noise", "--results", str(root), "--output", str(tmp_path / "rep")]) == 0
-    assert not dead.exists() and live.exists()      # a live process's staging folder is its own
+    assert not dead.exists() and not swapped_out.exists() and live.exists()   # a live process's is its own
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other_target.name, other_host.name, "rep"])
 
 
