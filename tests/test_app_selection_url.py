@@ -125,11 +125,19 @@ def test_a_link_whose_filter_matches_no_run_here_selects_none_not_the_whole_root
 def test_a_link_not_understood_warns_and_never_fails(monkeypatch, cohort_root, params, named):
     at = open_app(monkeypatch, cohort_root, **params)
     assert ui.plain(named) in warnings(at), warnings(at)     # shown as text, escaped
+    assert warnings(at).count(ui.plain(named)) == 1           # once: the sidebar and the Runs page both said it
     assert "**bold**" not in warnings(at)                     # the link's text is shown as text
     every = list(ResultStore(cohort_root).runs()["run_id"])
     assert set(selected(at)) <= set(every) and selected(at)   # something known is selected
     if "fval" in params:                                      # the values it takes still filter
         assert set(selected(at)) == runs_where(cohort_root, "initial_bias = 2")
+
+
+def test_a_filter_links_problem_is_warned_once(monkeypatch, cohort_root):
+    # an attacker's: the sidebar and the Runs page both warned a `select=shown` link's filter problem
+    at = open_app(monkeypatch, cohort_root, select="shown", fkey="initial_bias", fval="None")
+    assert warnings(at).count(ui.plain("initial_bias never takes the value(s) None")) == 1, warnings(at)
+    assert selected(at) == []        # the link's filter shows no run, and none is selected
 
 
 @pytest.mark.parametrize("params, named", [

@@ -67,7 +67,8 @@ if run_filter.KEY not in st.session_state:
     linked, problems = run_filter.from_url(store, st.query_params.get(run_filter.KEY),
                                            st.query_params.get_all(run_filter.VALUES), "")
     st.session_state[run_filter.KEY], st.session_state[run_filter.VALUES] = linked.key, list(linked.values)
-    link_warnings += [ui.plain(problem) for problem in problems]
+    said = st.session_state.get(ui.LINK_PROBLEMS, ([], None))[0]    # a `select=shown` link's: the sidebar's
+    link_warnings += [ui.plain(problem) for problem in problems if problem not in said]
 if WHERE not in st.session_state:
     linked_where = st.query_params.get(WHERE, "")
     try:
