@@ -594,10 +594,12 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
     rows with q over the layers below ALPHA, each with its slope and interval (counted per quantity
     beyond MAX_DIFFERENCES_NAMED), or that none does; that none could be tested where every row has
     too few runs for any p below ALPHA (note trend.TOO_FEW_RUNS: a "no change" there would be the
-    test's floor, not a finding); None where nothing was tested."""
+    test's floor, not a finding); that none could be tested, and why, where no row has a test (the
+    table says no more); None without rows."""
     tested = trends.dropna(subset=["p_value"])
-    if tested.empty:
-        return None
+    if tested.empty:      # the callers then leave out the table: a sceptic's read 30 rows of "–"
+        reasons = "; ".join(dict.fromkeys(UNTESTED_CELL.get(note, note) for note in trends["note"].dropna()))
+        return f"No trend along {key} could be tested ({reasons})." if len(trends) else None
     too_few = tested["note"] == trend.TOO_FEW_RUNS
     if too_few.all():
         return (f"No trend along {key} could be tested: {tested['n'].max()} runs kept at {tested['levels'].max()} "

@@ -376,8 +376,9 @@ def _tables(these: pd.DataFrame, these_curves: pd.DataFrame, labels: dict[str, s
         table = cohort_tables.trend_table(trends)
         _save_table(table, folder, f"{name}-trend")
         key = inline_text(along.key)
+        shown = _markdown(table) if trends["p_value"].notna().any() else []    # else its note says why, once
         lines += [f"### Trend along {key}", "", cohort_tables.TREND_CAPTION.format(key=key), "",
-                  *_paragraphs([cohort_tables.trend_note(trends, key)]), *_markdown(table), ""]
+                  *_paragraphs([cohort_tables.trend_note(trends, key)]), *shown, ""]
     last = cohort_tables.last_hidden_comparisons(compared, these)
     last_table = None if last.empty else cohort_tables.last_hidden_comparison_table(last, labels)
     last_notes = [None if last.empty else

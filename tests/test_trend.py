@@ -261,6 +261,9 @@ def test_fewer_than_three_values_kept_is_no_trend():
     assert math.isnan(row["p_value"]) and math.isnan(row["slope"])
     assert cohort_tables.trend_table(trend.trends(phases, key_values, (stats.EXCESS,)))["95 % CI"].tolist() == [
         trend.TOO_FEW_LEVELS]
+    # a sceptic's: a report's trend section read 30 rows of this and no sentence; one sentence says it
+    assert cohort_tables.trend_note(trend.trends(phases, key_values, (stats.EXCESS,)), "key") == (
+        f"No trend along key could be tested ({trend.TOO_FEW_LEVELS}).")
 
 
 def test_the_trend_sentence_names_the_rows_below_q_005_and_says_when_none_is():

@@ -277,9 +277,10 @@ def phase_panels() -> None:
         st.caption(ui.plain(cohort_tables.TREND_CAPTION.format(key=key)))
         if note := cohort_tables.trend_note(trends, key):
             st.markdown(ui.plain(note))
-        table = cohort_tables.trend_table(trends, layers)
-        ui.show_table(table)
-        table_downloads(table, f"trend_{name}_{split}")
+        if trends["p_value"].notna().any():       # else the note says why none could be tested
+            table = cohort_tables.trend_table(trends, layers)
+            ui.show_table(table)
+            table_downloads(table, f"trend_{name}_{split}")
 
 
 phase_panels()
