@@ -161,6 +161,9 @@ def offered(key: str, shown: list, what: str | None = None, any_case: bool = Fal
     estimator, split or epoch, band or layout) as if the link had named it. `what` names what the
     selected runs recorded no such of; None for the page's own fixed choices, which are listed."""
     linked, from_link = st.query_params.get(key), _from_link(key)
+    if from_link and len(given := st.query_params.get_all(key)) > 1:     # the binding takes the last, unsaid
+        st.warning(f"The link gives {plain(key)} {len(given)} times; its last value, {plain(cut(str(linked)))}, is "
+                   f"used.", icon=":material/link_off:")
     fold = str.lower if any_case else str          # `any_case`: the binding reads the value in any case (a toggle's)
     if from_link and linked is not None and fold(linked) not in [fold(str(option)) for option in shown]:
         why = (f"the selected runs recorded no such {what}" if what else

@@ -206,3 +206,10 @@ def test_the_app_opens_on_the_cohort_trained_last(monkeypatch, tmp_path):
     assert ordered.index(quick[0]) < ordered.index(full[0])        # the quickstart is first in the table
     at = open_app(monkeypatch, root)
     assert sorted(selected(at)) == sorted(full)
+
+
+def test_a_parameter_given_twice_is_named_and_its_last_value_used(monkeypatch, cohort_root):
+    # an attacker's: ?group=a&group=b took b without a word
+    at = open_app(monkeypatch, cohort_root, group=["(no grouping)", "initial_bias"])
+    assert "The link gives group 2 times; its last value, initial\\_bias, is used." in warnings(at), warnings(at)
+    assert at.selectbox(key="group").value == "initial_bias"
