@@ -36,7 +36,8 @@ CLIPPED_CELL = "– (bins clip)"
 # a trend table's cell for a row without a test, where its note is a sentence the caption says
 UNTESTED_CELL = {stats.CLIPPED_BINS: CLIPPED_CELL, stats.PEAKS_AT_END: "– (a group peaks at its last epoch)",
                  stats.NO_SHARED_EPOCH: "– (no logged epoch shared)",
-                 stats.IMPLAUSIBLE_BITS: "– (beyond 10^6 bits)"}
+                 stats.IMPLAUSIBLE_BITS: "– (beyond 10^6 bits)",
+                 stats.CENSORED_DROP: "– (a seed's SNR never halved)"}
 # The `compresses` cells besides yes and –: p >= 0.05 is no evidence of compression with these seeds, not
 # evidence of none; every table asks a question of several tests (which layers, which groups), answered
 # by its q, so p < 0.05 alone is not a finding.
@@ -210,8 +211,9 @@ def units_died_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
 
     groups = [f"{labels.get(group_id, group_id)}: " + ", ".join(counted(row) for row in rows.itertuples())
               for group_id, rows in layers.groupby("group_id", sort=False)]
-    return ("Units died after the group's peak epoch (they varied over the inputs at some logged epoch from the peak "
-            "on and are constant on every input at the end: a relu unit at 0, a tanh unit at exactly ±1) in "
+    return ("Units died after the group's peak epoch (they varied over the split's inputs at some logged epoch from "
+            "the peak on and are constant on every one of them at the end: a relu unit at 0, a tanh unit at exactly "
+            "±1; on the test split a unit may still fire on training inputs) in "
             + "; ".join(groups)
             + ". Each lost unit takes its share of I(X;T): those layers' fall is partly the lost units', not only "
             "compression of the live ones. The Activations page shows each unit.")
@@ -348,8 +350,8 @@ def left_out_note(group_stats: pd.DataFrame) -> str | None:
     parts += [f"{row.group}, {row.layer_name}: {row.missing_runs} (no finite I(X;T) to test)"
               for row in missing.itertuples()]
     never = group_stats[group_stats["quantity"] == "snr_drop_epoch"].dropna(subset=["missing_runs"])
-    parts += [f"{row.group}, {row.layer_name}: {row.missing_runs} from snr_drop_epoch (its SNR never falls below half "
-              "its peak)" for row in never.itertuples()]
+    parts += [f"{row.group}, {row.layer_name}: {row.missing_runs} from snr_drop_epoch (no drop epoch: its SNR never "
+              "fell below half its peak after it, or has no finite value)" for row in never.itertuples()]
     return "Left out: " + "; ".join(parts) + "." if parts else None
 
 
@@ -498,7 +500,9 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str], family: str
 UNTESTED_COMPARISON = {stats.CLIPPED_BINS: "idnns' bins clip the layer",
                        stats.PEAKS_AT_END: f"a group's mean I(X;T) peaks at its last logged epoch ({stats.EXCESS})",
                        stats.NO_SHARED_EPOCH: f"no logged epoch every run's I(X;T) shares ({stats.EXCESS})",
-                       stats.IMPLAUSIBLE_BITS: f"a value beyond {stats.MAX_DROP_BITS:g} bits"}
+                       stats.IMPLAUSIBLE_BITS: f"a value beyond {stats.MAX_DROP_BITS:g} bits",
+                       stats.CENSORED_DROP: "a kept seed's SNR never fell below half its peak: its drop epoch is "
+                                            "censored (snr_drop_epoch)"}
 
 
 def _untested_comparisons(untested: pd.DataFrame) -> str:

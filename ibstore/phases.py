@@ -39,10 +39,13 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
   (ibstore.stats gives it no test); NULL where the activation is unknown;
 - dead_network, diverged, status: the run's health from `runs` (trainer.health);
 - units_died: how many of the layer's units varied over the split's inputs at some logged epoch
-  from group_peak_epoch on and are constant at final_epoch (`activation_stats`' min = max: a relu
-  unit 0 on every input, a tanh unit at exactly 1.0), so carry nothing at the end that they carried
-  after the peak; a unit constant since before the peak is no part of the fall. NULL where the
-  layer's per-neuron statistics do not reach final_epoch. A unit that dies takes its share of I(X;T)
+  from group_peak_epoch on and are constant on them at final_epoch (`activation_stats`' min = max
+  on that split: a relu unit 0 on every input of it, a tanh unit at exactly ±1), so carry nothing
+  of the split's I(X;T) at the end that they carried after the peak (a unit constant on the test
+  inputs may still fire on training inputs: the count is the split's, as its MI is); a unit
+  constant since before the peak is no part of the fall. NULL where the layer's per-neuron
+  statistics do not reach final_epoch, or the run ends before the group's peak (still
+  training). A unit that dies takes its share of I(X;T)
   with it: the run's fall is then partly a lost unit, not the live units' compression.
 """
 
@@ -147,7 +150,7 @@ WITH base AS NOT MATERIALIZED (
            min(epoch) FILTER (i_yt = peak_i_yt) AS peak_i_yt_epoch,
            any_value(peak_i_yt) AS peak_i_yt
     FROM m GROUP BY run_id, layer, estimator, params, split
-), phase_rows AS MATERIALIZED (   -- read twice, by `neurons` and by the final SELECT
+), phase_rows AS MATERIALIZED (   -- read twice, by `died` and by the final SELECT
 SELECT p.run_id, r.group_id, p.layer, p.layer_name, p.estimator, p.params, p.split,
        p.peak_i_xt_epoch, p.peak_i_xt, p.final_epoch, p.final_i_xt,
        p.peak_i_xt - p.final_i_xt AS compression_bits, g.group_peak_epoch,
@@ -176,7 +179,7 @@ FROM p JOIN runs r USING (run_id)
            count(*) FILTER (u.last_varying_epoch >= e.group_peak_epoch AND u.last_varying_epoch < e.final_epoch)
                AS units_died
     FROM phase_rows e JOIN units u ON u.run_id = e.run_id AND u.layer = e.layer AND u.split = e.split
-    WHERE e.group_peak_epoch IS NOT NULL
+    WHERE e.group_peak_epoch <= e.final_epoch    -- a run still training short of the peak: not known, NULL
     GROUP BY ALL HAVING bool_and(u.last_epoch = e.final_epoch)    -- else not known at its end: NULL
 )
 SELECT phase_rows.*, d.units_died

@@ -134,6 +134,11 @@ STILL_RISING = ("the group's mean I(X;T) peaks at its last logged epoch: it has 
 NO_SHARED_EPOCH = ("the runs share no logged epoch with a finite I(X;T) (or a run's curve is missing): the test "
                    "that picks each group's peak epoch again cannot run, and the seeds' values alone are not "
                    "independent; no test")
+# A seed whose SNR never fell below half its peak has not ended its drift phase by its last epoch: its
+# drop epoch is censored there, not missing at random, and leaving it out moves its group's mean earlier,
+# the very direction "does the drift phase end earlier?" asks about (a reviewer's).
+CENSORED_DROP = ("a kept seed's SNR never fell below half its peak by its end: its drop epoch is censored, and "
+                 "leaving it out would move its group's mean earlier: no test")
 TOO_FEW_TO_DIFFER = "too few seeds for p < 0.05"
 HSU_PAIR = ("2 seeds in a group: the t test on Hsu's 1 degree of freedom, which holds 5 % whatever the spreads "
             "but finds little")
@@ -974,6 +979,7 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
             measured = np.r_[values[both, column], drops.ravel()]
             implausible = quantity in BITS and not (np.abs(measured) <= MAX_DROP_BITS).all()
             untested = (CLIPPED_BINS if either_clipped and quantity != "snr_drop_epoch" else   # the bins' difference
+                        CENSORED_DROP if quantity == "snr_drop_epoch" and len(both) < len(a_kept) + len(b_kept) else
                         PEAKS_AT_END if either_peaks_at_end and quantity == EXCESS else
                         IMPLAUSIBLE_BITS if implausible else
                         NO_SHARED_EPOCH if curves_of is not None and quantity == EXCESS and len(both)

@@ -229,6 +229,7 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
                                        for group in set(group_ids[finite]))
             untested = (TOO_FEW_LEVELS if len(levels) < MIN_LEVELS else
                         stats.CLIPPED_BINS if clipped[index].any() and quantity != "snr_drop_epoch" else
+                        stats.CENSORED_DROP if quantity == "snr_drop_epoch" and len(finite) < len(index) else
                         stats.PEAKS_AT_END if a_group_peaks_at_end and quantity == stats.EXCESS else
                         stats.IMPLAUSIBLE_BITS if implausible else
                         stats.NO_SHARED_EPOCH if curves_of is not None and quantity == stats.EXCESS

@@ -86,7 +86,8 @@ def test_estimate_of_a_run_in_training_says_so_before_its_missing_activations(tm
     run_id = write_run(tmp_path, "live", {"epochs": 20, "save_activations": True}, status=Status.RUNNING,
                        epochs_done=2, logged=4)
     assert cli.main(["estimate", run_id, "--estimator", "binning", "--results", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.strip() == f"error: run {run_id!r} is still training; estimate it when it has finished"
+    assert capsys.readouterr().err.strip() == (f"error: run {run_id!r} is still training; estimate it when it has "
+                                               "finished")
 
 
 def test_estimate_names_unknown_runs_and_estimators(trained, capsys):

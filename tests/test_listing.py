@@ -194,7 +194,8 @@ def test_a_path_too_long_for_the_system_is_one_line_not_a_traceback(tmp_path, ca
     assert cli.main([*verb, "--results", str(tmp_path / ("z" * 300))]) == 2
     err = capsys.readouterr().err
     long = str(tmp_path / ("z" * 300))
-    assert err.startswith("error: a path is too long for this system's files (") and f"({len(long):,} characters)" in err
+    assert err.startswith("error: a path is too long for this system's files (")
+    assert f"({len(long):,} characters)" in err
     assert len(err.splitlines()) == 1 and sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]
 
 
@@ -213,7 +214,8 @@ def test_a_runs_folder_given_as_the_root_is_not_written_into(tmp_path, capsys, v
     assert cli.main([*verb, str(config), "--results", str(runs)]) == 2
     captured = capsys.readouterr()
     assert captured.err == (f"error: cannot write results under '{runs}': it holds run folders itself, so it is a "
-                            f"root's runs/ folder; give the folder that holds it (--results '{tmp_path / 'results'}')\n")
+                            "root's runs/ folder; give the folder that holds it "
+                            f"(--results '{tmp_path / 'results'}')\n")
     assert "to do" not in captured.out                                         # not planned as if empty
     assert sorted(p.name for p in runs.iterdir()) == ["basic-1a2b3c4d-s0"]    # nothing written
 

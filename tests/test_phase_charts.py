@@ -121,7 +121,7 @@ def phase_row(dead: bool = False, status: str = "completed", **epochs) -> dict:
             "diverged": status == "diverged", "status": status, **epochs}
 
 
-def test_marks_are_mean_epochs_of_the_seeds_drawn_and_the_chart_has_them():
+def test_marks_are_the_groups_epochs_over_the_seeds_drawn_and_the_chart_has_them():
     # the I(X;T) rule is where the group's mean curve peaks (group_peak_epoch, one value per group), not
     # the seeds' own peaks' mean (4 and 8 here)
     phases = pd.DataFrame([

@@ -1110,7 +1110,8 @@ def test_a_cell_over_fewer_seeds_than_its_row_says_so_and_the_note_names_the_see
     assert row["n"] == 4 and row["snr_drop_epoch"] == "40.0 [15.2, 64.8] (n = 3)"
     assert row["compression_bits"] == "0.75 [0.54, 0.96]"          # over every seed: no count
     assert cohort_tables.left_out_note(group_stats) == (
-        "Left out: g, dense_4: g-s3 from snr_drop_epoch (its SNR never falls below half its peak).")
+        "Left out: g, dense_4: g-s3 from snr_drop_epoch (no drop epoch: its SNR never fell below half its peak "
+        "after it, or has no finite value).")
 
 
 def last_hidden_stats(excess_by_group: dict[str, list[float]]) -> pd.DataFrame:
@@ -1312,6 +1313,30 @@ def test_a_group_whose_mean_peaks_at_its_end_has_no_comparison_or_trend_of_its_c
     assert trends.loc["compression_bits", "p_value"] > 0
     moving = trend.trends(phases.assign(group_peak_epoch=150), steps).set_index("quantity")
     assert moving.loc[stats.EXCESS, "p_value"] > 0 and moving.loc[stats.EXCESS, "note"] != stats.PEAKS_AT_END
+
+
+def test_a_drop_epoch_censored_in_a_kept_seed_gets_no_comparison_or_trend():
+    # A reviewer's: a seed whose SNR never halved by its end has a censored drop epoch, not a missing
+    # one; leaving it out moved its group's mean earlier, the direction the notebook asks about
+    from ibstore import trend
+
+    rows = [{"run_id": f"{group}-{seed}", "group_id": group, "layer": 1, "layer_name": "dense_1",
+             "estimator": "binning", "params": "{}", "split": "train", "peak_i_xt_epoch": 10, "peak_i_xt": 5.0,
+             "final_i_xt": 4.0, "compression_bits": 1.0, "noise_floor_bits": 0.2, "group_peak_epoch": 10,
+             "final_epoch": 400, "peak_i_yt_epoch": 20, "peak_i_yt": 0.9, "snr_drop_epoch": drop,
+             "dead_network": False, "diverged": False, "status": "completed"}
+            for group, drops in (("b0", [40, 42, 44, 46]), ("b1", [30, 32, 34, 36]), ("b2", [10, 12, None, 16]))
+            for seed, drop in enumerate(drops)]
+    phases = pd.DataFrame(rows)
+    censored = stats.compare_groups(phases, "b2", "b0").set_index("quantity").loc["snr_drop_epoch"]
+    assert censored["note"] == stats.CENSORED_DROP and np.isnan(censored["p_value"])
+    whole = stats.compare_groups(phases, "b1", "b0").set_index("quantity").loc["snr_drop_epoch"]
+    assert whole["p_value"] < 0.05 and whole["difference"] == -10          # both groups' every seed dropped
+    steps = {row["run_id"]: float(row["group_id"][1]) for row in rows}
+    along = trend.trends(phases, steps).set_index("quantity").loc["snr_drop_epoch"]
+    assert along["note"] == stats.CENSORED_DROP and np.isnan(along["p_value"])
+    assert cohort_tables.trend_table(trend.trends(phases, steps)).set_index("quantity").loc[
+        "snr_drop_epoch", "95 % CI"] == "– (a seed's SNR never halved)"
 
 
 def test_the_reselected_test_is_the_permutation_test_of_the_difference_of_the_two_groups_peaks():

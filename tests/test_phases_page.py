@@ -402,6 +402,11 @@ def test_the_estimators_side_by_side_on_the_page_are_each_estimators_own_verdict
     # a link's value that is no toggle's is named, not dropped unsaid
     at = open_phases(monkeypatch, root, across="perhaps")
     assert any("across=perhaps is dropped" in unescaped(w.value) for w in at.warning)
+    # a reviewer's: binning beside ksg, which records no I(X;T), offered the toggle "under each of the 2
+    # estimators" and then said there were fewer than two
+    ksg = tmp_path / "ksg"
+    write_ksg_cohort(ksg)
+    assert not [t for t in open_phases(monkeypatch, ksg).toggle if t.key == "across"]
 
 
 def test_groups_along_initial_bias_get_the_trend_along_it(monkeypatch, cohort_root):

@@ -301,8 +301,8 @@ def test_trends_over_too_few_runs_for_p_below_005_say_so():
     assert trend.trends(five, _, (stats.EXCESS,)).iloc[0]["note"] == trend.TOO_FEW_RUNS
     # one quantity over enough runs, another missing in some of them: the sentence counts the latter
     six, six_keys = keyed_phases({0.0: [[0.1, 0.11]], 1.0: [[0.5, 0.51]], 2.0: [[0.9, 0.91]]})
-    six = six.assign(snr_drop_epoch=[1.0, math.nan, 2.0, math.nan, 3.0, 4.0])
-    mixed = trend.trends(six, six_keys, (stats.EXCESS, "snr_drop_epoch"))
+    six = six.assign(peak_i_yt=[1.0, math.nan, 2.0, math.nan, 3.0, 4.0])      # (a missing drop epoch is censored)
+    mixed = trend.trends(six, six_keys, (stats.EXCESS, "peak_i_yt"))
     # 4 runs at 3 values (1, 1, 2): 2 * 2 / 4!; the six runs' steps of 2 take Hsu's degrees of freedom
     assert mixed["note"].tolist() == [stats.HSU_PAIR, trend.TOO_FEW_RUNS]
     assert mixed.iloc[0]["p_value"] < stats.ALPHA and mixed.iloc[0]["ci_low"] > 0

@@ -83,12 +83,13 @@ reference = ui.linked_selectbox(d2, "Reference group", [g for g in groups if g i
                                     "such group is compared with it")
 # Saxe et al. (2018): is a layer's compression the estimator's? Every estimator recorded on this split
 # side by side, on demand (each is its own statistics over every group, as the report computes them).
-on_split = list(dict.fromkeys(choices.loc[choices["split"] == split, "estimator"]
-                              + " " + choices.loc[choices["split"] == split, "params"]))
+measured_phases = ui.phases(store, list(with_mi))       # cached: the tables read it too
+with_i_xt = measured_phases[(measured_phases["split"] == split) & measured_phases["peak_i_xt"].notna()]
+on_split = list(dict.fromkeys(with_i_xt["estimator"] + " " + with_i_xt["params"]))   # ksg records no I(X;T)
 ui.offered("across", ["true", "false"], any_case=True)      # what Streamlit's binding reads
 across = len(on_split) > 1 and d3.toggle(
     "Across estimators", False, key="across", bind="query-params",
-    help=f"does the last hidden layer compress under each of the {len(on_split)} estimators recorded on the "
+    help=f"does the last hidden layer compress under each of the {len(on_split)} estimators with I(X;T) on the "
          f"{split} split? (each one's statistics, computed on demand)")
 if not layers:
     st.info("No layer chosen: pick one or more above.", icon=":material/layers:")
@@ -247,7 +248,7 @@ def phase_panels() -> None:
         st.warning(ui.plain(died), icon=":material/heart_broken:")
     table = cohort_tables.group_table(group_rows[group_rows["layer"].isin(layers)])
     ui.show_table(table)
-    if named := cohort_tables.left_out_note(group_rows):
+    if named := cohort_tables.left_out_note(group_rows[group_rows["layer"].isin(layers)]):   # the table's layers
         st.caption(ui.plain(named))
     table_downloads(table, f"phase_stats_{name}_{split}")
     compared, differences, last_compared, last_differences = comparison(

@@ -118,10 +118,10 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     grid had trained got new ids and were trained again)."""
     result = json.loads(json.dumps(raw))
     for text, (key, value) in zip(overrides, parse_overrides(overrides)):
-        if isinstance(result.get("grid"), dict) and key in result["grid"]:
+        # (a grid entry that is no list stays so: expand refuses it)
+        if isinstance(result.get("grid"), dict) and isinstance(result["grid"].get(key), list):
             # the grid's own spelling of an equal value (0 for 0.0 or -0.0): the name shows the value as typed
-            listed = result["grid"][key] if isinstance(result["grid"][key], list) else []
-            same = [item for item in listed if _grid_value_key(item) == _grid_value_key(value)]
+            same = [item for item in result["grid"][key] if _grid_value_key(item) == _grid_value_key(value)]
             result["grid"][key] = same[:1] or [value]
             continue
         *parents, leaf = key.split(".")
