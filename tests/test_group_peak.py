@@ -7,15 +7,17 @@ import pandas as pd
 from ibstore import phases, stats
 
 
-def phases_of(curves: dict[str, np.ndarray], dead: set[str] = frozenset(),
-              neurons: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def phases_of(curves: dict[str, np.ndarray], dead: set[str] = frozenset(), neurons: pd.DataFrame | None = None,
+              running: set[str] = frozenset()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """PHASES_SQL and CURVES_SQL over one group of completed runs (`dead` ones dead), one layer, I(X;T)
-    per run by epoch; `neurons`: activation_stats rows (run_id, epoch, neuron, min, max) of that layer."""
+    per run by epoch; `neurons`: activation_stats rows (run_id, epoch, neuron, min, max) of that layer;
+    `running` ones still training."""
     mi = pd.DataFrame([{"run_id": run_id, "epoch": epoch, "layer": 0, "layer_name": "dense_0", "units": 4,
                         "split": "test", "estimator": "binning", "params": "{}", "i_xt": float(value),
                         "i_yt": 0.5, "h_t_bits": None}
                        for run_id, curve in curves.items() for epoch, value in enumerate(curve)])
-    runs = pd.DataFrame({"run_id": list(curves), "group_id": "g", "status": "completed",
+    runs = pd.DataFrame({"run_id": list(curves), "group_id": "g",
+                         "status": ["running" if run_id in running else "completed" for run_id in curves],
                          "dead_network": [run_id in dead for run_id in curves], "diverged": False})
     with duckdb.connect() as con:
         con.register("mi_rows", mi)
@@ -106,11 +108,13 @@ def test_units_that_die_after_the_groups_peak_are_counted_per_run():
                             for run_id, spans in units.items() for neuron, by_epoch in enumerate(spans)
                             for epoch, (low, high) in enumerate(by_epoch)])
     curve = np.array([1.0, 2.0, 3.0, 2.5, 2.0])
-    curves = {"a": curve, "b": curve + 0.01, "c": curve - 0.01, "d": curve}
-    rows, _ = phases_of(curves, neurons=neurons)
-    assert (rows["group_peak_epoch"] == 2).all() and (rows["final_epoch"] == 4).all()
+    curves = {"a": curve, "b": curve + 0.01, "c": curve - 0.01, "d": curve, "e": curve[:2]}
+    # e still trains, at epoch 1 of the group's peak at 2: its units are not known to have died or not
+    short = pd.DataFrame([{"run_id": "e", "epoch": epoch, "neuron": 0, "min": 0.0, "max": 1.0} for epoch in (0, 1)])
+    rows, _ = phases_of(curves, neurons=pd.concat([neurons, short]), running={"e"})
+    assert (rows["group_peak_epoch"] == 2).all() and (rows.set_index("run_id")["final_epoch"].drop("e") == 4).all()
     died = rows.set_index("run_id")["units_died"]
-    assert (died["a"], died["b"], died["d"]) == (1, 1, 0) and pd.isna(died["c"])
+    assert (died["a"], died["b"], died["d"]) == (1, 1, 0) and pd.isna(died["c"]) and pd.isna(died["e"])
 
 
 def test_the_units_died_note_counts_the_kept_seeds_whose_units_are_known():
