@@ -602,7 +602,7 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
     table says no more); None without rows."""
     tested = trends.dropna(subset=["p_value"])
     if tested.empty:      # the callers then leave out the table: a sceptic's read 30 rows of "–"
-        reasons = "; ".join(dict.fromkeys(UNTESTED_CELL.get(note, note) for note in trends["note"].dropna()))
+        reasons = "; ".join(dict.fromkeys(UNTESTED_COMPARISON.get(note, note) for note in trends["note"].dropna()))
         return f"No trend along {key} could be tested ({reasons})." if len(trends) else None
     too_few = tested["note"] == trend.TOO_FEW_RUNS
     if too_few.all():

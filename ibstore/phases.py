@@ -45,8 +45,8 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
   inputs may still fire on training inputs: the count is the split's, as its MI is); a unit
   constant since before the peak is no part of the fall. NULL where the layer's per-neuron
   statistics do not reach final_epoch, or the run ends before the group's peak (still
-  training). A unit that dies takes its share of I(X;T)
-  with it: the run's fall is then partly a lost unit, not the live units' compression.
+  training). A unit that dies takes its share of I(X;T) with it: the run's fall is then partly
+  a lost unit, not the live units' compression.
 """
 
 from __future__ import annotations

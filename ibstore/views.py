@@ -1,8 +1,8 @@
 """The DuckDB views over a scanned results root (the same in `trainer sql`, the explorer
 and notebooks): runs, config, metrics, mi, gradients, activations, activation_stats,
 and problems (what the scan could not read); the derived `phases` (a SQL view over mi, gradients,
-activation_stats and runs, ibstore.phases) and `phase_stats` (an Arrow table computed in Python from `phases` by
-ibstore.stats, only on a connection that names it).
+activation_stats and runs, ibstore.phases) and `phase_stats` (an Arrow table computed in Python
+from `phases` by ibstore.stats, only on a connection that names it).
 
 `register(con, scan)` gives a connection every view from Arrow objects only: no file
 path appears in SQL, so the connection can run with every file access off. A Parquet

@@ -120,7 +120,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     for text, (key, value) in zip(overrides, parse_overrides(overrides)):
         # (a grid entry that is no list stays so: expand refuses it)
         if isinstance(result.get("grid"), dict) and isinstance(result["grid"].get(key), list):
-            # the grid's own spelling of an equal value (0 for 0.0 or -0.0): the name shows the value as typed
+            # the grid's own spelling of an equal value (0 for 0.0 or -0.0): the runs' names, as the full grid's
             same = [item for item in result["grid"][key] if _grid_value_key(item) == _grid_value_key(value)]
             result["grid"][key] = same[:1] or [value]
             continue
