@@ -135,6 +135,7 @@ def offered_number(key: str, low: float, high: float, label: str) -> None:
     linked = st.query_params.get(key)
     if linked is None or not _from_link(key):
         return
+    _given_twice(key, read_last=False)
     try:
         number = float(linked)
     except ValueError:
@@ -142,6 +143,15 @@ def offered_number(key: str, low: float, high: float, label: str) -> None:
     if not low <= number <= high:       # NaN too
         st.warning(f"The link's {plain(key)}={plain(cut(linked))} is dropped: {plain(label)} is a number from {low:g} "
                    f"to {high:g}.", icon=":material/link_off:")
+
+
+def _given_twice(key: str, read_last: bool = True) -> None:
+    """Names a link's `key` given more than once: a bound selectbox (or ours) takes its last value, a
+    bound slider none (`read_last` False), and said nothing."""
+    if len(given := st.query_params.get_all(key)) > 1:
+        read = (f"its last value, {plain(cut(str(given[-1])))}, is the one read" if read_last else
+                "none of them is read: the slider shows its default")
+        st.warning(f"The link gives {plain(key)} {len(given)} times; {read}.", icon=":material/link_off:")
 
 
 def _from_link(key: str) -> bool:
@@ -161,9 +171,8 @@ def offered(key: str, shown: list, what: str | None = None, any_case: bool = Fal
     estimator, split or epoch, band or layout) as if the link had named it. `what` names what the
     selected runs recorded no such of; None for the page's own fixed choices, which are listed."""
     linked, from_link = st.query_params.get(key), _from_link(key)
-    if from_link and len(given := st.query_params.get_all(key)) > 1:     # the binding takes the last, unsaid
-        st.warning(f"The link gives {plain(key)} {len(given)} times; its last value, {plain(cut(str(linked)))}, is "
-                   f"used.", icon=":material/link_off:")
+    if from_link:
+        _given_twice(key)
     fold = str.lower if any_case else str          # `any_case`: the binding reads the value in any case (a toggle's)
     if from_link and linked is not None and fold(linked) not in [fold(str(option)) for option in shown]:
         why = (f"the selected runs recorded no such {what}" if what else
@@ -180,6 +189,8 @@ def linked_selectbox(container, label: str, options: list[str], key: str, format
     group once another seed finished or died. A link's id not among `options` is dropped and named
     (`what` says what it names); a link that holds a label still shown is read as its id."""
     linked, from_link = st.query_params.get(key), _from_link(key)
+    if from_link:
+        _given_twice(key)
     default = options[index] if options else None
     value = default
     if linked is not None:

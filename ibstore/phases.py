@@ -38,6 +38,9 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
   bounded by [-1, 1]: its fixed bins clip the values above 1, so its fall in I(X;T) is the bins'
   (ibstore.stats gives it no test); NULL where the activation is unknown;
 - dead_network, diverged, status: the run's health from `runs` (trainer.health);
+- snr_drop_censored: the layer has a finite SNR but no drop (it never fell below half its peak by
+  the last logged epoch): its drop epoch is censored there, not missing (a layer without any finite
+  SNR, e.g. full-batch training's one minibatch, has no spread to take a ratio of: NULL drop, false);
 - units_died: how many of the layer's units varied over the split's inputs at some logged epoch
   from group_peak_epoch on and are constant on them at final_epoch (`activation_stats`' min = max
   on that split: a relu unit 0 on every input of it, a tanh unit at exactly ±1), so carry nothing
@@ -162,7 +165,8 @@ SELECT p.run_id, r.group_id, p.layer, p.layer_name, p.estimator, p.params, p.spl
             END AS i_xt_ceiling_bits,
        CASE WHEN p.estimator IN ({_DISCRETE}) THEN {_split_fact("h_y_bits")} END AS i_yt_ceiling_bits,
        p.estimator = 'idnns' AND p.layer < max(p.layer) OVER (PARTITION BY p.run_id)   -- a hidden layer
-           AND c.value NOT IN ({_IN_UNIT_RANGE}) AS bins_clip
+           AND c.value NOT IN ({_IN_UNIT_RANGE}) AS bins_clip,
+       s.run_id IS NOT NULL AND s.snr_drop_epoch IS NULL AS snr_drop_censored
 FROM p JOIN runs r USING (run_id)
      LEFT JOIN config c ON c.run_id = p.run_id AND c.key = 'activation_fn'
      LEFT JOIN group_peak g ON g.group_id = r.group_id AND g.layer = p.layer AND g.estimator = p.estimator

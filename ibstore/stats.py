@@ -782,6 +782,12 @@ def rows_with_clipped_bins(phases: pd.DataFrame) -> np.ndarray:
     return _flagged(phases["bins_clip"]) if "bins_clip" in phases else np.zeros(len(phases), bool)
 
 
+def rows_censoring_the_drop(phases: pd.DataFrame) -> np.ndarray:
+    """Per row: its layer's SNR drop epoch is censored (ibstore.phases' `snr_drop_censored`; False
+    without the column)."""
+    return _flagged(phases["snr_drop_censored"]) if "snr_drop_censored" in phases else np.zeros(len(phases), bool)
+
+
 def rows_peaking_at_end(phases: pd.DataFrame) -> np.ndarray:
     """Per row: its group's mean I(X;T) peaks at the run's last logged epoch, so its EXCESS is 0 by
     construction. Its group's seeds all read 0 there, and a comparison or trend would weigh another
@@ -958,7 +964,7 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
     every arrangement of the seeds (`reselection_bounded`); the product's callers all pass them."""
     phases = with_excess(phases[phases["group_id"].isin([group_a, group_b])]).reset_index(drop=True)
     values, reasons, clipped = numeric_columns(phases, quantities), exclusions(phases), rows_with_clipped_bins(phases)
-    peaks_at_end = rows_peaking_at_end(phases)
+    peaks_at_end, censored = rows_peaking_at_end(phases), rows_censoring_the_drop(phases)
     final_i_xt = numeric_columns(phases, ["final_i_xt"])[:, 0]
     curves_of = curves_by_key(curves) if curves is not None else None
     run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
@@ -979,7 +985,7 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
             measured = np.r_[values[both, column], drops.ravel()]
             implausible = quantity in BITS and not (np.abs(measured) <= MAX_DROP_BITS).all()
             untested = (CLIPPED_BINS if either_clipped and quantity != "snr_drop_epoch" else   # the bins' difference
-                        CENSORED_DROP if quantity == "snr_drop_epoch" and len(both) < len(a_kept) + len(b_kept) else
+                        CENSORED_DROP if quantity == "snr_drop_epoch" and censored[np.r_[a_kept, b_kept]].any() else
                         PEAKS_AT_END if either_peaks_at_end and quantity == EXCESS else
                         IMPLAUSIBLE_BITS if implausible else
                         NO_SHARED_EPOCH if curves_of is not None and quantity == EXCESS and len(both)
@@ -988,6 +994,8 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
                 compare(values[a_kept, column], values[b_kept, column])
             if untested:
                 comparison = replace(comparison, ci_low=math.nan, ci_high=math.nan, p_value=math.nan, note=untested)
+                if untested == CENSORED_DROP:   # over the seeds that dropped alone, the shift is the censoring's
+                    comparison = replace(comparison, difference=math.nan, cliffs_delta=math.nan)
             elif drops.size:
                 comparison = reselection_bounded(comparison, drops[:len(a_tested)], drops[len(a_tested):])
             rows.append({**dict(zip(KEYS, keys)), "quantity": quantity, **asdict(comparison),

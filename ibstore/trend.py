@@ -206,6 +206,7 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
     phases = stats.with_excess(phases[phases["run_id"].isin(list(key_values))]).reset_index(drop=True)
     kept = phases[np.equal(stats.exclusions(phases), None)].reset_index(drop=True)
     clipped, peaks_at_end = stats.rows_with_clipped_bins(kept), stats.rows_peaking_at_end(kept)
+    censored = stats.rows_censoring_the_drop(kept)
     kept = kept.assign(within=kept["run_id"].map(within or {}).astype(object).fillna(""))
     key = kept["run_id"].map(key_values).to_numpy(dtype=float)
     values = stats.numeric_columns(kept, quantities)
@@ -227,9 +228,9 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
             # as for two groups: a group all of whose runs' mean peaks at their end
             a_group_peaks_at_end = any(peaks_at_end[finite][group_ids[finite] == group].all()
                                        for group in set(group_ids[finite]))
-            untested = (TOO_FEW_LEVELS if len(levels) < MIN_LEVELS else
+            untested = (stats.CENSORED_DROP if quantity == "snr_drop_epoch" and censored[index].any() else
+                        TOO_FEW_LEVELS if len(levels) < MIN_LEVELS else
                         stats.CLIPPED_BINS if clipped[index].any() and quantity != "snr_drop_epoch" else
-                        stats.CENSORED_DROP if quantity == "snr_drop_epoch" and len(finite) < len(index) else
                         stats.PEAKS_AT_END if a_group_peaks_at_end and quantity == stats.EXCESS else
                         stats.IMPLAUSIBLE_BITS if implausible else
                         stats.NO_SHARED_EPOCH if curves_of is not None and quantity == stats.EXCESS

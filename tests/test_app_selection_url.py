@@ -211,5 +211,11 @@ def test_the_app_opens_on_the_cohort_trained_last(monkeypatch, tmp_path):
 def test_a_parameter_given_twice_is_named_and_its_last_value_used(monkeypatch, cohort_root):
     # an attacker's: ?group=a&group=b took b without a word
     at = open_app(monkeypatch, cohort_root, group=["(no grouping)", "initial_bias"])
-    assert "The link gives group 2 times; its last value, initial\\_bias, is used." in warnings(at), warnings(at)
+    assert "The link gives group 2 times; its last value, initial\\_bias, is the one read." in warnings(at), \
+        warnings(at)
     assert at.selectbox(key="group").value == "initial_bias"
+    # a slider (which then read neither) and a selectbox of ids say so too
+    at = open_app(monkeypatch, cohort_root, "training", smooth=["0.1", "0.5"])
+    assert "The link gives smooth 2 times; none of them is read: the slider shows its default." in warnings(at)
+    at = open_app(monkeypatch, cohort_root, "phases", reference=["a", "b"])
+    assert "The link gives reference 2 times" in warnings(at), warnings(at)

@@ -8,10 +8,11 @@ from ibstore import phases, stats
 
 
 def phases_of(curves: dict[str, np.ndarray], dead: set[str] = frozenset(), neurons: pd.DataFrame | None = None,
-              running: set[str] = frozenset()) -> tuple[pd.DataFrame, pd.DataFrame]:
+              running: set[str] = frozenset(), snr: dict[str, list[float]] | None = None
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """PHASES_SQL and CURVES_SQL over one group of completed runs (`dead` ones dead), one layer, I(X;T)
     per run by epoch; `neurons`: activation_stats rows (run_id, epoch, neuron, min, max) of that layer;
-    `running` ones still training."""
+    `running` ones still training; `snr`: the layer's gradient SNR per run by epoch."""
     mi = pd.DataFrame([{"run_id": run_id, "epoch": epoch, "layer": 0, "layer_name": "dense_0", "units": 4,
                         "split": "test", "estimator": "binning", "params": "{}", "i_xt": float(value),
                         "i_yt": 0.5, "h_t_bits": None}
@@ -27,6 +28,9 @@ def phases_of(curves: dict[str, np.ndarray], dead: set[str] = frozenset(), neuro
                     "'test': {'inputs': 4096, 'h_y_bits': 1.0}, 'full': {'inputs': 4096, 'h_y_bits': 1.0}} "
                     "AS splits FROM run_rows")
         con.execute("CREATE TABLE gradients (run_id VARCHAR, epoch INTEGER, layer SMALLINT, snr DOUBLE)")
+        for run_id, values in (snr or {}).items():
+            con.executemany("INSERT INTO gradients VALUES (?, ?, 0, ?)",
+                            [(run_id, epoch, value) for epoch, value in enumerate(values)])
         con.execute("CREATE TABLE config (run_id VARCHAR, key VARCHAR, value VARCHAR)")
         con.execute('CREATE TABLE activation_stats (run_id VARCHAR, epoch INTEGER, layer SMALLINT, neuron INTEGER, '
                     'split VARCHAR, "min" DOUBLE, "max" DOUBLE)')
@@ -128,3 +132,17 @@ def test_the_units_died_note_counts_the_kept_seeds_whose_units_are_known():
     assert "initial_bias=1: 3 · dense_3 (1 of 3 seeds)" in note
     assert cohort_tables.units_died_note(phases.assign(units_died=[0, 0, None, 1, 0]), {"g": "g"}) is None
     assert cohort_tables.units_died_note(phases.drop(columns="units_died"), {"g": "g"}) is None   # older views
+
+
+def test_a_drop_epoch_is_censored_where_the_snr_is_finite_and_never_halves():
+    # A reviewer's: full-batch training has one minibatch, no spread, and no finite SNR at all: its
+    # missing drop is no censoring. Where the SNR is finite and never falls below half its peak, it is.
+    curve = np.array([1.0, 2.0, 3.0, 2.5, 2.0])
+    nan = float("nan")
+    rows, _ = phases_of({"drops": curve, "rises": curve, "none": curve},
+                        snr={"drops": [1.0, 4.0, 3.0, 1.5, 1.0], "rises": [1.0, 2.0, 3.0, 4.0, 5.0],
+                             "none": [nan] * 5})
+    by_run = rows.set_index("run_id")
+    assert by_run.loc["drops", "snr_drop_epoch"] == 3 and not by_run.loc["drops", "snr_drop_censored"]
+    assert pd.isna(by_run.loc["rises", "snr_drop_epoch"]) and by_run.loc["rises", "snr_drop_censored"]
+    assert pd.isna(by_run.loc["none", "snr_drop_epoch"]) and not by_run.loc["none", "snr_drop_censored"]

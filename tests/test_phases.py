@@ -1324,15 +1324,21 @@ def test_a_drop_epoch_censored_in_a_kept_seed_gets_no_comparison_or_trend():
              "estimator": "binning", "params": "{}", "split": "train", "peak_i_xt_epoch": 10, "peak_i_xt": 5.0,
              "final_i_xt": 4.0, "compression_bits": 1.0, "noise_floor_bits": 0.2, "group_peak_epoch": 10,
              "final_epoch": 400, "peak_i_yt_epoch": 20, "peak_i_yt": 0.9, "snr_drop_epoch": drop,
-             "dead_network": False, "diverged": False, "status": "completed"}
-            for group, drops in (("b0", [40, 42, 44, 46]), ("b1", [30, 32, 34, 36]), ("b2", [10, 12, None, 16]))
+             "dead_network": False, "diverged": False, "status": "completed",
+             "snr_drop_censored": drop is None and group == "b2"}      # b3's seed has no finite SNR at all
+            for group, drops in (("b0", [40, 42, 44, 46]), ("b1", [30, 32, 34, 36]), ("b2", [10, 12, None, 16]),
+                                 ("b3", [30, 32, None, 36]))
             for seed, drop in enumerate(drops)]
     phases = pd.DataFrame(rows)
     censored = stats.compare_groups(phases, "b2", "b0").set_index("quantity").loc["snr_drop_epoch"]
     assert censored["note"] == stats.CENSORED_DROP and np.isnan(censored["p_value"])
+    assert np.isnan(censored["difference"]) and np.isnan(censored["cliffs_delta"])   # the censoring's shift
+    # a seed without any finite SNR (full-batch training: no spread over minibatches) is missing, not censored
+    unmeasured = stats.compare_groups(phases, "b3", "b0").set_index("quantity").loc["snr_drop_epoch"]
+    assert unmeasured["note"] != stats.CENSORED_DROP and unmeasured["p_value"] > 0 and unmeasured["n_a"] == 3
     whole = stats.compare_groups(phases, "b1", "b0").set_index("quantity").loc["snr_drop_epoch"]
     assert whole["p_value"] < 0.05 and whole["difference"] == -10          # both groups' every seed dropped
-    steps = {row["run_id"]: float(row["group_id"][1]) for row in rows}
+    steps = {row["run_id"]: float(row["group_id"][1]) for row in rows if row["group_id"] != "b3"}
     along = trend.trends(phases, steps).set_index("quantity").loc["snr_drop_epoch"]
     assert along["note"] == stats.CENSORED_DROP and np.isnan(along["p_value"])
     assert cohort_tables.trend_table(trend.trends(phases, steps)).set_index("quantity").loc[

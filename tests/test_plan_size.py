@@ -109,6 +109,11 @@ def test_a_set_of_a_key_the_grid_lists_is_its_one_value_and_keeps_the_grids_run_
                       ["activation_fn=relu", "initial_bias=-0.0"]):
         ids = {e.run_id(seed) for e in plan.load_experiments(tmp_path, overrides) for seed in e.seeds}
         assert ids and ids <= full, overrides
+    # a grid entry that is no list is refused, --set or not (it was made a list by --set, and trained)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "b.json").write_text(json.dumps({"name": "b", "epochs": 1, "grid": {"initial_bias": 0.5}}))
+    with pytest.raises(config.ConfigError, match="grid key 'initial_bias' = 0.5 is not allowed"):
+        plan.load_experiments(tmp_path / "bad", ["initial_bias=1"])
     # a key and its grid entry both set: the last would win, so neither does
     with pytest.raises(config.ConfigError, match="'grid.activation_fn' is already given by --set for "
                                                  "'activation_fn'"):

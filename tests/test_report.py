@@ -528,12 +528,10 @@ def test_the_groups_along_one_numeric_key_get_its_trend(written):
     row = rows["final_i_xt"]
     assert row[2:5] == ["3", str(len(final)), f"{np.polyfit(steps, final, 1)[0]:.3g}"]
     assert row[8].rstrip(" |") == f"{scipy_stats.spearmanr(steps, final).statistic:.3g}"
-    # the SNR drop (a new user's: the notebook asks whether it moves with the condition) is trended too
-    drop = [kept_values(group, "snr_drop_epoch") for group in ("noise", "compress", "single")]
-    drop_steps = np.concatenate([np.full(np.isfinite(values).sum(), step) for step, values in enumerate(drop)])
-    drop = np.concatenate([values[np.isfinite(values)] for values in drop])
-    assert rows["snr_drop_epoch"][3] == str(len(drop))
-    assert float(rows["snr_drop_epoch"][4]) == pytest.approx(np.polyfit(drop_steps, drop, 1)[0], abs=1e-9)
+    # the SNR drop is trended too (a new user's: the notebook asks whether it moves with the condition), but a
+    # kept seed whose SNR never halves ("noise" seed 0's rises to its end) has a censored drop epoch: no test
+    assert np.isnan(kept_values("noise", "snr_drop_epoch")).sum() == 1
+    assert rows["snr_drop_epoch"][5] == "– (a seed's SNR never halved)" and rows["snr_drop_epoch"][4] == "–"
     assert (out / "tables" / "1-binning-trend.tex").is_file()
 
 

@@ -120,13 +120,11 @@ def group_stats(root: str, version: int, run_ids: tuple[str, ...], estimator: st
 @st.cache_data(show_spinner=False, max_entries=16)
 def across_estimators(root: str, version: int, run_ids: tuple[str, ...], estimators: tuple[str, ...], split: str,
                       labels: tuple[tuple[str, str], ...]) -> tuple[pd.DataFrame, str | None]:
-    """`cohort_tables.across_estimators` and its sentence: each estimator's glance (of those with I(X;T))
-    of the groups `labels` names, in their order."""
+    """`cohort_tables.across_estimators` and its sentence: each estimator's glance (`estimators`: those
+    with I(X;T)) of the groups `labels` names, in their order."""
     titles, glances = dict(labels), []
     for estimator in estimators:
         estimator_name, estimator_params = estimator.split(" ", 1)
-        if cohort_tables.records_no_i_xt(phase_rows(root, run_ids, estimator_name, estimator_params, split)):
-            continue
         rows = group_stats(root, version, run_ids, estimator_name, estimator_params, split)
         rows = in_order(rows[rows["group_id"].isin(titles)].assign(group=lambda f: f["group_id"].map(titles)),
                         "group_id", titles)
