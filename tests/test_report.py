@@ -475,6 +475,25 @@ def test_the_glance_comparisons_heading_names_a_reference_only_where_every_estim
 
 
 @pytest.mark.slow   # writes the figures through Vega
+def test_a_trend_no_row_of_which_has_a_test_is_one_sentence_not_a_table_of_dashes(tmp_path):
+    # A sceptic's: groups along initial_bias that also differ in activation_fn, each activation at fewer
+    # than 3 biases, read a trend section of rows that all said "fewer than 3 values"
+    root = tmp_path / "root"
+    for activation, biases in (("relu", (0.0, 1.0)), ("tanh", (2.0,))):
+        for bias in biases:
+            for seed in range(2):
+                write_run(root, "t", {"activation_fn": activation, "initial_bias": bias, "epochs": 20}, seed=seed,
+                          cohort="c", logged=5)
+    path, _ = report.write_report(report.ResultStore(root), ["c"], tmp_path / "out", split="train")
+    text = path.read_text()
+    section = text[text.index("### Trend along initial_bias"):]
+    section = section[:section.index("\n#", 1)] if "\n#" in section[1:] else section
+    assert "No trend along initial_bias could be tested (fewer than 3 values of the key kept: no trend to test)." \
+        in section
+    assert not [line for line in section.splitlines() if line.startswith("|")]      # no table
+
+
+@pytest.mark.slow   # writes the figures through Vega
 def test_an_emoji_in_a_config_value_is_drawn_as_a_replacement_character_not_a_failed_report(tmp_path):
     # An attacker's: Vega cut a long legend label between the two halves of an emoji's UTF-16 pair and
     # vl-convert failed the whole report; the tables keep the character, the figures draw U+FFFD

@@ -81,7 +81,10 @@ reference = ui.linked_selectbox(d2, "Reference group", [g for g in groups if g i
                                lambda g: titles[g], what="seed group",
                                help="a group with a run kept (not dead, diverged or unfinished); every other "
                                     "such group is compared with it")
-# Saxe et al. (2018): is a layer's compression the estimator's? Every estimator recorded on this split
+if not layers:
+    st.info("No layer chosen: pick one or more above.", icon=":material/layers:")
+    st.stop()
+# Saxe et al. (2018): is a layer's compression the estimator's? Every estimator with I(X;T) on this split
 # side by side, on demand (each is its own statistics over every group, as the report computes them).
 measured_phases = ui.phases(store, list(with_mi))       # cached: the tables read it too
 with_i_xt = measured_phases[(measured_phases["split"] == split) & measured_phases["peak_i_xt"].notna()]
@@ -91,9 +94,6 @@ across = len(on_split) > 1 and d3.toggle(
     "Across estimators", False, key="across", bind="query-params",
     help=f"does the last hidden layer compress under each of the {len(on_split)} estimators with I(X;T) on the "
          f"{split} split? (each one's statistics, computed on demand)")
-if not layers:
-    st.info("No layer chosen: pick one or more above.", icon=":material/layers:")
-    st.stop()
 
 
 def phase_rows(root: str, run_ids: tuple[str, ...], estimator: str, params: str, split: str) -> pd.DataFrame:
