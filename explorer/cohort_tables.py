@@ -33,11 +33,12 @@ UNDECIDED = (f"compresses is – where no test can decide: fewer than {stats.MIN
              "clip a layer whose activation is not bounded by 1, where its fall is the bins', not the layer's.")
 AT_CEILING_CELL = "– (at ceiling)"
 CLIPPED_CELL = "– (bins clip)"
-# a trend table's cell for a row without a test, where its note is a sentence the caption says
-UNTESTED_CELL = {stats.CLIPPED_BINS: CLIPPED_CELL, stats.PEAKS_AT_END: "– (a group peaks at its last epoch)",
+RANKS_CELL = "none: by ranks (a seed's SNR never halved)"   # ibstore.stats.CENSORED_RANKS: a p, no interval
+# a trend table's cell for a row without an interval, where its note is a sentence the caption says
+UNTESTED_CELL = {stats.CENSORED_RANKS: RANKS_CELL, stats.CLIPPED_BINS: CLIPPED_CELL, stats.PEAKS_AT_END: "– (a group peaks at its last epoch)",
                  stats.NO_SHARED_EPOCH: "– (no logged epoch shared)",
                  stats.IMPLAUSIBLE_BITS: "– (beyond 10^6 bits)",
-                 stats.CENSORED_DROP: "– (a seed's SNR never halved)"}
+                 stats.CENSORED_DROP: "– (a seed's SNR never halved, another's later)"}
 # The `compresses` cells besides yes and –: p >= 0.05 is no evidence of compression with these seeds, not
 # evidence of none; every table asks a question of several tests (which layers, which groups), answered
 # by its q, so p < 0.05 alone is not a finding.
@@ -303,6 +304,8 @@ def difference_interval(note: str | None, low: float, high: float) -> str:
     significant digits (`_end`), "unbounded" where the seeds are too few to reject any shift."""
     if note == stats.NO_INTERVAL:
         return note
+    if note == stats.CENSORED_RANKS:
+        return RANKS_CELL
     if math.isnan(low):
         return "–"
     if math.isinf(low):
@@ -485,8 +488,11 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str], family: str
     by_group = found.groupby("group_id", sort=False)
     if len(found) <= MAX_DIFFERENCES_NAMED:
         named = [f"{labels[group_id]}: " + "; ".join(
-                     f"{layer_label(row.layer, row.layer_name)} {row.quantity} {number_text(row.difference)} "
-                     f"{difference_interval(row.note, row.ci_low, row.ci_high)}" for row in rows.itertuples())
+                     f"{layer_label(row.layer, row.layer_name)} {row.quantity} " +
+                     (f"{'later' if row.cliffs_delta > 0 else 'earlier'} by ranks (Cliff's delta "
+                      f"{number_text(row.cliffs_delta)}; a seed's SNR never halved)" if row.note == stats.CENSORED_RANKS
+                      else f"{number_text(row.difference)} {difference_interval(row.note, row.ci_low, row.ci_high)}")
+                     for row in rows.itertuples())
                  for group_id, rows in by_group]
         return (f"Differ from {reference} at q (over {family}) < {stats.ALPHA:g} (a - b [95 % CI]), "
                 f"{len(found)} of {_tested(len(tested))}{without}: " + ". ".join(named) + ".")
@@ -501,8 +507,8 @@ UNTESTED_COMPARISON = {stats.CLIPPED_BINS: "idnns' bins clip the layer",
                        stats.PEAKS_AT_END: f"a group's mean I(X;T) peaks at its last logged epoch ({stats.EXCESS})",
                        stats.NO_SHARED_EPOCH: f"no logged epoch every run's I(X;T) shares ({stats.EXCESS})",
                        stats.IMPLAUSIBLE_BITS: f"a value beyond {stats.MAX_DROP_BITS:g} bits",
-                       stats.CENSORED_DROP: "a kept seed's SNR never fell below half its peak: its drop epoch is "
-                                            "censored (snr_drop_epoch)"}
+                       stats.CENSORED_DROP: "a kept seed's SNR never fell below half its peak by an epoch at "
+                                            "which another seed's had not yet (snr_drop_epoch)"}
 
 
 def _untested_comparisons(untested: pd.DataFrame) -> str:
@@ -625,9 +631,11 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
                    for (within, quantity), rows in found.groupby(["within", "quantity"], sort=False, dropna=False)]
         return (f"Change along {key} at q (over layers) < {stats.ALPHA:g}: {len(found)} of {len(tested)} trends, "
                 "the table's rows with that q: " + "; ".join(counted) + "." + untested)
-    named = [f"{where(row.within)}{layer_label(row.layer, row.layer_name)} {row.quantity} "
-             f"{'rises' if row.slope > 0 else 'falls'}, "
-             f"{number_text(row.slope)} {difference_interval(row.note, row.ci_low, row.ci_high)} per step"
+    named = [f"{where(row.within)}{layer_label(row.layer, row.layer_name)} {row.quantity} " +
+             (f"{'rises' if row.spearman_rho > 0 else 'falls'} by ranks (Spearman's rho "
+              f"{number_text(row.spearman_rho)}; a seed's SNR never halved)" if row.note == stats.CENSORED_RANKS else
+              f"{'rises' if row.slope > 0 else 'falls'}, "
+              f"{number_text(row.slope)} {difference_interval(row.note, row.ci_low, row.ci_high)} per step")
              for row in found.itertuples()]
     return (f"Change along {key} at q (over layers) < {stats.ALPHA:g} (slope [95 % CI]), {len(found)} of "
             f"{len(tested)} trends: " + "; ".join(named) + "." + untested)

@@ -41,6 +41,8 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
 - snr_drop_censored: the layer has a finite SNR but no drop (it never fell below half its peak by
   the last logged epoch): its drop epoch is censored there, not missing (a layer without any finite
   SNR, e.g. full-batch training's one minibatch, has no spread to take a ratio of: NULL drop, false);
+- snr_last_epoch: the layer's last logged epoch with a finite SNR: a censored drop epoch is later
+  than it (ibstore.stats ranks such a seed after every drop at or before it);
 - units_died: how many of the layer's units varied over the split's inputs at some logged epoch
   from group_peak_epoch on and are constant on them at final_epoch (`activation_stats`' min = max
   on that split: a relu unit 0 on every input of it, a tanh unit at exactly ±1), so carry nothing
@@ -81,12 +83,13 @@ EDGE_CAP_SQL = "TRY_CAST(CASE WHEN json_valid(p.params) THEN json_extract_string
 IN_UNIT_RANGE_ACTIVATIONS = ("tanh", "softsign", "sigmoid", "hard_sigmoid")
 _IN_UNIT_RANGE = ", ".join(f"'{json.dumps(name)}'" for name in IN_UNIT_RANGE_ACTIVATIONS)   # `config` values: JSON
 
-# Per run and layer (the SNR's peak and the first epoch after it below half the peak; epochs
-# with a non-finite SNR, i.e. all-zero gradients, are left out). Shared with the one-liner
+# Per run and layer (the SNR's peak and the first epoch after it below half the peak, and the
+# last epoch with a finite SNR, where a drop not seen yet is censored; epochs with a non-finite
+# SNR, i.e. all-zero gradients, are left out). Shared with the one-liner
 # "Epoch of the SNR drop" of explorer.sql_examples, so both say the same thing.
 SNR_DROP_SQL = (
-    "SELECT run_id, layer, min(epoch) FILTER (epoch > peak_epoch AND snr < peak_snr / 2) AS snr_drop_epoch "
-    "FROM (SELECT run_id, layer, epoch, snr, max(snr) OVER w AS peak_snr, arg_max(epoch, snr) OVER w AS peak_epoch "
+    "SELECT run_id, layer, min(epoch) FILTER (epoch > peak_epoch AND snr < peak_snr / 2) AS snr_drop_epoch, "
+    "max(epoch) AS snr_last_epoch FROM (SELECT run_id, layer, epoch, snr, max(snr) OVER w AS peak_snr, arg_max(epoch, snr) OVER w AS peak_epoch "
     "FROM gradients WHERE isfinite(snr) WINDOW w AS (PARTITION BY run_id, layer)) "
     "GROUP BY run_id, layer")
 
@@ -166,7 +169,7 @@ SELECT p.run_id, r.group_id, p.layer, p.layer_name, p.estimator, p.params, p.spl
        CASE WHEN p.estimator IN ({_DISCRETE}) THEN {_split_fact("h_y_bits")} END AS i_yt_ceiling_bits,
        p.estimator = 'idnns' AND p.layer < max(p.layer) OVER (PARTITION BY p.run_id)   -- a hidden layer
            AND c.value NOT IN ({_IN_UNIT_RANGE}) AS bins_clip,
-       s.run_id IS NOT NULL AND s.snr_drop_epoch IS NULL AS snr_drop_censored
+       s.run_id IS NOT NULL AND s.snr_drop_epoch IS NULL AS snr_drop_censored, s.snr_last_epoch
 FROM p JOIN runs r USING (run_id)
      LEFT JOIN config c ON c.run_id = p.run_id AND c.key = 'activation_fn'
      LEFT JOIN group_peak g ON g.group_id = r.group_id AND g.layer = p.layer AND g.estimator = p.estimator

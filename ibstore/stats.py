@@ -136,9 +136,14 @@ NO_SHARED_EPOCH = ("the runs share no logged epoch with a finite I(X;T) (or a ru
                    "independent; no test")
 # A seed whose SNR never fell below half its peak has not ended its drift phase by its last epoch: its
 # drop epoch is censored there, not missing at random, and leaving it out moves its group's mean earlier,
-# the very direction "does the drift phase end earlier?" asks about (a reviewer's).
-CENSORED_DROP = ("a kept seed's SNR never fell below half its peak by its end: its drop epoch is censored, and "
-                 "leaving it out would move its group's mean earlier: no test")
+# the very direction "does the drift phase end earlier?" asks about (a reviewer's). Ranked after every
+# drop seen by then it is kept (CENSORED_RANKS); where another seed drops later still, it cannot be.
+CENSORED_DROP = ("a kept seed's SNR never fell below half its peak by an epoch at which another seed's had not yet: "
+                 "the two drop epochs cannot be ordered, and leaving the censored one out would move its group's "
+                 "mean earlier: no test")
+CENSORED_RANKS = ("a kept seed's SNR never fell below half its peak by its end: its drop epoch is censored, ranked "
+                  "after every drop (each seen by the censoring epoch), and the groups are compared by ranks "
+                  "(Mann-Whitney, or Spearman's rho along a key; permuted), with no difference of means or slope")
 TOO_FEW_TO_DIFFER = "too few seeds for p < 0.05"
 HSU_PAIR = ("2 seeds in a group: the t test on Hsu's 1 degree of freedom, which holds 5 % whatever the spreads "
             "but finds little")
@@ -788,6 +793,50 @@ def rows_censoring_the_drop(phases: pd.DataFrame) -> np.ndarray:
     return _flagged(phases["snr_drop_censored"]) if "snr_drop_censored" in phases else np.zeros(len(phases), bool)
 
 
+def censoring_epochs(phases: pd.DataFrame) -> np.ndarray:
+    """Per row: its layer's last logged epoch with a finite SNR (ibstore.phases' `snr_last_epoch`,
+    where a censored drop epoch is censored; NaN without the column: no censored seed can be ranked)."""
+    return (numeric_columns(phases, ["snr_last_epoch"])[:, 0] if "snr_last_epoch" in phases else
+            np.full(len(phases), math.nan))
+
+
+def ranked_drop_epochs(drop_epochs: np.ndarray, censored: np.ndarray, last_epochs: np.ndarray) -> np.ndarray | None:
+    """Seeds' SNR drop epochs with each censored one (`rows_censoring_the_drop`) +inf: later than
+    every drop, which holds where its last epoch with a finite SNR (`snr_last_epoch`) is at or after
+    every drop epoch seen; None where it is not (or unknown): the two cannot be ordered. A seed
+    with neither, no finite SNR at all, is missing: NaN, as it was.
+
+    >>> ranked_drop_epochs(np.array([10., np.nan, np.nan]), np.array([False, True, False]), np.array([90., 90., 0]))
+    array([10., inf, nan])
+    >>> ranked_drop_epochs(np.array([10., np.nan]), np.array([False, True]), np.array([90., 5.])) is None
+    True
+    """
+    drop_epochs, censored = np.asarray(drop_epochs, float), np.asarray(censored, bool)
+    seen = drop_epochs[~censored & np.isfinite(drop_epochs)]
+    if seen.size and not (np.asarray(last_epochs, float)[censored] >= seen.max()).all():
+        return None
+    return np.where(censored, np.inf, np.where(np.isfinite(drop_epochs), drop_epochs, math.nan))
+
+
+def compare_ranks(a: np.ndarray, b: np.ndarray) -> Comparison:
+    """Group a against group b by ranks, where some values are censored (+inf, `ranked_drop_epochs`):
+    Mann and Whitney's (1947) U test, exact over the arrangements of the pooled ranks, ties at the
+    censoring included (scipy.stats.mannwhitneyu with PermutationMethod; N_RESAMPLES random ones
+    beyond that many), and Cliff's delta; no mean, difference of means or interval (a censored
+    mean is not known). Note CENSORED_RANKS. NaN values are missing, left out."""
+    a, b = (values[~np.isnan(values)] for values in (np.asarray(a, float), np.asarray(b, float)))
+    if len(a) == 0 or len(b) == 0:
+        return Comparison(len(a), len(b), math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan,
+                          NO_VALUE)
+    tested = min(len(a), len(b)) >= 2     # else neither a test nor an interval, as `compare`
+    method = scipy_stats().PermutationMethod(n_resamples=N_RESAMPLES, rng=SEED) if tested else "asymptotic"
+    result = scipy_stats().mannwhitneyu(a, b, method=method)
+    cliffs_delta = 2 * float(result.statistic) / (len(a) * len(b)) - 1
+    return Comparison(len(a), len(b), math.nan, math.nan, math.nan, math.nan, math.nan,
+                      float(result.pvalue) if tested else math.nan, cliffs_delta,
+                      CENSORED_RANKS if tested else NO_INTERVAL)
+
+
 def rows_peaking_at_end(phases: pd.DataFrame) -> np.ndarray:
     """Per row: its group's mean I(X;T) peaks at the run's last logged epoch, so its EXCESS is 0 by
     construction. Its group's seeds all read 0 there, and a comparison or trend would weigh another
@@ -965,7 +1014,7 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
     phases = with_excess(phases[phases["group_id"].isin([group_a, group_b])]).reset_index(drop=True)
     values, reasons, clipped = numeric_columns(phases, quantities), exclusions(phases), rows_with_clipped_bins(phases)
     peaks_at_end, censored = rows_peaking_at_end(phases), rows_censoring_the_drop(phases)
-    final_i_xt = numeric_columns(phases, ["final_i_xt"])[:, 0]
+    final_i_xt, snr_last_epoch = numeric_columns(phases, ["final_i_xt"])[:, 0], censoring_epochs(phases)
     curves_of = curves_by_key(curves) if curves is not None else None
     run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
     by_keys = phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices
@@ -984,14 +1033,19 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
                      if quantity == EXCESS and curves_of is not None else np.empty((len(both), 0)))
             measured = np.r_[values[both, column], drops.ravel()]
             implausible = quantity in BITS and not (np.abs(measured) <= MAX_DROP_BITS).all()
+            both_kept, ranked = np.r_[a_kept, b_kept], None
+            drop_censored = quantity == "snr_drop_epoch" and censored[both_kept].any()
+            if drop_censored:
+                ranked = ranked_drop_epochs(values[both_kept, column], censored[both_kept], snr_last_epoch[both_kept])
             untested = (CLIPPED_BINS if either_clipped and quantity != "snr_drop_epoch" else   # the bins' difference
-                        CENSORED_DROP if quantity == "snr_drop_epoch" and censored[np.r_[a_kept, b_kept]].any() else
+                        CENSORED_DROP if drop_censored and ranked is None else
                         PEAKS_AT_END if either_peaks_at_end and quantity == EXCESS else
                         IMPLAUSIBLE_BITS if implausible else
                         NO_SHARED_EPOCH if curves_of is not None and quantity == EXCESS and len(both)
                         and not drops.size else None)
-            comparison = _described(values[a_tested, column], values[b_tested, column]) if implausible else \
-                compare(values[a_kept, column], values[b_kept, column])
+            comparison = (_described(values[a_tested, column], values[b_tested, column]) if implausible else
+                          compare_ranks(ranked[:len(a_kept)], ranked[len(a_kept):]) if ranked is not None else
+                          compare(values[a_kept, column], values[b_kept, column]))
             if untested:
                 comparison = replace(comparison, ci_low=math.nan, ci_high=math.nan, p_value=math.nan, note=untested)
                 if untested == CENSORED_DROP:   # over the seeds that dropped alone, the shift is the censoring's

@@ -42,7 +42,10 @@ values' spacing: initial_bias 2 and 5 are one step apart) and y the quantity:
   group's peak epoch again in every order of the runs' curves (ibstore.stats.bounded_by), and a
   group whose mean peaks at its last logged epoch leaves it untested (stats.PEAKS_AT_END);
 - Spearman's rho of the key's values and y (scipy.stats.spearmanr): the unit-free effect size,
-  in [-1, 1], as Cliff's delta is for two groups.
+  in [-1, 1], as Cliff's delta is for two groups;
+- where a kept seed's SNR-drop epoch is censored (ibstore.stats.ranked_drop_epochs ranks it after
+  every drop), the drop epoch's trend is Spearman's rho alone, its p permuted (`rank_trend_test`),
+  with no slope or interval (stats.CENSORED_RANKS).
 q_value: p adjusted by Benjamini-Hochberg over the layers, per estimator, params, split and quantity
 (ibstore.stats.over_layers). A trend needs MIN_LEVELS distinct values kept: through two it is the
 difference of two groups, which the comparisons test. Where the groups also differ in other keys
@@ -193,6 +196,25 @@ def hc3_test(steps: np.ndarray, values: np.ndarray) -> stats.ShiftedTest:
     return stats.ShiftedTest(level, tilt, slope, exact, two_sided=True, variance=tuple(variance))
 
 
+def rank_trend_test(key: np.ndarray, values: np.ndarray) -> tuple[float, float]:
+    """Spearman's rho of `key` and `values` (+inf, a censored value, ranks after every finite one;
+    ties share their mean rank) and its two-sided p: the Pearson correlation of the ranks over
+    reorderings of the values (scipy.stats.pearsonr with PermutationMethod: every one where there
+    are at most N_RESAMPLES, else N_RESAMPLES random ones, seed SEED). NaN where the values all tie.
+
+    >>> rho, p = rank_trend_test(np.repeat([0., 1, 2], 3), np.array([1., 2, 3, 4, 5, 6, 7, np.inf, np.inf]))
+    >>> round(rho, 3), p < 0.05
+    (0.953, True)
+    """
+    scipy_stats = stats.scipy_stats()
+    key_ranks, value_ranks = scipy_stats.rankdata(key), scipy_stats.rankdata(values)
+    if not np.ptp(value_ranks) or not np.ptp(key_ranks):
+        return math.nan, math.nan
+    result = scipy_stats.pearsonr(key_ranks, value_ranks, method=scipy_stats.PermutationMethod(
+        n_resamples=stats.N_RESAMPLES, rng=stats.SEED))
+    return float(result.statistic), float(result.pvalue)
+
+
 def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple[str, ...] = stats.QUANTITIES,
            within: dict[str, str] | None = None, curves: pd.DataFrame | None = None) -> pd.DataFrame:
     """The trend of each of `quantities` along the key whose value each run of `phases` has in
@@ -206,7 +228,7 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
     phases = stats.with_excess(phases[phases["run_id"].isin(list(key_values))]).reset_index(drop=True)
     kept = phases[np.equal(stats.exclusions(phases), None)].reset_index(drop=True)
     clipped, peaks_at_end = stats.rows_with_clipped_bins(kept), stats.rows_peaking_at_end(kept)
-    censored = stats.rows_censoring_the_drop(kept)
+    censored, censoring_epochs = stats.rows_censoring_the_drop(kept), stats.censoring_epochs(kept)
     kept = kept.assign(within=kept["run_id"].map(within or {}).astype(object).fillna(""))
     key = kept["run_id"].map(key_values).to_numpy(dtype=float)
     values = stats.numeric_columns(kept, quantities)
@@ -216,7 +238,14 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
     rows = []
     for (stratum, *keys), index in kept.groupby(["within", *stats.KEYS], sort=True, dropna=False).indices.items():
         for column, quantity in enumerate(quantities):
-            finite = index[np.isfinite(values[index, column])]
+            y_of, ranked = values[:, column], None
+            drop_censored = quantity == "snr_drop_epoch" and censored[index].any()
+            if drop_censored:
+                ranked = stats.ranked_drop_epochs(values[index, column], censored[index], censoring_epochs[index])
+                if ranked is not None:       # a censored seed is kept, ranked after every drop
+                    y_of = y_of.copy()
+                    y_of[index] = ranked
+            finite = index[np.isfinite(y_of[index]) if ranked is None else ~np.isnan(y_of[index])]
             levels, steps = np.unique(key[finite], return_inverse=True)
             row = {"within": stratum or None, **dict(zip(stats.KEYS, keys)),
                    "layer_name": kept["layer_name"].iloc[index[0]], "quantity": quantity, "levels": len(levels),
@@ -228,7 +257,7 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
             # as for two groups: a group all of whose runs' mean peaks at their end
             a_group_peaks_at_end = any(peaks_at_end[finite][group_ids[finite] == group].all()
                                        for group in set(group_ids[finite]))
-            untested = (stats.CENSORED_DROP if quantity == "snr_drop_epoch" and censored[index].any() else
+            untested = (stats.CENSORED_DROP if drop_censored and ranked is None else
                         TOO_FEW_LEVELS if len(levels) < MIN_LEVELS else
                         stats.CLIPPED_BINS if clipped[index].any() and quantity != "snr_drop_epoch" else
                         stats.PEAKS_AT_END if a_group_peaks_at_end and quantity == stats.EXCESS else
@@ -239,7 +268,12 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
                 rows.append({**row, "slope": math.nan, "ci_low": math.nan, "ci_high": math.nan,
                              "p_value": math.nan, "spearman_rho": math.nan, "note": untested})
                 continue
-            y = values[finite, column]
+            y = y_of[finite]
+            if ranked is not None:
+                rho, p_value = rank_trend_test(key[finite], y)
+                rows.append({**row, "slope": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": p_value,
+                             "spearman_rho": rho, "note": stats.CENSORED_RANKS})
+                continue
             slope, p_value, low, high = slope_test(steps.astype(float), y)
             if drops.size:
                 p_value, low, high = stats.bounded_by(p_value, low, high, reselected_slope_test(

@@ -139,10 +139,13 @@ def test_a_drop_epoch_is_censored_where_the_snr_is_finite_and_never_halves():
     # missing drop is no censoring. Where the SNR is finite and never falls below half its peak, it is.
     curve = np.array([1.0, 2.0, 3.0, 2.5, 2.0])
     nan = float("nan")
-    rows, _ = phases_of({"drops": curve, "rises": curve, "none": curve},
+    rows, _ = phases_of({"drops": curve, "rises": curve, "none": curve, "ends": curve},
                         snr={"drops": [1.0, 4.0, 3.0, 1.5, 1.0], "rises": [1.0, 2.0, 3.0, 4.0, 5.0],
-                             "none": [nan] * 5})
+                             "none": [nan] * 5, "ends": [1.0, 2.0, 3.0, nan, nan]})
     by_run = rows.set_index("run_id")
     assert by_run.loc["drops", "snr_drop_epoch"] == 3 and not by_run.loc["drops", "snr_drop_censored"]
     assert pd.isna(by_run.loc["rises", "snr_drop_epoch"]) and by_run.loc["rises", "snr_drop_censored"]
     assert pd.isna(by_run.loc["none", "snr_drop_epoch"]) and not by_run.loc["none", "snr_drop_censored"]
+    # where the drop is censored: the last epoch with a finite SNR (epochs 0 ... 4 here)
+    assert by_run.loc["rises", "snr_last_epoch"] == 4 and by_run.loc["ends", "snr_last_epoch"] == 2
+    assert by_run.loc["ends", "snr_drop_censored"] and pd.isna(by_run.loc["none", "snr_last_epoch"])
