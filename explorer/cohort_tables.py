@@ -35,7 +35,8 @@ AT_CEILING_CELL = "– (at ceiling)"
 CLIPPED_CELL = "– (bins clip)"
 RANKS_CELL = "none: by ranks (a seed's SNR never halved)"   # ibstore.stats.CENSORED_RANKS: a p, no interval
 # a trend table's cell for a row without an interval, where its note is a sentence the caption says
-UNTESTED_CELL = {stats.CENSORED_RANKS: RANKS_CELL, stats.CLIPPED_BINS: CLIPPED_CELL, stats.PEAKS_AT_END: "– (a group peaks at its last epoch)",
+UNTESTED_CELL = {stats.CENSORED_RANKS: RANKS_CELL, stats.CLIPPED_BINS: CLIPPED_CELL,
+                 stats.PEAKS_AT_END: "– (a group peaks at its last epoch)",
                  stats.NO_SHARED_EPOCH: "– (no logged epoch shared)",
                  stats.IMPLAUSIBLE_BITS: "– (beyond 10^6 bits)",
                  stats.CENSORED_DROP: "– (a seed's SNR never halved, another's later)"}

@@ -89,7 +89,8 @@ _IN_UNIT_RANGE = ", ".join(f"'{json.dumps(name)}'" for name in IN_UNIT_RANGE_ACT
 # "Epoch of the SNR drop" of explorer.sql_examples, so both say the same thing.
 SNR_DROP_SQL = (
     "SELECT run_id, layer, min(epoch) FILTER (epoch > peak_epoch AND snr < peak_snr / 2) AS snr_drop_epoch, "
-    "max(epoch) AS snr_last_epoch FROM (SELECT run_id, layer, epoch, snr, max(snr) OVER w AS peak_snr, arg_max(epoch, snr) OVER w AS peak_epoch "
+    "max(epoch) AS snr_last_epoch "
+    "FROM (SELECT run_id, layer, epoch, snr, max(snr) OVER w AS peak_snr, arg_max(epoch, snr) OVER w AS peak_epoch "
     "FROM gradients WHERE isfinite(snr) WINDOW w AS (PARTITION BY run_id, layer)) "
     "GROUP BY run_id, layer")
 
