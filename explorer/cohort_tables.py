@@ -252,6 +252,8 @@ def _decimals(values: tuple[float, ...], digits: int) -> int:
 def _estimate(summary: stats.Summary, digits: int = 2) -> str:
     if summary.n == 0:
         return "–"
+    if summary.note == stats.CENSORED_MEAN:      # NaN where a censored seed's last epoch is not known
+        return "–" if math.isnan(summary.mean) else f"≥ {summary.mean:.{digits}f} (a seed's SNR never halved)"
     # an end within rounding of 0 (seeds tied at a ceiling: -2.7e-17) is 0, and asks for no decimals:
     # within a billionth of the mean, or beyond the 12 decimals the statistics compare at
     tie = max(1e-9 * abs(summary.mean), 10.0 ** -stats.DECIMALS)
@@ -339,7 +341,7 @@ def group_table(group_stats: pd.DataFrame) -> pd.DataFrame:
         for quantity in (q for q in TABLE_QUANTITIES if q != stats.EXCESS):
             cell = estimate_cell(by.loc[quantity], 1 if quantity.endswith("epoch") else 2)
             n = int(by.loc[quantity, "n"])
-            # over fewer seeds than the row's n: a layer whose SNR never halves has no drop epoch
+            # over fewer seeds than the row's n: a layer without a finite SNR has no drop epoch
             row[quantity] = f"{cell} (n = {n})" if 1 < n < row["n"] else cell
         rows.append(row)
     return pd.DataFrame(rows)
@@ -354,8 +356,8 @@ def left_out_note(group_stats: pd.DataFrame) -> str | None:
     parts += [f"{row.group}, {row.layer_name}: {row.missing_runs} (no finite I(X;T) to test)"
               for row in missing.itertuples()]
     never = group_stats[group_stats["quantity"] == "snr_drop_epoch"].dropna(subset=["missing_runs"])
-    parts += [f"{row.group}, {row.layer_name}: {row.missing_runs} from snr_drop_epoch (no drop epoch: its SNR never "
-              "fell below half its peak after it, or has no finite value)" for row in never.itertuples()]
+    parts += [f"{row.group}, {row.layer_name}: {row.missing_runs} from snr_drop_epoch (no finite SNR: all-zero "
+              "gradients, or one minibatch)" for row in never.itertuples()]
     return "Left out: " + "; ".join(parts) + "." if parts else None
 
 

@@ -34,7 +34,8 @@ BANDS = {"ci": bands_over_seeds.MEAN_CI, "min-max": bands_over_seeds.MIN_MAX}   
 # had stood at 742 where the mean curve peaked at 25. The others are means over the seeds drawn.
 MARKS = {"group_peak_epoch": "peak I(X;T)", "peak_i_yt_epoch": "peak I(Y;T)", "snr_drop_epoch": "SNR drop"}
 MARKS_SAID = ("dashed rules: where the group's mean I(X;T) peaks (compression over the floor is measured from "
-              "there), and its seeds' mean peak I(Y;T) and SNR-drop epochs")   # beside every chart of them
+              "there), and its seeds' mean peak I(Y;T) and SNR-drop epochs (no SNR-drop rule where a seed's SNR "
+              "never halved: that mean is not known)")   # beside every chart of them
 # dashes, dots, dash-dots: three patterns told apart at a glance (SNR drop's long dashes, [8, 3], looked
 # like peak I(X;T)'s [4, 2], and solid at the legend's swatch)
 DASHES = dict(zip(MARKS.values(), ([4, 3], [1, 3], [5, 2, 1, 2])))
@@ -144,10 +145,13 @@ def phase_marks(phases: pd.DataFrame) -> pd.DataFrame:
     and SNR-drop epochs): the epoch over the group's seeds drawn, on the panels of its quantity.
     `phases` holds the phases view's rows of one estimator, params and split with a `group` column."""
     live = phases[pd.isna(left_out(phases))]
+    censored = pd.Series(stats.rows_censoring_the_drop(live), index=live.index)
     rows = []
     for (group, layer, layer_name), frame in live.groupby(["group", "layer", "layer_name"], sort=True, dropna=False):
         for column, mark in MARKS.items():
-            epoch = frame[column].astype(float).mean()
+            # a censored seed's drop comes after its end: the others' mean would be earlier than the group's
+            epoch = math.nan if column == "snr_drop_epoch" and censored[frame.index].any() else \
+                frame[column].astype(float).mean()
             if np.isfinite(epoch):
                 for quantity in [MARK_QUANTITY[column]] if MARK_QUANTITY[column] else list(QUANTITY_TITLES):
                     rows.append({"group": group, "layer": layer, "layer_name": layer_name, "quantity": quantity,

@@ -144,6 +144,9 @@ CENSORED_DROP = ("a kept seed's SNR never fell below half its peak by an epoch a
 CENSORED_RANKS = ("a kept seed's SNR never fell below half its peak by its end: its drop epoch is censored, ranked "
                   "after every drop (each seen by the censoring epoch), and the groups are compared by ranks "
                   "(Mann-Whitney, or Spearman's rho along a key; permuted), with no difference of means or slope")
+CENSORED_MEAN = ("a kept seed's SNR never fell below half its peak by its end: its drop epoch is censored, and the "
+                 "group's mean is at least the one given (each censored seed at its last epoch with a finite SNR); "
+                 "no interval")
 TOO_FEW_TO_DIFFER = "too few seeds for p < 0.05"
 HSU_PAIR = ("2 seeds in a group: the t test on Hsu's 1 degree of freedom, which holds 5 % whatever the spreads "
             "but finds little")
@@ -935,6 +938,7 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     ceilings = _ceilings(phases)
     final_i_xt, i_xt_ceiling = values[:, QUANTITIES.index("final_i_xt")], ceilings["i_xt_ceiling_bits"]
     clipped, peaks_at_end = rows_with_clipped_bins(phases), rows_peaking_at_end(phases)
+    censored, at_least = rows_censoring_the_drop(phases), censoring_epochs(phases)
     curves_of = curves_by_key(curves)
     rows = []
     for (group_id, *keys), index in phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices.items():
@@ -944,6 +948,11 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
         for column, (quantity, summary) in enumerate(zip(QUANTITIES, summarize_columns(values[kept], bounds))):
             missing = sorted(run_ids[kept][~np.isfinite(values[kept, column])])
             p_value = math.nan
+            if quantity == "snr_drop_epoch" and censored[kept].any():    # a mean of the others would be earlier
+                bound = np.where(censored[kept], at_least[kept], values[kept, column])
+                known = bound[np.isfinite(bound) | censored[kept]]       # missing: no finite SNR at all
+                missing = sorted(run_ids[kept][~np.isfinite(bound) & ~censored[kept]])
+                summary = Summary(len(known), float(known.mean()), math.nan, math.nan, math.nan, CENSORED_MEAN)
             if quantity == EXCESS:          # the one-sided question: its bound, not a two-sided t interval
                 tested = kept[np.isfinite(values[kept, column])]
                 drops = drop_curves(curves_of.get(tuple(keys)), run_ids[tested], final_i_xt[tested])

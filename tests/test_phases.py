@@ -1403,6 +1403,27 @@ def test_a_drop_epoch_censored_after_every_drop_is_ranked_last_and_the_groups_co
         trend.trends(phases, steps), "initial_bias")
 
 
+def test_a_group_with_a_censored_drop_epoch_has_its_mean_bounded_below_and_no_snr_rule():
+    # The sceptic's: tanh bias 5, dense_0, one seed dropping at 38 and one never halving by epoch 2000
+    # read "38.0 (n = 1: no interval)" in the table and drew the SNR-drop rule at 38
+    from explorer import phase_charts
+
+    phases = _censored_drop_rows((("b0", [40, 42, 44, 46]), ("b2", [38, None, math.nan])), snr_last_epoch=2000)
+    by = with_curves(phases).set_index(["group_id", "quantity"])
+    censored = by.loc[("b2", "snr_drop_epoch")]
+    # at least (38 + 2000) / 2: the censored seed at its last epoch with a finite SNR; the seed without any, missing
+    assert censored["n"] == 2 and censored["mean"] == 1019 and censored["note"] == stats.CENSORED_MEAN
+    assert np.isnan(censored["ci_low"]) and censored["missing_runs"] == "b2-2"
+    assert by.loc[("b0", "snr_drop_epoch"), "mean"] == 43 and pd.isna(by.loc[("b0", "snr_drop_epoch"), "note"])
+    group_stats = with_curves(phases).assign(group=lambda rows: rows["group_id"])
+    cells = cohort_tables.group_table(group_stats).set_index("seed group")["snr_drop_epoch"]
+    assert cells["b2"] == "≥ 1019.0 (a seed's SNR never halved) (n = 2)" and cells["b0"].startswith("43.0 [")
+    assert "b2-2 from snr_drop_epoch (no finite SNR" in cohort_tables.left_out_note(group_stats)
+    marks = phase_charts.phase_marks(phases.assign(group=phases["group_id"]))
+    snr_rules = marks[marks["mark"] == "SNR drop"].drop_duplicates("group").set_index("group")["epoch"]
+    assert list(snr_rules.index) == ["b0"] and snr_rules["b0"] == 43
+
+
 def test_the_rank_comparison_of_censored_drop_epochs_holds_its_level():
     # Under no difference, each seed's drop epoch from one log-spaced schedule and censored with
     # probability 0.4, the permuted rank test calls p < 0.05 in at most 5 % of pairs (plus the
