@@ -196,12 +196,14 @@ def clipped_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
 
 def units_died_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
     """The sentence naming, by seed group, the layers of `phases` (one estimator, params and split) in
-    which units of some kept seeds died after the group's peak epoch (ibstore.phases' `units_died`),
-    with how many of the seeds whose units are known; None if there are none."""
+    which units of some kept seeds died after the group's peak epoch (ibstore.phases' `units_died`)
+    while their I(X;T) fell (compression_bits > 0: where it did not, no fall is the units'), with how
+    many of the seeds whose units are known; None if there are none."""
     if "units_died" not in phases:
         return None
     kept = phases[np.equal(stats.exclusions(phases), None)]
-    known = kept.dropna(subset=["units_died"]).assign(died=lambda rows: rows["units_died"] > 0)
+    known = kept.dropna(subset=["units_died"]).assign(
+        died=lambda rows: (rows["units_died"] > 0) & (pd.to_numeric(rows["compression_bits"]) > 0))
     layers = known.groupby(["group_id", "layer"], sort=True).agg(   # one row per run and layer
         layer_name=("layer_name", "first"), seeds=("run_id", "size"), died=("died", "sum")).reset_index()
     layers = in_order(layers[layers["died"] > 0], "group_id", labels)
@@ -214,8 +216,9 @@ def units_died_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
     groups = [f"{labels.get(group_id, group_id)}: " + ", ".join(counted(row) for row in rows.itertuples())
               for group_id, rows in layers.groupby("group_id", sort=False)]
     return ("Units died after the group's peak epoch (they varied over the split's inputs at some logged epoch from "
-            "the peak on and are constant on every one of them at the end: a relu unit at 0, a tanh unit at exactly "
-            "±1; on the test split a unit may still fire on training inputs) in "
+            "the peak on and are constant on every one of them at the end: a relu unit at 0, a saturated tanh unit, "
+            "a unit fed by constant ones; on the test split a unit may still fire on training inputs) while the "
+            "layer's I(X;T) fell, in "
             + "; ".join(groups)
             + ". Each lost unit takes its share of I(X;T): those layers' fall is partly the lost units', not only "
             "compression of the live ones. The Activations page shows each unit.")

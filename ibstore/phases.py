@@ -45,7 +45,8 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
   than it (ibstore.stats ranks such a seed after every drop at or before it);
 - units_died: how many of the layer's units varied over the split's inputs at some logged epoch
   from group_peak_epoch on and are constant on them at final_epoch (`activation_stats`' min = max
-  on that split: a relu unit 0 on every input of it, a tanh unit at exactly ±1), so carry nothing
+  on that split, within UNIT_ROUNDING: a relu unit 0 on every input of it, a saturated tanh unit,
+  or any unit fed by constant ones), so carry nothing
   of the split's I(X;T) at the end that they carried after the peak (a unit constant on the test
   inputs may still fire on training inputs: the count is the split's, as its MI is); a unit
   constant since before the peak is no part of the fall. NULL where the layer's per-neuron
@@ -93,6 +94,11 @@ SNR_DROP_SQL = (
     "FROM (SELECT run_id, layer, epoch, snr, max(snr) OVER w AS peak_snr, arg_max(epoch, snr) OVER w AS peak_epoch "
     "FROM gradients WHERE isfinite(snr) WINDOW w AS (PARTITION BY run_id, layer)) "
     "GROUP BY run_id, layer")
+
+# A unit whose values over the inputs lie within 4 * 2^-23 of their size of each other (4 to 8 float32
+# steps) is constant: saturated tanh units near 1 flicker between a range of up to 4 steps (2^-24 each
+# there, 2.4e-7) and none from epoch to epoch, and that flicker was counted as units dying (a sceptic's).
+UNIT_ROUNDING = 4 * 2.0 ** -23
 
 _DISCRETE = ", ".join(f"'{name}'" for name in DISCRETE_ESTIMATORS)
 _I_XT_BOUNDED = ", ".join(f"'{name}'" for name in (*DISCRETE_ESTIMATORS, *I_XT_BOUNDED_ESTIMATORS))
@@ -179,7 +185,9 @@ FROM p JOIN runs r USING (run_id)
           AND a.params = p.params AND a.split = p.split
      LEFT JOIN ({SNR_DROP_SQL}) s ON s.run_id = p.run_id AND s.layer = p.layer
 ), units AS (            -- per unit: the last logged epoch at which it varied over the split's inputs, and its last
-    SELECT run_id, layer, split, neuron, max(epoch) FILTER ("min" < "max") AS last_varying_epoch,
+    -- (a range within UNIT_ROUNDING of the unit's size is rounding: a saturated tanh unit flickers)
+    SELECT run_id, layer, split, neuron,
+           max(epoch) FILTER ("max" - "min" > {UNIT_ROUNDING} * greatest(abs("min"), abs("max"))) AS last_varying_epoch,
            max(epoch) AS last_epoch
     FROM activation_stats GROUP BY ALL
 ), died AS (             -- units that varied at some epoch from the group's peak on and are constant at the end

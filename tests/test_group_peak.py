@@ -101,36 +101,42 @@ def test_units_that_die_after_the_groups_peak_are_counted_per_run():
     # (dead before the peak: no part of the fall); unit 2 varies throughout. b: unit 0 is constant at
     # the peak and varies again at the end (revived); unit 1 is constant at the peak, varies at epoch 3
     # and is constant at the end (died after the peak). c: its end is not logged for the neurons:
-    # unknown, NULL. d: unit 2 varies before the peak alone.
+    # unknown, NULL. d: unit 2 varies before the peak alone. f: a saturated tanh unit whose range
+    # flickers by one float32 step after the peak is constant throughout (the sceptic's); its unit
+    # that varies by 0.009 after the peak and is constant at the end died.
     varying, constant = (0.0, 1.0), (0.5, 0.5)
+    flicker, saturated, close = (0.9999, 0.9999 + 2.0 ** -23), (0.9999, 0.9999), (0.99, 0.999)
     units = {"a": [[varying] * 3 + [constant] * 2, [varying] + [constant] * 4, [varying] * 5],
              "b": [[varying] * 2 + [constant, constant, varying], [varying, varying, constant, varying, constant],
                    [varying] * 5],
              "c": [[varying] * 4, [varying] * 4, [varying] * 4],
-             "d": [[varying] * 5, [varying] * 5, [varying, varying, constant, constant, constant]]}
+             "d": [[varying] * 5, [varying] * 5, [varying, varying, constant, constant, constant]],
+             "f": [[saturated, flicker, saturated, flicker, saturated], [varying] * 3 + [close, saturated]]}
     neurons = pd.DataFrame([{"run_id": run_id, "epoch": epoch, "neuron": neuron, "min": low, "max": high}
                             for run_id, spans in units.items() for neuron, by_epoch in enumerate(spans)
                             for epoch, (low, high) in enumerate(by_epoch)])
     curve = np.array([1.0, 2.0, 3.0, 2.5, 2.0])
-    curves = {"a": curve, "b": curve + 0.01, "c": curve - 0.01, "d": curve, "e": curve[:2]}
+    curves = {"a": curve, "b": curve + 0.01, "c": curve - 0.01, "d": curve, "e": curve[:2], "f": curve}
     # e still trains, at epoch 1 of the group's peak at 2: its units are not known to have died or not
     short = pd.DataFrame([{"run_id": "e", "epoch": epoch, "neuron": 0, "min": 0.0, "max": 1.0} for epoch in (0, 1)])
     rows, _ = phases_of(curves, neurons=pd.concat([neurons, short]), running={"e"})
     assert (rows["group_peak_epoch"] == 2).all() and (rows.set_index("run_id")["final_epoch"].drop("e") == 4).all()
     died = rows.set_index("run_id")["units_died"]
-    assert (died["a"], died["b"], died["d"]) == (1, 1, 0) and pd.isna(died["c"]) and pd.isna(died["e"])
+    assert (died["a"], died["b"], died["d"], died["f"]) == (1, 1, 0, 1) and pd.isna(died["c"]) and pd.isna(died["e"])
 
 
 def test_the_units_died_note_counts_the_kept_seeds_whose_units_are_known():
     from explorer import cohort_tables
 
-    phases = pd.DataFrame({"run_id": ["a", "b", "c", "d", "e"], "group_id": "g", "layer": 3, "layer_name": "dense_3",
-                           "units_died": [2, 0, None, 1, 0], "status": "completed",
-                           "dead_network": [False, False, False, True, False], "diverged": False})
+    phases = pd.DataFrame({"run_id": ["a", "b", "c", "d", "e", "f"], "group_id": "g", "layer": 3,
+                           "layer_name": "dense_3", "units_died": [2, 0, None, 1, 0, 1], "status": "completed",
+                           "compression_bits": [0.5, 0.5, 0.5, 0.5, 0.5, 0.0],
+                           "dead_network": [False, False, False, True, False, False], "diverged": False})
     note = cohort_tables.units_died_note(phases, {"g": "initial_bias=1"})
-    # a died; b and e did not; c is unknown; d is dead, left out of the statistics as everywhere
-    assert "initial_bias=1: 3 · dense_3 (1 of 3 seeds)" in note
-    assert cohort_tables.units_died_note(phases.assign(units_died=[0, 0, None, 1, 0]), {"g": "g"}) is None
+    # a died; b and e did not; c is unknown; d is dead, left out of the statistics as everywhere; f's
+    # unit died but its I(X;T) did not fall: no fall to be the unit's
+    assert "initial_bias=1: 3 · dense_3 (1 of 4 seeds)" in note
+    assert cohort_tables.units_died_note(phases.assign(units_died=[0, 0, None, 1, 0, 1]), {"g": "g"}) is None
     assert cohort_tables.units_died_note(phases.drop(columns="units_died"), {"g": "g"}) is None   # older views
 
 

@@ -272,17 +272,20 @@ def test_tanh_networks_stuck_at_a_bound_are_flagged_saturated_when_not_dead(tmp_
     assert set(last) == {"dead", "saturated"} and last.iloc[-1] == "saturated"   # dead off and on: not dead
     runs = run_query(scan(tmp_path), "SELECT seed, saturated_network FROM runs ORDER BY seed")
     assert list(runs["saturated_network"]) == [False, False, False, True]
-    # Its tanh units at exactly 1.0 from some epoch after the group's peak (epoch 0) on: the statistics
-    # keep a saturated run, and the Phases page and the report name the layers where its units died
+    # The statistics keep a saturated run. Its tanh units in dense_3 and dense_4 sit near 1 with a range
+    # over the inputs of 0 to 4 float32 steps (2^-24 each just below 1) from epoch to epoch, within
+    # phases.UNIT_ROUNDING, and I(X;T) is 0 at every epoch: that
+    # flicker is no unit dying (a sceptic's: stop 60 had named these layers as such), and there is no fall
     from explorer import cohort_tables
 
+    units = run_query(scan(tmp_path), "SELECT a.layer, a.max - a.min AS spread, abs(a.max) AS size "
+                                      "FROM activation_stats a JOIN runs r USING (run_id) "
+                                      "WHERE r.seed = 3 AND a.split = 'train' AND a.layer IN (3, 4)")
+    assert (units["spread"] > 0).any() and (units["spread"] <= 4 * 2.0 ** -24).all()
     phases = run_query(scan(tmp_path), "SELECT * FROM phases WHERE split = 'train'")
     kept = phases[phases["dead_network"] == False]     # noqa: E712 (a column of booleans)
-    died = dict(zip(kept["layer"], kept["units_died"]))
-    assert died[3] > 0 and died[4] > 0 and died[0] == 0
-    note = cohort_tables.units_died_note(phases, {phases["group_id"].iloc[0]: "initial_bias=5"})
-    assert note.startswith("Units died after the group's peak epoch") and \
-        "initial_bias=5: 3 · dense_3 (1 of 1 seed), 4 · dense_4 (1 of 1 seed)" in note
+    assert (kept["units_died"] == 0).all() and (kept["compression_bits"] == 0).all()
+    assert cohort_tables.units_died_note(phases, {phases["group_id"].iloc[0]: "initial_bias=5"}) is None
 
 
 @pytest.mark.slow
