@@ -2,6 +2,7 @@
 
     python bench/comparison_calibration.py [--draws 2000] [--seed 11]
     python bench/comparison_calibration.py --excess [--draws 1000]    # compression over the floor
+    python bench/comparison_calibration.py --censored [--draws 1000]  # SNR-drop epochs, some censored
 
 Draws normal seeds and counts p < 0.05 by the permutation test alone (ibstore.stats.shift_test,
 Welch's t permuted; ibstore.trend.hc3_test, the HC3-studentized slope permuted), by the t test
@@ -23,6 +24,12 @@ and the p bounded by the test that picks each group's peak epoch again (`stats.r
 the lab's). Also counted among the pairs where a group peaks one logged epoch before its end;
 then a trend along 3 values of a key, the groups alike (ibstore.trend.slope_test, bounded by
 ibstore.trend.reselected_slope_test).
+
+`--censored`: SNR-drop epochs drawn alike for both groups from one log-spaced schedule, each censored
+(+inf, ranked after every drop) with a probability, compared by ranks (ibstore.stats.compare_ranks,
+Mann-Whitney's U permuted: the lab's) and by the log-rank test's normal approximation
+(scipy.stats.logrank), and along 3 values of a key by Spearman's rho permuted
+(ibstore.trend.rank_trend_test). Rows should say at most 5 %.
 """
 
 from __future__ import annotations
@@ -142,12 +149,52 @@ def excess_trend_rows(draws: int, seed: int) -> None:
                   + f"; untested {untested / draws:.3f}", flush=True)
 
 
+DROP_EPOCHS = np.array([1, 2, 3, 5, 8, 13, 20, 32, 50, 80, 126, 200, 316.])   # a log-spaced schedule's
+CENSORED_PAIRS = [(n_a, n_b, censored) for n_a, n_b in ((2, 5), (3, 3), (5, 5), (10, 10)) for censored in (0.2, 0.5)]
+
+
+def censored_rows(draws: int, seed: int) -> None:
+    from scipy import stats as scipy_stats
+
+    def drawn(rng: np.random.Generator, n: int, censored: float) -> np.ndarray:
+        return np.where(rng.random(n) < censored, np.inf, rng.choice(DROP_EPOCHS, n))
+
+    def logrank_p(a: np.ndarray, b: np.ndarray) -> float:
+        data = [scipy_stats.CensoredData(uncensored=x[np.isfinite(x)], right=np.full((~np.isfinite(x)).sum(), 400.0))
+                for x in (a, b)]
+        return scipy_stats.logrank(*data).pvalue
+
+    print(f"SNR-drop epochs alike, p < 0.05 in {draws} pairs per row: ranks permuted (the lab's) | the log-rank "
+          "test's normal approximation (of the pairs it could test)")
+    for row in CENSORED_PAIRS:
+        n_a, n_b, censored = row
+        rng, counts, logrank_tested = row_generator(seed, CENSORED_PAIRS, row), np.zeros(2), 0
+        for _ in range(draws):
+            a, b = drawn(rng, n_a, censored), drawn(rng, n_b, censored)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                other = logrank_p(a, b)
+            counts += [stats.compare_ranks(a, b).p_value < stats.ALPHA, other < stats.ALPHA]
+            logrank_tested += np.isfinite(other)
+        print(f"{n_a} seeds against {n_b}, each censored with probability {censored:g}: {counts[0] / draws:.3f} | "
+              f"{counts[1] / max(logrank_tested, 1):.3f}", flush=True)
+    for runs in (3, 5):
+        rng, called = row_generator(seed, CENSORED_PAIRS, (runs, 0.3)), 0
+        for _ in range(draws):
+            called += trend.rank_trend_test(np.repeat([0.0, 1.0, 2.0], runs), drawn(rng, 3 * runs, 0.3))[1] < stats.ALPHA
+        print(f"trend by ranks, {runs} runs at each of 3 values, each censored with probability 0.3: "
+              f"{called / draws:.3f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=2000, help="draws per row (default 2000)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--excess", action="store_true", help="compare compression over the floor instead")
+    parser.add_argument("--censored", action="store_true", help="compare SNR-drop epochs, some censored, instead")
     args = parser.parse_args()
+    if args.censored:
+        censored_rows(args.draws, args.seed)
+        return
     if args.excess:
         excess_rows(args.draws, args.seed)
         excess_trend_rows(args.draws, args.seed)

@@ -899,8 +899,8 @@ def test_layers_that_end_at_their_ceiling_in_every_seed_are_named():
     assert note.startswith("I(X;T) ends at its ceiling, log2 n bits, in every seed of a: 0 · dense_0.")
     # a helper's: 3 of 5 seeds at exactly 12 bits read "not shown" without a word of the ceiling
     assert note.endswith("I(X;T) ends at its ceiling in some seeds of b: 0 · dense_0 (1 of 2 seeds): those seeds "
-                         "cannot show compression, so the test reads the others' fall diluted by theirs, and a \"not "
-                         "shown\" there may be the estimator's.")
+                         "cannot show compression, so where a group has the 5 seeds a test needs it reads the "
+                         "others' fall diluted by theirs, and a \"not shown\" there may be the estimator's.")
     assert cohort_tables.ceiling_note(pd.DataFrame(rows[5:]), {}) is None      # no ceiling recorded
 
 
@@ -1427,8 +1427,8 @@ def test_a_group_with_a_censored_drop_epoch_has_its_mean_bounded_below_and_no_sn
 def test_the_rank_comparison_of_censored_drop_epochs_holds_its_level():
     # Under no difference, each seed's drop epoch from one log-spaced schedule and censored with
     # probability 0.4, the permuted rank test calls p < 0.05 in at most 5 % of pairs (plus the
-    # binomial spread of 400 draws); Mann-Whitney's normal approximation called 6-10 % at 3 + 3 and
-    # 2 + 5 seeds (2000 draws each, python: scipy.stats.logrank too)
+    # binomial spread of 400 draws); the log-rank test's normal approximation calls more with few
+    # seeds (`python bench/comparison_calibration.py --censored`)
     rng = np.random.default_rng(7)
     epochs = np.array([1, 2, 3, 5, 8, 13, 20, 32, 50, 80, 126, 200, 316.])
     def draw(n: int) -> np.ndarray:

@@ -88,7 +88,8 @@ if not layers:
 # side by side, on demand (each is its own statistics over every group, as the report computes them).
 measured_phases = ui.phases(store, list(with_mi))       # cached: the tables read it too
 with_i_xt = measured_phases[(measured_phases["split"] == split) & measured_phases["peak_i_xt"].notna()]
-on_split = list(dict.fromkeys(with_i_xt["estimator"] + " " + with_i_xt["params"]))   # ksg records no I(X;T)
+measured_on_split = set(with_i_xt["estimator"] + " " + with_i_xt["params"])     # ksg records no I(X;T)
+on_split = [choice for choice in estimators if choice in measured_on_split]    # the Estimator box's order
 ui.offered("across", ["true", "false"], any_case=True)      # what Streamlit's binding reads
 across = len(on_split) > 1 and d3.toggle(
     "Across estimators", False, key="across", bind="query-params",
