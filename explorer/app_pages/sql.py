@@ -4,6 +4,7 @@ two numeric columns can be drawn (explorer.sql_chart; a one-liner's chart starts
 explorer.sql_examples.PLOTS says). Each query runs on its own sandbox connection (ibstore.sandbox) that
 a server-side timer interrupts when the time limit is up, whatever the visitor does meanwhile."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -120,3 +121,6 @@ with left:
                 first = list(ui.group_titles(store, store.runs(), ui.selection())) if colour == "group_id" else []
                 ui.show_chart(query_chart(result, x, y, None if colour == NO_COLOUR else colour, first), result,
                               "query")
+                undrawn = int((~np.isfinite(result[[x, y]].astype(float))).any(axis=1).sum())
+                if undrawn:     # NULL (a layer whose SNR never halved), NaN or infinite: no point to draw
+                    st.caption(f"{undrawn:,} of {len(result):,} rows have no finite {x} or {y} and are not drawn.")
