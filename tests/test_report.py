@@ -548,9 +548,13 @@ def test_the_groups_along_one_numeric_key_get_its_trend(written):
     assert row[2:5] == ["3", str(len(final)), f"{np.polyfit(steps, final, 1)[0]:.3g}"]
     assert row[8].rstrip(" |") == f"{scipy_stats.spearmanr(steps, final).statistic:.3g}"
     # the SNR drop is trended too (a new user's: the notebook asks whether it moves with the condition), but a
-    # kept seed whose SNR never halves ("noise" seed 0's rises to its end) has a censored drop epoch: no test
+    # kept seed whose SNR never halves ("noise" seed 0's rises to its end) has a censored drop epoch, later
+    # than every drop: the trend is Spearman's rho with it ranked last, and no slope
     assert np.isnan(kept_values("noise", "snr_drop_epoch")).sum() == 1
-    assert rows["snr_drop_epoch"][5] == "– (a seed's SNR never halved)" and rows["snr_drop_epoch"][4] == "–"
+    drops = np.concatenate([kept_values(group, "snr_drop_epoch") for group in ("noise", "compress", "single")])
+    assert rows["snr_drop_epoch"][5] == cohort_tables.RANKS_CELL and rows["snr_drop_epoch"][4] == "–"
+    assert rows["snr_drop_epoch"][8].rstrip(" |") == \
+        f"{scipy_stats.spearmanr(steps, np.nan_to_num(drops, nan=np.inf)).statistic:.3g}"
     assert (out / "tables" / "1-binning-trend.tex").is_file()
 
 
