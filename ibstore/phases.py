@@ -50,8 +50,8 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
   of the split's I(X;T) at the end that they carried after the peak (a unit constant on the test
   inputs may still fire on training inputs: the count is the split's, as its MI is); a unit
   constant since before the peak is no part of the fall. NULL where the layer's per-neuron
-  statistics do not reach final_epoch, hold a bound that is not finite, min > max or two rows of
-  one unit at one epoch (a damaged file), or the run ends before the group's peak (still
+  statistics do not reach final_epoch, hold a bound that is not finite or min > max (a damaged
+  file), or the run ends before the group's peak (still
   training). A unit that dies takes its share of I(X;T) with it: the run's fall is then partly
   a lost unit, not the live units' compression.
 """
@@ -191,8 +191,7 @@ FROM p JOIN runs r USING (run_id)
            max(epoch) FILTER ("max" - "min" > {UNIT_ROUNDING} * greatest(abs("min"), abs("max"))) AS last_varying_epoch,
            max(epoch) AS last_epoch,
            -- a NULL, NaN or infinite bound, or min > max (a damaged file's) leaves the unit unknown
-           bool_and(coalesce(isfinite("min") AND isfinite("max") AND "min" <= "max", false)) AS sound,
-           count(*) = count(DISTINCT epoch) AS once_per_epoch
+           bool_and(coalesce(isfinite("min") AND isfinite("max") AND "min" <= "max", false)) AS sound
     FROM activation_stats GROUP BY ALL
 ), died AS (             -- units that varied at some epoch from the group's peak on and are constant at the end
     SELECT e.run_id, e.layer, e.estimator, e.params, e.split,
@@ -201,7 +200,7 @@ FROM p JOIN runs r USING (run_id)
     FROM phase_rows e JOIN units u ON u.run_id = e.run_id AND u.layer = e.layer AND u.split = e.split
     WHERE e.group_peak_epoch <= e.final_epoch    -- a run still training short of the peak: not known, NULL
     GROUP BY ALL HAVING bool_and(u.last_epoch = e.final_epoch   -- else not known at its end: NULL
-                                 AND u.sound AND u.once_per_epoch)
+                                 AND u.sound)
 )
 SELECT phase_rows.*, d.units_died
 FROM phase_rows LEFT JOIN died d USING (run_id, layer, estimator, params, split)
