@@ -140,6 +140,10 @@ def test_grid_expands_every_combination_and_seeds():
     assert {(e.config.initial_bias, e.config.activation_fn) for e in experiments} == {
         (0.0, "relu"), (0.0, "tanh"), (1.0, "relu"), (1.0, "tanh")}
     assert all(e.seeds == (5, 6) and e.cohort == "g" for e in experiments)
+    # a cohort given is the grid's; null is none (an attacker's: it was the config's name)
+    for cohort in ("c", None):
+        grid = config.plan({"name": "g", "cohort": cohort, "grid": {"initial_bias": [0, 1]}})
+        assert [e.cohort for e in grid] == [cohort, cohort]
 
 
 def test_bad_grid_is_rejected():

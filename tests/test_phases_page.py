@@ -245,12 +245,29 @@ def test_the_report_button_writes_the_report_or_refuses_in_one_line(monkeypatch,
     at.selectbox(key="reference").set_value(groups[-1]).run()
     reference = at.selectbox(key="reference").value
     command = next(code.value for code in at.code if code.value.startswith("trainer report"))
-    assert f"--reference {reference} --output FOLDER" in command
+    assert f"--reference={reference} --output FOLDER -- " in command
     at.button[0].click().run()
     assert not at.error and "Report written" in at.success[0].value
     text = (tmp_path / "report" / "report.md").read_text()
     label = groups[-1].split(" [")[0]
     assert label != "initial_bias=0" and f"### Seed groups compared with {label}" in text
+
+
+def test_the_report_command_reads_a_cohort_named_like_an_option_as_a_cohort(monkeypatch, tmp_path):
+    # an attacker's: a cohort named "--output=/elsewhere" was shown as "trainer report --output=/elsewhere
+    # ...", which argparse read as an option ("COHORT required"), and two such names could move --results
+    import shlex
+
+    from trainer.cli import build_parser
+
+    ids = [write_run(tmp_path, "odd", {"initial_bias": float(seed), "epochs": 20 + index}, cohort=cohort, seed=seed,
+                     logged=8)
+           for index, cohort in enumerate(("--output=/elsewhere", "--results=/other")) for seed in range(2)]
+    at = open_phases(monkeypatch, tmp_path, runs=ids)
+    command = next(code.value for code in at.code if code.value.startswith("trainer report"))
+    parsed = build_parser().parse_args(shlex.split(command)[1:])
+    assert sorted(parsed.cohorts) == ["--output=/elsewhere", "--results=/other"]
+    assert parsed.output == "FOLDER" and parsed.results == str(tmp_path.resolve())
 
 
 def test_runs_of_no_cohort_get_no_report_command(monkeypatch, tmp_path):
@@ -274,7 +291,8 @@ def test_without_a_live_group_the_report_command_names_no_reference(monkeypatch,
     assert at.selectbox(key="reference").value
     command = next(code.value for code in at.code if code.value.startswith("trainer report"))
     assert "--reference" not in command
-    assert command.startswith(f"trainer report gone --results {tmp_path.resolve()} --split train")   # not the default root
+    assert command.startswith(f"trainer report --results {tmp_path.resolve()} --split train")   # not the default root
+    assert command.endswith("--output FOLDER -- gone")
     at.text_input(key="report_folder").set_value(str(tmp_path.parent / "report-gone")).run()
     at.button[0].click().run()
     assert len(at.error) == 1 and at.error[0].value == "Report not written: no completed run in cohort gone"
@@ -291,7 +309,8 @@ def test_a_reference_group_outside_the_reports_cohorts_is_not_passed_to_it(monke
     ad_hoc = next(option for option in options if "0.2" in option)
     at.selectbox(key="reference").set_value(ad_hoc).run()
     command = next(code.value for code in at.code if code.value.startswith("trainer report"))
-    assert command.startswith("trainer report bias ") and "--reference" not in command, command
+    assert command.startswith("trainer report --results ") and command.endswith(" -- bias") and \
+        "--reference" not in command, command
     at.text_input(key="report_folder").set_value(str(tmp_path.parent / "report-mixed")).run()
     at.button[0].click().run()
     assert not at.error and "Report written" in at.success[0].value

@@ -303,8 +303,10 @@ else:
     # the app's root unless it is the default one, which the command finds by itself (shlex.join quotes it)
     root = Path(store.root).resolve()      # as given to the app (relative to its folder): resolved both sides
     results = [] if root == layout.DEFAULT_ROOT.resolve() else ["--results", str(root)]
-    st.code(shlex.join(["trainer", "report", *cohorts, *results, "--split", split, "--band", REPORT_BANDS[band],
-                        *(["--reference", report_reference] if report_reference else []), "--output", "FOLDER"]),
+    # the cohorts after "--": a cohort named "--output=/elsewhere" is a cohort, not an option
+    st.code(shlex.join(["trainer", "report", *results, "--split", split, "--band", REPORT_BANDS[band],
+                        *([f"--reference={report_reference}"] if report_reference else []), "--output", "FOLDER",
+                        "--", *cohorts]),
             language="bash", wrap_lines=True)
     folder_column, button_column = st.columns([3, 1], vertical_alignment="bottom")
     folder = folder_column.text_input("Report folder", "reports/phases", key="report_folder")

@@ -181,6 +181,7 @@ def expand(raw: dict[str, Any]) -> list[dict[str, Any]]:
     for values in itertools.product(*grid.values()):
         assignment = dict(zip(grid, values))
         label = ", ".join(f"{k}={json.dumps(v)}" for k, v in assignment.items())
+        # a grid's runs are the config's cohort, named after it unless `cohort` says (null: none)
         combos.append({**base, **assignment, "name": f"{base.get('name', 'run')}[{label}]",
-                       "cohort": base.get("cohort") or base.get("name")})
+                       "cohort": base["cohort"] if "cohort" in base else base.get("name")})
     return combos
