@@ -191,6 +191,31 @@ def test_a_sweep_says_which_skipped_runs_are_recorded_in_another_cohort(tmp_path
         'sweep qs.json with --set epochs=5 --set log_schedule={"every": 1}: 3 runs planned, 3 already complete')
 
 
+def test_a_grid_written_in_another_order_or_number_form_finds_its_runs_done(tmp_path, capsys):
+    # An attacker's: the same grid with its keys in another order (or 0.0 for 0) named its runs anew,
+    # the sweep trained the same networks again, and the report compared an experiment with itself
+    written = config.plan({"name": "g3", **TINY, "n_runs": 2,
+                           "grid": {"activation_fn": ["tanh"], "initial_bias": [0, 0.5]}})
+    done = [run_id for experiment in written for run_id in experiment.run_ids]
+    for run_id in done:
+        mark(tmp_path, run_id, "completed")
+    for grid in ({"initial_bias": [0, 0.5], "activation_fn": ["tanh"]},
+                 {"activation_fn": ["tanh"], "initial_bias": [0.0, 0.5]}):
+        again = config.plan({"name": "g3", **TINY, "n_runs": 2, "grid": grid})
+        renamed = {run_id for experiment in again for run_id in experiment.run_ids} - set(done)
+        assert renamed                  # "initial-bias-0-activation-fn-tanh", "initial-bias-0-0"
+        plan = plan_sweep(again, tmp_path)
+        assert plan.to_do == 0 and sorted(plan.run_ids) == sorted(done) and set(plan.same_as) == renamed
+        assert plan.skipped == {"completed": plan.run_ids}
+        sweep_module.print_plan("g3.json", tmp_path, plan)
+        out = capsys.readouterr().out.splitlines()
+        assert out[0].startswith(f"sweep g3.json: {len(done)} runs planned, {len(done)} already complete")
+        assert out[1].startswith(f"  {len(renamed)} run(s) already complete under another name")
+    # another seed is other networks: trained
+    other = config.plan({"name": "g3", **TINY, "n_runs": 1, "seed": 7, "grid": {"initial_bias": [0]}})
+    assert plan_sweep(other, tmp_path).to_do == 1
+
+
 def test_plan_skips_complete_runs_and_groups_the_rest_by_what_they_need(tmp_path):
     (experiment,) = config.plan({"name": "plan", **TINY, "n_runs": 6, "save_checkpoints": True})
     ids = [experiment.run_id(seed) for seed in range(6)]

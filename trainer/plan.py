@@ -21,7 +21,7 @@ from typing import Any
 
 from ibstore.index import scan
 from ibstore.lifecycle import Action, Redo, action, holder_text
-from ibstore.record import RunRecord
+from ibstore.record import RunRecord, Status
 from ibstore.text import terminal_text
 from trainer import checkpoint, config, estimators
 from trainer.config import MEMORY_SHARE, Experiment, ExperimentConfig, memory_estimate, physical_memory, shape_key
@@ -76,13 +76,17 @@ class Plan:
     # run id -> the cohort its record names, of the skipped runs whose record names another cohort
     # than their config (a cohort is not part of a run's id: a renamed cohort's runs are found done)
     elsewhere: dict[str, str | None] = field(default_factory=dict)
+    # the run id its config names -> the completed run of the same networks under another name (its
+    # grid written in another key order or number form: `same_networks`), planned in its place
+    same_as: dict[str, str] = field(default_factory=dict)
 
     def __add__(self, other: Plan) -> Plan:
         """Two plans of different runs as one."""
         skipped = {status: self.skipped.get(status, []) + other.skipped.get(status, [])
                    for status in {**self.skipped, **other.skipped}}
         return Plan(self.tasks + other.tasks, self.run_ids + other.run_ids, skipped, {**self.held, **other.held},
-                    {**self.stamps, **other.stamps}, {**self.elsewhere, **other.elsewhere})
+                    {**self.stamps, **other.stamps}, {**self.elsewhere, **other.elsewhere},
+                    {**self.same_as, **other.same_as})
 
     @property
     def planned(self) -> int:
@@ -201,6 +205,7 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
     Tasks of one shape are planned next to each other, ordered by activation (`stack_order`).
     """
     records = {run.run_id: run for run in scan(root, now=now).runs}
+    completed = same_networks(records)
     plan = Plan(tasks=[])
     seen: set[str] = set()
     for experiment in sorted(experiments, key=stack_order):
@@ -210,6 +215,9 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
             if run_id in seen or (only is not None and run_id not in only):  # the same experiment in two files
                 continue
             seen.add(run_id)
+            networks = networks_of(run_id)
+            if run_id not in records and completed.get(networks, run_id) != run_id:
+                plan.same_as[run_id] = run_id = completed[networks]
             plan.run_ids.append(run_id)
             record = records.get(run_id)
             plan.stamps[run_id] = writer_stamp(record)
@@ -227,6 +235,20 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
             plan.tasks.append(Task(experiment, tuple(fresh), redo=redo))
         plan.tasks += [Task(experiment, tuple(seeds), resume=True, redo=redo) for seeds in resumed.values()]
     return plan
+
+
+def networks_of(run_id: str) -> str:
+    """What a run id says of its networks: its config hash and seed (`config.run_id`: the name's
+    slug, then `<hash>-s<seed>`), without the name."""
+    return "-".join(run_id.rsplit("-", 2)[-2:])
+
+
+def same_networks(records: dict[str, RunRecord]) -> dict[str, str]:
+    """The completed runs of `records` by `networks_of`: a config's run of the same config hash and
+    seed under another name (an attacker's: the same grid with its keys in another order, or 0.0 for
+    0, named its runs anew and trained them again) is the same computation, already done."""
+    done = sorted(run_id for run_id, record in records.items() if record.status is Status.COMPLETED)
+    return {networks_of(run_id): run_id for run_id in reversed(done)}     # the first by name
 
 
 def writer_stamp(record: RunRecord | None) -> tuple | None:

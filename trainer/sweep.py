@@ -277,6 +277,11 @@ def print_plan(path: str | Path, root: Path, plan: Plan, overrides: list[str] = 
             print(f"  {len(plan.skipped[status])} {status} (skipped; {hint})")
     if plan.held:
         print(f"  {len(plan.held)} held by other live processes (this sweep waits for them)")
+    if plan.same_as:
+        planned, done = next(iter(plan.same_as.items()))
+        print(terminal_text(f"  {len(plan.same_as)} run(s) already complete under another name (their grid written "
+                            f"in another key order or number form: the same config and seed), e.g. {done} for "
+                            f"{planned}; not trained again"))
     for cohort, count in Counter(plan.elsewhere.values()).items():
         where = f"in cohort {cohort!r}" if cohort else "without a cohort"
         print(terminal_text(f"  {count} skipped run(s) recorded {where}, not in their config's (a cohort is not part "
