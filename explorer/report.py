@@ -49,7 +49,7 @@ import pandas as pd
 from explorer import charts_infoplane, cohort_tables, phase_charts
 from explorer.results import ResultStore
 from explorer.run_rows import in_order
-from ibstore import layout, stats
+from ibstore import configdiff, layout, stats
 from ibstore.record import Status
 from ibstore.text import terminal_text
 
@@ -271,7 +271,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
               f"Results root `{store.root}`; {len(completed)} completed{diverged} run{'s' * (len(runs) != 1)} in "
               f"{len(labels)} seed group{'s' * (len(labels) != 1)}; "
               f"written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {{SECONDS}} s by `trainer report` "
-              f"({CODE_VERSION}).", ""]
+              f"({CODE_VERSION}). What they were trained with is at the end (\"What was trained\").", ""]
     lines = []
     if selection.running:
         lines += [f"Left out, still training: {inline_text(', '.join(selection.running))}.", ""]
@@ -335,7 +335,23 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
                       "",
                       cohort_tables.LAST_HIDDEN_COMPARED, "", *(_markdown(compared_all) + [""] if compared else []),
                       *_paragraphs(g.compared_note for g in glances)]
-    return "\n".join(header + _unreadable(store, run_ids) + at_glance + lines)
+    return "\n".join(header + _unreadable(store, run_ids) + at_glance + lines + _trained(store, run_ids, folder))
+
+
+TRAINED_CAPTION = ("The reported runs' config (the first run's, resolved: every default filled in and every `--set` "
+                   "applied), \"varies\" where they differ: the seed groups' titles name those values. A shortened "
+                   "cohort (fewer epochs, another log schedule) reads here as such.")
+VARIES = "varies"
+
+
+def _trained(store: ResultStore, run_ids: list[str], folder: Path) -> list[str]:
+    """The report's last section: the config every reported run shares, VARIES where they differ
+    (a new user's: a cohort shortened with `--set epochs=3000` read exactly like the shipped one)."""
+    common = configdiff.common_config_with_var(list(store.configs(run_ids).values()))
+    table = pd.DataFrame({"config key": list(common), "value": [
+        VARIES if value == configdiff.VAR else configdiff.format_value(value) for value in common.values()]})
+    _save_table(table, folder, "config")
+    return ["## What was trained", "", TRAINED_CAPTION, "", *_markdown(table), ""]
 
 
 @dataclass(frozen=True)

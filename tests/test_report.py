@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import math
 import os
 import shutil
@@ -50,6 +51,23 @@ def written(known, tmp_path_factory):
     out = tmp_path_factory.mktemp("out") / "report"
     assert cli.main(["report", *COHORTS, "--results", str(root), "--output", str(out)]) == 0
     return root, ids, out
+
+
+@pytest.mark.slow
+def test_the_report_ends_with_the_config_its_runs_were_trained_with(written):
+    # a new user's: a cohort shortened with --set epochs=3000 read exactly like the shipped one
+    root, ids, out = written
+    text = (out / "report.md").read_text()
+    section = text[text.index("## What was trained"):]
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1].rstrip(" |")
+            for line in section.splitlines()[5:] if line.startswith("| ")}
+    configs = [json.loads((root / "runs" / run_id / "run.json").read_text())["config"] for run_id in ids.values()]
+    assert rows["learning_rate"] == rows["seed"] == report.VARIES        # the groups' key, and the seeds
+    assert {config["epochs"] for config in configs} == {int(rows["epochs"])}
+    assert rows["activation_fn"] == configs[0]["activation_fn"] and rows["architecture"] == json.dumps(
+        configs[0]["architecture"])
+    assert "What they were trained with is at the end" in text.splitlines()[2]
+    assert (out / "tables" / "config.tex").is_file()
 
 
 @pytest.mark.slow
