@@ -49,8 +49,9 @@ P_ONLY_CELL = "p only (q ≥ 0.05)"
 VERDICTS = (f"compresses: yes at p < {stats.ALPHA:g} and q < {stats.ALPHA:g} (the table's q: over the layers, or at a "
             f"glance over the groups), {P_ONLY_CELL} where p alone is below {stats.ALPHA:g}; {NOT_SHOWN_CELL} where p "
             f"≥ {stats.ALPHA:g}: no evidence of compression with these seeds, not evidence of none; "
-            f"{STILL_RISING_CELL} where the group's mean I(X;T) peaks at its last logged epoch, so it cannot "
-            "have fallen yet (train longer to ask). p < 0.001 is written so: a permutation test's p stops at a floor "
+            f"{STILL_RISING_CELL} where the group's mean I(X;T) peaks at its last logged epoch: no fall within the "
+            "epochs trained (the finding for relu in Saxe et al. 2018; whether it falls later, only longer training "
+            "can tell). p < 0.001 is written so: a permutation test's p stops at a floor "
             "set by its draws or arrangements. Intervals are cut to the range their quantity can take (0, a ceiling, "
             "the last logged epoch); the one-sided bound of compression over the floor is not: below 0 it says how "
             "far the seeds' noise reaches.")
@@ -828,7 +829,8 @@ def glance_note(group_stats: pd.DataFrame) -> str | None:
     no_test = f" No test in {untested}." if untested else ""
     found = tests[tests["q_groups"] < stats.ALPHA]
     rising = tests.loc[tests["note"] == stats.STILL_RISING, "group"]
-    still = (f" Still rising at the last logged epoch, so not fallen yet (train longer to ask): {'; '.join(rising)}."
+    still = (f" Still rising at the last logged epoch, no fall within the epochs trained (whether it falls later, "
+             f"only longer training can tell): {'; '.join(rising)}."
              if len(rising) else "")
     if not found.empty:
         others = tests.loc[~tests.index.isin(found.index), "group"]

@@ -130,7 +130,8 @@ PEAKS_AT_END = ("a group's mean I(X;T) peaks at its last logged epoch: its compr
                 "seed by construction, no measurement to compare (each group's own compression test says whether "
                 "it compresses); no test")
 STILL_RISING = ("the group's mean I(X;T) peaks at its last logged epoch: it has not fallen yet, so its compression "
-                "over the floor is 0 in every seed and the test cannot show compression (p stays; train longer to ask)")
+                "over the floor is 0 in every seed and the test cannot show compression: no fall within the epochs "
+                "trained (p stays; whether it falls later, only longer training can tell)")
 NO_SHARED_EPOCH = ("the runs share no logged epoch with a finite I(X;T) (or a run's curve is missing): the test "
                    "that picks each group's peak epoch again cannot run, and the seeds' values alone are not "
                    "independent; no test")

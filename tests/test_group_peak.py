@@ -89,7 +89,8 @@ def test_a_group_still_rising_at_its_end_is_not_shown_with_the_reason():
     group_stats = stats.phase_stats(rows, curve_rows).assign(group="g")
     assert cohort_tables.glance_note(group_stats) == (
         "In no group is the last hidden layer shown to compress at q (over groups) < 0.05 (1 group tested). Still "
-        "rising at the last logged epoch, so not fallen yet (train longer to ask): g.")
+        "rising at the last logged epoch, no fall within the epochs trained (whether it falls later, only longer "
+        "training can tell): g.")
     # one seed's fall moves the group's peak off its end: an ordinary test, no note
     curves["s0"][-1] -= 5
     rows, curve_rows = phases_of(curves)
