@@ -276,11 +276,20 @@ def latest_cohort(ordered: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
     does the default. It had also opened on the first cohort in that order: a new user who trained
     the quickstart and then the notebook's 8000-epoch cohort was shown the 500-epoch quickstart.
 
+    Only cohorts with a trained epoch count where any has one (an attacker's: a sweep killed before
+    its first epoch, or one in its first seconds, opened the app on runs with nothing to show), and
+    a start after now counts as none (a skewed clock, or a hand-made record, pinned its cohort).
+
     >>> ordered = pd.DataFrame({"run_id": list("abcd"), "cohort": [None, "y", "x", "y"]})
-    >>> runs = pd.DataFrame({"run_id": list("abcd"), "started_at": pd.to_datetime(
+    >>> runs = pd.DataFrame({"run_id": list("abcd"), "epochs_done": 1, "started_at": pd.to_datetime(
     ...     ["2026-01-04", "2026-01-01", "2026-01-02", "2026-01-01"], utc=True)})
     >>> latest_cohort(ordered, runs), latest_cohort(ordered, runs.assign(started_at=pd.NaT))
     (['c'], ['b', 'd'])
+    >>> latest_cohort(ordered, runs.assign(epochs_done=[1, 1, 0, 1]))
+    ['b', 'd']
+    >>> latest_cohort(ordered, runs.assign(started_at=pd.to_datetime(["2026-01-04", "2026-01-01", "9999-12-31",
+    ...                                                               "2026-01-01"], utc=True)))
+    ['b', 'd']
     >>> latest_cohort(ordered.iloc[:1], runs)
     ['a']
     """
@@ -290,7 +299,12 @@ def latest_cohort(ordered: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
     named = cohorts.dropna()
     if named.empty:
         return ordered.loc[cohorts.isna().to_numpy(), "run_id"].tolist()
-    started = ordered["run_id"].map(runs.set_index("run_id")["started_at"]).loc[named.index]
+    by_run = runs.set_index("run_id")
+    trained = ordered["run_id"].map(pd.to_numeric(by_run["epochs_done"], errors="coerce") > 0).fillna(False)
+    if trained.loc[named.index].any():
+        named = named[trained.loc[named.index].to_numpy(bool)]
+    started = pd.to_datetime(ordered["run_id"].map(by_run["started_at"]).loc[named.index], utc=True, errors="coerce")
+    started = started.where(started <= pd.Timestamp.now(tz="UTC"))     # after now: no start known
     latest = started.groupby(named, sort=False).max()             # NaT where none of its runs has a start
     cohort = latest.idxmax() if latest.notna().any() else named.iloc[0]
     return ordered.loc[cohorts.eq(cohort).to_numpy(), "run_id"].tolist()

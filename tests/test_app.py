@@ -365,6 +365,24 @@ def test_a_run_of_no_cohort_sorted_first_is_not_the_default(monkeypatch, tmp_pat
     assert sorted(url_runs(at)) == sorted(store.runs().query("cohort == 'quickstart'")["run_id"])
 
 
+def test_a_cohort_killed_before_its_first_epoch_is_not_the_default(monkeypatch, tmp_path):
+    """An attacker's: a sweep killed at once, after the quickstart was trained, left runs at epoch 0 of
+    the cohort started last, and the app opened on them: every page said "not recorded"."""
+    from ibstore.record import Status
+
+    done = [write_run(tmp_path, "quickstart", {"epochs": 6}, seed=seed, cohort="quickstart", logged=4)
+            for seed in range(2)]
+    for seed in range(2):
+        killed = write_run(tmp_path, "killed", {"epochs": 600}, seed=seed, cohort="killed", status=Status.INTERRUPTED,
+                           epochs_done=0, logged=4)
+        record = tmp_path / "runs" / killed / "run.json"
+        started = json.loads(record.read_text())
+        started["started_at"] = "2026-12-01T00:00:00+00:00"          # after the quickstart's, before now
+        record.write_text(json.dumps(started))
+    at = open_app(monkeypatch, tmp_path)
+    assert sorted(url_runs(at)) == sorted(done)
+
+
 def test_a_group_partly_selected_says_how_many_of_its_seeds(monkeypatch, cohort_root):
     """A seed group's title on the group pages names the seeds the root holds beyond the selection:
     its band, n and tests are over the selected seeds only."""
