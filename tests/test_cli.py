@@ -90,6 +90,32 @@ def test_estimate_of_a_run_in_training_says_so_before_its_missing_activations(tm
                                                "finished")
 
 
+def test_estimate_leaves_out_interrupted_runs_and_says_so(trained, tmp_path, capsys):
+    # A new user's: `trainer estimate COHORT` wrote rows on every interrupted run of a sweep it had
+    # stopped; a resumed run would then write only its config's estimators after them
+    import shutil
+
+    from bench.make_results import write_run
+    from ibstore.record import Status
+
+    root = tmp_path / "root"
+    shutil.copytree(trained[0], root)
+    run_id = trained[1]
+    stopped = write_run(root, "stopped", {"epochs": 20, "save_activations": True}, cohort="stopped",
+                        status=Status.INTERRUPTED, epochs_done=2, logged=4)
+    assert cli.main(["estimate", run_id, "stopped", "--estimator", "kde_upper", "--results", str(root)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (f"left out, interrupted (not finished: continue them with `trainer sweep CONFIG --resume`, then "
+                      f"estimate them): {stopped}")
+    assert out[1].startswith(f"{run_id}: 32 MI rows written") and len(out) == 2
+    before = pq.read_table(root / "runs" / stopped / "mi.parquet")
+    assert "kde_upper" not in before.column("estimator").to_pylist()
+    for target in ("stopped", stopped):       # nothing else to estimate; or named by its own id
+        assert cli.main(["estimate", target, "--estimator", "kde_upper", "--results", str(root)]) == 2
+        assert "interrupted, not finished" in capsys.readouterr().err
+    assert pq.read_table(root / "runs" / stopped / "mi.parquet").equals(before)
+
+
 def test_estimate_names_unknown_runs_and_estimators(trained, capsys):
     root, run_id, _ = trained
     assert cli.main(["estimate", "nope", "--estimator", "binning", "--results", str(root)]) == 2

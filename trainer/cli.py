@@ -245,7 +245,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     root = _read_root(args)
     params = dict(config.parse_overrides(args.param or [], "--param", "bin_size=0.1"))
     name, params = estimators.canonical(args.estimator, params)
-    run_ids = reestimate.select_runs(root, args.runs)
+    run_ids, unfinished = reestimate.select_runs(root, args.runs)
+    if unfinished:
+        print(terminal_text(f"left out, interrupted (not finished: continue them with `trainer sweep CONFIG --resume`, "
+                            f"then estimate them): {', '.join(unfinished)}"))
     total = sum(len(saved.saved_epochs(root, run_id)) for run_id in run_ids)
     bar = SweepBar(Work(total), len(run_ids), name=f"{name} on {len(run_ids)} run(s)")
     try:

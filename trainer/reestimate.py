@@ -38,17 +38,30 @@ class EstimateError(ValueError):
     """A run that cannot be re-estimated; the message says why and what to do."""
 
 
-def select_runs(root: Path, targets: list[str]) -> list[str]:
-    """Run ids matching each target: a run id, a group id (all its seeds) or a cohort name."""
+def select_runs(root: Path, targets: list[str]) -> tuple[list[str], list[str]]:
+    """Run ids matching each target (a run id, a group id: all its seeds, or a cohort name), and
+    those left out: interrupted runs a group or cohort holds. An interrupted run is not finished:
+    its rows would stop at its last epoch, and a resumed run writes only its config's estimators
+    (a new user's cohort of a sweep it stopped got rows on every interrupted run). Named by its
+    own id, it is refused."""
     runs = scan(root).runs
-    selected = []
+    status = {r.run_id: r.status for r in runs}   # as shown: a dead writer's run is interrupted
+    selected, unfinished = [], []
     for target in targets:
         matched = [r.run_id for r in runs if target in (r.run_id, r.group_id, r.cohort)]
         if not matched:
             raise EstimateError(f"no run, group or cohort named {target!r} under {str(root)!r} "
                                 f"(see `trainer ls`)")
-        selected += [m for m in matched if m not in selected]
-    status = {r.run_id: r.status for r in runs}   # as shown: a dead writer's run is interrupted
+        if matched == [target] and status[target] is Status.INTERRUPTED:
+            raise EstimateError(f"run {target!r} is interrupted, not finished; continue it first (`trainer sweep "
+                                f"CONFIG --resume`), then estimate it")
+        for run_id in matched:
+            chosen = unfinished if status[run_id] is Status.INTERRUPTED else selected
+            if run_id not in selected + unfinished:
+                chosen.append(run_id)
+    if not selected:
+        raise EstimateError(f"every run of {', '.join(map(repr, targets))} is interrupted, not finished; continue "
+                            f"them first (`trainer sweep CONFIG --resume`), then estimate them")
     for run_id in selected:
         # training first: a run trained again (--force) has no saved activations yet, whatever its config says
         if status[run_id] is Status.RUNNING:
@@ -56,7 +69,7 @@ def select_runs(root: Path, targets: list[str]) -> list[str]:
         if not saved.has_activations(root, run_id):
             raise EstimateError(f"run {run_id!r} has no saved activations, so it cannot be re-estimated; "
                                 f"train it with save_activations: true (e.g. --set save_activations=true)")
-    return selected
+    return selected, unfinished
 
 
 def reestimate(root: Path, run_ids: list[str], name: str, params: dict, on_epoch=None,
