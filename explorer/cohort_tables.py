@@ -683,7 +683,7 @@ def reference_note(these: pd.DataFrame, labels: dict[str, str], reference: str |
     if reference in set(these["group_id"]):
         why, first = "has no run kept here (dead, diverged or unfinished)", "the first group that has one"
     else:
-        why, first = "is not measured with these parameters", "the first group that is"
+        why, first = "is not measured with these parameters on this split", "the first group that is"
     return f"The reference {labels[reference]} {why}: compared with {labels[live[0]]}, {first}."
 
 

@@ -288,6 +288,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         _save_table(accuracy, folder, "accuracy-comparison")
     phases, curves = store.phases(run_ids), store.phase_curves(run_ids)
     choices = store.mi_choices(run_ids)
+    lines += _paragraphs([_other_split_note(phases, labels, split)])
     choices = choices[choices["split"] == split]
     if choices.empty:
         return "\n".join(header + _unreadable(store, run_ids) + lines + ["No MI recorded in these runs.", ""])
@@ -405,6 +406,21 @@ def _tables(these: pd.DataFrame, these_curves: pd.DataFrame, labels: dict[str, s
         _labelled(estimator, cohort_tables.glance_note(group_stats)),
         None if last_table is None else last_table.assign(estimator=estimator).pipe(_estimator_first),
         _labelled(estimator, " ".join(note for note in last_notes if note)))
+
+
+def _other_split_note(phases: pd.DataFrame, labels: dict[str, str], split: str) -> str | None:
+    """The sentence naming the seed groups with MI on other splits only, which every MI section of a
+    report on `split` leaves out (a new user's: two cohorts reported together, one measured on the
+    full inputs alone, lost its groups without a word); None if there are none."""
+    on_split = set(phases.loc[phases["split"] == split, "group_id"])
+    others = phases[~phases["group_id"].isin(on_split)].groupby("group_id", sort=False)["split"].unique()
+    if others.empty:
+        return None
+    named = "; ".join(f"{labels.get(group_id, group_id)} ({', '.join(sorted(splits))})"
+                      for group_id, splits in others.items())
+    flag = " or ".join(f"--split {name}" for name in sorted(set().union(*others)))
+    return (f"Not in the MI sections below, no MI on the {split} split (the splits they have): {named}. "
+            f"{flag} reports them.")
 
 
 def _paragraphs(notes) -> list[str]:

@@ -323,6 +323,23 @@ def test_a_split_the_runs_have_no_mi_on_is_refused_naming_the_recorded_ones(tmp_
     assert '## binning {"bin_size": 0.07}, test split' in path.read_text().splitlines()
 
 
+def test_groups_measured_on_another_split_only_are_named_in_a_report_on_this_one(tmp_path):
+    # A new user's: two cohorts reported together, one with MI on the full inputs alone, lost its
+    # groups from every MI section without a word
+    from bench.make_results import write_run
+    root = tmp_path / "root"
+    for seed in range(2):
+        write_run(root, "pair", {"epochs": 20}, seed=seed, cohort="c", logged=8)
+        write_run(root, "whole", {"epochs": 20, "initial_bias": 1.0, "mi_splits": ["full"]}, seed=seed, cohort="f",
+                  logged=8)
+    path, _ = report.write_report(report.ResultStore(root), ["c", "f"], tmp_path / "out")
+    text = path.read_text()
+    note = next(line for line in text.splitlines() if line.startswith("Not in the MI sections below"))
+    assert note.startswith("Not in the MI sections below, no MI on the train split (the splits they have): ")
+    assert "(full). --split full reports them." in note and "initial_bias=1" in note
+    assert "## binning" in text and text.count("initial_bias=0") > 1
+
+
 def test_a_selected_run_whose_table_cannot_be_read_is_named_in_the_report(tmp_path):
     # A damaged mi.parquet once left its run out of every MI statistic without a word: the report
     # said n = 1 where the cohort has 2 seeds, and nothing about why.
@@ -422,7 +439,7 @@ def test_a_reference_without_a_kept_run_or_rows_falls_back_and_says_why(known):
     unmeasured = these[these["group_id"] != single]
     assert set(cohort_tables.comparison_table(unmeasured, labels, single)["b"]) == {"learning_rate=0.0001"}
     assert cohort_tables.reference_note(unmeasured, labels, single) == (
-        "The reference learning_rate=0.001 is not measured with these parameters: compared with "
+        "The reference learning_rate=0.001 is not measured with these parameters on this split: compared with "
         "learning_rate=0.0001, the first group that is.")
 
 
