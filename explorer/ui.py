@@ -110,6 +110,8 @@ def whole_number_input(container, label: str, low: int, high: int, default: int,
     own binding (bind="query-params") fails on inf or nan, with a traceback on the page."""
     linked = st.query_params.get(key)
     value = default
+    if linked is not None and _from_link(key):
+        _given_twice(key)                # the last value is the one read, as below
     if linked is not None:
         try:
             number = float(linked)
@@ -165,14 +167,15 @@ def _from_link(key: str) -> bool:
     return first
 
 
-def offered(key: str, shown: list, what: str | None = None, any_case: bool = False) -> list:
+def offered(key: str, shown: list, what: str | None = None, any_case: bool = False, read_last: bool = True) -> list:
     """`shown` (a bound widget's options), after naming a link's `key` that is not among them:
     Streamlit's binding drops such a value unsaid, and the page then showed its default (another
     estimator, split or epoch, band or layout) as if the link had named it. `what` names what the
-    selected runs recorded no such of; None for the page's own fixed choices, which are listed."""
+    selected runs recorded no such of; None for the page's own fixed choices, which are listed.
+    `read_last` False for a bound select_slider, which reads none of a key given twice."""
     linked, from_link = st.query_params.get(key), _from_link(key)
     if from_link:
-        _given_twice(key)
+        _given_twice(key, read_last)
     fold = str.lower if any_case else str          # `any_case`: the binding reads the value in any case (a toggle's)
     if from_link and linked is not None and fold(linked) not in [fold(str(option)) for option in shown]:
         why = (f"the selected runs recorded no such {what}" if what else

@@ -219,3 +219,12 @@ def test_a_parameter_given_twice_is_named_and_its_last_value_used(monkeypatch, c
     assert "The link gives smooth 2 times; none of them is read: the slider shows its default." in warnings(at)
     at = open_app(monkeypatch, cohort_root, "phases", reference=["a", "b"])
     assert "The link gives reference 2 times" in warnings(at), warnings(at)
+    # an attacker's: a select_slider read neither of two speeds but was said to read the last; the
+    # number of columns and the Runs page's filters took the last without a word
+    at = open_app(monkeypatch, cohort_root, "movie", speed=["2×", "4×"])
+    assert "The link gives speed 2 times; none of them is read: the slider shows its default." in warnings(at)
+    assert at.select_slider(key="speed").value == "1×"
+    at = open_app(monkeypatch, cohort_root, "training", cols=["3", "4"])
+    assert "The link gives cols 2 times; its last value, 4, is the one read." in warnings(at)
+    at = open_app(monkeypatch, cohort_root, select="shown", where=["initial_bias > 5", "1=1"])
+    assert "the link gives where 2 times; its last value, 1\\=1, is the one read" in warnings(at), warnings(at)

@@ -429,6 +429,10 @@ def test_the_estimators_side_by_side_on_the_page_are_each_estimators_own_verdict
     ksg = tmp_path / "ksg"
     write_ksg_cohort(ksg)
     assert not [t for t in open_phases(monkeypatch, ksg).toggle if t.key == "across"]
+    # an attacker's: a link's across=true there was dropped unsaid, and stayed in the URL
+    at = open_phases(monkeypatch, ksg, across="true")
+    assert any("across=true is dropped: fewer than two estimators record I(X;T)" in unescaped(w.value)
+               for w in at.warning) and "across" not in at.query_params
 
 
 def test_groups_along_initial_bias_get_the_trend_along_it(monkeypatch, cohort_root):

@@ -36,8 +36,8 @@ split = middle.radio("Split", ui.offered("split", ui.ordered_splits(choices.loc[
 color_by = colour.radio("Trajectories", ui.offered("trail", ["layer", "epoch"]), key="trail",
                         bind="query-params", horizontal=True,
                         help="colour of the paths behind the points: by layer, or by epoch (viridis)")
-speed = speed_column.select_slider("Speed", ui.offered("speed", list(SPEEDS)), value="1×", key="speed",
-                                   bind="query-params",
+speed = speed_column.select_slider("Speed", ui.offered("speed", list(SPEEDS), read_last=False), value="1×",
+                                   key="speed", bind="query-params",
                                    help=f"1×: the whole run in {RUN_SECONDS} s; 2× in half that, ...")
 playing = play_column.toggle("Play", key="playing")
 
@@ -69,7 +69,7 @@ def movie() -> None:
     elif (current := st.session_state.get("movie_epoch")) not in (None, *epochs):
         # an epoch another run logged (the run was changed): this run's nearest, not its first
         st.session_state["movie_epoch"] = min(epochs, key=lambda logged: (abs(logged - current), logged))
-    ui.offered("movie_epoch", epochs, "logged epoch")
+    ui.offered("movie_epoch", epochs, "logged epoch", read_last=False)
     epoch = st.select_slider("Epoch", epochs, key="movie_epoch", bind="query-params")
     title = f"{labels[run_id]}: epoch {epoch} ({name} {params}, {split} split)"   # kept in downloads
     chart = charts_infoplane.infoplane_at_epoch(frame, epoch, title=title, color_by=color_by)

@@ -90,6 +90,10 @@ measured_phases = ui.phases(store, list(with_mi))       # cached: the tables rea
 with_i_xt = measured_phases[(measured_phases["split"] == split) & measured_phases["peak_i_xt"].notna()]
 measured_on_split = set(with_i_xt["estimator"] + " " + with_i_xt["params"])     # ksg records no I(X;T)
 on_split = [choice for choice in estimators if choice in measured_on_split]    # the Estimator box's order
+if len(on_split) < 2 and (linked_across := st.query_params.get("across")) is not None:   # no toggle to read it
+    st.warning(f"The link's across={ui.plain(ui.cut(linked_across))} is dropped: fewer than two estimators record "
+               f"I(X;T) on the {split} split of these runs.", icon=":material/link_off:")
+    st.query_params.pop("across")
 ui.offered("across", ["true", "false"], any_case=True)      # what Streamlit's binding reads
 across = len(on_split) > 1 and d3.toggle(
     "Across estimators", False, key="across", bind="query-params",

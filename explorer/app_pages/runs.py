@@ -68,6 +68,7 @@ if run_filter.KEY not in st.session_state:
                                            st.query_params.get_all(run_filter.VALUES), "")
     st.session_state[run_filter.KEY], st.session_state[run_filter.VALUES] = linked.key, list(linked.values)
     said = st.session_state.get(ui.LINK_PROBLEMS, ([], None))[0]    # a `select=shown` link's: the sidebar's
+    problems = run_filter.given_twice(st.query_params) + problems
     link_warnings += [ui.plain(problem) for problem in problems if problem not in said]
 if WHERE not in st.session_state:
     linked_where = st.query_params.get(WHERE, "")
