@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ibstore import layout
 from ibstore.progress import SweepProgress, holder, progress_path, read_progress
 from ibstore.index import scan
 from ibstore.record import Status
@@ -47,8 +48,11 @@ def statuses(root: Path) -> Counter[str]:
 
 def _unusable(root: Path) -> str | None:
     """Why no runs can be read from or trained into `root` (a file, a link to nothing, a path too long
-    for the system), or None: a folder, or none yet, which the quickstart makes."""
+    for the system, a runs folder that is a symbolic link), or None: a folder, or none yet, which the quickstart makes."""
     try:
+        if layout.runs_dir(root).is_symlink():     # an attacker's: "holds no runs", and the quickstart then failed
+            return (f"holds its runs folder as a symbolic link ({layout.runs_dir(root)}): results are read and "
+                    "written only inside the root's own folders")
         if root.is_dir() or not (root.exists() or root.is_symlink()):
             return None
         return "is a symlink that leads nowhere" if not root.exists() else "is no folder (a file, or a link to one)"

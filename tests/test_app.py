@@ -887,12 +887,18 @@ def test_empty_root_shows_the_quickstart_command(monkeypatch, tmp_path):
     # folder yet" with the button, or a traceback; it is named, with no button to train beside it
     (tmp_path / "notes.txt").write_text("mine")
     (tmp_path / "to-file").symlink_to(tmp_path / "notes.txt")
+    # and a root whose runs folder is a link (the readers skip it): "holds no runs", and a quickstart that failed
+    (tmp_path / "elsewhere" / "runs").mkdir(parents=True)
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "runs").symlink_to(tmp_path / "elsewhere" / "runs")
     for root, problem in ((tmp_path / "notes.txt", "is no folder (a file, or a link to one)"),
                           (tmp_path / "to-file", "is no folder (a file, or a link to one)"),
+                          (tmp_path / "linked",
+                           f"holds its runs folder as a symbolic link ({tmp_path / 'linked' / 'runs'})"),
                           (tmp_path / ("z" * 300), "cannot be read (File name too long)")):
         at = open_app(monkeypatch, root)
         assert not at.exception and not at.button, root
-        assert at.error[0].value.startswith(f"The results root {problem}; give a folder")
+        assert at.error[0].value.startswith(f"The results root {problem}") and "; give a folder" in at.error[0].value
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
