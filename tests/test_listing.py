@@ -218,6 +218,13 @@ def test_a_runs_folder_given_as_the_root_is_not_written_into(tmp_path, capsys, v
                             f"(--results '{tmp_path / 'results'}')\n")
     assert "to do" not in captured.out                                         # not planned as if empty
     assert sorted(p.name for p in runs.iterdir()) == ["basic-1a2b3c4d-s0"]    # nothing written
+    # nor a run's own folder (it wrote a runs/ folder inside that run)
+    run = runs / "basic-1a2b3c4d-s0"
+    assert cli.main([*verb, str(config), "--results", str(run)]) == 2
+    assert capsys.readouterr().err == (f"error: cannot write results under '{run}': it is a run's folder (it holds "
+                                       f"run.json); give the results root that holds it (--results "
+                                       f"'{tmp_path / 'results'}')\n")
+    assert sorted(p.name for p in run.iterdir()) == ["run.json"]
 
 
 def test_a_root_beside_a_folder_it_may_not_search_is_read_as_before(tmp_path, capsys, monkeypatch):
