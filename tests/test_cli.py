@@ -347,3 +347,21 @@ def _unlocked(run_dir):
     from ibstore.lock import RunLock
     with RunLock.acquire(run_dir, wait_s=0):
         return True
+
+
+def test_a_data_file_too_large_for_memory_is_refused_once_loaded(tmp_path, capsys):
+    # An attacker's: a 64-row CSV and three layers of 100,000 units passed planning (a file's size is
+    # unknown until it is read) and then asked for 40 GB a layer: a traceback and a failed run
+    rows = "\n".join(f"{i % 2},{i},{i * 2}" for i in range(64))
+    (tmp_path / "small.csv").write_text("label,a,b\n" + rows + "\n")
+    cfg = tmp_path / "big.json"
+    cfg.write_text(json.dumps({"name": "big", "dataset": "file", "dataset_path": str(tmp_path / "small.csv"),
+                               "label_column": "label", "epochs": 1, "architecture": [100000] * 3}))
+    root = tmp_path / "results"
+    assert cli.main(["run", str(cfg), "--results", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "needs about" in err and "GiB of memory" in err and "on file" in err and "Traceback" not in err
+    assert not list(root.glob("runs/*/run.json"))                  # nothing written
+    from trainer.config import memory, validate
+    needed = memory.memory_estimate(validate(json.loads(cfg.read_text()))[0], (64, 2, 2))
+    assert needed > memory.MEMORY_SHARE * memory.physical_memory() and f"{needed / 2**30:.1f} GiB" in err

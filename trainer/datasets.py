@@ -109,6 +109,11 @@ class Dataset:
     n_classes: int
     split_seed: int | None
 
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(inputs, features, classes), as config.memory_estimate takes it."""
+        return len(self.train.y) + len(self.test.y), self.train.x.shape[1], self.n_classes
+
     @cached_property
     def full(self) -> Split:
         """Train rows then test rows (for harmonics: all 4096 distinct inputs); built once."""

@@ -70,16 +70,18 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
 def check_datasets(plan: Plan) -> None:
     """Load each dataset the planned runs train on, once, before any run is taken: a data file that
     is missing or malformed is bad input then (DatasetError, exit 2) with nothing written, not a
-    `failed` run per seed left in the root. (`trainer sweep` does not: its workers, on a Ray
-    cluster too, may see files this machine does not; it records such runs failed.)"""
-    seen = set()
+    `failed` run per seed left in the root; so is a data file too large for this machine's memory
+    (ConfigError). (`trainer sweep` does not: its workers, on a Ray cluster too, may see files this
+    machine does not; it records such runs failed, with the same check once a worker has loaded it.)"""
+    loaded = {}
     for task in plan.tasks:
         settings = task.experiment.config
         key = (settings.dataset, settings.dataset_path, settings.label_column, settings.test_fraction,
                settings.split_seed)
-        if key not in seen:
-            seen.add(key)
-            datasets.load_data(settings)
+        if key not in loaded:
+            loaded[key] = datasets.load_data(settings).shape
+        if settings.dataset == "file":         # its size is known now: the memory check planning could not make
+            config.check_memory(settings, loaded[key])
 
 
 class RunOutcome:

@@ -33,7 +33,7 @@ from trainer import checkpoint, interrupts, saved, schedule, xla_cache
 from trainer.datasets import load_data
 from trainer.estimators.discrete import counts_entropy_bits
 from trainer.compiled import Chunk, CompiledSteps
-from trainer.config import PER_NETWORK_KEYS, Experiment, ExperimentConfig, shape_key
+from trainer.config import PER_NETWORK_KEYS, Experiment, ExperimentConfig, check_memory, shape_key
 from trainer.flushing import Flushes, settle_all
 from trainer.health import NetworkHealth
 from trainer.minibatch_orders import ChunkOrders
@@ -199,6 +199,8 @@ def _set_up(networks: list[Network], root: Path, start_epoch: int,
     (loss, accuracy, layers): its activations set the histogram grids."""
     config = networks[0].experiment.config
     data = load_data(config)
+    if config.dataset == "file":     # its size is known now: an attacker's 64-row file and 3 x 100,000 units
+        check_memory(config.model_copy(update={"n_runs": len(networks)}), data.shape)  # tried 40 GB a layer
     model = StackedMLP(config, data.train.x.shape[1], data.n_classes,
                        [NetworkSettings.of(n.experiment.config, n.seed) for n in networks])
     optimizer = Optimizer(config.optimizer, [n.experiment.config.learning_rate for n in networks],

@@ -29,9 +29,10 @@ COMPILE_BYTES_PER_LAYER = 40 * 2**20
 MEMORY_SHARE = 0.8
 
 
-def memory_estimate(config: ExperimentConfig) -> int | None:
+def memory_estimate(config: ExperimentConfig, shape: tuple[int, int, int] | None = None) -> int | None:
     """Bytes one experiment needs (all its seeds trained stacked), or None if its dataset's
-    size is unknown before loading (dataset "file").
+    size is unknown before loading (dataset "file"; `shape`, its (inputs, features, classes) once
+    loaded, gives it).
 
     Per network, float32: the weights W (P values) with their gradient, the two gradient
     sums of the gradient statistics (float64: 4 P) and a host copy at logged epochs (7 P), plus the
@@ -44,7 +45,7 @@ def memory_estimate(config: ExperimentConfig) -> int | None:
     (16 N max-units), TensorFlow itself and the compiled step, COMPILE_BYTES_PER_LAYER a layer.
     Close to the measured peaks above (bench/RESULTS.md).
     """
-    shape = DATASET_SHAPES.get(config.dataset)
+    shape = shape or DATASET_SHAPES.get(config.dataset)
     if shape is None:
         return None
     n_inputs, n_features, n_classes = shape
@@ -67,9 +68,10 @@ def physical_memory() -> int | None:
         return None
 
 
-def check_memory(config: ExperimentConfig) -> None:
-    """Refuse, before anything is written, an experiment that cannot fit in this machine's memory."""
-    needed, physical = memory_estimate(config), physical_memory()
+def check_memory(config: ExperimentConfig, shape: tuple[int, int, int] | None = None) -> None:
+    """Refuse, before anything is written, an experiment that cannot fit in this machine's memory
+    (a "file" dataset's once loaded: `shape` as memory_estimate's)."""
+    needed, physical = memory_estimate(config, shape), physical_memory()
     if needed is not None and physical is not None and needed > MEMORY_SHARE * physical:
         raise ConfigError(
             f"config key 'architecture' = {config.architecture} with {config.n_runs} seed(s) on "
