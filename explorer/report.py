@@ -187,8 +187,11 @@ def _remove_dead_staging(target: Path) -> None:
 
 def _staging_prefix(name: str) -> str:
     """".NAME.HOST.": a report's folder is written beside its target as this, its pid and tempfile's
-    suffix, so that a later report on this host can tell a killed writer's folder by its pid."""
-    return f".{name}.{socket.gethostname()}."
+    suffix, so that a later report on this host can tell a killed writer's folder by its pid. A NAME
+    beyond 100 bytes is its digest: with the rest it passed the 255 bytes a name may take (an
+    attacker's valid 240-character folder was refused as "File name too long")."""
+    shown = name if len(name.encode()) <= 100 else hashlib.sha256(name.encode()).hexdigest()[:16]
+    return f".{shown}.{socket.gethostname()}."
 
 
 def _swap_in(staging: Path, target: Path) -> None:

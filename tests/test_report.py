@@ -665,6 +665,16 @@ def test_a_report_removes_what_a_killed_report_left_beside_it(known, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other_target.name, other_host.name, "rep"])
 
 
+def test_a_report_folder_with_the_longest_name_a_file_may_take_is_written(known, tmp_path):
+    # An attacker's: a valid 240-character folder name was refused as "File name too long", the
+    # staging name (".NAME.HOST.PID.RANDOM.tmp") beside it being longer than 255 bytes
+    root, _ = known
+    target = tmp_path / ("r" * 240)
+    assert cli.main(["report", "cohort-noise", "--results", str(root), "--output", str(target)]) == 0
+    assert (target / "report.md").is_file() and [p.name for p in tmp_path.iterdir()] == [target.name]
+    assert len(report._staging_prefix(target.name).encode()) < 100      # the digest, not the name
+
+
 def test_config_values_reach_the_markdown_as_text_not_html_links_or_lines(tmp_path):
     """A config value is anyone's text (an attacker's file name `<img src=x onerror=...>` as a
     dataset_path): report.md carried it raw into headings, sentences and table rows, and a viewer that
