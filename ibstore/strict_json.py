@@ -87,6 +87,10 @@ def _number(what: str, literal: str) -> float:
     value = float(literal)
     if not math.isfinite(value):   # 1e999 parses as infinity
         raise JsonError(f"{what} is not valid JSON: the number {literal[:30]} is too large for a 64-bit float")
+    if value == 0 and any(digit in "123456789" for digit in literal.lower().split("e")[0]):
+        # 1e-400 parses as 0: a bias "1e-400" trained (and was named) as bias 0, whose runs it reused
+        raise JsonError(f"{what} is not valid JSON here: the number {literal[:30]} is too small for a 64-bit "
+                        f"float (it would be read as 0)")
     return value
 
 

@@ -208,6 +208,7 @@ def run_cli(tmp_path, capsys, config_path, *extra) -> str:
     ('{"learning_rate": Infinity}', ["not valid JSON", "Infinity"]),
     ('{"initial_bias": -Infinity}', ["not valid JSON", "-Infinity"]),
     ('{"initial_bias": 1e999}', ["not valid JSON", "1e999", "too large"]),
+    ('{"initial_bias": 1e-400}', ["1e-400", "too small", "read as 0"]),    # an attacker's: trained as bias 0
     ('{"grid": {"initial_bias": [0, NaN]}}', ["not valid JSON", "NaN"]),
     ('{"name": 5}', ["'name' = 5", "non-empty string"]),
     ('{"name": ["a"]}', ["'name' = [\"a\"]", "non-empty string"]),
@@ -246,6 +247,7 @@ def test_config_file_edge_cases_exit_2_with_one_line(tmp_path, capsys, text, wor
     ("initial_bias=NaN", ["--set 'initial_bias=NaN'", "NaN and Infinity are refused"]),
     ("learning_rate=Infinity", ["Infinity"]),
     ("initial_bias=1e999", ["too large"]),
+    ("initial_bias=1e-400", ["too small", "read as 0"]),
     ("initial_bias=nan", ["'initial_bias' = 'nan'"]),  # not JSON: a string, which is not a number
     ("seed=4294967296", ["'seed' = 4294967296"]),
     ("batch_size=1000000000000000000000", ["--set 'batch_size=1000000000000000000000'", "64-bit range"]),
