@@ -139,13 +139,23 @@ def common_config_with_var(configs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def labels(configs: dict[str, dict[str, Any]], with_seed: bool = True) -> dict[str, str]:
     """A title per run (or group) id from the keys that vary among these configs, the seed last if
-    it varies and `with_seed` (the id if nothing varies), ordered by those keys' values."""
+    it varies and `with_seed` (the id if nothing varies), ordered by those keys' values; a list of
+    estimators by their names (`short_value`) where the titles stay as distinct as with the JSON.
+
+    >>> lists = [[{"name": "binning", "params": {"bin_size": 0.07}}], [{"name": "kde_upper", "params": {}}]]
+    >>> labels({"a": {"estimators": lists[0]}, "b": {"estimators": lists[1]}})
+    {'a': 'estimators=binning', 'b': 'estimators=kde_upper'}
+    """
     keys = varying_keys(list(configs.values()))
     if with_seed and varying_seed(list(configs.values())):
         keys.append(SEED_KEY)
     flats = {key: flatten(config) for key, config in configs.items()}
     order = sorted(configs, key=lambda k: ([_sortable(flats[k].get(key)) for key in keys], k))
-    return {k: format_config(configs[k], keys) if keys else k for k in order}
+    titles = {k: format_config(configs[k], keys) if keys else k for k in order}
+    # a list of estimators by their names, where that tells the groups apart as well: a new user's two
+    # cohorts, reported together, had groups titled by 600 characters of JSON no one could type
+    short = {k: format_config(configs[k], keys, short_value) if keys else k for k in order}
+    return short if len(set(short.values())) == len(set(titles.values())) else titles
 
 
 def told_apart(titles: dict[str, str], cohorts: dict[str, str | None]) -> dict[str, str]:

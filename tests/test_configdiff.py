@@ -127,6 +127,24 @@ def test_the_store_titles_two_cohorts_with_one_grid_apart(tmp_path):
                                        "y: initial_bias=1"]
 
 
+def test_groups_told_apart_by_their_estimator_lists_are_titled_by_the_names(tmp_path):
+    # A new user's: two cohorts with different estimator lists, reported together, titled every group
+    # by its whole list's JSON (600 characters); by the names where those tell the groups apart
+    from bench.make_results import write_run
+    from explorer.results import ResultStore
+    one, two = ([{"name": "binning", "params": {"bin_size": 0.07}}],
+                [{"name": "binning", "params": {"bin_size": 0.07}}, {"name": "kde_upper", "params": {}}])
+    for estimators, cohort in ((one, "x"), (two, "y")):
+        write_run(tmp_path, cohort, {"epochs": 20, "estimators": estimators, "activation_fn": "tanh"}, cohort=cohort,
+                  logged=4)
+    store = ResultStore(tmp_path)
+    assert sorted(store.labels(list(store.runs()["run_id"]), by_group=True).values()) == [
+        "estimators=binning", "estimators=binning+kde_upper"]
+    # where the names alone would not tell them apart, the JSON does
+    assert labels({"a": {"estimators": one}, "b": {"estimators": [{"name": "binning", "params": {"bin_size": 0.3}}]}}
+                  )["a"] == 'estimators=[{"name": "binning", "params": {"bin_size": 0.07}}]'
+
+
 def test_two_cohorts_on_one_grid_get_a_trend_each(tmp_path):
     # their groups are told apart, but the trend along initial_bias pooled their seeds as one group's
     from bench.make_results import write_run
