@@ -92,9 +92,21 @@ def _comparable(value: Any) -> Any:
 
 def format_config(config: dict[str, Any], keys: list[str], value_text: Callable[[Any], str] | None = None) -> str:
     """'initial_bias=0.2, activation_fn=relu' for the given dotted keys, each value as `value_text`
-    writes it (default `format_value`; `trainer ls` writes `short_value`)."""
+    writes it (default `format_value`; `trainer ls` writes `short_value`). A key this config lacks
+    is "(missing)", unless the config holds it in another form: a key above it (log_schedule
+    "ibsgd" where others hold log_schedule.log_spaced) or below it (log_schedule.log_spaced where
+    others hold log_schedule), which says it (a new user read "log_schedule=(missing)").
+
+    >>> format_config({"log_schedule": {"log_spaced": 40}}, ["log_schedule", "log_schedule.log_spaced", "seed"])
+    'log_schedule.log_spaced=40, seed=(missing)'
+    """
     flat, value_text = flatten(config), value_text or format_value
-    return ", ".join(f"{key}={value_text(flat[key]) if key in flat else '(missing)'}" for key in keys)
+
+    def held_otherwise(key: str) -> bool:
+        return any(other in flat and (key.startswith(other + ".") or other.startswith(key + ".")) for other in keys)
+
+    return ", ".join(f"{key}={value_text(flat[key]) if key in flat else '(missing)'}" for key in keys
+                     if key in flat or not held_otherwise(key))
 
 
 def short_value(value: Any) -> str:

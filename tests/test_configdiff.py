@@ -145,6 +145,18 @@ def test_groups_told_apart_by_their_estimator_lists_are_titled_by_the_names(tmp_
                   )["a"] == 'estimators=[{"name": "binning", "params": {"bin_size": 0.07}}]'
 
 
+def test_a_key_held_as_a_dict_in_some_configs_titles_them_without_missing_parts():
+    # A new user's: log_schedule "ibsgd" beside {"log_spaced": 40} titled the groups
+    # "log_schedule=ibsgd, log_schedule.log_spaced=(missing)" and "log_schedule=(missing), ..."
+    titles = labels({"a": {"log_schedule": "ibsgd", "epochs": 10}, "b": {"log_schedule": {"log_spaced": 40},
+                                                                         "epochs": 10},
+                     "c": {"log_schedule": "ibsgd", "epochs": 20}})
+    assert titles == {"a": "epochs=10, log_schedule=ibsgd", "b": "epochs=10, log_schedule.log_spaced=40",
+                      "c": "epochs=20, log_schedule=ibsgd"}
+    # a key no form of which a config holds is still named missing
+    assert labels({"a": {"x": 1}, "b": {"y": 2}}) == {"a": "x=1, y=(missing)", "b": "x=(missing), y=2"}
+
+
 def test_two_cohorts_on_one_grid_get_a_trend_each(tmp_path):
     # their groups are told apart, but the trend along initial_bias pooled their seeds as one group's
     from bench.make_results import write_run
