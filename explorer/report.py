@@ -50,6 +50,7 @@ from explorer import charts_infoplane, cohort_tables, phase_charts
 from explorer.results import ResultStore
 from explorer.run_rows import in_order
 from ibstore import configdiff, layout, stats
+from ibstore.git_commit import SOURCE, git_commit
 from ibstore.record import Status
 from ibstore.text import terminal_text
 
@@ -250,15 +251,19 @@ def _code_version() -> str:
         except PackageNotFoundError:
             return "(not installed)"
     libraries = ", ".join(f"{name} {installed(name)}" for name in NUMERIC_LIBRARIES)
+    # the checkout's commit too (a new user could not tell which code wrote three reports from their
+    # digests alone); the digest is the source as imported, the commit the nearest named one
+    commit = git_commit()
+    checkout = "" if commit is None else f"; the checkout's HEAD is git commit {commit[:12]}"
     return (f"information-plane-lab {installed('information-plane-lab')}, source digest "
-            f"{source_digest(Path(__file__).resolve().parent.parent)} (not a git commit); {libraries}")
+            f"{source_digest(SOURCE)} (not a git commit{checkout}); {libraries}")
 
 
 NUMERIC_LIBRARIES = ("numpy", "scipy", "pandas", "duckdb", "pyarrow")   # numpy's generators draw the resamples
 # The code that writes a report, "information-plane-lab 0.1.0, source digest 1a2b3c4d5e6f (not a git
-# commit); numpy 2.3.5, ...":
+# commit; the checkout's HEAD is git commit 0123456789ab); numpy 2.3.5, ...":
 # the package's version, `source_digest` of the source as this process imported it (committed or
-# not), and the libraries its numbers come from. Two reports of one results root that disagree then
+# not), the checkout's commit where it is one, and the libraries its numbers come from. Two reports of one results root that disagree then
 # say whether their code did: a reviewer's two reports of an unchanged root differed in their p
 # values, the compression test having changed between them, and nothing in them said so.
 CODE_VERSION = _code_version()

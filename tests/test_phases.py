@@ -1102,16 +1102,16 @@ def test_the_per_layer_table_counts_the_runs_left_out_and_the_note_names_them_on
 
 
 def test_a_cell_over_fewer_seeds_than_its_row_says_so_and_the_note_names_the_seeds():
-    # A sceptic's: a row read n = 4 while its snr_drop_epoch cell averaged 3 seeds (one seed's SNR never
-    # fell below half its peak), and nothing said so
+    # A sceptic's: a row read n = 4 while its snr_drop_epoch cell averaged 3 seeds, and nothing said so.
+    # Here the fourth has no finite SNR (not censored: that one is kept, its mean a lower bound, in
+    # test_a_group_with_a_censored_drop_epoch_has_its_mean_bounded_below_and_no_snr_rule)
     phases = synthetic_phases({"g": [0.5, 0.6, 0.7, 0.8]}).assign(snr_drop_epoch=[30.0, 40.0, 50.0, None])
     group_stats = with_curves(phases).assign(group=lambda frame: frame["group_id"])
     row = cohort_tables.group_table(group_stats).iloc[0]
     assert row["n"] == 4 and row["snr_drop_epoch"] == "40.0 [15.2, 64.8] (n = 3)"
     assert row["compression_bits"] == "0.75 [0.54, 0.96]"          # over every seed: no count
     assert cohort_tables.left_out_note(group_stats) == (
-        "Left out: g, dense_4: g-s3 from snr_drop_epoch (no drop epoch: its SNR never fell below half its peak "
-        "after it, or has no finite value).")
+        "Left out: g, dense_4: g-s3 from snr_drop_epoch (no finite SNR: all-zero gradients, or one minibatch).")
 
 
 def last_hidden_stats(excess_by_group: dict[str, list[float]]) -> pd.DataFrame:

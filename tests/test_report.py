@@ -137,7 +137,9 @@ def test_a_p_below_0001_is_written_so_and_others_to_3_digits():
 
 def test_the_report_names_the_code_that_wrote_it(tmp_path):
     """The header names the package's version, a SHA-256 of the ibstore and explorer source (which any
-    edit changes, committed or not) and the numeric libraries' versions."""
+    edit changes, committed or not), the checkout's git commit (tests/test_git_commit.py) and the
+    numeric libraries' versions."""
+    from ibstore.git_commit import git_commit
     from importlib.metadata import version
 
     top = Path(report.__file__).resolve().parent.parent
@@ -145,8 +147,10 @@ def test_the_report_names_the_code_that_wrote_it(tmp_path):
     whole = hashlib.sha256(b"".join(p.relative_to(top).as_posix().encode() + b"\0" + p.read_bytes() + b"\0"
                                     for p in files)).hexdigest()[:12]
     libraries = ", ".join(f"{name} {version(name)}" for name in ("numpy", "scipy", "pandas", "duckdb", "pyarrow"))
+    commit = git_commit(top)
+    checkout = "" if commit is None else f"; the checkout's HEAD is git commit {commit[:12]}"
     assert report.CODE_VERSION == (f"information-plane-lab {version('information-plane-lab')}, source digest {whole} "
-                                   f"(not a git commit); {libraries}")
+                                   f"(not a git commit{checkout}); {libraries}")
     for name in ("ibstore", "explorer"):
         shutil.copytree(top / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     assert report.source_digest(tmp_path) == whole

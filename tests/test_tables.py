@@ -5,7 +5,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ibstore import layout
-from trainer import store
 from trainer.store import RunWriter
 from trainer.tables import read_table, table_files
 
@@ -16,8 +15,7 @@ def codecs(path) -> set[str]:
             for group in range(metadata.num_row_groups) for column in range(metadata.num_columns)}
 
 
-def test_parts_are_snappy_and_the_compacted_base_is_the_whole_table_in_zstd(tmp_path, monkeypatch):
-    monkeypatch.setattr(store, "git_commit", lambda: None)   # no subprocess in the fast tier
+def test_parts_are_snappy_and_the_compacted_base_is_the_whole_table_in_zstd(tmp_path):
     writer = RunWriter(tmp_path, {"run_id": "r", "epochs_total": 9}, flush_seconds=0)
     for epoch in range(4):
         writer.add("metrics", {"run_id": "r", "epoch": epoch, "split": ["train", "test"],

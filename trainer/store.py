@@ -18,7 +18,6 @@ import os
 import platform
 import shutil
 import socket
-import subprocess
 import sys
 import time
 from concurrent.futures import Executor, Future, wait
@@ -30,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ibstore import index, layout
+from ibstore.git_commit import git_commit
 from ibstore.lifecycle import Redo, may_replace, read_record
 from ibstore.lock import RunLock
 from ibstore.record import SCHEMA_VERSION, RunRecord, SplitFacts, Status, utc_now
@@ -95,15 +95,6 @@ def versions() -> dict[str, str | None]:
         "package": package,
         "git_commit": git_commit(),
     }
-
-
-def git_commit() -> str | None:
-    try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                                capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
 
 
 def remove_results(root: Path, run_id: str) -> None:
