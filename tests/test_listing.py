@@ -13,6 +13,9 @@ BASE = {"run_id": "r1", "status": "completed", "schema_version": SCHEMA_VERSION}
 
 
 def test_ls_sorts_numbers_in_run_ids_by_value():
+    import json
+
+    from trainer import config
     from trainer.listing import natural_key
 
     ids = ["bias-2-0-3fa1c2d0-s0", "bias-0-2-3fa1c2d0-s0", "bias-m1-0-3fa1c2d0-s0", "bias-0-0-3fa1c2d0-s0",
@@ -21,6 +24,11 @@ def test_ls_sorts_numbers_in_run_ids_by_value():
         "m1", "m0-5", "0", "0-2",
         "bias-m1-0-3fa1c2d0-s0", "bias-0-0-3fa1c2d0-s0", "bias-0-0-3fa1c2d0-s2", "bias-0-0-3fa1c2d0-s10",
         "bias-0-2-3fa1c2d0-s0", "bias-2-0-3fa1c2d0-s0", "bias-10-0-3fa1c2d0-s0"]
+    # a sceptic's learning rates, which JSON writes 1e-05 below 0.0001, were sorted as text
+    rate_of = {config.slug(f"c[learning_rate={json.dumps(rate)}]") + "-3fa1c2d0-s0": rate
+               for rate in (0.001, 1e-05, 0.0001, 5e-05, 2.5e-05, -1e-05)}
+    assert "c-learning-rate-2-5e-05-3fa1c2d0-s0" in rate_of
+    assert [rate_of[run_id] for run_id in sorted(rate_of, key=natural_key)] == sorted(rate_of.values())
 
 
 def test_ls_table_is_aligned_escaped_and_has_a_header_when_empty():

@@ -36,9 +36,11 @@ LEGEND = ("flags: dead = from some logged epoch to the end a hidden layer got ex
 
 # A number inside a run id is a whole dash-separated token. Slugs write a minus sign as "m"
 # and a decimal point as "-" (trainer.config.slug: bias=-0.5 -> "m0-5"), so
-# "m1" < "0" < "0-2" < "2" < "10"; a token of letters then digits ("s10") ends in a number.
-# Tokens mixing digits and letters otherwise (config hashes) stay text.
-_SLUG_NUMBER = re.compile(r"(?<![a-z0-9])(?:(m?)(\d+)(?:-(\d+))?|[a-z]+(\d+))(?![a-z0-9])")
+# "m1" < "0" < "0-2" < "2" < "10"; JSON's exponent form of a small number, 1e-05 or 2.5e-05, keeps
+# its "e-" ("1e-05" < "0-0001": a sceptic's learning rates were sorted as text); a token of
+# letters then digits ("s10") ends in a number. Tokens mixing digits and letters otherwise
+# (config hashes) stay text.
+_SLUG_NUMBER = re.compile(r"(?<![a-z0-9])(?:(m?)(\d+)(?:-(\d+))?(?:e-(\d+))?|[a-z]+(\d+))(?![a-z0-9])")
 
 
 def natural_key(run_id: str) -> tuple:
@@ -46,12 +48,12 @@ def natural_key(run_id: str) -> tuple:
     key: list[tuple] = []
     position = 0
     for match in _SLUG_NUMBER.finditer(run_id):
-        minus, whole, fraction, trailing = match.groups()
+        minus, whole, fraction, exponent, trailing = match.groups()
         if trailing is not None:
-            start, value = match.start(4), float(trailing)
+            start, value = match.start(5), float(trailing)
         else:
             start = match.start()
-            value = float(f"{whole}.{fraction}" if fraction else whole) * (-1 if minus else 1)
+            value = float(f"{whole}.{fraction or 0}e-{exponent or 0}") * (-1 if minus else 1)
         key.append((run_id[position:start], value))
         position = match.end()
     key.append((run_id[position:],))
