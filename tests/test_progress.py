@@ -64,6 +64,21 @@ def test_without_a_terminal_a_plain_line_with_rate_and_eta_comes_every_interval(
     assert "\r" not in out.getvalue() and "\x1b" not in out.getvalue()
 
 
+def test_an_eta_unknown_for_the_mix_of_epochs_says_what_it_waits_for(clock):
+    # A new user's: "ETA ?" for five minutes under ibsgd's schedule (every one of the first 20 epochs
+    # logged), with no word of why
+    out = io.StringIO()
+    bar = SweepBar(total=Work(1200, 600), runs=4, terminal=False, line_seconds=10, stream=out)
+    for _ in range(3):
+        clock.now += 10
+        bar.trained(Work(200, 200))       # every epoch so far logged; 600 left, none of them logged
+    assert out.getvalue().splitlines()[-1].endswith("ETA ? until both logged and unlogged epochs are seen, "
+                                                    "0/4 runs ended]")
+    clock.now += 10
+    bar.trained(Work(200, 0))             # an unlogged stretch: both costs are measured
+    assert "ETA ? until" not in bar.plain_line(clock.now) and "ETA 00:" in bar.plain_line(clock.now)
+
+
 def test_the_eta_weighs_logged_epochs_by_their_cost():
     # 45 networks under the default schedule (every epoch logged below 50, every 2nd below 100,
     # every 20th below 2000, every 100th after): a trained network-epoch costs 0.5 ms, a logged

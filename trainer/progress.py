@@ -89,6 +89,7 @@ class Eta:
         self.first: tuple[float, int, int] | None = None      # (seconds, epochs, logged) of the first report
         self.gram, self.moment = np.zeros((2, 2)), np.zeros(2)   # sums of x x' and x * seconds
         self.last: tuple[np.ndarray, float] | None = None       # x and seconds of the latest report
+        self.one_mix = False     # the last seconds_left was unknown for the mix of the work seen so far
 
     def observe(self, now: float, done: Work) -> None:
         if self.first is None:
@@ -101,13 +102,16 @@ class Eta:
         self.last = (work, seconds)
 
     def seconds_left(self, left: Work) -> float | None:
-        """a * left.epochs + b * left.logged; None before two reports, or while it is unknown."""
+        """a * left.epochs + b * left.logged; None before two reports, or while it is unknown
+        (`one_mix`: the rest is another mix of logged and unlogged epochs than the reports')."""
+        self.one_mix = False
         if self.last is None or not self.last[0].any():
             return None
         rest = np.maximum([left.epochs, left.logged], 0).astype(float)
         if not self._two_mixes():           # one direction of work so far: price the rest along it
             work, seconds = self.last
             if abs(work[0] * rest[1] - work[1] * rest[0]) > SAME_MIX * np.linalg.norm(work) * np.linalg.norm(rest):
+                self.one_mix = True
                 return None
             return float(seconds * (rest @ work) / (work @ work))
         costs = np.linalg.solve(self.gram, self.moment)
@@ -251,7 +255,9 @@ class SweepBar:
             # The fit's costs are those of every worker busy; with nothing left to start, the groups
             # still training are all there is, each at one worker's share of that rate.
             left *= self.most_in_flight / max(self.ledger.in_flight(), 1)
-        return (f"ETA {'?' if left is None else self.tqdm.format_interval(round(left))}, "
+        # why it is "?" for minutes under ibsgd's schedule, which logs every one of the first 20 epochs (a new user's)
+        unknown = "? until both logged and unlogged epochs are seen" if self.eta.one_mix else "?"
+        return (f"ETA {unknown if left is None else self.tqdm.format_interval(round(left))}, "
                 f"{self.runs_ended}/{self.runs} runs ended")
 
     def _show_postfix(self) -> None:
