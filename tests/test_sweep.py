@@ -191,14 +191,24 @@ def test_a_sweep_says_which_skipped_runs_are_recorded_in_another_cohort(tmp_path
         'sweep qs.json with --set epochs=5 --set log_schedule={"every": 1}: 3 runs planned, 3 already complete')
 
 
+def completed_as(root: Path, experiment, seed: int, run_id: str | None = None) -> str:
+    """A completed run.json of `experiment`'s seed, as its writer records it, under its own id or `run_id`."""
+    from trainer.store import run_fields
+
+    fields = run_fields(experiment, seed)
+    fields["run_id"] = run_id = run_id or fields["run_id"]
+    (root / "runs" / run_id).mkdir(parents=True)
+    write_record(root / "runs" / run_id / "run.json", RunRecord(**fields, status="completed", heartbeat_at=utc_now(),
+                                                                schema_version=SCHEMA_VERSION))
+    return run_id
+
+
 def test_a_grid_written_in_another_order_or_number_form_finds_its_runs_done(tmp_path, capsys):
     # An attacker's: the same grid with its keys in another order (or 0.0 for 0) named its runs anew,
     # the sweep trained the same networks again, and the report compared an experiment with itself
     written = config.plan({"name": "g3", **TINY, "n_runs": 2,
                            "grid": {"activation_fn": ["tanh"], "initial_bias": [0, 0.5]}})
-    done = [run_id for experiment in written for run_id in experiment.run_ids]
-    for run_id in done:
-        mark(tmp_path, run_id, "completed")
+    done = [completed_as(tmp_path, experiment, seed) for experiment in written for seed in experiment.seeds]
     for grid in ({"initial_bias": [0, 0.5], "activation_fn": ["tanh"]},
                  {"activation_fn": ["tanh"], "initial_bias": [0.0, 0.5]}):
         again = config.plan({"name": "g3", **TINY, "n_runs": 2, "grid": grid})
@@ -211,9 +221,24 @@ def test_a_grid_written_in_another_order_or_number_form_finds_its_runs_done(tmp_
         out = capsys.readouterr().out.splitlines()
         assert out[0].startswith(f"sweep g3.json: {len(done)} runs planned, {len(done)} already complete")
         assert out[1].startswith(f"  {len(renamed)} run(s) already complete under another name")
+        # and --force, which trains completed runs again, said "not trained again" and trained the config's own
+        forced = plan_sweep(again, tmp_path, Redo(interrupted=True, failed=True, completed=True))
+        assert not forced.same_as and forced.to_do == len(done)
+    # a reviewer's: two such configs at once (named apart from each other too) planned each run twice
+    both = [experiment for grid in ({"initial_bias": [0, 0.5], "activation_fn": ["tanh"]},
+                                    {"initial_bias": [0.0, 0.5], "activation_fn": ["tanh"]})
+            for experiment in config.plan({"name": "g3", **TINY, "n_runs": 2, "grid": grid})]
+    assert len({run_id for experiment in both for run_id in experiment.run_ids}) == 2 * len(done) - 2
+    assert sorted(plan_sweep(both, tmp_path).run_ids) == sorted(done)
     # another seed is other networks: trained
     other = config.plan({"name": "g3", **TINY, "n_runs": 1, "seed": 7, "grid": {"initial_bias": [0]}})
     assert plan_sweep(other, tmp_path).to_do == 1
+    # a run whose id carries the same hash but whose config is another (the hash is 32 bits: a reviewer
+    # found two learning rates sharing one) is not taken for it
+    (lone,) = config.plan({"name": "lone", **TINY, "learning_rate": 0.5})
+    (impostor,) = config.plan({"name": "impostor", **TINY, "learning_rate": 0.25})
+    completed_as(tmp_path, impostor, 0, run_id=f"impostor-{lone.run_id(0).rsplit('-', 2)[-2]}-s0")
+    assert plan_sweep([lone], tmp_path).to_do == 1
 
 
 def test_plan_skips_complete_runs_and_groups_the_rest_by_what_they_need(tmp_path):

@@ -13,6 +13,7 @@ split so that every worker has a group and each group fits in memory.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -205,7 +206,9 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
     Tasks of one shape are planned next to each other, ordered by activation (`stack_order`).
     """
     records = {run.run_id: run for run in scan(root, now=now).runs}
-    completed = same_networks(records)
+    # a run of these networks completed under another name stands in for the config's own, unless
+    # `redo` trains completed runs again (--force), which then trains the config's own run
+    completed = same_networks(records) if action(Status.COMPLETED, redo) is Action.KEEP else {}
     plan = Plan(tasks=[])
     seen: set[str] = set()
     for experiment in sorted(experiments, key=stack_order):
@@ -215,9 +218,12 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
             if run_id in seen or (only is not None and run_id not in only):  # the same experiment in two files
                 continue
             seen.add(run_id)
-            networks = networks_of(run_id)
-            if run_id not in records and completed.get(networks, run_id) != run_id:
-                plan.same_as[run_id] = run_id = completed[networks]
+            other = completed.get(networks_of(run_id), run_id)
+            if run_id not in records and other != run_id and same_config(records[other], experiment):
+                if other in seen:                  # two configs of these networks: planned once
+                    continue
+                seen.add(other)
+                plan.same_as[run_id] = run_id = other
             plan.run_ids.append(run_id)
             record = records.get(run_id)
             plan.stamps[run_id] = writer_stamp(record)
@@ -249,6 +255,15 @@ def same_networks(records: dict[str, RunRecord]) -> dict[str, str]:
     0, named its runs anew and trained them again) is the same computation, already done."""
     done = sorted(run_id for run_id, record in records.items() if record.status is Status.COMPLETED)
     return {networks_of(run_id): run_id for run_id in reversed(done)}     # the first by name
+
+
+def same_config(record: RunRecord, experiment: Experiment) -> bool:
+    """Whether `record` trained `experiment`'s config, apart from the seed and n_runs (which the
+    config hash leaves out too): the hash in a run id is 32 bits, and a reviewer found two learning
+    rates sharing one among 400,000."""
+    def identity(config: dict) -> str:
+        return json.dumps({k: v for k, v in config.items() if k not in ("seed", "n_runs")}, sort_keys=True)
+    return identity(record.config) == identity(json.loads(json.dumps(experiment.config.model_dump())))
 
 
 def writer_stamp(record: RunRecord | None) -> tuple | None:
