@@ -238,13 +238,12 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
     rows = []
     for (stratum, *keys), index in kept.groupby(["within", *stats.KEYS], sort=True, dropna=False).indices.items():
         for column, quantity in enumerate(quantities):
-            y_of, ranked = values[:, column], None
-            drop_censored = quantity == "snr_drop_epoch" and censored[index].any()
-            if drop_censored:
-                ranked = stats.ranked_drop_epochs(values[index, column], censored[index], censoring_epochs[index])
-                if ranked is not None:       # a censored seed is kept, ranked after every drop
-                    y_of = y_of.copy()
-                    y_of[index] = ranked
+            y_of = values[:, column]
+            ranked, unrankable = (stats.drop_ranks(values[index, column], censored[index], censoring_epochs[index])
+                                  if quantity == "snr_drop_epoch" else (None, False))
+            if ranked is not None:       # censored seeds kept, every seed followed to one horizon
+                y_of = y_of.copy()
+                y_of[index] = ranked
             finite = index[np.isfinite(y_of[index]) if ranked is None else ~np.isnan(y_of[index])]
             levels, steps = np.unique(key[finite], return_inverse=True)
             row = {"within": stratum or None, **dict(zip(stats.KEYS, keys)),
@@ -257,7 +256,7 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
             # as for two groups: a group all of whose runs' mean peaks at their end
             a_group_peaks_at_end = any(peaks_at_end[finite][group_ids[finite] == group].all()
                                        for group in set(group_ids[finite]))
-            untested = (stats.CENSORED_DROP if drop_censored and ranked is None else
+            untested = (stats.CENSORED_DROP if unrankable else
                         TOO_FEW_LEVELS if len(levels) < MIN_LEVELS else
                         stats.CLIPPED_BINS if clipped[index].any() and quantity != "snr_drop_epoch" else
                         stats.PEAKS_AT_END if a_group_peaks_at_end and quantity == stats.EXCESS else

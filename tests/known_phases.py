@@ -8,7 +8,7 @@ Seed groups (one layer, train split, binning 0.07; logged epochs 0..29):
   peak - final is positive in every seed, yet it is pure noise;
 - `single`: one seed (n = 1: no interval).
 The SNR of a run rises to its peak at epoch 4 and halves at epoch 12, except in the seed
-`noise` 0, whose SNR only rises (no drop: a missing value, named).
+`noise` 0, whose SNR only rises (no drop by its last epoch, 29: censored there).
 The run.json of `compress` and `noise` runs records their train split (1024 inputs, H(Y) = 1 bit:
 ceilings of 10 and 1 bits); `single`'s, as written before run.json recorded splits, does not.
 """

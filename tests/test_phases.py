@@ -19,7 +19,7 @@ from explorer import cohort_tables
 from explorer.results import ResultStore
 from ibstore import layout, stats
 from ibstore.sandbox import run_query
-from known_phases import RUNS, expected_phases, i_xt_curve, write_known_root
+from known_phases import EPOCHS, RUNS, expected_phases, i_xt_curve, write_known_root
 from trainer import cli
 from trainer.atomic import write_table
 
@@ -142,6 +142,11 @@ def test_group_statistics_match_hand_computed_values(known):
             row = stats_row(table, group_of(ids, group), quantity)
             values = kept_values(group, quantity)
             finite = values[np.isfinite(values)]
+            if quantity == "snr_drop_epoch" and len(finite) < len(values):    # noise 0's SNR only rises: censored
+                assert (row["n"], row["n_missing"], row["note"]) == (len(values), 0, stats.CENSORED_MEAN)
+                assert row["mean"] == pytest.approx(np.nan_to_num(values, nan=EPOCHS[-1]).mean())   # a lower bound
+                assert np.isnan(row["sd"]) and np.isnan(row["ci_low"])
+                continue
             assert row["n"] == len(finite) and row["n_missing"] == len(values) - len(finite)
             assert row["mean"] == pytest.approx(finite.mean()) and row["sd"] == pytest.approx(finite.std(ddof=1))
             if quantity == stats.EXCESS:
@@ -160,7 +165,8 @@ def test_group_statistics_match_hand_computed_values(known):
     assert (compress["runs"], compress["n_dead"], compress["n_unfinished"]) == (8, 1, 1)
     assert compress["excluded_runs"] == f"{ids[('compress', 6)]} (dead), {ids[('compress', 7)]} (running)"
     drop = stats_row(table, group_of(ids, "noise"), "snr_drop_epoch")
-    assert (drop["n"], drop["n_missing"], drop["missing_runs"]) == (5, 1, ids[("noise", 0)])
+    # noise 0's drop is censored, not missing: counted, its mean a lower bound (above)
+    assert (drop["n"], drop["n_missing"]) == (6, 0) and pd.isna(drop["missing_runs"])
 
 
 def test_t_interval_of_two_and_three_seeds_has_the_closed_form():
@@ -1315,43 +1321,62 @@ def test_a_group_whose_mean_peaks_at_its_end_has_no_comparison_or_trend_of_its_c
     assert moving.loc[stats.EXCESS, "p_value"] > 0 and moving.loc[stats.EXCESS, "note"] != stats.PEAKS_AT_END
 
 
-def _censored_drop_rows(groups: tuple[tuple[str, list], ...], snr_last_epoch: float) -> pd.DataFrame:
+def _censored_drop_rows(groups: tuple[tuple[str, list], ...], snr_last_epoch: float | dict[str, float]
+                        ) -> pd.DataFrame:
     """phases rows of layer 1, one per seed of each (group, drop epochs): None a censored drop epoch,
-    NaN no finite SNR at all; each seed's last epoch with a finite SNR."""
+    NaN no finite SNR at all; each seed's last epoch with a finite SNR (per group where a dict)."""
     return pd.DataFrame([
         {"run_id": f"{group}-{seed}", "group_id": group, "layer": 1, "layer_name": "dense_1",
          "estimator": "binning", "params": "{}", "split": "train", "peak_i_xt_epoch": 10, "peak_i_xt": 5.0,
          "final_i_xt": 4.0, "compression_bits": 1.0, "noise_floor_bits": 0.2, "group_peak_epoch": 10,
          "final_epoch": 400, "peak_i_yt_epoch": 20, "peak_i_yt": 0.9, "snr_drop_epoch": drop,
          "dead_network": False, "diverged": False, "status": "completed",
-         "snr_drop_censored": drop is None, "snr_last_epoch": snr_last_epoch}
+         "snr_drop_censored": drop is None,
+         "snr_last_epoch": snr_last_epoch[group] if isinstance(snr_last_epoch, dict) else snr_last_epoch}
         for group, drops in groups for seed, drop in enumerate(drops)])
 
 
-def test_a_drop_epoch_censored_before_another_seeds_drop_gets_no_comparison_or_trend():
+def test_censored_drop_epochs_are_compared_with_every_seed_followed_to_the_earliest_last_epoch():
     # A reviewer's: a seed whose SNR never halved by its end has a censored drop epoch, not a missing
-    # one; leaving it out moved its group's mean earlier, the direction the notebook asks about. Where
-    # its last finite SNR (epoch 20) comes before other seeds' drops, the two cannot be ordered.
+    # one; leaving it out moved its group's mean earlier, the direction the notebook asks about. Every
+    # seed is followed to the earliest last epoch with a finite SNR: b2 trained to epoch 20, the others
+    # to 400, so b0's drops, all after 20, rank with b2's censored seed; b2's by 20 stay
     from ibstore import trend
 
     phases = _censored_drop_rows((("b0", [40, 42, 44, 46]), ("b1", [30, 32, 34, 36]), ("b2", [10, 12, None, 16]),
-                                  ("b3", [30, 32, math.nan, 36])), snr_last_epoch=20)   # b3's NaN: no finite SNR
+                                  ("b3", [30, 32, math.nan, 36])),             # b3's NaN: no finite SNR
+                                 snr_last_epoch={"b0": 400, "b1": 400, "b2": 20, "b3": 400})
     censored = stats.compare_groups(phases, "b2", "b0").set_index("quantity").loc["snr_drop_epoch"]
-    assert censored["note"] == stats.CENSORED_DROP and np.isnan(censored["p_value"])
-    assert np.isnan(censored["difference"]) and np.isnan(censored["cliffs_delta"])   # the censoring's shift
+    u, p_value = _rank_sum_p(np.array([10, 12, np.inf, 16]), np.full(4, np.inf))
+    assert censored["note"] == stats.CENSORED_RANKS and censored["p_value"] == pytest.approx(p_value, abs=1e-12)
+    assert censored["cliffs_delta"] == pytest.approx(2 * u / 16 - 1) == -0.75 and np.isnan(censored["difference"])
     # a seed without any finite SNR (full-batch training: no spread over minibatches) is missing, not censored
     unmeasured = stats.compare_groups(phases, "b3", "b0").set_index("quantity").loc["snr_drop_epoch"]
-    assert unmeasured["note"] != stats.CENSORED_DROP and unmeasured["p_value"] > 0 and unmeasured["n_a"] == 3
+    assert unmeasured["note"] == stats.TOO_FEW_TO_DIFFER and unmeasured["p_value"] > 0 and unmeasured["n_a"] == 3
     whole = stats.compare_groups(phases, "b1", "b0").set_index("quantity").loc["snr_drop_epoch"]
     assert whole["p_value"] < 0.05 and whole["difference"] == -10          # both groups' every seed dropped
     steps = {run_id: float(run_id[1]) for run_id in phases["run_id"] if not run_id.startswith("b3")}
     along = trend.trends(phases, steps).set_index("quantity").loc["snr_drop_epoch"]
-    assert along["note"] == stats.CENSORED_DROP and np.isnan(along["p_value"])
-    assert cohort_tables.trend_table(trend.trends(phases, steps)).set_index("quantity").loc[
-        "snr_drop_epoch", "95 % CI"] == "– (a seed's SNR never halved, another's later)"
-    # without snr_last_epoch (a view from before it) no censored seed can be ordered either
-    assert stats.compare_groups(phases.drop(columns="snr_last_epoch"), "b2", "b0").set_index("quantity").loc[
-        "snr_drop_epoch", "note"] == stats.CENSORED_DROP
+    ranks = pd.Series([np.inf] * 8 + [10, 12, np.inf, 16]).rank().to_numpy()    # b0, b1 after 20; b2
+    assert along["note"] == stats.CENSORED_RANKS and along["n"] == 12
+    assert along["spearman_rho"] == pytest.approx(np.corrcoef(np.repeat([0.0, 1, 2], 4), ranks)[0, 1])
+    # a drop at the horizon itself is seen by it: before a seed censored there
+    edge = stats.compare_groups(_censored_drop_rows((("b0", [20, 20]), ("b2", [None, None])), snr_last_epoch=20),
+                                "b0", "b2").set_index("quantity").loc["snr_drop_epoch"]
+    assert edge["cliffs_delta"] == -1.0
+    # no seed censored, but one group trained to 60 and the other to 300: the longer one's drops after
+    # 60 would be unseen in the shorter, and its mean compared with the shorter's reads the shorter earlier
+    shorter = stats.compare_groups(_censored_drop_rows((("b0", [40, 200, 250]), ("b2", [10, 20, 30])),
+                                                       snr_last_epoch={"b0": 300, "b2": 60}),
+                                   "b2", "b0").set_index("quantity").loc["snr_drop_epoch"]
+    assert shorter["note"] == stats.CENSORED_RANKS and shorter["p_value"] == pytest.approx(
+        _rank_sum_p(np.array([10, 20, 30.]), np.array([40, np.inf, np.inf]))[1], abs=1e-12)
+    # without snr_last_epoch (a view from before it) no censored seed can be ranked
+    older = phases.drop(columns="snr_last_epoch")
+    assert stats.compare_groups(older, "b2", "b0").set_index("quantity").loc["snr_drop_epoch", "note"] == \
+        stats.CENSORED_DROP
+    assert cohort_tables.trend_table(trend.trends(older, steps)).set_index("quantity").loc[
+        "snr_drop_epoch", "95 % CI"] == "– (a seed's SNR never halved; its last epoch not known)"
 
 
 def _rank_sum_p(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -1435,6 +1460,17 @@ def test_the_rank_comparison_of_censored_drop_epochs_holds_its_level():
         return np.where(rng.random(n) < 0.4, np.inf, rng.choice(epochs, n))
     p_values = np.array([stats.compare_ranks(draw(5), draw(5)).p_value for _ in range(400)])
     assert np.isfinite(p_values).all() and np.mean(p_values < 0.05) <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / 400)
+    # a reviewer's: groups alike but trained for 60 and 300 epochs, each seed censored at its own end,
+    # were called different in 10.5 % of pairs; followed to one horizon (ranked_drop_epochs) they hold
+    def followed_to(end: float, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        drops = rng.choice(epochs, n)
+        return np.where(drops > end, np.nan, drops), drops > end, np.full(n, end)
+    called = []
+    for _ in range(400):
+        a, b = followed_to(60.0, 5), followed_to(316.0, 5)
+        ranked = stats.ranked_drop_epochs(*(np.r_[x, y] for x, y in zip(a, b)))
+        called.append(stats.compare_ranks(ranked[:5], ranked[5:]).p_value < 0.05)
+    assert np.mean(called) <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / 400)
 
 
 def test_the_reselected_test_is_the_permutation_test_of_the_difference_of_the_two_groups_peaks():
