@@ -175,8 +175,8 @@ def ceiling_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
                          + AT_CEILING_BECAUSE.get(estimator, AT_CEILING_BECAUSE["binning"]))
     if (~every).any():
         sentences.append(f"I(X;T) ends at its ceiling in some seeds of {named(counts[~every], True)}: those seeds "
-                         f"cannot show compression, so where a group has the {stats.MIN_SEEDS_TESTED} seeds a test needs "
-                         "it reads the others' fall diluted by theirs, and a \"not shown\" there may be the "
+                         f"cannot show compression, so where a group has the {stats.MIN_SEEDS_TESTED} seeds a test "
+                         "needs it reads the others' fall diluted by theirs, and a \"not shown\" there may be the "
                          "estimator's.")
     return " ".join(sentences)
 

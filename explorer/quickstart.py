@@ -48,7 +48,8 @@ def statuses(root: Path) -> Counter[str]:
 
 def _unusable(root: Path) -> str | None:
     """Why no runs can be read from or trained into `root` (a file, a link to nothing, a path too long
-    for the system, a runs folder that is a symbolic link), or None: a folder, or none yet, which the quickstart makes."""
+    for the system, a runs folder that is a symbolic link), or None: a folder, or none yet, which the
+    quickstart makes."""
     try:
         if layout.runs_dir(root).is_symlink():     # an attacker's: "holds no runs", and the quickstart then failed
             return (f"holds its runs folder as a symbolic link ({layout.runs_dir(root)}): results are read and "

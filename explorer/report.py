@@ -263,9 +263,10 @@ NUMERIC_LIBRARIES = ("numpy", "scipy", "pandas", "duckdb", "pyarrow")   # numpy'
 # The code that writes a report, "information-plane-lab 0.1.0, source digest 1a2b3c4d5e6f (not a git
 # commit; the checkout's HEAD is git commit 0123456789ab); numpy 2.3.5, ...":
 # the package's version, `source_digest` of the source as this process imported it (committed or
-# not), the checkout's commit where it is one, and the libraries its numbers come from. Two reports of one results root that disagree then
-# say whether their code did: a reviewer's two reports of an unchanged root differed in their p
-# values, the compression test having changed between them, and nothing in them said so.
+# not), the checkout's commit where it is one, and the libraries its numbers come from. Two reports
+# of one results root that disagree then say whether their code did: a reviewer's two reports of an
+# unchanged root differed in their p values, the compression test having changed between them, and
+# nothing in them said so.
 CODE_VERSION = _code_version()
 
 
@@ -299,7 +300,8 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     lines += _paragraphs([_other_split_note(phases, labels, split)])
     choices = choices[choices["split"] == split]
     if choices.empty:
-        return "\n".join(header + _unreadable(store, run_ids) + lines + ["No MI recorded in these runs.", ""])
+        return "\n".join(header + _unreadable(store, run_ids) + lines + ["No MI recorded in these runs.", ""]
+                         + _trained(store, run_ids, folder))
     glances: list[_Glance] = []
     without_i_xt = []
     along = cohort_tables.trend_key(store, run_ids)

@@ -43,7 +43,7 @@ UNKNOWN = "unknown_runs"         # session key: (ids a URL named that the root l
                                  # those of them this session had selected: removed since)
 PENDING = "pending_selection"    # session key: (run ids, RunFilter or None) a page chose, applied on the next run
 LINK_PROBLEMS = "link_problems"  # session key: (what in a link was not understood, the selection then)
-URL_KEYS_READ = "url_keys_read"  # session key: the URL keys a page has read once (ui._from_link)
+URL_KEYS_READ = "url_keys_read"  # session key: the URL keys a page has read once (ui.from_link)
 BADGES = FLAGS   # record field -> badge (ibstore.record: the same rule as `trainer ls`)
 # The trainer's dead_network rule (trainer.health): what every page says a dead network is.
 DEAD_RULE = ("at every logged epoch from some logged epoch >= 1 to the last, some hidden layer was dead (its "
@@ -110,7 +110,7 @@ def whole_number_input(container, label: str, low: int, high: int, default: int,
     own binding (bind="query-params") fails on inf or nan, with a traceback on the page."""
     linked = st.query_params.get(key)
     value = default
-    if linked is not None and _from_link(key):
+    if linked is not None and from_link(key):
         _given_twice(key)                # the last value is the one read, as below
     if linked is not None:
         try:
@@ -135,7 +135,7 @@ def offered_number(key: str, low: float, high: float, label: str) -> None:
     such a number is named (Streamlit's binding drops it unsaid, and the slider shows its default as
     if the link had named it: `smooth=nan`)."""
     linked = st.query_params.get(key)
-    if linked is None or not _from_link(key):
+    if linked is None or not from_link(key):
         return
     _given_twice(key, read_last=False)
     try:
@@ -156,7 +156,7 @@ def _given_twice(key: str, read_last: bool = True) -> None:
         st.warning(f"The link gives {plain(key)} {len(given)} times; {read}.", icon=":material/link_off:")
 
 
-def _from_link(key: str) -> bool:
+def from_link(key: str) -> bool:
     """Whether the URL's `key` came with the address this session opened (a shared link), not from
     this session's own choices: only the first run of a session that reads `key` says so. A choice
     made on one page stays in the URL on the next and can stop fitting the selection; that is no
@@ -173,11 +173,11 @@ def offered(key: str, shown: list, what: str | None = None, any_case: bool = Fal
     estimator, split or epoch, band or layout) as if the link had named it. `what` names what the
     selected runs recorded no such of; None for the page's own fixed choices, which are listed.
     `read_last` False for a bound select_slider, which reads none of a key given twice."""
-    linked, from_link = st.query_params.get(key), _from_link(key)
-    if from_link:
+    linked, opened = st.query_params.get(key), from_link(key)
+    if opened:
         _given_twice(key, read_last)
     fold = str.lower if any_case else str          # `any_case`: the binding reads the value in any case (a toggle's)
-    if from_link and linked is not None and fold(linked) not in [fold(str(option)) for option in shown]:
+    if opened and linked is not None and fold(linked) not in [fold(str(option)) for option in shown]:
         why = (f"the selected runs recorded no such {what}" if what else
                f"{plain(key)} is one of {plain(', '.join(str(option) for option in shown))}")
         st.warning(f"The link's {plain(key)}={plain(cut(linked))} is dropped: {why}.", icon=":material/link_off:")
@@ -191,8 +191,8 @@ def linked_selectbox(container, label: str, options: list[str], key: str, format
     run's or group's label carries its badges and seed count: a shared link stopped naming its
     group once another seed finished or died. A link's id not among `options` is dropped and named
     (`what` says what it names); a link that holds a label still shown is read as its id."""
-    linked, from_link = st.query_params.get(key), _from_link(key)
-    if from_link:
+    linked, opened = st.query_params.get(key), from_link(key)
+    if opened:
         _given_twice(key)
     default = options[index] if options else None
     value = default
@@ -200,7 +200,7 @@ def linked_selectbox(container, label: str, options: list[str], key: str, format
         by_label = {str(format_func(option)): option for option in options}
         found = linked if linked in options else by_label.get(linked)
         value = default if found is None else found
-        if found is None and from_link:
+        if found is None and opened:
             st.warning(f"The link's {plain(key)}={plain(cut(linked))} is dropped: no {what} of that id among the "
                        "selected runs.", icon=":material/link_off:")
     chosen = container.selectbox(label, options, options.index(value) if options else 0, key=key,
@@ -218,12 +218,12 @@ def linked_multiselect(container, label: str, options: list, key: str, format_fu
     when every option is (the default; an empty `key=` is none). Not Streamlit's binding, which keeps
     labels: a layer's label says "(last hidden)" by the selection, so a link stopped naming it. Ids
     of a link not among `options` are named and dropped; labels still shown are read as their ids."""
-    linked, from_link = st.query_params.get_all(key), _from_link(key)
+    linked, opened = st.query_params.get_all(key), from_link(key)
     value = list(options)
     if linked:
         by_text = {str(format_func(option)): option for option in options} | {str(option): option for option in options}
         unknown = [text for text in linked if text not in by_text and text != ""]
-        if unknown and from_link:
+        if unknown and opened:
             st.warning(f"The link's {plain(key)}={plain(', '.join(unknown))} is dropped: no {what} of that id here.",
                        icon=":material/link_off:")
         known = list(dict.fromkeys(by_text[text] for text in linked if text in by_text))

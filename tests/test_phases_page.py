@@ -433,6 +433,10 @@ def test_the_estimators_side_by_side_on_the_page_are_each_estimators_own_verdict
     at = open_phases(monkeypatch, ksg, across="true")
     assert any("across=true is dropped: fewer than two estimators record I(X;T)" in unescaped(w.value)
                for w in at.warning) and "across" not in at.query_params
+    at.run()                                                  # said once, not at every rerun
+    assert not any("across" in unescaped(w.value) for w in at.warning)
+    at = open_phases(monkeypatch, ksg, across="false")        # what no toggle shows anyway: nothing to say
+    assert not any("across" in unescaped(w.value) for w in at.warning) and "across" not in at.query_params
 
 
 def test_groups_along_initial_bias_get_the_trend_along_it(monkeypatch, cohort_root):

@@ -438,3 +438,18 @@ def test_a_signal_whose_interrupt_tensorflow_replaces_still_marks_the_runs_inter
         run_group([(experiment, [2], False)], tmp_path, progress=False)
     record = json.loads((tmp_path / "runs" / experiment.run_id(2) / "run.json").read_text())
     assert record["status"] == "failed" and "ZeroDivisionError" in record["error"]
+
+
+@pytest.mark.slow
+def test_a_sweep_worker_refuses_a_data_file_too_large_for_memory_before_building_the_stack(tmp_path):
+    # An attacker's 64-row CSV with three layers of 100,000 units: a sweep's worker (which loads the
+    # file itself) asked TensorFlow for 40 GB a layer; `trainer run` checks before it (test_cli)
+    rows = "\n".join(f"{i % 2},{i},{i * 2}" for i in range(64))
+    (tmp_path / "small.csv").write_text("label,a,b\n" + rows + "\n")
+    (experiment,) = config.plan({"name": "big", "dataset": "file", "dataset_path": str(tmp_path / "small.csv"),
+                                 "label_column": "label", "epochs": 1, "architecture": [100000] * 3, "n_runs": 2})
+    with pytest.raises(config.ConfigError, match="GiB of memory"):
+        run_group([(experiment, [0, 1], False)], tmp_path / "results", progress=False)
+    for run_id in experiment.run_ids:
+        record = json.loads((tmp_path / "results" / "runs" / run_id / "run.json").read_text())
+        assert record["status"] == "failed" and "GiB of memory" in record["error"] and "2 seed(s)" in record["error"]

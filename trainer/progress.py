@@ -255,7 +255,7 @@ class SweepBar:
             # The fit's costs are those of every worker busy; with nothing left to start, the groups
             # still training are all there is, each at one worker's share of that rate.
             left *= self.most_in_flight / max(self.ledger.in_flight(), 1)
-        # why it is "?" for minutes under ibsgd's schedule, which logs every one of the first 20 epochs (a new user's)
+        # why it is "?" for minutes under ibsgd's schedule, which logs each of epochs 0-20 (a new user's)
         unknown = "? until both logged and unlogged epochs are seen" if self.eta.one_mix else "?"
         return (f"ETA {unknown if left is None else self.tqdm.format_interval(round(left))}, "
                 f"{self.runs_ended}/{self.runs} runs ended")

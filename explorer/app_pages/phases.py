@@ -91,8 +91,9 @@ with_i_xt = measured_phases[(measured_phases["split"] == split) & measured_phase
 measured_on_split = set(with_i_xt["estimator"] + " " + with_i_xt["params"])     # ksg records no I(X;T)
 on_split = [choice for choice in estimators if choice in measured_on_split]    # the Estimator box's order
 if len(on_split) < 2 and (linked_across := st.query_params.get("across")) is not None:   # no toggle to read it
-    st.warning(f"The link's across={ui.plain(ui.cut(linked_across))} is dropped: fewer than two estimators record "
-               f"I(X;T) on the {split} split of these runs.", icon=":material/link_off:")
+    if ui.from_link("across") and linked_across.lower() != "false":    # not this session's own choice
+        st.warning(f"The link's across={ui.plain(ui.cut(linked_across))} is dropped: fewer than two estimators "
+                   f"record I(X;T) on the {split} split of these runs.", icon=":material/link_off:")
     st.query_params.pop("across")
 ui.offered("across", ["true", "false"], any_case=True)      # what Streamlit's binding reads
 across = len(on_split) > 1 and d3.toggle(
