@@ -28,9 +28,9 @@ ibstore.trend.reselected_slope_test).
 `--censored`: SNR-drop epochs drawn alike for both groups from one log-spaced schedule, each censored
 (+inf, ranked after every drop) with a probability, compared by ranks (ibstore.stats.compare_ranks,
 Mann-Whitney's U permuted: the lab's) and by the log-rank test's normal approximation
-(scipy.stats.logrank); then groups trained for different lengths (each seed censored at its own
-end), followed to one horizon (ibstore.stats.ranked_drop_epochs) and ranked; and along 3 values of
-a key by Spearman's rho permuted (ibstore.trend.rank_trend_test). Rows should say at most 5 %.
+(scipy.stats.logrank), and along 3 values of a key by Spearman's rho permuted
+(ibstore.trend.rank_trend_test). Rows should say at most 5 %. Every seed is followed to the same
+last epoch: seeds followed to different ones get no test (ibstore.stats.UNEQUAL_SPANS).
 """
 
 from __future__ import annotations
@@ -178,21 +178,6 @@ def censored_rows(draws: int, seed: int) -> None:
             logrank_tested += np.isfinite(other)
         print(f"{n_a} seeds against {n_b}, each censored with probability {censored:g}: {counts[0] / draws:.3f} | "
               f"{counts[1] / max(logrank_tested, 1):.3f}", flush=True)
-    print("groups alike but trained to epochs 60 and 316, each seed's drop after its own end censored there: "
-          "followed to one horizon and ranked (the lab's, ibstore.stats.ranked_drop_epochs) | the log-rank test at "
-          "each seed's own end")
-    for n in (5, 10):
-        rng, counts = row_generator(seed, CENSORED_PAIRS, (n, 60.0)), np.zeros(2)
-        for _ in range(draws):
-            drops, ends = rng.choice(DROP_EPOCHS, 2 * n), np.repeat([60.0, 316.0], n)
-            ranked = stats.ranked_drop_epochs(np.where(drops > ends, np.nan, drops), drops > ends, ends)
-            own = np.where(drops > ends, np.inf, drops)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                data = [scipy_stats.CensoredData(uncensored=x[np.isfinite(x)], right=end[~np.isfinite(x)])
-                        for x, end in ((own[:n], ends[:n]), (own[n:], ends[n:]))]
-                other = scipy_stats.logrank(*data).pvalue
-            counts += [stats.compare_ranks(ranked[:n], ranked[n:]).p_value < stats.ALPHA, other < stats.ALPHA]
-        print(f"{n} seeds a side: {counts[0] / draws:.3f} | {counts[1] / draws:.3f}", flush=True)
     for runs in (3, 5):
         rng, called = row_generator(seed, CENSORED_PAIRS, (runs, 0.3)), 0
         for _ in range(draws):

@@ -39,7 +39,8 @@ UNTESTED_CELL = {stats.CENSORED_RANKS: RANKS_CELL, stats.CLIPPED_BINS: CLIPPED_C
                  stats.PEAKS_AT_END: "– (a group peaks at its last epoch)",
                  stats.NO_SHARED_EPOCH: "– (no logged epoch shared)",
                  stats.IMPLAUSIBLE_BITS: "– (beyond 10^6 bits)",
-                 stats.CENSORED_DROP: "– (a seed's SNR never halved; its last epoch not known)"}
+                 stats.CENSORED_DROP: "– (a seed's SNR never halved; its last epoch not known)",
+                 stats.UNEQUAL_SPANS: "– (SNR followed to different epochs)"}
 # The `compresses` cells besides yes and –: p >= 0.05 is no evidence of compression with these seeds, not
 # evidence of none; every table asks a question of several tests (which layers, which groups), answered
 # by its q, so p < 0.05 alone is not a finding.
@@ -515,6 +516,7 @@ UNTESTED_COMPARISON = {stats.CLIPPED_BINS: "idnns' bins clip the layer",
                        stats.PEAKS_AT_END: f"a group's mean I(X;T) peaks at its last logged epoch ({stats.EXCESS})",
                        stats.NO_SHARED_EPOCH: f"no logged epoch every run's I(X;T) shares ({stats.EXCESS})",
                        stats.IMPLAUSIBLE_BITS: f"a value beyond {stats.MAX_DROP_BITS:g} bits",
+                       stats.UNEQUAL_SPANS: "the seeds' SNR was followed to different epochs (snr_drop_epoch)",
                        stats.CENSORED_DROP: "a kept seed's SNR never fell below half its peak, and its last "
                                             "epoch is not known (snr_drop_epoch)"}
 

@@ -137,14 +137,15 @@ NO_SHARED_EPOCH = ("the runs share no logged epoch with a finite I(X;T) (or a ru
                    "independent; no test")
 # A seed whose SNR never fell below half its peak has not ended its drift phase by its last epoch: its
 # drop epoch is censored there, not missing at random, and leaving it out moves its group's mean earlier,
-# the very direction "does the drift phase end earlier?" asks about (a reviewer's). Every seed followed
-# to one horizon, it is kept and ranked (CENSORED_RANKS); without its last epoch it cannot be.
+# the very direction "does the drift phase end earlier?" asks about (a reviewer's). Where every seed was
+# followed to the same epoch it is kept, ranked after every drop (CENSORED_RANKS; `drop_ranks`).
 CENSORED_DROP = ("a kept seed's SNR never fell below half its peak, and these rows do not say until which epoch it "
                  "was followed (no snr_last_epoch): leaving it out would move its group's mean earlier: no test")
-CENSORED_RANKS = ("a kept seed's SNR never fell below half its peak by its end: its drop epoch is censored; every "
-                  "seed is followed to the earliest of their last epochs, a drop after it ranked with the censored "
-                  "ones, and the groups are compared by ranks (Mann-Whitney, or Spearman's rho along a key; "
-                  "permuted), with no difference of means or slope")
+CENSORED_RANKS = ("a kept seed's SNR never fell below half its peak by its end, which every seed shares: its drop "
+                  "epoch is censored, ranked after every drop, and the groups are compared by ranks (Mann-Whitney, "
+                  "or Spearman's rho along a key; permuted), with no difference of means or slope")
+UNEQUAL_SPANS = ("the seeds' SNR was followed to different last epochs (runs of different lengths, or stopped early): "
+                 "a drop is taken from the whole run's peak, so their drop epochs are not one quantity: no test")
 CENSORED_MEAN = ("a kept seed's SNR never fell below half its peak by its end: its drop epoch is censored, and the "
                  "group's mean is at least the one given (each censored seed at its last epoch with a finite SNR); "
                  "no interval")
@@ -579,7 +580,8 @@ def drop_test(drops: np.ndarray) -> tuple[float, float]:
     at 5 %: with 5 seeds the test cannot see a fall that small.
     (NaN, NaN) with fewer than MIN_SEEDS_TESTED seeds or no epoch: the noise of fewer seeds is
     too poorly known for the null; and for seeds that fall alike (`identical`): their null is 0,
-    so any fall had the smallest p, though identical seeds replicate nothing.
+    so any fall had the smallest p, though identical seeds replicate nothing. (1, -inf) where the
+    mean lies more than `slack` standard errors below the end at every epoch.
 
     >>> rng = np.random.default_rng(0)
     >>> curve = np.r_[np.linspace(0, 2, 50), np.linspace(2, 1, 50)]     # rises 2 bits, falls 1
@@ -603,6 +605,11 @@ def drop_test(drops: np.ndarray) -> tuple[float, float]:
     # own pace) would drown the null in noise that says nothing of the end of training.
     standard_error = drops.std(axis=0, ddof=1) / math.sqrt(n)
     residuals = residuals[:, mean_curve >= -slack(n) * standard_error]
+    if not residuals.shape[1]:
+        # Every epoch's mean lies that far below the end (seeds stopped at different epochs, at
+        # stop_at_accuracy, share no end epoch: a sceptic's `phase_stats` failed on an empty maximum):
+        # no epoch where a fall could be, no evidence of one, and no bound
+        return 1.0, -math.inf
     weights = _multipliers(n)
     blocks = np.array_split(weights, max(1, len(weights) * residuals.shape[1] // 2**22))   # at most 32 MB at a time
     null = np.concatenate([(block @ residuals).max(axis=1) / n for block in blocks])
@@ -804,48 +811,43 @@ def censoring_epochs(phases: pd.DataFrame) -> np.ndarray:
             np.full(len(phases), math.nan))
 
 
-def ranked_drop_epochs(drop_epochs: np.ndarray, censored: np.ndarray, last_epochs: np.ndarray) -> np.ndarray | None:
-    """Seeds' SNR drop epochs for a comparison by ranks, every seed followed to one epoch H, the
-    smallest of their last epochs with a finite SNR (`snr_last_epoch`): a drop by H stays, a drop
-    after it and a censored one (`rows_censoring_the_drop`) are +inf, later than H. One horizon for
-    all: censored at their own ends, groups trained for different lengths were censored unlike, and
-    the permutation test called p < 0.05 in 10.5 % of pairs that differed in nothing but their
-    length (a reviewer's: 60 against 300 epochs). None where a seed's last epoch is unknown (a view
-    from before snr_last_epoch). A seed with no finite SNR at all is missing: NaN, as it was.
+def drop_ranks(drop_epochs: np.ndarray, censored: np.ndarray,
+               last_epochs: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+    """How seeds' SNR drop epochs are compared: (the epochs with each censored one +inf, later than
+    every drop, where a seed is censored (`rows_censoring_the_drop`) and every seed's SNR was followed
+    to the same last epoch (`snr_last_epoch`); else None) and the note of no test, or None:
+    - UNEQUAL_SPANS where the seeds were followed to different epochs: a drop is taken from the peak
+      of the whole run, so a run trained longer can peak again later and drop later, and one stopped
+      early is censored earlier: their drop epochs are not one quantity (a sceptic's: the same five
+      networks trained 300 and 1500 epochs, compared, differed; a reviewer's: censored each at its
+      own end, 60 against 300 epochs gave p < 0.05 in 10.5 % of null pairs);
+    - CENSORED_DROP where a censored seed's last epoch is not known (a view before snr_last_epoch).
+    A seed with no finite SNR at all is missing: NaN, left out.
 
-    >>> ranked_drop_epochs(np.array([10., 50., np.nan, np.nan]), np.array([False, False, True, False]),
-    ...                    np.array([90., 300., 40., np.nan]))
-    array([10., inf, inf, nan])
+    >>> drop_ranks(np.array([10., np.nan, np.nan]), np.array([False, True, False]), np.array([90., 90., np.nan]))
+    (array([10., inf, nan]), None)
+    >>> drop_ranks(np.array([10., 20.]), np.array([False, False]), np.array([90., 300.]))[1] == UNEQUAL_SPANS
+    True
     """
     drop_epochs, censored = np.asarray(drop_epochs, float), np.asarray(censored, bool)
     followed = censored | np.isfinite(drop_epochs)
     last = np.asarray(last_epochs, float)[followed]
     if not np.isfinite(last).all():
-        return None
-    horizon = last.min() if last.size else math.inf
-    with np.errstate(invalid="ignore"):
-        ranked = np.where(censored | (drop_epochs > horizon), math.inf, drop_epochs)
-    return np.where(followed, ranked, math.nan)
-
-
-def drop_ranks(drop_epochs: np.ndarray, censored: np.ndarray,
-               last_epochs: np.ndarray) -> tuple[np.ndarray | None, bool]:
-    """(`ranked_drop_epochs` where the seeds need ranks, else None; whether they need them and
-    cannot have them: CENSORED_DROP). They need them where a seed is censored, or drops after
-    another's last epoch (a group trained longer: compared by their means, the shorter group's
-    late drops, unseen, would make it look earlier)."""
-    ranked = ranked_drop_epochs(drop_epochs, censored, last_epochs)
-    if ranked is None:
-        return None, bool(np.asarray(censored, bool).any())
-    return (ranked if np.isinf(ranked).any() else None), False
+        return None, CENSORED_DROP if censored.any() else None
+    if last.size and np.ptp(last) > 0:
+        return None, UNEQUAL_SPANS
+    if not censored.any():
+        return None, None
+    return np.where(censored, math.inf, np.where(followed, drop_epochs, math.nan)), None
 
 
 def compare_ranks(a: np.ndarray, b: np.ndarray) -> Comparison:
-    """Group a against group b by ranks, where some values are censored (+inf, `ranked_drop_epochs`):
+    """Group a against group b by ranks, where some values are censored (+inf, `drop_ranks`):
     Mann and Whitney's (1947) U test, exact over the arrangements of the pooled ranks, ties at the
     censoring included (scipy.stats.mannwhitneyu with PermutationMethod; N_RESAMPLES random ones
     beyond that many), and Cliff's delta; no mean, difference of means or interval (a censored
-    mean is not known). Note CENSORED_RANKS. NaN values are missing, left out."""
+    mean is not known). Note CENSORED_RANKS, or TOO_FEW_TO_DIFFER where no arrangement of these
+    seeds can give p < ALPHA (as for `compare`). NaN values are missing, left out."""
     a, b = (values[~np.isnan(values)] for values in (np.asarray(a, float), np.asarray(b, float)))
     if len(a) == 0 or len(b) == 0:
         return Comparison(len(a), len(b), math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan,
@@ -854,9 +856,10 @@ def compare_ranks(a: np.ndarray, b: np.ndarray) -> Comparison:
     method = scipy_stats().PermutationMethod(n_resamples=N_RESAMPLES, rng=SEED) if tested else "asymptotic"
     result = scipy_stats().mannwhitneyu(a, b, method=method)
     cliffs_delta = 2 * float(result.statistic) / (len(a) * len(b)) - 1
+    note = (NO_INTERVAL if not tested else TOO_FEW_TO_DIFFER if smallest_p(len(a), len(b)) >= ALPHA else
+            CENSORED_RANKS)
     return Comparison(len(a), len(b), math.nan, math.nan, math.nan, math.nan, math.nan,
-                      float(result.pvalue) if tested else math.nan, cliffs_delta,
-                      CENSORED_RANKS if tested else NO_INTERVAL)
+                      float(result.pvalue) if tested else math.nan, cliffs_delta, note)
 
 
 def rows_peaking_at_end(phases: pd.DataFrame) -> np.ndarray:
@@ -1062,10 +1065,10 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
             measured = np.r_[values[both, column], drops.ravel()]
             implausible = quantity in BITS and not (np.abs(measured) <= MAX_DROP_BITS).all()
             both_kept = np.r_[a_kept, b_kept]
-            ranked, unrankable = (drop_ranks(values[both_kept, column], censored[both_kept], snr_last_epoch[both_kept])
-                                  if quantity == "snr_drop_epoch" else (None, False))
+            ranked, unranked = (drop_ranks(values[both_kept, column], censored[both_kept], snr_last_epoch[both_kept])
+                                if quantity == "snr_drop_epoch" else (None, None))
             untested = (CLIPPED_BINS if either_clipped and quantity != "snr_drop_epoch" else   # the bins' difference
-                        CENSORED_DROP if unrankable else
+                        unranked if unranked else
                         PEAKS_AT_END if either_peaks_at_end and quantity == EXCESS else
                         IMPLAUSIBLE_BITS if implausible else
                         NO_SHARED_EPOCH if curves_of is not None and quantity == EXCESS and len(both)
@@ -1075,7 +1078,7 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
                           compare(values[a_kept, column], values[b_kept, column]))
             if untested:
                 comparison = replace(comparison, ci_low=math.nan, ci_high=math.nan, p_value=math.nan, note=untested)
-                if untested == CENSORED_DROP:   # over the seeds that dropped alone, the shift is the censoring's
+                if untested in (CENSORED_DROP, UNEQUAL_SPANS):   # the shift would be the censoring's or spans'
                     comparison = replace(comparison, difference=math.nan, cliffs_delta=math.nan)
             elif drops.size:
                 comparison = reselection_bounded(comparison, drops[:len(a_tested)], drops[len(a_tested):])

@@ -43,9 +43,9 @@ values' spacing: initial_bias 2 and 5 are one step apart) and y the quantity:
   group whose mean peaks at its last logged epoch leaves it untested (stats.PEAKS_AT_END);
 - Spearman's rho of the key's values and y (scipy.stats.spearmanr): the unit-free effect size,
   in [-1, 1], as Cliff's delta is for two groups;
-- where a kept seed's SNR-drop epoch is censored (ibstore.stats.ranked_drop_epochs ranks it after
-  every drop), the drop epoch's trend is Spearman's rho alone, its p permuted (`rank_trend_test`),
-  with no slope or interval (stats.CENSORED_RANKS).
+- where a kept seed's SNR-drop epoch is censored (ibstore.stats.drop_ranks ranks it after every
+  drop, where every seed was followed to the same epoch), the drop epoch's trend is Spearman's rho
+  alone, its p permuted (`rank_trend_test`), with no slope or interval (stats.CENSORED_RANKS).
 q_value: p adjusted by Benjamini-Hochberg over the layers, per estimator, params, split and quantity
 (ibstore.stats.over_layers). A trend needs MIN_LEVELS distinct values kept: through two it is the
 difference of two groups, which the comparisons test. Where the groups also differ in other keys
@@ -239,9 +239,9 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
     for (stratum, *keys), index in kept.groupby(["within", *stats.KEYS], sort=True, dropna=False).indices.items():
         for column, quantity in enumerate(quantities):
             y_of = values[:, column]
-            ranked, unrankable = (stats.drop_ranks(values[index, column], censored[index], censoring_epochs[index])
-                                  if quantity == "snr_drop_epoch" else (None, False))
-            if ranked is not None:       # censored seeds kept, every seed followed to one horizon
+            ranked, unranked = (stats.drop_ranks(values[index, column], censored[index], censoring_epochs[index])
+                                if quantity == "snr_drop_epoch" else (None, None))
+            if ranked is not None:       # censored seeds kept, ranked after every drop
                 y_of = y_of.copy()
                 y_of[index] = ranked
             finite = index[np.isfinite(y_of[index]) if ranked is None else ~np.isnan(y_of[index])]
@@ -256,7 +256,7 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
             # as for two groups: a group all of whose runs' mean peaks at their end
             a_group_peaks_at_end = any(peaks_at_end[finite][group_ids[finite] == group].all()
                                        for group in set(group_ids[finite]))
-            untested = (stats.CENSORED_DROP if unrankable else
+            untested = (unranked if unranked else
                         TOO_FEW_LEVELS if len(levels) < MIN_LEVELS else
                         stats.CLIPPED_BINS if clipped[index].any() and quantity != "snr_drop_epoch" else
                         stats.PEAKS_AT_END if a_group_peaks_at_end and quantity == stats.EXCESS else
@@ -271,7 +271,8 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
             if ranked is not None:
                 rho, p_value = rank_trend_test(key[finite], y)
                 rows.append({**row, "slope": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": p_value,
-                             "spearman_rho": rho, "note": stats.CENSORED_RANKS})
+                             "spearman_rho": rho,
+                             "note": TOO_FEW_RUNS if smallest_p(steps) >= stats.ALPHA else stats.CENSORED_RANKS})
                 continue
             slope, p_value, low, high = slope_test(steps.astype(float), y)
             if drops.size:
