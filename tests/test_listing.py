@@ -233,6 +233,13 @@ def test_a_runs_folder_given_as_the_root_is_not_written_into(tmp_path, capsys, v
                                        f"run.json); give the results root that holds it (--results "
                                        f"'{tmp_path / 'results'}')\n")
     assert sorted(p.name for p in run.iterdir()) == ["run.json"]
+    # nor reached through ".." or a link (an attacker's: `trainer run` wrote runs/ inside the run)
+    (tmp_path / "link").symlink_to(run)
+    for path in (run / ".." / run.name, tmp_path / "link"):
+        assert cli.main([*verb, str(config), "--results", str(path)]) == 2
+        assert f"it is a run's folder (it holds run.json); give the results root that holds it (--results " \
+               f"'{(tmp_path / 'results').resolve()}')" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == ["run.json"]
 
 
 def test_a_root_beside_a_folder_it_may_not_search_is_read_as_before(tmp_path, capsys, monkeypatch):

@@ -224,6 +224,13 @@ def test_a_grid_written_in_another_order_or_number_form_finds_its_runs_done(tmp_
         # and --force, which trains completed runs again, said "not trained again" and trained the config's own
         forced = plan_sweep(again, tmp_path, Redo(interrupted=True, failed=True, completed=True))
         assert not forced.same_as and forced.to_do == len(done)
+    # `trainer run` names the run it found for the config's own (it said "X: already completed" of another id)
+    reordered = tmp_path / "g3.json"
+    reordered.write_text(json.dumps({"name": "g3", **TINY, "n_runs": 2,
+                                     "grid": {"initial_bias": [0, 0.5], "activation_fn": ["tanh"]}}))
+    assert cli.main(["run", str(reordered), "--results", str(tmp_path)]) == 0
+    said = capsys.readouterr().out
+    assert f"{done[0]}: already completed, the same networks as g3-initial-bias-0-activation-fn-tanh-" in said
     # a reviewer's: two such configs at once (named apart from each other too) planned each run twice
     both = [experiment for grid in ({"initial_bias": [0, 0.5], "activation_fn": ["tanh"]},
                                     {"initial_bias": [0.0, 0.5], "activation_fn": ["tanh"]})
@@ -233,6 +240,11 @@ def test_a_grid_written_in_another_order_or_number_form_finds_its_runs_done(tmp_
     # another seed is other networks: trained
     other = config.plan({"name": "g3", **TINY, "n_runs": 1, "seed": 7, "grid": {"initial_bias": [0]}})
     assert plan_sweep(other, tmp_path).to_do == 1
+    # another cohort's run of the same networks stays its own (an attacker's cohort lost its baseline to one)
+    (mine,) = config.plan({"name": "mine", "cohort": "c1", **TINY, "learning_rate": 0.3})
+    (theirs,) = config.plan({"name": "theirs", "cohort": "c2", **TINY, "learning_rate": 0.3})
+    completed_as(tmp_path, theirs, 0)
+    assert plan_sweep([mine], tmp_path).to_do == 1
     # a run whose id carries the same hash but whose config is another (the hash is 32 bits: a reviewer
     # found two learning rates sharing one) is not taken for it
     (lone,) = config.plan({"name": "lone", **TINY, "learning_rate": 0.5})

@@ -219,7 +219,9 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
                 continue
             seen.add(run_id)
             other = completed.get(networks_of(run_id), run_id)
-            if run_id not in records and other != run_id and same_config(records[other], experiment):
+            # another cohort's run stays its own (an attacker's cohort lost its baseline group to one)
+            if (run_id not in records and other != run_id and records[other].cohort == experiment.cohort
+                    and same_config(records[other], experiment)):
                 if other in seen:                  # two configs of these networks: planned once
                     continue
                 seen.add(other)
@@ -252,7 +254,8 @@ def networks_of(run_id: str) -> str:
 def same_networks(records: dict[str, RunRecord]) -> dict[str, str]:
     """The completed runs of `records` by `networks_of`: a config's run of the same config hash and
     seed under another name (an attacker's: the same grid with its keys in another order, or 0.0 for
-    0, named its runs anew and trained them again) is the same computation, already done."""
+    0, named its runs anew and trained them again) is the same computation, already done. Only a
+    completed run is found: one another process trains now, or interrupted or failed, is not."""
     done = sorted(run_id for run_id, record in records.items() if record.status is Status.COMPLETED)
     return {networks_of(run_id): run_id for run_id in reversed(done)}     # the first by name
 

@@ -46,8 +46,12 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
     if ignored:
         print(terminal_text(f"note: ignoring keys with no meaning here: {', '.join(ignored)}"), file=sys.stderr)
     plan = plan_sweep(experiments, root, Redo(interrupted=True, failed=True, completed=args.force))
+    named = {done: planned for planned, done in plan.same_as.items()}
     for run_id in plan.skipped.get(Status.COMPLETED, []):
-        print(terminal_text(f"{run_id}: already completed, not trained again (--force retrains it)"))
+        # a run of these networks under another name (plan.same_networks): --force trains the config's own
+        print(terminal_text(f"{run_id}: already completed, not trained again (--force retrains it)" if run_id not in
+                            named else f"{run_id}: already completed, the same networks as {named[run_id]} under "
+                            f"another name: not trained again (--force trains {named[run_id]})"))
     outcome = RunOutcome(root, plan)
     if plan.tasks:
         check_datasets(plan)

@@ -344,9 +344,13 @@ def leads_somewhere(root: Path) -> None:
 def not_a_runs_folder(root: Path) -> None:
     """StoreError if `root` is a root's runs/ folder, or a run's folder: its runs would go to
     runs/runs/ (or inside that run), where no reader looks (every read verb refuses such a root)."""
-    if root.parent.name == layout.runs_dir(root).name and (root / "run.json").is_file():   # not a stray run.json
+    try:
+        real = root.resolve()     # a run's folder reached through `..` or a link is one too (an attacker's)
+    except (OSError, RuntimeError):       # a link loop: what writes there next says so
+        real = root
+    if real.parent.name == layout.runs_dir(real).name and (real / "run.json").is_file():   # not a stray run.json
         raise StoreError(f"cannot write results under {str(root)!r}: it is a run's folder (it holds run.json); give "
-                         f"the results root that holds it (--results {str(root.parent.parent)!r})")
+                         f"the results root that holds it (--results {str(real.parent.parent)!r})")
     if root.is_dir() and not layout.runs_dir(root).is_dir() and layout.holds_run_folders(root):
         raise StoreError(f"cannot write results under {str(root)!r}: it holds run folders itself, so it is a root's "
                          f"runs/ folder; give the folder that holds it (--results {str(root.parent)!r})")
