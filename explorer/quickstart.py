@@ -51,9 +51,12 @@ def _unusable(root: Path) -> str | None:
     for the system, a runs folder that is a symbolic link), or None: a folder, or none yet, which the
     quickstart makes."""
     try:
-        if layout.runs_dir(root).is_symlink():     # an attacker's: "holds no runs", and the quickstart then failed
-            return (f"holds its runs folder as a symbolic link ({layout.runs_dir(root)}): results are read and "
-                    "written only inside the root's own folders")
+        runs = layout.runs_dir(root)
+        if runs.is_symlink():     # an attacker's: "holds no runs", and the quickstart then failed
+            return (f"holds its runs folder as a symbolic link ({runs}): results are read and written only inside "
+                    "the root's own folders")
+        if runs.exists() and not runs.is_dir():
+            return f"holds a file where its runs folder would be ({runs})"
         if root.is_dir() or not (root.exists() or root.is_symlink()):
             return None
         return "is a symlink that leads nowhere" if not root.exists() else "is no folder (a file, or a link to one)"

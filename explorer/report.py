@@ -358,9 +358,11 @@ VARIES = "varies"
 def _trained(store: ResultStore, run_ids: list[str], folder: Path) -> list[str]:
     """The report's last section: the config every reported run shares, VARIES where they differ
     (a new user's: a cohort shortened with `--set epochs=3000` read exactly like the shipped one)."""
-    common = configdiff.common_config_with_var(list(store.configs(run_ids).values()))
+    configs = list(store.configs(run_ids).values())
+    common = configdiff.common_config_with_var(configs)
+    varying = configdiff.differing_keys(configs)     # not the values "<var>": a label_column "<var>" read "varies"
     table = pd.DataFrame({"config key": list(common), "value": [
-        VARIES if value == configdiff.VAR else configdiff.format_value(value) for value in common.values()]})
+        VARIES if key in varying else configdiff.format_value(value) for key, value in common.items()]})
     _save_table(table, folder, "config")
     return ["## What was trained", "", TRAINED_CAPTION, "", *_markdown(table), ""]
 
@@ -426,8 +428,8 @@ def _other_split_note(phases: pd.DataFrame, labels: dict[str, str], split: str) 
     others = phases[~phases["group_id"].isin(on_split)].groupby("group_id", sort=False)["split"].unique()
     if others.empty:
         return None
-    named = "; ".join(f"{labels.get(group_id, group_id)} ({', '.join(sorted(splits))})"
-                      for group_id, splits in others.items())
+    ordered = [group_id for group_id in labels if group_id in others.index]     # the report's order of groups
+    named = "; ".join(f"{labels[group_id]} ({', '.join(sorted(others[group_id]))})" for group_id in ordered)
     flag = " or ".join(f"--split {name}" for name in sorted(set().union(*others)))
     return (f"Not in the MI sections below, no MI on the {split} split (the splits they have): {named}. "
             f"{flag} reports them.")

@@ -23,7 +23,8 @@ from typing import Any
 from ibstore.flatten import flatten
 
 __all__ = ["flatten", "varying_keys", "varying_flat_keys", "varying_seed", "format_config", "format_value", "short_value",
-           "labels", "told_apart", "common_config_with_var", "varying_of_values", "VAR", "SEED_KEY", "LAUNCH_SETTINGS"]
+           "labels", "told_apart", "common_config_with_var", "differing_keys", "varying_of_values", "VAR", "SEED_KEY",
+           "LAUNCH_SETTINGS"]
 
 SEED_KEY = "seed"
 # config keys that are no property of a run: `n_runs` counts the seeds launched with it (seed 3
@@ -144,9 +145,15 @@ def common_config_with_var(configs: list[dict[str, Any]]) -> dict[str, Any]:
     if not configs:
         return {}
     flats = [flatten(config) for config in configs]
-    varying = set(varying_keys(configs, with_settings=True)) | ({SEED_KEY} if varying_seed(configs) else set())
+    varying = differing_keys(configs)
     keys = sorted(set().union(*flats))
     return {key: VAR if key in varying else flats[0][key] for key in keys}
+
+
+def differing_keys(configs: list[dict[str, Any]]) -> set[str]:
+    """The flattened keys whose values differ among `configs`, seed and launch settings too (the
+    `<var>` keys of `common_config_with_var`)."""
+    return set(varying_keys(configs, with_settings=True)) | ({SEED_KEY} if varying_seed(configs) else set())
 
 
 def labels(configs: dict[str, dict[str, Any]], with_seed: bool = True) -> dict[str, str]:

@@ -67,6 +67,14 @@ def test_the_report_ends_with_the_config_its_runs_were_trained_with(written):
     assert rows["activation_fn"] == configs[0]["activation_fn"] and rows["architecture"] == json.dumps(
         configs[0]["architecture"])
     assert "What they were trained with is at the end" in text.splitlines()[2]
+    # a value that reads "<var>" is a value (an attacker's label_column "<var>" read "varies")
+    from explorer.results import ResultStore
+    for seed in range(2):
+        write_run(root.parent / "var-root", "v", {"epochs": 20, "label_column": "<var>"}, seed=seed, cohort="v",
+                  logged=8)
+    var_report, _ = report.write_report(ResultStore(root.parent / "var-root"), ["v"], root.parent / "var-out")
+    trained = var_report.read_text().split("## What was trained")[1]
+    assert "| label_column | &lt;var> |" in trained and "| seed | varies |" in trained
     assert (out / "tables" / "config.tex").is_file()
 
 
