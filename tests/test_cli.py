@@ -105,14 +105,22 @@ def test_estimate_leaves_out_interrupted_runs_and_says_so(trained, tmp_path, cap
                         status=Status.INTERRUPTED, epochs_done=2, logged=4)
     assert cli.main(["estimate", run_id, "stopped", "--estimator", "kde_upper", "--results", str(root)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == (f"left out, interrupted (not finished: continue them with `trainer sweep CONFIG --resume`, then "
-                      f"estimate them): {stopped}")
+    assert out[0] == (f"left out, interrupted or failed (not finished: train it again first (`trainer sweep CONFIG "
+                      f"--resume` for an interrupted one, `--retry-failed` for a failed one), then estimate them): "
+                      f"{stopped}")
     assert out[1].startswith(f"{run_id}: 32 MI rows written") and len(out) == 2
     before = pq.read_table(root / "runs" / stopped / "mi.parquet")
     assert "kde_upper" not in before.column("estimator").to_pylist()
-    for target in ("stopped", stopped):       # nothing else to estimate; or named by its own id
+    for target, said in (("stopped", "every run of 'stopped' is interrupted or failed, not finished"),
+                         (stopped, f"run {stopped!r} is interrupted, not finished")):    # or named by its own id
         assert cli.main(["estimate", target, "--estimator", "kde_upper", "--results", str(root)]) == 2
-        assert "interrupted, not finished" in capsys.readouterr().err
+        assert said in capsys.readouterr().err
+    # a failed run, here one with no activations (an attacker's: it refused the whole cohort), likewise
+    broken = write_run(root, "broken", {"epochs": 20, "save_activations": True}, cohort="stopped",
+                       status=Status.FAILED, epochs_done=0, logged=4)
+    assert cli.main(["estimate", run_id, "stopped", "--estimator", "binning", "--results", str(root)]) == 0
+    left_out = capsys.readouterr().out.splitlines()[0].split("then estimate them): ")[1]
+    assert sorted(left_out.split(", ")) == sorted([stopped, broken])
     assert pq.read_table(root / "runs" / stopped / "mi.parquet").equals(before)
 
 

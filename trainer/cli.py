@@ -247,8 +247,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     name, params = estimators.canonical(args.estimator, params)
     run_ids, unfinished = reestimate.select_runs(root, args.runs)
     if unfinished:
-        print(terminal_text(f"left out, interrupted (not finished: continue them with `trainer sweep CONFIG --resume`, "
-                            f"then estimate them): {', '.join(unfinished)}"))
+        print(terminal_text(f"left out, interrupted or failed (not finished: {reestimate.AGAIN}, then estimate "
+                            f"them): {', '.join(unfinished)}"))
     total = sum(len(saved.saved_epochs(root, run_id)) for run_id in run_ids)
     bar = SweepBar(Work(total), len(run_ids), name=f"{name} on {len(run_ids)} run(s)")
     try:

@@ -34,16 +34,22 @@ from trainer.tables import list_tables, read_file, rewrite_table
 OPEN_FILES_BESIDE_LOCKS = 64     # what an estimate opens while every run's lock is held
 
 
+UNFINISHED = (Status.INTERRUPTED, Status.FAILED)
+# what makes such a run finished (a resume continues from a checkpoint only where the run kept one)
+AGAIN = "train it again first (`trainer sweep CONFIG --resume` for an interrupted one, `--retry-failed` for a failed one)"
+
+
 class EstimateError(ValueError):
     """A run that cannot be re-estimated; the message says why and what to do."""
 
 
 def select_runs(root: Path, targets: list[str]) -> tuple[list[str], list[str]]:
     """Run ids matching each target (a run id, a group id: all its seeds, or a cohort name), and
-    those left out: interrupted runs a group or cohort holds. An interrupted run is not finished:
-    its rows would stop at its last epoch, and a resumed run writes only its config's estimators
-    (a new user's cohort of a sweep it stopped got rows on every interrupted run). Named by its
-    own id, it is refused."""
+    those left out: interrupted and failed runs a group or cohort holds (UNFINISHED). Such a run is
+    not finished: its rows would stop at its last epoch, and a resumed run writes only its config's
+    estimators (a new user's cohort of a sweep it stopped got rows on every interrupted run; an
+    attacker's failed run, with no activations, refused the whole cohort). Named by its own id, it is
+    refused."""
     runs = scan(root).runs
     status = {r.run_id: r.status for r in runs}   # as shown: a dead writer's run is interrupted
     selected, unfinished = [], []
@@ -52,16 +58,15 @@ def select_runs(root: Path, targets: list[str]) -> tuple[list[str], list[str]]:
         if not matched:
             raise EstimateError(f"no run, group or cohort named {target!r} under {str(root)!r} "
                                 f"(see `trainer ls`)")
-        if matched == [target] and status[target] is Status.INTERRUPTED:
-            raise EstimateError(f"run {target!r} is interrupted, not finished; continue it first (`trainer sweep "
-                                f"CONFIG --resume`), then estimate it")
+        if matched == [target] and status[target] in UNFINISHED:
+            raise EstimateError(f"run {target!r} is {status[target].value}, not finished; {AGAIN}, then estimate it")
         for run_id in matched:
-            chosen = unfinished if status[run_id] is Status.INTERRUPTED else selected
+            chosen = unfinished if status[run_id] in UNFINISHED else selected
             if run_id not in selected + unfinished:
                 chosen.append(run_id)
     if not selected:
-        raise EstimateError(f"every run of {', '.join(map(repr, targets))} is interrupted, not finished; continue "
-                            f"them first (`trainer sweep CONFIG --resume`), then estimate them")
+        raise EstimateError(f"every run of {', '.join(map(repr, targets))} is interrupted or failed, not finished; "
+                            f"{AGAIN}, then estimate them")
     for run_id in selected:
         # training first: a run trained again (--force) has no saved activations yet, whatever its config says
         if status[run_id] is Status.RUNNING:
