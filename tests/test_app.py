@@ -894,7 +894,8 @@ def test_empty_root_shows_the_quickstart_command(monkeypatch, tmp_path):
     (tmp_path / "filed").mkdir()
     (tmp_path / "filed" / "runs").write_text("not a folder")
     for root, problem in ((tmp_path / "notes.txt", "is no folder (a file, or a link to one)"),
-                          (tmp_path / "filed", f"holds a file where its runs folder would be ({tmp_path / 'filed' / 'runs'})"),
+                          (tmp_path / "filed",
+                           f"holds a file where its runs folder would be ({tmp_path / 'filed' / 'runs'})"),
                           (tmp_path / "to-file", "is no folder (a file, or a link to one)"),
                           (tmp_path / "linked",
                            f"holds its runs folder as a symbolic link ({tmp_path / 'linked' / 'runs'}): results are "

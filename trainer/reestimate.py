@@ -36,7 +36,8 @@ OPEN_FILES_BESIDE_LOCKS = 64     # what an estimate opens while every run's lock
 
 UNFINISHED = (Status.INTERRUPTED, Status.FAILED)
 # what makes such a run finished (a resume continues from a checkpoint only where the run kept one)
-AGAIN = "train it again first (`trainer sweep CONFIG --resume` for an interrupted one, `--retry-failed` for a failed one)"
+AGAIN = ("train it again first (`trainer sweep CONFIG --resume` for an interrupted one, `--retry-failed` for a "
+         "failed one)")
 
 
 class EstimateError(ValueError):
