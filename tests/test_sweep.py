@@ -25,7 +25,7 @@ from ibstore.sandbox import connect, run_query
 from ibstore.schema import TABLE_SCHEMAS
 from trainer import cli, config
 from trainer import sweep as sweep_module
-from trainer.plan import Task, plan_sweep, stack_groups
+from trainer.plan import Task, plan_sweep, stack_groups, workers_that_fit
 from ibstore.lifecycle import Redo, read_record
 from ibstore.record import utc_now
 from trainer.store import write_record
@@ -307,6 +307,15 @@ def test_tasks_of_one_shape_are_stacked_and_split_across_workers():
     cohort = config.plan({"name": "nb", **TINY, "n_runs": 5, "grid": {"initial_bias": list(range(9))}})
     groups = stack_groups([Task(e, e.seeds) for e in cohort], workers=2, memory=16 * 2**30)
     assert [len(g.run_ids) for g in groups] == [23, 22]
+    assert workers_that_fit(groups, 2, memory=16 * 2**30) == 2
+    # An attacker's: two groups of one network each, each needing more than half of memory, were
+    # trained at once (each fits alone; a network cannot be split): one worker at a time
+    wide = config.plan({"name": "wide", **TINY, "architecture": [70000], "grid": {"initial_bias": [0, 1]}})
+    need = config.memory_estimate(wide[0].config)
+    groups = stack_groups([Task(e, e.seeds) for e in wide], workers=2, memory=int(1.5 * need))
+    assert [len(g.run_ids) for g in groups] == [1, 1]
+    assert workers_that_fit(groups, 2, memory=int(1.5 * need)) == 1
+    assert workers_that_fit(groups, 2, memory=2 * need) == 2
 
 
 def test_networks_of_different_activations_are_planned_by_activation_and_stacked_together(tmp_path):

@@ -321,6 +321,20 @@ def stack_groups(tasks: list[Task], workers: int, memory: int | None = None) -> 
     return groups
 
 
+def workers_that_fit(groups: list[Group], workers: int, memory: int | None = None) -> int:
+    """How many of `workers` may train `groups` at once: the most k for which the k largest groups'
+    estimates (config.memory_estimate) fit in `memory` (default: MEMORY_SHARE of this machine's),
+    at least 1. `stack_groups` splits a shape to fit, but a group of one network that needs more
+    than a worker's share cannot be split (an attacker's two groups of one network, 16 GB each,
+    trained at once on a 23.5 GiB machine); a group whose size is unknown (a "file" dataset) counts
+    as fitting."""
+    memory = int(MEMORY_SHARE * (physical_memory() or 0)) if memory is None else memory
+    needs = sorted((memory_estimate(group.tasks[0].experiment.config.model_copy(
+        update={"n_runs": sum(len(task.seeds) for task in group.tasks)})) or 0 for group in groups), reverse=True)
+    fitting = [k for k in range(1, min(workers, len(needs)) + 1) if sum(needs[:k]) <= memory]
+    return max(fitting, default=1) if memory and needs else workers
+
+
 def _as_tasks(networks: list[tuple[Task, int]]) -> tuple[Task, ...]:
     """Consecutive networks of one task back into one task with those seeds."""
     tasks: list[Task] = []

@@ -25,7 +25,7 @@ from ibstore.text import terminal_text
 from trainer import config, datasets
 from trainer.arguments import EXIT_OK, EXIT_RUN_FAILED
 from trainer.local_pool import run_local
-from trainer.plan import Plan, check_plan_size, plan_sweep, runs_of, stack_groups
+from trainer.plan import Plan, check_plan_size, plan_sweep, runs_of, stack_groups, workers_that_fit
 from trainer.progress import GroupEpochs, SweepBar, Trained, shows_a_bar
 from trainer.store import StoreError
 from trainer.sweep import check_writable, planned_work
@@ -58,6 +58,7 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
         check_writable(root)
         workers = args.workers or os.cpu_count() or 1
         groups = stack_groups(plan.tasks, workers)
+        workers = workers_that_fit(groups, workers)
         if len(groups) > 1:
             train_on_workers(groups, root, workers, plan, outcome, quiet=args.quiet)
         else:
