@@ -334,3 +334,18 @@ def test_cached_keras_file_is_used_without_touching_the_network(empty_keras_home
     _fake_keras(monkeypatch, lambda: ((arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])))
     data = load("mnist")  # create_connection would raise: it is not called
     assert data.train.x.shape == (6, 784)
+
+
+def test_an_npz_declaring_more_than_half_of_memory_is_refused_before_it_is_read(tmp_path):
+    # An attacker's 7.8 MB .npz declared 7.45 GiB of zeros, which loading filled before any check ran;
+    # here the header alone declares 10^12 float32 values, and no data follows it
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (10**6, 10**6)})
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w") as archive:
+        archive.writestr("x.npy", header.getvalue())
+        archive.writestr("y.npy", header.getvalue())
+    with pytest.raises(DatasetError, match=r"bomb.npz' declares arrays of 7450\.6 GiB, more than half of this machine"):
+        load("file", path=tmp_path / "bomb.npz")

@@ -18,6 +18,7 @@ MNIST or Fashion-MNIST has to be downloaded.
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import socket
@@ -361,10 +362,32 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         raise DatasetError(f"could not read {str(path)!r} as .npz: it is not a zip archive of .npy arrays "
                            f"(numpy.savez writes one)")
     try:
+        _ensure_npz_fits(path)
         with np.load(path, allow_pickle=False) as arrays:
             return {key: arrays[key] for key in arrays.files}
+    except DatasetError:
+        raise
     except (ValueError, OSError, zipfile.BadZipFile) as error:
         raise DatasetError(f"could not read {str(path)!r} as .npz (numeric arrays, no pickles): {error}") from error
+
+
+def _ensure_npz_fits(path: Path) -> None:
+    """DatasetError if the arrays an .npz declares (each .npy member's header: shape and dtype) hold
+    more than half of this machine's memory: an attacker's 7.8 MB file declared 7.45 GiB of zeros,
+    which loading filled before any check could run."""
+    from trainer.config import physical_memory
+
+    declared = 0
+    with zipfile.ZipFile(path) as archive:
+        for member in (name for name in archive.namelist() if name.endswith(".npy")):
+            with archive.open(member) as stream:
+                header = (np.lib.format.read_array_header_1_0 if np.lib.format.read_magic(stream) == (1, 0) else
+                          np.lib.format.read_array_header_2_0)
+                shape, _, dtype = header(stream)
+                declared += math.prod(shape) * dtype.itemsize
+    if declared > (physical_memory() or math.inf) / 2:
+        raise DatasetError(f"data file {str(path)!r} declares arrays of {declared / 2**30:.1f} GiB, more than half "
+                           f"of this machine's memory")
 
 
 def _read_xy_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
