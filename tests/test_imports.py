@@ -16,7 +16,7 @@ PACKAGES = ("ibstore", "trainer", "explorer")
 # trainer's layers, lowest first: a module imports only modules of lower layers (DESIGN.md, "Map").
 # A subpackage (config, estimators) is one node here; inside it the no-cycle rule holds.
 TRAINER_LAYERS = (
-    ("xla_flags", "quiet"),
+    ("xla_flags", "quiet", "machine"),
     ("tensorflow_without_keras",),
     ("atomic", "activation_facts", "bit_counts", "datasets", "schedule", "optimizers", "xla_cache",
      "final_metrics", "listing", "sql_output", "progress", "arguments", "minibatch_orders", "interrupts"),

@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trainer.machine import physical_memory
+
 DATASETS = ("harmonics", "harmonics_zero_mean", "mnist", "fashion_mnist", "file")
 # deep-bottleneck's dataset module names.
 ALIASES = {
@@ -375,8 +377,6 @@ def _ensure_npz_fits(path: Path) -> None:
     """DatasetError if the arrays an .npz declares (each .npy member's header: shape and dtype) hold
     more than half of this machine's memory: an attacker's 7.8 MB file declared 7.45 GiB of zeros,
     which loading filled before any check could run."""
-    from trainer.config import physical_memory
-
     declared = 0
     with zipfile.ZipFile(path) as archive:
         for member in (name for name in archive.namelist() if name.endswith(".npy")):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from trainer.config.schema import ConfigError, ExperimentConfig
+from trainer.machine import physical_memory
 
 # Inputs (train + test), features and classes of the built-in datasets, for the memory
 # estimate before anything is loaded ("file" datasets are only known once read).
@@ -59,13 +59,6 @@ def memory_estimate(config: ExperimentConfig, shape: tuple[int, int, int] | None
                    + LOGGED_EPOCH_BYTES_PER_VALUE * n_inputs * widest)
     return (config.n_runs * per_network + 16 * n_inputs * widest + TENSORFLOW_RUNTIME_BYTES
             + COMPILE_BYTES_PER_LAYER * (len(widths) - 1))
-
-
-def physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # not on this platform
-        return None
 
 
 def check_memory(config: ExperimentConfig, shape: tuple[int, int, int] | None = None) -> None:
