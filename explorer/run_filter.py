@@ -72,11 +72,11 @@ def write_url(shown_by: RunFilter) -> None:
         params[WHERE] = shown_by.where
 
 
-def given_twice(params) -> list[str]:
-    """One sentence per filter parameter a link gives more than once (`params`: st.query_params):
+def given_twice(params, names: tuple[str, ...] = (KEY, WHERE)) -> list[str]:
+    """One sentence per parameter of `names` a link gives more than once (`params`: st.query_params):
     the last is read, and an attacker's `where=initial_bias>5&where=1=1` selected every run unsaid."""
     return [f"the link gives {name} {len(given)} times; its last value, {cut(given[-1])}, is the one read"
-            for name in (KEY, WHERE) if len(given := params.get_all(name)) > 1]
+            for name in names if len(given := params.get_all(name)) > 1]
 
 
 def from_url(results: ResultStore, key: str | None, shown_values: list[str], where: str) -> tuple[RunFilter, list[str]]:

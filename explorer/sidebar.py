@@ -70,7 +70,7 @@ def _linked_filter(results: ResultStore,
     params = st.query_params
     named, problems = run_filter.from_url(results, params.get(run_filter.KEY), params.get_all(run_filter.VALUES),
                                           params.get(run_filter.WHERE, ""))
-    problems = run_filter.given_twice(params) + problems
+    problems = run_filter.given_twice(params, (ui.URL_SELECT, run_filter.KEY, run_filter.WHERE)) + problems
     if params.get_all(run_filter.VALUES) and not named.values:
         # The link names values none of which this root's runs take (or a key none has): the runs it
         # shows are none. Without its key filter the rest of it would select the whole root.

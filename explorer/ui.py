@@ -111,7 +111,7 @@ def whole_number_input(container, label: str, low: int, high: int, default: int,
     linked = st.query_params.get(key)
     value = default
     if linked is not None and from_link(key):
-        _given_twice(key)                # the last value is the one read, as below
+        warn_given_twice(key)                # the last value is the one read, as below
     if linked is not None:
         try:
             number = float(linked)
@@ -137,7 +137,7 @@ def offered_number(key: str, low: float, high: float, label: str) -> None:
     linked = st.query_params.get(key)
     if linked is None or not from_link(key):
         return
-    _given_twice(key, read_last=False)
+    warn_given_twice(key, read_last=False)
     try:
         number = float(linked)
     except ValueError:
@@ -147,7 +147,7 @@ def offered_number(key: str, low: float, high: float, label: str) -> None:
                    f"to {high:g}.", icon=":material/link_off:")
 
 
-def _given_twice(key: str, read_last: bool = True) -> None:
+def warn_given_twice(key: str, read_last: bool = True) -> None:
     """Names a link's `key` given more than once: a bound selectbox (or ours) takes its last value, a
     bound slider none (`read_last` False), and said nothing."""
     if len(given := st.query_params.get_all(key)) > 1:
@@ -175,7 +175,7 @@ def offered(key: str, shown: list, what: str | None = None, any_case: bool = Fal
     `read_last` False for a bound select_slider, which reads none of a key given twice."""
     linked, opened = st.query_params.get(key), from_link(key)
     if opened:
-        _given_twice(key, read_last)
+        warn_given_twice(key, read_last)
     fold = str.lower if any_case else str          # `any_case`: the binding reads the value in any case (a toggle's)
     if opened and linked is not None and fold(linked) not in [fold(str(option)) for option in shown]:
         why = (f"the selected runs recorded no such {what}" if what else
@@ -193,7 +193,7 @@ def linked_selectbox(container, label: str, options: list[str], key: str, format
     (`what` says what it names); a link that holds a label still shown is read as its id."""
     linked, opened = st.query_params.get(key), from_link(key)
     if opened:
-        _given_twice(key)
+        warn_given_twice(key)
     default = options[index] if options else None
     value = default
     if linked is not None:

@@ -228,3 +228,8 @@ def test_a_parameter_given_twice_is_named_and_its_last_value_used(monkeypatch, c
     assert "The link gives cols 2 times; its last value, 4, is the one read." in warnings(at)
     at = open_app(monkeypatch, cohort_root, select="shown", where=["initial_bias > 5", "1=1"])
     assert "the link gives where 2 times; its last value, 1\\=1, is the one read" in warnings(at), warnings(at)
+    # and a query, and the selection's select (the attacker's second round)
+    at = open_app(monkeypatch, cohort_root, "sql", q=["SELECT 1 AS a", "SELECT 2 AS b"])
+    assert "The link gives q 2 times; its last value, SELECT 2 AS b, is the one read." in warnings(at), warnings(at)
+    at = open_app(monkeypatch, cohort_root, select=["bogus", "shown"])
+    assert "the link gives select 2 times; its last value, shown, is the one read" in warnings(at), warnings(at)

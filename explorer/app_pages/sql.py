@@ -64,6 +64,8 @@ with left:
     # In the run after a one-liner was written into the box it is left out, since Streamlit warns
     # of a widget given a value both ways (and the box holds the one-liner).
     default = None if st.session_state.pop(EXAMPLE_SET, False) else DEFAULT_QUERY
+    if ui.from_link(QUERY):      # an attacker's q=...&q=...: the last ran without a word
+        ui.warn_given_twice(QUERY)
     query = st.text_area("Query", default, key=QUERY, bind="query-params", height=140) or ""
     # The question names the box's query, whether it was chosen, opened from a link or edited.
     st.session_state[EXAMPLE] = title_of(query) or OWN_QUERY
