@@ -29,8 +29,11 @@ ibstore.trend.reselected_slope_test).
 (+inf, ranked after every drop) with a probability, compared by ranks (ibstore.stats.compare_ranks,
 Mann-Whitney's U permuted: the lab's) and by the log-rank test's normal approximation
 (scipy.stats.logrank), and along 3 values of a key by Spearman's rho permuted
-(ibstore.trend.rank_trend_test). Rows should say at most 5 %. Every seed is followed to the same
-last epoch: seeds followed to different ones get no test (ibstore.stats.UNEQUAL_SPANS).
+(ibstore.trend.rank_trend_test). Rows should say at most 5 %. Then groups followed to different
+last epochs (300 and 1500, the default schedule), their SNR curves drawn alike up to epoch 300
+(5 e^(-epoch / tau), tau uniform in 50-800, 10 % noise) and half the longer runs' rising again to 10
+from epoch 800 to 1000: each seed's drop taken again at the shared horizon (ibstore.stats.tested_drops,
+the lab's) against each taken over its own run.
 """
 
 from __future__ import annotations
@@ -187,6 +190,37 @@ def censored_rows(draws: int, seed: int) -> None:
               f"{called / draws:.3f}", flush=True)
 
 
+SPAN_EPOCHS = np.r_[np.arange(50), np.arange(50, 100, 2), np.arange(100, 1501, 20)]   # the default schedule's
+SPAN_PAIRS = [(5, 5), (10, 10)]
+
+
+def span_rows(draws: int, seed: int) -> None:
+    def drawn(rng: np.random.Generator, last: int, peaks_again: bool) -> tuple[np.ndarray, np.ndarray]:
+        snr = 5 * np.exp(-SPAN_EPOCHS / rng.uniform(50, 800)) * (1 + 0.1 * rng.normal(size=len(SPAN_EPOCHS)))
+        if peaks_again:
+            snr = np.where((SPAN_EPOCHS >= 800) & (SPAN_EPOCHS < 1000), 10.0, snr)
+        kept = SPAN_EPOCHS <= last
+        return SPAN_EPOCHS[kept], snr[kept]
+
+    print(f"SNR curves alike up to epoch 300, groups followed to 300 and 1500 epochs, p < 0.05 in {draws} pairs "
+          "per row: cut at the shared horizon (the lab's) | each seed's drop over its own run, ranked")
+    for row in SPAN_PAIRS:
+        n_a, n_b = row
+        rng, counts = row_generator(seed, SPAN_PAIRS, row), np.zeros(2)
+        for _ in range(draws):
+            curves = {f"a{i}": drawn(rng, 300, False) for i in range(n_a)}
+            curves |= {f"b{i}": drawn(rng, 1500, rng.random() < 0.5) for i in range(n_b)}
+            run_ids = np.array(list(curves))
+            own = np.array([stats.drops_within(curves, np.array([run_id]))[0][0] for run_id in run_ids])
+            last = np.array([curves[run_id][0][-1] for run_id in run_ids], float)
+            drops = stats.tested_drops(np.where(np.isinf(own), np.nan, own), np.isinf(own), last, run_ids, curves)
+            test = stats.compare_ranks if drops.by_ranks else stats.compare
+            counts += [test(drops.values[:n_a], drops.values[n_a:]).p_value < stats.ALPHA,
+                       stats.compare_ranks(own[:n_a], own[n_a:]).p_value < stats.ALPHA]
+        print(f"{n_a} seeds to epoch 300 against {n_b} to 1500: {counts[0] / draws:.3f} | {counts[1] / draws:.3f}",
+              flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--draws", type=int, default=2000, help="draws per row (default 2000)")
@@ -196,6 +230,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.censored:
         censored_rows(args.draws, args.seed)
+        span_rows(args.draws, args.seed)
         return
     if args.excess:
         excess_rows(args.draws, args.seed)

@@ -72,6 +72,12 @@ EXCESS_BOUND = (f"noise floor: how far a run's own peak stands above its I(X;T) 
                 "mean of compression - floor (the mean curve's fall from its peak to its end) and (≥ ...) its "
                 f"one-sided 95 % lower bound from the test, above 0 exactly where compresses is yes (no bound below "
                 f"{stats.MIN_SEEDS_TESTED} seeds).")
+# Said under a comparison or trend table with a row whose drops were cut at one horizon (`horizon_note`).
+HORIZON = ("Where the seeds' SNR was followed to different last epochs (runs of different lengths, or stopped early), "
+           "their SNR drop epochs are taken again over the epochs every seed logged, up to the last of those "
+           "(snr_drop_epoch (to epoch H)): a drop taken over a whole run is not one quantity across lengths, since a "
+           "longer run can peak again and drop later. A seed whose SNR has not halved by then is ranked after every "
+           "drop.")
 # What a comparison row holds (ibstore.stats.compare): said beside every comparison table.
 COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the studentized permutation test's "
                     "(Welch's t permuted) and Welch's t test's, and its 95 % interval, the span of the two tests' "
@@ -405,7 +411,7 @@ def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str
     if layers is not None:
         compared = compared[compared["layer"].isin(list(layers))]
     rows = [{"a": labels[item.group_id], "b": labels[item.reference], "layer": layer_label(item.layer, item.layer_name),
-             "quantity": item.quantity, **_compared_cells(item), "q (over layers)": p_text(item.q_value),
+             "quantity": quantity_text(item), **_compared_cells(item), "q (over layers)": p_text(item.q_value),
              "q (over groups and layers)": p_text(item.q_groups), "Cliff's delta": number_text(item.cliffs_delta)}
             for item in compared.itertuples(index=False)]
     return pd.DataFrame(rows)
@@ -497,7 +503,7 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str], family: str
     by_group = found.groupby("group_id", sort=False)
     if len(found) <= MAX_DIFFERENCES_NAMED:
         named = [f"{labels[group_id]}: " + "; ".join(
-                     f"{layer_label(row.layer, row.layer_name)} {row.quantity} " +
+                     f"{layer_label(row.layer, row.layer_name)} {quantity_text(row)} " +
                      (f"{'later' if row.cliffs_delta > 0 else 'earlier'} by ranks (Cliff's delta "
                       f"{number_text(row.cliffs_delta)}; a seed's SNR never halved)" if row.note == stats.CENSORED_RANKS
                       else f"{number_text(row.difference)} {difference_interval(row.note, row.ci_low, row.ci_high)}")
@@ -533,6 +539,19 @@ def _untested_comparisons(untested: pd.DataFrame) -> str:
 
 def _tested(count: int) -> str:
     return f"the {count} comparison{'' if count == 1 else 's'} tested"
+
+
+def horizon_note(rows: pd.DataFrame) -> str | None:
+    """HORIZON where a row of `rows` (stats.compare_groups' or trend.trends') has drops cut at one
+    horizon (horizon_epoch), else None."""
+    return HORIZON if "horizon_epoch" in rows and rows["horizon_epoch"].notna().any() else None
+
+
+def quantity_text(item) -> str:
+    """A comparison's or trend's quantity as the tables and sentences name it: "snr_drop_epoch (to
+    epoch 300)" where its seeds' drops were cut at one horizon (ibstore.stats.tested_drops)."""
+    horizon = getattr(item, "horizon_epoch", math.nan)
+    return item.quantity if pd.isna(horizon) else f"{item.quantity} (to epoch {horizon:.0f})"
 
 
 def _compared_cells(item) -> dict[str, str]:
@@ -597,7 +616,7 @@ def trend_table(trends: pd.DataFrame, layers: Iterable[int] | None = None) -> pd
     if layers is not None:
         trends = trends[trends["layer"].isin(list(layers))]
     return pd.DataFrame([{**({"within": item.within} if trends["within"].notna().any() else {}),
-                          "layer": layer_label(item.layer, item.layer_name), "quantity": item.quantity,
+                          "layer": layer_label(item.layer, item.layer_name), "quantity": quantity_text(item),
                           "values": item.levels, "n": item.n, "slope per step": number_text(item.slope),
                           # a note column of None and text holds NaN for None (pandas' string type)
                           "95 % CI": UNTESTED_CELL.get(item.note, item.note)
@@ -641,7 +660,7 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
                    for (within, quantity), rows in found.groupby(["within", "quantity"], sort=False, dropna=False)]
         return (f"Change along {key} at q (over layers) < {stats.ALPHA:g}: {len(found)} of {len(tested)} trends, "
                 "the table's rows with that q: " + "; ".join(counted) + "." + untested)
-    named = [f"{where(row.within)}{layer_label(row.layer, row.layer_name)} {row.quantity} " +
+    named = [f"{where(row.within)}{layer_label(row.layer, row.layer_name)} {quantity_text(row)} " +
              (f"{'rises' if row.spearman_rho > 0 else 'falls'} by ranks (Spearman's rho "
               f"{number_text(row.spearman_rho)}; a seed's SNR never halved)" if row.note == stats.CENSORED_RANKS else
               f"{'rises' if row.slope > 0 else 'falls'}, "

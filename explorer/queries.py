@@ -182,8 +182,8 @@ def phases(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> 
 
 
 def phase_curves(con: duckdb.DuckDBPyConnection, run_ids: list[str] | None = None) -> pd.DataFrame:
-    """The finite I(X;T) curves of these runs (None: every run) that the compression test reads
-    (ibstore.phases.CURVES_SQL, ibstore.stats.drop_test)."""
+    """The finite I(X;T) and SNR curves of these runs (None: every run) that the statistics read
+    (ibstore.phases.CURVES_SQL: ibstore.stats.drop_test, ibstore.stats.drops_within)."""
     return con.execute(f"""
         SELECT * FROM ({phases_sql.CURVES_SQL}) WHERE (?::VARCHAR[] IS NULL OR list_contains(?, run_id))
     """, [run_ids, run_ids]).df()

@@ -396,7 +396,7 @@ def _tables(these: pd.DataFrame, these_curves: pd.DataFrame, labels: dict[str, s
         _save_table(comparison, folder, f"{name}-comparison")
         notes = [cohort_tables.reference_note(these, labels, reference), cohort_tables.not_compared(these, labels),
                  cohort_tables.schedule_note(these_curves, these, labels),
-                 cohort_tables.differences_note(compared, labels)]
+                 cohort_tables.differences_note(compared, labels), cohort_tables.horizon_note(compared)]
         lines += [f"### Seed groups compared with {inline_text(comparison['b'].iloc[0])}", "",
                   f"{cohort_tables.COMPARED_CAPTION} {cohort_tables.ADJUSTED}", "", *_paragraphs(notes),
                   *_markdown(comparison), ""]
@@ -407,7 +407,7 @@ def _tables(these: pd.DataFrame, these_curves: pd.DataFrame, labels: dict[str, s
         key = inline_text(along.key)
         shown = _markdown(table) if trends["p_value"].notna().any() else []    # else its note says why, once
         lines += [f"### Trend along {key}", "", cohort_tables.TREND_CAPTION.format(key=key), "",
-                  *_paragraphs([cohort_tables.trend_note(trends, key)]), *shown, ""]
+                  *_paragraphs([cohort_tables.trend_note(trends, key), cohort_tables.horizon_note(trends)]), *shown, ""]
     last = cohort_tables.last_hidden_comparisons(compared, these)
     last_table = None if last.empty else cohort_tables.last_hidden_comparison_table(last, labels)
     last_notes = [None if last.empty else

@@ -382,9 +382,9 @@ class ResultStore(ResultCharts):
         return self._read(queries.phases, run_ids, runs=run_ids, tables=PHASE_TABLES, phases=True)
 
     def phase_curves(self, run_ids: list[str] | None = None) -> pd.DataFrame:
-        """The finite I(X;T) curves of these runs that the compression test reads
-        (ibstore.phases.CURVES_SQL): run_id, layer, estimator, params, split, epoch, i_xt."""
-        return self._read(queries.phase_curves, run_ids, runs=run_ids, tables=("mi",))
+        """The finite I(X;T) and SNR curves of these runs that the statistics read
+        (ibstore.phases.CURVES_SQL): run_id, layer, estimator, params, split, epochs, i_xt, snr_epochs, snr."""
+        return self._read(queries.phase_curves, run_ids, runs=run_ids, tables=("mi", "gradients"))
 
     def phase_stats(self, run_ids: list[str] | None = None) -> pd.DataFrame:
         """The `phase_stats` view over these runs' seed groups (ibstore.stats.phase_stats)."""

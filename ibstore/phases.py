@@ -206,9 +206,13 @@ SELECT phase_rows.*, d.units_died
 FROM phase_rows LEFT JOIN died d USING (run_id, layer, estimator, params, split)
 """
 
-# The I(X;T) curves the compression test reads (ibstore.stats.drop_test), one row per run, layer,
-# estimator, params and split: its logged epochs with a finite value and the values there, in the
-# same (any) order (lists: a row per epoch was 720,000 rows of repeated text for 200 runs; ordered
-# lists cost a sort the statistics do not need).
-CURVES_SQL = ("SELECT run_id, layer, estimator, params, split, list(epoch) AS epochs, list(i_xt) AS i_xt "
-              "FROM mi WHERE isfinite(i_xt) AND estimator <> 'ksg' GROUP BY ALL")
+# The curves the statistics read, one row per run, layer, estimator, params and split: the I(X;T)
+# curve the compression test reads (ibstore.stats.drop_test), its logged epochs with a finite value
+# and the values there, and the layer's finite gradient SNR likewise (snr_epochs, snr; NULL without
+# one), from which ibstore.stats.drops_within takes the SNR drop of runs of different lengths at one
+# horizon. Each pair of lists in the same (any) order (lists: a row per epoch was 720,000 rows of
+# repeated text for 200 runs; ordered lists cost a sort the statistics do not need).
+CURVES_SQL = ("SELECT * FROM (SELECT run_id, layer, estimator, params, split, list(epoch) AS epochs, "
+              "list(i_xt) AS i_xt FROM mi WHERE isfinite(i_xt) AND estimator <> 'ksg' GROUP BY ALL) "
+              "LEFT JOIN (SELECT run_id, layer, list(epoch) AS snr_epochs, list(snr) AS snr "
+              "FROM gradients WHERE isfinite(snr) GROUP BY ALL) USING (run_id, layer)")

@@ -145,7 +145,8 @@ CENSORED_RANKS = ("a kept seed's SNR never fell below half its peak by its end, 
                   "epoch is censored, ranked after every drop, and the groups are compared by ranks (Mann-Whitney, "
                   "or Spearman's rho along a key; permuted), with no difference of means or slope")
 UNEQUAL_SPANS = ("the seeds' SNR was followed to different last epochs (runs of different lengths, or stopped early): "
-                 "a drop is taken from the whole run's peak, so their drop epochs are not one quantity: no test")
+                 "a drop is taken from the whole run's peak, so their drop epochs are not one quantity, and these "
+                 "rows come without the SNR curves that would cut them at one epoch (`drops_within`): no test")
 CENSORED_MEAN = ("a kept seed's SNR never fell below half its peak by its end: its drop epoch is censored, and the "
                  "group's mean is at least the one given (each censored seed at its last epoch with a finite SNR); "
                  "no interval")
@@ -1024,6 +1025,83 @@ def drop_curves(curves: dict[str, Curve] | None, run_ids: np.ndarray, final_i_xt
     return np.array(values, dtype=float).reshape(len(run_ids), len(common)) - np.asarray(final_i_xt, float)[:, None]
 
 
+def snr_curves_by_layer(curves: pd.DataFrame) -> dict[int, dict[str, Curve]]:
+    """CURVES_SQL's SNR curves (snr_epochs, snr) by layer, then run_id: a layer's SNR is the run's,
+    whatever the estimator (none from rows without them)."""
+    by_layer: dict[int, dict[str, Curve]] = {}
+    if "snr_epochs" not in curves:
+        return by_layer
+    for run_id, layer, epochs, snr in zip(curves["run_id"], curves["layer"], curves["snr_epochs"], curves["snr"]):
+        if not isinstance(epochs, (list, np.ndarray)):      # NULL (None, NaN or pd.NA): no finite SNR
+            continue
+        epochs, order = np.asarray(epochs), np.argsort(epochs, kind="stable")
+        by_layer.setdefault(layer, {})[run_id] = (epochs[order], np.asarray(snr, dtype=float)[order])
+    return by_layer
+
+
+def drops_within(snr_curves: dict[str, Curve] | None, run_ids: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """Each run's SNR drop epoch taken over the epochs every one of `run_ids` logged a finite SNR at
+    (so up to the earliest last one), by ibstore.phases.SNR_DROP_SQL's rule: the first epoch after
+    the SNR's peak (its first epoch at the peak) with an SNR below half the peak; +inf where there is
+    none (censored at that last shared epoch, the horizon), and the horizon. None where `snr_curves`
+    lacks a run or the runs share no epoch.
+
+    Why: a drop taken over a whole run is not one quantity across runs of different lengths: a
+    longer run can peak again later and drop later (a sceptic's: the same five networks trained 300
+    and 1500 epochs compared as different, p 0.722, Cliff's delta 0.24), and a run stopped early is
+    censored earlier. Cut at one horizon the seeds answer one question: did the drift phase end by then?
+
+    >>> curves = {"long": (np.array([0, 10, 20, 30]), np.array([1., 4., 1., 9.])),
+    ...           "short": (np.array([0, 10, 20]), np.array([1., 2., 3.]))}
+    >>> drops_within(curves, np.array(["long", "short"]))
+    (array([20., inf]), 20.0)
+    """
+    if snr_curves is None or not len(run_ids) or not set(run_ids) <= set(snr_curves):
+        return None
+    common = functools.reduce(np.intersect1d, [snr_curves[run_id][0] for run_id in run_ids])
+    if not common.size:
+        return None
+    drops = []
+    for run_id in run_ids:
+        epochs, snr = snr_curves[run_id]
+        shared = snr[np.searchsorted(epochs, common)]
+        peak = int(np.argmax(shared))
+        below = np.flatnonzero(shared[peak + 1:] < shared[peak] / 2)
+        drops.append(float(common[peak + 1 + below[0]]) if below.size else math.inf)
+    return np.array(drops), float(common[-1])
+
+
+@dataclass(frozen=True)
+class TestedDrops:
+    """How a comparison or trend tests seeds' SNR drop epochs (`tested_drops`)."""
+    values: np.ndarray | None   # the epochs tested, +inf where censored (NaN: no SNR); None: the rows' own
+    by_ranks: bool              # a seed is censored: compared by ranks, with no mean
+    note: str | None            # why there is no test (UNEQUAL_SPANS, CENSORED_DROP), else None
+    horizon_epoch: float        # the epoch the drops were cut at (`drops_within`); NaN where they were not
+
+
+def tested_drops(drop_epochs: np.ndarray, censored: np.ndarray, last_epochs: np.ndarray, run_ids: np.ndarray,
+                 snr_curves: dict[str, Curve] | None) -> TestedDrops:
+    """The seeds' SNR drop epochs as a test reads them: as `drop_ranks` gives them where every seed
+    was followed to the same last epoch; where they were followed to different ones, taken again
+    from their SNR curves at their shared horizon (`drops_within`), ranked if one is censored there;
+    else no test (UNEQUAL_SPANS)."""
+    drop_epochs, censored = np.asarray(drop_epochs, float), np.asarray(censored, bool)
+    ranked, note = drop_ranks(drop_epochs, censored, last_epochs)
+    if note != UNEQUAL_SPANS:
+        return TestedDrops(ranked, ranked is not None, note, math.nan)
+    followed = censored | np.isfinite(drop_epochs)
+    cut = drops_within(snr_curves, np.asarray(run_ids, object)[followed])
+    if cut is None:
+        return TestedDrops(None, False, UNEQUAL_SPANS, math.nan)
+    values = np.full(len(drop_epochs), math.nan)
+    values[followed] = cut[0]
+    return TestedDrops(values, bool(np.isinf(cut[0]).any()), None, cut[1])
+
+
+UNCUT = TestedDrops(None, False, None, math.nan)   # a quantity other than the SNR drop epoch
+
+
 def phase_stats_table(phases: pd.DataFrame, curves: pd.DataFrame) -> pa.Table:
     """`phase_stats(phases, curves)` as the Arrow table of the SQL view `phase_stats`."""
     frame = phase_stats(phases, curves)
@@ -1039,14 +1117,17 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
     columns, q_value (over the layers) and each group's runs left out, named. Where idnns' bins clip
     the layer in a kept run of either group (`bins_clip`), its MI quantities get no test: note
     CLIPPED_BINS, no p or interval; nor its EXCESS where either group's mean I(X;T) peaks at its
-    last logged epoch (PEAKS_AT_END, `rows_peaking_at_end`). With the I(X;T) `curves` (CURVES_SQL's rows),
+    last logged epoch (PEAKS_AT_END, `rows_peaking_at_end`). With the `curves` (CURVES_SQL's rows),
     EXCESS's p is also bounded by `reselected_test`, which picks each group's peak epoch again in
-    every arrangement of the seeds (`reselection_bounded`); the product's callers all pass them."""
+    every arrangement of the seeds (`reselection_bounded`), and the SNR drop epochs of seeds followed
+    to different epochs are cut at their shared horizon, `horizon_epoch` (`tested_drops`); the
+    product's callers all pass them."""
     phases = with_excess(phases[phases["group_id"].isin([group_a, group_b])]).reset_index(drop=True)
     values, reasons, clipped = numeric_columns(phases, quantities), exclusions(phases), rows_with_clipped_bins(phases)
     peaks_at_end, censored = rows_peaking_at_end(phases), rows_censoring_the_drop(phases)
     final_i_xt, snr_last_epoch = numeric_columns(phases, ["final_i_xt"])[:, 0], censoring_epochs(phases)
     curves_of = curves_by_key(curves) if curves is not None else None
+    snr_of = snr_curves_by_layer(curves) if curves is not None else {}
     run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
     by_keys = phases.groupby(["group_id", *KEYS], sort=True, dropna=False).indices
     rows = []
@@ -1060,32 +1141,34 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
         for column, quantity in enumerate(quantities):
             a_tested, b_tested = (kept[np.isfinite(values[kept, column])] for kept in (a_kept, b_kept))
             both = np.concatenate([a_tested, b_tested])
-            drops = (drop_curves(curves_of.get(tuple(keys)), run_ids[both], final_i_xt[both])
-                     if quantity == EXCESS and curves_of is not None else np.empty((len(both), 0)))
-            measured = np.r_[values[both, column], drops.ravel()]
+            i_xt_drops = (drop_curves(curves_of.get(tuple(keys)), run_ids[both], final_i_xt[both])
+                          if quantity == EXCESS and curves_of is not None else np.empty((len(both), 0)))
+            measured = np.r_[values[both, column], i_xt_drops.ravel()]
             implausible = quantity in BITS and not (np.abs(measured) <= MAX_DROP_BITS).all()
             both_kept = np.r_[a_kept, b_kept]
-            ranked, unranked = (drop_ranks(values[both_kept, column], censored[both_kept], snr_last_epoch[both_kept])
-                                if quantity == "snr_drop_epoch" else (None, None))
+            drops = (tested_drops(values[both_kept, column], censored[both_kept], snr_last_epoch[both_kept],
+                                  run_ids[both_kept], snr_of.get(keys[0])) if quantity == "snr_drop_epoch" else UNCUT)
             untested = (CLIPPED_BINS if either_clipped and quantity != "snr_drop_epoch" else   # the bins' difference
-                        unranked if unranked else
+                        drops.note if drops.note else
                         PEAKS_AT_END if either_peaks_at_end and quantity == EXCESS else
                         IMPLAUSIBLE_BITS if implausible else
                         NO_SHARED_EPOCH if curves_of is not None and quantity == EXCESS and len(both)
-                        and not drops.size else None)
+                        and not i_xt_drops.size else None)
+            compared = values[both_kept, column] if drops.values is None else drops.values
+            a_values, b_values = compared[:len(a_kept)], compared[len(a_kept):]
             comparison = (_described(values[a_tested, column], values[b_tested, column]) if implausible else
-                          compare_ranks(ranked[:len(a_kept)], ranked[len(a_kept):]) if ranked is not None else
-                          compare(values[a_kept, column], values[b_kept, column]))
+                          compare_ranks(a_values, b_values) if drops.by_ranks else compare(a_values, b_values))
             if untested:
                 comparison = replace(comparison, ci_low=math.nan, ci_high=math.nan, p_value=math.nan, note=untested)
                 if untested in (CENSORED_DROP, UNEQUAL_SPANS):   # the shift would be the censoring's or spans'
                     comparison = replace(comparison, difference=math.nan, cliffs_delta=math.nan)
-            elif drops.size:
-                comparison = reselection_bounded(comparison, drops[:len(a_tested)], drops[len(a_tested):])
+            elif i_xt_drops.size:
+                comparison = reselection_bounded(comparison, i_xt_drops[:len(a_tested)], i_xt_drops[len(a_tested):])
             rows.append({**dict(zip(KEYS, keys)), "quantity": quantity, **asdict(comparison),
+                         "horizon_epoch": drops.horizon_epoch,
                          "excluded_a": health(run_ids[a_index], reasons[a_index]).excluded_runs,
                          "excluded_b": health(run_ids[b_index], reasons[b_index]).excluded_runs})
-    columns = [*KEYS, "quantity", *Comparison.__dataclass_fields__, "excluded_a", "excluded_b"]
+    columns = [*KEYS, "quantity", *Comparison.__dataclass_fields__, "horizon_epoch", "excluded_a", "excluded_b"]
     return with_q(pd.DataFrame(rows, columns=columns), [*FAMILY, "quantity"])
 
 

@@ -68,7 +68,7 @@ MIN_LEVELS = 3
 TOO_FEW_LEVELS = f"fewer than {MIN_LEVELS} values of the key kept: no trend to test"
 TOO_FEW_RUNS = "too few runs for p < 0.05"
 COLUMNS = ["within", *stats.KEYS, "layer_name", "quantity", "levels", "n", "slope", "ci_low", "ci_high",
-           "p_value", "spearman_rho", "note"]
+           "p_value", "spearman_rho", "note", "horizon_epoch"]
 
 
 @functools.lru_cache(maxsize=4)     # a report asks for one or two n; 500 runs' orders are 20 MB
@@ -223,8 +223,10 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
     default one for all): COLUMNS and q_value (over the layers). Where idnns' bins clip the layer in
     a run kept (`bins_clip`), its MI quantities get no trend (note ibstore.stats.CLIPPED_BINS); nor
     its EXCESS where a group's mean I(X;T) peaks at its last logged epoch (ibstore.stats.PEAKS_AT_END).
-    With the I(X;T) `curves` (CURVES_SQL's rows), EXCESS's p is also bounded by
-    `reselected_slope_test` (ibstore.stats.bounded_by); the product's callers all pass them."""
+    With the `curves` (CURVES_SQL's rows), EXCESS's p is also bounded by `reselected_slope_test`
+    (ibstore.stats.bounded_by), and the SNR drop epochs of runs followed to different epochs are cut
+    at their shared horizon, `horizon_epoch` (ibstore.stats.tested_drops); the product's callers all
+    pass them."""
     phases = stats.with_excess(phases[phases["run_id"].isin(list(key_values))]).reset_index(drop=True)
     kept = phases[np.equal(stats.exclusions(phases), None)].reset_index(drop=True)
     clipped, peaks_at_end = stats.rows_with_clipped_bins(kept), stats.rows_peaking_at_end(kept)
@@ -234,50 +236,52 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
     values = stats.numeric_columns(kept, quantities)
     final_i_xt = stats.numeric_columns(kept, ["final_i_xt"])[:, 0]
     curves_of = None if curves is None else stats.curves_by_key(curves)
+    snr_of = {} if curves is None else stats.snr_curves_by_layer(curves)
     run_ids, group_ids = kept["run_id"].to_numpy(object), kept["group_id"].to_numpy(object)
     rows = []
     for (stratum, *keys), index in kept.groupby(["within", *stats.KEYS], sort=True, dropna=False).indices.items():
         for column, quantity in enumerate(quantities):
             y_of = values[:, column]
-            ranked, unranked = (stats.drop_ranks(values[index, column], censored[index], censoring_epochs[index])
-                                if quantity == "snr_drop_epoch" else (None, None))
-            if ranked is not None:       # censored seeds kept, ranked after every drop
+            drops = (stats.tested_drops(values[index, column], censored[index], censoring_epochs[index],
+                                        run_ids[index], snr_of.get(keys[0]))
+                     if quantity == "snr_drop_epoch" else stats.UNCUT)
+            if drops.values is not None:   # censored seeds kept, ranked after every drop; or cut at one horizon
                 y_of = y_of.copy()
-                y_of[index] = ranked
-            finite = index[np.isfinite(y_of[index]) if ranked is None else ~np.isnan(y_of[index])]
+                y_of[index] = drops.values
+            finite = index[~np.isnan(y_of[index]) if drops.by_ranks else np.isfinite(y_of[index])]
             levels, steps = np.unique(key[finite], return_inverse=True)
             row = {"within": stratum or None, **dict(zip(stats.KEYS, keys)),
                    "layer_name": kept["layer_name"].iloc[index[0]], "quantity": quantity, "levels": len(levels),
-                   "n": len(finite)}
-            drops = (stats.drop_curves(curves_of.get(tuple(keys)), run_ids[finite], final_i_xt[finite])
-                     if quantity == stats.EXCESS and curves_of is not None else np.empty((len(finite), 0)))
+                   "n": len(finite), "horizon_epoch": drops.horizon_epoch}
+            i_xt_drops = (stats.drop_curves(curves_of.get(tuple(keys)), run_ids[finite], final_i_xt[finite])
+                          if quantity == stats.EXCESS and curves_of is not None else np.empty((len(finite), 0)))
             implausible = quantity in stats.BITS and not (
-                np.abs(np.r_[values[finite, column], drops.ravel()]) <= stats.MAX_DROP_BITS).all()
+                np.abs(np.r_[values[finite, column], i_xt_drops.ravel()]) <= stats.MAX_DROP_BITS).all()
             # as for two groups: a group all of whose runs' mean peaks at their end
             a_group_peaks_at_end = any(peaks_at_end[finite][group_ids[finite] == group].all()
                                        for group in set(group_ids[finite]))
-            untested = (unranked if unranked else
+            untested = (drops.note if drops.note else
                         TOO_FEW_LEVELS if len(levels) < MIN_LEVELS else
                         stats.CLIPPED_BINS if clipped[index].any() and quantity != "snr_drop_epoch" else
                         stats.PEAKS_AT_END if a_group_peaks_at_end and quantity == stats.EXCESS else
                         stats.IMPLAUSIBLE_BITS if implausible else
                         stats.NO_SHARED_EPOCH if curves_of is not None and quantity == stats.EXCESS
-                        and not drops.size else None)
+                        and not i_xt_drops.size else None)
             if untested:
                 rows.append({**row, "slope": math.nan, "ci_low": math.nan, "ci_high": math.nan,
                              "p_value": math.nan, "spearman_rho": math.nan, "note": untested})
                 continue
             y = y_of[finite]
-            if ranked is not None:
+            if drops.by_ranks:
                 rho, p_value = rank_trend_test(key[finite], y)
                 rows.append({**row, "slope": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": p_value,
                              "spearman_rho": rho,
                              "note": TOO_FEW_RUNS if smallest_p(steps) >= stats.ALPHA else stats.CENSORED_RANKS})
                 continue
             slope, p_value, low, high = slope_test(steps.astype(float), y)
-            if drops.size:
+            if i_xt_drops.size:
                 p_value, low, high = stats.bounded_by(p_value, low, high, reselected_slope_test(
-                    steps.astype(float), group_ids[finite], drops))
+                    steps.astype(float), group_ids[finite], i_xt_drops))
             rho = float(stats.scipy_stats().spearmanr(key[finite], y).statistic) if np.ptp(y) else math.nan
             rows.append({**row, "slope": slope, "ci_low": low, "ci_high": high, "p_value": p_value,
                          "spearman_rho": rho,

@@ -166,3 +166,21 @@ def test_a_drop_epoch_is_censored_where_the_snr_is_finite_and_never_halves():
     # where the drop is censored: the last epoch with a finite SNR (epochs 0 ... 4 here)
     assert by_run.loc["rises", "snr_last_epoch"] == 4 and by_run.loc["ends", "snr_last_epoch"] == 2
     assert by_run.loc["ends", "snr_drop_censored"] and pd.isna(by_run.loc["none", "snr_last_epoch"])
+
+
+def test_the_curves_carry_each_layers_finite_snr_for_the_drop_at_one_horizon():
+    # ibstore.stats.drops_within cuts the SNR drop of runs of different lengths at one horizon from
+    # these lists: each run's finite SNR by epoch, as gradients holds it (NULL where it has none)
+    nan = float("nan")
+    curve = np.array([1.0, 2.0, 3.0, 2.5, 2.0])
+    _, curve_rows = phases_of({"long": curve, "short": curve[:3], "none": curve},
+                              snr={"long": [1.0, 4.0, nan, 1.5, 1.0], "short": [2.0, 3.0, 1.0]})
+    by_run = curve_rows.set_index("run_id")
+    snr_of = stats.snr_curves_by_layer(curve_rows)[0]
+    assert list(snr_of["long"][0]) == [0, 1, 3, 4] and list(snr_of["long"][1]) == [1.0, 4.0, 1.5, 1.0]
+    assert list(snr_of["short"][1]) == [2.0, 3.0, 1.0] and "none" not in snr_of
+    assert pd.isna(by_run.loc["none", "snr_epochs"])
+    # shared epochs 0 and 1 (long has no finite SNR at 2): long peaks at 1 with 4.0, short at 1 with 3.0,
+    # and neither falls below half its peak by epoch 1, the horizon
+    drops, horizon = stats.drops_within(snr_of, np.array(["long", "short"]))
+    assert list(drops) == [math.inf, math.inf] and horizon == 1

@@ -1635,3 +1635,57 @@ def test_the_layers_idnns_bins_clip_are_named_for_the_figures_too():
         "I(X;T), drawn and tabled, is the bins' (values beyond 1 share the last bin), not the layer's.")
     assert cohort_tables.clipped_note(phases.assign(bins_clip=False), labels) is None
     assert cohort_tables.clipped_note(phases.drop(columns="bins_clip"), labels) is None
+
+
+def _snr_curves(snr: dict[str, tuple[np.ndarray, np.ndarray]]) -> pd.DataFrame:
+    """CURVES_SQL rows of layer 1 (binning, train) for runs with these SNR curves (epochs, values)."""
+    return pd.DataFrame([{"run_id": run_id, "layer": 1, "estimator": "binning", "params": "{}", "split": "train",
+                          "epochs": [10, 400], "i_xt": [5.0, 4.0], "snr_epochs": epochs, "snr": values}
+                         for run_id, (epochs, values) in snr.items()])
+
+
+def test_drop_epochs_of_runs_of_different_lengths_are_compared_at_their_shared_horizon():
+    # The second sceptic's: the same networks trained 300 and 1500 epochs compared as different, since
+    # a longer run can peak again and drop later; with their SNR curves both are cut at epoch 300
+    from ibstore import trend
+
+    epochs = np.arange(0, 1501, 20)
+    def snr(drop: float, last: int, second_peak: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Rises to 7 at epoch 60, stays at 6.9 until `drop`, then 2; a long run rises to 50 at 1000, drops at 1200."""
+        values = np.where(epochs <= 60, 1 + epochs / 10, np.where(epochs < drop, 6.9, 2.0))
+        if second_peak:
+            values = np.where((epochs >= 1000) & (epochs < 1200), 50.0, values)
+        return epochs[epochs <= last], values[epochs <= last]
+    drops = {"b0": [100, 120, 140, 160], "b1": [100, 120, 140, 160], "b2": [200, 220, 240, 260],
+             "b3": [250, 260, None, None]}         # b3: two seeds do not halve by epoch 300
+    curves = {f"{group}-{seed}": snr(drop or math.inf, 1500 if group == "b0" else 300, group == "b0")
+              for group, group_drops in drops.items() for seed, drop in enumerate(group_drops)}
+    # the view's drop of a run is taken over the whole run: b0's at its second peak's drop, 1200
+    phases = _censored_drop_rows(tuple((group, [1200] * 4 if group == "b0" else group_drops)
+                                       for group, group_drops in drops.items()),
+                                 snr_last_epoch={"b0": 1500, "b1": 300, "b2": 300, "b3": 300})
+    rows = _snr_curves(curves)
+    def compared(a: str) -> pd.Series:
+        return stats.compare_groups(phases, a, "b0", ("snr_drop_epoch",), rows).iloc[0]
+    same = compared("b1")        # the same networks: no difference at the horizon
+    assert same["horizon_epoch"] == 300 and pd.isna(same["note"]) and same["difference"] == 0
+    assert same["p_value"] == 1 and same["cliffs_delta"] == 0
+    later = compared("b2")       # 100 epochs later in every seed: 4 + 4 seeds' smallest p, 2 / 70
+    assert later["difference"] == 100 and later["p_value"] == pytest.approx(2 / 70) and later["ci_low"] > 0
+    censored = compared("b3")    # two seeds still drifting at epoch 300: by ranks, every one later than b0's
+    u, p_value = _rank_sum_p(np.array([250, 260, np.inf, np.inf]), np.array([100, 120, 140, 160.]))
+    assert censored["note"] == stats.CENSORED_RANKS and censored["horizon_epoch"] == 300
+    assert censored["cliffs_delta"] == 1 and censored["p_value"] == pytest.approx(p_value) and np.isnan(
+        censored["difference"])
+    # without the curves, as before: no test
+    assert stats.compare_groups(phases, "b1", "b0", ("snr_drop_epoch",)).iloc[0]["note"] == stats.UNEQUAL_SPANS
+    # the trend along b0, b1, b2: the least-squares slope of the cut drops on the steps 0, 1, 2
+    steps = {run_id: float(run_id[1]) for run_id in phases["run_id"] if not run_id.startswith("b3")}
+    along = trend.trends(phases, steps, ("snr_drop_epoch",), curves=rows).iloc[0]
+    cut = np.array([100, 120, 140, 160, 100, 120, 140, 160, 200, 220, 240, 260.])
+    assert along["horizon_epoch"] == 300 and along["slope"] == pytest.approx(np.polyfit(np.repeat([0., 1, 2], 4),
+                                                                                        cut, 1)[0])
+    table = cohort_tables.trend_table(trend.trends(phases, steps, ("snr_drop_epoch",), curves=rows))
+    assert table["quantity"].tolist() == ["snr_drop_epoch (to epoch 300)"]
+    assert cohort_tables.horizon_note(trend.trends(phases, steps, ("snr_drop_epoch",), curves=rows)) == \
+        cohort_tables.HORIZON

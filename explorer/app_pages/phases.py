@@ -153,8 +153,9 @@ def comparison(root: str, version: int, run_ids: tuple[str, ...], estimator: str
     last_notes = [None if last.empty else cohort_tables.differences_note(last, labelled, "groups",
                                                                          "at the last hidden layer"),
                   cohort_tables.other_depth_note(compared, last, labelled)]
+    differences = [cohort_tables.differences_note(compared, labelled), cohort_tables.horizon_note(compared)]
     return (cohort_tables.comparison_table(these, labelled, layers=layers, compared=compared),
-            cohort_tables.differences_note(compared, labelled),
+            " ".join(note for note in differences if note) or None,
             cohort_tables.last_hidden_comparison_table(last, labelled) if not last.empty else pd.DataFrame(),
             " ".join(note for note in last_notes if note) or None)
 
@@ -282,6 +283,8 @@ def phase_panels() -> None:
         st.caption(ui.plain(cohort_tables.TREND_CAPTION.format(key=key)))
         if note := cohort_tables.trend_note(trends, key):
             st.markdown(ui.plain(note))
+        if cut := cohort_tables.horizon_note(trends):
+            st.caption(ui.plain(cut))
         if trends["p_value"].notna().any():       # else the note says why none could be tested
             table = cohort_tables.trend_table(trends, layers)
             ui.show_table(table)
