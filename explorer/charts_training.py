@@ -33,14 +33,15 @@ def training_curves(frame: pd.DataFrame, band: bool = False, title: str | None =
     """Accuracy (axis 0..1) and loss (log axis: an early spike does not flatten the rest) against
     epoch, a line per panel and split, coloured by `color_field` (`group` colours a seed group's
     runs alike); with `band`, the spread over seeds from accuracy_min/max and loss_min/max, and
-    the tooltip's `seeds`: how many a point is over (a run that stopped early, or diverged, leaves)."""
+    the tooltip's seeds (accuracy_seeds, loss_seeds): how many a point is over (a run that stopped
+    early, or diverged, leaves)."""
     domain = color_domain or panel_order(frame, color_field)
     color = category_color(color_field, domain, orient="bottom", columns=2)
     width = (PAGE_WIDTH - 2 * AXIS_SPACE) // 2 - 10
     charts = []
     for measure, scale in (("accuracy", alt.Scale(domain=[0, 1])), ("loss", alt.Scale(type="log"))):
         columns = list(dict.fromkeys(["panel", color_field, "split", "epoch", measure]
-                                     + ([f"{measure}_min", f"{measure}_max", "seeds"] if band else [])))
+                                     + ([f"{measure}_min", f"{measure}_max", f"{measure}_seeds"] if band else [])))
         data = frame[columns]
         if measure == "loss":   # a log axis cannot show zero or negative losses
             data = data[data["loss"] > 0]
@@ -48,7 +49,8 @@ def training_curves(frame: pd.DataFrame, band: bool = False, title: str | None =
             x=alt.X("epoch:Q"), y=alt.Y(f"{measure}:Q", scale=scale, title=measure), color=color,
             detail="panel:N", strokeDash=alt.StrokeDash("split:N", sort=["train", "test"],
                                                         legend=legend(2, orient="top", direction="horizontal")),
-            tooltip=["panel", "split", "epoch", measure, *(["seeds"] if band else [])])
+            tooltip=["panel", "split", "epoch", measure,
+                     *([alt.Tooltip(f"{measure}_seeds:Q", title="seeds")] if band else [])])
         layers = [line]
         if band:
             layers.insert(0, alt.Chart(data).mark_area(opacity=0.15).encode(
@@ -63,15 +65,17 @@ def accuracy_grid(frame: pd.DataFrame, columns: int = 2, title: str | None = Non
                   band: bool = False) -> alt.FacetChart:
     """The seed notebook's accuracy grid: one panel per run or seed group, train and test accuracy
     against epoch on a 0..1 axis; with `band`, a seed group's spread from accuracy_min/max and the
-    tooltip's `seeds`."""
+    tooltip's seeds (accuracy_seeds)."""
     columns = min(columns, MAX_COLUMNS)
-    data = frame[["panel", "split", "epoch", "accuracy", *(["accuracy_min", "accuracy_max", "seeds"] if band else [])]]
+    data = frame[["panel", "split", "epoch", "accuracy",
+                  *(["accuracy_min", "accuracy_max", "accuracy_seeds"] if band else [])]]
     width = grid_panel_width(columns)
     splits = [s for s in ("train", "test") if s in set(data["split"])] or panel_order(data, "split")
     color = category_color("split", splits, title="split")
     chart = alt.Chart().mark_line(strokeWidth=1.2).encode(
         x=alt.X("epoch:Q"), y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1])), color=color,
-        tooltip=["panel", "split", "epoch", "accuracy", *(["seeds"] if band else [])],
+        tooltip=["panel", "split", "epoch", "accuracy",
+                 *([alt.Tooltip("accuracy_seeds:Q", title="seeds")] if band else [])],
     ).properties(width=width, height=160)
     layers = [chart]
     if band:

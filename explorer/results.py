@@ -313,11 +313,12 @@ class ResultStore(ResultCharts):
 
     def with_panels(self, frame: pd.DataFrame, run_ids: list[str], by_group: bool = False) -> pd.DataFrame:
         """`frame` (with run_id, or group_id if `by_group`) with a `panel` column holding the labels
-        ("... (3 seeds)" for groups), its rows in the labels' order."""
+        ("... (3 seeds)" for groups: the most seeds a point of the group is over, its `seeds` or
+        `{value}_seeds` columns), its rows in the labels' order."""
         labels = self.labels(run_ids, by_group)
         key = "group_id" if by_group else "run_id"
         if by_group:
-            seeds = frame.groupby(key)["seeds"].max()
+            seeds = frame.filter(regex=r"(^|_)seeds$").max(axis=1).groupby(frame[key]).max().astype(int)
             labels = {g: f"{label} ({seeds.get(g, 0)} seeds)" for g, label in labels.items()}
         return run_rows.in_order(frame.assign(panel=frame[key].map(labels)), key, labels).reset_index(drop=True)
 

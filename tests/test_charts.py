@@ -63,14 +63,17 @@ def test_training_curves_accuracy_axis_and_band():
     frame = pd.DataFrame({"panel": ["a"] * 4, "split": ["train", "train", "test", "test"], "epoch": [0, 1, 0, 1],
                           "accuracy": [0.5, 0.9, 0.5, 0.8], "loss": [0.7, 0.2, 0.7, 0.3],
                           "accuracy_min": [0.4, 0.8, 0.4, 0.7], "accuracy_max": [0.6, 0.95, 0.6, 0.85],
-                          "loss_min": [0.6, 0.1, 0.6, 0.2], "loss_max": [0.8, 0.3, 0.8, 0.4], "seeds": [5, 1, 5, 1]})
+                          "loss_min": [0.6, 0.1, 0.6, 0.2], "loss_max": [0.8, 0.3, 0.8, 0.4],
+                          "accuracy_seeds": [5, 1, 5, 1], "loss_seeds": [5, 1, 4, 1]})
     spec = charts_training.training_curves(frame, band=True, title="median over seeds").to_dict()
     accuracy, loss = spec["hconcat"]
     # a point over one seed (the others stopped) says so: its band of no width is not agreement
-    assert [t["field"] for t in accuracy["layer"][1]["encoding"]["tooltip"]][-1] == "seeds"
+    assert accuracy["layer"][1]["encoding"]["tooltip"][-1] == {"field": "accuracy_seeds", "title": "seeds",
+                                                                "type": "quantitative"}
+    assert loss["layer"][1]["encoding"]["tooltip"][-1]["field"] == "loss_seeds"
     grid = charts_training.accuracy_grid(frame, band=True).to_dict()
-    assert {r["seeds"] for r in rows(grid)} == {5, 1}
-    assert [t["field"] for t in grid["spec"]["layer"][1]["encoding"]["tooltip"]][-1] == "seeds"
+    assert {r["accuracy_seeds"] for r in rows(grid)} == {5, 1}
+    assert grid["spec"]["layer"][1]["encoding"]["tooltip"][-1]["title"] == "seeds"
     assert accuracy["title"] == "accuracy" and loss["title"] == "loss"
     band, line = accuracy["layer"]
     assert band["mark"]["type"] == "area" and band["encoding"]["y2"]["field"] == "accuracy_max"
@@ -220,7 +223,7 @@ def test_training_curves_loss_on_a_log_axis_and_accuracy_small_multiples():
     assert grid["facet"]["field"] == "panel" and grid["facet"]["sort"] == ["a, seed=0", "a, seed=1"]
     assert grid["spec"]["layer"][0]["encoding"]["y"]["scale"]["domain"] == [0, 1]
     # per seed group: the spread over seeds under the line (it drew the median alone)
-    banded = frame.assign(accuracy_min=frame["accuracy"] - 0.1, accuracy_max=frame["accuracy"] + 0.1, seeds=2)
+    banded = frame.assign(accuracy_min=frame["accuracy"] - 0.1, accuracy_max=frame["accuracy"] + 0.1, accuracy_seeds=2)
     band, line = charts_training.accuracy_grid(banded, band=True).to_dict()["spec"]["layer"]
     assert band["mark"]["type"] == "area" and band["encoding"]["y"]["field"] == "accuracy_min"
     assert band["encoding"]["y2"]["field"] == "accuracy_max" and line["mark"]["type"] == "line"

@@ -115,6 +115,16 @@ def test_ema_passes_non_finite_values_and_smooths_each_line():
 def test_centre_and_range_over_seeds():
     frame = pd.DataFrame({"g": ["a"] * 3 + ["b"], "e": [1] * 4, "v": [3.0, 1.0, 8.0, 2.0]})
     out = seed_bands.centre_and_range(frame, ["g", "e"], ["v"], "median").set_index("g")
-    assert out.loc["a", ["v", "v_min", "v_max", "seeds"]].tolist() == [3.0, 1.0, 8.0, 3]
+    assert out.loc["a", ["v", "v_min", "v_max", "v_seeds"]].tolist() == [3.0, 1.0, 8.0, 3]
     assert seed_bands.centre_and_range(frame, ["g"], ["v"], "mean").set_index("g").loc["a", "v"] == 4.0
-    assert out.loc["b", ["v", "v_min", "v_max", "seeds"]].tolist() == [2.0, 2.0, 2.0, 1]
+    assert out.loc["b", ["v", "v_min", "v_max", "v_seeds"]].tolist() == [2.0, 2.0, 2.0, 1]
+
+
+def test_a_seed_without_a_value_is_not_counted_among_the_seeds_a_point_is_over():
+    # A sceptic's: a run that diverged has a row of NaN at its last epoch; the band over the one seed
+    # left had no width and the tooltip said 4 seeds, as if four seeds agreed
+    frame = pd.DataFrame({"g": ["a"] * 4, "accuracy": [0.53, np.nan, np.nan, np.nan],
+                          "loss": [0.7, 0.6, np.nan, np.nan]})
+    out = seed_bands.centre_and_range(frame, ["g"], ["accuracy", "loss"], "mean").iloc[0]
+    assert out[["accuracy", "accuracy_min", "accuracy_max", "accuracy_seeds"]].tolist() == [0.53, 0.53, 0.53, 1]
+    assert out[["loss", "loss_seeds"]].tolist() == [pytest.approx(0.65), 2]

@@ -90,8 +90,10 @@ def group_fractions() -> None:
     st.caption(f"Per layer, the share of its values (inputs x units) that are {measure} "
                + ("(at a bound of the activation, where its slope is below 1 % of its largest)" if measure == "saturated"
                   else "(exactly 0)")
-               + f", averaged over its units; line: the mean over each group's seeds, band: {ui.plain(band)} "
-                 "(none for one seed). Dead networks are kept: their units are what that setting gives.")
+               + f", averaged over its units; line: the mean over each group's seeds with a row at that epoch, so a "
+                 "run that stopped early or diverged leaves it there (the tooltip's seeds), band: "
+                 f"{ui.plain(band)} (none for one seed). Dead networks are kept: their units are what that setting "
+                 "gives.")
     chart = charts_activations.fraction_bands(over, column, f"fraction {measure}",
                                               ui.group_domain(store, all_runs, selection),
                                               title=f"Fraction of {measure} values per layer, {split} split")

@@ -17,7 +17,8 @@ band = middle.radio("Band", ui.offered("band", seed_bands.BANDS), key="band", bi
                     disabled=view != "SNR over seeds")
 ui.offered_number("smooth", 0.0, 0.99, "Smoothing")
 weight = right.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="query-params",
-                      help=smoothing.HELP)
+                      help=smoothing.HELP + " Each quantity's curve is smoothed on its own, so the smoothed SNR is "
+                      "not the smoothed ‖mean‖ over the smoothed ‖std‖.")
 selection = ui.cut_selection(all_runs, selected, ui.runs_limit(view == "SNR over seeds"))
 with_gradients = ui.runs_with(store, "gradients", selection, "Gradients")
 
