@@ -52,7 +52,7 @@ from explorer.run_rows import in_order
 from ibstore import configdiff, layout, stats
 from ibstore.git_commit import SOURCE, git_commit
 from ibstore.record import Status
-from ibstore.text import terminal_text
+from ibstore.text import cut, terminal_text
 
 REPORT_NAME = "report.md"
 REPORT_FOLDERS = {"figures": (".png", ".svg"), "tables": (".tex",)}   # besides report.md: files of these kinds
@@ -349,9 +349,11 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     return "\n".join(header + _unreadable(store, run_ids) + at_glance + lines + _trained(store, run_ids, folder))
 
 
+MAX_VALUE_CHARS = 300    # of one config value (an attacker's 5,000-character value was printed whole); run.json has it
 TRAINED_CAPTION = ("The reported runs' config (the first run's, resolved: every default filled in and every `--set` "
                    "applied), \"varies\" where they differ: the seed groups' titles name those values. A shortened "
-                   "cohort (fewer epochs, another log schedule) reads here as such.")
+                   "cohort (fewer epochs, another log schedule) reads here as such. A value longer than "
+                   f"{MAX_VALUE_CHARS} characters is cut; each run's run.json holds it whole.")
 VARIES = "varies"
 
 
@@ -362,7 +364,8 @@ def _trained(store: ResultStore, run_ids: list[str], folder: Path) -> list[str]:
     common = configdiff.common_config_with_var(configs)
     varying = configdiff.differing_keys(configs)     # not the values "<var>": a label_column "<var>" read "varies"
     table = pd.DataFrame({"config key": list(common), "value": [
-        VARIES if key in varying else configdiff.format_value(value) for key, value in common.items()]})
+        VARIES if key in varying else cut(configdiff.format_value(value), MAX_VALUE_CHARS)
+        for key, value in common.items()]})
     _save_table(table, folder, "config")
     return ["## What was trained", "", TRAINED_CAPTION, "", *_markdown(table), ""]
 
@@ -508,9 +511,14 @@ def inline_text(text: str) -> str:
     >>> inline_text("a<b>\\n![t](http://x)`c` p < 0.05"), inline_text("x\\u202eyz")
     ('a&lt;b> ![t]\\\\(http://x)\\\\`c\\\\` p < 0.05', 'x\\\\u202eyz')
     """
-    text = terminal_text(re.sub(r"[\r\n]+", " ", str(text)))
-    text = re.sub(r"<(?=[A-Za-z/!?])", "&lt;", text)    # what opens a tag, comment or autolink; "< 0.05" stays
+    text = re.sub(r"<(?=[A-Za-z/!?])", "&lt;", _one_line(text))   # what opens a tag, comment or autolink; "< 0.05" stays
     return re.sub(r"(?<!\\)(`|(?<=\])\()", r"\\\1", text)
+
+
+def _one_line(text) -> str:
+    """`text` on one line, every character not printable (a bidi control, a zero-width one) written as
+    its escape: what a Markdown cell and a LaTeX cell both need."""
+    return terminal_text(re.sub(r"[\r\n]+", " ", str(text)))
 
 
 def _markdown(table: pd.DataFrame) -> list[str]:
@@ -522,5 +530,7 @@ def _markdown(table: pd.DataFrame) -> list[str]:
 
 
 def _save_table(table: pd.DataFrame, folder: Path, name: str) -> None:
-    """The table as LaTeX (booktabs) for a paper, beside the Markdown."""
-    (folder / "tables" / f"{name}.tex").write_text(table.to_latex(index=False, escape=True))
+    """The table as LaTeX (booktabs) for a paper, beside the Markdown: each cell on one line (a blank
+    line in a cell ended the tabular's row in TeX), bidi controls written as escapes."""
+    one_line = table.rename(columns=_one_line).map(_one_line)
+    (folder / "tables" / f"{name}.tex").write_text(one_line.to_latex(index=False, escape=True))

@@ -13,27 +13,22 @@ import pandas as pd
 import streamlit as st
 
 from ibstore import configdiff
+from ibstore.text import cut
 from explorer.results import ResultStore
 from explorer.run_rows import among, rows_where
 
 KEY, VALUES, WHERE = "fkey", "fval", "where"      # the Runs page's widget keys and URL parameters
 MAX_NAMED = 10    # what a warning names one by one (a link of 900 unknown runs made one of 58,604 characters)
-MAX_SHOWN_CHARS = 100   # of one value a link gave (a 10,000-character reference was echoed whole)
 
 
 def first_named(items: list[str]) -> str:
-    """The first MAX_NAMED of `items`, each cut to MAX_SHOWN_CHARS, and how many more.
+    """The first MAX_NAMED of `items`, each cut to ibstore.text.MAX_SHOWN_CHARS, and how many more.
 
     >>> first_named([str(i) for i in range(12)])
     '0, 1, 2, 3, 4, 5, 6, 7, 8, 9 and 2 more'
     """
     more = f" and {len(items) - MAX_NAMED:,} more" if len(items) > MAX_NAMED else ""
     return ", ".join(cut(item) for item in items[:MAX_NAMED]) + more
-
-
-def cut(text: str, chars: int = MAX_SHOWN_CHARS) -> str:
-    """`text` to `chars` characters, saying how long it was."""
-    return text if len(text) <= chars else f"{text[:chars]}… ({len(text):,} characters)"
 
 
 def shown_value(value_json: str) -> str:

@@ -18,11 +18,11 @@ import vl_convert as vlc
 
 from explorer import cohort_tables, patched_frames, runs_table
 from explorer.results import ResultStore
-from explorer.run_filter import RunFilter, cut
+from explorer.run_filter import RunFilter
 from explorer.run_rows import among, rows_among, rows_where
 from ibstore import layout, query_process, views
 from ibstore.record import FLAG_OF_STATUS, FLAGS, Status
-from ibstore.text import terminal_text
+from ibstore.text import cut, terminal_text
 
 MAX_PAGE_RUNS = 60               # pages drawing a panel or chart per run read at most this many (whole groups)
 MAX_DEFAULT_RUNS = MAX_PAGE_RUNS  # selected, in whole seed groups, when neither the URL nor the session says

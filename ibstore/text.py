@@ -10,6 +10,8 @@ characters (U+E0000..U+E007F) hide text. Every string that reaches a terminal go
 
 from __future__ import annotations
 
+MAX_SHOWN_CHARS = 100   # of one value a link gave (a 10,000-character reference was echoed whole)
+
 
 def terminal_text(text: str) -> str:
     """`text` with every character Python does not call printable written as its escape
@@ -21,3 +23,12 @@ def terminal_text(text: str) -> str:
         return text
     # repr writes exactly the characters it does not call printable as escapes
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def cut(text: str, chars: int = MAX_SHOWN_CHARS) -> str:
+    """`text` to `chars` characters, saying how long it was.
+
+    >>> cut("abcdef", 3)
+    'abc… (6 characters)'
+    """
+    return text if len(text) <= chars else f"{text[:chars]}… ({len(text):,} characters)"

@@ -113,12 +113,17 @@ def test_overrides_are_typed():
     # Below float32's smallest normal number: 1e-320 trained as 0, recorded as 1e-320.
     ({"learning_rate": 1e-320}, ["'learning_rate' = 1e-320", "smallest normal", "would be 0"]),
     ({"initial_bias": -1e-39}, ["'initial_bias' = -1e-39", "smallest normal"]),
+    # a 5,000-character value or key is cut, saying how long it was (an attacker's was printed whole)
+    ({"activation_fn": "x" * 5000}, ["'activation_fn' = 'xxx", "… (5,002 characters) is not allowed"]),
+    ({"zz" * 2500: 1}, ["unknown config key 'zzz", "… (5,002 characters) (value 1); allowed keys"]),
+    ({"zzzz": "y" * 5000}, ["unknown config key 'zzzz' (value 'yyy", "… (5,002 characters)); allowed keys"]),
 ])
 def test_bad_configs_name_key_value_and_what_is_allowed(raw, words):
     with pytest.raises(config.ConfigError) as error:
         config.resolve(raw)
     for word in words:
         assert word in str(error.value)
+    assert len(str(error.value)) < 1500
 
 
 def test_run_id_is_stable_and_ignores_seed_count_but_not_seed():

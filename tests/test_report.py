@@ -69,12 +69,22 @@ def test_the_report_ends_with_the_config_its_runs_were_trained_with(written):
     assert "What they were trained with is at the end" in text.splitlines()[2]
     # a value that reads "<var>" is a value (an attacker's label_column "<var>" read "varies")
     from explorer.results import ResultStore
+    # an attacker's: a 5,000-character value was printed whole, and a blank line and a bidi control went
+    # raw into the .tex (a blank line ends the tabular's row in TeX)
+    hostile = "p\n\nq\u202e" + "x" * 5000
     for seed in range(2):
         write_run(root.parent / "var-root", "v", {"epochs": 20, "label_column": "<var>"}, seed=seed, cohort="v",
+                  logged=8)
+        write_run(root.parent / "long-root", "v", {"epochs": 20, "label_column": hostile}, seed=seed, cohort="v",
                   logged=8)
     var_report, _ = report.write_report(ResultStore(root.parent / "var-root"), ["v"], root.parent / "var-out")
     trained = var_report.read_text().split("## What was trained")[1]
     assert "| label_column | &lt;var> |" in trained and "| seed | varies |" in trained
+    long_report, _ = report.write_report(ResultStore(root.parent / "long-root"), ["v"], root.parent / "long-out")
+    trained = long_report.read_text().split("## What was trained")[1]
+    assert "| label_column | p q\\u202e" + "x" * (report.MAX_VALUE_CHARS - 5) + "… (5,005 characters) |" in trained
+    tex = (root.parent / "long-out" / "tables" / "config.tex").read_text()
+    assert "\n\n" not in tex and "\u202e" not in tex and "p q\\textbackslash u202e" in tex.replace("{}", "")
     assert (out / "tables" / "config.tex").is_file()
 
 

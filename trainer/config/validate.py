@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ibstore.text import cut
 from trainer import estimators, schedule
 from trainer.config.legacy import translate_legacy
 from trainer.config.schema import KNOWN_KEYS, ConfigError, ExperimentConfig
@@ -19,7 +20,7 @@ def validate(raw: dict[str, Any]) -> tuple[ExperimentConfig, dict[str, Any]]:
     """
     unknown = [k for k in raw if k not in KNOWN_KEYS]
     if unknown:
-        raise ConfigError(_unknown_key(unknown[0], f" (value {raw[unknown[0]]!r})"))
+        raise ConfigError(_unknown_key(unknown[0], f" (value {cut(repr(raw[unknown[0]]))})"))
     if "grid" in raw:
         raise ConfigError("a grid config expands to several runs: use 'trainer sweep' or expand() first")
     config, ignored = translate_legacy(raw)
@@ -57,12 +58,12 @@ def _describe(error: ValidationError, config: dict[str, Any]) -> str:
     where = ".".join([key] + [str(p) for p in positions])
     value = problems[0]["input"] if positions else config.get(key)
     details = dict.fromkeys(p["msg"].removeprefix("Value error, ") for p in problems if p["loc"][0] == key)
-    return f"config key {where!r} = {value!r} is not allowed: {' or '.join(details)}"
+    return f"config key {cut(repr(where))} = {cut(repr(value))} is not allowed: {' or '.join(details)}"
 
 
 def _unknown_key(key: str, value: str = "") -> str:
     """"unknown config key 'initial_bais' (value 0.2): did you mean 'initial_bias'? allowed keys: ...",
     or without a close key "unknown config key 'x'; allowed keys: ..."."""
     close = difflib.get_close_matches(str(key), KNOWN_KEYS, n=1)
-    said = f"unknown config key {key!r}{value}" + (f": did you mean {close[0]!r}?" if close else ";")
+    said = f"unknown config key {cut(repr(key))}{value}" + (f": did you mean {close[0]!r}?" if close else ";")
     return f"{said} allowed keys: {', '.join(sorted(KNOWN_KEYS))}"
