@@ -511,7 +511,8 @@ def inline_text(text: str) -> str:
     >>> inline_text("a<b>\\n![t](http://x)`c` p < 0.05"), inline_text("x\\u202eyz")
     ('a&lt;b> ![t]\\\\(http://x)\\\\`c\\\\` p < 0.05', 'x\\\\u202eyz')
     """
-    text = re.sub(r"<(?=[A-Za-z/!?])", "&lt;", _one_line(text))   # what opens a tag, comment or autolink; "< 0.05" stays
+    # what opens a tag, comment or autolink is escaped; "< 0.05" stays
+    text = re.sub(r"<(?=[A-Za-z/!?])", "&lt;", _one_line(text))
     return re.sub(r"(?<!\\)(`|(?<=\])\()", r"\\\1", text)
 
 
