@@ -149,11 +149,16 @@ def offered_number(key: str, low: float, high: float, label: str) -> None:
 
 def warn_given_twice(key: str, read_last: bool = True) -> None:
     """Names a link's `key` given more than once: a bound selectbox (or ours) takes its last value, a
-    bound slider none (`read_last` False), and said nothing."""
+    bound slider none (`read_last` False), and said nothing. The URL then keeps what is read (every
+    value stayed in it, so a link copied from the page gave them all again: an attacker's)."""
     if len(given := st.query_params.get_all(key)) > 1:
         read = (f"its last value, {plain(cut(str(given[-1])))}, is the one read" if read_last else
                 "none of them is read: the slider shows its default")
         st.warning(f"The link gives {plain(key)} {len(given)} times; {read}.", icon=":material/link_off:")
+        if read_last:
+            st.query_params[key] = given[-1]
+        else:
+            del st.query_params[key]
 
 
 def from_link(key: str) -> bool:

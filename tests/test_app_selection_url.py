@@ -214,9 +214,11 @@ def test_a_parameter_given_twice_is_named_and_its_last_value_used(monkeypatch, c
     assert "The link gives group 2 times; its last value, initial\\_bias, is the one read." in warnings(at), \
         warnings(at)
     assert at.selectbox(key="group").value == "initial_bias"
+    assert url(at)["group"] == ["initial_bias"]      # the URL keeps what is read (it kept both values)
     # a slider (which then read neither) and a selectbox of ids say so too
     at = open_app(monkeypatch, cohort_root, "training", smooth=["0.1", "0.5"])
     assert "The link gives smooth 2 times; none of them is read: the slider shows its default." in warnings(at)
+    assert "smooth" not in url(at)
     at = open_app(monkeypatch, cohort_root, "phases", reference=["a", "b"])
     assert "The link gives reference 2 times" in warnings(at), warnings(at)
     # an attacker's: a select_slider read neither of two speeds but was said to read the last; the
@@ -226,6 +228,7 @@ def test_a_parameter_given_twice_is_named_and_its_last_value_used(monkeypatch, c
     assert at.select_slider(key="speed").value == "1×"
     at = open_app(monkeypatch, cohort_root, "training", cols=["3", "4"])
     assert "The link gives cols 2 times; its last value, 4, is the one read." in warnings(at)
+    assert url(at)["cols"] == ["4"]
     at = open_app(monkeypatch, cohort_root, select="shown", where=["initial_bias > 5", "1=1"])
     assert "the link gives where 2 times; its last value, 1\\=1, is the one read" in warnings(at), warnings(at)
     # and a query, and the selection's select (the attacker's second round)
