@@ -318,6 +318,24 @@ def test_tasks_of_one_shape_are_stacked_and_split_across_workers():
     assert workers_that_fit(groups, 2, memory=2 * need) == 2
 
 
+def test_a_file_datasets_networks_are_stacked_by_the_loaded_size():
+    # An attacker's: a file dataset's size is unknown when planned, so `trainer run --workers 1` stacked
+    # every config of its grid into one group, which the worker then refused once loaded: every run
+    # recorded failed. With the loaded shape (run_command.check_datasets) the groups fit.
+    grid = config.plan({"name": "f", **TINY, "dataset": "file", "dataset_path": "/data/x.csv", "label_column": "y",
+                        "n_runs": 2, "grid": {"initial_bias": [0, 1, 2]}})
+    tasks = [Task(e, e.seeds) for e in grid]
+    shapes = {config.data_key(grid[0].config): (4096, 12, 2)}
+    assert config.memory_estimate(grid[0].config) is None              # unknown before loading
+    one, two = (config.memory_estimate(grid[0].config.model_copy(update={"n_runs": n}), (4096, 12, 2))
+                for n in (1, 2))
+    memory = one + 2 * (two - one)            # one worker: its fixed part and 3 networks
+    assert [len(g.run_ids) for g in stack_groups(tasks, workers=1, memory=memory)] == [6]
+    sized = stack_groups(tasks, workers=1, memory=memory, shapes=shapes)
+    assert [len(g.run_ids) for g in sized] == [3, 3]
+    assert workers_that_fit(sized, 2, memory=memory, shapes=shapes) == 1 and workers_that_fit(sized, 2, memory) == 2
+
+
 def test_networks_of_different_activations_are_planned_by_activation_and_stacked_together(tmp_path):
     first = config.plan({"name": "a", **TINY, "grid": {"activation_fn": ["tanh", "relu", "sigmoid"]}})
     second = config.plan({"name": "b", **TINY, "initial_bias": 0.5, "grid": {"activation_fn": ["relu", "tanh"]}})

@@ -452,4 +452,5 @@ def test_a_sweep_worker_refuses_a_data_file_too_large_for_memory_before_building
         run_group([(experiment, [0, 1], False)], tmp_path / "results", progress=False)
     for run_id in experiment.run_ids:
         record = json.loads((tmp_path / "results" / "runs" / run_id / "run.json").read_text())
-        assert record["status"] == "failed" and "GiB of memory" in record["error"] and "2 seed(s)" in record["error"]
+        assert record["status"] == "failed" and "GiB of memory" in record["error"]
+        assert "2 network(s) trained stacked" in record["error"]

@@ -297,11 +297,14 @@ def resumable(config: ExperimentConfig) -> bool:
         estimators.needs_run_range(e["name"], e["params"]) for e in config.estimators)
 
 
-def stack_groups(tasks: list[Task], workers: int, memory: int | None = None) -> list[Group]:
+def stack_groups(tasks: list[Task], workers: int, memory: int | None = None,
+                 shapes: dict[tuple, tuple[int, int, int]] | None = None) -> list[Group]:
     """Tasks of one shape stacked into groups: a shape's networks are split into as many
     groups as there are workers (when it has that many networks), each small enough that
     `workers` such groups fit in `memory` (default: config.MEMORY_SHARE of this machine's) by
-    config.memory_estimate: per worker its fixed part, per network the cost of one more network."""
+    config.memory_estimate: per worker its fixed part, per network the cost of one more network.
+    `shapes`: the loaded datasets' shapes by config.data_key, which size a "file" dataset's groups
+    (without them, its size unknown, a shape is one group per worker)."""
     memory = int(MEMORY_SHARE * (physical_memory() or 0)) if memory is None else memory
     by_shape: dict[tuple[str, Redo], list[tuple[Task, int]]] = {}
     for task in tasks:
@@ -309,9 +312,9 @@ def stack_groups(tasks: list[Task], workers: int, memory: int | None = None) -> 
     groups = []
     for networks in by_shape.values():
         experiment = networks[0][0].experiment
-        one = memory_estimate(experiment.config.model_copy(update={"n_runs": 1}))
+        one = _estimate(experiment.config, 1, shapes)
         # What one more network adds; the rest (TensorFlow, the MI temporaries) each worker pays once.
-        per_network = memory_estimate(experiment.config.model_copy(update={"n_runs": 2})) - one if one else None
+        per_network = _estimate(experiment.config, 2, shapes) - one if one else None
         fit = max(1, (memory // workers - (one - per_network)) // per_network) \
             if memory and per_network else len(networks)
         n_groups = max(min(workers, len(networks)), -(-len(networks) // fit))
@@ -321,18 +324,27 @@ def stack_groups(tasks: list[Task], workers: int, memory: int | None = None) -> 
     return groups
 
 
-def workers_that_fit(groups: list[Group], workers: int, memory: int | None = None) -> int:
+def workers_that_fit(groups: list[Group], workers: int, memory: int | None = None,
+                     shapes: dict[tuple, tuple[int, int, int]] | None = None) -> int:
     """How many of `workers` may train `groups` at once: the most k for which the k largest groups'
     estimates (config.memory_estimate) fit in `memory` (default: MEMORY_SHARE of this machine's),
     at least 1. `stack_groups` splits a shape to fit, but a group of one network that needs more
     than a worker's share cannot be split (an attacker's two groups of one network, 16 GB each,
-    trained at once on a 23.5 GiB machine); a group whose size is unknown (a "file" dataset) counts
-    as fitting."""
+    trained at once on a 23.5 GiB machine); a group whose size is unknown (a "file" dataset not
+    in `shapes`) counts as fitting."""
     memory = int(MEMORY_SHARE * (physical_memory() or 0)) if memory is None else memory
-    needs = sorted((memory_estimate(group.tasks[0].experiment.config.model_copy(
-        update={"n_runs": sum(len(task.seeds) for task in group.tasks)})) or 0 for group in groups), reverse=True)
+    needs = sorted((_estimate(group.tasks[0].experiment.config, sum(len(task.seeds) for task in group.tasks), shapes)
+                    or 0 for group in groups), reverse=True)
     fitting = [k for k in range(1, min(workers, len(needs)) + 1) if sum(needs[:k]) <= memory]
     return max(fitting, default=1) if memory and needs else workers
+
+
+def _estimate(experiment_config: ExperimentConfig, networks: int,
+              shapes: dict[tuple, tuple[int, int, int]] | None) -> int | None:
+    """config.memory_estimate of `networks` of this config stacked, on its dataset's shape in
+    `shapes` where it is there."""
+    return memory_estimate(experiment_config.model_copy(update={"n_runs": networks}),
+                           (shapes or {}).get(config.data_key(experiment_config)))
 
 
 def _as_tasks(networks: list[tuple[Task, int]]) -> tuple[Task, ...]:

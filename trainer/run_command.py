@@ -54,11 +54,12 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
                             f"another name: not trained again (--force trains {named[run_id]})"))
     outcome = RunOutcome(root, plan)
     if plan.tasks:
-        check_datasets(plan)
+        shapes = check_datasets(plan)
         check_writable(root)
         workers = args.workers or os.cpu_count() or 1
-        groups = stack_groups(plan.tasks, workers)
-        workers = workers_that_fit(groups, workers)
+        # sized by the loaded data: a file's configs each fit, but stacked together they did not (an attacker's)
+        groups = stack_groups(plan.tasks, workers, shapes=shapes)
+        workers = workers_that_fit(groups, workers, shapes=shapes)
         if len(groups) > 1:
             train_on_workers(groups, root, workers, plan, outcome, quiet=args.quiet)
         else:
@@ -72,21 +73,22 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
     return EXIT_OK if outcome.complete and not outcome.not_trained else EXIT_RUN_FAILED
 
 
-def check_datasets(plan: Plan) -> None:
+def check_datasets(plan: Plan) -> dict[tuple, tuple[int, int, int]]:
     """Load each dataset the planned runs train on, once, before any run is taken: a data file that
     is missing or malformed is bad input then (DatasetError, exit 2) with nothing written, not a
     `failed` run per seed left in the root; so is a data file too large for this machine's memory
-    (ConfigError). (`trainer sweep` does not: its workers, on a Ray cluster too, may see files this
+    (ConfigError). Returns each dataset's shape by config.data_key, which the stacked groups are
+    sized by. (`trainer sweep` does not: its workers, on a Ray cluster too, may see files this
     machine does not; it records such runs failed, with the same check once a worker has loaded it.)"""
     loaded = {}
     for task in plan.tasks:
         settings = task.experiment.config
-        key = (settings.dataset, settings.dataset_path, settings.label_column, settings.test_fraction,
-               settings.split_seed)
+        key = config.data_key(settings)
         if key not in loaded:
             loaded[key] = datasets.load_data(settings).shape
         if settings.dataset == "file":         # its size is known now: the memory check planning could not make
             config.check_memory(settings, loaded[key])
+    return loaded
 
 
 class RunOutcome:

@@ -12,7 +12,7 @@ grids), `legacy` (deep-bottleneck's keys), `validate` (raw to canonical), `ids`
 """
 
 from trainer.config.experiment import Experiment, plan, seeds
-from trainer.config.ids import PER_NETWORK_KEYS, config_hash, group_id, run_id, shape_key, slug
+from trainer.config.ids import PER_NETWORK_KEYS, config_hash, data_key, group_id, run_id, shape_key, slug
 from trainer.config.memory import (LOGGED_EPOCH_BYTES_PER_VALUE, MEMORY_SHARE, TENSORFLOW_RUNTIME_BYTES,
                                    check_memory, memory_estimate, physical_memory)
 from trainer.config.raw import apply_overrides, expand, load_file, parse_json, parse_override, parse_overrides
@@ -22,6 +22,6 @@ from trainer.config.validate import resolve, validate
 
 __all__ = ["ACTIVATIONS", "DEFAULTS", "KNOWN_KEYS", "LOGGED_EPOCH_BYTES_PER_VALUE", "LOSSES", "MEMORY_SHARE",
            "PER_NETWORK_KEYS", "SEED_MAX", "TENSORFLOW_RUNTIME_BYTES", "ConfigError", "Experiment",
-           "ExperimentConfig", "apply_overrides", "check_memory", "config_hash", "expand", "group_id",
+           "ExperimentConfig", "apply_overrides", "check_memory", "config_hash", "data_key", "expand", "group_id",
            "load_file", "memory_estimate", "parse_json", "parse_override", "parse_overrides", "physical_memory",
            "plan", "resolve", "run_id", "seeds", "shape_key", "slug", "validate"]

@@ -37,6 +37,15 @@ def run_id(name: str, config: dict[str, Any], seed: int) -> str:
     return f"{group_id(name, config)}-s{seed}"
 
 
+# What decides the data a config trains on (trainer.datasets.load_data reads these keys).
+DATA_KEYS = ("dataset", "dataset_path", "label_column", "test_fraction", "split_seed")
+
+
+def data_key(config: ExperimentConfig) -> tuple:
+    """The config's DATA_KEYS' values: configs with equal ones train on the same data."""
+    return tuple(getattr(config, key) for key in DATA_KEYS)
+
+
 def shape_key(config: ExperimentConfig) -> str:
     """What the computation of a config looks like, per-network hyperparameters left out:
     experiments with equal keys can be stacked into one computation."""

@@ -67,8 +67,8 @@ def check_memory(config: ExperimentConfig, shape: tuple[int, int, int] | None = 
     needed, physical = memory_estimate(config, shape), physical_memory()
     if needed is not None and physical is not None and needed > MEMORY_SHARE * physical:
         raise ConfigError(
-            f"config key 'architecture' = {config.architecture} with {config.n_runs} seed(s) on "
+            f"config key 'architecture' = {config.architecture}, {config.n_runs} network(s) trained stacked, on "
             f"{config.dataset} needs about {needed / 2**30:.1f} GiB of memory (weights, optimizer state, "
             f"every layer's activations on all inputs, and about {COMPILE_BYTES_PER_LAYER // 2**20} MiB a layer to "
             f"compile), more than this machine's {MEMORY_SHARE:.0%} of {physical / 2**30:.1f} GiB; use fewer or "
-            f"narrower layers, or fewer seeds (n_runs)")
+            f"narrower layers, or fewer seeds (n_runs) or configs of this shape at once")
