@@ -31,9 +31,11 @@ Mann-Whitney's U permuted: the lab's) and by the log-rank test's normal approxim
 (scipy.stats.logrank), and along 3 values of a key by Spearman's rho permuted
 (ibstore.trend.rank_trend_test). Rows should say at most 5 %. Then groups followed to different
 last epochs (300 and 1500, the default schedule), their SNR curves drawn alike up to epoch 300
-(5 e^(-epoch / tau), tau uniform in 50-800, 10 % noise) and half the longer runs' rising again to 10
-from epoch 800 to 1000: each seed's drop taken again at the shared horizon (ibstore.stats.tested_drops,
-the lab's) against each taken over its own run.
+(5 e^(-epoch / tau), tau uniform from 20 to 450 or 800, 10 % noise; in 3 seeds of 10 a rise to 6 for 20 epochs
+from an epoch uniform in 20-200, as real tanh curves rise again within the first 50) and half the
+longer runs' rising again to 10 from epoch 800 to 1000: each seed's drop taken again within the
+shared horizon (ibstore.stats.tested_drops, the lab's) against each taken over its own run. With
+tau up to 450 most pairs have no seed censored at 300 (the difference of means), with 800 most do (ranks).
 """
 
 from __future__ import annotations
@@ -191,12 +193,15 @@ def censored_rows(draws: int, seed: int) -> None:
 
 
 SPAN_EPOCHS = np.r_[np.arange(50), np.arange(50, 100, 2), np.arange(100, 1501, 20)]   # the default schedule's
-SPAN_PAIRS = [(5, 5), (10, 10)]
+SPAN_PAIRS = [(n, n, tau_high) for tau_high in (450, 800) for n in (5, 10)]
 
 
 def span_rows(draws: int, seed: int) -> None:
-    def drawn(rng: np.random.Generator, last: int, peaks_again: bool) -> tuple[np.ndarray, np.ndarray]:
-        snr = 5 * np.exp(-SPAN_EPOCHS / rng.uniform(50, 800)) * (1 + 0.1 * rng.normal(size=len(SPAN_EPOCHS)))
+    def drawn(rng: np.random.Generator, last: int, peaks_again: bool, tau_high: float) -> tuple[np.ndarray, np.ndarray]:
+        snr = 5 * np.exp(-SPAN_EPOCHS / rng.uniform(20, tau_high)) * (1 + 0.1 * rng.normal(size=len(SPAN_EPOCHS)))
+        if rng.random() < 0.3:
+            rise = rng.uniform(20, 200)
+            snr = np.where((SPAN_EPOCHS >= rise) & (SPAN_EPOCHS < rise + 20), 6.0, snr)
         if peaks_again:
             snr = np.where((SPAN_EPOCHS >= 800) & (SPAN_EPOCHS < 1000), 10.0, snr)
         kept = SPAN_EPOCHS <= last
@@ -205,20 +210,20 @@ def span_rows(draws: int, seed: int) -> None:
     print(f"SNR curves alike up to epoch 300, groups followed to 300 and 1500 epochs, p < 0.05 in {draws} pairs "
           "per row: cut at the shared horizon (the lab's) | each seed's drop over its own run, ranked")
     for row in SPAN_PAIRS:
-        n_a, n_b = row
-        rng, counts = row_generator(seed, SPAN_PAIRS, row), np.zeros(2)
+        n_a, n_b, tau_high = row
+        rng, counts, by_ranks = row_generator(seed, SPAN_PAIRS, row), np.zeros(2), 0
         for _ in range(draws):
-            curves = {f"a{i}": drawn(rng, 300, False) for i in range(n_a)}
-            curves |= {f"b{i}": drawn(rng, 1500, rng.random() < 0.5) for i in range(n_b)}
+            curves = {f"a{i}": drawn(rng, 300, False, tau_high) for i in range(n_a)}
+            curves |= {f"b{i}": drawn(rng, 1500, rng.random() < 0.5, tau_high) for i in range(n_b)}
             run_ids = np.array(list(curves))
             own = np.array([stats.drops_within(curves, np.array([run_id]))[0][0] for run_id in run_ids])
             last = np.array([curves[run_id][0][-1] for run_id in run_ids], float)
             drops = stats.tested_drops(np.where(np.isinf(own), np.nan, own), np.isinf(own), last, run_ids, curves)
-            test = stats.compare_ranks if drops.by_ranks else stats.compare
+            test, by_ranks = (stats.compare_ranks if drops.by_ranks else stats.compare), by_ranks + drops.by_ranks
             counts += [test(drops.values[:n_a], drops.values[n_a:]).p_value < stats.ALPHA,
                        stats.compare_ranks(own[:n_a], own[n_a:]).p_value < stats.ALPHA]
-        print(f"{n_a} seeds to epoch 300 against {n_b} to 1500: {counts[0] / draws:.3f} | {counts[1] / draws:.3f}",
-              flush=True)
+        print(f"{n_a} seeds to epoch 300 against {n_b} to 1500, tau up to {tau_high}: {counts[0] / draws:.3f} | "
+              f"{counts[1] / draws:.3f} ({by_ranks / draws:.2f} of the pairs by ranks)", flush=True)
 
 
 def main() -> None:

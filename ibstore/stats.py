@@ -144,6 +144,10 @@ CENSORED_DROP = ("a kept seed's SNR never fell below half its peak, and these ro
 CENSORED_RANKS = ("a kept seed's SNR never fell below half its peak by its end, which every seed shares: its drop "
                   "epoch is censored, ranked after every drop, and the groups are compared by ranks (Mann-Whitney, "
                   "or Spearman's rho along a key; permuted), with no difference of means or slope")
+CENSORED_AT_HORIZON = ("seeds followed to different last epochs are compared within the last epoch all of them logged "
+                       "(horizon_epoch), where a kept seed's SNR did not fall below half its peak in those epochs: its "
+                       "drop epoch is censored there, ranked after every drop, and the groups are compared by ranks "
+                       "(Mann-Whitney, or Spearman's rho along a key; permuted), with no difference of means or slope")
 UNEQUAL_SPANS = ("the seeds' SNR was followed to different last epochs (runs of different lengths, or stopped early): "
                  "a drop is taken from the whole run's peak, so their drop epochs are not one quantity, and these "
                  "rows come without the SNR curves that would cut them at one epoch (`drops_within`): no test")
@@ -1040,35 +1044,41 @@ def snr_curves_by_layer(curves: pd.DataFrame) -> dict[int, dict[str, Curve]]:
 
 
 def drops_within(snr_curves: dict[str, Curve] | None, run_ids: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """Each run's SNR drop epoch taken over the epochs every one of `run_ids` logged a finite SNR at
-    (so up to the earliest last one), by ibstore.phases.SNR_DROP_SQL's rule: the first epoch after
-    the SNR's peak (its first epoch at the peak) with an SNR below half the peak; +inf where there is
-    none (censored at that last shared epoch, the horizon), and the horizon. None where `snr_curves`
-    lacks a run or the runs share no epoch.
+    """Each run's SNR drop epoch within the horizon, the last epoch every one of `run_ids` logged a
+    finite SNR at (so each is followed exactly to it), by ibstore.phases.SNR_DROP_SQL's rule over
+    the run's own logged epochs up to it: the first epoch after the SNR's peak there (its first epoch
+    at that peak) with an SNR below half of it; +inf where there is none (censored at the horizon),
+    and the horizon. None where `snr_curves` lacks a run or the runs share no epoch.
 
     Why: a drop taken over a whole run is not one quantity across runs of different lengths: a
     longer run can peak again later and drop later (a sceptic's: the same five networks trained 300
     and 1500 epochs compared as different, p 0.722, Cliff's delta 0.24), and a run stopped early is
-    censored earlier. Cut at one horizon the seeds answer one question: did the drift phase end by then?
+    censored earlier. Each run's own epochs, not only those shared: runs on a log-spaced schedule
+    of different lengths share few epochs, and a drop logged at 46 read as 118, the next one shared
+    (a sceptic's). The peak is the window's, so a seed whose SNR halved early and then rose above
+    its first peak reads as not halved within a longer window: the cut drop answers "where did the
+    drift phase end, looking at the first H epochs?", not "had it ended by H?".
 
-    >>> curves = {"long": (np.array([0, 10, 20, 30]), np.array([1., 4., 1., 9.])),
+    >>> curves = {"long": (np.array([0, 10, 15, 20, 30]), np.array([1., 4., 1.5, 1., 9.])),
     ...           "short": (np.array([0, 10, 20]), np.array([1., 2., 3.]))}
     >>> drops_within(curves, np.array(["long", "short"]))
-    (array([20., inf]), 20.0)
+    (array([15., inf]), 20.0)
     """
     if snr_curves is None or not len(run_ids) or not set(run_ids) <= set(snr_curves):
         return None
     common = functools.reduce(np.intersect1d, [snr_curves[run_id][0] for run_id in run_ids])
     if not common.size:
         return None
+    horizon = common[-1]
     drops = []
     for run_id in run_ids:
         epochs, snr = snr_curves[run_id]
-        shared = snr[np.searchsorted(epochs, common)]
-        peak = int(np.argmax(shared))
-        below = np.flatnonzero(shared[peak + 1:] < shared[peak] / 2)
-        drops.append(float(common[peak + 1 + below[0]]) if below.size else math.inf)
-    return np.array(drops), float(common[-1])
+        within = epochs <= horizon
+        epochs, snr = epochs[within], snr[within]
+        peak = int(np.argmax(snr))
+        below = np.flatnonzero(snr[peak + 1:] < snr[peak] / 2)
+        drops.append(float(epochs[peak + 1 + below[0]]) if below.size else math.inf)
+    return np.array(drops), float(horizon)
 
 
 @dataclass(frozen=True)
@@ -1078,28 +1088,39 @@ class TestedDrops:
     by_ranks: bool              # a seed is censored: compared by ranks, with no mean
     note: str | None            # why there is no test (UNEQUAL_SPANS, CENSORED_DROP), else None
     horizon_epoch: float        # the epoch the drops were cut at (`drops_within`); NaN where they were not
+    horizon_run: str | None = None   # the seed followed the shortest, which set the horizon
+    censored_by_cut: int = 0    # seeds censored at the horizon that have a drop over their own whole run
+
+    @property
+    def ranks_note(self) -> str:
+        """The note of a comparison or trend by ranks: censored at each seed's shared end, or at the horizon."""
+        return CENSORED_RANKS if math.isnan(self.horizon_epoch) else CENSORED_AT_HORIZON
 
 
 def tested_drops(drop_epochs: np.ndarray, censored: np.ndarray, last_epochs: np.ndarray, run_ids: np.ndarray,
                  snr_curves: dict[str, Curve] | None) -> TestedDrops:
     """The seeds' SNR drop epochs as a test reads them: as `drop_ranks` gives them where every seed
     was followed to the same last epoch; where they were followed to different ones, taken again
-    from their SNR curves at their shared horizon (`drops_within`), ranked if one is censored there;
-    else no test (UNEQUAL_SPANS)."""
+    from their SNR curves within their shared horizon (`drops_within`), ranked if one is censored
+    there; else no test (UNEQUAL_SPANS)."""
     drop_epochs, censored = np.asarray(drop_epochs, float), np.asarray(censored, bool)
     ranked, note = drop_ranks(drop_epochs, censored, last_epochs)
     if note != UNEQUAL_SPANS:
         return TestedDrops(ranked, ranked is not None, note, math.nan)
     followed = censored | np.isfinite(drop_epochs)
-    cut = drops_within(snr_curves, np.asarray(run_ids, object)[followed])
+    run_ids = np.asarray(run_ids, object)
+    cut = drops_within(snr_curves, run_ids[followed])
     if cut is None:
         return TestedDrops(None, False, UNEQUAL_SPANS, math.nan)
     values = np.full(len(drop_epochs), math.nan)
     values[followed] = cut[0]
-    return TestedDrops(values, bool(np.isinf(cut[0]).any()), None, cut[1])
+    shortest = run_ids[followed][int(np.argmin(np.asarray(last_epochs, float)[followed]))]
+    censored_by_cut = int((np.isinf(values) & np.isfinite(drop_epochs)).sum())
+    return TestedDrops(values, bool(np.isinf(cut[0]).any()), None, cut[1], str(shortest), censored_by_cut)
 
 
 UNCUT = TestedDrops(None, False, None, math.nan)   # a quantity other than the SNR drop epoch
+HORIZON_COLUMNS = ("horizon_epoch", "horizon_run", "censored_by_cut")   # a comparison's or trend's TestedDrops
 
 
 def phase_stats_table(phases: pd.DataFrame, curves: pd.DataFrame) -> pa.Table:
@@ -1158,6 +1179,8 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
             a_values, b_values = compared[:len(a_kept)], compared[len(a_kept):]
             comparison = (_described(values[a_tested, column], values[b_tested, column]) if implausible else
                           compare_ranks(a_values, b_values) if drops.by_ranks else compare(a_values, b_values))
+            if comparison.note == CENSORED_RANKS:
+                comparison = replace(comparison, note=drops.ranks_note)
             if untested:
                 comparison = replace(comparison, ci_low=math.nan, ci_high=math.nan, p_value=math.nan, note=untested)
                 if untested in (CENSORED_DROP, UNEQUAL_SPANS):   # the shift would be the censoring's or spans'
@@ -1165,10 +1188,11 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
             elif i_xt_drops.size:
                 comparison = reselection_bounded(comparison, i_xt_drops[:len(a_tested)], i_xt_drops[len(a_tested):])
             rows.append({**dict(zip(KEYS, keys)), "quantity": quantity, **asdict(comparison),
-                         "horizon_epoch": drops.horizon_epoch,
+                         "horizon_epoch": drops.horizon_epoch, "horizon_run": drops.horizon_run,
+                         "censored_by_cut": drops.censored_by_cut,
                          "excluded_a": health(run_ids[a_index], reasons[a_index]).excluded_runs,
                          "excluded_b": health(run_ids[b_index], reasons[b_index]).excluded_runs})
-    columns = [*KEYS, "quantity", *Comparison.__dataclass_fields__, "horizon_epoch", "excluded_a", "excluded_b"]
+    columns = [*KEYS, "quantity", *Comparison.__dataclass_fields__, *HORIZON_COLUMNS, "excluded_a", "excluded_b"]
     return with_q(pd.DataFrame(rows, columns=columns), [*FAMILY, "quantity"])
 
 

@@ -68,7 +68,7 @@ MIN_LEVELS = 3
 TOO_FEW_LEVELS = f"fewer than {MIN_LEVELS} values of the key kept: no trend to test"
 TOO_FEW_RUNS = "too few runs for p < 0.05"
 COLUMNS = ["within", *stats.KEYS, "layer_name", "quantity", "levels", "n", "slope", "ci_low", "ci_high",
-           "p_value", "spearman_rho", "note", "horizon_epoch"]
+           "p_value", "spearman_rho", "note", *stats.HORIZON_COLUMNS]
 
 
 @functools.lru_cache(maxsize=4)     # a report asks for one or two n; 500 runs' orders are 20 MB
@@ -252,7 +252,8 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
             levels, steps = np.unique(key[finite], return_inverse=True)
             row = {"within": stratum or None, **dict(zip(stats.KEYS, keys)),
                    "layer_name": kept["layer_name"].iloc[index[0]], "quantity": quantity, "levels": len(levels),
-                   "n": len(finite), "horizon_epoch": drops.horizon_epoch}
+                   "n": len(finite), "horizon_epoch": drops.horizon_epoch, "horizon_run": drops.horizon_run,
+                   "censored_by_cut": drops.censored_by_cut}
             i_xt_drops = (stats.drop_curves(curves_of.get(tuple(keys)), run_ids[finite], final_i_xt[finite])
                           if quantity == stats.EXCESS and curves_of is not None else np.empty((len(finite), 0)))
             implausible = quantity in stats.BITS and not (
@@ -276,7 +277,7 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
                 rho, p_value = rank_trend_test(key[finite], y)
                 rows.append({**row, "slope": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": p_value,
                              "spearman_rho": rho,
-                             "note": TOO_FEW_RUNS if smallest_p(steps) >= stats.ALPHA else stats.CENSORED_RANKS})
+                             "note": TOO_FEW_RUNS if smallest_p(steps) >= stats.ALPHA else drops.ranks_note})
                 continue
             slope, p_value, low, high = slope_test(steps.astype(float), y)
             if i_xt_drops.size:

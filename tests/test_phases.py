@@ -1413,7 +1413,7 @@ def test_a_drop_epoch_censored_after_every_drop_is_ranked_last_and_the_groups_co
     assert along["spearman_rho"] == pytest.approx(rho) and rho > 0.9
     assert along["p_value"] == pytest.approx(np.mean(np.abs(null) >= abs(rho) - 1e-12), abs=0.002)
     table = cohort_tables.trend_table(trend.trends(phases, steps)).set_index("quantity").loc["snr_drop_epoch"]
-    assert table["95 % CI"] == cohort_tables.RANKS_CELL and table["slope per step"] == "–"
+    assert table["95 % CI"] == cohort_tables.RANKS_CELL[stats.CENSORED_RANKS] and table["slope per step"] == "–"
     assert "snr_drop_epoch rises by ranks (Spearman's rho 0.948;" in cohort_tables.trend_note(
         trend.trends(phases, steps), "initial_bias")
 
@@ -1674,7 +1674,8 @@ def test_drop_epochs_of_runs_of_different_lengths_are_compared_at_their_shared_h
     assert later["difference"] == 100 and later["p_value"] == pytest.approx(2 / 70) and later["ci_low"] > 0
     censored = compared("b3")    # two seeds still drifting at epoch 300: by ranks, every one later than b0's
     u, p_value = _rank_sum_p(np.array([250, 260, np.inf, np.inf]), np.array([100, 120, 140, 160.]))
-    assert censored["note"] == stats.CENSORED_RANKS and censored["horizon_epoch"] == 300
+    assert censored["note"] == stats.CENSORED_AT_HORIZON and censored["horizon_epoch"] == 300
+    assert censored["horizon_run"] == "b3-0" and censored["censored_by_cut"] == 0    # b3 never halved at all
     assert censored["cliffs_delta"] == 1 and censored["p_value"] == pytest.approx(p_value) and np.isnan(
         censored["difference"])
     # without the curves, as before: no test
@@ -1688,4 +1689,32 @@ def test_drop_epochs_of_runs_of_different_lengths_are_compared_at_their_shared_h
     table = cohort_tables.trend_table(trend.trends(phases, steps, ("snr_drop_epoch",), curves=rows))
     assert table["quantity"].tolist() == ["snr_drop_epoch (to epoch 300)"]
     assert cohort_tables.horizon_note(trend.trends(phases, steps, ("snr_drop_epoch",), curves=rows)) == \
-        cohort_tables.HORIZON
+        f"{cohort_tables.HORIZON} Here: to epoch 300, set by b1-0, the seed followed the shortest."
+
+
+def test_a_drop_at_the_horizon_is_read_on_each_seeds_own_epochs_and_the_cut_is_named():
+    # The second sceptic's: runs of 300 and 1500 epochs on a log-spaced schedule share few epochs, and
+    # a drop logged at 46 read as 118, the next epoch shared; and nothing named the seed that set the
+    # horizon, nor the seeds it censored that halved over their own run
+    long_epochs, short_epochs = np.arange(0, 1501, 20), np.array([0, 10, 30, 41, 46, 118, 300])
+    def snr(epochs: np.ndarray, drop: float) -> np.ndarray:
+        return np.where(epochs == 0, 1.0, np.where(epochs < drop, 6.0, 2.0))
+    curves = {**{f"b0-{seed}": (long_epochs, snr(long_epochs, drop)) for seed, drop in enumerate([100, 120, 140, 400])},
+              **{f"b1-{seed}": (short_epochs, snr(short_epochs, drop)) for seed, drop in enumerate([46, 41, 118, 30])}}
+    phases = _censored_drop_rows((("b0", [100, 120, 140, 400]), ("b1", [46, 41, 118, 30])),
+                                 snr_last_epoch={"b0": 1500, "b1": 300})
+    row = stats.compare_groups(phases, "b1", "b0", ("snr_drop_epoch",), _snr_curves(curves)).iloc[0]
+    # shared epochs: 0 and 300, so the horizon is 300; b1's drops on its own epochs: 46, 41, 118, 30; b0's
+    # fourth seed drops at 400, after it: censored there, though it has a drop over its own run
+    u, p_value = _rank_sum_p(np.array([46, 41, 118, 30.]), np.array([100, 120, 140, np.inf]))
+    assert row["horizon_epoch"] == 300 and row["note"] == stats.CENSORED_AT_HORIZON
+    assert row["p_value"] == pytest.approx(p_value) and row["cliffs_delta"] == pytest.approx(2 * u / 16 - 1)
+    assert (row["horizon_run"], row["censored_by_cut"]) == ("b1-0", 1)
+    compared = stats.compare_groups(phases, "b1", "b0", ("snr_drop_epoch",), _snr_curves(curves)).assign(
+        group_id="b1", reference="b0", layer_name="dense_1", q_groups=1.0)
+    note = cohort_tables.horizon_note(compared)
+    assert note.endswith("Here: to epoch 300, set by b1-0, the seed followed the shortest (up to 1 seed a row "
+                         "censored there that has a drop over its own run).")
+    table = cohort_tables.comparison_table(phases, {"b0": "b0", "b1": "b1"}, compared=compared).iloc[0]
+    assert table["quantity"] == "snr_drop_epoch (to epoch 300)"
+    assert table["95 % CI"] == "none: by ranks (a seed's SNR did not halve within the horizon)"
