@@ -33,9 +33,12 @@ UNDECIDED = (f"compresses is – where no test can decide: fewer than {stats.MIN
              "clip a layer whose activation is not bounded by 1, where its fall is the bins', not the layer's.")
 AT_CEILING_CELL = "– (at ceiling)"
 CLIPPED_CELL = "– (bins clip)"
-RANKS_CELL = "none: by ranks (a seed's SNR never halved)"   # ibstore.stats.CENSORED_RANKS: a p, no interval
+# ibstore.stats.CENSORED_RANKS and CENSORED_AT_HORIZON: a p, no interval; each with why a seed is censored
+CENSORED_WHY = {stats.CENSORED_RANKS: "a seed's SNR never halved",
+                stats.CENSORED_AT_HORIZON: "a seed's SNR did not halve within the horizon"}
+RANKS_CELL = {note: f"none: by ranks ({why})" for note, why in CENSORED_WHY.items()}
 # a trend table's cell for a row without an interval, where its note is a sentence the caption says
-UNTESTED_CELL = {stats.CENSORED_RANKS: RANKS_CELL, stats.CLIPPED_BINS: CLIPPED_CELL,
+UNTESTED_CELL = {**RANKS_CELL, stats.CLIPPED_BINS: CLIPPED_CELL,
                  stats.PEAKS_AT_END: "– (a group peaks at its last epoch)",
                  stats.NO_SHARED_EPOCH: "– (no logged epoch shared)",
                  stats.IMPLAUSIBLE_BITS: "– (beyond 10^6 bits)",
@@ -74,10 +77,13 @@ EXCESS_BOUND = (f"noise floor: how far a run's own peak stands above its I(X;T) 
                 f"{stats.MIN_SEEDS_TESTED} seeds).")
 # Said under a comparison or trend table with a row whose drops were cut at one horizon (`horizon_note`).
 HORIZON = ("Where the seeds' SNR was followed to different last epochs (runs of different lengths, or stopped early), "
-           "their SNR drop epochs are taken again over the epochs every seed logged, up to the last of those "
-           "(snr_drop_epoch (to epoch H)): a drop taken over a whole run is not one quantity across lengths, since a "
-           "longer run can peak again and drop later. A seed whose SNR has not halved by then is ranked after every "
-           "drop.")
+           "their SNR drop epochs are taken again within the horizon, the last epoch every compared seed logged "
+           "(snr_drop_epoch (to epoch H)): each seed's first epoch after its SNR's peak within those epochs with an "
+           "SNR below half of it, since a drop taken over a whole run is not one quantity across lengths (a longer "
+           "run can peak again and drop later). A seed with none is censored there, ranked after every drop; so is "
+           "a seed whose SNR halved early and then rose above that first peak. Each group's mean in the table is "
+           "over its seeds' whole runs, so a cut comparison can differ from the difference of those means, even in "
+           "sign.")
 # What a comparison row holds (ibstore.stats.compare): said beside every comparison table.
 COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the studentized permutation test's "
                     "(Welch's t permuted) and Welch's t test's, and its 95 % interval, the span of the two tests' "
@@ -319,8 +325,8 @@ def difference_interval(note: str | None, low: float, high: float) -> str:
     significant digits (`_end`), "unbounded" where the seeds are too few to reject any shift."""
     if note == stats.NO_INTERVAL:
         return note
-    if note == stats.CENSORED_RANKS:
-        return RANKS_CELL
+    if note in RANKS_CELL:
+        return RANKS_CELL[note]
     if math.isnan(low):
         return "–"
     if math.isinf(low):
@@ -505,7 +511,7 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str], family: str
         named = [f"{labels[group_id]}: " + "; ".join(
                      f"{layer_label(row.layer, row.layer_name)} {quantity_text(row)} " +
                      (f"{'later' if row.cliffs_delta > 0 else 'earlier'} by ranks (Cliff's delta "
-                      f"{number_text(row.cliffs_delta)}; a seed's SNR never halved)" if row.note == stats.CENSORED_RANKS
+                      f"{number_text(row.cliffs_delta)}; {CENSORED_WHY[row.note]})" if row.note in CENSORED_WHY
                       else f"{number_text(row.difference)} {difference_interval(row.note, row.ci_low, row.ci_high)}")
                      for row in rows.itertuples())
                  for group_id, rows in by_group]
@@ -542,9 +548,20 @@ def _tested(count: int) -> str:
 
 
 def horizon_note(rows: pd.DataFrame) -> str | None:
-    """HORIZON where a row of `rows` (stats.compare_groups' or trend.trends') has drops cut at one
-    horizon (horizon_epoch), else None."""
-    return HORIZON if "horizon_epoch" in rows and rows["horizon_epoch"].notna().any() else None
+    """HORIZON and each horizon of `rows` (stats.compare_groups' or trend.trends') whose drops were
+    cut (horizon_epoch): the seed that set it and how many seeds the cut censored that have a drop
+    over their own run (a sceptic's: one seed stopped at epoch 11 cut a whole trend there, and 7 of
+    12 seeds read censored against 2 over their own runs); None where none was cut."""
+    if "horizon_epoch" not in rows or rows["horizon_epoch"].isna().all():
+        return None
+    cut = rows.dropna(subset=["horizon_epoch"])
+    parts = [f"to epoch {horizon:.0f}, set by {run}, the seed followed the shortest" +
+             (f" (up to {censored} seed{'' if censored == 1 else 's'} a row censored there that "
+              f"{'has a drop' if censored == 1 else 'have drops'} over {'its' if censored == 1 else 'their'} "
+              "own run)" if censored else "")
+             for (horizon, run), censored in cut.groupby(["horizon_epoch", "horizon_run"])["censored_by_cut"].max()
+             .items()]
+    return f"{HORIZON} Here: {'; '.join(parts)}."
 
 
 def quantity_text(item) -> str:
@@ -656,18 +673,37 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
         return f"{within}: " if isinstance(within, str) and within else ""
 
     if len(found) > MAX_DIFFERENCES_NAMED:
+        found = found.assign(named=[quantity_text(row) for row in found.itertuples()])   # "(to epoch H)" kept
         counted = [f"{where(within)}{quantity} (layers {', '.join(map(str, sorted(set(rows['layer']))))})"
-                   for (within, quantity), rows in found.groupby(["within", "quantity"], sort=False, dropna=False)]
+                   for (within, quantity), rows in found.groupby(["within", "named"], sort=False, dropna=False)]
         return (f"Change along {key} at q (over layers) < {stats.ALPHA:g}: {len(found)} of {len(tested)} trends, "
                 "the table's rows with that q: " + "; ".join(counted) + "." + untested)
     named = [f"{where(row.within)}{layer_label(row.layer, row.layer_name)} {quantity_text(row)} " +
              (f"{'rises' if row.spearman_rho > 0 else 'falls'} by ranks (Spearman's rho "
-              f"{number_text(row.spearman_rho)}; a seed's SNR never halved)" if row.note == stats.CENSORED_RANKS else
+              f"{number_text(row.spearman_rho)}; {CENSORED_WHY[row.note]})" if row.note in CENSORED_WHY else
               f"{'rises' if row.slope > 0 else 'falls'}, "
               f"{number_text(row.slope)} {difference_interval(row.note, row.ci_low, row.ci_high)} per step")
              for row in found.itertuples()]
     return (f"Change along {key} at q (over layers) < {stats.ALPHA:g} (slope [95 % CI]), {len(found)} of "
             f"{len(tested)} trends: " + "; ".join(named) + "." + untested)
+
+
+def same_networks_note(store: ResultStore, run_ids: list[str], labels: dict[str, str]) -> str | None:
+    """The sentence naming seed groups (of `labels`) among `run_ids` that hold the same networks
+    (configdiff.same_networks: runs that differ only in launch settings such as save_activations),
+    whose seeds the comparisons and trends would count twice; None if there are none."""
+    group_of = {run_id: group_id for group_id, runs in store.groups(run_ids).items() if group_id in labels
+                for run_id in runs}
+    twins = dict.fromkeys(tuple(dict.fromkeys(group_of[run_id] for run_id in same))
+                          for same in configdiff.same_networks(store.configs(list(group_of))))
+    named = "; ".join(" and ".join(labels[group_id] for group_id in groups) for groups in twins if len(groups) > 1)
+    if not named:
+        return None
+    return (f"The same networks in more than one seed group: {named} (runs of one config and seed that differ only "
+            f"in {', '.join(sorted(configdiff.LAUNCH_SETTINGS))}, which choose what is stored, not what is trained). "
+            "Their seeds are not independent of each other, yet the comparisons and trends count them as if they "
+            "were: read each set once (a copy trained to save activations belongs in a cohort of its own: "
+            "--set cohort=...).")
 
 
 def first_alive(runs: pd.DataFrame, groups: list[str]) -> str:

@@ -83,7 +83,9 @@ def select(store: ResultStore, cohorts: list[str]) -> Selection:
         belong = "run belongs" if without == 1 else "runs belong"
         raise ReportError(f"unknown cohort {unknown[0]!r}; cohorts in {store.root}: {', '.join(known) or 'none'}"
                           + (f" ({without} {belong} to no cohort: a config's \"cohort\" key names its runs' "
-                             "cohort, as the shipped cohorts' configs do)" if without else ""))
+                             "cohort when they are trained, as the shipped cohorts' configs do; a run keeps the cohort "
+                             "it was trained in, so `--set cohort=NAME` finds runs already completed done, and "
+                             "`--force` trains them again into NAME)" if without else ""))
     mine = runs[runs["cohort"].isin(cohorts)]
     running = sorted(mine.loc[mine["status"] == Status.RUNNING, "run_id"])
     ended = mine[mine["status"].isin(cohort_tables.ENDED)]
@@ -287,6 +289,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     if selection.other:
         lines += ["Left out, not completed: " + inline_text(", ".join(f"{r} ({s})" for r, s in selection.other.items()))
                   + ".", ""]
+    lines += _paragraphs([cohort_tables.same_networks_note(store, run_ids, labels)])
     health = cohort_tables.health_table(runs, labels)
     lines += ["## Health per seed group", "", cohort_tables.HEALTH_CAPTION, "", *_markdown(health), ""]
     _save_table(health, folder, "health")

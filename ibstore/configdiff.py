@@ -23,8 +23,8 @@ from typing import Any
 from ibstore.flatten import flatten
 
 __all__ = ["flatten", "varying_keys", "varying_flat_keys", "varying_seed", "format_config", "format_value", "short_value",
-           "labels", "told_apart", "common_config_with_var", "differing_keys", "varying_of_values", "VAR", "SEED_KEY",
-           "LAUNCH_SETTINGS"]
+           "labels", "told_apart", "common_config_with_var", "differing_keys", "varying_of_values", "same_networks",
+           "VAR", "SEED_KEY", "LAUNCH_SETTINGS"]
 
 SEED_KEY = "seed"
 # config keys that are no property of a run: `n_runs` counts the seeds launched with it (seed 3
@@ -74,6 +74,23 @@ def _varies(flats: list[dict[str, Any]], key: str) -> bool:
                                      for v in (flat.get(key, _MISSING) for flat in flats)):
         return False   # one value everywhere: the common case, decided without _comparable (100,000 runs)
     return len({_comparable(flat[key]) if key in flat else _MISSING for flat in flats}) > 1
+
+
+def same_networks(configs: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """The ids of `configs` (one per run) whose configs differ in no key but the launch settings,
+    the seed included, two or more a list, in the order given: the same network trained twice (a new
+    user's `--set save_activations=true`, which `trainer estimate` asked for, trained a cohort's
+    networks a second time under new ids in the same cohort).
+
+    >>> same_networks({"a-s0": {"lr": 1, "seed": 0, "save_activations": False},
+    ...                "b-s0": {"lr": 1.0, "seed": 0, "save_activations": True}, "b-s1": {"lr": 1, "seed": 1}})
+    [['a-s0', 'b-s0']]
+    """
+    by_identity: dict[tuple, list[str]] = {}
+    for key, config in configs.items():
+        identity = tuple(sorted((k, _comparable(v)) for k, v in flatten(config).items() if k not in LAUNCH_SETTINGS))
+        by_identity.setdefault(identity, []).append(key)
+    return [keys for keys in by_identity.values() if len(keys) > 1]
 
 
 def _comparable(value: Any) -> Any:

@@ -253,10 +253,13 @@ def _work(open_reader: Callable[..., pa.RecordBatchReader], args: tuple, memory_
 
 
 def out_of_memory(error: Exception) -> bool:
-    """An allocation failed: DuckDB's OutOfMemoryException, Python's MemoryError, or the same
-    failure surfacing from the Arrow reader between batches (an OSError with DuckDB's text)."""
+    """An allocation failed: DuckDB's OutOfMemoryException, Python's MemoryError, the same
+    failure surfacing from the Arrow reader between batches (an OSError with DuckDB's text), or a
+    thread's stack that could not be mapped (RuntimeError "can't start new thread": a new user's
+    `ResultStore.sql` of phase_stats said only that)."""
     return (isinstance(error, (MemoryError, duckdb.OutOfMemoryException, pa.ArrowMemoryError))
-            or str(error).startswith("Out of Memory Error"))
+            or str(error).startswith("Out of Memory Error")
+            or isinstance(error, RuntimeError) and str(error) == "can't start new thread")
 
 
 def _peak_rss_bytes(pid: int) -> int | None:

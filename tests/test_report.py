@@ -88,6 +88,32 @@ def test_the_report_ends_with_the_config_its_runs_were_trained_with(written):
     assert (out / "tables" / "config.tex").is_file()
 
 
+def test_seed_groups_of_the_same_networks_are_named_in_the_report(tmp_path):
+    # A new user's: `trainer estimate` asked for --set save_activations=true, which trained the cohort's
+    # networks again under new ids in the same cohort, and its trends counted each seed twice (11 of 20
+    # significant against 5 of 20)
+    from explorer.results import ResultStore
+    root = tmp_path / "root"
+    for seed in range(2):
+        write_run(root, "a", {"epochs": 20}, seed=seed, cohort="c", logged=8)
+        write_run(root, "a", {"epochs": 20, "save_activations": True}, seed=seed, cohort="c", logged=8)
+        write_run(root, "more", {"epochs": 20}, seed=seed + 2, cohort="c", logged=8)   # other seeds: other networks
+        write_run(root, "b", {"epochs": 20, "initial_bias": 1.0}, seed=seed, cohort="c", logged=8)
+    store = ResultStore(root)
+    run_ids = store.runs()["run_id"].tolist()
+    labels = store.labels(run_ids, by_group=True)
+    note = cohort_tables.same_networks_note(store, run_ids, labels)
+    copies = [group for group, runs in store.groups(run_ids).items()
+              if store.configs(runs[:1])[runs[0]]["initial_bias"] == 0 and int(runs[0][-1]) < 2]
+    assert len(copies) == 2 and note.startswith(
+        f"The same networks in more than one seed group: {labels[copies[0]]} and {labels[copies[1]]} (runs")
+    assert note.split(" (runs")[0].count(" and ") == 1     # neither "more" (seeds 2, 3) nor b
+    written_report, _ = report.write_report(store, ["c"], tmp_path / "out")
+    assert report.inline_text(note) in written_report.read_text()
+    alone = [run_id for run_id in run_ids if run_id.startswith(("more", "b-"))]
+    assert cohort_tables.same_networks_note(store, alone, store.labels(alone, by_group=True)) is None
+
+
 @pytest.mark.slow
 def test_report_holds_the_statistics_figures_and_tables(written):
     root, ids, out = written
@@ -215,7 +241,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, known):
     assert cli.main(["report", "basic", "--results", str(loose), "--output", str(tmp_path / "c")]) == 2
     assert capsys.readouterr().err.strip().endswith(
         "cohorts in " + str(loose) + ": none (1 run belongs to no cohort: a config's \"cohort\" key names its "
-        "runs' cohort, as the shipped cohorts' configs do)")
+        "runs' cohort when they are trained, as the shipped cohorts' configs do; a run keeps the cohort it was "
+        "trained in, so `--set cohort=NAME` finds runs already completed done, and `--force` trains them again "
+        "into NAME)")
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     assert cli.main(["report", "cohort-noise", "--results", str(root), "--output", str(tmp_path / "busy")]) == 2
@@ -609,7 +637,8 @@ def test_the_groups_along_one_numeric_key_get_its_trend(written):
     # than every drop: the trend is Spearman's rho with it ranked last, and no slope
     assert np.isnan(kept_values("noise", "snr_drop_epoch")).sum() == 1
     drops = np.concatenate([kept_values(group, "snr_drop_epoch") for group in ("noise", "compress", "single")])
-    assert rows["snr_drop_epoch"][5] == cohort_tables.RANKS_CELL and rows["snr_drop_epoch"][4] == "–"
+    assert rows["snr_drop_epoch"][5] == cohort_tables.RANKS_CELL[stats.CENSORED_RANKS]
+    assert rows["snr_drop_epoch"][4] == "–"
     assert rows["snr_drop_epoch"][8].rstrip(" |") == \
         f"{scipy_stats.spearmanr(steps, np.nan_to_num(drops, nan=np.inf)).statistic:.3g}"
     assert (out / "tables" / "1-binning-trend.tex").is_file()

@@ -706,6 +706,21 @@ def test_a_ray_address_where_nothing_answers_is_one_line_and_the_sweep_recorded_
     assert not list((root / "runs").iterdir())
 
 
+def test_a_sweep_whose_reader_left_records_it_failed(tmp_path, capsys, monkeypatch):
+    # A new user's: `trainer sweep ... | head` exited when the pipe closed and left its progress file "running"
+    path = write_config(tmp_path, "piped", {**TINY, "epochs": 2})
+    root = tmp_path / "results"
+
+    def reader_left(*args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+    monkeypatch.setattr(sweep_module, "train", reader_left)
+    monkeypatch.setattr(cli, "_reader_left", lambda verb: 1)    # it would point this test's stdout at /dev/null
+    assert cli.main(["sweep", str(path), "--results", str(root)]) == 1
+    progress = read_progress(root, next((root / ".sweeps").glob("*.json")).stem)
+    assert progress.state == "failed" and progress.exit_code == 1
+    assert set(progress.runs.values()) == {"not started"}
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group("ray")   # see test_ray_shipping: one Ray at a time under pytest-xdist
 def test_a_sweep_runs_through_a_local_ray_instance(tmp_path, capsys, monkeypatch):

@@ -184,8 +184,9 @@ def _sql_failure(error: BaseException, output: str | None) -> BaseException:
     if isinstance(error, sandbox.QueryStopped):
         return UserError(f"query stopped after {error.seconds:g} s (--timeout)")
     if isinstance(error, sandbox.MemoryLimitExceeded):
+        more = sandbox.size_text(2 * error.memory_bytes).replace(" ", "")
         return UserError(f"query stopped: it needed more than {sandbox.size_text(error.memory_bytes)} "
-                         f"of memory (--memory)")
+                         f"of memory (--memory; e.g. --memory {more})")
     if isinstance(error, sandbox.SqlError):
         return UserError(str(error))
     if isinstance(error, OSError):
@@ -330,8 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="rows the table shows (default 200); the rest are counted and left out")
     sql.add_argument("--timeout", type=limit_seconds, default=30.0, metavar="SECONDS",
                      help="stop the query after this long (default 30; 0: no limit)")
-    sql.add_argument("--memory", type=size, default="1GiB", metavar="SIZE",
-                     help="memory the query may use, e.g. 600MB or 4GB, at least 512MiB (default 1GiB); more ends it")
+    sql.add_argument("--memory", type=size, default="2GiB", metavar="SIZE",
+                     help="memory the query may use, e.g. 600MB or 4GB, at least 512MiB (default 2GiB); more ends it")
     sql.set_defaults(handler=cmd_sql)
 
     estimate = with_results(verbs.add_parser(

@@ -73,8 +73,10 @@ def select_runs(root: Path, targets: list[str]) -> tuple[list[str], list[str]]:
         if status[run_id] is Status.RUNNING:
             raise EstimateError(f"run {run_id!r} is still training; estimate it when it has finished")
         if not saved.has_activations(root, run_id):
-            raise EstimateError(f"run {run_id!r} has no saved activations, so it cannot be re-estimated; "
-                                f"train it with save_activations: true (e.g. --set save_activations=true)")
+            raise EstimateError(f"run {run_id!r} has no saved activations, so it cannot be re-estimated; train its "
+                                "networks again with save_activations: true into a cohort of their own (e.g. "
+                                "--set save_activations=true --set cohort=NAME), then estimate that cohort: in its "
+                                "own cohort the copy would be counted as more seeds of the same networks")
     return selected, unfinished
 
 

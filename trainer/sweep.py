@@ -190,17 +190,17 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
             if progress.store_error or not progress.held:
                 break
             plan = plan_held_again(experiments, root, redo, resume or force, progress, plan)
-    except (KeyboardInterrupt, SweepError) as stopped:
+    except (KeyboardInterrupt, SweepError, BrokenPipeError) as stopped:
         # the runs as they ended (interrupted, or completed before the signal), not "queued"; a run
-        # another process still trains stays "held". A SweepError (e.g. no Ray cluster answers) once
-        # left the file "running" for ever.
+        # another process still trains stays "held". A SweepError (e.g. no Ray cluster answers), or
+        # its output's reader leaving (`trainer sweep ... | head`), once left the file "running".
         now = final_statuses(root, list(progress.file.runs))
         progress.file.runs.update({run_id: status for run_id, status in now.items()
                                    if not (status == Status.RUNNING.value and progress.file.runs[run_id] == HELD)})
         if isinstance(stopped, KeyboardInterrupt):
             progress.write(state=SweepState.INTERRUPTED, exit_code=130)
-        else:
-            progress.write(state=SweepState.FAILED, exit_code=2)
+        else:   # the exit codes trainer.cli gives them
+            progress.write(state=SweepState.FAILED, exit_code=1 if isinstance(stopped, BrokenPipeError) else 2)
         raise
     finally:
         progress.close()

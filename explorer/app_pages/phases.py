@@ -84,6 +84,8 @@ reference = ui.linked_selectbox(d2, "Reference group", [g for g in groups if g i
 if not layers:
     st.info("No layer chosen: pick one or more above.", icon=":material/layers:")
     st.stop()
+if twice := cohort_tables.same_networks_note(store, selection, {g: titles[g] for g in groups}):
+    st.warning(ui.plain(twice), icon=":material/content_copy:")
 # Saxe et al. (2018): is a layer's compression the estimator's? Every estimator with I(X;T) on this split
 # side by side, on demand (each is its own statistics over every group, as the report computes them).
 measured_phases = ui.phases(store, list(with_mi))       # cached: the tables read it too
