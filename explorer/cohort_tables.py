@@ -43,7 +43,8 @@ UNTESTED_CELL = {**RANKS_CELL, stats.CLIPPED_BINS: CLIPPED_CELL,
                  stats.NO_SHARED_EPOCH: "– (no logged epoch shared)",
                  stats.IMPLAUSIBLE_BITS: "– (beyond 10^6 bits)",
                  stats.CENSORED_DROP: "– (a seed's SNR never halved; its last epoch not known)",
-                 stats.UNEQUAL_SPANS: "– (SNR followed to different epochs)"}
+                 stats.UNEQUAL_SPANS: "– (SNR followed to different epochs)",
+                 stats.NO_DROP: "– (no seed's SNR halved)"}
 # The `compresses` cells besides yes and –: p >= 0.05 is no evidence of compression with these seeds, not
 # evidence of none; every table asks a question of several tests (which layers, which groups), answered
 # by its q, so p < 0.05 alone is not a finding.
@@ -77,13 +78,13 @@ EXCESS_BOUND = (f"noise floor: how far a run's own peak stands above its I(X;T) 
                 f"{stats.MIN_SEEDS_TESTED} seeds).")
 # Said under a comparison or trend table with a row whose drops were cut at one horizon (`horizon_note`).
 HORIZON = ("Where the seeds' SNR was followed to different last epochs (runs of different lengths, or stopped early), "
-           "their SNR drop epochs are taken again within the horizon, the last epoch every compared seed logged "
-           "(snr_drop_epoch (to epoch H)): each seed's first epoch after its SNR's peak within those epochs with an "
-           "SNR below half of it, since a drop taken over a whole run is not one quantity across lengths (a longer "
-           "run can peak again and drop later). A seed with none is censored there, ranked after every drop; so is "
-           "a seed whose SNR halved early and then rose above that first peak. Each group's mean in the table is "
-           "over its seeds' whole runs, so a cut comparison can differ from the difference of those means, even in "
-           "sign.")
+           "their SNR drop epochs are taken again within the horizon, the last epoch of the seed followed the "
+           "shortest (snr_drop_epoch (to epoch H)): each seed's first logged epoch after its SNR's peak within it "
+           "with an SNR below half of it, since a drop taken over a whole run is not one quantity across lengths (a "
+           "longer run can peak again and drop later). A seed with none is censored there, ranked after every drop; "
+           "so is a seed whose SNR halved early and then rose above that first peak. a - b is then the difference "
+           "of these cut drops, not of the groups' means in the phase table, which are over each seed's whole run: "
+           "the two can differ, even in sign.")
 # What a comparison row holds (ibstore.stats.compare): said beside every comparison table.
 COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the studentized permutation test's "
                     "(Welch's t permuted) and Welch's t test's, and its 95 % interval, the span of the two tests' "
@@ -529,6 +530,7 @@ UNTESTED_COMPARISON = {stats.CLIPPED_BINS: "idnns' bins clip the layer",
                        stats.NO_SHARED_EPOCH: f"no logged epoch every run's I(X;T) shares ({stats.EXCESS})",
                        stats.IMPLAUSIBLE_BITS: f"a value beyond {stats.MAX_DROP_BITS:g} bits",
                        stats.UNEQUAL_SPANS: "the seeds' SNR was followed to different epochs (snr_drop_epoch)",
+                       stats.NO_DROP: "no kept seed's SNR halved (snr_drop_epoch)",
                        stats.CENSORED_DROP: "a kept seed's SNR never fell below half its peak, and its last "
                                             "epoch is not known (snr_drop_epoch)"}
 
@@ -556,9 +558,8 @@ def horizon_note(rows: pd.DataFrame) -> str | None:
         return None
     cut = rows.dropna(subset=["horizon_epoch"])
     parts = [f"to epoch {horizon:.0f}, set by {run}, the seed followed the shortest" +
-             (f" (up to {censored} seed{'' if censored == 1 else 's'} a row censored there that "
-              f"{'has a drop' if censored == 1 else 'have drops'} over {'its' if censored == 1 else 'their'} "
-              "own run)" if censored else "")
+             (f"; in a row, up to {censored} seed{'' if censored == 1 else 's'} censored there that halved over "
+              f"{'its' if censored == 1 else 'their'} whole run" if censored else "")
              for (horizon, run), censored in cut.groupby(["horizon_epoch", "horizon_run"])["censored_by_cut"].max()
              .items()]
     return f"{HORIZON} Here: {'; '.join(parts)}."
@@ -699,8 +700,9 @@ def same_networks_note(store: ResultStore, run_ids: list[str], labels: dict[str,
     named = "; ".join(" and ".join(labels[group_id] for group_id in groups) for groups in twins if len(groups) > 1)
     if not named:
         return None
+    settings = sorted(configdiff.LAUNCH_SETTINGS | configdiff.MEASUREMENT_SETTINGS)
     return (f"The same networks in more than one seed group: {named} (runs of one config and seed that differ only "
-            f"in {', '.join(sorted(configdiff.LAUNCH_SETTINGS))}, which choose what is stored, not what is trained). "
+            f"in {', '.join(settings)}, which choose what is measured or stored, not what is trained). "
             "Their seeds are not independent of each other, yet the comparisons and trends count them as if they "
             "were: read each set once (a copy trained to save activations belongs in a cohort of its own: "
             "--set cohort=...).")

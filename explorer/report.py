@@ -536,5 +536,6 @@ def _markdown(table: pd.DataFrame) -> list[str]:
 def _save_table(table: pd.DataFrame, folder: Path, name: str) -> None:
     """The table as LaTeX (booktabs) for a paper, beside the Markdown: each cell on one line (a blank
     line in a cell ended the tabular's row in TeX), bidi controls written as escapes."""
-    one_line = table.rename(columns=_one_line).map(_one_line)
+    one_line = table.rename(columns=_one_line).apply(   # numbers stay numbers, right-aligned
+        lambda column: column if pd.api.types.is_numeric_dtype(column) else column.map(_one_line))
     (folder / "tables" / f"{name}.tex").write_text(one_line.to_latex(index=False, escape=True))

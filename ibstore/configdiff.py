@@ -24,7 +24,7 @@ from ibstore.flatten import flatten
 
 __all__ = ["flatten", "varying_keys", "varying_flat_keys", "varying_seed", "format_config", "format_value", "short_value",
            "labels", "told_apart", "common_config_with_var", "differing_keys", "varying_of_values", "same_networks",
-           "VAR", "SEED_KEY", "LAUNCH_SETTINGS"]
+           "VAR", "SEED_KEY", "LAUNCH_SETTINGS", "MEASUREMENT_SETTINGS"]
 
 SEED_KEY = "seed"
 # config keys that are no property of a run: `n_runs` counts the seeds launched with it (seed 3
@@ -32,6 +32,10 @@ SEED_KEY = "seed"
 # stored beside the results. Two runs that differ only in these are the same experiment
 # (trainer/config.py's group hash leaves out n_runs for the same reason).
 LAUNCH_SETTINGS = frozenset({"n_runs", "save_activations", "save_checkpoints"})
+# config keys that choose what a run measures and when, not the network it trains: its weights are
+# the same whatever they are (trainer's equality tests: many epochs per call equal one; an
+# attacker trained one config with histogram_bins 30 and 50 to the same loss, bit for bit)
+MEASUREMENT_SETTINGS = frozenset({"estimators", "mi_splits", "histogram_bins", "log_schedule"})
 VAR = "<var>"
 _MISSING = object()
 
@@ -77,10 +81,11 @@ def _varies(flats: list[dict[str, Any]], key: str) -> bool:
 
 
 def same_networks(configs: dict[str, dict[str, Any]]) -> list[list[str]]:
-    """The ids of `configs` (one per run) whose configs differ in no key but the launch settings,
-    the seed included, two or more a list, in the order given: the same network trained twice (a new
-    user's `--set save_activations=true`, which `trainer estimate` asked for, trained a cohort's
-    networks a second time under new ids in the same cohort).
+    """The ids of `configs` (one per run) whose configs differ in no key but the launch and
+    measurement settings (LAUNCH_SETTINGS, MEASUREMENT_SETTINGS), the seed included, two or more a
+    list, in the order given: the same network trained twice (a new user's `--set
+    save_activations=true`, which `trainer estimate` asked for, trained a cohort's networks a second
+    time under new ids in the same cohort; an attacker's copies with other histogram bins).
 
     >>> same_networks({"a-s0": {"lr": 1, "seed": 0, "save_activations": False},
     ...                "b-s0": {"lr": 1.0, "seed": 0, "save_activations": True}, "b-s1": {"lr": 1, "seed": 1}})
@@ -88,7 +93,9 @@ def same_networks(configs: dict[str, dict[str, Any]]) -> list[list[str]]:
     """
     by_identity: dict[tuple, list[str]] = {}
     for key, config in configs.items():
-        identity = tuple(sorted((k, _comparable(v)) for k, v in flatten(config).items() if k not in LAUNCH_SETTINGS))
+        # as text: a NaN (a hand-made run.json's) is the same value in two copies, though unequal to itself
+        identity = tuple(sorted((k, repr(_comparable(v))) for k, v in flatten(config).items()
+                                if k.split(".")[0] not in LAUNCH_SETTINGS | MEASUREMENT_SETTINGS))
         by_identity.setdefault(identity, []).append(key)
     return [keys for keys in by_identity.values() if len(keys) > 1]
 

@@ -83,8 +83,14 @@ class FileVanished(SqlError):
 
 GIB = 1 << 30
 NO_FOLDER = "/nonexistent"   # DuckDB's folders, shown in its settings instead of the user's
-# The phases view of a root of 226 runs peaked at 1.2 GB of the worker's data memory (a new user's `phase_stats`)
+# phase_stats of a root of 226 runs peaked at 1.2 GB of the worker's data memory (a new user's)
 MEMORY_BYTES = 2 * GIB
+# Statements of one process that run at once (the explorer's server, for all its sessions): each
+# worker may take MEMORY_BYTES, and an attacker's visitors could otherwise take the machine's memory
+# two GiB at a time; the others wait their turn within their time limit.
+MAX_STATEMENTS = 4
+_PLACES = threading.BoundedSemaphore(MAX_STATEMENTS)
+PLACE_POLL_S = 0.1
 MIN_MEMORY_BYTES = 512 * 2**20
 # DuckDB's own buffer limit, as a share of the worker's bound: the rest is the interpreter,
 # pyarrow and DuckDB's libraries (hundreds of MB of data) and what DuckDB does not count.
@@ -207,7 +213,25 @@ class Statement:
         """`consume(batches, schema)` over the result, within the limits. The worker produces the
         rows as they are consumed (streaming); it has ended when this returns or raises, and a
         worker that ends badly raises inside `batches`, so `consume` never finishes on part of
-        a result."""
+        a result. It waits for one of MAX_STATEMENTS places first, within its time limit."""
+        timer = None
+        if self.limits.timeout_s:
+            timer = threading.Timer(self.limits.timeout_s, self._time_up)
+            timer.daemon = True
+            timer.start()
+        try:
+            while not _PLACES.acquire(timeout=PLACE_POLL_S):
+                if self._stopped is not None:    # its time is up, or it was interrupted, while it waited
+                    raise self._stopped
+            try:
+                return self._run(consume)
+            finally:
+                _PLACES.release()
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _run(self, consume: Callable[[Iterator[pa.RecordBatch], pa.Schema], T]) -> T:
         with self._lock:
             if self._stopped is not None:   # interrupted before it started
                 raise self._stopped
@@ -221,11 +245,6 @@ class Statement:
                 for source in shared.values():
                     if isinstance(source, SharedTable):
                         source.close()
-        timer = None
-        if self.limits.timeout_s:
-            timer = threading.Timer(self.limits.timeout_s, self._time_up)
-            timer.daemon = True
-            timer.start()
         try:
             schema, batches = process.batches()
             return consume(batches, schema)
@@ -236,8 +255,6 @@ class Statement:
                 raise self._stopped from None
             raise
         finally:
-            if timer is not None:
-                timer.cancel()
             process.kill()   # a consumer that stopped reading early (or failed) leaves it waiting
             self.peak_rss_bytes = process.outcome().peak_rss_bytes
 

@@ -148,6 +148,8 @@ CENSORED_AT_HORIZON = ("seeds followed to different last epochs are compared wit
                        "(horizon_epoch), where a kept seed's SNR did not fall below half its peak in those epochs: its "
                        "drop epoch is censored there, ranked after every drop, and the groups are compared by ranks "
                        "(Mann-Whitney, or Spearman's rho along a key; permuted), with no difference of means or slope")
+NO_DROP = ("no kept seed's SNR fell below half its peak (within the horizon, where the seeds were followed to "
+           "different last epochs): their ranks all tie, and no test can tell the groups apart")
 UNEQUAL_SPANS = ("the seeds' SNR was followed to different last epochs (runs of different lengths, or stopped early): "
                  "a drop is taken from the whole run's peak, so their drop epochs are not one quantity, and these "
                  "rows come without the SNR curves that would cut them at one epoch (`drops_within`): no test")
@@ -816,6 +818,11 @@ def censoring_epochs(phases: pd.DataFrame) -> np.ndarray:
             np.full(len(phases), math.nan))
 
 
+def _followed(drop_epochs: np.ndarray, censored: np.ndarray) -> np.ndarray:
+    """Per seed: it has a drop epoch or a censored one (a seed without any finite SNR has neither)."""
+    return censored | np.isfinite(drop_epochs)
+
+
 def drop_ranks(drop_epochs: np.ndarray, censored: np.ndarray,
                last_epochs: np.ndarray) -> tuple[np.ndarray | None, str | None]:
     """How seeds' SNR drop epochs are compared: (the epochs with each censored one +inf, later than
@@ -835,7 +842,7 @@ def drop_ranks(drop_epochs: np.ndarray, censored: np.ndarray,
     True
     """
     drop_epochs, censored = np.asarray(drop_epochs, float), np.asarray(censored, bool)
-    followed = censored | np.isfinite(drop_epochs)
+    followed = _followed(drop_epochs, censored)
     last = np.asarray(last_epochs, float)[followed]
     if not np.isfinite(last).all():
         return None, CENSORED_DROP if censored.any() else None
@@ -1044,20 +1051,23 @@ def snr_curves_by_layer(curves: pd.DataFrame) -> dict[int, dict[str, Curve]]:
 
 
 def drops_within(snr_curves: dict[str, Curve] | None, run_ids: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """Each run's SNR drop epoch within the horizon, the last epoch every one of `run_ids` logged a
-    finite SNR at (so each is followed exactly to it), by ibstore.phases.SNR_DROP_SQL's rule over
-    the run's own logged epochs up to it: the first epoch after the SNR's peak there (its first epoch
-    at that peak) with an SNR below half of it; +inf where there is none (censored at the horizon),
-    and the horizon. None where `snr_curves` lacks a run or the runs share no epoch.
+    """Each run's SNR drop epoch within the horizon, the earliest last epoch among `run_ids` (the run
+    followed the shortest), by ibstore.phases.SNR_DROP_SQL's rule over the run's own logged epochs
+    up to it: the first epoch after the SNR's peak there (its first epoch at that peak; the SQL's
+    arg_max takes any of tied ones, which floats rarely give) with an SNR below half of it; +inf
+    where there is none (censored at the horizon), NaN for a run with no epoch that early; and the
+    horizon. None where `snr_curves` lacks a run.
 
     Why: a drop taken over a whole run is not one quantity across runs of different lengths: a
     longer run can peak again later and drop later (a sceptic's: the same five networks trained 300
     and 1500 epochs compared as different, p 0.722, Cliff's delta 0.24), and a run stopped early is
     censored earlier. Each run's own epochs, not only those shared: runs on a log-spaced schedule
-    of different lengths share few epochs, and a drop logged at 46 read as 118, the next one shared
-    (a sceptic's). The peak is the window's, so a seed whose SNR halved early and then rose above
-    its first peak reads as not halved within a longer window: the cut drop answers "where did the
-    drift phase end, looking at the first H epochs?", not "had it ended by H?".
+    of different lengths share few epochs (300 and 1500 epochs with 40 logged: none after 28), and
+    a drop logged at 46 read as 118, the next one shared (a sceptic's, a reviewer's, an attacker's).
+    A run knows its drop only at its logged epochs, so groups logged on different schedules differ
+    by that too (the comparisons' schedule note names them). The peak is the window's, so a seed
+    whose SNR halved early and then rose above its first peak reads as not halved within a longer
+    window: the cut drop answers "where did the drift phase end, looking at the first H epochs?".
 
     >>> curves = {"long": (np.array([0, 10, 15, 20, 30]), np.array([1., 4., 1.5, 1., 9.])),
     ...           "short": (np.array([0, 10, 20]), np.array([1., 2., 3.]))}
@@ -1066,19 +1076,19 @@ def drops_within(snr_curves: dict[str, Curve] | None, run_ids: np.ndarray) -> tu
     """
     if snr_curves is None or not len(run_ids) or not set(run_ids) <= set(snr_curves):
         return None
-    common = functools.reduce(np.intersect1d, [snr_curves[run_id][0] for run_id in run_ids])
-    if not common.size:
-        return None
-    horizon = common[-1]
+    horizon = min(float(snr_curves[run_id][0][-1]) for run_id in run_ids)
     drops = []
     for run_id in run_ids:
         epochs, snr = snr_curves[run_id]
         within = epochs <= horizon
+        if not within.any():
+            drops.append(math.nan)
+            continue
         epochs, snr = epochs[within], snr[within]
         peak = int(np.argmax(snr))
         below = np.flatnonzero(snr[peak + 1:] < snr[peak] / 2)
         drops.append(float(epochs[peak + 1 + below[0]]) if below.size else math.inf)
-    return np.array(drops), float(horizon)
+    return np.array(drops), horizon
 
 
 @dataclass(frozen=True)
@@ -1106,8 +1116,8 @@ def tested_drops(drop_epochs: np.ndarray, censored: np.ndarray, last_epochs: np.
     drop_epochs, censored = np.asarray(drop_epochs, float), np.asarray(censored, bool)
     ranked, note = drop_ranks(drop_epochs, censored, last_epochs)
     if note != UNEQUAL_SPANS:
-        return TestedDrops(ranked, ranked is not None, note, math.nan)
-    followed = censored | np.isfinite(drop_epochs)
+        return _unless_none_dropped(TestedDrops(ranked, ranked is not None, note, math.nan))
+    followed = _followed(drop_epochs, censored)
     run_ids = np.asarray(run_ids, object)
     cut = drops_within(snr_curves, run_ids[followed])
     if cut is None:
@@ -1116,7 +1126,17 @@ def tested_drops(drop_epochs: np.ndarray, censored: np.ndarray, last_epochs: np.
     values[followed] = cut[0]
     shortest = run_ids[followed][int(np.argmin(np.asarray(last_epochs, float)[followed]))]
     censored_by_cut = int((np.isinf(values) & np.isfinite(drop_epochs)).sum())
-    return TestedDrops(values, bool(np.isinf(cut[0]).any()), None, cut[1], str(shortest), censored_by_cut)
+    return _unless_none_dropped(TestedDrops(values, bool(np.isinf(values).any()), None, cut[1], str(shortest),
+                                            censored_by_cut))
+
+
+def _unless_none_dropped(drops: TestedDrops) -> TestedDrops:
+    """`drops`, or no test (NO_DROP) where every seed with an SNR is censored: their ranks all tie,
+    and a p of 1 said nothing yet counted in the q over the layers (an attacker's: one seed stopped
+    at epoch 3 cut every seed before its drop)."""
+    if drops.values is None or not drops.by_ranks or not np.isinf(drops.values[~np.isnan(drops.values)]).all():
+        return drops
+    return replace(drops, values=None, by_ranks=False, note=NO_DROP)
 
 
 UNCUT = TestedDrops(None, False, None, math.nan)   # a quantity other than the SNR drop epoch
@@ -1183,7 +1203,7 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
                 comparison = replace(comparison, note=drops.ranks_note)
             if untested:
                 comparison = replace(comparison, ci_low=math.nan, ci_high=math.nan, p_value=math.nan, note=untested)
-                if untested in (CENSORED_DROP, UNEQUAL_SPANS):   # the shift would be the censoring's or spans'
+                if untested in (CENSORED_DROP, UNEQUAL_SPANS, NO_DROP):   # the shift would be the censoring's
                     comparison = replace(comparison, difference=math.nan, cliffs_delta=math.nan)
             elif i_xt_drops.size:
                 comparison = reselection_bounded(comparison, i_xt_drops[:len(a_tested)], i_xt_drops[len(a_tested):])

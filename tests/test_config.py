@@ -117,6 +117,9 @@ def test_overrides_are_typed():
     ({"activation_fn": "x" * 5000}, ["'activation_fn' = 'xxx", "… (5,002 characters) is not allowed"]),
     ({"zz" * 2500: 1}, ["unknown config key 'zzz", "… (5,002 characters) (value 1); allowed keys"]),
     ({"zzzz": "y" * 5000}, ["unknown config key 'zzzz' (value 'yyy", "… (5,002 characters)); allowed keys"]),
+    ({"log_schedule": "x" * 5000}, ["'log_schedule' = 'xxx", "… (5,002 characters) is not allowed"]),
+    ({"dataset_path": "p" * 5000}, ["dataset_path", "characters) is only allowed"]),
+    ({"estimators": [{"name": "binning", "params": {"x" * 5000: 1}}]}, ["'estimators' = ", "characters)"]),
 ])
 def test_bad_configs_name_key_value_and_what_is_allowed(raw, words):
     with pytest.raises(config.ConfigError) as error:
@@ -124,6 +127,14 @@ def test_bad_configs_name_key_value_and_what_is_allowed(raw, words):
     for word in words:
         assert word in str(error.value)
     assert len(str(error.value)) < 1500
+
+
+@pytest.mark.parametrize("grid", [{"initial_bias": "z" * 5000}, {"k" * 5000: [1]}, {"initial_bias": ["w" * 5000] * 2}])
+def test_a_grid_of_thousands_of_characters_is_cut_in_its_refusal(grid):
+    # a reviewer's: the grid's refusals printed a 5,000-character key or value whole
+    with pytest.raises(config.ConfigError) as error:
+        config.plan({"grid": grid})
+    assert "(5,002 characters)" in str(error.value) and len(str(error.value)) < 1500
 
 
 def test_run_id_is_stable_and_ignores_seed_count_but_not_seed():

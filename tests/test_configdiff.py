@@ -184,3 +184,15 @@ def test_the_public_name_explorer_configdiff_is_the_same_module_contents():
 
     assert rules.__all__ and all(getattr(public, name) is getattr(rules, name) for name in rules.__all__)
     assert public.varying_keys([{"seed": 0, "a": 1}, {"seed": 1, "a": 1.0}, {"seed": 2, "a": 2}]) == ["a"]
+
+
+def test_the_same_networks_are_found_whatever_was_measured_and_a_nan_equals_a_nan():
+    # An attacker's: copies that differ in histogram bins, log schedule or the order of mi_splits train
+    # the same networks, and a NaN value (a hand-made run.json) never equalled the other copy's NaN
+    from ibstore.configdiff import same_networks
+
+    base = {"lr": 0.001, "seed": 0, "mi_splits": ["train", "test"], "log_schedule": "default", "odd": float("nan")}
+    copies = {"a": base, "b": {**base, "histogram_bins": 50, "log_schedule": {"log_spaced": 40}},
+              "c": {**base, "mi_splits": ["test", "train"], "save_activations": True},
+              "other seed": {**base, "seed": 1}, "other lr": {**base, "lr": 0.01}}
+    assert same_networks(copies) == [["a", "b", "c"]]

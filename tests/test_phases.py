@@ -1713,8 +1713,32 @@ def test_a_drop_at_the_horizon_is_read_on_each_seeds_own_epochs_and_the_cut_is_n
     compared = stats.compare_groups(phases, "b1", "b0", ("snr_drop_epoch",), _snr_curves(curves)).assign(
         group_id="b1", reference="b0", layer_name="dense_1", q_groups=1.0)
     note = cohort_tables.horizon_note(compared)
-    assert note.endswith("Here: to epoch 300, set by b1-0, the seed followed the shortest (up to 1 seed a row "
-                         "censored there that has a drop over its own run).")
+    assert note.endswith("Here: to epoch 300, set by b1-0, the seed followed the shortest; in a row, up to 1 seed "
+                         "censored there that halved over its whole run.")
     table = cohort_tables.comparison_table(phases, {"b0": "b0", "b1": "b1"}, compared=compared).iloc[0]
     assert table["quantity"] == "snr_drop_epoch (to epoch 300)"
     assert table["95 % CI"] == "none: by ranks (a seed's SNR did not halve within the horizon)"
+
+
+def test_the_horizon_is_the_shortest_seeds_end_and_a_cut_before_every_drop_is_no_test():
+    # A reviewer's and an attacker's: on log-spaced schedules runs of 40 and 60 epochs share no epoch
+    # after 2, and the horizon fell there, every drop censored, p 1 counted among the q's tests, and
+    # the note blamed the seed followed the shortest
+    curves = {"a-0": (np.array([0, 1, 2, 3, 5, 8, 12, 19, 27, 40]), np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 1.])),
+              "a-1": (np.array([0, 1, 2, 3, 5, 8, 12, 19, 27, 40]), np.array([1, 2, 3, 4, 5, 6, 7, 8, 1, 1.])),
+              "b-0": (np.array([0, 1, 2, 4, 6, 9, 14, 21, 31, 45, 60]), np.array([1, 2, 3, 4, 5, 6, 7, 8, 1, 1, 1.])),
+              "b-1": (np.array([0, 1, 2, 4, 6, 9, 14, 21, 31, 45, 61]), np.array([1, 2, 3, 4, 5, 6, 7, 1, 1, 1, 1.]))}
+    drops = stats.tested_drops(np.array([40., 27, 31, 21]), np.zeros(4, bool), np.array([40., 40, 60, 61]),
+                               np.array(list(curves)), curves)
+    assert drops.horizon_epoch == 40 and drops.horizon_run == "a-0"       # a-0 and a-1 end there
+    assert list(drops.values) == [40, 27, 31, 21] and not drops.by_ranks and drops.note is None
+    # one seed followed to epoch 3 only: no seed drops by then, so no test, and the horizon still said
+    stopped = {**curves, "a-1": (np.array([0, 1, 2, 3]), np.array([1, 2, 3, 4.]))}
+    early = stats.tested_drops(np.array([40., np.nan, 31, 21]), np.array([False, True, False, False]),
+                               np.array([40., 3, 60, 61]), np.array(list(stopped)), stopped)
+    assert early.note == stats.NO_DROP and early.values is None and early.horizon_epoch == 3
+    phases = _censored_drop_rows((("a", [40, None]), ("b", [31, 21])), snr_last_epoch={"a": 40, "b": 60})
+    phases.loc[phases["run_id"] == "a-1", "snr_last_epoch"] = 3
+    row = stats.compare_groups(phases, "a", "b", ("snr_drop_epoch",), _snr_curves(stopped)).iloc[0]
+    assert row["note"] == stats.NO_DROP and np.isnan(row["p_value"]) and np.isnan(row["difference"])
+    assert row["horizon_epoch"] == 3

@@ -97,6 +97,7 @@ def test_seed_groups_of_the_same_networks_are_named_in_the_report(tmp_path):
     for seed in range(2):
         write_run(root, "a", {"epochs": 20}, seed=seed, cohort="c", logged=8)
         write_run(root, "a", {"epochs": 20, "save_activations": True}, seed=seed, cohort="c", logged=8)
+        write_run(root, "a", {"epochs": 20, "histogram_bins": 50}, seed=seed, cohort="c", logged=8)   # an attacker's
         write_run(root, "more", {"epochs": 20}, seed=seed + 2, cohort="c", logged=8)   # other seeds: other networks
         write_run(root, "b", {"epochs": 20, "initial_bias": 1.0}, seed=seed, cohort="c", logged=8)
     store = ResultStore(root)
@@ -105,9 +106,9 @@ def test_seed_groups_of_the_same_networks_are_named_in_the_report(tmp_path):
     note = cohort_tables.same_networks_note(store, run_ids, labels)
     copies = [group for group, runs in store.groups(run_ids).items()
               if store.configs(runs[:1])[runs[0]]["initial_bias"] == 0 and int(runs[0][-1]) < 2]
-    assert len(copies) == 2 and note.startswith(
-        f"The same networks in more than one seed group: {labels[copies[0]]} and {labels[copies[1]]} (runs")
-    assert note.split(" (runs")[0].count(" and ") == 1     # neither "more" (seeds 2, 3) nor b
+    assert len(copies) == 3 and note.startswith(
+        "The same networks in more than one seed group: " + " and ".join(labels[group] for group in copies) + " (runs")
+    assert note.split(" (runs")[0].count(" and ") == 2     # neither "more" (seeds 2, 3) nor b
     written_report, _ = report.write_report(store, ["c"], tmp_path / "out")
     assert report.inline_text(note) in written_report.read_text()
     alone = [run_id for run_id in run_ids if run_id.startswith(("more", "b-"))]

@@ -31,7 +31,7 @@ LIST_BUILDERS = [
     "SELECT unnest(generate_series(1, 300000000))",
     "SELECT length(repeat('x', 3000000000))",
 ]
-PEAK_BOUND = 1.5 * sandbox.MEMORY_BYTES
+PEAK_BOUND = sandbox.MEMORY_BYTES + 0.5e9    # the bound and the worker's own libraries (DESIGN: about 100 MB)
 TIMEOUT_S = 10
 MEMORY_TEXT = sandbox.size_text(sandbox.MEMORY_BYTES)
 MEMORY_LINE = (f"error: query stopped: it needed more than {MEMORY_TEXT} of memory (--memory; e.g. --memory "
@@ -144,3 +144,27 @@ def test_a_thread_that_cannot_start_is_the_memory_limit():
 
     assert out_of_memory(RuntimeError("can't start new thread")) and out_of_memory(MemoryError())
     assert not out_of_memory(RuntimeError("something else")) and not out_of_memory(ValueError("can't start new thread"))
+
+
+def test_statements_beyond_the_places_wait_within_their_time_limit(tmp_path, monkeypatch):
+    # An attacker's: each statement's worker may take 2 GiB, and the explorer's visitors had no bound
+    # on how many ran at once; the ones beyond MAX_STATEMENTS now wait, within their own time limit
+    import threading
+    import time
+
+    from bench.make_results import write_run
+
+    write_run(tmp_path, "one", {"epochs": 4}, logged=3)
+    places = threading.BoundedSemaphore(1)
+    monkeypatch.setattr(sandbox, "_PLACES", places)
+    places.acquire()                       # another statement runs
+    started = time.monotonic()
+    with pytest.raises(QueryStopped):
+        sandbox.Statement(tmp_path, "SELECT 1", Limits(timeout_s=0.5)).run(lambda batches, schema: None)
+    assert 0.5 <= time.monotonic() - started < 3
+    waiting = sandbox.Statement(tmp_path, "SELECT 1", Limits(timeout_s=None))
+    threading.Timer(0.3, waiting.interrupt).start()
+    with pytest.raises(sandbox.QueryInterrupted):   # Ctrl-C reaches a statement that waits
+        waiting.run(lambda batches, schema: None)
+    places.release()
+    assert places.acquire(timeout=0)       # neither took the place nor kept one

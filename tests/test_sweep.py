@@ -706,6 +706,20 @@ def test_a_ray_address_where_nothing_answers_is_one_line_and_the_sweep_recorded_
     assert not list((root / "runs").iterdir())
 
 
+def test_a_local_sweep_sizes_a_file_datasets_groups_by_its_loaded_shape(tmp_path):
+    # A reviewer's: `trainer run` sized them by the loaded shape, a local sweep did not
+    from trainer.plan import file_shapes
+
+    rows = "\n".join(f"{i % 2},{i},{i * 2}" for i in range(64))
+    (tmp_path / "small.csv").write_text("label,a,b\n" + rows + "\n")
+    grid = config.plan({"name": "f", **TINY, "dataset": "file", "dataset_path": str(tmp_path / "small.csv"),
+                        "label_column": "label", "grid": {"initial_bias": [0, 1]}})
+    missing = config.plan({"name": "m", **TINY, "dataset": "file", "dataset_path": str(tmp_path / "none.csv"),
+                           "label_column": "label"})
+    shapes = file_shapes([Task(e, e.seeds) for e in [*grid, *missing]])
+    assert shapes == {config.data_key(grid[0].config): (64, 2, 2)}     # the missing file: left to its worker
+
+
 def test_a_sweep_whose_reader_left_records_it_failed(tmp_path, capsys, monkeypatch):
     # A new user's: `trainer sweep ... | head` exited when the pipe closed and left its progress file "running"
     path = write_config(tmp_path, "piped", {**TINY, "epochs": 2})

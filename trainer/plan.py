@@ -24,7 +24,7 @@ from ibstore.index import scan
 from ibstore.lifecycle import Action, Redo, action, holder_text
 from ibstore.record import RunRecord, Status
 from ibstore.text import terminal_text
-from trainer import checkpoint, config, estimators
+from trainer import checkpoint, config, datasets, estimators
 from trainer.config import MEMORY_SHARE, Experiment, ExperimentConfig, memory_estimate, physical_memory, shape_key
 
 
@@ -337,6 +337,22 @@ def workers_that_fit(groups: list[Group], workers: int, memory: int | None = Non
                     or 0 for group in groups), reverse=True)
     fitting = [k for k in range(1, min(workers, len(needs)) + 1) if sum(needs[:k]) <= memory]
     return max(fitting, default=1) if memory and needs else workers
+
+
+def file_shapes(tasks: list[Task]) -> dict[tuple, tuple[int, int, int]]:
+    """The shapes of the "file" datasets `tasks` train on, by config.data_key, of those that load
+    here: a local sweep's groups are sized by them, as `trainer run`'s are (a reviewer's: a file's
+    configs stacked into one group too large, which its worker refused, every run failed). One that
+    does not load is left to the worker, which records its runs failed with the loader's reason."""
+    shapes = {}
+    for task in tasks:
+        settings = task.experiment.config
+        if settings.dataset == "file" and config.data_key(settings) not in shapes:
+            try:
+                shapes[config.data_key(settings)] = datasets.load_data(settings).shape
+            except (datasets.DatasetError, OSError):
+                continue
+    return shapes
 
 
 def _estimate(experiment_config: ExperimentConfig, networks: int,

@@ -38,7 +38,8 @@ from trainer.atomic import write_bytes
 from trainer.checkpoint import start_epoch
 from trainer.config import Experiment
 from trainer.local_pool import run_local
-from trainer.plan import Plan, SweepError, load_experiments, plan_sweep, stack_groups, workers_that_fit, writer_stamp
+from trainer.plan import (Plan, SweepError, file_shapes, load_experiments, plan_sweep, stack_groups, workers_that_fit,
+                          writer_stamp)
 from trainer.progress import LINE_SECONDS, GroupEpochs, SweepBar, Trained, Work
 from trainer.ray_pool import AUTO, run_ray
 from trainer.schedule import logged_epochs
@@ -296,9 +297,10 @@ def train(plan: Plan, root: Path, workers: int, ray_address: str | None, progres
     """The plan's tasks, stacked into groups, on local workers or Ray; each result to `progress`."""
     if not plan.tasks:
         return
-    groups = stack_groups(plan.tasks, workers)
+    shapes = {} if ray_address else file_shapes(plan.tasks)   # Ray's workers may see other files
+    groups = stack_groups(plan.tasks, workers, shapes=shapes)
     if not ray_address:        # each Ray node has its own memory
-        workers = workers_that_fit(groups, workers)
+        workers = workers_that_fit(groups, workers, shapes=shapes)
     backend = f"Ray ({ray_address})" if ray_address else f"{min(workers, len(groups))} local worker(s)"
     progress.note(f"training {plan.to_do} run(s) of {len(plan.tasks)} experiment(s) as "
                         f"{len(groups)} stacked group(s) on {backend}")

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ibstore.text import cut
 from trainer.config.ids import run_id
 from trainer.config.memory import check_memory
 from trainer.config.raw import expand
@@ -42,7 +43,7 @@ def _check_names(raw: dict[str, Any]) -> None:
     for key in ("name", "cohort"):
         if key in raw and not (key == "cohort" and raw[key] is None) and (
                 not isinstance(raw[key], str) or not raw[key].strip()):
-            raise ConfigError(f"config key {key!r} = {json.dumps(raw[key])} is not allowed: must be a non-empty "
+            raise ConfigError(f"config key {key!r} = {cut(json.dumps(raw[key]))} is not allowed: must be a non-empty "
                               f"string")
 
 

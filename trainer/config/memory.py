@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ibstore.text import cut
 from trainer.config.schema import ConfigError, ExperimentConfig
 from trainer.machine import physical_memory
 
@@ -67,7 +68,8 @@ def check_memory(config: ExperimentConfig, shape: tuple[int, int, int] | None = 
     needed, physical = memory_estimate(config, shape), physical_memory()
     if needed is not None and physical is not None and needed > MEMORY_SHARE * physical:
         raise ConfigError(
-            f"config key 'architecture' = {config.architecture}, {config.n_runs} network(s) trained stacked, on "
+            f"config key 'architecture' = {cut(str(config.architecture))}, {config.n_runs} network(s) trained "
+            f"stacked, on "
             f"{config.dataset} needs about {needed / 2**30:.1f} GiB of memory (weights, optimizer state, "
             f"every layer's activations on all inputs, and about {COMPILE_BYTES_PER_LAYER // 2**20} MiB a layer to "
             f"compile), more than this machine's {MEMORY_SHARE:.0%} of {physical / 2**30:.1f} GiB; use fewer or "

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ibstore import strict_json
+from ibstore.text import cut
 
 from trainer.config.schema import DEFAULTS, IGNORED_KEYS, KNOWN_KEYS, META_KEYS, ConfigError
 
@@ -153,27 +154,29 @@ def expand(raw: dict[str, Any]) -> list[dict[str, Any]]:
         return [raw]
     grid = raw["grid"]
     if not isinstance(grid, dict) or not grid:
-        raise ConfigError(f"config key 'grid' = {json.dumps(grid)} is not allowed; must map config keys to lists of "
-                          f"values")
+        raise ConfigError(f"config key 'grid' = {cut(json.dumps(grid))} is not allowed; must map config keys to "
+                          f"lists of values")
     for key, values in grid.items():
         if key not in KNOWN_KEYS or key in ("grid",):
-            raise ConfigError(f"grid key {key!r} is not a config key; allowed: "
+            raise ConfigError(f"grid key {cut(repr(key))} is not a config key; allowed: "
                               f"{', '.join(name for name in DEFAULTS if name not in SEED_KEYS)}")
         if key in IGNORED_KEYS or key in META_KEYS:
-            raise ConfigError(f"grid key {key!r} is not allowed: it names or documents a run (or means nothing "
-                              f"here) and changes nothing it computes, so each value trained the same networks again")
+            raise ConfigError(f"grid key {cut(repr(key))} is not allowed: it names or documents a run (or means "
+                              f"nothing here) and changes nothing it computes, so each value trained the same networks "
+                              f"again")
         if key in SEED_KEYS:
             # The seeds are a config's replicates, the unit of every statistic: a grid over them made
             # groups that differ in their seeds alone (one seed each, or the same seed in two groups).
             raise ConfigError(f"grid key {key!r} is not allowed: every config of a grid trains the seeds seed, "
                               f"seed+1, ..., seed+n_runs-1; set 'seed' and 'n_runs' outside the grid")
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"grid key {key!r} = {values!r} is not allowed; must be a non-empty list of values")
+            raise ConfigError(f"grid key {key!r} = {cut(repr(values))} is not allowed; must be a non-empty list of "
+                              f"values")
         seen = set()
         for value in values:
             # 0 and 0.0 name two experiments but are one config: its networks would train twice.
             if (found := _grid_value_key(value)) in seen:
-                raise ConfigError(f"grid key {key!r} lists the value {json.dumps(value)} twice (an equal value "
+                raise ConfigError(f"grid key {key!r} lists the value {cut(json.dumps(value))} twice (an equal value "
                                   f"before it); each value is one experiment, listed once")
             seen.add(found)
     base = {k: v for k, v in raw.items() if k != "grid"}

@@ -12,6 +12,10 @@ from trainer import estimators, schedule
 from trainer.config.legacy import translate_legacy
 from trainer.config.schema import KNOWN_KEYS, ConfigError, ExperimentConfig
 
+# of a message an estimator's or schedule's check wrote with the value in it (an attacker's 5,000
+# characters were printed whole)
+MAX_MESSAGE_CHARS = 1000
+
 
 def validate(raw: dict[str, Any]) -> tuple[ExperimentConfig, dict[str, Any]]:
     """Validate one (grid-free) raw config; returns (the typed canonical config, ignored keys).
@@ -29,9 +33,9 @@ def validate(raw: dict[str, Any]) -> tuple[ExperimentConfig, dict[str, Any]]:
     except ValidationError as error:
         raise ConfigError(_describe(error, config)) from None
     except (estimators.EstimatorError, schedule.ScheduleError) as error:
-        raise ConfigError(str(error)) from None
+        raise ConfigError(cut(str(error), MAX_MESSAGE_CHARS)) from None
     if typed.dataset not in ("file", "mnist", "fashion_mnist") and typed.dataset_path is not None:
-        raise ConfigError(f"config key 'dataset_path' = {typed.dataset_path!r} is only allowed "
+        raise ConfigError(f"config key 'dataset_path' = {cut(repr(typed.dataset_path))} is only allowed "
                           f"for dataset 'file', 'mnist' or 'fashion_mnist'")
     if typed.dataset == "file" and not typed.dataset_path:
         raise ConfigError("dataset 'file' needs config key 'dataset_path' (a .npz, .parquet or .csv file)")
@@ -57,7 +61,8 @@ def _describe(error: ValidationError, config: dict[str, Any]) -> str:
     positions = [p for p in problems[0]["loc"][1:] if isinstance(p, int)]
     where = ".".join([key] + [str(p) for p in positions])
     value = problems[0]["input"] if positions else config.get(key)
-    details = dict.fromkeys(p["msg"].removeprefix("Value error, ") for p in problems if p["loc"][0] == key)
+    details = dict.fromkeys(cut(p["msg"].removeprefix("Value error, "), MAX_MESSAGE_CHARS)
+                            for p in problems if p["loc"][0] == key)
     return f"config key {cut(repr(where))} = {cut(repr(value))} is not allowed: {' or '.join(details)}"
 
 
