@@ -394,8 +394,8 @@ def reference_comparisons(these: pd.DataFrame, labels: dict[str, str], reference
     on COMPARED, per layer: `stats.compare_groups`' rows with group_id, reference, layer_name and
     q_groups, q over every group and layer compared (`stats.over_groups`); empty if there is no
     other such group. A group without a kept run has no value to compare: it is left out
-    (`not_compared`). The I(X;T) `curves` of these runs (CURVES_SQL's rows) bound the p of compression
-    over the floor (`stats.compare_groups`)."""
+    (`not_compared`). The `curves` of these runs (CURVES_SQL's rows, of any estimator: looked up by
+    key) bound the p of compression over the floor and give the SNR curves (`stats.compare_groups`)."""
     live = live_groups(these, labels)
     reference = reference if reference in live else live[0] if live else None
     compared = [stats.compare_groups(these, other, reference, COMPARED, curves).assign(group_id=other)
@@ -589,8 +589,9 @@ class Along:
     within: dict[str, str]
 
     def trends(self, these: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
-        """ibstore.trend.trends of COMPARED in `these` (phases rows) along the key, their I(X;T)
-        `curves` (CURVES_SQL's rows) bounding the p of compression over the floor."""
+        """ibstore.trend.trends of COMPARED in `these` (phases rows) along the key, the `curves`
+        (CURVES_SQL's rows, of any estimator) bounding the p of compression over the floor and giving
+        the SNR curves."""
         return trend.trends(these, self.values, COMPARED, self.within, curves)
 
 

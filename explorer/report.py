@@ -321,7 +321,8 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         lines += _paragraphs([cohort_tables.clipped_note(these, labels)])
         these_curves = curves[(curves["estimator"] == estimator) & (curves["params"] == params)
                               & (curves["split"] == split)]
-        section, glanced = _tables(these, these_curves, labels, reference, along, folder, name, f"{estimator} {params}")
+        section, glanced = _tables(these, these_curves, curves, labels, reference, along, folder, name,
+                                   f"{estimator} {params}")
         lines += section
         glances.append(glanced)
     at_glance = ["## At a glance: does the last hidden layer compress?", "",
@@ -382,10 +383,13 @@ class _Glance:
     compared_note: str | None
 
 
-def _tables(these: pd.DataFrame, these_curves: pd.DataFrame, labels: dict[str, str], reference: str | None,
-            along: cohort_tables.Along | None, folder: Path, name: str, estimator: str) -> tuple[list[str], _Glance]:
-    """One estimator's tables (phases rows `these` and I(X;T) curves of one estimator, params and split):
-    per seed group and layer, compared with the reference, the trend along a key; and its glance."""
+def _tables(these: pd.DataFrame, these_curves: pd.DataFrame, curves: pd.DataFrame, labels: dict[str, str],
+            reference: str | None, along: cohort_tables.Along | None, folder: Path, name: str,
+            estimator: str) -> tuple[list[str], _Glance]:
+    """One estimator's tables (phases rows `these` and I(X;T) curves of one estimator, params and split;
+    the comparisons and trends get every estimator's `curves`, whose rows also carry a layer's SNR, a
+    run's whatever the estimator): per seed group and layer, compared with the reference, the trend
+    along a key; and its glance."""
     group_stats = in_order(stats.phase_stats(these, these_curves), "group_id", labels)   # the labels' order
     group_stats["group"] = group_stats["group_id"].map(labels)
     table = cohort_tables.group_table(group_stats)
@@ -396,7 +400,7 @@ def _tables(these: pd.DataFrame, these_curves: pd.DataFrame, labels: dict[str, s
              f"Mean [95 % t interval] over seeds; {stats.COMPRESSION_TEST}. {cohort_tables.EXCESS_BOUND} "
              f"{cohort_tables.ADJUSTED} {cohort_tables.VERDICTS} {cohort_tables.UNDECIDED}", "",
              *_paragraphs(notes), *_markdown(table), ""]
-    compared = cohort_tables.reference_comparisons(these, labels, reference, these_curves)
+    compared = cohort_tables.reference_comparisons(these, labels, reference, curves)
     comparison = cohort_tables.comparison_table(these, labels, compared=compared)
     if not comparison.empty:
         _save_table(comparison, folder, f"{name}-comparison")
@@ -407,7 +411,7 @@ def _tables(these: pd.DataFrame, these_curves: pd.DataFrame, labels: dict[str, s
                   f"{cohort_tables.COMPARED_CAPTION} {cohort_tables.ADJUSTED}", "", *_paragraphs(notes),
                   *_markdown(comparison), ""]
     if along is not None:
-        trends = along.trends(these, these_curves)
+        trends = along.trends(these, curves)
         table = cohort_tables.trend_table(trends)
         _save_table(table, folder, f"{name}-trend")
         key = inline_text(along.key)

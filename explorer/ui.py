@@ -521,7 +521,8 @@ def _phase_curves(root: str, version: int, run_ids: tuple[str, ...]) -> pd.DataF
 
 
 def phase_curves(results: ResultStore, run_ids: list[str]) -> pd.DataFrame:
-    """The I(X;T) curves the compression test of these runs reads, once per content of the root."""
+    """The curves the statistics of these runs read (CURVES_SQL: I(X;T) and each layer's SNR), once
+    per content of the root."""
     return _phase_curves(str(results.root), results.version(), tuple(run_ids))
 
 

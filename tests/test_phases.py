@@ -1680,6 +1680,9 @@ def test_drop_epochs_of_runs_of_different_lengths_are_compared_at_their_shared_h
         censored["difference"])
     # without the curves, as before: no test
     assert stats.compare_groups(phases, "b1", "b0", ("snr_drop_epoch",)).iloc[0]["note"] == stats.UNEQUAL_SPANS
+    # a layer's SNR is the run's whatever the estimator: ksg rows (no I(X;T) curve of their own) are cut too
+    ksg = stats.compare_groups(phases.assign(estimator="ksg"), "b2", "b0", ("snr_drop_epoch",), rows).iloc[0]
+    assert ksg["horizon_epoch"] == 300 and ksg["difference"] == 100
     # the trend along b0, b1, b2: the least-squares slope of the cut drops on the steps 0, 1, 2
     steps = {run_id: float(run_id[1]) for run_id in phases["run_id"] if not run_id.startswith("b3")}
     along = trend.trends(phases, steps, ("snr_drop_epoch",), curves=rows).iloc[0]

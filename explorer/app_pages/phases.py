@@ -149,8 +149,8 @@ def comparison(root: str, version: int, run_ids: tuple[str, ...], estimator: str
     recorded (q is over those); then the last hidden layer's compression over the floor against the
     reference and its sentence (q over the groups alone: `cohort_tables.last_hidden_comparisons`)."""
     these, labelled = phase_rows(root, run_ids, estimator, params, split), dict(labels)
-    compared = cohort_tables.reference_comparisons(these, labelled, reference,
-                                                   curve_rows(root, run_ids, estimator, params, split))
+    compared = cohort_tables.reference_comparisons(these, labelled, reference, ui.phase_curves(_store(root),
+                                                                                               list(run_ids)))
     last = cohort_tables.last_hidden_comparisons(compared, these)
     last_notes = [None if last.empty else cohort_tables.differences_note(last, labelled, "groups",
                                                                          "at the last hidden layer"),
@@ -171,7 +171,7 @@ def trend_rows(root: str, version: int, run_ids: tuple[str, ...], estimator: str
     if along is None:
         return None
     return along.key, along.trends(phase_rows(root, run_ids, estimator, params, split),
-                                   curve_rows(root, run_ids, estimator, params, split))
+                                   ui.phase_curves(_store(root), list(run_ids)))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
