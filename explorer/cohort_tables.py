@@ -692,7 +692,8 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
 
 def same_networks_note(store: ResultStore, run_ids: list[str], labels: dict[str, str]) -> str | None:
     """The sentence naming seed groups (of `labels`) among `run_ids` that hold the same networks
-    (configdiff.same_networks: runs that differ only in launch settings such as save_activations),
+    (configdiff.same_networks: runs of one config and seed that differ only in launch or measurement
+    settings, such as save_activations or histogram_bins),
     whose seeds the comparisons and trends would count twice; None if there are none."""
     group_of = {run_id: group_id for group_id, runs in store.groups(run_ids).items() if group_id in labels
                 for run_id in runs}

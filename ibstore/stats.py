@@ -144,10 +144,11 @@ CENSORED_DROP = ("a kept seed's SNR never fell below half its peak, and these ro
 CENSORED_RANKS = ("a kept seed's SNR never fell below half its peak by its end, which every seed shares: its drop "
                   "epoch is censored, ranked after every drop, and the groups are compared by ranks (Mann-Whitney, "
                   "or Spearman's rho along a key; permuted), with no difference of means or slope")
-CENSORED_AT_HORIZON = ("seeds followed to different last epochs are compared within the last epoch all of them logged "
-                       "(horizon_epoch), where a kept seed's SNR did not fall below half its peak in those epochs: its "
-                       "drop epoch is censored there, ranked after every drop, and the groups are compared by ranks "
-                       "(Mann-Whitney, or Spearman's rho along a key; permuted), with no difference of means or slope")
+CENSORED_AT_HORIZON = ("seeds followed to different last epochs are compared within the horizon, the last epoch of the "
+                       "seed followed the shortest (horizon_epoch), where a kept seed's SNR did not fall below half "
+                       "its peak by then: its drop epoch is censored there, ranked after every drop, and the groups "
+                       "are compared by ranks (Mann-Whitney, or Spearman's rho along a key; permuted), with no "
+                       "difference of means or slope")
 NO_DROP = ("no kept seed's SNR fell below half its peak (within the horizon, where the seeds were followed to "
            "different last epochs): their ranks all tie, and no test can tell the groups apart")
 UNEQUAL_SPANS = ("the seeds' SNR was followed to different last epochs (runs of different lengths, or stopped early): "
@@ -1096,7 +1097,7 @@ class TestedDrops:
     """How a comparison or trend tests seeds' SNR drop epochs (`tested_drops`)."""
     values: np.ndarray | None   # the epochs tested, +inf where censored (NaN: no SNR); None: the rows' own
     by_ranks: bool              # a seed is censored: compared by ranks, with no mean
-    note: str | None            # why there is no test (UNEQUAL_SPANS, CENSORED_DROP), else None
+    note: str | None            # why there is no test (UNEQUAL_SPANS, CENSORED_DROP, NO_DROP), else None
     horizon_epoch: float        # the epoch the drops were cut at (`drops_within`); NaN where they were not
     horizon_run: str | None = None   # the seed followed the shortest, which set the horizon
     censored_by_cut: int = 0    # seeds censored at the horizon that have a drop over their own whole run
@@ -1112,7 +1113,7 @@ def tested_drops(drop_epochs: np.ndarray, censored: np.ndarray, last_epochs: np.
     """The seeds' SNR drop epochs as a test reads them: as `drop_ranks` gives them where every seed
     was followed to the same last epoch; where they were followed to different ones, taken again
     from their SNR curves within their shared horizon (`drops_within`), ranked if one is censored
-    there; else no test (UNEQUAL_SPANS)."""
+    there; without the curves no test (UNEQUAL_SPANS), nor where every seed is censored (NO_DROP)."""
     drop_epochs, censored = np.asarray(drop_epochs, float), np.asarray(censored, bool)
     ranked, note = drop_ranks(drop_epochs, censored, last_epochs)
     if note != UNEQUAL_SPANS:
