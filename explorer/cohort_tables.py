@@ -44,7 +44,7 @@ UNTESTED_CELL = {**RANKS_CELL, stats.CLIPPED_BINS: CLIPPED_CELL,
                  stats.IMPLAUSIBLE_BITS: "– (beyond 10^6 bits)",
                  stats.CENSORED_DROP: "– (a seed's SNR never halved; its last epoch not known)",
                  stats.UNEQUAL_SPANS: "– (SNR followed to different epochs)",
-                 stats.NO_DROP: "– (no seed's SNR halved)"}
+                 stats.NO_DROP: "– (no seed's SNR halved in the epochs compared)"}
 # The `compresses` cells besides yes and –: p >= 0.05 is no evidence of compression with these seeds, not
 # evidence of none; every table asks a question of several tests (which layers, which groups), answered
 # by its q, so p < 0.05 alone is not a finding.
@@ -78,13 +78,15 @@ EXCESS_BOUND = (f"noise floor: how far a run's own peak stands above its I(X;T) 
                 f"{stats.MIN_SEEDS_TESTED} seeds).")
 # Said under a comparison or trend table with a row whose drops were cut at one horizon (`horizon_note`).
 HORIZON = ("Where the seeds' SNR was followed to different last epochs (runs of different lengths, or stopped early), "
-           "their SNR drop epochs are taken again within the horizon, the last epoch of the seed followed the "
-           "shortest (snr_drop_epoch (to epoch H)): each seed's first logged epoch after its SNR's peak within it "
-           "with an SNR below half of it, since a drop taken over a whole run is not one quantity across lengths (a "
-           "longer run can peak again and drop later). A seed with none is censored there, ranked after every drop; "
-           "so is a seed whose SNR halved early and then rose above that first peak. a - b is then the difference "
-           "of these cut drops, not of the groups' means in the phase table, which are over each seed's whole run: "
-           "the two can differ, even in sign.")
+           "their SNR drop epochs are taken again on the epochs every compared seed logged, up to the end of the "
+           "seed followed the shortest (snr_drop_epoch (to epoch H), H the last of them): each seed's first such "
+           "epoch after its SNR's peak among them with an SNR below half of it. A drop taken over a whole run is not "
+           "one quantity across lengths (a longer run can peak again and drop later), and one read on each run's "
+           "own epochs is not one across schedules (the same networks logged on two schedules read different "
+           "drops). A seed with no such epoch is censored at H, ranked after every drop; a seed whose SNR halved "
+           "early and then rose above that first peak is read from the higher one. The comparison or trend is "
+           "then of these cut drops, not of the groups' means in the phase table, which are over each seed's "
+           "whole run: the two can differ, even in sign.")
 # What a comparison row holds (ibstore.stats.compare): said beside every comparison table.
 COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the studentized permutation test's "
                     "(Welch's t permuted) and Welch's t test's, and its 95 % interval, the span of the two tests' "
@@ -530,7 +532,7 @@ UNTESTED_COMPARISON = {stats.CLIPPED_BINS: "idnns' bins clip the layer",
                        stats.NO_SHARED_EPOCH: f"no logged epoch every run's I(X;T) shares ({stats.EXCESS})",
                        stats.IMPLAUSIBLE_BITS: f"a value beyond {stats.MAX_DROP_BITS:g} bits",
                        stats.UNEQUAL_SPANS: "the seeds' SNR was followed to different epochs (snr_drop_epoch)",
-                       stats.NO_DROP: "no kept seed's SNR halved (snr_drop_epoch)",
+                       stats.NO_DROP: "no kept seed's SNR halved in the epochs compared (snr_drop_epoch)",
                        stats.CENSORED_DROP: "a kept seed's SNR never fell below half its peak, and its last "
                                             "epoch is not known (snr_drop_epoch)"}
 
@@ -551,17 +553,20 @@ def _tested(count: int) -> str:
 
 def horizon_note(rows: pd.DataFrame) -> str | None:
     """HORIZON and each horizon of `rows` (stats.compare_groups' or trend.trends') whose drops were
-    cut (horizon_epoch): the seed that set it and how many seeds the cut censored that have a drop
-    over their own run (a sceptic's: one seed stopped at epoch 11 cut a whole trend there, and 7 of
-    12 seeds read censored against 2 over their own runs); None where none was cut."""
+    cut (horizon_epoch): how many epochs the seeds shared up to it, the seed followed the shortest,
+    and how many seeds the cut censored that have a drop over their own run (a sceptic's: one seed
+    stopped at epoch 11 cut a whole trend there, and 7 of 12 seeds read censored against 2 over
+    their own runs); None where none was cut."""
     if "horizon_epoch" not in rows or rows["horizon_epoch"].isna().all():
         return None
     cut = rows.dropna(subset=["horizon_epoch"])
-    parts = [f"to epoch {horizon:.0f}, set by {run}, the seed followed the shortest" +
-             (f"; in a row, up to {censored} seed{'' if censored == 1 else 's'} censored there that halved over "
-              f"{'its' if censored == 1 else 'their'} whole run" if censored else "")
-             for (horizon, run), censored in cut.groupby(["horizon_epoch", "horizon_run"])["censored_by_cut"].max()
-             .items()]
+    per_horizon = cut.groupby(["horizon_epoch", "horizon_run"]).agg(censored=("censored_by_cut", "max"),
+                                                                    shared=("shared_epochs", "min"))
+    def censored_text(count: int) -> str:
+        return (f", in a row up to {count} seed{'' if count == 1 else 's'} censored there that halved over "
+                f"{'its' if count == 1 else 'their'} whole run" if count else "")
+    parts = [f"to epoch {horizon:.0f} ({row.shared} epoch{'' if row.shared == 1 else 's'} shared; {run} was followed "
+             f"the shortest){censored_text(row.censored)}" for (horizon, run), row in per_horizon.iterrows()]
     return f"{HORIZON} Here: {'; '.join(parts)}."
 
 

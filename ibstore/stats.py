@@ -144,13 +144,13 @@ CENSORED_DROP = ("a kept seed's SNR never fell below half its peak, and these ro
 CENSORED_RANKS = ("a kept seed's SNR never fell below half its peak by its end, which every seed shares: its drop "
                   "epoch is censored, ranked after every drop, and the groups are compared by ranks (Mann-Whitney, "
                   "or Spearman's rho along a key; permuted), with no difference of means or slope")
-CENSORED_AT_HORIZON = ("seeds followed to different last epochs are compared within the horizon, the last epoch of the "
-                       "seed followed the shortest (horizon_epoch), where a kept seed's SNR did not fall below half "
-                       "its peak by then: its drop epoch is censored there, ranked after every drop, and the groups "
-                       "are compared by ranks (Mann-Whitney, or Spearman's rho along a key; permuted), with no "
-                       "difference of means or slope")
-NO_DROP = ("no kept seed's SNR fell below half its peak (within the horizon, where the seeds were followed to "
-           "different last epochs): their ranks all tie, and no test can tell the groups apart")
+CENSORED_AT_HORIZON = ("seeds followed to different last epochs are compared on the epochs all of them logged up to "
+                       "the end of the seed followed the shortest (horizon_epoch, the last of them), where a kept "
+                       "seed's SNR did not fall below half its peak by then: its drop epoch is censored there, "
+                       "ranked after every drop, and the groups are compared by ranks (Mann-Whitney, or Spearman's "
+                       "rho along a key; permuted), with no difference of means or slope")
+NO_DROP = ("no kept seed's SNR fell below half its peak in the epochs compared (up to the horizon, where the seeds "
+           "were followed to different last epochs): their ranks all tie, and no test can tell the groups apart")
 UNEQUAL_SPANS = ("the seeds' SNR was followed to different last epochs (runs of different lengths, or stopped early): "
                  "a drop is taken from the whole run's peak, so their drop epochs are not one quantity, and these "
                  "rows come without the SNR curves that would cut them at one epoch (`drops_within`): no test")
@@ -1051,45 +1051,45 @@ def snr_curves_by_layer(curves: pd.DataFrame) -> dict[int, dict[str, Curve]]:
     return by_layer
 
 
-def drops_within(snr_curves: dict[str, Curve] | None, run_ids: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """Each run's SNR drop epoch within the horizon, the earliest last epoch among `run_ids` (the run
-    followed the shortest), by ibstore.phases.SNR_DROP_SQL's rule over the run's own logged epochs
-    up to it: the first epoch after the SNR's peak there (its first epoch at that peak; the SQL's
-    arg_max takes any of tied ones, which floats rarely give) with an SNR below half of it; +inf
-    where there is none (censored at the horizon), NaN for a run with no epoch that early; and the
-    horizon. None where `snr_curves` lacks a run.
+def drops_within(snr_curves: dict[str, Curve] | None, run_ids: np.ndarray) -> tuple[np.ndarray, float, int] | None:
+    """Each run's SNR drop epoch over the epochs every one of `run_ids` logged a finite SNR at, up to
+    the earliest last epoch among them (the run followed the shortest), by ibstore.phases.SNR_DROP_SQL's
+    rule: the first of those epochs after the SNR's peak there (its first epoch at that peak; the
+    SQL's arg_max takes any of tied ones, which floats rarely give) with an SNR below half of it;
+    +inf where there is none (censored at the horizon, the last of those epochs); the horizon; and
+    how many epochs were shared. None where `snr_curves` lacks a run or the runs share no epoch.
 
     Why: a drop taken over a whole run is not one quantity across runs of different lengths: a
     longer run can peak again later and drop later (a sceptic's: the same five networks trained 300
     and 1500 epochs compared as different, p 0.722, Cliff's delta 0.24), and a run stopped early is
-    censored earlier. Each run's own epochs, not only those shared: runs on a log-spaced schedule
-    of different lengths share few epochs (300 and 1500 epochs with 40 logged: none after 28), and
-    a drop logged at 46 read as 118, the next one shared (a sceptic's, a reviewer's, an attacker's).
-    A run knows its drop only at its logged epochs, so groups logged on different schedules differ
-    by that too (the comparisons' schedule note names them). The peak is the window's, so a seed
-    whose SNR halved early and then rose above its first peak reads as not halved within a longer
-    window: the cut drop answers "where did the drift phase end, looking at the first H epochs?".
+    censored earlier. Only shared epochs: read on its own logged epochs, the same network logged on
+    a log-spaced schedule of 300 and of 1500 epochs dropped at 4 and at 36, and groups of the same
+    networks differed at p 0.029 by their schedules alone (a sceptic's). Runs on log-spaced
+    schedules of different lengths share few epochs (300 and 1500 epochs with 40 logged: none
+    after 28), so such a horizon can be early and coarse; where no seed drops by then there is no
+    test (`tested_drops`). The peak is the window's: a seed whose SNR halved early and then rose
+    above its first peak is read from the higher one, so the cut drop answers "where did the drift
+    phase end, looking at the first H epochs?".
 
     >>> curves = {"long": (np.array([0, 10, 15, 20, 30]), np.array([1., 4., 1.5, 1., 9.])),
     ...           "short": (np.array([0, 10, 20]), np.array([1., 2., 3.]))}
     >>> drops_within(curves, np.array(["long", "short"]))
-    (array([15., inf]), 20.0)
+    (array([20., inf]), 20.0, 3)
     """
     if snr_curves is None or not len(run_ids) or not set(run_ids) <= set(snr_curves):
         return None
-    horizon = min(float(snr_curves[run_id][0][-1]) for run_id in run_ids)
+    common = functools.reduce(np.intersect1d, [snr_curves[run_id][0] for run_id in run_ids])
+    common = common[common <= min(snr_curves[run_id][0][-1] for run_id in run_ids)]
+    if not common.size:
+        return None
     drops = []
     for run_id in run_ids:
         epochs, snr = snr_curves[run_id]
-        within = epochs <= horizon
-        if not within.any():
-            drops.append(math.nan)
-            continue
-        epochs, snr = epochs[within], snr[within]
-        peak = int(np.argmax(snr))
-        below = np.flatnonzero(snr[peak + 1:] < snr[peak] / 2)
-        drops.append(float(epochs[peak + 1 + below[0]]) if below.size else math.inf)
-    return np.array(drops), horizon
+        shared = snr[np.searchsorted(epochs, common)]
+        peak = int(np.argmax(shared))
+        below = np.flatnonzero(shared[peak + 1:] < shared[peak] / 2)
+        drops.append(float(common[peak + 1 + below[0]]) if below.size else math.inf)
+    return np.array(drops), float(common[-1]), len(common)
 
 
 @dataclass(frozen=True)
@@ -1099,8 +1099,9 @@ class TestedDrops:
     by_ranks: bool              # a seed is censored: compared by ranks, with no mean
     note: str | None            # why there is no test (UNEQUAL_SPANS, CENSORED_DROP, NO_DROP), else None
     horizon_epoch: float        # the epoch the drops were cut at (`drops_within`); NaN where they were not
-    horizon_run: str | None = None   # the seed followed the shortest, which set the horizon
+    horizon_run: str | None = None   # the seed followed the shortest, which bounds the horizon
     censored_by_cut: int = 0    # seeds censored at the horizon that have a drop over their own whole run
+    shared_epochs: int = 0      # the epochs every seed logged up to the horizon, which the drops are read at
 
     @property
     def ranks_note(self) -> str:
@@ -1128,7 +1129,7 @@ def tested_drops(drop_epochs: np.ndarray, censored: np.ndarray, last_epochs: np.
     shortest = run_ids[followed][int(np.argmin(np.asarray(last_epochs, float)[followed]))]
     censored_by_cut = int((np.isinf(values) & np.isfinite(drop_epochs)).sum())
     return _unless_none_dropped(TestedDrops(values, bool(np.isinf(values).any()), None, cut[1], str(shortest),
-                                            censored_by_cut))
+                                            censored_by_cut, cut[2]))
 
 
 def _unless_none_dropped(drops: TestedDrops) -> TestedDrops:
@@ -1137,11 +1138,11 @@ def _unless_none_dropped(drops: TestedDrops) -> TestedDrops:
     at epoch 3 cut every seed before its drop)."""
     if drops.values is None or not drops.by_ranks or not np.isinf(drops.values[~np.isnan(drops.values)]).all():
         return drops
-    return replace(drops, values=None, by_ranks=False, note=NO_DROP)
+    return replace(drops, note=NO_DROP)     # its values still count the seeds compared
 
 
 UNCUT = TestedDrops(None, False, None, math.nan)   # a quantity other than the SNR drop epoch
-HORIZON_COLUMNS = ("horizon_epoch", "horizon_run", "censored_by_cut")   # a comparison's or trend's TestedDrops
+HORIZON_COLUMNS = ("horizon_epoch", "horizon_run", "censored_by_cut", "shared_epochs")   # a row's TestedDrops
 
 
 def phase_stats_table(phases: pd.DataFrame, curves: pd.DataFrame) -> pa.Table:
@@ -1210,7 +1211,7 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
                 comparison = reselection_bounded(comparison, i_xt_drops[:len(a_tested)], i_xt_drops[len(a_tested):])
             rows.append({**dict(zip(KEYS, keys)), "quantity": quantity, **asdict(comparison),
                          "horizon_epoch": drops.horizon_epoch, "horizon_run": drops.horizon_run,
-                         "censored_by_cut": drops.censored_by_cut,
+                         "censored_by_cut": drops.censored_by_cut, "shared_epochs": drops.shared_epochs,
                          "excluded_a": health(run_ids[a_index], reasons[a_index]).excluded_runs,
                          "excluded_b": health(run_ids[b_index], reasons[b_index]).excluded_runs})
     columns = [*KEYS, "quantity", *Comparison.__dataclass_fields__, *HORIZON_COLUMNS, "excluded_a", "excluded_b"]

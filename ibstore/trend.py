@@ -253,7 +253,7 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
             row = {"within": stratum or None, **dict(zip(stats.KEYS, keys)),
                    "layer_name": kept["layer_name"].iloc[index[0]], "quantity": quantity, "levels": len(levels),
                    "n": len(finite), "horizon_epoch": drops.horizon_epoch, "horizon_run": drops.horizon_run,
-                   "censored_by_cut": drops.censored_by_cut}
+                   "censored_by_cut": drops.censored_by_cut, "shared_epochs": drops.shared_epochs}
             i_xt_drops = (stats.drop_curves(curves_of.get(tuple(keys)), run_ids[finite], final_i_xt[finite])
                           if quantity == stats.EXCESS and curves_of is not None else np.empty((len(finite), 0)))
             implausible = quantity in stats.BITS and not (

@@ -180,7 +180,7 @@ def test_the_curves_carry_each_layers_finite_snr_for_the_drop_at_one_horizon():
     assert list(snr_of["long"][0]) == [0, 1, 3, 4] and list(snr_of["long"][1]) == [1.0, 4.0, 1.5, 1.0]
     assert list(snr_of["short"][1]) == [2.0, 3.0, 1.0] and "none" not in snr_of
     assert pd.isna(by_run.loc["none", "snr_epochs"])
-    # the horizon is short's last epoch, 2; long (no finite SNR at 2) peaks at 1 with 4.0 and has no epoch
-    # after it by then; short peaks at 1 with 3.0 and falls to 1.0 at 2, below half
-    drops, horizon = stats.drops_within(snr_of, np.array(["long", "short"]))
-    assert list(drops) == [math.inf, 2] and horizon == 2
+    # shared epochs 0 and 1 (long has no finite SNR at 2): long peaks at 1 with 4.0, short at 1 with 3.0,
+    # and neither falls below half its peak by epoch 1, the horizon
+    drops, horizon, shared = stats.drops_within(snr_of, np.array(["long", "short"]))
+    assert list(drops) == [math.inf, math.inf] and (horizon, shared) == (1, 2)

@@ -1692,56 +1692,53 @@ def test_drop_epochs_of_runs_of_different_lengths_are_compared_at_their_shared_h
     table = cohort_tables.trend_table(trend.trends(phases, steps, ("snr_drop_epoch",), curves=rows))
     assert table["quantity"].tolist() == ["snr_drop_epoch (to epoch 300)"]
     assert cohort_tables.horizon_note(trend.trends(phases, steps, ("snr_drop_epoch",), curves=rows)) == \
-        f"{cohort_tables.HORIZON} Here: to epoch 300, set by b1-0, the seed followed the shortest."
+        f"{cohort_tables.HORIZON} Here: to epoch 300 (16 epochs shared; b1-0 was followed the shortest)."
 
 
-def test_a_drop_at_the_horizon_is_read_on_each_seeds_own_epochs_and_the_cut_is_named():
-    # The second sceptic's: runs of 300 and 1500 epochs on a log-spaced schedule share few epochs, and
-    # a drop logged at 46 read as 118, the next epoch shared; and nothing named the seed that set the
-    # horizon, nor the seeds it censored that halved over their own run
-    long_epochs, short_epochs = np.arange(0, 1501, 20), np.array([0, 10, 30, 41, 46, 118, 300])
+def test_the_same_networks_logged_on_two_schedules_read_the_same_cut_drops():
+    # The third sceptic's: read on each run's own logged epochs, the same networks logged on schedules of
+    # 300 and 1500 epochs dropped at 4 and 36, and groups of them differed at p 0.029 by their schedules
+    # alone; on the epochs every seed logged up to the horizon they read alike, and the note says how
+    # many epochs that is, which seed bounds it, and the seeds censored there that halved later
+    long_epochs = np.arange(0, 1501, 20)
+    short_epochs = np.array([0, 5, 10, 20, 41, 46, 60, 100, 118, 160, 200, 300])
     def snr(epochs: np.ndarray, drop: float) -> np.ndarray:
         return np.where(epochs == 0, 1.0, np.where(epochs < drop, 6.0, 2.0))
-    curves = {**{f"b0-{seed}": (long_epochs, snr(long_epochs, drop)) for seed, drop in enumerate([100, 120, 140, 400])},
-              **{f"b1-{seed}": (short_epochs, snr(short_epochs, drop)) for seed, drop in enumerate([46, 41, 118, 30])}}
-    phases = _censored_drop_rows((("b0", [100, 120, 140, 400]), ("b1", [46, 41, 118, 30])),
-                                 snr_last_epoch={"b0": 1500, "b1": 300})
-    row = stats.compare_groups(phases, "b1", "b0", ("snr_drop_epoch",), _snr_curves(curves)).iloc[0]
-    # shared epochs: 0 and 300, so the horizon is 300; b1's drops on its own epochs: 46, 41, 118, 30; b0's
-    # fourth seed drops at 400, after it: censored there, though it has a drop over its own run
-    u, p_value = _rank_sum_p(np.array([46, 41, 118, 30.]), np.array([100, 120, 140, np.inf]))
-    assert row["horizon_epoch"] == 300 and row["note"] == stats.CENSORED_AT_HORIZON
-    assert row["p_value"] == pytest.approx(p_value) and row["cliffs_delta"] == pytest.approx(2 * u / 16 - 1)
-    assert (row["horizon_run"], row["censored_by_cut"]) == ("b1-0", 1)
-    compared = stats.compare_groups(phases, "b1", "b0", ("snr_drop_epoch",), _snr_curves(curves)).assign(
-        group_id="b1", reference="b0", layer_name="dense_1", q_groups=1.0)
-    note = cohort_tables.horizon_note(compared)
-    assert note.endswith("Here: to epoch 300, set by b1-0, the seed followed the shortest; in a row, up to 1 seed "
-                         "censored there that halved over its whole run.")
-    table = cohort_tables.comparison_table(phases, {"b0": "b0", "b1": "b1"}, compared=compared).iloc[0]
+    drops = [41, 46, 90, 400]                  # the networks' own drops: seed 3 after the horizon
+    curves = {**{f"a-{seed}": (long_epochs, snr(long_epochs, drop)) for seed, drop in enumerate(drops)},
+              **{f"b-{seed}": (short_epochs, snr(short_epochs, drop)) for seed, drop in enumerate(drops)}}
+    phases = _censored_drop_rows((("a", [60, 60, 100, 400]), ("b", [41, 46, 100, None])),   # each on its own epochs
+                                 snr_last_epoch={"a": 1500, "b": 300})
+    compared = stats.compare_groups(phases, "b", "a", ("snr_drop_epoch",), _snr_curves(curves)).assign(
+        group_id="b", reference="a", layer_name="dense_1", q_groups=1.0)
+    row = compared.iloc[0]
+    # shared up to 300: 0, 20, 60, 100, 160, 200, 300; both groups read 60, 60, 100 and censored at 300
+    assert (row["horizon_epoch"], row["shared_epochs"], row["horizon_run"]) == (300, 7, "b-0")
+    assert row["note"] == stats.CENSORED_AT_HORIZON and row["p_value"] == 1 and row["cliffs_delta"] == 0
+    assert row["censored_by_cut"] == 1                 # a-3 dropped at 400 over its whole run; b-3 was not followed
+    assert cohort_tables.horizon_note(compared).endswith(
+        "Here: to epoch 300 (7 epochs shared; b-0 was followed the shortest), in a row up to 1 seed censored there "
+        "that halved over its whole run.")
+    table = cohort_tables.comparison_table(phases, {"a": "a", "b": "b"}, compared=compared).iloc[0]
     assert table["quantity"] == "snr_drop_epoch (to epoch 300)"
     assert table["95 % CI"] == "none: by ranks (a seed's SNR did not halve within the horizon)"
 
 
-def test_the_horizon_is_the_shortest_seeds_end_and_a_cut_before_every_drop_is_no_test():
-    # A reviewer's and an attacker's: on log-spaced schedules runs of 40 and 60 epochs share no epoch
-    # after 2, and the horizon fell there, every drop censored, p 1 counted among the q's tests, and
-    # the note blamed the seed followed the shortest
+def test_a_horizon_before_every_drop_gives_no_test():
+    # A reviewer's and an attacker's: runs on log-spaced schedules of 40 and 60 epochs share no epoch
+    # after 2, and every seed read censored there gave p 1, counted among the q's tests; so did one
+    # seed followed to epoch 3 only
     curves = {"a-0": (np.array([0, 1, 2, 3, 5, 8, 12, 19, 27, 40]), np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 1.])),
               "a-1": (np.array([0, 1, 2, 3, 5, 8, 12, 19, 27, 40]), np.array([1, 2, 3, 4, 5, 6, 7, 8, 1, 1.])),
               "b-0": (np.array([0, 1, 2, 4, 6, 9, 14, 21, 31, 45, 60]), np.array([1, 2, 3, 4, 5, 6, 7, 8, 1, 1, 1.])),
               "b-1": (np.array([0, 1, 2, 4, 6, 9, 14, 21, 31, 45, 61]), np.array([1, 2, 3, 4, 5, 6, 7, 1, 1, 1, 1.]))}
     drops = stats.tested_drops(np.array([40., 27, 31, 21]), np.zeros(4, bool), np.array([40., 40, 60, 61]),
                                np.array(list(curves)), curves)
-    assert drops.horizon_epoch == 40 and drops.horizon_run == "a-0"       # a-0 and a-1 end there
-    assert list(drops.values) == [40, 27, 31, 21] and not drops.by_ranks and drops.note is None
-    # one seed followed to epoch 3 only: no seed drops by then, so no test, and the horizon still said
-    stopped = {**curves, "a-1": (np.array([0, 1, 2, 3]), np.array([1, 2, 3, 4.]))}
-    early = stats.tested_drops(np.array([40., np.nan, 31, 21]), np.array([False, True, False, False]),
-                               np.array([40., 3, 60, 61]), np.array(list(stopped)), stopped)
-    assert early.note == stats.NO_DROP and early.values is None and early.horizon_epoch == 3
-    phases = _censored_drop_rows((("a", [40, None]), ("b", [31, 21])), snr_last_epoch={"a": 40, "b": 60})
-    phases.loc[phases["run_id"] == "a-1", "snr_last_epoch"] = 3
-    row = stats.compare_groups(phases, "a", "b", ("snr_drop_epoch",), _snr_curves(stopped)).iloc[0]
+    assert (drops.horizon_epoch, drops.shared_epochs, drops.horizon_run) == (2, 3, "a-0")
+    assert drops.note == stats.NO_DROP and list(drops.values) == [math.inf] * 4
+    phases = _censored_drop_rows((("a", [40, 27]), ("b", [31, 21])), snr_last_epoch={"a": 40, "b": 60})
+    phases.loc[phases["run_id"] == "b-1", "snr_last_epoch"] = 61
+    row = stats.compare_groups(phases, "a", "b", ("snr_drop_epoch",), _snr_curves(curves)).iloc[0]
     assert row["note"] == stats.NO_DROP and np.isnan(row["p_value"]) and np.isnan(row["difference"])
-    assert row["horizon_epoch"] == 3
+    assert (row["n_a"], row["n_b"], row["horizon_epoch"]) == (2, 2, 2)      # the seeds compared, all censored
+    assert cohort_tables.UNTESTED_CELL[stats.NO_DROP] == "– (no seed's SNR halved in the epochs compared)"
