@@ -87,6 +87,9 @@ HORIZON = ("Where the seeds' SNR was followed to different last epochs (runs of 
            "early and then rose above that first peak is read from the higher one. The comparison or trend is "
            "then of these cut drops, not of the groups' means in the phase table, which are over each seed's "
            "whole run: the two can differ, even in sign.")
+# Cliff's delta's interval (ibstore.stats.cliffs_delta), said beside every table that shows one.
+CLIFF_INTERVAL = ("with its own 95 % interval (Feng and Cliff's, as R's effsize computes it), wide with few seeds "
+                  "and not the test's: it can hold 0 where p < 0.05.")
 # What a comparison row holds (ibstore.stats.compare): said beside every comparison table.
 COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the studentized permutation test's "
                     "(Welch's t permuted) and Welch's t test's, and its 95 % interval, the span of the two tests' "
@@ -98,7 +101,8 @@ COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the s
                     "permutation test that picks each group's peak epoch again in every split of the seeds (9,999 "
                     "random ones where there are more), and the interval then holds 0 where that test keeps it; no "
                     "test where a group peaks at its last logged epoch (0 in every seed by construction). Cliff's "
-                    "delta: P(a > b) - P(a < b). q over groups and layers: p adjusted by Benjamini-Hochberg over "
+                    f"delta: P(a > b) - P(a < b), {CLIFF_INTERVAL} q over groups and layers: p adjusted by "
+                    "Benjamini-Hochberg over "
                     "every group compared with the reference and every layer; read it when asking which groups differ "
                     "from the reference.")
 # What a trend row holds (ibstore.trend): said beside every trend table.
@@ -109,7 +113,9 @@ TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares s
                  "error, the values shuffled over the runs) and the t test's of the slope over each step's own "
                  "variance (over its HC3 error where a step has one run; on Hsu's 1 degree of freedom where a step of "
                  "2 enters the slope), and its 95 % interval, the span of the two tests' intervals, so the interval "
-                 "leaves out 0 exactly when p < 0.05; Spearman's rho of {key} and the quantity. Compression over the "
+                 "leaves out 0 exactly when p < 0.05; Spearman's rho of {key} and the quantity with its own 95 % "
+                 "interval (Fisher's z, Bonett and Wright's error; not the test's, so it can hold 0 where p < 0.05). "
+                 "Compression over the "
                  "floor: p also at least that of the permutation test that picks each group's peak epoch again in "
                  "every order of the runs' curves (9,999 random ones where there are more; the interval then holds 0 "
                  "where that test keeps it); no trend where a group peaks at its last logged epoch. q: p adjusted by "
@@ -126,7 +132,7 @@ ACCURACY_CAPTION = ("Final test accuracy over each group's completed runs, dead 
                     "accuracy is what that setting gives. Difference of means a - b, two-sided p and its 95 % "
                     "interval from the studentized permutation test bounded by Welch's t test, as every comparison of "
                     "two groups. q: p adjusted by Benjamini-Hochberg over the groups compared. Cliff's delta: P(a > "
-                    "b) - P(a < b).")
+                    f"b) - P(a < b), {CLIFF_INTERVAL}")
 # What the at-a-glance p and q answer: one layer per group, chosen before looking, so no q over layers.
 ONE_LAYER = ("One layer per group, chosen in advance (the last hidden one): its p needs no adjustment over layers. "
              "q (over groups): p adjusted by Benjamini-Hochberg over the groups, per estimator (each estimator "
@@ -301,6 +307,24 @@ def number_text(value: float) -> str:
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
 
 
+def effect_text(value: float, low: float, high: float) -> str:
+    """An effect size (Cliff's delta, Spearman's rho) with its 95 % interval (ibstore.stats.cliffs_delta,
+    ibstore.trend.rho_interval), to 3 significant digits; the value alone where it has none (one
+    seed in a group, fewer than 4 runs in a trend).
+
+    >>> effect_text(0.76, -0.1504, 0.9729), effect_text(1.0, float("nan"), float("nan"))
+    ('0.76 [-0.15, 0.973]', '1')
+    """
+    if any(end is None or math.isnan(end) for end in (value, low, high)):
+        return number_text(value)
+    return f"{number_text(value)} [{number_text(low)}, {number_text(high)}]"
+
+
+def cliffs_text(item) -> str:
+    """A comparison's (ibstore.stats.Comparison's fields) Cliff's delta with its interval, as `effect_text`."""
+    return effect_text(item.cliffs_delta, item.cliffs_low, item.cliffs_high)
+
+
 P_SMALLEST_SHOWN = 0.001
 
 
@@ -421,7 +445,7 @@ def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str
         compared = compared[compared["layer"].isin(list(layers))]
     rows = [{"a": labels[item.group_id], "b": labels[item.reference], "layer": layer_label(item.layer, item.layer_name),
              "quantity": quantity_text(item), **_compared_cells(item), "q (over layers)": p_text(item.q_value),
-             "q (over groups and layers)": p_text(item.q_groups), "Cliff's delta": number_text(item.cliffs_delta)}
+             "q (over groups and layers)": p_text(item.q_groups), "Cliff's delta": cliffs_text(item)}
             for item in compared.itertuples(index=False)]
     return pd.DataFrame(rows)
 
@@ -469,7 +493,7 @@ def last_hidden_comparison_table(rows: pd.DataFrame, labels: dict[str, str]) -> 
     """`last_hidden_comparisons` as the tables show them."""
     return pd.DataFrame([{"a": labels[item.group_id], "b": labels[item.reference],
                           "layer": layer_label(item.layer, item.layer_name), **_compared_cells(item),
-                          "q (over groups)": p_text(item.q_groups), "Cliff's delta": number_text(item.cliffs_delta)}
+                          "q (over groups)": p_text(item.q_groups), "Cliff's delta": cliffs_text(item)}
                          for item in rows.itertuples(index=False)])
 
 
@@ -514,7 +538,8 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str], family: str
         named = [f"{labels[group_id]}: " + "; ".join(
                      f"{layer_label(row.layer, row.layer_name)} {quantity_text(row)} " +
                      (f"{'later' if row.cliffs_delta > 0 else 'earlier'} by ranks (Cliff's delta "
-                      f"{number_text(row.cliffs_delta)}; {CENSORED_WHY[row.note]})" if row.note in CENSORED_WHY
+                      f"{cliffs_text(row)}; {CENSORED_WHY[row.note]})"
+                      if row.note in CENSORED_WHY
                       else f"{number_text(row.difference)} {difference_interval(row.note, row.ci_low, row.ci_high)}")
                      for row in rows.itertuples())
                  for group_id, rows in by_group]
@@ -648,7 +673,7 @@ def trend_table(trends: pd.DataFrame, layers: Iterable[int] | None = None) -> pd
                           else difference_interval(None, item.ci_low, item.ci_high),
                           "p": p_text(item.p_value) + (f" ({item.note})" if item.note == stats.HSU_PAIR else ""),
                           "q (over layers)": p_text(item.q_value),
-                          "Spearman's rho": number_text(item.spearman_rho)}
+                          "Spearman's rho": effect_text(item.spearman_rho, item.rho_low, item.rho_high)}
                          for item in trends.itertuples(index=False)])
 
 
@@ -687,7 +712,8 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
                 "the table's rows with that q: " + "; ".join(counted) + "." + untested)
     named = [f"{where(row.within)}{layer_label(row.layer, row.layer_name)} {quantity_text(row)} " +
              (f"{'rises' if row.spearman_rho > 0 else 'falls'} by ranks (Spearman's rho "
-              f"{number_text(row.spearman_rho)}; {CENSORED_WHY[row.note]})" if row.note in CENSORED_WHY else
+              f"{effect_text(row.spearman_rho, row.rho_low, row.rho_high)}; {CENSORED_WHY[row.note]})"
+              if row.note in CENSORED_WHY else
               f"{'rises' if row.slope > 0 else 'falls'}, "
               f"{number_text(row.slope)} {difference_interval(row.note, row.ci_low, row.ci_high)} per step")
              for row in found.itertuples()]
@@ -735,7 +761,7 @@ def accuracy_comparison(runs: pd.DataFrame, labels: dict[str, str], reference: s
                 for group_id in groups if group_id != reference]
     q_values = stats.over_layers(np.array([item.p_value for _, item in compared]))
     return pd.DataFrame([{"a": labels[group_id], "b": labels[reference], **_compared_cells(item),
-                          "q (over groups)": p_text(q), "Cliff's delta": number_text(item.cliffs_delta)}
+                          "q (over groups)": p_text(q), "Cliff's delta": cliffs_text(item)}
                          for (group_id, item), q in zip(compared, q_values)])
 
 

@@ -42,7 +42,10 @@ values' spacing: initial_bias 2 and 5 are one step apart) and y the quantity:
   group's peak epoch again in every order of the runs' curves (ibstore.stats.bounded_by), and a
   group whose mean peaks at its last logged epoch leaves it untested (stats.PEAKS_AT_END);
 - Spearman's rho of the key's values and y (scipy.stats.spearmanr): the unit-free effect size,
-  in [-1, 1], as Cliff's delta is for two groups;
+  in [-1, 1], as Cliff's delta is for two groups, with its own 95 % interval (`rho_interval`: not
+  the test's, so it can hold 0 where p < 0.05); it held the true rho in 93.4-99.6 % of 4000 draws
+  of normal runs with no to a steep trend, 2-5 runs at each of 3-9 values (`python
+  bench/interval_coverage.py`);
 - where a kept seed's SNR-drop epoch is censored (ibstore.stats.drop_ranks ranks it after every
   drop, where every seed was followed to the same epoch), the drop epoch's trend is Spearman's rho
   alone, its p permuted (`rank_trend_test`), with no slope or interval (stats.CENSORED_RANKS).
@@ -68,7 +71,7 @@ MIN_LEVELS = 3
 TOO_FEW_LEVELS = f"fewer than {MIN_LEVELS} values of the key kept: no trend to test"
 TOO_FEW_RUNS = "too few runs for p < 0.05"
 COLUMNS = ["within", *stats.KEYS, "layer_name", "quantity", "levels", "n", "slope", "ci_low", "ci_high",
-           "p_value", "spearman_rho", "note", *stats.HORIZON_COLUMNS]
+           "p_value", "spearman_rho", "rho_low", "rho_high", "note", *stats.HORIZON_COLUMNS]
 
 
 @functools.lru_cache(maxsize=4)     # a report asks for one or two n; 500 runs' orders are 20 MB
@@ -196,6 +199,22 @@ def hc3_test(steps: np.ndarray, values: np.ndarray) -> stats.ShiftedTest:
     return stats.ShiftedTest(level, tilt, slope, exact, two_sided=True, variance=tuple(variance))
 
 
+def rho_interval(rho: float, n: int) -> tuple[float, float]:
+    """The 95 % interval of Spearman's rho over n runs: Fisher's z with Bonett and Wright's (2000,
+    Psychometrika 65(1)) standard error for Spearman's rho,
+        tanh(atanh(rho) -+ z(0.975) sqrt((1 + rho^2 / 2) / (n - 3))).
+    NaN where n < 4 (no standard error) or |rho| = 1 (atanh has no finite value).
+
+    >>> [round(end, 3) for end in rho_interval(0.5, 15)]
+    [-0.051, 0.818]
+    """
+    if n < 4 or not abs(rho) < 1:
+        return math.nan, math.nan
+    from scipy import special
+    reach = float(special.ndtri(1 - stats.ALPHA / 2)) * math.sqrt((1 + rho ** 2 / 2) / (n - 3))
+    return math.tanh(math.atanh(rho) - reach), math.tanh(math.atanh(rho) + reach)
+
+
 def rank_trend_test(key: np.ndarray, values: np.ndarray) -> tuple[float, float]:
     """Spearman's rho of `key` and `values` (+inf, a censored value, ranks after every finite one;
     ties share their mean rank) and its two-sided p: the Pearson correlation of the ranks over
@@ -270,13 +289,14 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
                         and not i_xt_drops.size else None)
             if untested:
                 rows.append({**row, "slope": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-                             "p_value": math.nan, "spearman_rho": math.nan, "note": untested})
+                             "p_value": math.nan, "spearman_rho": math.nan, "rho_low": math.nan,
+                             "rho_high": math.nan, "note": untested})
                 continue
             y = y_of[finite]
             if drops.by_ranks:
                 rho, p_value = rank_trend_test(key[finite], y)
                 rows.append({**row, "slope": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": p_value,
-                             "spearman_rho": rho,
+                             "spearman_rho": rho, **dict(zip(("rho_low", "rho_high"), rho_interval(rho, len(y)))),
                              "note": TOO_FEW_RUNS if smallest_p(steps) >= stats.ALPHA else drops.ranks_note})
                 continue
             slope, p_value, low, high = slope_test(steps.astype(float), y)
@@ -285,7 +305,7 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
                     steps.astype(float), group_ids[finite], i_xt_drops))
             rho = float(stats.scipy_stats().spearmanr(key[finite], y).statistic) if np.ptp(y) else math.nan
             rows.append({**row, "slope": slope, "ci_low": low, "ci_high": high, "p_value": p_value,
-                         "spearman_rho": rho,
+                         "spearman_rho": rho, **dict(zip(("rho_low", "rho_high"), rho_interval(rho, len(y)))),
                          "note": TOO_FEW_RUNS if smallest_p(steps) >= stats.ALPHA else
                                  stats.HSU_PAIR if stats.pair_in_contrast(steps) else None})
     return stats.with_q(pd.DataFrame(rows, columns=COLUMNS), ["within", *stats.FAMILY, "quantity"])

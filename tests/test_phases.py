@@ -1414,7 +1414,10 @@ def test_a_drop_epoch_censored_after_every_drop_is_ranked_last_and_the_groups_co
     assert along["p_value"] == pytest.approx(np.mean(np.abs(null) >= abs(rho) - 1e-12), abs=0.002)
     table = cohort_tables.trend_table(trend.trends(phases, steps)).set_index("quantity").loc["snr_drop_epoch"]
     assert table["95 % CI"] == cohort_tables.RANKS_CELL[stats.CENSORED_RANKS] and table["slope per step"] == "–"
-    assert "snr_drop_epoch rises by ranks (Spearman's rho 0.948;" in cohort_tables.trend_note(
+    # rho's own interval: Fisher's z with Bonett and Wright's error, sqrt((1 + rho^2 / 2) / (n - 3))
+    reach = 1.959963984540054 * np.sqrt((1 + rho ** 2 / 2) / 9)
+    interval = f"[{np.tanh(np.arctanh(rho) - reach):.3g}, {np.tanh(np.arctanh(rho) + reach):.3g}]"
+    assert f"snr_drop_epoch rises by ranks (Spearman's rho 0.948 {interval};" in cohort_tables.trend_note(
         trend.trends(phases, steps), "initial_bias")
 
 

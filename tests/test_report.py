@@ -153,9 +153,10 @@ def test_report_holds_the_statistics_figures_and_tables(written):
     cliffs_delta = np.sign(a[:, None] - b[None, :]).mean()
     row = next(line for line in lines if line.startswith("| learning_rate=0.0004 | learning_rate=0.0001 | 0 · dense_0 | "
                                                            "final_i_xt |"))
-    # p, then q over layers and over groups and layers (one layer, one group tested: q = p), then Cliff's delta
+    # p, then q over layers and over groups and layers (one layer, one group tested: q = p), then Cliff's
+    # delta with its interval (tests/test_effect_sizes.py checks the interval)
     assert f"| {cohort_tables.number_text(a.mean() - b.mean())} |" in row
-    assert f"| {p:.3g} | {p:.3g} | {p:.3g} | {cliffs_delta:.3g} |" in row
+    assert f"| {p:.3g} | {p:.3g} | {p:.3g} | {cliffs_delta:.3g} [" in row
     for name in ("1-binning-epochs", "1-binning-plane"):
         assert (out / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (out / "figures" / f"{name}.svg").read_text().lstrip().startswith("<svg")
