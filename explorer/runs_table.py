@@ -62,7 +62,9 @@ def group_summary(table: pd.DataFrame, key: str) -> pd.DataFrame:
     Training page and the report count them). `configs` counts the settings of the other varying
     keys (the table's key columns) among a row's runs: where its completed runs have more than one,
     the mean has no interval, since the seed is the unit and those runs are not seeds of one
-    setting. Values in order."""
+    setting. A network trained twice (the same setting and seed under another name, or with other
+    measurement settings, which the varying keys leave out: configdiff.same_networks) is one seed:
+    `seeds` counts the networks the mean is over, each once. Values in order."""
     outcome = "final_test_accuracy"
     flags = table["flags"].str.split(", ")
     marked = {flag: flags.map(lambda marks: flag in marks) for flag in FLAGS}   # mapped at once: no late binding
@@ -75,11 +77,13 @@ def group_summary(table: pd.DataFrame, key: str) -> pd.DataFrame:
     counts = frame.groupby("_key", dropna=False).agg(runs=("run_id", "size"), configs=("_setting", "nunique"),
                                                      **{flag: (flag, "sum") for flag in FLAGS},
                                                      completed=("completed", "sum")).reset_index()
-    ended = frame[frame["completed"]].dropna(subset=[outcome])
+    # a sceptic's 6 runs of bias 2 were 3 networks trained twice: their interval was half as wide
+    ended = frame[frame["completed"]].dropna(subset=[outcome]).drop_duplicates(["_key", "_setting", "seed"])
     means = seed_bands.over_seeds(ended, ["_key"], outcome, bounds=(0.0, 1.0))
     pooled = means["_key"].map(ended.groupby("_key", dropna=False)["_setting"].nunique()) > 1
     means.loc[pooled, [f"{outcome}_lo", f"{outcome}_hi"]] = math.nan
-    out = counts.merge(means.drop(columns="seeds"), on="_key", how="left").rename(columns={"_key": key})
+    out = counts.merge(means, on="_key", how="left").rename(columns={"_key": key})
+    out["seeds"] = out["seeds"].fillna(0).astype(int)
     out = out.sort_values(key, key=_sortable, na_position="last").reset_index(drop=True)
     return out.rename(columns={outcome: f"mean {OUTCOMES.get(outcome, outcome)}",
                                f"{outcome}_lo": "95% CI low", f"{outcome}_hi": "95% CI high"})

@@ -45,7 +45,7 @@ def test_bands_are_cut_to_the_range_the_value_can_take():
     # the Runs page's group-by: its accuracy intervals stay within [0, 1]
     # over completed runs only: the interrupted run's 0.3 is where it stopped (it was averaged in, n unshown)
     runs = pd.DataFrame({"run_id": ["a", "b", "c", "d", "e"], "flags": ["", "", "dead", "saturated", ""],
-                         "status": ["completed"] * 4 + ["interrupted"],
+                         "status": ["completed"] * 4 + ["interrupted"], "seed": [0, 1, 0, 0, 2],
                          "initial_bias": [0.0, 0.0, 1.0, 5.0, 0.0], "final_test_accuracy": [0.98, 1.0, 0.5, 0.5, 0.3]})
     summary = runs_table.group_summary(runs, "initial_bias").set_index("initial_bias")
     assert summary.loc[0.0, ["runs", "completed", "dead", "mean test acc", "95% CI high"]].tolist() == [
@@ -128,3 +128,20 @@ def test_a_seed_without_a_value_is_not_counted_among_the_seeds_a_point_is_over()
     out = seed_bands.centre_and_range(frame, ["g"], ["accuracy", "loss"], "mean").iloc[0]
     assert out[["accuracy", "accuracy_min", "accuracy_max", "accuracy_seeds"]].tolist() == [0.53, 0.53, 0.53, 1]
     assert out[["loss", "loss_seeds"]].tolist() == [pytest.approx(0.65), 2]
+
+
+def test_the_group_by_counts_a_network_trained_twice_as_one_seed():
+    # a sceptic's cohort trained again with save_activations (a measurement setting, not a column):
+    # seeds 0-2 of bias 2 twice, six runs; the interval is over the three networks, not six values
+    accuracy = [0.93, 0.96, 0.985]
+    runs = pd.DataFrame({"run_id": [f"{name}-s{seed}" for name in ("first", "again") for seed in range(3)],
+                         "flags": [""] * 6, "status": ["completed"] * 6, "seed": [0, 1, 2] * 2,
+                         "initial_bias": [2.0] * 6, "final_test_accuracy": accuracy * 2})
+    row = runs_table.group_summary(runs, "initial_bias").iloc[0]
+    half = scipy_stats.t.ppf(0.975, 2) * np.std(accuracy, ddof=1) / math.sqrt(3)
+    assert (row["runs"], row["seeds"], row["configs"]) == (6, 3, 1)
+    assert row["95% CI low"] == pytest.approx(np.mean(accuracy) - half)
+    assert row["95% CI high"] == min(1.0, np.mean(accuracy) + half) == 1.0
+    # another seed of that setting, or the same seed of another setting, is a network of its own
+    other = pd.concat([runs, runs.iloc[[0]].assign(run_id="x", seed=7), runs.iloc[[0]].assign(run_id="y", lr=0.1)])
+    assert runs_table.group_summary(other, "initial_bias").iloc[0][["runs", "seeds", "configs"]].tolist() == [8, 5, 2]

@@ -181,10 +181,12 @@ if group_key:
     st.dataframe(runs_table.group_summary(table, group_key), hide_index=True,
                  column_config={c: st.column_config.NumberColumn(c, format="%.3f")
                                 for c in ("mean test acc", "95% CI low", "95% CI high")})
-    st.caption("Each run is one seed of its config; the mean and its interval (Student's t, none for one run) are "
-               "over the row's completed runs, dead and saturated networks included (their chance accuracy is what "
-               "such a setting gives, as the Training page and the report count it): a run still training, failed "
-               "or interrupted has no final accuracy yet. "
+    st.caption("The mean and its interval (Student's t, cut to [0, 1]; none for one seed) are over the row's "
+               "completed runs, each network once (seeds: a run of the same setting and seed under another name or "
+               "with other measurement settings trained the same network again, and is no second seed), dead and "
+               "saturated networks included (their chance accuracy is what such a setting gives, as the Training "
+               "page and the report count it): a run still training, failed or interrupted has no final accuracy "
+               "yet (the table beside shows where it stopped). "
                "configs: the settings of the other varying keys among the row's runs; where its completed runs have "
                "more than one, the mean has no interval (they are not seeds of one setting: their spread is the "
                "settings' differences as much as noise).")
