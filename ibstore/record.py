@@ -98,6 +98,7 @@ class RunRecord(BaseModel):
     final_test_loss: float | None = None
     best_test_accuracy: float | None = None
     splits: dict[str, SplitFacts] | None = None     # train, test, full: set once the data is loaded
+    data_sha256: str | None = None     # of the data trained on (trainer.datasets.Dataset.sha256), set with splits
 
     @field_validator("started_at", "finished_at", "heartbeat_at")
     @classmethod

@@ -48,7 +48,8 @@ RUNS_SCHEMA = pa.schema([
     # RunRecord.splits: `splits.train.inputs`, `splits.test.h_y_bits`, `splits['full'].inputs` in SQL
     ("splits", pa.struct([(split, pa.struct([("inputs", pa.int64()), ("h_y_bits", pa.float64())]))
                           for split in SPLITS])),
-    ("saturated_network", pa.bool_()),      # added last: the record columns only grow at the end
+    ("saturated_network", pa.bool_()),      # the record columns only grow at the end
+    ("data_sha256", pa.string()),
 ])
 CONFIG_SCHEMA = pa.schema([("run_id", pa.string()), ("key", pa.string()), ("value", pa.string())])
 PROBLEMS_SCHEMA = pa.schema([("run_id", pa.string()), ("path", pa.string()), ("problem", pa.string())])
@@ -252,6 +253,7 @@ def run_row(record: RunRecord) -> dict[str, Any]:
         "config_json": _ENCODE(record.config),
         "splits": None if record.splits is None else {split: _split_facts(record.splits.get(split)) for split in SPLITS},
         "saturated_network": record.saturated_network,
+        "data_sha256": record.data_sha256,
     }
 
 

@@ -71,26 +71,34 @@ def test_ctrl_c_stops_the_workers_and_marks_their_runs_interrupted(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("verb", [["sweep", "--workers", "2"]])
-def test_a_missing_data_file_fails_the_runs_with_its_message_and_no_traceback(tmp_path, verb):
-    # A sweep finds the file missing only in the workers, which load the data (on a Ray cluster
-    # they may see files this machine does not): a user's mistake, so each run is recorded failed
-    # with the message and no worker prints a traceback. (`trainer run` loads it first: exit 2 with
-    # nothing written, tests/test_config.py.)
-    missing = tmp_path / "absent.csv"
+def test_a_local_sweep_refuses_a_missing_data_file_and_a_worker_records_one_gone_since(tmp_path):
+    # A new user's relative path was missing: the sweep recorded 18 runs failed, and since the path is
+    # part of their ids, they stayed in the root for good. Local workers read this machine's files, so
+    # the sweep loads them first, as `trainer run` does: exit 2, nothing written.
+    data = tmp_path / "data.csv"
     path = tmp_path / "data.json"
     path.write_text(json.dumps({**TINY, "name": "data", "n_runs": 2, "dataset": "file",
-                                "dataset_path": str(missing), "label_column": "y"}))
+                                "dataset_path": str(data), "label_column": "y"}))
     root = tmp_path / "results"
-    done = subprocess.run([sys.executable, "-m", "trainer", verb[0], str(path), *verb[1:], "--results", str(root)],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1, done.stderr
-    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
-    message = f"data file {str(missing)!r} does not exist"
-    assert message in done.stdout + done.stderr
+    command = [sys.executable, "-m", "trainer", "sweep", str(path), "--workers", "2", "--results", str(root)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr + done.stdout
+    assert done.stderr.strip().startswith(f"error: data file {str(data)!r} does not exist; give a ")
+    assert not list(root.glob("runs/*")) and not list(root.glob(".sweeps/*"))
+    # A file gone after planning (on a Ray cluster: one its workers do not see) is the workers' to
+    # find: each run is recorded failed with the loader's message, and no worker prints a traceback.
+    data.write_text("y,a,b\n" + "\n".join(f"{i % 2},{i},{i * 3 % 7}" for i in range(40)) + "\n")
+    sweep = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in sweep.stdout:          # printed as the workers start, seconds before they load data
+        if line.startswith("progress file:"):
+            data.unlink()
+            break
+    out, err = sweep.communicate(timeout=300)
+    assert sweep.returncode == 1 and "Traceback" not in out + err, err
+    message = f"data file {str(data)!r} does not exist"
     records = [json.loads(p.read_text()) for p in root.glob("runs/*/run.json")]
-    assert len(records) == 2
-    assert all(r["status"] == "failed" and message in r["error"] for r in records)
+    assert len(records) == 2 and all(r["status"] == "failed" and message in r["error"] for r in records)
 
 
 @pytest.mark.slow
@@ -127,3 +135,40 @@ def test_the_command_exits_with_mains_status_after_flushing_when_tensorflow_was_
     with pytest.raises(SystemExit) as without:   # no TensorFlow: the interpreter's own exit
         cli.command()
     assert without.value.code == 3 and len(ended) == 1
+
+
+@pytest.mark.slow
+def test_a_data_file_changed_since_its_runs_completed_is_refused_until_restored_or_forced(tmp_path, capsys):
+    # A new user replaced data/xor.npz with other data under the same path: the sweep skipped its
+    # runs as "already complete", results of the former file. Each run records its data's SHA-256.
+    from trainer import datasets
+
+    data = tmp_path / "data.csv"
+    original = "y,a,b\n" + "\n".join(f"{i % 2},{i},{i * 3 % 7}" for i in range(40)) + "\n"
+    data.write_text(original)
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps({**TINY, "name": "data", "dataset": "file", "dataset_path": str(data),
+                                "label_column": "y"}))
+    root = tmp_path / "results"
+    (experiment,) = config.plan(config.load_file(path))
+    assert cli.main(["run", str(path), "--quiet", "--results", str(root)]) == 0
+    record = root / "runs" / experiment.run_id(0) / "run.json"
+    trained_on = json.loads(record.read_text())["data_sha256"]
+    assert trained_on == datasets.load_data(experiment.config).sha256 and len(trained_on) == 64
+    before = record.read_bytes()
+    data.write_text(original.replace("\n1,1,3\n", "\n1,1,4\n"))         # one value edited
+    assert datasets.load_data(experiment.config).sha256 != trained_on
+    capsys.readouterr()
+    for verb in ("run", "sweep"):
+        assert cli.main([verb, str(path), "--results", str(root)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: data file {str(data)!r} changed since 1 completed run(s) of this plan "
+                              f"trained on it ({experiment.run_id(0)}): their results are of the former data."), err
+        assert record.read_bytes() == before and not list(root.glob(".sweeps/*"))
+    data.write_text(original)                                            # restored: complete again
+    assert cli.main(["run", str(path), "--results", str(root)]) == 0
+    assert "already completed" in capsys.readouterr().out and record.read_bytes() == before
+    data.write_text(original.replace("\n1,1,3\n", "\n1,1,4\n"))
+    assert cli.main(["run", str(path), "--force", "--quiet", "--results", str(root)]) == 0   # trained on it now
+    assert json.loads(record.read_text())["data_sha256"] == datasets.load_data(experiment.config).sha256
+    assert cli.main(["sweep", str(path), "--results", str(root)]) == 0

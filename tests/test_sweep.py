@@ -191,6 +191,17 @@ def test_a_sweep_says_which_skipped_runs_are_recorded_in_another_cohort(tmp_path
         'sweep qs.json with --set epochs=5 --set log_schedule={"every": 1}: 3 runs planned, 3 already complete')
 
 
+def test_the_plan_notes_experiments_too_few_seeded_for_the_compression_test():
+    # A new user's 3 seeds a group: every `compresses` NULL, the reason only in each row's note
+    few = config.plan({"name": "few", **TINY, "n_runs": 3, "grid": {"initial_bias": [0, 1]}})
+    enough = config.plan({"name": "enough", **TINY, "n_runs": 5})
+    assert sweep_module.few_seeds_note(enough) is None
+    assert sweep_module.few_seeds_note(few + enough + config.plan({"name": "one", **TINY})) == (
+        "  note: 3 experiment(s) have fewer than 5 seeds (2 with 3, 1 with 1): the test of whether a layer "
+        "compresses needs 5 seeds a group to measure their noise, so their layers get no test (--set n_runs=5 "
+        "later trains only the seeds added)")
+
+
 def completed_as(root: Path, experiment, seed: int, run_id: str | None = None) -> str:
     """A completed run.json of `experiment`'s seed, as its writer records it, under its own id or `run_id`."""
     from trainer.store import run_fields

@@ -18,6 +18,7 @@ MNIST or Fashion-MNIST has to be downloaded.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
 import os
@@ -121,6 +122,17 @@ class Dataset:
     def full(self) -> Split:
         """Train rows then test rows (for harmonics: all 4096 distinct inputs); built once."""
         return Split(np.concatenate([self.train.x, self.test.x]), np.concatenate([self.train.y, self.test.y]))
+
+    @property
+    def sha256(self) -> str:
+        """The SHA-256 of what the networks train and are measured on: the shape, then the inputs
+        (float32) and labels (int64) of the train rows then the test rows, row-major. A run records
+        it (RunRecord.data_sha256): an edited data file under the same path changes it, where the
+        run id, which holds the path, does not (a new user's sweep skipped runs of the former file)."""
+        digest = hashlib.sha256(repr((self.shape, self.train.x.shape)).encode())
+        for part in (self.train.x, self.test.x, self.train.y, self.test.y):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        return digest.hexdigest()
 
 
 def harmonics() -> tuple[np.ndarray, np.ndarray]:

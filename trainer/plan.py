@@ -80,6 +80,9 @@ class Plan:
     # the run id its config names -> the completed run of the same networks under another name (its
     # grid written in another key order or number form: `same_networks`), planned in its place
     same_as: dict[str, str] = field(default_factory=dict)
+    # run id -> its config and the data_sha256 it recorded, of the completed runs kept that trained on a
+    # file (`dataset_path`): `check_kept_data` compares the file as it is now
+    kept_on_files: dict[str, tuple[ExperimentConfig, str]] = field(default_factory=dict)
 
     def __add__(self, other: Plan) -> Plan:
         """Two plans of different runs as one."""
@@ -87,7 +90,7 @@ class Plan:
                    for status in {**self.skipped, **other.skipped}}
         return Plan(self.tasks + other.tasks, self.run_ids + other.run_ids, skipped, {**self.held, **other.held},
                     {**self.stamps, **other.stamps}, {**self.elsewhere, **other.elsewhere},
-                    {**self.same_as, **other.same_as})
+                    {**self.same_as, **other.same_as}, {**self.kept_on_files, **other.kept_on_files})
 
     @property
     def planned(self) -> int:
@@ -236,6 +239,8 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
                 plan.skipped.setdefault(record.status.value, []).append(run_id)
                 if record.cohort != experiment.cohort:
                     plan.elsewhere[run_id] = record.cohort
+                if record.status is Status.COMPLETED and experiment.config.dataset_path and record.data_sha256:
+                    plan.kept_on_files[run_id] = experiment.config, record.data_sha256
             else:
                 epoch = start_epoch(root, experiment, run_id, todo, resume)
                 (resumed.setdefault(epoch, []) if epoch else fresh).append(seed)
@@ -339,20 +344,61 @@ def workers_that_fit(groups: list[Group], workers: int, memory: int | None = Non
     return max(fitting, default=1) if memory and needs else workers
 
 
-def file_shapes(tasks: list[Task]) -> dict[tuple, tuple[int, int, int]]:
-    """The shapes of the "file" datasets `tasks` train on, by config.data_key, of those that load
-    here: a local sweep's groups are sized by them, as `trainer run`'s are (a reviewer's: a file's
-    configs stacked into one group too large, which its worker refused, every run failed). One that
-    does not load is left to the worker, which records its runs failed with the loader's reason."""
-    shapes = {}
+def file_shapes(tasks: list[Task], strict: bool = False) -> dict[tuple, tuple[int, int, int]]:
+    """Load each dataset `tasks` train on, once, before any run is taken, and return the shapes of
+    the "file" ones by config.data_key: the stacked groups are sized by them (a reviewer's: a file's
+    configs stacked into one group too large, which its worker refused, every run failed).
+    `strict` (`trainer run`, and a sweep on local workers, which read this machine's files): a data
+    file missing or malformed is bad input (DatasetError, exit 2) with nothing written, not a `failed`
+    run per seed left in the root for good (a new user's 18); so is a data file too large for this
+    machine's memory (ConfigError). Else (a Ray sweep, whose workers may see files this machine does
+    not, and a sweep's later rounds) one that does not load is left to the worker, which records its
+    runs failed with the loader's reason."""
+    shapes, loaded = {}, set()
     for task in tasks:
         settings = task.experiment.config
-        if settings.dataset == "file" and config.data_key(settings) not in shapes:
-            try:
-                shapes[config.data_key(settings)] = datasets.load_data(settings).shape
-            except (datasets.DatasetError, OSError):
-                continue
+        key = config.data_key(settings)
+        if key in loaded or not (strict or settings.dataset == "file"):
+            continue
+        loaded.add(key)
+        try:
+            shape = datasets.load_data(settings).shape
+        except (datasets.DatasetError, OSError):
+            if strict:
+                raise
+            continue
+        if settings.dataset == "file":     # its size is known now: the memory check planning could not make
+            if strict:
+                config.check_memory(settings, shape)
+            shapes[key] = shape
     return shapes
+
+
+def check_kept_data(plan: Plan) -> None:
+    """Refuse (DatasetError, exit 2, nothing written) a plan that keeps completed runs of a data file
+    that changed since they trained on it: their SHA-256 (RunRecord.data_sha256) is not the file's
+    now. The run id holds the file's path, not its content, so a new user's edited data file had its
+    runs skipped as complete, and their results were of the former data. A file that no longer loads
+    here (moved, or on another Ray node) is not compared: nothing trains on it."""
+    changed: dict[str, list[str]] = {}
+    now: dict[tuple, str | None] = {}
+    for run_id, (settings, recorded) in plan.kept_on_files.items():
+        key = config.data_key(settings)
+        if key not in now:
+            try:
+                now[key] = datasets.load_data(settings).sha256
+            except (datasets.DatasetError, OSError):
+                now[key] = None
+        if now[key] is not None and now[key] != recorded:
+            changed.setdefault(settings.dataset_path, []).append(run_id)
+    if changed:
+        path, run_ids = next(iter(changed.items()))
+        raise datasets.DatasetError(
+            f"data file {terminal_text(repr(path))} changed since {len(run_ids)} completed run(s) of this plan "
+            f"trained on it ({terminal_text(run_ids[0])}{', ...' if len(run_ids) > 1 else ''}): their results are "
+            f"of the former data. Restore the file, give the new data another path, or train those runs again "
+            f"on the file as it is now (--force)" + (f"; {len(changed) - 1} other data file(s) changed too"
+                                                     if len(changed) > 1 else ""))
 
 
 def _estimate(experiment_config: ExperimentConfig, networks: int,

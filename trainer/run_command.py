@@ -22,10 +22,11 @@ from ibstore.lifecycle import Redo, existing
 from ibstore.progress import HELD
 from ibstore.record import Status
 from ibstore.text import terminal_text
-from trainer import config, datasets
+from trainer import config
 from trainer.arguments import EXIT_OK, EXIT_RUN_FAILED
 from trainer.local_pool import run_local
-from trainer.plan import Plan, check_plan_size, plan_sweep, runs_of, stack_groups, workers_that_fit
+from trainer.plan import (Plan, check_kept_data, check_plan_size, file_shapes, plan_sweep, runs_of, stack_groups,
+                          workers_that_fit)
 from trainer.progress import GroupEpochs, SweepBar, Trained, shows_a_bar
 from trainer.store import StoreError
 from trainer.sweep import check_writable, planned_work
@@ -46,6 +47,7 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
     if ignored:
         print(terminal_text(f"note: ignoring keys with no meaning here: {', '.join(ignored)}"), file=sys.stderr)
     plan = plan_sweep(experiments, root, Redo(interrupted=True, failed=True, completed=args.force))
+    check_kept_data(plan)
     named = {done: planned for planned, done in plan.same_as.items()}
     for run_id in plan.skipped.get(Status.COMPLETED, []):
         # a run of these networks under another name (plan.same_networks): --force trains the config's own
@@ -54,7 +56,7 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
                             f"another name: not trained again (--force trains {named[run_id]})"))
     outcome = RunOutcome(root, plan)
     if plan.tasks:
-        shapes = check_datasets(plan)
+        shapes = file_shapes(plan.tasks, strict=True)
         check_writable(root)
         workers = args.workers or os.cpu_count() or 1
         # sized by the loaded data: a file's configs each fit, but stacked together they did not (an attacker's)
@@ -71,24 +73,6 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
     for line in outcome.not_trained:
         print(terminal_text(line), file=sys.stderr)
     return EXIT_OK if outcome.complete and not outcome.not_trained else EXIT_RUN_FAILED
-
-
-def check_datasets(plan: Plan) -> dict[tuple, tuple[int, int, int]]:
-    """Load each dataset the planned runs train on, once, before any run is taken: a data file that
-    is missing or malformed is bad input then (DatasetError, exit 2) with nothing written, not a
-    `failed` run per seed left in the root; so is a data file too large for this machine's memory
-    (ConfigError). Returns each dataset's shape by config.data_key, which the stacked groups are
-    sized by. (`trainer sweep` does not: its workers, on a Ray cluster too, may see files this
-    machine does not; it records such runs failed, with the same check once a worker has loaded it.)"""
-    loaded = {}
-    for task in plan.tasks:
-        settings = task.experiment.config
-        key = config.data_key(settings)
-        if key not in loaded:
-            loaded[key] = datasets.load_data(settings).shape
-        if settings.dataset == "file":         # its size is known now: the memory check planning could not make
-            config.check_memory(settings, loaded[key])
-    return loaded
 
 
 class RunOutcome:

@@ -216,9 +216,9 @@ class RunWriter:
         write_record(self.dir / "run.json", self.record)
         raise RunDamaged(error) from None
 
-    def describe_splits(self, splits: dict[str, SplitFacts]) -> None:
-        """The run's data, once loaded (RunRecord.splits): in run.json from its next write."""
-        self.record = self.record.model_copy(update={"splits": splits})
+    def describe_data(self, splits: dict[str, SplitFacts], sha256: str) -> None:
+        """The run's data, once loaded (RunRecord.splits, .data_sha256): in run.json from its next write."""
+        self.record = self.record.model_copy(update={"splits": splits, "data_sha256": sha256})
 
     def add(self, table: str, columns: dict[str, Any] | pa.Table) -> None:
         """Queue rows given as an Arrow table of the table's schema (e.g. a slice of a stack's rows,

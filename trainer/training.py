@@ -218,10 +218,10 @@ def _set_up(networks: list[Network], root: Path, start_epoch: int,
                for fn, values in zip(activation_fns, initial[2])],
         n_batches=steps.n_batches,
     )
-    splits = split_facts(log.rows, log.labels, data.n_classes)
+    splits, sha256 = split_facts(log.rows, log.labels, data.n_classes), data.sha256
     for index, network in enumerate(networks):
         network.index = index
-        network.writer.describe_splits(splits)
+        network.writer.describe_data(splits, sha256)
         if config.save_activations and not start_epoch:
             saved.save_index(root, network.run_id, log.labels, len(data.train.y), log.layer_names, data.full.x)
     log.mi = StackMiRows([n.run_id for n in networks], config.estimators, activation_fns[0], log.labels,
