@@ -300,6 +300,14 @@ def test_ls_names_runs_of_one_name_by_the_config_keys_they_differ_in():
         "basic (activation_fn=relu, estimators=binning+kde_upper, initial_bias=0.2)",
         "basic (activation_fn=relu, estimators=binning, initial_bias=(missing))",
         "cohort[x=1]", "cohort[x=1]", "alone"]
+    # runs of one name that differ only in an estimator's params: by name alone both read
+    # "estimators=binning" (a sceptic's); their values are written whole, as the explorer titles them
+    bins = [[{"name": "binning", "params": {"bin_size": size}}] for size in (0.07, 0.1)]
+    names = [line.split(None, 5)[5] for line in table([record("d1", "estpar2", seed=0, estimators=bins[0]),
+                                                       record("d2", "estpar2", seed=0, estimators=bins[1])]
+                                                      ).splitlines()[1:-1]]
+    assert names == ['estpar2 (estimators=[{"name": "binning", "params": {"bin_size": 0.07}}])',
+                     'estpar2 (estimators=[{"name": "binning", "params": {"bin_size": 0.1}}])']
 
 
 def test_ls_cuts_a_name_past_its_limit_and_says_how_much_is_left():

@@ -16,9 +16,9 @@ import re
 import shlex
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
-from ibstore.configdiff import format_config, short_value, varying_keys
+from ibstore.configdiff import format_config, format_value, short_value, varying_keys
 from ibstore.record import RunRecord, run_flags
 from ibstore.text import terminal_text
 
@@ -60,13 +60,15 @@ def natural_key(run_id: str) -> tuple:
     return (tuple(key), run_id)
 
 
-def row(record: RunRecord, differing: Sequence[str] = ()) -> dict[str, str]:
-    """One run's cells; `differing` are the config keys its name shares with runs that differ in them."""
+def row(record: RunRecord, differing: Sequence[str] = (), value_text: Callable[[Any], str] = short_value
+        ) -> dict[str, str]:
+    """One run's cells; `differing` are the config keys its name shares with runs that differ in them,
+    each value written by `value_text`."""
     done = "?" if record.epochs_done is None else str(record.epochs_done)
     total = "?" if record.epochs_total is None else str(record.epochs_total)
     accuracy = "-" if record.final_test_accuracy is None else f"{record.final_test_accuracy:.3f}"
     return {"run_id": terminal_text(record.run_id), "status": record.status.value, "epochs": f"{done}/{total}",
-            "test_acc": accuracy, "flags": ",".join(run_flags(record)) or "-", "name": _shown(_name(record, differing))}
+            "test_acc": accuracy, "flags": ",".join(run_flags(record)) or "-", "name": _shown(_name(record, differing, value_text))}
 
 
 def _shown(name: str) -> str:
@@ -75,25 +77,34 @@ def _shown(name: str) -> str:
     return shown if len(shown) <= MAX_NAME_CHARS else f"{shown[:MAX_NAME_CHARS]}... ({len(shown) - MAX_NAME_CHARS:,} more)"
 
 
-def _name(record: RunRecord, differing: Sequence[str]) -> str:
+def _name(record: RunRecord, differing: Sequence[str], value_text: Callable[[Any], str]) -> str:
     if not differing:
         return record.name or ""
-    return f"{record.name or ''} ({format_config(record.config, list(differing), short_value)})"
+    return f"{record.name or ''} ({format_config(record.config, list(differing), value_text)})"
 
 
-def differing_by_name(records: Sequence[RunRecord]) -> dict[str, list[str]]:
-    """Per name, the config keys (dotted, sorted) whose values differ among the runs of that name."""
+def differing_by_name(records: Sequence[RunRecord]) -> dict[str, tuple[list[str], Callable[[Any], str]]]:
+    """Per name, the config keys (dotted, sorted) whose values differ among the runs of that name, and
+    how to write their values: `short_value` (a list of estimators by their names) where that tells
+    the runs apart as well as the JSON does, else `format_value` (a sceptic's two "estpar2" runs, bin
+    sizes 0.07 and 0.1, both read "estimators=binning"), as configdiff.labels titles them."""
     configs: dict[str, list[dict]] = defaultdict(list)
     for record in records:
         configs[record.name or ""].append(record.config)
-    return {name: varying_keys(group) for name, group in configs.items() if len(group) > 1}
+    differing = {}
+    for name, group in configs.items():
+        if len(group) > 1:
+            keys = varying_keys(group)
+            short, whole = ({format_config(c, keys, text) for c in group} for text in (short_value, format_value))
+            differing[name] = keys, short_value if len(short) == len(whole) else format_value
+    return differing
 
 
 def table(records: Sequence[RunRecord]) -> str:
     """Header and one line per run in natural run-id order, columns aligned, then the flags' LEGEND
     (header alone if none)."""
     differing = differing_by_name(records)
-    rows = [row(record, differing.get(record.name or "", ()))
+    rows = [row(record, *differing.get(record.name or "", ((), short_value)))
             for record in sorted(records, key=lambda r: natural_key(r.run_id))]
     widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in COLUMNS}
 
