@@ -50,7 +50,8 @@ EXAMPLES: dict[str, str] = {
         SNR_DROP_SQL + " ORDER BY run_id, layer",
     "Does a layer compress? Compression over its noise floor per seed group, with interval and test":
         "SELECT group_id, estimator, params, split, layer, n, mean AS excess_bits, ci_low AS lower_bound_bits, "
-        "p_value, q_value, compresses, excluded_runs FROM phase_stats WHERE quantity = 'compression_over_floor_bits' "
+        "p_value, q_value, compresses, note, excluded_runs FROM phase_stats "
+        "WHERE quantity = 'compression_over_floor_bits' "
         "AND split IN ('train', 'full') ORDER BY ALL",
 }
 
