@@ -188,8 +188,8 @@ class ResultStore(ResultCharts):
 
         try:
             return self._retried(attempt)
-        except sandbox.QueryStopped:   # stopped on a retry: the time limit is the caller's, not what was left
-            raise sandbox.QueryStopped(limits.timeout_s) from None
+        except sandbox.QueryStopped as stopped:   # on a retry: the time limit is the caller's, not what was left
+            raise type(stopped)(limits.timeout_s, stopped.waited_s) from None
 
     def version(self) -> int:
         """A number that changes when anything read from the root changes: a cache key (hashed

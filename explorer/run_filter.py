@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from ibstore import configdiff
+from ibstore.sandbox import WAIT_SAID_S, NoPlace, QueryStopped, SqlError
 from ibstore.text import cut
 from explorer.results import ResultStore
 from explorer.run_rows import among, rows_where
@@ -52,6 +53,14 @@ class RunFilter:
         if self.where:
             keep &= among(ordered["run_id"], results.run_ids_where(self.where))
         return ordered if keep.all() else rows_where(ordered, keep)   # a copy of 100,000 rows is a second
+
+
+def busy(error: SqlError) -> bool:
+    """Whether a condition failed for other statements holding the sandbox's places (it never
+    started, or waited for one and then ran out of time), not for anything in it: a link that names
+    it is kept (an attacker's statements kept a shared link's filter waiting, and the pages replaced
+    the link by the first runs, the very ones its filter left out)."""
+    return isinstance(error, NoPlace) or (isinstance(error, QueryStopped) and error.waited_s >= WAIT_SAID_S)
 
 
 def write_url(shown_by: RunFilter) -> None:

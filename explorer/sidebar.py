@@ -18,6 +18,9 @@ MAX_CHIP_KEYS = 6
 MAX_CAPTION_KEY_CHARS = 60
 
 
+LINK_KEPT = "link_kept"     # session key: the URL's (runs, select) of a link whose filter could not run for now
+
+
 def init_selection(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
     """The selection for this script run, before any page draws: the one a page set last run
     (`ui.set_selection`), else the one a link's URL names if the URL changed since this session
@@ -35,11 +38,12 @@ def init_selection(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
     linked = (url_runs, url_select) != st.session_state.get(ui.URL_WRITTEN)
     # ids this session or a page chose were in the root then: one it lacks now was removed since
     chosen_before = set(ui.selection()) | set(st.session_state.get(ui.PENDING, ([], None))[0])
-    every_shown, fallback, problems = ui.shown_filter(), None, []
-    if ui.PENDING in st.session_state:
+    every_shown, fallback, problems, busy = ui.shown_filter(), None, [], False
+    chosen = ui.PENDING in st.session_state
+    if chosen:
         asked, every_shown = st.session_state.pop(ui.PENDING)
     elif linked and url_select is not None:
-        asked, every_shown, problems = _linked_filter(results, url_select)
+        asked, every_shown, problems, busy = _linked_filter(results, url_select)
         asked, fallback = url_runs or default() if asked is None else asked, default
     elif linked and url_runs:
         asked, every_shown, fallback = url_runs, None, default
@@ -56,17 +60,24 @@ def init_selection(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
         st.session_state[ui.LINK_PROBLEMS] = (problems, selection)
     st.session_state[ui.SELECTED] = selection
     st.session_state[ui.SHOWN_FILTER] = every_shown if selection else None
-    _write_url(selection, st.session_state[ui.SHOWN_FILTER])
+    if busy:      # the link stays for a reload, until a page chooses runs; interactions do not run it again
+        st.session_state[ui.URL_WRITTEN] = st.session_state[LINK_KEPT] = (url_runs, url_select)
+    elif chosen or st.session_state.get(LINK_KEPT) != (url_runs, url_select):
+        st.session_state.pop(LINK_KEPT, None)
+        _write_url(selection, st.session_state[ui.SHOWN_FILTER])
     return selection
 
 
-def _linked_filter(results: ResultStore,
-                   url_select: str) -> tuple[list[str] | None, run_filter.RunFilter | None, list[str]]:
-    """(run ids, the filter, problems) of a link's `?select=`: `shown` with the filter the URL
-    names gives every run that filter shows; anything else is not understood (no run ids)."""
+def _linked_filter(results: ResultStore, url_select: str
+                   ) -> tuple[list[str] | None, run_filter.RunFilter | None, list[str], bool]:
+    """(run ids, the filter, problems, busy) of a link's `?select=`: `shown` with the filter the URL
+    names gives every run that filter shows; anything else is not understood (no run ids). `busy`:
+    its SQL condition could not run for other statements holding the sandbox's places, so the
+    link stays in the URL as it is (an attacker's statements kept a shared link's filter waiting,
+    and the page wrote in its place the first runs, the very ones the filter left out)."""
     if url_select != ui.SHOWN:
         return None, None, [f"select={run_filter.cut(url_select)} is not understood (allowed: select={ui.SHOWN}); "
-                            "the link's run ids apply instead"]
+                            "the link's run ids apply instead"], False
     params = st.query_params
     named, problems = run_filter.from_url(results, params.get(run_filter.KEY), params.get_all(run_filter.VALUES),
                                           params.get(run_filter.WHERE, ""))
@@ -74,14 +85,20 @@ def _linked_filter(results: ResultStore,
     if params.get_all(run_filter.VALUES) and not named.values:
         # The link names values none of which this root's runs take (or a key none has): the runs it
         # shows are none. Without its key filter the rest of it would select the whole root.
-        return [], None, problems + ["so the link's filter shows no run of this root, and none is selected"]
+        return [], None, problems + ["so the link's filter shows no run of this root, and none is selected"], False
     try:
         shown = named.shown(results, ui.ordered_runs(results))["run_id"].tolist()
     except SqlError as error:
-        params.pop(run_filter.WHERE, None)   # else every page ran it again (up to the time limit), and said so again
         why = run_filter.cut(str(error), 400)
-        return None, None, problems + [f"the link's SQL condition does not run ({why}); the first runs are selected"]
-    return shown, named, problems
+        if run_filter.busy(error):
+            st.session_state[ui.BUSY_WHERE] = named.where       # the Runs page neither runs it again nor drops it
+            return None, None, problems + [f"the link's SQL condition could not run now ({why}); the link is kept "
+                                           "as it is: reload the page to run it again. Meanwhile the first runs are "
+                                           "selected"], True
+        params.pop(run_filter.WHERE, None)   # else every page ran it again (up to the time limit), and said so again
+        return None, None, problems + [f"the link's SQL condition does not run ({why}); the first runs are "
+                                       "selected"], False
+    return shown, named, problems, False
 
 
 def _write_url(selection: list[str], every_shown: run_filter.RunFilter | None) -> None:

@@ -43,6 +43,8 @@ UNKNOWN = "unknown_runs"         # session key: (ids a URL named that the root l
                                  # those of them this session had selected: removed since)
 PENDING = "pending_selection"    # session key: (run ids, RunFilter or None) a page chose, applied on the next run
 LINK_PROBLEMS = "link_problems"  # session key: (what in a link was not understood, the selection then)
+BUSY_WHERE = "busy_where"        # session key: a link's SQL condition that other statements kept from running
+                                 # (explorer.run_filter.busy): kept in the URL and the box, not run again
 URL_KEYS_READ = "url_keys_read"  # session key: the URL keys a page has read once (ui.from_link)
 BADGES = FLAGS   # record field -> badge (ibstore.record: the same rule as `trainer ls`)
 # The trainer's dead_network rule (trainer.health): what every page says a dead network is.

@@ -23,7 +23,8 @@ from __future__ import annotations
 import os
 import re
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
@@ -54,11 +55,37 @@ BATCH_ROWS = 8192
 # page sends them to the browser, whose messages stop at 200 MB.
 MAX_HEAD_BYTES = 64 * 10**6
 class QueryStopped(SqlError):
-    """The statement ran out of its time limit and was interrupted."""
+    """The statement ran out of its time limit and was interrupted; `waited_s` of it went waiting
+    for a place (MAX_STATEMENTS) while other statements ran."""
 
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        super().__init__(f"query stopped after {seconds:g} s (the time limit)")
+    def __init__(self, seconds: float, waited_s: float = 0.0):
+        self.seconds, self.waited_s = seconds, waited_s
+        super().__init__(f"query stopped after {seconds:g} s (the time limit{self.waited_text})")
+
+    @property
+    def waited_text(self) -> str:
+        """"; 7.5 s of it waiting for a place ..." where it waited WAIT_SAID_S or more, else ""."""
+        return (f"; {self.waited_s:.1f} s of it waiting while other statements held all {MAX_STATEMENTS} places"
+                if self.waited_s >= WAIT_SAID_S else "")
+
+
+class NoPlace(QueryStopped):
+    """The time limit was up before the statement started: every place was taken by other
+    statements of this process (an attacker's visitors held them; the explorer said the statement
+    had run out of its own time)."""
+
+    def __init__(self, seconds: float, waited_s: float | None = None):
+        self.seconds, self.waited_s = seconds, seconds if waited_s is None else waited_s
+        SqlError.__init__(self, f"query did not start within {seconds:g} s: all {MAX_STATEMENTS} places for "
+                                f"statements were taken by other statements while it waited (the wait counts "
+                                f"against the time limit); try again")
+
+
+class QuerySuperseded(SqlError):
+    """A newer statement of the same visitor replaced this one (Limits.superseded)."""
+
+    def __init__(self):
+        super().__init__("query stopped: a newer query of this page replaced it")
 
 
 class QueryInterrupted(SqlError):
@@ -91,6 +118,7 @@ MEMORY_BYTES = 2 * GIB
 MAX_STATEMENTS = 4
 _PLACES = threading.BoundedSemaphore(MAX_STATEMENTS)
 PLACE_POLL_S = 0.1
+WAIT_SAID_S = 0.5      # a wait for a place at least this long is said in QueryStopped's message
 MIN_MEMORY_BYTES = 512 * 2**20
 # DuckDB's own buffer limit, as a share of the worker's bound: the rest is the interpreter,
 # pyarrow and DuckDB's libraries (hundreds of MB of data) and what DuckDB does not count.
@@ -102,10 +130,14 @@ _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
 @dataclass(frozen=True)
 class Limits:
     """What one statement may use. `timeout_s` None means no time limit; `memory_bytes` bounds
-    the worker process (RLIMIT_DATA), of which DuckDB's buffers get DUCKDB_SHARE."""
+    the worker process (RLIMIT_DATA), of which DuckDB's buffers get DUCKDB_SHARE. `superseded`: an
+    event that, once set, stops the statement (QuerySuperseded), waiting or running: the SQL page
+    sets its session's previous one when a newer query runs (an attacker's single tab, pressing
+    Ctrl+Enter on edited queries, held every place at once, its earlier statements running on)."""
     timeout_s: float | None = CLI_TIMEOUT_S
     memory_bytes: int = MEMORY_BYTES
     threads: int = 2
+    superseded: threading.Event | None = None
 
     @property
     def duckdb_memory_limit(self) -> str:
@@ -192,6 +224,7 @@ class Statement:
         self._sources = view_sources(scan, views.read_by(self.query), runs_read(self.query),
                                      schema_only=views.describes_only(self.query))
         self._stopped: SqlError | None = None
+        self._waited_s = 0.0
         self._process: QueryProcess | None = None
         self._lock = threading.Lock()
         self.peak_rss_bytes: int | None = None
@@ -200,7 +233,7 @@ class Statement:
         self._stop(QueryInterrupted())
 
     def _time_up(self) -> None:
-        self._stop(QueryStopped(self.limits.timeout_s))
+        self._stop(QueryStopped(self.limits.timeout_s, self._waited_s))
 
     def _stop(self, reason: SqlError) -> None:
         with self._lock:
@@ -214,22 +247,40 @@ class Statement:
         rows as they are consumed (streaming); it has ended when this returns or raises, and a
         worker that ends badly raises inside `batches`, so `consume` never finishes on part of
         a result. It waits for one of MAX_STATEMENTS places first, within its time limit."""
-        timer = None
+        timer, ended = None, threading.Event()
         if self.limits.timeout_s:
             timer = threading.Timer(self.limits.timeout_s, self._time_up)
             timer.daemon = True
             timer.start()
+        if self.limits.superseded is not None:
+            threading.Thread(target=self._stop_when_superseded, args=(ended,), daemon=True).start()
         try:
+            waiting_since = time.monotonic()
             while not _PLACES.acquire(timeout=PLACE_POLL_S):
-                if self._stopped is not None:    # its time is up, or it was interrupted, while it waited
+                if isinstance(self._stopped, QueryStopped):    # its time was up before it started
+                    raise NoPlace(self.limits.timeout_s)
+                if self._stopped is not None:                  # interrupted or superseded while it waited
                     raise self._stopped
+            self._waited_s = time.monotonic() - waiting_since
             try:
                 return self._run(consume)
             finally:
                 _PLACES.release()
         finally:
+            ended.set()
             if timer is not None:
                 timer.cancel()
+
+    @property
+    def _worker_limits(self) -> Limits:
+        """The limits as the worker gets them: the event stays here (a lock pickles to no process)."""
+        return replace(self.limits, superseded=None)
+
+    def _stop_when_superseded(self, ended: threading.Event) -> None:
+        while not ended.is_set():
+            if self.limits.superseded.wait(PLACE_POLL_S):
+                self._stop(QuerySuperseded())
+                return
 
     def _run(self, consume: Callable[[Iterator[pa.RecordBatch], pa.Schema], T]) -> T:
         with self._lock:
@@ -239,7 +290,7 @@ class Statement:
             shared = {name: SharedTable(source) if isinstance(source, pa.Table) else source
                       for name, source in self._sources.items()}
             try:
-                process = self._process = QueryProcess(open_reader, (self.query, shared, self.limits),
+                process = self._process = QueryProcess(open_reader, (self.query, shared, self._worker_limits),
                                                        self.limits.memory_bytes)
             finally:
                 for source in shared.values():

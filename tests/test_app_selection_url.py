@@ -133,6 +133,30 @@ def test_a_link_not_understood_warns_and_never_fails(monkeypatch, cohort_root, p
         assert set(selected(at)) == runs_where(cohort_root, "initial_bias = 2")
 
 
+def test_a_links_filter_that_other_statements_kept_waiting_keeps_the_link(monkeypatch, cohort_root):
+    # An attacker's: statements holding every place of the sandbox kept a shared link's filter waiting
+    # until its time limit; the page then wrote the first runs into the URL in its place, the very runs
+    # the filter left out, and called the condition one that "does not run"
+    import threading
+
+    from ibstore import sandbox
+
+    places = threading.BoundedSemaphore(1)
+    places.acquire()                                       # another visitor's statement holds the place
+    monkeypatch.setattr(sandbox, "_PLACES", places)
+    monkeypatch.setattr(sandbox, "APP_TIMEOUT_S", 0.5)
+    at = open_app(monkeypatch, cohort_root, select="shown", where="initial_bias > 0.25")
+    assert ui.plain("the link's SQL condition could not run now (query did not start within 0.5 s: all 4 "
+                    "places") in warnings(at), warnings(at)
+    assert ui.plain("the link is kept as it is: reload the page to run it again") in warnings(at)
+    assert url(at) == {"select": ["shown"], "where": ["initial_bias > 0.25"]}      # no run ids in its place
+    at.run()                                               # an interaction neither runs it again nor drops it
+    assert url(at) == {"select": ["shown"], "where": ["initial_bias > 0.25"]}
+    places.release()                                       # free again: the same link, opened anew, runs
+    again = open_app(monkeypatch, cohort_root, select="shown", where="initial_bias > 0.25")
+    assert set(selected(again)) == runs_where(cohort_root, "initial_bias > 0.25") and not warnings(again)
+
+
 def test_a_filter_links_problem_is_warned_once(monkeypatch, cohort_root):
     # an attacker's: the sidebar and the Runs page both warned a `select=shown` link's filter problem
     at = open_app(monkeypatch, cohort_root, select="shown", fkey="initial_bias", fval="None")

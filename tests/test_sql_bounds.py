@@ -137,6 +137,57 @@ def test_a_failing_statement_is_one_line_and_its_worker_ends(cohort_root):
     assert statement.peak_rss_bytes is not None and not any(map(process_alive, query_workers()))
 
 
+@pytest.mark.slow
+def test_a_statement_that_waited_for_a_place_and_ran_out_says_how_long_it_waited(tmp_path, monkeypatch):
+    # An attacker's: a statement of 5 s with a 10-s limit waited 7.5 s behind others and was stopped
+    # "after 10 s (the time limit)", its wait unsaid
+    import threading
+
+    from bench.make_results import write_run
+
+    write_run(tmp_path, "one", {"epochs": 4}, logged=3)
+    places = threading.BoundedSemaphore(1)
+    monkeypatch.setattr(sandbox, "_PLACES", places)
+    places.acquire()                       # another statement runs, for 1 s
+    threading.Timer(1.0, places.release).start()
+    slow = "SELECT count(*) FROM range(100000000) a, range(100000000) b"
+    with pytest.raises(QueryStopped) as stopped:
+        sandbox.Statement(tmp_path, slow, Limits(timeout_s=3)).run(lambda batches, schema: list(batches))
+    assert not isinstance(stopped.value, sandbox.NoPlace) and 0.9 <= stopped.value.waited_s < 2
+    assert str(stopped.value) == (f"query stopped after 3 s (the time limit; {stopped.value.waited_s:.1f} s of it "
+                                  "waiting while other statements held all 4 places)")
+    assert places.acquire(timeout=0)       # it gave its place back
+
+
+@pytest.mark.slow
+def test_a_newer_statement_of_the_same_visitor_stops_the_one_before_waiting_or_running(tmp_path, monkeypatch):
+    # An attacker's: one tab pressing Ctrl+Enter on edited queries ran them all at once, holding every
+    # place (its earlier statements ran on until their time limits); the SQL page now sets the earlier
+    # statement's `superseded` event
+    import threading
+    import time
+
+    from bench.make_results import write_run
+
+    write_run(tmp_path, "one", {"epochs": 4}, logged=3)
+    slow = "SELECT count(*) FROM range(100000000) a, range(100000000) b"
+    for held in (False, True):             # running, then waiting for the place another statement holds
+        places = threading.BoundedSemaphore(1)
+        monkeypatch.setattr(sandbox, "_PLACES", places)
+        if held:
+            places.acquire()
+        superseded = threading.Event()
+        threading.Timer(1.0, superseded.set).start()
+        started = time.monotonic()
+        with pytest.raises(sandbox.QuerySuperseded, match="a newer query of this page replaced it"):
+            sandbox.Statement(tmp_path, slow, Limits(timeout_s=60, superseded=superseded)).run(
+                lambda batches, schema: list(batches))
+        assert 1.0 <= time.monotonic() - started < 5
+        if held:
+            places.release()
+        assert places.acquire(timeout=0)   # its place, if it had one, is free
+
+
 def test_a_thread_that_cannot_start_is_the_memory_limit():
     # A new user's: ResultStore.sql of phase_stats over 226 runs said only "can't start new thread", where
     # the worker's bound left no room for a thread's stack
@@ -159,7 +210,9 @@ def test_statements_beyond_the_places_wait_within_their_time_limit(tmp_path, mon
     monkeypatch.setattr(sandbox, "_PLACES", places)
     places.acquire()                       # another statement runs
     started = time.monotonic()
-    with pytest.raises(QueryStopped):
+    # an attacker's: a statement that never started said it had run out of its own time
+    with pytest.raises(sandbox.NoPlace, match=r"^query did not start within 0.5 s: all 4 places for statements "
+                                              r"were taken by other statements while it waited"):
         sandbox.Statement(tmp_path, "SELECT 1", Limits(timeout_s=0.5)).run(lambda batches, schema: None)
     assert 0.5 <= time.monotonic() - started < 3
     waiting = sandbox.Statement(tmp_path, "SELECT 1", Limits(timeout_s=None))

@@ -73,12 +73,18 @@ if run_filter.KEY not in st.session_state:
 if WHERE not in st.session_state:
     linked_where = st.query_params.get(WHERE, "")
     try:
-        if linked_where:
+        if linked_where and linked_where != st.session_state.get(ui.BUSY_WHERE):   # the sidebar's said so
             run_filter.RunFilter(None, (), linked_where).shown(store, ui.ordered_runs(store))
     except SqlError as error:
-        link_warnings.append(f"The link's SQL condition ({ui.plain(run_filter.cut(linked_where))}) does not run: "
-                             f"{ui.plain(run_filter.cut(str(error), 400))}. No condition applies.")
-        linked_where = ""
+        if run_filter.busy(error):
+            st.session_state[ui.BUSY_WHERE] = linked_where
+            link_warnings.append(f"The link's SQL condition ({ui.plain(run_filter.cut(linked_where))}) could not run "
+                                 f"now: {ui.plain(run_filter.cut(str(error), 400))}. It stays in the box and the URL; "
+                                 "reload the page to run it again. Meanwhile no condition applies.")
+        else:
+            link_warnings.append(f"The link's SQL condition ({ui.plain(run_filter.cut(linked_where))}) does not "
+                                 f"run: {ui.plain(run_filter.cut(str(error), 400))}. No condition applies.")
+            linked_where = ""
     st.session_state[WHERE] = linked_where
 for warning in link_warnings:
     st.warning(warning, icon=":material/link_off:")
@@ -105,10 +111,15 @@ where = right.text_input("SQL condition", key=WHERE, on_change=filters_changed,
 
 valid_where = st.session_state.get(VALID_WHERE, "")
 ordered = ui.ordered_runs(store)   # every run in reading order, once per snapshot
+if where != st.session_state.get(ui.BUSY_WHERE):
+    st.session_state.pop(ui.BUSY_WHERE, None)
 try:
     shown_by = run_filter.RunFilter(key, tuple(chosen), where)
-    table = shown_by.shown(store, ordered)
-    valid_where = where
+    if ui.BUSY_WHERE in st.session_state:     # kept for the URL, shown without: it could not run now
+        table = run_filter.RunFilter(key, tuple(chosen)).shown(store, ordered)
+    else:
+        table = shown_by.shown(store, ordered)
+        valid_where = where
 except SqlError as error:
     st.session_state.pop(FILTERS_CHANGED, None)     # a typo selects nothing
     kept = f"the last valid condition ({ui.plain(valid_where)}) still applies" if valid_where else \

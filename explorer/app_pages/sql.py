@@ -2,7 +2,10 @@
 and their columns listed; a `selected` view holds the sidebar's selected runs, and a result with
 two numeric columns can be drawn (explorer.sql_chart; a one-liner's chart starts as its entry of
 explorer.sql_examples.PLOTS says). Each query runs on its own sandbox connection (ibstore.sandbox) that
-a server-side timer interrupts when the time limit is up, whatever the visitor does meanwhile."""
+a server-side timer interrupts when the time limit is up, whatever the visitor does meanwhile, and a
+newer query of the same visitor stops."""
+
+import threading
 
 import numpy as np
 import pandas as pd
@@ -18,6 +21,7 @@ MAX_SHOWN_ROWS = 10_000          # rows kept for the table and the downloads; th
 MAX_TIMEOUT_S = 120              # a visitor may raise the limit, not remove it
 QUERY, EXAMPLE, TIMEOUT = "q", "sql_example", "sql_timeout"
 EXAMPLE_SET = "sql_example_set"   # a one-liner was just written into the query box
+RUNNING = "sql_running"           # session: the Limits.superseded event of its latest statement
 PLOT_X, PLOT_Y, PLOT_COLOUR = "sql_x", "sql_y", "sql_colour"
 OWN_QUERY = "(your own query)"
 NO_COLOUR = "(none)"   # an option of its own: a selectbox whose session state is None shows no choice at all
@@ -71,14 +75,24 @@ with left:
     st.session_state[EXAMPLE] = title_of(query) or OWN_QUERY
     question.selectbox("Start from a research question", [OWN_QUERY, *EXAMPLES], key=EXAMPLE, on_change=use_example)
     if query.strip():
-        limits = sandbox.Limits(timeout_s=float(timeout))
+        # this visitor's previous statement, if it still runs (a rerun does not wait for the last), stops
+        superseded = threading.Event()
+        previous = st.session_state.get(RUNNING)
+        if previous is not None:
+            previous.set()
+        st.session_state[RUNNING] = superseded
+        limits = sandbox.Limits(timeout_s=float(timeout), superseded=superseded)
         try:
             statement = sql_selection.with_selected(query, ui.selection()) if sql_selection.names_selected(query) \
                 else query
             table, total = store.sql_head(statement, MAX_SHOWN_ROWS, limits)
+        except sandbox.QuerySuperseded:
+            st.stop()           # this run is being replaced by the one that superseded it
+        except sandbox.NoPlace as error:
+            st.error(ui.plain(error), icon=":material/hourglass_top:")
         except sandbox.QueryStopped as error:
-            st.error(f"query stopped after {error.seconds:g} s (the time limit in the sidebar's SQL settings)",
-                     icon=":material/timer_off:")
+            st.error(f"query stopped after {error.seconds:g} s (the time limit in the sidebar's SQL settings"
+                     f"{error.waited_text})", icon=":material/timer_off:")
         except sandbox.SqlError as error:
             st.error(ui.plain(error), icon=":material/error:")
         else:
