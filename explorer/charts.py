@@ -106,7 +106,7 @@ def category_color(field: str, domain: list, title: str | None = None, shown: li
     scale = (alt.Scale(domain=domain, range=colours) if colours else
              alt.Scale(domain=domain, scheme=CATEGORICAL if len(domain) <= 10 else ORDERED))
     entries = domain if shown is None else shown
-    return alt.Color(f"{field}:N", title=title, sort=domain, scale=scale,
+    return alt.Color(field=field, type="nominal", title=title, sort=domain, scale=scale,
                      legend=legend(len(entries), **legend_options, **({} if shown is None else {"values": shown})))
 
 

@@ -43,9 +43,13 @@ def query_chart(frame: pd.DataFrame, x: str, y: str, colour: str | None = None,
     data = frame[list(dict.fromkeys([x, y, *series, *told]))].dropna(subset=[x, y])
     # categories, not a scale; NULL named, since a NaN among the names is no Vega-Lite domain
     data = data.assign(**{key: data[key].where(data[key].notna(), "NULL").astype(str) for key in [*series, *told]})
-    encoding = {"x": alt.X(f"{field(x)}:Q", title=x, axis=number_axis(data[x])),
-                "y": alt.Y(f"{field(y)}:Q", title=y, axis=number_axis(data[y])),
-                "tooltip": [alt.Tooltip(field(column), title=column) for column in data.columns]}
+    # fields by keyword, not Altair's shorthand, which reads "a:b" as field a of type b (an attacker's
+    # `SELECT 1 AS "a:b"` failed the page with a traceback)
+    encoding = {"x": alt.X(field=field(x), type="quantitative", title=x, axis=number_axis(data[x])),
+                "y": alt.Y(field=field(y), type="quantitative", title=y, axis=number_axis(data[y])),
+                "tooltip": [alt.Tooltip(field=field(column), title=column,
+                                        type="quantitative" if column in (x, y) else "nominal")
+                            for column in data.columns]}
     if colour:
         present = panel_order(data, colour)
         domain = list(dict.fromkeys([*first_colours, *present]))
@@ -58,7 +62,7 @@ def query_chart(frame: pd.DataFrame, x: str, y: str, colour: str | None = None,
     chart = alt.Chart(data).encode(**encoding)
     if x == TIME_AXIS and not data.duplicated([*series, x]).any():
         chart = chart.mark_line(point=alt.OverlayMarkDef(filled=True, size=16)).encode(
-            detail=[field(key) for key in series])
+            detail=[alt.Detail(field=field(key), type="nominal") for key in series])
     else:
         chart = chart.mark_point(filled=True, size=40)
     return chart.properties(width=PAGE_WIDTH - LEGEND_SPACE - AXIS_SPACE, height=320)

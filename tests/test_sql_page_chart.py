@@ -55,6 +55,18 @@ def test_the_tooltip_names_what_tells_two_points_apart():
     assert [(row["estimator"], row["excess_bits"]) for row in rows] == [("binning", 3.32), ("adaptive", 0.75)]
 
 
+def test_a_column_named_with_a_colon_is_drawn_not_read_as_a_type():
+    # An attacker's: `SELECT 1 AS "a:b", 2 AS c` failed the SQL page with Altair's traceback ("b" is no
+    # encoding type), and so did a text column "note:1" only in the tooltip
+    frame = pd.DataFrame({"max I(X:T)": [1.0, 2.0], "layer": [0, 1], "note:1": ["x", "y"], "run:id": ["a", "b"]})
+    spec = query_chart(frame, "layer", "max I(X:T)", colour="run:id").to_dict()
+    assert (spec["encoding"]["y"]["field"], spec["encoding"]["y"]["type"]) == ("max I(X:T)", "quantitative")
+    assert spec["encoding"]["color"]["field"] == "run:id"
+    assert [t["field"] for t in spec["encoding"]["tooltip"]] == ["layer", "max I(X:T)", "run:id", "note:1"]
+    drawn = vl_convert.vegalite_to_vega(spec)        # Vega reads each field as a column: no error
+    assert "max I(X:T)" in json.dumps(drawn)
+
+
 def test_whole_numbers_with_nulls_get_whole_ticks_and_a_null_category_a_name():
     frame = pd.DataFrame({"cohort": pd.Series(["quickstart", None, "quickstart"], dtype="str"),
                           "first_epoch": [64.0, 110.0, np.nan], "accuracy": [0.9, 0.91, 0.93]})
