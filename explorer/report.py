@@ -39,7 +39,9 @@ import re
 import shutil
 import socket
 import tempfile
+import threading
 import time
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -96,10 +98,29 @@ def select(store: ResultStore, cohorts: list[str]) -> Selection:
     return Selection(sorted(ended["run_id"]), running, other, ended.reset_index(drop=True))
 
 
+def default_folder(cohorts: list[str]) -> str:
+    """The Phases page's report folder for `cohorts`: reports/ and their names, letters, digits, "_"
+    and "-" kept (a cohort's name may hold "/" or ".."). One folder for every report had the second
+    visitor's report of another cohort replace the first's without a word (an attacker's).
+
+    >>> default_folder(["initial_bias_relu", "../x y"])
+    'reports/initial_bias_relu+x-y'
+    """
+    names = [re.sub(r"[^A-Za-z0-9_-]+", "-", cohort).strip("-") for cohort in cohorts]
+    return f"reports/{'+'.join(name for name in names if name)[:100] or 'phases'}"
+
+
 def output_folder(output: str | os.PathLike, root: Path) -> Path:
-    """The report folder: refused inside the results root, or if it holds anything but a report."""
+    """The report folder (a leading ~ is the home folder, as in a shell): refused inside the results
+    root, if it holds anything but a report, or if its name holds a control or format character."""
     if not str(output):   # Path("") is the working folder
         raise ReportError("--output is empty; give a folder for the report")
+    if any(unicodedata.category(character) in ("Cc", "Cf") for character in str(output)):
+        raise ReportError(f"--output {terminal_text(repr(str(output)))} holds a control or format character (a "
+                          "newline, a bidirectional mark); give a folder of plain characters")
+    # the page's "~/reports" made a folder named "~" in the server's folder (an attacker's), which
+    # `rm -rf ~` would then take for the home folder
+    output = Path(output).expanduser()
     # resolve() followed such a link and the report made its target, wherever it pointed
     if dangling := next((p for p in (Path(output), *Path(output).parents) if layout.leads_nowhere(p)), None):
         raise ReportError(f"--output {output}: {dangling} is a symlink that leads nowhere (its target is missing, "
@@ -175,7 +196,7 @@ def _remove_dead_staging(target: Path) -> None:
     """Remove what a report killed while it wrote left beside `target` (`_staging_prefix`: this
     host's, of a process that no longer runs): its folder being written, or the previous report it
     had swapped out and not yet removed (`_swap_in`): nothing else removed those folders."""
-    pattern = re.compile(re.escape(_staging_prefix(target.name)) + r"(\d+)\.(?:[^.]+\.tmp|old)")
+    pattern = re.compile(re.escape(_staging_prefix(target.name)) + r"(\d+)\.(?:[^.]+\.(?:tmp|old)|old)")
     for staging in target.parent.iterdir():
         match = pattern.fullmatch(staging.name)
         if match is None or staging.is_symlink() or not staging.is_dir():
@@ -197,15 +218,30 @@ def _staging_prefix(name: str) -> str:
     return f".{shown}.{socket.gethostname()}."
 
 
+_SWAPPING = threading.Lock()     # the explorer's visitors write reports from threads of one process
+
+
 def _swap_in(staging: Path, target: Path) -> None:
-    """Rename the finished folder into place; a previous report goes only once the new one is there."""
-    if target.exists():
-        old = target.with_name(f"{_staging_prefix(target.name)}{os.getpid()}.old")
-        target.rename(old)
-        staging.rename(target)
+    """Rename the finished folder into place; a previous report goes only once the new one is there.
+    Two visitors writing one folder at once shared the previous report's name, and one got "Directory
+    not empty" (an attacker's): swaps of this process take turns, and each has a name of its own.
+    Another process that wrote the folder in between is said, its report kept, ours not."""
+    with _SWAPPING:
+        if not target.exists():
+            staging.rename(target)
+            return
+        old = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(target.name)}{os.getpid()}.", suffix=".old",
+                                    dir=target.parent))
+        target.rename(old / "report")
+        try:
+            staging.rename(target)
+        except OSError:
+            if not target.exists():
+                (old / "report").rename(target)
+            shutil.rmtree(old, ignore_errors=True)
+            raise ReportError(f"another report was written to {target} at the same time, and is kept; write "
+                              "again to replace it") from None
         shutil.rmtree(old)
-    else:
-        staging.rename(target)
 
 
 def _ensure_group(group: str | None, labels: dict[str, str]) -> str | None:

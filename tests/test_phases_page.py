@@ -228,6 +228,8 @@ def test_the_reference_defaults_to_a_group_with_live_seeds(monkeypatch, cohort_r
 
 def test_the_report_button_writes_the_report_or_refuses_in_one_line(monkeypatch, cohort_root, tmp_path):
     at = open_phases(monkeypatch, cohort_root)
+    # the cohort's own folder by default: one for all had a visitor's report of another cohort replace it
+    assert at.text_input(key="report_folder").value == "reports/initial_bias"
     before = sorted(p.relative_to(cohort_root) for p in cohort_root.rglob("*") if ".index" not in p.parts)
     at.text_input(key="report_folder").set_value(str(cohort_root / "reports")).run()
     at.button[0].click().run()

@@ -619,6 +619,12 @@ def test_at_a_glance_the_last_hidden_layers_compression_over_floor_is_compared_w
     assert f"{stats.EXCESS}" in section and "q adjusts over the groups alone" in section
 
 
+def rho_with_interval(rho: float, runs: int) -> str:
+    """Spearman's rho with its 95 % interval, Fisher's z with Bonett and Wright's (2000) error."""
+    reach = scipy_stats.norm.ppf(0.975) * math.sqrt((1 + rho ** 2 / 2) / (runs - 3))
+    return f"{rho:.3g} [{math.tanh(math.atanh(rho) - reach):.3g}, {math.tanh(math.atanh(rho) + reach):.3g}]"
+
+
 @pytest.mark.slow   # reads the report the `written` fixture draws through Vega
 def test_the_groups_along_one_numeric_key_get_its_trend(written):
     # The three cohorts differ only in learning_rate (0.0001, 0.0004, 0.001): steps 0, 1, 2.
@@ -633,7 +639,7 @@ def test_the_groups_along_one_numeric_key_get_its_trend(written):
     final = np.concatenate([kept_values(group, "final_i_xt") for group in ("noise", "compress", "single")])
     row = rows["final_i_xt"]
     assert row[2:5] == ["3", str(len(final)), f"{np.polyfit(steps, final, 1)[0]:.3g}"]
-    assert row[8].rstrip(" |") == f"{scipy_stats.spearmanr(steps, final).statistic:.3g}"
+    assert row[8].rstrip(" |") == rho_with_interval(scipy_stats.spearmanr(steps, final).statistic, len(final))
     # the SNR drop is trended too (a new user's: the notebook asks whether it moves with the condition), but a
     # kept seed whose SNR never halves ("noise" seed 0's rises to its end) has a censored drop epoch, later
     # than every drop: the trend is Spearman's rho with it ranked last, and no slope
@@ -641,8 +647,8 @@ def test_the_groups_along_one_numeric_key_get_its_trend(written):
     drops = np.concatenate([kept_values(group, "snr_drop_epoch") for group in ("noise", "compress", "single")])
     assert rows["snr_drop_epoch"][5] == cohort_tables.RANKS_CELL[stats.CENSORED_RANKS]
     assert rows["snr_drop_epoch"][4] == "–"
-    assert rows["snr_drop_epoch"][8].rstrip(" |") == \
-        f"{scipy_stats.spearmanr(steps, np.nan_to_num(drops, nan=np.inf)).statistic:.3g}"
+    assert rows["snr_drop_epoch"][8].rstrip(" |") == rho_with_interval(
+        scipy_stats.spearmanr(steps, np.nan_to_num(drops, nan=np.inf)).statistic, len(drops))
     assert (out / "tables" / "1-binning-trend.tex").is_file()
 
 
@@ -726,6 +732,45 @@ def test_a_report_folder_with_the_longest_name_a_file_may_take_is_written(known,
     assert cli.main(["report", "cohort-noise", "--results", str(root), "--output", str(target)]) == 0
     assert (target / "report.md").is_file() and [p.name for p in tmp_path.iterdir()] == [target.name]
     assert len(report._staging_prefix(target.name).encode()) < 100      # the digest, not the name
+
+
+def test_reports_swapped_into_one_folder_by_two_threads_at_once_both_land_whole(tmp_path):
+    # An attacker's: two visitors of one explorer wrote a report to one folder at once; their swaps
+    # shared the previous report's name, and one got "Directory not empty" (or, interleaved otherwise,
+    # left the previous report behind, and every later write there failed until the server restarted)
+    import threading
+
+    target = tmp_path / "shared"
+
+    def write(name: str) -> None:
+        for attempt in range(30):
+            staging = tmp_path / f".staging-{name}-{attempt}"
+            staging.mkdir()
+            (staging / "report.md").write_text(f"# Report: {name} {attempt}\n")
+            report._swap_in(staging, target)
+
+    threads = [threading.Thread(target=write, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (target / "report.md").read_text() in ("# Report: a 29\n", "# Report: b 29\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shared"]      # no staging or previous report left
+
+
+def test_a_report_folder_is_a_plain_name_and_a_leading_tilde_is_home(tmp_path, monkeypatch):
+    # An attacker's: the page's "~/ibreport" made a folder named "~" in the server's folder, which
+    # `rm -rf ~` would take for the home folder; a newline or a bidirectional mark was a name too
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    root = tmp_path / "results"
+    assert report.output_folder("~/ibreport", root) == tmp_path / "home" / "ibreport"
+    for name in ("rep/\nnl", "rep\u202eodt", "rep\x1b[31m"):
+        with pytest.raises(report.ReportError, match="holds a control or format character"):
+            report.output_folder(tmp_path / name, root)
+    # the page's default folder is the cohorts' own, whatever their names hold
+    assert report.default_folder(["initial_bias_relu"]) == "reports/initial_bias_relu"
+    assert report.default_folder(["../../etc", "a/b"]) == "reports/etc+a-b"
+    assert report.default_folder(["..."]) == "reports/phases"
 
 
 def test_config_values_reach_the_markdown_as_text_not_html_links_or_lines(tmp_path):

@@ -319,7 +319,11 @@ else:
                         "--", *cohorts]),
             language="bash", wrap_lines=True)
     folder_column, button_column = st.columns([3, 1], vertical_alignment="bottom")
-    folder = folder_column.text_input("Report folder", "reports/phases", key="report_folder")
+    # a folder of these cohorts' own, which the box follows as the selection's cohorts change
+    default = report.default_folder(cohorts)
+    if st.session_state.get("report_folder_of") != default:
+        st.session_state["report_folder_of"] = st.session_state["report_folder"] = default
+    folder = folder_column.text_input("Report folder", key="report_folder")
     if button_column.button("Write report", icon=":material/description:"):
         try:
             if not folder.strip():
