@@ -218,6 +218,30 @@ def clipped_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
             "tabled, is the bins' (values beyond 1 share the last bin), not the layer's.")
 
 
+def from_start_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
+    """The sentence naming, by seed group, the layers of `phases` (one estimator, params and split)
+    whose group's mean I(X;T) is highest at epoch 0, before any training, over its kept seeds
+    (ibstore.phases' `group_peak_epoch`), and falls from there; None if there are none. Their
+    compression, Saxe et al.'s peak - final, has no fitting phase before it (a new user's "yes" on
+    two moons fell from initialisation)."""
+    if "group_peak_epoch" not in phases:
+        return None
+    kept = phases[np.equal(stats.exclusions(phases), None)]
+    layers = kept.groupby(["group_id", "layer"], sort=True).agg(
+        layer_name=("layer_name", "first"), first=("group_peak_epoch", "max"),
+        falls=("compression_bits", lambda bits: bool((pd.to_numeric(bits) > 0).any()))).reset_index()
+    layers = in_order(layers[(layers["first"] == 0) & layers["falls"]], "group_id", labels)
+    if layers.empty:
+        return None
+    groups = [f"{labels.get(group_id, group_id)}: " + ", ".join(layer_label(row.layer, row.layer_name)
+                                                               for row in rows.itertuples())
+              for group_id, rows in layers.groupby("group_id", sort=False)]
+    return ("I(X;T) is highest at epoch 0, before any training, and falls from there in " + "; ".join(groups)
+            + ": the group's mean peaks at initialisation. Their compression is the fall from that peak (Saxe et "
+            "al.'s peak - final), with no fitting phase before it, not a compression phase after fitting as "
+            "Shwartz-Ziv and Tishby describe it.")
+
+
 def units_died_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
     """The sentence naming, by seed group, the layers of `phases` (one estimator, params and split) in
     which units of some kept seeds died after the group's peak epoch (ibstore.phases' `units_died`)
