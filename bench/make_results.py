@@ -50,6 +50,9 @@ from bench.staged_run import StagedRun, remove_stale
 from bench.synthetic_tables import H_Y, ROWS, synthetic_tables
 
 START = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
+# run.json's data_sha256 of a synthetic run (trainer.datasets.Dataset.sha256 of no real data): the
+# field filled as the trainer fills it
+DATA_SHA256 = hashlib.sha256(b"bench.make_results: synthetic rows").hexdigest()
 # Dictionary-encoded columns: the repeated text, as in the trainer's files. Arrow's default tries
 # every column, but numeric columns gain nothing after zstd: the files come out no smaller and are
 # written slower.
@@ -128,7 +131,7 @@ def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *,
         host="bench", pid=4242, schema_version=SCHEMA_VERSION, **finals.fields(),
         **(dict.fromkeys(("dead_network", "saturated_network", "diverged", "dead_layers")) if running
            else health_flags(data)),
-        splits={split: SplitFacts(inputs=rows, h_y_bits=H_Y) for split, rows in ROWS.items()})
+        splits={split: SplitFacts(inputs=rows, h_y_bits=H_Y) for split, rows in ROWS.items()}, data_sha256=DATA_SHA256)
     with StagedRun(root, run_id) as run:
         for table in tables:
             rows = data[table]
