@@ -162,8 +162,8 @@ def test_a_data_file_changed_since_its_runs_completed_is_refused_until_restored_
     for verb in ("run", "sweep"):
         assert cli.main([verb, str(path), "--results", str(root)]) == 2
         err = capsys.readouterr().err
-        assert err.startswith(f"error: data file {str(data)!r} changed since 1 completed run(s) of this plan "
-                              f"trained on it ({experiment.run_id(0)}): their results are of the former data."), err
+        assert err.startswith(f"error: data file {str(data)!r} changed since 1 run(s) of this plan trained on it "
+                              f"({experiment.run_id(0)}): a completed run's results are of the former data"), err
         assert record.read_bytes() == before and not list(root.glob(".sweeps/*"))
     data.write_text(original)                                            # restored: complete again
     assert cli.main(["run", str(path), "--results", str(root)]) == 0
@@ -172,3 +172,27 @@ def test_a_data_file_changed_since_its_runs_completed_is_refused_until_restored_
     assert cli.main(["run", str(path), "--force", "--quiet", "--results", str(root)]) == 0   # trained on it now
     assert json.loads(record.read_text())["data_sha256"] == datasets.load_data(experiment.config).sha256
     assert cli.main(["sweep", str(path), "--results", str(root)]) == 0
+
+
+@pytest.mark.slow
+def test_a_group_whose_data_file_changed_since_the_plan_is_not_trained(tmp_path):
+    # An attacker's: a file replaced while a sweep ran split the cohort over two datasets (the second
+    # group trained on the new file), exit 0. A group's worker checks the digest the plan loaded.
+    from trainer.plan import Group, Task, load_plan_data, stack_groups
+    from trainer.task import train_group
+
+    data = tmp_path / "data.csv"
+    data.write_text("y,a,b\n" + "\n".join(f"{i % 2},{i},{i * 3 % 7}" for i in range(40)) + "\n")
+    (experiment,) = config.plan({"name": "d", **TINY, "dataset": "file", "dataset_path": str(data),
+                                 "label_column": "y"})
+    tasks = [Task(experiment, experiment.seeds)]
+    planned = load_plan_data(tasks, strict=True)
+    (group,) = stack_groups(tasks, workers=1, shapes=planned.shapes, sha256=planned.sha256)
+    assert group.data_sha256 == planned.sha256[config.data_key(experiment.config)]
+    data.write_text(data.read_text().replace("\n1,1,3\n", "\n1,1,4\n"))      # replaced before the worker loads it
+    root = tmp_path / "results"
+    (run,) = train_group(Group(group.tasks, group.data_sha256), root).runs
+    record = read_record(root, experiment.run_id(0))
+    assert run.status == "failed" and record.status == "failed"
+    assert f"data file {str(data)!r} changed since this sweep was planned" in record.error
+    assert not table_files(root / "runs" / experiment.run_id(0)).get("metrics")     # nothing trained

@@ -191,6 +191,32 @@ def test_a_sweep_says_which_skipped_runs_are_recorded_in_another_cohort(tmp_path
         'sweep qs.json with --set epochs=5 --set log_schedule={"every": 1}: 3 runs planned, 3 already complete')
 
 
+def test_a_resume_of_runs_whose_data_file_changed_is_refused(tmp_path):
+    # A reviewer's and an attacker's: `--resume` after the file changed continued the checkpoint's
+    # weights on other data, and the run then recorded the new file's digest alone
+    from trainer import datasets
+    from trainer.plan import check_data_unchanged
+
+    data = tmp_path / "data.csv"
+    data.write_text("y,a,b\n" + "\n".join(f"{i % 2},{i},{i * 3 % 7}" for i in range(40)) + "\n")
+    (experiment,) = config.plan({"name": "d", **TINY, "save_checkpoints": True, "dataset": "file",
+                                 "dataset_path": str(data), "label_column": "y"})
+    run_id = experiment.run_id(0)
+    mark(tmp_path, run_id, "interrupted", checkpoint_epoch=4)
+    path = tmp_path / "runs" / run_id / "run.json"
+    write_record(path, RunRecord.from_json_bytes(path.read_bytes()).model_copy(
+        update={"data_sha256": datasets.load_data(experiment.config).sha256}))
+    resumed = plan_sweep([experiment], tmp_path, Redo(interrupted=True), resume=True)
+    assert resumed.tasks[0].resume and set(resumed.trained_on_files) == {run_id}
+    check_data_unchanged(resumed)                                  # the same file: it continues
+    data.write_text(data.read_text().replace("\n1,1,3\n", "\n1,1,4\n"))
+    changed = rf"changed since 1 run\(s\) of this plan trained on it \({run_id}\).* an interrupted one would continue"
+    with pytest.raises(datasets.DatasetError, match=changed):
+        check_data_unchanged(resumed)
+    # from the start (no --resume) it trains on the file as it is: nothing to compare
+    assert not plan_sweep([experiment], tmp_path, Redo(interrupted=True)).trained_on_files
+
+
 def test_the_plan_notes_experiments_too_few_seeded_for_the_compression_test():
     # A new user's 3 seeds a group: every `compresses` NULL, the reason only in each row's note
     few = config.plan({"name": "few", **TINY, "n_runs": 3, "grid": {"initial_bias": [0, 1]}})
@@ -719,7 +745,7 @@ def test_a_ray_address_where_nothing_answers_is_one_line_and_the_sweep_recorded_
 
 def test_a_local_sweep_sizes_a_file_datasets_groups_by_its_loaded_shape(tmp_path):
     # A reviewer's: `trainer run` sized them by the loaded shape, a local sweep did not
-    from trainer.plan import file_shapes
+    from trainer.plan import load_plan_data
 
     rows = "\n".join(f"{i % 2},{i},{i * 2}" for i in range(64))
     (tmp_path / "small.csv").write_text("label,a,b\n" + rows + "\n")
@@ -727,8 +753,9 @@ def test_a_local_sweep_sizes_a_file_datasets_groups_by_its_loaded_shape(tmp_path
                         "label_column": "label", "grid": {"initial_bias": [0, 1]}})
     missing = config.plan({"name": "m", **TINY, "dataset": "file", "dataset_path": str(tmp_path / "none.csv"),
                            "label_column": "label"})
-    shapes = file_shapes([Task(e, e.seeds) for e in [*grid, *missing]])
-    assert shapes == {config.data_key(grid[0].config): (64, 2, 2)}     # the missing file: left to its worker
+    data = load_plan_data([Task(e, e.seeds) for e in [*grid, *missing]])
+    assert data.shapes == {config.data_key(grid[0].config): (64, 2, 2)}     # the missing file: left to its worker
+    assert set(data.sha256) == set(data.shapes)
 
 
 def test_a_sweep_whose_reader_left_records_it_failed(tmp_path, capsys, monkeypatch):

@@ -68,7 +68,8 @@ def row(record: RunRecord, differing: Sequence[str] = (), value_text: Callable[[
     total = "?" if record.epochs_total is None else str(record.epochs_total)
     accuracy = "-" if record.final_test_accuracy is None else f"{record.final_test_accuracy:.3f}"
     return {"run_id": terminal_text(record.run_id), "status": record.status.value, "epochs": f"{done}/{total}",
-            "test_acc": accuracy, "flags": ",".join(run_flags(record)) or "-", "name": _shown(_name(record, differing, value_text))}
+            "test_acc": accuracy, "flags": ",".join(run_flags(record)) or "-",
+            "name": _shown(_name(record, differing, value_text))}
 
 
 def _shown(name: str) -> str:

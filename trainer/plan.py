@@ -52,9 +52,12 @@ class Task:
 
 @dataclass(frozen=True)
 class Group:
-    """Tasks of one shape (and one `redo`), trained together as one stacked computation."""
+    """Tasks of one shape (and one `redo`), trained together as one stacked computation.
+    `data_sha256`: the SHA-256 of its dataset as the plan loaded it (`load_plan_data`), which its
+    worker checks: a data file replaced while a sweep ran split an attacker's cohort over two datasets."""
 
     tasks: tuple[Task, ...]
+    data_sha256: str | None = None
 
     @property
     def run_ids(self) -> list[str]:
@@ -80,9 +83,10 @@ class Plan:
     # the run id its config names -> the completed run of the same networks under another name (its
     # grid written in another key order or number form: `same_networks`), planned in its place
     same_as: dict[str, str] = field(default_factory=dict)
-    # run id -> its config and the data_sha256 it recorded, of the completed runs kept that trained on a
-    # file (`dataset_path`): `check_kept_data` compares the file as it is now
-    kept_on_files: dict[str, tuple[ExperimentConfig, str]] = field(default_factory=dict)
+    # run id -> its config and the data_sha256 it recorded, of the runs that trained on a file
+    # (`dataset_path`) and are kept (completed) or continued (resumed): `check_data_unchanged` compares
+    # the file as it is now
+    trained_on_files: dict[str, tuple[ExperimentConfig, str]] = field(default_factory=dict)
 
     def __add__(self, other: Plan) -> Plan:
         """Two plans of different runs as one."""
@@ -90,7 +94,12 @@ class Plan:
                    for status in {**self.skipped, **other.skipped}}
         return Plan(self.tasks + other.tasks, self.run_ids + other.run_ids, skipped, {**self.held, **other.held},
                     {**self.stamps, **other.stamps}, {**self.elsewhere, **other.elsewhere},
-                    {**self.same_as, **other.same_as}, {**self.kept_on_files, **other.kept_on_files})
+                    {**self.same_as, **other.same_as}, {**self.trained_on_files, **other.trained_on_files})
+
+    def note_data(self, run_id: str, settings: ExperimentConfig, record: RunRecord) -> None:
+        """Keep the data_sha256 `record` holds if its run trained on a file (`trained_on_files`)."""
+        if settings.dataset_path and record.data_sha256:
+            self.trained_on_files[run_id] = settings, record.data_sha256
 
     @property
     def planned(self) -> int:
@@ -239,11 +248,13 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
                 plan.skipped.setdefault(record.status.value, []).append(run_id)
                 if record.cohort != experiment.cohort:
                     plan.elsewhere[run_id] = record.cohort
-                if record.status is Status.COMPLETED and experiment.config.dataset_path and record.data_sha256:
-                    plan.kept_on_files[run_id] = experiment.config, record.data_sha256
+                if record.status is Status.COMPLETED:
+                    plan.note_data(run_id, experiment.config, record)
             else:
                 epoch = start_epoch(root, experiment, run_id, todo, resume)
                 (resumed.setdefault(epoch, []) if epoch else fresh).append(seed)
+                if epoch:
+                    plan.note_data(run_id, experiment.config, record)
         if fresh:
             plan.tasks.append(Task(experiment, tuple(fresh), redo=redo))
         plan.tasks += [Task(experiment, tuple(seeds), resume=True, redo=redo) for seeds in resumed.values()]
@@ -303,13 +314,15 @@ def resumable(config: ExperimentConfig) -> bool:
 
 
 def stack_groups(tasks: list[Task], workers: int, memory: int | None = None,
-                 shapes: dict[tuple, tuple[int, int, int]] | None = None) -> list[Group]:
+                 shapes: dict[tuple, tuple[int, int, int]] | None = None,
+                 sha256: dict[tuple, str] | None = None) -> list[Group]:
     """Tasks of one shape stacked into groups: a shape's networks are split into as many
     groups as there are workers (when it has that many networks), each small enough that
     `workers` such groups fit in `memory` (default: config.MEMORY_SHARE of this machine's) by
     config.memory_estimate: per worker its fixed part, per network the cost of one more network.
     `shapes`: the loaded datasets' shapes by config.data_key, which size a "file" dataset's groups
-    (without them, its size unknown, a shape is one group per worker)."""
+    (without them, its size unknown, a shape is one group per worker); `sha256`: their digests by
+    config.data_key, each group's `data_sha256`."""
     memory = int(MEMORY_SHARE * (physical_memory() or 0)) if memory is None else memory
     by_shape: dict[tuple[str, Redo], list[tuple[Task, int]]] = {}
     for task in tasks:
@@ -324,8 +337,9 @@ def stack_groups(tasks: list[Task], workers: int, memory: int | None = None,
             if memory and per_network else len(networks)
         n_groups = max(min(workers, len(networks)), -(-len(networks) // fit))
         size = -(-len(networks) // n_groups)
+        digest = (sha256 or {}).get(config.data_key(experiment.config))
         for start in range(0, len(networks), size):
-            groups.append(Group(_as_tasks(networks[start:start + size])))
+            groups.append(Group(_as_tasks(networks[start:start + size]), digest))
     return groups
 
 
@@ -344,9 +358,16 @@ def workers_that_fit(groups: list[Group], workers: int, memory: int | None = Non
     return max(fitting, default=1) if memory and needs else workers
 
 
-def file_shapes(tasks: list[Task], strict: bool = False) -> dict[tuple, tuple[int, int, int]]:
-    """Load each dataset `tasks` train on, once, before any run is taken, and return the shapes of
-    the "file" ones by config.data_key: the stacked groups are sized by them (a reviewer's: a file's
+@dataclass
+class PlanData:
+    """What loading a plan's datasets tells, by config.data_key: each "file" dataset's shape (the
+    stacked groups are sized by them) and SHA-256 (each group's worker checks it: Group.data_sha256)."""
+    shapes: dict[tuple, tuple[int, int, int]] = field(default_factory=dict)
+    sha256: dict[tuple, str] = field(default_factory=dict)
+
+
+def load_plan_data(tasks: list[Task], strict: bool = False) -> PlanData:
+    """Load each dataset `tasks` train on, once, before any run is taken (a reviewer's: a file's
     configs stacked into one group too large, which its worker refused, every run failed).
     `strict` (`trainer run`, and a sweep on local workers, which read this machine's files): a data
     file missing or malformed is bad input (DatasetError, exit 2) with nothing written, not a `failed`
@@ -354,7 +375,7 @@ def file_shapes(tasks: list[Task], strict: bool = False) -> dict[tuple, tuple[in
     machine's memory (ConfigError). Else (a Ray sweep, whose workers may see files this machine does
     not, and a sweep's later rounds) one that does not load is left to the worker, which records its
     runs failed with the loader's reason."""
-    shapes, loaded = {}, set()
+    data, loaded = PlanData(), set()
     for task in tasks:
         settings = task.experiment.config
         key = config.data_key(settings)
@@ -362,27 +383,29 @@ def file_shapes(tasks: list[Task], strict: bool = False) -> dict[tuple, tuple[in
             continue
         loaded.add(key)
         try:
-            shape = datasets.load_data(settings).shape
+            dataset = datasets.load_data(settings)
         except (datasets.DatasetError, OSError):
             if strict:
                 raise
             continue
         if settings.dataset == "file":     # its size is known now: the memory check planning could not make
             if strict:
-                config.check_memory(settings, shape)
-            shapes[key] = shape
-    return shapes
+                config.check_memory(settings, dataset.shape)
+            data.shapes[key], data.sha256[key] = dataset.shape, dataset.sha256
+    return data
 
 
-def check_kept_data(plan: Plan) -> None:
-    """Refuse (DatasetError, exit 2, nothing written) a plan that keeps completed runs of a data file
-    that changed since they trained on it: their SHA-256 (RunRecord.data_sha256) is not the file's
-    now. The run id holds the file's path, not its content, so a new user's edited data file had its
-    runs skipped as complete, and their results were of the former data. A file that no longer loads
-    here (moved, or on another Ray node) is not compared: nothing trains on it."""
+def check_data_unchanged(plan: Plan) -> None:
+    """Refuse (DatasetError, exit 2, nothing written) a plan that keeps completed runs, or continues
+    interrupted ones (--resume), of a data file that changed since they trained on it: their SHA-256
+    (RunRecord.data_sha256) is not the file's now. The run id holds the file's path, not its content:
+    a new user's edited data file had its runs skipped as complete, their results of the former data,
+    and a resumed run continued on other data than its checkpoint's. A file that no longer loads here
+    (moved, or on another Ray node) is not compared: nothing trains on it here. A run recorded without
+    a digest (before stop 63, or killed before its data loaded) is not compared either."""
     changed: dict[str, list[str]] = {}
     now: dict[tuple, str | None] = {}
-    for run_id, (settings, recorded) in plan.kept_on_files.items():
+    for run_id, (settings, recorded) in plan.trained_on_files.items():
         key = config.data_key(settings)
         if key not in now:
             try:
@@ -394,11 +417,11 @@ def check_kept_data(plan: Plan) -> None:
     if changed:
         path, run_ids = next(iter(changed.items()))
         raise datasets.DatasetError(
-            f"data file {terminal_text(repr(path))} changed since {len(run_ids)} completed run(s) of this plan "
-            f"trained on it ({terminal_text(run_ids[0])}{', ...' if len(run_ids) > 1 else ''}): their results are "
-            f"of the former data. Restore the file, give the new data another path, or train those runs again "
-            f"on the file as it is now (--force)" + (f"; {len(changed) - 1} other data file(s) changed too"
-                                                     if len(changed) > 1 else ""))
+            f"data file {terminal_text(repr(path))} changed since {len(run_ids)} run(s) of this plan trained on it "
+            f"({terminal_text(run_ids[0])}{', ...' if len(run_ids) > 1 else ''}): a completed run's results are of "
+            f"the former data, and an interrupted one would continue on other data. Restore the file, give the new "
+            f"data another path, or train those runs again from the start on the file as it is now (--force)"
+            + (f"; {len(changed) - 1} other data file(s) changed too" if len(changed) > 1 else ""))
 
 
 def _estimate(experiment_config: ExperimentConfig, networks: int,

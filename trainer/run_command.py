@@ -25,8 +25,8 @@ from ibstore.text import terminal_text
 from trainer import config
 from trainer.arguments import EXIT_OK, EXIT_RUN_FAILED
 from trainer.local_pool import run_local
-from trainer.plan import (Plan, check_kept_data, check_plan_size, file_shapes, plan_sweep, runs_of, stack_groups,
-                          workers_that_fit)
+from trainer.plan import (Plan, check_data_unchanged, check_plan_size, load_plan_data, plan_sweep, runs_of,
+                          stack_groups, workers_that_fit)
 from trainer.progress import GroupEpochs, SweepBar, Trained, shows_a_bar
 from trainer.store import StoreError
 from trainer.sweep import check_writable, planned_work
@@ -47,7 +47,7 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
     if ignored:
         print(terminal_text(f"note: ignoring keys with no meaning here: {', '.join(ignored)}"), file=sys.stderr)
     plan = plan_sweep(experiments, root, Redo(interrupted=True, failed=True, completed=args.force))
-    check_kept_data(plan)
+    check_data_unchanged(plan)
     named = {done: planned for planned, done in plan.same_as.items()}
     for run_id in plan.skipped.get(Status.COMPLETED, []):
         # a run of these networks under another name (plan.same_networks): --force trains the config's own
@@ -56,12 +56,12 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
                             f"another name: not trained again (--force trains {named[run_id]})"))
     outcome = RunOutcome(root, plan)
     if plan.tasks:
-        shapes = file_shapes(plan.tasks, strict=True)
+        data = load_plan_data(plan.tasks, strict=True)
         check_writable(root)
         workers = args.workers or os.cpu_count() or 1
         # sized by the loaded data: a file's configs each fit, but stacked together they did not (an attacker's)
-        groups = stack_groups(plan.tasks, workers, shapes=shapes)
-        workers = workers_that_fit(groups, workers, shapes=shapes)
+        groups = stack_groups(plan.tasks, workers, shapes=data.shapes, sha256=data.sha256)
+        workers = workers_that_fit(groups, workers, shapes=data.shapes)
         if len(groups) > 1:
             train_on_workers(groups, root, workers, plan, outcome, quiet=args.quiet)
         else:

@@ -39,8 +39,8 @@ from trainer.atomic import write_bytes
 from trainer.checkpoint import start_epoch
 from trainer.config import Experiment
 from trainer.local_pool import run_local
-from trainer.plan import (Plan, SweepError, check_kept_data, file_shapes, load_experiments, plan_sweep, stack_groups,
-                          workers_that_fit, writer_stamp)
+from trainer.plan import (Plan, PlanData, SweepError, check_data_unchanged, load_experiments, load_plan_data,
+                          plan_sweep, stack_groups, workers_that_fit, writer_stamp)
 from trainer.progress import LINE_SECONDS, GroupEpochs, SweepBar, Trained, Work
 from trainer.ray_pool import AUTO, run_ray
 from trainer.schedule import logged_epochs
@@ -181,20 +181,20 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
     not_a_runs_folder(root)     # before planning: its runs read as none, "5 to do"
     redo = Redo(interrupted=resume or force, failed=retry_failed or force, completed=force)
     plan = plan_sweep(experiments, root, redo, resume=resume and not force)
-    check_kept_data(plan)
+    check_data_unchanged(plan)
     # local workers read this machine's files: one missing is bad input now (Ray's may see others)
-    shapes = None if ray_address else file_shapes(plan.tasks, strict=True)
+    data = None if ray_address else load_plan_data(plan.tasks, strict=True)
     workers = workers or os.cpu_count() or 1
     print_plan(path, root, plan, overrides)
-    if few_seeds_note(experiments):
-        print(few_seeds_note(experiments))
+    if note := few_seeds_note(experiments):
+        print(note)
     check_writable(root)
     print(terminal_text(f"progress file: {progress_path(root, sweep_id)}"))
     progress = Progress(root, path, plan, sweep_id, line_seconds)
     try:
         while True:
-            train(plan, root, workers, ray_address, progress, ray_mode or AUTO, shapes)
-            shapes = None       # the runs planned again after a wait: their files loaded afresh
+            train(plan, root, workers, ray_address, progress, ray_mode or AUTO, data)
+            data = None       # the runs planned again after a wait: their files loaded afresh
             if progress.store_error or not progress.held:
                 break
             plan = plan_held_again(experiments, root, redo, resume or force, progress, plan)
@@ -305,23 +305,23 @@ def few_seeds_note(experiments: list[Experiment]) -> str | None:
     few = Counter(len(experiment.seeds) for experiment in experiments if len(experiment.seeds) < MIN_SEEDS_TESTED)
     if not few:
         return None
-    counts = ", ".join(f"{n} with {count}" for count, n in sorted(few.items(), reverse=True))
+    counts = ", ".join(f"{experiments_of} with {seeds}" for seeds, experiments_of in sorted(few.items(), reverse=True))
     return (f"  note: {few.total()} experiment(s) have fewer than {MIN_SEEDS_TESTED} seeds ({counts}): the test of "
             f"whether a layer compresses needs {MIN_SEEDS_TESTED} seeds a group to measure their noise, so their "
             f"layers get no test (--set n_runs={MIN_SEEDS_TESTED} later trains only the seeds added)")
 
 
 def train(plan: Plan, root: Path, workers: int, ray_address: str | None, progress: Progress,
-          ray_mode: str = AUTO, shapes: dict[tuple, tuple[int, int, int]] | None = None) -> None:
+          ray_mode: str = AUTO, data: PlanData | None = None) -> None:
     """The plan's tasks, stacked into groups, on local workers or Ray; each result to `progress`.
-    `shapes`: its file datasets' (`file_shapes`), if loaded already."""
+    `data`: its datasets (`load_plan_data`), if loaded already."""
     if not plan.tasks:
         return
-    if shapes is None:
-        shapes = {} if ray_address else file_shapes(plan.tasks)   # Ray's workers may see other files
-    groups = stack_groups(plan.tasks, workers, shapes=shapes)
+    if data is None:
+        data = PlanData() if ray_address else load_plan_data(plan.tasks)   # Ray's workers may see other files
+    groups = stack_groups(plan.tasks, workers, shapes=data.shapes, sha256=data.sha256)
     if not ray_address:        # each Ray node has its own memory
-        workers = workers_that_fit(groups, workers, shapes=shapes)
+        workers = workers_that_fit(groups, workers, shapes=data.shapes)
     backend = f"Ray ({ray_address})" if ray_address else f"{min(workers, len(groups))} local worker(s)"
     progress.note(f"training {plan.to_do} run(s) of {len(plan.tasks)} experiment(s) as "
                         f"{len(groups)} stacked group(s) on {backend}")

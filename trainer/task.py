@@ -92,7 +92,7 @@ def train_group(group: Group, root: Path, progress: bool = False,
     try:
         if members:
             outcomes = run_group([(task.experiment, seeds, task.resume) for task, seeds in members], root,
-                                 progress=progress, redo=group.redo,
+                                 progress=progress, redo=group.redo, data_sha256=group.data_sha256,
                                  on_trained=None if on_trained is None else
                                  lambda network_epochs, logged: on_trained(Trained(run_ids, network_epochs, logged)))
     except raise_errors:

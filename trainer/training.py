@@ -30,7 +30,7 @@ from ibstore.lock import RunLocked
 from ibstore.record import SplitFacts, Status
 from ibstore.text import terminal_text
 from trainer import checkpoint, interrupts, saved, schedule, xla_cache
-from trainer.datasets import load_data
+from trainer.datasets import DatasetError, load_data
 from trainer.estimators.discrete import counts_entropy_bits
 from trainer.compiled import Chunk, CompiledSteps
 from trainer.config import PER_NETWORK_KEYS, Experiment, ExperimentConfig, check_memory, shape_key
@@ -73,7 +73,8 @@ def run_experiment(experiment: Experiment, root: Path, seeds: list[int] | None =
 def run_group(members: list[tuple[Experiment, list[int], bool]], root: Path, progress: bool = True,
               flush_seconds: float = 5.0, redo: Redo = Redo(),
               epochs_per_call: int | None = None,
-              on_trained: Callable[[int, int], None] | None = None) -> dict[str, Outcome]:
+              on_trained: Callable[[int, int], None] | None = None,
+              data_sha256: str | None = None) -> dict[str, Outcome]:
     """Train experiments of one shape (equal `trainer.config.shape_key`) stacked as one computation.
 
     `members`: (experiment, seeds, resume) each; with resume, an experiment continues from
@@ -85,6 +86,8 @@ def run_group(members: list[tuple[Experiment, list[int], bool]], root: Path, pro
     `epochs_per_call` caps how many epochs one compiled call trains (default: up to the
     next logged epoch, within memory). `on_trained` is told after every compiled call how many
     network-epochs it trained and how many networks it logged (the sweep's progress).
+    `data_sha256`: the SHA-256 the planner loaded the data with (plan.Group.data_sha256): data that
+    loads otherwise here (the file replaced since) is refused, DatasetError.
     """
     if len({shape_key(experiment.config) for experiment, _, _ in members}) > 1:
         raise ValueError("run_group: the experiments differ in more than "
@@ -97,7 +100,7 @@ def run_group(members: list[tuple[Experiment, list[int], bool]], root: Path, pro
     outcomes: dict[str, Outcome] = {}
     for start, networks in sorted(by_start.items()):
         outcomes.update(_train_stack(networks, Path(root), start, progress, flush_seconds, redo, epochs_per_call,
-                                     on_trained))
+                                     on_trained, data_sha256))
     return outcomes
 
 
@@ -121,7 +124,8 @@ class Stack:
 
 def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress: bool, flush_seconds: float,
                  redo: Redo, epochs_per_call: int | None,
-                 on_trained: Callable[[int, int], None] | None = None) -> dict[str, Outcome]:
+                 on_trained: Callable[[int, int], None] | None = None,
+                 data_sha256: str | None = None) -> dict[str, Outcome]:
     tf.config.experimental.enable_op_determinism()
     xla_cache.enable(tf.__version__)   # before the process compiles its first function
     networks, skipped = _take_runs(networks, root, start_epoch, flush_seconds, redo)
@@ -130,7 +134,7 @@ def _train_stack(networks: list[Network], root: Path, start_epoch: int, progress
     bar = None
     flushes = Flushes()
     try:
-        stack, initial = _set_up(networks, root, start_epoch, epochs_per_call)
+        stack, initial = _set_up(networks, root, start_epoch, epochs_per_call, data_sha256)
         bar = _progress_bar(networks, stack.config.epochs, start_epoch) if progress else None
         if start_epoch == 0:
             _log_initial(stack, initial)
@@ -192,13 +196,17 @@ def _take_runs(networks: list[Network], root: Path, start_epoch: int, flush_seco
     return [network for network in networks if network.writer is not None], skipped
 
 
-def _set_up(networks: list[Network], root: Path, start_epoch: int,
-            epochs_per_call: int | None) -> tuple[Stack, tuple[np.ndarray, np.ndarray, list[np.ndarray]]]:
+def _set_up(networks: list[Network], root: Path, start_epoch: int, epochs_per_call: int | None,
+            data_sha256: str | None = None) -> tuple[Stack, tuple[np.ndarray, np.ndarray, list[np.ndarray]]]:
     """Data, stacked model, optimizer, compiled steps and logging of these networks, restored
     from their checkpoint when resumed. Also returns the evaluation before any training
     (loss, accuracy, layers): its activations set the histogram grids."""
     config = networks[0].experiment.config
     data = load_data(config)
+    if data_sha256 is not None and data.sha256 != data_sha256:
+        raise DatasetError(f"data file {config.dataset_path!r} changed since this sweep was planned (its SHA-256 "
+                           f"{data_sha256[:12]}... then, {data.sha256[:12]}... now): not trained, so that one cohort "
+                           "does not hold two datasets; restore the file, or train these runs again")
     if config.dataset == "file":     # its size is known now: an attacker's 64-row file and 3 x 100,000 units
         check_memory(config.model_copy(update={"n_runs": len(networks)}), data.shape)  # tried 40 GB a layer
     model = StackedMLP(config, data.train.x.shape[1], data.n_classes,
