@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from ibstore import configdiff
-from ibstore.sandbox import WAIT_SAID_S, NoPlace, QueryStopped, SqlError
+from ibstore.sandbox import NoPlace, QueryStopped, SqlError
 from ibstore.text import cut
 from explorer.results import ResultStore
 from explorer.run_rows import among, rows_where
@@ -57,10 +57,11 @@ class RunFilter:
 
 def busy(error: SqlError) -> bool:
     """Whether a condition failed for other statements holding the sandbox's places (it never
-    started, or waited for one and then ran out of time), not for anything in it: a link that names
-    it is kept (an attacker's statements kept a shared link's filter waiting, and the pages replaced
-    the link by the first runs, the very ones its filter left out)."""
-    return isinstance(error, NoPlace) or (isinstance(error, QueryStopped) and error.waited_s >= WAIT_SAID_S)
+    started, or spent at least half its time waiting for one), not for anything in it: a link that
+    names it is kept (an attacker's statements kept a shared link's filter waiting, and the pages
+    replaced the link by the first runs, the very ones its filter left out). A condition that ran
+    most of its time and was stopped is its own, and dropped."""
+    return isinstance(error, NoPlace) or (isinstance(error, QueryStopped) and error.waited_s >= error.seconds / 2)
 
 
 def write_url(shown_by: RunFilter) -> None:

@@ -18,7 +18,8 @@ MAX_CHIP_KEYS = 6
 MAX_CAPTION_KEY_CHARS = 60
 
 
-LINK_KEPT = "link_kept"     # session key: the URL's (runs, select) of a link whose filter could not run for now
+LINK_KEPT = "link_kept"     # session key: (the URL's runs, select, the selection) of a link whose filter could
+                            # not run for now
 
 
 def init_selection(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
@@ -39,8 +40,7 @@ def init_selection(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
     # ids this session or a page chose were in the root then: one it lacks now was removed since
     chosen_before = set(ui.selection()) | set(st.session_state.get(ui.PENDING, ([], None))[0])
     every_shown, fallback, problems, busy = ui.shown_filter(), None, [], False
-    chosen = ui.PENDING in st.session_state
-    if chosen:
+    if ui.PENDING in st.session_state:
         asked, every_shown = st.session_state.pop(ui.PENDING)
     elif linked and url_select is not None:
         asked, every_shown, problems, busy = _linked_filter(results, url_select)
@@ -60,9 +60,11 @@ def init_selection(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
         st.session_state[ui.LINK_PROBLEMS] = (problems, selection)
     st.session_state[ui.SELECTED] = selection
     st.session_state[ui.SHOWN_FILTER] = every_shown if selection else None
-    if busy:      # the link stays for a reload, until a page chooses runs; interactions do not run it again
-        st.session_state[ui.URL_WRITTEN] = st.session_state[LINK_KEPT] = (url_runs, url_select)
-    elif chosen or st.session_state.get(LINK_KEPT) != (url_runs, url_select):
+    # the link stays for a reload until the selection changes (a page's or the sidebar's choice)
+    if busy:
+        st.session_state[ui.URL_WRITTEN] = (url_runs, url_select)
+        st.session_state[LINK_KEPT] = (url_runs, url_select, selection)
+    elif st.session_state.get(LINK_KEPT) != (url_runs, url_select, selection):
         st.session_state.pop(LINK_KEPT, None)
         _write_url(selection, st.session_state[ui.SHOWN_FILTER])
     return selection
@@ -213,7 +215,7 @@ def unknown_warning() -> None:
         if set(applied) != set(ui.selection()):
             del st.session_state[ui.LINK_PROBLEMS]
         else:
-            st.warning(f"The link is not understood in part: {ui.plain('; '.join(problems))}.",
+            st.warning(f"Part of the link does not apply: {ui.plain('; '.join(problems))}.",
                        icon=":material/link_off:")
     if ui.UNKNOWN not in st.session_state:
         return

@@ -9,7 +9,9 @@ statement runs in a worker process that
   arenas, thread stacks) counts, so an allocation beyond the bound fails in the worker and
   DuckDB reports `Out of Memory Error: Allocation failure` at once. `RLIMIT_AS` cannot be
   used: the worker's libraries alone reserve about as much address space as the default bound.
-- is killed (SIGKILL) by the caller when the time limit is up, whatever it is doing;
+- is killed (SIGKILL) by the caller when the time limit is up, whatever it is doing, and has
+  `RLIMIT_CPU` set to what its threads could spend in that time: a caller killed itself (kill -9
+  of `trainer sql` or of the explorer) left its worker running past the limit (an attacker's);
 - streams its result as an Arrow IPC stream over a pipe: the caller reads batch by batch, and
   a caller that stops reading stops the worker (the pipe fills), so memory stays bounded on
   both sides.
@@ -130,13 +132,15 @@ class QueryProcess:
     with `batches()`, then `outcome()` says how the worker ended. `kill()` may be called from
     any thread."""
 
-    def __init__(self, open_reader: Callable[..., pa.RecordBatchReader], args: tuple, memory_bytes: int):
+    def __init__(self, open_reader: Callable[..., pa.RecordBatchReader], args: tuple, memory_bytes: int,
+                 cpu_seconds: int | None = None):
         start_server()
         batches_in, batches_out = CONTEXT.Pipe(duplex=False)
         report_in, report_out = CONTEXT.Pipe(duplex=False)
         stderr_in, stderr_out = CONTEXT.Pipe(duplex=False)
         self._process = CONTEXT.Process(target=_work, name="query", daemon=True,
-                                         args=(open_reader, args, memory_bytes, batches_out, report_out, stderr_out))
+                                         args=(open_reader, args, memory_bytes, cpu_seconds, batches_out, report_out,
+                                               stderr_out))
         self._process.start()
         for end in (batches_out, report_out, stderr_out):
             end.close()
@@ -227,13 +231,15 @@ def _read_some(connection: Connection, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _work(open_reader: Callable[..., pa.RecordBatchReader], args: tuple, memory_bytes: int,
+def _work(open_reader: Callable[..., pa.RecordBatchReader], args: tuple, memory_bytes: int, cpu_seconds: int | None,
           batches_out: Connection, report_out: Connection, stderr_out: Connection) -> None:
     """The worker: bound itself, run the statement, stream the batches, report how it ended."""
     os.dup2(stderr_out.fileno(), 2)   # a library's dying words go to the caller, not the terminal
     stderr_out.close()
     os.chdir("/")   # nothing is read by path; the caller's working directory is not the query's business
     resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
+    if cpu_seconds is not None:     # SIGXCPU ends it, should its caller be gone
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
     kind, text = "done", ""
     try:
         with open(batches_out.fileno(), "wb", closefd=False) as sink:

@@ -20,6 +20,7 @@ rows it keeps or stream every row to a file in bounded memory.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import threading
@@ -119,6 +120,7 @@ MAX_STATEMENTS = 4
 _PLACES = threading.BoundedSemaphore(MAX_STATEMENTS)
 PLACE_POLL_S = 0.1
 WAIT_SAID_S = 0.5      # a wait for a place at least this long is said in QueryStopped's message
+CPU_SLACK_S = 10       # a worker's CPU seconds beyond its threads' share of the time limit (its start-up)
 MIN_MEMORY_BYTES = 512 * 2**20
 # DuckDB's own buffer limit, as a share of the worker's bound: the rest is the interpreter,
 # pyarrow and DuckDB's libraries (hundreds of MB of data) and what DuckDB does not count.
@@ -262,6 +264,9 @@ class Statement:
                 if self._stopped is not None:                  # interrupted or superseded while it waited
                     raise self._stopped
             self._waited_s = time.monotonic() - waiting_since
+            if isinstance(self._stopped, QueryStopped):     # its time was up as the place came free
+                _PLACES.release()
+                raise NoPlace(self.limits.timeout_s)
             try:
                 return self._run(consume)
             finally:
@@ -270,6 +275,14 @@ class Statement:
             ended.set()
             if timer is not None:
                 timer.cancel()
+
+    @property
+    def _cpu_seconds(self) -> int | None:
+        """The worker's CPU bound: what its threads can spend within the time limit, and a start-up's
+        worth (CPU_SLACK_S) beyond; none without a time limit."""
+        if not self.limits.timeout_s:
+            return None
+        return math.ceil(self.limits.timeout_s * max(self.limits.threads, 1)) + CPU_SLACK_S
 
     @property
     def _worker_limits(self) -> Limits:
@@ -291,7 +304,7 @@ class Statement:
                       for name, source in self._sources.items()}
             try:
                 process = self._process = QueryProcess(open_reader, (self.query, shared, self._worker_limits),
-                                                       self.limits.memory_bytes)
+                                                       self.limits.memory_bytes, self._cpu_seconds)
             finally:
                 for source in shared.values():
                     if isinstance(source, SharedTable):

@@ -214,7 +214,7 @@ class Comparison:
     ci_high: float
     p_value: float
     cliffs_delta: float
-    cliffs_low: float      # Cliff's delta's 95 % interval (`cliffs_delta`), NaN where a group has one value
+    cliffs_low: float      # Cliff's delta's 95 % interval (`cliffs_delta`): NaN with one seed a side, untested
     cliffs_high: float
     note: str | None
 
@@ -691,7 +691,8 @@ def cliffs_delta(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
         (d - d^3 -+ t sqrt(s2) sqrt((1 - d^2)^2 + t^2 s2)) / (1 - d^2 + t^2 s2),
     t Student's t(0.975) on n_a + n_b - 2 degrees of freedom. Where |d| = 1 the interval is taken at
     d (n_a n_b - 1) / (n_a n_b) and its far end is d itself. Values may be +inf (censored drops,
-    `drop_ranks`): they tie with each other. NaN interval where a group has one value.
+    `drop_ranks`): they tie with each other. NaN interval where a group has one value, and where
+    every pair ties (effsize's [0, 0] would claim a certainty three seeds do not give).
 
     >>> [round(value, 4) for value in cliffs_delta(np.array([5., 6, 7, 8, 9]), np.array([1., 2, 3, 4, 8.5]))]
     [0.68, -0.3452, 0.9653]
@@ -707,6 +708,8 @@ def cliffs_delta(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
 
     rows, columns = squares(signs.mean(axis=1)) / (n_a - 1), squares(signs.mean(axis=0)) / (n_b - 1)
     variance = ((n_b - 1) * rows + (n_a - 1) * columns + squares(signs) / ((n_a - 1) * (n_b - 1))) / (n_a * n_b)
+    if variance == 0:       # every pair ties: d = 0
+        return delta, math.nan, math.nan
     t = float(t_critical(n_a + n_b - 2))
     reach = t * math.sqrt(variance) * math.sqrt((1 - centre ** 2) ** 2 + t ** 2 * variance)
     scale = 1 - centre ** 2 + t ** 2 * variance

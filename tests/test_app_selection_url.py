@@ -152,6 +152,14 @@ def test_a_links_filter_that_other_statements_kept_waiting_keeps_the_link(monkey
     assert url(at) == {"select": ["shown"], "where": ["initial_bias > 0.25"]}      # no run ids in its place
     at.run()                                               # an interaction neither runs it again nor drops it
     assert url(at) == {"select": ["shown"], "where": ["initial_bias > 0.25"]}
+    # the visitor's own choice replaces it: a pick in the sidebar, or every run the table shows (drawn
+    # without the condition: a reviewer's "Select all shown" wrote the condition with every run)
+    picked = selected(at)[:2]
+    at.multiselect(key=ui.SELECTION).set_value(picked).run()
+    assert url(at)["runs"] == picked and "select" not in url(at) and selected(at) == picked
+    at = open_app(monkeypatch, cohort_root, select="shown", where="initial_bias > 0.25")
+    select_all_shown(at)
+    assert url(at) == {"select": ["shown"]} and len(selected(at)) == len(ResultStore(cohort_root).runs())
     places.release()                                       # free again: the same link, opened anew, runs
     again = open_app(monkeypatch, cohort_root, select="shown", where="initial_bias > 0.25")
     assert set(selected(again)) == runs_where(cohort_root, "initial_bias > 0.25") and not warnings(again)

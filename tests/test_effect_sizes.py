@@ -68,9 +68,13 @@ def test_cliffs_delta_is_effsizes_consistent_interval_on_students_t(a, b):
                                                      abs=1e-12)
 
 
-def test_one_seed_in_a_group_gets_cliffs_delta_and_no_interval():
+def test_one_seed_in_a_group_or_ties_everywhere_get_cliffs_delta_and_no_interval():
     delta, low, high = stats.cliffs_delta(np.array([3.0]), np.array([1., 2, 4]))
     assert delta == pytest.approx(1 / 3) and math.isnan(low) and math.isnan(high)
+    # every seed censored, or every value alike: effsize's [0, 0] would claim certainty (a reviewer's)
+    for tied in (np.full(3, np.inf), np.full(3, 0.5)):
+        delta, low, high = stats.cliffs_delta(tied, tied[:2].copy())
+        assert delta == 0 and math.isnan(low) and math.isnan(high)
     comparison = stats.compare(np.array([3.0]), np.array([1., 2, 4]))
     assert comparison.note == stats.NO_INTERVAL and math.isnan(comparison.cliffs_low)
 

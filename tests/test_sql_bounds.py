@@ -149,10 +149,11 @@ def test_a_statement_that_waited_for_a_place_and_ran_out_says_how_long_it_waited
     places = threading.BoundedSemaphore(1)
     monkeypatch.setattr(sandbox, "_PLACES", places)
     places.acquire()                       # another statement runs, for 1 s
-    threading.Timer(1.0, places.release).start()
     slow = "SELECT count(*) FROM range(100000000) a, range(100000000) b"
+    statement = sandbox.Statement(tmp_path, slow, Limits(timeout_s=3))     # its scan before the clock starts
+    threading.Timer(1.0, places.release).start()
     with pytest.raises(QueryStopped) as stopped:
-        sandbox.Statement(tmp_path, slow, Limits(timeout_s=3)).run(lambda batches, schema: list(batches))
+        statement.run(lambda batches, schema: list(batches))
     assert not isinstance(stopped.value, sandbox.NoPlace) and 0.9 <= stopped.value.waited_s < 2
     assert str(stopped.value) == (f"query stopped after 3 s (the time limit; {stopped.value.waited_s:.1f} s of it "
                                   "waiting while other statements held all 4 places)")

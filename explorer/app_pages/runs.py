@@ -15,6 +15,7 @@ FILTERS_CHANGED = "runs_filters_changed"
 WHERE = run_filter.WHERE                # the condition's widget key and URL parameter
 VALID_WHERE = "runs_valid_where"        # session: the last condition that ran
 LINK_WARNINGS = "runs_link_warnings"    # session: a link's warnings, drawn again after a new selection's rerun
+DROP_BUSY_WHERE = "runs_drop_busy_where"  # session: the visitor chose runs while a link's condition could not run
 
 store = ui.store()
 st.title("Runs")
@@ -70,6 +71,9 @@ if run_filter.KEY not in st.session_state:
     said = st.session_state.get(ui.LINK_PROBLEMS, ([], None))[0]    # a `select=shown` link's: the sidebar's
     problems = run_filter.given_twice(st.query_params) + problems
     link_warnings += [ui.plain(problem) for problem in problems if problem not in said]
+if st.session_state.pop(DROP_BUSY_WHERE, False):     # before the box is drawn, which then holds ""
+    st.session_state[WHERE] = ""
+    st.session_state.pop(ui.BUSY_WHERE, None)
 if WHERE not in st.session_state:
     linked_where = st.query_params.get(WHERE, "")
     try:
@@ -91,8 +95,12 @@ for warning in link_warnings:
 
 
 def select(run_ids: list[str], every_shown: run_filter.RunFilter | None = None) -> None:
-    """`ui.set_selection`, keeping this run's link warnings for the rerun it starts."""
+    """`ui.set_selection`, keeping this run's link warnings for the rerun it starts. A link's
+    condition that could not run (ui.BUSY_WHERE) leaves the box with the visitor's choice: the table
+    was drawn without it, and the URL would have claimed it."""
     st.session_state[LINK_WARNINGS] = link_warnings
+    if ui.BUSY_WHERE in st.session_state:
+        st.session_state[DROP_BUSY_WHERE] = True
     ui.set_selection(run_ids, every_shown)
 
 
@@ -173,8 +181,9 @@ if picked != selection:
 buttons = st.columns(3, width=600)
 if buttons[0].button("Select all shown", icon=":material/select_all:", disabled=visible <= selected):
     # every run shown and none other: the URL can name the filter instead of listing the runs
-    if selected <= visible:
-        select(shown, every_shown=shown_by)
+    if selected <= visible:     # the filter as drawn: without a condition that could not run now
+        select(shown, every_shown=run_filter.RunFilter(key, tuple(chosen)) if ui.BUSY_WHERE in st.session_state
+               else shown_by)
     else:
         select(list(dict.fromkeys(selection + shown)))
 if buttons[1].button("Clear selection", icon=":material/deselect:", disabled=not selection):
@@ -198,9 +207,10 @@ if group_key:
                "saturated networks included (their chance accuracy is what such a setting gives, as the Training "
                "page and the report count it): a run still training, failed or interrupted has no final accuracy "
                "yet (the table beside shows where it stopped). "
-               "configs: the settings of the other varying keys among the row's runs; where its completed runs have "
-               "more than one, the mean has no interval (they are not seeds of one setting: their spread is the "
-               "settings' differences as much as noise).")
+               "configs: the settings of the other varying keys among the row's runs; where its completed runs train "
+               "more than one (settings that differ only in what they measure, such as estimators or histogram bins, "
+               "train the same networks), the mean has no interval (they are not seeds of one setting: their spread "
+               "is the settings' differences as much as noise).")
 
 numeric_outcomes = [c for c in runs_table.OUTCOMES if table[c].notna().any()]
 keys_drawn = [k for k in varying if k in table]
