@@ -33,7 +33,10 @@ the Phases, Training and Compare pages show as well; this module writes them, wi
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -57,6 +60,7 @@ from ibstore.record import Status
 from ibstore.text import cut, terminal_text
 
 REPORT_NAME = "report.md"
+REPORT_FOLDER_KEPT = "report"    # the previous report's folder inside its `.old` folder while a new one swaps in
 REPORT_FOLDERS = {"figures": (".png", ".svg"), "tables": (".tex",)}   # besides report.md: files of these kinds
 
 
@@ -103,11 +107,14 @@ def default_folder(cohorts: list[str]) -> str:
     and "-" kept (a cohort's name may hold "/" or ".."). One folder for every report had the second
     visitor's report of another cohort replace the first's without a word (an attacker's).
 
-    >>> default_folder(["initial_bias_relu", "../x y"])
-    'reports/initial_bias_relu+x-y'
+    >>> default_folder(["initial_bias_relu"]), default_folder(["initial_bias_relu", "../x y"])
+    ('reports/initial_bias_relu', 'reports/initial_bias_relu+x-y-bfca9750')
     """
     names = [re.sub(r"[^A-Za-z0-9_-]+", "-", cohort).strip("-") for cohort in cohorts]
-    return f"reports/{'+'.join(name for name in names if name)[:100] or 'phases'}"
+    folder = "+".join(name for name in names if name)[:100]
+    if folder != "+".join(cohorts):     # names that lost characters end in their digest: "x y" is not "x/y"
+        folder = f"{folder or 'cohorts'}-{hashlib.sha256(json.dumps(cohorts).encode()).hexdigest()[:8]}"
+    return f"reports/{folder}"
 
 
 def output_folder(output: str | os.PathLike, root: Path) -> Path:
@@ -115,12 +122,15 @@ def output_folder(output: str | os.PathLike, root: Path) -> Path:
     root, if it holds anything but a report, or if its name holds a control or format character."""
     if not str(output):   # Path("") is the working folder
         raise ReportError("--output is empty; give a folder for the report")
-    if any(unicodedata.category(character) in ("Cc", "Cf") for character in str(output)):
+    if any(unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp") for character in str(output)):
         raise ReportError(f"--output {terminal_text(repr(str(output)))} holds a control or format character (a "
                           "newline, a bidirectional mark); give a folder of plain characters")
     # the page's "~/reports" made a folder named "~" in the server's folder (an attacker's), which
     # `rm -rf ~` would then take for the home folder
-    output = Path(output).expanduser()
+    try:
+        output = Path(output).expanduser()
+    except RuntimeError:      # ~name of no user
+        raise ReportError(f"--output {terminal_text(str(output))}: no such user's home folder; give a folder") from None
     # resolve() followed such a link and the report made its target, wherever it pointed
     if dangling := next((p for p in (Path(output), *Path(output).parents) if layout.leads_nowhere(p)), None):
         raise ReportError(f"--output {output}: {dangling} is a symlink that leads nowhere (its target is missing, "
@@ -195,7 +205,8 @@ def write_report(store: ResultStore, cohorts: list[str], output: str | os.PathLi
 def _remove_dead_staging(target: Path) -> None:
     """Remove what a report killed while it wrote left beside `target` (`_staging_prefix`: this
     host's, of a process that no longer runs): its folder being written, or the previous report it
-    had swapped out and not yet removed (`_swap_in`): nothing else removed those folders."""
+    had swapped out and not yet removed (`_swap_in`): nothing else removed those folders. A previous
+    report swapped out by a writer killed before the new one was in place goes back where it was."""
     pattern = re.compile(re.escape(_staging_prefix(target.name)) + r"(\d+)\.(?:[^.]+\.(?:tmp|old)|old)")
     for staging in target.parent.iterdir():
         match = pattern.fullmatch(staging.name)
@@ -204,6 +215,9 @@ def _remove_dead_staging(target: Path) -> None:
         try:
             os.kill(int(match.group(1)), 0)
         except ProcessLookupError:
+            kept = staging / REPORT_FOLDER_KEPT
+            if staging.name.endswith(".old") and kept.is_dir() and not target.exists():
+                kept.rename(target)
             shutil.rmtree(staging, ignore_errors=True)
         except OSError:   # alive, another user's
             pass
@@ -224,24 +238,35 @@ _SWAPPING = threading.Lock()     # the explorer's visitors write reports from th
 def _swap_in(staging: Path, target: Path) -> None:
     """Rename the finished folder into place; a previous report goes only once the new one is there.
     Two visitors writing one folder at once shared the previous report's name, and one got "Directory
-    not empty" (an attacker's): swaps of this process take turns, and each has a name of its own.
-    Another process that wrote the folder in between is said, its report kept, ours not."""
-    with _SWAPPING:
+    not empty" (an attacker's), and two `trainer report` processes could interleave the two renames:
+    swaps into one folder take turns, a process's threads under a lock and processes under an
+    advisory lock on the parent folder, and each keeps the previous report under a name of its own."""
+    with _SWAPPING, _locked(target.parent):
         if not target.exists():
             staging.rename(target)
             return
         old = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(target.name)}{os.getpid()}.", suffix=".old",
                                     dir=target.parent))
-        target.rename(old / "report")
+        target.rename(old / REPORT_FOLDER_KEPT)
         try:
             staging.rename(target)
-        except OSError:
-            if not target.exists():
-                (old / "report").rename(target)
+        except OSError as error:
+            (old / REPORT_FOLDER_KEPT).rename(target)        # the previous report stays
             shutil.rmtree(old, ignore_errors=True)
-            raise ReportError(f"another report was written to {target} at the same time, and is kept; write "
-                              "again to replace it") from None
+            raise ReportError(f"cannot move the report into place at {target} ({error.strerror or error}); the "
+                              "previous report is kept") from None
         shutil.rmtree(old)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """An exclusive advisory lock (flock) on `folder` itself, held while the block runs."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def _ensure_group(group: str | None, labels: dict[str, str]) -> str | None:

@@ -14,7 +14,7 @@ import pandas as pd
 from explorer import phase_charts, seed_bands
 from explorer.charts import layer_label
 from explorer.cohort_tables import last_hidden_layer
-from ibstore import record, stats
+from ibstore import configdiff, record, stats
 from ibstore.record import Status
 
 FIRST = ["flags", "status"]
@@ -63,24 +63,29 @@ def group_summary(table: pd.DataFrame, key: str) -> pd.DataFrame:
     keys (the table's key columns) among a row's runs: where its completed runs have more than one,
     the mean has no interval, since the seed is the unit and those runs are not seeds of one
     setting. A network trained twice (the same setting and seed under another name, or with other
-    measurement settings, which the varying keys leave out: configdiff.same_networks) is one seed:
-    `seeds` counts the networks the mean is over, each once. Values in order."""
+    measurement or launch settings: configdiff.same_networks' rule) is one seed: `seeds` counts the
+    networks the mean is over, each once, and settings that differ only in what they measure are
+    one setting for its interval. Values in order."""
     outcome = "final_test_accuracy"
     flags = table["flags"].str.split(", ")
     marked = {flag: flags.map(lambda marks: flag in marks) for flag in FLAGS}   # mapped at once: no late binding
     others = [column for column in table.columns if column not in (*FIRST, *AFTER_KEYS, *LAST, key)]
     # each value as text, every missing one (None, NaN, NA) as one (astype(str) keeps NaN, which join refuses)
     texts = table[others].astype(object).where(table[others].notna(), None).map(str)
-    setting = texts.agg("\x1f".join, axis=1) if others else pd.Series("", index=table.index)
+
+    def joined(columns: list[str]) -> pd.Series:
+        return texts[columns].agg("\x1f".join, axis=1) if columns else pd.Series("", index=table.index)
+    trained = [column for column in others if column.split(".")[0] not in configdiff.MEASUREMENT_SETTINGS]
     frame = table.assign(**marked, _key=table[key] if _is_number(table[key]) else table[key].astype(str),
-                         completed=table["status"].astype(str) == Status.COMPLETED.value, _setting=setting)
+                         completed=table["status"].astype(str) == Status.COMPLETED.value, _setting=joined(others),
+                         _network=joined(trained))
     counts = frame.groupby("_key", dropna=False).agg(runs=("run_id", "size"), configs=("_setting", "nunique"),
                                                      **{flag: (flag, "sum") for flag in FLAGS},
                                                      completed=("completed", "sum")).reset_index()
     # a sceptic's 6 runs of bias 2 were 3 networks trained twice: their interval was half as wide
-    ended = frame[frame["completed"]].dropna(subset=[outcome]).drop_duplicates(["_key", "_setting", "seed"])
+    ended = frame[frame["completed"]].dropna(subset=[outcome]).drop_duplicates(["_key", "_network", "seed"])
     means = seed_bands.over_seeds(ended, ["_key"], outcome, bounds=(0.0, 1.0))
-    pooled = means["_key"].map(ended.groupby("_key", dropna=False)["_setting"].nunique()) > 1
+    pooled = means["_key"].map(ended.groupby("_key", dropna=False)["_network"].nunique()) > 1
     means.loc[pooled, [f"{outcome}_lo", f"{outcome}_hi"]] = math.nan
     out = counts.merge(means, on="_key", how="left").rename(columns={"_key": key})
     out["seeds"] = out["seeds"].fillna(0).astype(int)

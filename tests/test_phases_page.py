@@ -230,6 +230,9 @@ def test_the_report_button_writes_the_report_or_refuses_in_one_line(monkeypatch,
     at = open_phases(monkeypatch, cohort_root)
     # the cohort's own folder by default: one for all had a visitor's report of another cohort replace it
     assert at.text_input(key="report_folder").value == "reports/initial_bias"
+    at.switch_page("app_pages/config.py").run()
+    at.switch_page("app_pages/phases.py").run()      # back: the box holds it again, not ""
+    assert at.text_input(key="report_folder").value == "reports/initial_bias"
     before = sorted(p.relative_to(cohort_root) for p in cohort_root.rglob("*") if ".index" not in p.parts)
     at.text_input(key="report_folder").set_value(str(cohort_root / "reports")).run()
     at.button[0].click().run()

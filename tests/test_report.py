@@ -734,11 +734,12 @@ def test_a_report_folder_with_the_longest_name_a_file_may_take_is_written(known,
     assert len(report._staging_prefix(target.name).encode()) < 100      # the digest, not the name
 
 
-def test_reports_swapped_into_one_folder_by_two_threads_at_once_both_land_whole(tmp_path):
+def test_reports_swapped_into_one_folder_by_two_threads_at_once_both_land_whole(tmp_path, monkeypatch):
     # An attacker's: two visitors of one explorer wrote a report to one folder at once; their swaps
     # shared the previous report's name, and one got "Directory not empty" (or, interleaved otherwise,
     # left the previous report behind, and every later write there failed until the server restarted)
     import threading
+    import time
 
     target = tmp_path / "shared"
 
@@ -749,6 +750,14 @@ def test_reports_swapped_into_one_folder_by_two_threads_at_once_both_land_whole(
             (staging / "report.md").write_text(f"# Report: {name} {attempt}\n")
             report._swap_in(staging, target)
 
+    # each rename slowed down, so the two threads' swaps interleave (without the lock they collided in most runs)
+    original = Path.rename
+
+    def slow_rename(self, target):
+        moved = original(self, target)
+        time.sleep(0.005)
+        return moved
+    monkeypatch.setattr(Path, "rename", slow_rename)
     threads = [threading.Thread(target=write, args=(name,)) for name in ("a", "b")]
     for thread in threads:
         thread.start()
@@ -769,8 +778,15 @@ def test_a_report_folder_is_a_plain_name_and_a_leading_tilde_is_home(tmp_path, m
             report.output_folder(tmp_path / name, root)
     # the page's default folder is the cohorts' own, whatever their names hold
     assert report.default_folder(["initial_bias_relu"]) == "reports/initial_bias_relu"
-    assert report.default_folder(["../../etc", "a/b"]) == "reports/etc+a-b"
-    assert report.default_folder(["..."]) == "reports/phases"
+    assert report.default_folder(["../../etc", "a/b"]).startswith("reports/etc+a-b-")
+    # names that lose characters keep apart (an attacker's "x y", "x/y" and "x-y"; "日本" and "中文")
+    cohorts = (["x y"], ["x/y"], ["x-y"], ["日本"], ["中文"], ["a-", "b"], ["a", "b"])
+    folders = [report.default_folder(names) for names in cohorts]
+    assert len(set(folders)) == len(folders) and all(f.count("/") == 1 and ".." not in f for f in folders), folders
+    with pytest.raises(report.ReportError, match="no such user's home folder"):
+        report.output_folder("~no-such-user-here/x", root)
+    with pytest.raises(report.ReportError, match="holds a control or format character"):
+        report.output_folder(tmp_path / "rep\u2028x", root)
 
 
 def test_config_values_reach_the_markdown_as_text_not_html_links_or_lines(tmp_path):

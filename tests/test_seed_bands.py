@@ -142,6 +142,11 @@ def test_the_group_by_counts_a_network_trained_twice_as_one_seed():
     assert (row["runs"], row["seeds"], row["configs"]) == (6, 3, 1)
     assert row["95% CI low"] == pytest.approx(np.mean(accuracy) - half)
     assert row["95% CI high"] == min(1.0, np.mean(accuracy) + half) == 1.0
+    # runs of one setting and seed measured otherwise (a reviewer's: histogram_bins 30 and 50) are those networks
+    bins = runs.assign(histogram_bins=[30] * 3 + [50] * 3)
+    row = runs_table.group_summary(bins, "initial_bias").iloc[0]
+    assert (row["runs"], row["seeds"], row["configs"]) == (6, 3, 2)
+    assert row["95% CI low"] == pytest.approx(np.mean(accuracy) - half)
     # another seed of that setting, or the same seed of another setting, is a network of its own
     other = pd.concat([runs, runs.iloc[[0]].assign(run_id="x", seed=7), runs.iloc[[0]].assign(run_id="y", lr=0.1)])
     assert runs_table.group_summary(other, "initial_bias").iloc[0][["runs", "seeds", "configs"]].tolist() == [8, 5, 2]

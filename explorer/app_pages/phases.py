@@ -323,7 +323,8 @@ else:
     folder_column, button_column = st.columns([3, 1], vertical_alignment="bottom")
     # a folder of these cohorts' own, which the box follows as the selection's cohorts change
     default = report.default_folder(cohorts)
-    if st.session_state.get("report_folder_of") != default:
+    # (Streamlit drops a widget's state while another page is shown: a reviewer's box came back empty)
+    if st.session_state.get("report_folder_of") != default or "report_folder" not in st.session_state:
         st.session_state["report_folder_of"] = st.session_state["report_folder"] = default
     folder = folder_column.text_input("Report folder", key="report_folder")
     if button_column.button("Write report", icon=":material/description:"):
