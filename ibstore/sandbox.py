@@ -325,6 +325,8 @@ class Statement:
     def _reason(self, outcome: Outcome) -> SqlError:
         if outcome.kind == "killed":
             return self._stopped or QueryInterrupted()
+        if outcome.kind == "died" and outcome.text == "signal SIGXCPU":     # its CPU bound: the time limit's
+            return QueryStopped(self.limits.timeout_s, self._waited_s)
         if outcome.kind == "memory":
             return MemoryLimitExceeded(self.limits.memory_bytes)
         if outcome.kind == "vanished":

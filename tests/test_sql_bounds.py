@@ -189,6 +189,26 @@ def test_a_newer_statement_of_the_same_visitor_stops_the_one_before_waiting_or_r
         assert places.acquire(timeout=0)   # its place, if it had one, is free
 
 
+@pytest.mark.slow
+def test_a_workers_cpu_is_bounded_so_it_ends_without_its_caller(tmp_path, monkeypatch):
+    # An attacker's: `kill -9` of `trainer sql` (or of the explorer) left its query worker running past
+    # the time limit, whose timer was the caller's. The worker's RLIMIT_CPU is its threads' share of the
+    # limit and CPU_SLACK_S: here 1 CPU-second, so it ends by itself, and says so as its time limit
+    import time
+
+    from bench.make_results import write_run
+
+    write_run(tmp_path, "one", {"epochs": 4}, logged=3)
+    assert sandbox.Statement(tmp_path, "SELECT 1", Limits(timeout_s=5, threads=2))._cpu_seconds == \
+        10 + sandbox.CPU_SLACK_S
+    monkeypatch.setattr(sandbox.Statement, "_cpu_seconds", property(lambda statement: 1))
+    slow = "SELECT count(*) FROM range(100000000) a, range(100000000) b"
+    started = time.monotonic()
+    with pytest.raises(QueryStopped, match=r"^query stopped after 60 s \(the time limit\)$"):
+        sandbox.Statement(tmp_path, slow, Limits(timeout_s=60)).run(lambda batches, schema: list(batches))
+    assert time.monotonic() - started < 20
+
+
 def test_a_thread_that_cannot_start_is_the_memory_limit():
     # A new user's: ResultStore.sql of phase_stats over 226 runs said only "can't start new thread", where
     # the worker's bound left no room for a thread's stack
