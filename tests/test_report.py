@@ -706,6 +706,18 @@ def test_one_seed_never_gets_an_interval_whatever_note_stands_in_its_place():
     assert cohort_tables.estimate_cell({**cell, "n": 3, "ci_low": -0.5, "ci_high": 0.5}) == "0.00 [-0.50, 0.50]"
 
 
+def test_a_previous_report_a_killed_writer_swapped_out_goes_back(tmp_path):
+    # An attacker's: SIGKILL between the swap's two renames left no report in the folder, the previous
+    # one inside the writer's ".old" folder, and the next report deleted it with the rest
+    host = socket.gethostname()
+    kept = tmp_path / f".rep.{host}.999999999.abcd.old" / report.REPORT_FOLDER_KEPT
+    kept.mkdir(parents=True)
+    (kept / "report.md").write_text("# Report: before\n")
+    report._remove_dead_staging(tmp_path / "rep")
+    assert (tmp_path / "rep" / "report.md").read_text() == "# Report: before\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["rep"]
+
+
 @pytest.mark.slow
 def test_a_report_removes_what_a_killed_report_left_beside_it(known, tmp_path):
     # SIGKILL while a report wrote left ".rep.<host>.<pid>.<random>.tmp" folders that nothing removed
