@@ -40,9 +40,9 @@ def test_a_statement_over_runs_hands_its_worker_no_table_to_pickle(monkeypatch, 
     handed = []
     original = sandbox.QueryProcess
 
-    def inspected(open_reader, args, memory_bytes):
+    def inspected(open_reader, args, memory_bytes, cpu_seconds):
         handed.extend(args[1].values())
-        return original(open_reader, args, memory_bytes)
+        return original(open_reader, args, memory_bytes, cpu_seconds)
     monkeypatch.setattr(sandbox, "QueryProcess", inspected)
     statement = Statement(tmp_path, "SELECT count(*) AS n, sum(epochs_done) AS done FROM runs", Limits(timeout_s=60))
     result = statement.run(lambda batches, schema: pa.Table.from_batches(list(batches), schema))
