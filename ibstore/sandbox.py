@@ -65,7 +65,7 @@ class QueryStopped(SqlError):
 
     @property
     def waited_text(self) -> str:
-        """"; 7.5 s of it waiting for a place ..." where it waited WAIT_SAID_S or more, else ""."""
+        """The message's "; 7.5 s of it waiting ..." where it waited WAIT_SAID_S or more, else nothing."""
         return (f"; {self.waited_s:.1f} s of it waiting while other statements held all {MAX_STATEMENTS} places"
                 if self.waited_s >= WAIT_SAID_S else "")
 
