@@ -88,8 +88,9 @@ HORIZON = ("Where the seeds' SNR was followed to different last epochs (runs of 
            "then of these cut drops, not of the groups' means in the phase table, which are over each seed's "
            "whole run: the two can differ, even in sign.")
 # Cliff's delta's interval (ibstore.stats.cliffs_delta), said beside every table that shows one.
-CLIFF_INTERVAL = ("with its own 95 % interval (Feng and Cliff's, as R's effsize computes it), wide with few seeds "
-                  "and not the test's: it can hold 0 where p < 0.05.")
+CLIFF_INTERVAL = ("with its own 95 % interval (Feng and Cliff's, as R's effsize computes it; none where the seeds "
+                  "are too few for p < 0.05), which is neither the test's nor adjusted as q is: it can hold 0 where "
+                  "p < 0.05, and leave 0 out where p >= 0.05.")
 # What a comparison row holds (ibstore.stats.compare): said beside every comparison table.
 COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the studentized permutation test's "
                     "(Welch's t permuted) and Welch's t test's, and its 95 % interval, the span of the two tests' "
@@ -114,7 +115,8 @@ TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares s
                  "variance (over its HC3 error where a step has one run; on Hsu's 1 degree of freedom where a step of "
                  "2 enters the slope), and its 95 % interval, the span of the two tests' intervals, so the interval "
                  "leaves out 0 exactly when p < 0.05; Spearman's rho of {key} and the quantity with its own 95 % "
-                 "interval (Fisher's z, Bonett and Wright's error; not the test's, so it can hold 0 where p < 0.05). "
+                 "interval (Fisher's z, Bonett and Wright's error), which is neither the test's nor adjusted as q "
+                 "is: it can hold 0 where p < 0.05, and leave 0 out where p >= 0.05. "
                  "Compression over the "
                  "floor: p also at least that of the permutation test that picks each group's peak epoch again in "
                  "every order of the runs' curves (9,999 random ones where there are more; the interval then holds 0 "
@@ -218,28 +220,34 @@ def clipped_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
             "tabled, is the bins' (values beyond 1 share the last bin), not the layer's.")
 
 
-def from_start_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
+def from_start_note(phases: pd.DataFrame, group_stats: pd.DataFrame, labels: dict[str, str]) -> str | None:
     """The sentence naming, by seed group, the layers of `phases` (one estimator, params and split)
-    whose group's mean I(X;T) is highest at epoch 0, before any training, over its kept seeds
-    (ibstore.phases' `group_peak_epoch`), and falls from there; None if there are none. Their
-    compression, Saxe et al.'s peak - final, has no fitting phase before it (a new user's "yes" on
-    two moons fell from initialisation)."""
-    if "group_peak_epoch" not in phases:
+    that compress (their phase_stats row of `group_stats` says so) from a group mean of I(X;T) that
+    is highest at epoch 0, before any training, over its kept seeds (ibstore.phases'
+    `group_peak_epoch`); None if there are none. Their compression, Saxe et al.'s peak - final, has
+    no fitting phase before it (a new user's "yes" on two moons fell from initialisation). Only a
+    "yes": a layer at its ceiling from epoch 0 on, whose mean merely ties there, is no such fall (a
+    sceptic's tanh dense_0, 0.0001 bits below its ceiling at the end)."""
+    if "group_peak_epoch" not in phases or group_stats.empty:
         return None
     kept = phases[np.equal(stats.exclusions(phases), None)]
     layers = kept.groupby(["group_id", "layer"], sort=True).agg(
-        layer_name=("layer_name", "first"), first=("group_peak_epoch", "max"),
-        falls=("compression_bits", lambda bits: bool((pd.to_numeric(bits) > 0).any()))).reset_index()
-    layers = in_order(layers[(layers["first"] == 0) & layers["falls"]], "group_id", labels)
+        layer_name=("layer_name", "first"), first=("group_peak_epoch", "max")).reset_index()
+    excess = group_stats[group_stats["quantity"] == stats.EXCESS]
+    compressing = set(zip(excess.loc[excess["compresses"].eq(True), "group_id"],
+                          excess.loc[excess["compresses"].eq(True), "layer"]))
+    compresses = np.array([key in compressing for key in zip(layers["group_id"], layers["layer"])], dtype=bool)
+    layers = layers[(layers["first"] == 0).to_numpy() & compresses]
+    layers = in_order(layers, "group_id", labels)
     if layers.empty:
         return None
     groups = [f"{labels.get(group_id, group_id)}: " + ", ".join(layer_label(row.layer, row.layer_name)
                                                                for row in rows.itertuples())
               for group_id, rows in layers.groupby("group_id", sort=False)]
     return ("I(X;T) is highest at epoch 0, before any training, and falls from there in " + "; ".join(groups)
-            + ": the group's mean peaks at initialisation. Their compression is the fall from that peak (Saxe et "
-            "al.'s peak - final), with no fitting phase before it, not a compression phase after fitting as "
-            "Shwartz-Ziv and Tishby describe it.")
+            + ": the group's mean peaks at initialisation. Their compression (yes) is the fall from that peak "
+            "(Saxe et al.'s peak - final), with no fitting phase before it, not a compression phase after fitting "
+            "as Shwartz-Ziv and Tishby describe it.")
 
 
 def units_died_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:

@@ -455,7 +455,7 @@ def _tables(these: pd.DataFrame, these_curves: pd.DataFrame, curves: pd.DataFram
     group_stats["group"] = group_stats["group_id"].map(labels)
     table = cohort_tables.group_table(group_stats)
     _save_table(table, folder, f"{name}-groups")
-    notes = [cohort_tables.ceiling_note(these, labels), cohort_tables.from_start_note(these, labels),
+    notes = [cohort_tables.ceiling_note(these, labels), cohort_tables.from_start_note(these, group_stats, labels),
              cohort_tables.units_died_note(these, labels), cohort_tables.left_out_note(group_stats)]
     lines = ["### Phases per seed group", "",
              f"Mean [95 % t interval] over seeds; {stats.COMPRESSION_TEST}. {cohort_tables.EXCESS_BOUND} "

@@ -39,12 +39,14 @@ apart, 10 each, 56.0 and 55.0 %.
 Beside them, Cliff's delta as effect size, delta = P(a > b) - P(a < b) (Cliff 1993, Psychological
 Bulletin 114(3)), in [-1, 1] and free of the estimator's units, with its own 95 % interval
 (`cliffs_delta`: Feng and Cliff's asymmetric interval, as R's effsize computes it). That interval
-is not the test's, and wider with few seeds: it can hold 0 where p < 0.05 (4, 6, 7, 8 and 9
-against 1, 2, 3, 5 and 6.5: p 0.048, delta 0.76 [-0.15, 0.97]). Over 4000 draws of normal seeds
+is not the test's, nor adjusted over layers or groups as q is, and can disagree with p either way:
+it can hold 0 where p < 0.05 (4, 6, 7, 8 and 9 against 1, 2, 3, 5 and 6.5: p 0.048, delta 0.76
+[-0.15, 0.97]), and leave 0 out where p >= 0.05 (a sceptic's 7 rows of 5 seeds a side, p 0.057 to
+0.154). Over 4000 draws of normal seeds
 (`python bench/interval_coverage.py`) it held the true delta 98.2 % of the time with 5 seeds a
 side and no difference, 92.0 % with means 1 sd apart (93.9 % with the values censored at a common
-bound, as SNR drops are), 96.5-97.9 % with 10 a side, and 89.5-90.3 % with 3 a side and no
-difference, where no test can give p < 0.05 either.
+bound, as SNR drops are) and 96.5-97.9 % with 10 a side. With 3 a side it held it only 89.5-90.3 %
+of the time, and no test can give p < 0.05 there either: such seeds get no interval.
 
 Why t intervals and not the bootstrap: a cohort has a handful of seeds, and a percentile bootstrap
 interval of a mean is far too narrow there. On normal data (`python bench/interval_coverage.py`),
@@ -214,7 +216,7 @@ class Comparison:
     ci_high: float
     p_value: float
     cliffs_delta: float
-    cliffs_low: float      # Cliff's delta's 95 % interval (`cliffs_delta`): NaN with one seed a side, untested
+    cliffs_low: float      # Cliff's delta's 95 % interval (`cliffs_delta`): NaN with too few seeds, or untested
     cliffs_high: float
     note: str | None
 
@@ -691,8 +693,11 @@ def cliffs_delta(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
         (d - d^3 -+ t sqrt(s2) sqrt((1 - d^2)^2 + t^2 s2)) / (1 - d^2 + t^2 s2),
     t Student's t(0.975) on n_a + n_b - 2 degrees of freedom. Where |d| = 1 the interval is taken at
     d (n_a n_b - 1) / (n_a n_b) and its far end is d itself. Values may be +inf (censored drops,
-    `drop_ranks`): they tie with each other. NaN interval where a group has one value, and where
-    every pair ties (effsize's [0, 0] would claim a certainty three seeds do not give).
+    `drop_ranks`): they tie with each other. NaN interval where the seeds are too few for any test
+    to give p < ALPHA (`smallest_p`: 3 and 3 seeds, 3 and 4, 2 and 7, one a side; at 3 and 3 the
+    interval held the true delta in only 90 % of draws, and a sceptic read "1 [0.268, 1]" beside
+    "p 0.1, too few seeds"), and where every pair ties (effsize's [0, 0] would claim a certainty the
+    seeds do not give).
 
     >>> [round(value, 4) for value in cliffs_delta(np.array([5., 6, 7, 8, 9]), np.array([1., 2, 3, 4, 8.5]))]
     [0.68, -0.3452, 0.9653]
@@ -700,7 +705,7 @@ def cliffs_delta(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     n_a, n_b = len(a), len(b)
     signs = np.sign(np.subtract.outer(a, b, where=~np.equal.outer(a, b), out=np.zeros((n_a, n_b))))
     delta = float(signs.mean())
-    if min(n_a, n_b) < 2:
+    if min(n_a, n_b) < 2 or smallest_p(n_a, n_b) >= ALPHA:
         return delta, math.nan, math.nan
     centre = delta * (n_a * n_b - 1) / (n_a * n_b) if abs(delta) == 1 else delta
     def squares(values: np.ndarray) -> float:     # about the centre, as effsize sums them
@@ -1250,7 +1255,8 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
                 comparison = replace(comparison, note=drops.ranks_note)
             if untested:
                 comparison = replace(comparison, ci_low=math.nan, ci_high=math.nan, p_value=math.nan, note=untested)
-                if untested in (CENSORED_DROP, UNEQUAL_SPANS, NO_DROP):   # the shift would be the censoring's
+                # the shift would be the censoring's, or, where a group peaks at its end, zeros' by construction
+                if untested in (CENSORED_DROP, UNEQUAL_SPANS, NO_DROP, PEAKS_AT_END):
                     comparison = replace(comparison, difference=math.nan, cliffs_delta=math.nan)
                 comparison = replace(comparison, cliffs_low=math.nan, cliffs_high=math.nan)
             elif i_xt_drops.size:

@@ -64,13 +64,19 @@ def test_the_port_of_effsize_gives_effsizes_saved_output():
     (np.array([0.3, 0.3, 0.5]), np.array([0.3, 0.1])),                       # ties across the groups
 ])
 def test_cliffs_delta_is_effsizes_consistent_interval_on_students_t(a, b):
-    assert stats.cliffs_delta(a, b) == pytest.approx(effsize_cliff_delta(a, b, unbiased=False, normal=False),
-                                                     abs=1e-12)
+    delta, low, high = effsize_cliff_delta(a, b, unbiased=False, normal=False)
+    if stats.smallest_p(len(a), len(b)) >= stats.ALPHA:     # too few seeds for p < 0.05: no interval (a sceptic's)
+        low = high = math.nan
+    assert stats.cliffs_delta(a, b) == pytest.approx((delta, low, high), abs=1e-12, nan_ok=True)
 
 
-def test_one_seed_in_a_group_or_ties_everywhere_get_cliffs_delta_and_no_interval():
+def test_too_few_seeds_or_ties_everywhere_get_cliffs_delta_and_no_interval():
     delta, low, high = stats.cliffs_delta(np.array([3.0]), np.array([1., 2, 4]))
     assert delta == pytest.approx(1 / 3) and math.isnan(low) and math.isnan(high)
+    # 3 seeds wholly above 3: effsize's [0.268, 1] beside p 0.1, where no test can give p < 0.05 (a sceptic's)
+    assert effsize_cliff_delta(np.array([4., 5, 6]), np.array([1., 2, 3]), unbiased=False, normal=False)[1] > 0
+    delta, low, high = stats.cliffs_delta(np.array([4., 5, 6]), np.array([1., 2, 3]))
+    assert delta == 1 and math.isnan(low) and math.isnan(high)
     # every seed censored, or every value alike: effsize's [0, 0] would claim certainty (a reviewer's)
     for tied in (np.full(3, np.inf), np.full(3, 0.5)):
         delta, low, high = stats.cliffs_delta(tied, tied[:2].copy())

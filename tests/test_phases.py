@@ -625,20 +625,23 @@ def synthetic_phases(excess_by_group: dict[str, list[float]]) -> pd.DataFrame:
 
 def test_a_layer_whose_mean_peaks_before_training_is_named_as_falling_from_the_start():
     # A new user's "yes" on two moons fell from initialisation: the group's mean I(X;T) peaked at epoch 0,
-    # and nothing said that this compression had no fitting phase before it
-    labels = {"from-start": "lr=0.01", "fits-first": "lr=0.001", "flat": "lr=0.1"}
+    # and nothing said that this compression had no fitting phase before it. Only a "yes": a sceptic's
+    # layers at their ceiling from epoch 0 on, their mean tied there, read "not shown" and were named
+    labels = {"from-start": "lr=0.01", "fits-first": "lr=0.001", "tied": "lr=0.1"}
     phases = synthetic_phases({"from-start": [0.5, 0.6, 0.7, 0.8, 0.9], "fits-first": [0.5, 0.6, 0.7, 0.8, 0.9],
-                               "flat": [-0.1] * 5})
-    phases["group_peak_epoch"] = phases["group_id"].map({"from-start": 0, "fits-first": 120, "flat": 0})
-    phases.loc[phases["group_id"] == "flat", "compression_bits"] = 0.0          # at its peak from the start: no fall
-    note = cohort_tables.from_start_note(phases, labels)
+                               "tied": [0.3, -0.2, 0.1, -0.4, 0.05]})
+    phases["group_peak_epoch"] = phases["group_id"].map({"from-start": 0, "fits-first": 120, "tied": 0})
+    group_stats = with_curves(phases)
+    assert stats_row(group_stats, "tied", stats.EXCESS)["compresses"] is False
+    note = cohort_tables.from_start_note(phases, group_stats, labels)
     assert note.startswith("I(X;T) is highest at epoch 0, before any training, and falls from there in lr=0.01: "
                            "4 · dense_4: the group's mean peaks at initialisation."), note
     assert "lr=0.001" not in note and "lr=0.1" not in note
-    assert cohort_tables.from_start_note(phases[phases["group_id"] != "from-start"], labels) is None
+    others = phases[phases["group_id"] != "from-start"]
+    assert cohort_tables.from_start_note(others, with_curves(others), labels) is None
     # a dead seed is no part of its group's statistics, nor of this note
     dead = phases.assign(dead_network=phases["group_id"] == "from-start")
-    assert cohort_tables.from_start_note(dead, labels) is None
+    assert cohort_tables.from_start_note(dead, with_curves(dead), labels) is None
 
 
 def test_compresses_is_left_open_where_no_test_can_decide_it():

@@ -251,7 +251,7 @@ def phase_panels() -> None:
     st.caption(cohort_tables.EXCESS_BOUND + " " + cohort_tables.ADJUSTED + " " + cohort_tables.VERDICTS)
     if ceiling := cohort_tables.ceiling_note(these[these["layer"].isin(layers)], titles):
         st.warning(ui.plain(ceiling), icon=":material/vertical_align_top:")
-    if from_start := cohort_tables.from_start_note(these[these["layer"].isin(layers)], titles):
+    if from_start := cohort_tables.from_start_note(these[these["layer"].isin(layers)], group_rows, titles):
         st.warning(ui.plain(from_start), icon=":material/first_page:")
     if died := cohort_tables.units_died_note(these[these["layer"].isin(layers)], titles):
         st.warning(ui.plain(died), icon=":material/heart_broken:")
