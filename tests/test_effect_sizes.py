@@ -35,7 +35,8 @@ def effsize_cliff_delta(treatment, control, unbiased: bool, normal: bool) -> tup
     d_i, d_j = dominance.mean(axis=1), dominance.mean(axis=0)
     ssr = ((dominance - d_) ** 2).sum()
     if unbiased:
-        s_d = (n2 ** 2 * ((d_i - d_) ** 2).sum() + n1 ** 2 * ((d_j - d_) ** 2).sum() - ssr) / (n1 * n2 * (n1 - 1) * (n2 - 1))
+        s_d = ((n2 ** 2 * ((d_i - d_) ** 2).sum() + n1 ** 2 * ((d_j - d_) ** 2).sum() - ssr)
+               / (n1 * n2 * (n1 - 1) * (n2 - 1)))
     else:
         s_i, s_j = ((d_i - d_) ** 2).sum() / (n1 - 1), ((d_j - d_) ** 2).sum() / (n2 - 1)
         s_d = ((n2 - 1) * s_i + (n1 - 1) * s_j + ssr / ((n1 - 1) * (n2 - 1))) / (n1 * n2)
