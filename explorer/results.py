@@ -234,10 +234,11 @@ class ResultStore(ResultCharts):
         return patched_frames.replaced_runs(frame, views.view_data(now, ["runs"])["runs"], changed) if same else None
 
     def runs_with_config(self, key: str, values: list[str]) -> list[str]:
-        """Runs whose flattened config has `key` equal to one of `values` (JSON text), once per
-        snapshot."""
-        return list(self.of_snapshot(("with_config", key, tuple(values)), lambda now: queries.runs_with_config(
-            self.connection(now, tables=()), key, values)))
+        """Runs whose flattened config has `key` equal to one of `values` (JSON text, as
+        `config_values` lists them: 0 stands for 0.0 too), once per snapshot."""
+        texts = self.root_configs().texts_of(key, values)
+        return list(self.of_snapshot(("with_config", key, tuple(texts)), lambda now: queries.runs_with_config(
+            self.connection(now, tables=()), key, texts)))
 
     def sql(self, query: str, limits: sandbox.Limits = sandbox.Limits()) -> pd.DataFrame:
         """Ad hoc read-only SQL over the views (runs, config, metrics, mi, gradients, activations, ...),
@@ -285,8 +286,8 @@ class ResultStore(ResultCharts):
         return list(self.root_configs().keys)
 
     def config_values(self, key: str) -> list[str]:
-        """The values of flattened config `key` over every run as sorted JSON text ("null" for a
-        run without it)."""
+        """The values of flattened config `key` over every run as sorted JSON text, one per value as
+        configdiff compares them (1 for 1 and 1.0; "null" for a run without it)."""
         return self.root_configs().values_of(key)
 
     def groups(self, run_ids: list[str]) -> dict[str, list[str]]:

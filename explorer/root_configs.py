@@ -29,10 +29,19 @@ class RootConfigs:
     values: dict[str, list[str]]         # key -> its values as sorted JSON text, NULL when some run lacks it
     varying: list[str]                   # keys whose values differ among the runs (configdiff's rules)
     runs: int                            # how many runs
+    # key -> a value of `values` -> every JSON text of an equal value (configdiff.comparable: 0 and
+    # 0.0), where there are several: a hand-made run.json's 0 beside the trainer's 0.0 was listed twice
+    spellings: dict[str, dict[str, list[str]]]
 
     def values_of(self, key: str) -> list[str]:
-        """The values of `key` as sorted JSON text (NULL alone for a key no run has)."""
+        """The values of `key` as sorted JSON text, one per value as configdiff compares them (NULL
+        alone for a key no run has)."""
         return list(self.values.get(key, [NULL] if self.runs else []))
+
+    def texts_of(self, key: str, values: list[str]) -> list[str]:
+        """Every JSON text of `key` equal to one of `values` (of `values_of`), as the `config` view holds them."""
+        spelt = self.spellings.get(key, {})
+        return [text for value in values for text in spelt.get(value, [value])]
 
 
 def root_configs(config: pa.Table, runs: int) -> RootConfigs:
@@ -44,9 +53,17 @@ def root_configs(config: pa.Table, runs: int) -> RootConfigs:
         texts.setdefault(key, []).append(text)
         having[key] = having.get(key, 0) + count
     partial = {key for key, count in having.items() if count < runs}
-    values = {key: sorted(set(found) | ({NULL} if key in partial else set())) for key, found in texts.items()}
     decoded = {key: [json.loads(text) for text in found] for key, found in texts.items()}
-    return RootConfigs(sorted(texts), values, configdiff.varying_of_values(decoded, partial), runs)
+    spellings: dict[str, dict[str, list[str]]] = {}
+    for key, found in texts.items():
+        equal: dict[Any, list[str]] = {}
+        for text, value in zip(found, decoded[key]):
+            equal.setdefault(repr(configdiff.comparable(value)), []).append(text)   # repr: a NaN equals its copy
+        spellings[key] = {min(same): sorted(same) for same in equal.values() if len(same) > 1}
+        texts[key] = [min(same) for same in equal.values()]
+    values = {key: sorted(set(found) | ({NULL} if key in partial else set())) for key, found in texts.items()}
+    return RootConfigs(sorted(texts), values, configdiff.varying_of_values(decoded, partial), runs,
+                       {key: spelt for key, spelt in spellings.items() if spelt})
 
 
 def flat_configs(config: pa.Table, run_ids: list[str]) -> dict[str, dict[str, Any]]:

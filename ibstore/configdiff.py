@@ -24,7 +24,7 @@ from ibstore.flatten import flatten
 
 __all__ = ["flatten", "varying_keys", "varying_flat_keys", "varying_seed", "format_config", "format_value", "short_value",
            "labels", "told_apart", "common_config_with_var", "differing_keys", "varying_of_values", "same_networks",
-           "VAR", "SEED_KEY", "LAUNCH_SETTINGS", "MEASUREMENT_SETTINGS"]
+           "comparable", "VAR", "SEED_KEY", "LAUNCH_SETTINGS", "MEASUREMENT_SETTINGS"]
 
 SEED_KEY = "seed"
 # config keys that are no property of a run: `n_runs` counts the seeds launched with it (seed 3
@@ -56,7 +56,7 @@ def varying_of_values(distinct: dict[str, list[Any]], partial: set[str]) -> list
     """`varying_flat_keys` (launch settings left out) from each key's distinct values over the configs
     (`distinct`) and the keys some configs lack (`partial`), instead of from every config (explorer.root_configs)."""
     return [key for key in sorted(distinct) if key not in _skipped(with_settings=False)
-            and len({_comparable(v) for v in distinct[key]} | ({_MISSING} if key in partial else set())) > 1]
+            and len({comparable(v) for v in distinct[key]} | ({_MISSING} if key in partial else set())) > 1]
 
 
 def _skipped(with_settings: bool) -> set[str]:
@@ -67,7 +67,7 @@ def varying_seed(configs: list[dict[str, Any]]) -> bool:
     return _varies([flatten(config) for config in configs], SEED_KEY)
 
 
-# Scalars of these types equal to another of the same type are the same value under _comparable
+# Scalars of these types equal to another of the same type are the same value under comparable
 # (NaN is unequal to itself and takes the full comparison).
 _PLAIN = (str, int, float, type(None))
 
@@ -76,8 +76,8 @@ def _varies(flats: list[dict[str, Any]], key: str) -> bool:
     first = flats[0].get(key, _MISSING) if flats else _MISSING
     if type(first) in _PLAIN and all(type(v) is type(first) and v == first
                                      for v in (flat.get(key, _MISSING) for flat in flats)):
-        return False   # one value everywhere: the common case, decided without _comparable (100,000 runs)
-    return len({_comparable(flat[key]) if key in flat else _MISSING for flat in flats}) > 1
+        return False   # one value everywhere: the common case, decided without comparable (100,000 runs)
+    return len({comparable(flat[key]) if key in flat else _MISSING for flat in flats}) > 1
 
 
 def same_networks(configs: dict[str, dict[str, Any]]) -> list[list[str]]:
@@ -94,22 +94,22 @@ def same_networks(configs: dict[str, dict[str, Any]]) -> list[list[str]]:
     by_identity: dict[tuple, list[str]] = {}
     for key, config in configs.items():
         # as text: a NaN (a hand-made run.json's) is the same value in two copies, though unequal to itself
-        identity = tuple(sorted((k, repr(_comparable(v))) for k, v in flatten(config).items()
+        identity = tuple(sorted((k, repr(comparable(v))) for k, v in flatten(config).items()
                                 if k.split(".")[0] not in LAUNCH_SETTINGS | MEASUREMENT_SETTINGS))
         by_identity.setdefault(identity, []).append(key)
     return [keys for keys in by_identity.values() if len(keys) > 1]
 
 
-def _comparable(value: Any) -> Any:
+def comparable(value: Any) -> Any:
     """A hashable form in which equal values are equal: 1 and 1.0 alike, True unlike 1."""
     if isinstance(value, bool):
         return ("bool", value)
     if isinstance(value, (int, float)):
         return ("number", float(value))
     if isinstance(value, (list, tuple)):
-        return ("list", tuple(_comparable(v) for v in value))
+        return ("list", tuple(comparable(v) for v in value))
     if isinstance(value, dict):
-        return ("dict", tuple(sorted((k, _comparable(v)) for k, v in value.items())))
+        return ("dict", tuple(sorted((k, comparable(v)) for k, v in value.items())))
     if value is None or isinstance(value, str):
         return (type(value).__name__, value)
     return ("other", repr(value))
@@ -216,5 +216,5 @@ def told_apart(titles: dict[str, str], cohorts: dict[str, str | None]) -> dict[s
 
 
 def _sortable(value: Any) -> tuple:
-    kind, payload = _comparable(value)
+    kind, payload = comparable(value)
     return (kind, payload if kind == "number" else repr(payload))

@@ -47,9 +47,25 @@ def test_keys_values_and_varying_keys_are_those_of_the_configs_on_disk(root):
     assert set(store.varying_keys()) == {"flag", "nested.lr", "only_some"}    # 1 == 1.0, [1, 2] == [1.0, 2]
     assert store.config_keys() == sorted(set().union(*flats))
     for key in [*store.config_keys(), "no.such.key"]:
-        expected = sorted({json.dumps(flat.get(key), sort_keys=True) for flat in flats})
-        assert store.config_values(key) == expected, key
+        distinct = {}      # one JSON text per value as configdiff compares them, the shortest
+        for flat in flats:
+            text = json.dumps(flat.get(key), sort_keys=True)
+            same = repr(configdiff.comparable(flat.get(key)))
+            distinct[same] = min(distinct.get(same, text), text)
+        assert store.config_values(key) == sorted(distinct.values()), key
     assert store.config_values("only_some") == ["[0]", "null"]               # a run lacks it, one holds null
+    assert store.config_values("same_number") == ["1"]                       # 1 and 1.0: one value
+    assert store.config_values("flag") == ["1", "true"]                      # a bool is no number
+
+
+def test_a_value_spelt_two_ways_is_listed_once_and_filters_every_run_holding_it(root):
+    """A hand-made run.json's integer 0 beside the trainer's 0.0 was listed twice in the Runs page's
+    Values filter ("0", "0"), each choosing only its own spelling's runs."""
+    configs = configs_on_disk(root)
+    store = ResultStore(root)
+    assert sorted(store.runs_with_config("same_number", ["1"])) == sorted(configs)
+    assert sorted(store.runs_with_config("items", store.config_values("items"))) == sorted(configs)
+    assert store.runs_with_config("flag", ["1"]) == [r for r, c in configs.items() if type(c["flag"]) is int]
 
 
 def test_flat_configs_of_some_runs_are_their_flattened_configs(root):
