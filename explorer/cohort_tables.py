@@ -8,7 +8,7 @@ show the same tables, so what a page says and what a report says are one text.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,12 +64,15 @@ VERDICTS = (f"compresses: yes at p < {stats.ALPHA:g} and q < {stats.ALPHA:g} (th
 ADJUSTED = ("q: p adjusted by Benjamini-Hochberg over every layer tested with it (all the layers recorded, shown or "
             "not; not a layer at its ceiling or with clipping bins, which has no test). Read q when asking which "
             "layers: noise alone gives one p < 0.05 among six independent layers one time in four.")
+# The heading of `last_hidden_comparison_table`, with the group every row is compared with, else EACH_COMPARED.
+LAST_HIDDEN_QUESTION = "Does the last hidden layer compress more or less than in {}?"
+EACH_COMPARED = "the group each is compared with"
 # Beside `last_hidden_comparison_table`.
-LAST_HIDDEN_COMPARED = (f"The last hidden layer's {stats.EXCESS}, each seed group against the reference group: one "
+LAST_HIDDEN_COMPARED = (f"The last hidden layer's {stats.EXCESS}, in the comparison table's pairs of seed groups: one "
                         "layer and one quantity asked of in advance, so its q adjusts over the groups alone "
                         "(Benjamini-Hochberg), where each estimator's comparison table adjusts over every group and "
-                        "layer. a - b, its 95 % interval and p as there. A group of another depth than the "
-                        "reference's is not in it: its last hidden layer is another layer.")
+                        "layer. a - b, its 95 % interval and p as there. A pair of groups of two depths is not in "
+                        "it: their last hidden layers are different layers.")
 # How the per-layer tables show compression over the floor (ibstore.stats.drop_test).
 EXCESS_BOUND = (f"noise floor: how far a run's own peak stands above its I(X;T) at the epoch where its group's mean "
                 f"peaks, the part of peak - final that picking each run's own maximum adds. {stats.EXCESS}: the "
@@ -92,6 +95,9 @@ CLIFF_INTERVAL = ("with its own 95 % interval (Feng and Cliff's, as R's effsize 
                   "are too few for p < 0.05), which is neither the test's nor adjusted as q is: it can hold 0 where "
                   "p < 0.05, and leave 0 out where p >= 0.05.")
 # What a comparison row holds (ibstore.stats.compare): said beside every comparison table.
+PAIRS = ("Where the groups differ in one key, each is compared with the reference. In a grid of several keys, "
+         "each group is compared with its nearest groups that hold the reference's value where they differ from "
+         "it: each key's effect at each level of the others (in a 2 x 2 grid, four comparisons).")
 COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the studentized permutation test's "
                     "(Welch's t permuted) and Welch's t test's, and its 95 % interval, the span of the two tests' "
                     "intervals, so the interval leaves out 0 exactly when p < 0.05 (unbounded where the seeds are too "
@@ -104,8 +110,8 @@ COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the s
                     "test where a group peaks at its last logged epoch (0 in every seed by construction). Cliff's "
                     f"delta: P(a > b) - P(a < b), {CLIFF_INTERVAL} q over groups and layers: p adjusted by "
                     "Benjamini-Hochberg over "
-                    "every group compared with the reference and every layer; read it when asking which groups differ "
-                    "from the reference.")
+                    "every pair of groups compared and every layer; read it when asking which groups differ. "
+                    f"{PAIRS}")
 # What a trend row holds (ibstore.trend): said beside every trend table.
 TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares slope of the quantity against the "
                  "run's step along {key} (the values of its runs kept, ranked 0 to k - 1, so their spacing does not "
@@ -129,12 +135,13 @@ HEALTH_CAPTION = ("Per seed group, its runs that ended on their own (completed o
                   "are dead, saturated or diverged; final test accuracy over its completed runs (mean [95 % t "
                   "interval]), dead networks included, diverged ones left out (the runs view keeps the accuracy "
                   "of a diverged run's last epoch where it was finite).")
+# Which groups are compared (`compared_pairs`): said beside every comparison table.
 # What the final test accuracy's comparison holds (`accuracy_comparison`).
 ACCURACY_CAPTION = ("Final test accuracy over each group's completed runs, dead networks included: their chance "
                     "accuracy is what that setting gives. Difference of means a - b, two-sided p and its 95 % "
                     "interval from the studentized permutation test bounded by Welch's t test, as every comparison of "
-                    "two groups. q: p adjusted by Benjamini-Hochberg over the groups compared. Cliff's delta: P(a > "
-                    f"b) - P(a < b), {CLIFF_INTERVAL}")
+                    "two groups. q (over groups): p adjusted by Benjamini-Hochberg over the pairs of groups "
+                    f"compared. Cliff's delta: P(a > b) - P(a < b), {CLIFF_INTERVAL} {PAIRS}")
 # What the at-a-glance p and q answer: one layer per group, chosen before looking, so no q over layers.
 ONE_LAYER = ("One layer per group, chosen in advance (the last hidden one): its p needs no adjustment over layers. "
              "q (over groups): p adjusted by Benjamini-Hochberg over the groups, per estimator (each estimator "
@@ -445,25 +452,73 @@ def live_groups(these: pd.DataFrame, labels: dict[str, str]) -> list[str]:
     return [group_id for group_id in labels if group_id in kept]
 
 
+def compared_pairs(configs: dict[str, dict], reference: str) -> list[tuple[str, str]]:
+    """The comparisons (a, b) among the seed groups of `configs` (group_id -> its flattened config, in
+    the tables' order): each group a other than the `reference` against its nearest groups b that hold
+    the reference's value in every key where they differ from a. Along one key that is every group
+    against the reference. In a grid it is each key's effect at each level of the others: a 2 x 2
+    grid of learning rate and activation compared lr=0.1, relu only with the reference lr=0.01, tanh,
+    so no comparison asked of the learning rate alone under relu (a new user's). Where no group is
+    nearer than the reference, a is compared with it (groups that differ in two keys at once, or a
+    group whose config is the reference's: a group of networks trained twice).
+
+    >>> grid = {"lo,tanh": {"lr": 1, "fn": "tanh"}, "hi,tanh": {"lr": 10, "fn": "tanh"},
+    ...         "lo,relu": {"lr": 1, "fn": "relu"}, "hi,relu": {"lr": 10, "fn": "relu"}}
+    >>> compared_pairs(grid, "lo,tanh")
+    [('hi,tanh', 'lo,tanh'), ('lo,relu', 'lo,tanh'), ('hi,relu', 'hi,tanh'), ('hi,relu', 'lo,relu')]
+    >>> compared_pairs({"a": {"lr": 1, "fn": "tanh"}, "b": {"lr": 10, "fn": "relu"}}, "a")
+    [('b', 'a')]
+    """
+    keys = configdiff.varying_flat_keys(list(configs.values()))
+    values = {group: {key: repr(configdiff.comparable(flat.get(key))) for key in keys}
+              for group, flat in configs.items()}
+    pairs = []
+    for group in configs:
+        if group == reference:
+            continue
+        # the groups b that differ from `group` only where b holds the reference's values (the
+        # reference among them), by the keys they differ in; the nearest are those no other is within
+        toward = {other: frozenset(key for key in keys if values[other][key] != values[group][key])
+                  for other in configs if other != group
+                  and all(values[other][key] in (values[group][key], values[reference][key]) for key in keys)}
+        nearest = [(group, other) for other, apart in toward.items()
+                   if apart and not any(closer < apart for closer in toward.values() if closer)]
+        pairs += nearest or [(group, reference)]    # the reference's config under another group's name
+    return pairs
+
+
 def reference_comparisons(these: pd.DataFrame, labels: dict[str, str], reference: str | None = None,
-                          curves: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Every seed group of `these` (phases rows of one estimator, params and split) with a kept run
-    (`live_groups`) against the `reference` group (the first of them if it has none: `reference_note`)
-    on COMPARED, per layer: `stats.compare_groups`' rows with group_id, reference, layer_name and
-    q_groups, q over every group and layer compared (`stats.over_groups`); empty if there is no
-    other such group. A group without a kept run has no value to compare: it is left out
-    (`not_compared`). The `curves` of these runs (CURVES_SQL's rows, of any estimator: looked up by
-    key) bound the p of compression over the floor and give the SNR curves (`stats.compare_groups`)."""
+                          curves: pd.DataFrame | None = None, configs: dict[str, dict] | None = None) -> pd.DataFrame:
+    """The seed groups of `these` (phases rows of one estimator, params and split) with a kept run
+    (`live_groups`) compared on COMPARED, per layer: with `configs` (run_id -> flattened config, of
+    these runs or more) the pairs of `compared_pairs` around the `reference` group, else every group
+    against it; the reference is the first such group if it has none (`reference_note`).
+    `stats.compare_groups`' rows with group_id (a), compared_with (b), layer_name and q_groups, q
+    over every pair and layer compared (`stats.over_groups`); empty if there is no other such
+    group. A group without a kept run has no value to compare: it is left out (`not_compared`). The
+    `curves` of these runs (CURVES_SQL's rows, of any estimator: looked up by key) bound the p of
+    compression over the floor and give the SNR curves (`stats.compare_groups`)."""
     live = live_groups(these, labels)
     reference = reference if reference in live else live[0] if live else None
-    compared = [stats.compare_groups(these, other, reference, COMPARED, curves).assign(group_id=other)
-                for other in live if other != reference]
+    pairs = _pairs(these, live, reference, configs)
+    compared = [stats.compare_groups(these, a, b, COMPARED, curves).assign(group_id=a, compared_with=b)
+                for a, b in pairs]
     if not compared:
         return pd.DataFrame()
     compared = pd.concat(compared, ignore_index=True)
     names = these.drop_duplicates("layer").set_index("layer")["layer_name"]
     return compared.assign(q_groups=stats.over_groups(compared), reference=reference,
                            layer_name=compared["layer"].map(names))
+
+
+def _pairs(rows: pd.DataFrame, groups: list[str], reference: str | None,
+           configs: dict[str, dict] | None) -> list[tuple[str, str]]:
+    """`compared_pairs` of `groups` (rows: runs with run_id and group_id) where `configs` (run_id -> its
+    flattened config) are given, else each group against the reference."""
+    if configs is None:
+        return [(group, reference) for group in groups if group != reference]
+    first_run = rows.drop_duplicates("group_id").set_index("group_id")["run_id"]
+    return compared_pairs({group: configs.get(first_run[group], {}) for group in groups}, reference)
 
 
 def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str | None = None,
@@ -475,7 +530,8 @@ def comparison_table(these: pd.DataFrame, labels: dict[str, str], reference: str
         return pd.DataFrame()
     if layers is not None:
         compared = compared[compared["layer"].isin(list(layers))]
-    rows = [{"a": labels[item.group_id], "b": labels[item.reference], "layer": layer_label(item.layer, item.layer_name),
+    rows = [{"a": labels[item.group_id], "b": labels[item.compared_with],
+             "layer": layer_label(item.layer, item.layer_name),
              "quantity": quantity_text(item), **_compared_cells(item), "q (over layers)": p_text(item.q_value),
              "q (over groups and layers)": p_text(item.q_groups), "Cliff's delta": cliffs_text(item)}
             for item in compared.itertuples(index=False)]
@@ -506,7 +562,7 @@ def last_hidden_comparisons(compared: pd.DataFrame, these: pd.DataFrame) -> pd.D
         return compared
     own = these.groupby("group_id")["layer"].agg(last_hidden_layer)        # each group's last hidden layer
     rows = compared[compared["quantity"] == stats.EXCESS]
-    like = (rows["layer"] == rows["group_id"].map(own)) & (rows["layer"] == rows["reference"].map(own))
+    like = (rows["layer"] == rows["group_id"].map(own)) & (rows["layer"] == rows["compared_with"].map(own))
     rows = rows[like]
     return rows.assign(q_groups=stats.over_layers(rows["p_value"].to_numpy(dtype=float)))
 
@@ -516,14 +572,45 @@ def other_depth_note(compared: pd.DataFrame, last: pd.DataFrame, labels: dict[st
     (`last_hidden_comparisons`) leaves out for their depth; None if there are none."""
     if compared.empty:
         return None
-    other = [labels[group] for group in dict.fromkeys(compared["group_id"]) if group not in set(last["group_id"])]
-    return (f"Not in this comparison, another depth than {labels[compared['reference'].iloc[0]]}'s (their last hidden "
-            f"layer is another layer): {'; '.join(other)}." if other else None)
+    against = one_compared_with(compared)
+    kept = set(zip(last["group_id"], last["compared_with"]))
+    pairs = dict.fromkeys(zip(compared["group_id"], compared["compared_with"]))
+    other = [pair_text(a, b, labels, against) for a, b in pairs if (a, b) not in kept]
+    if not other:
+        return None
+    if against is not None:
+        return (f"Not in this comparison, another depth than {labels[against]}'s (their last hidden layer is another "
+                f"layer): {'; '.join(other)}.")
+    return (f"Not in this comparison, pairs of two depths (their last hidden layers are different layers): "
+            f"{'; '.join(other)}.")
+
+
+def compared_title(b_labels: pd.Series, quoted: Callable[[str], str]) -> str:
+    """What a comparison table's heading says after "compared", from its "b" column: " with X" where
+    every group is compared with one (`quoted` as the page or report quotes a label), else the pairs.
+
+    >>> "Compared" + compared_title(pd.Series(["lr=1", "lr=1"]), str)
+    'Compared with lr=1'
+    """
+    if b_labels.nunique() == 1:
+        return f" with {quoted(b_labels.iloc[0])}"
+    return " in pairs: each key's effect at each level of the others"
+
+
+def one_compared_with(compared: pd.DataFrame) -> str | None:
+    """The one group every row of `compared` (`reference_comparisons`) is compared with (the reference,
+    where the groups differ in one key), or None where the pairs of a grid have several."""
+    return compared["compared_with"].iloc[0] if compared["compared_with"].nunique() == 1 else None
+
+
+def pair_text(a: str, b: str, labels: dict[str, str], against: str | None) -> str:
+    """A compared pair as the sentences name it: a's label where every pair has b (`against`), else "a against b"."""
+    return labels[a] if against is not None else f"{labels[a]} against {labels[b]}"
 
 
 def last_hidden_comparison_table(rows: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
     """`last_hidden_comparisons` as the tables show them."""
-    return pd.DataFrame([{"a": labels[item.group_id], "b": labels[item.reference],
+    return pd.DataFrame([{"a": labels[item.group_id], "b": labels[item.compared_with],
                           "layer": layer_label(item.layer, item.layer_name), **_compared_cells(item),
                           "q (over groups)": p_text(item.q_groups), "Cliff's delta": cliffs_text(item)}
                          for item in rows.itertuples(index=False)])
@@ -534,21 +621,24 @@ MAX_DIFFERENCES_NAMED = 10   # rows a sentence names one by one; more are counte
 
 def differences_note(compared: pd.DataFrame, labels: dict[str, str], family: str = "groups and layers",
                      scope: str = "in any layer or quantity tested") -> str | None:
-    """The sentence answering "which groups differ from the reference?" from `reference_comparisons`
+    """The sentence answering "which groups differ?" from `reference_comparisons`
     (or `last_hidden_comparisons`, whose q is over the groups alone: `family`, and `scope` what was
     tested): the rows with q_groups below ALPHA (Benjamini-Hochberg: on average at most 5 % of them
-    are noise), by group, each with its difference and interval, or counted with their layers when
+    are noise), by pair, each with its difference and interval, or counted with their layers when
     there are more than MAX_DIFFERENCES_NAMED; or that none does, and why it could not. None where
     nothing was compared."""
     if compared.empty:
         return None
-    reference = labels[compared["reference"].iloc[0]]
+    against = one_compared_with(compared)
+    # "from initial_bias=0" where every group is compared with it; a grid's pairs are named each ("a against b")
+    from_whom = f" from {labels[against]}" if against is not None else ""
     tested = compared.dropna(subset=["p_value"])
     without = _untested_comparisons(compared[compared["p_value"].isna()])
     if tested.empty:
         rising = ("; a group whose I(X;T) still rises at its last logged epoch has not fallen there yet: train "
                   "longer to compare" if (compared["note"] == stats.PEAKS_AT_END).any() else "")
-        return (f"No comparison with {reference} could be tested ({without}): no evidence of a difference, nor of "
+        return (f"No comparison{f' with {labels[against]}' if against is not None else ''} could be tested "
+                f"({without}): no evidence of a difference, nor of "
                 f"none; each group's own verdict stands{rising}.")
     without = f" ({without.replace(' without', ' more without', 1)})" if without else ""
     found = compared[compared["q_groups"] < stats.ALPHA]
@@ -560,26 +650,27 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str], family: str
                  f": no q can reach {stats.ALPHA:g} with these seeds" if needed is None else
                  f": q < {stats.ALPHA:g} needs at least {needed} of them at that p, so with these seeds a "
                  "difference can be there and not shown")
-        return (f"No group is shown to differ from {reference} at q (over {family}) < {stats.ALPHA:g}, "
+        return (f"No {'group' if against is not None else 'pair of groups'} is shown to differ{from_whom} "
+                f"at q (over {family}) < {stats.ALPHA:g}, "
                 f"{scope} (the smallest p these seeds allow is {number_text(smallest)}, and "
                 f"each quantity's q adjusts up to {per_quantity} test{'' if per_quantity == 1 else 's'} "
                 f"together{reach})"
                 f"{without}.")
-    by_group = found.groupby("group_id", sort=False)
+    by_group = found.groupby(["group_id", "compared_with"], sort=False)
     if len(found) <= MAX_DIFFERENCES_NAMED:
-        named = [f"{labels[group_id]}: " + "; ".join(
+        named = [f"{pair_text(*pair, labels, against)}: " + "; ".join(
                      f"{layer_label(row.layer, row.layer_name)} {quantity_text(row)} " +
                      (f"{'later' if row.cliffs_delta > 0 else 'earlier'} by ranks (Cliff's delta "
                       f"{cliffs_text(row)}; {CENSORED_WHY[row.note]})"
                       if row.note in CENSORED_WHY
                       else f"{number_text(row.difference)} {difference_interval(row.note, row.ci_low, row.ci_high)}")
                      for row in rows.itertuples())
-                 for group_id, rows in by_group]
-        return (f"Differ from {reference} at q (over {family}) < {stats.ALPHA:g} (a - b [95 % CI]), "
+                 for pair, rows in by_group]
+        return (f"Differ{from_whom} at q (over {family}) < {stats.ALPHA:g} (a - b [95 % CI]), "
                 f"{len(found)} of {_tested(len(tested))}{without}: " + ". ".join(named) + ".")
-    counted = [f"{labels[group_id]} ({len(rows)}, layers {', '.join(map(str, sorted(set(rows['layer']))))})"
-               for group_id, rows in by_group]
-    return (f"Differ from {reference} at q (over {family}) < {stats.ALPHA:g}: {len(found)} of "
+    counted = [f"{pair_text(*pair, labels, against)} ({len(rows)}, layers "
+               f"{', '.join(map(str, sorted(set(rows['layer']))))})" for pair, rows in by_group]
+    return (f"Differ{from_whom} at q (over {family}) < {stats.ALPHA:g}: {len(found)} of "
             f"{_tested(len(tested))}{without}, the table's rows with that q, in " + "; ".join(counted) + ".")
 
 
@@ -780,21 +871,23 @@ def first_alive(runs: pd.DataFrame, groups: list[str]) -> str:
     return next((group_id for group_id in groups if group_id in alive), groups[0])
 
 
-def accuracy_comparison(runs: pd.DataFrame, labels: dict[str, str], reference: str | None = None) -> pd.DataFrame:
-    """Final test accuracy of every seed group of `runs` (completed runs' `runs` rows, dead ones too)
-    against `reference` (default: the first group with a run that is not dead, as the comparisons of
-    the phases start, else the first): the comparison's cells, q over the groups, Cliff's delta."""
+def accuracy_comparison(runs: pd.DataFrame, labels: dict[str, str], reference: str | None = None,
+                        configs: dict[str, dict] | None = None) -> pd.DataFrame:
+    """Final test accuracy of the seed groups of `runs` (completed runs' `runs` rows, dead ones too)
+    compared in the pairs `reference_comparisons` makes of them with `configs` (else every group
+    against `reference`), the reference by default the first group with a run that is not dead, as
+    the comparisons of the phases start, else the first: the comparison's cells, q over the pairs,
+    Cliff's delta."""
     groups = [group_id for group_id in labels if group_id in set(runs["group_id"])]
     if len(groups) < 2:
         return pd.DataFrame()
     reference = reference if reference in groups else first_alive(runs, groups)
     accuracy = {group_id: runs.loc[runs["group_id"] == group_id, "final_test_accuracy"] for group_id in groups}
-    compared = [(group_id, stats.compare(accuracy[group_id], accuracy[reference]))
-                for group_id in groups if group_id != reference]
-    q_values = stats.over_layers(np.array([item.p_value for _, item in compared]))
-    return pd.DataFrame([{"a": labels[group_id], "b": labels[reference], **_compared_cells(item),
+    compared = [(a, b, stats.compare(accuracy[a], accuracy[b])) for a, b in _pairs(runs, groups, reference, configs)]
+    q_values = stats.over_layers(np.array([item.p_value for *_, item in compared]))
+    return pd.DataFrame([{"a": labels[a], "b": labels[b], **_compared_cells(item),
                           "q (over groups)": p_text(q), "Cliff's delta": cliffs_text(item)}
-                         for (group_id, item), q in zip(compared, q_values)])
+                         for (a, b, item), q in zip(compared, q_values)])
 
 
 def reference_note(these: pd.DataFrame, labels: dict[str, str], reference: str | None) -> str | None:

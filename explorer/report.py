@@ -354,9 +354,10 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     health = cohort_tables.health_table(runs, labels)
     lines += ["## Health per seed group", "", cohort_tables.HEALTH_CAPTION, "", *_markdown(health), ""]
     _save_table(health, folder, "health")
-    accuracy = cohort_tables.accuracy_comparison(completed, labels, reference)
+    configs = store.flat_configs(run_ids)
+    accuracy = cohort_tables.accuracy_comparison(completed, labels, reference, configs)
     if not accuracy.empty:
-        lines += [f"### Final test accuracy compared with {inline_text(accuracy['b'].iloc[0])}", "",
+        lines += [f"### Final test accuracy compared{cohort_tables.compared_title(accuracy['b'], inline_text)}", "",
                   cohort_tables.ACCURACY_CAPTION, "", *_markdown(accuracy), ""]
         _save_table(accuracy, folder, "accuracy-comparison")
     phases, curves = store.phases(run_ids), store.phase_curves(run_ids)
@@ -382,7 +383,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         lines += _paragraphs([cohort_tables.clipped_note(these, labels)])
         these_curves = curves[(curves["estimator"] == estimator) & (curves["params"] == params)
                               & (curves["split"] == split)]
-        section, glanced = _tables(these, these_curves, curves, labels, reference, along, folder, name,
+        section, glanced = _tables(these, these_curves, curves, labels, reference, configs, along, folder, name,
                                    f"{estimator} {params}")
         lines += section
         glances.append(glanced)
@@ -404,10 +405,11 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         compared_all = pd.concat(compared, ignore_index=True) if compared else pd.DataFrame()
         if compared:
             _save_table(compared_all, folder, "glance-compared")
-        # each estimator's reference is the first group it has a live run of: one name only where they agree
+        # each estimator's reference is the first group it has a live run of, and a grid's pairs have
+        # several: one name only where every row has it
         references = list(dict.fromkeys(compared_all["b"])) if compared else []
-        reference_group = inline_text(references[0]) if len(references) == 1 else "the reference group"
-        at_glance += [f"### Does the last hidden layer compress more or less than in {reference_group}?",
+        reference_group = inline_text(references[0]) if len(references) == 1 else cohort_tables.EACH_COMPARED
+        at_glance += ["### " + cohort_tables.LAST_HIDDEN_QUESTION.format(reference_group),
                       "",
                       cohort_tables.LAST_HIDDEN_COMPARED, "", *(_markdown(compared_all) + [""] if compared else []),
                       *_paragraphs(g.compared_note for g in glances)]
@@ -445,12 +447,13 @@ class _Glance:
 
 
 def _tables(these: pd.DataFrame, these_curves: pd.DataFrame, curves: pd.DataFrame, labels: dict[str, str],
-            reference: str | None, along: cohort_tables.Along | None, folder: Path, name: str,
-            estimator: str) -> tuple[list[str], _Glance]:
+            reference: str | None, configs: dict[str, dict], along: cohort_tables.Along | None, folder: Path,
+            name: str, estimator: str) -> tuple[list[str], _Glance]:
     """One estimator's tables (phases rows `these` and I(X;T) curves of one estimator, params and split;
     the comparisons and trends get every estimator's `curves`, whose rows also carry a layer's SNR, a
-    run's whatever the estimator): per seed group and layer, compared with the reference, the trend
-    along a key; and its glance."""
+    run's whatever the estimator): per seed group and layer, compared in pairs around the reference
+    (`configs`: run_id -> flattened config, cohort_tables.compared_pairs), the trend along a key; and
+    its glance."""
     group_stats = in_order(stats.phase_stats(these, these_curves), "group_id", labels)   # the labels' order
     group_stats["group"] = group_stats["group_id"].map(labels)
     table = cohort_tables.group_table(group_stats)
@@ -461,14 +464,14 @@ def _tables(these: pd.DataFrame, these_curves: pd.DataFrame, curves: pd.DataFram
              f"Mean [95 % t interval] over seeds; {stats.COMPRESSION_TEST}. {cohort_tables.EXCESS_BOUND} "
              f"{cohort_tables.ADJUSTED} {cohort_tables.VERDICTS} {cohort_tables.UNDECIDED}", "",
              *_paragraphs(notes), *_markdown(table), ""]
-    compared = cohort_tables.reference_comparisons(these, labels, reference, curves)
+    compared = cohort_tables.reference_comparisons(these, labels, reference, curves, configs)
     comparison = cohort_tables.comparison_table(these, labels, compared=compared)
     if not comparison.empty:
         _save_table(comparison, folder, f"{name}-comparison")
         notes = [cohort_tables.reference_note(these, labels, reference), cohort_tables.not_compared(these, labels),
                  cohort_tables.schedule_note(these_curves, these, labels),
                  cohort_tables.differences_note(compared, labels), cohort_tables.horizon_note(compared)]
-        lines += [f"### Seed groups compared with {inline_text(comparison['b'].iloc[0])}", "",
+        lines += [f"### Seed groups compared{cohort_tables.compared_title(comparison['b'], inline_text)}", "",
                   f"{cohort_tables.COMPARED_CAPTION} {cohort_tables.ADJUSTED}", "", *_paragraphs(notes),
                   *_markdown(comparison), ""]
     if along is not None:

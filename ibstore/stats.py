@@ -1332,7 +1332,7 @@ def bounded_by(p_value: float, low: float, high: float, other_p: float) -> tuple
 
 
 def over_groups(comparisons: pd.DataFrame) -> np.ndarray:
-    """q of `compare_groups` rows of several groups against one reference: Benjamini-Hochberg over
-    every group and layer compared, per estimator, params, split and quantity, the family of the
-    question "which groups differ from the reference, and at which layers"."""
+    """q of `compare_groups` rows of several pairs of groups (each against one reference, or a grid's
+    pairs): Benjamini-Hochberg over every pair and layer compared, per estimator, params, split and
+    quantity, the family of the question "which groups differ, and at which layers"."""
     return with_q(comparisons, [*FAMILY, "quantity"])["q_value"].to_numpy()

@@ -1734,7 +1734,7 @@ def test_the_same_networks_logged_on_two_schedules_read_the_same_cut_drops():
     phases = _censored_drop_rows((("a", [60, 60, 100, 400]), ("b", [41, 46, 100, None])),   # each on its own epochs
                                  snr_last_epoch={"a": 1500, "b": 300})
     compared = stats.compare_groups(phases, "b", "a", ("snr_drop_epoch",), _snr_curves(curves)).assign(
-        group_id="b", reference="a", layer_name="dense_1", q_groups=1.0)
+        group_id="b", compared_with="a", reference="a", layer_name="dense_1", q_groups=1.0)
     row = compared.iloc[0]
     # shared up to 300: 0, 20, 60, 100, 160, 200, 300; both groups read 60, 60, 100 and censored at 300
     assert (row["horizon_epoch"], row["shared_epochs"], row["horizon_run"]) == (300, 7, "b-0")
@@ -1766,3 +1766,125 @@ def test_a_horizon_before_every_drop_gives_no_test():
     assert row["note"] == stats.NO_DROP and np.isnan(row["p_value"]) and np.isnan(row["difference"])
     assert (row["n_a"], row["n_b"], row["horizon_epoch"]) == (2, 2, 2)      # the seeds compared, all censored
     assert cohort_tables.UNTESTED_CELL[stats.NO_DROP] == "– (no seed's SNR halved in the epochs compared)"
+
+def simple_effects(configs: dict[str, dict], reference: str) -> set[tuple[str, str]]:
+    """The comparisons a full grid asks, by their definition: a against b where they differ in one key
+    only and b holds the reference's value of it (each key's effect at each level of the others)."""
+    pairs = set()
+    for a, b in itertools.permutations(configs, 2):
+        apart = [key for key in configs[a] if configs[a][key] != configs[b][key]]
+        if a != reference and len(apart) == 1 and configs[b][apart[0]] == configs[reference][apart[0]]:
+            pairs.add((a, b))
+    return pairs
+
+
+def grid(**levels) -> dict[str, dict]:
+    """Group id -> flattened config of every combination of `levels` (key -> its values), with the keys
+    that are no factor: the seed and a launch setting that differ between groups."""
+    keys = list(levels)
+    return {",".join(f"{k}={v}" for k, v in zip(keys, values)): {**dict(zip(keys, values)), "seed": i, "n_runs": i + 1}
+            for i, values in enumerate(itertools.product(*levels.values()))}
+
+
+def test_a_grid_is_compared_key_by_key_at_each_level_of_the_others():
+    # A new user's 2 x 2 grid of learning rate and activation compared every group with one reference,
+    # so the learning rate's effect under relu was asked nowhere.
+    two_by_two = grid(lr=[0.01, 0.1], fn=["tanh", "relu"])
+    assert cohort_tables.compared_pairs(two_by_two, "lr=0.01,fn=tanh") == [
+        ("lr=0.01,fn=relu", "lr=0.01,fn=tanh"), ("lr=0.1,fn=tanh", "lr=0.01,fn=tanh"),
+        ("lr=0.1,fn=relu", "lr=0.01,fn=relu"), ("lr=0.1,fn=relu", "lr=0.1,fn=tanh")]     # in the groups' order
+    for configs in (two_by_two, grid(lr=[0.001, 0.01, 0.1], fn=["tanh", "relu"]),
+                    grid(lr=[1, 2], fn=["tanh", "relu"], bias=[-1, 0, 1])):
+        flat = {group: {k: v for k, v in config.items() if k not in ("seed", "n_runs")}
+                for group, config in configs.items()}
+        for reference in configs:
+            pairs = cohort_tables.compared_pairs(configs, reference)
+            assert len(pairs) == len(set(pairs)) and set(pairs) == simple_effects(flat, reference), reference
+    # along one key, every group against the reference, as before grids; 1 and 1.0 are one value
+    along = {"a": {"bias": 0, "seed": 0}, "b": {"bias": 1.0, "seed": 1}, "c": {"bias": 2, "seed": 0}}
+    assert cohort_tables.compared_pairs(along, "b") == [("a", "b"), ("c", "b")]
+    # the reference's config under another group (the same networks trained twice): compared with it
+    assert cohort_tables.compared_pairs({**along, "d": {"bias": 1, "seed": 2}}, "b") == [
+        ("a", "b"), ("a", "d"), ("c", "b"), ("c", "d"), ("d", "b")]
+
+
+def test_a_grid_with_a_hole_or_keys_that_change_together_is_compared_with_its_nearest_groups():
+    holed = grid(lr=[0.01, 0.1], fn=["tanh", "relu"])
+    del holed["lr=0.01,fn=relu"]
+    # lr=0.1,relu has no relu group at the reference's rate: it is compared with lr=0.1,tanh alone
+    assert cohort_tables.compared_pairs(holed, "lr=0.01,fn=tanh") == [
+        ("lr=0.1,fn=tanh", "lr=0.01,fn=tanh"), ("lr=0.1,fn=relu", "lr=0.1,fn=tanh")]
+    # two groups apart in two keys, no group between: compared with each other
+    apart = {"a": {"lr": 1, "fn": "tanh"}, "b": {"lr": 2, "fn": "relu"}}
+    assert cohort_tables.compared_pairs(apart, "a") == [("b", "a")]
+    # two cohorts (name and activation change together) along a bias: the bias within each, the
+    # cohorts at each bias; never the relu cohort's bias 1 against the tanh cohort's bias 0
+    cohorts = {f"{fn}@{bias}": {"name": f"bias_{fn}", "fn": fn, "bias": bias}
+               for fn in ("tanh", "relu") for bias in (0, 1)}
+    assert sorted(cohort_tables.compared_pairs(cohorts, "tanh@0")) == [
+        ("relu@0", "tanh@0"), ("relu@1", "relu@0"), ("relu@1", "tanh@1"), ("tanh@1", "tanh@0")]
+
+
+def test_a_grids_comparisons_are_its_pairs_differences_with_q_over_every_pair_and_layer():
+    # 2 x 2: the learning rate shifts compression over the floor by 1 bit at every layer, the
+    # activation by nothing; 5 seeds a group, 3 layers
+    rng = np.random.default_rng(11)
+    configs_of_group = grid(lr=[0.01, 0.1], fn=["tanh", "relu"])
+    values = {group: rng.normal(0.5 + (config["lr"] == 0.1), 0.2, (3, 5)) for group, config in configs_of_group.items()}
+    phases = layered_phases({group: layers.tolist() for group, layers in values.items()})
+    configs = {f"{group}-s{seed}": {**configs_of_group[group], "seed": seed} for group in values for seed in range(5)}
+    labels = {group: group for group in values}
+    reference = "lr=0.01,fn=tanh"
+    compared = cohort_tables.reference_comparisons(phases, labels, reference, configs=configs)
+    excess = compared[compared["quantity"] == stats.EXCESS]
+    assert set(zip(excess["group_id"], excess["compared_with"])) == simple_effects(
+        {g: {"lr": c["lr"], "fn": c["fn"]} for g, c in configs_of_group.items()}, reference)
+    assert len(excess) == 4 * 3 and (compared["reference"] == reference).all()
+    for row in excess.itertuples():
+        assert row.difference == pytest.approx(values[row.group_id][row.layer].mean()
+                                               - values[row.compared_with][row.layer].mean())
+    assert excess["q_groups"].to_numpy() == pytest.approx(benjamini_hochberg(excess["p_value"]))
+    rate = excess["group_id"].str.startswith("lr=0.1") & excess["compared_with"].str.startswith("lr=0.01")
+    assert (excess.loc[rate, "q_groups"] < 0.05).all() and (excess.loc[~rate, "q_groups"] > 0.05).all()
+    note = cohort_tables.differences_note(compared, labels)
+    assert note.startswith("Differ at q (over groups and layers) < 0.05 (a - b [95 % CI]), ")
+    assert "lr=0.1,fn=relu against lr=0.01,fn=relu: " in note and "lr=0.1,fn=tanh against lr=0.01,fn=tanh: " in note
+    assert "lr=0.01,fn=relu against" not in note and "against lr=0.1,fn=tanh" not in note
+    table = cohort_tables.comparison_table(phases, labels, compared=compared)
+    assert set(zip(table["a"], table["b"])) == set(zip(compared["group_id"], compared["compared_with"]))
+    assert "Compared" + cohort_tables.compared_title(table["b"], str) == (
+        "Compared in pairs: each key's effect at each level of the others")
+    # one group a layer deeper: its two pairs have no like last hidden layer
+    deeper = layered_phases({group: (np.vstack([layers, layers[-1:]]) if group == "lr=0.1,fn=relu" else layers).tolist()
+                             for group, layers in values.items()})
+    compared_deeper = cohort_tables.reference_comparisons(deeper, labels, reference, configs=configs)
+    last = cohort_tables.last_hidden_comparisons(compared_deeper, deeper)
+    assert set(zip(last["group_id"], last["compared_with"])) == {("lr=0.01,fn=relu", reference),
+                                                                ("lr=0.1,fn=tanh", reference)}
+    assert cohort_tables.other_depth_note(compared_deeper, last, labels) == (
+        "Not in this comparison, pairs of two depths (their last hidden layers are different layers): "
+        "lr=0.1,fn=relu against lr=0.01,fn=relu; lr=0.1,fn=relu against lr=0.1,fn=tanh.")
+    # without configs (a notebook's call) every group against the reference, as before grids
+    plain = cohort_tables.reference_comparisons(phases, labels, reference)
+    assert set(plain["compared_with"]) == {reference} and set(plain["group_id"]) == set(values) - {reference}
+
+
+def test_final_accuracy_of_a_grid_is_compared_in_the_same_pairs():
+    configs_of_group = grid(lr=[0.01, 0.1], fn=["tanh", "relu"])
+    rng = np.random.default_rng(3)
+    runs = pd.DataFrame([{"run_id": f"{group}-s{seed}", "group_id": group, "status": "completed",
+                          "dead_network": False, "diverged": False, "final_test_accuracy": rng.uniform(0.6, 0.9)}
+                         for group in configs_of_group for seed in range(4)])
+    configs = {run_id: configs_of_group[group] for run_id, group in zip(runs["run_id"], runs["group_id"])}
+    labels = {group: group for group in configs_of_group}
+    table = cohort_tables.accuracy_comparison(runs, labels, "lr=0.01,fn=tanh", configs)
+    pairs = simple_effects({g: {"lr": c["lr"], "fn": c["fn"]} for g, c in configs_of_group.items()}, "lr=0.01,fn=tanh")
+    assert set(zip(table["a"], table["b"])) == pairs and len(table) == 4
+    accuracy = runs.groupby("group_id")["final_test_accuracy"].mean()
+    assert table["a - b"].tolist() == [cohort_tables.number_text(accuracy[a] - accuracy[b])
+                                       for a, b in zip(table["a"], table["b"])]
+    # p is at least Welch's (the larger of it and the permutation test's)
+    welch = [scipy_stats.ttest_ind(runs.loc[runs["group_id"] == a, "final_test_accuracy"],
+                                   runs.loc[runs["group_id"] == b, "final_test_accuracy"], equal_var=False).pvalue
+             for a, b in zip(table["a"], table["b"])]
+    assert all(float(p.split()[0]) >= round(w, 3) - 1e-3 for p, w in zip(table["p"], welch))

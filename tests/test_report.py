@@ -558,7 +558,34 @@ def test_the_glance_comparisons_heading_names_a_reference_only_where_every_estim
     section = text[text.index("### Does the last hidden layer compress more or less than in "):text.index("## Health")]
     references = {line.split(" | ")[2] for line in section.splitlines() if line.startswith("| binning")}
     assert len(references) == 2                          # bias 0 for bin_size 0.07, bias 1 for 0.3 (none at 0)
-    assert section.startswith("### Does the last hidden layer compress more or less than in the reference group?")
+    assert section.startswith("### Does the last hidden layer compress more or less than in the group each is "
+                              "compared with?")
+
+
+@pytest.mark.slow   # writes the figures through Vega
+def test_a_grid_is_reported_in_pairs_each_key_at_each_level_of_the_other(tmp_path):
+    # A new user's 2 x 2 grid compared every group with one reference: the learning rate's effect under
+    # relu was in no table, and the diagonal pair (both keys changed) was in every one
+    root = tmp_path / "root"
+    for rate in (0.001, 0.01):
+        for activation in ("tanh", "relu"):
+            for seed in range(3):
+                write_run(root, "g", {"learning_rate": rate, "activation_fn": activation, "epochs": 20}, seed=seed,
+                          cohort="grid", logged=6)
+    path, _ = report.write_report(report.ResultStore(root), ["grid"], tmp_path / "out", split="train",
+                                  reference="activation_fn=tanh, learning_rate=0.001")
+    text = path.read_text()
+    simple_effects = {("activation_fn=relu, learning_rate=0.001", "activation_fn=tanh, learning_rate=0.001"),
+                      ("activation_fn=tanh, learning_rate=0.01", "activation_fn=tanh, learning_rate=0.001"),
+                      ("activation_fn=relu, learning_rate=0.01", "activation_fn=relu, learning_rate=0.001"),
+                      ("activation_fn=relu, learning_rate=0.01", "activation_fn=tanh, learning_rate=0.01")}
+    for heading in ("### Final test accuracy compared in pairs: each key's effect at each level of the others",
+                    "### Seed groups compared in pairs: each key's effect at each level of the others"):
+        section = text[text.index(heading):]
+        rows = [line.split(" | ") for line in section[:section.index("\n#", 1)].splitlines()
+                if line.startswith("| activation_fn=")]
+        assert {(row[0][2:], row[1]) for row in rows} == simple_effects, heading
+    assert "### Does the last hidden layer compress more or less than in the group each is compared with?" in text
 
 
 @pytest.mark.slow   # writes the figures through Vega

@@ -80,7 +80,8 @@ live = set(measured.loc[np.equal(stats.exclusions(measured), None), "group_id"])
 reference = ui.linked_selectbox(d2, "Reference group", [g for g in groups if g in live] or groups, "reference",
                                lambda g: titles[g], what="seed group",
                                help="a group with a run kept (not dead, diverged or unfinished); every other "
-                                    "such group is compared with it")
+                                    "such group is compared with it, or in a grid of several keys with its nearest "
+                                    "groups at its values")
 if not layers:
     st.info("No layer chosen: pick one or more above.", icon=":material/layers:")
     st.stop()
@@ -149,8 +150,9 @@ def comparison(root: str, version: int, run_ids: tuple[str, ...], estimator: str
     recorded (q is over those); then the last hidden layer's compression over the floor against the
     reference and its sentence (q over the groups alone: `cohort_tables.last_hidden_comparisons`)."""
     these, labelled = phase_rows(root, run_ids, estimator, params, split), dict(labels)
-    compared = cohort_tables.reference_comparisons(these, labelled, reference, ui.phase_curves(_store(root),
-                                                                                               list(run_ids)))
+    store = _store(root)
+    compared = cohort_tables.reference_comparisons(these, labelled, reference, ui.phase_curves(store, list(run_ids)),
+                                                   store.flat_configs(list(run_ids)))
     last = cohort_tables.last_hidden_comparisons(compared, these)
     last_notes = [None if last.empty else cohort_tables.differences_note(last, labelled, "groups",
                                                                          "at the last hidden layer"),
@@ -263,13 +265,16 @@ def phase_panels() -> None:
     compared, differences, last_compared, last_differences = comparison(
         root, version, measured_ids, name, params, split, tuple(layers), tuple(titles.items()), reference)
     if last_differences:
-        st.subheader(f"Does the last hidden layer compress more or less than in {ui.plain(titles[reference])}?")
+        one = last_compared.empty or last_compared["b"].nunique() == 1
+        st.subheader(cohort_tables.LAST_HIDDEN_QUESTION.format(ui.plain(titles[reference]) if one
+                                                               else cohort_tables.EACH_COMPARED))
         st.caption(ui.plain(cohort_tables.LAST_HIDDEN_COMPARED))
         st.markdown(ui.plain(last_differences))
         if not last_compared.empty:
             ui.show_table(last_compared)
             table_downloads(last_compared, f"last_hidden_comparison_{name}_{split}")
-    st.subheader(f"Compared with {ui.plain(titles[reference])}" if reference else "Compared")
+    st.subheader("Compared" + (cohort_tables.compared_title(compared["b"], ui.plain) if not compared.empty
+                               else f" with {ui.plain(titles[reference])}" if reference else ""))
     left_out = cohort_tables.not_compared(these, titles)
     if compared.empty:
         st.caption("Fewer than two seed groups with a run kept: nothing to compare. " + ui.plain(left_out or ""))

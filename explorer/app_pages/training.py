@@ -83,7 +83,8 @@ def final_accuracy() -> None:
                                         groups.index(cohort_tables.first_alive(completed, groups)), what="seed group",
                                         width=400)
         st.caption(cohort_tables.ACCURACY_CAPTION)
-        ui.show_table(cohort_tables.accuracy_comparison(completed, titles, reference))
+        ui.show_table(cohort_tables.accuracy_comparison(completed, titles, reference,
+                                                        store.flat_configs(list(completed["run_id"]))))
 
 
 curves()
