@@ -642,9 +642,9 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str], family: str
                 f"none; each group's own verdict stands{rising}.")
     without = f" ({without.replace(' without', ' more without', 1)})" if without else ""
     found = compared[compared["q_groups"] < stats.ALPHA]
+    per_quantity, quantities = tested.groupby("quantity").size().max(), tested["quantity"].nunique()
     if found.empty:
         smallest = min(stats.smallest_p(a, b) for a, b in zip(tested["n_a"], tested["n_b"]))
-        per_quantity = tested.groupby("quantity").size().max()
         needed = _needed_at(smallest, per_quantity)
         reach = ("" if needed == 1 else
                  f": no q can reach {stats.ALPHA:g} with these seeds" if needed is None else
@@ -667,11 +667,24 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str], family: str
                      for row in rows.itertuples())
                  for pair, rows in by_group]
         return (f"Differ{from_whom} at q (over {family}) < {stats.ALPHA:g} (a - b [95 % CI]), "
-                f"{len(found)} of {_tested(len(tested))}{without}: " + ". ".join(named) + ".")
+                f"{len(found)} of {_tested(len(tested))}{_families(per_quantity, quantities)}{without}: "
+                + ". ".join(named) + ".")
     counted = [f"{pair_text(*pair, labels, against)} ({len(rows)}, layers "
                f"{', '.join(map(str, sorted(set(rows['layer']))))})" for pair, rows in by_group]
     return (f"Differ{from_whom} at q (over {family}) < {stats.ALPHA:g}: {len(found)} of "
-            f"{_tested(len(tested))}{without}, the table's rows with that q, in " + "; ".join(counted) + ".")
+            f"{_tested(len(tested))}{_families(per_quantity, quantities)}{without}, the table's rows with that q, "
+            "in " + "; ".join(counted) + ".")
+
+
+def _families(per_quantity: int, quantities: int) -> str:
+    """What a found difference's (or trend's) q adjusted, where the tests span several quantities: each
+    quantity is its own family, so a table of identical groups passes one of them more often than 5 %
+    (a sceptic's two groups of the same settings under two names "differed" in peak_i_yt at q 0.048,
+    1 of 24 comparisons; over all four quantities its q would be 0.19)."""
+    if quantities < 2:
+        return ""
+    return (f" (each quantity's q adjusts its own up to {per_quantity} tests: with no difference at all, one of "
+            f"the {quantities} quantities passes in up to {quantities} x {stats.ALPHA * 100:g} % of such tables)")
 
 
 # why a comparison has no p, as `_untested_comparisons` says it (else: too few seeds with a value)
@@ -827,12 +840,13 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
     def where(within) -> str:             # "activation_fn=relu: ", or nothing (None, NaN from a groupby)
         return f"{within}: " if isinstance(within, str) and within else ""
 
+    families = _families(tested.groupby(["within", "quantity"], dropna=False).size().max(), tested["quantity"].nunique())
     if len(found) > MAX_DIFFERENCES_NAMED:
         found = found.assign(named=[quantity_text(row) for row in found.itertuples()])   # "(to epoch H)" kept
         counted = [f"{where(within)}{quantity} (layers {', '.join(map(str, sorted(set(rows['layer']))))})"
                    for (within, quantity), rows in found.groupby(["within", "named"], sort=False, dropna=False)]
-        return (f"Change along {key} at q (over layers) < {stats.ALPHA:g}: {len(found)} of {len(tested)} trends, "
-                "the table's rows with that q: " + "; ".join(counted) + "." + untested)
+        return (f"Change along {key} at q (over layers) < {stats.ALPHA:g}: {len(found)} of {len(tested)} "
+                f"trends{families}, the table's rows with that q: " + "; ".join(counted) + "." + untested)
     named = [f"{where(row.within)}{layer_label(row.layer, row.layer_name)} {quantity_text(row)} " +
              (f"{'rises' if row.spearman_rho > 0 else 'falls'} by ranks (Spearman's rho "
               f"{effect_text(row.spearman_rho, row.rho_low, row.rho_high)}; {CENSORED_WHY[row.note]})"
@@ -841,7 +855,7 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
               f"{number_text(row.slope)} {difference_interval(row.note, row.ci_low, row.ci_high)} per step")
              for row in found.itertuples()]
     return (f"Change along {key} at q (over layers) < {stats.ALPHA:g} (slope [95 % CI]), {len(found)} of "
-            f"{len(tested)} trends: " + "; ".join(named) + "." + untested)
+            f"{len(tested)} trends{families}: " + "; ".join(named) + "." + untested)
 
 
 def same_networks_note(store: ResultStore, run_ids: list[str], labels: dict[str, str]) -> str | None:

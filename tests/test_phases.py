@@ -817,16 +817,21 @@ def test_the_sentence_of_which_groups_differ_names_exactly_the_rows_below_q_005(
     untested = len(compared) - n_tested
     without = (f" ({untested} more without a test, – in the table: fewer than 2 seeds with a value a side ({untested}))"
                if untested else "")
+    # each quantity its own family, and the sentence says what that means over all of them
+    per_quantity, quantities = compared.dropna(subset=["p_value"]).groupby("quantity").size().agg(["max", "size"])
+    families = (f" (each quantity's q adjusts its own up to {per_quantity} tests: with no difference at all, one of "
+                f"the {quantities} quantities passes in up to {quantities} x 5 % of such tables)")
+    assert quantities == 4
     assert cohort_tables.differences_note(compared, labels) == (
         f"Differ from g=0 at q (over groups and layers) < 0.05: {len(expected)} of the {n_tested} comparisons "
-        f"tested{without}, the table's rows with that q, in " + "; ".join(
+        f"tested{families}{without}, the table's rows with that q, in " + "; ".join(
             f"{a} ({sum(row[0] == a for row in expected)}, layers {', '.join(map(str, layers))})"
             for a, layers in groups.items()) + ".")
     monkeypatch.setattr(cohort_tables, "MAX_DIFFERENCES_NAMED", len(expected))
     note = cohort_tables.differences_note(compared, labels)
     assert note.startswith(
         f"Differ from g=0 at q (over groups and layers) < 0.05 (a - b [95 % CI]), {len(expected)} of "
-        f"the {n_tested} comparisons tested{without}: ")
+        f"the {n_tested} comparisons tested{families}{without}: ")
     for a, layer, quantity, difference, interval in expected:
         assert f"{layer} {quantity} {difference} {interval}" in note.split(f"{a}: ")[1].split(". g=")[0]
     assert note.count(" · dense_") == len(expected)
@@ -1037,8 +1042,9 @@ def test_edges_cap_bounds_its_ceiling_and_idnns_bins_that_clip_get_no_test(tmp_p
     clipped_rows = int((reference["note"] == stats.CLIPPED_BINS).sum())
     tested = int(reference["p_value"].notna().sum())
     assert clipped_rows > 0 and tested > 0 and reference["p_value"].isna().sum() == clipped_rows
-    assert f"of the {tested} comparisons tested ({clipped_rows} more without a test, – in the table: idnns' bins clip " \
-           f"the layer ({clipped_rows}))" in cohort_tables.differences_note(reference, labels)
+    note = cohort_tables.differences_note(reference, labels)
+    assert f"of the {tested} comparisons tested (" in note
+    assert f" ({clipped_rows} more without a test, – in the table: idnns' bins clip the layer ({clipped_rows}))" in note
 
 
 def test_a_small_mean_or_interval_end_does_not_read_zero():

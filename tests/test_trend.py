@@ -276,6 +276,12 @@ def test_the_trend_sentence_names_the_rows_below_q_005_and_says_when_none_is():
         f"Change along initial_bias at q (over layers) < 0.05 (slope [95 % CI]), 1 of 2 trends: 0 · dense_0 "
         f"{stats.EXCESS} rises, {rises['slope']:.3g} "
         f"{cohort_tables.difference_interval(None, rises['ci_low'], rises['ci_high'])} per step.")
+    # two quantities: each its own family over the layers, and the sentence says what that means over both
+    both = trend.trends(phases, key_values, (stats.EXCESS, "final_i_xt"))
+    assert both.groupby("quantity")["q_value"].apply(lambda q: q.notna().sum()).max() == 2
+    assert (f"trends (each quantity's q adjusts its own up to 2 tests: with no difference at all, one of the 2 "
+            f"quantities passes in up to 2 x 5 % of such tables): 0 · dense_0 {stats.EXCESS} rises"
+            in cohort_tables.trend_note(both, "initial_bias"))
     flat = trend.trends(phases[phases["layer"] == 1], key_values, (stats.EXCESS,))
     assert cohort_tables.trend_note(flat, "initial_bias") == (
         "No layer changes along initial_bias at q (over layers) < 0.05 in any quantity tested "
