@@ -840,7 +840,8 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
     def where(within) -> str:             # "activation_fn=relu: ", or nothing (None, NaN from a groupby)
         return f"{within}: " if isinstance(within, str) and within else ""
 
-    families = _families(tested.groupby(["within", "quantity"], dropna=False).size().max(), tested["quantity"].nunique())
+    per_quantity = tested.groupby(["within", "quantity"], dropna=False).size().max()
+    families = _families(per_quantity, tested["quantity"].nunique())
     if len(found) > MAX_DIFFERENCES_NAMED:
         found = found.assign(named=[quantity_text(row) for row in found.itertuples()])   # "(to epoch H)" kept
         counted = [f"{where(within)}{quantity} (layers {', '.join(map(str, sorted(set(rows['layer']))))})"

@@ -1044,7 +1044,8 @@ def test_edges_cap_bounds_its_ceiling_and_idnns_bins_that_clip_get_no_test(tmp_p
     assert clipped_rows > 0 and tested > 0 and reference["p_value"].isna().sum() == clipped_rows
     note = cohort_tables.differences_note(reference, labels)
     assert f"of the {tested} comparisons tested (" in note
-    assert f" ({clipped_rows} more without a test, – in the table: idnns' bins clip the layer ({clipped_rows}))" in note
+    assert (f" ({clipped_rows} more without a test, – in the table: idnns' bins clip the layer ({clipped_rows}))"
+            in note)
 
 
 def test_a_small_mean_or_interval_end_does_not_read_zero():
