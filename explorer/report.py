@@ -57,6 +57,7 @@ from explorer.run_rows import in_order
 from ibstore import configdiff, layout, stats
 from ibstore.git_commit import SOURCE, git_commit
 from ibstore.record import Status
+from ibstore.sandbox import SqlError
 from ibstore.text import cut, terminal_text
 
 REPORT_NAME = "report.md"
@@ -75,9 +76,13 @@ class Selection:
     running: list[str]
     other: dict[str, str]          # run_id -> status (failed, interrupted): left out
     runs: pd.DataFrame             # the `runs` rows of run_ids
+    where: str = ""                # the SQL condition over `runs` that chose them among the cohorts' runs
 
 
-def select(store: ResultStore, cohorts: list[str]) -> Selection:
+def select(store: ResultStore, cohorts: list[str], where: str = "") -> Selection:
+    """The runs of `cohorts` reported, and those left out; with `where` (a SQL condition over the
+    `runs` view, as `trainer ls --where`) only those it holds for: a new user's shortened sweep and
+    the full one were one cohort, which `--where "epochs = 8000"` reports apart."""
     runs = store.runs()
     if runs.empty:
         raise ReportError(f"the results root {store.root} has no runs; give the one the runs were trained into "
@@ -93,13 +98,23 @@ def select(store: ResultStore, cohorts: list[str]) -> Selection:
                              "it was trained in, so `--set cohort=NAME` finds runs already completed done, and "
                              "`--force` trains them again into NAME)" if without else ""))
     mine = runs[runs["cohort"].isin(cohorts)]
+    if where.strip():
+        try:
+            matched = set(store.run_ids_where(where))
+        except SqlError as error:
+            raise ReportError(f"--where: {error}") from None
+        if not (kept := mine[mine["run_id"].isin(matched)]).empty:
+            mine = kept
+        else:
+            raise ReportError(f"--where matched none of the {len(mine)} runs of cohort {', '.join(cohorts)}; "
+                              "it is a SQL condition over the runs view, as `trainer ls --where` takes it")
     running = sorted(mine.loc[mine["status"] == Status.RUNNING, "run_id"])
     ended = mine[mine["status"].isin(cohort_tables.ENDED)]
     other = {r.run_id: r.status for r in mine.itertuples() if r.status not in (Status.RUNNING, *cohort_tables.ENDED)}
     if not (ended["status"] == Status.COMPLETED).any():
         raise ReportError(f"no completed run in cohort {', '.join(cohorts)}"
                           + (f" ({len(running)} still training: {', '.join(running)})" if running else ""))
-    return Selection(sorted(ended["run_id"]), running, other, ended.reset_index(drop=True))
+    return Selection(sorted(ended["run_id"]), running, other, ended.reset_index(drop=True), where.strip())
 
 
 def default_folder(cohorts: list[str]) -> str:
@@ -170,13 +185,14 @@ def _not_of_a_report(folder: Path) -> str | None:
 
 
 def write_report(store: ResultStore, cohorts: list[str], output: str | os.PathLike, split: str | None = None,
-                 band: str = "ci", reference: str | None = None) -> tuple[Path, Selection]:
-    """Writes the report of `cohorts` into the folder `output` (atomically); returns its report.md
-    and the runs reported and left out. `reference`: the seed group every other is compared with,
-    by its name in the report (`activation_fn=tanh`) or its group_id; by default the first."""
+                 band: str = "ci", reference: str | None = None, where: str = "") -> tuple[Path, Selection]:
+    """Writes the report of `cohorts` (their runs `where` holds for, `select`) into the folder
+    `output` (atomically); returns its report.md and the runs reported and left out. `reference`: the
+    seed group every other is compared with, by its name in the report (`activation_fn=tanh`) or its
+    group_id; by default the first."""
     started = time.monotonic()
     target = output_folder(output, store.root)
-    selection = select(store, cohorts)
+    selection = select(store, cohorts, where)
     labels = store.labels(selection.run_ids, by_group=True)
     reference = _ensure_group(reference, labels)
     split = _ensure_split(split, store.mi_choices(selection.run_ids), cohorts)
@@ -340,6 +356,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     completed = runs[runs["status"] == Status.COMPLETED]
     diverged = f" and {len(runs) - len(completed)} diverged" if len(runs) > len(completed) else ""
     header = [f"# Report: {inline_text(', '.join(dict.fromkeys(cohorts)))}", "",
+              *([f"Runs where {inline_text(selection.where)} (`--where`).", ""] if selection.where else []),
               f"Results root `{store.root}`; {len(completed)} completed{diverged} run{'s' * (len(runs) != 1)} in "
               f"{len(labels)} seed group{'s' * (len(labels) != 1)}; "
               f"written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {{SECONDS}} s by `trainer report` "

@@ -589,6 +589,34 @@ def test_a_grid_is_reported_in_pairs_each_key_at_each_level_of_the_other(tmp_pat
 
 
 @pytest.mark.slow   # writes the figures through Vega
+def test_where_reports_the_runs_of_a_cohort_a_condition_holds_for(tmp_path, capsys):
+    # A new user's shortened sweep (--set epochs=2000) and the full one were one cohort: the report
+    # compared all 18 groups, and its reference had to be named "epochs=8000, initial_bias=0"
+    root = tmp_path / "root"
+    for epochs in (20, 40):
+        for bias in (0.0, 1.0):
+            for seed in range(2):
+                write_run(root, "b", {"initial_bias": bias, "epochs": epochs}, seed=seed, cohort="bias", logged=5)
+    out = tmp_path / "out"
+    assert cli.main(["report", "bias", "--results", str(root), "--output", str(out), "--where", "epochs = 40",
+                     "--reference", "initial_bias=0"]) == 0
+    text = (out / "report.md").read_text()
+    assert "Runs where epochs = 40 (`--where`)." in text and "4 completed runs in 2 seed groups" in text
+    assert "| initial_bias=1 | initial_bias=0 |" in text and "epochs=" not in text      # the groups: the bias alone
+    runs = report.ResultStore(root).runs().set_index("run_id")
+    selected = report.select(report.ResultStore(root), ["bias"], "epochs = 40 ").runs["run_id"]
+    assert set(runs.loc[selected, "epochs"]) == {40} and len(selected) == 4
+    before = tree_hash(out)
+    for where, message in (("epochs = 7", "--where matched none of the 8 runs of cohort bias; it is a SQL condition "
+                                          "over the runs view"),
+                           ("no_such_column > 1", "--where: "), ("1; DROP TABLE runs", "--where: ")):
+        assert cli.main(["report", "bias", "--results", str(root), "--output", str(out), "--where", where]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+    assert tree_hash(out) == before                       # the previous report stands
+
+
+@pytest.mark.slow   # writes the figures through Vega
 def test_a_trend_no_row_of_which_has_a_test_is_one_sentence_not_a_table_of_dashes(tmp_path):
     # A sceptic's: groups along initial_bias that also differ in activation_fn, each activation at fewer
     # than 3 biases, read a trend section of rows that all said "fewer than 3 values"

@@ -273,7 +273,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     # process: "terminate called after throwing an instance of ''", once, after the report was written).
     store = ResultStore(root, max_age_s=math.inf)
     try:
-        path, selection = report.write_report(store, args.cohorts, args.output, args.split, args.band, args.reference)
+        path, selection = report.write_report(store, args.cohorts, args.output, args.split, args.band, args.reference,
+                                              args.where or "")
     except report.ReportError as error:
         raise UserError(str(error)) from None
     if selection.running:
@@ -354,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="MI split to report (default: train, else full, else test)")
     report.add_argument("--band", choices=("ci", "min-max"), default="ci",
                         help="band over seeds in the I-vs-epoch figures: 95 %% t interval (default) or min-max")
+    report.add_argument("--where", metavar="CONDITION",
+                        help="only the cohorts' runs this SQL condition over the runs view holds for, as trainer ls "
+                             "takes it, e.g. \"epochs = 8000\"")
     report.add_argument("--reference", metavar="GROUP",
                         help="the seed group every other is compared with, by its name in the report "
                              "(e.g. activation_fn=tanh) or its group_id (default: the first with a run that "
