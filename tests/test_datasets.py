@@ -349,3 +349,49 @@ def test_an_npz_declaring_more_than_half_of_memory_is_refused_before_it_is_read(
         archive.writestr("y.npy", header.getvalue())
     with pytest.raises(DatasetError, match=r"bomb.npz' declares arrays of 7450\.6 GiB, more than half of this machine"):
         load("file", path=tmp_path / "bomb.npz")
+
+
+def test_a_table_that_could_fill_more_than_half_of_memory_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    # An attacker's: a 30 GB sparse CSV filled 5.7 GB before a MemoryError traceback; an 11 MB Parquet
+    # file declaring 800 million rows, an ArrowMemoryError traceback
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    memory = 64 * 2**30
+    monkeypatch.setattr(datasets, "physical_memory", lambda: memory)
+    sparse = tmp_path / "sparse.csv"
+    with open(sparse, "wb") as file:
+        file.truncate(8 * 2**30 + 1)                  # 4 bytes of values a character: just over 32 GiB
+    with pytest.raises(DatasetError, match=r"sparse.csv' may hold values of 32\.0 GiB, more than half of this machine"):
+        load("file", path=sparse)
+    pq.write_table(pa.table({"a": np.zeros(1000), "label": np.arange(1000) % 2}), tmp_path / "t.parquet")
+    assert load("file", path=tmp_path / "t.parquet").full.x.shape == (1000, 1)
+    monkeypatch.setattr(datasets, "physical_memory", lambda: 2 * 1000 * 2 * 8 - 1)   # rows x columns x 8 > half
+    with pytest.raises(DatasetError, match=r"t.parquet' declares values of 0\.0 GiB, more than half"):
+        load("file", path=tmp_path / "t.parquet")
+    # whatever the checks let through is bad input too, not a traceback
+    monkeypatch.setattr(datasets, "physical_memory", lambda: memory)
+    (tmp_path / "ok.csv").write_text("a,label\n1,0\n2,1\n3,0\n")
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError
+    monkeypatch.setattr(datasets.pd, "read_csv", out_of_memory)
+    with pytest.raises(DatasetError, match=r"ok.csv' is too large to load in this machine's memory"):
+        load("file", path=tmp_path / "ok.csv")
+
+
+def test_a_column_named_twice_is_refused_not_renamed(tmp_path):
+    # An attacker's CSV with a second "label" column: pandas named it "label.1", and the network was
+    # fed the label as a feature
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "twice.csv").write_text("a,label,label\n1,0,0\n2,1,1\n3,0,0\n")
+    with pytest.raises(DatasetError, match=r"twice.csv' names column\(s\) label more than once"):
+        load("file", path=tmp_path / "twice.csv")
+    pq.write_table(pa.Table.from_arrays([pa.array([1.0, 2, 3]), pa.array([0, 1, 0]), pa.array([1.0, 1, 1])],
+                                        names=["a", "label", "a"]), tmp_path / "twice.parquet")
+    with pytest.raises(DatasetError, match=r"twice.parquet' names column\(s\) a more than once"):
+        load("file", path=tmp_path / "twice.parquet")
+    (tmp_path / "once.csv").write_text("a,b,label\n1,0,0\n2,1,1\n3,0,0\n")
+    assert load("file", path=tmp_path / "once.csv").full.x.shape == (3, 2)

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from trainer.machine import physical_memory
 
@@ -402,6 +404,26 @@ def _ensure_npz_fits(path: Path) -> None:
                            f"of this machine's memory")
 
 
+# A CSV value takes at least 2 characters ("0,"), and becomes an 8-byte float: a file of n bytes can
+# hold up to 4n bytes of values.
+CSV_BYTES_PER_CHARACTER = 4
+
+
+def _ensure_table_fits(path: Path, parquet: bool) -> None:
+    """DatasetError if a table's values could take more than half of this machine's memory: a
+    Parquet file's rows x columns as 8-byte values (its metadata: an attacker's 11 MB file declared
+    12.8 GB), a CSV's size times CSV_BYTES_PER_CHARACTER (a 30 GB sparse file filled 5.7 GB and ended
+    in a MemoryError traceback)."""
+    if parquet:
+        metadata = pq.read_metadata(path)
+        declared, what = metadata.num_rows * metadata.num_columns * 8, "declares"
+    else:
+        declared, what = path.stat().st_size * CSV_BYTES_PER_CHARACTER, "may hold"
+    if declared > (physical_memory() or math.inf) / 2:
+        raise DatasetError(f"data file {str(path)!r} {what} values of {declared / 2**30:.1f} GiB, more than half of "
+                           "this machine's memory")
+
+
 def _read_xy_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     arrays = _read_npz(path)
     if "x" not in arrays or "y" not in arrays:
@@ -429,9 +451,20 @@ def _read_xy_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _read_table(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray]:
+    parquet = path.suffix.lower() == ".parquet"
     try:
-        table = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
-    except (ValueError, OSError) as error:
+        _ensure_table_fits(path, parquet)
+        header = pq.read_schema(path).names if parquet else pd.read_csv(path, header=None, nrows=1).iloc[0].tolist()
+        # pandas renames a second "label" to "label.1": an attacker's duplicated label column became a feature
+        if twice := sorted({str(name) for name in header if header.count(name) > 1}):
+            raise DatasetError(f"data file {str(path)!r} names column(s) {', '.join(twice)} more than once; "
+                               "each column needs a name of its own")
+        table = pd.read_parquet(path) if parquet else pd.read_csv(path)
+    except DatasetError:
+        raise
+    except MemoryError:    # what the size checks let through still fails as bad input, not as a traceback
+        raise DatasetError(f"data file {str(path)!r} is too large to load in this machine's memory") from None
+    except (ValueError, OSError, pa.ArrowException) as error:
         raise DatasetError(f"could not read data file {str(path)!r}: {error}") from error
     _ensure_two_rows(path, len(table))   # before the dtypes: the columns of a file without rows have none
     columns = [str(column) for column in table.columns]
