@@ -162,7 +162,8 @@ def test_a_data_file_changed_since_its_runs_completed_is_refused_until_restored_
     for verb in ("run", "sweep"):
         assert cli.main([verb, str(path), "--results", str(root)]) == 2
         err = capsys.readouterr().err
-        assert err.startswith(f"error: data file {str(data)!r} changed since 1 run(s) of this plan trained on it "
+        assert err.startswith(f"error: data file {str(data)!r} changed since 1 run(s) of this plan's seed groups "
+                              "trained on it "
                               f"({experiment.run_id(0)}): a completed run's results are of the former data"), err
         assert record.read_bytes() == before and not list(root.glob(".sweeps/*"))
     data.write_text(original)                                            # restored: complete again

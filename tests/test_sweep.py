@@ -210,11 +210,101 @@ def test_a_resume_of_runs_whose_data_file_changed_is_refused(tmp_path):
     assert resumed.tasks[0].resume and set(resumed.trained_on_files) == {run_id}
     check_data_unchanged(resumed)                                  # the same file: it continues
     data.write_text(data.read_text().replace("\n1,1,3\n", "\n1,1,4\n"))
-    changed = rf"changed since 1 run\(s\) of this plan trained on it \({run_id}\).* an interrupted one would continue"
+    changed = rf"changed since 1 run\(s\) of this plan's seed groups trained on it \({run_id}\).* an interrupted one"
     with pytest.raises(datasets.DatasetError, match=changed):
         check_data_unchanged(resumed)
     # from the start (no --resume) it trains on the file as it is: nothing to compare
     assert not plan_sweep([experiment], tmp_path, Redo(interrupted=True)).trained_on_files
+
+
+def recorded_on(root: Path, run_id: str, status: str, sha256: str, group_id: str | None = None) -> None:
+    """`mark` a run with this status, having trained on data of this SHA-256 (and in this group)."""
+    mark(root, run_id, status)
+    path = root / "runs" / run_id / "run.json"
+    write_record(path, RunRecord.from_json_bytes(path.read_bytes()).model_copy(
+        update={"data_sha256": sha256, "group_id": group_id}))
+
+
+def test_runs_another_process_trains_and_seeds_left_out_of_the_plan_are_held_to_the_file_as_it_is(tmp_path):
+    # An attacker's two ways into one seed group on two datasets: a sweep waited for seeds 0-1 that
+    # another process trained on the former file while it trained seeds 2-3 on the new one; and
+    # `trainer run --force` of seeds 0-1 of four retrained them on a new file beside seeds 2-3
+    from trainer import datasets
+    from trainer.plan import check_data_unchanged, load_plan_data
+
+    data = tmp_path / "data.csv"
+    former = "y,a,b\n" + "\n".join(f"{i % 2},{i},{i * 3 % 7}" for i in range(40)) + "\n"
+    data.write_text(former)
+    (four,) = config.plan({"name": "d", **TINY, "n_runs": 4, "dataset": "file", "dataset_path": str(data),
+                           "label_column": "y"})
+    (two,) = config.plan({"name": "d", **TINY, "n_runs": 2, "dataset": "file", "dataset_path": str(data),
+                          "label_column": "y"})
+    group = config.group_id(four.name, four.config.model_dump())
+    assert group == config.group_id(two.name, two.config.model_dump())           # n_runs is no part of it
+    trained_on = datasets.load_data(four.config).sha256
+    root = tmp_path / "held"
+    for seed in (0, 1):
+        recorded_on(root, four.run_id(seed), "running", trained_on, group)       # another host trains them
+    plan = plan_sweep([four], root)
+    assert set(plan.held) == set(plan.trained_on_files) == {four.run_id(0), four.run_id(1)}
+    check_data_unchanged(plan, load_plan_data(plan.tasks, strict=True))      # the same file: train 2-3
+    data.write_text(former.replace("\n1,1,3\n", "\n1,1,4\n"))
+    with pytest.raises(datasets.DatasetError, match=rf"changed since 2 run\(s\) of this plan's seed groups trained "
+                                                    rf"on it \({four.run_id(0)}, \.\.\.\)"):
+        check_data_unchanged(plan, load_plan_data(plan.tasks, strict=True))
+    # seeds 2-3 completed on the former file, outside a forced plan of seeds 0-1: compared too
+    data.write_text(former)
+    root = tmp_path / "forced"
+    for seed in range(4):
+        recorded_on(root, four.run_id(seed), "completed", trained_on, group)
+    forced = plan_sweep([two], root, Redo(interrupted=True, failed=True, completed=True))
+    assert forced.to_do == 2 and set(forced.trained_on_files) == {four.run_id(2), four.run_id(3)}
+    data.write_text(former.replace("\n1,1,3\n", "\n1,1,4\n"))
+    with pytest.raises(datasets.DatasetError, match=r"--force, with n_runs covering their seeds"):
+        check_data_unchanged(forced, load_plan_data(forced.tasks, strict=True))
+    # another group's runs (another learning rate) are no part of it
+    (other,) = config.plan({"name": "d", **TINY, "learning_rate": 0.5, "n_runs": 2, "dataset": "file",
+                            "dataset_path": str(data), "label_column": "y"})
+    assert not plan_sweep([other], root).trained_on_files
+
+
+def test_the_check_compares_the_digest_the_groups_train_on_read_once(tmp_path):
+    # An attacker renamed another file over the data between the check's read and the groups' read:
+    # seed 0 completed on one file and seed 1 trained on another, exit 0. One read serves both.
+    from trainer import datasets
+    from trainer.plan import check_data_unchanged, load_plan_data
+
+    data = tmp_path / "data.csv"
+    former = "y,a,b\n" + "\n".join(f"{i % 2},{i},{i * 3 % 7}" for i in range(40)) + "\n"
+    data.write_text(former)
+    (experiment,) = config.plan({"name": "d", **TINY, "n_runs": 2, "dataset": "file", "dataset_path": str(data),
+                                 "label_column": "y"})
+    recorded_on(tmp_path, experiment.run_id(0), "completed", datasets.load_data(experiment.config).sha256)
+    plan = plan_sweep([experiment], tmp_path)
+    data.write_text(former.replace("\n1,1,3\n", "\n1,1,4\n"))
+    loaded = load_plan_data(plan.tasks, strict=True)                      # the new file, as the groups get it
+    data.write_text(former)                                              # and the former back before the check
+    with pytest.raises(datasets.DatasetError, match="changed since 1 run"):
+        check_data_unchanged(plan, loaded)
+    check_data_unchanged(plan)                                           # read again, it would have passed
+
+
+def test_a_ray_sweeps_groups_hold_their_data_to_the_file_the_coordinator_read(tmp_path, monkeypatch):
+    # An attacker's: a file replaced while a Ray sweep ran split its cohort over two datasets, exit 0:
+    # Ray's groups carried no digest, so no worker had anything to compare. What the coordinator can
+    # read it digests, as local sweeps do (a file only the nodes see is left to them).
+    from trainer import datasets
+
+    data = tmp_path / "data.csv"
+    data.write_text("y,a,b\n" + "\n".join(f"{i % 2},{i},{i * 3 % 7}" for i in range(40)) + "\n")
+    path = tmp_path / "ray.json"
+    path.write_text(json.dumps({"name": "r", **TINY, "dataset": "file", "dataset_path": str(data), "label_column": "y",
+                                "grid": {"learning_rate": [0.1, 0.2]}}))
+    shipped = []
+    monkeypatch.setattr(sweep_module, "run_ray", lambda groups, *args, **kwargs: shipped.extend(groups))
+    sweep_module.sweep(path, tmp_path / "results", ray_address="local")
+    (experiment, _) = config.plan(json.loads(path.read_text()))
+    assert shipped and {group.data_sha256 for group in shipped} == {datasets.load_data(experiment.config).sha256}
 
 
 def test_the_plan_notes_experiments_too_few_seeded_for_the_compression_test():

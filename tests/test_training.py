@@ -326,6 +326,47 @@ def test_a_run_resumed_from_its_checkpoint_equals_an_uninterrupted_one(tmp_path,
 
 
 
+def test_a_checkpoint_is_not_resumed_on_a_data_file_that_changed_since(tmp_path, monkeypatch):
+    # An attacker's: a sweep that waited for another process's runs reloaded the file, which had
+    # changed, and resumed a checkpoint trained on the former data (train loss 1e-7, then 0.93); its
+    # record then named the new digest alone. The run's own record holds the data it trained on.
+    data = tmp_path / "data.csv"
+    former = "y,a,b\n" + "\n".join(f"{i % 2},{i},{i * 3 % 7}" for i in range(40)) + "\n"
+    data.write_text(former)
+    (experiment,) = config.plan({**SMALL, "epochs": 6, "save_checkpoints": True, "dataset": "file",
+                                 "dataset_path": str(data), "label_column": "y"})
+    plain_train = compiled.CompiledSteps.train
+    calls = []
+
+    def interrupted_at_the_third_call(steps, orders, active):
+        calls.append(len(orders))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return plain_train(steps, orders, active)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(compiled.CompiledSteps, "train", interrupted_at_the_third_call)
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment(experiment, tmp_path, progress=False, flush_seconds=0)
+    run_id = experiment.run_id(0)
+    path = tmp_path / "runs" / run_id / "run.json"
+    interrupted = json.loads(path.read_text())
+    assert interrupted["status"] == "interrupted" and interrupted["data_sha256"] == load_data(experiment.config).sha256
+    data.write_text(former.replace("\n1,1,3\n", "\n1,1,4\n"))
+    from trainer.plan import Group, Task
+    from trainer.task import train_group
+    (run,) = train_group(Group([Task(experiment, (0,), resume=True)]), tmp_path).runs    # no digest planned: Ray's
+    record = json.loads(path.read_text())
+    assert run.status == "failed"
+    assert record["status"] == "failed" and f"data file {str(data)!r} changed since {run_id} trained on it" in (
+        record["error"])
+    assert record["data_sha256"] == interrupted["data_sha256"]                 # the data its tables are of
+    assert recorded(tmp_path, run_id)["metrics"]["epoch"].max() == 4           # nothing trained on the new file
+    data.write_text(former)                                                    # restored: it resumes
+    (run,) = train_group(Group([Task(experiment, (0,), resume=True)]), tmp_path).runs
+    assert run.status == "completed" == json.loads(path.read_text())["status"]
+
+
 def test_a_run_killed_after_its_last_epoch_keeps_its_health_flags_when_resumed(tmp_path, monkeypatch):
     # relu with initial bias -1 is dead from epoch 1 on. The flags come from what the training loop
     # observed; a resumed run once started observing afresh, so a run killed after its last

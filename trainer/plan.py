@@ -244,6 +244,7 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
             todo = action(record and record.status, redo)
             if todo is Action.HELD:
                 plan.held[run_id] = holder_text(root, record)
+                plan.note_data(run_id, experiment.config, record)   # it trains on the file as it was then
             elif todo is Action.KEEP:
                 plan.skipped.setdefault(record.status.value, []).append(run_id)
                 if record.cohort != experiment.cohort:
@@ -258,7 +259,20 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
         if fresh:
             plan.tasks.append(Task(experiment, tuple(fresh), redo=redo))
         plan.tasks += [Task(experiment, tuple(seeds), resume=True, redo=redo) for seeds in resumed.values()]
+    _note_group_mates(plan, experiments, records)
     return plan
+
+
+def _note_group_mates(plan: Plan, experiments: list[Experiment], records: dict[str, RunRecord]) -> None:
+    """Note the data of the completed runs of the plan's seed groups that it does not plan (seeds
+    beyond its n_runs): they stay in the group beside what it trains (an attacker's --force of seeds
+    0-1 of four trained them on a changed file beside seeds 2-3 on the former one, one group)."""
+    groups = {config.group_id(e.name, e.config.model_dump()): e for e in experiments}
+    planned = set(plan.run_ids)
+    for run_id, record in records.items():
+        experiment = groups.get(record.group_id)
+        if experiment is not None and run_id not in planned and record.status is Status.COMPLETED:
+            plan.note_data(run_id, experiment.config, record)
 
 
 def networks_of(run_id: str) -> str:
@@ -395,16 +409,20 @@ def load_plan_data(tasks: list[Task], strict: bool = False) -> PlanData:
     return data
 
 
-def check_data_unchanged(plan: Plan) -> None:
-    """Refuse (DatasetError, exit 2, nothing written) a plan that keeps completed runs, or continues
-    interrupted ones (--resume), of a data file that changed since they trained on it: their SHA-256
+def check_data_unchanged(plan: Plan, data: PlanData | None = None) -> None:
+    """Refuse (DatasetError, exit 2, nothing written) a plan that keeps completed runs, continues
+    interrupted ones (--resume) or waits for runs another process trains, of a data file that changed
+    since they trained on it, or beside completed seeds of its groups it does not plan: their SHA-256
     (RunRecord.data_sha256) is not the file's now. The run id holds the file's path, not its content:
     a new user's edited data file had its runs skipped as complete, their results of the former data,
-    and a resumed run continued on other data than its checkpoint's. A file that no longer loads here
-    (moved, or on another Ray node) is not compared: nothing trains on it here. A run recorded without
-    a digest (before stop 63, or killed before its data loaded) is not compared either."""
+    and a resumed run continued on other data than its checkpoint's. The file's SHA-256 is `data`'s,
+    where the plan loaded it (`load_plan_data`): one read for the check and for the groups' workers
+    (a file renamed over between two reads put one group on two datasets). A file that no longer
+    loads here (moved, or on another Ray node) is not compared: nothing trains on it here. A run
+    recorded without a digest (before stop 63, or killed before its data loaded) is not compared
+    either."""
     changed: dict[str, list[str]] = {}
-    now: dict[tuple, str | None] = {}
+    now: dict[tuple, str | None] = dict(data.sha256) if data is not None else {}
     for run_id, (settings, recorded) in plan.trained_on_files.items():
         key = config.data_key(settings)
         if key not in now:
@@ -417,10 +435,11 @@ def check_data_unchanged(plan: Plan) -> None:
     if changed:
         path, run_ids = next(iter(changed.items()))
         raise datasets.DatasetError(
-            f"data file {terminal_text(repr(path))} changed since {len(run_ids)} run(s) of this plan trained on it "
-            f"({terminal_text(run_ids[0])}{', ...' if len(run_ids) > 1 else ''}): a completed run's results are of "
-            f"the former data, and an interrupted one would continue on other data. Restore the file, give the new "
-            f"data another path, or train those runs again from the start on the file as it is now (--force)"
+            f"data file {terminal_text(repr(path))} changed since {len(run_ids)} run(s) of this plan's seed groups "
+            f"trained on it ({terminal_text(run_ids[0])}{', ...' if len(run_ids) > 1 else ''}): a completed run's "
+            f"results are of the former data, an interrupted one would continue on other data, and a group would "
+            f"hold both. Restore the file, give the new data another path, or train those runs again from the start "
+            f"on the file as it is now (--force, with n_runs covering their seeds)"
             + (f"; {len(changed) - 1} other data file(s) changed too" if len(changed) > 1 else ""))
 
 

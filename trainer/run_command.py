@@ -47,7 +47,9 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
     if ignored:
         print(terminal_text(f"note: ignoring keys with no meaning here: {', '.join(ignored)}"), file=sys.stderr)
     plan = plan_sweep(experiments, root, Redo(interrupted=True, failed=True, completed=args.force))
-    check_data_unchanged(plan)
+    # each file read once, for the check and for the groups' digests (trainer.sweep.sweep says why)
+    data = load_plan_data(plan.tasks, strict=True)
+    check_data_unchanged(plan, data)
     named = {done: planned for planned, done in plan.same_as.items()}
     for run_id in plan.skipped.get(Status.COMPLETED, []):
         # a run of these networks under another name (plan.same_networks): --force trains the config's own
@@ -56,7 +58,6 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
                             f"another name: not trained again (--force trains {named[run_id]})"))
     outcome = RunOutcome(root, plan)
     if plan.tasks:
-        data = load_plan_data(plan.tasks, strict=True)
         check_writable(root)
         workers = args.workers or os.cpu_count() or 1
         # sized by the loaded data: a file's configs each fit, but stacked together they did not (an attacker's)

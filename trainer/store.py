@@ -183,6 +183,8 @@ class RunWriter:
                 **record_fields,
                 "status": Status.RUNNING, "error": None,
                 "started_at": previous.started_at if resuming and previous else utc_now(),
+                # the data its checkpoint was trained on, until the run's data loads (training._set_up compares)
+                "data_sha256": previous.data_sha256 if resuming and previous else None,
                 "finished_at": None, "heartbeat_at": utc_now(),
                 "epochs_done": resume_epoch or 0, "versions": versions(), "host": socket.gethostname(),
                 "pid": os.getpid(), "schema_version": SCHEMA_VERSION})

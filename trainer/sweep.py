@@ -38,6 +38,7 @@ from ibstore.text import terminal_text
 from trainer.atomic import write_bytes
 from trainer.checkpoint import start_epoch
 from trainer.config import Experiment
+from trainer.datasets import DatasetError
 from trainer.local_pool import run_local
 from trainer.plan import (Plan, PlanData, SweepError, check_data_unchanged, load_experiments, load_plan_data,
                           plan_sweep, stack_groups, workers_that_fit, writer_stamp)
@@ -181,9 +182,11 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
     not_a_runs_folder(root)     # before planning: its runs read as none, "5 to do"
     redo = Redo(interrupted=resume or force, failed=retry_failed or force, completed=force)
     plan = plan_sweep(experiments, root, redo, resume=resume and not force)
-    check_data_unchanged(plan)
-    # local workers read this machine's files: one missing is bad input now (Ray's may see others)
-    data = None if ray_address else load_plan_data(plan.tasks, strict=True)
+    # Each file read once, here: its SHA-256 is what the check compares and what every group's worker,
+    # in every round, holds its data to (Group.data_sha256), Ray's too. Local workers read this
+    # machine's files: one missing is bad input now (Ray's may see others).
+    data = load_plan_data(plan.tasks, strict=not ray_address)
+    check_data_unchanged(plan, data)
     workers = workers or os.cpu_count() or 1
     print_plan(path, root, plan, overrides)
     if note := few_seeds_note(experiments):
@@ -194,11 +197,12 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
     try:
         while True:
             train(plan, root, workers, ray_address, progress, ray_mode or AUTO, data)
-            data = None       # the runs planned again after a wait: their files loaded afresh
             if progress.store_error or not progress.held:
                 break
             plan = plan_held_again(experiments, root, redo, resume or force, progress, plan)
-    except (KeyboardInterrupt, SweepError, BrokenPipeError) as stopped:
+            # what the other processes left to keep or continue, against the data this sweep trained on
+            check_data_unchanged(plan, data)
+    except (KeyboardInterrupt, SweepError, BrokenPipeError, DatasetError) as stopped:
         # the runs as they ended (interrupted, or completed before the signal), not "queued"; a run
         # another process still trains stays "held". A SweepError (e.g. no Ray cluster answers), or
         # its output's reader leaving (`trainer sweep ... | head`), once left the file "running".
@@ -318,7 +322,7 @@ def train(plan: Plan, root: Path, workers: int, ray_address: str | None, progres
     if not plan.tasks:
         return
     if data is None:
-        data = PlanData() if ray_address else load_plan_data(plan.tasks)   # Ray's workers may see other files
+        data = load_plan_data(plan.tasks)        # what does not load here is left to the workers
     groups = stack_groups(plan.tasks, workers, shapes=data.shapes, sha256=data.sha256)
     if not ray_address:        # each Ray node has its own memory
         workers = workers_that_fit(groups, workers, shapes=data.shapes)

@@ -207,6 +207,14 @@ def _set_up(networks: list[Network], root: Path, start_epoch: int, epochs_per_ca
         raise DatasetError(f"data file {config.dataset_path!r} changed since this sweep was planned (its SHA-256 "
                            f"{data_sha256[:12]}... then, {data.sha256[:12]}... now): not trained, so that one cohort "
                            "does not hold two datasets; restore the file, or train these runs again")
+    # a checkpoint continues on the data it was trained on: an attacker's resumed run went on from a
+    # train loss of 1e-7 to 0.93 on a replaced file, and its record then named the new file's digest
+    other = [n.run_id for n in networks if n.writer.record.data_sha256 not in (None, data.sha256)]
+    if start_epoch and other:
+        raise DatasetError(f"data file {config.dataset_path!r} changed since {other[0]}"
+                           f"{f' and {len(other) - 1} other run(s)' if len(other) > 1 else ''} trained on it: not "
+                           "resumed on other data than its checkpoint's; restore the file, or train these runs again "
+                           "from the start (--force)")
     if config.dataset == "file":     # its size is known now: an attacker's 64-row file and 3 x 100,000 units
         check_memory(config.model_copy(update={"n_runs": len(networks)}), data.shape)  # tried 40 GB a layer
     model = StackedMLP(config, data.train.x.shape[1], data.n_classes,
