@@ -859,6 +859,29 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
             f"{len(tested)} trends{families}: " + "; ".join(named) + "." + untested)
 
 
+def data_versions_note(runs: pd.DataFrame, labels: dict[str, str], configs: dict[str, dict]) -> str | None:
+    """The sentence naming the seed groups of `runs` (`runs` view rows; `configs`: run_id -> flattened
+    config) trained on different versions of one dataset, its SHA-256 (data_sha256) differing under
+    one `dataset` and `dataset_path`: a file edited between runs, or runs copied in from another
+    root. Within a group its seeds pool two datasets; across groups their data differ beside what
+    their titles name. None where each dataset has one version (or runs record none: before stop 63)."""
+    known = runs[runs["group_id"].isin(labels) & runs["data_sha256"].notna()]
+    source = [str(configs.get(run_id, {}).get("dataset_path") or configs.get(run_id, {}).get("dataset"))
+              for run_id in known["run_id"]]
+    parts = []
+    for name, rows in known.groupby(source, sort=True):
+        versions = rows.groupby("data_sha256", sort=False)["group_id"].agg(lambda groups: list(dict.fromkeys(groups)))
+        if len(versions) > 1:
+            named = [f"{digest[:12]}…: {', '.join(labels[group] for group in groups)}"
+                     for digest, groups in versions.items()]
+            parts.append(f"{name}: {len(versions)} versions ({'; '.join(named)})")
+    if not parts:
+        return None
+    return ("Trained on different versions of one dataset (its SHA-256, data_sha256, differs): " + "; ".join(parts)
+            + ". A group under two versions pools seeds of both, and groups on different versions differ in their "
+            "data besides what their titles name: compare them knowing that, or train them again on one version.")
+
+
 def same_networks_note(store: ResultStore, run_ids: list[str], labels: dict[str, str]) -> str | None:
     """The sentence naming seed groups (of `labels`) among `run_ids` that hold the same networks
     (configdiff.same_networks: runs of one config and seed that differ only in launch or measurement

@@ -367,11 +367,12 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     if selection.other:
         lines += ["Left out, not completed: " + inline_text(", ".join(f"{r} ({s})" for r, s in selection.other.items()))
                   + ".", ""]
-    lines += _paragraphs([cohort_tables.same_networks_note(store, run_ids, labels)])
+    configs = store.flat_configs(run_ids)
+    lines += _paragraphs([cohort_tables.same_networks_note(store, run_ids, labels),
+                          cohort_tables.data_versions_note(runs, labels, configs)])
     health = cohort_tables.health_table(runs, labels)
     lines += ["## Health per seed group", "", cohort_tables.HEALTH_CAPTION, "", *_markdown(health), ""]
     _save_table(health, folder, "health")
-    configs = store.flat_configs(run_ids)
     accuracy = cohort_tables.accuracy_comparison(completed, labels, reference, configs)
     if not accuracy.empty:
         lines += [f"### Final test accuracy compared{cohort_tables.compared_title(accuracy['b'], inline_text)}", "",

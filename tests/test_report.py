@@ -24,7 +24,7 @@ from bench.make_results import write_run
 from explorer import cohort_tables, report
 from known_phases import write_known_root
 from test_phases import benjamini_hochberg, kept_drops, kept_values, multiplier_test
-from ibstore import stats
+from ibstore import layout, stats
 from trainer import cli
 
 COHORTS = ["cohort-compress", "cohort-noise", "cohort-single"]
@@ -113,6 +113,38 @@ def test_seed_groups_of_the_same_networks_are_named_in_the_report(tmp_path):
     assert report.inline_text(note) in written_report.read_text()
     alone = [run_id for run_id in run_ids if run_id.startswith(("more", "b-"))]
     assert cohort_tables.same_networks_note(store, alone, store.labels(alone, by_group=True)) is None
+
+
+def test_groups_trained_on_different_versions_of_one_dataset_are_named(tmp_path):
+    # An attacker put one seed group on two versions of a data file (the trainer now refuses each way
+    # it found); runs copied in from another root, or recorded before the check, can still hold them
+    from explorer.results import ResultStore
+    root = tmp_path / "root"
+    for seed in range(2):
+        for bias in (0.0, 1.0, 2.0):
+            write_run(root, "d", {"epochs": 20, "initial_bias": bias}, seed=seed, cohort="c", logged=8)
+    store = ResultStore(root)
+    flats = store.flat_configs(store.runs()["run_id"].tolist())
+    # bias 0: seed 1 on another version than seed 0; bias 2: both seeds on that other version
+    version = {run_id: "b" * 64 if (flat["initial_bias"], flat["seed"]) in ((0, 1), (2, 0), (2, 1)) else "a" * 64
+               for run_id, flat in flats.items()}
+    for run_id, digest in version.items():
+        path = layout.run_json_path(root, run_id)
+        path.write_text(json.dumps({**json.loads(path.read_text()), "data_sha256": digest}))
+    store = ResultStore(root)
+    runs = store.runs()
+    labels = store.labels(runs["run_id"].tolist(), by_group=True)
+    note = cohort_tables.data_versions_note(runs, labels, store.flat_configs(runs["run_id"].tolist()))
+    on_a, on_b = ["initial_bias=0", "initial_bias=1"], ["initial_bias=0", "initial_bias=2"]
+    assert set(labels.values()) == {"initial_bias=0", "initial_bias=1", "initial_bias=2"}
+    assert note == ("Trained on different versions of one dataset (its SHA-256, data_sha256, differs): harmonics: 2 "
+                    f"versions ({'a' * 12}…: {', '.join(on_a)}; {'b' * 12}…: {', '.join(on_b)}). A group under two "
+                    "versions pools seeds of both, and groups on different versions differ in their data besides "
+                    "what their titles name: compare them knowing that, or train them again on one version.")
+    written_report, _ = report.write_report(store, ["c"], tmp_path / "out")
+    assert report.inline_text(note) in written_report.read_text()
+    one = runs[runs["data_sha256"] == "a" * 64]
+    assert cohort_tables.data_versions_note(one, labels, store.flat_configs(one["run_id"].tolist())) is None
 
 
 @pytest.mark.slow

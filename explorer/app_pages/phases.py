@@ -87,6 +87,9 @@ if not layers:
     st.stop()
 if twice := cohort_tables.same_networks_note(store, selection, {g: titles[g] for g in groups}):
     st.warning(ui.plain(twice), icon=":material/content_copy:")
+if versions := cohort_tables.data_versions_note(measured, {g: titles[g] for g in groups},
+                                                store.flat_configs(list(measured["run_id"]))):
+    st.warning(ui.plain(versions), icon=":material/dataset:")
 # Saxe et al. (2018): is a layer's compression the estimator's? Every estimator with I(X;T) on this split
 # side by side, on demand (each is its own statistics over every group, as the report computes them).
 measured_phases = ui.phases(store, list(with_mi))       # cached: the tables read it too
