@@ -333,14 +333,15 @@ def _code_version() -> str:
     # the checkout's commit too (a new user could not tell which code wrote three reports from their
     # digests alone); the digest is the source as imported, the commit the nearest named one
     commit = git_commit()
-    checkout = "" if commit is None else f"; the checkout's HEAD is git commit {commit[:12]}"
+    # "not a git commit ... HEAD is" read to a new user as an uncommitted checkout
+    checkout = "" if commit is None else f", from the checkout at git commit {commit[:12]}"
     return (f"information-plane-lab {installed('information-plane-lab')}, source digest "
-            f"{source_digest(SOURCE)} (not a git commit{checkout}); {libraries}")
+            f"{source_digest(SOURCE)} (a SHA-256 of the source files as imported{checkout}); {libraries}")
 
 
 NUMERIC_LIBRARIES = ("numpy", "scipy", "pandas", "duckdb", "pyarrow")   # numpy's generators draw the resamples
-# The code that writes a report, "information-plane-lab 0.1.0, source digest 1a2b3c4d5e6f (not a git
-# commit; the checkout's HEAD is git commit 0123456789ab); numpy 2.3.5, ...":
+# The code that writes a report, "information-plane-lab 0.1.0, source digest 1a2b3c4d5e6f (a SHA-256 of
+# the source files as imported, from the checkout at git commit 0123456789ab); numpy 2.3.5, ...":
 # the package's version, `source_digest` of the source as this process imported it (committed or
 # not), the checkout's commit where it is one, and the libraries its numbers come from. Two reports
 # of one results root that disagree then say whether their code did: a reviewer's two reports of an

@@ -226,9 +226,9 @@ def test_the_report_names_the_code_that_wrote_it(tmp_path):
                                     for p in files)).hexdigest()[:12]
     libraries = ", ".join(f"{name} {version(name)}" for name in ("numpy", "scipy", "pandas", "duckdb", "pyarrow"))
     commit = git_commit(top)
-    checkout = "" if commit is None else f"; the checkout's HEAD is git commit {commit[:12]}"
+    checkout = "" if commit is None else f", from the checkout at git commit {commit[:12]}"
     assert report.CODE_VERSION == (f"information-plane-lab {version('information-plane-lab')}, source digest {whole} "
-                                   f"(not a git commit{checkout}); {libraries}")
+                                   f"(a SHA-256 of the source files as imported{checkout}); {libraries}")
     for name in ("ibstore", "explorer"):
         shutil.copytree(top / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     assert report.source_digest(tmp_path) == whole
