@@ -51,6 +51,9 @@ def curves() -> None:
     if stride > 1:
         st.caption(f"The lines go through one epoch in {stride} (at most {charts.LINE_POINTS} points a line) "
                    "and the last; the CSV holds every epoch.")
+    # a notebook user's deep-bottleneck curves were Keras' running means over each epoch's minibatches
+    st.caption("Accuracy and loss of each split are evaluated on all its inputs after each epoch's training, not "
+               "Keras' running mean over the epoch's minibatches (deep-bottleneck's training curve).")
     if view == "overlay":
         st.caption("Colour: seed group (the seeds of one config share it, the same on every page); dashes: split. "
                    "Loss on a log axis.")
