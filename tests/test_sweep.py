@@ -307,6 +307,29 @@ def test_a_ray_sweeps_groups_hold_their_data_to_the_file_the_coordinator_read(tm
     assert shipped and {group.data_sha256 for group in shipped} == {datasets.load_data(experiment.config).sha256}
 
 
+def test_a_lost_workers_run_another_process_took_since_is_held_not_this_sweeps(tmp_path):
+    # An attacker's: a sweep whose worker was killed reported a run that a second, overlapping sweep had
+    # taken since as its own "running ... worker process died", and ended without waiting for it
+    from ibstore.lock import RunLock
+    from trainer.plan import Group
+    from trainer.task import lost_group
+
+    (experiment,) = config.plan({"name": "lost", **TINY, "n_runs": 3})
+    for seed in (0, 1):      # the dead worker's: running on this host, its lock free
+        recorded_on(tmp_path, experiment.run_id(seed), "running", "a" * 64)
+        path = tmp_path / "runs" / experiment.run_id(seed) / "run.json"
+        here = {"host": socket.gethostname()}
+        write_record(path, RunRecord.from_json_bytes(path.read_bytes()).model_copy(update=here))
+        RunLock.acquire(path.parent).release()
+    with RunLock.acquire(tmp_path / "runs" / experiment.run_id(1)):           # taken by another process since
+        result = lost_group(Group([Task(experiment, (0, 1, 2))]), tmp_path, "worker process died (exit code -9)")
+    statuses = {run.run_id: (run.status, run.error) for run in result.runs}
+    assert statuses[experiment.run_id(0)] == ("interrupted", "worker process died (exit code -9)")
+    status, holder = statuses[experiment.run_id(1)]
+    assert status == "held" and f"held by pid {os.getpid()}" in holder
+    assert statuses[experiment.run_id(2)][0] == "not started"
+
+
 def test_the_plan_notes_experiments_too_few_seeded_for_the_compression_test():
     # A new user's 3 seeds a group: every `compresses` NULL, the reason only in each row's note
     few = config.plan({"name": "few", **TINY, "n_runs": 3, "grid": {"initial_bias": [0, 1]}})

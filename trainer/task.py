@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ibstore import layout
 from ibstore.lifecycle import Outcome, may_replace, read_record, shown_status
-from ibstore.lock import RunLock, RunLocked, describe_holder
+from ibstore.lock import RunLock, RunLocked, describe_holder, holder, is_live
 from ibstore.progress import HELD, NOT_STARTED
 from ibstore.record import Status, run_flags
 from trainer.plan import Group, Task
@@ -160,6 +160,17 @@ def recorded_result(root: Path, task: Task, seed: int, error: str | None) -> Run
 
 def lost_group(group: Group, root: Path, reason: str) -> GroupResult:
     """A group whose worker vanished: the locks of the runs it trained are free, so they read as
-    interrupted (and --resume continues them); runs it never started have no record."""
-    return GroupResult([recorded_result(root, task, seed, reason) for task in group.tasks for seed in task.seeds],
-                       0.0)
+    interrupted (and --resume continues them); runs it never started have no record. A run whose
+    lock a live process holds again has been taken since (a second sweep of an overlapping grid):
+    held, so the sweep waits for it and plans it again, not reported as its own."""
+    return GroupResult([_taken_since(root, task, seed) or recorded_result(root, task, seed, reason)
+                        for task in group.tasks for seed in task.seeds], 0.0)
+
+
+def _taken_since(root: Path, task: Task, seed: int) -> RunResult | None:
+    """The HELD result of a run a live process holds now, else None."""
+    run_id = task.experiment.run_id(seed)
+    run_dir = layout.run_dir(root, run_id)
+    if not is_live(run_dir):
+        return None
+    return RunResult(run_id, task.experiment.name, seed, HELD, None, describe_holder(holder(run_dir)), False)
