@@ -123,7 +123,8 @@ def test_the_tables_show_each_effect_size_with_its_interval():
     a, b = np.array([4., 6, 7, 8, 9]), np.array([1., 2, 3, 5, 6.5])
     delta, low, high = effsize_cliff_delta(a, b, unbiased=False, normal=False)
     rows = pd.DataFrame([{"group_id": "a", "layer": 1, "layer_name": "dense_1", "quantity": "final_i_xt",
-                          "reference": "b", "q_value": 0.1, "q_groups": 0.1, "horizon_epoch": math.nan,
+                          "reference": "b", "compared_with": "b", "q_value": 0.1, "q_groups": 0.1,
+                          "horizon_epoch": math.nan,
                           **vars(stats.compare(a, b))}])
     cell = cohort_tables.comparison_table(rows, {"a": "x=1", "b": "x=0"}, compared=rows).iloc[0]["Cliff's delta"]
     assert cell == f"{delta:.3g} [{low:.3g}, {high:.3g}]" == "0.76 [-0.15, 0.973]"
