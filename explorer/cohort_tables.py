@@ -69,9 +69,9 @@ LAST_HIDDEN_QUESTION = "Does the last hidden layer compress more or less than in
 EACH_COMPARED = "the group each is compared with"
 # Beside `last_hidden_comparison_table`.
 LAST_HIDDEN_COMPARED = (f"The last hidden layer's {stats.EXCESS}, in the comparison table's pairs of seed groups: one "
-                        "layer and one quantity asked of in advance, so its q adjusts over the groups alone "
-                        "(Benjamini-Hochberg), where each estimator's comparison table adjusts over every group and "
-                        "layer. a - b, its 95 % interval and p as there. A pair of groups of two depths is not in "
+                        "layer and one quantity asked of in advance, so its q (over groups) adjusts over those pairs "
+                        "alone (Benjamini-Hochberg), where each estimator's comparison table adjusts over every pair "
+                        "and layer. a - b, its 95 % interval and p as there. A pair of groups of two depths is not in "
                         "it: their last hidden layers are different layers.")
 # How the per-layer tables show compression over the floor (ibstore.stats.drop_test).
 EXCESS_BOUND = (f"noise floor: how far a run's own peak stands above its I(X;T) at the epoch where its group's mean "
@@ -95,9 +95,12 @@ CLIFF_INTERVAL = ("with its own 95 % interval (Feng and Cliff's, as R's effsize 
                   "are too few for p < 0.05), which is neither the test's nor adjusted as q is: it can hold 0 where "
                   "p < 0.05, and leave 0 out where p >= 0.05.")
 # What a comparison row holds (ibstore.stats.compare): said beside every comparison table.
+# Which groups are compared (`compared_pairs`): said beside every comparison table.
 PAIRS = ("Where the groups differ in one key, each is compared with the reference. In a grid of several keys, "
-         "each group is compared with its nearest groups that hold the reference's value where they differ from "
-         "it: each key's effect at each level of the others (in a 2 x 2 grid, four comparisons).")
+         "each group is compared, for each key in which it differs from the reference, with the group that "
+         "differs from it in that key alone, at the reference's value where there is one: each key's effect at "
+         "each level of the others (a full 2 x 2 grid: four comparisons; fewer where the grid has holes). A group "
+         "with no such neighbour (two groups apart in two keys, nothing between) is compared with the reference.")
 COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the studentized permutation test's "
                     "(Welch's t permuted) and Welch's t test's, and its 95 % interval, the span of the two tests' "
                     "intervals, so the interval leaves out 0 exactly when p < 0.05 (unbounded where the seeds are too "
@@ -135,7 +138,6 @@ HEALTH_CAPTION = ("Per seed group, its runs that ended on their own (completed o
                   "are dead, saturated or diverged; final test accuracy over its completed runs (mean [95 % t "
                   "interval]), dead networks included, diverged ones left out (the runs view keeps the accuracy "
                   "of a diverged run's last epoch where it was finite).")
-# Which groups are compared (`compared_pairs`): said beside every comparison table.
 # What the final test accuracy's comparison holds (`accuracy_comparison`).
 ACCURACY_CAPTION = ("Final test accuracy over each group's completed runs, dead networks included: their chance "
                     "accuracy is what that setting gives. Difference of means a - b, two-sided p and its 95 % "
@@ -454,13 +456,17 @@ def live_groups(these: pd.DataFrame, labels: dict[str, str]) -> list[str]:
 
 def compared_pairs(configs: dict[str, dict], reference: str) -> list[tuple[str, str]]:
     """The comparisons (a, b) among the seed groups of `configs` (group_id -> its flattened config, in
-    the tables' order): each group a other than the `reference` against its nearest groups b that hold
-    the reference's value in every key where they differ from a. Along one key that is every group
-    against the reference. In a grid it is each key's effect at each level of the others: a 2 x 2
-    grid of learning rate and activation compared lr=0.1, relu only with the reference lr=0.01, tanh,
-    so no comparison asked of the learning rate alone under relu (a new user's). Where no group is
-    nearer than the reference, a is compared with it (groups that differ in two keys at once, or a
-    group whose config is the reference's: a group of networks trained twice).
+    the tables' order): each group a other than the `reference`, for each factor in which it differs
+    from the reference, against a group b that differs from a in that factor alone, b holding the
+    reference's value of it where such a group is there (the reference itself first), else the first
+    such group before a in the tables' order (so a pair is asked once). A factor is a varying key,
+    or keys that change together in every group (two cohorts reported together: name and
+    activation). Along one key that is every group against the reference; in a grid, each key's
+    effect at each level of the others. A 2 x 2 grid of learning rate and activation compared
+    lr=0.1, relu only with the reference lr=0.01, tanh, so the learning rate's effect under relu was
+    asked nowhere (a new user's); a grid with a hole compared a group across the diagonal (a
+    sceptic's). A group with no such b (two groups apart in two keys with nothing between, or its
+    config the reference's: the same networks trained twice) is compared with the reference.
 
     >>> grid = {"lo,tanh": {"lr": 1, "fn": "tanh"}, "hi,tanh": {"lr": 10, "fn": "tanh"},
     ...         "lo,relu": {"lr": 1, "fn": "relu"}, "hi,relu": {"lr": 10, "fn": "relu"}}
@@ -472,19 +478,38 @@ def compared_pairs(configs: dict[str, dict], reference: str) -> list[tuple[str, 
     keys = configdiff.varying_flat_keys(list(configs.values()))
     values = {group: {key: repr(configdiff.comparable(flat.get(key))) for key in keys}
               for group, flat in configs.items()}
-    pairs = []
+
+    def apart(a: str, b: str) -> frozenset[str]:
+        return frozenset(key for key in keys if values[a][key] != values[b][key])
+
+    pairs, order = [], list(configs)
     for group in configs:
         if group == reference:
             continue
-        # the groups b that differ from `group` only where b holds the reference's values (the
-        # reference among them), by the keys they differ in; the nearest are those no other is within
-        toward = {other: frozenset(key for key in keys if values[other][key] != values[group][key])
-                  for other in configs if other != group
-                  and all(values[other][key] in (values[group][key], values[reference][key]) for key in keys)}
-        nearest = [(group, other) for other, apart in toward.items()
-                   if apart and not any(closer < apart for closer in toward.values() if closer)]
-        pairs += nearest or [(group, reference)]    # the reference's config under another group's name
+        found = []
+        for factor in _factors(keys, values):
+            if not factor <= apart(group, reference):     # a factor's keys differ all together or not at all
+                continue
+            partners = [other for other in configs if other != group and apart(group, other) == factor]
+            at_reference = [other for other in partners if not factor & apart(other, reference)]
+            # without one at the reference's value, the first before it (its mirror pair is not asked again)
+            before = [other for other in partners if order.index(other) < order.index(group)]
+            chosen = reference if reference in at_reference else next(iter(at_reference or before), None)
+            found += [(group, chosen)] if chosen is not None else []
+        pairs += found or [(group, reference)]
     return pairs
+
+
+def _factors(keys: list[str], values: dict[str, dict[str, str]]) -> list[frozenset[str]]:
+    """`keys` gathered into factors: keys that split the groups (`values`: group -> key -> value) into
+    the same classes change together in every pair of groups, and are one factor. In `keys`' order."""
+    by_classes: dict[frozenset, set[str]] = {}
+    for key in keys:
+        classes: dict[str, set[str]] = {}
+        for group, of_group in values.items():
+            classes.setdefault(of_group[key], set()).add(group)
+        by_classes.setdefault(frozenset(frozenset(members) for members in classes.values()), set()).add(key)
+    return [frozenset(together) for together in by_classes.values()]
 
 
 def reference_comparisons(these: pd.DataFrame, labels: dict[str, str], reference: str | None = None,
@@ -642,7 +667,7 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str], family: str
                 f"none; each group's own verdict stands{rising}.")
     without = f" ({without.replace(' without', ' more without', 1)})" if without else ""
     found = compared[compared["q_groups"] < stats.ALPHA]
-    per_quantity, quantities = tested.groupby("quantity").size().max(), tested["quantity"].nunique()
+    per_quantity = tested.groupby("quantity").size().max()
     if found.empty:
         smallest = min(stats.smallest_p(a, b) for a, b in zip(tested["n_a"], tested["n_b"]))
         needed = _needed_at(smallest, per_quantity)
@@ -667,24 +692,29 @@ def differences_note(compared: pd.DataFrame, labels: dict[str, str], family: str
                      for row in rows.itertuples())
                  for pair, rows in by_group]
         return (f"Differ{from_whom} at q (over {family}) < {stats.ALPHA:g} (a - b [95 % CI]), "
-                f"{len(found)} of {_tested(len(tested))}{_families(per_quantity, quantities)}{without}: "
+                f"{len(found)} of {_tested(len(tested))}{_families(tested, ['quantity'])}{without}: "
                 + ". ".join(named) + ".")
     counted = [f"{pair_text(*pair, labels, against)} ({len(rows)}, layers "
                f"{', '.join(map(str, sorted(set(rows['layer']))))})" for pair, rows in by_group]
     return (f"Differ{from_whom} at q (over {family}) < {stats.ALPHA:g}: {len(found)} of "
-            f"{_tested(len(tested))}{_families(per_quantity, quantities)}{without}, the table's rows with that q, "
+            f"{_tested(len(tested))}{_families(tested, ['quantity'])}{without}, the table's rows with that q, "
             "in " + "; ".join(counted) + ".")
 
 
-def _families(per_quantity: int, quantities: int) -> str:
-    """What a found difference's (or trend's) q adjusted, where the tests span several quantities: each
-    quantity is its own family, so a table of identical groups passes one of them more often than 5 %
-    (a sceptic's two groups of the same settings under two names "differed" in peak_i_yt at q 0.048,
-    1 of 24 comparisons; over all four quantities its q would be 0.19)."""
-    if quantities < 2:
+def _families(tests: pd.DataFrame, family: list[str]) -> str:
+    """What a found difference's (or trend's) q adjusted, where `tests` (the rows with a p) span
+    several families (`family`: the columns a q adjusts within: each quantity, and for trends each
+    combination of the other keys): a table of identical groups passes at least one of them more
+    often than 5 % (a sceptic's two groups of the same settings under two names "differed" in
+    peak_i_yt at q 0.048, 1 of 24 comparisons; over all four quantities its q would be 0.19)."""
+    sizes = tests.groupby(family, dropna=False).size()
+    if len(sizes) < 2:
         return ""
-    return (f" (each quantity's q adjusts its own up to {per_quantity} tests: with no difference at all, one of "
-            f"the {quantities} quantities passes in up to {quantities} x {stats.ALPHA * 100:g} % of such tables)")
+    what = "quantity" if family == ["quantity"] else "quantity and combination of the other keys"
+    most = int(sizes.max())
+    return (f" (q adjusts each {what} on its own, up to {most} test{'' if most == 1 else 's'}: with no difference at "
+            f"all, at least one of these {len(sizes)} families passes in up to {len(sizes)} x {stats.ALPHA * 100:g} % "
+            "of such tables)")
 
 
 # why a comparison has no p, as `_untested_comparisons` says it (else: too few seeds with a value)
@@ -835,13 +865,13 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
     if found.empty:
         return (f"No layer changes along {key} at q (over layers) < {stats.ALPHA:g} in any quantity tested "
                 f"({tested['n'].max()} runs kept at {tested['levels'].max()} values): a slope finds a steady rise or "
-                f"fall along {key}, not a change that peaks between its ends (the comparisons with the reference "
-                f"group show those).{untested}")
+                f"fall along {key}, not a change that peaks between its ends (the comparisons between groups "
+                f"show those).{untested}")
     def where(within) -> str:             # "activation_fn=relu: ", or nothing (None, NaN from a groupby)
         return f"{within}: " if isinstance(within, str) and within else ""
 
-    per_quantity = tested.groupby(["within", "quantity"], dropna=False).size().max()
-    families = _families(per_quantity, tested["quantity"].nunique())
+    strata = ["within"] if tested["within"].nunique(dropna=False) > 1 else []
+    families = _families(tested, [*strata, "quantity"])
     if len(found) > MAX_DIFFERENCES_NAMED:
         found = found.assign(named=[quantity_text(row) for row in found.itertuples()])   # "(to epoch H)" kept
         counted = [f"{where(within)}{quantity} (layers {', '.join(map(str, sorted(set(rows['layer']))))})"
@@ -862,14 +892,19 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
 def data_versions_note(runs: pd.DataFrame, labels: dict[str, str], configs: dict[str, dict]) -> str | None:
     """The sentence naming the seed groups of `runs` (`runs` view rows; `configs`: run_id -> flattened
     config) trained on different versions of one dataset, its SHA-256 (data_sha256) differing under
-    one `dataset` and `dataset_path`: a file edited between runs, or runs copied in from another
-    root. Within a group its seeds pool two datasets; across groups their data differ beside what
-    their titles name. None where each dataset has one version (or runs record none: before stop 63)."""
+    one value of every data key (configdiff.DATA_KEYS: the digest is of the split too, so groups of
+    two split seeds are two datasets, which their titles name): a file edited between runs, or runs
+    copied in from another root. Within a group its seeds pool two datasets; across groups their
+    data differ besides what their titles name. None where each dataset has one version (or runs
+    record none: before stop 63)."""
     known = runs[runs["group_id"].isin(labels) & runs["data_sha256"].notna()]
-    source = [str(configs.get(run_id, {}).get("dataset_path") or configs.get(run_id, {}).get("dataset"))
-              for run_id in known["run_id"]]
+    keys = [tuple(repr(configdiff.comparable(configs.get(run_id, {}).get(key))) for key in configdiff.DATA_KEYS)
+            for run_id in known["run_id"]]
+    names = {key: str(configs.get(run_id, {}).get("dataset_path") or configs.get(run_id, {}).get("dataset"))
+             for key, run_id in zip(keys, known["run_id"])}
     parts = []
-    for name, rows in known.groupby(source, sort=True):
+    for key, rows in known.groupby(pd.Series(keys, index=known.index, dtype=object), sort=False):
+        name = names[key]
         versions = rows.groupby("data_sha256", sort=False)["group_id"].agg(lambda groups: list(dict.fromkeys(groups)))
         if len(versions) > 1:
             named = [f"{digest[:12]}…: {', '.join(labels[group] for group in groups)}"

@@ -24,7 +24,7 @@ from ibstore.flatten import flatten
 
 __all__ = ["flatten", "varying_keys", "varying_flat_keys", "varying_seed", "format_config", "format_value", "short_value",
            "labels", "told_apart", "common_config_with_var", "differing_keys", "varying_of_values", "same_networks",
-           "comparable", "VAR", "SEED_KEY", "LAUNCH_SETTINGS", "MEASUREMENT_SETTINGS"]
+           "comparable", "VAR", "SEED_KEY", "LAUNCH_SETTINGS", "MEASUREMENT_SETTINGS", "DATA_KEYS"]
 
 SEED_KEY = "seed"
 # config keys that are no property of a run: `n_runs` counts the seeds launched with it (seed 3
@@ -36,6 +36,9 @@ LAUNCH_SETTINGS = frozenset({"n_runs", "save_activations", "save_checkpoints"})
 # the same whatever they are (trainer's equality tests: many epochs per call equal one; an
 # attacker trained one config with histogram_bins 30 and 50 to the same loss, bit for bit)
 MEASUREMENT_SETTINGS = frozenset({"estimators", "mi_splits", "histogram_bins", "log_schedule"})
+# config keys that choose the data a run trains on and its split: configs with equal values train on
+# the same data (trainer.config.data_key), whose SHA-256 a run records (RunRecord.data_sha256)
+DATA_KEYS = ("dataset", "dataset_path", "label_column", "test_fraction", "split_seed")
 VAR = "<var>"
 _MISSING = object()
 
@@ -105,7 +108,8 @@ def comparable(value: Any) -> Any:
     if isinstance(value, bool):
         return ("bool", value)
     if isinstance(value, (int, float)):
-        return ("number", float(value))
+        number = float(value)
+        return ("number", 0.0 if number == 0 else number)     # -0.0 == 0.0, and so must their forms be
     if isinstance(value, (list, tuple)):
         return ("list", tuple(comparable(v) for v in value))
     if isinstance(value, dict):

@@ -357,12 +357,14 @@ def test_a_table_that_could_fill_more_than_half_of_memory_is_refused_before_it_i
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    memory = 64 * 2**30
+    # a machine of 256 MiB, so that the code before the check reads 64 MiB of zeros, not 8 GiB (a
+    # reviewer's fail-before run of an 8 GiB file was killed for the memory it took)
+    memory = 256 * 2**20
     monkeypatch.setattr(datasets, "physical_memory", lambda: memory)
     sparse = tmp_path / "sparse.csv"
     with open(sparse, "wb") as file:
-        file.truncate(8 * 2**30 + 1)                  # 4 bytes of values a character: just over 32 GiB
-    with pytest.raises(DatasetError, match=r"sparse.csv' may hold values of 32\.0 GiB, more than half of this machine"):
+        file.truncate(32 * 2**20 + 1)                 # 4 bytes of values a character: just over 128 MiB
+    with pytest.raises(DatasetError, match=r"sparse.csv' may hold values of 0\.1 GiB, more than half of this machine"):
         load("file", path=sparse)
     pq.write_table(pa.table({"a": np.zeros(1000), "label": np.arange(1000) % 2}), tmp_path / "t.parquet")
     assert load("file", path=tmp_path / "t.parquet").full.x.shape == (1000, 1)
@@ -373,8 +375,12 @@ def test_a_table_that_could_fill_more_than_half_of_memory_is_refused_before_it_i
     monkeypatch.setattr(datasets, "physical_memory", lambda: memory)
     (tmp_path / "ok.csv").write_text("a,label\n1,0\n2,1\n3,0\n")
 
-    def out_of_memory(*args, **kwargs):
-        raise MemoryError
+    read_csv = datasets.pd.read_csv
+
+    def out_of_memory(*args, **kwargs):      # the whole table, not its header row
+        if kwargs.get("nrows") is None:
+            raise MemoryError
+        return read_csv(*args, **kwargs)
     monkeypatch.setattr(datasets.pd, "read_csv", out_of_memory)
     with pytest.raises(DatasetError, match=r"ok.csv' is too large to load in this machine's memory"):
         load("file", path=tmp_path / "ok.csv")
@@ -395,3 +401,6 @@ def test_a_column_named_twice_is_refused_not_renamed(tmp_path):
         load("file", path=tmp_path / "twice.parquet")
     (tmp_path / "once.csv").write_text("a,b,label\n1,0,0\n2,1,1\n3,0,0\n")
     assert load("file", path=tmp_path / "once.csv").full.x.shape == (3, 2)
+    # a reviewer's: headers are names, not numbers: 01 and 1, 1 and 1.0 are two columns
+    (tmp_path / "numbers.csv").write_text("label,01,1,1.0\n0,1,2,3\n1,4,5,6\n0,7,8,9\n")
+    assert load("file", path=tmp_path / "numbers.csv").full.x.shape == (3, 3)

@@ -250,13 +250,14 @@ def test_runs_another_process_trains_and_seeds_left_out_of_the_plan_are_held_to_
     check_data_unchanged(plan, load_plan_data(plan.tasks, strict=True))      # the same file: train 2-3
     data.write_text(former.replace("\n1,1,3\n", "\n1,1,4\n"))
     with pytest.raises(datasets.DatasetError, match=rf"changed since 2 run\(s\) of this plan's seed groups trained "
-                                                    rf"on it \({four.run_id(0)}, \.\.\.\)"):
+                                                    rf"on it \({four.run_id(0)}, \.\.\.\).*; 2 of them another "
+                                                    r"process trains now .*: wait for it to end, or stop it, first"):
         check_data_unchanged(plan, load_plan_data(plan.tasks, strict=True))
     # seeds 2-3 completed on the former file, outside a forced plan of seeds 0-1: compared too
     data.write_text(former)
     root = tmp_path / "forced"
-    for seed in range(4):
-        recorded_on(root, four.run_id(seed), "completed", trained_on, group)
+    for seed in range(4):       # seed 3 diverged: it stays in the group's health table all the same
+        recorded_on(root, four.run_id(seed), "completed" if seed < 3 else "diverged", trained_on, group)
     forced = plan_sweep([two], root, Redo(interrupted=True, failed=True, completed=True))
     assert forced.to_do == 2 and set(forced.trained_on_files) == {four.run_id(2), four.run_id(3)}
     data.write_text(former.replace("\n1,1,3\n", "\n1,1,4\n"))
@@ -266,6 +267,25 @@ def test_runs_another_process_trains_and_seeds_left_out_of_the_plan_are_held_to_
     (other,) = config.plan({"name": "d", **TINY, "learning_rate": 0.5, "n_runs": 2, "dataset": "file",
                             "dataset_path": str(data), "label_column": "y"})
     assert not plan_sweep([other], root).trained_on_files
+
+
+def test_a_later_round_keeps_the_digests_read_and_reads_the_files_not_read_yet(tmp_path):
+    # A reviewer's: a sweep's later rounds kept the first round's data, so a file whose runs were all
+    # held then trained with no digest and no shape
+    from trainer.plan import load_plan_data
+
+    files = []
+    for name in ("one", "two"):
+        files.append(tmp_path / f"{name}.csv")
+        files[-1].write_text("y,a,b\n" + "\n".join(f"{i % 2},{i},{i * 3 % 7}" for i in range(40)) + "\n")
+    one, two = (config.plan({"name": path.stem, **TINY, "dataset": "file", "dataset_path": str(path),
+                             "label_column": "y"})[0] for path in files)
+    first = load_plan_data([Task(one, one.seeds)])
+    files[0].write_text(files[0].read_text().replace("\n1,1,3\n", "\n1,1,4\n"))     # changed since: kept as read
+    later = load_plan_data([Task(one, one.seeds), Task(two, two.seeds)], known=first)
+    assert later.sha256[config.data_key(one.config)] == first.sha256[config.data_key(one.config)]
+    assert later.sha256[config.data_key(two.config)] == load_plan_data([Task(two, two.seeds)]).sha256[
+        config.data_key(two.config)] and later.shapes[config.data_key(two.config)] == (40, 2, 2)
 
 
 def test_the_check_compares_the_digest_the_groups_train_on_read_once(tmp_path):

@@ -279,14 +279,19 @@ def test_the_trend_sentence_names_the_rows_below_q_005_and_says_when_none_is():
     # two quantities: each its own family over the layers, and the sentence says what that means over both
     both = trend.trends(phases, key_values, (stats.EXCESS, "final_i_xt"))
     assert both.groupby("quantity")["q_value"].apply(lambda q: q.notna().sum()).max() == 2
-    assert (f"trends (each quantity's q adjusts its own up to 2 tests: with no difference at all, one of the 2 "
-            f"quantities passes in up to 2 x 5 % of such tables): 0 · dense_0 {stats.EXCESS} rises"
+    assert (f"trends (q adjusts each quantity on its own, up to 2 tests: with no difference at all, at least one of "
+            f"these 2 families passes in up to 2 x 5 % of such tables): 0 · dense_0 {stats.EXCESS} rises"
             in cohort_tables.trend_note(both, "initial_bias"))
+    # a reviewer's: split along another key, each (other keys, quantity) is a family of its own
+    strata = pd.concat([both.assign(within="activation_fn=relu"), both.assign(within="activation_fn=tanh")])
+    assert ("(q adjusts each quantity and combination of the other keys on its own, up to 2 tests: with no "
+            "difference at all, at least one of these 4 families passes in up to 4 x 5 % of such tables)"
+            in cohort_tables.trend_note(strata, "initial_bias"))
     flat = trend.trends(phases[phases["layer"] == 1], key_values, (stats.EXCESS,))
     assert cohort_tables.trend_note(flat, "initial_bias") == (
         "No layer changes along initial_bias at q (over layers) < 0.05 in any quantity tested "
         "(15 runs kept at 3 values): a slope finds a steady rise or fall along initial_bias, not a change that "
-        "peaks between its ends (the comparisons with the reference group show those).")
+        "peaks between its ends (the comparisons between groups show those).")
 
 
 def test_trends_over_too_few_runs_for_p_below_005_say_so():
@@ -362,7 +367,9 @@ def test_groups_that_also_differ_in_another_key_get_a_trend_within_each_of_its_v
     assert cohort_tables.trend_table(table.reset_index())["within"].tolist() == \
         ["activation_fn=relu", "activation_fn=tanh"]
     assert cohort_tables.trend_note(table.reset_index(), "initial_bias").startswith(
-        "Change along initial_bias at q (over layers) < 0.05 (slope [95 % CI]), 2 of 2 trends: activation_fn=relu: "
+        "Change along initial_bias at q (over layers) < 0.05 (slope [95 % CI]), 2 of 2 trends (q adjusts each quantity "
+        "and combination of the other keys on its own, up to 1 test: with no difference at all, at least one of "
+        "these 2 families passes in up to 2 x 5 % of such tables): activation_fn=relu: "
         "0 · dense_0 compression_over_floor_bits rises")
     # a grid of two numeric keys has no one axis
     grid = [write_run(tmp_path / "grid", f"g{lr}-{bias}", {"epochs": 6, "learning_rate": lr, "initial_bias": bias},

@@ -454,7 +454,9 @@ def _read_table(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray]:
     parquet = path.suffix.lower() == ".parquet"
     try:
         _ensure_table_fits(path, parquet)
-        header = pq.read_schema(path).names if parquet else pd.read_csv(path, header=None, nrows=1).iloc[0].tolist()
+        # as text: "01" and "1" name two columns
+        header = (pq.read_schema(path).names if parquet
+                  else pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0].tolist())
         # pandas renames a second "label" to "label.1": an attacker's duplicated label column became a feature
         if twice := sorted({str(name) for name in header if header.count(name) > 1}):
             raise DatasetError(f"data file {str(path)!r} names column(s) {', '.join(twice)} more than once; "

@@ -264,14 +264,14 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
 
 
 def _note_group_mates(plan: Plan, experiments: list[Experiment], records: dict[str, RunRecord]) -> None:
-    """Note the data of the completed runs of the plan's seed groups that it does not plan (seeds
-    beyond its n_runs): they stay in the group beside what it trains (an attacker's --force of seeds
-    0-1 of four trained them on a changed file beside seeds 2-3 on the former one, one group)."""
+    """Note the data of the ended runs (completed, diverged) of the plan's seed groups that it does not
+    plan (seeds beyond its n_runs): they stay in the group beside what it trains (an attacker's
+    --force of seeds 0-1 of four trained them on a changed file beside seeds 2-3 on the former one)."""
     groups = {config.group_id(e.name, e.config.model_dump()): e for e in experiments}
     planned = set(plan.run_ids)
     for run_id, record in records.items():
         experiment = groups.get(record.group_id)
-        if experiment is not None and run_id not in planned and record.status is Status.COMPLETED:
+        if experiment is not None and run_id not in planned and record.status in (Status.COMPLETED, Status.DIVERGED):
             plan.note_data(run_id, experiment.config, record)
 
 
@@ -380,7 +380,7 @@ class PlanData:
     sha256: dict[tuple, str] = field(default_factory=dict)
 
 
-def load_plan_data(tasks: list[Task], strict: bool = False) -> PlanData:
+def load_plan_data(tasks: list[Task], strict: bool = False, known: PlanData | None = None) -> PlanData:
     """Load each dataset `tasks` train on, once, before any run is taken (a reviewer's: a file's
     configs stacked into one group too large, which its worker refused, every run failed).
     `strict` (`trainer run`, and a sweep on local workers, which read this machine's files): a data
@@ -388,8 +388,10 @@ def load_plan_data(tasks: list[Task], strict: bool = False) -> PlanData:
     run per seed left in the root for good (a new user's 18); so is a data file too large for this
     machine's memory (ConfigError). Else (a Ray sweep, whose workers may see files this machine does
     not, and a sweep's later rounds) one that does not load is left to the worker, which records its
-    runs failed with the loader's reason."""
-    data, loaded = PlanData(), set()
+    runs failed with the loader's reason. `known`: what an earlier round loaded, kept as it was (its
+    groups' digests), and not loaded again."""
+    data = PlanData(dict(known.shapes), dict(known.sha256)) if known is not None else PlanData()
+    loaded = set(data.sha256)
     for task in tasks:
         settings = task.experiment.config
         key = config.data_key(settings)
@@ -434,12 +436,16 @@ def check_data_unchanged(plan: Plan, data: PlanData | None = None) -> None:
             changed.setdefault(settings.dataset_path, []).append(run_id)
     if changed:
         path, run_ids = next(iter(changed.items()))
+        held = [run_id for run_id in run_ids if run_id in plan.held]
+        # --force does not touch a run another process holds: it is waited for, or stopped, first
+        held_text = (f"; {len(held)} of them another process trains now ({terminal_text(held[0])}"
+                     f"{', ...' if len(held) > 1 else ''}): wait for it to end, or stop it, first" if held else "")
         raise datasets.DatasetError(
             f"data file {terminal_text(repr(path))} changed since {len(run_ids)} run(s) of this plan's seed groups "
             f"trained on it ({terminal_text(run_ids[0])}{', ...' if len(run_ids) > 1 else ''}): a completed run's "
             f"results are of the former data, an interrupted one would continue on other data, and a group would "
             f"hold both. Restore the file, give the new data another path, or train those runs again from the start "
-            f"on the file as it is now (--force, with n_runs covering their seeds)"
+            f"on the file as it is now (--force, with n_runs covering their seeds){held_text}"
             + (f"; {len(changed) - 1} other data file(s) changed too" if len(changed) > 1 else ""))
 
 

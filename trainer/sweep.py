@@ -200,7 +200,9 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
             if progress.store_error or not progress.held:
                 break
             plan = plan_held_again(experiments, root, redo, resume or force, progress, plan)
-            # what the other processes left to keep or continue, against the data this sweep trained on
+            # the files this sweep had not read (all their runs held) read now; what the other processes
+            # left to keep or continue checked against the data this sweep trained on
+            data = load_plan_data(plan.tasks, known=data)
             check_data_unchanged(plan, data)
     except (KeyboardInterrupt, SweepError, BrokenPipeError, DatasetError) as stopped:
         # the runs as they ended (interrupted, or completed before the signal), not "queued"; a run
@@ -316,13 +318,11 @@ def few_seeds_note(experiments: list[Experiment]) -> str | None:
 
 
 def train(plan: Plan, root: Path, workers: int, ray_address: str | None, progress: Progress,
-          ray_mode: str = AUTO, data: PlanData | None = None) -> None:
+          ray_mode: str, data: PlanData) -> None:
     """The plan's tasks, stacked into groups, on local workers or Ray; each result to `progress`.
-    `data`: its datasets (`load_plan_data`), if loaded already."""
+    `data`: its datasets (`load_plan_data`)."""
     if not plan.tasks:
         return
-    if data is None:
-        data = load_plan_data(plan.tasks)        # what does not load here is left to the workers
     groups = stack_groups(plan.tasks, workers, shapes=data.shapes, sha256=data.sha256)
     if not ray_address:        # each Ray node has its own memory
         workers = workers_that_fit(groups, workers, shapes=data.shapes)

@@ -268,8 +268,10 @@ def phase_panels() -> None:
     compared, differences, last_compared, last_differences = comparison(
         root, version, measured_ids, name, params, split, tuple(layers), tuple(titles.items()), reference)
     if last_differences:
+        # the group every row is compared with: in a grid it need not be the reference (a reviewer's)
+        against = titles[reference] if last_compared.empty else last_compared["b"].iloc[0]
         one = last_compared.empty or last_compared["b"].nunique() == 1
-        st.subheader(cohort_tables.LAST_HIDDEN_QUESTION.format(ui.plain(titles[reference]) if one
+        st.subheader(cohort_tables.LAST_HIDDEN_QUESTION.format(ui.plain(against) if one
                                                                else cohort_tables.EACH_COMPARED))
         st.caption(ui.plain(cohort_tables.LAST_HIDDEN_COMPARED))
         st.markdown(ui.plain(last_differences))

@@ -66,7 +66,7 @@ def curves() -> None:
 
 def final_accuracy() -> None:
     """Per seed group, the health of its runs that ended on their own and its completed runs' final test
-    accuracy (`cohort_tables.health_table`), and every group against a reference group
+    accuracy (`cohort_tables.health_table`), and the groups compared around a reference group
     (`cohort_tables.accuracy_comparison`), as the report has them."""
     st.subheader("Final test accuracy per seed group")
     ended = all_runs[all_runs["run_id"].isin(selection) & all_runs["status"].isin(cohort_tables.ENDED)]

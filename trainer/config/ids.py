@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+from ibstore.configdiff import DATA_KEYS
 from trainer.config.schema import ExperimentConfig
 
 # Config keys a stacked computation may vary per network: experiments equal in
@@ -38,7 +39,6 @@ def run_id(name: str, config: dict[str, Any], seed: int) -> str:
 
 
 # What decides the data a config trains on (trainer.datasets.load_data reads these keys).
-DATA_KEYS = ("dataset", "dataset_path", "label_column", "test_fraction", "split_seed")
 
 
 def data_key(config: ExperimentConfig) -> tuple:
