@@ -77,6 +77,7 @@ class Selection:
     other: dict[str, str]          # run_id -> status (failed, interrupted): left out
     runs: pd.DataFrame             # the `runs` rows of run_ids
     where: str = ""                # the SQL condition over `runs` that chose them among the cohorts' runs
+    left_by_where: int = 0         # the cohorts' runs it left out
 
 
 def select(store: ResultStore, cohorts: list[str], where: str = "") -> Selection:
@@ -97,14 +98,14 @@ def select(store: ResultStore, cohorts: list[str], where: str = "") -> Selection
                              "cohort when they are trained, as the shipped cohorts' configs do; a run keeps the cohort "
                              "it was trained in, so `--set cohort=NAME` finds runs already completed done, and "
                              "`--force` trains them again into NAME)" if without else ""))
-    mine = runs[runs["cohort"].isin(cohorts)]
+    mine, left_by_where = runs[runs["cohort"].isin(cohorts)], 0
     if where.strip():
         try:
             matched = set(store.run_ids_where(where))
         except SqlError as error:
             raise ReportError(f"--where: {error}") from None
         if not (kept := mine[mine["run_id"].isin(matched)]).empty:
-            mine = kept
+            mine, left_by_where = kept, len(mine) - len(kept)
         else:
             raise ReportError(f"--where matched none of the {len(mine)} runs of cohort {', '.join(cohorts)}; "
                               "it is a SQL condition over the runs view, as `trainer ls --where` takes it")
@@ -114,7 +115,8 @@ def select(store: ResultStore, cohorts: list[str], where: str = "") -> Selection
     if not (ended["status"] == Status.COMPLETED).any():
         raise ReportError(f"no completed run in cohort {', '.join(cohorts)}"
                           + (f" ({len(running)} still training: {', '.join(running)})" if running else ""))
-    return Selection(sorted(ended["run_id"]), running, other, ended.reset_index(drop=True), where.strip())
+    return Selection(sorted(ended["run_id"]), running, other, ended.reset_index(drop=True), where.strip(),
+                     left_by_where)
 
 
 def default_folder(cohorts: list[str]) -> str:
@@ -357,7 +359,8 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     completed = runs[runs["status"] == Status.COMPLETED]
     diverged = f" and {len(runs) - len(completed)} diverged" if len(runs) > len(completed) else ""
     header = [f"# Report: {inline_text(', '.join(dict.fromkeys(cohorts)))}", "",
-              *([f"Runs where {inline_text(selection.where)} (`--where`).", ""] if selection.where else []),
+              *([f"Runs where {inline_text(selection.where)} (`--where`; {selection.left_by_where} of the cohorts' "
+                 "runs left out by it).", ""] if selection.where else []),
               f"Results root `{store.root}`; {len(completed)} completed{diverged} run{'s' * (len(runs) != 1)} in "
               f"{len(labels)} seed group{'s' * (len(labels) != 1)}; "
               f"written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {{SECONDS}} s by `trainer report` "

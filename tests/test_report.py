@@ -640,7 +640,8 @@ def test_where_reports_the_runs_of_a_cohort_a_condition_holds_for(tmp_path, caps
     assert cli.main(["report", "bias", "--results", str(root), "--output", str(out), "--where", "epochs = 40",
                      "--reference", "initial_bias=0"]) == 0
     text = (out / "report.md").read_text()
-    assert "Runs where epochs = 40 (`--where`)." in text and "4 completed runs in 2 seed groups" in text
+    assert "Runs where epochs = 40 (`--where`; 4 of the cohorts' runs left out by it)." in text
+    assert "4 completed runs in 2 seed groups" in text
     assert "| initial_bias=1 | initial_bias=0 |" in text and "epochs=" not in text      # the groups: the bias alone
     runs = report.ResultStore(root).runs().set_index("run_id")
     selected = report.select(report.ResultStore(root), ["bias"], "epochs = 40 ").runs["run_id"]

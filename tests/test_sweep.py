@@ -217,6 +217,21 @@ def test_a_resume_of_runs_whose_data_file_changed_is_refused(tmp_path):
     assert not plan_sweep([experiment], tmp_path, Redo(interrupted=True)).trained_on_files
 
 
+DATA_CSV = "y,a,b\n" + "\n".join(f"{i % 2},{i},{i * 3 % 7}" for i in range(40)) + "\n"   # 40 rows, 2 features
+
+
+def edited(text: str) -> str:
+    """`text` (DATA_CSV) with one value changed: another version of the file."""
+    return text.replace("\n1,1,3\n", "\n1,1,4\n")
+
+
+def on_file(data: Path, **settings):
+    """TINY's experiment on the CSV file `data` (label column y), with `settings`."""
+    (experiment,) = config.plan({"name": "d", **TINY, "dataset": "file", "dataset_path": str(data),
+                                 "label_column": "y", **settings})
+    return experiment
+
+
 def recorded_on(root: Path, run_id: str, status: str, sha256: str, group_id: str | None = None) -> None:
     """`mark` a run with this status, having trained on data of this SHA-256 (and in this group)."""
     mark(root, run_id, status)
@@ -233,12 +248,8 @@ def test_runs_another_process_trains_and_seeds_left_out_of_the_plan_are_held_to_
     from trainer.plan import check_data_unchanged, load_plan_data
 
     data = tmp_path / "data.csv"
-    former = "y,a,b\n" + "\n".join(f"{i % 2},{i},{i * 3 % 7}" for i in range(40)) + "\n"
-    data.write_text(former)
-    (four,) = config.plan({"name": "d", **TINY, "n_runs": 4, "dataset": "file", "dataset_path": str(data),
-                           "label_column": "y"})
-    (two,) = config.plan({"name": "d", **TINY, "n_runs": 2, "dataset": "file", "dataset_path": str(data),
-                          "label_column": "y"})
+    data.write_text(DATA_CSV)
+    four, two = on_file(data, n_runs=4), on_file(data, n_runs=2)
     group = config.group_id(four.name, four.config.model_dump())
     assert group == config.group_id(two.name, two.config.model_dump())           # n_runs is no part of it
     trained_on = datasets.load_data(four.config).sha256
@@ -248,25 +259,71 @@ def test_runs_another_process_trains_and_seeds_left_out_of_the_plan_are_held_to_
     plan = plan_sweep([four], root)
     assert set(plan.held) == set(plan.trained_on_files) == {four.run_id(0), four.run_id(1)}
     check_data_unchanged(plan, load_plan_data(plan.tasks, strict=True))      # the same file: train 2-3
-    data.write_text(former.replace("\n1,1,3\n", "\n1,1,4\n"))
+    data.write_text(edited(DATA_CSV))
     with pytest.raises(datasets.DatasetError, match=rf"changed since 2 run\(s\) of this plan's seed groups trained "
                                                     rf"on it \({four.run_id(0)}, \.\.\.\).*; 2 of them another "
                                                     r"process trains now .*: wait for it to end, or stop it, first"):
         check_data_unchanged(plan, load_plan_data(plan.tasks, strict=True))
     # seeds 2-3 completed on the former file, outside a forced plan of seeds 0-1: compared too
-    data.write_text(former)
+    data.write_text(DATA_CSV)
     root = tmp_path / "forced"
     for seed in range(4):       # seed 3 diverged: it stays in the group's health table all the same
         recorded_on(root, four.run_id(seed), "completed" if seed < 3 else "diverged", trained_on, group)
     forced = plan_sweep([two], root, Redo(interrupted=True, failed=True, completed=True))
     assert forced.to_do == 2 and set(forced.trained_on_files) == {four.run_id(2), four.run_id(3)}
-    data.write_text(former.replace("\n1,1,3\n", "\n1,1,4\n"))
+    data.write_text(edited(DATA_CSV))
     with pytest.raises(datasets.DatasetError, match=r"--force, with n_runs covering their seeds"):
         check_data_unchanged(forced, load_plan_data(forced.tasks, strict=True))
     # another group's runs (another learning rate) are no part of it
-    (other,) = config.plan({"name": "d", **TINY, "learning_rate": 0.5, "n_runs": 2, "dataset": "file",
-                            "dataset_path": str(data), "label_column": "y"})
-    assert not plan_sweep([other], root).trained_on_files
+    assert not plan_sweep([on_file(data, learning_rate=0.5, n_runs=2)], root).trained_on_files
+
+
+def test_seeds_another_sweep_still_trains_and_the_digest_from_the_moment_data_loads_are_compared(tmp_path):
+    # A second attacker's: a sweep of seeds 2-3 ran beside another still training seeds 0-1 of the same
+    # group (the seed is no part of the group id) on the former file, exit 0 for both; and the digest
+    # reached run.json only at the first flush, seconds after the data loaded
+    from trainer import datasets
+    from trainer.plan import check_data_unchanged, load_plan_data
+    from trainer.store import RunWriter
+
+    data = tmp_path / "data.csv"
+    data.write_text(DATA_CSV)
+    first, second = on_file(data, n_runs=2, seed=0), on_file(data, n_runs=2, seed=2)
+    group = config.group_id(first.name, first.config.model_dump())
+    assert group == config.group_id(second.name, second.config.model_dump())
+    root = tmp_path / "results"
+    trained_on = datasets.load_data(first.config).sha256
+    writer = RunWriter(root, {"run_id": first.run_id(0), "group_id": group, "epochs_total": 3}, flush_seconds=60)
+    writer.describe_data({}, trained_on)                   # the data loaded: on disk before any flush
+    assert read_record(root, first.run_id(0)).data_sha256 == trained_on
+    recorded_on(root, first.run_id(1), "running", trained_on, group)        # on another host
+    data.write_text(edited(DATA_CSV))
+    plan = plan_sweep([second], root)
+    assert plan.to_do == 2 and set(plan.trained_on_files) == {first.run_id(0), first.run_id(1)}
+    with pytest.raises(datasets.DatasetError, match=r"changed since 2 run\(s\) of this plan's seed groups"):
+        check_data_unchanged(plan, load_plan_data(plan.tasks, strict=True))
+    with pytest.raises(datasets.DatasetError, match=r"this sweep trained runs on the file as it is before it waited"):
+        check_data_unchanged(plan, load_plan_data(plan.tasks, strict=True), trained_beside=True)
+    writer.finish("interrupted", 0)
+
+
+def test_an_mnist_file_given_by_path_is_digested_for_its_groups_as_a_data_file_is(tmp_path):
+    # A second attacker's: mnist with a dataset_path got no group digest, so a file swapped after the
+    # plan trained the group's later seeds on other data, exit 0
+    from trainer import datasets
+    from trainer.plan import load_plan_data
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "m.npz", x_train=rng.uniform(size=(20, 4)), y_train=np.arange(20) % 2,
+             x_test=rng.uniform(size=(10, 4)), y_test=np.arange(10) % 2)
+    (experiment,) = config.plan({"name": "m", **TINY, "dataset": "mnist", "dataset_path": str(tmp_path / "m.npz")})
+    (plain,) = config.plan({"name": "h", **TINY})
+    for strict in (False, True):
+        loaded = load_plan_data([Task(experiment, experiment.seeds), Task(plain, plain.seeds)], strict=strict)
+        assert loaded.sha256 == {config.data_key(experiment.config): datasets.load_data(experiment.config).sha256}
+    (group,) = stack_groups([Task(experiment, experiment.seeds)], workers=1, shapes=loaded.shapes,
+                            sha256=loaded.sha256)
+    assert group.data_sha256 == datasets.load_data(experiment.config).sha256
 
 
 def test_a_later_round_keeps_the_digests_read_and_reads_the_files_not_read_yet(tmp_path):
@@ -295,15 +352,13 @@ def test_the_check_compares_the_digest_the_groups_train_on_read_once(tmp_path):
     from trainer.plan import check_data_unchanged, load_plan_data
 
     data = tmp_path / "data.csv"
-    former = "y,a,b\n" + "\n".join(f"{i % 2},{i},{i * 3 % 7}" for i in range(40)) + "\n"
-    data.write_text(former)
-    (experiment,) = config.plan({"name": "d", **TINY, "n_runs": 2, "dataset": "file", "dataset_path": str(data),
-                                 "label_column": "y"})
+    data.write_text(DATA_CSV)
+    experiment = on_file(data, n_runs=2)
     recorded_on(tmp_path, experiment.run_id(0), "completed", datasets.load_data(experiment.config).sha256)
     plan = plan_sweep([experiment], tmp_path)
-    data.write_text(former.replace("\n1,1,3\n", "\n1,1,4\n"))
+    data.write_text(edited(DATA_CSV))
     loaded = load_plan_data(plan.tasks, strict=True)                      # the new file, as the groups get it
-    data.write_text(former)                                              # and the former back before the check
+    data.write_text(DATA_CSV)                                              # and the former back before the check
     with pytest.raises(datasets.DatasetError, match="changed since 1 run"):
         check_data_unchanged(plan, loaded)
     check_data_unchanged(plan)                                           # read again, it would have passed

@@ -290,20 +290,26 @@ def test_max_norm_constrains_the_hidden_layers_only():
             np.testing.assert_array_equal(after[1], before[1])   # the network without max-norm
 
 
+def interrupted_at_the_third_call():
+    """A CompiledSteps.train that stops (KeyboardInterrupt) at its third call: of a 6-epoch run
+    checkpointed every call, one interrupted with a checkpoint at epoch 4."""
+    plain_train = compiled.CompiledSteps.train
+    calls = []
+
+    def train(steps, orders, active):
+        calls.append(len(orders))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return plain_train(steps, orders, active)
+    return train
+
+
 def test_a_run_resumed_from_its_checkpoint_equals_an_uninterrupted_one(tmp_path, monkeypatch):
     raw = {**SMALL, "epochs": 6, "save_checkpoints": True}
     (experiment,) = config.plan(raw)
     run_experiment(experiment, tmp_path / "straight", progress=False, flush_seconds=0)
     plain_train = compiled.CompiledSteps.train
-    calls = []
-
-    def interrupted_at_the_third_call(steps, orders, active):
-        calls.append(len(orders))
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return plain_train(steps, orders, active)
-
-    monkeypatch.setattr(compiled.CompiledSteps, "train", interrupted_at_the_third_call)
+    monkeypatch.setattr(compiled.CompiledSteps, "train", interrupted_at_the_third_call())
     with pytest.raises(KeyboardInterrupt):
         run_experiment(experiment, tmp_path / "resumed", progress=False, flush_seconds=0)
     monkeypatch.setattr(compiled.CompiledSteps, "train", plain_train)
@@ -335,17 +341,8 @@ def test_a_checkpoint_is_not_resumed_on_a_data_file_that_changed_since(tmp_path,
     data.write_text(former)
     (experiment,) = config.plan({**SMALL, "epochs": 6, "save_checkpoints": True, "dataset": "file",
                                  "dataset_path": str(data), "label_column": "y"})
-    plain_train = compiled.CompiledSteps.train
-    calls = []
-
-    def interrupted_at_the_third_call(steps, orders, active):
-        calls.append(len(orders))
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return plain_train(steps, orders, active)
-
     with monkeypatch.context() as patched:
-        patched.setattr(compiled.CompiledSteps, "train", interrupted_at_the_third_call)
+        patched.setattr(compiled.CompiledSteps, "train", interrupted_at_the_third_call())
         with pytest.raises(KeyboardInterrupt):
             run_experiment(experiment, tmp_path, progress=False, flush_seconds=0)
     run_id = experiment.run_id(0)

@@ -264,14 +264,15 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
 
 
 def _note_group_mates(plan: Plan, experiments: list[Experiment], records: dict[str, RunRecord]) -> None:
-    """Note the data of the ended runs (completed, diverged) of the plan's seed groups that it does not
-    plan (seeds beyond its n_runs): they stay in the group beside what it trains (an attacker's
-    --force of seeds 0-1 of four trained them on a changed file beside seeds 2-3 on the former one)."""
+    """Note the data of the runs of the plan's seed groups that it does not plan (seeds beyond its
+    n_runs, or another sweep's), but failed ones: they stay in the group beside what it trains (an
+    attacker's --force of seeds 0-1 of four trained them on a changed file beside seeds 2-3 on the
+    former one; a second attacker's sweep of seeds 2-3 beside another still training seeds 0-1)."""
     groups = {config.group_id(e.name, e.config.model_dump()): e for e in experiments}
     planned = set(plan.run_ids)
     for run_id, record in records.items():
         experiment = groups.get(record.group_id)
-        if experiment is not None and run_id not in planned and record.status in (Status.COMPLETED, Status.DIVERGED):
+        if experiment is not None and run_id not in planned and record.status is not Status.FAILED:
             plan.note_data(run_id, experiment.config, record)
 
 
@@ -374,8 +375,9 @@ def workers_that_fit(groups: list[Group], workers: int, memory: int | None = Non
 
 @dataclass
 class PlanData:
-    """What loading a plan's datasets tells, by config.data_key: each "file" dataset's shape (the
-    stacked groups are sized by them) and SHA-256 (each group's worker checks it: Group.data_sha256)."""
+    """What loading a plan's datasets tells, by config.data_key: each dataset read from a path
+    (`dataset_path`), its shape (the stacked groups are sized by them) and SHA-256 (each group's
+    worker checks it: Group.data_sha256)."""
     shapes: dict[tuple, tuple[int, int, int]] = field(default_factory=dict)
     sha256: dict[tuple, str] = field(default_factory=dict)
 
@@ -395,7 +397,7 @@ def load_plan_data(tasks: list[Task], strict: bool = False, known: PlanData | No
     for task in tasks:
         settings = task.experiment.config
         key = config.data_key(settings)
-        if key in loaded or not (strict or settings.dataset == "file"):
+        if key in loaded or not (strict or settings.dataset_path):
             continue
         loaded.add(key)
         try:
@@ -404,14 +406,14 @@ def load_plan_data(tasks: list[Task], strict: bool = False, known: PlanData | No
             if strict:
                 raise
             continue
-        if settings.dataset == "file":     # its size is known now: the memory check planning could not make
-            if strict:
-                config.check_memory(settings, dataset.shape)
+        if settings.dataset == "file" and strict:   # its size is known now: the check planning could not make
+            config.check_memory(settings, dataset.shape)
+        if settings.dataset_path:     # a file (mnist's too, with a path): its groups hold their data to it
             data.shapes[key], data.sha256[key] = dataset.shape, dataset.sha256
     return data
 
 
-def check_data_unchanged(plan: Plan, data: PlanData | None = None) -> None:
+def check_data_unchanged(plan: Plan, data: PlanData | None = None, trained_beside: bool = False) -> None:
     """Refuse (DatasetError, exit 2, nothing written) a plan that keeps completed runs, continues
     interrupted ones (--resume) or waits for runs another process trains, of a data file that changed
     since they trained on it, or beside completed seeds of its groups it does not plan: their SHA-256
@@ -422,7 +424,8 @@ def check_data_unchanged(plan: Plan, data: PlanData | None = None) -> None:
     (a file renamed over between two reads put one group on two datasets). A file that no longer
     loads here (moved, or on another Ray node) is not compared: nothing trains on it here. A run
     recorded without a digest (before stop 63, or killed before its data loaded) is not compared
-    either."""
+    either. `trained_beside`: the sweep has trained this data's other runs already (a later round,
+    after a wait), so their groups hold both versions now, which the message says."""
     changed: dict[str, list[str]] = {}
     now: dict[tuple, str | None] = dict(data.sha256) if data is not None else {}
     for run_id, (settings, recorded) in plan.trained_on_files.items():
@@ -440,13 +443,17 @@ def check_data_unchanged(plan: Plan, data: PlanData | None = None) -> None:
         # --force does not touch a run another process holds: it is waited for, or stopped, first
         held_text = (f"; {len(held)} of them another process trains now ({terminal_text(held[0])}"
                      f"{', ...' if len(held) > 1 else ''}): wait for it to end, or stop it, first" if held else "")
-        raise datasets.DatasetError(
-            f"data file {terminal_text(repr(path))} changed since {len(run_ids)} run(s) of this plan's seed groups "
-            f"trained on it ({terminal_text(run_ids[0])}{', ...' if len(run_ids) > 1 else ''}): a completed run's "
-            f"results are of the former data, an interrupted one would continue on other data, and a group would "
-            f"hold both. Restore the file, give the new data another path, or train those runs again from the start "
-            f"on the file as it is now (--force, with n_runs covering their seeds){held_text}"
-            + (f"; {len(changed) - 1} other data file(s) changed too" if len(changed) > 1 else ""))
+        named = (f"data file {terminal_text(repr(path))} changed since {len(run_ids)} run(s) of this plan's seed "
+                 f"groups trained on it ({terminal_text(run_ids[0])}{', ...' if len(run_ids) > 1 else ''})")
+        advice = (f": this sweep trained runs on the file as it is before it waited for them, so their groups may "
+                  f"hold both versions now (a report names them); train those groups again from the start on one "
+                  f"file (--force, with n_runs covering their seeds){held_text}" if trained_beside else
+                  f": a completed run's results are of the former data, an interrupted one would continue on other "
+                  f"data, and a group would hold both. Restore the file, give the new data another path, or train "
+                  f"those runs again from the start on the file as it is now (--force, with n_runs covering their "
+                  f"seeds){held_text}")
+        others = f"; {len(changed) - 1} other data file(s) changed too" if len(changed) > 1 else ""
+        raise datasets.DatasetError(named + advice + others)
 
 
 def _estimate(experiment_config: ExperimentConfig, networks: int,

@@ -219,8 +219,11 @@ class RunWriter:
         raise RunDamaged(error) from None
 
     def describe_data(self, splits: dict[str, SplitFacts], sha256: str) -> None:
-        """The run's data, once loaded (RunRecord.splits, .data_sha256): in run.json from its next write."""
+        """The run's data, once loaded (RunRecord.splits, .data_sha256), in run.json at once: another
+        sweep planning beside this one compares the digest (an attacker's swapped the file in the
+        seconds before the first flush, and a second sweep trained the group's other seeds on it)."""
         self.record = self.record.model_copy(update={"splits": splits, "data_sha256": sha256})
+        write_record(self.dir / "run.json", self.record, sync=False)
 
     def add(self, table: str, columns: dict[str, Any] | pa.Table) -> None:
         """Queue rows given as an Arrow table of the table's schema (e.g. a slice of a stack's rows,

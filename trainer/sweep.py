@@ -203,7 +203,7 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
             # the files this sweep had not read (all their runs held) read now; what the other processes
             # left to keep or continue checked against the data this sweep trained on
             data = load_plan_data(plan.tasks, known=data)
-            check_data_unchanged(plan, data)
+            check_data_unchanged(plan, data, trained_beside=True)
     except (KeyboardInterrupt, SweepError, BrokenPipeError, DatasetError) as stopped:
         # the runs as they ended (interrupted, or completed before the signal), not "queued"; a run
         # another process still trains stays "held". A SweepError (e.g. no Ray cluster answers), or
