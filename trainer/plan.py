@@ -416,7 +416,8 @@ def load_plan_data(tasks: list[Task], strict: bool = False, known: PlanData | No
 def check_data_unchanged(plan: Plan, data: PlanData | None = None, trained_beside: bool = False) -> None:
     """Refuse (DatasetError, exit 2, nothing written) a plan that keeps completed runs, continues
     interrupted ones (--resume) or waits for runs another process trains, of a data file that changed
-    since they trained on it, or beside completed seeds of its groups it does not plan: their SHA-256
+    since they trained on it, or trains beside seeds of its groups it does not plan (any but failed,
+    `_note_group_mates`): their SHA-256
     (RunRecord.data_sha256) is not the file's now. The run id holds the file's path, not its content:
     a new user's edited data file had its runs skipped as complete, their results of the former data,
     and a resumed run continued on other data than its checkpoint's. The file's SHA-256 is `data`'s,

@@ -38,11 +38,9 @@ def run_id(name: str, config: dict[str, Any], seed: int) -> str:
     return f"{group_id(name, config)}-s{seed}"
 
 
-# What decides the data a config trains on (trainer.datasets.load_data reads these keys).
-
-
 def data_key(config: ExperimentConfig) -> tuple:
-    """The config's DATA_KEYS' values: configs with equal ones train on the same data."""
+    """The config's DATA_KEYS' values (ibstore.configdiff; trainer.datasets.load_data reads these keys):
+    configs with equal ones train on the same data."""
     return tuple(getattr(config, key) for key in DATA_KEYS)
 
 
