@@ -476,3 +476,53 @@ def test_a_stored_i_xt_no_estimate_gives_leaves_its_groups_untested_not_the_page
     at = open_phases(monkeypatch, tmp_path)
     said = " ".join(unescaped(m.value) for m in at.markdown)
     assert "an I(X;T) moves by more than 1e+06 bits from its end" in said, said[:2000]
+
+
+def test_the_last_hidden_comparisons_heading_names_the_group_every_row_is_compared_with(monkeypatch, tmp_path):
+    # A reviewer's: in a grid the pairs' b need not be the reference, and the heading named the reference
+    root = tmp_path / "root"
+    for rate in (0.001, 0.01):
+        for activation in ("tanh", "relu"):
+            for seed in range(2):
+                write_run(root, "g", {"learning_rate": rate, "activation_fn": activation, "epochs": 20}, seed=seed,
+                          cohort="grid", logged=6)
+    at = open_phases(monkeypatch, root)
+    question = cohort_tables.LAST_HIDDEN_QUESTION
+    headings = [unescaped(h.value) for h in at.subheader]
+    assert question.format(cohort_tables.EACH_COMPARED) in headings
+    last = table(at, question.format(cohort_tables.EACH_COMPARED))
+    title = "activation_fn={}, learning_rate={}".format
+    # the reference is the first group (relu, 0.001); the simple effects of each key at each level of the other
+    assert set(zip(last["a"], last["b"])) == {(title("relu", 0.01), title("relu", 0.001)),
+                                              (title("tanh", 0.001), title("relu", 0.001)),
+                                              (title("tanh", 0.01), title("tanh", 0.001)),
+                                              (title("tanh", 0.01), title("relu", 0.01))}
+    assert len(last) == 4
+
+
+def test_where_every_last_hidden_row_has_one_group_b_other_than_the_reference_the_heading_names_it(monkeypatch,
+                                                                                                   tmp_path):
+    # The reference five hidden layers deep, the other two groups four: its pair has no like last hidden
+    # layer, and the one row left compares the learning rates at four layers; the heading named the reference
+    root = tmp_path / "root"
+    for architecture, rate in (([10, 7, 5, 4, 3], 0.001), ([10, 7, 5, 4], 0.001), ([10, 7, 5, 4], 0.01)):
+        for seed in range(2):
+            write_run(root, "d", {"architecture": architecture, "learning_rate": rate, "epochs": 20}, seed=seed,
+                      cohort="depth", logged=6)
+    store = ResultStore(root)
+    runs = store.runs()
+    configs = store.configs(list(runs["run_id"]))
+    reference = runs.loc[[len(configs[r]["architecture"]) == 5 for r in runs["run_id"]], "group_id"].iloc[0]
+    at = open_phases(monkeypatch, root, reference=reference)
+    shallow = "architecture=[10, 7, 5, 4], learning_rate=0.001"
+    heading = cohort_tables.LAST_HIDDEN_QUESTION.format(shallow)
+    assert heading in [unescaped(h.value) for h in at.subheader], [unescaped(h.value) for h in at.subheader]
+    assert list(table(at, heading)["b"]) == [shallow]
+
+
+def test_along_one_key_the_last_hidden_comparisons_heading_names_the_chosen_reference(monkeypatch, cohort_root):
+    at = open_phases(monkeypatch, cohort_root)
+    at.selectbox(key="reference").select_index(2).run()
+    heading = cohort_tables.LAST_HIDDEN_QUESTION.format("initial_bias=2")
+    assert heading in [unescaped(h.value) for h in at.subheader]
+    assert set(table(at, heading)["b"]) == {"initial_bias=2"}
