@@ -17,12 +17,14 @@ from explorer.charts import (
     facet,
     grid_panel_width,
     group_bands,
+    layer_label,
     legend,
     ordered_layer_color,
     panel_order,
     titled,
     with_layer_label,
 )
+from ibstore import phases
 
 GRADIENT_QUANTITIES = {"grad_mean_norm": "‖mean of gradient‖", "grad_std_norm": "‖std of gradient‖",
                        "snr": "SNR (mean/std)", "weight_norm": "‖W‖"}
@@ -139,6 +141,29 @@ def drawable_snr(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows of `frame` whose `snr` a log axis can show: above 0 (a gradient that is 0 in every
     minibatch, a dead network's, has none: 0/0; one whose mean is 0 has an SNR of 0)."""
     return frame[frame["snr"] > 0]
+
+
+def without_vanished_snr(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """`frame` with no `snr` where the gradient has vanished (`grad_mean_norm` and `grad_std_norm`
+    below ibstore.phases.VANISHED_GRADIENT_NORM: one rounding error over another, as the statistics
+    take it), and "group: layers" for each group (in its order) and the layers where that left out
+    a seed's SNR at some epoch.
+
+    >>> frame = pd.DataFrame({"group": ["a", "a", "b"], "layer": [0, 1, 0], "layer_name": ["d0", "d1", "d0"],
+    ...                       "grad_mean_norm": [1e-16, 0.2, 1e-9], "grad_std_norm": [1e-17, 0.1, 0.1],
+    ...                       "snr": [10.0, 2.0, 1e-8]})
+    >>> kept, vanished = without_vanished_snr(frame)
+    >>> kept["snr"].tolist()[1:], vanished
+    ([2.0, 1e-08], ['a: 0 · d0'])
+    """
+    vanished = frame[["grad_mean_norm", "grad_std_norm"]].max(axis=1) < phases.VANISHED_GRADIENT_NORM
+    where = frame[vanished & (frame["snr"] > 0)].drop_duplicates(["group", "layer"]).sort_values("layer", kind="stable")
+    names = where["layer_name"] if "layer_name" in where else pd.Series(None, index=where.index)
+    layers = pd.Series([layer_label(layer, name) for layer, name in zip(where["layer"], names)], index=where.index,
+                       dtype=object)
+    named = [f"{group}: {', '.join(layers[where['group'] == group])}" for group in frame["group"].unique()
+             if (where["group"] == group).any()]
+    return frame.assign(snr=frame["snr"].mask(vanished)), named
 
 
 def groups_without_snr(frame: pd.DataFrame, groups: list[str]) -> list[str]:

@@ -442,7 +442,7 @@ def left_out_note(group_stats: pd.DataFrame) -> str | None:
     parts += [f"{row.group}, {row.layer_name}: {row.missing_runs} (no finite I(X;T) to test)"
               for row in missing.itertuples()]
     never = group_stats[group_stats["quantity"] == "snr_drop_epoch"].dropna(subset=["missing_runs"])
-    parts += [f"{row.group}, {row.layer_name}: {row.missing_runs} from snr_drop_epoch (no finite SNR: all-zero "
+    parts += [f"{row.group}, {row.layer_name}: {row.missing_runs} from snr_drop_epoch (no SNR: all-zero or vanished "
               "gradients, or one minibatch)" for row in never.itertuples()]
     return "Left out: " + "; ".join(parts) + "." if parts else None
 

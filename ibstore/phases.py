@@ -26,7 +26,7 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
 - peak_i_yt, peak_i_yt_epoch: likewise for I(Y;T);
 - snr_drop_epoch: the first logged epoch after the gradient SNR's peak with SNR below half the
   peak (SNR_DROP_SQL, the project's one definition, also a research one-liner); NULL if the SNR
-  never drops so or has no finite value;
+  never drops so or has no value (HAS_SNR: finite, of a gradient that has not vanished);
 - i_xt_ceiling_bits, i_yt_ceiling_bits: for a discrete estimator (DISCRETE_ESTIMATORS) the most its
   values can be on this split, log2 n and H(Y) (the split's inputs and label entropy, recorded in
   run.json's `splits`); for the kde bounds and EDGE (I_XT_BOUNDED_ESTIMATORS) log2 n for I(X;T)
@@ -38,10 +38,10 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
   bounded by [-1, 1]: its fixed bins clip the values above 1, so its fall in I(X;T) is the bins'
   (ibstore.stats gives it no test); NULL where the activation is unknown;
 - dead_network, diverged, status: the run's health from `runs` (trainer.health);
-- snr_drop_censored: the layer has a finite SNR but no drop (it never fell below half its peak by
+- snr_drop_censored: the layer has an SNR but no drop (it never fell below half its peak by
   the last logged epoch): its drop epoch is censored there, not missing (a layer without any finite
   SNR, e.g. full-batch training's one minibatch, has no spread to take a ratio of: NULL drop, false);
-- snr_last_epoch: the layer's last logged epoch with a finite SNR: a censored drop epoch is later
+- snr_last_epoch: the layer's last logged epoch with an SNR: a censored drop epoch is later
   than it (ibstore.stats ranks such a seed after every drop at or before it);
 - units_died: how many of the layer's units varied over the split's inputs at some logged epoch
   from group_peak_epoch on and are constant on them at final_epoch (`activation_stats`' min = max
@@ -85,15 +85,24 @@ EDGE_CAP_SQL = "TRY_CAST(CASE WHEN json_valid(p.params) THEN json_extract_string
 IN_UNIT_RANGE_ACTIVATIONS = ("tanh", "softsign", "sigmoid", "hard_sigmoid")
 _IN_UNIT_RANGE = ", ".join(f"'{json.dumps(name)}'" for name in IN_UNIT_RANGE_ACTIVATIONS)   # `config` values: JSON
 
+# A gradient whose mean and spread over the minibatches both have norms below this has vanished:
+# below Adam's and RMSprop's epsilon (Keras's 1e-7, as trainer.optimizers) their steps shrink with
+# it. Its SNR is one rounding error over another (a saturated tanh layer's 1e-16 over 1e-17 read 10,
+# a sceptic's), neither drift nor diffusion, so such an epoch has no SNR, as an all-zero gradient's
+# 0/0 has none. A mean that vanishes beside a spread that does not is a low SNR, and is kept.
+VANISHED_GRADIENT_NORM = 1e-7
+# The gradients rows with an SNR: finite, of a gradient that has not vanished.
+HAS_SNR = f"isfinite(snr) AND greatest(grad_mean_norm, grad_std_norm) >= {VANISHED_GRADIENT_NORM!r}"
+
 # Per run and layer (the SNR's peak and the first epoch after it below half the peak, and the
-# last epoch with a finite SNR, where a drop not seen yet is censored; epochs with a non-finite
-# SNR, i.e. all-zero gradients, are left out). Shared with the one-liner
-# "Epoch of the SNR drop" of explorer.sql_examples, so both say the same thing.
+# last epoch with an SNR, where a drop not seen yet is censored; epochs without one, HAS_SNR, are
+# left out). Shared with the one-liner "Epoch of the SNR drop" of explorer.sql_examples, so both
+# say the same thing.
 SNR_DROP_SQL = (
     "SELECT run_id, layer, min(epoch) FILTER (epoch > peak_epoch AND snr < peak_snr / 2) AS snr_drop_epoch, "
     "max(epoch) AS snr_last_epoch "
     "FROM (SELECT run_id, layer, epoch, snr, max(snr) OVER w AS peak_snr, arg_max(epoch, snr) OVER w AS peak_epoch "
-    "FROM gradients WHERE isfinite(snr) WINDOW w AS (PARTITION BY run_id, layer)) "
+    f"FROM gradients WHERE {HAS_SNR} WINDOW w AS (PARTITION BY run_id, layer)) "
     "GROUP BY run_id, layer")
 
 # A unit whose values over the inputs lie within 4 * 2^-23 of their size of each other (4 to 8 float32
@@ -208,11 +217,11 @@ FROM phase_rows LEFT JOIN died d USING (run_id, layer, estimator, params, split)
 
 # The curves the statistics read, one row per run, layer, estimator, params and split: the I(X;T)
 # curve the compression test reads (ibstore.stats.drop_test), its logged epochs with a finite value
-# and the values there, and the layer's finite gradient SNR likewise (snr_epochs, snr; NULL without
+# and the values there, and the layer's gradient SNR likewise (snr_epochs, snr, HAS_SNR; NULL without
 # one), from which ibstore.stats.drops_within takes the SNR drop of runs of different lengths at one
 # horizon. Each pair of lists in the same (any) order (lists: a row per epoch was 720,000 rows of
 # repeated text for 200 runs; ordered lists cost a sort the statistics do not need).
 CURVES_SQL = ("SELECT * FROM (SELECT run_id, layer, estimator, params, split, list(epoch) AS epochs, "
               "list(i_xt) AS i_xt FROM mi WHERE isfinite(i_xt) AND estimator <> 'ksg' GROUP BY ALL) "
               "LEFT JOIN (SELECT run_id, layer, list(epoch) AS snr_epochs, list(snr) AS snr "
-              "FROM gradients WHERE isfinite(snr) GROUP BY ALL) USING (run_id, layer)")
+              f"FROM gradients WHERE {HAS_SNR} GROUP BY ALL) USING (run_id, layer)")

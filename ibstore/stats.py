@@ -163,7 +163,7 @@ UNEQUAL_SPANS = ("the seeds' SNR was followed to different last epochs (runs of 
                  "a drop is taken from the whole run's peak, so their drop epochs are not one quantity, and these "
                  "rows come without the SNR curves that would cut them at one epoch (`drops_within`): no test")
 CENSORED_MEAN = ("a kept seed's SNR never fell below half its peak by its end: its drop epoch is censored, and the "
-                 "group's mean is at least the one given (each censored seed at its last epoch with a finite SNR); "
+                 "group's mean is at least the one given (each censored seed at its last epoch with an SNR); "
                  "no interval")
 TOO_FEW_TO_DIFFER = "too few seeds for p < 0.05"
 HSU_PAIR = ("2 seeds in a group: the t test on Hsu's 1 degree of freedom, which holds 5 % whatever the spreads "

@@ -805,6 +805,32 @@ def test_training_gradients_activations_and_movie_charts(monkeypatch, cohort_roo
     assert specs(at)[0]["vconcat"][0]["layer"][0]["encoding"]["fill"]["field"] == "epoch"
 
 
+def test_the_snr_over_seeds_leaves_out_vanished_gradients_and_says_where(monkeypatch, tmp_path):
+    # A sceptic's: a saturated group's gradient norms of 1e-16 gave an SNR of 10, the page's highest
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    for bias in (0.0, 5.0):
+        for seed in range(2):
+            run_id = write_run(tmp_path, "v", {"initial_bias": bias, "epochs": EPOCHS}, seed=seed, logged=8)
+            path = layout.run_dir(tmp_path, run_id) / "gradients.parquet"
+            table = pq.read_table(path)
+            if bias == 5.0:              # every hidden layer's gradient vanished, the output layer's not
+                hidden = pc.less(table["layer"], 5)
+                for column in ("grad_mean_norm", "grad_std_norm"):
+                    table = table.set_column(table.schema.get_field_index(column), column,
+                                             pc.if_else(hidden, pc.multiply(table[column], 1e-15), table[column]))
+                pq.write_table(table, path)
+    at = open_app(monkeypatch, tmp_path, "gradients", grad_view="SNR over seeds")
+    (warning,) = [w.value for w in at.warning if "vanished" in w.value]
+    assert unescaped(warning).endswith("Left out at some epochs in initial_bias=5: 0 · dense_0, 1 · dense_1, "
+                                       "2 · dense_2, 3 · dense_3, 4 · dense_4.")
+    (spec,) = full_specs(at)
+    drawn = pd.DataFrame([row for rows in spec["datasets"].values() for row in rows])
+    drawn = drawn[drawn["snr"] > 0]
+    assert set(drawn.loc[drawn["group"] == "initial_bias=5", "layer"]) == {5}
+    assert set(drawn.loc[drawn["group"] == "initial_bias=0", "layer"]) == set(range(6))
+
+
 @pytest.mark.parametrize("page", CHART_PAGES)
 def test_charts_fit_the_page_with_complete_opaque_legends(monkeypatch, cohort_root, page):
     """Every chart of the page, drawn by Vega (vl-convert, the renderer of the PNG/SVG downloads;

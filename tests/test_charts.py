@@ -100,6 +100,24 @@ def test_gradient_chart_is_log_log_and_drops_unplottable_values():
     assert {r["quantity"] for r in data} == set(charts_training.GRADIENT_QUANTITIES.values())
 
 
+def test_a_vanished_gradients_snr_is_left_out_of_the_seeds_and_its_layers_named():
+    # A sceptic's: a bias-5 tanh group's hidden layers had gradient means of norm 1e-16 and an SNR of 10,
+    # drawn as the strongest drift on the page; a healthy group's read 1.6
+    # the last: a mean that vanishes beside a spread that does not is a low SNR, kept (diffusion)
+    frame = pd.DataFrame({"group": ["sat"] * 4 + ["ok"] * 4, "seed": [0, 1, 0, 1] * 2, "layer": [0, 0, 1, 1] * 2,
+                          "layer_name": ["dense_0", "dense_0", "dense_1", "dense_1"] * 2, "epoch": 1,
+                          "grad_mean_norm": [1e-16, 0.3, 2e-8, 1e-15, 0.2, 0.1, 1e-7, 1e-9],
+                          "grad_std_norm": [1e-17, 0.3, 1e-9, 1e-16, 0.1, 0.1, 1e-9, 0.1],
+                          "snr": [10.0, 1.0, 20.0, 10.0, 2.0, 1.0, 100.0, 1e-8]})
+    kept, vanished = charts_training.without_vanished_snr(frame)
+    assert kept["snr"].isna().tolist() == [True, False, True, True, False, False, False, False]   # 1e-7 is kept
+    assert vanished == ["sat: 0 · dense_0, 1 · dense_1"]
+    over = seed_bands.over_seeds(kept, ["group", "layer"], "snr", log=True).set_index(["group", "layer"])
+    assert over.loc[("sat", 0), ["snr", "seeds"]].tolist() == [1.0, 1] and over.loc[("sat", 1), "seeds"] == 0
+    assert over.loc[("ok", 1), "snr"] == pytest.approx(math.sqrt(100.0 * 1e-8))
+    assert charts_training.without_vanished_snr(frame[frame["group"] == "ok"])[1] == []
+
+
 def test_every_narrow_epoch_axis_ends_at_the_last_epoch_with_1_2_5_ticks():
     """The Gradients page's SNR over seeds, its per-run charts and the Activations page's dead and
     saturated units ran to 1k for 500 epochs with ticks at powers of ten: they share the Phases

@@ -10,11 +10,12 @@ from ibstore import phases, stats
 
 
 def phases_of(curves: dict[str, np.ndarray], dead: set[str] = frozenset(), neurons: pd.DataFrame | None = None,
-              running: set[str] = frozenset(), snr: dict[str, list[float]] | None = None
-              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+              running: set[str] = frozenset(), snr: dict[str, list[float]] | None = None,
+              std_norm: dict[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """PHASES_SQL and CURVES_SQL over one group of completed runs (`dead` ones dead), one layer, I(X;T)
     per run by epoch; `neurons`: activation_stats rows (run_id, epoch, neuron, min, max) of that layer;
-    `running` ones still training; `snr`: the layer's gradient SNR per run by epoch."""
+    `running` ones still training; `snr`: the layer's gradient SNR per run by epoch, of a gradient
+    whose std has the norm `std_norm` (1 where not given) and whose mean the SNR times that."""
     mi = pd.DataFrame([{"run_id": run_id, "epoch": epoch, "layer": 0, "layer_name": "dense_0", "units": 4,
                         "split": "test", "estimator": "binning", "params": "{}", "i_xt": float(value),
                         "i_yt": 0.5, "h_t_bits": None}
@@ -29,10 +30,12 @@ def phases_of(curves: dict[str, np.ndarray], dead: set[str] = frozenset(), neuro
         con.execute("CREATE TABLE runs AS SELECT *, {'train': {'inputs': 4096, 'h_y_bits': 1.0}, "
                     "'test': {'inputs': 4096, 'h_y_bits': 1.0}, 'full': {'inputs': 4096, 'h_y_bits': 1.0}} "
                     "AS splits FROM run_rows")
-        con.execute("CREATE TABLE gradients (run_id VARCHAR, epoch INTEGER, layer SMALLINT, snr DOUBLE)")
+        con.execute("CREATE TABLE gradients (run_id VARCHAR, epoch INTEGER, layer SMALLINT, grad_mean_norm DOUBLE, "
+                    "grad_std_norm DOUBLE, snr DOUBLE)")
         for run_id, values in (snr or {}).items():
-            con.executemany("INSERT INTO gradients VALUES (?, ?, 0, ?)",
-                            [(run_id, epoch, value) for epoch, value in enumerate(values)])
+            std = (std_norm or {}).get(run_id, 1.0)
+            con.executemany("INSERT INTO gradients VALUES (?, ?, 0, ?, ?, ?)",
+                            [(run_id, epoch, value * std, std, value) for epoch, value in enumerate(values)])
         con.execute("CREATE TABLE config (run_id VARCHAR, key VARCHAR, value VARCHAR)")
         con.execute('CREATE TABLE activation_stats (run_id VARCHAR, epoch INTEGER, layer SMALLINT, neuron INTEGER, '
                     'split VARCHAR, "min" DOUBLE, "max" DOUBLE)')
@@ -166,6 +169,20 @@ def test_a_drop_epoch_is_censored_where_the_snr_is_finite_and_never_halves():
     # where the drop is censored: the last epoch with a finite SNR (epochs 0 ... 4 here)
     assert by_run.loc["rises", "snr_last_epoch"] == 4 and by_run.loc["ends", "snr_last_epoch"] == 2
     assert by_run.loc["ends", "snr_drop_censored"] and pd.isna(by_run.loc["none", "snr_last_epoch"])
+
+
+def test_a_vanished_gradients_snr_is_no_snr_for_the_drop():
+    # A sceptic's: a saturated tanh layer's gradient norms of 1e-16 and 1e-17 read an SNR of 10, a
+    # ratio of rounding errors; where the spread has not vanished, a vanished mean is a low SNR, kept
+    curve = np.array([1.0, 2.0, 3.0, 2.5, 2.0])
+    rows, curve_rows = phases_of({"vanished": curve, "low": curve},
+                                 snr={"vanished": [10.0, 20.0, 5.0, 1.0, 1.0], "low": [1.0, 4.0, 3.0, 1e-8, 1e-8]},
+                                 std_norm={"vanished": 1e-17})
+    by_run = rows.set_index("run_id")
+    assert pd.isna(by_run.loc["vanished", "snr_drop_epoch"]) and not by_run.loc["vanished", "snr_drop_censored"]
+    assert pd.isna(by_run.loc["vanished", "snr_last_epoch"])
+    assert by_run.loc["low", "snr_drop_epoch"] == 3                 # a mean of 1e-8 beside a spread of 1
+    assert pd.isna(curve_rows.set_index("run_id").loc["vanished", "snr_epochs"])
 
 
 def test_the_curves_carry_each_layers_finite_snr_for_the_drop_at_one_horizon():

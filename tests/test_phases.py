@@ -1145,7 +1145,7 @@ def test_a_cell_over_fewer_seeds_than_its_row_says_so_and_the_note_names_the_see
     assert row["n"] == 4 and row["snr_drop_epoch"] == "40.0 [15.2, 64.8] (n = 3)"
     assert row["compression_bits"] == "0.75 [0.54, 0.96]"          # over every seed: no count
     assert cohort_tables.left_out_note(group_stats) == (
-        "Left out: g, dense_4: g-s3 from snr_drop_epoch (no finite SNR: all-zero gradients, or one minibatch).")
+        "Left out: g, dense_4: g-s3 from snr_drop_epoch (no SNR: all-zero or vanished gradients, or one minibatch).")
 
 
 def last_hidden_stats(excess_by_group: dict[str, list[float]]) -> pd.DataFrame:
@@ -1464,7 +1464,7 @@ def test_a_group_with_a_censored_drop_epoch_has_its_mean_bounded_below_and_no_sn
     group_stats = with_curves(phases).assign(group=lambda rows: rows["group_id"])
     cells = cohort_tables.group_table(group_stats).set_index("seed group")["snr_drop_epoch"]
     assert cells["b2"] == "≥ 1019.0 (a seed's SNR never halved) (n = 2)" and cells["b0"].startswith("43.0 [")
-    assert "b2-2 from snr_drop_epoch (no finite SNR" in cohort_tables.left_out_note(group_stats)
+    assert "b2-2 from snr_drop_epoch (no SNR" in cohort_tables.left_out_note(group_stats)
     marks = phase_charts.phase_marks(phases.assign(group=phases["group_id"]))
     snr_rules = marks[marks["mark"] == "SNR drop"].drop_duplicates("group").set_index("group")["epoch"]
     assert list(snr_rules.index) == ["b0"] and snr_rules["b0"] == 43

@@ -7,6 +7,7 @@ or min-max). Both can be smoothed (TensorBoard's slider)."""
 import streamlit as st
 
 from explorer import charts_training, seed_bands, smoothing, ui
+from ibstore import phases
 
 store, all_runs, selected = ui.page_start("Gradients")
 
@@ -40,7 +41,13 @@ def gradient_charts() -> None:
                    "gradient that is 0 in every minibatch has none (0/0), so its seed drops out there (the tooltip's "
                    "seeds counts those in; a group's title counts its dead seeds). The Phases page's statistics leave "
                    "dead, diverged and unfinished runs out.")
-        frame = ui.with_panels(store, all_runs, frame, selection)
+        frame, vanished = charts_training.without_vanished_snr(ui.with_panels(store, all_runs, frame, selection))
+        if vanished:
+            st.warning("No SNR drawn where the gradient has vanished (the norms of its mean and std both below "
+                       f"{phases.VANISHED_GRADIENT_NORM:g}, Adam's epsilon): a saturated layer's SNR is one rounding "
+                       "error over another, no learning signal; the Phases page's SNR drop leaves those epochs out "
+                       "too, and the per-run view shows the norms. Left out at some epochs in "
+                       f"{ui.plain('; '.join(vanished))}.", icon=":material/trending_down:")
         by = ["group", "layer", *(["layer_name"] if "layer_name" in frame else []), "epoch"]
         over = seed_bands.over_seeds(frame, by, "snr", band, log=True)    # a ratio of norms, on log axes
         domain = ui.group_domain(store, all_runs, selection)
