@@ -531,9 +531,17 @@ def reference_comparisons(these: pd.DataFrame, labels: dict[str, str], reference
     if not compared:
         return pd.DataFrame()
     compared = pd.concat(compared, ignore_index=True)
-    names = these.drop_duplicates("layer").set_index("layer")["layer_name"]
     return compared.assign(q_groups=stats.over_groups(compared), reference=reference,
-                           layer_name=compared["layer"].map(names))
+                           layer_name=_pair_layer_names(these, compared))
+
+
+def _pair_layer_names(these: pd.DataFrame, compared: pd.DataFrame) -> pd.Series:
+    """Each compared row's layer name in its own pair: a's, which is b's (`stats.compare_groups`
+    compares a layer only where both name it alike). The name of the first group with the layer
+    named every pair's: a new user's two [32, 16, 8] groups, compared at their output layer, read
+    "3 · dense_3", a deeper group's name for layer 3."""
+    name = these.drop_duplicates(["group_id", "layer"]).set_index(["group_id", "layer"])["layer_name"]
+    return pd.Series(list(zip(compared["group_id"], compared["layer"])), index=compared.index).map(name)
 
 
 def _pairs(rows: pd.DataFrame, groups: list[str], reference: str | None,

@@ -1222,6 +1222,24 @@ def test_groups_of_different_depths_are_tested_and_compared_layer_by_layer():
     assert sorted(set(compared["layer"])) == [0, 1, 2, 3, 4]
 
 
+def test_each_pair_names_its_layers_from_its_own_two_groups():
+    # A new user's: two [32, 16, 8] groups compared at layer 3, the output of both, read "3 · dense_3",
+    # the name a deeper group (first in the frame) gives layer 3
+    noise = [0.3, -0.2, 0.1, -0.4, 0.05]
+    phases = layered_phases({"deep": [noise] * 6, "tanh": [noise] * 4, "relu": [noise] * 4})
+    top = phases.groupby("group_id")["layer"].transform("max")
+    phases.loc[phases["layer"] == top, "layer_name"] = "output"
+    labels = {group: group for group in ("deep", "tanh", "relu")}
+    compared = cohort_tables.reference_comparisons(phases, labels, "tanh")
+    names = compared.drop_duplicates(["group_id", "layer"]).set_index(["group_id", "layer"])["layer_name"]
+    assert names[("relu", 3)] == "output" and names[("relu", 2)] == "dense_2"
+    assert ("deep", 3) not in names                     # one's dense_3, the other's output: not compared
+    table = cohort_tables.comparison_table(phases, labels, compared=compared)
+    assert set(table.loc[table["a"] == "deep", "layer"]) == {"0 · dense_0", "1 · dense_1", "2 · dense_2"}
+    assert set(table.loc[table["a"] == "relu", "layer"]) == {"0 · dense_0", "1 · dense_1", "2 · dense_2",
+                                                             "3 · output"}
+
+
 def test_groups_logged_at_different_numbers_of_epochs_are_said_so():
     phases = synthetic_phases({"a": [0.1] * 5, "b": [0.1] * 5})
     curves = two_point_curves(phases)
