@@ -195,7 +195,7 @@ def ceiling_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
     if counts.empty:
         return None
     estimator = counts["estimator"].iloc[0]
-    ceiling = "log2 n bits, or EDGE's cap U_xt" if estimator == "edge" else "log2 n bits"
+    ceiling = "H(X) (log2 n bits where no two inputs are alike)" + (", or EDGE's cap U_xt" if estimator == "edge" else "")
     every = counts["at_ceiling"] == counts["seeds"]
 
     def named(rows: pd.DataFrame, counted: bool) -> str:

@@ -28,9 +28,10 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
   peak (SNR_DROP_SQL, the project's one definition, also a research one-liner); NULL if the SNR
   never drops so or has no value (HAS_SNR: finite, of a gradient that has not vanished);
 - i_xt_ceiling_bits, i_yt_ceiling_bits: for a discrete estimator (DISCRETE_ESTIMATORS) the most its
-  values can be on this split, log2 n and H(Y) (the split's inputs and label entropy, recorded in
-  run.json's `splits`); for the kde bounds and EDGE (I_XT_BOUNDED_ESTIMATORS) log2 n for I(X;T)
-  alone (EDGE's the smaller of that and its cap U_xt); NULL for the other estimators and for runs
+  values can be on this split, H(X) and H(Y) (the plug-in entropies of the split's input rows and
+  labels, recorded in run.json's `splits`; H(X) is log2 n where no two inputs are alike, and
+  log2 n for runs recorded before it); for the kde bounds and EDGE (I_XT_BOUNDED_ESTIMATORS) H(X)
+  for I(X;T) alone (EDGE's the smaller of that and its cap U_xt); NULL for the other estimators and for runs
   written before `splits` existed. A layer whose
   I(X;T) is at its ceiling has every input in a bin (or bucket) of its own, or its own Gaussian apart
   from every other: bins that fine, or a noise that small, cannot show compression (Saxe et al. 2018);
@@ -61,18 +62,18 @@ from __future__ import annotations
 import json
 
 # Estimators of a discrete T (binned): plug-in I(X;T) = H(T) of the split's n equally likely inputs and
-# plug-in I(Y;T) = H(T) + H(Y) - H(T,Y), so 0 <= I(X;T) <= log2 n and 0 <= I(Y;T) <= H(Y) on every
-# split. Their bands and intervals are cut to that range (ibstore.stats, explorer.phase_charts).
+# plug-in I(Y;T) = H(T) + H(Y) - H(T,Y), so 0 <= I(X;T) <= H(X) <= log2 n (inputs alike share their T)
+# and 0 <= I(Y;T) <= H(Y) on every split. Their bands and intervals are cut to that range (ibstore.stats, explorer.phase_charts).
 DISCRETE_ESTIMATORS = ("binning", "idnns", "adaptive", "quantile")
-# Estimators whose I(X;T) alone lies in [0, log2 n] over n equally likely inputs (their I(Y;T) has no
-# proven floor, so it gets no ceiling):
+# Estimators whose I(X;T) alone lies in [0, H(X)] over n equally likely inputs, H(X) = log2 n where
+# no two are alike (their I(Y;T) has no proven floor, so it gets no ceiling):
 # - Saxe et al.'s Gaussian-mixture bounds (trainer/estimators/kde.py, ibsgd's kde.py): I(X;T) =
 #   ln n - mean_i ln sum_j exp(-|t_i - t_j|^2 / (2 s)) nats, s the noise variance (4 times it for the
-#   lower bound); each sum lies between 1 (its own term) and n; log2 n once every input's Gaussian
-#   stands apart from the others.
+#   lower bound); each sum lies between the input's multiplicity (its own term and its copies') and n;
+#   H(X) once every input's Gaussian stands apart from all but its copies'.
 # - EDGE (trainer/estimators/edge.py): the mean over its hashes of sum_j (M_j / n) min(log2(n / M_j), U),
 #   M_j the inputs in bucket j, each term between 0 and (M_j / n) log2(n / M_j): a plug-in entropy of
-#   the buckets, log2 n once every input has a bucket of its own in every hash. Its I(Y;T) can fall
+#   the buckets, H(X) once every input (with its copies) has a bucket of its own in every hash. Its I(Y;T) can fall
 #   below 0 where the cap U binds.
 MIXTURE_ESTIMATORS = ("kde_upper", "kde_lower")
 I_XT_BOUNDED_ESTIMATORS = (*MIXTURE_ESTIMATORS, "edge")
@@ -118,6 +119,10 @@ def _split_fact(field: str) -> str:
     """The row's split's `field` of the run's `splits` (RunRecord.splits; `full` is an SQL keyword)."""
     return (f"CASE p.split WHEN 'train' THEN r.splits.train.{field} WHEN 'test' THEN r.splits.test.{field} "
             f"WHEN 'full' THEN r.splits['full'].{field} END")
+
+# The ceiling of I(X;T) on the row's split: the entropy of its input rows, log2 n where the run's
+# record predates it (every harmonics input is distinct: the same).
+_H_X = f'coalesce({_split_fact("h_x_bits")}, log2(nullif({_split_fact("inputs")}, 0)))'
 
 # A run is kept in its group's statistics (ibstore.stats.exclusions) when it completed and is neither
 # dead nor diverged; the group's peak epoch is taken over the kept runs with a finite last I(X;T).
@@ -180,8 +185,8 @@ SELECT p.run_id, r.group_id, p.layer, p.layer_name, p.estimator, p.params, p.spl
        p.peak_i_xt - a.group_peak_run_i_xt AS noise_floor_bits,
        p.peak_i_yt_epoch, p.peak_i_yt, s.snr_drop_epoch,
        r.dead_network, r.diverged, r.status,
-       CASE WHEN p.estimator = 'edge' THEN least(log2(nullif({_split_fact("inputs")}, 0)), {EDGE_CAP_SQL})
-            WHEN p.estimator IN ({_I_XT_BOUNDED}) THEN log2(nullif({_split_fact("inputs")}, 0))
+       CASE WHEN p.estimator = 'edge' THEN least({_H_X}, {EDGE_CAP_SQL})
+            WHEN p.estimator IN ({_I_XT_BOUNDED}) THEN {_H_X}
             END AS i_xt_ceiling_bits,
        CASE WHEN p.estimator IN ({_DISCRETE}) THEN {_split_fact("h_y_bits")} END AS i_yt_ceiling_bits,
        p.estimator = 'idnns' AND p.layer < max(p.layer) OVER (PARTITION BY p.run_id)   -- a hidden layer

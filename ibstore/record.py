@@ -52,15 +52,18 @@ class RecordError(ValueError):
 
 
 class SplitFacts(BaseModel):
-    """One split of a run's data: its number of inputs n and the plug-in entropy H(Y) of its labels,
-    in bits. They bound a discrete estimate on that split (ibstore.phases.DISCRETE_ESTIMATORS): the
-    plug-in I(X;T) = H(T) of n equally likely inputs is at most log2 n, and I(Y;T) at most H(Y); the
-    kde bounds' and EDGE's I(X;T) is at most log2 n too (ibstore.phases.I_XT_BOUNDED_ESTIMATORS)."""
+    """One split of a run's data: its number of inputs n, the plug-in entropy H(Y) of its labels and
+    H(X) of its input rows, in bits. They bound a discrete estimate on that split
+    (ibstore.phases.DISCRETE_ESTIMATORS): the plug-in I(X;T) = H(T) of n equally likely inputs is at
+    most H(X), log2 n where no two rows are alike (inputs alike give alike activations), and I(Y;T)
+    at most H(Y); the kde bounds' and EDGE's I(X;T) is at most H(X) too
+    (ibstore.phases.I_XT_BOUNDED_ESTIMATORS). Runs written before h_x_bits have None: log2 n."""
 
     model_config = ConfigDict(extra="allow")
 
     inputs: int = Field(ge=0, le=INT64_MAX)
     h_y_bits: float = Field(ge=0, allow_inf_nan=False)
+    h_x_bits: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
 class RunRecord(BaseModel):

@@ -56,7 +56,7 @@ and on skewed (lognormal) data more often than the bootstrap's (82-89 % against 
 seeds: the t interval 89, 84, 82, 84 and 87 % with 2, 3, 5, 10 and 20 seeds, over 200,000 cohorts
 each). An interval is cut to the range its quantity can take (`quantity_bounds`): at 0 for
 quantities that cannot be negative, an epoch at the runs' last logged epoch, and at the ceilings
-the `phases` view gives: log2 n for I(X;T) of a discrete estimator, the kde bounds and EDGE, H(Y)
+the `phases` view gives: H(X) (log2 n where no two inputs are alike) for I(X;T) of a discrete estimator, the kde bounds and EDGE, H(Y)
 for a discrete estimator's I(Y;T); the mean lies in that range, so the cut interval holds
 it whenever the whole one does, with the same coverage and no impossible values.
 
@@ -130,7 +130,8 @@ COMPRESSION_TEST = ("compression is tested against the noise floor: one-sided p 
 UNTESTABLE = f"n < {MIN_SEEDS_TESTED}: too few seeds to measure the noise the compression test needs"
 IDENTICAL_SEEDS = ("every seed's I(X;T) falls alike, epoch by epoch: no noise to test against (are the seeds "
                    "applied?)")
-AT_CEILING = ("I(X;T) ends at its ceiling (log2 n, or EDGE's cap U_xt) in every seed: this estimator cannot show "
+AT_CEILING = ("I(X;T) ends at its ceiling (H(X), log2 n where no two inputs are alike, or EDGE's cap U_xt) in every "
+              "seed: this estimator cannot show "
               "compression here")
 CLIPPED_BINS = ("idnns bins [-1, 1] (IDNNs' code, made for tanh) and this layer's activation is not bounded by 1: its "
                 "values above 1 share the top bin, so its MI moves as they grow, whatever the layer does; no test")
@@ -806,12 +807,12 @@ def exclusions(phases: pd.DataFrame) -> np.ndarray:
 
 
 def at_ceiling(phases: pd.DataFrame) -> pd.DataFrame:
-    """The layers whose I(X;T) ends at its ceiling, log2 n, in every seed kept in the statistics: a
+    """The layers whose I(X;T) ends at its ceiling, H(X), in every seed kept in the statistics: a
     binning (or EDGE's hashing) so fine that every input still has a bin of its own there, or a kde
     noise so small that every input's Gaussian stands apart, cannot show the layer's compression
     (Saxe et al. 2018), so its "compresses: no" is about the estimator, not the layer. "At" is
-    within 1/n bits: a plug-in estimate below log2 n has two inputs in one bin at least, which
-    costs 2/n bits, so for the binning family this is the ceiling itself (EDGE's mean over hashes
+    within 1/n bits: a plug-in estimate below H(X) has two distinct inputs in one bin at least,
+    which costs at least 1/n bits (2/n where both are single rows), so for the binning family this is the ceiling itself (EDGE's mean over hashes
     can come closer); a kde bound's I(X;T) only approaches it (every other input's kernel weight
     vanishing), and within 1/n bits it leaves less room for compression than any binning could
     show. One row per group, estimator, params, split and layer: group_id, estimator, params,
@@ -841,7 +842,7 @@ def ceiling_counts(phases: pd.DataFrame) -> pd.DataFrame:
 
 
 def _ends_at_ceiling(final_i_xt: np.ndarray, ceiling_bits: np.ndarray) -> np.ndarray:
-    """Per run: its final I(X;T) within 1/n bits of its ceiling log2 n (`at_ceiling`); False where
+    """Per run: its final I(X;T) within 1/n bits of its ceiling H(X) (`at_ceiling`); False where
     either is unknown."""
     with np.errstate(invalid="ignore"):
         return final_i_xt >= ceiling_bits - 2.0 ** -ceiling_bits

@@ -6,11 +6,10 @@ import importlib
 import pytest
 
 # the modules whose docstrings carry `>>>` examples
-MODULES = ["explorer.charts", "explorer.charts_training", "explorer.cohort_tables", "explorer.configdiff", "explorer.report", "explorer.run_filter",
-           "explorer.run_rows",
-           "explorer.seed_bands", "explorer.ui", "ibstore.configdiff", "ibstore.flatten", "ibstore.index_pending",
-           "ibstore.statement_check", "ibstore.stats", "ibstore.temporal_text", "ibstore.text", "ibstore.trend",
-           "trainer.config.raw"]
+MODULES = ["explorer.charts", "explorer.charts_training", "explorer.cohort_tables", "explorer.configdiff",
+           "explorer.report", "explorer.run_filter", "explorer.run_rows", "explorer.seed_bands", "explorer.ui",
+           "ibstore.configdiff", "ibstore.flatten", "ibstore.index_pending", "ibstore.statement_check", "ibstore.stats",
+           "ibstore.temporal_text", "ibstore.text", "ibstore.trend", "trainer.config.raw", "trainer.training"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -27,8 +27,9 @@ def phases_of(curves: dict[str, np.ndarray], dead: set[str] = frozenset(), neuro
         con.register("mi_rows", mi)
         con.register("run_rows", runs)
         con.execute("CREATE TABLE mi AS FROM mi_rows")
-        con.execute("CREATE TABLE runs AS SELECT *, {'train': {'inputs': 4096, 'h_y_bits': 1.0}, "
-                    "'test': {'inputs': 4096, 'h_y_bits': 1.0}, 'full': {'inputs': 4096, 'h_y_bits': 1.0}} "
+        con.execute("CREATE TABLE runs AS SELECT *, {'train': {'inputs': 4096, 'h_y_bits': 1.0, 'h_x_bits': 12.0}, "
+                    "'test': {'inputs': 4096, 'h_y_bits': 1.0, 'h_x_bits': 12.0}, "
+                    "'full': {'inputs': 4096, 'h_y_bits': 1.0, 'h_x_bits': 12.0}} "
                     "AS splits FROM run_rows")
         con.execute("CREATE TABLE gradients (run_id VARCHAR, epoch INTEGER, layer SMALLINT, grad_mean_norm DOUBLE, "
                     "grad_std_norm DOUBLE, snr DOUBLE)")

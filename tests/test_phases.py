@@ -928,7 +928,8 @@ def test_layers_that_end_at_their_ceiling_in_every_seed_are_named():
     assert ends[["group_id", "layer", "layer_name"]].values.tolist() == [["fine", 0, "dense_0"]]
     assert ends["ceiling_bits"].tolist() == [pytest.approx(11.678, abs=1e-3)]
     note = cohort_tables.ceiling_note(pd.DataFrame(rows), {"one-below": "b", "fine": "a", "old": "c"})
-    assert note.startswith("I(X;T) ends at its ceiling, log2 n bits, in every seed of a: 0 · dense_0.")
+    assert note.startswith("I(X;T) ends at its ceiling, H(X) (log2 n bits where no two inputs are alike), in every "
+                           "seed of a: 0 · dense_0.")
     # a helper's: 3 of 5 seeds at exactly 12 bits read "not shown" without a word of the ceiling
     assert note.endswith("I(X;T) ends at its ceiling in some seeds of b: 0 · dense_0 (1 of 2 seeds): those seeds "
                          "cannot show compression, so where a group has the 5 seeds a test needs it reads the "
@@ -969,7 +970,8 @@ def test_a_kde_bound_or_edge_at_log2_n_is_named_at_its_ceiling(tmp_path):
     ends = stats.at_ceiling(kde)
     assert ends[["estimator", "layer"]].values.tolist() == [["kde_upper", 0]]
     note = cohort_tables.ceiling_note(kde, {kde["group_id"].iloc[0]: "tanh"})
-    assert note.startswith("I(X;T) ends at its ceiling, log2 n bits, in every seed of tanh: 0 · dense_0. Every "
+    assert note.startswith("I(X;T) ends at its ceiling, H(X) (log2 n bits where no two inputs are alike), in every "
+                           "seed of tanh: 0 · dense_0. Every "
                            "input's Gaussian still stands apart")
     assert "binning" not in note
     edge = train[train["estimator"] == "edge"]

@@ -59,7 +59,8 @@ def test_run_completes_and_writes_every_table_with_its_schema(small_run):
     labels = load_data(config.plan(SMALL)[0].config).full.y       # train rows, then test rows
     for split, rows in {"train": labels[:3277], "test": labels[3277:], "full": labels}.items():
         p = np.bincount(rows) / len(rows)
-        assert meta["splits"][split] == {"inputs": len(rows), "h_y_bits": pytest.approx(-(p * np.log2(p)).sum(), abs=1e-12)}
+        assert meta["splits"][split] == {"inputs": len(rows), "h_y_bits": pytest.approx(-(p * np.log2(p)).sum(), abs=1e-12),
+                                         "h_x_bits": pytest.approx(np.log2(len(rows)), abs=1e-12)}   # 4096 distinct
     assert meta["splits"]["full"]["h_y_bits"] == pytest.approx(0.99916, abs=1e-5)     # Tishby's data: p(y=1) = 0.5171
 
 
@@ -362,6 +363,28 @@ def test_a_checkpoint_is_not_resumed_on_a_data_file_that_changed_since(tmp_path,
     data.write_text(former)                                                    # restored: it resumes
     (run,) = train_group(Group([Task(experiment, (0,), resume=True)]), tmp_path).runs
     assert run.status == "completed" == json.loads(path.read_text())["status"]
+
+
+def test_a_file_of_repeated_rows_records_each_splits_input_entropy_as_its_ceiling(tmp_path):
+    # A new user's 3000 rows were 443 distinct ones: dense_0 sat at 7.4 bits, H(X), and read "not
+    # shown" below a ceiling of log2 n = 11.2
+    data = tmp_path / "data.csv"
+    data.write_text("y,a,b\n" + "\n".join(f"{i % 2},{i % 5},{i * 3 % 4}" for i in range(60)) + "\n")
+    (experiment,) = config.plan({**SMALL, "epochs": 3, "dataset": "file", "dataset_path": str(data),
+                                 "label_column": "y"})
+    run_experiment(experiment, tmp_path, progress=False, flush_seconds=0)
+    record = json.loads((tmp_path / "runs" / experiment.run_id(0) / "run.json").read_text())
+    loaded = load_data(experiment.config)
+    for split, inputs in (("train", loaded.train.x), ("test", loaded.test.x), ("full", loaded.full.x)):
+        _, counts = np.unique(inputs, axis=0, return_counts=True)
+        p = counts / counts.sum()
+        assert record["splits"][split]["h_x_bits"] == pytest.approx(-(p * np.log2(p)).sum(), abs=1e-12), split
+        assert record["splits"][split]["h_x_bits"] < np.log2(len(inputs)) - 0.4
+    assert record["splits"]["full"]["h_x_bits"] == pytest.approx(np.log2(20))           # 20 rows, each 3 times
+    from explorer.results import ResultStore
+    phases = ResultStore(tmp_path).phases()
+    for split, ceiling in phases.groupby("split")["i_xt_ceiling_bits"]:
+        assert ceiling.to_numpy() == pytest.approx(np.full(len(ceiling), record["splits"][split]["h_x_bits"]))
 
 
 def test_a_run_killed_after_its_last_epoch_keeps_its_health_flags_when_resumed(tmp_path, monkeypatch):

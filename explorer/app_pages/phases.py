@@ -213,7 +213,7 @@ def phase_panels() -> None:
         st.caption("Line: the mean over the seeds the statistics keep and those still training, dead, diverged and "
                    "unfinished ones (interrupted or failed) left out (counted in the legend), at the epochs every "
                    "one of them has logged (a line ends where its group's shortest run ends); "
-                   f"band: {ui.plain(band)} (none for one seed; cut to what the values can be, 0 to log2 n for "
+                   f"band: {ui.plain(band)} (none for one seed; cut to what the values can be, 0 to H(X) for "
                    "I(X;T) of the binning family, the kde bounds and EDGE, 0 to H(Y) for I(Y;T) of the binning "
                    f"family); {phase_charts.MARKS_SAID}. "
                    "Colours: the seed groups', the same on every page.")
