@@ -1,11 +1,11 @@
 """H(X), the plug-in entropy of a split's input rows, the ceiling of every estimator's I(X;T):
-trainer.training.distinct_row_ids against numpy's own sort of the rows, and the ceiling the
+trainer.split_facts.distinct_row_ids against numpy's own sort of the rows, and the ceiling the
 `phases` view takes from it (ibstore.phases)."""
 
 import numpy as np
 import pytest
 
-from trainer import training
+from trainer import split_facts
 from trainer.estimators.discrete import entropy_bits
 
 
@@ -22,7 +22,7 @@ def test_the_row_ids_give_the_entropy_of_the_distinct_rows(distinct):
     rng = np.random.default_rng(distinct)
     table = rng.normal(size=(distinct, 4)).astype(np.float32)
     rows = table[rng.integers(0, distinct, 3000)]
-    ids = training.distinct_row_ids(rows)
+    ids = split_facts.distinct_row_ids(rows)
     assert entropy_bits(np.bincount(ids)) == pytest.approx(entropy_of_distinct_rows(rows), abs=1e-12)
     assert len(np.unique(ids)) == len(np.unique(rows, axis=0))
     for row_id in np.unique(ids)[:20]:                               # one id: one row value
@@ -31,8 +31,8 @@ def test_the_row_ids_give_the_entropy_of_the_distinct_rows(distinct):
 
 def test_distinct_rows_give_log2_n_and_minus_zero_is_zero():
     rows = np.random.default_rng(0).random((4096, 12))
-    assert entropy_bits(np.bincount(training.distinct_row_ids(rows))) == pytest.approx(12.0, abs=1e-12)
-    ids = training.distinct_row_ids(np.array([[0.0, 1.0], [-0.0, 1.0], [0.0, -1.0]]))
+    assert entropy_bits(np.bincount(split_facts.distinct_row_ids(rows))) == pytest.approx(12.0, abs=1e-12)
+    ids = split_facts.distinct_row_ids(np.array([[0.0, 1.0], [-0.0, 1.0], [0.0, -1.0]]))
     assert ids[0] == ids[1] != ids[2]
 
 
@@ -42,9 +42,9 @@ def test_distinct_rows_whose_projections_tie_are_told_apart(monkeypatch):
         def standard_normal(self, size):
             return np.zeros(size)
 
-    monkeypatch.setattr(training.np.random, "default_rng", lambda seed: Zeros())
+    monkeypatch.setattr(split_facts.np.random, "default_rng", lambda seed: Zeros())
     rows = np.array([[1.0, 0.0], [0.0, 1.0], [-0.0, 1.0], [1.0, 0.0], [2.0, 2.0]])
-    ids = training.distinct_row_ids(rows)
+    ids = split_facts.distinct_row_ids(rows)
     assert ids[0] == ids[3] and ids[1] == ids[2] and len(set(ids.tolist())) == 3
     assert entropy_bits(np.bincount(ids)) == pytest.approx(entropy_of_distinct_rows(rows), abs=1e-12)
 
@@ -52,7 +52,7 @@ def test_distinct_rows_whose_projections_tie_are_told_apart(monkeypatch):
 def test_split_facts_hold_each_splits_input_entropy():
     rows = np.repeat(np.arange(6.0)[:, None], 2, axis=0)        # 12 rows, each value twice
     labels = np.array([0, 1] * 6)
-    facts = training.split_facts({"train": slice(0, 8), "test": slice(8, 12), "full": slice(0, 12)}, labels, 2, rows)
+    facts = split_facts.split_facts({"train": slice(0, 8), "test": slice(8, 12), "full": slice(0, 12)}, labels, 2, rows)
     assert facts["train"].h_x_bits == pytest.approx(2.0) and facts["test"].h_x_bits == pytest.approx(1.0)
     assert facts["full"].h_x_bits == pytest.approx(np.log2(6)) and facts["full"].inputs == 12
 

@@ -27,11 +27,10 @@ import numpy as np
 
 from ibstore.lifecycle import Outcome, Redo
 from ibstore.lock import RunLocked
-from ibstore.record import SplitFacts, Status
+from ibstore.record import Status
 from ibstore.text import terminal_text
 from trainer import checkpoint, interrupts, saved, schedule, xla_cache
 from trainer.datasets import DatasetError, load_data
-from trainer.estimators.discrete import counts_entropy_bits, entropy_bits
 from trainer.compiled import Chunk, CompiledSteps
 from trainer.config import PER_NETWORK_KEYS, Experiment, ExperimentConfig, check_memory, shape_key
 from trainer.flushing import Flushes, settle_all
@@ -41,6 +40,7 @@ from trainer.measure import StackMiRows, split_rows
 from trainer.network_rows import Logging, Network, finish_all, finish_ended, record_logged, record_metrics
 from trainer.model import NetworkSettings, StackedMLP
 from trainer.optimizers import Optimizer
+from trainer.split_facts import split_facts
 from trainer.store import RunDamaged, RunExists, RunWriter, run_fields
 from trainer.summaries import HistogramGrid
 from trainer.tensorflow_without_keras import tf
@@ -248,46 +248,6 @@ def _set_up(networks: list[Network], root: Path, start_epoch: int, epochs_per_ca
             network.health = NetworkHealth.restored(state)
     orders = ChunkOrders(capacity, len(networks), steps.n_train, steps.padded)
     return Stack(networks, config, model, optimizer, steps, log, logged, capacity, orders), initial
-
-
-def split_facts(rows: dict[str, slice], labels: np.ndarray, n_classes: int,
-                inputs: np.ndarray) -> dict[str, SplitFacts]:
-    """Each split's number of inputs and the plug-in entropies of its labels and input rows, H(Y)
-    and H(X) in bits, computed as the MI estimators compute them (the ceilings of their I(Y;T) and
-    I(X;T): ibstore.phases)."""
-    row_ids = distinct_row_ids(inputs)
-    return {split: SplitFacts(inputs=len(labels[part]), h_y_bits=counts_entropy_bits(
-                tuple(np.bincount(labels[part], minlength=n_classes).tolist())),
-                h_x_bits=entropy_bits(np.bincount(row_ids[part])))
-            for split, part in rows.items()}
-
-
-def distinct_row_ids(inputs: np.ndarray) -> np.ndarray:
-    """Each row of `inputs` [n, ...] numbered by its value: rows alike share a number. Their plug-in
-    entropy H(X) is log2 n where no two rows are alike, less where some repeat (tabular data of a
-    few discrete features: a new user's 3000 rows were 443 distinct ones, 7.4 bits, and their first
-    layer read "not shown" below a ceiling of log2 n). Rows alike give alike activations, so H(X)
-    bounds every estimator's I(X;T). A random projection orders the rows in one pass (sorting
-    70,000 MNIST rows as bytes took 0.9 s); rows whose projections tie are then compared whole, and
-    only distinct rows tied by rounding fall back to that sort.
-
-    >>> distinct_row_ids(np.array([[0.0, 1.0], [1.0, 1.0], [-0.0, 1.0], [0.0, 1.0]])).tolist()   # -0.0 is 0.0
-    [0, 1, 0, 0]
-    """
-    rows = inputs.reshape(len(inputs), -1)
-    weights = np.random.default_rng(0).standard_normal(rows.shape[1])
-    projection = np.concatenate([rows[start:start + 8192].astype(np.float64) @ weights      # no float64 copy
-                                 for start in range(0, len(rows), 8192)] or [np.empty(0)])
-    order = np.argsort(projection, kind="stable")
-    starts = np.r_[True, np.diff(projection[order]) != 0]
-    first = order[np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))]    # each tie's first row
-    tied = ~starts
-    if (rows[order[tied]] == rows[first[tied]]).all():
-        ids = np.empty(len(rows), dtype=np.int64)
-        ids[order] = np.cumsum(starts) - 1
-        return ids
-    as_bytes = np.ascontiguousarray(rows + 0).view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))
-    return np.unique(as_bytes, return_inverse=True)[1].ravel()
 
 
 def _log_initial(stack: Stack, initial: tuple[np.ndarray, np.ndarray, list[np.ndarray]]) -> None:
