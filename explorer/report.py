@@ -119,51 +119,86 @@ def select(store: ResultStore, cohorts: list[str], where: str = "") -> Selection
                      left_by_where)
 
 
+# The folder the Phases page writes reports in (default: reports/ in the folder the explorer was
+# started in); a visitor names a folder inside it (`page_folder`).
+REPORTS_ENV = "IB_REPORTS"
+# A folder name a visitor may give: letters, digits, "_", "-", "+" and "." (not first: no "..", no
+# hidden folder), at most 100 characters.
+PAGE_FOLDER_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,99}")
+
+
+def reports_folder() -> Path:
+    return Path(os.environ.get(REPORTS_ENV) or "reports")
+
+
+def page_folder(name: str) -> Path:
+    """The Phases page's report folder: `name`, plain folder names separated by "/", inside
+    `reports_folder()`. The page took any path the server's user may write, so a visitor wrote a
+    report into /root/.ssh, and its refusals told what exists anywhere ("/etc holds '.java'", "~postgres"
+    is a user): an attacker's.
+
+    >>> page_folder("initial_bias/run 2")
+    Traceback (most recent call last):
+    ...
+    explorer.report.ReportError: report folder 'initial_bias/run 2': give folder names of letters, digits and _ - + . (not starting with a dot), separated by /; the report is written in reports
+    """
+    parts = name.strip().split("/")
+    if not all(PAGE_FOLDER_NAME.fullmatch(part) for part in parts):
+        raise ReportError(f"report folder {terminal_text(repr(cut(name, 200)))}: give folder names of letters, digits "
+                          f"and _ - + . (not starting with a dot), separated by /; the report is written in "
+                          f"{terminal_text(str(reports_folder()))}")
+    folder = reports_folder().joinpath(*parts)
+    if reports_folder().resolve() not in folder.resolve().parents:        # a symbolic link inside it
+        raise ReportError(f"report folder {name.strip()} leads outside {reports_folder()}; give another name")
+    return folder
+
+
 def default_folder(cohorts: list[str]) -> str:
-    """The Phases page's report folder for `cohorts`: reports/ and their names, letters, digits, "_"
-    and "-" kept (a cohort's name may hold "/" or ".."). One folder for every report had the second
-    visitor's report of another cohort replace the first's without a word (an attacker's).
+    """The Phases page's report folder for `cohorts` (in `reports_folder()`): their names, letters,
+    digits, "_" and "-" kept (a cohort's name may hold "/" or ".."). One folder for every report had
+    the second visitor's report of another cohort replace the first's without a word (an attacker's).
 
     >>> default_folder(["initial_bias_relu"]), default_folder(["initial_bias_relu", "../x y"])
-    ('reports/initial_bias_relu', 'reports/initial_bias_relu+x-y-bfca9750')
+    ('initial_bias_relu', 'initial_bias_relu+x-y-bfca9750')
     """
     names = [re.sub(r"[^A-Za-z0-9_-]+", "-", cohort).strip("-") for cohort in cohorts]
     folder = "+".join(name for name in names if name)[:100]
     if folder != "+".join(cohorts):     # names that lost characters end in their digest: "x y" is not "x/y"
         folder = f"{folder or 'cohorts'}-{hashlib.sha256(json.dumps(cohorts).encode()).hexdigest()[:8]}"
-    return f"reports/{folder}"
+    return folder
 
 
-def output_folder(output: str | os.PathLike, root: Path) -> Path:
+def output_folder(output: str | os.PathLike, root: Path, label: str = "--output") -> Path:
     """The report folder (a leading ~ is the home folder, as in a shell): refused inside the results
-    root, if it holds anything but a report, or if its name holds a control or format character."""
+    root, if it holds anything but a report, or if its name holds a control or format character.
+    `label` names it in the refusals: the option, or the Phases page's box."""
     if not str(output):   # Path("") is the working folder
-        raise ReportError("--output is empty; give a folder for the report")
+        raise ReportError(f"{label} is empty; give a folder for the report")
     if any(unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp") for character in str(output)):
-        raise ReportError(f"--output {terminal_text(repr(str(output)))} holds a control or format character (a "
+        raise ReportError(f"{label} {terminal_text(repr(str(output)))} holds a control or format character (a "
                           "newline, a bidirectional mark); give a folder of plain characters")
     # the page's "~/reports" made a folder named "~" in the server's folder (an attacker's), which
     # `rm -rf ~` would then take for the home folder
     try:
         output = Path(output).expanduser()
     except RuntimeError:      # ~name of no user
-        raise ReportError(f"--output {terminal_text(str(output))}: no such user's home folder; give a folder") from None
+        raise ReportError(f"{label} {terminal_text(str(output))}: no such user's home folder; give a folder") from None
     # resolve() followed such a link and the report made its target, wherever it pointed
     if dangling := next((p for p in (Path(output), *Path(output).parents) if layout.leads_nowhere(p)), None):
-        raise ReportError(f"--output {output}: {dangling} is a symlink that leads nowhere (its target is missing, "
+        raise ReportError(f"{label} {output}: {dangling} is a symlink that leads nowhere (its target is missing, "
                           f"or it loops); give a folder")
     target = Path(output).resolve()
     root = Path(root).resolve()
     if target == root or root in target.parents:
-        raise ReportError(f"--output {output} is inside the results root {root}; write the report elsewhere")
+        raise ReportError(f"{label} {output} is inside the results root {root}; write the report elsewhere")
     if target in root.parents:
-        raise ReportError(f"--output {output} holds the results root {root}; write the report elsewhere")
+        raise ReportError(f"{label} {output} holds the results root {root}; write the report elsewhere")
     if target.exists():
         if not target.is_dir():
-            raise ReportError(f"--output {output} is a file; give a folder")
+            raise ReportError(f"{label} {output} is a file; give a folder")
         other = _not_of_a_report(target)
         if other:
-            raise ReportError(f"--output {output} holds {other}, which no report writes, and a new report replaces "
+            raise ReportError(f"{label} {output} holds {other}, which no report writes, and a new report replaces "
                               f"the whole folder; give an empty or new folder, or a previous report's")
     return target
 
@@ -187,13 +222,14 @@ def _not_of_a_report(folder: Path) -> str | None:
 
 
 def write_report(store: ResultStore, cohorts: list[str], output: str | os.PathLike, split: str | None = None,
-                 band: str = "ci", reference: str | None = None, where: str = "") -> tuple[Path, Selection]:
+                 band: str = "ci", reference: str | None = None, where: str = "",
+                 label: str = "--output") -> tuple[Path, Selection]:
     """Writes the report of `cohorts` (their runs `where` holds for, `select`) into the folder
     `output` (atomically); returns its report.md and the runs reported and left out. `reference`: the
     seed group every other is compared with, by its name in the report (`activation_fn=tanh`) or its
-    group_id; by default the first."""
+    group_id; by default the first. `label` names `output` in the refusals (`output_folder`)."""
     started = time.monotonic()
-    target = output_folder(output, store.root)
+    target = output_folder(output, store.root, label)
     selection = select(store, cohorts, where)
     labels = store.labels(selection.run_ids, by_group=True)
     reference = _ensure_group(reference, labels)
@@ -205,7 +241,7 @@ def write_report(store: ResultStore, cohorts: list[str], output: str | os.PathLi
                                         dir=target.parent))
         staging.chmod(0o755)   # mkdtemp's 0700 would hide a shared report from its readers
     except OSError as error:
-        raise ReportError(f"--output {output}: cannot write a folder beside {target.name} in {target.parent} "
+        raise ReportError(f"{label} {output}: cannot write a folder beside {target.name} in {target.parent} "
                           f"({error.strerror or error}); give a folder you can write") from None
     try:
         (staging / "figures").mkdir()
@@ -258,11 +294,19 @@ def _swap_in(staging: Path, target: Path) -> None:
     Two visitors writing one folder at once shared the previous report's name, and one got "Directory
     not empty" (an attacker's), and two `trainer report` processes could interleave the two renames:
     swaps into one folder take turns, a process's threads under a lock and processes under an
-    advisory lock on the parent folder, and each keeps the previous report under a name of its own."""
+    advisory lock on the parent folder, and each keeps the previous report under a name of its own.
+    What is in place is checked again there: a file put into the folder while the report was being
+    written was removed with the previous report (an attacker's)."""
     with _SWAPPING, _locked(target.parent):
-        if not target.exists():
+        if not target.exists() and not target.is_symlink():
             staging.rename(target)
             return
+        if target.is_symlink() or not target.is_dir():
+            raise ReportError(f"{target} became a file or a link while the report was written; the report is not "
+                              "written: give a folder")
+        if other := _not_of_a_report(target):
+            raise ReportError(f"{target} came to hold {other} while the report was written, which no report writes; "
+                              "the report is not written: give an empty or new folder, or a previous report's")
         old = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(target.name)}{os.getpid()}.", suffix=".old",
                                     dir=target.parent))
         target.rename(old / REPORT_FOLDER_KEPT)

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from bench.make_results import write_run
 from conftest import APP, BIASES, EPOCHS, write_ksg_cohort
-from explorer import cohort_tables, ui
+from explorer import cohort_tables, report, ui
 from explorer.results import ResultStore
 from ibstore import layout, stats
 from trainer.atomic import write_table
@@ -227,22 +227,31 @@ def test_the_reference_defaults_to_a_group_with_live_seeds(monkeypatch, cohort_r
 
 
 def test_the_report_button_writes_the_report_or_refuses_in_one_line(monkeypatch, cohort_root, tmp_path):
+    reports = tmp_path / "reports"
+    monkeypatch.setenv(report.REPORTS_ENV, str(reports))
     at = open_phases(monkeypatch, cohort_root)
     # the cohort's own folder by default: one for all had a visitor's report of another cohort replace it
-    assert at.text_input(key="report_folder").value == "reports/initial_bias"
+    assert at.text_input(key="report_folder").value == "initial_bias"
     at.switch_page("app_pages/config.py").run()
     at.switch_page("app_pages/phases.py").run()      # back: the box holds it again, not ""
-    assert at.text_input(key="report_folder").value == "reports/initial_bias"
-    before = sorted(p.relative_to(cohort_root) for p in cohort_root.rglob("*") if ".index" not in p.parts)
-    at.text_input(key="report_folder").set_value(str(cohort_root / "reports")).run()
-    at.button[0].click().run()
-    assert len(at.error) == 1 and "is inside the results root" in at.error[0].value
-    assert "\n" not in at.error[0].value
-    assert sorted(p.relative_to(cohort_root) for p in cohort_root.rglob("*") if ".index" not in p.parts) == before
-    at.text_input(key="report_folder").set_value(str(tmp_path / "report")).run()
+    assert at.text_input(key="report_folder").value == "initial_bias"
+    # An attacker's: any path the server's user may write was taken (/root/.ssh), and the refusals told
+    # what exists elsewhere ("/etc holds '.java'", "/etc/passwd is a file"). Only names inside reports/.
+    (tmp_path / "elsewhere").mkdir()
+    (reports / "away").parent.mkdir()
+    (reports / "away").symlink_to(tmp_path / "elsewhere")
+    for name, said in (("/etc", "give folder names of letters"), ("../elsewhere", "give folder names of letters"),
+                       ("~root/x", "give folder names of letters"), (str(cohort_root / "reports"), "give folder names"),
+                       ("", "give folder names"), ("away/x", "leads outside")):
+        at.text_input(key="report_folder").set_value(name).run()
+        at.button[0].click().run()
+        assert len(at.error) == 1 and said in at.error[0].value and "\n" not in at.error[0].value, (name, at.error)
+        assert "holds" not in at.error[0].value and "is a file" not in at.error[0].value
+    assert list((tmp_path / "elsewhere").iterdir()) == [] and sorted(reports.iterdir()) == [reports / "away"]
+    at.text_input(key="report_folder").set_value("report").run()
     at.button[0].click().run()
     assert not at.error and "Report written" in at.success[0].value
-    text = (tmp_path / "report" / "report.md").read_text()
+    text = (reports / "report" / "report.md").read_text()
     assert text.startswith("# Report: initial_bias") and "4 · dense_4" in text
     assert "### Seed groups compared with initial_bias=0" in text and NONE_DIFFERS in text
     # the page's reference group is the report's, in the command shown and in the report written
@@ -253,7 +262,7 @@ def test_the_report_button_writes_the_report_or_refuses_in_one_line(monkeypatch,
     assert f"--reference={reference} --output FOLDER -- " in command
     at.button[0].click().run()
     assert not at.error and "Report written" in at.success[0].value
-    text = (tmp_path / "report" / "report.md").read_text()
+    text = (reports / "report" / "report.md").read_text()
     label = groups[-1].split(" [")[0]
     assert label != "initial_bias=0" and f"### Seed groups compared with {label}" in text
 
@@ -298,7 +307,8 @@ def test_without_a_live_group_the_report_command_names_no_reference(monkeypatch,
     assert "--reference" not in command
     assert command.startswith(f"trainer report --results {tmp_path.resolve()} --split train")   # not the default root
     assert command.endswith("--output FOLDER -- gone")
-    at.text_input(key="report_folder").set_value(str(tmp_path.parent / "report-gone")).run()
+    monkeypatch.setenv(report.REPORTS_ENV, str(tmp_path.parent / "reports"))
+    at.text_input(key="report_folder").set_value("report-gone").run()
     at.button[0].click().run()
     assert len(at.error) == 1 and at.error[0].value == "Report not written: no completed run in cohort gone"
 
@@ -316,10 +326,11 @@ def test_a_reference_group_outside_the_reports_cohorts_is_not_passed_to_it(monke
     command = next(code.value for code in at.code if code.value.startswith("trainer report"))
     assert command.startswith("trainer report --results ") and command.endswith(" -- bias") and \
         "--reference" not in command, command
-    at.text_input(key="report_folder").set_value(str(tmp_path.parent / "report-mixed")).run()
+    monkeypatch.setenv(report.REPORTS_ENV, str(tmp_path.parent / "reports"))
+    at.text_input(key="report_folder").set_value("report-mixed").run()
     at.button[0].click().run()
     assert not at.error and "Report written" in at.success[0].value
-    text = (tmp_path.parent / "report-mixed" / "report.md").read_text()
+    text = (tmp_path.parent / "reports" / "report-mixed" / "report.md").read_text()
     assert "### Seed groups compared with initial_bias=0" in text and loose not in text
 
 

@@ -841,6 +841,29 @@ def test_a_report_folder_with_the_longest_name_a_file_may_take_is_written(known,
     assert len(report._staging_prefix(target.name).encode()) < 100      # the digest, not the name
 
 
+def test_a_file_put_into_the_folder_while_the_report_is_written_is_kept_and_the_report_refused(tmp_path):
+    # An attacker's: the folder was checked once, before the report's ten seconds of figures; a file put
+    # there meanwhile was removed with the previous report when the new one was swapped in
+    target = tmp_path / "race"
+    target.mkdir()
+    (target / "report.md").write_text("# Report: previous\n")
+    staging = tmp_path / ".staging"
+    staging.mkdir()
+    (staging / "report.md").write_text("# Report: new\n")
+    (target / "precious.txt").write_text("draft")
+    with pytest.raises(report.ReportError, match="came to hold 'precious.txt' while the report was written"):
+        report._swap_in(staging, target)
+    assert (target / "precious.txt").read_text() == "draft" and (target / "report.md").read_text() == "# Report: previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".staging", "race"]       # write_report removes its staging
+    (target / "precious.txt").unlink()
+    (target / "report.md").unlink()
+    target.rmdir()
+    target.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(report.ReportError, match="became a file or a link while the report was written"):
+        report._swap_in(staging, target)
+    assert target.is_symlink() and (staging / "report.md").is_file()
+
+
 def test_reports_swapped_into_one_folder_by_two_threads_at_once_both_land_whole(tmp_path, monkeypatch):
     # An attacker's: two visitors of one explorer wrote a report to one folder at once; their swaps
     # shared the previous report's name, and one got "Directory not empty" (or, interleaved otherwise,
@@ -884,12 +907,12 @@ def test_a_report_folder_is_a_plain_name_and_a_leading_tilde_is_home(tmp_path, m
         with pytest.raises(report.ReportError, match="holds a control or format character"):
             report.output_folder(tmp_path / name, root)
     # the page's default folder is the cohorts' own, whatever their names hold
-    assert report.default_folder(["initial_bias_relu"]) == "reports/initial_bias_relu"
-    assert report.default_folder(["../../etc", "a/b"]).startswith("reports/etc+a-b-")
+    assert report.default_folder(["initial_bias_relu"]) == "initial_bias_relu"
+    assert report.default_folder(["../../etc", "a/b"]).startswith("etc+a-b-")
     # names that lose characters keep apart (an attacker's "x y", "x/y" and "x-y"; "日本" and "中文")
     cohorts = (["x y"], ["x/y"], ["x-y"], ["日本"], ["中文"], ["a-", "b"], ["a", "b"])
     folders = [report.default_folder(names) for names in cohorts]
-    assert len(set(folders)) == len(folders) and all(f.count("/") == 1 and ".." not in f for f in folders), folders
+    assert len(set(folders)) == len(folders) and all(report.PAGE_FOLDER_NAME.fullmatch(f) for f in folders), folders
     with pytest.raises(report.ReportError, match="no such user's home folder"):
         report.output_folder("~no-such-user-here/x", root)
     with pytest.raises(report.ReportError, match="holds a control or format character"):

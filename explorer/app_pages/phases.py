@@ -316,8 +316,9 @@ else:
     st.caption(f"The report of the selection's cohorts ({ui.plain(', '.join(cohorts))}), the same as the command "
                "below: every completed run of those cohorts, compared with the reference group above if it has a run "
                "kept and belongs to those cohorts (else with the report's first group), figures as PNG and SVG, tables "
-               "as LaTeX. The folder (relative to the folder the explorer was started in) must lie outside the results "
-               "root.")
+               f"as LaTeX, into a folder of that name in {ui.plain(report.reports_folder())} (the server's `"
+               f"{report.REPORTS_ENV}`, else reports/ in the folder the explorer was started in; outside the results "
+               "root).")
     # With no live group there is nothing to compare; a group of runs outside the cohorts (an ad hoc
     # `trainer run` beside a cohort) is no group of the report, which refused it.
     in_cohorts = set(all_runs.loc[all_runs["cohort"].isin(cohorts), "group_id"])
@@ -336,14 +337,12 @@ else:
     # (Streamlit drops a widget's state while another page is shown: a reviewer's box came back empty)
     if st.session_state.get("report_folder_of") != default or "report_folder" not in st.session_state:
         st.session_state["report_folder_of"] = st.session_state["report_folder"] = default
-    folder = folder_column.text_input("Report folder", key="report_folder")
+    folder = folder_column.text_input(f"Report folder (in {report.reports_folder()})", key="report_folder")
     if button_column.button("Write report", icon=":material/description:"):
         try:
-            if not folder.strip():
-                raise report.ReportError("give a folder to write the report to")
             with st.spinner("Writing the report..."):
-                written, reported = report.write_report(store, cohorts, folder.strip(), split, REPORT_BANDS[band],
-                                                         report_reference)
+                written, reported = report.write_report(store, cohorts, report.page_folder(folder), split,
+                                                         REPORT_BANDS[band], report_reference, label="Report folder")
             st.success(f"Report written: {ui.plain(written)} ({len(reported.run_ids)} completed runs"
                        + (f"; still training, left out: {ui.plain(', '.join(reported.running))}" if reported.running else "")
                        + ").", icon=":material/check:")
