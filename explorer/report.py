@@ -437,7 +437,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     without_i_xt = []
     along = cohort_tables.trend_key(store, run_ids)
     for number, (estimator, params) in enumerate(choices[["estimator", "params"]].itertuples(index=False), 1):
-        name = f"{number}-{estimator}"
+        name = _file_name(number, estimator)
         these = phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]
         lines += [f"## {inline_text(f'{estimator} {params}')}, {split} split", ""]
         if cohort_tables.records_no_i_xt(these):
@@ -617,6 +617,18 @@ def _figures(store, runs, labels, estimator, params, split, band, folder, name, 
         plane = charts_infoplane.infoplane_grid(over_seeds, columns=2, spread="min-max", title=title)
         lines += _save_chart(plane, folder, f"{name}-plane", "Information plane per seed group")
     return lines
+
+
+def _file_name(number: int, estimator: str) -> str:
+    """The stem of an estimator's figures and tables: its number and its name's letters, digits, "_"
+    and "-". The name went into the files' names and so into the links' targets, unescaped: an
+    estimator named `kde) <img src=x onerror=alert(1)> (` in a hand-made mi.parquet ran script in
+    a viewer of report.md, and one holding "/" failed the report (an attacker's).
+
+    >>> _file_name(2, "kde_upper"), _file_name(3, "kde) <img src=x onerror=alert(1)> ("), _file_name(4, "../..")
+    ('2-kde_upper', '3-kde-img-src-x-onerror-alert-1', '4-estimator')
+    """
+    return f"{number}-{re.sub(r'[^A-Za-z0-9_-]+', '-', estimator).strip('-')[:60] or 'estimator'}"
 
 
 BEYOND_UTF16_UNIT = re.compile("[\U00010000-\U0010FFFF]")

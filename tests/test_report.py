@@ -602,6 +602,32 @@ def test_the_glance_comparisons_heading_names_a_reference_only_where_every_estim
 
 
 @pytest.mark.slow   # writes the figures through Vega
+def test_an_estimators_name_reaches_no_file_name_or_link_target_raw(tmp_path):
+    # An attacker's mi.parquet named its estimator "kde) <img src=x onerror=alert(...)> (": the name went
+    # into the figures' file names, so into the links' targets, unescaped, and the script ran in a viewer
+    import re
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    root = tmp_path / "root"
+    hostile = "kde) <img src=x onerror=alert(document.domain)> (/../x"
+    for bias in (0.0, 1.0):
+        for seed in range(2):
+            run_id = write_run(root, "h", {"initial_bias": bias, "epochs": 20}, seed=seed, cohort="c", logged=5)
+            path = layout.run_dir(root, run_id) / "mi.parquet"
+            table = pq.read_table(path)
+            column = pc.cast(pc.if_else(pc.equal(table["estimator"], "binning"), hostile, table["estimator"]),
+                             table.schema.field("estimator").type)
+            pq.write_table(table.set_column(table.schema.get_field_index("estimator"), "estimator", column), path)
+    path, _ = report.write_report(report.ResultStore(root), ["c"], tmp_path / "out", split="train")
+    text = path.read_text()
+    assert "<img" not in text and "&lt;img" in text
+    targets = re.findall(r"\]\(([^)]*)\)", text)
+    assert targets and all(re.fullmatch(r"figures/[A-Za-z0-9_-]+\.(png|svg)", target) for target in targets), targets
+    assert all((tmp_path / "out" / target).is_file() for target in targets)
+
+
+@pytest.mark.slow   # writes the figures through Vega
 def test_a_grid_is_reported_in_pairs_each_key_at_each_level_of_the_other(tmp_path):
     # A new user's 2 x 2 grid compared every group with one reference: the learning rate's effect under
     # relu was in no table, and the diagonal pair (both keys changed) was in every one
