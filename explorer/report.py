@@ -609,8 +609,12 @@ def _figures(store, runs, labels, estimator, params, split, band, folder, name, 
     drawn = "I(X;T) and I(Y;T)" if with_i_xt else "I(Y;T)"
     lines = [*_save_chart(lines_chart, folder, f"{name}-epochs",
                           f"{drawn} against epoch per layer; {phase_charts.MARKS_SAID}")]
-    if live and with_i_xt:
-        over_seeds = store.mi_over_seeds(live, estimator, params, split, "mean")
+    over_seeds = store.mi_over_seeds(live, estimator, params, split, "mean") if live and with_i_xt else None
+    if over_seeds is not None and over_seeds.empty:
+        # `trainer estimate` of dead runs alone: their plane had no epoch to colour, and the report failed
+        lines += ["No information plane: no run of these groups that the statistics keep (dead and diverged "
+                  "runs are left out) records this estimator.", ""]
+    elif over_seeds is not None:
         over_seeds = in_order(over_seeds, "group_id", labels)     # panels in the tables' order
         over_seeds = over_seeds.assign(panel=over_seeds["group_id"].map(labels))
         title = f"{estimator} {params}, {split}: mean over seeds (dead and diverged left out), min-max spread"

@@ -628,6 +628,32 @@ def test_an_estimators_name_reaches_no_file_name_or_link_target_raw(tmp_path):
 
 
 @pytest.mark.slow   # writes the figures through Vega
+def test_an_estimator_only_dead_runs_record_gets_a_sentence_not_a_failed_report(tmp_path):
+    # An attacker's: `trainer estimate` of a dead run alone; its estimator's information plane had no
+    # live run, so no epoch to colour, and the report failed with "cannot convert float NaN to integer"
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from conftest import write_cohort
+    root = tmp_path / "root"
+    write_cohort(root)
+    runs = report.ResultStore(root).runs()
+    dead = runs.loc[runs["dead_network"].fillna(False).astype(bool), "run_id"].tolist()
+    assert dead
+    for run_id in dead:
+        path = layout.run_dir(root, run_id) / "mi.parquet"
+        table = pq.read_table(path)
+        coarse = table.set_column(table.schema.get_field_index("params"), "params",
+                                  pc.cast(pa.array(['{"bin_size": 0.5}'] * len(table)), table.schema.field("params").type))
+        pq.write_table(pa.concat_tables([table, coarse]), path)
+    path, _ = report.write_report(report.ResultStore(root), ["initial_bias"], tmp_path / "out", split="train")
+    text = path.read_text()
+    section = text[text.index('## binning {"bin_size": 0.5}'):]
+    assert "No information plane: no run of these groups that the statistics keep" in section
+    assert "-plane.png" in text[:text.index('## binning {"bin_size": 0.5}')]           # the live estimator's
+
+
+@pytest.mark.slow   # writes the figures through Vega
 def test_a_grid_is_reported_in_pairs_each_key_at_each_level_of_the_other(tmp_path):
     # A new user's 2 x 2 grid compared every group with one reference: the learning rate's effect under
     # relu was in no table, and the diagonal pair (both keys changed) was in every one
