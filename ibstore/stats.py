@@ -1288,7 +1288,8 @@ def reselected_test(a_drops: np.ndarray, b_drops: np.ndarray) -> float:
     --excess`) pairs where a group peaked one logged epoch before its end were called different at
     p < 0.05 in 2.9-20.0 %, with the t tests alone, and 1.0-16.7 % with this test's bound. This test
     is exact over all pairs (4.5-6.0 % of 1000 null pairs a row, its own rejections), not given where
-    the peaks fall; the bounded p, the larger of three, called 1.3-2.6 % of the pairs tested.
+    the peaks fall; the bounded p, the larger of three, called 1.3-2.6 % of the pairs tested. NaN
+    where a group has no seed's curve (an attacker's hand-moved epochs left one group none).
 
     >>> rng = np.random.default_rng(0)
     >>> alike = rng.normal(0, 0.05, (10, 40)); alike -= alike[:, -1:]
@@ -1296,7 +1297,7 @@ def reselected_test(a_drops: np.ndarray, b_drops: np.ndarray) -> float:
     True
     """
     a_drops, b_drops = np.asarray(a_drops, float), np.asarray(b_drops, float)
-    if a_drops.shape[1] == 0:
+    if a_drops.shape[1] == 0 or not len(a_drops) or not len(b_drops):
         return math.nan
     n_a, n_b = len(a_drops), len(b_drops)
     pooled = np.vstack([a_drops, b_drops])

@@ -1922,3 +1922,22 @@ def test_final_accuracy_of_a_grid_is_compared_in_the_same_pairs():
                                    runs.loc[runs["group_id"] == b, "final_test_accuracy"], equal_var=False).pvalue
              for a, b in zip(table["a"], table["b"])]
     assert all(float(p.split()[0]) >= round(w, 3) - 1e-3 for p, w in zip(table["p"], welch))
+
+
+def test_the_reselected_test_of_a_group_without_a_seeds_curve_is_no_test(tmp_path):
+    # An attacker's: one seed's epochs moved by 10^6 left its group no curve on the shared epochs, and
+    # the permutation over 0 + 3 seeds divided by 0 in the Phases page and the report
+    assert math.isnan(stats.reselected_test(np.empty((0, 4)), np.ones((3, 4))))
+    ids = [write_run(tmp_path, "t", {"initial_bias": bias, "epochs": 20}, seed=seed, cohort="c", logged=5)
+           for bias in (0.0, 1.0) for seed in range(3)]
+    path = layout.run_dir(tmp_path, ids[1]) / "mi.parquet"
+    mi = pq.read_table(path)
+    pq.write_table(mi.set_column(mi.schema.get_field_index("epoch"), "epoch", pc.add(mi["epoch"], 1_000_000)), path)
+    store = ResultStore(tmp_path)
+    phases = store.phases()
+    phases = phases[phases["split"] == "train"]
+    curves = store.phase_curves(ids)
+    compared = stats.compare_groups(phases, phases["group_id"].iloc[-1], phases["group_id"].iloc[0],
+                                    cohort_tables.COMPARED, curves)
+    excess = compared[compared["quantity"] == stats.EXCESS]
+    assert excess["p_value"].isna().all() and len(excess) == 6
