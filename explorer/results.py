@@ -320,7 +320,8 @@ class ResultStore(ResultCharts):
         key = "group_id" if by_group else "run_id"
         if by_group:
             seeds = frame.filter(regex=r"(^|_)seeds$").max(axis=1).groupby(frame[key]).max().astype(int)
-            labels = {g: f"{label} ({seeds.get(g, 0)} seeds)" for g, label in labels.items()}
+            labels = {g: f"{label} ({seeds.get(g, 0)} seed{'' if seeds.get(g, 0) == 1 else 's'})"
+                      for g, label in labels.items()}
         return run_rows.in_order(frame.assign(panel=frame[key].map(labels)), key, labels).reset_index(drop=True)
 
     def recorded(self, table: str, run_ids: list[str]) -> list[str]:

@@ -122,7 +122,7 @@ def whole_number_input(container, label: str, low: int, high: int, default: int,
         if math.isfinite(number) and number == int(number) and low <= number <= high:
             value = int(number)
         else:
-            st.warning(f"The link's {plain(key)}={plain(linked)} is dropped: {plain(label)} is a whole number from "
+            st.warning(f"The link's {plain(key)}={plain(cut(linked))} is dropped: {plain(label)} is a whole number from "
                        f"{low} to {high}.", icon=":material/link_off:")
     chosen = int(container.number_input(label, low, high, value, key=f"{key}_input", **options))
     if chosen == default:

@@ -485,6 +485,10 @@ def test_a_link_with_an_infinite_number_of_columns_is_dropped_and_named(monkeypa
         at = open_app(monkeypatch, flagged_root["root"], "training", runs=[flagged_root["live"]], cols=value)
         assert any(f"cols={value} is dropped" in unescaped(w.value) for w in at.warning), [w.value for w in at.warning]
         assert at.number_input(key="cols_input").value == 2 and "cols" not in at.query_params
+    # an attacker's 100,000 characters came back whole in the warning, where other links' values are cut
+    at = open_app(monkeypatch, flagged_root["root"], "training", runs=[flagged_root["live"]], cols="9" * 100_000)
+    (warning,) = [unescaped(w.value) for w in at.warning if "cols=" in w.value]
+    assert "… (100,000 characters) is dropped" in warning and len(warning) < 400
     at = open_app(monkeypatch, flagged_root["root"], "training", runs=[flagged_root["live"]], cols="3",
                   curves="small multiples")
     assert at.number_input(key="cols_input").value == 3 and not at.warning
@@ -787,6 +791,11 @@ def test_training_gradients_activations_and_movie_charts(monkeypatch, cohort_roo
 
     at = open_app(monkeypatch, cohort_root, "activations")
     assert "Dead network" in at.warning[0].value
+    runs = ResultStore(cohort_root).runs()
+    dead = runs[runs["dead_network"].astype(bool)]
+    # the layers each dead run's record names (a sceptic found them on no page)
+    said = "; ".join(f"{r} (layers {', '.join(map(str, layers))})" for r, layers in zip(dead["run_id"], dead["dead_layers"]))
+    assert f"Runs, with their dead layers: {said}." in unescaped(at.warning[0].value) and "(layers 0, 1, 2, 3, 4)" in said
     marks = [s["spec"].get("mark", {}).get("type") if "spec" in s else None for s in specs(at)]
     assert marks[0] == "rect" and len(marks) == 4       # heatmap, units, neurons; the groups' fractions
 

@@ -127,6 +127,8 @@ def test_notebook_api_on_the_cohort(cohort_root):
     assert set(stats["layer"]) == {0} and stats["neuron"].nunique() == 10
     chart = store.infoplane_chart(ids, by_group=True).to_dict()
     assert chart["facet"]["sort"] == [f"initial_bias={b:g} (2 seeds)" for b in BIASES]
+    one = store.infoplane_chart([ids[0]], by_group=True).to_dict()       # a sceptic's "(1 seeds)"
+    assert [title.split(" (")[1] for title in one["facet"]["sort"]] == ["1 seed)"]
 
 
 def test_a_file_vanishing_between_scan_and_read_costs_only_that_file(messy_root):

@@ -13,8 +13,14 @@ store, all_runs, selection = ui.selection_page("Activations", ui.MAX_GROUP_RUNS)
 flags = ui.run_flags(all_runs)
 dead = [r for r in selection if "dead" in flags.get(r, [])]
 if dead:
+    # which layers died (a sceptic found no page that said); from when: the gradients rows' health
+    recorded_dead = dict(zip(all_runs["run_id"], all_runs["dead_layers"]))
+    runs_said = [run_id + (f" (layers {', '.join(str(int(layer)) for layer in layers)})"
+                           if (layers := recorded_dead.get(run_id)) is not None and len(layers) else "")
+                 for run_id in dead]
     st.warning(f"Dead network (flagged by the trainer) in {len(dead)} of the selected runs: {ui.DEAD_RULE}. "
-               f"Runs: {ui.plain(', '.join(dead))}.", icon=":material/heart_broken:")
+               f"Runs, with their dead layers: {ui.plain('; '.join(runs_said))}. From which epoch each layer is dead: "
+               "the `health` column of the `gradients` view (SQL page).", icon=":material/heart_broken:")
 
 labels = ui.labels(store, all_runs, selection)
 # opens on the first run with something to show (histograms or per-neuron statistics) that the trainer
@@ -41,6 +47,10 @@ def panels(run_id: str) -> None:
         ui.not_recorded("Activation histograms", [run_id])
     else:
         frame = ui.with_layer_names(store, frame)
+        st.caption("Colour: how many values (inputs x units) fall in each bin, on one scale for every layer, so "
+                   "a wider layer reads brighter. Each layer's bins are fixed for the whole run: a relu layer's lowest "
+                   "bin holds its zeros and its smallest positive values alike (the zero share below counts exact "
+                   "zeros).")
         ui.show_chart(charts_activations.activation_heatmap(frame), frame, f"activations_{run_id}")
 
     st.subheader("Zero and saturated values")
@@ -93,7 +103,10 @@ def group_fractions() -> None:
                + f", averaged over its units; line: the mean over each group's seeds with a row at that epoch, so a "
                  "run that stopped early or diverged leaves it there (the tooltip's seeds), band: "
                  f"{ui.plain(band)} (none for one seed). Dead networks are kept: their units are what that setting "
-                 "gives.")
+                 "gives."
+               + (" The output layer's softmax counts as saturated where the network is confident (near 1 in a "
+                  "network that fits its inputs): the trainer's dead and saturated rules read hidden layers only."
+                  if measure == "saturated" else ""))
     chart = charts_activations.fraction_bands(over, column, f"fraction {measure}",
                                               ui.group_domain(store, all_runs, selection),
                                               title=f"Fraction of {measure} values per layer, {split} split")

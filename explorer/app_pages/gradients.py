@@ -53,9 +53,10 @@ def gradient_charts() -> None:
         domain = ui.group_domain(store, all_runs, selection)
         recorded = set(frame["group"])        # a group without gradients is named "not recorded" above
         if undrawn := charts_training.groups_without_snr(over, [group for group in domain if group in recorded]):
-            st.caption(f"No line for {ui.plain('; '.join(undrawn))}: no SNR above 0 at any epoch. A gradient that is "
-                       "0 in every minibatch (a dead network's) has no SNR (0/0), one whose mean is 0 an SNR of 0, "
-                       "which log axes cannot draw.")
+            st.caption(f"No line for {ui.plain('; '.join(undrawn))}: no SNR above 0 at any epoch. One minibatch per "
+                       "epoch (full-batch training: batch_size at least the training inputs) has no spread to take a "
+                       "ratio of; a gradient that is 0 in every minibatch (a dead network's) has no SNR (0/0), one whose "
+                       "mean is 0 an SNR of 0, which log axes cannot draw.")
         chart = charts_training.snr_bands(over, domain, title="SNR (‖mean‖ / ‖std‖ of the gradient) per layer")
         ui.show_chart(chart, over, "snr_over_seeds")
         return
