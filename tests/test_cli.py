@@ -357,6 +357,20 @@ def _unlocked(run_dir):
         return True
 
 
+def test_run_and_sweep_say_which_features_lie_far_beyond_unit_scale(tmp_path, capsys):
+    # A new user's unscaled CSV (a column up to 3775) killed 6 of 10 relu seeds without a word
+    rows = "\n".join(f"{i % 2},{i * 0.01:.2f},{185 + i * 50}" for i in range(64))
+    (tmp_path / "raw.csv").write_text("label,small,large\n" + rows + "\n")
+    cfg = tmp_path / "raw.json"
+    cfg.write_text(json.dumps({"name": "raw", "dataset": "file", "dataset_path": str(tmp_path / "raw.csv"),
+                               "label_column": "label", "epochs": 1, "architecture": [3]}))
+    for verb in ("run", "sweep"):
+        assert cli.main([verb, str(cfg), "--results", str(tmp_path / verb)]) == 0
+        err = capsys.readouterr().err
+        assert (f"note: data file {str(tmp_path / 'raw.csv')!r}: 1 of 2 features reach beyond ±10 (by position "
+                "among the feature columns, from 0: 1 (|x| up to 3335)).") in err, err
+
+
 def test_a_data_file_too_large_for_memory_is_refused_once_loaded(tmp_path, capsys):
     # An attacker's: a 64-row CSV and three layers of 100,000 units passed planning (a file's size is
     # unknown until it is read) and then asked for 40 GB a layer: a traceback and a failed run

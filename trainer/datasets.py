@@ -137,6 +137,28 @@ class Dataset:
         return digest.hexdigest()
 
 
+# A feature beyond this in absolute value lies far from the built-in datasets' [0, 1] (harmonics'
+# bits, MNIST's scaled pixels); the networks take a file's features as given.
+UNSCALED_BOUND = 10.0
+
+
+def unscaled_note(dataset: Dataset, source: str) -> str | None:
+    """A note naming the features of `dataset` (by position among its feature columns, from 0) whose
+    values reach beyond UNSCALED_BOUND, or None. A new user's file held columns up to 3775: 6 of 10
+    relu seeds died and tanh's first layer started saturated, and nothing said the features are not
+    standardized."""
+    largest = np.abs(dataset.full.x).max(axis=0)
+    far = np.flatnonzero(largest > UNSCALED_BOUND)
+    if not len(far):
+        return None
+    named = ", ".join(f"{int(i)} (|x| up to {largest[i]:.4g})" for i in far[:5])
+    return (f"{source}: {len(far)} of {len(largest)} features reach beyond ±{UNSCALED_BOUND:g} (by position among "
+            f"the feature columns, from 0: {named}{f' and {len(far) - 5} more' if len(far) > 5 else ''}). The "
+            "networks take features as given, not standardized: on inputs this large tanh units saturate and relu "
+            "units die from the first epoch. To compare with the built-in datasets, which lie in [0, 1], scale "
+            "them first, e.g. (x - mean) / std per column.")
+
+
 def harmonics() -> tuple[np.ndarray, np.ndarray]:
     """Tishby's 12-bit data `var_u.mat`, regenerated: x float32 [4096, 12], y int64 [4096].
 
@@ -430,6 +452,11 @@ def _read_xy_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DatasetError(f"data file {str(path)!r} must hold arrays 'x' (features [n, d]) and 'y' (labels [n]); "
                            f"it has {', '.join(arrays) or 'none'}")
     x, y = arrays["x"], arrays["y"]
+    if y.ndim == 2 and y.shape[1] == 1:      # a column of labels (a new user's y of shape (n, 1))
+        y = y[:, 0]
+    if y.ndim == 2 and len(x) == len(y) and y.shape[1] > 1 and np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all():
+        raise DatasetError(f"data file {str(path)!r}: labels y are one-hot, shape {y.shape}; save the class of each "
+                           f"row, y.argmax(axis=1), as y [n]")
     if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
         raise DatasetError(f"data file {str(path)!r}: need x [n, d] and y [n], got x {x.shape} and y {y.shape}")
     if x.dtype.kind not in "biuf":   # a complex x lost its imaginary part in the cast to float32

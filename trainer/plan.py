@@ -380,6 +380,11 @@ class PlanData:
     worker checks it: Group.data_sha256)."""
     shapes: dict[tuple, tuple[int, int, int]] = field(default_factory=dict)
     sha256: dict[tuple, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)     # what the user should know of the data (unscaled features)
+
+    def say_notes(self) -> None:
+        for note in self.notes:
+            print(terminal_text(f"note: {note}"), file=sys.stderr)
 
 
 def load_plan_data(tasks: list[Task], strict: bool = False, known: PlanData | None = None) -> PlanData:
@@ -408,6 +413,8 @@ def load_plan_data(tasks: list[Task], strict: bool = False, known: PlanData | No
             continue
         if settings.dataset == "file" and strict:   # its size is known now: the check planning could not make
             config.check_memory(settings, dataset.shape)
+        if settings.dataset == "file" and (note := datasets.unscaled_note(dataset, f"data file {settings.dataset_path!r}")):
+            data.notes.append(note)
         if settings.dataset_path:     # a file (mnist's too, with a path): its groups hold their data to it
             data.shapes[key], data.sha256[key] = dataset.shape, dataset.sha256
     return data

@@ -50,6 +50,7 @@ def run_config(args, user_errors: tuple[type[BaseException], ...]) -> int:
     # each file read once, for the check and for the groups' digests (trainer.sweep.sweep says why)
     data = load_plan_data(plan.tasks, strict=True)
     check_data_unchanged(plan, data)
+    data.say_notes()
     named = {done: planned for planned, done in plan.same_as.items()}
     for run_id in plan.skipped.get(Status.COMPLETED, []):
         # a run of these networks under another name (plan.same_networks): --force trains the config's own

@@ -187,6 +187,7 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
     # machine's files: one missing is bad input now (Ray's may see others).
     data = load_plan_data(plan.tasks, strict=not ray_address)
     check_data_unchanged(plan, data)
+    data.say_notes()
     workers = workers or os.cpu_count() or 1
     print_plan(path, root, plan, overrides)
     if note := few_seeds_note(experiments):
