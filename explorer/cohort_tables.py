@@ -799,6 +799,26 @@ class Along:
         return trend.trends(these, self.values, COMPARED, self.within, curves)
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def not_a_number_note(store: ResultStore, run_ids: list[str]) -> str | None:
+    """The sentence naming the varying keys of `run_ids` that would be a trend's axis (`trend_key`)
+    but for runs whose value is no number, or None. An attacker's hand-edited initial_bias of
+    "0.5; DROP TABLE runs" in one run took the trend section away without a word."""
+    flats = store.flat_configs(run_ids)
+    named = []
+    for key in store.varying_keys(run_ids):
+        values = {run_id: flat.get(key) for run_id, flat in flats.items()}
+        others = [run_id for run_id, value in values.items() if not _is_number(value)]
+        if others and len({value for value in values.values() if _is_number(value)}) >= trend.MIN_LEVELS:
+            more = f" and {len(others) - 1} more" if len(others) > 1 else ""
+            named.append(f"{key} ({others[0]} holds {configdiff.short_value(values[others[0]])}{more})")
+    return (f"No trend along {'; '.join(named)}: a trend needs every run's value a number; the column is text for "
+            "every run in SQL too." if named else None)
+
+
 def trend_key(store: ResultStore, run_ids: list[str]) -> Along | None:
     """The key the seed groups of `run_ids` lie along: the one key among those that vary (the seed
     aside) whose every value is a number, at least trend.MIN_LEVELS of them (initial_bias -1 ... 5);
@@ -810,8 +830,7 @@ def trend_key(store: ResultStore, run_ids: list[str]) -> Along | None:
 
     def numeric(key: str) -> bool:
         values = [flat.get(key) for flat in flats.values()]
-        return (all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
-                and len(set(values)) >= trend.MIN_LEVELS)
+        return all(map(_is_number, values)) and len(set(values)) >= trend.MIN_LEVELS
 
     axes = [key for key in varying if numeric(key)]
     if len(axes) != 1:
@@ -895,6 +914,29 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
              for row in found.itertuples()]
     return (f"Change along {key} at q (over layers) < {stats.ALPHA:g} (slope [95 % CI]), {len(found)} of "
             f"{len(tested)} trends{families}: " + "; ".join(named) + "." + untested)
+
+
+def mixed_groups_note(store: ResultStore, run_ids: list[str], labels: dict[str, str]) -> str | None:
+    """The sentence naming the seed groups (of `labels`) among `run_ids` whose runs' configs differ in
+    more than the seed, or None. A group is its recorded group_id: an attacker's run.json edited by
+    hand (initial_bias 0.5 in a group of 0.2) stayed in its group, counted in its n and title."""
+    flats = store.flat_configs(run_ids)
+    parts = []
+    for group_id, members in store.groups([run_id for run_id in run_ids if run_id in flats]).items():
+        settings = {run_id: {key: configdiff.comparable(value) for key, value in flats[run_id].items()
+                             if key != configdiff.SEED_KEY} for run_id in members}
+        first = settings[members[0]]
+        odd = [run_id for run_id in members[1:] if settings[run_id] != first]
+        if odd:
+            keys = sorted({key for run_id in odd for key in first.keys() | settings[run_id].keys()
+                           if first.get(key) != settings[run_id].get(key)})
+            parts.append(f"{labels.get(group_id, group_id)}: {', '.join(odd)} differ from {members[0]} in "
+                         f"{', '.join(keys)}")
+    if not parts:
+        return None
+    return ("Seed groups whose runs were trained with other settings than their seed apart (a run.json edited or "
+            "copied in by hand; the group is the one its record names, and its statistics pool them): "
+            + "; ".join(parts) + ".")
 
 
 def data_versions_note(runs: pd.DataFrame, labels: dict[str, str], configs: dict[str, dict]) -> str | None:

@@ -417,6 +417,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
                   + ".", ""]
     configs = store.flat_configs(run_ids)
     lines += _paragraphs([cohort_tables.same_networks_note(store, run_ids, labels),
+                          cohort_tables.mixed_groups_note(store, run_ids, labels),
                           cohort_tables.data_versions_note(runs, labels, configs)])
     health = cohort_tables.health_table(runs, labels)
     lines += ["## Health per seed group", "", cohort_tables.HEALTH_CAPTION, "", *_markdown(health), ""]
@@ -436,6 +437,8 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     glances: list[_Glance] = []
     without_i_xt = []
     along = cohort_tables.trend_key(store, run_ids)
+    if along is None:
+        lines += _paragraphs([cohort_tables.not_a_number_note(store, run_ids)])
     for number, (estimator, params) in enumerate(choices[["estimator", "params"]].itertuples(index=False), 1):
         name = _file_name(number, estimator)
         these = phases[(phases["estimator"] == estimator) & (phases["params"] == params) & (phases["split"] == split)]

@@ -1941,3 +1941,31 @@ def test_the_reselected_test_of_a_group_without_a_seeds_curve_is_no_test(tmp_pat
                                     cohort_tables.COMPARED, curves)
     excess = compared[compared["quantity"] == stats.EXCESS]
     assert excess["p_value"].isna().all() and len(excess) == 6
+
+
+def test_a_hand_edited_config_value_is_named_where_its_trend_would_be_and_in_its_group(tmp_path):
+    # An attacker's hand-edited initial_bias of "0.5; DROP TABLE runs" in one run made the key text for
+    # every run, and the report's trend section went away without a word
+    import json
+    ids = [write_run(tmp_path, "t", {"initial_bias": bias, "epochs": 20}, seed=seed, cohort="c", logged=5)
+           for bias in (0.0, 0.5, 1.0) for seed in range(2)]
+    store = ResultStore(tmp_path)
+    assert cohort_tables.trend_key(store, ids).key == "initial_bias"
+    assert cohort_tables.not_a_number_note(store, ids) is None
+    path = layout.run_dir(tmp_path, ids[1]) / "run.json"
+    record = json.loads(path.read_text())
+    record["config"]["initial_bias"] = "0.5; DROP TABLE runs"
+    path.write_text(json.dumps(record))
+    store = ResultStore(tmp_path)
+    assert cohort_tables.trend_key(store, ids) is None
+    assert cohort_tables.not_a_number_note(store, ids) == (
+        f"No trend along initial_bias ({ids[1]} holds 0.5; DROP TABLE runs): a trend needs every run's value a "
+        "number; the column is text for every run in SQL too.")
+    # the run stays in its recorded group, which now pools two settings: said, not counted silently
+    labels = store.labels(ids, by_group=True)
+    assert cohort_tables.mixed_groups_note(store, ids, labels) == (
+        "Seed groups whose runs were trained with other settings than their seed apart (a run.json edited or copied "
+        "in by hand; the group is the one its record names, and its statistics pool them): "
+        f"{labels[store.runs().set_index('run_id').at[ids[1], 'group_id']]}: {ids[1]} differ from {ids[0]} in "
+        "initial_bias.")
+    assert cohort_tables.mixed_groups_note(ResultStore(tmp_path), ids[2:], labels) is None

@@ -386,7 +386,7 @@ def test_layers_whose_binning_ends_at_its_ceiling_are_named_on_the_page(monkeypa
         write_table(path, mi, compacted_through=EPOCHS)
     at = open_phases(monkeypatch, root)
     (warning,) = [w.value for w in at.warning if "ceiling" in w.value]
-    assert unescaped(warning).startswith("I(X;T) ends at its ceiling, log2 n bits, in every seed of ")
+    assert unescaped(warning).startswith("I(X;T) ends at its ceiling, H(X) (log2 n bits where no two inputs are alike), in every seed of ")
     assert "0 · dense_0." in unescaped(warning) and "1 · dense_1" not in unescaped(warning)
     compresses = table(at, "Per seed group and layer").set_index("layer")["compresses"]
     assert compresses["0 · dense_0"] == cohort_tables.AT_CEILING_CELL

@@ -87,6 +87,8 @@ if not layers:
     st.stop()
 if twice := cohort_tables.same_networks_note(store, selection, {g: titles[g] for g in groups}):
     st.warning(ui.plain(twice), icon=":material/content_copy:")
+if mixed := cohort_tables.mixed_groups_note(store, selection, {g: titles[g] for g in groups}):
+    st.warning(ui.plain(mixed), icon=":material/call_split:")
 if versions := cohort_tables.data_versions_note(measured, {g: titles[g] for g in groups},
                                                 store.flat_configs(list(measured["run_id"]))):
     st.warning(ui.plain(versions), icon=":material/dataset:")
@@ -291,7 +293,10 @@ def phase_panels() -> None:
         st.markdown(ui.plain(differences))
         ui.show_table(compared)
         table_downloads(compared, f"comparison_{name}_{split}")
-    if (along := trend_rows(root, version, measured_ids, name, params, split)) is not None:
+    if (along := trend_rows(root, version, measured_ids, name, params, split)) is None:
+        if note := cohort_tables.not_a_number_note(_store(root), list(measured_ids)):
+            st.warning(ui.plain(note), icon=":material/timeline:")
+    else:
         key, trends = along
         st.subheader(f"Trend along {ui.plain(key)}")
         st.caption(ui.plain(cohort_tables.TREND_CAPTION.format(key=key)))
