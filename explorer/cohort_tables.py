@@ -289,6 +289,31 @@ def units_died_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
             "compression of the live ones. The Activations page shows each unit.")
 
 
+def majority_class_note(runs: pd.DataFrame, labels: dict[str, str]) -> str | None:
+    """The sentence giving the share of the test inputs in each class, for the seed groups (of
+    `labels`) of `runs` (`runs` view rows): the most frequent class's is the accuracy of a network that
+    predicts one class, as a dead network does. A new user's dead seeds scored 0.590, 0.303 and 0.107,
+    their classes' shares, read beside real accuracies. None where no run records its counts.
+
+    >>> runs = pd.DataFrame({"group_id": ["g", "h"], "splits": [{"test": {"class_counts": [580, 310, 110]}}, None]})
+    >>> majority_class_note(runs, {"g": "relu", "h": "tanh"}).split(": ", 1)[1]
+    'class 0, the most frequent, is 0.58 of them (580 of 1000; each class: 0.58, 0.31, 0.11).'
+    """
+    by_counts: dict[tuple, list[str]] = {}
+    for group_id, splits in zip(runs["group_id"], runs["splits"]):
+        counts = ((splits if isinstance(splits, dict) else {}).get("test") or {}).get("class_counts")
+        if group_id in labels and counts is not None and sum(counts):
+            by_counts.setdefault(tuple(int(count) for count in counts), []).append(group_id)
+    parts = []
+    for counts, groups in by_counts.items():
+        total, top = sum(counts), max(counts)
+        parts.append(f"class {counts.index(top)}, the most frequent, is {top / total:.3g} of them ({top} of {total}; "
+                     f"each class: {', '.join(f'{count / total:.3g}' for count in counts)})"
+                     + ("" if len(by_counts) == 1 else f" in {', '.join(labels[g] for g in dict.fromkeys(groups))}"))
+    return ("A network that predicts one class scores its share of the test inputs, as a dead network does: "
+            f"{'; '.join(parts)}." if parts else None)
+
+
 def health_table(runs: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
     """Per seed group (in the labels' order): its runs (completed and diverged), the dead, saturated
     and diverged among them, and the final test accuracy over the completed ones (its interval cut

@@ -420,7 +420,8 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
                           cohort_tables.mixed_groups_note(store, run_ids, labels),
                           cohort_tables.data_versions_note(runs, labels, configs)])
     health = cohort_tables.health_table(runs, labels)
-    lines += ["## Health per seed group", "", cohort_tables.HEALTH_CAPTION, "", *_markdown(health), ""]
+    lines += ["## Health per seed group", "", cohort_tables.HEALTH_CAPTION, "", *_markdown(health), "",
+              *_paragraphs([cohort_tables.majority_class_note(runs, labels)])]
     _save_table(health, folder, "health")
     accuracy = cohort_tables.accuracy_comparison(completed, labels, reference, configs)
     if not accuracy.empty:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import math
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 import pydantic_core
@@ -64,6 +64,9 @@ class SplitFacts(BaseModel):
     inputs: int = Field(ge=0, le=INT64_MAX)
     h_y_bits: float = Field(ge=0, allow_inf_nan=False)
     h_x_bits: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    # inputs of each class 0..K-1 on the split (None before it was recorded): the majority class's share
+    # is what a network that predicts one class scores (a dead network's accuracy)
+    class_counts: list[Annotated[int, Field(ge=0, le=INT64_MAX)]] | None = None
 
 
 class RunRecord(BaseModel):

@@ -47,7 +47,7 @@ RUNS_SCHEMA = pa.schema([
     ("versions_json", pa.string()), ("config_json", pa.string()),
     # RunRecord.splits: `splits.train.inputs`, `splits.test.h_y_bits`, `splits['full'].inputs` in SQL
     ("splits", pa.struct([(split, pa.struct([("inputs", pa.int64()), ("h_y_bits", pa.float64()),
-                                             ("h_x_bits", pa.float64())]))
+                                             ("h_x_bits", pa.float64()), ("class_counts", pa.list_(pa.int64()))]))
                           for split in SPLITS])),
     ("saturated_network", pa.bool_()),      # the record columns only grow at the end
     ("data_sha256", pa.string()),
@@ -259,7 +259,8 @@ def run_row(record: RunRecord) -> dict[str, Any]:
 
 
 def _split_facts(facts: SplitFacts | None) -> dict[str, Any] | None:
-    return None if facts is None else {"inputs": facts.inputs, "h_y_bits": facts.h_y_bits, "h_x_bits": facts.h_x_bits}
+    return None if facts is None else {"inputs": facts.inputs, "h_y_bits": facts.h_y_bits, "h_x_bits": facts.h_x_bits,
+                                       "class_counts": facts.class_counts}
 
 
 def config_columns(flat_configs: list[dict[str, Any]], keys: list[str]) -> dict[str, pa.Array]:

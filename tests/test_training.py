@@ -60,7 +60,8 @@ def test_run_completes_and_writes_every_table_with_its_schema(small_run):
     for split, rows in {"train": labels[:3277], "test": labels[3277:], "full": labels}.items():
         p = np.bincount(rows) / len(rows)
         assert meta["splits"][split] == {"inputs": len(rows), "h_y_bits": pytest.approx(-(p * np.log2(p)).sum(), abs=1e-12),
-                                         "h_x_bits": pytest.approx(np.log2(len(rows)), abs=1e-12)}   # 4096 distinct
+                                         "h_x_bits": pytest.approx(np.log2(len(rows)), abs=1e-12),   # 4096 distinct
+                                         "class_counts": np.bincount(rows).tolist()}
     assert meta["splits"]["full"]["h_y_bits"] == pytest.approx(0.99916, abs=1e-5)     # Tishby's data: p(y=1) = 0.5171
 
 

@@ -1,6 +1,7 @@
-"""What a run records of each split of its data (ibstore.record.SplitFacts): its number of inputs
-and the plug-in entropies of its labels and input rows, H(Y) and H(X), the ceilings of the MI
-estimates' I(Y;T) and I(X;T) on that split (ibstore.phases)."""
+"""What a run records of each split of its data (ibstore.record.SplitFacts): its number of inputs,
+its inputs of each class (the majority class's share is a one-class network's accuracy), and the
+plug-in entropies of its labels and input rows, H(Y) and H(X), the ceilings of the MI estimates'
+I(Y;T) and I(X;T) on that split (ibstore.phases)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,16 @@ from trainer.estimators.discrete import counts_entropy_bits, entropy_bits
 
 def split_facts(rows: dict[str, slice], labels: np.ndarray, n_classes: int,
                 inputs: np.ndarray) -> dict[str, SplitFacts]:
-    """Each split's number of inputs and the plug-in entropies of its labels and input rows, H(Y)
-    and H(X) in bits, computed as the MI estimators compute them (the ceilings of their I(Y;T) and
-    I(X;T): ibstore.phases)."""
+    """Each split's number of inputs, its inputs of each class, and the plug-in entropies of its
+    labels and input rows, H(Y) and H(X) in bits, computed as the MI estimators compute them (the
+    ceilings of their I(Y;T) and I(X;T): ibstore.phases)."""
     row_ids = distinct_row_ids(inputs)
-    return {split: SplitFacts(inputs=len(labels[part]), h_y_bits=counts_entropy_bits(
-                tuple(np.bincount(labels[part], minlength=n_classes).tolist())),
-                h_x_bits=entropy_bits(np.bincount(row_ids[part])))
-            for split, part in rows.items()}
+    facts = {}
+    for split, part in rows.items():
+        counts = np.bincount(labels[part], minlength=n_classes).tolist()
+        facts[split] = SplitFacts(inputs=len(labels[part]), h_y_bits=counts_entropy_bits(tuple(counts)),
+                                  h_x_bits=entropy_bits(np.bincount(row_ids[part])), class_counts=counts)
+    return facts
 
 
 def distinct_row_ids(inputs: np.ndarray) -> np.ndarray:

@@ -80,6 +80,8 @@ def final_accuracy() -> None:
     st.caption(cohort_tables.HEALTH_CAPTION + " Runs still training, failed or interrupted are left out; the "
                "interval is cut to 0..1.")
     ui.show_table(cohort_tables.health_table(ended, titles))
+    if chance := cohort_tables.majority_class_note(ended, titles):
+        st.caption(ui.plain(chance))
     groups = [group_id for group_id in titles if group_id in set(completed["group_id"])]
     if len(groups) > 1:
         reference = ui.linked_selectbox(st, "Reference group", groups, "accuracy_reference", titles.get,
