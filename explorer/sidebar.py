@@ -123,18 +123,23 @@ def _sidebar_changed() -> None:
     st.session_state[ui.SHOWN_FILTER] = None
 
 
-def chip_keys(results: ResultStore, all_runs: pd.DataFrame) -> list[str]:
+def chip_keys(results: ResultStore, all_runs: pd.DataFrame, selected: list[str] = ()) -> list[str]:
     """The keys that tell the root's runs apart: those that vary over the root, and the seed. A
     chip is cut at about 20 characters, so the keys that tell neighbouring runs apart come first:
-    keys of plain values before keys whose values are lists or objects (`estimators`), each by how
-    many values it takes over the root, most first (the seed among the plain ones), so that the
-    settings a whole cohort shares (`epochs`, `log_schedule`) come last. On the shipped cohorts'
-    root: "elu · 0 · s3 · 8000 · …", where "elu · 8000 · 0 · defau…" hid the seed."""
+    those that vary among the `selected` runs (a new user's 20 runs read "s0 · full · relu · /tmp/…"
+    for both learning rates, the root's keys first), then keys of plain values before keys whose
+    values are lists or objects (`estimators`), each by how many values it takes over the root, most
+    first (the seed among the plain ones), so that the settings a whole cohort shares (`epochs`,
+    `log_schedule`) come last. On the shipped cohorts' root: "elu · 0 · s3 · 8000 · …", where
+    "elu · 8000 · 0 · defau…" hid the seed."""
     counts = {key: len(results.config_values(key)) for key in results.varying_keys()}
     if all_runs["seed"].nunique() > 1:
         counts[configdiff.SEED_KEY] = int(all_runs["seed"].nunique())
     listed = {key for key in counts if any(text.startswith(("[", "{")) for text in results.config_values(key))}
-    return sorted(counts, key=lambda key: (key in listed, -counts[key]))     # stable: by name among equals
+    telling = set(results.varying_keys(list(selected))) if len(selected) > 1 else set()
+    if all_runs.loc[all_runs["run_id"].isin(selected), "seed"].nunique() > 1:
+        telling.add(configdiff.SEED_KEY)
+    return sorted(counts, key=lambda key: (key not in telling, key in listed, -counts[key]))   # stable among equals
 
 
 def named_keys(keys: list[str]) -> str:
@@ -152,7 +157,7 @@ def run_names(results: ResultStore, all_runs: pd.DataFrame, run_ids: list[str]) 
     ("relu · 0.2 · s1"; the keys are named once beside the chips), its badges; the run id where
     that names several of `run_ids` or nothing varies. A chip holds about 20 characters:
     "key=value, ..." would be cut."""
-    keys = chip_keys(results, all_runs)[:MAX_CHIP_KEYS]
+    keys = chip_keys(results, all_runs, ui.selection())[:MAX_CHIP_KEYS]
     flats = results.flat_configs(run_ids)
 
     def name(run_id: str) -> str:
@@ -182,7 +187,8 @@ def selection_sidebar(all_runs: pd.DataFrame) -> None:
     selection of more than MAX_SIDEBAR_CHIPS runs is summarised (the Runs page edits it)."""
     results = ui.store()
     chosen = ui.selection()
-    keys = chip_keys(results, all_runs)
+    # the selection's own keys first where it is drawn as chips (a summarised one is not read whole)
+    keys = chip_keys(results, all_runs, chosen if len(chosen) <= ui.MAX_SIDEBAR_CHIPS else ())
     if len(chosen) <= ui.MAX_SIDEBAR_CHIPS:
         # in the Runs page's order (by the varying keys' values, then seed), not by run id
         options = sidebar_options(ui.ordered_runs(results)["run_id"].tolist(), chosen)

@@ -1137,6 +1137,23 @@ def test_chips_put_the_keys_that_tell_neighbours_apart_first_so_a_cut_chip_still
     assert "chips show initial\\_bias · activation\\_fn · seed · estimators" in texts(at)
 
 
+def test_chips_put_the_keys_the_selection_varies_in_first(monkeypatch, tmp_path):
+    # A new user's 20 runs of one cohort read "s0 · full · relu · /tmp/…" for both learning rates: the
+    # root's keys (another cohort's dataset path, activations) came first, and the one the selection
+    # varies in was cut off
+    for path in ("a.npz", "b.npz", "c.npz"):
+        for activation in ("relu", "tanh", "elu"):
+            write_run(tmp_path, f"other-{activation}", {"epochs": 6, "activation_fn": activation,
+                                                         "dataset_path": f"/tmp/{path}", "dataset": "file"}, logged=4)
+    ids = [write_run(tmp_path, "rate", {"epochs": 6, "learning_rate": rate}, seed=seed, logged=4)
+           for rate in (0.0004, 0.004) for seed in (0, 1)]
+    at = open_app(monkeypatch, tmp_path, runs=ids)
+    (caption,) = [c.value for c in at.sidebar.caption if "chips show" in c.value]
+    assert caption.split("chips show ")[1].startswith("learning\\_rate · seed · ")
+    names = [at.multiselect(key=ui.SELECTION).format_func(run_id) for run_id in ids]
+    assert [name[:12] for name in names] == ["0.0004 · s0 ", "0.0004 · s1 ", "0.004 · s0 ·", "0.004 · s1 ·"]
+
+
 @pytest.mark.parametrize("page", ["movie", "compare"])
 def test_old_ksg_rows_with_h_t_in_i_xt_are_said_to_be_no_mutual_information(monkeypatch, tmp_path, page):
     # Movie drew them as an I(X;T) of -18 to -8 bits, unsaid (Compare said it)
