@@ -778,6 +778,13 @@ def test_training_gradients_activations_and_movie_charts(monkeypatch, cohort_roo
     (spec,) = specs(at)
     assert spec["facet"]["sort"] == [titled(label, seed) for label in LABELS for seed in (0, 1)]
     assert spec["columns"] == 2
+    assert "scale" not in spec["spec"]["layer"][0]["encoding"]["x"]            # linear epochs, as the notebook's
+    # a sceptic's 10x learning rate rose within the first 1 % of the epochs: a log axis on demand, in the link
+    at.toggle(key="train_log_epochs").set_value(True).run()
+    (spec,) = specs(at)
+    assert spec["spec"]["layer"][0]["encoding"]["x"]["scale"]["type"] == "symlog"
+    (overlay,) = specs(open_app(monkeypatch, cohort_root, "training", train_log_epochs="true"))
+    assert all(chart["layer"][-1]["encoding"]["x"]["scale"]["type"] == "symlog" for chart in overlay["hconcat"])
 
     at = open_app(monkeypatch, cohort_root, "gradients", grad_view="per run")
     assert len(specs(at)) == 2 * len(BIASES)

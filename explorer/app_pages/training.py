@@ -23,8 +23,11 @@ aggregate = right.radio("Over seeds", ui.offered("agg", ["median", "mean"]), key
 columns = ui.whole_number_input(far, "Columns", 1, charts.MAX_COLUMNS, 2, key="cols",
                                 disabled=view != "small multiples")
 ui.offered_number("smooth", 0.0, 0.99, "Smoothing")
-weight = st.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="query-params", width=400,
-                   help=smoothing.HELP)
+smooth_column, axis_column = st.columns([2, 1], vertical_alignment="bottom")
+weight = smooth_column.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="query-params", width=400,
+                              help=smoothing.HELP)
+ui.offered("train_log_epochs", ["true", "false"], any_case=True)      # what Streamlit's binding reads
+log_epochs = axis_column.toggle("Log epoch axis", False, key="train_log_epochs", bind="query-params")
 # per seed group, the groups' statistics are over every selected seed: up to MAX_GROUP_RUNS runs
 selection = ui.cut_selection(all_runs, selected, ui.runs_limit(grouping == "per seed group"))
 with_metrics = ui.runs_with(store, "metrics", selection, "Accuracy and loss")
@@ -58,9 +61,11 @@ def curves() -> None:
         st.caption("Colour: seed group (the seeds of one config share it, the same on every page); dashes: split. "
                    "Loss on a log axis.")
         chart = charts_training.training_curves(drawn, band=by_group, title=title, color_field="group",
-                                                color_domain=ui.group_domain(store, all_runs, selection))
+                                                color_domain=ui.group_domain(store, all_runs, selection),
+                                                log_epochs=log_epochs)
     else:
-        chart = charts_training.accuracy_grid(drawn, columns=int(columns), title=title, band=by_group)
+        chart = charts_training.accuracy_grid(drawn, columns=int(columns), title=title, band=by_group,
+                                              log_epochs=log_epochs)
     ui.show_chart(chart, frame, "training_curves" if view == "overlay" else "accuracy_grid")
 
 
