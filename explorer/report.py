@@ -428,6 +428,12 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         lines += [f"### Final test accuracy compared{cohort_tables.compared_title(accuracy['b'], inline_text)}", "",
                   cohort_tables.ACCURACY_CAPTION, "", *_markdown(accuracy), ""]
         _save_table(accuracy, folder, "accuracy-comparison")
+        reach = cohort_tables.epochs_to_accuracy(store.metrics(list(completed["run_id"])), completed, labels,
+                                                 cohort_tables.REACH_ACCURACY, reference, configs)
+        if not reach.empty:
+            lines += [f"### Epochs to a test accuracy of {cohort_tables.REACH_ACCURACY:g}", "", cohort_tables.REACH_CAPTION, "",
+                      *_markdown(reach), ""]
+            _save_table(reach, folder, "epochs-to-accuracy")
     phases, curves = store.phases(run_ids), store.phase_curves(run_ids)
     choices = store.mi_choices(run_ids)
     lines += _paragraphs([_other_split_note(phases, labels, split)])

@@ -32,7 +32,8 @@ Columns: run_id, group_id, layer, layer_name, estimator, params, split,
   labels, recorded in run.json's `splits`; H(X) is log2 n where no two inputs are alike, and
   log2 n for runs recorded before it); for the kde bounds and EDGE (I_XT_BOUNDED_ESTIMATORS) H(X)
   for I(X;T) alone (EDGE's the smaller of that and its cap U_xt); NULL for the other estimators and for runs
-  written before `splits` existed. A layer whose
+  written before `splits` existed. split_inputs: the split's n (NULL likewise), whose 1/n bits is how
+  near its ceiling an I(X;T) counts as at it (ibstore.stats.at_ceiling). A layer whose
   I(X;T) is at its ceiling has every input in a bin (or bucket) of its own, or its own Gaussian apart
   from every other: bins that fine, or a noise that small, cannot show compression (Saxe et al. 2018);
 - bins_clip: an idnns row of a hidden layer whose activation (`config`'s activation_fn) is not
@@ -189,6 +190,7 @@ SELECT p.run_id, r.group_id, p.layer, p.layer_name, p.estimator, p.params, p.spl
             WHEN p.estimator IN ({_I_XT_BOUNDED}) THEN {_H_X}
             END AS i_xt_ceiling_bits,
        CASE WHEN p.estimator IN ({_DISCRETE}) THEN {_split_fact("h_y_bits")} END AS i_yt_ceiling_bits,
+       {_split_fact("inputs")} AS split_inputs,
        p.estimator = 'idnns' AND p.layer < max(p.layer) OVER (PARTITION BY p.run_id)   -- a hidden layer
            AND c.value NOT IN ({_IN_UNIT_RANGE}) AS bins_clip,
        s.run_id IS NOT NULL AND s.snr_drop_epoch IS NULL AS snr_drop_censored, s.snr_last_epoch

@@ -835,17 +835,27 @@ def ceiling_counts(phases: pd.DataFrame) -> pd.DataFrame:
     kept = phases[np.equal(exclusions(phases), None)]
     ceiling = pd.to_numeric(kept["i_xt_ceiling_bits"], errors="coerce")
     final = pd.to_numeric(kept["final_i_xt"], errors="coerce").to_numpy(float)
-    at = _ends_at_ceiling(final, ceiling.to_numpy(float))
+    at = _ends_at_ceiling(final, ceiling.to_numpy(float), _split_inputs(kept))
     rows = kept.assign(at=at, ceiling_bits=ceiling).groupby(CEILING_COLUMNS[:-1], sort=True, dropna=False)
     return rows.agg(ceiling_bits=("ceiling_bits", "max"), seeds=("at", "size"),
                     at_ceiling=("at", "sum")).reset_index()[columns]
 
 
-def _ends_at_ceiling(final_i_xt: np.ndarray, ceiling_bits: np.ndarray) -> np.ndarray:
-    """Per run: its final I(X;T) within 1/n bits of its ceiling H(X) (`at_ceiling`); False where
-    either is unknown."""
-    with np.errstate(invalid="ignore"):
-        return final_i_xt >= ceiling_bits - 2.0 ** -ceiling_bits
+def _ends_at_ceiling(final_i_xt: np.ndarray, ceiling_bits: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+    """Per run: its final I(X;T) within 1/n bits of its ceiling H(X) (`at_ceiling`), n the split's
+    `inputs` (2^-H(X), which is 1/n where no two inputs are alike, in views without them: with
+    repeated inputs that was 7.5 times 1/n, and a sceptic's fall of 2/n read "at ceiling"); False
+    where either is unknown."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tolerance = np.where(inputs > 0, 1.0 / inputs, 2.0 ** -ceiling_bits)
+        return final_i_xt >= ceiling_bits - tolerance
+
+
+def _split_inputs(phases: pd.DataFrame) -> np.ndarray:
+    """Per row: its split's n (ibstore.phases' `split_inputs`; NaN without the column or the value)."""
+    if "split_inputs" not in phases:
+        return np.full(len(phases), np.nan)
+    return pd.to_numeric(phases["split_inputs"], errors="coerce").to_numpy(float)
 
 
 def _flagged(column: pd.Series) -> np.ndarray:
@@ -1023,6 +1033,7 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     run_ids, layer_names = phases["run_id"].astype(object).to_numpy(), phases["layer_name"].astype(object).to_numpy()
     ceilings = _ceilings(phases)
     final_i_xt, i_xt_ceiling = values[:, QUANTITIES.index("final_i_xt")], ceilings["i_xt_ceiling_bits"]
+    inputs = _split_inputs(phases)
     clipped, peaks_at_end = rows_with_clipped_bins(phases), rows_peaking_at_end(phases)
     censored, at_least = rows_censoring_the_drop(phases), censoring_epochs(phases)
     curves_of = curves_by_key(curves)
@@ -1053,7 +1064,8 @@ def phase_stats(phases: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
             decidable = not math.isnan(p_value)
             if quantity == EXCESS and clipped[kept].any():         # a "yes" would be the bins': no test
                 summary, decidable, p_value = replace(summary, note=CLIPPED_BINS), False, math.nan
-            elif quantity == EXCESS and len(kept) and _ends_at_ceiling(final_i_xt[kept], i_xt_ceiling[kept]).all():
+            elif (quantity == EXCESS and len(kept)
+                  and _ends_at_ceiling(final_i_xt[kept], i_xt_ceiling[kept], inputs[kept]).all()):
                 summary, decidable = replace(summary, note=AT_CEILING), False    # a "no" would be the estimator's
             elif quantity == EXCESS and decidable and peaks_at_end[kept].all():   # its "no" says: not yet
                 summary = replace(summary, note=STILL_RISING)

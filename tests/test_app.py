@@ -821,7 +821,8 @@ def test_training_gradients_activations_and_movie_charts(monkeypatch, cohort_roo
     assert specs(at)[0]["vconcat"][0]["layer"][0]["encoding"]["fill"]["field"] == "epoch"
 
 
-def test_the_training_page_says_what_a_one_class_network_scores(monkeypatch, tmp_path):
+def test_the_training_page_says_what_a_one_class_network_scores_and_how_soon_groups_reach_an_accuracy(monkeypatch,
+                                                                                                      tmp_path):
     # A new user's dead seeds scored 0.590, 0.303 and 0.107, their classes' shares, beside real accuracies
     for bias in (0.0, 1.0):
         for seed in range(2):
@@ -834,6 +835,13 @@ def test_the_training_page_says_what_a_one_class_network_scores(monkeypatch, tmp
     assert ("A network that predicts one class scores its share of the test inputs, as a dead network does: class 0, "
             "the most frequent, is 0.58 of them (580 of 1000; each class: 0.58, 0.31, 0.11).") in [
                 unescaped(c.value) for c in at.caption]
+    # how soon each group reaches a test accuracy, by ranks (a sceptic's 10x learning rate: 17 against 125 epochs)
+    assert at.subheader[-1].value == "Epochs to a test accuracy"
+    reach = at.table[-1].value                                        # the page's last table
+    assert list(reach.columns[:5]) == ["a", "b", "to epoch", "median epoch a (reach)", "median epoch b (reach)"]
+    at.slider(key="reach").set_value(0.0).run()                       # every run reaches 0 at epoch 0
+    reach = at.table[-1].value.map(unescaped)
+    assert reach["median epoch a (reach)"].tolist() == ["0 (2 of 2)"] and reach["p"].str.startswith("1").all()
 
 
 def test_the_snr_over_seeds_leaves_out_vanished_gradients_and_says_where(monkeypatch, tmp_path):

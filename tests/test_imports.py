@@ -21,7 +21,7 @@ TRAINER_LAYERS = (
     ("atomic", "activation_facts", "bit_counts", "datasets", "schedule", "optimizers", "xla_cache",
      "final_metrics", "listing", "sql_output", "progress", "arguments", "minibatch_orders", "interrupts"),
     ("tables", "estimators", "summaries", "health", "stack_rows"),
-    ("measure", "config"),
+    ("measure", "config", "split_facts"),
     ("store", "saved", "checkpoint", "model"),
     ("compiled", "flushing"),
     ("network_rows",),

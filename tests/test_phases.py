@@ -937,6 +937,25 @@ def test_layers_that_end_at_their_ceiling_in_every_seed_are_named():
     assert cohort_tables.ceiling_note(pd.DataFrame(rows[5:]), {}) is None      # no ceiling recorded
 
 
+def test_with_repeated_inputs_a_layer_is_at_its_ceiling_within_1_over_n_bits_not_2_to_the_minus_h_x():
+    # A sceptic's 600 test inputs of 285 distinct rows: H(X) = 7.7596 bits, and a seed whose two distinct
+    # rows shared a bin ended 2/600 bits below it. 2^-H(X) = 0.0046 bits (7.5 times 1/n) counted it at its
+    # ceiling; the least a plug-in estimate can lose below H(X) is 2/n, so within 1/n is at it.
+    n, h_x = 600, 7.759563
+    rows = [{"group_id": "g", "run_id": f"g-s{seed}", "layer": 2, "layer_name": "dense_2", "estimator": "binning",
+             "params": "{}", "split": "test", "dead_network": False, "diverged": False, "status": "completed",
+             "final_i_xt": final, "i_xt_ceiling_bits": h_x, "split_inputs": n}
+            for seed, final in enumerate([h_x - 2 / n, h_x, h_x - 0.5 / n, h_x - 11 / n, h_x - 3 / n])]
+    counts = stats.ceiling_counts(pd.DataFrame(rows))
+    assert counts[["seeds", "at_ceiling"]].values.tolist() == [[5, 2]]         # the exact one and 0.5/n below
+    # every seed within 1/n: no test (the estimator's "no"); one 2/n below: tested
+    at = pd.DataFrame(rows).assign(final_i_xt=[h_x, h_x - 0.9 / n, h_x, h_x, h_x - 0.2 / n])
+    assert len(stats.at_ceiling(at)) == 1
+    assert stats.at_ceiling(at.assign(final_i_xt=at["final_i_xt"] - np.r_[2 / n, 0, 0, 0, 0])).empty
+    # views without split_inputs keep 2^-ceiling (1/n where no two inputs are alike): the 2/n seed counted in
+    assert stats.ceiling_counts(pd.DataFrame(rows).drop(columns="split_inputs"))["at_ceiling"].tolist() == [3]
+
+
 def test_a_kde_bound_or_edge_at_log2_n_is_named_at_its_ceiling(tmp_path):
     # Five seeds measured by binning, kde_upper and edge; kde_upper's first layer set near log2 3277 bits (every
     # input's Gaussian apart from the others) at every logged epoch on train: exactly in seed 0, 1e-6 bits
@@ -1969,3 +1988,38 @@ def test_a_hand_edited_config_value_is_named_where_its_trend_would_be_and_in_its
         f"{labels[store.runs().set_index('run_id').at[ids[1], 'group_id']]}: {ids[1]} differ from {ids[0]} in "
         "initial_bias.")
     assert cohort_tables.mixed_groups_note(ResultStore(tmp_path), ids[2:], labels) is None
+
+
+def test_epochs_to_a_test_accuracy_are_compared_by_ranks_with_the_unreached_censored():
+    # A sceptic's 10x learning rate reached 0.9 at epoch 17 against 125; the page compared only the final
+    # accuracy (p 0.667). Here fast reaches 0.9 at epochs 2, 3, 3, 4, 5; slow at 6, 8 and never (twice).
+    reach = {"fast": [2, 3, 3, 4, 5], "slow": [6, 8, None, None, 9]}
+    rows, runs = [], []
+    for group, firsts in reach.items():
+        for seed, first in enumerate(firsts):
+            run_id = f"{group}{seed}"
+            runs.append({"run_id": run_id, "group_id": group, "status": "completed", "dead_network": False,
+                         "diverged": False})
+            last = 8 if (group, seed) == ("slow", 4) else 10       # one run ends at 8: the pair's horizon
+            rows += [{"run_id": run_id, "split": split, "epoch": epoch,
+                      "accuracy": 0.95 if first is not None and epoch >= first else 0.5}
+                     for epoch in range(last + 1) for split in ("train", "test")]
+    table = cohort_tables.epochs_to_accuracy(pd.DataFrame(rows), pd.DataFrame(runs), {"fast": "fast", "slow": "slow"},
+                                             0.9)
+    row = table.iloc[0]
+    assert (row["a"], row["b"], row["to epoch"]) == ("slow", "fast", 8)
+    assert row["median epoch a (reach)"] == "> 8 (2 of 5)" and row["median epoch b (reach)"] == "3 (5 of 5)"
+    # the truth: Mann-Whitney's U of slow against fast, censored (never, or 9 > 8) above every reach, its
+    # two-sided p over all C(10, 5) arrangements of the pooled values, midranks for ties
+    slow, fast = [6, 8, math.inf, math.inf, math.inf], [2, 3, 3, 4, 5]
+    pooled = np.array(slow + fast)
+    ranks = scipy_stats.rankdata(pooled)
+
+    def u_of(first_five) -> float:
+        return ranks[list(first_five)].sum() - 5 * 6 / 2
+
+    observed = u_of(range(5))
+    us = np.array([u_of(c) for c in itertools.combinations(range(10), 5)])
+    p = np.mean(np.abs(us - 12.5) >= abs(observed - 12.5) - 1e-9)
+    assert row["p"] == cohort_tables.p_text(p) and p < 0.05
+    assert row["Cliff's delta"].startswith("1 [")                # every slow seed after every fast one

@@ -93,8 +93,16 @@ def final_accuracy() -> None:
                                         groups.index(cohort_tables.first_alive(completed, groups)), what="seed group",
                                         width=400)
         st.caption(cohort_tables.ACCURACY_CAPTION)
-        ui.show_table(cohort_tables.accuracy_comparison(completed, titles, reference,
-                                                        store.flat_configs(list(completed["run_id"]))))
+        configs = store.flat_configs(list(completed["run_id"]))
+        ui.show_table(cohort_tables.accuracy_comparison(completed, titles, reference, configs))
+        st.subheader("Epochs to a test accuracy")
+        ui.offered_number("reach", 0.0, 1.0, "Test accuracy to reach")
+        threshold = st.slider("Test accuracy to reach", 0.0, 1.0, cohort_tables.REACH_ACCURACY, 0.01, key="reach",
+                              bind="query-params",
+                              width=400)
+        st.caption(cohort_tables.REACH_CAPTION)
+        ui.show_table(cohort_tables.epochs_to_accuracy(store.metrics(list(completed["run_id"])), completed, titles,
+                                                       threshold, reference, configs))
 
 
 curves()
