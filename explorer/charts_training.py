@@ -166,7 +166,8 @@ def without_vanished_snr(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     >>> kept["snr"].tolist()[1:], vanished
     ([2.0, 1e-08], ['a: 0 · d0'])
     """
-    vanished = frame[["grad_mean_norm", "grad_std_norm"]].max(axis=1) < phases.VANISHED_GRADIENT_NORM
+    # as HAS_SNR reads it in SQL: the larger known norm (greatest skips NULL), none known is no SNR
+    vanished = ~(frame[["grad_mean_norm", "grad_std_norm"]].max(axis=1) >= phases.VANISHED_GRADIENT_NORM)
     where = frame[vanished & (frame["snr"] > 0)].drop_duplicates(["group", "layer"]).sort_values("layer", kind="stable")
     names = where["layer_name"] if "layer_name" in where else pd.Series(None, index=where.index)
     layers = pd.Series([layer_label(layer, name) for layer, name in zip(where["layer"], names)], index=where.index,

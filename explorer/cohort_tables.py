@@ -80,9 +80,10 @@ EXCESS_BOUND = (f"noise floor: how far a run's own peak stands above its I(X;T) 
                 f"one-sided 95 % lower bound from the test, above 0 exactly where compresses is yes (no bound below "
                 f"{stats.MIN_SEEDS_TESTED} seeds).")
 # Said under a comparison or trend table with a row whose drops were cut at one horizon (`horizon_note`).
-HORIZON = ("Where the seeds' SNR was followed to different last epochs (runs of different lengths, or stopped early), "
-           "their SNR drop epochs are taken again on the epochs every compared seed logged, up to the end of the "
-           "seed followed the shortest (snr_drop_epoch (to epoch H), H the last of them): each seed's first such "
+HORIZON = ("Where the seeds' SNR was followed to different last epochs or at different epochs (runs of different "
+           "lengths, stopped early, or with no SNR at some epochs: a gradient that vanished there has none), "
+           "their SNR drop epochs are taken again on the epochs every compared seed has an SNR at, up to the end of "
+           "the seed followed the shortest (snr_drop_epoch (to epoch H), H the last of them): each seed's first such "
            "epoch after its SNR's peak among them with an SNR below half of it. A drop taken over a whole run is not "
            "one quantity across lengths (a longer run can peak again and drop later), and one read on each run's "
            "own epochs is not one across schedules (the same networks logged on two schedules read different "

@@ -122,9 +122,11 @@ def select(store: ResultStore, cohorts: list[str], where: str = "") -> Selection
 # The folder the Phases page writes reports in (default: reports/ in the folder the explorer was
 # started in); a visitor names a folder inside it (`page_folder`).
 REPORTS_ENV = "IB_REPORTS"
-# A folder name a visitor may give: letters, digits, "_", "-", "+" and "." (not first: no "..", no
-# hidden folder), at most 100 characters.
-PAGE_FOLDER_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,99}")
+# The folder name a visitor may give: letters, digits, "_", "-", "+" and "." (not first: no "..", no
+# hidden folder), at most 100 characters, one level (a report written inside another's folder made
+# that one impossible to write again: an attacker's).
+PAGE_FOLDER_CHARS = 100
+PAGE_FOLDER_NAME = re.compile(rf"[A-Za-z0-9_+-][A-Za-z0-9_.+-]{{0,{PAGE_FOLDER_CHARS - 1}}}")
 
 
 def reports_folder() -> Path:
@@ -132,7 +134,7 @@ def reports_folder() -> Path:
 
 
 def page_folder(name: str) -> Path:
-    """The Phases page's report folder: `name`, plain folder names separated by "/", inside
+    """The Phases page's report folder: `name`, one plain folder name (PAGE_FOLDER_NAME), inside
     `reports_folder()`. The page took any path the server's user may write, so a visitor wrote a
     report into /root/.ssh, and its refusals told what exists anywhere ("/etc holds '.java'", "~postgres"
     is a user): an attacker's.
@@ -140,16 +142,17 @@ def page_folder(name: str) -> Path:
     >>> page_folder("initial_bias/run 2")
     Traceback (most recent call last):
     ...
-    explorer.report.ReportError: report folder 'initial_bias/run 2': give folder names of letters, digits and _ - + . (not starting with a dot), separated by /; the report is written in reports
+    explorer.report.ReportError: report folder 'initial_bias/run 2': give one folder name of at most 100 \
+letters, digits and _ - + . (not starting with a dot); the report is written in reports
     """
-    parts = name.strip().split("/")
-    if not all(PAGE_FOLDER_NAME.fullmatch(part) for part in parts):
-        raise ReportError(f"report folder {terminal_text(repr(cut(name, 200)))}: give folder names of letters, digits "
-                          f"and _ - + . (not starting with a dot), separated by /; the report is written in "
-                          f"{terminal_text(str(reports_folder()))}")
-    folder = reports_folder().joinpath(*parts)
-    if reports_folder().resolve() not in folder.resolve().parents:        # a symbolic link inside it
-        raise ReportError(f"report folder {name.strip()} leads outside {reports_folder()}; give another name")
+    if not PAGE_FOLDER_NAME.fullmatch(name.strip()):
+        raise ReportError(f"report folder {terminal_text(repr(cut(name, 200)))}: give one folder name of at most "
+                          f"{PAGE_FOLDER_CHARS} letters, digits and _ - + . (not starting with a dot); the report is "
+                          f"written in {terminal_text(str(reports_folder()))}")
+    folder = reports_folder() / name.strip()
+    if folder.resolve().parent != reports_folder().resolve():        # a symbolic link inside it
+        raise ReportError(f"report folder {name.strip()} is a link out of {reports_folder()}, or onto it; give "
+                          "another name")
     return folder
 
 
@@ -162,7 +165,7 @@ def default_folder(cohorts: list[str]) -> str:
     ('initial_bias_relu', 'initial_bias_relu+x-y-bfca9750')
     """
     names = [re.sub(r"[^A-Za-z0-9_-]+", "-", cohort).strip("-") for cohort in cohorts]
-    folder = "+".join(name for name in names if name)[:100]
+    folder = "+".join(name for name in names if name)[:PAGE_FOLDER_CHARS - 9]     # room for "-" and a digest
     if folder != "+".join(cohorts):     # names that lost characters end in their digest: "x y" is not "x/y"
         folder = f"{folder or 'cohorts'}-{hashlib.sha256(json.dumps(cohorts).encode()).hexdigest()[:8]}"
     return folder
@@ -296,8 +299,13 @@ def _swap_in(staging: Path, target: Path) -> None:
     swaps into one folder take turns, a process's threads under a lock and processes under an
     advisory lock on the parent folder, and each keeps the previous report under a name of its own.
     What is in place is checked again there: a file put into the folder while the report was being
-    written was removed with the previous report (an attacker's)."""
+    written was removed with the previous report, and a folder above it swapped for a link sent the
+    report through the link, out of the reports folder (an attacker's). `target` is a resolved path."""
     with _SWAPPING, _locked(target.parent):
+        moved = {os.path.realpath(target.parent), os.path.realpath(staging.parent)} != {str(target.parent)}
+        if moved:
+            raise ReportError(f"{target.parent} was moved or replaced by a link while the report was written; the "
+                              "report is not written: write it again")
         if not target.exists() and not target.is_symlink():
             staging.rename(target)
             return

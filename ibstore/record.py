@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import pydantic
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ibstore import strict_json
 from ibstore.flatten import flatten
@@ -67,6 +67,16 @@ class SplitFacts(BaseModel):
     # inputs of each class 0..K-1 on the split (None before it was recorded): the majority class's share
     # is what a network that predicts one class scores (a dead network's accuracy)
     class_counts: list[Annotated[int, Field(ge=0, le=INT64_MAX)]] | None = None
+
+    @model_validator(mode="after")
+    def _entropies_within_their_bounds(self) -> SplitFacts:
+        """H(X) of n rows is at most log2 n (an attacker's hand-edited 0 read every layer "at its
+        ceiling"; 1e300 was a ceiling too); class counts add up to n."""
+        if self.h_x_bits is not None and self.h_x_bits > math.log2(max(self.inputs, 1)) + 1e-9:
+            raise ValueError(f"h_x_bits {self.h_x_bits} exceeds log2 of the split's {self.inputs} inputs")
+        if self.class_counts is not None and sum(self.class_counts) != self.inputs:
+            raise ValueError(f"class_counts add up to {sum(self.class_counts)}, not the split's {self.inputs} inputs")
+        return self
 
 
 class RunRecord(BaseModel):

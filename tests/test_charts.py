@@ -116,6 +116,9 @@ def test_a_vanished_gradients_snr_is_left_out_of_the_seeds_and_its_layers_named(
     assert over.loc[("sat", 0), ["snr", "seeds"]].tolist() == [1.0, 1] and over.loc[("sat", 1), "seeds"] == 0
     assert over.loc[("ok", 1), "snr"] == pytest.approx(math.sqrt(100.0 * 1e-8))
     assert charts_training.without_vanished_snr(frame[frame["group"] == "ok"])[1] == []
+    # norms unknown (an attacker's NULLs beside a finite SNR): no SNR, as the statistics read it
+    unknown = frame.assign(grad_mean_norm=[None] * 8, grad_std_norm=[None] * 7 + [0.5])
+    assert charts_training.without_vanished_snr(unknown)[0]["snr"].notna().tolist() == [False] * 7 + [True]
 
 
 def test_every_narrow_epoch_axis_ends_at_the_last_epoch_with_1_2_5_ticks():

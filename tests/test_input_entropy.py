@@ -73,3 +73,15 @@ def test_the_phases_view_takes_the_ceiling_from_the_recorded_input_entropy(tmp_p
     ceiling = phases.groupby("split")["i_xt_ceiling_bits"].unique()
     assert ceiling["train"].tolist() == [7.395]
     assert ceiling["test"].tolist() == [pytest.approx(np.log2(record["splits"]["test"]["inputs"]))]   # none recorded
+
+
+@pytest.mark.parametrize("width", [33, 100, 784])
+def test_a_row_gets_one_id_wherever_it_sits_among_many(width):
+    # An attacker's: 20,011 draws of 97 rows got 99 ids, a matrix product rounding one row differently at
+    # different places in its chunk
+    rng = np.random.default_rng(width)
+    table = rng.normal(size=(97, width)).astype(np.float32)
+    rows = table[rng.integers(0, 97, 20_011)]
+    ids = split_facts.distinct_row_ids(rows)
+    assert len(np.unique(ids)) == 97
+    assert entropy_bits(np.bincount(ids)) == pytest.approx(entropy_of_distinct_rows(rows), abs=1e-12)

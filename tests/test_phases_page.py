@@ -240,9 +240,11 @@ def test_the_report_button_writes_the_report_or_refuses_in_one_line(monkeypatch,
     (tmp_path / "elsewhere").mkdir()
     (reports / "away").parent.mkdir()
     (reports / "away").symlink_to(tmp_path / "elsewhere")
-    for name, said in (("/etc", "give folder names of letters"), ("../elsewhere", "give folder names of letters"),
-                       ("~root/x", "give folder names of letters"), (str(cohort_root / "reports"), "give folder names"),
-                       ("", "give folder names"), ("away/x", "leads outside")):
+    for name, said in (("/etc", "give one folder name of at most 100 letters"),
+                       ("../elsewhere", "give one folder name"),
+                       ("~root", "give one folder name"), (str(cohort_root / "reports"), "give one folder name"),
+                       ("", "give one folder name"), ("initial_bias/x", "give one folder name"),
+                       ("away", "is a link out of")):
         at.text_input(key="report_folder").set_value(name).run()
         at.button[0].click().run()
         assert len(at.error) == 1 and said in at.error[0].value and "\n" not in at.error[0].value, (name, at.error)

@@ -85,6 +85,11 @@ def test_naive_times_are_utc_and_compare_with_aware_ones():
     (encode(splits={"train": {"inputs": 10, "h_y_bits": -0.5}}), ["splits.train.h_y_bits", "0"]),
     (encode(splits={"test": {"inputs": "many", "h_y_bits": 1.0}}), ["splits.test.inputs", "'many'"]),
     (encode(splits={"test": {"inputs": 10}}), ["splits.test.h_y_bits", "required"]),
+    # an attacker's hand-edited H(X) of 1e300 was taken as a ceiling; counts of other inputs than the split's
+    (encode(splits={"test": {"inputs": 8, "h_y_bits": 1.0, "h_x_bits": 3.5}}),
+     ["splits.test", "h_x_bits 3.5 exceeds log2 of the split's 8 inputs"]),
+    (encode(splits={"test": {"inputs": 8, "h_y_bits": 1.0, "class_counts": [5, 4]}}),
+     ["splits.test", "class_counts add up to 9, not the split's 8 inputs"]),
     (encode(splits=[3277, 819]), ["splits", "dictionary"]),
     (encode(final_test_accuracy=1e308), ["final_test_accuracy", "[0, 1]", "1e+308"]),
     (encode(best_test_accuracy=-0.5), ["best_test_accuracy: an accuracy lies in [0, 1]", "-0.5"]),

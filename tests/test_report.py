@@ -914,6 +914,18 @@ def test_a_file_put_into_the_folder_while_the_report_is_written_is_kept_and_the_
     with pytest.raises(report.ReportError, match="became a file or a link while the report was written"):
         report._swap_in(staging, target)
     assert target.is_symlink() and (staging / "report.md").is_file()
+    # a folder above it swapped for a link: the report went through the link, out of the reports folder
+    target.unlink()
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "outside").mkdir()
+    staging = tmp_path / "reports" / ".staging"
+    staging.mkdir()
+    (staging / "report.md").write_text("# Report: new\n")
+    (tmp_path / "reports").rename(tmp_path / "reports-moved")
+    (tmp_path / "reports").symlink_to(tmp_path / "outside")
+    with pytest.raises(report.ReportError, match="was moved or replaced by a link while the report was written"):
+        report._swap_in(tmp_path / "reports" / ".staging", (tmp_path / "reports" / "x"))
+    assert list((tmp_path / "outside").iterdir()) == []
 
 
 def test_reports_swapped_into_one_folder_by_two_threads_at_once_both_land_whole(tmp_path, monkeypatch):
@@ -962,7 +974,9 @@ def test_a_report_folder_is_a_plain_name_and_a_leading_tilde_is_home(tmp_path, m
     assert report.default_folder(["initial_bias_relu"]) == "initial_bias_relu"
     assert report.default_folder(["../../etc", "a/b"]).startswith("etc+a-b-")
     # names that lose characters keep apart (an attacker's "x y", "x/y" and "x-y"; "日本" and "中文")
-    cohorts = (["x y"], ["x/y"], ["x-y"], ["日本"], ["中文"], ["a-", "b"], ["a", "b"])
+    # and long ones fit the page's one name of 100 characters (an attacker's 101 were refused by the page)
+    cohorts = (["x y"], ["x/y"], ["x-y"], ["日本"], ["中文"], ["a-", "b"], ["a", "b"], ["a" * 101],
+               ["x" * 60, "y" * 60])
     folders = [report.default_folder(names) for names in cohorts]
     assert len(set(folders)) == len(folders) and all(report.PAGE_FOLDER_NAME.fullmatch(f) for f in folders), folders
     with pytest.raises(report.ReportError, match="no such user's home folder"):
