@@ -868,6 +868,10 @@ def test_the_snr_over_seeds_leaves_out_vanished_gradients_and_says_where(monkeyp
     drawn = drawn[drawn["snr"] > 0]
     assert set(drawn.loc[drawn["group"] == "initial_bias=5", "layer"]) == {5}
     assert set(drawn.loc[drawn["group"] == "initial_bias=0", "layer"]) == set(range(6))
+    # smoothed, the vanished epochs stay out: the mask is taken on the norms as recorded, before the average
+    (spec,) = full_specs(open_app(monkeypatch, tmp_path, "gradients", grad_view="SNR over seeds", smooth="0.9"))
+    smoothed = pd.DataFrame([row for rows in spec["datasets"].values() for row in rows])
+    assert set(smoothed.loc[(smoothed["group"] == "initial_bias=5") & (smoothed["snr"] > 0), "layer"]) == {5}
 
 
 @pytest.mark.parametrize("page", CHART_PAGES)

@@ -30,7 +30,6 @@ def gradient_charts() -> None:
     ui.live_caption(all_runs, with_gradients)
     frame = ui.with_layer_names(store, store.gradients(with_gradients))
     quantities = list(charts_training.GRADIENT_QUANTITIES)
-    frame = smoothing.smooth(frame, quantities, ["run_id", "layer"], weight)
     if view == "SNR over seeds":
         varying = store.varying_keys(selection)
         st.caption(f"Colour: {ui.plain(', '.join(varying) or 'seed group')} (the same on every page); epochs and "
@@ -41,7 +40,10 @@ def gradient_charts() -> None:
                    "gradient that is 0 in every minibatch has none (0/0), so its seed drops out there (the tooltip's "
                    "seeds counts those in; a group's title counts its dead seeds). The Phases page's statistics leave "
                    "dead, diverged and unfinished runs out.")
+        # the vanished epochs' SNR is left out before smoothing (NaN does not enter the average), so the
+        # unsmoothed norms decide and a smoothed curve holds no vanished epoch's SNR (a sceptic's reading)
         frame, vanished = charts_training.without_vanished_snr(ui.with_panels(store, all_runs, frame, selection))
+        frame = smoothing.smooth(frame, ["snr"], ["run_id", "layer"], weight)
         if vanished:
             st.warning("No SNR drawn where the gradient has vanished (the norms of its mean and std both below "
                        f"{phases.VANISHED_GRADIENT_NORM:g}, Adam's epsilon): a saturated layer's SNR is one rounding "
@@ -60,6 +62,7 @@ def gradient_charts() -> None:
         chart = charts_training.snr_bands(over, domain, title="SNR (‖mean‖ / ‖std‖ of the gradient) per layer")
         ui.show_chart(chart, over, "snr_over_seeds")
         return
+    frame = smoothing.smooth(frame, quantities, ["run_id", "layer"], weight)
     flags = ui.run_flags(all_runs)
     for run_id, label in ui.labels(store, all_runs, selection).items():
         if run_id not in with_gradients:
