@@ -367,8 +367,8 @@ def test_run_and_sweep_say_which_features_lie_far_beyond_unit_scale(tmp_path, ca
     for verb in ("run", "sweep"):
         assert cli.main([verb, str(cfg), "--results", str(tmp_path / verb)]) == 0
         err = capsys.readouterr().err
-        assert (f"note: data file {str(tmp_path / 'raw.csv')!r}: 1 of 2 features reach beyond ±10 (by position "
-                "among the feature columns, from 0: 1 (|x| up to 3335)).") in err, err
+        assert (f"note: data file {str(tmp_path / 'raw.csv')!r}: 1 of 2 features reach beyond ±10 ('large' (|x| up "
+                "to 3335)).") in err, err
 
 
 def test_a_data_file_too_large_for_memory_is_refused_once_loaded(tmp_path, capsys):

@@ -114,6 +114,7 @@ class Dataset:
     test: Split
     n_classes: int
     split_seed: int | None
+    feature_names: tuple[str, ...] | None = None     # a table's feature columns, in order (None: by position)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -143,17 +144,20 @@ UNSCALED_BOUND = 10.0
 
 
 def unscaled_note(dataset: Dataset, source: str) -> str | None:
-    """A note naming the features of `dataset` (by position among its feature columns, from 0) whose
-    values reach beyond UNSCALED_BOUND, or None. A new user's file held columns up to 3775: 6 of 10
+    """A note naming the features of `dataset` (by column name, or by position from 0 in an .npz)
+    whose values reach beyond UNSCALED_BOUND, or None. A new user's file held columns up to 3775: 6 of 10
     relu seeds died and tanh's first layer started saturated, and nothing said the features are not
     standardized."""
     largest = np.abs(dataset.full.x).max(axis=0)
     far = np.flatnonzero(largest > UNSCALED_BOUND)
     if not len(far):
         return None
-    named = ", ".join(f"{int(i)} (|x| up to {largest[i]:.4g})" for i in far[:5])
-    return (f"{source}: {len(far)} of {len(largest)} features reach beyond ±{UNSCALED_BOUND:g} (by position among "
-            f"the feature columns, from 0: {named}{f' and {len(far) - 5} more' if len(far) > 5 else ''}). The "
+    names = ([repr(name) for name in dataset.feature_names] if dataset.feature_names
+             else [str(i) for i in range(len(largest))])
+    named = ", ".join(f"{names[i]} (|x| up to {largest[i]:.4g})" for i in far[:5])
+    how = "" if dataset.feature_names else "by position among the feature columns, from 0: "
+    return (f"{source}: {len(far)} of {len(largest)} features reach beyond ±{UNSCALED_BOUND:g} ({how}"
+            f"{named}{f' and {len(far) - 5} more' if len(far) > 5 else ''}). The "
             "networks take features as given, not standardized: on inputs this large tanh units saturate and relu "
             "units die from the first epoch. To compare with the built-in datasets, which lie in [0, 1], scale "
             "them first, e.g. (x - mean) / std per column.")
@@ -254,14 +258,15 @@ def _validated_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def _shuffled_dataset(name: str, x: np.ndarray, y: np.ndarray, n_classes: int,
-                      test_fraction: float, split_seed: int) -> Dataset:
+def _shuffled_dataset(name: str, x: np.ndarray, y: np.ndarray, n_classes: int, test_fraction: float,
+                      split_seed: int, feature_names: tuple[str, ...] | None = None) -> Dataset:
     """Permute rows with np.random.default_rng(split_seed); the last round(f * n) go to test."""
     n = len(y)
     n_test = min(max(round(test_fraction * n), 1), n - 1)
     order = np.random.default_rng(split_seed).permutation(n)
     train, test = order[:n - n_test], order[n - n_test:]
-    return Dataset(name, Split(x[train], y[train]), Split(x[test], y[test]), n_classes, int(split_seed))
+    return Dataset(name, Split(x[train], y[train]), Split(x[test], y[test]), n_classes, int(split_seed),
+                   feature_names)
 
 
 def _load_image_dataset(name: str, path: str | os.PathLike | None) -> Dataset:
@@ -349,10 +354,11 @@ def _load_file(path: str | os.PathLike, label_column: str, test_fraction: float,
     path = Path(path)
     _ensure_regular_file(path, "data file", "a .npz (arrays x, y), .parquet or .csv file")
     suffix = path.suffix.lower()
+    names = None
     if suffix == ".npz":
         features, labels = _read_xy_npz(path)
     elif suffix in (".parquet", ".csv"):
-        features, labels = _read_table(path, label_column)
+        features, labels, names = _read_table(path, label_column)
     else:
         raise DatasetError(f"data file {str(path)!r} has unsupported type {suffix!r}; "
                            f"allowed: .npz (arrays x, y), .parquet, .csv")
@@ -365,7 +371,7 @@ def _load_file(path: str | os.PathLike, label_column: str, test_fraction: float,
         raise DatasetError(f"data file {str(path)!r}: every label is {classes.tolist()[0]!r}; a classifier needs at least "
                            f"2 classes (is the label column the right one?)")
     return _shuffled_dataset("file", features.astype(np.float32), y.astype(np.int64), len(classes),
-                             test_fraction, split_seed)
+                             test_fraction, split_seed, names)
 
 
 def _ensure_regular_file(path: Path, what: str, wanted: str) -> None:
@@ -477,7 +483,7 @@ def _read_xy_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _read_table(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_table(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     parquet = path.suffix.lower() == ".parquet"
     try:
         _ensure_table_fits(path, parquet)
@@ -523,4 +529,4 @@ def _read_table(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray]:
         raise DatasetError(f"data file {str(path)!r}: label column {label_column!r} has missing values")
     if not pd.api.types.is_numeric_dtype(labels):
         labels = labels.astype(str)
-    return features.to_numpy(dtype=np.float32), labels.to_numpy()
+    return features.to_numpy(dtype=np.float32), labels.to_numpy(), tuple(features.columns)
