@@ -54,7 +54,7 @@ import pandas as pd
 from explorer import charts_infoplane, cohort_tables, phase_charts
 from explorer.results import ResultStore
 from explorer.run_rows import in_order
-from ibstore import configdiff, layout, stats
+from ibstore import configdiff, layout, stats, views
 from ibstore.git_commit import SOURCE, git_commit
 from ibstore.record import Status
 from ibstore.sandbox import SqlError
@@ -100,15 +100,17 @@ def select(store: ResultStore, cohorts: list[str], where: str = "") -> Selection
                              "`--force` trains them again into NAME)" if without else ""))
     mine, left_by_where = runs[runs["cohort"].isin(cohorts)], 0
     if where.strip():
+        hint = views.json_text_note(store.configs(list(runs["run_id"])).values(), where)
         try:
             matched = set(store.run_ids_where(where))
         except SqlError as error:
-            raise ReportError(f"--where: {error}") from None
+            raise ReportError(f"--where: {error}" + (f" ({hint})" if hint else "")) from None
         if not (kept := mine[mine["run_id"].isin(matched)]).empty:
             mine, left_by_where = kept, len(mine) - len(kept)
         else:
             raise ReportError(f"--where matched none of the {len(mine)} runs of cohort {', '.join(cohorts)}; "
-                              "it is a SQL condition over the runs view, as `trainer ls --where` takes it")
+                              "it is a SQL condition over the runs view, as `trainer ls --where` takes it"
+                              + (f" ({hint})" if hint else ""))
     running = sorted(mine.loc[mine["status"] == Status.RUNNING, "run_id"])
     ended = mine[mine["status"].isin(cohort_tables.ENDED)]
     other = {r.run_id: r.status for r in mine.itertuples() if r.status not in (Status.RUNNING, *cohort_tables.ENDED)}

@@ -282,6 +282,28 @@ _ARROW_KINDS = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "s
                 "json": pa.string()}
 
 
+def json_text_note(configs: Iterable[dict[str, Any]], where: str) -> str | None:
+    """The sentence naming the config keys a `where` condition names whose `runs` column is JSON text
+    (`config_columns`: values of several kinds, such as 32 and "full", or lists), with some of their
+    values as the column holds them, or None. A new user's grid over batch_size [32, "full"] made the
+    key text for every run of the root: `batch_size = 32` failed to convert '"full"', and
+    `batch_size = 'full'` matched nothing, unexplained.
+
+    >>> print(json_text_note([{"batch_size": 32}, {"batch_size": "full"}], "batch_size = 'full'").split(": ")[1])
+    compare it with its values as text, such as '"full"' or '32'
+    """
+    flats = [flatten(config) for config in configs]
+    keys = sorted({key for flat in flats for key in flat if key.lower() in where.lower()})
+    named = []
+    for key in keys:
+        values = [flat[key] for flat in flats if flat.get(key) is not None]
+        if _common_kind(values) == "json":
+            texts = sorted({_ENCODE(value) for value in values})[:3]
+            named.append(f"{key} is JSON text in this root's runs view (its values are of several kinds, or lists): "
+                         f"compare it with its values as text, such as {' or '.join(repr(text) for text in texts)}")
+    return "; ".join(named) or None
+
+
 def _common_kind(values) -> str:
     kinds = set()
     for value in values:

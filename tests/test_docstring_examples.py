@@ -9,7 +9,8 @@ import pytest
 MODULES = ["explorer.charts", "explorer.charts_training", "explorer.cohort_tables", "explorer.configdiff",
            "explorer.report", "explorer.run_filter", "explorer.run_rows", "explorer.seed_bands", "explorer.ui",
            "ibstore.configdiff", "ibstore.flatten", "ibstore.index_pending", "ibstore.statement_check", "ibstore.stats",
-           "ibstore.temporal_text", "ibstore.text", "ibstore.trend", "trainer.config.raw", "trainer.split_facts"]
+           "ibstore.temporal_text", "ibstore.text", "ibstore.trend", "ibstore.views", "trainer.config.raw",
+           "trainer.split_facts"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -97,6 +97,27 @@ def test_ls_where_filters_through_the_read_only_sandbox(tmp_path, capsys):
     assert after == before and not Path("x.csv").exists()
 
 
+@pytest.mark.slow
+def test_ls_where_on_a_key_held_as_json_text_says_how_to_compare_it(tmp_path, capsys):
+    # A new user's grid over batch_size [32, "full"] made the key JSON text for the whole root: 32 failed
+    # to convert '"full"', and 'full' matched nothing, unexplained
+    from bench.make_results import write_run
+    from trainer import cli
+
+    for batch_size in (32, "full"):
+        write_run(tmp_path, "b", {"batch_size": batch_size, "epochs": 20}, cohort="c", logged=5)
+    hint = ("batch_size is JSON text in this root's runs view (its values are of several kinds, or lists): compare "
+            "it with its values as text, such as '\"full\"' or '32'")
+    assert cli.main(["ls", "--results", str(tmp_path), "--where", "batch_size = 32"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --where: Conversion Error") and err.strip().endswith(f"({hint})")
+    assert cli.main(["ls", "--results", str(tmp_path), "--where", "batch_size = 'full'"]) == 0
+    assert capsys.readouterr().err == f"note: {hint}\n"
+    assert cli.main(["ls", "--results", str(tmp_path), "--where", "batch_size = '\"full\"'"]) == 0
+    captured = capsys.readouterr()
+    assert "--where matched 1 of 2 runs" in captured.out and not captured.err
+
+
 def test_ls_where_blank_is_no_condition_and_none_closes_the_parenthesis_around_it(tmp_path, capsys):
     # "  " gave DuckDB's syntax error at "WHERE" of the statement around it, "" listed every run: both
     # list every run now, as an empty --results or a cleared condition on the Runs page is none. A ')'

@@ -94,7 +94,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from ibstore import sandbox, statement_check
+    from ibstore import sandbox, statement_check, views
     from ibstore.index import scan
     from trainer import listing
 
@@ -106,11 +106,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
     where = (args.where or "").strip()
     if where:
         # The condition is user SQL: it runs in the read-only sandbox like `trainer sql`.
+        hint = views.json_text_note([run.config for run in found.runs], where)
         try:
             matched = set(sandbox.run_query(found, statement_check.runs_where(where))["run_id"])
         except sandbox.SqlError as error:
-            raise UserError(f"--where: {error}") from None
+            raise UserError(f"--where: {error}" + (f" ({hint})" if hint else "")) from None
         runs = [run for run in runs if run.run_id in matched]
+        if not runs and hint:
+            print(terminal_text(f"note: {hint}"), file=sys.stderr)
     print(f"results root: {_root_text(root, args)}")
     if where:      # a header alone would not say whether the condition matched nothing or the root is empty
         print(f"--where matched {len(runs)} of {len(found.runs)} run{'' if len(found.runs) == 1 else 's'}")
