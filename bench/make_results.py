@@ -47,7 +47,7 @@ from trainer.store import run_fields
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # bench.* when run as a script
 from bench.staged_run import StagedRun, remove_stale
-from bench.synthetic_tables import H_Y, ROWS, synthetic_tables
+from bench.synthetic_tables import CLASS_COUNTS, H_Y, ROWS, synthetic_tables
 
 START = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
 # run.json's data_sha256 of a synthetic run (trainer.datasets.Dataset.sha256 of no real data): the
@@ -131,7 +131,9 @@ def write_run(root: Path, name: str, overrides: dict[str, Any] | None = None, *,
         host="bench", pid=4242, schema_version=SCHEMA_VERSION, **finals.fields(),
         **(dict.fromkeys(("dead_network", "saturated_network", "diverged", "dead_layers")) if running
            else health_flags(data)),
-        splits={split: SplitFacts(inputs=rows, h_y_bits=H_Y) for split, rows in ROWS.items()}, data_sha256=DATA_SHA256)
+        splits={split: SplitFacts(inputs=rows, h_y_bits=H_Y, h_x_bits=math.log2(rows), class_counts=CLASS_COUNTS[split])
+                for split, rows in ROWS.items()},
+        data_sha256=DATA_SHA256)
     with StagedRun(root, run_id) as run:
         for table in tables:
             rows = data[table]

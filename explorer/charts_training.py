@@ -153,6 +153,12 @@ def drawable_snr(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["snr"] > 0]
 
 
+def vanished_gradient(frame: pd.DataFrame) -> pd.Series:
+    """Per gradients row: its gradient has vanished, so its SNR is none (ibstore.phases.HAS_SNR, read
+    as SQL reads it: the larger known norm, greatest skipping NULL; no known norm is no SNR)."""
+    return ~(frame[["grad_mean_norm", "grad_std_norm"]].max(axis=1) >= phases.VANISHED_GRADIENT_NORM)
+
+
 def without_vanished_snr(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """`frame` with no `snr` where the gradient has vanished (`grad_mean_norm` and `grad_std_norm`
     below ibstore.phases.VANISHED_GRADIENT_NORM: one rounding error over another, as the statistics
@@ -166,8 +172,7 @@ def without_vanished_snr(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     >>> kept["snr"].tolist()[1:], vanished
     ([2.0, 1e-08], ['a: 0 · d0'])
     """
-    # as HAS_SNR reads it in SQL: the larger known norm (greatest skips NULL), none known is no SNR
-    vanished = ~(frame[["grad_mean_norm", "grad_std_norm"]].max(axis=1) >= phases.VANISHED_GRADIENT_NORM)
+    vanished = vanished_gradient(frame)
     where = frame[vanished & (frame["snr"] > 0)].drop_duplicates(["group", "layer"]).sort_values("layer", kind="stable")
     names = where["layer_name"] if "layer_name" in where else pd.Series(None, index=where.index)
     layers = pd.Series([layer_label(layer, name) for layer, name in zip(where["layer"], names)], index=where.index,

@@ -147,13 +147,14 @@ ACCURACY_CAPTION = ("Final test accuracy over each group's completed runs, dead 
                     f"compared. Cliff's delta: P(a > b) - P(a < b), {CLIFF_INTERVAL} {PAIRS}")
 # The test accuracy the report's epochs-to-accuracy comparison asks of, the Training page's default.
 REACH_ACCURACY = 0.9
-REACH_CAPTION = ("Per run, the first epoch after which its test accuracy (on every test input) reaches the threshold; "
-                 "a run that does not by the end of the pair's shortest run (to epoch) is censored there, ranked after "
-                 "every run that does. Median epoch over each group's seeds (> the end where most never reach it), and "
-                 "how many reach it. Compared by ranks: Mann and Whitney's U test, exact over the arrangements of the "
-                 "seeds (p), and Cliff's delta with its interval (below 0: a reaches it sooner); no difference in "
-                 "epochs, which censored seeds leave unknown. q (over groups): Benjamini-Hochberg over the pairs. Dead "
-                 f"networks are kept: never reaching it is what their setting gives. {PAIRS}")
+REACH_CAPTION = ("Per run, the first epoch at which its test accuracy (on every test input, after that epoch's "
+                 "training) reaches the threshold; a run that does not by the end of the pair's shortest run (to "
+                 "epoch) is censored there, ranked after every run that does. Median epoch over each group's seeds "
+                 "(\"> m\" where censored seeds make it at least m), and how many reach it. Compared by ranks: Mann "
+                 "and Whitney's U test over the arrangements of the seeds, every one up to 9,999 of them, else 9,999 "
+                 "random ones (p), and Cliff's delta with its interval (below 0: a reaches it sooner); no difference "
+                 "in epochs, which censored seeds leave unknown. q (over groups): Benjamini-Hochberg over the pairs. "
+                 f"Dead networks are kept: never reaching it is what their setting gives. {PAIRS}")
 # What the at-a-glance p and q answer: one layer per group, chosen before looking, so no q over layers.
 ONE_LAYER = ("One layer per group, chosen in advance (the last hidden one): its p needs no adjustment over layers. "
              "q (over groups): p adjusted by Benjamini-Hochberg over the groups, per estimator (each estimator "
@@ -843,15 +844,18 @@ def not_a_number_note(store: ResultStore, run_ids: list[str]) -> str | None:
     but for runs whose value is no number, or None. An attacker's hand-edited initial_bias of
     "0.5; DROP TABLE runs" in one run took the trend section away without a word."""
     flats = store.flat_configs(run_ids)
-    named = []
+    named, text = [], False
     for key in store.varying_keys(run_ids):
         values = {run_id: flat.get(key) for run_id, flat in flats.items()}
         others = [run_id for run_id, value in values.items() if not _is_number(value)]
         if others and len({value for value in values.values() if _is_number(value)}) >= trend.MIN_LEVELS:
             more = f" and {len(others) - 1} more" if len(others) > 1 else ""
-            named.append(f"{key} ({others[0]} holds {configdiff.short_value(values[others[0]])}{more})")
-    return (f"No trend along {'; '.join(named)}: a trend needs every run's value a number; the column is text for "
-            "every run in SQL too." if named else None)
+            value = values[others[0]]
+            named.append(f"{key} ({others[0]} holds {'null' if value is None else configdiff.short_value(value)}"
+                         f"{more})")
+            text = text or any(values[run_id] is not None for run_id in others)   # a null leaves it numbers
+    return (f"No trend along {'; '.join(named)}: a trend needs every run's value a number"
+            + ("; the column is text for every run in SQL too." if text else ".") if named else None)
 
 
 def trend_key(store: ResultStore, run_ids: list[str]) -> Along | None:
@@ -953,18 +957,16 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
 
 def mixed_groups_note(store: ResultStore, run_ids: list[str], labels: dict[str, str]) -> str | None:
     """The sentence naming the seed groups (of `labels`) among `run_ids` whose runs' configs differ in
-    more than the seed, or None. A group is its recorded group_id: an attacker's run.json edited by
+    more than the seed and the launch settings (configdiff.varying_flat_keys: n_runs differs where
+    seeds were added), or None. A group is its recorded group_id: an attacker's run.json edited by
     hand (initial_bias 0.5 in a group of 0.2) stayed in its group, counted in its n and title."""
     flats = store.flat_configs(run_ids)
     parts = []
     for group_id, members in store.groups([run_id for run_id in run_ids if run_id in flats]).items():
-        settings = {run_id: {key: configdiff.comparable(value) for key, value in flats[run_id].items()
-                             if key != configdiff.SEED_KEY} for run_id in members}
-        first = settings[members[0]]
-        odd = [run_id for run_id in members[1:] if settings[run_id] != first]
-        if odd:
-            keys = sorted({key for run_id in odd for key in first.keys() | settings[run_id].keys()
-                           if first.get(key) != settings[run_id].get(key)})
+        if keys := configdiff.varying_flat_keys([flats[run_id] for run_id in members]):
+            first = [configdiff.comparable(flats[members[0]].get(key)) for key in keys]
+            odd = [run_id for run_id in members[1:]
+                   if [configdiff.comparable(flats[run_id].get(key)) for key in keys] != first]
             parts.append(f"{labels.get(group_id, group_id)}: {', '.join(odd)} differ from {members[0]} in "
                          f"{', '.join(keys)}")
     if not parts:
@@ -1077,8 +1079,12 @@ def epochs_to_accuracy(metrics: pd.DataFrame, runs: pd.DataFrame, labels: dict[s
         return np.where(first <= horizon, first, math.inf)        # NaN (never) and beyond the horizon: censored
 
     def median_text(values: np.ndarray, horizon: int) -> str:
-        median = np.median(values) if len(values) else math.nan
-        shown = f"> {horizon}" if median == math.inf else "–" if math.isnan(median) else f"{median:g}"
+        """The median, "> m" where a censored seed enters it (m its bound, the censored at the horizon):
+        [5, never] by epoch 8 has a median above 6.5, not "> 8" (a reviewer's)."""
+        if not len(values):
+            return "–"
+        bound = np.median(np.minimum(values, horizon))
+        shown = f"> {bound:g}" if np.median(values) > bound else f"{bound:g}"
         return f"{shown} ({int(np.isfinite(values).sum())} of {len(values)})"
 
     rows, p_values = [], []

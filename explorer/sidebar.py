@@ -4,6 +4,8 @@ chose; written back into the URL compactly; shown as chips, or summarised when i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 import streamlit as st
 
@@ -123,7 +125,7 @@ def _sidebar_changed() -> None:
     st.session_state[ui.SHOWN_FILTER] = None
 
 
-def chip_keys(results: ResultStore, all_runs: pd.DataFrame, selected: list[str] = ()) -> list[str]:
+def chip_keys(results: ResultStore, all_runs: pd.DataFrame, selected: Sequence[str] = ()) -> list[str]:
     """The keys that tell the root's runs apart: those that vary over the root, and the seed. A
     chip is cut at about 20 characters, so the keys that tell neighbouring runs apart come first:
     those that vary among the `selected` runs (a new user's 20 runs read "s0 · full · relu · /tmp/…"
@@ -152,12 +154,12 @@ def named_keys(keys: list[str]) -> str:
     return ui.plain(" · ".join(cut)) + more
 
 
-def run_names(results: ResultStore, all_runs: pd.DataFrame, run_ids: list[str]) -> dict[str, str]:
-    """run_id -> a short name for a selection chip, for `run_ids`: the values of `chip_keys`
-    ("relu · 0.2 · s1"; the keys are named once beside the chips), its badges; the run id where
+def run_names(results: ResultStore, all_runs: pd.DataFrame, run_ids: list[str], keys: list[str]) -> dict[str, str]:
+    """run_id -> a short name for a selection chip, for `run_ids`: the values of `keys` (`chip_keys`,
+    "relu · 0.2 · s1"; the keys are named once beside the chips), its badges; the run id where
     that names several of `run_ids` or nothing varies. A chip holds about 20 characters:
     "key=value, ..." would be cut."""
-    keys = chip_keys(results, all_runs, ui.selection())[:MAX_CHIP_KEYS]
+    keys = keys[:MAX_CHIP_KEYS]
     flats = results.flat_configs(run_ids)
 
     def name(run_id: str) -> str:
@@ -192,7 +194,7 @@ def selection_sidebar(all_runs: pd.DataFrame) -> None:
     if len(chosen) <= ui.MAX_SIDEBAR_CHIPS:
         # in the Runs page's order (by the varying keys' values, then seed), not by run id
         options = sidebar_options(ui.ordered_runs(results)["run_id"].tolist(), chosen)
-        names = run_names(results, all_runs, options)
+        names = run_names(results, all_runs, options, keys)
         st.session_state[ui.SELECTION] = chosen
         st.multiselect("Selected runs", options, key=ui.SELECTION, on_change=_sidebar_changed,
                        format_func=lambda run_id: names.get(run_id, run_id), placeholder="no runs selected",

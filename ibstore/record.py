@@ -70,8 +70,9 @@ class SplitFacts(BaseModel):
 
     @model_validator(mode="after")
     def _entropies_within_their_bounds(self) -> SplitFacts:
-        """H(X) of n rows is at most log2 n (an attacker's hand-edited 0 read every layer "at its
-        ceiling"; 1e300 was a ceiling too); class counts add up to n."""
+        """H(X) of n rows is at most log2 n (an attacker's hand-edited 1e300 was taken as a ceiling;
+        below it any value is possible, so a hand-edited 0 still reads every layer at its ceiling);
+        class counts add up to n."""
         if self.h_x_bits is not None and self.h_x_bits > math.log2(max(self.inputs, 1)) + 1e-9:
             raise ValueError(f"h_x_bits {self.h_x_bits} exceeds log2 of the split's {self.inputs} inputs")
         if self.class_counts is not None and sum(self.class_counts) != self.inputs:

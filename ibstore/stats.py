@@ -812,8 +812,9 @@ def at_ceiling(phases: pd.DataFrame) -> pd.DataFrame:
     noise so small that every input's Gaussian stands apart, cannot show the layer's compression
     (Saxe et al. 2018), so its "compresses: no" is about the estimator, not the layer. "At" is
     within 1/n bits: a plug-in estimate below H(X) has two distinct inputs in one bin at least,
-    which costs at least 1/n bits (2/n where both are single rows), so for the binning family this is the ceiling itself (EDGE's mean over hashes
-    can come closer); a kde bound's I(X;T) only approaches it (every other input's kernel weight
+    which costs at least 2/n bits ((a + b) H2(a / (a + b)) / n for rows of multiplicities a and
+    b), so for the binning family this is the ceiling itself (EDGE's mean over hashes can come
+    closer); a kde bound's I(X;T) only approaches it (every other input's kernel weight
     vanishing), and within 1/n bits it leaves less room for compression than any binning could
     show. One row per group, estimator, params, split and layer: group_id, estimator, params,
     split, layer, layer_name, ceiling_bits."""

@@ -71,6 +71,15 @@ def write_cohort(root: Path, seeds: int = 2) -> list[str]:
             for bias in BIASES for seed in range(seeds)]
 
 
+def write_rate_activation_grid(root: Path, seeds: int) -> None:
+    """Cohort `grid`: learning_rate 0.001 and 0.01 x activation_fn tanh and relu, `seeds` seeds each."""
+    for rate in (0.001, 0.01):
+        for activation in ("tanh", "relu"):
+            for seed in range(seeds):
+                write_run(root, "g", {"learning_rate": rate, "activation_fn": activation, "epochs": 20}, seed=seed,
+                          cohort="grid", logged=6)
+
+
 def write_ksg_cohort(root: Path) -> None:
     """Cohort `c`: initial_bias 0 and 1, 2 seeds each, measured by binning and by ksg, which records
     no I(X;T) (its h(T) goes to h_t_bits)."""

@@ -302,7 +302,7 @@ def test_pages_per_seed_group_read_every_selected_seed(monkeypatch, two_large_gr
     assert 2 * SEEDS_PER_GROUP > ui.MAX_PAGE_RUNS
     selected = {"select": "shown", "where": "cohort = 'many'"}
     at = open_app(monkeypatch, two_large_groups, "training", lines="per seed group", **selected)
-    health, comparison = [table.value.map(unescaped) for table in at.table]
+    health, comparison, _reach = [table.value.map(unescaped) for table in at.table]
     assert list(health["seed group"]) == ["activation_fn=relu", "activation_fn=tanh"]     # no "of 36 seeds" badge
     assert list(health["runs"]) == [SEEDS_PER_GROUP] * 2
     assert list(comparison["n a, b"]) == [f"{SEEDS_PER_GROUP}, {SEEDS_PER_GROUP}"]
@@ -829,7 +829,7 @@ def test_the_training_page_says_what_a_one_class_network_scores_and_how_soon_gro
             run_id = write_run(tmp_path, "c", {"initial_bias": bias, "epochs": EPOCHS}, seed=seed, logged=8)
             path = layout.run_dir(tmp_path, run_id) / "run.json"
             record = json.loads(path.read_text())
-            record["splits"]["test"]["class_counts"] = [580, 310, 110]
+            record["splits"]["test"].update(inputs=1000, class_counts=[580, 310, 110])
             path.write_text(json.dumps(record))
     at = open_app(monkeypatch, tmp_path, "training", lines="per seed group")
     assert ("A network that predicts one class scores its share of the test inputs, as a dead network does: class 0, "
@@ -868,6 +868,13 @@ def test_the_snr_over_seeds_leaves_out_vanished_gradients_and_says_where(monkeyp
     drawn = drawn[drawn["snr"] > 0]
     assert set(drawn.loc[drawn["group"] == "initial_bias=5", "layer"]) == {5}
     assert set(drawn.loc[drawn["group"] == "initial_bias=0", "layer"]) == set(range(6))
+    # the per-run view draws no such SNR either, and says so under the run (a reviewer's)
+    per_run = open_app(monkeypatch, tmp_path, "gradients", grad_view="per run")
+    assert sum("No SNR drawn where the gradient vanished" in c.value for c in per_run.caption) == 2   # bias 5's seeds
+    for title, spec in zip([unescaped(h.value) for h in per_run.subheader], full_specs(per_run), strict=True):
+        rows = pd.DataFrame([row for data in spec["datasets"].values() for row in data])
+        hidden_snr = rows[(rows["quantity"] == "SNR (mean/std)") & (rows["layer"] < 5)]
+        assert hidden_snr.empty == title.startswith("initial_bias=5"), title
     # smoothed, the vanished epochs stay out: the mask is taken on the norms as recorded, before the average
     # (a layer that vanished after healthy epochs had smoothed norms above the bound, and was drawn)
     for run_id in ResultStore(tmp_path).runs()["run_id"]:
@@ -1082,7 +1089,7 @@ def test_training_curves_per_seed_group_compare_final_test_accuracy_with_a_refer
     at = open_app(monkeypatch, cohort_root, "training", lines="per seed group")
     plain = [table.value.map(lambda cell: re.sub(r"\\(.)", r"\1", cell) if isinstance(cell, str) else cell)
              for table in at.table]
-    health, compared = plain
+    health, compared, _reach = plain          # the third: epochs to a test accuracy
     store = ResultStore(cohort_root)
     runs = store.runs()
     runs["bias"] = runs["run_id"].map({r: c["initial_bias"] for r, c in store.configs(list(runs["run_id"])).items()})

@@ -1988,6 +1988,16 @@ def test_a_hand_edited_config_value_is_named_where_its_trend_would_be_and_in_its
         f"{labels[store.runs().set_index('run_id').at[ids[1], 'group_id']]}: {ids[1]} differ from {ids[0]} in "
         "initial_bias.")
     assert cohort_tables.mixed_groups_note(ResultStore(tmp_path), ids[2:], labels) is None
+    # seeds added with another n_runs (a launch setting, not in the group's id): one group, said of none
+    record = json.loads(path.read_text())
+    record["config"]["initial_bias"], record["config"]["n_runs"] = 0.0, 7       # its own group's bias again
+    path.write_text(json.dumps(record))
+    assert cohort_tables.mixed_groups_note(ResultStore(tmp_path), ids, labels) is None
+    # a run without the key (null) has no number either, but the column stays numbers in SQL
+    record["config"]["initial_bias"] = None
+    path.write_text(json.dumps(record))
+    assert cohort_tables.not_a_number_note(ResultStore(tmp_path), ids) == (
+        f"No trend along initial_bias ({ids[1]} holds null): a trend needs every run's value a number.")
 
 
 def test_epochs_to_a_test_accuracy_are_compared_by_ranks_with_the_unreached_censored():
@@ -2023,3 +2033,10 @@ def test_epochs_to_a_test_accuracy_are_compared_by_ranks_with_the_unreached_cens
     p = np.mean(np.abs(us - 12.5) >= abs(observed - 12.5) - 1e-9)
     assert row["p"] == cohort_tables.p_text(p) and p < 0.05
     assert row["Cliff's delta"].startswith("1 [")                # every slow seed after every fast one
+    # half the seeds censored: the median is above the middle of the reached one and the end, not "> end"
+    half = pd.DataFrame([{"run_id": run_id, "split": "test", "epoch": epoch,
+                          "accuracy": 0.95 if epoch >= first else 0.5}
+                         for run_id, first in (("h0", 5), ("h1", 99), ("f0", 1), ("f1", 2)) for epoch in range(9)])
+    pair = pd.DataFrame(runs[:4]).assign(run_id=["h0", "h1", "f0", "f1"], group_id=["h", "h", "f", "f"])
+    cells = cohort_tables.epochs_to_accuracy(half, pair, {"f": "f", "h": "h"}, 0.9).iloc[0]
+    assert (cells["a"], cells["median epoch a (reach)"]) == ("h", "> 6.5 (1 of 2)")

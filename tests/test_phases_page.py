@@ -17,7 +17,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bench.make_results import write_run
-from conftest import APP, BIASES, EPOCHS, write_ksg_cohort
+from conftest import APP, BIASES, EPOCHS, write_ksg_cohort, write_rate_activation_grid
 from explorer import cohort_tables, report, ui
 from explorer.results import ResultStore
 from ibstore import layout, stats
@@ -494,11 +494,7 @@ def test_a_stored_i_xt_no_estimate_gives_leaves_its_groups_untested_not_the_page
 def test_the_last_hidden_comparisons_heading_names_the_group_every_row_is_compared_with(monkeypatch, tmp_path):
     # A reviewer's: in a grid the pairs' b need not be the reference, and the heading named the reference
     root = tmp_path / "root"
-    for rate in (0.001, 0.01):
-        for activation in ("tanh", "relu"):
-            for seed in range(2):
-                write_run(root, "g", {"learning_rate": rate, "activation_fn": activation, "epochs": 20}, seed=seed,
-                          cohort="grid", logged=6)
+    write_rate_activation_grid(root, seeds=2)
     at = open_phases(monkeypatch, root)
     question = cohort_tables.LAST_HIDDEN_QUESTION
     headings = [unescaped(h.value) for h in at.subheader]

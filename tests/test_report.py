@@ -657,12 +657,9 @@ def test_an_estimator_only_dead_runs_record_gets_a_sentence_not_a_failed_report(
 def test_a_grid_is_reported_in_pairs_each_key_at_each_level_of_the_other(tmp_path):
     # A new user's 2 x 2 grid compared every group with one reference: the learning rate's effect under
     # relu was in no table, and the diagonal pair (both keys changed) was in every one
+    from conftest import write_rate_activation_grid
     root = tmp_path / "root"
-    for rate in (0.001, 0.01):
-        for activation in ("tanh", "relu"):
-            for seed in range(3):
-                write_run(root, "g", {"learning_rate": rate, "activation_fn": activation, "epochs": 20}, seed=seed,
-                          cohort="grid", logged=6)
+    write_rate_activation_grid(root, seeds=3)
     path, _ = report.write_report(report.ResultStore(root), ["grid"], tmp_path / "out", split="train",
                                   reference="activation_fn=tanh, learning_rate=0.001")
     text = path.read_text()

@@ -35,7 +35,14 @@ def values(frame: pd.DataFrame) -> list[list]:
     """The cells, a missing one as None: a column that held only nulls keeps its type (objects,
     None) where a new build infers text from the new value (NaN for the others)."""
     cells = frame.astype(object).where(frame.notna(), None).values.tolist()
-    return [list(frame.columns)] + [[getattr(v, "tolist", lambda v=v: v)() for v in row] for row in cells]
+    return [list(frame.columns)] + [[plain(v) for v in row] for row in cells]
+
+
+def plain(value):
+    """A cell as Python values: arrays as lists, at any depth (the splits' class_counts in a dict)."""
+    if isinstance(value, dict):
+        return {key: plain(inner) for key, inner in value.items()}
+    return getattr(value, "tolist", lambda: value)()
 
 
 def afresh(root) -> tuple[pd.DataFrame, pd.DataFrame]:

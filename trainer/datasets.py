@@ -159,7 +159,8 @@ def unscaled_note(dataset: Dataset, source: str) -> str | None:
     return (f"{source}: {len(far)} of {len(largest)} features reach beyond ±{UNSCALED_BOUND:g} ({how}"
             f"{named}{f' and {len(far) - 5} more' if len(far) > 5 else ''}). The "
             "networks take features as given, not standardized: on inputs this large tanh units saturate and relu "
-            "units die from the first epoch. To compare with the built-in datasets, which lie in [0, 1], scale "
+            "units die from the first epoch. To compare with the built-in datasets, which lie in [0, 1] (harmonics_"
+            "zero_mean in [-0.5, 0.5]), scale "
             "them first, e.g. (x - mean) / std per column.")
 
 

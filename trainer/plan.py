@@ -413,7 +413,9 @@ def load_plan_data(tasks: list[Task], strict: bool = False, known: PlanData | No
             continue
         if settings.dataset == "file" and strict:   # its size is known now: the check planning could not make
             config.check_memory(settings, dataset.shape)
-        if settings.dataset == "file" and (note := datasets.unscaled_note(dataset, f"data file {settings.dataset_path!r}")):
+        note = (datasets.unscaled_note(dataset, f"data file {settings.dataset_path!r}")
+                if settings.dataset == "file" else None)
+        if note and note not in data.notes:      # one file under several splits (split_seed) is one note
             data.notes.append(note)
         if settings.dataset_path:     # a file (mnist's too, with a path): its groups hold their data to it
             data.shapes[key], data.sha256[key] = dataset.shape, dataset.sha256

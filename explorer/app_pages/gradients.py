@@ -57,12 +57,15 @@ def gradient_charts() -> None:
         if undrawn := charts_training.groups_without_snr(over, [group for group in domain if group in recorded]):
             st.caption(f"No line for {ui.plain('; '.join(undrawn))}: no SNR above 0 at any epoch. One minibatch per "
                        "epoch (full-batch training: batch_size at least the training inputs) has no spread to take a "
-                       "ratio of; a gradient that is 0 in every minibatch (a dead network's) has no SNR (0/0), one whose "
-                       "mean is 0 an SNR of 0, which log axes cannot draw.")
+                       "ratio of; a gradient that is 0 in every minibatch (a dead network's) has no SNR (0/0), nor one "
+                       "that vanished (above), and one whose mean is 0 an SNR of 0, which log axes cannot draw.")
         chart = charts_training.snr_bands(over, domain, title="SNR (‖mean‖ / ‖std‖ of the gradient) per layer")
         ui.show_chart(chart, over, "snr_over_seeds")
         return
-    frame = smoothing.smooth(frame, quantities, ["run_id", "layer"], weight)
+    # the SNR of a vanished gradient is none here too, left out before smoothing as on the seeds' chart
+    vanished = charts_training.vanished_gradient(frame)
+    vanished_runs = set(frame.loc[vanished & (frame["snr"] > 0), "run_id"])
+    frame = smoothing.smooth(frame.assign(snr=frame["snr"].mask(vanished)), quantities, ["run_id", "layer"], weight)
     flags = ui.run_flags(all_runs)
     for run_id, label in ui.labels(store, all_runs, selection).items():
         if run_id not in with_gradients:
@@ -70,6 +73,9 @@ def gradient_charts() -> None:
         st.subheader(ui.plain(label))
         st.caption(ui.plain(run_id))
         data = frame[frame["run_id"] == run_id]
+        if run_id in vanished_runs:
+            st.caption("No SNR drawn where the gradient vanished (the norms of its mean and std both below "
+                       f"{phases.VANISHED_GRADIENT_NORM:g}): one rounding error over another.")
         if "dead" in flags.get(run_id, []):
             st.warning(f"Dead network (flagged by the trainer): {ui.DEAD_RULE}. A zero gradient cannot be drawn on "
                        "log axes.", icon=":material/heart_broken:")
