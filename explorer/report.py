@@ -100,17 +100,18 @@ def select(store: ResultStore, cohorts: list[str], where: str = "") -> Selection
                              "`--force` trains them again into NAME)" if without else ""))
     mine, left_by_where = runs[runs["cohort"].isin(cohorts)], 0
     if where.strip():
-        hint = views.json_text_note(store.configs(list(runs["run_id"])).values(), where)
+        configs = list(store.configs(list(runs["run_id"])).values())
         try:
             matched = set(store.run_ids_where(where))
         except SqlError as error:
+            hint = views.where_error_hint(configs, where, error)
             raise ReportError(f"--where: {error}" + (f" ({hint})" if hint else "")) from None
         if not (kept := mine[mine["run_id"].isin(matched)]).empty:
             mine, left_by_where = kept, len(mine) - len(kept)
         else:
             raise ReportError(f"--where matched none of the {len(mine)} runs of cohort {', '.join(cohorts)}; "
                               "it is a SQL condition over the runs view, as `trainer ls --where` takes it"
-                              + (f" ({hint})" if hint else ""))
+                              + (f" ({hint})" if (hint := views.json_text_note(configs, where)) else ""))
     running = sorted(mine.loc[mine["status"] == Status.RUNNING, "run_id"])
     ended = mine[mine["status"].isin(cohort_tables.ENDED)]
     other = {r.run_id: r.status for r in mine.itertuples() if r.status not in (Status.RUNNING, *cohort_tables.ENDED)}

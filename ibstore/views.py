@@ -304,6 +304,20 @@ def json_text_note(configs: Iterable[dict[str, Any]], where: str) -> str | None:
     return "; ".join(named) or None
 
 
+# Said after a condition DuckDB cannot parse: a new user's `--where "epochs = 40 ORDER BY run_id"`
+# read only DuckDB's "syntax error at or near ORDER".
+WHERE_IS_A_CONDITION = ("a condition is one expression over the runs view, as after WHERE: no ORDER BY, LIMIT, "
+                        "UNION or second statement")
+
+
+def where_error_hint(configs: Iterable[dict[str, Any]], where: str, error: Exception) -> str | None:
+    """What to add to the error of a condition over the runs view (`trainer ls --where`, `trainer
+    report --where`, the Runs page's box): WHERE_IS_A_CONDITION where DuckDB could not parse it, and
+    `json_text_note`."""
+    parts = [WHERE_IS_A_CONDITION if "Parser Error" in str(error) else None, json_text_note(configs, where)]
+    return "; ".join(part for part in parts if part) or None
+
+
 def _common_kind(values) -> str:
     kinds = set()
     for value in values:

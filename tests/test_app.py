@@ -183,6 +183,8 @@ def test_runs_page_filters_by_config_key_and_sql(monkeypatch, cohort_root):
     assert any("no\\_such\\_column" in w.value for w in at.warning)   # the message, escaped: text, not Markdown
     at.text_input(key="where").set_value("no_such_column > 2").run()   # the reader's own: an error
     assert "no\\_such\\_column" in at.error[0].value
+    at.text_input(key="where").set_value("initial_bias < 0 ORDER BY run_id").run()    # a new user's ORDER BY
+    assert "as after WHERE: no ORDER BY, LIMIT, UNION or second statement" in unescaped(at.error[0].value)
 
 
 def test_selection_chips_name_runs_by_varying_values_and_seed(monkeypatch, cohort_root):

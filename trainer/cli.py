@@ -106,13 +106,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
     where = (args.where or "").strip()
     if where:
         # The condition is user SQL: it runs in the read-only sandbox like `trainer sql`.
-        hint = views.json_text_note([run.config for run in found.runs], where)
+        configs = [run.config for run in found.runs]
         try:
             matched = set(sandbox.run_query(found, statement_check.runs_where(where))["run_id"])
         except sandbox.SqlError as error:
+            hint = views.where_error_hint(configs, where, error)
             raise UserError(f"--where: {error}" + (f" ({hint})" if hint else "")) from None
         runs = [run for run in runs if run.run_id in matched]
-        if not runs and hint:
+        if not runs and (hint := views.json_text_note(configs, where)):
             print(terminal_text(f"note: {hint}"), file=sys.stderr)
     print(f"results root: {_root_text(root, args)}")
     if where:      # a header alone would not say whether the condition matched nothing or the root is empty

@@ -8,6 +8,7 @@ import streamlit as st
 from explorer import charts, charts_results, quickstart, run_filter, runs_table, ui
 from explorer.results import ResultStore
 from explorer.run_rows import rows_where
+from ibstore import views
 from ibstore.record import Status
 from ibstore.sandbox import SqlError
 
@@ -132,7 +133,9 @@ except SqlError as error:
     st.session_state.pop(FILTERS_CHANGED, None)     # a typo selects nothing
     kept = f"the last valid condition ({ui.plain(valid_where)}) still applies" if valid_where else \
         "no condition applies"
-    st.error(f"SQL condition: {ui.plain(error)}. The selection is unchanged; {kept}.")
+    hint = views.where_error_hint(store.configs(list(ordered["run_id"])).values(), where, error)
+    st.error(f"SQL condition: {ui.plain(error)}{f' ({ui.plain(hint)})' if hint else ''}. The selection is unchanged; "
+             f"{kept}.")
     shown_by = run_filter.RunFilter(key, tuple(chosen), valid_where)
     table = shown_by.shown(store, ordered)
 table = table.reset_index(drop=True)
