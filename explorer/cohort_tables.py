@@ -654,6 +654,24 @@ def other_depth_note(compared: pd.DataFrame, last: pd.DataFrame, labels: dict[st
             f"{'; '.join(other)}.")
 
 
+def two_depths_note(compared: pd.DataFrame, these: pd.DataFrame, labels: dict[str, str]) -> str | None:
+    """The sentence naming the pairs of `compared` (`reference_comparisons` of the phases rows
+    `these`) whose groups are of two depths: their layers are compared by number from the input, so a
+    layer of one name sits at another depth in each (a new user's dense_2, the last hidden layer of
+    [32, 16, 8] and a middle one of [10, 7, 5, 4, 3], compared without a word); None where there is none."""
+    if compared.empty:
+        return None
+    hidden = these.groupby("group_id")["layer"].max()       # the output layer's number: the hidden layers
+    against = one_compared_with(compared)
+    pairs = dict.fromkeys(zip(compared["group_id"], compared["compared_with"]))
+    named = [f"{pair_text(a, b, labels, against)} ({hidden[a]} and {hidden[b]} hidden layers)"
+             for a, b in pairs if hidden[a] != hidden[b]]
+    if not named:
+        return None
+    return ("Of two depths, compared layer by layer from the input, so a layer of one name sits at another depth in "
+            f"each (the last hidden layers' comparison leaves such pairs out): {'; '.join(named)}.")
+
+
 def compared_title(b_labels: pd.Series, quoted: Callable[[str], str]) -> str:
     """What a comparison table's heading says after "compared", from its "b" column: " with X" where
     every group is compared with one (`quoted` as the page or report quotes a label), else the pairs.

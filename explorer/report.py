@@ -557,7 +557,8 @@ def _tables(these: pd.DataFrame, these_curves: pd.DataFrame, curves: pd.DataFram
         _save_table(comparison, folder, f"{name}-comparison")
         notes = [cohort_tables.reference_note(these, labels, reference), cohort_tables.not_compared(these, labels),
                  cohort_tables.schedule_note(these_curves, these, labels),
-                 cohort_tables.differences_note(compared, labels), cohort_tables.horizon_note(compared)]
+                 cohort_tables.differences_note(compared, labels), cohort_tables.horizon_note(compared),
+                 cohort_tables.two_depths_note(compared, these, labels)]
         lines += [f"### Seed groups compared{cohort_tables.compared_title(comparison['b'], inline_text)}", "",
                   f"{cohort_tables.COMPARED_CAPTION} {cohort_tables.ADJUSTED}", "", *_paragraphs(notes),
                   *_markdown(comparison), ""]

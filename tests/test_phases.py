@@ -1259,6 +1259,11 @@ def test_each_pair_names_its_layers_from_its_own_two_groups():
     assert set(table.loc[table["a"] == "deep", "layer"]) == {"0 · dense_0", "1 · dense_1", "2 · dense_2"}
     assert set(table.loc[table["a"] == "relu", "layer"]) == {"0 · dense_0", "1 · dense_1", "2 · dense_2",
                                                              "3 · output"}
+    # the deeper group's pair is said to be of two depths, the shallow pair not
+    assert cohort_tables.two_depths_note(compared, phases, labels) == (
+        "Of two depths, compared layer by layer from the input, so a layer of one name sits at another depth in each "
+        "(the last hidden layers' comparison leaves such pairs out): deep (5 and 3 hidden layers).")
+    assert cohort_tables.two_depths_note(compared[compared["group_id"] == "relu"], phases, labels) is None
 
 
 def test_groups_logged_at_different_numbers_of_epochs_are_said_so():

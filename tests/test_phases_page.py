@@ -527,6 +527,9 @@ def test_where_every_last_hidden_row_has_one_group_b_other_than_the_reference_th
     heading = cohort_tables.LAST_HIDDEN_QUESTION.format(shallow)
     assert heading in [unescaped(h.value) for h in at.subheader], [unescaped(h.value) for h in at.subheader]
     assert list(table(at, heading)["b"]) == [shallow]
+    # the per-layer table's pair of two depths is said to be compared layer by layer from the input
+    said = " ".join(unescaped(m.value) for m in at.markdown)
+    assert "Of two depths, compared layer by layer from the input" in said and "(4 and 5 hidden layers)" in said
 
 
 def test_along_one_key_the_last_hidden_comparisons_heading_names_the_chosen_reference(monkeypatch, cohort_root):

@@ -162,7 +162,8 @@ def comparison(root: str, version: int, run_ids: tuple[str, ...], estimator: str
     last_notes = [None if last.empty else cohort_tables.differences_note(last, labelled, "groups",
                                                                          "at the last hidden layer"),
                   cohort_tables.other_depth_note(compared, last, labelled)]
-    differences = [cohort_tables.differences_note(compared, labelled), cohort_tables.horizon_note(compared)]
+    differences = [cohort_tables.differences_note(compared, labelled), cohort_tables.horizon_note(compared),
+                   cohort_tables.two_depths_note(compared, these, labelled)]
     return (cohort_tables.comparison_table(these, labelled, layers=layers, compared=compared),
             " ".join(note for note in differences if note) or None,
             cohort_tables.last_hidden_comparison_table(last, labelled) if not last.empty else pd.DataFrame(),
