@@ -128,14 +128,15 @@ def test_once_nothing_is_left_to_start_the_eta_counts_the_workers_still_busy(clo
             ledger.trained(Trained(group, 20))
             bar.trained(Work(20))
     assert bar.eta.seconds_left(bar.total - bar.done) == pytest.approx(50.0)     # 200 left at 4 a second
-    assert bar._postfix() == "ETA 00:50, 0/4 runs ended"                          # both groups still train
+    # both groups still train (the runs training are named: "0/4 runs ended" alone read as stuck)
+    assert bar._postfix() == "ETA 00:50, 0/4 runs ended, 4 training"
     bar.replan(-ledger.untrained(["a1", "a2"]))         # a ends early (stop_at_accuracy): b alone
     assert bar.eta.seconds_left(bar.total - bar.done) == pytest.approx(25.0)
-    assert bar._postfix() == "ETA 00:50, 0/4 runs ended"                          # 100 left at 2 a second
+    assert bar._postfix() == "ETA 00:50, 0/4 runs ended, 2 training"              # 100 left at 2 a second
     # while a run is still to start, a worker that frees takes it: the fit's rate stands
     bar.replan(ledger.plan({"c1": Work(20)}), runs=1)
     assert ledger.queued() and ledger.in_flight() == 1
-    assert bar._postfix() == "ETA 00:30, 0/5 runs ended"                          # 120 left at 4 a second
+    assert bar._postfix() == "ETA 00:30, 0/5 runs ended, 2 training"              # 120 left at 4 a second
 
 
 def test_the_eta_needs_two_reports_and_never_goes_negative():
@@ -187,10 +188,11 @@ def test_a_failed_or_interrupted_groups_untrained_epochs_stay_in_the_total_and_l
     bar.group_ended(ledger.untrained(["a"]), [Status.INTERRUPTED])
     bar.group_ended(ledger.untrained(["b"]), [Status.COMPLETED, Status.FAILED])
     # c's 50 alone, at a third of the three groups' 5 a second (a's and b's 100 left out: 01:30)
-    assert bar._postfix() == "ETA 00:30, 0/3 runs ended"
+    assert bar._postfix() == "ETA 00:30, 0/3 runs ended, 1 training"
     bar.group_ended(ledger.untrained(["c"]), [Status.COMPLETED])                     # stopped early on its own
     bar.close()
     assert out.getvalue().splitlines()[-1].startswith("sweep: 150/250 network-epochs (60%)")
+    assert out.getvalue().splitlines()[-1].endswith("0/3 runs ended]")             # none training now
 
 
 def test_on_a_terminal_the_bar_is_redrawn_while_nothing_is_reported(clock):

@@ -40,7 +40,7 @@ from ibstore.text import terminal_text
 BAR_SECONDS = 1.0
 # Without a terminal, one plain progress line this often (seconds; `trainer sweep --progress-seconds`).
 LINE_SECONDS = 10.0
-# {postfix}: ", ETA mm:ss, k/n runs ended" (SweepBar._postfix)
+# {postfix}: ", ETA mm:ss, k/n runs ended[, m training]" (SweepBar._postfix)
 PLAIN_FORMAT = "{desc}: {n_fmt}/{total_fmt} network-epochs ({percentage:.0f}%) [{elapsed}, {rate_fmt}{postfix}]"
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} network-epochs [{elapsed}, {rate_fmt}{postfix}]"
 
@@ -257,8 +257,11 @@ class SweepBar:
             left *= self.most_in_flight / max(self.ledger.in_flight(), 1)
         # why it is "?" for minutes under ibsgd's schedule, which logs each of epochs 0-20 (a new user's)
         unknown = "? until both logged and unlogged epochs are seen" if self.eta.one_mix else "?"
+        # the runs training now: "0/45 runs ended" alone read as nothing happening while the first
+        # stacks trained (a notebook user's)
+        training = self.ledger.runs_training() if self.ledger is not None else 0
         return (f"ETA {unknown if left is None else self.tqdm.format_interval(round(left))}, "
-                f"{self.runs_ended}/{self.runs} runs ended")
+                f"{self.runs_ended}/{self.runs} runs ended" + (f", {training} training" if training else ""))
 
     def _show_postfix(self) -> None:
         if self.bar is not None:
@@ -294,6 +297,10 @@ class GroupEpochs:
     def in_flight(self) -> int:
         """How many groups have reported and not ended: the workers busy."""
         return len(self.reported)
+
+    def runs_training(self) -> int:
+        """How many runs are in groups that have reported and not ended."""
+        return sum(len(group) for group in self.reported)
 
     def queued(self) -> bool:
         """Whether a planned run is in no group that has reported: work a worker has still to start."""
