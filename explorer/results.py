@@ -310,7 +310,13 @@ class ResultStore(ResultCharts):
             configs = {group: configs[run_id] for group, run_id in first.items()}
         current = self.snapshot()
         cohorts = {key: getattr(current.run(run_id), "cohort", None) for key, run_id in first.items()}
-        return configdiff.told_apart(configdiff.labels(configs, with_seed=not by_group), cohorts)
+        titles = configdiff.labels(configs, with_seed=not by_group)
+        if len(set(cohorts.values())) > 1 and not configdiff.varying_keys(list(configs.values())):
+            # one setting under several names (a null comparison): only the names tell the groups
+            # apart, where they were titled by their ids and their runs by seeds alone (a sceptic's)
+            titles = {key: (cohorts[key] or "(no cohort)") + ("" if title == key else f": {title}")
+                      for key, title in titles.items()}
+        return configdiff.told_apart(titles, cohorts)
 
     def with_panels(self, frame: pd.DataFrame, run_ids: list[str], by_group: bool = False) -> pd.DataFrame:
         """`frame` (with run_id, or group_id if `by_group`) with a `panel` column holding the labels

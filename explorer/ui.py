@@ -489,6 +489,16 @@ def group_titles(results: ResultStore, runs: pd.DataFrame, run_ids: list[str]) -
     return {g: label + badges.get(g, "") for g, label in results.labels(run_ids, by_group=True).items()}
 
 
+def cohort_names(runs: pd.DataFrame, run_ids: list[str]) -> list[str]:
+    """The sorted cohort names of `run_ids` (rows of `runs`, with `cohort`): where no config key
+    varies, the names alone tell groups apart (one setting under two names, a null comparison).
+
+    >>> cohort_names(pd.DataFrame({"run_id": ["a", "b", "c"], "cohort": ["y", "x", None]}), ["a", "b", "c"])
+    ['x', 'y']
+    """
+    return sorted(str(name) for name in runs.loc[runs["run_id"].isin(run_ids), "cohort"].dropna().unique())
+
+
 def group_domain(results: ResultStore, runs: pd.DataFrame, run_ids: list[str]) -> list[str]:
     """The colour domain of the selection's seed groups (the charts' `color_domain`)."""
     return list(group_titles(results, runs, run_ids).values())

@@ -120,3 +120,27 @@ def test_a_plane_under_idnns_names_the_layers_its_bins_clip(tmp_path, monkeypatc
     assert at.selectbox(key="estimator").value.startswith("idnns")
     assert "idnns' fixed bins [-1, 1] clip the activations of " in captions(at)
     assert ": 0 · dense_0, 1 · dense_1, 2 · dense_2: their I(X;T), drawn and tabled, is the bins'" in captions(at)
+
+
+@pytest.fixture(scope="module")
+def null_root(tmp_path_factory):
+    """One setting under two names (a null comparison), two seeds each, other seeds per name."""
+    root = tmp_path_factory.mktemp("null")
+    for name, seeds in (("null_a", (0, 1)), ("null_b", (100, 101))):
+        for seed in seeds:
+            write_run(root, name, {"epochs": 20}, seed=seed, cohort=name, logged=5)
+    return root
+
+
+def test_groups_that_differ_only_in_name_are_titled_and_captioned_by_their_names(monkeypatch, null_root):
+    # A sceptic's null cohort: its two groups were titled by their ids, its runs' columns on the
+    # Config page by seeds alone, and Compare said "Varying keys: none" beside two panels
+    store = ResultStore(null_root)
+    run_ids = sorted(store.runs()["run_id"])
+    assert sorted(store.labels(run_ids).values()) == ["null_a: seed=0", "null_a: seed=1", "null_b: seed=100",
+                                                      "null_b: seed=101"]
+    assert list(store.labels(run_ids, by_group=True).values()) == ["null_a", "null_b"]
+    at = open_app(monkeypatch, null_root, "compare", select="shown", layout="grid")
+    assert "Varying keys: none; the groups differ only in name (null_a, null_b)." in captions(at)
+    at = open_app(monkeypatch, null_root, "config", select="shown")
+    assert {"null_a: seed=0", "null_b: seed=101"} <= set(at.dataframe[0].value.columns)

@@ -88,10 +88,12 @@ def planes() -> None:
         st.caption(cohort_tables.LEGACY_KSG)
     ui.clipped_caption(store, frame["run_id"].unique().tolist() if "run_id" in frame else kept, name, params, split,
                        ui.group_titles(store, all_runs, selection))
-    varying = store.varying_keys(selection)
+    names = ui.cohort_names(all_runs, selection)
+    varying = ", ".join(store.varying_keys(selection)) or (
+        f"none; the groups differ only in name ({', '.join(names)})" if len(names) > 1 else "none")
     title = f"{name} {params}, {split} split" + (f", {aggregate} over seeds" if aggregate else "")
     if layout == "grid":
-        st.caption(f"Varying keys: {ui.plain(', '.join(varying) or 'none')}. " +
+        st.caption(f"Varying keys: {ui.plain(varying)}. " +
                    ("Colour: epoch; shape: layer; the faint lines join each epoch's layers." if color_by == "epoch"
                     else "Colour and shape: layer; the lines follow each layer over the epochs."))
         width = viewport.main_width()
@@ -100,7 +102,7 @@ def planes() -> None:
                                                 spread=spread, title=title, color_by=color_by, page_width=width)
     else:
         followed = f"each group's {aggregate} over its seeds" if aggregate else "each run"
-        st.caption(f"Varying keys: {ui.plain(', '.join(varying) or 'none')}. Colour: seed group (the same on every "
+        st.caption(f"Varying keys: {ui.plain(varying)}. Colour: seed group (the same on every "
                    f"page); shape: layer; the lines follow {followed}, layer by layer, over the epochs.")
         chart = charts_infoplane.infoplane_overlay(frame, title=title,
                                                    color_domain=ui.group_domain(store, all_runs, selection))

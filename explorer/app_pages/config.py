@@ -27,7 +27,9 @@ st.subheader(f"Varying keys ({len(varying)})")
 if varying:
     st.dataframe(table.loc[varying].style.set_properties(**{"background-color": "rgba(255, 200, 0, 0.18)"}))
 else:
-    st.write("The selected runs share one config.")
+    names = ui.cohort_names(all_runs, list(configs))
+    st.write(ui.plain("The selected runs share one config"
+                      + (f" under {len(names)} names: {', '.join(names)}." if len(names) > 1 else ".")))
 settings = [k for k in configdiff.varying_keys(list(configs.values()), with_settings=True) if k not in varying]
 if settings:
     st.caption(f"Launch settings that differ (not properties of a run): {ui.plain(', '.join(settings))}.")
