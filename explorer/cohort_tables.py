@@ -148,13 +148,16 @@ ACCURACY_CAPTION = ("Final test accuracy over each group's completed runs, dead 
 # The test accuracy the report's epochs-to-accuracy comparison asks of, the Training page's default.
 REACH_ACCURACY = 0.9
 REACH_CAPTION = ("Per run, the first epoch at which its test accuracy (on every test input, after that epoch's "
-                 "training) reaches the threshold; a run that does not by the end of the pair's shortest run (to "
-                 "epoch) is censored there, ranked after every run that does. Median epoch over each group's seeds "
-                 "(\"> m\" where censored seeds make it at least m), and how many reach it. Compared by ranks: Mann "
-                 "and Whitney's U test over the arrangements of the seeds, every one up to 9,999 of them, else 9,999 "
-                 "random ones (p), and Cliff's delta with its interval (below 0: a reaches it sooner); no difference "
-                 "in epochs, which censored seeds leave unknown. q (over groups): Benjamini-Hochberg over the pairs. "
-                 f"Dead networks are kept: never reaching it is what their setting gives. {PAIRS}")
+                 "training) reaches the threshold; epoch 0 is the untrained network. A run that completed without "
+                 "reaching it is censored at its end, and every run of its pair at the shortest such end (to epoch), "
+                 "ranked after every run that does; a run stopped on reaching it (stop_at_accuracy) is not censored. "
+                 "Median epoch over each group's seeds (\"> m\" where censored seeds make it at least m), and how "
+                 "many reach it. Compared by ranks: Mann and Whitney's U test over the arrangements of the seeds, "
+                 "every one up to 9,999 of them, else 9,999 random ones (p), and Cliff's delta with its interval "
+                 "(below 0: a reaches it sooner); no difference in epochs, which censored seeds leave unknown. "
+                 "q (over groups): Benjamini-Hochberg over the pairs. Dead and diverged networks are kept: never "
+                 "reaching it is what their setting gives (a diverged run stopped training). A threshold that a "
+                 f"network predicting one class meets is not compared. {PAIRS}")
 # What the at-a-glance p and q answer: one layer per group, chosen before looking, so no q over layers.
 ONE_LAYER = ("One layer per group, chosen in advance (the last hidden one): its p needs no adjustment over layers. "
              "q (over groups): p adjusted by Benjamini-Hochberg over the groups, per estimator (each estimator "
@@ -311,10 +314,9 @@ def majority_class_note(runs: pd.DataFrame, labels: dict[str, str]) -> str | Non
     'class 0, the most frequent, is 0.58 of them (580 of 1000; each class: 0.58, 0.31, 0.11).'
     """
     by_counts: dict[tuple, list[str]] = {}
-    for group_id, splits in zip(runs["group_id"], runs["splits"]):
-        counts = ((splits if isinstance(splits, dict) else {}).get("test") or {}).get("class_counts")
-        if group_id in labels and counts is not None and sum(counts):
-            by_counts.setdefault(tuple(int(count) for count in counts), []).append(group_id)
+    for group_id, counts in _test_class_counts(runs):
+        if group_id in labels:
+            by_counts.setdefault(counts, []).append(group_id)
     parts = []
     for counts, groups in by_counts.items():
         total, top = sum(counts), max(counts)
@@ -323,6 +325,14 @@ def majority_class_note(runs: pd.DataFrame, labels: dict[str, str]) -> str | Non
                      + ("" if len(by_counts) == 1 else f" in {', '.join(labels[g] for g in dict.fromkeys(groups))}"))
     return ("A network that predicts one class scores its share of the test inputs, as a dead network does: "
             f"{'; '.join(parts)}." if parts else None)
+
+
+def _test_class_counts(runs: pd.DataFrame) -> Iterable[tuple[str, tuple[int, ...]]]:
+    """(group_id, the test split's inputs per class) of each run of `runs` that records them."""
+    for group_id, splits in zip(runs["group_id"], runs["splits"] if "splits" in runs else [None] * len(runs)):
+        counts = ((splits if isinstance(splits, dict) else {}).get("test") or {}).get("class_counts")
+        if counts is not None and sum(counts):
+            yield group_id, tuple(int(count) for count in counts)
 
 
 def health_table(runs: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
@@ -985,7 +995,8 @@ def mixed_groups_note(store: ResultStore, run_ids: list[str], labels: dict[str, 
             first = [configdiff.comparable(flats[members[0]].get(key)) for key in keys]
             odd = [run_id for run_id in members[1:]
                    if [configdiff.comparable(flats[run_id].get(key)) for key in keys] != first]
-            parts.append(f"{labels.get(group_id, group_id)}: {', '.join(odd)} differ from {members[0]} in "
+            verb = "differs" if len(odd) == 1 else "differ"
+            parts.append(f"{labels.get(group_id, group_id)}: {', '.join(odd)} {verb} from {members[0]} in "
                          f"{', '.join(keys)}")
     if not parts:
         return None
@@ -1068,12 +1079,95 @@ def accuracy_comparison(runs: pd.DataFrame, labels: dict[str, str], reference: s
                          for (a, b, item), q in zip(compared, q_values)])
 
 
+def one_class_score(runs: pd.DataFrame) -> float | None:
+    """The highest test accuracy a network that predicts one class scores among `runs` (`runs` view
+    rows): the largest class's share of a test split (`majority_class_note`); None where no run
+    records its counts.
+
+    >>> one_class_score(pd.DataFrame({"group_id": ["g"], "splits": [{"test": {"class_counts": [908, 92]}}]}))
+    0.908
+    """
+    shares = [max(counts) / sum(counts) for _, counts in _test_class_counts(runs)]
+    return max(shares) if shares else None
+
+
+def reach_threshold(runs: pd.DataFrame) -> float:
+    """The test accuracy whose epochs the report compares (the Training page's default): REACH_ACCURACY,
+    or where predicting one class already scores that (a sceptic's 90/10 test split, where a group
+    that never learned "reached" 0.9 at epoch 0, p 0.048), halfway from that score to 1, rounded up
+    to the slider's step of 0.01.
+
+    >>> reach_threshold(pd.DataFrame({"group_id": ["g"], "splits": [{"test": {"class_counts": [908, 92]}}]}))
+    0.96
+    """
+    score = one_class_score(runs)
+    return REACH_ACCURACY if score is None or score < REACH_ACCURACY else min(math.ceil(50 * (1 + score)) / 100, 1.0)
+
+
+def reach_note(runs: pd.DataFrame, threshold: float) -> str | None:
+    """Why `epochs_to_accuracy` compares nothing at `threshold`: predicting one class scores it
+    already, so a network that learned nothing reaches it at epoch 0; None where it does compare."""
+    score = one_class_score(runs)
+    if score is None or threshold > score:
+        return None
+    return (f"Not compared at {threshold:g}: a network that predicts one class scores {score:.3g} on the test split, "
+            "so one that learned nothing reaches it from epoch 0. Choose a threshold above it.")
+
+
+def reach_epochs(metrics: pd.DataFrame, runs: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Per run of `runs` (`runs` view rows of ended runs; `metrics` their per-epoch rows): `reached`,
+    the first epoch its test accuracy is at least `threshold` (epoch 0 is the untrained network; NaN
+    if none), `last`, its last epoch, and `window`, the epochs it could tell: its last where it
+    completed without reaching the threshold (a longer run might have), else unbounded (it reached
+    it, or it diverged and stopped training: never reaching it is what it did).
+
+    >>> metrics = pd.DataFrame({"run_id": ["a"] * 3 + ["b"] * 2, "split": "test", "epoch": [0, 1, 2, 0, 1],
+    ...                         "accuracy": [.5, .9, .95, .5, .6]})
+    >>> runs = pd.DataFrame({"run_id": ["a", "b"], "group_id": "g", "status": ["completed", "diverged"]})
+    >>> reach_epochs(metrics, runs, 0.9)[["run_id", "reached", "last", "window"]].values.tolist()
+    [['a', 1.0, 2, inf], ['b', nan, 1, inf]]
+    """
+    test = metrics[(metrics["split"] == "test") & metrics["run_id"].isin(set(runs["run_id"]))]
+    last = test.groupby("run_id")["epoch"].max()
+    ended = runs[runs["run_id"].isin(last.index)][["run_id", "group_id"] + (["seed"] if "seed" in runs else [])]
+    reached = test[test["accuracy"] >= threshold].groupby("run_id")["epoch"].min()
+    status = runs.set_index("run_id")["status"].astype(object)
+    frame = ended.assign(reached=ended["run_id"].map(reached).astype(float), last=ended["run_id"].map(last))
+    censored = frame["reached"].isna() & (frame["run_id"].map(status) != Status.DIVERGED)
+    return frame.assign(window=np.where(censored, frame["last"], math.inf)).reset_index(drop=True)
+
+
+def reach_per_seed(per_run: pd.DataFrame, labels: dict[str, str]) -> pd.DataFrame:
+    """`reach_epochs` per seed, in the groups' order of `labels`: the epoch a run reached the
+    threshold, else "not by epoch N" (its end: censored) or "never (diverged at N)".
+
+    >>> per_run = pd.DataFrame({"run_id": ["a", "b"], "group_id": "g", "seed": [0, 1], "reached": [3.0, math.nan],
+    ...                         "last": [9, 4], "window": [math.inf, math.inf]})
+    >>> reach_per_seed(per_run, {"g": "tanh"})["first epoch at the threshold"].tolist()
+    ['3', 'never (diverged at 4)']
+    """
+    order = {group_id: position for position, group_id in enumerate(labels)}
+    rows = per_run[per_run["group_id"].isin(order)]
+    rows = rows.assign(order=rows["group_id"].map(order)).sort_values(["order", "seed" if "seed" in rows else "run_id"])
+    reached = [f"{first:g}" if not math.isnan(first) else f"not by epoch {last}" if math.isfinite(window)
+               else f"never (diverged at {last})"
+               for first, last, window in zip(rows["reached"], rows["last"], rows["window"])]
+    return pd.DataFrame({"seed group": rows["group_id"].map(labels).tolist(),
+                         **({"seed": rows["seed"].tolist()} if "seed" in rows else {}),
+                         "run": rows["run_id"].tolist(), "first epoch at the threshold": reached})
+
+
 def epochs_to_accuracy(metrics: pd.DataFrame, runs: pd.DataFrame, labels: dict[str, str], threshold: float,
                        reference: str | None = None, configs: dict[str, dict] | None = None) -> pd.DataFrame:
-    """How soon the seed groups of `runs` (completed runs' `runs` rows) reach a test accuracy of
-    `threshold` (`metrics`: their per-epoch rows), compared in the pairs `accuracy_comparison` makes
-    (REACH_CAPTION): a sceptic's learning rate 10x reached 0.9 at epoch 17 against 125, and the
-    page's one comparison, of final accuracy, said p 0.667.
+    """How soon the seed groups of `runs` (ended runs' `runs` rows: completed, dead ones too, and
+    diverged) reach a test accuracy of `threshold` (`metrics`: their per-epoch rows; `reach_epochs`),
+    compared in the pairs `accuracy_comparison` makes (REACH_CAPTION): a sceptic's learning rate 10x
+    reached 0.9 at epoch 17 against 125, and the page's one comparison, of final accuracy, said p
+    0.667. Nothing where predicting one class reaches `threshold` (`reach_note`).
+
+    A run that completed without reaching it is censored at its end, and so every run of its pair at
+    the shortest such end (to epoch): a run stopped on reaching it (`stop_at_accuracy`) is no
+    censoring, where the pair's shortest run had censored a sceptic's 9 of 10 seeds at epoch 11.
 
     >>> metrics = pd.DataFrame({"run_id": ["a0"] * 3 + ["a1"] * 3 + ["b0"] * 3 + ["b1"] * 3, "split": "test",
     ...                         "epoch": [0, 1, 2] * 4, "accuracy": [.5, .9, .9, .5, .6, .9, .5, .5, .6, .5, .5, .5]})
@@ -1083,17 +1177,14 @@ def epochs_to_accuracy(metrics: pd.DataFrame, runs: pd.DataFrame, labels: dict[s
     ['slow', 'fast', '2', '> 2 (0 of 2)', '1.5 (2 of 2)']
     """
     groups = [group_id for group_id in labels if group_id in set(runs["group_id"])]
-    if len(groups) < 2:
+    if len(groups) < 2 or reach_note(runs, threshold):
         return pd.DataFrame()
     reference = reference if reference in groups else first_alive(runs, groups)
-    test = metrics[(metrics["split"] == "test") & metrics["run_id"].isin(set(runs["run_id"]))]
-    reached = test[test["accuracy"] >= threshold].groupby("run_id")["epoch"].min()
-    last = test.groupby("run_id")["epoch"].max()
-    members = {group_id: [r for r in runs.loc[runs["group_id"] == group_id, "run_id"] if r in last.index]
-               for group_id in groups}
+    per_run = reach_epochs(metrics, runs, threshold).set_index("run_id")
+    members = {group_id: per_run.index[per_run["group_id"] == group_id].tolist() for group_id in groups}
 
     def epochs(group_id: str, horizon: int) -> np.ndarray:
-        first = reached.reindex(members[group_id]).to_numpy(float)
+        first = per_run.loc[members[group_id], "reached"].to_numpy(float)
         return np.where(first <= horizon, first, math.inf)        # NaN (never) and beyond the horizon: censored
 
     def median_text(values: np.ndarray, horizon: int) -> str:
@@ -1109,7 +1200,9 @@ def epochs_to_accuracy(metrics: pd.DataFrame, runs: pd.DataFrame, labels: dict[s
     for a, b in _pairs(runs, groups, reference, configs):
         if not members[a] or not members[b]:
             continue
-        horizon = int(last.reindex(members[a] + members[b]).min())
+        pair = per_run.loc[members[a] + members[b]]
+        window = pair["window"].min()
+        horizon = int(window if np.isfinite(window) else pair["last"].max())
         item = stats.compare_ranks(epochs(a, horizon), epochs(b, horizon))
         floor = f" ({item.note})" if item.note == stats.TOO_FEW_TO_DIFFER else ""
         rows.append({"a": labels[a], "b": labels[b], "to epoch": horizon,

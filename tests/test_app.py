@@ -304,7 +304,7 @@ def test_pages_per_seed_group_read_every_selected_seed(monkeypatch, two_large_gr
     assert 2 * SEEDS_PER_GROUP > ui.MAX_PAGE_RUNS
     selected = {"select": "shown", "where": "cohort = 'many'"}
     at = open_app(monkeypatch, two_large_groups, "training", lines="per seed group", **selected)
-    health, comparison, _reach = [table.value.map(unescaped) for table in at.table]
+    health, comparison, _reach, _per_seed = [table.value.map(unescaped) for table in at.table]
     assert list(health["seed group"]) == ["activation_fn=relu", "activation_fn=tanh"]     # no "of 36 seeds" badge
     assert list(health["runs"]) == [SEEDS_PER_GROUP] * 2
     assert list(comparison["n a, b"]) == [f"{SEEDS_PER_GROUP}, {SEEDS_PER_GROUP}"]
@@ -839,11 +839,14 @@ def test_the_training_page_says_what_a_one_class_network_scores_and_how_soon_gro
                 unescaped(c.value) for c in at.caption]
     # how soon each group reaches a test accuracy, by ranks (a sceptic's 10x learning rate: 17 against 125 epochs)
     assert at.subheader[-1].value == "Epochs to a test accuracy"
-    reach = at.table[-1].value                                        # the page's last table
+    reach, per_seed = at.table[-2].value, at.table[-1].value.map(unescaped)   # the page's last two tables
     assert list(reach.columns[:5]) == ["a", "b", "to epoch", "median epoch a (reach)", "median epoch b (reach)"]
-    at.slider(key="reach").set_value(0.0).run()                       # every run reaches 0 at epoch 0
-    reach = at.table[-1].value.map(unescaped)
-    assert reach["median epoch a (reach)"].tolist() == ["0 (2 of 2)"] and reach["p"].str.startswith("1").all()
+    assert len(per_seed) == 4
+    assert list(per_seed.columns) == ["seed group", "seed", "run", "first epoch at the threshold"]
+    # a threshold that predicting class 0 meets (0.58) is not compared: a dead network reaches it at epoch 0
+    at.slider(key="reach").set_value(0.5).run()
+    assert at.subheader[-1].value == "Epochs to a test accuracy" and len(at.table) == 2
+    assert unescaped(at.info[-1].value).startswith("Not compared at 0.5: a network that predicts one class scores 0.58")
 
 
 def test_the_snr_over_seeds_leaves_out_vanished_gradients_and_says_where(monkeypatch, tmp_path):
@@ -1091,7 +1094,7 @@ def test_training_curves_per_seed_group_compare_final_test_accuracy_with_a_refer
     at = open_app(monkeypatch, cohort_root, "training", lines="per seed group")
     plain = [table.value.map(lambda cell: re.sub(r"\\(.)", r"\1", cell) if isinstance(cell, str) else cell)
              for table in at.table]
-    health, compared, _reach = plain          # the third: epochs to a test accuracy
+    health, compared, _reach, _per_seed = plain          # then epochs to a test accuracy, and per seed
     store = ResultStore(cohort_root)
     runs = store.runs()
     runs["bias"] = runs["run_id"].map({r: c["initial_bias"] for r, c in store.configs(list(runs["run_id"])).items()})

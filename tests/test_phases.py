@@ -1990,7 +1990,7 @@ def test_a_hand_edited_config_value_is_named_where_its_trend_would_be_and_in_its
     assert cohort_tables.mixed_groups_note(store, ids, labels) == (
         "Seed groups whose runs were trained with other settings than their seed apart (a run.json edited or copied "
         "in by hand; the group is the one its record names, and its statistics pool them): "
-        f"{labels[store.runs().set_index('run_id').at[ids[1], 'group_id']]}: {ids[1]} differ from {ids[0]} in "
+        f"{labels[store.runs().set_index('run_id').at[ids[1], 'group_id']]}: {ids[1]} differs from {ids[0]} in "
         "initial_bias.")
     assert cohort_tables.mixed_groups_note(ResultStore(tmp_path), ids[2:], labels) is None
     # seeds added with another n_runs (a launch setting, not in the group's id): one group, said of none

@@ -3,8 +3,10 @@ overlaid on one chart (loss on a log axis) or as the seed notebook's small multi
 one panel per run or seed group; optionally smoothed (TensorBoard's slider). Dead and diverged
 runs carry a badge in their names. Per seed group, the health counts of its runs that ended on their
 own (completed or diverged) and the completed runs' final test accuracy with its interval, and every
-group against a reference group (the report's tables)."""
+group against a reference group (the report's tables), and the epochs each group takes to reach a test
+accuracy, per seed too."""
 
+import pandas as pd
 import streamlit as st
 
 from explorer import charts, charts_training, cohort_tables, seed_bands, smoothing, ui
@@ -95,14 +97,23 @@ def final_accuracy() -> None:
         st.caption(cohort_tables.ACCURACY_CAPTION)
         configs = store.flat_configs(list(completed["run_id"]))
         ui.show_table(cohort_tables.accuracy_comparison(completed, titles, reference, configs))
-        st.subheader("Epochs to a test accuracy")
-        ui.offered_number("reach", 0.0, 1.0, "Test accuracy to reach")
-        threshold = st.slider("Test accuracy to reach", 0.0, 1.0, cohort_tables.REACH_ACCURACY, 0.01, key="reach",
-                              bind="query-params",
-                              width=400)
-        st.caption(cohort_tables.REACH_CAPTION)
-        ui.show_table(cohort_tables.epochs_to_accuracy(store.metrics(list(completed["run_id"])), completed, titles,
-                                                       threshold, reference, configs))
+        epochs_to_accuracy(ended, titles, reference, configs)
+
+
+def epochs_to_accuracy(ended: pd.DataFrame, titles: dict[str, str], reference: str, configs: dict[str, dict]) -> None:
+    """How soon the groups reach a test accuracy (`cohort_tables.epochs_to_accuracy`), per seed too."""
+    st.subheader("Epochs to a test accuracy")
+    ui.offered_number("reach", 0.0, 1.0, "Test accuracy to reach")
+    threshold = st.slider("Test accuracy to reach", 0.0, 1.0, cohort_tables.reach_threshold(ended), 0.01, key="reach",
+                          bind="query-params", width=400)
+    st.caption(cohort_tables.REACH_CAPTION)
+    if note := cohort_tables.reach_note(ended, threshold):
+        st.info(ui.plain(note), icon=":material/info:")
+        return
+    metrics = store.metrics(list(ended["run_id"]))
+    ui.show_table(cohort_tables.epochs_to_accuracy(metrics, ended, titles, threshold, reference, configs))
+    with st.expander("Per seed"):
+        ui.show_table(cohort_tables.reach_per_seed(cohort_tables.reach_epochs(metrics, ended, threshold), titles))
 
 
 curves()
