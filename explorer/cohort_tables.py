@@ -40,6 +40,7 @@ RANKS_CELL = {note: f"none: by ranks ({why})" for note, why in CENSORED_WHY.item
 # a trend table's cell for a row without an interval, where its note is a sentence the caption says
 UNTESTED_CELL = {**RANKS_CELL, stats.CLIPPED_BINS: CLIPPED_CELL,
                  stats.PEAKS_AT_END: "– (a group peaks at its last epoch)",
+                 stats.AT_CEILING_COMPARED: "– (a group at its ceiling)",
                  stats.NO_SHARED_EPOCH: "– (no logged epoch shared)",
                  stats.IMPLAUSIBLE_BITS: "– (beyond 10^6 bits)",
                  stats.CENSORED_DROP: "– (a seed's SNR never halved; its last epoch not known)",
@@ -200,6 +201,12 @@ AT_CEILING_BECAUSE = {
 }
 
 
+# Where every input keeps a bin (or Gaussian) of its own, T tells X apart, so I(Y;T) = I(X;Y): a new
+# user's layers all read H(Y) from epoch 0, which looked like a fitting phase already done.
+AT_CEILING_I_YT = (" Where I(X;T) is at it, I(Y;T) is I(X;Y) (H(Y) where each input has one label) whatever the "
+                   "layer learned: an I(Y;T) flat at H(Y) there is the estimator's, not a fitting phase done.")
+
+
 def ceiling_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
     """The sentences naming the layers of `phases` (one estimator, params and split) whose I(X;T) ends
     at its ceiling in every seed (ibstore.stats.at_ceiling), and those where it does in some seeds
@@ -219,7 +226,7 @@ def ceiling_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
     sentences = []
     if every.any():
         sentences.append(f"I(X;T) ends at its ceiling, {ceiling}, in every seed of {named(counts[every], False)}. "
-                         + AT_CEILING_BECAUSE.get(estimator, AT_CEILING_BECAUSE["binning"]))
+                         + AT_CEILING_BECAUSE.get(estimator, AT_CEILING_BECAUSE["binning"]) + AT_CEILING_I_YT)
     if (~every).any():
         sentences.append(f"I(X;T) ends at its ceiling in some seeds of {named(counts[~every], True)}: those seeds "
                          f"cannot show compression, so where a group has the {stats.MIN_SEEDS_TESTED} seeds a test "
@@ -792,6 +799,9 @@ def _families(tests: pd.DataFrame, family: list[str]) -> str:
 # why a comparison has no p, as `_untested_comparisons` says it (else: too few seeds with a value)
 UNTESTED_COMPARISON = {stats.CLIPPED_BINS: "idnns' bins clip the layer",
                        stats.PEAKS_AT_END: f"a group's mean I(X;T) peaks at its last logged epoch ({stats.EXCESS})",
+                       stats.AT_CEILING_COMPARED: "a group's I(X;T) ends at its ceiling in every seed, where the "
+                                                  "estimator cannot show its compression (compression_bits, "
+                                                  f"{stats.EXCESS})",
                        stats.NO_SHARED_EPOCH: f"no logged epoch every run's I(X;T) shares ({stats.EXCESS})",
                        stats.IMPLAUSIBLE_BITS: f"a value beyond {stats.MAX_DROP_BITS:g} bits",
                        stats.UNEQUAL_SPANS: "the seeds' SNR was followed to different epochs (snr_drop_epoch)",
@@ -1407,7 +1417,8 @@ def _untested_because(note: str | None) -> str:
             stats.AT_CEILING: "I(X;T) ends at its ceiling in every seed: the estimator cannot show compression",
             stats.CLIPPED_BINS: "idnns' bins [-1, 1] clip its activation: its fall is the bins'"}.get(
         note, f"fewer than {stats.MIN_SEEDS_TESTED} seeds kept (not dead, diverged or unfinished) with a finite "
-              "I(X;T); left out names any dropped")
+              "I(X;T) under this estimator; left out names any dropped, and seeds not measured with it are "
+              "not in the group here: trainer estimate measures them")
 
 
 def _compresses(excess: pd.Series, q_value: float | None = None) -> str:

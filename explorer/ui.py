@@ -649,16 +649,17 @@ def recorded_by_fewer(choices: pd.DataFrame, with_mi: list[str], estimator: str,
                          "what any of them recorded)."))
 
 
-def clipped_caption(results: ResultStore, run_ids: list[str], estimator: str, params: str, split: str,
-                    labels: dict[str, str]) -> None:
-    """Under an information plane of idnns: the layers its fixed bins [-1, 1] clip in `run_ids`, by
-    seed group (`labels`: group_id -> title), which the plane draws as the bins make them."""
-    if estimator != "idnns":        # only its bins are fixed
-        return
+def plane_captions(results: ResultStore, run_ids: list[str], estimator: str, params: str, split: str,
+                   labels: dict[str, str]) -> None:
+    """Under an information plane, by seed group (`labels`: group_id -> title), the layers of
+    `run_ids` whose I(X;T) ends at its ceiling (`cohort_tables.ceiling_note`: a new user's planes
+    piled every hidden layer on one point, (log2 n, H(Y)), with no word of why) and those idnns' fixed
+    bins [-1, 1] clip (`cohort_tables.clipped_note`), which the plane draws as the bins make them."""
     drawn = phases(results, run_ids)
     drawn = drawn[(drawn["estimator"] == estimator) & (drawn["params"] == params) & (drawn["split"] == split)]
-    if note := cohort_tables.clipped_note(drawn, labels):
-        st.caption(plain(note))
+    for note in (cohort_tables.ceiling_note(drawn, labels), cohort_tables.clipped_note(drawn, labels)):
+        if note:
+            st.caption(plain(note))
 
 
 def not_recorded(what: str, run_ids: list[str]) -> None:

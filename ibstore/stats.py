@@ -135,6 +135,8 @@ AT_CEILING = ("I(X;T) ends at its ceiling (H(X), log2 n where no two inputs are 
               "compression here")
 CLIPPED_BINS = ("idnns bins [-1, 1] (IDNNs' code, made for tanh) and this layer's activation is not bounded by 1: its "
                 "values above 1 share the top bin, so its MI moves as they grow, whatever the layer does; no test")
+AT_CEILING_COMPARED = ("a group's I(X;T) ends at its ceiling in every seed: this estimator cannot show that "
+                       "group's compression, so a difference in it would be the estimator's; no test")
 PEAKS_AT_END = ("a group's mean I(X;T) peaks at its last logged epoch: its compression over the floor is 0 in every "
                 "seed by construction, no measurement to compare (each group's own compression test says whether "
                 "it compresses); no test")
@@ -179,6 +181,8 @@ QUANTITIES = ("peak_i_xt_epoch", "peak_i_xt", "final_i_xt", "compression_bits", 
 # The quantities that are >= 0 whatever the estimator: epochs, and peak - final and max - min of a
 # curve. Their intervals are cut at 0: the mean is >= 0, so the cut interval holds it whenever the
 # whole one does (the same coverage), and reads without impossible values.
+# The quantities that measure compression: 0 by construction where I(X;T) ends at its ceiling.
+COMPRESSION = ("compression_bits", EXCESS)
 BITS = tuple(quantity for quantity in QUANTITIES if not quantity.endswith("_epoch"))   # the quantities in bits
 NON_NEGATIVE = ("peak_i_xt_epoch", "compression_bits", "noise_floor_bits", "peak_i_yt_epoch", "snr_drop_epoch")
 # For a discrete estimator (ibstore.phases.DISCRETE_ESTIMATORS) I(X;T) and I(Y;T) lie in [0, their
@@ -835,11 +839,19 @@ def ceiling_counts(phases: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     kept = phases[np.equal(exclusions(phases), None)]
     ceiling = pd.to_numeric(kept["i_xt_ceiling_bits"], errors="coerce")
-    final = pd.to_numeric(kept["final_i_xt"], errors="coerce").to_numpy(float)
-    at = _ends_at_ceiling(final, ceiling.to_numpy(float), _split_inputs(kept))
-    rows = kept.assign(at=at, ceiling_bits=ceiling).groupby(CEILING_COLUMNS[:-1], sort=True, dropna=False)
+    rows = kept.assign(at=rows_at_ceiling(kept), ceiling_bits=ceiling).groupby(CEILING_COLUMNS[:-1], sort=True,
+                                                                              dropna=False)
     return rows.agg(ceiling_bits=("ceiling_bits", "max"), seeds=("at", "size"),
                     at_ceiling=("at", "sum")).reset_index()[columns]
+
+
+def rows_at_ceiling(phases: pd.DataFrame) -> np.ndarray:
+    """Per row: its run's I(X;T) ends at its ceiling (`_ends_at_ceiling`); False without a ceiling."""
+    if "i_xt_ceiling_bits" not in phases:
+        return np.zeros(len(phases), bool)
+    final = pd.to_numeric(phases["final_i_xt"], errors="coerce").to_numpy(float)
+    ceiling = pd.to_numeric(phases["i_xt_ceiling_bits"], errors="coerce").to_numpy(float)
+    return _ends_at_ceiling(final, ceiling, _split_inputs(phases))
 
 
 def _ends_at_ceiling(final_i_xt: np.ndarray, ceiling_bits: np.ndarray, inputs: np.ndarray) -> np.ndarray:
@@ -1223,8 +1235,10 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
     the highest number of one, its output layer, may be a hidden layer of the other): Comparison's
     columns, q_value (over the layers) and each group's runs left out, named. Where idnns' bins clip
     the layer in a kept run of either group (`bins_clip`), its MI quantities get no test: note
-    CLIPPED_BINS, no p or interval; nor its EXCESS where either group's mean I(X;T) peaks at its
-    last logged epoch (PEAKS_AT_END, `rows_peaking_at_end`). With the `curves` (CURVES_SQL's rows),
+    CLIPPED_BINS, no p or interval; nor its COMPRESSION where either group's I(X;T) ends at its
+    ceiling in every kept seed (AT_CEILING_COMPARED: a new user's relu layer at its ceiling read
+    3.6 bits less compression than tanh's, p 0.008), nor its EXCESS where either group's mean I(X;T)
+    peaks at its last logged epoch (PEAKS_AT_END, `rows_peaking_at_end`). With the `curves` (CURVES_SQL's rows),
     EXCESS's p is also bounded by `reselected_test`, which picks each group's peak epoch again in
     every arrangement of the seeds (`reselection_bounded`), and the SNR drop epochs of seeds followed
     to different epochs are cut at their shared horizon, `horizon_epoch` (`tested_drops`); the
@@ -1232,6 +1246,7 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
     phases = with_excess(phases[phases["group_id"].isin([group_a, group_b])]).reset_index(drop=True)
     values, reasons, clipped = numeric_columns(phases, quantities), exclusions(phases), rows_with_clipped_bins(phases)
     peaks_at_end, censored = rows_peaking_at_end(phases), rows_censoring_the_drop(phases)
+    at_ceiling = rows_at_ceiling(phases)
     final_i_xt, snr_last_epoch = numeric_columns(phases, ["final_i_xt"])[:, 0], censoring_epochs(phases)
     curves_of = curves_by_key(curves) if curves is not None else None
     snr_of = snr_curves_by_layer(curves) if curves is not None else {}
@@ -1245,6 +1260,7 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
         a_kept, b_kept = (index[np.equal(reasons[index], None)] for index in (a_index, b_index))
         either_clipped = clipped[a_kept].any() or clipped[b_kept].any()
         either_peaks_at_end = any(len(kept) and peaks_at_end[kept].all() for kept in (a_kept, b_kept))
+        either_at_ceiling = any(len(kept) and at_ceiling[kept].all() for kept in (a_kept, b_kept))
         for column, quantity in enumerate(quantities):
             a_tested, b_tested = (kept[np.isfinite(values[kept, column])] for kept in (a_kept, b_kept))
             both = np.concatenate([a_tested, b_tested])
@@ -1257,6 +1273,7 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
                                   run_ids[both_kept], snr_of.get(keys[0])) if quantity == "snr_drop_epoch" else UNCUT)
             untested = (CLIPPED_BINS if either_clipped and quantity != "snr_drop_epoch" else   # the bins' difference
                         drops.note if drops.note else
+                        AT_CEILING_COMPARED if either_at_ceiling and quantity in COMPRESSION else
                         PEAKS_AT_END if either_peaks_at_end and quantity == EXCESS else
                         IMPLAUSIBLE_BITS if implausible else
                         NO_SHARED_EPOCH if curves_of is not None and quantity == EXCESS and len(both)
@@ -1269,8 +1286,9 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
                 comparison = replace(comparison, note=drops.ranks_note)
             if untested:
                 comparison = replace(comparison, ci_low=math.nan, ci_high=math.nan, p_value=math.nan, note=untested)
-                # the shift would be the censoring's, or, where a group peaks at its end, zeros' by construction
-                if untested in (CENSORED_DROP, UNEQUAL_SPANS, NO_DROP, PEAKS_AT_END):
+                # the shift would be the censoring's, or, where a group peaks at its end or ends at its
+                # ceiling, zeros' by construction
+                if untested in (CENSORED_DROP, UNEQUAL_SPANS, NO_DROP, PEAKS_AT_END, AT_CEILING_COMPARED):
                     comparison = replace(comparison, difference=math.nan, cliffs_delta=math.nan)
                 comparison = replace(comparison, cliffs_low=math.nan, cliffs_high=math.nan)
             elif i_xt_drops.size:

@@ -6,12 +6,17 @@ recorded no MI with the chosen estimator."""
 from __future__ import annotations
 
 import json
+import math
 
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 from bench.make_results import write_run
-from explorer import runs_table
+from explorer import cohort_tables, runs_table
 from explorer.results import ResultStore
+from ibstore import layout
+from trainer.atomic import write_table
 from conftest import open_app
 from test_dead_runs_on_pages import parallel_coordinates
 from test_phases_page import unescaped
@@ -120,6 +125,24 @@ def test_a_plane_under_idnns_names_the_layers_its_bins_clip(tmp_path, monkeypatc
     assert at.selectbox(key="estimator").value.startswith("idnns")
     assert "idnns' fixed bins [-1, 1] clip the activations of " in captions(at)
     assert ": 0 · dense_0, 1 · dense_1, 2 · dense_2: their I(X;T), drawn and tabled, is the bins'" in captions(at)
+
+
+@pytest.mark.parametrize("page", ["compare", "movie"])
+def test_a_plane_names_the_layers_at_their_ceiling_and_what_i_yt_means_there(tmp_path, monkeypatch, page):
+    # A new user's planes piled every hidden layer on one point, (log2 n, H(Y)), from epoch 0, with no
+    # word that every input had a bin of its own there: the flat I(Y;T) read as a fitting phase done
+    for seed in range(2):
+        run_id = write_run(tmp_path, "wide", {"epochs": 20, "estimators": [BINNING]}, seed=seed, logged=5)
+        path = layout.table_path(tmp_path, run_id, "mi")
+        mi = pq.read_table(path)
+        layer_0 = pc.and_(pc.equal(mi["split"], "train"), pc.equal(mi["layer"], 0))
+        i_xt = pc.if_else(layer_0, math.log2(3277), mi["i_xt"])             # every input's bin its own
+        write_table(path, mi.set_column(mi.schema.get_field_index("i_xt"), "i_xt", i_xt), compacted_through=20)
+    at = open_app(monkeypatch, tmp_path, page, select="shown")
+    assert ("I(X;T) ends at its ceiling, H(X) (log2 n bits where no two inputs are alike), in every seed of "
+            in captions(at))
+    assert ": 0 · dense_0. Every input still has a bin of its own there" in captions(at)
+    assert cohort_tables.AT_CEILING_I_YT.strip() in captions(at)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from scipy import stats as scipy_stats
 from bench.make_results import write_run
 from explorer import cohort_tables
 from explorer.results import ResultStore
-from ibstore import layout, stats
+from ibstore import layout, stats, trend
 from ibstore.sandbox import run_query
 from known_phases import EPOCHS, RUNS, expected_phases, i_xt_curve, write_known_root
 from trainer import cli
@@ -954,6 +954,43 @@ def test_with_repeated_inputs_a_layer_is_at_its_ceiling_within_1_over_n_bits_not
     assert stats.at_ceiling(at.assign(final_i_xt=at["final_i_xt"] - np.r_[2 / n, 0, 0, 0, 0])).empty
     # views without split_inputs keep 2^-ceiling (1/n where no two inputs are alike): the 2/n seed counted in
     assert stats.ceiling_counts(pd.DataFrame(rows).drop(columns="split_inputs"))["at_ceiling"].tolist() == [3]
+
+
+def test_compression_is_not_compared_where_a_group_ends_at_its_ceiling(tmp_path):
+    # A new user's relu layer sat at log2 n in every seed (every input in a bin of its own): its
+    # compression, 0 by construction, read 3.6 bits less than tanh's, p 0.008, "Differ". Here bias=2's
+    # layer 2 is at log2 3277 bits at every logged epoch of every seed, on train: neither the
+    # comparison with it nor the trend through it tests that layer's compression; its other
+    # quantities and the other layers are tested as before.
+    root = tmp_path / "results"
+    for bias in (0.0, 1.0, 2.0):
+        for seed in range(5):
+            run_id = write_run(root, "b", {"initial_bias": bias, "epochs": 40}, seed=seed, logged=10)
+            if bias == 2.0:
+                path = layout.table_path(root, run_id, "mi")
+                mi = pq.read_table(path)
+                layer_2 = pc.and_(pc.equal(mi["split"], "train"), pc.equal(mi["layer"], 2))
+                i_xt = pc.if_else(layer_2, math.log2(3277), mi["i_xt"])
+                write_table(path, mi.set_column(mi.schema.get_field_index("i_xt"), "i_xt", i_xt), compacted_through=40)
+    store = ResultStore(root)
+    phases, curves = store.phases(), store.phase_curves()
+    train = phases[phases["split"] == "train"]
+    groups = train.drop_duplicates("group_id").set_index("run_id")["group_id"]
+    bias = {run_id: config["initial_bias"] for run_id, config in store.configs(list(train["run_id"])).items()}
+    by_bias = {bias[run_id]: group for run_id, group in groups.items()}
+    compared = stats.compare_groups(train, by_bias[2.0], by_bias[0.0], curves=curves).set_index(["layer", "quantity"])
+    for quantity in stats.COMPRESSION:
+        assert compared.loc[(2, quantity), "note"] == stats.AT_CEILING_COMPARED
+        assert np.isnan(compared.loc[(2, quantity), ["p_value", "difference", "q_value"]].astype(float)).all()
+        assert np.isfinite(compared.loc[(1, quantity), "p_value"])
+    assert np.isfinite(compared.loc[(2, "final_i_xt"), "p_value"])      # I(X;T) itself still differs, measured
+    trends = trend.trends(train, bias, stats.QUANTITIES, None, curves).set_index(["layer", "quantity"])
+    assert trends.loc[(2, "compression_bits"), "note"] == stats.AT_CEILING_COMPARED
+    assert np.isnan(trends.loc[(2, stats.EXCESS), "p_value"]) and np.isfinite(trends.loc[(1, stats.EXCESS), "p_value"])
+    table = cohort_tables.comparison_table(
+        train.assign(group_id=train["group_id"]), {by_bias[0.0]: "bias=0", by_bias[2.0]: "bias=2"}, by_bias[0.0])
+    cell = table[(table["layer"].str.startswith("2 ")) & (table["quantity"].str.startswith("compression"))]
+    assert set(cell["p"]) == {"–"}
 
 
 def test_a_kde_bound_or_edge_at_log2_n_is_named_at_its_ceiling(tmp_path):

@@ -133,8 +133,9 @@ def test_the_research_question_is_answered_on_the_page(monkeypatch, cohort_root)
     assert NONE_DIFFERS in [unescaped(m.value) for m in at.markdown]
     # which groups compress: none can be tested with two seeds, said in one sentence above the table
     assert ("No group can be tested: initial_bias=-1 [dead: 2 of 2 seeds]; initial_bias=0; initial_bias=0.2; "
-            "initial_bias=2 (fewer than 5 seeds kept (not dead, diverged or unfinished) with a finite I(X;T); "
-            "left out names any dropped).") in [
+            "initial_bias=2 (fewer than 5 seeds kept (not dead, diverged or unfinished) with a finite I(X;T) under "
+            "this estimator; left out names any dropped, and seeds not measured with it are not in the group here: "
+            "trainer estimate measures them).") in [
         unescaped(m.value) for m in at.markdown]
 
 

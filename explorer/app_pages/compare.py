@@ -86,8 +86,8 @@ def planes() -> None:
         return
     if name == "ksg":   # rows written before ksg left i_xt NULL hold h(T) there
         st.caption(cohort_tables.LEGACY_KSG)
-    ui.clipped_caption(store, frame["run_id"].unique().tolist() if "run_id" in frame else kept, name, params, split,
-                       ui.group_titles(store, all_runs, selection))
+    ui.plane_captions(store, frame["run_id"].unique().tolist() if "run_id" in frame else kept, name, params, split,
+                      ui.group_titles(store, all_runs, selection))
     names = ui.cohort_names(all_runs, selection)
     varying = ", ".join(store.varying_keys(selection)) or (
         f"none; the groups differ only in name ({', '.join(names)})" if len(names) > 1 else "none")

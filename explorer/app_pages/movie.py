@@ -54,8 +54,8 @@ def movie() -> None:
         return
     if name == "ksg":   # rows written before ksg left i_xt NULL hold h(T) there (Compare says the same)
         st.caption(cohort_tables.LEGACY_KSG)
-    ui.clipped_caption(store, [run_id], name, params, split,
-                       {group: labels[run_id] for group in all_runs.loc[all_runs["run_id"] == run_id, "group_id"]})
+    ui.plane_captions(store, [run_id], name, params, split,
+                      {group: labels[run_id] for group in all_runs.loc[all_runs["run_id"] == run_id, "group_id"]})
     metrics = store.metrics([run_id])
     if not metrics.empty:
         metrics = charts.every_nth_epoch(metrics, charts.epoch_stride(metrics["epoch"].max()))
