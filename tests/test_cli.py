@@ -51,7 +51,8 @@ def test_estimate_without_a_terminal_prints_plain_progress_lines_as_the_sweep_do
     assert cli.main(["estimate", run_id, "--estimator", "binning", "--results", str(root)]) == 0
     out, err = capsys.readouterr()
     assert "\r" not in err and "\x1b" not in err
-    assert err.splitlines()[-1].startswith("binning on 1 run(s): 4/4 network-epochs (100%) [")
+    # in saved epochs, not network-epochs: a new user read "270/270 network-epochs" as the epochs trained
+    assert err.splitlines()[-1].startswith("binning on 1 run(s): 4/4 saved epochs (100%) [")
     assert err.splitlines()[-1].endswith(", 1/1 runs ended]")
     assert out.startswith(f"{run_id}: 32 MI rows written (binning ") and len(out.splitlines()) == 1
 

@@ -255,7 +255,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         print(terminal_text(f"left out, interrupted or failed (not finished: {reestimate.AGAIN}, then estimate "
                             f"them): {', '.join(unfinished)}"))
     total = sum(len(saved.saved_epochs(root, run_id)) for run_id in run_ids)
-    bar = SweepBar(Work(total), len(run_ids), name=f"{name} on {len(run_ids)} run(s)")
+    bar = SweepBar(Work(total), len(run_ids), name=f"{name} on {len(run_ids)} run(s)", unit="saved epochs")
     try:
         reestimate.reestimate(root, run_ids, name, params, on_epoch=lambda: bar.trained(Work(1)),
                               on_written=lambda run_id, rows: bar.run_ended(f"{run_id}: {rows} MI rows written "

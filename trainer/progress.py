@@ -169,11 +169,12 @@ class Listener(Protocol):
 
 class SweepBar:
     """One progress line for the sweep (see the module docstring); `trainer run` on workers and
-    `trainer estimate` (a run's saved epoch is a network-epoch) show theirs with it too."""
+    `trainer estimate` show theirs with it too, the latter counting `unit` "saved epochs" (a new
+    user read its "270/270 network-epochs" as the 600 epochs trained)."""
 
     def __init__(self, total: Work, runs: int, terminal: bool | None = None,
                  line_seconds: float = LINE_SECONDS, stream: TextIO | None = None, name: str = "sweep",
-                 ledger: GroupEpochs | None = None):
+                 ledger: GroupEpochs | None = None, unit: str = "network-epochs"):
         # Imported here, not at the top: `trainer ls` imports this module (for LINE_SECONDS).
         from tqdm import tqdm
 
@@ -185,7 +186,9 @@ class SweepBar:
         self.eta, self.ledger, self.most_in_flight = Eta(), ledger, 0
         self.line_seconds, self.name = line_seconds, name
         self.started = self.last_shown = time.monotonic()
-        self.bar = tqdm(total=total.epochs, desc=name, unit="epoch", bar_format=BAR_FORMAT, dynamic_ncols=True,
+        self.plain_format = PLAIN_FORMAT.replace("network-epochs", unit)
+        self.bar = tqdm(total=total.epochs, desc=name, unit="epoch", dynamic_ncols=True,
+                        bar_format=BAR_FORMAT.replace("network-epochs", unit),
                         mininterval=0.5, file=self.stream) if self.terminal else None
         self._show_postfix()
 
@@ -243,7 +246,7 @@ class SweepBar:
 
     def plain_line(self, now: float) -> str:
         return self.tqdm.format_meter(self.done.epochs, max(self.total.epochs, self.done.epochs), now - self.started,
-                                      prefix=self.name, unit="epoch", bar_format=PLAIN_FORMAT, postfix=self._postfix())
+                                      prefix=self.name, unit="epoch", bar_format=self.plain_format, postfix=self._postfix())
 
     def _print_line(self, now: float) -> None:
         print(self.plain_line(now), file=self.stream, flush=True)
