@@ -246,7 +246,8 @@ class SweepBar:
 
     def plain_line(self, now: float) -> str:
         return self.tqdm.format_meter(self.done.epochs, max(self.total.epochs, self.done.epochs), now - self.started,
-                                      prefix=self.name, unit="epoch", bar_format=self.plain_format, postfix=self._postfix())
+                                      prefix=self.name, unit="epoch", bar_format=self.plain_format,
+                                      postfix=self._postfix())
 
     def _print_line(self, now: float) -> None:
         print(self.plain_line(now), file=self.stream, flush=True)
