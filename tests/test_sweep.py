@@ -191,6 +191,29 @@ def test_a_sweep_says_which_skipped_runs_are_recorded_in_another_cohort(tmp_path
         'sweep qs.json with --set epochs=5 --set log_schedule={"every": 1}: 3 runs planned, 3 already complete')
 
 
+def test_a_planned_run_whose_run_json_cannot_be_used_is_refused_not_cleared(tmp_path, capsys):
+    # An attacker cut the end off a completed run's run.json: the sweep read it as never started,
+    # trained it again and cleared its folder, the estimates added to it since with it
+    (experiment,) = config.plan({"name": "qs", **TINY, "n_runs": 2})
+    ids = [experiment.run_id(seed) for seed in range(2)]
+    for run_id in ids:
+        mark(tmp_path, run_id, "completed")
+    run_json = tmp_path / "runs" / ids[1] / "run.json"
+    run_json.write_bytes(run_json.read_bytes()[:-40])
+    (tmp_path / "runs" / ids[1] / "mi.parquet").write_bytes(b"the estimates")
+    with pytest.raises(sweep_module.SweepError) as refused:
+        plan_sweep([experiment], tmp_path)
+    assert str(refused.value).startswith(f"refused: 1 planned run folder(s) hold a run.json that cannot be used, and "
+                                         f"training would clear what they hold: {run_json}: ")
+    assert str(refused.value).endswith("Repair the run.json, or move the folder out of the root's runs/ to train the "
+                                       "run again.")
+    # the command says it and exits 2, with nothing trained or cleared
+    path = write_config(tmp_path, "qs", {"name": "qs", **TINY, "n_runs": 2})
+    assert cli.main(["sweep", str(path), "--results", str(tmp_path)]) == 2
+    assert "hold a run.json that cannot be used" in capsys.readouterr().err
+    assert (tmp_path / "runs" / ids[1] / "mi.parquet").read_bytes() == b"the estimates"
+
+
 def test_a_resume_of_runs_whose_data_file_changed_is_refused(tmp_path):
     # A reviewer's and an attacker's: `--resume` after the file changed continued the checkpoint's
     # weights on other data, and the run then recorded the new file's digest alone

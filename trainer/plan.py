@@ -23,6 +23,7 @@ from typing import Any
 from ibstore.index import scan
 from ibstore.lifecycle import Action, Redo, action, holder_text
 from ibstore.record import RunRecord, Status
+from ibstore.scan import RUN_JSON
 from ibstore.text import terminal_text
 from trainer import checkpoint, config, datasets, estimators
 from trainer.config import MEMORY_SHARE, Experiment, ExperimentConfig, memory_estimate, physical_memory, shape_key
@@ -217,7 +218,11 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
     process: not touched; listed in `held` with who holds it. Else skipped.
     Tasks of one shape are planned next to each other, ordered by activation (`stack_order`).
     """
-    records = {run.run_id: run for run in scan(root, now=now).runs}
+    scanned = scan(root, now=now)
+    records = {run.run_id: run for run in scanned.runs}
+    unusable = {problem.run_id: problem for problem in scanned.problems
+                if problem.path.endswith(f"/{RUN_JSON}") and problem.run_id not in records}
+    damaged: list[str] = []
     # a run of these networks completed under another name stands in for the config's own, unless
     # `redo` trains completed runs again (--force), which then trains the config's own run
     completed = same_networks(records) if action(Status.COMPLETED, redo) is Action.KEEP else {}
@@ -240,6 +245,8 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
                 plan.same_as[run_id] = run_id = other
             plan.run_ids.append(run_id)
             record = records.get(run_id)
+            if record is None and run_id in unusable:
+                damaged.append(f"{unusable[run_id].path}: {unusable[run_id].problem}")
             plan.stamps[run_id] = writer_stamp(record)
             todo = action(record and record.status, redo)
             if todo is Action.HELD:
@@ -259,6 +266,13 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
         if fresh:
             plan.tasks.append(Task(experiment, tuple(fresh), redo=redo))
         plan.tasks += [Task(experiment, tuple(seeds), resume=True, redo=redo) for seeds in resumed.values()]
+    if damaged:
+        # Training such a run clears its folder: a hand-cut run.json had cost a completed run and
+        # the estimates added to it since (an attacker's); what it held is not known, so keep it
+        raise SweepError(terminal_text(
+            f"refused: {len(damaged)} planned run folder(s) hold a run.json that cannot be used, and training "
+            "would clear what they hold: " + "; ".join(damaged) + ". Repair the run.json, or move the folder "
+            "out of the root's runs/ to train the run again."))
     _note_group_mates(plan, experiments, records)
     return plan
 
