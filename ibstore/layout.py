@@ -132,16 +132,17 @@ def current_files(listed: dict[str, dict[int | None, T]], compacted_through: dic
     return current
 
 
-def real_folder(folder: Path) -> Path:
-    """`folder`, made if missing, for writing into: an OSError if it is a symbolic link. Another
-    user's link in a shared root (runs/, a run's folder, its checkpoints/, .sweeps/) sent a run's
-    files, and the removal of older ones, out of the root; readers skip such runs already. (The
-    root itself may be a link its owner made.)"""
+def real_folder(folder: Path, parents: bool = True) -> Path:
+    """`folder`, made if missing (with its missing parents unless not `parents`: a run's
+    checkpoints/ and activations/ are not made where its folder is gone), for writing into: an
+    OSError if it is a symbolic link. Another user's link in a shared root (runs/, a run's folder,
+    its checkpoints/, .sweeps/) sent a run's files, and the removal of older ones, out of the root;
+    readers skip such runs already. (The root itself may be a link its owner made.)"""
     for _ in range(2):   # before, and after a mkdir another process may have raced
         if folder.is_symlink():
             raise OSError(errno.ELOOP, f"{folder} is a symbolic link; results are written only inside the "
                                        f"results root, not through links (remove the link)")
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=parents, exist_ok=True)
     return folder
 
 

@@ -107,6 +107,19 @@ class RunLock:
     def held(self) -> bool:
         return self._fd is not None
 
+    def in_place(self) -> bool:
+        """Whether the held lock file is still `run_dir`/.lock: False once the run's folder was
+        removed, moved or replaced while held (its writer would have made a new one, without
+        its earlier rows, and recorded it complete: an attacker's)."""
+        if self._fd is None:
+            return False
+        held = os.fstat(self._fd)
+        try:
+            there = os.lstat(self.run_dir / LOCK_FILE)
+        except OSError:
+            return False
+        return (there.st_dev, there.st_ino) == (held.st_dev, held.st_ino)
+
     def release(self) -> None:
         """Free the lock (idempotent). The holder JSON stays; only the lock says who is live."""
         if self._fd is not None:

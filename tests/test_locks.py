@@ -114,6 +114,40 @@ def test_a_writer_holds_its_run_and_a_fresh_start_keeps_completed_runs(tmp_path)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("lost", ["removed", "moved"])
+def test_a_writer_whose_folder_is_removed_or_moved_writes_nothing_more(tmp_path, lost):
+    # An attacker's: a run folder deleted (or renamed) while its run trained was made again by the
+    # next flush, without the earlier rows, and recorded completed 300/300
+    import numpy as np
+
+    from trainer import saved
+    from trainer.store import StoreError
+    writer = RunWriter(tmp_path, {"run_id": "r"}, flush_seconds=0)
+    writer.add("metrics", {"run_id": "r", "epoch": 0, "split": ["train", "test"], "loss": [1.0, 2.0],
+                           "accuracy": [0.5, 0.6]})
+    writer.flush(0)
+    run_dir = tmp_path / "runs" / "r"
+    if lost == "removed":
+        import shutil
+        shutil.rmtree(run_dir)
+    else:
+        run_dir.rename(tmp_path / "runs" / "moved-away")
+    writer.add("metrics", {"run_id": "r", "epoch": 1, "split": ["train", "test"], "loss": [1.0, 2.0],
+                           "accuracy": [0.5, 0.6]})
+    said = f"run folder {str(run_dir)!r} was removed, moved or replaced while the run trained"
+    with pytest.raises(StoreError, match="was removed, moved or replaced") as refused:
+        writer.flush(1)
+    assert str(refused.value).startswith(said)
+    with pytest.raises(OSError):
+        saved.save_epoch(tmp_path, "r", 1, [np.zeros((3, 2))])        # nor its activations
+    with pytest.raises(StoreError, match="was removed, moved or replaced"):
+        writer.finish("completed", 1)
+    assert not run_dir.exists() and not writer.lock.held
+    if lost == "moved":   # what it held stays where it was moved, as it was
+        assert len(load_tables(tmp_path, "moved-away", 10)["metrics"]) == 2
+
+
+@pytest.mark.slow
 def test_trainer_run_keeps_completed_runs_unless_forced_and_never_touches_held_ones(tmp_path, capsys):
     path = tmp_path / "tiny.json"
     path.write_text(json.dumps({"name": "tiny", "epochs": 2, "architecture": [4], "batch_size": 1024}))

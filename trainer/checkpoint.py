@@ -46,7 +46,7 @@ def save(root: Path, run_ids: list[str], indices: list[int], epoch: int, model, 
     """Write seed `indices[k]`'s slice of every variable and `states[k]` to run `run_ids[k]`'s checkpoint."""
     values = [v.numpy() for v in _variables(model, optimizer)]
     for run_id, index, state in zip(run_ids, indices, states):
-        folder = layout.real_folder(layout.checkpoints_dir(root, run_id))
+        folder = layout.real_folder(layout.checkpoints_dir(root, run_id), parents=False)
         arrays = {f"v{i}": (value[index] if value.ndim else value) for i, value in enumerate(values)}
         arrays.update({STATE + name: value for name, value in state.items()})
         write_arrays(layout.epoch_file(folder, epoch), arrays)

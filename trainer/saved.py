@@ -27,7 +27,7 @@ def inputs_digest(inputs: np.ndarray) -> str:
 
 def save_index(root: Path, run_id: str, labels: np.ndarray, n_train: int,
                layer_names: list[str], inputs: np.ndarray) -> None:
-    folder = layout.real_folder(layout.activations_dir(root, run_id))
+    folder = layout.real_folder(layout.activations_dir(root, run_id), parents=False)
     write_arrays(folder / "index.npz", {"labels": labels, "n_train": np.array(n_train),
                                         "layer_names": np.array(layer_names),
                                         "inputs_digest": np.array(inputs_digest(inputs))}, compressed=True)
@@ -35,7 +35,7 @@ def save_index(root: Path, run_id: str, labels: np.ndarray, n_train: int,
 
 def save_epoch(root: Path, run_id: str, epoch: int, layers: list[np.ndarray]) -> None:
     # through real_folder each time: a resumed run writes here without save_index
-    write_arrays(layout.epoch_file(layout.real_folder(layout.activations_dir(root, run_id)), epoch),
+    write_arrays(layout.epoch_file(layout.real_folder(layout.activations_dir(root, run_id), parents=False), epoch),
                  {f"layer_{i}": values.astype(np.float32) for i, values in enumerate(layers)}, compressed=True)
 
 

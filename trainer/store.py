@@ -282,7 +282,9 @@ class RunWriter:
         self.pending = {name: taken[name] + self.pending[name] for name in TABLE_SCHEMAS}
 
     def _write(self, taken: dict[str, list[dict[str, Any] | pa.Table]], epochs_done: int) -> None:
-        """The parts of these rows, then run.json; on failure the parts written are removed again."""
+        """The parts of these rows, then run.json; on failure the parts written are removed again.
+        Nothing where the run's folder is no longer the one it locked (`folder_lost`)."""
+        self.folder_lost()
         written: list[Path] = []
         batches = {}
         try:
@@ -301,6 +303,14 @@ class RunWriter:
             raise unwritable(self.root, error) from error
         if batches:
             self.next_part += 1
+
+    def folder_lost(self) -> None:
+        """StoreError where the run's folder was removed, moved or replaced while it trains
+        (`RunLock.in_place`): its rows would go to a new folder, without the earlier ones."""
+        if self.lock.held and not self.lock.in_place():
+            raise StoreError(f"run folder {str(self.dir)!r} was removed, moved or replaced while the run "
+                             "trained: nothing more is written for it, and the runs training beside it stop as "
+                             "failed (a sweep trains them again with --retry-failed, and the lost run as new)")
 
     def _write_record(self, metrics: pa.Table | None = None, **fields: Any) -> None:
         """run.json with these fields changed; the in-memory state changes only if the write succeeds."""
@@ -332,6 +342,7 @@ class RunWriter:
             try:
                 self.flush(epochs_done)
             except StoreError:
+                self.folder_lost()   # no record where the folder is gone: it would make a new one
                 reason = WRITE_FAILED + self.write_error
                 self._write_record(status=Status.FAILED, error=f"{reason}; {error}" if error else reason, **ending)
                 return self.record.status
@@ -345,6 +356,8 @@ class RunWriter:
             # take this entry instead of reading the run (ibstore.index_pending).
             index.record_run(self.root, self.run_id)
             return self.record.status
+        except StoreError:
+            raise
         except OSError as failure:
             raise unwritable(self.root, failure) from failure
         finally:
