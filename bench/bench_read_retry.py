@@ -1,5 +1,5 @@
 """How often a store read loses a file to a concurrent compaction, with and without the waits
-between its tries (issue 20, explorer.read_retry).
+between its tries (issue 20, ibstore.read_retry).
 
     python bench/bench_read_retry.py [--reads 600] [--pause 0.15]
 
@@ -29,7 +29,7 @@ def measure(reads: int, pause: float, first_wait_s: float) -> tuple[collections.
     """Tries each read needed (Counter: tries -> reads) and the reads that lost every try."""
     from test_compaction_readers import WRITER
 
-    from explorer import read_retry
+    from ibstore import read_retry
     from explorer.results import ResultStore
     from ibstore import index, sandbox
 
@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=600)
     parser.add_argument("--pause", type=float, default=0.15, help="the writer's pause after each run, seconds")
     args = parser.parse_args()
-    from explorer import read_retry
+    from ibstore import read_retry
 
     load_before = os.getloadavg()
     for label, first_wait_s in (("with waits", read_retry.FIRST_WAIT_S), ("no waits", 0.0)):

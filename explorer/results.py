@@ -28,12 +28,12 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from explorer import patched_frames, queries, read_retry, root_configs, run_rows
+from explorer import patched_frames, queries, root_configs, run_rows
 from explorer.results_charts import ResultCharts
 from explorer.root_configs import RootConfigs
 from explorer.snapshot_memo import SnapshotMemo
-from ibstore import configdiff, layout, sandbox, statement_check, views
-from ibstore.index import save_index, scan
+from ibstore import configdiff, layout, read_retry, sandbox, statement_check, views
+from ibstore.index import reread, save_index, scan
 from ibstore.scan import Problem, Scan
 from ibstore.schema import TABLE_SCHEMAS
 
@@ -151,24 +151,36 @@ class ResultStore(ResultCharts):
         """`query(cursor, *args)` on the current snapshot, over the runs `runs` (None: every run) and
         the Parquet tables `tables` it reads (only their files' pages are checked first), retried on
         a new snapshot when a file it was to read is gone (`_retried`)."""
-        return self._retried(lambda snapshot: query(
-            self.connection(snapshot, runs=runs, phases=phases, tables=tables), *args))
+        def read(snapshot: Scan) -> T:
+            try:
+                return query(self.connection(snapshot, runs=runs, phases=phases, tables=tables), *args)
+            except duckdb.InvalidInputException as error:   # the file behind it named, as a worker names it
+                raise sandbox.named_failure(error, {table: (table, *snapshot.table_paths(table, runs))
+                                                    for table in tables}) from None
+        return self._retried(read)
 
     def _retried(self, read: Callable[[Scan], T]) -> T:
         """`read(snapshot)` on the current snapshot. A file the snapshot lists can vanish before it
         is read (a compaction replaces parts by the base, a fresh start removes a run's files, a
         run folder is deleted); then wait a moment, rescan and retry, up to READ_ATTEMPTS times
-        (explorer.read_retry): the new scan lists the compacted file, or no longer the run."""
+        (ibstore.read_retry): the new scan lists the compacted file, or no longer the run. A file
+        damaged in place (sandbox.FileDamaged) has its run read again by that scan, which leaves
+        the file out and names it (ibstore.index.reread)."""
         attempt = 1
         while True:
             try:
                 return read(self.snapshot())
-            except (duckdb.InvalidInputException, sandbox.FileVanished) as error:
-                # In this process a lost file surfaces as DuckDB's failure to read an Arrow stream;
-                # in a sandbox worker the worker names it (sandbox.FileVanished).
-                lost_file = isinstance(error, sandbox.FileVanished) or "reading the stream registered as" in str(error)
+            except (duckdb.InvalidInputException, FileNotFoundError, sandbox.FileVanished,
+                    sandbox.FileDamaged) as error:
+                # In this process a lost file is named by `_read` (a FileNotFoundError), else it
+                # surfaces as DuckDB's failure to read an Arrow stream; in a sandbox worker the worker
+                # names it (sandbox.FileVanished).
+                lost_file = (isinstance(error, (FileNotFoundError, sandbox.FileVanished, sandbox.FileDamaged))
+                             or "reading the stream registered as" in str(error))
                 if not lost_file or attempt == read_retry.READ_ATTEMPTS:
                     raise
+                if isinstance(error, sandbox.FileDamaged):
+                    reread(self.root, [error.run_id])
             attempt += 1
             read_retry.wait_before(attempt)   # a writer compacting again at once may take this file too
             self.refresh()

@@ -30,6 +30,7 @@ The file and where it lives: ibstore.index_file.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import threading
@@ -74,6 +75,7 @@ class State:
     shown_names: list[str] = field(default_factory=list)   # the shown runs, in folder order
     fingerprint: list[tuple] | None = None   # of the last scan (Scan.fingerprint), an entry per shown run
     positions: dict[str, int] = field(default_factory=dict)   # run id -> its entry in `fingerprint`
+    reread: set[str] = field(default_factory=set)   # runs to read from their folders, not a hand-over (`reread`)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
@@ -150,6 +152,27 @@ def forget(root: str | os.PathLike | None = None) -> None:
             _STATES.clear()
         else:
             _STATES.pop(str(Path(root).absolute()), None)
+
+
+# A signature no folder has: the entry's run is read again by the next scan (`reread`).
+STALE = b"stale"
+
+
+def reread(root: str | os.PathLike, run_ids: list[str]) -> None:
+    """Have the next scan of `root` in this process read these runs' folders again, and the
+    index it saves say so to the next process: a file of theirs changed in place since they were
+    read (sandbox.FileDamaged), which their folders' signatures do not show, so the verdicts kept
+    on their files are stale."""
+    with _STATES_LOCK:
+        state = _STATES.get(str(Path(root).absolute()))
+    if state is None:
+        return
+    with state.lock:
+        for run_id in run_ids:
+            if (entry := state.entries.get(run_id)) is not None:
+                state.entries[run_id] = dataclasses.replace(entry, signature=STALE)
+                state.reread.add(run_id)   # its writer's hand-over, if still there, holds the stale verdicts
+        state.unsaved = True
 
 
 def record_run(root: str | os.PathLike, run_id: str) -> Path | None:
@@ -265,7 +288,7 @@ def _read_changed(state: State, root: Path, runs_dir: Path, suspects: list[tuple
     for name, signature in suspects:
         # A writer's entry is taken even if the folder changed a moment ago: its writer read it
         # holding the run's lock, after its last change (`record_run`).
-        written = (signature or run_signature(str(runs_dir / name))) if pending else b""
+        written = (signature or run_signature(str(runs_dir / name))) if pending and name not in state.reread else b""
         handed = None
         if written:
             path = pending.get(index_pending.file_name(name, written))
@@ -284,6 +307,7 @@ def _read_changed(state: State, root: Path, runs_dir: Path, suspects: list[tuple
         entry.read_token = next(_READS)
         fresh[name] = entry
         read_files.extend(files)
+        state.reread.discard(name)
     return Changed(fresh, [*fresh_files, files_table(read_files)], len(to_read), note)
 
 
@@ -317,9 +341,9 @@ def _fingerprint(state: State, entries: dict[str, Entry], shown: dict[str, Statu
     fingerprint patched for the changed runs (made anew, it is a pass over every run)."""
     def mark(name: str) -> tuple:
         entry = entries[name]
-        # a folder read under no signature (changed moments ago) is told apart by its read, so
-        # that a second change within the racy window replaces the snapshot too
-        return name, entry.signature or entry.read_token, shown[name]
+        # a folder read under no signature (changed moments ago), or read again under the same one
+        # (`reread`), is told apart by its read, so that what the read found replaces the snapshot
+        return name, entry.signature, entry.read_token, shown[name]
 
     if same and state.fingerprint is not None:
         if changed:

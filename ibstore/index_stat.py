@@ -6,8 +6,8 @@ run.json (type, inode, ctime, mtime, size; zeros when it is missing), packed int
 Every writer of a run renames whole files into place or removes files, which changes the
 folder's mtime and ctime; rsync (which sets a folder's mtime back) and `touch -m` cannot set a
 ctime; an edit of run.json in place changes only run.json's stat, so it is taken too (DESIGN.md,
-"Threat model"). A change of a table file in place is not noticed here (every query reads the
-file as it is then).
+"Threat model"). A change of a table file in place is not noticed here: the query that reads the
+file as it is then and finds it damaged has its run read again (ibstore.index.reread).
 
 At 100,000 runs this pass is two hundred thousand system calls a refresh: the loop does nothing
 else per run but pack the fields (one C call; formatting them as text cost a good part of the pass),

@@ -107,10 +107,21 @@ def start_server() -> None:
                     os.environ[name] = value
 
 
+class FileChanged(Exception):
+    """A file the statement read has changed in place since its scan (damaged, or another file
+    put there): run `run_id`'s folder must be read again, which its folder's signature does not
+    ask for (ibstore.index_stat)."""
+
+    def __init__(self, message: str, run_id: str):
+        super().__init__(message)
+        self.run_id = run_id
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How a worker ended. kind: done, memory (an allocation failed under the bound), vanished
-    (a file to read was gone: a FileNotFoundError, `text` names it), error (DuckDB refused or
+    (a file to read was gone: a FileNotFoundError, `text` names it), changed (a FileChanged:
+    `text` is its run id, a NUL, its message; no folder name holds a NUL), error (DuckDB refused or
     failed: `text` is its message), killed (time limit or interrupt), died
     (ended without a report: `text` names the signal or exit code). `peak_rss_bytes`: the
     worker's peak resident memory, if it could be measured."""
@@ -251,8 +262,9 @@ def _work(open_reader: Callable[..., pa.RecordBatchReader], args: tuple, memory_
     except BrokenPipeError:
         pass   # the caller has every row it wants
     except Exception as error:   # reported, never lost: the caller raises it
-        kind = "memory" if out_of_memory(error) else "vanished" if isinstance(error, FileNotFoundError) else "error"
-        text = str(error) or type(error).__name__
+        kind = ("memory" if out_of_memory(error) else "vanished" if isinstance(error, FileNotFoundError) else
+                "changed" if isinstance(error, FileChanged) else "error")
+        text = (f"{error.run_id}\0" if isinstance(error, FileChanged) else "") + (str(error) or type(error).__name__)
     batches_out.close()   # the caller's read ends here, then it reads the report
     report_out.send((kind, text, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
     report_out.close()

@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ibstore import views
-from ibstore.query_process import Outcome, QueryProcess, WorkerEnded, out_of_memory
+from ibstore.query_process import FileChanged, Outcome, QueryProcess, WorkerEnded, out_of_memory
 from ibstore.index import scan as scan_root
 from ibstore.scan import Scan
 from ibstore.scan_footer import table_file_problem
@@ -107,6 +107,13 @@ class MemoryLimitExceeded(SqlError):
 class FileVanished(SqlError):
     """A file the statement was to read is gone since its scan (a compaction replaced parts by
     their base, a run folder was removed): the same statement on a new scan can succeed."""
+
+
+class FileDamaged(FileChanged, SqlError):
+    """A file the statement read was damaged in place since its scan: once its run's folder is
+    read again (`ibstore.index.reread(root, [run_id])`), a new scan leaves the file out and names
+    it, and the same statement on it can succeed (an attacker's truncated file failed every
+    query of its table, scan after scan, since its folder's signature had not changed)."""
 
 
 GIB = 1 << 30
@@ -331,6 +338,9 @@ class Statement:
             return MemoryLimitExceeded(self.limits.memory_bytes)
         if outcome.kind == "vanished":
             return FileVanished(one_line(outcome.text))
+        if outcome.kind == "changed":
+            run_id, _, message = outcome.text.partition("\0")
+            return FileDamaged(one_line(message), run_id)
         if outcome.kind == "error":
             return SqlError(_views_named(one_line(outcome.text)))
         return SqlError(f"the query's process ended without an answer ({outcome.text})")
@@ -375,7 +385,7 @@ def open_reader(query: str, sources: dict[str, ViewSource], limits: Limits) -> p
         views.register_derived(con, [name for name, source in sources.items() if source is None])
         reader = as_text_where_arrow_is_not_the_value(con.sql(query)).to_arrow_reader(BATCH_ROWS)
     except duckdb.InvalidInputException as error:
-        raise _named(error, sources) from None
+        raise named_failure(error, sources) from None
     return pa.RecordBatchReader.from_batches(reader.schema, _naming_failures(reader, sources))
 
 
@@ -410,10 +420,10 @@ def _naming_failures(reader: pa.RecordBatchReader, sources: dict[str, ViewSource
     try:
         yield from reader
     except (duckdb.InvalidInputException, OSError, pa.ArrowException) as error:
-        raise _named(error, sources) from None
+        raise named_failure(error, sources) from None
 
 
-def _named(error: Exception, sources: dict[str, ViewSource]) -> Exception:
+def named_failure(error: Exception, sources: dict[str, ViewSource]) -> Exception:
     """A failure to read a table's files (changed since the scan: damaged, replaced, gone) with
     the run and file that cause it: each file of that table is checked as the scan would; a
     file that is gone gives a FileNotFoundError (the worker reports it as `vanished`)."""
@@ -428,9 +438,10 @@ def _named(error: Exception, sources: dict[str, ViewSource]) -> Exception:
                                      f"(compacted or removed since the scan; a new scan lists what replaced it)")
         problem = table_file_problem(path, table)
         if problem:
-            return SqlError(f"{table} of run {run_id} cannot be read: {path} "
-                            f"{problem.removesuffix(': table skipped for this run')} "
-                            f"(changed since the scan; the next scan reports it and leaves the run's table out)")
+            return FileDamaged(f"{table} of run {run_id} cannot be read: {path} "
+                               f"{problem.removesuffix(': table skipped for this run')} "
+                               f"(changed since the scan; the next scan reports it and leaves the run's table out)",
+                               run_id)
     return error
 
 

@@ -40,7 +40,7 @@ TRAINER_LAYERS = (
 # ibstore's layers, lowest first, as DESIGN.md lists its modules.
 IBSTORE_LAYERS = (
     ("strict_json", "flatten", "text", "temporal_text", "phases", "private_file", "collector", "query_process",
-     "shared_table", "git_commit"),
+     "shared_table", "git_commit", "read_retry"),
     ("configdiff", "record", "index_prune"),
     ("schema", "progress", "statement_check", "stats"),
     ("layout", "statement_runs", "trend"),

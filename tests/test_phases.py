@@ -1221,8 +1221,9 @@ def test_the_glance_sentence_names_the_groups_that_compress_at_q_below_005():
         benjamini_hochberg(tests["p_value"].iloc[:3]).tolist()) and math.isnan(tests.loc["d", "q_groups"])
     assert cohort_tables.glance_note(group_stats) == (
         "At q (over groups) < 0.05 the last hidden layer compresses in 2 of the 3 groups tested; not shown in c. "
-        "No test in d (fewer than 5 seeds kept (not dead, diverged or unfinished) with a finite I(X;T); left out "
-        "names any dropped).")
+        "No test in d (fewer than 5 seeds kept (not dead, diverged or unfinished) with a finite I(X;T) under this "
+        "estimator; left out names any dropped, and seeds not measured with it are not in the group here: trainer "
+        "estimate measures them).")
 
 
 def test_the_glance_sentence_says_when_p_alone_passes_but_no_q_does():

@@ -1,11 +1,11 @@
-"""explorer.read_retry: a store read that loses a file N times waits, rescans and tries again,
+"""ibstore.read_retry: a store read that loses a file N times waits, rescans and tries again,
 with growing, jittered and bounded waits (issue 20). The waits are recorded, never slept."""
 
 from __future__ import annotations
 
 import pytest
 
-from explorer import read_retry
+from ibstore import read_retry
 from explorer.results import ResultStore
 from ibstore import sandbox
 

@@ -132,7 +132,7 @@ SIGNAL_GRACE_S = 2.0
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from ibstore import query_process, sandbox
+    from ibstore import query_process, read_retry, sandbox
     from ibstore.index import scan
     from trainer import sql_output
 
@@ -159,7 +159,15 @@ def cmd_sql(args: argparse.Namespace) -> int:
             return sql_output.write_atomically(output, lambda file: sql_output.write_rows(fmt, batches, schema, file))
         return sql_output.write_rows(fmt, batches, schema, sys.stdout.buffer)
 
-    outcome, signals = _run_interruptibly(statement, consume)
+    attempt = 1
+    while True:
+        outcome, signals = _run_interruptibly(statement, consume)
+        if signals or not _read_again(outcome.get("error"), root, attempt, fmt == "table" or output is not None):
+            break
+        attempt += 1
+        read_retry.wait_before(attempt)
+        found = scan(root)
+        statement = sandbox.Statement(found, args.query, limits)
     if signals:
         if output is not None:
             sql_output.temporary_path(output).unlink(missing_ok=True)   # a worker cut short leaves it
@@ -179,6 +187,22 @@ def cmd_sql(args: argparse.Namespace) -> int:
         print(f"note: {len(found.problems):,} file(s) of the root could not be read and are left out of every view "
               '(trainer sql "SELECT * FROM problems" names them)', file=sys.stderr)
     return EXIT_OK
+
+
+def _read_again(error: BaseException | None, root: Path, attempt: int, buffered: bool) -> bool:
+    """Whether `trainer sql` runs its statement again on a new scan: a file it read was gone or
+    damaged in place since its scan (a sweep compacted it beside the query, 1 read in 11 of an
+    attacker's; a hand cut it), nothing is printed yet (`buffered`: a table, or a file written
+    whole) and tries are left (ibstore.read_retry). A damaged file's run is read again by the next
+    scan, which leaves the file out and names it; the index saved says so to the next command too."""
+    from ibstore import index, read_retry, sandbox
+
+    if isinstance(error, sandbox.FileDamaged):
+        index.reread(root, [error.run_id])
+        if not buffered:
+            index.save_index(root)
+    return (isinstance(error, (sandbox.FileVanished, sandbox.FileDamaged)) and buffered
+            and attempt < read_retry.READ_ATTEMPTS)
 
 
 def _sql_failure(error: BaseException, output: str | None) -> BaseException:
