@@ -108,13 +108,18 @@ class RunLock:
         return self._fd is not None
 
     def in_place(self) -> bool:
-        """Whether the held lock file is still `run_dir`/.lock: False once the run's folder was
-        removed, moved or replaced while held (its writer would have made a new one, without
-        its earlier rows, and recorded it complete: an attacker's)."""
+        """Whether the held lock file is still `run_dir`/.lock, reached through no link: False once
+        the run's folder was removed, moved or replaced, or its .lock removed, while held (its
+        writer would have made a new folder, without its earlier rows, and recorded it complete: an
+        attacker's)."""
         if self._fd is None:
             return False
         held = os.fstat(self._fd)
         try:
+            # the run's folder and runs/ swapped for links to the moved originals lead to the same
+            # file, outside the root (an attacker's): each must still be a folder of its own
+            if any(stat.S_ISLNK(os.lstat(folder).st_mode) for folder in (self.run_dir, self.run_dir.parent)):
+                return False
             there = os.lstat(self.run_dir / LOCK_FILE)
         except OSError:
             return False

@@ -114,7 +114,7 @@ def test_a_writer_holds_its_run_and_a_fresh_start_keeps_completed_runs(tmp_path)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lost", ["removed", "moved"])
+@pytest.mark.parametrize("lost", ["removed", "moved", "linked"])
 def test_a_writer_whose_folder_is_removed_or_moved_writes_nothing_more(tmp_path, lost):
     # An attacker's: a run folder deleted (or renamed) while its run trained was made again by the
     # next flush, without the earlier rows, and recorded completed 300/300
@@ -130,21 +130,28 @@ def test_a_writer_whose_folder_is_removed_or_moved_writes_nothing_more(tmp_path,
     if lost == "removed":
         import shutil
         shutil.rmtree(run_dir)
-    else:
+    else:   # linked: moved out of the root, a link to it left in its place (which led writes outside)
         run_dir.rename(tmp_path / "runs" / "moved-away")
+        if lost == "linked":
+            (tmp_path / "runs" / "moved-away").rename(tmp_path / "outside")
+            run_dir.symlink_to(tmp_path / "outside")
     writer.add("metrics", {"run_id": "r", "epoch": 1, "split": ["train", "test"], "loss": [1.0, 2.0],
                            "accuracy": [0.5, 0.6]})
-    said = f"run folder {str(run_dir)!r} was removed, moved or replaced while the run trained"
+    said = f"run folder {str(run_dir)!r} was removed, moved or replaced (or its .lock removed) while the run trained"
     with pytest.raises(StoreError, match="was removed, moved or replaced") as refused:
         writer.flush(1)
     assert str(refused.value).startswith(said)
-    with pytest.raises(OSError):
-        saved.save_epoch(tmp_path, "r", 1, [np.zeros((3, 2))])        # nor its activations
+    with pytest.raises(OSError):   # nor its activations (the training loop asks `folder_lost` first)
+        writer.folder_lost() if lost == "linked" else saved.save_epoch(tmp_path, "r", 1, [np.zeros((3, 2))])
     with pytest.raises(StoreError, match="was removed, moved or replaced"):
         writer.finish("completed", 1)
-    assert not run_dir.exists() and not writer.lock.held
-    if lost == "moved":   # what it held stays where it was moved, as it was
-        assert len(load_tables(tmp_path, "moved-away", 10)["metrics"]) == 2
+    assert not writer.lock.held
+    if lost == "removed":
+        assert not run_dir.exists()
+    elif lost == "moved":   # what it held stays where it was moved, as it was
+        assert not run_dir.exists() and len(load_tables(tmp_path, "moved-away", 10)["metrics"]) == 2
+    else:                   # nothing more written through the link
+        assert len([p for p in (tmp_path / "outside").iterdir() if p.suffix == ".parquet"]) == 1   # the first flush
 
 
 @pytest.mark.slow

@@ -203,8 +203,9 @@ def test_a_planned_run_whose_run_json_cannot_be_used_is_refused_not_cleared(tmp_
     (tmp_path / "runs" / ids[1] / "mi.parquet").write_bytes(b"the estimates")
     with pytest.raises(sweep_module.SweepError) as refused:
         plan_sweep([experiment], tmp_path)
-    assert str(refused.value).startswith(f"refused: 1 planned run folder(s) hold a run.json that cannot be used, and "
-                                         f"training would clear what they hold: {run_json}: ")
+    assert str(refused.value).startswith(f"refused: 1 planned run folder(s) hold a run.json that cannot be used, or "
+                                         f"none beside their results, and training would clear what they hold: "
+                                         f"{run_json}: ")
     assert str(refused.value).endswith("Repair the run.json, or move the folder out of the root's runs/ to train the "
                                        "run again.")
     # the command says it and exits 2, with nothing trained or cleared
@@ -212,6 +213,15 @@ def test_a_planned_run_whose_run_json_cannot_be_used_is_refused_not_cleared(tmp_
     assert cli.main(["sweep", str(path), "--results", str(tmp_path)]) == 2
     assert "hold a run.json that cannot be used" in capsys.readouterr().err
     assert (tmp_path / "runs" / ids[1] / "mi.parquet").read_bytes() == b"the estimates"
+    # nor a run.json deleted (the attacker's next try), while a writer killed before its first
+    # run.json (a .lock and a temporary file) is trained
+    run_json.unlink()
+    with pytest.raises(sweep_module.SweepError, match=f"{run_json.parent}: no run.json, beside mi.parquet"):
+        plan_sweep([experiment], tmp_path)
+    (tmp_path / "runs" / ids[1] / "mi.parquet").unlink()
+    (tmp_path / "runs" / ids[1] / ".lock").write_text("")
+    (tmp_path / "runs" / ids[1] / ".run.json.1234.tmp").write_text("{")
+    assert plan_sweep([experiment], tmp_path).to_do == 1
 
 
 def test_a_resume_of_runs_whose_data_file_changed_is_refused(tmp_path):

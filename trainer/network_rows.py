@@ -152,6 +152,7 @@ def record_logged(networks: list[Network], epoch: int, layers: list[np.ndarray],
             if states is not None:
                 network.health.observe_layers(epoch, [layer[position] for layer in states])
             if config.save_activations:
+                network.writer.folder_lost()   # its folder gone, this would fail with a bare FileNotFoundError
                 saved.save_epoch(log.root, network.run_id, epoch, [values[position] for values in stacked])
         except StoreError:
             raise

@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ibstore import layout
 from ibstore.index import scan
 from ibstore.lifecycle import Action, Redo, action, holder_text
+from ibstore.lock import LOCK_FILE
 from ibstore.record import RunRecord, Status
 from ibstore.scan import RUN_JSON
 from ibstore.text import terminal_text
@@ -247,6 +249,8 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
             record = records.get(run_id)
             if record is None and run_id in unusable:
                 damaged.append(f"{unusable[run_id].path}: {unusable[run_id].problem}")
+            elif record is None and (held := _results_without_record(root, run_id)):
+                damaged.append(held)
             plan.stamps[run_id] = writer_stamp(record)
             todo = action(record and record.status, redo)
             if todo is Action.HELD:
@@ -270,11 +274,27 @@ def plan_sweep(experiments: list[Experiment], root: Path, redo: Redo = Redo(), r
         # Training such a run clears its folder: a hand-cut run.json had cost a completed run and
         # the estimates added to it since (an attacker's); what it held is not known, so keep it
         raise SweepError(terminal_text(
-            f"refused: {len(damaged)} planned run folder(s) hold a run.json that cannot be used, and training "
-            "would clear what they hold: " + "; ".join(damaged) + ". Repair the run.json, or move the folder "
-            "out of the root's runs/ to train the run again."))
+            f"refused: {len(damaged)} planned run folder(s) hold a run.json that cannot be used, or none beside "
+            "their results, and training would clear what they hold: " + "; ".join(damaged) + ". Repair the "
+            "run.json, or move the folder out of the root's runs/ to train the run again."))
     _note_group_mates(plan, experiments, records)
     return plan
+
+
+def _results_without_record(root: Path, run_id: str) -> str | None:
+    """What a run folder without run.json holds where it is more than a starting writer's `.lock`
+    (results, checkpoints, activations: a run.json deleted by hand, an attacker's, where the sweep
+    had cleared a completed run and its estimates); None where it holds nothing else."""
+    try:
+        names = [entry.name for entry in os.scandir(layout.run_dir(root, run_id))]
+    except OSError:
+        return None
+    # a writer killed before its first run.json left its .lock, and maybe a temporary file
+    kept = sorted(name for name in names if name != LOCK_FILE and not (name.startswith(".") and name.endswith(".tmp")))
+    if not kept:
+        return None
+    shown = ", ".join(kept[:5]) + (f" and {len(kept) - 5} more" if len(kept) > 5 else "")
+    return f"{layout.run_dir(root, run_id)}: no run.json, beside {shown}"
 
 
 def _note_group_mates(plan: Plan, experiments: list[Experiment], records: dict[str, RunRecord]) -> None:

@@ -308,9 +308,9 @@ class RunWriter:
         """StoreError where the run's folder was removed, moved or replaced while it trains
         (`RunLock.in_place`): its rows would go to a new folder, without the earlier ones."""
         if self.lock.held and not self.lock.in_place():
-            raise StoreError(f"run folder {str(self.dir)!r} was removed, moved or replaced while the run "
-                             "trained: nothing more is written for it, and the runs training beside it stop as "
-                             "failed (a sweep trains them again with --retry-failed, and the lost run as new)")
+            raise StoreError(f"run folder {str(self.dir)!r} was removed, moved or replaced (or its .lock removed) "
+                             "while the run trained: nothing more is written for it, and the sweep stops (`trainer "
+                             "ls` shows how the runs beside it ended)")
 
     def _write_record(self, metrics: pa.Table | None = None, **fields: Any) -> None:
         """run.json with these fields changed; the in-memory state changes only if the write succeeds."""
