@@ -280,6 +280,15 @@ def from_start_note(phases: pd.DataFrame, group_stats: pd.DataFrame, labels: dic
             "as Shwartz-Ziv and Tishby describe it.")
 
 
+def last_hidden_from_start_note(phases: pd.DataFrame, group_stats: pd.DataFrame,
+                                labels: dict[str, str]) -> str | None:
+    """`from_start_note` of each group's last hidden layer alone, for beside the glance's "yes": a
+    new user's glance said tanh's last hidden layer compresses, and only the per-layer section, 60
+    lines later, that its fall started at initialisation, with no fitting phase before it."""
+    last = last_hidden_rows(group_stats)[["group_id", "layer"]].drop_duplicates()
+    return from_start_note(phases.merge(last, on=["group_id", "layer"]), group_stats, labels)
+
+
 def units_died_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
     """The sentence naming, by seed group, the layers of `phases` (one estimator, params and split) in
     which units of some kept seeds died after the group's peak epoch (ibstore.phases' `units_died`)
@@ -810,12 +819,13 @@ UNTESTED_COMPARISON = {stats.CLIPPED_BINS: "idnns' bins clip the layer",
                                             "epoch is not known (snr_drop_epoch)"}
 
 
-def _untested_comparisons(untested: pd.DataFrame) -> str:
-    """"20 without a test, – in the table: idnns' bins clip the layer (20)": how many comparisons have no
-    p, and why; empty if none."""
+def _untested_comparisons(untested: pd.DataFrame, known: dict[str, str] = UNTESTED_COMPARISON,
+                          otherwise: str = "fewer than 2 seeds with a value a side") -> str:
+    """"20 without a test, – in the table: idnns' bins clip the layer (20)": how many comparisons (or
+    trends, with their `known` reasons) have no p, and why; empty if none."""
     if untested.empty:
         return ""
-    why = untested["note"].map(UNTESTED_COMPARISON).fillna("fewer than 2 seeds with a value a side")
+    why = untested["note"].map(known).fillna(otherwise)
     return f"{len(untested)} without a test, – in the table: " + "; ".join(
         f"{reason} ({count})" for reason, count in why.value_counts(sort=False).items())
 
@@ -962,8 +972,13 @@ def trend_note(trends: pd.DataFrame, key: str) -> str | None:
     if too_few.all():
         return (f"No trend along {key} could be tested: {tested['n'].max()} runs kept at {tested['levels'].max()} "
                 f"values are too few for any p < {stats.ALPHA:g}, so the table's p and q say nothing of a change.")
-    untested = (f" {int(too_few.sum())} of {len(tested)} trends had too few runs for any p < {stats.ALPHA:g}."
-                if too_few.any() else "")
+    # the rows without a p, counted by why (a sceptic's sentence said "1 of 20 trends" beside 4 rows of
+    # "– (a group at its ceiling)" it did not count)
+    without = _untested_comparisons(trends[trends["p_value"].isna()],
+                                    {**UNTESTED_COMPARISON, trend.TOO_FEW_LEVELS: trend.TOO_FEW_LEVELS},
+                                    "too few runs with a value")
+    untested = ((f" {int(too_few.sum())} of {len(tested)} trends had too few runs for any p < {stats.ALPHA:g}."
+                 if too_few.any() else "") + (f" {without[0].upper()}{without[1:]}." if without else ""))
     tested = tested[~too_few]
     found = tested[tested["q_value"] < stats.ALPHA]
     if found.empty:

@@ -439,7 +439,7 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         lines += [f"### Final test accuracy compared{cohort_tables.compared_title(accuracy['b'], inline_text)}", "",
                   cohort_tables.ACCURACY_CAPTION, "", *_markdown(accuracy), ""]
         _save_table(accuracy, folder, "accuracy-comparison")
-        lines += _reach(store, runs, labels, reference, configs, folder)
+    lines += _reach(store, runs, labels, reference, configs, folder)   # diverged groups too, which have no accuracy
     phases, curves = store.phases(run_ids), store.phase_curves(run_ids)
     choices = store.mi_choices(run_ids)
     lines += _paragraphs([_other_split_note(phases, labels, split)])
@@ -572,7 +572,9 @@ def _tables(these: pd.DataFrame, these_curves: pd.DataFrame, curves: pd.DataFram
                   cohort_tables.other_depth_note(compared, last, labels)]
     return lines, _Glance(
         cohort_tables.glance_table(group_stats, estimator),
-        _labelled(estimator, cohort_tables.glance_note(group_stats)),
+        _labelled(estimator, " ".join(filter(None, [
+            cohort_tables.glance_note(group_stats),
+            cohort_tables.last_hidden_from_start_note(these, group_stats, labels)])) or None),
         None if last_table is None else last_table.assign(estimator=estimator).pipe(_estimator_first),
         _labelled(estimator, " ".join(note for note in last_notes if note)))
 

@@ -849,6 +849,22 @@ def test_the_training_page_says_what_a_one_class_network_scores_and_how_soon_gro
     assert unescaped(at.info[-1].value).startswith("Not compared at 0.5: a network that predicts one class scores 0.58")
 
 
+def test_a_group_whose_seeds_all_diverged_is_compared_on_epochs_to_an_accuracy(monkeypatch, tmp_path):
+    # A sceptic's: with no final accuracy, a group that always diverges had no comparison at all,
+    # neither on the page nor in the report, where never reaching a threshold is its outcome
+    for seed in range(2):
+        write_run(tmp_path, "c", {"learning_rate": 0.001, "epochs": EPOCHS}, seed=seed, logged=8)
+        write_run(tmp_path, "c", {"learning_rate": 3.0, "epochs": EPOCHS}, seed=seed, logged=8,
+                  status=Status.DIVERGED, epochs_done=5)
+    at = open_app(monkeypatch, tmp_path, "training", lines="per seed group", reach="0.8")
+    assert at.subheader[-1].value == "Epochs to a test accuracy"
+    reach, per_seed = at.table[-2].value.map(unescaped), at.table[-1].value.map(unescaped)
+    assert reach["a"].tolist() == ["learning_rate=3 [diverged: 2 of 2 seeds]"]
+    assert reach["median epoch a (reach)"].str.startswith("> ").all() and reach["median epoch a (reach)"].str.endswith(
+        "(0 of 2)").all() and reach["median epoch b (reach)"].str.endswith("(2 of 2)").all()
+    assert per_seed["first epoch at the threshold"].tolist()[-2:] == ["never (diverged at 5)"] * 2
+
+
 def test_the_snr_over_seeds_leaves_out_vanished_gradients_and_says_where(monkeypatch, tmp_path):
     # A sceptic's: a saturated group's gradient norms of 1e-16 gave an SNR of 10, the page's highest
     import pyarrow.compute as pc

@@ -642,6 +642,13 @@ def test_a_layer_whose_mean_peaks_before_training_is_named_as_falling_from_the_s
     # a dead seed is no part of its group's statistics, nor of this note
     dead = phases.assign(dead_network=phases["group_id"] == "from-start")
     assert cohort_tables.from_start_note(dead, with_curves(dead), labels) is None
+    # beside the glance, of each group's last hidden layer (4, below the output layer 5); not of one below it
+    deeper = pd.concat([phases, phases.assign(layer=5, layer_name="dense_5", group_peak_epoch=120)])
+    assert cohort_tables.last_hidden_from_start_note(deeper, with_curves(deeper), labels) == note
+    lower = pd.concat([phases.assign(layer=3, layer_name="dense_3"), phases.assign(group_peak_epoch=120),
+                       phases.assign(layer=5, layer_name="dense_5", group_peak_epoch=120)])
+    assert "3 · dense_3" in cohort_tables.from_start_note(lower, with_curves(lower), labels)
+    assert cohort_tables.last_hidden_from_start_note(lower, with_curves(lower), labels) is None
 
 
 def test_compresses_is_left_open_where_no_test_can_decide_it():
@@ -987,6 +994,10 @@ def test_compression_is_not_compared_where_a_group_ends_at_its_ceiling(tmp_path)
     trends = trend.trends(train, bias, stats.QUANTITIES, None, curves).set_index(["layer", "quantity"])
     assert trends.loc[(2, "compression_bits"), "note"] == stats.AT_CEILING_COMPARED
     assert np.isnan(trends.loc[(2, stats.EXCESS), "p_value"]) and np.isfinite(trends.loc[(1, stats.EXCESS), "p_value"])
+    # the trends' sentence counts them, as the comparisons' does (a sceptic's said "1 of 20 trends" alone)
+    note = cohort_tables.trend_note(trends.reset_index(), "initial_bias")
+    assert ("without a test, – in the table: a group's I(X;T) ends at its ceiling in every seed, where the "
+            "estimator cannot show its compression (compression_bits, compression_over_floor_bits) (2)") in note
     table = cohort_tables.comparison_table(
         train.assign(group_id=train["group_id"]), {by_bias[0.0]: "bias=0", by_bias[2.0]: "bias=2"}, by_bias[0.0])
     cell = table[(table["layer"].str.startswith("2 ")) & (table["quantity"].str.startswith("compression"))]

@@ -242,6 +242,8 @@ def phase_panels() -> None:
                 st.subheader("Does each group's last hidden layer compress?")
             if note := cohort_tables.glance_note(group_rows):
                 st.markdown(ui.plain(note))
+            if from_start := cohort_tables.last_hidden_from_start_note(these, group_rows, titles):
+                st.warning(ui.plain(from_start), icon=":material/first_page:")
             ui.show_table(glance)
             table_downloads(glance, f"last_hidden_{name}_{split}")
         if across:

@@ -90,17 +90,19 @@ def final_accuracy() -> None:
     if chance := cohort_tables.majority_class_note(ended, titles):
         st.caption(ui.plain(chance))
     groups = [group_id for group_id in titles if group_id in set(completed["group_id"])]
+    configs, reference = store.flat_configs(list(ended["run_id"])), None
     if len(groups) > 1:
         reference = ui.linked_selectbox(st, "Reference group", groups, "accuracy_reference", titles.get,
                                         groups.index(cohort_tables.first_alive(completed, groups)), what="seed group",
                                         width=400)
         st.caption(cohort_tables.ACCURACY_CAPTION)
-        configs = store.flat_configs(list(completed["run_id"]))
         ui.show_table(cohort_tables.accuracy_comparison(completed, titles, reference, configs))
+    if len(titles) > 1:   # a group whose seeds all diverged has no final accuracy, but reaches no threshold
         epochs_to_accuracy(ended, titles, reference, configs)
 
 
-def epochs_to_accuracy(ended: pd.DataFrame, titles: dict[str, str], reference: str, configs: dict[str, dict]) -> None:
+def epochs_to_accuracy(ended: pd.DataFrame, titles: dict[str, str], reference: str | None,
+                       configs: dict[str, dict]) -> None:
     """How soon the groups reach a test accuracy (`cohort_tables.epochs_to_accuracy`), per seed too."""
     st.subheader("Epochs to a test accuracy")
     ui.offered_number("reach", 0.0, 1.0, "Test accuracy to reach")
