@@ -10,10 +10,12 @@ import os
 import stat
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ibstore import layout
 from ibstore.schema import TABLE_SCHEMAS
+from ibstore.text import terminal_text
 
 REQUIRED_COLUMNS = ("run_id", "epoch")
 # Nothing is opened that could block: regular files only, never through a symlink.
@@ -21,10 +23,12 @@ OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC
 DAMAGE_BATCH_ROWS = 65_536    # rows decoded at a time by the page check: a few MB of memory, whatever the file
 
 
-def read_footer(dir_fd: int, name: str, table: str, pages: bool = True) -> tuple[tuple[str, ...], int, int, str | None]:
+def read_footer(dir_fd: int, name: str, table: str, pages: bool = True,
+                run_id: str | None = None) -> tuple[tuple[str, ...], int, int, str | None]:
     """Column names, row count and `ib.compacted_through` from the Parquet footer, or why the
-    file cannot be used; with `pages`, every data page is decoded too (`_damage`), else that
-    check is left to ibstore.scan_pages, when a query first reads the table."""
+    file cannot be used; with `pages`, every data page is decoded too (`_damage`, which also
+    checks that every row is of `run_id`, the file's folder), else that check is left to
+    ibstore.scan_pages, when a query first reads the table."""
     try:
         fd = os.open(name, OPEN_FLAGS, dir_fd=dir_fd)
     except FileNotFoundError:
@@ -46,7 +50,7 @@ def read_footer(dir_fd: int, name: str, table: str, pages: bool = True) -> tuple
                                                                 expected.field(column).type):
                     return (), 0, 0, (f"column {column} has type {schema.field(column).type}, expected "
                                       f"{expected.field(column).type}: table skipped for this run")
-            damage = _damage(handle, metadata, schema, expected) if pages else None
+            damage = _damage(handle, metadata, schema, expected, run_id) if pages else None
             if damage:
                 return (), 0, 0, f"{damage}: table skipped for this run"
     except (OSError, pa.ArrowException) as error:
@@ -62,18 +66,24 @@ def table_file_problem(path: str, table: str) -> str | None:
     except OSError as error:
         return f"its folder cannot be read ({error.strerror})"
     try:
-        return read_footer(dir_fd, os.path.basename(path), table)[3]
+        return read_footer(dir_fd, os.path.basename(path), table, run_id=_folder_name(path))[3]
     finally:
         os.close(dir_fd)
 
 
-def pages_problem(dir_fd: int, name: str, table: str) -> str | None:
-    """Why the table file `name` (in the folder `dir_fd`) cannot be read whole as `table`, or
-    None: its footer and every page checked (what `read_footer` with `pages` finds)."""
-    return read_footer(dir_fd, name, table, pages=True)[3]
+def pages_problem(dir_fd: int, path: str, table: str) -> str | None:
+    """Why the table file at `path` (in the folder `dir_fd`) cannot be read whole as `table` of its
+    folder's run, or None: its footer and every page checked (what `read_footer` with `pages` finds)."""
+    return read_footer(dir_fd, os.path.basename(path), table, pages=True, run_id=_folder_name(path))[3]
 
 
-def _damage(handle, metadata: pq.FileMetaData, schema: pa.Schema, expected: pa.Schema) -> str | None:
+def _folder_name(path: str) -> str:
+    """The run id of a table file's path: its folder's name."""
+    return os.path.basename(os.path.dirname(path))
+
+
+def _damage(handle, metadata: pq.FileMetaData, schema: pa.Schema, expected: pa.Schema,
+            run_id: str | None = None) -> str | None:
     """Why the file's data cannot be read as the table's schema, or None: every page is decoded
     (and its CRC checked, where the writer stored one: trainer.store writes them), DAMAGE_BATCH_ROWS
     rows at a time, and every column cast to the schema's type as the views will (an `epoch` stored
@@ -92,9 +102,20 @@ def _damage(handle, metadata: pq.FileMetaData, schema: pa.Schema, expected: pa.S
                 pa.Table.from_batches([batch]).select(columns).cast(target)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
                 return f"a column's values do not fit the table's types ({str(error).splitlines()[0]})"
+            if run_id is not None and (other := _other_run(batch.column("run_id"), run_id)) is not None:
+                return (f"holds rows of run {terminal_text(repr(other))}, not of its folder's (another run's "
+                        "file copied in)")
     except (OSError, pa.ArrowException) as error:
         return f"damaged data pages ({str(error).splitlines()[0]})"
     return None
+
+
+def _other_run(run_ids: pa.Array, run_id: str) -> str | None:
+    """The first of `run_ids` that is not `run_id` (a null one too), or None. The views take a row's
+    run from its folder, so another run's file copied in read as this run's (two attackers': a seed
+    showed another seed's accuracy, named nowhere)."""
+    others = pc.filter(run_ids, pc.invert(pc.fill_null(pc.equal(run_ids, run_id), False)))
+    return None if not len(others) else str(others[0].as_py())
 
 
 def _compatible(found: pa.DataType, expected: pa.DataType) -> bool:

@@ -36,7 +36,7 @@ def page_verdict(path: str, table: str) -> str | None:
             return None
         except OSError as error:
             return f"cannot be read ({error.strerror or error}): table skipped for this run"
-        return PAGES.get(("pages", path, *identity(entry)), lambda: pages_problem(dir_fd, name, table))
+        return PAGES.get(("pages", path, *identity(entry)), lambda: pages_problem(dir_fd, path, table))
     finally:
         os.close(dir_fd)
 

@@ -62,3 +62,16 @@ def test_trainer_sql_reads_again_and_the_next_command_leaves_the_file_out(tmp_pa
     assert cli.main(["sql", query, "--results", str(root)]) == 0
     out = capsys.readouterr()
     assert out.out.split()[-3:-2] == ["1"] and "2 file(s) of the root could not be read" in out.err
+
+
+def test_another_runs_file_copied_in_is_left_out_and_named(tmp_path):
+    # Two attackers': a seed's metrics.parquet copied over another's showed its accuracy as the
+    # other seed's, named nowhere; another table's file copied in as mi.parquet gave rows of no MI
+    ids = [write_run(tmp_path, "d", {"epochs": 20}, seed=seed, logged=5) for seed in range(3)]
+    copied = layout.run_dir(tmp_path, ids[0]) / "metrics.parquet"
+    copied.write_bytes((layout.run_dir(tmp_path, ids[1]) / "metrics.parquet").read_bytes())
+    store = ResultStore(tmp_path)
+    assert sorted(store.metrics(ids)["run_id"].unique()) == sorted(ids[1:])
+    (problem,) = [p for p in store.snapshot().problems if p.path == str(copied)]
+    assert problem.problem.startswith(f"holds rows of run '{ids[1]}', not of its folder's (another run's file "
+                                      "copied in)")
