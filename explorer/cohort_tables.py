@@ -41,6 +41,7 @@ RANKS_CELL = {note: f"none: by ranks ({why})" for note, why in CENSORED_WHY.item
 UNTESTED_CELL = {**RANKS_CELL, stats.CLIPPED_BINS: CLIPPED_CELL,
                  stats.PEAKS_AT_END: "– (a group peaks at its last epoch)",
                  stats.AT_CEILING_COMPARED: "– (a group at its ceiling)",
+                 stats.AT_CEILING_ALL: "– (every group at its ceiling)",
                  stats.NO_SHARED_EPOCH: "– (no logged epoch shared)",
                  stats.IMPLAUSIBLE_BITS: "– (beyond 10^6 bits)",
                  stats.CENSORED_DROP: "– (a seed's SNR never halved; its last epoch not known)",
@@ -285,7 +286,10 @@ def last_hidden_from_start_note(phases: pd.DataFrame, group_stats: pd.DataFrame,
     """`from_start_note` of each group's last hidden layer alone, for beside the glance's "yes": a
     new user's glance said tanh's last hidden layer compresses, and only the per-layer section, 60
     lines later, that its fall started at initialisation, with no fitting phase before it."""
+    tests = last_hidden_tests(group_stats)
+    yes = tests.loc[(tests["p_value"] < stats.ALPHA) & (tests["q_groups"] < stats.ALPHA), "group_id"]
     last = last_hidden_rows(group_stats)[["group_id", "layer"]].drop_duplicates()
+    last = last[last["group_id"].isin(set(yes))]      # the glance's "yes" needs q too: not its "p only"
     return from_start_note(phases.merge(last, on=["group_id", "layer"]), group_stats, labels)
 
 
@@ -811,6 +815,8 @@ UNTESTED_COMPARISON = {stats.CLIPPED_BINS: "idnns' bins clip the layer",
                        stats.AT_CEILING_COMPARED: "a group's I(X;T) ends at its ceiling in every seed, where the "
                                                   "estimator cannot show its compression (compression_bits, "
                                                   f"{stats.EXCESS})",
+                       stats.AT_CEILING_ALL: "every group's I(X;T) ends at its ceiling in every seed, where each MI "
+                                             "quantity is the estimator's",
                        stats.NO_SHARED_EPOCH: f"no logged epoch every run's I(X;T) shares ({stats.EXCESS})",
                        stats.IMPLAUSIBLE_BITS: f"a value beyond {stats.MAX_DROP_BITS:g} bits",
                        stats.UNEQUAL_SPANS: "the seeds' SNR was followed to different epochs (snr_drop_epoch)",
@@ -1118,15 +1124,16 @@ def one_class_score(runs: pd.DataFrame) -> float | None:
 
 def reach_threshold(runs: pd.DataFrame) -> float:
     """The test accuracy whose epochs the report compares (the Training page's default): REACH_ACCURACY,
-    or where predicting one class already scores that (a sceptic's 90/10 test split, where a group
-    that never learned "reached" 0.9 at epoch 0, p 0.048), halfway from that score to 1, rounded up
-    to the slider's step of 0.01.
+    or halfway from the one-class score to 1 (rounded up to the slider's step of 0.01) where that is
+    higher: a sceptic's 90/10 test split had a group that never learned "reach" 0.9 at epoch 0, p
+    0.048, and a score of 0.899 would have asked barely above it (a reviewer's).
 
-    >>> reach_threshold(pd.DataFrame({"group_id": ["g"], "splits": [{"test": {"class_counts": [908, 92]}}]}))
-    0.96
+    >>> [reach_threshold(pd.DataFrame({"group_id": ["g"], "splits": [{"test": {"class_counts": counts}}]}))
+    ...  for counts in ([50, 50], [85, 15], [908, 92])]
+    [0.9, 0.93, 0.96]
     """
     score = one_class_score(runs)
-    return REACH_ACCURACY if score is None or score < REACH_ACCURACY else min(math.ceil(50 * (1 + score)) / 100, 1.0)
+    return REACH_ACCURACY if score is None else max(REACH_ACCURACY, min(math.ceil(50 * (1 + score)) / 100, 1.0))
 
 
 def reach_note(runs: pd.DataFrame, threshold: float) -> str | None:
@@ -1135,6 +1142,8 @@ def reach_note(runs: pd.DataFrame, threshold: float) -> str | None:
     score = one_class_score(runs)
     if score is None or threshold > score:
         return None
+    if score >= 1:
+        return "Not compared: every test input is of one class, so no accuracy tells learning from predicting it."
     return (f"Not compared at {threshold:g}: a network that predicts one class scores {score:.3g} on the test split, "
             "so one that learned nothing reaches it from epoch 0. Choose a threshold above it.")
 

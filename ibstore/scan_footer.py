@@ -66,18 +66,19 @@ def table_file_problem(path: str, table: str) -> str | None:
     except OSError as error:
         return f"its folder cannot be read ({error.strerror})"
     try:
-        return read_footer(dir_fd, os.path.basename(path), table, run_id=_folder_name(path))[3]
+        return read_footer(dir_fd, os.path.basename(path), table, run_id=run_of(path))[3]
     finally:
         os.close(dir_fd)
 
 
-def pages_problem(dir_fd: int, path: str, table: str) -> str | None:
-    """Why the table file at `path` (in the folder `dir_fd`) cannot be read whole as `table` of its
-    folder's run, or None: its footer and every page checked (what `read_footer` with `pages` finds)."""
-    return read_footer(dir_fd, os.path.basename(path), table, pages=True, run_id=_folder_name(path))[3]
+def pages_problem(dir_fd: int, name: str, table: str, run_id: str | None = None) -> str | None:
+    """Why the table file `name` (in the folder `dir_fd`) cannot be read whole as `table` (of run
+    `run_id`, if given), or None: its footer and every page checked (what `read_footer` with
+    `pages` finds)."""
+    return read_footer(dir_fd, name, table, pages=True, run_id=run_id)[3]
 
 
-def _folder_name(path: str) -> str:
+def run_of(path: str) -> str:
     """The run id of a table file's path: its folder's name."""
     return os.path.basename(os.path.dirname(path))
 

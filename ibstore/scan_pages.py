@@ -11,7 +11,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 from ibstore.scan import PAGES, identity
-from ibstore.scan_footer import pages_problem
+from ibstore.scan_footer import pages_problem, run_of
 
 # Files checked at once: decoding pages releases the GIL (bench/bench_sql.py measures it).
 CHECK_THREADS = 8
@@ -36,7 +36,7 @@ def page_verdict(path: str, table: str) -> str | None:
             return None
         except OSError as error:
             return f"cannot be read ({error.strerror or error}): table skipped for this run"
-        return PAGES.get(("pages", path, *identity(entry)), lambda: pages_problem(dir_fd, path, table))
+        return PAGES.get(("pages", path, *identity(entry)), lambda: pages_problem(dir_fd, name, table, run_of(path)))
     finally:
         os.close(dir_fd)
 

@@ -137,6 +137,8 @@ CLIPPED_BINS = ("idnns bins [-1, 1] (IDNNs' code, made for tanh) and this layer'
                 "values above 1 share the top bin, so its MI moves as they grow, whatever the layer does; no test")
 AT_CEILING_COMPARED = ("a group's I(X;T) ends at its ceiling in every seed: this estimator cannot show that "
                        "group's compression, so a difference in it would be the estimator's; no test")
+AT_CEILING_ALL = ("every group's I(X;T) ends at its ceiling in every seed: each MI quantity there is the estimator's "
+                  "(I(X;T) at H(X), I(Y;T) at I(X;Y)), alike by construction; no test")
 PEAKS_AT_END = ("a group's mean I(X;T) peaks at its last logged epoch: its compression over the floor is 0 in every "
                 "seed by construction, no measurement to compare (each group's own compression test says whether "
                 "it compresses); no test")
@@ -1237,7 +1239,8 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
     the layer in a kept run of either group (`bins_clip`), its MI quantities get no test: note
     CLIPPED_BINS, no p or interval; nor its COMPRESSION where either group's I(X;T) ends at its
     ceiling in every kept seed (AT_CEILING_COMPARED: a new user's relu layer at its ceiling read
-    3.6 bits less compression than tanh's, p 0.008), nor its EXCESS where either group's mean I(X;T)
+    3.6 bits less compression than tanh's, p 0.008), nor any MI quantity where both groups' do
+    (AT_CEILING_ALL: "0 [0, 0], p 1" counted in q), nor its EXCESS where either group's mean I(X;T)
     peaks at its last logged epoch (PEAKS_AT_END, `rows_peaking_at_end`). With the `curves` (CURVES_SQL's rows),
     EXCESS's p is also bounded by `reselected_test`, which picks each group's peak epoch again in
     every arrangement of the seeds (`reselection_bounded`), and the SNR drop epochs of seeds followed
@@ -1260,7 +1263,8 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
         a_kept, b_kept = (index[np.equal(reasons[index], None)] for index in (a_index, b_index))
         either_clipped = clipped[a_kept].any() or clipped[b_kept].any()
         either_peaks_at_end = any(len(kept) and peaks_at_end[kept].all() for kept in (a_kept, b_kept))
-        either_at_ceiling = any(len(kept) and at_ceiling[kept].all() for kept in (a_kept, b_kept))
+        at_ceiling_each = [bool(len(kept)) and at_ceiling[kept].all() for kept in (a_kept, b_kept)]
+        either_at_ceiling, both_at_ceiling = any(at_ceiling_each), all(at_ceiling_each)
         for column, quantity in enumerate(quantities):
             a_tested, b_tested = (kept[np.isfinite(values[kept, column])] for kept in (a_kept, b_kept))
             both = np.concatenate([a_tested, b_tested])
@@ -1273,6 +1277,7 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
                                   run_ids[both_kept], snr_of.get(keys[0])) if quantity == "snr_drop_epoch" else UNCUT)
             untested = (CLIPPED_BINS if either_clipped and quantity != "snr_drop_epoch" else   # the bins' difference
                         drops.note if drops.note else
+                        AT_CEILING_ALL if both_at_ceiling and quantity != "snr_drop_epoch" else
                         AT_CEILING_COMPARED if either_at_ceiling and quantity in COMPRESSION else
                         PEAKS_AT_END if either_peaks_at_end and quantity == EXCESS else
                         IMPLAUSIBLE_BITS if implausible else
@@ -1288,7 +1293,8 @@ def compare_groups(phases: pd.DataFrame, group_a: str, group_b: str,
                 comparison = replace(comparison, ci_low=math.nan, ci_high=math.nan, p_value=math.nan, note=untested)
                 # the shift would be the censoring's, or, where a group peaks at its end or ends at its
                 # ceiling, zeros' by construction
-                if untested in (CENSORED_DROP, UNEQUAL_SPANS, NO_DROP, PEAKS_AT_END, AT_CEILING_COMPARED):
+                if untested in (CENSORED_DROP, UNEQUAL_SPANS, NO_DROP, PEAKS_AT_END, AT_CEILING_COMPARED,
+                                AT_CEILING_ALL):
                     comparison = replace(comparison, difference=math.nan, cliffs_delta=math.nan)
                 comparison = replace(comparison, cliffs_low=math.nan, cliffs_high=math.nan)
             elif i_xt_drops.size:

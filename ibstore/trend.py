@@ -243,7 +243,8 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
     default one for all): COLUMNS and q_value (over the layers). Where idnns' bins clip the layer in
     a run kept (`bins_clip`), its MI quantities get no trend (note ibstore.stats.CLIPPED_BINS); nor
     its compression where a group's I(X;T) ends at its ceiling in every run kept
-    (ibstore.stats.AT_CEILING_COMPARED), nor its EXCESS where a group's mean I(X;T) peaks at its last
+    (ibstore.stats.AT_CEILING_COMPARED), nor any MI quantity where every group's does
+    (ibstore.stats.AT_CEILING_ALL), nor its EXCESS where a group's mean I(X;T) peaks at its last
     logged epoch (ibstore.stats.PEAKS_AT_END).
     With the `curves` (CURVES_SQL's rows), EXCESS's p is also bounded by `reselected_slope_test`
     (ibstore.stats.bounded_by), and the SNR drop epochs of runs followed to different epochs are cut
@@ -284,12 +285,14 @@ def trends(phases: pd.DataFrame, key_values: dict[str, float], quantities: tuple
             # as for two groups: a group all of whose runs' mean peaks at their end
             a_group_peaks_at_end = any(peaks_at_end[finite][group_ids[finite] == group].all()
                                        for group in set(group_ids[finite]))
-            a_group_at_ceiling = any(at_ceiling[finite][group_ids[finite] == group].all()
-                                     for group in set(group_ids[finite]))
+            groups_at_ceiling = [at_ceiling[finite][group_ids[finite] == group].all()
+                                 for group in set(group_ids[finite])]
             untested = (drops.note if drops.note else
                         TOO_FEW_LEVELS if len(levels) < MIN_LEVELS else
                         stats.CLIPPED_BINS if clipped[index].any() and quantity != "snr_drop_epoch" else
-                        stats.AT_CEILING_COMPARED if a_group_at_ceiling and quantity in stats.COMPRESSION else
+                        stats.AT_CEILING_ALL if groups_at_ceiling and all(groups_at_ceiling)
+                        and quantity != "snr_drop_epoch" else
+                        stats.AT_CEILING_COMPARED if any(groups_at_ceiling) and quantity in stats.COMPRESSION else
                         stats.PEAKS_AT_END if a_group_peaks_at_end and quantity == stats.EXCESS else
                         stats.IMPLAUSIBLE_BITS if implausible else
                         stats.NO_SHARED_EPOCH if curves_of is not None and quantity == stats.EXCESS

@@ -649,6 +649,15 @@ def test_a_layer_whose_mean_peaks_before_training_is_named_as_falling_from_the_s
                        phases.assign(layer=5, layer_name="dense_5", group_peak_epoch=120)])
     assert "3 · dense_3" in cohort_tables.from_start_note(lower, with_curves(lower), labels)
     assert cohort_tables.last_hidden_from_start_note(lower, with_curves(lower), labels) is None
+    # nor beside a glance's "p only" (p 0.04, q 0.12 over the three groups: a reviewer's)
+    weak = synthetic_phases({"from-start": [0.1, 0.4, -0.05, 0.3, 0.2], "fits-first": [0.3, -0.2, 0.1, -0.4, 0.05],
+                             "tied": [0.3, -0.2, 0.1, -0.4, 0.05]})
+    weak = pd.concat([weak.assign(group_peak_epoch=0),
+                      weak.assign(layer=5, layer_name="dense_5", group_peak_epoch=120)])
+    tests = cohort_tables.last_hidden_tests(with_curves(weak)).set_index("group_id")
+    assert tests.loc["from-start", "p_value"] < 0.05 <= tests.loc["from-start", "q_groups"]
+    assert cohort_tables.from_start_note(weak, with_curves(weak), labels) is not None
+    assert cohort_tables.last_hidden_from_start_note(weak, with_curves(weak), labels) is None
 
 
 def test_compresses_is_left_open_where_no_test_can_decide_it():
@@ -965,15 +974,15 @@ def test_with_repeated_inputs_a_layer_is_at_its_ceiling_within_1_over_n_bits_not
 
 def test_compression_is_not_compared_where_a_group_ends_at_its_ceiling(tmp_path):
     # A new user's relu layer sat at log2 n in every seed (every input in a bin of its own): its
-    # compression, 0 by construction, read 3.6 bits less than tanh's, p 0.008, "Differ". Here bias=2's
-    # layer 2 is at log2 3277 bits at every logged epoch of every seed, on train: neither the
+    # compression, 0 by construction, read 3.6 bits less than tanh's, p 0.008, "Differ". Here bias=1's
+    # and bias=2's layer 2 are at log2 3277 bits at every logged epoch of every seed, on train: neither the
     # comparison with it nor the trend through it tests that layer's compression; its other
     # quantities and the other layers are tested as before.
     root = tmp_path / "results"
     for bias in (0.0, 1.0, 2.0):
         for seed in range(5):
             run_id = write_run(root, "b", {"initial_bias": bias, "epochs": 40}, seed=seed, logged=10)
-            if bias == 2.0:
+            if bias >= 1.0:
                 path = layout.table_path(root, run_id, "mi")
                 mi = pq.read_table(path)
                 layer_2 = pc.and_(pc.equal(mi["split"], "train"), pc.equal(mi["layer"], 2))
@@ -991,6 +1000,12 @@ def test_compression_is_not_compared_where_a_group_ends_at_its_ceiling(tmp_path)
         assert np.isnan(compared.loc[(2, quantity), ["p_value", "difference", "q_value"]].astype(float)).all()
         assert np.isfinite(compared.loc[(1, quantity), "p_value"])
     assert np.isfinite(compared.loc[(2, "final_i_xt"), "p_value"])      # I(X;T) itself still differs, measured
+    # both groups at the ceiling: every MI quantity is the estimator's there, alike by construction
+    # (it read "0 [0, 0], p 1", counted in q); the SNR is no MI
+    both = stats.compare_groups(train, by_bias[2.0], by_bias[1.0], curves=curves).set_index(["layer", "quantity"])
+    assert {both.loc[(2, quantity), "note"] for quantity in stats.BITS} == {stats.AT_CEILING_ALL}
+    assert both.loc[(2, "snr_drop_epoch"), "note"] != stats.AT_CEILING_ALL
+    assert np.isfinite(both.loc[(1, "final_i_xt"), "p_value"])
     trends = trend.trends(train, bias, stats.QUANTITIES, None, curves).set_index(["layer", "quantity"])
     assert trends.loc[(2, "compression_bits"), "note"] == stats.AT_CEILING_COMPARED
     assert np.isnan(trends.loc[(2, stats.EXCESS), "p_value"]) and np.isfinite(trends.loc[(1, stats.EXCESS), "p_value"])

@@ -224,6 +224,25 @@ def test_a_planned_run_whose_run_json_cannot_be_used_is_refused_not_cleared(tmp_
     assert plan_sweep([experiment], tmp_path).to_do == 1
 
 
+def test_a_run_another_sweep_starts_after_the_plans_scan_is_not_refused(tmp_path, monkeypatch):
+    # A reviewer's: the folder then holds run.json (and the other writer's lock), unknown to the scan
+    from ibstore.lock import RunLock
+    from trainer import plan as plan_module
+    (experiment,) = config.plan({"name": "qs", **TINY, "n_runs": 2})
+    started = experiment.run_id(0)
+    scan, locks = plan_module.scan, []
+
+    def scanned_then_started(*args, **kwargs):
+        found = scan(*args, **kwargs)
+        locks.append(RunLock.acquire(tmp_path / "runs" / started))
+        write_record(tmp_path / "runs" / started / "run.json", RunRecord(
+            run_id=started, status="running", heartbeat_at=utc_now(), schema_version=SCHEMA_VERSION))
+        return found
+    monkeypatch.setattr(plan_module, "scan", scanned_then_started)
+    assert plan_sweep([experiment], tmp_path).to_do == 2     # its writer finds the lock held, as before
+    locks[0].release()
+
+
 def test_a_resume_of_runs_whose_data_file_changed_is_refused(tmp_path):
     # A reviewer's and an attacker's: `--resume` after the file changed continued the checkpoint's
     # weights on other data, and the run then recorded the new file's digest alone

@@ -197,12 +197,13 @@ def _read_again(error: BaseException | None, root: Path, attempt: int, buffered:
     scan, which leaves the file out and names it; the index saved says so to the next command too."""
     from ibstore import index, read_retry, sandbox
 
+    again = (isinstance(error, (sandbox.FileVanished, sandbox.FileDamaged)) and buffered
+             and attempt < read_retry.READ_ATTEMPTS)
     if isinstance(error, sandbox.FileDamaged):
         index.reread(root, [error.run_id])
-        if not buffered:
+        if not again:   # no scan follows in this command to save it
             index.save_index(root)
-    return (isinstance(error, (sandbox.FileVanished, sandbox.FileDamaged)) and buffered
-            and attempt < read_retry.READ_ATTEMPTS)
+    return again
 
 
 def _sql_failure(error: BaseException, output: str | None) -> BaseException:

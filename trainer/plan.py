@@ -23,7 +23,7 @@ from typing import Any
 from ibstore import layout
 from ibstore.index import scan
 from ibstore.lifecycle import Action, Redo, action, holder_text
-from ibstore.lock import LOCK_FILE
+from ibstore.lock import LOCK_FILE, is_live
 from ibstore.record import RunRecord, Status
 from ibstore.scan import RUN_JSON
 from ibstore.text import terminal_text
@@ -285,16 +285,19 @@ def _results_without_record(root: Path, run_id: str) -> str | None:
     """What a run folder without run.json holds where it is more than a starting writer's `.lock`
     (results, checkpoints, activations: a run.json deleted by hand, an attacker's, where the sweep
     had cleared a completed run and its estimates); None where it holds nothing else."""
+    run_dir = layout.run_dir(root, run_id)
     try:
-        names = [entry.name for entry in os.scandir(layout.run_dir(root, run_id))]
+        names = [entry.name for entry in os.scandir(run_dir)]
     except OSError:
+        return None
+    if RUN_JSON in names or is_live(run_dir):   # another process started it since the scan (a reviewer's)
         return None
     # a writer killed before its first run.json left its .lock, and maybe a temporary file
     kept = sorted(name for name in names if name != LOCK_FILE and not (name.startswith(".") and name.endswith(".tmp")))
     if not kept:
         return None
     shown = ", ".join(kept[:5]) + (f" and {len(kept) - 5} more" if len(kept) > 5 else "")
-    return f"{layout.run_dir(root, run_id)}: no run.json, beside {shown}"
+    return f"{run_dir}: no run.json, beside {shown}"
 
 
 def _note_group_mates(plan: Plan, experiments: list[Experiment], records: dict[str, RunRecord]) -> None:

@@ -88,9 +88,10 @@ def planes() -> None:
         st.caption(cohort_tables.LEGACY_KSG)
     ui.plane_captions(store, frame["run_id"].unique().tolist() if "run_id" in frame else kept, name, params, split,
                       ui.group_titles(store, all_runs, selection))
-    names = ui.cohort_names(all_runs, selection)
+    names = ui.cohort_names(all_runs, selection)   # one group's seeds under two cohorts are no two groups
     varying = ", ".join(store.varying_keys(selection)) or (
-        f"none; the groups differ only in name ({', '.join(names)})" if len(names) > 1 else "none")
+        f"none; the groups differ only in name ({', '.join(names)})"
+        if len(names) > 1 and len(store.groups(selection)) > 1 else "none")
     title = f"{name} {params}, {split} split" + (f", {aggregate} over seeds" if aggregate else "")
     if layout == "grid":
         st.caption(f"Varying keys: {ui.plain(varying)}. " +
