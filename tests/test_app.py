@@ -103,7 +103,10 @@ def test_training_health_counts_the_runs_that_ended_on_their_own_as_the_report(m
     """cohort_tables.health_table over completed and diverged runs (cohort_tables.ENDED): the page once passed the
     completed ones only, so its diverged column was always 0 and an all-diverged group had no row."""
     at = open_app(monkeypatch, ended_root["root"], "training", lines="per seed group")
-    (health,) = [table.value.map(unescaped) for table in at.table]    # one group completed: nothing to compare
+    # one group completed: no final accuracy to compare, but how soon each group reaches a test
+    # accuracy (the all-diverged group counts as never), and per seed
+    health, reach, _per_seed = [table.value.map(unescaped) for table in at.table]
+    assert [label.split(" [")[0] for label in (*reach["a"], *reach["b"])] == ["initial_bias=1", "initial_bias=0"]
     health["seed group"] = health["seed group"].str.split(" [", regex=False).str[0]
     rows = health.set_index("seed group")
     assert list(rows.index) == ["initial_bias=0", "initial_bias=1"]
