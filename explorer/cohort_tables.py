@@ -153,8 +153,8 @@ REACH_CAPTION = ("Per run, the first epoch at which its test accuracy (on every 
                  "training) reaches the threshold; epoch 0 is the untrained network. A run that completed without "
                  "reaching it is censored at its end, and every run of its pair at the shortest such end (to epoch), "
                  "ranked after every run that does; a run stopped on reaching it (stop_at_accuracy) is not censored. "
-                 "Median epoch over each group's seeds (\"> m\" where censored seeds make it at least m), and how "
-                 "many reach it. Compared by ranks: Mann and Whitney's U test over the arrangements of the seeds, "
+                 "Median epoch over each group's seeds (\"> m\" where censored seeds make it at least m, \"never\" "
+                 "where most seeds diverged first), and how many reach it. Compared by ranks: Mann and Whitney's U test over the arrangements of the seeds, "
                  "every one up to 9,999 of them, else 9,999 random ones (p), and Cliff's delta with its interval "
                  "(below 0: a reaches it sooner); no difference in epochs, which censored seeds leave unknown. "
                  "q (over groups): Benjamini-Hochberg over the pairs. Dead and diverged networks are kept: never "
@@ -206,6 +206,36 @@ AT_CEILING_BECAUSE = {
 # user's layers all read H(Y) from epoch 0, which looked like a fitting phase already done.
 AT_CEILING_I_YT = (" Where I(X;T) is at it, I(Y;T) is I(X;Y) (H(Y) where each input has one label) whatever the "
                    "layer learned: an I(Y;T) flat at H(Y) there is the estimator's, not a fitting phase done.")
+
+
+def split_ceilings_note(phases: pd.DataFrame, split: str) -> str | None:
+    """The sentence giving each split's ceiling of I(X;T) (`phases`: rows of one estimator and params,
+    every split), the split shown first, where they differ: each is the entropy of that split's own
+    inputs, so its I(X;T) is on a scale of its own (a new user asked why the train split's layers
+    ended at 12.23 bits and the test split's at 10.23); None where there is one split or one ceiling.
+
+    >>> phases = pd.DataFrame({"split": ["train", "test", "test"], "i_xt_ceiling_bits": [12.23, 10.23, 10.23],
+    ...                        "split_inputs": [4800, 1200, 1200]})
+    >>> split_ceilings_note(phases, "test").split(", against ")[1][:45]
+    '12.23 bits on the train split (4,800 inputs):'
+    """
+    if "i_xt_ceiling_bits" not in phases:
+        return None
+    known = phases.dropna(subset=["i_xt_ceiling_bits"])
+    ceilings = known.groupby("split").agg(low=("i_xt_ceiling_bits", "min"), high=("i_xt_ceiling_bits", "max"),
+                                          inputs=("split_inputs", "max"))
+    if len(ceilings) < 2 or split not in ceilings.index or ceilings[["low", "high"]].round(2).nunique().max() < 2:
+        return None
+
+    def ceiling(name: str) -> str:
+        row = ceilings.loc[name]
+        bits = f"{row.low:.2f}" if round(row.low, 2) == round(row.high, 2) else f"{row.low:.2f}-{row.high:.2f}"
+        inputs = f" ({row.inputs:,.0f} inputs)" if pd.notna(row.inputs) else ""
+        return f"{bits} bits on the {name} split{inputs}"
+    others = [name for name in ceilings.index if name != split]
+    return (f"The ceiling of I(X;T), H(X), is {ceiling(split)}, against " + " and ".join(map(ceiling, others))
+            + ": each split's is the entropy of its own inputs (log2 n where no two are alike), so a split of "
+            "fewer inputs has a lower ceiling, and its I(X;T) and compression are on a scale of their own.")
 
 
 def ceiling_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
@@ -281,16 +311,31 @@ def from_start_note(phases: pd.DataFrame, group_stats: pd.DataFrame, labels: dic
             "as Shwartz-Ziv and Tishby describe it.")
 
 
+def last_hidden_yes(phases: pd.DataFrame, group_stats: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `phases` of each group's last hidden layer where the glance says "yes" (p and q
+    below ALPHA: not its "p only")."""
+    tests = last_hidden_tests(group_stats)
+    yes = tests.loc[(tests["p_value"] < stats.ALPHA) & (tests["q_groups"] < stats.ALPHA), "group_id"]
+    last = last_hidden_rows(group_stats)[["group_id", "layer"]].drop_duplicates()
+    return phases.merge(last[last["group_id"].isin(set(yes))], on=["group_id", "layer"])
+
+
 def last_hidden_from_start_note(phases: pd.DataFrame, group_stats: pd.DataFrame,
                                 labels: dict[str, str]) -> str | None:
     """`from_start_note` of each group's last hidden layer alone, for beside the glance's "yes": a
     new user's glance said tanh's last hidden layer compresses, and only the per-layer section, 60
     lines later, that its fall started at initialisation, with no fitting phase before it."""
-    tests = last_hidden_tests(group_stats)
-    yes = tests.loc[(tests["p_value"] < stats.ALPHA) & (tests["q_groups"] < stats.ALPHA), "group_id"]
-    last = last_hidden_rows(group_stats)[["group_id", "layer"]].drop_duplicates()
-    last = last[last["group_id"].isin(set(yes))]      # the glance's "yes" needs q too: not its "p only"
-    return from_start_note(phases.merge(last, on=["group_id", "layer"]), group_stats, labels)
+    return from_start_note(last_hidden_yes(phases, group_stats), group_stats, labels)
+
+
+def below_glance_from_start_note(phases: pd.DataFrame, group_stats: pd.DataFrame,
+                                 labels: dict[str, str]) -> str | None:
+    """`from_start_note` of the layers that `last_hidden_from_start_note` has not named: for the
+    per-layer section of a page that shows the glance's note above it (the Phases page named the
+    last hidden layer twice, a screen apart)."""
+    named = last_hidden_yes(phases, group_stats)[["group_id", "layer"]].drop_duplicates()
+    rest = phases.merge(named, how="left", on=["group_id", "layer"], indicator=True)
+    return from_start_note(rest[rest.pop("_merge") == "left_only"], group_stats, labels)
 
 
 def units_died_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
@@ -1221,13 +1266,19 @@ def epochs_to_accuracy(metrics: pd.DataFrame, runs: pd.DataFrame, labels: dict[s
         first = per_run.loc[members[group_id], "reached"].to_numpy(float)
         return np.where(first <= horizon, first, math.inf)        # NaN (never) and beyond the horizon: censored
 
-    def median_text(values: np.ndarray, horizon: int) -> str:
+    def median_text(group_id: str, horizon: int) -> str:
         """The median, "> m" where a censored seed enters it (m its bound, the censored at the horizon):
-        [5, never] by epoch 8 has a median above 6.5, not "> 8" (a reviewer's)."""
+        [5, never] by epoch 8 has a median above 6.5, not "> 8" (a reviewer's). "never" where more than
+        half the seeds diverged without reaching it: no longer run would have (an all-diverged group
+        read "> 300", its seeds "never (diverged at 1)")."""
+        values = epochs(group_id, horizon)
         if not len(values):
             return "–"
+        group = per_run.loc[members[group_id]]
+        never = int((group["reached"].isna() & np.isinf(group["window"])).sum())
         bound = np.median(np.minimum(values, horizon))
-        shown = f"> {bound:g}" if np.median(values) > bound else f"{bound:g}"
+        shown = ("never" if 2 * never > len(values) else f"> {bound:g}" if np.median(values) > bound
+                 else f"{bound:g}")
         return f"{shown} ({int(np.isfinite(values).sum())} of {len(values)})"
 
     rows, p_values = [], []
@@ -1240,8 +1291,8 @@ def epochs_to_accuracy(metrics: pd.DataFrame, runs: pd.DataFrame, labels: dict[s
         item = stats.compare_ranks(epochs(a, horizon), epochs(b, horizon))
         floor = f" ({item.note})" if item.note == stats.TOO_FEW_TO_DIFFER else ""
         rows.append({"a": labels[a], "b": labels[b], "to epoch": horizon,
-                     "median epoch a (reach)": median_text(epochs(a, horizon), horizon),
-                     "median epoch b (reach)": median_text(epochs(b, horizon), horizon),
+                     "median epoch a (reach)": median_text(a, horizon),
+                     "median epoch b (reach)": median_text(b, horizon),
                      "p": p_text(item.p_value) + floor, "Cliff's delta": cliffs_text(item)})
         p_values.append(item.p_value)
     if not rows:

@@ -863,8 +863,8 @@ def test_a_group_whose_seeds_all_diverged_is_compared_on_epochs_to_an_accuracy(m
     assert at.subheader[-1].value == "Epochs to a test accuracy"
     reach, per_seed = at.table[-2].value.map(unescaped), at.table[-1].value.map(unescaped)
     assert reach["a"].tolist() == ["learning_rate=3 [diverged: 2 of 2 seeds]"]
-    assert reach["median epoch a (reach)"].str.startswith("> ").all() and reach["median epoch a (reach)"].str.endswith(
-        "(0 of 2)").all() and reach["median epoch b (reach)"].str.endswith("(2 of 2)").all()
+    assert reach["median epoch a (reach)"].tolist() == ["never (0 of 2)"]     # not a bound: "> 8"
+    assert reach["median epoch b (reach)"].str.endswith("(2 of 2)").all()
     assert per_seed["first epoch at the threshold"].tolist()[-2:] == ["never (diverged at 5)"] * 2
 
 

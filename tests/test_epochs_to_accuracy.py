@@ -73,6 +73,11 @@ def test_a_diverged_seed_that_never_reached_it_counts_as_never_not_as_censoring(
     per_seed = cohort_tables.reach_per_seed(cohort_tables.reach_epochs(metrics, rows, 0.9), LABELS)
     assert per_seed["first epoch at the threshold"].tolist() == ["10", "12", "14", "50", "60", "never (diverged at 5)"]
     assert per_seed["seed group"].tolist() == [LABELS["fast"]] * 3 + [LABELS["slow"]] * 3
+    # where most seeds diverged without reaching it, the median is "never", not a bound ("> 100")
+    runs |= {"s1": ("slow", math.nan, 3, "diverged")}
+    metrics, rows = cohort(runs)
+    (row,) = cohort_tables.epochs_to_accuracy(metrics, rows, LABELS, 0.9, reference="slow").to_dict("records")
+    assert row["median epoch b (reach)"] == "never (1 of 3)" and row["median epoch a (reach)"] == "12 (3 of 3)"
 
 
 def test_a_threshold_that_predicting_one_class_meets_is_not_compared():

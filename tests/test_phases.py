@@ -645,6 +645,11 @@ def test_a_layer_whose_mean_peaks_before_training_is_named_as_falling_from_the_s
     # beside the glance, of each group's last hidden layer (4, below the output layer 5); not of one below it
     deeper = pd.concat([phases, phases.assign(layer=5, layer_name="dense_5", group_peak_epoch=120)])
     assert cohort_tables.last_hidden_from_start_note(deeper, with_curves(deeper), labels) == note
+    # the Phases page's per-layer section names the other layers only: the glance's note is above it
+    assert cohort_tables.below_glance_from_start_note(deeper, with_curves(deeper), labels) is None
+    both = pd.concat([deeper, phases.assign(layer=3, layer_name="dense_3")])
+    below = cohort_tables.below_glance_from_start_note(both, with_curves(both), labels)
+    assert "3 · dense_3" in below and "4 · dense_4" not in below, below
     lower = pd.concat([phases.assign(layer=3, layer_name="dense_3"), phases.assign(group_peak_epoch=120),
                        phases.assign(layer=5, layer_name="dense_5", group_peak_epoch=120)])
     assert "3 · dense_3" in cohort_tables.from_start_note(lower, with_curves(lower), labels)

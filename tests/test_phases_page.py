@@ -168,7 +168,7 @@ def test_layers_band_axis_and_reference_follow_the_widgets(monkeypatch, cohort_r
     assert "scale" not in spec["spec"]["layer"][1]["encoding"]["x"]
     compared = table(at, "Compared with")
     assert set(compared["b"]) == {"initial_bias=2"} and set(compared["layer"]) == {"4 · dense_4"}
-    assert "band: min-max" in at.caption[0].value.replace("\\", "")
+    assert [c for c in at.caption if "band: min-max" in c.value.replace("\\", "")]     # the chart's caption
 
 
 def test_a_link_names_its_reference_group_by_id_whatever_its_title_shows(monkeypatch, cohort_root):
@@ -394,6 +394,14 @@ def test_layers_whose_binning_ends_at_its_ceiling_are_named_on_the_page(monkeypa
     compresses = table(at, "Per seed group and layer").set_index("layer")["compresses"]
     assert compresses["0 · dense_0"] == cohort_tables.AT_CEILING_CELL
     assert set(compresses.drop("0 · dense_0")) == {"–"}          # two seeds: no test can decide
+    # each split's ceiling is its own inputs' entropy: the page says so where the splits' differ
+    splits = json.loads((layout.run_dir(root, run_id) / "run.json").read_text())["splits"]
+    train, test = (math.log2(splits[split]["inputs"]) for split in ("train", "test"))
+    assert [unescaped(c.value) for c in at.caption if c.value.startswith("The ceiling")] == [
+        f"The ceiling of I(X;T), H(X), is {train:.2f} bits on the train split ({splits['train']['inputs']:,} inputs), "
+        f"against {test:.2f} bits on the test split ({splits['test']['inputs']:,} inputs): each split's is the "
+        "entropy of its own inputs (log2 n where no two are alike), so a split of fewer inputs has a lower ceiling, "
+        "and its I(X;T) and compression are on a scale of their own."]
 
 
 def test_units_that_die_after_the_peak_are_named_on_the_page(monkeypatch, tmp_path):

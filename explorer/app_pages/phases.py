@@ -95,6 +95,9 @@ if versions := cohort_tables.data_versions_note(measured, {g: titles[g] for g in
 # Saxe et al. (2018): is a layer's compression the estimator's? Every estimator with I(X;T) on this split
 # side by side, on demand (each is its own statistics over every group, as the report computes them).
 measured_phases = ui.phases(store, list(with_mi))       # cached: the tables read it too
+estimator_phases = measured_phases[(measured_phases["estimator"] == name) & (measured_phases["params"] == params)]
+if ceilings := cohort_tables.split_ceilings_note(estimator_phases, split):
+    st.caption(ui.plain(ceilings))
 with_i_xt = measured_phases[(measured_phases["split"] == split) & measured_phases["peak_i_xt"].notna()]
 measured_on_split = set(with_i_xt["estimator"] + " " + with_i_xt["params"])     # ksg records no I(X;T)
 on_split = [choice for choice in estimators if choice in measured_on_split]    # the Estimator box's order
@@ -261,7 +264,9 @@ def phase_panels() -> None:
     st.caption(cohort_tables.EXCESS_BOUND + " " + cohort_tables.ADJUSTED + " " + cohort_tables.VERDICTS)
     if ceiling := cohort_tables.ceiling_note(these[these["layer"].isin(layers)], titles):
         st.warning(ui.plain(ceiling), icon=":material/vertical_align_top:")
-    if from_start := cohort_tables.from_start_note(these[these["layer"].isin(layers)], group_rows, titles):
+    from_start_note = (cohort_tables.from_start_note if last_hidden is None     # else the glance's names its own
+                       else cohort_tables.below_glance_from_start_note)
+    if from_start := from_start_note(these[these["layer"].isin(layers)], group_rows, titles):
         st.warning(ui.plain(from_start), icon=":material/first_page:")
     if died := cohort_tables.units_died_note(these[these["layer"].isin(layers)], titles):
         st.warning(ui.plain(died), icon=":material/heart_broken:")
