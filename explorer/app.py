@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable without
 import streamlit as st  # noqa: E402
 
 from explorer import quickstart, sidebar, ui  # noqa: E402
+from ibstore import scan  # noqa: E402
 
 st.set_page_config(page_title="Information plane lab", page_icon=":material/scatter_plot:", layout="wide")
 
@@ -36,7 +37,9 @@ def root_panel() -> None:
     st.caption(f"Results root ({ui.root_source()})")
     st.code(str(store.root), language=None, wrap_lines=True)
     if store.problems:
-        with st.expander(f":warning: {len(store.problems)} runs or files skipped"):
+        skipped = len(scan.left_out(store.problems))
+        with st.expander(f":warning: {skipped} runs or files skipped" if skipped == len(store.problems)
+                         else f":warning: {skipped} runs or files skipped, {len(store.problems) - skipped} warnings"):
             for problem in store.problems:
                 st.text(f"{problem.run_id}: {problem.problem}")
 

@@ -17,6 +17,7 @@ opaque swatches, even where the marks themselves are translucent.
 from __future__ import annotations
 
 import math
+import re
 
 import altair as alt
 import pandas as pd
@@ -250,3 +251,21 @@ def group_bands(frame: pd.DataFrame, value: str, value_title: str, scale: alt.Sc
         facet=alt.Facet("layer_label:N", title="layer", sort=layer_labels(data),
                         header=alt.Header(labelFontWeight="bold")), columns=columns)
     return titled(faceted, title)
+
+
+# Characters an SVG's text may not hold (XML 1.0: no C0 control but tab, line feed and carriage
+# return; no U+FFFE, U+FFFF), drawn as U+FFFD: vl-convert 1.9 panicked on one ("NonXmlChar") and the
+# panic aborted the whole process, the explorer's server for every visitor, from one ESC in a config
+# value or in a SQL column name (an attacker's). The JSON spec holds C0 controls escaped (\u001b,
+# \b, \f), a "\\" before them a backslash of the text's own; beyond U+FFFF raw: Vega cuts a long label
+# between the halves of a UTF-16 pair, and vl-convert then failed the spec ("unexpected end of hex escape").
+_ESCAPED_CONTROL = re.compile(r"(?<!\\)((?:\\\\)*)\\(?:u00(?:0[0-8bBcCeEfF]|1[0-9a-fA-F])|[bf])")
+_RAW_NOT_DRAWN = re.compile("[\ud800-\udfff\ufffe\uffff\U00010000-\U0010FFFF]")
+
+
+def svg(chart: alt.TopLevelMixin) -> str:
+    """The chart as SVG (vl-convert), each character an SVG cannot hold drawn as U+FFFD."""
+    import vl_convert as vlc
+
+    spec = _RAW_NOT_DRAWN.sub("\ufffd", chart.to_json(indent=None))   # no indent: json's C encoder
+    return vlc.vegalite_to_svg(_ESCAPED_CONTROL.sub(r"\1\\ufffd", spec))

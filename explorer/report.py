@@ -51,7 +51,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from explorer import charts_infoplane, cohort_tables, phase_charts
+from explorer import charts, charts_infoplane, cohort_tables, phase_charts
 from explorer.results import ResultStore
 from explorer.run_rows import in_order
 from ibstore import configdiff, layout, stats, views
@@ -114,7 +114,9 @@ def select(store: ResultStore, cohorts: list[str], where: str = "") -> Selection
                               + (f" ({hint})" if (hint := views.json_text_note(configs, where)) else ""))
     running = sorted(mine.loc[mine["status"] == Status.RUNNING, "run_id"])
     ended = mine[mine["status"].isin(cohort_tables.ENDED)]
-    other = {r.run_id: r.status for r in mine.itertuples() if r.status not in (Status.RUNNING, *cohort_tables.ENDED)}
+    # not itertuples: its field names are config keys, which Python normalises ("ｌｒ" is "lr": SyntaxError)
+    other = {run_id: status for run_id, status in zip(mine["run_id"], mine["status"])
+             if status not in (Status.RUNNING, *cohort_tables.ENDED)}
     if not (ended["status"] == Status.COMPLETED).any():
         raise ReportError(f"no completed run in cohort {', '.join(cohorts)}"
                           + (f" ({len(running)} still training: {', '.join(running)})" if running else ""))
@@ -654,16 +656,10 @@ def _file_name(number: int, estimator: str) -> str:
     return f"{number}-{re.sub(r'[^A-Za-z0-9_-]+', '-', estimator).strip('-')[:60] or 'estimator'}"
 
 
-BEYOND_UTF16_UNIT = re.compile("[\U00010000-\U0010FFFF]")
-
-
 def _save_chart(chart, folder: Path, name: str, caption: str) -> list[str]:
     import vl_convert as vlc
 
-    # No indent: json's C encoder. A character past U+FFFF (an emoji in a config value) is drawn as
-    # U+FFFD: Vega cuts a long label between the two halves of its UTF-16 pair, and vl-convert then
-    # failed the whole report ("unexpected end of hex escape"); the tables keep the character.
-    svg = vlc.vegalite_to_svg(BEYOND_UTF16_UNIT.sub("\ufffd", chart.to_json(indent=None)))
+    svg = charts.svg(chart)     # an emoji or a control character drawn as U+FFFD; the tables keep it
     (folder / "figures" / f"{name}.svg").write_text(svg)
     # Rasterized from the SVG, not drawn again from the spec: one Vega layout for both files.
     (folder / "figures" / f"{name}.png").write_bytes(vlc.svg_to_png(svg, scale=2))
@@ -699,7 +695,8 @@ def _markdown(table: pd.DataFrame) -> list[str]:
         return inline_text(value).replace("|", "\\|")
     header = "| " + " | ".join(cell(c) for c in table.columns) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    return [header, rule, *("| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False))]
+    return [header, rule, *("| " + " | ".join(cell(v) for v in row) + " |"
+                            for row in table.itertuples(index=False, name=None))]
 
 
 def _reach(store: ResultStore, runs: pd.DataFrame, labels: dict[str, str], reference: str | None,

@@ -14,9 +14,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
-import vl_convert as vlc
 
-from explorer import cohort_tables, patched_frames, runs_table
+from explorer import charts, cohort_tables, patched_frames, runs_table
 from explorer.results import ResultStore
 from explorer.run_filter import RunFilter
 from explorer.run_rows import among, rows_among, rows_where
@@ -625,7 +624,7 @@ def show_chart(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str) -> None:
     "Download as PNG" (the drawn chart, as on screen): one PNG button per chart."""
     st.altair_chart(chart, width="content", theme=None)
     svg_button, csv_button = st.columns([1, 1], width=220)
-    svg_button.download_button("SVG", data=lambda: vlc.vegalite_to_svg(chart.to_json()), file_name=f"{name}.svg",
+    svg_button.download_button("SVG", data=lambda: charts.svg(chart), file_name=f"{name}.svg",
                                mime="image/svg+xml", on_click="ignore", key=f"svg-{name}", icon=":material/draw:")
     csv_button.download_button("CSV", data=lambda: data.to_csv(index=False), file_name=f"{name}.csv",
                                mime="text/csv", on_click="ignore", key=f"csv-{name}", icon=":material/table:")

@@ -132,13 +132,13 @@ KEYS_SQL = "group_id, layer, estimator, params, split"
 # ksg's first value is the differential entropy h(T), not I(X;T) (trainer.estimators.first_value_column):
 # it is stored in h_t_bits with i_xt NULL, but files written before h_t_bits existed hold it in i_xt,
 # where peak - final would read as compression
-_I_XT = "CASE WHEN estimator = 'ksg' THEN NULL ELSE i_xt END"
+_I_XT = "CASE WHEN mi.estimator = 'ksg' THEN NULL ELSE mi.i_xt END"
 
 PHASES_SQL = f"""
 WITH base AS NOT MATERIALIZED (
-    SELECT mi.run_id, r.group_id, {_KEPT} AS kept, layer, layer_name, estimator, params, split, epoch,
-           {_I_XT} AS i_xt, i_yt
-    FROM mi JOIN runs r USING (run_id)
+    SELECT mi.run_id, r.group_id, {_KEPT} AS kept, mi.layer, mi.layer_name, mi.estimator, mi.params, mi.split,
+           mi.epoch, {_I_XT} AS i_xt, mi.i_yt
+    FROM mi JOIN runs r USING (run_id)     -- qualified: `runs` has a column per config key (a hand-made "layer")
 ), m AS (
     SELECT *, max(i_xt) FILTER (isfinite(i_xt)) OVER w AS peak_i_xt, max(i_yt) FILTER (isfinite(i_yt)) OVER w AS peak_i_yt
     FROM base WINDOW w AS (PARTITION BY run_id, layer, estimator, params, split)

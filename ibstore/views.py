@@ -213,9 +213,10 @@ def runs_table(records: list[RunRecord]) -> pa.Table:
     keys = []
     # DuckDB names are case-insensitive: a record column wins, then of config keys alike but for case
     # the one most runs have (a hand-edited "Initial_Bias" in one run took every run's initial_bias
-    # column), the first in sort order on a tie; the others are in `config` alone.
+    # column), the first in sort order on a tie; the others are in `config` alone. So is an empty key:
+    # DuckDB names such a column "v<position>", and renamed a key of that name to "v29_1" (an attacker's).
     for key in sorted(counts, key=lambda k: (-counts[k], k)):
-        if key.lower() not in taken:
+        if key and key.lower() not in taken:
             taken.add(key.lower())
             keys.append(key)
     # the keys most runs have, at most MAX_CONFIG_COLUMNS; the rest are in `config`

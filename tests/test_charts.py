@@ -1,6 +1,10 @@
+import html
 import json
 import math
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import altair as alt
 import pandas as pd
@@ -514,3 +518,27 @@ def test_facet_headers_break_between_keys_not_within_a_value():
     lines = re.findall(r"<tspan[^>]*>([^<]*)</tspan>", vlc.vegalite_to_svg(chart.to_json()))
     assert lines == ["initial_bias=0.2", "architecture=[10, 7, 5]", "path=data (v2).npz", "name=run [old] b",
                      "(2 seeds)", "[dead: 1 of 2 seeds]"]
+
+
+@pytest.mark.slow   # a process of its own
+def test_a_control_character_in_a_chart_is_drawn_as_a_replacement_not_an_aborted_process(tmp_path):
+    # An attacker's: vl-convert 1.9 panicked on an ESC in a SQL column name or a config value, and the
+    # panic aborted the explorer's server for every visitor; in a process of its own here, so that an
+    # abort fails this test rather than the test run
+    script = tmp_path / "draw.py"
+    script.write_text(
+        "import sys; from pathlib import Path\n"
+        "import altair as alt, pandas as pd\n"
+        "from explorer import report\n"
+        "texts = ['a\\x1bb', 'c\\x08d\\x0ce', 'f\\ufffeg', 'h\\\\u001bi', 'j\\U0001F600k', 'l\\tm']\n"
+        "chart = alt.Chart(pd.DataFrame({'x': range(6), 't': texts})).mark_text().encode(x='x:O', text='t')\n"
+        "report._save_chart(chart, Path(sys.argv[1]), 'texts', 'a caption')\n")   # as the report and the SVG button
+    (tmp_path / "figures").mkdir()
+    drawn = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True,
+                           timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert drawn.returncode == 0, drawn.stderr[-2000:]
+    svg = (tmp_path / "figures" / "texts.svg").read_text()
+    texts = [html.unescape(text) for text in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
+    for shown in ("a\ufffdb", "c\ufffdd\ufffde", "f\ufffdg", "j\ufffdk"):
+        assert shown in texts, (shown, texts)
+    assert "h\\u001bi" in texts         # a backslash of the text's own is text, not an escape

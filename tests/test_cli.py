@@ -1,7 +1,9 @@
 """`trainer estimate` and `trainer sql` end to end on a small trained run."""
 
+import io
 import json
 import re
+import sys
 
 import numpy as np
 import pandas as pd
@@ -388,3 +390,26 @@ def test_a_data_file_too_large_for_memory_is_refused_once_loaded(tmp_path, capsy
     from trainer.config import memory, validate
     needed = memory.memory_estimate(validate(json.loads(cfg.read_text()))[0], (64, 2, 2))
     assert needed > memory.MEMORY_SHARE * memory.physical_memory() and f"{needed / 2**30:.1f} GiB" in err
+
+
+class _Terminal(io.TextIOWrapper):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("fmt, shown", [("csv", 'v,w\n"a\\x1b]0;T\\x07\\x1b[2J\\rFAKE\\u202e","café"\n'),
+                                        ("json", '[\n{"v": "a\\u001b]0;T\\u0007\\u001b[2J\\rFAKE\\u202e", '
+                                                 '"w": "caf\\u00e9"}\n]\n')])
+def test_sql_rows_to_a_terminal_are_escaped_and_to_a_pipe_byte_for_byte(tmp_path, monkeypatch, capsys, fmt, shown):
+    # An attacker's value retitled and cleared the terminal and printed a fake line under --format csv
+    (tmp_path / "runs").mkdir()
+    query = "SELECT 'a' || chr(27) || ']0;T' || chr(7) || chr(27) || '[2J' || chr(13) || 'FAKE' || chr(8238) AS v, " \
+            "'café' AS w"
+    terminal = _Terminal(io.BytesIO(), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", terminal)
+    assert cli.main(["sql", query, "--format", fmt, "--results", str(tmp_path)]) == 0
+    assert terminal.buffer.getvalue().decode().replace("\r\n", "\n") == shown
+    monkeypatch.undo()
+    assert cli.main(["sql", query, "--format", fmt, "--results", str(tmp_path)]) == 0
+    piped = capsys.readouterr().out
+    assert "\x1b]0;T\x07\x1b[2J\rFAKE\u202e" in (json.loads(piped)[0]["v"] if fmt == "json" else piped)

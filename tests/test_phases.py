@@ -5,7 +5,9 @@ from the curves with numpy and itertools, not with the code under test."""
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -125,6 +127,22 @@ def test_phases_are_the_same_in_trainer_sql_and_result_store(known, tmp_path):
     for column in ("peak_i_xt", "final_i_xt", "compression_bits", "noise_floor_bits", "peak_i_yt"):
         assert np.allclose(sandboxed[column], stored[column]) and np.allclose(sandboxed[column], from_cli[column])
     assert sandboxed["snr_drop_epoch"].isna().equals(stored["snr_drop_epoch"].isna())
+
+
+@pytest.mark.slow
+def test_config_keys_named_like_the_tables_columns_change_no_phase(known, tmp_path):
+    # An attacker's hand-made run.json with "layer": 7: `runs` has a column per config key, and the
+    # view's unqualified `layer` became ambiguous, failing the phases view, four pages and the report
+    root, _ = known
+    planted = tmp_path / "planted"
+    shutil.copytree(root, planted)
+    hostile = {"layer": 7, "layer_name": "x", "epoch": 3, "split": "x", "estimator": "x", "params": "x",
+               "i_xt": 1.0, "i_yt": 1.0}
+    for path in planted.glob("runs/*/run.json"):
+        record = json.loads(path.read_text())
+        path.write_text(json.dumps({**record, "config": {**record["config"], **hostile}}))
+    query = "SELECT * FROM phases ORDER BY run_id, layer, estimator, params, split"
+    pd.testing.assert_frame_equal(run_query(planted, query), run_query(root, query))
 
 
 def stats_row(frame: pd.DataFrame, group_id: str, quantity: str) -> pd.Series:

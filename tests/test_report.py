@@ -739,6 +739,20 @@ def test_an_emoji_in_a_config_value_is_drawn_as_a_replacement_character_not_a_fa
     assert "\ufffd" in svg and "😀" not in svg
 
 
+def test_config_keys_alike_after_unicode_normalisation_make_a_report_not_a_syntax_error(tmp_path):
+    # An attacker's full-width key "ｌｒ" beside "lr": pandas' itertuples made a namedtuple of the runs'
+    # columns, and Python normalised both names to lr ("SyntaxError: duplicate argument 'lr'")
+    root = tmp_path / "root"
+    for rate, tag in ((0.001, "a"), (0.01, "b")):
+        for seed in range(2):
+            run_id = write_run(root, "w", {"epochs": 10, "learning_rate": rate}, seed=seed, cohort="wide", logged=4)
+            path = layout.run_dir(root, run_id) / "run.json"     # by hand: the trainer refuses unknown keys
+            record = json.loads(path.read_text())
+            path.write_text(json.dumps({**record, "config": {**record["config"], "lr": 0.1, "ｌｒ": tag}}))
+    path, _ = report.write_report(report.ResultStore(root), ["wide"], tmp_path / "out", split="train")
+    assert "ｌｒ=a" in path.read_text() and "ｌｒ=b" in path.read_text()
+
+
 @pytest.mark.slow
 def test_at_a_glance_the_last_hidden_layers_compression_over_floor_is_compared_with_q_over_the_groups(written):
     # The one comparison asked of in advance: each group's compression over the floor at its last hidden

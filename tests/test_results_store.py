@@ -1,10 +1,13 @@
+import json
 import os
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from bench.make_results import write_run
 from explorer.results import ResultStore
-from ibstore import index, scan_footer
+from ibstore import index, layout, scan, scan_footer
 from ibstore.sandbox import SqlError
 
 from conftest import BIASES, EPOCHS
@@ -42,6 +45,29 @@ def test_trainer_sql_says_when_files_of_the_root_are_left_out(messy_root, capsys
     problems = int(out.split()[1])
     assert problems >= 3 and err == (f"note: {problems} file(s) of the root could not be read and are left out of every "
                                      'view (trainer sql "SELECT * FROM problems" names them)\n')
+
+
+@pytest.mark.slow
+def test_a_run_whose_folder_name_holds_a_control_character_is_read_and_not_said_left_out(tmp_path, capsys):
+    # An attacker's: two runs with an ESC in their folder's name were in every view, and `trainer sql`
+    # said "note: 2 file(s) of the root could not be read and are left out of every view"
+    from trainer import cli
+
+    root = tmp_path / "root"
+    plain = write_run(root, "x", {"epochs": 10}, seed=0, logged=4)
+    odd = write_run(root, "x", {"epochs": 10}, seed=1, logged=4) + "\x1b[31m"
+    os.rename(layout.run_dir(root, odd[:-5]), layout.run_dir(root, odd))
+    record = json.loads((layout.run_dir(root, odd) / "run.json").read_text())
+    (layout.run_dir(root, odd) / "run.json").write_text(json.dumps({**record, "run_id": odd}))
+    for path in layout.run_dir(root, odd).glob("*.parquet"):      # each row names its folder's run
+        table = pq.read_table(path)
+        pq.write_table(table.set_column(table.schema.get_field_index("run_id"), "run_id",
+                                        pa.array([odd] * table.num_rows)), path)
+    assert cli.main(["sql", "SELECT DISTINCT run_id FROM mi ORDER BY run_id", "--format", "json",
+                     "--results", str(root)]) == 0
+    out, err = capsys.readouterr()
+    assert [row["run_id"] for row in json.loads(out)] == sorted([plain, odd]) and err == ""
+    assert [p.problem for p in ResultStore(root).problems] == [scan.ESCAPED_NAME]     # a warning, named
 
 
 def test_missing_tables_and_columns_are_empty_not_errors(messy_root):

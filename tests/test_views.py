@@ -66,6 +66,19 @@ def test_of_config_keys_alike_but_for_case_the_one_most_runs_have_is_the_column(
                        ).fetchall() == [(2,)]
 
 
+def test_an_empty_config_key_is_in_config_alone_and_renames_no_column():
+    # DuckDB named the empty key's column v<position> and moved a real key of that name to v<position>_1:
+    # `WHERE v29 = 'real'` read the empty key's values (an attacker's)
+    from ibstore.views import RUNS_SCHEMA
+
+    position = len(RUNS_SCHEMA.names)        # the first config column's: the empty key sorts first
+    records = [RunRecord(**{**BASE, "run_id": "r0"}, config={"": "empty", f"v{position}": "real"})]
+    con = runs_view(records)
+    names = [name for name, in con.execute("SELECT column_name FROM (DESCRIBE runs)").fetchall()]
+    assert "" not in names and f"v{position}_1" not in names
+    assert con.execute(f'SELECT "v{position}" FROM runs').fetchall() == [("real",)]
+
+
 def test_runs_view_record_columns_and_older_records():
     new = RunRecord(**BASE, final_train_accuracy=0.9, final_test_accuracy=0.8, final_train_loss=0.1,
                     final_test_loss=0.2, best_test_accuracy=0.85, epochs_done=4, dead_network=True,

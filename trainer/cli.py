@@ -134,6 +134,7 @@ SIGNAL_GRACE_S = 2.0
 def cmd_sql(args: argparse.Namespace) -> int:
     from ibstore import query_process, read_retry, sandbox
     from ibstore.index import scan
+    from ibstore.scan import left_out
     from trainer import sql_output
 
     query_process.start_server()   # its imports overlap the scan below
@@ -157,7 +158,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
             return sql_output.format_table(table, total, args.max_rows).encode()
         if output is not None:
             return sql_output.write_atomically(output, lambda file: sql_output.write_rows(fmt, batches, schema, file))
-        return sql_output.write_rows(fmt, batches, schema, sys.stdout.buffer)
+        return sql_output.write_rows(fmt, batches, schema, sys.stdout.buffer, terminal=sys.stdout.isatty())
 
     attempt = 1
     while True:
@@ -183,8 +184,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     elif output is not None:
         print(terminal_text(f"{outcome['value']:,} rows written to {output}"), file=sys.stderr)
-    if found.problems:      # the views leave them out: a count over the runs may be over fewer than the root holds
-        print(f"note: {len(found.problems):,} file(s) of the root could not be read and are left out of every view "
+    if left := left_out(found.problems):   # a count over the runs may be over fewer than the root holds
+        print(f"note: {len(left):,} file(s) of the root could not be read and are left out of every view "
               '(trainer sql "SELECT * FROM problems" names them)', file=sys.stderr)
     return EXIT_OK
 

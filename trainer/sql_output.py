@@ -86,23 +86,30 @@ def _cell(text: str) -> str:
 # Streaming every row
 
 
-def write_rows(fmt: str, batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[bytes]) -> int:
-    """Write every batch to `sink` as `fmt` (csv, json: an array of objects, parquet); the row count."""
-    writers: dict[str, Callable[..., int]] = {"csv": _write_csv, "json": _write_json, "parquet": _write_parquet}
+def write_rows(fmt: str, batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[bytes],
+               terminal: bool = False) -> int:
+    """Write every batch to `sink` as `fmt` (csv, json: an array of objects, parquet); the row count.
+    For a `terminal` (stdout is one), text is escaped as the table format escapes it (ibstore.text's
+    terminal_text in CSV, JSON's \\u escapes of every character beyond ASCII): a value of an
+    attacker's retitled and cleared the terminal and printed fake lines. A file or a pipe gets the
+    values byte for byte."""
+    if fmt == "parquet":       # to a file only (--output)
+        return _write_parquet(batches, schema, sink)
+    writers: dict[str, Callable[..., int]] = {"csv": _write_csv, "json": _write_json}
     if fmt not in writers:
-        raise ValueError(f"unknown format {fmt!r}; formats are {', '.join(writers)}")
-    return writers[fmt](batches, schema, sink)
+        raise ValueError(f"unknown format {fmt!r}; formats are {', '.join([*writers, 'parquet'])}")
+    return writers[fmt](batches, schema, sink, terminal)
 
 
-def _write_csv(batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[bytes]) -> int:
+def _write_csv(batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[bytes], terminal: bool = False) -> int:
     rows, writer = 0, None
     for batch in batches:
-        batch = _csv_ready(batch)
+        batch = _csv_ready(batch, terminal)
         writer = writer or pcsv.CSVWriter(sink, batch.schema, write_options=_csv_options(batch.schema))
         writer.write_batch(batch)
         rows += batch.num_rows
     # No rows: still the header.
-    empty = _csv_ready(pa.RecordBatch.from_pylist([], schema=schema))
+    empty = _csv_ready(pa.RecordBatch.from_pylist([], schema=schema), terminal)
     (writer or pcsv.CSVWriter(sink, empty.schema, write_options=_csv_options(empty.schema))).close()
     return rows
 
@@ -114,9 +121,10 @@ def _csv_options(schema: pa.Schema) -> pcsv.WriteOptions:
     return pcsv.WriteOptions(quoting_header="none" if plain else "needed")
 
 
-def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
+def _csv_ready(batch: pa.RecordBatch, terminal: bool = False) -> pa.RecordBatch:
     """Arrow's CSV writer has no lists, structs, maps or intervals: those become JSON text; and
-    infinite dates and timestamps, "infinity" (ibstore.temporal_text)."""
+    infinite dates and timestamps, "infinity" (ibstore.temporal_text). For a `terminal`, names and
+    text escaped (`write_rows`)."""
     batch = with_temporal_text(batch)
     columns = []
     for field, column in zip(batch.schema, batch.columns):
@@ -124,11 +132,14 @@ def _csv_ready(batch: pa.RecordBatch) -> pa.RecordBatch:
         if pa.types.is_nested(kind) or pa.types.is_interval(kind):
             column = pa.array([None if v is None else json.dumps(v, default=str, ensure_ascii=False)
                                for v in column.to_pylist()], type=pa.string())
+        if terminal and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            column = pa.array([None if v is None else terminal_text(v) for v in column.to_pylist()], column.type)
         columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+    names = [terminal_text(name) for name in batch.schema.names] if terminal else batch.schema.names
+    return pa.RecordBatch.from_arrays(columns, names=names)
 
 
-def _write_json(batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[bytes]) -> int:
+def _write_json(batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[bytes], terminal: bool = False) -> int:
     """One JSON array of records, one per line, every value as DuckDB gave it: floats to their last
     digit (shortest round trip), NaN and infinities as null at any depth (JSON has neither), times
     to the microsecond in ISO 8601, integers of any size (a HUGEINT sum) with every digit, decimals
@@ -143,7 +154,7 @@ def _write_json(batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[b
                          f"(name them apart with AS)")
     rows = 0
     for batch in batches:
-        lines = [json.dumps(_json_value(record), default=_json_default, ensure_ascii=False, allow_nan=False)
+        lines = [json.dumps(_json_value(record), default=_json_default, ensure_ascii=terminal, allow_nan=False)
                  for record in with_temporal_text(batch).to_pylist()]
         if lines:
             sink.write(((",\n" if rows else "[\n") + ",\n".join(lines)).encode())

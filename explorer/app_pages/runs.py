@@ -8,7 +8,7 @@ import streamlit as st
 from explorer import charts, charts_results, quickstart, run_filter, runs_table, ui
 from explorer.results import ResultStore
 from explorer.run_rows import rows_where
-from ibstore import views
+from ibstore import scan, views
 from ibstore.record import Status
 from ibstore.sandbox import SqlError
 
@@ -22,8 +22,8 @@ store = ui.store()
 st.title("Runs")
 all_runs = store.runs()
 
-if store.problems:
-    st.warning(f"{len(store.problems)} runs or files could not be read and are left out; "
+if left_out := scan.left_out(store.problems):
+    st.warning(f"{len(left_out)} runs or files could not be read and are left out; "
                "the sidebar lists them.", icon=":material/warning:")
 if quickstart.active(store.root):
     quickstart.progress(store.root)
@@ -38,7 +38,7 @@ def live(store: ResultStore, running: set[str]) -> None:
     if set(now_running["run_id"]) != running:
         st.rerun()
     st.subheader("Running")
-    for run in now_running.itertuples():
+    for run in now_running[["run_id", "epochs_done", "epochs_total"]].itertuples():   # not the config keys
         total = run.epochs_total or 0
         st.progress(min(run.epochs_done / total, 1.0) if total else 0.0,
                     text=f"{ui.plain(run.run_id)}: epoch {run.epochs_done} of {total}")
