@@ -120,12 +120,13 @@ COMPARED_CAPTION = ("Difference of means a - b; two-sided p, the larger of the s
                     f"{PAIRS}")
 # What a trend row holds (ibstore.trend): said beside every trend table.
 TREND_CAPTION = ("Over every run kept, the seed as the unit: the least-squares slope of the quantity against the "
-                 "run's step along {key} (the values of its runs kept, ranked 0 to k - 1, so their spacing does not "
-                 "count; a value whose runs are all left out, e.g. all dead, has no step), in the quantity's units "
+                 "run's step along {key} (the values with at least 2 runs kept, ranked 0 to k - 1, so their spacing "
+                 "does not count; a value with one run kept or none, e.g. all dead, has no step: one run has no "
+                 "spread of its own), in the quantity's units "
                  "per step; two-sided p, the larger of the studentized permutation test's (the slope over its HC3 "
                  "error, the values shuffled over the runs) and the t test's of the slope over each step's own "
-                 "variance (over its HC3 error where a step has one run; on Hsu's 1 degree of freedom where a step of "
-                 "2 enters the slope), and its 95 % interval, the span of the two tests' intervals, so the interval "
+                 "variance (on Hsu's 1 degree of freedom where a step of 2 enters the slope), and its 95 % "
+                 "interval, the span of the two tests' intervals, so the interval "
                  "leaves out 0 exactly when p < 0.05; Spearman's rho of {key} and the quantity with its own 95 % "
                  "interval (Fisher's z, Bonett and Wright's error), which is neither the test's nor adjusted as q "
                  "is: it can hold 0 where p < 0.05, and leave 0 out where p >= 0.05. "
@@ -371,8 +372,10 @@ def units_died_note(phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
 def majority_class_note(runs: pd.DataFrame, labels: dict[str, str]) -> str | None:
     """The sentence giving the share of the test inputs in each class, for the seed groups (of
     `labels`) of `runs` (`runs` view rows): the most frequent class's is the accuracy of a network that
-    predicts one class, as a dead network does. A new user's dead seeds scored 0.590, 0.303 and 0.107,
-    their classes' shares, read beside real accuracies. None where no run records its counts.
+    predicts one class, as a dead network whose activations are alike for every input does (a
+    sceptic's networks frozen by zero gradients scored 0.532, their features'). A new user's dead
+    seeds scored 0.590, 0.303 and 0.107, their classes' shares, read beside real accuracies. None
+    where no run records its counts.
 
     >>> runs = pd.DataFrame({"group_id": ["g", "h"], "splits": [{"test": {"class_counts": [580, 310, 110]}}, None]})
     >>> majority_class_note(runs, {"g": "relu", "h": "tanh"}).split(": ", 1)[1]
@@ -388,7 +391,9 @@ def majority_class_note(runs: pd.DataFrame, labels: dict[str, str]) -> str | Non
         parts.append(f"class {counts.index(top)}, the most frequent, is {top / total:.3g} of them ({top} of {total}; "
                      f"each class: {', '.join(f'{count / total:.3g}' for count in counts)})"
                      + ("" if len(by_counts) == 1 else f" in {', '.join(labels[g] for g in dict.fromkeys(groups))}"))
-    return ("A network that predicts one class scores its share of the test inputs, as a dead network does: "
+    return ("A network that predicts one class scores its share of the test inputs, as a dead network whose "
+            "activations are alike for every input does (one frozen by zero gradients scores what its untrained "
+            "features give): "
             f"{'; '.join(parts)}." if parts else None)
 
 
@@ -635,7 +640,7 @@ def reference_comparisons(these: pd.DataFrame, labels: dict[str, str], reference
     `curves` of these runs (CURVES_SQL's rows, of any estimator: looked up by key) bound the p of
     compression over the floor and give the SNR curves (`stats.compare_groups`)."""
     live = live_groups(these, labels)
-    reference = reference if reference in live else live[0] if live else None
+    reference = reference if reference in live else first_alive(these, live) if live else None
     pairs = _pairs(these, live, reference, configs)
     compared = [stats.compare_groups(these, a, b, COMPARED, curves).assign(group_id=a, compared_with=b)
                 for a, b in pairs]
@@ -990,6 +995,10 @@ def trend_key(store: ResultStore, run_ids: list[str]) -> Along | None:
                  within if any(within.values()) else {})
 
 
+# The notes of a trend that has its slope, interval and p: said beside its p.
+TESTED_TREND_NOTES = (stats.HSU_PAIR, trend.ONE_RUN_LEFT_OUT)
+
+
 def trend_table(trends: pd.DataFrame, layers: Iterable[int] | None = None) -> pd.DataFrame:
     """ibstore.trend.trends rows as the tables show them: those of `layers` (default all), each slope
     with its interval, p, q over the layers and Spearman's rho."""
@@ -1000,9 +1009,9 @@ def trend_table(trends: pd.DataFrame, layers: Iterable[int] | None = None) -> pd
                           "values": item.levels, "n": item.n, "slope per step": number_text(item.slope),
                           # a note column of None and text holds NaN for None (pandas' string type)
                           "95 % CI": UNTESTED_CELL.get(item.note, item.note)
-                          if isinstance(item.note, str) and item.note != stats.HSU_PAIR
+                          if isinstance(item.note, str) and item.note not in TESTED_TREND_NOTES
                           else difference_interval(None, item.ci_low, item.ci_high),
-                          "p": p_text(item.p_value) + (f" ({item.note})" if item.note == stats.HSU_PAIR else ""),
+                          "p": p_text(item.p_value) + (f" ({item.note})" if item.note in TESTED_TREND_NOTES else ""),
                           "q (over layers)": p_text(item.q_value),
                           "Spearman's rho": effect_text(item.spearman_rho, item.rho_low, item.rho_high)}
                          for item in trends.itertuples(index=False)])
@@ -1011,26 +1020,18 @@ def trend_table(trends: pd.DataFrame, layers: Iterable[int] | None = None) -> pd
 def trend_note(trends: pd.DataFrame, key: str) -> str | None:
     """The sentence answering "does anything change along `key`?" from ibstore.trend.trends rows: the
     rows with q over the layers below ALPHA, each with its slope and interval (counted per quantity
-    beyond MAX_DIFFERENCES_NAMED), or that none does; that none could be tested where every row has
-    too few runs for any p below ALPHA (note trend.TOO_FEW_RUNS: a "no change" there would be the
-    test's floor, not a finding); that none could be tested, and why, where no row has a test (the
-    table says no more); None without rows."""
+    beyond MAX_DIFFERENCES_NAMED), or that none does; that none could be tested, and why, where no
+    row has a test (the table says no more); None without rows."""
     tested = trends.dropna(subset=["p_value"])
     if tested.empty:      # the callers then leave out the table: a sceptic's read 30 rows of "–"
         reasons = "; ".join(dict.fromkeys(UNTESTED_COMPARISON.get(note, note) for note in trends["note"].dropna()))
         return f"No trend along {key} could be tested ({reasons})." if len(trends) else None
-    too_few = tested["note"] == trend.TOO_FEW_RUNS
-    if too_few.all():
-        return (f"No trend along {key} could be tested: {tested['n'].max()} runs kept at {tested['levels'].max()} "
-                f"values are too few for any p < {stats.ALPHA:g}, so the table's p and q say nothing of a change.")
     # the rows without a p, counted by why (a sceptic's sentence said "1 of 20 trends" beside 4 rows of
     # "– (a group at its ceiling)" it did not count)
     without = _untested_comparisons(trends[trends["p_value"].isna()],
                                     {**UNTESTED_COMPARISON, trend.TOO_FEW_LEVELS: trend.TOO_FEW_LEVELS},
                                     "too few runs with a value")
-    untested = ((f" {int(too_few.sum())} of {len(tested)} trends had too few runs for any p < {stats.ALPHA:g}."
-                 if too_few.any() else "") + (f" {without[0].upper()}{without[1:]}." if without else ""))
-    tested = tested[~too_few]
+    untested = f" {without[0].upper()}{without[1:]}." if without else ""
     found = tested[tested["q_value"] < stats.ALPHA]
     if found.empty:
         return (f"No layer changes along {key} at q (over layers) < {stats.ALPHA:g} in any quantity tested "
@@ -1130,10 +1131,19 @@ def same_networks_note(store: ResultStore, run_ids: list[str], labels: dict[str,
 
 
 def first_alive(runs: pd.DataFrame, groups: list[str]) -> str:
-    """The first of `groups` with a run in `runs` that is not dead (diverged or unfinished), else the
-    first: where the comparisons start by default."""
-    alive = set(runs.loc[np.equal(stats.exclusions(runs), None), "group_id"])
-    return next((group_id for group_id in groups if group_id in alive), groups[0])
+    """Where the comparisons start by default: the first of `groups` with two runs in `runs` (rows of
+    `runs` or `phases`) that are not dead (diverged or unfinished), the fewest any comparison can
+    test, else the first with one, else the first. A sceptic's default, a group with one seed alive
+    of three, left every comparison of the MI untested beside groups of 3 and 2 seeds.
+
+    >>> runs = pd.DataFrame({"run_id": ["a0", "b0", "b1"], "group_id": ["a", "b", "b"], "status": "completed",
+    ...                      "dead_network": False, "diverged": False})
+    >>> first_alive(runs, ["a", "b"]), first_alive(runs[runs["group_id"] == "a"], ["a", "b"])
+    ('b', 'a')
+    """
+    kept = runs.loc[np.equal(stats.exclusions(runs), None)].groupby("group_id")["run_id"].nunique()
+    return next((group_id for group_id in groups if kept.get(group_id, 0) >= 2),
+                next((group_id for group_id in groups if kept.get(group_id, 0) >= 1), groups[0]))
 
 
 def accuracy_comparison(runs: pd.DataFrame, labels: dict[str, str], reference: str | None = None,
@@ -1153,6 +1163,24 @@ def accuracy_comparison(runs: pd.DataFrame, labels: dict[str, str], reference: s
     return pd.DataFrame([{"a": labels[a], "b": labels[b], **_compared_cells(item),
                           "q (over groups)": p_text(q), "Cliff's delta": cliffs_text(item)}
                          for (a, b, item), q in zip(compared, q_values)])
+
+
+def no_accuracy_note(ended: pd.DataFrame, labels: dict[str, str]) -> str | None:
+    """The sentence naming the seed groups of `ended` (ended runs' `runs` rows) with no completed run,
+    which `accuracy_comparison` leaves out: a sceptic's all-diverged group had no row and no word
+    there, beside the epochs-to-accuracy table that compares it; None if there are none.
+
+    >>> ended = pd.DataFrame({"group_id": ["a", "b", "b"], "status": ["completed", "diverged", "diverged"]})
+    >>> no_accuracy_note(ended, {"a": "lr=0.1", "b": "lr=9"})
+    'Not compared on final accuracy, no run completed: lr=9 (2 of 2 seeds diverged).'
+    """
+    completed = set(ended.loc[ended["status"] == Status.COMPLETED, "group_id"])
+    missing = [group_id for group_id in labels if group_id in set(ended["group_id"]) and group_id not in completed]
+    if not missing:
+        return None
+    named = [f"{labels[group_id]} ({len(rows)} of {len(rows)} seeds {'/'.join(sorted(set(map(str, rows))))})"
+             for group_id in missing for rows in [ended.loc[ended["group_id"] == group_id, "status"].tolist()]]
+    return f"Not compared on final accuracy, no run completed: {'; '.join(named)}."
 
 
 def one_class_score(runs: pd.DataFrame) -> float | None:
@@ -1309,11 +1337,12 @@ def reference_note(these: pd.DataFrame, labels: dict[str, str], reference: str |
     live = live_groups(these, labels)
     if reference is None or reference in live or not live:
         return None
-    if reference in set(these["group_id"]):
-        why, first = "has no run kept here (dead, diverged or unfinished)", "the first group that has one"
-    else:
-        why, first = "is not measured with these parameters on this split", "the first group that is"
-    return f"The reference {labels[reference]} {why}: compared with {labels[live[0]]}, {first}."
+    why = ("has no run kept here (dead, diverged or unfinished)" if reference in set(these["group_id"])
+           else "is not measured with these parameters on this split")
+    instead = first_alive(these, live)
+    kept = these.loc[np.equal(stats.exclusions(these), None) & these["group_id"].eq(instead), "run_id"].nunique()
+    first = "the first group with two runs kept" if kept >= 2 else "the first group with a run kept"
+    return f"The reference {labels[reference]} {why}: compared with {labels[instead]}, {first}."
 
 
 def schedule_note(curves: pd.DataFrame, these: pd.DataFrame, labels: dict[str, str]) -> str | None:

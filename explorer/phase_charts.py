@@ -62,10 +62,14 @@ class PhaseData:
     ceilings: pd.DataFrame | None = None
 
 
+def lines(data: PhaseData, band: str = "ci") -> pd.DataFrame:
+    """What `draw` draws of `data`: its `seed_bands` (the page's CSV download of the chart)."""
+    return seed_bands(data.mi, band, data.non_negative, data.ceilings)
+
+
 def draw(data: PhaseData, band: str = "ci", title: str | None = None, log_epochs: bool = True) -> alt.FacetChart:
     """The chart of `data` with its band over seeds ("ci" or "min-max")."""
-    return phase_lines(seed_bands(data.mi, band, data.non_negative, data.ceilings), data.marks, title,
-                       color_domain=data.domain, log_epochs=log_epochs)
+    return phase_lines(lines(data, band), data.marks, title, color_domain=data.domain, log_epochs=log_epochs)
 
 
 def group_ceilings(phases: pd.DataFrame) -> pd.DataFrame:

@@ -441,10 +441,12 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         lines += [f"### Final test accuracy compared{cohort_tables.compared_title(accuracy['b'], inline_text)}", "",
                   cohort_tables.ACCURACY_CAPTION, "", *_markdown(accuracy), ""]
         _save_table(accuracy, folder, "accuracy-comparison")
+    if len(labels) > 1:
+        lines += _paragraphs([cohort_tables.no_accuracy_note(runs, labels)])
     lines += _reach(store, runs, labels, reference, configs, folder)   # diverged groups too, which have no accuracy
     phases, curves = store.phases(run_ids), store.phase_curves(run_ids)
     choices = store.mi_choices(run_ids)
-    lines += _paragraphs([_other_split_note(phases, labels, split)])
+    lines += _paragraphs([_other_split_note(phases, labels, split), _no_mi_note(runs, phases, labels)])
     choices = choices[choices["split"] == split]
     if choices.empty:
         return "\n".join(header + _unreadable(store, run_ids) + lines + ["No MI recorded in these runs.", ""]
@@ -489,8 +491,8 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
         compared_all = pd.concat(compared, ignore_index=True) if compared else pd.DataFrame()
         if compared:
             _save_table(compared_all, folder, "glance-compared")
-        # each estimator's reference is the first group it has a live run of, and a grid's pairs have
-        # several: one name only where every row has it
+        # each estimator's reference is the first group it has two live runs of (cohort_tables.first_alive),
+        # and a grid's pairs have several: one name only where every row has it
         references = list(dict.fromkeys(compared_all["b"])) if compared else []
         reference_group = inline_text(references[0]) if len(references) == 1 else cohort_tables.EACH_COMPARED
         at_glance += ["### " + cohort_tables.LAST_HIDDEN_QUESTION.format(reference_group),
@@ -594,6 +596,22 @@ def _other_split_note(phases: pd.DataFrame, labels: dict[str, str], split: str) 
     flag = " or ".join(f"--split {name}" for name in sorted(set().union(*others)))
     return (f"Not in the MI sections below, no MI on the {split} split (the splits they have): {named}. "
             f"{flag} reports them.")
+
+
+def _no_mi_note(runs: pd.DataFrame, phases: pd.DataFrame, labels: dict[str, str]) -> str | None:
+    """The sentence naming, by seed group, the ended runs of `runs` with no MI at all (a run that
+    diverged at epoch 0 logged none): no MI section counts them, where a sceptic's group of 3 seeds
+    read n = 0 and "left out: 2 dead"; None if there are none."""
+    missing = runs[~runs["run_id"].isin(set(phases["run_id"]))]
+    if missing.empty:
+        return None
+    seeds = runs.groupby("group_id")["run_id"].size()
+    named = "; ".join(
+        f"{labels[group_id]}: {len(rows)} of {seeds[group_id]} seeds ("
+        + ", ".join(f"{row.run_id} {row.status} at epoch {row.epochs_done}" for row in
+                    rows[["run_id", "status", "epochs_done"]].itertuples()) + ")"
+        for group_id, rows in in_order(missing, "group_id", labels).groupby("group_id", sort=False))
+    return f"No MI was recorded for {named}: the MI sections below neither count nor name them."
 
 
 def _paragraphs(notes) -> list[str]:

@@ -837,8 +837,10 @@ def test_the_training_page_says_what_a_one_class_network_scores_and_how_soon_gro
             record["splits"]["test"].update(inputs=1000, class_counts=[580, 310, 110])
             path.write_text(json.dumps(record))
     at = open_app(monkeypatch, tmp_path, "training", lines="per seed group")
-    assert ("A network that predicts one class scores its share of the test inputs, as a dead network does: class 0, "
-            "the most frequent, is 0.58 of them (580 of 1000; each class: 0.58, 0.31, 0.11).") in [
+    assert ("A network that predicts one class scores its share of the test inputs, as a dead network whose "
+            "activations are alike for every input does (one frozen by zero gradients scores what its untrained "
+            "features give): class 0, the most frequent, is 0.58 of them (580 of 1000; each class: 0.58, 0.31, "
+            "0.11).") in [
                 unescaped(c.value) for c in at.caption]
     # how soon each group reaches a test accuracy, by ranks (a sceptic's 10x learning rate: 17 against 125 epochs)
     assert at.subheader[-1].value == "Epochs to a test accuracy"
@@ -864,6 +866,10 @@ def test_a_group_whose_seeds_all_diverged_is_compared_on_epochs_to_an_accuracy(m
     reach, per_seed = at.table[-2].value.map(unescaped), at.table[-1].value.map(unescaped)
     assert reach["a"].tolist() == ["learning_rate=3 [diverged: 2 of 2 seeds]"]
     assert reach["median epoch a (reach)"].tolist() == ["never (0 of 2)"]     # not a bound: "> 8"
+    # nor is it left out of the final accuracy's comparison without a word
+    assert ("Not compared on final accuracy, no run completed: learning_rate=3 [diverged: 2 of 2 seeds] (2 of 2 "
+            "seeds diverged).") in [
+        unescaped(c.value) for c in at.caption]
     assert reach["median epoch b (reach)"].str.endswith("(2 of 2)").all()
     assert per_seed["first epoch at the threshold"].tolist()[-2:] == ["never (diverged at 5)"] * 2
 

@@ -24,7 +24,8 @@ from bench.make_results import write_run
 from explorer import cohort_tables, report
 from known_phases import write_known_root
 from test_phases import benjamini_hochberg, kept_drops, kept_values, multiplier_test
-from ibstore import layout, stats
+from ibstore import layout, stats, trend
+from ibstore.record import Status
 from trainer import cli
 
 COHORTS = ["cohort-compress", "cohort-noise", "cohort-single"]
@@ -526,12 +527,12 @@ def test_a_reference_without_a_kept_run_or_rows_falls_back_and_says_why(known):
     assert set(cohort_tables.comparison_table(dead, labels, single)["b"]) == {"learning_rate=0.0001"}
     assert cohort_tables.reference_note(dead, labels, single) == (
         "The reference learning_rate=0.001 has no run kept here (dead, diverged or unfinished): compared with "
-        "learning_rate=0.0001, the first group that has one.")
+        "learning_rate=0.0001, the first group with two runs kept.")
     unmeasured = these[these["group_id"] != single]
     assert set(cohort_tables.comparison_table(unmeasured, labels, single)["b"]) == {"learning_rate=0.0001"}
     assert cohort_tables.reference_note(unmeasured, labels, single) == (
         "The reference learning_rate=0.001 is not measured with these parameters on this split: compared with "
-        "learning_rate=0.0001, the first group that is.")
+        "learning_rate=0.0001, the first group with two runs kept.")
 
 
 @pytest.mark.slow   # reads the report the `written` fixture draws through Vega
@@ -719,7 +720,7 @@ def test_a_trend_no_row_of_which_has_a_test_is_one_sentence_not_a_table_of_dashe
     text = path.read_text()
     section = text[text.index("### Trend along initial_bias"):]
     section = section[:section.index("\n#", 1)] if "\n#" in section[1:] else section
-    assert "No trend along initial_bias could be tested (fewer than 3 values of the key kept: no trend to test)." \
+    assert f"No trend along initial_bias could be tested ({trend.TOO_FEW_LEVELS})." \
         in section
     assert not [line for line in section.splitlines() if line.startswith("|")]      # no table
 
@@ -737,6 +738,23 @@ def test_an_emoji_in_a_config_value_is_drawn_as_a_replacement_character_not_a_fa
     assert "😀" * 8 in path.read_text()
     svg = (tmp_path / "out" / "figures" / "1-binning-epochs.svg").read_text()
     assert "\ufffd" in svg and "😀" not in svg
+
+
+def test_runs_with_no_mi_at_all_are_counted_and_named_beside_the_mi_sections(tmp_path):
+    # A sceptic's seed that diverged at epoch 0 logged no MI: its group read n = 2 and "left out: 2
+    # dead" of 3 seeds, and a group whose every seed did so was in no MI section, without a word
+    root = tmp_path / "root"
+    for rate in (0.001, 0.01):
+        for seed in range(3):
+            write_run(root, "k", {"epochs": 10, "learning_rate": rate}, seed=seed, cohort="c", logged=4)
+    for seed in range(2):
+        run_id = write_run(root, "k", {"epochs": 10, "learning_rate": 9.0}, seed=seed, cohort="c", logged=4,
+                           status=Status.DIVERGED, epochs_done=0)
+        layout.table_path(root, run_id, "mi").unlink()
+    path, _ = report.write_report(report.ResultStore(root), ["c"], tmp_path / "out", split="train")
+    (note,) = [line for line in path.read_text().splitlines() if line.startswith("No MI was recorded")]
+    assert note.startswith("No MI was recorded for learning_rate=9: 2 of 2 seeds (k-") and note.count(
+        " diverged at epoch 0") == 2, note
 
 
 def test_config_keys_alike_after_unicode_normalisation_make_a_report_not_a_syntax_error(tmp_path):
@@ -777,37 +795,17 @@ def test_at_a_glance_the_last_hidden_layers_compression_over_floor_is_compared_w
     assert f"{stats.EXCESS}" in section and "adjusts over those pairs alone" in section
 
 
-def rho_with_interval(rho: float, runs: int) -> str:
-    """Spearman's rho with its 95 % interval, Fisher's z with Bonett and Wright's (2000) error."""
-    reach = scipy_stats.norm.ppf(0.975) * math.sqrt((1 + rho ** 2 / 2) / (runs - 3))
-    return f"{rho:.3g} [{math.tanh(math.atanh(rho) - reach):.3g}, {math.tanh(math.atanh(rho) + reach):.3g}]"
-
-
 @pytest.mark.slow   # reads the report the `written` fixture draws through Vega
 def test_the_groups_along_one_numeric_key_get_its_trend(written):
-    # The three cohorts differ only in learning_rate (0.0001, 0.0004, 0.001): steps 0, 1, 2.
+    # The three cohorts differ only in learning_rate (0.0001, 0.0004, 0.001): "single" has one run, whose
+    # spread is unknown, so its value is left out (a sceptic's one-run steps broke the test's level), and
+    # two values are no trend. The trend itself is tested on the Phases page and in tests/test_trend.py.
     root, ids, out = written
     text = (out / "report.md").read_text()
     section = text[text.index("### Trend along learning_rate"):]
-    rows = {line.split(" | ")[1]: line.split(" | ") for line in section.splitlines()
-            if line.startswith("| 0 · dense_0 | ")}
-    assert list(rows) == list(cohort_tables.COMPARED)
-    steps = np.concatenate([np.full(len(kept_values(group, "final_i_xt")), step)
-                            for step, group in enumerate(("noise", "compress", "single"))])
-    final = np.concatenate([kept_values(group, "final_i_xt") for group in ("noise", "compress", "single")])
-    row = rows["final_i_xt"]
-    assert row[2:5] == ["3", str(len(final)), f"{np.polyfit(steps, final, 1)[0]:.3g}"]
-    assert row[8].rstrip(" |") == rho_with_interval(scipy_stats.spearmanr(steps, final).statistic, len(final))
-    # the SNR drop is trended too (a new user's: the notebook asks whether it moves with the condition), but a
-    # kept seed whose SNR never halves ("noise" seed 0's rises to its end) has a censored drop epoch, later
-    # than every drop: the trend is Spearman's rho with it ranked last, and no slope
-    assert np.isnan(kept_values("noise", "snr_drop_epoch")).sum() == 1
-    drops = np.concatenate([kept_values(group, "snr_drop_epoch") for group in ("noise", "compress", "single")])
-    assert rows["snr_drop_epoch"][5] == cohort_tables.RANKS_CELL[stats.CENSORED_RANKS]
-    assert rows["snr_drop_epoch"][4] == "–"
-    assert rows["snr_drop_epoch"][8].rstrip(" |") == rho_with_interval(
-        scipy_stats.spearmanr(steps, np.nan_to_num(drops, nan=np.inf)).statistic, len(drops))
-    assert (out / "tables" / "1-binning-trend.tex").is_file()
+    assert (f"No trend along learning\\_rate could be tested ({trend.TOO_FEW_LEVELS})." in section
+            or f"No trend along learning_rate could be tested ({trend.TOO_FEW_LEVELS})." in section), section[:2000]
+    assert not [line for line in section.split("## ")[0].splitlines() if line.startswith("| 0 · dense_0 | ")]
 
 
 def test_diverged_runs_are_counted_in_their_groups_health_and_left_out_of_their_statistics(tmp_path):

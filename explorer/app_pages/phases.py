@@ -77,9 +77,11 @@ titles = ui.group_titles(store, all_runs, selection)    # group_id -> its title 
 measured = all_runs[all_runs["run_id"].isin(with_mi)]
 groups = [g for g in titles if g in set(measured["group_id"])]
 live = set(measured.loc[np.equal(stats.exclusions(measured), None), "group_id"])   # as cohort_tables.live_groups
-reference = ui.linked_selectbox(d2, "Reference group", [g for g in groups if g in live] or groups, "reference",
-                               lambda g: titles[g], what="seed group",
-                               help="a group with a run kept (not dead, diverged or unfinished); every other "
+offered = [g for g in groups if g in live] or groups
+reference = ui.linked_selectbox(d2, "Reference group", offered, "reference", lambda g: titles[g],
+                               offered.index(cohort_tables.first_alive(measured, offered)), what="seed group",
+                               help="a group with a run kept (not dead, diverged or unfinished), by default the "
+                                    "first with two; every other "
                                     "such group is compared with it, or in a grid of several keys with its nearest "
                                     "groups at its values")
 if not layers:
@@ -224,9 +226,10 @@ def phase_panels() -> None:
                    f"family); {phase_charts.MARKS_SAID}. "
                    "Colours: the seed groups', the same on every page.")
         data = chart_data(root, version, tuple(selection), measured_ids, name, params, split, tuple(layers))
-        chart = phase_charts.draw(data, REPORT_BANDS[band], f"{name} {params}, {split} split",   # kept in downloads
-                                  log_epochs=log_epochs)
-        ui.show_chart(chart, phase_rows(root, measured_ids, name, params, split), f"phases_{name}_{split}")
+        drawn = phase_charts.lines(data, REPORT_BANDS[band])     # the CSV too (a new user's held no curve)
+        chart = phase_charts.phase_lines(drawn, data.marks, f"{name} {params}, {split} split",   # kept in downloads
+                                         color_domain=data.domain, log_epochs=log_epochs)
+        ui.show_chart(chart, drawn, f"phases_{name}_{split}")
     these = phase_rows(root, measured_ids, name, params, split)
     if cohort_tables.records_no_i_xt(these):
         with right:

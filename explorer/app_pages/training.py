@@ -97,6 +97,8 @@ def final_accuracy() -> None:
                                         width=400)
         st.caption(cohort_tables.ACCURACY_CAPTION)
         ui.show_table(cohort_tables.accuracy_comparison(completed, titles, reference, configs))
+    if len(titles) > 1 and (uncompared := cohort_tables.no_accuracy_note(ended, titles)):
+        st.caption(ui.plain(uncompared))
     if len(titles) > 1:   # a group whose seeds all diverged has no final accuracy, but reaches no threshold
         epochs_to_accuracy(ended, titles, reference, configs)
 
