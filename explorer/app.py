@@ -38,8 +38,9 @@ def root_panel() -> None:
     st.code(str(store.root), language=None, wrap_lines=True)
     if store.problems:
         skipped = len(scan.left_out(store.problems))
-        with st.expander(f":warning: {skipped} runs or files skipped" if skipped == len(store.problems)
-                         else f":warning: {skipped} runs or files skipped, {len(store.problems) - skipped} warnings"):
+        said = [f"{skipped} runs or files skipped" if skipped else "",
+                f"{len(store.problems) - skipped} warnings" if skipped < len(store.problems) else ""]
+        with st.expander(":warning: " + ", ".join(filter(None, said))):
             for problem in store.problems:
                 st.text(f"{problem.run_id}: {problem.problem}")
 

@@ -156,8 +156,9 @@ REACH_CAPTION = ("Per run, the first epoch at which its test accuracy (on every 
                  "ranked after every run that does; a run stopped on reaching it (stop_at_accuracy) is not censored. "
                  "Median epoch over each group's seeds (\"> m\" where censored seeds make it at least m, \"never\" "
                  "where most seeds diverged first), and how many reach it. Compared by ranks: Mann and Whitney's U "
-                 "test over the arrangements of the seeds, every one up to 9,999 of them, else 9,999 random ones (p), and Cliff's delta with its interval "
-                 "(below 0: a reaches it sooner); no difference in epochs, which censored seeds leave unknown. "
+                 "test over the arrangements of the seeds, every one up to 9,999 of them, else 9,999 random ones "
+                 "(p), and Cliff's delta with its interval (below 0: a reaches it sooner); no difference in epochs, "
+                 "which censored seeds leave unknown. "
                  "q (over groups): Benjamini-Hochberg over the pairs. Dead and diverged networks are kept: never "
                  "reaching it is what their setting gives (a diverged run stopped training). A threshold that a "
                  f"network predicting one class meets is not compared. {PAIRS}")
@@ -995,8 +996,8 @@ def trend_key(store: ResultStore, run_ids: list[str]) -> Along | None:
                  within if any(within.values()) else {})
 
 
-# The notes of a trend that has its slope, interval and p: said beside its p.
-TESTED_TREND_NOTES = (stats.HSU_PAIR, trend.ONE_RUN_LEFT_OUT)
+# Beside a trend's p where values of the key with one run kept were left out (ibstore.trend.trends).
+ONE_RUN_LEFT_OUT = "values of one run left out: {}"
 
 
 def trend_table(trends: pd.DataFrame, layers: Iterable[int] | None = None) -> pd.DataFrame:
@@ -1009,9 +1010,11 @@ def trend_table(trends: pd.DataFrame, layers: Iterable[int] | None = None) -> pd
                           "values": item.levels, "n": item.n, "slope per step": number_text(item.slope),
                           # a note column of None and text holds NaN for None (pandas' string type)
                           "95 % CI": UNTESTED_CELL.get(item.note, item.note)
-                          if isinstance(item.note, str) and item.note not in TESTED_TREND_NOTES
+                          if isinstance(item.note, str) and item.note != stats.HSU_PAIR
                           else difference_interval(None, item.ci_low, item.ci_high),
-                          "p": p_text(item.p_value) + (f" ({item.note})" if item.note in TESTED_TREND_NOTES else ""),
+                          "p": p_text(item.p_value) + (f" ({item.note})" if item.note == stats.HSU_PAIR else "")
+                          + (f" ({ONE_RUN_LEFT_OUT.format(item.values_left_out)})"
+                             if item.values_left_out and not math.isnan(item.p_value) else ""),
                           "q (over layers)": p_text(item.q_value),
                           "Spearman's rho": effect_text(item.spearman_rho, item.rho_low, item.rho_high)}
                          for item in trends.itertuples(index=False)])
@@ -1141,9 +1144,14 @@ def first_alive(runs: pd.DataFrame, groups: list[str]) -> str:
     >>> first_alive(runs, ["a", "b"]), first_alive(runs[runs["group_id"] == "a"], ["a", "b"])
     ('b', 'a')
     """
-    kept = runs.loc[np.equal(stats.exclusions(runs), None)].groupby("group_id")["run_id"].nunique()
+    kept = kept_runs(runs)
     return next((group_id for group_id in groups if kept.get(group_id, 0) >= 2),
                 next((group_id for group_id in groups if kept.get(group_id, 0) >= 1), groups[0]))
+
+
+def kept_runs(runs: pd.DataFrame) -> pd.Series:
+    """group_id -> how many of its runs in `runs` (rows of `runs` or `phases`) the statistics keep."""
+    return runs.loc[np.equal(stats.exclusions(runs), None)].groupby("group_id")["run_id"].nunique()
 
 
 def accuracy_comparison(runs: pd.DataFrame, labels: dict[str, str], reference: str | None = None,
@@ -1172,15 +1180,15 @@ def no_accuracy_note(ended: pd.DataFrame, labels: dict[str, str]) -> str | None:
 
     >>> ended = pd.DataFrame({"group_id": ["a", "b", "b"], "status": ["completed", "diverged", "diverged"]})
     >>> no_accuracy_note(ended, {"a": "lr=0.1", "b": "lr=9"})
-    'Not compared on final accuracy, no run completed: lr=9 (2 of 2 seeds diverged).'
+    'Not compared on final accuracy, no run completed: lr=9 (the health table counts how its runs ended).'
     """
     completed = set(ended.loc[ended["status"] == Status.COMPLETED, "group_id"])
-    missing = [group_id for group_id in labels if group_id in set(ended["group_id"]) and group_id not in completed]
+    missing = [labels[group_id] for group_id in labels
+               if group_id in set(ended["group_id"]) and group_id not in completed]
     if not missing:
         return None
-    named = [f"{labels[group_id]} ({len(rows)} of {len(rows)} seeds {'/'.join(sorted(set(map(str, rows))))})"
-             for group_id in missing for rows in [ended.loc[ended["group_id"] == group_id, "status"].tolist()]]
-    return f"Not compared on final accuracy, no run completed: {'; '.join(named)}."
+    return (f"Not compared on final accuracy, no run completed: {'; '.join(missing)} (the health table counts how "
+            f"{'its' if len(missing) == 1 else 'their'} runs ended).")
 
 
 def one_class_score(runs: pd.DataFrame) -> float | None:
@@ -1340,8 +1348,7 @@ def reference_note(these: pd.DataFrame, labels: dict[str, str], reference: str |
     why = ("has no run kept here (dead, diverged or unfinished)" if reference in set(these["group_id"])
            else "is not measured with these parameters on this split")
     instead = first_alive(these, live)
-    kept = these.loc[np.equal(stats.exclusions(these), None) & these["group_id"].eq(instead), "run_id"].nunique()
-    first = "the first group with two runs kept" if kept >= 2 else "the first group with a run kept"
+    first = f"the first group with {'two runs' if kept_runs(these)[instead] >= 2 else 'a run'} kept"
     return f"The reference {labels[reference]} {why}: compared with {labels[instead]}, {first}."
 
 

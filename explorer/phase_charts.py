@@ -63,13 +63,17 @@ class PhaseData:
 
 
 def lines(data: PhaseData, band: str = "ci") -> pd.DataFrame:
-    """What `draw` draws of `data`: its `seed_bands` (the page's CSV download of the chart)."""
+    """What `draw` draws of `data` with its band over seeds ("ci" or "min-max"): its `seed_bands`
+    (the Phases page's CSV download of the chart)."""
     return seed_bands(data.mi, band, data.non_negative, data.ceilings)
 
 
-def draw(data: PhaseData, band: str = "ci", title: str | None = None, log_epochs: bool = True) -> alt.FacetChart:
-    """The chart of `data` with its band over seeds ("ci" or "min-max")."""
-    return phase_lines(lines(data, band), data.marks, title, color_domain=data.domain, log_epochs=log_epochs)
+def draw(data: PhaseData, band: str = "ci", title: str | None = None, log_epochs: bool = True,
+         drawn: pd.DataFrame | None = None) -> alt.FacetChart:
+    """The chart of `data` with its band over seeds ("ci" or "min-max"); `drawn`: its `lines`, where
+    the caller has them already."""
+    return phase_lines(lines(data, band) if drawn is None else drawn, data.marks, title, color_domain=data.domain,
+                       log_epochs=log_epochs)
 
 
 def group_ceilings(phases: pd.DataFrame) -> pd.DataFrame:

@@ -54,7 +54,7 @@ import pandas as pd
 from explorer import charts, charts_infoplane, cohort_tables, phase_charts
 from explorer.results import ResultStore
 from explorer.run_rows import in_order
-from ibstore import configdiff, layout, stats, views
+from ibstore import configdiff, layout, scan, stats, views
 from ibstore.git_commit import SOURCE, git_commit
 from ibstore.record import Status
 from ibstore.sandbox import SqlError
@@ -446,7 +446,9 @@ def _body(store: ResultStore, selection: Selection, labels: dict[str, str], coho
     lines += _reach(store, runs, labels, reference, configs, folder)   # diverged groups too, which have no accuracy
     phases, curves = store.phases(run_ids), store.phase_curves(run_ids)
     choices = store.mi_choices(run_ids)
-    lines += _paragraphs([_other_split_note(phases, labels, split), _no_mi_note(runs, phases, labels)])
+    unreadable = {problem.run_id for problem in scan.left_out(store.problems)}     # named apart (`_unreadable`)
+    lines += _paragraphs([_other_split_note(phases, labels, split),
+                          _no_mi_note(runs[~runs["run_id"].isin(unreadable)], phases, labels)])
     choices = choices[choices["split"] == split]
     if choices.empty:
         return "\n".join(header + _unreadable(store, run_ids) + lines + ["No MI recorded in these runs.", ""]
@@ -631,7 +633,7 @@ def _estimator_first(table: pd.DataFrame) -> pd.DataFrame:
 def _unreadable(store: ResultStore, run_ids: list[str]) -> list[str]:
     """The line naming the selected runs' files that could not be read (their rows are missing from
     every table and figure). Called once the tables were read: reading them finds such files."""
-    unreadable = [problem for problem in store.problems if problem.run_id in set(run_ids)]
+    unreadable = [problem for problem in scan.left_out(store.problems) if problem.run_id in set(run_ids)]
     if not unreadable:
         return []
     return ["Files that could not be read, left out of everything below: "

@@ -140,7 +140,7 @@ def save(root: Path, entries_by_name: dict[str, Entry], file_table: pa.Table, ru
             continue
         for column, value in zip(ENTRIES_SCHEMA.names, (
                 name, entry.signature, entry.record_json, entry.written_status and entry.written_status.value,
-                json.dumps([[p.run_id, p.path, p.problem] for p in entry.problems]))):
+                json.dumps([[p.run_id, p.path, p.problem, p.left_out] for p in entry.problems]))):
             entries[column].append(value)
     segments = {"entries": pa.Table.from_pydict(entries, ENTRIES_SCHEMA), "files": file_table,
                 "runs": runs_view, "config": config_view}
@@ -239,7 +239,8 @@ def _parse(data: pa.Buffer) -> tuple:
         if not name or "/" in name or name in (".", ".."):
             raise ValueError(f"{name!r} is not a run folder name")
         entries[name] = Entry(name, signature, record, STATUSES[written] if written else None,
-                              tuple(Problem(*problem) for problem in json.loads(problems)) if problems != "[]" else ())
+                              tuple(Problem(*map(str, problem[:3]), problem[3:] != [False])
+                                    for problem in json.loads(problems)) if problems != "[]" else ())
     files = tables["files"]
     # A file row may only name a table file (never a path) of a listed run.
     if not pc.all(pc.is_in(files["run_id"], value_set=tables["entries"]["run_id"])).as_py() in (True, None):

@@ -75,7 +75,7 @@ def write(root: Path, entry: Entry, files: pa.Table) -> Path | None:
         "signature": base64.b64encode(entry.signature).decode(),
         "record": None if entry.record_json is None else entry.record_json.decode(),
         "written_status": entry.written_status and entry.written_status.value,
-        "problems": [[p.run_id, p.path, p.problem] for p in entry.problems],
+        "problems": [[p.run_id, p.path, p.problem, p.left_out] for p in entry.problems],
         "files": [list(row.values()) for row in files.to_pylist()],
     }, ensure_ascii=False).encode()   # UTF-8 as in run.json: within INDEX_BYTES_PER_RUN whatever the text
     pending = directory / PENDING_DIR
@@ -121,7 +121,7 @@ def read(path: Path, name: str, signature: bytes) -> tuple[Entry, pa.Table] | No
         record, written = saved["record"], saved["written_status"]
         entry = Entry(name, signature, None if record is None else record.encode(),
                       None if written is None else Status(written),
-                      tuple(Problem(*map(str, problem)) for problem in saved["problems"]))
+                      tuple(Problem(*map(str, problem[:3]), problem[3:] != [False]) for problem in saved["problems"]))
         return entry, _file_rows(name, saved["files"])
     except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):
         return None

@@ -49,17 +49,14 @@ class Problem:
     run_id: str
     path: str
     problem: str
-
-
-# The one problem that leaves nothing out: the run is read, its name shown escaped everywhere.
-ESCAPED_NAME = "folder name holds control characters (shown escaped)"
+    left_out: bool = True     # False: a warning, the run and its files read all the same
 
 
 def left_out(problems: list[Problem]) -> list[Problem]:
     """The problems that left a run or file out of the views: the counts that say "left out" count
-    these (a root of four runs, two with an ESC in their folder's name, said "2 file(s) ... left out"
-    while every view held all four: an attacker's)."""
-    return [problem for problem in problems if problem.problem != ESCAPED_NAME]
+    these, not warnings (a root of four runs, two with an ESC in their folder's name, said "2 file(s)
+    ... left out" while every view held all four: an attacker's)."""
+    return [problem for problem in problems if problem.left_out]
 
 
 @dataclass(frozen=True)
@@ -201,7 +198,8 @@ def read_run(root: Path, run_dir: Path) -> RunScan:
     except UnicodeEncodeError:
         return problem(run_dir, "folder name is not UTF-8 text: not a run id, skipped")
     if not run_id.isprintable():
-        problems.append(Problem(run_id, _shown(run_dir), ESCAPED_NAME))
+        problems.append(Problem(run_id, _shown(run_dir), "folder name holds control characters (shown escaped)",
+                                left_out=False))
     try:
         dir_fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as error:
@@ -213,7 +211,8 @@ def read_run(root: Path, run_dir: Path) -> RunScan:
             return problem(run_dir, f"cannot be listed ({error.strerror or error}): skipped")
         for name, entry in entries.items():
             if stat.S_ISLNK(entry.st_mode) and name != RUN_JSON:  # run.json's own check says so
-                problems.append(Problem(run_id, _shown(run_dir / name), "is a symlink: never followed"))
+                problems.append(Problem(run_id, _shown(run_dir / name), "is a symlink: never followed",
+                                        left_out=layout.parse_table_file(name) is not None))
         if RUN_JSON not in entries:
             problems.append(Problem(run_id, _shown(run_dir), "no run.json (yet): skipped"))
             return RunScan(run_id, run_dir, None, {}, tuple(problems))
@@ -229,7 +228,7 @@ def read_run(root: Path, run_dir: Path) -> RunScan:
         if record.schema_version > SCHEMA_VERSION:
             problems.append(Problem(run_id, _shown(run_dir / RUN_JSON),
                                     f"written with schema_version {record.schema_version}, this version "
-                                    f"reads {SCHEMA_VERSION}: newer fields are not shown"))
+                                    f"reads {SCHEMA_VERSION}: newer fields are not shown", left_out=False))
         files = _table_files(dir_fd, run_id, run_dir, entries, problems)
     finally:
         os.close(dir_fd)

@@ -53,7 +53,8 @@ RUNS_SCHEMA = pa.schema([
     ("data_sha256", pa.string()),
 ])
 CONFIG_SCHEMA = pa.schema([("run_id", pa.string()), ("key", pa.string()), ("value", pa.string())])
-PROBLEMS_SCHEMA = pa.schema([("run_id", pa.string()), ("path", pa.string()), ("problem", pa.string())])
+PROBLEMS_SCHEMA = pa.schema([("run_id", pa.string()), ("path", pa.string()), ("problem", pa.string()),
+                             ("left_out", pa.bool_())])      # false: a warning (scan.Problem)
 
 VIEWS = ("runs", "config", *TABLE_SCHEMAS, "problems", "phases", "phase_stats")
 # Views made from other views on the connection, and what each reads.

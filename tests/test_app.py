@@ -867,8 +867,8 @@ def test_a_group_whose_seeds_all_diverged_is_compared_on_epochs_to_an_accuracy(m
     assert reach["a"].tolist() == ["learning_rate=3 [diverged: 2 of 2 seeds]"]
     assert reach["median epoch a (reach)"].tolist() == ["never (0 of 2)"]     # not a bound: "> 8"
     # nor is it left out of the final accuracy's comparison without a word
-    assert ("Not compared on final accuracy, no run completed: learning_rate=3 [diverged: 2 of 2 seeds] (2 of 2 "
-            "seeds diverged).") in [
+    assert ("Not compared on final accuracy, no run completed: learning_rate=3 [diverged: 2 of 2 seeds] (the health "
+            "table counts how its runs ended).") in [
         unescaped(c.value) for c in at.caption]
     assert reach["median epoch b (reach)"].str.endswith("(2 of 2)").all()
     assert per_seed["first epoch at the threshold"].tolist()[-2:] == ["never (diverged at 5)"] * 2

@@ -413,3 +413,9 @@ def test_sql_rows_to_a_terminal_are_escaped_and_to_a_pipe_byte_for_byte(tmp_path
     assert cli.main(["sql", query, "--format", fmt, "--results", str(tmp_path)]) == 0
     piped = capsys.readouterr().out
     assert "\x1b]0;T\x07\x1b[2J\rFAKE\u202e" in (json.loads(piped)[0]["v"] if fmt == "json" else piped)
+    # an ENUM's text and a BLOB's bytes too (a reviewer's)
+    query = "SELECT CAST('x\x1b[2Jy' AS ENUM('x\x1b[2Jy')) AS e, '\\x1B[2J'::BLOB AS b"
+    terminal = _Terminal(io.BytesIO(), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", terminal)
+    assert cli.main(["sql", query, "--format", fmt, "--results", str(tmp_path)]) == 0
+    assert "\x1b" not in terminal.buffer.getvalue().decode()

@@ -8,6 +8,7 @@ import pytest
 from bench.make_results import write_run
 from explorer.results import ResultStore
 from ibstore import index, layout, scan, scan_footer
+from ibstore.record import SCHEMA_VERSION
 from ibstore.sandbox import SqlError
 
 from conftest import BIASES, EPOCHS
@@ -63,11 +64,22 @@ def test_a_run_whose_folder_name_holds_a_control_character_is_read_and_not_said_
         table = pq.read_table(path)
         pq.write_table(table.set_column(table.schema.get_field_index("run_id"), "run_id",
                                         pa.array([odd] * table.num_rows)), path)
+    # nor a run.json of a newer schema, nor a symbolic link that is no table file (a reviewer's)
+    record = json.loads((layout.run_dir(root, plain) / "run.json").read_text())
+    (layout.run_dir(root, plain) / "run.json").write_text(json.dumps({**record, "schema_version": 99}))
+    (layout.run_dir(root, plain) / "notes.txt").symlink_to("/etc/hostname")
     assert cli.main(["sql", "SELECT DISTINCT run_id FROM mi ORDER BY run_id", "--format", "json",
                      "--results", str(root)]) == 0
     out, err = capsys.readouterr()
     assert [row["run_id"] for row in json.loads(out)] == sorted([plain, odd]) and err == ""
-    assert [p.problem for p in ResultStore(root).problems] == [scan.ESCAPED_NAME]     # a warning, named
+    warned = sorted((p.problem.split(":")[0], p.left_out) for p in ResultStore(root).problems)   # named, as warnings
+    assert warned == [("folder name holds control characters (shown escaped)", False), ("is a symlink", False),
+                      (f"written with schema_version 99, this version reads {SCHEMA_VERSION}", False)], warned
+    assert scan.left_out(ResultStore(root).problems) == []
+    # a symbolic link in place of a table file leaves that table out, and says so
+    (layout.run_dir(root, plain) / "gradients.parquet").rename(layout.run_dir(root, plain) / "g.bak")
+    (layout.run_dir(root, plain) / "gradients.parquet").symlink_to(layout.run_dir(root, plain) / "g.bak")
+    assert [p.path.rsplit("/", 1)[1] for p in scan.left_out(ResultStore(root).problems)] == ["gradients.parquet"]
 
 
 def test_missing_tables_and_columns_are_empty_not_errors(messy_root):

@@ -301,12 +301,20 @@ def test_a_value_of_the_key_with_one_run_kept_is_left_out_of_the_trend():
     phases, key_values = keyed_phases({0.0: [[0.9]], 1.0: [[0.1, 0.3, 0.2]], 2.0: [[0.2, 0.25]],
                                        3.0: [[0.4, 0.3]], 4.0: [[-0.5]]})
     (row,) = trend.trends(phases, key_values, (stats.EXCESS,)).to_dict("records")
-    assert (row["levels"], row["n"], row["note"]) == (3, 7, trend.ONE_RUN_LEFT_OUT)
+    assert (row["levels"], row["n"], row["values_left_out"], row["note"]) == (3, 7, 2, stats.HSU_PAIR)
     kept, _ = keyed_phases({1.0: [[0.1, 0.3, 0.2]], 2.0: [[0.2, 0.25]], 3.0: [[0.4, 0.3]]})
     (alone,) = trend.trends(kept, _, (stats.EXCESS,)).to_dict("records")
     assert (row["slope"], row["p_value"], row["ci_low"]) == (alone["slope"], alone["p_value"], alone["ci_low"])
-    shown = cohort_tables.trend_table(pd.DataFrame([row])).iloc[0]
-    assert shown["p"].endswith(f" ({trend.ONE_RUN_LEFT_OUT})") and shown["95 % CI"].startswith("[")
+    shown = cohort_tables.trend_table(pd.DataFrame([row])).iloc[0]     # Hsu's note and the values left out
+    assert shown["p"].endswith(f" ({stats.HSU_PAIR}) ({cohort_tables.ONE_RUN_LEFT_OUT.format(2)})"), shown["p"]
+    assert shown["95 % CI"].startswith("[")
+    # nor does a value of one run cut the others' SNR drops at its end (a reviewer's: a run at a fourth
+    # value stopped at epoch 8 made every other seed's drop "followed to different last epochs")
+    drops, drop_keys = keyed_phases({0.0: [[0.1, 0.2]], 1.0: [[0.3, 0.4]], 2.0: [[0.5, 0.6]], 3.0: [[0.7]]})
+    drops = drops.assign(snr_drop_epoch=[10.0, 12.0, 20.0, 22.0, 30.0, 32.0, math.nan],
+                         snr_drop_censored=[False] * 6 + [True], snr_last_epoch=[50] * 6 + [8])
+    (snr,) = trend.trends(drops, drop_keys, ("snr_drop_epoch",)).to_dict("records")
+    assert (snr["levels"], snr["n"], snr["values_left_out"]) == (3, 6, 1) and snr["p_value"] < 0.05, snr
     # 4 runs at 4 values: no value has 2 runs, so there is no trend to test
     phases, key_values = keyed_phases({0.0: [[0.1], [0.3]], 1.0: [[0.2], [0.1]], 2.0: [[0.3], [0.2]],
                                        3.0: [[0.4], [0.2]]})

@@ -132,11 +132,25 @@ def _csv_ready(batch: pa.RecordBatch, terminal: bool = False) -> pa.RecordBatch:
         if pa.types.is_nested(kind) or pa.types.is_interval(kind):
             column = pa.array([None if v is None else json.dumps(v, default=str, ensure_ascii=False)
                                for v in column.to_pylist()], type=pa.string())
-        if terminal and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-            column = pa.array([None if v is None else terminal_text(v) for v in column.to_pylist()], column.type)
+        if terminal:
+            columns.append(_terminal_column(column))
+            continue
         columns.append(column)
     names = [terminal_text(name) for name in batch.schema.names] if terminal else batch.schema.names
     return pa.RecordBatch.from_arrays(columns, names=names)
+
+
+def _terminal_column(column: pa.Array) -> pa.Array:
+    """A CSV column for a terminal: text escaped (terminal_text), of an ENUM (dictionary) too, and
+    bytes as Python writes them (b'a\\x1b', as the table format does): a reviewer's BLOB and ENUM
+    still wrote raw escapes."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+        return pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return pa.array([None if v is None else terminal_text(v) for v in column.to_pylist()], column.type)
+    return column
 
 
 def _write_json(batches: Iterator[pa.RecordBatch], schema: pa.Schema, sink: IO[bytes], terminal: bool = False) -> int:

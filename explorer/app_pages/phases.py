@@ -227,9 +227,9 @@ def phase_panels() -> None:
                    "Colours: the seed groups', the same on every page.")
         data = chart_data(root, version, tuple(selection), measured_ids, name, params, split, tuple(layers))
         drawn = phase_charts.lines(data, REPORT_BANDS[band])     # the CSV too (a new user's held no curve)
-        chart = phase_charts.phase_lines(drawn, data.marks, f"{name} {params}, {split} split",   # kept in downloads
-                                         color_domain=data.domain, log_epochs=log_epochs)
-        ui.show_chart(chart, drawn, f"phases_{name}_{split}")
+        chart = phase_charts.draw(data, title=f"{name} {params}, {split} split", log_epochs=log_epochs,   # kept in
+                                  drawn=drawn)                                                         # downloads
+        ui.show_chart(chart, drawn, f"phases_{name}_{split}_{REPORT_BANDS[band]}")   # which band the CSV holds
     these = phase_rows(root, measured_ids, name, params, split)
     if cohort_tables.records_no_i_xt(these):
         with right:
