@@ -795,6 +795,33 @@ def test_at_a_glance_the_last_hidden_layers_compression_over_floor_is_compared_w
     assert f"{stats.EXCESS}" in section and "adjusts over those pairs alone" in section
 
 
+@pytest.mark.slow   # writes the figures through Vega
+def test_the_report_s_trend_table_is_the_slope_over_the_values_with_two_runs(tmp_path):
+    # Three learning rates with 2 seeds each and one with a single seed: the report's trend rows are the
+    # least-squares slope of each kept run's final I(X;T) on its step over the three values of 2 runs
+    # (np.polyfit), with Spearman's rho from scipy, and say that one value of one run was left out
+    root = tmp_path / "root"
+    for rate, seeds in ((0.001, 2), (0.003, 2), (0.01, 2), (0.03, 1)):
+        for seed in range(seeds):
+            write_run(root, "t", {"learning_rate": rate, "epochs": 20}, seed=seed, cohort="c", logged=5)
+    path, _ = report.write_report(report.ResultStore(root), ["c"], tmp_path / "out", split="train")
+    section = path.read_text()[path.read_text().index("### Trend along learning"):]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| 0 · dense_0 | final_i_xt")]
+    phases = report.ResultStore(root).phases()
+    phases = phases[(phases["layer"] == 0) & (phases["split"] == "train") & (phases["estimator"] == "binning")]
+    phases = phases.assign(rate=phases["run_id"].map(
+        {r: json.loads((layout.run_dir(root, r) / "run.json").read_text())["config"]["learning_rate"]
+         for r in phases["run_id"]})).sort_values("rate")
+    kept = phases[phases["rate"] < 0.03]
+    steps = kept["rate"].rank(method="dense").to_numpy() - 1
+    (row,) = rows
+    assert row[2:5] == ["3", "6", f"{np.polyfit(steps, kept['final_i_xt'], 1)[0]:.3g}"], row
+    assert row[6].endswith(f"({cohort_tables.ONE_RUN_LEFT_OUT.format(1)})"), row[6]
+    rho = scipy_stats.spearmanr(kept["rate"], kept["final_i_xt"]).statistic
+    assert row[8].rstrip(" |").startswith(f"{rho:.3g} ["), row[8]
+    assert (tmp_path / "out" / "tables" / "1-binning-trend.tex").is_file()
+
+
 @pytest.mark.slow   # reads the report the `written` fixture draws through Vega
 def test_the_groups_along_one_numeric_key_get_its_trend(written):
     # The three cohorts differ only in learning_rate (0.0001, 0.0004, 0.001): "single" has one run, whose
