@@ -22,8 +22,9 @@ from ibstore.record import Status
 SWEEPS_DIR = ".sweeps"   # starts with "." so the scan of runs never sees it
 SWEEP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 # Run states besides the run statuses of ibstore.record.Status: planned and waiting for a
-# worker; held by another live process; planned but without a run.json (its worker died first).
-QUEUED, HELD, NOT_STARTED = "queued", "held", "not started"
+# worker; held by another live process; planned but without a run.json (its worker died first);
+# trained by this sweep until its folder was removed, moved or replaced (no run.json is left).
+QUEUED, HELD, NOT_STARTED, LOST = "queued", "held", "not started", "lost"
 MAX_PROGRESS_BYTES = 64 << 20   # about a million runs; anything larger is not read
 
 

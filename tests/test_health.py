@@ -256,32 +256,40 @@ def test_tanh_with_a_large_initial_bias_is_flagged_dead(one_stack):
 
 @pytest.mark.slow
 def test_tanh_networks_stuck_at_a_bound_are_flagged_saturated_when_not_dead(tmp_path):
-    # tanh, initial bias 5, 40 epochs: every seed stays at chance. Three are dead; seed 3's last hidden
-    # layer turns between dead and saturated, so it is not dead, and its first layer sits at tanh's bound
-    # at every logged epoch: saturated. The two flags never hold together.
+    # tanh, initial bias 5, 40 epochs: every seed stays at chance. Most are dead; a few have their last
+    # hidden layer turn between dead and saturated, so they are not dead, and their first layer sits at
+    # tanh's bound at every logged epoch: saturated. The two flags never hold together. Which seeds are
+    # saturated is the CPU's: seed 3 of 4 on one machine, seeds 4 and 7 of 8 on another (float32
+    # rounding decides where a unit at tanh's bound moves), so 8 seeds, and the rule, not a seed.
     from ibstore.index import scan
     from ibstore.sandbox import run_query
 
-    records = sorted(train(tmp_path, activation_fn="tanh", initial_bias=5, epochs=40, n_runs=4),
+    records = sorted(train(tmp_path, activation_fn="tanh", initial_bias=5, epochs=40, n_runs=8),
                      key=lambda record: record["seed"])
-    assert [(r["dead_network"], r["saturated_network"]) for r in records] == [(True, False)] * 3 + [(False, True)]
+    assert all(r["dead_network"] != r["saturated_network"] for r in records)      # one flag each
+    saturated = [r for r in records if r["saturated_network"]]
+    assert saturated and len(saturated) < len(records)
     assert all(r["final_test_accuracy"] < 0.51 for r in records)
-    rows = records[3]["gradient_rows"]
-    assert set(rows.loc[rows.layer == 0, "health"]) == {"saturated"}
-    last = rows[rows.layer == 4].sort_values("epoch")["health"]
-    assert set(last) == {"dead", "saturated"} and last.iloc[-1] == "saturated"   # dead off and on: not dead
+    for record in saturated:
+        rows = record["gradient_rows"]
+        assert set(rows.loc[rows.layer == 0, "health"]) == {"saturated"}
+        hidden = rows[rows.layer < 5]
+        assert "dead" in set(hidden["health"])               # dead on and off, somewhere: so not dead at the end
+        assert "dead" not in set(hidden.loc[hidden.epoch == hidden.epoch.max(), "health"])
     runs = run_query(scan(tmp_path), "SELECT seed, saturated_network FROM runs ORDER BY seed")
-    assert list(runs["saturated_network"]) == [False, False, False, True]
+    assert list(runs["saturated_network"]) == [r["saturated_network"] for r in records]
     # The statistics keep a saturated run. Its tanh units in dense_3 and dense_4 sit near 1 with a range
-    # over the inputs of 0 to 4 float32 steps (2^-24 each just below 1) from epoch to epoch, within
+    # over the inputs of 0 to 4 float32 steps (2^-24 each just below 1; 8 on an AMD EPYC) from epoch to epoch, within
     # phases.UNIT_ROUNDING, and I(X;T) is 0 at every epoch: that
     # flicker is no unit dying (a sceptic's: stop 60 had named these layers as such), and there is no fall
     from explorer import cohort_tables
 
     units = run_query(scan(tmp_path), "SELECT a.layer, a.max - a.min AS spread, abs(a.max) AS size "
                                       "FROM activation_stats a JOIN runs r USING (run_id) "
-                                      "WHERE r.seed = 3 AND a.split = 'train' AND a.layer IN (3, 4)")
-    assert (units["spread"] > 0).any() and (units["spread"] <= 4 * 2.0 ** -24).all()
+                                      f"WHERE r.seed = {saturated[0]['seed']} AND a.split = 'train' "
+                                      "AND a.layer IN (3, 4)")
+    from ibstore.phases import UNIT_ROUNDING
+    assert (units["spread"] > 0).any() and (units["spread"] <= UNIT_ROUNDING / 2).all(), units.max()   # <= 8 steps
     phases = run_query(scan(tmp_path), "SELECT * FROM phases WHERE split = 'train'")
     kept = phases[phases["dead_network"] == False]     # noqa: E712 (a column of booleans)
     assert (kept["units_died"] == 0).all() and (kept["compression_bits"] == 0).all()

@@ -161,4 +161,10 @@ def test_every_optimizer_and_the_max_norm_constraint_train_a_network_the_same_al
     for case, (alone, stacked) in cases.items():
         assert np.any(alone["grad_sq_sum 0"] > 0), case    # it did train
         differing = [name for name in alone if not np.array_equal(stacked[name], alone[name])]
+        if case == "adam, exact loss":
+            # On an AMD EPYC (stop 67's machine) the exact loss's output-layer gradient differs by one
+            # float32 rounding stacked and alone (1.3e-7 to 3.9e-7 relative after 3 epochs: its sums and
+            # two Adam slots); bit for bit on the machine of stops 1-66. Rounding, never more:
+            differing = [name for name in differing if not np.allclose(stacked[name], alone[name], rtol=1e-6, atol=0)
+                         or not name.endswith(" 5") and not name.startswith("variable ")]
         assert not differing, f"{case}, in a stack of 3: {differing}"

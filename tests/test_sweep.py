@@ -457,6 +457,36 @@ def test_a_lost_workers_run_another_process_took_since_is_held_not_this_sweeps(t
     assert statuses[experiment.run_id(2)][0] == "not started"
 
 
+@pytest.mark.slow   # records a run: its code version asks git
+def test_a_run_whose_folder_was_lost_while_training_reads_lost_not_not_started(tmp_path, monkeypatch, capsys):
+    # A run folder removed while it trained left no record, and the sweep's line and tally said "not started"
+    import shutil
+
+    from trainer import training
+    from trainer.plan import Group
+    from trainer.store import FolderLost
+    from trainer.task import train_group
+
+    (experiment,) = config.plan({"name": "gone", **TINY, "n_runs": 2})
+    lost = experiment.run_id(0)
+
+    def trains_until_the_folder_is_lost(*args, **kwargs):   # as the writer's check finds it mid-training
+        assert (tmp_path / "runs" / lost).is_dir()                # made when the run was taken
+        shutil.rmtree(tmp_path / "runs" / lost)
+        raise FolderLost(f"run folder {lost!r} was removed, moved or replaced", lost)
+
+    monkeypatch.setattr(training, "run_group", trains_until_the_folder_is_lost)
+    result = train_group(Group([Task(experiment, (0, 1))]), tmp_path)
+    statuses = {run.run_id: run.status for run in result.runs}
+    assert statuses == {lost: "lost", experiment.run_id(1): "not started"}
+    line = sweep_module.run_line(next(run for run in result.runs if run.run_id == lost))
+    assert line.startswith("lost ") and "(by another process)" not in line and "was removed" in line, line
+    # the final tally keeps it: its progress state, not a record, says what became of it
+    assert sweep_module.final_statuses(tmp_path, statuses) == statuses
+    import pickle     # whole from a worker process
+    assert pickle.loads(pickle.dumps(FolderLost("gone", lost))).run_id == lost
+
+
 def test_the_plan_notes_experiments_too_few_seeded_for_the_compression_test():
     # A new user's 3 seeds a group: every `compresses` NULL, the reason only in each row's note
     few = config.plan({"name": "few", **TINY, "n_runs": 3, "grid": {"initial_bias": [0, 1]}})

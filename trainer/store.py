@@ -47,6 +47,17 @@ class StoreError(OSError):
     """The results root cannot be written (not writable, disk full, ...)."""
 
 
+class FolderLost(StoreError):
+    """A run's folder was removed, moved or replaced while it trained (`RunWriter.folder_lost`)."""
+
+    def __init__(self, message: str, run_id: str):
+        super().__init__(message)
+        self.run_id = run_id
+
+    def __reduce__(self):      # whole across processes (a worker's, a Ray task's)
+        return type(self), (self.args[0], self.run_id)
+
+
 class RunExists(Exception):
     """The run already has a result this writer was not allowed to replace (e.g. completed)."""
 
@@ -308,9 +319,9 @@ class RunWriter:
         """StoreError where the run's folder was removed, moved or replaced while it trains
         (`RunLock.in_place`): its rows would go to a new folder, without the earlier ones."""
         if self.lock.held and not self.lock.in_place():
-            raise StoreError(f"run folder {str(self.dir)!r} was removed, moved or replaced (or its .lock removed) "
+            raise FolderLost(f"run folder {str(self.dir)!r} was removed, moved or replaced (or its .lock removed) "
                              "while the run trained: nothing more is written for it, and the sweep stops (`trainer "
-                             "ls` shows how the runs beside it ended)")
+                             "ls` shows how the runs beside it ended)", self.run_id)
 
     def _write_record(self, metrics: pa.Table | None = None, **fields: Any) -> None:
         """run.json with these fields changed; the in-memory state changes only if the write succeeds."""

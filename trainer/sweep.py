@@ -25,6 +25,7 @@ from ibstore import layout, lock
 from ibstore.lifecycle import Redo, current_status, read_record
 from ibstore.progress import (
     HELD,
+    LOST,
     NOT_STARTED,
     QUEUED,
     SweepProgress,
@@ -209,7 +210,7 @@ def sweep(path: str | Path, root: Path, workers: int | None = None, ray_address:
         # the runs as they ended (interrupted, or completed before the signal), not "queued"; a run
         # another process still trains stays "held". A SweepError (e.g. no Ray cluster answers), or
         # its output's reader leaving (`trainer sweep ... | head`), once left the file "running".
-        now = final_statuses(root, list(progress.file.runs))
+        now = final_statuses(root, progress.file.runs)
         progress.file.runs.update({run_id: status for run_id, status in now.items()
                                    if not (status == Status.RUNNING.value and progress.file.runs[run_id] == HELD)})
         if isinstance(stopped, KeyboardInterrupt):
@@ -247,7 +248,7 @@ def check_options(root: Path, workers: int | None, ray_address: str | None, swee
 
 def finish(root: Path, progress: Progress) -> bool:
     """Print and record the final tally; True if every planned run is completed."""
-    final = final_statuses(root, list(progress.file.runs))
+    final = final_statuses(root, progress.file.runs)
     progress.file.runs.update(final)
     tally = Counter(final.values())
     print(f"done: {', '.join(f'{n} {status}' for status, n in sorted(tally.items()))} of {len(final)} "
@@ -357,11 +358,13 @@ def wait_until_free(root: Path, run_ids: set[str], tick: Callable[[], None]) -> 
         time.sleep(WAIT_POLL_SECONDS)
 
 
-def final_statuses(root: Path, run_ids: list[str]) -> dict[str, str]:
-    """What each run's run.json says now (as `trainer ls` shows it); 'not started' if it has none."""
+def final_statuses(root: Path, runs: dict[str, str]) -> dict[str, str]:
+    """What the run.json of each of `runs` (run id -> its state in the progress file) says now (as
+    `trainer ls` shows it); where it has none, LOST if it was lost while training, else 'not started'."""
     now = time.time()
-    shown = {run_id: current_status(root, run_id, now) for run_id in run_ids}
-    return {run_id: NOT_STARTED if status is None else status.value for run_id, status in shown.items()}
+    shown = {run_id: current_status(root, run_id, now) for run_id in runs}
+    return {run_id: (LOST if runs[run_id] == LOST else NOT_STARTED) if status is None else status.value
+            for run_id, status in shown.items()}
 
 
 def leads_somewhere(root: Path) -> None:

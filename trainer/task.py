@@ -20,11 +20,11 @@ from pathlib import Path
 from ibstore import layout
 from ibstore.lifecycle import Outcome, may_replace, read_record, shown_status
 from ibstore.lock import RunLock, RunLocked, describe_holder, holder, is_live
-from ibstore.progress import HELD, NOT_STARTED
+from ibstore.progress import HELD, LOST, NOT_STARTED
 from ibstore.record import Status, run_flags
 from trainer.plan import Group, Task
 from trainer.progress import Trained
-from trainer.store import StoreError, unwritable
+from trainer.store import FolderLost, StoreError, unwritable
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class RunResult:
     run_id: str
     name: str
     seed: int
-    status: str                     # a Status value, HELD or NOT_STARTED
+    status: str                     # a Status value, HELD, NOT_STARTED or LOST
     test_accuracy: float | None
     error: str | None = None        # the run's error, or who holds it
     trained_here: bool = True       # False: this worker found it done (or held) by another process
@@ -83,7 +83,7 @@ def train_group(group: Group, root: Path, progress: bool = False,
     from trainer.training import run_group
 
     start = time.monotonic()
-    error = store_error = None
+    error = store_error = lost = None
     interrupted = False
     results: dict[str, RunResult] = {}
     members = still_to_do(group, root, results)
@@ -101,6 +101,7 @@ def train_group(group: Group, root: Path, progress: bool = False,
         interrupted = True
     except StoreError as failure:
         error = store_error = str(failure)
+        lost = failure.run_id if isinstance(failure, FolderLost) else None   # its record went with its folder
     except Exception as failure:  # its runs are recorded failed; the sweep goes on
         if not isinstance(failure, users_mistakes()):   # said in the runs' lines; a bug gets its traceback
             traceback.print_exc()
@@ -118,7 +119,7 @@ def train_group(group: Group, root: Path, progress: bool = False,
                 results[run_id] = check_run(root, task, seed) or RunResult(
                     run_id, task.experiment.name, seed, HELD, None, outcome.refused, False)
                 continue
-            results[run_id] = recorded_result(root, task, seed, error)
+            results[run_id] = recorded_result(root, task, seed, error, lost=run_id == lost)
             # A writer that failed at its last flush records `failed` without raising: the sweep
             # must still stop, as when a flush during training fails.
             if outcome.write_error and not store_error:
@@ -143,13 +144,14 @@ def still_to_do(group: Group, root: Path, found: dict[str, RunResult]) -> list[t
     return members
 
 
-def recorded_result(root: Path, task: Task, seed: int, error: str | None) -> RunResult:
-    """A trained run's outcome as its run.json records it (status as `trainer ls` shows it)."""
+def recorded_result(root: Path, task: Task, seed: int, error: str | None, lost: bool = False) -> RunResult:
+    """A trained run's outcome as its run.json records it (status as `trainer ls` shows it); LOST
+    where its folder was `lost` while it trained and no record is left (it read "not started")."""
     run_id = task.experiment.run_id(seed)
     record = read_record(root, run_id)
     if record is None:
-        return RunResult(run_id, task.experiment.name, seed, NOT_STARTED, None,
-                         error or "its run.json could not be written or read", False)
+        return RunResult(run_id, task.experiment.name, seed, LOST if lost else NOT_STARTED, None,
+                         error or "its run.json could not be written or read", lost)
     status = shown_status(root, record)
     seconds = (record.finished_at - record.started_at).total_seconds() \
         if record.started_at and record.finished_at else None
