@@ -12,6 +12,7 @@ said so (exit 1), and Ctrl-C or SIGTERM marks the runs being trained interrupted
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from trainer.local_pool import run_local
 from trainer.plan import (Plan, check_data_unchanged, check_plan_size, load_plan_data, plan_sweep, runs_of,
                           stack_groups, workers_that_fit)
 from trainer.progress import GroupEpochs, SweepBar, Trained, shows_a_bar
+from trainer.quiet import native_info_dropped
 from trainer.store import StoreError
 from trainer.sweep import check_writable, planned_work
 from trainer.task import GroupResult, train_group
@@ -143,9 +145,14 @@ def train_here(group, root: Path, plan: Plan, outcome: RunOutcome, quiet: bool,
     accuracy; without one (a log file) the sweep's plain lines, not a bar's carriage returns."""
     loop_bar = not quiet and shows_a_bar(sys.stderr)
     lines = None if quiet or loop_bar else WorkersProgress(root, plan, outcome, quiet=False)
+    # TensorFlow's start-up notice can come after its import, from the first compilation (a loaded
+    # machine's run printed it): dropped for the whole training, as a worker's are, but beside a
+    # terminal's bar, whose redraws a relay by lines would hold back
+    dropped = contextlib.nullcontext() if loop_bar else native_info_dropped()
     try:
-        result = train_group(group, root, progress=loop_bar, raise_errors=user_errors,
-                             on_trained=None if lines is None else lines.trained)
+        with dropped:
+            result = train_group(group, root, progress=loop_bar, raise_errors=user_errors,
+                                 on_trained=None if lines is None else lines.trained)
         (outcome if lines is None else lines).report(result)
     finally:
         if lines is not None:
